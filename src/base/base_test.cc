@@ -1,0 +1,121 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "base/duration.h"
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+
+namespace strake {
+namespace {
+
+TEST(Strings, SuggestsNearMissesOnly) {
+  EXPECT_EQ(DidYouMean("biuld", {"build", "test", "deploy"}), " (did you mean \"build\"?)");
+  EXPECT_EQ(DidYouMean("zzzzzz", {"build", "test"}), "");
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+}
+
+TEST(Strings, DnsLabel) {
+  EXPECT_TRUE(IsDnsLabel("build-1"));
+  EXPECT_FALSE(IsDnsLabel("Build"));
+  EXPECT_FALSE(IsDnsLabel("-x"));
+  EXPECT_FALSE(IsDnsLabel(std::string(64, 'a')));
+}
+
+TEST(Duration, ParsesGoSyntax) {
+  EXPECT_EQ(ParseDuration("1h30m")->count(), 5'400'000);
+  EXPECT_EQ(ParseDuration("1.5s")->count(), 1500);
+  EXPECT_EQ(ParseDuration("500ms")->count(), 500);
+  EXPECT_EQ(ParseDuration("0")->count(), 0);
+  EXPECT_EQ(ParseDuration("2m3s")->count(), 123'000);
+}
+
+TEST(Duration, RejectsBadSyntaxClearly) {
+  auto r = ParseDuration("10");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("missing unit"), std::string::npos);
+  r = ParseDuration("5 minutes");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("unknown unit"), std::string::npos);
+  EXPECT_FALSE(ParseDuration(""));
+}
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 a, b;
+  a.Field("ab");
+  a.Field("c");
+  b.Field("a");
+  b.Field("bc");
+  EXPECT_NE(a.HexDigest(), b.HexDigest());
+}
+
+TEST(Fs, GlobMatchCrossesDirectoriesWithDoubleStar) {
+  EXPECT_TRUE(GlobMatch("src/**/*.cc", "src/a/b/c.cc"));
+  EXPECT_TRUE(GlobMatch("src/**/*.cc", "src/c.cc"));
+  EXPECT_FALSE(GlobMatch("src/*.cc", "src/a/c.cc"));
+  EXPECT_TRUE(GlobMatch("**", "a/b"));
+}
+
+std::vector<std::string> Env() { return {"PATH=/usr/bin:/bin"}; }
+
+TEST(Process, ReportsExitCode) {
+  auto p = Spawn({{"sh", "-c", "exit 7"}, Env(), "", -1, -1, -1});
+  ASSERT_TRUE(p) << p.error().message;
+  auto w = WaitProcess(*p, std::nullopt);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kExited);
+  EXPECT_EQ(w->exit_code, 7);
+}
+
+TEST(Process, MissingCommandIsAClearError) {
+  auto p = Spawn({{"no-such-command-xyz"}, Env(), "", -1, -1, -1});
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message, "no-such-command-xyz: command not found");
+}
+
+TEST(Process, TimeoutThenKillGroupTakesGrandchildren) {
+  char dir[] = "/tmp/strake-proc-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string pidfile = std::string(dir) + "/gc.pid";
+  auto p = Spawn({{"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"}, Env(), "", -1, -1,
+                  -1});
+  ASSERT_TRUE(p);
+  auto w = WaitProcess(*p, std::chrono::milliseconds(300));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kTimedOut);
+  auto gc = ReadFile(pidfile);
+  ASSERT_TRUE(gc);
+  pid_t gcpid = std::stoi(*gc);
+  KillAndReap(*p);
+  // The grandchild is reparented and reaped by init; wait until it is gone.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::string st = ReadFile("/proc/" + std::to_string(gcpid) + "/stat").value_or("");
+    gone = st.empty() || st.find(") Z") != std::string::npos;
+    if (!gone) usleep(10000);
+  }
+  EXPECT_TRUE(gone);
+  (void)RemoveAll(dir);
+}
+
+TEST(Process, WakeFdInterruptsWait) {
+  auto p = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1});
+  ASSERT_TRUE(p);
+  int efd = eventfd(0, EFD_CLOEXEC);
+  uint64_t one = 1;
+  ASSERT_EQ(write(efd, &one, sizeof one), 8);
+  auto w = WaitProcess(*p, std::nullopt, efd);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kWoken);
+  KillAndReap(*p);
+  close(efd);
+}
+
+}  // namespace
+}  // namespace strake

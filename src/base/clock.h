@@ -1,0 +1,39 @@
+// Clock: the one way logic reads time, so tests can use a fake.
+// SystemClock is thread-safe; FakeClock is for single-threaded tests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace strake {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint Now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint Now() const override { return std::chrono::system_clock::now(); }
+};
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(TimePoint start = TimePoint{}) : now_(start) {}
+  TimePoint Now() const override { return now_; }
+  void Advance(std::chrono::milliseconds d) { now_ += d; }
+
+ private:
+  TimePoint now_;
+};
+
+// RFC 3339 in UTC with second precision, as Kubernetes writes timestamps.
+std::string FormatRfc3339(TimePoint t);
+int64_t UnixMillis(TimePoint t);
+TimePoint FromUnixMillis(int64_t ms);
+
+}  // namespace strake

@@ -1,0 +1,167 @@
+#include "base/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/fs.h"
+#include "base/strings.h"
+
+namespace strake {
+
+Process::Process(Process&& o) noexcept : pid_(o.pid_), pidfd_(o.pidfd_) {
+  o.pid_ = -1;
+  o.pidfd_ = -1;
+}
+
+Process& Process::operator=(Process&& o) noexcept {
+  if (this != &o) {
+    if (pidfd_ >= 0) ::close(pidfd_);
+    pid_ = o.pid_;
+    pidfd_ = o.pidfd_;
+    o.pid_ = -1;
+    o.pidfd_ = -1;
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+std::string FindExecutable(const std::string& name, const std::string& path_env) {
+  if (name.find('/') != std::string::npos) return name;
+  for (const auto& dir : Split(path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env, ':')) {
+    std::string p = PathJoin(dir.empty() ? "." : dir, name);
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+Result<Process> Spawn(const SpawnOptions& opts) {
+  if (opts.argv.empty()) return Fail("spawn: empty command");
+  std::string path_env;
+  for (const auto& e : opts.env) {
+    if (StartsWith(e, "PATH=")) path_env = e.substr(5);
+  }
+  std::string exe = FindExecutable(opts.argv[0], path_env);
+  if (exe.empty()) return Failf("{}: command not found", opts.argv[0]);
+
+  std::vector<char*> argv;
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  auto bind = [&](int fd, int target, int flags) {
+    if (fd >= 0) {
+      posix_spawn_file_actions_adddup2(&fa, fd, target);
+    } else {
+      posix_spawn_file_actions_addopen(&fa, target, "/dev/null", flags, 0);
+    }
+  };
+  bind(opts.stdin_fd, 0, O_RDONLY);
+  bind(opts.stdout_fd, 1, O_WRONLY);
+  bind(opts.stderr_fd, 2, O_WRONLY);
+  if (!opts.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, opts.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Failf("{}: {}", opts.argv[0], std::strerror(rc));
+
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    int e = errno;
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return Failf("pidfd_open: {}", std::strerror(e));
+  }
+  return Process(pid, pidfd);
+}
+
+Result<WaitResult> WaitProcess(Process& p, std::optional<std::chrono::milliseconds> timeout,
+                               int wake_fd) {
+  if (p.pid() < 0) return Fail("wait: no process");
+  auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                          : std::chrono::steady_clock::time_point::max();
+  while (true) {
+    pollfd fds[2] = {{p.pidfd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    int wait_ms = -1;
+    if (timeout) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+    }
+    int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, wait_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Failf("poll: {}", std::strerror(errno));
+    }
+    if (n == 0) return WaitResult{WaitOutcome::kTimedOut, 0};
+    if (fds[0].revents != 0) {
+      int status = 0;
+      pid_t r;
+      do {
+        r = ::waitpid(p.pid(), &status, 0);
+      } while (r < 0 && errno == EINTR);
+      if (r < 0) return Failf("waitpid: {}", std::strerror(errno));
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return WaitResult{WaitOutcome::kExited, code};
+    }
+    if (wake_fd >= 0 && fds[1].revents != 0) return WaitResult{WaitOutcome::kWoken, 0};
+  }
+}
+
+void KillGroup(pid_t pgid, int sig) {
+  if (pgid > 0) ::kill(-pgid, sig);
+}
+
+void KillAndReap(Process& p) {
+  if (p.pid() < 0) return;
+  KillGroup(p.pid(), SIGKILL);
+  int status = 0;
+  while (::waitpid(p.pid(), &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+uint64_t ProcessStartTicks(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 1 << 16);
+  if (!stat) return 0;
+  // The command name (field 2) may hold spaces and parens: parse after the last ')'.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  auto fields = Split(std::string_view(*stat).substr(close + 2), ' ');
+  // fields[0] is field 3 (state); field 22 is fields[19].
+  if (fields.size() < 20) return 0;
+  return std::strtoull(fields[19].c_str(), nullptr, 10);
+}
+
+bool ProcessAlive(pid_t pid, uint64_t start_ticks) {
+  if (pid <= 0) return false;
+  uint64_t t = ProcessStartTicks(pid);
+  return t != 0 && t == start_ticks;
+}
+
+}  // namespace strake

@@ -1,0 +1,34 @@
+// SHA-256 hashing for content addressing (cache keys, artifact digests).
+// Sha256 is an incremental hasher, not thread-safe; one per thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace strake {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(std::string_view data);
+  // Adds a length-prefixed field so that ("ab","c") and ("a","bc") differ.
+  void Field(std::string_view data);
+  // Lower-case hex digest; the hasher is spent afterwards.
+  std::string HexDigest();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string Sha256Hex(std::string_view data);
+Result<std::string> Sha256File(const std::string& path);
+
+}  // namespace strake

@@ -1,0 +1,36 @@
+// Small string helpers shared by every module. Pure functions, thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strake {
+
+std::vector<std::string> Split(std::string_view s, char sep);
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
+std::string_view Trim(std::string_view s);
+bool StartsWith(std::string_view s, std::string_view prefix);
+bool EndsWith(std::string_view s, std::string_view suffix);
+void ReplaceAll(std::string& s, std::string_view from, std::string_view to);
+
+// Levenshtein distance, for "did you mean" suggestions.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` if it is close enough to be a likely typo
+// (distance at most a third of the word's length, and at least 1).
+std::optional<std::string> NearestMatch(std::string_view word,
+                                        const std::vector<std::string>& candidates);
+
+// " (did you mean "x"?)" or "" when nothing is close.
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
+
+// Quotes s as a JSON string literal (used in messages and plain output).
+std::string Quote(std::string_view s);
+
+// True if `name` is a Kubernetes DNS-1123 label (lower case alphanumerics and
+// '-', starting and ending alphanumeric, at most 63 characters).
+bool IsDnsLabel(std::string_view name);
+
+}  // namespace strake
