@@ -1,0 +1,1089 @@
+#include "model/decode.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <functional>
+#include <set>
+
+#include "base/duration.h"
+#include "base/strings.h"
+
+namespace strake::model {
+
+namespace {
+
+// Cluster-only fields: accepted, reported once as ignored.
+const std::set<std::string> kIgnoredStep = {
+    "computeResources", "resources", "securityContext", "imagePullPolicy", "volumeDevices",
+    "terminationMessagePath", "terminationMessagePolicy"};
+const std::set<std::string> kIgnoredRun = {"serviceAccountName", "serviceAccountNames",
+                                           "podTemplate", "managedBy", "taskRunTemplate"};
+const std::set<std::string> kIgnoredMeta = {
+    "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
+    "ownerReferences", "finalizers", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "selfLink"};
+
+// Decoding context: one document.
+class Ctx {
+ public:
+  Ctx(const std::string& file, Diagnostics& diags) : file_(file), diags_(diags) {}
+
+  void Error(const Node& at, const std::string& path, std::string msg) {
+    diags_.Error(file_, at.mark, path, std::move(msg));
+  }
+  void Warning(const Node& at, const std::string& path, std::string msg) {
+    diags_.Warning(file_, at.mark, path, std::move(msg));
+  }
+  Origin At(const Node& n, const std::string& path) const { return Origin{file_, n.mark, path}; }
+  const std::string& file() const { return file_; }
+
+  std::string Str(const Node& n, const std::string& path) {
+    if (n.IsNull()) return "";
+    if (!n.IsScalar()) {
+      Error(n, path, fmt::format("expected a string, found a {}", n.TypeName()));
+      return "";
+    }
+    return n.scalar;
+  }
+
+  bool Bool(const Node& n, const std::string& path) {
+    if (n.IsScalar() && !n.quoted && (n.scalar == "true" || n.scalar == "false")) {
+      return n.scalar == "true";
+    }
+    Error(n, path, fmt::format("expected true or false, found {}", Describe(n)));
+    return false;
+  }
+
+  int Int(const Node& n, const std::string& path, int min, int max) {
+    if (n.IsScalar() && !n.quoted) {
+      try {
+        size_t used = 0;
+        long v = std::stol(n.scalar, &used);
+        if (used == n.scalar.size()) {
+          if (v < min || v > max) {
+            Error(n, path, fmt::format("must be between {} and {}, found {}", min, max, v));
+            return min;
+          }
+          return static_cast<int>(v);
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    Error(n, path, fmt::format("expected an integer, found {}", Describe(n)));
+    return min;
+  }
+
+  std::optional<Millis> Duration(const Node& n, const std::string& path) {
+    std::string s = Str(n, path);
+    if (s.empty()) return std::nullopt;
+    auto d = ParseDuration(s);
+    if (!d) {
+      Error(n, path, d.error().message);
+      return std::nullopt;
+    }
+    if (d->count() < 0) {
+      Error(n, path, "must not be negative");
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::vector<std::string> StrList(const Node& n, const std::string& path) {
+    std::vector<std::string> out;
+    if (n.IsNull()) return out;
+    if (!n.IsSeq()) {
+      Error(n, path, fmt::format("expected a list, found a {}", n.TypeName()));
+      return out;
+    }
+    for (size_t i = 0; i < n.seq.size(); ++i) {
+      out.push_back(Str(n.seq[i], fmt::format("{}[{}]", path, i)));
+    }
+    return out;
+  }
+
+  std::map<std::string, std::string> StrMap(const Node& n, const std::string& path) {
+    std::map<std::string, std::string> out;
+    if (n.IsNull()) return out;
+    if (!n.IsMap()) {
+      Error(n, path, fmt::format("expected a mapping, found a {}", n.TypeName()));
+      return out;
+    }
+    for (const auto& [k, v] : n.map) out[k.scalar] = Str(v, path + "." + k.scalar);
+    return out;
+  }
+
+  // Calls fn(item, path) for each element of a list field.
+  void List(const Node& n, const std::string& path,
+            const std::function<void(const Node&, const std::string&)>& fn) {
+    if (n.IsNull()) return;
+    if (!n.IsSeq()) {
+      Error(n, path, fmt::format("expected a list, found a {}", n.TypeName()));
+      return;
+    }
+    for (size_t i = 0; i < n.seq.size(); ++i) fn(n.seq[i], fmt::format("{}[{}]", path, i));
+  }
+
+  static std::string Describe(const Node& n) {
+    if (n.IsScalar()) return Quote(n.scalar);
+    return "a " + n.TypeName();
+  }
+
+ private:
+  const std::string& file_;
+  Diagnostics& diags_;
+};
+
+// The fields of one mapping: each is taken by name; whatever is left at the
+// end is an unknown field.
+class Fields {
+ public:
+  Fields(Ctx& ctx, const Node& node, std::string path) : ctx_(ctx), node_(node), path_(path) {
+    if (!node.IsMap() && !node.IsNull()) {
+      ctx.Error(node, path, fmt::format("expected a mapping, found a {}", node.TypeName()));
+      ok_ = false;
+    }
+  }
+  Fields(const Fields&) = delete;
+  Fields& operator=(const Fields&) = delete;
+
+  ~Fields() {
+    if (!ok_) return;
+    for (const auto& [k, v] : node_.map) {
+      if (known_.count(k.scalar)) continue;
+      std::vector<std::string> names(known_.begin(), known_.end());
+      ctx_.Error(k, Sub(k.scalar),
+                 fmt::format("unknown field \"{}\"{}", k.scalar, DidYouMean(k.scalar, names)));
+    }
+  }
+
+  bool ok() const { return ok_; }
+  std::string Sub(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+
+  // The value of key, or nullptr; the key counts as known.
+  const Node* Get(const std::string& key) {
+    known_.insert(key);
+    return ok_ ? node_.Get(key) : nullptr;
+  }
+
+  // A required field: reports it missing.
+  const Node* Need(const std::string& key) {
+    const Node* n = Get(key);
+    if (ok_ && (!n || n->IsNull() || (n->IsScalar() && n->scalar.empty()))) {
+      ctx_.Error(node_, Sub(key), "required field is missing");
+      return nullptr;
+    }
+    return n;
+  }
+
+  std::string Str(const std::string& key) {
+    const Node* n = Get(key);
+    return n ? ctx_.Str(*n, Sub(key)) : "";
+  }
+
+  void Ignore(const std::set<std::string>& keys, std::string_view why = "only matters on a cluster") {
+    for (const auto& k : keys) {
+      if (const Node* n = Get(k)) {
+        ctx_.Warning(*n, Sub(k), fmt::format("\"{}\" is ignored: it {}", k, why));
+      }
+    }
+  }
+
+  void NotSupported(const std::string& key, std::string_view what) {
+    if (const Node* n = Get(key)) {
+      if (n->IsNull()) return;
+      ctx_.Error(*n, Sub(key), fmt::format("not supported: {}", what));
+    }
+  }
+
+ private:
+  Ctx& ctx_;
+  const Node& node_;
+  std::string path_;
+  std::set<std::string> known_;
+  bool ok_ = true;
+};
+
+bool IsVariableName(std::string_view s) {
+  // Tekton param/result/workspace names: alphanumerics, '-', '_', '.', starting alpha or '_'.
+  if (s.empty()) return false;
+  char c0 = s[0];
+  if (!(std::isalpha(static_cast<unsigned char>(c0)) || c0 == '_')) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+ParamType DecodeParamType(Ctx& ctx, const Node* n, const std::string& path) {
+  if (!n) return ParamType::kString;
+  std::string t = ctx.Str(*n, path);
+  if (t == "" || t == "string") return ParamType::kString;
+  if (t == "array") return ParamType::kArray;
+  if (t == "object") return ParamType::kObject;
+  ctx.Error(*n, path,
+            fmt::format("unknown type \"{}\" (one of string, array, object){}", t,
+                        DidYouMean(t, {"string", "array", "object"})));
+  return ParamType::kString;
+}
+
+ParamValue DecodeParamValue(Ctx& ctx, const Node& n, const std::string& path) {
+  ParamValue v;
+  if (n.IsSeq()) {
+    v.type = ParamType::kArray;
+    v.arr = ctx.StrList(n, path);
+  } else if (n.IsMap()) {
+    v.type = ParamType::kObject;
+    v.obj = ctx.StrMap(n, path);
+  } else {
+    v.str = n.IsNull() ? "" : n.scalar;
+  }
+  return v;
+}
+
+std::vector<ParamSpec> DecodeParamSpecs(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<ParamSpec> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    ParamSpec s;
+    s.origin = ctx.At(item, p);
+    if (const Node* name = f.Need("name")) {
+      s.name = ctx.Str(*name, f.Sub("name"));
+      if (!IsVariableName(s.name)) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("invalid param name \"{}\"", s.name));
+      } else if (!seen.insert(s.name).second) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("duplicate param \"{}\"", s.name));
+      }
+    }
+    s.type = DecodeParamType(ctx, f.Get("type"), f.Sub("type"));
+    s.description = f.Str("description");
+    if (const Node* props = f.Get("properties")) {
+      if (props->IsMap()) {
+        for (const auto& [k, v] : props->map) {
+          s.properties.push_back(k.scalar);
+          Fields pf(ctx, v, f.Sub("properties") + "." + k.scalar);
+          if (const Node* t = pf.Get("type")) {
+            if (ctx.Str(*t, pf.Sub("type")) != "string") {
+              ctx.Error(*t, pf.Sub("type"), "object properties must be of type string");
+            }
+          }
+        }
+      } else {
+        ctx.Error(*props, f.Sub("properties"), "expected a mapping");
+      }
+    }
+    if (const Node* e = f.Get("enum")) s.enum_values = ctx.StrList(*e, f.Sub("enum"));
+    if (const Node* d = f.Get("default")) {
+      s.default_value = DecodeParamValue(ctx, *d, f.Sub("default"));
+      if (s.default_value->type != s.type) {
+        ctx.Error(*d, f.Sub("default"),
+                  fmt::format("default is a {} but the param is of type {}",
+                              ParamTypeName(s.default_value->type), ParamTypeName(s.type)));
+      }
+    }
+    if (!s.properties.empty() && s.type != ParamType::kObject) {
+      ctx.Error(item, f.Sub("properties"), "properties are only for params of type object");
+    }
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
+std::vector<Param> DecodeParams(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<Param> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    Param param;
+    param.origin = ctx.At(item, p);
+    if (const Node* name = f.Need("name")) {
+      param.name = ctx.Str(*name, f.Sub("name"));
+      if (!seen.insert(param.name).second) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("duplicate param \"{}\"", param.name));
+      }
+    }
+    if (const Node* v = f.Get("value")) {
+      param.value = DecodeParamValue(ctx, *v, f.Sub("value"));
+    } else if (f.ok()) {
+      ctx.Error(item, f.Sub("value"), "required field is missing");
+    }
+    out.push_back(std::move(param));
+  });
+  return out;
+}
+
+KeyRef DecodeKeyRef(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  KeyRef r;
+  if (const Node* v = f.Need("name")) r.name = ctx.Str(*v, f.Sub("name"));
+  if (const Node* v = f.Need("key")) r.key = ctx.Str(*v, f.Sub("key"));
+  if (const Node* v = f.Get("optional")) r.optional = ctx.Bool(*v, f.Sub("optional"));
+  return r;
+}
+
+std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<EnvVar> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    EnvVar e;
+    if (const Node* v = f.Need("name")) e.name = ctx.Str(*v, f.Sub("name"));
+    e.value = f.Str("value");
+    if (const Node* vf = f.Get("valueFrom")) {
+      Fields vff(ctx, *vf, f.Sub("valueFrom"));
+      if (const Node* r = vff.Get("configMapKeyRef")) {
+        e.config_map_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("configMapKeyRef"));
+      }
+      if (const Node* r = vff.Get("secretKeyRef")) {
+        e.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
+      }
+      vff.NotSupported("fieldRef", "fieldRef reads pod fields that exist only on a cluster");
+      vff.NotSupported("resourceFieldRef", "resourceFieldRef exists only on a cluster");
+    }
+    out.push_back(std::move(e));
+  });
+  return out;
+}
+
+std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<VolumeMount> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    VolumeMount m;
+    if (const Node* v = f.Need("name")) m.name = ctx.Str(*v, f.Sub("name"));
+    if (const Node* v = f.Need("mountPath")) {
+      m.mount_path = ctx.Str(*v, f.Sub("mountPath"));
+      if (!StartsWith(m.mount_path, "/")) {
+        ctx.Error(*v, f.Sub("mountPath"), "must be an absolute path");
+      }
+    }
+    m.sub_path = f.Str("subPath");
+    if (const Node* v = f.Get("readOnly")) m.read_only = ctx.Bool(*v, f.Sub("readOnly"));
+    f.Ignore({"mountPropagation"});
+    out.push_back(std::move(m));
+  });
+  return out;
+}
+
+enum class StepKind { kStep, kSidecar, kTemplate };
+
+Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind) {
+  Fields f(ctx, n, path);
+  Step s;
+  s.origin = ctx.At(n, path);
+  if (kind != StepKind::kTemplate) {
+    if (const Node* v = f.Get("name")) {
+      s.name = ctx.Str(*v, f.Sub("name"));
+      if (!s.name.empty() && !IsDnsLabel(s.name)) {
+        ctx.Error(*v, f.Sub("name"),
+                  fmt::format("invalid name \"{}\": must be a DNS label (lower case "
+                              "alphanumerics and '-')",
+                              s.name));
+      }
+    }
+    if (const Node* v = f.Get("script")) s.script = ctx.Str(*v, f.Sub("script"));
+  }
+  s.image = f.Str("image");
+  if (const Node* v = f.Get("command")) s.command = ctx.StrList(*v, f.Sub("command"));
+  if (const Node* v = f.Get("args")) s.args = ctx.StrList(*v, f.Sub("args"));
+  s.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
+  s.working_dir = f.Str("workingDir");
+  s.volume_mounts = DecodeVolumeMounts(ctx, f.Get("volumeMounts"), f.Sub("volumeMounts"));
+  f.Ignore(kIgnoredStep);
+  f.Ignore({"displayName"}, "is for display on a cluster's dashboard");
+  f.NotSupported("envFrom", "envFrom; list the variables in env with valueFrom");
+  if (kind == StepKind::kStep) {
+    if (const Node* v = f.Get("timeout")) s.timeout = ctx.Duration(*v, f.Sub("timeout"));
+    if (const Node* v = f.Get("onError")) {
+      s.on_error = ctx.Str(*v, f.Sub("onError"));
+      if (s.on_error != "continue" && s.on_error != "stopAndFail") {
+        ctx.Error(*v, f.Sub("onError"),
+                  fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}",
+                              s.on_error, DidYouMean(s.on_error, {"continue", "stopAndFail"})));
+      }
+    }
+    f.NotSupported("stdoutConfig", "stdoutConfig; step logs are kept by strake");
+    f.NotSupported("stderrConfig", "stderrConfig; step logs are kept by strake");
+    f.NotSupported("ref", "StepActions (step ref)");
+    f.NotSupported("params", "StepAction params");
+    f.NotSupported("results", "step results");
+    f.NotSupported("when", "step-level when");
+    f.NotSupported("workspaces", "step-level workspaces; every task workspace is visible");
+  }
+  if (kind == StepKind::kSidecar) {
+    f.NotSupported("readinessProbe", "sidecar readiness probes");
+    f.NotSupported("livenessProbe", "sidecar liveness probes");
+    f.NotSupported("startupProbe", "sidecar startup probes");
+    f.Ignore({"ports"});
+  }
+  if (kind == StepKind::kStep && s.script.empty() && s.command.empty() && s.args.empty() &&
+      f.ok()) {
+    ctx.Error(n, path, "a step needs script, command or args");
+  }
+  if (!s.script.empty() && !s.command.empty()) {
+    ctx.Error(n, f.Sub("script"), "script cannot be used with command");
+  }
+  return s;
+}
+
+std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::string& path,
+                                           bool embedded) {
+  Fields f(ctx, n, path);
+  if (!f.ok()) return std::nullopt;
+  TaskSpec t;
+  t.description = f.Str("description");
+  f.Get("displayName");
+  if (embedded) {
+    if (const Node* m = f.Get("metadata")) {
+      Fields mf(ctx, *m, f.Sub("metadata"));
+      mf.Get("labels");
+      mf.Get("annotations");
+    }
+    f.NotSupported("apiVersion", "custom tasks (apiVersion/kind in taskSpec)");
+    f.NotSupported("kind", "custom tasks (apiVersion/kind in taskSpec)");
+    f.NotSupported("spec", "custom task spec");
+  }
+  t.params = DecodeParamSpecs(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    std::set<std::string> seen;
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& p) {
+      Fields wf(ctx, item, p);
+      WorkspaceDecl w;
+      if (const Node* v = wf.Need("name")) {
+        w.name = ctx.Str(*v, wf.Sub("name"));
+        if (!seen.insert(w.name).second) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
+        }
+      }
+      w.description = wf.Str("description");
+      w.mount_path = wf.Str("mountPath");
+      if (w.mount_path.empty()) w.mount_path = "/workspace/" + w.name;
+      if (const Node* v = wf.Get("readOnly")) w.read_only = ctx.Bool(*v, wf.Sub("readOnly"));
+      if (const Node* v = wf.Get("optional")) w.optional = ctx.Bool(*v, wf.Sub("optional"));
+      t.workspaces.push_back(std::move(w));
+    });
+  }
+  if (const Node* rs = f.Get("results")) {
+    std::set<std::string> seen;
+    ctx.List(*rs, f.Sub("results"), [&](const Node& item, const std::string& p) {
+      Fields rf(ctx, item, p);
+      ResultSpec r;
+      if (const Node* v = rf.Need("name")) {
+        r.name = ctx.Str(*v, rf.Sub("name"));
+        if (!IsVariableName(r.name)) {
+          ctx.Error(*v, rf.Sub("name"), fmt::format("invalid result name \"{}\"", r.name));
+        } else if (!seen.insert(r.name).second) {
+          ctx.Error(*v, rf.Sub("name"), fmt::format("duplicate result \"{}\"", r.name));
+        }
+      }
+      r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
+      r.description = rf.Str("description");
+      if (const Node* props = rf.Get("properties"); props && props->IsMap()) {
+        for (const auto& [k, v] : props->map) r.properties.push_back(k.scalar);
+      }
+      rf.NotSupported("value", "result value (step results)");
+      t.results.push_back(std::move(r));
+    });
+  }
+  if (const Node* steps = f.Need("steps")) {
+    std::set<std::string> seen;
+    ctx.List(*steps, f.Sub("steps"), [&](const Node& item, const std::string& p) {
+      Step s = DecodeStep(ctx, item, p, StepKind::kStep);
+      if (!s.name.empty() && !seen.insert(s.name).second) {
+        ctx.Error(item, p + ".name", fmt::format("duplicate step \"{}\"", s.name));
+      }
+      t.steps.push_back(std::move(s));
+    });
+    if (steps->IsSeq() && steps->seq.empty()) {
+      ctx.Error(*steps, f.Sub("steps"), "a task needs at least one step");
+    }
+  }
+  if (const Node* st = f.Get("stepTemplate")) {
+    t.step_template = DecodeStep(ctx, *st, f.Sub("stepTemplate"), StepKind::kTemplate);
+  }
+  if (const Node* sc = f.Get("sidecars")) {
+    ctx.List(*sc, f.Sub("sidecars"), [&](const Node& item, const std::string& p) {
+      t.sidecars.push_back(DecodeStep(ctx, item, p, StepKind::kSidecar));
+    });
+  }
+  if (const Node* vols = f.Get("volumes")) {
+    ctx.List(*vols, f.Sub("volumes"), [&](const Node& item, const std::string& p) {
+      Fields vf(ctx, item, p);
+      Volume v;
+      if (const Node* x = vf.Need("name")) v.name = ctx.Str(*x, vf.Sub("name"));
+      int kinds = 0;
+      if (const Node* x = vf.Get("emptyDir")) {
+        Fields ef(ctx, *x, vf.Sub("emptyDir"));
+        ef.Ignore({"medium", "sizeLimit"});
+        v.kind = Volume::Kind::kEmptyDir;
+        ++kinds;
+      }
+      if (const Node* x = vf.Get("configMap")) {
+        Fields cf(ctx, *x, vf.Sub("configMap"));
+        if (const Node* nm = cf.Need("name")) v.source = ctx.Str(*nm, cf.Sub("name"));
+        if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
+        cf.Ignore({"defaultMode"});
+        cf.NotSupported("items", "items on task volumes");
+        v.kind = Volume::Kind::kConfigMap;
+        ++kinds;
+      }
+      if (const Node* x = vf.Get("secret")) {
+        Fields sf(ctx, *x, vf.Sub("secret"));
+        if (const Node* nm = sf.Need("secretName")) v.source = ctx.Str(*nm, sf.Sub("secretName"));
+        if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
+        sf.Ignore({"defaultMode"});
+        sf.NotSupported("items", "items on task volumes");
+        v.kind = Volume::Kind::kSecret;
+        ++kinds;
+      }
+      for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
+        vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
+      }
+      if (kinds != 1 && vf.ok()) {
+        ctx.Error(item, p, "a volume needs exactly one of emptyDir, configMap, secret");
+      }
+      t.volumes.push_back(std::move(v));
+    });
+  }
+  if (const Node* c = f.Get("cache")) {
+    Fields cf(ctx, *c, f.Sub("cache"));
+    t.cache.enabled = true;
+    if (const Node* v = cf.Get("enabled")) t.cache.enabled = ctx.Bool(*v, cf.Sub("enabled"));
+    if (const Node* v = cf.Get("inputs")) t.cache.inputs = ctx.StrList(*v, cf.Sub("inputs"));
+    if (const Node* v = cf.Get("params")) t.cache.params = ctx.StrList(*v, cf.Sub("params"));
+    if (const Node* v = cf.Get("outputs")) t.cache.outputs = ctx.StrList(*v, cf.Sub("outputs"));
+    for (const auto& [field, list] :
+         {std::pair{"inputs", &t.cache.inputs}, std::pair{"outputs", &t.cache.outputs}}) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        const std::string& e = (*list)[i];
+        size_t colon = e.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == e.size()) {
+          ctx.Error(*c, fmt::format("{}.{}[{}]", f.Sub("cache"), field, i),
+                    fmt::format("\"{}\" must be WORKSPACE:PATH, as in \"source:src/**\"", e));
+        } else if (e.find("..") != std::string::npos || e[colon + 1] == '/') {
+          ctx.Error(*c, fmt::format("{}.{}[{}]", f.Sub("cache"), field, i),
+                    fmt::format("\"{}\": the path must stay inside the workspace", e));
+        }
+      }
+    }
+  }
+  f.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  return t;
+}
+
+std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<WhenExpression> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    WhenExpression w;
+    w.origin = ctx.At(item, p);
+    f.NotSupported("cel", "CEL when expressions; use input/operator/values");
+    if (const Node* v = f.Need("input")) w.input = ctx.Str(*v, f.Sub("input"));
+    if (const Node* v = f.Need("operator")) {
+      w.op = ctx.Str(*v, f.Sub("operator"));
+      if (w.op != "in" && w.op != "notin") {
+        ctx.Error(*v, f.Sub("operator"),
+                  fmt::format("operator must be \"in\" or \"notin\", found \"{}\"{}", w.op,
+                              DidYouMean(w.op, {"in", "notin"})));
+      }
+    }
+    if (const Node* v = f.Need("values")) {
+      w.values = ctx.StrList(*v, f.Sub("values"));
+      if (v->IsSeq() && v->seq.empty()) ctx.Error(*v, f.Sub("values"), "must not be empty");
+    }
+    out.push_back(std::move(w));
+  });
+  return out;
+}
+
+PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  PipelineTask t;
+  t.origin = ctx.At(n, path);
+  if (const Node* v = f.Need("name")) {
+    t.name = ctx.Str(*v, f.Sub("name"));
+    if (!IsDnsLabel(t.name)) {
+      ctx.Error(*v, f.Sub("name"),
+                fmt::format("invalid task name \"{}\": must be a DNS label (lower case "
+                            "alphanumerics and '-', at most 63)",
+                            t.name));
+    }
+  }
+  f.Get("displayName");
+  f.Get("description");
+  const Node* ref = f.Get("taskRef");
+  const Node* spec = f.Get("taskSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, f.Sub("taskRef"));
+    t.task_ref = rf.Str("name");
+    if (const Node* k = rf.Get("kind")) {
+      std::string kind = ctx.Str(*k, rf.Sub("kind"));
+      if (kind != "Task" && kind != "ClusterTask") {
+        ctx.Error(*k, rf.Sub("kind"),
+                  fmt::format("not supported: custom task kind \"{}\" (Task is)", kind));
+      }
+    }
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+    if (t.task_ref.empty() && rf.ok()) {
+      ctx.Error(*ref, rf.Sub("name"), "required field is missing");
+    }
+  }
+  if (spec) t.task_spec = DecodeTaskSpecNode(ctx, *spec, f.Sub("taskSpec"), true);
+  f.NotSupported("pipelineRef", "pipelines in pipelines");
+  f.NotSupported("pipelineSpec", "pipelines in pipelines");
+  f.NotSupported("onError", "onError on pipeline tasks");
+  if (!ref && !spec && f.ok()) ctx.Error(n, path, "a task needs taskRef or taskSpec");
+  if (ref && spec) ctx.Error(n, path, "taskRef and taskSpec cannot both be set");
+  if (const Node* v = f.Get("runAfter")) t.run_after = ctx.StrList(*v, f.Sub("runAfter"));
+  t.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& p) {
+      Fields wf(ctx, item, p);
+      WorkspacePipelineTaskBinding b;
+      if (const Node* v = wf.Need("name")) b.name = ctx.Str(*v, wf.Sub("name"));
+      b.workspace = wf.Str("workspace");
+      if (b.workspace.empty()) b.workspace = b.name;  // Tekton: defaults to the same name
+      b.sub_path = wf.Str("subPath");
+      t.workspaces.push_back(std::move(b));
+    });
+  }
+  t.when = DecodeWhen(ctx, f.Get("when"), f.Sub("when"));
+  if (const Node* v = f.Get("retries")) t.retries = ctx.Int(*v, f.Sub("retries"), 0, 1000);
+  if (const Node* v = f.Get("timeout")) t.timeout = ctx.Duration(*v, f.Sub("timeout"));
+  if (const Node* m = f.Get("matrix")) {
+    Fields mf(ctx, *m, f.Sub("matrix"));
+    Matrix mx;
+    mx.params = DecodeParams(ctx, mf.Get("params"), mf.Sub("params"));
+    for (size_t i = 0; i < mx.params.size(); ++i) {
+      if (mx.params[i].value.type != ParamType::kArray) {
+        ctx.Error(*m, fmt::format("{}.params[{}].value", mf.Sub("matrix"), i),
+                  "matrix params must be arrays");
+      }
+    }
+    if (const Node* inc = mf.Get("include")) {
+      ctx.List(*inc, mf.Sub("include"), [&](const Node& item, const std::string& p) {
+        Fields incf(ctx, item, p);
+        MatrixInclude mi;
+        mi.name = incf.Str("name");
+        mi.params = DecodeParams(ctx, incf.Get("params"), incf.Sub("params"));
+        mx.include.push_back(std::move(mi));
+      });
+    }
+    t.matrix = std::move(mx);
+  }
+  return t;
+}
+
+std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
+                                                   const std::string& path) {
+  Fields f(ctx, n, path);
+  if (!f.ok()) return std::nullopt;
+  PipelineSpec p;
+  p.description = f.Str("description");
+  f.Get("displayName");
+  p.params = DecodeParamSpecs(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    std::set<std::string> seen;
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& ip) {
+      Fields wf(ctx, item, ip);
+      PipelineWorkspaceDecl w;
+      if (const Node* v = wf.Need("name")) {
+        w.name = ctx.Str(*v, wf.Sub("name"));
+        if (!seen.insert(w.name).second) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
+        }
+      }
+      w.description = wf.Str("description");
+      if (const Node* v = wf.Get("optional")) w.optional = ctx.Bool(*v, wf.Sub("optional"));
+      p.workspaces.push_back(std::move(w));
+    });
+  }
+  if (const Node* ts = f.Need("tasks")) {
+    ctx.List(*ts, f.Sub("tasks"), [&](const Node& item, const std::string& ip) {
+      p.tasks.push_back(DecodePipelineTask(ctx, item, ip));
+    });
+    if (ts->IsSeq() && ts->seq.empty()) ctx.Error(*ts, f.Sub("tasks"), "must not be empty");
+  }
+  if (const Node* fs = f.Get("finally")) {
+    ctx.List(*fs, f.Sub("finally"), [&](const Node& item, const std::string& ip) {
+      p.finally.push_back(DecodePipelineTask(ctx, item, ip));
+    });
+  }
+  if (const Node* rs = f.Get("results")) {
+    ctx.List(*rs, f.Sub("results"), [&](const Node& item, const std::string& ip) {
+      Fields rf(ctx, item, ip);
+      PipelineResult r;
+      if (const Node* v = rf.Need("name")) r.name = ctx.Str(*v, rf.Sub("name"));
+      r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
+      r.description = rf.Str("description");
+      if (const Node* v = rf.Need("value")) r.value = DecodeParamValue(ctx, *v, rf.Sub("value"));
+      p.results.push_back(std::move(r));
+    });
+  }
+  f.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  return p;
+}
+
+std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
+                                                      const std::string& path) {
+  std::vector<WorkspaceBinding> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    WorkspaceBinding b;
+    if (const Node* v = f.Need("name")) b.name = ctx.Str(*v, f.Sub("name"));
+    b.sub_path = f.Str("subPath");
+    if (b.sub_path.find("..") != std::string::npos || StartsWith(b.sub_path, "/")) {
+      ctx.Error(item, f.Sub("subPath"), "must be a relative path inside the volume");
+    }
+    int kinds = 0;
+    if (const Node* v = f.Get("emptyDir")) {
+      Fields ef(ctx, *v, f.Sub("emptyDir"));
+      ef.Ignore({"medium", "sizeLimit"});
+      b.kind = WorkspaceBinding::Kind::kEmptyDir;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("persistentVolumeClaim")) {
+      Fields pf(ctx, *v, f.Sub("persistentVolumeClaim"));
+      if (const Node* c = pf.Need("claimName")) b.source = ctx.Str(*c, pf.Sub("claimName"));
+      pf.Get("readOnly");
+      b.kind = WorkspaceBinding::Kind::kPersistentVolumeClaim;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("volumeClaimTemplate")) {
+      // Size and storage class only matter on a cluster.
+      ctx.Warning(*v, f.Sub("volumeClaimTemplate"),
+                  "volumeClaimTemplate: a directory kept for the run is used; size and "
+                  "storage class are ignored");
+      b.kind = WorkspaceBinding::Kind::kVolumeClaimTemplate;
+      ++kinds;
+    }
+    auto items = [&](Fields& sf) {
+      if (const Node* it = sf.Get("items")) {
+        ctx.List(*it, sf.Sub("items"), [&](const Node& i, const std::string& ipath) {
+          Fields kf(ctx, i, ipath);
+          KeyToPath k;
+          if (const Node* x = kf.Need("key")) k.key = ctx.Str(*x, kf.Sub("key"));
+          if (const Node* x = kf.Need("path")) k.path = ctx.Str(*x, kf.Sub("path"));
+          kf.Ignore({"mode"});
+          if (k.path.find("..") != std::string::npos || StartsWith(k.path, "/")) {
+            ctx.Error(i, kf.Sub("path"), "must be a relative path");
+          }
+          b.items.push_back(std::move(k));
+        });
+      }
+    };
+    if (const Node* v = f.Get("configMap")) {
+      Fields cf(ctx, *v, f.Sub("configMap"));
+      if (const Node* c = cf.Need("name")) b.source = ctx.Str(*c, cf.Sub("name"));
+      cf.Ignore({"defaultMode", "optional"});
+      items(cf);
+      b.kind = WorkspaceBinding::Kind::kConfigMap;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("secret")) {
+      Fields sf(ctx, *v, f.Sub("secret"));
+      if (const Node* c = sf.Need("secretName")) b.source = ctx.Str(*c, sf.Sub("secretName"));
+      sf.Ignore({"defaultMode", "optional"});
+      items(sf);
+      b.kind = WorkspaceBinding::Kind::kSecret;
+      ++kinds;
+    }
+    f.NotSupported("projected", "projected workspaces");
+    f.NotSupported("csi", "csi workspaces");
+    if (kinds != 1 && f.ok()) {
+      ctx.Error(item, p,
+                "a workspace binding needs exactly one of emptyDir, persistentVolumeClaim, "
+                "volumeClaimTemplate, configMap, secret");
+    }
+    out.push_back(std::move(b));
+  });
+  return out;
+}
+
+ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
+  ObjectMeta m;
+  if (!n) {
+    if (need_name) ctx.Error(Node{}, "metadata", "required field is missing");
+    return m;
+  }
+  Fields f(ctx, *n, "metadata");
+  m.name = f.Str("name");
+  m.generate_name = f.Str("generateName");
+  std::string ns = f.Str("namespace");
+  if (!ns.empty()) m.ns = ns;
+  if (const Node* v = f.Get("labels")) m.labels = ctx.StrMap(*v, f.Sub("labels"));
+  if (const Node* v = f.Get("annotations")) m.annotations = ctx.StrMap(*v, f.Sub("annotations"));
+  for (const auto& k : kIgnoredMeta) f.Get(k);
+  if (need_name && m.name.empty() && m.generate_name.empty() && f.ok()) {
+    ctx.Error(*n, "metadata.name", "required field is missing");
+  } else if (!m.name.empty() && (m.name.size() > 253 || !IsDnsLabel(Split(m.name, '.')[0]))) {
+    ctx.Error(*n, "metadata.name",
+              fmt::format("invalid name \"{}\": lower case alphanumerics, '-' and '.'", m.name));
+  }
+  return m;
+}
+
+std::optional<std::string> Base64Decode(std::string_view in) {
+  std::string clean;
+  for (char c : in) {
+    if (c != '\n' && c != '\r' && c != ' ') clean += c;
+  }
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()),
+                          static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!clean.empty() && clean.back() == '=') ++pad;
+  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resource>& out) {
+  Ctx ctx(doc.file, diags);
+  const Node& root = doc.root;
+  Fields f(ctx, root, "");
+  if (!f.ok()) return;
+  Resource r;
+  r.origin = ctx.At(root, "");
+  r.raw = ToJson(root);
+  const Node* av = f.Need("apiVersion");
+  const Node* kind = f.Need("kind");
+  if (!av || !kind) return;
+  r.api_version = ctx.Str(*av, "apiVersion");
+  r.kind = ctx.Str(*kind, "kind");
+  f.Get("metadata");
+  f.Get("status");  // Written by controllers; accepted and ignored on input.
+
+  bool tekton = r.api_version == "tekton.dev/v1" || r.api_version == "tekton.dev/v1beta1";
+  bool core = r.api_version == "v1";
+  static const std::vector<std::string> kTektonKinds = {"Task", "Pipeline", "PipelineRun",
+                                                        "TaskRun"};
+  static const std::vector<std::string> kCoreKinds = {"ConfigMap", "Secret",
+                                                      "PersistentVolumeClaim"};
+  if (!tekton && !core) {
+    if (StartsWith(r.api_version, "tekton.dev/")) {
+      ctx.Error(*av, "apiVersion",
+                fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
+                            "are)",
+                            r.api_version));
+    } else {
+      ctx.Error(*av, "apiVersion",
+                fmt::format("unsupported apiVersion \"{}\" for kind \"{}\"", r.api_version,
+                            r.kind));
+    }
+    return;
+  }
+  const auto& kinds = tekton ? kTektonKinds : kCoreKinds;
+  if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
+    ctx.Error(*kind, "kind",
+              fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
+                          DidYouMean(r.kind, kinds)));
+    return;
+  }
+  bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun";
+  r.meta = DecodeMeta(ctx, f.Get("metadata"), true);
+  if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
+    ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
+  }
+
+  if (core) {
+    ConfigMap cm;
+    cm.meta = r.meta;
+    if (r.kind == "PersistentVolumeClaim") {
+      f.Get("spec");
+      r.value = PersistentVolumeClaim{r.meta};
+      out.push_back(std::move(r));
+      return;
+    }
+    cm.data.is_secret = r.kind == "Secret";
+    f.Get("immutable");
+    f.NotSupported("binaryData", "binaryData");
+    if (cm.data.is_secret) {
+      f.Get("type");
+      if (const Node* d = f.Get("data")) {
+        for (const auto& [k, v] : ctx.StrMap(*d, "data")) {
+          auto decoded = Base64Decode(v);
+          if (!decoded) {
+            ctx.Error(*d, "data." + k, "value is not valid base64");
+          } else {
+            cm.data.data[k] = *decoded;
+          }
+        }
+      }
+      if (const Node* d = f.Get("stringData")) {
+        for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
+      }
+    } else if (const Node* d = f.Get("data")) {
+      cm.data.data = ctx.StrMap(*d, "data");
+    }
+    r.value = std::move(cm);
+    out.push_back(std::move(r));
+    return;
+  }
+
+  const Node* spec = f.Need("spec");
+  if (!spec) return;
+  if (r.kind == "Task") {
+    auto t = DecodeTaskSpecNode(ctx, *spec, "spec", false);
+    r.value = Task{r.meta, t.value_or(TaskSpec{})};
+  } else if (r.kind == "Pipeline") {
+    auto p = DecodePipelineSpecNode(ctx, *spec, "spec");
+    r.value = Pipeline{r.meta, p.value_or(PipelineSpec{})};
+  } else if (r.kind == "PipelineRun") {
+    Fields sf(ctx, *spec, "spec");
+    PipelineRunSpec s;
+    const Node* ref = sf.Get("pipelineRef");
+    const Node* ps = sf.Get("pipelineSpec");
+    if (ref) {
+      Fields rf(ctx, *ref, "spec.pipelineRef");
+      if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
+      rf.Get("apiVersion");
+      rf.NotSupported("resolver", "remote resolution (resolver); apply the Pipeline with -f");
+      rf.NotSupported("params", "remote resolution params");
+      rf.NotSupported("bundle", "Tekton bundles");
+    }
+    if (ps) s.pipeline_spec = DecodePipelineSpecNode(ctx, *ps, "spec.pipelineSpec");
+    if (!ref && !ps && sf.ok()) ctx.Error(*spec, "spec", "needs pipelineRef or pipelineSpec");
+    if (ref && ps) ctx.Error(*spec, "spec", "pipelineRef and pipelineSpec cannot both be set");
+    s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+    s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+    if (const Node* t = sf.Get("timeouts")) {
+      Fields tf(ctx, *t, "spec.timeouts");
+      if (const Node* v = tf.Get("pipeline")) s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
+      if (const Node* v = tf.Get("tasks")) s.timeouts.tasks = ctx.Duration(*v, tf.Sub("tasks"));
+      if (const Node* v = tf.Get("finally")) s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
+    }
+    if (r.api_version == "tekton.dev/v1beta1") {
+      if (const Node* v = sf.Get("timeout")) s.timeouts.pipeline = ctx.Duration(*v, "spec.timeout");
+      sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+    }
+    if (const Node* v = sf.Get("status")) {
+      s.status = ctx.Str(*v, "spec.status");
+      static const std::vector<std::string> kStatuses = {
+          "Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunPending"};
+      if (std::find(kStatuses.begin(), kStatuses.end(), s.status) == kStatuses.end()) {
+        ctx.Error(*v, "spec.status",
+                  fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
+      }
+    }
+    sf.Ignore(kIgnoredRun);
+    sf.NotSupported("taskRunSpecs", "taskRunSpecs");
+    r.value = PipelineRun{r.meta, std::move(s)};
+  } else if (r.kind == "TaskRun") {
+    Fields sf(ctx, *spec, "spec");
+    TaskRunSpec s;
+    const Node* ref = sf.Get("taskRef");
+    const Node* ts = sf.Get("taskSpec");
+    if (ref) {
+      Fields rf(ctx, *ref, "spec.taskRef");
+      if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
+      rf.Get("kind");
+      rf.Get("apiVersion");
+      rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
+      rf.NotSupported("params", "remote resolution params");
+      rf.NotSupported("bundle", "Tekton bundles");
+    }
+    if (ts) s.task_spec = DecodeTaskSpecNode(ctx, *ts, "spec.taskSpec", false);
+    if (!ref && !ts && sf.ok()) ctx.Error(*spec, "spec", "needs taskRef or taskSpec");
+    s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+    s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+    if (const Node* v = sf.Get("timeout")) s.timeout = ctx.Duration(*v, "spec.timeout");
+    if (const Node* v = sf.Get("retries")) s.retries = ctx.Int(*v, "spec.retries", 0, 1000);
+    if (const Node* v = sf.Get("status")) {
+      s.status = ctx.Str(*v, "spec.status");
+      if (s.status != "TaskRunCancelled") {
+        ctx.Error(*v, "spec.status", "the only status a TaskRun accepts is TaskRunCancelled");
+      }
+    }
+    sf.Get("statusMessage");
+    sf.Ignore(kIgnoredRun);
+    sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides",
+               "sidecarOverrides"});
+    sf.NotSupported("debug", "TaskRun debug breakpoints");
+    sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+    r.value = TaskRun{r.meta, std::move(s)};
+  }
+  out.push_back(std::move(r));
+}
+
+}  // namespace
+
+std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags) {
+  std::vector<Resource> out;
+  for (const auto& d : docs) DecodeDocument(d, diags, out);
+  return out;
+}
+
+Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimits& limits) {
+  Diagnostics diags;
+  std::vector<Document> docs;
+  std::vector<std::string> parse_errors;
+  for (const auto& file : files) {
+    auto parsed = ParseYamlFile(file, limits);
+    if (!parsed) {
+      parse_errors.push_back(parsed.error().message);
+      continue;
+    }
+    for (auto& d : *parsed) docs.push_back(std::move(d));
+  }
+  if (!parse_errors.empty()) return Fail(Join(parse_errors, "\n"));
+  Loaded loaded;
+  loaded.resources = Decode(docs, diags);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  loaded.warnings = diags.WarningStrings();
+  return loaded;
+}
+
+Result<PipelineSpec> DecodePipelineSpec(const Json& j) {
+  Diagnostics diags;
+  std::string file = "<stored pipelineSpec>";
+  Ctx ctx(file, diags);
+  Node node = FromJson(j);
+  auto p = DecodePipelineSpecNode(ctx, node, "spec");
+  if (diags.HasErrors() || !p) return Fail(diags.ErrorText());
+  return *p;
+}
+
+Result<TaskSpec> DecodeTaskSpec(const Json& j) {
+  Diagnostics diags;
+  std::string file = "<stored taskSpec>";
+  Ctx ctx(file, diags);
+  Node node = FromJson(j);
+  auto t = DecodeTaskSpecNode(ctx, node, "spec", false);
+  if (diags.HasErrors() || !t) return Fail(diags.ErrorText());
+  return *t;
+}
+
+Json EncodeParams(const std::vector<Param>& params) {
+  Json a = Json::array();
+  for (const auto& p : params) a.push_back({{"name", p.name}, {"value", p.value.ToJson()}});
+  return a;
+}
+
+Result<std::vector<Param>> DecodeParams(const Json& j) {
+  Diagnostics diags;
+  std::string file = "<stored params>";
+  Ctx ctx(file, diags);
+  Node n = FromJson(j);
+  auto params = DecodeParams(ctx, &n, "params");
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  return params;
+}
+
+}  // namespace strake::model

@@ -1,0 +1,36 @@
+// Decoding of parsed documents into typed resources, with Tekton's defaults.
+//
+// Decoding is strict: an unknown field is an error (with a near-miss
+// suggestion), a documented field that only matters on a cluster is
+// accepted and reported once as ignored, and a documented field whose
+// meaning strake does not implement is a "not supported" error. All problems
+// of all documents are collected in one pass. Pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/diag.h"
+#include "model/node.h"
+#include "model/tekton.h"
+
+namespace strake::model {
+
+// Decodes each document; problems go to diags (resources with errors are
+// still returned, best effort, so that validation can go on).
+std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags);
+
+// Reads, parses and decodes files; returns all resources or every error.
+struct Loaded {
+  std::vector<Resource> resources;
+  std::vector<std::string> warnings;
+};
+Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimits& limits = {});
+
+// Round trip through the store: specs saved as JSON decode the same way.
+Result<PipelineSpec> DecodePipelineSpec(const Json& j);
+Result<TaskSpec> DecodeTaskSpec(const Json& j);
+Json EncodeParams(const std::vector<Param>& params);
+Result<std::vector<Param>> DecodeParams(const Json& j);
+
+}  // namespace strake::model

@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include "model/decode.h"
+
+namespace strake::model {
+namespace {
+
+struct Decoded {
+  std::vector<Resource> resources;
+  Diagnostics diags;
+};
+
+Decoded DecodeText(const std::string& text) {
+  Decoded d;
+  auto docs = ParseYaml(text, "p.yaml");
+  EXPECT_TRUE(docs) << docs.error().message;
+  if (docs) d.resources = Decode(*docs, d.diags);
+  return d;
+}
+
+const char* kPipeline = R"(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: demo
+spec:
+  params:
+    - name: who
+      default: world
+  tasks:
+    - name: build
+      taskSpec:
+        steps:
+          - name: compile
+            image: alpine
+            script: echo hi
+)";
+
+TEST(Decode, ValidPipeline) {
+  auto d = DecodeText(kPipeline);
+  EXPECT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  ASSERT_EQ(d.resources.size(), 1u);
+  const auto& p = std::get<Pipeline>(d.resources[0].value);
+  EXPECT_EQ(p.meta.name, "demo");
+  ASSERT_EQ(p.spec.tasks.size(), 1u);
+  EXPECT_EQ(p.spec.tasks[0].task_spec->steps[0].script, "echo hi");
+  EXPECT_EQ(p.spec.params[0].default_value->str, "world");
+}
+
+TEST(Decode, UnknownFieldIsAnErrorWithSuggestion) {
+  std::string text = kPipeline;
+  text.replace(text.find("    - name: build"), 17, "    - name: build\n      runAftr: [x]");
+  auto d = DecodeText(text);
+  ASSERT_TRUE(d.diags.HasErrors());
+  EXPECT_EQ(d.diags.ErrorStrings()[0],
+            "p.yaml:11:7: spec.tasks[0].runAftr: unknown field \"runAftr\" (did you mean "
+            "\"runAfter\"?)");
+}
+
+TEST(Decode, ClusterOnlyFieldIsReportedOnceAsIgnored) {
+  std::string text = kPipeline;
+  text += "            securityContext: {runAsUser: 0}\n";
+  text += "          - name: two\n            script: echo\n            securityContext: {}\n";
+  auto d = DecodeText(text);
+  EXPECT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  auto w = d.diags.WarningStrings();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("\"securityContext\" is ignored"), std::string::npos) << w[0];
+}
+
+TEST(Decode, UnimplementedFieldIsNotSupported) {
+  std::string text = kPipeline;
+  text += "            stdoutConfig: {path: /x}\n";
+  auto d = DecodeText(text);
+  ASSERT_TRUE(d.diags.HasErrors());
+  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].taskSpec.steps[0].stdoutConfig: not "
+                                     "supported"),
+            std::string::npos)
+      << d.diags.ErrorText();
+}
+
+TEST(Decode, CollectsEveryError) {
+  auto d = DecodeText(R"(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  params:
+    - name: p
+      type: strin
+  steps:
+    - name: Bad_Name
+      script: x
+      onError: contine
+      timeout: 5 minutes
+)");
+  auto errs = d.diags.ErrorStrings();
+  ASSERT_EQ(errs.size(), 4u) << d.diags.ErrorText();
+  EXPECT_NE(errs[0].find("spec.params[0].type: unknown type \"strin\""), std::string::npos);
+  EXPECT_NE(errs[1].find("spec.steps[0].name: invalid name"), std::string::npos);
+  EXPECT_NE(errs[2].find("spec.steps[0].timeout: invalid duration"), std::string::npos);
+  EXPECT_NE(errs[3].find("did you mean \"continue\""), std::string::npos);
+}
+
+TEST(Decode, UnknownKindSuggests) {
+  auto d = DecodeText("apiVersion: tekton.dev/v1\nkind: Pipline\nmetadata: {name: x}\nspec: {}\n");
+  ASSERT_TRUE(d.diags.HasErrors());
+  EXPECT_EQ(d.diags.ErrorStrings()[0],
+            "p.yaml:2:7: kind: unknown kind \"Pipline\" for tekton.dev/v1 (did you mean "
+            "\"Pipeline\"?)");
+}
+
+TEST(Decode, SecretDataIsBase64Decoded) {
+  auto d = DecodeText(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {token: aGVsbG8=}\n"
+      "stringData: {plain: x}\n");
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  const auto& cm = std::get<ConfigMap>(d.resources[0].value);
+  EXPECT_EQ(cm.data.data.at("token"), "hello");
+  EXPECT_EQ(cm.data.data.at("plain"), "x");
+}
+
+TEST(Decode, ParamValuesOfEveryType) {
+  auto d = DecodeText(R"(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: r-}
+spec:
+  pipelineRef: {name: p}
+  params:
+    - {name: s, value: 3}
+    - {name: a, value: [x, y]}
+    - {name: o, value: {k: v}}
+  timeouts: {pipeline: 1h, tasks: 30m}
+)");
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  const auto& r = std::get<PipelineRun>(d.resources[0].value);
+  EXPECT_EQ(r.spec.params[0].value.str, "3");
+  EXPECT_EQ(r.spec.params[1].value.arr.size(), 2u);
+  EXPECT_EQ(r.spec.params[2].value.obj.at("k"), "v");
+  EXPECT_EQ(r.spec.timeouts.pipeline->count(), 3'600'000);
+}
+
+TEST(Decode, StoredSpecRoundTrips) {
+  auto d = DecodeText(kPipeline);
+  const Json& spec = d.resources[0].raw["spec"];
+  auto p = DecodePipelineSpec(spec);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->tasks[0].name, "build");
+}
+
+}  // namespace
+}  // namespace strake::model

@@ -1,0 +1,323 @@
+#include "model/node.h"
+
+#include <yaml.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+
+#include "base/fs.h"
+
+namespace strake::model {
+
+const Node* Node::Get(std::string_view key) const {
+  for (const auto& [k, v] : map) {
+    if (k.scalar == key) return &v;
+  }
+  return nullptr;
+}
+
+std::string Node::TypeName() const {
+  switch (kind) {
+    case Kind::kNull: return "null";
+    case Kind::kScalar: return "string";
+    case Kind::kSeq: return "sequence";
+    case Kind::kMap: return "mapping";
+  }
+  return "?";
+}
+
+size_t Node::Count() const {
+  size_t n = 1;
+  for (const auto& c : seq) n += c.Count();
+  for (const auto& [k, v] : map) n += k.Count() + v.Count();
+  return n;
+}
+
+namespace {
+
+class Builder {
+ public:
+  Builder(const std::string& file, const ParseLimits& limits) : file_(file), limits_(limits) {}
+
+  Result<std::vector<Document>> Run(std::string_view text) {
+    if (text.size() > limits_.max_bytes) {
+      return Failf("{}: file is {} bytes, over the limit of {} bytes", file_, text.size(),
+                   limits_.max_bytes);
+    }
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return Failf("{}: cannot start YAML parser", file_);
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+    auto result = Loop(parser);
+    yaml_parser_delete(&parser);
+    return result;
+  }
+
+ private:
+  struct Frame {
+    Node node;
+    bool have_key = false;
+    Node key;
+    std::set<std::string> merged;  // keys that came from "<<" and may be overridden
+    std::string anchor;
+  };
+
+  Result<std::vector<Document>> Loop(yaml_parser_t& parser) {
+    std::vector<Document> docs;
+    while (true) {
+      yaml_event_t ev;
+      if (!yaml_parser_parse(&parser, &ev)) {
+        return Failf("{}:{}:{}: {}{}", file_, parser.problem_mark.line + 1,
+                     parser.problem_mark.column + 1,
+                     parser.problem ? parser.problem : "invalid YAML",
+                     parser.context ? std::string(" ") + parser.context : "");
+      }
+      std::unique_ptr<yaml_event_t, void (*)(yaml_event_t*)> guard(&ev, yaml_event_delete);
+      Mark mark{static_cast<int>(ev.start_mark.line) + 1,
+                static_cast<int>(ev.start_mark.column) + 1};
+      switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+          return docs;
+        case YAML_DOCUMENT_START_EVENT:
+          anchors_.clear();
+          root_.reset();
+          break;
+        case YAML_DOCUMENT_END_EVENT:
+          if (root_ && !root_->IsNull()) {
+            if (docs.size() >= limits_.max_documents) {
+              return Failf("{}:{}:{}: more than {} documents in one file", file_, mark.line,
+                           mark.col, limits_.max_documents);
+            }
+            docs.push_back(Document{file_, std::move(*root_)});
+          }
+          root_.reset();
+          break;
+        case YAML_SCALAR_EVENT: {
+          Node n;
+          n.kind = Node::Kind::kScalar;
+          n.scalar.assign(reinterpret_cast<const char*>(ev.data.scalar.value),
+                          ev.data.scalar.length);
+          n.quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+          n.mark = mark;
+          if (!n.quoted && (n.scalar.empty() || n.scalar == "~" || n.scalar == "null" ||
+                            n.scalar == "Null" || n.scalar == "NULL")) {
+            n.kind = Node::Kind::kNull;
+          }
+          STRAKE_TRY(Emit(std::move(n), Anchor(ev.data.scalar.anchor), mark));
+          break;
+        }
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+          if (stack_.size() >= limits_.max_depth) {
+            return Failf("{}:{}:{}: nesting deeper than the limit of {}", file_, mark.line,
+                         mark.col, limits_.max_depth);
+          }
+          Frame f;
+          f.node.kind = ev.type == YAML_SEQUENCE_START_EVENT ? Node::Kind::kSeq : Node::Kind::kMap;
+          f.node.mark = mark;
+          f.anchor = Anchor(ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
+                                                                 : ev.data.mapping_start.anchor);
+          STRAKE_TRY(CountNodes(1, mark));
+          stack_.push_back(std::move(f));
+          break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: {
+          Frame f = std::move(stack_.back());
+          stack_.pop_back();
+          STRAKE_TRY(Emit(std::move(f.node), f.anchor, mark, /*counted=*/true));
+          break;
+        }
+        case YAML_ALIAS_EVENT: {
+          std::string name(reinterpret_cast<const char*>(ev.data.alias.anchor));
+          auto it = anchors_.find(name);
+          if (it == anchors_.end()) {
+            return Failf("{}:{}:{}: unknown alias *{}", file_, mark.line, mark.col, name);
+          }
+          if (++alias_expansions_ > limits_.max_alias_expansions) {
+            return Failf("{}:{}:{}: more than {} alias expansions", file_, mark.line, mark.col,
+                         limits_.max_alias_expansions);
+          }
+          // Count before copying, so a bomb is refused before it takes memory.
+          STRAKE_TRY(CountNodes(it->second.size, mark));
+          Node copy = *it->second.node;
+          STRAKE_TRY(Emit(std::move(copy), "", mark, /*counted=*/true));
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  static std::string Anchor(const yaml_char_t* a) {
+    return a ? std::string(reinterpret_cast<const char*>(a)) : std::string();
+  }
+
+  Status CountNodes(size_t n, Mark mark) {
+    nodes_ += n;
+    if (nodes_ > limits_.max_nodes) {
+      return Failf("{}:{}:{}: document expands to more than {} nodes (YAML alias bomb?)", file_,
+                   mark.line, mark.col, limits_.max_nodes);
+    }
+    return Ok();
+  }
+
+  Status Emit(Node n, const std::string& anchor, Mark mark, bool counted = false) {
+    if (!counted) STRAKE_TRY(CountNodes(1, mark));
+    if (!anchor.empty()) {
+      anchors_[anchor] = Anchored{std::make_shared<Node>(n), n.Count()};
+    }
+    if (stack_.empty()) {
+      root_ = std::move(n);
+      return Ok();
+    }
+    Frame& top = stack_.back();
+    if (top.node.IsSeq()) {
+      top.node.seq.push_back(std::move(n));
+      return Ok();
+    }
+    if (!top.have_key) {
+      if (!n.IsScalar() && !n.IsNull()) {
+        return Failf("{}:{}:{}: mapping keys must be scalars", file_, n.mark.line, n.mark.col);
+      }
+      top.key = std::move(n);
+      top.have_key = true;
+      return Ok();
+    }
+    top.have_key = false;
+    if (top.key.scalar == "<<" && !top.key.quoted) return Merge(top, n);
+    for (auto& [k, v] : top.node.map) {
+      if (k.scalar == top.key.scalar) {
+        if (top.merged.erase(k.scalar)) {
+          v = std::move(n);
+          return Ok();
+        }
+        return Failf("{}:{}:{}: duplicate key \"{}\" (first at line {})", file_,
+                     top.key.mark.line, top.key.mark.col, top.key.scalar, k.mark.line);
+      }
+    }
+    top.node.map.emplace_back(std::move(top.key), std::move(n));
+    return Ok();
+  }
+
+  // YAML merge key: "<<: *base" or "<<: [*a, *b]"; explicit keys win.
+  Status Merge(Frame& frame, const Node& src) {
+    Node& target = frame.node;
+    std::vector<const Node*> sources;
+    if (src.IsMap()) sources.push_back(&src);
+    else if (src.IsSeq()) for (const auto& s : src.seq) sources.push_back(&s);
+    for (const Node* s : sources) {
+      if (!s->IsMap()) {
+        return Failf("{}:{}:{}: merge key \"<<\" needs a mapping", file_, s->mark.line,
+                     s->mark.col);
+      }
+      for (const auto& [k, v] : s->map) {
+        if (!target.Get(k.scalar)) {
+          target.map.emplace_back(k, v);
+          frame.merged.insert(k.scalar);
+        }
+      }
+    }
+    return Ok();
+  }
+
+  struct Anchored {
+    std::shared_ptr<const Node> node;
+    size_t size = 0;
+  };
+
+  const std::string& file_;
+  const ParseLimits& limits_;
+  std::vector<Frame> stack_;
+  std::optional<Node> root_;
+  std::map<std::string, Anchored> anchors_;
+  size_t nodes_ = 0;
+  size_t alias_expansions_ = 0;
+};
+
+}  // namespace
+
+Result<std::vector<Document>> ParseYaml(std::string_view text, const std::string& file,
+                                        const ParseLimits& limits) {
+  return Builder(file, limits).Run(text);
+}
+
+Result<std::vector<Document>> ParseYamlFile(const std::string& path, const ParseLimits& limits) {
+  auto text = ReadFile(path, limits.max_bytes);
+  if (!text) return tl::unexpected(text.error());
+  return ParseYaml(*text, path, limits);
+}
+
+static Json ScalarToJson(const Node& n) {
+  if (n.quoted) return n.scalar;
+  const std::string& s = n.scalar;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  static const std::regex int_re("[-+]?[0-9]+");
+  static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  if (std::regex_match(s, int_re)) {
+    try {
+      return std::stoll(s);
+    } catch (const std::exception&) {
+      return s;
+    }
+  }
+  if (std::regex_match(s, float_re)) {
+    try {
+      return std::stod(s);
+    } catch (const std::exception&) {
+      return s;
+    }
+  }
+  return s;
+}
+
+Json ToJson(const Node& n) {
+  switch (n.kind) {
+    case Node::Kind::kNull: return nullptr;
+    case Node::Kind::kScalar: return ScalarToJson(n);
+    case Node::Kind::kSeq: {
+      Json a = Json::array();
+      for (const auto& c : n.seq) a.push_back(ToJson(c));
+      return a;
+    }
+    case Node::Kind::kMap: {
+      Json o = Json::object();
+      for (const auto& [k, v] : n.map) o[k.scalar] = ToJson(v);
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+Node FromJson(const Json& j) {
+  Node n;
+  if (j.is_null()) return n;
+  if (j.is_object()) {
+    n.kind = Node::Kind::kMap;
+    for (const auto& [k, v] : j.items()) {
+      Node key;
+      key.kind = Node::Kind::kScalar;
+      key.scalar = k;
+      n.map.emplace_back(std::move(key), FromJson(v));
+    }
+  } else if (j.is_array()) {
+    n.kind = Node::Kind::kSeq;
+    for (const auto& v : j) n.seq.push_back(FromJson(v));
+  } else {
+    n.kind = Node::Kind::kScalar;
+    if (j.is_string()) {
+      n.scalar = j.get<std::string>();
+      n.quoted = true;
+    } else {
+      n.scalar = j.dump();
+    }
+  }
+  return n;
+}
+
+}  // namespace strake::model

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "model/node.h"
+
+namespace strake::model {
+namespace {
+
+TEST(ParseYaml, KeepsLineAndColumn) {
+  auto docs = ParseYaml("a: 1\nb:\n  c: [x, y]\n", "f.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  ASSERT_EQ(docs->size(), 1u);
+  const Node* c = (*docs)[0].root.Get("b")->Get("c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->seq[1].mark.line, 3);
+  EXPECT_EQ(c->seq[1].mark.col, 10);
+}
+
+TEST(ParseYaml, MultipleDocumentsSkipEmptyOnes) {
+  auto docs = ParseYaml("a: 1\n---\n---\nb: 2\n", "f.yaml");
+  ASSERT_TRUE(docs);
+  EXPECT_EQ(docs->size(), 2u);
+}
+
+TEST(ParseYaml, SyntaxErrorNamesFileLineColumn) {
+  auto docs = ParseYaml("a: [1, 2\nb: 3\n", "bad.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_EQ(docs.error().message.rfind("bad.yaml:", 0), 0u) << docs.error().message;
+}
+
+TEST(ParseYaml, DuplicateKeyIsAnError) {
+  auto docs = ParseYaml("a: 1\na: 2\n", "d.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_EQ(docs.error().message, "d.yaml:2:1: duplicate key \"a\" (first at line 1)");
+}
+
+TEST(ParseYaml, AliasBombFailsFastWithBoundedMemory) {
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  std::string prev = "a";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    bomb += std::string(1, c) + ": &" + c + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ", *" : "*") + prev;
+    bomb += "]\n";
+    prev = std::string(1, c);
+  }
+  auto docs = ParseYaml(bomb, "bomb.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("alias bomb"), std::string::npos) << docs.error().message;
+}
+
+TEST(ParseYaml, DepthLimit) {
+  std::string deep;
+  for (int i = 0; i < 150; ++i) deep += "[";
+  for (int i = 0; i < 150; ++i) deep += "]";
+  auto docs = ParseYaml(deep, "deep.yaml");
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("nesting deeper than the limit of 100"), std::string::npos);
+}
+
+TEST(ParseYaml, SizeLimit) {
+  ParseLimits limits;
+  limits.max_bytes = 10;
+  auto docs = ParseYaml("a: 12345678901", "big.yaml", limits);
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("over the limit of 10 bytes"), std::string::npos);
+}
+
+TEST(ParseYaml, DocumentCountLimit) {
+  ParseLimits limits;
+  limits.max_documents = 2;
+  auto docs = ParseYaml("a: 1\n---\nb: 1\n---\nc: 1\n", "many.yaml", limits);
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("more than 2 documents"), std::string::npos);
+}
+
+TEST(ParseYaml, MergeKeysAndAliases) {
+  auto docs = ParseYaml("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n", "m.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  Json j = ToJson((*docs)[0].root);
+  EXPECT_EQ(j["d"]["x"], 1);
+  EXPECT_EQ(j["d"]["y"], 3);
+}
+
+TEST(ToJson, TypesPlainScalarsOnly) {
+  auto docs = ParseYaml("a: 1\nb: \"1\"\nc: true\nd: ~\ne: 1.5\nf: hello\n", "t.yaml");
+  ASSERT_TRUE(docs);
+  Json j = ToJson((*docs)[0].root);
+  EXPECT_EQ(j["a"], 1);
+  EXPECT_EQ(j["b"], "1");
+  EXPECT_EQ(j["c"], true);
+  EXPECT_TRUE(j["d"].is_null());
+  EXPECT_EQ(j["e"], 1.5);
+  EXPECT_EQ(j["f"], "hello");
+  EXPECT_EQ(ToJson(FromJson(j)), j);
+}
+
+}  // namespace
+}  // namespace strake::model

@@ -1,0 +1,267 @@
+// Tekton tekton.dev/v1 (and v1beta1) and core v1 kinds as C++ values.
+//
+// These are the decoded, defaulted forms: field names follow Tekton's Go
+// types. Strings may still hold $(...) references; the pipeline module
+// resolves them. Every element that can be wrong later keeps its Mark and
+// path so a runtime error can still point at the line. Plain values,
+// copyable, thread-safe once built.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "model/node.h"
+
+namespace strake::model {
+
+using Millis = std::chrono::milliseconds;
+
+// Where a value came from, for errors found after decoding.
+struct Origin {
+  std::string file;
+  Mark mark;
+  std::string path;
+};
+
+enum class ParamType { kString, kArray, kObject };
+const char* ParamTypeName(ParamType t);
+
+struct ParamValue {
+  ParamType type = ParamType::kString;
+  std::string str;
+  std::vector<std::string> arr;
+  std::map<std::string, std::string> obj;
+
+  static ParamValue String(std::string s) { return {ParamType::kString, std::move(s), {}, {}}; }
+  Json ToJson() const;
+  static ParamValue FromJson(const Json& j);
+  bool operator==(const ParamValue&) const = default;
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  std::string description;
+  std::optional<ParamValue> default_value;
+  std::vector<std::string> properties;  // keys of an object param
+  std::vector<std::string> enum_values;
+  Origin origin;
+};
+
+struct Param {
+  std::string name;
+  ParamValue value;
+  Origin origin;
+};
+
+struct KeyRef {
+  std::string name;
+  std::string key;
+  bool optional = false;
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  std::optional<KeyRef> config_map_key_ref;
+  std::optional<KeyRef> secret_key_ref;
+};
+
+struct VolumeMount {
+  std::string name;
+  std::string mount_path;
+  std::string sub_path;
+  bool read_only = false;
+};
+
+struct Step {
+  std::string name;
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::string script;
+  std::vector<EnvVar> env;
+  std::string working_dir;
+  std::string on_error;  // "", "continue" or "stopAndFail"
+  std::optional<Millis> timeout;
+  std::vector<VolumeMount> volume_mounts;
+  Origin origin;
+};
+
+struct WorkspaceDecl {
+  std::string name;
+  std::string description;
+  std::string mount_path;  // default /workspace/<name>
+  bool read_only = false;
+  bool optional = false;
+};
+
+struct ResultSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  std::string description;
+  std::vector<std::string> properties;
+};
+
+struct Volume {
+  enum class Kind { kEmptyDir, kConfigMap, kSecret };
+  std::string name;
+  Kind kind = Kind::kEmptyDir;
+  std::string source;  // ConfigMap name or Secret name
+  bool optional = false;
+};
+
+// strake's extension: a Task-level content-addressed cache.
+struct CacheSpec {
+  bool enabled = false;
+  std::vector<std::string> inputs;   // "WORKSPACE:GLOB"
+  std::vector<std::string> params;   // names; empty means every param
+  std::vector<std::string> outputs;  // "WORKSPACE:PATH"
+};
+
+struct TaskSpec {
+  std::string description;
+  std::vector<ParamSpec> params;
+  std::vector<WorkspaceDecl> workspaces;
+  std::vector<ResultSpec> results;
+  std::vector<Step> steps;
+  std::optional<Step> step_template;
+  std::vector<Step> sidecars;
+  std::vector<Volume> volumes;
+  CacheSpec cache;
+};
+
+struct WorkspacePipelineTaskBinding {
+  std::string name;       // the task's workspace
+  std::string workspace;  // the pipeline's workspace
+  std::string sub_path;
+};
+
+struct WhenExpression {
+  std::string input;
+  std::string op;  // "in" or "notin"
+  std::vector<std::string> values;
+  Origin origin;
+};
+
+struct MatrixInclude {
+  std::string name;
+  std::vector<Param> params;
+};
+
+struct Matrix {
+  std::vector<Param> params;  // each an array
+  std::vector<MatrixInclude> include;
+};
+
+struct PipelineTask {
+  std::string name;
+  std::string task_ref;  // Task name, when not embedded
+  std::optional<TaskSpec> task_spec;
+  std::vector<std::string> run_after;
+  std::vector<Param> params;
+  std::vector<WorkspacePipelineTaskBinding> workspaces;
+  std::vector<WhenExpression> when;
+  int retries = 0;
+  std::optional<Millis> timeout;
+  std::optional<Matrix> matrix;
+  Origin origin;
+};
+
+struct PipelineWorkspaceDecl {
+  std::string name;
+  std::string description;
+  bool optional = false;
+};
+
+struct PipelineResult {
+  std::string name;
+  ParamType type = ParamType::kString;
+  ParamValue value;
+  std::string description;
+};
+
+struct PipelineSpec {
+  std::string description;
+  std::vector<ParamSpec> params;
+  std::vector<PipelineWorkspaceDecl> workspaces;
+  std::vector<PipelineTask> tasks;
+  std::vector<PipelineTask> finally;
+  std::vector<PipelineResult> results;
+};
+
+struct KeyToPath {
+  std::string key;
+  std::string path;
+};
+
+// A run's binding of a workspace to storage.
+struct WorkspaceBinding {
+  enum class Kind { kEmptyDir, kPersistentVolumeClaim, kVolumeClaimTemplate, kConfigMap, kSecret };
+  std::string name;
+  Kind kind = Kind::kEmptyDir;
+  std::string source;  // claim, ConfigMap or Secret name
+  std::string sub_path;
+  std::vector<KeyToPath> items;
+};
+
+struct Timeouts {
+  std::optional<Millis> pipeline;
+  std::optional<Millis> tasks;
+  std::optional<Millis> finally;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string generate_name;
+  std::string ns = "default";
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+struct PipelineRunSpec {
+  std::string pipeline_ref;
+  std::optional<PipelineSpec> pipeline_spec;
+  std::vector<Param> params;
+  std::vector<WorkspaceBinding> workspaces;
+  Timeouts timeouts;
+  std::string status;  // "", Cancelled, CancelledRunFinally, StoppedRunFinally, PipelineRunPending
+};
+
+struct TaskRunSpec {
+  std::string task_ref;
+  std::optional<TaskSpec> task_spec;
+  std::vector<Param> params;
+  std::vector<WorkspaceBinding> workspaces;
+  std::optional<Millis> timeout;
+  int retries = 0;
+  std::string status;  // "", TaskRunCancelled
+};
+
+struct ConfigMapData {
+  std::map<std::string, std::string> data;  // Secret data is base64-decoded here
+  bool is_secret = false;
+};
+
+struct Task { ObjectMeta meta; TaskSpec spec; };
+struct Pipeline { ObjectMeta meta; PipelineSpec spec; };
+struct PipelineRun { ObjectMeta meta; PipelineRunSpec spec; };
+struct TaskRun { ObjectMeta meta; TaskRunSpec spec; };
+struct ConfigMap { ObjectMeta meta; ConfigMapData data; };
+struct PersistentVolumeClaim { ObjectMeta meta; };
+
+// One decoded document.
+struct Resource {
+  std::string api_version;
+  std::string kind;
+  ObjectMeta meta;
+  Origin origin;
+  Json raw;  // the document as JSON, as written
+  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim> value;
+};
+
+}  // namespace strake::model
