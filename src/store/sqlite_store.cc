@@ -1,0 +1,422 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "base/ids.h"
+
+namespace strake::store {
+
+namespace {
+
+thread_local WriteError last_write_error = WriteError::kNone;
+
+// Numbered migrations; index i brings the schema from version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE resources (
+  kind TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  uid TEXT NOT NULL UNIQUE,
+  generation INTEGER NOT NULL,
+  resource_version INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  owner TEXT NOT NULL DEFAULT '',
+  labels TEXT NOT NULL DEFAULT '{}',
+  object TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (kind, namespace, name)
+);
+CREATE INDEX resources_owner ON resources(owner) WHERE owner != '';
+CREATE TABLE changes (
+  revision INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  message TEXT NOT NULL,
+  time_ms INTEGER NOT NULL
+);
+CREATE TABLE logs (
+  kind TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  step TEXT NOT NULL,
+  path TEXT NOT NULL,
+  PRIMARY KEY (kind, namespace, name, step)
+);
+)sql",
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  sqlite3_stmt* get() { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// Binds, steps and resets a statement; reset happens on scope exit.
+class Use {
+ public:
+  explicit Use(sqlite3_stmt* s) : s_(s) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  Use& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Use& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  std::string ColText(int i) {
+    auto p = sqlite3_column_text(s_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, i)))
+             : std::string();
+  }
+  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+Json LabelsJson(const std::map<std::string, std::string>& labels) {
+  Json j = Json::object();
+  for (const auto& [k, v] : labels) j[k] = v;
+  return j;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override {
+    stmts_.clear();
+    sqlite3_close_v2(db_);
+  }
+
+  Status Init() {
+    STRAKE_TRY(Exec("PRAGMA journal_mode=WAL"));
+    STRAKE_TRY(Exec("PRAGMA synchronous=NORMAL"));
+    STRAKE_TRY(Exec("PRAGMA foreign_keys=ON"));
+    sqlite3_busy_timeout(db_, 5000);
+    int version = 0;
+    {
+      Use u(S("PRAGMA user_version"));
+      if (u.Step() == SQLITE_ROW) version = static_cast<int>(u.ColInt(0));
+    }
+    int target = static_cast<int>(std::size(kMigrations));
+    if (version > target) {
+      return Failf("store schema version {} is newer than this strake ({}); upgrade strake",
+                   version, target);
+    }
+    for (int v = version; v < target; ++v) {
+      STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+      auto r = Exec(kMigrations[v]);
+      if (r) r = Exec("PRAGMA user_version=" + std::to_string(v + 1));
+      if (!r) {
+        (void)Exec("ROLLBACK");
+        return Fail(r.error().Wrap(fmt::format("store migration {}", v + 1)).message);
+      }
+      STRAKE_TRY(Exec("COMMIT"));
+    }
+    stmts_.clear();  // Statements prepared before the schema existed are stale.
+    return Ok();
+  }
+
+  Result<Resource> Create(Resource r, const std::string& reason,
+                          const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_write_error = WriteError::kNone;
+    if (r.uid.empty()) r.uid = NewUid();
+    if (r.created_ms == 0) r.created_ms = UnixMillis(std::chrono::system_clock::now());
+    r.generation = 1;
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    auto change = AppendChange(r.key, "ADDED", reason, message);
+    if (!change) return Abort(change.error(), WriteError::kIo);
+    r.resource_version = change->revision;
+    Use u(S("INSERT INTO resources (kind, namespace, name, uid, generation, resource_version, "
+            "created_ms, owner, labels, object, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    u.Text(1, r.key.kind).Text(2, r.key.ns).Text(3, r.key.name).Text(4, r.uid);
+    u.Int(5, r.generation).Int(6, r.resource_version).Int(7, r.created_ms).Text(8, r.owner);
+    u.Text(9, LabelsJson(r.labels).dump()).Text(10, r.object.dump());
+    u.Text(11, r.status.is_null() ? "{}" : r.status.dump());
+    int rc = u.Step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return Abort(Error{fmt::format("{} {} already exists", r.key.kind, r.key.name)},
+                   WriteError::kAlreadyExists);
+    }
+    if (rc != SQLITE_DONE) return Abort(Err("insert"), WriteError::kIo);
+    STRAKE_TRY(Commit());
+    Notify(*change);
+    return r;
+  }
+
+  Result<std::optional<Resource>> Get(const Key& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+            "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
+    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
+    int rc = u.Step();
+    if (rc == SQLITE_DONE) return std::optional<Resource>();
+    if (rc != SQLITE_ROW) return tl::unexpected(Err("get"));
+    return std::optional<Resource>(Row(u));
+  }
+
+  Result<std::vector<Resource>> List(const std::string& kind, const std::string& ns,
+                                     const std::string& owner) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Resource> out;
+    const char* sql =
+        "SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+        "labels, object, status FROM resources WHERE kind=? AND (?='' OR namespace=?) AND "
+        "(?='' OR owner=?) ORDER BY created_ms, resource_version";
+    Use u(S(sql));
+    u.Text(1, kind).Text(2, ns).Text(3, ns).Text(4, owner).Text(5, owner);
+    int rc;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(Row(u));
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("list"));
+    return out;
+  }
+
+  Result<Resource> UpdateStatus(const Key& key, const Json& status, int64_t expected_version,
+                                const std::string& reason, const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_write_error = WriteError::kNone;
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    auto current = CheckVersion(key, expected_version);
+    if (!current) return Abort(current.error(), last_write_error);
+    auto change = AppendChange(key, "MODIFIED", reason, message);
+    if (!change) return Abort(change.error(), WriteError::kIo);
+    Use u(S("UPDATE resources SET status=?, resource_version=? WHERE kind=? AND namespace=? AND "
+            "name=?"));
+    u.Text(1, status.dump()).Int(2, change->revision);
+    u.Text(3, key.kind).Text(4, key.ns).Text(5, key.name);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("update status"), WriteError::kIo);
+    STRAKE_TRY(Commit());
+    current->status = status;
+    current->resource_version = change->revision;
+    Notify(*change);
+    return *current;
+  }
+
+  Result<Resource> Update(const Resource& r, int64_t expected_version) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_write_error = WriteError::kNone;
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    auto current = CheckVersion(r.key, expected_version);
+    if (!current) return Abort(current.error(), last_write_error);
+    auto spec_of = [](const Json& o) { return o.contains("spec") ? o["spec"] : Json(); };
+    int64_t generation = current->generation;
+    if (spec_of(current->object) != spec_of(r.object)) ++generation;
+    auto change = AppendChange(r.key, "MODIFIED", "Updated", "");
+    if (!change) return Abort(change.error(), WriteError::kIo);
+    Use u(S("UPDATE resources SET object=?, labels=?, generation=?, resource_version=? WHERE "
+            "kind=? AND namespace=? AND name=?"));
+    u.Text(1, r.object.dump()).Text(2, LabelsJson(r.labels).dump());
+    u.Int(3, generation).Int(4, change->revision);
+    u.Text(5, r.key.kind).Text(6, r.key.ns).Text(7, r.key.name);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("update"), WriteError::kIo);
+    STRAKE_TRY(Commit());
+    Resource out = *current;
+    out.object = r.object;
+    out.labels = r.labels;
+    out.generation = generation;
+    out.resource_version = change->revision;
+    Notify(*change);
+    return out;
+  }
+
+  Status Delete(const Key& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    auto current = CheckVersion(key, 0);
+    if (!current) return Abort(current.error(), last_write_error);
+    auto change = AppendChange(key, "DELETED", "Deleted", "");
+    if (!change) return Abort(change.error(), WriteError::kIo);
+    Use u(S("DELETE FROM resources WHERE kind=? AND namespace=? AND name=?"));
+    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("delete"), WriteError::kIo);
+    STRAKE_TRY(Commit());
+    Notify(*change);
+    return Ok();
+  }
+
+  Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Change> out;
+    Use u(S("SELECT revision, kind, namespace, name, type, reason, message, time_ms FROM changes "
+            "WHERE revision > ? ORDER BY revision LIMIT ?"));
+    u.Int(1, revision).Int(2, static_cast<int64_t>(limit));
+    int rc;
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      out.push_back(Change{u.ColInt(0), {u.ColText(1), u.ColText(2), u.ColText(3)}, u.ColText(4),
+                           u.ColText(5), u.ColText(6), u.ColInt(7)});
+    }
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("changes"));
+    return out;
+  }
+
+  Result<int64_t> Revision() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S("SELECT COALESCE(MAX(revision), 0) FROM changes"));
+    if (u.Step() != SQLITE_ROW) return tl::unexpected(Err("revision"));
+    return u.ColInt(0);
+  }
+
+  void Subscribe(std::function<void(const Change&)> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    subscribers_.push_back(std::move(fn));
+  }
+
+  Status AddLog(const LogRef& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S("INSERT OR REPLACE INTO logs (kind, namespace, name, step, path) VALUES (?,?,?,?,?)"));
+    u.Text(1, ref.key.kind).Text(2, ref.key.ns).Text(3, ref.key.name).Text(4, ref.step);
+    u.Text(5, ref.path);
+    if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("add log"));
+    return Ok();
+  }
+
+  Result<std::vector<LogRef>> Logs(const Key& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<LogRef> out;
+    Use u(S("SELECT step, path FROM logs WHERE kind=? AND namespace=? AND name=? ORDER BY rowid"));
+    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
+    int rc;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(LogRef{key, u.ColText(0), u.ColText(1)});
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("logs"));
+    return out;
+  }
+
+ private:
+  sqlite3_stmt* S(const char* sql) {
+    auto it = stmts_.find(sql);
+    if (it == stmts_.end()) it = stmts_.emplace(sql, std::make_unique<Stmt>(db_, sql)).first;
+    return it->second->get();
+  }
+
+  Error Err(const char* what) { return Error{fmt::format("store: {}: {}", what, sqlite3_errmsg(db_))}; }
+
+  Status Exec(const std::string& sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string m = msg ? msg : "unknown error";
+      sqlite3_free(msg);
+      return Failf("store: {}", m);
+    }
+    return Ok();
+  }
+
+  Status Commit() {
+    auto r = Exec("COMMIT");
+    if (!r) {
+      (void)Exec("ROLLBACK");
+      last_write_error = WriteError::kIo;
+    }
+    return r;
+  }
+
+  tl::unexpected<Error> Abort(Error e, WriteError why) {
+    (void)Exec("ROLLBACK");
+    last_write_error = why;
+    return tl::unexpected(std::move(e));
+  }
+
+  Result<Change> AppendChange(const Key& key, const std::string& type, const std::string& reason,
+                              const std::string& message) {
+    Change c{0, key, type, reason, message, UnixMillis(std::chrono::system_clock::now())};
+    Use u(S("INSERT INTO changes (kind, namespace, name, type, reason, message, time_ms) VALUES "
+            "(?,?,?,?,?,?,?)"));
+    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name).Text(4, type).Text(5, reason);
+    u.Text(6, message).Int(7, c.time_ms);
+    if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("append change"));
+    c.revision = sqlite3_last_insert_rowid(db_);
+    return c;
+  }
+
+  Result<Resource> CheckVersion(const Key& key, int64_t expected_version) {
+    Use u(S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+            "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
+    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
+    int rc = u.Step();
+    if (rc == SQLITE_DONE) {
+      last_write_error = WriteError::kNotFound;
+      return Failf("{} {} not found", key.kind, key.name);
+    }
+    if (rc != SQLITE_ROW) {
+      last_write_error = WriteError::kIo;
+      return tl::unexpected(Err("read"));
+    }
+    Resource r = Row(u);
+    if (expected_version != 0 && r.resource_version != expected_version) {
+      last_write_error = WriteError::kConflict;
+      return Failf("{} {}: conflict: resourceVersion is {}, expected {}", key.kind, key.name,
+                   r.resource_version, expected_version);
+    }
+    return r;
+  }
+
+  static Resource Row(Use& u) {
+    Resource r;
+    r.key = {u.ColText(0), u.ColText(1), u.ColText(2)};
+    r.uid = u.ColText(3);
+    r.generation = u.ColInt(4);
+    r.resource_version = u.ColInt(5);
+    r.created_ms = u.ColInt(6);
+    r.owner = u.ColText(7);
+    Json labels = Json::parse(u.ColText(8), nullptr, false);
+    if (labels.is_object()) {
+      for (const auto& [k, v] : labels.items()) r.labels[k] = v.get<std::string>();
+    }
+    r.object = Json::parse(u.ColText(9), nullptr, false);
+    r.status = Json::parse(u.ColText(10), nullptr, false);
+    return r;
+  }
+
+  void Notify(const Change& c) {
+    for (const auto& fn : subscribers_) fn(c);
+  }
+
+  sqlite3* db_;
+  std::mutex mu_;
+  std::unordered_map<const char*, std::unique_ptr<Stmt>> stmts_;
+  std::vector<std::function<void(const Change&)>> subscribers_;
+};
+
+}  // namespace
+
+WriteError Store::LastWriteError() { return last_write_error; }
+
+Result<StorePtr> OpenSqliteStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Failf("open store {}: {}", path, msg);
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  auto init = store->Init();
+  if (!init) return tl::unexpected(init.error().Wrap("open store " + path));
+  return StorePtr(std::move(store));
+}
+
+}  // namespace strake::store

@@ -1,0 +1,133 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <thread>
+
+#include "base/fs.h"
+
+namespace strake::store {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/strake-store-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto s = OpenSqliteStore(dir_ + "/strake.db");
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    (void)RemoveAll(dir_);
+  }
+  Resource Make(const std::string& name) {
+    Resource r;
+    r.key = {"TaskRun", "default", name};
+    r.labels["a"] = "b";
+    r.object = {{"spec", {{"x", 1}}}};
+    return r;
+  }
+  std::string dir_;
+  StorePtr store_;
+};
+
+TEST_F(SqliteStoreTest, CreateGetListDelete) {
+  auto r = store_->Create(Make("one"), "Created", "");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->uid.empty());
+  EXPECT_EQ(r->generation, 1);
+  auto got = store_->Get({"TaskRun", "default", "one"});
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->labels.at("a"), "b");
+  EXPECT_EQ((*got)->object["spec"]["x"], 1);
+  EXPECT_FALSE(store_->Create(Make("one"), "Created", ""));
+  EXPECT_EQ(Store::LastWriteError(), WriteError::kAlreadyExists);
+  ASSERT_TRUE(store_->Create(Make("two"), "Created", ""));
+  EXPECT_EQ(store_->List("TaskRun", "default")->size(), 2u);
+  ASSERT_TRUE(store_->Delete({"TaskRun", "default", "one"}));
+  EXPECT_EQ(store_->List("TaskRun", "")->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, OptimisticConcurrency) {
+  auto r = store_->Create(Make("one"), "Created", "");
+  ASSERT_TRUE(r);
+  auto u1 = store_->UpdateStatus(r->key, {{"phase", "Running"}}, r->resource_version, "Running", "");
+  ASSERT_TRUE(u1) << u1.error().message;
+  auto u2 = store_->UpdateStatus(r->key, {{"phase", "Failed"}}, r->resource_version, "Failed", "");
+  ASSERT_FALSE(u2);
+  EXPECT_EQ(Store::LastWriteError(), WriteError::kConflict);
+  EXPECT_NE(u2.error().message.find("conflict"), std::string::npos);
+  EXPECT_EQ((*store_->Get(r->key))->status["phase"], "Running");
+}
+
+TEST_F(SqliteStoreTest, GenerationBumpsOnlyOnSpecChange) {
+  auto r = store_->Create(Make("one"), "Created", "");
+  Resource changed = *r;
+  changed.labels["c"] = "d";
+  auto u = store_->Update(changed, 0);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->generation, 1);
+  changed.object["spec"]["x"] = 2;
+  u = store_->Update(changed, 0);
+  EXPECT_EQ(u->generation, 2);
+}
+
+TEST_F(SqliteStoreTest, EveryWriteIsAChangeInOrder) {
+  std::vector<int64_t> seen;
+  store_->Subscribe([&](const Change& c) { seen.push_back(c.revision); });
+  auto r = store_->Create(Make("one"), "Created", "made");
+  (void)store_->UpdateStatus(r->key, {{"p", 1}}, 0, "Running", "go");
+  (void)store_->Delete(r->key);
+  auto changes = store_->ChangesSince(0, 100);
+  ASSERT_TRUE(changes);
+  ASSERT_EQ(changes->size(), 3u);
+  EXPECT_EQ((*changes)[0].type, "ADDED");
+  EXPECT_EQ((*changes)[1].reason, "Running");
+  EXPECT_EQ((*changes)[2].type, "DELETED");
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(*store_->Revision(), (*changes)[2].revision);
+}
+
+TEST_F(SqliteStoreTest, SurvivesReopenAndOwnerIndex) {
+  Resource child = Make("child");
+  child.owner = "parent-uid";
+  ASSERT_TRUE(store_->Create(child, "Created", ""));
+  ASSERT_TRUE(store_->Create(Make("other"), "Created", ""));
+  store_.reset();
+  auto s = OpenSqliteStore(dir_ + "/strake.db");
+  ASSERT_TRUE(s);
+  store_ = std::move(*s);
+  auto owned = store_->List("TaskRun", "default", "parent-uid");
+  ASSERT_TRUE(owned);
+  ASSERT_EQ(owned->size(), 1u);
+  EXPECT_EQ((*owned)[0].key.name, "child");
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctRevisions) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(store_->Create(Make("r" + std::to_string(t) + "-" + std::to_string(i)),
+                                   "Created", ""));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store_->List("TaskRun", "")->size(), 200u);
+  EXPECT_EQ(*store_->Revision(), 200);
+}
+
+TEST_F(SqliteStoreTest, RefusesNewerSchema) {
+  store_.reset();
+  ASSERT_EQ(system(("sqlite3 " + dir_ + "/strake.db 'PRAGMA user_version=99'").c_str()), 0);
+  auto s = OpenSqliteStore(dir_ + "/strake.db");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("newer than this strake"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strake::store

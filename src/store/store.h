@@ -1,0 +1,102 @@
+// Store: where every resource, state change and log index lives.
+//
+// Resources are Kubernetes-shaped JSON objects keyed by (kind, namespace,
+// name), each with a uid, a generation (bumped on spec changes) and a
+// resourceVersion, which is the global revision of its last write. Every
+// write appends a Change to one ordered log in the same transaction: the
+// change log is both the watch stream and the event history, so no state
+// change can happen without its event. Writes with expected_version != 0
+// fail with a conflict if the resource moved on (optimistic concurrency).
+//
+// Implementations are thread-safe. A returned Status is durable against a
+// crash of strake (kill -9) once it is returned.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+
+namespace strake::store {
+
+using Json = nlohmann::ordered_json;
+
+struct Key {
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string ToString() const { return kind + "/" + ns + "/" + name; }
+};
+
+struct Resource {
+  Key key;
+  std::string uid;
+  int64_t generation = 0;
+  int64_t resource_version = 0;
+  int64_t created_ms = 0;
+  std::string owner;  // uid of the owning resource, "" if none
+  std::map<std::string, std::string> labels;
+  Json object;  // apiVersion, kind, metadata, spec as given
+  Json status;  // written by controllers
+};
+
+struct Change {
+  int64_t revision = 0;
+  Key key;
+  std::string type;     // ADDED, MODIFIED, DELETED
+  std::string reason;   // e.g. Running, Succeeded, Failed
+  std::string message;
+  int64_t time_ms = 0;
+};
+
+struct LogRef {
+  Key key;            // the TaskRun
+  std::string step;
+  std::string path;   // file under the data dir's logs/
+};
+
+// Why a write did not happen.
+enum class WriteError { kNone, kConflict, kNotFound, kAlreadyExists, kIo };
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates r (uid assigned if empty); fails if the key exists.
+  virtual Result<Resource> Create(Resource r, const std::string& reason,
+                                  const std::string& message) = 0;
+  virtual Result<std::optional<Resource>> Get(const Key& key) = 0;
+  // Resources of a kind in a namespace ("" = all), optionally owned by `owner`.
+  virtual Result<std::vector<Resource>> List(const std::string& kind, const std::string& ns,
+                                             const std::string& owner = "") = 0;
+  // Replaces status; the change records reason and message.
+  virtual Result<Resource> UpdateStatus(const Key& key, const Json& status,
+                                        int64_t expected_version, const std::string& reason,
+                                        const std::string& message) = 0;
+  // Replaces the object (spec, labels); bumps generation if spec changed.
+  virtual Result<Resource> Update(const Resource& r, int64_t expected_version) = 0;
+  virtual Status Delete(const Key& key) = 0;
+
+  virtual Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit) = 0;
+  virtual Result<int64_t> Revision() = 0;
+  // Calls fn after each committed change, on the writing thread, in order.
+  // fn must be fast and must not write to the store.
+  virtual void Subscribe(std::function<void(const Change&)> fn) = 0;
+
+  virtual Status AddLog(const LogRef& ref) = 0;
+  virtual Result<std::vector<LogRef>> Logs(const Key& key) = 0;
+
+  // The last WriteError of this thread, for callers that branch on conflicts.
+  static WriteError LastWriteError();
+};
+
+using StorePtr = std::unique_ptr<Store>;
+
+}  // namespace strake::store
