@@ -1,0 +1,42 @@
+#include "controller/controller.h"
+
+#include "base/log.h"
+
+namespace strake::controller {
+
+Controller::Controller(std::string name, Reconciler& reconciler, int workers)
+    : name_(std::move(name)), reconciler_(reconciler), workers_(workers) {}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Start() {
+  for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { Worker(); });
+}
+
+void Controller::Stop() {
+  queue_.ShutDown();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Controller::Worker() {
+  std::string key;
+  while (queue_.Get(&key)) {
+    Result<ReconcileResult> r = Fail("reconcile threw");
+    try {
+      r = reconciler_.Reconcile(key);
+    } catch (const std::exception& e) {
+      r = Failf("{}: unexpected exception: {}", key, e.what());
+    }
+    if (!r) {
+      Log(LogLevel::kWarn, "{}: {}: {} (will retry)", name_, key, r.error().message);
+      queue_.AddRateLimited(key);
+    } else {
+      queue_.Forget(key);
+      if (r->requeue_after) queue_.AddAfter(key, *r->requeue_after);
+    }
+    queue_.Done(key);
+  }
+}
+
+}  // namespace strake::controller

@@ -1,0 +1,58 @@
+// Controller: the generic reconcile loop every behaviour of strake runs on.
+//
+// A Reconciler looks at one key's desired and actual state, takes one
+// idempotent step, writes status, and says when to look again. The
+// Controller feeds it keys from a WorkQueue on `workers` threads (one key is
+// never reconciled by two threads at once). An error requeues the key with
+// backoff; success forgets its failures. Start/Stop are not thread-safe with
+// each other; Enqueue is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "controller/work_queue.h"
+
+namespace strake::controller {
+
+struct ReconcileResult {
+  std::optional<std::chrono::milliseconds> requeue_after;
+};
+
+class Reconciler {
+ public:
+  virtual ~Reconciler() = default;
+  virtual Result<ReconcileResult> Reconcile(const std::string& key) = 0;
+};
+
+class Controller {
+ public:
+  Controller(std::string name, Reconciler& reconciler, int workers);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  void Start();
+  // Stops taking keys and joins the workers (a reconcile in progress finishes).
+  void Stop();
+  void Enqueue(const std::string& key) { queue_.Add(key); }
+  void EnqueueAfter(const std::string& key, std::chrono::milliseconds d) { queue_.AddAfter(key, d); }
+  WorkQueue& queue() { return queue_; }
+
+ private:
+  void Worker();
+
+  std::string name_;
+  Reconciler& reconciler_;
+  int workers_;
+  WorkQueue queue_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace strake::controller
