@@ -646,7 +646,10 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
   f.NotSupported("onError", "onError on pipeline tasks");
   if (!ref && !spec && f.ok()) ctx.Error(n, path, "a task needs taskRef or taskSpec");
   if (ref && spec) ctx.Error(n, path, "taskRef and taskSpec cannot both be set");
-  if (const Node* v = f.Get("runAfter")) t.run_after = ctx.StrList(*v, f.Sub("runAfter"));
+  if (const Node* v = f.Get("runAfter")) {
+    t.run_after = ctx.StrList(*v, f.Sub("runAfter"));
+    for (const auto& item : v->seq) t.run_after_marks.push_back(item.mark);
+  }
   t.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
   if (const Node* ws = f.Get("workspaces")) {
     ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& p) {

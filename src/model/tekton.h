@@ -163,6 +163,7 @@ struct PipelineTask {
   std::string task_ref;  // Task name, when not embedded
   std::optional<TaskSpec> task_spec;
   std::vector<std::string> run_after;
+  std::vector<Mark> run_after_marks;
   std::vector<Param> params;
   std::vector<WorkspacePipelineTaskBinding> workspaces;
   std::vector<WhenExpression> when;

@@ -1,0 +1,380 @@
+#include "pipeline/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "base/strings.h"
+#include "pipeline/dag.h"
+#include "pipeline/substitute.h"
+
+namespace strake::pipeline {
+
+using model::Diagnostics;
+using model::Origin;
+
+namespace {
+
+void Err(Diagnostics& d, const Origin& o, const std::string& path, std::string msg) {
+  d.Error(o.file, o.mark, path, std::move(msg));
+}
+
+std::vector<std::string> Names(const auto& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.name);
+  return out;
+}
+
+// Checks each $(params.x) in s against declared names.
+void CheckParamRefs(std::string_view s, const std::vector<std::string>& declared,
+                    const Origin& o, const std::string& path, Diagnostics& d) {
+  for (const auto& ref : FindReferences(s)) {
+    if (!StartsWith(ref.base, "params.")) continue;
+    std::string name = ref.base.substr(7);
+    if (std::find(declared.begin(), declared.end(), name) != declared.end()) continue;
+    // params.obj.key: the object's name is the part before the last dot.
+    size_t dot = name.rfind('.');
+    if (dot != std::string::npos &&
+        std::find(declared.begin(), declared.end(), name.substr(0, dot)) != declared.end()) {
+      continue;
+    }
+    Err(d, o, path,
+        fmt::format("$({}) refers to an undeclared param \"{}\"{}", ref.expr, name,
+                    DidYouMean(name, declared)));
+  }
+}
+
+void CheckPrefixedRefs(std::string_view s, std::string_view root, std::string_view suffix,
+                       const std::vector<std::string>& declared, std::string_view what,
+                       const Origin& o, const std::string& path, Diagnostics& d) {
+  for (const auto& ref : FindReferences(s)) {
+    if (!StartsWith(ref.base, root)) continue;
+    auto rest = ref.base.substr(root.size());
+    size_t dot = rest.find('.');
+    std::string name = rest.substr(0, dot);
+    if (dot != std::string::npos && !suffix.empty()) {
+      std::string field = rest.substr(dot + 1);
+      if (root == "workspaces." && field != "path" && field != "bound" && field != "claim" &&
+          field != "volume") {
+        Err(d, o, path, fmt::format("$({}): unknown workspace variable \"{}\"", ref.expr, field));
+        continue;
+      }
+    }
+    if (std::find(declared.begin(), declared.end(), name) == declared.end()) {
+      Err(d, o, path,
+          fmt::format("$({}) refers to an undeclared {} \"{}\"{}", ref.expr, what, name,
+                      DidYouMean(name, declared)));
+    }
+  }
+}
+
+void ForEachStepString(const model::Step& s, const std::function<void(std::string_view, const std::string&)>& fn) {
+  fn(s.script, "script");
+  for (size_t i = 0; i < s.command.size(); ++i) fn(s.command[i], fmt::format("command[{}]", i));
+  for (size_t i = 0; i < s.args.size(); ++i) fn(s.args[i], fmt::format("args[{}]", i));
+  for (size_t i = 0; i < s.env.size(); ++i) fn(s.env[i].value, fmt::format("env[{}].value", i));
+  fn(s.working_dir, "workingDir");
+}
+
+}  // namespace
+
+Catalog MakeCatalog(const std::vector<model::Resource>& resources) {
+  Catalog c;
+  for (const auto& r : resources) {
+    c.origins[r.kind + "/" + r.meta.name] = r.origin;
+    if (auto* t = std::get_if<model::Task>(&r.value)) c.tasks[r.meta.name] = *t;
+    if (auto* p = std::get_if<model::Pipeline>(&r.value)) c.pipelines[r.meta.name] = *p;
+    if (auto* cm = std::get_if<model::ConfigMap>(&r.value)) {
+      (cm->data.is_secret ? c.secrets : c.config_maps)[r.meta.name] = *cm;
+    }
+  }
+  return c;
+}
+
+void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::string& path,
+                      Diagnostics& diags, const std::set<std::string>& propagated_params) {
+  std::vector<std::string> params = Names(t.params);
+  params.insert(params.end(), propagated_params.begin(), propagated_params.end());
+  std::vector<std::string> results = Names(t.results);
+  std::vector<std::string> workspaces = Names(t.workspaces);
+  std::vector<std::string> volumes = Names(t.volumes);
+  std::vector<std::string> steps = Names(t.steps);
+  auto check_step = [&](const model::Step& s, const std::string& spath) {
+    Origin o = s.origin.file.empty() ? where : s.origin;
+    ForEachStepString(s, [&](std::string_view text, const std::string& field) {
+      std::string fp = spath + "." + field;
+      CheckParamRefs(text, params, o, fp, diags);
+      CheckPrefixedRefs(text, "results.", ".path", results, "result", o, fp, diags);
+      CheckPrefixedRefs(text, "workspaces.", ".path", workspaces, "workspace", o, fp, diags);
+    });
+    for (size_t i = 0; i < s.volume_mounts.size(); ++i) {
+      const auto& m = s.volume_mounts[i];
+      if (std::find(volumes.begin(), volumes.end(), m.name) == volumes.end()) {
+        Err(diags, o, fmt::format("{}.volumeMounts[{}].name", spath, i),
+            fmt::format("unknown volume \"{}\"{}", m.name, DidYouMean(m.name, volumes)));
+      }
+    }
+  };
+  for (size_t i = 0; i < t.steps.size(); ++i) {
+    check_step(t.steps[i], fmt::format("{}.steps[{}]", path, i));
+  }
+  for (size_t i = 0; i < t.sidecars.size(); ++i) {
+    check_step(t.sidecars[i], fmt::format("{}.sidecars[{}]", path, i));
+  }
+  if (t.step_template) check_step(*t.step_template, path + ".stepTemplate");
+  for (size_t i = 0; i < t.cache.params.size(); ++i) {
+    if (std::find(params.begin(), params.end(), t.cache.params[i]) == params.end()) {
+      Err(diags, where, fmt::format("{}.cache.params[{}]", path, i),
+          fmt::format("unknown param \"{}\"{}", t.cache.params[i],
+                      DidYouMean(t.cache.params[i], params)));
+    }
+  }
+  for (const auto* list : {&t.cache.inputs, &t.cache.outputs}) {
+    for (const auto& e : *list) {
+      std::string ws = e.substr(0, e.find(':'));
+      if (std::find(workspaces.begin(), workspaces.end(), ws) == workspaces.end()) {
+        Err(diags, where, path + ".cache",
+            fmt::format("\"{}\" names an unknown workspace \"{}\"{}", e, ws,
+                        DidYouMean(ws, workspaces)));
+      }
+    }
+  }
+}
+
+void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
+                          const Origin& where, const std::string& path, Diagnostics& diags) {
+  std::vector<std::string> params = Names(p.params);
+  std::vector<std::string> workspaces = Names(p.workspaces);
+  std::vector<std::string> regular = Names(p.tasks);
+  std::vector<std::string> finals = Names(p.finally);
+  std::vector<std::string> all = regular;
+  all.insert(all.end(), finals.begin(), finals.end());
+  std::set<std::string> seen;
+  std::map<std::string, const model::TaskSpec*> specs;
+
+  auto check_task = [&](const model::PipelineTask& t, const std::string& tpath, bool is_finally) {
+    const Origin& o = t.origin.file.empty() ? where : t.origin;
+    if (!t.name.empty() && !seen.insert(t.name).second) {
+      Err(diags, o, tpath + ".name", fmt::format("duplicate task name \"{}\"", t.name));
+    }
+    const model::TaskSpec* spec = nullptr;
+    if (t.task_spec) {
+      spec = &*t.task_spec;
+      // Embedded specs see the pipeline's params by propagation.
+      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags,
+                       std::set<std::string>(params.begin(), params.end()));
+    } else if (!t.task_ref.empty()) {
+      auto it = catalog.tasks.find(t.task_ref);
+      if (it == catalog.tasks.end()) {
+        std::vector<std::string> known;
+        for (const auto& [name, task] : catalog.tasks) known.push_back(name);
+        Err(diags, o, tpath + ".taskRef.name",
+            fmt::format("unknown Task \"{}\"{}", t.task_ref, DidYouMean(t.task_ref, known)));
+      } else {
+        spec = &it->second.spec;
+      }
+    }
+    specs[t.name] = spec;
+    if (is_finally && !t.run_after.empty()) {
+      Err(diags, o, tpath + ".runAfter", "finally tasks cannot use runAfter; they run after all tasks");
+    }
+    for (size_t i = 0; i < t.run_after.size(); ++i) {
+      const auto& dep = t.run_after[i];
+      if (std::find(regular.begin(), regular.end(), dep) == regular.end()) {
+        Origin at = o;
+        if (i < t.run_after_marks.size()) at.mark = t.run_after_marks[i];
+        Err(diags, at, fmt::format("{}.runAfter[{}]", tpath, i),
+            fmt::format("unknown task \"{}\"{}", dep, DidYouMean(dep, regular)));
+      }
+    }
+    // Param and result references in what the pipeline passes to the task.
+    auto check_refs = [&](std::string_view s, const std::string& fp) {
+      CheckParamRefs(s, params, o, fp, diags);
+      CheckPrefixedRefs(s, "workspaces.", ".bound", workspaces, "workspace", o, fp, diags);
+      for (const auto& ref : FindReferences(s)) {
+        if (!StartsWith(ref.base, "tasks.")) continue;
+        auto parts = Split(ref.base, '.');
+        if (parts.size() == 2 && parts[1] == "status") {
+          if (!is_finally) Err(diags, o, fp, "$(tasks.status) is only for finally tasks");
+          continue;
+        }
+        if (parts.size() < 3) {
+          Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
+          continue;
+        }
+        const std::string& target = parts[1];
+        if (std::find(regular.begin(), regular.end(), target) == regular.end()) {
+          bool is_final_target = std::find(finals.begin(), finals.end(), target) != finals.end();
+          Err(diags, o, fp,
+              is_final_target
+                  ? fmt::format("$({}): results of finally tasks cannot be used by other tasks",
+                                ref.expr)
+                  : fmt::format("$({}) refers to unknown task \"{}\"{}", ref.expr, target,
+                                DidYouMean(target, regular)));
+          continue;
+        }
+        if (parts[2] == "status") {
+          if (!is_finally) {
+            Err(diags, o, fp, fmt::format("$({}) is only for finally tasks", ref.expr));
+          }
+        } else if (parts[2] == "results" && parts.size() >= 4) {
+          auto sit = specs.find(target);
+          const model::TaskSpec* ts = sit != specs.end() ? sit->second : nullptr;
+          if (!ts) {
+            for (const auto& pt : p.tasks) {
+              if (pt.name != target) continue;
+              if (pt.task_spec) ts = &*pt.task_spec;
+              else if (auto ct = catalog.tasks.find(pt.task_ref); ct != catalog.tasks.end())
+                ts = &ct->second.spec;
+            }
+          }
+          if (ts) {
+            auto rnames = Names(ts->results);
+            if (std::find(rnames.begin(), rnames.end(), parts[3]) == rnames.end()) {
+              Err(diags, o, fp,
+                  fmt::format("$({}): task \"{}\" has no result \"{}\"{}", ref.expr, target,
+                              parts[3], DidYouMean(parts[3], rnames)));
+            }
+          }
+        } else if (parts[2] != "matrix") {
+          Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
+        }
+      }
+    };
+    for (size_t i = 0; i < t.params.size(); ++i) {
+      std::string fp = fmt::format("{}.params[{}].value", tpath, i);
+      const auto& v = t.params[i].value;
+      check_refs(v.str, fp);
+      for (const auto& a : v.arr) check_refs(a, fp);
+      for (const auto& [k, val] : v.obj) check_refs(val, fp);
+    }
+    for (size_t i = 0; i < t.when.size(); ++i) {
+      std::string fp = fmt::format("{}.when[{}]", tpath, i);
+      check_refs(t.when[i].input, fp + ".input");
+      for (const auto& v : t.when[i].values) check_refs(v, fp + ".values");
+    }
+    if (t.matrix) {
+      for (size_t i = 0; i < t.matrix->params.size(); ++i) {
+        for (const auto& a : t.matrix->params[i].value.arr) {
+          check_refs(a, fmt::format("{}.matrix.params[{}].value", tpath, i));
+        }
+      }
+    }
+    if (t.task_spec) {
+      for (size_t i = 0; i < t.task_spec->steps.size(); ++i) {
+        ForEachStepString(t.task_spec->steps[i], [&](std::string_view s, const std::string& f) {
+          check_refs(s, fmt::format("{}.taskSpec.steps[{}].{}", tpath, i, f));
+        });
+      }
+    }
+    // Workspaces: each binding names a task workspace and a pipeline workspace.
+    for (size_t i = 0; i < t.workspaces.size(); ++i) {
+      const auto& b = t.workspaces[i];
+      if (std::find(workspaces.begin(), workspaces.end(), b.workspace) == workspaces.end()) {
+        Err(diags, o, fmt::format("{}.workspaces[{}].workspace", tpath, i),
+            fmt::format("unknown pipeline workspace \"{}\"{}", b.workspace,
+                        DidYouMean(b.workspace, workspaces)));
+      }
+      if (spec) {
+        auto tw = Names(spec->workspaces);
+        if (std::find(tw.begin(), tw.end(), b.name) == tw.end()) {
+          Err(diags, o, fmt::format("{}.workspaces[{}].name", tpath, i),
+              fmt::format("the task declares no workspace \"{}\"{}", b.name,
+                          DidYouMean(b.name, tw)));
+        }
+      }
+    }
+    if (spec) {
+      for (const auto& w : spec->workspaces) {
+        bool bound = std::any_of(t.workspaces.begin(), t.workspaces.end(),
+                                 [&](const auto& b) { return b.name == w.name; });
+        if (!bound && !w.optional) {
+          Err(diags, o, tpath + ".workspaces",
+              fmt::format("the task's workspace \"{}\" is not bound", w.name));
+        }
+      }
+      std::set<std::string> given;
+      for (const auto& pa : t.params) given.insert(pa.name);
+      if (t.matrix) {
+        for (const auto& pa : t.matrix->params) given.insert(pa.name);
+        for (const auto& inc : t.matrix->include) {
+          for (const auto& pa : inc.params) given.insert(pa.name);
+        }
+      }
+      for (const auto& ps : spec->params) {
+        bool propagated = t.task_spec && std::find(params.begin(), params.end(), ps.name) != params.end();
+        if (!ps.default_value && !given.count(ps.name) && !propagated) {
+          Err(diags, o, tpath + ".params",
+              fmt::format("missing value for param \"{}\" of the task (it has no default)",
+                          ps.name));
+        }
+      }
+    }
+  };
+  for (size_t i = 0; i < p.tasks.size(); ++i) {
+    check_task(p.tasks[i], fmt::format("{}.tasks[{}]", path, i), false);
+  }
+  for (size_t i = 0; i < p.finally.size(); ++i) {
+    check_task(p.finally[i], fmt::format("{}.finally[{}]", path, i), true);
+  }
+  for (size_t i = 0; i < p.results.size(); ++i) {
+    std::string fp = fmt::format("{}.results[{}].value", path, i);
+    for (const auto& ref : FindReferences(p.results[i].value.str)) {
+      if (!StartsWith(ref.base, "tasks.")) continue;
+      auto parts = Split(ref.base, '.');
+      if (parts.size() >= 2 && std::find(all.begin(), all.end(), parts[1]) == all.end()) {
+        Err(diags, where, fp,
+            fmt::format("$({}) refers to unknown task \"{}\"{}", ref.expr, parts[1],
+                        DidYouMean(parts[1], all)));
+      }
+    }
+  }
+  // The graph: cycles and self-references (unknown names were reported above).
+  std::vector<DagInput> nodes;
+  for (const auto& t : p.tasks) {
+    DagInput n{t.name, {}};
+    for (const auto& d : TaskDependencies(t)) {
+      if (std::find(regular.begin(), regular.end(), d) != regular.end()) n.deps.push_back(d);
+    }
+    nodes.push_back(std::move(n));
+  }
+  if (!diags.HasErrors()) {
+    auto dag = BuildDag(nodes);
+    if (!dag) Err(diags, where, path + ".tasks", dag.error().message);
+  }
+}
+
+void ValidateResources(const std::vector<model::Resource>& resources, Diagnostics& diags) {
+  Catalog catalog = MakeCatalog(resources);
+  for (const auto& r : resources) {
+    if (auto* t = std::get_if<model::Task>(&r.value)) {
+      ValidateTaskSpec(t->spec, r.origin, "spec", diags);
+    } else if (auto* p = std::get_if<model::Pipeline>(&r.value)) {
+      ValidatePipelineSpec(p->spec, catalog, r.origin, "spec", diags);
+    } else if (auto* pr = std::get_if<model::PipelineRun>(&r.value)) {
+      if (pr->spec.pipeline_spec) {
+        ValidatePipelineSpec(*pr->spec.pipeline_spec, catalog, r.origin, "spec.pipelineSpec",
+                             diags);
+      } else if (!pr->spec.pipeline_ref.empty() &&
+                 !catalog.pipelines.count(pr->spec.pipeline_ref)) {
+        std::vector<std::string> known;
+        for (const auto& [name, pl] : catalog.pipelines) known.push_back(name);
+        Err(diags, r.origin, "spec.pipelineRef.name",
+            fmt::format("unknown Pipeline \"{}\"{}", pr->spec.pipeline_ref,
+                        DidYouMean(pr->spec.pipeline_ref, known)));
+      }
+    } else if (auto* tr = std::get_if<model::TaskRun>(&r.value)) {
+      if (tr->spec.task_spec) {
+        ValidateTaskSpec(*tr->spec.task_spec, r.origin, "spec.taskSpec", diags);
+      } else if (!tr->spec.task_ref.empty() && !catalog.tasks.count(tr->spec.task_ref)) {
+        std::vector<std::string> known;
+        for (const auto& [name, task] : catalog.tasks) known.push_back(name);
+        Err(diags, r.origin, "spec.taskRef.name",
+            fmt::format("unknown Task \"{}\"{}", tr->spec.task_ref,
+                        DidYouMean(tr->spec.task_ref, known)));
+      }
+    }
+  }
+}
+
+}  // namespace strake::pipeline

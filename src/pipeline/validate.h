@@ -1,0 +1,38 @@
+// Validation across resources, before anything runs: task references,
+// runAfter, result and param references, workspaces, cycles. Every problem is
+// collected with file:line:col and field path. Pure functions.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/diag.h"
+#include "model/tekton.h"
+
+namespace strake::pipeline {
+
+// The resources a run can refer to by name.
+struct Catalog {
+  std::map<std::string, model::Task> tasks;
+  std::map<std::string, model::Pipeline> pipelines;
+  std::map<std::string, model::ConfigMap> config_maps;
+  std::map<std::string, model::ConfigMap> secrets;
+  std::map<std::string, model::Origin> origins;  // "Kind/name" -> where it was defined
+};
+
+Catalog MakeCatalog(const std::vector<model::Resource>& resources);
+
+void ValidateTaskSpec(const model::TaskSpec& t, const model::Origin& where,
+                      const std::string& path, model::Diagnostics& diags,
+                      const std::set<std::string>& propagated_params = {});
+
+void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
+                          const model::Origin& where, const std::string& path,
+                          model::Diagnostics& diags);
+
+// Validates every Task, Pipeline, PipelineRun and TaskRun of the set.
+void ValidateResources(const std::vector<model::Resource>& resources, model::Diagnostics& diags);
+
+}  // namespace strake::pipeline

@@ -1,0 +1,95 @@
+#include "pipeline/validate.h"
+
+#include <gtest/gtest.h>
+
+#include "model/decode.h"
+
+namespace strake::pipeline {
+namespace {
+
+std::string Validate(const std::string& text) {
+  auto docs = model::ParseYaml(text, "pipeline.yaml");
+  EXPECT_TRUE(docs) << docs.error().message;
+  model::Diagnostics diags;
+  auto resources = model::Decode(*docs, diags);
+  EXPECT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  ValidateResources(resources, diags);
+  return diags.ErrorText();
+}
+
+const char* kHead = R"(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: p
+spec:
+  params:
+    - name: version
+  tasks:
+)";
+
+std::string Task(const std::string& name, const std::string& extra = "") {
+  return "    - name: " + name + "\n" + extra +
+         "      taskSpec:\n        results: [{name: digest}]\n        steps:\n"
+         "          - script: echo\n";
+}
+
+TEST(Validate, UnknownRunAfterPointsAtTheEntry) {
+  std::string text = std::string(kHead) + Task("build") + Task("test") +
+                     Task("deploy", "      runAfter:\n        - biuld\n");
+  EXPECT_EQ(Validate(text),
+            "pipeline.yaml:21:11: spec.tasks[2].runAfter[0]: unknown task \"biuld\" (did you "
+            "mean \"build\"?)");
+}
+
+TEST(Validate, CycleNamesTasks) {
+  std::string text = std::string(kHead) + Task("a", "      runAfter: [b]\n") +
+                     Task("b", "      runAfter: [a]\n");
+  EXPECT_NE(Validate(text).find("cycle detected: a -> b -> a"), std::string::npos);
+}
+
+TEST(Validate, ResultAndParamReferences) {
+  std::string text = std::string(kHead) + Task("build") +
+                     Task("test",
+                          "      params:\n"
+                          "        - {name: d, value: \"$(tasks.build.results.digst)\"}\n"
+                          "        - {name: v, value: \"$(params.verson)\"}\n"
+                          "        - {name: x, value: \"$(tasks.nope.results.digest)\"}\n");
+  std::string errs = Validate(text);
+  EXPECT_NE(errs.find("task \"build\" has no result \"digst\" (did you mean \"digest\"?)"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("undeclared param \"verson\" (did you mean \"version\"?)"),
+            std::string::npos);
+  EXPECT_NE(errs.find("refers to unknown task \"nope\""), std::string::npos);
+}
+
+TEST(Validate, UnknownTaskRefAndUnboundWorkspace) {
+  std::string text = std::string(kHead) +
+                     "    - name: a\n      taskRef: {name: buidler}\n"
+                     "---\napiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: builder}\n"
+                     "spec:\n  workspaces: [{name: src}]\n  steps: [{script: echo}]\n"
+                     "---\napiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: q}\n"
+                     "spec:\n  tasks:\n    - name: b\n      taskRef: {name: builder}\n";
+  std::string errs = Validate(text);
+  EXPECT_NE(errs.find("unknown Task \"buidler\" (did you mean \"builder\"?)"), std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("the task's workspace \"src\" is not bound"), std::string::npos) << errs;
+}
+
+TEST(Validate, StepReferencesUndeclaredThings) {
+  std::string errs = Validate(R"(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  params: [{name: who}]
+  results: [{name: out}]
+  steps:
+    - script: echo $(params.whom) > $(results.output.path); ls $(workspaces.src.path)
+)");
+  EXPECT_NE(errs.find("undeclared param \"whom\""), std::string::npos) << errs;
+  EXPECT_NE(errs.find("undeclared result \"output\""), std::string::npos);
+  EXPECT_NE(errs.find("undeclared workspace \"src\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strake::pipeline
