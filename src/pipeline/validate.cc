@@ -188,8 +188,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
       }
     }
     // Param and result references in what the pipeline passes to the task.
-    auto check_refs = [&](std::string_view s, const std::string& fp) {
-      CheckParamRefs(s, params, o, fp, diags);
+    auto check_refs = [&](std::string_view s, const std::string& fp, bool pipeline_params = true) {
+      if (pipeline_params) CheckParamRefs(s, params, o, fp, diags);
       CheckPrefixedRefs(s, "workspaces.", ".bound", workspaces, "workspace", o, fp, diags);
       for (const auto& ref : FindReferences(s)) {
         if (!StartsWith(ref.base, "tasks.")) continue;
@@ -263,7 +263,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
     if (t.task_spec) {
       for (size_t i = 0; i < t.task_spec->steps.size(); ++i) {
         ForEachStepString(t.task_spec->steps[i], [&](std::string_view s, const std::string& f) {
-          check_refs(s, fmt::format("{}.taskSpec.steps[{}].{}", tpath, i, f));
+          // The step's own params were checked with the task spec.
+          check_refs(s, fmt::format("{}.taskSpec.steps[{}].{}", tpath, i, f), false);
         });
       }
     }

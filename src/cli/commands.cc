@@ -1,0 +1,592 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/duration.h"
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/strings.h"
+#include "cli/progress.h"
+#include "model/decode.h"
+#include "pipeline/engine.h"
+#include "pipeline/step_runner.h"
+#include "pipeline/validate.h"
+#include "store/sqlite_store.h"
+
+#ifndef STRAKE_VERSION
+#define STRAKE_VERSION "0.0.0"
+#endif
+
+namespace strake::cli {
+
+using model::Json;
+
+namespace {
+
+std::string DefaultDataDir() {
+  if (const char* d = std::getenv("STRAKE_DATA_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/strake";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/strake";
+  return ".strake";
+}
+
+Result<store::StorePtr> OpenStore(const std::string& data_dir) {
+  STRAKE_TRY(MakeDirs(data_dir, 0700));
+  return store::OpenSqliteStore(data_dir + "/strake.db");
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "strake";
+}
+
+int Die(const std::string& message) {
+  fmt::print(stderr, "strake: {}\n", message);
+  return 2;
+}
+
+std::string Age(const Json& status, const std::string& field) {
+  return status.value(field, "");
+}
+
+std::string Reason(const Json& status) {
+  if (!status.contains("conditions") || status["conditions"].empty()) return "Unknown";
+  return status["conditions"][0].value("reason", "Unknown");
+}
+
+std::string StatusWord(const Json& status) {
+  if (!status.contains("conditions") || status["conditions"].empty()) return "Unknown";
+  return status["conditions"][0].value("status", "Unknown");
+}
+
+// Duration between two RFC 3339 timestamps, as "1m2s"; "---" if unknown.
+std::string Span(const Json& status) {
+  auto parse = [](const std::string& t) -> std::optional<int64_t> {
+    std::tm tm{};
+    if (t.empty() || !strptime(t.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return std::nullopt;
+    return static_cast<int64_t>(timegm(&tm));
+  };
+  auto a = parse(status.value("startTime", ""));
+  auto b = parse(status.value("completionTime", ""));
+  if (status.contains("durationMs")) return FormatDuration(Millis(status["durationMs"].get<int64_t>()));
+  if (!a) return "---";
+  int64_t end = b ? *b : static_cast<int64_t>(std::time(nullptr));
+  return FormatDuration(Millis((end - *a) * 1000));
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], r[i].size());
+    }
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
+    }
+    fmt::print("{}\n", line);
+  }
+}
+
+Json AsDocument(const store::Resource& r) {
+  Json doc = r.object;
+  doc["metadata"]["uid"] = r.uid;
+  doc["metadata"]["resourceVersion"] = std::to_string(r.resource_version);
+  doc["metadata"]["generation"] = r.generation;
+  doc["metadata"]["creationTimestamp"] = FormatRfc3339(FromUnixMillis(r.created_ms));
+  Json status = r.status;
+  status.erase("strake");
+  status.erase("startTimeMs");
+  status.erase("finallyStartTimeMs");
+  doc["status"] = status;
+  return doc;
+}
+
+// Params given as NAME=VALUE; a value that is JSON array/object keeps its type.
+Result<std::vector<model::Param>> ParseParams(const std::vector<std::string>& given) {
+  std::vector<model::Param> out;
+  for (const auto& g : given) {
+    size_t eq = g.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Failf("--param {}: expected NAME=VALUE", g);
+    }
+    std::string value = g.substr(eq + 1);
+    model::ParamValue v = model::ParamValue::String(value);
+    if (!value.empty() && (value[0] == '[' || value[0] == '{')) {
+      auto j = Json::parse(value, nullptr, false);
+      if (!j.is_discarded()) v = model::ParamValue::FromJson(j);
+    }
+    out.push_back({g.substr(0, eq), v, {}});
+  }
+  return out;
+}
+
+// Builds the PipelineRun to run from the loaded resources.
+Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
+  std::vector<const model::Resource*> runs, pipelines, tasks, taskruns;
+  for (const auto& r : resources) {
+    if (r.kind == "PipelineRun") runs.push_back(&r);
+    if (r.kind == "Pipeline") pipelines.push_back(&r);
+    if (r.kind == "Task") tasks.push_back(&r);
+    if (r.kind == "TaskRun") taskruns.push_back(&r);
+  }
+  if (runs.size() > 1) return Fail("several PipelineRuns given; run one at a time");
+  if (runs.size() == 1) return *runs[0];
+  Json doc;
+  if (!taskruns.empty() || (pipelines.empty() && !tasks.empty())) {
+    // A TaskRun or a lone Task runs as a one-task pipeline.
+    const model::Resource* src = !taskruns.empty() ? taskruns[0] : tasks[0];
+    if (taskruns.size() + (taskruns.empty() ? tasks.size() : 0) > 1) {
+      return Fail("several Tasks or TaskRuns given and no PipelineRun: say which to run with a PipelineRun");
+    }
+    Json ptask = {{"name", src->kind == "Task" ? src->meta.name : "task"}};
+    Json pparams = Json::array(), rparams = Json::array(), pws = Json::array(), rws = Json::array();
+    Json task_spec;
+    if (src->kind == "Task") {
+      ptask["taskRef"] = {{"name", src->meta.name}};
+      task_spec = src->raw["spec"];
+    } else {
+      const Json& spec = src->raw["spec"];
+      if (spec.contains("taskRef")) ptask["taskRef"] = {{"name", spec["taskRef"]["name"]}};
+      else ptask["taskSpec"] = spec["taskSpec"];
+      rparams = spec.value("params", Json::array());
+      if (spec.contains("timeout")) ptask["timeout"] = spec["timeout"];
+      if (spec.contains("retries")) ptask["retries"] = spec["retries"];
+      rws = spec.value("workspaces", Json::array());
+      if (ptask.contains("taskRef")) {
+        for (const auto& t : tasks) {
+          if (t->meta.name == spec["taskRef"].value("name", "")) task_spec = t->raw["spec"];
+        }
+      } else {
+        task_spec = spec["taskSpec"];
+      }
+    }
+    Json ptparams = Json::array();
+    for (const auto& p : task_spec.value("params", Json::array())) {
+      Json decl = {{"name", p["name"]}};
+      if (p.contains("type")) decl["type"] = p["type"];
+      if (p.contains("default")) decl["default"] = p["default"];
+      pparams.push_back(decl);
+      std::string pn = p["name"].get<std::string>();
+      ptparams.push_back({{"name", pn}, {"value", "$(params." + pn + ")"}});
+      if (p.value("type", "string") != "string") ptparams.back()["value"] = "$(params." + pn + "[*])";
+    }
+    ptask["params"] = ptparams;
+    Json ptws = Json::array();
+    for (const auto& w : task_spec.value("workspaces", Json::array())) {
+      std::string wn = w["name"].get<std::string>();
+      Json decl = {{"name", wn}};
+      if (w.value("optional", false)) decl["optional"] = true;
+      pws.push_back(decl);
+      ptws.push_back({{"name", wn}, {"workspace", wn}});
+      bool bound = std::any_of(rws.begin(), rws.end(), [&](const Json& b) { return b.value("name", "") == wn; });
+      if (!bound && !w.value("optional", false)) rws.push_back({{"name", wn}, {"emptyDir", Json::object()}});
+    }
+    ptask["workspaces"] = ptws;
+    Json pipeline_spec = {{"params", pparams}, {"workspaces", pws}, {"tasks", Json::array({ptask})}};
+    Json results = Json::array();
+    for (const auto& r : task_spec.value("results", Json::array())) {
+      std::string rn = r["name"].get<std::string>();
+      results.push_back({{"name", rn}, {"value", "$(tasks." + ptask["name"].get<std::string>() + ".results." + rn + ")"}});
+    }
+    if (!results.empty()) pipeline_spec["results"] = results;
+    doc = {{"apiVersion", "tekton.dev/v1"},
+           {"kind", "PipelineRun"},
+           {"metadata", {{"generateName", src->meta.name.empty() ? "run-" : src->meta.name + "-run-"}, {"namespace", src->meta.ns}}},
+           {"spec", {{"pipelineSpec", pipeline_spec}, {"params", rparams}, {"workspaces", rws}}}};
+  } else if (pipelines.size() == 1) {
+    const model::Resource& p = *pipelines[0];
+    Json ws = Json::array();
+    for (const auto& w : std::get<model::Pipeline>(p.value).spec.workspaces) {
+      if (!w.optional) ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
+    }
+    doc = {{"apiVersion", "tekton.dev/v1"},
+           {"kind", "PipelineRun"},
+           {"metadata", {{"generateName", p.meta.name + "-run-"}, {"namespace", p.meta.ns}}},
+           {"spec", {{"pipelineRef", {{"name", p.meta.name}}}, {"workspaces", ws}}}};
+  } else if (pipelines.size() > 1) {
+    return Fail("several Pipelines given and no PipelineRun: add a PipelineRun that names one");
+  } else {
+    return Fail("nothing to run: give a PipelineRun, a Pipeline, a Task or a TaskRun");
+  }
+  model::Diagnostics diags;
+  auto decoded = model::Decode({model::Document{"<generated run>", model::FromJson(doc)}}, diags);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  return decoded[0];
+}
+
+std::atomic<int> g_interrupts{0};
+void OnInterrupt(int) { g_interrupts.fetch_add(1); }
+
+// --- commands -----------------------------------------------------------
+
+struct Common {
+  std::string data_dir = DefaultDataDir();
+  std::string output = "text";
+};
+
+int CmdValidate(const std::vector<std::string>& files) {
+  auto loaded = model::LoadFiles(files);
+  if (!loaded) return Die("invalid input:\n" + loaded.error().message);
+  for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
+  model::Diagnostics diags;
+  pipeline::ValidateResources(loaded->resources, diags);
+  if (diags.HasErrors()) return Die("invalid input:\n" + diags.ErrorText());
+  fmt::print("{} resources valid\n", loaded->resources.size());
+  return 0;
+}
+
+struct RunFlags {
+  std::vector<std::string> files;
+  std::vector<std::string> params;
+  int parallel = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool no_cache = false;
+  bool no_sandbox = false;
+  std::string resume;
+};
+
+int CmdRun(const Common& c, const RunFlags& f) {
+  if (f.parallel < 1) return Die("--parallel must be at least 1");
+  auto store = OpenStore(c.data_dir);
+  if (!store) return Die(store.error().message);
+  pipeline::EngineOptions opts;
+  opts.parallel = f.parallel;
+  opts.executor.data_dir = c.data_dir;
+  opts.executor.sandbox = !f.no_sandbox;
+  opts.executor.no_cache = f.no_cache;
+  opts.executor.self_exe = SelfExe();
+  SystemClock clock;
+  bool live = c.output == "text" && ::isatty(STDERR_FILENO) && std::getenv("CI") == nullptr;
+  Progress progress(stderr, live);
+  std::string name, ns = "default";
+  std::vector<std::string> warnings;
+  auto engine = std::make_unique<pipeline::Engine>(**store, opts, clock);
+  if (c.output == "text") engine->SetObserver([&](const pipeline::ProgressEvent& e) { progress.OnEvent(e); });
+  if (!f.resume.empty()) {
+    auto r = engine->Resume(ns, f.resume);
+    if (!r) return Die(r.error().message);
+    name = f.resume;
+  } else {
+    if (f.files.empty()) return Die("run: give -f FILE (or --resume NAME)");
+    auto loaded = model::LoadFiles(f.files);
+    if (!loaded) return Die("invalid input:\n" + loaded.error().message);
+    model::Diagnostics diags;
+    pipeline::ValidateResources(loaded->resources, diags);
+    if (diags.HasErrors()) return Die("invalid input:\n" + diags.ErrorText());
+    for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
+    auto run = PickRun(loaded->resources);
+    if (!run) return Die(run.error().message);
+    auto params = ParseParams(f.params);
+    if (!params) return Die(params.error().message);
+    ns = run->meta.ns;
+    bool sandboxed = !f.no_sandbox && !FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : "").empty();
+    if (!sandboxed) {
+      for (const auto& r : loaded->resources) {
+        const model::TaskSpec* ts = nullptr;
+        if (auto* t = std::get_if<model::Task>(&r.value)) ts = &t->spec;
+        if (ts && std::any_of(ts->steps.begin(), ts->steps.end(), [](const auto& s) { return !s.image.empty(); })) {
+          fmt::print(stderr, "strake: note: step images are ignored by the host executor; steps run on this machine\n");
+          break;
+        }
+      }
+    }
+    auto submitted = engine->Submit(*run, loaded->resources, *params);
+    if (!submitted) return Die(submitted.error().message);
+    name = *submitted;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    int seen = 0;
+    while (!finished) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      int n = g_interrupts.load();
+      if (n > seen) {
+        seen = n;
+        fmt::print(stderr, "strake: cancelling {} (interrupt again to stop waiting)\n", name);
+        (void)engine->Cancel(ns, name, "Cancelled");
+        if (n > 1) std::_Exit(130);
+      }
+    }
+  });
+  auto result = engine->Wait(ns, name);
+  finished = true;
+  watcher.join();
+  progress.Stop();
+  engine.reset();
+  if (!result) return Die(result.error().message);
+  if (c.output == "json") {
+    fmt::print("{}\n", AsDocument(*result).dump(2));
+  } else if (c.output == "yaml") {
+    return Die("-o yaml is not supported for run yet; use -o json");
+  }
+  return StatusWord(result->status) == "True" ? 0 : 1;
+}
+
+int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name) {
+  static const std::map<std::string, std::string> kinds = {
+      {"pipelineruns", "PipelineRun"}, {"pipelinerun", "PipelineRun"}, {"pr", "PipelineRun"},
+      {"taskruns", "TaskRun"},         {"taskrun", "TaskRun"},         {"tr", "TaskRun"},
+      {"pipelines", "Pipeline"},       {"pipeline", "Pipeline"},       {"tasks", "Task"},
+      {"task", "Task"}};
+  auto k = kinds.find(kind_arg);
+  if (k == kinds.end()) {
+    std::vector<std::string> names;
+    for (const auto& [n, v] : kinds) names.push_back(n);
+    return Die(fmt::format("unknown kind \"{}\"{}", kind_arg, DidYouMean(kind_arg, names)));
+  }
+  auto store = OpenStore(c.data_dir);
+  if (!store) return Die(store.error().message);
+  auto list = (*store)->List(k->second, "");
+  if (!list) return Die(list.error().message);
+  std::vector<store::Resource> items;
+  for (auto& r : *list) {
+    if (name.empty() || r.key.name == name) items.push_back(std::move(r));
+  }
+  if (!name.empty() && items.empty()) return Die(fmt::format("{} {} not found", k->second, name));
+  if (c.output == "json") {
+    if (!name.empty()) {
+      fmt::print("{}\n", AsDocument(items[0]).dump(2));
+    } else {
+      Json out = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", Json::array()}};
+      for (const auto& r : items) out["items"].push_back(AsDocument(r));
+      fmt::print("{}\n", out.dump(2));
+    }
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  bool runs = k->second == "PipelineRun" || k->second == "TaskRun";
+  rows.push_back(runs ? std::vector<std::string>{"NAME", "STARTED", "DURATION", "STATUS"}
+                      : std::vector<std::string>{"NAME", "CREATED"});
+  for (const auto& r : items) {
+    if (runs) {
+      rows.push_back({r.key.name, Age(r.status, "startTime"), Span(r.status), Reason(r.status)});
+    } else {
+      rows.push_back({r.key.name, FormatRfc3339(FromUnixMillis(r.created_ms))});
+    }
+  }
+  if (items.empty()) {
+    fmt::print("No {} found\n", kind_arg);
+    return 0;
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+int CmdDescribe(const Common& c, const std::string& kind, const std::string& name) {
+  if (kind != "pipelinerun" && kind != "pipelineruns" && kind != "pr" && kind != "taskrun" && kind != "tr") {
+    return Die(fmt::format("describe: unknown kind \"{}\" (pipelinerun, taskrun)", kind));
+  }
+  bool is_pr = kind[0] == 'p';
+  auto store = OpenStore(c.data_dir);
+  if (!store) return Die(store.error().message);
+  auto r = (*store)->Get({is_pr ? "PipelineRun" : "TaskRun", "default", name});
+  if (!r) return Die(r.error().message);
+  if (!*r) return Die(fmt::format("{} {} not found", is_pr ? "pipelinerun" : "taskrun", name));
+  const auto& res = **r;
+  if (c.output == "json") {
+    fmt::print("{}\n", AsDocument(res).dump(2));
+    return 0;
+  }
+  const Json& st = res.status;
+  fmt::print("Name:        {}\nNamespace:   {}\n", name, res.key.ns);
+  if (is_pr) {
+    std::string pipeline = st.value("strake", Json::object()).value("pipeline", "");
+    fmt::print("Pipeline:    {}\n", pipeline.empty() ? "(embedded)" : pipeline);
+  }
+  fmt::print("Status:      {} ({})\n", Reason(st),
+             st.contains("conditions") && !st["conditions"].empty() ? st["conditions"][0].value("message", "") : "");
+  fmt::print("Started:     {}\nDuration:    {}\n", Age(st, "startTime"), Span(st));
+  const Json& spec = res.object.value("spec", Json::object());
+  if (spec.contains("params") && !spec["params"].empty()) {
+    fmt::print("\nParams\n");
+    for (const auto& p : spec["params"]) {
+      fmt::print("  {} = {}\n", p.value("name", ""), p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
+    }
+  }
+  if (st.contains("results") && !st["results"].empty()) {
+    fmt::print("\nResults\n");
+    for (const auto& p : st["results"]) {
+      fmt::print("  {} = {}\n", p.value("name", ""), p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
+    }
+  }
+  if (is_pr) {
+    auto children = (*store)->List("TaskRun", res.key.ns, res.uid);
+    if (children && !children->empty()) {
+      fmt::print("\nTaskRuns\n");
+      std::vector<std::vector<std::string>> rows = {{"  NAME", "TASK", "STARTED", "DURATION", "STATUS"}};
+      for (const auto& ch : *children) {
+        rows.push_back({"  " + ch.key.name, ch.labels.count("tekton.dev/pipelineTask") ? ch.labels.at("tekton.dev/pipelineTask") : "",
+                        Age(ch.status, "startTime"), Span(ch.status), Reason(ch.status)});
+      }
+      PrintTable(rows);
+    }
+    if (st.contains("skippedTasks") && !st["skippedTasks"].empty()) {
+      fmt::print("\nSkipped\n");
+      for (const auto& s : st["skippedTasks"]) fmt::print("  {}: {}\n", s.value("name", ""), s.value("reason", ""));
+    }
+  } else if (st.contains("steps")) {
+    fmt::print("\nSteps\n");
+    std::vector<std::vector<std::string>> rows = {{"  NAME", "STATUS", "EXIT"}};
+    for (const auto& s : st["steps"]) {
+      const Json& t = s.value("terminated", Json::object());
+      rows.push_back({"  " + s.value("name", ""), t.value("reason", "Running"),
+                      t.contains("exitCode") ? std::to_string(t["exitCode"].get<int>()) : ""});
+    }
+    PrintTable(rows);
+  }
+  return 0;
+}
+
+int CmdLogs(const Common& c, const std::string& name, const std::string& task, const std::string& step, bool follow) {
+  auto store = OpenStore(c.data_dir);
+  if (!store) return Die(store.error().message);
+  std::map<std::string, size_t> offsets;
+  while (true) {
+    std::vector<store::Resource> taskruns;
+    bool terminal = true;
+    auto pr = (*store)->Get({"PipelineRun", "default", name});
+    if (!pr) return Die(pr.error().message);
+    if (*pr) {
+      auto children = (*store)->List("TaskRun", "default", (**pr).uid);
+      if (!children) return Die(children.error().message);
+      taskruns = std::move(*children);
+      terminal = StatusWord((**pr).status) != "Unknown";
+    } else {
+      auto tr = (*store)->Get({"TaskRun", "default", name});
+      if (!tr) return Die(tr.error().message);
+      if (!*tr) return Die(fmt::format("no pipelinerun or taskrun named {}", name));
+      terminal = StatusWord((**tr).status) != "Unknown";
+      taskruns.push_back(**tr);
+    }
+    bool any_new = false;
+    for (const auto& tr : taskruns) {
+      std::string ptask = tr.labels.count("tekton.dev/pipelineTask") ? tr.labels.at("tekton.dev/pipelineTask") : tr.key.name;
+      if (!task.empty() && ptask != task) continue;
+      for (const auto& s : tr.status.value("steps", Json::array())) {
+        std::string sname = s.value("name", "");
+        if (!step.empty() && sname != step) continue;
+        std::string path = s.value("log", "");
+        if (path.empty()) continue;
+        auto text = ReadFile(path, 64u << 20);
+        if (!text) continue;
+        size_t& off = offsets[path];
+        if (text->size() <= off) continue;
+        std::string chunk = text->substr(off);
+        off = text->size();
+        any_new = true;
+        std::string prefix = fmt::format("[{} : {}] ", ptask, sname.empty() ? s.value("container", "") : sname);
+        auto lines = Split(chunk, '\n');
+        if (!lines.empty() && lines.back().empty()) lines.pop_back();
+        for (const auto& line : lines) fmt::print("{}{}\n", prefix, line);
+      }
+    }
+    std::fflush(stdout);
+    if (!follow || (terminal && !any_new)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return 0;
+}
+
+int CmdCancel(const Common& c, const std::string& name, const std::string& mode) {
+  auto store = OpenStore(c.data_dir);
+  if (!store) return Die(store.error().message);
+  auto r = (*store)->Get({"PipelineRun", "default", name});
+  if (!r) return Die(r.error().message);
+  if (!*r) return Die(fmt::format("pipelinerun {} not found", name));
+  if (StatusWord((**r).status) != "Unknown") return Die(fmt::format("pipelinerun {} has already finished", name));
+  store::Resource u = **r;
+  u.object["spec"]["status"] = mode;
+  auto w = (*store)->Update(u, 0);
+  if (!w) return Die(w.error().message);
+  fmt::print("pipelinerun {}: spec.status set to {}\n", name, mode);
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "__run-steps") return pipeline::RunStepsMain(argv[2]);
+  CLI::App app{"strake: continuous delivery in one binary"};
+  app.require_subcommand(1);
+  Common common;
+  app.add_option("--data-dir", common.data_dir, "data directory (default $STRAKE_DATA_DIR or ~/.local/share/strake)");
+
+  RunFlags rf;
+  auto* run = app.add_subcommand("run", "run a PipelineRun (or a lone Pipeline, Task or TaskRun) to completion");
+  run->add_option("-f,--filename", rf.files, "YAML or JSON files")->type_name("FILE");
+  run->add_option("-p,--param", rf.params, "NAME=VALUE (JSON for arrays and objects)");
+  run->add_option("--parallel", rf.parallel, "TaskRuns at once (default: cores)");
+  run->add_flag("--no-cache", rf.no_cache, "do not use or fill the task cache");
+  run->add_flag("--no-sandbox", rf.no_sandbox, "run steps directly on the host, not in bubblewrap");
+  run->add_option("--resume", rf.resume, "continue an interrupted PipelineRun");
+  run->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json", "yaml"}));
+
+  std::vector<std::string> vfiles;
+  auto* validate = app.add_subcommand("validate", "check files without running them");
+  validate->add_option("-f,--filename", vfiles, "YAML or JSON files")->required();
+
+  std::string get_kind, get_name;
+  auto* get = app.add_subcommand("get", "list pipelineruns, taskruns, pipelines or tasks");
+  get->add_option("kind", get_kind)->required();
+  get->add_option("name", get_name);
+  get->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string d_kind, d_name;
+  auto* describe = app.add_subcommand("describe", "show a pipelinerun or taskrun in detail");
+  describe->add_option("kind", d_kind)->required();
+  describe->add_option("name", d_name)->required();
+  describe->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string l_name, l_task, l_step;
+  bool l_follow = false;
+  auto* logs = app.add_subcommand("logs", "print the step logs of a pipelinerun or taskrun");
+  logs->add_option("name", l_name)->required();
+  logs->add_option("--task", l_task, "only this pipeline task");
+  logs->add_option("--step", l_step, "only this step");
+  logs->add_flag("-f,--follow", l_follow, "keep printing until the run ends");
+
+  std::string c_name, c_mode = "Cancelled";
+  auto* cancel = app.add_subcommand("cancel", "cancel a running pipelinerun");
+  cancel->add_option("name", c_name)->required();
+  cancel->add_option("--mode", c_mode, "Cancelled, CancelledRunFinally or StoppedRunFinally")
+      ->check(CLI::IsMember({"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}));
+
+  auto* version = app.add_subcommand("version", "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*run) return CmdRun(common, rf);
+  if (*validate) return CmdValidate(vfiles);
+  if (*get) return CmdGet(common, get_kind, get_name);
+  if (*describe) return CmdDescribe(common, d_kind, d_name);
+  if (*logs) return CmdLogs(common, l_name, l_task, l_step, l_follow);
+  if (*cancel) return CmdCancel(common, c_name, c_mode);
+  if (*version) {
+    fmt::print("strake {}\n", STRAKE_VERSION);
+    return 0;
+  }
+  return 2;
+}
+
+}  // namespace strake::cli

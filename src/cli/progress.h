@@ -1,0 +1,50 @@
+// Progress: what `strake run` shows while a pipeline runs.
+//
+// On a terminal, a live view redrawn ten times a second: counts, the tasks
+// running now with their elapsed time, and the latest to finish. Otherwise
+// one line per state change, for logs and CI. Thread-safe: engine threads
+// call OnEvent, a ticker thread redraws.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "pipeline/engine.h"
+
+namespace strake::cli {
+
+class Progress {
+ public:
+  Progress(FILE* out, bool live);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  void OnEvent(const pipeline::ProgressEvent& e);
+  void Stop();
+
+ private:
+  void Redraw();
+  void Line(const std::string& text);
+  double Elapsed() const;
+
+  FILE* out_;
+  bool live_;
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::map<std::string, std::chrono::steady_clock::time_point> running_;  // task run -> start
+  std::map<std::string, std::string> running_label_;
+  std::deque<std::string> finished_;
+  size_t total_ = 0, done_ = 0, failed_ = 0, skipped_ = 0, cached_ = 0;
+  std::string run_name_;
+  int drawn_lines_ = 0;
+  bool stop_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace strake::cli

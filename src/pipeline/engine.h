@@ -1,0 +1,114 @@
+// Engine: runs PipelineRuns and TaskRuns with two controllers over a Store.
+//
+// The PipelineRun reconciler (one worker) plans: it starts ready tasks as
+// TaskRuns (each durably created, as Running, before it is handed to a
+// worker), skips, cancels on timeouts and cancellation, starts finally
+// tasks, and writes the final status. The TaskRun reconciler (`parallel`
+// workers) executes one TaskRun, with retries, and durably records its end
+// before telling the PipelineRun. Because every transition is in the store
+// before the action it announces, a run killed at any instant resumes:
+// finished TaskRuns keep their results, TaskRuns that were running are
+// re-run (at-least-once) after their orphaned processes are killed.
+//
+// Thread-safe. Observers are called on engine threads, one at a time.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/clock.h"
+#include "controller/controller.h"
+#include "pipeline/executor.h"
+#include "pipeline/planner.h"
+#include "pipeline/validate.h"
+#include "store/store.h"
+
+namespace strake::pipeline {
+
+struct EngineOptions {
+  ExecutorOptions executor;
+  int parallel = 2;
+};
+
+struct ProgressEvent {
+  enum class Type { kRunStarted, kTaskStarted, kTaskFinished, kTaskSkipped, kTaskRetrying, kRunFinished };
+  Type type = Type::kRunStarted;
+  std::string pipeline_run;
+  std::string pipeline_task;  // "" for run events
+  std::string task_run;
+  std::string state;          // Running, Succeeded, Failed, Cached, Skipped, Cancelled...
+  std::string message;
+  int64_t duration_ms = 0;
+  bool is_finally = false;
+  size_t total_tasks = 0;
+};
+
+class Engine {
+ public:
+  Engine(store::Store& store, EngineOptions options, const Clock& clock);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void SetObserver(std::function<void(const ProgressEvent&)> fn) { observer_ = std::move(fn); }
+
+  // Stores the run's resources and the PipelineRun (named, or generated from
+  // generateName), then starts it. Returns its name.
+  Result<std::string> Submit(const model::Resource& run, const std::vector<model::Resource>& all,
+                             const std::vector<model::Param>& extra_params);
+  // Picks up a PipelineRun from the store that was interrupted.
+  Status Resume(const std::string& ns, const std::string& name);
+  // Blocks until the run is done; returns the PipelineRun as stored.
+  Result<store::Resource> Wait(const std::string& ns, const std::string& name);
+  // Cancels as Tekton's spec.status does (Cancelled, CancelledRunFinally, StoppedRunFinally).
+  Status Cancel(const std::string& ns, const std::string& name, const std::string& mode);
+
+ private:
+  struct Run;
+  struct Job;
+  class RunReconciler;
+  class TaskRunReconciler;
+
+  Status Start(std::unique_ptr<Run> run);
+  Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
+  Result<controller::ReconcileResult> ReconcileTaskRun(const std::string& key);
+  void Emit(const ProgressEvent& e);
+  void PollChanges();
+
+  store::Store& store_;
+  EngineOptions options_;
+  const Clock& clock_;
+  TaskExecutor executor_;
+  std::function<void(const ProgressEvent&)> observer_;
+  std::mutex observer_mu_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::map<std::string, std::unique_ptr<Run>> runs_;  // "ns/name"
+  int running_ = 0;                                   // TaskRuns holding a slot
+  std::mutex jobs_mu_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // TaskRuns handed to workers, "ns/name"
+
+  std::unique_ptr<RunReconciler> run_reconciler_;
+  std::unique_ptr<TaskRunReconciler> taskrun_reconciler_;
+  std::unique_ptr<controller::Controller> run_controller_;
+  std::unique_ptr<controller::Controller> taskrun_controller_;
+  std::thread poller_;
+  bool stopping_ = false;
+  std::condition_variable poll_cv_;
+};
+
+// The Kubernetes name of a TaskRun for a pipeline task (matrix index >= 0
+// for a fan-out), kept within 63 characters as Tekton does.
+std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
+                        int matrix_index);
+
+// Fans a matrix out into its combinations, Tekton's way (include rules).
+Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit);
+
+}  // namespace strake::pipeline

@@ -1,0 +1,701 @@
+#include "pipeline/executor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "base/clock.h"
+#include "base/duration.h"
+#include "base/fs.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+#include "pipeline/substitute.h"
+
+namespace strake::pipeline {
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr const char* kCacheFormat = "strake-cache-v1";
+
+std::string HostPath() {
+  const char* p = std::getenv("PATH");
+  return p && *p ? p : kDefaultPath;
+}
+
+std::string StepContainerName(const model::Step& s, size_t i) {
+  return s.name.empty() ? "step-unnamed-" + std::to_string(i) : "step-" + s.name;
+}
+
+// Merges stepTemplate into a step: the step wins; env merges by name.
+model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
+  model::Step out = step;
+  if (out.image.empty()) out.image = tmpl.image;
+  if (out.command.empty() && out.script.empty()) out.command = tmpl.command;
+  if (out.args.empty() && out.script.empty()) out.args = tmpl.args;
+  if (out.working_dir.empty()) out.working_dir = tmpl.working_dir;
+  std::vector<model::EnvVar> env = tmpl.env;
+  for (const auto& e : step.env) {
+    auto it = std::find_if(env.begin(), env.end(), [&](const auto& x) { return x.name == e.name; });
+    if (it != env.end()) *it = e;
+    else env.push_back(e);
+  }
+  out.env = env;
+  for (const auto& m : tmpl.volume_mounts) {
+    bool have = std::any_of(out.volume_mounts.begin(), out.volume_mounts.end(),
+                            [&](const auto& x) { return x.mount_path == m.mount_path; });
+    if (!have) out.volume_mounts.push_back(m);
+  }
+  return out;
+}
+
+// Effective params: declared defaults overridden by given values; type and enum checked.
+Result<std::map<std::string, model::ParamValue>> ResolveParams(const TaskRunJob& job) {
+  std::map<std::string, model::ParamValue> out;
+  std::map<std::string, const model::Param*> given;
+  for (const auto& p : job.params) given[p.name] = &p;
+  for (const auto& spec : job.spec.params) {
+    auto it = given.find(spec.name);
+    model::ParamValue v;
+    if (it != given.end()) {
+      v = it->second->value;
+      if (v.type != spec.type) {
+        return Failf("param \"{}\" is of type {} but was given a {}", spec.name,
+                     model::ParamTypeName(spec.type), model::ParamTypeName(v.type));
+      }
+    } else if (spec.default_value) {
+      v = *spec.default_value;
+    } else {
+      return Failf("missing value for param \"{}\" (it has no default)", spec.name);
+    }
+    if (!spec.enum_values.empty() && v.type == model::ParamType::kString &&
+        std::find(spec.enum_values.begin(), spec.enum_values.end(), v.str) ==
+            spec.enum_values.end()) {
+      return Failf("param \"{}\": value \"{}\" is not one of the allowed values [{}]", spec.name,
+                   v.str, Join(spec.enum_values, ", "));
+    }
+    if (v.type == model::ParamType::kObject) {
+      for (const auto& key : spec.properties) {
+        if (!v.obj.count(key)) {
+          if (spec.default_value && spec.default_value->obj.count(key)) {
+            v.obj[key] = spec.default_value->obj.at(key);
+          } else {
+            return Failf("param \"{}\" misses the key \"{}\"", spec.name, key);
+          }
+        }
+      }
+    }
+    out[spec.name] = v;
+  }
+  // Values given for undeclared params stay visible (Tekton's propagation).
+  for (const auto& p : job.params) {
+    if (!out.count(p.name)) out[p.name] = p.value;
+  }
+  return out;
+}
+
+struct Layout {
+  std::string run_dir, results, steps, scripts, home, work, status, plan;
+};
+
+// The paths a step sees: inside the sandbox, Tekton's; on the host, real ones.
+struct Paths {
+  std::string results, steps, scripts, home, work;
+  std::map<std::string, std::string> workspaces;  // name -> path as seen by the step
+  std::map<std::string, std::string> volumes;     // mountPath -> host dir
+};
+
+Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamValue>& params,
+              const Paths& paths, int attempt) {
+  Vars v;
+  for (const auto& [name, value] : params) v.Set("params." + name, value);
+  for (const auto& w : job.workspaces) {
+    bool bound = !w.host_path.empty();
+    v.SetString("workspaces." + w.name + ".bound", bound ? "true" : "false");
+    v.SetString("workspaces." + w.name + ".path", bound ? paths.workspaces.at(w.name) : "");
+    v.SetString("workspaces." + w.name + ".claim", w.claim);
+    v.SetString("workspaces." + w.name + ".volume", "ws-" + w.name);
+  }
+  for (const auto& w : job.spec.workspaces) {
+    if (!v.Find("workspaces." + w.name + ".bound")) {
+      v.SetString("workspaces." + w.name + ".bound", "false");
+      v.SetString("workspaces." + w.name + ".path", "");
+    }
+  }
+  for (const auto& r : job.spec.results) {
+    v.SetString("results." + r.name + ".path", PathJoin(paths.results, r.name));
+  }
+  for (size_t i = 0; i < job.spec.steps.size(); ++i) {
+    std::string c = StepContainerName(job.spec.steps[i], i);
+    v.SetString("steps." + c + ".exitCode.path", PathJoin(paths.steps, c + "/exitCode"));
+  }
+  v.SetString("context.taskRun.name", job.name);
+  v.SetString("context.taskRun.namespace", job.ns);
+  v.SetString("context.taskRun.uid", job.uid);
+  v.SetString("context.task.name", job.task_name);
+  v.SetString("context.task.retry-count", std::to_string(attempt));
+  v.SetString("context.pipelineRun.name", job.pipeline_run);
+  v.SetString("context.pipelineRun.namespace", job.ns);
+  v.SetString("context.pipelineRun.uid", job.pipeline_run_uid);
+  v.SetString("context.pipeline.name", job.pipeline);
+  v.SetString("context.pipelineTask.retries", std::to_string(job.retries));
+  v.SetString("credentials.path", paths.home);
+  return v;
+}
+
+struct ResolvedStep {
+  std::string container;
+  model::Step step;  // substituted
+};
+
+Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& steps,
+                                               const std::optional<model::Step>& tmpl,
+                                               const Vars& vars, const std::string& prefix) {
+  std::vector<ResolvedStep> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    model::Step s = tmpl ? ApplyTemplate(*tmpl, steps[i]) : steps[i];
+    std::string container = prefix == "step" ? StepContainerName(s, i)
+                                             : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
+    auto ctx = [&](const Error& e) { return tl::unexpected(e.Wrap(container)); };
+    auto script = Substitute(s.script, vars);
+    if (!script) return ctx(script.error());
+    s.script = *script;
+    auto cmd = SubstituteList(s.command, vars);
+    if (!cmd) return ctx(cmd.error());
+    s.command = *cmd;
+    auto args = SubstituteList(s.args, vars);
+    if (!args) return ctx(args.error());
+    s.args = *args;
+    auto wd = Substitute(s.working_dir, vars);
+    if (!wd) return ctx(wd.error());
+    s.working_dir = *wd;
+    for (auto& e : s.env) {
+      auto val = Substitute(e.value, vars);
+      if (!val) return ctx(val.error().Wrap("env " + e.name));
+      e.value = *val;
+    }
+    out.push_back({container, std::move(s)});
+  }
+  return out;
+}
+
+Result<std::string> EnvValue(const model::EnvVar& e, const TaskRunJob& job) {
+  auto lookup = [&](const model::KeyRef& ref, const auto& maps,
+                    const char* kind) -> Result<std::string> {
+    if (maps) {
+      auto it = maps->find(ref.name);
+      if (it != maps->end()) {
+        auto k = it->second.data.find(ref.key);
+        if (k != it->second.data.end()) return k->second;
+        if (ref.optional) return std::string();
+        return Failf("env {}: {} \"{}\" has no key \"{}\"", e.name, kind, ref.name, ref.key);
+      }
+    }
+    if (ref.optional) return std::string();
+    return Failf("env {}: {} \"{}\" not found (apply it with -f)", e.name, kind, ref.name);
+  };
+  if (e.config_map_key_ref) return lookup(*e.config_map_key_ref, job.config_maps, "ConfigMap");
+  if (e.secret_key_ref) return lookup(*e.secret_key_ref, job.secrets, "Secret");
+  return e.value;
+}
+
+// Writes a ConfigMap's or Secret's data as files into dir (read-only).
+Status Materialize(const model::ConfigMapData& data, const std::string& dir,
+                   const std::vector<model::KeyToPath>& items) {
+  STRAKE_TRY(MakeDirs(dir, 0755));
+  if (items.empty()) {
+    for (const auto& [k, v] : data.data) STRAKE_TRY(WriteFile(PathJoin(dir, k), v, 0444));
+  } else {
+    for (const auto& item : items) {
+      auto it = data.data.find(item.key);
+      if (it == data.data.end()) return Failf("key \"{}\" not found", item.key);
+      std::string path = PathJoin(dir, item.path);
+      STRAKE_TRY(MakeDirs(path.substr(0, path.rfind('/')), 0755));
+      STRAKE_TRY(WriteFile(path, it->second, 0444));
+    }
+  }
+  return Ok();
+}
+
+Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const std::string& dir,
+                                            size_t limit, std::string* reason) {
+  std::vector<TaskResult> out;
+  size_t total = 0;
+  for (const auto& r : spec.results) {
+    std::string path = PathJoin(dir, r.name);
+    if (!PathExists(path)) continue;
+    auto text = ReadFile(path, limit + 1);
+    size_t size = text ? text->size() : limit + 1;
+    total += size;
+    if (!text || total > limit) {
+      *reason = "TaskRunResultLargerThanAllowedLimit";
+      return Failf("result \"{}\" brings the task's results over the {}-byte limit", r.name,
+                   limit);
+    }
+    TaskResult tr{r.name, model::ParamValue::String(*text)};
+    if (r.type != model::ParamType::kString) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      bool ok = r.type == model::ParamType::kArray ? j.is_array() : j.is_object();
+      if (!ok) {
+        *reason = "Failed";
+        return Failf("result \"{}\" is declared {} but its file is not a JSON {}", r.name,
+                     model::ParamTypeName(r.type), model::ParamTypeName(r.type));
+      }
+      tr.value = model::ParamValue::FromJson(model::Json::parse(*text));
+    }
+    out.push_back(std::move(tr));
+  }
+  return out;
+}
+
+// --- cache ---------------------------------------------------------------
+
+std::string CacheEntryDir(const std::string& data_dir, const std::string& key) {
+  return PathJoin(PathJoin(data_dir, "cache"), key);
+}
+
+std::pair<std::string, std::string> SplitWorkspacePath(const std::string& spec) {
+  size_t colon = spec.find(':');
+  return {spec.substr(0, colon), spec.substr(colon + 1)};
+}
+
+Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedStep>& steps,
+                             const std::map<std::string, model::ParamValue>& params) {
+  Sha256 h;
+  h.Field(kCacheFormat);
+  for (const auto& rs : steps) {
+    const auto& s = rs.step;
+    h.Field(rs.container);
+    h.Field(s.image);
+    h.Field(s.script);
+    h.Field(Join(s.command, "\x1f"));
+    h.Field(Join(s.args, "\x1f"));
+    h.Field(s.working_dir);
+    h.Field(s.on_error);
+    for (const auto& e : s.env) {
+      h.Field(e.name);
+      auto v = EnvValue(e, job);
+      h.Field(v ? *v : "");
+    }
+  }
+  for (const auto& [name, value] : params) {
+    const auto& sel = job.spec.cache.params;
+    if (!sel.empty() && std::find(sel.begin(), sel.end(), name) == sel.end()) continue;
+    h.Field(name);
+    h.Field(value.ToJson().dump());
+  }
+  for (const auto& out : job.spec.cache.outputs) h.Field("out:" + out);
+  for (const auto& in : job.spec.cache.inputs) {
+    auto [ws, glob] = SplitWorkspacePath(in);
+    h.Field("in:" + in);
+    auto mount = std::find_if(job.workspaces.begin(), job.workspaces.end(),
+                              [&](const auto& w) { return w.name == ws; });
+    if (mount == job.workspaces.end() || mount->host_path.empty()) continue;
+    auto files = ListFilesRecursive(mount->host_path);
+    if (!files) return tl::unexpected(files.error());
+    for (const auto& f : *files) {
+      if (!GlobMatch(glob, f)) continue;
+      std::string full = PathJoin(mount->host_path, f);
+      auto digest = Sha256File(full);
+      if (!digest) return tl::unexpected(digest.error());
+      struct stat st {};
+      ::stat(full.c_str(), &st);
+      h.Field(f);
+      h.Field((st.st_mode & 0111) ? "x" : "-");
+      h.Field(*digest);
+    }
+  }
+  return h.HexDigest();
+}
+
+std::string HostWorkspacePath(const TaskRunJob& job, const std::string& ws) {
+  for (const auto& w : job.workspaces) {
+    if (w.name == ws) return w.host_path;
+  }
+  return "";
+}
+
+// Restores a cache entry: outputs into their workspaces, results returned.
+Result<std::optional<std::vector<TaskResult>>> CacheRestore(const TaskRunJob& job,
+                                                             const std::string& entry) {
+  std::string results_file = PathJoin(entry, "results.json");
+  if (!PathExists(results_file)) return std::optional<std::vector<TaskResult>>();
+  auto text = ReadFile(results_file);
+  if (!text) return tl::unexpected(text.error());
+  auto j = model::Json::parse(*text, nullptr, false);
+  if (!j.is_array()) return std::optional<std::vector<TaskResult>>();  // Corrupt: a miss.
+  for (size_t i = 0; i < job.spec.cache.outputs.size(); ++i) {
+    auto [ws, path] = SplitWorkspacePath(job.spec.cache.outputs[i]);
+    std::string from = PathJoin(PathJoin(entry, "outputs/" + std::to_string(i)), path);
+    std::string host = HostWorkspacePath(job, ws);
+    if (host.empty() || !PathExists(from)) continue;
+    STRAKE_TRY(CopyTree(from, PathJoin(host, path)));
+  }
+  std::vector<TaskResult> results;
+  for (const auto& r : j) {
+    results.push_back({r.value("name", ""), model::ParamValue::FromJson(r["value"])});
+  }
+  return std::optional<std::vector<TaskResult>>(std::move(results));
+}
+
+Status CacheSave(const TaskRunJob& job, const std::string& data_dir, const std::string& key,
+                 const std::vector<TaskResult>& results) {
+  std::string entry = CacheEntryDir(data_dir, key);
+  std::string tmp = entry + ".tmp." + RandomSuffix(8);
+  STRAKE_TRY(MakeDirs(tmp));
+  for (size_t i = 0; i < job.spec.cache.outputs.size(); ++i) {
+    auto [ws, path] = SplitWorkspacePath(job.spec.cache.outputs[i]);
+    std::string host = HostWorkspacePath(job, ws);
+    std::string from = PathJoin(host, path);
+    if (host.empty() || !PathExists(from)) {
+      (void)RemoveAll(tmp);
+      return Failf("cache output \"{}\" was not produced", job.spec.cache.outputs[i]);
+    }
+    STRAKE_TRY(CopyTree(from, PathJoin(PathJoin(tmp, "outputs/" + std::to_string(i)), path)));
+  }
+  model::Json j = model::Json::array();
+  for (const auto& r : results) j.push_back({{"name", r.name}, {"value", r.value.ToJson()}});
+  STRAKE_TRY(WriteFile(PathJoin(tmp, "results.json"), j.dump()));
+  if (::rename(tmp.c_str(), entry.c_str()) != 0) {
+    (void)RemoveAll(tmp);  // Another run stored the same key first: equally good.
+  }
+  return Ok();
+}
+
+}  // namespace
+
+TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options)) {
+  if (options_.sandbox) {
+    bwrap_ = FindExecutable("bwrap", HostPath());
+    if (bwrap_.empty()) {
+      Log(LogLevel::kWarn, "bwrap not found: steps run without a sandbox (install bubblewrap)");
+    }
+  }
+  if (!bwrap_.empty()) {
+    // The host root, read-only, one top-level entry at a time so that the
+    // sandbox's own root stays writable for mount points like /workspace.
+    static const std::set<std::string> kSkip = {".", "..", "proc", "dev", "sys", "tmp", "run",
+                                                "workspace", "tekton", "lost+found"};
+    DIR* d = ::opendir("/");
+    while (d) {
+      dirent* e = ::readdir(d);
+      if (!e) break;
+      std::string name = e->d_name;
+      if (kSkip.count(name)) continue;
+      std::string path = "/" + name;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        root_binds_.insert(root_binds_.end(), {"--symlink", std::string(target, static_cast<size_t>(n)), path});
+      } else if (S_ISDIR(st.st_mode)) {
+        root_binds_.insert(root_binds_.end(), {"--ro-bind", path, path});
+      }
+    }
+    if (d) ::closedir(d);
+  }
+}
+
+std::string TaskExecutor::LogPath(const std::string& ns, const std::string& taskrun,
+                                  const std::string& step) const {
+  return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "/" + step + ".log");
+}
+
+TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
+                                 std::optional<model::Millis> timeout, int cancel_fd) const {
+  TaskRunOutcome out;
+  auto fail = [&](std::string reason, std::string message) {
+    out.succeeded = false;
+    out.reason = std::move(reason);
+    out.message = std::move(message);
+    return out;
+  };
+  bool sandbox = !bwrap_.empty();
+
+  auto params = ResolveParams(job);
+  if (!params) return fail("TaskRunValidationFailed", params.error().message);
+
+  Layout lay;
+  lay.run_dir = PathJoin(options_.data_dir, "runs/" + job.ns + "/" + job.name);
+  lay.results = lay.run_dir + "/results";
+  lay.steps = lay.run_dir + "/steps";
+  lay.scripts = lay.run_dir + "/scripts";
+  lay.home = lay.run_dir + "/home";
+  lay.work = lay.run_dir + "/work";
+  lay.status = lay.run_dir + "/status";
+  lay.plan = lay.run_dir + "/plan.json";
+  (void)RemoveAll(lay.run_dir);  // A retry or a re-run after a crash starts clean.
+  for (const auto& d : {lay.results, lay.steps, lay.scripts, lay.home, lay.work, lay.status}) {
+    auto st = MakeDirs(d, 0777);
+    if (!st) return fail("TaskRunValidationFailed", st.error().message);
+  }
+  ::chmod(lay.results.c_str(), 0777);
+
+  Paths paths;
+  if (sandbox) {
+    paths = {"/tekton/results", "/tekton/steps", "/tekton/scripts", "/tekton/home", "/workspace", {}, {}};
+  } else {
+    paths = {lay.results, lay.steps, lay.scripts, lay.home, lay.work, {}, {}};
+  }
+  for (const auto& w : job.workspaces) {
+    auto decl = std::find_if(job.spec.workspaces.begin(), job.spec.workspaces.end(),
+                             [&](const auto& d) { return d.name == w.name; });
+    std::string mount = decl != job.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
+    paths.workspaces[w.name] = sandbox ? mount : w.host_path;
+  }
+
+  // Volumes of the task, materialized under the run dir.
+  std::map<std::string, std::pair<std::string, bool>> volume_dirs;  // name -> host dir, read-only
+  for (const auto& v : job.spec.volumes) {
+    std::string dir = lay.run_dir + "/volumes/" + v.name;
+    Status st = Ok();
+    if (v.kind == model::Volume::Kind::kEmptyDir) {
+      st = MakeDirs(dir, 0777);
+    } else {
+      const auto& maps = v.kind == model::Volume::Kind::kConfigMap ? job.config_maps : job.secrets;
+      const char* kind = v.kind == model::Volume::Kind::kConfigMap ? "ConfigMap" : "Secret";
+      auto it = maps ? maps->find(v.source) : decltype(maps->end()){};
+      if (!maps || it == maps->end()) {
+        if (!v.optional) {
+          return fail("TaskRunValidationFailed",
+                      fmt::format("volume \"{}\": {} \"{}\" not found", v.name, kind, v.source));
+        }
+        st = MakeDirs(dir, 0555);
+      } else {
+        st = Materialize(it->second, dir, {});
+      }
+    }
+    if (!st) return fail("TaskRunValidationFailed", st.error().message);
+    volume_dirs[v.name] = {dir, v.kind != model::Volume::Kind::kEmptyDir};
+  }
+
+  Vars vars = MakeVars(job, *params, paths, attempt);
+  auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step");
+  if (!steps) return fail("TaskRunValidationFailed", steps.error().message);
+  auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar");
+  if (!sidecars) return fail("TaskRunValidationFailed", sidecars.error().message);
+
+  // The cache: a hit restores outputs and results without running anything.
+  bool use_cache = job.spec.cache.enabled && !options_.no_cache;
+  if (use_cache) {
+    Paths canonical{"/tekton/results", "/tekton/steps", "/tekton/scripts", "/tekton/home",
+                    "/workspace", {}, {}};
+    for (const auto& w : job.spec.workspaces) canonical.workspaces[w.name] = w.mount_path;
+    TaskRunJob keyjob = job;
+    keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
+    Vars kv = MakeVars(keyjob, *params, canonical, 0);
+    auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
+    auto key = ksteps ? CacheKey(job, *ksteps, *params) : Result<std::string>(tl::unexpected(ksteps.error()));
+    if (!key) return fail("TaskRunValidationFailed", key.error().Wrap("cache key").message);
+    out.cache_key = *key;
+    auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
+    if (!hit) {
+      Log(LogLevel::kWarn, "taskrun {}: cache restore failed: {}", job.name, hit.error().message);
+    } else if (*hit) {
+      out.succeeded = true;
+      out.reason = "Cached";
+      out.message = "Restored from cache " + key->substr(0, 12);
+      out.results = std::move(**hit);
+      return out;
+    }
+  }
+
+  // Build the plan: argv, env and files for each step.
+  TaskPlan plan;
+  std::string log_dir = PathJoin(options_.data_dir, "logs/" + job.ns + "/" + job.name);
+  if (auto st = MakeDirs(log_dir); !st) return fail("TaskRunValidationFailed", st.error().message);
+  std::string log_prefix = sandbox ? "/tekton/logs" : log_dir;
+  std::string marker = std::string(kTaskRunMarker) + "=" + job.uid;
+  auto make_plan = [&](const ResolvedStep& rs, size_t i, bool is_sidecar) -> Result<StepPlan> {
+    const model::Step& s = rs.step;
+    StepPlan sp;
+    sp.name = rs.container;
+    std::vector<std::string> argv;
+    if (!s.script.empty()) {
+      std::string script = s.script;
+      if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
+      std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
+      STRAKE_TRY(WriteFile(PathJoin(lay.scripts, file), script, 0755));
+      argv.push_back(PathJoin(paths.scripts, file));
+      argv.insert(argv.end(), s.args.begin(), s.args.end());
+    } else if (!s.command.empty()) {
+      argv = s.command;
+      argv.insert(argv.end(), s.args.begin(), s.args.end());
+    } else {
+      return Failf("{}: the host has no image entrypoint to run; give command or script",
+                   rs.container);
+    }
+    sp.argv = std::move(argv);
+    std::string path_env = HostPath();
+    std::vector<std::string> env;
+    for (const auto& e : s.env) {
+      auto v = EnvValue(e, job);
+      if (!v) return tl::unexpected(v.error().Wrap(rs.container));
+      if (e.name == "PATH") path_env = *v;
+      else env.push_back(e.name + "=" + *v);
+    }
+    env.push_back("PATH=" + path_env);
+    if (std::none_of(env.begin(), env.end(), [](const auto& x) { return StartsWith(x, "HOME="); })) {
+      env.push_back("HOME=" + paths.home);
+    }
+    env.push_back(marker);
+    sp.env = std::move(env);
+    sp.cwd = s.working_dir.empty() ? paths.work : s.working_dir;
+    if (!s.working_dir.empty() && !sandbox) (void)MakeDirs(s.working_dir);
+    if (!is_sidecar) {
+      sp.continue_on_error = s.on_error == "continue";
+      if (s.timeout) sp.timeout_ms = s.timeout->count();
+      std::string exit_dir = PathJoin(lay.steps, rs.container);
+      STRAKE_TRY(MakeDirs(exit_dir, 0777));
+      sp.exit_code_path = PathJoin(paths.steps, rs.container + "/exitCode");
+    }
+    sp.log_path = PathJoin(log_prefix, rs.container + ".log");
+    (void)WriteFile(PathJoin(log_dir, rs.container + ".log"), "");  // Truncate for this attempt.
+    out.logs[rs.container] = PathJoin(log_dir, rs.container + ".log");
+    for (const auto& m : s.volume_mounts) {
+      if (!sandbox) {
+        return Failf("{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or "
+                     "drop --no-sandbox",
+                     rs.container, m.mount_path);
+      }
+    }
+    return sp;
+  };
+  for (size_t i = 0; i < steps->size(); ++i) {
+    auto sp = make_plan((*steps)[i], i, false);
+    if (!sp) return fail("TaskRunValidationFailed", sp.error().message);
+    plan.steps.push_back(std::move(*sp));
+  }
+  for (size_t i = 0; i < sidecars->size(); ++i) {
+    auto sp = make_plan((*sidecars)[i], i, true);
+    if (!sp) return fail("TaskRunValidationFailed", sp.error().message);
+    plan.sidecars.push_back(std::move(*sp));
+  }
+
+  StepsOutcome so;
+  bool timed_out = false;
+  if (timeout) plan.timeout_ms = timeout->count();
+  if (!sandbox) {
+    // Host: the step runner in this thread.
+    so = RunSteps(plan, cancel_fd);
+    timed_out = so.timed_out;
+  } else {
+    plan.status_path = "/tekton/status/status.json";
+    auto st = WriteFile(lay.plan, ToJson(plan).dump());
+    if (!st) return fail("TaskRunValidationFailed", st.error().message);
+    std::vector<std::string> argv = {bwrap_, "--die-with-parent", "--unshare-pid", "--unshare-ipc",
+                                     "--unshare-uts", "--hostname", "strake"};
+    argv.insert(argv.end(), root_binds_.begin(), root_binds_.end());
+    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs",
+                             "/run", "--tmpfs", options_.data_dir, "--dir", "/workspace"});
+    for (const auto& w : job.workspaces) {
+      if (w.host_path.empty()) continue;
+      argv.insert(argv.end(), {w.read_only ? "--ro-bind" : "--bind", w.host_path,
+                               paths.workspaces.at(w.name)});
+    }
+    argv.insert(argv.end(), {"--bind", lay.results, "/tekton/results", "--bind", lay.steps,
+                             "/tekton/steps", "--ro-bind", lay.scripts, "/tekton/scripts",
+                             "--bind", lay.home, "/tekton/home", "--bind", log_dir, "/tekton/logs",
+                             "--bind", lay.status, "/tekton/status", "--ro-bind", lay.plan,
+                             "/tekton/plan.json", "--ro-bind", options_.self_exe,
+                             "/tekton/bin/strake"});
+    std::set<std::string> mounted;
+    for (const auto& rs : *steps) {
+      for (const auto& m : rs.step.volume_mounts) {
+        if (!mounted.insert(m.mount_path).second) continue;
+        auto it = volume_dirs.find(m.name);
+        if (it == volume_dirs.end()) continue;
+        std::string src = m.sub_path.empty() ? it->second.first : PathJoin(it->second.first, m.sub_path);
+        (void)MakeDirs(src);
+        argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind" : "--bind", src,
+                                 m.mount_path});
+      }
+    }
+    argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
+                             "/tekton/bin/strake", "__run-steps", "/tekton/plan.json"});
+    std::string sandbox_log = PathJoin(log_dir, "sandbox.log");
+    int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    auto p = Spawn({argv, {"PATH=" + HostPath(), marker}, "", -1, err_fd, err_fd});
+    if (err_fd >= 0) ::close(err_fd);
+    if (!p) return fail("TaskRunValidationFailed", p.error().Wrap("sandbox").message);
+    // The runner inside enforces the timeout; the grace here covers a runner that hangs.
+    std::optional<model::Millis> wait_for;
+    if (timeout) wait_for = *timeout + model::Millis(5000);
+    auto w = WaitProcess(*p, wait_for, cancel_fd);
+    if (!w || w->outcome != WaitOutcome::kExited) {
+      KillAndReap(*p);
+      if (w && w->outcome == WaitOutcome::kTimedOut) timed_out = true;
+      else so.cancelled = true;
+    } else if (w->exit_code != 0) {
+      std::string why(Trim(ReadFile(sandbox_log, 4096).value_or("")));
+      return fail("Failed", fmt::format("sandbox exited with status {}{}", w->exit_code,
+                                        why.empty() ? "" : ": " + why));
+    }
+    auto status = ReadFile(PathJoin(lay.status, "status.json"));
+    if (status) {
+      bool cancelled = so.cancelled, killed_at_deadline = timed_out;
+      so = StepsOutcomeFromJson(model::Json::parse(*status, nullptr, false));
+      so.cancelled = so.cancelled || cancelled;
+      timed_out = so.timed_out || killed_at_deadline;
+    }
+  }
+  out.steps = so.steps;
+  if (timed_out) {
+    return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",
+                                              job.name, FormatDuration(*timeout)));
+  }
+  if (so.cancelled) return fail("TaskRunCancelled", fmt::format("TaskRun \"{}\" was cancelled", job.name));
+  if (so.failed) return fail("Failed", so.message);
+
+  std::string reason;
+  auto results = ReadResults(job.spec, lay.results, options_.max_result_bytes, &reason);
+  if (!results) return fail(reason, results.error().message);
+  out.results = std::move(*results);
+  out.succeeded = true;
+  out.reason = "Succeeded";
+  out.message = "All Steps have completed executing";
+  if (use_cache && !out.cache_key.empty()) {
+    auto st = CacheSave(job, options_.data_dir, out.cache_key, out.results);
+    if (!st) Log(LogLevel::kWarn, "taskrun {}: not cached: {}", job.name, st.error().message);
+  }
+  return out;
+}
+
+int KillOrphans(const std::vector<std::string>& uids) {
+  if (uids.empty()) return 0;
+  std::set<std::string> markers;
+  for (const auto& u : uids) markers.insert(std::string(kTaskRunMarker) + "=" + u);
+  int killed = 0;
+  DIR* d = ::opendir("/proc");
+  if (!d) return 0;
+  pid_t self = ::getpid();
+  while (dirent* e = ::readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0 || pid == self) continue;
+    auto env = ReadFile("/proc/" + std::to_string(pid) + "/environ", 1 << 20);
+    if (!env) continue;
+    for (const auto& var : Split(*env, '\0')) {
+      if (markers.count(var)) {
+        ::kill(-::getpgid(pid), SIGKILL);
+        ::kill(pid, SIGKILL);
+        ++killed;
+        break;
+      }
+    }
+  }
+  ::closedir(d);
+  return killed;
+}
+
+}  // namespace strake::pipeline

@@ -1,0 +1,103 @@
+// TaskExecutor: runs one attempt of one TaskRun to completion.
+//
+// It resolves the task's params (defaults, types, enums), substitutes
+// variables into the steps, lays out the run directory (scripts, results,
+// step exit codes, home), and runs the steps either directly on the host or
+// inside one bubblewrap sandbox per TaskRun: read-only host root, private
+// /tmp, own PID namespace, clean environment, strake's data directory
+// hidden, and workspaces, results and volumes at Tekton's own paths
+// (/workspace/<name>, /tekton/results/<name>, each mountPath). It then reads
+// the results (Tekton's 4096-byte limit) and, for tasks with a `cache`
+// block, stores or restores outputs by content key.
+//
+// Thread-safe: one TaskExecutor serves every worker; Run blocks its caller.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/tekton.h"
+#include "pipeline/step_runner.h"
+
+namespace strake::pipeline {
+
+struct ExecutorOptions {
+  std::string data_dir;
+  bool sandbox = true;     // use bwrap when it is installed
+  bool no_cache = false;
+  std::string self_exe;    // this binary, run as `__run-steps` inside the sandbox
+  size_t max_result_bytes = 4096;
+};
+
+struct WorkspaceMount {
+  std::string name;       // the task's workspace name
+  std::string host_path;  // empty when an optional workspace is not bound
+  bool read_only = false;
+  std::string claim;      // PVC name, for $(workspaces.<w>.claim)
+};
+
+struct TaskRunJob {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::string task_name;
+  std::string pipeline_run;
+  std::string pipeline_run_uid;
+  std::string pipeline;
+  std::string pipeline_task;
+  int retries = 0;
+  model::TaskSpec spec;
+  std::vector<model::Param> params;
+  std::vector<WorkspaceMount> workspaces;
+  std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps;
+  std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
+  std::optional<model::Millis> timeout;  // of the whole TaskRun (all attempts share it)
+};
+
+struct TaskResult {
+  std::string name;
+  model::ParamValue value;
+};
+
+struct TaskRunOutcome {
+  bool succeeded = false;
+  std::string reason;   // Succeeded, Failed, TaskRunTimeout, TaskRunCancelled, Cached, ...
+  std::string message;
+  std::vector<StepOutcome> steps;
+  std::vector<TaskResult> results;
+  std::map<std::string, std::string> logs;  // step name -> log file
+  std::string cache_key;
+};
+
+class TaskExecutor {
+ public:
+  explicit TaskExecutor(ExecutorOptions options);
+
+  // Runs attempt `attempt` (0-based; $(context.task.retry-count)) with at
+  // most `timeout` left. cancel_fd (eventfd) cancels.
+  TaskRunOutcome Run(const TaskRunJob& job, int attempt,
+                     std::optional<model::Millis> timeout, int cancel_fd) const;
+
+  bool sandboxed() const { return !bwrap_.empty(); }
+  const ExecutorOptions& options() const { return options_; }
+
+  // Log file of a step of a TaskRun (stable, so `logs -f` can follow it).
+  std::string LogPath(const std::string& ns, const std::string& taskrun,
+                      const std::string& step) const;
+
+ private:
+  ExecutorOptions options_;
+  std::string bwrap_;
+  std::vector<std::string> root_binds_;  // bwrap arguments for the read-only host root
+};
+
+// The environment marker every step process of a TaskRun carries, so that
+// orphans left by a crash can be found and killed.
+inline constexpr const char* kTaskRunMarker = "STRAKE_TASKRUN_UID";
+// Kills every process whose environment holds kTaskRunMarker=uid for a uid in uids.
+int KillOrphans(const std::vector<std::string>& uids);
+
+}  // namespace strake::pipeline

@@ -1,0 +1,222 @@
+#include "pipeline/step_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/process.h"
+
+namespace strake::pipeline {
+
+namespace {
+
+int64_t NowMs() { return UnixMillis(std::chrono::system_clock::now()); }
+
+Json StepToJson(const StepPlan& s) {
+  Json j = {{"name", s.name}, {"argv", s.argv}, {"env", s.env}, {"cwd", s.cwd},
+            {"continueOnError", s.continue_on_error}, {"log", s.log_path},
+            {"exitCodePath", s.exit_code_path}};
+  if (s.timeout_ms) j["timeoutMs"] = *s.timeout_ms;
+  return j;
+}
+
+StepPlan StepFromJson(const Json& j) {
+  StepPlan s;
+  s.name = j.value("name", "");
+  s.argv = j.value("argv", std::vector<std::string>{});
+  s.env = j.value("env", std::vector<std::string>{});
+  s.cwd = j.value("cwd", "");
+  s.continue_on_error = j.value("continueOnError", false);
+  s.log_path = j.value("log", "");
+  s.exit_code_path = j.value("exitCodePath", "");
+  if (j.contains("timeoutMs")) s.timeout_ms = j["timeoutMs"].get<int64_t>();
+  return s;
+}
+
+int OpenLog(const std::string& path) {
+  if (path.empty()) return -1;
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+void StopSidecars(std::vector<Process>& sidecars) {
+  for (auto& p : sidecars) KillGroup(p.pid(), SIGTERM);
+  for (auto& p : sidecars) {
+    auto w = WaitProcess(p, std::chrono::milliseconds(2000));
+    if (!w || w->outcome != WaitOutcome::kExited) KillAndReap(p);
+  }
+}
+
+}  // namespace
+
+Json ToJson(const TaskPlan& p) {
+  Json steps = Json::array(), sidecars = Json::array();
+  for (const auto& s : p.steps) steps.push_back(StepToJson(s));
+  for (const auto& s : p.sidecars) sidecars.push_back(StepToJson(s));
+  Json j = {{"steps", steps}, {"sidecars", sidecars}, {"statusPath", p.status_path}};
+  if (p.timeout_ms) j["timeoutMs"] = *p.timeout_ms;
+  return j;
+}
+
+Result<TaskPlan> TaskPlanFromJson(const Json& j) {
+  if (!j.is_object() || !j.contains("steps")) return Fail("invalid step plan");
+  TaskPlan p;
+  for (const auto& s : j["steps"]) p.steps.push_back(StepFromJson(s));
+  for (const auto& s : j.value("sidecars", Json::array())) p.sidecars.push_back(StepFromJson(s));
+  p.status_path = j.value("statusPath", "");
+  if (j.contains("timeoutMs")) p.timeout_ms = j["timeoutMs"].get<int64_t>();
+  return p;
+}
+
+Json ToJson(const StepsOutcome& o) {
+  Json steps = Json::array();
+  for (const auto& s : o.steps) {
+    steps.push_back({{"name", s.name}, {"exitCode", s.exit_code}, {"reason", s.reason},
+                     {"message", s.message}, {"startedMs", s.started_ms},
+                     {"finishedMs", s.finished_ms}});
+  }
+  return {{"steps", steps}, {"cancelled", o.cancelled}, {"timedOut", o.timed_out},
+          {"failed", o.failed}, {"message", o.message}};
+}
+
+StepsOutcome StepsOutcomeFromJson(const Json& j) {
+  StepsOutcome o;
+  for (const auto& s : j.value("steps", Json::array())) {
+    o.steps.push_back({s.value("name", ""), s.value("exitCode", 0), s.value("reason", ""),
+                       s.value("message", ""), s.value("startedMs", int64_t{0}),
+                       s.value("finishedMs", int64_t{0})});
+  }
+  o.cancelled = j.value("cancelled", false);
+  o.timed_out = j.value("timedOut", false);
+  o.failed = j.value("failed", false);
+  o.message = j.value("message", "");
+  return o;
+}
+
+StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
+  StepsOutcome out;
+  auto save = [&] {
+    if (!plan.status_path.empty()) (void)WriteFileAtomic(plan.status_path, ToJson(out).dump());
+  };
+  using Steady = std::chrono::steady_clock;
+  std::optional<Steady::time_point> deadline;
+  if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
+  std::vector<Process> sidecars;
+  for (const auto& sc : plan.sidecars) {
+    int log = OpenLog(sc.log_path);
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log, log});
+    if (log >= 0) ::close(log);
+    if (!p) {
+      out.failed = true;
+      out.message = "sidecar " + sc.name + ": " + p.error().message;
+      StopSidecars(sidecars);
+      save();
+      return out;
+    }
+    sidecars.push_back(std::move(*p));
+  }
+  bool stop = false;
+  for (const auto& step : plan.steps) {
+    StepOutcome so;
+    so.name = step.name;
+    if (stop) {
+      so.reason = "Skipped";
+      out.steps.push_back(so);
+      continue;
+    }
+    so.started_ms = NowMs();
+    int log = OpenLog(step.log_path);
+    auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log});
+    if (log >= 0) ::close(log);
+    if (!p) {
+      so.exit_code = 127;
+      so.reason = "Error";
+      so.message = p.error().message;
+      if (log >= 0 || !step.log_path.empty()) {
+        int l = OpenLog(step.log_path);
+        if (l >= 0) {
+          std::string line = "strake: " + p.error().message + "\n";
+          (void)!::write(l, line.data(), line.size());
+          ::close(l);
+        }
+      }
+    } else {
+      std::optional<std::chrono::milliseconds> timeout;
+      if (step.timeout_ms) timeout = std::chrono::milliseconds(*step.timeout_ms);
+      bool task_limit = false;
+      if (deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now());
+        if (left.count() < 0) left = std::chrono::milliseconds(0);
+        if (!timeout || left <= *timeout) {
+          timeout = left;
+          task_limit = true;
+        }
+      }
+      auto w = WaitProcess(*p, timeout, cancel_fd);
+      if (!w) {
+        KillAndReap(*p);
+        so.exit_code = 1;
+        so.reason = "Error";
+        so.message = w.error().message;
+      } else if (w->outcome == WaitOutcome::kExited) {
+        so.exit_code = w->exit_code;
+        so.reason = w->exit_code == 0 ? "Completed" : "Error";
+        KillGroup(p->pid(), SIGKILL);  // Background children of the step die with it.
+      } else {
+        KillAndReap(*p);
+        so.exit_code = 137;
+        if (w->outcome == WaitOutcome::kTimedOut) {
+          so.reason = "TimeoutExceeded";
+          so.message = "step timed out";
+          if (task_limit) out.timed_out = true;
+        } else {
+          so.reason = "Cancelled";
+          out.cancelled = true;
+        }
+      }
+    }
+    so.finished_ms = NowMs();
+    if (!step.exit_code_path.empty()) {
+      (void)WriteFile(step.exit_code_path, std::to_string(so.exit_code));
+    }
+    if (out.cancelled || out.timed_out) {
+      stop = true;
+    } else if (so.reason != "Completed" && !step.continue_on_error) {
+      out.failed = true;
+      out.message = so.reason == "TimeoutExceeded"
+                        ? "\"" + step.name + "\" exited because the step exceeded the specified timeout limit"
+                        : "\"" + step.name + "\" exited with code " + std::to_string(so.exit_code);
+      if (!so.message.empty() && so.reason == "Error" && so.exit_code == 127) {
+        out.message += ": " + so.message;
+      }
+      stop = true;
+    }
+    out.steps.push_back(so);
+    save();
+  }
+  StopSidecars(sidecars);
+  save();
+  return out;
+}
+
+int RunStepsMain(const std::string& plan_path) {
+  auto text = ReadFile(plan_path);
+  if (!text) {
+    fprintf(stderr, "strake __run-steps: %s\n", text.error().message.c_str());
+    return 2;
+  }
+  Json j = Json::parse(*text, nullptr, false);
+  auto plan = TaskPlanFromJson(j);
+  if (!plan) {
+    fprintf(stderr, "strake __run-steps: %s\n", plan.error().message.c_str());
+    return 2;
+  }
+  // Cancellation kills the whole sandbox; status is saved after each step.
+  RunSteps(*plan, -1);
+  return 0;
+}
+
+}  // namespace strake::pipeline

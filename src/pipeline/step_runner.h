@@ -1,0 +1,72 @@
+// StepRunner: runs one TaskRun's steps in order, as Tekton's entrypoint does.
+//
+// Each step is a process in its own group with an explicit environment;
+// stdout and stderr go to the step's log file. A step's exit code is written
+// to its exitCode file (for $(steps.<name>.exitCode.path)). A failing step
+// stops the task unless its onError is "continue"; a step timeout ends the
+// step with TimeoutExceeded. Sidecars start first and are stopped (SIGTERM,
+// then SIGKILL after a grace period) when the steps are done.
+//
+// The same code runs in-process for the host executor and as
+// `strake __run-steps PLAN STATUS` inside a sandbox, so plans are JSON.
+// RunSteps blocks; cancel_fd (an eventfd, -1: none) stops it early.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+
+namespace strake::pipeline {
+
+using Json = nlohmann::ordered_json;
+
+struct StepPlan {
+  std::string name;  // "step-<name>" or "step-unnamed-<i>"
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string cwd;
+  std::optional<int64_t> timeout_ms;
+  bool continue_on_error = false;
+  std::string log_path;
+  std::string exit_code_path;
+};
+
+struct TaskPlan {
+  std::vector<StepPlan> steps;
+  std::vector<StepPlan> sidecars;
+  std::string status_path;  // written after each step, when set
+  std::optional<int64_t> timeout_ms;  // of the whole task: caps every step
+};
+
+struct StepOutcome {
+  std::string name;
+  int exit_code = 0;
+  std::string reason;  // Completed, Error, TimeoutExceeded, Cancelled, Skipped, or a start error
+  std::string message;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+
+struct StepsOutcome {
+  std::vector<StepOutcome> steps;
+  bool cancelled = false;
+  bool timed_out = false;  // the task's own timeout
+  bool failed = false;
+  std::string message;  // why it failed, when it did
+};
+
+Json ToJson(const TaskPlan& p);
+Result<TaskPlan> TaskPlanFromJson(const Json& j);
+Json ToJson(const StepsOutcome& o);
+StepsOutcome StepsOutcomeFromJson(const Json& j);
+
+StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd);
+
+// Entry point of `strake __run-steps PLAN_FILE`: exit 0 after writing status.
+int RunStepsMain(const std::string& plan_path);
+
+}  // namespace strake::pipeline
