@@ -83,8 +83,8 @@ TEST(Process, TimeoutThenKillGroupTakesGrandchildren) {
   char dir[] = "/tmp/strake-proc-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   std::string pidfile = std::string(dir) + "/gc.pid";
-  auto p = Spawn({{"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"}, Env(), "", -1, -1,
-                  -1});
+  auto p =
+      Spawn({{"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"}, Env(), "", -1, -1, -1});
   ASSERT_TRUE(p);
   auto w = WaitProcess(*p, std::chrono::milliseconds(300));
   ASSERT_TRUE(w);

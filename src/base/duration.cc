@@ -1,7 +1,8 @@
 #include "base/duration.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace strake {
 
@@ -34,12 +35,18 @@ Result<Millis> ParseDuration(std::string_view text) {
     std::string_view unit = s.substr(0, j);
     s.remove_prefix(j);
     double scale = 0;
-    if (unit == "ns") scale = 1e-6;
-    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1e-3;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1e3;
-    else if (unit == "m") scale = 60e3;
-    else if (unit == "h") scale = 3600e3;
+    if (unit == "ns")
+      scale = 1e-6;
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs")
+      scale = 1e-3;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1e3;
+    else if (unit == "m")
+      scale = 60e3;
+    else if (unit == "h")
+      scale = 3600e3;
     else if (unit.empty())
       return Failf("invalid duration \"{}\": missing unit (one of ns, us, ms, s, m, h)", text);
     else

@@ -2,9 +2,9 @@
 // Level from STRAKE_LOG (error|warn|info|debug), default warn.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace strake {
 

@@ -7,11 +7,11 @@
 // [[nodiscard]] on tl::expected.
 #pragma once
 
-#include <string>
-#include <utility>
-
 #include <fmt/format.h>
+
+#include <string>
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace strake {
 
@@ -43,10 +43,10 @@ inline Status Ok() { return {}; }
 }  // namespace strake
 
 // Propagates the error of a Result expression, else yields nothing.
-#define STRAKE_TRY(expr)                                   \
-  do {                                                     \
-    auto strake_try_r_ = (expr);                           \
-    if (!strake_try_r_) {                                  \
+#define STRAKE_TRY(expr)                                       \
+  do {                                                         \
+    auto strake_try_r_ = (expr);                               \
+    if (!strake_try_r_) {                                      \
       return tl::unexpected(std::move(strake_try_r_).error()); \
-    }                                                      \
+    }                                                          \
   } while (0)

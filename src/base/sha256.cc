@@ -35,7 +35,7 @@ std::string Sha256::HexDigest() {
   EVP_DigestFinal_ex(impl_->ctx, md, &n);
   static const char* hex = "0123456789abcdef";
   std::string out;
-  out.reserve(n * 2);
+  out.reserve(static_cast<size_t>(n) * 2);
   for (unsigned i = 0; i < n; ++i) {
     out += hex[md[i] >> 4];
     out += hex[md[i] & 15];

@@ -55,9 +55,7 @@ int Die(const std::string& message) {
   return 2;
 }
 
-std::string Age(const Json& status, const std::string& field) {
-  return status.value(field, "");
-}
+std::string Age(const Json& status, const std::string& field) { return status.value(field, ""); }
 
 std::string Reason(const Json& status) {
   if (!status.contains("conditions") || status["conditions"].empty()) return "Unknown";
@@ -78,7 +76,8 @@ std::string Span(const Json& status) {
   };
   auto a = parse(status.value("startTime", ""));
   auto b = parse(status.value("completionTime", ""));
-  if (status.contains("durationMs")) return FormatDuration(Millis(status["durationMs"].get<int64_t>()));
+  if (status.contains("durationMs"))
+    return FormatDuration(Millis(status["durationMs"].get<int64_t>()));
   if (!a) return "---";
   int64_t end = b ? *b : static_cast<int64_t>(std::time(nullptr));
   return FormatDuration(Millis((end - *a) * 1000));
@@ -151,7 +150,9 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
     // A TaskRun or a lone Task runs as a one-task pipeline.
     const model::Resource* src = !taskruns.empty() ? taskruns[0] : tasks[0];
     if (taskruns.size() + (taskruns.empty() ? tasks.size() : 0) > 1) {
-      return Fail("several Tasks or TaskRuns given and no PipelineRun: say which to run with a PipelineRun");
+      return Fail(
+          "several Tasks or TaskRuns given and no PipelineRun: say which to run with a "
+          "PipelineRun");
     }
     Json ptask = {{"name", src->kind == "Task" ? src->meta.name : "task"}};
     Json pparams = Json::array(), rparams = Json::array(), pws = Json::array(), rws = Json::array();
@@ -161,8 +162,10 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
       task_spec = src->raw["spec"];
     } else {
       const Json& spec = src->raw["spec"];
-      if (spec.contains("taskRef")) ptask["taskRef"] = {{"name", spec["taskRef"]["name"]}};
-      else ptask["taskSpec"] = spec["taskSpec"];
+      if (spec.contains("taskRef"))
+        ptask["taskRef"] = {{"name", spec["taskRef"]["name"]}};
+      else
+        ptask["taskSpec"] = spec["taskSpec"];
       rparams = spec.value("params", Json::array());
       if (spec.contains("timeout")) ptask["timeout"] = spec["timeout"];
       if (spec.contains("retries")) ptask["retries"] = spec["retries"];
@@ -183,7 +186,8 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
       pparams.push_back(decl);
       std::string pn = p["name"].get<std::string>();
       ptparams.push_back({{"name", pn}, {"value", "$(params." + pn + ")"}});
-      if (p.value("type", "string") != "string") ptparams.back()["value"] = "$(params." + pn + "[*])";
+      if (p.value("type", "string") != "string")
+        ptparams.back()["value"] = "$(params." + pn + "[*])";
     }
     ptask["params"] = ptparams;
     Json ptws = Json::array();
@@ -193,20 +197,27 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
       if (w.value("optional", false)) decl["optional"] = true;
       pws.push_back(decl);
       ptws.push_back({{"name", wn}, {"workspace", wn}});
-      bool bound = std::any_of(rws.begin(), rws.end(), [&](const Json& b) { return b.value("name", "") == wn; });
-      if (!bound && !w.value("optional", false)) rws.push_back({{"name", wn}, {"emptyDir", Json::object()}});
+      bool bound = std::any_of(rws.begin(), rws.end(),
+                               [&](const Json& b) { return b.value("name", "") == wn; });
+      if (!bound && !w.value("optional", false))
+        rws.push_back({{"name", wn}, {"emptyDir", Json::object()}});
     }
     ptask["workspaces"] = ptws;
-    Json pipeline_spec = {{"params", pparams}, {"workspaces", pws}, {"tasks", Json::array({ptask})}};
+    Json pipeline_spec = {
+        {"params", pparams}, {"workspaces", pws}, {"tasks", Json::array({ptask})}};
     Json results = Json::array();
     for (const auto& r : task_spec.value("results", Json::array())) {
       std::string rn = r["name"].get<std::string>();
-      results.push_back({{"name", rn}, {"value", "$(tasks." + ptask["name"].get<std::string>() + ".results." + rn + ")"}});
+      results.push_back(
+          {{"name", rn},
+           {"value", "$(tasks." + ptask["name"].get<std::string>() + ".results." + rn + ")"}});
     }
     if (!results.empty()) pipeline_spec["results"] = results;
     doc = {{"apiVersion", "tekton.dev/v1"},
            {"kind", "PipelineRun"},
-           {"metadata", {{"generateName", src->meta.name.empty() ? "run-" : src->meta.name + "-run-"}, {"namespace", src->meta.ns}}},
+           {"metadata",
+            {{"generateName", src->meta.name.empty() ? "run-" : src->meta.name + "-run-"},
+             {"namespace", src->meta.ns}}},
            {"spec", {{"pipelineSpec", pipeline_spec}, {"params", rparams}, {"workspaces", rws}}}};
   } else if (pipelines.size() == 1) {
     const model::Resource& p = *pipelines[0];
@@ -275,7 +286,8 @@ int CmdRun(const Common& c, const RunFlags& f) {
   std::string name, ns = "default";
   std::vector<std::string> warnings;
   auto engine = std::make_unique<pipeline::Engine>(**store, opts, clock);
-  if (c.output == "text") engine->SetObserver([&](const pipeline::ProgressEvent& e) { progress.OnEvent(e); });
+  if (c.output == "text")
+    engine->SetObserver([&](const pipeline::ProgressEvent& e) { progress.OnEvent(e); });
   if (!f.resume.empty()) {
     auto r = engine->Resume(ns, f.resume);
     if (!r) return Die(r.error().message);
@@ -293,13 +305,18 @@ int CmdRun(const Common& c, const RunFlags& f) {
     auto params = ParseParams(f.params);
     if (!params) return Die(params.error().message);
     ns = run->meta.ns;
-    bool sandboxed = !f.no_sandbox && !FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : "").empty();
+    bool sandboxed =
+        !f.no_sandbox &&
+        !FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : "").empty();
     if (!sandboxed) {
       for (const auto& r : loaded->resources) {
         const model::TaskSpec* ts = nullptr;
         if (auto* t = std::get_if<model::Task>(&r.value)) ts = &t->spec;
-        if (ts && std::any_of(ts->steps.begin(), ts->steps.end(), [](const auto& s) { return !s.image.empty(); })) {
-          fmt::print(stderr, "strake: note: step images are ignored by the host executor; steps run on this machine\n");
+        if (ts && std::any_of(ts->steps.begin(), ts->steps.end(),
+                              [](const auto& s) { return !s.image.empty(); })) {
+          fmt::print(stderr,
+                     "strake: note: step images are ignored by the host executor; steps run on "
+                     "this machine\n");
           break;
         }
       }
@@ -341,14 +358,20 @@ int CmdRun(const Common& c, const RunFlags& f) {
 }
 
 int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name) {
-  static const std::map<std::string, std::string> kinds = {
-      {"pipelineruns", "PipelineRun"}, {"pipelinerun", "PipelineRun"}, {"pr", "PipelineRun"},
-      {"taskruns", "TaskRun"},         {"taskrun", "TaskRun"},         {"tr", "TaskRun"},
-      {"pipelines", "Pipeline"},       {"pipeline", "Pipeline"},       {"tasks", "Task"},
-      {"task", "Task"}};
+  static const std::map<std::string, std::string> kinds = {{"pipelineruns", "PipelineRun"},
+                                                           {"pipelinerun", "PipelineRun"},
+                                                           {"pr", "PipelineRun"},
+                                                           {"taskruns", "TaskRun"},
+                                                           {"taskrun", "TaskRun"},
+                                                           {"tr", "TaskRun"},
+                                                           {"pipelines", "Pipeline"},
+                                                           {"pipeline", "Pipeline"},
+                                                           {"tasks", "Task"},
+                                                           {"task", "Task"}};
   auto k = kinds.find(kind_arg);
   if (k == kinds.end()) {
     std::vector<std::string> names;
+    names.reserve(kinds.size());
     for (const auto& [n, v] : kinds) names.push_back(n);
     return Die(fmt::format("unknown kind \"{}\"{}", kind_arg, DidYouMean(kind_arg, names)));
   }
@@ -391,7 +414,8 @@ int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name
 }
 
 int CmdDescribe(const Common& c, const std::string& kind, const std::string& name) {
-  if (kind != "pipelinerun" && kind != "pipelineruns" && kind != "pr" && kind != "taskrun" && kind != "tr") {
+  if (kind != "pipelinerun" && kind != "pipelineruns" && kind != "pr" && kind != "taskrun" &&
+      kind != "tr") {
     return Die(fmt::format("describe: unknown kind \"{}\" (pipelinerun, taskrun)", kind));
   }
   bool is_pr = kind[0] == 'p';
@@ -412,35 +436,44 @@ int CmdDescribe(const Common& c, const std::string& kind, const std::string& nam
     fmt::print("Pipeline:    {}\n", pipeline.empty() ? "(embedded)" : pipeline);
   }
   fmt::print("Status:      {} ({})\n", Reason(st),
-             st.contains("conditions") && !st["conditions"].empty() ? st["conditions"][0].value("message", "") : "");
+             st.contains("conditions") && !st["conditions"].empty()
+                 ? st["conditions"][0].value("message", "")
+                 : "");
   fmt::print("Started:     {}\nDuration:    {}\n", Age(st, "startTime"), Span(st));
   const Json& spec = res.object.value("spec", Json::object());
   if (spec.contains("params") && !spec["params"].empty()) {
     fmt::print("\nParams\n");
     for (const auto& p : spec["params"]) {
-      fmt::print("  {} = {}\n", p.value("name", ""), p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
+      fmt::print("  {} = {}\n", p.value("name", ""),
+                 p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
     }
   }
   if (st.contains("results") && !st["results"].empty()) {
     fmt::print("\nResults\n");
     for (const auto& p : st["results"]) {
-      fmt::print("  {} = {}\n", p.value("name", ""), p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
+      fmt::print("  {} = {}\n", p.value("name", ""),
+                 p["value"].is_string() ? p["value"].get<std::string>() : p["value"].dump());
     }
   }
   if (is_pr) {
     auto children = (*store)->List("TaskRun", res.key.ns, res.uid);
     if (children && !children->empty()) {
       fmt::print("\nTaskRuns\n");
-      std::vector<std::vector<std::string>> rows = {{"  NAME", "TASK", "STARTED", "DURATION", "STATUS"}};
+      std::vector<std::vector<std::string>> rows = {
+          {"  NAME", "TASK", "STARTED", "DURATION", "STATUS"}};
       for (const auto& ch : *children) {
-        rows.push_back({"  " + ch.key.name, ch.labels.count("tekton.dev/pipelineTask") ? ch.labels.at("tekton.dev/pipelineTask") : "",
+        rows.push_back({"  " + ch.key.name,
+                        ch.labels.count("tekton.dev/pipelineTask")
+                            ? ch.labels.at("tekton.dev/pipelineTask")
+                            : "",
                         Age(ch.status, "startTime"), Span(ch.status), Reason(ch.status)});
       }
       PrintTable(rows);
     }
     if (st.contains("skippedTasks") && !st["skippedTasks"].empty()) {
       fmt::print("\nSkipped\n");
-      for (const auto& s : st["skippedTasks"]) fmt::print("  {}: {}\n", s.value("name", ""), s.value("reason", ""));
+      for (const auto& s : st["skippedTasks"])
+        fmt::print("  {}: {}\n", s.value("name", ""), s.value("reason", ""));
     }
   } else if (st.contains("steps")) {
     fmt::print("\nSteps\n");
@@ -455,7 +488,8 @@ int CmdDescribe(const Common& c, const std::string& kind, const std::string& nam
   return 0;
 }
 
-int CmdLogs(const Common& c, const std::string& name, const std::string& task, const std::string& step, bool follow) {
+int CmdLogs(const Common& c, const std::string& name, const std::string& task,
+            const std::string& step, bool follow) {
   auto store = OpenStore(c.data_dir);
   if (!store) return Die(store.error().message);
   std::map<std::string, size_t> offsets;
@@ -478,7 +512,9 @@ int CmdLogs(const Common& c, const std::string& name, const std::string& task, c
     }
     bool any_new = false;
     for (const auto& tr : taskruns) {
-      std::string ptask = tr.labels.count("tekton.dev/pipelineTask") ? tr.labels.at("tekton.dev/pipelineTask") : tr.key.name;
+      std::string ptask = tr.labels.count("tekton.dev/pipelineTask")
+                              ? tr.labels.at("tekton.dev/pipelineTask")
+                              : tr.key.name;
       if (!task.empty() && ptask != task) continue;
       for (const auto& s : tr.status.value("steps", Json::array())) {
         std::string sname = s.value("name", "");
@@ -492,7 +528,8 @@ int CmdLogs(const Common& c, const std::string& name, const std::string& task, c
         std::string chunk = text->substr(off);
         off = text->size();
         any_new = true;
-        std::string prefix = fmt::format("[{} : {}] ", ptask, sname.empty() ? s.value("container", "") : sname);
+        std::string prefix =
+            fmt::format("[{} : {}] ", ptask, sname.empty() ? s.value("container", "") : sname);
         auto lines = Split(chunk, '\n');
         if (!lines.empty() && lines.back().empty()) lines.pop_back();
         for (const auto& line : lines) fmt::print("{}{}\n", prefix, line);
@@ -511,7 +548,8 @@ int CmdCancel(const Common& c, const std::string& name, const std::string& mode)
   auto r = (*store)->Get({"PipelineRun", "default", name});
   if (!r) return Die(r.error().message);
   if (!*r) return Die(fmt::format("pipelinerun {} not found", name));
-  if (StatusWord((**r).status) != "Unknown") return Die(fmt::format("pipelinerun {} has already finished", name));
+  if (StatusWord((**r).status) != "Unknown")
+    return Die(fmt::format("pipelinerun {} has already finished", name));
   store::Resource u = **r;
   u.object["spec"]["status"] = mode;
   auto w = (*store)->Update(u, 0);
@@ -527,17 +565,20 @@ int Main(int argc, char** argv) {
   CLI::App app{"strake: continuous delivery in one binary"};
   app.require_subcommand(1);
   Common common;
-  app.add_option("--data-dir", common.data_dir, "data directory (default $STRAKE_DATA_DIR or ~/.local/share/strake)");
+  app.add_option("--data-dir", common.data_dir,
+                 "data directory (default $STRAKE_DATA_DIR or ~/.local/share/strake)");
 
   RunFlags rf;
-  auto* run = app.add_subcommand("run", "run a PipelineRun (or a lone Pipeline, Task or TaskRun) to completion");
+  auto* run = app.add_subcommand(
+      "run", "run a PipelineRun (or a lone Pipeline, Task or TaskRun) to completion");
   run->add_option("-f,--filename", rf.files, "YAML or JSON files")->type_name("FILE");
   run->add_option("-p,--param", rf.params, "NAME=VALUE (JSON for arrays and objects)");
   run->add_option("--parallel", rf.parallel, "TaskRuns at once (default: cores)");
   run->add_flag("--no-cache", rf.no_cache, "do not use or fill the task cache");
   run->add_flag("--no-sandbox", rf.no_sandbox, "run steps directly on the host, not in bubblewrap");
   run->add_option("--resume", rf.resume, "continue an interrupted PipelineRun");
-  run->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json", "yaml"}));
+  run->add_option("-o,--output", common.output, "text or json")
+      ->check(CLI::IsMember({"text", "json", "yaml"}));
 
   std::vector<std::string> vfiles;
   auto* validate = app.add_subcommand("validate", "check files without running them");
@@ -547,13 +588,15 @@ int Main(int argc, char** argv) {
   auto* get = app.add_subcommand("get", "list pipelineruns, taskruns, pipelines or tasks");
   get->add_option("kind", get_kind)->required();
   get->add_option("name", get_name);
-  get->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  get->add_option("-o,--output", common.output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
 
   std::string d_kind, d_name;
   auto* describe = app.add_subcommand("describe", "show a pipelinerun or taskrun in detail");
   describe->add_option("kind", d_kind)->required();
   describe->add_option("name", d_name)->required();
-  describe->add_option("-o,--output", common.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  describe->add_option("-o,--output", common.output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
 
   std::string l_name, l_task, l_step;
   bool l_follow = false;

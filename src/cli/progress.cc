@@ -61,7 +61,8 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
     case T::kRunStarted:
       run_name_ = e.pipeline_run;
       total_ = e.total_tasks;
-      if (!live_) Line(fmt::format("pipelinerun {} started ({} tasks)", e.pipeline_run, e.total_tasks));
+      if (!live_)
+        Line(fmt::format("pipelinerun {} started ({} tasks)", e.pipeline_run, e.total_tasks));
       break;
     case T::kTaskStarted:
       running_[e.task_run] = std::chrono::steady_clock::now();
@@ -77,12 +78,13 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
       if (e.state != "Running") ++done_;
       if (e.state == "Failed" || e.state == "Cancelled") ++failed_;
       if (e.state == "Cached") ++cached_;
-      std::string line = fmt::format("{:<28} {} ({}){}", task, e.state,
-                                     FormatDuration(std::chrono::milliseconds(e.duration_ms)),
-                                     e.state == "Succeeded" || e.state == "Cached" ? "" : ": " + e.message);
+      std::string line =
+          fmt::format("{:<28} {} ({}){}", task, e.state,
+                      FormatDuration(std::chrono::milliseconds(e.duration_ms)),
+                      e.state == "Succeeded" || e.state == "Cached" ? "" : ": " + e.message);
       if (live_) {
         finished_.push_back(fmt::format("{}{:<10}\033[0m {:<28} {}", Colour(e.state), e.state, task,
-                                       FormatDuration(std::chrono::milliseconds(e.duration_ms))));
+                                        FormatDuration(std::chrono::milliseconds(e.duration_ms))));
         if (finished_.size() > 8) finished_.pop_front();
       } else {
         Line(line);
@@ -92,7 +94,8 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
     case T::kTaskSkipped:
       ++skipped_;
       if (live_) {
-        finished_.push_back(fmt::format("{}{:<10}\033[0m {:<28} {}", Colour("Skipped"), "Skipped", task, e.message));
+        finished_.push_back(fmt::format("{}{:<10}\033[0m {:<28} {}", Colour("Skipped"), "Skipped",
+                                        task, e.message));
         if (finished_.size() > 8) finished_.pop_front();
       } else {
         Line(fmt::format("{:<28} Skipped: {}", task, e.message));
@@ -103,7 +106,8 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
         Redraw();
         drawn_lines_ = 0;
       }
-      fmt::print(out_, "pipelinerun {} {}: {} ({:.2f}s)\n", e.pipeline_run, e.state, e.message, Elapsed());
+      fmt::print(out_, "pipelinerun {} {}: {} ({:.2f}s)\n", e.pipeline_run, e.state, e.message,
+                 Elapsed());
       std::fflush(out_);
       break;
   }
@@ -118,8 +122,10 @@ void Progress::Redraw() {
     screen += s + "\n";
     ++lines;
   };
-  add(fmt::format("\033[1mpipelinerun {}\033[0m  {}/{} done, {} running, {} failed, {} skipped, {} cached  {:.1f}s",
-                  run_name_, done_, total_, running_.size(), failed_, skipped_, cached_, Elapsed()));
+  add(fmt::format(
+      "\033[1mpipelinerun {}\033[0m  {}/{} done, {} running, {} failed, {} skipped, {} cached  "
+      "{:.1f}s",
+      run_name_, done_, total_, running_.size(), failed_, skipped_, cached_, Elapsed()));
   for (const auto& f : finished_) add("  " + f);
   size_t shown = 0;
   auto now = std::chrono::steady_clock::now();

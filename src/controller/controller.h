@@ -42,7 +42,9 @@ class Controller {
   // Stops taking keys and joins the workers (a reconcile in progress finishes).
   void Stop();
   void Enqueue(const std::string& key) { queue_.Add(key); }
-  void EnqueueAfter(const std::string& key, std::chrono::milliseconds d) { queue_.AddAfter(key, d); }
+  void EnqueueAfter(const std::string& key, std::chrono::milliseconds d) {
+    queue_.AddAfter(key, d);
+  }
   WorkQueue& queue() { return queue_; }
 
  private:

@@ -1,10 +1,10 @@
+#include "controller/controller.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
 #include <set>
-
-#include "controller/controller.h"
 
 namespace strake::controller {
 namespace {

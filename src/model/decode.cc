@@ -14,15 +14,22 @@ namespace strake::model {
 namespace {
 
 // Cluster-only fields: accepted, reported once as ignored.
-const std::set<std::string> kIgnoredStep = {
-    "computeResources", "resources", "securityContext", "imagePullPolicy", "volumeDevices",
-    "terminationMessagePath", "terminationMessagePolicy"};
+const std::set<std::string> kIgnoredStep = {"computeResources",        "resources",
+                                            "securityContext",         "imagePullPolicy",
+                                            "volumeDevices",           "terminationMessagePath",
+                                            "terminationMessagePolicy"};
 const std::set<std::string> kIgnoredRun = {"serviceAccountName", "serviceAccountNames",
                                            "podTemplate", "managedBy", "taskRunTemplate"};
-const std::set<std::string> kIgnoredMeta = {
-    "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-    "ownerReferences", "finalizers", "deletionTimestamp", "deletionGracePeriodSeconds",
-    "selfLink"};
+const std::set<std::string> kIgnoredMeta = {"uid",
+                                            "resourceVersion",
+                                            "generation",
+                                            "creationTimestamp",
+                                            "managedFields",
+                                            "ownerReferences",
+                                            "finalizers",
+                                            "deletionTimestamp",
+                                            "deletionGracePeriodSeconds",
+                                            "selfLink"};
 
 // Decoding context: one document.
 class Ctx {
@@ -138,9 +145,10 @@ class Ctx {
 // end is an unknown field.
 class Fields {
  public:
-  Fields(Ctx& ctx, const Node& node, std::string path) : ctx_(ctx), node_(node), path_(path) {
+  Fields(Ctx& ctx, const Node& node, std::string path)
+      : ctx_(ctx), node_(node), path_(std::move(path)) {
     if (!node.IsMap() && !node.IsNull()) {
-      ctx.Error(node, path, fmt::format("expected a mapping, found a {}", node.TypeName()));
+      ctx.Error(node, path_, fmt::format("expected a mapping, found a {}", node.TypeName()));
       ok_ = false;
     }
   }
@@ -183,7 +191,8 @@ class Fields {
     return n ? ctx_.Str(*n, Sub(key)) : "";
   }
 
-  void Ignore(const std::set<std::string>& keys, std::string_view why = "only matters on a cluster") {
+  void Ignore(const std::set<std::string>& keys,
+              std::string_view why = "only matters on a cluster") {
     for (const auto& k : keys) {
       if (const Node* n = Get(k)) {
         ctx_.Warning(*n, Sub(k), fmt::format("\"{}\" is ignored: it {}", k, why));
@@ -222,7 +231,7 @@ bool IsVariableName(std::string_view s) {
 ParamType DecodeParamType(Ctx& ctx, const Node* n, const std::string& path) {
   if (!n) return ParamType::kString;
   std::string t = ctx.Str(*n, path);
-  if (t == "" || t == "string") return ParamType::kString;
+  if (t.empty() || t == "string") return ParamType::kString;
   if (t == "array") return ParamType::kArray;
   if (t == "object") return ParamType::kObject;
   ctx.Error(*n, path,
@@ -406,8 +415,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
       s.on_error = ctx.Str(*v, f.Sub("onError"));
       if (s.on_error != "continue" && s.on_error != "stopAndFail") {
         ctx.Error(*v, f.Sub("onError"),
-                  fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}",
-                              s.on_error, DidYouMean(s.on_error, {"continue", "stopAndFail"})));
+                  fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}", s.on_error,
+                              DidYouMean(s.on_error, {"continue", "stopAndFail"})));
       }
     }
     f.NotSupported("stdoutConfig", "stdoutConfig; step logs are kept by strake");
@@ -886,9 +895,9 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
                             "are)",
                             r.api_version));
     } else {
-      ctx.Error(*av, "apiVersion",
-                fmt::format("unsupported apiVersion \"{}\" for kind \"{}\"", r.api_version,
-                            r.kind));
+      ctx.Error(
+          *av, "apiVersion",
+          fmt::format("unsupported apiVersion \"{}\" for kind \"{}\"", r.api_version, r.kind));
     }
     return;
   }
@@ -968,9 +977,11 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
     if (const Node* t = sf.Get("timeouts")) {
       Fields tf(ctx, *t, "spec.timeouts");
-      if (const Node* v = tf.Get("pipeline")) s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
+      if (const Node* v = tf.Get("pipeline"))
+        s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
       if (const Node* v = tf.Get("tasks")) s.timeouts.tasks = ctx.Duration(*v, tf.Sub("tasks"));
-      if (const Node* v = tf.Get("finally")) s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
+      if (const Node* v = tf.Get("finally"))
+        s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
     }
     if (r.api_version == "tekton.dev/v1beta1") {
       if (const Node* v = sf.Get("timeout")) s.timeouts.pipeline = ctx.Duration(*v, "spec.timeout");
@@ -978,11 +989,12 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     }
     if (const Node* v = sf.Get("status")) {
       s.status = ctx.Str(*v, "spec.status");
-      static const std::vector<std::string> kStatuses = {
-          "Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunPending"};
+      static const std::vector<std::string> kStatuses = {"Cancelled", "CancelledRunFinally",
+                                                         "StoppedRunFinally", "PipelineRunPending"};
       if (std::find(kStatuses.begin(), kStatuses.end(), s.status) == kStatuses.end()) {
-        ctx.Error(*v, "spec.status",
-                  fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
+        ctx.Error(
+            *v, "spec.status",
+            fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
       }
     }
     sf.Ignore(kIgnoredRun);
@@ -1016,8 +1028,8 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     }
     sf.Get("statusMessage");
     sf.Ignore(kIgnoredRun);
-    sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides",
-               "sidecarOverrides"});
+    sf.Ignore(
+        {"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
     sf.NotSupported("debug", "TaskRun debug breakpoints");
     sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
     r.value = TaskRun{r.meta, std::move(s)};

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "model/decode.h"
+
+#include <gtest/gtest.h>
 
 namespace strake::model {
 namespace {

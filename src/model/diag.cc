@@ -15,8 +15,7 @@ std::string Diagnostic::ToString() const {
   return out + message;
 }
 
-void Diagnostics::Error(const std::string& file, Mark mark, std::string path,
-                        std::string message) {
+void Diagnostics::Error(const std::string& file, Mark mark, std::string path, std::string message) {
   items_.push_back({Diagnostic::Severity::kError, file, mark, std::move(path), std::move(message)});
   ++errors_;
 }

@@ -21,10 +21,14 @@ const Node* Node::Get(std::string_view key) const {
 
 std::string Node::TypeName() const {
   switch (kind) {
-    case Kind::kNull: return "null";
-    case Kind::kScalar: return "string";
-    case Kind::kSeq: return "sequence";
-    case Kind::kMap: return "mapping";
+    case Kind::kNull:
+      return "null";
+    case Kind::kScalar:
+      return "string";
+    case Kind::kSeq:
+      return "sequence";
+    case Kind::kMap:
+      return "mapping";
   }
   return "?";
 }
@@ -196,11 +200,11 @@ class Builder {
           v = std::move(n);
           return Ok();
         }
-        return Failf("{}:{}:{}: duplicate key \"{}\" (first at line {})", file_,
-                     top.key.mark.line, top.key.mark.col, top.key.scalar, k.mark.line);
+        return Failf("{}:{}:{}: duplicate key \"{}\" (first at line {})", file_, top.key.mark.line,
+                     top.key.mark.col, top.key.scalar, k.mark.line);
       }
     }
-    top.node.map.emplace_back(std::move(top.key), std::move(n));
+    top.node.map.push_back(MapEntry{std::move(top.key), std::move(n)});
     return Ok();
   }
 
@@ -208,8 +212,10 @@ class Builder {
   Status Merge(Frame& frame, const Node& src) {
     Node& target = frame.node;
     std::vector<const Node*> sources;
-    if (src.IsMap()) sources.push_back(&src);
-    else if (src.IsSeq()) for (const auto& s : src.seq) sources.push_back(&s);
+    if (src.IsMap())
+      sources.push_back(&src);
+    else if (src.IsSeq())
+      for (const auto& s : src.seq) sources.push_back(&s);
     for (const Node* s : sources) {
       if (!s->IsMap()) {
         return Failf("{}:{}:{}: merge key \"<<\" needs a mapping", file_, s->mark.line,
@@ -217,7 +223,7 @@ class Builder {
       }
       for (const auto& [k, v] : s->map) {
         if (!target.Get(k.scalar)) {
-          target.map.emplace_back(k, v);
+          target.map.push_back(MapEntry{k, v});
           frame.merged.insert(k.scalar);
         }
       }
@@ -278,8 +284,10 @@ static Json ScalarToJson(const Node& n) {
 
 Json ToJson(const Node& n) {
   switch (n.kind) {
-    case Node::Kind::kNull: return nullptr;
-    case Node::Kind::kScalar: return ScalarToJson(n);
+    case Node::Kind::kNull:
+      return nullptr;
+    case Node::Kind::kScalar:
+      return ScalarToJson(n);
     case Node::Kind::kSeq: {
       Json a = Json::array();
       for (const auto& c : n.seq) a.push_back(ToJson(c));
@@ -303,7 +311,7 @@ Node FromJson(const Json& j) {
       Node key;
       key.kind = Node::Kind::kScalar;
       key.scalar = k;
-      n.map.emplace_back(std::move(key), FromJson(v));
+      n.map.push_back(MapEntry{std::move(key), FromJson(v)});
     }
   } else if (j.is_array()) {
     n.kind = Node::Kind::kSeq;

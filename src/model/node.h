@@ -8,12 +8,11 @@
 // number of documents. Nodes are plain values; thread-safe once built.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 
@@ -26,14 +25,16 @@ struct Mark {
   int col = 0;
 };
 
+struct MapEntry;
+
 struct Node {
   enum class Kind { kNull, kScalar, kSeq, kMap };
   Kind kind = Kind::kNull;
-  std::string scalar;  // text of a scalar
+  std::string scalar;   // text of a scalar
   bool quoted = false;  // a quoted or block scalar is always a string
   Mark mark;
   std::vector<Node> seq;
-  std::vector<std::pair<Node, Node>> map;
+  std::vector<MapEntry> map;  // in document order
 
   bool IsNull() const { return kind == Kind::kNull; }
   bool IsScalar() const { return kind == Kind::kScalar; }
@@ -47,14 +48,19 @@ struct Node {
   size_t Count() const;
 };
 
+struct MapEntry {
+  Node key;
+  Node value;
+};
+
 struct Document {
   std::string file;
   Node root;
 };
 
 struct ParseLimits {
-  size_t max_bytes = 8u << 20;       // 8 MiB per file
-  size_t max_nodes = 2'000'000;      // after alias expansion
+  size_t max_bytes = 8u << 20;   // 8 MiB per file
+  size_t max_nodes = 2'000'000;  // after alias expansion
   size_t max_depth = 100;
   size_t max_documents = 1000;
   size_t max_alias_expansions = 10'000;

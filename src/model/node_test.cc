@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "model/node.h"
+
+#include <gtest/gtest.h>
 
 namespace strake::model {
 namespace {

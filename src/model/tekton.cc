@@ -4,17 +4,22 @@ namespace strake::model {
 
 const char* ParamTypeName(ParamType t) {
   switch (t) {
-    case ParamType::kString: return "string";
-    case ParamType::kArray: return "array";
-    case ParamType::kObject: return "object";
+    case ParamType::kString:
+      return "string";
+    case ParamType::kArray:
+      return "array";
+    case ParamType::kObject:
+      return "object";
   }
   return "?";
 }
 
 Json ParamValue::ToJson() const {
   switch (type) {
-    case ParamType::kString: return str;
-    case ParamType::kArray: return arr;
+    case ParamType::kString:
+      return str;
+    case ParamType::kArray:
+      return arr;
     case ParamType::kObject: {
       Json o = Json::object();
       for (const auto& [k, v] : obj) o[k] = v;

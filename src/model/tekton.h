@@ -248,12 +248,29 @@ struct ConfigMapData {
   bool is_secret = false;
 };
 
-struct Task { ObjectMeta meta; TaskSpec spec; };
-struct Pipeline { ObjectMeta meta; PipelineSpec spec; };
-struct PipelineRun { ObjectMeta meta; PipelineRunSpec spec; };
-struct TaskRun { ObjectMeta meta; TaskRunSpec spec; };
-struct ConfigMap { ObjectMeta meta; ConfigMapData data; };
-struct PersistentVolumeClaim { ObjectMeta meta; };
+struct Task {
+  ObjectMeta meta;
+  TaskSpec spec;
+};
+struct Pipeline {
+  ObjectMeta meta;
+  PipelineSpec spec;
+};
+struct PipelineRun {
+  ObjectMeta meta;
+  PipelineRunSpec spec;
+};
+struct TaskRun {
+  ObjectMeta meta;
+  TaskRunSpec spec;
+};
+struct ConfigMap {
+  ObjectMeta meta;
+  ConfigMapData data;
+};
+struct PersistentVolumeClaim {
+  ObjectMeta meta;
+};
 
 // One decoded document.
 struct Resource {

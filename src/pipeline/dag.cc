@@ -39,7 +39,7 @@ Result<Dag> BuildDag(const std::vector<DagInput>& nodes) {
   std::vector<std::pair<size_t, size_t>> work;  // node, next child position
   for (size_t root = 0; root < nodes.size(); ++root) {
     if (color[root] != kWhite) continue;
-    work.push_back({root, 0});
+    work.emplace_back(root, 0);
     color[root] = kGrey;
     stack.push_back(root);
     while (!work.empty()) {
@@ -56,7 +56,7 @@ Result<Dag> BuildDag(const std::vector<DagInput>& nodes) {
         if (color[child] == kWhite) {
           color[child] = kGrey;
           stack.push_back(child);
-          work.push_back({child, 0});
+          work.emplace_back(child, 0);
         }
       } else {
         color[node] = kBlack;

@@ -18,9 +18,7 @@ TEST(Dag, UnknownDependencySuggests) {
             "task \"test\" depends on unknown task \"biuld\" (did you mean \"build\"?)");
 }
 
-TEST(Dag, SelfDependency) {
-  EXPECT_FALSE(BuildDag({{"a", {"a"}}}));
-}
+TEST(Dag, SelfDependency) { EXPECT_FALSE(BuildDag({{"a", {"a"}}})); }
 
 TEST(Dag, TopologicalOrderPutsParentsFirst) {
   auto dag = BuildDag({{"deploy", {"test", "build"}}, {"test", {"build"}}, {"build", {}}});

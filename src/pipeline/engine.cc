@@ -23,7 +23,7 @@ using model::Millis;
 namespace {
 
 constexpr Millis kDefaultTimeout = std::chrono::minutes(60);  // Tekton's default-timeout-minutes
-constexpr size_t kMatrixLimit = 256;                          // Tekton's default-max-matrix-combinations-count
+constexpr size_t kMatrixLimit = 256;  // Tekton's default-max-matrix-combinations-count
 const char* const kApiVersion = "tekton.dev/v1";
 
 std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
@@ -60,7 +60,8 @@ CancelMode ParseCancel(const std::string& s) {
 
 // Serialises a PipelineSpec with every taskRef replaced by its Task's spec,
 // so a stored run is self-contained.
-Json ResolvedSpecJson(const Json& spec, const Catalog& catalog, std::map<std::string, std::string>& task_names) {
+Json ResolvedSpecJson(const Json& spec, const Catalog& catalog,
+                      std::map<std::string, std::string>& task_names) {
   Json out = spec;
   for (const char* list : {"tasks", "finally"}) {
     if (!out.contains(list)) continue;
@@ -91,7 +92,7 @@ std::string TaskRunName(const std::string& pipeline_run, const std::string& pipe
 
 Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit) {
   std::vector<std::vector<model::Param>> combos;
-  if (!m.params.empty()) combos.push_back({});
+  if (!m.params.empty()) combos.emplace_back();
   for (const auto& p : m.params) {
     std::vector<std::vector<model::Param>> next;
     for (const auto& c : combos) {
@@ -114,7 +115,8 @@ Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, si
       bool matches = true;
       for (const auto& ip : inc.params) {
         if (!base_names.count(ip.name)) continue;
-        auto it = std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.name == ip.name; });
+        auto it =
+            std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.name == ip.name; });
         if (it == c.end() || it->value.str != ip.value.str) matches = false;
       }
       if (!matches) continue;
@@ -144,7 +146,7 @@ struct PTaskState {
   bool started = false;
   std::vector<std::vector<model::Param>> combos;  // one per TaskRun
   std::vector<ChildRun> children;
-  size_t next = 0;  // next combo to create
+  size_t next = 0;                   // next combo to create
   std::vector<model::Param> params;  // resolved at start
   std::string skip_message;
   int64_t start_ms = 0;
@@ -159,7 +161,8 @@ struct Engine::Run {
   Dag dag;
   std::map<std::string, model::ParamValue> params;
   std::map<std::string, std::string> task_names;
-  std::map<std::string, std::string> workspace_paths;  // pipeline workspace -> host dir ("" unbound)
+  std::map<std::string, std::string>
+      workspace_paths;  // pipeline workspace -> host dir ("" unbound)
   std::map<std::string, std::string> workspace_claims;
   std::set<std::string> read_only_workspaces;
   model::Timeouts timeouts;
@@ -216,8 +219,8 @@ Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock)
   run_reconciler_ = std::make_unique<RunReconciler>(*this);
   taskrun_reconciler_ = std::make_unique<TaskRunReconciler>(*this);
   run_controller_ = std::make_unique<controller::Controller>("pipelinerun", *run_reconciler_, 1);
-  taskrun_controller_ = std::make_unique<controller::Controller>(
-      "taskrun", *taskrun_reconciler_, std::max(1, options_.parallel));
+  taskrun_controller_ = std::make_unique<controller::Controller>("taskrun", *taskrun_reconciler_,
+                                                                 std::max(1, options_.parallel));
   run_controller_->Start();
   taskrun_controller_->Start();
   poller_ = std::thread([this] { PollChanges(); });
@@ -352,7 +355,9 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
       }
     }
   }
-  Json status = {{"conditions", Condition("Unknown", "Running", "Tasks Completed: 0 (Failed: 0, Cancelled 0), Skipped: 0", clock_.Now())},
+  Json status = {{"conditions", Condition("Unknown", "Running",
+                                          "Tasks Completed: 0 (Failed: 0, Cancelled 0), Skipped: 0",
+                                          clock_.Now())},
                  {"startTime", FormatRfc3339(clock_.Now())},
                  {"startTimeMs", UnixMillis(clock_.Now())},
                  {"pipelineSpec", spec_json},
@@ -389,7 +394,8 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   run->object = r.object;
   const Json& status = r.status;
   run->start_ms = status.value("startTimeMs", UnixMillis(clock_.Now()));
-  if (status.contains("finallyStartTimeMs")) run->finally_start_ms = status["finallyStartTimeMs"].get<int64_t>();
+  if (status.contains("finallyStartTimeMs"))
+    run->finally_start_ms = status["finallyStartTimeMs"].get<int64_t>();
   if (ConditionStatus(status) != "Unknown") {
     run->done = true;
     std::lock_guard<std::mutex> lock(mu_);
@@ -422,12 +428,14 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   model::Diagnostics diags;
   model::Document doc{"<pipelinerun " + name + ">", model::FromJson(run->object)};
   auto decoded = model::Decode({doc}, diags);
-  if (diags.HasErrors() || decoded.empty()) return Failf("pipelinerun {}: {}", name, diags.ErrorText());
+  if (diags.HasErrors() || decoded.empty())
+    return Failf("pipelinerun {}: {}", name, diags.ErrorText());
   const auto& prs = std::get<model::PipelineRun>(decoded[0].value).spec;
   run->cancel = ParseCancel(prs.status);
   run->timeouts = prs.timeouts;
   if (!run->timeouts.pipeline) run->timeouts.pipeline = kDefaultTimeout;
-  if (run->timeouts.pipeline && run->timeouts.pipeline->count() == 0) run->timeouts.pipeline.reset();
+  if (run->timeouts.pipeline && run->timeouts.pipeline->count() == 0)
+    run->timeouts.pipeline.reset();
 
   // Params: defaults, then the run's values; types checked.
   std::map<std::string, const model::Param*> given;
@@ -446,9 +454,10 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
       run->params[ps.name] = *ps.default_value;
     } else {
       run->failure_reason = "ParameterMissing";
-      run->failure_message = fmt::format("pipelinerun {}: missing value for param \"{}\" (it has no "
-                                         "default; pass --param {}=VALUE)",
-                                         name, ps.name, ps.name);
+      run->failure_message = fmt::format(
+          "pipelinerun {}: missing value for param \"{}\" (it has no "
+          "default; pass --param {}=VALUE)",
+          name, ps.name, ps.name);
     }
   }
   // Workspaces: each binding becomes a host directory.
@@ -460,7 +469,8 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     if (it == bindings.end()) {
       if (!w.optional && run->failure_reason.empty()) {
         run->failure_reason = "PipelineRunValidationFailed";
-        run->failure_message = fmt::format("workspace \"{}\" of the pipeline is not bound by the run", w.name);
+        run->failure_message =
+            fmt::format("workspace \"{}\" of the pipeline is not bound by the run", w.name);
       }
       run->workspace_paths[w.name] = "";
       continue;
@@ -538,8 +548,10 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (!children) return tl::unexpected(children.error());
   std::vector<std::string> orphan_uids;
   for (const auto& c : *children) {
-    std::string ptask = c.labels.count("tekton.dev/pipelineTask") ? c.labels.at("tekton.dev/pipelineTask") : "";
-    bool fin = c.labels.count("tekton.dev/memberOf") && c.labels.at("tekton.dev/memberOf") == "finally";
+    std::string ptask =
+        c.labels.count("tekton.dev/pipelineTask") ? c.labels.at("tekton.dev/pipelineTask") : "";
+    bool fin =
+        c.labels.count("tekton.dev/memberOf") && c.labels.at("tekton.dev/memberOf") == "finally";
     auto& list = fin ? run->finally : run->tasks;
     size_t idx = SIZE_MAX;
     if (fin) {
@@ -553,7 +565,9 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     // The task is planned again (params and matrix are recomputed from the
     // same inputs); children that finished are kept, running ones re-run.
     PTaskState& ps = list[idx];
-    int child = c.labels.count("strake.dev/matrixIndex") ? std::stoi(c.labels.at("strake.dev/matrixIndex")) : 0;
+    int child = c.labels.count("strake.dev/matrixIndex")
+                    ? std::stoi(c.labels.at("strake.dev/matrixIndex"))
+                    : 0;
     if (ps.children.size() <= static_cast<size_t>(child)) ps.children.resize(child + 1);
     ChildRun& cr = ps.children[child];
     cr.name = c.key.name;
@@ -585,7 +599,8 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
       run->tasks[it->second].facts = {TaskState::kSkipped, s.value("reason", "")};
     }
     for (size_t i = 0; i < run->spec.finally.size(); ++i) {
-      if (run->spec.finally[i].name == tname) run->finally[i].facts = {TaskState::kSkipped, s.value("reason", "")};
+      if (run->spec.finally[i].name == tname)
+        run->finally[i].facts = {TaskState::kSkipped, s.value("reason", "")};
     }
   }
   return Start(std::move(run));
@@ -625,7 +640,8 @@ Result<store::Resource> Engine::Wait(const std::string& ns, const std::string& n
 
 Status Engine::Cancel(const std::string& ns, const std::string& name, const std::string& mode) {
   if (ParseCancel(mode) == CancelMode::kNone) {
-    return Failf("unknown cancel mode \"{}\" (Cancelled, CancelledRunFinally, StoppedRunFinally)", mode);
+    return Failf("unknown cancel mode \"{}\" (Cancelled, CancelledRunFinally, StoppedRunFinally)",
+                 mode);
   }
   auto r = store_.Get({"PipelineRun", ns, name});
   if (!r) return tl::unexpected(r.error());
@@ -666,12 +682,18 @@ TaskState Aggregate(const PTaskState& ps) {
 
 std::string StateName(TaskState s) {
   switch (s) {
-    case TaskState::kPending: return "Pending";
-    case TaskState::kRunning: return "Running";
-    case TaskState::kSucceeded: return "Succeeded";
-    case TaskState::kFailed: return "Failed";
-    case TaskState::kCancelled: return "Cancelled";
-    case TaskState::kSkipped: return "Skipped";
+    case TaskState::kPending:
+      return "Pending";
+    case TaskState::kRunning:
+      return "Running";
+    case TaskState::kSucceeded:
+      return "Succeeded";
+    case TaskState::kFailed:
+      return "Failed";
+    case TaskState::kCancelled:
+      return "Cancelled";
+    case TaskState::kSkipped:
+      return "Skipped";
   }
   return "?";
 }
@@ -701,12 +723,15 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   auto deadline = [&](int64_t start, const std::optional<Millis>& limit, bool& flag) {
     if (!limit || limit->count() == 0) return;
     int64_t at = start + limit->count();
-    if (now >= at) flag = true;
-    else next_deadline = next_deadline ? std::min(*next_deadline, at) : at;
+    if (now >= at)
+      flag = true;
+    else
+      next_deadline = next_deadline ? std::min(*next_deadline, at) : at;
   };
   deadline(run.start_ms, run.timeouts.pipeline, facts.pipeline_timed_out);
   deadline(run.start_ms, run.timeouts.tasks, facts.tasks_timed_out);
-  if (run.finally_start_ms) deadline(*run.finally_start_ms, run.timeouts.finally, facts.finally_timed_out);
+  if (run.finally_start_ms)
+    deadline(*run.finally_start_ms, run.timeouts.finally, facts.finally_timed_out);
 
   Plan plan = MakePlan(run.dag, facts);
 
@@ -744,7 +769,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     Emit(e);
     lock.lock();
   };
-  for (const auto& [i, reason] : plan.skip) record_skip(run.tasks[i], run.spec.tasks[i], reason, false);
+  for (const auto& [i, reason] : plan.skip)
+    record_skip(run.tasks[i], run.spec.tasks[i], reason, false);
   for (const auto& [i, reason] : plan.skip_finally) {
     record_skip(run.finally[i], run.spec.finally[i], reason, true);
   }
@@ -765,9 +791,11 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       const auto& t = run.tasks[i];
       const std::string& tn = run.spec.tasks[i].name;
       if (for_finally) {
-        std::string st = t.facts.state == TaskState::kSucceeded ? "Succeeded"
-                         : (t.facts.state == TaskState::kFailed || t.facts.state == TaskState::kCancelled) ? "Failed"
-                                                                                                       : "None";
+        std::string st =
+            t.facts.state == TaskState::kSucceeded ? "Succeeded"
+            : (t.facts.state == TaskState::kFailed || t.facts.state == TaskState::kCancelled)
+                ? "Failed"
+                : "None";
         v.SetString("tasks." + tn + ".status", st);
         any_failed |= st == "Failed";
         any_skipped |= t.facts.state == TaskState::kSkipped;
@@ -783,10 +811,11 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
             a.arr.push_back(r.value.str);
           }
         }
-        for (const auto& [rn, val] : agg) v.Set("tasks." + tn + ".results." + rn, val);
+        for (const auto& [rn, val] : agg) v.Set(fmt::format("tasks.{}.results.{}", tn, rn), val);
         v.SetString("tasks." + tn + ".matrix.length", std::to_string(t.combos.size()));
       } else if (!t.children.empty()) {
-        for (const auto& r : t.children[0].results) v.Set("tasks." + tn + ".results." + r.name, r.value);
+        for (const auto& r : t.children[0].results)
+          v.Set("tasks." + tn + ".results." + r.name, r.value);
       }
     }
     for (size_t i = 0; i < run.finally.size(); ++i) {
@@ -831,14 +860,16 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     for (const auto& w : pt.when) {
       if (missing(w.input) || std::any_of(w.values.begin(), w.values.end(), missing)) {
         fail_start("InvalidTaskResultReference",
-                   fmt::format("task {}: when expression refers to a result that was not produced", pt.name));
+                   fmt::format("task {}: when expression refers to a result that was not produced",
+                               pt.name));
         return;
       }
       auto input = Substitute(w.input, v);
       auto values = SubstituteList(w.values, v);
       if (!input || !values) {
-        fail_start("InvalidWhenExpression", fmt::format("task {}: {}", pt.name,
-                                                        (!input ? input.error() : values.error()).message));
+        fail_start(
+            "InvalidWhenExpression",
+            fmt::format("task {}: {}", pt.name, (!input ? input.error() : values.error()).message));
         return;
       }
       bool in = std::find(values->begin(), values->end(), *input) != values->end();
@@ -851,24 +882,30 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     // params
     std::vector<model::Param> params;
     for (const auto& p : pt.params) {
-      bool miss = missing(p.value.str) || std::any_of(p.value.arr.begin(), p.value.arr.end(), missing);
+      bool miss =
+          missing(p.value.str) || std::any_of(p.value.arr.begin(), p.value.arr.end(), missing);
       for (const auto& [k, val] : p.value.obj) miss = miss || missing(val);
       if (miss) {
         fail_start("InvalidTaskResultReference",
-                   fmt::format("task {}: param \"{}\" refers to a result that was not produced", pt.name, p.name));
+                   fmt::format("task {}: param \"{}\" refers to a result that was not produced",
+                               pt.name, p.name));
         return;
       }
       auto val = SubstituteValue(p.value, v);
       if (!val) {
-        fail_start("PipelineRunValidationFailed", fmt::format("task {}: param \"{}\": {}", pt.name, p.name, val.error().message));
+        fail_start("PipelineRunValidationFailed",
+                   fmt::format("task {}: param \"{}\": {}", pt.name, p.name, val.error().message));
         return;
       }
       params.push_back({p.name, *val, p.origin});
     }
     // Propagation: an embedded spec sees pipeline params it does not declare.
     if (pt.task_spec) {
-      for (const auto& [n, val] : run.params) {
-        bool passed = std::any_of(params.begin(), params.end(), [&](const auto& x) { return x.name == n; });
+      for (const auto& entry : run.params) {
+        const std::string& n = entry.first;
+        const model::ParamValue& val = entry.second;
+        bool passed =
+            std::any_of(params.begin(), params.end(), [&](const auto& x) { return x.name == n; });
         bool declared = std::any_of(pt.task_spec->params.begin(), pt.task_spec->params.end(),
                                     [&](const auto& x) { return x.name == n; });
         if (!passed && !declared) params.push_back({n, val, {}});
@@ -881,7 +918,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       for (auto& mp : m.params) {
         auto val = SubstituteValue(mp.value, v);
         if (!val) {
-          fail_start("PipelineRunValidationFailed", fmt::format("task {}: matrix: {}", pt.name, val.error().message));
+          fail_start("PipelineRunValidationFailed",
+                     fmt::format("task {}: matrix: {}", pt.name, val.error().message));
           return;
         }
         mp.value = *val;
@@ -892,7 +930,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       }
       auto combos = FanOut(m, kMatrixLimit);
       if (!combos) {
-        fail_start("PipelineRunValidationFailed", fmt::format("task {}: {}", pt.name, combos.error().message));
+        fail_start("PipelineRunValidationFailed",
+                   fmt::format("task {}: {}", pt.name, combos.error().message));
         return;
       }
       ps.combos = std::move(*combos);
@@ -944,9 +983,12 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         j.spec = pt.task_spec ? *pt.task_spec : model::TaskSpec{};
         j.params = ps.params;
         for (const auto& mp : ps.combos[c]) {
-          auto existing = std::find_if(j.params.begin(), j.params.end(), [&](const auto& x) { return x.name == mp.name; });
-          if (existing != j.params.end()) *existing = mp;
-          else j.params.push_back(mp);
+          auto existing = std::find_if(j.params.begin(), j.params.end(),
+                                       [&](const auto& x) { return x.name == mp.name; });
+          if (existing != j.params.end())
+            *existing = mp;
+          else
+            j.params.push_back(mp);
         }
         for (const auto& b : pt.workspaces) {
           WorkspaceMount m;
@@ -957,7 +999,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
             (void)MakeDirs(m.host_path, 0777);
           }
           m.read_only = run.read_only_workspaces.count(b.workspace) > 0;
-          if (auto cl = run.workspace_claims.find(b.workspace); cl != run.workspace_claims.end()) m.claim = cl->second;
+          if (auto cl = run.workspace_claims.find(b.workspace); cl != run.workspace_claims.end())
+            m.claim = cl->second;
           j.workspaces.push_back(std::move(m));
         }
         for (const auto& decl : j.spec.workspaces) {
@@ -1013,7 +1056,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         Json s = {{"name", pt.name}, {"reason", list[i].facts.skip_reason}};
         if (!pt.when.empty() && list[i].facts.skip_reason == skip::kWhen) {
           Json whens = Json::array();
-          for (const auto& w : pt.when) whens.push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
+          for (const auto& w : pt.when)
+            whens.push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
           s["whenExpressions"] = whens;
         }
         skipped.push_back(s);
@@ -1035,7 +1079,9 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       for (size_t i = 0; i < list.size(); ++i) {
         for (const auto& c : list[i].children) {
           if (!c.created) continue;
-          children_refs.push_back({{"apiVersion", kApiVersion}, {"kind", "TaskRun"}, {"name", c.name},
+          children_refs.push_back({{"apiVersion", kApiVersion},
+                                   {"kind", "TaskRun"},
+                                   {"name", c.name},
                                    {"pipelineTaskName", run.PTask(fin, i).name}});
         }
       }
@@ -1045,7 +1091,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       auto val = SubstituteValue(r.value, v);
       bool unresolved = false;
       if (val) {
-        for (const auto& ref : FindReferences(val->str)) unresolved |= StartsWith(ref.base, "tasks.");
+        for (const auto& ref : FindReferences(val->str))
+          unresolved |= StartsWith(ref.base, "tasks.");
       }
       if (val && !unresolved) results.push_back({{"name", r.name}, {"value", val->ToJson()}});
     }
@@ -1082,7 +1129,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       std::string reason = "Running";
       std::string message = "PipelineRun progressing";
       if (done) {
-        status["conditions"] = Condition(outcome_ok ? "True" : "False", outcome_reason, outcome_message, clock_.Now());
+        status["conditions"] =
+            Condition(outcome_ok ? "True" : "False", outcome_reason, outcome_message, clock_.Now());
         status["completionTime"] = FormatRfc3339(clock_.Now());
         status["childReferences"] = children_refs;
         if (!results.empty()) status["results"] = results;
@@ -1114,28 +1162,40 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     if (j.timeout) spec["timeout"] = FormatDuration(*j.timeout);
     if (j.retries) spec["retries"] = j.retries;
     Json ws = Json::array();
-    for (const auto& w : j.workspaces) ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
+    for (const auto& w : j.workspaces)
+      ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
     spec["workspaces"] = ws;
     tr.object = {{"apiVersion", kApiVersion},
                  {"kind", "TaskRun"},
-                 {"metadata", {{"name", j.name}, {"namespace", j.ns}, {"labels", tr.labels},
-                               {"ownerReferences", Json::array({{{"apiVersion", kApiVersion}, {"kind", "PipelineRun"}, {"name", run_name}, {"uid", run_uid}, {"controller", true}}})}}},
+                 {"metadata",
+                  {{"name", j.name},
+                   {"namespace", j.ns},
+                   {"labels", tr.labels},
+                   {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
+                                                     {"kind", "PipelineRun"},
+                                                     {"name", run_name},
+                                                     {"uid", run_uid},
+                                                     {"controller", true}}})}}},
                  {"spec", spec}};
     Json steps = Json::array();
     for (size_t s = 0; s < j.spec.steps.size(); ++s) {
-      std::string container = j.spec.steps[s].name.empty() ? "step-unnamed-" + std::to_string(s) : "step-" + j.spec.steps[s].name;
-      steps.push_back({{"name", j.spec.steps[s].name}, {"container", container},
+      std::string container = j.spec.steps[s].name.empty() ? "step-unnamed-" + std::to_string(s)
+                                                           : "step-" + j.spec.steps[s].name;
+      steps.push_back({{"name", j.spec.steps[s].name},
+                       {"container", container},
                        {"running", {{"startedAt", FormatRfc3339(clock_.Now())}}},
                        {"log", executor_.LogPath(j.ns, j.name, container)}});
     }
-    tr.status = {{"conditions", Condition("Unknown", "Running", "Not all Steps in the Task have finished executing", clock_.Now())},
+    tr.status = {{"conditions",
+                  Condition("Unknown", "Running",
+                            "Not all Steps in the Task have finished executing", clock_.Now())},
                  {"startTime", FormatRfc3339(clock_.Now())},
                  {"podName", ""},
                  {"steps", steps}};
     bool recovering = std::find(recover.begin(), recover.end(), j.name) != recover.end();
-    Result<store::Resource> w = recovering
-        ? store_.UpdateStatus(tr.key, tr.status, 0, "Running", "TaskRun re-run after restart")
-        : store_.Create(tr, "Running", "TaskRun started");
+    Result<store::Resource> w = recovering ? store_.UpdateStatus(tr.key, tr.status, 0, "Running",
+                                                                 "TaskRun re-run after restart")
+                                           : store_.Create(tr, "Running", "TaskRun started");
     if (!w) {
       std::lock_guard<std::mutex> l(mu_);
       --running_;
@@ -1204,12 +1264,15 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     auto attempt_start = clock_.Now();
     outcome = executor_.Run(j, attempt, j.timeout, job->cancel_fd);
     if (outcome.succeeded || outcome.reason == "TaskRunCancelled" || attempt >= j.retries) break;
-    retries_status.push_back({{"conditions", Condition("False", outcome.reason, outcome.message, clock_.Now())},
-                              {"startTime", FormatRfc3339(attempt_start)},
-                              {"completionTime", FormatRfc3339(clock_.Now())}});
-    Json st = {{"conditions", Condition("Unknown", "Running", fmt::format("retrying after: {}", outcome.message), clock_.Now())},
-               {"startTime", FormatRfc3339(clock_.Now())},
-               {"retriesStatus", retries_status}};
+    retries_status.push_back(
+        {{"conditions", Condition("False", outcome.reason, outcome.message, clock_.Now())},
+         {"startTime", FormatRfc3339(attempt_start)},
+         {"completionTime", FormatRfc3339(clock_.Now())}});
+    Json st = {
+        {"conditions", Condition("Unknown", "Running",
+                                 fmt::format("retrying after: {}", outcome.message), clock_.Now())},
+        {"startTime", FormatRfc3339(clock_.Now())},
+        {"retriesStatus", retries_status}};
     (void)store_.UpdateStatus({"TaskRun", j.ns, j.name}, st, 0, "Retrying",
                               fmt::format("attempt {} failed: {}", attempt + 1, outcome.message));
     ProgressEvent e;
@@ -1221,7 +1284,8 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     e.message = outcome.message;
     Emit(e);
   }
-  int64_t took = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
+  int64_t took =
+      std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
 
   // The end, durably, before the PipelineRun hears of it.
   Json steps = Json::array();
@@ -1238,9 +1302,12 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
   }
   Json results = Json::array();
   for (const auto& r : outcome.results) {
-    results.push_back({{"name", r.name}, {"type", model::ParamTypeName(r.value.type)}, {"value", r.value.ToJson()}});
+    results.push_back({{"name", r.name},
+                       {"type", model::ParamTypeName(r.value.type)},
+                       {"value", r.value.ToJson()}});
   }
-  Json status = {{"conditions", Condition(outcome.succeeded ? "True" : "False", outcome.reason, outcome.message, clock_.Now())},
+  Json status = {{"conditions", Condition(outcome.succeeded ? "True" : "False", outcome.reason,
+                                          outcome.message, clock_.Now())},
                  {"startTime", FormatRfc3339(FromUnixMillis(job->start_ms))},
                  {"completionTime", FormatRfc3339(clock_.Now())},
                  {"durationMs", took},
@@ -1256,10 +1323,11 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     }
     if (!images.empty() && !executor_.sandboxed()) status["strake"] = {{"ignoredImages", images}};
   }
-  auto written = store_.UpdateStatus({"TaskRun", j.ns, j.name}, status, 0, outcome.reason, outcome.message);
+  auto written =
+      store_.UpdateStatus({"TaskRun", j.ns, j.name}, status, 0, outcome.reason, outcome.message);
   if (!written) return tl::unexpected(written.error().Wrap("taskrun " + j.name));
 
-  TaskState state = outcome.succeeded ? TaskState::kSucceeded
+  TaskState state = outcome.succeeded                      ? TaskState::kSucceeded
                     : outcome.reason == "TaskRunCancelled" ? TaskState::kCancelled
                                                            : TaskState::kFailed;
   {

@@ -36,12 +36,19 @@ struct EngineOptions {
 };
 
 struct ProgressEvent {
-  enum class Type { kRunStarted, kTaskStarted, kTaskFinished, kTaskSkipped, kTaskRetrying, kRunFinished };
+  enum class Type {
+    kRunStarted,
+    kTaskStarted,
+    kTaskFinished,
+    kTaskSkipped,
+    kTaskRetrying,
+    kRunFinished
+  };
   Type type = Type::kRunStarted;
   std::string pipeline_run;
   std::string pipeline_task;  // "" for run events
   std::string task_run;
-  std::string state;          // Running, Succeeded, Failed, Cached, Skipped, Cancelled...
+  std::string state;  // Running, Succeeded, Failed, Cached, Skipped, Cancelled...
   std::string message;
   int64_t duration_ms = 0;
   bool is_finally = false;

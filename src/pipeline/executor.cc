@@ -46,8 +46,10 @@ model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
   std::vector<model::EnvVar> env = tmpl.env;
   for (const auto& e : step.env) {
     auto it = std::find_if(env.begin(), env.end(), [&](const auto& x) { return x.name == e.name; });
-    if (it != env.end()) *it = e;
-    else env.push_back(e);
+    if (it != env.end())
+      *it = e;
+    else
+      env.push_back(e);
   }
   out.env = env;
   for (const auto& m : tmpl.volume_mounts) {
@@ -163,8 +165,9 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& s
   std::vector<ResolvedStep> out;
   for (size_t i = 0; i < steps.size(); ++i) {
     model::Step s = tmpl ? ApplyTemplate(*tmpl, steps[i]) : steps[i];
-    std::string container = prefix == "step" ? StepContainerName(s, i)
-                                             : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
+    std::string container = prefix == "step"
+                                ? StepContainerName(s, i)
+                                : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
     auto ctx = [&](const Error& e) { return tl::unexpected(e.Wrap(container)); };
     auto script = Substitute(s.script, vars);
     if (!script) return ctx(script.error());
@@ -238,8 +241,7 @@ Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const s
     total += size;
     if (!text || total > limit) {
       *reason = "TaskRunResultLargerThanAllowedLimit";
-      return Failf("result \"{}\" brings the task's results over the {}-byte limit", r.name,
-                   limit);
+      return Failf("result \"{}\" brings the task's results over the {}-byte limit", r.name, limit);
     }
     TaskResult tr{r.name, model::ParamValue::String(*text)};
     if (r.type != model::ParamType::kString) {
@@ -295,7 +297,9 @@ Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedSt
   }
   for (const auto& out : job.spec.cache.outputs) h.Field("out:" + out);
   for (const auto& in : job.spec.cache.inputs) {
-    auto [ws, glob] = SplitWorkspacePath(in);
+    const auto parts = SplitWorkspacePath(in);
+    const std::string& ws = parts.first;
+    const std::string& glob = parts.second;
     h.Field("in:" + in);
     auto mount = std::find_if(job.workspaces.begin(), job.workspaces.end(),
                               [&](const auto& w) { return w.name == ws; });
@@ -326,7 +330,7 @@ std::string HostWorkspacePath(const TaskRunJob& job, const std::string& ws) {
 
 // Restores a cache entry: outputs into their workspaces, results returned.
 Result<std::optional<std::vector<TaskResult>>> CacheRestore(const TaskRunJob& job,
-                                                             const std::string& entry) {
+                                                            const std::string& entry) {
   std::string results_file = PathJoin(entry, "results.json");
   if (!PathExists(results_file)) return std::optional<std::vector<TaskResult>>();
   auto text = ReadFile(results_file);
@@ -383,8 +387,8 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
   if (!bwrap_.empty()) {
     // The host root, read-only, one top-level entry at a time so that the
     // sandbox's own root stays writable for mount points like /workspace.
-    static const std::set<std::string> kSkip = {".", "..", "proc", "dev", "sys", "tmp", "run",
-                                                "workspace", "tekton", "lost+found"};
+    static const std::set<std::string> kSkip = {".",   "..",  "proc",      "dev",    "sys",
+                                                "tmp", "run", "workspace", "tekton", "lost+found"};
     DIR* d = ::opendir("/");
     while (d) {
       dirent* e = ::readdir(d);
@@ -398,7 +402,8 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
         char target[4096];
         ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
         if (n <= 0) continue;
-        root_binds_.insert(root_binds_.end(), {"--symlink", std::string(target, static_cast<size_t>(n)), path});
+        root_binds_.insert(root_binds_.end(),
+                           {"--symlink", std::string(target, static_cast<size_t>(n)), path});
       } else if (S_ISDIR(st.st_mode)) {
         root_binds_.insert(root_binds_.end(), {"--ro-bind", path, path});
       }
@@ -444,14 +449,21 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
 
   Paths paths;
   if (sandbox) {
-    paths = {"/tekton/results", "/tekton/steps", "/tekton/scripts", "/tekton/home", "/workspace", {}, {}};
+    paths = {"/tekton/results",
+             "/tekton/steps",
+             "/tekton/scripts",
+             "/tekton/home",
+             "/workspace",
+             {},
+             {}};
   } else {
     paths = {lay.results, lay.steps, lay.scripts, lay.home, lay.work, {}, {}};
   }
   for (const auto& w : job.workspaces) {
     auto decl = std::find_if(job.spec.workspaces.begin(), job.spec.workspaces.end(),
                              [&](const auto& d) { return d.name == w.name; });
-    std::string mount = decl != job.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
+    std::string mount =
+        decl != job.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
     paths.workspaces[w.name] = sandbox ? mount : w.host_path;
   }
 
@@ -489,14 +501,20 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   // The cache: a hit restores outputs and results without running anything.
   bool use_cache = job.spec.cache.enabled && !options_.no_cache;
   if (use_cache) {
-    Paths canonical{"/tekton/results", "/tekton/steps", "/tekton/scripts", "/tekton/home",
-                    "/workspace", {}, {}};
+    Paths canonical{"/tekton/results",
+                    "/tekton/steps",
+                    "/tekton/scripts",
+                    "/tekton/home",
+                    "/workspace",
+                    {},
+                    {}};
     for (const auto& w : job.spec.workspaces) canonical.workspaces[w.name] = w.mount_path;
     TaskRunJob keyjob = job;
     keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
     Vars kv = MakeVars(keyjob, *params, canonical, 0);
     auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
-    auto key = ksteps ? CacheKey(job, *ksteps, *params) : Result<std::string>(tl::unexpected(ksteps.error()));
+    auto key = ksteps ? CacheKey(job, *ksteps, *params)
+                      : Result<std::string>(tl::unexpected(ksteps.error()));
     if (!key) return fail("TaskRunValidationFailed", key.error().Wrap("cache key").message);
     out.cache_key = *key;
     auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
@@ -542,11 +560,14 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     for (const auto& e : s.env) {
       auto v = EnvValue(e, job);
       if (!v) return tl::unexpected(v.error().Wrap(rs.container));
-      if (e.name == "PATH") path_env = *v;
-      else env.push_back(e.name + "=" + *v);
+      if (e.name == "PATH")
+        path_env = *v;
+      else
+        env.push_back(e.name + "=" + *v);
     }
     env.push_back("PATH=" + path_env);
-    if (std::none_of(env.begin(), env.end(), [](const auto& x) { return StartsWith(x, "HOME="); })) {
+    if (std::none_of(env.begin(), env.end(),
+                     [](const auto& x) { return StartsWith(x, "HOME="); })) {
       env.push_back("HOME=" + paths.home);
     }
     env.push_back(marker);
@@ -565,9 +586,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     out.logs[rs.container] = PathJoin(log_dir, rs.container + ".log");
     for (const auto& m : s.volume_mounts) {
       if (!sandbox) {
-        return Failf("{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or "
-                     "drop --no-sandbox",
-                     rs.container, m.mount_path);
+        return Failf(
+            "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or "
+            "drop --no-sandbox",
+            rs.container, m.mount_path);
       }
     }
     return sp;
@@ -594,29 +616,33 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     plan.status_path = "/tekton/status/status.json";
     auto st = WriteFile(lay.plan, ToJson(plan).dump());
     if (!st) return fail("TaskRunValidationFailed", st.error().message);
-    std::vector<std::string> argv = {bwrap_, "--die-with-parent", "--unshare-pid", "--unshare-ipc",
-                                     "--unshare-uts", "--hostname", "strake"};
+    std::vector<std::string> argv = {bwrap_,          "--die-with-parent", "--unshare-pid",
+                                     "--unshare-ipc", "--unshare-uts",     "--hostname",
+                                     "strake"};
     argv.insert(argv.end(), root_binds_.begin(), root_binds_.end());
     argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs",
                              "/run", "--tmpfs", options_.data_dir, "--dir", "/workspace"});
     for (const auto& w : job.workspaces) {
       if (w.host_path.empty()) continue;
-      argv.insert(argv.end(), {w.read_only ? "--ro-bind" : "--bind", w.host_path,
-                               paths.workspaces.at(w.name)});
+      argv.insert(argv.end(),
+                  {w.read_only ? "--ro-bind" : "--bind", w.host_path, paths.workspaces.at(w.name)});
     }
-    argv.insert(argv.end(), {"--bind", lay.results, "/tekton/results", "--bind", lay.steps,
-                             "/tekton/steps", "--ro-bind", lay.scripts, "/tekton/scripts",
-                             "--bind", lay.home, "/tekton/home", "--bind", log_dir, "/tekton/logs",
-                             "--bind", lay.status, "/tekton/status", "--ro-bind", lay.plan,
-                             "/tekton/plan.json", "--ro-bind", options_.self_exe,
-                             "/tekton/bin/strake"});
+    argv.insert(argv.end(), {"--bind",    lay.results,       "/tekton/results",
+                             "--bind",    lay.steps,         "/tekton/steps",
+                             "--ro-bind", lay.scripts,       "/tekton/scripts",
+                             "--bind",    lay.home,          "/tekton/home",
+                             "--bind",    log_dir,           "/tekton/logs",
+                             "--bind",    lay.status,        "/tekton/status",
+                             "--ro-bind", lay.plan,          "/tekton/plan.json",
+                             "--ro-bind", options_.self_exe, "/tekton/bin/strake"});
     std::set<std::string> mounted;
     for (const auto& rs : *steps) {
       for (const auto& m : rs.step.volume_mounts) {
         if (!mounted.insert(m.mount_path).second) continue;
         auto it = volume_dirs.find(m.name);
         if (it == volume_dirs.end()) continue;
-        std::string src = m.sub_path.empty() ? it->second.first : PathJoin(it->second.first, m.sub_path);
+        std::string src =
+            m.sub_path.empty() ? it->second.first : PathJoin(it->second.first, m.sub_path);
         (void)MakeDirs(src);
         argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind" : "--bind", src,
                                  m.mount_path});
@@ -635,8 +661,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     auto w = WaitProcess(*p, wait_for, cancel_fd);
     if (!w || w->outcome != WaitOutcome::kExited) {
       KillAndReap(*p);
-      if (w && w->outcome == WaitOutcome::kTimedOut) timed_out = true;
-      else so.cancelled = true;
+      if (w && w->outcome == WaitOutcome::kTimedOut)
+        timed_out = true;
+      else
+        so.cancelled = true;
     } else if (w->exit_code != 0) {
       std::string why(Trim(ReadFile(sandbox_log, 4096).value_or("")));
       return fail("Failed", fmt::format("sandbox exited with status {}{}", w->exit_code,
@@ -655,7 +683,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",
                                               job.name, FormatDuration(*timeout)));
   }
-  if (so.cancelled) return fail("TaskRunCancelled", fmt::format("TaskRun \"{}\" was cancelled", job.name));
+  if (so.cancelled)
+    return fail("TaskRunCancelled", fmt::format("TaskRun \"{}\" was cancelled", job.name));
   if (so.failed) return fail("Failed", so.message);
 
   std::string reason;

@@ -26,9 +26,9 @@ namespace strake::pipeline {
 
 struct ExecutorOptions {
   std::string data_dir;
-  bool sandbox = true;     // use bwrap when it is installed
+  bool sandbox = true;  // use bwrap when it is installed
   bool no_cache = false;
-  std::string self_exe;    // this binary, run as `__run-steps` inside the sandbox
+  std::string self_exe;  // this binary, run as `__run-steps` inside the sandbox
   size_t max_result_bytes = 4096;
 };
 
@@ -36,7 +36,7 @@ struct WorkspaceMount {
   std::string name;       // the task's workspace name
   std::string host_path;  // empty when an optional workspace is not bound
   bool read_only = false;
-  std::string claim;      // PVC name, for $(workspaces.<w>.claim)
+  std::string claim;  // PVC name, for $(workspaces.<w>.claim)
 };
 
 struct TaskRunJob {
@@ -64,7 +64,7 @@ struct TaskResult {
 
 struct TaskRunOutcome {
   bool succeeded = false;
-  std::string reason;   // Succeeded, Failed, TaskRunTimeout, TaskRunCancelled, Cached, ...
+  std::string reason;  // Succeeded, Failed, TaskRunTimeout, TaskRunCancelled, Cached, ...
   std::string message;
   std::vector<StepOutcome> steps;
   std::vector<TaskResult> results;
@@ -78,8 +78,8 @@ class TaskExecutor {
 
   // Runs attempt `attempt` (0-based; $(context.task.retry-count)) with at
   // most `timeout` left. cancel_fd (eventfd) cancels.
-  TaskRunOutcome Run(const TaskRunJob& job, int attempt,
-                     std::optional<model::Millis> timeout, int cancel_fd) const;
+  TaskRunOutcome Run(const TaskRunJob& job, int attempt, std::optional<model::Millis> timeout,
+                     int cancel_fd) const;
 
   bool sandboxed() const { return !bwrap_.empty(); }
   const ExecutorOptions& options() const { return options_; }

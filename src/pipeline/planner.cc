@@ -13,21 +13,27 @@ static bool IsFailure(TaskState s) { return s == TaskState::kFailed || s == Task
 Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   Plan plan;
   const auto& tasks = facts.tasks;
-  bool stopping = facts.failed_to_start ||
-                  std::any_of(tasks.begin(), tasks.end(), [](const TaskFacts& t) { return IsFailure(t.state); });
+  bool stopping =
+      facts.failed_to_start || std::any_of(tasks.begin(), tasks.end(),
+                                           [](const TaskFacts& t) { return IsFailure(t.state); });
 
   std::string blanket;  // A reason that skips everything not yet started.
-  if (facts.pipeline_timed_out) blanket = skip::kPipelineTimeout;
-  else if (facts.tasks_timed_out) blanket = skip::kTasksTimeout;
-  else if (facts.cancel == CancelMode::kStoppedRunFinally) blanket = skip::kStopped;
-  else if (facts.cancel != CancelMode::kNone) blanket = skip::kCancelled;
-  else if (stopping) blanket = skip::kStopping;
+  if (facts.pipeline_timed_out)
+    blanket = skip::kPipelineTimeout;
+  else if (facts.tasks_timed_out)
+    blanket = skip::kTasksTimeout;
+  else if (facts.cancel == CancelMode::kStoppedRunFinally)
+    blanket = skip::kStopped;
+  else if (facts.cancel != CancelMode::kNone)
+    blanket = skip::kCancelled;
+  else if (stopping)
+    blanket = skip::kStopping;
 
   plan.cancel_running_tasks = facts.pipeline_timed_out || facts.tasks_timed_out ||
                               facts.cancel == CancelMode::kCancelled ||
                               facts.cancel == CancelMode::kCancelledRunFinally;
-  plan.cancel_running_finally = facts.pipeline_timed_out || facts.finally_timed_out ||
-                                facts.cancel == CancelMode::kCancelled;
+  plan.cancel_running_finally =
+      facts.pipeline_timed_out || facts.finally_timed_out || facts.cancel == CancelMode::kCancelled;
 
   // Regular tasks, in index order. A skip decided now can make a child
   // skippable in the same pass, so walk in topological order.
@@ -35,7 +41,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   for (size_t i : TopologicalOrder(dag)) {
     if (state[i].state != TaskState::kPending) continue;
     if (!blanket.empty()) {
-      plan.skip.push_back({i, blanket});
+      plan.skip.emplace_back(i, blanket);
       state[i] = {TaskState::kSkipped, blanket};
       continue;
     }
@@ -50,29 +56,32 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
       }
     }
     if (parent_skipped) {
-      plan.skip.push_back({i, skip::kParent});
+      plan.skip.emplace_back(i, skip::kParent);
       state[i] = {TaskState::kSkipped, skip::kParent};
     } else if (ready) {
       plan.start.push_back(i);
     }
   }
 
-  bool tasks_done = std::all_of(state.begin(), state.end(), [&](const TaskFacts& t) {
-    return IsTerminal(t.state);
-  }) && plan.start.empty();
+  bool tasks_done = std::all_of(state.begin(), state.end(),
+                                [&](const TaskFacts& t) { return IsTerminal(t.state); }) &&
+                    plan.start.empty();
   if (!tasks_done) return plan;
 
   // Finally tasks: all at once, after every task.
   std::string finally_blanket;
-  if (facts.pipeline_timed_out) finally_blanket = skip::kPipelineTimeout;
-  else if (facts.finally_timed_out) finally_blanket = skip::kFinallyTimeout;
-  else if (facts.cancel == CancelMode::kCancelled) finally_blanket = skip::kCancelled;
+  if (facts.pipeline_timed_out)
+    finally_blanket = skip::kPipelineTimeout;
+  else if (facts.finally_timed_out)
+    finally_blanket = skip::kFinallyTimeout;
+  else if (facts.cancel == CancelMode::kCancelled)
+    finally_blanket = skip::kCancelled;
   bool finally_done = true;
   for (size_t i = 0; i < facts.finally.size(); ++i) {
     const TaskFacts& f = facts.finally[i];
     if (f.state == TaskState::kPending) {
       if (!finally_blanket.empty()) {
-        plan.skip_finally.push_back({i, finally_blanket});
+        plan.skip_finally.emplace_back(i, finally_blanket);
       } else {
         plan.start_finally.push_back(i);
         finally_done = false;
@@ -90,12 +99,11 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
     }
     return facts.finally[i].state;
   };
-  bool any_failed = std::any_of(state.begin(), state.end(), [](const TaskFacts& t) {
-    return IsFailure(t.state);
-  }) || facts.failed_to_start;
-  bool any_skipped = std::any_of(state.begin(), state.end(), [](const TaskFacts& t) {
-    return t.state == TaskState::kSkipped;
-  });
+  bool any_failed = std::any_of(state.begin(), state.end(),
+                                [](const TaskFacts& t) { return IsFailure(t.state); }) ||
+                    facts.failed_to_start;
+  bool any_skipped = std::any_of(state.begin(), state.end(),
+                                 [](const TaskFacts& t) { return t.state == TaskState::kSkipped; });
   for (size_t i = 0; i < facts.finally.size(); ++i) {
     any_failed = any_failed || IsFailure(final_state(i));
     any_skipped = any_skipped || final_state(i) == TaskState::kSkipped;
@@ -118,11 +126,22 @@ std::string CompletionMessage(const RunFacts& facts) {
   int completed = 0, failed = 0, cancelled = 0, skipped = 0;
   auto count = [&](const TaskFacts& t) {
     switch (t.state) {
-      case TaskState::kSucceeded: ++completed; break;
-      case TaskState::kFailed: ++completed; ++failed; break;
-      case TaskState::kCancelled: ++completed; ++cancelled; break;
-      case TaskState::kSkipped: ++skipped; break;
-      default: break;
+      case TaskState::kSucceeded:
+        ++completed;
+        break;
+      case TaskState::kFailed:
+        ++completed;
+        ++failed;
+        break;
+      case TaskState::kCancelled:
+        ++completed;
+        ++cancelled;
+        break;
+      case TaskState::kSkipped:
+        ++skipped;
+        break;
+      default:
+        break;
     }
   };
   for (const auto& t : facts.tasks) count(t);

@@ -55,8 +55,8 @@ struct Outcome {
 };
 
 struct Plan {
-  std::vector<size_t> start;                               // regular tasks ready to start
-  std::vector<std::pair<size_t, std::string>> skip;        // regular tasks to skip now
+  std::vector<size_t> start;                         // regular tasks ready to start
+  std::vector<std::pair<size_t, std::string>> skip;  // regular tasks to skip now
   std::vector<size_t> start_finally;
   std::vector<std::pair<size_t, std::string>> skip_finally;
   bool cancel_running_tasks = false;

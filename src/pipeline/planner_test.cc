@@ -22,8 +22,9 @@ TEST(Planner, StartsRootsFirst) {
 }
 
 TEST(Planner, FailureStopsNewWorkAndSkipsPending) {
-  auto plan = MakePlan(Chain(), Facts({TaskState::kFailed, TaskState::kPending,
-                                       TaskState::kPending, TaskState::kRunning}, 1));
+  auto plan = MakePlan(Chain(), Facts({TaskState::kFailed, TaskState::kPending, TaskState::kPending,
+                                       TaskState::kRunning},
+                                      1));
   EXPECT_TRUE(plan.start.empty());
   ASSERT_EQ(plan.skip.size(), 2u);
   EXPECT_EQ(plan.skip[0].second, skip::kStopping);
@@ -32,8 +33,8 @@ TEST(Planner, FailureStopsNewWorkAndSkipsPending) {
 }
 
 TEST(Planner, FinallyRunsAfterFailureThenRunFails) {
-  auto f = Facts({TaskState::kFailed, TaskState::kSkipped, TaskState::kSkipped,
-                  TaskState::kSucceeded}, 1);
+  auto f = Facts(
+      {TaskState::kFailed, TaskState::kSkipped, TaskState::kSkipped, TaskState::kSucceeded}, 1);
   auto plan = MakePlan(Chain(), f);
   EXPECT_EQ(plan.start_finally, std::vector<size_t>{0});
   f.finally[0].state = TaskState::kSucceeded;
@@ -44,8 +45,8 @@ TEST(Planner, FinallyRunsAfterFailureThenRunFails) {
 }
 
 TEST(Planner, WhenSkipDoesNotSkipChildrenOtherSkipsDo) {
-  auto f = Facts({TaskState::kSkipped, TaskState::kPending, TaskState::kPending,
-                  TaskState::kSucceeded});
+  auto f =
+      Facts({TaskState::kSkipped, TaskState::kPending, TaskState::kPending, TaskState::kSucceeded});
   f.tasks[0].skip_reason = skip::kWhen;
   auto plan = MakePlan(Chain(), f);
   EXPECT_EQ(plan.start, std::vector<size_t>{1});
@@ -67,8 +68,8 @@ TEST(Planner, AllSucceeded) {
 }
 
 TEST(Planner, CancelledSkipsFinallyCancelledRunFinallyRunsIt) {
-  auto f = Facts({TaskState::kRunning, TaskState::kPending, TaskState::kPending,
-                  TaskState::kSucceeded}, 1);
+  auto f = Facts(
+      {TaskState::kRunning, TaskState::kPending, TaskState::kPending, TaskState::kSucceeded}, 1);
   f.cancel = CancelMode::kCancelled;
   auto plan = MakePlan(Chain(), f);
   EXPECT_TRUE(plan.cancel_running_tasks);
@@ -86,8 +87,8 @@ TEST(Planner, CancelledSkipsFinallyCancelledRunFinallyRunsIt) {
 }
 
 TEST(Planner, StoppedRunFinallyLetsRunningTasksFinish) {
-  auto f = Facts({TaskState::kRunning, TaskState::kPending, TaskState::kPending,
-                  TaskState::kPending});
+  auto f =
+      Facts({TaskState::kRunning, TaskState::kPending, TaskState::kPending, TaskState::kPending});
   f.cancel = CancelMode::kStoppedRunFinally;
   auto plan = MakePlan(Chain(), f);
   EXPECT_FALSE(plan.cancel_running_tasks);
@@ -96,8 +97,8 @@ TEST(Planner, StoppedRunFinallyLetsRunningTasksFinish) {
 }
 
 TEST(Planner, TasksTimeoutCancelsTasksButRunsFinally) {
-  auto f = Facts({TaskState::kCancelled, TaskState::kPending, TaskState::kPending,
-                  TaskState::kSucceeded}, 1);
+  auto f = Facts(
+      {TaskState::kCancelled, TaskState::kPending, TaskState::kPending, TaskState::kSucceeded}, 1);
   f.tasks_timed_out = true;
   auto plan = MakePlan(Chain(), f);
   EXPECT_TRUE(plan.cancel_running_tasks);
@@ -107,8 +108,8 @@ TEST(Planner, TasksTimeoutCancelsTasksButRunsFinally) {
 }
 
 TEST(Planner, CompletionMessageAsTektonWritesIt) {
-  auto f = Facts({TaskState::kSucceeded, TaskState::kFailed, TaskState::kSkipped,
-                  TaskState::kCancelled});
+  auto f = Facts(
+      {TaskState::kSucceeded, TaskState::kFailed, TaskState::kSkipped, TaskState::kCancelled});
   EXPECT_EQ(CompletionMessage(f), "Tasks Completed: 3 (Failed: 1, Cancelled 1), Skipped: 1");
 }
 

@@ -17,8 +17,12 @@ namespace {
 int64_t NowMs() { return UnixMillis(std::chrono::system_clock::now()); }
 
 Json StepToJson(const StepPlan& s) {
-  Json j = {{"name", s.name}, {"argv", s.argv}, {"env", s.env}, {"cwd", s.cwd},
-            {"continueOnError", s.continue_on_error}, {"log", s.log_path},
+  Json j = {{"name", s.name},
+            {"argv", s.argv},
+            {"env", s.env},
+            {"cwd", s.cwd},
+            {"continueOnError", s.continue_on_error},
+            {"log", s.log_path},
             {"exitCodePath", s.exit_code_path}};
   if (s.timeout_ms) j["timeoutMs"] = *s.timeout_ms;
   return j;
@@ -74,12 +78,18 @@ Result<TaskPlan> TaskPlanFromJson(const Json& j) {
 Json ToJson(const StepsOutcome& o) {
   Json steps = Json::array();
   for (const auto& s : o.steps) {
-    steps.push_back({{"name", s.name}, {"exitCode", s.exit_code}, {"reason", s.reason},
-                     {"message", s.message}, {"startedMs", s.started_ms},
+    steps.push_back({{"name", s.name},
+                     {"exitCode", s.exit_code},
+                     {"reason", s.reason},
+                     {"message", s.message},
+                     {"startedMs", s.started_ms},
                      {"finishedMs", s.finished_ms}});
   }
-  return {{"steps", steps}, {"cancelled", o.cancelled}, {"timedOut", o.timed_out},
-          {"failed", o.failed}, {"message", o.message}};
+  return {{"steps", steps},
+          {"cancelled", o.cancelled},
+          {"timedOut", o.timed_out},
+          {"failed", o.failed},
+          {"message", o.message}};
 }
 
 StepsOutcome StepsOutcomeFromJson(const Json& j) {
@@ -148,7 +158,8 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       if (step.timeout_ms) timeout = std::chrono::milliseconds(*step.timeout_ms);
       bool task_limit = false;
       if (deadline) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now());
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now());
         if (left.count() < 0) left = std::chrono::milliseconds(0);
         if (!timeout || left <= *timeout) {
           timeout = left;
@@ -186,9 +197,10 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       stop = true;
     } else if (so.reason != "Completed" && !step.continue_on_error) {
       out.failed = true;
-      out.message = so.reason == "TimeoutExceeded"
-                        ? "\"" + step.name + "\" exited because the step exceeded the specified timeout limit"
-                        : "\"" + step.name + "\" exited with code " + std::to_string(so.exit_code);
+      out.message =
+          so.reason == "TimeoutExceeded"
+              ? "\"" + step.name + "\" exited because the step exceeded the specified timeout limit"
+              : "\"" + step.name + "\" exited with code " + std::to_string(so.exit_code);
       if (!so.message.empty() && so.reason == "Error" && so.exit_code == 127) {
         out.message += ": " + so.message;
       }

@@ -12,11 +12,10 @@
 // RunSteps blocks; cancel_fd (an eventfd, -1: none) stops it early.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 
@@ -38,7 +37,7 @@ struct StepPlan {
 struct TaskPlan {
   std::vector<StepPlan> steps;
   std::vector<StepPlan> sidecars;
-  std::string status_path;  // written after each step, when set
+  std::string status_path;            // written after each step, when set
   std::optional<int64_t> timeout_ms;  // of the whole task: caps every step
 };
 

@@ -8,8 +8,8 @@ namespace strake::pipeline {
 
 namespace {
 
-const char* const kRoots[] = {"params.",  "params[",      "tasks.",       "context.",
-                              "workspaces.", "results.",  "steps.",       "credentials."};
+const char* const kRoots[] = {"params.",     "params[",  "tasks.", "context.",
+                              "workspaces.", "results.", "steps.", "credentials."};
 
 bool HasRoot(std::string_view expr) {
   for (const char* r : kRoots) {
@@ -132,10 +132,11 @@ Result<std::string> Substitute(std::string_view s, const Vars& vars) {
     switch (ref.index) {
       case Reference::Index::kNone:
         if (v->type != model::ParamType::kString) {
-          err = Failf("$({}) is an {} and cannot be used in a string{}", ref.expr,
-                      model::ParamTypeName(v->type),
-                      v->type == model::ParamType::kArray ? " (use [*] as a whole list item, or [i])"
-                                                          : " (use .key)");
+          err =
+              Failf("$({}) is an {} and cannot be used in a string{}", ref.expr,
+                    model::ParamTypeName(v->type),
+                    v->type == model::ParamType::kArray ? " (use [*] as a whole list item, or [i])"
+                                                        : " (use .key)");
           return;
         }
         text = v->str;

@@ -21,13 +21,14 @@ void Err(Diagnostics& d, const Origin& o, const std::string& path, std::string m
 
 std::vector<std::string> Names(const auto& items) {
   std::vector<std::string> out;
+  out.reserve(items.size());
   for (const auto& i : items) out.push_back(i.name);
   return out;
 }
 
 // Checks each $(params.x) in s against declared names.
-void CheckParamRefs(std::string_view s, const std::vector<std::string>& declared,
-                    const Origin& o, const std::string& path, Diagnostics& d) {
+void CheckParamRefs(std::string_view s, const std::vector<std::string>& declared, const Origin& o,
+                    const std::string& path, Diagnostics& d) {
   for (const auto& ref : FindReferences(s)) {
     if (!StartsWith(ref.base, "params.")) continue;
     std::string name = ref.base.substr(7);
@@ -68,7 +69,8 @@ void CheckPrefixedRefs(std::string_view s, std::string_view root, std::string_vi
   }
 }
 
-void ForEachStepString(const model::Step& s, const std::function<void(std::string_view, const std::string&)>& fn) {
+void ForEachStepString(const model::Step& s,
+                       const std::function<void(std::string_view, const std::string&)>& fn) {
   fn(s.script, "script");
   for (size_t i = 0; i < s.command.size(); ++i) fn(s.command[i], fmt::format("command[{}]", i));
   for (size_t i = 0; i < s.args.size(); ++i) fn(s.args[i], fmt::format("args[{}]", i));
@@ -141,8 +143,8 @@ void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::
   }
 }
 
-void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
-                          const Origin& where, const std::string& path, Diagnostics& diags) {
+void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, const Origin& where,
+                          const std::string& path, Diagnostics& diags) {
   std::vector<std::string> params = Names(p.params);
   std::vector<std::string> workspaces = Names(p.workspaces);
   std::vector<std::string> regular = Names(p.tasks);
@@ -176,7 +178,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
     }
     specs[t.name] = spec;
     if (is_finally && !t.run_after.empty()) {
-      Err(diags, o, tpath + ".runAfter", "finally tasks cannot use runAfter; they run after all tasks");
+      Err(diags, o, tpath + ".runAfter",
+          "finally tasks cannot use runAfter; they run after all tasks");
     }
     for (size_t i = 0; i < t.run_after.size(); ++i) {
       const auto& dep = t.run_after[i];
@@ -223,7 +226,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
           if (!ts) {
             for (const auto& pt : p.tasks) {
               if (pt.name != target) continue;
-              if (pt.task_spec) ts = &*pt.task_spec;
+              if (pt.task_spec)
+                ts = &*pt.task_spec;
               else if (auto ct = catalog.tasks.find(pt.task_ref); ct != catalog.tasks.end())
                 ts = &ct->second.spec;
             }
@@ -303,7 +307,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
         }
       }
       for (const auto& ps : spec->params) {
-        bool propagated = t.task_spec && std::find(params.begin(), params.end(), ps.name) != params.end();
+        bool propagated =
+            t.task_spec && std::find(params.begin(), params.end(), ps.name) != params.end();
         if (!ps.default_value && !given.count(ps.name) && !propagated) {
           Err(diags, o, tpath + ".params",
               fmt::format("missing value for param \"{}\" of the task (it has no default)",

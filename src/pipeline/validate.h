@@ -24,8 +24,8 @@ struct Catalog {
 
 Catalog MakeCatalog(const std::vector<model::Resource>& resources);
 
-void ValidateTaskSpec(const model::TaskSpec& t, const model::Origin& where,
-                      const std::string& path, model::Diagnostics& diags,
+void ValidateTaskSpec(const model::TaskSpec& t, const model::Origin& where, const std::string& path,
+                      model::Diagnostics& diags,
                       const std::set<std::string>& propagated_params = {});
 
 void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,

@@ -42,8 +42,8 @@ TEST(Validate, UnknownRunAfterPointsAtTheEntry) {
 }
 
 TEST(Validate, CycleNamesTasks) {
-  std::string text = std::string(kHead) + Task("a", "      runAfter: [b]\n") +
-                     Task("b", "      runAfter: [a]\n");
+  std::string text =
+      std::string(kHead) + Task("a", "      runAfter: [b]\n") + Task("b", "      runAfter: [a]\n");
   EXPECT_NE(Validate(text).find("cycle detected: a -> b -> a"), std::string::npos);
 }
 

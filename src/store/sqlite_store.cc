@@ -55,7 +55,9 @@ CREATE TABLE logs (
 
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr); }
+  Stmt(sqlite3* db, const char* sql) {
+    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr);
+  }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -150,8 +152,9 @@ class SqliteStore final : public Store {
     auto change = AppendChange(r.key, "ADDED", reason, message);
     if (!change) return Abort(change.error(), WriteError::kIo);
     r.resource_version = change->revision;
-    Use u(S("INSERT INTO resources (kind, namespace, name, uid, generation, resource_version, "
-            "created_ms, owner, labels, object, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    Use u(
+        S("INSERT INTO resources (kind, namespace, name, uid, generation, resource_version, "
+          "created_ms, owner, labels, object, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
     u.Text(1, r.key.kind).Text(2, r.key.ns).Text(3, r.key.name).Text(4, r.uid);
     u.Int(5, r.generation).Int(6, r.resource_version).Int(7, r.created_ms).Text(8, r.owner);
     u.Text(9, LabelsJson(r.labels).dump()).Text(10, r.object.dump());
@@ -169,8 +172,9 @@ class SqliteStore final : public Store {
 
   Result<std::optional<Resource>> Get(const Key& key) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Use u(S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
-            "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
+    Use u(
+        S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+          "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
     int rc = u.Step();
     if (rc == SQLITE_DONE) return std::optional<Resource>();
@@ -203,8 +207,9 @@ class SqliteStore final : public Store {
     if (!current) return Abort(current.error(), last_write_error);
     auto change = AppendChange(key, "MODIFIED", reason, message);
     if (!change) return Abort(change.error(), WriteError::kIo);
-    Use u(S("UPDATE resources SET status=?, resource_version=? WHERE kind=? AND namespace=? AND "
-            "name=?"));
+    Use u(
+        S("UPDATE resources SET status=?, resource_version=? WHERE kind=? AND namespace=? AND "
+          "name=?"));
     u.Text(1, status.dump()).Int(2, change->revision);
     u.Text(3, key.kind).Text(4, key.ns).Text(5, key.name);
     if (u.Step() != SQLITE_DONE) return Abort(Err("update status"), WriteError::kIo);
@@ -226,8 +231,9 @@ class SqliteStore final : public Store {
     if (spec_of(current->object) != spec_of(r.object)) ++generation;
     auto change = AppendChange(r.key, "MODIFIED", "Updated", "");
     if (!change) return Abort(change.error(), WriteError::kIo);
-    Use u(S("UPDATE resources SET object=?, labels=?, generation=?, resource_version=? WHERE "
-            "kind=? AND namespace=? AND name=?"));
+    Use u(
+        S("UPDATE resources SET object=?, labels=?, generation=?, resource_version=? WHERE "
+          "kind=? AND namespace=? AND name=?"));
     u.Text(1, r.object.dump()).Text(2, LabelsJson(r.labels).dump());
     u.Int(3, generation).Int(4, change->revision);
     u.Text(5, r.key.kind).Text(6, r.key.ns).Text(7, r.key.name);
@@ -260,13 +266,18 @@ class SqliteStore final : public Store {
   Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit) override {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<Change> out;
-    Use u(S("SELECT revision, kind, namespace, name, type, reason, message, time_ms FROM changes "
-            "WHERE revision > ? ORDER BY revision LIMIT ?"));
+    Use u(
+        S("SELECT revision, kind, namespace, name, type, reason, message, time_ms FROM changes "
+          "WHERE revision > ? ORDER BY revision LIMIT ?"));
     u.Int(1, revision).Int(2, static_cast<int64_t>(limit));
     int rc;
     while ((rc = u.Step()) == SQLITE_ROW) {
-      out.push_back(Change{u.ColInt(0), {u.ColText(1), u.ColText(2), u.ColText(3)}, u.ColText(4),
-                           u.ColText(5), u.ColText(6), u.ColInt(7)});
+      out.push_back(Change{u.ColInt(0),
+                           {u.ColText(1), u.ColText(2), u.ColText(3)},
+                           u.ColText(4),
+                           u.ColText(5),
+                           u.ColText(6),
+                           u.ColInt(7)});
     }
     if (rc != SQLITE_DONE) return tl::unexpected(Err("changes"));
     return out;
@@ -311,7 +322,9 @@ class SqliteStore final : public Store {
     return it->second->get();
   }
 
-  Error Err(const char* what) { return Error{fmt::format("store: {}: {}", what, sqlite3_errmsg(db_))}; }
+  Error Err(const char* what) {
+    return Error{fmt::format("store: {}: {}", what, sqlite3_errmsg(db_))};
+  }
 
   Status Exec(const std::string& sql) {
     char* msg = nullptr;
@@ -341,8 +354,9 @@ class SqliteStore final : public Store {
   Result<Change> AppendChange(const Key& key, const std::string& type, const std::string& reason,
                               const std::string& message) {
     Change c{0, key, type, reason, message, UnixMillis(std::chrono::system_clock::now())};
-    Use u(S("INSERT INTO changes (kind, namespace, name, type, reason, message, time_ms) VALUES "
-            "(?,?,?,?,?,?,?)"));
+    Use u(
+        S("INSERT INTO changes (kind, namespace, name, type, reason, message, time_ms) VALUES "
+          "(?,?,?,?,?,?,?)"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name).Text(4, type).Text(5, reason);
     u.Text(6, message).Int(7, c.time_ms);
     if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("append change"));
@@ -351,8 +365,9 @@ class SqliteStore final : public Store {
   }
 
   Result<Resource> CheckVersion(const Key& key, int64_t expected_version) {
-    Use u(S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
-            "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
+    Use u(
+        S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+          "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
     int rc = u.Step();
     if (rc == SQLITE_DONE) {
@@ -405,9 +420,8 @@ WriteError Store::LastWriteError() { return last_write_error; }
 
 Result<StorePtr> OpenSqliteStore(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);

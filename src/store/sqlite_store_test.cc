@@ -54,7 +54,8 @@ TEST_F(SqliteStoreTest, CreateGetListDelete) {
 TEST_F(SqliteStoreTest, OptimisticConcurrency) {
   auto r = store_->Create(Make("one"), "Created", "");
   ASSERT_TRUE(r);
-  auto u1 = store_->UpdateStatus(r->key, {{"phase", "Running"}}, r->resource_version, "Running", "");
+  auto u1 =
+      store_->UpdateStatus(r->key, {{"phase", "Running"}}, r->resource_version, "Running", "");
   ASSERT_TRUE(u1) << u1.error().message;
   auto u2 = store_->UpdateStatus(r->key, {{"phase", "Failed"}}, r->resource_version, "Failed", "");
   ASSERT_FALSE(u2);
@@ -111,8 +112,8 @@ TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctRevisions) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(store_->Create(Make("r" + std::to_string(t) + "-" + std::to_string(i)),
-                                   "Created", ""));
+        ASSERT_TRUE(
+            store_->Create(Make("r" + std::to_string(t) + "-" + std::to_string(i)), "Created", ""));
       }
     });
   }

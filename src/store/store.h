@@ -16,11 +16,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/result.h"
 
@@ -50,16 +49,16 @@ struct Resource {
 struct Change {
   int64_t revision = 0;
   Key key;
-  std::string type;     // ADDED, MODIFIED, DELETED
-  std::string reason;   // e.g. Running, Succeeded, Failed
+  std::string type;    // ADDED, MODIFIED, DELETED
+  std::string reason;  // e.g. Running, Succeeded, Failed
   std::string message;
   int64_t time_ms = 0;
 };
 
 struct LogRef {
-  Key key;            // the TaskRun
+  Key key;  // the TaskRun
   std::string step;
-  std::string path;   // file under the data dir's logs/
+  std::string path;  // file under the data dir's logs/
 };
 
 // Why a write did not happen.

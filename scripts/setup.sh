@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what strake needs to build and test, from Debian's packages.
+# Idempotent: installs only what is missing. Run as root or with sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config git
+  libyaml-dev libsqlite3-dev sqlite3 libssl-dev libfmt-dev nlohmann-json3-dev
+  libexpected-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  bubblewrap clang-format clang-tidy procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
