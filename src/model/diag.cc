@@ -16,7 +16,9 @@ std::string Diagnostic::ToString() const {
 }
 
 void Diagnostics::Error(const std::string& file, Mark mark, std::string path, std::string message) {
-  items_.push_back({Diagnostic::Severity::kError, file, mark, std::move(path), std::move(message)});
+  Diagnostic d{Diagnostic::Severity::kError, file, mark, std::move(path), std::move(message)};
+  if (!seen_.insert(d.ToString()).second) return;  // The same reference twice on a line.
+  items_.push_back(std::move(d));
   ++errors_;
 }
 

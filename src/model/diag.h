@@ -39,6 +39,7 @@ class Diagnostics {
  private:
   std::vector<Diagnostic> items_;
   std::set<std::string> warned_;
+  std::set<std::string> seen_;
   size_t errors_ = 0;
 };
 

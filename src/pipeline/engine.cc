@@ -840,7 +840,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     Vars v = vars(fin);
     auto missing = [&](const std::string& text) {
       for (const auto& ref : FindReferences(text)) {
-        if (StartsWith(ref.base, "tasks.") && !v.Find(ref.base)) return true;
+        if (StartsWith(ref.base, "tasks.") && !v.Has(ref.base)) return true;
       }
       return false;
     };
@@ -948,6 +948,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   }
   for (size_t i : plan.start) start(false, i);
   for (size_t i : plan.start_finally) start(true, i);
+  bool progressed = status_dirty || !plan.skip.empty() || !plan.skip_finally.empty();
 
   // Create TaskRuns while there are free slots.
   std::vector<std::shared_ptr<Job>> to_create;
@@ -1243,6 +1244,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   }
   controller::ReconcileResult rr;
   if (next_deadline) rr.requeue_after = Millis(std::max<int64_t>(1, *next_deadline - now));
+  // Skips and failed starts change what the planner sees: look again at once.
+  if (progressed) rr.requeue_after = Millis(0);
   return rr;
 }
 

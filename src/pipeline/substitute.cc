@@ -87,6 +87,14 @@ const ParamValue* Vars::Find(const std::string& name) const {
   return it == values_.end() ? nullptr : &it->second;
 }
 
+bool Vars::Has(const std::string& base) const {
+  if (Find(base)) return true;
+  size_t dot = base.rfind('.');
+  if (dot == std::string::npos) return false;
+  const ParamValue* obj = Find(base.substr(0, dot));
+  return obj && obj->type == model::ParamType::kObject && obj->obj.count(base.substr(dot + 1));
+}
+
 std::vector<Reference> FindReferences(std::string_view s) {
   std::vector<Reference> out;
   Scan(s, [&](size_t, size_t, const Reference& r) { out.push_back(r); });

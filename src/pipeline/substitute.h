@@ -31,6 +31,8 @@ class Vars {
     Set(name, ParamValue::String(std::move(value)));
   }
   const ParamValue* Find(const std::string& name) const;
+  // True if a reference's base resolves, as a whole value or as a key of an object.
+  bool Has(const std::string& base) const;
   bool empty() const { return values_.empty(); }
 
  private:

@@ -192,8 +192,11 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
     }
     // Param and result references in what the pipeline passes to the task.
     auto check_refs = [&](std::string_view s, const std::string& fp, bool pipeline_params = true) {
-      if (pipeline_params) CheckParamRefs(s, params, o, fp, diags);
-      CheckPrefixedRefs(s, "workspaces.", ".bound", workspaces, "workspace", o, fp, diags);
+      // Inside an embedded task spec, params and workspaces are the task's own.
+      if (pipeline_params) {
+        CheckParamRefs(s, params, o, fp, diags);
+        CheckPrefixedRefs(s, "workspaces.", ".bound", workspaces, "workspace", o, fp, diags);
+      }
       for (const auto& ref : FindReferences(s)) {
         if (!StartsWith(ref.base, "tasks.")) continue;
         auto parts = Split(ref.base, '.');

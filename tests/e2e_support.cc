@@ -1,0 +1,125 @@
+#include "e2e_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "base/fs.h"
+#include "base/process.h"
+
+extern char** environ;
+
+namespace strake::e2e {
+
+namespace {
+std::vector<std::string> BaseEnv() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string v = *e;
+    if (v.rfind("STRAKE_", 0) == 0) continue;
+    env.push_back(v);
+  }
+  return env;
+}
+}  // namespace
+
+void E2E::SetUp() {
+  char tmpl[] = "/tmp/strake-e2e-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  data_ = dir_ + "/data";
+}
+
+void E2E::TearDown() {
+  if (!HasFailure()) (void)RemoveAll(dir_);
+}
+
+std::string E2E::File(const std::string& name, const std::string& text) {
+  std::string path = dir_ + "/" + name;
+  EXPECT_TRUE(WriteFile(path, text));
+  return path;
+}
+
+Ran E2E::Strake(std::vector<std::string> args, std::chrono::milliseconds limit,
+                const std::vector<std::string>& extra_env) {
+  args.insert(args.begin(), {STRAKE_BINARY, "--data-dir", data_});
+  std::string out_path = dir_ + "/.out", err_path = dir_ + "/.err";
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  auto env = BaseEnv();
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  auto p = Spawn({args, env, "", -1, out, err});
+  ::close(out);
+  ::close(err);
+  Ran r;
+  if (!p) {
+    ADD_FAILURE() << p.error().message;
+    return r;
+  }
+  auto w = WaitProcess(*p, limit);
+  if (!w || w->outcome != WaitOutcome::kExited) {
+    KillAndReap(*p);
+    ADD_FAILURE() << "strake did not finish in time: " << args[3];
+  } else {
+    r.exit_code = w->exit_code;
+  }
+  r.out = ReadFile(out_path).value_or("");
+  r.err = ReadFile(err_path).value_or("");
+  return r;
+}
+
+int E2E::StartStrake(std::vector<std::string> args) {
+  args.insert(args.begin(), {STRAKE_BINARY, "--data-dir", data_});
+  std::string log = dir_ + "/.bg";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  auto p = Spawn({args, BaseEnv(), "", -1, fd, fd});
+  ::close(fd);
+  EXPECT_TRUE(p);
+  int pid = p ? p->pid() : -1;
+  // The Process handle closes its pidfd; the test reaps the pid itself.
+  return pid;
+}
+
+Json E2E::RunJson(const std::string& file, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"run", "-f", file, "-o", "json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Ran r = Strake(args);
+  Json j = Json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "stdout: " << r.out << "\nstderr: " << r.err;
+  return j.is_discarded() ? Json::object() : j;
+}
+
+std::vector<Json> E2E::TaskRuns() {
+  Ran r = Strake({"get", "taskruns", "-o", "json"});
+  Json j = Json::parse(r.out, nullptr, false);
+  std::vector<Json> out;
+  if (j.is_object() && j.contains("items")) {
+    for (const auto& i : j["items"]) out.push_back(i);
+  }
+  return out;
+}
+
+std::string Reason(const Json& obj) {
+  if (!obj.contains("status") || !obj["status"].contains("conditions")) return "";
+  return obj["status"]["conditions"][0].value("reason", "");
+}
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+bool PidAlive(int pid) {
+  if (pid <= 0) return false;
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").value_or("");
+  return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
+
+}  // namespace strake::e2e

@@ -1,0 +1,48 @@
+// Helpers for end-to-end tests: run the real strake binary in a temp data
+// directory and read what it printed and stored.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace strake::e2e {
+
+using Json = nlohmann::ordered_json;
+
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class E2E : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Writes text to a file in the test's directory; returns its path.
+  std::string File(const std::string& name, const std::string& text);
+  // Runs strake with --data-dir set; waits at most `limit`.
+  Ran Strake(std::vector<std::string> args,
+             std::chrono::milliseconds limit = std::chrono::seconds(60),
+             const std::vector<std::string>& extra_env = {});
+  // Starts strake in the background; returns its pid.
+  int StartStrake(std::vector<std::string> args);
+  // The final PipelineRun of a `run -o json`.
+  Json RunJson(const std::string& file, std::vector<std::string> extra = {});
+  std::vector<Json> TaskRuns();
+
+  std::string dir_;
+  std::string data_;
+};
+
+std::string Reason(const Json& obj);
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit);
+bool PidAlive(int pid);
+
+}  // namespace strake::e2e

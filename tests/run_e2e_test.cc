@@ -1,0 +1,457 @@
+// End-to-end: `strake run` on real pipelines, real processes, real SQLite.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+std::string ResultOf(const Json& pr, const std::string& name) {
+  for (const auto& r : pr["status"].value("results", Json::array())) {
+    if (r.value("name", "") == name) return r["value"].is_string() ? r["value"].get<std::string>() : r["value"].dump();
+  }
+  return "<missing>";
+}
+
+Json Skipped(const Json& pr, const std::string& task) {
+  for (const auto& s : pr["status"].value("skippedTasks", Json::array())) {
+    if (s.value("name", "") == task) return s;
+  }
+  return Json();
+}
+
+TEST_F(E2E, SamplePipelineSucceedsWithResultsAndFinally) {
+  Json pr = RunJson(std::string(STRAKE_SOURCE_DIR) + "/examples/hello-pipeline.yaml");
+  EXPECT_EQ(Reason(pr), "Succeeded");
+  EXPECT_EQ(pr["status"]["childReferences"].size(), 5u);
+  EXPECT_EQ(ResultOf(pr, "artifact-url").rfind("file:///artifacts/", 0), 0u);
+}
+
+TEST_F(E2E, ParamsOfEveryTypeAndResultsBetweenTasks) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: types}
+spec:
+  params:
+    - {name: flags, value: ["-a", "-b c"]}
+    - {name: repo, value: {url: "https://example.com/r.git", branch: main}}
+  pipelineSpec:
+    params:
+      - {name: flags, type: array}
+      - name: repo
+        type: object
+        properties: {url: {type: string}, branch: {type: string}}
+      - {name: greeting, default: hello}
+    tasks:
+      - name: produce
+        taskSpec:
+          params:
+            - {name: flags, type: array}
+          results:
+            - {name: one}
+            - {name: list, type: array}
+            - {name: obj, type: object, properties: {k: {type: string}}}
+          steps:
+            - name: args
+              image: busybox
+              command: [sh, -c, 'printf "%s|" "$@" > $(results.one.path)', sh]
+              args: ["$(params.flags[*])", "$(params.flags[1])"]
+            - name: json
+              image: busybox
+              script: |
+                printf '["x","y"]' > $(results.list.path)
+                printf '{"k":"v"}' > $(results.obj.path)
+        params:
+          - {name: flags, value: ["$(params.flags[*])"]}
+      - name: consume
+        params:
+          - {name: one, value: "$(tasks.produce.results.one)"}
+          - {name: second, value: "$(tasks.produce.results.list[1])"}
+          - {name: k, value: "$(tasks.produce.results.obj.k)"}
+          - {name: url, value: "$(params.repo.url)"}
+        taskSpec:
+          params: [{name: one}, {name: second}, {name: k}, {name: url}]
+          results: [{name: all}]
+          steps:
+            - image: busybox
+              script: |
+                printf '%s %s %s %s %s %s' "$(params.one)" "$(params.second)" "$(params.k)" \
+                  "$(params.url)" "$(params.greeting)" "$(context.pipelineRun.name)" > $(results.all.path)
+    results:
+      - {name: all, value: "$(tasks.consume.results.all)"}
+)Y");
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  EXPECT_EQ(ResultOf(pr, "all"), "-a|-b c|-b c| y v https://example.com/r.git hello types");
+}
+
+TEST_F(E2E, FailureStopsTheRunSkipsDependentsAndRunsFinally) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: fails}
+spec:
+  pipelineSpec:
+    params: [{name: env, default: dev}]
+    tasks:
+      - name: guarded
+        when: [{input: "$(params.env)", operator: in, values: [prod]}]
+        taskSpec: {steps: [{image: busybox, script: "echo never"}]}
+      - name: after-guarded
+        runAfter: [guarded]
+        taskSpec: {steps: [{image: busybox, script: "echo runs"}]}
+      - name: broken
+        runAfter: [after-guarded]
+        taskSpec: {steps: [{name: boom, image: busybox, script: "echo failing; exit 3"}]}
+      - name: downstream
+        runAfter: [broken]
+        taskSpec: {steps: [{image: busybox, script: "echo never"}]}
+    finally:
+      - name: notify
+        params: [{name: s, value: "$(tasks.status)"}, {name: b, value: "$(tasks.broken.status)"}]
+        taskSpec:
+          params: [{name: s}, {name: b}]
+          results: [{name: seen}]
+          steps: [{image: busybox, script: "printf '%s/%s' $(params.s) $(params.b) > $(results.seen.path)"}]
+    results:
+      - {name: seen, value: "$(tasks.notify.results.seen)"}
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  Json pr = Json::parse(r.out);
+  EXPECT_EQ(Reason(pr), "Failed");
+  EXPECT_EQ(pr["status"]["conditions"][0]["message"], "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2");
+  EXPECT_EQ(Skipped(pr, "guarded").value("reason", ""), "When Expressions evaluated to false");
+  EXPECT_EQ(Skipped(pr, "downstream").value("reason", ""), "PipelineRun was stopping");
+  EXPECT_TRUE(Skipped(pr, "after-guarded").is_null()) << "a when-skipped parent does not skip children";
+  EXPECT_EQ(ResultOf(pr, "seen"), "Failed/Failed");
+  Ran logs = Strake({"logs", "fails", "--task", "broken"});
+  EXPECT_EQ(logs.out, "[broken : boom] failing\n");
+  for (const auto& tr : TaskRuns()) {
+    if (tr["metadata"]["labels"]["tekton.dev/pipelineTask"] == "broken") {
+      EXPECT_EQ(Reason(tr), "Failed");
+      EXPECT_EQ(tr["status"]["conditions"][0]["message"], "\"step-boom\" exited with code 3");
+      EXPECT_EQ(tr["status"]["steps"][0]["terminated"]["exitCode"], 3);
+    }
+  }
+}
+
+TEST_F(E2E, RetriesSeeTheRetryCount) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: retries}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: flaky
+        retries: 3
+        taskSpec:
+          results: [{name: attempt}]
+          steps:
+            - image: busybox
+              script: |
+                printf '$(context.task.retry-count)' > $(results.attempt.path)
+                [ "$(context.task.retry-count)" = 2 ]
+    results: [{name: attempt, value: "$(tasks.flaky.results.attempt)"}]
+)Y");
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded");
+  EXPECT_EQ(ResultOf(pr, "attempt"), "2");
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(trs[0]["status"]["retriesStatus"].size(), 2u);
+}
+
+TEST_F(E2E, TaskTimeoutKillsTheWholeProcessTree) {
+  std::string pidfile = dir_ + "/grandchild.pid";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: slow}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: hang
+        timeout: 1s
+        taskSpec:
+          steps:
+            - image: busybox
+              script: |
+                sleep 300 &
+                echo $! > )Y" + pidfile + R"Y(
+                sh -c 'sleep 300' &
+                wait
+)Y");
+  auto start = std::chrono::steady_clock::now();
+  Ran r = Strake({"run", "--no-sandbox", "-f", f, "-o", "json"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(Reason(trs[0]), "TaskRunTimeout");
+  EXPECT_EQ(trs[0]["status"]["conditions"][0]["message"], "TaskRun \"slow-hang\" failed to finish within \"1.0s\"");
+  int gc = std::stoi(ReadFile(pidfile).value_or("0"));
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(gc); }, std::chrono::seconds(5))) << "orphan " << gc;
+}
+
+TEST_F(E2E, StepTimeoutAndOnErrorContinue) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: steps}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          results: [{name: code}]
+          stepTemplate:
+            env: [{name: GREETING, value: from-template}]
+          steps:
+            - name: tolerated
+              image: busybox
+              onError: continue
+              script: "exit 4"
+            - name: slow
+              image: busybox
+              onError: continue
+              timeout: 200ms
+              script: "sleep 5"
+            - name: after
+              image: busybox
+              script: |
+                #!/bin/bash
+                printf '%s:%s:%s' "$(cat $(steps.step-tolerated.exitCode.path))" "$GREETING" "${BASH_VERSION:+bash}" > $(results.code.path)
+    results: [{name: code, value: "$(tasks.t.results.code)"}]
+)Y");
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  EXPECT_EQ(ResultOf(pr, "code"), "4:from-template:bash");
+  auto trs = TaskRuns();
+  EXPECT_EQ(trs[0]["status"]["steps"][1]["terminated"]["reason"], "TimeoutExceeded");
+}
+
+TEST_F(E2E, PipelineTimeoutSkipsTheRestAndFinally) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: late}
+spec:
+  timeouts: {pipeline: 1s}
+  pipelineSpec:
+    tasks:
+      - {name: slow, taskSpec: {steps: [{image: busybox, script: "sleep 30"}]}}
+      - {name: next, runAfter: [slow], taskSpec: {steps: [{image: busybox, script: "true"}]}}
+    finally:
+      - {name: cleanup, taskSpec: {steps: [{image: busybox, script: "true"}]}}
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"}, std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 1);
+  Json pr = Json::parse(r.out);
+  EXPECT_EQ(Reason(pr), "PipelineRunTimeout");
+  EXPECT_EQ(Skipped(pr, "next").value("reason", ""), "PipelineRun timeout has been reached");
+  EXPECT_EQ(Skipped(pr, "cleanup").value("reason", ""), "PipelineRun timeout has been reached");
+}
+
+TEST_F(E2E, TasksTimeoutStillRunsFinally) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: tasks-late}
+spec:
+  timeouts: {pipeline: 1m, tasks: 1s}
+  pipelineSpec:
+    tasks:
+      - {name: slow, taskSpec: {steps: [{image: busybox, script: "sleep 30"}]}}
+    finally:
+      - {name: cleanup, taskSpec: {steps: [{image: busybox, script: "true"}]}}
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"}, std::chrono::seconds(20));
+  Json pr = Json::parse(r.out);
+  EXPECT_EQ(Reason(pr), "PipelineRunTimeout");
+  EXPECT_TRUE(Skipped(pr, "cleanup").is_null()) << pr["status"].dump(2);
+  EXPECT_EQ(pr["status"]["childReferences"].size(), 2u);
+}
+
+const char* kCached = R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: cached-}
+spec:
+  workspaces: [{name: ws, emptyDir: {}}]
+  params: [{name: level, value: "3"}]
+  pipelineSpec:
+    params: [{name: level}]
+    workspaces: [{name: ws}]
+    tasks:
+      - name: seed
+        workspaces: [{name: src, workspace: ws}]
+        taskSpec:
+          workspaces: [{name: src}]
+          steps: [{image: busybox, script: "mkdir -p $(workspaces.src.path)/src && echo 'int main(){}' > $(workspaces.src.path)/src/main.c"}]
+      - name: compile
+        runAfter: [seed]
+        params: [{name: level, value: "$(params.level)"}]
+        workspaces: [{name: src, workspace: ws}]
+        taskSpec:
+          params: [{name: level}]
+          workspaces: [{name: src}]
+          results: [{name: size}]
+          cache:
+            inputs: ["src:src/**/*.c"]
+            params: [level]
+            outputs: ["src:bin"]
+          steps:
+            - image: busybox
+              script: |
+                mkdir -p $(workspaces.src.path)/bin
+                echo "compiled -O$(params.level) $(date +%s%N)" > $(workspaces.src.path)/bin/app
+                printf 42 > $(results.size.path)
+      - name: check
+        runAfter: [compile]
+        params: [{name: size, value: "$(tasks.compile.results.size)"}]
+        workspaces: [{name: src, workspace: ws}]
+        taskSpec:
+          params: [{name: size}]
+          workspaces: [{name: src}]
+          results: [{name: app}]
+          steps: [{image: busybox, script: "test $(params.size) = 42 && cat $(workspaces.src.path)/bin/app | tr -d '\\n' > $(results.app.path)"}]
+    results: [{name: app, value: "$(tasks.check.results.app)"}]
+)Y";
+
+TEST_F(E2E, CacheRestoresOutputsAndResults) {
+  auto f = File("p.yaml", kCached);
+  Json first = RunJson(f);
+  ASSERT_EQ(Reason(first), "Succeeded") << first.dump(2);
+  Json second = RunJson(f);
+  ASSERT_EQ(Reason(second), "Succeeded") << second.dump(2);
+  EXPECT_EQ(ResultOf(first, "app"), ResultOf(second, "app")) << "output restored from the cache";
+  int cached = 0;
+  for (const auto& tr : TaskRuns()) cached += Reason(tr) == "Cached";
+  EXPECT_EQ(cached, 1);
+  // A different param is a different key; --no-cache bypasses.
+  Json third = RunJson(f, {"--param", "level=2"});
+  EXPECT_NE(ResultOf(third, "app"), ResultOf(first, "app"));
+  Json fourth = RunJson(f, {"--no-cache"});
+  EXPECT_NE(ResultOf(fourth, "app"), ResultOf(first, "app"));
+  cached = 0;
+  for (const auto& tr : TaskRuns()) cached += Reason(tr) == "Cached";
+  EXPECT_EQ(cached, 1);
+}
+
+TEST_F(E2E, SandboxConfinesSteps) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: boxed}
+spec:
+  workspaces: [{name: ws, emptyDir: {}}]
+  pipelineSpec:
+    workspaces: [{name: ws}]
+    tasks:
+      - name: probe
+        workspaces: [{name: source, workspace: ws}]
+        taskSpec:
+          workspaces: [{name: source}]
+          results: [{name: report}]
+          steps:
+            - image: busybox
+              env: [{name: DATA, value: ")Y" + data_ + R"Y("}]
+              script: |
+                r=""
+                touch /usr/strake-escape 2>/dev/null && r="${r}usr-writable " || true
+                touch /var/tmp/strake-escape 2>/dev/null && r="${r}var-writable " || true
+                ls "$DATA" 2>/dev/null | grep -q strake.db && r="${r}sees-data " || true
+                echo hi > /workspace/source/ok && r="${r}workspace-ok " || true
+                echo hi > /tmp/x && r="${r}tmp-ok " || true
+                [ "$$" -lt 10 ] && r="${r}own-pid-ns " || true
+                [ -z "$STRAKE_DATA_DIR$SSH_AUTH_SOCK" ] && r="${r}clean-env" || true
+                printf '%s' "$r" > /tekton/results/report
+)Y");
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(trs[0]["status"]["results"][0]["value"], "workspace-ok tmp-ok own-pid-ns clean-env");
+  EXPECT_FALSE(PathExists("/usr/strake-escape"));
+  EXPECT_FALSE(PathExists("/var/tmp/strake-escape"));
+}
+
+TEST_F(E2E, MatrixFansOutAndAggregatesResults) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: mx}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: build
+        matrix:
+          params:
+            - {name: os, value: [linux, mac]}
+            - {name: arch, value: [amd64, arm64]}
+          include:
+            - {name: extra, params: [{name: os, value: linux}, {name: flavour, value: musl}]}
+        taskSpec:
+          params: [{name: os}, {name: arch}, {name: flavour, default: glibc}]
+          results: [{name: id}]
+          steps: [{image: busybox, script: "printf '%s-%s-%s' $(params.os) $(params.arch) $(params.flavour) > $(results.id.path)"}]
+      - name: collect
+        params: [{name: ids, value: ["$(tasks.build.results.id[*])"]}]
+        taskSpec:
+          params: [{name: ids, type: array}]
+          results: [{name: all}]
+          steps:
+            - image: busybox
+              command: [sh, -c, 'echo "$@" | tr " " "\n" | sort | tr "\n" " " > $(results.all.path)', sh]
+              args: ["$(params.ids[*])"]
+    results: [{name: all, value: "$(tasks.collect.results.all)"}]
+)Y");
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  EXPECT_EQ(ResultOf(pr, "all"),
+            "linux-amd64-musl linux-arm64-musl mac-amd64-glibc mac-arm64-glibc ");
+  EXPECT_EQ(TaskRuns().size(), 5u);
+}
+
+TEST_F(E2E, MatrixOverTheLimitFails) {
+  std::string values;
+  for (int i = 0; i < 17; ++i) values += (i ? "," : "") + std::to_string(i);
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: big}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        matrix:
+          params: [{name: a, value: [)Y" + values + R"Y(]}, {name: b, value: [)Y" + values + R"Y(]}]
+        taskSpec:
+          params: [{name: a}, {name: b}]
+          steps: [{image: busybox, script: "true"}]
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  Json pr = Json::parse(r.out);
+  EXPECT_NE(pr["status"]["conditions"][0]["message"].get<std::string>().find("more than 256"), std::string::npos);
+  EXPECT_TRUE(TaskRuns().empty());
+}
+
+TEST_F(E2E, ResultOverTheLimitFailsClearly) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: huge}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          results: [{name: blob}]
+          steps: [{image: busybox, script: "head -c 5000 /dev/zero | tr '\\0' x > $(results.blob.path)"}]
+)Y");
+  Ran r = Strake({"run", "-f", f});
+  EXPECT_EQ(r.exit_code, 1);
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(Reason(trs[0]), "TaskRunResultLargerThanAllowedLimit");
+  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("4096-byte limit"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strake::e2e
