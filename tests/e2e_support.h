@@ -5,10 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace strake::e2e {
 
@@ -21,7 +20,7 @@ struct Ran {
 };
 
 class E2E : public ::testing::Test {
- protected:
+ public:
   void SetUp() override;
   void TearDown() override;
 

@@ -11,7 +11,8 @@ namespace {
 
 std::string ResultOf(const Json& pr, const std::string& name) {
   for (const auto& r : pr["status"].value("results", Json::array())) {
-    if (r.value("name", "") == name) return r["value"].is_string() ? r["value"].get<std::string>() : r["value"].dump();
+    if (r.value("name", "") == name)
+      return r["value"].is_string() ? r["value"].get<std::string>() : r["value"].dump();
   }
   return "<missing>";
 }
@@ -122,10 +123,12 @@ spec:
   EXPECT_EQ(r.exit_code, 1);
   Json pr = Json::parse(r.out);
   EXPECT_EQ(Reason(pr), "Failed");
-  EXPECT_EQ(pr["status"]["conditions"][0]["message"], "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2");
+  EXPECT_EQ(pr["status"]["conditions"][0]["message"],
+            "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2");
   EXPECT_EQ(Skipped(pr, "guarded").value("reason", ""), "When Expressions evaluated to false");
   EXPECT_EQ(Skipped(pr, "downstream").value("reason", ""), "PipelineRun was stopping");
-  EXPECT_TRUE(Skipped(pr, "after-guarded").is_null()) << "a when-skipped parent does not skip children";
+  EXPECT_TRUE(Skipped(pr, "after-guarded").is_null())
+      << "a when-skipped parent does not skip children";
   EXPECT_EQ(ResultOf(pr, "seen"), "Failed/Failed");
   Ran logs = Strake({"logs", "fails", "--task", "broken"});
   EXPECT_EQ(logs.out, "[broken : boom] failing\n");
@@ -179,7 +182,8 @@ spec:
             - image: busybox
               script: |
                 sleep 300 &
-                echo $! > )Y" + pidfile + R"Y(
+                echo $! > )Y" +
+                              pidfile + R"Y(
                 sh -c 'sleep 300' &
                 wait
 )Y");
@@ -191,7 +195,8 @@ spec:
   auto trs = TaskRuns();
   ASSERT_EQ(trs.size(), 1u);
   EXPECT_EQ(Reason(trs[0]), "TaskRunTimeout");
-  EXPECT_EQ(trs[0]["status"]["conditions"][0]["message"], "TaskRun \"slow-hang\" failed to finish within \"1.0s\"");
+  EXPECT_EQ(trs[0]["status"]["conditions"][0]["message"],
+            "TaskRun \"slow-hang\" failed to finish within \"1.0s\"");
   int gc = std::stoi(ReadFile(pidfile).value_or("0"));
   EXPECT_TRUE(WaitFor([&] { return !PidAlive(gc); }, std::chrono::seconds(5))) << "orphan " << gc;
 }
@@ -353,7 +358,8 @@ spec:
           results: [{name: report}]
           steps:
             - image: busybox
-              env: [{name: DATA, value: ")Y" + data_ + R"Y("}]
+              env: [{name: DATA, value: ")Y" +
+                              data_ + R"Y("}]
               script: |
                 r=""
                 touch /usr/strake-escape 2>/dev/null && r="${r}usr-writable " || true
@@ -421,7 +427,8 @@ spec:
     tasks:
       - name: t
         matrix:
-          params: [{name: a, value: [)Y" + values + R"Y(]}, {name: b, value: [)Y" + values + R"Y(]}]
+          params: [{name: a, value: [)Y" +
+                              values + R"Y(]}, {name: b, value: [)Y" + values + R"Y(]}]
         taskSpec:
           params: [{name: a}, {name: b}]
           steps: [{image: busybox, script: "true"}]
@@ -429,7 +436,8 @@ spec:
   Ran r = Strake({"run", "-f", f, "-o", "json"});
   EXPECT_EQ(r.exit_code, 1);
   Json pr = Json::parse(r.out);
-  EXPECT_NE(pr["status"]["conditions"][0]["message"].get<std::string>().find("more than 256"), std::string::npos);
+  EXPECT_NE(pr["status"]["conditions"][0]["message"].get<std::string>().find("more than 256"),
+            std::string::npos);
   EXPECT_TRUE(TaskRuns().empty());
 }
 
@@ -450,7 +458,8 @@ spec:
   auto trs = TaskRuns();
   ASSERT_EQ(trs.size(), 1u);
   EXPECT_EQ(Reason(trs[0]), "TaskRunResultLargerThanAllowedLimit");
-  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("4096-byte limit"), std::string::npos);
+  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("4096-byte limit"),
+            std::string::npos);
 }
 
 }  // namespace

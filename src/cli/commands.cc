@@ -154,7 +154,12 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
           "several Tasks or TaskRuns given and no PipelineRun: say which to run with a "
           "PipelineRun");
     }
-    Json ptask = {{"name", src->kind == "Task" ? src->meta.name : "task"}};
+    // The pipeline task is named after the Task it runs.
+    std::string task_name = src->kind == "Task" ? src->meta.name : "task";
+    if (src->kind == "TaskRun" && src->raw["spec"].contains("taskRef")) {
+      task_name = src->raw["spec"]["taskRef"].value("name", "task");
+    }
+    Json ptask = {{"name", task_name}};
     Json pparams = Json::array(), rparams = Json::array(), pws = Json::array(), rws = Json::array();
     Json task_spec;
     if (src->kind == "Task") {
@@ -285,6 +290,11 @@ int CmdRun(const Common& c, const RunFlags& f) {
   Progress progress(stderr, live);
   std::string name, ns = "default";
   std::vector<std::string> warnings;
+  // Interrupts cancel the run (Tekton's Cancelled); installed before anything starts.
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   auto engine = std::make_unique<pipeline::Engine>(**store, opts, clock);
   if (c.output == "text")
     engine->SetObserver([&](const pipeline::ProgressEvent& e) { progress.OnEvent(e); });
@@ -325,10 +335,6 @@ int CmdRun(const Common& c, const RunFlags& f) {
     if (!submitted) return Die(submitted.error().message);
     name = *submitted;
   }
-  struct sigaction sa {};
-  sa.sa_handler = OnInterrupt;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     int seen = 0;

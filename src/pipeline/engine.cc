@@ -948,7 +948,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   }
   for (size_t i : plan.start) start(false, i);
   for (size_t i : plan.start_finally) start(true, i);
-  bool progressed = status_dirty || !plan.skip.empty() || !plan.skip_finally.empty();
+  // Starting a task (whose children may all have finished before a crash)
+  // also changes what the planner sees.
+  bool progressed = status_dirty || !plan.skip.empty() || !plan.skip_finally.empty() ||
+                    !plan.start.empty() || !plan.start_finally.empty();
 
   // Create TaskRuns while there are free slots.
   std::vector<std::shared_ptr<Job>> to_create;

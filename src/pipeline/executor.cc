@@ -377,38 +377,74 @@ Status CacheSave(const TaskRunJob& job, const std::string& data_dir, const std::
 
 }  // namespace
 
+namespace {
+
+// Entries of the host root that the sandbox makes itself.
+const std::set<std::string> kOwnRoot = {"proc", "dev",       "sys",    "tmp",
+                                        "run",  "workspace", "tekton", "lost+found"};
+
+void EmitTree(const std::string& dir, const std::set<std::string>& expand,
+              std::vector<std::string>& args) {
+  if (dir != "/") args.insert(args.end(), {"--tmpfs", dir});
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (dir == "/" && kOwnRoot.count(name)) continue;
+    names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string path = dir == "/" ? "/" + name : dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+      if (n > 0)
+        args.insert(args.end(), {"--symlink", std::string(target, static_cast<size_t>(n)), path});
+    } else if (S_ISDIR(st.st_mode)) {
+      if (expand.count(path)) {
+        EmitTree(path, expand, args);
+      } else {
+        args.insert(args.end(), {"--ro-bind", path, path});
+      }
+    } else if (S_ISREG(st.st_mode)) {
+      args.insert(args.end(), {"--ro-bind", path, path});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> SandboxRootArgs(const std::vector<std::string>& mount_points) {
+  std::set<std::string> expand;
+  for (const auto& mp : mount_points) {
+    if (PathExists(mp)) continue;  // bwrap mounts over an existing directory.
+    // Every existing directory above a missing mount point is expanded.
+    std::string prefix;
+    for (const auto& part : Split(mp, '/')) {
+      if (part.empty()) continue;
+      prefix += "/" + part;
+      struct stat st {};
+      if (::lstat(prefix.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) break;
+      if (prefix != mp) expand.insert(prefix);
+    }
+  }
+  std::vector<std::string> args;
+  EmitTree("/", expand, args);
+  return args;
+}
+
 TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options)) {
   if (options_.sandbox) {
     bwrap_ = FindExecutable("bwrap", HostPath());
     if (bwrap_.empty()) {
       Log(LogLevel::kWarn, "bwrap not found: steps run without a sandbox (install bubblewrap)");
     }
-  }
-  if (!bwrap_.empty()) {
-    // The host root, read-only, one top-level entry at a time so that the
-    // sandbox's own root stays writable for mount points like /workspace.
-    static const std::set<std::string> kSkip = {".",   "..",  "proc",      "dev",    "sys",
-                                                "tmp", "run", "workspace", "tekton", "lost+found"};
-    DIR* d = ::opendir("/");
-    while (d) {
-      dirent* e = ::readdir(d);
-      if (!e) break;
-      std::string name = e->d_name;
-      if (kSkip.count(name)) continue;
-      std::string path = "/" + name;
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) != 0) continue;
-      if (S_ISLNK(st.st_mode)) {
-        char target[4096];
-        ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
-        if (n <= 0) continue;
-        root_binds_.insert(root_binds_.end(),
-                           {"--symlink", std::string(target, static_cast<size_t>(n)), path});
-      } else if (S_ISDIR(st.st_mode)) {
-        root_binds_.insert(root_binds_.end(), {"--ro-bind", path, path});
-      }
-    }
-    if (d) ::closedir(d);
   }
 }
 
@@ -619,7 +655,13 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     std::vector<std::string> argv = {bwrap_,          "--die-with-parent", "--unshare-pid",
                                      "--unshare-ipc", "--unshare-uts",     "--hostname",
                                      "strake"};
-    argv.insert(argv.end(), root_binds_.begin(), root_binds_.end());
+    std::vector<std::string> mount_points;
+    for (const auto& [name, path] : paths.workspaces) mount_points.push_back(path);
+    for (const auto& rs : *steps) {
+      for (const auto& m : rs.step.volume_mounts) mount_points.push_back(m.mount_path);
+    }
+    auto root = SandboxRootArgs(mount_points);
+    argv.insert(argv.end(), root.begin(), root.end());
     argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs",
                              "/run", "--tmpfs", options_.data_dir, "--dir", "/workspace"});
     for (const auto& w : job.workspaces) {

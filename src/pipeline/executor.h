@@ -91,8 +91,13 @@ class TaskExecutor {
  private:
   ExecutorOptions options_;
   std::string bwrap_;
-  std::vector<std::string> root_binds_;  // bwrap arguments for the read-only host root
 };
+
+// bwrap arguments that show the host's root read-only while letting each of
+// `mount_points` be created: a directory on the way to a mount point that
+// does not exist on the host becomes a tmpfs with its entries bound back
+// read-only. Exposed for tests.
+std::vector<std::string> SandboxRootArgs(const std::vector<std::string>& mount_points);
 
 // The environment marker every step process of a TaskRun carries, so that
 // orphans left by a crash can be found and killed.

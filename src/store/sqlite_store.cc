@@ -113,10 +113,13 @@ class SqliteStore final : public Store {
   }
 
   Status Init() {
+    sqlite3_busy_timeout(db_, 10000);
     STRAKE_TRY(Exec("PRAGMA journal_mode=WAL"));
     STRAKE_TRY(Exec("PRAGMA synchronous=NORMAL"));
     STRAKE_TRY(Exec("PRAGMA foreign_keys=ON"));
-    sqlite3_busy_timeout(db_, 5000);
+    // The version is read under the write lock, so two processes opening a
+    // new store do not both migrate it.
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
     int version = 0;
     {
       Use u(S("PRAGMA user_version"));
@@ -124,19 +127,19 @@ class SqliteStore final : public Store {
     }
     int target = static_cast<int>(std::size(kMigrations));
     if (version > target) {
+      (void)Exec("ROLLBACK");
       return Failf("store schema version {} is newer than this strake ({}); upgrade strake",
                    version, target);
     }
     for (int v = version; v < target; ++v) {
-      STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
       auto r = Exec(kMigrations[v]);
       if (r) r = Exec("PRAGMA user_version=" + std::to_string(v + 1));
       if (!r) {
         (void)Exec("ROLLBACK");
         return Fail(r.error().Wrap(fmt::format("store migration {}", v + 1)).message);
       }
-      STRAKE_TRY(Exec("COMMIT"));
     }
+    STRAKE_TRY(Exec("COMMIT"));
     stmts_.clear();  // Statements prepared before the schema existed are stale.
     return Ok();
   }

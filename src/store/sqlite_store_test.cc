@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <thread>
 
 #include "base/fs.h"
@@ -128,6 +129,28 @@ TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   auto s = OpenSqliteStore(dir_ + "/strake.db");
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("newer than this strake"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strake::store
+
+namespace strake::store {
+namespace {
+
+TEST(SqliteStoreOpen, ConcurrentFirstOpensMigrateOnce) {
+  char tmpl[] = "/tmp/strake-store-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto s = OpenSqliteStore(dir + "/strake.db");
+      if (!s) failures++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  (void)RemoveAll(dir);
 }
 
 }  // namespace

@@ -1,0 +1,390 @@
+// End-to-end: cancellation, crash and resume, bad input, volumes and the CLI views.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "base/fs.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+int ReapWithin(int pid, std::chrono::milliseconds limit) {
+  int status = 0;
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+const char* kLong = R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: long}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec: {steps: [{image: busybox, script: "echo started; sleep 60"}]}
+      - name: second
+        runAfter: [first]
+        taskSpec: {steps: [{image: busybox, script: "true"}]}
+    finally:
+      - name: cleanup
+        taskSpec: {steps: [{image: busybox, script: "echo cleaning"}]}
+)Y";
+
+bool TaskRunning(E2E& t, const std::string& task) {
+  for (const auto& tr : t.TaskRuns()) {
+    if (tr["metadata"]["labels"].value("tekton.dev/pipelineTask", "") == task && Reason(tr) == "Running") {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(E2E, CancelStopsRunningTasksAndSkipsFinally) {
+  auto f = File("p.yaml", kLong);
+  int pid = StartStrake({"run", "-f", f});
+  ASSERT_TRUE(WaitFor([&] { return TaskRunning(*this, "first"); }, std::chrono::seconds(10)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  Ran c = Strake({"cancel", "long"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(ReapWithin(pid, std::chrono::seconds(10)), 1);
+  Ran pr = Strake({"get", "pipelinerun", "long", "-o", "json"});
+  Json j = Json::parse(pr.out);
+  EXPECT_EQ(Reason(j), "Cancelled");
+  for (const auto& tr : TaskRuns()) {
+    EXPECT_EQ(Reason(tr), "TaskRunCancelled");
+  }
+  bool cleanup_skipped = false;
+  for (const auto& s : j["status"]["skippedTasks"]) cleanup_skipped |= s["name"] == "cleanup";
+  EXPECT_TRUE(cleanup_skipped);
+}
+
+TEST_F(E2E, CancelledRunFinallyRunsFinally) {
+  auto f = File("p.yaml", kLong);
+  int pid = StartStrake({"run", "-f", f});
+  ASSERT_TRUE(WaitFor([&] { return TaskRunning(*this, "first"); }, std::chrono::seconds(10)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  ASSERT_EQ(Strake({"cancel", "long", "--mode", "CancelledRunFinally"}).exit_code, 0);
+  EXPECT_EQ(ReapWithin(pid, std::chrono::seconds(10)), 1);
+  Json j = Json::parse(Strake({"get", "pipelinerun", "long", "-o", "json"}).out);
+  EXPECT_EQ(Reason(j), "Cancelled");
+  EXPECT_EQ(Strake({"logs", "long", "--task", "cleanup"}).out, "[cleanup : unnamed-0] cleaning\n");
+}
+
+TEST_F(E2E, InterruptCancels) {
+  auto f = File("p.yaml", kLong);
+  int pid = StartStrake({"run", "-f", f});
+  ASSERT_TRUE(WaitFor([&] { return TaskRunning(*this, "first"); }, std::chrono::seconds(10)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(ReapWithin(pid, std::chrono::seconds(10)), 1);
+  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "long", "-o", "json"}).out)), "Cancelled");
+}
+
+TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
+  // Counts in a PVC workspace, which outlives the process, how often each task ran.
+  std::string pidfile = dir_ + "/sleep.pid";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: crashy}
+spec:
+  workspaces: [{name: ws, persistentVolumeClaim: {claimName: crashy-data}}]
+  pipelineSpec:
+    workspaces: [{name: ws}]
+    tasks:
+      - name: early
+        workspaces: [{name: w, workspace: ws}]
+        taskSpec:
+          workspaces: [{name: w}]
+          results: [{name: token}]
+          steps: [{image: busybox, script: "echo x >> $(workspaces.w.path)/early; printf tok > $(results.token.path)"}]
+      - name: slow
+        runAfter: [early]
+        params: [{name: token, value: "$(tasks.early.results.token)"}]
+        workspaces: [{name: w, workspace: ws}]
+        taskSpec:
+          params: [{name: token}]
+          workspaces: [{name: w}]
+          steps:
+            - image: busybox
+              script: |
+                echo x >> $(workspaces.w.path)/slow
+                if [ "$(wc -l < $(workspaces.w.path)/slow)" -ge 2 ]; then exit 0; fi
+                sleep 120 &
+                echo $! > )Y" + pidfile + R"Y(
+                wait
+      - name: last
+        runAfter: [slow]
+        params: [{name: token, value: "$(tasks.early.results.token)"}]
+        taskSpec:
+          params: [{name: token}]
+          results: [{name: seen}]
+          steps: [{image: busybox, script: "printf '$(params.token)' > $(results.seen.path)"}]
+)Y");
+  int pid = StartStrake({"run", "--no-sandbox", "-f", f});
+  ASSERT_TRUE(WaitFor([&] { return PathExists(pidfile); }, std::chrono::seconds(10)));
+  ::kill(pid, SIGKILL);
+  ReapWithin(pid, std::chrono::seconds(5));
+  int orphan = std::stoi(ReadFile(pidfile).value_or("0"));
+  EXPECT_TRUE(PidAlive(orphan)) << "the step outlived strake, as after a real crash";
+  EXPECT_TRUE(TaskRunning(*this, "slow")) << "the store says Running after the crash";
+
+  Ran r = Strake({"run", "--no-sandbox", "--resume", "crashy", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json pr = Json::parse(r.out);
+  EXPECT_EQ(Reason(pr), "Succeeded");
+  EXPECT_EQ(pr["status"]["results"].size(), 0u);
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(orphan); }, std::chrono::seconds(5))) << "orphan killed";
+  std::string vol = data_ + "/volumes/default/crashy-data";
+  EXPECT_EQ(ReadFile(vol + "/early").value_or(""), "x\n") << "finished tasks are not re-run";
+  EXPECT_EQ(ReadFile(vol + "/slow").value_or(""), "x\nx\n") << "the running task is re-run";
+  for (const auto& tr : TaskRuns()) {
+    if (tr["metadata"]["labels"]["tekton.dev/pipelineTask"] == "last") {
+      EXPECT_EQ(tr["status"]["results"][0]["value"], "tok") << "results survive the crash";
+    }
+  }
+  // A finished run resumes to its final state at once.
+  EXPECT_EQ(Strake({"run", "--resume", "crashy"}).exit_code, 0);
+}
+
+TEST_F(E2E, BadInputIsAClearErrorAndNothingRuns) {
+  auto pipeline = File("pipeline.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: demo
+spec:
+  tasks:
+    - name: build
+      taskSpec:
+        steps: [{image: busybox, script: "true"}]
+    - name: test
+      runAfter: [build]
+      taskSpec:
+        steps: [{image: busybox, script: "true"}]
+    - name: deploy
+      runAfter:
+        - biuld
+      taskSpec:
+        steps: [{image: busybox, scrpit: "true"}]
+)Y");
+  Ran r = Strake({"run", "-f", pipeline});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(pipeline + ":18:34: spec.tasks[2].taskSpec.steps[0].scrpit: unknown field \"scrpit\" (did you mean \"script\"?)"), std::string::npos) << r.err;
+  Ran v = Strake({"validate", "-f", pipeline});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_TRUE(TaskRuns().empty());
+
+  auto typo = File("typo.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: demo}
+spec:
+  tasks:
+    - {name: build, taskSpec: {steps: [{script: "true"}]}}
+    - name: deploy
+      runAfter:
+        - biuld
+      taskSpec: {steps: [{script: "true"}]}
+)Y");
+  r = Strake({"validate", "-f", typo});
+  EXPECT_EQ(r.err, "strake: invalid input:\n" + typo + ":9:11: spec.tasks[1].runAfter[0]: unknown task \"biuld\" (did you mean \"build\"?)\n");
+
+  auto cycle = File("cycle.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: c}
+spec:
+  tasks:
+    - {name: a, runAfter: [c], taskSpec: {steps: [{script: "true"}]}}
+    - {name: b, runAfter: [a], taskSpec: {steps: [{script: "true"}]}}
+    - {name: c, runAfter: [b], taskSpec: {steps: [{script: "true"}]}}
+)Y");
+  r = Strake({"validate", "-f", cycle});
+  EXPECT_NE(r.err.find("cycle detected: a -> b -> c -> a"), std::string::npos) << r.err;
+
+  std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string prev = "a";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    bomb += std::string("  ") + c + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
+    prev = std::string(1, c);
+  }
+  auto start = std::chrono::steady_clock::now();
+  r = Strake({"validate", "-f", File("bomb.yaml", bomb)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("alias bomb"), std::string::npos) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+
+  r = Strake({"validate", "-f", File("big.yaml", "a: \"" + std::string(9 << 20, 'x') + "\"\n")});
+  EXPECT_NE(r.err.find("larger than the limit of 8388608 bytes"), std::string::npos) << r.err.substr(0, 300);
+
+  r = Strake({"validate", "-f", File("unsupported.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  steps:
+    - name: s
+      image: busybox
+      script: "true"
+      securityContext: {runAsUser: 1000}
+      stdoutConfig: {path: /tmp/out}
+)Y")});
+  EXPECT_NE(r.err.find("spec.steps[0].stdoutConfig: not supported: stdoutConfig"), std::string::npos) << r.err;
+  r = Strake({"validate", "-f", File("ignored.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  steps:
+    - {name: a, image: busybox, script: "true", securityContext: {runAsUser: 1000}}
+    - {name: b, image: busybox, script: "true", securityContext: {runAsUser: 1000}}
+)Y")});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err.find("warning"), r.err.rfind("warning")) << "reported once: " << r.err;
+  EXPECT_NE(r.err.find("spec.steps[0].securityContext: warning: \"securityContext\" is ignored: it only matters on a cluster"), std::string::npos) << r.err;
+
+  r = Strake({"run", "-f", File("missing.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: needs}
+spec:
+  params: [{name: version}]
+  tasks: [{name: t, taskSpec: {steps: [{script: "true"}]}}]
+)Y"), "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("missing value for param \\\"version\\\""), std::string::npos) << r.out;
+  EXPECT_TRUE(TaskRuns().empty());
+
+  r = Strake({"run", "-f", File("nocmd.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: nocmd}
+spec:
+  steps: [{name: x, command: [no-such-command-strake]}]
+)Y")});
+  EXPECT_EQ(r.exit_code, 1);
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("no-such-command-strake: command not found"), std::string::npos) << trs[0].dump(2);
+}
+
+TEST_F(E2E, VolumesConfigMapsSecretsAndSidecars) {
+  auto f = File("p.yaml", R"Y(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast, "app.conf": "level=3"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {token: c2VjcmV0LXRva2Vu}
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: uses-everything}
+spec:
+  workspaces:
+    - {name: config, readOnly: true}
+    - {name: creds, mountPath: /etc/creds}
+    - {name: scratch, optional: true}
+  results: [{name: report}]
+  volumes:
+    - {name: cache, emptyDir: {}}
+    - {name: conf, configMap: {name: settings}}
+  sidecars:
+    - name: server
+      image: busybox
+      script: |
+        echo ready > /cache/sidecar
+        sleep 60
+  steps:
+    - name: write
+      image: busybox
+      volumeMounts: [{name: cache, mountPath: /cache}]
+      script: |
+        for i in $(seq 50); do [ -f /cache/sidecar ] && break; sleep 0.05; done
+        echo shared > /cache/file
+    - name: read
+      image: busybox
+      env:
+        - {name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}
+        - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+      volumeMounts:
+        - {name: cache, mountPath: /cache}
+        - {name: conf, mountPath: /etc/app}
+      script: |
+        touch $(workspaces.config.path)/x 2>/dev/null && echo config-writable
+        printf '%s %s %s %s %s %s %s' "$MODE" "$TOKEN" "$(cat /cache/file)" "$(cat /etc/app/app.conf)" \
+          "$(cat $(workspaces.config.path)/mode)" "$(cat /etc/creds/token)" "$(cat /cache/sidecar)" > $(results.report.path)
+        echo "bound=$(workspaces.scratch.bound)"
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: everything}
+spec:
+  taskRef: {name: uses-everything}
+  workspaces:
+    - {name: config, configMap: {name: settings}}
+    - {name: creds, secret: {secretName: creds}}
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(trs[0]["status"]["results"][0]["value"], "fast secret-token shared level=3 fast secret-token ready");
+  Ran logs = Strake({"logs", Json::parse(r.out)["metadata"]["name"]});
+  EXPECT_NE(logs.out.find("[uses-everything : read] bound=false"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("config-writable"), std::string::npos);
+}
+
+TEST_F(E2E, LoneTaskWithParamsAndCliViews) {
+  auto f = File("t.yaml", R"Y(apiVersion: tekton.dev/v1beta1
+kind: Task
+metadata: {name: greet}
+spec:
+  params:
+    - {name: who, default: world, enum: [world, strake]}
+    - {name: tags, type: array, default: []}
+  results: [{name: greeting}]
+  steps:
+    - name: say
+      image: busybox
+      command: [sh, -c, 'printf "hello %s" "$0" "$@" | tee $(results.greeting.path)']
+      args: ["$(params.who)", "$(params.tags[*])"]
+)Y");
+  Ran r = Strake({"run", "-f", f, "--param", "who=strake", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json pr = Json::parse(r.out);
+  std::string name = pr["metadata"]["name"];
+  EXPECT_EQ(name.rfind("greet-run-", 0), 0u);
+  EXPECT_EQ(pr["status"]["results"][0]["value"], "hello strake");
+
+  r = Strake({"run", "-f", f, "--param", "who=nobody"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto trs = TaskRuns();
+  bool enum_error = false;
+  for (const auto& tr : trs) {
+    enum_error |= tr["status"]["conditions"][0]["message"].get<std::string>().find("not one of the allowed values") != std::string::npos;
+  }
+  EXPECT_TRUE(enum_error);
+
+  Ran get = Strake({"get", "pipelineruns"});
+  EXPECT_NE(get.out.find("NAME"), std::string::npos);
+  EXPECT_NE(get.out.find(name), std::string::npos);
+  EXPECT_NE(get.out.find("Succeeded"), std::string::npos);
+  Ran describe = Strake({"describe", "pipelinerun", name});
+  EXPECT_NE(describe.out.find("Status:      Succeeded"), std::string::npos) << describe.out;
+  EXPECT_NE(describe.out.find(name + "-greet"), std::string::npos);
+  Ran logs = Strake({"logs", name, "--step", "say"});
+  EXPECT_EQ(logs.out, "[greet : say] hello strake\n");
+  Ran tasks = Strake({"get", "tasks"});
+  EXPECT_NE(tasks.out.find("greet"), std::string::npos);
+  EXPECT_EQ(Strake({"get", "pipelinrun"}).err, "strake: unknown kind \"pipelinrun\" (did you mean \"pipelinerun\"?)\n");
+  EXPECT_EQ(Strake({"version"}).out.rfind("strake ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace strake::e2e
