@@ -42,7 +42,8 @@ spec:
 
 bool TaskRunning(E2E& t, const std::string& task) {
   for (const auto& tr : t.TaskRuns()) {
-    if (tr["metadata"]["labels"].value("tekton.dev/pipelineTask", "") == task && Reason(tr) == "Running") {
+    if (tr["metadata"]["labels"].value("tekton.dev/pipelineTask", "") == task &&
+        Reason(tr) == "Running") {
       return true;
     }
   }
@@ -87,7 +88,8 @@ TEST_F(E2E, InterruptCancels) {
       << ReadFile(dir_ + "/.bg").value_or("");
   ::kill(pid, SIGINT);
   EXPECT_EQ(ReapWithin(pid, std::chrono::seconds(10)), 1);
-  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "long", "-o", "json"}).out)), "Cancelled");
+  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "long", "-o", "json"}).out)),
+            "Cancelled");
 }
 
 TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
@@ -120,7 +122,8 @@ spec:
                 echo x >> $(workspaces.w.path)/slow
                 if [ "$(wc -l < $(workspaces.w.path)/slow)" -ge 2 ]; then exit 0; fi
                 sleep 120 &
-                echo $! > )Y" + pidfile + R"Y(
+                echo $! > )Y" +
+                              pidfile + R"Y(
                 wait
       - name: last
         runAfter: [slow]
@@ -143,7 +146,8 @@ spec:
   Json pr = Json::parse(r.out);
   EXPECT_EQ(Reason(pr), "Succeeded");
   EXPECT_EQ(pr["status"]["results"].size(), 0u);
-  EXPECT_TRUE(WaitFor([&] { return !PidAlive(orphan); }, std::chrono::seconds(5))) << "orphan killed";
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(orphan); }, std::chrono::seconds(5)))
+      << "orphan killed";
   std::string vol = data_ + "/volumes/default/crashy-data";
   EXPECT_EQ(ReadFile(vol + "/early").value_or(""), "x\n") << "finished tasks are not re-run";
   EXPECT_EQ(ReadFile(vol + "/slow").value_or(""), "x\nx\n") << "the running task is re-run";
@@ -178,7 +182,10 @@ spec:
 )Y");
   Ran r = Strake({"run", "-f", pipeline});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find(pipeline + ":18:34: spec.tasks[2].taskSpec.steps[0].scrpit: unknown field \"scrpit\" (did you mean \"script\"?)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(pipeline + ":18:34: spec.tasks[2].taskSpec.steps[0].scrpit: unknown field "
+                                  "\"scrpit\" (did you mean \"script\"?)"),
+            std::string::npos)
+      << r.err;
   Ran v = Strake({"validate", "-f", pipeline});
   EXPECT_EQ(v.exit_code, 2);
   EXPECT_TRUE(TaskRuns().empty());
@@ -195,7 +202,10 @@ spec:
       taskSpec: {steps: [{script: "true"}]}
 )Y");
   r = Strake({"validate", "-f", typo});
-  EXPECT_EQ(r.err, "strake: invalid input:\n" + typo + ":9:11: spec.tasks[1].runAfter[0]: unknown task \"biuld\" (did you mean \"build\"?)\n");
+  EXPECT_EQ(
+      r.err,
+      "strake: invalid input:\n" + typo +
+          ":9:11: spec.tasks[1].runAfter[0]: unknown task \"biuld\" (did you mean \"build\"?)\n");
 
   auto cycle = File("cycle.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: Pipeline
@@ -209,10 +219,13 @@ spec:
   r = Strake({"validate", "-f", cycle});
   EXPECT_NE(r.err.find("cycle detected: a -> b -> c -> a"), std::string::npos) << r.err;
 
-  std::string bomb = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string bomb =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: &a "
+      "[\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   std::string prev = "a";
   for (char c = 'b'; c <= 'i'; ++c) {
-    bomb += std::string("  ") + c + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
+    bomb += std::string("  ") + c + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" +
+            prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
     prev = std::string(1, c);
   }
   auto start = std::chrono::steady_clock::now();
@@ -222,7 +235,8 @@ spec:
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 
   r = Strake({"validate", "-f", File("big.yaml", "a: \"" + std::string(9 << 20, 'x') + "\"\n")});
-  EXPECT_NE(r.err.find("larger than the limit of 8388608 bytes"), std::string::npos) << r.err.substr(0, 300);
+  EXPECT_NE(r.err.find("larger than the limit of 8388608 bytes"), std::string::npos)
+      << r.err.substr(0, 300);
 
   r = Strake({"validate", "-f", File("unsupported.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: Task
@@ -235,7 +249,9 @@ spec:
       securityContext: {runAsUser: 1000}
       stdoutConfig: {path: /tmp/out}
 )Y")});
-  EXPECT_NE(r.err.find("spec.steps[0].stdoutConfig: not supported: stdoutConfig"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.steps[0].stdoutConfig: not supported: stdoutConfig"),
+            std::string::npos)
+      << r.err;
   r = Strake({"validate", "-f", File("ignored.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: Task
 metadata: {name: t}
@@ -246,7 +262,10 @@ spec:
 )Y")});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.err.find("warning"), r.err.rfind("warning")) << "reported once: " << r.err;
-  EXPECT_NE(r.err.find("spec.steps[0].securityContext: warning: \"securityContext\" is ignored: it only matters on a cluster"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.steps[0].securityContext: warning: \"securityContext\" is ignored: it "
+                       "only matters on a cluster"),
+            std::string::npos)
+      << r.err;
 
   r = Strake({"run", "-f", File("missing.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: Pipeline
@@ -254,7 +273,8 @@ metadata: {name: needs}
 spec:
   params: [{name: version}]
   tasks: [{name: t, taskSpec: {steps: [{script: "true"}]}}]
-)Y"), "-o", "json"});
+)Y"),
+              "-o", "json"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("missing value for param \\\"version\\\""), std::string::npos) << r.out;
   EXPECT_TRUE(TaskRuns().empty());
@@ -268,7 +288,10 @@ spec:
   EXPECT_EQ(r.exit_code, 1);
   auto trs = TaskRuns();
   ASSERT_EQ(trs.size(), 1u);
-  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("no-such-command-strake: command not found"), std::string::npos) << trs[0].dump(2);
+  EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find(
+                "no-such-command-strake: command not found"),
+            std::string::npos)
+      << trs[0].dump(2);
 }
 
 TEST_F(E2E, VolumesConfigMapsSecretsAndSidecars) {
@@ -334,7 +357,8 @@ spec:
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto trs = TaskRuns();
   ASSERT_EQ(trs.size(), 1u);
-  EXPECT_EQ(trs[0]["status"]["results"][0]["value"], "fast secret-token shared level=3 fast secret-token ready");
+  EXPECT_EQ(trs[0]["status"]["results"][0]["value"],
+            "fast secret-token shared level=3 fast secret-token ready");
   Ran logs = Strake({"logs", Json::parse(r.out)["metadata"]["name"]});
   EXPECT_NE(logs.out.find("[uses-everything : read] bound=false"), std::string::npos) << logs.out;
   EXPECT_EQ(logs.out.find("config-writable"), std::string::npos);
@@ -367,7 +391,8 @@ spec:
   auto trs = TaskRuns();
   bool enum_error = false;
   for (const auto& tr : trs) {
-    enum_error |= tr["status"]["conditions"][0]["message"].get<std::string>().find("not one of the allowed values") != std::string::npos;
+    enum_error |= tr["status"]["conditions"][0]["message"].get<std::string>().find(
+                      "not one of the allowed values") != std::string::npos;
   }
   EXPECT_TRUE(enum_error);
 
@@ -382,7 +407,8 @@ spec:
   EXPECT_EQ(logs.out, "[greet : say] hello strake\n");
   Ran tasks = Strake({"get", "tasks"});
   EXPECT_NE(tasks.out.find("greet"), std::string::npos);
-  EXPECT_EQ(Strake({"get", "pipelinrun"}).err, "strake: unknown kind \"pipelinrun\" (did you mean \"pipelinerun\"?)\n");
+  EXPECT_EQ(Strake({"get", "pipelinrun"}).err,
+            "strake: unknown kind \"pipelinrun\" (did you mean \"pipelinerun\"?)\n");
   EXPECT_EQ(Strake({"version"}).out.rfind("strake ", 0), 0u);
 }
 

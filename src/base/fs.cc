@@ -80,6 +80,11 @@ Status MakeDirs(const std::string& path, int mode) {
   return Ok();
 }
 
+Status MakeDir(const std::string& path, int mode) {
+  if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) == 0 || errno == EEXIST) return Ok();
+  return Failf("{}: {}", path, std::strerror(errno));
+}
+
 Status RemoveAll(const std::string& path) {
   std::error_code ec;
   stdfs::remove_all(path, ec);

@@ -14,6 +14,8 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes = SIZE_MA
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 Status WriteFile(const std::string& path, std::string_view data, int mode = 0644);
 Status MakeDirs(const std::string& path, int mode = 0755);
+// One directory whose parent exists; an existing directory is fine. One syscall.
+Status MakeDir(const std::string& path, int mode = 0755);
 Status RemoveAll(const std::string& path);
 bool PathExists(const std::string& path);
 // Joins with one '/', as path.Join does for the simple cases we need.

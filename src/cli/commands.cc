@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -134,8 +135,9 @@ Result<std::vector<model::Param>> ParseParams(const std::vector<std::string>& gi
   return out;
 }
 
-// Builds the PipelineRun to run from the loaded resources.
-Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
+// The PipelineRun to run among the loaded resources: given, or generated
+// (and appended) for a lone Pipeline, Task or TaskRun. Returns its index.
+Result<size_t> PickRun(std::vector<model::Resource>& resources) {
   std::vector<const model::Resource*> runs, pipelines, tasks, taskruns;
   for (const auto& r : resources) {
     if (r.kind == "PipelineRun") runs.push_back(&r);
@@ -144,7 +146,7 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
     if (r.kind == "TaskRun") taskruns.push_back(&r);
   }
   if (runs.size() > 1) return Fail("several PipelineRuns given; run one at a time");
-  if (runs.size() == 1) return *runs[0];
+  if (runs.size() == 1) return static_cast<size_t>(runs[0] - resources.data());
   Json doc;
   if (!taskruns.empty() || (pipelines.empty() && !tasks.empty())) {
     // A TaskRun or a lone Task runs as a one-task pipeline.
@@ -242,7 +244,8 @@ Result<model::Resource> PickRun(std::vector<model::Resource>& resources) {
   model::Diagnostics diags;
   auto decoded = model::Decode({model::Document{"<generated run>", model::FromJson(doc)}}, diags);
   if (diags.HasErrors()) return Fail(diags.ErrorText());
-  return decoded[0];
+  resources.push_back(std::move(decoded[0]));
+  return resources.size() - 1;
 }
 
 std::atomic<int> g_interrupts{0};
@@ -314,7 +317,6 @@ int CmdRun(const Common& c, const RunFlags& f) {
     if (!run) return Die(run.error().message);
     auto params = ParseParams(f.params);
     if (!params) return Die(params.error().message);
-    ns = run->meta.ns;
     bool sandboxed =
         !f.no_sandbox &&
         !FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : "").empty();
@@ -331,10 +333,16 @@ int CmdRun(const Common& c, const RunFlags& f) {
         }
       }
     }
-    auto submitted = engine->Submit(*run, loaded->resources, *params);
+    auto submitted = engine->Submit(loaded->resources[*run], loaded->resources, *params);
     if (!submitted) return Die(submitted.error().message);
     name = *submitted;
+    ns = loaded->resources[*run].meta.ns;
+    *loaded = model::Loaded{};  // Freed before the run is built from the store.
+    ::malloc_trim(0);
+    auto started = engine->Resume(ns, name);
+    if (!started) return Die(started.error().message);
   }
+  ::malloc_trim(0);  // What building the run freed goes back to the system.
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     int seen = 0;
@@ -567,6 +575,9 @@ int CmdCancel(const Common& c, const std::string& name, const std::string& mode)
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // Two malloc arenas are plenty for strake's few threads and keep freed
+  // memory from being spread over one arena per thread (peak RSS).
+  ::mallopt(M_ARENA_MAX, 2);
   if (argc >= 3 && std::string(argv[1]) == "__run-steps") return pipeline::RunStepsMain(argv[2]);
   CLI::App app{"strake: continuous delivery in one binary"};
   app.require_subcommand(1);

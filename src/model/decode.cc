@@ -723,6 +723,7 @@ std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
     });
   }
   if (const Node* ts = f.Need("tasks")) {
+    p.tasks.reserve(ts->seq.size());  // A pipeline may have 10,000 tasks: no growth copies.
     ctx.List(*ts, f.Sub("tasks"), [&](const Node& item, const std::string& ip) {
       p.tasks.push_back(DecodePipelineTask(ctx, item, ip));
     });

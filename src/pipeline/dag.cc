@@ -65,6 +65,7 @@ Result<Dag> BuildDag(const std::vector<DagInput>& nodes) {
       }
     }
   }
+  dag.order = TopologicalOrder(dag);
   return dag;
 }
 

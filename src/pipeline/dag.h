@@ -21,6 +21,7 @@ struct Dag {
   std::unordered_map<std::string, size_t> index;
   std::vector<std::vector<size_t>> parents;
   std::vector<std::vector<size_t>> children;
+  std::vector<size_t> order;  // topological, parents first (see TopologicalOrder)
 };
 
 struct DagInput {

@@ -150,6 +150,7 @@ struct PTaskState {
   std::vector<model::Param> params;  // resolved at start
   std::string skip_message;
   int64_t start_ms = 0;
+  bool dirty = false;  // children changed since facts.state was computed
 };
 
 struct Engine::Run {
@@ -174,6 +175,7 @@ struct Engine::Run {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps, secrets;
   std::vector<std::string> skipped_written;
   std::set<std::string> recover;  // TaskRuns found Running on resume: re-run, not re-created
+  std::vector<std::pair<bool, size_t>> creating;  // started tasks with TaskRuns left to create
 
   const model::PipelineTask& PTask(bool fin, size_t i) const {
     return fin ? spec.finally[i] : spec.tasks[i];
@@ -360,12 +362,12 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
                                           clock_.Now())},
                  {"startTime", FormatRfc3339(clock_.Now())},
                  {"startTimeMs", UnixMillis(clock_.Now())},
-                 {"pipelineSpec", spec_json},
+                 {"pipelineSpec", std::move(spec_json)},
                  {"strake", {{"taskNames", run->task_names}, {"pipeline", run->pipeline}}}};
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
-  for (const auto& [name, cm] : catalog.config_maps) cms[name] = cm.data.data;
-  for (const auto& [name, s] : catalog.secrets) secrets[name] = s.data.data;
+  for (const auto& [name, cm] : catalog.config_maps) cms[name] = cm->data.data;
+  for (const auto& [name, s] : catalog.secrets) secrets[name] = s->data.data;
   status["strake"]["configMaps"] = cms;
   status["strake"]["secrets"] = secrets;
 
@@ -373,13 +375,11 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   sr.key = {"PipelineRun", run->ns, run->name};
   sr.labels = pr.meta.labels;
   if (!run->pipeline.empty()) sr.labels["tekton.dev/pipeline"] = run->pipeline;
-  sr.object = run->object;
-  sr.status = status;
+  sr.object = std::move(run->object);
+  sr.status = std::move(status);
   auto created = store_.Create(sr, "Running", "PipelineRun started");
   if (!created) return tl::unexpected(created.error().Wrap("pipelinerun " + run->name));
-  std::string name = run->name;
-  STRAKE_TRY(Resume(run->ns, name));
-  return name;
+  return run->name;
 }
 
 Status Engine::Resume(const std::string& ns, const std::string& name) {
@@ -431,6 +431,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (diags.HasErrors() || decoded.empty())
     return Failf("pipelinerun {}: {}", name, diags.ErrorText());
   const auto& prs = std::get<model::PipelineRun>(decoded[0].value).spec;
+  run->object = Json();  // Decoded; the store has it. Large pipelines should not keep two copies.
   run->cancel = ParseCancel(prs.status);
   run->timeouts = prs.timeouts;
   if (!run->timeouts.pipeline) run->timeouts.pipeline = kDefaultTimeout;
@@ -596,11 +597,11 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   for (const auto& s : status.value("skippedTasks", Json::array())) {
     std::string tname = s.value("name", "");
     if (auto it = run->dag.index.find(tname); it != run->dag.index.end()) {
-      run->tasks[it->second].facts = {TaskState::kSkipped, s.value("reason", "")};
+      run->tasks[it->second].facts = {TaskState::kSkipped, SkipReason(s.value("reason", ""))};
     }
     for (size_t i = 0; i < run->spec.finally.size(); ++i) {
       if (run->spec.finally[i].name == tname)
-        run->finally[i].facts = {TaskState::kSkipped, s.value("reason", "")};
+        run->finally[i].facts = {TaskState::kSkipped, SkipReason(s.value("reason", ""))};
     }
   }
   return Start(std::move(run));
@@ -708,13 +709,19 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   int64_t now = UnixMillis(clock_.Now());
 
   // Facts, from the children.
+  // Facts, from the children; a task's state is recomputed only when its
+  // children changed, so a reconcile stays cheap for pipelines of 10,000 tasks.
   RunFacts facts;
+  facts.tasks.reserve(run.tasks.size());
+  facts.finally.reserve(run.finally.size());
   for (auto& t : run.tasks) {
-    if (t.started) t.facts.state = Aggregate(t);
+    if (t.started && t.dirty) t.facts.state = Aggregate(t);
+    t.dirty = false;
     facts.tasks.push_back(t.facts);
   }
   for (auto& t : run.finally) {
-    if (t.started) t.facts.state = Aggregate(t);
+    if (t.started && t.dirty) t.facts.state = Aggregate(t);
+    t.dirty = false;
     facts.finally.push_back(t.facts);
   }
   facts.cancel = run.cancel;
@@ -747,14 +754,17 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         }
       }
       // Combos not yet created will never be.
-      if (t.started && t.next < t.combos.size()) t.combos.resize(t.next);
+      if (t.started && t.next < t.combos.size()) {
+        t.combos.resize(t.next);
+        t.dirty = true;
+      }
     }
   };
   if (plan.cancel_running_tasks) cancel_children(run.tasks);
   if (plan.cancel_running_finally) cancel_children(run.finally);
 
   bool status_dirty = false;
-  auto record_skip = [&](PTaskState& ps, const model::PipelineTask& pt, const std::string& reason,
+  auto record_skip = [&](PTaskState& ps, const model::PipelineTask& pt, std::string_view reason,
                          bool fin) {
     ps.facts = {TaskState::kSkipped, reason};
     status_dirty = true;
@@ -763,7 +773,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     e.pipeline_run = run.name;
     e.pipeline_task = pt.name;
     e.state = "Skipped";
-    e.message = reason;
+    e.message = std::string(reason);
     e.is_finally = fin;
     lock.unlock();
     Emit(e);
@@ -776,7 +786,12 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   }
 
   // Pipeline-level variables for starting tasks.
-  auto vars = [&](bool for_finally) {
+  // Results are added only for the tasks `uses` names (all when null), so
+  // starting one task does not cost a pass over every other task's results.
+  auto vars = [&](bool for_finally, const std::vector<std::string>* uses) {
+    auto wanted = [&](const std::string& name) {
+      return !uses || std::find(uses->begin(), uses->end(), name) != uses->end();
+    };
     Vars v;
     for (const auto& [n, val] : run.params) v.Set("params." + n, val);
     v.SetString("context.pipelineRun.name", run.name);
@@ -787,7 +802,16 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       v.SetString("workspaces." + w + ".bound", path.empty() ? "false" : "true");
     }
     bool any_failed = false, any_skipped = false;
-    for (size_t i = 0; i < run.tasks.size(); ++i) {
+    std::vector<size_t> indexes;
+    if (for_finally || !uses) {
+      indexes.resize(run.tasks.size());
+      for (size_t i = 0; i < indexes.size(); ++i) indexes[i] = i;
+    } else {
+      for (const auto& u : *uses) {
+        if (auto d = run.dag.index.find(u); d != run.dag.index.end()) indexes.push_back(d->second);
+      }
+    }
+    for (size_t i : indexes) {
       const auto& t = run.tasks[i];
       const std::string& tn = run.spec.tasks[i].name;
       if (for_finally) {
@@ -800,7 +824,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         any_failed |= st == "Failed";
         any_skipped |= t.facts.state == TaskState::kSkipped;
       }
-      if (t.facts.state != TaskState::kSucceeded) continue;
+      if (t.facts.state != TaskState::kSucceeded || !wanted(tn)) continue;
       if (t.combos.size() > 1 || run.spec.tasks[i].matrix) {
         // Matrixed tasks: each string result becomes an array of all runs' values.
         std::map<std::string, model::ParamValue> agg;
@@ -820,9 +844,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     }
     for (size_t i = 0; i < run.finally.size(); ++i) {
       const auto& t = run.finally[i];
-      if (t.facts.state != TaskState::kSucceeded || t.children.empty()) continue;
+      const std::string& fn = run.spec.finally[i].name;
+      if (t.facts.state != TaskState::kSucceeded || t.children.empty() || !wanted(fn)) continue;
       for (const auto& r : t.children[0].results) {
-        v.Set("tasks." + run.spec.finally[i].name + ".results." + r.name, r.value);
+        v.Set("tasks." + fn + ".results." + r.name, r.value);
       }
     }
     if (for_finally) {
@@ -837,7 +862,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     PTaskState& ps = fin ? run.finally[i] : run.tasks[i];
     const model::PipelineTask& pt = run.PTask(fin, i);
     if (ps.started) return;
-    Vars v = vars(fin);
+    std::vector<std::string> uses = ResultDependencies(pt);
+    Vars v = vars(fin, &uses);
     auto missing = [&](const std::string& text) {
       for (const auto& ref : FindReferences(text)) {
         if (StartsWith(ref.base, "tasks.") && !v.Has(ref.base)) return true;
@@ -940,7 +966,9 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     ps.started = true;
     ps.start_ms = now;
     ps.children.resize(ps.combos.size());
-    ps.facts.state = TaskState::kRunning;
+    ps.next = 0;
+    ps.facts.state = Aggregate(ps);  // Running, or done already before a crash
+    run.creating.emplace_back(fin, i);
   };
   if (!plan.start_finally.empty() && !run.finally_start_ms) {
     run.finally_start_ms = now;
@@ -955,11 +983,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 
   // Create TaskRuns while there are free slots.
   std::vector<std::shared_ptr<Job>> to_create;
-  auto create_children = [&](bool fin) {
-    auto& list = fin ? run.finally : run.tasks;
-    for (size_t i = 0; i < list.size(); ++i) {
-      PTaskState& ps = list[i];
-      if (!ps.started) continue;
+  auto create_children = [&](bool only_fin) {
+    for (const auto& [fin, i] : run.creating) {
+      if (fin != only_fin) continue;
+      PTaskState& ps = fin ? run.finally[i] : run.tasks[i];
       const model::PipelineTask& pt = run.PTask(fin, i);
       while (ps.next < ps.combos.size() && running_ < options_.parallel) {
         size_t c = ps.next++;
@@ -1042,6 +1069,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   };
   create_children(false);
   create_children(true);
+  std::erase_if(run.creating, [&](const std::pair<bool, size_t>& c) {
+    const PTaskState& ps = c.first ? run.finally[c.second] : run.tasks[c.second];
+    return ps.next >= ps.combos.size();
+  });
 
   // Done?
   bool done = plan.done && to_create.empty();
@@ -1057,7 +1088,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       for (size_t i = 0; i < list.size(); ++i) {
         if (list[i].facts.state != TaskState::kSkipped) continue;
         const auto& pt = run.PTask(fin, i);
-        Json s = {{"name", pt.name}, {"reason", list[i].facts.skip_reason}};
+        Json s = {{"name", pt.name}, {"reason", std::string(list[i].facts.skip_reason)}};
         if (!pt.when.empty() && list[i].facts.skip_reason == skip::kWhen) {
           Json whens = Json::array();
           for (const auto& w : pt.when)
@@ -1090,7 +1121,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         }
       }
     }
-    Vars v = vars(false);
+    Vars v = vars(false, nullptr);
     for (const auto& r : run.spec.results) {
       auto val = SubstituteValue(r.value, v);
       bool unresolved = false;
@@ -1345,6 +1376,7 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
       ChildRun& cr = list[job->index].children[job->child];
       cr.state = state;
       cr.results = outcome.results;
+      list[job->index].dirty = true;
     }
     // Any run may be waiting for a slot.
     for (const auto& [k, r] : runs_) {

@@ -65,10 +65,11 @@ class Engine {
   void SetObserver(std::function<void(const ProgressEvent&)> fn) { observer_ = std::move(fn); }
 
   // Stores the run's resources and the PipelineRun (named, or generated from
-  // generateName), then starts it. Returns its name.
+  // generateName). Returns its name; Resume starts it. (Two calls, so the
+  // caller can free its copy of a large pipeline before the run is built.)
   Result<std::string> Submit(const model::Resource& run, const std::vector<model::Resource>& all,
                              const std::vector<model::Param>& extra_params);
-  // Picks up a PipelineRun from the store that was interrupted.
+  // Starts a stored PipelineRun: a new one, or one that was interrupted.
   Status Resume(const std::string& ns, const std::string& name);
   // Blocks until the run is done; returns the PipelineRun as stored.
   Result<store::Resource> Wait(const std::string& ns, const std::string& name);

@@ -32,6 +32,20 @@ std::string HostPath() {
   return p && *p ? p : kDefaultPath;
 }
 
+// "#!/usr/bin/env python3 -u" -> {"/usr/bin/env", "python3 -u"}: the kernel
+// passes everything after the interpreter as one argument.
+std::vector<std::string> ShebangArgv(const std::string& script) {
+  std::string line = script.substr(2, script.find('\n') - 2);
+  std::string_view rest = Trim(line);
+  size_t space = rest.find_first_of(" \t");
+  std::vector<std::string> argv = {std::string(rest.substr(0, space))};
+  if (space != std::string_view::npos) {
+    std::string_view arg = Trim(rest.substr(space));
+    if (!arg.empty()) argv.emplace_back(arg);
+  }
+  return argv;
+}
+
 std::string StepContainerName(const model::Step& s, size_t i) {
   return s.name.empty() ? "step-unnamed-" + std::to_string(i) : "step-" + s.name;
 }
@@ -116,8 +130,15 @@ struct Paths {
   std::map<std::string, std::string> volumes;     // mountPath -> host dir
 };
 
+// Tekton's /tekton/steps/<container>/exitCode in the sandbox; a flat file on the host.
+std::string ExitCodePath(const std::string& steps_dir, const std::string& container,
+                         bool sandboxed) {
+  return sandboxed ? PathJoin(steps_dir, container + "/exitCode")
+                   : PathJoin(steps_dir, container + ".exitCode");
+}
+
 Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamValue>& params,
-              const Paths& paths, int attempt) {
+              const Paths& paths, int attempt, bool sandboxed) {
   Vars v;
   for (const auto& [name, value] : params) v.Set("params." + name, value);
   for (const auto& w : job.workspaces) {
@@ -138,7 +159,7 @@ Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamVal
   }
   for (size_t i = 0; i < job.spec.steps.size(); ++i) {
     std::string c = StepContainerName(job.spec.steps[i], i);
-    v.SetString("steps." + c + ".exitCode.path", PathJoin(paths.steps, c + "/exitCode"));
+    v.SetString("steps." + c + ".exitCode.path", ExitCodePath(paths.steps, c, sandboxed));
   }
   v.SetString("context.taskRun.name", job.name);
   v.SetString("context.taskRun.namespace", job.ns);
@@ -450,7 +471,7 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
 
 std::string TaskExecutor::LogPath(const std::string& ns, const std::string& taskrun,
                                   const std::string& step) const {
-  return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "/" + step + ".log");
+  return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "." + step + ".log");
 }
 
 TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
@@ -467,21 +488,27 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   auto params = ResolveParams(job);
   if (!params) return fail("TaskRunValidationFailed", params.error().message);
 
+  // The run directory: few directories, made with one syscall each; the
+  // per-task filesystem work is a large part of a trivial task's cost.
   Layout lay;
   lay.run_dir = PathJoin(options_.data_dir, "runs/" + job.ns + "/" + job.name);
   lay.results = lay.run_dir + "/results";
-  lay.steps = lay.run_dir + "/steps";
-  lay.scripts = lay.run_dir + "/scripts";
-  lay.home = lay.run_dir + "/home";
+  lay.steps = sandbox ? lay.run_dir + "/steps" : lay.run_dir;
+  lay.scripts = sandbox ? lay.run_dir + "/scripts" : lay.run_dir;
+  lay.home =
+      sandbox ? lay.run_dir + "/home" : lay.run_dir + "/work";  // Host: HOME is the work dir.
   lay.work = lay.run_dir + "/work";
   lay.status = lay.run_dir + "/status";
   lay.plan = lay.run_dir + "/plan.json";
-  (void)RemoveAll(lay.run_dir);  // A retry or a re-run after a crash starts clean.
-  for (const auto& d : {lay.results, lay.steps, lay.scripts, lay.home, lay.work, lay.status}) {
-    auto st = MakeDirs(d, 0777);
-    if (!st) return fail("TaskRunValidationFailed", st.error().message);
+  if (PathExists(lay.run_dir)) (void)RemoveAll(lay.run_dir);  // A retry or a re-run starts clean.
+  std::vector<std::string> dirs = {lay.run_dir, lay.work};
+  if (sandbox || !job.spec.results.empty()) dirs.push_back(lay.results);
+  if (sandbox) dirs.insert(dirs.end(), {lay.home, lay.steps, lay.status, lay.scripts});
+  Status made = MakeDirs(PathJoin(options_.data_dir, "runs/" + job.ns), 0755);
+  for (const auto& d : dirs) {
+    if (made) made = MakeDir(d, 0777);
   }
-  ::chmod(lay.results.c_str(), 0777);
+  if (!made) return fail("TaskRunValidationFailed", made.error().message);
 
   Paths paths;
   if (sandbox) {
@@ -528,7 +555,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     volume_dirs[v.name] = {dir, v.kind != model::Volume::Kind::kEmptyDir};
   }
 
-  Vars vars = MakeVars(job, *params, paths, attempt);
+  Vars vars = MakeVars(job, *params, paths, attempt, sandbox);
   auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step");
   if (!steps) return fail("TaskRunValidationFailed", steps.error().message);
   auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar");
@@ -547,7 +574,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     for (const auto& w : job.spec.workspaces) canonical.workspaces[w.name] = w.mount_path;
     TaskRunJob keyjob = job;
     keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
-    Vars kv = MakeVars(keyjob, *params, canonical, 0);
+    Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
     auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
     auto key = ksteps ? CacheKey(job, *ksteps, *params)
                       : Result<std::string>(tl::unexpected(ksteps.error()));
@@ -567,9 +594,11 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
 
   // Build the plan: argv, env and files for each step.
   TaskPlan plan;
-  std::string log_dir = PathJoin(options_.data_dir, "logs/" + job.ns + "/" + job.name);
+  // Step logs are flat files, logs/<ns>/<taskrun>.<container>.log: no
+  // directory per TaskRun. In the sandbox each is bound at /tekton/logs/.
+  std::string log_dir = PathJoin(options_.data_dir, "logs/" + job.ns);
   if (auto st = MakeDirs(log_dir); !st) return fail("TaskRunValidationFailed", st.error().message);
-  std::string log_prefix = sandbox ? "/tekton/logs" : log_dir;
+  std::vector<std::pair<std::string, std::string>> log_binds;  // host file, sandbox path
   std::string marker = std::string(kTaskRunMarker) + "=" + job.uid;
   auto make_plan = [&](const ResolvedStep& rs, size_t i, bool is_sidecar) -> Result<StepPlan> {
     const model::Step& s = rs.step;
@@ -581,6 +610,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
       if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
       std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
       STRAKE_TRY(WriteFile(PathJoin(lay.scripts, file), script, 0755));
+      // Run the shebang's interpreter with the script as its argument, as
+      // the kernel would. The script file itself is never exec'd, so another
+      // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
+      argv = ShebangArgv(script);
       argv.push_back(PathJoin(paths.scripts, file));
       argv.insert(argv.end(), s.args.begin(), s.args.end());
     } else if (!s.command.empty()) {
@@ -613,13 +646,18 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (!is_sidecar) {
       sp.continue_on_error = s.on_error == "continue";
       if (s.timeout) sp.timeout_ms = s.timeout->count();
-      std::string exit_dir = PathJoin(lay.steps, rs.container);
-      STRAKE_TRY(MakeDirs(exit_dir, 0777));
-      sp.exit_code_path = PathJoin(paths.steps, rs.container + "/exitCode");
+      if (sandbox) STRAKE_TRY(MakeDir(PathJoin(lay.steps, rs.container), 0777));
+      sp.exit_code_path = ExitCodePath(paths.steps, rs.container, sandbox);
     }
-    sp.log_path = PathJoin(log_prefix, rs.container + ".log");
-    (void)WriteFile(PathJoin(log_dir, rs.container + ".log"), "");  // Truncate for this attempt.
-    out.logs[rs.container] = PathJoin(log_dir, rs.container + ".log");
+    std::string host_log = LogPath(job.ns, job.name, rs.container);
+    (void)WriteFile(host_log, "");  // Truncate for this attempt.
+    out.logs[rs.container] = host_log;
+    if (sandbox) {
+      sp.log_path = "/tekton/logs/" + rs.container + ".log";
+      log_binds.emplace_back(host_log, sp.log_path);
+    } else {
+      sp.log_path = host_log;
+    }
     for (const auto& m : s.volume_mounts) {
       if (!sandbox) {
         return Failf(
@@ -673,10 +711,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
                              "--bind",    lay.steps,         "/tekton/steps",
                              "--ro-bind", lay.scripts,       "/tekton/scripts",
                              "--bind",    lay.home,          "/tekton/home",
-                             "--bind",    log_dir,           "/tekton/logs",
                              "--bind",    lay.status,        "/tekton/status",
                              "--ro-bind", lay.plan,          "/tekton/plan.json",
                              "--ro-bind", options_.self_exe, "/tekton/bin/strake"});
+    for (const auto& [host, inside] : log_binds) argv.insert(argv.end(), {"--bind", host, inside});
     std::set<std::string> mounted;
     for (const auto& rs : *steps) {
       for (const auto& m : rs.step.volume_mounts) {
@@ -692,7 +730,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     }
     argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
                              "/tekton/bin/strake", "__run-steps", "/tekton/plan.json"});
-    std::string sandbox_log = PathJoin(log_dir, "sandbox.log");
+    std::string sandbox_log = LogPath(job.ns, job.name, "sandbox");
     int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     auto p = Spawn({argv, {"PATH=" + HostPath(), marker}, "", -1, err_fd, err_fd});
     if (err_fd >= 0) ::close(err_fd);

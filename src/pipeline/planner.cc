@@ -10,6 +10,15 @@ bool IsTerminal(TaskState s) { return s != TaskState::kPending && s != TaskState
 
 static bool IsFailure(TaskState s) { return s == TaskState::kFailed || s == TaskState::kCancelled; }
 
+std::string_view SkipReason(std::string_view text) {
+  for (const char* r : {skip::kWhen, skip::kParent, skip::kStopping, skip::kCancelled,
+                        skip::kStopped, skip::kPipelineTimeout, skip::kTasksTimeout,
+                        skip::kFinallyTimeout, skip::kMissingResults, skip::kEmptyMatrix}) {
+    if (text == r) return r;
+  }
+  return skip::kParent;
+}
+
 Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   Plan plan;
   const auto& tasks = facts.tasks;
@@ -17,7 +26,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
       facts.failed_to_start || std::any_of(tasks.begin(), tasks.end(),
                                            [](const TaskFacts& t) { return IsFailure(t.state); });
 
-  std::string blanket;  // A reason that skips everything not yet started.
+  std::string_view blanket;  // A reason that skips everything not yet started.
   if (facts.pipeline_timed_out)
     blanket = skip::kPipelineTimeout;
   else if (facts.tasks_timed_out)
@@ -38,7 +47,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   // Regular tasks, in index order. A skip decided now can make a child
   // skippable in the same pass, so walk in topological order.
   std::vector<TaskFacts> state = tasks;
-  for (size_t i : TopologicalOrder(dag)) {
+  for (size_t i : dag.order) {
     if (state[i].state != TaskState::kPending) continue;
     if (!blanket.empty()) {
       plan.skip.emplace_back(i, blanket);
@@ -69,7 +78,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   if (!tasks_done) return plan;
 
   // Finally tasks: all at once, after every task.
-  std::string finally_blanket;
+  std::string_view finally_blanket;
   if (facts.pipeline_timed_out)
     finally_blanket = skip::kPipelineTimeout;
   else if (facts.finally_timed_out)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/dag.h"
@@ -34,8 +35,11 @@ inline constexpr const char* kEmptyMatrix = "Matrix Parameters have an empty arr
 
 struct TaskFacts {
   TaskState state = TaskState::kPending;
-  std::string skip_reason;
+  std::string_view skip_reason;  // one of skip::k* (see SkipReason)
 };
+
+// The skip:: constant with this text (for reasons read back from the store).
+std::string_view SkipReason(std::string_view text);
 
 enum class CancelMode { kNone, kCancelled, kCancelledRunFinally, kStoppedRunFinally };
 
@@ -55,10 +59,10 @@ struct Outcome {
 };
 
 struct Plan {
-  std::vector<size_t> start;                         // regular tasks ready to start
-  std::vector<std::pair<size_t, std::string>> skip;  // regular tasks to skip now
+  std::vector<size_t> start;                              // regular tasks ready to start
+  std::vector<std::pair<size_t, std::string_view>> skip;  // regular tasks to skip now
   std::vector<size_t> start_finally;
-  std::vector<std::pair<size_t, std::string>> skip_finally;
+  std::vector<std::pair<size_t, std::string_view>> skip_finally;
   bool cancel_running_tasks = false;
   bool cancel_running_finally = false;
   bool done = false;

@@ -84,10 +84,10 @@ Catalog MakeCatalog(const std::vector<model::Resource>& resources) {
   Catalog c;
   for (const auto& r : resources) {
     c.origins[r.kind + "/" + r.meta.name] = r.origin;
-    if (auto* t = std::get_if<model::Task>(&r.value)) c.tasks[r.meta.name] = *t;
-    if (auto* p = std::get_if<model::Pipeline>(&r.value)) c.pipelines[r.meta.name] = *p;
+    if (auto* t = std::get_if<model::Task>(&r.value)) c.tasks[r.meta.name] = t;
+    if (auto* p = std::get_if<model::Pipeline>(&r.value)) c.pipelines[r.meta.name] = p;
     if (auto* cm = std::get_if<model::ConfigMap>(&r.value)) {
-      (cm->data.is_secret ? c.secrets : c.config_maps)[r.meta.name] = *cm;
+      (cm->data.is_secret ? c.secrets : c.config_maps)[r.meta.name] = cm;
     }
   }
   return c;
@@ -173,7 +173,7 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
         Err(diags, o, tpath + ".taskRef.name",
             fmt::format("unknown Task \"{}\"{}", t.task_ref, DidYouMean(t.task_ref, known)));
       } else {
-        spec = &it->second.spec;
+        spec = &it->second->spec;
       }
     }
     specs[t.name] = spec;
@@ -232,7 +232,7 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
               if (pt.task_spec)
                 ts = &*pt.task_spec;
               else if (auto ct = catalog.tasks.find(pt.task_ref); ct != catalog.tasks.end())
-                ts = &ct->second.spec;
+                ts = &ct->second->spec;
             }
           }
           if (ts) {

@@ -13,12 +13,14 @@
 
 namespace strake::pipeline {
 
-// The resources a run can refer to by name.
+// The resources a run can refer to by name. It points into the resources it
+// was made from (no copies: a pipeline may hold 10,000 tasks), which must
+// outlive it.
 struct Catalog {
-  std::map<std::string, model::Task> tasks;
-  std::map<std::string, model::Pipeline> pipelines;
-  std::map<std::string, model::ConfigMap> config_maps;
-  std::map<std::string, model::ConfigMap> secrets;
+  std::map<std::string, const model::Task*> tasks;
+  std::map<std::string, const model::Pipeline*> pipelines;
+  std::map<std::string, const model::ConfigMap*> config_maps;
+  std::map<std::string, const model::ConfigMap*> secrets;
   std::map<std::string, model::Origin> origins;  // "Kind/name" -> where it was defined
 };
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "base/clock.h"
@@ -114,7 +115,14 @@ class SqliteStore final : public Store {
 
   Status Init() {
     sqlite3_busy_timeout(db_, 10000);
-    STRAKE_TRY(Exec("PRAGMA journal_mode=WAL"));
+    // WAL mode persists in the file; switching needs an exclusive lock, so
+    // only the first open of a new store does it.
+    std::string mode;
+    {
+      Use u(S("PRAGMA journal_mode"));
+      if (u.Step() == SQLITE_ROW) mode = u.ColText(0);
+    }
+    if (mode != "wal") STRAKE_TRY(Exec("PRAGMA journal_mode=WAL"));
     STRAKE_TRY(Exec("PRAGMA synchronous=NORMAL"));
     STRAKE_TRY(Exec("PRAGMA foreign_keys=ON"));
     // The version is read under the write lock, so two processes opening a
@@ -421,7 +429,7 @@ class SqliteStore final : public Store {
 
 WriteError Store::LastWriteError() { return last_write_error; }
 
-Result<StorePtr> OpenSqliteStore(const std::string& path) {
+static Result<StorePtr> OpenOnce(const std::string& path) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -434,6 +442,18 @@ Result<StorePtr> OpenSqliteStore(const std::string& path) {
   auto init = store->Init();
   if (!init) return tl::unexpected(init.error().Wrap("open store " + path));
   return StorePtr(std::move(store));
+}
+
+Result<StorePtr> OpenSqliteStore(const std::string& path) {
+  // SQLite answers BUSY without waiting while another process sets up a new
+  // store (WAL recovery, the journal mode switch): retry for a few seconds.
+  for (int attempt = 0;; ++attempt) {
+    auto s = OpenOnce(path);
+    bool busy = !s && (s.error().message.find("locked") != std::string::npos ||
+                       s.error().message.find("busy") != std::string::npos);
+    if (!busy || attempt >= 100) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + attempt * 5));
+  }
 }
 
 }  // namespace strake::store

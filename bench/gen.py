@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Writes the benchmark workloads: a Tekton pipeline and the same graph as a ninja file.
+
+  gen.py wide N DIR    N independent tasks of one trivial step
+  gen.py chain N DIR   a chain of N tasks, each after the previous one
+  gen.py cached N DIR  N independent tasks with a cache block
+"""
+import os
+import sys
+
+shape, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(out, exist_ok=True)
+
+lines = [
+    "apiVersion: tekton.dev/v1",
+    "kind: PipelineRun",
+    "metadata: {generateName: bench-}",
+    "spec:",
+    "  timeouts: {pipeline: 2h}",
+    "  pipelineSpec:",
+    "    tasks:",
+]
+for i in range(n):
+    lines.append(f"      - name: t{i}")
+    if shape == "chain" and i > 0:
+        lines.append(f"        runAfter: [t{i - 1}]")
+    if shape == "cached":
+        lines.append("        taskSpec: {cache: {}, steps: [{script: \"true\"}]}")
+    else:
+        lines.append("        taskSpec: {steps: [{script: \"true\"}]}")
+with open(os.path.join(out, "pipeline.yaml"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+# ninja: one edge per task running the same trivial command through /bin/sh,
+# and an order-only chain for the chain shape. Outputs are stamp files so
+# ninja records each edge's completion in .ninja_log, as strake records state.
+ninja = ["rule step", "  command = true && touch $out", ""]
+for i in range(n):
+    dep = f" || t{i - 1}.stamp" if shape == "chain" and i > 0 else ""
+    ninja.append(f"build t{i}.stamp: step{dep}")
+ninja.append("")
+with open(os.path.join(out, "build.ninja"), "w") as f:
+    f.write("\n".join(ninja))
