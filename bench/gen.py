@@ -25,7 +25,8 @@ for i in range(n):
     if shape == "chain" and i > 0:
         lines.append(f"        runAfter: [t{i - 1}]")
     if shape == "cached":
-        lines.append("        taskSpec: {cache: {}, steps: [{script: \"true\"}]}")
+        # Each task differs, so each has its own cache key.
+        lines.append(f"        taskSpec: {{cache: {{}}, steps: [{{script: \"echo t{i}\"}}]}}")
     else:
         lines.append("        taskSpec: {steps: [{script: \"true\"}]}")
 with open(os.path.join(out, "pipeline.yaml"), "w") as f:

@@ -1228,6 +1228,42 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
                  {"podName", ""},
                  {"steps", steps}};
     bool recovering = std::find(recover.begin(), recover.end(), j.name) != recover.end();
+    // A task with a cache block is looked up here: a hit is recorded as
+    // finished in one write, with no worker and no slot; a miss hands the key on.
+    if (j.spec.cache.enabled && !options_.executor.no_cache) {
+      auto started = std::chrono::steady_clock::now();
+      auto hit = executor_.TryCache(j);
+      if (hit && hit->succeeded) {
+        int64_t took =
+            std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
+        tr.status = FinalStatus(*job, *hit, took, Json::array());
+        Result<store::Resource> w =
+            recovering ? store_.UpdateStatus(tr.key, tr.status, 0, hit->reason, hit->message)
+                       : store_.Create(tr, hit->reason, hit->message);
+        if (!w) {
+          std::lock_guard<std::mutex> l(mu_);
+          --running_;
+          return tl::unexpected(w.error().Wrap("taskrun " + j.name));
+        }
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          auto rit = runs_.find(key);
+          if (rit != runs_.end()) {
+            auto& list = job->is_finally ? rit->second->finally : rit->second->tasks;
+            list[job->index].children[job->child].created = true;
+            rit->second->recover.erase(j.name);
+          }
+        }
+        ::close(job->cancel_fd);
+        job->cancel_fd = -1;
+        Complete(job, *hit, took);
+        continue;
+      }
+      if (hit) {
+        job->job.cache_checked = true;
+        job->job.cache_key = hit->cache_key;
+      }
+    }
     Result<store::Resource> w = recovering ? store_.UpdateStatus(tr.key, tr.status, 0, "Running",
                                                                  "TaskRun re-run after restart")
                                            : store_.Create(tr, "Running", "TaskRun started");
@@ -1285,6 +1321,84 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 
 // --- the TaskRun reconciler ---------------------------------------------------
 
+Json Engine::FinalStatus(const Job& job, const TaskRunOutcome& outcome, int64_t took,
+                         const Json& retries_status) const {
+  Json steps = Json::array();
+  for (const auto& s : outcome.steps) {
+    Json terminated = {{"exitCode", s.exit_code}, {"reason", s.reason}};
+    if (s.started_ms) terminated["startedAt"] = FormatRfc3339(FromUnixMillis(s.started_ms));
+    if (s.finished_ms) terminated["finishedAt"] = FormatRfc3339(FromUnixMillis(s.finished_ms));
+    if (!s.message.empty()) terminated["message"] = s.message;
+    std::string step_name = StartsWith(s.name, "step-") ? s.name.substr(5) : s.name;
+    Json step = {{"name", step_name}, {"container", s.name}, {"terminated", terminated}};
+    auto log = outcome.logs.find(s.name);
+    if (log != outcome.logs.end()) step["log"] = log->second;
+    steps.push_back(step);
+  }
+  Json results = Json::array();
+  for (const auto& r : outcome.results) {
+    results.push_back({{"name", r.name},
+                       {"type", model::ParamTypeName(r.value.type)},
+                       {"value", r.value.ToJson()}});
+  }
+  Json status = {{"conditions", Condition(outcome.succeeded ? "True" : "False", outcome.reason,
+                                          outcome.message, clock_.Now())},
+                 {"startTime", FormatRfc3339(FromUnixMillis(job.start_ms))},
+                 {"completionTime", FormatRfc3339(clock_.Now())},
+                 {"durationMs", took},
+                 {"podName", ""},
+                 {"steps", steps},
+                 {"results", results}};
+  if (!retries_status.empty()) status["retriesStatus"] = retries_status;
+  if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
+  Json images = Json::array();
+  for (const auto& s : job.job.spec.steps) {
+    if (!s.image.empty()) images.push_back(s.image);
+  }
+  if (!images.empty() && !executor_.sandboxed()) status["strake"] = {{"ignoredImages", images}};
+  return status;
+}
+
+void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome,
+                      int64_t took) {
+  const TaskRunJob& j = job->job;
+  TaskState state = outcome.succeeded                      ? TaskState::kSucceeded
+                    : outcome.reason == "TaskRunCancelled" ? TaskState::kCancelled
+                                                           : TaskState::kFailed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    --running_;
+    auto rit = runs_.find(job->run_key);
+    if (rit != runs_.end()) {
+      auto& list = job->is_finally ? rit->second->finally : rit->second->tasks;
+      ChildRun& cr = list[job->index].children[job->child];
+      cr.state = state;
+      cr.results = outcome.results;
+      list[job->index].dirty = true;
+    }
+    // Any run may be waiting for a slot.
+    for (const auto& [k, r] : runs_) {
+      if (!r->done) run_controller_->Enqueue(k);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> jl(jobs_mu_);
+    if (job->cancel_fd >= 0) ::close(job->cancel_fd);
+    job->cancel_fd = -1;
+    jobs_.erase(Key(j.ns, j.name));
+  }
+  ProgressEvent e;
+  e.type = ProgressEvent::Type::kTaskFinished;
+  e.pipeline_run = j.pipeline_run;
+  e.pipeline_task = j.pipeline_task;
+  e.task_run = j.name;
+  e.state = outcome.reason == "Cached" ? "Cached" : StateName(state);
+  e.message = outcome.message;
+  e.duration_ms = took;
+  e.is_finally = job->is_finally;
+  Emit(e);
+}
+
 Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& key) {
   std::shared_ptr<Job> job;
   {
@@ -1325,80 +1439,11 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
       std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
 
   // The end, durably, before the PipelineRun hears of it.
-  Json steps = Json::array();
-  for (const auto& s : outcome.steps) {
-    Json terminated = {{"exitCode", s.exit_code}, {"reason", s.reason}};
-    if (s.started_ms) terminated["startedAt"] = FormatRfc3339(FromUnixMillis(s.started_ms));
-    if (s.finished_ms) terminated["finishedAt"] = FormatRfc3339(FromUnixMillis(s.finished_ms));
-    if (!s.message.empty()) terminated["message"] = s.message;
-    std::string step_name = StartsWith(s.name, "step-") ? s.name.substr(5) : s.name;
-    Json step = {{"name", step_name}, {"container", s.name}, {"terminated", terminated}};
-    auto log = outcome.logs.find(s.name);
-    if (log != outcome.logs.end()) step["log"] = log->second;
-    steps.push_back(step);
-  }
-  Json results = Json::array();
-  for (const auto& r : outcome.results) {
-    results.push_back({{"name", r.name},
-                       {"type", model::ParamTypeName(r.value.type)},
-                       {"value", r.value.ToJson()}});
-  }
-  Json status = {{"conditions", Condition(outcome.succeeded ? "True" : "False", outcome.reason,
-                                          outcome.message, clock_.Now())},
-                 {"startTime", FormatRfc3339(FromUnixMillis(job->start_ms))},
-                 {"completionTime", FormatRfc3339(clock_.Now())},
-                 {"durationMs", took},
-                 {"podName", ""},
-                 {"steps", steps},
-                 {"results", results}};
-  if (!retries_status.empty()) status["retriesStatus"] = retries_status;
-  if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
-  if (!j.spec.steps.empty()) {
-    Json images = Json::array();
-    for (const auto& s : j.spec.steps) {
-      if (!s.image.empty()) images.push_back(s.image);
-    }
-    if (!images.empty() && !executor_.sandboxed()) status["strake"] = {{"ignoredImages", images}};
-  }
+  Json status = FinalStatus(*job, outcome, took, retries_status);
   auto written =
       store_.UpdateStatus({"TaskRun", j.ns, j.name}, status, 0, outcome.reason, outcome.message);
   if (!written) return tl::unexpected(written.error().Wrap("taskrun " + j.name));
-
-  TaskState state = outcome.succeeded                      ? TaskState::kSucceeded
-                    : outcome.reason == "TaskRunCancelled" ? TaskState::kCancelled
-                                                           : TaskState::kFailed;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    --running_;
-    auto rit = runs_.find(job->run_key);
-    if (rit != runs_.end()) {
-      auto& list = job->is_finally ? rit->second->finally : rit->second->tasks;
-      ChildRun& cr = list[job->index].children[job->child];
-      cr.state = state;
-      cr.results = outcome.results;
-      list[job->index].dirty = true;
-    }
-    // Any run may be waiting for a slot.
-    for (const auto& [k, r] : runs_) {
-      if (!r->done) run_controller_->Enqueue(k);
-    }
-  }
-  {
-    std::lock_guard<std::mutex> jl(jobs_mu_);
-    ::close(job->cancel_fd);
-    job->cancel_fd = -1;
-    jobs_.erase(key);
-  }
-  ProgressEvent e;
-  e.type = ProgressEvent::Type::kTaskFinished;
-  e.pipeline_run = j.pipeline_run;
-  e.pipeline_task = j.pipeline_task;
-  e.task_run = j.name;
-  e.state = outcome.reason == "Cached" ? "Cached" : StateName(state);
-  e.message = outcome.message;
-  e.duration_ms = took;
-  e.is_finally = job->is_finally;
-  Emit(e);
+  Complete(job, outcome, took);
   return controller::ReconcileResult{};
 }
 

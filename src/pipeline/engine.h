@@ -86,6 +86,11 @@ class Engine {
   Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
   Result<controller::ReconcileResult> ReconcileTaskRun(const std::string& key);
   void Emit(const ProgressEvent& e);
+  // A TaskRun's final status, as Tekton writes it.
+  store::Json FinalStatus(const Job& job, const TaskRunOutcome& outcome, int64_t took,
+                          const store::Json& retries_status) const;
+  // Records a TaskRun's end in memory, frees its slot, tells its PipelineRun.
+  void Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome, int64_t took);
   void PollChanges();
 
   store::Store& store_;

@@ -469,6 +469,43 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
   }
 }
 
+Status TaskExecutor::EnsureNamespaceDirs(const std::string& ns) const {
+  std::lock_guard<std::mutex> lock(dirs_mu_);
+  if (namespaces_.count(ns)) return Ok();
+  STRAKE_TRY(MakeDirs(PathJoin(options_.data_dir, "runs/" + ns), 0755));
+  STRAKE_TRY(MakeDirs(PathJoin(options_.data_dir, "logs/" + ns), 0755));
+  namespaces_.insert(ns);
+  return Ok();
+}
+
+Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
+  TaskRunOutcome out;
+  auto params = ResolveParams(job);
+  if (!params) return tl::unexpected(params.error());
+  // The key sees Tekton's paths and no run names, so it is the same in every run.
+  Paths canonical{
+      "/tekton/results", "/tekton/steps", "/tekton/scripts", "/tekton/home", "/workspace", {}, {}};
+  for (const auto& w : job.spec.workspaces) canonical.workspaces[w.name] = w.mount_path;
+  TaskRunJob keyjob = job;
+  keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
+  Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
+  auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
+  if (!ksteps) return tl::unexpected(ksteps.error());
+  auto key = CacheKey(job, *ksteps, *params);
+  if (!key) return tl::unexpected(key.error().Wrap("cache key"));
+  out.cache_key = *key;
+  auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
+  if (!hit) {
+    Log(LogLevel::kWarn, "taskrun {}: cache restore failed: {}", job.name, hit.error().message);
+  } else if (*hit) {
+    out.succeeded = true;
+    out.reason = "Cached";
+    out.message = "Restored from cache " + key->substr(0, 12);
+    out.results = std::move(**hit);
+  }
+  return out;
+}
+
 std::string TaskExecutor::LogPath(const std::string& ns, const std::string& taskrun,
                                   const std::string& step) const {
   return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "." + step + ".log");
@@ -488,6 +525,19 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   auto params = ResolveParams(job);
   if (!params) return fail("TaskRunValidationFailed", params.error().message);
 
+  // The cache: a hit restores outputs and results without running anything.
+  bool use_cache = job.spec.cache.enabled && !options_.no_cache;
+  if (use_cache) {
+    if (job.cache_checked) {
+      out.cache_key = job.cache_key;  // The engine looked already: a miss.
+    } else {
+      auto hit = TryCache(job);
+      if (!hit) return fail("TaskRunValidationFailed", hit.error().message);
+      if (hit->succeeded) return *hit;
+      out.cache_key = hit->cache_key;
+    }
+  }
+
   // The run directory: few directories, made with one syscall each; the
   // per-task filesystem work is a large part of a trivial task's cost.
   Layout lay;
@@ -504,7 +554,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   std::vector<std::string> dirs = {lay.run_dir, lay.work};
   if (sandbox || !job.spec.results.empty()) dirs.push_back(lay.results);
   if (sandbox) dirs.insert(dirs.end(), {lay.home, lay.steps, lay.status, lay.scripts});
-  Status made = MakeDirs(PathJoin(options_.data_dir, "runs/" + job.ns), 0755);
+  Status made = EnsureNamespaceDirs(job.ns);
   for (const auto& d : dirs) {
     if (made) made = MakeDir(d, 0777);
   }
@@ -561,45 +611,25 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar");
   if (!sidecars) return fail("TaskRunValidationFailed", sidecars.error().message);
 
-  // The cache: a hit restores outputs and results without running anything.
-  bool use_cache = job.spec.cache.enabled && !options_.no_cache;
-  if (use_cache) {
-    Paths canonical{"/tekton/results",
-                    "/tekton/steps",
-                    "/tekton/scripts",
-                    "/tekton/home",
-                    "/workspace",
-                    {},
-                    {}};
-    for (const auto& w : job.spec.workspaces) canonical.workspaces[w.name] = w.mount_path;
-    TaskRunJob keyjob = job;
-    keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
-    Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
-    auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
-    auto key = ksteps ? CacheKey(job, *ksteps, *params)
-                      : Result<std::string>(tl::unexpected(ksteps.error()));
-    if (!key) return fail("TaskRunValidationFailed", key.error().Wrap("cache key").message);
-    out.cache_key = *key;
-    auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
-    if (!hit) {
-      Log(LogLevel::kWarn, "taskrun {}: cache restore failed: {}", job.name, hit.error().message);
-    } else if (*hit) {
-      out.succeeded = true;
-      out.reason = "Cached";
-      out.message = "Restored from cache " + key->substr(0, 12);
-      out.results = std::move(**hit);
-      return out;
-    }
-  }
-
   // Build the plan: argv, env and files for each step.
   TaskPlan plan;
   // Step logs are flat files, logs/<ns>/<taskrun>.<container>.log: no
   // directory per TaskRun. In the sandbox each is bound at /tekton/logs/.
   std::string log_dir = PathJoin(options_.data_dir, "logs/" + job.ns);
-  if (auto st = MakeDirs(log_dir); !st) return fail("TaskRunValidationFailed", st.error().message);
+
   std::vector<std::pair<std::string, std::string>> log_binds;  // host file, sandbox path
   std::string marker = std::string(kTaskRunMarker) + "=" + job.uid;
+  bool uses_exit_codes = false;
+  for (const auto& st : job.spec.steps) {
+    for (const std::string* text : {&st.script, &st.working_dir}) {
+      uses_exit_codes |= text->find(".exitCode.path") != std::string::npos;
+    }
+    for (const auto* list : {&st.args, &st.command}) {
+      for (const auto& a : *list) uses_exit_codes |= a.find(".exitCode.path") != std::string::npos;
+    }
+    for (const auto& e : st.env)
+      uses_exit_codes |= e.value.find(".exitCode.path") != std::string::npos;
+  }
   auto make_plan = [&](const ResolvedStep& rs, size_t i, bool is_sidecar) -> Result<StepPlan> {
     const model::Step& s = rs.step;
     StepPlan sp;
@@ -647,10 +677,12 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
       sp.continue_on_error = s.on_error == "continue";
       if (s.timeout) sp.timeout_ms = s.timeout->count();
       if (sandbox) STRAKE_TRY(MakeDir(PathJoin(lay.steps, rs.container), 0777));
-      sp.exit_code_path = ExitCodePath(paths.steps, rs.container, sandbox);
+      // Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
+      if (sandbox || uses_exit_codes)
+        sp.exit_code_path = ExitCodePath(paths.steps, rs.container, sandbox);
     }
     std::string host_log = LogPath(job.ns, job.name, rs.container);
-    (void)WriteFile(host_log, "");  // Truncate for this attempt.
+    if (sandbox) (void)WriteFile(host_log, "");  // A bind mount needs the file to exist.
     out.logs[rs.container] = host_log;
     if (sandbox) {
       sp.log_path = "/tekton/logs/" + rs.container + ".log";

@@ -15,7 +15,9 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,8 @@ struct TaskRunJob {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps;
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
   std::optional<model::Millis> timeout;  // of the whole TaskRun (all attempts share it)
+  bool cache_checked = false;            // TryCache missed already; cache_key is its key
+  std::string cache_key;
 };
 
 struct TaskResult {
@@ -81,6 +85,10 @@ class TaskExecutor {
   TaskRunOutcome Run(const TaskRunJob& job, int attempt, std::optional<model::Millis> timeout,
                      int cancel_fd) const;
 
+  // For a task with a `cache` block: restores outputs and results on a hit
+  // (succeeded, reason Cached); on a miss returns the key (not succeeded).
+  Result<TaskRunOutcome> TryCache(const TaskRunJob& job) const;
+
   bool sandboxed() const { return !bwrap_.empty(); }
   const ExecutorOptions& options() const { return options_; }
 
@@ -89,8 +97,13 @@ class TaskExecutor {
                       const std::string& step) const;
 
  private:
+  // runs/<ns> and logs/<ns>, made once per namespace rather than per TaskRun.
+  Status EnsureNamespaceDirs(const std::string& ns) const;
+
   ExecutorOptions options_;
   std::string bwrap_;
+  mutable std::mutex dirs_mu_;
+  mutable std::set<std::string> namespaces_;
 };
 
 // bwrap arguments that show the host's root read-only while letting each of

@@ -41,9 +41,11 @@ StepPlan StepFromJson(const Json& j) {
   return s;
 }
 
-int OpenLog(const std::string& path) {
+// Each step and sidecar has its own log file; an attempt starts it afresh.
+int OpenLog(const std::string& path, bool truncate) {
   if (path.empty()) return -1;
-  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0),
+                0644);
 }
 
 void StopSidecars(std::vector<Process>& sidecars) {
@@ -116,7 +118,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
   if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
   std::vector<Process> sidecars;
   for (const auto& sc : plan.sidecars) {
-    int log = OpenLog(sc.log_path);
+    int log = OpenLog(sc.log_path, true);
     auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log, log});
     if (log >= 0) ::close(log);
     if (!p) {
@@ -138,7 +140,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       continue;
     }
     so.started_ms = NowMs();
-    int log = OpenLog(step.log_path);
+    int log = OpenLog(step.log_path, true);
     auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log});
     if (log >= 0) ::close(log);
     if (!p) {
@@ -146,7 +148,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       so.reason = "Error";
       so.message = p.error().message;
       if (log >= 0 || !step.log_path.empty()) {
-        int l = OpenLog(step.log_path);
+        int l = OpenLog(step.log_path, false);
         if (l >= 0) {
           std::string line = "strake: " + p.error().message + "\n";
           (void)!::write(l, line.data(), line.size());
