@@ -228,11 +228,11 @@ spec:
             prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
     prev = std::string(1, c);
   }
-  auto start = std::chrono::steady_clock::now();
   r = Strake({"validate", "-f", File("bomb.yaml", bomb)});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("alias bomb"), std::string::npos) << r.err;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_NE(r.err.find("aliases expand to more than 100000 nodes (YAML alias bomb?)"),
+            std::string::npos)
+      << r.err;
 
   r = Strake({"validate", "-f", File("big.yaml", "a: \"" + std::string(9 << 20, 'x') + "\"\n")});
   EXPECT_NE(r.err.find("larger than the limit of 8388608 bytes"), std::string::npos)

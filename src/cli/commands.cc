@@ -248,6 +248,34 @@ Result<size_t> PickRun(std::vector<model::Resource>& resources) {
   return resources.size() - 1;
 }
 
+bool UsesImages(const std::vector<model::Resource>& resources) {
+  auto in_task = [](const model::TaskSpec& t) {
+    return std::any_of(t.steps.begin(), t.steps.end(),
+                       [](const auto& st) { return !st.image.empty(); });
+  };
+  auto in_pipeline = [&](const model::PipelineSpec& p) {
+    for (const auto* list : {&p.tasks, &p.finally}) {
+      for (const auto& t : *list) {
+        if (t.task_spec && in_task(*t.task_spec)) return true;
+      }
+    }
+    return false;
+  };
+  for (const auto& r : resources) {
+    if (auto* t = std::get_if<model::Task>(&r.value); t && in_task(t->spec)) return true;
+    if (auto* p = std::get_if<model::Pipeline>(&r.value); p && in_pipeline(p->spec)) return true;
+    if (auto* pr = std::get_if<model::PipelineRun>(&r.value);
+        pr && pr->spec.pipeline_spec && in_pipeline(*pr->spec.pipeline_spec)) {
+      return true;
+    }
+    if (auto* tr = std::get_if<model::TaskRun>(&r.value);
+        tr && tr->spec.task_spec && in_task(*tr->spec.task_spec)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::atomic<int> g_interrupts{0};
 void OnInterrupt(int) { g_interrupts.fetch_add(1); }
 
@@ -317,21 +345,12 @@ int CmdRun(const Common& c, const RunFlags& f) {
     if (!run) return Die(run.error().message);
     auto params = ParseParams(f.params);
     if (!params) return Die(params.error().message);
-    bool sandboxed =
-        !f.no_sandbox &&
-        !FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : "").empty();
-    if (!sandboxed) {
-      for (const auto& r : loaded->resources) {
-        const model::TaskSpec* ts = nullptr;
-        if (auto* t = std::get_if<model::Task>(&r.value)) ts = &t->spec;
-        if (ts && std::any_of(ts->steps.begin(), ts->steps.end(),
-                              [](const auto& s) { return !s.image.empty(); })) {
-          fmt::print(stderr,
-                     "strake: note: step images are ignored by the host executor; steps run on "
-                     "this machine\n");
-          break;
-        }
-      }
+    // Neither executor is a container runtime: say once that images are not used.
+    if (UsesImages(loaded->resources)) {
+      fmt::print(
+          stderr,
+          "strake: note: step images are ignored: steps run with this machine's programs{}\n",
+          f.no_sandbox ? "" : " (in a bubblewrap sandbox when bwrap is installed)");
     }
     auto submitted = engine->Submit(loaded->resources[*run], loaded->resources, *params);
     if (!submitted) return Die(submitted.error().message);

@@ -103,8 +103,8 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
       break;
     case T::kRunFinished:
       if (live_) {
-        Redraw();
-        drawn_lines_ = 0;
+        Redraw();  // The final state, in place; then the view stays as it is.
+        frozen_ = true;
       }
       fmt::print(out_, "pipelinerun {} {}: {} ({:.2f}s)\n", e.pipeline_run, e.state, e.message,
                  Elapsed());
@@ -114,7 +114,7 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
 }
 
 void Progress::Redraw() {
-  if (!live_ || run_name_.empty()) return;
+  if (!live_ || run_name_.empty() || frozen_) return;
   std::string screen;
   for (int i = 0; i < drawn_lines_; ++i) screen += "\033[1A\033[2K";
   int lines = 0;

@@ -43,6 +43,7 @@ class Progress {
   size_t total_ = 0, done_ = 0, failed_ = 0, skipped_ = 0, cached_ = 0;
   std::string run_name_;
   int drawn_lines_ = 0;
+  bool frozen_ = false;  // the run finished: no more redraws
   bool stop_ = false;
   std::thread ticker_;
 };

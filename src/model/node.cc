@@ -146,6 +146,11 @@ class Builder {
                          limits_.max_alias_expansions);
           }
           // Count before copying, so a bomb is refused before it takes memory.
+          alias_nodes_ += it->second.size;
+          if (alias_nodes_ > limits_.max_alias_nodes) {
+            return Failf("{}:{}:{}: aliases expand to more than {} nodes (YAML alias bomb?)", file_,
+                         mark.line, mark.col, limits_.max_alias_nodes);
+          }
           STRAKE_TRY(CountNodes(it->second.size, mark));
           Node copy = *it->second.node;
           STRAKE_TRY(Emit(std::move(copy), "", mark, /*counted=*/true));
@@ -243,6 +248,7 @@ class Builder {
   std::map<std::string, Anchored> anchors_;
   size_t nodes_ = 0;
   size_t alias_expansions_ = 0;
+  size_t alias_nodes_ = 0;
 };
 
 }  // namespace

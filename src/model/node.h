@@ -64,6 +64,7 @@ struct ParseLimits {
   size_t max_depth = 100;
   size_t max_documents = 1000;
   size_t max_alias_expansions = 10'000;
+  size_t max_alias_nodes = 100'000;  // nodes copied by alias expansion, all told
 };
 
 // Parses every document of `text`; empty documents are skipped. Errors read

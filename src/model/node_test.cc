@@ -47,6 +47,25 @@ TEST(ParseYaml, AliasBombFailsFastWithBoundedMemory) {
   EXPECT_NE(docs.error().message.find("alias bomb"), std::string::npos) << docs.error().message;
 }
 
+TEST(ParseYaml, TotalNodeLimitWithoutAliases) {
+  ParseLimits limits;
+  limits.max_nodes = 100;
+  std::string many = "[";
+  for (int i = 0; i < 200; ++i) many += "1,";
+  many += "1]";
+  auto docs = ParseYaml(many, "many.yaml", limits);
+  ASSERT_FALSE(docs);
+  EXPECT_NE(docs.error().message.find("more than 100 nodes"), std::string::npos);
+}
+
+TEST(ParseYaml, ModestAliasUseIsFine) {
+  auto docs = ParseYaml(
+      "base: &b {image: alpine, env: [{name: A, value: b}]}\n"
+      "steps: [*b, *b, *b]\n",
+      "ok.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+}
+
 TEST(ParseYaml, DepthLimit) {
   std::string deep;
   for (int i = 0; i < 150; ++i) deep += "[";
