@@ -27,17 +27,20 @@ compare() {  # shape n
   local shape=$1 n=$2 dir="$work/$1"
   python3 bench/gen.py "$shape" "$n" "$dir"
   : > "$work/s"; : > "$work/n"
-  for _ in $(seq "$REPEAT"); do
-    rm -rf "$dir/data"
-    (cd "$dir" && measure "$STRAKE" --data-dir "$dir/data" run -f pipeline.yaml --parallel 2 --no-sandbox) >> "$work/s"
-    rm -f "$dir"/*.stamp "$dir"/.ninja_log "$dir"/.ninja_deps
-    (cd "$dir" && measure ninja -j2) >> "$work/n"
+  # Every run gets fresh directories and nothing is deleted until the end:
+  # ext4 avoids reusing recently deleted inodes, so deleting a previous run's
+  # tens of thousands of files just before a run slows the next one down.
+  for r in $(seq "$REPEAT"); do
+    (cd "$dir" && measure "$STRAKE" --data-dir "$dir/data.$r" run -f pipeline.yaml --parallel 2 --no-sandbox) >> "$work/s"
+    mkdir -p "$dir/ninja.$r" && cp "$dir/build.ninja" "$dir/ninja.$r/"
+    (cd "$dir/ninja.$r" && measure ninja -j2) >> "$work/n"
   done
   local st sr nt nr
   st=$(cut -d' ' -f1 "$work/s" | median); sr=$(cut -d' ' -f2 "$work/s" | sort -n | tail -1)
   nt=$(cut -d' ' -f1 "$work/n" | median); nr=$(cut -d' ' -f2 "$work/n" | sort -n | tail -1)
   printf '| %s %s tasks | %.2f s | %.2f s | %.2fx | %d MB | %d MB |\n' "$shape" "$n" "$st" "$nt" \
     "$(echo "$st / $nt" | bc -l)" $((sr / 1024)) $((nr / 1024))
+  rm -rf "$dir"
 }
 
 echo "| workload (--parallel 2 / -j2) | strake | ninja | ratio | strake peak RSS | ninja peak RSS |"
@@ -61,9 +64,9 @@ if command -v bwrap >/dev/null; then
   dir="$work/sandbox"
   python3 bench/gen.py wide 300 "$dir"
   : > "$work/h"; : > "$work/b"
-  for _ in $(seq "$REPEAT"); do
-    rm -rf "$dir/data"; (cd "$dir" && measure "$STRAKE" --data-dir "$dir/data" run -f pipeline.yaml --parallel 2 --no-sandbox) >> "$work/h"
-    rm -rf "$dir/data"; (cd "$dir" && measure "$STRAKE" --data-dir "$dir/data" run -f pipeline.yaml --parallel 2) >> "$work/b"
+  for r in $(seq "$REPEAT"); do
+    (cd "$dir" && measure "$STRAKE" --data-dir "$dir/host.$r" run -f pipeline.yaml --parallel 2 --no-sandbox) >> "$work/h"
+    (cd "$dir" && measure "$STRAKE" --data-dir "$dir/box.$r" run -f pipeline.yaml --parallel 2) >> "$work/b"
   done
   h=$(cut -d' ' -f1 "$work/h" | median); b=$(cut -d' ' -f1 "$work/b" | median)
   printf '\n| 300 one-step tasks, --parallel 2 | host | bubblewrap sandbox | sandbox cost per task (per slot) |\n|---|---|---|---|\n'

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <set>
 
 #include "base/duration.h"
@@ -150,7 +151,6 @@ struct PTaskState {
   std::vector<model::Param> params;  // resolved at start
   std::string skip_message;
   int64_t start_ms = 0;
-  bool dirty = false;  // children changed since facts.state was computed
 };
 
 struct Engine::Run {
@@ -175,10 +175,39 @@ struct Engine::Run {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps, secrets;
   std::vector<std::string> skipped_written;
   std::set<std::string> recover;  // TaskRuns found Running on resume: re-run, not re-created
-  std::vector<std::pair<bool, size_t>> creating;  // started tasks with TaskRuns left to create
+  // The planner's view, kept up to date as tasks change (not rebuilt per
+  // reconcile: a pipeline may have 10,000 tasks). Change facts with Set.
+  RunFacts facts;
+  size_t pending = 0;                          // regular tasks not started
+  size_t unfinished = 0;                       // regular tasks not terminal
+  std::vector<std::pair<bool, size_t>> dirty;  // tasks whose children changed
+  std::deque<std::pair<bool, size_t>>
+      creating;  // started tasks with TaskRuns left to create, in start order
 
   const model::PipelineTask& PTask(bool fin, size_t i) const {
     return fin ? spec.finally[i] : spec.tasks[i];
+  }
+
+  void Set(bool fin, size_t i, TaskFacts f) {
+    PTaskState& ps = fin ? finally[i] : tasks[i];
+    if (!fin) {
+      pending += (f.state == TaskState::kPending) - (ps.facts.state == TaskState::kPending);
+      unfinished += !IsTerminal(f.state) - !IsTerminal(ps.facts.state);
+    }
+    ps.facts = f;
+    (fin ? facts.finally : facts.tasks)[i] = f;
+  }
+
+  void InitFacts() {
+    facts.tasks.clear();
+    facts.finally.clear();
+    pending = unfinished = 0;
+    for (const auto& t : tasks) {
+      facts.tasks.push_back(t.facts);
+      pending += t.facts.state == TaskState::kPending;
+      unfinished += !IsTerminal(t.facts.state);
+    }
+    for (const auto& t : finally) facts.finally.push_back(t.facts);
   }
 };
 
@@ -604,6 +633,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
         run->finally[i].facts = {TaskState::kSkipped, SkipReason(s.value("reason", ""))};
     }
   }
+  run->InitFacts();
   return Start(std::move(run));
 }
 
@@ -709,21 +739,15 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   int64_t now = UnixMillis(clock_.Now());
 
   // Facts, from the children.
-  // Facts, from the children; a task's state is recomputed only when its
-  // children changed, so a reconcile stays cheap for pipelines of 10,000 tasks.
-  RunFacts facts;
-  facts.tasks.reserve(run.tasks.size());
-  facts.finally.reserve(run.finally.size());
-  for (auto& t : run.tasks) {
-    if (t.started && t.dirty) t.facts.state = Aggregate(t);
-    t.dirty = false;
-    facts.tasks.push_back(t.facts);
+  // Facts: a task's state is recomputed only when its children changed.
+  for (const auto& [fin, i] : run.dirty) {
+    const PTaskState& t = fin ? run.finally[i] : run.tasks[i];
+    if (t.started) run.Set(fin, i, {Aggregate(t), t.facts.skip_reason});
   }
-  for (auto& t : run.finally) {
-    if (t.started && t.dirty) t.facts.state = Aggregate(t);
-    t.dirty = false;
-    facts.finally.push_back(t.facts);
-  }
+  run.dirty.clear();
+  RunFacts& facts = run.facts;
+  const size_t pending = run.pending, unfinished = run.unfinished;
+  facts.pipeline_timed_out = facts.tasks_timed_out = facts.finally_timed_out = false;
   facts.cancel = run.cancel;
   facts.failed_to_start = !run.failure_reason.empty();
   std::optional<int64_t> next_deadline;
@@ -740,12 +764,18 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   if (run.finally_start_ms)
     deadline(*run.finally_start_ms, run.timeouts.finally, facts.finally_timed_out);
 
-  Plan plan = MakePlan(run.dag, facts);
+  // With nothing pending and nothing that stops running tasks, the plan is
+  // empty: the steady state of a wide pipeline, where a reconcile only fills
+  // freed slots, skips the O(tasks) planning.
+  bool quiet = pending == 0 && unfinished > 0 && facts.cancel == CancelMode::kNone &&
+               !facts.pipeline_timed_out && !facts.tasks_timed_out && !facts.finally_timed_out;
+  Plan plan = quiet ? Plan{} : MakePlan(run.dag, facts);
 
   // Cancel what must stop.
-  auto cancel_children = [&](std::vector<PTaskState>& list) {
+  auto cancel_children = [&](std::vector<PTaskState>& list, bool fin) {
     std::lock_guard<std::mutex> jl(jobs_mu_);
-    for (auto& t : list) {
+    for (size_t ti = 0; ti < list.size(); ++ti) {
+      PTaskState& t = list[ti];
       for (auto& c : t.children) {
         auto j = jobs_.find(Key(run.ns, c.name));
         if (j != jobs_.end() && j->second->cancel_fd >= 0) {
@@ -756,17 +786,17 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       // Combos not yet created will never be.
       if (t.started && t.next < t.combos.size()) {
         t.combos.resize(t.next);
-        t.dirty = true;
+        run.dirty.emplace_back(fin, ti);
       }
     }
   };
-  if (plan.cancel_running_tasks) cancel_children(run.tasks);
-  if (plan.cancel_running_finally) cancel_children(run.finally);
+  if (plan.cancel_running_tasks) cancel_children(run.tasks, false);
+  if (plan.cancel_running_finally) cancel_children(run.finally, true);
 
   bool status_dirty = false;
-  auto record_skip = [&](PTaskState& ps, const model::PipelineTask& pt, std::string_view reason,
-                         bool fin) {
-    ps.facts = {TaskState::kSkipped, reason};
+  auto record_skip = [&](bool fin, size_t i, std::string_view reason) {
+    const model::PipelineTask& pt = run.PTask(fin, i);
+    run.Set(fin, i, {TaskState::kSkipped, reason});
     status_dirty = true;
     ProgressEvent e;
     e.type = ProgressEvent::Type::kTaskSkipped;
@@ -779,11 +809,8 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     Emit(e);
     lock.lock();
   };
-  for (const auto& [i, reason] : plan.skip)
-    record_skip(run.tasks[i], run.spec.tasks[i], reason, false);
-  for (const auto& [i, reason] : plan.skip_finally) {
-    record_skip(run.finally[i], run.spec.finally[i], reason, true);
-  }
+  for (const auto& [i, reason] : plan.skip) record_skip(false, i, reason);
+  for (const auto& [i, reason] : plan.skip_finally) record_skip(true, i, reason);
 
   // Pipeline-level variables for starting tasks.
   // Results are added only for the tasks `uses` names (all when null), so
@@ -872,12 +899,12 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     };
     auto fail_start = [&](const std::string& reason, const std::string& message) {
       if (fin) {
-        record_skip(ps, pt, skip::kMissingResults, true);
+        record_skip(true, i, skip::kMissingResults);
         ps.skip_message = message;
       } else {
         run.failure_reason = reason;
         run.failure_message = message;
-        ps.facts = {TaskState::kFailed, ""};
+        run.Set(false, i, {TaskState::kFailed, {}});
         status_dirty = true;
       }
     };
@@ -902,7 +929,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       if ((w.op == "in") != in) when_ok = false;
     }
     if (!when_ok) {
-      record_skip(ps, pt, skip::kWhen, fin);
+      record_skip(fin, i, skip::kWhen);
       return;
     }
     // params
@@ -950,7 +977,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         }
         mp.value = *val;
         if (mp.value.type == model::ParamType::kArray && mp.value.arr.empty()) {
-          record_skip(ps, pt, skip::kEmptyMatrix, fin);
+          record_skip(fin, i, skip::kEmptyMatrix);
           return;
         }
       }
@@ -967,7 +994,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     ps.start_ms = now;
     ps.children.resize(ps.combos.size());
     ps.next = 0;
-    ps.facts.state = Aggregate(ps);  // Running, or done already before a crash
+    run.Set(fin, i, {Aggregate(ps), {}});  // Running, or done already before a crash
     run.creating.emplace_back(fin, i);
   };
   if (!plan.start_finally.empty() && !run.finally_start_ms) {
@@ -983,9 +1010,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 
   // Create TaskRuns while there are free slots.
   std::vector<std::shared_ptr<Job>> to_create;
-  auto create_children = [&](bool only_fin) {
-    for (const auto& [fin, i] : run.creating) {
-      if (fin != only_fin) continue;
+  auto create_children = [&]() {
+    while (!run.creating.empty() && running_ < options_.parallel) {
+      const bool fin = run.creating.front().first;
+      const size_t i = run.creating.front().second;
       PTaskState& ps = fin ? run.finally[i] : run.tasks[i];
       const model::PipelineTask& pt = run.PTask(fin, i);
       while (ps.next < ps.combos.size() && running_ < options_.parallel) {
@@ -1065,22 +1093,15 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
         cr.state = TaskState::kRunning;
         to_create.push_back(job);
       }
+      if (ps.next < ps.combos.size()) break;  // Out of slots.
+      run.creating.pop_front();
     }
   };
-  create_children(false);
-  create_children(true);
-  std::erase_if(run.creating, [&](const std::pair<bool, size_t>& c) {
-    const PTaskState& ps = c.first ? run.finally[c.second] : run.tasks[c.second];
-    return ps.next >= ps.combos.size();
-  });
+  create_children();
 
   // Done?
   bool done = plan.done && to_create.empty();
-  RunFacts final_facts;
-  if (done) {
-    for (auto& t : run.tasks) final_facts.tasks.push_back(t.facts);
-    for (auto& t : run.finally) final_facts.finally.push_back(t.facts);
-  }
+  const RunFacts& final_facts = run.facts;
   // Snapshot for the status write, outside the lock.
   auto skipped_json = [&] {
     Json skipped = Json::array();
@@ -1374,7 +1395,7 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
       ChildRun& cr = list[job->index].children[job->child];
       cr.state = state;
       cr.results = outcome.results;
-      list[job->index].dirty = true;
+      rit->second->dirty.emplace_back(job->is_finally, job->index);
     }
     // Any run may be waiting for a slot.
     for (const auto& [k, r] : runs_) {

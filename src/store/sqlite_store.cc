@@ -214,7 +214,7 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     last_write_error = WriteError::kNone;
     STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
-    auto current = CheckVersion(key, expected_version);
+    auto current = CheckVersion(key, expected_version, /*load=*/false);
     if (!current) return Abort(current.error(), last_write_error);
     auto change = AppendChange(key, "MODIFIED", reason, message);
     if (!change) return Abort(change.error(), WriteError::kIo);
@@ -375,10 +375,14 @@ class SqliteStore final : public Store {
     return c;
   }
 
-  Result<Resource> CheckVersion(const Key& key, int64_t expected_version) {
-    Use u(
-        S("SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
-          "labels, object, status FROM resources WHERE kind=? AND namespace=? AND name=?"));
+  // The row's identity and version; with load, also its labels, object and
+  // status (parsing them is most of a status write's cost, so only on demand).
+  Result<Resource> CheckVersion(const Key& key, int64_t expected_version, bool load = true) {
+    Use u(S(load ? "SELECT kind, namespace, name, uid, generation, resource_version, created_ms, "
+                   "owner, labels, object, status FROM resources WHERE kind=? AND namespace=? AND "
+                   "name=?"
+                 : "SELECT kind, namespace, name, uid, generation, resource_version, created_ms, "
+                   "owner FROM resources WHERE kind=? AND namespace=? AND name=?"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
     int rc = u.Step();
     if (rc == SQLITE_DONE) {
@@ -389,12 +393,23 @@ class SqliteStore final : public Store {
       last_write_error = WriteError::kIo;
       return tl::unexpected(Err("read"));
     }
-    Resource r = Row(u);
+    Resource r = load ? Row(u) : Identity(u);
     if (expected_version != 0 && r.resource_version != expected_version) {
       last_write_error = WriteError::kConflict;
       return Failf("{} {}: conflict: resourceVersion is {}, expected {}", key.kind, key.name,
                    r.resource_version, expected_version);
     }
+    return r;
+  }
+
+  static Resource Identity(Use& u) {
+    Resource r;
+    r.key = {u.ColText(0), u.ColText(1), u.ColText(2)};
+    r.uid = u.ColText(3);
+    r.generation = u.ColInt(4);
+    r.resource_version = u.ColInt(5);
+    r.created_ms = u.ColInt(6);
+    r.owner = u.ColText(7);
     return r;
   }
 

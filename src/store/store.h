@@ -75,7 +75,8 @@ class Store {
   // Resources of a kind in a namespace ("" = all), optionally owned by `owner`.
   virtual Result<std::vector<Resource>> List(const std::string& kind, const std::string& ns,
                                              const std::string& owner = "") = 0;
-  // Replaces status; the change records reason and message.
+  // Replaces status; the change records reason and message. Returns the
+  // resource's identity, new version and status (its object is not loaded).
   virtual Result<Resource> UpdateStatus(const Key& key, const Json& status,
                                         int64_t expected_version, const std::string& reason,
                                         const std::string& message) = 0;
