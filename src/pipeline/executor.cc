@@ -419,7 +419,9 @@ void EmitTree(const std::string& dir, const std::set<std::string>& expand,
   ::closedir(d);
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
-    std::string path = dir == "/" ? "/" + name : dir + "/" + name;
+    std::string path = dir == "/" ? std::string() : dir;
+    path += '/';
+    path += name;
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) continue;
     if (S_ISLNK(st.st_mode)) {
