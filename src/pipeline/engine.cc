@@ -223,32 +223,24 @@ struct Engine::Job {
   int cancel_fd = -1;
 };
 
-class Engine::RunReconciler final : public controller::Reconciler {
+// Binds one of the engine's reconcile methods to the controller runtime.
+class Engine::Reconciler final : public controller::Reconciler {
  public:
-  explicit RunReconciler(Engine& e) : e_(e) {}
+  using Method = Result<controller::ReconcileResult> (Engine::*)(const std::string&);
+  Reconciler(Engine& e, Method m) : e_(e), m_(m) {}
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
-    return e_.ReconcileRun(key);
+    return (e_.*m_)(key);
   }
 
  private:
   Engine& e_;
-};
-
-class Engine::TaskRunReconciler final : public controller::Reconciler {
- public:
-  explicit TaskRunReconciler(Engine& e) : e_(e) {}
-  Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
-    return e_.ReconcileTaskRun(key);
-  }
-
- private:
-  Engine& e_;
+  Method m_;
 };
 
 Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock)
     : store_(store), options_(std::move(options)), clock_(clock), executor_(options_.executor) {
-  run_reconciler_ = std::make_unique<RunReconciler>(*this);
-  taskrun_reconciler_ = std::make_unique<TaskRunReconciler>(*this);
+  run_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileRun);
+  taskrun_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileTaskRun);
   run_controller_ = std::make_unique<controller::Controller>("pipelinerun", *run_reconciler_, 1);
   taskrun_controller_ = std::make_unique<controller::Controller>("taskrun", *taskrun_reconciler_,
                                                                  std::max(1, options_.parallel));

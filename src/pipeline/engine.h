@@ -79,8 +79,7 @@ class Engine {
  private:
   struct Run;
   struct Job;
-  class RunReconciler;
-  class TaskRunReconciler;
+  class Reconciler;
 
   Status Start(std::unique_ptr<Run> run);
   Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
@@ -107,8 +106,8 @@ class Engine {
   std::mutex jobs_mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // TaskRuns handed to workers, "ns/name"
 
-  std::unique_ptr<RunReconciler> run_reconciler_;
-  std::unique_ptr<TaskRunReconciler> taskrun_reconciler_;
+  std::unique_ptr<Reconciler> run_reconciler_;
+  std::unique_ptr<Reconciler> taskrun_reconciler_;
   std::unique_ptr<controller::Controller> run_controller_;
   std::unique_ptr<controller::Controller> taskrun_controller_;
   std::thread poller_;

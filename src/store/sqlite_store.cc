@@ -414,13 +414,7 @@ class SqliteStore final : public Store {
   }
 
   static Resource Row(Use& u) {
-    Resource r;
-    r.key = {u.ColText(0), u.ColText(1), u.ColText(2)};
-    r.uid = u.ColText(3);
-    r.generation = u.ColInt(4);
-    r.resource_version = u.ColInt(5);
-    r.created_ms = u.ColInt(6);
-    r.owner = u.ColText(7);
+    Resource r = Identity(u);
     Json labels = Json::parse(u.ColText(8), nullptr, false);
     if (labels.is_object()) {
       for (const auto& [k, v] : labels.items()) r.labels[k] = v.get<std::string>();
