@@ -360,8 +360,9 @@ spec:
             - image: busybox
               env: [{name: DATA, value: ")Y" +
                               data_ + R"Y("}]
+              workingDir: /workspace/source/build
               script: |
-                r=""
+                r="$(pwd) "
                 touch /usr/strake-escape 2>/dev/null && r="${r}usr-writable " || true
                 touch /var/tmp/strake-escape 2>/dev/null && r="${r}var-writable " || true
                 ls "$DATA" 2>/dev/null | grep -q strake.db && r="${r}sees-data " || true
@@ -375,7 +376,8 @@ spec:
   ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
   auto trs = TaskRuns();
   ASSERT_EQ(trs.size(), 1u);
-  EXPECT_EQ(trs[0]["status"]["results"][0]["value"], "workspace-ok tmp-ok own-pid-ns clean-env");
+  EXPECT_EQ(trs[0]["status"]["results"][0]["value"],
+            "/workspace/source/build workspace-ok tmp-ok own-pid-ns clean-env");
   EXPECT_FALSE(PathExists("/usr/strake-escape"));
   EXPECT_FALSE(PathExists("/var/tmp/strake-escape"));
 }

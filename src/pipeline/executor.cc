@@ -674,7 +674,6 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     env.push_back(marker);
     sp.env = std::move(env);
     sp.cwd = s.working_dir.empty() ? paths.work : s.working_dir;
-    if (!s.working_dir.empty() && !sandbox) (void)MakeDirs(s.working_dir);
     if (!is_sidecar) {
       sp.continue_on_error = s.on_error == "continue";
       if (s.timeout) sp.timeout_ms = s.timeout->count();

@@ -140,6 +140,9 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       continue;
     }
     so.started_ms = NowMs();
+    // As Tekton's entrypoint does: a missing working directory is created
+    // (where the step may write; elsewhere the spawn reports it).
+    if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
     int log = OpenLog(step.log_path, true);
     auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log});
     if (log >= 0) ::close(log);
