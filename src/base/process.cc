@@ -146,22 +146,4 @@ void KillAndReap(Process& p) {
   }
 }
 
-uint64_t ProcessStartTicks(pid_t pid) {
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 1 << 16);
-  if (!stat) return 0;
-  // The command name (field 2) may hold spaces and parens: parse after the last ')'.
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
-  auto fields = Split(std::string_view(*stat).substr(close + 2), ' ');
-  // fields[0] is field 3 (state); field 22 is fields[19].
-  if (fields.size() < 20) return 0;
-  return std::strtoull(fields[19].c_str(), nullptr, 10);
-}
-
-bool ProcessAlive(pid_t pid, uint64_t start_ticks) {
-  if (pid <= 0) return false;
-  uint64_t t = ProcessStartTicks(pid);
-  return t != 0 && t == start_ticks;
-}
-
 }  // namespace strake

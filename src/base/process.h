@@ -66,11 +66,6 @@ void KillGroup(pid_t pgid, int sig);
 // Kills the group (SIGKILL) and reaps the leader.
 void KillAndReap(Process& p);
 
-// True if a process with this pid exists and started at `start_ticks`
-// (field 22 of /proc/PID/stat), so a recycled pid is not mistaken for ours.
-bool ProcessAlive(pid_t pid, uint64_t start_ticks);
-uint64_t ProcessStartTicks(pid_t pid);
-
 // Resolves argv0 against PATH; empty if not found.
 std::string FindExecutable(const std::string& name, const std::string& path_env);
 

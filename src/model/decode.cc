@@ -1076,30 +1076,10 @@ Result<PipelineSpec> DecodePipelineSpec(const Json& j) {
   return *p;
 }
 
-Result<TaskSpec> DecodeTaskSpec(const Json& j) {
-  Diagnostics diags;
-  std::string file = "<stored taskSpec>";
-  Ctx ctx(file, diags);
-  Node node = FromJson(j);
-  auto t = DecodeTaskSpecNode(ctx, node, "spec", false);
-  if (diags.HasErrors() || !t) return Fail(diags.ErrorText());
-  return *t;
-}
-
 Json EncodeParams(const std::vector<Param>& params) {
   Json a = Json::array();
   for (const auto& p : params) a.push_back({{"name", p.name}, {"value", p.value.ToJson()}});
   return a;
-}
-
-Result<std::vector<Param>> DecodeParams(const Json& j) {
-  Diagnostics diags;
-  std::string file = "<stored params>";
-  Ctx ctx(file, diags);
-  Node n = FromJson(j);
-  auto params = DecodeParams(ctx, &n, "params");
-  if (diags.HasErrors()) return Fail(diags.ErrorText());
-  return params;
 }
 
 }  // namespace strake::model

@@ -29,8 +29,6 @@ Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimit
 
 // Round trip through the store: specs saved as JSON decode the same way.
 Result<PipelineSpec> DecodePipelineSpec(const Json& j);
-Result<TaskSpec> DecodeTaskSpec(const Json& j);
 Json EncodeParams(const std::vector<Param>& params);
-Result<std::vector<Param>> DecodeParams(const Json& j);
 
 }  // namespace strake::model

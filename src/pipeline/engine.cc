@@ -149,8 +149,6 @@ struct PTaskState {
   std::vector<ChildRun> children;
   size_t next = 0;                   // next combo to create
   std::vector<model::Param> params;  // resolved at start
-  std::string skip_message;
-  int64_t start_ms = 0;
 };
 
 struct Engine::Run {
@@ -173,7 +171,6 @@ struct Engine::Run {
   std::string failure_reason, failure_message;
   bool done = false;
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps, secrets;
-  std::vector<std::string> skipped_written;
   std::set<std::string> recover;  // TaskRuns found Running on resume: re-run, not re-created
   // The planner's view, kept up to date as tasks change (not rebuilt per
   // reconcile: a pipeline may have 10,000 tasks). Change facts with Set.
@@ -218,7 +215,6 @@ struct Engine::Job {
   bool is_finally = false;
   size_t index = 0;
   size_t child = 0;
-  int64_t created_version = 0;
   int64_t start_ms = 0;
   int cancel_fd = -1;
 };
@@ -892,7 +888,6 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     auto fail_start = [&](const std::string& reason, const std::string& message) {
       if (fin) {
         record_skip(true, i, skip::kMissingResults);
-        ps.skip_message = message;
       } else {
         run.failure_reason = reason;
         run.failure_message = message;
@@ -983,7 +978,6 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     }
     ps.params = std::move(params);
     ps.started = true;
-    ps.start_ms = now;
     ps.children.resize(ps.combos.size());
     ps.next = 0;
     run.Set(fin, i, {Aggregate(ps), {}});  // Running, or done already before a crash
@@ -1285,7 +1279,6 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       --running_;
       return tl::unexpected(w.error().Wrap("taskrun " + j.name));
     }
-    job->created_version = w->resource_version;
     {
       std::lock_guard<std::mutex> l(mu_);
       auto rit = runs_.find(key);

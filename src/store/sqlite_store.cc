@@ -43,14 +43,6 @@ CREATE TABLE changes (
   message TEXT NOT NULL,
   time_ms INTEGER NOT NULL
 );
-CREATE TABLE logs (
-  kind TEXT NOT NULL,
-  namespace TEXT NOT NULL,
-  name TEXT NOT NULL,
-  step TEXT NOT NULL,
-  path TEXT NOT NULL,
-  PRIMARY KEY (kind, namespace, name, step)
-);
 )sql",
 };
 
@@ -304,26 +296,6 @@ class SqliteStore final : public Store {
   void Subscribe(std::function<void(const Change&)> fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     subscribers_.push_back(std::move(fn));
-  }
-
-  Status AddLog(const LogRef& ref) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Use u(S("INSERT OR REPLACE INTO logs (kind, namespace, name, step, path) VALUES (?,?,?,?,?)"));
-    u.Text(1, ref.key.kind).Text(2, ref.key.ns).Text(3, ref.key.name).Text(4, ref.step);
-    u.Text(5, ref.path);
-    if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("add log"));
-    return Ok();
-  }
-
-  Result<std::vector<LogRef>> Logs(const Key& key) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<LogRef> out;
-    Use u(S("SELECT step, path FROM logs WHERE kind=? AND namespace=? AND name=? ORDER BY rowid"));
-    u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
-    int rc;
-    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(LogRef{key, u.ColText(0), u.ColText(1)});
-    if (rc != SQLITE_DONE) return tl::unexpected(Err("logs"));
-    return out;
   }
 
  private:

@@ -1,4 +1,5 @@
-// Store: where every resource, state change and log index lives.
+// Store: where every resource and every state change lives. (Step logs are
+// files under the data directory, indexed by their TaskRun's status.)
 //
 // Resources are Kubernetes-shaped JSON objects keyed by (kind, namespace,
 // name), each with a uid, a generation (bumped on spec changes) and a
@@ -55,12 +56,6 @@ struct Change {
   int64_t time_ms = 0;
 };
 
-struct LogRef {
-  Key key;  // the TaskRun
-  std::string step;
-  std::string path;  // file under the data dir's logs/
-};
-
 // Why a write did not happen.
 enum class WriteError { kNone, kConflict, kNotFound, kAlreadyExists, kIo };
 
@@ -89,9 +84,6 @@ class Store {
   // Calls fn after each committed change, on the writing thread, in order.
   // fn must be fast and must not write to the store.
   virtual void Subscribe(std::function<void(const Change&)> fn) = 0;
-
-  virtual Status AddLog(const LogRef& ref) = 0;
-  virtual Result<std::vector<LogRef>> Logs(const Key& key) = 0;
 
   // The last WriteError of this thread, for callers that branch on conflicts.
   static WriteError LastWriteError();
