@@ -1,0 +1,180 @@
+#include "rollout/expr.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace strake::rollout {
+namespace {
+
+using Vars = std::map<std::string, Value>;
+
+Value EvalOk(std::string_view src, const Vars& vars = {}) {
+  auto e = Expr::Compile(src);
+  EXPECT_TRUE(e.has_value()) << src << ": " << (e ? "" : e.error().message);
+  if (!e) return {};
+  auto v = e->Eval(vars);
+  EXPECT_TRUE(v.has_value()) << src << ": " << (v ? "" : v.error().message);
+  return v ? *v : Value();
+}
+
+std::string EvalError(std::string_view src, const Vars& vars = {}) {
+  auto e = Expr::Compile(src);
+  if (!e) return e.error().message;
+  auto v = e->Eval(vars);
+  EXPECT_FALSE(v.has_value()) << src << " evaluated to " << (v ? v->dump() : "");
+  return v ? "" : v.error().message;
+}
+
+TEST(ExprTest, PrometheusVectorConditions) {
+  Vars vars{{"result", Value::array({0.97})}};
+  EXPECT_EQ(EvalOk("result[0] >= 0.95", vars), true);
+  EXPECT_EQ(EvalOk("result[0] < 0.95", vars), false);
+  EXPECT_EQ(EvalOk("len(result) > 0 && result[0] >= 0.9", vars), true);
+  EXPECT_EQ(EvalOk("result[-1] == 0.97", vars), true);
+}
+
+TEST(ExprTest, ScalarAndNaN) {
+  Vars nan{{"result", std::numeric_limits<double>::quiet_NaN()}};
+  EXPECT_EQ(EvalOk("isNaN(result)", nan), true);
+  EXPECT_EQ(EvalOk("result >= 0.95", nan), false);
+  EXPECT_EQ(EvalOk("isNaN(result) || result >= 0.95", nan), true);
+  Vars inf{{"result", std::numeric_limits<double>::infinity()}};
+  EXPECT_EQ(EvalOk("isInf(result)", inf), true);
+}
+
+TEST(ExprTest, ArithmeticFollowsExprLang) {
+  EXPECT_EQ(EvalOk("1 + 2 * 3"), 7);
+  EXPECT_EQ(EvalOk("(1 + 2) * 3"), 9);
+  EXPECT_EQ(EvalOk("7 / 2"), 3.5);  // division always yields a float
+  EXPECT_EQ(EvalOk("7 % 3"), 1);
+  EXPECT_EQ(EvalOk("2 ** 10"), 1024.0);
+  EXPECT_EQ(EvalOk("2 ^ 3 ^ 2"), 512.0);  // right associative
+  EXPECT_EQ(EvalOk("-3 + 1"), -2);
+  EXPECT_EQ(EvalOk("1.5e2"), 150.0);
+  EXPECT_EQ(EvalOk("1_000"), 1000);
+  EXPECT_EQ(EvalOk("'a' + \"b\""), "ab");
+  EXPECT_EQ(EvalOk("1 == 1.0"), true);
+}
+
+TEST(ExprTest, LogicShortCircuitsAndNeedsBooleans) {
+  // The right side would fail (index out of range) if it were evaluated.
+  Vars empty{{"result", Value::array()}};
+  EXPECT_EQ(EvalOk("len(result) > 0 && result[0] > 1", empty), false);
+  EXPECT_EQ(EvalOk("len(result) == 0 or result[0] > 1", empty), true);
+  EXPECT_EQ(EvalOk("not false"), true);
+  EXPECT_EQ(EvalOk("!(1 > 2)"), true);
+  EXPECT_EQ(EvalOk("true ? 1 : 2"), 1);
+  EXPECT_EQ(EvalOk("1 > 2 ? 'a' : 'b'"), "b");
+  EXPECT_NE(EvalError("1 && true").find("needs a bool"), std::string::npos);
+}
+
+TEST(ExprTest, MembersMapsAndMembership) {
+  Vars web{{"result", Value::parse(R"({"ok": true, "rate": 0.99, "tags": ["a", "b"]})")}};
+  EXPECT_EQ(EvalOk("result.ok == true && result.rate > 0.9", web), true);
+  EXPECT_EQ(EvalOk("result['rate']", web), 0.99);
+  EXPECT_EQ(EvalOk("result.missing", web), nullptr);
+  EXPECT_EQ(EvalOk("result.missing ?? 5", web), 5);
+  EXPECT_EQ(EvalOk("default(result.missing, 7)", web), 7);
+  EXPECT_EQ(EvalOk("result.missing?.deeper", web), nullptr);
+  EXPECT_EQ(EvalOk("'a' in result.tags", web), true);
+  EXPECT_EQ(EvalOk("'z' not in result.tags", web), true);
+  EXPECT_EQ(EvalOk("'ok' in result", web), true);
+  EXPECT_EQ(EvalOk("3 in [1, 2, 3]"), true);
+}
+
+TEST(ExprTest, StringOperators) {
+  Vars vars{{"result", "status-ok"}};
+  EXPECT_EQ(EvalOk("result startsWith 'status'", vars), true);
+  EXPECT_EQ(EvalOk("result endsWith 'ok'", vars), true);
+  EXPECT_EQ(EvalOk("result contains '-'", vars), true);
+  EXPECT_EQ(EvalOk("result matches '^s.*k$'", vars), true);
+  EXPECT_EQ(EvalOk("len('héllo')"), 5);
+  EXPECT_NE(EvalError("'x' matches '('").find("bad regular expression"), std::string::npos);
+}
+
+TEST(ExprTest, BuiltinFunctions) {
+  Vars vars{{"result", Value::array({0.5, 0.9, 0.99})}};
+  EXPECT_EQ(EvalOk("all(result, # > 0.4)", vars), true);
+  EXPECT_EQ(EvalOk("all(result, {# > 0.6})", vars), false);
+  EXPECT_EQ(EvalOk("any(result, # > 0.95)", vars), true);
+  EXPECT_EQ(EvalOk("none(result, # > 1)", vars), true);
+  EXPECT_EQ(EvalOk("one(result, # > 0.95)", vars), true);
+  EXPECT_EQ(EvalOk("count(result, # > 0.8)", vars), 2);
+  EXPECT_EQ(EvalOk("len(filter(result, # > 0.8))", vars), 2);
+  EXPECT_EQ(EvalOk("map(result, # * 2)[2]", vars), 1.98);
+  EXPECT_EQ(EvalOk("min(result)", vars), 0.5);
+  EXPECT_EQ(EvalOk("max(1, 5, 3)"), 5);
+  EXPECT_EQ(EvalOk("sum([1, 2, 3])"), 6);
+  EXPECT_EQ(EvalOk("avg([1, 2])"), 1.5);
+  EXPECT_EQ(EvalOk("asInt('42') + 1"), 43);
+  EXPECT_EQ(EvalOk("asFloat('0.5') * 2"), 1.0);
+  EXPECT_EQ(EvalOk("int(3.9)"), 3);
+  EXPECT_EQ(EvalOk("float(3)"), 3.0);
+  EXPECT_EQ(EvalOk("abs(-2)"), 2);
+  EXPECT_EQ(EvalOk("isNil(nil)"), true);
+  EXPECT_EQ(EvalOk("string(5)"), "5");
+}
+
+TEST(ExprTest, CompileErrorsNameTheColumn) {
+  auto bad = Expr::Compile("result[0] >= ");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "col 14: unexpected end of expression");
+  auto typo = Expr::Compile("lenn(result) > 0");
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().message, "col 1: unknown function \"lenn\" (did you mean \"len\"?)");
+  auto paren = Expr::Compile("(1 + 2");
+  ASSERT_FALSE(paren);
+  EXPECT_EQ(paren.error().message, "col 7: expected \")\" but found end of expression");
+  EXPECT_FALSE(Expr::Compile("'open"));
+  EXPECT_FALSE(Expr::Compile("1 @ 2"));
+  EXPECT_FALSE(Expr::Compile("   "));
+  EXPECT_FALSE(Expr::Compile("99999999999999999999"));
+}
+
+TEST(ExprTest, EvaluationErrorsAreClear) {
+  Vars vars{{"result", Value::array({1})}};
+  EXPECT_EQ(EvalError("resutl[0] > 0", vars),
+            "col 1: unknown name \"resutl\" (did you mean \"result\"?)");
+  EXPECT_EQ(EvalError("result[3]", vars), "col 7: index 3 out of range (length 1)");
+  EXPECT_EQ(EvalError("result > 1", vars), "col 8: cannot compare array > int ([1] > 1)");
+  EXPECT_EQ(EvalError("'a' < 1"), "col 5: cannot compare string < int (\"a\" < 1)");
+  EXPECT_EQ(EvalError("9223372036854775807 + 1"),
+            "col 21: integer overflow in 9223372036854775807 + 1");
+  EXPECT_EQ(EvalError("1 % 0"), "col 3: integer modulo by zero");
+  EXPECT_EQ(EvalError("len(1)"), "col 1: len() needs a string, array or map, got int");
+  EXPECT_EQ(EvalError("asInt('x')"), "col 1: asInt(): \"x\" is not an integer");
+  EXPECT_EQ(EvalError("isNaN(1, 2)"), "col 1: isNaN() takes 1 argument, got 2");
+  auto e = Expr::Compile("result");
+  ASSERT_TRUE(e);
+  auto b = e->EvalBool(vars);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().message, "condition \"result\" must be a bool, got [1]");
+}
+
+TEST(ExprTest, LimitsStopHostileExpressions) {
+  EXPECT_FALSE(Expr::Compile(std::string(Expr::kMaxSource + 1, '1')));
+  std::string deep = std::string(100, '(') + "1" + std::string(100, ')');
+  auto d = Expr::Compile(deep);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message.find("nested deeper than 64"), std::string::npos);
+  // Nested predicates over a large array exceed the step budget instead of
+  // running for minutes.
+  Value big = Value::array();
+  for (int i = 0; i < 1000; ++i) big.push_back(i);
+  Vars vars{{"result", big}};
+  std::string err = EvalError("all(result, all(result, # >= 0))", vars);
+  EXPECT_NE(err.find("exceeded 100000 steps"), std::string::npos) << err;
+}
+
+TEST(ExprTest, CompiledExpressionIsReusable) {
+  auto e = Expr::Compile("result[0] >= 0.95");
+  ASSERT_TRUE(e);
+  Expr copy = *e;
+  EXPECT_EQ(copy.EvalBool({{"result", Value::array({0.99})}}), true);
+  EXPECT_EQ(e->EvalBool({{"result", Value::array({0.5})}}), false);
+}
+
+}  // namespace
+}  // namespace strake::rollout
