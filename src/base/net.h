@@ -1,0 +1,89 @@
+// TCP sockets on IPv4 and a small blocking HTTP/1.1 client.
+//
+// The client is for strake's own calls (tests, metric providers, the CLI
+// talking to a server): one request at a time on a keep-alive connection,
+// every call bounded by a timeout, bodies capped. A HttpConnection is not
+// thread-safe; use one per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace strake {
+
+// An owned file descriptor, closed on destruction.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Listener {
+  Fd fd;
+  uint16_t port = 0;  // the bound port (the kernel's choice when 0 was asked)
+};
+
+// Binds and listens on host:port (port 0: any free port). Non-blocking,
+// close-on-exec, SO_REUSEADDR. "address already in use" names the port.
+Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog = 1024);
+
+// Connects with a timeout; the returned socket is blocking, TCP_NODELAY.
+Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout);
+
+void SetNonBlocking(int fd);
+
+namespace http {
+
+struct Request {
+  std::string method = "GET";
+  std::string target = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct Response {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string HeaderValue(std::string_view name) const;  // "" if absent
+};
+
+class Connection {
+ public:
+  static constexpr size_t kMaxBody = 64 << 20;
+
+  static Result<Connection> Open(const std::string& host, uint16_t port,
+                                 std::chrono::milliseconds timeout);
+  // Sends the request (Host and Content-Length added) and reads the whole
+  // response. After an error or a response with Connection: close the
+  // connection is unusable.
+  Result<Response> RoundTrip(const Request& req, std::chrono::milliseconds timeout);
+
+ private:
+  Fd fd_;
+  std::string host_;
+  std::string buf_;  // bytes read past the previous response
+};
+
+// One request on a fresh connection.
+Result<Response> Fetch(const std::string& host, uint16_t port, const Request& req,
+                       std::chrono::milliseconds timeout);
+
+}  // namespace http
+}  // namespace strake
