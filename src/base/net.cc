@@ -163,7 +163,7 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
       continue;
     }
     if (head_len > 0) break;
-    if (buf_.size() > 64 * 1024) return Fail("response head too large");
+    if (buf_.size() > size_t{64} * 1024) return Fail("response head too large");
     auto more = ReadMore(fd_.get(), buf_, deadline);
     if (!more || !*more) {
       fd_ = Fd();

@@ -66,7 +66,7 @@ struct Response {
 
 class Connection {
  public:
-  static constexpr size_t kMaxBody = 64 << 20;
+  static constexpr size_t kMaxBody = size_t{64} << 20;
 
   static Result<Connection> Open(const std::string& host, uint16_t port,
                                  std::chrono::milliseconds timeout);

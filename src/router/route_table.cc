@@ -1,0 +1,55 @@
+#include "router/route_table.h"
+
+#include "base/strings.h"
+
+namespace strake::router {
+
+Result<StringMatch> StringMatch::Make(Kind kind, std::string value) {
+  StringMatch m;
+  m.kind = kind;
+  m.value = std::move(value);
+  if (kind == Kind::kRegex) {
+    if (m.value.size() > 1024) return Fail("regex longer than 1024 characters");
+    try {
+      m.re = std::make_shared<const std::regex>(m.value, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return Failf("bad regex {}: {}", Quote(m.value), e.what());
+    }
+  }
+  return m;
+}
+
+bool StringMatch::Matches(std::string_view s) const {
+  switch (kind) {
+    case Kind::kExact:
+      return s == value;
+    case Kind::kPrefix:
+      return StartsWith(s, value);
+    case Kind::kRegex:
+      return re && std::regex_match(s.begin(), s.end(), *re);
+  }
+  return false;
+}
+
+Status RouteTable::Validate() const {
+  if (backends.size() > 64) return Failf("{} backends; at most 64", backends.size());
+  for (size_t i = 0; i < header_routes.size(); ++i) {
+    if (header_routes[i].backend >= backends.size()) {
+      return Failf("headerRoutes[{}]: backend {} out of range", i, header_routes[i].backend);
+    }
+    if (header_routes[i].headers.empty()) {
+      return Failf("headerRoutes[{}] ({}): no header to match", i, header_routes[i].name);
+    }
+  }
+  for (size_t i = 0; i < mirror_routes.size(); ++i) {
+    if (mirror_routes[i].backend >= backends.size()) {
+      return Failf("mirrorRoutes[{}]: backend {} out of range", i, mirror_routes[i].backend);
+    }
+    if (mirror_routes[i].percentage > 100) {
+      return Failf("mirrorRoutes[{}]: percentage {} is over 100", i, mirror_routes[i].percentage);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace strake::router

@@ -1,0 +1,68 @@
+// RouteTable: where one Service's requests go, as an immutable value.
+//
+// The rollout controller builds a new table for every change (a weight
+// step, a header route, a mirror, a replica becoming ready) and hands it to
+// Router::SetRoutes, which swaps it in atomically: a request is routed
+// wholly by one table, never by a mix. Pure values; thread-safe once built.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace strake::router {
+
+// Argo's StringMatch: exactly one of exact, prefix, regex.
+struct StringMatch {
+  enum class Kind { kExact, kPrefix, kRegex };
+  Kind kind = Kind::kExact;
+  std::string value;
+  // Compiled once by Make; shared because tables are copied whole and a
+  // std::regex is expensive to copy.
+  std::shared_ptr<const std::regex> re;
+
+  static Result<StringMatch> Make(Kind kind, std::string value);
+  bool Matches(std::string_view s) const;
+};
+
+struct Backend {
+  std::string revision;         // names the version in metrics (pod-template-hash)
+  uint32_t weight = 0;          // share of the traffic that no header route took
+  std::vector<uint16_t> ports;  // ready endpoints, on 127.0.0.1
+};
+
+// Argo setHeaderRoute: a request whose headers all match goes to `backend`.
+struct HeaderRoute {
+  std::string name;
+  std::vector<std::pair<std::string, StringMatch>> headers;
+  size_t backend = 0;
+};
+
+// Argo setMirrorRoute: `percentage` of the matching requests is copied to
+// `backend`; the copy's response is discarded.
+struct MirrorRoute {
+  std::string name;
+  std::optional<StringMatch> method;
+  std::optional<StringMatch> path;
+  std::vector<std::pair<std::string, StringMatch>> headers;
+  uint32_t percentage = 100;
+  size_t backend = 0;
+};
+
+struct RouteTable {
+  std::vector<Backend> backends;
+  std::vector<HeaderRoute> header_routes;  // first match wins, before weights
+  std::vector<MirrorRoute> mirror_routes;  // first match wins
+
+  // Backend indices in range, percentages 0..100, at most 64 backends.
+  Status Validate() const;
+};
+
+}  // namespace strake::router

@@ -1,0 +1,1128 @@
+#include "router/router.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "base/http.h"
+#include "base/log.h"
+#include "base/net.h"
+
+namespace strake::router {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using SteadyTime = SteadyClock::time_point;
+
+constexpr size_t kMaxBuffer = size_t{256} * 1024;  // per direction, before reading pauses
+constexpr size_t kMaxPooledPerPort = 256;
+constexpr uint32_t kIn = EPOLLIN;
+
+// Counters of one revision of one service. Relaxed atomics: each is an
+// independent tally read for reporting only.
+struct Stats {
+  std::string revision;
+  std::atomic<uint64_t> requests{0};
+  std::array<std::atomic<uint64_t>, 6> by_class{};
+  std::atomic<uint64_t> upstream_errors{0};
+  std::atomic<uint64_t> mirrored{0};
+  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};
+  std::atomic<uint64_t> latency_sum_ns{0};
+
+  void Record(int status, std::chrono::nanoseconds latency) {
+    requests.fetch_add(1, std::memory_order_relaxed);
+    int cls = status / 100;
+    if (cls >= 1 && cls <= 5)
+      by_class[static_cast<size_t>(cls)].fetch_add(1, std::memory_order_relaxed);
+    double secs = std::chrono::duration<double>(latency).count();
+    size_t b = 0;
+    while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
+    buckets[b].fetch_add(1, std::memory_order_relaxed);
+    latency_sum_ns.fetch_add(static_cast<uint64_t>(latency.count()), std::memory_order_relaxed);
+  }
+};
+
+// A table as installed: the routes plus the counters of each backend.
+struct Installed {
+  RouteTable table;
+  std::vector<Stats*> stats;  // per backend
+};
+
+enum class TagKind { kListener, kClient, kUpstream, kWake };
+
+struct Tag {
+  TagKind kind;
+  void* ptr;
+};
+
+struct Side {
+  int fd = -1;
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  bool in_epoll = false;
+  uint32_t events = 0;  // registered with epoll, when in_epoll
+  bool eof = false;
+  bool error = false;
+  bool shut_wr = false;
+  bool connecting = false;  // a non-blocking connect in progress: nothing is written yet
+  size_t Pending() const { return out.size() - out_off; }
+};
+
+enum class Phase { kHead, kExchange, kTunnel, kMirror, kClosed };
+
+}  // namespace
+
+struct Router::Service {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+  size_t index = 0;
+  Tag tag{TagKind::kListener, this};
+  std::mutex accept_mu;  // guards listen_fd against RemoveService closing it
+  int listen_fd = -1;
+  std::mutex mu;
+  std::shared_ptr<const Installed> installed;  // shared with requests in flight
+  std::atomic<uint64_t> generation{0};
+  std::map<std::string, std::unique_ptr<Stats>> stats;  // by revision; never freed
+  std::atomic<uint64_t> no_backend{0};
+
+  Stats* StatsFor(const std::string& revision) {
+    auto& s = stats[revision];
+    if (!s) {
+      s = std::make_unique<Stats>();
+      s->revision = revision;
+    }
+    return s.get();
+  }
+};
+
+namespace {
+
+struct Session {
+  Tag ctag{TagKind::kClient, this};
+  Tag utag{TagKind::kUpstream, this};
+  Router::Service* svc = nullptr;
+  Side c, u;
+  Phase phase = Phase::kHead;
+  bool close_after_flush = false;
+  bool is_mirror = false;
+  SteadyTime deadline;
+
+  // The exchange in progress.
+  std::shared_ptr<const Installed> inst;
+  size_t backend = 0;
+  uint16_t up_port = 0;
+  bool up_reused = false;
+  std::string method;
+  std::string head_copy;  // kept to retry a body-less request on a stale pooled connection
+  bool req_keep_alive = true;
+  int64_t req_left = 0;
+  bool req_chunked = false;
+  http::ChunkedScanner req_scan;
+  bool req_done = false;
+  bool resp_head_done = false;
+  int status = 0;
+  int64_t resp_left = 0;
+  bool resp_chunked = false;
+  bool resp_until_eof = false;
+  http::ChunkedScanner resp_scan;
+  bool resp_done = false;
+  bool resp_keep_alive = true;
+  SteadyTime start;
+  // Mirroring of this request.
+  bool mirroring = false;
+  size_t mirror_backend = 0;
+  std::string mirror_buf;
+
+  void ResetExchange() {
+    inst.reset();
+    up_reused = false;
+    head_copy.clear();
+    req_left = 0;
+    req_chunked = req_done = false;
+    req_scan = {};
+    resp_head_done = resp_chunked = resp_until_eof = resp_done = false;
+    resp_scan = {};
+    resp_keep_alive = true;
+    status = 0;
+    mirroring = false;
+    mirror_buf.clear();
+  }
+};
+
+// Per-worker view of one service: its table and the balancing state.
+struct ServiceLocal {
+  uint64_t generation = UINT64_MAX;
+  std::shared_ptr<const Installed> inst;
+  std::vector<int64_t> wrr;  // smooth weighted round robin currents
+  std::vector<size_t> rr;    // next endpoint per backend
+  uint64_t mirror_acc = 0;
+};
+
+}  // namespace
+
+struct Router::Worker {
+  Router* router = nullptr;
+  int epfd = -1;
+  int wake_fd = -1;
+  Tag wake_tag{TagKind::kWake, nullptr};
+  std::atomic<bool> stopping{false};
+  std::thread thread;
+  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<ServiceLocal> locals;
+  std::unordered_map<uint16_t, std::vector<int>> pool;
+  SteadyTime last_scan;
+
+  ~Worker() {
+    for (auto& s : sessions) {
+      if (s->c.fd >= 0) ::close(s->c.fd);
+      if (s->u.fd >= 0) ::close(s->u.fd);
+    }
+    for (auto& [port, fds] : pool) {
+      for (int fd : fds) ::close(fd);
+    }
+    if (epfd >= 0) ::close(epfd);
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  void Run();
+  void Accept(Service& svc);
+  void OnEvent(Session& s, bool upstream, uint32_t events);
+  void Drive(Session& s);
+  bool StepHead(Session& s);
+  bool StepExchange(Session& s);
+  bool StepTunnel(Session& s);
+  bool StepMirror(Session& s);
+  void FinishExchange(Session& s);
+  void UpstreamFail(Session& s, int code, const std::string& why);
+  void LocalReply(Session& s, int code, std::string_view text, bool keep_alive);
+  bool OpenUpstream(Session& s, uint16_t port, bool allow_pool);
+  void LaunchMirror(Session& s);
+  ServiceLocal& Local(Service& svc);
+  void ReadSide(Side& side);
+  void Write(Side& side);
+  void Send(Side& side, std::string_view data);
+  void CloseUpstream(Session& s);
+  void Close(Session& s);
+  void UpdateInterest(Session& s);
+  void SetInterest(Side& side, Tag& tag, uint32_t want);
+  void CheckTimeouts(SteadyTime now);
+  void Reap();
+};
+
+// ---- worker loop -----------------------------------------------------------
+
+void Router::Worker::Run() {
+  epoll_event events[256];
+  last_scan = SteadyClock::now();
+  while (!stopping.load(std::memory_order_acquire)) {
+    int n = ::epoll_wait(epfd, events, 256, 100);
+    if (n < 0 && errno != EINTR) {
+      Log(LogLevel::kError, "router: epoll_wait: {}", std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      Tag* tag = static_cast<Tag*>(events[i].data.ptr);
+      switch (tag->kind) {
+        case TagKind::kWake: {
+          uint64_t v = 0;
+          (void)!::read(wake_fd, &v, sizeof v);
+          break;
+        }
+        case TagKind::kListener:
+          Accept(*static_cast<Service*>(tag->ptr));
+          break;
+        case TagKind::kClient:
+        case TagKind::kUpstream: {
+          auto* s = static_cast<Session*>(tag->ptr);
+          if (s->phase != Phase::kClosed)
+            OnEvent(*s, tag->kind == TagKind::kUpstream, events[i].events);
+          break;
+        }
+      }
+    }
+    SteadyTime now = SteadyClock::now();
+    if (now - last_scan >= std::chrono::milliseconds(100)) {
+      CheckTimeouts(now);
+      last_scan = now;
+    }
+    Reap();
+  }
+}
+
+void Router::Worker::Accept(Service& svc) {
+  std::lock_guard<std::mutex> lock(svc.accept_mu);
+  if (svc.listen_fd < 0) return;
+  for (int i = 0; i < 64; ++i) {
+    int fd = ::accept4(svc.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or another worker took it
+    if (router->connections_.fetch_add(1) >= router->options_.max_connections) {
+      router->connections_.fetch_sub(1);
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto s = std::make_unique<Session>();
+    s->svc = &svc;
+    s->c.fd = fd;
+    s->deadline = SteadyClock::now() + router->options_.idle_timeout;
+    Session& ref = *s;
+    sessions.push_back(std::move(s));
+    SetInterest(ref.c, ref.ctag, EPOLLIN);
+  }
+}
+
+void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
+  Side& side = upstream ? s.u : s.c;
+  if (upstream && s.u.connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(s.u.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    s.u.connecting = false;
+    if (err != 0) {
+      if (s.is_mirror) {
+        Close(s);
+        return;
+      }
+      UpstreamFail(
+          s, 502,
+          fmt::format("connect to revision {} at 127.0.0.1:{}: {}",
+                      s.inst->table.backends[s.backend].revision, s.up_port, std::strerror(err)));
+      Drive(s);
+      return;
+    }
+  }
+  if (!upstream && (events & (EPOLLHUP | EPOLLERR))) {
+    Close(s);  // both directions gone: nobody to answer
+    return;
+  }
+  if (upstream && !s.u.connecting && s.phase == Phase::kExchange && !s.resp_head_done &&
+      s.u.in.empty()) {
+    s.deadline = SteadyClock::now() + router->options_.response_timeout;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadSide(side);
+  if (events & EPOLLOUT) Write(side);
+  Drive(s);
+}
+
+void Router::Worker::ReadSide(Side& side) {
+  size_t budget = kMaxBuffer;
+  char buf[16384];
+  while (budget > 0 && !side.eof) {
+    ssize_t r = ::recv(side.fd, buf, sizeof buf, 0);
+    if (r > 0) {
+      side.in.append(buf, static_cast<size_t>(r));
+      budget -= std::min(budget, static_cast<size_t>(r));
+      if (static_cast<size_t>(r) < sizeof buf) break;
+    } else if (r == 0) {
+      side.eof = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    } else if (errno != EINTR) {
+      side.eof = side.error = true;
+    }
+  }
+}
+
+void Router::Worker::Write(Side& side) {
+  while (side.Pending() > 0 && side.fd >= 0 && !side.error && !side.connecting) {
+    ssize_t w = ::send(side.fd, side.out.data() + side.out_off, side.Pending(), MSG_NOSIGNAL);
+    if (w > 0) {
+      side.out_off += static_cast<size_t>(w);
+    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else if (w < 0 && errno == EINTR) {
+      continue;
+    } else {
+      side.error = true;
+      break;
+    }
+  }
+  if (side.out_off == side.out.size()) {
+    side.out.clear();
+    side.out_off = 0;
+  } else if (side.out_off > size_t{64} * 1024) {
+    side.out.erase(0, side.out_off);
+    side.out_off = 0;
+  }
+}
+
+void Router::Worker::Send(Side& side, std::string_view data) {
+  side.out.append(data);
+  Write(side);  // a connect in progress is flushed by its EPOLLOUT
+}
+
+void Router::Worker::Drive(Session& s) {
+  for (int guard = 0; guard < 64 && s.phase != Phase::kClosed; ++guard) {
+    bool progressed = false;
+    switch (s.phase) {
+      case Phase::kHead:
+        progressed = StepHead(s);
+        break;
+      case Phase::kExchange:
+        progressed = StepExchange(s);
+        break;
+      case Phase::kTunnel:
+        progressed = StepTunnel(s);
+        break;
+      case Phase::kMirror:
+        progressed = StepMirror(s);
+        break;
+      case Phase::kClosed:
+        break;
+    }
+    if (!progressed) break;
+  }
+  if (s.phase == Phase::kClosed) return;
+  if (s.c.error) {
+    Close(s);
+    return;
+  }
+  if (s.close_after_flush && s.c.Pending() == 0) {
+    Close(s);
+    return;
+  }
+  UpdateInterest(s);
+}
+
+// ---- one request -------------------------------------------------------------
+
+ServiceLocal& Router::Worker::Local(Service& svc) {
+  if (locals.size() <= svc.index) locals.resize(svc.index + 1);
+  ServiceLocal& l = locals[svc.index];
+  uint64_t gen = svc.generation.load(std::memory_order_acquire);
+  if (gen != l.generation) {
+    std::lock_guard<std::mutex> lock(svc.mu);
+    l.inst = svc.installed;
+    l.generation = svc.generation.load(std::memory_order_relaxed);
+    l.wrr.assign(l.inst->table.backends.size(), 0);
+    l.rr.assign(l.inst->table.backends.size(), 0);
+  }
+  return l;
+}
+
+namespace {
+
+bool HeadersMatch(const std::vector<std::pair<std::string, StringMatch>>& want,
+                  const http::Head& head) {
+  for (const auto& [name, match] : want) {
+    auto v = head.Header(name);
+    if (!v || !match.Matches(*v)) return false;
+  }
+  return true;
+}
+
+// Smooth weighted round robin (as nginx balances upstreams) over the
+// backends that have weight and a ready endpoint: exact shares, evenly
+// interleaved. Returns SIZE_MAX if none qualifies.
+size_t PickWeighted(const RouteTable& t, std::vector<int64_t>& current) {
+  int64_t total = 0;
+  size_t best = SIZE_MAX;
+  for (size_t i = 0; i < t.backends.size(); ++i) {
+    const Backend& b = t.backends[i];
+    if (b.weight == 0 || b.ports.empty()) continue;
+    current[i] += b.weight;
+    total += b.weight;
+    if (best == SIZE_MAX || current[i] > current[best]) best = i;
+  }
+  if (best != SIZE_MAX) current[best] -= total;
+  return best;
+}
+
+std::string MirrorHead(const http::Head& h) {
+  std::string out = fmt::format("{} {} HTTP/1.1\r\n", h.method, h.target);
+  for (const auto& [k, v] : h.headers) {
+    if (http::EqualsIgnoreCase(k, "connection") || http::EqualsIgnoreCase(k, "keep-alive"))
+      continue;
+    out += fmt::format("{}: {}\r\n", k, v);
+  }
+  out += "Connection: close\r\n\r\n";
+  return out;
+}
+
+}  // namespace
+
+bool Router::Worker::StepHead(Session& s) {
+  const RouterOptions& opt = router->options_;
+  if (s.close_after_flush) return false;
+  if (s.c.in.empty()) {
+    if (s.c.eof) Close(s);
+    return false;
+  }
+  http::Head head;
+  auto parsed = http::ParseRequestHead(s.c.in, head);
+  if (!parsed) {
+    LocalReply(s, 400, parsed.error().message, false);
+    return false;
+  }
+  if (*parsed == 0) {
+    if (s.c.in.size() > opt.max_header_bytes) {
+      LocalReply(s, 431, fmt::format("request head over {} bytes", opt.max_header_bytes), false);
+    } else if (s.c.eof) {
+      Close(s);
+    }
+    return false;
+  }
+  if (*parsed > opt.max_header_bytes) {
+    LocalReply(s, 431, fmt::format("request head over {} bytes", opt.max_header_bytes), false);
+    return false;
+  }
+  size_t head_len = *parsed;
+  bool has_body = head.chunked || head.content_length > 0;
+  ServiceLocal& local = Local(*s.svc);
+  const RouteTable& t = local.inst->table;
+  size_t pick = SIZE_MAX;
+  for (const HeaderRoute& hr : t.header_routes) {
+    if (HeadersMatch(hr.headers, head)) {
+      pick = hr.backend;
+      break;
+    }
+  }
+  if (pick == SIZE_MAX) pick = PickWeighted(t, local.wrr);
+  if (pick == SIZE_MAX || t.backends[pick].ports.empty()) {
+    s.svc->no_backend.fetch_add(1, std::memory_order_relaxed);
+    std::string why = pick == SIZE_MAX
+                          ? fmt::format("service {}: no ready endpoint", s.svc->name)
+                          : fmt::format("service {}: no ready endpoint for revision {}",
+                                        s.svc->name, t.backends[pick].revision);
+    // The body of a refused request is not read: close after answering.
+    LocalReply(s, 503, why, head.keep_alive && !has_body);
+    if (!has_body) s.c.in.erase(0, head_len);
+    return s.phase == Phase::kHead;
+  }
+  s.ResetExchange();
+  s.inst = local.inst;
+  s.backend = pick;
+  s.method = std::string(head.method);
+  s.req_keep_alive = head.keep_alive;
+  s.req_chunked = head.chunked;
+  s.req_left = head.chunked ? 0 : std::max<int64_t>(head.content_length, 0);
+  s.req_done = !has_body;
+  s.start = SteadyClock::now();
+  // Mirroring: exact share per worker, only for bodies we may copy whole.
+  for (const MirrorRoute& mr : t.mirror_routes) {
+    bool match = (!mr.method || mr.method->Matches(head.method)) &&
+                 (!mr.path || mr.path->Matches(head.target)) && HeadersMatch(mr.headers, head);
+    if (!match) continue;
+    local.mirror_acc += mr.percentage;
+    bool small = !head.chunked && static_cast<size_t>(s.req_left) <= opt.max_mirror_body;
+    if (local.mirror_acc >= 100) {
+      local.mirror_acc -= 100;
+      if (small && !head.upgrade && !t.backends[mr.backend].ports.empty()) {
+        s.mirroring = true;
+        s.mirror_backend = mr.backend;
+        s.mirror_buf = MirrorHead(head);
+      }
+    }
+    break;
+  }
+  const Backend& b = t.backends[pick];
+  uint16_t port = b.ports[local.rr[pick]++ % b.ports.size()];
+  std::string head_bytes = s.c.in.substr(0, head_len);
+  s.c.in.erase(0, head_len);
+  s.phase = Phase::kExchange;
+  if (!OpenUpstream(s, port, true)) return true;  // answered 502
+  s.deadline = s.start + (s.u.connecting ? opt.connect_timeout : opt.response_timeout);
+  Send(s.u, head_bytes);
+  if (!has_body) s.head_copy = std::move(head_bytes);
+  return true;
+}
+
+bool Router::Worker::OpenUpstream(Session& s, uint16_t port, bool allow_pool) {
+  s.up_port = port;
+  s.up_reused = false;
+  if (allow_pool) {
+    auto it = pool.find(port);
+    while (it != pool.end() && !it->second.empty()) {
+      int fd = it->second.back();
+      it->second.pop_back();
+      char probe;
+      ssize_t r = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        s.u = Side{};
+        s.u.fd = fd;
+        s.up_reused = true;
+        return true;
+      }
+      ::close(fd);  // closed by the upstream, or it sent unasked bytes
+    }
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    UpstreamFail(s, 502, fmt::format("socket: {}", std::strerror(errno)));
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  s.u = Side{};
+  s.u.fd = fd;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS) {
+      int err = errno;
+      if (s.is_mirror) return false;
+      UpstreamFail(
+          s, 502,
+          fmt::format("connect to revision {} at 127.0.0.1:{}: {}",
+                      s.inst->table.backends[s.backend].revision, port, std::strerror(err)));
+      return false;
+    }
+    s.u.connecting = true;
+  }
+  return true;
+}
+
+bool Router::Worker::StepExchange(Session& s) {
+  const RouterOptions& opt = router->options_;
+  bool progressed = false;
+  // Request body: client -> upstream.
+  if (!s.req_done && !s.c.in.empty() && s.u.Pending() < kMaxBuffer) {
+    size_t n = 0;
+    if (s.req_chunked) {
+      auto used = s.req_scan.Feed(s.c.in);
+      if (!used) {
+        UpstreamFail(s, 400, fmt::format("bad chunked request body: {}", used.error().message));
+        return false;
+      }
+      n = *used;
+      s.req_done = s.req_scan.done();
+    } else {
+      n = std::min<size_t>(static_cast<size_t>(s.req_left), s.c.in.size());
+      s.req_left -= static_cast<int64_t>(n);
+      s.req_done = s.req_left == 0;
+    }
+    std::string_view body(s.c.in.data(), n);
+    if (s.mirroring) s.mirror_buf.append(body);
+    Send(s.u, body);
+    s.c.in.erase(0, n);
+    progressed = n > 0;
+  }
+  if (!s.req_done && s.c.eof) {
+    Close(s);  // the client went away mid-request
+    return false;
+  }
+  if (s.req_done && s.mirroring) {
+    LaunchMirror(s);
+    s.mirroring = false;
+  }
+  if (s.u.connecting) return progressed;
+  if (s.u.error) s.u.eof = true;
+  // Response head.
+  if (!s.resp_head_done) {
+    http::Head head;
+    auto parsed = http::ParseResponseHead(s.u.in, head);
+    if (!parsed) {
+      UpstreamFail(s, 502,
+                   fmt::format("bad response from revision {}: {}",
+                               s.inst->table.backends[s.backend].revision, parsed.error().message));
+      return false;
+    }
+    if (*parsed == 0) {
+      if (s.u.in.size() > opt.max_header_bytes) {
+        UpstreamFail(s, 502, "response head too large");
+      } else if (s.u.eof) {
+        if (s.up_reused && s.u.in.empty() && !s.head_copy.empty()) {
+          // A pooled connection the upstream had just closed: retry the
+          // body-less request once on a fresh connection.
+          CloseUpstream(s);
+          std::string head_copy = std::move(s.head_copy);
+          if (OpenUpstream(s, s.up_port, false)) Send(s.u, head_copy);
+          return true;
+        }
+        UpstreamFail(s, 502,
+                     fmt::format("revision {} closed the connection without answering",
+                                 s.inst->table.backends[s.backend].revision));
+      }
+      return progressed;
+    }
+    size_t head_len = *parsed;
+    s.status = head.status;
+    s.deadline = SteadyClock::now() + opt.response_timeout;
+    if (head.status >= 100 && head.status < 200 && head.status != 101) {
+      Send(s.c, std::string_view(s.u.in).substr(0, head_len));  // interim, e.g. 100 Continue
+      s.u.in.erase(0, head_len);
+      return true;
+    }
+    Send(s.c, std::string_view(s.u.in).substr(0, head_len));
+    s.u.in.erase(0, head_len);
+    s.resp_head_done = true;
+    if (head.status == 101) {
+      s.inst->stats[s.backend]->Record(101, SteadyClock::now() - s.start);
+      s.phase = Phase::kTunnel;
+      return true;
+    }
+    if (http::ResponseHasNoBody(s.method, head.status)) {
+      s.resp_done = true;
+    } else if (head.chunked) {
+      s.resp_chunked = true;
+    } else if (head.content_length >= 0) {
+      s.resp_left = head.content_length;
+      s.resp_done = s.resp_left == 0;
+    } else {
+      s.resp_until_eof = true;
+    }
+    s.resp_keep_alive = head.keep_alive && !s.resp_until_eof;
+    progressed = true;
+  }
+  // Response body: upstream -> client.
+  if (!s.resp_done && !s.u.in.empty() && s.c.Pending() < kMaxBuffer) {
+    size_t n = s.u.in.size();
+    if (s.resp_chunked) {
+      auto used = s.resp_scan.Feed(s.u.in);
+      if (!used) {
+        Close(s);  // a broken body cannot be repaired once its head was sent
+        return false;
+      }
+      n = *used;
+      s.resp_done = s.resp_scan.done();
+    } else if (!s.resp_until_eof) {
+      n = std::min<size_t>(n, static_cast<size_t>(s.resp_left));
+      s.resp_left -= static_cast<int64_t>(n);
+      s.resp_done = s.resp_left == 0;
+    }
+    Send(s.c, std::string_view(s.u.in).substr(0, n));
+    s.u.in.erase(0, n);
+    s.deadline = SteadyClock::now() + opt.response_timeout;
+    progressed = true;
+  }
+  if (!s.resp_done && s.u.eof && s.u.in.empty()) {
+    if (s.resp_until_eof) {
+      s.resp_done = true;
+    } else {
+      s.inst->stats[s.backend]->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      Close(s);  // truncated body: the client must see the break
+      return false;
+    }
+  }
+  if (s.resp_done) {
+    FinishExchange(s);
+    return true;
+  }
+  return progressed;
+}
+
+void Router::Worker::FinishExchange(Session& s) {
+  s.inst->stats[s.backend]->Record(s.status, SteadyClock::now() - s.start);
+  bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.in.empty() && !s.u.eof &&
+                        s.u.Pending() == 0 && !s.u.error;
+  if (reuse_upstream) {
+    auto& fds = pool[s.up_port];
+    if (s.u.in_epoll) ::epoll_ctl(epfd, EPOLL_CTL_DEL, s.u.fd, nullptr);
+    if (fds.size() < kMaxPooledPerPort) {
+      fds.push_back(s.u.fd);
+    } else {
+      ::close(s.u.fd);
+    }
+    s.u = Side{};
+  } else {
+    CloseUpstream(s);
+  }
+  bool keep_client = s.req_done && s.req_keep_alive && s.resp_keep_alive;
+  s.ResetExchange();
+  s.phase = Phase::kHead;
+  s.deadline = SteadyClock::now() + router->options_.idle_timeout;
+  if (!keep_client) s.close_after_flush = true;
+}
+
+void Router::Worker::UpstreamFail(Session& s, int code, const std::string& why) {
+  Stats* stats = s.inst ? s.inst->stats[s.backend] : nullptr;
+  if (stats) {
+    stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    stats->Record(code, SteadyClock::now() - s.start);
+  }
+  CloseUpstream(s);
+  if (s.resp_head_done) {
+    Close(s);
+    return;
+  }
+  bool keep = s.req_done && s.req_keep_alive;
+  LocalReply(s, code, why, keep);
+}
+
+void Router::Worker::LocalReply(Session& s, int code, std::string_view text, bool keep_alive) {
+  std::string body = fmt::format("{}\n", text);
+  Send(s.c, fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        "Content-Length: {}\r\nConnection: {}\r\n\r\n{}",
+                        code, http::ReasonPhrase(code), body.size(),
+                        keep_alive ? "keep-alive" : "close", body));
+  s.ResetExchange();
+  s.phase = Phase::kHead;
+  s.deadline = SteadyClock::now() + router->options_.idle_timeout;
+  if (!keep_alive) s.close_after_flush = true;
+}
+
+bool Router::Worker::StepTunnel(Session& s) {
+  bool progressed = false;
+  if (!s.c.in.empty() && s.u.Pending() < kMaxBuffer) {
+    Send(s.u, s.c.in);
+    s.c.in.clear();
+    progressed = true;
+  }
+  if (!s.u.in.empty() && s.c.Pending() < kMaxBuffer) {
+    Send(s.c, s.u.in);
+    s.u.in.clear();
+    progressed = true;
+  }
+  if (progressed) s.deadline = SteadyClock::now() + router->options_.idle_timeout;
+  if (s.c.eof && s.c.in.empty() && s.u.Pending() == 0 && !s.u.shut_wr) {
+    ::shutdown(s.u.fd, SHUT_WR);
+    s.u.shut_wr = true;
+  }
+  if (s.u.eof && s.u.in.empty() && s.c.Pending() == 0 && !s.c.shut_wr) {
+    ::shutdown(s.c.fd, SHUT_WR);
+    s.c.shut_wr = true;
+  }
+  if ((s.c.shut_wr && s.u.shut_wr) || s.c.error || s.u.error) Close(s);
+  return progressed;
+}
+
+void Router::Worker::LaunchMirror(Session& s) {
+  const Backend& b = s.inst->table.backends[s.mirror_backend];
+  ServiceLocal& local = Local(*s.svc);
+  auto m = std::make_unique<Session>();
+  m->is_mirror = true;
+  m->svc = s.svc;
+  m->phase = Phase::kMirror;
+  m->inst = s.inst;
+  m->backend = s.mirror_backend;
+  m->deadline = SteadyClock::now() + router->options_.response_timeout;
+  size_t rr = s.mirror_backend < local.rr.size() ? local.rr[s.mirror_backend]++ : 0;
+  if (!OpenUpstream(*m, b.ports[rr % b.ports.size()], false)) return;
+  s.inst->stats[s.mirror_backend]->mirrored.fetch_add(1, std::memory_order_relaxed);
+  Session& ref = *m;
+  sessions.push_back(std::move(m));
+  Send(ref.u, s.mirror_buf);
+  UpdateInterest(ref);
+}
+
+bool Router::Worker::StepMirror(Session& s) {
+  // The copy's response is read and dropped; the upstream closes after it
+  // (the copy asked Connection: close).
+  s.u.in.clear();
+  if (s.u.eof || s.u.error) Close(s);
+  return false;
+}
+
+// ---- connections -----------------------------------------------------------
+
+void Router::Worker::SetInterest(Side& side, Tag& tag, uint32_t want) {
+  if (side.fd < 0) return;
+  if (want == 0) {
+    // Out of epoll rather than registered for nothing: a hung-up socket
+    // would otherwise report EPOLLHUP on every wait.
+    if (side.in_epoll) ::epoll_ctl(epfd, EPOLL_CTL_DEL, side.fd, nullptr);
+    side.in_epoll = false;
+    return;
+  }
+  if (side.in_epoll && want == side.events) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = &tag;
+  if (::epoll_ctl(epfd, side.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, side.fd, &ev) == 0) {
+    side.in_epoll = true;
+    side.events = want;
+  }
+}
+
+void Router::Worker::UpdateInterest(Session& s) {
+  uint32_t cw = 0, uw = 0;
+  bool c_room = s.c.in.size() < kMaxBuffer && !s.c.eof;
+  switch (s.phase) {
+    case Phase::kHead:
+      cw = c_room && !s.close_after_flush ? kIn : 0u;
+      break;
+    case Phase::kExchange:
+      cw = !s.req_done && c_room ? kIn : 0u;
+      uw = !s.u.eof && s.c.Pending() < kMaxBuffer && !s.u.connecting ? kIn : 0u;
+      if (s.u.connecting || s.u.Pending() > 0) uw |= EPOLLOUT;
+      break;
+    case Phase::kTunnel:
+      cw = c_room && s.u.Pending() < kMaxBuffer ? kIn : 0u;
+      uw = !s.u.eof && s.c.Pending() < kMaxBuffer ? kIn : 0u;
+      if (s.u.Pending() > 0) uw |= EPOLLOUT;
+      break;
+    case Phase::kMirror:
+      uw = s.u.connecting ? static_cast<uint32_t>(EPOLLOUT) : kIn;
+      if (s.u.Pending() > 0) uw |= EPOLLOUT;
+      break;
+    case Phase::kClosed:
+      return;
+  }
+  if (s.c.Pending() > 0) cw |= EPOLLOUT;
+  if (!s.is_mirror) SetInterest(s.c, s.ctag, cw);
+  if (s.u.fd >= 0) SetInterest(s.u, s.utag, uw);
+}
+
+void Router::Worker::CloseUpstream(Session& s) {
+  if (s.u.fd >= 0) ::close(s.u.fd);
+  s.u = Side{};
+}
+
+void Router::Worker::Close(Session& s) {
+  if (s.phase == Phase::kClosed) return;
+  if (!s.is_mirror && s.c.fd >= 0) {
+    ::close(s.c.fd);
+    router->connections_.fetch_sub(1);
+  }
+  s.c.fd = -1;
+  CloseUpstream(s);
+  s.phase = Phase::kClosed;
+}
+
+void Router::Worker::CheckTimeouts(SteadyTime now) {
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    if (s.phase == Phase::kClosed || now < s.deadline) continue;
+    if (s.phase == Phase::kExchange && !s.resp_head_done) {
+      std::string why = s.u.connecting ? fmt::format("connect to 127.0.0.1:{} timed out", s.up_port)
+                                       : fmt::format("revision {} did not answer in time",
+                                                     s.inst->table.backends[s.backend].revision);
+      UpstreamFail(s, 504, why);
+      Drive(s);
+    } else {
+      Close(s);
+    }
+  }
+}
+
+void Router::Worker::Reap() {
+  for (size_t i = 0; i < sessions.size();) {
+    if (sessions[i]->phase == Phase::kClosed) {
+      sessions[i] = std::move(sessions.back());
+      sessions.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+// ---- the router ----------------------------------------------------------------
+
+Router::Router(RouterOptions options) : options_(options) {}
+
+Router::~Router() { Stop(); }
+
+Status Router::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return Ok();
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    auto w = std::make_unique<Worker>();
+    w->router = this;
+    w->epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    w->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->epfd < 0 || w->wake_fd < 0) return Failf("router: epoll: {}", std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &w->wake_tag;
+    ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev);
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    Worker* raw = w.get();
+    w->thread = std::thread([raw] { raw->Run(); });
+  }
+  started_ = true;
+  return Ok();
+}
+
+void Router::Stop() {
+  std::vector<std::unique_ptr<Worker>> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers = std::move(workers_);
+    workers_.clear();
+    started_ = false;
+  }
+  for (auto& w : workers) {
+    w->stopping.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(w->wake_fd, &one, sizeof one);
+  }
+  for (auto& w : workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& svc : services_) {
+    std::lock_guard<std::mutex> accept_lock(svc->accept_mu);
+    if (svc->listen_fd >= 0) ::close(svc->listen_fd);
+    svc->listen_fd = -1;
+  }
+}
+
+namespace {
+
+std::shared_ptr<const Installed> Install(Router::Service& svc, RouteTable table) {
+  auto inst = std::make_shared<Installed>();
+  for (const Backend& b : table.backends) inst->stats.push_back(svc.StatsFor(b.revision));
+  inst->table = std::move(table);
+  return inst;
+}
+
+}  // namespace
+
+Result<uint16_t> Router::AddService(const std::string& service, const std::string& host,
+                                    uint16_t port, RouteTable table) {
+  STRAKE_TRY(
+      table.Validate().map_error([&](const Error& e) { return e.Wrap("service " + service); }));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) return Fail("router is not started");
+  for (const auto& s : services_) {
+    if (s->name == service && s->listen_fd >= 0) return Failf("service {} exists", service);
+  }
+  auto listener = ListenTcp(host, port);
+  if (!listener) return tl::unexpected(listener.error().Wrap("service " + service));
+  auto svc = std::make_unique<Service>();
+  svc->name = service;
+  svc->host = host;
+  svc->port = listener->port;
+  svc->index = services_.size();
+  svc->listen_fd = listener->fd.release();
+  svc->installed = Install(*svc, std::move(table));
+  svc->generation.store(1);
+  for (auto& w : workers_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &svc->tag;
+    ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, svc->listen_fd, &ev);
+  }
+  uint16_t bound = svc->port;
+  services_.push_back(std::move(svc));
+  return bound;
+}
+
+Status Router::SetRoutes(const std::string& service, RouteTable table) {
+  STRAKE_TRY(
+      table.Validate().map_error([&](const Error& e) { return e.Wrap("service " + service); }));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& svc : services_) {
+    if (svc->name != service || svc->listen_fd < 0) continue;
+    std::lock_guard<std::mutex> svc_lock(svc->mu);
+    svc->installed = Install(*svc, std::move(table));
+    svc->generation.fetch_add(1, std::memory_order_release);
+    return Ok();
+  }
+  return Failf("service {} not found", service);
+}
+
+Status Router::RemoveService(const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& svc : services_) {
+    if (svc->name != service || svc->listen_fd < 0) continue;
+    for (auto& w : workers_) ::epoll_ctl(w->epfd, EPOLL_CTL_DEL, svc->listen_fd, nullptr);
+    std::lock_guard<std::mutex> accept_lock(svc->accept_mu);
+    ::close(svc->listen_fd);
+    svc->listen_fd = -1;
+    return Ok();
+  }
+  return Failf("service {} not found", service);
+}
+
+std::vector<ServiceCounters> Router::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ServiceCounters> out;
+  for (const auto& svc : services_) {
+    ServiceCounters sc;
+    sc.service = svc->name;
+    sc.port = svc->port;
+    sc.no_backend = svc->no_backend.load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> svc_lock(svc->mu);
+    for (const auto& [rev, st] : svc->stats) {
+      RevisionCounters rc;
+      rc.revision = rev;
+      rc.requests = st->requests.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < rc.by_class.size(); ++i) {
+        rc.by_class[i] = st->by_class[i].load(std::memory_order_relaxed);
+      }
+      rc.upstream_errors = st->upstream_errors.load(std::memory_order_relaxed);
+      rc.mirrored = st->mirrored.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < rc.buckets.size(); ++i) {
+        rc.buckets[i] = st->buckets[i].load(std::memory_order_relaxed);
+      }
+      rc.latency_sum_seconds = static_cast<double>(st->latency_sum_ns.load()) / 1e9;
+      sc.revisions.push_back(std::move(rc));
+    }
+    out.push_back(std::move(sc));
+  }
+  return out;
+}
+
+std::string Router::PrometheusText() const {
+  auto snap = Snapshot();
+  std::string out;
+  out +=
+      "# HELP strake_router_requests_total Requests answered by the embedded router.\n"
+      "# TYPE strake_router_requests_total counter\n";
+  for (const auto& s : snap) {
+    for (const auto& r : s.revisions) {
+      for (size_t c = 1; c <= 5; ++c) {
+        out += fmt::format(
+            "strake_router_requests_total{{service=\"{}\",revision=\"{}\",code=\"{}xx\"}} {}\n",
+            s.service, r.revision, c, r.by_class[c]);
+      }
+    }
+  }
+  out +=
+      "# HELP strake_router_upstream_errors_total Requests whose upstream refused, broke or timed "
+      "out.\n# TYPE strake_router_upstream_errors_total counter\n";
+  for (const auto& s : snap) {
+    for (const auto& r : s.revisions) {
+      out +=
+          fmt::format("strake_router_upstream_errors_total{{service=\"{}\",revision=\"{}\"}} {}\n",
+                      s.service, r.revision, r.upstream_errors);
+    }
+  }
+  out +=
+      "# HELP strake_router_mirrored_requests_total Request copies sent by mirror routes.\n"
+      "# TYPE strake_router_mirrored_requests_total counter\n";
+  for (const auto& s : snap) {
+    for (const auto& r : s.revisions) {
+      out += fmt::format(
+          "strake_router_mirrored_requests_total{{service=\"{}\",revision=\"{}\"}} {}\n", s.service,
+          r.revision, r.mirrored);
+    }
+  }
+  out +=
+      "# HELP strake_router_no_backend_total Requests answered 503 for want of a ready endpoint.\n"
+      "# TYPE strake_router_no_backend_total counter\n";
+  for (const auto& s : snap) {
+    out += fmt::format("strake_router_no_backend_total{{service=\"{}\"}} {}\n", s.service,
+                       s.no_backend);
+  }
+  out +=
+      "# HELP strake_router_request_duration_seconds Time from request head to response end.\n"
+      "# TYPE strake_router_request_duration_seconds histogram\n";
+  for (const auto& s : snap) {
+    for (const auto& r : s.revisions) {
+      uint64_t cumulative = 0;
+      std::string labels = fmt::format("service=\"{}\",revision=\"{}\"", s.service, r.revision);
+      for (size_t b = 0; b < r.buckets.size(); ++b) {
+        cumulative += r.buckets[b];
+        std::string le =
+            b < kLatencyBuckets.size() ? fmt::format("{}", kLatencyBuckets[b]) : "+Inf";
+        out += fmt::format("strake_router_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
+                           labels, le, cumulative);
+      }
+      out += fmt::format("strake_router_request_duration_seconds_sum{{{}}} {}\n", labels,
+                         r.latency_sum_seconds);
+      out += fmt::format("strake_router_request_duration_seconds_count{{{}}} {}\n", labels,
+                         cumulative);
+    }
+  }
+  return out;
+}
+
+}  // namespace strake::router
