@@ -57,12 +57,11 @@ struct Installed {
   std::vector<Stats*> stats;  // per backend
 };
 
-enum class TagKind { kListener, kClient, kUpstream, kWake };
-
-struct Tag {
-  TagKind kind;
-  void* ptr;
-};
+// epoll data: a listener is its Service's address with the top bit set
+// (user-space addresses never have it); anything else is a file descriptor,
+// whose session the worker finds in its fd-indexed owner table. Keying by fd
+// lets a session swap its upstream connections without an epoll_ctl.
+constexpr uint64_t kListenerBit = uint64_t{1} << 63;
 
 struct Side {
   int fd = -1;
@@ -87,7 +86,6 @@ struct Router::Service {
   std::string host;
   uint16_t port = 0;
   size_t index = 0;
-  Tag tag{TagKind::kListener, this};
   std::mutex accept_mu;  // guards listen_fd against RemoveService closing it
   int listen_fd = -1;
   std::mutex mu;
@@ -109,8 +107,6 @@ struct Router::Service {
 namespace {
 
 struct Session {
-  Tag ctag{TagKind::kClient, this};
-  Tag utag{TagKind::kUpstream, this};
   Router::Service* svc = nullptr;
   Side c, u;
   Phase phase = Phase::kHead;
@@ -122,9 +118,14 @@ struct Session {
   std::shared_ptr<const Installed> inst;
   size_t backend = 0;
   uint16_t up_port = 0;
+  // An idle connection to the other backend of the previous requests (a
+  // 90/10 split alternates between two endpoints), kept registered.
+  Side spare;
+  uint16_t spare_port = 0;
   bool up_reused = false;
   std::string method;
-  std::string head_copy;  // kept to retry a body-less request on a stale pooled connection
+  std::string head_copy;   // the request head as sent upstream
+  bool retriable = false;  // body-less: may be sent again on a fresh connection
   bool req_keep_alive = true;
   int64_t req_left = 0;
   bool req_chunked = false;
@@ -147,7 +148,7 @@ struct Session {
   void ResetExchange() {
     inst.reset();
     up_reused = false;
-    head_copy.clear();
+    retriable = false;
     req_left = 0;
     req_chunked = req_done = false;
     req_scan = {};
@@ -175,21 +176,31 @@ struct Router::Worker {
   Router* router = nullptr;
   int epfd = -1;
   int wake_fd = -1;
-  Tag wake_tag{TagKind::kWake, nullptr};
+  std::vector<Session*> owners;  // by fd: the session whose Side holds it
   std::atomic<bool> stopping{false};
   std::thread thread;
   std::vector<std::unique_ptr<Session>> sessions;
   std::vector<ServiceLocal> locals;
   std::unordered_map<uint16_t, std::vector<int>> pool;
   SteadyTime last_scan;
+  // Connections accepted by another worker and handed to this one, so that
+  // a burst of connections is spread evenly instead of landing on whichever
+  // worker woke first.
+  std::mutex inbox_mu;
+  std::vector<std::pair<Service*, int>> inbox;
 
   ~Worker() {
     for (auto& s : sessions) {
       if (s->c.fd >= 0) ::close(s->c.fd);
       if (s->u.fd >= 0) ::close(s->u.fd);
+      if (s->spare.fd >= 0) ::close(s->spare.fd);
     }
     for (auto& [port, fds] : pool) {
       for (int fd : fds) ::close(fd);
+    }
+    for (auto& [svc, fd] : inbox) {
+      ::close(fd);
+      router->connections_.fetch_sub(1);
     }
     if (epfd >= 0) ::close(epfd);
     if (wake_fd >= 0) ::close(wake_fd);
@@ -197,6 +208,8 @@ struct Router::Worker {
 
   void Run();
   void Accept(Service& svc);
+  void Adopt(Service& svc, int fd);
+  void TakeInbox();
   void OnEvent(Session& s, bool upstream, uint32_t events);
   void Drive(Session& s);
   bool StepHead(Session& s);
@@ -215,7 +228,11 @@ struct Router::Worker {
   void CloseUpstream(Session& s);
   void Close(Session& s);
   void UpdateInterest(Session& s);
-  void SetInterest(Side& side, Tag& tag, uint32_t want);
+  void SetInterest(Session& s, Side& side, uint32_t want);
+  void CloseSide(Side& side);
+  // Moves an idle connection to the pool (or closes it).
+  void Park(Side& side, uint16_t port);
+  void OnSpare(Session& s);
   void CheckTimeouts(SteadyTime now);
   void Reap();
 };
@@ -232,23 +249,27 @@ void Router::Worker::Run() {
       break;
     }
     for (int i = 0; i < n; ++i) {
-      Tag* tag = static_cast<Tag*>(events[i].data.ptr);
-      switch (tag->kind) {
-        case TagKind::kWake: {
-          uint64_t v = 0;
-          (void)!::read(wake_fd, &v, sizeof v);
-          break;
-        }
-        case TagKind::kListener:
-          Accept(*static_cast<Service*>(tag->ptr));
-          break;
-        case TagKind::kClient:
-        case TagKind::kUpstream: {
-          auto* s = static_cast<Session*>(tag->ptr);
-          if (s->phase != Phase::kClosed)
-            OnEvent(*s, tag->kind == TagKind::kUpstream, events[i].events);
-          break;
-        }
+      uint64_t data = events[i].data.u64;
+      if (data & kListenerBit) {
+        Accept(*reinterpret_cast<Service*>(static_cast<uintptr_t>(data & ~kListenerBit)));
+        continue;
+      }
+      int fd = static_cast<int>(data);
+      if (fd == wake_fd) {
+        uint64_t v = 0;
+        (void)!::read(wake_fd, &v, sizeof v);
+        TakeInbox();
+        continue;
+      }
+      Session* s =
+          static_cast<size_t>(fd) < owners.size() ? owners[static_cast<size_t>(fd)] : nullptr;
+      if (s == nullptr || s->phase == Phase::kClosed) continue;
+      if (fd == s->c.fd) {
+        OnEvent(*s, false, events[i].events);
+      } else if (fd == s->u.fd) {
+        OnEvent(*s, true, events[i].events);
+      } else if (fd == s->spare.fd) {
+        OnSpare(*s);
       }
     }
     SteadyTime now = SteadyClock::now();
@@ -273,14 +294,44 @@ void Router::Worker::Accept(Service& svc) {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto s = std::make_unique<Session>();
-    s->svc = &svc;
-    s->c.fd = fd;
-    s->deadline = SteadyClock::now() + router->options_.idle_timeout;
-    Session& ref = *s;
-    sessions.push_back(std::move(s));
-    SetInterest(ref.c, ref.ctag, EPOLLIN);
+    auto& workers = router->workers_;
+    Worker* target = workers[router->next_worker_.fetch_add(1) % workers.size()].get();
+    if (target == this) {
+      Adopt(svc, fd);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> inbox_lock(target->inbox_mu);
+      target->inbox.emplace_back(&svc, fd);
+    }
+    uint64_t wake = 1;
+    (void)!::write(target->wake_fd, &wake, sizeof wake);
   }
+}
+
+void Router::Worker::TakeInbox() {
+  std::vector<std::pair<Service*, int>> taken;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu);
+    taken.swap(inbox);
+  }
+  for (auto& [svc, fd] : taken) Adopt(*svc, fd);
+}
+
+void Router::Worker::Adopt(Service& svc, int fd) {
+  auto s = std::make_unique<Session>();
+  s->svc = &svc;
+  s->c.fd = fd;
+  s->deadline = SteadyClock::now() + router->options_.idle_timeout;
+  Session& ref = *s;
+  sessions.push_back(std::move(s));
+  SetInterest(ref, ref.c, EPOLLIN);
+}
+
+void Router::Worker::OnSpare(Session& s) {
+  ReadSide(s.spare);
+  // An idle connection has nothing to say: data or a close ends it.
+  if (s.spare.eof || s.spare.error || !s.spare.in.empty()) CloseSide(s.spare);
 }
 
 void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
@@ -455,6 +506,7 @@ std::string MirrorHead(const http::Head& h) {
 
 bool Router::Worker::StepHead(Session& s) {
   const RouterOptions& opt = router->options_;
+  if (s.u.fd >= 0 && (s.u.eof || s.u.error || !s.u.in.empty())) CloseUpstream(s);
   if (s.close_after_flush) return false;
   if (s.c.in.empty()) {
     if (s.c.eof) Close(s);
@@ -529,13 +581,31 @@ bool Router::Worker::StepHead(Session& s) {
   }
   const Backend& b = t.backends[pick];
   uint16_t port = b.ports[local.rr[pick]++ % b.ports.size()];
-  std::string head_bytes = s.c.in.substr(0, head_len);
+  // The head is kept (in a buffer reused across requests) to retry a
+  // body-less request once if a reused upstream connection turns out closed.
+  s.head_copy.assign(s.c.in, 0, head_len);
   s.c.in.erase(0, head_len);
+  s.retriable = !has_body;
   s.phase = Phase::kExchange;
-  if (!OpenUpstream(s, port, true)) return true;  // answered 502
+  // The upstream of the previous request stays attached to the session and
+  // serves this one if it goes to the same endpoint: no pool round trip.
+  if (s.u.fd >= 0 && s.up_port == port) {
+    s.up_reused = true;
+  } else if (s.spare.fd >= 0 && s.spare_port == port) {
+    std::swap(s.u, s.spare);
+    std::swap(s.up_port, s.spare_port);
+    s.up_reused = true;
+  } else {
+    if (s.u.fd >= 0) {
+      Park(s.spare, s.spare_port);
+      s.spare = std::move(s.u);
+      s.spare_port = s.up_port;
+      s.u = Side{};
+    }
+    if (!OpenUpstream(s, port, true)) return true;  // answered 502
+  }
   s.deadline = s.start + (s.u.connecting ? opt.connect_timeout : opt.response_timeout);
-  Send(s.u, head_bytes);
-  if (!has_body) s.head_copy = std::move(head_bytes);
+  Send(s.u, s.head_copy);
   return true;
 }
 
@@ -635,12 +705,12 @@ bool Router::Worker::StepExchange(Session& s) {
       if (s.u.in.size() > opt.max_header_bytes) {
         UpstreamFail(s, 502, "response head too large");
       } else if (s.u.eof) {
-        if (s.up_reused && s.u.in.empty() && !s.head_copy.empty()) {
+        if (s.up_reused && s.u.in.empty() && s.retriable) {
           // A pooled connection the upstream had just closed: retry the
           // body-less request once on a fresh connection.
           CloseUpstream(s);
-          std::string head_copy = std::move(s.head_copy);
-          if (OpenUpstream(s, s.up_port, false)) Send(s.u, head_copy);
+          s.retriable = false;
+          if (OpenUpstream(s, s.up_port, false)) Send(s.u, s.head_copy);
           return true;
         }
         UpstreamFail(s, 502,
@@ -719,18 +789,7 @@ void Router::Worker::FinishExchange(Session& s) {
   s.inst->stats[s.backend]->Record(s.status, SteadyClock::now() - s.start);
   bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.in.empty() && !s.u.eof &&
                         s.u.Pending() == 0 && !s.u.error;
-  if (reuse_upstream) {
-    auto& fds = pool[s.up_port];
-    if (s.u.in_epoll) ::epoll_ctl(epfd, EPOLL_CTL_DEL, s.u.fd, nullptr);
-    if (fds.size() < kMaxPooledPerPort) {
-      fds.push_back(s.u.fd);
-    } else {
-      ::close(s.u.fd);
-    }
-    s.u = Side{};
-  } else {
-    CloseUpstream(s);
-  }
+  if (!reuse_upstream) CloseUpstream(s);  // else it stays attached for the next request
   bool keep_client = s.req_done && s.req_keep_alive && s.resp_keep_alive;
   s.ResetExchange();
   s.phase = Phase::kHead;
@@ -819,7 +878,7 @@ bool Router::Worker::StepMirror(Session& s) {
 
 // ---- connections -----------------------------------------------------------
 
-void Router::Worker::SetInterest(Side& side, Tag& tag, uint32_t want) {
+void Router::Worker::SetInterest(Session& s, Side& side, uint32_t want) {
   if (side.fd < 0) return;
   if (want == 0) {
     // Out of epoll rather than registered for nothing: a hung-up socket
@@ -831,7 +890,10 @@ void Router::Worker::SetInterest(Side& side, Tag& tag, uint32_t want) {
   if (side.in_epoll && want == side.events) return;
   epoll_event ev{};
   ev.events = want;
-  ev.data.ptr = &tag;
+  ev.data.u64 = static_cast<uint64_t>(side.fd);
+  auto slot = static_cast<size_t>(side.fd);
+  if (owners.size() <= slot) owners.resize(slot + 1, nullptr);
+  owners[slot] = &s;
   if (::epoll_ctl(epfd, side.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, side.fd, &ev) == 0) {
     side.in_epoll = true;
     side.events = want;
@@ -844,9 +906,10 @@ void Router::Worker::UpdateInterest(Session& s) {
   switch (s.phase) {
     case Phase::kHead:
       cw = c_room && !s.close_after_flush ? kIn : 0u;
+      uw = s.u.fd >= 0 && !s.u.eof ? kIn : 0u;
       break;
     case Phase::kExchange:
-      cw = !s.req_done && c_room ? kIn : 0u;
+      cw = c_room ? kIn : 0u;
       uw = !s.u.eof && s.c.Pending() < kMaxBuffer && !s.u.connecting ? kIn : 0u;
       if (s.u.connecting || s.u.Pending() > 0) uw |= EPOLLOUT;
       break;
@@ -863,23 +926,47 @@ void Router::Worker::UpdateInterest(Session& s) {
       return;
   }
   if (s.c.Pending() > 0) cw |= EPOLLOUT;
-  if (!s.is_mirror) SetInterest(s.c, s.ctag, cw);
-  if (s.u.fd >= 0) SetInterest(s.u, s.utag, uw);
+  if (!s.is_mirror) SetInterest(s, s.c, cw);
+  if (s.u.fd >= 0) SetInterest(s, s.u, uw);
+  if (s.spare.fd >= 0) SetInterest(s, s.spare, s.spare.eof ? 0u : kIn);
 }
 
-void Router::Worker::CloseUpstream(Session& s) {
-  if (s.u.fd >= 0) ::close(s.u.fd);
-  s.u = Side{};
+void Router::Worker::Park(Side& side, uint16_t port) {
+  if (side.fd < 0) return;
+  bool idle =
+      !side.eof && !side.error && !side.connecting && side.in.empty() && side.Pending() == 0;
+  auto& fds = pool[port];
+  if (!idle || fds.size() >= kMaxPooledPerPort) {
+    CloseSide(side);
+    return;
+  }
+  if (side.in_epoll) ::epoll_ctl(epfd, EPOLL_CTL_DEL, side.fd, nullptr);
+  owners[static_cast<size_t>(side.fd)] = nullptr;
+  fds.push_back(side.fd);
+  side = Side{};
 }
+
+void Router::Worker::CloseSide(Side& side) {
+  if (side.fd >= 0) {
+    if (static_cast<size_t>(side.fd) < owners.size())
+      owners[static_cast<size_t>(side.fd)] = nullptr;
+    ::close(side.fd);
+  }
+  side = Side{};
+}
+
+void Router::Worker::CloseUpstream(Session& s) { CloseSide(s.u); }
 
 void Router::Worker::Close(Session& s) {
   if (s.phase == Phase::kClosed) return;
-  if (!s.is_mirror && s.c.fd >= 0) {
-    ::close(s.c.fd);
-    router->connections_.fetch_sub(1);
+  if (!s.is_mirror && s.c.fd >= 0) router->connections_.fetch_sub(1);
+  CloseSide(s.c);
+  if (s.phase == Phase::kHead) {
+    Park(s.u, s.up_port);
+  } else {
+    CloseUpstream(s);
   }
-  s.c.fd = -1;
-  CloseUpstream(s);
+  Park(s.spare, s.spare_port);
   s.phase = Phase::kClosed;
 }
 
@@ -927,7 +1014,7 @@ Status Router::Start() {
     if (w->epfd < 0 || w->wake_fd < 0) return Failf("router: epoll: {}", std::strerror(errno));
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.ptr = &w->wake_tag;
+    ev.data.u64 = static_cast<uint64_t>(w->wake_fd);
     ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev);
     workers_.push_back(std::move(w));
   }
@@ -940,22 +1027,24 @@ Status Router::Start() {
 }
 
 void Router::Stop() {
-  std::vector<std::unique_ptr<Worker>> workers;
+  // Workers read workers_ (to hand connections over) until they are joined:
+  // the vector changes only after every thread has ended.
+  std::vector<Worker*> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    workers = std::move(workers_);
-    workers_.clear();
-    started_ = false;
+    for (auto& w : workers_) running.push_back(w.get());
   }
-  for (auto& w : workers) {
+  for (Worker* w : running) {
     w->stopping.store(true, std::memory_order_release);
     uint64_t one = 1;
     (void)!::write(w->wake_fd, &one, sizeof one);
   }
-  for (auto& w : workers) {
+  for (Worker* w : running) {
     if (w->thread.joinable()) w->thread.join();
   }
   std::lock_guard<std::mutex> lock(mu_);
+  workers_.clear();
+  started_ = false;
   for (auto& svc : services_) {
     std::lock_guard<std::mutex> accept_lock(svc->accept_mu);
     if (svc->listen_fd >= 0) ::close(svc->listen_fd);
@@ -996,7 +1085,7 @@ Result<uint16_t> Router::AddService(const std::string& service, const std::strin
   for (auto& w : workers_) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-    ev.data.ptr = &svc->tag;
+    ev.data.u64 = kListenerBit | static_cast<uint64_t>(reinterpret_cast<uintptr_t>(svc.get()));
     ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, svc->listen_fd, &ev);
   }
   uint16_t bound = svc->port;

@@ -110,6 +110,7 @@ class Router {
   std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<size_t> connections_{0};
+  std::atomic<size_t> next_worker_{0};  // round robin of accepted connections
   bool started_ = false;
 };
 
