@@ -251,7 +251,9 @@ void Router::Worker::Run() {
     for (int i = 0; i < n; ++i) {
       uint64_t data = events[i].data.u64;
       if (data & kListenerBit) {
-        Accept(*reinterpret_cast<Service*>(static_cast<uintptr_t>(data & ~kListenerBit)));
+        // The address AddService stored; Services live as long as the Router.
+        auto addr = static_cast<uintptr_t>(data & ~kListenerBit);
+        Accept(*reinterpret_cast<Service*>(addr));  // NOLINT(performance-no-int-to-ptr)
         continue;
       }
       int fd = static_cast<int>(data);
