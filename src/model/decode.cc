@@ -8,6 +8,8 @@
 
 #include "base/duration.h"
 #include "base/strings.h"
+#include "model/delivery_decode.h"
+#include "model/fields.h"
 
 namespace strake::model {
 
@@ -30,190 +32,6 @@ const std::set<std::string> kIgnoredMeta = {"uid",
                                             "deletionTimestamp",
                                             "deletionGracePeriodSeconds",
                                             "selfLink"};
-
-// Decoding context: one document.
-class Ctx {
- public:
-  Ctx(const std::string& file, Diagnostics& diags) : file_(file), diags_(diags) {}
-
-  void Error(const Node& at, const std::string& path, std::string msg) {
-    diags_.Error(file_, at.mark, path, std::move(msg));
-  }
-  void Warning(const Node& at, const std::string& path, std::string msg) {
-    diags_.Warning(file_, at.mark, path, std::move(msg));
-  }
-  Origin At(const Node& n, const std::string& path) const { return Origin{file_, n.mark, path}; }
-  const std::string& file() const { return file_; }
-
-  std::string Str(const Node& n, const std::string& path) {
-    if (n.IsNull()) return "";
-    if (!n.IsScalar()) {
-      Error(n, path, fmt::format("expected a string, found a {}", n.TypeName()));
-      return "";
-    }
-    return n.scalar;
-  }
-
-  bool Bool(const Node& n, const std::string& path) {
-    if (n.IsScalar() && !n.quoted && (n.scalar == "true" || n.scalar == "false")) {
-      return n.scalar == "true";
-    }
-    Error(n, path, fmt::format("expected true or false, found {}", Describe(n)));
-    return false;
-  }
-
-  int Int(const Node& n, const std::string& path, int min, int max) {
-    if (n.IsScalar() && !n.quoted) {
-      try {
-        size_t used = 0;
-        long v = std::stol(n.scalar, &used);
-        if (used == n.scalar.size()) {
-          if (v < min || v > max) {
-            Error(n, path, fmt::format("must be between {} and {}, found {}", min, max, v));
-            return min;
-          }
-          return static_cast<int>(v);
-        }
-      } catch (const std::exception&) {
-      }
-    }
-    Error(n, path, fmt::format("expected an integer, found {}", Describe(n)));
-    return min;
-  }
-
-  std::optional<Millis> Duration(const Node& n, const std::string& path) {
-    std::string s = Str(n, path);
-    if (s.empty()) return std::nullopt;
-    auto d = ParseDuration(s);
-    if (!d) {
-      Error(n, path, d.error().message);
-      return std::nullopt;
-    }
-    if (d->count() < 0) {
-      Error(n, path, "must not be negative");
-      return std::nullopt;
-    }
-    return *d;
-  }
-
-  std::vector<std::string> StrList(const Node& n, const std::string& path) {
-    std::vector<std::string> out;
-    if (n.IsNull()) return out;
-    if (!n.IsSeq()) {
-      Error(n, path, fmt::format("expected a list, found a {}", n.TypeName()));
-      return out;
-    }
-    for (size_t i = 0; i < n.seq.size(); ++i) {
-      out.push_back(Str(n.seq[i], fmt::format("{}[{}]", path, i)));
-    }
-    return out;
-  }
-
-  std::map<std::string, std::string> StrMap(const Node& n, const std::string& path) {
-    std::map<std::string, std::string> out;
-    if (n.IsNull()) return out;
-    if (!n.IsMap()) {
-      Error(n, path, fmt::format("expected a mapping, found a {}", n.TypeName()));
-      return out;
-    }
-    for (const auto& [k, v] : n.map) out[k.scalar] = Str(v, path + "." + k.scalar);
-    return out;
-  }
-
-  // Calls fn(item, path) for each element of a list field.
-  void List(const Node& n, const std::string& path,
-            const std::function<void(const Node&, const std::string&)>& fn) {
-    if (n.IsNull()) return;
-    if (!n.IsSeq()) {
-      Error(n, path, fmt::format("expected a list, found a {}", n.TypeName()));
-      return;
-    }
-    for (size_t i = 0; i < n.seq.size(); ++i) fn(n.seq[i], fmt::format("{}[{}]", path, i));
-  }
-
-  static std::string Describe(const Node& n) {
-    if (n.IsScalar()) return Quote(n.scalar);
-    return "a " + n.TypeName();
-  }
-
- private:
-  const std::string& file_;
-  Diagnostics& diags_;
-};
-
-// The fields of one mapping: each is taken by name; whatever is left at the
-// end is an unknown field.
-class Fields {
- public:
-  Fields(Ctx& ctx, const Node& node, std::string path)
-      : ctx_(ctx), node_(node), path_(std::move(path)) {
-    if (!node.IsMap() && !node.IsNull()) {
-      ctx.Error(node, path_, fmt::format("expected a mapping, found a {}", node.TypeName()));
-      ok_ = false;
-    }
-  }
-  Fields(const Fields&) = delete;
-  Fields& operator=(const Fields&) = delete;
-
-  ~Fields() {
-    if (!ok_) return;
-    for (const auto& [k, v] : node_.map) {
-      if (known_.count(k.scalar)) continue;
-      std::vector<std::string> names(known_.begin(), known_.end());
-      ctx_.Error(k, Sub(k.scalar),
-                 fmt::format("unknown field \"{}\"{}", k.scalar, DidYouMean(k.scalar, names)));
-    }
-  }
-
-  bool ok() const { return ok_; }
-  std::string Sub(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-  }
-
-  // The value of key, or nullptr; the key counts as known.
-  const Node* Get(const std::string& key) {
-    known_.insert(key);
-    return ok_ ? node_.Get(key) : nullptr;
-  }
-
-  // A required field: reports it missing.
-  const Node* Need(const std::string& key) {
-    const Node* n = Get(key);
-    if (ok_ && (!n || n->IsNull() || (n->IsScalar() && n->scalar.empty()))) {
-      ctx_.Error(node_, Sub(key), "required field is missing");
-      return nullptr;
-    }
-    return n;
-  }
-
-  std::string Str(const std::string& key) {
-    const Node* n = Get(key);
-    return n ? ctx_.Str(*n, Sub(key)) : "";
-  }
-
-  void Ignore(const std::set<std::string>& keys,
-              std::string_view why = "only matters on a cluster") {
-    for (const auto& k : keys) {
-      if (const Node* n = Get(k)) {
-        ctx_.Warning(*n, Sub(k), fmt::format("\"{}\" is ignored: it {}", k, why));
-      }
-    }
-  }
-
-  void NotSupported(const std::string& key, std::string_view what) {
-    if (const Node* n = Get(key)) {
-      if (n->IsNull()) return;
-      ctx_.Error(*n, Sub(key), fmt::format("not supported: {}", what));
-    }
-  }
-
- private:
-  Ctx& ctx_;
-  const Node& node_;
-  std::string path_;
-  std::set<std::string> known_;
-  bool ok_ = true;
-};
 
 bool IsVariableName(std::string_view s) {
   // Tekton param/result/workspace names: alphanumerics, '-', '_', '.', starting alpha or '_'.
@@ -324,39 +142,6 @@ std::vector<Param> DecodeParams(Ctx& ctx, const Node* n, const std::string& path
       ctx.Error(item, f.Sub("value"), "required field is missing");
     }
     out.push_back(std::move(param));
-  });
-  return out;
-}
-
-KeyRef DecodeKeyRef(Ctx& ctx, const Node& n, const std::string& path) {
-  Fields f(ctx, n, path);
-  KeyRef r;
-  if (const Node* v = f.Need("name")) r.name = ctx.Str(*v, f.Sub("name"));
-  if (const Node* v = f.Need("key")) r.key = ctx.Str(*v, f.Sub("key"));
-  if (const Node* v = f.Get("optional")) r.optional = ctx.Bool(*v, f.Sub("optional"));
-  return r;
-}
-
-std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string& path) {
-  std::vector<EnvVar> out;
-  if (!n) return out;
-  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
-    Fields f(ctx, item, p);
-    EnvVar e;
-    if (const Node* v = f.Need("name")) e.name = ctx.Str(*v, f.Sub("name"));
-    e.value = f.Str("value");
-    if (const Node* vf = f.Get("valueFrom")) {
-      Fields vff(ctx, *vf, f.Sub("valueFrom"));
-      if (const Node* r = vff.Get("configMapKeyRef")) {
-        e.config_map_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("configMapKeyRef"));
-      }
-      if (const Node* r = vff.Get("secretKeyRef")) {
-        e.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
-      }
-      vff.NotSupported("fieldRef", "fieldRef reads pod fields that exist only on a cluster");
-      vff.NotSupported("resourceFieldRef", "resourceFieldRef exists only on a cluster");
-    }
-    out.push_back(std::move(e));
   });
   return out;
 }
@@ -885,11 +670,16 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
 
   bool tekton = r.api_version == "tekton.dev/v1" || r.api_version == "tekton.dev/v1beta1";
   bool core = r.api_version == "v1";
+  bool apps = r.api_version == "apps/v1";
+  bool argo = r.api_version == "argoproj.io/v1alpha1";
   static const std::vector<std::string> kTektonKinds = {"Task", "Pipeline", "PipelineRun",
                                                         "TaskRun"};
   static const std::vector<std::string> kCoreKinds = {"ConfigMap", "Secret",
-                                                      "PersistentVolumeClaim"};
-  if (!tekton && !core) {
+                                                      "PersistentVolumeClaim", "Service"};
+  static const std::vector<std::string> kAppsKinds = {"Deployment"};
+  static const std::vector<std::string> kArgoKinds = {"Rollout", "AnalysisTemplate",
+                                                      "ClusterAnalysisTemplate", "AnalysisRun"};
+  if (!tekton && !core && !apps && !argo) {
     if (StartsWith(r.api_version, "tekton.dev/")) {
       ctx.Error(*av, "apiVersion",
                 fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
@@ -902,7 +692,7 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     }
     return;
   }
-  const auto& kinds = tekton ? kTektonKinds : kCoreKinds;
+  const auto& kinds = tekton ? kTektonKinds : core ? kCoreKinds : apps ? kAppsKinds : kArgoKinds;
   if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
     ctx.Error(*kind, "kind",
               fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
@@ -915,6 +705,24 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
   }
 
+  if (apps || argo || r.kind == "Service") {
+    const Node* spec = f.Need("spec");
+    if (!spec) return;
+    if (r.kind == "Deployment") {
+      r.value = DecodeDeploymentNode(ctx, r.meta, *spec);
+    } else if (r.kind == "Service") {
+      r.value = DecodeServiceNode(ctx, r.meta, *spec);
+    } else if (r.kind == "Rollout") {
+      r.value = Rollout{r.meta, DecodeRolloutSpecNode(ctx, *spec)};
+    } else if (r.kind == "AnalysisRun") {
+      r.value = AnalysisRun{r.meta, DecodeAnalysisSpecNode(ctx, *spec)};
+    } else {
+      r.value = AnalysisTemplate{r.meta, r.kind == "ClusterAnalysisTemplate",
+                                 DecodeAnalysisSpecNode(ctx, *spec)};
+    }
+    out.push_back(std::move(r));
+    return;
+  }
   if (core) {
     ConfigMap cm;
     cm.meta = r.meta;

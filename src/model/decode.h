@@ -12,7 +12,7 @@
 
 #include "model/diag.h"
 #include "model/node.h"
-#include "model/tekton.h"
+#include "model/resource.h"
 
 namespace strake::model {
 

@@ -272,14 +272,4 @@ struct PersistentVolumeClaim {
   ObjectMeta meta;
 };
 
-// One decoded document.
-struct Resource {
-  std::string api_version;
-  std::string kind;
-  ObjectMeta meta;
-  Origin origin;
-  Json raw;  // the document as JSON, as written
-  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim> value;
-};
-
 }  // namespace strake::model

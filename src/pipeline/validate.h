@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "model/diag.h"
-#include "model/tekton.h"
+#include "model/resource.h"
 
 namespace strake::pipeline {
 

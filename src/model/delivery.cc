@@ -1,0 +1,672 @@
+#include "model/delivery.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/delivery_decode.h"
+#include "model/fields.h"
+
+namespace strake::model {
+
+int IntOrPercent::Resolve(int total, bool round_up) const {
+  if (!percent) return value;
+  double v = static_cast<double>(total) * value / 100.0;
+  return static_cast<int>(round_up ? std::ceil(v) : std::floor(v));
+}
+
+namespace {
+
+const std::set<std::string> kIgnoredPodSpec = {
+    "serviceAccountName", "nodeSelector",     "affinity",          "tolerations",
+    "securityContext",    "imagePullSecrets", "initContainers",    "volumes",
+    "restartPolicy",      "dnsPolicy",        "priorityClassName", "topologySpreadConstraints"};
+const std::set<std::string> kIgnoredContainer = {
+    "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
+    "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
+
+IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path) {
+  IntOrPercent v;
+  std::string s = ctx.Str(n, path);
+  bool pct = EndsWith(s, "%");
+  if (pct) s.pop_back();
+  try {
+    size_t used = 0;
+    int x = std::stoi(s, &used);
+    if (used == s.size() && x >= 0 && (!pct || x <= 100)) return IntOrPercent{x, pct};
+  } catch (const std::exception&) {
+  }
+  ctx.Error(n, path,
+            fmt::format("expected an integer or a percentage, found {}", Ctx::Describe(n)));
+  return v;
+}
+
+// Argo durations: "30s", "5m", "1h", or a bare number of seconds.
+std::optional<Millis> DecodeArgoDuration(Ctx& ctx, const Node& n, const std::string& path) {
+  if (n.IsScalar() && !n.scalar.empty() &&
+      std::all_of(n.scalar.begin(), n.scalar.end(), [](char c) { return std::isdigit(c); })) {
+    return Millis(static_cast<int64_t>(ctx.Int(n, path, 0, 365 * 24 * 3600)) * 1000);
+  }
+  return ctx.Duration(n, path);
+}
+
+Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Probe p;
+  int handlers = 0;
+  if (const Node* h = f.Get("httpGet")) {
+    ++handlers;
+    Fields hf(ctx, *h, f.Sub("httpGet"));
+    p.kind = Probe::Kind::kHttpGet;
+    if (const Node* v = hf.Get("path")) p.path = ctx.Str(*v, hf.Sub("path"));
+    if (const Node* v = hf.Need("port")) p.port = ctx.Str(*v, hf.Sub("port"));
+    if (const Node* v = hf.Get("scheme")) {
+      if (ctx.Str(*v, hf.Sub("scheme")) != "HTTP") {
+        ctx.Error(*v, hf.Sub("scheme"), "not supported: only HTTP probes run on the local target");
+      }
+    }
+    hf.Get("host");
+    ctx.List(hf.Get("httpHeaders") ? *hf.Get("httpHeaders") : Node{}, hf.Sub("httpHeaders"),
+             [&](const Node& item, const std::string& ip) {
+               Fields xf(ctx, item, ip);
+               p.http_headers.emplace_back(xf.Str("name"), xf.Str("value"));
+             });
+  }
+  if (const Node* t = f.Get("tcpSocket")) {
+    ++handlers;
+    Fields tf(ctx, *t, f.Sub("tcpSocket"));
+    p.kind = Probe::Kind::kTcpSocket;
+    if (const Node* v = tf.Need("port")) p.port = ctx.Str(*v, tf.Sub("port"));
+    tf.Get("host");
+  }
+  if (const Node* e = f.Get("exec")) {
+    ++handlers;
+    Fields ef(ctx, *e, f.Sub("exec"));
+    p.kind = Probe::Kind::kExec;
+    if (const Node* v = ef.Need("command")) p.command = ctx.StrList(*v, ef.Sub("command"));
+  }
+  f.NotSupported("grpc", "gRPC probes");
+  if (handlers != 1 && f.ok())
+    ctx.Error(n, path, "a probe needs exactly one of httpGet, tcpSocket, exec");
+  auto num = [&](const char* key, int& out, int min) {
+    if (const Node* v = f.Get(key)) out = ctx.Int(*v, f.Sub(key), min, 86400);
+  };
+  num("initialDelaySeconds", p.initial_delay_seconds, 0);
+  num("periodSeconds", p.period_seconds, 1);
+  num("timeoutSeconds", p.timeout_seconds, 1);
+  num("successThreshold", p.success_threshold, 1);
+  num("failureThreshold", p.failure_threshold, 1);
+  f.Get("terminationGracePeriodSeconds");
+  return p;
+}
+
+Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Container c;
+  if (const Node* v = f.Need("name")) c.name = ctx.Str(*v, f.Sub("name"));
+  c.image = f.Str("image");
+  if (const Node* v = f.Get("command")) c.command = ctx.StrList(*v, f.Sub("command"));
+  if (const Node* v = f.Get("args")) c.args = ctx.StrList(*v, f.Sub("args"));
+  c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
+  c.working_dir = f.Str("workingDir");
+  ctx.List(f.Get("ports") ? *f.Get("ports") : Node{}, f.Sub("ports"),
+           [&](const Node& item, const std::string& p) {
+             Fields pf(ctx, item, p);
+             ContainerPort cp;
+             cp.name = pf.Str("name");
+             if (const Node* v = pf.Need("containerPort")) {
+               cp.container_port = ctx.Int(*v, pf.Sub("containerPort"), 1, 65535);
+             }
+             pf.Get("protocol");
+             pf.Get("hostPort");
+             pf.Get("hostIP");
+             c.ports.push_back(cp);
+           });
+  if (const Node* v = f.Get("readinessProbe"))
+    c.readiness = DecodeProbe(ctx, *v, f.Sub("readinessProbe"));
+  if (const Node* v = f.Get("livenessProbe"))
+    c.liveness = DecodeProbe(ctx, *v, f.Sub("livenessProbe"));
+  f.Ignore(kIgnoredContainer);
+  f.NotSupported("envFrom", "envFrom; list the variables under env");
+  f.Get("stdin");
+  f.Get("tty");
+  return c;
+}
+
+PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  PodTemplate t;
+  if (const Node* m = f.Get("metadata")) {
+    Fields mf(ctx, *m, f.Sub("metadata"));
+    if (const Node* v = mf.Get("labels")) t.labels = ctx.StrMap(*v, mf.Sub("labels"));
+    if (const Node* v = mf.Get("annotations"))
+      t.annotations = ctx.StrMap(*v, mf.Sub("annotations"));
+    mf.Get("name");
+    mf.Get("creationTimestamp");
+  }
+  if (const Node* s = f.Need("spec")) {
+    Fields sf(ctx, *s, f.Sub("spec"));
+    if (const Node* cs = sf.Need("containers")) {
+      ctx.List(*cs, sf.Sub("containers"), [&](const Node& item, const std::string& p) {
+        t.containers.push_back(DecodeContainer(ctx, item, p));
+      });
+      if (cs->IsSeq() && cs->seq.empty()) ctx.Error(*cs, sf.Sub("containers"), "needs a container");
+      if (t.containers.size() > 1) {
+        ctx.Warning(*cs, sf.Sub("containers"),
+                    "only the first container runs on the local target; the others are ignored");
+      }
+    }
+    if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
+      t.termination_grace_period_seconds =
+          ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
+    }
+    sf.Ignore(kIgnoredPodSpec);
+  }
+  return t;
+}
+
+std::map<std::string, std::string> DecodeSelector(Ctx& ctx, const Node* n,
+                                                  const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (!n) return out;
+  Fields f(ctx, *n, path);
+  if (const Node* v = f.Get("matchLabels")) out = ctx.StrMap(*v, f.Sub("matchLabels"));
+  f.NotSupported("matchExpressions", "matchExpressions; use matchLabels");
+  return out;
+}
+
+// The selector must select the template's labels, as Kubernetes checks.
+void CheckSelector(Ctx& ctx, const Node& at, const std::string& path,
+                   const std::map<std::string, std::string>& selector, const PodTemplate& pod) {
+  if (selector.empty()) {
+    ctx.Error(at, path + ".selector.matchLabels", "required field is missing");
+    return;
+  }
+  for (const auto& [k, v] : selector) {
+    auto it = pod.labels.find(k);
+    if (it == pod.labels.end() || it->second != v) {
+      ctx.Error(at, path + ".template.metadata.labels",
+                fmt::format("selector {}={} does not match the template's labels", k, v));
+    }
+  }
+}
+
+StringMatchSpec DecodeStringMatch(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  StringMatchSpec m;
+  int set = 0;
+  if (const Node* v = f.Get("exact"))
+    m = {StringMatchSpec::Kind::kExact, ctx.Str(*v, f.Sub("exact"))}, ++set;
+  if (const Node* v = f.Get("prefix"))
+    m = {StringMatchSpec::Kind::kPrefix, ctx.Str(*v, f.Sub("prefix"))}, ++set;
+  if (const Node* v = f.Get("regex"))
+    m = {StringMatchSpec::Kind::kRegex, ctx.Str(*v, f.Sub("regex"))}, ++set;
+  if (set != 1 && f.ok()) ctx.Error(n, path, "needs exactly one of exact, prefix, regex");
+  return m;
+}
+
+RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string& path,
+                                      bool background) {
+  Fields f(ctx, n, path);
+  RolloutAnalysis a;
+  a.origin = ctx.At(n, path);
+  if (const Node* ts = f.Need("templates")) {
+    ctx.List(*ts, f.Sub("templates"), [&](const Node& item, const std::string& p) {
+      Fields tf(ctx, item, p);
+      RolloutAnalysis::TemplateRef ref;
+      if (const Node* v = tf.Need("templateName")) ref.name = ctx.Str(*v, tf.Sub("templateName"));
+      if (const Node* v = tf.Get("clusterScope"))
+        ref.cluster_scope = ctx.Bool(*v, tf.Sub("clusterScope"));
+      a.templates.push_back(ref);
+    });
+  }
+  ctx.List(f.Get("args") ? *f.Get("args") : Node{}, f.Sub("args"),
+           [&](const Node& item, const std::string& p) {
+             Fields af(ctx, item, p);
+             AnalysisArg arg;
+             if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
+             arg.value = af.Str("value");
+             if (const Node* vf = af.Get("valueFrom")) {
+               Fields vff(ctx, *vf, af.Sub("valueFrom"));
+               if (const Node* v = vff.Get("podTemplateHashValue")) {
+                 arg.pod_template_hash_value = ctx.Str(*v, vff.Sub("podTemplateHashValue"));
+                 if (arg.pod_template_hash_value != "Stable" &&
+                     arg.pod_template_hash_value != "Latest") {
+                   ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
+                 }
+               }
+               vff.NotSupported("fieldRef", "fieldRef");
+             }
+             a.args.push_back(arg);
+           });
+  if (background) {
+    if (const Node* v = f.Get("startingStep"))
+      a.starting_step = ctx.Int(*v, f.Sub("startingStep"), 0, 1000);
+  }
+  f.NotSupported("dryRun", "dryRun metrics");
+  f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
+  return a;
+}
+
+CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  CanaryStep s;
+  s.origin = ctx.At(n, path);
+  int kinds = 0;
+  if (const Node* v = f.Get("setWeight")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kSetWeight;
+    s.weight = ctx.Int(*v, f.Sub("setWeight"), 0, 100);
+  }
+  if (const Node* v = f.Get("pause")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kPause;
+    Fields pf(ctx, *v, f.Sub("pause"));
+    if (const Node* d = pf.Get("duration"))
+      s.pause = DecodeArgoDuration(ctx, *d, pf.Sub("duration"));
+  }
+  if (const Node* v = f.Get("analysis")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kAnalysis;
+    s.analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("analysis"), false);
+  }
+  if (const Node* v = f.Get("setCanaryScale")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kSetCanaryScale;
+    Fields sf(ctx, *v, f.Sub("setCanaryScale"));
+    if (const Node* r = sf.Get("replicas"))
+      s.scale_replicas = ctx.Int(*r, sf.Sub("replicas"), 0, 10000);
+    if (const Node* w = sf.Get("weight")) s.scale_weight = ctx.Int(*w, sf.Sub("weight"), 0, 100);
+    if (const Node* m = sf.Get("matchTrafficWeight")) {
+      s.scale_match_traffic = ctx.Bool(*m, sf.Sub("matchTrafficWeight"));
+    }
+    int set = s.scale_replicas.has_value() + s.scale_weight.has_value() + s.scale_match_traffic;
+    if (set != 1 && sf.ok()) {
+      ctx.Error(*v, f.Sub("setCanaryScale"),
+                "needs exactly one of replicas, weight, matchTrafficWeight");
+    }
+  }
+  if (const Node* v = f.Get("setHeaderRoute")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kSetHeaderRoute;
+    Fields hf(ctx, *v, f.Sub("setHeaderRoute"));
+    if (const Node* nm = hf.Need("name")) s.route_name = ctx.Str(*nm, hf.Sub("name"));
+    ctx.List(hf.Get("match") ? *hf.Get("match") : Node{}, hf.Sub("match"),
+             [&](const Node& item, const std::string& p) {
+               Fields mf(ctx, item, p);
+               HeaderMatch m;
+               if (const Node* x = mf.Need("headerName"))
+                 m.header_name = ctx.Str(*x, mf.Sub("headerName"));
+               if (const Node* x = mf.Need("headerValue")) {
+                 m.value = DecodeStringMatch(ctx, *x, mf.Sub("headerValue"));
+               }
+               s.header_match.push_back(m);
+             });
+  }
+  if (const Node* v = f.Get("setMirrorRoute")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kSetMirrorRoute;
+    Fields mf(ctx, *v, f.Sub("setMirrorRoute"));
+    if (const Node* nm = mf.Need("name")) s.route_name = ctx.Str(*nm, mf.Sub("name"));
+    if (const Node* p = mf.Get("percentage"))
+      s.mirror_percentage = ctx.Int(*p, mf.Sub("percentage"), 0, 100);
+    ctx.List(
+        mf.Get("match") ? *mf.Get("match") : Node{}, mf.Sub("match"),
+        [&](const Node& item, const std::string& p) {
+          Fields xf(ctx, item, p);
+          if (const Node* m = xf.Get("method"))
+            s.mirror_method = DecodeStringMatch(ctx, *m, xf.Sub("method"));
+          if (const Node* m = xf.Get("path"))
+            s.mirror_path = DecodeStringMatch(ctx, *m, xf.Sub("path"));
+          if (const Node* hs = xf.Get("headers")) {
+            Fields hf(ctx, *hs, xf.Sub("headers"));
+            for (const auto& [k, val] : hs->IsMap() ? hs->map : std::vector<MapEntry>{}) {
+              hf.Get(k.scalar);
+              s.mirror_headers.push_back({k.scalar, DecodeStringMatch(ctx, val, hf.Sub(k.scalar))});
+            }
+          }
+        });
+  }
+  f.NotSupported("experiment", "experiment steps");
+  f.NotSupported("plugin", "step plugins");
+  if (kinds != 1 && f.ok()) {
+    ctx.Error(n, path,
+              "a step needs exactly one of setWeight, pause, analysis, setCanaryScale, "
+              "setHeaderRoute, setMirrorRoute");
+  }
+  return s;
+}
+
+CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  CanaryStrategy c;
+  c.canary_service = f.Str("canaryService");
+  c.stable_service = f.Str("stableService");
+  ctx.List(f.Get("steps") ? *f.Get("steps") : Node{}, f.Sub("steps"),
+           [&](const Node& item, const std::string& p) {
+             c.steps.push_back(DecodeCanaryStep(ctx, item, p));
+           });
+  if (const Node* v = f.Get("analysis"))
+    c.analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("analysis"), true);
+  if (const Node* v = f.Get("maxSurge"))
+    c.max_surge = DecodeIntOrPercent(ctx, *v, f.Sub("maxSurge"));
+  if (const Node* v = f.Get("maxUnavailable"))
+    c.max_unavailable = DecodeIntOrPercent(ctx, *v, f.Sub("maxUnavailable"));
+  if (const Node* v = f.Get("abortScaleDownDelaySeconds")) {
+    c.abort_scale_down_delay_seconds = ctx.Int(*v, f.Sub("abortScaleDownDelaySeconds"), 0, 86400);
+  }
+  // Traffic is always routed by the embedded router (or the cluster's mesh on
+  // the scale path): the mesh-specific blocks are accepted and not needed.
+  f.Ignore({"trafficRouting", "canaryMetadata", "stableMetadata", "antiAffinity",
+            "scaleDownDelaySeconds", "scaleDownDelayRevisionLimit", "dynamicStableScale",
+            "minPodsPerReplicaSet", "pingPong", "replicaProgressThreshold"},
+           "does not apply to the embedded router");
+  return c;
+}
+
+BlueGreenStrategy DecodeBlueGreen(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  BlueGreenStrategy b;
+  if (const Node* v = f.Need("activeService"))
+    b.active_service = ctx.Str(*v, f.Sub("activeService"));
+  b.preview_service = f.Str("previewService");
+  if (const Node* v = f.Get("autoPromotionEnabled"))
+    b.auto_promotion_enabled = ctx.Bool(*v, f.Sub("autoPromotionEnabled"));
+  if (const Node* v = f.Get("autoPromotionSeconds"))
+    b.auto_promotion_seconds = ctx.Int(*v, f.Sub("autoPromotionSeconds"), 0, 86400 * 30);
+  if (const Node* v = f.Get("scaleDownDelaySeconds"))
+    b.scale_down_delay_seconds = ctx.Int(*v, f.Sub("scaleDownDelaySeconds"), 0, 86400);
+  if (const Node* v = f.Get("previewReplicaCount"))
+    b.preview_replica_count = ctx.Int(*v, f.Sub("previewReplicaCount"), 0, 10000);
+  if (const Node* v = f.Get("prePromotionAnalysis"))
+    b.pre_promotion_analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("prePromotionAnalysis"), false);
+  if (const Node* v = f.Get("postPromotionAnalysis"))
+    b.post_promotion_analysis =
+        DecodeRolloutAnalysis(ctx, *v, f.Sub("postPromotionAnalysis"), false);
+  f.Ignore({"antiAffinity", "activeMetadata", "previewMetadata", "scaleDownDelayRevisionLimit",
+            "abortScaleDownDelaySeconds"},
+           "does not apply to the local target");
+  return b;
+}
+
+MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  MetricProvider p;
+  int kinds = 0;
+  if (const Node* v = f.Get("prometheus")) {
+    ++kinds;
+    p.kind = MetricProvider::Kind::kPrometheus;
+    Fields pf(ctx, *v, f.Sub("prometheus"));
+    if (const Node* x = pf.Need("address")) p.address = ctx.Str(*x, pf.Sub("address"));
+    if (const Node* x = pf.Need("query")) p.query = ctx.Str(*x, pf.Sub("query"));
+    if (const Node* x = pf.Get("timeout"))
+      p.timeout_seconds = ctx.Int(*x, pf.Sub("timeout"), 1, 3600);
+    pf.NotSupported("authentication", "Prometheus authentication (sigv4, oauth2)");
+    pf.Get("insecure");
+    pf.Ignore({"headers"}, "is not sent yet");
+  }
+  if (const Node* v = f.Get("web")) {
+    ++kinds;
+    p.kind = MetricProvider::Kind::kWeb;
+    Fields wf(ctx, *v, f.Sub("web"));
+    if (const Node* x = wf.Need("url")) p.url = ctx.Str(*x, wf.Sub("url"));
+    if (const Node* x = wf.Get("method")) p.method = ctx.Str(*x, wf.Sub("method"));
+    ctx.List(wf.Get("headers") ? *wf.Get("headers") : Node{}, wf.Sub("headers"),
+             [&](const Node& item, const std::string& hp) {
+               Fields hf(ctx, item, hp);
+               p.headers.emplace_back(hf.Str("key"), hf.Str("value"));
+             });
+    p.body = wf.Str("body");
+    if (const Node* x = wf.Get("jsonBody")) p.body = ToJson(*x).dump();
+    p.json_path = wf.Str("jsonPath");
+    if (const Node* x = wf.Get("timeoutSeconds"))
+      p.timeout_seconds = ctx.Int(*x, wf.Sub("timeoutSeconds"), 1, 3600);
+    wf.Get("insecure");
+    wf.NotSupported("authentication", "web authentication (oauth2, sigv4)");
+  }
+  if (const Node* v = f.Get("job")) {
+    ++kinds;
+    p.kind = MetricProvider::Kind::kJob;
+    Fields jf(ctx, *v, f.Sub("job"));
+    jf.Get("metadata");
+    if (const Node* spec = jf.Need("spec")) {
+      Fields sf(ctx, *spec, jf.Sub("spec"));
+      if (const Node* b = sf.Get("backoffLimit"))
+        p.job_backoff_limit = ctx.Int(*b, sf.Sub("backoffLimit"), 0, 100);
+      sf.Ignore({"ttlSecondsAfterFinished", "activeDeadlineSeconds", "completions", "parallelism"});
+      if (const Node* t = sf.Need("template")) {
+        PodTemplate pod = DecodePodTemplate(ctx, *t, sf.Sub("template"));
+        if (!pod.containers.empty()) p.job = pod.containers.front();
+      }
+    }
+  }
+  if (const Node* v = f.Get("router")) {
+    ++kinds;
+    p.kind = MetricProvider::Kind::kRouter;
+    Fields rf(ctx, *v, f.Sub("router"));
+    if (const Node* x = rf.Need("service")) p.service = ctx.Str(*x, rf.Sub("service"));
+    if (const Node* x = rf.Get("revision")) {
+      p.revision = ctx.Str(*x, rf.Sub("revision"));
+      if (p.revision != "canary" && p.revision != "stable") {
+        ctx.Error(*x, rf.Sub("revision"), "must be canary or stable");
+      }
+    }
+    if (const Node* x = rf.Get("metric")) {
+      p.router_metric = ctx.Str(*x, rf.Sub("metric"));
+      static const std::vector<std::string> kMetrics = {"success-rate", "error-rate",
+                                                        "request-rate", "latency-p50",
+                                                        "latency-p95",  "latency-p99"};
+      if (std::find(kMetrics.begin(), kMetrics.end(), p.router_metric) == kMetrics.end()) {
+        ctx.Error(*x, rf.Sub("metric"),
+                  fmt::format("unknown metric {} (one of {}){}", Quote(p.router_metric),
+                              Join(kMetrics, ", "), DidYouMean(p.router_metric, kMetrics)));
+      }
+    }
+    if (const Node* x = rf.Get("window")) {
+      if (auto d = DecodeArgoDuration(ctx, *x, rf.Sub("window"))) p.window = *d;
+    }
+  }
+  for (const char* k : {"datadog", "newRelic", "wavefront", "kayenta", "cloudWatch", "graphite",
+                        "influxdb", "skywalking", "plugin"}) {
+    f.NotSupported(k, fmt::format("the {} provider (prometheus, web, job and router are)", k));
+  }
+  if (kinds != 1 && f.ok())
+    ctx.Error(n, path, "needs exactly one provider: prometheus, web, job or router");
+  return p;
+}
+
+Metric DecodeMetric(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Metric m;
+  m.origin = ctx.At(n, path);
+  if (const Node* v = f.Need("name")) m.name = ctx.Str(*v, f.Sub("name"));
+  if (const Node* v = f.Get("interval"))
+    m.interval = DecodeArgoDuration(ctx, *v, f.Sub("interval"));
+  if (const Node* v = f.Get("initialDelay"))
+    m.initial_delay = DecodeArgoDuration(ctx, *v, f.Sub("initialDelay"));
+  if (const Node* v = f.Get("count")) m.count = ctx.Int(*v, f.Sub("count"), 0, 1'000'000);
+  m.success_condition = f.Str("successCondition");
+  m.failure_condition = f.Str("failureCondition");
+  if (const Node* v = f.Get("failureLimit"))
+    m.failure_limit = ctx.Int(*v, f.Sub("failureLimit"), -1, 1'000'000);
+  if (const Node* v = f.Get("inconclusiveLimit"))
+    m.inconclusive_limit = ctx.Int(*v, f.Sub("inconclusiveLimit"), 0, 1'000'000);
+  if (const Node* v = f.Get("consecutiveErrorLimit")) {
+    m.consecutive_error_limit = ctx.Int(*v, f.Sub("consecutiveErrorLimit"), 0, 1'000'000);
+  }
+  if (const Node* v = f.Need("provider")) m.provider = DecodeProvider(ctx, *v, f.Sub("provider"));
+  return m;
+}
+
+}  // namespace
+
+Deployment DecodeDeploymentNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Deployment d;
+  d.meta = meta;
+  if (const Node* v = f.Get("replicas")) d.replicas = ctx.Int(*v, "spec.replicas", 0, 10000);
+  d.selector = DecodeSelector(ctx, f.Get("selector"), "spec.selector");
+  if (const Node* t = f.Need("template")) {
+    d.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    CheckSelector(ctx, spec, "spec", d.selector, d.pod);
+  }
+  if (const Node* st = f.Get("strategy")) {
+    Fields sf(ctx, *st, "spec.strategy");
+    std::string type = sf.Str("type");
+    d.recreate = type == "Recreate";
+    if (!type.empty() && type != "Recreate" && type != "RollingUpdate") {
+      ctx.Error(*st, "spec.strategy.type", "must be RollingUpdate or Recreate");
+    }
+    if (const Node* ru = sf.Get("rollingUpdate")) {
+      Fields rf(ctx, *ru, "spec.strategy.rollingUpdate");
+      if (const Node* v = rf.Get("maxSurge"))
+        d.max_surge = DecodeIntOrPercent(ctx, *v, rf.Sub("maxSurge"));
+      if (const Node* v = rf.Get("maxUnavailable")) {
+        d.max_unavailable = DecodeIntOrPercent(ctx, *v, rf.Sub("maxUnavailable"));
+      }
+    }
+  }
+  if (const Node* v = f.Get("minReadySeconds"))
+    d.min_ready_seconds = ctx.Int(*v, "spec.minReadySeconds", 0, 86400);
+  if (const Node* v = f.Get("revisionHistoryLimit")) {
+    d.revision_history_limit = ctx.Int(*v, "spec.revisionHistoryLimit", 0, 1000);
+  }
+  f.Ignore({"progressDeadlineSeconds", "paused"}, "is not applied to Deployments yet");
+  return d;
+}
+
+Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Service s;
+  s.meta = meta;
+  if (const Node* v = f.Get("selector")) s.selector = ctx.StrMap(*v, "spec.selector");
+  if (const Node* ps = f.Need("ports")) {
+    ctx.List(*ps, "spec.ports", [&](const Node& item, const std::string& p) {
+      Fields pf(ctx, item, p);
+      ServicePort sp;
+      sp.name = pf.Str("name");
+      if (const Node* v = pf.Need("port")) sp.port = ctx.Int(*v, pf.Sub("port"), 1, 65535);
+      sp.target_port = pf.Str("targetPort");
+      if (sp.target_port.empty()) sp.target_port = std::to_string(sp.port);
+      if (const Node* v = pf.Get("protocol")) {
+        if (ctx.Str(*v, pf.Sub("protocol")) != "TCP") {
+          ctx.Error(*v, pf.Sub("protocol"), "not supported: only TCP (HTTP) services are routed");
+        }
+      }
+      pf.Get("appProtocol");
+      pf.Ignore({"nodePort"});
+      s.ports.push_back(sp);
+    });
+  }
+  f.Ignore({"type", "clusterIP", "clusterIPs", "sessionAffinity", "externalTrafficPolicy",
+            "internalTrafficPolicy", "ipFamilies", "ipFamilyPolicy"});
+  return s;
+}
+
+RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  RolloutSpec r;
+  if (const Node* v = f.Get("replicas")) r.replicas = ctx.Int(*v, "spec.replicas", 0, 10000);
+  r.selector = DecodeSelector(ctx, f.Get("selector"), "spec.selector");
+  if (const Node* t = f.Get("template")) {
+    r.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    CheckSelector(ctx, spec, "spec", r.selector, r.pod);
+  } else if (f.ok()) {
+    ctx.Error(spec, "spec.template", "required field is missing");
+  }
+  f.NotSupported("workloadRef", "workloadRef; write the pod template in the Rollout");
+  if (const Node* st = f.Need("strategy")) {
+    Fields sf(ctx, *st, "spec.strategy");
+    if (const Node* c = sf.Get("canary")) r.canary = DecodeCanary(ctx, *c, "spec.strategy.canary");
+    if (const Node* b = sf.Get("blueGreen"))
+      r.blue_green = DecodeBlueGreen(ctx, *b, "spec.strategy.blueGreen");
+    if (r.canary.has_value() == r.blue_green.has_value() && sf.ok()) {
+      ctx.Error(*st, "spec.strategy", "needs exactly one of canary, blueGreen");
+    }
+  }
+  if (const Node* v = f.Get("revisionHistoryLimit"))
+    r.revision_history_limit = ctx.Int(*v, "spec.revisionHistoryLimit", 0, 1000);
+  if (const Node* v = f.Get("progressDeadlineSeconds")) {
+    r.progress_deadline_seconds = ctx.Int(*v, "spec.progressDeadlineSeconds", 1, 86400 * 30);
+  }
+  if (const Node* v = f.Get("progressDeadlineAbort"))
+    r.progress_deadline_abort = ctx.Bool(*v, "spec.progressDeadlineAbort");
+  if (const Node* v = f.Get("minReadySeconds"))
+    r.min_ready_seconds = ctx.Int(*v, "spec.minReadySeconds", 0, 86400);
+  if (const Node* v = f.Get("paused")) r.paused = ctx.Bool(*v, "spec.paused");
+  f.Ignore({"restartAt", "analysis", "rollbackWindow"}, "is not applied yet");
+  return r;
+}
+
+AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  AnalysisTemplateSpec a;
+  ctx.List(f.Get("args") ? *f.Get("args") : Node{}, "spec.args",
+           [&](const Node& item, const std::string& p) {
+             Fields af(ctx, item, p);
+             AnalysisArgSpec arg;
+             if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
+             if (const Node* v = af.Get("value")) arg.value = ctx.Str(*v, af.Sub("value"));
+             af.NotSupported("valueFrom",
+                             "valueFrom in a template's args (pass a value from the Rollout)");
+             a.args.push_back(arg);
+           });
+  std::set<std::string> names;
+  if (const Node* ms = f.Need("metrics")) {
+    ctx.List(*ms, "spec.metrics", [&](const Node& item, const std::string& p) {
+      Metric m = DecodeMetric(ctx, item, p);
+      if (!m.name.empty() && !names.insert(m.name).second) {
+        ctx.Error(item, p + ".name", fmt::format("duplicate metric name {}", Quote(m.name)));
+      }
+      a.metrics.push_back(std::move(m));
+    });
+  }
+  f.NotSupported("dryRun", "dryRun metrics");
+  f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
+  f.Get("terminate");
+  return a;
+}
+
+namespace {
+
+template <typename T, typename Fn>
+Result<T> FromStoredJson(const Json& j, Fn decode) {
+  Diagnostics diags;
+  std::string file = "(stored)";
+  Ctx ctx(file, diags);
+  Node n = FromJson(j);
+  T out = decode(ctx, n);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  return out;
+}
+
+}  // namespace
+
+Result<RolloutSpec> DecodeRolloutSpec(const Json& spec) {
+  return FromStoredJson<RolloutSpec>(
+      spec, [](Ctx& c, const Node& n) { return DecodeRolloutSpecNode(c, n); });
+}
+
+Result<AnalysisTemplateSpec> DecodeAnalysisSpec(const Json& spec) {
+  return FromStoredJson<AnalysisTemplateSpec>(
+      spec, [](Ctx& c, const Node& n) { return DecodeAnalysisSpecNode(c, n); });
+}
+
+Result<Service> DecodeService(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Service>(object.value("spec", Json::object()), [&](Ctx& c, const Node& n) {
+    return DecodeServiceNode(c, meta, n);
+  });
+}
+
+Result<Deployment> DecodeDeployment(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Deployment>(
+      object.value("spec", Json::object()),
+      [&](Ctx& c, const Node& n) { return DecodeDeploymentNode(c, meta, n); });
+}
+
+}  // namespace strake::model

@@ -1,0 +1,155 @@
+#include "model/delivery.h"
+
+#include <gtest/gtest.h>
+
+#include "model/decode.h"
+
+namespace strake::model {
+namespace {
+
+std::vector<Resource> DecodeText(const std::string& text, Diagnostics& diags) {
+  auto docs = ParseYaml(text, "r.yaml");
+  EXPECT_TRUE(docs) << (docs ? "" : docs.error().message);
+  return docs ? Decode(*docs, diags) : std::vector<Resource>{};
+}
+
+TEST(DeliveryDecodeTest, TheCanaryExampleDecodesWithArgoDefaults) {
+  auto loaded = LoadFiles({std::string(STRAKE_SOURCE_DIR) + "/examples/rollout-canary.yaml"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->resources.size(), 3u);
+  const auto* svc = std::get_if<Service>(&loaded->resources[0].value);
+  ASSERT_TRUE(svc);
+  EXPECT_EQ(svc->ports[0].port, 8080);
+  EXPECT_EQ(svc->ports[0].target_port, "http");
+  const auto* tmpl = std::get_if<AnalysisTemplate>(&loaded->resources[1].value);
+  ASSERT_TRUE(tmpl);
+  const Metric& m = tmpl->spec.metrics[0];
+  EXPECT_EQ(m.provider.kind, MetricProvider::Kind::kRouter);
+  EXPECT_EQ(m.consecutive_error_limit, 4);  // Argo's default
+  EXPECT_EQ(m.count, 3);
+  EXPECT_EQ(m.interval, Millis(2000));
+  const auto* ro = std::get_if<Rollout>(&loaded->resources[2].value);
+  ASSERT_TRUE(ro);
+  ASSERT_TRUE(ro->spec.canary);
+  const auto& steps = ro->spec.canary->steps;
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_EQ(steps[0].kind, CanaryStep::Kind::kSetWeight);
+  EXPECT_EQ(steps[0].weight, 20);
+  EXPECT_EQ(steps[1].pause, Millis(5000));
+  EXPECT_EQ(steps[2].analysis.templates[0].name, "success-rate");
+  EXPECT_EQ(ro->spec.canary->abort_scale_down_delay_seconds, 30);
+  EXPECT_EQ(ro->spec.revision_history_limit, 10);
+  EXPECT_EQ(ro->spec.progress_deadline_seconds, 600);
+  ASSERT_TRUE(ro->spec.pod.containers[0].readiness);
+  EXPECT_EQ(ro->spec.pod.containers[0].readiness->failure_threshold, 3);
+}
+
+TEST(DeliveryDecodeTest, BadStepsNameLineColumnAndPath) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      steps:
+      - setWeight: 120
+      - pause: {duration: soon}
+      - setWieght: 10
+      - {setWeight: 10, pause: {}}
+)",
+             diags);
+  auto errors = diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 5u) << diags.ErrorText();
+  EXPECT_EQ(errors[0],
+            "r.yaml:13:20: spec.strategy.canary.steps[0].setWeight: must be between 0 and 100, "
+            "found 120");
+  EXPECT_NE(errors[1].find("r.yaml:14:27: spec.strategy.canary.steps[1].pause.duration:"),
+            std::string::npos)
+      << errors[1];
+  EXPECT_EQ(errors[3],
+            "r.yaml:15:9: spec.strategy.canary.steps[2].setWieght: unknown field \"setWieght\" "
+            "(did you mean \"setWeight\"?)");
+  EXPECT_NE(errors[4].find("steps[3]: a step needs exactly one of"), std::string::npos)
+      << errors[4];
+}
+
+TEST(DeliveryDecodeTest, StrategyAndSelectorAreChecked) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: b}}
+    spec:
+      containers: [{name: c}]
+  strategy: {}
+)",
+             diags);
+  std::string text = diags.ErrorText();
+  EXPECT_NE(text.find("spec.template.metadata.labels: selector app=a does not match"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spec.strategy: needs exactly one of canary, blueGreen"), std::string::npos)
+      << text;
+}
+
+TEST(DeliveryDecodeTest, AnalysisProvidersAreStrict) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  metrics:
+  - name: a
+    provider: {datadog: {query: x}}
+  - name: a
+    provider: {router: {service: web, metric: sucess-rate}}
+  - name: b
+    provider: {prometheus: {address: "http://127.0.0.1:9090"}}
+)",
+             diags);
+  auto errors = diags.ErrorStrings();
+  std::string text = diags.ErrorText();
+  EXPECT_NE(text.find("spec.metrics[0].provider.datadog: not supported: the datadog provider"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spec.metrics[1].name: duplicate metric name \"a\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(did you mean \"success-rate\"?)"), std::string::npos) << text;
+  EXPECT_NE(text.find("spec.metrics[2].provider.prometheus.query: required field is missing"),
+            std::string::npos)
+      << text;
+}
+
+TEST(DeliveryDecodeTest, StoredSpecsRoundTrip) {
+  auto loaded = LoadFiles({std::string(STRAKE_SOURCE_DIR) + "/examples/rollout-canary.yaml"});
+  ASSERT_TRUE(loaded);
+  auto spec = DecodeRolloutSpec(loaded->resources[2].raw["spec"]);
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_EQ(spec->replicas, 2);
+  EXPECT_EQ(spec->canary->steps.size(), 5u);
+  auto bad = DecodeRolloutSpec(
+      Json::parse(R"({"strategy": {"canary": {"steps": [{"setWeight": "x"}]}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spec.strategy.canary.steps[0].setWeight"), std::string::npos);
+  auto svc = DecodeService(loaded->resources[0].raw);
+  ASSERT_TRUE(svc);
+  EXPECT_EQ(svc->meta.name, "hello");
+}
+
+TEST(DeliveryDecodeTest, IntOrPercentResolvesLikeKubernetes) {
+  EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, true), 3);
+  EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, false), 2);
+  EXPECT_EQ((IntOrPercent{2, false}).Resolve(10, true), 2);
+}
+
+}  // namespace
+}  // namespace strake::model

@@ -1,0 +1,24 @@
+// Resource: one decoded document of any kind strake reads.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "model/delivery.h"
+#include "model/tekton.h"
+
+namespace strake::model {
+
+// One decoded document.
+struct Resource {
+  std::string api_version;
+  std::string kind;
+  ObjectMeta meta;
+  Origin origin;
+  Json raw;  // the document as JSON, as written
+  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
+               Service, Rollout, AnalysisTemplate, AnalysisRun>
+      value;
+};
+
+}  // namespace strake::model
