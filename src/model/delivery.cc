@@ -354,11 +354,14 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   if (const Node* v = f.Get("abortScaleDownDelaySeconds")) {
     c.abort_scale_down_delay_seconds = ctx.Int(*v, f.Sub("abortScaleDownDelaySeconds"), 0, 86400);
   }
+  if (const Node* v = f.Get("scaleDownDelaySeconds")) {
+    c.scale_down_delay_seconds = ctx.Int(*v, f.Sub("scaleDownDelaySeconds"), 0, 86400);
+  }
   // Traffic is always routed by the embedded router (or the cluster's mesh on
   // the scale path): the mesh-specific blocks are accepted and not needed.
   f.Ignore({"trafficRouting", "canaryMetadata", "stableMetadata", "antiAffinity",
-            "scaleDownDelaySeconds", "scaleDownDelayRevisionLimit", "dynamicStableScale",
-            "minPodsPerReplicaSet", "pingPong", "replicaProgressThreshold"},
+            "scaleDownDelayRevisionLimit", "dynamicStableScale", "minPodsPerReplicaSet", "pingPong",
+            "replicaProgressThreshold"},
            "does not apply to the embedded router");
   return c;
 }

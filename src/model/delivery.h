@@ -150,6 +150,7 @@ struct CanaryStrategy {
   IntOrPercent max_surge{25, true};
   IntOrPercent max_unavailable{25, true};
   int abort_scale_down_delay_seconds = 30;
+  int scale_down_delay_seconds = 30;  // old stable, after promotion
 };
 
 struct BlueGreenStrategy {

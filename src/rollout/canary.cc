@@ -1,0 +1,645 @@
+#include "rollout/canary.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace strake::rollout {
+
+using model::CanaryStep;
+using Ms = std::chrono::milliseconds;
+
+// ---- status as JSON ---------------------------------------------------------
+
+Json RolloutStatus::ToJson() const {
+  Json j;
+  j["phase"] = phase;
+  j["message"] = message;
+  j["currentPodHash"] = current_pod_hash;
+  j["stableRS"] = stable_rs;
+  j["currentStepIndex"] = current_step_index;
+  Json pauses = Json::array();
+  for (const auto& p : pause_conditions) {
+    pauses.push_back({{"reason", p.reason},
+                      {"startTime", FormatRfc3339(FromUnixMillis(p.start_ms))},
+                      {"startTimeMs", p.start_ms}});
+  }
+  j["pauseConditions"] = pauses;
+  j["abort"] = abort;
+  if (aborted_at_ms) j["abortedAtMs"] = aborted_at_ms;
+  if (promote_full) j["promoteFull"] = true;
+  j["progressedAtMs"] = progressed_at_ms;
+  if (!scale_down_at.empty()) j["scaleDownAtMs"] = scale_down_at;
+  j["canary"] = {{"weight", canary_weight},
+                 {"currentStepAnalysisRun", step_analysis_run},
+                 {"currentBackgroundAnalysisRun", background_analysis_run}};
+  if (!active_selector.empty() || !preview_selector.empty()) {
+    j["blueGreen"] = {{"activeSelector", active_selector},
+                      {"previewSelector", preview_selector},
+                      {"previewReadyAtMs", preview_ready_at_ms},
+                      {"prePromotionAnalysisRun", pre_promotion_run},
+                      {"postPromotionAnalysisRun", post_promotion_run}};
+  }
+  j["replicas"] = replicas;
+  j["readyReplicas"] = ready_replicas;
+  j["updatedReplicas"] = updated_replicas;
+  j["observedGeneration"] = observed_generation;
+  return j;
+}
+
+RolloutStatus RolloutStatus::FromJson(const Json& j) {
+  RolloutStatus s;
+  if (!j.is_object()) return s;
+  s.phase = j.value("phase", "");
+  s.message = j.value("message", "");
+  s.current_pod_hash = j.value("currentPodHash", "");
+  s.stable_rs = j.value("stableRS", "");
+  s.current_step_index = j.value("currentStepIndex", 0);
+  for (const auto& p : j.value("pauseConditions", Json::array())) {
+    s.pause_conditions.push_back({p.value("reason", ""), p.value("startTimeMs", int64_t{0})});
+  }
+  s.abort = j.value("abort", false);
+  s.aborted_at_ms = j.value("abortedAtMs", int64_t{0});
+  s.promote_full = j.value("promoteFull", false);
+  s.progressed_at_ms = j.value("progressedAtMs", int64_t{0});
+  if (j.contains("scaleDownAtMs"))
+    s.scale_down_at = j["scaleDownAtMs"].get<std::map<std::string, int64_t>>();
+  if (j.contains("canary")) {
+    s.canary_weight = j["canary"].value("weight", 0);
+    s.step_analysis_run = j["canary"].value("currentStepAnalysisRun", "");
+    s.background_analysis_run = j["canary"].value("currentBackgroundAnalysisRun", "");
+  }
+  if (j.contains("blueGreen")) {
+    const Json& b = j["blueGreen"];
+    s.active_selector = b.value("activeSelector", "");
+    s.preview_selector = b.value("previewSelector", "");
+    s.preview_ready_at_ms = b.value("previewReadyAtMs", int64_t{0});
+    s.pre_promotion_run = b.value("prePromotionAnalysisRun", "");
+    s.post_promotion_run = b.value("postPromotionAnalysisRun", "");
+  }
+  s.replicas = j.value("replicas", 0);
+  s.ready_replicas = j.value("readyReplicas", 0);
+  s.updated_replicas = j.value("updatedReplicas", 0);
+  s.observed_generation = j.value("observedGeneration", int64_t{0});
+  return s;
+}
+
+// ---- shared helpers -----------------------------------------------------------
+
+namespace {
+
+int Ready(const Observation& obs, const std::string& hash) {
+  auto it = obs.revisions.find(hash);
+  return it == obs.revisions.end() ? 0 : it->second.ready;
+}
+
+int Running(const Observation& obs, const std::string& hash) {
+  auto it = obs.revisions.find(hash);
+  return it == obs.revisions.end() ? 0 : it->second.replicas;
+}
+
+void Requeue(Decision& d, Ms after) {
+  after = std::max(after, Ms(1));
+  if (!d.requeue_after || after < *d.requeue_after) d.requeue_after = after;
+}
+
+void Event(Decision& d, std::string reason, std::string message) {
+  d.reason = std::move(reason);
+  d.event = std::move(message);
+}
+
+void StopAnalyses(Decision& d) {
+  RolloutStatus& st = d.status;
+  for (std::string* run : {&st.step_analysis_run, &st.background_analysis_run,
+                           &st.pre_promotion_run, &st.post_promotion_run}) {
+    if (!run->empty()) d.terminate_analysis.push_back(*run);
+    run->clear();
+  }
+}
+
+// Keeps revisions that wait for a delayed scale-down; drops the rest of the
+// revisions that are neither kept by the strategy nor waiting.
+void ScaleDownOthers(Decision& d, const Observation& obs, int64_t now) {
+  RolloutStatus& st = d.status;
+  for (auto it = st.scale_down_at.begin(); it != st.scale_down_at.end();) {
+    if (d.replicas.count(it->first)) {
+      it = st.scale_down_at.erase(it);  // back in use
+    } else if (now < it->second && Running(obs, it->first) > 0) {
+      d.replicas[it->first] = Running(obs, it->first);
+      Requeue(d, Ms(it->second - now));
+      ++it;
+    } else {
+      it = st.scale_down_at.erase(it);
+    }
+  }
+}
+
+void Tally(Decision& d, const Observation& obs, const std::string& updated) {
+  RolloutStatus& st = d.status;
+  st.replicas = st.ready_replicas = 0;
+  for (const auto& [hash, r] : obs.revisions) {
+    st.replicas += r.replicas;
+    st.ready_replicas += r.ready;
+  }
+  st.updated_replicas = Running(obs, updated);
+}
+
+bool HasPause(const RolloutStatus& st, const std::string& reason) {
+  return std::any_of(st.pause_conditions.begin(), st.pause_conditions.end(),
+                     [&](const PauseCondition& p) { return p.reason == reason; });
+}
+
+void AddPause(RolloutStatus& st, const std::string& reason, int64_t now) {
+  if (!HasPause(st, reason)) st.pause_conditions.push_back({reason, now});
+}
+
+int64_t PauseStart(const RolloutStatus& st, const std::string& reason) {
+  for (const auto& p : st.pause_conditions) {
+    if (p.reason == reason) return p.start_ms;
+  }
+  return 0;
+}
+
+void Abort(Decision& d, int64_t now, const std::string& why) {
+  d.status.abort = true;
+  d.status.aborted_at_ms = now;
+  d.status.message = why;
+  Event(d, "RolloutAborted", why);
+}
+
+// The phase of an analysis run, "" if it has not been observed yet.
+std::string PhaseOf(const Observation& obs, const std::string& run) {
+  auto it = obs.analysis_phase.find(run);
+  return it == obs.analysis_phase.end() ? "" : it->second;
+}
+
+std::string AnalysisMessage(const Observation& obs, const std::string& run) {
+  auto it = obs.analysis_message.find(run);
+  return it == obs.analysis_message.end() || it->second.empty() ? "" : ": " + it->second;
+}
+
+std::string StepText(const CanaryStep& s) {
+  switch (s.kind) {
+    case CanaryStep::Kind::kSetWeight:
+      return fmt::format("setWeight {}", s.weight);
+    case CanaryStep::Kind::kPause:
+      return s.pause ? fmt::format("pause {}s", s.pause->count() / 1000) : "pause until promoted";
+    case CanaryStep::Kind::kAnalysis:
+      return "analysis";
+    case CanaryStep::Kind::kSetCanaryScale:
+      return "setCanaryScale";
+    case CanaryStep::Kind::kSetHeaderRoute:
+      return "setHeaderRoute " + s.route_name;
+    case CanaryStep::Kind::kSetMirrorRoute:
+      return "setMirrorRoute " + s.route_name;
+  }
+  return "";
+}
+
+int CanaryReplicas(const model::RolloutSpec& spec, int index, int weight) {
+  const auto& steps = spec.canary->steps;
+  // The last setCanaryScale at or before the current step stays in effect.
+  for (int i = std::min<int>(index, static_cast<int>(steps.size()) - 1); i >= 0; --i) {
+    const CanaryStep& s = steps[static_cast<size_t>(i)];
+    if (s.kind != CanaryStep::Kind::kSetCanaryScale) continue;
+    if (s.scale_replicas) return *s.scale_replicas;
+    if (s.scale_weight) return static_cast<int>(std::ceil(spec.replicas * *s.scale_weight / 100.0));
+    break;  // matchTrafficWeight
+  }
+  int n = static_cast<int>(std::ceil(spec.replicas * weight / 100.0));
+  return weight > 0 ? std::max(n, 1) : 0;
+}
+
+}  // namespace
+
+int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
+  if (step_index >= static_cast<int>(c.steps.size())) return 100;
+  for (int i = step_index; i >= 0; --i) {
+    const CanaryStep& s = c.steps[static_cast<size_t>(i)];
+    if (s.kind == CanaryStep::Kind::kSetWeight) return s.weight;
+  }
+  return 0;
+}
+
+// ---- canary ---------------------------------------------------------------------
+
+namespace {
+
+// Applies the routes of the setHeaderRoute/setMirrorRoute steps already
+// passed; a step with no match removes its route, as in Argo.
+void DeriveRoutes(const model::CanaryStrategy& c, int index, Decision& d) {
+  for (int i = 0; i < index && i < static_cast<int>(c.steps.size()); ++i) {
+    const CanaryStep& s = c.steps[static_cast<size_t>(i)];
+    if (s.kind == CanaryStep::Kind::kSetHeaderRoute) {
+      std::erase_if(d.header_routes, [&](const auto& r) { return r.name == s.route_name; });
+      if (!s.header_match.empty()) d.header_routes.push_back({s.route_name, s.header_match});
+    } else if (s.kind == CanaryStep::Kind::kSetMirrorRoute) {
+      std::erase_if(d.mirror_routes, [&](const auto& r) { return r.name == s.route_name; });
+      bool has_match = s.mirror_method || s.mirror_path || !s.mirror_headers.empty();
+      if (has_match) {
+        d.mirror_routes.push_back(
+            {s.route_name, s.mirror_method, s.mirror_path, s.mirror_headers, s.mirror_percentage});
+      }
+    }
+  }
+}
+
+// Handles a started analysis: true when it succeeded; aborts or pauses on
+// the other outcomes.
+bool AnalysisPassed(Decision& d, const Observation& obs, const std::string& run, int64_t now,
+                    const std::string& what) {
+  std::string phase = PhaseOf(obs, run);
+  if (phase == "Successful") return true;
+  if (phase == "Failed" || phase == "Error") {
+    Abort(d, now,
+          fmt::format("{} {} {}{}", what, run, phase == "Failed" ? "failed" : "errored",
+                      AnalysisMessage(obs, run)));
+  } else if (phase == "Inconclusive") {
+    if (!HasPause(d.status, "InconclusiveAnalysis")) {
+      AddPause(d.status, "InconclusiveAnalysis", now);
+      Event(d, "RolloutPaused",
+            fmt::format("{} {} inconclusive: paused until promoted", what, run));
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
+                    const RolloutStatus& status, const Observation& obs) {
+  Decision d;
+  d.status = status;
+  RolloutStatus& st = d.status;
+  const model::CanaryStrategy& c = *spec.canary;
+  const int n = static_cast<int>(c.steps.size());
+  const int64_t now = UnixMillis(obs.now);
+  const std::string& desired = obs.desired_hash;
+  st.observed_generation = obs.generation;
+
+  if (st.stable_rs.empty()) {  // first deployment: no canary, straight to stable
+    st.stable_rs = st.current_pod_hash = desired;
+    st.current_step_index = n;
+    st.progressed_at_ms = now;
+    Event(d, "RolloutCreated", fmt::format("revision {} deployed as stable", desired));
+  }
+
+  if (desired == st.stable_rs) {
+    if (st.current_pod_hash != desired) {
+      Event(d, "RolloutReverted",
+            fmt::format("back to stable revision {}: canary {} dropped", desired,
+                        st.current_pod_hash));
+    }
+    StopAnalyses(d);
+    st.current_pod_hash = desired;
+    st.current_step_index = n;
+    st.abort = false;
+    st.aborted_at_ms = 0;
+    st.promote_full = false;
+    st.pause_conditions.clear();
+    d.stable_hash = desired;
+    d.replicas[desired] = spec.replicas;
+    st.canary_weight = 0;
+    bool healthy = Ready(obs, desired) >= spec.replicas;
+    st.phase = healthy ? "Healthy" : "Progressing";
+    st.message = healthy ? ""
+                         : fmt::format("waiting for stable {}: {}/{} ready", desired,
+                                       Ready(obs, desired), spec.replicas);
+    if (!healthy) Requeue(d, Ms(1000));
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  }
+
+  if (st.current_pod_hash != desired) {  // a new revision: start the steps over
+    StopAnalyses(d);
+    st.current_pod_hash = desired;
+    st.current_step_index = 0;
+    st.abort = false;
+    st.aborted_at_ms = 0;
+    st.promote_full = false;
+    st.pause_conditions.clear();
+    st.progressed_at_ms = now;
+    Event(d, "RolloutUpdated",
+          fmt::format("canary {} started against stable {}", desired, st.stable_rs));
+  }
+  d.stable_hash = st.stable_rs;
+  d.canary_hash = desired;
+  d.replicas[st.stable_rs] = spec.replicas;
+
+  if (st.abort) {
+    for (std::string* run : {&st.step_analysis_run, &st.background_analysis_run}) {
+      if (!run->empty()) d.terminate_analysis.push_back(*run);
+      run->clear();
+    }
+    st.canary_weight = 0;
+    int64_t scale_down = st.aborted_at_ms + int64_t{c.abort_scale_down_delay_seconds} * 1000;
+    if (now < scale_down && Running(obs, desired) > 0) {
+      d.replicas[desired] = Running(obs, desired);
+      Requeue(d, Ms(scale_down - now));
+    }
+    st.phase = "Degraded";
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  }
+
+  if (st.promote_full) {
+    StopAnalyses(d);
+    st.current_step_index = n;
+    st.pause_conditions.clear();
+  }
+
+  // Walk the steps that complete now.
+  int start_index = st.current_step_index;
+  bool waiting = false;
+  for (int guard = 0; guard <= n && st.current_step_index < n && !waiting && !st.abort; ++guard) {
+    int i = st.current_step_index;
+    const CanaryStep& s = c.steps[static_cast<size_t>(i)];
+    switch (s.kind) {
+      case CanaryStep::Kind::kSetWeight: {
+        int want = CanaryReplicas(spec, i, CurrentSetWeight(c, i));
+        if (Ready(obs, desired) >= want) {
+          ++st.current_step_index;
+        } else {
+          waiting = true;
+          st.message =
+              fmt::format("step {}/{} setWeight {}: waiting for canary replicas ({}/{} ready)",
+                          i + 1, n, s.weight, Ready(obs, desired), want);
+          Requeue(d, Ms(1000));
+        }
+        break;
+      }
+      case CanaryStep::Kind::kPause: {
+        if (!HasPause(st, "CanaryPauseStep")) {
+          AddPause(st, "CanaryPauseStep", now);
+          Event(d, "RolloutPaused", fmt::format("step {}/{}: {}", i + 1, n, StepText(s)));
+        }
+        int64_t started = PauseStart(st, "CanaryPauseStep");
+        if (s.pause && now >= started + s.pause->count()) {
+          std::erase_if(st.pause_conditions,
+                        [](const auto& p) { return p.reason == "CanaryPauseStep"; });
+          ++st.current_step_index;
+        } else {
+          waiting = true;
+          if (s.pause) Requeue(d, Ms(started + s.pause->count() - now));
+          st.message = fmt::format("step {}/{}: {}", i + 1, n, StepText(s));
+        }
+        break;
+      }
+      case CanaryStep::Kind::kAnalysis: {
+        std::string run = fmt::format("{}-{}-{}", name, desired, i + 1);
+        if (st.step_analysis_run != run) {
+          st.step_analysis_run = run;
+          d.start_analysis.push_back({run, s.analysis, "Step"});
+          Event(d, "AnalysisRunStarted",
+                fmt::format("step {}/{}: analysis {} started", i + 1, n, run));
+          waiting = true;
+        } else if (AnalysisPassed(d, obs, run, now, "analysis")) {
+          st.step_analysis_run.clear();
+          std::erase_if(st.pause_conditions,
+                        [](const auto& p) { return p.reason == "InconclusiveAnalysis"; });
+          ++st.current_step_index;
+        } else {
+          waiting = true;
+        }
+        if (waiting && !st.abort)
+          st.message = fmt::format("step {}/{}: analysis {} running", i + 1, n, run);
+        break;
+      }
+      case CanaryStep::Kind::kSetCanaryScale:
+      case CanaryStep::Kind::kSetHeaderRoute:
+      case CanaryStep::Kind::kSetMirrorRoute:
+        ++st.current_step_index;
+        break;
+    }
+  }
+  if (st.current_step_index != start_index) st.progressed_at_ms = now;
+
+  // Background analysis from startingStep on.
+  if (c.analysis && !st.abort && st.current_step_index < n) {
+    int from = std::max(0, c.analysis->starting_step);
+    if (st.current_step_index >= from) {
+      std::string run = fmt::format("{}-{}-background", name, desired);
+      if (st.background_analysis_run != run) {
+        st.background_analysis_run = run;
+        d.start_analysis.push_back({run, *c.analysis, "Background"});
+        Event(d, "AnalysisRunStarted", fmt::format("background analysis {} started", run));
+      } else {
+        (void)AnalysisPassed(d, obs, run, now, "background analysis");
+      }
+    }
+  }
+
+  if (st.abort) {  // aborted in this round: weight back to 0 at once
+    for (std::string* run : {&st.step_analysis_run, &st.background_analysis_run}) {
+      if (!run->empty()) d.terminate_analysis.push_back(*run);
+      run->clear();
+    }
+    st.canary_weight = 0;
+    st.phase = "Degraded";
+    d.replicas[desired] = Running(obs, desired);
+    Requeue(d, Ms(int64_t{c.abort_scale_down_delay_seconds} * 1000));
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  }
+
+  if (st.current_step_index >= n) {  // every step passed: the canary becomes stable
+    if (!st.background_analysis_run.empty())
+      d.terminate_analysis.push_back(st.background_analysis_run);
+    st.background_analysis_run.clear();
+    st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
+    Event(d, "RolloutCompleted",
+          fmt::format("canary {} promoted to stable (was {})", desired, st.stable_rs));
+    d.replicas.erase(st.stable_rs);
+    st.stable_rs = desired;
+    st.promote_full = false;
+    st.pause_conditions.clear();
+    st.canary_weight = 0;
+    d.stable_hash = desired;
+    d.canary_hash.clear();
+    d.replicas[desired] = spec.replicas;
+    bool healthy = Ready(obs, desired) >= spec.replicas;
+    st.phase = healthy ? "Healthy" : "Progressing";
+    st.message = "";
+    if (!healthy) Requeue(d, Ms(1000));
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  }
+
+  int weight = CurrentSetWeight(c, st.current_step_index);
+  st.canary_weight = weight;
+  d.canary_weight = weight;
+  d.replicas[desired] = CanaryReplicas(spec, st.current_step_index, weight);
+  DeriveRoutes(c, st.current_step_index, d);
+  st.phase = st.pause_conditions.empty() ? "Progressing" : "Paused";
+
+  int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
+  if (st.phase == "Progressing" && now > deadline) {
+    std::string why = fmt::format("ProgressDeadlineExceeded: no progress in {}s at step {}/{}",
+                                  spec.progress_deadline_seconds, st.current_step_index + 1, n);
+    if (spec.progress_deadline_abort) {
+      Abort(d, now, why);
+      st.phase = "Degraded";
+      st.canary_weight = d.canary_weight = 0;
+    } else {
+      st.message = why;
+    }
+  } else if (st.phase == "Progressing") {
+    Requeue(d, Ms(deadline - now + 1));
+  }
+  ScaleDownOthers(d, obs, now);
+  Tally(d, obs, desired);
+  return d;
+}
+
+// ---- blue-green ------------------------------------------------------------------
+
+Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
+                       const RolloutStatus& status, const Observation& obs) {
+  Decision d;
+  d.status = status;
+  RolloutStatus& st = d.status;
+  const model::BlueGreenStrategy& b = *spec.blue_green;
+  const int64_t now = UnixMillis(obs.now);
+  const std::string& desired = obs.desired_hash;
+  st.observed_generation = obs.generation;
+
+  if (st.stable_rs.empty()) {
+    st.stable_rs = st.current_pod_hash = st.active_selector = desired;
+    Event(d, "RolloutCreated", fmt::format("revision {} deployed as active", desired));
+  }
+  if (st.current_pod_hash != desired) {
+    StopAnalyses(d);
+    st.current_pod_hash = desired;
+    st.abort = false;
+    st.promote_full = false;
+    st.pause_conditions.clear();
+    st.preview_ready_at_ms = 0;
+    st.progressed_at_ms = now;
+    if (desired != st.stable_rs) {
+      Event(d, "RolloutUpdated",
+            fmt::format("preview {} started beside active {}", desired, st.stable_rs));
+    }
+  }
+  d.stable_hash = st.stable_rs;
+  d.active_hash = st.active_selector;
+  d.replicas[st.active_selector] = spec.replicas;
+
+  auto finish = [&](const std::string& phase) {
+    st.phase = phase;
+    d.active_hash = st.active_selector;
+    d.preview_hash = st.preview_selector;
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  };
+
+  if (desired == st.active_selector) {
+    st.preview_selector.clear();
+    // Post-promotion analysis judges the revision that just became active.
+    if (b.post_promotion_analysis && desired != st.stable_rs) {
+      std::string run = fmt::format("{}-{}-post", name, desired);
+      if (st.post_promotion_run != run) {
+        st.post_promotion_run = run;
+        d.start_analysis.push_back({run, *b.post_promotion_analysis, "PostPromotion"});
+        Event(d, "AnalysisRunStarted", fmt::format("post-promotion analysis {} started", run));
+        return finish("Progressing");
+      }
+      if (!AnalysisPassed(d, obs, run, now, "post-promotion analysis")) {
+        if (st.abort) {  // back to the previous revision if it is still there
+          if (Running(obs, st.stable_rs) > 0) st.active_selector = st.stable_rs;
+          d.replicas[st.stable_rs] = spec.replicas;
+          return finish("Degraded");
+        }
+        return finish("Progressing");
+      }
+      st.post_promotion_run.clear();
+    }
+    if (desired != st.stable_rs) {
+      Event(d, "RolloutCompleted", fmt::format("{} is stable (was {})", desired, st.stable_rs));
+      st.stable_rs = desired;
+    }
+    bool healthy = Ready(obs, desired) >= spec.replicas;
+    st.message = healthy ? "" : fmt::format("{}/{} ready", Ready(obs, desired), spec.replicas);
+    if (!healthy) Requeue(d, Ms(1000));
+    return finish(healthy ? "Healthy" : "Progressing");
+  }
+
+  // A new revision runs as preview beside the active one.
+  st.preview_selector = desired;
+  if (st.abort) {
+    d.replicas[desired] = 0;
+    StopAnalyses(d);
+    return finish("Degraded");
+  }
+  int preview_replicas = b.preview_replica_count.value_or(spec.replicas);
+  bool promoting = st.promote_full;
+  d.replicas[desired] = promoting ? spec.replicas : preview_replicas;
+  if (Ready(obs, desired) < preview_replicas) {
+    st.message =
+        fmt::format("preview {}: {}/{} ready", desired, Ready(obs, desired), preview_replicas);
+    Requeue(d, Ms(1000));
+    return finish("Progressing");
+  }
+  if (st.preview_ready_at_ms == 0) st.preview_ready_at_ms = now;
+  if (b.pre_promotion_analysis && !promoting) {
+    std::string run = fmt::format("{}-{}-pre", name, desired);
+    if (st.pre_promotion_run != run) {
+      st.pre_promotion_run = run;
+      d.start_analysis.push_back({run, *b.pre_promotion_analysis, "PrePromotion"});
+      Event(d, "AnalysisRunStarted", fmt::format("pre-promotion analysis {} started", run));
+      st.message = fmt::format("pre-promotion analysis {} running", run);
+      return finish("Progressing");
+    }
+    if (!AnalysisPassed(d, obs, run, now, "pre-promotion analysis")) {
+      if (st.abort) {
+        d.replicas[desired] = 0;
+        return finish("Degraded");
+      }
+      return finish(st.pause_conditions.empty() ? "Progressing" : "Paused");
+    }
+  }
+  if (!promoting) {
+    if (!b.auto_promotion_enabled) {
+      if (!HasPause(st, "BlueGreenPause")) {
+        AddPause(st, "BlueGreenPause", now);
+        Event(d, "RolloutPaused", fmt::format("preview {} ready: waiting for promote", desired));
+      }
+      st.message = fmt::format("preview {} ready: waiting for promote", desired);
+      return finish("Paused");
+    }
+    int64_t at = st.preview_ready_at_ms + int64_t{b.auto_promotion_seconds} * 1000;
+    if (now < at) {
+      st.message =
+          fmt::format("preview {} ready: promoting in {}s", desired, (at - now + 999) / 1000);
+      Requeue(d, Ms(at - now));
+      return finish("Progressing");
+    }
+  }
+  // Promote: full size first, then switch the active service at once.
+  d.replicas[desired] = spec.replicas;
+  if (Ready(obs, desired) < spec.replicas) {
+    st.message = fmt::format("scaling {} up before the switch: {}/{} ready", desired,
+                             Ready(obs, desired), spec.replicas);
+    Requeue(d, Ms(1000));
+    return finish("Progressing");
+  }
+  st.scale_down_at[st.active_selector] = now + int64_t{b.scale_down_delay_seconds} * 1000;
+  d.replicas.erase(st.active_selector);
+  Event(d, "RolloutPromoted",
+        fmt::format("active switched from {} to {}", st.active_selector, desired));
+  st.active_selector = desired;
+  st.pre_promotion_run.clear();
+  st.pause_conditions.clear();
+  st.promote_full = false;
+  st.preview_selector.clear();
+  d.replicas[desired] = spec.replicas;
+  Requeue(d, Ms(1));
+  return finish("Progressing");
+}
+
+}  // namespace strake::rollout

@@ -1,0 +1,144 @@
+// The canary and blue-green state machines of Argo Rollouts, as pure
+// functions.
+//
+// Step() looks at a Rollout's spec, its persisted status and what the
+// controller observed (ready replicas per revision, AnalysisRun phases, the
+// time) and decides one round: the new status, how many replicas each
+// revision should have, where traffic goes, which AnalysisRuns to start or
+// stop, and when to look again. It never sleeps, reads a clock or touches a
+// process, so each transition is a unit test; the controller applies the
+// decision. Semantics and defaults follow Argo's documentation: a setWeight
+// step waits for the canary's replicas to be ready before it counts as done,
+// a pause without a duration waits for promote, a failed or errored analysis
+// aborts (weight 0 at once, canary scaled down after
+// abortScaleDownDelaySeconds, phase Degraded), an inconclusive one pauses,
+// the last step promotes the canary to stable, and the old stable is scaled
+// down after scaleDownDelaySeconds.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "model/delivery.h"
+
+namespace strake::rollout {
+
+using Json = nlohmann::ordered_json;
+
+struct PauseCondition {
+  std::string reason;  // CanaryPauseStep, BlueGreenPause, InconclusiveAnalysis
+  int64_t start_ms = 0;
+};
+
+// The persisted status, in Argo's field names (status.* of a Rollout).
+struct RolloutStatus {
+  std::string phase;  // Healthy, Progressing, Paused, Degraded
+  std::string message;
+  std::string current_pod_hash;
+  std::string stable_rs;
+  int current_step_index = 0;
+  std::vector<PauseCondition> pause_conditions;
+  bool abort = false;
+  int64_t aborted_at_ms = 0;
+  bool promote_full = false;     // set by `rollout promote --full`
+  int64_t progressed_at_ms = 0;  // last step change (progress deadline)
+  // Revisions to scale down later: hash -> when (ms).
+  std::map<std::string, int64_t> scale_down_at;
+  std::string step_analysis_run;        // name
+  std::string background_analysis_run;  // name
+  // blueGreen
+  std::string active_selector;
+  std::string preview_selector;
+  int64_t preview_ready_at_ms = 0;
+  std::string pre_promotion_run;
+  std::string post_promotion_run;
+  // Observed, for `rollout status`.
+  int canary_weight = 0;
+  int replicas = 0;
+  int ready_replicas = 0;
+  int updated_replicas = 0;
+  int64_t observed_generation = 0;
+
+  Json ToJson() const;
+  static RolloutStatus FromJson(const Json& j);
+};
+
+struct RevisionObservation {
+  int replicas = 0;  // running now
+  int ready = 0;     // passing readiness
+};
+
+struct AnalysisToStart {
+  std::string name;  // the AnalysisRun's name
+  model::RolloutAnalysis analysis;
+  std::string kind;  // Step, Background, PrePromotion, PostPromotion
+};
+
+struct Observation {
+  std::string desired_hash;                              // hash of spec.template now
+  std::map<std::string, RevisionObservation> revisions;  // by hash
+  // Phases of AnalysisRuns by name: Pending, Running, Successful, Failed,
+  // Error, Inconclusive. Absent: not created yet.
+  std::map<std::string, std::string> analysis_phase;
+  std::map<std::string, std::string> analysis_message;
+  TimePoint now;
+  int64_t generation = 0;
+};
+
+struct HeaderRouteDecision {
+  std::string name;
+  std::vector<model::HeaderMatch> match;
+};
+
+struct MirrorRouteDecision {
+  std::string name;
+  std::optional<model::StringMatchSpec> method;
+  std::optional<model::StringMatchSpec> path;
+  std::vector<model::HeaderMatch> headers;
+  int percentage = 100;
+};
+
+struct Decision {
+  RolloutStatus status;
+  std::map<std::string, int> replicas;  // hash -> desired replicas; others are removed
+  // Traffic: the stable revision gets 100 - canary_weight of the stable
+  // service; header and mirror routes send to the canary.
+  std::string stable_hash;
+  std::string canary_hash;  // "" when no update is in progress
+  int canary_weight = 0;
+  std::vector<HeaderRouteDecision> header_routes;
+  std::vector<MirrorRouteDecision> mirror_routes;
+  // blueGreen: which revision each service selects.
+  std::string active_hash;
+  std::string preview_hash;
+  std::vector<AnalysisToStart> start_analysis;
+  std::vector<std::string> terminate_analysis;
+  std::optional<std::chrono::milliseconds> requeue_after;
+  // A state change worth an event ("" for none).
+  std::string reason;
+  std::string event;
+};
+
+// One round of the canary strategy. `name` is the Rollout's name (analysis
+// run names derive from it).
+Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
+                    const RolloutStatus& status, const Observation& obs);
+
+// One round of the blueGreen strategy.
+Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
+                       const RolloutStatus& status, const Observation& obs);
+
+inline Decision Step(const std::string& name, const model::RolloutSpec& spec,
+                     const RolloutStatus& status, const Observation& obs) {
+  return spec.canary ? StepCanary(name, spec, status, obs) : StepBlueGreen(name, spec, status, obs);
+}
+
+// The canary weight in effect at `step_index` (Argo's GetCurrentSetWeight):
+// the last setWeight at or before it; 100 once every step is done.
+int CurrentSetWeight(const model::CanaryStrategy& c, int step_index);
+
+}  // namespace strake::rollout
