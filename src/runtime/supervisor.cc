@@ -1,0 +1,572 @@
+#include "runtime/supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/http.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/process.h"
+#include "base/strings.h"
+
+namespace strake::runtime {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+
+// Field 22 of /proc/PID/stat: the process's start time in clock ticks since
+// boot. With the pid it names one process for good.
+uint64_t StartTicks(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat) return 0;
+  size_t close = stat->rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  auto fields = Split(std::string_view(*stat).substr(close + 2), ' ');
+  // fields[0] is field 3 (state); field 22 is fields[19].
+  if (fields.size() < 20) return 0;
+  return std::strtoull(fields[19].c_str(), nullptr, 10);
+}
+
+Result<uint16_t> FreePort() {
+  auto l = ListenTcp("127.0.0.1", 0);
+  if (!l) return tl::unexpected(l.error());
+  return l->port;  // closed on return; the replica binds it next
+}
+
+std::string Substitute(std::string s, uint16_t port) {
+  ReplaceAll(s, "$(PORT)", std::to_string(port));
+  return s;
+}
+
+}  // namespace
+
+std::string KeyToDir(const std::string& key) {
+  std::string out;
+  for (char c : key)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
+  return out;
+}
+
+struct Supervisor::Replica {
+  Supervisor* sup = nullptr;
+  std::string key;
+  int index = 0;
+  ReplicaTemplate tmpl;
+  std::string dir;
+
+  std::thread thread;
+  int wake_fd = -1;
+  std::atomic<bool> stop{false};    // stop the process and end
+  std::atomic<bool> detach{false};  // end, leaving the process running
+  std::atomic<bool> done{false};
+
+  mutable std::mutex mu;  // guards the fields below
+  ReplicaStatus status;
+  // An adopted process: its pid and pidfd (not our child).
+  pid_t adopted_pid = -1;
+  uint64_t adopted_ticks = 0;
+
+  ~Replica() {
+    if (thread.joinable()) thread.join();
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  std::string RecordPath() const { return PathJoin(dir, std::to_string(index) + ".json"); }
+
+  void Set(const std::function<void(ReplicaStatus&)>& fn) {
+    bool changed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ReplicaStatus before = status;
+      fn(status);
+      changed = before.ready != status.ready || before.state != status.state ||
+                before.pid != status.pid || before.restarts != status.restarts;
+    }
+    if (changed) sup->Notify(key);
+  }
+
+  void Wake() {
+    uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
+
+  // Sleeps until `d` passes or the replica is told to stop; false if told.
+  bool Sleep(Ms d) {
+    pollfd p{wake_fd, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, d.count())));
+    return !stop && !detach;
+  }
+
+  void Run();
+  bool Probe(const ProbeSpec& p, uint16_t port, std::string& why) const;
+  void Terminate(pid_t pid, int pidfd);
+};
+
+bool Supervisor::Replica::Probe(const ProbeSpec& p, uint16_t port, std::string& why) const {
+  Ms timeout(int64_t{p.timeout_seconds} * 1000);
+  switch (p.kind) {
+    case ProbeSpec::Kind::kHttpGet: {
+      http::Request req;
+      req.target = p.path.empty() ? "/" : p.path;
+      req.headers = p.headers;
+      req.headers.emplace_back("Connection", "close");
+      auto r = http::Fetch("127.0.0.1", port, req, timeout);
+      if (!r) {
+        why = r.error().message;
+        return false;
+      }
+      if (r->status < 200 || r->status >= 400) {
+        why = fmt::format("HTTP probe {} returned {}", req.target, r->status);
+        return false;
+      }
+      return true;
+    }
+    case ProbeSpec::Kind::kTcpSocket: {
+      auto c = ConnectTcp("127.0.0.1", port, timeout);
+      if (!c) why = c.error().message;
+      return c.has_value();
+    }
+    case ProbeSpec::Kind::kExec: {
+      SpawnOptions o;
+      o.argv = p.command;
+      o.env = tmpl.env;
+      o.env.push_back(fmt::format("PORT={}", port));
+      o.cwd = tmpl.cwd;
+      auto proc = Spawn(o);
+      if (!proc) {
+        why = proc.error().message;
+        return false;
+      }
+      auto w = WaitProcess(*proc, timeout);
+      if (!w || w->outcome != WaitOutcome::kExited) {
+        KillAndReap(*proc);
+        why = "exec probe timed out";
+        return false;
+      }
+      if (w->exit_code != 0) why = fmt::format("exec probe exited {}", w->exit_code);
+      return w->exit_code == 0;
+    }
+  }
+  return false;
+}
+
+void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
+  Set([](ReplicaStatus& s) {
+    s.state = "Terminating";
+    s.ready = false;
+  });
+  KillGroup(pid, SIGTERM);
+  pollfd p{pidfd, POLLIN, 0};
+  if (::poll(&p, 1, tmpl.grace_seconds * 1000) == 0) KillGroup(pid, SIGKILL);
+  ::poll(&p, 1, 5000);
+  ::waitpid(pid, nullptr, WNOHANG);  // reap if it is our child
+  KillGroup(pid, SIGKILL);           // anything it left in its group
+}
+
+void Supervisor::Replica::Run() {
+  const SupervisorOptions& opt = sup->options_;
+  Ms backoff = opt.initial_backoff;
+  while (!stop && !detach) {
+    pid_t pid = -1;
+    int pidfd = -1;
+    uint16_t port = 0;
+    bool adopted = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (adopted_pid > 0) {
+        pid = adopted_pid;
+        port = status.port;
+        adopted = true;
+        adopted_pid = -1;
+      }
+    }
+    std::optional<Process> child;
+    if (adopted) {
+      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (pidfd < 0) continue;  // gone meanwhile: start afresh
+    } else {
+      auto p = FreePort();
+      if (!p) {
+        Set([&](ReplicaStatus& s) { s.message = p.error().message; });
+        if (!Sleep(Ms(1000))) break;
+        continue;
+      }
+      port = *p;
+      std::string log = PathJoin(dir, std::to_string(index) + ".log");
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      SpawnOptions o;
+      for (const auto& a : tmpl.argv) o.argv.push_back(Substitute(a, port));
+      for (const auto& e : tmpl.env) o.env.push_back(Substitute(e, port));
+      o.env.push_back(fmt::format("PORT={}", port));
+      o.cwd = tmpl.cwd;
+      o.stdout_fd = o.stderr_fd = fd;
+      auto spawned = Spawn(o);
+      if (fd >= 0) ::close(fd);
+      if (!spawned) {
+        std::string why = spawned.error().message;
+        Set([&](ReplicaStatus& s) {
+          s.state = "Failed";
+          s.message = why;
+          s.pid = -1;
+        });
+        Log(LogLevel::kWarn, "runtime: {} replica {}: {}", key, index, why);
+        if (!Sleep(backoff)) break;
+        backoff = std::min(backoff * 2, opt.max_backoff);
+        continue;
+      }
+      pid = spawned->pid();
+      child = std::move(*spawned);
+      pidfd = child->pidfd();
+      nlohmann::json rec = {{"pid", pid}, {"startTicks", StartTicks(pid)}, {"port", port}};
+      (void)WriteFileAtomic(RecordPath(), rec.dump());
+    }
+    auto started = SteadyClock::now();
+    Set([&](ReplicaStatus& s) {
+      s.pid = pid;
+      s.port = port;
+      s.state = "Running";
+      s.ready = false;
+    });
+    // Probe loop until the process exits or we are told to stop.
+    const ProbeSpec* ready_probe = tmpl.readiness ? &*tmpl.readiness : nullptr;
+    ProbeSpec listen_probe;
+    listen_probe.kind = ProbeSpec::Kind::kTcpSocket;
+    listen_probe.period_seconds = 1;
+    listen_probe.failure_threshold = 1;
+    if (!ready_probe && tmpl.ready_when_listening) ready_probe = &listen_probe;
+    if (!ready_probe) Set([](ReplicaStatus& s) { s.ready = true; });
+    int ready_ok = 0, ready_fail = 0, live_fail = 0;
+    auto next_ready =
+        started + Ms(ready_probe ? int64_t{ready_probe->initial_delay_seconds} * 1000 : 0);
+    auto next_live =
+        started + Ms(tmpl.liveness ? int64_t{tmpl.liveness->initial_delay_seconds} * 1000 : 0);
+    // Until first ready, readiness is tried quickly so traffic starts soon.
+    bool ever_ready = false;
+    bool exited = false;
+    int exit_code = -1;
+    std::string exit_why;
+    while (!stop && !detach) {
+      auto now = SteadyClock::now();
+      auto next = ready_probe ? next_ready : now + Ms(3'600'000);
+      if (tmpl.liveness) next = std::min(next, next_live);
+      pollfd fds[2] = {{pidfd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      auto wait = std::chrono::duration_cast<Ms>(next - now);
+      ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 3'600'000)));
+      if (fds[1].revents) {
+        uint64_t v = 0;
+        (void)!::read(wake_fd, &v, sizeof v);
+      }
+      if (fds[0].revents) {
+        int st = 0;
+        pid_t r = ::waitpid(pid, &st, WNOHANG);
+        if (r == pid) exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        exited = true;
+        exit_why = exit_code >= 0 ? fmt::format("exited with status {}", exit_code) : "exited";
+        break;
+      }
+      now = SteadyClock::now();
+      std::string why;
+      if (ready_probe && now >= next_ready) {
+        bool ok = Probe(*ready_probe, port, why);
+        if (ok) {
+          ready_fail = 0;
+          if (++ready_ok >= ready_probe->success_threshold) {
+            ever_ready = true;
+            Set([](ReplicaStatus& s) {
+              s.ready = true;
+              s.state = "Ready";
+            });
+          }
+        } else {
+          ready_ok = 0;
+          if (++ready_fail >= ready_probe->failure_threshold) {
+            Set([&](ReplicaStatus& s) {
+              s.ready = false;
+              s.state = "Running";
+              s.message = "readiness: " + why;
+            });
+          }
+        }
+        Ms period = ever_ready ? Ms(int64_t{ready_probe->period_seconds} * 1000) : Ms(100);
+        next_ready = SteadyClock::now() + period;
+      }
+      if (tmpl.liveness && now >= next_live) {
+        if (Probe(*tmpl.liveness, port, why)) {
+          live_fail = 0;
+        } else if (++live_fail >= tmpl.liveness->failure_threshold) {
+          exit_why = "liveness probe failed: " + why;
+          Terminate(pid, pidfd);
+          exited = true;
+          break;
+        }
+        next_live = SteadyClock::now() + Ms(int64_t{tmpl.liveness->period_seconds} * 1000);
+      }
+    }
+    if (!exited && detach) {
+      if (adopted) ::close(pidfd);
+      break;  // leave it running
+    }
+    if (!exited) {  // told to stop
+      Terminate(pid, pidfd);
+      if (adopted) ::close(pidfd);
+      std::remove(RecordPath().c_str());
+      break;
+    }
+    if (adopted) ::close(pidfd);
+    std::remove(RecordPath().c_str());
+    auto ran = SteadyClock::now() - started;
+    if (ran >= opt.backoff_reset_after) backoff = opt.initial_backoff;
+    Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, exit_why,
+        backoff.count());
+    Set([&](ReplicaStatus& s) {
+      s.ready = false;
+      s.pid = -1;
+      s.restarts++;
+      s.state = "CrashLoopBackOff";
+      s.message = exit_why;
+    });
+    if (!Sleep(backoff)) break;
+    backoff = std::min(backoff * 2, opt.max_backoff);
+  }
+  Set([&](ReplicaStatus& s) {
+    if (!detach) {
+      s.ready = false;
+      s.pid = -1;
+    }
+  });
+  done = true;
+}
+
+// ---- supervisor -------------------------------------------------------------------
+
+Supervisor::Supervisor(std::string dir, SupervisorOptions options)
+    : dir_(std::move(dir)), options_(options) {}
+
+Supervisor::~Supervisor() {
+  std::vector<Replica*> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, reps] : groups_) {
+      for (auto& r : reps) all.push_back(r.get());
+    }
+    for (auto& r : stopping_) all.push_back(r.get());
+  }
+  for (Replica* r : all) {
+    if (!r->stop) r->detach = true;
+    r->Wake();
+  }
+  // Joined outside the lock: a monitor thread may be notifying.
+  std::map<std::string, std::vector<std::unique_ptr<Replica>>> groups;
+  std::vector<std::unique_ptr<Replica>> stopping;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    groups.swap(groups_);
+    stopping.swap(stopping_);
+  }
+}
+
+void Supervisor::SetOnChange(std::function<void(const std::string&)> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_change_ = std::move(fn);
+}
+
+void Supervisor::Notify(const std::string& key) {
+  std::function<void(const std::string&)> fn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn = on_change_;
+  }
+  if (fn) fn(key);
+}
+
+std::string Supervisor::LogPath(const std::string& key, int index) const {
+  return PathJoin(PathJoin(dir_, KeyToDir(key)), std::to_string(index) + ".log");
+}
+
+Status Supervisor::Recover() {
+  STRAKE_TRY(MakeDirs(dir_, 0700));
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return Failf("{}: {}", dir_, std::strerror(errno));
+  std::vector<std::string> group_dirs;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != ".." && e->d_type == DT_DIR) group_dirs.push_back(n);
+  }
+  ::closedir(d);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& gd : group_dirs) {
+    std::string path = PathJoin(dir_, gd);
+    auto key_file = ReadFile(PathJoin(path, "key"), 4096);
+    if (!key_file) continue;
+    DIR* rd = ::opendir(path.c_str());
+    if (!rd) continue;
+    while (dirent* e = ::readdir(rd)) {
+      std::string n = e->d_name;
+      if (!EndsWith(n, ".json")) continue;
+      int index = std::atoi(n.c_str());
+      auto text = ReadFile(PathJoin(path, n), 4096);
+      if (!text) continue;
+      auto rec = nlohmann::json::parse(*text, nullptr, false);
+      if (rec.is_discarded()) continue;
+      pid_t pid = rec.value("pid", -1);
+      uint64_t ticks = rec.value("startTicks", uint64_t{0});
+      if (pid <= 0 || ticks == 0 || StartTicks(pid) != ticks) {
+        std::remove(PathJoin(path, n).c_str());  // gone, or the pid was recycled
+        continue;
+      }
+      auto r = std::make_unique<Replica>();
+      r->sup = this;
+      r->key = *key_file;
+      r->index = index;
+      r->dir = path;
+      r->adopted_pid = pid;
+      r->adopted_ticks = ticks;
+      r->status.index = index;
+      r->status.pid = pid;
+      r->status.port = static_cast<uint16_t>(rec.value("port", 0));
+      r->status.state = "Running";
+      r->status.log_path = PathJoin(path, std::to_string(index) + ".log");
+      Log(LogLevel::kInfo, "runtime: adopted {} replica {} (pid {})", r->key, index, pid);
+      orphans_[r->key][index] = std::move(r);
+    }
+    ::closedir(rd);
+  }
+  return Ok();
+}
+
+Status Supervisor::Apply(const GroupSpec& spec) {
+  if (spec.tmpl.argv.empty()) return Failf("{}: no command to run", spec.key);
+  std::string path = PathJoin(dir_, KeyToDir(spec.key));
+  STRAKE_TRY(MakeDirs(path, 0700));
+  if (!PathExists(PathJoin(path, "key")))
+    STRAKE_TRY(WriteFileAtomic(PathJoin(path, "key"), spec.key));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& reps = groups_[spec.key];
+  while (static_cast<int>(reps.size()) > spec.replicas) {  // scale down, highest index first
+    auto r = std::move(reps.back());
+    reps.pop_back();
+    r->stop = true;
+    r->Wake();
+    stopping_.push_back(std::move(r));
+  }
+  while (static_cast<int>(reps.size()) < spec.replicas) {
+    int index = static_cast<int>(reps.size());
+    std::unique_ptr<Replica> r;
+    auto orphan_group = orphans_.find(spec.key);
+    if (orphan_group != orphans_.end() && orphan_group->second.count(index)) {
+      r = std::move(orphan_group->second[index]);
+      orphan_group->second.erase(index);
+    } else {
+      r = std::make_unique<Replica>();
+      r->sup = this;
+      r->key = spec.key;
+      r->index = index;
+      r->dir = path;
+      r->status.index = index;
+      r->status.state = "Starting";
+      r->status.log_path = PathJoin(path, std::to_string(index) + ".log");
+    }
+    r->tmpl = spec.tmpl;
+    r->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    Replica* raw = r.get();
+    r->thread = std::thread([raw] { raw->Run(); });
+    reps.push_back(std::move(r));
+  }
+  Reap();
+  return Ok();
+}
+
+void Supervisor::Remove(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = groups_.find(key);
+  if (it == groups_.end()) return;
+  for (auto& r : it->second) {
+    r->stop = true;
+    r->Wake();
+    stopping_.push_back(std::move(r));
+  }
+  groups_.erase(it);
+  Reap();
+}
+
+void Supervisor::CollectOrphans() {
+  std::map<std::string, std::map<int, std::unique_ptr<Replica>>> orphans;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    orphans.swap(orphans_);
+  }
+  for (auto& [key, reps] : orphans) {
+    for (auto& [index, r] : reps) {
+      Log(LogLevel::kInfo, "runtime: stopping orphaned {} replica {} (pid {})", key, index,
+          r->status.pid);
+      int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, r->status.pid, 0));
+      if (pidfd >= 0) {
+        r->Terminate(r->status.pid, pidfd);
+        ::close(pidfd);
+      }
+      std::remove(r->RecordPath().c_str());
+    }
+  }
+}
+
+void Supervisor::StopAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, reps] : groups_) {
+      for (auto& r : reps) {
+        r->stop = true;
+        r->Wake();
+        stopping_.push_back(std::move(r));
+      }
+    }
+    groups_.clear();
+  }
+  CollectOrphans();
+  std::vector<std::unique_ptr<Replica>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(stopping_);
+  }
+  all.clear();  // joins
+}
+
+void Supervisor::Reap() {
+  std::erase_if(stopping_, [](const std::unique_ptr<Replica>& r) { return r->done.load(); });
+}
+
+std::vector<ReplicaStatus> Supervisor::Replicas(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ReplicaStatus> out;
+  auto it = groups_.find(key);
+  if (it == groups_.end()) return out;
+  for (const auto& r : it->second) {
+    std::lock_guard<std::mutex> rl(r->mu);
+    out.push_back(r->status);
+  }
+  return out;
+}
+
+std::vector<std::string> Supervisor::Groups() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : groups_) out.push_back(k);
+  return out;
+}
+
+}  // namespace strake::runtime

@@ -1,0 +1,132 @@
+// Supervisor: runs workload replicas as supervised local processes.
+//
+// A group is one revision of one workload (a ReplicaSet, in Kubernetes'
+// terms): a template and a replica count. Each replica gets its own free
+// port on 127.0.0.1, passed as PORT and substituted for $(PORT) in argv and
+// env, runs in a session of its own with stdout/stderr appended to its log
+// file, and is watched by a monitor thread: readiness and liveness probes
+// (httpGet, tcpSocket, exec, with Kubernetes' fields and defaults), restart
+// with exponential backoff after an exit or a failed liveness probe
+// (CrashLoopBackOff: 10s doubling to 5 minutes, reset after 10 minutes of
+// running), graceful stop (SIGTERM to the process group, the grace period,
+// then SIGKILL).
+//
+// Replicas outlive the control plane: each has a record (pid, process start
+// time, port) in the supervisor's directory, and Recover() re-adopts the live
+// ones after a restart, kill -9 included, without stopping them; the start
+// time guards against a recycled pid. Apply() claims adopted replicas of the
+// same group and index; CollectOrphans() stops the ones nobody claimed.
+// Destroying a Supervisor stops watching but leaves the processes running.
+//
+// Thread-safe. The change callback runs on monitor threads and must be fast.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace strake::runtime {
+
+struct ProbeSpec {
+  enum class Kind { kHttpGet, kTcpSocket, kExec };
+  Kind kind = Kind::kHttpGet;
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::string> command;
+  int initial_delay_seconds = 0;
+  int period_seconds = 10;
+  int timeout_seconds = 1;
+  int success_threshold = 1;
+  int failure_threshold = 3;
+};
+
+struct ReplicaTemplate {
+  std::vector<std::string> argv;  // $(PORT) is replaced by the replica's port
+  std::vector<std::string> env;   // "NAME=value"; PORT is added
+  std::string cwd;
+  std::optional<ProbeSpec> readiness;
+  std::optional<ProbeSpec> liveness;
+  // With no readiness probe: ready once PORT accepts connections (true) or
+  // as soon as the process runs (false, Kubernetes' rule for port-less pods).
+  bool ready_when_listening = true;
+  int grace_seconds = 30;
+};
+
+struct GroupSpec {
+  std::string key;  // unique per workload revision, e.g. "rollout/default/web/5d8f7c"
+  int replicas = 0;
+  ReplicaTemplate tmpl;
+};
+
+struct ReplicaStatus {
+  int index = 0;
+  pid_t pid = -1;
+  uint16_t port = 0;
+  bool ready = false;
+  int restarts = 0;
+  std::string state;    // Starting, Running, Ready, CrashLoopBackOff, Failed, Terminating
+  std::string message;  // last exit, probe failure or spawn error
+  std::string log_path;
+};
+
+struct SupervisorOptions {
+  std::chrono::milliseconds initial_backoff{10'000};
+  std::chrono::milliseconds max_backoff{300'000};
+  std::chrono::milliseconds backoff_reset_after{600'000};
+};
+
+class Supervisor {
+ public:
+  Supervisor(std::string dir, SupervisorOptions options = {});
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Called with a group's key whenever one of its replicas changes state.
+  void SetOnChange(std::function<void(const std::string& key)> fn);
+
+  // Reads the records of a previous run and adopts the live processes.
+  Status Recover();
+  // Creates the group or scales it; replicas above `replicas` are stopped
+  // gracefully (the highest indices first), in the background.
+  Status Apply(const GroupSpec& spec);
+  // Stops every replica of the group, in the background.
+  void Remove(const std::string& key);
+  // Stops adopted replicas that no Apply claimed.
+  void CollectOrphans();
+  // Stops every replica and waits for them (tests, `strake serve --stop-workloads`).
+  void StopAll();
+
+  std::vector<ReplicaStatus> Replicas(const std::string& key) const;
+  std::vector<std::string> Groups() const;
+  // Where replica `index` of group `key` writes its log.
+  std::string LogPath(const std::string& key, int index) const;
+
+  struct Replica;
+
+ private:
+  void Notify(const std::string& key);
+  void Reap();
+
+  std::string dir_;
+  SupervisorOptions options_;
+  mutable std::mutex mu_;
+  std::function<void(const std::string&)> on_change_;
+  std::map<std::string, std::vector<std::unique_ptr<Replica>>> groups_;
+  std::vector<std::unique_ptr<Replica>> stopping_;
+  std::map<std::string, std::map<int, std::unique_ptr<Replica>>> orphans_;  // adopted, unclaimed
+};
+
+// A directory-safe form of a group key.
+std::string KeyToDir(const std::string& key);
+
+}  // namespace strake::runtime

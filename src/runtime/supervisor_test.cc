@@ -1,0 +1,179 @@
+#include "runtime/supervisor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "base/fs.h"
+#include "base/net.h"
+
+namespace strake::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("STRAKE_TEST_TMP");
+  std::string dir =
+      PathJoin(base ? base : "/tmp", "supervisor-" + name + "-" + std::to_string(::getpid()));
+  (void)RemoveAll(dir);
+  EXPECT_TRUE(MakeDirs(dir));
+  return dir;
+}
+
+SupervisorOptions Fast() {
+  SupervisorOptions o;
+  o.initial_backoff = 50ms;
+  o.max_backoff = 200ms;
+  return o;
+}
+
+std::vector<std::string> Env() { return {"PATH=/usr/local/bin:/usr/bin:/bin"}; }
+
+GroupSpec HttpGroup(const std::string& key, int replicas) {
+  GroupSpec g;
+  g.key = key;
+  g.replicas = replicas;
+  g.tmpl.argv = {"python3", "-m", "http.server", "--bind", "127.0.0.1", "$(PORT)"};
+  g.tmpl.env = Env();
+  ProbeSpec p;
+  p.path = "/";
+  p.period_seconds = 1;
+  g.tmpl.readiness = p;
+  g.tmpl.grace_seconds = 2;
+  return g;
+}
+
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+int ReadyCount(const Supervisor& s, const std::string& key) {
+  int n = 0;
+  for (const auto& r : s.Replicas(key)) n += r.ready;
+  return n;
+}
+
+bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+TEST(SupervisorTest, ReplicasGetTheirOwnPortsAndBecomeReady) {
+  Supervisor sup(TempDir("ready"), Fast());
+  ASSERT_TRUE(sup.Apply(HttpGroup("web/v1", 2)));
+  ASSERT_TRUE(WaitFor([&] { return ReadyCount(sup, "web/v1") == 2; }));
+  auto reps = sup.Replicas("web/v1");
+  ASSERT_EQ(reps.size(), 2u);
+  EXPECT_NE(reps[0].port, reps[1].port);
+  for (const auto& r : reps) {
+    auto resp = http::Fetch("127.0.0.1", r.port, {}, 2s);
+    ASSERT_TRUE(resp) << resp.error().message;
+    EXPECT_EQ(resp->status, 200);
+    EXPECT_EQ(r.state, "Ready");
+  }
+  sup.StopAll();
+  for (const auto& r : reps) EXPECT_FALSE(Alive(r.pid));
+}
+
+TEST(SupervisorTest, CrashingReplicaBacksOff) {
+  Supervisor sup(TempDir("crash"), Fast());
+  GroupSpec g;
+  g.key = "crash/v1";
+  g.replicas = 1;
+  g.tmpl.argv = {"sh", "-c", "echo failing; exit 3"};
+  g.tmpl.env = Env();
+  g.tmpl.ready_when_listening = false;
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return sup.Replicas("crash/v1")[0].restarts >= 3; }));
+  auto r = sup.Replicas("crash/v1")[0];
+  EXPECT_EQ(r.message, "exited with status 3");
+  auto log = ReadFile(r.log_path);
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find("failing\nfailing\n"), std::string::npos);
+  sup.StopAll();
+}
+
+TEST(SupervisorTest, MissingCommandIsAClearFailure) {
+  Supervisor sup(TempDir("missing"), Fast());
+  GroupSpec g;
+  g.key = "bad/v1";
+  g.replicas = 1;
+  g.tmpl.argv = {"no-such-command-xyz"};
+  g.tmpl.env = Env();
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return sup.Replicas("bad/v1")[0].state == "Failed"; }));
+  EXPECT_EQ(sup.Replicas("bad/v1")[0].message, "no-such-command-xyz: command not found");
+  sup.StopAll();
+}
+
+TEST(SupervisorTest, ScaleDownStopsGracefullyThenKills) {
+  Supervisor sup(TempDir("scale"), Fast());
+  GroupSpec g;
+  g.key = "stubborn/v1";
+  g.replicas = 2;
+  g.tmpl.argv = {"sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"};
+  g.tmpl.env = Env();
+  g.tmpl.ready_when_listening = false;
+  g.tmpl.grace_seconds = 1;
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return ReadyCount(sup, "stubborn/v1") == 2; }));
+  pid_t second = sup.Replicas("stubborn/v1")[1].pid;
+  g.replicas = 1;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sup.Apply(g));
+  EXPECT_EQ(sup.Replicas("stubborn/v1").size(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return !Alive(second); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 900ms);  // waited out the grace period
+  sup.StopAll();
+}
+
+TEST(SupervisorTest, LivenessFailureRestarts) {
+  Supervisor sup(TempDir("liveness"), Fast());
+  GroupSpec g = HttpGroup("live/v1", 1);
+  ProbeSpec live;
+  live.path = "/no-such-file";  // http.server answers 404
+  live.period_seconds = 1;
+  live.failure_threshold = 1;
+  live.initial_delay_seconds = 1;  // the server is up by then: the 404 is what fails
+  g.tmpl.liveness = live;
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return sup.Replicas("live/v1")[0].restarts >= 1; }));
+  EXPECT_EQ(sup.Replicas("live/v1")[0].message,
+            "liveness probe failed: HTTP probe /no-such-file returned 404");
+  sup.StopAll();
+}
+
+TEST(SupervisorTest, ReplicasSurviveTheSupervisorAndAreReadopted) {
+  std::string dir = TempDir("adopt");
+  pid_t pid = -1;
+  uint16_t port = 0;
+  {
+    Supervisor first(dir, Fast());
+    ASSERT_TRUE(first.Apply(HttpGroup("web/v1", 1)));
+    ASSERT_TRUE(first.Apply(HttpGroup("old/v0", 1)));
+    ASSERT_TRUE(WaitFor(
+        [&] { return ReadyCount(first, "web/v1") == 1 && ReadyCount(first, "old/v0") == 1; }));
+    pid = first.Replicas("web/v1")[0].pid;
+    port = first.Replicas("web/v1")[0].port;
+  }  // the control plane goes away; its replicas do not
+  ASSERT_TRUE(Alive(pid));
+  Supervisor second(dir, Fast());
+  ASSERT_TRUE(second.Recover());
+  ASSERT_TRUE(second.Apply(HttpGroup("web/v1", 1)));
+  ASSERT_TRUE(WaitFor([&] { return ReadyCount(second, "web/v1") == 1; }));
+  auto r = second.Replicas("web/v1")[0];
+  EXPECT_EQ(r.pid, pid);  // the same process, not a restart
+  EXPECT_EQ(r.port, port);
+  EXPECT_EQ(r.restarts, 0);
+  second.CollectOrphans();  // old/v0 was not claimed
+  second.StopAll();
+  EXPECT_FALSE(Alive(pid));
+}
+
+}  // namespace
+}  // namespace strake::runtime
