@@ -86,6 +86,26 @@ Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milli
   return fd;
 }
 
+Result<HttpUrl> ParseHttpUrl(const std::string& url) {
+  if (StartsWith(url, "https://")) return Failf("{}: https is not supported yet (use http)", url);
+  if (!StartsWith(url, "http://")) return Failf("{}: not an http:// URL", Quote(url));
+  std::string rest = url.substr(7);
+  HttpUrl u;
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  if (slash != std::string::npos) u.path = rest.substr(slash);
+  size_t colon = hostport.rfind(':');
+  u.host = hostport.substr(0, colon);
+  if (colon != std::string::npos) {
+    char* end = nullptr;
+    long p = std::strtol(hostport.c_str() + colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535) return Failf("{}: bad port", Quote(url));
+    u.port = static_cast<uint16_t>(p);
+  }
+  if (u.host.empty()) return Failf("{}: no host", Quote(url));
+  return u;
+}
+
 namespace http {
 
 std::string Response::HeaderValue(std::string_view name) const {

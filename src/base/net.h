@@ -48,6 +48,16 @@ Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milli
 
 void SetNonBlocking(int fd);
 
+struct HttpUrl {
+  std::string host;
+  uint16_t port = 80;
+  std::string path = "/";  // with the query, if any
+};
+
+// Parses "http://host[:port][/path]"; https is refused with a clear error
+// (no TLS client yet).
+Result<HttpUrl> ParseHttpUrl(const std::string& url);
+
 namespace http {
 
 struct Request {

@@ -1,0 +1,547 @@
+#include "rollout/analysis.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/process.h"
+#include "base/strings.h"
+
+namespace strake::rollout {
+
+namespace {
+
+constexpr size_t kMeasurementsKept = 10;  // Argo's default measurementRetention
+
+}  // namespace
+
+// ---- results as JSON -------------------------------------------------------------
+
+Json MetricResult::ToJson() const {
+  Json ms = Json::array();
+  for (const auto& m : measurements) {
+    Json j = {{"phase", m.phase},
+              {"value", m.value},
+              {"startedAtMs", m.started_ms},
+              {"finishedAtMs", m.finished_ms}};
+    if (!m.message.empty()) j["message"] = m.message;
+    ms.push_back(std::move(j));
+  }
+  Json j = {{"name", name},
+            {"phase", phase},
+            {"measurements", ms},
+            {"count", count},
+            {"successful", successful},
+            {"failed", failed},
+            {"inconclusive", inconclusive},
+            {"error", error},
+            {"consecutiveError", consecutive_error}};
+  if (!message.empty()) j["message"] = message;
+  return j;
+}
+
+MetricResult MetricResult::FromJson(const Json& j) {
+  MetricResult r;
+  r.name = j.value("name", "");
+  r.phase = j.value("phase", "Pending");
+  for (const auto& m : j.value("measurements", Json::array())) {
+    r.measurements.push_back({m.value("phase", ""), m.value("value", ""), m.value("message", ""),
+                              m.value("startedAtMs", int64_t{0}),
+                              m.value("finishedAtMs", int64_t{0})});
+  }
+  r.count = j.value("count", 0);
+  r.successful = j.value("successful", 0);
+  r.failed = j.value("failed", 0);
+  r.inconclusive = j.value("inconclusive", 0);
+  r.error = j.value("error", 0);
+  r.consecutive_error = j.value("consecutiveError", 0);
+  r.message = j.value("message", "");
+  return r;
+}
+
+// ---- the rules ---------------------------------------------------------------------
+
+Measurement AssessValue(const model::Metric& m, const Value& result) {
+  Measurement out;
+  out.value = result.dump();
+  if (m.provider.kind == model::MetricProvider::Kind::kJob && m.success_condition.empty() &&
+      m.failure_condition.empty()) {
+    out.phase = result == true ? "Successful" : "Failed";
+    return out;
+  }
+  std::map<std::string, Value> vars{{"result", result}};
+  auto eval = [&](const std::string& cond, const char* which) -> std::optional<bool> {
+    auto e = Expr::Compile(cond);
+    if (!e) {
+      out.phase = "Error";
+      out.message = fmt::format("{} {}: {}", which, Quote(cond), e.error().message);
+      return std::nullopt;
+    }
+    auto v = e->EvalBool(vars);
+    if (!v) {
+      out.phase = "Error";
+      out.message = fmt::format("{} {}: {}", which, Quote(cond), v.error().message);
+      return std::nullopt;
+    }
+    return *v;
+  };
+  bool has_success = !m.success_condition.empty(), has_failure = !m.failure_condition.empty();
+  std::optional<bool> failed, succeeded;
+  if (has_failure && !(failed = eval(m.failure_condition, "failureCondition"))) return out;
+  if (has_success && !(succeeded = eval(m.success_condition, "successCondition"))) return out;
+  if (failed.value_or(false)) {
+    out.phase = "Failed";
+  } else if (has_success) {
+    out.phase = *succeeded ? "Successful" : (has_failure ? "Inconclusive" : "Failed");
+  } else if (has_failure) {
+    out.phase = "Successful";
+  } else {
+    out.phase = "Successful";  // no condition: a measurement that worked
+  }
+  return out;
+}
+
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
+  r.count++;
+  if (measurement.phase == "Successful") r.successful++;
+  if (measurement.phase == "Failed") r.failed++;
+  if (measurement.phase == "Inconclusive") r.inconclusive++;
+  if (measurement.phase == "Error") {
+    r.error++;
+    r.consecutive_error++;
+  } else {
+    r.consecutive_error = 0;
+  }
+  if (!measurement.message.empty()) r.message = measurement.message;
+  r.measurements.push_back(std::move(measurement));
+  if (r.measurements.size() > kMeasurementsKept) r.measurements.erase(r.measurements.begin());
+
+  if (m.failure_limit >= 0 && r.failed > m.failure_limit) {
+    r.phase = "Failed";
+  } else if (r.inconclusive > m.inconclusive_limit) {
+    r.phase = "Inconclusive";
+  } else if (r.consecutive_error > m.consecutive_error_limit) {
+    r.phase = "Error";
+  } else {
+    int total = m.count > 0 ? m.count : (m.interval ? 0 : 1);
+    bool complete = total > 0 && r.count - r.error >= total;
+    r.phase = complete ? "Successful" : "Running";
+  }
+}
+
+std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
+                                       int64_t run_started_ms) {
+  if (IsTerminalPhase(r.phase)) return std::nullopt;
+  if (r.measurements.empty()) {
+    return run_started_ms + (m.initial_delay ? m.initial_delay->count() : 0);
+  }
+  // Errors are retried at the interval too (10s without one, as Argo does).
+  int64_t interval = m.interval ? m.interval->count() : 10'000;
+  return r.measurements.back().finished_ms + interval;
+}
+
+bool IsTerminalPhase(const std::string& phase) {
+  return phase == "Successful" || phase == "Failed" || phase == "Error" || phase == "Inconclusive";
+}
+
+std::string RunPhase(const std::vector<MetricResult>& results) {
+  for (const char* worst : {"Failed", "Error", "Inconclusive"}) {
+    for (const auto& r : results) {
+      if (r.phase == worst) return worst;
+    }
+  }
+  bool all_done = std::all_of(results.begin(), results.end(),
+                              [](const MetricResult& r) { return r.phase == "Successful"; });
+  if (all_done && !results.empty()) return "Successful";
+  bool started = std::any_of(results.begin(), results.end(),
+                             [](const MetricResult& r) { return r.count > 0; });
+  return started ? "Running" : "Pending";
+}
+
+Result<std::string> ResolveArgs(const std::string& s,
+                                const std::map<std::string, std::string>& args) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t open = s.find("{{", i);
+    if (open == std::string::npos) {
+      out.append(s, i, std::string::npos);
+      break;
+    }
+    size_t close = s.find("}}", open);
+    if (close == std::string::npos) return Failf("unterminated {{ in {}", Quote(s));
+    out.append(s, i, open - i);
+    std::string ref(Trim(std::string_view(s).substr(open + 2, close - open - 2)));
+    if (!StartsWith(ref, "args."))
+      return Failf("unknown reference {{{{{}}}}} (only args.NAME)", ref);
+    std::string name = ref.substr(5);
+    auto it = args.find(name);
+    if (it == args.end()) {
+      std::vector<std::string> names;
+      names.reserve(args.size());
+      for (const auto& [k, v] : args) names.push_back(k);
+      return Failf("unknown argument {}{}", Quote(name), DidYouMean(name, names));
+    }
+    out += it->second;
+    i = close + 2;
+  }
+  return out;
+}
+
+double HistogramQuantile(double q, const RevisionWindow& w) {
+  uint64_t total = 0;
+  for (uint64_t c : w.buckets) total += c;
+  if (total == 0) return std::numeric_limits<double>::quiet_NaN();
+  double rank = q * static_cast<double>(total);
+  uint64_t seen = 0;
+  for (size_t i = 0; i < w.buckets.size(); ++i) {
+    if (static_cast<double>(seen + w.buckets[i]) >= rank) {
+      double lo = i == 0 ? 0 : w.bucket_bounds[i - 1];
+      double hi = w.bucket_bounds[i];
+      if (std::isinf(hi)) return lo;  // Prometheus: the highest finite bound
+      double within =
+          w.buckets[i] ? (rank - static_cast<double>(seen)) / static_cast<double>(w.buckets[i]) : 0;
+      return lo + (hi - lo) * within;
+    }
+    seen += w.buckets[i];
+  }
+  return w.bucket_bounds.size() > 1 ? w.bucket_bounds[w.bucket_bounds.size() - 2] : 0;
+}
+
+// ---- providers -----------------------------------------------------------------------
+
+namespace {
+
+std::string UrlEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// A JSONPath subset as Argo's web provider uses it: "{$.a.b[0]}" or "$.a.b".
+Result<Value> JsonPath(const Value& doc, std::string path) {
+  if (StartsWith(path, "{") && EndsWith(path, "}")) path = path.substr(1, path.size() - 2);
+  if (!StartsWith(path, "$")) return Failf("jsonPath {} must start with $", Quote(path));
+  const Value* cur = &doc;
+  size_t i = 1;
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      size_t j = i + 1;
+      while (j < path.size() && path[j] != '.' && path[j] != '[') ++j;
+      std::string key = path.substr(i + 1, j - i - 1);
+      if (!cur->is_object() || !cur->contains(key))
+        return Failf("jsonPath {}: no field {}", Quote(path), Quote(key));
+      cur = &(*cur)[key];
+      i = j;
+    } else if (path[i] == '[') {
+      size_t j = path.find(']', i);
+      if (j == std::string::npos) return Failf("jsonPath {}: unclosed [", Quote(path));
+      size_t idx = std::strtoul(path.substr(i + 1, j - i - 1).c_str(), nullptr, 10);
+      if (!cur->is_array() || idx >= cur->size())
+        return Failf("jsonPath {}: no element {}", Quote(path), idx);
+      cur = &(*cur)[idx];
+      i = j + 1;
+    } else {
+      return Failf("jsonPath {}: unexpected {}", Quote(path), Quote(std::string(1, path[i])));
+    }
+  }
+  return *cur;
+}
+
+double ParseSample(const Value& v) {
+  if (v.is_number()) return v.get<double>();
+  std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (s == "+Inf") return std::numeric_limits<double>::infinity();
+  if (s == "-Inf") return -std::numeric_limits<double>::infinity();
+  return std::strtod(s.c_str(), nullptr);
+}
+
+class Providers : public MetricProviders {
+ public:
+  explicit Providers(RouterMetricsSource* router) : router_(router) {}
+
+  Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) override {
+    const model::MetricProvider& p = metric.provider;
+    switch (p.kind) {
+      case model::MetricProvider::Kind::kRouter:
+        return MeasureRouter(p, ctx);
+      case model::MetricProvider::Kind::kPrometheus:
+        return MeasurePrometheus(p, ctx);
+      case model::MetricProvider::Kind::kWeb:
+        return MeasureWeb(p, ctx);
+      case model::MetricProvider::Kind::kJob:
+        return MeasureJob(p, ctx);
+    }
+    return Fail("unknown provider");
+  }
+
+ private:
+  Result<Value> MeasureRouter(const model::MetricProvider& p, const MeasureContext& ctx) {
+    if (!router_) return Fail("the router provider needs strake's embedded router");
+    auto service = ResolveArgs(p.service, ctx.args);
+    if (!service) return tl::unexpected(service.error());
+    const std::string& hash = p.revision == "stable" ? ctx.stable_hash : ctx.canary_hash;
+    if (hash.empty()) return Failf("no {} revision to measure", p.revision);
+    auto w = router_->Window(ctx.ns, *service, hash, p.window);
+    if (!w) return tl::unexpected(w.error());
+    if (w->requests == 0) {
+      return Failf("no requests to {} revision {} of service {} in the last {}s", p.revision, hash,
+                   *service, p.window.count() / 1000);
+    }
+    double total = static_cast<double>(w->requests);
+    const std::string& m = p.router_metric;
+    if (m == "success-rate") return Value(1.0 - static_cast<double>(w->errors) / total);
+    if (m == "error-rate") return Value(static_cast<double>(w->errors) / total);
+    if (m == "request-rate") return Value(total / std::max(w->seconds, 0.001));
+    double q = m == "latency-p50" ? 0.5 : m == "latency-p95" ? 0.95 : 0.99;
+    return Value(HistogramQuantile(q, *w));
+  }
+
+  Result<Value> MeasurePrometheus(const model::MetricProvider& p, const MeasureContext& ctx) {
+    auto query = ResolveArgs(p.query, ctx.args);
+    if (!query) return tl::unexpected(query.error());
+    auto address = ResolveArgs(p.address, ctx.args);
+    if (!address) return tl::unexpected(address.error());
+    auto url = ParseHttpUrl(*address);
+    if (!url) return tl::unexpected(url.error());
+    http::Request req;
+    req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
+                             UrlEncode(*query));
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds));
+    if (!resp) return Failf("prometheus {}: {}", *address, resp.error().message);
+    auto body = Value::parse(resp->body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return Failf("prometheus {}: HTTP {}: not a JSON answer", *address, resp->status);
+    }
+    if (body.value("status", "") != "success") {
+      return Failf("prometheus {}: {}", *address,
+                   body.value("error", fmt::format("HTTP {}", resp->status)));
+    }
+    const Value& data = body["data"];
+    std::string type = data.value("resultType", "");
+    if (type == "vector") {
+      Value out = Value::array();
+      for (const auto& sample : data["result"]) out.push_back(ParseSample(sample["value"][1]));
+      return out;
+    }
+    if (type == "scalar") return Value(ParseSample(data["result"][1]));
+    return Failf("prometheus {}: result type {} is not supported (vector and scalar are)", *address,
+                 type);
+  }
+
+  Result<Value> MeasureWeb(const model::MetricProvider& p, const MeasureContext& ctx) {
+    auto address = ResolveArgs(p.url, ctx.args);
+    if (!address) return tl::unexpected(address.error());
+    auto url = ParseHttpUrl(*address);
+    if (!url) return tl::unexpected(url.error());
+    http::Request req;
+    req.method = p.method;
+    req.target = url->path;
+    for (const auto& [k, v] : p.headers) {
+      auto value = ResolveArgs(v, ctx.args);
+      if (!value) return tl::unexpected(value.error());
+      req.headers.emplace_back(k, *value);
+    }
+    auto body = ResolveArgs(p.body, ctx.args);
+    if (!body) return tl::unexpected(body.error());
+    req.body = *body;
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds));
+    if (!resp) return Failf("web {}: {}", *address, resp.error().message);
+    if (resp->status < 200 || resp->status >= 300)
+      return Failf("web {}: HTTP {}", *address, resp->status);
+    auto doc = Value::parse(resp->body, nullptr, false);
+    if (doc.is_discarded()) {
+      if (!p.json_path.empty()) return Failf("web {}: the answer is not JSON", *address);
+      return Value(resp->body);
+    }
+    if (p.json_path.empty()) return doc;
+    return JsonPath(doc, p.json_path);
+  }
+
+  static Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) {
+    SpawnOptions o;
+    o.argv = p.job.command;
+    for (const auto& a : p.job.args) o.argv.push_back(a);
+    if (o.argv.empty()) return Fail("job: the container has no command");
+    o.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"};
+    for (const auto& e : p.job.env) {
+      if (e.config_map_key_ref || e.secret_key_ref)
+        return Fail("job: env valueFrom is not supported yet");
+      auto v = ResolveArgs(e.value, ctx.args);
+      if (!v) return tl::unexpected(v.error());
+      o.env.push_back(e.name + "=" + *v);
+    }
+    o.cwd = p.job.working_dir;
+    int fd = -1;
+    if (!ctx.log_path.empty())
+      fd = ::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    o.stdout_fd = o.stderr_fd = fd;
+    for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
+      auto proc = Spawn(o);
+      if (!proc) {
+        if (fd >= 0) ::close(fd);
+        return Failf("job: {}", proc.error().message);
+      }
+      auto w = WaitProcess(*proc, std::chrono::minutes(10));
+      if (!w || w->outcome != WaitOutcome::kExited) {
+        KillAndReap(*proc);
+        if (fd >= 0) ::close(fd);
+        return Fail("job: timed out after 10 minutes");
+      }
+      if (w->exit_code == 0) {
+        if (fd >= 0) ::close(fd);
+        return Value(true);
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    return Value(false);
+  }
+
+  RouterMetricsSource* router_;
+};
+
+}  // namespace
+
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router) {
+  return std::make_unique<Providers>(router);
+}
+
+// ---- the reconciler -------------------------------------------------------------------
+
+AnalysisRunReconciler::AnalysisRunReconciler(store::Store& store, MetricProviders& providers,
+                                             const Clock& clock, std::string log_dir)
+    : store_(store), providers_(providers), clock_(clock), log_dir_(std::move(log_dir)) {}
+
+Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::string& key) {
+  auto slash = key.find('/');
+  store::Key k{"AnalysisRun", key.substr(0, slash), key.substr(slash + 1)};
+  auto got = store_.Get(k);
+  if (!got) return tl::unexpected(got.error());
+  if (!*got) return controller::ReconcileResult{};
+  store::Resource& run = **got;
+  Json status = run.status.is_object() ? run.status : Json::object();
+  std::string phase = status.value("phase", "");
+  if (IsTerminalPhase(phase)) return controller::ReconcileResult{};
+  int64_t now = UnixMillis(clock_.Now());
+  auto write = [&](const std::string& reason, const std::string& message) -> Status {
+    status["phase"] = phase;
+    if (!message.empty()) status["message"] = message;
+    auto w = store_.UpdateStatus(k, status, run.resource_version, reason, message);
+    if (!w) return tl::unexpected(w.error());
+    return Ok();
+  };
+
+  auto spec = model::DecodeAnalysisSpec(run.object.value("spec", Json::object()));
+  std::map<std::string, std::string> args;
+  std::string problem;
+  if (spec) {
+    for (const auto& a : spec->args) {
+      if (!a.value) {
+        problem = fmt::format("argument {} has no value", Quote(a.name));
+        break;
+      }
+      args[a.name] = *a.value;
+    }
+  } else {
+    problem = spec.error().message;
+  }
+  if (!problem.empty()) {
+    phase = "Error";
+    STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, problem)));
+    return controller::ReconcileResult{};
+  }
+
+  int64_t started = status.value("startedAtMs", int64_t{0});
+  if (started == 0) {
+    started = now;
+    status["startedAtMs"] = now;
+    status["startedAt"] = FormatRfc3339(clock_.Now());
+  }
+  std::vector<MetricResult> results;
+  const Json& prev = status.value("metricResults", Json::array());
+  for (const auto& m : spec->metrics) {
+    MetricResult r;
+    r.name = m.name;
+    for (const auto& p : prev) {
+      if (p.value("name", "") == m.name) r = MetricResult::FromJson(p);
+    }
+    results.push_back(std::move(r));
+  }
+
+  const Json& meta = run.object["metadata"];
+  Json annotations = meta.value("annotations", Json::object());
+  MeasureContext ctx;
+  ctx.ns = k.ns;
+  ctx.args = args;
+  ctx.canary_hash = annotations.value("strake.dev/canary-hash", "");
+  ctx.stable_hash = annotations.value("strake.dev/stable-hash", "");
+
+  bool terminate = run.object["spec"].value("terminate", false);
+  std::optional<int64_t> next_due;
+  if (!terminate) {
+    for (size_t i = 0; i < spec->metrics.size(); ++i) {
+      const model::Metric& m = spec->metrics[i];
+      MetricResult& r = results[i];
+      auto due = NextMeasurement(m, r, started);
+      if (!due) continue;
+      if (*due <= now) {
+        ctx.log_path = PathJoin(log_dir_, fmt::format("{}.{}.{}.log", k.ns, k.name, m.name));
+        Measurement meas;
+        meas.started_ms = now;
+        auto value = providers_.Measure(m, ctx);
+        if (value) {
+          Measurement judged = AssessValue(m, *value);
+          meas.phase = judged.phase;
+          meas.value = judged.value;
+          meas.message = judged.message;
+        } else {
+          meas.phase = "Error";
+          meas.message = value.error().message;
+        }
+        meas.finished_ms = UnixMillis(clock_.Now());
+        Record(m, r, std::move(meas));
+        due = NextMeasurement(m, r, started);
+      }
+      if (due && (!next_due || *due < *next_due)) next_due = due;
+    }
+  }
+  Json out = Json::array();
+  for (const auto& r : results) out.push_back(r.ToJson());
+  status["metricResults"] = out;
+  std::string new_phase = RunPhase(results);
+  std::string message;
+  if (terminate && !IsTerminalPhase(new_phase)) {
+    new_phase = "Successful";
+    message = "terminated";
+  }
+  for (const auto& r : results) {
+    if (r.phase == new_phase && IsTerminalPhase(new_phase) && new_phase != "Successful") {
+      message = fmt::format("metric {} {}{}", r.name, r.phase == "Failed" ? "failed" : r.phase,
+                            r.message.empty() ? "" : ": " + r.message);
+      break;
+    }
+  }
+  bool changed = new_phase != phase;
+  phase = new_phase;
+  STRAKE_TRY(write(changed ? phase : "Measured", message));
+  controller::ReconcileResult rr;
+  if (next_due && !IsTerminalPhase(phase)) {
+    rr.requeue_after = std::chrono::milliseconds(std::max<int64_t>(1, *next_due - now));
+  }
+  return rr;
+}
+
+}  // namespace strake::rollout

@@ -1,0 +1,136 @@
+// Analysis: AnalysisRuns measured by providers and judged by conditions.
+//
+// The pure part (Assess*, NextMeasurement) applies Argo's rules: a
+// measurement is Failed when failureCondition holds (or successCondition
+// does not, when it is the only condition), Successful when successCondition
+// holds (or failureCondition does not), Inconclusive when both are given and
+// neither holds, Error when the provider failed. A metric fails once its
+// failures exceed failureLimit (0), is inconclusive past inconclusiveLimit
+// (0), errors past consecutiveErrorLimit (4) errors in a row, and succeeds
+// after `count` measurements (one, without count and interval). A run is the
+// worst of its metrics: Failed, Error, Inconclusive, then Running; Successful
+// when every metric is. A terminated run stops measuring and keeps the
+// verdict it has (Successful if nothing failed).
+//
+// Providers are an interface, so the reconciler is tested with fakes; the
+// real ones read the embedded router's per-revision metrics, query a
+// Prometheus HTTP API, call a web endpoint, or run a job's command as a
+// process.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "controller/controller.h"
+#include "model/delivery.h"
+#include "rollout/expr.h"
+#include "store/store.h"
+
+namespace strake::rollout {
+
+using Json = nlohmann::ordered_json;
+
+struct Measurement {
+  std::string phase;  // Successful, Failed, Inconclusive, Error
+  std::string value;  // the provider's result as JSON text
+  std::string message;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+
+struct MetricResult {
+  std::string name;
+  std::string phase = "Pending";  // Pending, Running, Successful, Failed, Inconclusive, Error
+  std::vector<Measurement> measurements;
+  int count = 0;
+  int successful = 0;
+  int failed = 0;
+  int inconclusive = 0;
+  int error = 0;
+  int consecutive_error = 0;
+  std::string message;
+
+  Json ToJson() const;
+  static MetricResult FromJson(const Json& j);
+};
+
+// Judges one provider value against the metric's conditions.
+Measurement AssessValue(const model::Metric& m, const Value& result);
+// Adds a measurement to the tallies and updates the metric's phase.
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement);
+// When the next measurement is due (ms since epoch), or nullopt when the
+// metric is complete. `run_started_ms` anchors initialDelay.
+std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
+                                       int64_t run_started_ms);
+// The run's phase from its metrics' phases.
+std::string RunPhase(const std::vector<MetricResult>& results);
+bool IsTerminalPhase(const std::string& phase);
+
+// Replaces {{args.NAME}} in s; an unknown name is an error.
+Result<std::string> ResolveArgs(const std::string& s,
+                                const std::map<std::string, std::string>& args);
+
+// What a provider sees of the run that asks.
+struct MeasureContext {
+  std::string ns;
+  std::map<std::string, std::string> args;
+  std::string canary_hash;  // of the rollout that started the run
+  std::string stable_hash;
+  std::string log_path;  // where a job writes its output
+};
+
+class MetricProviders {
+ public:
+  virtual ~MetricProviders() = default;
+  // The provider's result as a value for the conditions; an Error is a
+  // failed measurement (counted towards consecutiveErrorLimit).
+  virtual Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) = 0;
+};
+
+// Windowed counters of one service revision, from the embedded router.
+struct RevisionWindow {
+  double seconds = 0;  // the span actually covered
+  uint64_t requests = 0;
+  uint64_t errors = 0;                // 5xx answers, upstream errors included
+  std::vector<double> bucket_bounds;  // upper bounds (seconds), +Inf last
+  std::vector<uint64_t> buckets;      // counts per bucket (not cumulative)
+};
+
+class RouterMetricsSource {
+ public:
+  virtual ~RouterMetricsSource() = default;
+  virtual Result<RevisionWindow> Window(const std::string& ns, const std::string& service,
+                                        const std::string& revision,
+                                        std::chrono::milliseconds window) = 0;
+};
+
+// The real providers. `router` may be null (no embedded router): the router
+// provider then errors.
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router);
+
+// A quantile from histogram buckets, interpolated within a bucket as
+// Prometheus' histogram_quantile does.
+double HistogramQuantile(double q, const RevisionWindow& w);
+
+// Reconciles AnalysisRun resources ("AnalysisRun/ns/name" keys): takes the
+// measurements that are due, writes status.metricResults and status.phase,
+// and asks to be called again when the next one is due.
+class AnalysisRunReconciler : public controller::Reconciler {
+ public:
+  AnalysisRunReconciler(store::Store& store, MetricProviders& providers, const Clock& clock,
+                        std::string log_dir);
+  Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
+
+ private:
+  store::Store& store_;
+  MetricProviders& providers_;
+  const Clock& clock_;
+  std::string log_dir_;
+};
+
+}  // namespace strake::rollout

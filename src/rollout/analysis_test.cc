@@ -1,0 +1,349 @@
+#include "rollout/analysis.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/http.h"
+#include "base/net.h"
+#include "model/decode.h"
+#include "store/sqlite_store.h"
+
+namespace strake::rollout {
+namespace {
+
+using namespace std::chrono_literals;
+
+model::Metric MetricFrom(const std::string& yaml) {
+  std::string text =
+      "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\n"
+      "spec:\n  metrics:\n" +
+      yaml;
+  auto docs = model::ParseYaml(text, "t.yaml");
+  EXPECT_TRUE(docs);
+  model::Diagnostics diags;
+  auto res = model::Decode(*docs, diags);
+  EXPECT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  return std::get<model::AnalysisTemplate>(res.at(0).value).spec.metrics.at(0);
+}
+
+TEST(AnalysisRulesTest, ConditionsJudgeAMeasurement) {
+  auto both = MetricFrom(R"(  - name: m
+    successCondition: result[0] >= 0.95
+    failureCondition: result[0] < 0.5
+    provider: {router: {service: s}}
+)");
+  EXPECT_EQ(AssessValue(both, Value::array({0.99})).phase, "Successful");
+  EXPECT_EQ(AssessValue(both, Value::array({0.1})).phase, "Failed");
+  EXPECT_EQ(AssessValue(both, Value::array({0.7})).phase, "Inconclusive");
+  auto bad = AssessValue(both, Value::array());
+  EXPECT_EQ(bad.phase, "Error");
+  EXPECT_NE(bad.message.find("index 0 out of range"), std::string::npos) << bad.message;
+  auto only_success = MetricFrom(R"(  - name: m
+    successCondition: result > 1
+    provider: {router: {service: s}}
+)");
+  EXPECT_EQ(AssessValue(only_success, 0.5).phase, "Failed");
+  auto only_failure = MetricFrom(R"(  - name: m
+    failureCondition: result > 1
+    provider: {router: {service: s}}
+)");
+  EXPECT_EQ(AssessValue(only_failure, 0.5).phase, "Successful");
+}
+
+TEST(AnalysisRulesTest, LimitsDecideTheMetric) {
+  auto m = MetricFrom(R"(  - name: m
+    count: 3
+    interval: 1s
+    failureLimit: 1
+    successCondition: result == 1
+    provider: {router: {service: s}}
+)");
+  MetricResult r;
+  Record(m, r, {"Successful", "1", "", 0, 0});
+  EXPECT_EQ(r.phase, "Running");
+  Record(m, r, {"Failed", "0", "", 0, 0});
+  EXPECT_EQ(r.phase, "Running");  // one failure is within failureLimit 1
+  Record(m, r, {"Successful", "1", "", 0, 0});
+  EXPECT_EQ(r.phase, "Successful");
+
+  MetricResult errors;
+  for (int i = 0; i < 4; ++i) Record(m, errors, {"Error", "", "down", 0, 0});
+  EXPECT_EQ(errors.phase, "Running");  // consecutiveErrorLimit 4
+  Record(m, errors, {"Error", "", "down", 0, 0});
+  EXPECT_EQ(errors.phase, "Error");
+
+  auto once = MetricFrom(R"(  - name: m
+    provider: {router: {service: s}}
+)");
+  MetricResult single;
+  Record(once, single, {"Successful", "1", "", 0, 0});
+  EXPECT_EQ(single.phase, "Successful");  // no count and no interval: one measurement
+  MetricResult failed;
+  Record(once, failed, {"Failed", "0", "", 0, 0});
+  EXPECT_EQ(failed.phase, "Failed");  // failureLimit 0
+}
+
+TEST(AnalysisRulesTest, RunPhaseIsTheWorstMetric) {
+  MetricResult a, b;
+  a.phase = "Successful";
+  b.phase = "Running";
+  b.count = 1;
+  EXPECT_EQ(RunPhase({a, b}), "Running");
+  b.phase = "Inconclusive";
+  EXPECT_EQ(RunPhase({a, b}), "Inconclusive");
+  a.phase = "Failed";
+  EXPECT_EQ(RunPhase({a, b}), "Failed");
+  b.phase = "Successful";
+  a.phase = "Successful";
+  EXPECT_EQ(RunPhase({a, b}), "Successful");
+}
+
+TEST(AnalysisRulesTest, ArgsAreSubstituted) {
+  EXPECT_EQ(ResolveArgs("svc={{args.service}}", {{"service", "web"}}).value(), "svc=web");
+  auto bad = ResolveArgs("{{args.servce}}", {{"service", "web"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "unknown argument \"servce\" (did you mean \"service\"?)");
+}
+
+TEST(AnalysisRulesTest, HistogramQuantileInterpolates) {
+  RevisionWindow w;
+  w.bucket_bounds = {0.1, 0.2, std::numeric_limits<double>::infinity()};
+  w.buckets = {50, 50, 0};
+  EXPECT_NEAR(HistogramQuantile(0.5, w), 0.1, 1e-9);
+  EXPECT_NEAR(HistogramQuantile(0.75, w), 0.15, 1e-9);
+}
+
+// A provider that answers from a script of values.
+class FakeProviders : public MetricProviders {
+ public:
+  std::vector<Result<Value>> answers;
+  size_t calls = 0;
+  Result<Value> Measure(const model::Metric&, const MeasureContext&) override {
+    return answers.at(std::min(calls++, answers.size() - 1));
+  }
+};
+
+class AnalysisRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("STRAKE_TEST_TMP");
+    dir_ = PathJoin(base ? base : "/tmp", "analysis-" + std::to_string(::getpid()));
+    (void)RemoveAll(dir_);
+    ASSERT_TRUE(MakeDirs(dir_));
+    auto s = store::OpenSqliteStore(PathJoin(dir_, "strake.db"));
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+  }
+
+  void CreateRun(const std::string& metrics_yaml) {
+    auto docs = model::ParseYaml("metrics:\n" + metrics_yaml, "run.yaml");
+    ASSERT_TRUE(docs);
+    store::Resource r;
+    r.key = {"AnalysisRun", "default", "run1"};
+    r.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "AnalysisRun"},
+                {"metadata", {{"name", "run1"}, {"namespace", "default"}}},
+                {"spec", model::ToJson(docs->at(0).root)}};
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  }
+
+  Json Status() { return (*store_->Get({"AnalysisRun", "default", "run1"}))->status; }
+
+  std::string dir_;
+  store::StorePtr store_;
+  FakeClock clock_{TimePoint{} + std::chrono::hours(1000)};
+  FakeProviders providers_;
+};
+
+TEST_F(AnalysisRunTest, MeasuresAtTheIntervalUntilCountIsReached) {
+  CreateRun(R"(- name: rate
+  interval: 5s
+  count: 2
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+)");
+  providers_.answers = {Value(0.95)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  auto r = rec.Reconcile("default/run1");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(Status()["phase"], "Running");
+  ASSERT_TRUE(r->requeue_after);
+  EXPECT_EQ(*r->requeue_after, 5s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));  // too early: nothing measured
+  EXPECT_EQ(providers_.calls, 1u);
+  clock_.Advance(5s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Successful");
+  EXPECT_EQ(Status()["metricResults"][0]["count"], 2);
+}
+
+TEST_F(AnalysisRunTest, AFailedMeasurementFailsTheRunWithTheReason) {
+  CreateRun(R"(- name: rate
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+)");
+  providers_.answers = {Value(0.5)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Failed");
+  EXPECT_EQ(Status()["message"], "metric rate failed");
+}
+
+TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
+  CreateRun(R"(- name: rate
+  interval: 1s
+  consecutiveErrorLimit: 1
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+)");
+  providers_.answers = {Fail("no requests")};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Running");
+  clock_.Advance(1s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Error");
+  EXPECT_EQ(Status()["message"], "metric rate Error: no requests");
+}
+
+TEST_F(AnalysisRunTest, MissingArgumentIsAnError) {
+  auto docs = model::ParseYaml(R"(args: [{name: service}]
+metrics:
+- name: rate
+  provider: {router: {service: "{{args.service}}"}}
+)",
+                               "run.yaml");
+  ASSERT_TRUE(docs);
+  store::Resource r;
+  r.key = {"AnalysisRun", "default", "run1"};
+  r.object = {{"metadata", {{"name", "run1"}}}, {"spec", model::ToJson(docs->at(0).root)}};
+  ASSERT_TRUE(store_->Create(r, "Created", ""));
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Error");
+  EXPECT_EQ(Status()["message"], "analysisrun run1: argument \"service\" has no value");
+}
+
+// One-response HTTP server for the web and prometheus providers.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string body) : body_(std::move(body)) {
+    auto l = ListenTcp("127.0.0.1", 0);
+    port_ = l->port;
+    fd_ = std::move(l->fd);
+    thread_ = std::thread([this] {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return;
+      Fd c(::accept(fd_.get(), nullptr, nullptr));
+      std::string buf;
+      char tmp[4096];
+      while (buf.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(c.get(), tmp, sizeof tmp, 0);
+        if (n <= 0) return;
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      target_ = buf.substr(0, buf.find("\r\n"));
+      std::string resp =
+          fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                      body_.size(), body_);
+      (void)!::send(c.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
+    });
+  }
+  ~OneShotServer() { thread_.join(); }
+  uint16_t port() const { return port_; }
+  std::string target() {
+    thread_.join();
+    thread_ = std::thread([] {});
+    return target_;
+  }
+
+ private:
+  std::string body_;
+  uint16_t port_ = 0;
+  Fd fd_;
+  std::thread thread_;
+  std::string target_;
+};
+
+TEST(ProvidersTest, WebReadsAJsonPath) {
+  OneShotServer server(R"({"data": {"ok": true, "rate": [0.5, 0.99]}})");
+  auto m = MetricFrom(fmt::format(R"(  - name: m
+    successCondition: result >= 0.95
+    provider:
+      web:
+        url: "http://127.0.0.1:{}/health?svc={{{{args.svc}}}}"
+        jsonPath: "{{$.data.rate[1]}}"
+)",
+                                  server.port()));
+  auto providers = MakeProviders(nullptr);
+  MeasureContext ctx;
+  ctx.args = {{"svc", "web"}};
+  auto v = providers->Measure(m, ctx);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(*v, 0.99);
+  EXPECT_EQ(server.target(), "GET /health?svc=web HTTP/1.1");
+}
+
+TEST(ProvidersTest, PrometheusVectorBecomesAnArray) {
+  OneShotServer server(
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.97"]}]}})");
+  auto m = MetricFrom(fmt::format(R"(  - name: m
+    successCondition: result[0] >= 0.95
+    provider:
+      prometheus:
+        address: "http://127.0.0.1:{}"
+        query: sum(rate(x[1m]))
+)",
+                                  server.port()));
+  auto providers = MakeProviders(nullptr);
+  auto v = providers->Measure(m, {});
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(AssessValue(m, *v).phase, "Successful");
+  EXPECT_EQ(server.target(), "GET /api/v1/query?query=sum%28rate%28x%5B1m%5D%29%29 HTTP/1.1");
+}
+
+TEST(ProvidersTest, JobSucceedsOnExitZero) {
+  auto ok = MetricFrom(R"(  - name: m
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers: [{name: c, command: [sh, -c, "exit 0"]}]
+)");
+  auto providers = MakeProviders(nullptr);
+  auto v = providers->Measure(ok, {});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(AssessValue(ok, *v).phase, "Successful");
+  auto bad = ok;
+  bad.provider.job.command = {"sh", "-c", "exit 1"};
+  v = providers->Measure(bad, {});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(AssessValue(bad, *v).phase, "Failed");
+}
+
+TEST(ProvidersTest, UnreachableAndHttpsAreClearErrors) {
+  auto m = MetricFrom(R"(  - name: m
+    provider: {web: {url: "https://example.invalid/x"}}
+)");
+  auto providers = MakeProviders(nullptr);
+  auto v = providers->Measure(m, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "https://example.invalid/x: https is not supported yet (use http)");
+  auto router = MetricFrom(R"(  - name: m
+    provider: {router: {service: web}}
+)");
+  v = providers->Measure(router, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "the router provider needs strake's embedded router");
+}
+
+}  // namespace
+}  // namespace strake::rollout
