@@ -3,12 +3,16 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 
 namespace strake {
+
+// Decodes standard base64 (line breaks and spaces ignored); nullopt if invalid.
+std::optional<std::string> Base64Decode(std::string_view in);
 
 class Sha256 {
  public:

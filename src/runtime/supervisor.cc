@@ -171,6 +171,7 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
     s.state = "Terminating";
     s.ready = false;
   });
+  ::poll(nullptr, 0, static_cast<int>(sup->options_.drain_delay.count()));
   KillGroup(pid, SIGTERM);
   pollfd p{pidfd, POLLIN, 0};
   if (::poll(&p, 1, tmpl.grace_seconds * 1000) == 0) KillGroup(pid, SIGKILL);

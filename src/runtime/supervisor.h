@@ -82,6 +82,10 @@ struct SupervisorOptions {
   std::chrono::milliseconds initial_backoff{10'000};
   std::chrono::milliseconds max_backoff{300'000};
   std::chrono::milliseconds backoff_reset_after{600'000};
+  // Between marking a replica not ready (its change is announced, so the
+  // router drops its port) and SIGTERM: requests stop arriving before the
+  // process starts to go.
+  std::chrono::milliseconds drain_delay{300};
 };
 
 class Supervisor {

@@ -1,0 +1,412 @@
+#include "rollout/controller.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+#include "rollout/actions.h"
+
+namespace strake::rollout {
+
+namespace {
+
+constexpr const char* kRevisionKind = "RolloutRevision";
+constexpr const char* kRolloutLabel = "strake.dev/rollout";
+
+store::Key Key(const std::string& kind, const std::string& ns, const std::string& name) {
+  return store::Key{kind, ns, name};
+}
+
+std::pair<std::string, std::string> SplitKey(const std::string& key) {
+  auto slash = key.find('/');
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+}  // namespace
+
+std::string PodTemplateHash(const Json& tmpl) {
+  // Canonical: keys sorted, so the same template written in another order
+  // is the same revision.
+  nlohmann::json canonical = nlohmann::json::parse(tmpl.dump());
+  Sha256 h;
+  h.Update(canonical.dump());
+  return h.HexDigest().substr(0, 10);
+}
+
+RolloutReconciler::RolloutReconciler(store::Store& store, WorkloadTarget& target,
+                                     TrafficRouter& router, const Clock& clock)
+    : store_(store), target_(target), router_(router), clock_(clock) {}
+
+Result<std::vector<std::pair<std::string, std::string>>> RolloutReconciler::ResolveEnv(
+    const std::string& ns, const model::Container& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : c.env) {
+    if (!e.config_map_key_ref && !e.secret_key_ref) {
+      out.emplace_back(e.name, e.value);
+      continue;
+    }
+    bool secret = e.secret_key_ref.has_value();
+    const model::KeyRef& ref = secret ? *e.secret_key_ref : *e.config_map_key_ref;
+    const char* kind = secret ? "Secret" : "ConfigMap";
+    auto got = store_.Get(Key(kind, ns, ref.name));
+    if (!got) return tl::unexpected(got.error());
+    std::optional<std::string> value;
+    if (*got) {
+      const Json& obj = (*got)->object;
+      if (obj.contains("data") && obj["data"].contains(ref.key)) {
+        std::string raw = obj["data"][ref.key].get<std::string>();
+        value = secret ? Base64Decode(raw) : std::optional<std::string>(raw);
+      } else if (secret && obj.contains("stringData") && obj["stringData"].contains(ref.key)) {
+        value = obj["stringData"][ref.key].get<std::string>();
+      }
+    }
+    if (!value) {
+      if (ref.optional) continue;
+      return Failf("env {}: {} {} has no key {}", e.name, kind, ref.name, Quote(ref.key));
+    }
+    out.emplace_back(e.name, *value);
+  }
+  return out;
+}
+
+Result<model::PodTemplate> RolloutReconciler::RevisionTemplate(const std::string& ns,
+                                                               const std::string& name,
+                                                               const std::string& hash, Json* raw) {
+  auto got = store_.Get(Key(kRevisionKind, ns, name + "-" + hash));
+  if (!got) return tl::unexpected(got.error());
+  if (!*got) return Failf("revision {} of rollout {} is not recorded", hash, name);
+  const Json& tmpl = (*got)->object["spec"]["template"];
+  if (raw) *raw = tmpl;
+  Json labels =
+      tmpl.contains("metadata") ? tmpl["metadata"].value("labels", Json::object()) : Json::object();
+  Json spec = {{"selector", {{"matchLabels", labels}}},
+               {"template", tmpl},
+               {"strategy", {{"canary", Json::object()}}}};
+  auto decoded = model::DecodeRolloutSpec(spec);
+  if (!decoded) return tl::unexpected(decoded.error());
+  return decoded->pod;
+}
+
+Status RolloutReconciler::RecordRevision(const store::Resource& rollout, const std::string& hash,
+                                         const Json& tmpl, int history_limit,
+                                         const std::string& keep_hash) {
+  const std::string& ns = rollout.key.ns;
+  const std::string& name = rollout.key.name;
+  auto existing = store_.Get(Key(kRevisionKind, ns, name + "-" + hash));
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing) return Ok();
+  auto all = store_.List(kRevisionKind, ns, rollout.uid);
+  if (!all) return tl::unexpected(all.error());
+  int64_t next = 1;
+  for (const auto& r : *all)
+    next = std::max<int64_t>(next, r.object["spec"].value("revision", 0) + 1);
+  store::Resource rev;
+  rev.key = Key(kRevisionKind, ns, name + "-" + hash);
+  rev.owner = rollout.uid;
+  rev.labels = {{kRolloutLabel, name}};
+  rev.object = {
+      {"apiVersion", "strake.dev/v1"},
+      {"kind", kRevisionKind},
+      {"metadata", {{"name", rev.key.name}, {"namespace", ns}, {"labels", rev.labels}}},
+      {"spec", {{"rollout", name}, {"hash", hash}, {"revision", next}, {"template", tmpl}}}};
+  auto created =
+      store_.Create(rev, "RevisionRecorded", fmt::format("revision {} is {}", next, hash));
+  if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+    return tl::unexpected(created.error());
+  }
+  // revisionHistoryLimit: the oldest records go, never the stable or current one.
+  all->push_back(rev);
+  std::sort(all->begin(), all->end(), [](const auto& a, const auto& b) {
+    return a.object["spec"].value("revision", 0) > b.object["spec"].value("revision", 0);
+  });
+  int kept = 0;
+  for (const auto& r : *all) {
+    std::string h = r.object["spec"].value("hash", "");
+    if (h == hash || h == keep_hash) continue;
+    if (++kept > history_limit) (void)store_.Delete(r.key);
+  }
+  return Ok();
+}
+
+Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a,
+                                        const Decision& d) {
+  const std::string& ns = rollout.key.ns;
+  Json metrics = Json::array();
+  Json args = Json::array();
+  std::set<std::string> arg_names;
+  for (const auto& ref : a.analysis.templates) {
+    const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
+    auto got = store_.Get(Key(kind, ref.cluster_scope ? "" : ns, ref.name));
+    if (!got) return tl::unexpected(got.error());
+    if (!*got) return Failf("{} {} not found", kind, Quote(ref.name));
+    const Json& spec = (*got)->object["spec"];
+    for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
+    for (const auto& arg : spec.value("args", Json::array())) {
+      if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
+    }
+  }
+  for (const auto& given : a.analysis.args) {
+    std::string value = given.value;
+    if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
+    if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
+    bool found = false;
+    for (auto& arg : args) {
+      if (arg.value("name", "") == given.name) {
+        arg["value"] = value;
+        found = true;
+      }
+    }
+    if (!found)
+      return Failf("analysis argument {} is not declared by the templates", Quote(given.name));
+  }
+  store::Resource run;
+  run.key = Key("AnalysisRun", ns, a.name);
+  run.owner = rollout.uid;
+  run.labels = {{kRolloutLabel, rollout.key.name}, {"strake.dev/analysis-kind", a.kind}};
+  run.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "AnalysisRun"},
+                {"metadata",
+                 {{"name", a.name},
+                  {"namespace", ns},
+                  {"labels", run.labels},
+                  {"annotations",
+                   {{"strake.dev/canary-hash", d.status.current_pod_hash},
+                    {"strake.dev/stable-hash", d.status.stable_rs}}}}},
+                {"spec", {{"args", args}, {"metrics", metrics}}}};
+  auto created = store_.Create(run, "AnalysisRunCreated",
+                               fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
+  if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+    return tl::unexpected(created.error());
+  }
+  return Ok();
+}
+
+Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string& name,
+                                       const model::RolloutSpec& spec, const Decision& d,
+                                       std::string* problem) {
+  // service name -> (stable-or-active hash, canary-or-preview hash, weight)
+  struct Want {
+    std::string service;
+    std::string stable;
+    std::string canary;
+    int weight = 0;
+    bool routes = false;
+  };
+  std::vector<Want> wants;
+  if (spec.canary) {
+    const auto& c = *spec.canary;
+    if (!c.stable_service.empty()) {
+      wants.push_back({c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true});
+    }
+    if (!c.canary_service.empty()) {
+      std::string to = d.canary_hash.empty() ? d.stable_hash : d.canary_hash;
+      wants.push_back({c.canary_service, to, "", 0, false});
+    }
+  } else {
+    const auto& b = *spec.blue_green;
+    wants.push_back({b.active_service, d.active_hash, "", 0, false});
+    if (!b.preview_service.empty()) {
+      wants.push_back({b.preview_service, d.preview_hash.empty() ? d.active_hash : d.preview_hash,
+                       "", 0, false});
+    }
+  }
+  for (const auto& w : wants) {
+    auto got = store_.Get(Key("Service", ns, w.service));
+    if (!got) return tl::unexpected(got.error());
+    if (!*got) {
+      *problem = fmt::format("service {} not found", Quote(w.service));
+      continue;
+    }
+    auto svc = model::DecodeService((*got)->object);
+    if (!svc) {
+      *problem = fmt::format("service {}: {}", w.service, svc.error().message);
+      continue;
+    }
+    ServiceTraffic t;
+    t.ns = ns;
+    t.service = *svc;
+    t.workload = name;
+    t.stable_hash = w.stable;
+    t.canary_hash = w.canary;
+    t.canary_weight = w.weight;
+    if (w.routes && !w.canary.empty()) {
+      t.header_routes = d.header_routes;
+      t.mirror_routes = d.mirror_routes;
+    }
+    auto st = router_.SetTraffic(t);
+    if (!st) *problem = st.error().message;
+  }
+  return Ok();
+}
+
+Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::string& key) {
+  auto [ns, name] = SplitKey(key);
+  auto got = store_.Get(Key("Rollout", ns, name));
+  if (!got) return tl::unexpected(got.error());
+  if (!*got) {
+    target_.Prune(ns, name, {});
+    return controller::ReconcileResult{};
+  }
+  store::Resource& ro = **got;
+  RolloutStatus status = RolloutStatus::FromJson(ro.status);
+  auto write = [&](const RolloutStatus& st, const std::string& reason,
+                   const std::string& message) -> Result<controller::ReconcileResult> {
+    Json next = st.ToJson();
+    if (next == ro.status && reason.empty()) return controller::ReconcileResult{};
+    auto w = store_.UpdateStatus(ro.key, next, ro.resource_version,
+                                 reason.empty() ? "Reconciled" : reason, message);
+    if (!w) {
+      if (store::Store::LastWriteError() == store::WriteError::kConflict) {
+        return controller::ReconcileResult{std::chrono::milliseconds(1)};  // moved on: look again
+      }
+      return tl::unexpected(w.error());
+    }
+    return controller::ReconcileResult{};
+  };
+
+  auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
+  if (!spec) {
+    status.phase = "Degraded";
+    status.message = "InvalidSpec: " + spec.error().message;
+    return write(status,
+                 status.message == RolloutStatus::FromJson(ro.status).message ? "" : "InvalidSpec",
+                 status.message);
+  }
+  const Json& tmpl = ro.object["spec"]["template"];
+  std::string hash = PodTemplateHash(tmpl);
+  STRAKE_TRY(RecordRevision(ro, hash, tmpl, spec->revision_history_limit, status.stable_rs));
+
+  Observation obs;
+  obs.desired_hash = hash;
+  obs.now = clock_.Now();
+  obs.generation = ro.generation;
+  obs.revisions = target_.Observe(ns, name);
+  for (const std::string* run : {&status.step_analysis_run, &status.background_analysis_run,
+                                 &status.pre_promotion_run, &status.post_promotion_run}) {
+    if (run->empty()) continue;
+    auto ar = store_.Get(Key("AnalysisRun", ns, *run));
+    if (ar && *ar) {
+      obs.analysis_phase[*run] = (*ar)->status.value("phase", "Pending");
+      obs.analysis_message[*run] = (*ar)->status.value("message", "");
+    }
+  }
+
+  Decision d = Step(name, *spec, status, obs);
+
+  // Analysis first: a template that is missing aborts the update.
+  for (const auto& a : d.start_analysis) {
+    auto st = StartAnalysis(ro, a, d);
+    if (!st) {
+      std::string why = fmt::format("analysis {}: {}", a.name, st.error().message);
+      RolloutStatus aborted = d.status;
+      (void)ApplyAction("abort", false, *spec, aborted, obs.now);
+      aborted.message = "RolloutAborted: " + why;
+      aborted.step_analysis_run.clear();
+      aborted.background_analysis_run.clear();
+      return write(aborted, "RolloutAborted", why);
+    }
+  }
+  for (const auto& run : d.terminate_analysis) {
+    auto ar = store_.Get(Key("AnalysisRun", ns, run));
+    if (ar && *ar && !(*ar)->object["spec"].value("terminate", false)) {
+      store::Resource upd = **ar;
+      upd.object["spec"]["terminate"] = true;
+      (void)store_.Update(upd, upd.resource_version);
+    }
+  }
+
+  // Traffic before replicas: nothing that is about to go still gets requests.
+  std::string problem;
+  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, &problem));
+  std::set<std::string> keep;
+  for (const auto& [h, replicas] : d.replicas) {
+    keep.insert(h);
+    Result<model::PodTemplate> pod =
+        h == hash ? Result<model::PodTemplate>(spec->pod) : RevisionTemplate(ns, name, h, nullptr);
+    if (!pod) {
+      problem = pod.error().message;
+      continue;
+    }
+    RevisionSpec rs;
+    rs.ns = ns;
+    rs.workload = name;
+    rs.hash = h;
+    rs.pod = *pod;
+    rs.replicas = replicas;
+    if (!pod->containers.empty()) {
+      auto env = ResolveEnv(ns, pod->containers.front());
+      if (!env) {
+        problem = env.error().message;
+        continue;
+      }
+      rs.env = *env;
+    }
+    auto st = target_.ScaleRevision(rs);
+    if (!st) problem = st.error().message;
+  }
+  target_.Prune(ns, name, keep);
+  if (!problem.empty()) {
+    d.status.message = problem;
+    if (d.status.phase == "Healthy") d.status.phase = "Degraded";
+    if (!d.requeue_after || *d.requeue_after > std::chrono::seconds(5))
+      d.requeue_after = std::chrono::seconds(5);
+  }
+  auto w = write(d.status, d.reason, d.event);
+  if (!w) return w;
+  if (!d.reason.empty()) Log(LogLevel::kInfo, "rollout {}/{}: {}: {}", ns, name, d.reason, d.event);
+  controller::ReconcileResult r;
+  r.requeue_after = w->requeue_after ? w->requeue_after : d.requeue_after;
+  return r;
+}
+
+Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
+                              const std::string& action, bool full, int to_revision) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get(Key("Rollout", ns, name));
+    if (!got) return tl::unexpected(got.error());
+    if (!*got) return Failf("rollout {} not found", name);
+    store::Resource ro = **got;
+    auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
+    if (!spec) return tl::unexpected(spec.error());
+    if (action == "undo") {
+      auto revs = store_.List(kRevisionKind, ns, ro.uid);
+      if (!revs) return tl::unexpected(revs.error());
+      std::string current = PodTemplateHash(ro.object["spec"]["template"]);
+      const store::Resource* pick = nullptr;
+      int64_t best = -1;
+      for (const auto& r : *revs) {
+        int64_t n = r.object["spec"].value("revision", 0);
+        std::string h = r.object["spec"].value("hash", "");
+        if (to_revision > 0 ? n == to_revision : (h != current && n > best)) {
+          pick = &r;
+          best = n;
+        }
+      }
+      if (!pick) {
+        return to_revision > 0 ? Failf("rollout {} has no revision {}", name, to_revision)
+                               : Failf("rollout {} has no earlier revision", name);
+      }
+      ro.object["spec"]["template"] = pick->object["spec"]["template"];
+      auto w = store_.Update(ro, ro.resource_version);
+      if (w) return Ok();
+    } else {
+      RolloutStatus st = RolloutStatus::FromJson(ro.status);
+      STRAKE_TRY(ApplyAction(action, full, *spec, st, clock_.Now()));
+      std::string reason = action == "promote" ? (full ? "PromotedFull" : "Promoted")
+                           : action == "abort" ? "AbortedByUser"
+                                               : "Retried";
+      auto w = store_.UpdateStatus(ro.key, st.ToJson(), ro.resource_version, reason,
+                                   fmt::format("{}{} by the user", action, full ? " --full" : ""));
+      if (w) return Ok();
+    }
+    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
+      return Failf("rollout {}: {} failed", name, action);
+    }
+  }
+  return Failf("rollout {}: {} kept conflicting with the controller", name, action);
+}
+
+}  // namespace strake::rollout

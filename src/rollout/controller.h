@@ -1,0 +1,56 @@
+// RolloutReconciler: drives Rollouts ("ns/name" keys) with the pure state
+// machines of canary.h and a deploy target.
+//
+// One round: read the Rollout, hash its pod template (the revision), record
+// the revision (strake.dev/v1 RolloutRevision, for undo and to run an older
+// stable), observe the target and the AnalysisRuns, Step(), then apply the
+// decision in the order that drops no request — traffic first (weights away
+// from what is about to go), then replicas, then AnalysisRuns — and write the
+// status with the decision's event. The user's verbs (promote, abort, retry,
+// undo) are Act(), a status or spec edit under optimistic concurrency.
+//
+// Thread-safe as a Reconciler: the controller never runs one key twice at once.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "base/clock.h"
+#include "controller/controller.h"
+#include "rollout/target.h"
+#include "store/store.h"
+
+namespace strake::rollout {
+
+// The pod template hash of a Rollout: 10 hex digits of SHA-256 over the
+// template's canonical JSON.
+std::string PodTemplateHash(const Json& tmpl);
+
+class RolloutReconciler : public controller::Reconciler {
+ public:
+  RolloutReconciler(store::Store& store, WorkloadTarget& target, TrafficRouter& router,
+                    const Clock& clock);
+  Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
+
+  // promote [full], abort, retry, or undo (to_revision 0: the previous one).
+  Status Act(const std::string& ns, const std::string& name, const std::string& action, bool full,
+             int to_revision);
+
+ private:
+  Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(const std::string& ns,
+                                                                      const model::Container& c);
+  Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
+                                              const std::string& hash, Json* raw);
+  Status RecordRevision(const store::Resource& rollout, const std::string& hash, const Json& tmpl,
+                        int history_limit, const std::string& keep_hash);
+  Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d);
+  Status ApplyTraffic(const std::string& ns, const std::string& name,
+                      const model::RolloutSpec& spec, const Decision& d, std::string* problem);
+
+  store::Store& store_;
+  WorkloadTarget& target_;
+  TrafficRouter& router_;
+  const Clock& clock_;
+};
+
+}  // namespace strake::rollout

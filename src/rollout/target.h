@@ -1,0 +1,63 @@
+// What the rollout controller needs from a deploy target, as interfaces it
+// owns (targets/local implements them with the runtime and the router; a
+// Kubernetes target would with ReplicaSets and HTTPRoute weights).
+//
+// Implementations are thread-safe.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "model/delivery.h"
+#include "rollout/canary.h"
+
+namespace strake::rollout {
+
+// One revision of a workload to run.
+struct RevisionSpec {
+  std::string ns;
+  std::string workload;  // the Rollout's (or Deployment's) name
+  std::string hash;      // pod template hash
+  model::PodTemplate pod;
+  std::vector<std::pair<std::string, std::string>> env;  // the first container's env, resolved
+  int replicas = 0;
+};
+
+class WorkloadTarget {
+ public:
+  virtual ~WorkloadTarget() = default;
+  // Runs `spec.replicas` replicas of the revision (creating or scaling it).
+  virtual Status ScaleRevision(const RevisionSpec& spec) = 0;
+  // Removes the workload's revisions that are not in `keep`.
+  virtual void Prune(const std::string& ns, const std::string& workload,
+                     const std::set<std::string>& keep) = 0;
+  // Replicas per revision hash.
+  virtual std::map<std::string, RevisionObservation> Observe(const std::string& ns,
+                                                             const std::string& workload) = 0;
+};
+
+// Where a Service's traffic goes.
+struct ServiceTraffic {
+  std::string ns;
+  model::Service service;
+  std::string workload;
+  std::string stable_hash;  // gets 100 - canary_weight
+  std::string canary_hash;  // "" when there is none
+  int canary_weight = 0;
+  std::vector<HeaderRouteDecision> header_routes;  // to the canary
+  std::vector<MirrorRouteDecision> mirror_routes;  // copies to the canary
+};
+
+class TrafficRouter {
+ public:
+  virtual ~TrafficRouter() = default;
+  virtual Status SetTraffic(const ServiceTraffic& traffic) = 0;
+  // Stops routing a Service (deleted).
+  virtual void RemoveService(const std::string& ns, const std::string& service) = 0;
+};
+
+}  // namespace strake::rollout

@@ -1,0 +1,288 @@
+#include "targets/local.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/strings.h"
+
+namespace strake::targets {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr auto kKeepSamples = std::chrono::minutes(15);
+
+runtime::ProbeSpec MapProbe(const model::Probe& p) {
+  runtime::ProbeSpec out;
+  switch (p.kind) {
+    case model::Probe::Kind::kHttpGet:
+      out.kind = runtime::ProbeSpec::Kind::kHttpGet;
+      break;
+    case model::Probe::Kind::kTcpSocket:
+      out.kind = runtime::ProbeSpec::Kind::kTcpSocket;
+      break;
+    case model::Probe::Kind::kExec:
+      out.kind = runtime::ProbeSpec::Kind::kExec;
+      break;
+  }
+  out.path = p.path;
+  out.headers = p.http_headers;
+  out.command = p.command;
+  out.initial_delay_seconds = p.initial_delay_seconds;
+  out.period_seconds = p.period_seconds;
+  out.timeout_seconds = p.timeout_seconds;
+  out.success_threshold = p.success_threshold;
+  out.failure_threshold = p.failure_threshold;
+  return out;
+}
+
+router::StringMatch::Kind MapKind(model::StringMatchSpec::Kind k) {
+  switch (k) {
+    case model::StringMatchSpec::Kind::kExact:
+      return router::StringMatch::Kind::kExact;
+    case model::StringMatchSpec::Kind::kPrefix:
+      return router::StringMatch::Kind::kPrefix;
+    case model::StringMatchSpec::Kind::kRegex:
+      return router::StringMatch::Kind::kRegex;
+  }
+  return router::StringMatch::Kind::kExact;
+}
+
+Result<router::StringMatch> MapMatch(const model::StringMatchSpec& m) {
+  return router::StringMatch::Make(MapKind(m.kind), m.value);
+}
+
+std::string ServiceName(const std::string& ns, const std::string& service) {
+  return ns + "/" + service;
+}
+
+}  // namespace
+
+LocalTarget::LocalTarget(runtime::Supervisor& supervisor, router::Router& router,
+                         std::string work_dir)
+    : supervisor_(supervisor), router_(router), work_dir_(std::move(work_dir)) {
+  sampler_ = std::thread([this] { SampleLoop(); });
+}
+
+LocalTarget::~LocalTarget() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  sampler_.join();
+}
+
+std::string LocalTarget::GroupKey(const std::string& ns, const std::string& workload,
+                                  const std::string& hash) {
+  return ns + "/" + workload + "/" + hash;
+}
+
+Status LocalTarget::ScaleRevision(const rollout::RevisionSpec& spec) {
+  if (spec.pod.containers.empty())
+    return Failf("{}: the pod template has no container", spec.workload);
+  const model::Container& c = spec.pod.containers.front();
+  if (c.command.empty()) {
+    return Failf(
+        "{}: container {}: image {} cannot run on the local target: give its command "
+        "(spec.template.spec.containers[0].command)",
+        spec.workload, c.name, c.image.empty() ? "(none)" : Quote(c.image));
+  }
+  runtime::GroupSpec g;
+  g.key = GroupKey(spec.ns, spec.workload, spec.hash);
+  g.replicas = spec.replicas;
+  g.tmpl.argv = c.command;
+  g.tmpl.argv.insert(g.tmpl.argv.end(), c.args.begin(), c.args.end());
+  g.tmpl.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + work_dir_};
+  for (const auto& [k, v] : spec.env) g.tmpl.env.push_back(k + "=" + v);
+  g.tmpl.env.push_back("STRAKE_REVISION=" + spec.hash);
+  g.tmpl.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
+  if (c.readiness) g.tmpl.readiness = MapProbe(*c.readiness);
+  if (c.liveness) g.tmpl.liveness = MapProbe(*c.liveness);
+  g.tmpl.ready_when_listening = !c.ports.empty();
+  g.tmpl.grace_seconds = spec.pod.termination_grace_period_seconds;
+  return supervisor_.Apply(g);
+}
+
+void LocalTarget::Prune(const std::string& ns, const std::string& workload,
+                        const std::set<std::string>& keep) {
+  std::string prefix = ns + "/" + workload + "/";
+  for (const auto& key : supervisor_.Groups()) {
+    if (!StartsWith(key, prefix)) continue;
+    if (!keep.count(key.substr(prefix.size()))) supervisor_.Remove(key);
+  }
+}
+
+std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
+    const std::string& ns, const std::string& workload) {
+  std::map<std::string, rollout::RevisionObservation> out;
+  std::string prefix = ns + "/" + workload + "/";
+  for (const auto& key : supervisor_.Groups()) {
+    if (!StartsWith(key, prefix)) continue;
+    rollout::RevisionObservation o;
+    for (const auto& r : supervisor_.Replicas(key)) {
+      o.replicas++;
+      o.ready += r.ready;
+    }
+    out[key.substr(prefix.size())] = o;
+  }
+  return out;
+}
+
+std::vector<std::string> LocalTarget::LogPaths(const std::string& ns, const std::string& workload,
+                                               const std::string& hash) const {
+  std::vector<std::string> out;
+  std::string prefix = ns + "/" + workload + "/";
+  for (const auto& key : supervisor_.Groups()) {
+    if (!StartsWith(key, prefix)) continue;
+    if (!hash.empty() && key.substr(prefix.size()) != hash) continue;
+    for (const auto& r : supervisor_.Replicas(key)) out.push_back(r.log_path);
+  }
+  return out;
+}
+
+Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
+  if (t.service.ports.empty()) return Failf("service {}: no port", t.service.meta.name);
+  router::RouteTable table;
+  auto ready_ports = [&](const std::string& hash) {
+    std::vector<uint16_t> ports;
+    for (const auto& r : supervisor_.Replicas(GroupKey(t.ns, t.workload, hash))) {
+      if (r.ready && r.port) ports.push_back(r.port);
+    }
+    return ports;
+  };
+  table.backends.push_back(
+      {t.stable_hash, static_cast<uint32_t>(100 - t.canary_weight), ready_ports(t.stable_hash)});
+  if (!t.canary_hash.empty()) {
+    table.backends.push_back(
+        {t.canary_hash, static_cast<uint32_t>(t.canary_weight), ready_ports(t.canary_hash)});
+    for (const auto& hr : t.header_routes) {
+      router::HeaderRoute route;
+      route.name = hr.name;
+      route.backend = 1;
+      for (const auto& m : hr.match) {
+        auto sm = MapMatch(m.value);
+        if (!sm) return Failf("setHeaderRoute {}: {}", hr.name, sm.error().message);
+        route.headers.emplace_back(m.header_name, *sm);
+      }
+      table.header_routes.push_back(std::move(route));
+    }
+    for (const auto& mr : t.mirror_routes) {
+      router::MirrorRoute route;
+      route.name = mr.name;
+      route.backend = 1;
+      route.percentage = static_cast<uint32_t>(mr.percentage);
+      if (mr.method) {
+        auto sm = MapMatch(*mr.method);
+        if (!sm) return Failf("setMirrorRoute {}: {}", mr.name, sm.error().message);
+        route.method = *sm;
+      }
+      if (mr.path) {
+        auto sm = MapMatch(*mr.path);
+        if (!sm) return Failf("setMirrorRoute {}: {}", mr.name, sm.error().message);
+        route.path = *sm;
+      }
+      for (const auto& h : mr.headers) {
+        auto sm = MapMatch(h.value);
+        if (!sm) return Failf("setMirrorRoute {}: {}", mr.name, sm.error().message);
+        route.headers.emplace_back(h.header_name, *sm);
+      }
+      table.mirror_routes.push_back(std::move(route));
+    }
+  }
+  std::string name = ServiceName(t.ns, t.service.meta.name);
+  uint16_t port = static_cast<uint16_t>(t.service.ports.front().port);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = listening_.find(name);
+  if (it != listening_.end() && it->second == port)
+    return router_.SetRoutes(name, std::move(table));
+  if (it != listening_.end()) {  // the Service's port changed
+    (void)router_.RemoveService(name);
+    listening_.erase(it);
+  }
+  auto bound = router_.AddService(name, "127.0.0.1", port, std::move(table));
+  if (!bound) return tl::unexpected(bound.error());
+  listening_[name] = *bound;
+  return Ok();
+}
+
+void LocalTarget::RemoveService(const std::string& ns, const std::string& service) {
+  std::string name = ServiceName(ns, service);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (listening_.erase(name)) (void)router_.RemoveService(name);
+}
+
+void LocalTarget::SampleLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    auto snap = router_.Snapshot();
+    auto now = SteadyClock::now();
+    lock.lock();
+    for (const auto& s : snap) {
+      for (const auto& r : s.revisions) {
+        auto& q = samples_[s.service + "|" + r.revision];
+        q.push_back({now, r});
+        while (!q.empty() && now - q.front().at > kKeepSamples) q.pop_front();
+      }
+    }
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
+                                                    const std::string& service,
+                                                    const std::string& revision,
+                                                    std::chrono::milliseconds window) {
+  std::string name = ServiceName(ns, service);
+  std::optional<router::RevisionCounters> current;
+  for (const auto& s : router_.Snapshot()) {
+    if (s.service != name) continue;
+    for (const auto& r : s.revisions) {
+      if (r.revision == revision) current = r;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
+  }
+  rollout::RevisionWindow w;
+  for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
+  w.bucket_bounds.push_back(std::numeric_limits<double>::infinity());
+  w.buckets.assign(w.bucket_bounds.size(), 0);
+  if (!current) {
+    w.seconds = static_cast<double>(window.count()) / 1000.0;
+    return w;  // no request has reached the revision yet
+  }
+  auto now = SteadyClock::now();
+  router::RevisionCounters base;  // zero: counted from the revision's first request
+  double span = static_cast<double>(window.count()) / 1000.0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = samples_.find(name + "|" + revision);
+    if (it != samples_.end()) {
+      const Sample* pick = nullptr;
+      for (const auto& s : it->second) {
+        if (now - s.at >= window) pick = &s;  // the newest sample at least `window` old
+      }
+      if (pick) {
+        base = pick->counters;
+        span = std::chrono::duration<double>(now - pick->at).count();
+      } else if (!it->second.empty()) {
+        span = std::chrono::duration<double>(now - it->second.front().at).count();
+      }
+    }
+  }
+  w.seconds = span;
+  w.requests = current->requests - base.requests;
+  w.errors = current->by_class[5] - base.by_class[5];
+  for (size_t i = 0; i < w.buckets.size() && i < current->buckets.size(); ++i) {
+    w.buckets[i] = current->buckets[i] - base.buckets[i];
+  }
+  return w;
+}
+
+}  // namespace strake::targets

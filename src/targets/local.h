@@ -1,0 +1,80 @@
+// LocalTarget: the embedded deploy target. Workload revisions run as
+// supervised processes (runtime::Supervisor); a Service's port is where the
+// embedded router (router::Router) listens on 127.0.0.1, splitting traffic
+// between the ready replicas of its revisions.
+//
+// Mapping of Kubernetes' pod fields onto processes: the first container's
+// command + args run (an image alone cannot run locally: a clear error);
+// env comes resolved from the controller; every containerPort, named or
+// numbered, and every probe or Service targetPort that names one, is the
+// replica's own port (PORT); workingDir defaults to the directory
+// `strake serve` started in.
+//
+// It also samples the router's counters every second so the analysis
+// `router` provider can read windowed rates and latency quantiles.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "rollout/analysis.h"
+#include "rollout/target.h"
+#include "router/router.h"
+#include "runtime/supervisor.h"
+
+namespace strake::targets {
+
+class LocalTarget : public rollout::WorkloadTarget,
+                    public rollout::TrafficRouter,
+                    public rollout::RouterMetricsSource {
+ public:
+  LocalTarget(runtime::Supervisor& supervisor, router::Router& router, std::string work_dir);
+  ~LocalTarget() override;
+
+  Status ScaleRevision(const rollout::RevisionSpec& spec) override;
+  void Prune(const std::string& ns, const std::string& workload,
+             const std::set<std::string>& keep) override;
+  std::map<std::string, rollout::RevisionObservation> Observe(const std::string& ns,
+                                                              const std::string& workload) override;
+
+  Status SetTraffic(const rollout::ServiceTraffic& traffic) override;
+  void RemoveService(const std::string& ns, const std::string& service) override;
+
+  Result<rollout::RevisionWindow> Window(const std::string& ns, const std::string& service,
+                                         const std::string& revision,
+                                         std::chrono::milliseconds window) override;
+
+  // "ns/workload/hash": the supervisor's group key of a revision.
+  static std::string GroupKey(const std::string& ns, const std::string& workload,
+                              const std::string& hash);
+  // Replica log paths of a workload's revision (all revisions when hash is "").
+  std::vector<std::string> LogPaths(const std::string& ns, const std::string& workload,
+                                    const std::string& hash) const;
+
+ private:
+  struct Sample {
+    std::chrono::steady_clock::time_point at;
+    router::RevisionCounters counters;
+  };
+  void SampleLoop();
+
+  runtime::Supervisor& supervisor_;
+  router::Router& router_;
+  std::string work_dir_;
+  std::mutex mu_;
+  std::map<std::string, uint16_t> listening_;          // "ns/service" -> port
+  std::map<std::string, std::deque<Sample>> samples_;  // "ns/service|revision"
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread sampler_;
+};
+
+}  // namespace strake::targets
