@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "cli/delivery.h"
 #include "cli/progress.h"
 #include "model/decode.h"
 #include "pipeline/engine.h"
@@ -620,27 +621,36 @@ int Main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "check files without running them");
   validate->add_option("-f,--filename", vfiles, "YAML or JSON files")->required();
 
+  DeliveryCommands delivery(app, common.data_dir);
+
   std::string get_kind, get_name;
-  auto* get = app.add_subcommand("get", "list pipelineruns, taskruns, pipelines or tasks");
+  auto* get = app.add_subcommand(
+      "get", "list resources: pipelineruns, taskruns (local) or rollouts, services... (server)");
   get->add_option("kind", get_kind)->required();
   get->add_option("name", get_name);
-  get->add_option("-o,--output", common.output, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  get->add_option("-o,--output", common.output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}));
+  delivery.AddApiFlags(get);
 
   std::string d_kind, d_name;
-  auto* describe = app.add_subcommand("describe", "show a pipelinerun or taskrun in detail");
+  auto* describe = app.add_subcommand("describe", "show a resource in detail, with its events");
   describe->add_option("kind", d_kind)->required();
   describe->add_option("name", d_name)->required();
   describe->add_option("-o,--output", common.output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  delivery.AddApiFlags(describe);
 
-  std::string l_name, l_task, l_step;
+  std::string l_name, l_task, l_step, l_revision;
   bool l_follow = false;
-  auto* logs = app.add_subcommand("logs", "print the step logs of a pipelinerun or taskrun");
+  auto* logs = app.add_subcommand(
+      "logs", "print the step logs of a pipelinerun or taskrun, or a rollout's (rollout/NAME)");
   logs->add_option("name", l_name)->required();
   logs->add_option("--task", l_task, "only this pipeline task");
   logs->add_option("--step", l_step, "only this step");
   logs->add_flag("-f,--follow", l_follow, "keep printing until the run ends");
+  logs->add_option("--revision", l_revision, "rollout/NAME: stable or canary only")
+      ->check(CLI::IsMember({"stable", "canary"}));
+  delivery.AddApiFlags(logs);
 
   std::string c_name, c_mode = "Cancelled";
   auto* cancel = app.add_subcommand("cancel", "cancel a running pipelinerun");
@@ -657,8 +667,14 @@ int Main(int argc, char** argv) {
   }
   if (*run) return CmdRun(common, rf);
   if (*validate) return CmdValidate(vfiles);
+  if (int rc = delivery.Dispatch(); rc >= 0) return rc;
+  if (*get && DeliveryCommands::IsApiKind(get_kind)) {
+    return delivery.Get(get_kind, get_name, common.output);
+  }
   if (*get) return CmdGet(common, get_kind, get_name);
+  if (*describe && DeliveryCommands::IsApiKind(d_kind)) return delivery.Describe(d_kind, d_name);
   if (*describe) return CmdDescribe(common, d_kind, d_name);
+  if (*logs && l_name.find('/') != std::string::npos) return delivery.Logs(l_name, l_revision);
   if (*logs) return CmdLogs(common, l_name, l_task, l_step, l_follow);
   if (*cancel) return CmdCancel(common, c_name, c_mode);
   if (*version) {

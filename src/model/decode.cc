@@ -7,8 +7,8 @@
 #include <set>
 
 #include "base/duration.h"
-#include "base/strings.h"
 #include "base/sha256.h"
+#include "base/strings.h"
 #include "model/delivery_decode.h"
 #include "model/fields.h"
 
@@ -635,7 +635,6 @@ ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
   return m;
 }
 
-
 void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resource>& out) {
   Ctx ctx(doc.file, diags);
   const Node& root = doc.root;
@@ -856,6 +855,19 @@ Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimit
   if (diags.HasErrors()) return Fail(diags.ErrorText());
   loaded.warnings = diags.WarningStrings();
   return loaded;
+}
+
+Result<Resource> DecodeObject(const Json& object, const std::string& origin) {
+  Diagnostics diags;
+  std::vector<Document> docs{Document{"", FromJson(object)}};
+  auto res = Decode(docs, diags);
+  if (diags.HasErrors()) {
+    std::vector<std::string> lines;
+    for (const auto& e : diags.ErrorStrings()) lines.push_back(origin + ": " + e);
+    return Fail(Join(lines, "\n"));
+  }
+  if (res.empty()) return Failf("{}: not a resource", origin);
+  return res.front();
 }
 
 Result<PipelineSpec> DecodePipelineSpec(const Json& j) {

@@ -27,6 +27,10 @@ struct Loaded {
 };
 Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimits& limits = {});
 
+// Decodes one object sent as JSON (an API request); errors name the field
+// path, prefixed by `origin` (e.g. "rollout web").
+Result<Resource> DecodeObject(const Json& object, const std::string& origin);
+
 // Round trip through the store: specs saved as JSON decode the same way.
 Result<PipelineSpec> DecodePipelineSpec(const Json& j);
 Json EncodeParams(const std::vector<Param>& params);

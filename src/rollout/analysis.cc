@@ -529,14 +529,28 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   }
   for (const auto& r : results) {
     if (r.phase == new_phase && IsTerminalPhase(new_phase) && new_phase != "Successful") {
+      std::string detail = r.message;
+      if (detail.empty() && !r.measurements.empty()) {
+        const model::Metric& m = spec->metrics[static_cast<size_t>(&r - results.data())];
+        detail = fmt::format("result {}", r.measurements.back().value);
+        if (!m.success_condition.empty())
+          detail += fmt::format(", successCondition {}", m.success_condition);
+        if (!m.failure_condition.empty())
+          detail += fmt::format(", failureCondition {}", m.failure_condition);
+      }
       message = fmt::format("metric {} {}{}", r.name, r.phase == "Failed" ? "failed" : r.phase,
-                            r.message.empty() ? "" : ": " + r.message);
+                            detail.empty() ? "" : ": " + detail);
       break;
     }
   }
   bool changed = new_phase != phase;
   phase = new_phase;
-  STRAKE_TRY(write(changed ? phase : "Measured", message));
+  Json before = run.status;
+  status["phase"] = phase;
+  if (!message.empty()) status["message"] = message;
+  // A round that measured nothing writes nothing: a write is a change, and
+  // a change brings the run back here.
+  if (status != before) STRAKE_TRY(write(changed ? phase : "Measured", message));
   controller::ReconcileResult rr;
   if (next_due && !IsTerminalPhase(phase)) {
     rr.requeue_after = std::chrono::milliseconds(std::max<int64_t>(1, *next_due - now));

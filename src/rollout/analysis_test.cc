@@ -176,8 +176,11 @@ TEST_F(AnalysisRunTest, MeasuresAtTheIntervalUntilCountIsReached) {
   EXPECT_EQ(Status()["phase"], "Running");
   ASSERT_TRUE(r->requeue_after);
   EXPECT_EQ(*r->requeue_after, 5s);
+  int64_t revision = store_->Revision().value();
   ASSERT_TRUE(rec.Reconcile("default/run1"));  // too early: nothing measured
   EXPECT_EQ(providers_.calls, 1u);
+  // ... and nothing written: a write would wake the run again, in a loop.
+  EXPECT_EQ(store_->Revision().value(), revision);
   clock_.Advance(5s);
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Successful");
@@ -193,7 +196,7 @@ TEST_F(AnalysisRunTest, AFailedMeasurementFailsTheRunWithTheReason) {
   AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Failed");
-  EXPECT_EQ(Status()["message"], "metric rate failed");
+  EXPECT_EQ(Status()["message"], "metric rate failed: result 0.5, successCondition result >= 0.9");
 }
 
 TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {

@@ -1,0 +1,449 @@
+#include "cli/delivery.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/duration.h"
+#include "base/net.h"
+#include "base/strings.h"
+#include "model/decode.h"
+#include "server/api.h"
+#include "server/serve.h"
+
+namespace strake::cli {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:7300";
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+int Fail2(const std::string& message) {
+  fmt::print(stderr, "strake: {}\n", message);
+  return 2;
+}
+
+struct Answer {
+  int status = 0;
+  Json body;
+  std::string text;
+};
+
+class Client {
+ public:
+  explicit Client(std::string server) : server_(std::move(server)) {}
+
+  Result<Answer> Call(const std::string& method, const std::string& path,
+                      const std::string& body = "") {
+    auto url = ParseHttpUrl(server_);
+    if (!url) return tl::unexpected(url.error());
+    http::Request req;
+    req.method = method;
+    req.target = (url->path == "/" ? "" : url->path) + path;
+    req.body = body;
+    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30));
+    if (!resp) {
+      return Failf(
+          "cannot reach the strake server at {}: {} (start one with `strake serve`, or set "
+          "--server / STRAKE_SERVER)",
+          server_, resp.error().message);
+    }
+    Answer a;
+    a.status = resp->status;
+    a.text = resp->body;
+    a.body = Json::parse(resp->body, nullptr, false);
+    if (a.status >= 400) {
+      std::string msg = a.body.is_object() ? a.body.value("message", resp->body) : resp->body;
+      return Fail(msg);
+    }
+    return a;
+  }
+
+ private:
+  std::string server_;
+};
+
+std::string ServerOf(const ApiFlags& f) {
+  if (!f.server.empty()) return f.server;
+  if (const char* s = std::getenv("STRAKE_SERVER"); s && *s) return s;
+  return kDefaultServer;
+}
+
+std::string Collection(const server::KindInfo& k, const std::string& ns) {
+  std::string base = k.api_version == "v1" ? "/api/v1" : "/apis/" + k.api_version;
+  if (!k.namespaced) return fmt::format("{}/{}", base, k.plural);
+  return fmt::format("{}/namespaces/{}/{}", base, ns, k.plural);
+}
+
+// A small YAML emitter for -o yaml (JSON is valid YAML, but this reads better).
+void EmitYaml(const Json& j, int indent, std::string& out, bool in_list = false) {
+  std::string pad(static_cast<size_t>(indent), ' ');
+  auto scalar = [](const Json& v) {
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      bool plain = !s.empty() && s.find_first_of(":#{}[]&*!|>'\"%@`,\n") == std::string::npos &&
+                   s != "true" && s != "false" && s != "null" &&
+                   !std::isdigit(static_cast<unsigned char>(s[0])) && s.front() != ' ' &&
+                   s.back() != ' ' && s.front() != '-';
+      return plain ? s : Json(s).dump();
+    }
+    return v.dump();
+  };
+  if (j.is_object()) {
+    bool first = true;
+    for (const auto& [k, v] : j.items()) {
+      std::string lead = (in_list && first) ? "" : pad;
+      first = false;
+      if ((v.is_object() && !v.empty()) || (v.is_array() && !v.empty())) {
+        out += fmt::format("{}{}:\n", lead, k);
+        EmitYaml(v, indent + 2, out);
+      } else {
+        out += fmt::format("{}{}: {}\n", lead, k,
+                           v.is_object()  ? "{}"
+                           : v.is_array() ? "[]"
+                                          : scalar(v));
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_object() && !v.empty()) {
+        out += pad + "- ";
+        EmitYaml(v, indent + 2, out, true);
+      } else {
+        out += fmt::format("{}- {}\n", pad, v.is_array() ? v.dump() : scalar(v));
+      }
+    }
+  } else {
+    out += pad + scalar(j) + "\n";
+  }
+}
+
+void PrintRows(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()));
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
+    }
+    fmt::print("{}\n", line);
+  }
+}
+
+std::string Age(const Json& obj) {
+  std::string created = obj["metadata"].value("creationTimestamp", "");
+  return created;
+}
+
+std::vector<std::string> Row(const server::KindInfo& k, const Json& obj) {
+  const Json& st = obj.value("status", Json::object());
+  std::string name = obj["metadata"].value("name", "");
+  if (k.kind == "Rollout") {
+    std::string step =
+        st.contains("currentStepIndex") ? std::to_string(st.value("currentStepIndex", 0)) : "-";
+    int weight = st.contains("canary") ? st["canary"].value("weight", 0) : 0;
+    return {name,
+            st.value("phase", "Pending"),
+            st.value("stableRS", ""),
+            st.value("currentPodHash", ""),
+            step,
+            fmt::format("{}", weight),
+            fmt::format("{}/{}", st.value("readyReplicas", 0), obj["spec"].value("replicas", 1))};
+  }
+  if (k.kind == "AnalysisRun") {
+    return {name, st.value("phase", "Pending"), st.value("message", ""), Age(obj)};
+  }
+  if (k.kind == "Service") {
+    std::string ports;
+    for (const auto& p : obj["spec"].value("ports", Json::array())) {
+      ports += (ports.empty() ? "" : ",") + fmt::format("{}", p.value("port", 0));
+    }
+    return {name, "127.0.0.1", ports, Age(obj)};
+  }
+  return {name, Age(obj)};
+}
+
+std::vector<std::string> Header(const server::KindInfo& k) {
+  if (k.kind == "Rollout")
+    return {"NAME", "STATUS", "STABLE", "CURRENT", "STEP", "CANARY-WEIGHT", "READY"};
+  if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
+  if (k.kind == "Service") return {"NAME", "ADDRESS", "PORTS", "CREATED"};
+  return {"NAME", "CREATED"};
+}
+
+// One screen of `rollout status`.
+std::string StatusText(const Json& ro) {
+  const Json& st = ro.value("status", Json::object());
+  const Json& spec = ro["spec"];
+  bool canary = spec["strategy"].contains("canary");
+  std::string out;
+  out += fmt::format("Name:            {}\n", ro["metadata"].value("name", ""));
+  out += fmt::format("Status:          {}\n", st.value("phase", "Pending"));
+  if (!st.value("message", "").empty())
+    out += fmt::format("Message:         {}\n", st.value("message", ""));
+  out += fmt::format("Strategy:        {}\n", canary ? "Canary" : "BlueGreen");
+  if (canary) {
+    size_t steps = spec["strategy"]["canary"].value("steps", Json::array()).size();
+    int index = st.value("currentStepIndex", 0);
+    out += fmt::format("  Step:          {}/{}\n",
+                       std::min<size_t>(static_cast<size_t>(index), steps), steps);
+    int w = st.contains("canary") ? st["canary"].value("weight", 0) : 0;
+    out += fmt::format("  Weights:       stable {}  canary {}\n", 100 - w, w);
+  } else if (st.contains("blueGreen")) {
+    out += fmt::format("  Active:        {}\n", st["blueGreen"].value("activeSelector", ""));
+    out += fmt::format("  Preview:       {}\n", st["blueGreen"].value("previewSelector", ""));
+  }
+  out += fmt::format("Revisions:       stable {}  current {}\n", st.value("stableRS", "-"),
+                     st.value("currentPodHash", "-"));
+  out += fmt::format("Replicas:        desired {}  current {}  updated {}  ready {}\n",
+                     spec.value("replicas", 1), st.value("replicas", 0),
+                     st.value("updatedReplicas", 0), st.value("readyReplicas", 0));
+  if (st.contains("canary")) {
+    for (const char* key : {"currentStepAnalysisRun", "currentBackgroundAnalysisRun"}) {
+      std::string run = st["canary"].value(key, "");
+      if (!run.empty()) out += fmt::format("Analysis:        {}\n", run);
+    }
+  }
+  for (const auto& p : st.value("pauseConditions", Json::array())) {
+    out += fmt::format("Paused:          {} since {}\n", p.value("reason", ""),
+                       p.value("startTime", ""));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool DeliveryCommands::IsApiKind(const std::string& kind) {
+  const server::KindInfo* k = server::KindByName(kind);
+  if (!k) return false;
+  static const std::set<std::string> local = {"PipelineRun", "TaskRun", "Pipeline", "Task"};
+  return !local.count(k->kind);
+}
+
+void DeliveryCommands::AddApiFlags(CLI::App* c) {
+  c->add_option(
+      "--server", flags_.server,
+      "strake server URL (default $STRAKE_SERVER or " + std::string(kDefaultServer) + ")");
+  c->add_option("-n,--namespace", flags_.ns, "namespace (default: default)");
+}
+
+DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
+    : data_dir_(data_dir) {
+  auto api_flags = [this](CLI::App* c) { AddApiFlags(c); };
+  serve_ =
+      app.add_subcommand("serve", "run the control plane: API, controllers, runtime and router");
+  serve_->add_option("--listen", listen_, "API address (default 127.0.0.1:7300)");
+  serve_->add_flag("--stop-workloads", stop_workloads_,
+                   "stop the workloads on exit (default: keep them running)");
+
+  apply_ = app.add_subcommand("apply", "create or update resources from files");
+  apply_->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
+  api_flags(apply_);
+
+  delete_ = app.add_subcommand("delete", "delete a resource");
+  delete_->add_option("kind", kind_)->required();
+  delete_->add_option("name", name_)->required();
+  api_flags(delete_);
+
+  rollout_ = app.add_subcommand("rollout", "watch and steer Argo Rollouts");
+  rollout_->require_subcommand(1);
+  status_ =
+      rollout_->add_subcommand("status", "show a rollout's step, weights, replicas and analysis");
+  status_->add_option("name", name_)->required();
+  status_->add_flag("-w,--watch", watch_, "follow until the rollout is Healthy or Degraded");
+  status_->add_option("--timeout", timeout_, "with --watch: give up after this long (default 10m)");
+  api_flags(status_);
+  promote_ = rollout_->add_subcommand("promote", "go past the current pause or step");
+  promote_->add_option("name", name_)->required();
+  promote_->add_flag("--full", full_, "skip every remaining step and analysis");
+  api_flags(promote_);
+  abort_ = rollout_->add_subcommand("abort", "send all traffic back to stable and stop the update");
+  abort_->add_option("name", name_)->required();
+  api_flags(abort_);
+  retry_ = rollout_->add_subcommand("retry", "start an aborted update over");
+  retry_->add_option("name", name_)->required();
+  api_flags(retry_);
+  undo_ = rollout_->add_subcommand("undo", "roll back to an earlier revision (as a new update)");
+  undo_->add_option("name", name_)->required();
+  undo_->add_option("--to-revision", to_revision_, "revision number (default: the previous one)");
+  api_flags(undo_);
+}
+
+int DeliveryCommands::Get(const std::string& kind, const std::string& name,
+                          const std::string& output) {
+  const server::KindInfo* k = server::KindByName(kind);
+  if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind)));
+  Client c(ServerOf(flags_));
+  std::string path = Collection(*k, flags_.ns) + (name.empty() ? "" : "/" + name);
+  auto a = c.Call("GET", path);
+  if (!a) return Fail2(a.error().message);
+  if (output == "json") {
+    fmt::print("{}\n", a->body.dump(2));
+    return 0;
+  }
+  if (output == "yaml") {
+    std::string out;
+    EmitYaml(a->body, 0, out);
+    fmt::print("{}", out);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{Header(*k)};
+  if (name.empty()) {
+    for (const auto& item : a->body["items"]) rows.push_back(Row(*k, item));
+    if (rows.size() == 1) {
+      fmt::print("No {} found in namespace {}\n", k->plural, flags_.ns);
+      return 0;
+    }
+  } else {
+    rows.push_back(Row(*k, a->body));
+  }
+  PrintRows(rows);
+  return 0;
+}
+
+int DeliveryCommands::Describe(const std::string& kind, const std::string& name) {
+  const server::KindInfo* k = server::KindByName(kind);
+  if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind)));
+  Client c(ServerOf(flags_));
+  auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name);
+  if (!a) return Fail2(a.error().message);
+  if (k->kind == "Rollout") {
+    fmt::print("{}", StatusText(a->body));
+  } else {
+    std::string out;
+    EmitYaml(a->body, 0, out);
+    fmt::print("{}", out);
+  }
+  auto ev = c.Call("GET", fmt::format("/apis/strake.dev/v1/events?kind={}&name={}", k->kind, name));
+  if (ev) {
+    fmt::print("Events:\n");
+    for (const auto& e : ev->body["items"]) {
+      if (e.value("namespace", "") != (k->namespaced ? flags_.ns : "")) continue;
+      std::string reason = e.value("reason", "");
+      if (reason == "Reconciled" || reason == "Measured") continue;  // status bookkeeping
+      fmt::print("  {}  {:<20} {}\n", e.value("time", ""), e.value("reason", ""),
+                 e.value("message", ""));
+    }
+  }
+  return 0;
+}
+
+int DeliveryCommands::Logs(const std::string& target, const std::string& revision) {
+  auto slash = target.find('/');
+  std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
+  const server::KindInfo* k = server::KindByName(kind);
+  if (!k || k->kind != "Rollout")
+    return Fail2(fmt::format("logs of {}: only rollout/NAME is supported", target));
+  Client c(ServerOf(flags_));
+  std::string q = revision.empty() ? "" : "?revision=" + revision;
+  auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name + "/logs" + q);
+  if (!a) return Fail2(a.error().message);
+  fmt::print("{}", a->text);
+  return 0;
+}
+
+int DeliveryCommands::Dispatch() {
+  if (*serve_) {
+    server::ServeOptions o;
+    o.data_dir = data_dir_;
+    o.listen = listen_;
+    o.stop_workloads = stop_workloads_;
+    o.on_ready = [this](const std::string& address) {
+      fmt::print("strake: serving on {} (data in {})\n", address, data_dir_);
+      std::fflush(stdout);
+    };
+    auto st = server::Serve(o);
+    if (!st) return Fail2(st.error().message);
+    return 0;
+  }
+  if (*apply_) {
+    auto loaded = model::LoadFiles(files_);
+    if (!loaded) return Fail2("invalid input:\n" + loaded.error().message);
+    for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
+    Client c(ServerOf(flags_));
+    // Everything was validated above: a write is only refused now for a
+    // reason the files cannot show (the server is gone, a conflict).
+    for (const auto& r : loaded->resources) {
+      const server::KindInfo* k = server::KindByName(r.kind);
+      if (!k)
+        return Fail2(fmt::format("{}: {} cannot be applied to a server", r.origin.file, r.kind));
+      Json body = r.raw;
+      std::string ns = r.meta.ns.empty() ? flags_.ns : r.meta.ns;
+      if (!r.raw["metadata"].contains("namespace")) ns = flags_.ns;
+      auto a = c.Call("PUT", Collection(*k, ns) + "/" + r.meta.name, body.dump());
+      if (!a) return Fail2(fmt::format("{} {}: {}", Lower(r.kind), r.meta.name, a.error().message));
+      fmt::print("{}/{} {}\n", Lower(r.kind), r.meta.name,
+                 a->status == 201 ? "created" : "configured");
+    }
+    return 0;
+  }
+  if (*delete_) {
+    const server::KindInfo* k = server::KindByName(kind_);
+    if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind_)));
+    Client c(ServerOf(flags_));
+    auto a = c.Call("DELETE", Collection(*k, flags_.ns) + "/" + name_);
+    if (!a) return Fail2(a.error().message);
+    fmt::print("{}/{} deleted\n", Lower(k->kind), name_);
+    return 0;
+  }
+  if (*rollout_) {
+    Client c(ServerOf(flags_));
+    std::string path = Collection(*server::KindByPlural("rollouts"), flags_.ns) + "/" + name_;
+    if (*status_) {
+      auto limit = ParseDuration(timeout_);
+      if (!limit) return Fail2("--timeout: " + limit.error().message);
+      auto end = std::chrono::steady_clock::now() + *limit;
+      bool tty = ::isatty(1);
+      std::string last;
+      while (true) {
+        auto a = c.Call("GET", path);
+        if (!a) return Fail2(a.error().message);
+        std::string text = StatusText(a->body);
+        std::string phase = a->body.value("status", Json::object()).value("phase", "");
+        if (!watch_) {
+          fmt::print("{}", text);
+          return phase == "Degraded" ? 1 : 0;
+        }
+        if (text != last) {
+          fmt::print("{}{}", tty ? "\x1b[H\x1b[2J" : (last.empty() ? "" : "---\n"), text);
+          std::fflush(stdout);
+          last = text;
+        }
+        const Json& st = a->body.value("status", Json::object());
+        bool settled =
+            st.value("currentPodHash", "") == st.value("stableRS", "x") && phase == "Healthy";
+        if (settled) return 0;
+        if (phase == "Degraded") return 1;
+        if (std::chrono::steady_clock::now() > end)
+          return Fail2("timed out waiting for the rollout");
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      }
+    }
+    std::string action = *promote_ ? "promote" : *abort_ ? "abort" : *retry_ ? "retry" : "undo";
+    Json body = {{"full", full_}, {"toRevision", to_revision_}};
+    auto a = c.Call("POST", path + "/" + action, body.dump());
+    if (!a) return Fail2(a.error().message);
+    fmt::print("rollout {} {}\n", name_,
+               action == "promote" ? (full_ ? "fully promoted" : "promoted")
+               : action == "abort" ? "aborted"
+               : action == "retry" ? "retried"
+                                   : "rolled back");
+    return 0;
+  }
+  return -1;
+}
+
+}  // namespace strake::cli

@@ -1,0 +1,55 @@
+// The CLI verbs that talk to a strake server over its HTTP API:
+// serve, apply, get/describe/delete of the delivery kinds, logs of a
+// rollout, and `rollout status|promote|abort|retry|undo`. The server is
+// --server, else $STRAKE_SERVER, else http://127.0.0.1:7300.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace strake::cli {
+
+struct ApiFlags {
+  std::string server;
+  std::string ns = "default";
+  std::string output = "text";
+};
+
+// Adds the subcommands to `app`; Dispatch runs the one that was parsed and
+// returns its exit status, or -1 if none of them was.
+class DeliveryCommands {
+ public:
+  explicit DeliveryCommands(CLI::App& app, const std::string& data_dir);
+  int Dispatch();
+  // --server and --namespace on a subcommand that may talk to the API.
+  void AddApiFlags(CLI::App* c);
+  // True if `kind` is served by the API rather than the local pipeline store.
+  static bool IsApiKind(const std::string& kind);
+  int Get(const std::string& kind, const std::string& name, const std::string& output);
+  int Describe(const std::string& kind, const std::string& name);
+  int Logs(const std::string& target, const std::string& revision);
+
+ private:
+  const std::string& data_dir_;
+  ApiFlags flags_;
+  CLI::App* serve_ = nullptr;
+  CLI::App* apply_ = nullptr;
+  CLI::App* delete_ = nullptr;
+  CLI::App* rollout_ = nullptr;
+  CLI::App* status_ = nullptr;
+  CLI::App* promote_ = nullptr;
+  CLI::App* abort_ = nullptr;
+  CLI::App* retry_ = nullptr;
+  CLI::App* undo_ = nullptr;
+  std::string listen_ = "127.0.0.1:7300";
+  bool stop_workloads_ = false;
+  std::vector<std::string> files_;
+  std::string kind_, name_;
+  bool full_ = false;
+  bool watch_ = false;
+  int to_revision_ = 0;
+  std::string timeout_ = "10m";
+};
+
+}  // namespace strake::cli

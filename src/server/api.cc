@@ -1,0 +1,405 @@
+#include "server/api.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/strings.h"
+#include "model/decode.h"
+
+namespace strake::server {
+
+using store::Json;
+
+namespace {
+
+const std::vector<KindInfo> kKinds = {
+    {"Service", "services", "v1", true},
+    {"ConfigMap", "configmaps", "v1", true},
+    {"Secret", "secrets", "v1", true},
+    {"Deployment", "deployments", "apps/v1", true},
+    {"Rollout", "rollouts", "argoproj.io/v1alpha1", true},
+    {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", true},
+    {"ClusterAnalysisTemplate", "clusteranalysistemplates", "argoproj.io/v1alpha1", false},
+    {"AnalysisRun", "analysisruns", "argoproj.io/v1alpha1", true},
+    {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", true},
+    {"PipelineRun", "pipelineruns", "tekton.dev/v1", true},
+    {"TaskRun", "taskruns", "tekton.dev/v1", true},
+    {"Pipeline", "pipelines", "tekton.dev/v1", true},
+    {"Task", "tasks", "tekton.dev/v1", true},
+};
+
+Response JsonResponse(int status, const Json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool Matches(const std::map<std::string, std::string>& labels, const std::string& selector) {
+  for (const auto& term : Split(selector, ',')) {
+    if (term.empty()) continue;
+    size_t eq = term.find('=');
+    if (eq == std::string::npos) {
+      if (!labels.count(term)) return false;
+      continue;
+    }
+    std::string k = term.substr(0, eq), v = term.substr(eq + 1);
+    if (!v.empty() && v[0] == '=') v = v.substr(1);  // k==v
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const std::vector<KindInfo>& Kinds() { return kKinds; }
+
+const KindInfo* KindByPlural(const std::string& plural) {
+  for (const auto& k : kKinds) {
+    if (k.plural == plural) return &k;
+  }
+  return nullptr;
+}
+
+const KindInfo* KindByName(const std::string& name) {
+  std::string n = Lower(name);
+  for (const auto& k : kKinds) {
+    if (Lower(k.kind) == n || k.plural == n || Lower(k.kind) + "s" == n) return &k;
+  }
+  if (n == "svc") return KindByPlural("services");
+  if (n == "ro") return KindByPlural("rollouts");
+  return nullptr;
+}
+
+Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
+         router::Router& router, const std::atomic<bool>& stopping)
+    : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {}
+
+Json Api::Present(const store::Resource& r) {
+  Json out = r.object;
+  Json& meta = out["metadata"];
+  meta["name"] = r.key.name;
+  if (!r.key.ns.empty()) meta["namespace"] = r.key.ns;
+  meta["uid"] = r.uid;
+  meta["resourceVersion"] = std::to_string(r.resource_version);
+  meta["generation"] = r.generation;
+  meta["creationTimestamp"] = FormatRfc3339(FromUnixMillis(r.created_ms));
+  if (r.key.kind == "Secret") {
+    for (const char* field : {"data", "stringData"}) {
+      if (!out.contains(field) || !out[field].is_object()) continue;
+      for (auto& [k, v] : out[field].items()) v = "<redacted>";
+    }
+  }
+  if (!r.status.is_null()) out["status"] = r.status;
+  return out;
+}
+
+Response Api::Handle(const Request& req) {
+  if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
+  if (req.path == "/metrics") {
+    return Response{200, "text/plain; version=0.0.4", router_.PrometheusText(), nullptr};
+  }
+  if (req.path == "/apis/strake.dev/v1/events") return Events(req);
+  // /api/v1/... or /apis/GROUP/VERSION/...
+  std::vector<std::string> parts;
+  for (const auto& p : Split(req.path, '/')) {
+    if (!p.empty()) parts.push_back(p);
+  }
+  size_t i = 0;
+  std::string api_version;
+  if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") {
+    api_version = "v1";
+    i = 2;
+  } else if (parts.size() >= 3 && parts[0] == "apis") {
+    api_version = parts[1] + "/" + parts[2];
+    i = 3;
+  } else {
+    return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  }
+  std::string ns;
+  if (i + 1 < parts.size() && parts[i] == "namespaces") {
+    ns = parts[i + 1];
+    i += 2;
+  }
+  if (i >= parts.size())
+    return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  const KindInfo* kind = KindByPlural(parts[i]);
+  if (!kind || kind->api_version != api_version) {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("unknown resource {} in {}", parts[i], api_version));
+  }
+  std::string name = i + 1 < parts.size() ? parts[i + 1] : "";
+  std::string sub = i + 2 < parts.size() ? parts[i + 2] : "";
+  if (i + 3 < parts.size())
+    return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  if (!kind->namespaced) ns = "";
+  if (!sub.empty()) {
+    if (kind->kind != "Rollout")
+      return ErrorResponse(404, "NotFound", fmt::format("no subresource {}", sub));
+    if (sub == "logs" && req.method == "GET") return RolloutLogs(ns, name, req);
+    if (req.method == "POST") return RolloutAction(ns, name, sub, req);
+    return ErrorResponse(405, "MethodNotAllowed", fmt::format("{} {}", req.method, sub));
+  }
+  if (req.method == "GET" && name.empty()) {
+    if (req.query.count("watch") && req.query.at("watch") != "false") return Watch(*kind, ns, req);
+    return List(*kind, ns, req);
+  }
+  if (req.method == "GET") return Get(*kind, ns, name);
+  if (kind->namespaced && ns.empty() && req.method != "GET") {
+    return ErrorResponse(400, "BadRequest",
+                         "a namespaced resource needs /namespaces/NS/ in its path");
+  }
+  if (req.method == "PUT" && !name.empty()) return Put(*kind, ns, name, req, false);
+  if (req.method == "POST" && name.empty()) return Put(*kind, ns, "", req, true);
+  if (req.method == "DELETE" && !name.empty()) return Delete(*kind, ns, name);
+  return ErrorResponse(405, "MethodNotAllowed",
+                       fmt::format("{} is not allowed on {}", req.method, req.path));
+}
+
+Response Api::Get(const KindInfo& k, const std::string& ns, const std::string& name) {
+  auto got = store_.Get({k.kind, ns, name});
+  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!*got)
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("{} {} not found", Lower(k.kind), Quote(name)));
+  return JsonResponse(200, Present(**got));
+}
+
+Response Api::List(const KindInfo& k, const std::string& ns, const Request& req) {
+  auto all = store_.List(k.kind, ns);
+  if (!all) return ErrorResponse(500, "InternalError", all.error().message);
+  std::string selector = req.query.count("labelSelector") ? req.query.at("labelSelector") : "";
+  Json items = Json::array();
+  for (const auto& r : *all) {
+    if (!selector.empty() && !Matches(r.labels, selector)) continue;
+    items.push_back(Present(r));
+  }
+  auto rev = store_.Revision();
+  return JsonResponse(200, {{"apiVersion", k.api_version},
+                            {"kind", k.kind + "List"},
+                            {"metadata", {{"resourceVersion", std::to_string(rev.value_or(0))}}},
+                            {"items", items}});
+}
+
+Response Api::Watch(const KindInfo& k, const std::string& ns, const Request& req) {
+  int64_t since = 0;
+  if (req.query.count("resourceVersion"))
+    since = std::strtoll(req.query.at("resourceVersion").c_str(), nullptr, 10);
+  std::string selector = req.query.count("labelSelector") ? req.query.at("labelSelector") : "";
+  Response r;
+  r.content_type = "application/x-ndjson";
+  r.stream = [this, k, ns, since, selector](Stream& out) mutable {
+    if (since == 0) since = store_.Revision().value_or(0);
+    auto last_beat = std::chrono::steady_clock::now();
+    while (!stopping_) {
+      auto changes = store_.ChangesSince(since, 500);
+      if (!changes) return;
+      for (const auto& c : *changes) {
+        since = c.revision;
+        if (c.key.kind != k.kind || (!ns.empty() && c.key.ns != ns)) continue;
+        Json obj;
+        if (c.type == "DELETED") {
+          obj = {{"kind", k.kind}, {"metadata", {{"name", c.key.name}, {"namespace", c.key.ns}}}};
+        } else {
+          auto got = store_.Get(c.key);
+          if (!got || !*got) continue;
+          if (!selector.empty() && !Matches((*got)->labels, selector)) continue;
+          obj = Present(**got);
+        }
+        Json ev = {{"type", c.type},
+                   {"reason", c.reason},
+                   {"message", c.message},
+                   {"revision", c.revision},
+                   {"object", obj}};
+        if (!out.Write(ev.dump() + "\n")) return;
+      }
+      if (changes->empty()) {
+        if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(15)) {
+          if (!out.Write("\n")) return;  // keeps proxies from timing the stream out
+          last_beat = std::chrono::steady_clock::now();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  };
+  return r;
+}
+
+Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& path_name,
+                  const Request& req, bool create_only) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
+  }
+  std::string name = body.contains("metadata") ? body["metadata"].value("name", "") : "";
+  if (!path_name.empty() && name != path_name) {
+    return ErrorResponse(400, "BadRequest",
+                         fmt::format("metadata.name {} does not match the path's {}", Quote(name),
+                                     Quote(path_name)));
+  }
+  if (body.value("kind", "") != k.kind || body.value("apiVersion", "") != k.api_version) {
+    return ErrorResponse(400, "BadRequest",
+                         fmt::format("this path takes {} {}, not {} {}", k.api_version, k.kind,
+                                     body.value("apiVersion", "?"), body.value("kind", "?")));
+  }
+  if (k.kind == "RolloutRevision" || k.kind == "AnalysisRun") {
+    return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
+  }
+  body["metadata"]["namespace"] = k.namespaced ? ns : "";
+  if (!k.namespaced) body["metadata"].erase("namespace");
+  auto decoded = model::DecodeObject(body, fmt::format("{} {}", Lower(k.kind), name));
+  if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  body.erase("status");
+  std::map<std::string, std::string> labels;
+  if (body["metadata"].contains("labels")) {
+    for (const auto& [lk, lv] : body["metadata"]["labels"].items()) {
+      if (lv.is_string()) labels[lk] = lv.get<std::string>();
+    }
+  }
+  for (const char* f :
+       {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}) {
+    body["metadata"].erase(f);
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get({k.kind, ns, name});
+    if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+    if (!*got) {
+      store::Resource r;
+      r.key = {k.kind, ns, name};
+      r.labels = labels;
+      r.object = body;
+      auto created = store_.Create(r, "Created", fmt::format("{} {} created", Lower(k.kind), name));
+      if (created) return JsonResponse(201, Present(*created));
+      if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists && !create_only)
+        continue;
+      if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists) {
+        return ErrorResponse(409, "AlreadyExists",
+                             fmt::format("{} {} already exists", Lower(k.kind), Quote(name)));
+      }
+      return ErrorResponse(500, "InternalError", created.error().message);
+    }
+    if (create_only) {
+      return ErrorResponse(409, "AlreadyExists",
+                           fmt::format("{} {} already exists", Lower(k.kind), Quote(name)));
+    }
+    store::Resource r = **got;
+    if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
+    r.object = body;
+    r.labels = labels;
+    auto updated = store_.Update(r, r.resource_version);
+    if (updated) {
+      auto fresh = store_.Get({k.kind, ns, name});
+      if (fresh && *fresh) return JsonResponse(200, Present(**fresh));
+      return JsonResponse(200, Present(*updated));
+    }
+    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
+      return ErrorResponse(500, "InternalError", updated.error().message);
+    }
+  }
+  return ErrorResponse(409, "Conflict",
+                       fmt::format("{} {} kept changing; try again", Lower(k.kind), name));
+}
+
+Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {
+  auto got = store_.Get({k.kind, ns, name});
+  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!*got)
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("{} {} not found", Lower(k.kind), Quote(name)));
+  if (k.kind == "Rollout") {  // its revisions and analysis runs go with it
+    for (const char* owned : {"RolloutRevision", "AnalysisRun"}) {
+      auto children = store_.List(owned, ns, (*got)->uid);
+      if (children) {
+        for (const auto& c : *children) (void)store_.Delete(c.key);
+      }
+    }
+  }
+  auto st = store_.Delete({k.kind, ns, name});
+  if (!st) return ErrorResponse(500, "InternalError", st.error().message);
+  if (k.kind == "Service") target_.RemoveService(ns, name);
+  return JsonResponse(200, {{"kind", "Status"},
+                            {"status", "Success"},
+                            {"message", fmt::format("{} {} deleted", Lower(k.kind), name)}});
+}
+
+Response Api::RolloutAction(const std::string& ns, const std::string& name,
+                            const std::string& action, const Request& req) {
+  if (action != "promote" && action != "abort" && action != "retry" && action != "undo") {
+    return ErrorResponse(
+        404, "NotFound",
+        fmt::format("unknown rollout action {} (promote, abort, retry, undo)", Quote(action)));
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
+  auto st = rollouts_.Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
+  if (!st) {
+    bool missing = st.error().message.find("not found") != std::string::npos;
+    return ErrorResponse(missing ? 404 : 409, missing ? "NotFound" : "Conflict",
+                         st.error().message);
+  }
+  return Get(*KindByPlural("rollouts"), ns, name);
+}
+
+Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {
+  auto got = store_.Get({"Rollout", ns, name});
+  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!*got)
+    return ErrorResponse(404, "NotFound", fmt::format("rollout {} not found", Quote(name)));
+  const Json& status = (*got)->status;
+  std::string which = req.query.count("revision") ? req.query.at("revision") : "";
+  std::string hash;
+  if (which == "stable") hash = status.value("stableRS", "");
+  if (which == "canary") {
+    hash = status.value("currentPodHash", "");
+    if (hash == status.value("stableRS", "")) return Response{200, "text/plain", "", nullptr};
+  }
+  if (!which.empty() && which != "stable" && which != "canary") {
+    return ErrorResponse(400, "BadRequest", "revision is stable or canary");
+  }
+  std::string out;
+  for (const auto& path : target_.LogPaths(ns, name, hash)) {
+    auto text = ReadFile(path, size_t{4} << 20);
+    if (!text) continue;
+    out += fmt::format("==> {} <==\n{}", path, *text);
+    if (!out.empty() && out.back() != '\n') out += '\n';
+  }
+  return Response{200, "text/plain; charset=utf-8", out, nullptr};
+}
+
+Response Api::Events(const Request& req) {
+  int64_t since =
+      req.query.count("since") ? std::strtoll(req.query.at("since").c_str(), nullptr, 10) : 0;
+  std::string kind = req.query.count("kind") ? req.query.at("kind") : "";
+  std::string name = req.query.count("name") ? req.query.at("name") : "";
+  // The newest 10,000 changes at most.
+  int64_t newest = store_.Revision().value_or(0);
+  since = std::max<int64_t>(since, newest - 10'000);
+  auto changes = store_.ChangesSince(since, 10'000);
+  if (!changes) return ErrorResponse(500, "InternalError", changes.error().message);
+  Json items = Json::array();
+  for (const auto& c : *changes) {
+    if (!kind.empty() && c.key.kind != kind) continue;
+    if (!name.empty() && c.key.name != name) continue;
+    items.push_back({{"revision", c.revision},
+                     {"kind", c.key.kind},
+                     {"namespace", c.key.ns},
+                     {"name", c.key.name},
+                     {"type", c.type},
+                     {"reason", c.reason},
+                     {"message", c.message},
+                     {"time", FormatRfc3339(FromUnixMillis(c.time_ms))}});
+  }
+  return JsonResponse(200, {{"items", items}});
+}
+
+}  // namespace strake::server

@@ -1,0 +1,75 @@
+// Api: strake's REST API, Kubernetes-shaped.
+//
+//   GET    /api/v1/namespaces/NS/PLURAL[/NAME]            core kinds (services, configmaps,
+//   secrets) GET    /apis/GROUP/VERSION/namespaces/NS/PLURAL[/NAME] the other kinds GET
+//   /apis/GROUP/VERSION/PLURAL                      every namespace (or cluster-scoped)
+//          ?labelSelector=k=v,k2=v2   ?watch=true&resourceVersion=N (newline-delimited JSON events)
+//   PUT    .../PLURAL/NAME     create or replace (spec, labels, annotations; status is kept)
+//   POST   .../PLURAL          create (409 if it exists)
+//   DELETE .../PLURAL/NAME     delete (a Rollout's revisions and analysis runs go with it)
+//   POST   .../rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
+//   GET    .../rollouts/NAME/logs?revision=stable|canary  the replicas' logs
+//   GET    /apis/strake.dev/v1/events?since=N&kind=K&name=N  the change log
+//   GET    /metrics   /healthz
+//
+// Every object is validated by the same strict decoder as `strake validate`
+// before anything is written; errors are JSON with a reason, the field path
+// and a fitting status (400, 404, 409, 413, 422). Secret values never leave
+// the server: data and stringData come back as "<redacted>".
+//
+// Thread-safe: called from the HTTP server's connection threads.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "rollout/controller.h"
+#include "router/router.h"
+#include "server/http_server.h"
+#include "store/store.h"
+#include "targets/local.h"
+
+namespace strake::server {
+
+struct KindInfo {
+  std::string kind;
+  std::string plural;
+  std::string api_version;  // "v1", "argoproj.io/v1alpha1", ...
+  bool namespaced = true;
+};
+
+// The kinds the API serves; nullptr if unknown.
+const KindInfo* KindByPlural(const std::string& plural);
+const KindInfo* KindByName(const std::string& kind);  // also accepts plural and lower case
+const std::vector<KindInfo>& Kinds();
+
+class Api {
+ public:
+  Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
+      router::Router& router, const std::atomic<bool>& stopping);
+  Response Handle(const Request& req);
+
+  // The resource as the API shows it (metadata filled in, secrets masked).
+  static store::Json Present(const store::Resource& r);
+
+ private:
+  Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
+  Response List(const KindInfo& k, const std::string& ns, const Request& req);
+  Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
+  Response Put(const KindInfo& k, const std::string& ns, const std::string& name,
+               const Request& req, bool create_only);
+  Response Delete(const KindInfo& k, const std::string& ns, const std::string& name);
+  Response RolloutAction(const std::string& ns, const std::string& name, const std::string& action,
+                         const Request& req);
+  Response RolloutLogs(const std::string& ns, const std::string& name, const Request& req);
+  Response Events(const Request& req);
+
+  store::Store& store_;
+  rollout::RolloutReconciler& rollouts_;
+  targets::LocalTarget& target_;
+  router::Router& router_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace strake::server

@@ -1,0 +1,238 @@
+#include "server/http_server.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/http.h"
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace strake::server {
+
+std::string Request::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (http::EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+Response ErrorResponse(int status, const std::string& reason, const std::string& message) {
+  Response r;
+  r.status = status;
+  r.body = nlohmann::json{{"kind", "Status"},
+                          {"status", "Failure"},
+                          {"reason", reason},
+                          {"message", message},
+                          {"code", status}}
+               .dump() +
+           "\n";
+  return r;
+}
+
+namespace {
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+class ChunkedStream : public Stream {
+ public:
+  explicit ChunkedStream(int fd) : fd_(fd) {}
+  bool Write(std::string_view chunk) override {
+    if (chunk.empty() || broken_) return !broken_;
+    std::string out = fmt::format("{:x}\r\n", chunk.size());
+    out.append(chunk);
+    out += "\r\n";
+    broken_ = !SendAll(fd_, out);
+    return !broken_;
+  }
+  bool broken() const { return broken_; }
+
+ private:
+  int fd_;
+  bool broken_ = false;
+};
+
+void Answer(int fd, const Response& r, bool keep_alive) {
+  std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", r.status,
+                                 http::ReasonPhrase(r.status), r.content_type);
+  if (r.stream) {
+    head += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
+    if (!SendAll(fd, head)) return;
+    ChunkedStream s(fd);
+    r.stream(s);
+    if (!s.broken()) SendAll(fd, "0\r\n\r\n");
+    return;
+  }
+  head += fmt::format("Content-Length: {}\r\nConnection: {}\r\n\r\n", r.body.size(),
+                      keep_alive ? "keep-alive" : "close");
+  SendAll(fd, head + r.body);
+}
+
+}  // namespace
+
+HttpServer::HttpServer(Handler handler, HttpServerOptions options)
+    : handler_(std::move(handler)), options_(options) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Result<uint16_t> HttpServer::Listen(const std::string& host, uint16_t port) {
+  auto l = ListenTcp(host, port, 128);
+  if (!l) return tl::unexpected(l.error());
+  listener_ = std::move(l->fd);
+  return l->port;
+}
+
+void HttpServer::Start() {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  accept_thread_ = std::thread([this] { AcceptLoop(); });
+}
+
+void HttpServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  if (accept_thread_.joinable()) accept_thread_.join();
+  std::unique_lock<std::mutex> lock(mu_);
+  for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+  idle_cv_.wait(lock, [this] { return active_ == 0; });
+  lock.unlock();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  wake_fd_ = -1;
+}
+
+void HttpServer::AcceptLoop() {
+  while (!stopping_) {
+    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[1].revents) break;
+    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ >= options_.max_connections) {
+      Answer(fd, ErrorResponse(503, "ServiceUnavailable", "too many connections"), false);
+      ::close(fd);
+      continue;
+    }
+    ++active_;
+    open_fds_.insert(fd);
+    // Detached: a finished connection frees its thread at once; Stop waits
+    // for active_ to reach zero.
+    std::thread([this, fd] { Serve(fd); }).detach();
+  }
+}
+
+void HttpServer::Serve(int fd) {
+  std::string buf;
+  char tmp[16384];
+  auto fill = [&]() {
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(options_.idle_timeout.count()));
+    if (n <= 0) return false;
+    ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
+    if (r <= 0) return false;
+    buf.append(tmp, static_cast<size_t>(r));
+    return true;
+  };
+  while (!stopping_) {
+    http::Head head;
+    auto parsed = http::ParseRequestHead(buf, head);
+    if (!parsed) {
+      Answer(fd, ErrorResponse(400, "BadRequest", parsed.error().message), false);
+      break;
+    }
+    if (*parsed == 0) {
+      if (buf.size() > options_.max_header) {
+        Answer(fd, ErrorResponse(431, "RequestHeaderFieldsTooLarge", "request head too large"),
+               false);
+        break;
+      }
+      if (!fill()) break;
+      continue;
+    }
+    Request req;
+    req.method = std::string(head.method);
+    std::string target(head.target);
+    size_t q = target.find('?');
+    req.path = UrlDecode(target.substr(0, q));
+    if (q != std::string::npos) {
+      for (const auto& kv : Split(target.substr(q + 1), '&')) {
+        size_t eq = kv.find('=');
+        req.query[UrlDecode(kv.substr(0, eq))] =
+            eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
+      }
+    }
+    for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);
+    bool keep_alive = head.keep_alive;
+    if (head.chunked) {
+      Answer(fd, ErrorResponse(411, "LengthRequired", "send the body with a Content-Length"),
+             false);
+      break;
+    }
+    if (head.content_length > 0 && static_cast<size_t>(head.content_length) > options_.max_body) {
+      // Refused before reading it: a 2 GB body costs nothing.
+      Answer(fd,
+             ErrorResponse(413, "RequestEntityTooLarge",
+                           fmt::format("request body of {} bytes is over the {} byte limit",
+                                       head.content_length, options_.max_body)),
+             false);
+      break;
+    }
+    size_t need = *parsed + static_cast<size_t>(std::max<int64_t>(head.content_length, 0));
+    bool complete = true;
+    while (buf.size() < need) {
+      if (!fill()) {
+        complete = false;
+        break;
+      }
+    }
+    if (!complete) break;
+    req.body = buf.substr(*parsed, need - *parsed);
+    buf.erase(0, need);
+    Response resp;
+    try {
+      resp = handler_(req);
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "api: {} {}: {}", req.method, req.path, e.what());
+      resp = ErrorResponse(500, "InternalError", e.what());
+    }
+    Answer(fd, resp, keep_alive && !resp.stream);
+    if (!keep_alive || resp.stream) break;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  open_fds_.erase(fd);
+  ::close(fd);
+  if (--active_ == 0) idle_cv_.notify_all();
+}
+
+}  // namespace strake::server

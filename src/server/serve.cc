@@ -1,0 +1,202 @@
+#include "server/serve.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "controller/controller.h"
+#include "rollout/analysis.h"
+#include "rollout/controller.h"
+#include "router/router.h"
+#include "runtime/supervisor.h"
+#include "server/api.h"
+#include "server/http_server.h"
+#include "store/sqlite_store.h"
+#include "targets/local.h"
+
+namespace strake::server {
+
+namespace {
+
+// Adapts a reconciler member to controller::Reconciler.
+class Forward : public controller::Reconciler {
+ public:
+  explicit Forward(controller::Reconciler& inner) : inner_(inner) {}
+  Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
+    try {
+      return inner_.Reconcile(key);
+    } catch (const std::exception& e) {
+      return Failf("{}: {}", key, e.what());
+    }
+  }
+
+ private:
+  controller::Reconciler& inner_;
+};
+
+// The Rollouts known, by namespace, to map changes of related kinds (an
+// AnalysisRun, a Service, a ConfigMap) to the Rollouts to look at again.
+class RolloutIndex {
+ public:
+  void Add(const std::string& ns, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    names_.insert(ns + "/" + name);
+  }
+  void Remove(const std::string& ns, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    names_.erase(ns + "/" + name);
+  }
+  std::vector<std::string> InNamespace(const std::string& ns) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& k : names_) {
+      if (StartsWith(k, ns + "/")) out.push_back(k);
+    }
+    return out;
+  }
+  // The Rollout that owns a run named "<rollout>-<hash>-<suffix>".
+  std::vector<std::string> OwnersOfRun(const std::string& ns, const std::string& run) const {
+    std::vector<std::string> out;
+    for (const auto& k : InNamespace(ns)) {
+      if (StartsWith(run, k.substr(ns.size() + 1) + "-")) out.push_back(k);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::set<std::string> names_;
+};
+
+}  // namespace
+
+Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
+  // Signals are taken by sigwait below; every thread started from here on
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto colon = options.listen.rfind(':');
+  if (colon == std::string::npos) return Failf("--listen {}: expected HOST:PORT", options.listen);
+  std::string host = options.listen.substr(0, colon);
+  int port = std::atoi(options.listen.c_str() + colon + 1);
+  if (port < 0 || port > 65535) return Failf("--listen {}: bad port", options.listen);
+
+  STRAKE_TRY(MakeDirs(options.data_dir, 0700));
+  auto opened = store::OpenSqliteStore(PathJoin(options.data_dir, "strake.db"));
+  if (!opened) return tl::unexpected(opened.error());
+  store::Store& st = **opened;
+  SystemClock clock;
+  std::string work_dir = options.work_dir;
+  if (work_dir.empty()) {
+    char buf[4096];
+    work_dir = ::getcwd(buf, sizeof buf) ? buf : "/";
+  }
+
+  runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"));
+  STRAKE_TRY(supervisor.Recover());
+  router::RouterOptions ropt;
+  ropt.workers = options.router_workers;
+  router::Router router(ropt);
+  STRAKE_TRY(router.Start());
+  targets::LocalTarget target(supervisor, router, work_dir);
+  auto providers = rollout::MakeProviders(&target);
+  std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
+  STRAKE_TRY(MakeDirs(analysis_logs, 0700));
+
+  rollout::RolloutReconciler rollouts(st, target, target, clock);
+  rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);
+  Forward rollouts_fwd(rollouts), analyses_fwd(analyses);
+  controller::Controller rollout_ctl("rollouts", rollouts_fwd, 2);
+  controller::Controller analysis_ctl("analysisruns", analyses_fwd, 2);
+  RolloutIndex index;
+
+  st.Subscribe([&](const store::Change& c) {
+    const std::string key = c.key.ns + "/" + c.key.name;
+    if (c.key.kind == "Rollout") {
+      if (c.type == "DELETED") {
+        index.Remove(c.key.ns, c.key.name);
+      } else {
+        index.Add(c.key.ns, c.key.name);
+      }
+      rollout_ctl.Enqueue(key);
+    } else if (c.key.kind == "AnalysisRun") {
+      analysis_ctl.Enqueue(key);
+      for (const auto& r : index.OwnersOfRun(c.key.ns, c.key.name)) rollout_ctl.Enqueue(r);
+    } else if (c.key.kind == "Service" || c.key.kind == "ConfigMap" || c.key.kind == "Secret" ||
+               c.key.kind == "AnalysisTemplate") {
+      for (const auto& r : index.InNamespace(c.key.ns)) rollout_ctl.Enqueue(r);
+    }
+  });
+  supervisor.SetOnChange([&](const std::string& group) {
+    // "ns/workload/hash" -> "ns/workload"
+    auto last = group.rfind('/');
+    if (last != std::string::npos) rollout_ctl.Enqueue(group.substr(0, last));
+  });
+
+  auto existing = st.List("Rollout", "");
+  if (!existing) return tl::unexpected(existing.error());
+  for (const auto& r : *existing) {
+    index.Add(r.key.ns, r.key.name);
+    rollout_ctl.Enqueue(r.key.ns + "/" + r.key.name);
+  }
+  auto runs = st.List("AnalysisRun", "");
+  if (!runs) return tl::unexpected(runs.error());
+  for (const auto& r : *runs) analysis_ctl.Enqueue(r.key.ns + "/" + r.key.name);
+  rollout_ctl.Start();
+  analysis_ctl.Start();
+
+  std::atomic<bool> stopping{false};
+  Api api(st, rollouts, target, router, stopping);
+  HttpServer http([&api](const Request& req) { return api.Handle(req); });
+  auto bound = http.Listen(host, static_cast<uint16_t>(port));
+  if (!bound) {
+    rollout_ctl.Stop();
+    analysis_ctl.Stop();
+    return tl::unexpected(bound.error().Wrap("strake serve"));
+  }
+  http.Start();
+  std::string address = fmt::format("http://{}:{}", host, *bound);
+  if (options.on_ready) options.on_ready(address);
+
+  // Replicas a previous run left and no Rollout claims any more: stopped
+  // once every Rollout has been reconciled.
+  std::thread collector([&] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    while (rollout_ctl.queue().Len() > 0 && std::chrono::steady_clock::now() < until && !stopping) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!stopping) supervisor.CollectOrphans();
+  });
+
+  timespec tick{0, 100'000'000};
+  while (true) {
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      Log(LogLevel::kWarn, "strake serve: {} received, shutting down",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (stop && stop->load()) break;
+  }
+  stopping = true;
+  collector.join();
+  http.Stop();
+  rollout_ctl.Stop();
+  analysis_ctl.Stop();
+  if (options.stop_workloads) supervisor.StopAll();
+  return Ok();
+}
+
+}  // namespace strake::server

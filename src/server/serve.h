@@ -1,0 +1,33 @@
+// Serve: `strake serve`, the control plane on one machine.
+//
+// Opens the store, re-adopts the workload replicas a previous run left
+// (kill -9 included), starts the embedded router, the Rollout and
+// AnalysisRun controllers and the HTTP API, and runs until SIGINT or
+// SIGTERM. Every Rollout and AnalysisRun is reconciled at start, so a
+// pause resumes with only its remaining time and analysis picks up where it
+// stood. Stopping leaves the workloads running (the next start adopts
+// them) unless stop_workloads is set.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "base/result.h"
+
+namespace strake::server {
+
+struct ServeOptions {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:7300";
+  std::string work_dir;  // where workload commands run; default: the current directory
+  bool stop_workloads = false;
+  int router_workers = 2;
+  // Called once the API answers, with its address ("http://127.0.0.1:7300").
+  std::function<void(const std::string&)> on_ready;
+};
+
+// Runs until SIGINT/SIGTERM or `stop` becomes true (checked every 100 ms).
+Status Serve(const ServeOptions& options, const std::atomic<bool>* stop = nullptr);
+
+}  // namespace strake::server
