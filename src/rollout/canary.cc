@@ -94,6 +94,13 @@ int Ready(const Observation& obs, const std::string& hash) {
   return it == obs.revisions.end() ? 0 : it->second.ready;
 }
 
+// " (replica 0: x: command not found)" when the target says why, else "".
+std::string Why(const Observation& obs, const std::string& hash) {
+  auto it = obs.revisions.find(hash);
+  return it == obs.revisions.end() || it->second.problem.empty() ? ""
+                                                                 : " (" + it->second.problem + ")";
+}
+
 int Running(const Observation& obs, const std::string& hash) {
   auto it = obs.revisions.find(hash);
   return it == obs.revisions.end() ? 0 : it->second.replicas;
@@ -304,8 +311,8 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     bool healthy = Ready(obs, desired) >= spec.replicas;
     st.phase = healthy ? "Healthy" : "Progressing";
     st.message = healthy ? ""
-                         : fmt::format("waiting for stable {}: {}/{} ready", desired,
-                                       Ready(obs, desired), spec.replicas);
+                         : fmt::format("waiting for stable {}: {}/{} ready{}", desired,
+                                       Ready(obs, desired), spec.replicas, Why(obs, desired));
     if (!healthy) Requeue(d, Ms(1000));
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
@@ -365,8 +372,8 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
         } else {
           waiting = true;
           st.message =
-              fmt::format("step {}/{} setWeight {}: waiting for canary replicas ({}/{} ready)",
-                          i + 1, n, s.weight, Ready(obs, desired), want);
+              fmt::format("step {}/{} setWeight {}: waiting for canary replicas ({}/{} ready){}",
+                          i + 1, n, s.weight, Ready(obs, desired), want, Why(obs, desired));
           Requeue(d, Ms(1000));
         }
         break;

@@ -68,8 +68,9 @@ struct RolloutStatus {
 };
 
 struct RevisionObservation {
-  int replicas = 0;  // running now
-  int ready = 0;     // passing readiness
+  int replicas = 0;     // running now
+  int ready = 0;        // passing readiness
+  std::string problem;  // why a replica is not ready, if the target knows
 };
 
 struct AnalysisToStart {

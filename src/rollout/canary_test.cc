@@ -46,7 +46,7 @@ class Driver {
     for (const auto& a : d.start_analysis) obs_.analysis_phase[a.name] = "Running";
     if (make_ready) {
       obs_.revisions.clear();
-      for (const auto& [h, n] : d.replicas) obs_.revisions[h] = {n, n};
+      for (const auto& [h, n] : d.replicas) obs_.revisions[h] = {n, n, ""};
     }
     last_ = d;
     return d;
@@ -93,6 +93,7 @@ TEST(CanaryTest, FirstDeploymentGoesStraightToStable) {
   EXPECT_EQ(d.replicas.at("v1"), 4);
   EXPECT_EQ(d.status.phase, "Progressing");
   EXPECT_EQ(d.reason, "RolloutCreated");
+  EXPECT_EQ(d.status.message, "waiting for stable v1: 0/4 ready");
   drv.SetReady("v1", 4);
   d = drv.Round("v1");
   EXPECT_EQ(d.status.phase, "Healthy");

@@ -9,6 +9,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "rollout/expr.h"
 
 namespace strake::server {
 
@@ -259,6 +260,25 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
   if (!k.namespaced) body["metadata"].erase("namespace");
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", Lower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  if (const auto* t = std::get_if<model::AnalysisTemplate>(&decoded->value)) {
+    // Conditions are compiled now, so a typo is refused here and not found
+    // by the first measurement of a rollout in progress.
+    std::vector<std::string> errors;
+    for (size_t i = 0; i < t->spec.metrics.size(); ++i) {
+      const auto& m = t->spec.metrics[i];
+      for (const auto& [field, cond] :
+           {std::pair<const char*, const std::string&>{"successCondition", m.success_condition},
+            {"failureCondition", m.failure_condition}}) {
+        if (cond.empty()) continue;
+        auto e = rollout::Expr::Compile(cond);
+        if (!e) {
+          errors.push_back(fmt::format("{} {}: spec.metrics[{}].{}: {}", Lower(k.kind), name, i,
+                                       field, e.error().message));
+        }
+      }
+    }
+    if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
+  }
   body.erase("status");
   std::map<std::string, std::string> labels;
   if (body["metadata"].contains("labels")) {

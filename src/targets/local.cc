@@ -126,6 +126,9 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
     for (const auto& r : supervisor_.Replicas(key)) {
       o.replicas++;
       o.ready += r.ready;
+      if (!r.ready && !r.message.empty() && o.problem.empty()) {
+        o.problem = fmt::format("replica {}: {}", r.index, r.message);
+      }
     }
     out[key.substr(prefix.size())] = o;
   }

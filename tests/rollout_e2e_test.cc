@@ -1,0 +1,486 @@
+// End-to-end: `strake serve` with real processes behind the embedded router,
+// driven through the CLI, under load from a real HTTP client.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/net.h"
+#include "base/strings.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+uint16_t FreePort() {
+  auto l = ListenTcp("127.0.0.1", 0);
+  EXPECT_TRUE(l);
+  return l ? l->port : 0;
+}
+
+// Requests on keep-alive connections until stopped; tallies answers.
+class Load {
+ public:
+  explicit Load(uint16_t port, int connections = 2) : port_(port) {
+    for (int i = 0; i < connections; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int failures() const { return failures_.load(); }
+  int total() const { return total_.load(); }
+  std::map<std::string, int> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+  std::string last_failure() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_failure_;
+  }
+
+ private:
+  void Loop() {
+    std::optional<http::Connection> c;
+    while (!stop_) {
+      if (!c) {
+        auto opened = http::Connection::Open("127.0.0.1", port_, 2s);
+        if (!opened) {
+          Fail(opened.error().message);
+          std::this_thread::sleep_for(20ms);
+          continue;
+        }
+        c = std::move(*opened);
+      }
+      auto r = c->RoundTrip({}, 5s);
+      total_++;
+      if (!r) {
+        Fail(r.error().message);
+        c.reset();
+        continue;
+      }
+      if (r->status != 200) Fail(fmt::format("HTTP {}: {}", r->status, r->body));
+      std::lock_guard<std::mutex> lock(mu_);
+      bodies_[r->body]++;
+    }
+  }
+  void Fail(const std::string& why) {
+    failures_++;
+    std::lock_guard<std::mutex> lock(mu_);
+    last_failure_ = why;
+  }
+
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failures_{0}, total_{0};
+  std::mutex mu_;
+  std::map<std::string, int> bodies_;
+  std::string last_failure_;
+  std::vector<std::thread> threads_;
+};
+
+class RolloutE2E : public E2E {
+ protected:
+  void SetUp() override {
+    E2E::SetUp();
+    app_ = std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py";
+    port_ = FreePort();
+  }
+  void TearDown() override {
+    StopServer(SIGTERM);
+    E2E::TearDown();
+  }
+
+  void StartServer() {
+    std::string log = dir_ + "/.bg";
+    (void)RemoveAll(log);
+    pid_ = StartStrake({"serve", "--listen", "127.0.0.1:0", "--stop-workloads"});
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto text = ReadFile(log).value_or("");
+          auto at = text.find("serving on ");
+          if (at == std::string::npos) return false;
+          server_ = text.substr(at + 11, text.find(' ', at + 11) - at - 11);
+          return true;
+        },
+        10s))
+        << ReadFile(log).value_or("");
+  }
+
+  void StopServer(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  Ran Cli(std::vector<std::string> args, std::chrono::milliseconds limit = 90s) {
+    args.push_back("--server");
+    args.push_back(server_);
+    return Strake(args, limit);
+  }
+
+  Json Rollout(const std::string& name = "web") {
+    Ran r = Cli({"get", "rollout", name, "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Json::parse(r.out, nullptr, false);
+  }
+
+  std::string Phase(const std::string& name = "web") {
+    Json ro = Rollout(name);
+    return ro.is_object() ? ro["status"].value("phase", "") : "";
+  }
+
+  // The Service and a Rollout of `version` with `steps` (YAML, indented 6).
+  std::string Manifest(const std::string& version, const std::string& strategy, int replicas = 2,
+                       const std::string& extra_env = "", const std::string& templates = "") {
+    return fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {port}, targetPort: http}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-preview}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {preview}}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: success-rate}}
+spec:
+  args: [{{name: service}}]
+  metrics:
+  - name: success-rate
+    interval: 1s
+    count: 2
+    successCondition: result >= 0.95
+    provider:
+      router: {{service: "{{{{args.service}}}}", window: 5s}}
+{templates}---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: web
+        image: web:{version}
+        command: [python3, "{app}"]
+        env:
+        - {{name: VERSION, value: {version}}}
+{extra_env}        ports: [{{name: http, containerPort: 8080}}]
+        readinessProbe:
+          httpGet: {{path: /healthz, port: http}}
+          periodSeconds: 1
+  strategy:
+{strategy})",
+                       fmt::arg("port", port_), fmt::arg("preview", preview_port_),
+                       fmt::arg("replicas", replicas), fmt::arg("version", version),
+                       fmt::arg("app", app_), fmt::arg("extra_env", extra_env),
+                       fmt::arg("strategy", strategy), fmt::arg("templates", templates));
+  }
+
+  void Apply(const std::string& text, const std::string& name = "web.yaml") {
+    Ran r = Cli({"apply", "-f", File(name, text)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  // `rollout status --watch` until Healthy (0) or Degraded (1).
+  int Watch(const std::string& name = "web") {
+    Ran r = Cli({"rollout", "status", name, "--watch", "--timeout", "80s"});
+    last_watch_ = r.out + r.err;
+    return r.exit_code;
+  }
+
+  std::string Get(const std::string& path,
+                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    http::Request req;
+    req.target = path;
+    req.headers = headers;
+    auto r = http::Fetch("127.0.0.1", port_, req, 5s);
+    return r ? r->body : "error: " + r.error().message;
+  }
+
+  std::string app_;
+  uint16_t port_ = 0;
+  uint16_t preview_port_ = FreePort();
+  int pid_ = -1;
+  std::string server_;
+  std::string last_watch_;
+};
+
+const char* kCanary = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 25
+      - pause: {duration: 2s}
+      - analysis:
+          templates: [{templateName: success-rate}]
+          args: [{name: service, value: web}]
+      - setWeight: 75
+      - pause: {duration: 1s}
+)";
+
+TEST_F(RolloutE2E, AGoodVersionWalksEveryStepWithNoFailedRequest) {
+  StartServer();
+  Apply(Manifest("v1", kCanary));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(Get("/"), "hello from v1\n");
+  Load load(port_);
+  std::this_thread::sleep_for(300ms);
+  Apply(Manifest("v2", kCanary));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  std::this_thread::sleep_for(300ms);
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure();
+  auto bodies = load.bodies();
+  EXPECT_GT(bodies["hello from v1\n"], 0);
+  EXPECT_GT(bodies["hello from v2\n"], 0);
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+  Json ro = Rollout();
+  EXPECT_EQ(ro["status"]["stableRS"], ro["status"]["currentPodHash"]);
+  Ran runs = Cli({"get", "analysisruns"});
+  EXPECT_NE(runs.out.find("Successful"), std::string::npos) << runs.out;
+  Ran described = Cli({"describe", "rollout", "web"});
+  EXPECT_NE(described.out.find("RolloutCompleted"), std::string::npos) << described.out;
+}
+
+TEST_F(RolloutE2E, ABadVersionIsCaughtByAnalysisAndRolledBack) {
+  StartServer();
+  Apply(Manifest("v1", kCanary));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v3", kCanary, 2, "        - {name: ERROR_RATE, value: \"0.5\"}\n"));
+  EXPECT_EQ(Watch(), 1) << last_watch_;  // Degraded
+  EXPECT_NE(last_watch_.find("metric success-rate failed"), std::string::npos) << last_watch_;
+  load.Stop();
+  Json ro = Rollout();
+  EXPECT_EQ(ro["status"]["phase"], "Degraded");
+  EXPECT_EQ(ro["status"]["canary"]["weight"], 0);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Get("/"), "hello from v1\n");
+  // retry starts the update over; abort by the user stops it again.
+  EXPECT_EQ(Cli({"rollout", "retry", "web"}).exit_code, 0);
+  EXPECT_EQ(Cli({"rollout", "abort", "web"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Phase() == "Degraded"; }, 10s));
+  // undo goes back to v1's template: the stable revision, at once.
+  EXPECT_EQ(Cli({"rollout", "undo", "web"}).exit_code, 0);
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+}
+
+TEST_F(RolloutE2E, KillNineDuringAPauseLosesNothing) {
+  StartServer();
+  const char* steps = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 50
+      - pause: {duration: 4s}
+)";
+  Apply(Manifest("v1", steps));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Apply(Manifest("v2", steps));
+  ASSERT_TRUE(WaitFor([&] { return Phase() == "Paused"; }, 30s));
+  Load load(port_);
+  std::this_thread::sleep_for(300ms);
+  StopServer(SIGKILL);
+  // The router goes with the server (see docs/rollouts.md); the replicas stay.
+  load.Stop();
+  auto started = std::chrono::steady_clock::now();
+  StartServer();
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  // The pause resumed with its remaining time, not a fresh 4 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+  // No replica was restarted: each log has one "listening" line.
+  Ran logs = Cli({"logs", "rollout/web"});
+  size_t lines = 0;
+  for (size_t at = logs.out.find("listening on"); at != std::string::npos;
+       at = logs.out.find("listening on", at + 1)) {
+    ++lines;
+  }
+  Json ro = Rollout();
+  EXPECT_EQ(lines, static_cast<size_t>(ro["status"].value("replicas", 0))) << logs.out;
+}
+
+TEST_F(RolloutE2E, HeaderRoutesAndMirroringReachTheCanary) {
+  StartServer();
+  const char* steps = R"(    canary:
+      stableService: web
+      steps:
+      - setCanaryScale: {replicas: 1}
+      - setHeaderRoute:
+          name: beta
+          match: [{headerName: X-Beta, headerValue: {exact: "yes"}}]
+      - setMirrorRoute:
+          name: copies
+          percentage: 100
+          match: [{method: {exact: GET}}]
+      - pause: {}
+)";
+  Apply(Manifest("v1", steps));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Apply(Manifest("v2", steps));
+  ASSERT_TRUE(WaitFor([&] { return Phase() == "Paused"; }, 30s));
+  ASSERT_TRUE(WaitFor([&] { return Get("/", {{"X-Beta", "yes"}}) == "hello from v2\n"; }, 10s));
+  EXPECT_EQ(Get("/"), "hello from v1\n");
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v1\n");
+  Json ro = Rollout();
+  std::string canary = ro["status"].value("currentPodHash", "");
+  // The copies reached the canary: the router counts them.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto url = ParseHttpUrl(server_);
+        auto m = http::Fetch(url->host, url->port, {"GET", "/metrics", {}, ""}, 5s);
+        if (!m) return false;
+        std::string key = fmt::format(
+            "strake_router_mirrored_requests_total{{service=\"default/web\",revision=\"{}\"}} ",
+            canary);
+        auto at = m->body.find(key);
+        return at != std::string::npos && std::stoi(m->body.substr(at + key.size())) >= 10;
+      },
+      10s));
+  EXPECT_EQ(Cli({"rollout", "promote", "web", "--full"}).exit_code, 0);
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
+TEST_F(RolloutE2E, BlueGreenPromotesAfterPrePromotionAnalysis) {
+  StartServer();
+  std::string job = R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: smoke}
+spec:
+  args: [{name: url}]
+  metrics:
+  - name: smoke
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: smoke
+                command: [sh, -c, "python3 -c \"import urllib.request,sys; sys.exit(0 if b'v' in urllib.request.urlopen(sys.argv[1]).read() else 1)\" $URL"]
+                env: [{name: URL, value: "{{args.url}}"}]
+)";
+  std::string strategy = fmt::format(R"(    blueGreen:
+      activeService: web
+      previewService: web-preview
+      prePromotionAnalysis:
+        templates: [{{templateName: smoke}}]
+        args: [{{name: url, value: "http://127.0.0.1:{}/"}}]
+)",
+                                     preview_port_);
+  Apply(Manifest("v1", strategy, 1, "", job));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(Get("/"), "hello from v1\n");
+  Load load(port_);
+  Apply(Manifest("v2", strategy, 1, "", job));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure();
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+  Ran runs = Cli({"get", "analysisruns"});
+  EXPECT_NE(runs.out.find("-pre"), std::string::npos) << runs.out;
+  EXPECT_NE(runs.out.find("Successful"), std::string::npos) << runs.out;
+}
+
+TEST_F(RolloutE2E, BadInputIsRefusedWithClearErrors) {
+  StartServer();
+  // Invalid steps: refused before anything is sent, with file:line:col.
+  std::string bad_steps = Manifest("v1", R"(    canary:
+      steps:
+      - setWeight: 150
+)");
+  Ran r = Cli({"apply", "-f", File("bad.yaml", bad_steps)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find("spec.strategy.canary.steps[0].setWeight: must be between 0 and 100, found 150"),
+      std::string::npos)
+      << r.err;
+  // A condition that does not compile: refused by the server with its path.
+  r = Cli({"apply", "-f", File("expr.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: broken}
+spec:
+  metrics:
+  - name: m
+    successCondition: "result[0] >= "
+    provider: {router: {service: web}}
+)")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("spec.metrics[0].successCondition: col 14: unexpected end of expression"),
+            std::string::npos)
+      << r.err;
+  // An analysis step naming a template that does not exist aborts the update.
+  const char* missing = R"(    canary:
+      stableService: web
+      steps:
+      - analysis: {templates: [{templateName: nope}]}
+)";
+  Apply(Manifest("v1", missing));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Apply(Manifest("v2", missing));
+  EXPECT_EQ(Watch(), 1);
+  EXPECT_NE(last_watch_.find("AnalysisTemplate \"nope\" not found"), std::string::npos)
+      << last_watch_;
+  // A command that does not exist: the reason is in the rollout's message.
+  std::string nocmd = Manifest("v1", missing);
+  ReplaceAll(nocmd, "command: [python3,", "command: [no-such-command-xyz,");
+  ReplaceAll(nocmd, "name: web}", "name: nocmd}");
+  ASSERT_EQ(Cli({"apply", "-f", File("nocmd.yaml", nocmd.substr(nocmd.find("kind: Rollout") - 33))})
+                .exit_code,
+            0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Rollout("nocmd")["status"]
+                   .value("message", "")
+                   .find("no-such-command-xyz: command not found") != std::string::npos;
+      },
+      15s))
+      << Rollout("nocmd").dump();
+  // A Service port that is already taken.
+  auto taken = ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(taken);
+  std::string clash = Manifest("v1", missing);
+  ReplaceAll(clash, fmt::format("port: {}, targetPort", port_),
+             fmt::format("port: {}, targetPort", taken->port));
+  ReplaceAll(clash, "metadata: {name: web}\nspec:\n  replicas",
+             "metadata: {name: clash}\nspec:\n  replicas");
+  ReplaceAll(clash, "metadata: {name: web}\nspec:\n  selector",
+             "metadata: {name: clashsvc}\nspec:\n  selector");
+  ReplaceAll(clash, "stableService: web", "stableService: clashsvc");
+  Apply(clash, "clash.yaml");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Rollout("clash")["status"].value("message", "").find("Address already in use") !=
+               std::string::npos;
+      },
+      15s))
+      << Rollout("clash").dump();
+}
+
+}  // namespace
+}  // namespace strake::e2e
