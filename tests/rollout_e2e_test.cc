@@ -1,5 +1,6 @@
 // End-to-end: `strake serve` with real processes behind the embedded router,
 // driven through the CLI, under load from a real HTTP client.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/net.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "e2e_support.h"
 
@@ -480,6 +482,101 @@ spec:
       },
       15s))
       << Rollout("clash").dump();
+}
+
+// A real Prometheus (Debian's package) scrapes strake's /metrics; the
+// analysis asks it for the canary's success rate and aborts a bad version.
+// initialDelay leaves time for two scrapes of the canary's series: rate()
+// has nothing to say before (an empty result is Inconclusive, as in Argo).
+TEST_F(RolloutE2E, PrometheusProviderCatchesABadVersion) {
+  if (!PathExists("/usr/bin/prometheus"))
+    GTEST_SKIP() << "prometheus is not installed (scripts/setup.sh installs it)";
+  StartServer();
+  uint16_t prom_port = FreePort();
+  std::string target = server_.substr(std::string("http://").size());
+  File("prometheus.yml", fmt::format(R"(global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+scrape_configs:
+- job_name: strake
+  static_configs: [{{targets: ["{}"]}}]
+)",
+                                     target));
+  int prom = -1;
+  Fd prom_log(
+      ::open((dir_ + "/prometheus.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  {
+    auto p = Spawn({{"/usr/bin/prometheus", "--config.file=" + dir_ + "/prometheus.yml",
+                     "--storage.tsdb.path=" + dir_ + "/prom",
+                     "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                    {"PATH=/usr/bin:/bin", "HOME=" + dir_},
+                    dir_,
+                    -1,
+                    prom_log.get(),
+                    prom_log.get()});
+    ASSERT_TRUE(p) << p.error().message;
+    prom = p->pid();
+  }
+  auto stop_prom = [&] {
+    if (prom > 0) {
+      ::kill(prom, SIGTERM);
+      ::waitpid(prom, nullptr, 0);
+      prom = -1;
+    }
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return http::Fetch("127.0.0.1", prom_port, {"GET", "/-/ready", {}, ""}, 1s).has_value();
+      },
+      20s));
+  std::string templates = fmt::format(R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: prom-success}}
+spec:
+  args: [{{name: hash}}]
+  metrics:
+  - name: success-rate
+    initialDelay: 8s
+    interval: 2s
+    count: 3
+    successCondition: len(result) > 0 && result[0] >= 0.95
+    failureCondition: len(result) > 0 && result[0] < 0.95
+    provider:
+      prometheus:
+        address: http://127.0.0.1:{}
+        query: >-
+          sum(rate(strake_router_requests_total{{revision="{{{{args.hash}}}}",code!="5xx"}}[10s]))
+          / sum(rate(strake_router_requests_total{{revision="{{{{args.hash}}}}"}}[10s]))
+)",
+                                      prom_port);
+  const char* steps = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 50
+      - analysis:
+          templates: [{templateName: prom-success}]
+          args: [{name: hash, valueFrom: {podTemplateHashValue: Latest}}]
+)";
+  Apply(Manifest("v1", steps, 2, "", templates));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v3", steps, 2, "        - {name: ERROR_RATE, value: \"0.5\"}\n", templates));
+  int watched = Watch();
+  if (watched != 1) {
+    auto targets = http::Fetch("127.0.0.1", prom_port, {"GET", "/api/v1/targets", {}, ""}, 2s);
+    ADD_FAILURE() << "prometheus targets: " << (targets ? targets->body : targets.error().message);
+    auto series =
+        http::Fetch("127.0.0.1", prom_port,
+                    {"GET", "/api/v1/query?query=strake_router_requests_total", {}, ""}, 2s);
+    ADD_FAILURE() << "series: " << (series ? series->body : series.error().message);
+  }
+  EXPECT_EQ(watched, 1) << last_watch_;
+  load.Stop();
+  stop_prom();
+  EXPECT_NE(last_watch_.find("metric success-rate failed: result [0."), std::string::npos)
+      << last_watch_;
+  Ran runs = Cli({"get", "analysisruns", "-o", "json"});
+  EXPECT_NE(runs.out.find("\"Failed\""), std::string::npos) << runs.out;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v1\n");
 }
 
 }  // namespace
