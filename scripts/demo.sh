@@ -1,9 +1,41 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: install what is missing, build, and run
-# the sample multi-task pipeline with live progress.
+# The main job on embedded defaults: install what is missing, build, start
+# `strake serve`, deploy the example service (examples/rollout-canary.yaml,
+# two replicas of v1 behind the embedded router on 127.0.0.1:8080), then roll
+# out v2 as a canary whose steps, weights and analysis show live. The server
+# keeps running afterwards; the script says where to look.
+#   scripts/demo.sh             the rollout tour
+#   scripts/demo.sh pipeline    the Tekton pipeline tour (strake run) instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh release
 echo
-exec ./build/strake run -f examples/hello-pipeline.yaml "$@"
+if [ "${1:-}" = pipeline ]; then
+  exec ./build/strake run -f examples/hello-pipeline.yaml
+fi
+export STRAKE_SERVER=${STRAKE_SERVER:-http://127.0.0.1:7300}
+data=${STRAKE_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/strake}
+if ! curl -sf "$STRAKE_SERVER/healthz" >/dev/null 2>&1; then
+  mkdir -p "$data"
+  nohup ./build/strake --data-dir "$data" serve --listen "${STRAKE_SERVER#http://}" >"$data/serve.log" 2>&1 &
+  echo "strake serve started (pid $!, log $data/serve.log)"
+  for _ in $(seq 100); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.05; done
+fi
+echo "== deploying v1: examples/rollout-canary.yaml"
+./build/strake apply -f examples/rollout-canary.yaml
+./build/strake rollout status hello --watch --timeout 2m >/dev/null
+echo "   $(curl -s http://127.0.0.1:8080/)"
+echo "== rolling out v2 as a canary: 20% -> pause -> analysis of the router's own metrics -> 50% -> 100%"
+./build/strake apply -f examples/rollout-canary-v2.yaml
+# A little traffic, so the analysis has requests to judge.
+( end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do curl -s -o /dev/null http://127.0.0.1:8080/; sleep 0.02; done ) &
+load=$!
+./build/strake rollout status hello --watch --timeout 3m || true
+kill $load 2>/dev/null || true
+echo
+echo "The service answers on http://127.0.0.1:8080 ($(curl -s http://127.0.0.1:8080/))."
+echo "Look at it with:  ./build/strake rollout status hello   ./build/strake describe rollout hello"
+echo "                  ./build/strake get analysisruns        ./build/strake logs rollout/hello"
+echo "A bad version is caught and rolled back by itself:  ./build/strake apply -f examples/rollout-canary-bad.yaml"
+echo "The server keeps running (API $STRAKE_SERVER, metrics at $STRAKE_SERVER/metrics)."

@@ -192,6 +192,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   }
   stopping = true;
   collector.join();
+  // Replica threads outlive the controllers below: they must not enqueue
+  // into one that is gone.
+  supervisor.SetOnChange(nullptr);
   http.Stop();
   rollout_ctl.Stop();
   analysis_ctl.Stop();
