@@ -18,6 +18,7 @@
 #include "base/strings.h"
 #include "cli/delivery.h"
 #include "cli/progress.h"
+#include "cli/table.h"
 #include "model/decode.h"
 #include "pipeline/engine.h"
 #include "pipeline/step_runner.h"
@@ -83,24 +84,6 @@ std::string Span(const Json& status) {
   if (!a) return "---";
   int64_t end = b ? *b : static_cast<int64_t>(std::time(nullptr));
   return FormatDuration(Millis((end - *a) * 1000));
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (widths.size() <= i) widths.push_back(0);
-      widths[i] = std::max(widths[i], r[i].size());
-    }
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
-    }
-    fmt::print("{}\n", line);
-  }
 }
 
 Json AsDocument(const store::Resource& r) {

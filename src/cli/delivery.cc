@@ -9,6 +9,7 @@
 #include "base/duration.h"
 #include "base/net.h"
 #include "base/strings.h"
+#include "cli/table.h"
 #include "model/decode.h"
 #include "server/api.h"
 #include "server/serve.h"
@@ -124,22 +125,6 @@ void EmitYaml(const Json& j, int indent, std::string& out, bool in_list = false)
     }
   } else {
     out += pad + scalar(j) + "\n";
-  }
-}
-
-void PrintRows(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& r : rows) {
-    width.resize(std::max(width.size(), r.size()));
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
-    }
-    fmt::print("{}\n", line);
   }
 }
 
@@ -310,7 +295,7 @@ int DeliveryCommands::Get(const std::string& kind, const std::string& name,
   } else {
     rows.push_back(Row(*k, a->body));
   }
-  PrintRows(rows);
+  PrintTable(rows);
   return 0;
 }
 
