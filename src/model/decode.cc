@@ -863,7 +863,7 @@ Result<Resource> DecodeObject(const Json& object, const std::string& origin) {
   auto res = Decode(docs, diags);
   if (diags.HasErrors()) {
     std::vector<std::string> lines;
-    for (const auto& e : diags.ErrorStrings()) lines.push_back(origin + ": " + e);
+    for (const auto& e : diags.ErrorStrings()) lines.push_back(fmt::format("{}: {}", origin, e));
     return Fail(Join(lines, "\n"));
   }
   if (res.empty()) return Failf("{}: not a resource", origin);

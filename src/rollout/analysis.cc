@@ -382,7 +382,7 @@ class Providers : public MetricProviders {
         return Fail("job: env valueFrom is not supported yet");
       auto v = ResolveArgs(e.value, ctx.args);
       if (!v) return tl::unexpected(v.error());
-      o.env.push_back(e.name + "=" + *v);
+      o.env.push_back(fmt::format("{}={}", e.name, *v));
     }
     o.cwd = p.job.working_dir;
     int fd = -1;

@@ -97,7 +97,7 @@ Status LocalTarget::ScaleRevision(const rollout::RevisionSpec& spec) {
   g.tmpl.argv = c.command;
   g.tmpl.argv.insert(g.tmpl.argv.end(), c.args.begin(), c.args.end());
   g.tmpl.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + work_dir_};
-  for (const auto& [k, v] : spec.env) g.tmpl.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) g.tmpl.env.push_back(fmt::format("{}={}", k, v));
   g.tmpl.env.push_back("STRAKE_REVISION=" + spec.hash);
   g.tmpl.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
   if (c.readiness) g.tmpl.readiness = MapProbe(*c.readiness);
