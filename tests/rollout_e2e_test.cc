@@ -484,6 +484,56 @@ spec:
       << Rollout("clash").dump();
 }
 
+TEST_F(RolloutE2E, ADeploymentRollsWithoutFailedRequests) {
+  StartServer();
+  auto manifest = [&](const std::string& version) {
+    return fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: api}}
+spec:
+  selector: {{app: api}}
+  ports: [{{port: {port}, targetPort: 8080}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: api}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: api}}}}
+  strategy: {{rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      containers:
+      - name: api
+        command: [python3, "{app}"]
+        env: [{{name: VERSION, value: {version}}}]
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
+)",
+                       fmt::arg("port", port_), fmt::arg("app", app_),
+                       fmt::arg("version", version));
+  };
+  auto available = [&](const std::string& version) {
+    Ran r = Cli({"get", "deployment", "api", "-o", "json"});
+    Json d = Json::parse(r.out, nullptr, false);
+    return d.is_object() && d["status"].value("phase", "") == "Available" &&
+           d["status"].value("replicas", 0) == 2 && Get("/") == "hello from " + version + "\n";
+  };
+  Apply(manifest("v1"), "api.yaml");
+  ASSERT_TRUE(WaitFor([&] { return available("v1"); }, 30s));
+  Load load(port_);
+  std::this_thread::sleep_for(300ms);
+  Apply(manifest("v2"), "api.yaml");
+  ASSERT_TRUE(WaitFor([&] { return available("v2"); }, 60s));
+  std::this_thread::sleep_for(500ms);  // the old replicas drain and stop under load
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure();
+  EXPECT_GT(load.bodies()["hello from v1\n"], 0);
+  EXPECT_GT(load.bodies()["hello from v2\n"], 0);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
 // A real Prometheus (Debian's package) scrapes strake's /metrics; the
 // analysis asks it for the canary's success rate and aborts a bad version.
 // initialDelay leaves time for two scrapes of the canary's series: rate()

@@ -151,6 +151,11 @@ std::vector<std::string> Row(const server::KindInfo& k, const Json& obj) {
   if (k.kind == "AnalysisRun") {
     return {name, st.value("phase", "Pending"), st.value("message", ""), Age(obj)};
   }
+  if (k.kind == "Deployment") {
+    return {name, st.value("phase", "Pending"),
+            fmt::format("{}/{}", st.value("readyReplicas", 0), obj["spec"].value("replicas", 1)),
+            fmt::format("{}", st.value("updatedReplicas", 0)), st.value("currentHash", "")};
+  }
   if (k.kind == "Service") {
     std::string ports;
     for (const auto& p : obj["spec"].value("ports", Json::array())) {
@@ -165,6 +170,7 @@ std::vector<std::string> Header(const server::KindInfo& k) {
   if (k.kind == "Rollout")
     return {"NAME", "STATUS", "STABLE", "CURRENT", "STEP", "CANARY-WEIGHT", "READY"};
   if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
+  if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
   if (k.kind == "Service") return {"NAME", "ADDRESS", "PORTS", "CREATED"};
   return {"NAME", "CREATED"};
 }

@@ -8,6 +8,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "rollout/actions.h"
+#include "rollout/deployment.h"
 
 namespace strake::rollout {
 
@@ -90,11 +91,10 @@ Result<model::PodTemplate> RolloutReconciler::RevisionTemplate(const std::string
   return decoded->pod;
 }
 
-Status RolloutReconciler::RecordRevision(const store::Resource& rollout, const std::string& hash,
-                                         const Json& tmpl, int history_limit,
-                                         const std::string& keep_hash) {
+Status RolloutReconciler::RecordRevision(const store::Resource& rollout, const std::string& name,
+                                         const std::string& hash, const Json& tmpl,
+                                         int history_limit, const std::string& keep_hash) {
   const std::string& ns = rollout.key.ns;
-  const std::string& name = rollout.key.name;
   auto existing = store_.Get(Key(kRevisionKind, ns, name + "-" + hash));
   if (!existing) return tl::unexpected(existing.error());
   if (*existing) return Ok();
@@ -277,7 +277,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   }
   const Json& tmpl = ro.object["spec"]["template"];
   std::string hash = PodTemplateHash(tmpl);
-  STRAKE_TRY(RecordRevision(ro, hash, tmpl, spec->revision_history_limit, status.stable_rs));
+  STRAKE_TRY(RecordRevision(ro, name, hash, tmpl, spec->revision_history_limit, status.stable_rs));
 
   Observation obs;
   obs.desired_hash = hash;
@@ -359,6 +359,127 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   if (!d.reason.empty()) Log(LogLevel::kInfo, "rollout {}/{}: {}: {}", ns, name, d.reason, d.event);
   controller::ReconcileResult r;
   r.requeue_after = w->requeue_after ? w->requeue_after : d.requeue_after;
+  return r;
+}
+
+Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const std::string& key) {
+  auto [ns, name] = SplitKey(key);
+  // Its own workload name, so a Deployment and a Rollout may share a name.
+  const std::string workload = "deployment." + name;
+  auto got = store_.Get(Key("Deployment", ns, name));
+  if (!got) return tl::unexpected(got.error());
+  if (!*got) {
+    target_.Prune(ns, workload, {});
+    return controller::ReconcileResult{};
+  }
+  store::Resource& dep = **got;
+  Json status = dep.status.is_object() ? dep.status : Json::object();
+  auto write = [&](const Json& next, const std::string& reason,
+                   const std::string& message) -> Result<controller::ReconcileResult> {
+    if (next == dep.status) return controller::ReconcileResult{};
+    auto w = store_.UpdateStatus(dep.key, next, dep.resource_version, reason, message);
+    if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
+      return controller::ReconcileResult{std::chrono::milliseconds(1)};
+    }
+    if (!w) return tl::unexpected(w.error());
+    return controller::ReconcileResult{};
+  };
+  auto d = model::DecodeDeployment(dep.object);
+  if (!d) {
+    Json next = status;
+    next["phase"] = "Degraded";
+    next["message"] = "InvalidSpec: " + d.error().message;
+    return write(next, "InvalidSpec", next["message"]);
+  }
+  const Json& tmpl = dep.object["spec"]["template"];
+  std::string hash = PodTemplateHash(tmpl);
+  STRAKE_TRY(RecordRevision(dep, workload, hash, tmpl, d->revision_history_limit, ""));
+  auto revisions = target_.Observe(ns, workload);
+  DeploymentPlan plan = StepDeployment(*d, hash, revisions);
+
+  // Traffic first: every Service that selects the pods, split between the
+  // new revision and the old one with most ready replicas by ready counts.
+  std::string problem;
+  std::string old_hash;
+  int old_ready = -1, new_ready = revisions.count(hash) ? revisions[hash].ready : 0;
+  for (const auto& [h, r] : revisions) {
+    if (h != hash && r.ready > old_ready) {
+      old_hash = h;
+      old_ready = r.ready;
+    }
+  }
+  auto services = store_.List("Service", ns);
+  if (!services) return tl::unexpected(services.error());
+  for (const auto& sr : *services) {
+    auto svc = model::DecodeService(sr.object);
+    if (!svc || svc->selector.empty()) continue;
+    bool selects = std::all_of(svc->selector.begin(), svc->selector.end(), [&](const auto& kv) {
+      auto it = d->pod.labels.find(kv.first);
+      return it != d->pod.labels.end() && it->second == kv.second;
+    });
+    if (!selects) continue;
+    ServiceTraffic t;
+    t.ns = ns;
+    t.service = *svc;
+    t.workload = workload;
+    if (old_hash.empty() || old_ready <= 0) {
+      t.stable_hash = hash;
+    } else {
+      t.stable_hash = old_hash;
+      t.canary_hash = hash;
+      t.canary_weight = new_ready * 100 / std::max(1, new_ready + old_ready);
+    }
+    auto st = router_.SetTraffic(t);
+    if (!st) problem = st.error().message;
+  }
+  std::set<std::string> keep;
+  for (const auto& [h, replicas] : plan.replicas) {
+    keep.insert(h);
+    Result<model::PodTemplate> pod =
+        h == hash ? Result<model::PodTemplate>(d->pod) : RevisionTemplate(ns, workload, h, nullptr);
+    if (!pod) {
+      problem = pod.error().message;
+      continue;
+    }
+    RevisionSpec rs;
+    rs.ns = ns;
+    rs.workload = workload;
+    rs.hash = h;
+    rs.pod = *pod;
+    rs.replicas = replicas;
+    if (!pod->containers.empty()) {
+      auto env = ResolveEnv(ns, pod->containers.front());
+      if (!env) {
+        problem = env.error().message;
+        continue;
+      }
+      rs.env = *env;
+    }
+    auto st = target_.ScaleRevision(rs);
+    if (!st) problem = st.error().message;
+  }
+  target_.Prune(ns, workload, keep);
+
+  int total = 0, ready = 0;
+  for (const auto& [h, r] : revisions) {
+    total += r.replicas;
+    ready += r.ready;
+  }
+  Json next = {{"observedGeneration", dep.generation},
+               {"currentHash", hash},
+               {"replicas", total},
+               {"readyReplicas", ready},
+               {"availableReplicas", ready},
+               {"updatedReplicas", revisions.count(hash) ? revisions[hash].replicas : 0},
+               {"phase", plan.complete ? "Available" : "Progressing"},
+               {"message", problem.empty() ? plan.message : problem}};
+  bool became = plan.complete && status.value("phase", "") != "Available";
+  auto w = write(next, became ? "DeploymentAvailable" : "Reconciled",
+                 became ? fmt::format("revision {} available: {} ready", hash, ready) : "");
+  if (!w) return w;
+  controller::ReconcileResult r;
+  if (!plan.complete) r.requeue_after = std::chrono::seconds(1);
+  if (w->requeue_after) r.requeue_after = w->requeue_after;
   return r;
 }
 

@@ -32,6 +32,11 @@ class RolloutReconciler : public controller::Reconciler {
                     const Clock& clock);
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
 
+  // Reconciles an apps/v1 Deployment ("ns/name"): a rolling update of its
+  // revisions (StepDeployment), and the Services that select its pods
+  // splitting traffic by ready replicas, as a Service over pods would.
+  Result<controller::ReconcileResult> ReconcileDeployment(const std::string& key);
+
   // promote [full], abort, retry, or undo (to_revision 0: the previous one).
   Status Act(const std::string& ns, const std::string& name, const std::string& action, bool full,
              int to_revision);
@@ -41,8 +46,11 @@ class RolloutReconciler : public controller::Reconciler {
                                                                       const model::Container& c);
   Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
                                               const std::string& hash, Json* raw);
-  Status RecordRevision(const store::Resource& rollout, const std::string& hash, const Json& tmpl,
-                        int history_limit, const std::string& keep_hash);
+  // Records revision `hash` of `workload` (owned by `owner`) for undo and
+  // for running an older revision; keeps history_limit old ones.
+  Status RecordRevision(const store::Resource& owner, const std::string& workload,
+                        const std::string& hash, const Json& tmpl, int history_limit,
+                        const std::string& keep_hash);
   Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d);
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d, std::string* problem);

@@ -41,8 +41,26 @@ class Forward : public controller::Reconciler {
   controller::Reconciler& inner_;
 };
 
-// The Rollouts known, by namespace, to map changes of related kinds (an
-// AnalysisRun, a Service, a ConfigMap) to the Rollouts to look at again.
+// Deployments go through the same reconciler object as Rollouts (they share
+// revision records, env resolution and the target).
+class DeploymentForward : public controller::Reconciler {
+ public:
+  explicit DeploymentForward(rollout::RolloutReconciler& inner) : inner_(inner) {}
+  Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
+    try {
+      return inner_.ReconcileDeployment(key);
+    } catch (const std::exception& e) {
+      return Failf("{}: {}", key, e.what());
+    }
+  }
+
+ private:
+  rollout::RolloutReconciler& inner_;
+};
+
+// The Rollouts (or Deployments) known, by namespace, to map changes of
+// related kinds (an AnalysisRun, a Service, a ConfigMap) to the ones to look
+// at again.
 class RolloutIndex {
  public:
   void Add(const std::string& ns, const std::string& name) {
@@ -119,7 +137,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward rollouts_fwd(rollouts), analyses_fwd(analyses);
   controller::Controller rollout_ctl("rollouts", rollouts_fwd, 2);
   controller::Controller analysis_ctl("analysisruns", analyses_fwd, 2);
+  DeploymentForward deployments_fwd(rollouts);
+  controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
   RolloutIndex index;
+  RolloutIndex deployments;
 
   st.Subscribe([&](const store::Change& c) {
     const std::string key = c.key.ns + "/" + c.key.name;
@@ -133,15 +154,30 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     } else if (c.key.kind == "AnalysisRun") {
       analysis_ctl.Enqueue(key);
       for (const auto& r : index.OwnersOfRun(c.key.ns, c.key.name)) rollout_ctl.Enqueue(r);
+    } else if (c.key.kind == "Deployment") {
+      if (c.type == "DELETED") {
+        deployments.Remove(c.key.ns, c.key.name);
+      } else {
+        deployments.Add(c.key.ns, c.key.name);
+      }
+      deployment_ctl.Enqueue(key);
     } else if (c.key.kind == "Service" || c.key.kind == "ConfigMap" || c.key.kind == "Secret" ||
                c.key.kind == "AnalysisTemplate") {
       for (const auto& r : index.InNamespace(c.key.ns)) rollout_ctl.Enqueue(r);
+      for (const auto& d : deployments.InNamespace(c.key.ns)) deployment_ctl.Enqueue(d);
     }
   });
   supervisor.SetOnChange([&](const std::string& group) {
-    // "ns/workload/hash" -> "ns/workload"
+    // "ns/workload/hash" -> "ns/workload"; a Deployment's workload is "deployment.NAME".
     auto last = group.rfind('/');
-    if (last != std::string::npos) rollout_ctl.Enqueue(group.substr(0, last));
+    if (last == std::string::npos) return;
+    std::string key = group.substr(0, last);
+    auto slash = key.find('/');
+    if (slash != std::string::npos && key.compare(slash + 1, 11, "deployment.") == 0) {
+      deployment_ctl.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
+    } else {
+      rollout_ctl.Enqueue(key);
+    }
   });
 
   auto existing = st.List("Rollout", "");
@@ -150,11 +186,18 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     index.Add(r.key.ns, r.key.name);
     rollout_ctl.Enqueue(r.key.ns + "/" + r.key.name);
   }
+  auto deps = st.List("Deployment", "");
+  if (!deps) return tl::unexpected(deps.error());
+  for (const auto& d : *deps) {
+    deployments.Add(d.key.ns, d.key.name);
+    deployment_ctl.Enqueue(d.key.ns + "/" + d.key.name);
+  }
   auto runs = st.List("AnalysisRun", "");
   if (!runs) return tl::unexpected(runs.error());
   for (const auto& r : *runs) analysis_ctl.Enqueue(r.key.ns + "/" + r.key.name);
   rollout_ctl.Start();
   analysis_ctl.Start();
+  deployment_ctl.Start();
 
   std::atomic<bool> stopping{false};
   Api api(st, rollouts, target, router, stopping);
@@ -163,6 +206,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   if (!bound) {
     rollout_ctl.Stop();
     analysis_ctl.Stop();
+    deployment_ctl.Stop();
     return tl::unexpected(bound.error().Wrap("strake serve"));
   }
   http.Start();
@@ -174,7 +218,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   std::thread collector([&] {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    while (rollout_ctl.queue().Len() > 0 && std::chrono::steady_clock::now() < until && !stopping) {
+    while ((rollout_ctl.queue().Len() > 0 || deployment_ctl.queue().Len() > 0) &&
+           std::chrono::steady_clock::now() < until && !stopping) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (!stopping) supervisor.CollectOrphans();
@@ -198,6 +243,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   http.Stop();
   rollout_ctl.Stop();
   analysis_ctl.Stop();
+  deployment_ctl.Stop();
   if (options.stop_workloads) supervisor.StopAll();
   return Ok();
 }
