@@ -242,6 +242,40 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
   return Ok();
 }
 
+void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string& workload,
+                                       const std::string& current_hash,
+                                       const model::PodTemplate& current_pod,
+                                       const std::map<std::string, int>& replicas,
+                                       std::string* problem) {
+  std::set<std::string> keep;
+  for (const auto& [h, n] : replicas) {
+    keep.insert(h);
+    Result<model::PodTemplate> pod = h == current_hash ? Result<model::PodTemplate>(current_pod)
+                                                       : RevisionTemplate(ns, workload, h, nullptr);
+    if (!pod) {
+      *problem = pod.error().message;
+      continue;
+    }
+    RevisionSpec rs;
+    rs.ns = ns;
+    rs.workload = workload;
+    rs.hash = h;
+    rs.pod = *pod;
+    rs.replicas = n;
+    if (!pod->containers.empty()) {
+      auto env = ResolveEnv(ns, pod->containers.front());
+      if (!env) {
+        *problem = env.error().message;
+        continue;
+      }
+      rs.env = *env;
+    }
+    auto st = target_.ScaleRevision(rs);
+    if (!st) *problem = st.error().message;
+  }
+  target_.Prune(ns, workload, keep);
+}
+
 Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = SplitKey(key);
   auto got = store_.Get(Key("Rollout", ns, name));
@@ -321,33 +355,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   // Traffic before replicas: nothing that is about to go still gets requests.
   std::string problem;
   STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, &problem));
-  std::set<std::string> keep;
-  for (const auto& [h, replicas] : d.replicas) {
-    keep.insert(h);
-    Result<model::PodTemplate> pod =
-        h == hash ? Result<model::PodTemplate>(spec->pod) : RevisionTemplate(ns, name, h, nullptr);
-    if (!pod) {
-      problem = pod.error().message;
-      continue;
-    }
-    RevisionSpec rs;
-    rs.ns = ns;
-    rs.workload = name;
-    rs.hash = h;
-    rs.pod = *pod;
-    rs.replicas = replicas;
-    if (!pod->containers.empty()) {
-      auto env = ResolveEnv(ns, pod->containers.front());
-      if (!env) {
-        problem = env.error().message;
-        continue;
-      }
-      rs.env = *env;
-    }
-    auto st = target_.ScaleRevision(rs);
-    if (!st) problem = st.error().message;
-  }
-  target_.Prune(ns, name, keep);
+  ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {
     d.status.message = problem;
     if (d.status.phase == "Healthy") d.status.phase = "Degraded";
@@ -432,33 +440,7 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
     auto st = router_.SetTraffic(t);
     if (!st) problem = st.error().message;
   }
-  std::set<std::string> keep;
-  for (const auto& [h, replicas] : plan.replicas) {
-    keep.insert(h);
-    Result<model::PodTemplate> pod =
-        h == hash ? Result<model::PodTemplate>(d->pod) : RevisionTemplate(ns, workload, h, nullptr);
-    if (!pod) {
-      problem = pod.error().message;
-      continue;
-    }
-    RevisionSpec rs;
-    rs.ns = ns;
-    rs.workload = workload;
-    rs.hash = h;
-    rs.pod = *pod;
-    rs.replicas = replicas;
-    if (!pod->containers.empty()) {
-      auto env = ResolveEnv(ns, pod->containers.front());
-      if (!env) {
-        problem = env.error().message;
-        continue;
-      }
-      rs.env = *env;
-    }
-    auto st = target_.ScaleRevision(rs);
-    if (!st) problem = st.error().message;
-  }
-  target_.Prune(ns, workload, keep);
+  ScaleRevisions(ns, workload, hash, d->pod, plan.replicas, &problem);
 
   int total = 0, ready = 0;
   for (const auto& [h, r] : revisions) {

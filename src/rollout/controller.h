@@ -51,6 +51,12 @@ class RolloutReconciler : public controller::Reconciler {
   Status RecordRevision(const store::Resource& owner, const std::string& workload,
                         const std::string& hash, const Json& tmpl, int history_limit,
                         const std::string& keep_hash);
+  // Runs each revision in `replicas` (the current one from current_pod, older
+  // ones from their records, env resolved) and removes the workload's others.
+  // A failure is left in *problem; the other revisions still go ahead.
+  void ScaleRevisions(const std::string& ns, const std::string& workload,
+                      const std::string& current_hash, const model::PodTemplate& current_pod,
+                      const std::map<std::string, int>& replicas, std::string* problem);
   Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d);
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d, std::string* problem);
