@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -25,37 +26,21 @@ namespace strake::server {
 
 namespace {
 
-// Adapts a reconciler member to controller::Reconciler.
+// A controller::Reconciler that calls `fn`, with the one catch of its thread.
 class Forward : public controller::Reconciler {
  public:
-  explicit Forward(controller::Reconciler& inner) : inner_(inner) {}
+  explicit Forward(std::function<Result<controller::ReconcileResult>(const std::string&)> fn)
+      : fn_(std::move(fn)) {}
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
     try {
-      return inner_.Reconcile(key);
+      return fn_(key);
     } catch (const std::exception& e) {
       return Failf("{}: {}", key, e.what());
     }
   }
 
  private:
-  controller::Reconciler& inner_;
-};
-
-// Deployments go through the same reconciler object as Rollouts (they share
-// revision records, env resolution and the target).
-class DeploymentForward : public controller::Reconciler {
- public:
-  explicit DeploymentForward(rollout::RolloutReconciler& inner) : inner_(inner) {}
-  Result<controller::ReconcileResult> Reconcile(const std::string& key) override {
-    try {
-      return inner_.ReconcileDeployment(key);
-    } catch (const std::exception& e) {
-      return Failf("{}: {}", key, e.what());
-    }
-  }
-
- private:
-  rollout::RolloutReconciler& inner_;
+  std::function<Result<controller::ReconcileResult>(const std::string&)> fn_;
 };
 
 // The Rollouts (or Deployments) known, by namespace, to map changes of
@@ -134,10 +119,13 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   rollout::RolloutReconciler rollouts(st, target, target, clock);
   rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);
-  Forward rollouts_fwd(rollouts), analyses_fwd(analyses);
+  // Deployments go through the Rollout reconciler too: they share revision
+  // records, env resolution and the target.
+  Forward rollouts_fwd([&](const std::string& k) { return rollouts.Reconcile(k); });
+  Forward analyses_fwd([&](const std::string& k) { return analyses.Reconcile(k); });
+  Forward deployments_fwd([&](const std::string& k) { return rollouts.ReconcileDeployment(k); });
   controller::Controller rollout_ctl("rollouts", rollouts_fwd, 2);
   controller::Controller analysis_ctl("analysisruns", analyses_fwd, 2);
-  DeploymentForward deployments_fwd(rollouts);
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
   RolloutIndex index;
   RolloutIndex deployments;
