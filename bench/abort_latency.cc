@@ -46,13 +46,15 @@ int main(int argc, char** argv) {
   auto api = strake::ParseHttpUrl(argv[1]);
   if (!api) return 2;
   auto port = static_cast<uint16_t>(std::atoi(argv[2]));
-  std::string path = fmt::format("/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/{}", argv[3]);
+  std::string path =
+      fmt::format("/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/{}", argv[3]);
   int trials = std::atoi(argv[4]);
   std::vector<double> latencies, calls;
   for (int t = 0; t < trials; ++t) {
     // Wait for the canary to be paused and serving.
     std::string stable_body;
-    for (int i = 0; i < 600 && StatusPhase(*api, path) != "Paused"; ++i) std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < 600 && StatusPhase(*api, path) != "Paused"; ++i)
+      std::this_thread::sleep_for(50ms);
     std::mutex mu;
     std::vector<Sample> samples;
     std::atomic<bool> stop{false};
@@ -114,9 +116,10 @@ int main(int argc, char** argv) {
   auto pct = [](const std::vector<double>& v, double q) {
     return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
   };
-  fmt::print("abort latency over {} trials: p50 {:.2f} ms, p90 {:.2f} ms, max {:.2f} ms "
-             "(the API call itself: p50 {:.2f} ms, max {:.2f} ms)\n",
-             latencies.size(), pct(latencies, 0.5), pct(latencies, 0.9), latencies.back(),
-             pct(calls, 0.5), calls.back());
+  fmt::print(
+      "abort latency over {} trials: p50 {:.2f} ms, p90 {:.2f} ms, max {:.2f} ms "
+      "(the API call itself: p50 {:.2f} ms, max {:.2f} ms)\n",
+      latencies.size(), pct(latencies, 0.5), pct(latencies, 0.9), latencies.back(), pct(calls, 0.5),
+      calls.back());
   return 0;
 }
