@@ -336,10 +336,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   d.replicas[st.stable_rs] = spec.replicas;
 
   if (st.abort) {
-    for (std::string* run : {&st.step_analysis_run, &st.background_analysis_run}) {
-      if (!run->empty()) d.terminate_analysis.push_back(*run);
-      run->clear();
-    }
+    StopAnalyses(d);
     st.canary_weight = 0;
     int64_t scale_down = st.aborted_at_ms + int64_t{c.abort_scale_down_delay_seconds} * 1000;
     if (now < scale_down && Running(obs, desired) > 0) {
@@ -440,10 +437,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   }
 
   if (st.abort) {  // aborted in this round: weight back to 0 at once
-    for (std::string* run : {&st.step_analysis_run, &st.background_analysis_run}) {
-      if (!run->empty()) d.terminate_analysis.push_back(*run);
-      run->clear();
-    }
+    StopAnalyses(d);
     st.canary_weight = 0;
     st.phase = "Degraded";
     d.replicas[desired] = Running(obs, desired);

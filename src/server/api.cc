@@ -317,11 +317,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     r.object = body;
     r.labels = labels;
     auto updated = store_.Update(r, r.resource_version);
-    if (updated) {
-      auto fresh = store_.Get({k.kind, ns, name});
-      if (fresh && *fresh) return JsonResponse(200, Present(**fresh));
-      return JsonResponse(200, Present(*updated));
-    }
+    if (updated) return JsonResponse(200, Present(*updated));  // status included
     if (store::Store::LastWriteError() != store::WriteError::kConflict) {
       return ErrorResponse(500, "InternalError", updated.error().message);
     }

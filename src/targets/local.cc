@@ -241,16 +241,16 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
                                                     const std::string& revision,
                                                     std::chrono::milliseconds window) {
   std::string name = ServiceName(ns, service);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
+  }
   std::optional<router::RevisionCounters> current;
   for (const auto& s : router_.Snapshot()) {
     if (s.service != name) continue;
     for (const auto& r : s.revisions) {
       if (r.revision == revision) current = r;
     }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
   }
   rollout::RevisionWindow w;
   for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
