@@ -1,6 +1,8 @@
 #include "base/http.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/net.h"
 
@@ -106,6 +108,30 @@ TEST(NetTest, ConnectToClosedPortFailsClearly) {
   auto c = ConnectTcp("127.0.0.1", port, std::chrono::milliseconds(500));
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message.find("refused"), std::string::npos) << c.error().message;
+}
+
+TEST(NetTest, UnixSocketsAreOwnerOnlyAndWorkPastTheSunPathLimit) {
+  char tmpl[] = "/tmp/strake-net-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::string deep = dir + "/" + std::string(120, 'd');  // sun_path holds 107
+  ASSERT_EQ(::mkdir(deep.c_str(), 0700), 0);
+  for (const std::string& path : {dir + "/s.sock", deep + "/s.sock"}) {
+    auto l = ListenUnix(path);
+    ASSERT_TRUE(l) << l.error().message;
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(ConnectUnix(path)) << path;
+    ::unlink(path.c_str());
+    auto gone = ConnectUnix(path);
+    ASSERT_FALSE(gone);
+    EXPECT_NE(gone.error().message.find("connect to " + path + ": No such file"), std::string::npos)
+        << gone.error().message;
+  }
+  ::rmdir(deep.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -86,6 +88,65 @@ Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milli
   return fd;
 }
 
+namespace {
+
+// A socket address for `path`. A path longer than sun_path allows (deep data
+// dirs) is reached through its directory, held open: /proc/self/fd/N/NAME.
+struct UnixAddress {
+  sockaddr_un addr{};
+  Fd dir;
+
+  static Result<UnixAddress> Of(const std::string& path) {
+    UnixAddress u;
+    u.addr.sun_family = AF_UNIX;
+    std::string usable = path;
+    if (path.size() >= sizeof u.addr.sun_path) {
+      auto slash = path.rfind('/');
+      std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
+      u.dir = Fd(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!u.dir) return Failf("{}: {}", parent, std::strerror(errno));
+      usable = fmt::format("/proc/self/fd/{}/{}", u.dir.get(), path.substr(slash + 1));
+    }
+    if (usable.empty() || usable.size() >= sizeof u.addr.sun_path) {
+      return Failf("unix socket path {}: empty or too long", Quote(path));
+    }
+    std::memcpy(u.addr.sun_path, usable.c_str(), usable.size() + 1);
+    return u;
+  }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&addr); }
+};
+
+}  // namespace
+
+Result<Listener> ListenUnix(const std::string& path, int backlog) {
+  auto addr = UnixAddress::Of(path);
+  if (!addr) return tl::unexpected(addr.error());
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Failf("socket: {}", std::strerror(errno));
+  ::unlink(path.c_str());
+  // Created 0600 from the start: nobody else may connect in between.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd.get(), addr->get(), sizeof addr->addr);
+  int bind_errno = errno;
+  ::umask(old);
+  if (rc != 0) return Failf("listen on {}: {}", path, std::strerror(bind_errno));
+  if (::listen(fd.get(), backlog) != 0) {
+    return Failf("listen on {}: {}", path, std::strerror(errno));
+  }
+  return Listener{std::move(fd), 0};
+}
+
+Result<Fd> ConnectUnix(const std::string& path) {
+  auto addr = UnixAddress::Of(path);
+  if (!addr) return tl::unexpected(addr.error());
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Failf("socket: {}", std::strerror(errno));
+  if (::connect(fd.get(), addr->get(), sizeof addr->addr) != 0) {
+    return Failf("connect to {}: {}", path, std::strerror(errno));
+  }
+  return fd;
+}
+
 Result<HttpUrl> ParseHttpUrl(const std::string& url) {
   if (StartsWith(url, "https://")) return Failf("{}: https is not supported yet (use http)", url);
   if (!StartsWith(url, "http://")) return Failf("{}: not an http:// URL", Quote(url));
@@ -143,6 +204,15 @@ Result<Connection> Connection::Open(const std::string& host, uint16_t port,
   Connection c;
   c.fd_ = std::move(*fd);
   c.host_ = fmt::format("{}:{}", host, port);
+  return c;
+}
+
+Result<Connection> Connection::OpenUnix(const std::string& path) {
+  auto fd = ConnectUnix(path);
+  if (!fd) return tl::unexpected(fd.error());
+  Connection c;
+  c.fd_ = std::move(*fd);
+  c.host_ = "localhost";
   return c;
 }
 

@@ -46,6 +46,13 @@ Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog =
 // Connects with a timeout; the returned socket is blocking, TCP_NODELAY.
 Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout);
 
+// A Unix stream socket at `path`, mode 0600 (a stale socket file is
+// replaced). Non-blocking, close-on-exec. Listener::port is 0.
+Result<Listener> ListenUnix(const std::string& path, int backlog = 128);
+
+// Connects to the Unix socket at `path`; the returned socket is blocking.
+Result<Fd> ConnectUnix(const std::string& path);
+
 void SetNonBlocking(int fd);
 
 struct HttpUrl {
@@ -80,6 +87,8 @@ class Connection {
 
   static Result<Connection> Open(const std::string& host, uint16_t port,
                                  std::chrono::milliseconds timeout);
+  // A connection to an HTTP server on a Unix socket (Host: localhost).
+  static Result<Connection> OpenUnix(const std::string& path);
   // Sends the request (Host and Content-Length added) and reads the whole
   // response. After an error or a response with Connection: close the
   // connection is unusable.

@@ -36,6 +36,12 @@ Process::~Process() {
   if (pidfd_ >= 0) ::close(pidfd_);
 }
 
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "strake";
+}
+
 std::string FindExecutable(const std::string& name, const std::string& path_env) {
   if (name.find('/') != std::string::npos) return name;
   for (const auto& dir : Split(path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env, ':')) {

@@ -66,6 +66,9 @@ void KillGroup(pid_t pgid, int sig);
 // Kills the group (SIGKILL) and reaps the leader.
 void KillAndReap(Process& p);
 
+// The running binary's path ("strake" if /proc cannot say).
+std::string SelfExe();
+
 // Resolves argv0 against PATH; empty if not found.
 std::string FindExecutable(const std::string& name, const std::string& path_env);
 

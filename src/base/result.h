@@ -50,3 +50,12 @@ inline Status Ok() { return {}; }
       return tl::unexpected(std::move(strake_try_r_).error()); \
     }                                                          \
   } while (0)
+
+// Declares `name` as the value of a Result expression, or propagates its
+// error: STRAKE_TRY_ASSIGN(table, Decode(j));
+#define STRAKE_TRY_ASSIGN(name, expr)                         \
+  auto name##_result_ = (expr);                               \
+  if (!name##_result_) {                                      \
+    return tl::unexpected(std::move(name##_result_).error()); \
+  }                                                           \
+  auto name = std::move(*name##_result_) /* NOLINT(bugprone-macro-parentheses): a declarator */

@@ -47,12 +47,6 @@ Result<store::StorePtr> OpenStore(const std::string& data_dir) {
   return store::OpenSqliteStore(data_dir + "/strake.db");
 }
 
-std::string SelfExe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "strake";
-}
-
 int Die(const std::string& message) {
   fmt::print(stderr, "strake: {}\n", message);
   return 2;

@@ -12,6 +12,7 @@
 #include "cli/table.h"
 #include "model/decode.h"
 #include "server/api.h"
+#include "server/router_process.h"
 #include "server/serve.h"
 
 namespace strake::cli {
@@ -240,6 +241,11 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   serve_->add_flag("--stop-workloads", stop_workloads_,
                    "stop the workloads on exit (default: keep them running)");
 
+  router_ = app.add_subcommand(
+      "router", "run the embedded router as its own process (strake serve starts it)");
+  router_->add_option("--socket", router_socket_, "control socket (default DATA_DIR/router.sock)");
+  router_->add_option("--workers", router_workers_, "worker threads (default 2)");
+
   apply_ = app.add_subcommand("apply", "create or update resources from files");
   apply_->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
   api_flags(apply_);
@@ -357,6 +363,14 @@ int DeliveryCommands::Dispatch() {
       std::fflush(stdout);
     };
     auto st = server::Serve(o);
+    if (!st) return Fail2(st.error().message);
+    return 0;
+  }
+  if (*router_) {
+    server::RouterProcessOptions o;
+    o.socket_path = router_socket_.empty() ? data_dir_ + "/router.sock" : router_socket_;
+    o.workers = router_workers_;
+    auto st = server::RunRouterProcess(o);
     if (!st) return Fail2(st.error().message);
     return 0;
   }

@@ -34,6 +34,9 @@ class DeliveryCommands {
   const std::string& data_dir_;
   ApiFlags flags_;
   CLI::App* serve_ = nullptr;
+  CLI::App* router_ = nullptr;
+  std::string router_socket_;
+  int router_workers_ = 2;
   CLI::App* apply_ = nullptr;
   CLI::App* delete_ = nullptr;
   CLI::App* rollout_ = nullptr;

@@ -138,6 +138,7 @@ struct Session {
   bool resp_until_eof = false;
   http::ChunkedScanner resp_scan;
   bool resp_done = false;
+  bool recorded = false;  // this exchange is in the revision's counters
   bool resp_keep_alive = true;
   SteadyTime start;
   // Mirroring of this request.
@@ -152,7 +153,7 @@ struct Session {
     req_left = 0;
     req_chunked = req_done = false;
     req_scan = {};
-    resp_head_done = resp_chunked = resp_until_eof = resp_done = false;
+    resp_head_done = resp_chunked = resp_until_eof = resp_done = recorded = false;
     resp_scan = {};
     resp_keep_alive = true;
     status = 0;
@@ -217,6 +218,7 @@ struct Router::Worker {
   bool StepTunnel(Session& s);
   bool StepMirror(Session& s);
   void FinishExchange(Session& s);
+  void RecordExchange(Session& s);
   void UpstreamFail(Session& s, int code, const std::string& why);
   void LocalReply(Session& s, int code, std::string_view text, bool keep_alive);
   bool OpenUpstream(Session& s, uint16_t port, bool allow_pool);
@@ -729,11 +731,11 @@ bool Router::Worker::StepExchange(Session& s) {
       s.u.in.erase(0, head_len);
       return true;
     }
-    Send(s.c, std::string_view(s.u.in).substr(0, head_len));
-    s.u.in.erase(0, head_len);
     s.resp_head_done = true;
     if (head.status == 101) {
       s.inst->stats[s.backend]->Record(101, SteadyClock::now() - s.start);
+      Send(s.c, std::string_view(s.u.in).substr(0, head_len));
+      s.u.in.erase(0, head_len);
       s.phase = Phase::kTunnel;
       return true;
     }
@@ -748,6 +750,11 @@ bool Router::Worker::StepExchange(Session& s) {
       s.resp_until_eof = true;
     }
     s.resp_keep_alive = head.keep_alive && !s.resp_until_eof;
+    // Counted before the bytes that complete the exchange leave, so whoever
+    // has read a whole response also sees it in the metrics.
+    if (s.resp_done) RecordExchange(s);
+    Send(s.c, std::string_view(s.u.in).substr(0, head_len));
+    s.u.in.erase(0, head_len);
     progressed = true;
   }
   // Response body: upstream -> client.
@@ -766,6 +773,7 @@ bool Router::Worker::StepExchange(Session& s) {
       s.resp_left -= static_cast<int64_t>(n);
       s.resp_done = s.resp_left == 0;
     }
+    if (s.resp_done) RecordExchange(s);
     Send(s.c, std::string_view(s.u.in).substr(0, n));
     s.u.in.erase(0, n);
     s.deadline = SteadyClock::now() + opt.response_timeout;
@@ -787,8 +795,14 @@ bool Router::Worker::StepExchange(Session& s) {
   return progressed;
 }
 
-void Router::Worker::FinishExchange(Session& s) {
+void Router::Worker::RecordExchange(Session& s) {
+  if (s.recorded) return;
+  s.recorded = true;
   s.inst->stats[s.backend]->Record(s.status, SteadyClock::now() - s.start);
+}
+
+void Router::Worker::FinishExchange(Session& s) {
+  RecordExchange(s);  // a body read until EOF ends with no byte left to send
   bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.in.empty() && !s.u.eof &&
                         s.u.Pending() == 0 && !s.u.error;
   if (!reuse_upstream) CloseUpstream(s);  // else it stays attached for the next request
@@ -1126,6 +1140,7 @@ std::vector<ServiceCounters> Router::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ServiceCounters> out;
   for (const auto& svc : services_) {
+    if (svc->listen_fd < 0) continue;  // removed: its series end with it
     ServiceCounters sc;
     sc.service = svc->name;
     sc.port = svc->port;
@@ -1151,8 +1166,18 @@ std::vector<ServiceCounters> Router::Snapshot() const {
   return out;
 }
 
-std::string Router::PrometheusText() const {
-  auto snap = Snapshot();
+std::map<std::string, uint16_t> Router::Services() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, uint16_t> out;
+  for (const auto& svc : services_) {
+    if (svc->listen_fd >= 0) out[svc->name] = svc->port;
+  }
+  return out;
+}
+
+std::string RouterControl::PrometheusText() const { return router::PrometheusText(Snapshot()); }
+
+std::string PrometheusText(const std::vector<ServiceCounters>& snap) {
   std::string out;
   out +=
       "# HELP strake_router_requests_total Requests answered by the embedded router.\n"

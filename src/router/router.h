@@ -73,10 +73,30 @@ struct RouterOptions {
   size_t max_mirror_body = size_t{64} * 1024;      // larger requests are not mirrored
 };
 
-class Router {
+// What the control plane needs from a router. Router is the embedded one;
+// RemoteRouter (router/remote.h) drives one in a `strake router` process so
+// traffic keeps flowing while the control plane restarts.
+class RouterControl {
+ public:
+  virtual ~RouterControl() = default;
+  virtual Result<uint16_t> AddService(const std::string& service, const std::string& host,
+                                      uint16_t port, RouteTable table) = 0;
+  virtual Status SetRoutes(const std::string& service, RouteTable table) = 0;
+  virtual Status RemoveService(const std::string& service) = 0;
+  // Service name -> listening port.
+  virtual std::map<std::string, uint16_t> Services() const = 0;
+  virtual std::vector<ServiceCounters> Snapshot() const = 0;
+  // Prometheus text exposition of Snapshot().
+  std::string PrometheusText() const;
+};
+
+// The text exposition of counters, as /metrics serves it.
+std::string PrometheusText(const std::vector<ServiceCounters>& snapshot);
+
+class Router : public RouterControl {
  public:
   explicit Router(RouterOptions options = {});
-  ~Router();
+  ~Router() override;
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
@@ -89,15 +109,14 @@ class Router {
   // `table`. Returns the bound port. Fails if the name exists, the port is
   // taken ("address already in use" with the port) or the table is invalid.
   Result<uint16_t> AddService(const std::string& service, const std::string& host, uint16_t port,
-                              RouteTable table);
+                              RouteTable table) override;
   // Atomically replaces the service's table.
-  Status SetRoutes(const std::string& service, RouteTable table);
+  Status SetRoutes(const std::string& service, RouteTable table) override;
   // Stops listening; connections in flight finish their current request.
-  Status RemoveService(const std::string& service);
+  Status RemoveService(const std::string& service) override;
+  std::map<std::string, uint16_t> Services() const override;
 
-  std::vector<ServiceCounters> Snapshot() const;
-  // Prometheus text exposition of Snapshot().
-  std::string PrometheusText() const;
+  std::vector<ServiceCounters> Snapshot() const override;
 
   struct Service;
   struct Worker;

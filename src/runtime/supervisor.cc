@@ -88,6 +88,12 @@ struct Supervisor::Replica {
   }
 
   std::string RecordPath() const { return PathJoin(dir, std::to_string(index) + ".json"); }
+  // What a restarted supervisor needs to adopt the process, readiness
+  // included: an adopted replica that was ready keeps its traffic.
+  void WriteRecord(pid_t pid, uint64_t ticks, uint16_t port, bool ready) const {
+    nlohmann::json rec = {{"pid", pid}, {"startTicks", ticks}, {"port", port}, {"ready", ready}};
+    (void)WriteFileAtomic(RecordPath(), rec.dump());
+  }
 
   void Set(const std::function<void(ReplicaStatus&)>& fn) {
     bool changed = false;
@@ -188,11 +194,15 @@ void Supervisor::Replica::Run() {
     int pidfd = -1;
     uint16_t port = 0;
     bool adopted = false;
+    bool was_ready = false;  // adopted: ready when the last supervisor saw it
+    uint64_t ticks = 0;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (adopted_pid > 0) {
         pid = adopted_pid;
         port = status.port;
+        ticks = adopted_ticks;
+        was_ready = status.ready;
         adopted = true;
         adopted_pid = -1;
       }
@@ -234,15 +244,15 @@ void Supervisor::Replica::Run() {
       pid = spawned->pid();
       child = std::move(*spawned);
       pidfd = child->pidfd();
-      nlohmann::json rec = {{"pid", pid}, {"startTicks", StartTicks(pid)}, {"port", port}};
-      (void)WriteFileAtomic(RecordPath(), rec.dump());
+      ticks = StartTicks(pid);
+      WriteRecord(pid, ticks, port, false);
     }
     auto started = SteadyClock::now();
     Set([&](ReplicaStatus& s) {
       s.pid = pid;
       s.port = port;
-      s.state = "Running";
-      s.ready = false;
+      s.state = was_ready ? "Ready" : "Running";
+      s.ready = was_ready;
     });
     // Probe loop until the process exits or we are told to stop.
     const ProbeSpec* ready_probe = tmpl.readiness ? &*tmpl.readiness : nullptr;
@@ -251,14 +261,21 @@ void Supervisor::Replica::Run() {
     listen_probe.period_seconds = 1;
     listen_probe.failure_threshold = 1;
     if (!ready_probe && tmpl.ready_when_listening) ready_probe = &listen_probe;
-    if (!ready_probe) Set([](ReplicaStatus& s) { s.ready = true; });
+    bool ready_now = was_ready;  // as last written to the record
+    if (!ready_probe) {
+      Set([](ReplicaStatus& s) { s.ready = true; });
+      if (!ready_now) WriteRecord(pid, ticks, port, true);
+      ready_now = true;
+    }
     int ready_ok = 0, ready_fail = 0, live_fail = 0;
+    // An adopted process is past its initial delay: probed at once.
     auto next_ready =
-        started + Ms(ready_probe ? int64_t{ready_probe->initial_delay_seconds} * 1000 : 0);
+        started +
+        Ms(ready_probe && !adopted ? int64_t{ready_probe->initial_delay_seconds} * 1000 : 0);
     auto next_live =
         started + Ms(tmpl.liveness ? int64_t{tmpl.liveness->initial_delay_seconds} * 1000 : 0);
     // Until first ready, readiness is tried quickly so traffic starts soon.
-    bool ever_ready = false;
+    bool ever_ready = was_ready;
     bool exited = false;
     int exit_code = -1;
     std::string exit_why;
@@ -293,6 +310,8 @@ void Supervisor::Replica::Run() {
               s.ready = true;
               s.state = "Ready";
             });
+            if (!ready_now) WriteRecord(pid, ticks, port, true);
+            ready_now = true;
           }
         } else {
           ready_ok = 0;
@@ -302,6 +321,8 @@ void Supervisor::Replica::Run() {
               s.state = "Running";
               s.message = "readiness: " + why;
             });
+            if (ready_now) WriteRecord(pid, ticks, port, false);
+            ready_now = false;
           }
         }
         Ms period = ever_ready ? Ms(int64_t{ready_probe->period_seconds} * 1000) : Ms(100);
@@ -441,7 +462,8 @@ Status Supervisor::Recover() {
       r->status.index = index;
       r->status.pid = pid;
       r->status.port = static_cast<uint16_t>(rec.value("port", 0));
-      r->status.state = "Running";
+      r->status.ready = rec.value("ready", false);
+      r->status.state = r->status.ready ? "Ready" : "Running";
       r->status.log_path = PathJoin(path, std::to_string(index) + ".log");
       Log(LogLevel::kInfo, "runtime: adopted {} replica {} (pid {})", r->key, index, pid);
       orphans_[r->key][index] = std::move(r);
@@ -555,10 +577,20 @@ std::vector<ReplicaStatus> Supervisor::Replicas(const std::string& key) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ReplicaStatus> out;
   auto it = groups_.find(key);
-  if (it == groups_.end()) return out;
-  for (const auto& r : it->second) {
-    std::lock_guard<std::mutex> rl(r->mu);
-    out.push_back(r->status);
+  if (it != groups_.end()) {
+    for (const auto& r : it->second) {
+      std::lock_guard<std::mutex> rl(r->mu);
+      out.push_back(r->status);
+    }
+  }
+  // Adopted after a restart and not yet claimed by Scale: running, and ready
+  // as last recorded, so traffic to them continues meanwhile.
+  auto orphans = orphans_.find(key);
+  if (orphans != orphans_.end()) {
+    for (const auto& [index, r] : orphans->second) {
+      std::lock_guard<std::mutex> rl(r->mu);
+      out.push_back(r->status);
+    }
   }
   return out;
 }
@@ -567,6 +599,9 @@ std::vector<std::string> Supervisor::Groups() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
   for (const auto& [k, v] : groups_) out.push_back(k);
+  for (const auto& [k, v] : orphans_) {
+    if (!groups_.count(k)) out.push_back(k);
+  }
   return out;
 }
 

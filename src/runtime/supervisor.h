@@ -110,6 +110,7 @@ class Supervisor {
   // Stops every replica and waits for them (tests, `strake serve --stop-workloads`).
   void StopAll();
 
+  // The group's replicas, adopted ones not yet claimed by Apply included.
   std::vector<ReplicaStatus> Replicas(const std::string& key) const;
   std::vector<std::string> Groups() const;
   // Where replica `index` of group `key` writes its log.

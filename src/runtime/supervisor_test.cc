@@ -164,7 +164,13 @@ TEST(SupervisorTest, ReplicasSurviveTheSupervisorAndAreReadopted) {
   ASSERT_TRUE(Alive(pid));
   Supervisor second(dir, Fast());
   ASSERT_TRUE(second.Recover());
+  // Before any Apply claims them, adopted replicas show as they were: ready,
+  // so the router keeps sending them traffic across the restart.
+  ASSERT_EQ(second.Replicas("web/v1").size(), 1u);
+  EXPECT_TRUE(second.Replicas("web/v1")[0].ready);
+  EXPECT_EQ(second.Replicas("web/v1")[0].port, port);
   ASSERT_TRUE(second.Apply(HttpGroup("web/v1", 1)));
+  EXPECT_TRUE(second.Replicas("web/v1")[0].ready);  // no probe needed to stay ready
   ASSERT_TRUE(WaitFor([&] { return ReadyCount(second, "web/v1") == 1; }));
   auto r = second.Replicas("web/v1")[0];
   EXPECT_EQ(r.pid, pid);  // the same process, not a restart

@@ -83,7 +83,7 @@ const KindInfo* KindByName(const std::string& name) {
 }
 
 Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
-         router::Router& router, const std::atomic<bool>& stopping)
+         router::RouterControl& router, const std::atomic<bool>& stopping)
     : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {}
 
 Json Api::Present(const store::Resource& r) {

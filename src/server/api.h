@@ -47,7 +47,7 @@ const std::vector<KindInfo>& Kinds();
 class Api {
  public:
   Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
-      router::Router& router, const std::atomic<bool>& stopping);
+      router::RouterControl& router, const std::atomic<bool>& stopping);
   Response Handle(const Request& req);
 
   // The resource as the API shows it (metadata filled in, secrets masked).
@@ -68,7 +68,7 @@ class Api {
   store::Store& store_;
   rollout::RolloutReconciler& rollouts_;
   targets::LocalTarget& target_;
-  router::Router& router_;
+  router::RouterControl& router_;
   const std::atomic<bool>& stopping_;
 };
 

@@ -111,6 +111,13 @@ Result<uint16_t> HttpServer::Listen(const std::string& host, uint16_t port) {
   return l->port;
 }
 
+Status HttpServer::ListenUnix(const std::string& path) {
+  auto l = strake::ListenUnix(path);
+  if (!l) return tl::unexpected(l.error());
+  listener_ = std::move(l->fd);
+  return Ok();
+}
+
 void HttpServer::Start() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   accept_thread_ = std::thread([this] { AcceptLoop(); });

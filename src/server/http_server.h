@@ -71,6 +71,8 @@ class HttpServer {
 
   // Binds host:port (0: any); returns the port.
   Result<uint16_t> Listen(const std::string& host, uint16_t port);
+  // Binds a Unix socket at `path` (mode 0600) instead.
+  Status ListenUnix(const std::string& path);
   void Start();
   // Stops accepting, closes every connection (streams end) and joins.
   void Stop();

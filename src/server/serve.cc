@@ -15,7 +15,7 @@
 #include "controller/controller.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
-#include "router/router.h"
+#include "router/remote.h"
 #include "runtime/supervisor.h"
 #include "server/api.h"
 #include "server/http_server.h"
@@ -108,10 +108,18 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"));
   STRAKE_TRY(supervisor.Recover());
-  router::RouterOptions ropt;
-  ropt.workers = options.router_workers;
-  router::Router router(ropt);
-  STRAKE_TRY(router.Start());
+  // The data path runs in its own process, found again at its socket after
+  // a restart of this one: the service ports never stop answering.
+  STRAKE_TRY(MakeDirs(PathJoin(options.data_dir, "logs"), 0700));
+  router::RemoteRouterOptions ropt;
+  ropt.socket_path = PathJoin(options.data_dir, "router.sock");
+  ropt.log_path = PathJoin(options.data_dir, "logs/router.log");
+  std::string exe = options.router_exe.empty() ? SelfExe() : options.router_exe;
+  ropt.spawn_argv = {exe,         "router",
+                     "--socket",  ropt.socket_path,
+                     "--workers", std::to_string(options.router_workers)};
+  router::RemoteRouter router(ropt);
+  STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
   auto providers = rollout::MakeProviders(&target);
   std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
@@ -210,7 +218,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
            std::chrono::steady_clock::now() < until && !stopping) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (!stopping) supervisor.CollectOrphans();
+    if (!stopping) {
+      supervisor.CollectOrphans();
+      target.CollectOrphans();
+    }
   });
 
   timespec tick{0, 100'000'000};
@@ -232,7 +243,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout_ctl.Stop();
   analysis_ctl.Stop();
   deployment_ctl.Stop();
-  if (options.stop_workloads) supervisor.StopAll();
+  if (options.stop_workloads) {
+    (void)router.Shutdown();
+    supervisor.StopAll();
+  }
   return Ok();
 }
 

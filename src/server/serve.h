@@ -1,12 +1,14 @@
 // Serve: `strake serve`, the control plane on one machine.
 //
 // Opens the store, re-adopts the workload replicas a previous run left
-// (kill -9 included), starts the embedded router, the Rollout and
+// (kill -9 included), finds or starts the `strake router` process (the
+// embedded router, in a process of its own so traffic outlives this one;
+// server/router_process.h), starts the Rollout and
 // AnalysisRun controllers and the HTTP API, and runs until SIGINT or
 // SIGTERM. Every Rollout and AnalysisRun is reconciled at start, so a
 // pause resumes with only its remaining time and analysis picks up where it
-// stood. Stopping leaves the workloads running (the next start adopts
-// them) unless stop_workloads is set.
+// stood. Stopping leaves the workloads and the router running (the next
+// start adopts them) unless stop_workloads is set.
 #pragma once
 
 #include <atomic>
@@ -23,6 +25,8 @@ struct ServeOptions {
   std::string work_dir;  // where workload commands run; default: the current directory
   bool stop_workloads = false;
   int router_workers = 2;
+  // The strake binary that runs `strake router` (empty: this one).
+  std::string router_exe;
   // Called once the API answers, with its address ("http://127.0.0.1:7300").
   std::function<void(const std::string&)> on_ready;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/log.h"
 #include "base/strings.h"
 
 namespace strake::targets {
@@ -61,9 +62,11 @@ std::string ServiceName(const std::string& ns, const std::string& service) {
 
 }  // namespace
 
-LocalTarget::LocalTarget(runtime::Supervisor& supervisor, router::Router& router,
+LocalTarget::LocalTarget(runtime::Supervisor& supervisor, router::RouterControl& router,
                          std::string work_dir)
     : supervisor_(supervisor), router_(router), work_dir_(std::move(work_dir)) {
+  listening_ = router_.Services();
+  for (const auto& [name, port] : listening_) unclaimed_.insert(name);
   sampler_ = std::thread([this] { SampleLoop(); });
 }
 
@@ -199,6 +202,7 @@ Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
   std::string name = ServiceName(t.ns, t.service.meta.name);
   uint16_t port = static_cast<uint16_t>(t.service.ports.front().port);
   std::lock_guard<std::mutex> lock(mu_);
+  unclaimed_.erase(name);
   auto it = listening_.find(name);
   if (it != listening_.end() && it->second == port)
     return router_.SetRoutes(name, std::move(table));
@@ -215,7 +219,18 @@ Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
 void LocalTarget::RemoveService(const std::string& ns, const std::string& service) {
   std::string name = ServiceName(ns, service);
   std::lock_guard<std::mutex> lock(mu_);
+  unclaimed_.erase(name);
   if (listening_.erase(name)) (void)router_.RemoveService(name);
+}
+
+void LocalTarget::CollectOrphans() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& name : unclaimed_) {
+    Log(LogLevel::kInfo, "router: service {} is no longer declared; removing it", name);
+    listening_.erase(name);
+    (void)router_.RemoveService(name);
+  }
+  unclaimed_.clear();
 }
 
 void LocalTarget::SampleLoop() {
@@ -225,6 +240,7 @@ void LocalTarget::SampleLoop() {
     auto snap = router_.Snapshot();
     auto now = SteadyClock::now();
     lock.lock();
+    if (first_sample_ == SteadyClock::time_point{}) first_sample_ = now;
     for (const auto& s : snap) {
       for (const auto& r : s.revisions) {
         auto& q = samples_[s.service + "|" + r.revision];
@@ -275,7 +291,12 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
         base = pick->counters;
         span = std::chrono::duration<double>(now - pick->at).count();
       } else if (!it->second.empty()) {
-        span = std::chrono::duration<double>(now - it->second.front().at).count();
+        const Sample& oldest = it->second.front();
+        span = std::chrono::duration<double>(now - oldest.at).count();
+        // Counters that were there at the first sample may hold requests
+        // from long before (the router outlived a restart): count from the
+        // sample. A revision that appeared later is counted from zero.
+        if (oldest.at <= first_sample_) base = oldest.counters;
       }
     }
   }

@@ -22,6 +22,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -36,7 +37,10 @@ class LocalTarget : public rollout::WorkloadTarget,
                     public rollout::TrafficRouter,
                     public rollout::RouterMetricsSource {
  public:
-  LocalTarget(runtime::Supervisor& supervisor, router::Router& router, std::string work_dir);
+  // Services the router already serves (a router process that outlived the
+  // last `strake serve`) are adopted: their next SetTraffic swaps the table
+  // in place, with no moment of refused connections.
+  LocalTarget(runtime::Supervisor& supervisor, router::RouterControl& router, std::string work_dir);
   ~LocalTarget() override;
 
   Status ScaleRevision(const rollout::RevisionSpec& spec) override;
@@ -47,6 +51,9 @@ class LocalTarget : public rollout::WorkloadTarget,
 
   Status SetTraffic(const rollout::ServiceTraffic& traffic) override;
   void RemoveService(const std::string& ns, const std::string& service) override;
+  // Stops routing the adopted services no SetTraffic has claimed since the
+  // start (their Service was deleted while the control plane was down).
+  void CollectOrphans();
 
   Result<rollout::RevisionWindow> Window(const std::string& ns, const std::string& service,
                                          const std::string& revision,
@@ -67,10 +74,12 @@ class LocalTarget : public rollout::WorkloadTarget,
   void SampleLoop();
 
   runtime::Supervisor& supervisor_;
-  router::Router& router_;
+  router::RouterControl& router_;
   std::string work_dir_;
   std::mutex mu_;
-  std::map<std::string, uint16_t> listening_;          // "ns/service" -> port
+  std::map<std::string, uint16_t> listening_;  // "ns/service" -> port
+  std::set<std::string> unclaimed_;            // adopted, not yet set since start
+  std::chrono::steady_clock::time_point first_sample_{};
   std::map<std::string, std::deque<Sample>> samples_;  // "ns/service|revision"
   std::condition_variable cv_;
   bool stopping_ = false;
