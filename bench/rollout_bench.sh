@@ -6,7 +6,9 @@
 #      and a slow answer is not a failed one);
 #   2. zero failed requests while a canary at 50% is aborted under load;
 #   3. abort latency: from the API call until every request goes to stable
-#      (bench/abort_latency, TRIALS trials).
+#      (bench/abort_latency, TRIALS trials);
+#   4. zero failed requests while `strake serve` is killed -9 and started
+#      again (the router is a process of its own and is adopted).
 # The workload is examples/app/server.py (2 replicas per revision).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ ABORT=${ABORT:-$PWD/build/bench/abort_latency}
 TRIALS=${TRIALS:-20}
 work=$(mktemp -d)
 serve_pid=""
-cleanup() { [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null; [ -n "${KEEP:-}" ] && cp -r "$work" "$KEEP"; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API=$(free_port); SVC=$(free_port)
@@ -92,3 +94,18 @@ grep -E "Socket errors|Non-2xx|Latency" "$work/wrk1" "$work/wrk2" >&2 || true
 "$STRAKE" rollout retry bench >/dev/null
 echo
 "$ABORT" "$STRAKE_SERVER" "$SVC" bench "$TRIALS"
+
+echo
+wrk -t2 -c50 -d8s --timeout 10s "http://127.0.0.1:$SVC/" > "$work/wrk3" 2>&1 &
+wrk_pid=$!
+sleep 2
+kill -9 "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+down=$(date +%s.%N)
+sleep 1
+"$STRAKE" --data-dir "$work/data" serve --listen "127.0.0.1:$API" --stop-workloads >>"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 200); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.01; done
+up=$(echo "$(date +%s.%N) - $down" | bc)
+wait $wrk_pid || true
+printf '| kill -9 of strake serve, %.2f s without it, restarted, under wrk -t2 -c50 | %s requests | %s failed |\n' \
+  "$up" "$(wrk_total "$work/wrk3")" "$(wrk_failures "$work/wrk3")"

@@ -163,6 +163,7 @@ Result<json> RemoteRouter::RoundTrip(const std::string& method, const std::strin
 
 Result<json> RemoteRouter::Call(const std::string& method, const std::string& target,
                                 const json* body) const {
+  if (stopped_) return Fail("router process was shut down");
   if (conn_) {
     bool broken = false;
     auto r = RoundTrip(method, target, body, &broken);
@@ -206,7 +207,7 @@ std::map<std::string, uint16_t> RemoteRouter::Services() const {
   std::map<std::string, uint16_t> out;
   auto r = Call("GET", "/v1/services", nullptr);
   if (!r) {
-    Log(LogLevel::kWarn, "router process: list services: {}", r.error().message);
+    if (!stopped_) Log(LogLevel::kWarn, "router process: list services: {}", r.error().message);
     return out;
   }
   for (const auto& [name, s] : r->at("services").items()) out[name] = s.value("port", uint16_t{0});
@@ -217,7 +218,7 @@ std::vector<ServiceCounters> RemoteRouter::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   auto r = Call("GET", "/v1/counters", nullptr);
   if (!r) {
-    Log(LogLevel::kWarn, "router process: counters: {}", r.error().message);
+    if (!stopped_) Log(LogLevel::kWarn, "router process: counters: {}", r.error().message);
     return {};
   }
   auto counters = CountersFromJson(*r);
@@ -230,9 +231,11 @@ std::vector<ServiceCounters> RemoteRouter::Snapshot() const {
 
 Status RemoteRouter::Shutdown() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return Ok();
   if (!conn_) STRAKE_TRY(Connect());
   (void)RoundTrip("POST", "/v1/shutdown", nullptr);
   conn_.reset();
+  stopped_ = true;  // no call may start another one now
   // Returns once the process has closed its listeners and its socket.
   auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   while (ConnectUnix(options_.socket_path) && std::chrono::steady_clock::now() < deadline) {

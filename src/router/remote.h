@@ -52,7 +52,8 @@ class RemoteRouter : public RouterControl {
   // Connects to the router process at the socket, starting one if none
   // answers there (or one that speaks another protocol version).
   Status Start();
-  // Asks the router process to exit; its listeners close.
+  // Asks the router process to exit; its listeners close. Calls after it
+  // fail and never start a new process.
   Status Shutdown();
   // The router process's pid, as it reports it.
   int pid() const;
@@ -93,6 +94,7 @@ class RemoteRouter : public RouterControl {
   mutable std::optional<http::Connection> conn_;
   mutable std::optional<Process> child_;  // a process this client started, to reap
   mutable Info info_;
+  bool stopped_ = false;                    // after Shutdown: calls fail, nothing is started again
   std::map<std::string, Desired> desired_;  // what this client added, by service
 };
 

@@ -162,10 +162,25 @@ TEST_F(RouterProcessTest, AClientPutsItsServicesBackWhenTheProcessRestarts) {
   processes_.back().join();
   processes_.pop_back();
   EXPECT_FALSE(http::Fetch("127.0.0.1", *port, {}, 1s));  // the ports closed with it
+  // A client that shut its router down never starts or finds another.
+  StartProcess();
+  auto after = client.SetRoutes("default/web", ToBackend());
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().message, "router process was shut down");
+  EXPECT_TRUE(client.Snapshot().empty());
+  ASSERT_TRUE(client.Services().empty());
+  // One that lost its router to a crash puts its services back.
+  auto again = Client();
+  ASSERT_TRUE(again.Start());
+  port = again.AddService("default/web", "127.0.0.1", 0, ToBackend());
+  ASSERT_TRUE(port);
+  ASSERT_TRUE(Client().Shutdown());  // another client stops this process: a "crash" for `again`
+  processes_.back().join();
+  processes_.pop_back();
   StartProcess();
   // The next call finds a new process and restores the service first.
-  ASSERT_TRUE(client.SetRoutes("default/web", ToBackend()));
-  EXPECT_EQ(client.Services(), (std::map<std::string, uint16_t>{{"default/web", *port}}));
+  ASSERT_TRUE(again.SetRoutes("default/web", ToBackend()));
+  EXPECT_EQ(again.Services(), (std::map<std::string, uint16_t>{{"default/web", *port}}));
   auto r = http::Fetch("127.0.0.1", *port, {}, 2s);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "ok");
