@@ -1,5 +1,5 @@
 // Abort latency of a canary under load, through the real API:
-//   abort_latency SERVER_URL SERVICE_PORT ROLLOUT TRIALS
+//   abort_latency SERVER_URL SERVICE_PORT ROLLOUT TRIALS CANARY_BODY_PART
 // The rollout must be paused at a setWeight with a canary that answers with
 // a different body than stable. Each trial: load on keep-alive connections,
 // POST .../abort, then find the last request *sent* after the call that was
@@ -39,10 +39,13 @@ std::string StatusPhase(const strake::HttpUrl& api, const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 5) {
-    fmt::print(stderr, "usage: abort_latency SERVER_URL SERVICE_PORT ROLLOUT TRIALS\n");
+  if (argc < 6) {
+    fmt::print(stderr,
+               "usage: abort_latency SERVER_URL SERVICE_PORT ROLLOUT TRIALS CANARY_BODY_PART\n");
     return 2;
   }
+  // Tells the canary's answers from stable's; at 50/50 their counts tie.
+  std::string canary_marker = argv[5];
   auto api = strake::ParseHttpUrl(argv[1]);
   if (!api) return 2;
   auto port = static_cast<uint16_t>(std::atoi(argv[2]));
@@ -74,23 +77,28 @@ int main(int argc, char** argv) {
         }
       });
     }
-    std::this_thread::sleep_for(500ms);
+    // Paused is written before the canary's replicas are ready after a retry:
+    // measure only once both versions answer, or the "canary" below would be
+    // the stable version and the trial would count the whole observation.
     std::string canary_body;
-    {
+    for (int wait = 0;; ++wait) {
+      std::this_thread::sleep_for(100ms);
       std::lock_guard<std::mutex> lock(mu);
       std::map<std::string, int> seen;
       for (const auto& s : samples) seen[s.body]++;
+      if (seen.size() < 2 && wait < 100) continue;
       if (seen.size() < 2) {
-        fmt::print(stderr, "trial {}: the canary takes no traffic\n", t);
+        fmt::print(stderr, "trial {}: the canary took no traffic within 10 s\n", t);
+        return 1;
       }
-      // The less frequent body is the canary's (weights favour stable or are even).
-      int best = INT32_MAX;
       for (const auto& [body, n] : seen) {
-        if (n < best) {
-          best = n;
-          canary_body = body;
-        }
+        if (body.find(canary_marker) != std::string::npos) canary_body = body;
       }
+      if (canary_body.empty()) {
+        fmt::print(stderr, "no answer contains {:?}\n", canary_marker);
+        return 1;
+      }
+      break;
     }
     auto t0 = Clock::now();
     auto r = strake::http::Fetch(api->host, api->port, {"POST", path + "/abort", {}, "{}"}, 5s);

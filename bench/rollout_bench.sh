@@ -93,7 +93,7 @@ printf '| a canary at 50%% aborted under wrk -t2 -c50 | %s requests | %s failed 
 grep -E "Socket errors|Non-2xx|Latency" "$work/wrk1" "$work/wrk2" >&2 || true
 "$STRAKE" rollout retry bench >/dev/null
 echo
-"$ABORT" "$STRAKE_SERVER" "$SVC" bench "$TRIALS"
+"$ABORT" "$STRAKE_SERVER" "$SVC" bench "$TRIALS" "from v3"
 
 echo
 wrk -t2 -c50 -d8s --timeout 10s "http://127.0.0.1:$SVC/" > "$work/wrk3" 2>&1 &

@@ -331,6 +331,63 @@ TEST_F(RolloutE2E, KillNineDuringAPauseLosesNothing) {
   EXPECT_EQ(lines, static_cast<size_t>(ro["status"].value("replicas", 0))) << logs.out;
 }
 
+TEST_F(RolloutE2E, KillNineDuringAnalysisResumesItWithoutRepeatingMeasurements) {
+  StartServer();
+  const char* steps = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 50
+      - analysis:
+          templates: [{templateName: four-checks}]
+          args: [{name: service, value: web}]
+)";
+  const char* four = R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: four-checks}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: success-rate
+    interval: 1s
+    count: 4
+    successCondition: result >= 0.95
+    provider:
+      router: {service: "{{args.service}}", window: 5s}
+)";
+  Apply(Manifest("v1", steps, 2, "", four));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v2", steps, 2, "", four));
+  auto measured = [&] {
+    Ran runs = Cli({"get", "analysisruns", "-o", "json"});
+    Json j = Json::parse(runs.out, nullptr, false);
+    size_t n = 0;
+    std::string phase;
+    const Json items = j.is_object() && j.contains("items") ? j["items"] : Json::array({j});
+    for (const auto& run : items) {
+      if (!run.is_object() || !run.contains("status")) continue;
+      phase = run["status"].value("phase", "");
+      for (const auto& m : run["status"].value("metricResults", Json::array())) {
+        n += m.value("count", size_t{0});  // as Argo counts: Error measurements are not in it
+      }
+    }
+    return std::make_pair(n, phase);
+  };
+  ASSERT_TRUE(WaitFor([&] { return measured().first >= 2; }, 30s));
+  StopServer(SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  StartServer();
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure();
+  auto [n, phase] = measured();
+  EXPECT_EQ(phase, "Successful");
+  // The run went on from the measurements it had: not one more than count.
+  EXPECT_EQ(n, 4u) << Cli({"get", "analysisruns", "-o", "json"}).out;
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
 TEST_F(RolloutE2E, HeaderRoutesAndMirroringReachTheCanary) {
   StartServer();
   const char* steps = R"(    canary:

@@ -108,7 +108,8 @@ Measurement AssessValue(const model::Metric& m, const Value& result) {
 }
 
 void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
-  r.count++;
+  // As Argo counts: an Error measurement is not in `count` (it is retried).
+  if (measurement.phase != "Error") r.count++;
   if (measurement.phase == "Successful") r.successful++;
   if (measurement.phase == "Failed") r.failed++;
   if (measurement.phase == "Inconclusive") r.inconclusive++;
@@ -130,7 +131,7 @@ void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
     r.phase = "Error";
   } else {
     int total = m.count > 0 ? m.count : (m.interval ? 0 : 1);
-    bool complete = total > 0 && r.count - r.error >= total;
+    bool complete = total > 0 && r.count >= total;
     r.phase = complete ? "Successful" : "Running";
   }
 }
@@ -159,8 +160,9 @@ std::string RunPhase(const std::vector<MetricResult>& results) {
   bool all_done = std::all_of(results.begin(), results.end(),
                               [](const MetricResult& r) { return r.phase == "Successful"; });
   if (all_done && !results.empty()) return "Successful";
-  bool started = std::any_of(results.begin(), results.end(),
-                             [](const MetricResult& r) { return r.count > 0; });
+  bool started = std::any_of(results.begin(), results.end(), [](const MetricResult& r) {
+    return r.count > 0 || !r.measurements.empty();
+  });
   return started ? "Running" : "Pending";
 }
 

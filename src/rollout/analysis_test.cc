@@ -88,6 +88,15 @@ TEST(AnalysisRulesTest, LimitsDecideTheMetric) {
   MetricResult failed;
   Record(once, failed, {"Failed", "0", "", 0, 0});
   EXPECT_EQ(failed.phase, "Failed");  // failureLimit 0
+  MetricResult errored;
+  Record(once, errored, {"Error", "", "connection refused", 0, 0});
+  EXPECT_EQ(errored.count, 0);  // as Argo counts: an Error is retried, not counted
+  EXPECT_EQ(errored.error, 1);
+  EXPECT_EQ(errored.phase, "Running");
+  EXPECT_EQ(RunPhase({errored}), "Running");
+  Record(once, errored, {"Successful", "1", "", 0, 0});
+  EXPECT_EQ(errored.count, 1);
+  EXPECT_EQ(errored.phase, "Successful");
 }
 
 TEST(AnalysisRulesTest, RunPhaseIsTheWorstMetric) {
