@@ -33,13 +33,6 @@ const std::vector<KindInfo> kKinds = {
     {"Task", "tasks", "tekton.dev/v1", true},
 };
 
-Response JsonResponse(int status, const Json& body) {
-  Response r;
-  r.status = status;
-  r.body = body.dump() + "\n";
-  return r;
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;

@@ -51,6 +51,13 @@ Response ErrorResponse(int status, const std::string& reason, const std::string&
   return r;
 }
 
+Response JsonResponse(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
 namespace {
 
 bool SendAll(int fd, std::string_view data) {

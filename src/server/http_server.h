@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -95,6 +96,9 @@ class HttpServer {
 
 // A JSON error body: {"kind":"Status","status":"Failure","reason":..,"message":..,"code":..}.
 Response ErrorResponse(int status, const std::string& reason, const std::string& message);
+
+// `body` as JSON, one line.
+Response JsonResponse(int status, const nlohmann::json& body);
 
 std::string UrlDecode(std::string_view s);
 

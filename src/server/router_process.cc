@@ -24,13 +24,6 @@ using nlohmann::json;
 
 constexpr std::string_view kServicesPath = "/v1/services/";
 
-Response JsonResponse(int status, const json& j) {
-  Response r;
-  r.status = status;
-  r.body = j.dump() + "\n";
-  return r;
-}
-
 // The control API over one Router. Mutations are serialised so a service's
 // stored table always matches the one installed.
 class Control {
