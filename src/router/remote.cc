@@ -76,9 +76,7 @@ Status RemoteRouter::Connect() const {
           info->protocol);
       (void)RoundTrip("POST", "/v1/shutdown", nullptr);
       conn_.reset();
-      for (int i = 0; i < 500 && ConnectUnix(options_.socket_path); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      WaitUntilGone();
       STRAKE_TRY(SpawnProcess());
       spawned = true;
       continue;
@@ -123,6 +121,13 @@ Status RemoteRouter::SpawnProcess() const {
   }
   return Failf("router process did not listen on {} within {} ms; see {}", options_.socket_path,
                options_.start_timeout.count(), options_.log_path);
+}
+
+void RemoteRouter::WaitUntilGone() const {
+  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (ConnectUnix(options_.socket_path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 Status RemoteRouter::Replay() const {
@@ -236,11 +241,7 @@ Status RemoteRouter::Shutdown() {
   (void)RoundTrip("POST", "/v1/shutdown", nullptr);
   conn_.reset();
   stopped_ = true;  // no call may start another one now
-  // Returns once the process has closed its listeners and its socket.
-  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  while (ConnectUnix(options_.socket_path) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitUntilGone();
   if (child_) {
     (void)WaitProcess(*child_, options_.start_timeout);
     child_.reset();

@@ -87,6 +87,9 @@ class RemoteRouter : public RouterControl {
   Status Connect() const;
   Result<Info> ReadInfo() const;
   Status SpawnProcess() const;
+  // After a shutdown request: until the process has closed its listeners
+  // and removed its socket (start_timeout at most).
+  void WaitUntilGone() const;
   Status Replay() const;
 
   RemoteRouterOptions options_;
