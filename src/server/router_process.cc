@@ -62,8 +62,11 @@ class Control {
   }
 
  private:
+  // What this process serves; Control is the router's only writer, so this
+  // is also what the router has.
   struct Entry {
     std::string host;
+    uint16_t port = 0;  // as bound
     json table;
   };
 
@@ -76,10 +79,8 @@ class Control {
   Response List() {
     std::lock_guard<std::mutex> lock(mu_);
     json services = json::object();
-    for (const auto& [name, port] : router_.Services()) {
-      auto it = entries_.find(name);
-      if (it == entries_.end()) continue;
-      services[name] = json{{"host", it->second.host}, {"port", port}, {"table", it->second.table}};
+    for (const auto& [name, e] : entries_) {
+      services[name] = json{{"host", e.host}, {"port", e.port}, {"table", e.table}};
     }
     return JsonResponse(200, json{{"services", std::move(services)}});
   }
@@ -98,12 +99,12 @@ class Control {
     std::string name = b["name"].get<std::string>();
     std::string host = b["host"].get<std::string>();
     std::lock_guard<std::mutex> lock(mu_);
-    if (router_.Services().count(name)) {
+    if (entries_.count(name)) {
       return ErrorResponse(409, "AlreadyExists", fmt::format("service {} exists", name));
     }
     auto bound = router_.AddService(name, host, b["port"].get<uint16_t>(), std::move(*table));
     if (!bound) return ErrorResponse(422, "Invalid", bound.error().message);
-    entries_[name] = Entry{host, b["table"]};
+    entries_[name] = Entry{host, *bound, b["table"]};
     Log(LogLevel::kInfo, "service {} listening on {}:{}", name, host, *bound);
     return JsonResponse(201, json{{"port", *bound}});
   }
