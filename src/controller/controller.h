@@ -14,12 +14,24 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
 #include "controller/work_queue.h"
 
 namespace strake::controller {
+
+// A work-queue key names one object: "namespace/name".
+inline std::string ObjectKey(const std::string& ns, const std::string& name) {
+  return ns + "/" + name;
+}
+
+// The namespace and name of an ObjectKey.
+inline std::pair<std::string, std::string> SplitObjectKey(const std::string& key) {
+  auto slash = key.find('/');
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
 
 struct ReconcileResult {
   std::optional<std::chrono::milliseconds> requeue_after;

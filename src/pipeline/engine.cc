@@ -27,8 +27,6 @@ constexpr Millis kDefaultTimeout = std::chrono::minutes(60);  // Tekton's defaul
 constexpr size_t kMatrixLimit = 256;  // Tekton's default-max-matrix-combinations-count
 const char* const kApiVersion = "tekton.dev/v1";
 
-std::string Key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
-
 Json Condition(const std::string& status, const std::string& reason, const std::string& message,
                TimePoint now) {
   return Json::array({{{"type", "Succeeded"},
@@ -284,7 +282,7 @@ void Engine::PollChanges() {
     for (const auto& c : *changes) {
       rev = c.revision;
       if (c.key.kind != "PipelineRun" || c.reason != "Updated") continue;
-      auto it = runs_.find(Key(c.key.ns, c.key.name));
+      auto it = runs_.find(controller::ObjectKey(c.key.ns, c.key.name));
       if (it == runs_.end() || it->second->done) continue;
       lock.unlock();
       auto r = store_.Get(c.key);
@@ -416,7 +414,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (ConditionStatus(status) != "Unknown") {
     run->done = true;
     std::lock_guard<std::mutex> lock(mu_);
-    runs_[Key(ns, name)] = std::move(run);
+    runs_[controller::ObjectKey(ns, name)] = std::move(run);
     done_cv_.notify_all();
     return Ok();
   }
@@ -626,7 +624,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
 }
 
 Status Engine::Start(std::unique_ptr<Run> run) {
-  std::string key = Key(run->ns, run->name);
+  std::string key = controller::ObjectKey(run->ns, run->name);
   size_t total = run->spec.tasks.size() + run->spec.finally.size();
   std::string name = run->name;
   {
@@ -643,7 +641,7 @@ Status Engine::Start(std::unique_ptr<Run> run) {
 }
 
 Result<store::Resource> Engine::Wait(const std::string& ns, const std::string& name) {
-  std::string key = Key(ns, name);
+  std::string key = controller::ObjectKey(ns, name);
   {
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] {
@@ -670,7 +668,7 @@ Status Engine::Cancel(const std::string& ns, const std::string& name, const std:
   auto u = store_.Update(updated, 0);
   if (!u) return tl::unexpected(u.error());
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = runs_.find(Key(ns, name));
+  auto it = runs_.find(controller::ObjectKey(ns, name));
   if (it != runs_.end()) {
     it->second->cancel = ParseCancel(mode);
     run_controller_->Enqueue(it->first);
@@ -765,7 +763,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     for (size_t ti = 0; ti < list.size(); ++ti) {
       PTaskState& t = list[ti];
       for (auto& c : t.children) {
-        auto j = jobs_.find(Key(run.ns, c.name));
+        auto j = jobs_.find(controller::ObjectKey(run.ns, c.name));
         if (j != jobs_.end() && j->second->cancel_fd >= 0) {
           uint64_t one = 1;
           (void)!::write(j->second->cancel_fd, &one, sizeof one);
@@ -1290,7 +1288,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     }
     {
       std::lock_guard<std::mutex> jl(jobs_mu_);
-      jobs_[Key(j.ns, j.name)] = job;
+      jobs_[controller::ObjectKey(j.ns, j.name)] = job;
     }
     ProgressEvent e;
     e.type = ProgressEvent::Type::kTaskStarted;
@@ -1300,7 +1298,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     e.state = "Running";
     e.is_finally = job->is_finally;
     Emit(e);
-    taskrun_controller_->Enqueue(Key(j.ns, j.name));
+    taskrun_controller_->Enqueue(controller::ObjectKey(j.ns, j.name));
   }
 
   if (done) {
@@ -1391,7 +1389,7 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
     std::lock_guard<std::mutex> jl(jobs_mu_);
     if (job->cancel_fd >= 0) ::close(job->cancel_fd);
     job->cancel_fd = -1;
-    jobs_.erase(Key(j.ns, j.name));
+    jobs_.erase(controller::ObjectKey(j.ns, j.name));
   }
   ProgressEvent e;
   e.type = ProgressEvent::Type::kTaskFinished;

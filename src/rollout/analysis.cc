@@ -428,8 +428,8 @@ AnalysisRunReconciler::AnalysisRunReconciler(store::Store& store, MetricProvider
     : store_(store), providers_(providers), clock_(clock), log_dir_(std::move(log_dir)) {}
 
 Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::string& key) {
-  auto slash = key.find('/');
-  store::Key k{"AnalysisRun", key.substr(0, slash), key.substr(slash + 1)};
+  auto [ns, name] = controller::SplitObjectKey(key);
+  store::Key k{"AnalysisRun", ns, name};
   auto got = store_.Get(k);
   if (!got) return tl::unexpected(got.error());
   if (!*got) return controller::ReconcileResult{};

@@ -21,11 +21,6 @@ store::Key Key(const std::string& kind, const std::string& ns, const std::string
   return store::Key{kind, ns, name};
 }
 
-std::pair<std::string, std::string> SplitKey(const std::string& key) {
-  auto slash = key.find('/');
-  return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
 }  // namespace
 
 std::string PodTemplateHash(const Json& tmpl) {
@@ -277,7 +272,7 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
 }
 
 Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::string& key) {
-  auto [ns, name] = SplitKey(key);
+  auto [ns, name] = controller::SplitObjectKey(key);
   auto got = store_.Get(Key("Rollout", ns, name));
   if (!got) return tl::unexpected(got.error());
   if (!*got) {
@@ -371,7 +366,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
 }
 
 Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const std::string& key) {
-  auto [ns, name] = SplitKey(key);
+  auto [ns, name] = controller::SplitObjectKey(key);
   // Its own workload name, so a Deployment and a Rollout may share a name.
   const std::string workload = "deployment." + name;
   auto got = store_.Get(Key("Deployment", ns, name));

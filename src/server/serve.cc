@@ -50,11 +50,11 @@ class RolloutIndex {
  public:
   void Add(const std::string& ns, const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
-    names_.insert(ns + "/" + name);
+    names_.insert(controller::ObjectKey(ns, name));
   }
   void Remove(const std::string& ns, const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
-    names_.erase(ns + "/" + name);
+    names_.erase(controller::ObjectKey(ns, name));
   }
   std::vector<std::string> InNamespace(const std::string& ns) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -139,7 +139,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   RolloutIndex deployments;
 
   st.Subscribe([&](const store::Change& c) {
-    const std::string key = c.key.ns + "/" + c.key.name;
+    const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
     if (c.key.kind == "Rollout") {
       if (c.type == "DELETED") {
         index.Remove(c.key.ns, c.key.name);
@@ -180,17 +180,17 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   if (!existing) return tl::unexpected(existing.error());
   for (const auto& r : *existing) {
     index.Add(r.key.ns, r.key.name);
-    rollout_ctl.Enqueue(r.key.ns + "/" + r.key.name);
+    rollout_ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
   }
   auto deps = st.List("Deployment", "");
   if (!deps) return tl::unexpected(deps.error());
   for (const auto& d : *deps) {
     deployments.Add(d.key.ns, d.key.name);
-    deployment_ctl.Enqueue(d.key.ns + "/" + d.key.name);
+    deployment_ctl.Enqueue(controller::ObjectKey(d.key.ns, d.key.name));
   }
   auto runs = st.List("AnalysisRun", "");
   if (!runs) return tl::unexpected(runs.error());
-  for (const auto& r : *runs) analysis_ctl.Enqueue(r.key.ns + "/" + r.key.name);
+  for (const auto& r : *runs) analysis_ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
   rollout_ctl.Start();
   analysis_ctl.Start();
   deployment_ctl.Start();
