@@ -110,21 +110,27 @@ Status LocalTarget::ScaleRevision(const rollout::RevisionSpec& spec) {
   return supervisor_.Apply(g);
 }
 
+std::map<std::string, std::string> LocalTarget::RevisionGroups(const std::string& ns,
+                                                               const std::string& workload) const {
+  std::map<std::string, std::string> out;
+  std::string prefix = GroupKey(ns, workload, "");
+  for (const auto& key : supervisor_.Groups()) {
+    if (StartsWith(key, prefix)) out[key.substr(prefix.size())] = key;
+  }
+  return out;
+}
+
 void LocalTarget::Prune(const std::string& ns, const std::string& workload,
                         const std::set<std::string>& keep) {
-  std::string prefix = ns + "/" + workload + "/";
-  for (const auto& key : supervisor_.Groups()) {
-    if (!StartsWith(key, prefix)) continue;
-    if (!keep.count(key.substr(prefix.size()))) supervisor_.Remove(key);
+  for (const auto& [hash, key] : RevisionGroups(ns, workload)) {
+    if (!keep.count(hash)) supervisor_.Remove(key);
   }
 }
 
 std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
     const std::string& ns, const std::string& workload) {
   std::map<std::string, rollout::RevisionObservation> out;
-  std::string prefix = ns + "/" + workload + "/";
-  for (const auto& key : supervisor_.Groups()) {
-    if (!StartsWith(key, prefix)) continue;
+  for (const auto& [hash, key] : RevisionGroups(ns, workload)) {
     rollout::RevisionObservation o;
     for (const auto& r : supervisor_.Replicas(key)) {
       o.replicas++;
@@ -133,7 +139,7 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
         o.problem = fmt::format("replica {}: {}", r.index, r.message);
       }
     }
-    out[key.substr(prefix.size())] = o;
+    out[hash] = o;
   }
   return out;
 }
@@ -141,10 +147,8 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
 std::vector<std::string> LocalTarget::LogPaths(const std::string& ns, const std::string& workload,
                                                const std::string& hash) const {
   std::vector<std::string> out;
-  std::string prefix = ns + "/" + workload + "/";
-  for (const auto& key : supervisor_.Groups()) {
-    if (!StartsWith(key, prefix)) continue;
-    if (!hash.empty() && key.substr(prefix.size()) != hash) continue;
+  for (const auto& [h, key] : RevisionGroups(ns, workload)) {
+    if (!hash.empty() && h != hash) continue;
     for (const auto& r : supervisor_.Replicas(key)) out.push_back(r.log_path);
   }
   return out;

@@ -72,6 +72,9 @@ class LocalTarget : public rollout::WorkloadTarget,
     router::RevisionCounters counters;
   };
   void SampleLoop();
+  // The supervisor groups of a workload's revisions, by pod-template hash.
+  std::map<std::string, std::string> RevisionGroups(const std::string& ns,
+                                                    const std::string& workload) const;
 
   runtime::Supervisor& supervisor_;
   router::RouterControl& router_;
