@@ -11,6 +11,8 @@ namespace strake {
 std::vector<std::string> Split(std::string_view s, char sep);
 std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 std::string_view Trim(std::string_view s);
+// ASCII lower case.
+std::string ToLower(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to);

@@ -47,11 +47,6 @@ Result<store::StorePtr> OpenStore(const std::string& data_dir) {
   return store::OpenSqliteStore(data_dir + "/strake.db");
 }
 
-int Die(const std::string& message) {
-  fmt::print(stderr, "strake: {}\n", message);
-  return 2;
-}
-
 std::string Age(const Json& status, const std::string& field) { return status.value(field, ""); }
 
 std::string Reason(const Json& status) {

@@ -23,16 +23,6 @@ namespace {
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:7300";
 
-std::string Lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-int Fail2(const std::string& message) {
-  fmt::print(stderr, "strake: {}\n", message);
-  return 2;
-}
-
 struct Answer {
   int status = 0;
   Json body;
@@ -282,11 +272,11 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
 int DeliveryCommands::Get(const std::string& kind, const std::string& name,
                           const std::string& output) {
   const server::KindInfo* k = server::KindByName(kind);
-  if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind)));
+  if (!k) return Die(fmt::format("unknown kind {}", Quote(kind)));
   Client c(ServerOf(flags_));
   std::string path = Collection(*k, flags_.ns) + (name.empty() ? "" : "/" + name);
   auto a = c.Call("GET", path);
-  if (!a) return Fail2(a.error().message);
+  if (!a) return Die(a.error().message);
   if (output == "json") {
     fmt::print("{}\n", a->body.dump(2));
     return 0;
@@ -313,10 +303,10 @@ int DeliveryCommands::Get(const std::string& kind, const std::string& name,
 
 int DeliveryCommands::Describe(const std::string& kind, const std::string& name) {
   const server::KindInfo* k = server::KindByName(kind);
-  if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind)));
+  if (!k) return Die(fmt::format("unknown kind {}", Quote(kind)));
   Client c(ServerOf(flags_));
   auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name);
-  if (!a) return Fail2(a.error().message);
+  if (!a) return Die(a.error().message);
   if (k->kind == "Rollout") {
     fmt::print("{}", StatusText(a->body));
   } else {
@@ -343,11 +333,11 @@ int DeliveryCommands::Logs(const std::string& target, const std::string& revisio
   std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
   const server::KindInfo* k = server::KindByName(kind);
   if (!k || k->kind != "Rollout")
-    return Fail2(fmt::format("logs of {}: only rollout/NAME is supported", target));
+    return Die(fmt::format("logs of {}: only rollout/NAME is supported", target));
   Client c(ServerOf(flags_));
   std::string q = revision.empty() ? "" : "?revision=" + revision;
   auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name + "/logs" + q);
-  if (!a) return Fail2(a.error().message);
+  if (!a) return Die(a.error().message);
   fmt::print("{}", a->text);
   return 0;
 }
@@ -363,7 +353,7 @@ int DeliveryCommands::Dispatch() {
       std::fflush(stdout);
     };
     auto st = server::Serve(o);
-    if (!st) return Fail2(st.error().message);
+    if (!st) return Die(st.error().message);
     return 0;
   }
   if (*router_) {
@@ -371,12 +361,12 @@ int DeliveryCommands::Dispatch() {
     o.socket_path = router_socket_.empty() ? data_dir_ + "/router.sock" : router_socket_;
     o.workers = router_workers_;
     auto st = server::RunRouterProcess(o);
-    if (!st) return Fail2(st.error().message);
+    if (!st) return Die(st.error().message);
     return 0;
   }
   if (*apply_) {
     auto loaded = model::LoadFiles(files_);
-    if (!loaded) return Fail2("invalid input:\n" + loaded.error().message);
+    if (!loaded) return Die("invalid input:\n" + loaded.error().message);
     for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
     Client c(ServerOf(flags_));
     // Everything was validated above: a write is only refused now for a
@@ -384,24 +374,24 @@ int DeliveryCommands::Dispatch() {
     for (const auto& r : loaded->resources) {
       const server::KindInfo* k = server::KindByName(r.kind);
       if (!k)
-        return Fail2(fmt::format("{}: {} cannot be applied to a server", r.origin.file, r.kind));
+        return Die(fmt::format("{}: {} cannot be applied to a server", r.origin.file, r.kind));
       Json body = r.raw;
       std::string ns = r.meta.ns.empty() ? flags_.ns : r.meta.ns;
       if (!r.raw["metadata"].contains("namespace")) ns = flags_.ns;
       auto a = c.Call("PUT", Collection(*k, ns) + "/" + r.meta.name, body.dump());
-      if (!a) return Fail2(fmt::format("{} {}: {}", Lower(r.kind), r.meta.name, a.error().message));
-      fmt::print("{}/{} {}\n", Lower(r.kind), r.meta.name,
+      if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, a.error().message));
+      fmt::print("{}/{} {}\n", ToLower(r.kind), r.meta.name,
                  a->status == 201 ? "created" : "configured");
     }
     return 0;
   }
   if (*delete_) {
     const server::KindInfo* k = server::KindByName(kind_);
-    if (!k) return Fail2(fmt::format("unknown kind {}", Quote(kind_)));
+    if (!k) return Die(fmt::format("unknown kind {}", Quote(kind_)));
     Client c(ServerOf(flags_));
     auto a = c.Call("DELETE", Collection(*k, flags_.ns) + "/" + name_);
-    if (!a) return Fail2(a.error().message);
-    fmt::print("{}/{} deleted\n", Lower(k->kind), name_);
+    if (!a) return Die(a.error().message);
+    fmt::print("{}/{} deleted\n", ToLower(k->kind), name_);
     return 0;
   }
   if (*rollout_) {
@@ -409,13 +399,13 @@ int DeliveryCommands::Dispatch() {
     std::string path = Collection(*server::KindByPlural("rollouts"), flags_.ns) + "/" + name_;
     if (*status_) {
       auto limit = ParseDuration(timeout_);
-      if (!limit) return Fail2("--timeout: " + limit.error().message);
+      if (!limit) return Die("--timeout: " + limit.error().message);
       auto end = std::chrono::steady_clock::now() + *limit;
       bool tty = ::isatty(1);
       std::string last;
       while (true) {
         auto a = c.Call("GET", path);
-        if (!a) return Fail2(a.error().message);
+        if (!a) return Die(a.error().message);
         std::string text = StatusText(a->body);
         std::string phase = a->body.value("status", Json::object()).value("phase", "");
         if (!watch_) {
@@ -432,15 +422,14 @@ int DeliveryCommands::Dispatch() {
             st.value("currentPodHash", "") == st.value("stableRS", "x") && phase == "Healthy";
         if (settled) return 0;
         if (phase == "Degraded") return 1;
-        if (std::chrono::steady_clock::now() > end)
-          return Fail2("timed out waiting for the rollout");
+        if (std::chrono::steady_clock::now() > end) return Die("timed out waiting for the rollout");
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
       }
     }
     std::string action = *promote_ ? "promote" : *abort_ ? "abort" : *retry_ ? "retry" : "undo";
     Json body = {{"full", full_}, {"toRevision", to_revision_}};
     auto a = c.Call("POST", path + "/" + action, body.dump());
-    if (!a) return Fail2(a.error().message);
+    if (!a) return Die(a.error().message);
     fmt::print("rollout {} {}\n", name_,
                action == "promote" ? (full_ ? "fully promoted" : "promoted")
                : action == "abort" ? "aborted"

@@ -6,6 +6,11 @@
 
 namespace strake::cli {
 
+int Die(const std::string& message) {
+  fmt::print(stderr, "strake: {}\n", message);
+  return 2;
+}
+
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& r : rows) {

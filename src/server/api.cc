@@ -33,11 +33,6 @@ const std::vector<KindInfo> kKinds = {
     {"Task", "tasks", "tekton.dev/v1", true},
 };
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool Matches(const std::map<std::string, std::string>& labels, const std::string& selector) {
   for (const auto& term : Split(selector, ',')) {
     if (term.empty()) continue;
@@ -66,9 +61,9 @@ const KindInfo* KindByPlural(const std::string& plural) {
 }
 
 const KindInfo* KindByName(const std::string& name) {
-  std::string n = Lower(name);
+  std::string n = ToLower(name);
   for (const auto& k : kKinds) {
-    if (Lower(k.kind) == n || k.plural == n || Lower(k.kind) + "s" == n) return &k;
+    if (ToLower(k.kind) == n || k.plural == n || ToLower(k.kind) + "s" == n) return &k;
   }
   if (n == "svc") return KindByPlural("services");
   if (n == "ro") return KindByPlural("rollouts");
@@ -165,7 +160,7 @@ Response Api::Get(const KindInfo& k, const std::string& ns, const std::string& n
   if (!got) return ErrorResponse(500, "InternalError", got.error().message);
   if (!*got)
     return ErrorResponse(404, "NotFound",
-                         fmt::format("{} {} not found", Lower(k.kind), Quote(name)));
+                         fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
   return JsonResponse(200, Present(**got));
 }
 
@@ -251,7 +246,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
   }
   body["metadata"]["namespace"] = k.namespaced ? ns : "";
   if (!k.namespaced) body["metadata"].erase("namespace");
-  auto decoded = model::DecodeObject(body, fmt::format("{} {}", Lower(k.kind), name));
+  auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&decoded->value)) {
     // Conditions are compiled now, so a typo is refused here and not found
@@ -265,7 +260,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
         if (cond.empty()) continue;
         auto e = rollout::Expr::Compile(cond);
         if (!e) {
-          errors.push_back(fmt::format("{} {}: spec.metrics[{}].{}: {}", Lower(k.kind), name, i,
+          errors.push_back(fmt::format("{} {}: spec.metrics[{}].{}: {}", ToLower(k.kind), name, i,
                                        field, e.error().message));
         }
       }
@@ -291,19 +286,20 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
       r.key = {k.kind, ns, name};
       r.labels = labels;
       r.object = body;
-      auto created = store_.Create(r, "Created", fmt::format("{} {} created", Lower(k.kind), name));
+      auto created =
+          store_.Create(r, "Created", fmt::format("{} {} created", ToLower(k.kind), name));
       if (created) return JsonResponse(201, Present(*created));
       if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists && !create_only)
         continue;
       if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists) {
         return ErrorResponse(409, "AlreadyExists",
-                             fmt::format("{} {} already exists", Lower(k.kind), Quote(name)));
+                             fmt::format("{} {} already exists", ToLower(k.kind), Quote(name)));
       }
       return ErrorResponse(500, "InternalError", created.error().message);
     }
     if (create_only) {
       return ErrorResponse(409, "AlreadyExists",
-                           fmt::format("{} {} already exists", Lower(k.kind), Quote(name)));
+                           fmt::format("{} {} already exists", ToLower(k.kind), Quote(name)));
     }
     store::Resource r = **got;
     if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
@@ -316,7 +312,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     }
   }
   return ErrorResponse(409, "Conflict",
-                       fmt::format("{} {} kept changing; try again", Lower(k.kind), name));
+                       fmt::format("{} {} kept changing; try again", ToLower(k.kind), name));
 }
 
 Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {
@@ -324,7 +320,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   if (!got) return ErrorResponse(500, "InternalError", got.error().message);
   if (!*got)
     return ErrorResponse(404, "NotFound",
-                         fmt::format("{} {} not found", Lower(k.kind), Quote(name)));
+                         fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
   if (k.kind == "Rollout") {  // its revisions and analysis runs go with it
     for (const char* owned : {"RolloutRevision", "AnalysisRun"}) {
       auto children = store_.List(owned, ns, (*got)->uid);
@@ -338,7 +334,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   if (k.kind == "Service") target_.RemoveService(ns, name);
   return JsonResponse(200, {{"kind", "Status"},
                             {"status", "Success"},
-                            {"message", fmt::format("{} {} deleted", Lower(k.kind), name)}});
+                            {"message", fmt::format("{} {} deleted", ToLower(k.kind), name)}});
 }
 
 Response Api::RolloutAction(const std::string& ns, const std::string& name,
