@@ -69,6 +69,11 @@ class ChunkedScanner {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// Percent-encodes all but RFC 3986's unreserved characters (a query value).
+std::string UrlEncode(std::string_view s);
+// Decodes %XX and '+' (a path or a query of a request).
+std::string UrlDecode(std::string_view s);
+
 // "Not Found" for 404, "" for codes it does not know.
 std::string_view ReasonPhrase(int status);
 

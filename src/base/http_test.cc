@@ -89,6 +89,13 @@ TEST(HttpTest, ChunkedScannerFindsTheEndAcrossPieces) {
   EXPECT_FALSE(huge.Feed("ffffffffffffffffff\r\n"));
 }
 
+TEST(HttpTest, UrlEncodingRoundTrips) {
+  EXPECT_EQ(UrlEncode("rate(x{a=\"b\"}[5m]) > 0.9 & ~y"),
+            "rate%28x%7Ba%3D%22b%22%7D%5B5m%5D%29%20%3E%200.9%20%26%20~y");
+  EXPECT_EQ(UrlDecode(UrlEncode("a b/c?d=e&f%")), "a b/c?d=e&f%");
+  EXPECT_EQ(UrlDecode("a+b%2Fc%zz%4"), "a b/c%zz%4");  // malformed escapes stay as they are
+}
+
 TEST(NetTest, ListenTwiceOnOnePortNamesThePort) {
   auto a = ListenTcp("127.0.0.1", 0);
   ASSERT_TRUE(a) << a.error().message;

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "base/fs.h"
+#include "base/http.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "base/process.h"
@@ -220,18 +221,6 @@ double HistogramQuantile(double q, const RevisionWindow& w) {
 
 namespace {
 
-std::string UrlEncode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 // A JSONPath subset as Argo's web provider uses it: "{$.a.b[0]}" or "$.a.b".
 Result<Value> JsonPath(const Value& doc, std::string path) {
   if (StartsWith(path, "{") && EndsWith(path, "}")) path = path.substr(1, path.size() - 2);
@@ -321,7 +310,7 @@ class Providers : public MetricProviders {
     if (!url) return tl::unexpected(url.error());
     http::Request req;
     req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
-                             UrlEncode(*query));
+                             http::UrlEncode(*query));
     auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds));
     if (!resp) return Failf("prometheus {}: {}", *address, resp.error().message);
     auto body = Value::parse(resp->body, nullptr, false);

@@ -22,22 +22,6 @@ std::string Request::Header(std::string_view name) const {
   return "";
 }
 
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 Response ErrorResponse(int status, const std::string& reason, const std::string& message) {
   Response r;
   r.status = status;
@@ -198,12 +182,12 @@ void HttpServer::Serve(int fd) {
     req.method = std::string(head.method);
     std::string target(head.target);
     size_t q = target.find('?');
-    req.path = UrlDecode(target.substr(0, q));
+    req.path = http::UrlDecode(target.substr(0, q));
     if (q != std::string::npos) {
       for (const auto& kv : Split(target.substr(q + 1), '&')) {
         size_t eq = kv.find('=');
-        req.query[UrlDecode(kv.substr(0, eq))] =
-            eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
+        req.query[http::UrlDecode(kv.substr(0, eq))] =
+            eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
       }
     }
     for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);

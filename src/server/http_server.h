@@ -100,6 +100,4 @@ Response ErrorResponse(int status, const std::string& reason, const std::string&
 // `body` as JSON, one line.
 Response JsonResponse(int status, const nlohmann::json& body);
 
-std::string UrlDecode(std::string_view s);
-
 }  // namespace strake::server
