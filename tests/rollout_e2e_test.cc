@@ -548,6 +548,88 @@ spec:
       << Rollout("clash").dump();
 }
 
+TEST_F(RolloutE2E, ApplyMergesOnTheServerAndPatchesAreChecked) {
+  StartServer();
+  auto config = [&](const std::string& data) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, labels: {team: a}}\n"
+           "data: {" +
+           data + "}\n";
+  };
+  Apply(config("mode: fast, level: '1'"), "cm.yaml");
+  // Someone else adds a key and a label.
+  Ran r = Cli({"patch", "configmap", "settings", "-p",
+               R"({"data":{"owner":"ops"},"metadata":{"labels":{"env":"dev"}}})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The file changes one key and drops another: the other client's key and
+  // label stay, the dropped key goes.
+  Apply(config("mode: safe"), "cm.yaml");
+  r = Cli({"get", "configmap", "settings", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json cm = Json::parse(r.out);
+  EXPECT_EQ(cm["data"], Json({{"mode", "safe"}, {"owner", "ops"}})) << cm.dump();
+  EXPECT_EQ(cm["metadata"]["labels"].size(), 2u) << cm.dump();
+  EXPECT_EQ(cm["metadata"]["labels"].value("team", ""), "a") << cm.dump();
+  EXPECT_EQ(cm["metadata"]["labels"].value("env", ""), "dev") << cm.dump();
+  r = Cli({"get", "configmaps", "-l", "env=dev"});
+  EXPECT_NE(r.out.find("settings"), std::string::npos) << r.out << r.err;
+
+  // A JSON patch; a failed test operation changes nothing.
+  r = Cli({"patch", "configmap", "settings", "--type", "json", "-p",
+           R"([{"op":"replace","path":"/data/mode","value":"x"},)"
+           R"({"op":"test","path":"/data/owner","value":"nobody"}])"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("[1] test /data/owner"), std::string::npos) << r.err;
+  r = Cli({"get", "configmap", "settings", "-o", "json"});
+  EXPECT_EQ(Json::parse(r.out)["data"]["mode"], "safe");
+
+  // A patch that makes the object invalid is refused with the field path.
+  r = Cli({"patch", "configmap", "settings", "-p", R"({"data":{"n":{"x":1}}})"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("data.n: expected a string"), std::string::npos) << r.err;
+
+  // A stale resourceVersion is a conflict; the current one goes through.
+  auto url = ParseHttpUrl(server_);
+  ASSERT_TRUE(url);
+  auto patch = [&](const std::string& type, const std::string& body) {
+    http::Request req;
+    req.method = "PATCH";
+    req.target = "/api/v1/namespaces/default/configmaps/settings";
+    req.headers = {{"Content-Type", type}};
+    req.body = body;
+    auto got = http::Fetch(url->host, url->port, req, 5s);
+    EXPECT_TRUE(got);
+    return got ? *got : http::Response{};
+  };
+  std::string rv = cm["metadata"]["resourceVersion"];
+  auto stale = patch("application/merge-patch+json",
+                     R"({"metadata":{"resourceVersion":")" + rv + R"("},"data":{"owner":"me"}})");
+  EXPECT_EQ(stale.status, 200) << stale.body;  // nothing changed since the get
+  auto again = patch("application/merge-patch+json",
+                     R"({"metadata":{"resourceVersion":")" + rv + R"("},"data":{"owner":"you"}})");
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(again.body.find("not " + rv), std::string::npos) << again.body;
+  auto wrong_type = patch("application/xml", "<a/>");
+  EXPECT_EQ(wrong_type.status, 415) << wrong_type.body;
+  auto missing = http::Fetch(url->host, url->port,
+                             {"PATCH",
+                              "/api/v1/namespaces/default/configmaps/nope",
+                              {{"Content-Type", "application/merge-patch+json"}},
+                              "{}"},
+                             5s);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // A Secret applied twice: values never show, not even in the record of
+  // the last apply.
+  Apply("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: hunter2}\n",
+        "s.yaml");
+  Apply("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: hunter3}\n",
+        "s.yaml");
+  r = Cli({"get", "secret", "creds", "-o", "json"});
+  EXPECT_EQ(r.out.find("hunter"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("<redacted>"), std::string::npos) << r.out;
+}
+
 TEST_F(RolloutE2E, ADeploymentRollsWithoutFailedRequests) {
   StartServer();
   auto manifest = [&](const std::string& version) {

@@ -595,13 +595,15 @@ int Main(int argc, char** argv) {
 
   DeliveryCommands delivery(app, common.data_dir);
 
-  std::string get_kind, get_name;
+  std::string get_kind, get_name, get_selector;
   auto* get = app.add_subcommand(
       "get", "list resources: pipelineruns, taskruns (local) or rollouts, services... (server)");
   get->add_option("kind", get_kind)->required();
   get->add_option("name", get_name);
   get->add_option("-o,--output", common.output, "text, json or yaml")
       ->check(CLI::IsMember({"text", "json", "yaml"}));
+  get->add_option("-l,--selector", get_selector,
+                  "label selector, e.g. app=web,tier (server kinds)");
   delivery.AddApiFlags(get);
 
   std::string d_kind, d_name;
@@ -641,7 +643,7 @@ int Main(int argc, char** argv) {
   if (*validate) return CmdValidate(vfiles);
   if (int rc = delivery.Dispatch(); rc >= 0) return rc;
   if (*get && DeliveryCommands::IsApiKind(get_kind)) {
-    return delivery.Get(get_kind, get_name, common.output);
+    return delivery.Get(get_kind, get_name, common.output, get_selector);
   }
   if (*get) return CmdGet(common, get_kind, get_name);
   if (*describe && DeliveryCommands::IsApiKind(d_kind)) return delivery.Describe(d_kind, d_name);

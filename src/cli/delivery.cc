@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/duration.h"
+#include "base/http.h"
 #include "base/net.h"
 #include "base/strings.h"
 #include "cli/table.h"
@@ -34,14 +35,15 @@ class Client {
   explicit Client(std::string server) : server_(std::move(server)) {}
 
   Result<Answer> Call(const std::string& method, const std::string& path,
-                      const std::string& body = "") {
+                      const std::string& body = "",
+                      const std::string& content_type = "application/json") {
     auto url = ParseHttpUrl(server_);
     if (!url) return tl::unexpected(url.error());
     http::Request req;
     req.method = method;
     req.target = (url->path == "/" ? "" : url->path) + path;
     req.body = body;
-    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
     auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30));
     if (!resp) {
       return Failf(
@@ -236,7 +238,10 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   router_->add_option("--socket", router_socket_, "control socket (default DATA_DIR/router.sock)");
   router_->add_option("--workers", router_workers_, "worker threads (default 2)");
 
-  apply_ = app.add_subcommand("apply", "create or update resources from files");
+  apply_ = app.add_subcommand(
+      "apply",
+      "create or update resources from files (merged on the server: fields set by others are "
+      "kept, fields the last apply set and these files no longer do are removed)");
   apply_->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
   api_flags(apply_);
 
@@ -244,6 +249,14 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   delete_->add_option("kind", kind_)->required();
   delete_->add_option("name", name_)->required();
   api_flags(delete_);
+
+  patch_ = app.add_subcommand("patch", "change some fields of a resource");
+  patch_->add_option("kind", kind_)->required();
+  patch_->add_option("name", name_)->required();
+  patch_->add_option("-p,--patch", patch_body_, "the patch, as JSON")->required();
+  patch_->add_option("--type", patch_type_, "merge (RFC 7386, default) or json (RFC 6902)")
+      ->check(CLI::IsMember({"merge", "json"}));
+  api_flags(patch_);
 
   rollout_ = app.add_subcommand("rollout", "watch and steer Argo Rollouts");
   rollout_->require_subcommand(1);
@@ -270,11 +283,15 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
 }
 
 int DeliveryCommands::Get(const std::string& kind, const std::string& name,
-                          const std::string& output) {
+                          const std::string& output, const std::string& selector) {
   const server::KindInfo* k = server::KindByName(kind);
   if (!k) return Die(fmt::format("unknown kind {}", Quote(kind)));
   Client c(ServerOf(flags_));
   std::string path = Collection(*k, flags_.ns) + (name.empty() ? "" : "/" + name);
+  if (!selector.empty()) {
+    if (!name.empty()) return Die("a label selector lists: give a kind without a name");
+    path += "?labelSelector=" + http::UrlEncode(selector);
+  }
   auto a = c.Call("GET", path);
   if (!a) return Die(a.error().message);
   if (output == "json") {
@@ -378,11 +395,25 @@ int DeliveryCommands::Dispatch() {
       Json body = r.raw;
       std::string ns = r.meta.ns.empty() ? flags_.ns : r.meta.ns;
       if (!r.raw["metadata"].contains("namespace")) ns = flags_.ns;
-      auto a = c.Call("PUT", Collection(*k, ns) + "/" + r.meta.name, body.dump());
+      auto a = c.Call("PATCH", Collection(*k, ns) + "/" + r.meta.name, body.dump(),
+                      "application/apply-patch+yaml");
       if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, a.error().message));
       fmt::print("{}/{} {}\n", ToLower(r.kind), r.meta.name,
                  a->status == 201 ? "created" : "configured");
     }
+    return 0;
+  }
+  if (*patch_) {
+    const server::KindInfo* k = server::KindByName(kind_);
+    if (!k) return Die(fmt::format("unknown kind {}", Quote(kind_)));
+    if (Json::parse(patch_body_, nullptr, false).is_discarded())
+      return Die("--patch: not valid JSON");
+    Client c(ServerOf(flags_));
+    auto a = c.Call(
+        "PATCH", Collection(*k, flags_.ns) + "/" + name_, patch_body_,
+        patch_type_ == "json" ? "application/json-patch+json" : "application/merge-patch+json");
+    if (!a) return Die(a.error().message);
+    fmt::print("{}/{} patched\n", ToLower(k->kind), name_);
     return 0;
   }
   if (*delete_) {

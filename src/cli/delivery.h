@@ -26,7 +26,8 @@ class DeliveryCommands {
   void AddApiFlags(CLI::App* c);
   // True if `kind` is served by the API rather than the local pipeline store.
   static bool IsApiKind(const std::string& kind);
-  int Get(const std::string& kind, const std::string& name, const std::string& output);
+  int Get(const std::string& kind, const std::string& name, const std::string& output,
+          const std::string& selector = "");
   int Describe(const std::string& kind, const std::string& name);
   int Logs(const std::string& target, const std::string& revision);
 
@@ -39,6 +40,8 @@ class DeliveryCommands {
   int router_workers_ = 2;
   CLI::App* apply_ = nullptr;
   CLI::App* delete_ = nullptr;
+  CLI::App* patch_ = nullptr;
+  std::string patch_body_, patch_type_ = "merge";
   CLI::App* rollout_ = nullptr;
   CLI::App* status_ = nullptr;
   CLI::App* promote_ = nullptr;

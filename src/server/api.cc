@@ -9,6 +9,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "model/merge.h"
 #include "rollout/expr.h"
 
 namespace strake::server {
@@ -47,6 +48,18 @@ bool Matches(const std::map<std::string, std::string>& labels, const std::string
     if (it == labels.end() || it->second != v) return false;
   }
   return true;
+}
+
+// What the last-applied annotation keeps. A three-way apply needs only to
+// know which fields were applied, so a Secret's values are not kept (not
+// even as digests, which a reader could test guesses against).
+Json RecordOfApply(const KindInfo& k, Json applied) {
+  if (k.kind != "Secret") return applied;
+  for (const char* field : {"data", "stringData"}) {
+    if (!applied.contains(field) || !applied[field].is_object()) continue;
+    for (auto& [key, v] : applied[field].items()) v = "<redacted>";
+  }
+  return applied;
 }
 
 }  // namespace
@@ -150,6 +163,7 @@ Response Api::Handle(const Request& req) {
   }
   if (req.method == "PUT" && !name.empty()) return Put(*kind, ns, name, req, false);
   if (req.method == "POST" && name.empty()) return Put(*kind, ns, "", req, true);
+  if (req.method == "PATCH" && !name.empty()) return Patch(*kind, ns, name, req);
   if (req.method == "DELETE" && !name.empty()) return Delete(*kind, ns, name);
   return ErrorResponse(405, "MethodNotAllowed",
                        fmt::format("{} is not allowed on {}", req.method, req.path));
@@ -224,13 +238,15 @@ Response Api::Watch(const KindInfo& k, const std::string& ns, const Request& req
   return r;
 }
 
-Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& path_name,
-                  const Request& req, bool create_only) {
-  Json body = Json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
-  }
-  std::string name = body.contains("metadata") ? body["metadata"].value("name", "") : "";
+std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
+                                   const std::string& path_name, Json& body,
+                                   std::map<std::string, std::string>& labels) {
+  if (!body.is_object()) return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
+  if (!body.contains("metadata") || !body["metadata"].is_object())
+    body["metadata"] = Json::object();
+  Json& meta = body["metadata"];
+  std::string name =
+      meta.contains("name") && meta["name"].is_string() ? meta["name"].get<std::string>() : "";
   if (!path_name.empty() && name != path_name) {
     return ErrorResponse(400, "BadRequest",
                          fmt::format("metadata.name {} does not match the path's {}", Quote(name),
@@ -244,8 +260,11 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
   if (k.kind == "RolloutRevision" || k.kind == "AnalysisRun") {
     return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
   }
-  body["metadata"]["namespace"] = k.namespaced ? ns : "";
-  if (!k.namespaced) body["metadata"].erase("namespace");
+  if (k.namespaced) {
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&decoded->value)) {
@@ -268,34 +287,37 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
   }
   body.erase("status");
-  std::map<std::string, std::string> labels;
-  if (body["metadata"].contains("labels")) {
-    for (const auto& [lk, lv] : body["metadata"]["labels"].items()) {
+  labels.clear();
+  if (meta.contains("labels") && meta["labels"].is_object()) {
+    for (const auto& [lk, lv] : meta["labels"].items()) {
       if (lv.is_string()) labels[lk] = lv.get<std::string>();
     }
   }
   for (const char* f :
        {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}) {
-    body["metadata"].erase(f);
+    meta.erase(f);
   }
+  return std::nullopt;
+}
+
+Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& path_name,
+                  const Request& req, bool create_only) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
+  }
+  std::map<std::string, std::string> labels;
+  if (auto refused = Admit(k, ns, path_name, body, labels)) return *refused;
+  std::string name = body["metadata"]["name"];
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get({k.kind, ns, name});
     if (!got) return ErrorResponse(500, "InternalError", got.error().message);
     if (!*got) {
-      store::Resource r;
-      r.key = {k.kind, ns, name};
-      r.labels = labels;
-      r.object = body;
-      auto created =
-          store_.Create(r, "Created", fmt::format("{} {} created", ToLower(k.kind), name));
-      if (created) return JsonResponse(201, Present(*created));
-      if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists && !create_only)
-        continue;
-      if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists) {
-        return ErrorResponse(409, "AlreadyExists",
-                             fmt::format("{} {} already exists", ToLower(k.kind), Quote(name)));
+      auto created = Create(k, ns, name, body, labels);
+      if (created || !create_only) {
+        if (created) return std::move(*created);
+        continue;  // created by someone else meanwhile: replace it
       }
-      return ErrorResponse(500, "InternalError", created.error().message);
     }
     if (create_only) {
       return ErrorResponse(409, "AlreadyExists",
@@ -309,6 +331,128 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     if (updated) return JsonResponse(200, Present(*updated));  // status included
     if (store::Store::LastWriteError() != store::WriteError::kConflict) {
       return ErrorResponse(500, "InternalError", updated.error().message);
+    }
+  }
+  return ErrorResponse(409, "Conflict",
+                       fmt::format("{} {} kept changing; try again", ToLower(k.kind), name));
+}
+
+std::optional<Response> Api::Create(const KindInfo& k, const std::string& ns,
+                                    const std::string& name, const Json& body,
+                                    const std::map<std::string, std::string>& labels) {
+  store::Resource r;
+  r.key = {k.kind, ns, name};
+  r.labels = labels;
+  r.object = body;
+  auto created = store_.Create(r, "Created", fmt::format("{} {} created", ToLower(k.kind), name));
+  if (created) return JsonResponse(201, Present(*created));
+  if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists) {
+    return std::nullopt;
+  }
+  return ErrorResponse(500, "InternalError", created.error().message);
+}
+
+Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string& name,
+                    const Request& req) {
+  std::string type = ToLower(req.Header("Content-Type"));
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  enum class Mode { kMerge, kJson, kApply };
+  Mode mode;
+  if (type == "application/merge-patch+json") {
+    mode = Mode::kMerge;
+  } else if (type == "application/json-patch+json") {
+    mode = Mode::kJson;
+  } else if (type == "application/apply-patch+yaml" || type == "application/apply-patch+json") {
+    mode = Mode::kApply;
+  } else {
+    return ErrorResponse(
+        415, "UnsupportedMediaType",
+        fmt::format("PATCH takes application/merge-patch+json, application/json-patch+json or "
+                    "application/apply-patch+yaml, not {}",
+                    Quote(type)));
+  }
+  Json patch;
+  if (mode == Mode::kApply) {
+    // YAML is a superset of JSON: one document of either.
+    auto docs = model::ParseYaml(req.body, "request body");
+    if (!docs) return ErrorResponse(400, "BadRequest", docs.error().message);
+    if (docs->size() != 1) return ErrorResponse(400, "BadRequest", "apply takes one object");
+    patch = model::ToJson((*docs)[0].root);
+  } else {
+    patch = Json::parse(req.body, nullptr, false);
+    if (patch.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
+  }
+  if (mode != Mode::kJson && !patch.is_object()) {
+    return ErrorResponse(400, "BadRequest", "the patch must be a JSON object");
+  }
+  // A resourceVersion in the patch is a precondition, as in Kubernetes.
+  std::string precondition;
+  if (mode != Mode::kJson && patch.contains("metadata") && patch["metadata"].is_object() &&
+      patch["metadata"].contains("resourceVersion")) {
+    const Json& rv = patch["metadata"]["resourceVersion"];
+    precondition = rv.is_string() ? rv.get<std::string>() : rv.dump();
+    patch["metadata"].erase("resourceVersion");
+  }
+  Json applied;
+  if (mode == Mode::kApply) {
+    applied = patch;
+    applied.erase("status");
+    if (applied.contains("metadata") && applied["metadata"].is_object() &&
+        applied["metadata"].contains("annotations") &&
+        applied["metadata"]["annotations"].is_object()) {
+      applied["metadata"]["annotations"].erase(model::kLastApplied);
+    }
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get({k.kind, ns, name});
+    if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+    if (!*got && mode != Mode::kApply) {
+      return ErrorResponse(404, "NotFound",
+                           fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
+    }
+    if (*got && !precondition.empty() && precondition != std::to_string((*got)->resource_version)) {
+      return ErrorResponse(
+          409, "Conflict",
+          fmt::format("{} {} is at resourceVersion {}, not {}: read it again and retry",
+                      ToLower(k.kind), name, (*got)->resource_version, precondition));
+    }
+    if (!*got && !precondition.empty()) {
+      return ErrorResponse(404, "NotFound",
+                           fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
+    }
+    Json live = *got ? (*got)->object : Json::object();
+    live.erase("status");
+    Json body;
+    if (mode == Mode::kMerge) {
+      body = model::MergePatch(live, patch);
+    } else if (mode == Mode::kJson) {
+      auto patched = model::JsonPatch(live, patch);
+      if (!patched) return ErrorResponse(422, "Invalid", "json patch " + patched.error().message);
+      body = std::move(*patched);
+    } else {
+      body = model::ThreeWayApply(live, model::LastApplied(live), applied);
+      body["metadata"]["annotations"][model::kLastApplied] = RecordOfApply(k, applied).dump();
+    }
+    std::map<std::string, std::string> labels;
+    if (auto refused = Admit(k, ns, name, body, labels)) return *refused;
+    if (!*got) {
+      if (auto created = Create(k, ns, name, body, labels)) return std::move(*created);
+      continue;  // created meanwhile: merge into that one
+    }
+    store::Resource r = **got;
+    if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
+    r.object = body;
+    r.labels = labels;
+    auto updated = store_.Update(r, r.resource_version);
+    if (updated) return JsonResponse(200, Present(*updated));
+    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
+      return ErrorResponse(500, "InternalError", updated.error().message);
+    }
+    if (!precondition.empty()) {
+      return ErrorResponse(
+          409, "Conflict",
+          fmt::format("{} {} changed meanwhile: read it again and retry", ToLower(k.kind), name));
     }
   }
   return ErrorResponse(409, "Conflict",

@@ -1,14 +1,22 @@
 // Api: strake's REST API, Kubernetes-shaped.
 //
-//   GET    /api/v1/namespaces/NS/PLURAL[/NAME]            core kinds (services, configmaps,
-//   secrets) GET    /apis/GROUP/VERSION/namespaces/NS/PLURAL[/NAME] the other kinds GET
-//   /apis/GROUP/VERSION/PLURAL                      every namespace (or cluster-scoped)
-//          ?labelSelector=k=v,k2=v2   ?watch=true&resourceVersion=N (newline-delimited JSON events)
-//   PUT    .../PLURAL/NAME     create or replace (spec, labels, annotations; status is kept)
-//   POST   .../PLURAL          create (409 if it exists)
-//   DELETE .../PLURAL/NAME     delete (a Rollout's revisions and analysis runs go with it)
-//   POST   .../rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
-//   GET    .../rollouts/NAME/logs?revision=stable|canary  the replicas' logs
+// Paths: /api/v1/... for the core kinds (services, configmaps, secrets),
+// /apis/GROUP/VERSION/... for the others; then namespaces/NS/PLURAL[/NAME],
+// or PLURAL alone for every namespace (and for cluster-scoped kinds).
+//
+//   GET    PLURAL[?labelSelector=k=v,k2]   list
+//   GET    PLURAL?watch=true&resourceVersion=N   newline-delimited JSON events
+//   GET    PLURAL/NAME                    one object
+//   PUT    PLURAL/NAME    create or replace (spec, labels, annotations; status is kept)
+//   POST   PLURAL         create (409 if it exists)
+//   PATCH  PLURAL/NAME    Content-Type application/merge-patch+json (RFC 7386),
+//                         application/json-patch+json (RFC 6902), or
+//                         application/apply-patch+yaml: a three-way apply that
+//                         creates if missing (what `strake apply` sends).
+//                         metadata.resourceVersion in a patch is a precondition.
+//   DELETE PLURAL/NAME    delete (a Rollout's revisions and analysis runs go with it)
+//   POST   rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
+//   GET    rollouts/NAME/logs?revision=stable|canary  the replicas' logs
 //   GET    /apis/strake.dev/v1/events?since=N&kind=K&name=N  the change log
 //   GET    /metrics   /healthz
 //
@@ -22,6 +30,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "rollout/controller.h"
@@ -59,6 +69,19 @@ class Api {
   Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
   Response Put(const KindInfo& k, const std::string& ns, const std::string& name,
                const Request& req, bool create_only);
+  // PATCH: merge patch, JSON patch or apply (see model/merge.h).
+  Response Patch(const KindInfo& k, const std::string& ns, const std::string& name,
+                 const Request& req);
+  // Checks a whole object for this path and normalises it to the form the
+  // store keeps (server-set metadata and status dropped); the labels are
+  // read out. A refusal is the response to send.
+  std::optional<Response> Admit(const KindInfo& k, const std::string& ns,
+                                const std::string& path_name, store::Json& body,
+                                std::map<std::string, std::string>& labels);
+  // nullopt if the object exists already.
+  std::optional<Response> Create(const KindInfo& k, const std::string& ns, const std::string& name,
+                                 const store::Json& body,
+                                 const std::map<std::string, std::string>& labels);
   Response Delete(const KindInfo& k, const std::string& ns, const std::string& name);
   Response RolloutAction(const std::string& ns, const std::string& name, const std::string& action,
                          const Request& req);
