@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git
   libyaml-dev libsqlite3-dev sqlite3 libssl-dev libfmt-dev nlohmann-json3-dev
-  libexpected-dev libcli11-dev
+  libexpected-dev libcli11-dev libgit2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bubblewrap clang-format clang-tidy procps time bc python3 prometheus curl
 )

@@ -10,6 +10,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/delivery_decode.h"
+#include "model/gitops_decode.h"
 #include "model/fields.h"
 
 namespace strake::model {
@@ -655,14 +656,16 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   bool core = r.api_version == "v1";
   bool apps = r.api_version == "apps/v1";
   bool argo = r.api_version == "argoproj.io/v1alpha1";
+  bool own = r.api_version == "strake.dev/v1";
   static const std::vector<std::string> kTektonKinds = {"Task", "Pipeline", "PipelineRun",
                                                         "TaskRun"};
   static const std::vector<std::string> kCoreKinds = {"ConfigMap", "Secret",
                                                       "PersistentVolumeClaim", "Service"};
   static const std::vector<std::string> kAppsKinds = {"Deployment"};
-  static const std::vector<std::string> kArgoKinds = {"Rollout", "AnalysisTemplate",
-                                                      "ClusterAnalysisTemplate", "AnalysisRun"};
-  if (!tekton && !core && !apps && !argo) {
+  static const std::vector<std::string> kArgoKinds = {
+      "Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun", "Application"};
+  static const std::vector<std::string> kOwnKinds = {"Repository"};
+  if (!tekton && !core && !apps && !argo && !own) {
     if (StartsWith(r.api_version, "tekton.dev/")) {
       ctx.Error(*av, "apiVersion",
                 fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
@@ -675,7 +678,11 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     }
     return;
   }
-  const auto& kinds = tekton ? kTektonKinds : core ? kCoreKinds : apps ? kAppsKinds : kArgoKinds;
+  const auto& kinds = tekton ? kTektonKinds
+                      : core ? kCoreKinds
+                      : apps ? kAppsKinds
+                      : own  ? kOwnKinds
+                             : kArgoKinds;
   if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
     ctx.Error(*kind, "kind",
               fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
@@ -688,10 +695,15 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
   }
 
-  if (apps || argo || r.kind == "Service") {
+  if (apps || argo || own || r.kind == "Service") {
     const Node* spec = f.Need("spec");
     if (!spec) return;
-    if (r.kind == "Deployment") {
+    if (r.kind == "Application") {
+      r.value = Application{r.meta, DecodeApplicationSpecNode(ctx, *spec)};
+      f.Get("operation");  // Argo CD's way of asking for a sync; strake has its own verbs
+    } else if (r.kind == "Repository") {
+      r.value = Repository{r.meta, DecodeRepositorySpecNode(ctx, *spec)};
+    } else if (r.kind == "Deployment") {
       r.value = DecodeDeploymentNode(ctx, r.meta, *spec);
     } else if (r.kind == "Service") {
       r.value = DecodeServiceNode(ctx, r.meta, *spec);

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "model/delivery.h"
+#include "model/gitops.h"
 #include "model/tekton.h"
 
 namespace strake::model {
@@ -17,7 +18,7 @@ struct Resource {
   Origin origin;
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
-               Service, Rollout, AnalysisTemplate, AnalysisRun>
+               Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository>
       value;
 };
 

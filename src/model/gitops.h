@@ -1,0 +1,77 @@
+// GitOps kinds as C++ values: Argo CD's argoproj.io/v1alpha1 Application and
+// strake's strake.dev/v1 Repository, decoded strictly with the defaults Argo
+// CD documents. Plain values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/duration.h"
+#include "model/tekton.h"
+
+namespace strake::model {
+
+struct ApplicationSource {
+  std::string repo_url;
+  std::string path = ".";
+  std::string target_revision = "HEAD";
+  // source.directory
+  bool recurse = false;
+  std::string include;  // a glob, or "{a,b}" of globs; "" = every *.yaml, *.yml, *.json
+  std::string exclude;
+  bool kustomize = false;  // source.kustomize given (also chosen by a kustomization file)
+};
+
+struct IgnoreDifference {
+  std::string group;  // "" = core
+  std::string kind;
+  std::string name;  // "" = any
+  std::string ns;    // "" = any
+  std::vector<std::string> json_pointers;
+};
+
+struct SyncRetry {
+  int limit = 0;  // 0 = no retry (Argo: retry is off unless given); < 0 = forever
+  Millis duration{5000};
+  int factor = 2;
+  Millis max_duration{180'000};
+};
+
+struct ApplicationSpec {
+  std::string project = "default";
+  ApplicationSource source;
+  std::string destination_name = "local";
+  std::string destination_namespace;  // default for resources without one
+  bool automated = false;
+  bool prune = false;
+  bool self_heal = false;
+  bool allow_empty = false;
+  std::vector<std::string> sync_options;  // "PruneLast=true", "ApplyOutOfSyncOnly=true", ...
+  std::optional<SyncRetry> retry;
+  std::vector<IgnoreDifference> ignore_differences;
+  int revision_history_limit = 10;
+  bool SyncOption(const std::string& name) const;  // "Name=true" present
+};
+
+struct Application {
+  ObjectMeta meta;
+  ApplicationSpec spec;
+};
+
+struct RepositorySpec {
+  std::string url;
+  std::string secret_ref;  // Secret with username/password (http) or sshPrivateKey
+  Millis poll_interval{60'000};
+  std::string webhook_secret_ref;  // Secret with key "secret" (HMAC key, or GitLab token)
+};
+
+struct Repository {
+  ObjectMeta meta;
+  RepositorySpec spec;
+};
+
+// The URL schemes a Repository (and an Application's repoURL) may use.
+bool SupportedRepoUrl(const std::string& url);
+
+}  // namespace strake::model

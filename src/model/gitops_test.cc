@@ -1,0 +1,130 @@
+#include "model/gitops.h"
+
+#include <gtest/gtest.h>
+
+#include "model/decode.h"
+
+namespace strake::model {
+namespace {
+
+Result<Resource> DecodeOne(const std::string& text) {
+  auto docs = ParseYaml(text, "app.yaml");
+  if (!docs) return tl::unexpected(docs.error());
+  Diagnostics diags;
+  auto out = Decode(*docs, diags);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  if (out.size() != 1) return Fail("not one resource");
+  return out[0];
+}
+
+TEST(GitopsDecodeTest, AnApplicationGetsArgoCdDefaults) {
+  auto r = DecodeOne(R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: guestbook, namespace: strake}
+spec:
+  source: {repoURL: "file:///srv/git/apps.git", path: guestbook}
+  destination: {name: local, namespace: web}
+)");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& a = std::get<Application>(r->value);
+  EXPECT_EQ(a.spec.project, "default");
+  EXPECT_EQ(a.spec.source.target_revision, "HEAD");
+  EXPECT_EQ(a.spec.source.path, "guestbook");
+  EXPECT_FALSE(a.spec.automated);
+  EXPECT_EQ(a.spec.revision_history_limit, 10);
+  EXPECT_EQ(a.spec.destination_namespace, "web");
+  EXPECT_FALSE(a.spec.retry);
+}
+
+TEST(GitopsDecodeTest, SyncPolicyRetryAndIgnoreDifferences) {
+  auto r = DecodeOne(R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: a}
+spec:
+  source: {repoURL: "https://git.example/a.git", targetRevision: main, directory: {recurse: true, exclude: "*.md"}}
+  destination: {server: "https://kubernetes.default.svc"}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+    syncOptions: [PruneLast=true, ApplyOutOfSyncOnly=true]
+    retry: {limit: 3, backoff: {duration: 1s, factor: 3, maxDuration: 1m}}
+  ignoreDifferences:
+  - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
+)");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& a = std::get<Application>(r->value).spec;
+  EXPECT_TRUE(a.automated && a.prune && a.self_heal && !a.allow_empty);
+  EXPECT_TRUE(a.SyncOption("PruneLast"));
+  EXPECT_FALSE(a.SyncOption("Replace"));
+  ASSERT_TRUE(a.retry);
+  EXPECT_EQ(a.retry->limit, 3);
+  EXPECT_EQ(a.retry->duration, Millis(1000));
+  EXPECT_EQ(a.retry->factor, 3);
+  EXPECT_EQ(a.retry->max_duration, Millis(60'000));
+  ASSERT_EQ(a.ignore_differences.size(), 1u);
+  EXPECT_EQ(a.ignore_differences[0].json_pointers[0], "/spec/replicas");
+  EXPECT_TRUE(a.source.recurse);
+}
+
+TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
+  struct Case {
+    const char* spec;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"source: {repoURL: \"ftp://x/y\"}\n  destination: {name: local}",
+       "spec.source.repoURL: unsupported repository URL \"ftp://x/y\""},
+      {"source: {repoURL: \"file:///r\", path: ../../etc}\n  destination: {name: local}",
+       "spec.source.path: \"../../etc\" leaves the repository"},
+      {"source: {repoURL: \"file:///r\", path: /etc}\n  destination: {name: local}",
+       "spec.source.path: \"/etc\" must be relative"},
+      {"source: {repoURL: \"file:///r\", helm: {}}\n  destination: {name: local}",
+       "spec.source.helm: not supported: Helm charts are not supported yet"},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: prod-eu}",
+       "spec.destination.name: unknown destination \"prod-eu\""},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
+       "{syncOptions: [PruneLats=true]}",
+       "unknown sync option \"PruneLats=true\" (did you mean \"PruneLast\"?)"},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  ignoreDifferences: "
+       "[{kind: Deployment, jsonPointers: [spec/replicas]}]",
+       "spec.ignoreDifferences[0].jsonPointers[0]: a JSON pointer starts with \"/\""},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
+       "{automated: {selfHeel: true}}",
+       "spec.syncPolicy.automated.selfHeel: unknown field"},
+  };
+  for (const auto& c : cases) {
+    std::string text = std::string(
+                           "apiVersion: argoproj.io/v1alpha1\nkind: Application\n"
+                           "metadata: {name: a}\nspec:\n  ") +
+                       c.spec + "\n";
+    auto r = DecodeOne(text);
+    ASSERT_FALSE(r) << c.spec;
+    EXPECT_NE(r.error().message.find(c.want), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("app.yaml:"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(GitopsDecodeTest, Repository) {
+  auto r = DecodeOne(R"(apiVersion: strake.dev/v1
+kind: Repository
+metadata: {name: apps}
+spec: {url: "http://127.0.0.1:9/apps.git", pollInterval: 30s, secretRef: {name: git-creds}}
+)");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& repo = std::get<Repository>(r->value).spec;
+  EXPECT_EQ(repo.poll_interval, Millis(30'000));
+  EXPECT_EQ(repo.secret_ref, "git-creds");
+  auto bad = DecodeOne(
+      "apiVersion: strake.dev/v1\nkind: Repository\nmetadata: {name: r}\nspec: {url: "
+      "\"/srv/x\", pollInterval: 10ms}\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spec.url: unsupported repository URL"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("spec.pollInterval: must be at least 1s"), std::string::npos);
+  auto default_poll = DecodeOne(
+      "apiVersion: strake.dev/v1\nkind: Repository\nmetadata: {name: r}\nspec: {url: "
+      "\"file:///srv/x.git\"}\n");
+  ASSERT_TRUE(default_poll);
+  EXPECT_EQ(std::get<Repository>(default_poll->value).spec.poll_interval, Millis(60'000));
+}
+
+}  // namespace
+}  // namespace strake::model
