@@ -1,0 +1,413 @@
+#include "gitops/git.h"
+
+#include <fcntl.h>
+#include <git2.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+#include <optional>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace strake::gitops {
+
+namespace {
+
+void InitLibgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] { git_libgit2_init(); });
+}
+
+std::string LastGitError() {
+  const git_error* e = git_error_last();
+  return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+// Owners of libgit2 handles.
+template <typename T, void (*Free)(T*)>
+struct Handle {
+  T* p = nullptr;
+  Handle() = default;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() {
+    if (p) Free(p);
+  }
+  T** out() { return &p; }
+  T* get() const { return p; }
+};
+using RepoHandle = Handle<git_repository, git_repository_free>;
+using ObjectHandle = Handle<git_object, git_object_free>;
+using CommitHandle = Handle<git_commit, git_commit_free>;
+using TreeHandle = Handle<git_tree, git_tree_free>;
+using EntryHandle = Handle<git_tree_entry, git_tree_entry_free>;
+using BlobHandle = Handle<git_blob, git_blob_free>;
+using RefHandle = Handle<git_reference, git_reference_free>;
+using BranchIterHandle = Handle<git_branch_iterator, git_branch_iterator_free>;
+
+Result<std::unique_ptr<RepoHandle>> OpenRepo(const std::string& path) {
+  InitLibgit2();
+  auto repo = std::make_unique<RepoHandle>();
+  if (git_repository_open_bare(repo->out(), path.c_str()) != 0)
+    return Failf("opening the mirror {}: {}", path, LastGitError());
+  return repo;
+}
+
+Result<std::unique_ptr<CommitHandle>> LookupCommit(git_repository* repo, const std::string& sha) {
+  git_oid oid;
+  if (sha.size() != GIT_OID_HEXSZ || git_oid_fromstr(&oid, sha.c_str()) != 0)
+    return Failf("{}: not a full commit SHA", Quote(sha));
+  auto c = std::make_unique<CommitHandle>();
+  if (git_commit_lookup(c->out(), repo, &oid) != 0)
+    return Failf("commit {}: {}", sha, LastGitError());
+  return c;
+}
+
+std::string Base64Encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+struct Ran {
+  int exit_code = 0;
+  std::string output;
+};
+
+// Runs git with `args`; output (stdout and stderr) is captured through a
+// file in `scratch`.
+Result<Ran> RunGit(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                   const std::string& scratch, std::chrono::milliseconds timeout) {
+  SpawnOptions o;
+  o.argv = {"git"};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    // Our own settings below win; a GIT_DIR or GIT_CONFIG_* of the caller
+    // must not redirect the mirror.
+    if (StartsWith(kv, "GIT_") || StartsWith(kv, "LC_ALL=")) continue;
+    o.env.emplace_back(kv);
+  }
+  o.env.insert(o.env.end(), {"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false",
+                             "SSH_ASKPASS=/bin/false", "LC_ALL=C"});
+  o.env.insert(o.env.end(), extra_env.begin(), extra_env.end());
+  std::string out_path = PathJoin(scratch, "git.out");
+  int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Failf("{}: {}", out_path, std::strerror(errno));
+  o.stdout_fd = o.stderr_fd = fd;
+  auto proc = Spawn(o);
+  ::close(fd);
+  if (!proc) return Failf("running git: {}", proc.error().message);
+  auto w = WaitProcess(*proc, timeout);
+  if (!w || w->outcome != WaitOutcome::kExited) {
+    KillAndReap(*proc);
+    return Failf("git {} timed out after {} s", args.empty() ? "" : args[0],
+                 std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+  }
+  Ran r;
+  r.exit_code = w->exit_code;
+  r.output = ReadFile(out_path, 1 << 20).value_or("");
+  (void)::unlink(out_path.c_str());
+  return r;
+}
+
+// The last lines of git's output, without credentials, for an error.
+std::string Explain(std::string output, const GitCredentials& creds) {
+  for (const std::string* secret : {&creds.password, &creds.ssh_private_key}) {
+    if (!secret->empty()) ReplaceAll(output, *secret, "<redacted>");
+  }
+  std::vector<std::string> lines;
+  for (auto& l : Split(output, '\n')) {
+    if (!Trim(l).empty()) lines.push_back(std::string(Trim(l)));
+  }
+  if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
+  return Join(lines, "; ");
+}
+
+}  // namespace
+
+std::string RedactUrl(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  auto at = url.find('@', scheme + 3);
+  auto slash = url.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  return url.substr(0, scheme + 3) + "<redacted>@" + url.substr(at + 1);
+}
+
+Result<std::string> CleanRepoPath(const std::string& path) {
+  std::vector<std::string> out;
+  if (!path.empty() && path[0] == '/') return Failf("{} is not relative", Quote(path));
+  for (const auto& part : Split(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (out.empty()) return Failf("{} leaves the repository", Quote(path));
+      out.pop_back();
+      continue;
+    }
+    out.push_back(part);
+  }
+  return out.empty() ? std::string(".") : Join(out, "/");
+}
+
+Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std::string& url) {
+  std::string dir = PathJoin(root, Sha256Hex(url).substr(0, 24) + ".git");
+  STRAKE_TRY(MakeDirs(root, 0700));
+  auto m = std::unique_ptr<Mirror>(new Mirror(url, dir));
+  if (!PathExists(PathJoin(dir, "HEAD"))) {
+    auto r = RunGit({"init", "--quiet", "--bare", dir}, {}, root, std::chrono::seconds(30));
+    if (!r) return tl::unexpected(r.error());
+    if (r->exit_code != 0) return Failf("git init {}: {}", dir, Explain(r->output, {}));
+  }
+  return m;
+}
+
+Mirror::~Mirror() = default;
+
+Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(fetch_mu_);
+  std::vector<std::string> env;
+  std::string key_dir;
+  if (!creds.username.empty() || !creds.password.empty()) {
+    env = {"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+           "GIT_CONFIG_VALUE_0=Authorization: Basic " +
+               Base64Encode(creds.username + ":" + creds.password)};
+  }
+  if (!creds.ssh_private_key.empty()) {
+    key_dir = path_ + ".key";
+    STRAKE_TRY(MakeDirs(key_dir, 0700));
+    std::string key = PathJoin(key_dir, "id");
+    STRAKE_TRY(WriteFile(key, creds.ssh_private_key + "\n", 0600));
+    env.push_back("GIT_SSH_COMMAND=ssh -i " + key +
+                  " -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new");
+  }
+  auto cleanup = [&] {
+    if (!key_dir.empty()) (void)RemoveAll(key_dir);
+  };
+  auto fetched = RunGit({"-C", path_, "fetch", "--quiet", "--prune", "--force", "--no-tags", "--",
+                         url_, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+                        env, path_, timeout);
+  if (!fetched || fetched->exit_code != 0) {
+    cleanup();
+    if (!fetched) return tl::unexpected(fetched.error());
+    return Failf("fetching {}: {}", RedactUrl(url_), Explain(fetched->output, creds));
+  }
+  // The remote's default branch becomes the mirror's HEAD.
+  auto head =
+      RunGit({"-C", path_, "ls-remote", "--symref", "--", url_, "HEAD"}, env, path_, timeout);
+  cleanup();
+  if (head && head->exit_code == 0) {
+    for (const auto& line : Split(head->output, '\n')) {
+      if (!StartsWith(line, "ref: ")) continue;
+      std::string ref = line.substr(5, line.find('\t') - 5);
+      if (!StartsWith(ref, "refs/heads/")) continue;
+      auto set =
+          RunGit({"-C", path_, "symbolic-ref", "HEAD", ref}, {}, path_, std::chrono::seconds(30));
+      if (!set || set->exit_code != 0) return Failf("setting HEAD of {}", path_);
+    }
+  }
+  return Ok();
+}
+
+Result<std::string> Mirror::Resolve(const std::string& revision) const {
+  if (revision.empty() || revision[0] == '-' ||
+      revision.find_first_of(":\n ") != std::string::npos) {
+    return Failf("{} is not a revision", Quote(revision));
+  }
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  ObjectHandle obj;
+  if (git_revparse_single(obj.out(), repo->get(), revision.c_str()) != 0) {
+    return Failf("revision {} not found in {}", Quote(revision), RedactUrl(url_));
+  }
+  ObjectHandle commit;
+  if (git_object_peel(commit.out(), obj.get(), GIT_OBJECT_COMMIT) != 0)
+    return Failf("revision {} is not a commit", Quote(revision));
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, git_object_id(commit.get()));
+  return std::string(hex);
+}
+
+Result<CommitInfo> Mirror::Commit(const std::string& sha) const {
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
+  CommitInfo info;
+  info.sha = sha;
+  const git_signature* author = git_commit_author(c->get());
+  if (author && author->name) info.author = author->name;
+  const char* summary = git_commit_summary(c->get());
+  if (summary) info.message = summary;
+  info.time_ms = static_cast<int64_t>(git_commit_time(c->get())) * 1000;
+  return info;
+}
+
+Result<std::map<std::string, std::string>> Mirror::Branches() const {
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  BranchIterHandle it;
+  if (git_branch_iterator_new(it.out(), repo->get(), GIT_BRANCH_LOCAL) != 0)
+    return Failf("listing branches: {}", LastGitError());
+  std::map<std::string, std::string> out;
+  git_branch_t type;
+  while (true) {
+    RefHandle ref;
+    if (git_branch_next(ref.out(), &type, it.get()) != 0) break;
+    const char* name = nullptr;
+    if (git_branch_name(&name, ref.get()) != 0 || !name) continue;
+    const git_oid* oid = git_reference_target(ref.get());
+    if (!oid) continue;
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, oid);
+    out[name] = hex;
+  }
+  return out;
+}
+
+namespace {
+
+// Reads trees of one commit, following symlinks inside the repository.
+class TreeReader {
+ public:
+  TreeReader(git_repository* repo, git_tree* root, const ReadLimits& limits)
+      : repo_(repo), root_(root), limits_(limits) {}
+
+  // The blob at `path` (following symlinks), or nullopt if nothing is there.
+  // A directory is an error if `dir_ok` is false.
+  Result<std::optional<std::string>> Blob(std::string path) {
+    for (int hop = 0; hop <= limits_.max_symlink_hops; ++hop) {
+      EntryHandle e;
+      if (git_tree_entry_bypath(e.out(), root_, path.c_str()) != 0) return std::nullopt;
+      if (git_tree_entry_type(e.get()) != GIT_OBJECT_BLOB)
+        return Failf("{} is a directory, not a file", path);
+      STRAKE_TRY_ASSIGN(data, Read(git_tree_entry_id(e.get()), path));
+      if (git_tree_entry_filemode(e.get()) != GIT_FILEMODE_LINK) return {data};
+      STRAKE_TRY_ASSIGN(target, Follow(path, data));
+      path = target;
+    }
+    return Failf("{}: more than {} symbolic links in a row", path, limits_.max_symlink_hops);
+  }
+
+  Status Walk(git_tree* tree, const std::string& dir, const std::string& rel, bool recurse,
+              const std::function<bool(const std::string&)>& want, std::vector<RepoFile>& out) {
+    size_t n = git_tree_entrycount(tree);
+    for (size_t i = 0; i < n; ++i) {
+      const git_tree_entry* e = git_tree_entry_byindex(tree, i);
+      std::string name = git_tree_entry_name(e);
+      std::string rel_path = rel.empty() ? name : rel + "/" + name;
+      std::string full = dir == "." ? rel_path : dir + "/" + rel_path;
+      git_object_t type = git_tree_entry_type(e);
+      if (type == GIT_OBJECT_TREE) {
+        if (!recurse) continue;
+        TreeHandle sub;
+        if (git_tree_lookup(sub.out(), repo_, git_tree_entry_id(e)) != 0)
+          return Failf("{}: {}", full, LastGitError());
+        STRAKE_TRY(Walk(sub.get(), dir, rel_path, recurse, want, out));
+        continue;
+      }
+      if (type != GIT_OBJECT_BLOB) continue;  // a submodule
+      if (!want(rel_path)) continue;
+      if (out.size() >= limits_.max_files)
+        return Failf("more than {} files under {}", limits_.max_files, dir);
+      std::string data;
+      if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+        STRAKE_TRY_ASSIGN(link, Read(git_tree_entry_id(e), full));
+        STRAKE_TRY_ASSIGN(target, Follow(full, link));
+        auto blob = Blob(target);
+        if (!blob) return tl::unexpected(blob.error());
+        if (!*blob) return Failf("{}: symbolic link to {} which does not exist", full, target);
+        data = std::move(**blob);
+      } else {
+        STRAKE_TRY_ASSIGN(d, Read(git_tree_entry_id(e), full));
+        data = std::move(d);
+      }
+      out.push_back({rel_path, std::move(data)});
+    }
+    return Ok();
+  }
+
+ private:
+  Result<std::string> Read(const git_oid* id, const std::string& path) {
+    BlobHandle b;
+    if (git_blob_lookup(b.out(), repo_, id) != 0) return Failf("{}: {}", path, LastGitError());
+    auto size = static_cast<size_t>(git_blob_rawsize(b.get()));
+    if (size > limits_.max_file_bytes) {
+      return Failf("{} is {} bytes, over the limit of {}", path, size, limits_.max_file_bytes);
+    }
+    total_ += size;
+    if (total_ > limits_.max_total_bytes)
+      return Failf("the files read pass the limit of {} bytes", limits_.max_total_bytes);
+    return std::string(static_cast<const char*>(git_blob_rawcontent(b.get())), size);
+  }
+
+  // The repository path a link at `link_path` with content `target` names.
+  static Result<std::string> Follow(const std::string& link_path, const std::string& target) {
+    if (!target.empty() && target[0] == '/') {
+      return Failf("{} is a symbolic link to {}, outside the repository", link_path, Quote(target));
+    }
+    auto slash = link_path.rfind('/');
+    std::string base = slash == std::string::npos ? "" : link_path.substr(0, slash + 1);
+    auto clean = CleanRepoPath(base + target);
+    if (!clean) {
+      return Failf("{} is a symbolic link to {}, outside the repository", link_path, Quote(target));
+    }
+    return *clean;
+  }
+
+  git_repository* repo_;
+  git_tree* root_;
+  const ReadLimits& limits_;
+  size_t total_ = 0;
+};
+
+}  // namespace
+
+Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std::string& dir,
+                                              bool recurse,
+                                              const std::function<bool(const std::string&)>& want,
+                                              const ReadLimits& limits) const {
+  STRAKE_TRY_ASSIGN(clean, CleanRepoPath(dir));
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
+  TreeHandle root;
+  if (git_commit_tree(root.out(), c->get()) != 0) return Failf("tree of {}", sha);
+  TreeHandle sub;
+  git_tree* tree = root.get();
+  if (clean != ".") {
+    EntryHandle e;
+    if (git_tree_entry_bypath(e.out(), root.get(), clean.c_str()) != 0)
+      return Failf("path {} does not exist at {}", Quote(clean), sha.substr(0, 12));
+    if (git_tree_entry_filemode(e.get()) == GIT_FILEMODE_LINK)
+      return Failf("path {} is a symbolic link; name the directory itself", Quote(clean));
+    if (git_tree_entry_type(e.get()) != GIT_OBJECT_TREE)
+      return Failf("path {} is not a directory", Quote(clean));
+    if (git_tree_lookup(sub.out(), repo->get(), git_tree_entry_id(e.get())) != 0)
+      return Failf("{}: {}", clean, LastGitError());
+    tree = sub.get();
+  }
+  TreeReader reader(repo->get(), root.get(), limits);
+  std::vector<RepoFile> out;
+  STRAKE_TRY(reader.Walk(tree, clean, "", recurse, want, out));
+  return out;
+}
+
+Result<std::optional<std::string>> Mirror::ReadFileAt(const std::string& sha,
+                                                      const std::string& path,
+                                                      const ReadLimits& limits) const {
+  STRAKE_TRY_ASSIGN(clean, CleanRepoPath(path));
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
+  TreeHandle root;
+  if (git_commit_tree(root.out(), c->get()) != 0) return Failf("tree of {}", sha);
+  TreeReader reader(repo->get(), root.get(), limits);
+  return reader.Blob(clean);
+}
+
+}  // namespace strake::gitops

@@ -1,0 +1,103 @@
+// Git sources: a bare mirror per repository URL in the data directory.
+//
+// Fetching runs the `git` binary (every transport, credentials and proxies
+// work as users expect of git); reading (revision resolution, trees, blobs)
+// goes through libgit2 on the mirror, in-process and without a checkout.
+// Credentials never reach argv or logs: http(s) basic auth travels as an
+// extra header set through git's GIT_CONFIG_* environment, an ssh key as a
+// 0600 file that lives only for the fetch.
+//
+// A Mirror is thread-safe: fetches of one mirror are serialised, reads run
+// concurrently with each other and with a fetch (libgit2 sees a consistent
+// set of refs at the moment it opens the repository).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace strake::gitops {
+
+struct GitCredentials {
+  std::string username;
+  std::string password;         // or a token
+  std::string ssh_private_key;  // PEM/OpenSSH text
+};
+
+struct RepoFile {
+  std::string path;  // relative to the repository root
+  std::string data;
+};
+
+struct ReadLimits {
+  size_t max_file_bytes = 8u << 20;
+  size_t max_total_bytes = 64u << 20;
+  size_t max_files = 10'000;
+  int max_symlink_hops = 8;
+};
+
+struct CommitInfo {
+  std::string sha;
+  std::string author;
+  std::string message;  // first line
+  int64_t time_ms = 0;
+};
+
+class Mirror {
+ public:
+  // The mirror of `url` under `root` (created empty if missing; filled by Fetch).
+  static Result<std::unique_ptr<Mirror>> Open(const std::string& root, const std::string& url);
+  ~Mirror();
+  Mirror(const Mirror&) = delete;
+  Mirror& operator=(const Mirror&) = delete;
+
+  const std::string& url() const { return url_; }
+  const std::string& path() const { return path_; }
+
+  // Brings every branch and tag (and the remote's HEAD) up to date; removes
+  // refs the remote no longer has. An error says what git said, with any
+  // credentials removed.
+  Status Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout);
+
+  // A branch, tag, full or abbreviated SHA, or HEAD (the remote's default
+  // branch), to the commit's full SHA.
+  Result<std::string> Resolve(const std::string& revision) const;
+  Result<CommitInfo> Commit(const std::string& sha) const;
+  // Branch name -> commit SHA, for every branch.
+  Result<std::map<std::string, std::string>> Branches() const;
+
+  // The files under `dir` ("." = root) at commit `sha`, whose path (relative
+  // to `dir`) `want` accepts; recursive or not. Symlinks are followed inside
+  // the repository; one that points outside it is an error, as is a `dir`
+  // that leaves the repository or does not exist.
+  Result<std::vector<RepoFile>> ReadDir(const std::string& sha, const std::string& dir,
+                                        bool recurse,
+                                        const std::function<bool(const std::string&)>& want,
+                                        const ReadLimits& limits = {}) const;
+  // One file at `sha`; nullopt if it does not exist.
+  Result<std::optional<std::string>> ReadFileAt(const std::string& sha, const std::string& path,
+                                                const ReadLimits& limits = {}) const;
+
+ private:
+  Mirror(std::string url, std::string path) : url_(std::move(url)), path_(std::move(path)) {}
+  std::string url_;
+  std::string path_;
+  std::mutex fetch_mu_;
+};
+
+// Normalises a repository path: "a/./b/../c" -> "a/c"; an error if it leaves
+// the root.
+Result<std::string> CleanRepoPath(const std::string& path);
+
+// The URL with any user:password@ removed, for messages.
+std::string RedactUrl(const std::string& url);
+
+}  // namespace strake::gitops

@@ -1,0 +1,199 @@
+#include "gitops/git.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "base/fs.h"
+#include "base/strings.h"
+
+namespace strake::gitops {
+namespace {
+
+// A bare repository with a work tree that pushes to it, driven by the git
+// binary as a user would.
+class GitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("STRAKE_TEST_TMP");
+    std::string base = tmp ? tmp : "/tmp";
+    ASSERT_TRUE(MakeDirs(base));
+    char tmpl[4096];
+    std::snprintf(tmpl, sizeof tmpl, "%s/gitXXXXXX", base.c_str());
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    dir_ = tmpl;
+    bare_ = dir_ + "/origin.git";
+    work_ = dir_ + "/work";
+    Sh("git init -q --bare -b main " + bare_);
+    Sh("git init -q -b main " + work_);
+    Sh("git -C " + work_ + " config user.email t@example.com");
+    Sh("git -C " + work_ + " config user.name Tester");
+    Sh("git -C " + work_ + " remote add origin " + bare_);
+  }
+  void TearDown() override { (void)RemoveAll(dir_); }
+
+  void Sh(const std::string& cmd) {
+    ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+  }
+  void Write(const std::string& rel, const std::string& text) {
+    auto slash = rel.rfind('/');
+    if (slash != std::string::npos) {
+      ASSERT_TRUE(MakeDirs(work_ + "/" + rel.substr(0, slash)));
+    }
+    ASSERT_TRUE(WriteFile(work_ + "/" + rel, text));
+  }
+  std::string Commit(const std::string& msg, const std::string& branch = "main") {
+    Sh("git -C " + work_ + " add -A");
+    Sh("git -C " + work_ + " commit -q -m '" + msg + "'");
+    Sh("git -C " + work_ + " push -q origin HEAD:" + branch);
+    return Head();
+  }
+  std::string Head() {
+    FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
+    char buf[64] = {};
+    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
+    ::pclose(p);
+    return std::string(Trim(out));
+  }
+  std::unique_ptr<Mirror> Fetched() {
+    auto m = Mirror::Open(dir_ + "/mirrors", "file://" + bare_);
+    EXPECT_TRUE(m) << m.error().message;
+    auto st = (*m)->Fetch({}, std::chrono::seconds(30));
+    EXPECT_TRUE(st) << st.error().message;
+    return std::move(*m);
+  }
+
+  std::string dir_, bare_, work_;
+};
+
+auto All = [](const std::string&) { return true; };
+
+TEST_F(GitTest, FetchesAndResolvesBranchesTagsShasAndHead) {
+  Write("app/a.yaml", "a: 1\n");
+  std::string first = Commit("first");
+  Sh("git -C " + work_ + " tag v1");
+  Sh("git -C " + work_ + " push -q origin v1");
+  Write("app/a.yaml", "a: 2\n");
+  std::string second = Commit("second: a is 2");
+  Sh("git -C " + work_ + " push -q origin HEAD~1:refs/heads/old");
+  auto m = Fetched();
+  EXPECT_EQ(m->Resolve("main").value_or(""), second);
+  EXPECT_EQ(m->Resolve("HEAD").value_or(""), second);
+  EXPECT_EQ(m->Resolve("v1").value_or(""), first);
+  EXPECT_EQ(m->Resolve("old").value_or(""), first);
+  EXPECT_EQ(m->Resolve(first.substr(0, 10)).value_or(""), first);
+  EXPECT_EQ(m->Resolve(first).value_or(""), first);
+  auto missing = m->Resolve("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("revision \"nope\" not found"), std::string::npos);
+  EXPECT_FALSE(m->Resolve("--upload-pack=x"));
+  EXPECT_FALSE(m->Resolve("main:app/a.yaml"));
+  auto info = m->Commit(second);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->author, "Tester");
+  EXPECT_EQ(info->message, "second: a is 2");
+  auto branches = m->Branches();
+  ASSERT_TRUE(branches);
+  EXPECT_EQ(branches->size(), 2u);
+
+  // A branch deleted on the remote goes from the mirror at the next fetch.
+  Sh("git -C " + work_ + " push -q origin :old");
+  ASSERT_TRUE(m->Fetch({}, std::chrono::seconds(30)));
+  EXPECT_FALSE(m->Resolve("old"));
+  EXPECT_EQ(m->Branches()->size(), 1u);
+}
+
+TEST_F(GitTest, ReadsTreesWithoutACheckout) {
+  Write("apps/web/deploy.yaml", "kind: Deployment\n");
+  Write("apps/web/svc.json", "{}\n");
+  Write("apps/web/nested/cm.yaml", "kind: ConfigMap\n");
+  Write("apps/web/README.md", "docs\n");
+  Write("shared/common.yaml", "kind: Secret\n");
+  Sh("ln -s ../../shared/common.yaml " + work_ + "/apps/web/common.yaml");
+  std::string sha = Commit("tree");
+  auto m = Fetched();
+  auto yaml = [](const std::string& p) { return !EndsWith(p, ".md"); };
+  auto flat = m->ReadDir(sha, "apps/web", false, yaml);
+  ASSERT_TRUE(flat) << flat.error().message;
+  std::vector<std::string> names;
+  for (const auto& f : *flat) names.push_back(f.path);
+  EXPECT_EQ(names, (std::vector<std::string>{"common.yaml", "deploy.yaml", "svc.json"}));
+  EXPECT_EQ((*flat)[0].data, "kind: Secret\n");  // the link, followed inside the repository
+  auto deep = m->ReadDir(sha, "apps/./web/", true, yaml);
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->size(), 4u);
+  EXPECT_EQ((*deep)[2].path, "nested/cm.yaml");
+  auto root = m->ReadDir(sha, ".", true, All);
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->size(), 6u);
+  auto one = m->ReadFileAt(sha, "apps/web/common.yaml");
+  ASSERT_TRUE(one && *one);
+  EXPECT_EQ(**one, "kind: Secret\n");
+  auto none = m->ReadFileAt(sha, "apps/web/nope.yaml");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+
+  auto missing = m->ReadDir(sha, "apps/db", false, All);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("path \"apps/db\" does not exist"), std::string::npos);
+  auto file = m->ReadDir(sha, "apps/web/deploy.yaml", false, All);
+  ASSERT_FALSE(file);
+  EXPECT_NE(file.error().message.find("is not a directory"), std::string::npos);
+  auto escape = m->ReadDir(sha, "apps/../../etc", false, All);
+  ASSERT_FALSE(escape);
+  EXPECT_NE(escape.error().message.find("leaves the repository"), std::string::npos);
+}
+
+TEST_F(GitTest, SymlinksOutOfTheRepositoryAreRefused) {
+  Write("app/ok.yaml", "a: 1\n");
+  Sh("ln -s /etc/passwd " + work_ + "/app/passwd.yaml");
+  Sh("ln -s ../../../../etc/hostname " + work_ + "/app/host.yaml");
+  std::string sha = Commit("links");
+  auto m = Fetched();
+  auto abs = m->ReadDir(sha, "app", false, [](const std::string& p) { return p != "host.yaml"; });
+  ASSERT_FALSE(abs);
+  EXPECT_NE(abs.error().message.find("app/passwd.yaml is a symbolic link to \"/etc/passwd\", "
+                                     "outside the repository"),
+            std::string::npos)
+      << abs.error().message;
+  auto rel = m->ReadDir(sha, "app", false, [](const std::string& p) { return p != "passwd.yaml"; });
+  ASSERT_FALSE(rel);
+  EXPECT_NE(rel.error().message.find("outside the repository"), std::string::npos);
+}
+
+TEST_F(GitTest, LimitsAreErrors) {
+  Write("app/big.yaml", std::string(2000, 'x'));
+  Write("app/b.yaml", "b: 1\n");
+  Write("app/c.yaml", "c: 1\n");
+  std::string sha = Commit("big");
+  auto m = Fetched();
+  ReadLimits small;
+  small.max_file_bytes = 1000;
+  auto big = m->ReadDir(sha, "app", false, All, small);
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("app/big.yaml is 2000 bytes, over the limit of 1000"),
+            std::string::npos)
+      << big.error().message;
+  ReadLimits few;
+  few.max_files = 2;
+  EXPECT_FALSE(m->ReadDir(sha, "app", false, All, few));
+}
+
+TEST_F(GitTest, AFetchThatFailsSaysWhyWithoutTheCredentials) {
+  auto m = Mirror::Open(dir_ + "/mirrors", "http://127.0.0.1:1/nothing.git");
+  ASSERT_TRUE(m);
+  auto st = (*m)->Fetch({"user", "s3cret-pass", ""}, std::chrono::seconds(30));
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("fetching http://127.0.0.1:1/nothing.git"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(st.error().message.find("s3cret"), std::string::npos);
+  EXPECT_EQ(RedactUrl("https://bob:pw@host/x.git"), "https://<redacted>@host/x.git");
+  EXPECT_EQ(RedactUrl("https://host/a@b"), "https://host/a@b");
+  auto gone = Mirror::Open(dir_ + "/mirrors", "file://" + dir_ + "/missing.git");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE((*gone)->Fetch({}, std::chrono::seconds(30)));
+}
+
+}  // namespace
+}  // namespace strake::gitops
