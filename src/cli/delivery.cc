@@ -78,49 +78,6 @@ std::string Collection(const server::KindInfo& k, const std::string& ns) {
   return fmt::format("{}/namespaces/{}/{}", base, ns, k.plural);
 }
 
-// A small YAML emitter for -o yaml (JSON is valid YAML, but this reads better).
-void EmitYaml(const Json& j, int indent, std::string& out, bool in_list = false) {
-  std::string pad(static_cast<size_t>(indent), ' ');
-  auto scalar = [](const Json& v) {
-    if (v.is_string()) {
-      const std::string& s = v.get_ref<const std::string&>();
-      bool plain = !s.empty() && s.find_first_of(":#{}[]&*!|>'\"%@`,\n") == std::string::npos &&
-                   s != "true" && s != "false" && s != "null" &&
-                   !std::isdigit(static_cast<unsigned char>(s[0])) && s.front() != ' ' &&
-                   s.back() != ' ' && s.front() != '-';
-      return plain ? s : Json(s).dump();
-    }
-    return v.dump();
-  };
-  if (j.is_object()) {
-    bool first = true;
-    for (const auto& [k, v] : j.items()) {
-      std::string lead = (in_list && first) ? "" : pad;
-      first = false;
-      if ((v.is_object() && !v.empty()) || (v.is_array() && !v.empty())) {
-        out += fmt::format("{}{}:\n", lead, k);
-        EmitYaml(v, indent + 2, out);
-      } else {
-        out += fmt::format("{}{}: {}\n", lead, k,
-                           v.is_object()  ? "{}"
-                           : v.is_array() ? "[]"
-                                          : scalar(v));
-      }
-    }
-  } else if (j.is_array()) {
-    for (const auto& v : j) {
-      if (v.is_object() && !v.empty()) {
-        out += pad + "- ";
-        EmitYaml(v, indent + 2, out, true);
-      } else {
-        out += fmt::format("{}- {}\n", pad, v.is_array() ? v.dump() : scalar(v));
-      }
-    }
-  } else {
-    out += pad + scalar(j) + "\n";
-  }
-}
-
 std::string Age(const Json& obj) {
   std::string created = obj["metadata"].value("creationTimestamp", "");
   return created;
@@ -299,9 +256,7 @@ int DeliveryCommands::Get(const std::string& kind, const std::string& name,
     return 0;
   }
   if (output == "yaml") {
-    std::string out;
-    EmitYaml(a->body, 0, out);
-    fmt::print("{}", out);
+    fmt::print("{}", model::ToYaml(a->body));
     return 0;
   }
   std::vector<std::vector<std::string>> rows{Header(*k)};
@@ -327,9 +282,7 @@ int DeliveryCommands::Describe(const std::string& kind, const std::string& name)
   if (k->kind == "Rollout") {
     fmt::print("{}", StatusText(a->body));
   } else {
-    std::string out;
-    EmitYaml(a->body, 0, out);
-    fmt::print("{}", out);
+    fmt::print("{}", model::ToYaml(a->body));
   }
   auto ev = c.Call("GET", fmt::format("/apis/strake.dev/v1/events?kind={}&name={}", k->kind, name));
   if (ev) {

@@ -1,7 +1,9 @@
 #include "model/node.h"
 
+#include <fmt/format.h>
 #include <yaml.h>
 
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -332,6 +334,59 @@ Node FromJson(const Json& j) {
     }
   }
   return n;
+}
+
+namespace {
+
+void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
+  std::string pad(static_cast<size_t>(indent), ' ');
+  auto scalar = [](const Json& v) {
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      bool plain = !s.empty() && s.find_first_of(":#{}[]&*!|>'\"%@`,\n") == std::string::npos &&
+                   s != "true" && s != "false" && s != "null" &&
+                   !std::isdigit(static_cast<unsigned char>(s[0])) && s.front() != ' ' &&
+                   s.back() != ' ' && s.front() != '-';
+      return plain ? s : Json(s).dump();
+    }
+    return v.dump();
+  };
+  auto key = [&](const std::string& k) { return scalar(Json(k)); };
+  if (j.is_object()) {
+    bool first = true;
+    for (const auto& [k, v] : j.items()) {
+      std::string lead = (in_list && first) ? "" : pad;
+      first = false;
+      if ((v.is_object() && !v.empty()) || (v.is_array() && !v.empty())) {
+        out += fmt::format("{}{}:\n", lead, key(k));
+        EmitYaml(v, indent + 2, out, false);
+      } else {
+        out += fmt::format("{}{}: {}\n", lead, key(k),
+                           v.is_object()  ? "{}"
+                           : v.is_array() ? "[]"
+                                          : scalar(v));
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_object() && !v.empty()) {
+        out += pad + "- ";
+        EmitYaml(v, indent + 2, out, true);
+      } else {
+        out += fmt::format("{}- {}\n", pad, v.is_array() ? v.dump() : scalar(v));
+      }
+    }
+  } else {
+    out += pad + scalar(j) + "\n";
+  }
+}
+
+}  // namespace
+
+std::string ToYaml(const Json& j) {
+  std::string out;
+  EmitYaml(j, 0, out, false);
+  return out;
 }
 
 }  // namespace strake::model

@@ -77,6 +77,9 @@ Result<std::vector<Document>> ParseYamlFile(const std::string& path,
 // Converts with YAML 1.2 core-schema typing of plain scalars (null, bools,
 // integers, floats), as Kubernetes' YAML-to-JSON does.
 Json ToJson(const Node& n);
+// Block-style YAML of a JSON value (for people: -o yaml, diffs); strings
+// that would read as another type or need escaping are quoted.
+std::string ToYaml(const Json& j);
 // The inverse, for documents read back from the store (marks are zero).
 Node FromJson(const Json& j);
 

@@ -114,3 +114,19 @@ TEST(ToJson, TypesPlainScalarsOnly) {
 
 }  // namespace
 }  // namespace strake::model
+
+namespace strake::model {
+namespace {
+
+TEST(ToYamlTest, ReadsBackAsTheSameValue) {
+  Json j = Json::parse(R"({"metadata":{"name":"web","annotations":{"a/b: c":"x: y","n":"123"}},
+    "spec":{"replicas":2,"on":true,"list":[{"name":"a","v":[1,2]},"true","",null,"- x"],
+    "empty":{},"none":[],"text":"line1\nline2","f":1.5}})");
+  std::string yaml = ToYaml(j);
+  auto docs = ParseYaml(yaml, "y");
+  ASSERT_TRUE(docs) << docs.error().message << "\n" << yaml;
+  EXPECT_EQ(ToJson((*docs)[0].root), j) << yaml;
+}
+
+}  // namespace
+}  // namespace strake::model

@@ -1,0 +1,95 @@
+#include "gitops/diff.h"
+
+#include <gtest/gtest.h>
+
+#include "gitops/health.h"
+#include "model/merge.h"
+
+namespace strake::gitops {
+namespace {
+
+Json J(const char* text) { return Json::parse(text); }
+
+TEST(DiffTest, InSyncWhenAnApplyWouldChangeNothing) {
+  Json desired = J(R"({"apiVersion":"v1","kind":"ConfigMap",
+                       "metadata":{"name":"c","namespace":"default"},"data":{"a":"1"}})");
+  EXPECT_FALSE(InSync(nullptr, desired, {}));
+  // Live as an apply of `desired` left it, plus what others added.
+  Json live = Predict(nullptr, desired);
+  live["metadata"]["annotations"][model::kLastApplied] = desired.dump();
+  live["metadata"]["uid"] = "u";
+  live["metadata"]["resourceVersion"] = "7";
+  live["metadata"]["labels"]["added-by"] = "someone";
+  live["status"] = {{"x", 1}};
+  EXPECT_TRUE(InSync(live, desired, {}));
+  // Drift of a field git sets.
+  Json drift = live;
+  drift["data"]["a"] = "2";
+  EXPECT_FALSE(InSync(drift, desired, {}));
+  EXPECT_TRUE(InSync(drift, desired, {"/data/a"}));
+  // Git no longer sets a field it used to.
+  Json smaller = desired;
+  smaller["data"].erase("a");
+  EXPECT_FALSE(InSync(live, smaller, {}));
+}
+
+TEST(DiffTest, IgnoreDifferencesMatchGroupKindNameNamespace) {
+  model::IgnoreDifference d;
+  d.group = "apps";
+  d.kind = "Deployment";
+  d.json_pointers = {"/spec/replicas"};
+  Json dep = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"w"}})");
+  EXPECT_EQ(IgnoredPointers({d}, dep).size(), 1u);
+  d.name = "other";
+  EXPECT_TRUE(IgnoredPointers({d}, dep).empty());
+  d.name = "";
+  d.group = "";
+  EXPECT_TRUE(IgnoredPointers({d}, dep).empty());
+  // Pointers into lists, and ones that miss, are fine.
+  Json obj = J(R"({"spec":{"ports":[{"port":1},{"port":2}]}})");
+  EXPECT_EQ(Normalize(obj, {"/spec/ports/0", "/spec/none/x", "bad"}),
+            J(R"({"spec":{"ports":[{"port":2}]}})"));
+}
+
+TEST(DiffTest, TrackingIdsAreArgoCds) {
+  Json obj = J(R"({"apiVersion":"apps/v1","kind":"Deployment",
+                   "metadata":{"name":"w","namespace":"prod"}})");
+  EXPECT_EQ(TrackingId(AppInstance("strake", "guestbook"), obj),
+            "strake_guestbook:apps/Deployment:prod/w");
+  EXPECT_EQ(GroupOf("v1"), "");
+}
+
+TEST(DiffTest, UnifiedDiffShowsHunksWithContext) {
+  EXPECT_EQ(UnifiedDiff("a", "x\n", "b", "x\n"), "");
+  std::string from = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+  std::string to = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
+  // Changes 6 lines apart or closer share a hunk, as in GNU diff.
+  EXPECT_EQ(UnifiedDiff("live", from, "desired", to),
+            "--- live\n+++ desired\n"
+            "@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
+  std::string longer = "a\nb\n1\n2\n3\n4\n5\n6\n7\n8\nc\n";
+  EXPECT_EQ(UnifiedDiff("l", longer, "d", "a\nB\n1\n2\n3\n4\n5\n6\n7\n8\nc\nd\n"),
+            "--- l\n+++ d\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n 1\n 2\n 3\n"
+            "@@ -9,3 +9,4 @@\n 7\n 8\n c\n+d\n");
+  EXPECT_EQ(UnifiedDiff("live", "", "desired", "a\n"),
+            "--- live\n+++ desired\n@@ -0,0 +1,1 @@\n+a\n");
+}
+
+TEST(HealthTest, PerKindAndWorstOfASet) {
+  EXPECT_EQ(HealthOf("Rollout", J(R"({"phase":"Paused"})"), 1), Health::kSuspended);
+  EXPECT_EQ(HealthOf("Rollout", J(R"({"phase":"Healthy","observedGeneration":1})"), 2),
+            Health::kProgressing);
+  EXPECT_EQ(HealthOf("Rollout", J(R"({"phase":"Degraded"})"), 1), Health::kDegraded);
+  EXPECT_EQ(HealthOf("Deployment", J(R"({"phase":"Available","observedGeneration":3})"), 3),
+            Health::kHealthy);
+  EXPECT_EQ(HealthOf("Deployment", nullptr, 1), Health::kProgressing);
+  EXPECT_EQ(HealthOf("ConfigMap", nullptr, 1), Health::kHealthy);
+  EXPECT_EQ(HealthOf("PipelineRun", J(R"({"conditions":[{"status":"False"}]})"), 1),
+            Health::kDegraded);
+  EXPECT_EQ(HealthOf("Application", J(R"({"health":{"status":"Missing"}})"), 1), Health::kMissing);
+  EXPECT_EQ(Worse(Health::kHealthy, Health::kSuspended), Health::kSuspended);
+  EXPECT_EQ(Worse(Health::kDegraded, Health::kProgressing), Health::kDegraded);
+}
+
+}  // namespace
+}  // namespace strake::gitops

@@ -1,0 +1,82 @@
+#include "gitops/health.h"
+
+namespace strake::gitops {
+
+const char* HealthName(Health h) {
+  switch (h) {
+    case Health::kHealthy:
+      return "Healthy";
+    case Health::kSuspended:
+      return "Suspended";
+    case Health::kProgressing:
+      return "Progressing";
+    case Health::kMissing:
+      return "Missing";
+    case Health::kDegraded:
+      return "Degraded";
+    case Health::kUnknown:
+      return "Unknown";
+  }
+  return "Unknown";
+}
+
+Health Worse(Health a, Health b) { return static_cast<int>(a) >= static_cast<int>(b) ? a : b; }
+
+Health HealthOf(const std::string& kind, const model::Json& status, int64_t generation,
+                std::string* message) {
+  auto say = [&](Health h, const std::string& why) {
+    if (message) *message = why;
+    return h;
+  };
+  const model::Json st = status.is_object() ? status : model::Json::object();
+  std::string phase = st.value("phase", "");
+  std::string msg = st.value("message", "");
+  if (kind == "Rollout") {
+    if (st.contains("observedGeneration") && st["observedGeneration"].is_number() &&
+        st["observedGeneration"].get<int64_t>() < generation) {
+      return say(Health::kProgressing, "waiting for the rollout spec update to be observed");
+    }
+    if (phase == "Healthy") return say(Health::kHealthy, msg);
+    if (phase == "Paused") return say(Health::kSuspended, msg.empty() ? "paused" : msg);
+    if (phase == "Degraded") return say(Health::kDegraded, msg);
+    return say(Health::kProgressing, msg);
+  }
+  if (kind == "Deployment") {
+    if (st.contains("observedGeneration") && st["observedGeneration"].is_number() &&
+        st["observedGeneration"].get<int64_t>() < generation) {
+      return say(Health::kProgressing, "waiting for the deployment spec update to be observed");
+    }
+    if (phase == "Available") return say(Health::kHealthy, msg);
+    if (phase == "Degraded") return say(Health::kDegraded, msg);
+    return say(Health::kProgressing, msg);
+  }
+  if (kind == "AnalysisRun") {
+    if (phase == "Successful") return say(Health::kHealthy, msg);
+    if (phase == "Failed" || phase == "Error") return say(Health::kDegraded, msg);
+    if (phase == "Inconclusive") return say(Health::kSuspended, msg);
+    return say(Health::kProgressing, msg);
+  }
+  if (kind == "Application") {
+    const model::Json h = st.value("health", model::Json::object());
+    std::string s = h.is_object() ? h.value("status", "") : "";
+    for (Health x : {Health::kHealthy, Health::kSuspended, Health::kProgressing, Health::kMissing,
+                     Health::kDegraded}) {
+      if (s == HealthName(x)) return say(x, h.value("message", ""));
+    }
+    return say(Health::kUnknown, "");
+  }
+  if (kind == "PipelineRun" || kind == "TaskRun") {
+    // Tekton's Succeeded condition: True, False, or Unknown while running.
+    const model::Json conds = st.value("conditions", model::Json::array());
+    const model::Json c = conds.is_array() && !conds.empty() ? conds[0] : model::Json::object();
+    std::string s = c.is_object() ? c.value("status", "Unknown") : "Unknown";
+    std::string m = c.is_object() ? c.value("message", "") : "";
+    if (s == "True") return say(Health::kHealthy, m);
+    if (s == "False") return say(Health::kDegraded, m);
+    return say(Health::kProgressing, m);
+  }
+  // Services, ConfigMaps, Secrets, templates, pipelines: healthy once they exist.
+  return say(Health::kHealthy, "");
+}
+
+}  // namespace strake::gitops

@@ -1,0 +1,89 @@
+#include "gitops/render.h"
+
+#include <fmt/format.h>
+
+#include "base/fs.h"
+#include "base/strings.h"
+#include "model/decode.h"
+
+namespace strake::gitops {
+
+bool MatchesGlobs(const std::string& globs, const std::string& path, bool empty_matches) {
+  if (globs.empty()) return empty_matches;
+  std::string g = globs;
+  if (g.size() >= 2 && g.front() == '{' && g.back() == '}') g = g.substr(1, g.size() - 2);
+  for (const auto& one : Split(g, ',')) {
+    std::string p(Trim(one));
+    if (p.empty()) continue;
+    // A pattern without '/' matches a file's name at any depth, as Argo
+    // CD's filepath.Match on the base name does.
+    if (GlobMatch(p, path)) return true;
+    if (p.find('/') == std::string::npos) {
+      auto slash = path.rfind('/');
+      if (slash != std::string::npos && GlobMatch(p, path.substr(slash + 1))) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+bool IsManifestFile(const std::string& path) {
+  return EndsWith(path, ".yaml") || EndsWith(path, ".yml") || EndsWith(path, ".json");
+}
+
+bool IsKustomization(const std::string& name) {
+  return name == "kustomization.yaml" || name == "kustomization.yml" || name == "Kustomization";
+}
+
+}  // namespace
+
+Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
+                        const model::ApplicationSource& source, const model::ParseLimits& limits) {
+  STRAKE_TRY_ASSIGN(dir, CleanRepoPath(source.path));
+  bool kustomized = false;
+  auto want = [&](const std::string& rel) {
+    if (rel.find('/') == std::string::npos && IsKustomization(rel)) kustomized = true;
+    if (!IsManifestFile(rel)) return false;
+    if (!MatchesGlobs(source.include, rel, true)) return false;
+    return !MatchesGlobs(source.exclude, rel, false);
+  };
+  ReadLimits read;
+  read.max_file_bytes = limits.max_bytes;
+  STRAKE_TRY_ASSIGN(files, mirror.ReadDir(sha, dir, source.recurse, want, read));
+  if (kustomized || source.kustomize) {
+    return Failf("{}: kustomize sources are not supported yet; use a directory of manifests", dir);
+  }
+  std::string prefix = dir == "." ? "" : dir + "/";
+  Rendered out;
+  std::vector<model::Document> docs;
+  std::vector<std::string> errors;
+  for (const auto& f : files) {
+    auto parsed = model::ParseYaml(f.data, prefix + f.path, limits);
+    if (!parsed) {
+      errors.push_back(parsed.error().message);
+      continue;
+    }
+    for (auto& d : *parsed) {
+      // A List's items are objects of their own.
+      if (d.root.IsMap() && d.root.Get("kind") && d.root.Get("kind")->scalar == "List" &&
+          d.root.Get("items") && d.root.Get("items")->IsSeq()) {
+        for (const auto& item : d.root.Get("items")->seq) docs.push_back({d.file, item});
+        continue;
+      }
+      docs.push_back(std::move(d));
+    }
+  }
+  if (!errors.empty()) return Fail(Join(errors, "\n"));
+  model::Diagnostics diags;
+  auto decoded = model::Decode(docs, diags);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const auto& d = docs[i];
+    out.objects.push_back({model::ToJson(d.root),
+                           fmt::format("{}:{}:{}", d.file, d.root.mark.line, d.root.mark.col)});
+  }
+  return out;
+}
+
+}  // namespace strake::gitops

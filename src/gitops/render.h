@@ -1,0 +1,41 @@
+// Rendering: an Application's source at one commit, to the objects it
+// declares. Pure given the mirror's content.
+//
+// Directory sources (Argo CD's default): every *.yaml, *.yml and *.json file
+// of source.path (recursively with directory.recurse), filtered by
+// directory.include/exclude globs ("*.yaml", "{a.yaml,prod/*}"), each
+// parsed with the YAML limits (size, depth, alias expansion) and checked by
+// the same strict decoder as `strake apply`. `kind: List` documents are
+// flattened. Errors carry "path/in/repo.yaml:line:col" and the field path.
+// A kustomization file, or source.kustomize, is a "not supported yet" error
+// for now.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "gitops/git.h"
+#include "model/gitops.h"
+#include "model/node.h"
+
+namespace strake::gitops {
+
+struct Manifest {
+  model::Json object;
+  std::string origin;  // "apps/web/deploy.yaml:3:1"
+};
+
+struct Rendered {
+  std::string source_type = "Directory";
+  std::vector<Manifest> objects;
+};
+
+Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
+                        const model::ApplicationSource& source,
+                        const model::ParseLimits& limits = {});
+
+// Argo CD's include/exclude: a glob, or "{glob1,glob2}"; "" matches all.
+bool MatchesGlobs(const std::string& globs, const std::string& path, bool empty_matches);
+
+}  // namespace strake::gitops

@@ -1,0 +1,119 @@
+#include "gitops/render.h"
+
+#include <gtest/gtest.h>
+
+#include "gitops/test_repo.h"
+
+namespace strake::gitops {
+namespace {
+
+const char* kConfig = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast}
+)";
+
+class RenderTest : public GitTest {};
+
+TEST_F(RenderTest, ADirectoryOfManifests) {
+  Write("apps/web/cm.yaml", kConfig);
+  Write("apps/web/two.yml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: b}\n");
+  Write("apps/web/list.json",
+        R"({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap",
+            "metadata":{"name":"from-list"}}]})");
+  Write("apps/web/notes.txt", "not a manifest");
+  Write("apps/web/prod/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n");
+  std::string sha = Commit("apps");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "apps/web";
+  auto r = Render(*m, sha, src);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->objects.size(), 4u);
+  EXPECT_EQ(r->objects[0].object["metadata"]["name"], "settings");
+  EXPECT_EQ(r->objects[0].origin, "apps/web/cm.yaml:1:1");
+  EXPECT_EQ(r->objects[1].object["metadata"]["name"], "from-list");
+  EXPECT_EQ(r->objects[3].origin, "apps/web/two.yml:6:1");
+  src.recurse = true;
+  EXPECT_EQ(Render(*m, sha, src)->objects.size(), 5u);
+  src.exclude = "{list.json,prod/*}";
+  EXPECT_EQ(Render(*m, sha, src)->objects.size(), 3u);
+  src.exclude = "";
+  src.include = "*.yaml";
+  auto only = Render(*m, sha, src);
+  ASSERT_TRUE(only);
+  EXPECT_EQ(only->objects.size(), 2u);  // cm.yaml and prod/extra.yaml
+}
+
+TEST_F(RenderTest, BadManifestsAreErrorsWithTheirPlace) {
+  Write("app/ok.yaml", kConfig);
+  Write("app/bad.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 99999}]\n");
+  std::string sha = Commit("bad");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "app";
+  auto r = Render(*m, sha, src);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("app/bad.yaml:5:"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("spec.ports[0].port: must be between 1 and 65535"),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(RenderTest, AnAliasBombAndAnOversizedFileAreRefused) {
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'k'; ++c) {
+    bomb += fmt::format("{}: &{} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n", c,
+                        c, fmt::arg("p", std::string(1, static_cast<char>(c - 1))));
+  }
+  Write("app/bomb.yaml", bomb);
+  std::string sha = Commit("bomb");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "app";
+  auto r = Render(*m, sha, src);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("app/bomb.yaml"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("alias"), std::string::npos) << r.error().message;
+
+  Write("app/bomb.yaml", kConfig);
+  Write("app/huge.yaml", std::string(2048, '#'));
+  sha = Commit("huge");
+  ASSERT_TRUE(m->Fetch({}, std::chrono::seconds(30)));
+  model::ParseLimits small;
+  small.max_bytes = 1024;
+  auto huge = Render(*m, sha, src, small);
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message.find("app/huge.yaml is 2048 bytes, over the limit of 1024"),
+            std::string::npos)
+      << huge.error().message;
+}
+
+TEST_F(RenderTest, KustomizeIsNotSupportedYetAndSaysSo) {
+  Write("app/kustomization.yaml", "resources: [cm.yaml]\n");
+  Write("app/cm.yaml", kConfig);
+  std::string sha = Commit("k");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "app";
+  auto r = Render(*m, sha, src);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("kustomize sources are not supported yet"), std::string::npos);
+}
+
+TEST(GlobTest, ArgoCdIncludeAndExclude) {
+  EXPECT_TRUE(MatchesGlobs("", "a.yaml", true));
+  EXPECT_FALSE(MatchesGlobs("", "a.yaml", false));
+  EXPECT_TRUE(MatchesGlobs("*.yaml", "a.yaml", false));
+  EXPECT_TRUE(MatchesGlobs("*.yaml", "sub/a.yaml", false));
+  EXPECT_FALSE(MatchesGlobs("*.yaml", "a.json", false));
+  EXPECT_TRUE(MatchesGlobs("{config.json,env-usw2/*}", "env-usw2/x.yaml", false));
+  EXPECT_TRUE(MatchesGlobs("{config.json,env-usw2/*}", "config.json", false));
+  EXPECT_FALSE(MatchesGlobs("{config.json,env-usw2/*}", "env-use1/x.yaml", false));
+}
+
+}  // namespace
+}  // namespace strake::gitops
