@@ -113,6 +113,27 @@ std::vector<std::string> Row(const server::KindInfo& k, const Json& obj) {
     }
     return {name, "127.0.0.1", ports, Age(obj)};
   }
+  if (k.kind == "Application") {
+    const Json src = obj["spec"].value("source", Json::object());
+    const Json sync = st.value("sync", Json::object());
+    const Json op = st.value("operationState", Json::object());
+    std::string sync_status = sync.value("status", "Unknown");
+    if (op.value("phase", "") == "Running") sync_status += " (syncing)";
+    bool automated = obj["spec"].value("syncPolicy", Json::object()).contains("automated");
+    return {name,
+            sync_status,
+            st.value("health", Json::object()).value("status", "Unknown"),
+            sync.value("revision", "").substr(0, 12),
+            automated ? "Auto" : "Manual",
+            src.value("repoURL", ""),
+            src.value("path", "."),
+            src.value("targetRevision", "HEAD")};
+  }
+  if (k.kind == "Repository") {
+    return {name, obj["spec"].value("url", ""), st.value("phase", "Pending"),
+            fmt::format("{}", st.value("branches", Json::object()).size()),
+            st.value("lastFetchTime", "")};
+  }
   return {name, Age(obj)};
 }
 
@@ -122,6 +143,9 @@ std::vector<std::string> Header(const server::KindInfo& k) {
   if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
   if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
   if (k.kind == "Service") return {"NAME", "ADDRESS", "PORTS", "CREATED"};
+  if (k.kind == "Application")
+    return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
+  if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
   return {"NAME", "CREATED"};
 }
 
@@ -215,6 +239,36 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
       ->check(CLI::IsMember({"merge", "json"}));
   api_flags(patch_);
 
+  app_ = app.add_subcommand("app", "Argo CD Applications: keep resources equal to git");
+  app_->require_subcommand(1);
+  app_list_ = app_->add_subcommand("list", "every Application with its sync and health status");
+  api_flags(app_list_);
+  app_get_ = app_->add_subcommand("get", "an Application: source, status, and its resources");
+  app_get_->add_option("name", name_)->required();
+  api_flags(app_get_);
+  app_diff_ = app_->add_subcommand(
+      "diff", "what a sync would change, per resource (exit 1 when out of sync)");
+  app_diff_->add_option("name", name_)->required();
+  api_flags(app_diff_);
+  app_sync_ = app_->add_subcommand("sync", "apply the source's resources now, and wait");
+  app_sync_->add_option("name", name_)->required();
+  app_sync_->add_flag("--prune", prune_, "delete resources the source no longer declares");
+  app_sync_->add_flag("--dry-run", dry_run_, "say what would change, change nothing");
+  app_sync_->add_option("--revision", revision_, "branch, tag or commit (default: the target)");
+  app_sync_->add_flag("--async", async_, "do not wait for the sync to finish");
+  app_sync_->add_option("--timeout", timeout_, "give up waiting after this long (default 10m)");
+  api_flags(app_sync_);
+  app_history_ = app_->add_subcommand("history", "the revisions synced, newest last");
+  app_history_->add_option("name", name_)->required();
+  api_flags(app_history_);
+  app_rollback_ = app_->add_subcommand(
+      "rollback", "sync to a history entry again (turns automated sync off, as Argo CD does)");
+  app_rollback_->add_option("name", name_)->required();
+  app_rollback_->add_option("id", history_id_, "history id (strake app history NAME)")->required();
+  app_rollback_->add_flag("--prune", prune_, "delete resources that entry does not declare");
+  app_rollback_->add_option("--timeout", timeout_, "give up waiting after this long (default 10m)");
+  api_flags(app_rollback_);
+
   rollout_ = app.add_subcommand("rollout", "watch and steer Argo Rollouts");
   rollout_->require_subcommand(1);
   status_ =
@@ -298,6 +352,151 @@ int DeliveryCommands::Describe(const std::string& kind, const std::string& name)
   return 0;
 }
 
+namespace {
+
+std::string AppText(const Json& a) {
+  const Json spec = a.value("spec", Json::object());
+  const Json src = spec.value("source", Json::object());
+  const Json st = a.value("status", Json::object());
+  const Json sync = st.value("sync", Json::object());
+  const Json health = st.value("health", Json::object());
+  const Json op = st.value("operationState", Json::object());
+  std::string out;
+  auto line = [&](const char* label, const std::string& value) {
+    out += fmt::format("{:<16} {}\n", label, value);
+  };
+  line("Name:", a["metadata"].value("namespace", "") + "/" + a["metadata"].value("name", ""));
+  line("Project:", spec.value("project", "default"));
+  line("Destination:", "local");
+  line("Repo:", src.value("repoURL", ""));
+  line("Target:", src.value("targetRevision", "HEAD"));
+  line("Path:", src.value("path", "."));
+  bool automated = spec.value("syncPolicy", Json::object()).contains("automated");
+  line("Sync Policy:", automated ? "Automated" : "Manual");
+  std::string rev = sync.value("revision", "");
+  line("Sync Status:", fmt::format("{}{}", sync.value("status", "Unknown"),
+                                   rev.empty() ? "" : " to " + rev.substr(0, 12)));
+  line("Health Status:",
+       health.value("status", "Unknown") +
+           (health.value("message", "").empty() ? "" : " (" + health.value("message", "") + ")"));
+  for (const auto& c : st.value("conditions", Json::array())) {
+    line("Condition:", c.value("type", "") + ": " + c.value("message", ""));
+  }
+  if (!op.empty()) {
+    line("Operation:",
+         fmt::format("Sync {} {}", op.value("phase", ""),
+                     op.value("message", "").empty() ? "" : "(" + op.value("message", "") + ")"));
+  }
+  std::vector<std::vector<std::string>> rows{
+      {"GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"}};
+  for (const auto& r : st.value("resources", Json::array())) {
+    const Json h = r.value("health", Json::object());
+    std::string status = r.value("status", "");
+    if (r.value("requiresPruning", false)) status += " (requires pruning)";
+    rows.push_back({r.value("group", ""), r.value("kind", ""), r.value("namespace", ""),
+                    r.value("name", ""), status, h.value("status", ""), h.value("message", "")});
+  }
+  out += "\n";
+  out += TableText(rows);
+  return out;
+}
+
+}  // namespace
+
+int DeliveryCommands::AppCommand() {
+  Client c(ServerOf(flags_));
+  const server::KindInfo& k = *server::KindByPlural("applications");
+  std::string path = Collection(k, flags_.ns) + "/" + name_;
+  if (*app_list_) return Get("applications", "", "text");
+  if (*app_get_) {
+    auto a = c.Call("GET", path);
+    if (!a) return Die(a.error().message);
+    fmt::print("{}", AppText(a->body));
+    return 0;
+  }
+  if (*app_diff_) {
+    auto a = c.Call("GET", path + "/diff");
+    if (!a) return Die(a.error().message);
+    bool differs = false;
+    for (const auto& d : a->body["items"]) {
+      if (d.value("status", "") == "Synced") continue;
+      differs = true;
+      fmt::print("===== {} {}/{} ======\n{}", d.value("kind", ""), d.value("namespace", ""),
+                 d.value("name", ""), d.value("diff", ""));
+    }
+    return differs ? 1 : 0;
+  }
+  if (*app_history_) {
+    auto a = c.Call("GET", path);
+    if (!a) return Die(a.error().message);
+    std::vector<std::vector<std::string>> rows{{"ID", "DATE", "REVISION"}};
+    for (const auto& h : a->body.value("status", Json::object()).value("history", Json::array())) {
+      rows.push_back(
+          {fmt::format("{}", h.value("id", 0)), h.value("deployedAt", ""),
+           fmt::format("{} ({})", h.value("source", Json::object()).value("targetRevision", ""),
+                       h.value("revision", "").substr(0, 12))});
+    }
+    if (rows.size() == 1) {
+      fmt::print("application {} has not been synced yet\n", name_);
+      return 0;
+    }
+    PrintTable(rows);
+    return 0;
+  }
+  Result<Answer> started;
+  if (*app_rollback_) {
+    started =
+        c.Call("POST", path + "/rollback", Json{{"id", history_id_}, {"prune", prune_}}.dump());
+  } else {
+    started = c.Call("POST", path + "/sync",
+                     Json{{"revision", revision_}, {"prune", prune_}, {"dryRun", dry_run_}}.dump());
+  }
+  if (!started) return Die(started.error().message);
+  if (dry_run_) {
+    std::vector<std::vector<std::string>> rows{{"KIND", "NAMESPACE", "NAME", "ACTION"}};
+    for (const auto& r : started->body["resources"]) {
+      rows.push_back({r.value("kind", ""), r.value("namespace", ""), r.value("name", ""),
+                      r.value("action", "")});
+    }
+    fmt::print("dry run at {}:\n", started->body.value("revision", "").substr(0, 12));
+    PrintTable(rows);
+    return 0;
+  }
+  if (async_) {
+    fmt::print("application {}: sync started\n", name_);
+    return 0;
+  }
+  auto limit = ParseDuration(timeout_);
+  if (!limit) return Die("--timeout: " + limit.error().message);
+  auto end = std::chrono::steady_clock::now() + *limit;
+  std::string last;
+  while (true) {
+    auto a = c.Call("GET", path);
+    if (!a) return Die(a.error().message);
+    const Json op = a->body.value("status", Json::object()).value("operationState", Json::object());
+    std::string phase = op.value("phase", "");
+    std::string msg = op.value("message", "");
+    if (phase == "Running" && msg != last && !msg.empty()) {
+      fmt::print(stderr, "  {}\n", msg);
+      last = msg;
+    }
+    if (phase == "Succeeded" || phase == "Failed" || phase == "Error") {
+      std::vector<std::vector<std::string>> rows{
+          {"KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE"}};
+      for (const auto& r :
+           op.value("syncResult", Json::object()).value("resources", Json::array())) {
+        rows.push_back({r.value("kind", ""), r.value("namespace", ""), r.value("name", ""),
+                        r.value("status", ""), r.value("message", "")});
+      }
+      PrintTable(rows);
+      fmt::print("{}: {}\n", phase, msg);
+      return phase == "Succeeded" ? 0 : 1;
+    }
+    if (std::chrono::steady_clock::now() > end) return Die("timed out waiting for the sync");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 int DeliveryCommands::Logs(const std::string& target, const std::string& revision) {
   auto slash = target.find('/');
   std::string kind = target.substr(0, slash), name = target.substr(slash + 1);
@@ -378,6 +577,7 @@ int DeliveryCommands::Dispatch() {
     fmt::print("{}/{} deleted\n", ToLower(k->kind), name_);
     return 0;
   }
+  if (*app_) return AppCommand();
   if (*rollout_) {
     Client c(ServerOf(flags_));
     std::string path = Collection(*server::KindByPlural("rollouts"), flags_.ns) + "/" + name_;

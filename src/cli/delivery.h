@@ -41,6 +41,17 @@ class DeliveryCommands {
   CLI::App* apply_ = nullptr;
   CLI::App* delete_ = nullptr;
   CLI::App* patch_ = nullptr;
+  CLI::App* app_ = nullptr;
+  CLI::App* app_list_ = nullptr;
+  CLI::App* app_get_ = nullptr;
+  CLI::App* app_diff_ = nullptr;
+  CLI::App* app_sync_ = nullptr;
+  CLI::App* app_history_ = nullptr;
+  CLI::App* app_rollback_ = nullptr;
+  bool prune_ = false, dry_run_ = false, async_ = false;
+  std::string revision_;
+  int64_t history_id_ = 0;
+  int AppCommand();
   std::string patch_body_, patch_type_ = "merge";
   CLI::App* rollout_ = nullptr;
   CLI::App* status_ = nullptr;

@@ -11,7 +11,7 @@ int Die(const std::string& message) {
   return 2;
 }
 
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+std::string TableText(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& r : rows) {
     for (size_t i = 0; i < r.size(); ++i) {
@@ -19,14 +19,21 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
       widths[i] = std::max(widths[i], r[i].size());
     }
   }
+  std::string out;
   for (const auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
       if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
     }
-    fmt::print("{}\n", line);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
   }
+  return out;
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  fmt::print("{}", TableText(rows));
 }
 
 }  // namespace strake::cli

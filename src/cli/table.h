@@ -13,5 +13,6 @@ int Die(const std::string& message);
 // Plain-text tables, columns padded to their widest cell: prints rows (the
 // first is the header) with three spaces between columns.
 void PrintTable(const std::vector<std::vector<std::string>>& rows);
+std::string TableText(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace strake::cli

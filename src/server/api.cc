@@ -32,6 +32,8 @@ const std::vector<KindInfo> kKinds = {
     {"TaskRun", "taskruns", "tekton.dev/v1", true},
     {"Pipeline", "pipelines", "tekton.dev/v1", true},
     {"Task", "tasks", "tekton.dev/v1", true},
+    {"Application", "applications", "argoproj.io/v1alpha1", true},
+    {"Repository", "repositories", "strake.dev/v1", true},
 };
 
 bool Matches(const std::map<std::string, std::string>& labels, const std::string& selector) {
@@ -145,6 +147,9 @@ Response Api::Handle(const Request& req) {
   if (i + 3 < parts.size())
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
   if (!kind->namespaced) ns = "";
+  if (!sub.empty() && kind->kind == "Application") {
+    return ApplicationAction(ns, name, sub, req);
+  }
   if (!sub.empty()) {
     if (kind->kind != "Rollout")
       return ErrorResponse(404, "NotFound", fmt::format("no subresource {}", sub));
@@ -357,14 +362,13 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
   std::string type = ToLower(req.Header("Content-Type"));
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
-  enum class Mode { kMerge, kJson, kApply };
-  Mode mode;
+  PatchMode mode;
   if (type == "application/merge-patch+json") {
-    mode = Mode::kMerge;
+    mode = PatchMode::kMerge;
   } else if (type == "application/json-patch+json") {
-    mode = Mode::kJson;
+    mode = PatchMode::kJson;
   } else if (type == "application/apply-patch+yaml" || type == "application/apply-patch+json") {
-    mode = Mode::kApply;
+    mode = PatchMode::kApply;
   } else {
     return ErrorResponse(
         415, "UnsupportedMediaType",
@@ -373,7 +377,7 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
                     Quote(type)));
   }
   Json patch;
-  if (mode == Mode::kApply) {
+  if (mode == PatchMode::kApply) {
     // YAML is a superset of JSON: one document of either.
     auto docs = model::ParseYaml(req.body, "request body");
     if (!docs) return ErrorResponse(400, "BadRequest", docs.error().message);
@@ -383,19 +387,24 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
     patch = Json::parse(req.body, nullptr, false);
     if (patch.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
   }
-  if (mode != Mode::kJson && !patch.is_object()) {
+  if (mode != PatchMode::kJson && !patch.is_object()) {
     return ErrorResponse(400, "BadRequest", "the patch must be a JSON object");
   }
+  return PatchObject(k, ns, name, mode, std::move(patch));
+}
+
+Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::string& name,
+                          PatchMode mode, Json patch) {
   // A resourceVersion in the patch is a precondition, as in Kubernetes.
   std::string precondition;
-  if (mode != Mode::kJson && patch.contains("metadata") && patch["metadata"].is_object() &&
+  if (mode != PatchMode::kJson && patch.contains("metadata") && patch["metadata"].is_object() &&
       patch["metadata"].contains("resourceVersion")) {
     const Json& rv = patch["metadata"]["resourceVersion"];
     precondition = rv.is_string() ? rv.get<std::string>() : rv.dump();
     patch["metadata"].erase("resourceVersion");
   }
   Json applied;
-  if (mode == Mode::kApply) {
+  if (mode == PatchMode::kApply) {
     applied = patch;
     applied.erase("status");
     if (applied.contains("metadata") && applied["metadata"].is_object() &&
@@ -407,7 +416,7 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get({k.kind, ns, name});
     if (!got) return ErrorResponse(500, "InternalError", got.error().message);
-    if (!*got && mode != Mode::kApply) {
+    if (!*got && mode != PatchMode::kApply) {
       return ErrorResponse(404, "NotFound",
                            fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
     }
@@ -424,9 +433,9 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
     Json live = *got ? (*got)->object : Json::object();
     live.erase("status");
     Json body;
-    if (mode == Mode::kMerge) {
+    if (mode == PatchMode::kMerge) {
       body = model::MergePatch(live, patch);
-    } else if (mode == Mode::kJson) {
+    } else if (mode == PatchMode::kJson) {
       auto patched = model::JsonPatch(live, patch);
       if (!patched) return ErrorResponse(422, "Invalid", "json patch " + patched.error().message);
       body = std::move(*patched);
@@ -457,6 +466,39 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
   }
   return ErrorResponse(409, "Conflict",
                        fmt::format("{} {} kept changing; try again", ToLower(k.kind), name));
+}
+
+namespace {
+
+Status AsStatus(const Response& r) {
+  if (r.status < 300) return Ok();
+  Json body = Json::parse(r.body, nullptr, false);
+  return Fail(body.is_object() ? body.value("message", r.body) : r.body);
+}
+
+}  // namespace
+
+Status Api::ApplyObject(const Json& object) {
+  const KindInfo* k = KindOf(object.value("apiVersion", ""), object.value("kind", ""));
+  if (!k) {
+    return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
+  }
+  const Json meta = object.value("metadata", Json::object());
+  return AsStatus(PatchObject(*k, k->namespaced ? meta.value("namespace", "") : "",
+                              meta.value("name", ""), PatchMode::kApply, object));
+}
+
+Status Api::DeleteObject(const store::Key& key) {
+  const KindInfo* k = KindByName(key.kind);
+  if (!k) return Failf("{} is not served", key.kind);
+  return AsStatus(Delete(*k, key.ns, key.name));
+}
+
+const KindInfo* KindOf(const std::string& api_version, const std::string& kind) {
+  for (const auto& k : kKinds) {
+    if (k.kind == kind && k.api_version == api_version) return &k;
+  }
+  return nullptr;
 }
 
 Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {
@@ -497,6 +539,56 @@ Response Api::RolloutAction(const std::string& ns, const std::string& name,
                          st.error().message);
   }
   return Get(*KindByPlural("rollouts"), ns, name);
+}
+
+Response Api::ApplicationAction(const std::string& ns, const std::string& name,
+                                const std::string& action, const Request& req) {
+  if (!apps_) return ErrorResponse(503, "ServiceUnavailable", "applications are not served here");
+  bool post = req.method == "POST";
+  if (!(action == "diff" && req.method == "GET") &&
+      !((action == "sync" || action == "rollback") && post)) {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("no {} {} for applications (POST sync, GET diff, POST "
+                                     "rollback)",
+                                     req.method, action));
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
+  auto failed = [](const Error& e) {
+    bool missing = e.message.find("not found") != std::string::npos;
+    return ErrorResponse(missing ? 404 : 409, missing ? "NotFound" : "Conflict", e.message);
+  };
+  if (action == "diff") {
+    auto diffs = apps_->Diff(ns, name);
+    if (!diffs) return failed(diffs.error());
+    Json items = Json::array();
+    for (const auto& d : *diffs) {
+      items.push_back({{"kind", d.key.kind},
+                       {"namespace", d.key.ns},
+                       {"name", d.key.name},
+                       {"apiVersion", d.api_version},
+                       {"status", d.status},
+                       {"requiresPruning", d.requires_pruning},
+                       {"diff", d.diff}});
+    }
+    return JsonResponse(200, {{"items", items}});
+  }
+  if (action == "rollback") {
+    if (!body.contains("id") || !body["id"].is_number_integer())
+      return ErrorResponse(400, "BadRequest", "rollback takes {\"id\": N}, a history id");
+    auto st = apps_->Rollback(ns, name, body["id"].get<int64_t>(), body.value("prune", false));
+    if (!st) return failed(st.error());
+    return Get(*KindByPlural("applications"), ns, name);
+  }
+  gitops::SyncRequest sr;
+  sr.revision = body.value("revision", "");
+  sr.prune = body.value("prune", false);
+  sr.dry_run = body.value("dryRun", false);
+  auto started = apps_->Sync(ns, name, sr);
+  if (!started) return failed(started.error());
+  if (sr.dry_run) return JsonResponse(200, *started);
+  return Get(*KindByPlural("applications"), ns, name);
 }
 
 Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {

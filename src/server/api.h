@@ -17,6 +17,9 @@
 //   DELETE PLURAL/NAME    delete (a Rollout's revisions and analysis runs go with it)
 //   POST   rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
 //   GET    rollouts/NAME/logs?revision=stable|canary  the replicas' logs
+//   POST   applications/NAME/sync      body {"revision":R,"prune":true,"dryRun":true}
+//   GET    applications/NAME/diff      per resource: status and a unified diff
+//   POST   applications/NAME/rollback  body {"id":N,"prune":true}
 //   GET    /apis/strake.dev/v1/events?since=N&kind=K&name=N  the change log
 //   GET    /metrics   /healthz
 //
@@ -34,6 +37,7 @@
 #include <optional>
 #include <string>
 
+#include "gitops/application.h"
 #include "rollout/controller.h"
 #include "router/router.h"
 #include "server/http_server.h"
@@ -53,12 +57,21 @@ struct KindInfo {
 const KindInfo* KindByPlural(const std::string& plural);
 const KindInfo* KindByName(const std::string& kind);  // also accepts plural and lower case
 const std::vector<KindInfo>& Kinds();
+const KindInfo* KindOf(const std::string& api_version, const std::string& kind);
+
+enum class PatchMode { kMerge, kJson, kApply };
 
 class Api {
  public:
   Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
       router::RouterControl& router, const std::atomic<bool>& stopping);
   Response Handle(const Request& req);
+  // The Application verbs (sync, diff, rollback) go to `apps`.
+  void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
+
+  // An apply (three-way, validated) and a delete, as their requests do.
+  Status ApplyObject(const store::Json& object);
+  Status DeleteObject(const store::Key& key);
 
   // The resource as the API shows it (metadata filled in, secrets masked).
   static store::Json Present(const store::Resource& r);
@@ -72,6 +85,8 @@ class Api {
   // PATCH: merge patch, JSON patch or apply (see model/merge.h).
   Response Patch(const KindInfo& k, const std::string& ns, const std::string& name,
                  const Request& req);
+  Response PatchObject(const KindInfo& k, const std::string& ns, const std::string& name,
+                       PatchMode mode, store::Json patch);
   // Checks a whole object for this path and normalises it to the form the
   // store keeps (server-set metadata and status dropped); the labels are
   // read out. A refusal is the response to send.
@@ -87,12 +102,15 @@ class Api {
                          const Request& req);
   Response RolloutLogs(const std::string& ns, const std::string& name, const Request& req);
   Response Events(const Request& req);
+  Response ApplicationAction(const std::string& ns, const std::string& name,
+                             const std::string& action, const Request& req);
 
   store::Store& store_;
   rollout::RolloutReconciler& rollouts_;
   targets::LocalTarget& target_;
   router::RouterControl& router_;
   const std::atomic<bool>& stopping_;
+  gitops::ApplicationReconciler* apps_ = nullptr;
 };
 
 }  // namespace strake::server

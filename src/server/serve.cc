@@ -13,6 +13,9 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "controller/controller.h"
+#include "gitops/application.h"
+#include "gitops/repository.h"
+#include "gitops/sources.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
 #include "router/remote.h"
@@ -78,6 +81,22 @@ class RolloutIndex {
   std::set<std::string> names_;
 };
 
+// gitops' ResourceWriter over the API's apply and delete.
+class ApiWriter : public gitops::ResourceWriter {
+ public:
+  explicit ApiWriter(Api& api) : api_(api) {}
+  Status Apply(const store::Json& object) override { return api_.ApplyObject(object); }
+  Status Delete(const store::Key& key) override { return api_.DeleteObject(key); }
+  std::optional<bool> Namespaced(const std::string& api_version, const std::string& kind) override {
+    const KindInfo* k = KindOf(api_version, kind);
+    if (!k) return std::nullopt;
+    return k->namespaced;
+  }
+
+ private:
+  Api& api_;
+};
+
 }  // namespace
 
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
@@ -127,6 +146,22 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   rollout::RolloutReconciler rollouts(st, target, target, clock);
   rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);
+  std::atomic<bool> stopping{false};
+  Api api(st, rollouts, target, router, stopping);
+
+  // GitOps: Applications write through the API's own apply and delete, so
+  // what git declares is validated and merged exactly as a client's apply.
+  gitops::Sources sources(PathJoin(options.data_dir, "git"), st, clock);
+  ApiWriter writer(api);
+  gitops::ApplicationReconciler apps(st, writer, sources, clock);
+  api.SetApplications(&apps);
+  Forward apps_fwd([&](const std::string& k) { return apps.Reconcile(k); });
+  controller::Controller app_ctl("applications", apps_fwd, 2);
+  gitops::RepositoryReconciler repos(st, sources, clock, [&](const std::string& url) {
+    for (const auto& a : apps.AppsOfRepo(url)) app_ctl.Enqueue(a);
+  });
+  Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
+  controller::Controller repo_ctl("repositories", repos_fwd, 1);
   // Deployments go through the Rollout reconciler too: they share revision
   // records, env resolution and the target.
   Forward rollouts_fwd([&](const std::string& k) { return rollouts.Reconcile(k); });
@@ -140,6 +175,11 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   st.Subscribe([&](const store::Change& c) {
     const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
+    if (c.key.kind == "Application") app_ctl.Enqueue(key);
+    if (c.key.kind == "Repository") repo_ctl.Enqueue(key);
+    // Drift, deletion or a status change of a managed resource: its
+    // Applications compare again (self-heal, health).
+    for (const auto& a : apps.AppsManaging(c.key)) app_ctl.Enqueue(a);
     if (c.key.kind == "Rollout") {
       if (c.type == "DELETED") {
         index.Remove(c.key.ns, c.key.name);
@@ -191,18 +231,26 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   auto runs = st.List("AnalysisRun", "");
   if (!runs) return tl::unexpected(runs.error());
   for (const auto& r : *runs) analysis_ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
+  for (const char* kind : {"Application", "Repository"}) {
+    auto all = st.List(kind, "");
+    if (!all) return tl::unexpected(all.error());
+    auto& ctl = std::string(kind) == "Application" ? app_ctl : repo_ctl;
+    for (const auto& r : *all) ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
+  }
   rollout_ctl.Start();
   analysis_ctl.Start();
   deployment_ctl.Start();
+  app_ctl.Start();
+  repo_ctl.Start();
 
-  std::atomic<bool> stopping{false};
-  Api api(st, rollouts, target, router, stopping);
   HttpServer http([&api](const Request& req) { return api.Handle(req); });
   auto bound = http.Listen(host, static_cast<uint16_t>(port));
   if (!bound) {
     rollout_ctl.Stop();
     analysis_ctl.Stop();
     deployment_ctl.Stop();
+    app_ctl.Stop();
+    repo_ctl.Stop();
     return tl::unexpected(bound.error().Wrap("strake serve"));
   }
   http.Start();
@@ -240,6 +288,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   // into one that is gone.
   supervisor.SetOnChange(nullptr);
   http.Stop();
+  app_ctl.Stop();
+  repo_ctl.Stop();
   rollout_ctl.Stop();
   analysis_ctl.Stop();
   deployment_ctl.Stop();

@@ -1,0 +1,116 @@
+// ApplicationReconciler: keeps each Argo CD Application's resources equal to
+// what its source declares at its target revision.
+//
+// One reconcile: fetch (at most once per refresh interval per repository),
+// resolve the revision, render (cached per commit and source), compare with
+// the live objects (three-way, ignoreDifferences), assess health, and, when
+// a sync is due, run it: wave by wave (argocd.argoproj.io/sync-wave, then
+// Argo CD's kind order), waiting for a wave to be healthy before the next,
+// pruning last. A sync is an operation recorded in status.operationState
+// before its first write, so a restart (kill -9 included) resumes it at the
+// same revision. Automated sync runs when the revision moves, and on any
+// drift with selfHeal; a revision whose sync failed is not retried
+// automatically beyond spec.syncPolicy.retry, as in Argo CD.
+//
+// A source that cannot be fetched, resolved or rendered never deletes
+// anything: the Application reports a ComparisonError and keeps its state.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "controller/controller.h"
+#include "gitops/render.h"
+#include "gitops/sources.h"
+#include "store/store.h"
+
+namespace strake::gitops {
+
+// Writes resources as the API does (validation, three-way apply). Owned
+// here, implemented by the server.
+class ResourceWriter {
+ public:
+  virtual ~ResourceWriter() = default;
+  // Applies `object` (its metadata.namespace set for namespaced kinds).
+  virtual Status Apply(const store::Json& object) = 0;
+  virtual Status Delete(const store::Key& key) = 0;
+  // Whether the kind is served and namespaced; nullopt if it is not served.
+  virtual std::optional<bool> Namespaced(const std::string& api_version,
+                                         const std::string& kind) = 0;
+};
+
+struct SyncRequest {
+  std::string revision;  // "" = the target revision
+  bool prune = false;
+  bool dry_run = false;
+};
+
+struct ResourceDiff {
+  store::Key key;
+  std::string api_version;
+  std::string status;  // Synced, OutOfSync
+  bool requires_pruning = false;
+  std::string diff;  // unified diff live -> desired, Secret values masked
+};
+
+class ApplicationReconciler {
+ public:
+  ApplicationReconciler(store::Store& store, ResourceWriter& writer, Sources& sources,
+                        const Clock& clock);
+
+  Result<controller::ReconcileResult> Reconcile(const std::string& key);
+
+  // Starts a sync (recorded, then run by the next reconcile); with dry_run,
+  // says what it would do and changes nothing.
+  Result<store::Json> Sync(const std::string& ns, const std::string& name, const SyncRequest& req);
+  // Differences between the live objects and the target revision (fetched now).
+  Result<std::vector<ResourceDiff>> Diff(const std::string& ns, const std::string& name);
+  // Syncs to history entry `id` and turns automated sync off, as Argo CD does.
+  Status Rollback(const std::string& ns, const std::string& name, int64_t id, bool prune);
+
+  // The Applications (work-queue keys) whose resources include `key`.
+  std::vector<std::string> AppsManaging(const store::Key& key) const;
+  // The Applications whose source is `url`.
+  std::vector<std::string> AppsOfRepo(const std::string& url) const;
+
+ private:
+  struct Desired {
+    store::Json object;
+    store::Key key;
+    std::string origin;
+    int wave = 0;
+  };
+  struct Compared;
+  Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,
+                                                       const model::ApplicationSource& source,
+                                                       const std::string& sha);
+  Result<std::vector<Desired>> Prepare(const Rendered& r, const store::Key& app,
+                                       const model::ApplicationSpec& spec);
+  Compared Compare(const store::Resource& app, const model::ApplicationSpec& spec,
+                   const std::vector<Desired>& desired);
+  void Remember(const std::string& app_key, const std::vector<Desired>& desired,
+                const std::string& url);
+  void Forget(const std::string& app_key);
+
+  store::Store& store_;
+  ResourceWriter& writer_;
+  Sources& sources_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::set<std::string>> managed_by_;  // resource key -> app keys
+  std::map<std::string, std::vector<std::string>> manages_;  // app key -> resource keys
+  std::map<std::string, std::string> repo_of_;               // app key -> url
+  // Rendered sources by url, commit and source options; least recently used
+  // first out.
+  std::map<std::string, std::pair<std::shared_ptr<const Rendered>, uint64_t>> rendered_;
+  uint64_t render_tick_ = 0;
+};
+
+}  // namespace strake::gitops

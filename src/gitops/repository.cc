@@ -1,0 +1,66 @@
+#include "gitops/repository.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "model/decode.h"
+
+namespace strake::gitops {
+
+using store::Json;
+
+RepositoryReconciler::RepositoryReconciler(store::Store& store, Sources& sources,
+                                           const Clock& clock,
+                                           std::function<void(const std::string&)> changed)
+    : store_(store), sources_(sources), clock_(clock), changed_(std::move(changed)) {}
+
+Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::string& key) {
+  auto [ns, name] = controller::SplitObjectKey(key);
+  STRAKE_TRY_ASSIGN(got, store_.Get({"Repository", ns, name}));
+  if (!got) return controller::ReconcileResult{};
+  auto decoded = model::DecodeObject(got->object, "repository " + name);
+  if (!decoded) return controller::ReconcileResult{};  // refused at the API; nothing to fetch
+  const auto& spec = std::get<model::Repository>(decoded->value).spec;
+  const Json status = got->status.is_object() ? got->status : Json::object();
+  uint64_t before = status.value("fetchGeneration", uint64_t{0});
+  SourceState s = sources_.Get(spec.url, /*force=*/true);
+  Json next = status;
+  next["url"] = RedactUrl(spec.url);
+  if (s.error.empty() && s.mirror) {
+    next["phase"] = "Fetched";
+    next.erase("message");
+    next["lastFetchTime"] = FormatRfc3339(clock_.Now());
+    Json branches = Json::object();
+    if (auto b = s.mirror->Branches()) {
+      for (const auto& [branch, sha] : *b) branches[branch] = sha;
+    }
+    next["branches"] = branches;
+  } else {
+    next["phase"] = "Error";
+    next["message"] = s.error;
+  }
+  bool moved = next.value("branches", Json::object()) != status.value("branches", Json::object());
+  next["fetchGeneration"] = s.generation;
+  thread_local std::mt19937 rng{std::random_device{}()};
+  int64_t every = spec.poll_interval.count();
+  controller::ReconcileResult r;
+  r.requeue_after = Millis(every + std::uniform_int_distribution<int64_t>(0, every / 10)(rng));
+  if (moved || before != s.generation) changed_(spec.url);
+  Json a = next, b = status;
+  a.erase("lastFetchTime");
+  b.erase("lastFetchTime");
+  if (a == b) return r;  // a fetch that found nothing new is not a change
+  auto w = store_.UpdateStatus(
+      got->key, next, got->resource_version, next["phase"] == "Error" ? "FetchFailed" : "Fetched",
+      next["phase"] == "Error" ? next.value("message", "")
+                               : fmt::format("{} branches", next["branches"].size()));
+  if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
+    r.requeue_after = Millis(1);
+    return r;
+  }
+  if (!w) return tl::unexpected(w.error());
+  return r;
+}
+
+}  // namespace strake::gitops

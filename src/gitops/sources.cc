@@ -1,0 +1,127 @@
+#include "gitops/sources.h"
+
+#include "base/log.h"
+#include "model/decode.h"
+
+namespace strake::gitops {
+
+namespace {
+
+int64_t NowMs(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Sources::Sources(std::string mirror_root, store::Store& store, const Clock& clock)
+    : root_(std::move(mirror_root)), store_(store), clock_(clock) {}
+
+Sources::Entry& Sources::EntryOf(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = entries_[url];
+  if (!e) e = std::make_unique<Entry>();
+  return *e;
+}
+
+std::optional<store::Resource> Sources::RepositoryOf(const std::string& url) {
+  auto repos = store_.List("Repository", "");
+  if (!repos) return std::nullopt;
+  for (auto& r : *repos) {
+    if (r.object.value("spec", model::Json::object()).value("url", "") == url) return r;
+  }
+  return std::nullopt;
+}
+
+GitCredentials Sources::CredentialsOf(const store::Resource& repo, const model::Repository& spec) {
+  GitCredentials c;
+  if (spec.spec.secret_ref.empty()) return c;
+  auto secret = store_.Get({"Secret", repo.key.ns, spec.spec.secret_ref});
+  if (!secret || !*secret) return c;
+  auto s = model::DecodeObject((*secret)->object, "secret");
+  if (!s) return c;
+  const auto& data = std::get<model::ConfigMap>(s->value).data.data;
+  auto get = [&](const char* k) {
+    auto it = data.find(k);
+    return it == data.end() ? std::string() : it->second;
+  };
+  c.username = get("username");
+  c.password = get("password");
+  c.ssh_private_key = get("sshPrivateKey");
+  return c;
+}
+
+SourceState Sources::Get(const std::string& url, bool force) {
+  Entry& e = EntryOf(url);
+  std::lock_guard<std::mutex> lock(e.mu);
+  int64_t now = NowMs(clock_);
+  if (force || e.attempted_ms == 0 || now - e.attempted_ms >= e.interval_ms.load()) {
+    e.attempted_ms = now;
+    GitCredentials creds;
+    e.interval_ms = kDefaultRefresh.count();
+    if (auto repo = RepositoryOf(url)) {
+      auto decoded = model::DecodeObject(repo->object, "repository");
+      if (decoded) {
+        const auto& spec = std::get<model::Repository>(decoded->value);
+        e.interval_ms = spec.spec.poll_interval.count();
+        creds = CredentialsOf(*repo, spec);
+      }
+    }
+    if (!e.mirror) {
+      auto m = Mirror::Open(root_, url);
+      if (!m) {
+        e.error = m.error().message;
+      } else {
+        e.mirror = std::move(*m);
+      }
+    }
+    if (e.mirror) {
+      auto st = e.mirror->Fetch(creds, std::chrono::minutes(2));
+      if (!st) {
+        e.error = st.error().message;
+        Log(LogLevel::kWarn, "git: {}", e.error);
+        // A mirror filled by an earlier run of strake is still good content.
+        if (!e.ok && e.mirror->Resolve("HEAD")) e.ok = true;
+      } else {
+        e.error.clear();
+        e.ok = true;
+        e.fetched_ms = now;
+        auto branches = e.mirror->Branches();
+        if (branches && *branches != e.branches) {
+          e.branches = std::move(*branches);
+          ++e.generation;
+        }
+        std::lock_guard<std::mutex> rl(e.resolved_mu);
+        e.resolved.clear();
+        ++e.fetches;
+      }
+    }
+  }
+  SourceState s;
+  s.mirror = e.ok ? e.mirror.get() : nullptr;
+  s.error = e.error;
+  s.fetched_ms = e.fetched_ms;
+  s.generation = e.generation;
+  return s;
+}
+
+Millis Sources::Interval(const std::string& url) { return Millis(EntryOf(url).interval_ms.load()); }
+
+Result<std::string> Sources::Resolve(const std::string& url, const std::string& revision) {
+  Entry& e = EntryOf(url);
+  uint64_t fetches = 0;
+  {
+    std::lock_guard<std::mutex> rl(e.resolved_mu);
+    auto it = e.resolved.find(revision);
+    if (it != e.resolved.end()) return it->second;
+    fetches = e.fetches;
+  }
+  if (!e.mirror) return Failf("{} has not been fetched", RedactUrl(url));
+  STRAKE_TRY_ASSIGN(sha, e.mirror->Resolve(revision));
+  std::lock_guard<std::mutex> rl(e.resolved_mu);
+  // Not cached if a fetch landed meanwhile: the answer may be older than it.
+  if (e.fetches == fetches) e.resolved[revision] = sha;
+  return sha;
+}
+
+}  // namespace strake::gitops
