@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "base/net.h"
 #include "base/process.h"
 
 extern char** environ;
@@ -120,6 +121,47 @@ bool PidAlive(int pid) {
   if (pid <= 0) return false;
   std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").value_or("");
   return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
+
+void ServerE2E::TearDown() {
+  StopServer(SIGTERM);
+  E2E::TearDown();
+}
+
+void ServerE2E::StartServer() {
+  std::string log = dir_ + "/.bg";
+  (void)RemoveAll(log);
+  pid_ = StartStrake({"serve", "--listen", "127.0.0.1:0", "--stop-workloads"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto text = ReadFile(log).value_or("");
+        auto at = text.find("serving on ");
+        if (at == std::string::npos) return false;
+        server_ = text.substr(at + 11, text.find(' ', at + 11) - at - 11);
+        return true;
+      },
+      std::chrono::seconds(10)))
+      << ReadFile(log).value_or("");
+}
+
+void ServerE2E::StopServer(int sig) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, sig);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+Ran ServerE2E::Cli(std::vector<std::string> args, std::chrono::milliseconds limit) {
+  args.push_back("--server");
+  args.push_back(server_);
+  return Strake(args, limit);
+}
+
+uint16_t FreePort() {
+  auto l = ListenTcp("127.0.0.1", 0);
+  EXPECT_TRUE(l);
+  return l ? l->port : 0;
 }
 
 }  // namespace strake::e2e

@@ -40,6 +40,25 @@ class E2E : public ::testing::Test {
   std::string data_;
 };
 
+// An E2E that runs `strake serve` in the background, stopped at TearDown.
+class ServerE2E : public E2E {
+ public:
+  void TearDown() override;
+  // Starts the server on a free port; server_ is its URL.
+  void StartServer();
+  // Sends sig and reaps the server.
+  void StopServer(int sig);
+  // Runs the CLI against the server.
+  Ran Cli(std::vector<std::string> args,
+          std::chrono::milliseconds limit = std::chrono::seconds(90));
+
+  int pid_ = -1;
+  std::string server_;
+};
+
+// A loopback port nobody listens on (at the moment of asking).
+uint16_t FreePort();
+
 std::string Reason(const Json& obj);
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 bool PidAlive(int pid);

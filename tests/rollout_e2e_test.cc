@@ -22,12 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-uint16_t FreePort() {
-  auto l = ListenTcp("127.0.0.1", 0);
-  EXPECT_TRUE(l);
-  return l ? l->port : 0;
-}
-
 // Requests on keep-alive connections until stopped; tallies answers.
 class Load {
  public:
@@ -92,46 +86,12 @@ class Load {
   std::vector<std::thread> threads_;
 };
 
-class RolloutE2E : public E2E {
+class RolloutE2E : public ServerE2E {
  protected:
   void SetUp() override {
-    E2E::SetUp();
+    ServerE2E::SetUp();
     app_ = std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py";
     port_ = FreePort();
-  }
-  void TearDown() override {
-    StopServer(SIGTERM);
-    E2E::TearDown();
-  }
-
-  void StartServer() {
-    std::string log = dir_ + "/.bg";
-    (void)RemoveAll(log);
-    pid_ = StartStrake({"serve", "--listen", "127.0.0.1:0", "--stop-workloads"});
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto text = ReadFile(log).value_or("");
-          auto at = text.find("serving on ");
-          if (at == std::string::npos) return false;
-          server_ = text.substr(at + 11, text.find(' ', at + 11) - at - 11);
-          return true;
-        },
-        10s))
-        << ReadFile(log).value_or("");
-  }
-
-  void StopServer(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  Ran Cli(std::vector<std::string> args, std::chrono::milliseconds limit = 90s) {
-    args.push_back("--server");
-    args.push_back(server_);
-    return Strake(args, limit);
   }
 
   Json Rollout(const std::string& name = "web") {
@@ -227,8 +187,6 @@ spec:
   std::string app_;
   uint16_t port_ = 0;
   uint16_t preview_port_ = FreePort();
-  int pid_ = -1;
-  std::string server_;
   std::string last_watch_;
 };
 

@@ -569,8 +569,9 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     STRAKE_TRY_ASSIGN(decoded, model::DecodeObject(got->object, "application " + name));
     const auto& spec = std::get<model::Application>(decoded.value).spec;
     std::string revision = req.revision.empty() ? spec.source.target_revision : req.revision;
+    // Asked for by a person: against the repository as it is now, or not at all.
     SourceState src = sources_.Get(spec.source.repo_url, /*force=*/true);
-    if (!src.mirror) return Failf("source unavailable: {}", src.error);
+    if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
     STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, revision));
     if (req.dry_run) {
       STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
@@ -622,7 +623,7 @@ Result<std::vector<ResourceDiff>> ApplicationReconciler::Diff(const std::string&
   STRAKE_TRY_ASSIGN(decoded, model::DecodeObject(got->object, "application " + name));
   const auto& spec = std::get<model::Application>(decoded.value).spec;
   SourceState src = sources_.Get(spec.source.repo_url, /*force=*/true);
-  if (!src.mirror) return Failf("source unavailable: {}", src.error);
+  if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, spec.source.target_revision));
   STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, got->key, spec));

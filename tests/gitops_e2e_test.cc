@@ -1,0 +1,392 @@
+// End-to-end: Applications kept equal to real git repositories (a bare
+// repository on disk and one served by `git http-backend` on loopback),
+// with commits pushed by the git client, through `strake serve`.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/strings.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class GitopsE2E : public ServerE2E {
+ protected:
+  void SetUp() override {
+    ServerE2E::SetUp();
+    repos_ = dir_ + "/repos";
+    work_ = dir_ + "/work";
+    Sh("git init -q --bare -b main " + repos_ + "/apps.git");
+    Sh("git -C " + repos_ + "/apps.git config http.receivepack true");
+    Sh("git init -q -b main " + work_);
+    Sh("git -C " + work_ + " config user.email dev@example.com");
+    Sh("git -C " + work_ + " config user.name Dev");
+    url_ = "file://" + repos_ + "/apps.git";
+    push_url_ = repos_ + "/apps.git";
+    app_ = std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py";
+  }
+  void TearDown() override {
+    if (http_pid_ > 0) {
+      ::kill(http_pid_, SIGTERM);
+      ::waitpid(http_pid_, nullptr, 0);
+    }
+    ServerE2E::TearDown();
+  }
+
+  void Sh(const std::string& cmd) {
+    ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+  }
+  void Write(const std::string& rel, const std::string& text) {
+    auto slash = rel.rfind('/');
+    if (slash != std::string::npos) {
+      ASSERT_TRUE(MakeDirs(work_ + "/" + rel.substr(0, slash)));
+    }
+    ASSERT_TRUE(WriteFile(work_ + "/" + rel, text));
+  }
+  std::string Push(const std::string& msg) {
+    Sh("git -C " + work_ + " add -A");
+    Sh("git -C " + work_ + " commit -q -m '" + msg + "'");
+    Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
+    FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
+    char buf[64] = {};
+    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
+    ::pclose(p);
+    return std::string(Trim(out));
+  }
+  // Serves repos_ over smart HTTP; the Application and pushes use it.
+  void ServeOverHttp() {
+    uint16_t port = FreePort();
+    SpawnOptions o;
+    o.argv = {"python3", std::string(STRAKE_SOURCE_DIR) + "/tests/git_http_server.py", repos_,
+              std::to_string(port)};
+    for (char** e = environ; *e; ++e) o.env.emplace_back(*e);
+    auto p = Spawn(o);
+    ASSERT_TRUE(p) << p.error().message;
+    http_pid_ = p->pid();
+    url_ = fmt::format("http://127.0.0.1:{}/apps.git", port);
+    push_url_ = url_;
+    ASSERT_TRUE(WaitFor(
+        [&] { return std::system(("git ls-remote " + url_ + " >/dev/null 2>&1").c_str()) == 0; },
+        10s));
+    proc_ = std::move(*p);
+  }
+
+  std::string ConfigMap(const std::string& name, const std::string& value,
+                        const std::string& annotations = "") {
+    return fmt::format(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n{}data:\n  value: "
+        "\"{}\"\n",
+        name, annotations, value);
+  }
+  void ApplyApp(const std::string& path = "env/dev", const std::string& policy = R"(
+  syncPolicy:
+    automated: {prune: true, selfHeal: true})") {
+    std::string text =
+        fmt::format(R"(apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps}}
+spec: {{url: "{url}", pollInterval: 1s}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {{name: shop}}
+spec:
+  source: {{repoURL: "{url}", path: {path}, targetRevision: main}}
+  destination: {{name: local, namespace: default}}{policy}
+)",
+                    fmt::arg("url", url_), fmt::arg("path", path), fmt::arg("policy", policy));
+    Ran r = Cli({"apply", "-f", File("app.yaml", text)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  Json Get(const std::string& kind, const std::string& name) {
+    Ran r = Cli({"get", kind, name, "-o", "json"});
+    if (r.exit_code != 0) return Json();
+    return Json::parse(r.out, nullptr, false);
+  }
+  Json App() { return Get("application", "shop"); }
+  std::string AppHealth() {
+    Json a = App();
+    if (!a.is_object() || !a.contains("status")) return "";
+    return a["status"].value("health", Json::object()).value("status", "");
+  }
+  std::string SyncedRevision() {
+    Json a = App();
+    if (!a.is_object()) return "";
+    const Json st = a.value("status", Json::object());
+    if (st.value("sync", Json::object()).value("status", "") != "Synced") return "";
+    return st["sync"].value("revision", "");
+  }
+  bool WaitSynced(const std::string& sha, std::chrono::milliseconds limit = 20s) {
+    return WaitFor([&] { return SyncedRevision() == sha; }, limit);
+  }
+  std::string Value(const std::string& cm) {
+    Json j = Get("configmap", cm);
+    return j.is_object() ? j["data"].value("value", "") : "<missing>";
+  }
+
+  // An argument that tells this test's replica processes from any other.
+  std::string Marker() { return fmt::format("gitops-e2e-{}", ::getpid()); }
+
+  std::string repos_, work_, url_, push_url_, app_;
+  int http_pid_ = -1;
+  Process proc_;
+};
+
+TEST_F(GitopsE2E, PushesSyncDriftIsHealedRemovedManifestsArePrunedAndRollbackRestores) {
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  Write("env/dev/b.yaml", ConfigMap("b", "1"));
+  Write("README.md", "not a manifest\n");
+  std::string first = Push("first");
+  StartServer();
+  ApplyApp();
+  ASSERT_TRUE(WaitSynced(first)) << App().dump(2);
+  EXPECT_EQ(Value("a"), "1");
+  EXPECT_EQ(Value("b"), "1");
+  Json a = Get("configmap", "a");
+  EXPECT_EQ(a["metadata"]["annotations"].value("argocd.argoproj.io/tracking-id", ""),
+            "default_shop:/ConfigMap:default/a");
+
+  // Drift made through the API is healed.
+  Ran r = Cli({"patch", "configmap", "a", "-p", R"({"data":{"value":"drift"}})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitFor([&] { return Value("a") == "1"; }, 10s)) << App().dump(2);
+
+  // A push that changes one manifest and removes another.
+  Write("env/dev/a.yaml", ConfigMap("a", "2"));
+  ASSERT_TRUE(RemoveAll(work_ + "/env/dev/b.yaml"));
+  std::string second = Push("second");
+  ASSERT_TRUE(WaitSynced(second)) << App().dump(2);
+  EXPECT_EQ(Value("a"), "2");
+  EXPECT_TRUE(WaitFor([&] { return Value("b") == "<missing>"; }, 5s));
+
+  // History, then a rollback to the first sync: automated sync goes off.
+  r = Cli({"app", "history", "shop"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(first.substr(0, 12)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(second.substr(0, 12)), std::string::npos) << r.out;
+  r = Cli({"app", "rollback", "shop", "0", "--prune"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Value("a"), "1");
+  EXPECT_EQ(Value("b"), "1");
+  Json app = App();
+  EXPECT_FALSE(app["spec"].value("syncPolicy", Json::object()).contains("automated")) << app.dump();
+  EXPECT_EQ(app["status"]["sync"].value("status", ""), "OutOfSync");
+  // The diff shows what main would change, without secrets, and exits 1.
+  r = Cli({"app", "diff", "shop"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("-  value: \"1\"\n+  value: \"2\""), std::string::npos) << r.out;
+  // A manual sync brings it back to main.
+  r = Cli({"app", "sync", "shop", "--prune"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Pruned"), std::string::npos) << r.out;
+  EXPECT_EQ(Value("a"), "2");
+  EXPECT_EQ(Value("b"), "<missing>");
+}
+
+TEST_F(GitopsE2E, OverHttpACommitThatChangesARolloutStartsACanary) {
+  ServeOverHttp();
+  uint16_t port = FreePort();
+  auto manifests = [&](const std::string& version) {
+    return fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {port}, targetPort: http}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        image: web:{version}
+        command: [python3, "{app}"]
+        env: [{{name: VERSION, value: {version}}}]
+        ports: [{{name: http, containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 1}}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {{}}
+)",
+                       fmt::arg("port", port), fmt::arg("version", version), fmt::arg("app", app_));
+  };
+  Write("env/dev/web.yaml", manifests("v1"));
+  std::string v1 = Push("v1");
+  StartServer();
+  ApplyApp();
+  ASSERT_TRUE(WaitFor([&] { return SyncedRevision() == v1 && AppHealth() == "Healthy"; }, 30s))
+      << App().dump(2);
+  Write("env/dev/web.yaml", manifests("v2"));
+  std::string v2 = Push("v2");
+  // The canary stops at its indefinite pause: the Application is Suspended,
+  // as Argo CD shows a paused rollout.
+  ASSERT_TRUE(WaitFor([&] { return SyncedRevision() == v2 && AppHealth() == "Suspended"; }, 30s))
+      << App().dump(2);
+  Json ro = Get("rollout", "web");
+  EXPECT_EQ(ro["status"]["canary"].value("weight", 0), 50) << ro.dump(2);
+  Ran r = Cli({"rollout", "promote", "web"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(WaitFor([&] { return AppHealth() == "Healthy"; }, 30s)) << App().dump(2);
+}
+
+TEST_F(GitopsE2E, AGitServerThatIsDownDeletesNothing) {
+  ServeOverHttp();
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  std::string first = Push("first");
+  StartServer();
+  ApplyApp();
+  ASSERT_TRUE(WaitSynced(first)) << App().dump(2);
+  ASSERT_TRUE(WriteFile(repos_ + "/.down", ""));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json a = App();
+        for (const auto& c : a["status"].value("conditions", Json::array())) {
+          if (c.value("message", "").find("source unavailable") != std::string::npos) return true;
+        }
+        return false;
+      },
+      15s))
+      << App().dump(2);
+  Json repo = Get("repository", "apps");
+  EXPECT_EQ(repo["status"].value("phase", ""), "Error") << repo.dump(2);
+  EXPECT_NE(repo["status"].value("message", "").find("503"), std::string::npos) << repo.dump(2);
+  EXPECT_EQ(Value("a"), "1");
+  Ran r = Cli({"app", "sync", "shop", "--prune"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(Value("a"), "1");
+  // Back up: the next commit syncs.
+  ASSERT_TRUE(RemoveAll(repos_ + "/.down"));
+  Write("env/dev/a.yaml", ConfigMap("a", "2"));
+  std::string second = Push("second");
+  ASSERT_TRUE(WaitSynced(second)) << App().dump(2);
+  EXPECT_EQ(Value("a"), "2");
+}
+
+TEST_F(GitopsE2E, KillNineMidSyncResumesWithoutDuplicatesOrTurningAutoSyncOff) {
+  // Wave 0 is a Deployment that takes 3 s to be ready; wave 1 waits for it.
+  Write("env/dev/deploy.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: slow}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: slow}}}}
+  template:
+    metadata: {{labels: {{app: slow}}}}
+    spec:
+      containers:
+      - name: slow
+        image: slow:v1
+        command: [python3, "{}", "{}"]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, initialDelaySeconds: 3, periodSeconds: 1}}
+        ports: [{{containerPort: 8080}}]
+)",
+                                           app_, Marker()));
+  Write("env/dev/after.yaml",
+        ConfigMap("after", "1", "  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n"));
+  std::string sha = Push("waves");
+  StartServer();
+  ApplyApp();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json a = App();
+        return a.is_object() &&
+               a["status"]
+                       .value("operationState", Json::object())
+                       .value("message", "")
+                       .find("waiting for healthy state of Deployment/slow") != std::string::npos;
+      },
+      15s))
+      << App().dump(2);
+  EXPECT_EQ(Value("after"), "<missing>");  // wave 1 has not started
+  StopServer(SIGKILL);
+  StartServer();
+  ASSERT_TRUE(WaitSynced(sha, 30s)) << App().dump(2);
+  Json app = App();
+  EXPECT_EQ(app["status"]["operationState"].value("phase", ""), "Succeeded") << app.dump(2);
+  EXPECT_TRUE(app["spec"]["syncPolicy"].contains("automated"));
+  EXPECT_EQ(Value("after"), "1");
+  Json dep = Get("deployment", "slow");
+  EXPECT_EQ(dep["status"].value("replicas", 0), 2) << dep.dump(2);
+  // Exactly two replica processes of the app run.
+  int running = 0;
+  // (The bracket keeps pgrep from counting the shell that runs it.)
+  std::string pattern = "[" + Marker().substr(0, 1) + "]" + Marker().substr(1);
+  FILE* p = ::popen(("pgrep -f -c -- '" + pattern + "'").c_str(), "r");
+  char buf[32] = {};
+  if (p && fgets(buf, sizeof buf, p)) running = std::atoi(buf);
+  if (p) ::pclose(p);
+  EXPECT_EQ(running, 2);
+}
+
+TEST_F(GitopsE2E, BadInputIsAClearErrorAndNothingIsApplied) {
+  // Refused before anything is written, with file:line:col.
+  Ran r = Cli({"apply", "-f", File("bad.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: evil}
+spec:
+  source: {repoURL: "file:///srv/x.git", path: ../../../etc}
+  destination: {name: local}
+)")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad.yaml:5:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.source.path: \"../../../etc\" leaves the repository"),
+            std::string::npos)
+      << r.err;
+  r = Cli({"apply", "-f", File("scheme.yaml", R"(apiVersion: strake.dev/v1
+kind: Repository
+metadata: {name: r}
+spec: {url: "ext::sh -c touch% /tmp/pwned"}
+)")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("spec.url: unsupported repository URL"), std::string::npos) << r.err;
+
+  // In the repository: a symlink out of it, and an invalid manifest.
+  Write("env/dev/ok.yaml", ConfigMap("ok", "1"));
+  Sh("ln -s /etc/passwd " + work_ + "/env/dev/passwd.yaml");
+  std::string sha = Push("evil link");
+  StartServer();
+  ApplyApp();
+  auto condition = [&]() -> std::string {
+    Json a = App();
+    if (!a.is_object()) return "";
+    for (const auto& c : a["status"].value("conditions", Json::array())) {
+      if (c.value("type", "") == "ComparisonError") return c.value("message", "");
+    }
+    return "";
+  };
+  ASSERT_TRUE(WaitFor([&] { return !condition().empty(); }, 15s)) << App().dump(2);
+  EXPECT_NE(condition().find("env/dev/passwd.yaml is a symbolic link to \"/etc/passwd\", outside "
+                             "the repository"),
+            std::string::npos)
+      << condition();
+  EXPECT_EQ(Value("ok"), "<missing>");
+  Sh("git -C " + work_ + " rm -q env/dev/passwd.yaml");
+  Write("env/dev/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 0}]\n");
+  Push("bad service");
+  ASSERT_TRUE(
+      WaitFor([&] { return condition().find("env/dev/svc.yaml:5:") != std::string::npos; }, 15s))
+      << condition();
+  EXPECT_NE(condition().find("spec.ports[0].port: must be between 1 and 65535"), std::string::npos)
+      << condition();
+  EXPECT_EQ(Value("ok"), "<missing>");
+}
+
+}  // namespace
+}  // namespace strake::e2e
