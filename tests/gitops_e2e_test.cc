@@ -7,9 +7,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "base/fs.h"
+#include "base/net.h"
 #include "base/process.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "e2e_support.h"
 
@@ -332,6 +335,73 @@ spec:
   if (p && fgets(buf, sizeof buf, p)) running = std::atoi(buf);
   if (p) ::pclose(p);
   EXPECT_EQ(running, 2);
+}
+
+TEST_F(GitopsE2E, AWebhookSyncsAtOnceAndAHugeBodyIsRefusedUnread) {
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  std::string first = Push("first");
+  StartServer();
+  // Polled hourly: only the webhook can make the next commit show.
+  std::string text = fmt::format(R"(apiVersion: v1
+kind: Secret
+metadata: {{name: hook}}
+stringData: {{secret: s3cret}}
+---
+apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps}}
+spec: {{url: "{url}", pollInterval: 1h, webhookSecretRef: {{name: hook}}}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {{name: shop}}
+spec:
+  source: {{repoURL: "{url}", path: env/dev, targetRevision: main}}
+  destination: {{name: local}}
+  syncPolicy: {{automated: {{prune: true}}}}
+)",
+                                 fmt::arg("url", url_));
+  Ran r = Cli({"apply", "-f", File("hooked.yaml", text)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(WaitSynced(first)) << App().dump(2);
+  Write("env/dev/a.yaml", ConfigMap("a", "2"));
+  std::string second = Push("second");
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(SyncedRevision(), first);  // no poll picked it up
+
+  auto server = ParseHttpUrl(server_);
+  ASSERT_TRUE(server);
+  std::string body =
+      fmt::format(R"({{"repository":{{"url":"{}"}},"ref":"refs/heads/main"}})", url_);
+  auto post = [&](const std::string& signature) {
+    http::Request req;
+    req.method = "POST";
+    req.target = "/webhooks/generic";
+    req.headers = {{"Content-Type", "application/json"},
+                   {"X-Strake-Signature-256", signature},
+                   {"X-Strake-Delivery", "delivery-1"}};
+    req.body = body;
+    auto got = http::Fetch(server->host, server->port, req, 5s);
+    EXPECT_TRUE(got);
+    return got ? got->status : 0;
+  };
+  EXPECT_EQ(post("sha256=" + HmacSha256Hex("wrong", body)), 401);
+  EXPECT_EQ(post("sha256=" + HmacSha256Hex("s3cret", body)), 202);
+  EXPECT_TRUE(WaitSynced(second, 5s)) << App().dump(2);
+  EXPECT_EQ(Value("a"), "2");
+  EXPECT_EQ(post("sha256=" + HmacSha256Hex("s3cret", body)), 200);  // a replay: ignored
+
+  // A 2 GB body is refused from its head, before a byte of it is read.
+  auto fd = ConnectTcp(server->host, server->port, 5s);
+  ASSERT_TRUE(fd) << fd.error().message;
+  std::string head =
+      "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\n"
+      "X-Hub-Signature-256: sha256=00\r\n\r\n";
+  ASSERT_EQ(::write(fd->get(), head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  char buf[512] = {};
+  ssize_t n = ::read(fd->get(), buf, sizeof buf - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_TRUE(StartsWith(buf, "HTTP/1.1 413")) << buf;
 }
 
 TEST_F(GitopsE2E, BadInputIsAClearErrorAndNothingIsApplied) {

@@ -55,6 +55,28 @@ TEST(Sha256, KnownVector) {
   EXPECT_NE(a.HexDigest(), b.HexDigest());
 }
 
+TEST(Sha256, HmacAndConstantTimeCompare) {
+  // RFC 4231 test case 2, and GitHub's documented webhook example.
+  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HmacSha256Hex("It's a Secret to Everybody", "Hello, World!"),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));
+  EXPECT_EQ(Base64Encode("user:pass"), "dXNlcjpwYXNz");
+  EXPECT_EQ(Base64Decode(Base64Encode("\x01\x02\xff")).value_or(""), "\x01\x02\xff");
+  EXPECT_EQ(RandomBytes(16).size(), 16u);
+  EXPECT_NE(RandomBytes(16), RandomBytes(16));
+}
+
+TEST(Strings, JsonDepthIsCheckedWithoutParsing) {
+  EXPECT_TRUE(JsonDepthWithin(R"({"a":[1,{"b":"[[[[["}]})", 3));
+  EXPECT_FALSE(JsonDepthWithin(R"({"a":[1,{"b":[]}]})", 3));
+  EXPECT_TRUE(JsonDepthWithin(R"("\"[[[")", 0));
+  EXPECT_FALSE(JsonDepthWithin(std::string(100000, '['), 100));
+}
+
 TEST(Fs, GlobMatchCrossesDirectoriesWithDoubleStar) {
   EXPECT_TRUE(GlobMatch("src/**/*.cc", "src/a/b/c.cc"));
   EXPECT_TRUE(GlobMatch("src/**/*.cc", "src/c.cc"));

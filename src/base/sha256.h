@@ -33,6 +33,14 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// HMAC-SHA256 of data under key, lower-case hex (as GitHub and Gitea sign).
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+// Compares in time that depends only on the lengths: for secrets and MACs.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+// Standard base64 with padding.
+std::string Base64Encode(std::string_view in);
+// Cryptographically random bytes (OpenSSL's RAND_bytes).
+std::string RandomBytes(size_t n);
 Result<std::string> Sha256File(const std::string& path);
 
 }  // namespace strake

@@ -35,4 +35,9 @@ std::string Quote(std::string_view s);
 // '-', starting and ending alphanumeric, at most 63 characters).
 bool IsDnsLabel(std::string_view name);
 
+// True if the JSON text nests objects and arrays at most max_depth deep
+// (strings are skipped; the text is not otherwise checked). A recursive
+// parser must not be handed a body of a million '['.
+bool JsonDepthWithin(std::string_view text, size_t max_depth);
+
 }  // namespace strake

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <git2.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -68,15 +67,6 @@ Result<std::unique_ptr<CommitHandle>> LookupCommit(git_repository* repo, const s
   if (git_commit_lookup(c->out(), repo, &oid) != 0)
     return Failf("commit {}: {}", sha, LastGitError());
   return c;
-}
-
-std::string Base64Encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 struct Ran {

@@ -114,6 +114,10 @@ Response Api::Handle(const Request& req) {
     return Response{200, "text/plain; version=0.0.4", router_.PrometheusText(), nullptr};
   }
   if (req.path == "/apis/strake.dev/v1/events") return Events(req);
+  if (StartsWith(req.path, "/webhooks/") && hooks_) return hooks_->Handle(req);
+  if (!req.body.empty() && !JsonDepthWithin(req.body, 256)) {
+    return ErrorResponse(400, "BadRequest", "the body nests deeper than 256 levels");
+  }
   // /api/v1/... or /apis/GROUP/VERSION/...
   std::vector<std::string> parts;
   for (const auto& p : Split(req.path, '/')) {

@@ -21,6 +21,7 @@
 //   GET    applications/NAME/diff      per resource: status and a unified diff
 //   POST   applications/NAME/rollback  body {"id":N,"prune":true}
 //   GET    /apis/strake.dev/v1/events?since=N&kind=K&name=N  the change log
+//   POST   /webhooks/{github,gitlab,gitea,generic}   see webhooks.h
 //   GET    /metrics   /healthz
 //
 // Every object is validated by the same strict decoder as `strake validate`
@@ -41,6 +42,7 @@
 #include "rollout/controller.h"
 #include "router/router.h"
 #include "server/http_server.h"
+#include "server/webhooks.h"
 #include "store/store.h"
 #include "targets/local.h"
 
@@ -68,6 +70,8 @@ class Api {
   Response Handle(const Request& req);
   // The Application verbs (sync, diff, rollback) go to `apps`.
   void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
+  // POST /webhooks/... go to `hooks`.
+  void SetWebhooks(Webhooks* hooks) { hooks_ = hooks; }
 
   // An apply (three-way, validated) and a delete, as their requests do.
   Status ApplyObject(const store::Json& object);
@@ -111,6 +115,7 @@ class Api {
   router::RouterControl& router_;
   const std::atomic<bool>& stopping_;
   gitops::ApplicationReconciler* apps_ = nullptr;
+  Webhooks* hooks_ = nullptr;
 };
 
 }  // namespace strake::server

@@ -162,6 +162,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   });
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
+  Webhooks hooks(st, [&](const store::Key& repo) {
+    repo_ctl.Enqueue(controller::ObjectKey(repo.ns, repo.name));
+  });
+  api.SetWebhooks(&hooks);
   // Deployments go through the Rollout reconciler too: they share revision
   // records, env resolution and the target.
   Forward rollouts_fwd([&](const std::string& k) { return rollouts.Reconcile(k); });

@@ -1,0 +1,65 @@
+// Webhooks: POST /webhooks/{github,gitlab,gitea,generic}, a push tells
+// strake to fetch the repository now instead of at its next poll.
+//
+// A delivery is matched to Repositories by the clone URLs in its payload,
+// then verified against each one's webhook Secret (key "secret"):
+//   github   X-Hub-Signature-256: sha256=HMAC-SHA256(secret, body)
+//   gitea    X-Gitea-Signature: HMAC-SHA256(secret, body) in hex
+//   gitlab   X-Gitlab-Token: the secret itself
+//   generic  X-Strake-Signature-256: sha256=HMAC-SHA256(secret, body);
+//            body {"repository": {"url": ...}, "ref": ..., "after": ...}
+// Comparisons take constant time. A Repository without a webhook secret
+// accepts no delivery. A delivery id seen before (X-GitHub-Delivery,
+// X-Gitea-Delivery, X-Gitlab-Event-UUID, X-Strake-Delivery) is answered 200
+// and ignored. A verified push is answered 202 at once; the fetch and the
+// syncs it starts run on the controllers. Nothing of the payload reaches a
+// command line or a script: git is asked what changed.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace strake::server {
+
+struct WebhookDelivery {
+  std::string forge;
+  std::string event;
+  std::string delivery_id;
+  std::vector<store::Key> repositories;  // the ones it was verified for
+  int status = 0;
+  std::string message;
+};
+
+class Webhooks {
+ public:
+  // `push(repo)` queues a fetch of a Repository; `record(delivery)` is told
+  // of every delivery (for the audit log) before it is answered.
+  Webhooks(store::Store& store, std::function<void(const store::Key&)> push,
+           std::function<Status(const WebhookDelivery&)> record = nullptr);
+
+  Response Handle(const Request& req);
+
+  // Repository URLs compare without scheme case, credentials, trailing
+  // slash or ".git".
+  static std::string NormalizeUrl(const std::string& url);
+
+ private:
+  Response Answer(WebhookDelivery& d, int status, const std::string& message);
+  bool SeenBefore(const std::string& id);
+
+  store::Store& store_;
+  std::function<void(const store::Key&)> push_;
+  std::function<Status(const WebhookDelivery&)> record_;
+  std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+  std::deque<std::string> seen_order_;
+};
+
+}  // namespace strake::server
