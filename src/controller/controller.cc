@@ -1,5 +1,7 @@
 #include "controller/controller.h"
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 
 namespace strake::controller {
@@ -36,7 +38,17 @@ void Controller::Worker() {
       if (r->requeue_after) queue_.AddAfter(key, *r->requeue_after);
     }
     queue_.Done(key);
+    ++reconciles_;
+    if (!r) ++errors_;
   }
+}
+
+std::string Controller::PrometheusText() const {
+  return fmt::format(
+      "strake_controller_reconciles_total{{controller=\"{0}\"}} {1}\n"
+      "strake_controller_reconcile_errors_total{{controller=\"{0}\"}} {2}\n"
+      "strake_controller_queue_depth{{controller=\"{0}\"}} {3}\n",
+      name_, reconciles_.load(), errors_.load(), queue_.Len());
 }
 
 }  // namespace strake::controller

@@ -54,10 +54,15 @@ class Controller {
   // Stops taking keys and joins the workers (a reconcile in progress finishes).
   void Stop();
   void Enqueue(const std::string& key) { queue_.Add(key); }
+  // Ahead of the keys already waiting: for work someone is waiting on.
+  void EnqueueFirst(const std::string& key) { queue_.AddFirst(key); }
   void EnqueueAfter(const std::string& key, std::chrono::milliseconds d) {
     queue_.AddAfter(key, d);
   }
   WorkQueue& queue() { return queue_; }
+  // Reconciles done, failed, and keys waiting (ready now), in Prometheus
+  // text format.
+  std::string PrometheusText() const;
 
  private:
   void Worker();
@@ -66,6 +71,8 @@ class Controller {
   Reconciler& reconciler_;
   int workers_;
   WorkQueue queue_;
+  std::atomic<uint64_t> reconciles_{0};
+  std::atomic<uint64_t> errors_{0};
   std::vector<std::thread> threads_;
 };
 

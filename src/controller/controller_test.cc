@@ -28,6 +28,24 @@ TEST(WorkQueue, AddDuringProcessingRequeuesAfterDone) {
   EXPECT_EQ(q.Len(), 1u);
 }
 
+TEST(WorkQueue, AddFirstJumpsTheQueue) {
+  WorkQueue q;
+  q.Add("a");
+  q.Add("b");
+  q.Add("c");
+  q.AddFirst("c");  // queued already: moves up, not twice
+  q.AddFirst("d");
+  std::string k;
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(q.Get(&k));
+    order.push_back(k);
+    q.Done(k);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"d", "c", "a", "b"}));
+  EXPECT_EQ(q.Len(), 0u);
+}
+
 TEST(WorkQueue, AddAfterDelivers) {
   WorkQueue q;
   q.AddAfter("a", std::chrono::milliseconds(20));

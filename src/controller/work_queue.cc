@@ -24,6 +24,20 @@ void WorkQueue::Add(const std::string& key) {
   AddLocked(key);
 }
 
+void WorkQueue::AddFirst(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return;
+  if (dirty_.count(key)) {
+    if (processing_.count(key)) return;  // requeued by Done already
+    auto it = std::find(queue_.begin(), queue_.end(), key);
+    if (it != queue_.end()) queue_.erase(it);
+  }
+  dirty_.insert(key);
+  if (processing_.count(key)) return;
+  queue_.push_front(key);
+  cv_.notify_one();
+}
+
 void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay) {
   if (delay.count() <= 0) {
     Add(key);

@@ -29,6 +29,8 @@ class WorkQueue {
   WorkQueue& operator=(const WorkQueue&) = delete;
 
   void Add(const std::string& key);
+  // As Add, ahead of every key waiting (a key already queued moves up).
+  void AddFirst(const std::string& key);
   void AddAfter(const std::string& key, std::chrono::milliseconds delay);
   void AddRateLimited(const std::string& key);
   void Forget(const std::string& key);

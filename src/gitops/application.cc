@@ -232,13 +232,17 @@ ApplicationReconciler::Compared ApplicationReconciler::Compare(
 }
 
 void ApplicationReconciler::Remember(const std::string& app_key,
-                                     const std::vector<Desired>& desired, const std::string& url) {
+                                     const std::vector<Desired>& desired, const std::string& url,
+                                     const std::string& path) {
   std::vector<std::string> keys;
   keys.reserve(desired.size());
   for (const auto& d : desired) keys.push_back(KeyString(d.key));
   std::lock_guard<std::mutex> lock(mu_);
   auto& old = manages_[app_key];
-  if (old == keys && repo_of_[app_key] == url) return;
+  Source& src = repo_of_[app_key];
+  src.url = url;
+  src.path = path;
+  if (old == keys) return;
   for (const auto& k : old) {
     auto it = managed_by_.find(k);
     if (it == managed_by_.end()) continue;
@@ -247,11 +251,10 @@ void ApplicationReconciler::Remember(const std::string& app_key,
   }
   for (const auto& k : keys) managed_by_[k].insert(app_key);
   old = std::move(keys);
-  repo_of_[app_key] = url;
 }
 
 void ApplicationReconciler::Forget(const std::string& app_key) {
-  Remember(app_key, {}, "");
+  Remember(app_key, {}, "", "");
   std::lock_guard<std::mutex> lock(mu_);
   manages_.erase(app_key);
   repo_of_.erase(app_key);
@@ -264,11 +267,19 @@ std::vector<std::string> ApplicationReconciler::AppsManaging(const store::Key& k
   return {it->second.begin(), it->second.end()};
 }
 
-std::vector<std::string> ApplicationReconciler::AppsOfRepo(const std::string& url) const {
+std::pair<std::vector<std::string>, std::vector<std::string>> ApplicationReconciler::AppsOfRepo(
+    const std::string& url, const SourceChange& change) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& [app, u] : repo_of_) {
-    if (u == url) out.push_back(app);
+  std::pair<std::vector<std::string>, std::vector<std::string>> out;
+  for (const auto& [app, src] : repo_of_) {
+    if (src.url != url) continue;
+    bool touched = change.everything || src.path == ".";
+    for (size_t i = 0; i < change.paths.size() && !touched; ++i) {
+      const std::string& p = change.paths[i];
+      touched = p.size() > src.path.size() && p.compare(0, src.path.size(), src.path) == 0 &&
+                p[src.path.size()] == '/';
+    }
+    (touched ? out.first : out.second).push_back(app);
   }
   return out;
 }
@@ -364,7 +375,7 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
   auto desired = Prepare(**rendered, app.key, spec);
   if (!desired) return comparison_error(desired.error().message);
   Compared c = Compare(app, spec, *desired);
-  Remember(key, *desired, url);
+  Remember(key, *desired, url, CleanRepoPath(spec.source.path).value_or("."));
 
   // Automated sync: when the revision moved, or on drift with selfHeal; not
   // again for a revision whose sync failed.

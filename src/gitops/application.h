@@ -76,8 +76,11 @@ class ApplicationReconciler {
 
   // The Applications (work-queue keys) whose resources include `key`.
   std::vector<std::string> AppsManaging(const store::Key& key) const;
-  // The Applications whose source is `url`.
-  std::vector<std::string> AppsOfRepo(const std::string& url) const;
+  // The Applications whose source is `url`: first those whose path the
+  // change touched (to be reconciled now), then the others (whose
+  // manifests are the same at the new commit; only their revision moves).
+  std::pair<std::vector<std::string>, std::vector<std::string>> AppsOfRepo(
+      const std::string& url, const SourceChange& change) const;
 
  private:
   struct Desired {
@@ -95,7 +98,7 @@ class ApplicationReconciler {
   Compared Compare(const store::Resource& app, const model::ApplicationSpec& spec,
                    const std::vector<Desired>& desired);
   void Remember(const std::string& app_key, const std::vector<Desired>& desired,
-                const std::string& url);
+                const std::string& url, const std::string& path);
   void Forget(const std::string& app_key);
 
   store::Store& store_;
@@ -106,7 +109,11 @@ class ApplicationReconciler {
   mutable std::mutex mu_;
   std::map<std::string, std::set<std::string>> managed_by_;  // resource key -> app keys
   std::map<std::string, std::vector<std::string>> manages_;  // app key -> resource keys
-  std::map<std::string, std::string> repo_of_;               // app key -> url
+  struct Source {
+    std::string url;
+    std::string path;  // cleaned, "." = root
+  };
+  std::map<std::string, Source> repo_of_;  // app key -> its source
   // Rendered sources by url, commit and source options; least recently used
   // first out.
   std::map<std::string, std::pair<std::shared_ptr<const Rendered>, uint64_t>> rendered_;

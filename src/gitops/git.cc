@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <optional>
 
@@ -50,6 +51,7 @@ using EntryHandle = Handle<git_tree_entry, git_tree_entry_free>;
 using BlobHandle = Handle<git_blob, git_blob_free>;
 using RefHandle = Handle<git_reference, git_reference_free>;
 using BranchIterHandle = Handle<git_branch_iterator, git_branch_iterator_free>;
+using DiffHandle = Handle<git_diff, git_diff_free>;
 
 Result<std::unique_ptr<RepoHandle>> OpenRepo(const std::string& path) {
   InitLibgit2();
@@ -164,8 +166,57 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std:
 
 Mirror::~Mirror() = default;
 
+namespace {
+
+using RemoteHandle = Handle<git_remote, git_remote_free>;
+
+// A fetch from a repository on this machine, in-process: no git, upload-pack
+// or index-pack processes, so a webhook's fetch costs about a millisecond
+// plus the new objects. Local reads cannot hang, so no timeout is needed.
+Status FetchLocal(const std::string& mirror, const std::string& url) {
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(mirror));
+  RemoteHandle remote;
+  if (git_remote_create_anonymous(remote.out(), repo->get(), url.c_str()) != 0)
+    return Failf("fetching {}: {}", url, LastGitError());
+  git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
+  opts.prune = GIT_FETCH_PRUNE;
+  opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  opts.update_fetchhead = 0;
+  const char* specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
+  git_strarray refspecs = {const_cast<char**>(specs), 2};
+  if (git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &opts.callbacks, &opts.proxy_opts,
+                         nullptr) != 0) {
+    return Failf("fetching {}: {}", url, LastGitError());
+  }
+  git_buf head = GIT_BUF_INIT;
+  bool has_head = git_remote_default_branch(&head, remote.get()) == 0;
+  std::string head_ref = has_head && head.ptr ? head.ptr : "";
+  git_buf_dispose(&head);
+  if (git_remote_download(remote.get(), &refspecs, &opts) != 0 ||
+      git_remote_update_tips(remote.get(), &opts.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+                             nullptr) != 0 ||
+      git_remote_prune(remote.get(), &opts.callbacks) != 0) {
+    std::string why = LastGitError();
+    git_remote_disconnect(remote.get());
+    return Failf("fetching {}: {}", url, why);
+  }
+  git_remote_disconnect(remote.get());
+  // The remote's default branch becomes the mirror's HEAD.
+  if (StartsWith(head_ref, "refs/heads/")) {
+    RefHandle ref;
+    if (git_reference_symbolic_create(ref.out(), repo->get(), "HEAD", head_ref.c_str(), 1,
+                                      "strake: remote HEAD") != 0) {
+      return Failf("setting HEAD of {}: {}", mirror, LastGitError());
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(fetch_mu_);
+  if (StartsWith(url_, "file://")) return FetchLocal(path_, url_);
   std::vector<std::string> env;
   std::string key_dir;
   if (!creds.username.empty() || !creds.password.empty()) {
@@ -386,6 +437,31 @@ Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std:
   std::vector<RepoFile> out;
   STRAKE_TRY(reader.Walk(tree, clean, "", recurse, want, out));
   return out;
+}
+
+Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::string& from_sha,
+                                                                    const std::string& to_sha,
+                                                                    size_t limit) const {
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(from, LookupCommit(repo->get(), from_sha));
+  STRAKE_TRY_ASSIGN(to, LookupCommit(repo->get(), to_sha));
+  TreeHandle a, b;
+  if (git_commit_tree(a.out(), from->get()) != 0 || git_commit_tree(b.out(), to->get()) != 0)
+    return Failf("trees of {}..{}", from_sha, to_sha);
+  DiffHandle diff;
+  if (git_diff_tree_to_tree(diff.out(), repo->get(), a.get(), b.get(), nullptr) != 0)
+    return Failf("diff {}..{}: {}", from_sha, to_sha, LastGitError());
+  size_t n = git_diff_num_deltas(diff.get());
+  if (n > limit) return std::optional<std::vector<std::string>>();
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
+    if (d->old_file.path) out.emplace_back(d->old_file.path);
+    if (d->new_file.path && (!d->old_file.path || std::strcmp(d->old_file.path,
+                                                              d->new_file.path) != 0))
+      out.emplace_back(d->new_file.path);
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
 }
 
 Result<std::optional<std::string>> Mirror::ReadFileAt(const std::string& sha,

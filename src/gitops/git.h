@@ -82,6 +82,11 @@ class Mirror {
                                         bool recurse,
                                         const std::function<bool(const std::string&)>& want,
                                         const ReadLimits& limits = {}) const;
+  // The paths that differ between two commits' trees (added, removed or
+  // changed files); nullopt past `limit` paths.
+  Result<std::optional<std::vector<std::string>>> ChangedPaths(const std::string& from_sha,
+                                                               const std::string& to_sha,
+                                                               size_t limit = 10'000) const;
   // One file at `sha`; nullopt if it does not exist.
   Result<std::optional<std::string>> ReadFileAt(const std::string& sha, const std::string& path,
                                                 const ReadLimits& limits = {}) const;

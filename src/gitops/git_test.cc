@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "base/fs.h"
 #include "base/strings.h"
 #include "gitops/test_repo.h"
@@ -85,6 +87,25 @@ TEST_F(GitTest, ReadsTreesWithoutACheckout) {
   auto escape = m->ReadDir(sha, "apps/../../etc", false, All);
   ASSERT_FALSE(escape);
   EXPECT_NE(escape.error().message.find("leaves the repository"), std::string::npos);
+}
+
+TEST_F(GitTest, ChangedPathsBetweenCommits) {
+  Write("apps/a/x.yaml", "a: 1\n");
+  Write("apps/b/x.yaml", "b: 1\n");
+  std::string one = Commit("one");
+  Write("apps/a/x.yaml", "a: 2\n");
+  Write("apps/c/new.yaml", "c: 1\n");
+  Remove("apps/b");
+  std::string two = Commit("two");
+  auto m = Fetched();
+  auto paths = m->ChangedPaths(one, two);
+  ASSERT_TRUE(paths && *paths) << (paths ? "" : paths.error().message);
+  std::sort((*paths)->begin(), (*paths)->end());
+  EXPECT_EQ(**paths, (std::vector<std::string>{"apps/a/x.yaml", "apps/b/x.yaml",
+                                               "apps/c/new.yaml"}));
+  auto capped = m->ChangedPaths(one, two, 2);
+  ASSERT_TRUE(capped);
+  EXPECT_FALSE(*capped);
 }
 
 TEST_F(GitTest, SymlinksOutOfTheRepositoryAreRefused) {

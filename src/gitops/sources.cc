@@ -51,58 +51,119 @@ GitCredentials Sources::CredentialsOf(const store::Resource& repo, const model::
   return c;
 }
 
-SourceState Sources::Get(const std::string& url, bool force) {
-  Entry& e = EntryOf(url);
+SourceState Sources::Snapshot(Entry& e) {
   std::lock_guard<std::mutex> lock(e.mu);
-  int64_t now = NowMs(clock_);
-  if (force || e.attempted_ms == 0 || now - e.attempted_ms >= e.interval_ms.load()) {
-    e.attempted_ms = now;
-    GitCredentials creds;
-    e.interval_ms = kDefaultRefresh.count();
-    if (auto repo = RepositoryOf(url)) {
-      auto decoded = model::DecodeObject(repo->object, "repository");
-      if (decoded) {
-        const auto& spec = std::get<model::Repository>(decoded->value);
-        e.interval_ms = spec.spec.poll_interval.count();
-        creds = CredentialsOf(*repo, spec);
-      }
-    }
-    if (!e.mirror) {
-      auto m = Mirror::Open(root_, url);
-      if (!m) {
-        e.error = m.error().message;
-      } else {
-        e.mirror = std::move(*m);
-      }
-    }
-    if (e.mirror) {
-      auto st = e.mirror->Fetch(creds, std::chrono::minutes(2));
-      if (!st) {
-        e.error = st.error().message;
-        Log(LogLevel::kWarn, "git: {}", e.error);
-        // A mirror filled by an earlier run of strake is still good content.
-        if (!e.ok && e.mirror->Resolve("HEAD")) e.ok = true;
-      } else {
-        e.error.clear();
-        e.ok = true;
-        e.fetched_ms = now;
-        auto branches = e.mirror->Branches();
-        if (branches && *branches != e.branches) {
-          e.branches = std::move(*branches);
-          ++e.generation;
-        }
-        std::lock_guard<std::mutex> rl(e.resolved_mu);
-        e.resolved.clear();
-        ++e.fetches;
-      }
-    }
-  }
   SourceState s;
   s.mirror = e.ok ? e.mirror.get() : nullptr;
   s.error = e.error;
   s.fetched_ms = e.fetched_ms;
   s.generation = e.generation;
   return s;
+}
+
+SourceState Sources::Get(const std::string& url, bool force) {
+  Entry& e = EntryOf(url);
+  auto due = [&] {
+    std::lock_guard<std::mutex> lock(e.mu);
+    return e.attempted_ms == 0 ||
+           NowMs(clock_) - e.attempted_ms >= e.interval_ms.load();
+  };
+  if (!force && !due()) return Snapshot(e);
+  std::unique_lock<std::mutex> fetching(e.fetch_mu, std::defer_lock);
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    first = !e.ok;
+  }
+  if (force || first) {
+    fetching.lock();
+  } else if (!fetching.try_lock()) {
+    return Snapshot(e);  // someone is fetching it right now
+  }
+  if (!force && !due()) return Snapshot(e);  // fetched while this thread waited
+  int64_t now = NowMs(clock_);
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    e.attempted_ms = now;
+  }
+  GitCredentials creds;
+  int64_t interval = kDefaultRefresh.count();
+  if (auto repo = RepositoryOf(url)) {
+    auto decoded = model::DecodeObject(repo->object, "repository");
+    if (decoded) {
+      const auto& spec = std::get<model::Repository>(decoded->value);
+      interval = spec.spec.poll_interval.count();
+      creds = CredentialsOf(*repo, spec);
+    }
+  }
+  e.interval_ms = interval;
+  std::string error;
+  if (!e.mirror) {
+    auto m = Mirror::Open(root_, url);
+    if (!m) {
+      error = m.error().message;
+    } else {
+      e.mirror = std::move(*m);
+    }
+  }
+  if (e.mirror) {
+    auto st = e.mirror->Fetch(creds, std::chrono::minutes(2));
+    if (!st) error = st.error().message;
+  }
+  std::lock_guard<std::mutex> lock(e.mu);
+  if (!error.empty()) {
+    e.error = error;
+    Log(LogLevel::kWarn, "git: {}", error);
+    // A mirror filled by an earlier run of strake is still good content.
+    if (!e.ok && e.mirror && e.mirror->Resolve("HEAD")) e.ok = true;
+    SourceState s;
+    s.mirror = e.ok ? e.mirror.get() : nullptr;
+    s.error = e.error;
+    s.fetched_ms = e.fetched_ms;
+    s.generation = e.generation;
+    return s;
+  }
+  e.error.clear();
+  e.ok = true;
+  e.fetched_ms = now;
+  auto branches = e.mirror->Branches();
+  if (branches && *branches != e.branches) {
+    SourceChange change;
+    change.everything = e.branches.empty();
+    for (const auto& [name, sha] : *branches) {
+      auto old = e.branches.find(name);
+      if (old == e.branches.end()) {
+        change.everything = true;  // a new branch
+        continue;
+      }
+      if (old->second == sha) continue;
+      auto paths = e.mirror->ChangedPaths(old->second, sha);
+      if (!paths || !*paths) {
+        change.everything = true;
+        continue;
+      }
+      change.paths.insert(change.paths.end(), (*paths)->begin(), (*paths)->end());
+    }
+    e.last_change = std::move(change);
+    e.branches = std::move(*branches);
+    ++e.generation;
+  }
+  {
+    std::lock_guard<std::mutex> rl(e.resolved_mu);
+    e.resolved.clear();
+    ++e.fetches;
+  }
+  SourceState s;
+  s.mirror = e.mirror.get();
+  s.fetched_ms = e.fetched_ms;
+  s.generation = e.generation;
+  return s;
+}
+
+SourceChange Sources::LastChange(const std::string& url) {
+  Entry& e = EntryOf(url);
+  std::lock_guard<std::mutex> lock(e.mu);
+  return e.last_change;
 }
 
 Millis Sources::Interval(const std::string& url) { return Millis(EntryOf(url).interval_ms.load()); }

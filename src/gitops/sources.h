@@ -27,6 +27,12 @@ namespace strake::gitops {
 
 inline constexpr Millis kDefaultRefresh{180'000};
 
+// What the last fetch that moved a branch changed.
+struct SourceChange {
+  bool everything = true;          // unknown, or too many paths to list
+  std::vector<std::string> paths;  // repository paths, when not everything
+};
+
 struct SourceState {
   const Mirror* mirror = nullptr;  // nullptr until a fetch has succeeded once
   std::string error;               // the last fetch's error, "" if it succeeded
@@ -39,9 +45,13 @@ class Sources {
   Sources(std::string mirror_root, store::Store& store, const Clock& clock);
 
   // The state of `url`, fetched first if the last attempt is older than
-  // its refresh interval (`force`: now). Blocks while another thread
-  // fetches the same URL.
+  // its refresh interval (`force`: now). While another thread fetches the
+  // same URL, a caller without `force` gets the state as it is (it waits
+  // only for the very first fetch); with `force` it waits and fetches again.
   SourceState Get(const std::string& url, bool force = false);
+
+  // The paths the last branch-moving fetch of `url` changed.
+  SourceChange LastChange(const std::string& url);
 
   // How often `url` is fetched (its Repository's pollInterval, or 3 minutes).
   Millis Interval(const std::string& url);
@@ -51,7 +61,8 @@ class Sources {
 
  private:
   struct Entry {
-    std::mutex mu;  // held while fetching
+    std::mutex fetch_mu;  // held while fetching; readers never wait for it
+    std::mutex mu;        // guards the fields below (not `mirror`, set once before `ok`)
     std::unique_ptr<Mirror> mirror;
     bool ok = false;
     std::string error;
@@ -60,11 +71,13 @@ class Sources {
     uint64_t generation = 0;
     std::atomic<int64_t> interval_ms{kDefaultRefresh.count()};  // from the Repository, per fetch
     std::map<std::string, std::string> branches;
+    SourceChange last_change;
     std::mutex resolved_mu;
     uint64_t fetches = 0;  // successful fetches; guarded by resolved_mu
     std::map<std::string, std::string> resolved;
   };
   Entry& EntryOf(const std::string& url);
+  static SourceState Snapshot(Entry& e);  // takes e.mu
   // The Repository resource that names `url`, if any: interval and credentials.
   std::optional<store::Resource> RepositoryOf(const std::string& url);
   GitCredentials CredentialsOf(const store::Resource& repo, const model::Repository& spec);

@@ -111,7 +111,9 @@ Json Api::Present(const store::Resource& r) {
 Response Api::Handle(const Request& req) {
   if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
   if (req.path == "/metrics") {
-    return Response{200, "text/plain; version=0.0.4", router_.PrometheusText(), nullptr};
+    std::string text = router_.PrometheusText();
+    if (more_metrics_) text += more_metrics_();
+    return Response{200, "text/plain; version=0.0.4", text, nullptr};
   }
   if (req.path == "/apis/strake.dev/v1/events") return Events(req);
   if (StartsWith(req.path, "/webhooks/") && hooks_) return hooks_->Handle(req);
@@ -642,7 +644,8 @@ Response Api::Events(const Request& req) {
                      {"type", c.type},
                      {"reason", c.reason},
                      {"message", c.message},
-                     {"time", FormatRfc3339(FromUnixMillis(c.time_ms))}});
+                     {"time", FormatRfc3339(FromUnixMillis(c.time_ms))},
+                     {"timeMs", c.time_ms}});
   }
   return JsonResponse(200, {{"items", items}});
 }

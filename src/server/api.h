@@ -72,6 +72,8 @@ class Api {
   void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
   // POST /webhooks/... go to `hooks`.
   void SetWebhooks(Webhooks* hooks) { hooks_ = hooks; }
+  // More lines for /metrics (the controllers').
+  void SetMetrics(std::function<std::string()> more) { more_metrics_ = std::move(more); }
 
   // An apply (three-way, validated) and a delete, as their requests do.
   Status ApplyObject(const store::Json& object);
@@ -116,6 +118,7 @@ class Api {
   const std::atomic<bool>& stopping_;
   gitops::ApplicationReconciler* apps_ = nullptr;
   Webhooks* hooks_ = nullptr;
+  std::function<std::string()> more_metrics_;
 };
 
 }  // namespace strake::server

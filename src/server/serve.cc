@@ -158,12 +158,17 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward apps_fwd([&](const std::string& k) { return apps.Reconcile(k); });
   controller::Controller app_ctl("applications", apps_fwd, 2);
   gitops::RepositoryReconciler repos(st, sources, clock, [&](const std::string& url) {
-    for (const auto& a : apps.AppsOfRepo(url)) app_ctl.Enqueue(a);
+    // The Applications whose files changed first; the rest (only their
+    // revision moves) a moment later, so a push to one of thousands of
+    // Applications in a repository syncs it at once.
+    auto [now, later] = apps.AppsOfRepo(url, sources.LastChange(url));
+    for (const auto& a : now) app_ctl.EnqueueFirst(a);
+    for (const auto& a : later) app_ctl.EnqueueAfter(a, std::chrono::milliseconds(250));
   });
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
   Webhooks hooks(st, [&](const store::Key& repo) {
-    repo_ctl.Enqueue(controller::ObjectKey(repo.ns, repo.name));
+    repo_ctl.EnqueueFirst(controller::ObjectKey(repo.ns, repo.name));
   });
   api.SetWebhooks(&hooks);
   // Deployments go through the Rollout reconciler too: they share revision
@@ -241,6 +246,14 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     auto& ctl = std::string(kind) == "Application" ? app_ctl : repo_ctl;
     for (const auto& r : *all) ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
   }
+  api.SetMetrics([&] {
+    std::string text;
+    for (const controller::Controller* c :
+         {&rollout_ctl, &analysis_ctl, &deployment_ctl, &app_ctl, &repo_ctl}) {
+      text += c->PrometheusText();
+    }
+    return text;
+  });
   rollout_ctl.Start();
   analysis_ctl.Start();
   deployment_ctl.Start();
