@@ -76,7 +76,9 @@ def rss_mib(pid):
 def start_server(data, port):
     p = subprocess.Popen([STRAKE, "--data-dir", data, "serve", "--listen",
                           f"127.0.0.1:{port}", "--stop-workloads"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(os.environ["GITOPS_BENCH_LOG"], "a")
+                         if os.environ.get("GITOPS_BENCH_LOG") else subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -182,6 +184,8 @@ def main():
             body = json.dumps({"repository": {"url": url}, "ref": "refs/heads/main"})
             sig = "sha256=" + hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
             sent = time.time() * 1000
+            if os.environ.get("GITOPS_BENCH_DEBUG"):
+                print(f"  sent {sent:.1f}")
             status, _ = call(base, "POST", "/webhooks/generic", body,
                              {"X-Strake-Signature-256": sig,
                               "X-Strake-Delivery": f"bench-{trial}",
@@ -201,6 +205,11 @@ def main():
             if started is None:
                 raise SystemExit(f"app-{k} did not start a sync")
             lat.append(started - sent)
+            if os.environ.get("GITOPS_BENCH_DEBUG"):
+                _, ev = call(base, "GET", f"/apis/strake.dev/v1/events?kind=Repository&since={since}")
+                fetched = [e["timeMs"] for e in json.loads(ev)["items"] if e["reason"] == "Fetched"]
+                print(f"  trial {trial}: fetched +{(fetched[-1] - sent) if fetched else -1:.1f} ms,"
+                      f" sync started +{started - sent:.1f} ms")
             # Let the other Applications take the new revision before the next
             # push (they are queued 250 ms later, then compared and written).
             time.sleep(0.3)

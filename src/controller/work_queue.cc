@@ -57,9 +57,11 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
       }
     }
   }
+  // The delay thread sleeps until the earliest key: wake it only for an earlier one.
+  bool earlier = waiting_.empty() || at < waiting_.begin()->first;
   waiting_.emplace(at, key);
   waiting_at_[key] = at;
-  delay_cv_.notify_one();
+  if (earlier) delay_cv_.notify_one();
 }
 
 void WorkQueue::AddRateLimited(const std::string& key) {

@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 
 #include "base/fs.h"
+#include "base/http.h"
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -22,7 +24,13 @@ namespace {
 
 void InitLibgit2() {
   static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    // Trees are what every render walks from the root: a directory of
+    // thousands of applications is one large tree, read once and kept.
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, size_t{8} << 20);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, ssize_t{64} << 20);
+  });
 }
 
 std::string LastGitError() {
@@ -56,9 +64,24 @@ using DiffHandle = Handle<git_diff, git_diff_free>;
 Result<std::unique_ptr<RepoHandle>> OpenRepo(const std::string& path) {
   InitLibgit2();
   auto repo = std::make_unique<RepoHandle>();
-  if (git_repository_open_bare(repo->out(), path.c_str()) != 0)
-    return Failf("opening the mirror {}: {}", path, LastGitError());
+  // Bare (a mirror, a bare repository) or not (a file:// work tree).
+  if (git_repository_open_ext(repo->out(), path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
+                              nullptr) != 0)
+    return Failf("opening the repository {}: {}", path, LastGitError());
   return repo;
+}
+
+// This thread's handle on a mirror, kept so that its object cache (trees,
+// commits) serves the next read. Objects a fetch adds are found by
+// libgit2's refresh on a miss; refs are read from disk each time.
+Result<RepoHandle*> ThreadRepo(const std::string& path) {
+  thread_local std::map<std::string, std::unique_ptr<RepoHandle>> repos;
+  auto it = repos.find(path);
+  if (it != repos.end()) return it->second.get();
+  STRAKE_TRY_ASSIGN(repo, OpenRepo(path));
+  RepoHandle* raw = repo.get();
+  repos[path] = std::move(repo);
+  return raw;
 }
 
 Result<std::unique_ptr<CommitHandle>> LookupCommit(git_repository* repo, const std::string& sha) {
@@ -153,6 +176,10 @@ Result<std::string> CleanRepoPath(const std::string& path) {
 }
 
 Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std::string& url) {
+  if (StartsWith(url, "file://")) {
+    // Already on this machine: read in place, nothing to copy.
+    return std::unique_ptr<Mirror>(new Mirror(url, http::UrlDecode(url.substr(7))));
+  }
   std::string dir = PathJoin(root, Sha256Hex(url).substr(0, 24) + ".git");
   STRAKE_TRY(MakeDirs(root, 0700));
   auto m = std::unique_ptr<Mirror>(new Mirror(url, dir));
@@ -168,47 +195,12 @@ Mirror::~Mirror() = default;
 
 namespace {
 
-using RemoteHandle = Handle<git_remote, git_remote_free>;
-
-// A fetch from a repository on this machine, in-process: no git, upload-pack
-// or index-pack processes, so a webhook's fetch costs about a millisecond
-// plus the new objects. Local reads cannot hang, so no timeout is needed.
-Status FetchLocal(const std::string& mirror, const std::string& url) {
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(mirror));
-  RemoteHandle remote;
-  if (git_remote_create_anonymous(remote.out(), repo->get(), url.c_str()) != 0)
-    return Failf("fetching {}: {}", url, LastGitError());
-  git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
-  opts.prune = GIT_FETCH_PRUNE;
-  opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-  opts.update_fetchhead = 0;
-  const char* specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
-  git_strarray refspecs = {const_cast<char**>(specs), 2};
-  if (git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &opts.callbacks, &opts.proxy_opts,
-                         nullptr) != 0) {
-    return Failf("fetching {}: {}", url, LastGitError());
-  }
-  git_buf head = GIT_BUF_INIT;
-  bool has_head = git_remote_default_branch(&head, remote.get()) == 0;
-  std::string head_ref = has_head && head.ptr ? head.ptr : "";
-  git_buf_dispose(&head);
-  if (git_remote_download(remote.get(), &refspecs, &opts) != 0 ||
-      git_remote_update_tips(remote.get(), &opts.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
-                             nullptr) != 0 ||
-      git_remote_prune(remote.get(), &opts.callbacks) != 0) {
-    std::string why = LastGitError();
-    git_remote_disconnect(remote.get());
-    return Failf("fetching {}: {}", url, why);
-  }
-  git_remote_disconnect(remote.get());
-  // The remote's default branch becomes the mirror's HEAD.
-  if (StartsWith(head_ref, "refs/heads/")) {
-    RefHandle ref;
-    if (git_reference_symbolic_create(ref.out(), repo->get(), "HEAD", head_ref.c_str(), 1,
-                                      "strake: remote HEAD") != 0) {
-      return Failf("setting HEAD of {}: {}", mirror, LastGitError());
-    }
-  }
+// A repository on this machine is read in place: "fetching" it is seeing
+// that it is still there and readable.
+Status CheckLocal(const std::string& path, const std::string& url) {
+  if (!PathExists(path)) return Failf("fetching {}: no such repository", url);
+  auto repo = OpenRepo(path);
+  if (!repo) return Failf("fetching {}: {}", url, repo.error().message);
   return Ok();
 }
 
@@ -216,7 +208,7 @@ Status FetchLocal(const std::string& mirror, const std::string& url) {
 
 Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(fetch_mu_);
-  if (StartsWith(url_, "file://")) return FetchLocal(path_, url_);
+  if (StartsWith(url_, "file://")) return CheckLocal(path_, url_);
   std::vector<std::string> env;
   std::string key_dir;
   if (!creds.username.empty() || !creds.password.empty()) {
@@ -265,7 +257,7 @@ Result<std::string> Mirror::Resolve(const std::string& revision) const {
       revision.find_first_of(":\n ") != std::string::npos) {
     return Failf("{} is not a revision", Quote(revision));
   }
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   ObjectHandle obj;
   if (git_revparse_single(obj.out(), repo->get(), revision.c_str()) != 0) {
     return Failf("revision {} not found in {}", Quote(revision), RedactUrl(url_));
@@ -279,7 +271,7 @@ Result<std::string> Mirror::Resolve(const std::string& revision) const {
 }
 
 Result<CommitInfo> Mirror::Commit(const std::string& sha) const {
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
   CommitInfo info;
   info.sha = sha;
@@ -292,7 +284,7 @@ Result<CommitInfo> Mirror::Commit(const std::string& sha) const {
 }
 
 Result<std::map<std::string, std::string>> Mirror::Branches() const {
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   BranchIterHandle it;
   if (git_branch_iterator_new(it.out(), repo->get(), GIT_BRANCH_LOCAL) != 0)
     return Failf("listing branches: {}", LastGitError());
@@ -415,7 +407,7 @@ Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std:
                                               const std::function<bool(const std::string&)>& want,
                                               const ReadLimits& limits) const {
   STRAKE_TRY_ASSIGN(clean, CleanRepoPath(dir));
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
   TreeHandle root;
   if (git_commit_tree(root.out(), c->get()) != 0) return Failf("tree of {}", sha);
@@ -442,7 +434,7 @@ Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std:
 Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::string& from_sha,
                                                                     const std::string& to_sha,
                                                                     size_t limit) const {
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(from, LookupCommit(repo->get(), from_sha));
   STRAKE_TRY_ASSIGN(to, LookupCommit(repo->get(), to_sha));
   TreeHandle a, b;
@@ -468,7 +460,7 @@ Result<std::optional<std::string>> Mirror::ReadFileAt(const std::string& sha,
                                                       const std::string& path,
                                                       const ReadLimits& limits) const {
   STRAKE_TRY_ASSIGN(clean, CleanRepoPath(path));
-  STRAKE_TRY_ASSIGN(repo, OpenRepo(path_));
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
   TreeHandle root;
   if (git_commit_tree(root.out(), c->get()) != 0) return Failf("tree of {}", sha);

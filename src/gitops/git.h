@@ -2,7 +2,9 @@
 //
 // Fetching runs the `git` binary (every transport, credentials and proxies
 // work as users expect of git); reading (revision resolution, trees, blobs)
-// goes through libgit2 on the mirror, in-process and without a checkout.
+// goes through libgit2 on the mirror, in-process and without a checkout. A
+// file:// repository is on this machine already: it is read in place (bare
+// or not), and a fetch only checks that it is still there.
 // Credentials never reach argv or logs: http(s) basic auth travels as an
 // extra header set through git's GIT_CONFIG_* environment, an ssh key as a
 // 0600 file that lives only for the fetch.

@@ -15,6 +15,11 @@ RepositoryReconciler::RepositoryReconciler(store::Store& store, Sources& sources
                                            std::function<void(const std::string&)> changed)
     : store_(store), sources_(sources), clock_(clock), changed_(std::move(changed)) {}
 
+void RepositoryReconciler::RequestRefresh(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refresh_.insert(key);
+}
+
 Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Repository", ns, name}));
@@ -24,6 +29,24 @@ Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::s
   const auto& spec = std::get<model::Repository>(decoded->value).spec;
   const Json status = got->status.is_object() ? got->status : Json::object();
   uint64_t before = status.value("fetchGeneration", uint64_t{0});
+  thread_local std::mt19937 rng{std::random_device{}()};
+  int64_t every = spec.poll_interval.count();
+  controller::ReconcileResult r;
+  r.requeue_after = Millis(every + std::uniform_int_distribution<int64_t>(0, every / 10)(rng));
+  auto now = std::chrono::steady_clock::now();
+  {
+    // A reconcile caused by this one's own status write (or any edit) does
+    // not fetch again before the poll is due, unless a webhook asked.
+    std::lock_guard<std::mutex> lock(mu_);
+    bool asked = refresh_.erase(key) > 0;
+    auto last = fetched_.find(key);
+    if (!asked && last != fetched_.end() && now - last->second < spec.poll_interval) {
+      r.requeue_after = std::chrono::duration_cast<Millis>(spec.poll_interval -
+                                                           (now - last->second));
+      return r;
+    }
+    fetched_[key] = now;
+  }
   SourceState s = sources_.Get(spec.url, /*force=*/true);
   Json next = status;
   next["url"] = RedactUrl(spec.url);
@@ -42,10 +65,6 @@ Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::s
   }
   bool moved = next.value("branches", Json::object()) != status.value("branches", Json::object());
   next["fetchGeneration"] = s.generation;
-  thread_local std::mt19937 rng{std::random_device{}()};
-  int64_t every = spec.poll_interval.count();
-  controller::ReconcileResult r;
-  r.requeue_after = Millis(every + std::uniform_int_distribution<int64_t>(0, every / 10)(rng));
   if (moved || before != s.generation) changed_(spec.url);
   Json a = next, b = status;
   a.erase("lastFetchTime");

@@ -68,13 +68,14 @@ SourceState Sources::Get(const std::string& url, bool force) {
     return e.attempted_ms == 0 ||
            NowMs(clock_) - e.attempted_ms >= e.interval_ms.load();
   };
-  if (!force && !due()) return Snapshot(e);
-  std::unique_lock<std::mutex> fetching(e.fetch_mu, std::defer_lock);
   bool first = false;
   {
     std::lock_guard<std::mutex> lock(e.mu);
     first = !e.ok;
   }
+  // Until one fetch has succeeded there is nothing to show: wait for it.
+  if (!force && !first && !due()) return Snapshot(e);
+  std::unique_lock<std::mutex> fetching(e.fetch_mu, std::defer_lock);
   if (force || first) {
     fetching.lock();
   } else if (!fetching.try_lock()) {

@@ -1,5 +1,6 @@
 #include "server/serve.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -100,6 +101,9 @@ class ApiWriter : public gitops::ResourceWriter {
 }  // namespace
 
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
+  // One allocator arena per core, not eight: the HTTP server's threads come
+  // and go, and memory parked in their arenas is memory the machine lacks.
+  mallopt(M_ARENA_MAX, 2);
   // Signals are taken by sigwait below; every thread started from here on
   // inherits the mask.
   sigset_t signals;
@@ -168,7 +172,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
   Webhooks hooks(st, [&](const store::Key& repo) {
-    repo_ctl.EnqueueFirst(controller::ObjectKey(repo.ns, repo.name));
+    std::string key = controller::ObjectKey(repo.ns, repo.name);
+    repos.RequestRefresh(key);
+    repo_ctl.EnqueueFirst(key);
   });
   api.SetWebhooks(&hooks);
   // Deployments go through the Rollout reconciler too: they share revision
@@ -290,7 +296,14 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   });
 
   timespec tick{0, 100'000'000};
+  auto trimmed = std::chrono::steady_clock::now();
   while (true) {
+    // Large answers (a list of thousands of objects) are freed at once but
+    // kept by the allocator; give them back now and then.
+    if (std::chrono::steady_clock::now() - trimmed > std::chrono::seconds(5)) {
+      malloc_trim(0);
+      trimmed = std::chrono::steady_clock::now();
+    }
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       Log(LogLevel::kWarn, "strake serve: {} received, shutting down",
