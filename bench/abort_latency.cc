@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -29,8 +30,15 @@ struct Sample {
   std::string body;
 };
 
+// The API token from $STRAKE_TOKEN, as the CLI takes it.
+std::vector<std::pair<std::string, std::string>> Auth() {
+  const char* t = std::getenv("STRAKE_TOKEN");
+  if (!t || !*t) return {};
+  return {{"Authorization", std::string("Bearer ") + t}};
+}
+
 std::string StatusPhase(const strake::HttpUrl& api, const std::string& path) {
-  auto r = strake::http::Fetch(api.host, api.port, {"GET", path, {}, ""}, 5s);
+  auto r = strake::http::Fetch(api.host, api.port, {"GET", path, Auth(), ""}, 5s);
   if (!r) return "";
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   return j.is_object() ? j["status"].value("phase", "") : "";
@@ -101,7 +109,7 @@ int main(int argc, char** argv) {
       break;
     }
     auto t0 = Clock::now();
-    auto r = strake::http::Fetch(api->host, api->port, {"POST", path + "/abort", {}, "{}"}, 5s);
+    auto r = strake::http::Fetch(api->host, api->port, {"POST", path + "/abort", Auth(), "{}"}, 5s);
     auto t1 = Clock::now();
     if (!r || r->status != 200) {
       fmt::print(stderr, "abort failed\n");
@@ -116,7 +124,7 @@ int main(int argc, char** argv) {
     }
     latencies.push_back(std::chrono::duration<double, std::milli>(last - t0).count());
     calls.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    (void)strake::http::Fetch(api->host, api->port, {"POST", path + "/retry", {}, "{}"}, 5s);
+    (void)strake::http::Fetch(api->host, api->port, {"POST", path + "/retry", Auth(), "{}"}, 5s);
     std::this_thread::sleep_for(200ms);
   }
   std::sort(latencies.begin(), latencies.end());

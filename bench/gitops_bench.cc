@@ -105,8 +105,8 @@ World& Setup(int n) {
   w->st = std::move(*store::OpenSqliteStore(w->dir + "/strake.db"));
   w->sources = std::make_unique<gitops::Sources>(w->dir + "/git", *w->st, w->clock);
   w->writer = std::make_unique<StoreWriter>(*w->st);
-  w->apps = std::make_unique<gitops::ApplicationReconciler>(*w->st, *w->writer, *w->sources,
-                                                            w->clock);
+  w->apps =
+      std::make_unique<gitops::ApplicationReconciler>(*w->st, *w->writer, *w->sources, w->clock);
   for (int i = 0; i < n; ++i) {
     std::string name = "app-" + std::to_string(i);
     store::Resource r;
@@ -139,8 +139,8 @@ void BM_NoOpReconcileAll(benchmark::State& state) {
       state.PauseTiming();
       w.apps.reset();
       w.sources = std::make_unique<gitops::Sources>(w.dir + "/git", *w.st, w.clock);
-      w.apps = std::make_unique<gitops::ApplicationReconciler>(*w.st, *w.writer, *w.sources,
-                                                                w.clock);
+      w.apps =
+          std::make_unique<gitops::ApplicationReconciler>(*w.st, *w.writer, *w.sources, w.clock);
       state.ResumeTiming();
     }
     std::atomic<size_t> next{0};

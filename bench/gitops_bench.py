@@ -46,10 +46,15 @@ def free_port():
     return port
 
 
+TOKEN = []  # the admin token the server prints at its first start
+
+
 def call(base, method, path, body=None, headers=None):
     data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers=headers or {})
+    headers = dict(headers or {})
+    if TOKEN and not path.startswith("/webhooks/"):
+        headers["Authorization"] = "Bearer " + TOKEN[0]
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read()
@@ -74,15 +79,21 @@ def rss_mib(pid):
 
 
 def start_server(data, port):
+    out = open(f"{data}.out", "a")
     p = subprocess.Popen([STRAKE, "--data-dir", data, "serve", "--listen",
                           f"127.0.0.1:{port}", "--stop-workloads"],
-                         stdout=subprocess.DEVNULL,
+                         stdout=out,
                          stderr=open(os.environ["GITOPS_BENCH_LOG"], "a")
                          if os.environ.get("GITOPS_BENCH_LOG") else subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
             if call(base, "GET", "/healthz")[0] == 200:
+                if not TOKEN:
+                    with open(f"{data}.out") as f:
+                        for word in f.read().split():
+                            if word.startswith("strk_"):
+                                TOKEN.append(word)
                 return p, base
         except OSError:
             pass
@@ -136,7 +147,8 @@ def main():
                 f.write("---\n".join(docs))
             files.append(path)
         t0 = time.time()
-        procs = [subprocess.Popen([STRAKE, "apply", "-f", p, "--server", base],
+        procs = [subprocess.Popen([STRAKE, "apply", "-f", p, "--server", base,
+                                   "--token", TOKEN[0]],
                                   stdout=subprocess.DEVNULL) for p in files]
         for p in procs:
             if p.wait() != 0:

@@ -25,6 +25,9 @@ export STRAKE_SERVER=http://127.0.0.1:$API
 "$STRAKE" --data-dir "$work/data" serve --listen "127.0.0.1:$API" --stop-workloads >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 100); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.05; done
+# The first start prints the admin token once.
+STRAKE_TOKEN=$(grep -o 'strk_[A-Za-z0-9_-]*' "$work/serve.log" | head -1)
+export STRAKE_TOKEN
 
 manifest() {  # VERSION STEPS
   cat <<YAML

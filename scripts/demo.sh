@@ -17,11 +17,22 @@ fi
 export STRAKE_SERVER=${STRAKE_SERVER:-http://127.0.0.1:7300}
 data=${STRAKE_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/strake}
 if ! curl -sf "$STRAKE_SERVER/healthz" >/dev/null 2>&1; then
-  mkdir -p "$data"
+  mkdir -p -m 0700 "$data"
   nohup ./build/strake --data-dir "$data" serve --listen "${STRAKE_SERVER#http://}" >"$data/serve.log" 2>&1 &
   echo "strake serve started (pid $!, log $data/serve.log)"
   for _ in $(seq 100); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.05; done
+  # The first start of a data directory prints its admin token once: the
+  # demo keeps it in a file only you can read, and out of the log.
+  token=$(grep -o 'strk_[A-Za-z0-9_-]*' "$data/serve.log" | head -1 || true)
+  if [ -n "$token" ]; then
+    (umask 077; printf '%s\n' "$token" >"$data/admin.token")
+    sed -i "s/$token/<saved in $(basename "$data")\/admin.token>/" "$data/serve.log"
+  fi
 fi
+if [ -z "${STRAKE_TOKEN:-}" ] && [ -r "$data/admin.token" ]; then
+  STRAKE_TOKEN=$(cat "$data/admin.token")
+fi
+export STRAKE_TOKEN=${STRAKE_TOKEN:-}
 echo "== deploying v1: examples/rollout-canary.yaml"
 ./build/strake apply -f examples/rollout-canary.yaml
 ./build/strake rollout status hello --watch --timeout 2m >/dev/null
@@ -39,3 +50,4 @@ echo "Look at it with:  ./build/strake rollout status hello   ./build/strake des
 echo "                  ./build/strake get analysisruns        ./build/strake logs rollout/hello"
 echo "A bad version is caught and rolled back by itself:  ./build/strake apply -f examples/rollout-canary-bad.yaml"
 echo "The server keeps running (API $STRAKE_SERVER, metrics at $STRAKE_SERVER/metrics)."
+echo "Its admin token is in $data/admin.token:  export STRAKE_TOKEN=\$(cat $data/admin.token)"

@@ -138,10 +138,16 @@ void ServerE2E::StartServer() {
         auto at = text.find("serving on ");
         if (at == std::string::npos) return false;
         server_ = text.substr(at + 11, text.find(' ', at + 11) - at - 11);
+        // The first start of a data directory prints its admin token once.
+        auto tok = text.find("strk_");
+        if (tok != std::string::npos && token_.empty()) {
+          token_ = text.substr(tok, text.find_first_of(" \n", tok) - tok);
+        }
         return true;
       },
       std::chrono::seconds(10)))
       << ReadFile(log).value_or("");
+  ASSERT_FALSE(token_.empty()) << "no admin token printed: " << ReadFile(log).value_or("");
 }
 
 void ServerE2E::StopServer(int sig) {
@@ -155,7 +161,11 @@ void ServerE2E::StopServer(int sig) {
 Ran ServerE2E::Cli(std::vector<std::string> args, std::chrono::milliseconds limit) {
   args.push_back("--server");
   args.push_back(server_);
-  return Strake(args, limit);
+  return Strake(args, limit, {"STRAKE_TOKEN=" + token_});
+}
+
+std::vector<std::pair<std::string, std::string>> ServerE2E::Auth() const {
+  return {{"Authorization", "Bearer " + token_}};
 }
 
 uint16_t FreePort() {

@@ -52,8 +52,12 @@ class ServerE2E : public E2E {
   Ran Cli(std::vector<std::string> args,
           std::chrono::milliseconds limit = std::chrono::seconds(90));
 
+  // The Authorization header of the admin token, for raw API requests.
+  std::vector<std::pair<std::string, std::string>> Auth() const;
+
   int pid_ = -1;
   std::string server_;
+  std::string token_;  // the admin token the server printed at its first start
 };
 
 // A loopback port nobody listens on (at the moment of asking).

@@ -552,7 +552,8 @@ TEST_F(RolloutE2E, ApplyMergesOnTheServerAndPatchesAreChecked) {
     http::Request req;
     req.method = "PATCH";
     req.target = "/api/v1/namespaces/default/configmaps/settings";
-    req.headers = {{"Content-Type", type}};
+    req.headers = Auth();
+    req.headers.emplace_back("Content-Type", type);
     req.body = body;
     auto got = http::Fetch(url->host, url->port, req, 5s);
     EXPECT_TRUE(got);
@@ -571,7 +572,7 @@ TEST_F(RolloutE2E, ApplyMergesOnTheServerAndPatchesAreChecked) {
   auto missing = http::Fetch(url->host, url->port,
                              {"PATCH",
                               "/api/v1/namespaces/default/configmaps/nope",
-                              {{"Content-Type", "application/merge-patch+json"}},
+                              {{"Content-Type", "application/merge-patch+json"}, Auth()[0]},
                               "{}"},
                              5s);
   ASSERT_TRUE(missing);

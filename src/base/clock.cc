@@ -13,6 +13,13 @@ std::string FormatRfc3339(TimePoint t) {
   return buf;
 }
 
+std::optional<TimePoint> ParseRfc3339(const std::string& text) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end || std::string(end) != "Z") return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
 int64_t UnixMillis(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/duration.h"
 #include "base/http.h"
 #include "base/net.h"
@@ -30,9 +31,15 @@ struct Answer {
   std::string text;
 };
 
+std::string ServerOf(const ApiFlags& f);
+
 class Client {
  public:
-  explicit Client(std::string server) : server_(std::move(server)) {}
+  explicit Client(const ApiFlags& f) : server_(ServerOf(f)), token_(f.token) {
+    if (token_.empty()) {
+      if (const char* t = std::getenv("STRAKE_TOKEN"); t) token_ = t;
+    }
+  }
 
   Result<Answer> Call(const std::string& method, const std::string& path,
                       const std::string& body = "",
@@ -44,6 +51,7 @@ class Client {
     req.target = (url->path == "/" ? "" : url->path) + path;
     req.body = body;
     if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
+    if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
     auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30));
     if (!resp) {
       return Failf(
@@ -64,6 +72,7 @@ class Client {
 
  private:
   std::string server_;
+  std::string token_;
 };
 
 std::string ServerOf(const ApiFlags& f) {
@@ -198,10 +207,15 @@ bool DeliveryCommands::IsApiKind(const std::string& kind) {
   return !local.count(k->kind);
 }
 
-void DeliveryCommands::AddApiFlags(CLI::App* c) {
+void DeliveryCommands::AddServerFlags(CLI::App* c) {
   c->add_option(
       "--server", flags_.server,
       "strake server URL (default $STRAKE_SERVER or " + std::string(kDefaultServer) + ")");
+  c->add_option("--token", flags_.token, "API token (default $STRAKE_TOKEN)");
+}
+
+void DeliveryCommands::AddApiFlags(CLI::App* c) {
+  AddServerFlags(c);
   c->add_option("-n,--namespace", flags_.ns, "namespace (default: default)");
 }
 
@@ -269,6 +283,34 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   app_rollback_->add_option("--timeout", timeout_, "give up waiting after this long (default 10m)");
   api_flags(app_rollback_);
 
+  token_ = app.add_subcommand("token", "API tokens: create, list, revoke (admin)");
+  token_->require_subcommand(1);
+  token_create_ = token_->add_subcommand("create", "make a token; it is shown this once");
+  token_create_->add_option("--role", token_role_, "admin, deployer or viewer")
+      ->required()
+      ->check(CLI::IsMember({"admin", "deployer", "viewer"}));
+  token_create_->add_option("--namespace", token_ns_, "limit the token to one namespace");
+  token_create_->add_option("--expires", token_expires_, "e.g. 30d, 12h (default: never)");
+  token_create_->add_option("--description", token_description_, "what it is for");
+  AddServerFlags(token_create_);
+  token_list_ = token_->add_subcommand("list", "every token (never their secrets)");
+  AddServerFlags(token_list_);
+  token_revoke_ = token_->add_subcommand("revoke", "revoke a token at once");
+  token_revoke_->add_option("id", name_)->required();
+  AddServerFlags(token_revoke_);
+
+  audit_ = app.add_subcommand("audit", "the audit log: who changed what (admin)");
+  audit_->require_subcommand(1);
+  audit_log_ = audit_->add_subcommand("log", "entries, oldest first");
+  audit_log_->add_option("--since", audit_since_, "RFC 3339 time (2026-11-22T10:00:00Z)");
+  audit_log_->add_option("--limit", audit_limit_, "the newest N entries (default 100)");
+  audit_log_->add_option("-o,--output", flags_.output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  AddServerFlags(audit_log_);
+  audit_verify_ = audit_->add_subcommand(
+      "verify", "check the hash chain: finds an edited, removed or reordered entry");
+  AddServerFlags(audit_verify_);
+
   rollout_ = app.add_subcommand("rollout", "watch and steer Argo Rollouts");
   rollout_->require_subcommand(1);
   status_ =
@@ -297,7 +339,7 @@ int DeliveryCommands::Get(const std::string& kind, const std::string& name,
                           const std::string& output, const std::string& selector) {
   const server::KindInfo* k = server::KindByName(kind);
   if (!k) return Die(fmt::format("unknown kind {}", Quote(kind)));
-  Client c(ServerOf(flags_));
+  Client c(flags_);
   std::string path = Collection(*k, flags_.ns) + (name.empty() ? "" : "/" + name);
   if (!selector.empty()) {
     if (!name.empty()) return Die("a label selector lists: give a kind without a name");
@@ -330,7 +372,7 @@ int DeliveryCommands::Get(const std::string& kind, const std::string& name,
 int DeliveryCommands::Describe(const std::string& kind, const std::string& name) {
   const server::KindInfo* k = server::KindByName(kind);
   if (!k) return Die(fmt::format("unknown kind {}", Quote(kind)));
-  Client c(ServerOf(flags_));
+  Client c(flags_);
   auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name);
   if (!a) return Die(a.error().message);
   if (k->kind == "Rollout") {
@@ -404,7 +446,7 @@ std::string AppText(const Json& a) {
 }  // namespace
 
 int DeliveryCommands::AppCommand() {
-  Client c(ServerOf(flags_));
+  Client c(flags_);
   const server::KindInfo& k = *server::KindByPlural("applications");
   std::string path = Collection(k, flags_.ns) + "/" + name_;
   if (*app_list_) return Get("applications", "", "text");
@@ -503,7 +545,7 @@ int DeliveryCommands::Logs(const std::string& target, const std::string& revisio
   const server::KindInfo* k = server::KindByName(kind);
   if (!k || k->kind != "Rollout")
     return Die(fmt::format("logs of {}: only rollout/NAME is supported", target));
-  Client c(ServerOf(flags_));
+  Client c(flags_);
   std::string q = revision.empty() ? "" : "?revision=" + revision;
   auto a = c.Call("GET", Collection(*k, flags_.ns) + "/" + name + "/logs" + q);
   if (!a) return Die(a.error().message);
@@ -517,6 +559,13 @@ int DeliveryCommands::Dispatch() {
     o.data_dir = data_dir_;
     o.listen = listen_;
     o.stop_workloads = stop_workloads_;
+    o.on_admin_token = [](const std::string& token) {
+      fmt::print(
+          "strake: the first admin token, shown this once (keep it; `export STRAKE_TOKEN=...`):\n"
+          "  {}\n",
+          token);
+      std::fflush(stdout);
+    };
     o.on_ready = [this](const std::string& address) {
       fmt::print("strake: serving on {} (data in {})\n", address, data_dir_);
       std::fflush(stdout);
@@ -537,7 +586,7 @@ int DeliveryCommands::Dispatch() {
     auto loaded = model::LoadFiles(files_);
     if (!loaded) return Die("invalid input:\n" + loaded.error().message);
     for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
-    Client c(ServerOf(flags_));
+    Client c(flags_);
     // Everything was validated above: a write is only refused now for a
     // reason the files cannot show (the server is gone, a conflict).
     for (const auto& r : loaded->resources) {
@@ -560,7 +609,7 @@ int DeliveryCommands::Dispatch() {
     if (!k) return Die(fmt::format("unknown kind {}", Quote(kind_)));
     if (Json::parse(patch_body_, nullptr, false).is_discarded())
       return Die("--patch: not valid JSON");
-    Client c(ServerOf(flags_));
+    Client c(flags_);
     auto a = c.Call(
         "PATCH", Collection(*k, flags_.ns) + "/" + name_, patch_body_,
         patch_type_ == "json" ? "application/json-patch+json" : "application/merge-patch+json");
@@ -571,15 +620,79 @@ int DeliveryCommands::Dispatch() {
   if (*delete_) {
     const server::KindInfo* k = server::KindByName(kind_);
     if (!k) return Die(fmt::format("unknown kind {}", Quote(kind_)));
-    Client c(ServerOf(flags_));
+    Client c(flags_);
     auto a = c.Call("DELETE", Collection(*k, flags_.ns) + "/" + name_);
     if (!a) return Die(a.error().message);
     fmt::print("{}/{} deleted\n", ToLower(k->kind), name_);
     return 0;
   }
   if (*app_) return AppCommand();
+  if (*token_) {
+    Client c(flags_);
+    if (*token_create_) {
+      Json body = {{"role", token_role_},
+                   {"namespace", token_ns_},
+                   {"expires", token_expires_},
+                   {"description", token_description_}};
+      auto a = c.Call("POST", "/apis/strake.dev/v1/tokens", body.dump());
+      if (!a) return Die(a.error().message);
+      fmt::print("token {} ({}{}), shown this once:\n  {}\n", a->body.value("id", ""), token_role_,
+                 token_ns_.empty() ? "" : " in " + token_ns_, a->body.value("token", ""));
+      return 0;
+    }
+    if (*token_list_) {
+      auto a = c.Call("GET", "/apis/strake.dev/v1/tokens");
+      if (!a) return Die(a.error().message);
+      std::vector<std::vector<std::string>> rows{
+          {"ID", "ROLE", "NAMESPACE", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION"}};
+      auto when = [](int64_t ms) { return ms ? FormatRfc3339(FromUnixMillis(ms)) : "never"; };
+      for (const auto& t : a->body["items"]) {
+        rows.push_back({t.value("id", ""), t.value("role", ""), t.value("namespace", ""),
+                        when(t.value("createdAtMs", int64_t{0})),
+                        when(t.value("expiresAtMs", int64_t{0})),
+                        t.value("revoked", false) ? "yes" : "", t.value("description", "")});
+      }
+      PrintTable(rows);
+      return 0;
+    }
+    auto a = c.Call("DELETE", "/apis/strake.dev/v1/tokens/" + name_);
+    if (!a) return Die(a.error().message);
+    fmt::print("token {} revoked\n", name_);
+    return 0;
+  }
+  if (*audit_) {
+    Client c(flags_);
+    if (*audit_verify_) {
+      auto a = c.Call("GET", "/apis/strake.dev/v1/audit/verify");
+      if (!a) return Die(a.error().message);
+      if (a->body.value("ok", false)) {
+        fmt::print("audit log intact: {} entries, each chained to the one before\n",
+                   a->body.value("entries", 0));
+        return 0;
+      }
+      fmt::print("audit log BROKEN: {}\n", a->body.value("problem", ""));
+      return 1;
+    }
+    std::string q = fmt::format("?limit={}", audit_limit_);
+    if (!audit_since_.empty()) q += "&since=" + http::UrlEncode(audit_since_);
+    auto a = c.Call("GET", "/apis/strake.dev/v1/audit" + q);
+    if (!a) return Die(a.error().message);
+    if (flags_.output == "json") {
+      fmt::print("{}\n", a->body.dump(2));
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"}};
+    for (const auto& e : a->body["items"]) {
+      rows.push_back({fmt::format("{}", e.value("seq", 0)), e.value("time", ""),
+                      e.value("actor", ""), e.value("action", ""), e.value("target", ""),
+                      e.value("detail", "")});
+    }
+    PrintTable(rows);
+    return 0;
+  }
   if (*rollout_) {
-    Client c(ServerOf(flags_));
+    Client c(flags_);
     std::string path = Collection(*server::KindByPlural("rollouts"), flags_.ns) + "/" + name_;
     if (*status_) {
       auto limit = ParseDuration(timeout_);

@@ -14,6 +14,7 @@ struct ApiFlags {
   std::string server;
   std::string ns = "default";
   std::string output = "text";
+  std::string token;
 };
 
 // Adds the subcommands to `app`; Dispatch runs the one that was parsed and
@@ -24,6 +25,8 @@ class DeliveryCommands {
   int Dispatch();
   // --server and --namespace on a subcommand that may talk to the API.
   void AddApiFlags(CLI::App* c);
+  // --server and --token only.
+  void AddServerFlags(CLI::App* c);
   // True if `kind` is served by the API rather than the local pipeline store.
   static bool IsApiKind(const std::string& kind);
   int Get(const std::string& kind, const std::string& name, const std::string& output,
@@ -42,6 +45,16 @@ class DeliveryCommands {
   CLI::App* delete_ = nullptr;
   CLI::App* patch_ = nullptr;
   CLI::App* app_ = nullptr;
+  CLI::App* token_ = nullptr;
+  CLI::App* token_create_ = nullptr;
+  CLI::App* token_list_ = nullptr;
+  CLI::App* token_revoke_ = nullptr;
+  std::string token_role_, token_ns_, token_expires_, token_description_;
+  CLI::App* audit_ = nullptr;
+  CLI::App* audit_log_ = nullptr;
+  CLI::App* audit_verify_ = nullptr;
+  std::string audit_since_;
+  int audit_limit_ = 100;
   CLI::App* app_list_ = nullptr;
   CLI::App* app_get_ = nullptr;
   CLI::App* app_diff_ = nullptr;

@@ -393,6 +393,11 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
                                      "declares none (set syncPolicy.automated.allowEmpty)",
                                      clock_));
     } else if (!failed_here && (last_rev != *sha || spec.self_heal)) {
+      if (audit_) {
+        STRAKE_TRY(audit_(
+            fmt::format("application {}/{}", ns, name),
+            fmt::format("automated sync to {}{}", *sha, last_rev == *sha ? " (self-heal)" : "")));
+      }
       op = {{"operation",
              {{"sync", {{"revision", *sha}, {"prune", spec.prune}}},
               {"initiatedBy", {{"automated", true}}}}},

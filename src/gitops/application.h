@@ -16,6 +16,7 @@
 // anything: the Application reports a ComparisonError and keeps its state.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,12 @@ class ApplicationReconciler {
   // Syncs to history entry `id` and turns automated sync off, as Argo CD does.
   Status Rollback(const std::string& ns, const std::string& name, int64_t id, bool prune);
 
+  // Told of every automated sync before it starts; a sync whose record
+  // fails does not start.
+  void SetAudit(std::function<Status(const std::string& target, const std::string& detail)> f) {
+    audit_ = std::move(f);
+  }
+
   // The Applications (work-queue keys) whose resources include `key`.
   std::vector<std::string> AppsManaging(const store::Key& key) const;
   // The Applications whose source is `url`: first those whose path the
@@ -105,6 +112,7 @@ class ApplicationReconciler {
   ResourceWriter& writer_;
   Sources& sources_;
   const Clock& clock_;
+  std::function<Status(const std::string&, const std::string&)> audit_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::set<std::string>> managed_by_;  // resource key -> app keys

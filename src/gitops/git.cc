@@ -65,8 +65,8 @@ Result<std::unique_ptr<RepoHandle>> OpenRepo(const std::string& path) {
   InitLibgit2();
   auto repo = std::make_unique<RepoHandle>();
   // Bare (a mirror, a bare repository) or not (a file:// work tree).
-  if (git_repository_open_ext(repo->out(), path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
-                              nullptr) != 0)
+  if (git_repository_open_ext(repo->out(), path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) !=
+      0)
     return Failf("opening the repository {}: {}", path, LastGitError());
   return repo;
 }
@@ -432,8 +432,8 @@ Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std:
 }
 
 Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::string& from_sha,
-                                                                    const std::string& to_sha,
-                                                                    size_t limit) const {
+                                                                     const std::string& to_sha,
+                                                                     size_t limit) const {
   STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(from, LookupCommit(repo->get(), from_sha));
   STRAKE_TRY_ASSIGN(to, LookupCommit(repo->get(), to_sha));
@@ -449,8 +449,8 @@ Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::
   for (size_t i = 0; i < n; ++i) {
     const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
     if (d->old_file.path) out.emplace_back(d->old_file.path);
-    if (d->new_file.path && (!d->old_file.path || std::strcmp(d->old_file.path,
-                                                              d->new_file.path) != 0))
+    if (d->new_file.path &&
+        (!d->old_file.path || std::strcmp(d->old_file.path, d->new_file.path) != 0))
       out.emplace_back(d->new_file.path);
   }
   return std::optional<std::vector<std::string>>(std::move(out));

@@ -101,8 +101,8 @@ TEST_F(GitTest, ChangedPathsBetweenCommits) {
   auto paths = m->ChangedPaths(one, two);
   ASSERT_TRUE(paths && *paths) << (paths ? "" : paths.error().message);
   std::sort((*paths)->begin(), (*paths)->end());
-  EXPECT_EQ(**paths, (std::vector<std::string>{"apps/a/x.yaml", "apps/b/x.yaml",
-                                               "apps/c/new.yaml"}));
+  EXPECT_EQ(**paths,
+            (std::vector<std::string>{"apps/a/x.yaml", "apps/b/x.yaml", "apps/c/new.yaml"}));
   auto capped = m->ChangedPaths(one, two, 2);
   ASSERT_TRUE(capped);
   EXPECT_FALSE(*capped);

@@ -41,8 +41,8 @@ Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::s
     bool asked = refresh_.erase(key) > 0;
     auto last = fetched_.find(key);
     if (!asked && last != fetched_.end() && now - last->second < spec.poll_interval) {
-      r.requeue_after = std::chrono::duration_cast<Millis>(spec.poll_interval -
-                                                           (now - last->second));
+      r.requeue_after =
+          std::chrono::duration_cast<Millis>(spec.poll_interval - (now - last->second));
       return r;
     }
     fetched_[key] = now;

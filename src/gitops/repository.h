@@ -36,7 +36,7 @@ class RepositoryReconciler {
   const Clock& clock_;
   std::function<void(const std::string&)> changed_;
   std::mutex mu_;
-  std::set<std::string> refresh_;                                           // asked for
+  std::set<std::string> refresh_;                                         // asked for
   std::map<std::string, std::chrono::steady_clock::time_point> fetched_;  // last fetch
 };
 

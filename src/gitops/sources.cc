@@ -65,8 +65,7 @@ SourceState Sources::Get(const std::string& url, bool force) {
   Entry& e = EntryOf(url);
   auto due = [&] {
     std::lock_guard<std::mutex> lock(e.mu);
-    return e.attempted_ms == 0 ||
-           NowMs(clock_) - e.attempted_ms >= e.interval_ms.load();
+    return e.attempted_ms == 0 || NowMs(clock_) - e.attempted_ms >= e.interval_ms.load();
   };
   bool first = false;
   {

@@ -628,6 +628,7 @@ Response Api::Events(const Request& req) {
       req.query.count("since") ? std::strtoll(req.query.at("since").c_str(), nullptr, 10) : 0;
   std::string kind = req.query.count("kind") ? req.query.at("kind") : "";
   std::string name = req.query.count("name") ? req.query.at("name") : "";
+  std::string only_ns = req.query.count("namespace") ? req.query.at("namespace") : "";
   // The newest 10,000 changes at most.
   int64_t newest = store_.Revision().value_or(0);
   since = std::max<int64_t>(since, newest - 10'000);
@@ -637,6 +638,7 @@ Response Api::Events(const Request& req) {
   for (const auto& c : *changes) {
     if (!kind.empty() && c.key.kind != kind) continue;
     if (!name.empty() && c.key.name != name) continue;
+    if (!only_ns.empty() && c.key.ns != only_ns) continue;
     items.push_back({{"revision", c.revision},
                      {"kind", c.key.kind},
                      {"namespace", c.key.ns},

@@ -22,6 +22,8 @@
 #include "router/remote.h"
 #include "runtime/supervisor.h"
 #include "server/api.h"
+#include "server/audit.h"
+#include "server/auth.h"
 #include "server/http_server.h"
 #include "store/sqlite_store.h"
 #include "targets/local.h"
@@ -153,12 +155,29 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   std::atomic<bool> stopping{false};
   Api api(st, rollouts, target, router, stopping);
 
+  // Who may do what, and the record of what was done.
+  auto audit_log = AuditLog::Open(PathJoin(options.data_dir, "audit.log"));
+  if (!audit_log) return tl::unexpected(audit_log.error().Wrap("strake serve"));
+  std::unique_ptr<AuditLog> audit = std::move(*audit_log);
+  Tokens tokens(st, clock);
+  auto first = tokens.Bootstrap();
+  if (!first) return tl::unexpected(first.error().Wrap("strake serve"));
+  if (*first) {
+    STRAKE_TRY(audit->Append(
+        {"strake", "token.create", "token " + (*first)->id, "the first admin token"}));
+    if (options.on_admin_token) options.on_admin_token((*first)->token);
+  }
+  Gate gate(tokens, *audit, [&api](const Request& req) { return api.Handle(req); });
+
   // GitOps: Applications write through the API's own apply and delete, so
   // what git declares is validated and merged exactly as a client's apply.
   gitops::Sources sources(PathJoin(options.data_dir, "git"), st, clock);
   ApiWriter writer(api);
   gitops::ApplicationReconciler apps(st, writer, sources, clock);
   api.SetApplications(&apps);
+  apps.SetAudit([&](const std::string& what, const std::string& detail) {
+    return audit->Append({"controller", "sync", what, detail});
+  });
   Forward apps_fwd([&](const std::string& k) { return apps.Reconcile(k); });
   controller::Controller app_ctl("applications", apps_fwd, 2);
   gitops::RepositoryReconciler repos(st, sources, clock, [&](const std::string& url) {
@@ -171,11 +190,20 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   });
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
-  Webhooks hooks(st, [&](const store::Key& repo) {
-    std::string key = controller::ObjectKey(repo.ns, repo.name);
-    repos.RequestRefresh(key);
-    repo_ctl.EnqueueFirst(key);
-  });
+  Webhooks hooks(
+      st,
+      [&](const store::Key& repo) {
+        std::string key = controller::ObjectKey(repo.ns, repo.name);
+        repos.RequestRefresh(key);
+        repo_ctl.EnqueueFirst(key);
+      },
+      [&](const WebhookDelivery& d) {
+        std::vector<std::string> names;
+        for (const auto& k : d.repositories) names.push_back(k.ns + "/" + k.name);
+        return audit->Append({"webhook:" + d.forge, "webhook", d.delivery_id,
+                              fmt::format("{} {}{}", d.status, d.message,
+                                          names.empty() ? "" : " (" + Join(names, ", ") + ")")});
+      });
   api.SetWebhooks(&hooks);
   // Deployments go through the Rollout reconciler too: they share revision
   // records, env resolution and the target.
@@ -266,7 +294,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   app_ctl.Start();
   repo_ctl.Start();
 
-  HttpServer http([&api](const Request& req) { return api.Handle(req); });
+  HttpServer http([&gate](const Request& req) { return gate.Handle(req); });
   auto bound = http.Listen(host, static_cast<uint16_t>(port));
   if (!bound) {
     rollout_ctl.Stop();

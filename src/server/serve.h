@@ -29,6 +29,9 @@ struct ServeOptions {
   std::string router_exe;
   // Called once the API answers, with its address ("http://127.0.0.1:7300").
   std::function<void(const std::string&)> on_ready;
+  // Called once, at the first start of a data directory, with the admin
+  // token that was made (the only time it is shown).
+  std::function<void(const std::string&)> on_admin_token;
 };
 
 // Runs until SIGINT/SIGTERM or `stop` becomes true (checked every 100 ms).

@@ -1,0 +1,295 @@
+#include "server/auth.h"
+
+#include <fmt/format.h>
+
+#include "base/sha256.h"
+#include "base/strings.h"
+
+namespace strake::server {
+
+using store::Json;
+
+namespace {
+
+constexpr const char* kTokenKind = "ApiToken";
+
+std::string Hex(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+// base64url without padding: a token is one shell word.
+std::string Base64Url(const std::string& bytes) {
+  std::string b = Base64Encode(bytes);
+  for (char& c : b) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  return b;
+}
+
+int64_t Ms(const Clock& clock) { return UnixMillis(clock.Now()); }
+
+}  // namespace
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kDeployer:
+      return "deployer";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "viewer";
+}
+
+std::optional<Role> ParseRole(const std::string& name) {
+  for (Role r : {Role::kViewer, Role::kDeployer, Role::kAdmin}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
+std::string Principal::Name() const {
+  return fmt::format("token:{} ({}{})", token_id, RoleName(role), ns.empty() ? "" : " in " + ns);
+}
+
+std::string NamespaceOf(const std::string& path) {
+  auto at = path.find("/namespaces/");
+  if (at == std::string::npos) return "";
+  auto start = at + std::string("/namespaces/").size();
+  return path.substr(start, path.find('/', start) - start);
+}
+
+Need Classify(const Request& req) {
+  const std::string& p = req.path;
+  if (req.method == "GET" && (p == "/healthz" || p == "/metrics")) return Need::kPublic;
+  if (StartsWith(p, "/webhooks/")) return Need::kPublic;
+  if (StartsWith(p, "/apis/strake.dev/v1/tokens") || StartsWith(p, "/apis/strake.dev/v1/audit"))
+    return Need::kAdmin;
+  if (req.method == "GET" || req.method == "HEAD") return Need::kRead;
+  return Need::kWrite;  // PUT, POST, PATCH, DELETE: changes and actions
+}
+
+bool Allows(const Principal& p, Need need, const std::string& ns, const std::string& path) {
+  if (need == Need::kPublic) return true;
+  if (!p.ns.empty()) {
+    // The event log is filtered to the token's namespace instead.
+    bool events = path == "/apis/strake.dev/v1/events";
+    if (ns != p.ns && !events) return false;
+  }
+  switch (need) {
+    case Need::kRead:
+      return true;
+    case Need::kWrite:
+      return p.role >= Role::kDeployer;
+    case Need::kAdmin:
+      return p.role == Role::kAdmin;
+    case Need::kPublic:
+      return true;
+  }
+  return false;
+}
+
+Result<Tokens::Created> Tokens::Create(Role role, const std::string& ns, Millis expires,
+                                       const std::string& description, const std::string& by) {
+  Created c;
+  c.id = Hex(RandomBytes(8));
+  std::string secret = Base64Url(RandomBytes(24));
+  c.token = "strk_" + c.id + "_" + secret;
+  int64_t now = Ms(clock_);
+  c.record = {{"apiVersion", "strake.dev/v1"},
+              {"kind", kTokenKind},
+              {"metadata", {{"name", c.id}}},
+              {"spec",
+               {{"role", RoleName(role)},
+                {"namespace", ns},
+                {"description", description},
+                {"createdBy", by},
+                {"createdAtMs", now},
+                {"expiresAtMs", expires.count() > 0 ? now + expires.count() : 0}}},
+              {"secretSha256", Sha256Hex(secret)}};
+  store::Resource r;
+  r.key = {kTokenKind, "", c.id};
+  r.object = c.record;
+  auto created =
+      store_.Create(r, "TokenCreated", fmt::format("token {} ({}) created", c.id, RoleName(role)));
+  if (!created) return tl::unexpected(created.error());
+  c.record.erase("secretSha256");
+  return c;
+}
+
+Result<std::optional<Tokens::Created>> Tokens::Bootstrap() {
+  STRAKE_TRY_ASSIGN(all, store_.List(kTokenKind, ""));
+  if (!all.empty()) return std::optional<Created>();
+  STRAKE_TRY_ASSIGN(c, Create(Role::kAdmin, "", Millis(0), "the first admin token", "strake"));
+  return std::optional<Created>(std::move(c));
+}
+
+Result<Principal> Tokens::Authenticate(const std::string& authorization) const {
+  if (authorization.empty())
+    return Fail("no token: send Authorization: Bearer <token> (strake --token, STRAKE_TOKEN)");
+  if (!StartsWith(authorization, "Bearer ")) return Fail("the Authorization header is not Bearer");
+  std::string token(Trim(authorization.substr(7)));
+  // "strk_" + 16 hex digits + "_" + the secret (base64url: may hold '_').
+  if (token.size() < 23 || !StartsWith(token, "strk_") || token[21] != '_')
+    return Fail("not a strake token");
+  std::string id = token.substr(5, 16), secret = token.substr(22);
+  auto got = store_.Get({kTokenKind, "", id});
+  // The same answer whatever is wrong: nothing to learn by probing.
+  auto invalid = Fail("invalid, expired or revoked token");
+  if (!got || !*got) return invalid;
+  const Json& o = (*got)->object;
+  if (!ConstantTimeEquals(Sha256Hex(secret), o.value("secretSha256", ""))) return invalid;
+  const Json spec = o.value("spec", Json::object());
+  if (spec.value("revoked", false)) return invalid;
+  int64_t expires = spec.value("expiresAtMs", int64_t{0});
+  if (expires > 0 && Ms(clock_) >= expires) return invalid;
+  auto role = ParseRole(spec.value("role", ""));
+  if (!role) return invalid;
+  Principal p;
+  p.token_id = id;
+  p.role = *role;
+  p.ns = spec.value("namespace", "");
+  return p;
+}
+
+Result<Json> Tokens::List() const {
+  STRAKE_TRY_ASSIGN(all, store_.List(kTokenKind, ""));
+  Json items = Json::array();
+  for (const auto& r : all) {
+    Json spec = r.object.value("spec", Json::object());
+    spec["id"] = r.key.name;
+    items.push_back(spec);
+  }
+  return Json{{"items", items}};
+}
+
+Status Tokens::Revoke(const std::string& id) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get({kTokenKind, "", id});
+    if (!got) return tl::unexpected(got.error());
+    if (!*got) return Failf("token {} not found", Quote(id));
+    store::Resource r = **got;
+    if (r.object["spec"].value("revoked", false)) return Ok();
+    r.object["spec"]["revoked"] = true;
+    r.object["spec"]["revokedAtMs"] = Ms(clock_);
+    auto w = store_.Update(r, r.resource_version);
+    if (w) return Ok();
+    if (store::Store::LastWriteError() != store::WriteError::kConflict)
+      return tl::unexpected(w.error());
+  }
+  return Failf("token {} kept changing", id);
+}
+
+Response Gate::Handle(const Request& req) {
+  Need need = Classify(req);
+  if (need == Need::kPublic) return api_(req);
+  auto who = tokens_.Authenticate(req.Header("Authorization"));
+  if (!who) return ErrorResponse(401, "Unauthorized", who.error().message);
+  std::string ns = NamespaceOf(req.path);
+  if (!Allows(*who, need, ns, req.path)) {
+    (void)audit_.Append({who->Name(), req.method, req.path, "denied"});
+    std::string why =
+        !who->ns.empty() && ns != who->ns
+            ? fmt::format("this token is limited to namespace {}", Quote(who->ns))
+            : fmt::format("a {} token cannot {} {}", RoleName(who->role), req.method, req.path);
+    return ErrorResponse(403, "Forbidden", why);
+  }
+  if (req.method != "GET" && req.method != "HEAD") {
+    // A change: recorded before it is made; not made if it cannot be recorded.
+    std::string detail;
+    if (req.method == "POST" && StartsWith(req.path, "/apis/strake.dev/v1/tokens")) {
+      Json b = Json::parse(req.body, nullptr, false);
+      if (b.is_object()) detail = fmt::format("role {}", b.value("role", ""));
+    }
+    if (auto st = audit_.Append({who->Name(), req.method, req.path, detail}); !st) {
+      return ErrorResponse(503, "ServiceUnavailable",
+                           "the audit entry of this change cannot be written, so it is not made: " +
+                               st.error().message);
+    }
+  }
+  if (StartsWith(req.path, "/apis/strake.dev/v1/tokens")) return TokenRequest(req, *who);
+  if (StartsWith(req.path, "/apis/strake.dev/v1/audit")) return AuditRequest(req);
+  if (!who->ns.empty() && req.path == "/apis/strake.dev/v1/events") {
+    Request scoped = req;
+    scoped.query["namespace"] = who->ns;
+    return api_(scoped);
+  }
+  return api_(req);
+}
+
+Response Gate::TokenRequest(const Request& req, const Principal& p) {
+  std::string rest = req.path.substr(std::string("/apis/strake.dev/v1/tokens").size());
+  if (req.method == "GET" && rest.empty()) {
+    auto l = tokens_.List();
+    if (!l) return ErrorResponse(500, "InternalError", l.error().message);
+    return JsonResponse(200, *l);
+  }
+  if (req.method == "POST" && rest.empty()) {
+    Json b = Json::parse(req.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object())
+      return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
+    auto role = ParseRole(b.value("role", ""));
+    if (!role) {
+      return ErrorResponse(
+          422, "Invalid",
+          fmt::format("role: {} is not admin, deployer or viewer", Quote(b.value("role", ""))));
+    }
+    Millis expires{0};
+    if (!b.value("expires", "").empty()) {
+      auto d = ParseDuration(b.value("expires", ""));
+      if (!d || d->count() <= 0)
+        return ErrorResponse(422, "Invalid", "expires: a duration such as 30d, 12h or 90m");
+      expires = *d;
+    }
+    auto c = tokens_.Create(*role, b.value("namespace", ""), expires, b.value("description", ""),
+                            p.Name());
+    if (!c) return ErrorResponse(500, "InternalError", c.error().message);
+    Json out = c->record["spec"];
+    out["id"] = c->id;
+    out["token"] = c->token;
+    return JsonResponse(201, out);
+  }
+  if (req.method == "DELETE" && rest.size() > 1) {
+    auto st = tokens_.Revoke(rest.substr(1));
+    if (!st) return ErrorResponse(404, "NotFound", st.error().message);
+    return JsonResponse(200, {{"message", fmt::format("token {} revoked", rest.substr(1))}});
+  }
+  return ErrorResponse(405, "MethodNotAllowed", fmt::format("{} {}", req.method, req.path));
+}
+
+Response Gate::AuditRequest(const Request& req) {
+  if (req.path == "/apis/strake.dev/v1/audit/verify") {
+    AuditVerdict v = AuditLog::Verify(audit_.path());
+    Json out = {{"ok", v.ok}, {"entries", v.entries}};
+    if (!v.ok) out["problem"] = v.problem;
+    return JsonResponse(200, out);
+  }
+  int64_t since = 0;
+  if (req.query.count("since")) {
+    const std::string& s = req.query.at("since");
+    since = std::strtoll(s.c_str(), nullptr, 10);
+    if (s.find('-') != std::string::npos) {
+      auto t = ParseRfc3339(s);
+      if (!t) return ErrorResponse(400, "BadRequest", "since: RFC 3339 time or Unix ms");
+      since = UnixMillis(*t);
+    }
+  }
+  size_t limit = 1000;
+  if (req.query.count("limit")) limit = std::strtoull(req.query.at("limit").c_str(), nullptr, 10);
+  auto entries = audit_.Read(since, limit);
+  if (!entries) return ErrorResponse(500, "InternalError", entries.error().message);
+  Json items = Json::array();
+  for (auto& e : *entries) items.push_back(std::move(e));
+  return JsonResponse(200, {{"items", items}});
+}
+
+}  // namespace strake::server

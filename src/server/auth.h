@@ -1,0 +1,95 @@
+// Who may do what: API tokens and role-based access, deny by default.
+//
+// A token is "strk_<id>_<secret>": a 64-bit id and a 192-bit secret from
+// OpenSSL's generator. It is shown once, when created; the server keeps
+// only the secret's SHA-256 (as an ApiToken record in the store, which the
+// resource API does not serve), its role, namespace, expiry and whether it
+// was revoked. Requests carry it as "Authorization: Bearer <token>".
+//
+// Roles, each a superset of the one before:
+//   viewer    read: get, list, watch, events, logs, diffs
+//   deployer  and write: apply, patch, delete; and act: promote, abort,
+//             retry, undo, sync, rollback
+//   admin     and tokens and the audit log
+// A token with a namespace reaches only paths in that namespace (the event
+// log is filtered to it). Public, by design: GET /healthz, GET /metrics
+// (Prometheus scrapes it) and POST /webhooks/* (authenticated by their
+// signatures).
+//
+// The Gate in front of the API authenticates, authorises, writes the audit
+// entry of every change before making it (refusing it if the entry cannot
+// be written), and serves the token and audit endpoints:
+//   POST   /apis/strake.dev/v1/tokens   {"role","namespace","expires":"30d","description"}
+//   GET    /apis/strake.dev/v1/tokens
+//   DELETE /apis/strake.dev/v1/tokens/ID
+//   GET    /apis/strake.dev/v1/audit?since=RFC3339|UNIX_MS&limit=N
+//   GET    /apis/strake.dev/v1/audit/verify
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "base/clock.h"
+#include "base/duration.h"
+#include "server/audit.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace strake::server {
+
+enum class Role { kViewer = 0, kDeployer = 1, kAdmin = 2 };
+const char* RoleName(Role r);
+std::optional<Role> ParseRole(const std::string& name);
+
+struct Principal {
+  std::string token_id;
+  Role role = Role::kViewer;
+  std::string ns;  // "" = every namespace
+  std::string Name() const;
+};
+
+// What a request needs.
+enum class Need { kPublic, kRead, kWrite, kAdmin };
+Need Classify(const Request& req);
+// The namespace a path names ("" if none).
+std::string NamespaceOf(const std::string& path);
+// Whether `p` may make a request that needs `need` in namespace `ns`.
+bool Allows(const Principal& p, Need need, const std::string& ns, const std::string& path);
+
+class Tokens {
+ public:
+  Tokens(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  struct Created {
+    std::string id;
+    std::string token;  // shown once
+    store::Json record;
+  };
+  Result<Created> Create(Role role, const std::string& ns, Millis expires,
+                         const std::string& description, const std::string& by);
+  // The first admin token, if the store has no token yet (else nullopt).
+  Result<std::optional<Created>> Bootstrap();
+  Result<Principal> Authenticate(const std::string& authorization) const;
+  Result<store::Json> List() const;
+  Status Revoke(const std::string& id);
+
+ private:
+  store::Store& store_;
+  const Clock& clock_;
+};
+
+class Gate {
+ public:
+  Gate(Tokens& tokens, AuditLog& audit, std::function<Response(const Request&)> api)
+      : tokens_(tokens), audit_(audit), api_(std::move(api)) {}
+  Response Handle(const Request& req);
+
+ private:
+  Response TokenRequest(const Request& req, const Principal& p);
+  Response AuditRequest(const Request& req);
+  Tokens& tokens_;
+  AuditLog& audit_;
+  std::function<Response(const Request&)> api_;
+};
+
+}  // namespace strake::server
