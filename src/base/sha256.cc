@@ -97,7 +97,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
   static const char* kHex = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
+  out.reserve(size_t{len} * 2);
   for (unsigned int i = 0; i < len; ++i) {
     out += kHex[mac[i] >> 4];
     out += kHex[mac[i] & 15];

@@ -143,7 +143,7 @@ std::string Explain(std::string output, const GitCredentials& creds) {
   }
   std::vector<std::string> lines;
   for (auto& l : Split(output, '\n')) {
-    if (!Trim(l).empty()) lines.push_back(std::string(Trim(l)));
+    if (!Trim(l).empty()) lines.emplace_back(Trim(l));
   }
   if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
   return Join(lines, "; ");
@@ -334,8 +334,10 @@ class TreeReader {
     for (size_t i = 0; i < n; ++i) {
       const git_tree_entry* e = git_tree_entry_byindex(tree, i);
       std::string name = git_tree_entry_name(e);
-      std::string rel_path = rel.empty() ? name : rel + "/" + name;
-      std::string full = dir == "." ? rel_path : dir + "/" + rel_path;
+      std::string rel_path = rel.empty() ? name : rel;
+      if (!rel.empty()) rel_path.append("/").append(name);
+      std::string full = dir == "." ? rel_path : dir;
+      if (dir != ".") full.append("/").append(rel_path);
       git_object_t type = git_tree_entry_type(e);
       if (type == GIT_OBJECT_TREE) {
         if (!recurse) continue;

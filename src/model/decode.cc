@@ -10,8 +10,8 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/delivery_decode.h"
-#include "model/gitops_decode.h"
 #include "model/fields.h"
+#include "model/gitops_decode.h"
 
 namespace strake::model {
 
