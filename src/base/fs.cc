@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -175,6 +176,16 @@ bool GlobMatch(std::string_view pattern, std::string_view path) {
     return parts;
   };
   return GlobMatchParts(split(pattern), 0, split(path), 0);
+}
+
+Result<std::string> MakeTempDir(const std::string& prefix) {
+  const char* root = std::getenv("STRAKE_TEST_TMP");
+  if (!root || !*root) root = std::getenv("TMPDIR");
+  if (!root || !*root) root = "/tmp";
+  STRAKE_TRY(MakeDirs(root, 0700));
+  std::string tmpl = PathJoin(root, prefix + "XXXXXX");
+  if (!::mkdtemp(tmpl.data())) return Failf("mkdtemp {}: {}", tmpl, std::strerror(errno));
+  return tmpl;
 }
 
 }  // namespace strake

@@ -24,6 +24,9 @@ std::string PathJoin(std::string_view a, std::string_view b);
 Status CopyTree(const std::string& from, const std::string& to);
 // Files (not directories) under root, as paths relative to root, sorted.
 Result<std::vector<std::string>> ListFilesRecursive(const std::string& root);
+// A new, empty directory "<root>/<prefix>XXXXXX" (mkdtemp), where root is
+// $STRAKE_TEST_TMP (the test runner's scratch space) or else $TMPDIR or /tmp.
+Result<std::string> MakeTempDir(const std::string& prefix);
 // Matches a glob against a relative path; "**" crosses directories.
 bool GlobMatch(std::string_view pattern, std::string_view path);
 

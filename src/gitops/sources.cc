@@ -51,14 +51,18 @@ GitCredentials Sources::CredentialsOf(const store::Resource& repo, const model::
   return c;
 }
 
-SourceState Sources::Snapshot(Entry& e) {
-  std::lock_guard<std::mutex> lock(e.mu);
+SourceState Sources::SnapshotLocked(const Entry& e) {
   SourceState s;
   s.mirror = e.ok ? e.mirror.get() : nullptr;
   s.error = e.error;
   s.fetched_ms = e.fetched_ms;
   s.generation = e.generation;
   return s;
+}
+
+SourceState Sources::Snapshot(Entry& e) {
+  std::lock_guard<std::mutex> lock(e.mu);
+  return SnapshotLocked(e);
 }
 
 SourceState Sources::Get(const std::string& url, bool force) {
@@ -116,12 +120,7 @@ SourceState Sources::Get(const std::string& url, bool force) {
     Log(LogLevel::kWarn, "git: {}", error);
     // A mirror filled by an earlier run of strake is still good content.
     if (!e.ok && e.mirror && e.mirror->Resolve("HEAD")) e.ok = true;
-    SourceState s;
-    s.mirror = e.ok ? e.mirror.get() : nullptr;
-    s.error = e.error;
-    s.fetched_ms = e.fetched_ms;
-    s.generation = e.generation;
-    return s;
+    return SnapshotLocked(e);
   }
   e.error.clear();
   e.ok = true;
@@ -153,11 +152,7 @@ SourceState Sources::Get(const std::string& url, bool force) {
     e.resolved.clear();
     ++e.fetches;
   }
-  SourceState s;
-  s.mirror = e.mirror.get();
-  s.fetched_ms = e.fetched_ms;
-  s.generation = e.generation;
-  return s;
+  return SnapshotLocked(e);
 }
 
 SourceChange Sources::LastChange(const std::string& url) {

@@ -77,7 +77,8 @@ class Sources {
     std::map<std::string, std::string> resolved;
   };
   Entry& EntryOf(const std::string& url);
-  static SourceState Snapshot(Entry& e);  // takes e.mu
+  static SourceState Snapshot(Entry& e);              // takes e.mu
+  static SourceState SnapshotLocked(const Entry& e);  // e.mu held
   // The Repository resource that names `url`, if any: interval and credentials.
   std::optional<store::Resource> RepositoryOf(const std::string& url);
   GitCredentials CredentialsOf(const store::Resource& repo, const model::Repository& spec);

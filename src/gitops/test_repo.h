@@ -19,13 +19,9 @@ namespace strake::gitops {
 class GitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("STRAKE_TEST_TMP");
-    std::string base = tmp ? tmp : "/tmp";
-    ASSERT_TRUE(MakeDirs(base));
-    char tmpl[4096];
-    std::snprintf(tmpl, sizeof tmpl, "%s/gitXXXXXX", base.c_str());
-    ASSERT_TRUE(::mkdtemp(tmpl));
-    dir_ = tmpl;
+    auto dir = MakeTempDir("git");
+    ASSERT_TRUE(dir) << dir.error().message;
+    dir_ = *dir;
     bare_ = dir_ + "/origin.git";
     work_ = dir_ + "/work";
     Sh("git init -q --bare -b main " + bare_);

@@ -17,13 +17,9 @@ namespace {
 class GateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("STRAKE_TEST_TMP");
-    std::string base = tmp ? tmp : "/tmp";
-    ASSERT_TRUE(MakeDirs(base));
-    char tmpl[4096];
-    std::snprintf(tmpl, sizeof tmpl, "%s/gateXXXXXX", base.c_str());
-    ASSERT_TRUE(::mkdtemp(tmpl));
-    dir_ = tmpl;
+    auto dir = MakeTempDir("gate");
+    ASSERT_TRUE(dir) << dir.error().message;
+    dir_ = *dir;
     store_ = std::move(*store::OpenSqliteStore(dir_ + "/strake.db"));
     tokens_ = std::make_unique<Tokens>(*store_, clock_);
     audit_ = std::move(*AuditLog::Open(dir_ + "/audit.log"));

@@ -17,13 +17,9 @@ using store::Json;
 class WebhooksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("STRAKE_TEST_TMP");
-    std::string base = tmp ? tmp : "/tmp";
-    ASSERT_TRUE(MakeDirs(base));
-    char tmpl[4096];
-    std::snprintf(tmpl, sizeof tmpl, "%s/hooksXXXXXX", base.c_str());
-    ASSERT_TRUE(::mkdtemp(tmpl));
-    dir_ = tmpl;
+    auto dir = MakeTempDir("hooks");
+    ASSERT_TRUE(dir) << dir.error().message;
+    dir_ = *dir;
     auto st = store::OpenSqliteStore(dir_ + "/strake.db");
     ASSERT_TRUE(st);
     store_ = std::move(*st);
