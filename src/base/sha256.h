@@ -33,6 +33,8 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// Lower-case hex of raw bytes.
+std::string HexEncode(std::string_view bytes);
 // HMAC-SHA256 of data under key, lower-case hex (as GitHub and Gitea sign).
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 // Compares in time that depends only on the lengths: for secrets and MACs.

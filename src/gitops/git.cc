@@ -312,8 +312,8 @@ class TreeReader {
   TreeReader(git_repository* repo, git_tree* root, const ReadLimits& limits)
       : repo_(repo), root_(root), limits_(limits) {}
 
-  // The blob at `path` (following symlinks), or nullopt if nothing is there.
-  // A directory is an error if `dir_ok` is false.
+  // The blob at `path` (following symlinks), or nullopt if nothing is there;
+  // a directory there is an error.
   Result<std::optional<std::string>> Blob(std::string path) {
     for (int hop = 0; hop <= limits_.max_symlink_hops; ++hop) {
       EntryHandle e;

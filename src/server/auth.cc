@@ -13,16 +13,6 @@ namespace {
 
 constexpr const char* kTokenKind = "ApiToken";
 
-std::string Hex(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
 // base64url without padding: a token is one shell word.
 std::string Base64Url(const std::string& bytes) {
   std::string b = Base64Encode(bytes);
@@ -101,7 +91,7 @@ bool Allows(const Principal& p, Need need, const std::string& ns, const std::str
 Result<Tokens::Created> Tokens::Create(Role role, const std::string& ns, Millis expires,
                                        const std::string& description, const std::string& by) {
   Created c;
-  c.id = Hex(RandomBytes(8));
+  c.id = HexEncode(RandomBytes(8));
   std::string secret = Base64Url(RandomBytes(24));
   c.token = "strk_" + c.id + "_" + secret;
   int64_t now = Ms(clock_);
