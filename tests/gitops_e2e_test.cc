@@ -135,6 +135,54 @@ spec:
     return j.is_object() ? j["data"].value("value", "") : "<missing>";
   }
 
+  // Pipelines-as-Code: the Repository alone, polled every second.
+  void ApplyRepository() {
+    Ran r = Cli({"apply", "-f",
+                 File("repo.yaml", fmt::format(R"(apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps}}
+spec: {{url: "{}", pollInterval: 1s}}
+)",
+                                               url_))});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  Json Repo() { return Get("repository", "apps"); }
+  std::string Branch(const std::string& branch) {
+    Json j = Repo();
+    if (!j.is_object()) return "";
+    return j["status"].value("branches", Json::object()).value(branch, "");
+  }
+  // The push's record in the Repository's status, once there.
+  Json PushRecord(const std::string& branch, const std::string& sha) {
+    Json j = Repo();
+    if (!j.is_object()) return Json();
+    for (const auto& e : j["status"].value("pipelinesAsCode", Json::array())) {
+      if (e.value("branch", "") == branch && e.value("sha", "") == sha) return e;
+    }
+    return Json();
+  }
+  // The PipelineRun once it has finished (or as it is after 60 s).
+  Json FinishedRun(const std::string& name) {
+    Json pr;
+    WaitFor(
+        [&] {
+          Ran g = Cli({"get", "pipelinerun", name, "-o", "json"});
+          if (g.exit_code != 0) return false;
+          pr = Json::parse(g.out, nullptr, false);
+          if (!pr.is_object()) return false;
+          auto c = pr["status"].value("conditions", Json::array());
+          return !c.empty() && c[0].value("status", "") != "Unknown";
+        },
+        60s);
+    return pr;
+  }
+  static std::string RunResult(const Json& pr, const std::string& name) {
+    for (const auto& x : pr["status"].value("results", Json::array())) {
+      if (x.value("name", "") == name) return x.value("value", "");
+    }
+    return "<none>";
+  }
+
   // An argument that tells this test's replica processes from any other.
   std::string Marker() { return fmt::format("gitops-e2e-{}", ::getpid()); }
 
@@ -456,6 +504,145 @@ spec: {url: "ext::sh -c touch% /tmp/pwned"}
   EXPECT_NE(condition().find("spec.ports[0].port: must be between 1 and 65535"), std::string::npos)
       << condition();
   EXPECT_EQ(Value("ok"), "<missing>");
+}
+
+// Pipelines-as-Code: a push to a watched branch runs .tekton/'s PipelineRun
+// with the commit checked out; a branch name built to inject shell stays
+// data; a pipeline that pastes the branch into a script is refused.
+TEST_F(GitopsE2E, APushRunsTheRepositorysPipelinesWithTheCommitCheckedOut) {
+  const std::string safe = R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  generateName: shop-on-push-
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main, x*]"
+spec:
+  params:
+  - {name: revision, value: "{{revision}}"}
+  - {name: branch, value: "{{source_branch}}"}
+  workspaces:
+  - name: source
+    emptyDir: {}
+  pipelineSpec:
+    params: [{name: revision}, {name: branch}]
+    workspaces: [{name: source}]
+    results:
+    - {name: version, value: $(tasks.build.results.version)}
+    - {name: branch, value: $(tasks.build.results.branch)}
+    tasks:
+    - name: build
+      workspaces: [{name: src, workspace: source}]
+      params: [{name: branch, value: $(params.branch)}]
+      taskSpec:
+        params: [{name: branch}]
+        workspaces: [{name: src}]
+        results: [{name: version}, {name: branch}]
+        steps:
+        - name: build
+          env: [{name: BRANCH, value: $(params.branch)}]
+          script: |
+            tr -d '\n' < $(workspaces.src.path)/VERSION > $(results.version.path)
+            printf '%s' "$BRANCH" > $(results.branch.path)
+            test ! -e pwned
+)yaml";
+  Write(".tekton/push.yaml", safe);
+  Write("VERSION", "1.0\n");
+  std::string first = Push("first");
+  StartServer();
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  EXPECT_FALSE(Repo()["status"].contains("pipelinesAsCode")) << "the first fetch only records";
+
+  Write("VERSION", "1.1\n");
+  std::string second = Push("second");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", second).is_object(); }, 20s))
+      << Repo().dump(2);
+  Json e = PushRecord("main", second);
+  ASSERT_EQ(e["pipelineRuns"].size(), 1u) << e.dump();
+  std::string name = e["pipelineRuns"][0];
+  EXPECT_TRUE(StartsWith(name, "shop-on-push-")) << name;
+  Json pr = FinishedRun(name);
+  ASSERT_EQ(pr["status"]["conditions"][0].value("status", ""), "True") << pr.dump(2);
+  EXPECT_EQ(RunResult(pr, "version"), "1.1") << pr.dump(2);
+  EXPECT_EQ(RunResult(pr, "branch"), "main");
+  EXPECT_EQ(pr["metadata"]["labels"].value("pipelinesascode.tekton.dev/sha", ""), second);
+
+  // A branch whose name is a command substitution: it reaches the step as a
+  // string, and nothing runs it.
+  const std::string hostile = "x$(touch${IFS}pwned)";
+  Sh("git -C " + work_ + " push -q " + push_url_ + " 'HEAD:refs/heads/" + hostile + "'");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord(hostile, second).is_object(); }, 20s))
+      << Repo().dump(2);
+  e = PushRecord(hostile, second);
+  ASSERT_EQ(e["pipelineRuns"].size(), 1u) << e.dump();
+  pr = FinishedRun(e["pipelineRuns"][0]);
+  ASSERT_EQ(pr["status"]["conditions"][0].value("status", ""), "True") << pr.dump(2);
+  EXPECT_EQ(RunResult(pr, "branch"), hostile);
+
+  // A pipeline that pastes the branch into its script is refused, with the
+  // safe form, and starts nothing.
+  std::string pasted = safe;
+  pasted.replace(pasted.find("printf '%s' \"$BRANCH\""), 21, "printf '%s' \"{{source_branch}}\"");
+  Write(".tekton/push.yaml", pasted);
+  std::string third = Push("paste");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", third).is_object(); }, 20s))
+      << Repo().dump(2);
+  e = PushRecord("main", third);
+  EXPECT_FALSE(e.contains("pipelineRuns")) << e.dump();
+  EXPECT_NE(e.value("error", "")
+                .find(".tekton/push.yaml:32:19: spec.pipelineSpec.tasks[0]."
+                      "taskSpec.steps[0].script: {{source_branch}} is not trusted"),
+            std::string::npos)
+      << e.dump();
+  EXPECT_NE(e.value("error", "").find("value: $(params.source_branch)"), std::string::npos);
+}
+
+TEST_F(GitopsE2E, KillNineMidPipelineResumesTheRunOnce) {
+  Write(".tekton/push.yaml", R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: slow
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  pipelineSpec:
+    results: [{name: out, value: $(tasks.slow.results.out)}]
+    tasks:
+    - name: slow
+      taskSpec:
+        results: [{name: out}]
+        steps:
+        - script: |
+            sleep 3
+            printf done > $(results.out.path)
+)yaml");
+  std::string first = Push("first");
+  StartServer();
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  Write("x", "1");
+  std::string second = Push("second");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", second).is_object(); }, 20s))
+      << Repo().dump(2);
+  std::string name = PushRecord("main", second)["pipelineRuns"][0];
+  std::this_thread::sleep_for(1s);  // in the middle of the step
+  StopServer(SIGKILL);
+  StartServer();
+  Json pr = FinishedRun(name);
+  ASSERT_EQ(pr["status"]["conditions"][0].value("status", ""), "True") << pr.dump(2);
+  EXPECT_EQ(RunResult(pr, "out"), "done");
+  // One run for the push, however often the restarted server saw it.
+  std::this_thread::sleep_for(2s);
+  Ran list = Cli({"get", "pipelineruns", "-o", "json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  int runs = 0;
+  const Json all = Json::parse(list.out);
+  for (const auto& item : all["items"]) {
+    if (item["metadata"]["labels"].value("pipelinesascode.tekton.dev/sha", "") == second) ++runs;
+  }
+  EXPECT_EQ(runs, 1) << list.out;
 }
 
 }  // namespace

@@ -470,4 +470,32 @@ Result<std::optional<std::string>> Mirror::ReadFileAt(const std::string& sha,
   return reader.Blob(clean);
 }
 
+Result<bool> Mirror::IsDir(const std::string& sha, const std::string& dir) const {
+  STRAKE_TRY_ASSIGN(clean, CleanRepoPath(dir));
+  if (clean == ".") return true;
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
+  STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
+  TreeHandle root;
+  if (git_commit_tree(root.out(), c->get()) != 0) return Failf("tree of {}", sha);
+  EntryHandle e;
+  if (git_tree_entry_bypath(e.out(), root.get(), clean.c_str()) != 0) return false;
+  return git_tree_entry_type(e.get()) == GIT_OBJECT_TREE;
+}
+
+Status Mirror::Checkout(const std::string& sha, const std::string& dir) const {
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
+  STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
+  STRAKE_TRY(MakeDirs(dir, 0755));
+  git_checkout_options opts;
+  git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
+  // Into a directory of its own: the repository's index and work tree (a
+  // file:// repository is read in place) are never touched.
+  opts.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+  opts.target_directory = dir.c_str();
+  opts.disable_filters = 1;
+  if (git_checkout_tree(repo->get(), reinterpret_cast<const git_object*>(c->get()), &opts) != 0)
+    return Failf("check out {} into {}: {}", sha.substr(0, 12), dir, LastGitError());
+  return Ok();
+}
+
 }  // namespace strake::gitops

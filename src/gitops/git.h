@@ -89,6 +89,12 @@ class Mirror {
   Result<std::optional<std::vector<std::string>>> ChangedPaths(const std::string& from_sha,
                                                                const std::string& to_sha,
                                                                size_t limit = 10'000) const;
+  // True if `dir` is a directory at commit `sha` (false if missing or a file).
+  Result<bool> IsDir(const std::string& sha, const std::string& dir) const;
+  // Writes the files of commit `sha` into `dir` (created if missing; files
+  // there that the commit has are overwritten), with their modes and
+  // symbolic links as git would check them out. No .git is written.
+  Status Checkout(const std::string& sha, const std::string& dir) const;
   // One file at `sha`; nullopt if it does not exist.
   Result<std::optional<std::string>> ReadFileAt(const std::string& sha, const std::string& path,
                                                 const ReadLimits& limits = {}) const;

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "base/strings.h"
 #include "model/decode.h"
 
 namespace strake::gitops {
@@ -12,8 +13,13 @@ using store::Json;
 
 RepositoryReconciler::RepositoryReconciler(store::Store& store, Sources& sources,
                                            const Clock& clock,
-                                           std::function<void(const std::string&)> changed)
-    : store_(store), sources_(sources), clock_(clock), changed_(std::move(changed)) {}
+                                           std::function<void(const std::string&)> changed,
+                                           PushHandler pushed)
+    : store_(store),
+      sources_(sources),
+      clock_(clock),
+      changed_(std::move(changed)),
+      pushed_(std::move(pushed)) {}
 
 void RepositoryReconciler::RequestRefresh(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -66,14 +72,43 @@ Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::s
   bool moved = next.value("branches", Json::object()) != status.value("branches", Json::object());
   next["fetchGeneration"] = s.generation;
   if (moved || before != s.generation) changed_(spec.url);
+  std::string reason, message;
+  const Json old_branches = status.value("branches", Json());
+  if (moved && pushed_ && s.mirror && old_branches.is_object()) {
+    Json history = status.value("pipelinesAsCode", Json::array());
+    for (const auto& [branch, sha_json] : next["branches"].items()) {
+      std::string sha = sha_json.get<std::string>();
+      std::string was = old_branches.value(branch, "");
+      if (was == sha) continue;
+      PushEvent push{ns, name, RedactUrl(spec.url), branch, was, sha, ""};
+      if (auto c = s.mirror->Commit(sha)) push.sender = c->author;
+      STRAKE_TRY_ASSIGN(started, pushed_(*s.mirror, push));
+      if (started.runs.empty() && started.error.empty()) continue;
+      Json entry = {{"branch", branch}, {"sha", sha}, {"time", FormatRfc3339(clock_.Now())}};
+      if (!started.runs.empty()) {
+        entry["pipelineRuns"] = started.runs;
+        reason = "PipelineRunsStarted";
+        message = fmt::format("{} on {}: {}", sha.substr(0, 12), branch, Join(started.runs, ", "));
+      } else {
+        entry["error"] = started.error;
+        reason = "PipelinesRefused";
+        message = fmt::format("{} on {}: {}", sha.substr(0, 12), branch, started.error);
+      }
+      history.push_back(std::move(entry));
+    }
+    while (history.size() > 20) history.erase(history.begin());
+    if (!history.empty()) next["pipelinesAsCode"] = history;
+  }
   Json a = next, b = status;
   a.erase("lastFetchTime");
   b.erase("lastFetchTime");
   if (a == b) return r;  // a fetch that found nothing new is not a change
-  auto w = store_.UpdateStatus(
-      got->key, next, got->resource_version, next["phase"] == "Error" ? "FetchFailed" : "Fetched",
-      next["phase"] == "Error" ? next.value("message", "")
-                               : fmt::format("{} branches", next["branches"].size()));
+  if (reason.empty()) {
+    reason = next["phase"] == "Error" ? "FetchFailed" : "Fetched";
+    message = next["phase"] == "Error" ? next.value("message", "")
+                                       : fmt::format("{} branches", next["branches"].size());
+  }
+  auto w = store_.UpdateStatus(got->key, next, got->resource_version, reason, message);
   if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
     r.requeue_after = Millis(1);
     return r;

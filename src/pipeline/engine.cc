@@ -81,6 +81,11 @@ Json ResolvedSpecJson(const Json& spec, const Catalog& catalog,
 
 }  // namespace
 
+std::string RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
+                            const std::string& run, const std::string& workspace) {
+  return PathJoin(data_dir, "workspaces/" + ns + "/" + run + "/" + workspace);
+}
+
 std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
                         int matrix_index) {
   std::string name = pipeline_run + "-" + pipeline_task;
@@ -297,7 +302,8 @@ void Engine::PollChanges() {
 
 Result<std::string> Engine::Submit(const model::Resource& resource,
                                    const std::vector<model::Resource>& all,
-                                   const std::vector<model::Param>& extra_params) {
+                                   const std::vector<model::Param>& extra_params,
+                                   bool store_resources) {
   const auto& pr = std::get<model::PipelineRun>(resource.value);
   Catalog catalog = MakeCatalog(all);
   if (pr.spec.status == "PipelineRunPending") {
@@ -305,6 +311,7 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   }
   // Store the resources the run uses, as `kubectl apply` would.
   for (const auto& r : all) {
+    if (!store_resources) break;
     if (std::holds_alternative<model::PipelineRun>(r.value) ||
         std::holds_alternative<model::TaskRun>(r.value)) {
       continue;
@@ -479,7 +486,6 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   // Workspaces: each binding becomes a host directory.
   std::map<std::string, const model::WorkspaceBinding*> bindings;
   for (const auto& b : prs.workspaces) bindings[b.name] = &b;
-  std::string base = PathJoin(options_.executor.data_dir, "workspaces/" + ns + "/" + name);
   for (const auto& w : run->spec.workspaces) {
     auto it = bindings.find(w.name);
     if (it == bindings.end()) {
@@ -497,7 +503,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     switch (b.kind) {
       case model::WorkspaceBinding::Kind::kEmptyDir:
       case model::WorkspaceBinding::Kind::kVolumeClaimTemplate:
-        dir = PathJoin(base, w.name);
+        dir = RunWorkspaceDir(options_.executor.data_dir, ns, name, w.name);
         st = MakeDirs(dir, 0777);
         break;
       case model::WorkspaceBinding::Kind::kPersistentVolumeClaim:
@@ -510,7 +516,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
         bool secret = b.kind == model::WorkspaceBinding::Kind::kSecret;
         const auto& m = secret ? run->secrets : run->config_maps;
         auto src = m->find(b.source);
-        dir = PathJoin(base, w.name);
+        dir = RunWorkspaceDir(options_.executor.data_dir, ns, name, w.name);
         run->read_only_workspaces.insert(w.name);
         if (src == m->end()) {
           st = Failf("workspace \"{}\": {} \"{}\" not found (apply it with -f)", w.name,

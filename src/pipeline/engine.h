@@ -64,11 +64,14 @@ class Engine {
 
   void SetObserver(std::function<void(const ProgressEvent&)> fn) { observer_ = std::move(fn); }
 
-  // Stores the run's resources and the PipelineRun (named, or generated from
-  // generateName). Returns its name; Resume starts it. (Two calls, so the
-  // caller can free its copy of a large pipeline before the run is built.)
+  // Stores the run's resources (unless `store_resources` is false: a
+  // Pipelines-as-Code run brings its own, inlined into the run) and the
+  // PipelineRun (named, or generated from generateName). Returns its name;
+  // Resume starts it. (Two calls, so the caller can free its copy of a large
+  // pipeline before the run is built.)
   Result<std::string> Submit(const model::Resource& run, const std::vector<model::Resource>& all,
-                             const std::vector<model::Param>& extra_params);
+                             const std::vector<model::Param>& extra_params,
+                             bool store_resources = true);
   // Starts a stored PipelineRun: a new one, or one that was interrupted.
   Status Resume(const std::string& ns, const std::string& name);
   // Blocks until the run is done; returns the PipelineRun as stored.
@@ -114,6 +117,10 @@ class Engine {
   bool stopping_ = false;
   std::condition_variable poll_cv_;
 };
+
+// The host directory of a run's emptyDir or volumeClaimTemplate workspace.
+std::string RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
+                            const std::string& run, const std::string& workspace);
 
 // The Kubernetes name of a TaskRun for a pipeline task (matrix index >= 0
 // for a fan-out), kept within 63 characters as Tekton does.

@@ -17,6 +17,7 @@
 #include "gitops/application.h"
 #include "gitops/repository.h"
 #include "gitops/sources.h"
+#include "pipeline/engine.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
 #include "router/remote.h"
@@ -25,6 +26,7 @@
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/http_server.h"
+#include "server/pipelines_on_push.h"
 #include "store/sqlite_store.h"
 #include "targets/local.h"
 
@@ -180,14 +182,29 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   });
   Forward apps_fwd([&](const std::string& k) { return apps.Reconcile(k); });
   controller::Controller app_ctl("applications", apps_fwd, 2);
-  gitops::RepositoryReconciler repos(st, sources, clock, [&](const std::string& url) {
-    // The Applications whose files changed first; the rest (only their
-    // revision moves) a moment later, so a push to one of thousands of
-    // Applications in a repository syncs it at once.
-    auto [now, later] = apps.AppsOfRepo(url, sources.LastChange(url));
-    for (const auto& a : now) app_ctl.EnqueueFirst(a);
-    for (const auto& a : later) app_ctl.EnqueueAfter(a, std::chrono::milliseconds(250));
-  });
+
+  // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
+  // same engine as `strake run`, sandboxed, in this data directory.
+  pipeline::EngineOptions engine_options;
+  engine_options.parallel = 2;
+  engine_options.executor.data_dir = options.data_dir;
+  engine_options.executor.self_exe = SelfExe();
+  pipeline::Engine engine(st, engine_options, clock);
+  PipelinesOnPush pipelines(st, engine, options.data_dir);
+  STRAKE_TRY(pipelines.ResumeInterrupted());
+  gitops::RepositoryReconciler repos(
+      st, sources, clock,
+      [&](const std::string& url) {
+        // The Applications whose files changed first; the rest (only their
+        // revision moves) a moment later, so a push to one of thousands of
+        // Applications in a repository syncs it at once.
+        auto [now, later] = apps.AppsOfRepo(url, sources.LastChange(url));
+        for (const auto& a : now) app_ctl.EnqueueFirst(a);
+        for (const auto& a : later) app_ctl.EnqueueAfter(a, std::chrono::milliseconds(250));
+      },
+      [&](const gitops::Mirror& mirror, const gitops::PushEvent& push) {
+        return pipelines.OnPush(mirror, push);
+      });
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
   Webhooks hooks(
