@@ -13,6 +13,8 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 std::string_view Trim(std::string_view s);
 // ASCII lower case.
 std::string ToLower(std::string_view s);
+// An environment variable's name for `s`: "source-branch" -> "SOURCE_BRANCH".
+std::string EnvVarName(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to);

@@ -75,16 +75,6 @@ std::vector<VarRef> FindVars(const std::string& s) {
   return out;
 }
 
-std::string EnvName(const std::string& param) {
-  std::string out;
-  for (char c : param) {
-    out += std::isalnum(static_cast<unsigned char>(c))
-               ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-               : '_';
-  }
-  return out;
-}
-
 // Expands the variables in every string of `n`. `param_value` is true inside
 // a PipelineRun's spec.params[i].value, the one place an untrusted value may
 // go; `param` names that param.
@@ -139,8 +129,8 @@ Status Expand(model::Node& n, const std::string& file, const std::string& path,
             "  ... and in the Task:\n"
             "    steps:\n    - env:\n      - name: {}\n        value: $(params.{})\n"
             "      script: echo \"${}\"",
-            Place(file, n), path, r.name, v->second.why, r.name, r.name, EnvName(r.name), r.name,
-            EnvName(r.name));
+            Place(file, n), path, r.name, v->second.why, r.name, r.name, EnvVarName(r.name), r.name,
+            EnvVarName(r.name));
       }
       untrusted[param] = "{{" + r.name + "}}";
     }

@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "base/strings.h"
 #include "pipeline/substitute.h"
 #include "pipeline/validate.h"
 
@@ -43,19 +44,9 @@ std::string TaintedRef(const model::ParamValue& v, const Tainted& tainted) {
   return hit;
 }
 
-std::string EnvName(const std::string& param) {
-  std::string out;
-  for (char c : param) {
-    out += std::isalnum(static_cast<unsigned char>(c))
-               ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-               : '_';
-  }
-  return out;
-}
-
 Status Refuse(const model::Step& s, const std::string& field, const std::string& param,
               const std::string& carries, const std::string& context) {
-  std::string env = EnvName(param);
+  std::string env = EnvVarName(param);
   return Failf(
       "{}:{}:{}: {}.{}: $(params.{}) carries {} from the push ({}) and would be pasted into "
       "text the shell runs, so whoever names a branch could run commands; read it from the "
