@@ -4,6 +4,7 @@
 
 #include "base/fs.h"
 #include "base/strings.h"
+#include "gitops/kustomize.h"
 #include "model/decode.h"
 
 namespace strake::gitops {
@@ -51,12 +52,19 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   ReadLimits read;
   read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(files, mirror.ReadDir(sha, dir, source.recurse, want, read));
-  if (kustomized || source.kustomize) {
-    return Failf("{}: kustomize sources are not supported yet; use a directory of manifests", dir);
-  }
-  std::string prefix = dir == "." ? "" : dir + "/";
   Rendered out;
   std::vector<model::Document> docs;
+  if (kustomized || source.kustomize) {
+    STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, limits));
+    for (auto& o : objects) docs.push_back({o.origin, model::FromJson(o.object)});
+    model::Diagnostics diags;
+    (void)model::Decode(docs, diags);
+    if (diags.HasErrors()) return Fail(diags.ErrorText());
+    out.source_type = "Kustomize";
+    for (auto& o : objects) out.objects.push_back({std::move(o.object), std::move(o.origin)});
+    return out;
+  }
+  std::string prefix = dir == "." ? "" : dir + "/";
   std::vector<std::string> errors;
   for (const auto& f : files) {
     auto parsed = model::ParseYaml(f.data, prefix + f.path, limits);

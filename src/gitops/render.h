@@ -7,8 +7,8 @@
 // parsed with the YAML limits (size, depth, alias expansion) and checked by
 // the same strict decoder as `strake apply`. `kind: List` documents are
 // flattened. Errors carry "path/in/repo.yaml:line:col" and the field path.
-// A kustomization file, or source.kustomize, is a "not supported yet" error
-// for now.
+// A directory with a kustomization file is built by kustomize's rules
+// (gitops/kustomize.h) instead.
 #pragma once
 
 #include <string>

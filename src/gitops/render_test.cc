@@ -92,16 +92,20 @@ TEST_F(RenderTest, AnAliasBombAndAnOversizedFileAreRefused) {
       << huge.error().message;
 }
 
-TEST_F(RenderTest, KustomizeIsNotSupportedYetAndSaysSo) {
-  Write("app/kustomization.yaml", "resources: [cm.yaml]\n");
+TEST_F(RenderTest, AKustomizationIsBuiltByKustomizesRules) {
+  Write("app/kustomization.yaml", "resources: [cm.yaml]\nnamePrefix: dev-\n");
   Write("app/cm.yaml", kConfig);
+  Write("app/ignored.yaml", "not: [a manifest");  // not in resources: not read
   std::string sha = Commit("k");
   auto m = Fetched();
   model::ApplicationSource src;
   src.path = "app";
   auto r = Render(*m, sha, src);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("kustomize sources are not supported yet"), std::string::npos);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source_type, "Kustomize");
+  ASSERT_EQ(r->objects.size(), 1u);
+  EXPECT_EQ(r->objects[0].object["metadata"]["name"], "dev-settings");
+  EXPECT_EQ(r->objects[0].origin, "app/cm.yaml:1:1");
 }
 
 TEST(GlobTest, ArgoCdIncludeAndExclude) {

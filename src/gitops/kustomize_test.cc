@@ -1,0 +1,244 @@
+#include "gitops/kustomize.h"
+
+#include <gtest/gtest.h>
+
+#include "gitops/test_repo.h"
+
+namespace strake::gitops {
+namespace {
+
+using model::Json;
+
+class KustomizeTest : public GitTest {
+ protected:
+  Result<std::vector<KustomizedObject>> Build(const std::string& dir) {
+    std::string sha = Commit("k");
+    mirror_ = Fetched();
+    return Kustomize(*mirror_, sha, dir);
+  }
+  static const Json* Find(const std::vector<KustomizedObject>& objs, const std::string& kind,
+                          const std::string& name) {
+    for (const auto& o : objs) {
+      if (o.object.value("kind", "") == kind && o.object["metadata"].value("name", "") == name)
+        return &o.object;
+    }
+    return nullptr;
+  }
+  std::unique_ptr<Mirror> mirror_;
+};
+
+const char* kDeploy = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.local:5000/web:v1
+        envFrom: [{configMapRef: {name: app-config}}]
+        env: [{name: A, value: "1"}]
+      - name: sidecar
+        image: proxy:1.0
+)";
+
+const char* kService = R"(apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+)";
+
+TEST_F(KustomizeTest, AnOverlayOnABase) {
+  Write("base/kustomization.yaml", "resources: [deploy.yaml, svc.yaml]\n");
+  Write("base/deploy.yaml", kDeploy);
+  Write("base/svc.yaml", kService);
+  Write("overlays/dev/kustomization.yaml", R"(apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../../base]
+namespace: dev
+namePrefix: dev-
+commonLabels: {env: dev}
+commonAnnotations: {team: shop}
+images:
+- {name: registry.local:5000/web, newTag: v2}
+configMapGenerator:
+- name: app-config
+  literals: [MODE=fast, "GREETING=\"hi there\""]
+  files: [settings.ini, renamed.txt=extra.txt]
+secretGenerator:
+- name: creds
+  literals: [password=s3cret]
+replicas:
+- {name: web, count: 3}
+patches:
+- patch: |
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec:
+      template:
+        spec:
+          containers:
+          - name: web
+            env: [{name: B, value: "2"}]
+          - name: sidecar
+            $patch: delete
+- target: {kind: Service, name: web}
+  patch: |
+    - {op: replace, path: /spec/ports/0/port, value: 8000}
+)");
+  Write("overlays/dev/settings.ini", "level=3\n");
+  Write("overlays/dev/extra.txt", "more");
+  auto built = Build("overlays/dev");
+  ASSERT_TRUE(built) << built.error().message;
+  ASSERT_EQ(built->size(), 4u);
+
+  const Json* cm = nullptr;
+  for (const auto& o : *built) {
+    if (o.object["kind"] == "ConfigMap") cm = &o.object;
+  }
+  ASSERT_NE(cm, nullptr);
+  std::string cm_name = (*cm)["metadata"]["name"];
+  EXPECT_EQ(cm_name.rfind("dev-app-config-", 0), 0u) << cm_name;
+  EXPECT_EQ(cm_name.size(), std::string("dev-app-config-").size() + 10);
+  EXPECT_EQ((*cm)["data"]["MODE"], "fast");
+  EXPECT_EQ((*cm)["data"]["GREETING"], "hi there");
+  EXPECT_EQ((*cm)["data"]["settings.ini"], "level=3\n");
+  EXPECT_EQ((*cm)["data"]["renamed.txt"], "more");
+  EXPECT_EQ((*cm)["metadata"]["namespace"], "dev");
+
+  const Json* d = Find(*built, "Deployment", "dev-web");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ((*d)["metadata"]["namespace"], "dev");
+  EXPECT_EQ((*d)["metadata"]["labels"]["env"], "dev");
+  EXPECT_EQ((*d)["metadata"]["annotations"]["team"], "shop");
+  EXPECT_EQ((*d)["spec"]["selector"]["matchLabels"]["env"], "dev");
+  EXPECT_EQ((*d)["spec"]["template"]["metadata"]["labels"]["env"], "dev");
+  EXPECT_EQ((*d)["spec"]["replicas"], 3);
+  const Json& containers = (*d)["spec"]["template"]["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 1u) << containers.dump();  // sidecar deleted
+  EXPECT_EQ(containers[0]["image"], "registry.local:5000/web:v2");
+  EXPECT_EQ(containers[0]["env"].size(), 2u) << containers[0].dump();  // merged by name
+  EXPECT_EQ(containers[0]["envFrom"][0]["configMapRef"]["name"], cm_name);
+
+  const Json* svc = Find(*built, "Service", "dev-web");
+  ASSERT_NE(svc, nullptr);
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["port"], 8000);
+  EXPECT_EQ((*svc)["spec"]["selector"]["env"], "dev");
+
+  const Json* secret = nullptr;
+  for (const auto& o : *built) {
+    if (o.object["kind"] == "Secret") secret = &o.object;
+  }
+  ASSERT_NE(secret, nullptr);
+  EXPECT_EQ((*secret)["data"]["password"], "czNjcmV0");
+  EXPECT_EQ((*secret)["type"], "Opaque");
+}
+
+TEST_F(KustomizeTest, GeneratedNamesCarryKustomizesOwnHash) {
+  // The values kustomize's hasher tests pin.
+  EXPECT_EQ(KustomizeHash(Json::parse(R"({"kind":"ConfigMap","metadata":{"name":""},"data":{}})")),
+            "42745tchd9");
+  EXPECT_EQ(KustomizeHash(
+                Json::parse(R"({"kind":"ConfigMap","metadata":{"name":""},"data":{"one":""}})")),
+            "9g67k2htb6");
+  EXPECT_EQ(KustomizeHash(Json::parse(
+                R"({"kind":"Secret","type":"my-type","metadata":{"name":""},"data":{}})")),
+            "t75bgf6ctb");
+}
+
+TEST_F(KustomizeTest, GeneratorBehaviourAndOptions) {
+  Write("base/kustomization.yaml",
+        "configMapGenerator:\n- {name: cfg, literals: [a=1, b=1]}\n"
+        "generatorOptions: {disableNameSuffixHash: true}\n");
+  Write("app/kustomization.yaml",
+        "resources: [../base]\nconfigMapGenerator:\n- {name: cfg, behavior: merge, literals: "
+        "[b=2]}\n");
+  auto built = Build("app");
+  ASSERT_TRUE(built) << built.error().message;
+  const Json* cm = Find(*built, "ConfigMap", "cfg");
+  ASSERT_NE(cm, nullptr) << (*built)[0].object.dump();
+  EXPECT_EQ((*cm)["data"], Json::parse(R"({"a":"1","b":"2"})"));
+}
+
+TEST_F(KustomizeTest, PathsThatLeaveTheRepositoryAreRefusedWithTheirPlace) {
+  Write("app/kustomization.yaml", "resources:\n- ok.yaml\n- ../../../etc\n");
+  Write("app/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n");
+  auto built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message,
+            "app/kustomization.yaml:3:3: resources[1]: \"../../../etc\" leaves the repository");
+
+  Write("app/kustomization.yaml",
+        "configMapGenerator:\n- name: x\n  files: [../../../../etc/passwd]\n");
+  built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("app/kustomization.yaml:3:11: configMapGenerator[0].files: "
+                                       "\"../../../../etc/passwd\" leaves the repository"),
+            std::string::npos)
+      << built.error().message;
+
+  Write("app/kustomization.yaml", "resources: [/etc/passwd]\n");
+  built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("an absolute path"), std::string::npos);
+
+  Write("app/kustomization.yaml", "resources: [https://github.com/x/y//base]\n");
+  built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("remote resources are not supported"), std::string::npos);
+}
+
+TEST_F(KustomizeTest, CyclesUnknownFieldsAndUnmatchedPatchesAreErrors) {
+  Write("a/kustomization.yaml", "resources: [../b]\n");
+  Write("b/kustomization.yaml", "resources: [../a]\n");
+  auto built = Build("a");
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("a cycle of kustomizations: a -> b -> a"), std::string::npos)
+      << built.error().message;
+
+  Write("c/kustomization.yaml", "resourses: [x.yaml]\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message,
+            "c/kustomization.yaml:1:1: resourses: unknown field (did you mean \"resources\"?)");
+
+  Write("c/kustomization.yaml", "helmCharts: [{name: x}]\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message,
+            "c/kustomization.yaml:1:1: helmCharts: Helm charts are not supported yet");
+
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\npatches:\n- patch: '{kind: ConfigMap, metadata: {name: nope}}'\n");
+  Write("c/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("patches[0]: the patch matches no object"),
+            std::string::npos)
+      << built.error().message;
+}
+
+TEST(StrategicMerge, MergesKnownListsByKeyAndReplacesOthers) {
+  Json target = Json::parse(R"({"spec":{"containers":[{"name":"a","image":"x","args":["1","2"]},
+      {"name":"b","image":"y"}],"ports":[{"containerPort":80,"name":"http"}]}})");
+  Json patch = Json::parse(R"({"spec":{"containers":[{"name":"a","args":["3"]},
+      {"name":"c","image":"z"}],"ports":[{"containerPort":80,"protocol":"TCP"}]}})");
+  Json out = StrategicMerge(target, patch);
+  EXPECT_EQ(out["spec"]["containers"].size(), 3u);
+  EXPECT_EQ(out["spec"]["containers"][0]["args"],
+            Json::parse(R"(["3"])"));  // lists of strings replace
+  EXPECT_EQ(out["spec"]["containers"][0]["image"], "x");
+  EXPECT_EQ(out["spec"]["ports"][0],
+            Json::parse(R"({"containerPort":80,"name":"http","protocol":"TCP"})"));
+  EXPECT_EQ(StrategicMerge(Json::parse(R"({"a":1,"b":2})"), Json::parse(R"({"a":null})")),
+            Json::parse(R"({"b":2})"));
+}
+
+}  // namespace
+}  // namespace strake::gitops
