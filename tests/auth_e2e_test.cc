@@ -202,5 +202,41 @@ TEST_F(AuthE2E, TheAuditChainFindsAnEditedRemovedOrReorderedEntry) {
   EXPECT_EQ(verdict().exit_code, 0);
 }
 
+TEST_F(AuthE2E, ServesHttpsWithTheGivenCertificate) {
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=strake -keyout " +
+                    dir_ + "/tls.key -out " + dir_ +
+                    "/tls.crt -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  // Both or neither.
+  Ran half = Strake({"serve", "--listen", "127.0.0.1:0", "--tls-cert", dir_ + "/tls.crt"});
+  EXPECT_NE(half.exit_code, 0);
+  EXPECT_NE(half.err.find("give both --tls-cert and --tls-key"), std::string::npos) << half.err;
+
+  serve_args_ = {"--tls-cert", dir_ + "/tls.crt", "--tls-key", dir_ + "/tls.key"};
+  StartServer();
+  ASSERT_TRUE(StartsWith(server_, "https://127.0.0.1:")) << server_;
+  // The CLI trusts the certificate it is given.
+  cli_env_ = {"STRAKE_CA_CERT=" + dir_ + "/tls.crt"};
+  Ran r = Cli({"apply", "-f",
+               File("cm.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "
+                    "over-tls}\ndata: {a: b}\n")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Cli({"get", "configmap", "over-tls", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"a\": \"b\""), std::string::npos) << r.out;
+  // Without it, the certificate is not trusted; nothing is sent.
+  cli_env_.clear();
+  r = Cli({"get", "configmap", "over-tls"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the server's certificate is not trusted"), std::string::npos) << r.err;
+  // Plain HTTP to the HTTPS port gets no answer.
+  std::string plain = "http" + server_.substr(5);
+  r = Strake({"get", "configmap", "over-tls", "--server", plain}, std::chrono::seconds(60),
+             {"STRAKE_TOKEN=" + token_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot reach the strake server"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -131,7 +131,9 @@ void ServerE2E::TearDown() {
 void ServerE2E::StartServer() {
   std::string log = dir_ + "/.bg";
   (void)RemoveAll(log);
-  pid_ = StartStrake({"serve", "--listen", "127.0.0.1:0", "--stop-workloads"});
+  std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:0", "--stop-workloads"};
+  args.insert(args.end(), serve_args_.begin(), serve_args_.end());
+  pid_ = StartStrake(args);
   ASSERT_TRUE(WaitFor(
       [&] {
         auto text = ReadFile(log).value_or("");
@@ -161,7 +163,9 @@ void ServerE2E::StopServer(int sig) {
 Ran ServerE2E::Cli(std::vector<std::string> args, std::chrono::milliseconds limit) {
   args.push_back("--server");
   args.push_back(server_);
-  return Strake(args, limit, {"STRAKE_TOKEN=" + token_});
+  std::vector<std::string> env = {"STRAKE_TOKEN=" + token_};
+  env.insert(env.end(), cli_env_.begin(), cli_env_.end());
+  return Strake(args, limit, env);
 }
 
 std::vector<std::pair<std::string, std::string>> ServerE2E::Auth() const {

@@ -645,5 +645,88 @@ spec:
   EXPECT_EQ(runs, 1) << list.out;
 }
 
+// Resource hooks: a PreSync Job runs (and is deleted) before the sync's
+// resources are applied, a PostSync Job after they are healthy; a failing
+// PreSync hook fails the sync before anything is applied, and starts the
+// SyncFail hook.
+TEST_F(GitopsE2E, HooksRunAroundTheSyncAndAFailedPreSyncHookStopsIt) {
+  auto job = [](const std::string& name, const std::string& hook, const std::string& policy,
+                const std::string& script) {
+    return fmt::format(
+        R"(apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {}
+  annotations:
+    argocd.argoproj.io/hook: {}
+{}spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: alpine
+        command: [sh, -c, "{}"]
+)",
+        name, hook,
+        policy.empty() ? "" : "    argocd.argoproj.io/hook-delete-policy: " + policy + "\n",
+        script);
+  };
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  Write("env/dev/pre.yaml", job("pre", "PreSync", "HookSucceeded", "sleep 1; echo migrated"));
+  Write("env/dev/post.yaml", job("post", "PostSync", "", "echo smoke-tested"));
+  Write("env/dev/failed.yaml", job("on-fail", "SyncFail", "", "echo cleaning up"));
+  std::string sha = Push("hooks");
+  StartServer();
+  ApplyApp();
+  ASSERT_TRUE(WaitSynced(sha, 30s)) << App().dump(2);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return App()["status"].value("operationState", Json::object()).value("phase", "") ==
+               "Succeeded";
+      },
+      30s))
+      << App().dump(2);
+  Json op = App()["status"]["operationState"];
+  std::vector<std::string> order;
+  for (const auto& r : op["syncResult"]["resources"]) {
+    order.push_back(r.value("kind", "") + "/" + r.value("name", "") + ":" +
+                    r.value("hookPhase", r.value("status", "")));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"Job/pre:Succeeded", "ConfigMap/a:Synced",
+                                             "Job/post:Succeeded"}))
+      << op.dump(2);
+  EXPECT_EQ(Value("a"), "1");
+  // HookSucceeded deleted the PreSync Job; the PostSync one is kept, done
+  // after the ConfigMap was made; hooks are not the Application's resources.
+  EXPECT_FALSE(Get("job", "pre").is_object());
+  Json post = Get("job", "post");
+  ASSERT_TRUE(post.is_object());
+  EXPECT_EQ(post["status"].value("succeeded", 0), 1) << post.dump(2);
+  EXPECT_GE(post["status"].value("startTime", ""),
+            Get("configmap", "a")["metadata"].value("creationTimestamp", "~"));
+  EXPECT_EQ(App()["status"]["resources"].size(), 1u) << App()["status"]["resources"].dump();
+  EXPECT_NE(ReadFile(data_ + "/logs/jobs/default/post.log").value_or("").find("smoke-tested"),
+            std::string::npos);
+
+  // A PreSync hook that fails: nothing of the new revision is applied.
+  Write("env/dev/a.yaml", ConfigMap("a", "2"));
+  Write("env/dev/pre.yaml", job("pre", "PreSync", "", "echo no database; exit 3"));
+  std::string bad = Push("failing hook");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json o = App()["status"].value("operationState", Json::object());
+        return o.value("phase", "") == "Failed" &&
+               o.value("syncResult", Json::object()).value("revision", "") == bad;
+      },
+      30s))
+      << App().dump(2);
+  op = App()["status"]["operationState"];
+  EXPECT_NE(op.value("message", "").find("PreSync hook Job pre"), std::string::npos) << op.dump(2);
+  EXPECT_EQ(Value("a"), "1");
+  EXPECT_TRUE(WaitFor([&] { return Get("job", "on-fail").is_object(); }, 10s));
+}
+
 }  // namespace
 }  // namespace strake::e2e

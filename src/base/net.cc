@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -68,7 +69,19 @@ Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog) 
 
 Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
   auto addr = Address(host, port);
-  if (!addr) return tl::unexpected(addr.error());
+  if (!addr) {
+    // A name: its first IPv4 address, from the system's resolver.
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc != 0 || !found) return Failf("resolve {}: {}", Quote(host), ::gai_strerror(rc));
+    sockaddr_in a = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
+    ::freeaddrinfo(found);
+    a.sin_port = htons(port);
+    addr = a;
+  }
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return Failf("socket: {}", std::strerror(errno));
   int one = 1;
@@ -148,10 +161,12 @@ Result<Fd> ConnectUnix(const std::string& path) {
 }
 
 Result<HttpUrl> ParseHttpUrl(const std::string& url) {
-  if (StartsWith(url, "https://")) return Failf("{}: https is not supported yet (use http)", url);
-  if (!StartsWith(url, "http://")) return Failf("{}: not an http:// URL", Quote(url));
-  std::string rest = url.substr(7);
   HttpUrl u;
+  u.tls = StartsWith(url, "https://");
+  if (!u.tls && !StartsWith(url, "http://"))
+    return Failf("{}: not an http:// or https:// URL", Quote(url));
+  if (u.tls) u.port = 443;
+  std::string rest = url.substr(u.tls ? 8 : 7);
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   if (slash != std::string::npos) u.path = rest.substr(slash);
@@ -181,14 +196,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Reads more bytes into buf before the deadline; false at EOF.
-Result<bool> ReadMore(int fd, std::string& buf, Clock::time_point deadline) {
+Result<bool> ReadMore(const Link& link, std::string& buf, Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (left.count() <= 0) return Fail("timed out waiting for the response");
-  pollfd p{fd, POLLIN, 0};
-  int n = ::poll(&p, 1, static_cast<int>(left.count()));
-  if (n == 0) return Fail("timed out waiting for the response");
+  if (!link.Pending()) {
+    pollfd p{link.fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n == 0) return Fail("timed out waiting for the response");
+  }
   char tmp[16384];
-  ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
+  long r = link.Recv(tmp, sizeof tmp);
   if (r < 0) return Failf("read: {}", std::strerror(errno));
   if (r == 0) return false;
   buf.append(tmp, static_cast<size_t>(r));
@@ -198,11 +215,16 @@ Result<bool> ReadMore(int fd, std::string& buf, Clock::time_point deadline) {
 }  // namespace
 
 Result<Connection> Connection::Open(const std::string& host, uint16_t port,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout, const TlsContext* tls) {
   auto fd = ConnectTcp(host, port, timeout);
   if (!fd) return tl::unexpected(fd.error());
   Connection c;
   c.fd_ = std::move(*fd);
+  if (tls) {
+    auto s = TlsSession::Connect(*tls, c.fd_.get(), host, timeout);
+    if (!s) return tl::unexpected(s.error());
+    c.tls_ = std::move(*s);
+  }
   c.host_ = fmt::format("{}:{}", host, port);
   return c;
 }
@@ -231,20 +253,16 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
   }
   out += "\r\n";
   out += req.body;
-  for (size_t off = 0; off < out.size();) {
-    ssize_t w = ::send(fd_.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (w < 0) {
-      fd_ = Fd();
-      return Failf("write: {}", std::strerror(errno));
-    }
-    off += static_cast<size_t>(w);
+  if (!link().SendAll(out)) {
+    Close();
+    return Failf("write: {}", std::strerror(errno));
   }
   Head head;
   size_t head_len = 0;
   while (true) {
     auto parsed = ParseResponseHead(buf_, head);
     if (!parsed) {
-      fd_ = Fd();
+      Close();
       return tl::unexpected(parsed.error());
     }
     head_len = *parsed;
@@ -254,9 +272,9 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
     }
     if (head_len > 0) break;
     if (buf_.size() > size_t{64} * 1024) return Fail("response head too large");
-    auto more = ReadMore(fd_.get(), buf_, deadline);
+    auto more = ReadMore(link(), buf_, deadline);
     if (!more || !*more) {
-      fd_ = Fd();
+      Close();
       return more ? Fail("connection closed before a response") : tl::unexpected(more.error());
     }
   }
@@ -270,7 +288,7 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
   bool chunked = head.chunked;
   buf_.erase(0, head_len);
   auto fail = [this](Error e) -> Result<Response> {
-    fd_ = Fd();
+    Close();
     return tl::unexpected(std::move(e));
   };
   if (no_body) {
@@ -285,7 +303,7 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
       buf_.erase(0, *used);
       if (scan.done()) break;
       if (raw.size() > kMaxBody) return fail(Error{"response body too large"});
-      auto more = ReadMore(fd_.get(), buf_, deadline);
+      auto more = ReadMore(link(), buf_, deadline);
       if (!more) return fail(more.error());
       if (!*more) return fail(Error{"connection closed inside a chunked body"});
     }
@@ -302,7 +320,7 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
   } else if (length >= 0) {
     if (static_cast<uint64_t>(length) > kMaxBody) return fail(Error{"response body too large"});
     while (buf_.size() < static_cast<size_t>(length)) {
-      auto more = ReadMore(fd_.get(), buf_, deadline);
+      auto more = ReadMore(link(), buf_, deadline);
       if (!more) return fail(more.error());
       if (!*more) return fail(Error{"connection closed inside the body"});
     }
@@ -310,7 +328,7 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
     buf_.erase(0, static_cast<size_t>(length));
   } else {
     while (true) {
-      auto more = ReadMore(fd_.get(), buf_, deadline);
+      auto more = ReadMore(link(), buf_, deadline);
       if (!more) return fail(more.error());
       if (!*more) break;
       if (buf_.size() > kMaxBody) return fail(Error{"response body too large"});
@@ -319,13 +337,13 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
     buf_.clear();
     keep_alive = false;
   }
-  if (!keep_alive) fd_ = Fd();
+  if (!keep_alive) Close();
   return resp;
 }
 
 Result<Response> Fetch(const std::string& host, uint16_t port, const Request& req,
-                       std::chrono::milliseconds timeout) {
-  auto c = Connection::Open(host, port, timeout);
+                       std::chrono::milliseconds timeout, const TlsContext* tls) {
+  auto c = Connection::Open(host, port, timeout, tls);
   if (!c) return tl::unexpected(c.error());
   return c->RoundTrip(req, timeout);
 }

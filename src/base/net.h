@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/tls.h"
 
 namespace strake {
 
@@ -59,10 +60,10 @@ struct HttpUrl {
   std::string host;
   uint16_t port = 80;
   std::string path = "/";  // with the query, if any
+  bool tls = false;        // https://
 };
 
-// Parses "http://host[:port][/path]"; https is refused with a clear error
-// (no TLS client yet).
+// Parses "http://host[:port][/path]" or "https://..." (port 443 by default).
 Result<HttpUrl> ParseHttpUrl(const std::string& url);
 
 namespace http {
@@ -85,8 +86,10 @@ class Connection {
  public:
   static constexpr size_t kMaxBody = size_t{64} << 20;
 
+  // Over TLS when `tls` is given (the server's certificate checked against `host`).
   static Result<Connection> Open(const std::string& host, uint16_t port,
-                                 std::chrono::milliseconds timeout);
+                                 std::chrono::milliseconds timeout,
+                                 const TlsContext* tls = nullptr);
   // A connection to an HTTP server on a Unix socket (Host: localhost).
   static Result<Connection> OpenUnix(const std::string& path);
   // Sends the request (Host and Content-Length added) and reads the whole
@@ -95,14 +98,20 @@ class Connection {
   Result<Response> RoundTrip(const Request& req, std::chrono::milliseconds timeout);
 
  private:
+  Link link() const { return {fd_.get(), tls_.get()}; }
+  void Close() {
+    tls_.reset();
+    fd_ = Fd();
+  }
   Fd fd_;
+  std::unique_ptr<TlsSession> tls_;
   std::string host_;
   std::string buf_;  // bytes read past the previous response
 };
 
 // One request on a fresh connection.
 Result<Response> Fetch(const std::string& host, uint16_t port, const Request& req,
-                       std::chrono::milliseconds timeout);
+                       std::chrono::milliseconds timeout, const TlsContext* tls = nullptr);
 
 }  // namespace http
 }  // namespace strake

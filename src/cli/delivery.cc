@@ -35,9 +35,13 @@ std::string ServerOf(const ApiFlags& f);
 
 class Client {
  public:
-  explicit Client(const ApiFlags& f) : server_(ServerOf(f)), token_(f.token) {
+  explicit Client(const ApiFlags& f)
+      : server_(ServerOf(f)), token_(f.token), ca_cert_(f.ca_cert), insecure_(f.insecure) {
     if (token_.empty()) {
       if (const char* t = std::getenv("STRAKE_TOKEN"); t) token_ = t;
+    }
+    if (ca_cert_.empty()) {
+      if (const char* c = std::getenv("STRAKE_CA_CERT"); c) ca_cert_ = c;
     }
   }
 
@@ -46,13 +50,19 @@ class Client {
                       const std::string& content_type = "application/json") {
     auto url = ParseHttpUrl(server_);
     if (!url) return tl::unexpected(url.error());
+    if (url->tls && !tls_) {
+      auto t = TlsContext::Client(ca_cert_, !insecure_);
+      if (!t) return tl::unexpected(t.error());
+      tls_ = std::move(*t);
+    }
     http::Request req;
     req.method = method;
     req.target = (url->path == "/" ? "" : url->path) + path;
     req.body = body;
     if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
     if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30));
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30),
+                            url->tls ? tls_.get() : nullptr);
     if (!resp) {
       return Failf(
           "cannot reach the strake server at {}: {} (start one with `strake serve`, or set "
@@ -73,6 +83,9 @@ class Client {
  private:
   std::string server_;
   std::string token_;
+  std::string ca_cert_;
+  bool insecure_ = false;
+  std::shared_ptr<TlsContext> tls_;
 };
 
 std::string ServerOf(const ApiFlags& f) {
@@ -212,6 +225,11 @@ void DeliveryCommands::AddServerFlags(CLI::App* c) {
       "--server", flags_.server,
       "strake server URL (default $STRAKE_SERVER or " + std::string(kDefaultServer) + ")");
   c->add_option("--token", flags_.token, "API token (default $STRAKE_TOKEN)");
+  c->add_option("--ca-cert", flags_.ca_cert,
+                "CA certificate (PEM) of an https server (default $STRAKE_CA_CERT, else the "
+                "system's)");
+  c->add_flag("--insecure-skip-tls-verify", flags_.insecure,
+              "accept any certificate from an https server (testing only)");
 }
 
 void DeliveryCommands::AddApiFlags(CLI::App* c) {
@@ -225,6 +243,8 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   serve_ =
       app.add_subcommand("serve", "run the control plane: API, controllers, runtime and router");
   serve_->add_option("--listen", listen_, "API address (default 127.0.0.1:7300)");
+  serve_->add_option("--tls-cert", tls_cert_, "serve HTTPS with this certificate chain (PEM)");
+  serve_->add_option("--tls-key", tls_key_, "the certificate's private key (PEM)");
   serve_->add_flag("--stop-workloads", stop_workloads_,
                    "stop the workloads on exit (default: keep them running)");
 
@@ -558,6 +578,8 @@ int DeliveryCommands::Dispatch() {
     server::ServeOptions o;
     o.data_dir = data_dir_;
     o.listen = listen_;
+    o.tls_cert = tls_cert_;
+    o.tls_key = tls_key_;
     o.stop_workloads = stop_workloads_;
     o.on_admin_token = [](const std::string& token) {
       fmt::print(

@@ -15,6 +15,8 @@ struct ApiFlags {
   std::string ns = "default";
   std::string output = "text";
   std::string token;
+  std::string ca_cert;  // an https server's CA (PEM); default $STRAKE_CA_CERT, else the system's
+  bool insecure = false;
 };
 
 // Adds the subcommands to `app`; Dispatch runs the one that was parsed and
@@ -73,6 +75,7 @@ class DeliveryCommands {
   CLI::App* retry_ = nullptr;
   CLI::App* undo_ = nullptr;
   std::string listen_ = "127.0.0.1:7300";
+  std::string tls_cert_, tls_key_;
   bool stop_workloads_ = false;
   std::vector<std::string> files_;
   std::string kind_, name_;

@@ -128,13 +128,43 @@ Result<std::vector<ApplicationReconciler::Desired>> ApplicationReconciler::Prepa
       continue;
     }
     Json& meta = obj["metadata"];
-    if (meta.contains("annotations") && meta["annotations"].is_object() &&
-        meta["annotations"].contains("argocd.argoproj.io/hook")) {
-      errors.push_back(
-          fmt::format("{}: resource hooks (argocd.argoproj.io/hook) are not "
-                      "supported yet",
-                      m.origin));
-      continue;
+    // Resource hooks: run at their phase of a sync, not kept in sync.
+    std::vector<std::string> hooks;
+    std::set<std::string> delete_policy;
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+      const Json& ann = meta["annotations"];
+      if (ann.contains(kHook) && ann[kHook].is_string()) {
+        bool skip = false;
+        for (const auto& part : Split(ann[kHook].get<std::string>(), ',')) {
+          std::string h(Trim(part));
+          if (h == "Skip") {
+            skip = true;
+          } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail") {
+            hooks.push_back(h);
+          } else if (!h.empty()) {
+            errors.push_back(fmt::format(
+                "{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, PostSync, "
+                "SyncFail or Skip; PreDelete and PostDelete are not supported yet)",
+                m.origin, kHook, Quote(h)));
+          }
+        }
+        if (skip) continue;
+      }
+      if (ann.contains(kHookDeletePolicy) && ann[kHookDeletePolicy].is_string()) {
+        for (const auto& part : Split(ann[kHookDeletePolicy].get<std::string>(), ',')) {
+          std::string p(Trim(part));
+          if (p == "HookSucceeded" || p == "HookFailed" || p == "BeforeHookCreation") {
+            delete_policy.insert(p);
+          } else if (!p.empty()) {
+            errors.push_back(fmt::format(
+                "{}: metadata.annotations[{}]: {} is not a delete policy (HookSucceeded, "
+                "HookFailed or BeforeHookCreation)",
+                m.origin, kHookDeletePolicy, Quote(p)));
+          }
+        }
+      }
+      // Argo CD's default: the previous run's object goes before a new one.
+      if (!hooks.empty() && delete_policy.empty()) delete_policy.insert("BeforeHookCreation");
     }
     std::string ns;
     if (*namespaced) {
@@ -166,6 +196,8 @@ Result<std::vector<ApplicationReconciler::Desired>> ApplicationReconciler::Prepa
       continue;
     }
     d.object = std::move(obj);
+    d.hooks = std::move(hooks);
+    d.delete_policy = std::move(delete_policy);
     out.push_back(std::move(d));
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
@@ -374,8 +406,19 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
   if (!rendered) return comparison_error(rendered.error().message);
   auto desired = Prepare(**rendered, app.key, spec);
   if (!desired) return comparison_error(desired.error().message);
-  Compared c = Compare(app, spec, *desired);
+  // Hooks run during a sync; they are not compared, shown or pruned. Their
+  // changes (a hook Job ending) still bring the Application back.
   Remember(key, *desired, url, CleanRepoPath(spec.source.path).value_or("."));
+  std::vector<Desired> hooks;
+  for (auto it = desired->begin(); it != desired->end();) {
+    if (it->hooks.empty()) {
+      ++it;
+    } else {
+      hooks.push_back(std::move(*it));
+      it = desired->erase(it);
+    }
+  }
+  Compared c = Compare(app, spec, *desired);
 
   // Automated sync: when the revision moved, or on drift with selfHeal; not
   // again for a revision whose sync failed.
@@ -432,6 +475,78 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
     Json results = Json::array();
     std::vector<std::string> failures;
     std::string waiting;
+    Json hook_state = op.value("hooks", Json::object());
+    // One phase's hooks, wave by wave: each is created once per operation
+    // (after its previous object is deleted, BeforeHookCreation), and the
+    // phase goes on when every one of a wave is healthy (a Job complete). A
+    // degraded one (a Job failed) fails the sync.
+    auto run_hooks = [&](const std::string& phase, bool wait) {
+      std::vector<const Desired*> mine;
+      for (const auto& h : hooks) {
+        if (std::find(h.hooks.begin(), h.hooks.end(), phase) != h.hooks.end()) mine.push_back(&h);
+      }
+      std::stable_sort(mine.begin(), mine.end(), [](const Desired* x, const Desired* y) {
+        if (x->wave != y->wave) return x->wave < y->wave;
+        if (KindRank(x->key.kind) != KindRank(y->key.kind))
+          return KindRank(x->key.kind) < KindRank(y->key.kind);
+        return x->key.name < y->key.name;
+      });
+      for (size_t n = 0; n < mine.size() && failures.empty() && waiting.empty();) {
+        size_t end = n;
+        while (end < mine.size() && mine[end]->wave == mine[n]->wave) ++end;
+        for (size_t x = n; x < end; ++x) {
+          const Desired& h = *mine[x];
+          std::string id = phase + ":" + KeyString(h.key);
+          const Json seen = hook_state.value(id, Json::object());
+          std::string hook_phase = seen.value("phase", "");
+          std::string msg = seen.value("message", "");
+          if (hook_phase.empty()) {
+            if (h.delete_policy.count("BeforeHookCreation")) {
+              auto live = store_.Get(h.key);
+              if (live && *live) (void)writer_.Delete(h.key);
+            }
+            auto w = writer_.Apply(h.object);
+            hook_phase = w ? "Running" : "Failed";
+            msg = w ? "created" : w.error().message;
+          } else if (hook_phase == "Running") {
+            auto live = store_.Get(h.key);
+            std::string hmsg;
+            Health health = live && *live
+                                ? HealthOf(h.key.kind, (*live)->status, (*live)->generation, &hmsg)
+                                : Health::kMissing;
+            if (health == Health::kHealthy) {
+              hook_phase = "Succeeded";
+              msg = hmsg.empty() ? "succeeded" : hmsg;
+              if (h.delete_policy.count("HookSucceeded")) (void)writer_.Delete(h.key);
+            } else if (health == Health::kDegraded || health == Health::kMissing) {
+              hook_phase = "Failed";
+              msg = health == Health::kMissing ? "deleted while running" : hmsg;
+              if (h.delete_policy.count("HookFailed")) (void)writer_.Delete(h.key);
+            }
+          }
+          hook_state[id] = {{"phase", hook_phase}, {"message", msg}};
+          results.push_back({{"group", GroupOf(h.object.value("apiVersion", ""))},
+                             {"version", h.object.value("apiVersion", "")},
+                             {"kind", h.key.kind},
+                             {"namespace", h.key.ns},
+                             {"name", h.key.name},
+                             {"hookType", phase},
+                             {"hookPhase", hook_phase},
+                             {"syncPhase", phase},
+                             {"message", msg},
+                             {"status", hook_phase == "Failed" ? "SyncFailed" : "Synced"}});
+          if (hook_phase == "Failed") {
+            failures.push_back(
+                fmt::format("{} hook {} {}: {}", phase, h.key.kind, h.key.name, msg));
+          } else if (hook_phase == "Running" && wait && waiting.empty()) {
+            waiting = fmt::format("waiting for completion of hook {}/{} ({})", h.key.kind,
+                                  h.key.name, phase);
+          }
+        }
+        n = end;
+      }
+    };
+    run_hooks("PreSync", true);
     for (size_t n = 0; n < order.size() && failures.empty() && waiting.empty();) {
       int wave = (*desired)[order[n]].wave;
       size_t end = n;
@@ -504,6 +619,27 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
         results.push_back(std::move(entry));
       }
     }
+    if (failures.empty() && waiting.empty()) run_hooks("Sync", true);
+    if (failures.empty() && waiting.empty()) {
+      bool has_post = false;
+      for (const auto& h : hooks) {
+        has_post =
+            has_post || std::find(h.hooks.begin(), h.hooks.end(), "PostSync") != h.hooks.end();
+      }
+      // PostSync hooks run once everything the sync applied is healthy.
+      if (has_post) {
+        for (size_t i = 0; i < desired->size() && waiting.empty(); ++i) {
+          const Desired& d = (*desired)[i];
+          auto live = store_.Get(d.key);
+          if (!live || !*live ||
+              HealthOf(d.key.kind, (*live)->status, (*live)->generation) != Health::kHealthy) {
+            waiting = fmt::format("waiting for healthy state of {}/{} before PostSync hooks",
+                                  d.key.kind, d.key.name);
+          }
+        }
+        if (waiting.empty()) run_hooks("PostSync", true);
+      }
+    }
     op["syncResult"] = {
         {"revision", *sha}, {"source", SourceJson(spec.source)}, {"resources", results}};
     if (!waiting.empty()) {
@@ -516,12 +652,24 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
         for (int i = 0; i < retries; ++i) backoff *= spec.retry->factor;
         backoff = std::min(backoff, static_cast<double>(spec.retry->max_duration.count()));
         op["retryCount"] = retries + 1;
+        // A retry runs the hooks that failed again.
+        std::vector<std::string> rerun;
+        for (const auto& [id, st] : hook_state.items()) {
+          if (st.value("phase", "") == "Failed") rerun.push_back(id);
+        }
+        for (const auto& id : rerun) hook_state.erase(id);
         op["message"] = fmt::format("retrying attempt #{} in {}: {}", retries + 1,
                                     FormatDuration(Millis(static_cast<int64_t>(backoff))),
                                     Join(failures, "; "));
         result.requeue_after = Millis(static_cast<int64_t>(backoff));
         reason = "SyncRetrying";
       } else {
+        // SyncFail hooks: started, not waited for.
+        std::vector<std::string> failed = std::move(failures);
+        failures.clear();
+        run_hooks("SyncFail", false);
+        op["syncResult"]["resources"] = results;
+        failures = std::move(failed);
         op["phase"] = "Failed";
         op["message"] = "one or more objects failed to apply: " + Join(failures, "; ");
         op["finishedAt"] = Now(clock_);
@@ -547,6 +695,7 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
       message = fmt::format("synced to {}", sha->substr(0, 12));
       result.requeue_after = Millis(1);  // compare again against what was written
     }
+    if (!hook_state.empty()) op["hooks"] = hook_state;
     next["operationState"] = op;
   }
 

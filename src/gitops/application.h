@@ -95,6 +95,8 @@ class ApplicationReconciler {
     store::Key key;
     std::string origin;
     int wave = 0;
+    std::vector<std::string> hooks;       // PreSync, Sync, PostSync, SyncFail; empty: not a hook
+    std::set<std::string> delete_policy;  // HookSucceeded, HookFailed, BeforeHookCreation
   };
   struct Compared;
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,

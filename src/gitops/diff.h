@@ -22,6 +22,8 @@ using model::Json;
 // Argo CD's annotation tracking: "<app-namespace>_<app>:<group>/<kind>:<ns>/<name>".
 inline constexpr const char* kTrackingId = "argocd.argoproj.io/tracking-id";
 inline constexpr const char* kSyncWave = "argocd.argoproj.io/sync-wave";
+inline constexpr const char* kHook = "argocd.argoproj.io/hook";
+inline constexpr const char* kHookDeletePolicy = "argocd.argoproj.io/hook-delete-policy";
 inline constexpr const char* kSyncOptions = "argocd.argoproj.io/sync-options";
 inline constexpr const char* kCompareOptions = "argocd.argoproj.io/compare-options";
 

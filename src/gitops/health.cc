@@ -50,6 +50,15 @@ Health HealthOf(const std::string& kind, const model::Json& status, int64_t gene
     if (phase == "Degraded") return say(Health::kDegraded, msg);
     return say(Health::kProgressing, msg);
   }
+  if (kind == "Job") {
+    // Argo CD's: Complete is healthy, Failed degraded, else progressing.
+    for (const auto& c : st.value("conditions", model::Json::array())) {
+      if (c.value("status", "") != "True") continue;
+      if (c.value("type", "") == "Complete") return say(Health::kHealthy, c.value("message", ""));
+      if (c.value("type", "") == "Failed") return say(Health::kDegraded, c.value("message", ""));
+    }
+    return say(Health::kProgressing, st.value("active", 0) > 0 ? "running" : "");
+  }
   if (kind == "AnalysisRun") {
     if (phase == "Successful") return say(Health::kHealthy, msg);
     if (phase == "Failed" || phase == "Error") return say(Health::kDegraded, msg);

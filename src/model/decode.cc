@@ -655,6 +655,7 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   bool tekton = r.api_version == "tekton.dev/v1" || r.api_version == "tekton.dev/v1beta1";
   bool core = r.api_version == "v1";
   bool apps = r.api_version == "apps/v1";
+  bool batch = r.api_version == "batch/v1";
   bool argo = r.api_version == "argoproj.io/v1alpha1";
   bool own = r.api_version == "strake.dev/v1";
   static const std::vector<std::string> kTektonKinds = {"Task", "Pipeline", "PipelineRun",
@@ -662,10 +663,11 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   static const std::vector<std::string> kCoreKinds = {"ConfigMap", "Secret",
                                                       "PersistentVolumeClaim", "Service"};
   static const std::vector<std::string> kAppsKinds = {"Deployment"};
+  static const std::vector<std::string> kBatchKinds = {"Job"};
   static const std::vector<std::string> kArgoKinds = {
       "Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun", "Application"};
   static const std::vector<std::string> kOwnKinds = {"Repository"};
-  if (!tekton && !core && !apps && !argo && !own) {
+  if (!tekton && !core && !apps && !batch && !argo && !own) {
     if (StartsWith(r.api_version, "tekton.dev/")) {
       ctx.Error(*av, "apiVersion",
                 fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
@@ -678,11 +680,12 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     }
     return;
   }
-  const auto& kinds = tekton ? kTektonKinds
-                      : core ? kCoreKinds
-                      : apps ? kAppsKinds
-                      : own  ? kOwnKinds
-                             : kArgoKinds;
+  const auto& kinds = tekton  ? kTektonKinds
+                      : core  ? kCoreKinds
+                      : apps  ? kAppsKinds
+                      : batch ? kBatchKinds
+                      : own   ? kOwnKinds
+                              : kArgoKinds;
   if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
     ctx.Error(*kind, "kind",
               fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
@@ -695,7 +698,7 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
   }
 
-  if (apps || argo || own || r.kind == "Service") {
+  if (apps || batch || argo || own || r.kind == "Service") {
     const Node* spec = f.Need("spec");
     if (!spec) return;
     if (r.kind == "Application") {
@@ -705,6 +708,8 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
       r.value = Repository{r.meta, DecodeRepositorySpecNode(ctx, *spec)};
     } else if (r.kind == "Deployment") {
       r.value = DecodeDeploymentNode(ctx, r.meta, *spec);
+    } else if (r.kind == "Job") {
+      r.value = DecodeJobNode(ctx, r.meta, *spec);
     } else if (r.kind == "Service") {
       r.value = DecodeServiceNode(ctx, r.meta, *spec);
     } else if (r.kind == "Rollout") {

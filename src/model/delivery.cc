@@ -537,6 +537,45 @@ Deployment DecodeDeploymentNode(Ctx& ctx, const ObjectMeta& meta, const Node& sp
   return d;
 }
 
+Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Job j;
+  j.meta = meta;
+  if (const Node* t = f.Need("template")) {
+    // restartPolicy is the one pod field a Job must set (Never or OnFailure).
+    const Node* ps = t->IsMap() ? t->Get("spec") : nullptr;
+    const Node* rp = ps && ps->IsMap() ? ps->Get("restartPolicy") : nullptr;
+    if (!rp) {
+      ctx.Error(*t, "spec.template.spec.restartPolicy", "required: Never or OnFailure");
+    } else {
+      j.restart_policy = ctx.Str(*rp, "spec.template.spec.restartPolicy");
+      if (j.restart_policy != "Never" && j.restart_policy != "OnFailure") {
+        ctx.Error(*rp, "spec.template.spec.restartPolicy",
+                  fmt::format("{} is not allowed for a Job (Never or OnFailure)",
+                              Quote(j.restart_policy)));
+      }
+    }
+    j.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    for (const auto& c : j.pod.containers) {
+      if (c.command.empty() && c.args.empty()) {
+        ctx.Error(*t, "spec.template.spec.containers[0].command",
+                  "required on the local target: it runs this machine's programs, not images");
+        break;
+      }
+    }
+  }
+  if (const Node* v = f.Get("backoffLimit"))
+    j.backoff_limit = ctx.Int(*v, "spec.backoffLimit", 0, 1000);
+  if (const Node* v = f.Get("activeDeadlineSeconds"))
+    j.active_deadline_seconds = ctx.Int(*v, "spec.activeDeadlineSeconds", 1, 30 * 86400);
+  f.Get("selector");
+  f.Get("manualSelector");
+  f.Ignore({"completions", "parallelism", "ttlSecondsAfterFinished", "completionMode", "suspend",
+            "podFailurePolicy", "backoffLimitPerIndex"},
+           "is not applied to Jobs on the local target");
+  return j;
+}
+
 Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
   Fields f(ctx, spec, "spec");
   Service s;
@@ -670,6 +709,14 @@ Result<Deployment> DecodeDeployment(const Json& object) {
   return FromStoredJson<Deployment>(
       object.value("spec", Json::object()),
       [&](Ctx& c, const Node& n) { return DecodeDeploymentNode(c, meta, n); });
+}
+
+Result<Job> DecodeJob(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Job>(object.value("spec", Json::object()),
+                             [&](Ctx& c, const Node& n) { return DecodeJobNode(c, meta, n); });
 }
 
 }  // namespace strake::model

@@ -74,6 +74,16 @@ struct Deployment {
   bool recreate = false;
 };
 
+// batch/v1 Job: its first container run to completion on the local target,
+// retried up to backoffLimit times.
+struct Job {
+  ObjectMeta meta;
+  PodTemplate pod;
+  std::string restart_policy = "Never";  // Never or OnFailure (either way: a new attempt)
+  int backoff_limit = 6;
+  int active_deadline_seconds = 0;  // 0: none
+};
+
 struct ServicePort {
   std::string name;
   int port = 0;
@@ -247,5 +257,6 @@ Result<RolloutSpec> DecodeRolloutSpec(const Json& spec);
 Result<AnalysisTemplateSpec> DecodeAnalysisSpec(const Json& spec);
 Result<Service> DecodeService(const Json& object);
 Result<Deployment> DecodeDeployment(const Json& object);
+Result<Job> DecodeJob(const Json& object);
 
 }  // namespace strake::model

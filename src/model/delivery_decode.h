@@ -8,6 +8,7 @@
 namespace strake::model {
 
 Deployment DecodeDeploymentNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec);
+Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec);
 Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec);
 RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec);
 AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec);

@@ -17,7 +17,7 @@ struct Resource {
   ObjectMeta meta;
   Origin origin;
   Json raw;  // the document as JSON, as written
-  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
+  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment, Job,
                Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository>
       value;
 };

@@ -301,6 +301,14 @@ class Providers : public MetricProviders {
     return Value(HistogramQuantile(q, *w));
   }
 
+  // https:// addresses: the server's certificate checked against the system's CAs.
+  static Result<const TlsContext*> TlsFor(const HttpUrl& url) {
+    if (!url.tls) return nullptr;
+    static const auto ctx = TlsContext::Client("", true);
+    if (!ctx) return tl::unexpected(ctx.error());
+    return ctx->get();
+  }
+
   Result<Value> MeasurePrometheus(const model::MetricProvider& p, const MeasureContext& ctx) {
     auto query = ResolveArgs(p.query, ctx.args);
     if (!query) return tl::unexpected(query.error());
@@ -311,7 +319,9 @@ class Providers : public MetricProviders {
     http::Request req;
     req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
                              http::UrlEncode(*query));
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds));
+    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
+    auto resp =
+        http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls);
     if (!resp) return Failf("prometheus {}: {}", *address, resp.error().message);
     auto body = Value::parse(resp->body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
@@ -349,7 +359,9 @@ class Providers : public MetricProviders {
     auto body = ResolveArgs(p.body, ctx.args);
     if (!body) return tl::unexpected(body.error());
     req.body = *body;
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds));
+    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
+    auto resp =
+        http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls);
     if (!resp) return Failf("web {}: {}", *address, resp.error().message);
     if (resp->status < 200 || resp->status >= 300)
       return Failf("web {}: HTTP {}", *address, resp->status);

@@ -343,12 +343,13 @@ TEST(ProvidersTest, JobSucceedsOnExitZero) {
 
 TEST(ProvidersTest, UnreachableAndHttpsAreClearErrors) {
   auto m = MetricFrom(R"(  - name: m
-    provider: {web: {url: "https://example.invalid/x"}}
+    provider: {web: {url: "https://127.0.0.1:1/x"}}
 )");
   auto providers = MakeProviders(nullptr);
   auto v = providers->Measure(m, {});
   ASSERT_FALSE(v);
-  EXPECT_EQ(v.error().message, "https://example.invalid/x: https is not supported yet (use http)");
+  EXPECT_EQ(v.error().message,
+            "web https://127.0.0.1:1/x: connect to 127.0.0.1:1: Connection refused");
   auto router = MetricFrom(R"(  - name: m
     provider: {router: {service: web}}
 )");

@@ -36,8 +36,9 @@ RolloutReconciler::RolloutReconciler(store::Store& store, WorkloadTarget& target
                                      TrafficRouter& router, const Clock& clock)
     : store_(store), target_(target), router_(router), clock_(clock) {}
 
-Result<std::vector<std::pair<std::string, std::string>>> RolloutReconciler::ResolveEnv(
-    const std::string& ns, const model::Container& c) {
+Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,
+                                                                    const std::string& ns,
+                                                                    const model::Container& c) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& e : c.env) {
     if (!e.config_map_key_ref && !e.secret_key_ref) {
@@ -47,7 +48,7 @@ Result<std::vector<std::pair<std::string, std::string>>> RolloutReconciler::Reso
     bool secret = e.secret_key_ref.has_value();
     const model::KeyRef& ref = secret ? *e.secret_key_ref : *e.config_map_key_ref;
     const char* kind = secret ? "Secret" : "ConfigMap";
-    auto got = store_.Get(Key(kind, ns, ref.name));
+    auto got = store.Get(Key(kind, ns, ref.name));
     if (!got) return tl::unexpected(got.error());
     std::optional<std::string> value;
     if (*got) {
@@ -258,7 +259,7 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
     rs.pod = *pod;
     rs.replicas = n;
     if (!pod->containers.empty()) {
-      auto env = ResolveEnv(ns, pod->containers.front());
+      auto env = ResolveEnv(store_, ns, pod->containers.front());
       if (!env) {
         *problem = env.error().message;
         continue;

@@ -26,6 +26,12 @@ namespace strake::rollout {
 // template's canonical JSON.
 std::string PodTemplateHash(const Json& tmpl);
 
+// A container's environment with every valueFrom (ConfigMap or Secret key)
+// read from the store; a missing key that is not optional is an error.
+Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,
+                                                                    const std::string& ns,
+                                                                    const model::Container& c);
+
 class RolloutReconciler : public controller::Reconciler {
  public:
   RolloutReconciler(store::Store& store, WorkloadTarget& target, TrafficRouter& router,
@@ -42,8 +48,6 @@ class RolloutReconciler : public controller::Reconciler {
              int to_revision);
 
  private:
-  Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(const std::string& ns,
-                                                                      const model::Container& c);
   Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
                                               const std::string& hash, Json* raw);
   // Records revision `hash` of `workload` (owned by `owner`) for undo and

@@ -23,6 +23,7 @@ const std::vector<KindInfo> kKinds = {
     {"ConfigMap", "configmaps", "v1", true},
     {"Secret", "secrets", "v1", true},
     {"Deployment", "deployments", "apps/v1", true},
+    {"Job", "jobs", "batch/v1", true},
     {"Rollout", "rollouts", "argoproj.io/v1alpha1", true},
     {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", true},
     {"ClusterAnalysisTemplate", "clusteranalysistemplates", "argoproj.io/v1alpha1", false},

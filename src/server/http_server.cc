@@ -44,48 +44,38 @@ Response JsonResponse(int status, const nlohmann::json& body) {
 
 namespace {
 
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 class ChunkedStream : public Stream {
  public:
-  explicit ChunkedStream(int fd) : fd_(fd) {}
+  explicit ChunkedStream(Link link) : link_(link) {}
   bool Write(std::string_view chunk) override {
     if (chunk.empty() || broken_) return !broken_;
     std::string out = fmt::format("{:x}\r\n", chunk.size());
     out.append(chunk);
     out += "\r\n";
-    broken_ = !SendAll(fd_, out);
+    broken_ = !link_.SendAll(out);
     return !broken_;
   }
   bool broken() const { return broken_; }
 
  private:
-  int fd_;
+  Link link_;
   bool broken_ = false;
 };
 
-void Answer(int fd, const Response& r, bool keep_alive) {
+void Answer(Link link, const Response& r, bool keep_alive) {
   std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", r.status,
                                  http::ReasonPhrase(r.status), r.content_type);
   if (r.stream) {
     head += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
-    if (!SendAll(fd, head)) return;
-    ChunkedStream s(fd);
+    if (!link.SendAll(head)) return;
+    ChunkedStream s(link);
     r.stream(s);
-    if (!s.broken()) SendAll(fd, "0\r\n\r\n");
+    if (!s.broken()) link.SendAll("0\r\n\r\n");
     return;
   }
   head += fmt::format("Content-Length: {}\r\nConnection: {}\r\n\r\n", r.body.size(),
                       keep_alive ? "keep-alive" : "close");
-  SendAll(fd, head + r.body);
+  link.SendAll(head + r.body);
 }
 
 }  // namespace
@@ -138,7 +128,8 @@ void HttpServer::AcceptLoop() {
     if (fd < 0) continue;
     std::lock_guard<std::mutex> lock(mu_);
     if (active_ >= options_.max_connections) {
-      Answer(fd, ErrorResponse(503, "ServiceUnavailable", "too many connections"), false);
+      if (!tls_)
+        Answer({fd}, ErrorResponse(503, "ServiceUnavailable", "too many connections"), false);
       ::close(fd);
       continue;
     }
@@ -151,27 +142,35 @@ void HttpServer::AcceptLoop() {
 }
 
 void HttpServer::Serve(int fd) {
+  std::unique_ptr<TlsSession> session;
+  if (tls_) {
+    auto s = TlsSession::Accept(*tls_, fd, std::chrono::seconds(10));
+    if (s) session = std::move(*s);
+  }
+  Link link{fd, session.get()};
   std::string buf;
   char tmp[16384];
   auto fill = [&]() {
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(options_.idle_timeout.count()));
-    if (n <= 0) return false;
-    ssize_t r = ::recv(fd, tmp, sizeof tmp, 0);
+    if (!link.Pending()) {
+      pollfd p{fd, POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(options_.idle_timeout.count()));
+      if (n <= 0) return false;
+    }
+    long r = link.Recv(tmp, sizeof tmp);
     if (r <= 0) return false;
     buf.append(tmp, static_cast<size_t>(r));
     return true;
   };
-  while (!stopping_) {
+  while (!stopping_ && (!tls_ || session)) {
     http::Head head;
     auto parsed = http::ParseRequestHead(buf, head);
     if (!parsed) {
-      Answer(fd, ErrorResponse(400, "BadRequest", parsed.error().message), false);
+      Answer(link, ErrorResponse(400, "BadRequest", parsed.error().message), false);
       break;
     }
     if (*parsed == 0) {
       if (buf.size() > options_.max_header) {
-        Answer(fd, ErrorResponse(431, "RequestHeaderFieldsTooLarge", "request head too large"),
+        Answer(link, ErrorResponse(431, "RequestHeaderFieldsTooLarge", "request head too large"),
                false);
         break;
       }
@@ -193,13 +192,13 @@ void HttpServer::Serve(int fd) {
     for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);
     bool keep_alive = head.keep_alive;
     if (head.chunked) {
-      Answer(fd, ErrorResponse(411, "LengthRequired", "send the body with a Content-Length"),
+      Answer(link, ErrorResponse(411, "LengthRequired", "send the body with a Content-Length"),
              false);
       break;
     }
     if (head.content_length > 0 && static_cast<size_t>(head.content_length) > options_.max_body) {
       // Refused before reading it: a 2 GB body costs nothing.
-      Answer(fd,
+      Answer(link,
              ErrorResponse(413, "RequestEntityTooLarge",
                            fmt::format("request body of {} bytes is over the {} byte limit",
                                        head.content_length, options_.max_body)),
@@ -224,9 +223,10 @@ void HttpServer::Serve(int fd) {
       Log(LogLevel::kError, "api: {} {}: {}", req.method, req.path, e.what());
       resp = ErrorResponse(500, "InternalError", e.what());
     }
-    Answer(fd, resp, keep_alive && !resp.stream);
+    Answer(link, resp, keep_alive && !resp.stream);
     if (!keep_alive || resp.stream) break;
   }
+  session.reset();  // the TLS close_notify, before the socket goes
   std::lock_guard<std::mutex> lock(mu_);
   open_fds_.erase(fd);
   ::close(fd);

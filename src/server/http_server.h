@@ -26,6 +26,7 @@
 
 #include "base/net.h"
 #include "base/result.h"
+#include "base/tls.h"
 
 namespace strake::server {
 
@@ -74,6 +75,8 @@ class HttpServer {
   Result<uint16_t> Listen(const std::string& host, uint16_t port);
   // Binds a Unix socket at `path` (mode 0600) instead.
   Status ListenUnix(const std::string& path);
+  // Serves HTTPS: every connection starts with a TLS handshake (at most 10 s).
+  void EnableTls(std::shared_ptr<TlsContext> tls) { tls_ = std::move(tls); }
   void Start();
   // Stops accepting, closes every connection (streams end) and joins.
   void Stop();
@@ -84,6 +87,7 @@ class HttpServer {
 
   Handler handler_;
   HttpServerOptions options_;
+  std::shared_ptr<TlsContext> tls_;
   Fd listener_;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};

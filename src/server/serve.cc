@@ -26,6 +26,7 @@
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/http_server.h"
+#include "server/jobs.h"
 #include "server/pipelines_on_push.h"
 #include "store/sqlite_store.h"
 #include "targets/local.h"
@@ -122,6 +123,14 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   int port = std::atoi(options.listen.c_str() + colon + 1);
   if (port < 0 || port > 65535) return Failf("--listen {}: bad port", options.listen);
 
+  if (options.tls_cert.empty() != options.tls_key.empty())
+    return Fail("strake serve: give both --tls-cert and --tls-key, or neither");
+  std::shared_ptr<TlsContext> tls;
+  if (!options.tls_cert.empty()) {
+    auto t = TlsContext::Server(options.tls_cert, options.tls_key);
+    if (!t) return tl::unexpected(t.error().Wrap("strake serve"));
+    tls = std::move(*t);
+  }
   STRAKE_TRY(MakeDirs(options.data_dir, 0700));
   auto opened = store::OpenSqliteStore(PathJoin(options.data_dir, "strake.db"));
   if (!opened) return tl::unexpected(opened.error());
@@ -230,6 +239,12 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   controller::Controller rollout_ctl("rollouts", rollouts_fwd, 2);
   controller::Controller analysis_ctl("analysisruns", analyses_fwd, 2);
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
+  // Jobs (a sync hook's, or anyone's): run to completion as processes.
+  std::unique_ptr<controller::Controller> job_ctl;
+  JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir,
+                     [&](const std::string& k) { job_ctl->Enqueue(k); });
+  Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
+  job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
   RolloutIndex index;
   RolloutIndex deployments;
 
@@ -237,6 +252,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
     if (c.key.kind == "Application") app_ctl.Enqueue(key);
     if (c.key.kind == "Repository") repo_ctl.Enqueue(key);
+    if (c.key.kind == "Job") job_ctl->Enqueue(key);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : apps.AppsManaging(c.key)) app_ctl.Enqueue(a);
@@ -291,6 +307,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   auto runs = st.List("AnalysisRun", "");
   if (!runs) return tl::unexpected(runs.error());
   for (const auto& r : *runs) analysis_ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
+  auto all_jobs = st.List("Job", "");
+  if (!all_jobs) return tl::unexpected(all_jobs.error());
+  for (const auto& j : *all_jobs) job_ctl->Enqueue(controller::ObjectKey(j.key.ns, j.key.name));
   for (const char* kind : {"Application", "Repository"}) {
     auto all = st.List(kind, "");
     if (!all) return tl::unexpected(all.error());
@@ -300,7 +319,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   api.SetMetrics([&] {
     std::string text;
     for (const controller::Controller* c :
-         {&rollout_ctl, &analysis_ctl, &deployment_ctl, &app_ctl, &repo_ctl}) {
+         {&rollout_ctl, &analysis_ctl, &deployment_ctl, &app_ctl, &repo_ctl, job_ctl.get()}) {
       text += c->PrometheusText();
     }
     return text;
@@ -310,8 +329,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   deployment_ctl.Start();
   app_ctl.Start();
   repo_ctl.Start();
+  job_ctl->Start();
 
   HttpServer http([&gate](const Request& req) { return gate.Handle(req); });
+  if (tls) http.EnableTls(tls);
   auto bound = http.Listen(host, static_cast<uint16_t>(port));
   if (!bound) {
     rollout_ctl.Stop();
@@ -319,10 +340,11 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     deployment_ctl.Stop();
     app_ctl.Stop();
     repo_ctl.Stop();
+    job_ctl->Stop();
     return tl::unexpected(bound.error().Wrap("strake serve"));
   }
   http.Start();
-  std::string address = fmt::format("http://{}:{}", host, *bound);
+  std::string address = fmt::format("{}://{}:{}", tls ? "https" : "http", host, *bound);
   if (options.on_ready) options.on_ready(address);
 
   // Replicas a previous run left and no Rollout claims any more: stopped
@@ -365,6 +387,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   http.Stop();
   app_ctl.Stop();
   repo_ctl.Stop();
+  job_ctl->Stop();
   rollout_ctl.Stop();
   analysis_ctl.Stop();
   deployment_ctl.Stop();

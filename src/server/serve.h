@@ -22,6 +22,9 @@ namespace strake::server {
 struct ServeOptions {
   std::string data_dir;
   std::string listen = "127.0.0.1:7300";
+  // HTTPS when both are given (PEM files); neither: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   std::string work_dir;  // where workload commands run; default: the current directory
   bool stop_workloads = false;
   int router_workers = 2;
