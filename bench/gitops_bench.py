@@ -29,7 +29,7 @@ import urllib.request
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 TRIALS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STRAKE = os.path.join(ROOT, "build", "strake")
+STRAKE = os.environ.get("STRAKE_BIN", os.path.join(ROOT, "build", "strake"))
 SECRET = "bench-secret"
 
 
@@ -70,10 +70,10 @@ def metric(base, name, controller):
     return 0.0
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS:"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0
 
@@ -160,11 +160,18 @@ def main():
                 break
             time.sleep(1)
         all_synced = time.time() - t0
-        time.sleep(2)
+        # The server gives freed memory back every 5 s (malloc_trim): measured
+        # after that, and the peak since start besides.
+        time.sleep(6)
         rss = rss_mib(server.pid)
+        peak = rss_mib(server.pid, "VmHWM:")
+        if os.environ.get("GITOPS_BENCH_DEBUG"):
+            with open(f"/proc/{server.pid}/status") as f:
+                print("  " + " ".join(l.strip() for l in f if l.startswith(("RssAnon", "RssFile", "Threads"))))
         print(f"applications: {N} from one repository")
         print(f"apply of {N} Applications: {applied:.1f} s; all synced after {all_synced:.1f} s")
-        print(f"server RSS with all synced: {rss:.0f} MiB")
+        print(f"server RSS with all synced: {rss:.0f} MiB (peak while applying and syncing: "
+              f"{peak:.0f} MiB)")
 
         # A restart: every Application is compared again, nothing changes.
         server.send_signal(signal.SIGTERM)

@@ -91,24 +91,24 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                                 source.recurse, source.include, source.exclude);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(render_mu_);
     auto it = rendered_.find(key);
     if (it != rendered_.end()) {
-      it->second.second = ++render_tick_;
-      return it->second.first;
+      render_lru_.splice(render_lru_.begin(), render_lru_, it->second);
+      return it->second->rendered;
     }
   }
   STRAKE_TRY_ASSIGN(r, Render(*src.mirror, sha, source));
   auto shared = std::make_shared<const Rendered>(std::move(r));
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(render_mu_);
   constexpr size_t kCapacity = 20'000;
-  if (rendered_.size() >= kCapacity) {
-    auto oldest = std::min_element(
-        rendered_.begin(), rendered_.end(),
-        [](const auto& a, const auto& b) { return a.second.second < b.second.second; });
-    rendered_.erase(oldest);
+  if (rendered_.count(key)) return shared;  // rendered meanwhile by another worker
+  if (render_lru_.size() >= kCapacity) {
+    rendered_.erase(render_lru_.back().key);
+    render_lru_.pop_back();
   }
-  rendered_[key] = {shared, ++render_tick_};
+  render_lru_.push_front({key, shared});
+  rendered_[key] = render_lru_.begin();
   return shared;
 }
 

@@ -17,12 +17,14 @@
 #pragma once
 
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -126,8 +128,15 @@ class ApplicationReconciler {
   std::map<std::string, Source> repo_of_;  // app key -> its source
   // Rendered sources by url, commit and source options; least recently used
   // first out.
-  std::map<std::string, std::pair<std::shared_ptr<const Rendered>, uint64_t>> rendered_;
-  uint64_t render_tick_ = 0;
+  // Rendered sources by repo, revision and path: least recently used evicted
+  // first, in O(1) (thousands of Applications render a new revision at once).
+  struct CachedRender {
+    std::string key;
+    std::shared_ptr<const Rendered> rendered;
+  };
+  std::mutex render_mu_;
+  std::list<CachedRender> render_lru_;  // most recently used first
+  std::unordered_map<std::string, std::list<CachedRender>::iterator> rendered_;
 };
 
 }  // namespace strake::gitops

@@ -59,7 +59,6 @@ using EntryHandle = Handle<git_tree_entry, git_tree_entry_free>;
 using BlobHandle = Handle<git_blob, git_blob_free>;
 using RefHandle = Handle<git_reference, git_reference_free>;
 using BranchIterHandle = Handle<git_branch_iterator, git_branch_iterator_free>;
-using DiffHandle = Handle<git_diff, git_diff_free>;
 
 Result<std::unique_ptr<RepoHandle>> OpenRepo(const std::string& path) {
   InitLibgit2();
@@ -433,6 +432,63 @@ Result<std::vector<RepoFile>> Mirror::ReadDir(const std::string& sha, const std:
   return out;
 }
 
+namespace {
+
+// The paths under `prefix` that differ between trees a and b (either may be
+// null: everything under the other is added or removed). Entries are sorted
+// by name in both, so one merge pass finds them; a subtree whose id did not
+// change is skipped whole, which makes a one-file commit in a tree of
+// thousands of directories cost a few hundred comparisons. False past `limit`.
+bool DiffTrees(git_repository* repo, const git_tree* a, const git_tree* b,
+               const std::string& prefix, size_t limit, std::vector<std::string>& out) {
+  size_t na = a ? git_tree_entrycount(a) : 0, nb = b ? git_tree_entrycount(b) : 0;
+  size_t i = 0, j = 0;
+  auto subtree = [&](const git_tree_entry* e, TreeHandle& h) -> const git_tree* {
+    if (!e || git_tree_entry_type(e) != GIT_OBJECT_TREE) return nullptr;
+    if (git_tree_lookup(h.out(), repo, git_tree_entry_id(e)) != 0) return nullptr;
+    return h.get();
+  };
+  // One side's entry (ea, eb or both, same name) that differs.
+  auto changed = [&](const git_tree_entry* ea, const git_tree_entry* eb) {
+    const char* name = git_tree_entry_name(ea ? ea : eb);
+    std::string path = prefix.empty() ? name : prefix + "/" + name;
+    TreeHandle ha, hb;
+    const git_tree* ta = subtree(ea, ha);
+    const git_tree* tb = subtree(eb, hb);
+    if (ta || tb) {
+      if (!DiffTrees(repo, ta, tb, path, limit, out)) return false;
+      // A file that became a directory (or back) is a change of that path too.
+      bool file_a = ea && !ta, file_b = eb && !tb;
+      if (file_a || file_b) out.push_back(path);
+    } else {
+      out.push_back(path);
+    }
+    return out.size() <= limit;
+  };
+  while (i < na || j < nb) {
+    const git_tree_entry* ea = i < na ? git_tree_entry_byindex(a, i) : nullptr;
+    const git_tree_entry* eb = j < nb ? git_tree_entry_byindex(b, j) : nullptr;
+    // git's own order (a directory sorts as if its name ended in '/').
+    int order = !ea ? 1 : !eb ? -1 : git_tree_entry_cmp(ea, eb);
+    if (order < 0) {
+      if (!changed(ea, nullptr)) return false;
+      ++i;
+    } else if (order > 0) {
+      if (!changed(nullptr, eb)) return false;
+      ++j;
+    } else {
+      bool same = git_oid_equal(git_tree_entry_id(ea), git_tree_entry_id(eb)) &&
+                  git_tree_entry_filemode(ea) == git_tree_entry_filemode(eb);
+      if (!same && !changed(ea, eb)) return false;
+      ++i;
+      ++j;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::string& from_sha,
                                                                      const std::string& to_sha,
                                                                      size_t limit) const {
@@ -442,19 +498,9 @@ Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::
   TreeHandle a, b;
   if (git_commit_tree(a.out(), from->get()) != 0 || git_commit_tree(b.out(), to->get()) != 0)
     return Failf("trees of {}..{}", from_sha, to_sha);
-  DiffHandle diff;
-  if (git_diff_tree_to_tree(diff.out(), repo->get(), a.get(), b.get(), nullptr) != 0)
-    return Failf("diff {}..{}: {}", from_sha, to_sha, LastGitError());
-  size_t n = git_diff_num_deltas(diff.get());
-  if (n > limit) return std::optional<std::vector<std::string>>();
   std::vector<std::string> out;
-  for (size_t i = 0; i < n; ++i) {
-    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
-    if (d->old_file.path) out.emplace_back(d->old_file.path);
-    if (d->new_file.path &&
-        (!d->old_file.path || std::strcmp(d->old_file.path, d->new_file.path) != 0))
-      out.emplace_back(d->new_file.path);
-  }
+  if (!DiffTrees(repo->get(), a.get(), b.get(), "", limit, out))
+    return std::optional<std::vector<std::string>>();
   return std::optional<std::vector<std::string>>(std::move(out));
 }
 

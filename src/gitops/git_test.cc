@@ -108,6 +108,21 @@ TEST_F(GitTest, ChangedPathsBetweenCommits) {
   EXPECT_FALSE(*capped);
 }
 
+TEST_F(GitTest, ChangedPathsFollowGitsOrderAndSeeTypeAndModeChanges) {
+  Write("x", "file\n");
+  Write("x.y", "same\n");
+  Write("d/f", "same\n");
+  std::string one = Commit("one");
+  Remove("x");
+  Write("x/inner", "now a directory\n");
+  Sh("chmod +x " + work_ + "/x.y");
+  std::string two = Commit("two");
+  auto paths = Fetched()->ChangedPaths(one, two);
+  ASSERT_TRUE(paths && *paths) << (paths ? "" : paths.error().message);
+  std::sort((*paths)->begin(), (*paths)->end());
+  EXPECT_EQ(**paths, (std::vector<std::string>{"x", "x.y", "x/inner"}));
+}
+
 TEST_F(GitTest, SymlinksOutOfTheRepositoryAreRefused) {
   Write("app/ok.yaml", "a: 1\n");
   Sh("ln -s /etc/passwd " + work_ + "/app/passwd.yaml");

@@ -280,6 +280,16 @@ void Engine::PollChanges() {
   while (!stopping_) {
     poll_cv_.wait_for(lock, std::chrono::milliseconds(200));
     if (stopping_) break;
+    // Only runs that are still going can be cancelled: with none, the
+    // changes of others (a server's thousands) are skipped unread.
+    bool active = false;
+    for (const auto& [key, run] : runs_) active = active || !run->done;
+    if (!active) {
+      lock.unlock();
+      rev = store_.Revision().value_or(rev);
+      lock.lock();
+      continue;
+    }
     lock.unlock();
     auto changes = store_.ChangesSince(rev, 10'000);
     lock.lock();
