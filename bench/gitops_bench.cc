@@ -10,11 +10,11 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <thread>
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/process.h"
 #include "gitops/application.h"
 #include "model/merge.h"
 #include "store/sqlite_store.h"
@@ -62,15 +62,6 @@ void Sh(const std::string& cmd) {
     std::fprintf(stderr, "failed: %s\n", cmd.c_str());
     std::exit(1);
   }
-}
-
-long RssKiB() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return 0;
 }
 
 struct World {
@@ -171,7 +162,7 @@ void BM_NoOpReconcileAll(benchmark::State& state) {
   state.counters["apps"] = static_cast<double>(n);
   state.counters["synced"] = static_cast<double>(in_sync);
   state.counters["store_writes"] = static_cast<double>(writes);
-  state.counters["rss_MiB"] = static_cast<double>(RssKiB()) / 1024.0;
+  state.counters["rss_MiB"] = static_cast<double>(ResidentBytes()) / (1024.0 * 1024.0);
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_NoOpReconcileAll)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "base/fs.h"
@@ -34,6 +35,16 @@ Process& Process::operator=(Process&& o) noexcept {
 
 Process::~Process() {
   if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+size_t ResidentBytes() {
+  // statm: size resident shared text lib data dt, in pages.
+  FILE* f = std::fopen("/proc/self/statm", "re");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
 std::string SelfExe() {

@@ -69,6 +69,9 @@ void KillAndReap(Process& p);
 // The running binary's path ("strake" if /proc cannot say).
 std::string SelfExe();
 
+// This process's resident memory in bytes (0 if /proc cannot say).
+size_t ResidentBytes();
+
 // Resolves argv0 against PATH; empty if not found.
 std::string FindExecutable(const std::string& name, const std::string& path_env);
 

@@ -119,10 +119,12 @@ Result<std::unique_ptr<TlsSession>> TlsSession::Accept(const TlsContext& ctx, in
   std::unique_ptr<TlsSession> s(new TlsSession());
   s->ssl_ = SSL_new(ctx.get());
   if (!s->ssl_ || SSL_set_fd(s->ssl_, fd) != 1) return Failf("TLS: {}", OpenSslError());
+  // Kept after the handshake: a peer that stalls inside a TLS record (the
+  // socket said readable, the record never completes) or stops reading
+  // frees this thread after `timeout`, instead of holding it forever.
   SetTimeout(fd, timeout);
   NoSigpipe guard;
   int r = SSL_accept(s->ssl_);
-  SetTimeout(fd, std::chrono::milliseconds(0));
   if (r != 1) return Failf("TLS handshake: {}", OpenSslError());
   return s;
 }
@@ -145,7 +147,6 @@ Result<std::unique_ptr<TlsSession>> TlsSession::Connect(const TlsContext& ctx, i
   SetTimeout(fd, timeout);
   NoSigpipe guard;
   int r = SSL_connect(s->ssl_);
-  SetTimeout(fd, std::chrono::milliseconds(0));
   if (r != 1) {
     long verify = SSL_get_verify_result(s->ssl_);
     if (verify != X509_V_OK) {

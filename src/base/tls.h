@@ -43,10 +43,11 @@ class TlsContext {
 // One TLS session on a connected, blocking socket the caller owns.
 class TlsSession {
  public:
-  // The server's handshake; at most `timeout` for the client to complete it.
+  // The server's handshake; at most `timeout` for the client to complete it,
+  // and for any later read or write to make progress.
   static Result<std::unique_ptr<TlsSession>> Accept(const TlsContext& ctx, int fd,
                                                     std::chrono::milliseconds timeout);
-  // The client's, checking the certificate against `host`.
+  // The client's, checking the certificate against `host`; `timeout` as above.
   static Result<std::unique_ptr<TlsSession>> Connect(const TlsContext& ctx, int fd,
                                                      const std::string& host,
                                                      std::chrono::milliseconds timeout);

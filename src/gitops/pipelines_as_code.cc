@@ -211,6 +211,7 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
 
   // Which PipelineRuns this push starts; the files their annotations name.
   std::vector<TemplateDoc> templates;
+  std::vector<std::pair<std::string, std::string>> referenced;  // files the annotations name
   std::optional<std::vector<std::string>> changed;
   bool changed_known = false;
   size_t parsed_docs = docs.size();
@@ -263,16 +264,16 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
           return Failf("{}: metadata.annotations.{}{}: {}", Place(file, *refs), kPac, which,
                        clean.error().message);
         }
-        if (read_paths.count(*clean)) continue;
+        if (!read_paths.insert(*clean).second) continue;
         STRAKE_TRY_ASSIGN(data, mirror.ReadFileAt(push.sha, *clean, read));
         if (!data) {
           return Failf("{}: metadata.annotations.{}{}: {} does not exist at {}", Place(file, *refs),
                        kPac, which, *clean, push.sha.substr(0, 12));
         }
-        parse(*clean, *data);
+        // Parsed after this loop: `docs` must not grow under `root`.
+        referenced.emplace_back(*clean, std::move(*data));
       }
     }
-    if (!errors.empty()) return Fail(Join(errors, "\n"));
     const model::Node* meta = root.Get("metadata");
     const model::Node* name = meta ? meta->Get("name") : nullptr;
     const model::Node* gen = meta ? meta->Get("generateName") : nullptr;
@@ -284,6 +285,8 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
     }
     templates.push_back({i, prefix});
   }
+  for (const auto& [path, data] : referenced) parse(path, data);
+  if (!errors.empty()) return Fail(Join(errors, "\n"));
   if (templates.empty()) return out;
 
   auto [owner, repo_name] = OwnerAndName(push.repo_url);

@@ -61,7 +61,12 @@ Result<gitops::PushResult> PipelinesOnPush::OnPush(const gitops::Mirror& mirror,
       out.error = fmt::format("{}: {}", r.file, submitted.error().message);
       return out;
     }
-    STRAKE_TRY(engine_.Resume(ns, *submitted));
+    if (auto st = engine_.Resume(ns, *submitted); !st) {
+      // Stored but not started: recorded, not retried (the next start of
+      // the server resumes it).
+      out.error = fmt::format("{}: {}", r.file, st.error().message);
+      return out;
+    }
     Log(LogLevel::kInfo, "pipelines: {} started for {} on {} ({})", *submitted,
         push.sha.substr(0, 12), push.branch, r.file);
     out.runs.push_back(*submitted);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -12,6 +13,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "controller/controller.h"
 #include "gitops/application.h"
@@ -364,11 +366,20 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   timespec tick{0, 100'000'000};
   auto trimmed = std::chrono::steady_clock::now();
+  size_t kept = ResidentBytes();
   while (true) {
     // Large answers (a list of thousands of objects) are freed at once but
-    // kept by the allocator; give them back now and then.
+    // kept by the allocator; give them back, checked every 5 s. Only after
+    // the process grew by 32 MiB: a trim walks the whole heap holding the
+    // allocator's locks, a stall every thread that allocates would share.
     if (std::chrono::steady_clock::now() - trimmed > std::chrono::seconds(5)) {
-      malloc_trim(0);
+      size_t now = ResidentBytes();
+      if (now > kept + (size_t{32} << 20)) {
+        malloc_trim(0);
+        kept = ResidentBytes();
+      } else {
+        kept = std::min(kept, now);
+      }
       trimmed = std::chrono::steady_clock::now();
     }
     int sig = sigtimedwait(&signals, nullptr, &tick);
