@@ -128,10 +128,13 @@ TEST_F(AuthE2E, EveryRoleAgainstEveryEndpoint) {
 
 TEST_F(AuthE2E, TokensExpireAreRevokedAndAreStoredOnlyAsHashes) {
   StartServer();
-  std::string brief = Token("viewer", "", "1s");
-  std::string kept = Token("deployer");
+  // Long enough to be used once even on a loaded machine under ASan (the
+  // CLI that makes it takes a while to start), short enough to wait out.
+  std::string brief = Token("viewer", "", "3s");
+  auto made = std::chrono::steady_clock::now();
   EXPECT_EQ(Call(brief, "GET", "/api/v1/namespaces/default/configmaps").status, 200);
-  std::this_thread::sleep_for(1200ms);
+  std::string kept = Token("deployer");
+  std::this_thread::sleep_until(made + 3200ms);
   auto expired = Call(brief, "GET", "/api/v1/namespaces/default/configmaps");
   EXPECT_EQ(expired.status, 401);
   EXPECT_NE(expired.body.find("invalid, expired or revoked token"), std::string::npos);

@@ -681,7 +681,10 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   if (!prefix.empty() || !suffix.empty()) {
     for (auto& o : objs) {
       if (o.Kind() == "Namespace" || o.Kind() == "CustomResourceDefinition") continue;
-      o.json["metadata"]["name"] = prefix + o.Name() + suffix;
+      std::string renamed = prefix;
+      renamed += o.Name();
+      renamed += suffix;
+      o.json["metadata"]["name"] = renamed;
     }
   }
   if (const Node* cl = root.Get("commonLabels")) AddLabels(objs, StringMap(cl), true, true);

@@ -206,7 +206,7 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   const char* home = std::getenv("HOME");
   o.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
            std::string("HOME=") + (home ? home : "/tmp"), std::string(kMarker) + "=" + marker};
-  for (const auto& [k, v] : *env) o.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : *env) o.env.push_back(fmt::format("{}={}", k, v));
   o.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
   std::string dir = PathJoin(log_dir_, ns);
   (void)MakeDirs(dir, 0700);
