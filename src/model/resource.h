@@ -17,8 +17,8 @@ struct Resource {
   ObjectMeta meta;
   Origin origin;
   Json raw;  // the document as JSON, as written
-  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment, Job,
-               Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository>
+  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
+               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository>
       value;
 };
 
