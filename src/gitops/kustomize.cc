@@ -25,10 +25,6 @@ constexpr int kMaxDepth = 20;
 const char* const kKustomizationNames[] = {"kustomization.yaml", "kustomization.yml",
                                            "Kustomization"};
 
-std::string Place(const std::string& file, const Node& n) {
-  return fmt::format("{}:{}:{}", file, n.mark.line, n.mark.col);
-}
-
 bool IsClusterScoped(const std::string& kind) {
   static const std::set<std::string> kinds = {
       "Namespace",    "ClusterRole",      "ClusterRoleBinding",     "CustomResourceDefinition",
@@ -71,15 +67,15 @@ Result<std::string> ResolvePath(const Here& k, const Node& at, const std::string
   if (rel.find("://") != std::string::npos || StartsWith(rel, "github.com/") ||
       StartsWith(rel, "git@") || StartsWith(rel, "git::")) {
     return Failf("{}: {}: {}: remote resources are not supported; vendor it into this repository",
-                 Place(k.file, at), field, Quote(rel));
+                 model::PlaceOf(k.file, at), field, Quote(rel));
   }
   if (StartsWith(rel, "/")) {
     return Failf("{}: {}: {}: an absolute path; name it relative to the kustomization",
-                 Place(k.file, at), field, Quote(rel));
+                 model::PlaceOf(k.file, at), field, Quote(rel));
   }
   auto clean = CleanRepoPath(k.dir == "." ? rel : k.dir + "/" + rel);
   if (!clean) {
-    return Failf("{}: {}: {} leaves the repository", Place(k.file, at), field, Quote(rel));
+    return Failf("{}: {}: {} leaves the repository", model::PlaceOf(k.file, at), field, Quote(rel));
   }
   return *clean;
 }
@@ -88,7 +84,7 @@ Result<std::string> ReadRepoFile(Ctx& ctx, const Here& k, const Node& at, const 
                                  const std::string& path) {
   STRAKE_TRY_ASSIGN(data, ctx.mirror.ReadFileAt(ctx.sha, path, ctx.read));
   if (!data) {
-    return Failf("{}: {}: {} does not exist at {}", Place(k.file, at), field, path,
+    return Failf("{}: {}: {} does not exist at {}", model::PlaceOf(k.file, at), field, path,
                  ctx.sha.substr(0, 12));
   }
   return std::move(*data);
@@ -98,10 +94,10 @@ Result<std::string> ReadRepoFile(Ctx& ctx, const Here& k, const Node& at, const 
 Result<std::vector<const Node*>> Scalars(const Here& k, const Node* n, const std::string& field) {
   std::vector<const Node*> out;
   if (!n || n->IsNull()) return out;
-  if (!n->IsSeq()) return Failf("{}: {}: must be a list", Place(k.file, *n), field);
+  if (!n->IsSeq()) return Failf("{}: {}: must be a list", model::PlaceOf(k.file, *n), field);
   for (size_t i = 0; i < n->seq.size(); ++i) {
     if (!n->seq[i].IsScalar())
-      return Failf("{}: {}[{}]: must be a string", Place(k.file, n->seq[i]), field, i);
+      return Failf("{}: {}[{}]: must be a string", model::PlaceOf(k.file, n->seq[i]), field, i);
     out.push_back(&n->seq[i]);
   }
   return out;
@@ -110,10 +106,10 @@ Result<std::vector<const Node*>> Scalars(const Here& k, const Node* n, const std
 Result<std::vector<const Node*>> Maps(const Here& k, const Node* n, const std::string& field) {
   std::vector<const Node*> out;
   if (!n || n->IsNull()) return out;
-  if (!n->IsSeq()) return Failf("{}: {}: must be a list", Place(k.file, *n), field);
+  if (!n->IsSeq()) return Failf("{}: {}: must be a list", model::PlaceOf(k.file, *n), field);
   for (size_t i = 0; i < n->seq.size(); ++i) {
     if (!n->seq[i].IsMap())
-      return Failf("{}: {}[{}]: must be a mapping", Place(k.file, n->seq[i]), field, i);
+      return Failf("{}: {}[{}]: must be a mapping", model::PlaceOf(k.file, n->seq[i]), field, i);
     out.push_back(&n->seq[i]);
   }
   return out;
@@ -125,7 +121,7 @@ Status OnlyFields(const Here& k, const Node& n, const std::string& field,
     bool ok = false;
     for (const char* a : allowed) ok = ok || e.key.scalar == a;
     if (!ok) {
-      return Failf("{}: {}.{}: unknown or unsupported field", Place(k.file, e.key), field,
+      return Failf("{}: {}.{}: unknown or unsupported field", model::PlaceOf(k.file, e.key), field,
                    e.key.scalar);
     }
   }
@@ -148,10 +144,10 @@ Status ParseManifests(const Ctx& ctx, const std::string& path, const std::string
                       std::vector<Obj>& out) {
   STRAKE_TRY_ASSIGN(docs, model::ParseYaml(data, path, ctx.limits));
   auto add = [&](const Node& root) -> Status {
-    if (!root.IsMap()) return Failf("{}: a manifest must be a mapping", Place(path, root));
+    if (!root.IsMap()) return Failf("{}: a manifest must be a mapping", model::PlaceOf(path, root));
     Json j = model::ToJson(root);
     if (!j.contains("metadata") || !j["metadata"].is_object()) j["metadata"] = Json::object();
-    out.push_back({j, Place(path, root), j["metadata"].value("name", ""), false});
+    out.push_back({j, model::PlaceOf(path, root), j["metadata"].value("name", ""), false});
     return Ok();
   };
   for (const auto& d : docs) {
@@ -168,8 +164,22 @@ Status ParseManifests(const Ctx& ctx, const std::string& path, const std::string
 
 // --- targets ---------------------------------------------------------------
 
+// A target's kind or name: kustomize matches it as an anchored regular
+// expression, compiled once per patch. Without `re` (a patch's own kind and
+// name) it is matched literally.
+struct Pattern {
+  std::string text;
+  std::optional<std::regex> re;
+
+  bool Matches(const std::string& s) const {
+    return text.empty() || text == s || (re && std::regex_match(s, *re));
+  }
+};
+
 struct Target {
-  std::string group, version, kind, name, ns, label_selector, annotation_selector;
+  std::string group, version;
+  Pattern kind, name;
+  std::string ns, label_selector, annotation_selector;
 };
 
 bool SelectorMatches(const std::string& selector, const Json& labels) {
@@ -191,20 +201,9 @@ bool SelectorMatches(const std::string& selector, const Json& labels) {
   return true;
 }
 
-bool FullMatch(const std::string& pattern, const std::string& s) {
-  if (pattern.empty()) return true;
-  if (pattern == s) return true;
-  try {
-    return std::regex_match(s, std::regex(pattern));
-  } catch (const std::regex_error&) {
-    return false;
-  }
-}
-
 bool Matches(const Target& t, const Obj& o) {
-  if (!t.kind.empty() && !FullMatch(t.kind, o.Kind())) return false;
-  if (!t.name.empty() && !FullMatch(t.name, o.Name()) && !FullMatch(t.name, o.declared))
-    return false;
+  if (!t.kind.Matches(o.Kind())) return false;
+  if (!t.name.Matches(o.Name()) && !t.name.Matches(o.declared)) return false;
   if (!t.ns.empty() && o.json["metadata"].value("namespace", "") != t.ns) return false;
   std::string api = o.json.value("apiVersion", "");
   auto slash = api.find('/');
@@ -223,17 +222,27 @@ bool Matches(const Target& t, const Obj& o) {
 }
 
 Result<Target> ReadTarget(const Here& k, const Node& n, const std::string& field) {
-  if (!n.IsMap()) return Failf("{}: {}: must be a mapping", Place(k.file, n), field);
+  if (!n.IsMap()) return Failf("{}: {}: must be a mapping", model::PlaceOf(k.file, n), field);
   STRAKE_TRY(OnlyFields(
       k, n, field,
       {"group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector"}));
-  return Target{Scalar(n, "group"),
-                Scalar(n, "version"),
-                Scalar(n, "kind"),
-                Scalar(n, "name"),
-                Scalar(n, "namespace"),
-                Scalar(n, "labelSelector"),
-                Scalar(n, "annotationSelector")};
+  Target t{Scalar(n, "group"),
+           Scalar(n, "version"),
+           {Scalar(n, "kind"), std::nullopt},
+           {Scalar(n, "name"), std::nullopt},
+           Scalar(n, "namespace"),
+           Scalar(n, "labelSelector"),
+           Scalar(n, "annotationSelector")};
+  for (auto [p, key] : {std::pair{&t.kind, "kind"}, std::pair{&t.name, "name"}}) {
+    if (p->text.empty()) continue;
+    try {
+      p->re.emplace(p->text, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      return Failf("{}: {}.{}: {} is not a regular expression: {}",
+                   model::PlaceOf(k.file, *n.Get(key)), field, key, Quote(p->text), e.what());
+    }
+  }
+  return t;
 }
 
 // --- patches ---------------------------------------------------------------
@@ -245,12 +254,12 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
                   const std::string& text, const std::optional<Target>& target,
                   std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(docs, model::ParseYaml(text, k.file, ctx.limits));
-  if (docs.empty()) return Failf("{}: {}: an empty patch", Place(k.file, at), field);
+  if (docs.empty()) return Failf("{}: {}: an empty patch", model::PlaceOf(k.file, at), field);
   for (const auto& d : docs) {
     Json patch = model::ToJson(d.root);
     bool json6902 = patch.is_array();
     if (json6902 && !target) {
-      return Failf("{}: {}: a JSON 6902 patch needs a target", Place(k.file, at), field);
+      return Failf("{}: {}: a JSON 6902 patch needs a target", model::PlaceOf(k.file, at), field);
     }
     Target t;
     if (target) {
@@ -261,10 +270,10 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
         return Failf(
             "{}: {}: a strategic merge patch without a target names its kind and "
             "metadata.name",
-            Place(k.file, at), field);
+            model::PlaceOf(k.file, at), field);
       }
-      t.kind = patch.value("kind", "");
-      t.name = patch["metadata"].value("name", "");
+      t.kind.text = patch.value("kind", "");
+      t.name.text = patch["metadata"].value("name", "");
       t.ns = patch["metadata"].value("namespace", "");
     }
     int hits = 0;
@@ -274,7 +283,7 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
       if (json6902) {
         auto patched = model::JsonPatch(o.json, patch);
         if (!patched) {
-          return Failf("{}: {}: {} {}: {}", Place(k.file, at), field, o.Kind(), o.Name(),
+          return Failf("{}: {}: {} {}: {}", model::PlaceOf(k.file, at), field, o.Kind(), o.Name(),
                        patched.error().message);
         }
         o.json = std::move(*patched);
@@ -288,9 +297,10 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
       }
     }
     if (hits == 0) {
-      return Failf("{}: {}: the patch matches no object (kind {}, name {})", Place(k.file, at),
-                   field, t.kind.empty() ? "any" : Quote(t.kind),
-                   t.name.empty() ? "any" : Quote(t.name));
+      return Failf("{}: {}: the patch matches no object (kind {}, name {})",
+                   model::PlaceOf(k.file, at), field,
+                   t.kind.text.empty() ? "any" : Quote(t.kind.text),
+                   t.name.text.empty() ? "any" : Quote(t.name.text));
     }
   }
   return Ok();
@@ -425,16 +435,16 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
         k, g, at,
         {"name", "namespace", "behavior", "literals", "files", "envs", "env", "options", "type"}));
     std::string name = Scalar(g, "name");
-    if (name.empty()) return Failf("{}: {}.name: required", Place(k.file, g), at);
+    if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(k.file, g), at);
     std::string behavior = Scalar(g, "behavior");
     if (behavior.empty()) behavior = "create";
     if (behavior != "create" && behavior != "merge" && behavior != "replace") {
-      return Failf("{}: {}.behavior: {} (create, merge or replace)", Place(k.file, g), at,
+      return Failf("{}: {}.behavior: {} (create, merge or replace)", model::PlaceOf(k.file, g), at,
                    Quote(behavior));
     }
     Json data = Json::object();
     auto put = [&](const Node& where, const std::string& key, const std::string& value) -> Status {
-      if (key.empty()) return Failf("{}: {}: an empty key", Place(k.file, where), at);
+      if (key.empty()) return Failf("{}: {}: an empty key", model::PlaceOf(k.file, where), at);
       data[key] = kind == "Secret" ? Base64Encode(value) : value;
       return Ok();
     };
@@ -442,7 +452,7 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
     for (const Node* l : literals) {
       auto eq = l->scalar.find('=');
       if (eq == std::string::npos) {
-        return Failf("{}: {}.literals: {}: expected KEY=VALUE", Place(k.file, *l), at,
+        return Failf("{}: {}.literals: {}: expected KEY=VALUE", model::PlaceOf(k.file, *l), at,
                      Quote(l->scalar));
       }
       std::string value = l->scalar.substr(eq + 1);
@@ -506,7 +516,7 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
     if (behavior == "create") {
       if (existing) {
         return Failf("{}: {}: {} {} already exists; use behavior: merge or replace",
-                     Place(k.file, g), at, kind, Quote(name));
+                     model::PlaceOf(k.file, g), at, kind, Quote(name));
       }
       Json obj = {{"apiVersion", "v1"}, {"kind", kind}, {"metadata", {{"name", name}}}};
       if (!ns.empty()) obj["metadata"]["namespace"] = ns;
@@ -517,12 +527,12 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
         obj["type"] = type.empty() ? "Opaque" : type;
       }
       obj["data"] = data;
-      objs.push_back({obj, Place(k.file, g), name, !no_hash});
+      objs.push_back({obj, model::PlaceOf(k.file, g), name, !no_hash});
       continue;
     }
     if (!existing) {
-      return Failf("{}: {}: behavior {} but no {} {} comes from the resources", Place(k.file, g),
-                   at, behavior, kind, Quote(name));
+      return Failf("{}: {}: behavior {} but no {} {} comes from the resources",
+                   model::PlaceOf(k.file, g), at, behavior, kind, Quote(name));
     }
     if (behavior == "replace" || !existing->json.contains("data")) {
       existing->json["data"] = data;
@@ -602,9 +612,9 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   for (const auto& e : root.map) {
     auto u = unsupported.find(e.key.scalar);
     if (u != unsupported.end())
-      return Failf("{}: {}: {}", Place(file, e.key), e.key.scalar, u->second);
+      return Failf("{}: {}: {}", model::PlaceOf(file, e.key), e.key.scalar, u->second);
     if (!known.count(e.key.scalar)) {
-      return Failf("{}: {}: unknown field{}", Place(file, e.key), e.key.scalar,
+      return Failf("{}: {}: unknown field{}", model::PlaceOf(file, e.key), e.key.scalar,
                    DidYouMean(e.key.scalar, std::vector<std::string>(known.begin(), known.end())));
     }
   }
@@ -619,7 +629,8 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
       STRAKE_TRY_ASSIGN(is_dir, ctx.mirror.IsDir(ctx.sha, path));
       if (is_dir) {
         auto sub = Build(ctx, path);
-        if (!sub) return tl::unexpected(sub.error().Wrap(Place(file, *entries[i]) + ": " + at));
+        if (!sub)
+          return tl::unexpected(sub.error().Wrap(model::PlaceOf(file, *entries[i]) + ": " + at));
         for (auto& o : *sub) objs.push_back(std::move(o));
       } else {
         STRAKE_TRY_ASSIGN(data, ReadRepoFile(ctx, k, *entries[i], at, path));
@@ -640,7 +651,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     std::string path = Scalar(item, "path");
     std::string inline_patch = Scalar(item, "patch");
     if (!path.empty() == !inline_patch.empty())
-      return Failf("{}: {}: give path or patch", Place(file, item), at);
+      return Failf("{}: {}: give path or patch", model::PlaceOf(file, item), at);
     if (!inline_patch.empty()) return inline_patch;
     STRAKE_TRY_ASSIGN(p, ResolvePath(k, *item.Get("path"), at + ".path", path));
     return ReadRepoFile(ctx, k, *item.Get("path"), at + ".path", p);
@@ -709,7 +720,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     std::string at = fmt::format("patchesJson6902[{}]", i);
     STRAKE_TRY(OnlyFields(k, *j6902[i], at, {"path", "patch", "target"}));
     const Node* t = j6902[i]->Get("target");
-    if (!t) return Failf("{}: {}.target: required", Place(file, *j6902[i]), at);
+    if (!t) return Failf("{}: {}.target: required", model::PlaceOf(file, *j6902[i]), at);
     STRAKE_TRY_ASSIGN(target, ReadTarget(k, *t, at + ".target"));
     STRAKE_TRY_ASSIGN(body, patch_text(*j6902[i], at));
     STRAKE_TRY(ApplyPatch(k, *j6902[i], at, ctx, body, target, objs));
@@ -722,7 +733,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     char* end = nullptr;
     long n = count ? std::strtol(count->scalar.c_str(), &end, 10) : -1;
     if (!count || *end != '\0' || n < 0)
-      return Failf("{}: {}.count: a number of replicas", Place(file, *replicas[i]), at);
+      return Failf("{}: {}.count: a number of replicas", model::PlaceOf(file, *replicas[i]), at);
     std::string name = Scalar(*replicas[i], "name");
     for (auto& o : objs) {
       if (IsWorkload(o.Kind()) && (o.Name() == name || o.declared == name))
@@ -737,7 +748,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     std::string new_name = Scalar(*images[i], "newName");
     std::string tag = Scalar(*images[i], "newTag");
     std::string digest = Scalar(*images[i], "digest");
-    if (name.empty()) return Failf("{}: {}.name: required", Place(file, *images[i]), at);
+    if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(file, *images[i]), at);
     for (auto& o : objs) {
       for (Json* pod : PodSpecs(o.json)) {
         ForEachContainer(*pod, [&](Json& c) {

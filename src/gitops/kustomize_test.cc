@@ -224,6 +224,36 @@ TEST_F(KustomizeTest, CyclesUnknownFieldsAndUnmatchedPatchesAreErrors) {
       << built.error().message;
 }
 
+TEST_F(KustomizeTest, TargetNamesAreAnchoredRegularExpressions) {
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\n"
+        "patches:\n"
+        "- target: {kind: Config.*, name: 'cm-(a|b)'}\n"
+        "  patch: '[{op: add, path: /data, value: {patched: \"yes\"}}]'\n");
+  Write("c/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-a}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-b}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-ab}\n");
+  auto built = Build("c");
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_EQ((*Find(*built, "ConfigMap", "cm-a"))["data"].value("patched", ""), "yes");
+  EXPECT_EQ((*Find(*built, "ConfigMap", "cm-b"))["data"].value("patched", ""), "yes");
+  EXPECT_FALSE((*Find(*built, "ConfigMap", "cm-ab")).contains("data"));
+
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\n"
+        "patches:\n"
+        "- target: {kind: ConfigMap, name: 'cm-(a'}\n"
+        "  patch: '[{op: add, path: /data, value: {patched: \"yes\"}}]'\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message.rfind("c/kustomization.yaml:3:35: patches[0].target.name: "
+                                        "\"cm-(a\" is not a regular expression",
+                                        0),
+            0u)
+      << built.error().message;
+}
+
 TEST(StrategicMerge, MergesKnownListsByKeyAndReplacesOthers) {
   Json target = Json::parse(R"({"spec":{"containers":[{"name":"a","image":"x","args":["1","2"]},
       {"name":"b","image":"y"}],"ports":[{"containerPort":80,"name":"http"}]}})");

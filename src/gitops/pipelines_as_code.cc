@@ -31,10 +31,6 @@ const model::Node* AnnotationNode(const model::Node& doc, const std::string& nam
   return ann ? ann->Get(name) : nullptr;
 }
 
-std::string Place(const std::string& file, const model::Node& n) {
-  return fmt::format("{}:{}:{}", file, n.mark.line, n.mark.col);
-}
-
 bool BranchMatches(const std::vector<std::string>& patterns, const std::string& branch) {
   for (std::string p : patterns) {
     if (StartsWith(p, "refs/heads/")) p = p.substr(11);
@@ -129,8 +125,8 @@ Status Expand(model::Node& n, const std::string& file, const std::string& path,
             "  ... and in the Task:\n"
             "    steps:\n    - env:\n      - name: {}\n        value: $(params.{})\n"
             "      script: echo \"${}\"",
-            Place(file, n), path, r.name, v->second.why, r.name, r.name, EnvVarName(r.name), r.name,
-            EnvVarName(r.name));
+            model::PlaceOf(file, n), path, r.name, v->second.why, r.name, r.name,
+            EnvVarName(r.name), r.name, EnvVarName(r.name));
       }
       untrusted[param] = "{{" + r.name + "}}";
     }
@@ -224,7 +220,7 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
       return Failf(
           "{}: metadata.annotations.{}on-cel-expression: not supported; use on-event "
           "and on-target-branch",
-          Place(file, *cel), kPac);
+          model::PlaceOf(file, *cel), kPac);
     }
     std::string on_event = Annotation(root, std::string(kPac) + "on-event");
     if (on_event.empty()) continue;  // not a trigger; maybe referenced by name
@@ -257,18 +253,18 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
           return Failf(
               "{}: metadata.annotations.{}{}: {}: remote {}s (Tekton Hub, http URLs) are not "
               "supported; put it in .tekton/ or name a YAML file of this repository",
-              Place(file, *refs), kPac, which, Quote(ref), which);
+              model::PlaceOf(file, *refs), kPac, which, Quote(ref), which);
         }
         auto clean = CleanRepoPath(ref);
         if (!clean) {
-          return Failf("{}: metadata.annotations.{}{}: {}", Place(file, *refs), kPac, which,
-                       clean.error().message);
+          return Failf("{}: metadata.annotations.{}{}: {}", model::PlaceOf(file, *refs), kPac,
+                       which, clean.error().message);
         }
         if (!read_paths.insert(*clean).second) continue;
         STRAKE_TRY_ASSIGN(data, mirror.ReadFileAt(push.sha, *clean, read));
         if (!data) {
-          return Failf("{}: metadata.annotations.{}{}: {} does not exist at {}", Place(file, *refs),
-                       kPac, which, *clean, push.sha.substr(0, 12));
+          return Failf("{}: metadata.annotations.{}{}: {} does not exist at {}",
+                       model::PlaceOf(file, *refs), kPac, which, *clean, push.sha.substr(0, 12));
         }
         // Parsed after this loop: `docs` must not grow under `root`.
         referenced.emplace_back(*clean, std::move(*data));
@@ -281,7 +277,8 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
                          : name && name->IsScalar() && !name->scalar.empty() ? name->scalar + "-"
                                                                              : "";
     if (prefix.empty()) {
-      return Failf("{}: metadata: a PipelineRun needs a name or generateName", Place(file, root));
+      return Failf("{}: metadata: a PipelineRun needs a name or generateName",
+                   model::PlaceOf(file, root));
     }
     templates.push_back({i, prefix});
   }
@@ -314,10 +311,12 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
     STRAKE_TRY(Expand(docs[i].root, docs[i].file, "", vars, is_run, "", untrusted[i]));
   }
 
+  // The Pipelines and Tasks move out; the runs (all `templates` point at)
+  // stay in `docs`.
   std::vector<model::Document> others;
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const model::Node* kind = docs[i].root.Get("kind");
-    if (!kind || kind->scalar != "PipelineRun") others.push_back(docs[i]);
+  for (auto& doc : docs) {
+    const model::Node* kind = doc.root.Get("kind");
+    if (!kind || kind->scalar != "PipelineRun") others.push_back(std::move(doc));
   }
   model::Diagnostics diags;
   std::vector<model::Resource> resources = model::Decode(others, diags);
@@ -382,7 +381,7 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
       return Failf(
           "{}: metadata.annotations.strake.dev/source-workspace: {} is not a workspace "
           "of spec.workspaces bound to an emptyDir or volumeClaimTemplate",
-          Place(d.file, d.root), Quote(wanted));
+          model::PlaceOf(d.file, d.root), Quote(wanted));
     }
     out.push_back(std::move(r));
   }

@@ -290,6 +290,10 @@ static Json ScalarToJson(const Node& n) {
   return s;
 }
 
+std::string PlaceOf(const std::string& file, const Node& n) {
+  return fmt::format("{}:{}:{}", file, n.mark.line, n.mark.col);
+}
+
 Json ToJson(const Node& n) {
   switch (n.kind) {
     case Node::Kind::kNull:

@@ -74,6 +74,9 @@ Result<std::vector<Document>> ParseYaml(std::string_view text, const std::string
 Result<std::vector<Document>> ParseYamlFile(const std::string& path,
                                             const ParseLimits& limits = {});
 
+// "file:line:col" of `n`, the prefix of every error about it.
+std::string PlaceOf(const std::string& file, const Node& n);
+
 // Converts with YAML 1.2 core-schema typing of plain scalars (null, bools,
 // integers, floats), as Kubernetes' YAML-to-JSON does.
 Json ToJson(const Node& n);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "gitops/health.h"
 #include "model/delivery.h"
 #include "rollout/controller.h"
 
@@ -39,12 +40,10 @@ Json Condition(const std::string& type, const std::string& reason, const std::st
                        {"lastTransitionTime", now}}});
 }
 
+// Complete or Failed: the health Argo CD gives a Job that will not run again.
 bool Finished(const Json& status) {
-  for (const auto& c : status.value("conditions", Json::array())) {
-    std::string type = c.value("type", "");
-    if ((type == "Complete" || type == "Failed") && c.value("status", "") == "True") return true;
-  }
-  return false;
+  auto h = gitops::HealthOf("Job", status, 0);
+  return h == gitops::Health::kHealthy || h == gitops::Health::kDegraded;
 }
 
 // True if process `pid` carries this attempt's marker: a pid recorded before
