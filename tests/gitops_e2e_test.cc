@@ -646,17 +646,19 @@ spec:
 }
 
 // Resource hooks: a PreSync Job runs (and is deleted) before the sync's
-// resources are applied, a PostSync Job after they are healthy; a failing
-// PreSync hook fails the sync before anything is applied, and starts the
-// SyncFail hook.
+// resources are applied, a Sync hook between the resources of its wave and
+// those of the next, a PostSync Job (named per sync by generateName) after
+// they are healthy; a failing PreSync hook fails the sync before anything is
+// applied, and starts the SyncFail hook.
 TEST_F(GitopsE2E, HooksRunAroundTheSyncAndAFailedPreSyncHookStopsIt) {
-  auto job = [](const std::string& name, const std::string& hook, const std::string& policy,
+  auto job = [](const std::string& name, const std::string& hook, const std::string& annotations,
                 const std::string& script) {
+    bool generate = name.back() == '-';
     return fmt::format(
         R"(apiVersion: batch/v1
 kind: Job
 metadata:
-  name: {}
+  {}: {}
   annotations:
     argocd.argoproj.io/hook: {}
 {}spec:
@@ -669,13 +671,16 @@ metadata:
         image: alpine
         command: [sh, -c, "{}"]
 )",
-        name, hook,
-        policy.empty() ? "" : "    argocd.argoproj.io/hook-delete-policy: " + policy + "\n",
-        script);
+        generate ? "generateName" : "name", name, hook, annotations, script);
   };
+  const std::string succeeded = "    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n";
   Write("env/dev/a.yaml", ConfigMap("a", "1"));
-  Write("env/dev/pre.yaml", job("pre", "PreSync", "HookSucceeded", "sleep 1; echo migrated"));
-  Write("env/dev/post.yaml", job("post", "PostSync", "", "echo smoke-tested"));
+  Write("env/dev/b.yaml",
+        ConfigMap("b", "1", "  annotations: {argocd.argoproj.io/sync-wave: \"2\"}\n"));
+  Write("env/dev/pre.yaml", job("pre", "PreSync", succeeded, "sleep 1; echo migrated"));
+  Write("env/dev/mid.yaml",
+        job("mid", "Sync", "    argocd.argoproj.io/sync-wave: \"1\"\n", "sleep 1; echo between"));
+  Write("env/dev/post.yaml", job("post-", "PostSync", "", "echo smoke-tested"));
   Write("env/dev/failed.yaml", job("on-fail", "SyncFail", "", "echo cleaning up"));
   std::string sha = Push("hooks");
   StartServer();
@@ -690,29 +695,50 @@ metadata:
       << App().dump(2);
   Json op = App()["status"]["operationState"];
   std::vector<std::string> order;
+  std::string post_name;
   for (const auto& r : op["syncResult"]["resources"]) {
-    order.push_back(r.value("kind", "") + "/" + r.value("name", "") + ":" +
+    std::string name = r.value("name", "");
+    if (name.rfind("post-", 0) == 0) {
+      post_name = name;
+      name = "post-*";
+    }
+    order.push_back(r.value("kind", "") + "/" + name + ":" +
                     r.value("hookPhase", r.value("status", "")));
   }
   EXPECT_EQ(order, (std::vector<std::string>{"Job/pre:Succeeded", "ConfigMap/a:Synced",
-                                             "Job/post:Succeeded"}))
+                                             "Job/mid:Succeeded", "ConfigMap/b:Synced",
+                                             "Job/post-*:Succeeded"}))
       << op.dump(2);
   EXPECT_EQ(Value("a"), "1");
-  // HookSucceeded deleted the PreSync Job; the PostSync one is kept, done
-  // after the ConfigMap was made; hooks are not the Application's resources.
+  // The wave-1 Sync hook ran after wave 0 was applied and was complete
+  // before wave 2 was.
+  Json mid = Get("job", "mid");
+  ASSERT_TRUE(mid.is_object());
+  EXPECT_GE(mid["status"].value("startTime", ""),
+            Get("configmap", "a")["metadata"].value("creationTimestamp", "~"));
+  EXPECT_GE(Get("configmap", "b")["metadata"].value("creationTimestamp", ""),
+            mid["status"].value("completionTime", "~"));
+  // HookSucceeded deleted the PreSync Job; the PostSync one is kept (under
+  // its generated name), done after the ConfigMaps were made; hooks are not
+  // the Application's resources.
   EXPECT_FALSE(Get("job", "pre").is_object());
-  Json post = Get("job", "post");
+  ASSERT_EQ(post_name.size(), std::string("post-").size() + 5) << post_name;
+  Json post = Get("job", post_name);
   ASSERT_TRUE(post.is_object());
   EXPECT_EQ(post["status"].value("succeeded", 0), 1) << post.dump(2);
   EXPECT_GE(post["status"].value("startTime", ""),
-            Get("configmap", "a")["metadata"].value("creationTimestamp", "~"));
-  EXPECT_EQ(App()["status"]["resources"].size(), 1u) << App()["status"]["resources"].dump();
-  EXPECT_NE(ReadFile(data_ + "/logs/jobs/default/post.log").value_or("").find("smoke-tested"),
+            Get("configmap", "b")["metadata"].value("creationTimestamp", "~"));
+  EXPECT_EQ(App()["status"]["resources"].size(), 2u) << App()["status"]["resources"].dump();
+  EXPECT_NE(ReadFile(data_ + "/logs/jobs/default/" + post_name + ".log")
+                .value_or("")
+                .find("smoke-tested"),
             std::string::npos);
 
   // A PreSync hook that fails: nothing of the new revision is applied.
   Write("env/dev/a.yaml", ConfigMap("a", "2"));
   Write("env/dev/pre.yaml", job("pre", "PreSync", "", "echo no database; exit 3"));
+  Write("env/dev/b.yaml",
+        ConfigMap("b", "2", "  annotations: {argocd.argoproj.io/sync-wave: \"2\"}\n"));
   std::string bad = Push("failing hook");
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -725,6 +751,7 @@ metadata:
   op = App()["status"]["operationState"];
   EXPECT_NE(op.value("message", "").find("PreSync hook Job pre"), std::string::npos) << op.dump(2);
   EXPECT_EQ(Value("a"), "1");
+  EXPECT_EQ(Value("b"), "1");
   EXPECT_TRUE(WaitFor([&] { return Get("job", "on-fail").is_object(); }, 10s));
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "gitops/diff.h"
@@ -175,10 +176,22 @@ Result<std::vector<ApplicationReconciler::Desired>> ApplicationReconciler::Prepa
     } else {
       meta.erase("namespace");
     }
-    meta["annotations"][kTrackingId] = TrackingId(instance, obj);
     Desired d;
     d.key = {kind, ns, meta.value("name", "")};
     d.origin = m.origin;
+    if (d.key.name.empty()) {
+      // Argo CD: a hook may take a new name each sync (generateName);
+      // everything else is kept under its own name.
+      d.generate_name = meta.value("generateName", "");
+      if (d.generate_name.empty() || hooks.empty()) {
+        errors.push_back(fmt::format(
+            "{}: metadata.name: required{}", m.origin,
+            d.generate_name.empty() ? "" : " (metadata.generateName is for hooks only)"));
+        continue;
+      }
+    } else {
+      meta["annotations"][kTrackingId] = TrackingId(instance, obj);
+    }
     std::string wave = meta["annotations"].value(kSyncWave, "0");
     try {
       size_t used = 0;
@@ -189,7 +202,7 @@ Result<std::vector<ApplicationReconciler::Desired>> ApplicationReconciler::Prepa
                                    kSyncWave, Quote(wave)));
       continue;
     }
-    auto [it, fresh] = seen.emplace(KeyString(d.key), m.origin);
+    auto [it, fresh] = seen.emplace(KeyString(d.key) + d.generate_name, m.origin);
     if (!fresh) {
       errors.push_back(fmt::format("{}: {} {}/{} is declared twice (also at {})", m.origin, kind,
                                    ns, d.key.name, it->second));
@@ -268,7 +281,9 @@ void ApplicationReconciler::Remember(const std::string& app_key,
                                      const std::string& path) {
   std::vector<std::string> keys;
   keys.reserve(desired.size());
-  for (const auto& d : desired) keys.push_back(KeyString(d.key));
+  for (const auto& d : desired) {
+    if (!d.key.name.empty()) keys.push_back(KeyString(d.key));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto& old = manages_[app_key];
   Source& src = repo_of_[app_key];
@@ -476,60 +491,86 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
     std::vector<std::string> failures;
     std::string waiting;
     Json hook_state = op.value("hooks", Json::object());
-    // One phase's hooks, wave by wave: each is created once per operation
-    // (after its previous object is deleted, BeforeHookCreation), and the
-    // phase goes on when every one of a wave is healthy (a Job complete). A
-    // degraded one (a Job failed) fails the sync.
-    auto run_hooks = [&](const std::string& phase, bool wait) {
+    // One phase's hooks (of one wave, or all), wave by wave: each is created
+    // once per operation (after its previous object is deleted,
+    // BeforeHookCreation), and the phase goes on when every one of a wave is
+    // healthy (a Job complete). A degraded one (a Job failed) fails the sync.
+    // A generateName hook first records the name it will take, then creates
+    // it: a restart in between finds and adopts it instead of starting a
+    // second one.
+    std::string instance = AppInstance(ns, name);
+    bool naming = false;  // a generateName hook's name was just recorded
+    auto run_hooks = [&](const std::string& phase, bool wait, std::optional<int> only_wave) {
       std::vector<const Desired*> mine;
       for (const auto& h : hooks) {
+        if (only_wave && h.wave != *only_wave) continue;
         if (std::find(h.hooks.begin(), h.hooks.end(), phase) != h.hooks.end()) mine.push_back(&h);
       }
       std::stable_sort(mine.begin(), mine.end(), [](const Desired* x, const Desired* y) {
         if (x->wave != y->wave) return x->wave < y->wave;
         if (KindRank(x->key.kind) != KindRank(y->key.kind))
           return KindRank(x->key.kind) < KindRank(y->key.kind);
-        return x->key.name < y->key.name;
+        return x->key.name + x->generate_name < y->key.name + y->generate_name;
       });
       for (size_t n = 0; n < mine.size() && failures.empty() && waiting.empty();) {
         size_t end = n;
         while (end < mine.size() && mine[end]->wave == mine[n]->wave) ++end;
         for (size_t x = n; x < end; ++x) {
           const Desired& h = *mine[x];
-          std::string id = phase + ":" + KeyString(h.key);
+          std::string id = phase + ":" + KeyString(h.key) + h.generate_name;
           const Json seen = hook_state.value(id, Json::object());
           std::string hook_phase = seen.value("phase", "");
           std::string msg = seen.value("message", "");
-          if (hook_phase.empty()) {
-            if (h.delete_policy.count("BeforeHookCreation")) {
-              auto live = store_.Get(h.key);
-              if (live && *live) (void)writer_.Delete(h.key);
+          store::Key live_key = h.key;
+          if (!h.generate_name.empty()) live_key.name = seen.value("name", "");
+          if (hook_phase.empty() && !h.generate_name.empty())
+            live_key.name = h.generate_name + RandomSuffix();
+          if (hook_phase.empty() && !h.generate_name.empty() && wait) {
+            hook_phase = "Pending";
+            msg = "named";
+            naming = true;
+          } else if (hook_phase.empty() || hook_phase == "Pending") {
+            auto live = store_.Get(live_key);
+            bool exists = live && *live;
+            Status w = Ok();
+            if (hook_phase == "Pending" && exists) {
+              // Created before a restart: this operation's own.
+            } else {
+              if (exists && h.delete_policy.count("BeforeHookCreation"))
+                (void)writer_.Delete(live_key);
+              Json obj = h.object;
+              if (!h.generate_name.empty()) {
+                obj["metadata"].erase("generateName");
+                obj["metadata"]["name"] = live_key.name;
+                obj["metadata"]["annotations"][kTrackingId] = TrackingId(instance, obj);
+              }
+              w = writer_.Apply(obj);
             }
-            auto w = writer_.Apply(h.object);
             hook_phase = w ? "Running" : "Failed";
             msg = w ? "created" : w.error().message;
           } else if (hook_phase == "Running") {
-            auto live = store_.Get(h.key);
+            auto live = store_.Get(live_key);
             std::string hmsg;
-            Health health = live && *live
-                                ? HealthOf(h.key.kind, (*live)->status, (*live)->generation, &hmsg)
-                                : Health::kMissing;
+            Health health =
+                live && *live ? HealthOf(live_key.kind, (*live)->status, (*live)->generation, &hmsg)
+                              : Health::kMissing;
             if (health == Health::kHealthy) {
               hook_phase = "Succeeded";
               msg = hmsg.empty() ? "succeeded" : hmsg;
-              if (h.delete_policy.count("HookSucceeded")) (void)writer_.Delete(h.key);
+              if (h.delete_policy.count("HookSucceeded")) (void)writer_.Delete(live_key);
             } else if (health == Health::kDegraded || health == Health::kMissing) {
               hook_phase = "Failed";
               msg = health == Health::kMissing ? "deleted while running" : hmsg;
-              if (h.delete_policy.count("HookFailed")) (void)writer_.Delete(h.key);
+              if (h.delete_policy.count("HookFailed")) (void)writer_.Delete(live_key);
             }
           }
           hook_state[id] = {{"phase", hook_phase}, {"message", msg}};
+          if (!h.generate_name.empty()) hook_state[id]["name"] = live_key.name;
           results.push_back({{"group", GroupOf(h.object.value("apiVersion", ""))},
                              {"version", h.object.value("apiVersion", "")},
-                             {"kind", h.key.kind},
-                             {"namespace", h.key.ns},
-                             {"name", h.key.name},
+                             {"kind", live_key.kind},
+                             {"namespace", live_key.ns},
+                             {"name", live_key.name},
                              {"hookType", phase},
                              {"hookPhase", hook_phase},
                              {"syncPhase", phase},
@@ -537,18 +578,28 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
                              {"status", hook_phase == "Failed" ? "SyncFailed" : "Synced"}});
           if (hook_phase == "Failed") {
             failures.push_back(
-                fmt::format("{} hook {} {}: {}", phase, h.key.kind, h.key.name, msg));
+                fmt::format("{} hook {} {}: {}", phase, live_key.kind, live_key.name, msg));
+          } else if (hook_phase == "Pending") {
+            if (waiting.empty())
+              waiting = fmt::format("creating hook {}/{}", live_key.kind, live_key.name);
           } else if (hook_phase == "Running" && wait && waiting.empty()) {
-            waiting = fmt::format("waiting for completion of hook {}/{} ({})", h.key.kind,
-                                  h.key.name, phase);
+            waiting = fmt::format("waiting for completion of hook {}/{} ({})", live_key.kind,
+                                  live_key.name, phase);
           }
         }
         n = end;
       }
     };
-    run_hooks("PreSync", true);
-    for (size_t n = 0; n < order.size() && failures.empty() && waiting.empty();) {
-      int wave = (*desired)[order[n]].wave;
+    run_hooks("PreSync", true, std::nullopt);
+    // The Sync phase: wave by wave, the wave's resources, then its Sync hooks.
+    std::set<int> waves;
+    for (size_t i : order) waves.insert((*desired)[i].wave);
+    for (const auto& h : hooks) {
+      if (std::find(h.hooks.begin(), h.hooks.end(), "Sync") != h.hooks.end()) waves.insert(h.wave);
+    }
+    size_t n = 0;
+    for (int wave : waves) {
+      if (!failures.empty() || !waiting.empty()) break;
       size_t end = n;
       while (end < order.size() && (*desired)[order[end]].wave == wave) ++end;
       for (size_t x = n; x < end; ++x) {
@@ -575,8 +626,9 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
         }
         results.push_back(std::move(entry));
       }
+      if (failures.empty()) run_hooks("Sync", true, wave);
       // The next wave waits until this one is healthy.
-      if (failures.empty() && end < order.size()) {
+      if (failures.empty() && waiting.empty() && wave != *waves.rbegin()) {
         for (size_t x = n; x < end && waiting.empty(); ++x) {
           const Desired& d = (*desired)[order[x]];
           auto live = store_.Get(d.key);
@@ -619,7 +671,6 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
         results.push_back(std::move(entry));
       }
     }
-    if (failures.empty() && waiting.empty()) run_hooks("Sync", true);
     if (failures.empty() && waiting.empty()) {
       bool has_post = false;
       for (const auto& h : hooks) {
@@ -637,14 +688,14 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
                                   d.key.kind, d.key.name);
           }
         }
-        if (waiting.empty()) run_hooks("PostSync", true);
+        if (waiting.empty()) run_hooks("PostSync", true, std::nullopt);
       }
     }
     op["syncResult"] = {
         {"revision", *sha}, {"source", SourceJson(spec.source)}, {"resources", results}};
     if (!waiting.empty()) {
       op["message"] = waiting;
-      result.requeue_after = Millis(1000);
+      result.requeue_after = Millis(naming ? 1 : 1000);
     } else if (!failures.empty()) {
       int retries = op.value("retryCount", 0);
       if (spec.retry && (spec.retry->limit < 0 || retries < spec.retry->limit)) {
@@ -667,7 +718,7 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
         // SyncFail hooks: started, not waited for.
         std::vector<std::string> failed = std::move(failures);
         failures.clear();
-        run_hooks("SyncFail", false);
+        run_hooks("SyncFail", false, std::nullopt);
         op["syncResult"]["resources"] = results;
         failures = std::move(failed);
         op["phase"] = "Failed";

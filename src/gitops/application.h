@@ -99,6 +99,7 @@ class ApplicationReconciler {
     int wave = 0;
     std::vector<std::string> hooks;       // PreSync, Sync, PostSync, SyncFail; empty: not a hook
     std::set<std::string> delete_policy;  // HookSucceeded, HookFailed, BeforeHookCreation
+    std::string generate_name;            // a hook named per sync (key.name is then empty)
   };
   struct Compared;
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,

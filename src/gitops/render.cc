@@ -4,6 +4,7 @@
 
 #include "base/fs.h"
 #include "base/strings.h"
+#include "gitops/diff.h"
 #include "gitops/kustomize.h"
 #include "model/decode.h"
 
@@ -37,6 +38,35 @@ bool IsKustomization(const std::string& name) {
   return name == "kustomization.yaml" || name == "kustomization.yml" || name == "Kustomization";
 }
 
+// Decodes every document as the API would take it, so that a bad manifest
+// is refused before anything is applied. An Argo CD hook may have
+// metadata.generateName instead of a name (it is named per sync): it is
+// checked under a stand-in name, taken off again before this returns.
+Status Validate(std::vector<model::Document>& docs) {
+  std::vector<model::Node*> named;
+  for (auto& d : docs) {
+    if (!d.root.IsMap()) continue;
+    const model::Node* meta = d.root.Get("metadata");
+    if (!meta || !meta->IsMap() || meta->Get("name") || !meta->Get("generateName")) continue;
+    const model::Node* ann = meta->Get("annotations");
+    if (!ann || !ann->IsMap() || !ann->Get(kHook)) continue;
+    for (auto& e : d.root.map) {
+      if (e.key.scalar != "metadata") continue;
+      model::Node key, value = *meta->Get("generateName");
+      key.kind = model::Node::Kind::kScalar;
+      key.scalar = "name";
+      value.scalar += "xxxxx";  // as long as the suffix it will get
+      e.value.map.push_back({std::move(key), std::move(value)});
+      named.push_back(&e.value);
+    }
+  }
+  model::Diagnostics diags;
+  (void)model::Decode(docs, diags);
+  for (model::Node* meta : named) meta->map.pop_back();
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  return Ok();
+}
+
 }  // namespace
 
 Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
@@ -57,9 +87,7 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   if (kustomized || source.kustomize) {
     STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, limits));
     for (auto& o : objects) docs.push_back({o.origin, model::FromJson(o.object)});
-    model::Diagnostics diags;
-    (void)model::Decode(docs, diags);
-    if (diags.HasErrors()) return Fail(diags.ErrorText());
+    STRAKE_TRY(Validate(docs));
     out.source_type = "Kustomize";
     for (auto& o : objects) out.objects.push_back({std::move(o.object), std::move(o.origin)});
     return out;
@@ -83,14 +111,9 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
     }
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
-  model::Diagnostics diags;
-  auto decoded = model::Decode(docs, diags);
-  if (diags.HasErrors()) return Fail(diags.ErrorText());
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const auto& d = docs[i];
-    out.objects.push_back({model::ToJson(d.root),
-                           fmt::format("{}:{}:{}", d.file, d.root.mark.line, d.root.mark.col)});
-  }
+  STRAKE_TRY(Validate(docs));
+  for (const auto& d : docs)
+    out.objects.push_back({model::ToJson(d.root), model::PlaceOf(d.file, d.root)});
   return out;
 }
 

@@ -63,6 +63,33 @@ TEST_F(RenderTest, BadManifestsAreErrorsWithTheirPlace) {
       << r.error().message;
 }
 
+TEST_F(RenderTest, OnlyAHookMayBeNamedBySyncWithGenerateName) {
+  Write("app/hook.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n"
+        "  annotations: {argocd.argoproj.io/hook: PreSync}\n"
+        "spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: x, command: "
+        "[\"true\"]}]}}}\n");
+  std::string sha = Commit("hook");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "app";
+  auto r = Render(*m, sha, src);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->objects.size(), 1u);
+  const auto& meta = r->objects[0].object["metadata"];
+  EXPECT_EQ(meta.value("generateName", ""), "migrate-");
+  EXPECT_FALSE(meta.contains("name")) << meta.dump();  // named when a sync creates it
+
+  Write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: cm-}\n");
+  sha = Commit("not a hook");
+  m = Fetched();
+  r = Render(*m, sha, src);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("app/cm.yaml:1:1: metadata.name: a ConfigMap needs a name"),
+            std::string::npos)
+      << r.error().message;
+}
+
 TEST_F(RenderTest, AnAliasBombAndAnOversizedFileAreRefused) {
   std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   for (char c = 'b'; c <= 'k'; ++c) {
