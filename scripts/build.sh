@@ -3,13 +3,16 @@
 # build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, line tables only
 # for the stack traces). Full debug info costs a third of the build time;
 # configure your own build dir with -DCMAKE_BUILD_TYPE=RelWithDebInfo for gdb.
+# STRAKE_UNIT_TESTS=OFF leaves the modules' unit tests out of the release
+# build (scripts/test.sh runs them in the sanitizer build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 case "${1:-release}" in
   release)
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DSTRAKE_BENCH=ON >/dev/null
+      "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DSTRAKE_BENCH=ON \
+      "-DSTRAKE_UNIT_TESTS=${STRAKE_UNIT_TESTS:-ON}" >/dev/null
     ninja -C build -j"$jobs"
     ;;
   asan)

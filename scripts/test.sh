@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: the optimised build,
-# the AddressSanitizer + UndefinedBehaviorSanitizer build, and the linters.
+# Installs what is missing, builds, and runs every test: the end-to-end
+# suites on the optimised build, everything on the AddressSanitizer +
+# UndefinedBehaviorSanitizer build, and the linters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 start=$(date +%s)
-scripts/build.sh release
+# The optimised build runs the end-to-end suites against the binary users
+# get; every test, unit and end-to-end, runs in the sanitizer build.
+STRAKE_UNIT_TESTS=OFF scripts/build.sh release
 ctest --test-dir build --output-on-failure -j2
 scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <random>
 #include <thread>
 
 #include "base/fs.h"
@@ -173,6 +175,20 @@ std::vector<std::pair<std::string, std::string>> ServerE2E::Auth() const {
 }
 
 uint16_t FreePort() {
+  // Below the kernel's ephemeral range: a port the kernel hands out (to an
+  // outgoing connection, or a listener on port 0) would be taken again while
+  // the test starts its server on it. Random, so that tests running side by
+  // side rarely try the same one; bound once to see that it is free.
+  int low = 32768;
+  if (auto range = ReadFile("/proc/sys/net/ipv4/ip_local_port_range")) {
+    low = std::atoi(range->c_str());
+  }
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(10000, std::max(10001, low - 1));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto port = static_cast<uint16_t>(pick(rng));
+    if (ListenTcp("127.0.0.1", port)) return port;
+  }
   auto l = ListenTcp("127.0.0.1", 0);
   EXPECT_TRUE(l);
   return l ? l->port : 0;
