@@ -287,8 +287,18 @@ void ApplicationReconciler::Remember(const std::string& app_key,
   std::lock_guard<std::mutex> lock(mu_);
   auto& old = manages_[app_key];
   Source& src = repo_of_[app_key];
-  src.url = url;
-  src.path = path;
+  if (src.url != url || src.path != path) {
+    if (auto r = by_source_.find(src.url); r != by_source_.end()) {
+      if (auto p = r->second.find(src.path); p != r->second.end()) {
+        p->second.erase(app_key);
+        if (p->second.empty()) r->second.erase(p);
+      }
+      if (r->second.empty()) by_source_.erase(r);
+    }
+    if (!url.empty()) by_source_[url][path].insert(app_key);
+    src.url = url;
+    src.path = path;
+  }
   if (old == keys) return;
   for (const auto& k : old) {
     auto it = managed_by_.find(k);
@@ -314,20 +324,36 @@ std::vector<std::string> ApplicationReconciler::AppsManaging(const store::Key& k
   return {it->second.begin(), it->second.end()};
 }
 
-std::pair<std::vector<std::string>, std::vector<std::string>> ApplicationReconciler::AppsOfRepo(
-    const std::string& url, const SourceChange& change) const {
+std::vector<std::string> ApplicationReconciler::AppsTouched(const std::string& url,
+                                                            const SourceChange& change) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::pair<std::vector<std::string>, std::vector<std::string>> out;
-  for (const auto& [app, src] : repo_of_) {
-    if (src.url != url) continue;
-    bool touched = change.everything || src.path == ".";
-    for (size_t i = 0; i < change.paths.size() && !touched; ++i) {
-      const std::string& p = change.paths[i];
-      touched = p.size() > src.path.size() && p.compare(0, src.path.size(), src.path) == 0 &&
-                p[src.path.size()] == '/';
+  auto repo = by_source_.find(url);
+  if (repo == by_source_.end()) return {};
+  std::set<std::string> out;
+  auto add = [&](const std::string& path) {
+    auto it = repo->second.find(path);
+    if (it != repo->second.end()) out.insert(it->second.begin(), it->second.end());
+  };
+  if (change.everything) {
+    for (const auto& [path, apps] : repo->second) out.insert(apps.begin(), apps.end());
+  } else {
+    add(".");
+    // A changed file touches the Applications whose path is one of its
+    // directories: "a/b/c.yaml" those at "a" and at "a/b".
+    for (const auto& p : change.paths) {
+      for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1))
+        add(p.substr(0, slash));
     }
-    (touched ? out.first : out.second).push_back(app);
   }
+  return {out.begin(), out.end()};
+}
+
+std::vector<std::string> ApplicationReconciler::AppsOfRepo(const std::string& url) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  auto repo = by_source_.find(url);
+  if (repo == by_source_.end()) return out;
+  for (const auto& [path, apps] : repo->second) out.insert(out.end(), apps.begin(), apps.end());
   return out;
 }
 

@@ -85,11 +85,12 @@ class ApplicationReconciler {
 
   // The Applications (work-queue keys) whose resources include `key`.
   std::vector<std::string> AppsManaging(const store::Key& key) const;
-  // The Applications whose source is `url`: first those whose path the
-  // change touched (to be reconciled now), then the others (whose
-  // manifests are the same at the new commit; only their revision moves).
-  std::pair<std::vector<std::string>, std::vector<std::string>> AppsOfRepo(
-      const std::string& url, const SourceChange& change) const;
+  // The Applications whose source is `url` and whose path `change` touched
+  // (to be reconciled first): found through an index by url and path, in
+  // time proportional to the change, not to the number of Applications.
+  std::vector<std::string> AppsTouched(const std::string& url, const SourceChange& change) const;
+  // Every Application whose source is `url`.
+  std::vector<std::string> AppsOfRepo(const std::string& url) const;
 
  private:
   struct Desired {
@@ -127,6 +128,8 @@ class ApplicationReconciler {
     std::string path;  // cleaned, "." = root
   };
   std::map<std::string, Source> repo_of_;  // app key -> its source
+  // url -> path -> app keys (the same facts as repo_of_, the other way).
+  std::unordered_map<std::string, std::map<std::string, std::set<std::string>>> by_source_;
   // Rendered sources by url, commit and source options; least recently used
   // first out.
   // Rendered sources by repo, revision and path: least recently used evicted

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "base/clock.h"
 #include "base/fs.h"
@@ -208,9 +209,12 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
         // The Applications whose files changed first; the rest (only their
         // revision moves) a moment later, so a push to one of thousands of
         // Applications in a repository syncs it at once.
-        auto [now, later] = apps.AppsOfRepo(url, sources.LastChange(url));
+        auto now = apps.AppsTouched(url, sources.LastChange(url));
         for (const auto& a : now) app_ctl.EnqueueFirst(a);
-        for (const auto& a : later) app_ctl.EnqueueAfter(a, std::chrono::milliseconds(250));
+        std::unordered_set<std::string> touched(now.begin(), now.end());
+        for (const auto& a : apps.AppsOfRepo(url)) {
+          if (!touched.count(a)) app_ctl.EnqueueAfter(a, std::chrono::milliseconds(250));
+        }
       },
       [&](const gitops::Mirror& mirror, const gitops::PushEvent& push) {
         return pipelines.OnPush(mirror, push);

@@ -1,0 +1,101 @@
+#include "gitops/application.h"
+
+#include <gtest/gtest.h>
+
+#include "base/clock.h"
+#include "gitops/test_repo.h"
+#include "store/sqlite_store.h"
+
+namespace strake::gitops {
+namespace {
+
+using model::Json;
+
+// Nothing is synced here (no automated policy): the reconciler only reads.
+class ReadOnlyWriter : public ResourceWriter {
+ public:
+  Status Apply(const Json&) override { return Fail("not expected"); }
+  Status Delete(const store::Key&) override { return Fail("not expected"); }
+  std::optional<bool> Namespaced(const std::string&, const std::string&) override { return true; }
+};
+
+class ApplicationIndexTest : public GitTest {
+ protected:
+  void SetUp() override {
+    GitTest::SetUp();
+    auto st = store::OpenSqliteStore(dir_ + "/strake.db");
+    ASSERT_TRUE(st) << st.error().message;
+    store_ = std::move(*st);
+    sources_ = std::make_unique<Sources>(dir_ + "/git", *store_, clock_);
+    apps_ = std::make_unique<ApplicationReconciler>(*store_, writer_, *sources_, clock_);
+  }
+  // Creates (or moves) Application `name` reading `path`, and reconciles it.
+  void App(const std::string& name, const std::string& path) {
+    store::Resource r;
+    r.key = {"Application", "default", name};
+    r.object = {
+        {"apiVersion", "argoproj.io/v1alpha1"},
+        {"kind", "Application"},
+        {"metadata", {{"name", name}, {"namespace", "default"}}},
+        {"spec",
+         {{"source", {{"repoURL", Url()}, {"path", path}}}, {"destination", {{"name", "local"}}}}}};
+    auto got = store_->Get(r.key);
+    ASSERT_TRUE(got);
+    if (*got) {
+      ASSERT_TRUE(store_->Update(r, (*got)->resource_version));
+    } else {
+      ASSERT_TRUE(store_->Create(r, "Created", ""));
+    }
+    auto done = apps_->Reconcile("default/" + name);
+    ASSERT_TRUE(done) << done.error().message;
+  }
+  std::string Url() const { return "file://" + bare_; }
+
+  SystemClock clock_;
+  store::StorePtr store_;
+  ReadOnlyWriter writer_;
+  std::unique_ptr<Sources> sources_;
+  std::unique_ptr<ApplicationReconciler> apps_;
+};
+
+TEST_F(ApplicationIndexTest, APushTouchesTheApplicationsOfTheDirectoriesItChanged) {
+  for (const char* dir : {"env/a", "env/b", "env/ab"}) {
+    Write(std::string(dir) + "/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+  }
+  Commit("apps");
+  App("a", "env/a");
+  App("b", "./env/b/");  // cleaned: the same as env/b
+  App("ab", "env/ab");
+  App("env", "env");
+  App("root", ".");
+
+  SourceChange change;
+  change.everything = false;
+  change.paths = {"env/a/cm.yaml"};
+  EXPECT_EQ(apps_->AppsTouched(Url(), change),
+            (std::vector<std::string>{"default/a", "default/env", "default/root"}));
+  change.paths = {"env/b/deep/x.yaml", "README.md"};
+  EXPECT_EQ(apps_->AppsTouched(Url(), change),
+            (std::vector<std::string>{"default/b", "default/env", "default/root"}));
+  change.paths = {"env"};  // a file named like the directory: under no path
+  EXPECT_EQ(apps_->AppsTouched(Url(), change), (std::vector<std::string>{"default/root"}));
+  change.everything = true;
+  EXPECT_EQ(apps_->AppsTouched(Url(), change).size(), 5u);
+  EXPECT_EQ(apps_->AppsOfRepo(Url()).size(), 5u);
+  EXPECT_TRUE(apps_->AppsOfRepo("file:///elsewhere").empty());
+
+  // An Application that moves is found at its new path only; one deleted,
+  // nowhere.
+  App("a", "env/b");
+  change.everything = false;
+  change.paths = {"env/a/cm.yaml"};
+  EXPECT_EQ(apps_->AppsTouched(Url(), change),
+            (std::vector<std::string>{"default/env", "default/root"}));
+  ASSERT_TRUE(store_->Delete({"Application", "default", "root"}));
+  ASSERT_TRUE(apps_->Reconcile("default/root"));
+  EXPECT_EQ(apps_->AppsTouched(Url(), change), (std::vector<std::string>{"default/env"}));
+  EXPECT_EQ(apps_->AppsOfRepo(Url()).size(), 4u);
+}
+
+}  // namespace
+}  // namespace strake::gitops
