@@ -638,16 +638,14 @@ Response Api::Events(const Request& req) {
   std::string kind = req.query.count("kind") ? req.query.at("kind") : "";
   std::string name = req.query.count("name") ? req.query.at("name") : "";
   std::string only_ns = req.query.count("namespace") ? req.query.at("namespace") : "";
-  // The newest 10,000 changes at most.
+  // Among the newest 10,000 changes; selected by the store, so that a poll
+  // for one object's changes reads only those.
   int64_t newest = store_.Revision().value_or(0);
   since = std::max<int64_t>(since, newest - 10'000);
-  auto changes = store_.ChangesSince(since, 10'000);
+  auto changes = store_.ChangesSince(since, 10'000, {kind, only_ns, name});
   if (!changes) return ErrorResponse(500, "InternalError", changes.error().message);
   Json items = Json::array();
   for (const auto& c : *changes) {
-    if (!kind.empty() && c.key.kind != kind) continue;
-    if (!name.empty() && c.key.name != name) continue;
-    if (!only_ns.empty() && c.key.ns != only_ns) continue;
     items.push_back({{"revision", c.revision},
                      {"kind", c.key.kind},
                      {"namespace", c.key.ns},

@@ -266,13 +266,16 @@ class SqliteStore final : public Store {
     return Ok();
   }
 
-  Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit) override {
+  Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit,
+                                           const ChangeFilter& filter) override {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<Change> out;
     Use u(
         S("SELECT revision, kind, namespace, name, type, reason, message, time_ms FROM changes "
-          "WHERE revision > ? ORDER BY revision LIMIT ?"));
-    u.Int(1, revision).Int(2, static_cast<int64_t>(limit));
+          "WHERE revision > ?1 AND (?2 = '' OR kind = ?2) AND (?3 = '' OR namespace = ?3) AND "
+          "(?4 = '' OR name = ?4) ORDER BY revision LIMIT ?5"));
+    u.Int(1, revision).Text(2, filter.kind).Text(3, filter.ns).Text(4, filter.name);
+    u.Int(5, static_cast<int64_t>(limit));
     int rc;
     while ((rc = u.Step()) == SQLITE_ROW) {
       out.push_back(Change{u.ColInt(0),

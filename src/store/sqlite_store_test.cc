@@ -93,6 +93,25 @@ TEST_F(SqliteStoreTest, EveryWriteIsAChangeInOrder) {
   EXPECT_EQ(*store_->Revision(), (*changes)[2].revision);
 }
 
+TEST_F(SqliteStoreTest, ChangesAreFilteredByKindNamespaceAndName) {
+  auto one = store_->Create(Make("one"), "Created", "");
+  ASSERT_TRUE(one);
+  ASSERT_TRUE(store_->Create(Make("two"), "Created", ""));
+  (void)store_->UpdateStatus(one->key, {{"p", 1}}, 0, "Running", "");
+  auto only = store_->ChangesSince(0, 100, {one->key.kind, one->key.ns, "one"});
+  ASSERT_TRUE(only);
+  ASSERT_EQ(only->size(), 2u);
+  EXPECT_EQ((*only)[1].reason, "Running");
+  // The limit counts the changes selected, not the ones read past.
+  auto first = store_->ChangesSince(0, 1, {"", "", "two"});
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].key.name, "two");
+  EXPECT_EQ(store_->ChangesSince(0, 100, {"NoSuchKind", "", ""})->size(), 0u);
+  EXPECT_EQ(store_->ChangesSince(0, 100, {"", "elsewhere", ""})->size(), 0u);
+  EXPECT_EQ(store_->ChangesSince(0, 100)->size(), 3u);
+}
+
 TEST_F(SqliteStoreTest, SurvivesReopenAndOwnerIndex) {
   Resource child = Make("child");
   child.owner = "parent-uid";

@@ -56,6 +56,13 @@ struct Change {
   int64_t time_ms = 0;
 };
 
+// Which changes to read: an empty field matches every value.
+struct ChangeFilter {
+  std::string kind;
+  std::string ns;
+  std::string name;
+};
+
 // Why a write did not happen.
 enum class WriteError { kNone, kConflict, kNotFound, kAlreadyExists, kIo };
 
@@ -79,7 +86,10 @@ class Store {
   virtual Result<Resource> Update(const Resource& r, int64_t expected_version) = 0;
   virtual Status Delete(const Key& key) = 0;
 
-  virtual Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit) = 0;
+  // The changes after `revision`, oldest first, at most `limit` of those
+  // `filter` selects (filtered by the store, not after reading them all).
+  virtual Result<std::vector<Change>> ChangesSince(int64_t revision, size_t limit,
+                                                   const ChangeFilter& filter = {}) = 0;
   virtual Result<int64_t> Revision() = 0;
   // Calls fn after each committed change, on the writing thread, in order.
   // fn must be fast and must not write to the store.
