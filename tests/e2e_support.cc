@@ -54,7 +54,7 @@ Ran E2E::Strake(std::vector<std::string> args, std::chrono::milliseconds limit,
   int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   auto env = BaseEnv();
   env.insert(env.end(), extra_env.begin(), extra_env.end());
-  auto p = Spawn({args, env, "", -1, out, err});
+  auto p = Spawn({args, env, "", -1, out, err, {}});
   ::close(out);
   ::close(err);
   Ran r;
@@ -78,7 +78,7 @@ int E2E::StartStrake(std::vector<std::string> args) {
   args.insert(args.begin(), {STRAKE_BINARY, "--data-dir", data_});
   std::string log = dir_ + "/.bg";
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  auto p = Spawn({args, BaseEnv(), "", -1, fd, fd});
+  auto p = Spawn({args, BaseEnv(), "", -1, fd, fd, {}});
   ::close(fd);
   EXPECT_TRUE(p);
   int pid = p ? p->pid() : -1;

@@ -666,7 +666,8 @@ scrape_configs:
                     dir_,
                     -1,
                     prom_log.get(),
-                    prom_log.get()});
+                    prom_log.get(),
+                    {}});
     ASSERT_TRUE(p) << p.error().message;
     prom = p->pid();
   }

@@ -87,7 +87,7 @@ TEST(Fs, GlobMatchCrossesDirectoriesWithDoubleStar) {
 std::vector<std::string> Env() { return {"PATH=/usr/bin:/bin"}; }
 
 TEST(Process, ReportsExitCode) {
-  auto p = Spawn({{"sh", "-c", "exit 7"}, Env(), "", -1, -1, -1});
+  auto p = Spawn({{"sh", "-c", "exit 7"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p) << p.error().message;
   auto w = WaitProcess(*p, std::nullopt);
   ASSERT_TRUE(w);
@@ -96,7 +96,7 @@ TEST(Process, ReportsExitCode) {
 }
 
 TEST(Process, MissingCommandIsAClearError) {
-  auto p = Spawn({{"no-such-command-xyz"}, Env(), "", -1, -1, -1});
+  auto p = Spawn({{"no-such-command-xyz"}, Env(), "", -1, -1, -1, {}});
   ASSERT_FALSE(p);
   EXPECT_EQ(p.error().message, "no-such-command-xyz: command not found");
 }
@@ -105,8 +105,8 @@ TEST(Process, TimeoutThenKillGroupTakesGrandchildren) {
   char dir[] = "/tmp/strake-proc-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   std::string pidfile = std::string(dir) + "/gc.pid";
-  auto p =
-      Spawn({{"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"}, Env(), "", -1, -1, -1});
+  auto p = Spawn(
+      {{"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p);
   auto w = WaitProcess(*p, std::chrono::milliseconds(300));
   ASSERT_TRUE(w);
@@ -127,7 +127,7 @@ TEST(Process, TimeoutThenKillGroupTakesGrandchildren) {
 }
 
 TEST(Process, WakeFdInterruptsWait) {
-  auto p = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1});
+  auto p = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p);
   int efd = eventfd(0, EFD_CLOEXEC);
   uint64_t one = 1;

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,33 +17,41 @@ namespace strake {
 
 namespace stdfs = std::filesystem;
 
-Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Failf("{}: is a directory", path);
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
   }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::string> ReadFd(int fd, const std::string& path, size_t max_bytes) {
   std::string out;
   char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return Failf("{}: {}", path, std::strerror(e));
+      return Failf("{}: {}", path, std::strerror(errno));
     }
-    if (n == 0) break;
+    if (n == 0) return out;
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
-      ::close(fd);
       return Failf("{}: file is larger than the limit of {} bytes", path, max_bytes);
     }
     out.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
-  return out;
+}
+
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Failf("{}: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) return Failf("{}: is a directory", path);
+  return ReadFd(fd.get(), path, max_bytes);
 }
 
 Status WriteFile(const std::string& path, std::string_view data, int mode) {
@@ -186,6 +196,132 @@ Result<std::string> MakeTempDir(const std::string& prefix) {
   std::string tmpl = PathJoin(root, prefix + "XXXXXX");
   if (!::mkdtemp(tmpl.data())) return Failf("mkdtemp {}: {}", tmpl, std::strerror(errno));
   return tmpl;
+}
+
+}  // namespace strake
+
+namespace strake {
+
+namespace {
+
+// The components of a relative path, or an error for an absolute path, a
+// ".." component or a NUL.
+Result<std::vector<std::string_view>> Components(std::string_view relative) {
+  if (relative.find('\0') != std::string_view::npos) {
+    return Fail("path holds a NUL character");
+  }
+  if (!relative.empty() && relative.front() == '/') {
+    return Failf("\"{}\" is absolute: a relative path is needed", relative);
+  }
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start <= relative.size()) {
+    size_t slash = relative.find('/', start);
+    if (slash == std::string_view::npos) slash = relative.size();
+    std::string_view part = relative.substr(start, slash - start);
+    if (part == "..") return Failf("\"{}\" leaves its directory (\"..\")", relative);
+    if (!part.empty() && part != ".") parts.push_back(part);
+    start = slash + 1;
+  }
+  return parts;
+}
+
+int OpenAt2(int dirfd, const std::string& path, int flags, int mode) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? static_cast<uint64_t>(mode) : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  while (true) {
+    long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
+  }
+}
+
+std::string Joined(const std::vector<std::string_view>& parts, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out += '/';
+    out += parts[i];
+  }
+  return out.empty() ? "." : out;
+}
+
+Result<Fd> OpenRoot(const std::string& root) {
+  Fd fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return Failf("{}: {}", root, std::strerror(errno));
+  return fd;
+}
+
+std::string BeneathError(const std::string& root, std::string_view relative, int err) {
+  if (err == EXDEV || err == ELOOP) {
+    return fmt::format("{}: \"{}\" leads out of the directory (through a link)", root, relative);
+  }
+  return fmt::format("{}: {}", PathJoin(root, relative), std::strerror(err));
+}
+
+}  // namespace
+
+Result<std::string> PathUnder(std::string_view root, std::string_view relative) {
+  auto parts = Components(relative);
+  if (!parts) return tl::unexpected(parts.error());
+  std::string out(root);
+  for (auto p : *parts) out = PathJoin(out, p);
+  return out;
+}
+
+Result<Fd> OpenBeneath(const std::string& root, std::string_view relative, int flags, int mode) {
+  auto parts = Components(relative);
+  if (!parts) return tl::unexpected(parts.error());
+  auto dir = OpenRoot(root);
+  if (!dir) return tl::unexpected(dir.error());
+  Fd fd(OpenAt2(dir->get(), Joined(*parts, parts->size()), flags, mode));
+  if (!fd) return Fail(BeneathError(root, relative, errno));
+  return fd;
+}
+
+Result<Fd> MakeDirsBeneath(const std::string& root, std::string_view relative, int mode) {
+  auto parts = Components(relative);
+  if (!parts) return tl::unexpected(parts.error());
+  auto rootfd = OpenRoot(root);
+  if (!rootfd) return tl::unexpected(rootfd.error());
+  Fd cur(OpenAt2(rootfd->get(), ".", O_RDONLY | O_DIRECTORY, 0));
+  if (!cur) return Fail(BeneathError(root, "", errno));
+  for (size_t i = 0; i < parts->size(); ++i) {
+    std::string name((*parts)[i]);
+    // mkdirat makes the entry in the directory already resolved beneath
+    // root; an existing entry (a link too) is then opened beneath root.
+    bool made = ::mkdirat(cur.get(), name.c_str(), static_cast<mode_t>(mode)) == 0;
+    if (!made && errno != EEXIST) return Fail(BeneathError(root, Joined(*parts, i + 1), errno));
+    Fd next(OpenAt2(rootfd->get(), Joined(*parts, i + 1), O_RDONLY | O_DIRECTORY, 0));
+    if (!next) return Fail(BeneathError(root, Joined(*parts, i + 1), errno));
+    if (made) ::fchmod(next.get(), static_cast<mode_t>(mode));
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+Result<std::string> ReadFileBeneath(const std::string& root, std::string_view relative,
+                                    size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO a step left must not wait for a writer.
+  auto fd = OpenBeneath(root, relative, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return tl::unexpected(fd.error());
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return Failf("{}: {}", relative, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Failf("{}: not a regular file", PathJoin(root, relative));
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Failf("{}: file is larger than the limit of {} bytes", PathJoin(root, relative),
+                 max_bytes);
+  }
+  return ReadFd(fd->get(), PathJoin(root, relative), max_bytes);
+}
+
+Result<std::string> ResolveBeneath(const std::string& root, std::string_view relative) {
+  auto fd = OpenBeneath(root, relative, O_PATH);
+  if (!fd) return tl::unexpected(fd.error());
+  char buf[4096];
+  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd->get()).c_str(), buf, sizeof buf - 1);
+  if (n < 0) return Failf("{}: {}", PathJoin(root, relative), std::strerror(errno));
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace strake

@@ -4,12 +4,15 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/result.h"
 
 namespace strake {
 
 // Reads a whole file, refusing one larger than max_bytes.
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = SIZE_MAX);
+// Reads fd to its end, refusing more than max_bytes; `name` is for errors.
+Result<std::string> ReadFd(int fd, const std::string& name, size_t max_bytes);
 // Writes via a temp file and rename, so readers see old or new, never half.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 Status WriteFile(const std::string& path, std::string_view data, int mode = 0644);
@@ -29,5 +32,36 @@ Result<std::vector<std::string>> ListFilesRecursive(const std::string& root);
 Result<std::string> MakeTempDir(const std::string& prefix);
 // Matches a glob against a relative path; "**" crosses directories.
 bool GlobMatch(std::string_view pattern, std::string_view path);
+
+// --- Paths that cannot leave their root ------------------------------------
+//
+// Every path strake builds from a name in a manifest, a URL or a run goes
+// through these. Names are validated where they are decoded (model/); this
+// is the second wall. A relative path is accepted only if it is relative and
+// has no ".." component and no NUL ("." and empty components are skipped).
+// Files are opened beneath their root with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_MAGICLINKS): a "..", an absolute symlink or a symlink that leaves
+// the root is refused, a symlink that stays inside is followed. So a tree
+// that a sandboxed step can write (a workspace, its results) is read and
+// bound by strake without following the step's links out of it.
+
+// root + "/" + relative, checked lexically; the error names the bad part.
+Result<std::string> PathUnder(std::string_view root, std::string_view relative);
+
+// Opens `relative` beneath the directory `root` (O_CLOEXEC is added; ""
+// opens root itself).
+Result<Fd> OpenBeneath(const std::string& root, std::string_view relative, int flags, int mode = 0);
+
+// Makes every directory of `relative` beneath `root` that is missing (with
+// `mode`, umask aside) and returns the last one, opened O_RDONLY|O_DIRECTORY.
+Result<Fd> MakeDirsBeneath(const std::string& root, std::string_view relative, int mode = 0755);
+
+// Reads a regular file beneath root, refusing one over max_bytes; a FIFO, a
+// device or a directory is refused rather than read.
+Result<std::string> ReadFileBeneath(const std::string& root, std::string_view relative,
+                                    size_t max_bytes);
+
+// The real path of `relative` beneath root, resolved as OpenBeneath does.
+Result<std::string> ResolveBeneath(const std::string& root, std::string_view relative);
 
 }  // namespace strake

@@ -90,6 +90,8 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   bind(opts.stdin_fd, 0, O_RDONLY);
   bind(opts.stdout_fd, 1, O_WRONLY);
   bind(opts.stderr_fd, 2, O_WRONLY);
+  // dup2 onto itself clears FD_CLOEXEC in the child (POSIX, glibc >= 2.29).
+  for (int fd : opts.inherit_fds) posix_spawn_file_actions_adddup2(&fa, fd, fd);
   if (!opts.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, opts.cwd.c_str());
 
   posix_spawnattr_t attr;

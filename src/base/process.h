@@ -25,6 +25,9 @@ struct SpawnOptions {
   int stdin_fd = -1;              // -1: /dev/null
   int stdout_fd = -1;             // -1: /dev/null
   int stderr_fd = -1;             // -1: /dev/null
+  // Descriptors the child inherits at the same numbers (each is made
+  // inheritable in the child only; the caller's stay close-on-exec).
+  std::vector<int> inherit_fds;
 };
 
 class Process {

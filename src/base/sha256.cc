@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/fd.h"
+
 namespace strake {
 
 struct Sha256::Impl {
@@ -57,22 +59,23 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 Result<std::string> Sha256File(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Failf("{}: {}", path, std::strerror(errno));
+  return Sha256Fd(fd.get(), path);
+}
+
+Result<std::string> Sha256Fd(int fd, const std::string& name) {
   Sha256 h;
   char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return Failf("{}: {}", path, std::strerror(e));
+      return Failf("{}: {}", name, std::strerror(errno));
     }
     if (n == 0) break;
     h.Update(std::string_view(buf, static_cast<size_t>(n)));
   }
-  ::close(fd);
   return h.HexDigest();
 }
 

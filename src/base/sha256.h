@@ -44,5 +44,7 @@ std::string Base64Encode(std::string_view in);
 // Cryptographically random bytes (OpenSSL's RAND_bytes).
 std::string RandomBytes(size_t n);
 Result<std::string> Sha256File(const std::string& path);
+// The hex digest of what is left to read of fd; `name` is for errors.
+Result<std::string> Sha256Fd(int fd, const std::string& name);
 
 }  // namespace strake

@@ -143,6 +143,35 @@ bool IsDnsLabel(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '-'; });
 }
 
+bool IsDnsSubdomain(std::string_view name) {
+  // Kubernetes' regex: labels of [a-z0-9-] starting and ending alphanumeric,
+  // joined by '.'; the whole at most 253 (a label alone may pass 63).
+  if (name.empty() || name.size() > 253) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (const auto& label : Split(name, '.')) {
+    if (label.empty() || !alnum(label.front()) || !alnum(label.back())) return false;
+    if (!std::all_of(label.begin(), label.end(), [&](char c) { return alnum(c) || c == '-'; })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsConfigMapKey(std::string_view key) {
+  if (key.empty() || key.size() > 253 || key == "." || StartsWith(key, "..")) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+bool IsLocalDescendingPath(std::string_view path) {
+  if (path.find('\0') != std::string_view::npos || StartsWith(path, "/")) return false;
+  for (const auto& part : Split(path, '/')) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
 bool JsonDepthWithin(std::string_view text, size_t max_depth) {
   size_t depth = 0;
   bool in_string = false;

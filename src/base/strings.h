@@ -37,6 +37,20 @@ std::string Quote(std::string_view s);
 // '-', starting and ending alphanumeric, at most 63 characters).
 bool IsDnsLabel(std::string_view name);
 
+// True if `name` is a Kubernetes DNS-1123 subdomain: parts of lower case
+// alphanumerics and '-', each starting and ending alphanumeric, joined by
+// '.', at most 253 characters (the form of most object names).
+bool IsDnsSubdomain(std::string_view name);
+
+// True if `key` is a valid ConfigMap or Secret key, as Kubernetes checks it:
+// alphanumerics, '-', '_' and '.', at most 253 characters, neither "." nor
+// starting with ".." (a key becomes a file name).
+bool IsConfigMapKey(std::string_view key);
+
+// True if `path` is relative and descends only (Kubernetes' subPath and
+// items[].path rule): no leading '/', no ".." component, no NUL.
+bool IsLocalDescendingPath(std::string_view path);
+
 // True if the JSON text nests objects and arrays at most max_depth deep
 // (strings are skipped; the text is not otherwise checked). A recursive
 // parser must not be handed a body of a million '['.

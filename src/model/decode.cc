@@ -37,7 +37,8 @@ const std::set<std::string> kIgnoredMeta = {"uid",
 
 bool IsVariableName(std::string_view s) {
   // Tekton param/result/workspace names: alphanumerics, '-', '_', '.', starting alpha or '_'.
-  if (s.empty()) return false;
+  // Results and workspaces become file names: at most 253 characters.
+  if (s.empty() || s.size() > 253) return false;
   char c0 = s[0];
   if (!(std::isalpha(static_cast<unsigned char>(c0)) || c0 == '_')) return false;
   for (char c : s) {
@@ -47,6 +48,9 @@ bool IsVariableName(std::string_view s) {
   }
   return true;
 }
+
+// A workspace name is a directory's name too: a variable name of at most 63.
+bool IsWorkspaceName(std::string_view s) { return s.size() <= 63 && IsVariableName(s); }
 
 ParamType DecodeParamType(Ctx& ctx, const Node* n, const std::string& path) {
   if (!n) return ParamType::kString;
@@ -154,14 +158,20 @@ std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::
   ctx.List(*n, path, [&](const Node& item, const std::string& p) {
     Fields f(ctx, item, p);
     VolumeMount m;
-    if (const Node* v = f.Need("name")) m.name = ctx.Str(*v, f.Sub("name"));
+    if (const Node* v = f.Need("name")) {
+      m.name = ctx.Str(*v, f.Sub("name"));
+      ctx.CheckName(*v, f.Sub("name"), m.name, Ctx::NameRule::kDnsLabel);
+    }
     if (const Node* v = f.Need("mountPath")) {
       m.mount_path = ctx.Str(*v, f.Sub("mountPath"));
       if (!StartsWith(m.mount_path, "/")) {
         ctx.Error(*v, f.Sub("mountPath"), "must be an absolute path");
       }
     }
-    m.sub_path = f.Str("subPath");
+    if (const Node* v = f.Get("subPath")) {
+      m.sub_path = ctx.Str(*v, f.Sub("subPath"));
+      ctx.CheckName(*v, f.Sub("subPath"), m.sub_path, Ctx::NameRule::kLocalPath);
+    }
     if (const Node* v = f.Get("readOnly")) m.read_only = ctx.Bool(*v, f.Sub("readOnly"));
     f.Ignore({"mountPropagation"});
     out.push_back(std::move(m));
@@ -255,7 +265,9 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       WorkspaceDecl w;
       if (const Node* v = wf.Need("name")) {
         w.name = ctx.Str(*v, wf.Sub("name"));
-        if (!seen.insert(w.name).second) {
+        if (!IsWorkspaceName(w.name)) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("invalid workspace name {}", Quote(w.name)));
+        } else if (!seen.insert(w.name).second) {
           ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
         }
       }
@@ -314,7 +326,10 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
     ctx.List(*vols, f.Sub("volumes"), [&](const Node& item, const std::string& p) {
       Fields vf(ctx, item, p);
       Volume v;
-      if (const Node* x = vf.Need("name")) v.name = ctx.Str(*x, vf.Sub("name"));
+      if (const Node* x = vf.Need("name")) {
+        v.name = ctx.Str(*x, vf.Sub("name"));
+        ctx.CheckName(*x, vf.Sub("name"), v.name, Ctx::NameRule::kDnsLabel);
+      }
       int kinds = 0;
       if (const Node* x = vf.Get("emptyDir")) {
         Fields ef(ctx, *x, vf.Sub("emptyDir"));
@@ -324,7 +339,10 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       }
       if (const Node* x = vf.Get("configMap")) {
         Fields cf(ctx, *x, vf.Sub("configMap"));
-        if (const Node* nm = cf.Need("name")) v.source = ctx.Str(*nm, cf.Sub("name"));
+        if (const Node* nm = cf.Need("name")) {
+          v.source = ctx.Str(*nm, cf.Sub("name"));
+          ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
+        }
         if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
         cf.Ignore({"defaultMode"});
         cf.NotSupported("items", "items on task volumes");
@@ -333,7 +351,10 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       }
       if (const Node* x = vf.Get("secret")) {
         Fields sf(ctx, *x, vf.Sub("secret"));
-        if (const Node* nm = sf.Need("secretName")) v.source = ctx.Str(*nm, sf.Sub("secretName"));
+        if (const Node* nm = sf.Need("secretName")) {
+          v.source = ctx.Str(*nm, sf.Sub("secretName"));
+          ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
+        }
         if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
         sf.Ignore({"defaultMode"});
         sf.NotSupported("items", "items on task volumes");
@@ -454,7 +475,10 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
       if (const Node* v = wf.Need("name")) b.name = ctx.Str(*v, wf.Sub("name"));
       b.workspace = wf.Str("workspace");
       if (b.workspace.empty()) b.workspace = b.name;  // Tekton: defaults to the same name
-      b.sub_path = wf.Str("subPath");
+      if (const Node* v = wf.Get("subPath")) {
+        b.sub_path = ctx.Str(*v, wf.Sub("subPath"));
+        ctx.CheckName(*v, wf.Sub("subPath"), b.sub_path, Ctx::NameRule::kLocalPath);
+      }
       t.workspaces.push_back(std::move(b));
     });
   }
@@ -500,7 +524,9 @@ std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
       PipelineWorkspaceDecl w;
       if (const Node* v = wf.Need("name")) {
         w.name = ctx.Str(*v, wf.Sub("name"));
-        if (!seen.insert(w.name).second) {
+        if (!IsWorkspaceName(w.name)) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("invalid workspace name {}", Quote(w.name)));
+        } else if (!seen.insert(w.name).second) {
           ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
         }
       }
@@ -544,9 +570,9 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
     Fields f(ctx, item, p);
     WorkspaceBinding b;
     if (const Node* v = f.Need("name")) b.name = ctx.Str(*v, f.Sub("name"));
-    b.sub_path = f.Str("subPath");
-    if (b.sub_path.find("..") != std::string::npos || StartsWith(b.sub_path, "/")) {
-      ctx.Error(item, f.Sub("subPath"), "must be a relative path inside the volume");
+    if (const Node* v = f.Get("subPath")) {
+      b.sub_path = ctx.Str(*v, f.Sub("subPath"));
+      ctx.CheckName(*v, f.Sub("subPath"), b.sub_path, Ctx::NameRule::kLocalPath);
     }
     int kinds = 0;
     if (const Node* v = f.Get("emptyDir")) {
@@ -557,7 +583,10 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
     }
     if (const Node* v = f.Get("persistentVolumeClaim")) {
       Fields pf(ctx, *v, f.Sub("persistentVolumeClaim"));
-      if (const Node* c = pf.Need("claimName")) b.source = ctx.Str(*c, pf.Sub("claimName"));
+      if (const Node* c = pf.Need("claimName")) {
+        b.source = ctx.Str(*c, pf.Sub("claimName"));
+        ctx.CheckName(*c, pf.Sub("claimName"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
       pf.Get("readOnly");
       b.kind = WorkspaceBinding::Kind::kPersistentVolumeClaim;
       ++kinds;
@@ -575,19 +604,29 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
         ctx.List(*it, sf.Sub("items"), [&](const Node& i, const std::string& ipath) {
           Fields kf(ctx, i, ipath);
           KeyToPath k;
-          if (const Node* x = kf.Need("key")) k.key = ctx.Str(*x, kf.Sub("key"));
-          if (const Node* x = kf.Need("path")) k.path = ctx.Str(*x, kf.Sub("path"));
-          kf.Ignore({"mode"});
-          if (k.path.find("..") != std::string::npos || StartsWith(k.path, "/")) {
-            ctx.Error(i, kf.Sub("path"), "must be a relative path");
+          if (const Node* x = kf.Need("key")) {
+            k.key = ctx.Str(*x, kf.Sub("key"));
+            ctx.CheckName(*x, kf.Sub("key"), k.key, Ctx::NameRule::kConfigMapKey);
           }
+          if (const Node* x = kf.Need("path")) {
+            k.path = ctx.Str(*x, kf.Sub("path"));
+            // Kubernetes also refuses a path that starts with "..".
+            if (ctx.CheckName(*x, kf.Sub("path"), k.path, Ctx::NameRule::kLocalPath) &&
+                (k.path.empty() || StartsWith(k.path, ".."))) {
+              ctx.Error(*x, kf.Sub("path"), "must not be empty or start with \"..\"");
+            }
+          }
+          kf.Ignore({"mode"});
           b.items.push_back(std::move(k));
         });
       }
     };
     if (const Node* v = f.Get("configMap")) {
       Fields cf(ctx, *v, f.Sub("configMap"));
-      if (const Node* c = cf.Need("name")) b.source = ctx.Str(*c, cf.Sub("name"));
+      if (const Node* c = cf.Need("name")) {
+        b.source = ctx.Str(*c, cf.Sub("name"));
+        ctx.CheckName(*c, cf.Sub("name"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
       cf.Ignore({"defaultMode", "optional"});
       items(cf);
       b.kind = WorkspaceBinding::Kind::kConfigMap;
@@ -595,7 +634,10 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
     }
     if (const Node* v = f.Get("secret")) {
       Fields sf(ctx, *v, f.Sub("secret"));
-      if (const Node* c = sf.Need("secretName")) b.source = ctx.Str(*c, sf.Sub("secretName"));
+      if (const Node* c = sf.Need("secretName")) {
+        b.source = ctx.Str(*c, sf.Sub("secretName"));
+        ctx.CheckName(*c, sf.Sub("secretName"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
       sf.Ignore({"defaultMode", "optional"});
       items(sf);
       b.kind = WorkspaceBinding::Kind::kSecret;
@@ -613,6 +655,14 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
   return out;
 }
 
+// A ConfigMap's or Secret's keys become file names in volumes and workspaces.
+void CheckKeys(Ctx& ctx, const Node& data, const std::string& path) {
+  if (!data.IsMap()) return;
+  for (const auto& [k, v] : data.map) {
+    ctx.CheckName(k, path + "." + k.scalar, k.scalar, Ctx::NameRule::kConfigMapKey);
+  }
+}
+
 ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
   ObjectMeta m;
   if (!n) {
@@ -620,18 +670,33 @@ ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
     return m;
   }
   Fields f(ctx, *n, "metadata");
-  m.name = f.Str("name");
-  m.generate_name = f.Str("generateName");
-  std::string ns = f.Str("namespace");
-  if (!ns.empty()) m.ns = ns;
+  if (const Node* v = f.Get("name")) {
+    m.name = ctx.Str(*v, "metadata.name");
+    if (!m.name.empty()) ctx.CheckName(*v, "metadata.name", m.name, Ctx::NameRule::kDnsSubdomain);
+  }
+  if (const Node* v = f.Get("generateName")) {
+    m.generate_name = ctx.Str(*v, "metadata.generateName");
+    // As Kubernetes: the prefix with a trailing '-' must be a name's start.
+    std::string probe = m.generate_name;
+    if (!probe.empty() && probe.back() == '-') probe.back() = 'a';
+    if (!m.generate_name.empty() && (probe.size() > 240 || !IsDnsSubdomain(probe))) {
+      ctx.Error(*v, "metadata.generateName",
+                fmt::format("invalid prefix {}: must start a DNS-1123 subdomain (lower case "
+                            "alphanumerics, '-' or '.'), at most 240 characters",
+                            Quote(m.generate_name.substr(0, 300))));
+    }
+  }
+  if (const Node* v = f.Get("namespace")) {
+    std::string ns = ctx.Str(*v, "metadata.namespace");
+    if (!ns.empty() && ctx.CheckName(*v, "metadata.namespace", ns, Ctx::NameRule::kDnsLabel)) {
+      m.ns = ns;
+    }
+  }
   if (const Node* v = f.Get("labels")) m.labels = ctx.StrMap(*v, f.Sub("labels"));
   if (const Node* v = f.Get("annotations")) m.annotations = ctx.StrMap(*v, f.Sub("annotations"));
   for (const auto& k : kIgnoredMeta) f.Get(k);
   if (need_name && m.name.empty() && m.generate_name.empty() && f.ok()) {
     ctx.Error(*n, "metadata.name", "required field is missing");
-  } else if (!m.name.empty() && (m.name.size() > 253 || !IsDnsLabel(Split(m.name, '.')[0]))) {
-    ctx.Error(*n, "metadata.name",
-              fmt::format("invalid name \"{}\": lower case alphanumerics, '-' and '.'", m.name));
   }
   return m;
 }
@@ -738,6 +803,7 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     if (cm.data.is_secret) {
       f.Get("type");
       if (const Node* d = f.Get("data")) {
+        CheckKeys(ctx, *d, "data");
         for (const auto& [k, v] : ctx.StrMap(*d, "data")) {
           auto decoded = Base64Decode(v);
           if (!decoded) {
@@ -748,9 +814,11 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
         }
       }
       if (const Node* d = f.Get("stringData")) {
+        CheckKeys(ctx, *d, "stringData");
         for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
       }
     } else if (const Node* d = f.Get("data")) {
+      CheckKeys(ctx, *d, "data");
       cm.data.data = ctx.StrMap(*d, "data");
     }
     r.value = std::move(cm);

@@ -123,6 +123,45 @@ class Ctx {
     for (size_t i = 0; i < n.seq.size(); ++i) fn(n.seq[i], fmt::format("{}[{}]", path, i));
   }
 
+  // Names that become file names or paths (object names, namespaces, claim
+  // and volume names, keys, subPaths) are checked as Kubernetes checks them;
+  // a bad one is an error at n. Returns whether the value passed.
+  enum class NameRule { kDnsLabel, kDnsSubdomain, kConfigMapKey, kLocalPath };
+  bool CheckName(const Node& n, const std::string& path, std::string_view value, NameRule rule) {
+    switch (rule) {
+      case NameRule::kDnsLabel:
+        if (IsDnsLabel(value)) return true;
+        Error(n, path,
+              fmt::format("invalid name {}: must be a DNS-1123 label (at most 63 lower case "
+                          "alphanumerics or '-', starting and ending alphanumeric)",
+                          Quote(value.substr(0, 300))));
+        return false;
+      case NameRule::kDnsSubdomain:
+        if (IsDnsSubdomain(value)) return true;
+        Error(n, path,
+              fmt::format("invalid name {}: must be a DNS-1123 subdomain (at most 253 lower "
+                          "case alphanumerics, '-' or '.', each part starting and ending "
+                          "alphanumeric)",
+                          Quote(value.substr(0, 300))));
+        return false;
+      case NameRule::kConfigMapKey:
+        if (IsConfigMapKey(value)) return true;
+        Error(n, path,
+              fmt::format("invalid key {}: at most 253 alphanumerics, '-', '_' or '.', and "
+                          "neither \".\" nor starting with \"..\"",
+                          Quote(value.substr(0, 300))));
+        return false;
+      case NameRule::kLocalPath:
+        if (IsLocalDescendingPath(value)) return true;
+        Error(n, path,
+              fmt::format("{} must be a relative path that stays inside its volume (no "
+                          "leading '/', no \"..\")",
+                          Quote(value.substr(0, 300))));
+        return false;
+    }
+    return false;
+  }
+
   static std::string Describe(const Node& n) {
     if (n.IsScalar()) return Quote(n.scalar);
     return "a " + n.TypeName();

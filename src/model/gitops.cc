@@ -99,7 +99,13 @@ ApplicationSpec DecodeApplicationSpecNode(Ctx& ctx, const Node& spec) {
     Fields df(ctx, *d, "spec.destination");
     std::string name = df.Str("name");
     std::string server = df.Str("server");
-    a.destination_namespace = df.Str("namespace");
+    if (const Node* v = df.Get("namespace")) {
+      a.destination_namespace = ctx.Str(*v, "spec.destination.namespace");
+      if (!a.destination_namespace.empty()) {
+        ctx.CheckName(*v, "spec.destination.namespace", a.destination_namespace,
+                      Ctx::NameRule::kDnsLabel);
+      }
+    }
     // "in-cluster" and its server URL name the cluster strake runs in: on
     // one machine, the local target.
     if (!name.empty() && name != "local" && name != "in-cluster") {

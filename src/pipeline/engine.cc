@@ -81,9 +81,46 @@ Json ResolvedSpecJson(const Json& spec, const Catalog& catalog,
 
 }  // namespace
 
-std::string RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
-                            const std::string& run, const std::string& workspace) {
-  return PathJoin(data_dir, "workspaces/" + ns + "/" + run + "/" + workspace);
+Result<std::string> RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
+                                    const std::string& run, const std::string& workspace) {
+  return PathUnder(data_dir, "workspaces/" + ns + "/" + run + "/" + workspace);
+}
+
+Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::string& ns,
+                                     const std::string& run, const std::string& workspace,
+                                     const model::WorkspaceBinding& b,
+                                     const std::map<std::string, model::ConfigMapData>& config_maps,
+                                     const std::map<std::string, model::ConfigMapData>& secrets) {
+  using Kind = model::WorkspaceBinding::Kind;
+  auto wrap = [&](const Error& e) {
+    return tl::unexpected(e.Wrap("workspace " + Quote(workspace)));
+  };
+  BoundWorkspace out;
+  out.sub_path = b.sub_path;
+  auto dir = b.kind == Kind::kPersistentVolumeClaim
+                 ? PathUnder(data_dir, "volumes/" + ns + "/" + b.source)
+                 : RunWorkspaceDir(data_dir, ns, run, workspace);
+  if (!dir) return wrap(dir.error());
+  out.dir = *dir;
+  if (b.kind == Kind::kPersistentVolumeClaim) out.claim = b.source;
+  if (b.kind != Kind::kConfigMap && b.kind != Kind::kSecret) {
+    auto made = MakeDirs(out.dir, 0777);
+    if (!made) return wrap(made.error());
+    return out;
+  }
+  bool secret = b.kind == Kind::kSecret;
+  const auto& maps = secret ? secrets : config_maps;
+  auto src = maps.find(b.source);
+  if (src == maps.end()) {
+    return wrap(Error{fmt::format("{} \"{}\" not found (apply it with -f)",
+                                  secret ? "Secret" : "ConfigMap", b.source)});
+  }
+  out.read_only = true;
+  (void)RemoveAll(out.dir);
+  auto made = MakeDirs(out.dir, 0700);
+  if (made) made = Materialize(src->second, out.dir, b.items);
+  if (!made) return wrap(made.error());
+  return out;
 }
 
 std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
@@ -165,6 +202,7 @@ struct Engine::Run {
   std::map<std::string, std::string> task_names;
   std::map<std::string, std::string>
       workspace_paths;  // pipeline workspace -> host dir ("" unbound)
+  std::map<std::string, std::string> workspace_sub_paths;  // the run's subPath in it
   std::map<std::string, std::string> workspace_claims;
   std::set<std::string> read_only_workspaces;
   model::Timeouts timeouts;
@@ -507,63 +545,20 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
       run->workspace_paths[w.name] = "";
       continue;
     }
-    const auto& b = *it->second;
-    std::string dir;
-    Status st = Ok();
-    switch (b.kind) {
-      case model::WorkspaceBinding::Kind::kEmptyDir:
-      case model::WorkspaceBinding::Kind::kVolumeClaimTemplate:
-        dir = RunWorkspaceDir(options_.executor.data_dir, ns, name, w.name);
-        st = MakeDirs(dir, 0777);
-        break;
-      case model::WorkspaceBinding::Kind::kPersistentVolumeClaim:
-        dir = PathJoin(options_.executor.data_dir, "volumes/" + ns + "/" + b.source);
-        run->workspace_claims[w.name] = b.source;
-        st = MakeDirs(dir, 0777);
-        break;
-      case model::WorkspaceBinding::Kind::kConfigMap:
-      case model::WorkspaceBinding::Kind::kSecret: {
-        bool secret = b.kind == model::WorkspaceBinding::Kind::kSecret;
-        const auto& m = secret ? run->secrets : run->config_maps;
-        auto src = m->find(b.source);
-        dir = RunWorkspaceDir(options_.executor.data_dir, ns, name, w.name);
-        run->read_only_workspaces.insert(w.name);
-        if (src == m->end()) {
-          st = Failf("workspace \"{}\": {} \"{}\" not found (apply it with -f)", w.name,
-                     secret ? "Secret" : "ConfigMap", b.source);
-        } else {
-          (void)RemoveAll(dir);
-          st = MakeDirs(dir, 0700);
-          if (st) {
-            for (const auto& [k, v] : src->second.data) {
-              bool wanted = b.items.empty();
-              std::string file = k;
-              for (const auto& item : b.items) {
-                if (item.key == k) {
-                  wanted = true;
-                  file = item.path;
-                }
-              }
-              if (!wanted) continue;
-              std::string path = PathJoin(dir, file);
-              (void)MakeDirs(path.substr(0, path.rfind('/')));
-              st = WriteFile(path, v, 0444);
-              if (!st) break;
-            }
-          }
-        }
-        break;
+    auto bound = BindWorkspace(options_.executor.data_dir, ns, name, w.name, *it->second,
+                               *run->config_maps, *run->secrets);
+    if (!bound) {
+      if (run->failure_reason.empty()) {
+        run->failure_reason = "PipelineRunValidationFailed";
+        run->failure_message = bound.error().message;
       }
+      run->workspace_paths[w.name] = "";
+      continue;
     }
-    if (!st && run->failure_reason.empty()) {
-      run->failure_reason = "PipelineRunValidationFailed";
-      run->failure_message = st.error().message;
-    }
-    if (!b.sub_path.empty()) {
-      dir = PathJoin(dir, b.sub_path);
-      (void)MakeDirs(dir, 0777);
-    }
-    run->workspace_paths[w.name] = dir;
+    run->workspace_paths[w.name] = bound->dir;
+    if (!bound->sub_path.empty()) run->workspace_sub_paths[w.name] = bound->sub_path;
+    if (!bound->claim.empty()) run->workspace_claims[w.name] = bound->claim;
+    if (bound->read_only) run->read_only_workspaces.insert(w.name);
   }
 
   std::vector<DagInput> nodes;
@@ -1054,8 +1049,12 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
           m.name = b.name;
           auto path = run.workspace_paths.find(b.workspace);
           if (path != run.workspace_paths.end() && !path->second.empty()) {
-            m.host_path = b.sub_path.empty() ? path->second : PathJoin(path->second, b.sub_path);
-            (void)MakeDirs(m.host_path, 0777);
+            // The executor opens the subPath beneath the volume's directory.
+            m.host_path = path->second;
+            auto run_sub = run.workspace_sub_paths.find(b.workspace);
+            m.sub_path = run_sub == run.workspace_sub_paths.end()
+                             ? b.sub_path
+                             : PathJoin(run_sub->second, b.sub_path);
           }
           m.read_only = run.read_only_workspaces.count(b.workspace) > 0;
           if (auto cl = run.workspace_claims.find(b.workspace); cl != run.workspace_claims.end())

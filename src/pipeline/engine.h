@@ -118,9 +118,26 @@ class Engine {
   std::condition_variable poll_cv_;
 };
 
-// The host directory of a run's emptyDir or volumeClaimTemplate workspace.
-std::string RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
-                            const std::string& run, const std::string& workspace);
+// The host directory of a run's emptyDir or volumeClaimTemplate workspace
+// (an error if a name would lead it out of the data directory).
+Result<std::string> RunWorkspaceDir(const std::string& data_dir, const std::string& ns,
+                                    const std::string& run, const std::string& workspace);
+
+// A pipeline workspace as the run binds it: its host directory beneath the
+// data directory (a PVC's is volumes/<ns>/<claim>, kept across runs; a
+// ConfigMap's or Secret's is written now, read-only) and the run's subPath in
+// it, opened by the executor beneath the directory.
+struct BoundWorkspace {
+  std::string dir;
+  std::string sub_path;
+  std::string claim;
+  bool read_only = false;
+};
+Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::string& ns,
+                                     const std::string& run, const std::string& workspace,
+                                     const model::WorkspaceBinding& b,
+                                     const std::map<std::string, model::ConfigMapData>& config_maps,
+                                     const std::map<std::string, model::ConfigMapData>& secrets);
 
 // The Kubernetes name of a TaskRun for a pipeline task (matrix index >= 0
 // for a fan-out), kept within 63 characters as Tekton does.

@@ -232,35 +232,26 @@ Result<std::string> EnvValue(const model::EnvVar& e, const TaskRunJob& job) {
   return e.value;
 }
 
-// Writes a ConfigMap's or Secret's data as files into dir (read-only).
-Status Materialize(const model::ConfigMapData& data, const std::string& dir,
-                   const std::vector<model::KeyToPath>& items) {
-  STRAKE_TRY(MakeDirs(dir, 0755));
-  if (items.empty()) {
-    for (const auto& [k, v] : data.data) STRAKE_TRY(WriteFile(PathJoin(dir, k), v, 0444));
-  } else {
-    for (const auto& item : items) {
-      auto it = data.data.find(item.key);
-      if (it == data.data.end()) return Failf("key \"{}\" not found", item.key);
-      std::string path = PathJoin(dir, item.path);
-      STRAKE_TRY(MakeDirs(path.substr(0, path.rfind('/')), 0755));
-      STRAKE_TRY(WriteFile(path, it->second, 0444));
-    }
-  }
-  return Ok();
-}
-
+// Results are files the steps wrote: opened beneath the results directory,
+// so a result that is a link to a host file, a FIFO or a device is refused.
 Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const std::string& dir,
                                             size_t limit, std::string* reason) {
   std::vector<TaskResult> out;
   size_t total = 0;
   for (const auto& r : spec.results) {
-    std::string path = PathJoin(dir, r.name);
-    if (!PathExists(path)) continue;
-    auto text = ReadFile(path, limit + 1);
-    size_t size = text ? text->size() : limit + 1;
-    total += size;
-    if (!text || total > limit) {
+    if (!PathExists(PathJoin(dir, r.name))) continue;
+    *reason = "Failed";
+    auto fd = OpenBeneath(dir, r.name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (!fd) return Failf("result \"{}\": {}", r.name, fd.error().message);
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return Failf("result \"{}\" is not a regular file", r.name);
+    }
+    size_t before = total;
+    total += static_cast<size_t>(st.st_size);
+    auto text = total <= limit ? ReadFd(fd->get(), r.name, limit - before)
+                               : Result<std::string>(Fail("over the limit"));
+    if (!text) {
       *reason = "TaskRunResultLargerThanAllowedLimit";
       return Failf("result \"{}\" brings the task's results over the {}-byte limit", r.name, limit);
     }
@@ -284,6 +275,37 @@ Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const s
 
 std::string CacheEntryDir(const std::string& data_dir, const std::string& key) {
   return PathJoin(PathJoin(data_dir, "cache"), key);
+}
+
+// The real directory a mount stands for: its subPath made and resolved
+// beneath the volume's directory.
+Result<std::string> MountDir(const WorkspaceMount& m) {
+  if (m.sub_path.empty()) return m.host_path;
+  auto made = MakeDirsBeneath(m.host_path, m.sub_path, 0777);
+  if (!made) return tl::unexpected(made.error());
+  return ResolveBeneath(m.host_path, m.sub_path);
+}
+
+// A cache input's digest: mode and content of a file, the target of a link
+// (never followed: a step may have pointed it anywhere).
+Result<std::string> FileDigest(const std::string& root, const std::string& rel) {
+  std::string full = PathJoin(root, rel);
+  struct stat st {};
+  if (::lstat(full.c_str(), &st) != 0) return Failf("{}: {}", full, std::strerror(errno));
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = ::readlink(full.c_str(), target, sizeof target);
+    if (n < 0) return Failf("{}: {}", full, std::strerror(errno));
+    return "link:" + Sha256Hex(std::string_view(target, static_cast<size_t>(n)));
+  }
+  auto fd = OpenBeneath(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return tl::unexpected(fd.error());
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Failf("cache input {} is not a regular file", full);
+  }
+  auto digest = Sha256Fd(fd->get(), full);
+  if (!digest) return tl::unexpected(digest.error());
+  return std::string((st.st_mode & 0111) ? "x:" : "-:") + *digest;
 }
 
 std::pair<std::string, std::string> SplitWorkspacePath(const std::string& spec) {
@@ -325,28 +347,27 @@ Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedSt
     auto mount = std::find_if(job.workspaces.begin(), job.workspaces.end(),
                               [&](const auto& w) { return w.name == ws; });
     if (mount == job.workspaces.end() || mount->host_path.empty()) continue;
-    auto files = ListFilesRecursive(mount->host_path);
+    auto root = MountDir(*mount);
+    if (!root) return tl::unexpected(root.error());
+    auto files = ListFilesRecursive(*root);
     if (!files) return tl::unexpected(files.error());
     for (const auto& f : *files) {
       if (!GlobMatch(glob, f)) continue;
-      std::string full = PathJoin(mount->host_path, f);
-      auto digest = Sha256File(full);
+      auto digest = FileDigest(*root, f);
       if (!digest) return tl::unexpected(digest.error());
-      struct stat st {};
-      ::stat(full.c_str(), &st);
       h.Field(f);
-      h.Field((st.st_mode & 0111) ? "x" : "-");
       h.Field(*digest);
     }
   }
   return h.HexDigest();
 }
 
-std::string HostWorkspacePath(const TaskRunJob& job, const std::string& ws) {
+// The host directory of a workspace of the job ("" when it is not bound).
+Result<std::string> HostWorkspacePath(const TaskRunJob& job, const std::string& ws) {
   for (const auto& w : job.workspaces) {
-    if (w.name == ws) return w.host_path;
+    if (w.name == ws) return w.host_path.empty() ? Result<std::string>("") : MountDir(w);
   }
-  return "";
+  return std::string();
 }
 
 // Restores a cache entry: outputs into their workspaces, results returned.
@@ -361,9 +382,16 @@ Result<std::optional<std::vector<TaskResult>>> CacheRestore(const TaskRunJob& jo
   for (size_t i = 0; i < job.spec.cache.outputs.size(); ++i) {
     auto [ws, path] = SplitWorkspacePath(job.spec.cache.outputs[i]);
     std::string from = PathJoin(PathJoin(entry, "outputs/" + std::to_string(i)), path);
-    std::string host = HostWorkspacePath(job, ws);
-    if (host.empty() || !PathExists(from)) continue;
-    STRAKE_TRY(CopyTree(from, PathJoin(host, path)));
+    auto host = HostWorkspacePath(job, ws);
+    if (!host) return tl::unexpected(host.error());
+    if (host->empty() || !PathExists(from)) continue;
+    // Written beneath the workspace: a link a step left cannot redirect it.
+    size_t slash = path.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+    STRAKE_TRY(MakeDirsBeneath(*host, parent, 0777).map([](Fd) {}));
+    auto dir = ResolveBeneath(*host, parent);
+    if (!dir) return tl::unexpected(dir.error());
+    STRAKE_TRY(CopyTree(from, PathJoin(*dir, path.substr(slash + 1))));
   }
   std::vector<TaskResult> results;
   for (const auto& r : j) {
@@ -379,13 +407,16 @@ Status CacheSave(const TaskRunJob& job, const std::string& data_dir, const std::
   STRAKE_TRY(MakeDirs(tmp));
   for (size_t i = 0; i < job.spec.cache.outputs.size(); ++i) {
     auto [ws, path] = SplitWorkspacePath(job.spec.cache.outputs[i]);
-    std::string host = HostWorkspacePath(job, ws);
-    std::string from = PathJoin(host, path);
-    if (host.empty() || !PathExists(from)) {
+    auto host = HostWorkspacePath(job, ws);
+    // Resolved beneath the workspace: an output that is (or passes through)
+    // a link out of it is not produced, and no host file enters the cache.
+    auto from = host && !host->empty() ? ResolveBeneath(*host, path) : Result<std::string>("");
+    if (!from || from->empty()) {
       (void)RemoveAll(tmp);
-      return Failf("cache output \"{}\" was not produced", job.spec.cache.outputs[i]);
+      return Failf("cache output \"{}\" was not produced{}", job.spec.cache.outputs[i],
+                   from ? "" : ": " + from.error().message);
     }
-    STRAKE_TRY(CopyTree(from, PathJoin(PathJoin(tmp, "outputs/" + std::to_string(i)), path)));
+    STRAKE_TRY(CopyTree(*from, PathJoin(PathJoin(tmp, "outputs/" + std::to_string(i)), path)));
   }
   model::Json j = model::Json::array();
   for (const auto& r : results) j.push_back({{"name", r.name}, {"value", r.value.ToJson()}});
@@ -574,12 +605,35 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   } else {
     paths = {lay.results, lay.steps, lay.scripts, lay.home, lay.work, {}, {}};
   }
+  // Each bound workspace is opened beneath its volume now and bound into the
+  // sandbox by that descriptor: a link a step left in the volume cannot
+  // make it bind a host directory.
+  std::map<std::string, Fd> workspace_fds;
   for (const auto& w : job.workspaces) {
     auto decl = std::find_if(job.spec.workspaces.begin(), job.spec.workspaces.end(),
                              [&](const auto& d) { return d.name == w.name; });
     std::string mount =
         decl != job.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
-    paths.workspaces[w.name] = sandbox ? mount : w.host_path;
+    if (w.host_path.empty()) {
+      paths.workspaces[w.name] = sandbox ? mount : "";
+      continue;
+    }
+    if (sandbox) {
+      auto fd = MakeDirsBeneath(w.host_path, w.sub_path, 0777);
+      if (!fd) {
+        return fail("TaskRunValidationFailed",
+                    fmt::format("workspace \"{}\": {}", w.name, fd.error().message));
+      }
+      workspace_fds[w.name] = std::move(*fd);
+      paths.workspaces[w.name] = mount;
+    } else {
+      auto dir = MountDir(w);
+      if (!dir) {
+        return fail("TaskRunValidationFailed",
+                    fmt::format("workspace \"{}\": {}", w.name, dir.error().message));
+      }
+      paths.workspaces[w.name] = *dir;
+    }
   }
 
   // Volumes of the task, materialized under the run dir.
@@ -735,10 +789,13 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     argv.insert(argv.end(), root.begin(), root.end());
     argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs",
                              "/run", "--tmpfs", options_.data_dir, "--dir", "/workspace"});
+    std::vector<int> inherit;
     for (const auto& w : job.workspaces) {
-      if (w.host_path.empty()) continue;
-      argv.insert(argv.end(),
-                  {w.read_only ? "--ro-bind" : "--bind", w.host_path, paths.workspaces.at(w.name)});
+      auto fd = workspace_fds.find(w.name);
+      if (fd == workspace_fds.end()) continue;
+      inherit.push_back(fd->second.get());
+      argv.insert(argv.end(), {w.read_only ? "--ro-bind-fd" : "--bind-fd",
+                               std::to_string(fd->second.get()), paths.workspaces.at(w.name)});
     }
     argv.insert(argv.end(), {"--bind",    lay.results,       "/tekton/results",
                              "--bind",    lay.steps,         "/tekton/steps",
@@ -749,23 +806,28 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
                              "--ro-bind", options_.self_exe, "/tekton/bin/strake"});
     for (const auto& [host, inside] : log_binds) argv.insert(argv.end(), {"--bind", host, inside});
     std::set<std::string> mounted;
+    std::vector<Fd> volume_fds;
     for (const auto& rs : *steps) {
       for (const auto& m : rs.step.volume_mounts) {
         if (!mounted.insert(m.mount_path).second) continue;
         auto it = volume_dirs.find(m.name);
         if (it == volume_dirs.end()) continue;
-        std::string src =
-            m.sub_path.empty() ? it->second.first : PathJoin(it->second.first, m.sub_path);
-        (void)MakeDirs(src);
-        argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind" : "--bind", src,
-                                 m.mount_path});
+        auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);
+        if (!fd) {
+          return fail("TaskRunValidationFailed",
+                      fmt::format("volume \"{}\": {}", m.name, fd.error().message));
+        }
+        inherit.push_back(fd->get());
+        argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind-fd" : "--bind-fd",
+                                 std::to_string(fd->get()), m.mount_path});
+        volume_fds.push_back(std::move(*fd));
       }
     }
     argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
                              "/tekton/bin/strake", "__run-steps", "/tekton/plan.json"});
     std::string sandbox_log = LogPath(job.ns, job.name, "sandbox");
     int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    auto p = Spawn({argv, {"PATH=" + HostPath(), marker}, "", -1, err_fd, err_fd});
+    auto p = Spawn({argv, {"PATH=" + HostPath(), marker}, "", -1, err_fd, err_fd, inherit});
     if (err_fd >= 0) ::close(err_fd);
     if (!p) return fail("TaskRunValidationFailed", p.error().Wrap("sandbox").message);
     // The runner inside enforces the timeout; the grace here covers a runner that hangs.
@@ -783,7 +845,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
       return fail("Failed", fmt::format("sandbox exited with status {}{}", w->exit_code,
                                         why.empty() ? "" : ": " + why));
     }
-    auto status = ReadFile(PathJoin(lay.status, "status.json"));
+    // Written inside the sandbox: read beneath its directory, never through a link.
+    auto status = ReadFileBeneath(lay.status, "status.json", 16 << 20);
     if (status) {
       bool cancelled = so.cancelled, killed_at_deadline = timed_out;
       so = StepsOutcomeFromJson(model::Json::parse(*status, nullptr, false));
@@ -812,6 +875,26 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (!st) Log(LogLevel::kWarn, "taskrun {}: not cached: {}", job.name, st.error().message);
   }
   return out;
+}
+
+Status Materialize(const model::ConfigMapData& data, const std::string& dir,
+                   const std::vector<model::KeyToPath>& items) {
+  STRAKE_TRY(MakeDirs(dir, 0755));
+  auto write = [&](const std::string& rel, const std::string& value) -> Status {
+    STRAKE_TRY_ASSIGN(path, PathUnder(dir, rel));
+    STRAKE_TRY(MakeDirs(path.substr(0, path.rfind('/')), 0755));
+    return WriteFile(path, value, 0444);
+  };
+  if (items.empty()) {
+    for (const auto& [k, v] : data.data) STRAKE_TRY(write(k, v));
+    return Ok();
+  }
+  for (const auto& item : items) {
+    auto it = data.data.find(item.key);
+    if (it == data.data.end()) return Failf("key \"{}\" not found", item.key);
+    STRAKE_TRY(write(item.path, it->second));
+  }
+  return Ok();
 }
 
 int KillOrphans(const std::vector<std::string>& uids) {

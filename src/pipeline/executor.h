@@ -35,8 +35,13 @@ struct ExecutorOptions {
 };
 
 struct WorkspaceMount {
-  std::string name;       // the task's workspace name
-  std::string host_path;  // empty when an optional workspace is not bound
+  std::string name;  // the task's workspace name
+  // The volume's directory, made by strake from validated names (empty when
+  // an optional workspace is not bound), and the subPath inside it. Steps
+  // write the volume, so the subPath is opened beneath host_path when the
+  // TaskRun starts: a link a step left there never leads out of it.
+  std::string host_path;
+  std::string sub_path;
   bool read_only = false;
   std::string claim;  // PVC name, for $(workspaces.<w>.claim)
 };
@@ -111,6 +116,11 @@ class TaskExecutor {
 // does not exist on the host becomes a tmpfs with its entries bound back
 // read-only. Exposed for tests.
 std::vector<std::string> SandboxRootArgs(const std::vector<std::string>& mount_points);
+
+// Writes a ConfigMap's or Secret's data as read-only files into dir: every
+// key, or only `items` (each key must exist) at their paths beneath dir.
+Status Materialize(const model::ConfigMapData& data, const std::string& dir,
+                   const std::vector<model::KeyToPath>& items);
 
 // The environment marker every step process of a TaskRun carries, so that
 // orphans left by a crash can be found and killed.

@@ -35,7 +35,7 @@ class CacheKeyTest : public ::testing::Test {
     job_.spec.cache.params = {"level"};
     job_.params = {{"level", model::ParamValue::String("2"), {}},
                    {"note", model::ParamValue::String("x"), {}}};
-    job_.workspaces = {{"src", dir_ + "/ws", false, ""}};
+    job_.workspaces = {{"src", dir_ + "/ws", "", false, ""}};
   }
   void TearDown() override { (void)RemoveAll(dir_); }
 

@@ -119,7 +119,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
   std::vector<Process> sidecars;
   for (const auto& sc : plan.sidecars) {
     int log = OpenLog(sc.log_path, true);
-    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log, log});
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log, log, {}});
     if (log >= 0) ::close(log);
     if (!p) {
       out.failed = true;
@@ -144,7 +144,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     // (where the step may write; elsewhere the spawn reports it).
     if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
     int log = OpenLog(step.log_path, true);
-    auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log});
+    auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
     if (log >= 0) ::close(log);
     if (!p) {
       so.exit_code = 127;

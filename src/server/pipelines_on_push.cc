@@ -48,7 +48,7 @@ Result<gitops::PushResult> PipelinesOnPush::OnPush(const gitops::Mirror& mirror,
     }
     if (!r.source_workspace.empty()) {
       // Checked out beside, then moved into place: a run never sees half a tree.
-      std::string dir = pipeline::RunWorkspaceDir(data_dir_, ns, name, r.source_workspace);
+      STRAKE_TRY_ASSIGN(dir, pipeline::RunWorkspaceDir(data_dir_, ns, name, r.source_workspace));
       std::string tmp = dir + ".checkout";
       (void)RemoveAll(tmp);
       STRAKE_TRY(mirror.Checkout(push.sha, tmp));

@@ -1,0 +1,208 @@
+// End-to-end: nothing a pipeline says can reach outside its sandbox. Names
+// that would become paths out of the data directory are refused before
+// anything runs; a step that plants links in a volume, a result or a cache
+// output cannot make strake bind, read or copy a host file through them.
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include "base/fs.h"
+#include "base/strings.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+constexpr const char* kTemplate = R"(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  workspaces:
+    - name: data
+      persistentVolumeClaim: {{claimName: {claim}}}
+      subPath: {sub}
+  pipelineSpec:
+    workspaces: [{{name: data}}]
+    tasks:
+      - name: t
+        workspaces: [{{name: data, workspace: data, subPath: {tasksub}}}]
+        taskSpec:
+          workspaces: [{{name: data}}]
+          steps:
+            - script: echo ran > $(workspaces.data.path)/ran
+)";
+
+std::string RunYaml(const std::string& name, const std::string& ns, const std::string& claim,
+                    const std::string& sub, const std::string& tasksub) {
+  return fmt::format(kTemplate, fmt::arg("name", name), fmt::arg("ns", ns),
+                     fmt::arg("claim", claim), fmt::arg("sub", sub), fmt::arg("tasksub", tasksub));
+}
+
+// Every directory below dir_ that is not the data directory: a name that
+// led a path out of it would have made one.
+std::vector<std::string> StrayEntries(const std::string& dir, const std::string& data) {
+  auto files = ListFilesRecursive(dir);
+  std::vector<std::string> out;
+  for (const auto& f : files.value_or(std::vector<std::string>{})) {
+    std::string full = dir + "/" + f;
+    bool test_file = StartsWith(f, ".") || f.find(".yaml") != std::string::npos;
+    if (!StartsWith(full, data + "/") && !test_file) out.push_back(f);
+  }
+  return out;
+}
+
+TEST_F(E2E, NamesThatWouldLeaveTheDataDirectoryAreRefusedBeforeAnythingRuns) {
+  struct Case {
+    std::string name, ns, claim, sub, tasksub, field;
+  };
+  const std::vector<Case> cases = {
+      {"r", "default", "\"../..\"", "a", "b", "persistentVolumeClaim.claimName"},
+      {"r", "default", "\"../../../x\"", "a", "b", "persistentVolumeClaim.claimName"},
+      {"r", "\"../../x\"", "c", "a", "b", "metadata.namespace"},
+      {"r", "\"a/b\"", "c", "a", "b", "metadata.namespace"},
+      {"\"a./../../x\"", "default", "c", "a", "b", "metadata.name"},
+      {"r", "default", "c", "\"../../..\"", "b", "spec.workspaces[0].subPath"},
+      {"r", "default", "c", "\"/etc\"", "b", "spec.workspaces[0].subPath"},
+      {"r", "default", "c", "a", "\"../../../..\"", "tasks[0].workspaces[0].subPath"},
+      {"r", "default", "c", "a", "\"x\\u0000y\"", "tasks[0].workspaces[0].subPath"},
+      {"r", "default", std::string(300, 'c'), "a", "b", "claimName"},
+  };
+  for (const auto& c : cases) {
+    auto f = File("bad.yaml", RunYaml(c.name, c.ns, c.claim, c.sub, c.tasksub));
+    Ran r = Strake({"run", "-f", f});
+    EXPECT_NE(r.exit_code, 0) << c.field;
+    EXPECT_NE(r.err.find("bad.yaml:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.field), std::string::npos) << c.field << ":\n" << r.err;
+  }
+  EXPECT_TRUE(TaskRuns().empty()) << "nothing ran";
+  EXPECT_EQ(StrayEntries(dir_, data_), std::vector<std::string>{});
+}
+
+TEST_F(E2E, LinksAStepPlantsInAVolumeNeverLeadTheNextRunOut) {
+  // The first run plants links in a PersistentVolumeClaim, which outlives it.
+  auto plant = File("plant.yaml", RunYaml("plant", "default", "cache", "\"\"", "\"\""));
+  std::string yaml = *ReadFile(plant);
+  yaml.replace(yaml.find("echo ran > $(workspaces.data.path)/ran"), 39,
+               "cd $(workspaces.data.path) && ln -s ../../.. up && ln -s " + data_ +
+                   " abs && ln -s / root && mkdir -p d && ln -s ../../../.. d/deep");
+  Json pr = RunJson(File("plant.yaml", yaml));
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  // Each later run names a link as its subPath: the TaskRun fails, and no
+  // step ever sees the data directory or the host root writable.
+  int n = 0;
+  for (const std::string sub : {"up", "abs", "root", "d/deep", "d/deep/x"}) {  // NOLINT
+    for (bool task_level : {false, true}) {
+      std::string name = fmt::format("follow-{}", n++);
+      auto f =
+          File("follow.yaml", RunYaml(name, "default", "cache", task_level ? "\"\"" : Quote(sub),
+                                      task_level ? Quote(sub) : "\"\""));
+      Json run = RunJson(f);
+      EXPECT_EQ(Reason(run), "Failed") << sub << " " << run.dump(2);
+      std::string messages;
+      for (const auto& tr : TaskRuns()) {
+        if (StartsWith(tr["metadata"].value("name", ""), name + "-")) messages += tr.dump();
+      }
+      EXPECT_NE(messages.find("leads out of the directory"), std::string::npos)
+          << sub << " " << messages;
+      EXPECT_FALSE(PathExists(data_ + "/ran")) << "a step wrote into the data directory";
+      EXPECT_FALSE(PathExists("/ran"));
+    }
+  }
+}
+
+TEST_F(E2E, AStepCannotOpenTheDataDirectoryByAnyPathItCanConstruct) {
+  auto f = File("probe.yaml", fmt::format(R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: probe}}
+spec:
+  workspaces: [{{name: ws, persistentVolumeClaim: {{claimName: probe}}}}]
+  pipelineSpec:
+    workspaces: [{{name: ws}}]
+    tasks:
+      - name: probe
+        workspaces: [{{name: ws}}]
+        taskSpec:
+          workspaces: [{{name: ws}}]
+          results: [{{name: seen}}]
+          steps:
+            - env: [{{name: DATA, value: "{data}"}}]
+              script: |
+                seen=""
+                for p in "$DATA/strake.db" "$DATA/../$(basename "$DATA")/strake.db" \
+                         /proc/1/root"$DATA"/strake.db /proc/self/root"$DATA"/strake.db \
+                         /proc/self/cwd/../../../../../../"$DATA"/strake.db \
+                         $(workspaces.ws.path)/../../../strake.db \
+                         $(workspaces.ws.path)/../../../../strake.db \
+                         /workspace/../"$DATA"/strake.db /tekton/../"$DATA"/strake.db; do
+                  head -c 16 "$p" 2>/dev/null | grep -q SQLite && seen="$seen $p"
+                done
+                find / -xdev -name strake.db 2>/dev/null | grep -q . && seen="$seen find"
+                printf 'none%s' "$seen" > $(results.seen.path)
+)Y",
+                                          fmt::arg("data", data_)));
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(trs[0]["status"]["results"][0]["value"], "none");
+}
+
+TEST_F(E2E, AResultThatIsALinkOrAFifoIsRefusedNotRead) {
+  ASSERT_TRUE(MakeDirs(data_));
+  ASSERT_TRUE(WriteFile(data_ + "/secret.txt", "TOPSECRET"));
+  const std::vector<std::string> makes = {"ln -s " + data_ + "/secret.txt $(results.r.path)",
+                                          "ln -s /etc/passwd $(results.r.path)",
+                                          "mkfifo $(results.r.path)"};
+  for (const std::string& make : makes) {
+    auto f = File("leak.yaml", fmt::format(R"Y(apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {{generateName: leak-}}
+spec:
+  taskSpec:
+    results: [{{name: r}}]
+    steps:
+      - script: {}
+)Y",
+                                           Quote(make)));
+    Ran r = Strake({"run", "-f", f, "-o", "json"}, std::chrono::seconds(30));
+    EXPECT_EQ(r.out.find("TOPSECRET"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("root:"), std::string::npos) << r.out;
+    Json tr = Json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(tr.is_object()) << make << ": " << r.out << r.err;
+    EXPECT_EQ(Reason(tr), "Failed") << make << ": " << tr.dump(2);
+  }
+}
+
+TEST_F(E2E, ACacheOutputThatLinksOutIsNotCopiedIntoTheCache) {
+  ASSERT_TRUE(MakeDirs(data_));
+  ASSERT_TRUE(WriteFile(data_ + "/secret.txt", "TOPSECRET"));
+  auto f = File("cache.yaml", fmt::format(R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{generateName: c-}}
+spec:
+  workspaces: [{{name: ws, emptyDir: {{}}}}]
+  pipelineSpec:
+    workspaces: [{{name: ws}}]
+    tasks:
+      - name: t
+        workspaces: [{{name: ws}}]
+        taskSpec:
+          workspaces: [{{name: ws}}]
+          cache: {{outputs: ["ws:out/secret.txt", "ws:dir"]}}
+          steps:
+            - script: |
+                ln -s {data} $(workspaces.ws.path)/out
+                mkdir $(workspaces.ws.path)/dir && ln -s {data}/secret.txt $(workspaces.ws.path)/dir/s
+)Y",
+                                          fmt::arg("data", data_)));
+  Json pr = RunJson(f);
+  ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  // Nothing of the data directory's content is in the cache.
+  auto cached = ListFilesRecursive(data_ + "/cache");
+  for (const auto& file : cached.value_or(std::vector<std::string>{})) {
+    auto text = ReadFile(data_ + "/cache/" + file, 1 << 20);
+    EXPECT_FALSE(text && text->find("TOPSECRET") != std::string::npos) << file;
+  }
+}
+
+}  // namespace
+}  // namespace strake::e2e
