@@ -248,6 +248,158 @@ TEST_F(RolloutE2E, ABadVersionIsCaughtByAnalysisAndRolledBack) {
   EXPECT_EQ(Watch(), 0) << last_watch_;
 }
 
+// Rollouts whose one analysis step runs a job that passes while the test's
+// gate file exists: the test decides each measurement.
+class RolloutAttemptE2E : public RolloutE2E {
+ protected:
+  void SetUp() override {
+    RolloutE2E::SetUp();
+    gate_ = dir_ + "/gate";
+  }
+  void Open() { File("gate", "open"); }
+  void Close() { std::remove(gate_.c_str()); }
+
+  std::string Gated(const std::string& version, const std::string& spec_extra = "") {
+    std::string strategy = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 50
+      - analysis: {templates: [{templateName: gate}]}
+)" + spec_extra;
+    std::string tmpl = fmt::format(R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: gate}}
+spec:
+  metrics:
+  - name: gate
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: gate
+                command: [sh, -c, "test -e {}"]
+)",
+                                   gate_);
+    return Manifest(version, strategy, 1, "", tmpl);
+  }
+
+  // The revision the rollout is on ("" before it exists).
+  std::string Current() {
+    Ran r = Cli({"get", "rollout", "web", "-o", "json"});
+    Json ro = Json::parse(r.out, nullptr, false);
+    return r.exit_code == 0 && ro.is_object()
+               ? ro.value("status", Json::object()).value("currentPodHash", "")
+               : "";
+  }
+
+  // Applies `version` and waits for it to be stable; returns its hash.
+  std::string Release(const std::string& version, const std::string& spec_extra = "") {
+    std::string before = Current();
+    Apply(Gated(version, spec_extra));
+    EXPECT_TRUE(WaitFor([&] { return Current() != before; }, 20s));
+    EXPECT_EQ(Watch(), 0) << last_watch_;
+    EXPECT_EQ(Get("/"), "hello from " + version + "\n");
+    return Current();
+  }
+
+  // The AnalysisRuns of revision `hash`: name -> phase.
+  std::map<std::string, std::string> RunsOf(const std::string& hash) {
+    Ran r = Cli({"get", "analysisruns", "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    const Json items = j.is_object() && j.contains("items") ? j["items"] : Json::array({j});
+    std::map<std::string, std::string> runs;
+    for (const auto& run : items) {
+      if (!run.is_object() || !run.contains("metadata")) continue;
+      std::string name = run["metadata"].value("name", "");
+      if (name.find(hash) == std::string::npos) continue;
+      runs[name] = run.value("status", Json::object()).value("phase", "");
+    }
+    return runs;
+  }
+
+  // `rollout retry`, then waits for the controller to take it up.
+  void Retry() {
+    ASSERT_EQ(Cli({"rollout", "retry", "web"}).exit_code, 0);
+    ASSERT_TRUE(WaitFor([&] { return Phase() != "Degraded"; }, 10s));
+  }
+
+  std::string gate_;
+};
+
+TEST_F(RolloutAttemptE2E, RetryAfterAFailedAnalysisMeasuresAgainAndCanPass) {
+  StartServer();
+  Open();
+  std::string v1 = Release("v1");
+  Close();
+  Apply(Gated("v2"));
+  ASSERT_TRUE(WaitFor([&] { return Current() != v1; }, 20s));
+  ASSERT_EQ(Watch(), 1) << last_watch_;  // the gate is closed: the analysis fails
+  std::string v2 = Current();
+  ASSERT_EQ(RunsOf(v2).size(), 1u);
+  Open();
+  Retry();
+  EXPECT_EQ(Watch(), 0) << last_watch_;  // measured again, and passed
+  auto runs = RunsOf(v2);
+  EXPECT_EQ(runs, (std::map<std::string, std::string>{{"web-" + v2 + "-2-1", "Failed"},
+                                                      {"web-" + v2 + "-2-1.1", "Successful"}}));
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
+TEST_F(RolloutAttemptE2E, TheSameRevisionAppliedAgainRunsItsAnalysisAgain) {
+  StartServer();
+  Open();
+  Release("v1");
+  std::string v2 = Release("v2");
+  Release("v3");
+  ASSERT_EQ(RunsOf(v2).size(), 1u);
+  Close();
+  Apply(Gated("v2"));  // v2 passed once; applied again it is measured again
+  ASSERT_TRUE(WaitFor([&] { return Current() == v2; }, 20s));
+  EXPECT_EQ(Watch(), 1) << last_watch_;
+  auto runs = RunsOf(v2);
+  EXPECT_EQ(runs, (std::map<std::string, std::string>{{"web-" + v2 + "-2-1", "Successful"},
+                                                      {"web-" + v2 + "-4-1", "Failed"}}));
+  EXPECT_EQ(Get("/"), "hello from v3\n");
+}
+
+TEST_F(RolloutAttemptE2E, UndoToAnEarlierRevisionRunsItsAnalysisAgain) {
+  StartServer();
+  Open();
+  Release("v1");
+  std::string v2 = Release("v2");
+  Release("v3");
+  Close();
+  ASSERT_EQ(Cli({"rollout", "undo", "web"}).exit_code, 0);  // back to v2's template
+  ASSERT_TRUE(WaitFor([&] { return Current() == v2; }, 20s));
+  EXPECT_EQ(Watch(), 1) << last_watch_;
+  EXPECT_EQ(RunsOf(v2).size(), 2u);
+  EXPECT_EQ(Get("/"), "hello from v3\n");
+  Open();
+  Retry();
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(RunsOf(v2).size(), 3u);
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
+TEST_F(RolloutAttemptE2E, RollbackWithinTheWindowSkipsAnalysis) {
+  StartServer();
+  const std::string window = "  rollbackWindow: {revisions: 1}\n";
+  Open();
+  std::string v1 = Release("v1", window);
+  Release("v2", window);
+  Close();  // an analysis now would fail
+  ASSERT_EQ(Cli({"rollout", "undo", "web"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Current() == v1; }, 20s));
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_TRUE(RunsOf(v1).empty());
+  EXPECT_EQ(Get("/"), "hello from v1\n");
+  Ran described = Cli({"describe", "rollout", "web"});
+  EXPECT_NE(described.out.find("rollbackWindow"), std::string::npos) << described.out;
+}
+
 TEST_F(RolloutE2E, KillNineDuringAPauseLosesNothing) {
   StartServer();
   const char* steps = R"(    canary:

@@ -635,7 +635,12 @@ RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec) {
   if (const Node* v = f.Get("minReadySeconds"))
     r.min_ready_seconds = ctx.Int(*v, "spec.minReadySeconds", 0, 86400);
   if (const Node* v = f.Get("paused")) r.paused = ctx.Bool(*v, "spec.paused");
-  f.Ignore({"restartAt", "analysis", "rollbackWindow"}, "is not applied yet");
+  if (const Node* w = f.Get("rollbackWindow")) {
+    Fields wf(ctx, *w, "spec.rollbackWindow");
+    if (const Node* v = wf.Get("revisions"))
+      r.rollback_window_revisions = ctx.Int(*v, "spec.rollbackWindow.revisions", 0, 1000);
+  }
+  f.Ignore({"restartAt", "analysis"}, "is not applied yet");
   return r;
 }
 

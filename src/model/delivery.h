@@ -185,6 +185,10 @@ struct RolloutSpec {
   bool progress_deadline_abort = false;
   int min_ready_seconds = 0;
   bool paused = false;
+  // spec.rollbackWindow.revisions (0: none): a return to a revision with
+  // fewer than this many revisions recorded between it and the stable one
+  // skips steps and analysis (Argo's isRollbackWithinWindow).
+  int rollback_window_revisions = 0;
 };
 
 struct Rollout {

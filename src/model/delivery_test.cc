@@ -101,6 +101,36 @@ spec:
       << text;
 }
 
+TEST(DeliveryDecodeTest, RollbackWindowIsDecodedStrictly) {
+  const std::string head = R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy: {canary: {steps: [{setWeight: 50}]}}
+)";
+  Diagnostics diags;
+  auto res = DecodeText(head + "  rollbackWindow: {revisions: 3}\n", diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  EXPECT_TRUE(diags.WarningStrings().empty());  // applied, not "ignored"
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(std::get<Rollout>(res[0].value).spec.rollback_window_revisions, 3);
+
+  Diagnostics bad;
+  DecodeText(head + "  rollbackWindow: {revision: 3}\n", bad);
+  EXPECT_NE(bad.ErrorText().find("spec.rollbackWindow.revision: unknown field \"revision\""),
+            std::string::npos)
+      << bad.ErrorText();
+  Diagnostics negative;
+  DecodeText(head + "  rollbackWindow: {revisions: -1}\n", negative);
+  EXPECT_NE(negative.ErrorText().find("spec.rollbackWindow.revisions"), std::string::npos)
+      << negative.ErrorText();
+}
+
 TEST(DeliveryDecodeTest, AnalysisProvidersAreStrict) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1

@@ -34,6 +34,7 @@ Status ApplyAction(const std::string& action, bool full, const model::RolloutSpe
     st.abort = false;
     st.aborted_at_ms = 0;
     st.current_step_index = 0;
+    ++st.attempt;  // new AnalysisRuns: the failed ones must not decide this attempt
     st.pause_conditions.clear();
     st.step_analysis_run.clear();
     st.background_analysis_run.clear();

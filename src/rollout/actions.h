@@ -5,7 +5,8 @@
 //   promote --full skips every remaining step and analysis
 //   abort          weight back to stable at once; the canary is scaled down
 //                  after abortScaleDownDelaySeconds; phase Degraded
-//   retry          starts an aborted update over from its first step
+//   retry          starts an aborted update over from its first step, as a
+//                  new attempt that measures afresh (new AnalysisRuns)
 #pragma once
 
 #include <string>

@@ -29,6 +29,7 @@ Json RolloutStatus::ToJson() const {
   j["abort"] = abort;
   if (aborted_at_ms) j["abortedAtMs"] = aborted_at_ms;
   if (promote_full) j["promoteFull"] = true;
+  if (attempt) j["attempt"] = attempt;
   j["progressedAtMs"] = progressed_at_ms;
   if (!scale_down_at.empty()) j["scaleDownAtMs"] = scale_down_at;
   j["canary"] = {{"weight", canary_weight},
@@ -62,6 +63,7 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
   s.abort = j.value("abort", false);
   s.aborted_at_ms = j.value("abortedAtMs", int64_t{0});
   s.promote_full = j.value("promoteFull", false);
+  s.attempt = j.value("attempt", 0);
   s.progressed_at_ms = j.value("progressedAtMs", int64_t{0});
   if (j.contains("scaleDownAtMs"))
     s.scale_down_at = j["scaleDownAtMs"].get<std::map<std::string, int64_t>>();
@@ -220,6 +222,29 @@ int CanaryReplicas(const model::RolloutSpec& spec, int index, int weight) {
 
 }  // namespace
 
+std::string AnalysisRunName(const std::string& rollout, const std::string& hash, int64_t revision,
+                            const std::string& infix, int attempt) {
+  std::string name = fmt::format("{}-{}-{}", rollout, hash, revision);
+  if (!infix.empty()) name += "-" + infix;
+  if (attempt > 0) name += fmt::format(".{}", attempt);
+  return name;
+}
+
+bool RollbackWithinWindow(const model::RolloutSpec& spec, const std::string& stable,
+                          const std::string& desired,
+                          const std::map<std::string, int64_t>& first_revision) {
+  if (spec.rollback_window_revisions <= 0 || stable.empty() || desired == stable) return false;
+  auto s = first_revision.find(stable);
+  auto d = first_revision.find(desired);
+  if (s == first_revision.end() || d == first_revision.end() || d->second >= s->second) {
+    return false;  // not a rollback: the desired revision is the newer one
+  }
+  auto between = std::count_if(first_revision.begin(), first_revision.end(), [&](const auto& r) {
+    return r.second > d->second && r.second < s->second;
+  });
+  return between < spec.rollback_window_revisions;
+}
+
 int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
   if (step_index >= static_cast<int>(c.steps.size())) return 100;
   for (int i = step_index; i >= 0; --i) {
@@ -272,6 +297,31 @@ bool AnalysisPassed(Decision& d, const Observation& obs, const std::string& run,
   return false;
 }
 
+// The analysis step at the current index: starts its run, or waits for it,
+// or moves past it once it passed. True while it waits.
+bool AnalysisStep(Decision& d, const std::string& run, const CanaryStep& s, int n,
+                  const Observation& obs, int64_t now) {
+  RolloutStatus& st = d.status;
+  const int i = st.current_step_index;
+  bool waiting = false;
+  if (st.step_analysis_run != run) {
+    st.step_analysis_run = run;
+    d.start_analysis.push_back({run, s.analysis, "Step"});
+    Event(d, "AnalysisRunStarted", fmt::format("step {}/{}: analysis {} started", i + 1, n, run));
+    waiting = true;
+  } else if (AnalysisPassed(d, obs, run, now, "analysis")) {
+    st.step_analysis_run.clear();
+    std::erase_if(st.pause_conditions,
+                  [](const auto& p) { return p.reason == "InconclusiveAnalysis"; });
+    ++st.current_step_index;
+  } else {
+    waiting = true;
+  }
+  if (waiting && !st.abort)
+    st.message = fmt::format("step {}/{}: analysis {} running", i + 1, n, run);
+  return waiting;
+}
+
 }  // namespace
 
 Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
@@ -319,10 +369,13 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     return d;
   }
 
+  // A return to a recent revision skips steps and analysis (rollbackWindow).
+  const bool rollback = RollbackWithinWindow(spec, st.stable_rs, desired, obs.first_revision);
   if (st.current_pod_hash != desired) {  // a new revision: start the steps over
     StopAnalyses(d);
     st.current_pod_hash = desired;
     st.current_step_index = 0;
+    st.attempt = 0;
     st.abort = false;
     st.aborted_at_ms = 0;
     st.promote_full = false;
@@ -349,7 +402,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     return d;
   }
 
-  if (st.promote_full) {
+  if (st.promote_full || rollback) {
     StopAnalyses(d);
     st.current_step_index = n;
     st.pause_conditions.clear();
@@ -392,26 +445,11 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
         }
         break;
       }
-      case CanaryStep::Kind::kAnalysis: {
-        std::string run = fmt::format("{}-{}-{}", name, desired, i + 1);
-        if (st.step_analysis_run != run) {
-          st.step_analysis_run = run;
-          d.start_analysis.push_back({run, s.analysis, "Step"});
-          Event(d, "AnalysisRunStarted",
-                fmt::format("step {}/{}: analysis {} started", i + 1, n, run));
-          waiting = true;
-        } else if (AnalysisPassed(d, obs, run, now, "analysis")) {
-          st.step_analysis_run.clear();
-          std::erase_if(st.pause_conditions,
-                        [](const auto& p) { return p.reason == "InconclusiveAnalysis"; });
-          ++st.current_step_index;
-        } else {
-          waiting = true;
-        }
-        if (waiting && !st.abort)
-          st.message = fmt::format("step {}/{}: analysis {} running", i + 1, n, run);
+      case CanaryStep::Kind::kAnalysis:
+        waiting = AnalysisStep(
+            d, AnalysisRunName(name, desired, obs.revision, std::to_string(i), st.attempt), s, n,
+            obs, now);
         break;
-      }
       case CanaryStep::Kind::kSetCanaryScale:
       case CanaryStep::Kind::kSetHeaderRoute:
       case CanaryStep::Kind::kSetMirrorRoute:
@@ -425,7 +463,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   if (c.analysis && !st.abort && st.current_step_index < n) {
     int from = std::max(0, c.analysis->starting_step);
     if (st.current_step_index >= from) {
-      std::string run = fmt::format("{}-{}-background", name, desired);
+      std::string run = AnalysisRunName(name, desired, obs.revision, "", st.attempt);
       if (st.background_analysis_run != run) {
         st.background_analysis_run = run;
         d.start_analysis.push_back({run, *c.analysis, "Background"});
@@ -452,8 +490,10 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
       d.terminate_analysis.push_back(st.background_analysis_run);
     st.background_analysis_run.clear();
     st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
-    Event(d, "RolloutCompleted",
-          fmt::format("canary {} promoted to stable (was {})", desired, st.stable_rs));
+    Event(
+        d, "RolloutCompleted",
+        fmt::format("canary {} promoted to stable (was {}){}", desired, st.stable_rs,
+                    rollback ? ": a rollback within rollbackWindow skips steps and analysis" : ""));
     d.replicas.erase(st.stable_rs);
     st.stable_rs = desired;
     st.promote_full = false;
@@ -513,9 +553,12 @@ Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
     st.stable_rs = st.current_pod_hash = st.active_selector = desired;
     Event(d, "RolloutCreated", fmt::format("revision {} deployed as active", desired));
   }
+  // A return to a recent revision skips the pause and analysis (rollbackWindow).
+  const bool rollback = RollbackWithinWindow(spec, st.stable_rs, desired, obs.first_revision);
   if (st.current_pod_hash != desired) {
     StopAnalyses(d);
     st.current_pod_hash = desired;
+    st.attempt = 0;
     st.abort = false;
     st.promote_full = false;
     st.pause_conditions.clear();
@@ -542,8 +585,8 @@ Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
   if (desired == st.active_selector) {
     st.preview_selector.clear();
     // Post-promotion analysis judges the revision that just became active.
-    if (b.post_promotion_analysis && desired != st.stable_rs) {
-      std::string run = fmt::format("{}-{}-post", name, desired);
+    if (b.post_promotion_analysis && desired != st.stable_rs && !rollback) {
+      std::string run = AnalysisRunName(name, desired, obs.revision, "post", st.attempt);
       if (st.post_promotion_run != run) {
         st.post_promotion_run = run;
         d.start_analysis.push_back({run, *b.post_promotion_analysis, "PostPromotion"});
@@ -578,7 +621,7 @@ Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
     return finish("Degraded");
   }
   int preview_replicas = b.preview_replica_count.value_or(spec.replicas);
-  bool promoting = st.promote_full;
+  bool promoting = st.promote_full || rollback;
   d.replicas[desired] = promoting ? spec.replicas : preview_replicas;
   if (Ready(obs, desired) < preview_replicas) {
     st.message =
@@ -588,7 +631,7 @@ Decision StepBlueGreen(const std::string& name, const model::RolloutSpec& spec,
   }
   if (st.preview_ready_at_ms == 0) st.preview_ready_at_ms = now;
   if (b.pre_promotion_analysis && !promoting) {
-    std::string run = fmt::format("{}-{}-pre", name, desired);
+    std::string run = AnalysisRunName(name, desired, obs.revision, "pre", st.attempt);
     if (st.pre_promotion_run != run) {
       st.pre_promotion_run = run;
       d.start_analysis.push_back({run, *b.pre_promotion_analysis, "PrePromotion"});

@@ -14,6 +14,12 @@
 // abortScaleDownDelaySeconds, phase Degraded), an inconclusive one pauses,
 // the last step promotes the canary to stable, and the old stable is scaled
 // down after scaleDownDelaySeconds.
+//
+// Every attempt measures afresh: an AnalysisRun is named after the rollout's
+// revision number (a template applied again gets a new one, as a ReplicaSet's
+// revision annotation does) and the attempt (retry starts a new one), so no
+// run of an earlier attempt can decide a later one. A return to one of the
+// last spec.rollbackWindow revisions skips steps and analysis.
 #pragma once
 
 #include <chrono>
@@ -45,6 +51,7 @@ struct RolloutStatus {
   bool abort = false;
   int64_t aborted_at_ms = 0;
   bool promote_full = false;     // set by `rollout promote --full`
+  int attempt = 0;               // retries of this update (each starts new AnalysisRuns)
   int64_t progressed_at_ms = 0;  // last step change (progress deadline)
   // Revisions to scale down later: hash -> when (ms).
   std::map<std::string, int64_t> scale_down_at;
@@ -80,7 +87,11 @@ struct AnalysisToStart {
 };
 
 struct Observation {
-  std::string desired_hash;                              // hash of spec.template now
+  std::string desired_hash;  // hash of spec.template now
+  int64_t revision = 0;      // the desired hash's revision number (AnalysisRun names)
+  // The order in which each recorded revision (by hash) was first recorded,
+  // as a ReplicaSet's creation time orders it in Argo: spec.rollbackWindow.
+  std::map<std::string, int64_t> first_revision;
   std::map<std::string, RevisionObservation> revisions;  // by hash
   // Phases of AnalysisRuns by name: Pending, Running, Successful, Failed,
   // Error, Inconclusive. Absent: not created yet.
@@ -137,6 +148,22 @@ inline Decision Step(const std::string& name, const model::RolloutSpec& spec,
                      const RolloutStatus& status, const Observation& obs) {
   return spec.canary ? StepCanary(name, spec, status, obs) : StepBlueGreen(name, spec, status, obs);
 }
+
+// The name of an AnalysisRun, as Argo names them:
+// <rollout>-<hash>-<revision>[-<infix>], the infix being the step's index
+// (from 0), "pre" or "post" ("" for background analysis); attempt N > 0 (the
+// Nth retry) appends ".N", as Argo's collision counter does for a new run
+// beside a finished one of the same name.
+std::string AnalysisRunName(const std::string& rollout, const std::string& hash, int64_t revision,
+                            const std::string& infix, int attempt);
+
+// Argo's isRollbackWithinWindow: `desired` was first recorded before `stable`
+// (a rollback), and fewer than spec.rollbackWindow.revisions revisions were
+// first recorded between the two. False without a window, or when either
+// revision's order is unknown.
+bool RollbackWithinWindow(const model::RolloutSpec& spec, const std::string& stable,
+                          const std::string& desired,
+                          const std::map<std::string, int64_t>& first_revision);
 
 // The canary weight in effect at `step_index` (Argo's GetCurrentSetWeight):
 // the last setWeight at or before it; 100 once every step is done.

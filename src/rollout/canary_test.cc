@@ -32,8 +32,10 @@ spec:
   return std::get<model::Rollout>(res.at(0).value).spec;
 }
 
-// Drives the state machine as the controller would: applies each decision's
-// replicas as instantly ready unless told otherwise.
+// Drives the state machine as the controller would: numbers revisions as
+// RecordRevision does (a hash gets the next number when it is new or current
+// again after another) and applies each decision's replicas as instantly
+// ready unless told otherwise.
 class Driver {
  public:
   explicit Driver(model::RolloutSpec spec) : spec_(std::move(spec)) {
@@ -41,6 +43,12 @@ class Driver {
   }
   Decision Round(const std::string& hash, bool make_ready = true) {
     obs_.desired_hash = hash;
+    if (!obs_.first_revision.count(hash)) {
+      obs_.first_revision[hash] = revision_[hash] = ++newest_;
+    } else if (revision_[hash] != newest_) {
+      revision_[hash] = ++newest_;
+    }
+    obs_.revision = revision_[hash];
     Decision d = Step("web", spec_, status_, obs_);
     status_ = d.status;
     for (const auto& a : d.start_analysis) obs_.analysis_phase[a.name] = "Running";
@@ -65,9 +73,12 @@ class Driver {
   RolloutStatus status_;
   Observation obs_;
   Decision last_;
+  std::map<std::string, int64_t> revision_;
+  int64_t newest_ = 0;
 };
 
-// From a healthy v1 to v2's analysis step (the run web-v2-3 started).
+// From a healthy v1 to v2's analysis step (the run web-v2-2-2 started: v2 is
+// revision 2, the analysis step's index is 2).
 void ToAnalysis(Driver& drv) {
   drv.Round("v1");
   drv.Round("v2");  // setWeight 25 waits for the canary
@@ -126,10 +137,10 @@ TEST(CanaryTest, WalksEveryStepToPromotion) {
   // The analysis step starts a run and waits for it.
   EXPECT_EQ(d.status.current_step_index, 2);
   ASSERT_EQ(d.start_analysis.size(), 1u);
-  EXPECT_EQ(d.start_analysis[0].name, "web-v2-3");
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-2-2");
   EXPECT_EQ(d.status.phase, "Progressing");
   EXPECT_TRUE(drv.Round("v2").start_analysis.empty());  // started once
-  drv.SetAnalysis("web-v2-3", "Successful");
+  drv.SetAnalysis("web-v2-2-2", "Successful");
   d = drv.Round("v2");
   // setWeight 50 waits for its second canary replica, then the indefinite pause.
   EXPECT_EQ(d.status.current_step_index, 3);
@@ -159,13 +170,13 @@ TEST(CanaryTest, WalksEveryStepToPromotion) {
 TEST(CanaryTest, FailedAnalysisAbortsAtOnceAndScalesDownLater) {
   Driver drv(Spec(kSteps));
   ToAnalysis(drv);
-  drv.SetAnalysis("web-v2-3", "Failed");
+  drv.SetAnalysis("web-v2-2-2", "Failed");
   Decision d = drv.Round("v2");
   EXPECT_EQ(d.reason, "RolloutAborted");
   EXPECT_TRUE(d.status.abort);
   EXPECT_EQ(d.canary_weight, 0);
   EXPECT_EQ(d.status.phase, "Degraded");
-  EXPECT_NE(d.status.message.find("web-v2-3 failed"), std::string::npos) << d.status.message;
+  EXPECT_NE(d.status.message.find("web-v2-2-2 failed"), std::string::npos) << d.status.message;
   EXPECT_EQ(d.replicas.at("v2"), 1);  // kept for abortScaleDownDelaySeconds
   drv.Advance(31s);
   d = drv.Round("v2");
@@ -195,7 +206,7 @@ TEST(CanaryTest, UserAbortSendsAllTrafficToStable) {
 TEST(CanaryTest, InconclusiveAnalysisPausesUntilPromoted) {
   Driver drv(Spec(kSteps));
   ToAnalysis(drv);
-  drv.SetAnalysis("web-v2-3", "Inconclusive");
+  drv.SetAnalysis("web-v2-2-2", "Inconclusive");
   Decision d = drv.Round("v2");
   EXPECT_EQ(d.status.phase, "Paused");
   EXPECT_FALSE(d.status.abort);
@@ -213,7 +224,7 @@ TEST(CanaryTest, NewRevisionMidRolloutStartsOver) {
   EXPECT_EQ(d.canary_hash, "v3");
   EXPECT_EQ(d.replicas.count("v2"), 0u);  // the superseded canary goes at once
   ASSERT_EQ(d.terminate_analysis.size(), 1u);
-  EXPECT_EQ(d.terminate_analysis[0], "web-v2-3");
+  EXPECT_EQ(d.terminate_analysis[0], "web-v2-2-2");
 }
 
 TEST(CanaryTest, RevertingToStableDropsTheCanary) {
@@ -276,7 +287,7 @@ TEST(CanaryTest, BackgroundAnalysisFromItsStartingStep) {
   d = drv.Round("v2");
   ASSERT_EQ(d.start_analysis.size(), 1u);
   EXPECT_EQ(d.start_analysis[0].kind, "Background");
-  drv.SetAnalysis("web-v2-background", "Error");
+  drv.SetAnalysis("web-v2-2", "Error");
   d = drv.Round("v2");
   EXPECT_TRUE(d.status.abort);
   EXPECT_NE(d.status.message.find("errored"), std::string::npos);
@@ -347,8 +358,8 @@ TEST(BlueGreenTest, FailedPrePromotionAnalysisKeepsTheActiveRevision) {
   drv.Round("v2");
   Decision d = drv.Round("v2");
   ASSERT_EQ(d.start_analysis.size(), 1u);
-  EXPECT_EQ(d.start_analysis[0].name, "web-v2-pre");
-  drv.SetAnalysis("web-v2-pre", "Failed");
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-2-pre");
+  drv.SetAnalysis("web-v2-2-pre", "Failed");
   d = drv.Round("v2");
   EXPECT_EQ(d.status.phase, "Degraded");
   EXPECT_EQ(d.active_hash, "v1");
@@ -370,6 +381,184 @@ TEST(BlueGreenTest, AutoPromotionSecondsWaits) {
   drv.Advance(20s);
   d = drv.Round("v2");
   EXPECT_EQ(d.active_hash, "v2");
+}
+
+// ---- every attempt measures afresh (issue 12) ------------------------------------
+
+// Walks `hash` through every step to stable, each analysis passing; returns
+// the names of the runs it started.
+std::vector<std::string> Release(Driver& drv, const std::string& hash) {
+  std::vector<std::string> runs;
+  for (int i = 0; i < 20; ++i) {
+    Decision d = drv.Round(hash);
+    for (const auto& a : d.start_analysis) {
+      runs.push_back(a.name);
+      drv.SetAnalysis(a.name, "Successful");
+    }
+    if (d.status.stable_rs == hash && d.status.phase == "Healthy") return runs;
+    if (d.status.phase == "Paused" && d.status.current_step_index == 4) {
+      EXPECT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+    }
+    drv.Advance(10s);
+  }
+  ADD_FAILURE() << hash << " was never promoted: " << drv.status().message;
+  return runs;
+}
+
+TEST(AnalysisRunNameTest, NamesCarryTheRevisionAsArgoNamesThem) {
+  EXPECT_EQ(AnalysisRunName("web", "5d8f7c9a01", 3, "2", 0), "web-5d8f7c9a01-3-2");
+  EXPECT_EQ(AnalysisRunName("web", "5d8f7c9a01", 3, "", 0), "web-5d8f7c9a01-3");  // background
+  EXPECT_EQ(AnalysisRunName("web", "5d8f7c9a01", 3, "pre", 0), "web-5d8f7c9a01-3-pre");
+  EXPECT_EQ(AnalysisRunName("web", "5d8f7c9a01", 3, "post", 2), "web-5d8f7c9a01-3-post.2");
+  Driver drv(Spec(kSteps));
+  ToAnalysis(drv);
+  EXPECT_EQ(drv.status().step_analysis_run, "web-v2-2-2");  // revision 2, step index 2
+}
+
+TEST(CanaryTest, RetryAfterAFailedAnalysisMeasuresAgainAndCanPass) {
+  Driver drv(Spec(kSteps));
+  ToAnalysis(drv);
+  drv.SetAnalysis("web-v2-2-2", "Failed");
+  ASSERT_TRUE(drv.Round("v2").status.abort);
+  ASSERT_TRUE(ApplyAction("retry", false, drv.spec(), drv.status(), drv.now()));
+  EXPECT_EQ(drv.status().attempt, 1);
+  drv.Round("v2");  // setWeight 25
+  drv.Advance(10s);
+  Decision d = drv.Round("v2");  // the pause ends: a new run, not the failed one
+  EXPECT_FALSE(d.status.abort) << d.status.message;
+  ASSERT_EQ(d.start_analysis.size(), 1u);
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-2-2.1");
+  d = drv.Round("v2");  // the failed run of attempt 0 decides nothing
+  EXPECT_FALSE(d.status.abort) << d.status.message;
+  EXPECT_EQ(d.status.current_step_index, 2);
+  drv.SetAnalysis("web-v2-2-2.1", "Successful");
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.current_step_index, 3);  // past the analysis
+  // A second retry is a second attempt.
+  ASSERT_TRUE(ApplyAction("abort", false, drv.spec(), drv.status(), drv.now()));
+  ASSERT_TRUE(ApplyAction("retry", false, drv.spec(), drv.status(), drv.now()));
+  drv.Round("v2");
+  drv.Advance(10s);
+  d = drv.Round("v2");
+  ASSERT_EQ(d.start_analysis.size(), 1u);
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-2-2.2");
+}
+
+TEST(CanaryTest, TheSameRevisionAppliedAgainGetsANewRun) {
+  Driver drv(Spec(kSteps));
+  ToAnalysis(drv);
+  drv.SetAnalysis("web-v2-2-2", "Successful");  // v2 passed once...
+  drv.Round("v3");                              // ...then v3 replaced it mid-update
+  drv.Round("v2");                              // and v2 is applied again: revision 4
+  drv.Round("v2");                              // the pause starts
+  drv.Advance(10s);
+  Decision d = drv.Round("v2");
+  ASSERT_EQ(d.start_analysis.size(), 1u);
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-4-2");
+  d = drv.Round("v2");  // the old successful run promotes nothing
+  EXPECT_EQ(d.status.current_step_index, 2);
+  EXPECT_EQ(d.status.stable_rs, "v1");
+  EXPECT_EQ(d.status.message, "step 3/5: analysis web-v2-4-2 running");
+}
+
+TEST(CanaryTest, UndoToAnEarlierRevisionRunsItsAnalysisAgain) {
+  Driver drv(Spec(kSteps));
+  drv.Round("v1");
+  EXPECT_EQ(Release(drv, "v2"), std::vector<std::string>{"web-v2-2-2"});
+  EXPECT_EQ(Release(drv, "v3"), std::vector<std::string>{"web-v3-3-2"});
+  // Undo puts v2's template back: revision 4, every step and a new analysis.
+  Decision d = drv.Round("v2");
+  EXPECT_EQ(d.canary_hash, "v2");  // a canary again, not promoted on its old run
+  EXPECT_EQ(d.status.stable_rs, "v3");
+  EXPECT_EQ(Release(drv, "v2"), std::vector<std::string>{"web-v2-4-2"});
+}
+
+TEST(RollbackWindowTest, CountsTheRevisionsBetweenAsArgoDoes) {
+  model::RolloutSpec spec;
+  std::map<std::string, int64_t> first = {{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}};
+  spec.rollback_window_revisions = 0;
+  EXPECT_FALSE(RollbackWithinWindow(spec, "b", "a", first));  // no window
+  spec.rollback_window_revisions = 1;
+  EXPECT_TRUE(RollbackWithinWindow(spec, "b", "a", first));   // nothing between
+  EXPECT_FALSE(RollbackWithinWindow(spec, "a", "b", first));  // forward, not a rollback
+  EXPECT_FALSE(RollbackWithinWindow(spec, "c", "a", first));  // b between
+  EXPECT_FALSE(RollbackWithinWindow(spec, "c", "x", first));  // never recorded
+  spec.rollback_window_revisions = 2;
+  EXPECT_TRUE(RollbackWithinWindow(spec, "c", "a", first));
+  EXPECT_FALSE(RollbackWithinWindow(spec, "d", "a", first));
+}
+
+TEST(CanaryTest, RollbackWithinTheWindowSkipsStepsAndAnalysis) {
+  auto spec = Spec(kSteps);
+  spec.rollback_window_revisions = 1;
+  Driver drv(spec);
+  drv.Round("v1");
+  Release(drv, "v2");
+  Release(drv, "v3");
+  Decision d = drv.Round("v2");  // undo to the revision just before the stable one
+  EXPECT_EQ(d.reason, "RolloutCompleted");
+  EXPECT_NE(d.event.find("rollbackWindow"), std::string::npos) << d.event;
+  EXPECT_EQ(d.status.stable_rs, "v2");
+  EXPECT_TRUE(d.start_analysis.empty());
+}
+
+TEST(CanaryTest, RollbackOutsideTheWindowWalksTheSteps) {
+  auto spec = Spec(kSteps);
+  spec.rollback_window_revisions = 1;
+  Driver drv(spec);
+  drv.Round("v1");
+  Release(drv, "v2");
+  Release(drv, "v3");
+  Decision d = drv.Round("v1");  // v2 lies between: outside a window of 1
+  EXPECT_EQ(d.reason, "RolloutUpdated");
+  EXPECT_EQ(d.status.stable_rs, "v3");
+  EXPECT_EQ(Release(drv, "v1"), std::vector<std::string>{"web-v1-4-2"});
+}
+
+TEST(BlueGreenTest, RetryRunsANewPrePromotionAnalysis) {
+  Driver drv(Spec(R"(    blueGreen:
+      activeService: web
+      prePromotionAnalysis: {templates: [{templateName: smoke}]}
+)",
+                  2));
+  drv.Round("v1");
+  drv.Round("v2");
+  drv.Round("v2");
+  drv.SetAnalysis("web-v2-2-pre", "Failed");
+  ASSERT_EQ(drv.Round("v2").status.phase, "Degraded");
+  ASSERT_TRUE(ApplyAction("retry", false, drv.spec(), drv.status(), drv.now()));
+  drv.Round("v2");  // the preview scales up again
+  Decision d = drv.Round("v2");
+  ASSERT_EQ(d.start_analysis.size(), 1u);
+  EXPECT_EQ(d.start_analysis[0].name, "web-v2-2-pre.1");
+  drv.SetAnalysis("web-v2-2-pre.1", "Successful");
+  d = drv.Round("v2");
+  EXPECT_EQ(d.reason, "RolloutPromoted");
+  EXPECT_EQ(d.active_hash, "v2");
+}
+
+TEST(BlueGreenTest, RollbackWithinTheWindowSkipsAnalysis) {
+  auto spec = Spec(R"(    blueGreen:
+      activeService: web
+      prePromotionAnalysis: {templates: [{templateName: smoke}]}
+      postPromotionAnalysis: {templates: [{templateName: smoke}]}
+)",
+                   2);
+  spec.rollback_window_revisions = 2;
+  Driver drv(spec);
+  drv.Round("v1");
+  for (int i = 0; i < 6; ++i) {  // v2: pre, switch, post, stable
+    for (const auto& a : drv.Round("v2").start_analysis) drv.SetAnalysis(a.name, "Successful");
+  }
+  ASSERT_EQ(drv.status().stable_rs, "v2");
+  ASSERT_EQ(drv.status().phase, "Healthy");
+  std::vector<std::string> started;
+  for (int i = 0; i < 4; ++i) {
+    for (const auto& a : drv.Round("v1").start_analysis) started.push_back(a.name);
+  }
+  EXPECT_TRUE(started.empty());
+  EXPECT_EQ(drv.status().active_selector, "v1");
+  EXPECT_EQ(drv.status().stable_rs, "v1");
 }
 
 }  // namespace

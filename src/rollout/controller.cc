@@ -87,48 +87,90 @@ Result<model::PodTemplate> RolloutReconciler::RevisionTemplate(const std::string
   return decoded->pod;
 }
 
-Status RolloutReconciler::RecordRevision(const store::Resource& rollout, const std::string& name,
-                                         const std::string& hash, const Json& tmpl,
-                                         int history_limit, const std::string& keep_hash) {
+namespace {
+
+int64_t RevisionOf(const store::Resource& r) { return r.object["spec"].value("revision", 0); }
+
+// When the record was first made (its first revision number): records made
+// before firstRevision was kept fall back to their revision.
+int64_t FirstRevisionOf(const store::Resource& r) {
+  return r.object["spec"].value("firstRevision", RevisionOf(r));
+}
+
+}  // namespace
+
+Result<RecordedRevisions> RolloutReconciler::RecordRevision(const store::Resource& rollout,
+                                                            const std::string& name,
+                                                            const std::string& hash,
+                                                            const Json& tmpl, int history_limit,
+                                                            const std::string& keep_hash) {
   const std::string& ns = rollout.key.ns;
-  auto existing = store_.Get(Key(kRevisionKind, ns, name + "-" + hash));
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing) return Ok();
   auto all = store_.List(kRevisionKind, ns, rollout.uid);
   if (!all) return tl::unexpected(all.error());
-  int64_t next = 1;
-  for (const auto& r : *all)
-    next = std::max<int64_t>(next, r.object["spec"].value("revision", 0) + 1);
-  store::Resource rev;
-  rev.key = Key(kRevisionKind, ns, name + "-" + hash);
-  rev.owner = rollout.uid;
-  rev.labels = {{kRolloutLabel, name}};
-  rev.object = {
-      {"apiVersion", "strake.dev/v1"},
-      {"kind", kRevisionKind},
-      {"metadata", {{"name", rev.key.name}, {"namespace", ns}, {"labels", rev.labels}}},
-      {"spec", {{"rollout", name}, {"hash", hash}, {"revision", next}, {"template", tmpl}}}};
-  auto created =
-      store_.Create(rev, "RevisionRecorded", fmt::format("revision {} is {}", next, hash));
-  if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
-    return tl::unexpected(created.error());
+  const std::string key_name = name + "-" + hash;
+  int64_t newest_other = 0;
+  store::Resource* mine = nullptr;
+  for (auto& r : *all) {
+    if (r.key.name == key_name) {
+      mine = &r;
+    } else {
+      newest_other = std::max(newest_other, RevisionOf(r));
+    }
+  }
+  RecordedRevisions out;
+  out.revision = newest_other + 1;
+  if (mine && RevisionOf(*mine) > newest_other) {
+    out.revision = RevisionOf(*mine);  // already the newest: nothing to write
+  } else if (mine) {
+    // Applied again after others (re-apply, undo): a new revision number, as
+    // Kubernetes renumbers a ReplicaSet that becomes current again; a new
+    // number means new AnalysisRuns.
+    store::Resource upd = *mine;
+    upd.object["spec"]["firstRevision"] = FirstRevisionOf(*mine);
+    upd.object["spec"]["revision"] = out.revision;
+    auto w = store_.Update(upd, upd.resource_version);
+    if (!w) return tl::unexpected(w.error());
+    Log(LogLevel::kInfo, "{} {}/{}: revision {} is {} again (was revision {})", kRevisionKind, ns,
+        name, out.revision, hash, RevisionOf(*mine));
+    *mine = upd;
+  } else {
+    store::Resource rev;
+    rev.key = Key(kRevisionKind, ns, key_name);
+    rev.owner = rollout.uid;
+    rev.labels = {{kRolloutLabel, name}};
+    rev.object = {{"apiVersion", "strake.dev/v1"},
+                  {"kind", kRevisionKind},
+                  {"metadata", {{"name", key_name}, {"namespace", ns}, {"labels", rev.labels}}},
+                  {"spec",
+                   {{"rollout", name},
+                    {"hash", hash},
+                    {"revision", out.revision},
+                    {"firstRevision", out.revision},
+                    {"template", tmpl}}}};
+    auto created = store_.Create(rev, "RevisionRecorded",
+                                 fmt::format("revision {} is {}", out.revision, hash));
+    if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+      return tl::unexpected(created.error());
+    }
+    all->push_back(rev);
   }
   // revisionHistoryLimit: the oldest records go, never the stable or current one.
-  all->push_back(rev);
-  std::sort(all->begin(), all->end(), [](const auto& a, const auto& b) {
-    return a.object["spec"].value("revision", 0) > b.object["spec"].value("revision", 0);
-  });
+  std::sort(all->begin(), all->end(),
+            [](const auto& a, const auto& b) { return RevisionOf(a) > RevisionOf(b); });
   int kept = 0;
   for (const auto& r : *all) {
     std::string h = r.object["spec"].value("hash", "");
-    if (h == hash || h == keep_hash) continue;
-    if (++kept > history_limit) (void)store_.Delete(r.key);
+    if (h != hash && h != keep_hash && ++kept > history_limit) {
+      (void)store_.Delete(r.key);
+      continue;
+    }
+    out.first_revision[h] = FirstRevisionOf(r);
   }
-  return Ok();
+  return out;
 }
 
 Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a,
-                                        const Decision& d) {
+                                        const Decision& d, int64_t revision) {
   const std::string& ns = rollout.key.ns;
   Json metrics = Json::array();
   Json args = Json::array();
@@ -169,13 +211,22 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
                   {"namespace", ns},
                   {"labels", run.labels},
                   {"annotations",
-                   {{"strake.dev/canary-hash", d.status.current_pod_hash},
+                   {{"rollout.argoproj.io/revision", std::to_string(revision)},
+                    {"strake.dev/canary-hash", d.status.current_pod_hash},
                     {"strake.dev/stable-hash", d.status.stable_rs}}}}},
                 {"spec", {{"args", args}, {"metrics", metrics}}}};
   auto created = store_.Create(run, "AnalysisRunCreated",
                                fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
-  if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+  if (created) return Ok();
+  if (store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
     return tl::unexpected(created.error());
+  }
+  // Made by an earlier round of this attempt (a crash before the status was
+  // written): it is this run. Anything else must not decide this attempt.
+  auto existing = store_.Get(run.key);
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing && (*existing)->owner != rollout.uid) {
+    return Failf("AnalysisRun {} exists and belongs to another rollout", Quote(a.name));
   }
   return Ok();
 }
@@ -307,10 +358,14 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   }
   const Json& tmpl = ro.object["spec"]["template"];
   std::string hash = PodTemplateHash(tmpl);
-  STRAKE_TRY(RecordRevision(ro, name, hash, tmpl, spec->revision_history_limit, status.stable_rs));
+  auto recorded =
+      RecordRevision(ro, name, hash, tmpl, spec->revision_history_limit, status.stable_rs);
+  if (!recorded) return tl::unexpected(recorded.error());
 
   Observation obs;
   obs.desired_hash = hash;
+  obs.revision = recorded->revision;
+  obs.first_revision = std::move(recorded->first_revision);
   obs.now = clock_.Now();
   obs.generation = ro.generation;
   obs.revisions = target_.Observe(ns, name);
@@ -318,7 +373,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
                                  &status.pre_promotion_run, &status.post_promotion_run}) {
     if (run->empty()) continue;
     auto ar = store_.Get(Key("AnalysisRun", ns, *run));
-    if (ar && *ar) {
+    if (ar && *ar && (*ar)->owner == ro.uid) {  // never another rollout's run of the same name
       obs.analysis_phase[*run] = (*ar)->status.value("phase", "Pending");
       obs.analysis_message[*run] = (*ar)->status.value("message", "");
     }
@@ -328,7 +383,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
 
   // Analysis first: a template that is missing aborts the update.
   for (const auto& a : d.start_analysis) {
-    auto st = StartAnalysis(ro, a, d);
+    auto st = StartAnalysis(ro, a, d, obs.revision);
     if (!st) {
       std::string why = fmt::format("analysis {}: {}", a.name, st.error().message);
       RolloutStatus aborted = d.status;

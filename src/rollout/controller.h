@@ -32,6 +32,12 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
                                                                     const std::string& ns,
                                                                     const model::Container& c);
 
+// What recording the current revision tells a round (see RecordRevision).
+struct RecordedRevisions {
+  int64_t revision = 0;                           // the current hash's revision number
+  std::map<std::string, int64_t> first_revision;  // hash -> order first recorded
+};
+
 class RolloutReconciler : public controller::Reconciler {
  public:
   RolloutReconciler(store::Store& store, WorkloadTarget& target, TrafficRouter& router,
@@ -51,17 +57,23 @@ class RolloutReconciler : public controller::Reconciler {
   Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
                                               const std::string& hash, Json* raw);
   // Records revision `hash` of `workload` (owned by `owner`) for undo and
-  // for running an older revision; keeps history_limit old ones.
-  Status RecordRevision(const store::Resource& owner, const std::string& workload,
-                        const std::string& hash, const Json& tmpl, int history_limit,
-                        const std::string& keep_hash);
+  // for running an older revision; keeps history_limit old ones. Numbers
+  // as Kubernetes numbers ReplicaSets: a new hash gets the next revision
+  // number, and so does a recorded one that becomes current again after
+  // others (re-apply, undo); its first number stays as its age, which
+  // spec.rollbackWindow compares.
+  Result<RecordedRevisions> RecordRevision(const store::Resource& owner,
+                                           const std::string& workload, const std::string& hash,
+                                           const Json& tmpl, int history_limit,
+                                           const std::string& keep_hash);
   // Runs each revision in `replicas` (the current one from current_pod, older
   // ones from their records, env resolved) and removes the workload's others.
   // A failure is left in *problem; the other revisions still go ahead.
   void ScaleRevisions(const std::string& ns, const std::string& workload,
                       const std::string& current_hash, const model::PodTemplate& current_pod,
                       const std::map<std::string, int>& replicas, std::string* problem);
-  Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d);
+  Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d,
+                       int64_t revision);
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d, std::string* problem);
 

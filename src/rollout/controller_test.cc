@@ -1,0 +1,175 @@
+#include "rollout/controller.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "store/sqlite_store.h"
+
+namespace strake::rollout {
+namespace {
+
+// Every revision it is asked to run is at once running and ready.
+class FakeTarget : public WorkloadTarget {
+ public:
+  Status ScaleRevision(const RevisionSpec& spec) override {
+    running_[spec.hash] = spec.replicas;
+    return Ok();
+  }
+  void Prune(const std::string&, const std::string&, const std::set<std::string>& keep) override {
+    std::erase_if(running_, [&](const auto& r) { return !keep.count(r.first); });
+  }
+  std::map<std::string, RevisionObservation> Observe(const std::string&,
+                                                     const std::string&) override {
+    std::map<std::string, RevisionObservation> out;
+    for (const auto& [hash, n] : running_) out[hash] = {n, n, ""};
+    return out;
+  }
+
+ private:
+  std::map<std::string, int> running_;
+};
+
+class NoRouter : public TrafficRouter {
+ public:
+  Status SetTraffic(const ServiceTraffic&) override { return Ok(); }
+  void RemoveService(const std::string&, const std::string&) override {}
+};
+
+// A Rollout `web` with a setWeight step and an analysis step, reconciled by
+// the real controller over a real store.
+class RolloutControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("STRAKE_TEST_TMP");
+    dir_ = PathJoin(base ? base : "/tmp", "rollout-controller-" + std::to_string(::getpid()));
+    (void)RemoveAll(dir_);
+    ASSERT_TRUE(MakeDirs(dir_));
+    auto s = store::OpenSqliteStore(PathJoin(dir_, "strake.db"));
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+    reconciler_ = std::make_unique<RolloutReconciler>(*store_, target_, router_, clock_);
+    store::Resource t;
+    t.key = {"AnalysisTemplate", "default", "gate"};
+    t.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "AnalysisTemplate"},
+                {"metadata", {{"name", "gate"}, {"namespace", "default"}}},
+                {"spec", Json::parse(R"({"metrics":[{"name":"m","provider":{"router":{}}}]})")}};
+    ASSERT_TRUE(store_->Create(t, "Created", ""));
+  }
+  void TearDown() override { (void)RemoveAll(dir_); }
+
+  static Json Template(const std::string& version) {
+    return Json::parse(R"({"metadata":{"labels":{"app":"web"}},"spec":{"containers":[
+        {"name":"web","command":["server"],"env":[{"name":"VERSION","value":")" +
+                       version + R"("}]}]}})");
+  }
+
+  // Applies `version` and returns its hash.
+  std::string Apply(const std::string& version) {
+    auto got = store_->Get({"Rollout", "default", "web"});
+    EXPECT_TRUE(got);
+    if (!*got) {
+      store::Resource r;
+      r.key = {"Rollout", "default", "web"};
+      r.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                  {"kind", "Rollout"},
+                  {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+                  {"spec", Json::parse(R"({"replicas":1,
+                     "selector":{"matchLabels":{"app":"web"}},
+                     "strategy":{"canary":{"steps":[{"setWeight":50},
+                       {"analysis":{"templates":[{"templateName":"gate"}]}}]}}})")}};
+      r.object["spec"]["template"] = Template(version);
+      EXPECT_TRUE(store_->Create(r, "Created", ""));
+    } else {
+      store::Resource r = **got;
+      r.object["spec"]["template"] = Template(version);
+      EXPECT_TRUE(store_->Update(r, r.resource_version));
+    }
+    return PodTemplateHash(Template(version));
+  }
+
+  RolloutStatus Reconcile(int rounds = 1) {
+    for (int i = 0; i < rounds; ++i) EXPECT_TRUE(reconciler_->Reconcile("default/web"));
+    return RolloutStatus::FromJson((*store_->Get({"Rollout", "default", "web"}))->status);
+  }
+
+  std::optional<store::Resource> Get(const std::string& kind, const std::string& name) {
+    auto got = store_->Get({kind, "default", name});
+    return got ? *got : std::nullopt;
+  }
+
+  void SetPhase(const std::string& run, const std::string& phase) {
+    auto r = Get("AnalysisRun", run);
+    ASSERT_TRUE(r) << run;
+    ASSERT_TRUE(store_->UpdateStatus(r->key, {{"phase", phase}}, r->resource_version, phase, ""));
+  }
+
+  std::string dir_;
+  store::StorePtr store_;
+  FakeClock clock_{TimePoint{} + std::chrono::hours(1000)};
+  FakeTarget target_;
+  NoRouter router_;
+  std::unique_ptr<RolloutReconciler> reconciler_;
+};
+
+TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain) {
+  std::string v1 = Apply("v1");
+  Reconcile();
+  std::string v2 = Apply("v2");
+  RolloutStatus st = Reconcile(2);
+  std::string first_run = "web-" + v2 + "-2-1";  // revision 2, step index 1
+  ASSERT_EQ(st.step_analysis_run, first_run);
+  ASSERT_TRUE(Get("AnalysisRun", first_run));
+  EXPECT_EQ(Get("AnalysisRun", first_run)
+                ->object["metadata"]["annotations"]
+                .value("rollout.argoproj.io/revision", ""),
+            "2");
+  SetPhase(first_run, "Successful");
+  ASSERT_EQ(Reconcile().stable_rs, v2);
+
+  // v1 comes back (re-apply or undo): revision 3, first recorded as 1.
+  Apply("v1");
+  st = Reconcile(2);
+  const Json rec = Get("RolloutRevision", "web-" + v1)->object["spec"];
+  EXPECT_EQ(rec.value("revision", 0), 3);
+  EXPECT_EQ(rec.value("firstRevision", 0), 1);
+  EXPECT_EQ(st.stable_rs, v2);
+  EXPECT_EQ(st.step_analysis_run, "web-" + v1 + "-3-1");
+  SetPhase("web-" + v1 + "-3-1", "Successful");
+  ASSERT_EQ(Reconcile().stable_rs, v1);
+  // And v2 again: revision 4, a new run; its old successful run decides nothing.
+  Apply("v2");
+  st = Reconcile(3);
+  EXPECT_EQ(Get("RolloutRevision", "web-" + v2)->object["spec"].value("revision", 0), 4);
+  EXPECT_EQ(st.step_analysis_run, "web-" + v2 + "-4-1");
+  EXPECT_EQ(st.stable_rs, v1);
+  EXPECT_EQ(st.current_step_index, 1);
+  EXPECT_EQ(st.phase, "Progressing");
+}
+
+TEST_F(RolloutControllerTest, ARunOfAnotherRolloutIsNeverAdopted) {
+  Apply("v1");
+  Reconcile();
+  std::string v2 = PodTemplateHash(Template("v2"));
+  // A run of the same name left by another owner, successful.
+  store::Resource other;
+  other.key = {"AnalysisRun", "default", "web-" + v2 + "-2-1"};
+  other.owner = "another-rollout";
+  other.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                  {"kind", "AnalysisRun"},
+                  {"metadata", {{"name", other.key.name}, {"namespace", "default"}}},
+                  {"spec", {{"metrics", Json::array()}}}};
+  auto made = store_->Create(other, "Created", "");
+  ASSERT_TRUE(made);
+  ASSERT_TRUE(store_->UpdateStatus(other.key, {{"phase", "Successful"}}, made->resource_version,
+                                   "Successful", ""));
+  Apply("v2");
+  RolloutStatus st = Reconcile(3);
+  EXPECT_TRUE(st.abort);
+  EXPECT_NE(st.message.find("belongs to another rollout"), std::string::npos) << st.message;
+  EXPECT_NE(st.stable_rs, v2);
+}
+
+}  // namespace
+}  // namespace strake::rollout
