@@ -133,7 +133,10 @@ void ServerE2E::TearDown() {
 void ServerE2E::StartServer() {
   std::string log = dir_ + "/.bg";
   (void)RemoveAll(log);
-  std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:0", "--stop-workloads"};
+  // The test's directory is the work directory: its files are what the
+  // sandboxed workloads and jobs may read and write.
+  std::vector<std::string> args = {"serve",      "--listen", "127.0.0.1:0", "--stop-workloads",
+                                   "--work-dir", dir_};
   args.insert(args.end(), serve_args_.begin(), serve_args_.end());
   pid_ = StartStrake(args);
   ASSERT_TRUE(WaitFor(

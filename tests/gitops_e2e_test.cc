@@ -374,10 +374,11 @@ spec:
   EXPECT_EQ(Value("after"), "1");
   Json dep = Get("deployment", "slow");
   EXPECT_EQ(dep["status"].value("replicas", 0), 2) << dep.dump(2);
-  // Exactly two replica processes of the app run.
+  // Exactly two replica processes of the app run (each in its sandbox, whose
+  // bwrap processes carry the same arguments: only the app is counted).
   int running = 0;
   // (The bracket keeps pgrep from counting the shell that runs it.)
-  std::string pattern = "[" + Marker().substr(0, 1) + "]" + Marker().substr(1);
+  std::string pattern = "^python3 .*[" + Marker().substr(0, 1) + "]" + Marker().substr(1);
   FILE* p = ::popen(("pgrep -f -c -- '" + pattern + "'").c_str(), "r");
   char buf[32] = {};
   if (p && fgets(buf, sizeof buf, p)) running = std::atoi(buf);
@@ -753,6 +754,82 @@ metadata:
   EXPECT_EQ(Value("a"), "1");
   EXPECT_EQ(Value("b"), "1");
   EXPECT_TRUE(WaitFor([&] { return Get("job", "on-fail").is_object(); }, 10s));
+}
+
+}  // namespace
+}  // namespace strake::e2e
+
+namespace strake::e2e {
+namespace {
+
+// The sandbox escape by push: a .tekton/ PipelineRun that names the data
+// directory (or any host directory) as its volume is refused with its place,
+// and one that plants a link in a claim cannot follow it in the next push.
+TEST_F(GitopsE2E, APushCannotMakeTheDataDirectoryAWorkspace) {
+  const std::string run = R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  generateName: escape-
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  workspaces:
+  - name: source
+    emptyDir: {}
+  - name: loot
+    persistentVolumeClaim: {claimName: "CLAIM"}
+    subPath: SUB
+  pipelineSpec:
+    workspaces: [{name: source}, {name: loot}]
+    tasks:
+    - name: t
+      workspaces: [{name: loot}]
+      taskSpec:
+        workspaces: [{name: loot}]
+        steps:
+        - script: SCRIPT
+)yaml";
+  auto with = [&](const std::string& claim, const std::string& sub, const std::string& script) {
+    std::string text = run;
+    text.replace(text.find("CLAIM"), 5, claim);
+    text.replace(text.find("SUB"), 3, sub);
+    text.replace(text.find("SCRIPT"), 6, script);
+    return text;
+  };
+  Write(".tekton/escape.yaml", with("cache", "\"\"", "\"true\""));
+  std::string first = Push("first");
+  StartServer();
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+
+  // claimName "../..": refused at its place, nothing started.
+  Write(".tekton/escape.yaml", with("../..", "\"\"", "\"ls > leaked\""));
+  std::string second = Push("escape");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", second).is_object(); }, 20s))
+      << Repo().dump(2);
+  Json e = PushRecord("main", second);
+  EXPECT_FALSE(e.contains("pipelineRuns")) << e.dump();
+  EXPECT_NE(e.value("error", "")
+                .find(".tekton/escape.yaml:13:40: "
+                      "spec.workspaces[1].persistentVolumeClaim.claimName: "
+                      "invalid name \"../..\""),
+            std::string::npos)
+      << e.dump();
+
+  // A link planted in the claim by one push is not followed by the next.
+  Write(".tekton/escape.yaml",
+        with("cache", "\"\"", "\"ln -s ../../.. $(workspaces.loot.path)/up\""));
+  std::string third = Push("plant");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", third).is_object(); }, 20s));
+  Json planted = FinishedRun(PushRecord("main", third)["pipelineRuns"][0]);
+  ASSERT_EQ(planted["status"]["conditions"][0].value("status", ""), "True") << planted.dump(2);
+  Write(".tekton/escape.yaml", with("cache", "up", "\"ls > $(workspaces.loot.path)/leaked\""));
+  std::string fourth = Push("follow");
+  ASSERT_TRUE(WaitFor([&] { return PushRecord("main", fourth).is_object(); }, 20s));
+  Json followed = FinishedRun(PushRecord("main", fourth)["pipelineRuns"][0]);
+  EXPECT_EQ(followed["status"]["conditions"][0].value("status", ""), "False") << followed.dump(2);
+  EXPECT_FALSE(PathExists(data_ + "/leaked")) << "a step wrote into the data directory";
 }
 
 }  // namespace

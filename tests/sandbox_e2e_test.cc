@@ -206,3 +206,70 @@ spec:
 
 }  // namespace
 }  // namespace strake::e2e
+
+namespace strake::e2e {
+namespace {
+
+// What a command from git sees when `strake serve` runs it: the report it
+// prints is read back from its log.
+constexpr const char* kProbeScript =
+    "r=report:; ls \"$DATA\" 2>/dev/null | grep -q strake.db && r=\"$r sees-data\"; "
+    "head -c 16 \"$DATA/strake.db\" 2>/dev/null | grep -q SQLite && r=\"$r reads-db\"; "
+    "touch /usr/strake-escape 2>/dev/null && r=\"$r usr-writable\"; "
+    "[ $$ -lt 10 ] && r=\"$r own-pid-ns\"; echo \"$r.\"";
+
+std::string ReportIn(const std::string& root) {
+  for (const auto& f : ListFilesRecursive(root).value_or(std::vector<std::string>{})) {
+    auto text = ReadFile(root + "/" + f, 1 << 20).value_or("");
+    auto at = text.find("report:");
+    if (at != std::string::npos) return text.substr(at, text.find('.', at) - at);
+  }
+  return "<no report>";
+}
+
+TEST_F(ServerE2E, JobsAndWorkloadsFromGitRunSandboxedAsStepsDo) {
+  StartServer();
+  Ran r =
+      Cli({"apply", "-f",
+           File("probe.yaml",
+                fmt::format(R"(apiVersion: batch/v1
+kind: Job
+metadata: {{name: probe}}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: probe
+        command: [sh, -c, {script}]
+        env: [{{name: DATA, value: "{data}"}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: probe}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: probe}}}}
+  template:
+    metadata: {{labels: {{app: probe}}}}
+    spec:
+      containers:
+      - name: probe
+        command: [sh, -c, {loop}]
+        env: [{{name: DATA, value: "{data}"}}]
+)",
+                            fmt::arg("script", Quote(kProbeScript)),
+                            fmt::arg("loop", Quote(std::string(kProbeScript) + "; exec sleep 60")),
+                            fmt::arg("data", data_)))});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitFor([&] { return ReportIn(data_ + "/logs/jobs") != "<no report>"; },
+                      std::chrono::seconds(30)));
+  EXPECT_EQ(ReportIn(data_ + "/logs/jobs"), "report: own-pid-ns");
+  ASSERT_TRUE(WaitFor([&] { return ReportIn(data_ + "/runtime") != "<no report>"; },
+                      std::chrono::seconds(30)));
+  EXPECT_EQ(ReportIn(data_ + "/runtime"), "report: own-pid-ns");
+  EXPECT_FALSE(PathExists("/usr/strake-escape"));
+}
+
+}  // namespace
+}  // namespace strake::e2e

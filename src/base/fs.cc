@@ -119,6 +119,14 @@ std::string PathJoin(std::string_view a, std::string_view b) {
   return out;
 }
 
+std::string RealPath(const std::string& path) {
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (!real) return path;
+  std::string out(real);
+  std::free(real);
+  return out;
+}
+
 Status CopyTree(const std::string& from, const std::string& to) {
   std::error_code ec;
   auto st = stdfs::symlink_status(from, ec);

@@ -23,6 +23,9 @@ Status RemoveAll(const std::string& path);
 bool PathExists(const std::string& path);
 // Joins with one '/', as path.Join does for the simple cases we need.
 std::string PathJoin(std::string_view a, std::string_view b);
+// The canonical absolute path (realpath); `path` itself when it cannot be
+// resolved (it does not exist yet).
+std::string RealPath(const std::string& path);
 // Copies a file or a directory tree (regular files, dirs, symlinks as links).
 Status CopyTree(const std::string& from, const std::string& to);
 // Files (not directories) under root, as paths relative to root, sorted.

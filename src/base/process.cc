@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -62,6 +63,36 @@ std::string FindExecutable(const std::string& name, const std::string& path_env)
   return "";
 }
 
+std::vector<std::string> SandboxArgv(const Sandbox& box, const std::vector<std::string>& argv,
+                                     const std::string& cwd) {
+  std::vector<std::string> out = {
+      box.bwrap,      "--ro-bind", "/",       "/",    "--dev",         "/dev",
+      "--proc",       "/proc",     "--tmpfs", "/tmp", "--unshare-pid", "--unshare-ipc",
+      "--unshare-uts"};
+  if (box.die_with_parent) out.emplace_back("--die-with-parent");
+  auto under = [](const std::string& path, const std::string& dir) {
+    return path == dir || StartsWith(path, dir + "/");
+  };
+  auto hidden_by = [&](const std::string& path) {
+    return std::any_of(box.hidden.begin(), box.hidden.end(),
+                       [&](const auto& h) { return under(path, h); });
+  };
+  // A writable directory inside a hidden one is bound after the hiding tmpfs.
+  // "/" is never made writable (a server started from / has it as its work
+  // directory): the sandbox then writes only its /tmp.
+  for (const auto& w : box.writable) {
+    if (w != "/" && !hidden_by(w)) out.insert(out.end(), {"--bind", w, w});
+  }
+  for (const auto& h : box.hidden) out.insert(out.end(), {"--tmpfs", h});
+  for (const auto& w : box.writable) {
+    if (hidden_by(w)) out.insert(out.end(), {"--bind", w, w});
+  }
+  if (!cwd.empty()) out.insert(out.end(), {"--chdir", cwd});
+  out.emplace_back("--");
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 Result<Process> Spawn(const SpawnOptions& opts) {
   if (opts.argv.empty()) return Fail("spawn: empty command");
   std::string path_env;
@@ -70,9 +101,15 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   }
   std::string exe = FindExecutable(opts.argv[0], path_env);
   if (exe.empty()) return Failf("{}: command not found", opts.argv[0]);
+  std::vector<std::string> boxed;
+  if (opts.sandbox) {
+    boxed = SandboxArgv(*opts.sandbox, opts.argv, opts.cwd);
+    exe = opts.sandbox->bwrap;
+  }
+  const std::vector<std::string>& args = opts.sandbox ? boxed : opts.argv;
 
   std::vector<char*> argv;
-  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));

@@ -18,6 +18,25 @@
 
 namespace strake {
 
+// Commands that come from git (workloads, Jobs, sync hooks, exec probes,
+// analysis jobs) run as pipeline steps do: in a bubblewrap sandbox with the
+// host's root read-only, `hidden` directories (the data directory) behind an
+// empty tmpfs, its own /proc, /dev, /tmp, PID and IPC namespaces, and only
+// `writable` directories writable. The network is the host's: a workload
+// listens on loopback. A signal to the process group reaches the command
+// (bwrap's own init ignores it), so a graceful stop still works; the
+// sandbox's outer process ends first, the group when the command has.
+struct Sandbox {
+  std::string bwrap;  // bwrap's path
+  std::vector<std::string> hidden;
+  std::vector<std::string> writable;
+  bool die_with_parent = false;  // a workload outlives a server restart: false
+};
+
+// bwrap's arguments for running `argv` in `cwd` inside the sandbox.
+std::vector<std::string> SandboxArgv(const Sandbox& box, const std::vector<std::string>& argv,
+                                     const std::string& cwd);
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is looked up on PATH from `env` if it has no '/'
   std::vector<std::string> env;   // the child's whole environment, "NAME=value"
@@ -28,6 +47,9 @@ struct SpawnOptions {
   // Descriptors the child inherits at the same numbers (each is made
   // inheritable in the child only; the caller's stay close-on-exec).
   std::vector<int> inherit_fds;
+  // Not null: the command runs inside this sandbox (argv[0] is still looked
+  // up on PATH first, so a missing command is the same error).
+  const Sandbox* sandbox = nullptr;
 };
 
 class Process {

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/duration.h"
+#include "base/fs.h"
 #include "base/http.h"
 #include "base/net.h"
 #include "base/strings.h"
@@ -247,6 +248,12 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   serve_->add_option("--tls-key", tls_key_, "the certificate's private key (PEM)");
   serve_->add_flag("--stop-workloads", stop_workloads_,
                    "stop the workloads on exit (default: keep them running)");
+  serve_->add_option("--work-dir", work_dir_,
+                     "where workload, Job and analysis job commands run, and the one host "
+                     "directory they may write (default: the current directory)");
+  serve_->add_flag("--no-sandbox", no_sandbox_,
+                   "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
+                   "not in bubblewrap");
 
   router_ = app.add_subcommand(
       "router", "run the embedded router as its own process (strake serve starts it)");
@@ -581,6 +588,8 @@ int DeliveryCommands::Dispatch() {
     o.tls_cert = tls_cert_;
     o.tls_key = tls_key_;
     o.stop_workloads = stop_workloads_;
+    o.sandbox = !no_sandbox_;
+    o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
     o.on_admin_token = [](const std::string& token) {
       fmt::print(
           "strake: the first admin token, shown this once (keep it; `export STRAKE_TOKEN=...`):\n"

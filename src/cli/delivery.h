@@ -77,6 +77,8 @@ class DeliveryCommands {
   std::string listen_ = "127.0.0.1:7300";
   std::string tls_cert_, tls_key_;
   bool stop_workloads_ = false;
+  bool no_sandbox_ = false;
+  std::string work_dir_;
   std::vector<std::string> files_;
   std::string kind_, name_;
   bool full_ = false;

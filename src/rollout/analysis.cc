@@ -262,7 +262,8 @@ double ParseSample(const Value& v) {
 
 class Providers : public MetricProviders {
  public:
-  explicit Providers(RouterMetricsSource* router) : router_(router) {}
+  Providers(RouterMetricsSource* router, const Sandbox* sandbox)
+      : router_(router), sandbox_(sandbox) {}
 
   Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) override {
     const model::MetricProvider& p = metric.provider;
@@ -374,8 +375,9 @@ class Providers : public MetricProviders {
     return JsonPath(doc, p.json_path);
   }
 
-  static Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) {
+  Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) const {
     SpawnOptions o;
+    o.sandbox = sandbox_;
     o.argv = p.job.command;
     for (const auto& a : p.job.args) o.argv.push_back(a);
     if (o.argv.empty()) return Fail("job: the container has no command");
@@ -414,12 +416,14 @@ class Providers : public MetricProviders {
   }
 
   RouterMetricsSource* router_;
+  const Sandbox* sandbox_;
 };
 
 }  // namespace
 
-std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router) {
-  return std::make_unique<Providers>(router);
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router,
+                                               const Sandbox* sandbox) {
+  return std::make_unique<Providers>(router, sandbox);
 }
 
 // ---- the reconciler -------------------------------------------------------------------

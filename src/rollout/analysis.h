@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/process.h"
 #include "controller/controller.h"
 #include "model/delivery.h"
 #include "rollout/expr.h"
@@ -110,8 +111,10 @@ class RouterMetricsSource {
 };
 
 // The real providers. `router` may be null (no embedded router): the router
-// provider then errors.
-std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router);
+// provider then errors. Job metrics run in `sandbox` when it is not null
+// (their commands come from git); it must outlive the providers.
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router,
+                                               const Sandbox* sandbox = nullptr);
 
 // A quantile from histogram buckets, interpolated within a bucket as
 // Prometheus' histogram_quantile does.

@@ -150,6 +150,7 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, uint16_t port, std::string& 
     }
     case ProbeSpec::Kind::kExec: {
       SpawnOptions o;
+      o.sandbox = sup->options_.sandbox;
       o.argv = p.command;
       o.env = tmpl.env;
       o.env.push_back(fmt::format("PORT={}", port));
@@ -172,6 +173,18 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, uint16_t port, std::string& 
   return false;
 }
 
+namespace {
+
+// Whether any process of the group led by pid is left; reaps the leader once
+// it has exited (a zombie leader would keep the group alive).
+bool GroupAlive(pid_t pid, int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  if (::poll(&p, 1, 0) > 0) ::waitpid(pid, nullptr, WNOHANG);
+  return ::kill(-pid, 0) == 0;
+}
+
+}  // namespace
+
 void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
   Set([](ReplicaStatus& s) {
     s.state = "Terminating";
@@ -179,11 +192,16 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
   });
   ::poll(nullptr, 0, static_cast<int>(sup->options_.drain_delay.count()));
   KillGroup(pid, SIGTERM);
-  pollfd p{pidfd, POLLIN, 0};
-  if (::poll(&p, 1, tmpl.grace_seconds * 1000) == 0) KillGroup(pid, SIGKILL);
-  ::poll(&p, 1, 5000);
-  ::waitpid(pid, nullptr, WNOHANG);  // reap if it is our child
-  KillGroup(pid, SIGKILL);           // anything it left in its group
+  // Stopped when the whole group is gone, not only its leader: a sandbox's
+  // outer process ends at SIGTERM while the command inside shuts down.
+  auto deadline = SteadyClock::now() + Ms(int64_t{tmpl.grace_seconds} * 1000);
+  while (GroupAlive(pid, pidfd) && SteadyClock::now() < deadline) {
+    pollfd p{pidfd, POLLIN, 0};
+    ::poll(&p, 1, 50);
+  }
+  KillGroup(pid, SIGKILL);  // what is left after the grace period
+  auto reaped = SteadyClock::now() + Ms(5000);
+  while (GroupAlive(pid, pidfd) && SteadyClock::now() < reaped) ::poll(nullptr, 0, 10);
 }
 
 void Supervisor::Replica::Run() {
@@ -227,6 +245,7 @@ void Supervisor::Replica::Run() {
       o.env.push_back(fmt::format("PORT={}", port));
       o.cwd = tmpl.cwd;
       o.stdout_fd = o.stderr_fd = fd;
+      o.sandbox = opt.sandbox;
       auto spawned = Spawn(o);
       if (fd >= 0) ::close(fd);
       if (!spawned) {

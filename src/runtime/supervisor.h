@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "base/process.h"
 #include "base/result.h"
 
 namespace strake::runtime {
@@ -86,6 +87,9 @@ struct SupervisorOptions {
   // router drops its port) and SIGTERM: requests stop arriving before the
   // process starts to go.
   std::chrono::milliseconds drain_delay{300};
+  // Not null: replicas and exec probes run in this sandbox (their commands
+  // come from git). It must outlive the supervisor.
+  const Sandbox* sandbox = nullptr;
 };
 
 class Supervisor {

@@ -61,11 +61,13 @@ bool IsOurs(pid_t pid, const std::string& marker) {
 }  // namespace
 
 JobReconciler::JobReconciler(store::Store& store, const Clock& clock, std::string log_dir,
-                             std::string work_dir, std::function<void(const std::string&)> enqueue)
+                             std::string work_dir, const Sandbox* sandbox,
+                             std::function<void(const std::string&)> enqueue)
     : store_(store),
       clock_(clock),
       log_dir_(std::move(log_dir)),
       work_dir_(std::move(work_dir)),
+      sandbox_(sandbox),
       enqueue_(std::move(enqueue)) {}
 
 JobReconciler::~JobReconciler() {
@@ -207,10 +209,12 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
            std::string("HOME=") + (home ? home : "/tmp"), std::string(kMarker) + "=" + marker};
   for (const auto& [k, v] : *env) o.env.push_back(fmt::format("{}={}", k, v));
   o.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
+  o.sandbox = sandbox_;
   std::string dir = PathJoin(log_dir_, ns);
   (void)MakeDirs(dir, 0700);
+  auto log_path = PathUnder(dir, name + ".log");
   int log =
-      ::open(PathJoin(dir, name + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      log_path ? ::open(log_path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
   o.stdout_fd = o.stderr_fd = log;
   auto proc = Spawn(o);
   if (log >= 0) ::close(log);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "base/clock.h"
+#include "base/process.h"
 #include "controller/controller.h"
 #include "store/store.h"
 
@@ -26,8 +27,9 @@ namespace strake::server {
 class JobReconciler {
  public:
   // `enqueue` asks for a key to be reconciled again (an attempt ended).
+  // Attempts run in `sandbox` when it is not null (it must outlive this).
   JobReconciler(store::Store& store, const Clock& clock, std::string log_dir, std::string work_dir,
-                std::function<void(const std::string&)> enqueue);
+                const Sandbox* sandbox, std::function<void(const std::string&)> enqueue);
   ~JobReconciler();  // kills the attempts still running and waits for their threads
   JobReconciler(const JobReconciler&) = delete;
   JobReconciler& operator=(const JobReconciler&) = delete;
@@ -42,6 +44,7 @@ class JobReconciler {
   const Clock& clock_;
   std::string log_dir_;
   std::string work_dir_;
+  const Sandbox* sandbox_;
   std::function<void(const std::string&)> enqueue_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Attempt>> running_;   // "ns/name"

@@ -144,7 +144,22 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     work_dir = ::getcwd(buf, sizeof buf) ? buf : "/";
   }
 
-  runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"));
+  // Commands that come from git run as pipeline steps do: the host read-only,
+  // the data directory hidden, their own PID namespace; the work directory
+  // is theirs to write.
+  Sandbox sandbox{FindExecutable("bwrap", std::getenv("PATH") ? std::getenv("PATH") : ""),
+                  {RealPath(options.data_dir)},
+                  {work_dir},
+                  false};
+  const Sandbox* box = options.sandbox && !sandbox.bwrap.empty() ? &sandbox : nullptr;
+  if (options.sandbox && !box) {
+    Log(LogLevel::kWarn,
+        "bwrap not found: workloads, Jobs and analysis jobs run without a sandbox (install "
+        "bubblewrap)");
+  }
+  runtime::SupervisorOptions supervisor_options;
+  supervisor_options.sandbox = box;
+  runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"), supervisor_options);
   STRAKE_TRY(supervisor.Recover());
   // The data path runs in its own process, found again at its socket after
   // a restart of this one: the service ports never stop answering.
@@ -159,7 +174,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   router::RemoteRouter router(ropt);
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
-  auto providers = rollout::MakeProviders(&target);
+  auto providers = rollout::MakeProviders(&target, box);
   std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
   STRAKE_TRY(MakeDirs(analysis_logs, 0700));
 
@@ -200,6 +215,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   engine_options.parallel = 2;
   engine_options.executor.data_dir = options.data_dir;
   engine_options.executor.self_exe = SelfExe();
+  engine_options.executor.sandbox = options.sandbox;
   pipeline::Engine engine(st, engine_options, clock);
   PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());
@@ -246,7 +262,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
   // Jobs (a sync hook's, or anyone's): run to completion as processes.
   std::unique_ptr<controller::Controller> job_ctl;
-  JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir,
+  JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir, box,
                      [&](const std::string& k) { job_ctl->Enqueue(k); });
   Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
   job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);

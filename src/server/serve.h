@@ -27,6 +27,9 @@ struct ServeOptions {
   std::string tls_key;
   std::string work_dir;  // where workload commands run; default: the current directory
   bool stop_workloads = false;
+  // Workloads, Jobs (sync hooks), exec probes and analysis jobs run their
+  // commands (from git) in a bubblewrap sandbox, as pipeline steps do.
+  bool sandbox = true;
   int router_workers = 2;
   // The strake binary that runs `strake router` (empty: this one).
   std::string router_exe;
