@@ -141,3 +141,19 @@ TEST(Process, WakeFdInterruptsWait) {
 
 }  // namespace
 }  // namespace strake
+
+namespace strake {
+namespace {
+
+TEST(Result, ErrorsKeepTheirCodeOnTheWayUp) {
+  Status s = Failf(ErrorCode::kConflict, "rollout {} moved", "web");
+  ASSERT_FALSE(s);
+  Error up = s.error().Wrap("promote").Wrap("api");
+  EXPECT_EQ(up.message, "api: promote: rollout web moved");
+  EXPECT_TRUE(up.Is(ErrorCode::kConflict));
+  EXPECT_EQ(Fail("plain").value().code, ErrorCode::kUnknown);
+  EXPECT_STREQ(ErrorCodeName(ErrorCode::kNotFound), "NotFound");
+}
+
+}  // namespace
+}  // namespace strake

@@ -391,7 +391,7 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
     if (a == b) return result;
     next["reconciledAt"] = Now(clock_);
     auto w = store_.UpdateStatus(app.key, next, app.resource_version, reason, message);
-    if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
+    if (!w && w.error().Is(ErrorCode::kConflict)) {
       return controller::ReconcileResult{std::chrono::milliseconds(1)};
     }
     if (!w) return tl::unexpected(w.error());
@@ -807,7 +807,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
                                          const SyncRequest& req) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     STRAKE_TRY_ASSIGN(got, store_.Get({"Application", ns, name}));
-    if (!got) return Failf("application {} not found", Quote(name));
+    if (!got) return Failf(ErrorCode::kNotFound, "application {} not found", Quote(name));
     STRAKE_TRY_ASSIGN(decoded, model::DecodeObject(got->object, "application " + name));
     const auto& spec = std::get<model::Application>(decoded.value).spec;
     std::string revision = req.revision.empty() ? spec.source.target_revision : req.revision;
@@ -852,8 +852,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     auto w = store_.UpdateStatus(got->key, status, got->resource_version, "OperationStarted",
                                  fmt::format("sync to {} started", sha.substr(0, 12)));
     if (w) return status;
-    if (store::Store::LastWriteError() != store::WriteError::kConflict)
-      return tl::unexpected(w.error());
+    if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
   }
   return Failf("application {} kept changing; try again", name);
 }
@@ -861,7 +860,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
 Result<std::vector<ResourceDiff>> ApplicationReconciler::Diff(const std::string& ns,
                                                               const std::string& name) {
   STRAKE_TRY_ASSIGN(got, store_.Get({"Application", ns, name}));
-  if (!got) return Failf("application {} not found", Quote(name));
+  if (!got) return Failf(ErrorCode::kNotFound, "application {} not found", Quote(name));
   STRAKE_TRY_ASSIGN(decoded, model::DecodeObject(got->object, "application " + name));
   const auto& spec = std::get<model::Application>(decoded.value).spec;
   SourceState src = sources_.Get(spec.source.repo_url, /*force=*/true);
@@ -908,7 +907,7 @@ Status ApplicationReconciler::Rollback(const std::string& ns, const std::string&
                                        bool prune) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     STRAKE_TRY_ASSIGN(got, store_.Get({"Application", ns, name}));
-    if (!got) return Failf("application {} not found", Quote(name));
+    if (!got) return Failf(ErrorCode::kNotFound, "application {} not found", Quote(name));
     const Json history =
         got->status.is_object() ? got->status.value("history", Json::array()) : Json::array();
     std::string revision;
@@ -927,7 +926,7 @@ Status ApplicationReconciler::Rollback(const std::string& ns, const std::string&
       if (policy.empty()) r.object["spec"].erase("syncPolicy");
       auto w = store_.Update(r, r.resource_version);
       if (!w) {
-        if (store::Store::LastWriteError() == store::WriteError::kConflict) continue;
+        if (w.error().Is(ErrorCode::kConflict)) continue;
         return tl::unexpected(w.error());
       }
     }

@@ -109,7 +109,7 @@ Result<controller::ReconcileResult> RepositoryReconciler::Reconcile(const std::s
                                        : fmt::format("{} branches", next["branches"].size());
   }
   auto w = store_.UpdateStatus(got->key, next, got->resource_version, reason, message);
-  if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
+  if (!w && w.error().Is(ErrorCode::kConflict)) {
     r.requeue_after = Millis(1);
     return r;
   }

@@ -149,7 +149,7 @@ Result<RecordedRevisions> RolloutReconciler::RecordRevision(const store::Resourc
                     {"template", tmpl}}}};
     auto created = store_.Create(rev, "RevisionRecorded",
                                  fmt::format("revision {} is {}", out.revision, hash));
-    if (!created && store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+    if (!created && !created.error().Is(ErrorCode::kAlreadyExists)) {
       return tl::unexpected(created.error());
     }
     all->push_back(rev);
@@ -218,7 +218,7 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
   auto created = store_.Create(run, "AnalysisRunCreated",
                                fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
   if (created) return Ok();
-  if (store::Store::LastWriteError() != store::WriteError::kAlreadyExists) {
+  if (!created.error().Is(ErrorCode::kAlreadyExists)) {
     return tl::unexpected(created.error());
   }
   // Made by an earlier round of this attempt (a crash before the status was
@@ -340,7 +340,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
     auto w = store_.UpdateStatus(ro.key, next, ro.resource_version,
                                  reason.empty() ? "Reconciled" : reason, message);
     if (!w) {
-      if (store::Store::LastWriteError() == store::WriteError::kConflict) {
+      if (w.error().Is(ErrorCode::kConflict)) {
         return controller::ReconcileResult{std::chrono::milliseconds(1)};  // moved on: look again
       }
       return tl::unexpected(w.error());
@@ -437,7 +437,7 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
                    const std::string& message) -> Result<controller::ReconcileResult> {
     if (next == dep.status) return controller::ReconcileResult{};
     auto w = store_.UpdateStatus(dep.key, next, dep.resource_version, reason, message);
-    if (!w && store::Store::LastWriteError() == store::WriteError::kConflict) {
+    if (!w && w.error().Is(ErrorCode::kConflict)) {
       return controller::ReconcileResult{std::chrono::milliseconds(1)};
     }
     if (!w) return tl::unexpected(w.error());
@@ -521,10 +521,11 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get(Key("Rollout", ns, name));
     if (!got) return tl::unexpected(got.error());
-    if (!*got) return Failf("rollout {} not found", name);
+    if (!*got) return Failf(ErrorCode::kNotFound, "rollout {} not found", name);
     store::Resource ro = **got;
     auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
     if (!spec) return tl::unexpected(spec.error());
+    Result<store::Resource> written = Fail("not written");
     if (action == "undo") {
       auto revs = store_.List(kRevisionKind, ns, ro.uid);
       if (!revs) return tl::unexpected(revs.error());
@@ -544,20 +545,19 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
                                : Failf("rollout {} has no earlier revision", name);
       }
       ro.object["spec"]["template"] = pick->object["spec"]["template"];
-      auto w = store_.Update(ro, ro.resource_version);
-      if (w) return Ok();
+      written = store_.Update(ro, ro.resource_version);
     } else {
       RolloutStatus st = RolloutStatus::FromJson(ro.status);
       STRAKE_TRY(ApplyAction(action, full, *spec, st, clock_.Now()));
       std::string reason = action == "promote" ? (full ? "PromotedFull" : "Promoted")
                            : action == "abort" ? "AbortedByUser"
                                                : "Retried";
-      auto w = store_.UpdateStatus(ro.key, st.ToJson(), ro.resource_version, reason,
-                                   fmt::format("{}{} by the user", action, full ? " --full" : ""));
-      if (w) return Ok();
+      written = store_.UpdateStatus(ro.key, st.ToJson(), ro.resource_version, reason,
+                                    fmt::format("{}{} by the user", action, full ? " --full" : ""));
     }
-    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
-      return Failf("rollout {}: {} failed", name, action);
+    if (written) return Ok();
+    if (!written.error().Is(ErrorCode::kConflict)) {
+      return tl::unexpected(written.error().Wrap(fmt::format("rollout {}: {}", name, action)));
     }
   }
   return Failf("rollout {}: {} kept conflicting with the controller", name, action);

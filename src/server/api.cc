@@ -183,7 +183,7 @@ Response Api::Handle(const Request& req) {
 
 Response Api::Get(const KindInfo& k, const std::string& ns, const std::string& name) {
   auto got = store_.Get({k.kind, ns, name});
-  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!got) return ErrorResponse(got.error());
   if (!*got)
     return ErrorResponse(404, "NotFound",
                          fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
@@ -192,7 +192,7 @@ Response Api::Get(const KindInfo& k, const std::string& ns, const std::string& n
 
 Response Api::List(const KindInfo& k, const std::string& ns, const Request& req) {
   auto all = store_.List(k.kind, ns);
-  if (!all) return ErrorResponse(500, "InternalError", all.error().message);
+  if (!all) return ErrorResponse(all.error());
   std::string selector = req.query.count("labelSelector") ? req.query.at("labelSelector") : "";
   auto rev = store_.Revision();
   // Written item by item, each freed once written: a list of 10,000
@@ -331,7 +331,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
   std::string name = body["metadata"]["name"];
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get({k.kind, ns, name});
-    if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+    if (!got) return ErrorResponse(got.error());
     if (!*got) {
       auto created = Create(k, ns, name, body, labels);
       if (created || !create_only) {
@@ -349,9 +349,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     r.labels = labels;
     auto updated = store_.Update(r, r.resource_version);
     if (updated) return JsonResponse(200, Present(*updated));  // status included
-    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
-      return ErrorResponse(500, "InternalError", updated.error().message);
-    }
+    if (!updated.error().Is(ErrorCode::kConflict)) return ErrorResponse(updated.error());
   }
   return ErrorResponse(409, "Conflict",
                        fmt::format("{} {} kept changing; try again", ToLower(k.kind), name));
@@ -366,10 +364,8 @@ std::optional<Response> Api::Create(const KindInfo& k, const std::string& ns,
   r.object = body;
   auto created = store_.Create(r, "Created", fmt::format("{} {} created", ToLower(k.kind), name));
   if (created) return JsonResponse(201, Present(*created));
-  if (store::Store::LastWriteError() == store::WriteError::kAlreadyExists) {
-    return std::nullopt;
-  }
-  return ErrorResponse(500, "InternalError", created.error().message);
+  if (created.error().Is(ErrorCode::kAlreadyExists)) return std::nullopt;
+  return ErrorResponse(created.error());
 }
 
 Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string& name,
@@ -430,7 +426,7 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get({k.kind, ns, name});
-    if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+    if (!got) return ErrorResponse(got.error());
     if (!*got && mode != PatchMode::kApply) {
       return ErrorResponse(404, "NotFound",
                            fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
@@ -470,9 +466,7 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
     r.labels = labels;
     auto updated = store_.Update(r, r.resource_version);
     if (updated) return JsonResponse(200, Present(*updated));
-    if (store::Store::LastWriteError() != store::WriteError::kConflict) {
-      return ErrorResponse(500, "InternalError", updated.error().message);
-    }
+    if (!updated.error().Is(ErrorCode::kConflict)) return ErrorResponse(updated.error());
     if (!precondition.empty()) {
       return ErrorResponse(
           409, "Conflict",
@@ -518,7 +512,7 @@ const KindInfo* KindOf(const std::string& api_version, const std::string& kind) 
 
 Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {
   auto got = store_.Get({k.kind, ns, name});
-  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!got) return ErrorResponse(got.error());
   if (!*got)
     return ErrorResponse(404, "NotFound",
                          fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
@@ -531,7 +525,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
     }
   }
   auto st = store_.Delete({k.kind, ns, name});
-  if (!st) return ErrorResponse(500, "InternalError", st.error().message);
+  if (!st) return ErrorResponse(st.error());
   if (k.kind == "Service") target_.RemoveService(ns, name);
   return JsonResponse(200, {{"kind", "Status"},
                             {"status", "Success"},
@@ -548,11 +542,7 @@ Response Api::RolloutAction(const std::string& ns, const std::string& name,
   Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
   if (body.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
   auto st = rollouts_.Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
-  if (!st) {
-    bool missing = st.error().message.find("not found") != std::string::npos;
-    return ErrorResponse(missing ? 404 : 409, missing ? "NotFound" : "Conflict",
-                         st.error().message);
-  }
+  if (!st) return ErrorResponse(st.error(), 409);
   return Get(*KindByPlural("rollouts"), ns, name);
 }
 
@@ -570,10 +560,7 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
   Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
-  auto failed = [](const Error& e) {
-    bool missing = e.message.find("not found") != std::string::npos;
-    return ErrorResponse(missing ? 404 : 409, missing ? "NotFound" : "Conflict", e.message);
-  };
+  auto failed = [](const Error& e) { return ErrorResponse(e, 409); };
   if (action == "diff") {
     auto diffs = apps_->Diff(ns, name);
     if (!diffs) return failed(diffs.error());
@@ -608,7 +595,7 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
 
 Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {
   auto got = store_.Get({"Rollout", ns, name});
-  if (!got) return ErrorResponse(500, "InternalError", got.error().message);
+  if (!got) return ErrorResponse(got.error());
   if (!*got)
     return ErrorResponse(404, "NotFound", fmt::format("rollout {} not found", Quote(name)));
   const Json& status = (*got)->status;
@@ -643,7 +630,7 @@ Response Api::Events(const Request& req) {
   int64_t newest = store_.Revision().value_or(0);
   since = std::max<int64_t>(since, newest - 10'000);
   auto changes = store_.ChangesSince(since, 10'000, {kind, only_ns, name});
-  if (!changes) return ErrorResponse(500, "InternalError", changes.error().message);
+  if (!changes) return ErrorResponse(changes.error());
   Json items = Json::array();
   for (const auto& c : *changes) {
     items.push_back({{"revision", c.revision},

@@ -173,8 +173,7 @@ Status Tokens::Revoke(const std::string& id) {
     r.object["spec"]["revokedAtMs"] = Ms(clock_);
     auto w = store_.Update(r, r.resource_version);
     if (w) return Ok();
-    if (store::Store::LastWriteError() != store::WriteError::kConflict)
-      return tl::unexpected(w.error());
+    if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
   }
   return Failf("token {} kept changing", id);
 }
@@ -220,7 +219,7 @@ Response Gate::TokenRequest(const Request& req, const Principal& p) {
   std::string rest = req.path.substr(std::string("/apis/strake.dev/v1/tokens").size());
   if (req.method == "GET" && rest.empty()) {
     auto l = tokens_.List();
-    if (!l) return ErrorResponse(500, "InternalError", l.error().message);
+    if (!l) return ErrorResponse(l.error());
     return JsonResponse(200, *l);
   }
   if (req.method == "POST" && rest.empty()) {
@@ -242,7 +241,7 @@ Response Gate::TokenRequest(const Request& req, const Principal& p) {
     }
     auto c = tokens_.Create(*role, b.value("namespace", ""), expires, b.value("description", ""),
                             p.Name());
-    if (!c) return ErrorResponse(500, "InternalError", c.error().message);
+    if (!c) return ErrorResponse(c.error());
     Json out = c->record["spec"];
     out["id"] = c->id;
     out["token"] = c->token;
@@ -276,7 +275,7 @@ Response Gate::AuditRequest(const Request& req) {
   size_t limit = 1000;
   if (req.query.count("limit")) limit = std::strtoull(req.query.at("limit").c_str(), nullptr, 10);
   auto entries = audit_.Read(since, limit);
-  if (!entries) return ErrorResponse(500, "InternalError", entries.error().message);
+  if (!entries) return ErrorResponse(entries.error());
   Json items = Json::array();
   for (auto& e : *entries) items.push_back(std::move(e));
   return JsonResponse(200, {{"items", items}});

@@ -22,6 +22,38 @@ std::string Request::Header(std::string_view name) const {
   return "";
 }
 
+int HttpStatusOf(ErrorCode code, int fallback) {
+  switch (code) {
+    case ErrorCode::kUnknown:
+      return fallback;
+    case ErrorCode::kInvalid:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kUnavailable:
+      return 503;
+  }
+  return fallback;
+}
+
+Response ErrorResponse(const Error& e, int fallback) {
+  int status = HttpStatusOf(e.code, fallback);
+  const char* reason = e.code != ErrorCode::kUnknown ? ErrorCodeName(e.code)
+                       : status == 409               ? "Conflict"
+                       : status == 400               ? "BadRequest"
+                                                     : "InternalError";
+  return ErrorResponse(status, reason, e.message);
+}
+
 Response ErrorResponse(int status, const std::string& reason, const std::string& message) {
   Response r;
   r.status = status;

@@ -101,6 +101,11 @@ class HttpServer {
 // A JSON error body: {"kind":"Status","status":"Failure","reason":..,"message":..,"code":..}.
 Response ErrorResponse(int status, const std::string& reason, const std::string& message);
 
+// The one mapping of error codes to HTTP: the status of `code` (an
+// unclassified error is `fallback`), and a Status answer for `e` with it.
+int HttpStatusOf(ErrorCode code, int fallback = 500);
+Response ErrorResponse(const Error& e, int fallback = 500);
+
 // `body` as JSON, one line.
 Response JsonResponse(int status, const nlohmann::json& body);
 

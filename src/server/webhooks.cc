@@ -135,7 +135,7 @@ Response Webhooks::Handle(const Request& req) {
   std::vector<std::string> urls;
   for (const auto& u : PayloadUrls(d.forge, body)) urls.push_back(NormalizeUrl(u));
   auto repos = store_.List("Repository", "");
-  if (!repos) return ErrorResponse(500, "InternalError", repos.error().message);
+  if (!repos) return ErrorResponse(repos.error());
   bool any_named = false;
   for (const auto& r : *repos) {
     std::string url = NormalizeUrl(r.object.value("spec", Json::object()).value("url", ""));

@@ -13,7 +13,18 @@ namespace strake::store {
 
 namespace {
 
-thread_local WriteError last_write_error = WriteError::kNone;
+// SQLite's busy, locked and full answers are "try again later".
+ErrorCode CodeOf(int sqlite_rc) {
+  switch (sqlite_rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return ErrorCode::kUnavailable;
+    default:
+      return ErrorCode::kUnknown;
+  }
+}
 
 // Numbered migrations; index i brings the schema from version i to i+1.
 const char* const kMigrations[] = {
@@ -147,13 +158,12 @@ class SqliteStore final : public Store {
   Result<Resource> Create(Resource r, const std::string& reason,
                           const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
-    last_write_error = WriteError::kNone;
     if (r.uid.empty()) r.uid = NewUid();
     if (r.created_ms == 0) r.created_ms = UnixMillis(std::chrono::system_clock::now());
     r.generation = 1;
     STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
     auto change = AppendChange(r.key, "ADDED", reason, message);
-    if (!change) return Abort(change.error(), WriteError::kIo);
+    if (!change) return Abort(change.error());
     r.resource_version = change->revision;
     Use u(
         S("INSERT INTO resources (kind, namespace, name, uid, generation, resource_version, "
@@ -164,10 +174,10 @@ class SqliteStore final : public Store {
     u.Text(11, r.status.is_null() ? "{}" : r.status.dump());
     int rc = u.Step();
     if (rc == SQLITE_CONSTRAINT) {
-      return Abort(Error{fmt::format("{} {} already exists", r.key.kind, r.key.name)},
-                   WriteError::kAlreadyExists);
+      return Abort(Error{fmt::format("{} {} already exists", r.key.kind, r.key.name),
+                         ErrorCode::kAlreadyExists});
     }
-    if (rc != SQLITE_DONE) return Abort(Err("insert"), WriteError::kIo);
+    if (rc != SQLITE_DONE) return Abort(Err("insert"));
     STRAKE_TRY(Commit());
     Notify(*change);
     return r;
@@ -204,18 +214,17 @@ class SqliteStore final : public Store {
   Result<Resource> UpdateStatus(const Key& key, const Json& status, int64_t expected_version,
                                 const std::string& reason, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
-    last_write_error = WriteError::kNone;
     STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
     auto current = CheckVersion(key, expected_version, /*load=*/false);
-    if (!current) return Abort(current.error(), last_write_error);
+    if (!current) return Abort(current.error());
     auto change = AppendChange(key, "MODIFIED", reason, message);
-    if (!change) return Abort(change.error(), WriteError::kIo);
+    if (!change) return Abort(change.error());
     Use u(
         S("UPDATE resources SET status=?, resource_version=? WHERE kind=? AND namespace=? AND "
           "name=?"));
     u.Text(1, status.dump()).Int(2, change->revision);
     u.Text(3, key.kind).Text(4, key.ns).Text(5, key.name);
-    if (u.Step() != SQLITE_DONE) return Abort(Err("update status"), WriteError::kIo);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("update status"));
     STRAKE_TRY(Commit());
     current->status = status;
     current->resource_version = change->revision;
@@ -225,22 +234,21 @@ class SqliteStore final : public Store {
 
   Result<Resource> Update(const Resource& r, int64_t expected_version) override {
     std::lock_guard<std::mutex> lock(mu_);
-    last_write_error = WriteError::kNone;
     STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
     auto current = CheckVersion(r.key, expected_version);
-    if (!current) return Abort(current.error(), last_write_error);
+    if (!current) return Abort(current.error());
     auto spec_of = [](const Json& o) { return o.contains("spec") ? o["spec"] : Json(); };
     int64_t generation = current->generation;
     if (spec_of(current->object) != spec_of(r.object)) ++generation;
     auto change = AppendChange(r.key, "MODIFIED", "Updated", "");
-    if (!change) return Abort(change.error(), WriteError::kIo);
+    if (!change) return Abort(change.error());
     Use u(
         S("UPDATE resources SET object=?, labels=?, generation=?, resource_version=? WHERE "
           "kind=? AND namespace=? AND name=?"));
     u.Text(1, r.object.dump()).Text(2, LabelsJson(r.labels).dump());
     u.Int(3, generation).Int(4, change->revision);
     u.Text(5, r.key.kind).Text(6, r.key.ns).Text(7, r.key.name);
-    if (u.Step() != SQLITE_DONE) return Abort(Err("update"), WriteError::kIo);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("update"));
     STRAKE_TRY(Commit());
     Resource out = *current;
     out.object = r.object;
@@ -255,12 +263,12 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
     auto current = CheckVersion(key, 0);
-    if (!current) return Abort(current.error(), last_write_error);
+    if (!current) return Abort(current.error());
     auto change = AppendChange(key, "DELETED", "Deleted", "");
-    if (!change) return Abort(change.error(), WriteError::kIo);
+    if (!change) return Abort(change.error());
     Use u(S("DELETE FROM resources WHERE kind=? AND namespace=? AND name=?"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
-    if (u.Step() != SQLITE_DONE) return Abort(Err("delete"), WriteError::kIo);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("delete"));
     STRAKE_TRY(Commit());
     Notify(*change);
     return Ok();
@@ -309,7 +317,8 @@ class SqliteStore final : public Store {
   }
 
   Error Err(const char* what) {
-    return Error{fmt::format("store: {}: {}", what, sqlite3_errmsg(db_))};
+    return Error{fmt::format("store: {}: {}", what, sqlite3_errmsg(db_)),
+                 CodeOf(sqlite3_errcode(db_))};
   }
 
   Status Exec(const std::string& sql) {
@@ -317,23 +326,20 @@ class SqliteStore final : public Store {
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
       std::string m = msg ? msg : "unknown error";
       sqlite3_free(msg);
-      return Failf("store: {}", m);
+      return Failf(CodeOf(sqlite3_errcode(db_)), "store: {}", m);
     }
     return Ok();
   }
 
   Status Commit() {
     auto r = Exec("COMMIT");
-    if (!r) {
-      (void)Exec("ROLLBACK");
-      last_write_error = WriteError::kIo;
-    }
+    if (!r) (void)Exec("ROLLBACK");
     return r;
   }
 
-  tl::unexpected<Error> Abort(Error e, WriteError why) {
+  // Rolls the write back; the error keeps its code (conflict, not found...).
+  tl::unexpected<Error> Abort(Error e) {
     (void)Exec("ROLLBACK");
-    last_write_error = why;
     return tl::unexpected(std::move(e));
   }
 
@@ -360,19 +366,13 @@ class SqliteStore final : public Store {
                    "owner FROM resources WHERE kind=? AND namespace=? AND name=?"));
     u.Text(1, key.kind).Text(2, key.ns).Text(3, key.name);
     int rc = u.Step();
-    if (rc == SQLITE_DONE) {
-      last_write_error = WriteError::kNotFound;
-      return Failf("{} {} not found", key.kind, key.name);
-    }
-    if (rc != SQLITE_ROW) {
-      last_write_error = WriteError::kIo;
-      return tl::unexpected(Err("read"));
-    }
+    if (rc == SQLITE_DONE)
+      return Failf(ErrorCode::kNotFound, "{} {} not found", key.kind, key.name);
+    if (rc != SQLITE_ROW) return tl::unexpected(Err("read"));
     Resource r = load ? Row(u) : Identity(u);
     if (expected_version != 0 && r.resource_version != expected_version) {
-      last_write_error = WriteError::kConflict;
-      return Failf("{} {}: conflict: resourceVersion is {}, expected {}", key.kind, key.name,
-                   r.resource_version, expected_version);
+      return Failf(ErrorCode::kConflict, "{} {}: conflict: resourceVersion is {}, expected {}",
+                   key.kind, key.name, r.resource_version, expected_version);
     }
     return r;
   }
@@ -411,8 +411,6 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-WriteError Store::LastWriteError() { return last_write_error; }
-
 static Result<StorePtr> OpenOnce(const std::string& path) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
@@ -420,7 +418,7 @@ static Result<StorePtr> OpenOnce(const std::string& path) {
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);
-    return Failf("open store {}: {}", path, msg);
+    return Failf(CodeOf(rc), "open store {}: {}", path, msg);
   }
   auto store = std::make_unique<SqliteStore>(db);
   auto init = store->Init();
@@ -433,8 +431,7 @@ Result<StorePtr> OpenSqliteStore(const std::string& path) {
   // store (WAL recovery, the journal mode switch): retry for a few seconds.
   for (int attempt = 0;; ++attempt) {
     auto s = OpenOnce(path);
-    bool busy = !s && (s.error().message.find("locked") != std::string::npos ||
-                       s.error().message.find("busy") != std::string::npos);
+    bool busy = !s && s.error().Is(ErrorCode::kUnavailable);
     if (!busy || attempt >= 100) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + attempt * 5));
   }

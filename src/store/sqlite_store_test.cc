@@ -44,8 +44,10 @@ TEST_F(SqliteStoreTest, CreateGetListDelete) {
   ASSERT_TRUE(got && *got);
   EXPECT_EQ((*got)->labels.at("a"), "b");
   EXPECT_EQ((*got)->object["spec"]["x"], 1);
-  EXPECT_FALSE(store_->Create(Make("one"), "Created", ""));
-  EXPECT_EQ(Store::LastWriteError(), WriteError::kAlreadyExists);
+  auto again = store_->Create(Make("one"), "Created", "");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(store_->Delete({"TaskRun", "default", "none"}).error().code, ErrorCode::kNotFound);
   ASSERT_TRUE(store_->Create(Make("two"), "Created", ""));
   EXPECT_EQ(store_->List("TaskRun", "default")->size(), 2u);
   ASSERT_TRUE(store_->Delete({"TaskRun", "default", "one"}));
@@ -60,7 +62,7 @@ TEST_F(SqliteStoreTest, OptimisticConcurrency) {
   ASSERT_TRUE(u1) << u1.error().message;
   auto u2 = store_->UpdateStatus(r->key, {{"phase", "Failed"}}, r->resource_version, "Failed", "");
   ASSERT_FALSE(u2);
-  EXPECT_EQ(Store::LastWriteError(), WriteError::kConflict);
+  EXPECT_EQ(u2.error().code, ErrorCode::kConflict);
   EXPECT_NE(u2.error().message.find("conflict"), std::string::npos);
   EXPECT_EQ((*store_->Get(r->key))->status["phase"], "Running");
 }

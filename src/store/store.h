@@ -8,6 +8,8 @@
 // change log is both the watch stream and the event history, so no state
 // change can happen without its event. Writes with expected_version != 0
 // fail with a conflict if the resource moved on (optimistic concurrency).
+// A failed write's Error says why by its code: kConflict, kNotFound,
+// kAlreadyExists, kUnavailable (SQLite busy, locked or out of disk).
 //
 // Implementations are thread-safe. A returned Status is durable against a
 // crash of strake (kill -9) once it is returned.
@@ -63,9 +65,6 @@ struct ChangeFilter {
   std::string name;
 };
 
-// Why a write did not happen.
-enum class WriteError { kNone, kConflict, kNotFound, kAlreadyExists, kIo };
-
 class Store {
  public:
   virtual ~Store() = default;
@@ -94,9 +93,6 @@ class Store {
   // Calls fn after each committed change, on the writing thread, in order.
   // fn must be fast and must not write to the store.
   virtual void Subscribe(std::function<void(const Change&)> fn) = 0;
-
-  // The last WriteError of this thread, for callers that branch on conflicts.
-  static WriteError LastWriteError();
 };
 
 using StorePtr = std::unique_ptr<Store>;
