@@ -666,6 +666,11 @@ Result<store::Resource> Engine::Wait(const std::string& ns, const std::string& n
   return **r;
 }
 
+size_t Engine::RunsInMemory() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return runs_.size();
+}
+
 Status Engine::Cancel(const std::string& ns, const std::string& name, const std::string& mode) {
   if (ParseCancel(mode) == CancelMode::kNone) {
     return Failf("unknown cancel mode \"{}\" (Cancelled, CancelledRunFinally, StoppedRunFinally)",
@@ -1318,9 +1323,11 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 
   if (done) {
     {
+      // A finished run leaves memory: its state is in the store. The work
+      // queue never hands this key to a second worker meanwhile, so no one
+      // else holds the Run.
       std::lock_guard<std::mutex> l(mu_);
-      auto rit = runs_.find(key);
-      if (rit != runs_.end()) rit->second->done = true;
+      runs_.erase(key);
     }
     ProgressEvent e;
     e.type = ProgressEvent::Type::kRunFinished;

@@ -78,6 +78,8 @@ class Engine {
   Result<store::Resource> Wait(const std::string& ns, const std::string& name);
   // Cancels as Tekton's spec.status does (Cancelled, CancelledRunFinally, StoppedRunFinally).
   Status Cancel(const std::string& ns, const std::string& name, const std::string& mode);
+  // How many runs the engine holds in memory: only those still going.
+  size_t RunsInMemory() const;
 
  private:
   struct Run;
@@ -102,7 +104,7 @@ class Engine {
   std::function<void(const ProgressEvent&)> observer_;
   std::mutex observer_mu_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::map<std::string, std::unique_ptr<Run>> runs_;  // "ns/name"
   int running_ = 0;                                   // TaskRuns holding a slot
