@@ -14,6 +14,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "pipeline/resolve.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -24,7 +25,6 @@ using model::Millis;
 namespace {
 
 constexpr Millis kDefaultTimeout = std::chrono::minutes(60);  // Tekton's default-timeout-minutes
-constexpr size_t kMatrixLimit = 256;  // Tekton's default-max-matrix-combinations-count
 const char* const kApiVersion = "tekton.dev/v1";
 
 Json Condition(const std::string& status, const std::string& reason, const std::string& message,
@@ -129,47 +129,6 @@ std::string TaskRunName(const std::string& pipeline_run, const std::string& pipe
   if (matrix_index >= 0) name += "-" + std::to_string(matrix_index);
   if (name.size() > 63) name = name.substr(0, 52) + "-" + Sha256Hex(name).substr(0, 10);
   return name;
-}
-
-Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit) {
-  std::vector<std::vector<model::Param>> combos;
-  if (!m.params.empty()) combos.emplace_back();
-  for (const auto& p : m.params) {
-    std::vector<std::vector<model::Param>> next;
-    for (const auto& c : combos) {
-      for (const auto& v : p.value.arr) {
-        auto n = c;
-        n.push_back({p.name, model::ParamValue::String(v), p.origin});
-        next.push_back(std::move(n));
-        if (next.size() > limit) {
-          return Failf("matrix fans out to more than {} TaskRuns", limit);
-        }
-      }
-    }
-    combos = std::move(next);
-  }
-  std::set<std::string> base_names;
-  for (const auto& p : m.params) base_names.insert(p.name);
-  for (const auto& inc : m.include) {
-    bool mapped = false;
-    for (auto& c : combos) {
-      bool matches = true;
-      for (const auto& ip : inc.params) {
-        if (!base_names.count(ip.name)) continue;
-        auto it =
-            std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.name == ip.name; });
-        if (it == c.end() || it->value.str != ip.value.str) matches = false;
-      }
-      if (!matches) continue;
-      for (const auto& ip : inc.params) {
-        if (!base_names.count(ip.name)) c.push_back(ip);
-      }
-      mapped = true;
-    }
-    if (!mapped) combos.push_back(inc.params);
-  }
-  if (combos.size() > limit) return Failf("matrix fans out to more than {} TaskRuns", limit);
-  return combos;
 }
 
 // --- the in-memory state of one PipelineRun --------------------------------
@@ -892,105 +851,20 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     const model::PipelineTask& pt = run.PTask(fin, i);
     if (ps.started) return;
     std::vector<std::string> uses = ResultDependencies(pt);
-    Vars v = vars(fin, &uses);
-    auto missing = [&](const std::string& text) {
-      for (const auto& ref : FindReferences(text)) {
-        if (StartsWith(ref.base, "tasks.") && !v.Has(ref.base)) return true;
-      }
-      return false;
-    };
-    auto fail_start = [&](const std::string& reason, const std::string& message) {
-      if (fin) {
-        record_skip(true, i, skip::kMissingResults);
-      } else {
-        run.failure_reason = reason;
-        run.failure_message = message;
-        run.Set(false, i, {TaskState::kFailed, {}});
-        status_dirty = true;
-      }
-    };
-    // when
-    bool when_ok = true;
-    for (const auto& w : pt.when) {
-      if (missing(w.input) || std::any_of(w.values.begin(), w.values.end(), missing)) {
-        fail_start("InvalidTaskResultReference",
-                   fmt::format("task {}: when expression refers to a result that was not produced",
-                               pt.name));
-        return;
-      }
-      auto input = Substitute(w.input, v);
-      auto values = SubstituteList(w.values, v);
-      if (!input || !values) {
-        fail_start(
-            "InvalidWhenExpression",
-            fmt::format("task {}: {}", pt.name, (!input ? input.error() : values.error()).message));
-        return;
-      }
-      bool in = std::find(values->begin(), values->end(), *input) != values->end();
-      if ((w.op == "in") != in) when_ok = false;
-    }
-    if (!when_ok) {
-      record_skip(fin, i, skip::kWhen);
+    TaskResolution r = ResolveTask(pt, fin, vars(fin, &uses), run.params);
+    if (r.kind == TaskResolution::Kind::kSkip) {
+      record_skip(fin, i, r.skip_reason);
       return;
     }
-    // params
-    std::vector<model::Param> params;
-    for (const auto& p : pt.params) {
-      bool miss =
-          missing(p.value.str) || std::any_of(p.value.arr.begin(), p.value.arr.end(), missing);
-      for (const auto& [k, val] : p.value.obj) miss = miss || missing(val);
-      if (miss) {
-        fail_start("InvalidTaskResultReference",
-                   fmt::format("task {}: param \"{}\" refers to a result that was not produced",
-                               pt.name, p.name));
-        return;
-      }
-      auto val = SubstituteValue(p.value, v);
-      if (!val) {
-        fail_start("PipelineRunValidationFailed",
-                   fmt::format("task {}: param \"{}\": {}", pt.name, p.name, val.error().message));
-        return;
-      }
-      params.push_back({p.name, *val, p.origin});
+    if (r.kind == TaskResolution::Kind::kFail) {
+      run.failure_reason = r.reason;
+      run.failure_message = r.message;
+      run.Set(false, i, {TaskState::kFailed, {}});
+      status_dirty = true;
+      return;
     }
-    // Propagation: an embedded spec sees pipeline params it does not declare.
-    if (pt.task_spec) {
-      for (const auto& entry : run.params) {
-        const std::string& n = entry.first;
-        const model::ParamValue& val = entry.second;
-        bool passed =
-            std::any_of(params.begin(), params.end(), [&](const auto& x) { return x.name == n; });
-        bool declared = std::any_of(pt.task_spec->params.begin(), pt.task_spec->params.end(),
-                                    [&](const auto& x) { return x.name == n; });
-        if (!passed && !declared) params.push_back({n, val, {}});
-      }
-    }
-    // matrix
-    ps.combos = {{}};
-    if (pt.matrix) {
-      model::Matrix m = *pt.matrix;
-      for (auto& mp : m.params) {
-        auto val = SubstituteValue(mp.value, v);
-        if (!val) {
-          fail_start("PipelineRunValidationFailed",
-                     fmt::format("task {}: matrix: {}", pt.name, val.error().message));
-          return;
-        }
-        mp.value = *val;
-        if (mp.value.type == model::ParamType::kArray && mp.value.arr.empty()) {
-          record_skip(fin, i, skip::kEmptyMatrix);
-          return;
-        }
-      }
-      auto combos = FanOut(m, kMatrixLimit);
-      if (!combos) {
-        fail_start("PipelineRunValidationFailed",
-                   fmt::format("task {}: {}", pt.name, combos.error().message));
-        return;
-      }
-      ps.combos = std::move(*combos);
-    }
-    ps.params = std::move(params);
+    ps.combos = std::move(r.combos);
+    ps.params = std::move(r.params);
     ps.started = true;
     ps.children.resize(ps.combos.size());
     ps.next = 0;

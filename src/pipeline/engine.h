@@ -146,7 +146,5 @@ Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::str
 std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
                         int matrix_index);
 
-// Fans a matrix out into its combinations, Tekton's way (include rules).
-Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit);
 
 }  // namespace strake::pipeline

@@ -1,0 +1,165 @@
+#include "pipeline/resolve.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "base/strings.h"
+#include "pipeline/planner.h"
+
+namespace strake::pipeline {
+
+namespace {
+
+TaskResolution Skip(std::string_view reason) {
+  TaskResolution r;
+  r.kind = TaskResolution::Kind::kSkip;
+  r.skip_reason = reason;
+  return r;
+}
+
+// A failure to start: the run fails, except for a finally task, which is
+// skipped because its results are missing (Tekton).
+TaskResolution Fail(bool is_finally, std::string reason, std::string message) {
+  if (is_finally) return Skip(skip::kMissingResults);
+  TaskResolution r;
+  r.kind = TaskResolution::Kind::kFail;
+  r.reason = std::move(reason);
+  r.message = std::move(message);
+  return r;
+}
+
+// True if text refers to a task result that was not produced.
+bool MissingResult(const std::string& text, const Vars& v) {
+  for (const auto& ref : FindReferences(text)) {
+    if (StartsWith(ref.base, "tasks.") && !v.Has(ref.base)) return true;
+  }
+  return false;
+}
+
+bool MissingResult(const model::ParamValue& value, const Vars& v) {
+  auto missing = [&](const std::string& s) { return MissingResult(s, v); };
+  if (missing(value.str) || std::any_of(value.arr.begin(), value.arr.end(), missing)) return true;
+  return std::any_of(value.obj.begin(), value.obj.end(),
+                     [&](const auto& kv) { return missing(kv.second); });
+}
+
+// The `when` expressions: nullopt when they allow the task, else what to do.
+std::optional<TaskResolution> CheckWhen(const model::PipelineTask& pt, bool fin, const Vars& v) {
+  bool ok = true;
+  for (const auto& w : pt.when) {
+    auto missing = [&](const std::string& s) { return MissingResult(s, v); };
+    if (missing(w.input) || std::any_of(w.values.begin(), w.values.end(), missing)) {
+      return Fail(fin, "InvalidTaskResultReference",
+                  fmt::format("task {}: when expression refers to a result that was not produced",
+                              pt.name));
+    }
+    auto input = Substitute(w.input, v);
+    auto values = SubstituteList(w.values, v);
+    if (!input || !values) {
+      return Fail(
+          fin, "InvalidWhenExpression",
+          fmt::format("task {}: {}", pt.name, (!input ? input.error() : values.error()).message));
+    }
+    bool in = std::find(values->begin(), values->end(), *input) != values->end();
+    if ((w.op == "in") != in) ok = false;
+  }
+  if (!ok) return Skip(skip::kWhen);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit) {
+  std::vector<std::vector<model::Param>> combos;
+  if (!m.params.empty()) combos.emplace_back();
+  for (const auto& p : m.params) {
+    std::vector<std::vector<model::Param>> next;
+    for (const auto& c : combos) {
+      for (const auto& v : p.value.arr) {
+        auto n = c;
+        n.push_back({p.name, model::ParamValue::String(v), p.origin});
+        next.push_back(std::move(n));
+        if (next.size() > limit) {
+          return Failf("matrix fans out to more than {} TaskRuns", limit);
+        }
+      }
+    }
+    combos = std::move(next);
+  }
+  std::set<std::string> base_names;
+  for (const auto& p : m.params) base_names.insert(p.name);
+  for (const auto& inc : m.include) {
+    bool mapped = false;
+    for (auto& c : combos) {
+      bool matches = true;
+      for (const auto& ip : inc.params) {
+        if (!base_names.count(ip.name)) continue;
+        auto it =
+            std::find_if(c.begin(), c.end(), [&](const auto& x) { return x.name == ip.name; });
+        if (it == c.end() || it->value.str != ip.value.str) matches = false;
+      }
+      if (!matches) continue;
+      for (const auto& ip : inc.params) {
+        if (!base_names.count(ip.name)) c.push_back(ip);
+      }
+      mapped = true;
+    }
+    if (!mapped) combos.push_back(inc.params);
+  }
+  if (combos.size() > limit) return Failf("matrix fans out to more than {} TaskRuns", limit);
+  return combos;
+}
+
+TaskResolution ResolveTask(const model::PipelineTask& pt, bool fin, const Vars& v,
+                           const std::map<std::string, model::ParamValue>& run_params) {
+  if (auto when = CheckWhen(pt, fin, v)) return *when;
+  TaskResolution out;
+  for (const auto& p : pt.params) {
+    if (MissingResult(p.value, v)) {
+      return Fail(fin, "InvalidTaskResultReference",
+                  fmt::format("task {}: param \"{}\" refers to a result that was not produced",
+                              pt.name, p.name));
+    }
+    auto val = SubstituteValue(p.value, v);
+    if (!val) {
+      return Fail(fin, "PipelineRunValidationFailed",
+                  fmt::format("task {}: param \"{}\": {}", pt.name, p.name, val.error().message));
+    }
+    out.params.push_back({p.name, *val, p.origin});
+  }
+  // Propagation: an embedded spec sees pipeline params it does not declare.
+  if (pt.task_spec) {
+    for (const auto& [n, val] : run_params) {
+      auto named = [&](const auto& x) { return x.name == n; };
+      bool passed = std::any_of(out.params.begin(), out.params.end(), named);
+      bool declared = std::any_of(pt.task_spec->params.begin(), pt.task_spec->params.end(), named);
+      if (!passed && !declared) out.params.push_back({n, val, {}});
+    }
+  }
+  out.combos = {{}};
+  if (!pt.matrix) return out;
+  model::Matrix m = *pt.matrix;
+  for (auto& mp : m.params) {
+    auto val = SubstituteValue(mp.value, v);
+    if (!val) {
+      return Fail(fin, "PipelineRunValidationFailed",
+                  fmt::format("task {}: matrix: {}", pt.name, val.error().message));
+    }
+    mp.value = *val;
+    if (mp.value.type == model::ParamType::kArray && mp.value.arr.empty()) {
+      return Skip(skip::kEmptyMatrix);
+    }
+  }
+  auto combos = FanOut(m, kMatrixLimit);
+  if (!combos) {
+    return Fail(fin, "PipelineRunValidationFailed",
+                fmt::format("task {}: {}", pt.name, combos.error().message));
+  }
+  out.combos = std::move(*combos);
+  return out;
+}
+
+}  // namespace strake::pipeline

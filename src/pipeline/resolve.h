@@ -1,0 +1,48 @@
+// Resolution of one pipeline task as it becomes ready: its `when`
+// expressions, its params (results of earlier tasks substituted, pipeline
+// params propagated into an embedded spec as Tekton does) and its matrix
+// fanned out. Pure: it reads the task and the variables it may see, and
+// says whether to start it (with what), skip it, or fail the run, and why.
+// Tekton's pipelinerunresources.ResolvePipelineTask and ApplyParameters.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/tekton.h"
+#include "pipeline/substitute.h"
+
+namespace strake::pipeline {
+
+// Tekton's default-max-matrix-combinations-count.
+inline constexpr size_t kMatrixLimit = 256;
+
+struct TaskResolution {
+  enum class Kind { kStart, kSkip, kFail };
+  Kind kind = Kind::kStart;
+  // kStart: the task's params and one param list per matrix combination
+  // ({{}} without a matrix).
+  std::vector<model::Param> params;
+  std::vector<std::vector<model::Param>> combos;
+  // kSkip: the skip reason, one of planner.h's static skip:: strings.
+  std::string_view skip_reason;
+  // kFail: Tekton's reason (InvalidTaskResultReference,
+  // InvalidWhenExpression, PipelineRunValidationFailed) and the message. A
+  // finally task that cannot start is skipped instead (results missing).
+  std::string reason;
+  std::string message;
+};
+
+// Fans a matrix out into its combinations, Tekton's way (include rules),
+// refusing more than `limit`.
+Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit);
+
+// `vars` holds what the task may reference (params, context, the results
+// of the tasks it uses); `run_params` the pipeline's params, for
+// propagation.
+TaskResolution ResolveTask(const model::PipelineTask& pt, bool is_finally, const Vars& vars,
+                           const std::map<std::string, model::ParamValue>& run_params);
+
+}  // namespace strake::pipeline
