@@ -204,9 +204,14 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
   while (GroupAlive(pid, pidfd) && SteadyClock::now() < reaped) ::poll(nullptr, 0, 10);
 }
 
+Ms NextBackoff(Ms last, Ms ran, const SupervisorOptions& options) {
+  if (last.count() <= 0 || ran >= options.backoff_reset_after) return options.initial_backoff;
+  return std::min(last * 2, options.max_backoff);
+}
+
 void Supervisor::Replica::Run() {
   const SupervisorOptions& opt = sup->options_;
-  Ms backoff = opt.initial_backoff;
+  Ms backoff{0};  // the first restart waits initial_backoff
   while (!stop && !detach) {
     pid_t pid = -1;
     int pidfd = -1;
@@ -256,8 +261,8 @@ void Supervisor::Replica::Run() {
           s.pid = -1;
         });
         Log(LogLevel::kWarn, "runtime: {} replica {}: {}", key, index, why);
+        backoff = NextBackoff(backoff, Ms(0), opt);
         if (!Sleep(backoff)) break;
-        backoff = std::min(backoff * 2, opt.max_backoff);
         continue;
       }
       pid = spawned->pid();
@@ -371,8 +376,8 @@ void Supervisor::Replica::Run() {
     }
     if (adopted) ::close(pidfd);
     std::remove(RecordPath().c_str());
-    auto ran = SteadyClock::now() - started;
-    if (ran >= opt.backoff_reset_after) backoff = opt.initial_backoff;
+    backoff =
+        NextBackoff(backoff, std::chrono::duration_cast<Ms>(SteadyClock::now() - started), opt);
     Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, exit_why,
         backoff.count());
     Set([&](ReplicaStatus& s) {
@@ -383,7 +388,6 @@ void Supervisor::Replica::Run() {
       s.message = exit_why;
     });
     if (!Sleep(backoff)) break;
-    backoff = std::min(backoff * 2, opt.max_backoff);
   }
   Set([&](ReplicaStatus& s) {
     if (!detach) {

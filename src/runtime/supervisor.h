@@ -92,6 +92,13 @@ struct SupervisorOptions {
   const Sandbox* sandbox = nullptr;
 };
 
+// The crash-loop back-off, Kubernetes' way: the wait before restarting a
+// replica that exited after running for `ran` doubles from the last one, up
+// to max_backoff, and starts over from initial_backoff when it had run for
+// backoff_reset_after. Pure.
+std::chrono::milliseconds NextBackoff(std::chrono::milliseconds last, std::chrono::milliseconds ran,
+                                      const SupervisorOptions& options);
+
 class Supervisor {
  public:
   Supervisor(std::string dir, SupervisorOptions options = {});

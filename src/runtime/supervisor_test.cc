@@ -183,3 +183,27 @@ TEST(SupervisorTest, ReplicasSurviveTheSupervisorAndAreReadopted) {
 
 }  // namespace
 }  // namespace strake::runtime
+
+namespace strake::runtime {
+namespace {
+
+TEST(NextBackoffTest, DoublesToTheCapAndStartsOverAfterALongRun) {
+  using std::chrono::milliseconds;
+  SupervisorOptions o;
+  o.initial_backoff = milliseconds(10'000);
+  o.max_backoff = milliseconds(300'000);
+  o.backoff_reset_after = milliseconds(600'000);
+  milliseconds b{0};
+  std::vector<int64_t> waits;
+  for (int i = 0; i < 7; ++i) {
+    b = NextBackoff(b, milliseconds(50), o);
+    waits.push_back(b.count());
+  }
+  EXPECT_EQ(waits,
+            (std::vector<int64_t>{10'000, 20'000, 40'000, 80'000, 160'000, 300'000, 300'000}));
+  EXPECT_EQ(NextBackoff(milliseconds(300'000), milliseconds(600'000), o).count(), 10'000);
+  EXPECT_EQ(NextBackoff(milliseconds(300'000), milliseconds(599'999), o).count(), 300'000);
+}
+
+}  // namespace
+}  // namespace strake::runtime
