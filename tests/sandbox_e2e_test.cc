@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
+#include <thread>
+
 #include "base/fs.h"
 #include "base/strings.h"
 #include "e2e_support.h"
@@ -269,6 +272,42 @@ spec:
                       std::chrono::seconds(30)));
   EXPECT_EQ(ReportIn(data_ + "/runtime"), "report: own-pid-ns");
   EXPECT_FALSE(PathExists("/usr/strake-escape"));
+}
+
+}  // namespace
+}  // namespace strake::e2e
+
+namespace strake::e2e {
+namespace {
+
+// GET ...?watch=true streams the changes of one kind as they happen, woken
+// by the store's change feed.
+TEST_F(ServerE2E, AWatchStreamsTheChangesOfItsKindAsTheyHappen) {
+  StartServer();
+  std::string url = server_ + "/api/v1/namespaces/default/configmaps?watch=true";
+  std::string auth = Auth()[0].first + ": " + Auth()[0].second;
+  auto out = File("watch.out", "");
+  std::string cmd = fmt::format("curl -sN --max-time 6 -H '{}' '{}' > {} 2>&1 &", auth, url, out);
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Ran r = Cli({"apply", "-f", File("cm.yaml", R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: watched}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unwatched}
+stringData: {a: "1"}
+)")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(out).value_or("").find("watched") != std::string::npos; },
+              std::chrono::seconds(5)))
+      << ReadFile(out).value_or("");
+  std::string text = ReadFile(out).value_or("");
+  EXPECT_NE(text.find("\"type\":\"ADDED\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("unwatched"), std::string::npos) << "another kind's change: " << text;
 }
 
 }  // namespace

@@ -88,7 +88,15 @@ const KindInfo* KindByName(const std::string& name) {
 
 Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
          router::RouterControl& router, const std::atomic<bool>& stopping)
-    : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {}
+    : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {
+  store_.Subscribe([feed = feed_](const store::Change& c) {
+    {
+      std::lock_guard<std::mutex> lock(feed->mu);
+      feed->revision = c.revision;
+    }
+    feed->cv.notify_all();
+  });
+}
 
 Json Api::Present(const store::Resource& r) {
   Json out = r.object;
@@ -224,12 +232,15 @@ Response Api::Watch(const KindInfo& k, const std::string& ns, const Request& req
   r.stream = [this, k, ns, since, selector](Stream& out) mutable {
     if (since == 0) since = store_.Revision().value_or(0);
     auto last_beat = std::chrono::steady_clock::now();
+    // Woken by the store's change feed; the store filters by kind and
+    // namespace, so a watch of one kind reads none of the others' changes.
+    store::ChangeFilter filter{k.kind, ns, ""};
+    int64_t seen = since;
     while (!stopping_) {
-      auto changes = store_.ChangesSince(since, 500);
+      auto changes = store_.ChangesSince(since, 500, filter);
       if (!changes) return;
       for (const auto& c : *changes) {
         since = c.revision;
-        if (c.key.kind != k.kind || (!ns.empty() && c.key.ns != ns)) continue;
         Json obj;
         if (c.type == "DELETED") {
           obj = {{"kind", k.kind}, {"metadata", {{"name", c.key.name}, {"namespace", c.key.ns}}}};
@@ -246,12 +257,19 @@ Response Api::Watch(const KindInfo& k, const std::string& ns, const Request& req
                    {"object", obj}};
         if (!out.Write(ev.dump() + "\n")) return;
       }
-      if (changes->empty()) {
-        if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(15)) {
-          if (!out.Write("\n")) return;  // keeps proxies from timing the stream out
-          last_beat = std::chrono::steady_clock::now();
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (changes->size() == 500) continue;  // more to read now
+      {
+        // Nothing more for this watch up to `seen`: wait for a newer change
+        // (each second, stopping is checked).
+        std::unique_lock<std::mutex> lock(feed_->mu);
+        seen = std::max(seen, since);
+        feed_->cv.wait_for(lock, std::chrono::seconds(1),
+                           [&] { return feed_->revision > seen || stopping_; });
+        seen = std::max(seen, feed_->revision);
+      }
+      if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(15)) {
+        if (!out.Write("\n")) return;  // keeps proxies from timing the stream out
+        last_beat = std::chrono::steady_clock::now();
       }
     }
   };

@@ -33,8 +33,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -110,6 +113,16 @@ class Api {
   Response Events(const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
+
+  // The store's change feed, for watches: the newest revision, and a wake-up
+  // on each change. Shared with the store's subscriber, which may outlive
+  // the Api (the store calls it on any writing thread until it is closed).
+  struct Feed {
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t revision = 0;
+  };
+  std::shared_ptr<Feed> feed_ = std::make_shared<Feed>();
 
   store::Store& store_;
   rollout::RolloutReconciler& rollouts_;
