@@ -109,6 +109,7 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   const std::vector<std::string>& args = opts.sandbox ? boxed : opts.argv;
 
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;

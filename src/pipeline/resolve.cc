@@ -132,11 +132,12 @@ TaskResolution ResolveTask(const model::PipelineTask& pt, bool fin, const Vars& 
   }
   // Propagation: an embedded spec sees pipeline params it does not declare.
   if (pt.task_spec) {
-    for (const auto& [n, val] : run_params) {
+    for (const auto& entry : run_params) {
+      const std::string& n = entry.first;
       auto named = [&](const auto& x) { return x.name == n; };
       bool passed = std::any_of(out.params.begin(), out.params.end(), named);
       bool declared = std::any_of(pt.task_spec->params.begin(), pt.task_spec->params.end(), named);
-      if (!passed && !declared) out.params.push_back({n, val, {}});
+      if (!passed && !declared) out.params.push_back({n, entry.second, {}});
     }
   }
   out.combos = {{}};
