@@ -105,7 +105,8 @@ def main():
         if line.strip() and not line.startswith("#"):
             path, name, *reason = line.split()
             if not reason:
-                print(f"{EXCEPTIONS.name}:{n}: give a reason after the name", file=sys.stderr)
+                print(f"scripts/{EXCEPTIONS.name}:{n}: give a reason after the name",
+                      file=sys.stderr)
                 failed = True
             listed[(path, name)] = n
     for key in sorted(set(offenders) - set(listed)):
@@ -115,10 +116,10 @@ def main():
                   f"or list it in scripts/{EXCEPTIONS.name}", file=sys.stderr)
     for key in sorted(set(listed) - set(offenders)):
         failed = True
-        print(f"{EXCEPTIONS.name}:{listed[key]}: {key[0]} {key[1]} is within the thresholds "
-              "now (or gone): remove its line", file=sys.stderr)
-    print(f"check_function_size: {len(sources)} files, {len(offenders)} listed long functions, "
-          f"{'FAILED' if failed else 'ok'}")
+        print(f"scripts/{EXCEPTIONS.name}:{listed[key]}: {key[0]} {key[1]} is within the "
+              "thresholds now (or gone): remove its line", file=sys.stderr)
+    print(f"check_function_size: {len(sources)} files, {len(offenders)} long functions "
+          f"({len(listed)} listed), {'FAILED' if failed else 'ok'}")
     return 1 if failed else 0
 
 
