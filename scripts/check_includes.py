@@ -103,7 +103,8 @@ def main():
     for moddir in sorted(p for p in (root / "src").iterdir() if p.is_dir()):
         module = moddir.name
         if module not in ALLOWED:
-            errors.append(f"src/{module}/: not a module of the table in scripts/check_includes.py; add it")
+            errors.append(f"src/{module}/: not a module of the table; add it to ALLOWED in "
+                          "scripts/check_includes.py")
             continue
         for f in sorted(moddir.rglob("*")):
             rel = f.relative_to(root).as_posix()
