@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# clang-format (every file must already be formatted) and clang-tidy (on
-# every source file, with the compile commands of build/).
+# The module table (scripts/check_includes.py), clang-format (every file
+# must already be formatted) and clang-tidy (on every source file, with the
+# compile commands of build/). clang-tidy runs once per file through
+# scripts/check_function_size.py: the checks of .clang-tidy fail as errors,
+# and its function-size warnings are compared with the list of known long
+# functions (scripts/function_size_exceptions.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/check_includes.py
+echo "lint: includes and links follow the module table"
 mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'bench/*.cc')
 clang-format --dry-run --Werror "${files[@]}"
 echo "lint: clang-format clean (${#files[@]} files)"
-mapfile -t sources < <(git ls-files 'src/*.cc' | grep -v '_test\.cc$')
-printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p build --quiet --extra-arg=-Wno-unknown-warning-option 2>/dev/null
-echo "lint: clang-tidy clean (${#sources[@]} files)"
+scripts/check_function_size.py --all-checks
+echo "lint: clang-tidy clean, long functions as listed"
