@@ -283,8 +283,8 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
       if (json6902) {
         auto patched = model::JsonPatch(o.json, patch);
         if (!patched) {
-          return Failf("{}: {}: {} {}: {}", model::PlaceOf(k.file, at), field, o.Kind(), o.Name(),
-                       patched.error().message);
+          return Failf(patched.error().code, "{}: {}: {} {}: {}", model::PlaceOf(k.file, at), field,
+                       o.Kind(), o.Name(), patched.error().message);
         }
         o.json = std::move(*patched);
       } else {
@@ -294,6 +294,10 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
           p["metadata"].erase("namespace");
         }
         o.json = StrategicMerge(std::move(o.json), p);
+      }
+      if (auto size = model::CheckObjectSize(o.json, o.Kind() + " " + o.Name()); !size) {
+        return Failf(ErrorCode::kTooLarge, "{}: {}: {}", model::PlaceOf(k.file, at), field,
+                     size.error().message);
       }
     }
     if (hits == 0) {

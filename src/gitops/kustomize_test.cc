@@ -1,5 +1,6 @@
 #include "gitops/kustomize.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "gitops/test_repo.h"
@@ -251,6 +252,25 @@ TEST_F(KustomizeTest, TargetNamesAreAnchoredRegularExpressions) {
                                         "\"cm-(a\" is not a regular expression",
                                         0),
             0u)
+      << built.error().message;
+}
+
+TEST_F(KustomizeTest, APatchThatDoublesAnObjectIsRefusedWithItsPlace) {
+  std::string ops;
+  for (int i = 0; i < 40; ++i) ops += fmt::format("{{op: copy, from: /data, path: /data/k{}}},", i);
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n"
+        "  patch: '[" +
+            ops + "]'\n");
+  Write("c/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: " +
+                         std::string(1000, 'a') + "}\n");
+  auto built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_EQ(built.error().message.rfind("c/kustomization.yaml:3:3: patches[0]: ConfigMap cm: [", 0),
+            0u)
+      << built.error().message;
+  EXPECT_NE(built.error().message.find("over the limit of 3145728 bytes"), std::string::npos)
       << built.error().message;
 }
 
