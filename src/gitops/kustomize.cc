@@ -6,9 +6,9 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 
+#include "base/regex.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/merge.h"
@@ -169,10 +169,10 @@ Status ParseManifests(const Ctx& ctx, const std::string& path, const std::string
 // name) it is matched literally.
 struct Pattern {
   std::string text;
-  std::optional<std::regex> re;
+  std::optional<Regex> re;  // RE2, Go's syntax, as kustomize's
 
   bool Matches(const std::string& s) const {
-    return text.empty() || text == s || (re && std::regex_match(s, *re));
+    return text.empty() || text == s || (re && re->FullMatch(s));
   }
 };
 
@@ -235,12 +235,13 @@ Result<Target> ReadTarget(const Here& k, const Node& n, const std::string& field
            Scalar(n, "annotationSelector")};
   for (auto [p, key] : {std::pair{&t.kind, "kind"}, std::pair{&t.name, "name"}}) {
     if (p->text.empty()) continue;
-    try {
-      p->re.emplace(p->text, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      return Failf("{}: {}.{}: {} is not a regular expression: {}",
-                   model::PlaceOf(k.file, *n.Get(key)), field, key, Quote(p->text), e.what());
+    auto re = Regex::Compile(p->text);
+    if (!re) {
+      return Failf(ErrorCode::kInvalid, "{}: {}.{}: {} is not a regular expression: {}",
+                   model::PlaceOf(k.file, *n.Get(key)), field, key, Quote(p->text),
+                   re.error().message);
     }
+    p->re = std::move(*re);
   }
   return t;
 }

@@ -241,6 +241,22 @@ TEST_F(KustomizeTest, TargetNamesAreAnchoredRegularExpressions) {
   EXPECT_EQ((*Find(*built, "ConfigMap", "cm-b"))["data"].value("patched", ""), "yes");
   EXPECT_FALSE((*Find(*built, "ConfigMap", "cm-ab")).contains("data"));
 
+  // Go's (RE2) syntax, linear in the name: '(a*)*b' against a long name
+  // took std::regex exponential time.
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\n"
+        "patches:\n"
+        "- target: {kind: ConfigMap, name: '(a*)*b|(?i:CM-A)'}\n"
+        "  patch: '[{op: add, path: /data, value: {patched: \"yes\"}}]'\n");
+  Write("c/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-a}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " +
+            std::string(40, 'a') + "-}\n");
+  built = Build("c");
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_EQ((*Find(*built, "ConfigMap", "cm-a"))["data"].value("patched", ""), "yes");
+  EXPECT_FALSE((*Find(*built, "ConfigMap", std::string(40, 'a') + "-")).contains("data"));
+
   Write("c/kustomization.yaml",
         "resources: [cm.yaml]\n"
         "patches:\n"

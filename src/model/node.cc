@@ -7,7 +7,6 @@
 #include <cmath>
 #include <map>
 #include <memory>
-#include <regex>
 #include <set>
 
 #include "base/fs.h"
@@ -286,21 +285,61 @@ Result<std::vector<Document>> ParseYamlFile(const std::string& path, const Parse
   return ParseYaml(*text, path, limits);
 }
 
+namespace {
+
+// YAML 1.2 core schema, written out rather than as std::regex (which
+// recurses per character and overflows the stack on a long scalar).
+size_t Digits(std::string_view s, size_t i) {
+  size_t start = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  return i - start;
+}
+
+size_t Sign(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+// [-+]?[0-9]+
+bool IsYamlInt(std::string_view s) {
+  size_t i = Sign(s);
+  return i < s.size() && Digits(s, i) == s.size() - i;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsYamlFloat(std::string_view s) {
+  size_t i = Sign(s);
+  size_t whole = Digits(s, i);
+  i += whole;
+  if (i < s.size() && s[i] == '.') {
+    size_t fraction = Digits(s, i + 1);
+    if (whole == 0 && fraction == 0) return false;
+    i += 1 + fraction;
+  } else if (whole == 0) {
+    return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    i += Sign(s.substr(i));
+    size_t exponent = Digits(s, i);
+    if (exponent == 0) return false;
+    i += exponent;
+  }
+  return i == s.size();
+}
+
+}  // namespace
+
 static Json ScalarToJson(const Node& n) {
   if (n.quoted) return n.scalar;
   const std::string& s = n.scalar;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex int_re("[-+]?[0-9]+");
-  static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (std::regex_match(s, int_re)) {
+  if (IsYamlInt(s)) {
     try {
       return std::stoll(s);
     } catch (const std::exception&) {
       return s;
     }
   }
-  if (std::regex_match(s, float_re)) {
+  if (IsYamlFloat(s)) {
     try {
       return std::stod(s);
     } catch (const std::exception&) {

@@ -153,6 +153,24 @@ TEST(ToJson, TypesPlainScalarsOnly) {
 namespace strake::model {
 namespace {
 
+TEST(ToJson, NumbersAreTypedWithoutBacktracking) {
+  auto docs =
+      ParseYaml("[.5, 1., 1e5, +1.5E-3, -7, 1e, ., -, 1.2.3, e5, 0x1F, 1_000, '3']", "n.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  Json j = ToJson((*docs)[0].root);
+  EXPECT_EQ(j, Json::parse(R"([0.5, 1.0, 100000.0, 0.0015, -7, "1e", ".", "-", "1.2.3", "e5",
+                              "0x1F", "1_000", "3"])"))
+      << j.dump();
+  // A long plain scalar: std::regex recursed per character and overflowed
+  // the stack.
+  std::string digits(1 << 20, '7');
+  docs = ParseYaml("a: " + digits + "\nb: " + digits + ".5x\n", "long.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  j = ToJson((*docs)[0].root);
+  EXPECT_EQ(j["a"], digits);  // too large for an integer: kept as text
+  EXPECT_TRUE(j["b"].is_string());
+}
+
 TEST(ToYamlTest, ReadsBackAsTheSameValue) {
   Json j = Json::parse(R"({"metadata":{"name":"web","annotations":{"a/b: c":"x: y","n":"123"}},
     "spec":{"replicas":2,"on":true,"list":[{"name":"a","v":[1,2]},"true","",null,"- x"],

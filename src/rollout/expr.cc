@@ -8,9 +8,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <regex>
 #include <vector>
 
+#include "base/regex.h"
 #include "base/strings.h"
 
 namespace strake::rollout {
@@ -182,6 +182,7 @@ struct ExprNode {
   bool optional = false;
   Value literal;
   std::vector<std::unique_ptr<ExprNode>> kids;
+  std::optional<Regex> re;  // `matches` with a literal pattern: compiled once, by Compile
 };
 
 namespace {
@@ -284,6 +285,7 @@ class Parser {
       auto n = MakeNode(NodeKind::kBinary, col, std::string(op->op));
       n->kids.push_back(std::move(*left));
       n->kids.push_back(std::move(*right));
+      STRAKE_TRY(CompilePattern(*n));
       left = std::move(n);
     }
     if (min_precedence == 0 && IsOp("?")) {
@@ -438,6 +440,22 @@ class Parser {
         return n;
       }
     }
+  }
+
+  // `x matches 'literal'`: the pattern is compiled now, so a bad one is an
+  // error of the expression (with its column), and never compiled again.
+  static Status CompilePattern(ExprNode& n) {
+    const ExprNode& pattern = *n.kids[1];
+    if (n.name != "matches" || pattern.kind != NodeKind::kLiteral || !pattern.literal.is_string())
+      return Ok();
+    const auto& text = pattern.literal.get_ref<const std::string&>();
+    auto re = Regex::Compile(text);
+    if (!re) {
+      return Failf("col {}: bad regular expression {}: {}", pattern.col, Quote(text),
+                   re.error().message);
+    }
+    n.re = std::move(*re);
+    return Ok();
   }
 
   std::vector<Token> toks_;
@@ -666,14 +684,14 @@ class Evaluator {
     if (steps_ > Expr::kMaxSteps) {
       return Failf("col {}: evaluation exceeded {} steps", n.col, Expr::kMaxSteps);
     }
-    try {
-      // ECMAScript regexes backtrack; the step budget above bounds the
-      // subject, and conditions are written by the Rollout's own authors.
-      std::regex re(b, std::regex::ECMAScript);
-      return Value(std::regex_search(a, re));
-    } catch (const std::regex_error& e) {
-      return Failf("col {}: bad regular expression {}: {}", n.col, Quote(b), e.what());
-    }
+    // RE2 (Go's syntax, as expr-lang's): linear in the subject, so the
+    // step budget above bounds the time. A literal pattern was compiled by
+    // Compile; one computed at run time is compiled here.
+    if (n.re) return Value(n.re->PartialMatch(a));
+    auto re = Regex::Compile(b);
+    if (!re)
+      return Failf("col {}: bad regular expression {}: {}", n.col, Quote(b), re.error().message);
+    return Value(re->PartialMatch(a));
   }
 
   Result<Value> Arithmetic(const ExprNode& n, const Value& l, const Value& r) {
