@@ -487,6 +487,11 @@ std::string TypeName(const Value& v) {
   }
 }
 
+// A value as JSON text, for messages and string(): a string that is not
+// valid UTF-8 (indexing a string takes one byte of it) shows U+FFFD where
+// the bad bytes were, instead of throwing.
+std::string Show(const Value& v) { return v.dump(-1, ' ', false, Value::error_handler_t::replace); }
+
 bool IsInt(const Value& v) { return v.is_number_integer(); }
 double AsDouble(const Value& v) { return v.get<double>(); }
 
@@ -567,7 +572,7 @@ class Evaluator {
     auto v = Eval(n);
     if (!v) return tl::unexpected(v.error());
     if (!v->is_boolean()) {
-      return Failf("col {}: {} needs a bool, got {} ({})", n.col, op, TypeName(*v), v->dump());
+      return Failf("col {}: {} needs a bool, got {} ({})", n.col, op, TypeName(*v), Show(*v));
     }
     return v->get<bool>();
   }
@@ -642,7 +647,7 @@ class Evaluator {
       c = k < 0 ? -1 : (k > 0 ? 1 : 0);
     } else {
       return Failf("col {}: cannot compare {} {} {} ({} {} {})", n.col, TypeName(l), op,
-                   TypeName(r), l.dump(), op, r.dump());
+                   TypeName(r), Show(l), op, Show(r));
     }
     if (op == "<") return Value(c < 0);
     if (op == "<=") return Value(c <= 0);
@@ -822,7 +827,7 @@ class Evaluator {
     }
     if (f == "string") {
       if (v->is_string()) return v;
-      return Value(v->dump());
+      return Value(Show(*v));
     }
     return Convert(n, *v);
   }
@@ -854,7 +859,7 @@ class Evaluator {
     if (IsInt(v)) return v;
     double d = AsDouble(v);
     if (!std::isfinite(d) || d >= 9.2e18 || d <= -9.2e18) {
-      return Failf("col {}: {}(): {} does not fit an integer", n.col, f, v.dump());
+      return Failf("col {}: {}(): {} does not fit an integer", n.col, f, Show(v));
     }
     return Value(static_cast<int64_t>(d));
   }
@@ -969,16 +974,24 @@ Result<Expr> Expr::Compile(std::string_view source) {
   return e;
 }
 
+// The evaluator's edge: no input throws through it. Expected failures are
+// values already; a library throw left anywhere (nlohmann's type errors, an
+// allocation) becomes an error of this evaluation, which an analysis counts
+// as a measurement with phase Error.
 Result<Value> Expr::Eval(const std::map<std::string, Value>& vars) const {
-  Evaluator ev(vars);
-  return ev.Eval(*root_);
+  try {
+    Evaluator ev(vars);
+    return ev.Eval(*root_);
+  } catch (const std::exception& e) {
+    return Failf("evaluating {}: {}", Quote(source_), e.what());
+  }
 }
 
 Result<bool> Expr::EvalBool(const std::map<std::string, Value>& vars) const {
   auto v = Eval(vars);
   if (!v) return tl::unexpected(v.error());
   if (!v->is_boolean()) {
-    return Failf("condition {} must be a bool, got {}", Quote(source_), v->dump());
+    return Failf("condition {} must be a bool, got {}", Quote(source_), Show(*v));
   }
   return v->get<bool>();
 }
