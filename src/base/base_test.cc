@@ -8,6 +8,7 @@
 #include "base/duration.h"
 #include "base/fs.h"
 #include "base/process.h"
+#include "base/regex.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 
@@ -25,6 +26,28 @@ TEST(Strings, DnsLabel) {
   EXPECT_FALSE(IsDnsLabel("Build"));
   EXPECT_FALSE(IsDnsLabel("-x"));
   EXPECT_FALSE(IsDnsLabel(std::string(64, 'a')));
+}
+
+TEST(RegexTest, MatchingIsLinearInTheSubject) {
+  auto re = Regex::Compile("(a*)*b");
+  ASSERT_TRUE(re) << re.error().message;
+  EXPECT_FALSE(re->FullMatch(std::string(30, 'a') + "!"));
+  EXPECT_FALSE(re->PartialMatch(std::string(1 << 20, 'a')));
+  EXPECT_TRUE(re->PartialMatch("xxaab!"));
+  EXPECT_FALSE(re->FullMatch("xxaab!"));
+  EXPECT_EQ(re->pattern(), "(a*)*b");
+  Regex copy = *re;
+  EXPECT_TRUE(copy.FullMatch("ab"));
+  EXPECT_FALSE(Regex().FullMatch(""));  // an empty Regex matches nothing
+}
+
+TEST(RegexTest, ABadPatternIsInvalidWithTheReason) {
+  auto bad = Regex::Compile("beta-(0-9]+");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalid);
+  EXPECT_EQ(bad.error().message, "missing ): beta-(0-9]+");
+  EXPECT_FALSE(Regex::Compile(R"((a)\1)"));  // no backreferences in Go's syntax
+  EXPECT_FALSE(Regex::Compile("a{1001}"));   // over RE2's repeat limit
 }
 
 TEST(Duration, ParsesGoSyntax) {

@@ -57,6 +57,7 @@ using CommitHandle = Handle<git_commit, git_commit_free>;
 using TreeHandle = Handle<git_tree, git_tree_free>;
 using EntryHandle = Handle<git_tree_entry, git_tree_entry_free>;
 using BlobHandle = Handle<git_blob, git_blob_free>;
+using OdbHandle = Handle<git_odb, git_odb_free>;
 using RefHandle = Handle<git_reference, git_reference_free>;
 using BranchIterHandle = Handle<git_branch_iterator, git_branch_iterator_free>;
 
@@ -368,16 +369,28 @@ class TreeReader {
   }
 
  private:
+  // The size comes from the object's header, which costs a few bytes of
+  // inflation: a blob over the limit is refused before it is read (blobs
+  // compress, so a small push can hold gigabytes).
   Result<std::string> Read(const git_oid* id, const std::string& path) {
+    if (!odb_.get() && git_repository_odb(odb_.out(), repo_) != 0)
+      return Failf("{}: {}", path, LastGitError());
+    size_t size = 0;
+    git_object_t type = GIT_OBJECT_INVALID;
+    if (git_odb_read_header(&size, &type, odb_.get(), id) != 0)
+      return Failf("{}: {}", path, LastGitError());
+    if (size > limits_.max_file_bytes) {
+      return Failf(ErrorCode::kTooLarge, "{} is {} bytes, over the limit of {}", path, size,
+                   limits_.max_file_bytes);
+    }
+    if (total_ + size > limits_.max_total_bytes) {
+      return Failf(ErrorCode::kTooLarge, "the files read pass the limit of {} bytes",
+                   limits_.max_total_bytes);
+    }
     BlobHandle b;
     if (git_blob_lookup(b.out(), repo_, id) != 0) return Failf("{}: {}", path, LastGitError());
-    auto size = static_cast<size_t>(git_blob_rawsize(b.get()));
-    if (size > limits_.max_file_bytes) {
-      return Failf("{} is {} bytes, over the limit of {}", path, size, limits_.max_file_bytes);
-    }
+    size = static_cast<size_t>(git_blob_rawsize(b.get()));
     total_ += size;
-    if (total_ > limits_.max_total_bytes)
-      return Failf("the files read pass the limit of {} bytes", limits_.max_total_bytes);
     return std::string(static_cast<const char*>(git_blob_rawcontent(b.get())), size);
   }
 
@@ -398,6 +411,7 @@ class TreeReader {
   git_repository* repo_;
   git_tree* root_;
   const ReadLimits& limits_;
+  OdbHandle odb_;  // the repository's object database, opened on first read
   size_t total_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "gitops/git.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 
@@ -138,6 +139,36 @@ TEST_F(GitTest, SymlinksOutOfTheRepositoryAreRefused) {
   auto rel = m->ReadDir(sha, "app", false, [](const std::string& p) { return p != "passwd.yaml"; });
   ASSERT_FALSE(rel);
   EXPECT_NE(rel.error().message.find("outside the repository"), std::string::npos);
+}
+
+// The largest this process has been, in bytes (the peak, so a buffer freed
+// before we look is still seen).
+size_t PeakResidentBytes() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<size_t>(u.ru_maxrss) * 1024;
+}
+
+// Blobs compress: 128 MiB of zeros is a push of a few hundred KB. Its size
+// is read from the object's header, and it is refused before it is inflated.
+TEST_F(GitTest, ABlobOverTheLimitIsRefusedBeforeItIsRead) {
+  Sh("mkdir -p " + work_ + "/app && truncate -s 128M " + work_ + "/app/zeros.yaml");
+  Write("app/ok.yaml", "a: 1\n");
+  std::string sha = Commit("zeros");
+  auto m = Fetched();
+  size_t before = PeakResidentBytes();
+  auto file = m->ReadFileAt(sha, "app/zeros.yaml");
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code, ErrorCode::kTooLarge);
+  EXPECT_EQ(file.error().message, "app/zeros.yaml is 134217728 bytes, over the limit of 8388608");
+  auto dir = m->ReadDir(sha, "app", false, All);
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().message, "app/zeros.yaml is 134217728 bytes, over the limit of 8388608");
+  EXPECT_LT(PeakResidentBytes(), before + (size_t{32} << 20))
+      << "reading the blob's size inflated it";
+  auto ok = m->ReadFileAt(sha, "app/ok.yaml");
+  ASSERT_TRUE(ok && *ok);
+  EXPECT_EQ(**ok, "a: 1\n");
 }
 
 TEST_F(GitTest, LimitsAreErrors) {

@@ -6,9 +6,9 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 
+#include "base/regex.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/merge.h"
@@ -169,10 +169,10 @@ Status ParseManifests(const Ctx& ctx, const std::string& path, const std::string
 // name) it is matched literally.
 struct Pattern {
   std::string text;
-  std::optional<std::regex> re;
+  std::optional<Regex> re;  // RE2, Go's syntax, as kustomize's
 
   bool Matches(const std::string& s) const {
-    return text.empty() || text == s || (re && std::regex_match(s, *re));
+    return text.empty() || text == s || (re && re->FullMatch(s));
   }
 };
 
@@ -235,12 +235,13 @@ Result<Target> ReadTarget(const Here& k, const Node& n, const std::string& field
            Scalar(n, "annotationSelector")};
   for (auto [p, key] : {std::pair{&t.kind, "kind"}, std::pair{&t.name, "name"}}) {
     if (p->text.empty()) continue;
-    try {
-      p->re.emplace(p->text, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      return Failf("{}: {}.{}: {} is not a regular expression: {}",
-                   model::PlaceOf(k.file, *n.Get(key)), field, key, Quote(p->text), e.what());
+    auto re = Regex::Compile(p->text);
+    if (!re) {
+      return Failf(ErrorCode::kInvalid, "{}: {}.{}: {} is not a regular expression: {}",
+                   model::PlaceOf(k.file, *n.Get(key)), field, key, Quote(p->text),
+                   re.error().message);
     }
+    p->re = std::move(*re);
   }
   return t;
 }
@@ -283,8 +284,8 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
       if (json6902) {
         auto patched = model::JsonPatch(o.json, patch);
         if (!patched) {
-          return Failf("{}: {}: {} {}: {}", model::PlaceOf(k.file, at), field, o.Kind(), o.Name(),
-                       patched.error().message);
+          return Failf(patched.error().code, "{}: {}: {} {}: {}", model::PlaceOf(k.file, at), field,
+                       o.Kind(), o.Name(), patched.error().message);
         }
         o.json = std::move(*patched);
       } else {
@@ -294,6 +295,10 @@ Status ApplyPatch(const Here& k, const Node& at, const std::string& field, const
           p["metadata"].erase("namespace");
         }
         o.json = StrategicMerge(std::move(o.json), p);
+      }
+      if (auto size = model::CheckObjectSize(o.json, o.Kind() + " " + o.Name()); !size) {
+        return Failf(ErrorCode::kTooLarge, "{}: {}: {}", model::PlaceOf(k.file, at), field,
+                     size.error().message);
       }
     }
     if (hits == 0) {

@@ -1,5 +1,6 @@
 #include "gitops/kustomize.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "gitops/test_repo.h"
@@ -240,6 +241,22 @@ TEST_F(KustomizeTest, TargetNamesAreAnchoredRegularExpressions) {
   EXPECT_EQ((*Find(*built, "ConfigMap", "cm-b"))["data"].value("patched", ""), "yes");
   EXPECT_FALSE((*Find(*built, "ConfigMap", "cm-ab")).contains("data"));
 
+  // Go's (RE2) syntax, linear in the name: '(a*)*b' against a long name
+  // took std::regex exponential time.
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\n"
+        "patches:\n"
+        "- target: {kind: ConfigMap, name: '(a*)*b|(?i:CM-A)'}\n"
+        "  patch: '[{op: add, path: /data, value: {patched: \"yes\"}}]'\n");
+  Write("c/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-a}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " +
+            std::string(40, 'a') + "-}\n");
+  built = Build("c");
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_EQ((*Find(*built, "ConfigMap", "cm-a"))["data"].value("patched", ""), "yes");
+  EXPECT_FALSE((*Find(*built, "ConfigMap", std::string(40, 'a') + "-")).contains("data"));
+
   Write("c/kustomization.yaml",
         "resources: [cm.yaml]\n"
         "patches:\n"
@@ -251,6 +268,25 @@ TEST_F(KustomizeTest, TargetNamesAreAnchoredRegularExpressions) {
                                         "\"cm-(a\" is not a regular expression",
                                         0),
             0u)
+      << built.error().message;
+}
+
+TEST_F(KustomizeTest, APatchThatDoublesAnObjectIsRefusedWithItsPlace) {
+  std::string ops;
+  for (int i = 0; i < 40; ++i) ops += fmt::format("{{op: copy, from: /data, path: /data/k{}}},", i);
+  Write("c/kustomization.yaml",
+        "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n"
+        "  patch: '[" +
+            ops + "]'\n");
+  Write("c/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: " +
+                         std::string(1000, 'a') + "}\n");
+  auto built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_EQ(built.error().message.rfind("c/kustomization.yaml:3:3: patches[0]: ConfigMap cm: [", 0),
+            0u)
+      << built.error().message;
+  EXPECT_NE(built.error().message.find("over the limit of 3145728 bytes"), std::string::npos)
       << built.error().message;
 }
 

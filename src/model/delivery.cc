@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/regex.h"
 #include "model/delivery_decode.h"
 #include "model/fields.h"
 
@@ -198,8 +199,13 @@ StringMatchSpec DecodeStringMatch(Ctx& ctx, const Node& n, const std::string& pa
     m = {StringMatchSpec::Kind::kExact, ctx.Str(*v, f.Sub("exact"))}, ++set;
   if (const Node* v = f.Get("prefix"))
     m = {StringMatchSpec::Kind::kPrefix, ctx.Str(*v, f.Sub("prefix"))}, ++set;
-  if (const Node* v = f.Get("regex"))
+  if (const Node* v = f.Get("regex")) {
     m = {StringMatchSpec::Kind::kRegex, ctx.Str(*v, f.Sub("regex"))}, ++set;
+    // Argo's header routes take Go's (RE2) syntax; the router compiles the
+    // same pattern, so a bad one is refused here, at its place.
+    if (auto re = Regex::Compile(m.value); !re)
+      ctx.Error(*v, f.Sub("regex"), "not a regular expression: " + re.error().message);
+  }
   if (set != 1 && f.ok()) ctx.Error(n, path, "needs exactly one of exact, prefix, regex");
   return m;
 }

@@ -79,6 +79,36 @@ spec:
       << errors[4];
 }
 
+TEST(DeliveryDecodeTest, AHeaderRouteRegexIsCompiledWhenDecoded) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      trafficRouting: {managedRoutes: [{name: beta}]}
+      steps:
+      - setHeaderRoute:
+          name: beta
+          match:
+          - {headerName: X-Group, headerValue: {regex: "beta-(0-9]+"}}
+)",
+             diags);
+  auto errors = diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 1u) << diags.ErrorText();
+  EXPECT_EQ(errors[0].rfind("r.yaml:17:56: spec.strategy.canary.steps[0].setHeaderRoute.match[0]"
+                            ".headerValue.regex: not a regular expression: ",
+                            0),
+            0u)
+      << errors[0];
+}
+
 TEST(DeliveryDecodeTest, StrategyAndSelectorAreChecked) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1

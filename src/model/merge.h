@@ -12,7 +12,9 @@
 //     kLastApplied, where Argo CD's three-way diff also looks for it.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "model/node.h"
@@ -21,10 +23,29 @@ namespace strake::model {
 
 inline constexpr const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
-// RFC 7386.
+// Limits against patch bombs (Kubernetes' CVE-2019-1002100: 40 `copy`
+// operations double an object 40 times). Kubernetes allows 10,000
+// operations in one JSON patch; etcd refuses requests over 1.5 MiB, and we
+// allow twice that for an object, as serialized JSON.
+inline constexpr size_t kMaxPatchOperations = 10'000;
+inline constexpr size_t kMaxObjectBytes = size_t{3} << 20;  // 3 MiB
+
+// The length of `j` serialized as compact JSON, estimated without
+// serializing (escapes are not counted): O(nodes), no allocation per node.
+size_t ApproxJsonSize(const Json& j);
+
+// kTooLarge, naming `what` and the limit, when `j` is over kMaxObjectBytes.
+Status CheckObjectSize(const Json& j, std::string_view what);
+
+// RFC 7386. The result is at most the sizes of both inputs together.
 Json MergePatch(Json target, const Json& patch);
 
 // RFC 6902; an error names the operation that failed (its index and path).
+// More than kMaxPatchOperations operations, or a result over
+// kMaxObjectBytes, is kTooLarge, found before the operation that would pass
+// the limit runs (each operation's added size is estimated from its value,
+// not by serializing the object again). Nothing of a failed patch is
+// returned.
 Result<Json> JsonPatch(const Json& target, const Json& patch);
 
 // live (what is stored), last (the previous apply, or null), applied (this

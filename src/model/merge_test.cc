@@ -1,5 +1,6 @@
 #include "model/merge.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace strake::model {
@@ -35,6 +36,75 @@ TEST(MergeTest, JsonPatchAppliesEveryOperationOrNamesTheOneThatFailed) {
   EXPECT_FALSE(failed_test);
   EXPECT_FALSE(JsonPatch(target, J(R"({"op":"add"})")));
   EXPECT_FALSE(JsonPatch(target, J(R"([{"path":"/a"}])")));
+}
+
+// Kubernetes' CVE-2019-1002100: each "copy" of the object into itself
+// doubles it; 40 of them (2 KB of patch) asked for 6 GB. The limit is found
+// before the copy that would pass it, so memory stays bounded.
+TEST(MergeTest, JsonPatchThatDoublesTheObjectIsRefusedBeforeItGrows) {
+  Json target = {{"d", {{"x", std::string(1000, 'x')}}}};
+  Json patch = Json::array();
+  for (int i = 0; i < 40; ++i) {
+    patch.push_back({{"op", "copy"}, {"from", "/d"}, {"path", fmt::format("/d/k{}", i)}});
+  }
+  EXPECT_LT(patch.dump().size(), 2500u);
+  auto got = JsonPatch(target, patch);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(got.error().message.find("copy /d/k"), std::string::npos) << got.error().message;
+  EXPECT_NE(got.error().message.find(fmt::format("over the limit of {} bytes", kMaxObjectBytes)),
+            std::string::npos)
+      << got.error().message;
+  // Adding a large value repeatedly is found the same way.
+  Json adds = Json::array();
+  for (int i = 0; i < 8; ++i) {
+    adds.push_back({{"op", "add"},
+                    {"path", fmt::format("/a{}", i)},
+                    {"value", std::string(kMaxObjectBytes / 4, 'v')}});
+  }
+  auto added = JsonPatch(Json::object(), adds);
+  ASSERT_FALSE(added);
+  EXPECT_EQ(added.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(added.error().message.find("[3] add /a3"), std::string::npos) << added.error().message;
+}
+
+TEST(MergeTest, JsonPatchHasAnOperationLimitAndTenThousandStayFast) {
+  Json target = {{"spec", {{"replicas", 1}, {"big", std::string(1 << 20, 'b')}}}};
+  Json patch = Json::array();
+  for (size_t i = 0; i < kMaxPatchOperations; ++i) {
+    patch.push_back({{"op", "replace"}, {"path", "/spec/replicas"}, {"value", i}});
+  }
+  // In place and with the size tracked per operation: 10,000 operations on
+  // a 1 MiB object do not copy or serialize it 10,000 times.
+  auto ok = JsonPatch(target, patch);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ((*ok)["spec"]["replicas"], kMaxPatchOperations - 1);
+  // Replacing the same key over and over is not counted as growth.
+  Json same = Json::array();
+  for (int i = 0; i < 100; ++i) {
+    same.push_back({{"op", "add"}, {"path", "/spec/big"}, {"value", std::string(1 << 20, 'c')}});
+  }
+  auto replaced = JsonPatch(target, same);
+  EXPECT_TRUE(replaced) << replaced.error().message;
+  patch.push_back({{"op", "test"}, {"path", "/spec/replicas"}, {"value", 0}});
+  auto over = JsonPatch(target, patch);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kTooLarge);
+  EXPECT_EQ(over.error().message, "10001 operations, over the limit of 10000");
+}
+
+TEST(MergeTest, ObjectSizeIsEstimatedCloseToItsSerializedLength) {
+  Json j =
+      J(R"({"a":[1,-20,3.5,true,false,null,"str"],"b":{"c":{}},"d":[],"e":18446744073709551615})");
+  size_t want = j.dump().size();
+  EXPECT_LE(ApproxJsonSize(j), want + 24);
+  EXPECT_GE(ApproxJsonSize(j), want);
+  EXPECT_TRUE(CheckObjectSize(j, "x"));
+  Json big = {{"data", std::string(kMaxObjectBytes, 'z')}};
+  auto refused = CheckObjectSize(big, "configmap c");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kTooLarge);
+  EXPECT_EQ(refused.error().message.rfind("configmap c is about ", 0), 0u);
 }
 
 TEST(MergeTest, ApplyKeepsWhatOthersSetAndDropsWhatItNoLongerSets) {

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <map>
 #include <memory>
-#include <regex>
 #include <set>
 
 #include "base/fs.h"
@@ -69,6 +68,7 @@ class Builder {
     Node key;
     std::set<std::string> merged;  // keys that came from "<<" and may be overridden
     std::string anchor;
+    size_t count = 1;  // nodes in `node` (as Node::Count), kept as children arrive
   };
 
   Result<std::vector<Document>> Loop(yaml_parser_t& parser) {
@@ -112,7 +112,7 @@ class Builder {
                             n.scalar == "Null" || n.scalar == "NULL")) {
             n.kind = Node::Kind::kNull;
           }
-          STRAKE_TRY(Emit(std::move(n), Anchor(ev.data.scalar.anchor), mark));
+          STRAKE_TRY(Emit(std::move(n), 1, Anchor(ev.data.scalar.anchor), mark));
           break;
         }
         case YAML_SEQUENCE_START_EVENT:
@@ -134,7 +134,7 @@ class Builder {
         case YAML_MAPPING_END_EVENT: {
           Frame f = std::move(stack_.back());
           stack_.pop_back();
-          STRAKE_TRY(Emit(std::move(f.node), f.anchor, mark, /*counted=*/true));
+          STRAKE_TRY(Emit(std::move(f.node), f.count, f.anchor, mark, /*counted=*/true));
           break;
         }
         case YAML_ALIAS_EVENT: {
@@ -144,18 +144,19 @@ class Builder {
             return Failf("{}:{}:{}: unknown alias *{}", file_, mark.line, mark.col, name);
           }
           if (++alias_expansions_ > limits_.max_alias_expansions) {
-            return Failf("{}:{}:{}: more than {} alias expansions", file_, mark.line, mark.col,
-                         limits_.max_alias_expansions);
+            return Failf(ErrorCode::kTooLarge, "{}:{}:{}: more than {} alias expansions", file_,
+                         mark.line, mark.col, limits_.max_alias_expansions);
           }
           // Count before copying, so a bomb is refused before it takes memory.
           alias_nodes_ += it->second.size;
           if (alias_nodes_ > limits_.max_alias_nodes) {
-            return Failf("{}:{}:{}: aliases expand to more than {} nodes (YAML alias bomb?)", file_,
+            return Failf(ErrorCode::kTooLarge,
+                         "{}:{}:{}: aliases expand to more than {} nodes (YAML alias bomb?)", file_,
                          mark.line, mark.col, limits_.max_alias_nodes);
           }
           STRAKE_TRY(CountNodes(it->second.size, mark));
           Node copy = *it->second.node;
-          STRAKE_TRY(Emit(std::move(copy), "", mark, /*counted=*/true));
+          STRAKE_TRY(Emit(std::move(copy), it->second.size, "", mark, /*counted=*/true));
           break;
         }
         default:
@@ -171,22 +172,40 @@ class Builder {
   Status CountNodes(size_t n, Mark mark) {
     nodes_ += n;
     if (nodes_ > limits_.max_nodes) {
-      return Failf("{}:{}:{}: document expands to more than {} nodes (YAML alias bomb?)", file_,
+      return Failf(ErrorCode::kTooLarge,
+                   "{}:{}:{}: document expands to more than {} nodes (YAML alias bomb?)", file_,
                    mark.line, mark.col, limits_.max_nodes);
     }
     return Ok();
   }
 
-  Status Emit(Node n, const std::string& anchor, Mark mark, bool counted = false) {
+  // An anchor keeps a copy of its node, for aliases to copy again. Nested
+  // anchors copy each level's subtree once more (O(size x depth) with no
+  // alias at all), so the copy is counted against the node budget first.
+  Status CountAnchorCopy(const std::string& anchor, size_t count, Mark at) {
+    nodes_ += count;
+    if (nodes_ > limits_.max_nodes) {
+      return Failf(ErrorCode::kTooLarge,
+                   "{}:{}:{}: anchor &{} copies {} nodes, and the document with its anchor and "
+                   "alias copies passes the limit of {} nodes (nested YAML anchors?)",
+                   file_, at.line, at.col, anchor, count, limits_.max_nodes);
+    }
+    return Ok();
+  }
+
+  // `count` is the number of nodes in `n`.
+  Status Emit(Node n, size_t count, const std::string& anchor, Mark mark, bool counted = false) {
     if (!counted) STRAKE_TRY(CountNodes(1, mark));
     if (!anchor.empty()) {
-      anchors_[anchor] = Anchored{std::make_shared<Node>(n), n.Count()};
+      STRAKE_TRY(CountAnchorCopy(anchor, count, n.mark));
+      anchors_[anchor] = Anchored{std::make_shared<Node>(n), count};
     }
     if (stack_.empty()) {
       root_ = std::move(n);
       return Ok();
     }
     Frame& top = stack_.back();
+    top.count += count;
     if (top.node.IsSeq()) {
       top.node.seq.push_back(std::move(n));
       return Ok();
@@ -200,7 +219,7 @@ class Builder {
       return Ok();
     }
     top.have_key = false;
-    if (top.key.scalar == "<<" && !top.key.quoted) return Merge(top, n);
+    if (top.key.scalar == "<<" && !top.key.quoted) return Merge(top, std::move(n));
     for (auto& [k, v] : top.node.map) {
       if (k.scalar == top.key.scalar) {
         if (top.merged.erase(k.scalar)) {
@@ -216,22 +235,22 @@ class Builder {
   }
 
   // YAML merge key: "<<: *base" or "<<: [*a, *b]"; explicit keys win.
-  Status Merge(Frame& frame, const Node& src) {
+  Status Merge(Frame& frame, Node src) {
     Node& target = frame.node;
-    std::vector<const Node*> sources;
+    std::vector<Node*> sources;
     if (src.IsMap())
       sources.push_back(&src);
     else if (src.IsSeq())
-      for (const auto& s : src.seq) sources.push_back(&s);
-    for (const Node* s : sources) {
+      for (auto& s : src.seq) sources.push_back(&s);
+    for (Node* s : sources) {
       if (!s->IsMap()) {
         return Failf("{}:{}:{}: merge key \"<<\" needs a mapping", file_, s->mark.line,
                      s->mark.col);
       }
-      for (const auto& [k, v] : s->map) {
+      for (auto& [k, v] : s->map) {
         if (!target.Get(k.scalar)) {
-          target.map.push_back(MapEntry{k, v});
           frame.merged.insert(k.scalar);
+          target.map.push_back(MapEntry{std::move(k), std::move(v)});
         }
       }
     }
@@ -266,21 +285,61 @@ Result<std::vector<Document>> ParseYamlFile(const std::string& path, const Parse
   return ParseYaml(*text, path, limits);
 }
 
+namespace {
+
+// YAML 1.2 core schema, written out rather than as std::regex (which
+// recurses per character and overflows the stack on a long scalar).
+size_t Digits(std::string_view s, size_t i) {
+  size_t start = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  return i - start;
+}
+
+size_t Sign(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+// [-+]?[0-9]+
+bool IsYamlInt(std::string_view s) {
+  size_t i = Sign(s);
+  return i < s.size() && Digits(s, i) == s.size() - i;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsYamlFloat(std::string_view s) {
+  size_t i = Sign(s);
+  size_t whole = Digits(s, i);
+  i += whole;
+  if (i < s.size() && s[i] == '.') {
+    size_t fraction = Digits(s, i + 1);
+    if (whole == 0 && fraction == 0) return false;
+    i += 1 + fraction;
+  } else if (whole == 0) {
+    return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    i += Sign(s.substr(i));
+    size_t exponent = Digits(s, i);
+    if (exponent == 0) return false;
+    i += exponent;
+  }
+  return i == s.size();
+}
+
+}  // namespace
+
 static Json ScalarToJson(const Node& n) {
   if (n.quoted) return n.scalar;
   const std::string& s = n.scalar;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex int_re("[-+]?[0-9]+");
-  static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  if (std::regex_match(s, int_re)) {
+  if (IsYamlInt(s)) {
     try {
       return std::stoll(s);
     } catch (const std::exception&) {
       return s;
     }
   }
-  if (std::regex_match(s, float_re)) {
+  if (IsYamlFloat(s)) {
     try {
       return std::stod(s);
     } catch (const std::exception&) {

@@ -68,9 +68,21 @@ MetricResult MetricResult::FromJson(const Json& j) {
 
 // ---- the rules ---------------------------------------------------------------------
 
+namespace {
+
+// `s` with each invalid UTF-8 sequence replaced by U+FFFD: a measurement is
+// stored as JSON, which must be valid UTF-8, and its value and message may
+// hold bytes from a provider or a condition.
+std::string ValidUtf8(const std::string& s) {
+  return Value::parse(Value(s).dump(-1, ' ', false, Value::error_handler_t::replace))
+      .get<std::string>();
+}
+
+}  // namespace
+
 Measurement AssessValue(const model::Metric& m, const Value& result) {
   Measurement out;
-  out.value = result.dump();
+  out.value = result.dump(-1, ' ', false, Value::error_handler_t::replace);
   if (m.provider.kind == model::MetricProvider::Kind::kJob && m.success_condition.empty() &&
       m.failure_condition.empty()) {
     out.phase = result == true ? "Successful" : "Failed";
@@ -109,6 +121,8 @@ Measurement AssessValue(const model::Metric& m, const Value& result) {
 }
 
 void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
+  measurement.value = ValidUtf8(measurement.value);
+  measurement.message = ValidUtf8(measurement.message);
   // As Argo counts: an Error measurement is not in `count` (it is retried).
   if (measurement.phase != "Error") r.count++;
   if (measurement.phase == "Successful") r.successful++;
@@ -253,7 +267,8 @@ Result<Value> JsonPath(const Value& doc, std::string path) {
 
 double ParseSample(const Value& v) {
   if (v.is_number()) return v.get<double>();
-  std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  std::string s = v.is_string() ? v.get<std::string>()
+                                : v.dump(-1, ' ', false, Value::error_handler_t::replace);
   if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (s == "+Inf") return std::numeric_limits<double>::infinity();
   if (s == "-Inf") return -std::numeric_limits<double>::infinity();

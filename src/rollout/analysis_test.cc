@@ -57,6 +57,23 @@ TEST(AnalysisRulesTest, ConditionsJudgeAMeasurement) {
   EXPECT_EQ(AssessValue(only_failure, 0.5).phase, "Successful");
 }
 
+TEST(AnalysisRulesTest, AValueThatIsNotValidUtf8IsRecordedReplaced) {
+  auto m = MetricFrom(R"(  - name: m
+    successCondition: result[0] == "x"
+    provider: {router: {service: s}}
+)");
+  auto judged = AssessValue(m, Value::array({std::string("\xc3")}));
+  EXPECT_EQ(judged.phase, "Failed");
+  EXPECT_EQ(judged.value, "[\"\xEF\xBF\xBD\"]");
+  MetricResult r;
+  Measurement bad;
+  bad.phase = "Error";
+  bad.message = "provider said \xff";
+  Record(m, r, bad);
+  EXPECT_EQ(r.measurements.at(0).message, "provider said \xEF\xBF\xBD");
+  EXPECT_NO_THROW((void)r.ToJson().dump());
+}
+
 TEST(AnalysisRulesTest, LimitsDecideTheMetric) {
   auto m = MetricFrom(R"(  - name: m
     count: 3
@@ -223,6 +240,34 @@ TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Error");
   EXPECT_EQ(Status()["message"], "metric rate Error: no requests");
+}
+
+// A condition that cannot be evaluated is a measurement error, counted
+// against consecutiveErrorLimit as Argo counts it: the run ends in Error
+// instead of waiting for ever with no measurement (the evaluator threw).
+TEST_F(AnalysisRunTest, AnEvaluationErrorIsAnErrorMeasurement) {
+  CreateRun(R"(- name: rate
+  interval: 1s
+  consecutiveErrorLimit: 1
+  successCondition: '"é"[0]'
+  provider: {router: {service: web}}
+)");
+  providers_.answers = {Value(1.0)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  auto r = rec.Reconcile("default/run1");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(Status()["phase"], "Running");
+  Json m = Status()["metricResults"][0];
+  EXPECT_EQ(m["error"], 1);
+  ASSERT_EQ(m["measurements"].size(), 1u);
+  EXPECT_EQ(m["measurements"][0]["phase"], "Error");
+  EXPECT_NE(m["measurements"][0]["message"].get<std::string>().find("must be a bool"),
+            std::string::npos)
+      << m.dump();
+  clock_.Advance(1s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Error");
+  EXPECT_EQ(Status()["metricResults"][0]["consecutiveError"], 2);
 }
 
 TEST_F(AnalysisRunTest, MissingArgumentIsAnError) {

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <regex>
 #include <vector>
 
+#include "base/regex.h"
 #include "base/strings.h"
 
 namespace strake::rollout {
@@ -182,6 +182,7 @@ struct ExprNode {
   bool optional = false;
   Value literal;
   std::vector<std::unique_ptr<ExprNode>> kids;
+  std::optional<Regex> re;  // `matches` with a literal pattern: compiled once, by Compile
 };
 
 namespace {
@@ -284,6 +285,7 @@ class Parser {
       auto n = MakeNode(NodeKind::kBinary, col, std::string(op->op));
       n->kids.push_back(std::move(*left));
       n->kids.push_back(std::move(*right));
+      STRAKE_TRY(CompilePattern(*n));
       left = std::move(n);
     }
     if (min_precedence == 0 && IsOp("?")) {
@@ -440,6 +442,22 @@ class Parser {
     }
   }
 
+  // `x matches 'literal'`: the pattern is compiled now, so a bad one is an
+  // error of the expression (with its column), and never compiled again.
+  static Status CompilePattern(ExprNode& n) {
+    const ExprNode& pattern = *n.kids[1];
+    if (n.name != "matches" || pattern.kind != NodeKind::kLiteral || !pattern.literal.is_string())
+      return Ok();
+    const auto& text = pattern.literal.get_ref<const std::string&>();
+    auto re = Regex::Compile(text);
+    if (!re) {
+      return Failf("col {}: bad regular expression {}: {}", pattern.col, Quote(text),
+                   re.error().message);
+    }
+    n.re = std::move(*re);
+    return Ok();
+  }
+
   std::vector<Token> toks_;
   size_t pos_ = 0;
   int depth_ = 0;
@@ -468,6 +486,11 @@ std::string TypeName(const Value& v) {
       return "unknown";
   }
 }
+
+// A value as JSON text, for messages and string(): a string that is not
+// valid UTF-8 (indexing a string takes one byte of it) shows U+FFFD where
+// the bad bytes were, instead of throwing.
+std::string Show(const Value& v) { return v.dump(-1, ' ', false, Value::error_handler_t::replace); }
 
 bool IsInt(const Value& v) { return v.is_number_integer(); }
 double AsDouble(const Value& v) { return v.get<double>(); }
@@ -549,7 +572,7 @@ class Evaluator {
     auto v = Eval(n);
     if (!v) return tl::unexpected(v.error());
     if (!v->is_boolean()) {
-      return Failf("col {}: {} needs a bool, got {} ({})", n.col, op, TypeName(*v), v->dump());
+      return Failf("col {}: {} needs a bool, got {} ({})", n.col, op, TypeName(*v), Show(*v));
     }
     return v->get<bool>();
   }
@@ -624,7 +647,7 @@ class Evaluator {
       c = k < 0 ? -1 : (k > 0 ? 1 : 0);
     } else {
       return Failf("col {}: cannot compare {} {} {} ({} {} {})", n.col, TypeName(l), op,
-                   TypeName(r), l.dump(), op, r.dump());
+                   TypeName(r), Show(l), op, Show(r));
     }
     if (op == "<") return Value(c < 0);
     if (op == "<=") return Value(c <= 0);
@@ -666,14 +689,14 @@ class Evaluator {
     if (steps_ > Expr::kMaxSteps) {
       return Failf("col {}: evaluation exceeded {} steps", n.col, Expr::kMaxSteps);
     }
-    try {
-      // ECMAScript regexes backtrack; the step budget above bounds the
-      // subject, and conditions are written by the Rollout's own authors.
-      std::regex re(b, std::regex::ECMAScript);
-      return Value(std::regex_search(a, re));
-    } catch (const std::regex_error& e) {
-      return Failf("col {}: bad regular expression {}: {}", n.col, Quote(b), e.what());
-    }
+    // RE2 (Go's syntax, as expr-lang's): linear in the subject, so the
+    // step budget above bounds the time. A literal pattern was compiled by
+    // Compile; one computed at run time is compiled here.
+    if (n.re) return Value(n.re->PartialMatch(a));
+    auto re = Regex::Compile(b);
+    if (!re)
+      return Failf("col {}: bad regular expression {}: {}", n.col, Quote(b), re.error().message);
+    return Value(re->PartialMatch(a));
   }
 
   Result<Value> Arithmetic(const ExprNode& n, const Value& l, const Value& r) {
@@ -804,7 +827,7 @@ class Evaluator {
     }
     if (f == "string") {
       if (v->is_string()) return v;
-      return Value(v->dump());
+      return Value(Show(*v));
     }
     return Convert(n, *v);
   }
@@ -836,7 +859,7 @@ class Evaluator {
     if (IsInt(v)) return v;
     double d = AsDouble(v);
     if (!std::isfinite(d) || d >= 9.2e18 || d <= -9.2e18) {
-      return Failf("col {}: {}(): {} does not fit an integer", n.col, f, v.dump());
+      return Failf("col {}: {}(): {} does not fit an integer", n.col, f, Show(v));
     }
     return Value(static_cast<int64_t>(d));
   }
@@ -951,16 +974,24 @@ Result<Expr> Expr::Compile(std::string_view source) {
   return e;
 }
 
+// The evaluator's edge: no input throws through it. Expected failures are
+// values already; a library throw left anywhere (nlohmann's type errors, an
+// allocation) becomes an error of this evaluation, which an analysis counts
+// as a measurement with phase Error.
 Result<Value> Expr::Eval(const std::map<std::string, Value>& vars) const {
-  Evaluator ev(vars);
-  return ev.Eval(*root_);
+  try {
+    Evaluator ev(vars);
+    return ev.Eval(*root_);
+  } catch (const std::exception& e) {
+    return Failf("evaluating {}: {}", Quote(source_), e.what());
+  }
 }
 
 Result<bool> Expr::EvalBool(const std::map<std::string, Value>& vars) const {
   auto v = Eval(vars);
   if (!v) return tl::unexpected(v.error());
   if (!v->is_boolean()) {
-    return Failf("condition {} must be a bool, got {}", Quote(source_), v->dump());
+    return Failf("condition {} must be a bool, got {}", Quote(source_), Show(*v));
   }
   return v->get<bool>();
 }

@@ -11,7 +11,9 @@
 // counts from the end), `a["k"]`; unary `-`, `+`, `!`, `not`; `**` and `^`;
 // `* / %`; `+ -` (also string and array concatenation); `< <= > >=`;
 // `== !=`; `in`, `not in`, `contains`, `startsWith`, `endsWith`, `matches`;
-// `&& and`; `|| or`; `?:`; `??` (nil coalescing). Functions: len, abs, int,
+// `&& and`; `|| or`; `?:`; `??` (nil coalescing). `matches` takes RE2
+// syntax (Go's regexp, as expr-lang does) and runs in linear time; a literal
+// pattern is compiled by Compile, so a bad one is a compile error. Functions: len, abs, int,
 // float, string, isNaN, isInf, isNil, asInt, asFloat, default, all, any,
 // none, one, filter, map and count with a `#` element predicate
 // (`all(result, # > 0.9)`), min, max, sum, avg.

@@ -94,6 +94,48 @@ TEST(ExprTest, StringOperators) {
   EXPECT_NE(EvalError("'x' matches '('").find("bad regular expression"), std::string::npos);
 }
 
+// std::regex backtracks: '(a*)*b' against 30 a's and a '!' took minutes
+// (exponential). RE2 answers in microseconds; a hang shows as the ctest
+// timeout, so there is no timed assertion here.
+TEST(ExprTest, MatchesIsLinearTimeWithGoSyntax) {
+  EXPECT_EQ(EvalOk("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' matches '(a*)*b'"), false);
+  Vars vars{{"result", std::string(5000, 'a') + "!"}, {"pattern", "(a|aa)*(a|aa)*c"}};
+  EXPECT_EQ(EvalOk("result matches '(a|a?)+$'", vars), true);
+  EXPECT_EQ(EvalOk("result matches pattern", vars), false);          // compiled when evaluated
+  EXPECT_EQ(EvalOk("'Status-OK' matches '(?i)^status-ok$'"), true);  // Go's flags
+  EXPECT_EQ(EvalOk("'abc' matches 'b'"), true);  // unanchored, as Go's MatchString
+  // A literal pattern is compiled with the expression: an error with its column.
+  auto bad = Expr::Compile("result matches '(a'");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("col 16: bad regular expression \"(a\": ", 0), 0u)
+      << bad.error().message;
+  // Backreferences are not Go (nor RE2) syntax.
+  EXPECT_FALSE(Expr::Compile(R"('aa' matches '(a)\\1')"));
+  vars["pattern"] = "(";
+  EXPECT_NE(EvalError("result matches pattern", vars).find("col 8: bad regular expression"),
+            std::string::npos);
+}
+
+// Indexing a string takes one byte: "é"[0] is half a character, and
+// showing it (in an error, in string()) threw nlohmann's invalid UTF-8
+// error through the evaluator, past the analysis controller's judgement.
+TEST(ExprTest, NoInputThrowsOutOfTheEvaluator) {
+  auto half = Expr::Compile(R"("é"[0])");
+  ASSERT_TRUE(half) << half.error().message;
+  auto b = half->EvalBool({});
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().message, "condition \"\\\"é\\\"[0]\" must be a bool, got \"\xEF\xBF\xBD\"");
+  EXPECT_EQ(EvalOk(R"(string("é"[0]))").get<std::string>(), "\xC3");  // the byte itself
+  EXPECT_EQ(EvalOk(R"(string(["é"[0]]))"), "[\"\xEF\xBF\xBD\"]");
+  EXPECT_EQ(EvalOk(R"("é"[0] == "x")"), false);
+  EXPECT_NE(EvalError(R"("é"[0] > 1)").find("\xEF\xBF\xBD"), std::string::npos);
+  Vars bad{{"result", Value::array({std::string("\xff\xfe"), 1})}};
+  EXPECT_NE(EvalError("result[0] < 1", bad).find("\xEF\xBF\xBD"), std::string::npos);
+  EXPECT_NE(EvalError("result && true", bad).find("needs a bool"), std::string::npos);
+  EXPECT_TRUE(EvalOk("string(result) != ''", bad).is_boolean());
+  EXPECT_FALSE(Expr::Compile("result")->EvalBool(bad));
+}
+
 TEST(ExprTest, BuiltinFunctions) {
   Vars vars{{"result", Value::array({0.5, 0.9, 0.99})}};
   EXPECT_EQ(EvalOk("all(result, # > 0.4)", vars), true);

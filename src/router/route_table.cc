@@ -10,11 +10,10 @@ Result<StringMatch> StringMatch::Make(Kind kind, std::string value) {
   m.value = std::move(value);
   if (kind == Kind::kRegex) {
     if (m.value.size() > 1024) return Fail("regex longer than 1024 characters");
-    try {
-      m.re = std::make_shared<const std::regex>(m.value, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return Failf("bad regex {}: {}", Quote(m.value), e.what());
-    }
+    auto re = Regex::Compile(m.value);
+    if (!re)
+      return Failf(ErrorCode::kInvalid, "bad regex {}: {}", Quote(m.value), re.error().message);
+    m.re = std::move(*re);
   }
   return m;
 }
@@ -26,7 +25,7 @@ bool StringMatch::Matches(std::string_view s) const {
     case Kind::kPrefix:
       return StartsWith(s, value);
     case Kind::kRegex:
-      return re && std::regex_match(s.begin(), s.end(), *re);
+      return re && re->FullMatch(s);
   }
   return false;
 }

@@ -9,24 +9,25 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/regex.h"
 #include "base/result.h"
 
 namespace strake::router {
 
-// Argo's StringMatch: exactly one of exact, prefix, regex.
+// Argo's StringMatch: exactly one of exact, prefix, regex (the whole value
+// must match).
 struct StringMatch {
   enum class Kind { kExact, kPrefix, kRegex };
   Kind kind = Kind::kExact;
   std::string value;
-  // Compiled once by Make; shared because tables are copied whole and a
-  // std::regex is expensive to copy.
-  std::shared_ptr<const std::regex> re;
+  // Compiled once by Make (RE2: linear time, Go's syntax, as Argo's); copies
+  // of a table share the compiled program.
+  std::optional<Regex> re;
 
   static Result<StringMatch> Make(Kind kind, std::string value);
   bool Matches(std::string_view s) const;

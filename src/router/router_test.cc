@@ -232,6 +232,24 @@ TEST_F(RouterTest, HeaderRoutesMatchExactPrefixAndRegex) {
   EXPECT_FALSE(StringMatch::Make(StringMatch::Kind::kRegex, "("));
 }
 
+// A header regex is RE2 (Go's syntax, as Argo's): compiled once with the
+// table, and linear in the header, so a hostile header cannot stall a
+// request (std::regex took exponential time on this one).
+TEST_F(RouterTest, HeaderRegexIsLinearTime) {
+  auto slow = StringMatch::Make(StringMatch::Kind::kRegex, "(a*)*b");
+  ASSERT_TRUE(slow);
+  EXPECT_FALSE(slow->Matches(std::string(30, 'a') + "!"));
+  EXPECT_FALSE(slow->Matches(std::string(100'000, 'a')));
+  EXPECT_TRUE(slow->Matches("aaab"));
+  RouteTable copy;
+  copy.header_routes.push_back({"r", {{"X-Group", *slow}}, 0});
+  RouteTable again = copy;  // copies share the compiled pattern
+  EXPECT_TRUE(again.header_routes[0].headers[0].second.Matches("b"));
+  auto bad = StringMatch::Make(StringMatch::Kind::kRegex, "(?<name>x)\\1");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalid);
+}
+
 TEST_F(RouterTest, MirrorCopiesAnExactShareAndDiscardsTheCopysAnswer) {
   Backend stable("stable"), canary("canary", 500);
   RouteTable t = Split(stable, 100, canary, 0);

@@ -295,6 +295,8 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
                          fmt::format("this path takes {} {}, not {} {}", k.api_version, k.kind,
                                      body.value("apiVersion", "?"), body.value("kind", "?")));
   }
+  if (auto size = model::CheckObjectSize(body, fmt::format("{} {}", ToLower(k.kind), name)); !size)
+    return ErrorResponse(size.error());
   if (k.kind == "RolloutRevision" || k.kind == "AnalysisRun") {
     return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
   }
@@ -466,7 +468,11 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
       body = model::MergePatch(live, patch);
     } else if (mode == PatchMode::kJson) {
       auto patched = model::JsonPatch(live, patch);
-      if (!patched) return ErrorResponse(422, "Invalid", "json patch " + patched.error().message);
+      if (!patched) {
+        if (patched.error().Is(ErrorCode::kTooLarge))
+          return ErrorResponse(patched.error().Wrap("json patch"));
+        return ErrorResponse(422, "Invalid", "json patch " + patched.error().message);
+      }
       body = std::move(*patched);
     } else {
       body = model::ThreeWayApply(live, model::LastApplied(live), applied);
