@@ -312,3 +312,55 @@ stringData: {a: "1"}
 
 }  // namespace
 }  // namespace strake::e2e
+
+namespace strake::e2e {
+namespace {
+
+// A Secret a step prints, in any form, never reaches the log.
+TEST_F(E2E, SecretsAreMaskedInStepLogsInEveryForm) {
+  auto f = File("masked.yaml", R"Y(apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: "hunter2-is-a-password/x", pin: "42"}
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: leaky}
+spec:
+  taskSpec:
+    steps:
+      - name: leak
+        env:
+          - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+          - {name: PIN, valueFrom: {secretKeyRef: {name: creds, key: pin}}}
+        script: |
+          echo "raw $TOKEN"
+          printf 'b64 %s\n' "$(printf 'xy%s' "$TOKEN" | base64 -w0)"
+          echo "url hunter2-is-a-password%2Fx"
+          printf 'split hunter2-is'; sleep 0.3; printf -- '-a-password/x\n'
+          echo "stderr $TOKEN" >&2
+          echo "pin $PIN"
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string logs;
+  for (const auto& file :
+       ListFilesRecursive(data_ + "/logs").value_or(std::vector<std::string>{})) {
+    logs += ReadFile(data_ + "/logs/" + file, 1 << 20).value_or("");
+  }
+  EXPECT_EQ(logs.find("hunter2"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("password"), std::string::npos) << logs;
+  auto b64 = logs.find("b64 ");
+  ASSERT_NE(b64, std::string::npos) << logs;
+  EXPECT_NE(logs.substr(b64, logs.find('\n', b64) - b64).find("***"), std::string::npos) << logs;
+  for (const char* line : {"raw ***", "url ***", "split ***", "stderr ***"}) {
+    EXPECT_NE(logs.find(line), std::string::npos) << line << " in:\n" << logs;
+  }
+  EXPECT_NE(logs.find("env PIN (Secret creds key pin) is shorter than 8 characters and cannot "
+                      "be masked"),
+            std::string::npos)
+      << logs;
+}
+
+}  // namespace
+}  // namespace strake::e2e

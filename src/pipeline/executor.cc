@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/mask.h"
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -715,6 +716,12 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     for (const auto& e : s.env) {
       auto v = EnvValue(e, job);
       if (!v) return tl::unexpected(v.error().Wrap(rs.container));
+      if (e.secret_key_ref && !v->empty() && v->size() < kMinSecretLength) {
+        sp.notice += fmt::format(
+            "warning: env {} (Secret {} key {}) is shorter than {} characters and cannot be "
+            "masked in this log. ",
+            e.name, e.secret_key_ref->name, e.secret_key_ref->key, kMinSecretLength);
+      }
       if (e.name == "PATH")
         path_env = *v;
       else
@@ -766,6 +773,12 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     plan.sidecars.push_back(std::move(*sp));
   }
 
+  // Every value of every Secret the task can read is masked in its logs.
+  if (job.secrets) {
+    for (const auto& [name, data] : *job.secrets) {
+      for (const auto& [key, value] : data.data) plan.secrets.push_back(value);
+    }
+  }
   StepsOutcome so;
   bool timed_out = false;
   if (timeout) plan.timeout_ms = timeout->count();

@@ -1,13 +1,18 @@
 #include "pipeline/step_runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/mask.h"
 #include "base/process.h"
 
 namespace strake::pipeline {
@@ -24,6 +29,7 @@ Json StepToJson(const StepPlan& s) {
             {"continueOnError", s.continue_on_error},
             {"log", s.log_path},
             {"exitCodePath", s.exit_code_path}};
+  if (!s.notice.empty()) j["notice"] = s.notice;
   if (s.timeout_ms) j["timeoutMs"] = *s.timeout_ms;
   return j;
 }
@@ -37,6 +43,7 @@ StepPlan StepFromJson(const Json& j) {
   s.continue_on_error = j.value("continueOnError", false);
   s.log_path = j.value("log", "");
   s.exit_code_path = j.value("exitCodePath", "");
+  s.notice = j.value("notice", "");
   if (j.contains("timeoutMs")) s.timeout_ms = j["timeoutMs"].get<int64_t>();
   return s;
 }
@@ -46,6 +53,98 @@ int OpenLog(const std::string& path, bool truncate) {
   if (path.empty()) return -1;
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0),
                 0644);
+}
+
+// A process's output on its way to its log through a SecretMasker: the
+// process writes a pipe, a thread masks and appends. Finish, once the
+// process has ended, writes what is left: everything its writers wrote
+// before they closed the pipe, or, if one that escaped its process group
+// keeps it open, what is there within a short grace.
+class MaskedLog {
+ public:
+  MaskedLog(int log_fd, const std::vector<std::string>& secrets) : log_(log_fd) {
+    for (const auto& s : secrets) (void)masker_.Add(s);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    read_ = Fd(fds[0]);
+    write_ = Fd(fds[1]);
+    stop_ = Fd(::eventfd(0, EFD_CLOEXEC));
+    pump_ = std::thread([this] { Pump(); });
+  }
+  ~MaskedLog() { Finish(); }
+  MaskedLog(const MaskedLog&) = delete;
+  MaskedLog& operator=(const MaskedLog&) = delete;
+
+  // The descriptor the process writes (its log's, when no pipe could be made).
+  int write_fd() const { return write_ ? write_.get() : log_.get(); }
+  // After the spawn: the process holds the only writing end.
+  void Spawned() { write_ = Fd(); }
+  void Finish() {
+    if (!pump_.joinable()) return;
+    write_ = Fd();
+    uint64_t one = 1;
+    (void)!::write(stop_.get(), &one, sizeof one);
+    pump_.join();
+  }
+
+ private:
+  void Pump() {
+    char buf[65536];
+    bool stopping = false;
+    while (true) {
+      pollfd fds[2] = {{read_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+      int n = ::poll(fds, stopping ? 1 : 2, stopping ? 200 : -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // stopping, and nothing more came within the grace
+      if (!stopping && (fds[1].revents & POLLIN)) stopping = true;
+      if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
+      ssize_t got = ::read(read_.get(), buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;  // every writer is gone
+      Write(masker_.Feed(std::string_view(buf, static_cast<size_t>(got))));
+    }
+    Write(masker_.Flush());
+  }
+  void Write(const std::string& text) {
+    size_t off = 0;
+    while (off < text.size()) {
+      ssize_t w = ::write(log_.get(), text.data() + off, text.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return;
+      off += static_cast<size_t>(w);
+    }
+  }
+
+  Fd log_;
+  Fd read_, write_, stop_;
+  SecretMasker masker_;
+  std::thread pump_;
+};
+
+// The log a step or sidecar writes: the file itself, or a masking pipe into it.
+struct StepLog {
+  int fd = -1;
+  std::unique_ptr<MaskedLog> masked;
+  int write_fd() const { return masked ? masked->write_fd() : fd; }
+  void Spawned() {
+    if (masked) masked->Spawned();
+  }
+};
+
+StepLog OpenStepLog(const std::string& path, const std::vector<std::string>& secrets,
+                    const std::string& notice) {
+  StepLog l;
+  int fd = OpenLog(path, true);
+  if (fd >= 0 && !notice.empty()) {
+    std::string line = "strake: " + notice + "\n";
+    (void)!::write(fd, line.data(), line.size());
+  }
+  if (fd < 0 || secrets.empty()) {
+    l.fd = fd;
+    return l;
+  }
+  l.masked = std::make_unique<MaskedLog>(fd, secrets);
+  return l;
 }
 
 void StopSidecars(std::vector<Process>& sidecars) {
@@ -63,6 +162,7 @@ Json ToJson(const TaskPlan& p) {
   for (const auto& s : p.steps) steps.push_back(StepToJson(s));
   for (const auto& s : p.sidecars) sidecars.push_back(StepToJson(s));
   Json j = {{"steps", steps}, {"sidecars", sidecars}, {"statusPath", p.status_path}};
+  if (!p.secrets.empty()) j["mask"] = p.secrets;
   if (p.timeout_ms) j["timeoutMs"] = *p.timeout_ms;
   return j;
 }
@@ -72,6 +172,7 @@ Result<TaskPlan> TaskPlanFromJson(const Json& j) {
   TaskPlan p;
   for (const auto& s : j["steps"]) p.steps.push_back(StepFromJson(s));
   for (const auto& s : j.value("sidecars", Json::array())) p.sidecars.push_back(StepFromJson(s));
+  p.secrets = j.value("mask", std::vector<std::string>{});
   p.status_path = j.value("statusPath", "");
   if (j.contains("timeoutMs")) p.timeout_ms = j["timeoutMs"].get<int64_t>();
   return p;
@@ -117,10 +218,13 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
   std::optional<Steady::time_point> deadline;
   if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
   std::vector<Process> sidecars;
+  std::vector<StepLog> sidecar_logs;
   for (const auto& sc : plan.sidecars) {
-    int log = OpenLog(sc.log_path, true);
-    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log, log, {}});
-    if (log >= 0) ::close(log);
+    StepLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), {}});
+    log.Spawned();
+    if (log.fd >= 0) ::close(log.fd);
+    sidecar_logs.push_back(std::move(log));
     if (!p) {
       out.failed = true;
       out.message = "sidecar " + sc.name + ": " + p.error().message;
@@ -143,9 +247,11 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     // As Tekton's entrypoint does: a missing working directory is created
     // (where the step may write; elsewhere the spawn reports it).
     if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
-    int log = OpenLog(step.log_path, true);
+    StepLog step_log = OpenStepLog(step.log_path, plan.secrets, step.notice);
+    int log = step_log.write_fd();
     auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
-    if (log >= 0) ::close(log);
+    step_log.Spawned();
+    if (step_log.fd >= 0) ::close(step_log.fd);
     if (!p) {
       so.exit_code = 127;
       so.reason = "Error";
@@ -194,6 +300,8 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
         }
       }
     }
+    if (step_log.masked)
+      step_log.masked->Finish();  // the whole log, masked, before it counts as done
     so.finished_ms = NowMs();
     if (!step.exit_code_path.empty()) {
       (void)WriteFile(step.exit_code_path, std::to_string(so.exit_code));

@@ -1,7 +1,8 @@
 // StepRunner: runs one TaskRun's steps in order, as Tekton's entrypoint does.
 //
 // Each step is a process in its own group with an explicit environment;
-// stdout and stderr go to the step's log file. A step's exit code is written
+// stdout and stderr go to the step's log file, through a SecretMasker when
+// the task can read secrets. A step's exit code is written
 // to its exitCode file (for $(steps.<name>.exitCode.path)). A failing step
 // stops the task unless its onError is "continue"; a step timeout ends the
 // step with TimeoutExceeded. Sidecars start first and are stopped (SIGTERM,
@@ -32,6 +33,7 @@ struct StepPlan {
   bool continue_on_error = false;
   std::string log_path;
   std::string exit_code_path;
+  std::string notice;  // written first to the log (a secret too short to mask)
 };
 
 struct TaskPlan {
@@ -39,6 +41,9 @@ struct TaskPlan {
   std::vector<StepPlan> sidecars;
   std::string status_path;            // written after each step, when set
   std::optional<int64_t> timeout_ms;  // of the whole task: caps every step
+  // Secret values the task can read: masked in every step's and sidecar's
+  // log (base/mask.h), however they are written.
+  std::vector<std::string> secrets;
 };
 
 struct StepOutcome {

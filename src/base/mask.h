@@ -1,0 +1,45 @@
+// SecretMasker: finds secrets in text and replaces each with "***", as
+// GitHub's runner and GitLab mask job logs, but in every form a secret
+// commonly leaks in: raw, base64 at each of the three alignments (a secret
+// inside a longer base64 text), URL-encoded, and each line of a multi-line
+// secret alone. Text can be fed in chunks: a secret split across two writes
+// is still found (the tail that could start one is held back until the next
+// chunk or Flush).
+//
+// A secret (or a form of it) shorter than kMinSecretLength is not masked:
+// masking "a" would mangle every log. Add says so, for the caller to warn.
+// Not thread-safe; one masker per stream.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strake {
+
+inline constexpr size_t kMinSecretLength = 8;  // GitLab's rule for masked variables
+
+class SecretMasker {
+ public:
+  // Adds a secret's forms. False when it is too short to be masked.
+  bool Add(std::string_view secret);
+  bool empty() const { return patterns_.empty(); }
+
+  // The masked text that can be written now.
+  std::string Feed(std::string_view chunk);
+  // The rest, at the end of the stream.
+  std::string Flush();
+  // Masks a whole text at once.
+  std::string Mask(std::string_view text) const;
+
+ private:
+  // Masks buf; the masked part that is final goes to out, the tail that
+  // could begin a secret stays in buf (all of it when `final`).
+  void Drain(std::string& buf, std::string& out, bool final) const;
+
+  std::vector<std::string> patterns_;
+  size_t longest_ = 0;
+  std::string held_;
+};
+
+}  // namespace strake
