@@ -146,5 +146,4 @@ Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::str
 std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
                         int matrix_index);
 
-
 }  // namespace strake::pipeline
