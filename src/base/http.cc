@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -52,6 +53,16 @@ bool ListHas(std::string_view value, std::string_view token) {
 }
 
 // Splits header lines after the start line and derives the framing.
+// RFC 9110 field values and RFC 9112 start lines hold no control
+// character but HTAB: a bare CR or LF would be a line break to a lenient
+// peer (an injected header), a NUL ends a C string early.
+bool HasControl(std::string_view s, bool allow_tab) {
+  return std::any_of(s.begin(), s.end(), [&](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f;
+  });
+}
+
 Status ParseHeaders(std::string_view lines, Head& head) {
   bool connection_close = false, connection_keep_alive = false, connection_upgrade = false;
   bool has_upgrade = false, has_te = false;
@@ -72,6 +83,9 @@ Status ParseHeaders(std::string_view lines, Head& head) {
       if (!IsTokenChar(c)) return Failf("bad character in header name {}", Quote(name));
     }
     std::string_view value = TrimOws(line.substr(colon + 1));
+    if (HasControl(value, true)) {
+      return Failf("header {} holds a control character (a bare CR, LF or NUL)", Quote(name));
+    }
     head.headers.emplace_back(name, value);
     if (EqualsIgnoreCase(name, "content-length")) {
       int64_t n = 0;
@@ -118,6 +132,7 @@ Result<size_t> ParseRequestHead(std::string_view buf, Head& head) {
   if (end == std::string_view::npos) return size_t{0};
   head = Head{};
   std::string_view start = buf.substr(0, buf.find("\r\n"));
+  if (HasControl(start, false)) return Fail("the request line holds a control character");
   size_t sp1 = start.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : start.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos)

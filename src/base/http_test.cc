@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "base/net.h"
+#include "base/strings.h"
 
 namespace strake::http {
 namespace {
@@ -55,6 +56,24 @@ TEST(HttpTest, RefusesAmbiguousFraming) {
   EXPECT_FALSE(ParseRequestHead("GET / HTTP/2.0\r\n\r\n", h));
   EXPECT_FALSE(ParseRequestHead("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", h));
   EXPECT_FALSE(ParseRequestHead("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", h));
+}
+
+// A bare LF, a bare CR or a NUL in a header value would be a line break (an
+// injected header) or the end of a string to a lenient backend: refused,
+// so the router answers 400 rather than forwarding it.
+TEST(HttpTest, RefusesControlCharactersInHeadersAndTheRequestLine) {
+  Head h;
+  using namespace std::string_literals;
+  for (const std::string& value :
+       {"a\nTransfer-Encoding: chunked"s, "a\rX-Injected: 1"s, "a\0b"s, "a\x7f"s}) {
+    std::string req = "POST / HTTP/1.1\r\nContent-Length: 3\r\nX-Bad: " + value + "\r\n\r\nabc";
+    auto r = ParseRequestHead(req, h);
+    ASSERT_FALSE(r) << Quote(value);
+    EXPECT_NE(r.error().message.find("control character"), std::string::npos);
+  }
+  EXPECT_FALSE(ParseRequestHead("GET /a\nb HTTP/1.1\r\n\r\n"s, h));
+  EXPECT_FALSE(ParseRequestHead("GET /a\0b HTTP/1.1\r\n\r\n"s, h));
+  EXPECT_TRUE(ParseRequestHead("GET / HTTP/1.1\r\nX-Tab: a\tb\r\n\r\n", h));
 }
 
 TEST(HttpTest, ParsesResponseHead) {

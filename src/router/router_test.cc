@@ -401,6 +401,15 @@ TEST_F(RouterTest, BadRequestsAreRefused) {
   r = http::Fetch("127.0.0.1", port, smuggle, 5s);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 400);
+  // A header value with a bare LF (a second header to a lenient backend),
+  // a bare CR or a NUL is refused, never forwarded.
+  for (const char* value : {"a\nTransfer-Encoding: chunked", "a\rX: 1", "a\x01b"}) {
+    http::Request injected;
+    injected.headers = {{"X-Note", value}};
+    r = http::Fetch("127.0.0.1", port, injected, 5s);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 400) << value;
+  }
   EXPECT_EQ(stable.requests(), 0);
 }
 
