@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "base/clock.h"
@@ -277,6 +278,7 @@ struct RunFlags {
   bool no_cache = false;
   bool no_sandbox = false;
   std::string resume;
+  std::string ns = "default";  // of the run --resume names
 };
 
 int CmdRun(const Common& c, const RunFlags& f) {
@@ -292,7 +294,7 @@ int CmdRun(const Common& c, const RunFlags& f) {
   SystemClock clock;
   bool live = c.output == "text" && ::isatty(STDERR_FILENO) && std::getenv("CI") == nullptr;
   Progress progress(stderr, live);
-  std::string name, ns = "default";
+  std::string name, ns = f.ns;
   std::vector<std::string> warnings;
   // Interrupts cancel the run (Tekton's Cancelled); installed before anything starts.
   struct sigaction sa {};
@@ -586,6 +588,8 @@ int Main(int argc, char** argv) {
   run->add_flag("--no-cache", rf.no_cache, "do not use or fill the task cache");
   run->add_flag("--no-sandbox", rf.no_sandbox, "run steps directly on the host, not in bubblewrap");
   run->add_option("--resume", rf.resume, "continue an interrupted PipelineRun");
+  run->add_option("-n,--namespace", rf.ns,
+                  "the namespace of the run to --resume (default: default)");
   run->add_option("-o,--output", common.output, "text or json")
       ->check(CLI::IsMember({"text", "json", "yaml"}));
 
@@ -639,6 +643,8 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // Absolute: steps run in other directories, and the sandbox hides it by path.
+  common.data_dir = std::filesystem::absolute(common.data_dir).lexically_normal().string();
   if (*run) return CmdRun(common, rf);
   if (*validate) return CmdValidate(vfiles);
   if (int rc = delivery.Dispatch(); rc >= 0) return rc;

@@ -401,15 +401,28 @@ Node FromJson(const Json& j) {
 
 namespace {
 
+// A string is written plain only if reading it back plain gives the same
+// string, not a bool, a number or null ("True", "~", ".5", "+1"; YAML 1.1's
+// "yes"/"off" too, for other readers of the output).
+bool ReadsBackAsString(const std::string& s) {
+  static const std::set<std::string> kNotStrings = {
+      "~",  "null", "Null", "NULL", "yes", "Yes", "YES", "no", "No", "NO",
+      "on", "On",   "ON",   "off",  "Off", "OFF", "y",   "Y",  "n",  "N"};
+  if (kNotStrings.count(s)) return false;
+  Node n;
+  n.kind = Node::Kind::kScalar;
+  n.scalar = s;
+  return ScalarToJson(n).is_string();
+}
+
 void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
   std::string pad(static_cast<size_t>(indent), ' ');
   auto scalar = [](const Json& v) {
     if (v.is_string()) {
       const std::string& s = v.get_ref<const std::string&>();
       bool plain = !s.empty() && s.find_first_of(":#{}[]&*!|>'\"%@`,\n") == std::string::npos &&
-                   s != "true" && s != "false" && s != "null" &&
-                   !std::isdigit(static_cast<unsigned char>(s[0])) && s.front() != ' ' &&
-                   s.back() != ' ' && s.front() != '-';
+                   ReadsBackAsString(s) && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+                   s.front() != ' ' && s.back() != ' ' && s.front() != '-';
       return plain ? s : Json(s).dump();
     }
     return v.dump();

@@ -181,5 +181,18 @@ TEST(ToYamlTest, ReadsBackAsTheSameValue) {
   EXPECT_EQ(ToJson((*docs)[0].root), j) << yaml;
 }
 
+// `get -o yaml | apply` keeps strings that look like other types strings.
+TEST(ToYamlTest, StringsThatReadAsOtherTypesAreQuoted) {
+  Json j = Json::object();
+  for (const char* s : {"True", "FALSE", "~", "null", "Null", ".5", "+1", "-2", "1e3", "0x1F",
+                        "yes", "off", ".inf", "-.Inf", ".NaN", "0o17"}) {
+    j[s] = s;
+  }
+  std::string yaml = ToYaml(j);
+  auto docs = ParseYaml(yaml, "y");
+  ASSERT_TRUE(docs) << docs.error().message << "\n" << yaml;
+  EXPECT_EQ(ToJson((*docs)[0].root), j) << yaml;
+}
+
 }  // namespace
 }  // namespace strake::model
