@@ -34,7 +34,11 @@ class GitopsE2E : public ServerE2E {
     Sh("git -C " + work_ + " config user.name Dev");
     url_ = "file://" + repos_ + "/apps.git";
     push_url_ = repos_ + "/apps.git";
-    app_ = std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py";
+    // In the test's (work) directory: workloads run sandboxed with a private
+    // /tmp, and the source tree may be under /tmp.
+    app_ = File(
+        "server.py",
+        ReadFile(std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py").value_or("missing"));
   }
   void TearDown() override {
     if (http_pid_ > 0) {

@@ -90,7 +90,11 @@ class RolloutE2E : public ServerE2E {
  protected:
   void SetUp() override {
     ServerE2E::SetUp();
-    app_ = std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py";
+    // In the test's (work) directory: workloads run sandboxed with a private
+    // /tmp, and the source tree may be under /tmp.
+    app_ = File(
+        "server.py",
+        ReadFile(std::string(STRAKE_SOURCE_DIR) + "/examples/app/server.py").value_or("missing"));
     port_ = FreePort();
   }
 
