@@ -1,6 +1,7 @@
 #include "server/audit.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,14 +125,22 @@ Status AuditLog::Append(const AuditEntry& e) {
   Json full = body;
   full["hash"] = hash;
   std::string line = full.dump() + "\n";
+  // A write that fails part-way (a full disk) is cut back to the last whole
+  // entry: the next one must not be glued to half a line.
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return Failf("audit log {}: {}", path_, std::strerror(errno));
+  auto fail = [&](int err) {
+    (void)!::ftruncate(fd_, st.st_size);
+    return Failf(ErrorCode::kUnavailable, "audit log {}: {}", path_, std::strerror(err));
+  };
   size_t done = 0;
   while (done < line.size()) {
     ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Failf("audit log {}: {}", path_, std::strerror(errno));
+    if (n <= 0) return fail(n < 0 ? errno : ENOSPC);
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd_) != 0) return Failf("audit log {}: {}", path_, std::strerror(errno));
+  if (::fdatasync(fd_) != 0) return fail(errno);
   ++seq_;
   last_ = hash;
   return Ok();

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <climits>
@@ -124,6 +126,38 @@ TEST(AuditTest, AHalfWrittenLastLineIsCutAndTheChainGoesOn) {
   AuditVerdict v = AuditLog::Verify(path);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.entries, 3);
+  (void)RemoveAll(dir);
+}
+
+// A full disk in the middle of an append: the half entry is cut back, the
+// chain still verifies, and the next append (space again) goes on from it.
+TEST(AuditTest, AnAppendThatFailsPartWayLeavesNoHalfEntry) {
+  const char* tmp = std::getenv("STRAKE_TEST_TMP");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/audit-full";
+  (void)RemoveAll(dir);
+  ASSERT_TRUE(MakeDirs(dir));
+  std::string path = dir + "/audit.log";
+  auto log = AuditLog::Open(path);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE((*log)->Append({"a", "PUT", "/x", ""}));
+  auto size = std::filesystem::file_size(path);
+  // The file may grow by 40 bytes more: the next entry does not fit.
+  struct rlimit before {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = before;
+  small.rlim_cur = static_cast<rlim_t>(size + 40);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto failed = (*log)->Append({"a", "PUT", "/a-long-target-that-does-not-fit", "detail"});
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(std::filesystem::file_size(path), size) << "the half entry was cut back";
+  ASSERT_TRUE((*log)->Append({"a", "PUT", "/y", ""}));
+  AuditVerdict v = AuditLog::Verify(path);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.entries, 2);
   (void)RemoveAll(dir);
 }
 
