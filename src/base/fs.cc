@@ -260,11 +260,14 @@ Result<Fd> OpenRoot(const std::string& root) {
   return fd;
 }
 
-std::string BeneathError(const std::string& root, std::string_view relative, int err) {
+Error BeneathError(const std::string& root, std::string_view relative, int err) {
   if (err == EXDEV || err == ELOOP) {
-    return fmt::format("{}: \"{}\" leads out of the directory (through a link)", root, relative);
+    return Error{
+        fmt::format("{}: \"{}\" leads out of the directory (through a link)", root, relative),
+        ErrorCode::kInvalid};
   }
-  return fmt::format("{}: {}", PathJoin(root, relative), std::strerror(err));
+  return Error{fmt::format("{}: {}", PathJoin(root, relative), std::strerror(err)),
+               err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kUnknown};
 }
 
 }  // namespace
@@ -283,7 +286,7 @@ Result<Fd> OpenBeneath(const std::string& root, std::string_view relative, int f
   auto dir = OpenRoot(root);
   if (!dir) return tl::unexpected(dir.error());
   Fd fd(OpenAt2(dir->get(), Joined(*parts, parts->size()), flags, mode));
-  if (!fd) return Fail(BeneathError(root, relative, errno));
+  if (!fd) return tl::unexpected(BeneathError(root, relative, errno));
   return fd;
 }
 
@@ -293,15 +296,16 @@ Result<Fd> MakeDirsBeneath(const std::string& root, std::string_view relative, i
   auto rootfd = OpenRoot(root);
   if (!rootfd) return tl::unexpected(rootfd.error());
   Fd cur(OpenAt2(rootfd->get(), ".", O_RDONLY | O_DIRECTORY, 0));
-  if (!cur) return Fail(BeneathError(root, "", errno));
+  if (!cur) return tl::unexpected(BeneathError(root, "", errno));
   for (size_t i = 0; i < parts->size(); ++i) {
     std::string name((*parts)[i]);
     // mkdirat makes the entry in the directory already resolved beneath
     // root; an existing entry (a link too) is then opened beneath root.
     bool made = ::mkdirat(cur.get(), name.c_str(), static_cast<mode_t>(mode)) == 0;
-    if (!made && errno != EEXIST) return Fail(BeneathError(root, Joined(*parts, i + 1), errno));
+    if (!made && errno != EEXIST)
+      return tl::unexpected(BeneathError(root, Joined(*parts, i + 1), errno));
     Fd next(OpenAt2(rootfd->get(), Joined(*parts, i + 1), O_RDONLY | O_DIRECTORY, 0));
-    if (!next) return Fail(BeneathError(root, Joined(*parts, i + 1), errno));
+    if (!next) return tl::unexpected(BeneathError(root, Joined(*parts, i + 1), errno));
     if (made) ::fchmod(next.get(), static_cast<mode_t>(mode));
     cur = std::move(next);
   }

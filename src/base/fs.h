@@ -52,7 +52,7 @@ bool GlobMatch(std::string_view pattern, std::string_view path);
 Result<std::string> PathUnder(std::string_view root, std::string_view relative);
 
 // Opens `relative` beneath the directory `root` (O_CLOEXEC is added; ""
-// opens root itself).
+// opens root itself). A missing file is kNotFound, a way out kInvalid.
 Result<Fd> OpenBeneath(const std::string& root, std::string_view relative, int flags, int mode = 0);
 
 // Makes every directory of `relative` beneath `root` that is missing (with

@@ -60,6 +60,8 @@ TEST_F(BeneathTest, RefusesEveryLinkOut) {
   }
   EXPECT_NE(ReadFileBeneath(root_, "abs", 100).error().message.find("leads out of the directory"),
             std::string::npos);
+  EXPECT_TRUE(OpenBeneath(root_, "abs", O_RDONLY).error().Is(ErrorCode::kInvalid));
+  EXPECT_TRUE(OpenBeneath(root_, "in/missing", O_RDONLY).error().Is(ErrorCode::kNotFound));
 }
 
 TEST_F(BeneathTest, AFifoOrADirectoryIsRefusedRatherThanRead) {

@@ -240,9 +240,9 @@ Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const s
   std::vector<TaskResult> out;
   size_t total = 0;
   for (const auto& r : spec.results) {
-    if (!PathExists(PathJoin(dir, r.name))) continue;
-    *reason = "Failed";
     auto fd = OpenBeneath(dir, r.name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (!fd && fd.error().Is(ErrorCode::kNotFound)) continue;  // not written: no result
+    *reason = "Failed";
     if (!fd) return Failf("result \"{}\": {}", r.name, fd.error().message);
     struct stat st {};
     if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -123,11 +123,17 @@ class MaskedLog {
 
 // The log a step or sidecar writes: the file itself, or a masking pipe into it.
 struct StepLog {
-  int fd = -1;
+  Fd file;  // the log, when nothing is masked
   std::unique_ptr<MaskedLog> masked;
-  int write_fd() const { return masked ? masked->write_fd() : fd; }
+  int write_fd() const { return masked ? masked->write_fd() : file.get(); }
+  // After the spawn the child holds what it writes; ours are closed.
   void Spawned() {
     if (masked) masked->Spawned();
+    file = Fd();
+  }
+  // The whole log written, masked, before the step counts as done.
+  void Finish() {
+    if (masked) masked->Finish();
   }
 };
 
@@ -140,7 +146,7 @@ StepLog OpenStepLog(const std::string& path, const std::vector<std::string>& sec
     (void)!::write(fd, line.data(), line.size());
   }
   if (fd < 0 || secrets.empty()) {
-    l.fd = fd;
+    l.file = Fd(fd);
     return l;
   }
   l.masked = std::make_unique<MaskedLog>(fd, secrets);
@@ -223,7 +229,6 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     StepLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
     auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), {}});
     log.Spawned();
-    if (log.fd >= 0) ::close(log.fd);
     sidecar_logs.push_back(std::move(log));
     if (!p) {
       out.failed = true;
@@ -251,7 +256,6 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     int log = step_log.write_fd();
     auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
     step_log.Spawned();
-    if (step_log.fd >= 0) ::close(step_log.fd);
     if (!p) {
       so.exit_code = 127;
       so.reason = "Error";
@@ -300,8 +304,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
         }
       }
     }
-    if (step_log.masked)
-      step_log.masked->Finish();  // the whole log, masked, before it counts as done
+    step_log.Finish();
     so.finished_ms = NowMs();
     if (!step.exit_code_path.empty()) {
       (void)WriteFile(step.exit_code_path, std::to_string(so.exit_code));
