@@ -94,7 +94,8 @@ World& Setup(int n) {
   Sh("git -C " + work + " -c user.email=b@b -c user.name=b commit -q -m apps");
   Sh("git -C " + work + " push -q " + bare + " HEAD:main");
   w->st = std::move(*store::OpenSqliteStore(w->dir + "/strake.db"));
-  w->sources = std::make_unique<gitops::Sources>(w->dir + "/git", *w->st, w->clock);
+  w->sources =
+      std::make_unique<gitops::Sources>(w->dir + "/git", *w->st, w->clock, EgressPolicy::Open());
   w->writer = std::make_unique<StoreWriter>(*w->st);
   w->apps =
       std::make_unique<gitops::ApplicationReconciler>(*w->st, *w->writer, *w->sources, w->clock);
@@ -129,7 +130,8 @@ void BM_NoOpReconcileAll(benchmark::State& state) {
       // As after a restart: new sources and reconciler, nothing cached.
       state.PauseTiming();
       w.apps.reset();
-      w.sources = std::make_unique<gitops::Sources>(w.dir + "/git", *w.st, w.clock);
+      w.sources =
+          std::make_unique<gitops::Sources>(w.dir + "/git", *w.st, w.clock, EgressPolicy::Open());
       w.apps =
           std::make_unique<gitops::ApplicationReconciler>(*w.st, *w.writer, *w.sources, w.clock);
       state.ResumeTiming();

@@ -18,7 +18,10 @@ export STRAKE_SERVER=${STRAKE_SERVER:-http://127.0.0.1:7300}
 data=${STRAKE_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/strake}
 if ! curl -sf "$STRAKE_SERVER/healthz" >/dev/null 2>&1; then
   mkdir -p -m 0700 "$data"
-  nohup ./build/strake --data-dir "$data" serve --listen "${STRAKE_SERVER#http://}" >"$data/serve.log" 2>&1 &
+  # Everything of the tour is on this machine: the GitOps tour's repository
+  # is a file:// one, and a local Prometheus would be on loopback.
+  nohup ./build/strake --data-dir "$data" serve --listen "${STRAKE_SERVER#http://}" \
+    --egress-allow "${STRAKE_EGRESS_ALLOW:-loopback,file}" >"$data/serve.log" 2>&1 &
   echo "strake serve started (pid $!, log $data/serve.log)"
   for _ in $(seq 100); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.05; done
   # The first start of a data directory prints its admin token once: the

@@ -135,8 +135,12 @@ void ServerE2E::StartServer() {
   (void)RemoveAll(log);
   // The test's directory is the work directory: its files are what the
   // sandboxed workloads and jobs may read and write.
+  // Everything a test serves is on loopback, and its repositories are
+  // often file:// ones: the egress policy is opened to those (the tests of
+  // the policy itself clear serve_egress_).
   std::vector<std::string> args = {"serve",      "--listen", "127.0.0.1:0", "--stop-workloads",
                                    "--work-dir", dir_};
+  if (!serve_egress_.empty()) args.insert(args.end(), {"--egress-allow", serve_egress_});
   args.insert(args.end(), serve_args_.begin(), serve_args_.end());
   pid_ = StartStrake(args);
   ASSERT_TRUE(WaitFor(

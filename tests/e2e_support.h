@@ -59,7 +59,8 @@ class ServerE2E : public E2E {
   std::string server_;
   std::string token_;                    // the admin token the server printed at its first start
   std::vector<std::string> serve_args_;  // more flags for `strake serve`
-  std::vector<std::string> cli_env_;     // more environment for Cli
+  std::string serve_egress_ = "loopback,file";  // --egress-allow for `strake serve`
+  std::vector<std::string> cli_env_;            // more environment for Cli
 };
 
 // A loopback port nobody listens on (at the moment of asking).

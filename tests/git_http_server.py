@@ -4,7 +4,9 @@
 
 Usage: git_http_server.py ROOT PORT
 While the file ROOT/.down exists every request is answered 503, to play a
-git server that is down. Prints "ready" once listening.
+git server that is down. A path under /moved/ is redirected (301) to the
+same path without it, to play a repository that moved. Prints "ready" once
+listening.
 """
 import os
 import subprocess
@@ -35,6 +37,12 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         url = urlsplit(self.path)
+        if url.path.startswith("/moved/"):
+            self.send_response(301)
+            self.send_header("Location", self.path[len("/moved"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         env = {

@@ -79,6 +79,7 @@ class GitopsE2E : public ServerE2E {
     ASSERT_TRUE(p) << p.error().message;
     http_pid_ = p->pid();
     url_ = fmt::format("http://127.0.0.1:{}/apps.git", port);
+    port_of_http_ = port;
     push_url_ = url_;
     ASSERT_TRUE(WaitFor(
         [&] { return std::system(("git ls-remote " + url_ + " >/dev/null 2>&1").c_str()) == 0; },
@@ -192,6 +193,7 @@ spec: {{url: "{}", pollInterval: 1s}}
 
   std::string repos_, work_, url_, push_url_, app_;
   int http_pid_ = -1;
+  uint16_t port_of_http_ = 0;
   Process proc_;
 };
 
@@ -298,6 +300,41 @@ spec:
   Ran r = Cli({"rollout", "promote", "web"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(WaitFor([&] { return AppHealth() == "Healthy"; }, 30s)) << App().dump(2);
+}
+
+// Repositories are reached only where the server's egress policy allows:
+// by default no loopback and no file://, and never by a redirect.
+TEST_F(GitopsE2E, TheEgressPolicyKeepsRepositoriesOffLoopbackAndFileAndRedirectsAreNotFollowed) {
+  ServeOverHttp();
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  Push("first");
+  serve_egress_.clear();
+  StartServer();
+  auto repo_message = [&] {
+    Json repo = Get("repository", "apps");
+    return repo["status"].value("phase", "") == "Error" ? repo["status"].value("message", "") : "";
+  };
+  ApplyApp();
+  ASSERT_TRUE(WaitFor([&] { return !repo_message().empty(); }, 15s)) << App().dump(2);
+  EXPECT_NE(repo_message().find("is a loopback address, which this server's egress policy refuses"),
+            std::string::npos)
+      << repo_message();
+  url_ = "file://" + repos_ + "/apps.git";
+  ApplyApp();
+  ASSERT_TRUE(WaitFor([&] { return repo_message().find("file://") != std::string::npos; }, 15s))
+      << repo_message();
+  EXPECT_NE(repo_message().find("--egress-allow file"), std::string::npos) << repo_message();
+  EXPECT_EQ(Value("a"), "<missing>");
+  // Allowed loopback, but the repository answers with a redirect: not followed.
+  StopServer(SIGTERM);
+  serve_egress_ = "loopback";
+  StartServer();
+  url_ = fmt::format("http://127.0.0.1:{}/moved/apps.git", port_of_http_);
+  ApplyApp();
+  ASSERT_TRUE(WaitFor([&] { return repo_message().find("moved") != std::string::npos; }, 15s))
+      << repo_message();
+  EXPECT_NE(repo_message().find("301"), std::string::npos) << repo_message();
+  EXPECT_EQ(Value("a"), "<missing>");
 }
 
 TEST_F(GitopsE2E, AGitServerThatIsDownDeletesNothing) {

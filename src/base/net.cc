@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/egress.h"
 #include "base/http.h"
 #include "base/strings.h"
 
@@ -55,21 +56,10 @@ Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog) 
   return Listener{std::move(fd), ntohs(bound.sin_port)};
 }
 
-Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
-  auto addr = Address(host, port);
-  if (!addr) {
-    // A name: its first IPv4 address, from the system's resolver.
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-    if (rc != 0 || !found) return Failf("resolve {}: {}", Quote(host), ::gai_strerror(rc));
-    sockaddr_in a = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
-    ::freeaddrinfo(found);
-    a.sin_port = htons(port);
-    addr = a;
-  }
+Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                      const EgressPolicy* egress) {
+  auto addr = ResolveTcp(host, port, egress);
+  if (!addr) return tl::unexpected(addr.error());
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return Failf("socket: {}", std::strerror(errno));
   int one = 1;
@@ -203,8 +193,9 @@ Result<bool> ReadMore(const Link& link, std::string& buf, Clock::time_point dead
 }  // namespace
 
 Result<Connection> Connection::Open(const std::string& host, uint16_t port,
-                                    std::chrono::milliseconds timeout, const TlsContext* tls) {
-  auto fd = ConnectTcp(host, port, timeout);
+                                    std::chrono::milliseconds timeout, const TlsContext* tls,
+                                    const EgressPolicy* egress) {
+  auto fd = ConnectTcp(host, port, timeout, egress);
   if (!fd) return tl::unexpected(fd.error());
   Connection c;
   c.fd_ = std::move(*fd);
@@ -330,8 +321,9 @@ Result<Response> Connection::RoundTrip(const Request& req, std::chrono::millisec
 }
 
 Result<Response> Fetch(const std::string& host, uint16_t port, const Request& req,
-                       std::chrono::milliseconds timeout, const TlsContext* tls) {
-  auto c = Connection::Open(host, port, timeout, tls);
+                       std::chrono::milliseconds timeout, const TlsContext* tls,
+                       const EgressPolicy* egress) {
+  auto c = Connection::Open(host, port, timeout, tls, egress);
   if (!c) return tl::unexpected(c.error());
   return c->RoundTrip(req, timeout);
 }

@@ -18,6 +18,8 @@
 
 namespace strake {
 
+class EgressPolicy;
+
 struct Listener {
   Fd fd;
   uint16_t port = 0;  // the bound port (the kernel's choice when 0 was asked)
@@ -28,7 +30,9 @@ struct Listener {
 Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog = 1024);
 
 // Connects with a timeout; the returned socket is blocking, TCP_NODELAY.
-Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout);
+// With `egress`, the address host resolves to must be one it allows.
+Result<Fd> ConnectTcp(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                      const EgressPolicy* egress = nullptr);
 
 // A Unix stream socket at `path`, mode 0600 (a stale socket file is
 // replaced). Non-blocking, close-on-exec. Listener::port is 0.
@@ -69,10 +73,11 @@ class Connection {
  public:
   static constexpr size_t kMaxBody = size_t{64} << 20;
 
-  // Over TLS when `tls` is given (the server's certificate checked against `host`).
+  // Over TLS when `tls` is given (the server's certificate checked against
+  // `host`); to an address `egress` allows when it is given.
   static Result<Connection> Open(const std::string& host, uint16_t port,
-                                 std::chrono::milliseconds timeout,
-                                 const TlsContext* tls = nullptr);
+                                 std::chrono::milliseconds timeout, const TlsContext* tls = nullptr,
+                                 const EgressPolicy* egress = nullptr);
   // A connection to an HTTP server on a Unix socket (Host: localhost).
   static Result<Connection> OpenUnix(const std::string& path);
   // Sends the request (Host and Content-Length added) and reads the whole
@@ -92,9 +97,11 @@ class Connection {
   std::string buf_;  // bytes read past the previous response
 };
 
-// One request on a fresh connection.
+// One request on a fresh connection. Redirects are answers like any other:
+// never followed.
 Result<Response> Fetch(const std::string& host, uint16_t port, const Request& req,
-                       std::chrono::milliseconds timeout, const TlsContext* tls = nullptr);
+                       std::chrono::milliseconds timeout, const TlsContext* tls = nullptr,
+                       const EgressPolicy* egress = nullptr);
 
 }  // namespace http
 }  // namespace strake

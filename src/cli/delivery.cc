@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/duration.h"
+#include "base/egress.h"
 #include "base/fs.h"
 #include "base/http.h"
 #include "base/net.h"
@@ -254,6 +255,12 @@ DeliveryCommands::DeliveryCommands(CLI::App& app, const std::string& data_dir)
   serve_->add_flag("--no-sandbox", no_sandbox_,
                    "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
                    "not in bubblewrap");
+  serve_
+      ->add_option("--egress-allow", egress_allow_,
+                   "where metric providers and git remotes may connect besides public "
+                   "addresses: a comma-separated list of loopback, private, link-local, file "
+                   "(file:// repositories), all, or CIDRs (default: none)")
+      ->envname("STRAKE_EGRESS_ALLOW");
 
   router_ = app.add_subcommand(
       "router", "run the embedded router as its own process (strake serve starts it)");
@@ -590,6 +597,9 @@ int DeliveryCommands::Dispatch() {
     o.stop_workloads = stop_workloads_;
     o.sandbox = !no_sandbox_;
     o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
+    auto egress = EgressPolicy::Parse(egress_allow_);
+    if (!egress) return Die("--egress-allow: " + egress.error().message);
+    o.egress = *egress;
     o.on_admin_token = [](const std::string& token) {
       fmt::print(
           "strake: the first admin token, shown this once (keep it; `export STRAKE_TOKEN=...`):\n"

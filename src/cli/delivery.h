@@ -79,6 +79,7 @@ class DeliveryCommands {
   bool stop_workloads_ = false;
   bool no_sandbox_ = false;
   std::string work_dir_;
+  std::string egress_allow_;
   std::vector<std::string> files_;
   std::string kind_, name_;
   bool full_ = false;

@@ -26,7 +26,7 @@ class ApplicationIndexTest : public GitTest {
     auto st = store::OpenSqliteStore(dir_ + "/strake.db");
     ASSERT_TRUE(st) << st.error().message;
     store_ = std::move(*st);
-    sources_ = std::make_unique<Sources>(dir_ + "/git", *store_, clock_);
+    sources_ = std::make_unique<Sources>(dir_ + "/git", *store_, clock_, EgressPolicy::Open());
     apps_ = std::make_unique<ApplicationReconciler>(*store_, writer_, *sources_, clock_);
   }
   // Creates (or moves) Application `name` reading `path`, and reconciles it.

@@ -1,5 +1,6 @@
 #include "gitops/git.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <git2.h>
 #include <unistd.h>
@@ -175,14 +176,21 @@ Result<std::string> CleanRepoPath(const std::string& path) {
   return out.empty() ? std::string(".") : Join(out, "/");
 }
 
-Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std::string& url) {
+Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std::string& url,
+                                             const EgressPolicy& egress) {
   if (StartsWith(url, "file://")) {
+    if (!egress.allows_file()) {
+      return Failf(ErrorCode::kForbidden,
+                   "{}: file:// repositories are refused by this server's egress policy "
+                   "(strake serve --egress-allow file allows them)",
+                   url);
+    }
     // Already on this machine: read in place, nothing to copy.
-    return std::unique_ptr<Mirror>(new Mirror(url, http::UrlDecode(url.substr(7))));
+    return std::unique_ptr<Mirror>(new Mirror(url, http::UrlDecode(url.substr(7)), egress));
   }
   std::string dir = PathJoin(root, Sha256Hex(url).substr(0, 24) + ".git");
   STRAKE_TRY(MakeDirs(root, 0700));
-  auto m = std::unique_ptr<Mirror>(new Mirror(url, dir));
+  auto m = std::unique_ptr<Mirror>(new Mirror(url, dir, egress));
   if (!PathExists(PathJoin(dir, "HEAD"))) {
     auto r = RunGit({"init", "--quiet", "--bare", dir}, {}, root, std::chrono::seconds(30));
     if (!r) return tl::unexpected(r.error());
@@ -204,32 +212,130 @@ Status CheckLocal(const std::string& path, const std::string& url) {
   return Ok();
 }
 
+// A remote's transport and host, as git reads its URL.
+struct Remote {
+  bool ssh = false;
+  std::string host;
+  uint16_t port = 0;
+};
+
+Result<Remote> ParseRemote(const std::string& url) {
+  Remote r;
+  std::string authority;
+  if (url.find("::") != std::string::npos) {
+    // git's <transport>::<address> (ext::, fd::, remote helpers): never.
+    return Failf(ErrorCode::kForbidden, "{}: git remote helpers are not allowed",
+                 Quote(RedactUrl(url)));
+  }
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) {
+    // scp-like: [user@]host:path
+    size_t colon = url.find(':');
+    if (colon == std::string::npos || url.find('/') < colon)
+      return Failf("{} is not a git URL", Quote(RedactUrl(url)));
+    r.ssh = true;
+    r.port = 22;
+    authority = url.substr(0, colon);
+  } else {
+    std::string s = url.substr(0, scheme);
+    if (s == "http" || s == "https") {
+      r.port = s == "https" ? 443 : 80;
+    } else if (s == "ssh" || s == "git+ssh" || s == "ssh+git") {
+      r.ssh = true;
+      r.port = 22;
+    } else {
+      return Failf(ErrorCode::kForbidden,
+                   "{}: only https://, http://, ssh:// and file:// repositories are fetched",
+                   Quote(RedactUrl(url)));
+    }
+    authority = url.substr(scheme + 3, url.find('/', scheme + 3) - scheme - 3);
+  }
+  if (size_t at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
+  if (StartsWith(authority, "["))
+    return Failf("{}: IPv6 remotes are not supported", Quote(RedactUrl(url)));
+  size_t colon = authority.find(':');
+  if (colon != std::string::npos && !r.ssh) {
+    char* end = nullptr;
+    long p = std::strtol(authority.c_str() + colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535) return Failf("{}: bad port", Quote(RedactUrl(url)));
+    r.port = static_cast<uint16_t>(p);
+  } else if (colon != std::string::npos) {
+    char* end = nullptr;
+    long p = std::strtol(authority.c_str() + colon + 1, &end, 10);
+    if (*end == '\0' && p > 0 && p <= 65535) r.port = static_cast<uint16_t>(p);
+  }
+  r.host = authority.substr(0, colon);
+  if (r.host.empty()) return Failf("{}: no host", Quote(RedactUrl(url)));
+  return r;
+}
+
+// Single quotes for a word in GIT_SSH_COMMAND (run by the shell).
+std::string ShellWord(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The environment that lets git reach the remote only as the egress policy
+// allows: the host resolved and checked here, git pinned to that address
+// (curl's resolve list, ssh's HostName), no redirects, no other transport.
+// With the credentials' Authorization header, and `ssh_key` (a file) if set.
+Result<std::vector<std::string>> FetchEnv(const std::string& url, const EgressPolicy& egress,
+                                          const GitCredentials& creds, const std::string& ssh_key) {
+  STRAKE_TRY_ASSIGN(remote, ParseRemote(url));
+  STRAKE_TRY_ASSIGN(addr, ResolveTcp(remote.host, remote.port, &egress));
+  char ip[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
+  std::vector<std::pair<std::string, std::string>> config;
+  std::vector<std::string> env = {"GIT_PROTOCOL_FROM_USER=0"};
+  if (remote.ssh) {
+    env.emplace_back("GIT_ALLOW_PROTOCOL=ssh");
+    std::string ssh = fmt::format("ssh -o HostName={} -o BatchMode=yes", ip);
+    if (!ssh_key.empty()) ssh += " -i " + ShellWord(ssh_key) + " -o IdentitiesOnly=yes";
+    env.push_back("GIT_SSH_COMMAND=" + ssh + " -o StrictHostKeyChecking=accept-new");
+  } else {
+    env.emplace_back("GIT_ALLOW_PROTOCOL=http:https");
+    config.emplace_back("http.followRedirects", "false");
+    config.emplace_back("http.curloptResolve",
+                        fmt::format("{}:{}:{}", remote.host, remote.port, ip));
+  }
+  if (!creds.username.empty() || !creds.password.empty()) {
+    config.emplace_back(
+        "http.extraHeader",
+        "Authorization: Basic " + Base64Encode(creds.username + ":" + creds.password));
+  }
+  env.push_back(fmt::format("GIT_CONFIG_COUNT={}", config.size()));
+  for (size_t i = 0; i < config.size(); ++i) {
+    env.push_back(fmt::format("GIT_CONFIG_KEY_{}={}", i, config[i].first));
+    env.push_back(fmt::format("GIT_CONFIG_VALUE_{}={}", i, config[i].second));
+  }
+  return env;
+}
+
 }  // namespace
 
 Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(fetch_mu_);
   if (StartsWith(url_, "file://")) return CheckLocal(path_, url_);
-  std::vector<std::string> env;
   std::string key_dir;
-  if (!creds.username.empty() || !creds.password.empty()) {
-    env = {"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
-           "GIT_CONFIG_VALUE_0=Authorization: Basic " +
-               Base64Encode(creds.username + ":" + creds.password)};
-  }
+  std::string key;
   if (!creds.ssh_private_key.empty()) {
     key_dir = path_ + ".key";
     STRAKE_TRY(MakeDirs(key_dir, 0700));
-    std::string key = PathJoin(key_dir, "id");
+    key = PathJoin(key_dir, "id");
     STRAKE_TRY(WriteFile(key, creds.ssh_private_key + "\n", 0600));
-    env.push_back("GIT_SSH_COMMAND=ssh -i " + key +
-                  " -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new");
+  }
+  auto env = FetchEnv(url_, egress_, creds, key);
+  if (!env) {
+    if (!key_dir.empty()) (void)RemoveAll(key_dir);
+    return Failf(env.error().code, "fetching {}: {}", RedactUrl(url_), env.error().message);
   }
   auto cleanup = [&] {
     if (!key_dir.empty()) (void)RemoveAll(key_dir);
   };
   auto fetched = RunGit({"-C", path_, "fetch", "--quiet", "--prune", "--force", "--no-tags", "--",
                          url_, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
-                        env, path_, timeout);
+                        *env, path_, timeout);
   if (!fetched || fetched->exit_code != 0) {
     cleanup();
     if (!fetched) return tl::unexpected(fetched.error());
@@ -237,7 +343,7 @@ Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds time
   }
   // The remote's default branch becomes the mirror's HEAD.
   auto head =
-      RunGit({"-C", path_, "ls-remote", "--symref", "--", url_, "HEAD"}, env, path_, timeout);
+      RunGit({"-C", path_, "ls-remote", "--symref", "--", url_, "HEAD"}, *env, path_, timeout);
   cleanup();
   if (head && head->exit_code == 0) {
     for (const auto& line : Split(head->output, '\n')) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/egress.h"
 #include "base/result.h"
 
 namespace strake::gitops {
@@ -55,8 +56,14 @@ struct CommitInfo {
 
 class Mirror {
  public:
-  // The mirror of `url` under `root` (created empty if missing; filled by Fetch).
-  static Result<std::unique_ptr<Mirror>> Open(const std::string& root, const std::string& url);
+  // The mirror of `url` under `root` (created empty if missing; filled by
+  // Fetch). Fetch reaches the remote only where `egress` allows: https://,
+  // http:// and ssh remotes (git's other transports refused), the host
+  // resolved and checked here and git pinned to that address, redirects not
+  // followed. A file:// repository (read in place) needs `egress` to allow
+  // file.
+  static Result<std::unique_ptr<Mirror>> Open(const std::string& root, const std::string& url,
+                                              const EgressPolicy& egress);
   ~Mirror();
   Mirror(const Mirror&) = delete;
   Mirror& operator=(const Mirror&) = delete;
@@ -100,9 +107,11 @@ class Mirror {
                                                 const ReadLimits& limits = {}) const;
 
  private:
-  Mirror(std::string url, std::string path) : url_(std::move(url)), path_(std::move(path)) {}
+  Mirror(std::string url, std::string path, EgressPolicy egress)
+      : url_(std::move(url)), path_(std::move(path)), egress_(std::move(egress)) {}
   std::string url_;
   std::string path_;
+  EgressPolicy egress_;
   std::mutex fetch_mu_;
 };
 

@@ -190,7 +190,7 @@ TEST_F(GitTest, LimitsAreErrors) {
 }
 
 TEST_F(GitTest, AFetchThatFailsSaysWhyWithoutTheCredentials) {
-  auto m = Mirror::Open(dir_ + "/mirrors", "http://127.0.0.1:1/nothing.git");
+  auto m = Mirror::Open(dir_ + "/mirrors", "http://127.0.0.1:1/nothing.git", EgressPolicy::Open());
   ASSERT_TRUE(m);
   auto st = (*m)->Fetch({"user", "s3cret-pass", ""}, std::chrono::seconds(30));
   ASSERT_FALSE(st);
@@ -199,9 +199,29 @@ TEST_F(GitTest, AFetchThatFailsSaysWhyWithoutTheCredentials) {
   EXPECT_EQ(st.error().message.find("s3cret"), std::string::npos);
   EXPECT_EQ(RedactUrl("https://bob:pw@host/x.git"), "https://<redacted>@host/x.git");
   EXPECT_EQ(RedactUrl("https://host/a@b"), "https://host/a@b");
-  auto gone = Mirror::Open(dir_ + "/mirrors", "file://" + dir_ + "/missing.git");
+  auto gone =
+      Mirror::Open(dir_ + "/mirrors", "file://" + dir_ + "/missing.git", EgressPolicy::Open());
   ASSERT_TRUE(gone);
   EXPECT_FALSE((*gone)->Fetch({}, std::chrono::seconds(30)));
+}
+
+TEST_F(GitTest, TheEgressPolicyDecidesWhichRemotesAreFetched) {
+  EgressPolicy closed;
+  auto file = Mirror::Open(dir_ + "/mirrors", "file://" + dir_ + "/any.git", closed);
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code, ErrorCode::kForbidden);
+  EXPECT_NE(file.error().message.find("--egress-allow file"), std::string::npos);
+  for (const char* url :
+       {"http://127.0.0.1:1/x.git", "https://user:pw@169.254.169.254/x.git",
+        "http://2130706433:8080/x.git", "ssh://git@127.0.0.1/x.git", "git@10.1.2.3:org/x.git",
+        "gopher://example.com/x", "ext::sh -c touch% /tmp/pwned", "git://example.com/x.git"}) {
+    auto m = Mirror::Open(dir_ + "/mirrors", url, closed);
+    ASSERT_TRUE(m) << url;
+    auto st = (*m)->Fetch({}, std::chrono::seconds(30));
+    ASSERT_FALSE(st) << url;
+    EXPECT_EQ(st.error().code, ErrorCode::kForbidden) << url << ": " << st.error().message;
+    EXPECT_EQ(st.error().message.find("pw@"), std::string::npos) << st.error().message;
+  }
 }
 
 }  // namespace

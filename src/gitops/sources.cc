@@ -14,8 +14,9 @@ int64_t NowMs(const Clock& clock) {
 
 }  // namespace
 
-Sources::Sources(std::string mirror_root, store::Store& store, const Clock& clock)
-    : root_(std::move(mirror_root)), store_(store), clock_(clock) {}
+Sources::Sources(std::string mirror_root, store::Store& store, const Clock& clock,
+                 EgressPolicy egress)
+    : root_(std::move(mirror_root)), store_(store), clock_(clock), egress_(std::move(egress)) {}
 
 Sources::Entry& Sources::EntryOf(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -103,7 +104,7 @@ SourceState Sources::Get(const std::string& url, bool force) {
   e.interval_ms = interval;
   std::string error;
   if (!e.mirror) {
-    auto m = Mirror::Open(root_, url);
+    auto m = Mirror::Open(root_, url, egress_);
     if (!m) {
       error = m.error().message;
     } else {

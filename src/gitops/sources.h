@@ -42,7 +42,8 @@ struct SourceState {
 
 class Sources {
  public:
-  Sources(std::string mirror_root, store::Store& store, const Clock& clock);
+  // Remotes are reached only where `egress` allows (Mirror::Open).
+  Sources(std::string mirror_root, store::Store& store, const Clock& clock, EgressPolicy egress);
 
   // The state of `url`, fetched first if the last attempt is older than
   // its refresh interval (`force`: now). While another thread fetches the
@@ -86,6 +87,7 @@ class Sources {
   std::string root_;
   store::Store& store_;
   const Clock& clock_;
+  EgressPolicy egress_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
 };

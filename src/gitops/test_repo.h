@@ -57,7 +57,7 @@ class GitTest : public ::testing::Test {
     return std::string(Trim(out));
   }
   std::unique_ptr<Mirror> Fetched() {
-    auto m = Mirror::Open(dir_ + "/mirrors", "file://" + bare_);
+    auto m = Mirror::Open(dir_ + "/mirrors", "file://" + bare_, EgressPolicy::Open());
     EXPECT_TRUE(m) << m.error().message;
     auto st = (*m)->Fetch({}, std::chrono::seconds(30));
     EXPECT_TRUE(st) << st.error().message;

@@ -13,10 +13,18 @@ bool ApplicationSpec::SyncOption(const std::string& name) const {
 }
 
 bool SupportedRepoUrl(const std::string& url) {
-  for (const char* scheme : {"file://", "http://", "https://", "ssh://", "git://"}) {
+  if (url.find("::") != std::string::npos || url.find_first_of(" \t\r\n") != std::string::npos) {
+    return false;  // git's <transport>::<address> runs commands
+  }
+  for (const char* scheme : {"file://", "http://", "https://", "ssh://"}) {
     if (StartsWith(url, scheme) && url.size() > std::string(scheme).size()) return true;
   }
-  return false;
+  // scp-like, as Argo CD takes it: user@host:path
+  size_t at = url.find('@');
+  size_t colon = url.find(':');
+  return url.find("://") == std::string::npos && at != std::string::npos && at > 0 &&
+         colon != std::string::npos && colon > at + 1 && colon + 1 < url.size() &&
+         url.find('/') > colon;
 }
 
 namespace {
@@ -24,8 +32,8 @@ namespace {
 void CheckRepoUrl(Ctx& ctx, const Node& n, const std::string& path, const std::string& url) {
   if (!url.empty() && !SupportedRepoUrl(url)) {
     ctx.Error(n, path,
-              fmt::format("unsupported repository URL \"{}\": use file://, http://, https://, "
-                          "ssh:// or git://",
+              fmt::format("unsupported repository URL \"{}\": use https://, http://, ssh://, "
+                          "user@host:path or file://",
                           url));
   }
 }

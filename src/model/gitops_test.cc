@@ -73,6 +73,12 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
   const Case cases[] = {
       {"source: {repoURL: \"ftp://x/y\"}\n  destination: {name: local}",
        "spec.source.repoURL: unsupported repository URL \"ftp://x/y\""},
+      {"source: {repoURL: \"git://x/y\"}\n  destination: {name: local}",
+       "spec.source.repoURL: unsupported repository URL \"git://x/y\""},
+      {"source: {repoURL: \"ext::sh -c id\"}\n  destination: {name: local}",
+       "spec.source.repoURL: unsupported repository URL"},
+      {"source: {repoURL: \"host:path\"}\n  destination: {name: local}",
+       "spec.source.repoURL: unsupported repository URL"},
       {"source: {repoURL: \"file:///r\", path: ../../etc}\n  destination: {name: local}",
        "spec.source.path: \"../../etc\" leaves the repository"},
       {"source: {repoURL: \"file:///r\", path: /etc}\n  destination: {name: local}",
@@ -101,6 +107,17 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
     EXPECT_NE(r.error().message.find(c.want), std::string::npos) << r.error().message;
     EXPECT_NE(r.error().message.find("app.yaml:"), std::string::npos) << r.error().message;
   }
+}
+
+TEST(GitopsDecodeTest, ScpLikeRepositoryUrlsAreTakenAsArgoCdTakesThem) {
+  auto r = DecodeOne(R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: a}
+spec:
+  source: {repoURL: "git@github.com:argoproj/argocd-example-apps.git", path: guestbook}
+  destination: {name: local}
+)");
+  ASSERT_TRUE(r) << r.error().message;
 }
 
 TEST(GitopsDecodeTest, Repository) {

@@ -275,10 +275,13 @@ double ParseSample(const Value& v) {
   return std::strtod(s.c_str(), nullptr);
 }
 
+// At most this much of a provider's own error text is shown.
+constexpr size_t kMaxEchoedError = 256;
+
 class Providers : public MetricProviders {
  public:
-  Providers(RouterMetricsSource* router, const Sandbox* sandbox)
-      : router_(router), sandbox_(sandbox) {}
+  Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox)
+      : router_(router), egress_(std::move(egress)), sandbox_(sandbox) {}
 
   Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) override {
     const model::MetricProvider& p = metric.provider;
@@ -325,6 +328,22 @@ class Providers : public MetricProviders {
     return ctx->get();
   }
 
+  // Prometheus' own error (errorType and error), bounded; nothing else of
+  // the body is shown.
+  static Error PrometheusError(const std::string& address, int status, const Value& body) {
+    auto field = [&](const char* name) {
+      const auto it = body.find(name);
+      if (it == body.end() || !it->is_string()) return std::string();
+      std::string s = it->get<std::string>();
+      return s.size() > kMaxEchoedError ? s.substr(0, kMaxEchoedError) + "..." : s;
+    };
+    std::string type = field("errorType");
+    std::string error = field("error");
+    if (error.empty()) return Error{fmt::format("prometheus {}: HTTP {}", address, status)};
+    return Error{
+        fmt::format("prometheus {}: {}{}", address, type.empty() ? "" : type + ": ", error)};
+  }
+
   Result<Value> MeasurePrometheus(const model::MetricProvider& p, const MeasureContext& ctx) {
     auto query = ResolveArgs(p.query, ctx.args);
     if (!query) return tl::unexpected(query.error());
@@ -336,17 +355,15 @@ class Providers : public MetricProviders {
     req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
                              http::UrlEncode(*query));
     STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
-    auto resp =
-        http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls);
-    if (!resp) return Failf("prometheus {}: {}", *address, resp.error().message);
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls,
+                            &egress_);
+    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus " + *address));
     auto body = Value::parse(resp->body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return Failf("prometheus {}: HTTP {}: not a JSON answer", *address, resp->status);
     }
-    if (body.value("status", "") != "success") {
-      return Failf("prometheus {}: {}", *address,
-                   body.value("error", fmt::format("HTTP {}", resp->status)));
-    }
+    if (body.value("status", "") != "success")
+      return tl::unexpected(PrometheusError(*address, resp->status, body));
     const Value& data = body["data"];
     std::string type = data.value("resultType", "");
     if (type == "vector") {
@@ -376,15 +393,19 @@ class Providers : public MetricProviders {
     if (!body) return tl::unexpected(body.error());
     req.body = *body;
     STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
-    auto resp =
-        http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls);
-    if (!resp) return Failf("web {}: {}", *address, resp.error().message);
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls,
+                            &egress_);
+    if (!resp) return tl::unexpected(resp.error().Wrap("web " + *address));
     if (resp->status < 200 || resp->status >= 300)
       return Failf("web {}: HTTP {}", *address, resp->status);
+    // The answer must be JSON, as Argo's web provider requires; a body that
+    // is not is never shown (it could be anything the URL reaches).
     auto doc = Value::parse(resp->body, nullptr, false);
     if (doc.is_discarded()) {
-      if (!p.json_path.empty()) return Failf("web {}: the answer is not JSON", *address);
-      return Value(resp->body);
+      return Failf("web {}: the answer ({} bytes, {}) is not JSON", *address, resp->body.size(),
+                   resp->HeaderValue("Content-Type").empty()
+                       ? "no Content-Type"
+                       : Quote(resp->HeaderValue("Content-Type").substr(0, 64)));
     }
     if (p.json_path.empty()) return doc;
     return JsonPath(doc, p.json_path);
@@ -431,14 +452,15 @@ class Providers : public MetricProviders {
   }
 
   RouterMetricsSource* router_;
+  EgressPolicy egress_;
   const Sandbox* sandbox_;
 };
 
 }  // namespace
 
-std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router,
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
                                                const Sandbox* sandbox) {
-  return std::make_unique<Providers>(router, sandbox);
+  return std::make_unique<Providers>(router, std::move(egress), sandbox);
 }
 
 // ---- the reconciler -------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/egress.h"
 #include "base/process.h"
 #include "controller/controller.h"
 #include "model/delivery.h"
@@ -111,9 +112,10 @@ class RouterMetricsSource {
 };
 
 // The real providers. `router` may be null (no embedded router): the router
-// provider then errors. Job metrics run in `sandbox` when it is not null
-// (their commands come from git); it must outlive the providers.
-std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router,
+// provider then errors. Web and Prometheus providers connect only where
+// `egress` allows. Job metrics run in `sandbox` when it is not null (their
+// commands come from git); it must outlive the providers.
+std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
                                                const Sandbox* sandbox = nullptr);
 
 // A quantile from histogram buckets, interpolated within a bucket as

@@ -339,7 +339,7 @@ TEST(ProvidersTest, WebReadsAJsonPath) {
         jsonPath: "{{$.data.rate[1]}}"
 )",
                                   server.port()));
-  auto providers = MakeProviders(nullptr);
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
   MeasureContext ctx;
   ctx.args = {{"svc", "web"}};
   auto v = providers->Measure(m, ctx);
@@ -359,7 +359,7 @@ TEST(ProvidersTest, PrometheusVectorBecomesAnArray) {
         query: sum(rate(x[1m]))
 )",
                                   server.port()));
-  auto providers = MakeProviders(nullptr);
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
   auto v = providers->Measure(m, {});
   ASSERT_TRUE(v) << v.error().message;
   EXPECT_EQ(AssessValue(m, *v).phase, "Successful");
@@ -375,7 +375,7 @@ TEST(ProvidersTest, JobSucceedsOnExitZero) {
             spec:
               containers: [{name: c, command: [sh, -c, "exit 0"]}]
 )");
-  auto providers = MakeProviders(nullptr);
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
   auto v = providers->Measure(ok, {});
   ASSERT_TRUE(v);
   EXPECT_EQ(AssessValue(ok, *v).phase, "Successful");
@@ -390,7 +390,7 @@ TEST(ProvidersTest, UnreachableAndHttpsAreClearErrors) {
   auto m = MetricFrom(R"(  - name: m
     provider: {web: {url: "https://127.0.0.1:1/x"}}
 )");
-  auto providers = MakeProviders(nullptr);
+  auto providers = MakeProviders(nullptr, EgressPolicy::Parse("loopback").value());
   auto v = providers->Measure(m, {});
   ASSERT_FALSE(v);
   EXPECT_EQ(v.error().message,
@@ -401,6 +401,51 @@ TEST(ProvidersTest, UnreachableAndHttpsAreClearErrors) {
   v = providers->Measure(router, {});
   ASSERT_FALSE(v);
   EXPECT_EQ(v.error().message, "the router provider needs strake's embedded router");
+}
+
+TEST(ProvidersTest, TheEgressPolicyRefusesLoopbackAndLinkLocalByDefault) {
+  auto providers = MakeProviders(nullptr, EgressPolicy());
+  for (const char* url : {"http://127.0.0.1:9090", "http://169.254.169.254/latest/meta-data",
+                          "http://2130706433:9090"}) {
+    auto web =
+        MetricFrom(fmt::format("  - name: m\n    provider: {{web: {{url: \"{}\"}}}}\n", url));
+    auto v = providers->Measure(web, {});
+    ASSERT_FALSE(v) << url;
+    EXPECT_EQ(v.error().code, ErrorCode::kForbidden) << v.error().message;
+    EXPECT_NE(v.error().message.find("--egress-allow"), std::string::npos) << v.error().message;
+    auto prom = MetricFrom(fmt::format(
+        "  - name: m\n    provider: {{prometheus: {{address: \"{}\", query: up}}}}\n", url));
+    v = providers->Measure(prom, {});
+    ASSERT_FALSE(v) << url;
+    EXPECT_EQ(v.error().code, ErrorCode::kForbidden) << v.error().message;
+  }
+}
+
+TEST(ProvidersTest, AnAnswerThatIsNotJsonIsNeverEchoed) {
+  OneShotServer server("root:x:0:0:secret-looking-line");
+  auto m = MetricFrom(fmt::format(
+      "  - name: m\n    provider: {{web: {{url: \"http://127.0.0.1:{}/\"}}}}\n", server.port()));
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
+  auto v = providers->Measure(m, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message.find("secret-looking"), std::string::npos) << v.error().message;
+  EXPECT_NE(v.error().message.find("is not JSON"), std::string::npos) << v.error().message;
+}
+
+TEST(ProvidersTest, APrometheusErrorIsShownBoundedAndNothingElseOfTheBody) {
+  std::string long_error(5000, 'e');
+  OneShotServer server(R"({"status":"error","errorType":"bad_data","error":")" + long_error +
+                       R"(","extra":"hidden-field"})");
+  auto m =
+      MetricFrom(fmt::format("  - name: m\n    provider: {{prometheus: {{address: "
+                             "\"http://127.0.0.1:{}\", query: up}}}}\n",
+                             server.port()));
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
+  auto v = providers->Measure(m, {});
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("bad_data: eeee"), std::string::npos) << v.error().message;
+  EXPECT_LT(v.error().message.size(), 400u);
+  EXPECT_EQ(v.error().message.find("hidden-field"), std::string::npos);
 }
 
 }  // namespace

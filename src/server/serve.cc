@@ -174,7 +174,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   router::RemoteRouter router(ropt);
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
-  auto providers = rollout::MakeProviders(&target, box);
+  auto providers = rollout::MakeProviders(&target, options.egress, box);
   std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
   STRAKE_TRY(MakeDirs(analysis_logs, 0700));
 
@@ -199,7 +199,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // GitOps: Applications write through the API's own apply and delete, so
   // what git declares is validated and merged exactly as a client's apply.
-  gitops::Sources sources(PathJoin(options.data_dir, "git"), st, clock);
+  gitops::Sources sources(PathJoin(options.data_dir, "git"), st, clock, options.egress);
   ApiWriter writer(api);
   gitops::ApplicationReconciler apps(st, writer, sources, clock);
   api.SetApplications(&apps);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 
+#include "base/egress.h"
 #include "base/result.h"
 
 namespace strake::server {
@@ -30,6 +31,9 @@ struct ServeOptions {
   // Workloads, Jobs (sync hooks), exec probes and analysis jobs run their
   // commands (from git) in a bubblewrap sandbox, as pipeline steps do.
   bool sandbox = true;
+  // Where metric providers and git remotes may connect (base/egress.h):
+  // public addresses only, unless `--egress-allow` says more.
+  EgressPolicy egress;
   int router_workers = 2;
   // The strake binary that runs `strake router` (empty: this one).
   std::string router_exe;
