@@ -85,6 +85,8 @@ class Gate {
   Response Handle(const Request& req);
 
  private:
+  // The request of an authenticated caller: authorise, audit, answer.
+  Response HandleAs(const Request& req, Need need, const Principal& principal);
   Response TokenRequest(const Request& req, const Principal& p);
   Response AuditRequest(const Request& req);
   Tokens& tokens_;

@@ -144,7 +144,7 @@ void HttpServer::Stop() {
   }
   if (accept_thread_.joinable()) accept_thread_.join();
   std::unique_lock<std::mutex> lock(mu_);
-  for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+  for (const auto& [fd, c] : conns_) ::shutdown(fd, SHUT_RDWR);
   idle_cv_.wait(lock, [this] { return active_ == 0; });
   lock.unlock();
   if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -159,19 +159,117 @@ void HttpServer::AcceptLoop() {
     int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     std::lock_guard<std::mutex> lock(mu_);
-    if (active_ >= options_.max_connections) {
+    if (!MakeRoomLocked()) {
       if (!tls_)
         Answer({fd}, ErrorResponse(503, "ServiceUnavailable", "too many connections"), false);
       ::close(fd);
       continue;
     }
     ++active_;
-    open_fds_.insert(fd);
+    conns_[fd] = Conn{std::chrono::steady_clock::now()};
     // Detached: a finished connection frees its thread at once; Stop waits
     // for active_ to reach zero.
     std::thread([this, fd] { Serve(fd); }).detach();
   }
 }
+
+bool HttpServer::MakeRoomLocked() {
+  size_t open = 0;
+  size_t strangers = 0;
+  Conn* oldest = nullptr;
+  for (auto& [fd, c] : conns_) {
+    if (c.evicted) continue;
+    ++open;
+    if (c.authenticated) continue;
+    ++strangers;
+    if (c.waiting && (!oldest || c.since < oldest->since)) oldest = &c;
+  }
+  if (strangers < options_.max_unauthenticated && open < options_.max_connections) return true;
+  // Full: the stranger that has waited longest for a request head makes
+  // room (a busy or authenticated connection is never cut).
+  if (!oldest) return false;
+  oldest->evicted = true;
+  for (const auto& [fd, c] : conns_) {
+    if (&c == oldest) ::shutdown(fd, SHUT_RDWR);
+  }
+  return true;
+}
+
+void HttpServer::MarkLocked(int fd, bool waiting, bool authenticated) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  if (waiting && !it->second.waiting) it->second.since = std::chrono::steady_clock::now();
+  it->second.waiting = waiting;
+  it->second.authenticated = it->second.authenticated || authenticated;
+}
+
+bool HttpServer::Fill(const Link& link, std::string& buf,
+                      std::chrono::steady_clock::time_point deadline) {
+  if (!link.Pending()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{link.fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  }
+  char tmp[16384];
+  long r = link.Recv(tmp, sizeof tmp);
+  if (r <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(r));
+  return true;
+}
+
+std::optional<size_t> HttpServer::ReadHead(const Link& link, std::string& buf, http::Head& head,
+                                           bool authenticated) {
+  using std::chrono::steady_clock;
+  // Waiting for a request: an authenticated keep-alive connection may idle;
+  // anyone else must send a whole head soon. Once a head has begun it must
+  // be whole within head_timeout (no slow drip).
+  auto deadline = steady_clock::now() +
+                  (authenticated && buf.empty() ? options_.idle_timeout : options_.head_timeout);
+  bool began = !buf.empty();
+  for (;;) {
+    auto parsed = http::ParseRequestHead(buf, head);
+    if (!parsed) {
+      Answer(link, ErrorResponse(400, "BadRequest", parsed.error().message), false);
+      return std::nullopt;
+    }
+    if (*parsed > 0) return *parsed;
+    if (buf.size() > options_.max_header) {
+      Answer(link, ErrorResponse(431, "RequestHeaderFieldsTooLarge", "request head too large"),
+             false);
+      return std::nullopt;
+    }
+    if (!Fill(link, buf, deadline)) return std::nullopt;
+    if (!began) {
+      began = true;
+      deadline = steady_clock::now() + options_.head_timeout;
+      std::lock_guard<std::mutex> lock(mu_);
+      MarkLocked(link.fd, false, false);
+    }
+  }
+}
+
+namespace {
+
+Request RequestOf(const http::Head& head) {
+  Request req;
+  req.method = std::string(head.method);
+  std::string target(head.target);
+  size_t q = target.find('?');
+  req.path = http::UrlDecode(target.substr(0, q));
+  if (q != std::string::npos) {
+    for (const auto& kv : Split(target.substr(q + 1), '&')) {
+      size_t eq = kv.find('=');
+      req.query[http::UrlDecode(kv.substr(0, eq))] =
+          eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
+    }
+  }
+  for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);
+  return req;
+}
+
+}  // namespace
 
 void HttpServer::Serve(int fd) {
   std::unique_ptr<TlsSession> session;
@@ -181,48 +279,12 @@ void HttpServer::Serve(int fd) {
   }
   Link link{fd, session.get()};
   std::string buf;
-  char tmp[16384];
-  auto fill = [&]() {
-    if (!link.Pending()) {
-      pollfd p{fd, POLLIN, 0};
-      int n = ::poll(&p, 1, static_cast<int>(options_.idle_timeout.count()));
-      if (n <= 0) return false;
-    }
-    long r = link.Recv(tmp, sizeof tmp);
-    if (r <= 0) return false;
-    buf.append(tmp, static_cast<size_t>(r));
-    return true;
-  };
+  bool authenticated = false;
   while (!stopping_ && (!tls_ || session)) {
     http::Head head;
-    auto parsed = http::ParseRequestHead(buf, head);
-    if (!parsed) {
-      Answer(link, ErrorResponse(400, "BadRequest", parsed.error().message), false);
-      break;
-    }
-    if (*parsed == 0) {
-      if (buf.size() > options_.max_header) {
-        Answer(link, ErrorResponse(431, "RequestHeaderFieldsTooLarge", "request head too large"),
-               false);
-        break;
-      }
-      if (!fill()) break;
-      continue;
-    }
-    Request req;
-    req.method = std::string(head.method);
-    std::string target(head.target);
-    size_t q = target.find('?');
-    req.path = http::UrlDecode(target.substr(0, q));
-    if (q != std::string::npos) {
-      for (const auto& kv : Split(target.substr(q + 1), '&')) {
-        size_t eq = kv.find('=');
-        req.query[http::UrlDecode(kv.substr(0, eq))] =
-            eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
-      }
-    }
-    for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);
-    bool keep_alive = head.keep_alive;
+    auto head_size = ReadHead(link, buf, head, authenticated);
+    if (!head_size) break;
+    Request req = RequestOf(head);
     if (head.chunked) {
       Answer(link, ErrorResponse(411, "LengthRequired", "send the body with a Content-Length"),
              false);
@@ -237,16 +299,12 @@ void HttpServer::Serve(int fd) {
              false);
       break;
     }
-    size_t need = *parsed + static_cast<size_t>(std::max<int64_t>(head.content_length, 0));
+    size_t need = *head_size + static_cast<size_t>(std::max<int64_t>(head.content_length, 0));
     bool complete = true;
-    while (buf.size() < need) {
-      if (!fill()) {
-        complete = false;
-        break;
-      }
-    }
+    while (complete && buf.size() < need)
+      complete = Fill(link, buf, std::chrono::steady_clock::now() + options_.idle_timeout);
     if (!complete) break;
-    req.body = buf.substr(*parsed, need - *parsed);
+    req.body = buf.substr(*head_size, need - *head_size);
     buf.erase(0, need);
     Response resp;
     try {
@@ -255,12 +313,17 @@ void HttpServer::Serve(int fd) {
       Log(LogLevel::kError, "api: {} {}: {}", req.method, req.path, e.what());
       resp = ErrorResponse(500, "InternalError", e.what());
     }
-    Answer(link, resp, keep_alive && !resp.stream);
-    if (!keep_alive || resp.stream) break;
+    authenticated = authenticated || resp.authenticated;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      MarkLocked(fd, !resp.stream, authenticated);
+    }
+    Answer(link, resp, head.keep_alive && !resp.stream);
+    if (!head.keep_alive || resp.stream) break;
   }
   session.reset();  // the TLS close_notify, before the socket goes
   std::lock_guard<std::mutex> lock(mu_);
-  open_fds_.erase(fd);
+  conns_.erase(fd);
   ::close(fd);
   if (--active_ == 0) idle_cv_.notify_all();
 }

@@ -4,7 +4,14 @@
 // watch streams, not the data path, which is the router's), keep-alive,
 // bodies capped while reading (413 past max_body, before the body is read),
 // request heads capped (431), idle connections closed after a timeout, and
-// at most max_connections at once (503 past that). A handler answers with a
+// at most max_connections at once (503 past that).
+//
+// Strangers cannot lock the API's clients out: a connection counts as
+// unauthenticated until a request on it is answered with
+// Response::authenticated; those share max_unauthenticated places, must send
+// each whole request head within head_timeout (no slow drip, no idling), and
+// when the places are full the one that has waited longest for a head is
+// closed to make room for the newcomer. A handler answers with a
 // Response or streams one (chunked) until it returns or the client leaves.
 // One catch per connection thread: a handler that throws answers 500.
 //
@@ -18,12 +25,13 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/http.h"
 #include "base/net.h"
 #include "base/result.h"
 #include "base/tls.h"
@@ -53,6 +61,9 @@ struct Response {
   // When set, the response is streamed: the server sends the head and calls
   // this with the connection until it returns.
   std::function<void(Stream&)> stream;
+  // Set by the handler when the request carried valid credentials: the
+  // connection is then no longer a stranger's (see HttpServer).
+  bool authenticated = false;
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -61,7 +72,14 @@ struct HttpServerOptions {
   size_t max_body = size_t{8} << 20;
   size_t max_header = size_t{64} << 10;
   size_t max_connections = 256;
+  size_t max_unauthenticated = 128;
+  // Between requests of an authenticated keep-alive connection, and between
+  // reads of a body.
   std::chrono::milliseconds idle_timeout{120'000};
+  // A request head arrives whole within this of its first byte, and a
+  // stranger's connection sends one within this of opening (or of its last
+  // answer).
+  std::chrono::milliseconds head_timeout{10'000};
 };
 
 class HttpServer {
@@ -82,8 +100,27 @@ class HttpServer {
   void Stop();
 
  private:
+  // A connection's state, for the limits.
+  struct Conn {
+    std::chrono::steady_clock::time_point since;  // waiting for a head since
+    bool waiting = true;                          // for a request head, nothing of it read yet
+    bool authenticated = false;
+    bool evicted = false;  // shut down to make room; its thread is ending
+  };
+
   void AcceptLoop();
+  // With mu_ held: true when a new connection fits, after closing the
+  // longest-waiting stranger if that is what it takes.
+  bool MakeRoomLocked();
+  void MarkLocked(int fd, bool waiting, bool authenticated);
   void Serve(int fd);
+  // Reads until `buf` holds a whole request head; its size, or nullopt when
+  // the connection is done (an error was answered, the peer left, a deadline
+  // passed).
+  std::optional<size_t> ReadHead(const Link& link, std::string& buf, http::Head& head,
+                                 bool authenticated);
+  static bool Fill(const Link& link, std::string& buf,
+                   std::chrono::steady_clock::time_point deadline);
 
   Handler handler_;
   HttpServerOptions options_;
@@ -94,7 +131,7 @@ class HttpServer {
   std::thread accept_thread_;
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  std::set<int> open_fds_;
+  std::map<int, Conn> conns_;  // open connections
   size_t active_ = 0;
 };
 
