@@ -445,6 +445,49 @@ TEST_F(RolloutE2E, KillNineDuringAPauseLosesNothing) {
   EXPECT_EQ(lines, static_cast<size_t>(ro["status"].value("replicas", 0))) << logs.out;
 }
 
+// A replica writes its log straight to a file (it outlives the server), so
+// the log is masked as the API serves it: raw, base64 and URL-encoded.
+TEST_F(RolloutE2E, SecretsAreMaskedInWorkloadLogs) {
+  StartServer();
+  Apply(R"yaml(apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: "s3cr3t/T0ken+value"}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: leaky}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: leaky}}
+  template:
+    metadata: {labels: {app: leaky}}
+    spec:
+      containers:
+      - name: leaky
+        image: leaky:v1
+        command: [sh, -c, 'echo "raw=$TOKEN"; printf %s "$TOKEN" | base64; echo "url=$(printf %s "$TOKEN" | sed "s:/:%2F:g; s:+:%2B:g")"; echo done; exec sleep 600']
+        env:
+        - name: TOKEN
+          valueFrom: {secretKeyRef: {name: creds, key: token}}
+  strategy:
+    canary: {steps: []}
+)yaml");
+  Ran logs;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        logs = Cli({"logs", "rollout/leaky"});
+        return logs.out.find("done") != std::string::npos;
+      },
+      30s))
+      << logs.out << logs.err;
+  EXPECT_NE(logs.out.find("raw=***"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("url=***"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("s3cr3t"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("czNjcjN0L1Qwa2VuK3ZhbHVl"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("%2FT0ken"), std::string::npos) << logs.out;
+}
+
 TEST_F(RolloutE2E, KillNineDuringAnalysisResumesItWithoutRepeatingMeasurements) {
   StartServer();
   const char* steps = R"(    canary:

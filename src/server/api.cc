@@ -7,6 +7,8 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/mask.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
 #include "model/merge.h"
@@ -633,14 +635,40 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
   if (!which.empty() && which != "stable" && which != "canary") {
     return ErrorResponse(400, "BadRequest", "revision is stable or canary");
   }
+  // A replica writes its log straight to a file (it outlives the server
+  // and is adopted again), so its log is masked as it is served: every
+  // value of every Secret of the namespace, in every form SecretMasker
+  // knows, whichever the workload read.
+  auto masker = NamespaceSecrets(ns);
+  if (!masker) return ErrorResponse(masker.error());
   std::string out;
   for (const auto& path : target_.LogPaths(ns, name, hash)) {
     auto text = ReadFile(path, size_t{4} << 20);
     if (!text) continue;
-    out += fmt::format("==> {} <==\n{}", path, *text);
+    out += fmt::format("==> {} <==\n{}", path, masker->Mask(*text));
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return Response{200, "text/plain; charset=utf-8", out, nullptr};
+}
+
+Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {
+  SecretMasker m;
+  STRAKE_TRY_ASSIGN(secrets, store_.List("Secret", ns));
+  for (const auto& s : secrets) {
+    const Json& obj = s.object;
+    if (obj.contains("data") && obj["data"].is_object()) {
+      for (const auto& [k, v] : obj["data"].items()) {
+        if (!v.is_string()) continue;
+        if (auto raw = Base64Decode(v.get<std::string>())) (void)m.Add(*raw);
+      }
+    }
+    if (obj.contains("stringData") && obj["stringData"].is_object()) {
+      for (const auto& [k, v] : obj["stringData"].items()) {
+        if (v.is_string()) (void)m.Add(v.get<std::string>());
+      }
+    }
+  }
+  return m;
 }
 
 Response Api::Events(const Request& req) {

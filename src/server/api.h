@@ -41,6 +41,7 @@
 #include <optional>
 #include <string>
 
+#include "base/mask.h"
 #include "gitops/application.h"
 #include "rollout/controller.h"
 #include "router/router.h"
@@ -109,6 +110,8 @@ class Api {
   Response Delete(const KindInfo& k, const std::string& ns, const std::string& name);
   Response RolloutAction(const std::string& ns, const std::string& name, const std::string& action,
                          const Request& req);
+  // A masker of every Secret value in `ns`.
+  Result<SecretMasker> NamespaceSecrets(const std::string& ns);
   Response RolloutLogs(const std::string& ns, const std::string& name, const Request& req);
   Response Events(const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
