@@ -21,6 +21,7 @@
 #include "cli/progress.h"
 #include "cli/table.h"
 #include "model/decode.h"
+#include "model/kinds.h"
 #include "pipeline/engine.h"
 #include "pipeline/step_runner.h"
 #include "pipeline/validate.h"
@@ -366,32 +367,22 @@ int CmdRun(const Common& c, const RunFlags& f) {
 }
 
 int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name) {
-  static const std::map<std::string, std::string> kinds = {{"pipelineruns", "PipelineRun"},
-                                                           {"pipelinerun", "PipelineRun"},
-                                                           {"pr", "PipelineRun"},
-                                                           {"taskruns", "TaskRun"},
-                                                           {"taskrun", "TaskRun"},
-                                                           {"tr", "TaskRun"},
-                                                           {"pipelines", "Pipeline"},
-                                                           {"pipeline", "Pipeline"},
-                                                           {"tasks", "Task"},
-                                                           {"task", "Task"}};
-  auto k = kinds.find(kind_arg);
-  if (k == kinds.end()) {
-    std::vector<std::string> names;
-    names.reserve(kinds.size());
-    for (const auto& [n, v] : kinds) names.push_back(n);
-    return Die(fmt::format("unknown kind \"{}\"{}", kind_arg, DidYouMean(kind_arg, names)));
+  // The local store's kinds; every other kind goes to the server (delivery.cc).
+  const model::KindInfo* k = model::KindByName(kind_arg);
+  if (!k || (k->kind != "PipelineRun" && k->kind != "TaskRun" && k->kind != "Pipeline" &&
+             k->kind != "Task")) {
+    return Die(
+        fmt::format("unknown kind \"{}\"{}", kind_arg, DidYouMean(kind_arg, model::KindNames())));
   }
   auto store = OpenStore(c.data_dir);
   if (!store) return Die(store.error().message);
-  auto list = (*store)->List(k->second, "");
+  auto list = (*store)->List(k->kind, "");
   if (!list) return Die(list.error().message);
   std::vector<store::Resource> items;
   for (auto& r : *list) {
     if (name.empty() || r.key.name == name) items.push_back(std::move(r));
   }
-  if (!name.empty() && items.empty()) return Die(fmt::format("{} {} not found", k->second, name));
+  if (!name.empty() && items.empty()) return Die(fmt::format("{} {} not found", k->kind, name));
   if (c.output == "json") {
     if (!name.empty()) {
       fmt::print("{}\n", AsDocument(items[0]).dump(2));
@@ -403,7 +394,7 @@ int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  bool runs = k->second == "PipelineRun" || k->second == "TaskRun";
+  bool runs = k->kind == "PipelineRun" || k->kind == "TaskRun";
   rows.push_back(runs ? std::vector<std::string>{"NAME", "STARTED", "DURATION", "STATUS"}
                       : std::vector<std::string>{"NAME", "CREATED"});
   for (const auto& r : items) {
@@ -422,11 +413,11 @@ int CmdGet(const Common& c, const std::string& kind_arg, const std::string& name
 }
 
 int CmdDescribe(const Common& c, const std::string& kind, const std::string& name) {
-  if (kind != "pipelinerun" && kind != "pipelineruns" && kind != "pr" && kind != "taskrun" &&
-      kind != "tr") {
+  const model::KindInfo* k = model::KindByName(kind);
+  if (!k || (k->kind != "PipelineRun" && k->kind != "TaskRun")) {
     return Die(fmt::format("describe: unknown kind \"{}\" (pipelinerun, taskrun)", kind));
   }
-  bool is_pr = kind[0] == 'p';
+  bool is_pr = k->kind == "PipelineRun";
   auto store = OpenStore(c.data_dir);
   if (!store) return Die(store.error().message);
   auto r = (*store)->Get({is_pr ? "PipelineRun" : "TaskRun", "default", name});

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <functional>
+#include <map>
 #include <set>
 
 #include "base/duration.h"
@@ -12,6 +13,7 @@
 #include "model/delivery_decode.h"
 #include "model/fields.h"
 #include "model/gitops_decode.h"
+#include "model/kinds.h"
 
 namespace strake::model {
 
@@ -701,6 +703,256 @@ ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
   return m;
 }
 
+// A decoder of one kind: fills r.value from the document's fields; false
+// when the document is too broken to yield a resource.
+using KindDecoder = bool (*)(Ctx& ctx, Fields& f, Resource& r);
+
+// The kinds whose body is a `spec` decoded by a *Node function.
+template <typename Fn>
+bool WithSpec(Fields& f, Resource& r, Fn fn) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  r.value = fn(*spec);
+  return true;
+}
+
+bool DecodeTaskKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+    auto t = DecodeTaskSpecNode(ctx, spec, "spec", false);
+    return Task{r.meta, t.value_or(TaskSpec{})};
+  });
+}
+
+bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+    auto p = DecodePipelineSpecNode(ctx, spec, "spec");
+    return Pipeline{r.meta, p.value_or(PipelineSpec{})};
+  });
+}
+
+// spec of a PipelineRun.
+bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  Fields sf(ctx, *spec, "spec");
+  PipelineRunSpec s;
+  const Node* ref = sf.Get("pipelineRef");
+  const Node* ps = sf.Get("pipelineSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, "spec.pipelineRef");
+    if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Pipeline with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+  }
+  if (ps) s.pipeline_spec = DecodePipelineSpecNode(ctx, *ps, "spec.pipelineSpec");
+  if (!ref && !ps && sf.ok()) ctx.Error(*spec, "spec", "needs pipelineRef or pipelineSpec");
+  if (ref && ps) ctx.Error(*spec, "spec", "pipelineRef and pipelineSpec cannot both be set");
+  s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+  s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+  if (const Node* t = sf.Get("timeouts")) {
+    Fields tf(ctx, *t, "spec.timeouts");
+    if (const Node* v = tf.Get("pipeline"))
+      s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
+    if (const Node* v = tf.Get("tasks")) s.timeouts.tasks = ctx.Duration(*v, tf.Sub("tasks"));
+    if (const Node* v = tf.Get("finally")) s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
+  }
+  if (r.api_version == "tekton.dev/v1beta1") {
+    if (const Node* v = sf.Get("timeout")) s.timeouts.pipeline = ctx.Duration(*v, "spec.timeout");
+    sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  }
+  if (const Node* v = sf.Get("status")) {
+    s.status = ctx.Str(*v, "spec.status");
+    static const std::vector<std::string> kStatuses = {"Cancelled", "CancelledRunFinally",
+                                                       "StoppedRunFinally", "PipelineRunPending"};
+    if (std::find(kStatuses.begin(), kStatuses.end(), s.status) == kStatuses.end()) {
+      ctx.Error(*v, "spec.status",
+                fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
+    }
+  }
+  sf.Ignore(kIgnoredRun);
+  sf.NotSupported("taskRunSpecs", "taskRunSpecs");
+  r.value = PipelineRun{r.meta, std::move(s)};
+  return true;
+}
+
+// spec of a TaskRun.
+bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  Fields sf(ctx, *spec, "spec");
+  TaskRunSpec s;
+  const Node* ref = sf.Get("taskRef");
+  const Node* ts = sf.Get("taskSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, "spec.taskRef");
+    if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
+    rf.Get("kind");
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+  }
+  if (ts) s.task_spec = DecodeTaskSpecNode(ctx, *ts, "spec.taskSpec", false);
+  if (!ref && !ts && sf.ok()) ctx.Error(*spec, "spec", "needs taskRef or taskSpec");
+  s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+  s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+  if (const Node* v = sf.Get("timeout")) s.timeout = ctx.Duration(*v, "spec.timeout");
+  if (const Node* v = sf.Get("retries")) s.retries = ctx.Int(*v, "spec.retries", 0, 1000);
+  if (const Node* v = sf.Get("status")) {
+    s.status = ctx.Str(*v, "spec.status");
+    if (s.status != "TaskRunCancelled") {
+      ctx.Error(*v, "spec.status", "the only status a TaskRun accepts is TaskRunCancelled");
+    }
+  }
+  sf.Get("statusMessage");
+  sf.Ignore(kIgnoredRun);
+  sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
+  sf.NotSupported("debug", "TaskRun debug breakpoints");
+  sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  r.value = TaskRun{r.meta, std::move(s)};
+  return true;
+}
+
+// A ConfigMap or a Secret: its data (a Secret's base64 decoded).
+bool DecodeConfigDataKind(Ctx& ctx, Fields& f, Resource& r) {
+  ConfigMap cm;
+  cm.meta = r.meta;
+  cm.data.is_secret = r.kind == "Secret";
+  f.Get("immutable");
+  f.NotSupported("binaryData", "binaryData");
+  if (cm.data.is_secret) {
+    f.Get("type");
+    if (const Node* d = f.Get("data")) {
+      CheckKeys(ctx, *d, "data");
+      for (const auto& [k, v] : ctx.StrMap(*d, "data")) {
+        auto decoded = Base64Decode(v);
+        if (!decoded) {
+          ctx.Error(*d, "data." + k, "value is not valid base64");
+        } else {
+          cm.data.data[k] = *decoded;
+        }
+      }
+    }
+    if (const Node* d = f.Get("stringData")) {
+      CheckKeys(ctx, *d, "stringData");
+      for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
+    }
+  } else if (const Node* d = f.Get("data")) {
+    CheckKeys(ctx, *d, "data");
+    cm.data.data = ctx.StrMap(*d, "data");
+  }
+  r.value = std::move(cm);
+  return true;
+}
+
+bool DecodePvcKind(Ctx& /*ctx*/, Fields& f, Resource& r) {
+  f.Get("spec");
+  r.value = PersistentVolumeClaim{r.meta};
+  return true;
+}
+
+const std::map<std::string_view, KindDecoder> kDecoders = {
+    {"Task", DecodeTaskKind},
+    {"Pipeline", DecodePipelineKind},
+    {"PipelineRun", DecodePipelineRunKind},
+    {"TaskRun", DecodeTaskRunKind},
+    {"ConfigMap", DecodeConfigDataKind},
+    {"Secret", DecodeConfigDataKind},
+    {"PersistentVolumeClaim", DecodePvcKind},
+    {"Service",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return DecodeServiceNode(ctx, r.meta, spec);
+       });
+     }},
+    {"Deployment",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return DecodeDeploymentNode(ctx, r.meta, spec);
+       });
+     }},
+    {"Job",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return DecodeJobNode(ctx, r.meta, spec);
+       });
+     }},
+    {"Rollout",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return Rollout{r.meta, DecodeRolloutSpecNode(ctx, spec)};
+       });
+     }},
+    {"AnalysisRun",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return AnalysisRun{r.meta, DecodeAnalysisSpecNode(ctx, spec)};
+       });
+     }},
+    {"AnalysisTemplate",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return AnalysisTemplate{r.meta, false, DecodeAnalysisSpecNode(ctx, spec)};
+       });
+     }},
+    {"ClusterAnalysisTemplate",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return AnalysisTemplate{r.meta, true, DecodeAnalysisSpecNode(ctx, spec)};
+       });
+     }},
+    {"Application",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       f.Get("operation");  // Argo CD's way of asking for a sync; strake has its own verbs
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return Application{r.meta, DecodeApplicationSpecNode(ctx, spec)};
+       });
+     }},
+    {"Repository",
+     [](Ctx& ctx, Fields& f, Resource& r) {
+       return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+         return Repository{r.meta, DecodeRepositorySpecNode(ctx, spec)};
+       });
+     }},
+};
+
+// Why an apiVersion and kind are not one strake reads: an apiVersion it
+// does not know, or a kind that is another group's (named), or a typo.
+void UnknownKind(Ctx& ctx, const Node& av, const Node& kind, const Resource& r) {
+  std::vector<std::string> of_version;
+  const KindInfo* elsewhere = nullptr;
+  for (const auto& k : Kinds()) {
+    if (!k.applied) continue;
+    if (k.Accepts(r.api_version)) of_version.push_back(k.kind);
+    if (k.kind == r.kind) elsewhere = &k;
+  }
+  if (elsewhere && !of_version.empty()) {
+    ctx.Error(
+        kind, "kind",
+        fmt::format("kind \"{}\" is {}, not {}", r.kind, elsewhere->api_version, r.api_version));
+  } else if (!of_version.empty()) {
+    ctx.Error(kind, "kind",
+              fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
+                          DidYouMean(r.kind, of_version)));
+  } else if (StartsWith(r.api_version, "tekton.dev/")) {
+    ctx.Error(av, "apiVersion",
+              fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
+                          "are)",
+                          r.api_version));
+  } else {
+    ctx.Error(av, "apiVersion",
+              fmt::format("unsupported apiVersion \"{}\" for kind \"{}\"", r.api_version, r.kind));
+  }
+}
+
+}  // namespace
+
+bool HasDecoder(std::string_view kind) { return kDecoders.count(kind) > 0; }
+
+namespace {
+
 void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resource>& out) {
   Ctx ctx(doc.file, diags);
   const Node& root = doc.root;
@@ -717,44 +969,9 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   f.Get("metadata");
   f.Get("status");  // Written by controllers; accepted and ignored on input.
 
-  bool tekton = r.api_version == "tekton.dev/v1" || r.api_version == "tekton.dev/v1beta1";
-  bool core = r.api_version == "v1";
-  bool apps = r.api_version == "apps/v1";
-  bool batch = r.api_version == "batch/v1";
-  bool argo = r.api_version == "argoproj.io/v1alpha1";
-  bool own = r.api_version == "strake.dev/v1";
-  static const std::vector<std::string> kTektonKinds = {"Task", "Pipeline", "PipelineRun",
-                                                        "TaskRun"};
-  static const std::vector<std::string> kCoreKinds = {"ConfigMap", "Secret",
-                                                      "PersistentVolumeClaim", "Service"};
-  static const std::vector<std::string> kAppsKinds = {"Deployment"};
-  static const std::vector<std::string> kBatchKinds = {"Job"};
-  static const std::vector<std::string> kArgoKinds = {
-      "Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun", "Application"};
-  static const std::vector<std::string> kOwnKinds = {"Repository"};
-  if (!tekton && !core && !apps && !batch && !argo && !own) {
-    if (StartsWith(r.api_version, "tekton.dev/")) {
-      ctx.Error(*av, "apiVersion",
-                fmt::format("unsupported apiVersion \"{}\" (tekton.dev/v1 and tekton.dev/v1beta1 "
-                            "are)",
-                            r.api_version));
-    } else {
-      ctx.Error(
-          *av, "apiVersion",
-          fmt::format("unsupported apiVersion \"{}\" for kind \"{}\"", r.api_version, r.kind));
-    }
-    return;
-  }
-  const auto& kinds = tekton  ? kTektonKinds
-                      : core  ? kCoreKinds
-                      : apps  ? kAppsKinds
-                      : batch ? kBatchKinds
-                      : own   ? kOwnKinds
-                              : kArgoKinds;
-  if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
-    ctx.Error(*kind, "kind",
-              fmt::format("unknown kind \"{}\" for {}{}", r.kind, r.api_version,
-                          DidYouMean(r.kind, kinds)));
+  const KindInfo* info = KindOf(r.api_version, r.kind);
+  if (!info || !info->applied) {
+    UnknownKind(ctx, *av, *kind, r);
     return;
   }
   bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun";
@@ -762,156 +979,12 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
     ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
   }
-
-  if (apps || batch || argo || own || r.kind == "Service") {
-    const Node* spec = f.Need("spec");
-    if (!spec) return;
-    if (r.kind == "Application") {
-      r.value = Application{r.meta, DecodeApplicationSpecNode(ctx, *spec)};
-      f.Get("operation");  // Argo CD's way of asking for a sync; strake has its own verbs
-    } else if (r.kind == "Repository") {
-      r.value = Repository{r.meta, DecodeRepositorySpecNode(ctx, *spec)};
-    } else if (r.kind == "Deployment") {
-      r.value = DecodeDeploymentNode(ctx, r.meta, *spec);
-    } else if (r.kind == "Job") {
-      r.value = DecodeJobNode(ctx, r.meta, *spec);
-    } else if (r.kind == "Service") {
-      r.value = DecodeServiceNode(ctx, r.meta, *spec);
-    } else if (r.kind == "Rollout") {
-      r.value = Rollout{r.meta, DecodeRolloutSpecNode(ctx, *spec)};
-    } else if (r.kind == "AnalysisRun") {
-      r.value = AnalysisRun{r.meta, DecodeAnalysisSpecNode(ctx, *spec)};
-    } else {
-      r.value = AnalysisTemplate{r.meta, r.kind == "ClusterAnalysisTemplate",
-                                 DecodeAnalysisSpecNode(ctx, *spec)};
-    }
-    out.push_back(std::move(r));
+  auto decoder = kDecoders.find(r.kind);
+  if (decoder == kDecoders.end()) {
+    ctx.Error(*kind, "kind", fmt::format("kind \"{}\" cannot be read from a file", r.kind));
     return;
   }
-  if (core) {
-    ConfigMap cm;
-    cm.meta = r.meta;
-    if (r.kind == "PersistentVolumeClaim") {
-      f.Get("spec");
-      r.value = PersistentVolumeClaim{r.meta};
-      out.push_back(std::move(r));
-      return;
-    }
-    cm.data.is_secret = r.kind == "Secret";
-    f.Get("immutable");
-    f.NotSupported("binaryData", "binaryData");
-    if (cm.data.is_secret) {
-      f.Get("type");
-      if (const Node* d = f.Get("data")) {
-        CheckKeys(ctx, *d, "data");
-        for (const auto& [k, v] : ctx.StrMap(*d, "data")) {
-          auto decoded = Base64Decode(v);
-          if (!decoded) {
-            ctx.Error(*d, "data." + k, "value is not valid base64");
-          } else {
-            cm.data.data[k] = *decoded;
-          }
-        }
-      }
-      if (const Node* d = f.Get("stringData")) {
-        CheckKeys(ctx, *d, "stringData");
-        for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
-      }
-    } else if (const Node* d = f.Get("data")) {
-      CheckKeys(ctx, *d, "data");
-      cm.data.data = ctx.StrMap(*d, "data");
-    }
-    r.value = std::move(cm);
-    out.push_back(std::move(r));
-    return;
-  }
-
-  const Node* spec = f.Need("spec");
-  if (!spec) return;
-  if (r.kind == "Task") {
-    auto t = DecodeTaskSpecNode(ctx, *spec, "spec", false);
-    r.value = Task{r.meta, t.value_or(TaskSpec{})};
-  } else if (r.kind == "Pipeline") {
-    auto p = DecodePipelineSpecNode(ctx, *spec, "spec");
-    r.value = Pipeline{r.meta, p.value_or(PipelineSpec{})};
-  } else if (r.kind == "PipelineRun") {
-    Fields sf(ctx, *spec, "spec");
-    PipelineRunSpec s;
-    const Node* ref = sf.Get("pipelineRef");
-    const Node* ps = sf.Get("pipelineSpec");
-    if (ref) {
-      Fields rf(ctx, *ref, "spec.pipelineRef");
-      if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
-      rf.Get("apiVersion");
-      rf.NotSupported("resolver", "remote resolution (resolver); apply the Pipeline with -f");
-      rf.NotSupported("params", "remote resolution params");
-      rf.NotSupported("bundle", "Tekton bundles");
-    }
-    if (ps) s.pipeline_spec = DecodePipelineSpecNode(ctx, *ps, "spec.pipelineSpec");
-    if (!ref && !ps && sf.ok()) ctx.Error(*spec, "spec", "needs pipelineRef or pipelineSpec");
-    if (ref && ps) ctx.Error(*spec, "spec", "pipelineRef and pipelineSpec cannot both be set");
-    s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
-    s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
-    if (const Node* t = sf.Get("timeouts")) {
-      Fields tf(ctx, *t, "spec.timeouts");
-      if (const Node* v = tf.Get("pipeline"))
-        s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
-      if (const Node* v = tf.Get("tasks")) s.timeouts.tasks = ctx.Duration(*v, tf.Sub("tasks"));
-      if (const Node* v = tf.Get("finally"))
-        s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
-    }
-    if (r.api_version == "tekton.dev/v1beta1") {
-      if (const Node* v = sf.Get("timeout")) s.timeouts.pipeline = ctx.Duration(*v, "spec.timeout");
-      sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
-    }
-    if (const Node* v = sf.Get("status")) {
-      s.status = ctx.Str(*v, "spec.status");
-      static const std::vector<std::string> kStatuses = {"Cancelled", "CancelledRunFinally",
-                                                         "StoppedRunFinally", "PipelineRunPending"};
-      if (std::find(kStatuses.begin(), kStatuses.end(), s.status) == kStatuses.end()) {
-        ctx.Error(
-            *v, "spec.status",
-            fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
-      }
-    }
-    sf.Ignore(kIgnoredRun);
-    sf.NotSupported("taskRunSpecs", "taskRunSpecs");
-    r.value = PipelineRun{r.meta, std::move(s)};
-  } else if (r.kind == "TaskRun") {
-    Fields sf(ctx, *spec, "spec");
-    TaskRunSpec s;
-    const Node* ref = sf.Get("taskRef");
-    const Node* ts = sf.Get("taskSpec");
-    if (ref) {
-      Fields rf(ctx, *ref, "spec.taskRef");
-      if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
-      rf.Get("kind");
-      rf.Get("apiVersion");
-      rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
-      rf.NotSupported("params", "remote resolution params");
-      rf.NotSupported("bundle", "Tekton bundles");
-    }
-    if (ts) s.task_spec = DecodeTaskSpecNode(ctx, *ts, "spec.taskSpec", false);
-    if (!ref && !ts && sf.ok()) ctx.Error(*spec, "spec", "needs taskRef or taskSpec");
-    s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
-    s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
-    if (const Node* v = sf.Get("timeout")) s.timeout = ctx.Duration(*v, "spec.timeout");
-    if (const Node* v = sf.Get("retries")) s.retries = ctx.Int(*v, "spec.retries", 0, 1000);
-    if (const Node* v = sf.Get("status")) {
-      s.status = ctx.Str(*v, "spec.status");
-      if (s.status != "TaskRunCancelled") {
-        ctx.Error(*v, "spec.status", "the only status a TaskRun accepts is TaskRunCancelled");
-      }
-    }
-    sf.Get("statusMessage");
-    sf.Ignore(kIgnoredRun);
-    sf.Ignore(
-        {"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
-    sf.NotSupported("debug", "TaskRun debug breakpoints");
-    sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
-    r.value = TaskRun{r.meta, std::move(s)};
-  }
-  out.push_back(std::move(r));
+  if (decoder->second(ctx, f, r)) out.push_back(std::move(r));
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimit
 // path, prefixed by `origin` (e.g. "rollout web").
 Result<Resource> DecodeObject(const Json& object, const std::string& origin);
 
+// True when files of `kind` can be read (every applied kind of model/kinds.h).
+bool HasDecoder(std::string_view kind);
+
 // Round trip through the store: specs saved as JSON decode the same way.
 Result<PipelineSpec> DecodePipelineSpec(const Json& j);
 Json EncodeParams(const std::vector<Param>& params);

@@ -20,25 +20,6 @@ using store::Json;
 
 namespace {
 
-const std::vector<KindInfo> kKinds = {
-    {"Service", "services", "v1", true},
-    {"ConfigMap", "configmaps", "v1", true},
-    {"Secret", "secrets", "v1", true},
-    {"Deployment", "deployments", "apps/v1", true},
-    {"Job", "jobs", "batch/v1", true},
-    {"Rollout", "rollouts", "argoproj.io/v1alpha1", true},
-    {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", true},
-    {"ClusterAnalysisTemplate", "clusteranalysistemplates", "argoproj.io/v1alpha1", false},
-    {"AnalysisRun", "analysisruns", "argoproj.io/v1alpha1", true},
-    {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", true},
-    {"PipelineRun", "pipelineruns", "tekton.dev/v1", true},
-    {"TaskRun", "taskruns", "tekton.dev/v1", true},
-    {"Pipeline", "pipelines", "tekton.dev/v1", true},
-    {"Task", "tasks", "tekton.dev/v1", true},
-    {"Application", "applications", "argoproj.io/v1alpha1", true},
-    {"Repository", "repositories", "strake.dev/v1", true},
-};
-
 bool Matches(const std::map<std::string, std::string>& labels, const std::string& selector) {
   for (const auto& term : Split(selector, ',')) {
     if (term.empty()) continue;
@@ -69,23 +50,20 @@ Json RecordOfApply(const KindInfo& k, Json applied) {
 
 }  // namespace
 
-const std::vector<KindInfo>& Kinds() { return kKinds; }
+namespace {
+
+const KindInfo* Served(const KindInfo* k) { return k && k->served ? k : nullptr; }
+
+}  // namespace
 
 const KindInfo* KindByPlural(const std::string& plural) {
-  for (const auto& k : kKinds) {
-    if (k.plural == plural) return &k;
-  }
-  return nullptr;
+  return Served(model::KindByPlural(plural));
 }
 
-const KindInfo* KindByName(const std::string& name) {
-  std::string n = ToLower(name);
-  for (const auto& k : kKinds) {
-    if (ToLower(k.kind) == n || k.plural == n || ToLower(k.kind) + "s" == n) return &k;
-  }
-  if (n == "svc") return KindByPlural("services");
-  if (n == "ro") return KindByPlural("rollouts");
-  return nullptr;
+const KindInfo* KindByName(const std::string& name) { return Served(model::KindByName(name)); }
+
+const KindInfo* KindOf(const std::string& api_version, const std::string& kind) {
+  return Served(model::KindOf(api_version, kind));
 }
 
 Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
@@ -527,13 +505,6 @@ Status Api::DeleteObject(const store::Key& key) {
   const KindInfo* k = KindByName(key.kind);
   if (!k) return Failf("{} is not served", key.kind);
   return AsStatus(Delete(*k, key.ns, key.name));
-}
-
-const KindInfo* KindOf(const std::string& api_version, const std::string& kind) {
-  for (const auto& k : kKinds) {
-    if (k.kind == kind && k.api_version == api_version) return &k;
-  }
-  return nullptr;
 }
 
 Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {

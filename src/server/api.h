@@ -43,6 +43,7 @@
 
 #include "base/mask.h"
 #include "gitops/application.h"
+#include "model/kinds.h"
 #include "rollout/controller.h"
 #include "router/router.h"
 #include "server/http_server.h"
@@ -52,17 +53,12 @@
 
 namespace strake::server {
 
-struct KindInfo {
-  std::string kind;
-  std::string plural;
-  std::string api_version;  // "v1", "argoproj.io/v1alpha1", ...
-  bool namespaced = true;
-};
+using model::KindInfo;
 
-// The kinds the API serves; nullptr if unknown.
+// The kinds the API serves (model/kinds.h, those marked served); nullptr if
+// unknown or not served.
 const KindInfo* KindByPlural(const std::string& plural);
-const KindInfo* KindByName(const std::string& kind);  // also accepts plural and lower case
-const std::vector<KindInfo>& Kinds();
+const KindInfo* KindByName(const std::string& kind);  // kind, plural or short name, any case
 const KindInfo* KindOf(const std::string& api_version, const std::string& kind);
 
 enum class PatchMode { kMerge, kJson, kApply };
