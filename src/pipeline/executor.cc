@@ -782,9 +782,12 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   bool timed_out = false;
   if (timeout) plan.timeout_ms = timeout->count();
   if (!sandbox) {
-    // Host: the step runner in this thread.
+    // Host: the step runner in this thread. What the steps leave running,
+    // even out of their process groups (setsid, a daemon), ends with the
+    // task, as the sandbox's PID namespace ends it: found by the marker.
     so = RunSteps(plan, cancel_fd);
     timed_out = so.timed_out;
+    if (!job.uid.empty()) (void)KillOrphans({job.uid});
   } else {
     plan.status_path = "/tekton/status/status.json";
     auto st = WriteFile(lay.plan, ToJson(plan).dump());
