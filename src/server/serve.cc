@@ -251,7 +251,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
   Webhooks hooks(
-      st,
+      st, clock,
       [&](const store::Key& repo) {
         std::string key = controller::ObjectKey(repo.ns, repo.name);
         repos.RequestRefresh(key);
