@@ -201,6 +201,39 @@ spec:
   EXPECT_TRUE(WaitFor([&] { return !PidAlive(gc); }, std::chrono::seconds(5))) << "orphan " << gc;
 }
 
+// Without the sandbox no PID namespace ends with the task: a descendant that
+// left the step's process group (setsid) is found by the TaskRun's marker
+// in its environment and killed with the task.
+TEST_F(E2E, TaskTimeoutKillsDescendantsThatLeftTheProcessGroup) {
+  std::string pidfile = dir_ + "/escaped.pid";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: escape}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: hang
+        timeout: 1s
+        taskSpec:
+          steps:
+            - image: busybox
+              script: |
+                setsid sh -c 'echo $$ > )Y" +
+                              pidfile + R"Y(; exec sleep 300' &
+                sleep 300
+)Y");
+  Ran r = Strake({"run", "--no-sandbox", "-f", f, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto trs = TaskRuns();
+  ASSERT_EQ(trs.size(), 1u);
+  EXPECT_EQ(Reason(trs[0]), "TaskRunTimeout");
+  int escaped = std::stoi(ReadFile(pidfile).value_or("0"));
+  ASSERT_GT(escaped, 0);
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(escaped); }, std::chrono::seconds(5)))
+      << "the setsid descendant " << escaped << " outlived its task";
+  if (PidAlive(escaped)) ::kill(escaped, SIGKILL);
+}
+
 TEST_F(E2E, StepTimeoutAndOnErrorContinue) {
   auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: PipelineRun

@@ -149,6 +149,47 @@ TEST(Process, TimeoutThenKillGroupTakesGrandchildren) {
   (void)RemoveAll(dir);
 }
 
+// A marked process's descendant that left the group (setsid) is found by
+// the marker it inherited; a process without the marker is left alone.
+TEST(Process, KillMarkedReachesDescendantsOutOfTheGroupOnly) {
+  char dir[] = "/tmp/strake-marked-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string pidfile = std::string(dir) + "/d.pid";
+  std::string marker = "STRAKE_TEST_MARKER=" + std::string(dir);
+  std::vector<std::string> env = Env();
+  env.push_back(marker);
+  auto marked =
+      Spawn({{"sh", "-c", "setsid sh -c 'echo $$ > " + pidfile + "; exec sleep 30' & wait"},
+             env,
+             "",
+             -1,
+             -1,
+             -1,
+             {}});
+  ASSERT_TRUE(marked);
+  auto other = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1, {}});
+  ASSERT_TRUE(other);
+  pid_t descendant = 0;
+  for (int i = 0; i < 500 && descendant <= 0; ++i) {
+    descendant = std::atoi(ReadFile(pidfile).value_or("0").c_str());
+    if (descendant <= 0) usleep(10000);
+  }
+  ASSERT_GT(descendant, 0);
+  EXPECT_TRUE(HasEnvMarker(descendant, marker));
+  EXPECT_FALSE(HasEnvMarker(other->pid(), marker));
+  EXPECT_EQ(MarkedProcesses({marker}).size(), 2u);
+  EXPECT_EQ(KillMarked({marker}), 2);
+  auto w = WaitProcess(*marked, std::chrono::milliseconds(5000));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kExited);
+  EXPECT_TRUE(MarkedProcesses({marker}).empty());
+  auto still = WaitProcess(*other, std::chrono::milliseconds(0));
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->outcome, WaitOutcome::kTimedOut) << "an unmarked process was killed";
+  KillAndReap(*other);
+  (void)RemoveAll(dir);
+}
+
 TEST(Process, WakeFdInterruptsWait) {
   auto p = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p);

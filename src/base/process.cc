@@ -1,5 +1,6 @@
 #include "base/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
+#include <thread>
 
 #include "base/fs.h"
 #include "base/strings.h"
@@ -201,6 +204,65 @@ void KillAndReap(Process& p) {
   int status = 0;
   while (::waitpid(p.pid(), &status, 0) < 0 && errno == EINTR) {
   }
+}
+
+namespace {
+
+bool HasAnyMarker(pid_t pid, const std::set<std::string, std::less<>>& markers) {
+  auto env = ReadFile("/proc/" + std::to_string(pid) + "/environ", size_t{1} << 20);
+  if (!env) return false;
+  for (const auto& var : Split(*env, '\0')) {
+    if (markers.count(var)) return true;
+  }
+  return false;
+}
+
+void SignalWithGroups(const std::vector<pid_t>& pids, int sig) {
+  pid_t own_group = ::getpgrp();
+  for (pid_t pid : pids) {
+    // getpgid fails (-1) for a process gone meanwhile: never kill(1), never our own group.
+    pid_t group = ::getpgid(pid);
+    if (group > 1 && group != own_group) ::kill(-group, sig);
+    ::kill(pid, sig);
+  }
+}
+
+}  // namespace
+
+bool HasEnvMarker(pid_t pid, const std::string& marker) { return HasAnyMarker(pid, {marker}); }
+
+std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
+  std::vector<pid_t> out;
+  if (markers.empty()) return out;
+  std::set<std::string, std::less<>> wanted(markers.begin(), markers.end());
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  pid_t self = ::getpid();
+  while (dirent* e = ::readdir(d)) {
+    auto pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid > 0 && pid != self && HasAnyMarker(pid, wanted)) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+int SignalMarked(const std::vector<std::string>& markers, int sig) {
+  auto pids = MarkedProcesses(markers);
+  SignalWithGroups(pids, sig);
+  return static_cast<int>(pids.size());
+}
+
+int KillMarked(const std::vector<std::string>& markers) {
+  std::set<pid_t> killed;
+  for (int pass = 0; pass < 50; ++pass) {
+    auto pids = MarkedProcesses(markers);
+    if (pids.empty()) break;
+    SignalWithGroups(pids, SIGKILL);
+    killed.insert(pids.begin(), pids.end());
+    // A process killed a moment ago may still be listed: give it time to go.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return static_cast<int>(killed.size());
 }
 
 }  // namespace strake

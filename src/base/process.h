@@ -91,6 +91,24 @@ void KillGroup(pid_t pgid, int sig);
 // Kills the group (SIGKILL) and reaps the leader.
 void KillAndReap(Process& p);
 
+// Processes found again by a marker in their environment: "NAME=value", one
+// whole entry of /proc/PID/environ, which every descendant inherits. This is
+// how strake finds what it started when the record of it was lost (kill -9
+// between a spawn and its record) or when a descendant left the process
+// group (setsid, a daemon): what a sandbox's PID namespace or a cgroup would
+// hold. Never this process; never a process whose environment cannot be read
+// (another user's). A descendant that both clears its environment and leaves
+// its group is out of reach.
+bool HasEnvMarker(pid_t pid, const std::string& marker);
+std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers);
+// Sends sig to every marked process and to its process group, once; returns
+// how many marked processes there were.
+int SignalMarked(const std::vector<std::string>& markers, int sig);
+// SIGKILLs marked processes and their groups, pass after pass until a pass
+// finds none (a child forked meanwhile carries the marker and is found by
+// the next); returns how many were killed.
+int KillMarked(const std::vector<std::string>& markers);
+
 // The running binary's path ("strake" if /proc cannot say).
 std::string SelfExe();
 

@@ -477,10 +477,12 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
                                      "declares none (set syncPolicy.automated.allowEmpty)",
                                      clock_));
     } else if (!failed_here && (last_rev != *sha || spec.self_heal)) {
-      if (audit_) {
-        STRAKE_TRY(audit_(
-            fmt::format("application {}/{}", ns, name),
-            fmt::format("automated sync to {}{}", *sha, last_rev == *sha ? " (self-heal)" : "")));
+      std::string intent;
+      if (audit_.begin) {
+        STRAKE_TRY_ASSIGN(id, audit_.begin(fmt::format("application {}/{}", ns, name),
+                                           fmt::format("automated sync to {}{}", *sha,
+                                                       last_rev == *sha ? " (self-heal)" : "")));
+        intent = id;
       }
       op = {{"operation",
              {{"sync", {{"revision", *sha}, {"prune", spec.prune}}},
@@ -494,8 +496,9 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
       next["operationState"] = op;
       auto w = write("OperationStarted",
                      fmt::format("automated sync to {} started", sha->substr(0, 12)));
-      if (!w) return w;
-      if (w->requeue_after && *w->requeue_after <= Millis(1)) return w;  // conflict
+      bool conflict = w && w->requeue_after && *w->requeue_after <= Millis(1);
+      if (audit_.end) audit_.end(intent, w && !conflict);
+      if (!w || conflict) return w;
       return controller::ReconcileResult{Millis(1)};
     }
   }

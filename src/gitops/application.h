@@ -77,11 +77,14 @@ class ApplicationReconciler {
   // Syncs to history entry `id` and turns automated sync off, as Argo CD does.
   Status Rollback(const std::string& ns, const std::string& name, int64_t id, bool prune);
 
-  // Told of every automated sync before it starts; a sync whose record
-  // fails does not start.
-  void SetAudit(std::function<Status(const std::string& target, const std::string& detail)> f) {
-    audit_ = std::move(f);
-  }
+  // Told of every automated sync: `begin` before its operation is written
+  // (a sync whose record cannot begin does not start) returns an id, which
+  // `end` gets with whether the operation was written (a conflict: not yet).
+  struct SyncAudit {
+    std::function<Result<std::string>(const std::string& target, const std::string& detail)> begin;
+    std::function<void(const std::string& id, bool made)> end;
+  };
+  void SetAudit(SyncAudit audit) { audit_ = std::move(audit); }
 
   // The Applications (work-queue keys) whose resources include `key`.
   std::vector<std::string> AppsManaging(const store::Key& key) const;
@@ -118,7 +121,7 @@ class ApplicationReconciler {
   ResourceWriter& writer_;
   Sources& sources_;
   const Clock& clock_;
-  std::function<Status(const std::string&, const std::string&)> audit_;
+  SyncAudit audit_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::set<std::string>> managed_by_;  // resource key -> app keys

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -783,9 +782,12 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   bool timed_out = false;
   if (timeout) plan.timeout_ms = timeout->count();
   if (!sandbox) {
-    // Host: the step runner in this thread.
+    // Host: the step runner in this thread. What the steps leave running,
+    // even out of their process groups (setsid, a daemon), ends with the
+    // task, as the sandbox's PID namespace ends it: found by the marker.
     so = RunSteps(plan, cancel_fd);
     timed_out = so.timed_out;
+    if (!job.uid.empty()) (void)KillOrphans({job.uid});
   } else {
     plan.status_path = "/tekton/status/status.json";
     auto st = WriteFile(lay.plan, ToJson(plan).dump());
@@ -911,29 +913,10 @@ Status Materialize(const model::ConfigMapData& data, const std::string& dir,
 }
 
 int KillOrphans(const std::vector<std::string>& uids) {
-  if (uids.empty()) return 0;
-  std::set<std::string> markers;
-  for (const auto& u : uids) markers.insert(std::string(kTaskRunMarker) + "=" + u);
-  int killed = 0;
-  DIR* d = ::opendir("/proc");
-  if (!d) return 0;
-  pid_t self = ::getpid();
-  while (dirent* e = ::readdir(d)) {
-    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0 || pid == self) continue;
-    auto env = ReadFile("/proc/" + std::to_string(pid) + "/environ", 1 << 20);
-    if (!env) continue;
-    for (const auto& var : Split(*env, '\0')) {
-      if (markers.count(var)) {
-        ::kill(-::getpgid(pid), SIGKILL);
-        ::kill(pid, SIGKILL);
-        ++killed;
-        break;
-      }
-    }
-  }
-  ::closedir(d);
-  return killed;
+  std::vector<std::string> markers;
+  markers.reserve(uids.size());
+  for (const auto& u : uids) markers.push_back(std::string(kTaskRunMarker) + "=" + u);
+  return KillMarked(markers);
 }
 
 }  // namespace strake::pipeline

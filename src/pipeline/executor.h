@@ -123,9 +123,11 @@ Status Materialize(const model::ConfigMapData& data, const std::string& dir,
                    const std::vector<model::KeyToPath>& items);
 
 // The environment marker every step process of a TaskRun carries, so that
-// orphans left by a crash can be found and killed.
+// orphans left by a crash, and on the host what a step started out of its
+// process group (setsid), can be found and killed (base/process.h KillMarked).
 inline constexpr const char* kTaskRunMarker = "STRAKE_TASKRUN_UID";
-// Kills every process whose environment holds kTaskRunMarker=uid for a uid in uids.
+// Kills every process whose environment holds kTaskRunMarker=uid for a uid
+// in uids, with its process group; returns how many.
 int KillOrphans(const std::vector<std::string>& uids);
 
 }  // namespace strake::pipeline

@@ -18,6 +18,7 @@
 
 #include "base/fs.h"
 #include "base/http.h"
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "base/process.h"
@@ -81,6 +82,11 @@ struct Supervisor::Replica {
   // An adopted process: its pid and pidfd (not our child).
   pid_t adopted_pid = -1;
   uint64_t adopted_ticks = 0;
+  // kReplicaMarker's value in the environment of every process of the
+  // current run (a new one at each start): the record names it before the
+  // process starts. Used by the monitor thread, or by CollectOrphans for a
+  // replica that has none.
+  std::string marker;
 
   ~Replica() {
     if (thread.joinable()) thread.join();
@@ -89,10 +95,22 @@ struct Supervisor::Replica {
 
   std::string RecordPath() const { return PathJoin(dir, std::to_string(index) + ".json"); }
   // What a restarted supervisor needs to adopt the process, readiness
-  // included: an adopted replica that was ready keeps its traffic.
-  void WriteRecord(pid_t pid, uint64_t ticks, uint16_t port, bool ready) const {
-    nlohmann::json rec = {{"pid", pid}, {"startTicks", ticks}, {"port", port}, {"ready", ready}};
-    (void)WriteFileAtomic(RecordPath(), rec.dump());
+  // included: an adopted replica that was ready keeps its traffic. Before
+  // the start, the record holds only the marker (pid -1).
+  Status WriteRecord(pid_t pid, uint64_t ticks, uint16_t port, bool ready) const {
+    nlohmann::json rec = {
+        {"pid", pid}, {"startTicks", ticks}, {"port", port}, {"ready", ready}, {"marker", marker}};
+    return WriteFileAtomic(RecordPath(), rec.dump());
+  }
+  std::vector<std::string> Markers() const {
+    if (marker.empty()) return {};
+    return {std::string(kReplicaMarker) + "=" + marker};
+  }
+  // Whatever the run left, a descendant out of the process group (setsid)
+  // included, and its record.
+  void Forget() {
+    (void)KillMarked(Markers());
+    std::remove(RecordPath().c_str());
   }
 
   void Set(const std::function<void(ReplicaStatus&)>& fn) {
@@ -120,6 +138,11 @@ struct Supervisor::Replica {
   }
 
   void Run();
+  struct Started {
+    Process process;
+    uint64_t ticks = 0;
+  };
+  Result<Started> Start(uint16_t port);
   bool Probe(const ProbeSpec& p, uint16_t port, std::string& why) const;
   void Terminate(pid_t pid, int pidfd);
 };
@@ -192,6 +215,7 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
   });
   ::poll(nullptr, 0, static_cast<int>(sup->options_.drain_delay.count()));
   KillGroup(pid, SIGTERM);
+  (void)SignalMarked(Markers(), SIGTERM);  // a descendant out of the group too
   // Stopped when the whole group is gone, not only its leader: a sandbox's
   // outer process ends at SIGTERM while the command inside shuts down.
   auto deadline = SteadyClock::now() + Ms(int64_t{tmpl.grace_seconds} * 1000);
@@ -200,8 +224,39 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
     ::poll(&p, 1, 50);
   }
   KillGroup(pid, SIGKILL);  // what is left after the grace period
+  (void)KillMarked(Markers());
   auto reaped = SteadyClock::now() + Ms(5000);
   while (GroupAlive(pid, pidfd) && SteadyClock::now() < reaped) ::poll(nullptr, 0, 10);
+}
+
+// Recorded before it is started: a supervisor killed between the spawn and
+// the record of the pid would otherwise leave a replica that no restart
+// adopts or stops. The record names the marker every process of this run
+// carries, so Recover finds them by it (base/process.h MarkedProcesses),
+// as the pipeline engine finds a TaskRun's steps.
+Result<Supervisor::Replica::Started> Supervisor::Replica::Start(uint16_t port) {
+  marker = NewUid();
+  STRAKE_TRY(WriteRecord(-1, 0, port, false));
+  std::string log = PathJoin(dir, std::to_string(index) + ".log");
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  SpawnOptions o;
+  for (const auto& a : tmpl.argv) o.argv.push_back(Substitute(a, port));
+  for (const auto& e : tmpl.env) o.env.push_back(Substitute(e, port));
+  o.env.push_back(fmt::format("PORT={}", port));
+  o.env.push_back(Markers().front());
+  o.cwd = tmpl.cwd;
+  o.stdout_fd = o.stderr_fd = fd;
+  o.sandbox = sup->options_.sandbox;
+  auto spawned = Spawn(o);
+  if (fd >= 0) ::close(fd);
+  if (!spawned) {
+    std::remove(RecordPath().c_str());
+    return tl::unexpected(spawned.error());
+  }
+  Started out{std::move(*spawned), 0};
+  out.ticks = StartTicks(out.process.pid());
+  (void)WriteRecord(out.process.pid(), out.ticks, port, false);
+  return out;
 }
 
 Ms NextBackoff(Ms last, Ms ran, const SupervisorOptions& options) {
@@ -242,17 +297,7 @@ void Supervisor::Replica::Run() {
         continue;
       }
       port = *p;
-      std::string log = PathJoin(dir, std::to_string(index) + ".log");
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      SpawnOptions o;
-      for (const auto& a : tmpl.argv) o.argv.push_back(Substitute(a, port));
-      for (const auto& e : tmpl.env) o.env.push_back(Substitute(e, port));
-      o.env.push_back(fmt::format("PORT={}", port));
-      o.cwd = tmpl.cwd;
-      o.stdout_fd = o.stderr_fd = fd;
-      o.sandbox = opt.sandbox;
-      auto spawned = Spawn(o);
-      if (fd >= 0) ::close(fd);
+      auto spawned = Start(port);
       if (!spawned) {
         std::string why = spawned.error().message;
         Set([&](ReplicaStatus& s) {
@@ -265,11 +310,10 @@ void Supervisor::Replica::Run() {
         if (!Sleep(backoff)) break;
         continue;
       }
-      pid = spawned->pid();
-      child = std::move(*spawned);
+      pid = spawned->process.pid();
+      ticks = spawned->ticks;
+      child = std::move(spawned->process);
       pidfd = child->pidfd();
-      ticks = StartTicks(pid);
-      WriteRecord(pid, ticks, port, false);
     }
     auto started = SteadyClock::now();
     Set([&](ReplicaStatus& s) {
@@ -288,7 +332,7 @@ void Supervisor::Replica::Run() {
     bool ready_now = was_ready;  // as last written to the record
     if (!ready_probe) {
       Set([](ReplicaStatus& s) { s.ready = true; });
-      if (!ready_now) WriteRecord(pid, ticks, port, true);
+      if (!ready_now) (void)WriteRecord(pid, ticks, port, true);
       ready_now = true;
     }
     int ready_ok = 0, ready_fail = 0, live_fail = 0;
@@ -334,7 +378,7 @@ void Supervisor::Replica::Run() {
               s.ready = true;
               s.state = "Ready";
             });
-            if (!ready_now) WriteRecord(pid, ticks, port, true);
+            if (!ready_now) (void)WriteRecord(pid, ticks, port, true);
             ready_now = true;
           }
         } else {
@@ -345,7 +389,7 @@ void Supervisor::Replica::Run() {
               s.state = "Running";
               s.message = "readiness: " + why;
             });
-            if (ready_now) WriteRecord(pid, ticks, port, false);
+            if (ready_now) (void)WriteRecord(pid, ticks, port, false);
             ready_now = false;
           }
         }
@@ -371,11 +415,11 @@ void Supervisor::Replica::Run() {
     if (!exited) {  // told to stop
       Terminate(pid, pidfd);
       if (adopted) ::close(pidfd);
-      std::remove(RecordPath().c_str());
+      Forget();
       break;
     }
     if (adopted) ::close(pidfd);
-    std::remove(RecordPath().c_str());
+    Forget();  // as a sandbox's PID namespace ends with its command
     backoff =
         NextBackoff(backoff, std::chrono::duration_cast<Ms>(SteadyClock::now() - started), opt);
     Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, exit_why,
@@ -471,15 +515,23 @@ Status Supervisor::Recover() {
       if (rec.is_discarded()) continue;
       pid_t pid = rec.value("pid", -1);
       uint64_t ticks = rec.value("startTicks", uint64_t{0});
-      if (pid <= 0 || ticks == 0 || StartTicks(pid) != ticks) {
-        std::remove(PathJoin(path, n).c_str());  // gone, or the pid was recycled
-        continue;
-      }
       auto r = std::make_unique<Replica>();
       r->sup = this;
       r->key = *key_file;
       r->index = index;
       r->dir = path;
+      r->marker = rec.value("marker", "");
+      if (pid <= 0 || ticks == 0 || StartTicks(pid) != ticks) {
+        // Gone, or the pid was recycled, or started and never recorded (a
+        // crash right after the spawn): stopped, by its marker, with
+        // whatever it left running.
+        if (int killed = KillMarked(r->Markers()); killed > 0) {
+          Log(LogLevel::kInfo, "runtime: stopped {} unrecorded process(es) of {} replica {}",
+              killed, r->key, index);
+        }
+        std::remove(PathJoin(path, n).c_str());
+        continue;
+      }
       r->adopted_pid = pid;
       r->adopted_ticks = ticks;
       r->status.index = index;
@@ -566,7 +618,7 @@ void Supervisor::CollectOrphans() {
         r->Terminate(r->status.pid, pidfd);
         ::close(pidfd);
       }
-      std::remove(r->RecordPath().c_str());
+      r->Forget();
     }
   }
 }

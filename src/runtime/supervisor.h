@@ -18,6 +18,14 @@
 // same group and index; CollectOrphans() stops the ones nobody claimed.
 // Destroying a Supervisor stops watching but leaves the processes running.
 //
+// The record is written before the process starts, naming a marker
+// (kReplicaMarker=<random>) that the process and all its descendants carry
+// in their environment: a replica started but not yet recorded with its pid
+// when the supervisor was killed is found by it and stopped by Recover().
+// The marker also reaches what a replica started out of its process group
+// (setsid, a daemon): a replica that exits or is stopped takes it along, as
+// a sandbox's PID namespace does.
+//
 // Thread-safe. The change callback runs on monitor threads and must be fast.
 #pragma once
 
@@ -141,6 +149,9 @@ class Supervisor {
   std::vector<std::unique_ptr<Replica>> stopping_;
   std::map<std::string, std::map<int, std::unique_ptr<Replica>>> orphans_;  // adopted, unclaimed
 };
+
+// The environment variable that marks every process of a replica's run.
+inline constexpr const char* kReplicaMarker = "STRAKE_REPLICA";
 
 // A directory-safe form of a group key.
 std::string KeyToDir(const std::string& key);

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/fs.h"
+#include "base/ids.h"
 #include "base/net.h"
+#include "base/process.h"
 
 namespace strake::runtime {
 namespace {
@@ -62,6 +65,13 @@ int ReadyCount(const Supervisor& s, const std::string& key) {
 }
 
 bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+// Alive and not a zombie (a process that is not our child may wait for a
+// reaper that never comes in a container).
+bool Running(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").value_or("");
+  return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
 
 TEST(SupervisorTest, ReplicasGetTheirOwnPortsAndBecomeReady) {
   Supervisor sup(TempDir("ready"), Fast());
@@ -179,6 +189,74 @@ TEST(SupervisorTest, ReplicasSurviveTheSupervisorAndAreReadopted) {
   second.CollectOrphans();  // old/v0 was not claimed
   second.StopAll();
   EXPECT_FALSE(Alive(pid));
+}
+
+// kill -9 of the control plane between a replica's spawn and the record of
+// its pid: the record written before the start names the replica's marker,
+// and the next supervisor stops by it the process and what it started out
+// of its process group.
+TEST(SupervisorTest, AReplicaStartedButNotRecordedIsStoppedAfterARestart) {
+  std::string dir = TempDir("unrecorded");
+  std::string group = PathJoin(dir, KeyToDir("web/v1"));
+  ASSERT_TRUE(MakeDirs(group));
+  ASSERT_TRUE(WriteFile(PathJoin(group, "key"), "web/v1"));
+  std::string marker = NewUid();
+  nlohmann::json record = {{"pid", -1}, {"startTicks", 0}, {"port", 0}, {"marker", marker}};
+  ASSERT_TRUE(WriteFile(PathJoin(group, "0.json"), record.dump()));
+  std::string pidfile = PathJoin(dir, "descendant.pid");
+  SpawnOptions o;
+  o.argv = {"sh", "-c",
+            "setsid sh -c 'echo $$ > " + pidfile + "; exec sleep 300' & exec sleep 300"};
+  o.env = Env();
+  o.env.push_back(std::string(kReplicaMarker) + "=" + marker);
+  auto replica = Spawn(o);
+  ASSERT_TRUE(replica) << replica.error().message;
+  pid_t descendant = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    descendant = std::atoi(ReadFile(pidfile).value_or("0").c_str());
+    return descendant > 0;
+  }));
+
+  Supervisor second(dir, Fast());
+  ASSERT_TRUE(second.Recover());
+  auto w = WaitProcess(*replica, 5s);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kExited) << "the unrecorded replica is still running";
+  EXPECT_TRUE(WaitFor([&] { return !Running(descendant); }, 5s)) << "descendant " << descendant;
+  EXPECT_FALSE(PathExists(PathJoin(group, "0.json")));
+  EXPECT_TRUE(second.Replicas("web/v1").empty());
+  if (w && w->outcome != WaitOutcome::kExited) KillAndReap(*replica);
+  if (Running(descendant)) ::kill(descendant, SIGKILL);
+}
+
+// A replica's record is on disk, with its marker, before its process runs;
+// what the replica starts with setsid ends when the replica is stopped.
+TEST(SupervisorTest, StoppingAReplicaEndsWhatItStartedOutOfItsGroup) {
+  std::string dir = TempDir("setsid");
+  std::string pidfile = PathJoin(dir, "descendant.pid");
+  Supervisor sup(dir, Fast());
+  GroupSpec g;
+  g.key = "daemon/v1";
+  g.replicas = 1;
+  g.tmpl.argv = {"sh", "-c",
+                 "setsid sh -c 'echo $$ > " + pidfile + "; exec sleep 300' & exec sleep 300"};
+  g.tmpl.env = Env();
+  g.tmpl.ready_when_listening = false;
+  g.tmpl.grace_seconds = 1;
+  ASSERT_TRUE(sup.Apply(g));
+  pid_t descendant = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    descendant = std::atoi(ReadFile(pidfile).value_or("0").c_str());
+    return descendant > 0;
+  }));
+  auto record = ReadFile(PathJoin(PathJoin(dir, KeyToDir("daemon/v1")), "0.json"));
+  ASSERT_TRUE(record);
+  std::string marker = nlohmann::json::parse(*record).value("marker", "");
+  ASSERT_FALSE(marker.empty());
+  EXPECT_TRUE(HasEnvMarker(descendant, std::string(kReplicaMarker) + "=" + marker));
+  sup.StopAll();
+  EXPECT_TRUE(WaitFor([&] { return !Running(descendant); }, 5s)) << "descendant " << descendant;
+  if (Running(descendant)) ::kill(descendant, SIGKILL);
 }
 
 }  // namespace

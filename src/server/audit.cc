@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/ids.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 
@@ -19,6 +20,40 @@ using store::Json;
 namespace {
 
 constexpr const char* kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
+constexpr const char* kInterrupted =
+    "interrupted: strake stopped while this change was being made; it may not have been made";
+
+// Writes `line` at the end of fd and syncs it. A write that fails part-way
+// (a full disk) is cut back: the next line must not be glued to half a one.
+Status AppendLine(int fd, const std::string& path, const std::string& line) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Failf("audit log {}: {}", path, std::strerror(errno));
+  auto fail = [&](int err) {
+    (void)!::ftruncate(fd, st.st_size);
+    return Failf(ErrorCode::kUnavailable, "audit log {}: {}", path, std::strerror(err));
+  };
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(n < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) return fail(errno);
+  return Ok();
+}
+
+// The JSON objects of a text of lines; a line that is not one (half written
+// by a crash) is passed over.
+std::vector<Json> JsonLines(const std::string& text) {
+  std::vector<Json> out;
+  for (const auto& line : Split(text, '\n')) {
+    if (line.empty()) continue;
+    Json j = Json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) out.push_back(std::move(j));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -104,46 +139,125 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
   }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));
-  return std::unique_ptr<AuditLog>(new AuditLog(path, fd, seq, last));
+  std::string intents = path + ".intents";
+  int intents_fd = ::open(intents.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (intents_fd < 0) {
+    int err = errno;
+    ::close(fd);
+    return Failf("{}: {}", intents, std::strerror(err));
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(path, fd, seq, last, intents_fd));
+  STRAKE_TRY(log->RecoverIntents(text));
+  return log;
+}
+
+Status AuditLog::RecoverIntents(const std::string& log_text) {
+  STRAKE_TRY_ASSIGN(journal, ReadFile(intents_path_));
+  std::vector<Json> left;  // begun and not settled, in the order begun
+  for (auto& j : JsonLines(journal)) {
+    if (j.contains("done")) {
+      std::erase_if(left, [&](const Json& b) { return b.value("intent", "") == j["done"]; });
+    } else if (j.contains("intent")) {
+      left.push_back(std::move(j));
+    }
+  }
+  if (!left.empty()) {
+    // An entry appended just before the crash already names its intent.
+    for (const auto& e : JsonLines(log_text)) {
+      std::string id = e.value("intent", "");
+      if (!id.empty())
+        std::erase_if(left, [&](const Json& b) { return b.value("intent", "") == id; });
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& b : left) {
+    std::string detail = b.value("detail", "");
+    AuditEntry e{b.value("actor", ""), b.value("action", ""), b.value("target", ""),
+                 detail.empty() ? kInterrupted : detail + "; " + kInterrupted};
+    STRAKE_TRY(AppendLocked(e, b.value("intent", "")));
+  }
+  if (::ftruncate(intents_fd_, 0) != 0) return Failf("{}: {}", intents_path_, std::strerror(errno));
+  return Ok();
 }
 
 AuditLog::~AuditLog() {
   if (fd_ >= 0) ::close(fd_);
+  if (intents_fd_ >= 0) ::close(intents_fd_);
 }
 
-Status AuditLog::Append(const AuditEntry& e) {
-  std::lock_guard<std::mutex> lock(mu_);
+Status AuditLog::AppendLocked(const AuditEntry& e, const std::string& intent) {
   Json body = {{"seq", seq_ + 1},
                {"time", FormatRfc3339(std::chrono::system_clock::now())},
                {"timeMs", UnixMillis(std::chrono::system_clock::now())},
                {"actor", e.actor},
                {"action", e.action},
                {"target", e.target},
-               {"detail", e.detail},
-               {"prev", last_}};
+               {"detail", e.detail}};
+  if (!intent.empty()) body["intent"] = intent;
+  body["prev"] = last_;
   std::string hash = AuditHash(body);
   Json full = body;
   full["hash"] = hash;
-  std::string line = full.dump() + "\n";
-  // A write that fails part-way (a full disk) is cut back to the last whole
-  // entry: the next one must not be glued to half a line.
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0) return Failf("audit log {}: {}", path_, std::strerror(errno));
-  auto fail = [&](int err) {
-    (void)!::ftruncate(fd_, st.st_size);
-    return Failf(ErrorCode::kUnavailable, "audit log {}: {}", path_, std::strerror(err));
-  };
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(n < 0 ? errno : ENOSPC);
-    done += static_cast<size_t>(n);
-  }
-  if (::fdatasync(fd_) != 0) return fail(errno);
+  STRAKE_TRY(AppendLine(fd_, path_, full.dump() + "\n"));
   ++seq_;
   last_ = hash;
   return Ok();
+}
+
+Status AuditLog::PayOwedLocked() {
+  while (!owed_.empty()) {
+    STRAKE_TRY(AppendLocked(owed_.front().second, owed_.front().first));
+    std::string id = owed_.front().first;
+    owed_.erase(owed_.begin());
+    SettleLocked(id);
+  }
+  return Ok();
+}
+
+void AuditLog::SettleLocked(const std::string& intent) {
+  // Not synced: a kill -9 keeps what was written. An OS crash that loses it
+  // at worst records an unmade change as interrupted.
+  if (open_.empty() && owed_.empty()) {
+    (void)!::ftruncate(intents_fd_, 0);
+    return;
+  }
+  std::string line = Json{{"done", intent}}.dump() + "\n";
+  (void)!::write(intents_fd_, line.data(), line.size());
+}
+
+Status AuditLog::Append(const AuditEntry& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  STRAKE_TRY(PayOwedLocked());
+  return AppendLocked(e, "");
+}
+
+Result<std::string> AuditLog::Begin(const AuditEntry& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A log that cannot take the entries it owes takes no new change.
+  STRAKE_TRY(PayOwedLocked());
+  std::string id = NewUid();
+  Json intent = {{"intent", id},       {"timeMs", UnixMillis(std::chrono::system_clock::now())},
+                 {"actor", e.actor},   {"action", e.action},
+                 {"target", e.target}, {"detail", e.detail}};
+  STRAKE_TRY(AppendLine(intents_fd_, intents_path_, intent.dump() + "\n"));
+  open_[id] = e;
+  return id;
+}
+
+Status AuditLog::Finish(const std::string& intent, bool made, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = open_.find(intent);
+  if (it == open_.end()) return Failf("audit log {}: no change {} in progress", path_, intent);
+  AuditEntry e = std::move(it->second);
+  open_.erase(it);
+  if (!made) {
+    SettleLocked(intent);
+    return Ok();
+  }
+  if (!detail.empty()) e.detail = detail;
+  // Kept until written: a failed append is retried before the next entry.
+  owed_.emplace_back(intent, std::move(e));
+  return PayOwedLocked();
 }
 
 Result<std::vector<Json>> AuditLog::Read(int64_t since_ms, size_t limit) const {

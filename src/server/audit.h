@@ -4,13 +4,33 @@
 //
 // One JSON object per line in DATA_DIR/audit.log:
 //   {"seq":N,"time":"…","actor":"…","action":"…","target":"…","detail":"…",
+//    "intent":"<id, for a change recorded through Begin>",
 //    "prev":"<hash of entry N-1>","hash":"<sha256 of prev + the entry without hash>"}
-// An entry is written and fsynced before the action it records: an action
-// whose entry cannot be written is refused. A line left half-written by a
-// crash was never acknowledged and is cut off when the log is opened.
+//
+// A change gets its entry only once it is made, and none made goes
+// unrecorded, kill -9 included. Begin writes and fsyncs the change's intent
+// to DATA_DIR/audit.log.intents before the change (a change whose intent
+// cannot be written is refused); Finish appends the entry if the change was
+// made and drops the intent if not. A crash between the two leaves the
+// intent, and the next Open turns each intent that has no entry into one
+// marked "interrupted" (the change may not have been made; the store's event
+// log tells). An entry names its intent, so one written just before a crash
+// is not written twice. Why not the alternatives: the entry before the
+// change left entries for writes that then failed (a conflict, a refused
+// object, a full disk); the entry after the change alone loses the record
+// of a change made just before a crash; one transaction with the store does
+// not fit a request that makes several store writes or none (a rollout
+// action), and the chain is a file of its own that can be verified and
+// shipped without the store.
+//
+// Append records what needs no intent: a refusal, a webhook delivery. A
+// line left half-written by a crash was never acknowledged and is cut off
+// when the log is opened. An entry whose append failed (a full disk) after
+// its change was made is written before the next one, or at the next Open.
 // Thread-safe.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -37,7 +57,16 @@ class AuditLog {
  public:
   static Result<std::unique_ptr<AuditLog>> Open(const std::string& path);
   ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
 
+  // A change about to be made: its intent is durable when this returns (the
+  // change must not be made if it fails). Returns the intent's id for Finish.
+  Result<std::string> Begin(const AuditEntry& e);
+  // The change of `intent` was made (its entry is appended, with `detail`
+  // instead of Begin's when not empty) or not (no entry).
+  Status Finish(const std::string& intent, bool made, const std::string& detail = "");
+  // An entry for what has happened (a refusal, a delivery).
   Status Append(const AuditEntry& e);
   // Entries at or after `since_ms` (0: all), oldest first, at most `limit`
   // (the newest ones).
@@ -47,13 +76,30 @@ class AuditLog {
   const std::string& path() const { return path_; }
 
  private:
-  AuditLog(std::string path, int fd, int64_t seq, std::string last)
-      : path_(std::move(path)), fd_(fd), seq_(seq), last_(std::move(last)) {}
+  AuditLog(std::string path, int fd, int64_t seq, std::string last, int intents_fd)
+      : path_(std::move(path)),
+        intents_path_(path_ + ".intents"),
+        fd_(fd),
+        intents_fd_(intents_fd),
+        seq_(seq),
+        last_(std::move(last)) {}
+  Status AppendLocked(const AuditEntry& e, const std::string& intent);
+  // Appends the entries owed (changes made whose append failed), in order.
+  Status PayOwedLocked();
+  // The intent is settled: the journal is emptied when none is open.
+  void SettleLocked(const std::string& intent);
+  // Open: the intents a crash left without their entry are recorded.
+  Status RecoverIntents(const std::string& log_text);
+
   std::string path_;
+  std::string intents_path_;
   int fd_;
+  int intents_fd_;
   mutable std::mutex mu_;
   int64_t seq_;
-  std::string last_;  // hash of the last entry
+  std::string last_;                                      // hash of the last entry
+  std::map<std::string, AuditEntry> open_;                // begun, not finished
+  std::vector<std::pair<std::string, AuditEntry>> owed_;  // made, entry not yet written
 };
 
 // The hash an entry must carry (over its fields but "hash").

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 
@@ -199,24 +200,36 @@ Response Gate::HandleAs(const Request& req, Need need, const Principal& principa
             : fmt::format("a {} token cannot {} {}", RoleName(who->role), req.method, req.path);
     return ErrorResponse(403, "Forbidden", why);
   }
-  if (req.method != "GET" && req.method != "HEAD") {
-    // A change: recorded before it is made; not made if it cannot be recorded.
-    std::string detail;
-    if (req.method == "POST" && StartsWith(req.path, "/apis/strake.dev/v1/tokens")) {
-      Json b = Json::parse(req.body, nullptr, false);
-      if (b.is_object()) detail = fmt::format("role {}", b.value("role", ""));
-    }
-    if (auto st = audit_.Append({who->Name(), req.method, req.path, detail}); !st) {
-      return ErrorResponse(503, "ServiceUnavailable",
-                           "the audit entry of this change cannot be written, so it is not made: " +
-                               st.error().message);
-    }
+  if (req.method == "GET" || req.method == "HEAD") return Dispatch(req, *who);
+  // A change: its intent is recorded before it is made (it is not made if
+  // that fails), its entry once it is made (audit.h says why).
+  std::string detail;
+  if (req.method == "POST" && StartsWith(req.path, "/apis/strake.dev/v1/tokens")) {
+    Json b = Json::parse(req.body, nullptr, false);
+    if (b.is_object()) detail = fmt::format("role {}", b.value("role", ""));
   }
-  if (StartsWith(req.path, "/apis/strake.dev/v1/tokens")) return TokenRequest(req, *who);
+  auto intent = audit_.Begin({who->Name(), req.method, req.path, detail});
+  if (!intent) {
+    return ErrorResponse(503, "ServiceUnavailable",
+                         "the audit entry of this change cannot be written, so it is not made: " +
+                             intent.error().message);
+  }
+  Response r = Dispatch(req, *who);
+  // An answer of 2xx is a change made; any other, a change refused.
+  bool made = r.status >= 200 && r.status < 300;
+  if (auto st = audit_.Finish(*intent, made); !st) {
+    // Made, and its entry stays owed: written before the next one.
+    Log(LogLevel::kError, "audit: {} {}: {}", req.method, req.path, st.error().message);
+  }
+  return r;
+}
+
+Response Gate::Dispatch(const Request& req, const Principal& who) {
+  if (StartsWith(req.path, "/apis/strake.dev/v1/tokens")) return TokenRequest(req, who);
   if (StartsWith(req.path, "/apis/strake.dev/v1/audit")) return AuditRequest(req);
-  if (!who->ns.empty() && req.path == "/apis/strake.dev/v1/events") {
+  if (!who.ns.empty() && req.path == "/apis/strake.dev/v1/events") {
     Request scoped = req;
-    scoped.query["namespace"] = who->ns;
+    scoped.query["namespace"] = who.ns;
     return api_(scoped);
   }
   return api_(req);

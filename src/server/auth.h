@@ -16,9 +16,10 @@
 // (Prometheus scrapes it) and POST /webhooks/* (authenticated by their
 // signatures).
 //
-// The Gate in front of the API authenticates, authorises, writes the audit
-// entry of every change before making it (refusing it if the entry cannot
-// be written), and serves the token and audit endpoints:
+// The Gate in front of the API authenticates, authorises, records every
+// change in the audit log (its intent before it is made, refusing it if that
+// cannot be written; its entry once it is made: a refused change has none),
+// and serves the token and audit endpoints:
 //   POST   /apis/strake.dev/v1/tokens   {"role","namespace","expires":"30d","description"}
 //   GET    /apis/strake.dev/v1/tokens
 //   DELETE /apis/strake.dev/v1/tokens/ID
@@ -87,6 +88,7 @@ class Gate {
  private:
   // The request of an authenticated caller: authorise, audit, answer.
   Response HandleAs(const Request& req, Need need, const Principal& principal);
+  Response Dispatch(const Request& req, const Principal& who);
   Response TokenRequest(const Request& req, const Principal& p);
   Response AuditRequest(const Request& req);
   Tokens& tokens_;

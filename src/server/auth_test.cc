@@ -27,7 +27,7 @@ class GateTest : public ::testing::Test {
     audit_ = std::move(*AuditLog::Open(dir_ + "/audit.log"));
     gate_ = std::make_unique<Gate>(*tokens_, *audit_, [this](const Request&) {
       ++api_calls_;
-      return JsonResponse(200, {{"ok", true}});
+      return JsonResponse(api_status_, {{"ok", api_status_ < 300}});
     });
     auto first = tokens_->Bootstrap();
     ASSERT_TRUE(first && *first);
@@ -53,7 +53,33 @@ class GateTest : public ::testing::Test {
   std::unique_ptr<Gate> gate_;
   std::string admin_;
   int api_calls_ = 0;
+  int api_status_ = 200;  // what the API behind the gate answers
 };
+
+std::vector<std::string> Targets(AuditLog& log, const std::string& action) {
+  std::vector<std::string> out;
+  auto entries = log.Read(0, 1000);
+  EXPECT_TRUE(entries);
+  for (const auto& e : entries.value_or(std::vector<store::Json>{})) {
+    if (e.value("action", "") == action) out.push_back(e.value("target", ""));
+  }
+  return out;
+}
+
+// "The failed writes each left an entry": a change the API refuses (a
+// conflict, an invalid object, a store that cannot write) is not in the log.
+TEST_F(GateTest, AChangeThatIsNotMadeHasNoAuditEntry) {
+  for (int status : {409, 422, 503}) {
+    api_status_ = status;
+    EXPECT_EQ(Send("PUT", "/api/v1/namespaces/default/configmaps/refused").status, status);
+  }
+  api_status_ = 201;
+  EXPECT_EQ(Send("PUT", "/api/v1/namespaces/default/configmaps/made").status, 201);
+  EXPECT_EQ(api_calls_, 4);
+  EXPECT_EQ(Targets(*audit_, "PUT"),
+            std::vector<std::string>{"/api/v1/namespaces/default/configmaps/made"});
+  EXPECT_TRUE(AuditLog::Verify(audit_->path()).ok);
+}
 
 TEST_F(GateTest, AChangeWhoseAuditEntryCannotBeWrittenIsNotMade) {
   EXPECT_EQ(Send("PUT", "/api/v1/namespaces/default/configmaps/x").status, 200);
@@ -61,11 +87,13 @@ TEST_F(GateTest, AChangeWhoseAuditEntryCannotBeWrittenIsNotMade) {
   // The log's disk is full from now on.
   int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
   ASSERT_GE(full, 0);
-  std::string target = std::filesystem::canonical(dir_ + "/audit.log");
+  std::string log = std::filesystem::canonical(dir_ + "/audit.log");
+  std::string intents = std::filesystem::canonical(dir_ + "/audit.log.intents");
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
     std::error_code ec;
     auto link = std::filesystem::read_symlink(e.path(), ec);
-    if (!ec && link == target) ::dup2(full, std::atoi(e.path().filename().c_str()));
+    if (!ec && (link == log || link == intents))
+      ::dup2(full, std::atoi(e.path().filename().c_str()));
   }
   ::close(full);
   auto r = Send("PUT", "/api/v1/namespaces/default/configmaps/x");
@@ -158,6 +186,81 @@ TEST(AuditTest, AnAppendThatFailsPartWayLeavesNoHalfEntry) {
   AuditVerdict v = AuditLog::Verify(path);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.entries, 2);
+  (void)RemoveAll(dir);
+}
+
+std::string AuditDir(const std::string& name) {
+  const char* tmp = std::getenv("STRAKE_TEST_TMP");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/" + name + "-" + std::to_string(::getpid());
+  (void)RemoveAll(dir);
+  EXPECT_TRUE(MakeDirs(dir));
+  return dir;
+}
+
+// kill -9 between a change and its entry: the intent written before the
+// change is found at the next start and recorded as interrupted; a change
+// whose entry was written is not recorded twice.
+TEST(AuditTest, AChangeACrashInterruptedIsRecordedOnceAtTheNextStart) {
+  std::string dir = AuditDir("audit-crash");
+  std::string path = dir + "/audit.log";
+  {
+    auto log = AuditLog::Open(path);
+    ASSERT_TRUE(log);
+    auto interrupted = (*log)->Begin({"a", "PUT", "/interrupted", "d"});
+    ASSERT_TRUE(interrupted);
+    auto refused = (*log)->Begin({"a", "PUT", "/refused", ""});
+    ASSERT_TRUE(refused);
+    auto made = (*log)->Begin({"a", "PUT", "/made", ""});
+    ASSERT_TRUE(made);
+    ASSERT_TRUE((*log)->Finish(*refused, false));
+    ASSERT_TRUE((*log)->Finish(*made, true));
+  }  // the process dies here, with /interrupted in progress
+  {
+    auto log = AuditLog::Open(path);
+    ASSERT_TRUE(log) << log.error().message;
+    auto entries = (*log)->Read(0, 100);
+    ASSERT_TRUE(entries);
+    ASSERT_EQ(entries->size(), 2u);
+    EXPECT_EQ((*entries)[0].value("target", ""), "/made");
+    EXPECT_EQ((*entries)[1].value("target", ""), "/interrupted");
+    EXPECT_EQ((*entries)[1].value("detail", ""),
+              "d; interrupted: strake stopped while this change was being made; it may not have "
+              "been made");
+  }
+  auto again = AuditLog::Open(path);  // nothing is recorded twice
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->Read(0, 100)->size(), 2u);
+  AuditVerdict v = AuditLog::Verify(path);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.entries, 2);
+  (void)RemoveAll(dir);
+}
+
+// A change made whose entry cannot be appended (the disk filled meanwhile):
+// the entry is owed and written before the next one.
+TEST(AuditTest, AnEntryThatFailedAfterItsChangeIsWrittenBeforeTheNext) {
+  std::string dir = AuditDir("audit-owed");
+  std::string path = dir + "/audit.log";
+  auto log = AuditLog::Open(path);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE((*log)->Append({"a", "PUT", "/x", ""}));
+  auto intent = (*log)->Begin({"a", "PUT", "/a-long-target-that-does-not-fit", "detail"});
+  ASSERT_TRUE(intent);
+  struct rlimit before {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = before;
+  small.rlim_cur = static_cast<rlim_t>(std::filesystem::file_size(path) + 40);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto failed = (*log)->Finish(*intent, true);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &before), 0);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(failed);
+  ASSERT_TRUE((*log)->Append({"a", "PUT", "/y", ""}));
+  EXPECT_EQ(Targets(**log, "PUT"),
+            (std::vector<std::string>{"/x", "/a-long-target-that-does-not-fit", "/y"}));
+  AuditVerdict v = AuditLog::Verify(path);
+  EXPECT_TRUE(v.ok) << v.problem;
   (void)RemoveAll(dir);
 }
 

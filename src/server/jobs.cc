@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -46,17 +45,11 @@ bool Finished(const Json& status) {
   return h == gitops::Health::kHealthy || h == gitops::Health::kDegraded;
 }
 
-// True if process `pid` carries this attempt's marker: a pid recorded before
-// a restart may belong to someone else by now.
-bool IsOurs(pid_t pid, const std::string& marker) {
-  auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
-  if (!env) return false;
-  std::string want = std::string(kMarker) + "=" + marker;
-  for (const auto& entry : Split(*env, '\0')) {
-    if (entry == want) return true;
-  }
-  return false;
-}
+// What every process of an attempt carries in its environment, so that all
+// of them are found again: after a restart (the pid is recorded only after
+// the spawn) and when one left the process group (setsid) without the
+// sandbox's PID namespace to end it.
+std::string MarkerOf(const std::string& attempt) { return std::string(kMarker) + "=" + attempt; }
 
 }  // namespace
 
@@ -153,9 +146,9 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
     }
   }
   if (!ended && status.value("active", 0) > 0) {
-    // An attempt a previous server started and did not see end.
-    pid_t pid = status.value("pid", 0);
-    if (pid > 0 && IsOurs(pid, status.value("marker", ""))) KillGroup(pid, SIGKILL);
+    // An attempt a previous server started and did not see end: whatever
+    // carries its marker, pid recorded or not.
+    if (!status.value("marker", "").empty()) KillMarked({MarkerOf(status.value("marker", ""))});
     ended = true;
     why = "the server restarted during the attempt";
   }
@@ -206,7 +199,7 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   const char* path = std::getenv("PATH");
   const char* home = std::getenv("HOME");
   o.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
-           std::string("HOME=") + (home ? home : "/tmp"), std::string(kMarker) + "=" + marker};
+           std::string("HOME=") + (home ? home : "/tmp"), MarkerOf(marker)};
   for (const auto& [k, v] : *env) o.env.push_back(fmt::format("{}={}", k, v));
   o.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
   o.sandbox = sandbox_;
@@ -224,32 +217,42 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
     result.requeue_after = Millis(1);
     return result;
   }
-  // The pid, for a restart to kill what is left.
+  // The pid, for people: a restart finds the attempt by its marker.
   status["pid"] = proc->pid();
   (void)store_.UpdateStatus(got->key, status, version, "Running",
                             fmt::format("pid {}", proc->pid()));
 
-  auto attempt = std::make_shared<Attempt>();
-  attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::optional<Millis> limit;
   if (job->active_deadline_seconds > 0) {
     auto started = ParseRfc3339(status.value("startTime", now));
     auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
     limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
   }
+  Watch(key, std::move(*proc), limit, MarkerOf(marker));
+  return result;
+}
+
+void JobReconciler::Watch(const std::string& key, Process p, std::optional<Millis> limit,
+                          std::string marker) {
+  auto attempt = std::make_shared<Attempt>();
+  attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::lock_guard<std::mutex> l(mu_);
   running_[key] = attempt;
-  attempt->thread = std::thread([this, key, attempt, limit, p = std::move(*proc)]() mutable {
-    auto waited = WaitProcess(p, limit, attempt->wake_fd);
-    if (!waited || waited->outcome != WaitOutcome::kExited) {
-      KillAndReap(p);
-      bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
-      Finish(key, 137, timed_out, timed_out ? "" : "stopped");
-      return;
-    }
-    Finish(key, waited->exit_code, false, "");
-  });
-  return result;
+  attempt->thread = std::thread(
+      [this, key, attempt, limit, marker = std::move(marker), p = std::move(p)]() mutable {
+        auto waited = WaitProcess(p, limit, attempt->wake_fd);
+        bool exited = waited && waited->outcome == WaitOutcome::kExited;
+        if (!exited) KillAndReap(p);
+        // The attempt ends with everything it started, as a pod's processes
+        // end with its container.
+        (void)KillMarked({marker});
+        if (!exited) {
+          bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
+          Finish(key, 137, timed_out, timed_out ? "" : "stopped");
+          return;
+        }
+        Finish(key, waited->exit_code, false, "");
+      });
 }
 
 }  // namespace strake::server

@@ -6,15 +6,20 @@
 // Kubernetes writes it: active, succeeded, failed, startTime,
 // completionTime, and a Complete or Failed condition.
 //
-// An attempt's start is in the store before the process starts; a server
-// killed meanwhile finds it at restart, kills what is left of its process
-// group, and counts the attempt as failed (at-least-once, as a Pod lost
-// with its node). Deleting a running Job kills its process.
+// An attempt's start, with the environment marker all its processes carry
+// (STRAKE_JOB), is in the store before the process starts; a server killed
+// meanwhile finds it at restart, kills every process with the marker (its
+// pid recorded or not), and counts the attempt as failed (at-least-once, as
+// a Pod lost with its node). An attempt that ends (exit, deadline, a deleted
+// Job) takes every process with its marker along, a descendant that left
+// the process group (setsid) included, as a pod's processes end with it.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "base/clock.h"
@@ -38,6 +43,10 @@ class JobReconciler {
 
  private:
   struct Attempt;
+  // Waits for the attempt of `key` on a thread of its own, for at most
+  // `limit`; Finish is told how it ended.
+  void Watch(const std::string& key, Process p, std::optional<std::chrono::milliseconds> limit,
+             std::string marker);
   void Finish(const std::string& key, int exit_code, bool deadline, const std::string& error);
 
   store::Store& store_;

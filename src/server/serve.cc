@@ -105,6 +105,19 @@ class ApiWriter : public gitops::ResourceWriter {
   Api& api_;
 };
 
+// The first admin token, on a store with none, and its audit entry.
+Status BootstrapToken(Tokens& tokens, AuditLog& audit, const ServeOptions& options) {
+  STRAKE_TRY_ASSIGN(intent,
+                    audit.Begin({"strake", "token.create", "token", "the first admin token"}));
+  auto first = tokens.Bootstrap();
+  bool made = first && *first;
+  STRAKE_TRY(audit.Finish(intent, made,
+                          made ? "the first admin token, id " + (*first)->id : std::string()));
+  if (!first) return tl::unexpected(first.error());
+  if (*first && options.on_admin_token) options.on_admin_token((*first)->token);
+  return Ok();
+}
+
 }  // namespace
 
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
@@ -188,13 +201,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   if (!audit_log) return tl::unexpected(audit_log.error().Wrap("strake serve"));
   std::unique_ptr<AuditLog> audit = std::move(*audit_log);
   Tokens tokens(st, clock);
-  auto first = tokens.Bootstrap();
-  if (!first) return tl::unexpected(first.error().Wrap("strake serve"));
-  if (*first) {
-    STRAKE_TRY(audit->Append(
-        {"strake", "token.create", "token " + (*first)->id, "the first admin token"}));
-    if (options.on_admin_token) options.on_admin_token((*first)->token);
-  }
+  STRAKE_TRY(BootstrapToken(tokens, *audit, options).map_error([](const Error& e) {
+    return e.Wrap("strake serve");
+  }));
   Gate gate(tokens, *audit, [&api](const Request& req) { return api.Handle(req); });
 
   // GitOps: Applications write through the API's own apply and delete, so
@@ -203,9 +212,13 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   ApiWriter writer(api);
   gitops::ApplicationReconciler apps(st, writer, sources, clock);
   api.SetApplications(&apps);
-  apps.SetAudit([&](const std::string& what, const std::string& detail) {
-    return audit->Append({"controller", "sync", what, detail});
-  });
+  apps.SetAudit({[&](const std::string& what, const std::string& detail) {
+                   return audit->Begin({"controller", "sync", what, detail});
+                 },
+                 [&](const std::string& intent, bool made) {
+                   if (auto done = audit->Finish(intent, made); !done)
+                     Log(LogLevel::kError, "audit: sync: {}", done.error().message);
+                 }});
   Forward apps_fwd([&](const std::string& k) { return apps.Reconcile(k); });
   controller::Controller app_ctl("applications", apps_fwd, 2);
 
@@ -238,7 +251,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
   Webhooks hooks(
-      st,
+      st, clock,
       [&](const store::Key& repo) {
         std::string key = controller::ObjectKey(repo.ns, repo.name);
         repos.RequestRefresh(key);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
@@ -12,7 +13,7 @@ using store::Json;
 
 namespace {
 
-constexpr size_t kRememberedDeliveries = 100'000;
+constexpr const char* kDeliveryScope = "webhook-delivery";
 
 // The clone URLs a payload names, by forge.
 std::vector<std::string> PayloadUrls(const std::string& forge, const Json& body) {
@@ -59,20 +60,10 @@ std::string Webhooks::NormalizeUrl(const std::string& url) {
   return u;
 }
 
-Webhooks::Webhooks(store::Store& store, std::function<void(const store::Key&)> push,
+Webhooks::Webhooks(store::Store& store, const Clock& clock,
+                   std::function<void(const store::Key&)> push,
                    std::function<Status(const WebhookDelivery&)> record)
-    : store_(store), push_(std::move(push)), record_(std::move(record)) {}
-
-bool Webhooks::SeenBefore(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!seen_.insert(id).second) return true;
-  seen_order_.push_back(id);
-  if (seen_order_.size() > kRememberedDeliveries) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
-  }
-  return false;
-}
+    : store_(store), clock_(clock), push_(std::move(push)), record_(std::move(record)) {}
 
 Response Webhooks::Answer(WebhookDelivery& d, int status, const std::string& message) {
   d.status = status;
@@ -173,16 +164,37 @@ Response Webhooks::Handle(const Request& req) {
                             : "no Repository with a webhook secret has this payload's URL");
   }
   if (d.delivery_id.empty()) d.delivery_id = "sha256:" + Sha256Hex(req.body);
-  if (SeenBefore(d.forge + "/" + d.delivery_id)) {
-    return Answer(d, 200, "duplicate delivery, ignored");
+  return Act(d);
+}
+
+Response Webhooks::Act(WebhookDelivery& d) {
+  std::string id = d.forge + "/" + d.delivery_id;
+  int64_t now = UnixMillis(clock_.Now());
+  auto first = store_.MarkOnce(kDeliveryScope, id, now,
+                               now - std::chrono::milliseconds(kReplayWindow).count());
+  if (!first) {
+    return ErrorResponse(503, "ServiceUnavailable",
+                         "cannot tell whether the delivery was seen before: try again");
   }
+  if (!*first) return Answer(d, 200, "duplicate delivery, ignored");
   bool push = d.forge == "generic" || d.event == "push" || d.event == "Push Hook" ||
               d.event == "Tag Push Hook" || d.event == "create" || d.event == "delete";
-  if (d.event == "ping") return Answer(d, 200, "pong");
-  if (!push) return Answer(d, 202, fmt::format("event {} ignored", Quote(d.event)));
-  // Recorded before it is acted on.
-  Response r = Answer(d, 202, "fetch queued");
-  if (r.status == 202) {
+  int status = 202;
+  std::string message = "fetch queued";
+  if (d.event == "ping") {
+    push = false;
+    status = 200;
+    message = "pong";
+  } else if (!push) {
+    message = fmt::format("event {} ignored", Quote(d.event));
+  }
+  // Recorded before it is acted on; not recorded, it is not seen either.
+  Response r = Answer(d, status, message);
+  if (r.status != status) {
+    (void)store_.UnmarkOnce(kDeliveryScope, id);
+    return r;
+  }
+  if (push) {
     for (const auto& k : d.repositories) push_(k);
   }
   return r;

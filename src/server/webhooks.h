@@ -10,19 +10,23 @@
 //            body {"repository": {"url": ...}, "ref": ..., "after": ...}
 // Comparisons take constant time. A Repository without a webhook secret
 // accepts no delivery. A delivery id seen before (X-GitHub-Delivery,
-// X-Gitea-Delivery, X-Gitlab-Event-UUID, X-Strake-Delivery) is answered 200
-// and ignored. A verified push is answered 202 at once; the fetch and the
-// syncs it starts run on the controllers. Nothing of the payload reaches a
-// command line or a script: git is asked what changed.
+// X-Gitea-Delivery, X-Gitlab-Event-UUID, X-Strake-Delivery) within the
+// replay window is answered 200 and ignored: the ids are kept in the store
+// (Store::MarkOnce), so a restart forgets none. The window covers a forge's
+// own redeliveries (GitHub redelivers up to 3 days back); a replay after it
+// costs a fetch. A delivery that cannot be recorded is forgotten again, so
+// the forge's retry is not taken for a replay. A verified push is answered
+// 202 at once; the fetch and the syncs it starts run on the controllers.
+// Nothing of the payload reaches a command line or a script: git is asked
+// what changed.
 #pragma once
 
-#include <deque>
+#include <chrono>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
+#include "base/clock.h"
 #include "server/http_server.h"
 #include "store/store.h"
 
@@ -41,10 +45,12 @@ class Webhooks {
  public:
   // `push(repo)` queues a fetch of a Repository; `record(delivery)` is told
   // of every delivery (for the audit log) before it is answered.
-  Webhooks(store::Store& store, std::function<void(const store::Key&)> push,
+  Webhooks(store::Store& store, const Clock& clock, std::function<void(const store::Key&)> push,
            std::function<Status(const WebhookDelivery&)> record = nullptr);
 
   Response Handle(const Request& req);
+
+  static constexpr std::chrono::hours kReplayWindow{24 * 7};
 
   // Repository URLs compare without scheme case, credentials, trailing
   // slash or ".git".
@@ -52,14 +58,13 @@ class Webhooks {
 
  private:
   Response Answer(WebhookDelivery& d, int status, const std::string& message);
-  bool SeenBefore(const std::string& id);
+  // A verified delivery, from its duplicate check on.
+  Response Act(WebhookDelivery& d);
 
   store::Store& store_;
+  const Clock& clock_;
   std::function<void(const store::Key&)> push_;
   std::function<Status(const WebhookDelivery&)> record_;
-  std::mutex mu_;
-  std::unordered_set<std::string> seen_;
-  std::deque<std::string> seen_order_;
 };
 
 }  // namespace strake::server

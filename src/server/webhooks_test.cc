@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "store/sqlite_store.h"
@@ -24,7 +25,7 @@ class WebhooksTest : public ::testing::Test {
     ASSERT_TRUE(st);
     store_ = std::move(*st);
     hooks_ = std::make_unique<Webhooks>(
-        *store_, [this](const store::Key& k) { pushed_.push_back(k); },
+        *store_, clock_, [this](const store::Key& k) { pushed_.push_back(k); },
         [this](const WebhookDelivery& d) {
           recorded_.push_back(d);
           return Ok();
@@ -69,6 +70,7 @@ class WebhooksTest : public ::testing::Test {
 
   static constexpr const char* kSecret = "It's a Secret to Everybody";
   std::string dir_;
+  FakeClock clock_{FromUnixMillis(1'800'000'000'000)};
   store::StorePtr store_;
   std::vector<store::Key> pushed_;
   std::vector<WebhookDelivery> recorded_;
@@ -174,17 +176,44 @@ TEST_F(WebhooksTest, GitlabGiteaAndGenericPayloads) {
 
 TEST_F(WebhooksTest, ADeliveryThatCannotBeRecordedIsNotActedOn) {
   Webhooks failing(
-      *store_, [this](const store::Key& k) { pushed_.push_back(k); },
+      *store_, clock_, [this](const store::Key& k) { pushed_.push_back(k); },
       [](const WebhookDelivery&) { return Fail("disk full"); });
   Request req;
   req.method = "POST";
   req.path = "/webhooks/github";
   req.headers = {{"X-GitHub-Event", "push"},
+                 {"X-GitHub-Delivery", "d-9"},
                  {"X-Hub-Signature-256", "sha256=" + HmacSha256Hex(kSecret, kGithubPush)}};
   req.body = kGithubPush;
   auto r = failing.Handle(req);
   EXPECT_EQ(r.status, 503);
   EXPECT_TRUE(pushed_.empty());
+  // The forge's retry is acted on, not taken for a replay.
+  r = hooks_->Handle(req);
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(pushed_.size(), 1u);
+}
+
+// The ids of deliveries are in the store: a replay after a restart (a new
+// Webhooks over the same store) is still a duplicate, within the window.
+TEST_F(WebhooksTest, ADeliveryReplayedAfterARestartIsADuplicate) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"X-GitHub-Event", "push"},
+      {"X-GitHub-Delivery", "d-restart"},
+      {"X-Hub-Signature-256", "sha256=" + HmacSha256Hex(kSecret, kGithubPush)}};
+  EXPECT_EQ(Post("github", kGithubPush, headers).status, 202);
+  ASSERT_EQ(pushed_.size(), 1u);
+  hooks_ = std::make_unique<Webhooks>(*store_, clock_,
+                                      [this](const store::Key& k) { pushed_.push_back(k); });
+  auto r = Post("github", kGithubPush, headers);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("duplicate delivery"), std::string::npos) << r.body;
+  EXPECT_EQ(pushed_.size(), 1u);
+  // After the replay window, the id is forgotten.
+  clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(Webhooks::kReplayWindow) +
+                 std::chrono::milliseconds(1));
+  EXPECT_EQ(Post("github", kGithubPush, headers).status, 202);
+  EXPECT_EQ(pushed_.size(), 2u);
 }
 
 TEST(WebhookUrlTest, NormalizesTheWaysAUrlIsWritten) {

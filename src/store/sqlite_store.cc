@@ -55,6 +55,15 @@ CREATE TABLE changes (
   time_ms INTEGER NOT NULL
 );
 )sql",
+    R"sql(
+CREATE TABLE once_ids (
+  scope TEXT NOT NULL,
+  id TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  PRIMARY KEY (scope, id)
+) WITHOUT ROWID;
+CREATE INDEX once_ids_time ON once_ids(scope, time_ms);
+)sql",
 };
 
 class Stmt {
@@ -307,6 +316,31 @@ class SqliteStore final : public Store {
   void Subscribe(std::function<void(const Change&)> fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     subscribers_.push_back(std::move(fn));
+  }
+
+  Result<bool> MarkOnce(const std::string& scope, const std::string& id, int64_t time_ms,
+                        int64_t since_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    {
+      Use u(S("DELETE FROM once_ids WHERE scope=? AND time_ms<?"));
+      u.Text(1, scope).Int(2, since_ms);
+      if (u.Step() != SQLITE_DONE) return Abort(Err("expire once ids"));
+    }
+    Use u(S("INSERT INTO once_ids (scope, id, time_ms) VALUES (?,?,?) ON CONFLICT DO NOTHING"));
+    u.Text(1, scope).Text(2, id).Int(3, time_ms);
+    if (u.Step() != SQLITE_DONE) return Abort(Err("mark once id"));
+    bool marked = sqlite3_changes(db_) == 1;
+    STRAKE_TRY(Commit());
+    return marked;
+  }
+
+  Status UnmarkOnce(const std::string& scope, const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S("DELETE FROM once_ids WHERE scope=? AND id=?"));
+    u.Text(1, scope).Text(2, id);
+    if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("unmark once id"));
+    return Ok();
   }
 
  private:

@@ -144,6 +144,38 @@ TEST_F(SqliteStoreTest, ConcurrentWritersGetDistinctRevisions) {
   EXPECT_EQ(*store_->Revision(), 200);
 }
 
+// Webhook delivery ids: once each within the window, across a reopen (a
+// restart), forgotten after it; no resource and no change.
+TEST_F(SqliteStoreTest, AnIdIsMarkedOnceUntilItsWindowEnds) {
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 1000, 0), true);
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 2000, 0), false);
+  EXPECT_EQ(store_->MarkOnce("other", "github/d-1", 2000, 0), true);  // scopes apart
+  store_.reset();
+  auto s = OpenSqliteStore(dir_ + "/strake.db");
+  ASSERT_TRUE(s);
+  store_ = std::move(*s);
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 3000, 500), false);
+  // Once the window has passed the record's time, it is dropped.
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-2", 5000, 1001), true);
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 5000, 1001), true);
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 5001, 1001), false);
+  ASSERT_TRUE(store_->UnmarkOnce("webhook", "github/d-1"));
+  EXPECT_EQ(store_->MarkOnce("webhook", "github/d-1", 5002, 1001), true);
+  EXPECT_EQ(*store_->Revision(), 0);
+}
+
+TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaIsMigrated) {
+  ASSERT_TRUE(store_->Create(Make("kept"), "Created", ""));
+  store_.reset();
+  std::string first = "sqlite3 " + dir_ + "/strake.db 'DROP TABLE once_ids; PRAGMA user_version=1'";
+  ASSERT_EQ(system(first.c_str()), 0);
+  auto s = OpenSqliteStore(dir_ + "/strake.db");
+  ASSERT_TRUE(s) << s.error().message;
+  store_ = std::move(*s);
+  EXPECT_TRUE(*store_->Get({"TaskRun", "default", "kept"}));
+  EXPECT_EQ(store_->MarkOnce("webhook", "d", 1, 0), true);
+}
+
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   store_.reset();
   ASSERT_EQ(system(("sqlite3 " + dir_ + "/strake.db 'PRAGMA user_version=99'").c_str()), 0);

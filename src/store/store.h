@@ -93,6 +93,17 @@ class Store {
   // Calls fn after each committed change, on the writing thread, in order.
   // fn must be fast and must not write to the store.
   virtual void Subscribe(std::function<void(const Change&)> fn) = 0;
+
+  // Ids that may be acted on once (webhook delivery ids, for their replay
+  // window), kept apart from resources and the change log. MarkOnce records
+  // `id` in `scope` at `time_ms` and returns true, or returns false if it is
+  // recorded at or after `since_ms` already; it drops the scope's records
+  // older than `since_ms` on the way. Atomic: of two concurrent calls for an
+  // id, one gets true.
+  virtual Result<bool> MarkOnce(const std::string& scope, const std::string& id, int64_t time_ms,
+                                int64_t since_ms) = 0;
+  // Forgets `id` (what it was marked for was not done after all).
+  virtual Status UnmarkOnce(const std::string& scope, const std::string& id) = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;
