@@ -441,7 +441,9 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
       Fields sf(ctx, *spec, jf.Sub("spec"));
       if (const Node* b = sf.Get("backoffLimit"))
         p.job_backoff_limit = ctx.Int(*b, sf.Sub("backoffLimit"), 0, 100);
-      sf.Ignore({"ttlSecondsAfterFinished", "activeDeadlineSeconds", "completions", "parallelism"});
+      if (const Node* d = sf.Get("activeDeadlineSeconds"))
+        p.job_active_deadline_seconds = ctx.Int(*d, sf.Sub("activeDeadlineSeconds"), 1, 86400);
+      sf.Ignore({"ttlSecondsAfterFinished", "completions", "parallelism"});
       if (const Node* t = sf.Need("template")) {
         PodTemplate pod = DecodePodTemplate(ctx, *t, sf.Sub("template"));
         if (!pod.containers.empty()) p.job = pod.containers.front();

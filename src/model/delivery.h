@@ -212,6 +212,7 @@ struct MetricProvider {
   // job: the first container of spec.template.spec
   Container job;
   int job_backoff_limit = 0;
+  int job_active_deadline_seconds = 0;  // 0: strake's default (10 minutes per attempt set)
   // router (strake's own): the embedded router's per-revision metrics
   std::string service;
   std::string revision = "canary";  // canary | stable

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "base/fs.h"
 #include "base/http.h"
@@ -277,6 +278,8 @@ double ParseSample(const Value& v) {
 
 // At most this much of a provider's own error text is shown.
 constexpr size_t kMaxEchoedError = 256;
+// A job metric without activeDeadlineSeconds gets this long, all attempts.
+constexpr int kDefaultJobDeadlineSeconds = 600;
 
 class Providers : public MetricProviders {
  public:
@@ -411,6 +414,21 @@ class Providers : public MetricProviders {
     return JsonPath(doc, p.json_path);
   }
 
+  // Waits for a job's process until it exits (an exit code), the deadline
+  // passes or the run is cancelled (errors; the caller kills it).
+  static Result<WaitResult> WaitJob(Process& proc, std::chrono::steady_clock::time_point deadline,
+                                    const std::atomic<bool>* cancelled) {
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return Fail("past its activeDeadlineSeconds");
+      auto w = WaitProcess(proc, std::min(left, std::chrono::milliseconds(100)));
+      if (w && w->outcome == WaitOutcome::kExited) return *w;
+      if (!w || w->outcome != WaitOutcome::kTimedOut) return Fail("its process was lost");
+      if (cancelled && cancelled->load()) return Fail("stopped: the run was terminated or deleted");
+    }
+  }
+
   Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) const {
     SpawnOptions o;
     o.sandbox = sandbox_;
@@ -430,17 +448,22 @@ class Providers : public MetricProviders {
     if (!ctx.log_path.empty())
       fd = ::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     o.stdout_fd = o.stderr_fd = fd;
+    // activeDeadlineSeconds covers every attempt, as a Job's does.
+    auto limit = std::chrono::seconds(p.job_active_deadline_seconds > 0
+                                          ? p.job_active_deadline_seconds
+                                          : kDefaultJobDeadlineSeconds);
+    auto deadline = std::chrono::steady_clock::now() + limit;
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
       auto proc = Spawn(o);
       if (!proc) {
         if (fd >= 0) ::close(fd);
         return Failf("job: {}", proc.error().message);
       }
-      auto w = WaitProcess(*proc, std::chrono::minutes(10));
-      if (!w || w->outcome != WaitOutcome::kExited) {
+      auto w = WaitJob(*proc, deadline, ctx.cancelled.get());
+      if (!w) {
         KillAndReap(*proc);
         if (fd >= 0) ::close(fd);
-        return Fail("job: timed out after 10 minutes");
+        return tl::unexpected(w.error().Wrap("job"));
       }
       if (w->exit_code == 0) {
         if (fd >= 0) ::close(fd);
@@ -465,20 +488,122 @@ std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, Egre
 
 // ---- the reconciler -------------------------------------------------------------------
 
+namespace {
+
+// A finished measurement judged against the metric's conditions.
+Measurement Judge(const model::Metric& m, Measurements::Done done, int64_t finished_ms) {
+  Measurement meas;
+  meas.started_ms = done.started_ms;
+  if (done.value) {
+    Measurement judged = AssessValue(m, *done.value);
+    meas.phase = judged.phase;
+    meas.value = judged.value;
+    meas.message = judged.message;
+  } else {
+    meas.phase = "Error";
+    meas.message = done.value.error().message;
+  }
+  meas.finished_ms = finished_ms;
+  return meas;
+}
+
+}  // namespace
+
+// ---- measurements in flight ----------------------------------------------------------
+
+Measurements::Measurements(MetricProviders& providers, Spawn spawn)
+    : providers_(providers), spawn_(std::move(spawn)) {
+  if (!spawn_) spawn_ = [](std::function<void()> task) { std::thread(std::move(task)).detach(); };
+}
+
+Measurements::~Measurements() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (auto& [key, slot] : slots_) {
+    if (slot.cancelled) slot.cancelled->store(true);
+  }
+  idle_.wait(lock, [this] { return running_ == 0; });
+}
+
+void Measurements::SetWake(std::function<void(const std::string&)> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = std::move(wake);
+}
+
+std::optional<Measurements::Done> Measurements::Take(const std::string& key,
+                                                     const model::Metric& metric,
+                                                     MeasureContext ctx, int64_t now_ms) {
+  std::pair<std::string, std::string> id{key, metric.name};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[id];
+    if (slot.done) {
+      Done d = std::move(*slot.done);
+      slots_.erase(id);
+      return d;
+    }
+    if (slot.running) return std::nullopt;
+    slot.running = true;
+    slot.cancelled = std::make_shared<std::atomic<bool>>(false);
+    ctx.cancelled = slot.cancelled;
+    ++running_;
+  }
+  spawn_([this, id, metric, ctx = std::move(ctx), now_ms] {
+    Result<Value> value = providers_.Measure(metric, ctx);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(id);
+    // A cancelled measurement's result is dropped (its slot may be a new one's).
+    if (it != slots_.end() && it->second.cancelled == ctx.cancelled) {
+      it->second.running = false;
+      it->second.done = Done{std::move(value), now_ms};
+      // Under the lock: SetWake(nullptr) returns only once no wake is running.
+      if (wake_) wake_(id.first);
+    }
+    if (--running_ == 0) idle_.notify_all();
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = slots_.find(id);
+  if (it == slots_.end() || !it->second.done) return std::nullopt;
+  Done d = std::move(*it->second.done);
+  slots_.erase(it);
+  return d;
+}
+
+void Measurements::Cancel(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (it->first.first != key) {
+      ++it;
+      continue;
+    }
+    if (it->second.cancelled) it->second.cancelled->store(true);
+    it = slots_.erase(it);
+  }
+}
+
 AnalysisRunReconciler::AnalysisRunReconciler(store::Store& store, MetricProviders& providers,
-                                             const Clock& clock, std::string log_dir)
-    : store_(store), providers_(providers), clock_(clock), log_dir_(std::move(log_dir)) {}
+                                             const Clock& clock, std::string log_dir,
+                                             Measurements::Spawn spawn)
+    : store_(store),
+      clock_(clock),
+      log_dir_(std::move(log_dir)),
+      measurements_(providers, std::move(spawn)) {}
 
 Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   store::Key k{"AnalysisRun", ns, name};
   auto got = store_.Get(k);
   if (!got) return tl::unexpected(got.error());
-  if (!*got) return controller::ReconcileResult{};
+  if (!*got) {
+    measurements_.Cancel(key);  // deleted: its jobs stop
+    return controller::ReconcileResult{};
+  }
   store::Resource& run = **got;
   Json status = run.status.is_object() ? run.status : Json::object();
   std::string phase = status.value("phase", "");
-  if (IsTerminalPhase(phase)) return controller::ReconcileResult{};
+  if (IsTerminalPhase(phase)) {
+    measurements_.Cancel(key);
+    return controller::ReconcileResult{};
+  }
   int64_t now = UnixMillis(clock_.Now());
   auto write = [&](const std::string& reason, const std::string& message) -> Status {
     status["phase"] = phase;
@@ -534,6 +659,7 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   ctx.stable_hash = annotations.value("strake.dev/stable-hash", "");
 
   bool terminate = run.object["spec"].value("terminate", false);
+  if (terminate) measurements_.Cancel(key);
   std::optional<int64_t> next_due;
   if (!terminate) {
     for (size_t i = 0; i < spec->metrics.size(); ++i) {
@@ -543,20 +669,11 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       if (!due) continue;
       if (*due <= now) {
         ctx.log_path = PathJoin(log_dir_, fmt::format("{}.{}.{}.log", k.ns, k.name, m.name));
-        Measurement meas;
-        meas.started_ms = now;
-        auto value = providers_.Measure(m, ctx);
-        if (value) {
-          Measurement judged = AssessValue(m, *value);
-          meas.phase = judged.phase;
-          meas.value = judged.value;
-          meas.message = judged.message;
-        } else {
-          meas.phase = "Error";
-          meas.message = value.error().message;
-        }
-        meas.finished_ms = UnixMillis(clock_.Now());
-        Record(m, r, std::move(meas));
+        // Measured off this worker: nothing is due again until it is done,
+        // and when it is, the run is woken.
+        auto done = measurements_.Take(key, m, ctx, now);
+        if (!done) continue;
+        Record(m, r, Judge(m, std::move(*done), UnixMillis(clock_.Now())));
         due = NextMeasurement(m, r, started);
       }
       if (due && (!next_due || *due < *next_due)) next_due = due;

@@ -18,9 +18,13 @@
 // process.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +88,8 @@ struct MeasureContext {
   std::string canary_hash;  // of the rollout that started the run
   std::string stable_hash;
   std::string log_path;  // where a job writes its output
+  // Set when the run is terminated or deleted: a job stops and is killed.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
 };
 
 class MetricProviders {
@@ -125,17 +131,64 @@ double HistogramQuantile(double q, const RevisionWindow& w);
 // Reconciles AnalysisRun resources ("AnalysisRun/ns/name" keys): takes the
 // measurements that are due, writes status.metricResults and status.phase,
 // and asks to be called again when the next one is due.
+// Measurements in flight, off the reconciler's workers: a slow provider (a
+// job that runs for minutes, an endpoint that hangs until its timeout) never
+// delays another run. At most one at a time per run and metric; a finished
+// one wakes its run. Thread-safe.
+class Measurements {
+ public:
+  // Runs a task: a thread of its own by default; tests run it inline (the
+  // result is then ready when Take returns).
+  using Spawn = std::function<void(std::function<void()>)>;
+  explicit Measurements(MetricProviders& providers, Spawn spawn = nullptr);
+  ~Measurements();  // cancels what runs and waits for it
+  Measurements(const Measurements&) = delete;
+  Measurements& operator=(const Measurements&) = delete;
+
+  // Told the key of a run one of whose measurements finished.
+  void SetWake(std::function<void(const std::string&)> wake);
+
+  struct Done {
+    Result<Value> value;
+    int64_t started_ms = 0;
+  };
+  // The finished measurement of run `key`'s metric, taken; else nullopt,
+  // after starting one (at `now_ms`) if none runs.
+  std::optional<Done> Take(const std::string& key, const model::Metric& metric,
+                           MeasureContext ctx, int64_t now_ms);
+  // Stops run `key`'s measurements (terminated or deleted): their jobs are
+  // killed and their results dropped.
+  void Cancel(const std::string& key);
+
+ private:
+  struct Slot {
+    bool running = false;
+    std::optional<Done> done;
+    std::shared_ptr<std::atomic<bool>> cancelled;
+  };
+  MetricProviders& providers_;
+  Spawn spawn_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::map<std::pair<std::string, std::string>, Slot> slots_;  // (run, metric)
+  size_t running_ = 0;
+  std::function<void(const std::string&)> wake_;
+};
+
 class AnalysisRunReconciler : public controller::Reconciler {
  public:
+  // Measurements run as `spawn` runs them (Measurements::Spawn).
   AnalysisRunReconciler(store::Store& store, MetricProviders& providers, const Clock& clock,
-                        std::string log_dir);
+                        std::string log_dir, Measurements::Spawn spawn = nullptr);
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
+  // Where a finished measurement sends its run's key (the controller's queue).
+  void SetWake(std::function<void(const std::string&)> wake) { measurements_.SetWake(wake); }
 
  private:
   store::Store& store_;
-  MetricProviders& providers_;
   const Clock& clock_;
   std::string log_dir_;
+  Measurements measurements_;
 };
 
 }  // namespace strake::rollout

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "base/fs.h"
@@ -156,6 +159,9 @@ class FakeProviders : public MetricProviders {
   }
 };
 
+// Measurements run on the reconciling thread: results are ready at once.
+void Inline(std::function<void()> task) { task(); }
+
 class AnalysisRunTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -196,7 +202,7 @@ TEST_F(AnalysisRunTest, MeasuresAtTheIntervalUntilCountIsReached) {
   provider: {router: {service: web}}
 )");
   providers_.answers = {Value(0.95)};
-  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
   auto r = rec.Reconcile("default/run1");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(Status()["phase"], "Running");
@@ -219,7 +225,7 @@ TEST_F(AnalysisRunTest, AFailedMeasurementFailsTheRunWithTheReason) {
   provider: {router: {service: web}}
 )");
   providers_.answers = {Value(0.5)};
-  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Failed");
   EXPECT_EQ(Status()["message"], "metric rate failed: result 0.5, successCondition result >= 0.9");
@@ -233,7 +239,7 @@ TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
   provider: {router: {service: web}}
 )");
   providers_.answers = {Fail("no requests")};
-  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Running");
   clock_.Advance(1s);
@@ -253,7 +259,7 @@ TEST_F(AnalysisRunTest, AnEvaluationErrorIsAnErrorMeasurement) {
   provider: {router: {service: web}}
 )");
   providers_.answers = {Value(1.0)};
-  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
   auto r = rec.Reconcile("default/run1");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(Status()["phase"], "Running");
@@ -282,7 +288,7 @@ metrics:
   r.key = {"AnalysisRun", "default", "run1"};
   r.object = {{"metadata", {{"name", "run1"}}}, {"spec", model::ToJson(docs->at(0).root)}};
   ASSERT_TRUE(store_->Create(r, "Created", ""));
-  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_);
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Error");
   EXPECT_EQ(Status()["message"], "analysisrun run1: argument \"service\" has no value");
@@ -401,6 +407,106 @@ TEST(ProvidersTest, UnreachableAndHttpsAreClearErrors) {
   v = providers->Measure(router, {});
   ASSERT_FALSE(v);
   EXPECT_EQ(v.error().message, "the router provider needs strake's embedded router");
+}
+
+// A provider that answers only when released.
+class SlowProviders : public MetricProviders {
+ public:
+  Result<Value> Measure(const model::Metric& m, const MeasureContext&) override {
+    if (m.name != "slow") return Value(1.0);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return released_; });
+    return Value(1.0);
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+};
+
+TEST(MeasurementsTest, ASlowProviderNeverDelaysAnotherRunAndWakesItsOwnWhenDone) {
+  SlowProviders providers;
+  Measurements ms(providers);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> woken;
+  ms.SetWake([&](const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    woken.push_back(key);
+    cv.notify_all();
+  });
+  model::Metric slow;
+  slow.name = "slow";
+  model::Metric fast;
+  fast.name = "fast";
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ms.Take("ns/a", slow, {}, 1));
+  EXPECT_FALSE(ms.Take("ns/a", slow, {}, 2));  // still running: not started twice
+  EXPECT_FALSE(ms.Take("ns/b", fast, {}, 3));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return !woken.empty(); }));
+    EXPECT_EQ(woken, std::vector<std::string>{"ns/b"});
+  }
+  auto b = ms.Take("ns/b", fast, {}, 4);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->started_ms, 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  providers.Release();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return woken.size() == 2; }));
+  }
+  auto a = ms.Take("ns/a", slow, {}, 5);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->started_ms, 1);
+}
+
+model::Metric JobMetric(const std::string& yaml_spec) {
+  return MetricFrom("  - name: m\n    provider:\n      job:\n        spec:\n" + yaml_spec);
+}
+
+TEST(MeasurementsTest, ACancelledRunsJobIsKilled) {
+  auto providers = MakeProviders(nullptr, EgressPolicy());
+  Measurements ms(*providers);
+  std::string marker = "strake-cancel-" + std::to_string(::getpid());
+  auto m = JobMetric(fmt::format(
+      "          template:\n            spec:\n              containers: [{{name: c, command: "
+      "[sh, -c, \"sleep 300; echo {}\"]}}]\n",
+      marker));
+  EXPECT_FALSE(ms.Take("ns/run", m, {}, 1));
+  auto running = [&] {
+    // "[s]" keeps the pattern from matching the shell that runs pgrep.
+    return std::system(("pgrep -f '[s]" + marker.substr(1) + "' >/dev/null").c_str()) == 0;
+  };
+  auto until = [](auto pred) {
+    for (int i = 0; i < 100 && !pred(); ++i) std::this_thread::sleep_for(50ms);
+    return pred();
+  };
+  ASSERT_TRUE(until(running));
+  auto start = std::chrono::steady_clock::now();
+  ms.Cancel("ns/run");
+  EXPECT_TRUE(until([&] { return !running(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(ProvidersTest, AJobPastItsActiveDeadlineIsAnError) {
+  auto providers = MakeProviders(nullptr, EgressPolicy());
+  auto m = JobMetric(
+      "          activeDeadlineSeconds: 1\n          template:\n            spec:\n"
+      "              containers: [{name: c, command: [sleep, \"30\"]}]\n");
+  auto start = std::chrono::steady_clock::now();
+  auto v = providers->Measure(m, {});
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("activeDeadlineSeconds"), std::string::npos)
+      << v.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
 TEST(ProvidersTest, TheEgressPolicyRefusesLoopbackAndLinkLocalByDefault) {

@@ -272,6 +272,13 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward deployments_fwd([&](const std::string& k) { return rollouts.ReconcileDeployment(k); });
   controller::Controller rollout_ctl("rollouts", rollouts_fwd, 2);
   controller::Controller analysis_ctl("analysisruns", analyses_fwd, 2);
+  // A measurement that finishes wakes its run; the wake is taken back (by
+  // this object's destructor, which runs first) before the queue goes.
+  struct WakeAnalyses {
+    rollout::AnalysisRunReconciler& analyses;
+    ~WakeAnalyses() { analyses.SetWake(nullptr); }
+  } wake_analyses{analyses};
+  analyses.SetWake([&analysis_ctl](const std::string& key) { analysis_ctl.Enqueue(key); });
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
   // Jobs (a sync hook's, or anyone's): run to completion as processes.
   std::unique_ptr<controller::Controller> job_ctl;
