@@ -745,7 +745,13 @@ ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
       event = {"SyncSucceeded", fmt::format("synced to {}", target.sha.substr(0, 12))};
       break;
   }
-  if (!progress.hooks.empty()) op["hooks"] = progress.hooks;
+  // Forgotten hooks go too: a record left from the round before would keep
+  // a failed hook from running again.
+  if (progress.hooks.empty()) {
+    op.erase("hooks");
+  } else {
+    op["hooks"] = progress.hooks;
+  }
   round.next["operationState"] = op;
   return event;
 }
