@@ -20,30 +20,10 @@ namespace {
 
 std::string Now(const Clock& clock) { return FormatRfc3339(clock.Now()); }
 
-// Argo CD's order of kinds within a wave (gitops-engine's kindOrder, for
-// the kinds strake serves); other kinds follow, by name.
-int KindRank(const std::string& kind) {
-  static const std::vector<std::string> kOrder = {"Secret", "ConfigMap", "Service", "Deployment"};
-  auto it = std::find(kOrder.begin(), kOrder.end(), kind);
-  return it == kOrder.end() ? static_cast<int>(kOrder.size())
-                            : static_cast<int>(it - kOrder.begin());
-}
-
 std::string KeyString(const store::Key& k) { return k.ToString(); }
 
 Json SourceJson(const model::ApplicationSource& s) {
   return {{"repoURL", s.repo_url}, {"path", s.path}, {"targetRevision", s.target_revision}};
-}
-
-bool HasSyncOption(const Json& object, const std::string& option) {
-  const Json meta = object.value("metadata", Json::object());
-  const Json ann = meta.value("annotations", Json::object());
-  if (!ann.is_object() || !ann.contains(kSyncOptions) || !ann[kSyncOptions].is_string())
-    return false;
-  for (const auto& o : Split(ann[kSyncOptions].get<std::string>(), ',')) {
-    if (Trim(o) == option) return true;
-  }
-  return false;
 }
 
 // Secret values are never shown: equal values read the same, changed ones differ.
@@ -68,6 +48,34 @@ void MaskSecrets(Json& live, Json& desired) {
 
 Json Condition(const std::string& type, const std::string& message, const Clock& clock) {
   return {{"type", type}, {"message", message}, {"lastTransitionTime", Now(clock)}};
+}
+
+// A condition keeps the time it first appeared.
+void KeepTransitionTimes(Json& conditions, const Json& old) {
+  for (auto& c : conditions) {
+    for (const auto& o : old) {
+      if (o.value("type", "") == c.value("type", "") &&
+          o.value("message", "") == c.value("message", "")) {
+        c["lastTransitionTime"] = o.value("lastTransitionTime", "");
+      }
+    }
+  }
+}
+
+// The fields that name an entry of status.resources or syncResult.resources.
+Json ResourceEntry(const std::string& api_version, const store::Key& key) {
+  return {{"group", GroupOf(api_version)},
+          {"version", api_version},
+          {"kind", key.kind},
+          {"namespace", key.ns},
+          {"name", key.name}};
+}
+
+// Jittered, so that thousands of Applications do not come due together.
+Millis Jittered(Millis interval) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return Millis(interval.count() +
+                std::uniform_int_distribution<int64_t>(0, interval.count() / 10)(rng));
 }
 
 }  // namespace
@@ -113,8 +121,9 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   return shared;
 }
 
-Result<std::vector<ApplicationReconciler::Desired>> ApplicationReconciler::Prepare(
-    const Rendered& r, const store::Key& app, const model::ApplicationSpec& spec) {
+Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
+                                                            const store::Key& app,
+                                                            const model::ApplicationSpec& spec) {
   std::vector<Desired> out;
   std::vector<std::string> errors;
   std::map<std::string, std::string> seen;
@@ -236,13 +245,9 @@ ApplicationReconciler::Compared ApplicationReconciler::Compare(
       c.health_message = msg;
     }
     c.out_of_sync = c.out_of_sync || !in_sync;
-    Json entry = {{"group", GroupOf(d.object.value("apiVersion", ""))},
-                  {"version", d.object.value("apiVersion", "")},
-                  {"kind", d.key.kind},
-                  {"namespace", d.key.ns},
-                  {"name", d.key.name},
-                  {"status", in_sync ? "Synced" : "OutOfSync"},
-                  {"health", {{"status", HealthName(h)}}}};
+    Json entry = ResourceEntry(d.object.value("apiVersion", ""), d.key);
+    entry["status"] = in_sync ? "Synced" : "OutOfSync";
+    entry["health"] = {{"status", HealthName(h)}};
     if (!msg.empty() && h != Health::kHealthy) entry["health"]["message"] = msg;
     c.resources.push_back(std::move(entry));
     c.live.push_back(std::move(live));
@@ -357,6 +362,259 @@ std::vector<std::string> ApplicationReconciler::AppsOfRepo(const std::string& ur
   return out;
 }
 
+// One reconcile of an Application: its status as read, and as it becomes.
+struct ApplicationReconciler::Round {
+  explicit Round(const store::Resource& resource)
+      : app(resource),
+        status(resource.status.is_object() ? resource.status : Json::object()),
+        next(status),
+        op(status.value("operationState", Json())) {}
+  const store::Resource& app;
+  const Json status;
+  Json next;
+  Json conditions = Json::array();
+  Json op;  // status.operationState, as this reconcile leaves it
+  controller::ReconcileResult result;
+};
+
+struct ApplicationReconciler::Target {
+  std::string sha;
+  std::shared_ptr<const Rendered> rendered;
+  std::vector<Desired> resources;
+  std::vector<Desired> hooks;  // run during a sync; not compared, shown or pruned
+  bool source_stale = false;   // the last fetch failed: the state fetched before
+};
+
+namespace {
+
+// Runs hooks of one phase, wave by wave, as SyncPlan lists them: each is
+// created once per operation (after its previous object is deleted,
+// BeforeHookCreation), and the phase goes on when every one of a wave is
+// healthy (a Job complete). A degraded one (a Job failed) fails the round.
+// A generateName hook first records the name it will take, then creates it:
+// a restart in between finds and adopts it instead of starting a second
+// one. What each hook did goes into the round's SyncProgress.
+class HookRunner {
+ public:
+  HookRunner(store::Store& store, ResourceWriter& writer, std::string instance,
+             const std::vector<Desired>& hooks, SyncProgress& progress)
+      : store_(store),
+        writer_(writer),
+        instance_(std::move(instance)),
+        hooks_(hooks),
+        progress_(progress) {}
+
+  // With `wait`, a hook still running holds the round; without, it is only
+  // started (SyncFail). Nothing runs once the round has stopped.
+  void Run(const std::string& phase, const std::vector<WaveTasks>& waves, bool wait) {
+    for (const auto& wave : waves) Run(phase, wave, wait);
+  }
+  void Run(const std::string& phase, const WaveTasks& wave, bool wait) {
+    if (progress_.Stopped()) return;
+    for (size_t i : wave.hooks) Step(phase, hooks_[i], wait);
+  }
+
+ private:
+  struct State {
+    std::string phase;  // "", Pending, Running, Succeeded, Failed
+    std::string message;
+  };
+
+  void Step(const std::string& phase, const Desired& hook, bool wait) {
+    std::string id = HookId(phase, hook);
+    const Json seen = progress_.hooks.value(id, Json::object());
+    State state{seen.value("phase", ""), seen.value("message", "")};
+    store::Key live_key = hook.key;
+    if (!hook.generate_name.empty()) live_key.name = seen.value("name", "");
+    if (state.phase.empty() && !hook.generate_name.empty())
+      live_key.name = hook.generate_name + RandomSuffix();
+    switch (NextHookStep(state.phase, hook, wait)) {
+      case HookStep::kName:
+        state = {"Pending", "named"};
+        progress_.naming = true;
+        break;
+      case HookStep::kCreate:
+        state = Create(hook, live_key, state.phase == "Pending");
+        break;
+      case HookStep::kObserve:
+        Observe(hook, live_key, state);
+        break;
+      case HookStep::kDone:
+        break;
+    }
+    Record(phase, id, hook, live_key, state, wait);
+  }
+
+  State Create(const Desired& hook, const store::Key& live_key, bool pending) {
+    auto live = store_.Get(live_key);
+    bool exists = live && *live;
+    if (pending && exists) return {"Running", "created"};  // before a restart: this operation's
+    if (exists && hook.delete_policy.count("BeforeHookCreation")) (void)writer_.Delete(live_key);
+    Status w = writer_.Apply(HookObject(hook, live_key.name, instance_));
+    if (!w) return {"Failed", w.error().message};
+    return {"Running", "created"};
+  }
+
+  void Observe(const Desired& hook, const store::Key& live_key, State& state) {
+    auto live = store_.Get(live_key);
+    std::string message;
+    Health health = live && *live
+                        ? HealthOf(live_key.kind, (*live)->status, (*live)->generation, &message)
+                        : Health::kMissing;
+    auto outcome = ObserveRunningHook(hook, health, message);
+    if (!outcome) return;
+    state = {outcome->phase, outcome->message};
+    if (outcome->remove) (void)writer_.Delete(live_key);
+  }
+
+  void Record(const std::string& phase, const std::string& id, const Desired& hook,
+              const store::Key& live_key, const State& state, bool wait) {
+    Json& recorded = progress_.hooks[id];
+    recorded = {{"phase", state.phase}, {"message", state.message}};
+    if (!hook.generate_name.empty()) recorded["name"] = live_key.name;
+    Json entry = ResourceEntry(hook.object.value("apiVersion", ""), live_key);
+    entry["hookType"] = phase;
+    entry["hookPhase"] = state.phase;
+    entry["syncPhase"] = phase;
+    entry["message"] = state.message;
+    entry["status"] = state.phase == "Failed" ? "SyncFailed" : "Synced";
+    progress_.results.push_back(std::move(entry));
+    std::string& waiting = progress_.waiting;
+    if (state.phase == "Failed") {
+      progress_.failures.push_back(
+          fmt::format("{} hook {} {}: {}", phase, live_key.kind, live_key.name, state.message));
+    } else if (state.phase == "Pending" && waiting.empty()) {
+      waiting = fmt::format("creating hook {}/{}", live_key.kind, live_key.name);
+    } else if (state.phase == "Running" && wait && waiting.empty()) {
+      waiting = fmt::format("waiting for completion of hook {}/{} ({})", live_key.kind,
+                            live_key.name, phase);
+    }
+  }
+
+  store::Store& store_;
+  ResourceWriter& writer_;
+  const std::string instance_;
+  const std::vector<Desired>& hooks_;
+  SyncProgress& progress_;
+};
+
+}  // namespace
+
+// One round of a running sync: carries a SyncPlan out as far as it can go
+// now (applying, pruning, running hooks) and says what it did in a
+// SyncProgress. The round stops at its first failure or at the first thing
+// it must wait for.
+class ApplicationReconciler::Operation {
+ public:
+  // `hooks` is the operation's operationState.hooks.
+  Operation(ApplicationReconciler& r, const std::string& instance, const Target& target,
+            const Compared& compared, Json hooks)
+      : r_(r),
+        target_(target),
+        compared_(compared),
+        hooks_(r.store_, r.writer_, instance, target.hooks, progress_) {
+    progress_.hooks = std::move(hooks);
+  }
+
+  void Run(const SyncPlan& plan) {
+    hooks_.Run(kPreSync, plan.pre_sync, true);
+    for (const auto& wave : plan.sync) {
+      if (progress_.Stopped()) break;
+      Apply(wave);
+      hooks_.Run(kSync, wave, true);
+      if (wave.wait_healthy && !progress_.Stopped()) WaitHealthy(wave);
+    }
+    if (progress_.Stopped()) return;
+    Prune(plan.prune);
+    if (progress_.Stopped() || plan.post_sync.empty()) return;
+    // PostSync hooks run once everything the sync applied is healthy.
+    for (const auto& d : target_.resources) {
+      if (Healthy(d.key)) continue;
+      progress_.waiting = fmt::format("waiting for healthy state of {}/{} before PostSync hooks",
+                                      d.key.kind, d.key.name);
+      return;
+    }
+    hooks_.Run(kPostSync, plan.post_sync, true);
+  }
+
+  // The SyncFail hooks of a failed round: started, not waited for; the
+  // round's failures stay what they were.
+  void RunSyncFail(const SyncPlan& plan) {
+    std::vector<std::string> failed = std::move(progress_.failures);
+    progress_.failures.clear();
+    hooks_.Run(kSyncFail, plan.sync_fail, false);
+    progress_.failures = std::move(failed);
+  }
+
+  SyncProgress& progress() { return progress_; }
+
+ private:
+  void Apply(const WaveTasks& wave) {
+    for (size_t i : wave.resources) {
+      const Desired& d = target_.resources[i];
+      if (compared_.in_sync[i]) {
+        Report(d.object, d.key, "Synced", "unchanged");
+      } else if (auto w = r_.writer_.Apply(d.object); !w) {
+        Report(d.object, d.key, "SyncFailed", w.error().message);
+        progress_.failures.push_back(
+            fmt::format("{} {}: {}", d.key.kind, d.key.name, w.error().message));
+      } else {
+        Report(d.object, d.key, "Synced", compared_.live[i] ? "configured" : "created");
+      }
+    }
+  }
+
+  // The next wave waits until this one is healthy.
+  void WaitHealthy(const WaveTasks& wave) {
+    for (size_t i : wave.resources) {
+      const store::Key& key = target_.resources[i].key;
+      if (Healthy(key)) continue;
+      progress_.waiting = fmt::format("waiting for healthy state of {}/{} (wave {})", key.kind,
+                                      key.name, wave.wave);
+      return;
+    }
+  }
+
+  void Prune(const std::vector<PruneTask>& tasks) {
+    for (const auto& task : tasks) {
+      const store::Resource& p = compared_.prune[task.index];
+      if (task.action == PruneAction::kSkipNoPrune) {
+        Report(p.object, p.key, "PruneSkipped", "ignored (no prune)");
+      } else if (task.action == PruneAction::kSkipNotEnabled) {
+        Report(p.object, p.key, "PruneSkipped", "ignored (requires pruning)");
+      } else if (auto st = r_.writer_.Delete(p.key); !st) {
+        Report(p.object, p.key, "SyncFailed", st.error().message);
+        progress_.failures.push_back(
+            fmt::format("pruning {} {}: {}", p.key.kind, p.key.name, st.error().message));
+      } else {
+        Report(p.object, p.key, "Pruned", "pruned");
+      }
+    }
+  }
+
+  // A resource's entry in syncResult.resources.
+  void Report(const Json& object, const store::Key& key, const std::string& status,
+              const std::string& message) {
+    Json entry = ResourceEntry(object.value("apiVersion", ""), key);
+    entry["syncPhase"] = "Sync";
+    entry["status"] = status;
+    entry["message"] = message;
+    progress_.results.push_back(std::move(entry));
+  }
+
+  bool Healthy(const store::Key& key) {
+    auto live = r_.store_.Get(key);
+    return live && *live &&
+           HealthOf(key.kind, (*live)->status, (*live)->generation) == Health::kHealthy;
+  }
+
+  ApplicationReconciler& r_;
+  const Target& target_;
+  const Compared& compared_;
+  SyncProgress progress_;
+  HookRunner hooks_;
+};
+
 Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Application", ns, name}));
@@ -364,424 +622,150 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
     Forget(key);
     return controller::ReconcileResult{};
   }
-  const store::Resource& app = *got;
-  const Json status = app.status.is_object() ? app.status : Json::object();
-  Json next = status;
-  Json conditions = Json::array();
-  controller::ReconcileResult result;
-
-  auto write = [&](const std::string& reason,
-                   const std::string& message) -> Result<controller::ReconcileResult> {
-    next["conditions"] = conditions;
-    if (conditions.empty()) next.erase("conditions");
-    // A condition keeps the time it first appeared.
-    if (status.contains("conditions") && next.contains("conditions")) {
-      for (auto& c : next["conditions"]) {
-        for (const auto& old : status["conditions"]) {
-          if (old.value("type", "") == c.value("type", "") &&
-              old.value("message", "") == c.value("message", "")) {
-            c["lastTransitionTime"] = old.value("lastTransitionTime", "");
-          }
-        }
-      }
-    }
-    Json a = next, b = status;
-    a.erase("reconciledAt");
-    b.erase("reconciledAt");
-    if (a == b) return result;
-    next["reconciledAt"] = Now(clock_);
-    auto w = store_.UpdateStatus(app.key, next, app.resource_version, reason, message);
-    if (!w && w.error().Is(ErrorCode::kConflict)) {
-      return controller::ReconcileResult{std::chrono::milliseconds(1)};
-    }
-    if (!w) return tl::unexpected(w.error());
-    return result;
-  };
-
-  auto decoded = model::DecodeObject(app.object, "application " + name);
+  Round round(*got);
+  auto decoded = model::DecodeObject(got->object, "application " + name);
   if (!decoded) {
-    conditions.push_back(Condition("InvalidSpecError", decoded.error().message, clock_));
-    next["sync"]["status"] = "Unknown";
-    return write("InvalidSpecError", decoded.error().message);
+    round.conditions.push_back(Condition("InvalidSpecError", decoded.error().message, clock_));
+    round.next["sync"]["status"] = "Unknown";
+    return WriteStatus(round, {"InvalidSpecError", decoded.error().message});
   }
   const model::ApplicationSpec& spec = std::get<model::Application>(decoded->value).spec;
+  round.result.requeue_after = Jittered(sources_.Interval(spec.source.repo_url));
+  // Read and render.
+  auto target = Load(round, key, spec);
+  if (!target) return ComparisonError(round, target.error().message);
+  // Compare.
+  Compared c = Compare(*got, spec, target->resources);
+  // Plan: an automated sync to start, or a running one to carry on.
+  AutoSync start = DecideAutoSync(spec, round.op,
+                                  {target->sha, c.out_of_sync, target->source_stale,
+                                   target->resources.empty(), !c.prune.empty()});
+  if (start == AutoSync::kRefused)
+    round.conditions.push_back(Condition("SyncError", kRefusedEmpty, clock_));
+  if (start == AutoSync::kStart || start == AutoSync::kSelfHeal)
+    return StartAutomatedSync(round, spec, target->sha, start == AutoSync::kSelfHeal);
+  Event event;
+  if (OperationRunning(round.op)) event = RunOperation(round, spec, *target, c);
+  // Write.
+  Event shown = ShowComparison(round, spec, *target, c);
+  if (event.reason == "Reconciled") event = shown;
+  return WriteStatus(round, event);
+}
+
+Result<ApplicationReconciler::Target> ApplicationReconciler::Load(
+    Round& round, const std::string& key, const model::ApplicationSpec& spec) {
   const std::string& url = spec.source.repo_url;
-  Json op = status.value("operationState", Json());
-  bool running = op.is_object() && op.value("phase", "") == "Running";
-  Millis interval = sources_.Interval(url);
-  // Jittered, so that thousands of Applications do not come due together.
-  thread_local std::mt19937 rng{std::random_device{}()};
-  result.requeue_after = Millis(
-      interval.count() + std::uniform_int_distribution<int64_t>(0, interval.count() / 10)(rng));
-
-  auto comparison_error = [&](const std::string& what) -> Result<controller::ReconcileResult> {
-    conditions.push_back(Condition("ComparisonError", what, clock_));
-    next["sync"]["status"] = "Unknown";
-    result.requeue_after = std::min<Millis>(*result.requeue_after, Millis(10'000));
-    if (running) {
-      // A sync cannot run against a source it cannot read: it fails, and
-      // nothing is applied or pruned.
-      op["phase"] = "Failed";
-      op["message"] = what;
-      op["finishedAt"] = Now(clock_);
-      next["operationState"] = op;
-    }
-    return write("ComparisonError", what);
-  };
-
   SourceState src = sources_.Get(url);
-  if (!src.mirror) return comparison_error("source unavailable: " + src.error);
-  if (!src.error.empty()) {
-    conditions.push_back(
+  if (!src.mirror) return Fail("source unavailable: " + src.error);
+  Target target;
+  target.source_stale = !src.error.empty();
+  if (target.source_stale) {
+    round.conditions.push_back(
         Condition("ComparisonError",
                   "source unavailable, showing the last fetched state: " + src.error, clock_));
   }
-  std::string revision = spec.source.target_revision;
-  if (running) {
-    std::string asked = op["operation"]["sync"].value("revision", "");
-    if (!asked.empty()) revision = asked;
-  }
-  auto sha = sources_.Resolve(url, revision);
-  if (!sha) return comparison_error(sha.error().message);
-  auto rendered = RenderCached(src, spec.source, *sha);
-  if (!rendered) return comparison_error(rendered.error().message);
-  auto desired = Prepare(**rendered, app.key, spec);
-  if (!desired) return comparison_error(desired.error().message);
-  // Hooks run during a sync; they are not compared, shown or pruned. Their
-  // changes (a hook Job ending) still bring the Application back.
-  Remember(key, *desired, url, CleanRepoPath(spec.source.path).value_or("."));
-  std::vector<Desired> hooks;
-  for (auto it = desired->begin(); it != desired->end();) {
-    if (it->hooks.empty()) {
-      ++it;
-    } else {
-      hooks.push_back(std::move(*it));
-      it = desired->erase(it);
-    }
-  }
-  Compared c = Compare(app, spec, *desired);
+  STRAKE_TRY_ASSIGN(sha, sources_.Resolve(url, TargetRevision(spec.source, round.op)));
+  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
+  STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec));
+  // Hooks' changes (a hook Job ending) bring the Application back too.
+  Remember(key, desired, url, CleanRepoPath(spec.source.path).value_or("."));
+  target.sha = std::move(sha);
+  target.rendered = std::move(rendered);
+  for (auto& d : desired)
+    (d.hooks.empty() ? target.resources : target.hooks).push_back(std::move(d));
+  return target;
+}
 
-  // Automated sync: when the revision moved, or on drift with selfHeal; not
-  // again for a revision whose sync failed.
-  if (!running && spec.automated && c.out_of_sync && src.error.empty()) {
-    std::string last_rev;
-    std::string last_phase = op.is_object() ? op.value("phase", "") : "";
-    if (op.is_object()) last_rev = op.value("syncResult", Json::object()).value("revision", "");
-    if (op.is_object() && last_rev.empty() && op.contains("operation"))
-      last_rev = op["operation"]["sync"].value("revision", "");
-    bool failed_here = (last_phase == "Failed" || last_phase == "Error") && last_rev == *sha;
-    bool wipes_out = desired->empty() && !c.prune.empty() && !spec.allow_empty;
-    if (wipes_out) {
-      conditions.push_back(Condition("SyncError",
-                                     "automated sync would delete every resource: the source "
-                                     "declares none (set syncPolicy.automated.allowEmpty)",
-                                     clock_));
-    } else if (!failed_here && (last_rev != *sha || spec.self_heal)) {
-      std::string intent;
-      if (audit_.begin) {
-        STRAKE_TRY_ASSIGN(id, audit_.begin(fmt::format("application {}/{}", ns, name),
-                                           fmt::format("automated sync to {}{}", *sha,
-                                                       last_rev == *sha ? " (self-heal)" : "")));
-        intent = id;
-      }
-      op = {{"operation",
-             {{"sync", {{"revision", *sha}, {"prune", spec.prune}}},
-              {"initiatedBy", {{"automated", true}}}}},
-            {"phase", "Running"},
-            {"message", ""},
-            {"startedAt", Now(clock_)},
-            {"retryCount", 0}};
-      running = true;
-      // Recorded before the first write, so that a restart resumes it.
-      next["operationState"] = op;
-      auto w = write("OperationStarted",
-                     fmt::format("automated sync to {} started", sha->substr(0, 12)));
-      bool conflict = w && w->requeue_after && *w->requeue_after <= Millis(1);
-      if (audit_.end) audit_.end(intent, w && !conflict);
-      if (!w || conflict) return w;
-      return controller::ReconcileResult{Millis(1)};
-    }
+Result<controller::ReconcileResult> ApplicationReconciler::StartAutomatedSync(
+    Round& round, const model::ApplicationSpec& spec, const std::string& sha, bool self_heal) {
+  const store::Key& app = round.app.key;
+  std::string intent;
+  if (audit_.begin) {
+    STRAKE_TRY_ASSIGN(id, audit_.begin(fmt::format("application {}/{}", app.ns, app.name),
+                                       fmt::format("automated sync to {}{}", sha,
+                                                   self_heal ? " (self-heal)" : "")));
+    intent = id;
   }
+  round.op = StartOperation(sha, spec.prune, Json{{"automated", true}}, clock_.Now());
+  // Recorded before the first write, so that a restart resumes it.
+  round.next["operationState"] = round.op;
+  auto w = WriteStatus(
+      round, {"OperationStarted", fmt::format("automated sync to {} started", sha.substr(0, 12))});
+  bool conflict = w && w->requeue_after && *w->requeue_after <= Millis(1);
+  if (audit_.end) audit_.end(intent, w && !conflict);
+  if (!w || conflict) return w;
+  return controller::ReconcileResult{Millis(1)};
+}
 
-  std::string reason = "Reconciled", message;
-  if (running) {
-    // Wave by wave, kinds in Argo CD's order.
-    std::vector<size_t> order(desired->size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      const Desired &x = (*desired)[a], &y = (*desired)[b];
-      if (x.wave != y.wave) return x.wave < y.wave;
-      if (KindRank(x.key.kind) != KindRank(y.key.kind))
-        return KindRank(x.key.kind) < KindRank(y.key.kind);
-      if (x.key.kind != y.key.kind) return x.key.kind < y.key.kind;
-      return x.key.name < y.key.name;
-    });
-    Json results = Json::array();
-    std::vector<std::string> failures;
-    std::string waiting;
-    Json hook_state = op.value("hooks", Json::object());
-    // One phase's hooks (of one wave, or all), wave by wave: each is created
-    // once per operation (after its previous object is deleted,
-    // BeforeHookCreation), and the phase goes on when every one of a wave is
-    // healthy (a Job complete). A degraded one (a Job failed) fails the sync.
-    // A generateName hook first records the name it will take, then creates
-    // it: a restart in between finds and adopts it instead of starting a
-    // second one.
-    std::string instance = AppInstance(ns, name);
-    bool naming = false;  // a generateName hook's name was just recorded
-    auto run_hooks = [&](const std::string& phase, bool wait, std::optional<int> only_wave) {
-      std::vector<const Desired*> mine;
-      for (const auto& h : hooks) {
-        if (only_wave && h.wave != *only_wave) continue;
-        if (std::find(h.hooks.begin(), h.hooks.end(), phase) != h.hooks.end()) mine.push_back(&h);
-      }
-      std::stable_sort(mine.begin(), mine.end(), [](const Desired* x, const Desired* y) {
-        if (x->wave != y->wave) return x->wave < y->wave;
-        if (KindRank(x->key.kind) != KindRank(y->key.kind))
-          return KindRank(x->key.kind) < KindRank(y->key.kind);
-        return x->key.name + x->generate_name < y->key.name + y->generate_name;
-      });
-      for (size_t n = 0; n < mine.size() && failures.empty() && waiting.empty();) {
-        size_t end = n;
-        while (end < mine.size() && mine[end]->wave == mine[n]->wave) ++end;
-        for (size_t x = n; x < end; ++x) {
-          const Desired& h = *mine[x];
-          std::string id = phase + ":" + KeyString(h.key) + h.generate_name;
-          const Json seen = hook_state.value(id, Json::object());
-          std::string hook_phase = seen.value("phase", "");
-          std::string msg = seen.value("message", "");
-          store::Key live_key = h.key;
-          if (!h.generate_name.empty()) live_key.name = seen.value("name", "");
-          if (hook_phase.empty() && !h.generate_name.empty())
-            live_key.name = h.generate_name + RandomSuffix();
-          if (hook_phase.empty() && !h.generate_name.empty() && wait) {
-            hook_phase = "Pending";
-            msg = "named";
-            naming = true;
-          } else if (hook_phase.empty() || hook_phase == "Pending") {
-            auto live = store_.Get(live_key);
-            bool exists = live && *live;
-            Status w = Ok();
-            if (hook_phase == "Pending" && exists) {
-              // Created before a restart: this operation's own.
-            } else {
-              if (exists && h.delete_policy.count("BeforeHookCreation"))
-                (void)writer_.Delete(live_key);
-              Json obj = h.object;
-              if (!h.generate_name.empty()) {
-                obj["metadata"].erase("generateName");
-                obj["metadata"]["name"] = live_key.name;
-                obj["metadata"]["annotations"][kTrackingId] = TrackingId(instance, obj);
-              }
-              w = writer_.Apply(obj);
-            }
-            hook_phase = w ? "Running" : "Failed";
-            msg = w ? "created" : w.error().message;
-          } else if (hook_phase == "Running") {
-            auto live = store_.Get(live_key);
-            std::string hmsg;
-            Health health =
-                live && *live ? HealthOf(live_key.kind, (*live)->status, (*live)->generation, &hmsg)
-                              : Health::kMissing;
-            if (health == Health::kHealthy) {
-              hook_phase = "Succeeded";
-              msg = hmsg.empty() ? "succeeded" : hmsg;
-              if (h.delete_policy.count("HookSucceeded")) (void)writer_.Delete(live_key);
-            } else if (health == Health::kDegraded || health == Health::kMissing) {
-              hook_phase = "Failed";
-              msg = health == Health::kMissing ? "deleted while running" : hmsg;
-              if (h.delete_policy.count("HookFailed")) (void)writer_.Delete(live_key);
-            }
-          }
-          hook_state[id] = {{"phase", hook_phase}, {"message", msg}};
-          if (!h.generate_name.empty()) hook_state[id]["name"] = live_key.name;
-          results.push_back({{"group", GroupOf(h.object.value("apiVersion", ""))},
-                             {"version", h.object.value("apiVersion", "")},
-                             {"kind", live_key.kind},
-                             {"namespace", live_key.ns},
-                             {"name", live_key.name},
-                             {"hookType", phase},
-                             {"hookPhase", hook_phase},
-                             {"syncPhase", phase},
-                             {"message", msg},
-                             {"status", hook_phase == "Failed" ? "SyncFailed" : "Synced"}});
-          if (hook_phase == "Failed") {
-            failures.push_back(
-                fmt::format("{} hook {} {}: {}", phase, live_key.kind, live_key.name, msg));
-          } else if (hook_phase == "Pending") {
-            if (waiting.empty())
-              waiting = fmt::format("creating hook {}/{}", live_key.kind, live_key.name);
-          } else if (hook_phase == "Running" && wait && waiting.empty()) {
-            waiting = fmt::format("waiting for completion of hook {}/{} ({})", live_key.kind,
-                                  live_key.name, phase);
-          }
-        }
-        n = end;
-      }
-    };
-    run_hooks("PreSync", true, std::nullopt);
-    // The Sync phase: wave by wave, the wave's resources, then its Sync hooks.
-    std::set<int> waves;
-    for (size_t i : order) waves.insert((*desired)[i].wave);
-    for (const auto& h : hooks) {
-      if (std::find(h.hooks.begin(), h.hooks.end(), "Sync") != h.hooks.end()) waves.insert(h.wave);
-    }
-    size_t n = 0;
-    for (int wave : waves) {
-      if (!failures.empty() || !waiting.empty()) break;
-      size_t end = n;
-      while (end < order.size() && (*desired)[order[end]].wave == wave) ++end;
-      for (size_t x = n; x < end; ++x) {
-        const Desired& d = (*desired)[order[x]];
-        Json entry = {{"group", GroupOf(d.object.value("apiVersion", ""))},
-                      {"version", d.object.value("apiVersion", "")},
-                      {"kind", d.key.kind},
-                      {"namespace", d.key.ns},
-                      {"name", d.key.name},
-                      {"syncPhase", "Sync"}};
-        if (c.in_sync[order[x]]) {
-          entry["status"] = "Synced";
-          entry["message"] = "unchanged";
-        } else {
-          auto w = writer_.Apply(d.object);
-          if (w) {
-            entry["status"] = "Synced";
-            entry["message"] = c.live[order[x]] ? "configured" : "created";
-          } else {
-            entry["status"] = "SyncFailed";
-            entry["message"] = w.error().message;
-            failures.push_back(fmt::format("{} {}: {}", d.key.kind, d.key.name, w.error().message));
-          }
-        }
-        results.push_back(std::move(entry));
-      }
-      if (failures.empty()) run_hooks("Sync", true, wave);
-      // The next wave waits until this one is healthy.
-      if (failures.empty() && waiting.empty() && wave != *waves.rbegin()) {
-        for (size_t x = n; x < end && waiting.empty(); ++x) {
-          const Desired& d = (*desired)[order[x]];
-          auto live = store_.Get(d.key);
-          if (!live || !*live) {
-            waiting = fmt::format("{}/{}", d.key.kind, d.key.name);
-            continue;
-          }
-          if (HealthOf(d.key.kind, (*live)->status, (*live)->generation) != Health::kHealthy)
-            waiting = fmt::format("{}/{}", d.key.kind, d.key.name);
-        }
-        if (!waiting.empty())
-          waiting = fmt::format("waiting for healthy state of {} (wave {})", waiting, wave);
-      }
-      n = end;
-    }
-    bool prune = op["operation"]["sync"].value("prune", false);
-    if (failures.empty() && waiting.empty()) {
-      for (const auto& p : c.prune) {
-        Json entry = {{"group", GroupOf(p.object.value("apiVersion", ""))},
-                      {"version", p.object.value("apiVersion", "")},
-                      {"kind", p.key.kind},
-                      {"namespace", p.key.ns},
-                      {"name", p.key.name},
-                      {"syncPhase", "Sync"}};
-        if (HasSyncOption(p.object, "Prune=false")) {
-          entry["status"] = "PruneSkipped";
-          entry["message"] = "ignored (no prune)";
-        } else if (!prune) {
-          entry["status"] = "PruneSkipped";
-          entry["message"] = "ignored (requires pruning)";
-        } else if (auto st = writer_.Delete(p.key); !st) {
-          entry["status"] = "SyncFailed";
-          entry["message"] = st.error().message;
-          failures.push_back(
-              fmt::format("pruning {} {}: {}", p.key.kind, p.key.name, st.error().message));
-        } else {
-          entry["status"] = "Pruned";
-          entry["message"] = "pruned";
-        }
-        results.push_back(std::move(entry));
-      }
-    }
-    if (failures.empty() && waiting.empty()) {
-      bool has_post = false;
-      for (const auto& h : hooks) {
-        has_post =
-            has_post || std::find(h.hooks.begin(), h.hooks.end(), "PostSync") != h.hooks.end();
-      }
-      // PostSync hooks run once everything the sync applied is healthy.
-      if (has_post) {
-        for (size_t i = 0; i < desired->size() && waiting.empty(); ++i) {
-          const Desired& d = (*desired)[i];
-          auto live = store_.Get(d.key);
-          if (!live || !*live ||
-              HealthOf(d.key.kind, (*live)->status, (*live)->generation) != Health::kHealthy) {
-            waiting = fmt::format("waiting for healthy state of {}/{} before PostSync hooks",
-                                  d.key.kind, d.key.name);
-          }
-        }
-        if (waiting.empty()) run_hooks("PostSync", true, std::nullopt);
-      }
-    }
-    op["syncResult"] = {
-        {"revision", *sha}, {"source", SourceJson(spec.source)}, {"resources", results}};
-    if (!waiting.empty()) {
-      op["message"] = waiting;
-      result.requeue_after = Millis(naming ? 1 : 1000);
-    } else if (!failures.empty()) {
-      int retries = op.value("retryCount", 0);
-      if (spec.retry && (spec.retry->limit < 0 || retries < spec.retry->limit)) {
-        double backoff = static_cast<double>(spec.retry->duration.count());
-        for (int i = 0; i < retries; ++i) backoff *= spec.retry->factor;
-        backoff = std::min(backoff, static_cast<double>(spec.retry->max_duration.count()));
-        op["retryCount"] = retries + 1;
-        // A retry runs the hooks that failed again.
-        std::vector<std::string> rerun;
-        for (const auto& [id, st] : hook_state.items()) {
-          if (st.value("phase", "") == "Failed") rerun.push_back(id);
-        }
-        for (const auto& id : rerun) hook_state.erase(id);
-        op["message"] = fmt::format("retrying attempt #{} in {}: {}", retries + 1,
-                                    FormatDuration(Millis(static_cast<int64_t>(backoff))),
-                                    Join(failures, "; "));
-        result.requeue_after = Millis(static_cast<int64_t>(backoff));
-        reason = "SyncRetrying";
-      } else {
-        // SyncFail hooks: started, not waited for.
-        std::vector<std::string> failed = std::move(failures);
-        failures.clear();
-        run_hooks("SyncFail", false, std::nullopt);
-        op["syncResult"]["resources"] = results;
-        failures = std::move(failed);
-        op["phase"] = "Failed";
-        op["message"] = "one or more objects failed to apply: " + Join(failures, "; ");
-        op["finishedAt"] = Now(clock_);
-        reason = "SyncFailed";
-      }
-      message = op["message"];
-    } else {
+ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
+                                                                 const model::ApplicationSpec& spec,
+                                                                 const Target& target,
+                                                                 const Compared& c) {
+  Json& op = round.op;
+  SyncPlan plan = PlanSync(target.resources, target.hooks, c.prune, OperationPrunes(op));
+  Operation run(*this, AppInstance(round.app.key.ns, round.app.key.name), target, c,
+                op.value("hooks", Json::object()));
+  run.Run(plan);
+  SyncProgress& progress = run.progress();
+  op["syncResult"] = {{"revision", target.sha},
+                      {"source", SourceJson(spec.source)},
+                      {"resources", progress.results}};
+  int retries = op.value("retryCount", 0);
+  Conclusion end = Conclude(progress, spec.retry, retries);
+  if (end.requeue_after) round.result.requeue_after = end.requeue_after;
+  Event event;
+  switch (end.kind) {
+    case Conclusion::Kind::kWaiting:
+      op["message"] = progress.waiting;
+      break;
+    case Conclusion::Kind::kRetrying:
+      op["retryCount"] = retries + 1;
+      ForgetFailedHooks(progress.hooks);  // a retry runs the hooks that failed again
+      op["message"] =
+          fmt::format("retrying attempt #{} in {}: {}", retries + 1,
+                      FormatDuration(*end.requeue_after), Join(progress.failures, "; "));
+      event = {"SyncRetrying", op["message"].get<std::string>()};
+      break;
+    case Conclusion::Kind::kFailed:
+      run.RunSyncFail(plan);
+      op["syncResult"]["resources"] = progress.results;
+      op["phase"] = "Failed";
+      op["message"] = "one or more objects failed to apply: " + Join(progress.failures, "; ");
+      op["finishedAt"] = Now(clock_);
+      event = {"SyncFailed", op["message"].get<std::string>()};
+      break;
+    case Conclusion::Kind::kSucceeded:
       op["phase"] = "Succeeded";
       op["message"] = "successfully synced (all tasks run)";
       op["finishedAt"] = Now(clock_);
-      Json history = status.value("history", Json::array());
-      int64_t id = history.empty() ? 0 : history.back().value("id", int64_t{0}) + 1;
-      history.push_back({{"id", id},
-                         {"revision", *sha},
+      round.next["history"] =
+          AppendHistory(round.status.value("history", Json::array()),
+                        {{"revision", target.sha},
                          {"deployStartedAt", op.value("startedAt", "")},
                          {"deployedAt", op["finishedAt"]},
                          {"source", SourceJson(spec.source)},
-                         {"initiatedBy", op["operation"].value("initiatedBy", Json::object())}});
-      while (static_cast<int>(history.size()) > spec.revision_history_limit && !history.empty())
-        history.erase(history.begin());
-      next["history"] = history;
-      reason = "SyncSucceeded";
-      message = fmt::format("synced to {}", sha->substr(0, 12));
-      result.requeue_after = Millis(1);  // compare again against what was written
-    }
-    if (!hook_state.empty()) op["hooks"] = hook_state;
-    next["operationState"] = op;
+                         {"initiatedBy", op["operation"].value("initiatedBy", Json::object())}},
+                        spec.revision_history_limit);
+      event = {"SyncSucceeded", fmt::format("synced to {}", target.sha.substr(0, 12))};
+      break;
   }
+  // Forgotten hooks go too: a record left from the round before would keep
+  // a failed hook from running again.
+  if (progress.hooks.empty()) {
+    op.erase("hooks");
+  } else {
+    op["hooks"] = progress.hooks;
+  }
+  round.next["operationState"] = op;
+  return event;
+}
 
+ApplicationReconciler::Event ApplicationReconciler::ShowComparison(
+    Round& round, const model::ApplicationSpec& spec, const Target& target, const Compared& c) {
+  Json& next = round.next;
   next["sync"] = {
       {"status", c.out_of_sync ? "OutOfSync" : "Synced"},
-      {"revision", *sha},
+      {"revision", target.sha},
       {"comparedTo",
        {{"source", SourceJson(spec.source)},
         {"destination",
@@ -790,20 +774,55 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
   if (!c.health_message.empty() && c.app_health != Health::kHealthy)
     next["health"]["message"] = c.health_message;
   next["resources"] = c.resources;
-  next["sourceType"] = (*rendered)->source_type;
-  if (reason == "Reconciled") {
-    const Json old_sync = status.value("sync", Json::object());
-    const Json old_health = status.value("health", Json::object());
-    if (old_sync.value("status", "") != next["sync"]["status"] ||
-        old_sync.value("revision", "") != *sha) {
-      reason = c.out_of_sync ? "OutOfSync" : "Synced";
-      message = fmt::format("{} at {}", reason, sha->substr(0, 12));
-    } else if (old_health.value("status", "") != next["health"]["status"]) {
-      reason = "HealthChanged";
-      message = fmt::format("health is {}", HealthName(c.app_health));
-    }
+  next["sourceType"] = target.rendered->source_type;
+  // What changed, for a reconcile that ran no operation.
+  const Json old_sync = round.status.value("sync", Json::object());
+  const Json old_health = round.status.value("health", Json::object());
+  if (old_sync.value("status", "") != next["sync"]["status"] ||
+      old_sync.value("revision", "") != target.sha) {
+    std::string reason = c.out_of_sync ? "OutOfSync" : "Synced";
+    return {reason, fmt::format("{} at {}", reason, target.sha.substr(0, 12))};
   }
-  return write(reason, message);
+  if (old_health.value("status", "") != next["health"]["status"])
+    return {"HealthChanged", fmt::format("health is {}", HealthName(c.app_health))};
+  return {};
+}
+
+Result<controller::ReconcileResult> ApplicationReconciler::ComparisonError(
+    Round& round, const std::string& what) {
+  round.conditions.push_back(Condition("ComparisonError", what, clock_));
+  round.next["sync"]["status"] = "Unknown";
+  round.result.requeue_after = std::min<Millis>(*round.result.requeue_after, Millis(10'000));
+  if (OperationRunning(round.op)) {
+    // A sync cannot run against a source it cannot read: it fails, and
+    // nothing is applied or pruned.
+    round.op["phase"] = "Failed";
+    round.op["message"] = what;
+    round.op["finishedAt"] = Now(clock_);
+    round.next["operationState"] = round.op;
+  }
+  return WriteStatus(round, {"ComparisonError", what});
+}
+
+Result<controller::ReconcileResult> ApplicationReconciler::WriteStatus(Round& round,
+                                                                       const Event& event) {
+  Json& next = round.next;
+  next["conditions"] = round.conditions;
+  if (round.conditions.empty()) next.erase("conditions");
+  if (round.status.contains("conditions") && next.contains("conditions"))
+    KeepTransitionTimes(next["conditions"], round.status["conditions"]);
+  Json a = next, b = round.status;
+  a.erase("reconciledAt");
+  b.erase("reconciledAt");
+  if (a == b) return round.result;
+  next["reconciledAt"] = Now(clock_);
+  auto w = store_.UpdateStatus(round.app.key, next, round.app.resource_version, event.reason,
+                               event.message);
+  if (!w && w.error().Is(ErrorCode::kConflict)) {
+    return controller::ReconcileResult{std::chrono::milliseconds(1)};
+  }
+  if (!w) return tl::unexpected(w.error());
+  return round.result;
 }
 
 Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::string& name,
@@ -832,7 +851,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
                                                : "create"}});
       }
       for (const auto& p : c.prune) {
-        bool skip = !req.prune || HasSyncOption(p.object, "Prune=false");
+        bool skip = PruneActionFor(p.object, req.prune) != PruneAction::kPrune;
         out.push_back({{"kind", p.key.kind},
                        {"namespace", p.key.ns},
                        {"name", p.key.name},
@@ -842,16 +861,11 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     }
     Json status = got->status.is_object() ? got->status : Json::object();
     const Json op = status.value("operationState", Json::object());
-    if (op.value("phase", "") == "Running") {
+    if (OperationRunning(op)) {
       return Failf("another operation is already in progress: {}", op.value("message", "sync"));
     }
-    status["operationState"] = {{"operation",
-                                 {{"sync", {{"revision", sha}, {"prune", req.prune}}},
-                                  {"initiatedBy", {{"username", "api"}}}}},
-                                {"phase", "Running"},
-                                {"message", ""},
-                                {"startedAt", Now(clock_)},
-                                {"retryCount", 0}};
+    status["operationState"] =
+        StartOperation(sha, req.prune, Json{{"username", "api"}}, clock_.Now());
     auto w = store_.UpdateStatus(got->key, status, got->resource_version, "OperationStarted",
                                  fmt::format("sync to {} started", sha.substr(0, 12)));
     if (w) return status;

@@ -10,7 +10,9 @@
 // before its first write, so a restart (kill -9 included) resumes it at the
 // same revision. Automated sync runs when the revision moves, and on any
 // drift with selfHeal; a revision whose sync failed is not retried
-// automatically beyond spec.syncPolicy.retry, as in Argo CD.
+// automatically beyond spec.syncPolicy.retry, as in Argo CD. What to sync,
+// in what order, and how a round ends are gitops/sync.h's pure functions;
+// this class reads, asks them, and carries their answers out.
 //
 // A source that cannot be fetched, resolved or rendered never deletes
 // anything: the Application reports a ComparisonError and keeps its state.
@@ -31,6 +33,7 @@
 #include "controller/controller.h"
 #include "gitops/render.h"
 #include "gitops/sources.h"
+#include "gitops/sync.h"
 #include "store/store.h"
 
 namespace strake::gitops {
@@ -96,16 +99,26 @@ class ApplicationReconciler {
   std::vector<std::string> AppsOfRepo(const std::string& url) const;
 
  private:
-  struct Desired {
-    store::Json object;
-    store::Key key;
-    std::string origin;
-    int wave = 0;
-    std::vector<std::string> hooks;       // PreSync, Sync, PostSync, SyncFail; empty: not a hook
-    std::set<std::string> delete_policy;  // HookSucceeded, HookFailed, BeforeHookCreation
-    std::string generate_name;            // a hook named per sync (key.name is then empty)
-  };
   struct Compared;
+  struct Round;     // one reconcile's status: as read, and as it becomes
+  struct Target;    // what the source declares at the revision compared against
+  class Operation;  // one round of a running sync
+  struct Event {    // what a reconcile tells of itself
+    std::string reason = "Reconciled";
+    std::string message;
+  };
+  // The read: fetch, resolve, render, prepare; an error is a ComparisonError.
+  Result<Target> Load(Round& round, const std::string& key, const model::ApplicationSpec& spec);
+  Result<controller::ReconcileResult> StartAutomatedSync(Round& round,
+                                                         const model::ApplicationSpec& spec,
+                                                         const std::string& sha, bool self_heal);
+  Event RunOperation(Round& round, const model::ApplicationSpec& spec, const Target& target,
+                     const Compared& c);
+  // Writes the comparison into the status; says what changed.
+  Event ShowComparison(Round& round, const model::ApplicationSpec& spec, const Target& target,
+                       const Compared& c);
+  Result<controller::ReconcileResult> ComparisonError(Round& round, const std::string& what);
+  Result<controller::ReconcileResult> WriteStatus(Round& round, const Event& event);
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,
                                                        const model::ApplicationSource& source,
                                                        const std::string& sha);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "base/clock.h"
 #include "gitops/test_repo.h"
 #include "store/sqlite_store.h"
@@ -95,6 +97,94 @@ TEST_F(ApplicationIndexTest, APushTouchesTheApplicationsOfTheDirectoriesItChange
   ASSERT_TRUE(apps_->Reconcile("default/root"));
   EXPECT_EQ(apps_->AppsTouched(Url(), change), (std::vector<std::string>{"default/env"}));
   EXPECT_EQ(apps_->AppsOfRepo(Url()).size(), 4u);
+}
+
+// Applies into the store as the API would (no validation), and counts.
+class StoreWriter : public ResourceWriter {
+ public:
+  explicit StoreWriter(store::Store& store) : store_(store) {}
+  Status Apply(const Json& object) override {
+    store::Resource r;
+    r.key = {object.value("kind", ""), object["metadata"].value("namespace", ""),
+             object["metadata"].value("name", "")};
+    r.object = object;
+    ++applied[r.key.name];
+    STRAKE_TRY_ASSIGN(got, store_.Get(r.key));
+    auto written = got ? store_.Update(r, got->resource_version) : store_.Create(r, "Created", "");
+    if (!written) return tl::unexpected(written.error());
+    return Ok();
+  }
+  Status Delete(const store::Key& key) override { return store_.Delete(key); }
+  std::optional<bool> Namespaced(const std::string&, const std::string&) override { return true; }
+
+  std::map<std::string, int> applied;  // by name
+
+ private:
+  store::Store& store_;
+};
+
+// The same, with a reconciler that syncs into the store.
+class ApplicationSyncTest : public ApplicationIndexTest {
+ protected:
+  void SetUp() override {
+    ApplicationIndexTest::SetUp();
+    store_writer_ = std::make_unique<StoreWriter>(*store_);
+    apps_ = std::make_unique<ApplicationReconciler>(*store_, *store_writer_, *sources_, clock_);
+  }
+  void Reconcile() {
+    auto done = apps_->Reconcile("default/app");
+    ASSERT_TRUE(done) << done.error().message;
+  }
+  Json Operation() {
+    auto got = store_->Get({"Application", "default", "app"});
+    EXPECT_TRUE(got && *got);
+    return got && *got ? (*got)->status.value("operationState", Json::object()) : Json();
+  }
+
+  std::unique_ptr<StoreWriter> store_writer_;
+};
+
+// The only hook of a sync fails: the retry creates it again rather than
+// finding it failed once more (its record was forgotten, not kept).
+TEST_F(ApplicationSyncTest, ARetryRunsTheOnlyHookThatFailedAgain) {
+  Write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+  Write("app/pre.yaml", R"(apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pre
+  annotations: {argocd.argoproj.io/hook: PreSync}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: alpine, command: [sh, -c, "exit 3"]}]
+)");
+  Commit("a hook");
+  store::Resource app;
+  app.key = {"Application", "default", "app"};
+  app.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "Application"},
+                {"metadata", {{"name", "app"}, {"namespace", "default"}}},
+                {"spec",
+                 {{"source", {{"repoURL", Url()}, {"path", "app"}}},
+                  {"destination", {{"name", "local"}}},
+                  {"syncPolicy",
+                   {{"automated", Json::object()},
+                    {"retry", {{"limit", 3}, {"backoff", {{"duration", "1s"}}}}}}}}}};
+  ASSERT_TRUE(store_->Create(app, "Created", ""));
+  Reconcile();  // the operation starts
+  Reconcile();  // the PreSync hook is created
+  ASSERT_EQ(store_writer_->applied["pre"], 1) << Operation().dump(2);
+  auto job = store_->Get({"Job", "default", "pre"});
+  ASSERT_TRUE(job && *job);
+  Json failed = {{"conditions", {{{"type", "Failed"}, {"status", "True"}, {"message", "exit 3"}}}}};
+  ASSERT_TRUE(store_->UpdateStatus((*job)->key, failed, (*job)->resource_version, "Failed", ""));
+  Reconcile();
+  ASSERT_EQ(Operation().value("retryCount", 0), 1) << Operation().dump(2);
+  Reconcile();  // the retry
+  EXPECT_EQ(store_writer_->applied["pre"], 2) << Operation().dump(2);
+  EXPECT_EQ(Operation()["hooks"]["PreSync:Job/default/pre"].value("phase", ""), "Running")
+      << Operation().dump(2);
 }
 
 }  // namespace

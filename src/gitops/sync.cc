@@ -1,0 +1,232 @@
+#include "gitops/sync.h"
+
+#include <algorithm>
+
+#include "base/strings.h"
+#include "gitops/diff.h"
+
+namespace strake::gitops {
+
+namespace {
+
+bool Has(const std::vector<std::string>& phases, const std::string& phase) {
+  return std::find(phases.begin(), phases.end(), phase) != phases.end();
+}
+
+// operationState.operation.sync, or {} when it has none.
+Json SyncOf(const Json& op) {
+  if (!op.is_object() || !op.contains("operation") || !op["operation"].is_object())
+    return Json::object();
+  return op["operation"].value("sync", Json::object());
+}
+
+// A phase's hooks (of every wave), wave by wave, each wave in kind order then
+// name.
+std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::string& phase) {
+  std::vector<size_t> mine;
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    if (Has(hooks[i].hooks, phase)) mine.push_back(i);
+  }
+  std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
+    const Desired &x = hooks[a], &y = hooks[b];
+    if (x.wave != y.wave) return x.wave < y.wave;
+    if (KindRank(x.key.kind) != KindRank(y.key.kind))
+      return KindRank(x.key.kind) < KindRank(y.key.kind);
+    return x.key.name + x.generate_name < y.key.name + y.generate_name;
+  });
+  std::vector<WaveTasks> waves;
+  for (size_t i : mine) {
+    if (waves.empty() || waves.back().wave != hooks[i].wave) {
+      waves.emplace_back();
+      waves.back().wave = hooks[i].wave;
+    }
+    waves.back().hooks.push_back(i);
+  }
+  return waves;
+}
+
+// The Sync phase: every wave of a resource or of a Sync hook, each with its
+// resources (kind order, then kind and name) and then its Sync hooks.
+std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
+                                 const std::vector<Desired>& hooks) {
+  std::vector<size_t> order(resources.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const Desired &x = resources[a], &y = resources[b];
+    if (x.wave != y.wave) return x.wave < y.wave;
+    if (KindRank(x.key.kind) != KindRank(y.key.kind))
+      return KindRank(x.key.kind) < KindRank(y.key.kind);
+    if (x.key.kind != y.key.kind) return x.key.kind < y.key.kind;
+    return x.key.name < y.key.name;
+  });
+  std::vector<WaveTasks> sync_hooks = HookWaves(hooks, kSync);
+  std::set<int> numbers;
+  for (const auto& d : resources) numbers.insert(d.wave);
+  for (const auto& w : sync_hooks) numbers.insert(w.wave);
+  std::vector<WaveTasks> waves;
+  auto next_resource = order.begin();
+  auto next_hooks = sync_hooks.begin();
+  for (int n : numbers) {
+    WaveTasks w;
+    w.wave = n;
+    for (; next_resource != order.end() && resources[*next_resource].wave == n; ++next_resource)
+      w.resources.push_back(*next_resource);
+    if (next_hooks != sync_hooks.end() && next_hooks->wave == n) w.hooks = (next_hooks++)->hooks;
+    w.wait_healthy = n != *numbers.rbegin();
+    waves.push_back(std::move(w));
+  }
+  return waves;
+}
+
+}  // namespace
+
+bool HasSyncOption(const Json& object, const std::string& option) {
+  const Json meta = object.value("metadata", Json::object());
+  const Json ann = meta.value("annotations", Json::object());
+  if (!ann.is_object() || !ann.contains(kSyncOptions) || !ann[kSyncOptions].is_string())
+    return false;
+  for (const auto& o : Split(ann[kSyncOptions].get<std::string>(), ',')) {
+    if (Trim(o) == option) return true;
+  }
+  return false;
+}
+
+int KindRank(const std::string& kind) {
+  static const std::vector<std::string> kOrder = {"Secret", "ConfigMap", "Service", "Deployment"};
+  auto it = std::find(kOrder.begin(), kOrder.end(), kind);
+  return it == kOrder.end() ? static_cast<int>(kOrder.size())
+                            : static_cast<int>(it - kOrder.begin());
+}
+
+bool OperationRunning(const Json& op) {
+  return op.is_object() && op.value("phase", "") == "Running";
+}
+
+std::string OperationRevision(const Json& op) {
+  if (!op.is_object()) return "";
+  std::string revision = op.value("syncResult", Json::object()).value("revision", "");
+  if (revision.empty() && op.contains("operation")) revision = SyncOf(op).value("revision", "");
+  return revision;
+}
+
+bool OperationPrunes(const Json& op) { return SyncOf(op).value("prune", false); }
+
+std::string TargetRevision(const model::ApplicationSource& source, const Json& op) {
+  if (OperationRunning(op)) {
+    std::string asked = SyncOf(op).value("revision", "");
+    if (!asked.empty()) return asked;
+  }
+  return source.target_revision;
+}
+
+Json StartOperation(const std::string& revision, bool prune, const Json& initiated_by,
+                    TimePoint now) {
+  return {{"operation",
+           {{"sync", {{"revision", revision}, {"prune", prune}}}, {"initiatedBy", initiated_by}}},
+          {"phase", "Running"},
+          {"message", ""},
+          {"startedAt", FormatRfc3339(now)},
+          {"retryCount", 0}};
+}
+
+AutoSync DecideAutoSync(const model::ApplicationSpec& spec, const Json& op, const Comparison& c) {
+  if (OperationRunning(op) || !spec.automated || !c.out_of_sync || c.source_stale)
+    return AutoSync::kNone;
+  std::string last_phase = op.is_object() ? op.value("phase", "") : "";
+  std::string last_revision = OperationRevision(op);
+  bool failed_here =
+      (last_phase == "Failed" || last_phase == "Error") && last_revision == c.revision;
+  if (c.declares_nothing && c.prunes && !spec.allow_empty) return AutoSync::kRefused;
+  if (failed_here) return AutoSync::kNone;
+  if (last_revision != c.revision) return AutoSync::kStart;
+  return spec.self_heal ? AutoSync::kSelfHeal : AutoSync::kNone;
+}
+
+PruneAction PruneActionFor(const Json& live_object, bool prune) {
+  if (HasSyncOption(live_object, "Prune=false")) return PruneAction::kSkipNoPrune;
+  return prune ? PruneAction::kPrune : PruneAction::kSkipNotEnabled;
+}
+
+SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desired>& hooks,
+                  const std::vector<store::Resource>& prune, bool prune_enabled) {
+  SyncPlan plan;
+  plan.pre_sync = HookWaves(hooks, kPreSync);
+  plan.sync = SyncWaves(resources, hooks);
+  for (size_t i = 0; i < prune.size(); ++i)
+    plan.prune.push_back({i, PruneActionFor(prune[i].object, prune_enabled)});
+  plan.post_sync = HookWaves(hooks, kPostSync);
+  plan.sync_fail = HookWaves(hooks, kSyncFail);
+  return plan;
+}
+
+std::string HookId(const std::string& phase, const Desired& hook) {
+  return phase + ":" + hook.key.ToString() + hook.generate_name;
+}
+
+HookStep NextHookStep(const std::string& recorded_phase, const Desired& hook, bool wait) {
+  if (recorded_phase.empty() && !hook.generate_name.empty() && wait) return HookStep::kName;
+  if (recorded_phase.empty() || recorded_phase == "Pending") return HookStep::kCreate;
+  if (recorded_phase == "Running") return HookStep::kObserve;
+  return HookStep::kDone;
+}
+
+Json HookObject(const Desired& hook, const std::string& name, const std::string& instance) {
+  Json obj = hook.object;
+  if (!hook.generate_name.empty()) {
+    obj["metadata"].erase("generateName");
+    obj["metadata"]["name"] = name;
+    obj["metadata"]["annotations"][kTrackingId] = TrackingId(instance, obj);
+  }
+  return obj;
+}
+
+std::optional<HookOutcome> ObserveRunningHook(const Desired& hook, Health health,
+                                              const std::string& health_message) {
+  if (health == Health::kHealthy) {
+    return HookOutcome{"Succeeded", health_message.empty() ? "succeeded" : health_message,
+                       hook.delete_policy.count("HookSucceeded") > 0};
+  }
+  if (health == Health::kDegraded || health == Health::kMissing) {
+    return HookOutcome{"Failed",
+                       health == Health::kMissing ? "deleted while running" : health_message,
+                       hook.delete_policy.count("HookFailed") > 0};
+  }
+  return std::nullopt;
+}
+
+void ForgetFailedHooks(Json& hooks) {
+  std::vector<std::string> failed;
+  for (const auto& [id, st] : hooks.items()) {
+    if (st.value("phase", "") == "Failed") failed.push_back(id);
+  }
+  for (const auto& id : failed) hooks.erase(id);
+}
+
+std::optional<Millis> RetryBackoff(const std::optional<model::SyncRetry>& retry, int retries) {
+  if (!retry || (retry->limit >= 0 && retries >= retry->limit)) return std::nullopt;
+  double backoff = static_cast<double>(retry->duration.count());
+  for (int i = 0; i < retries; ++i) backoff *= retry->factor;
+  backoff = std::min(backoff, static_cast<double>(retry->max_duration.count()));
+  return Millis(static_cast<int64_t>(backoff));
+}
+
+Conclusion Conclude(const SyncProgress& progress, const std::optional<model::SyncRetry>& retry,
+                    int retries) {
+  using Kind = Conclusion::Kind;
+  if (!progress.waiting.empty()) return {Kind::kWaiting, Millis(progress.naming ? 1 : 1000)};
+  if (progress.failures.empty()) return {Kind::kSucceeded, Millis(1)};
+  if (auto backoff = RetryBackoff(retry, retries)) return {Kind::kRetrying, *backoff};
+  return {Kind::kFailed, std::nullopt};
+}
+
+Json AppendHistory(Json history, const Json& entry, int limit) {
+  int64_t id = history.empty() ? 0 : history.back().value("id", int64_t{0}) + 1;
+  Json numbered = {{"id", id}};
+  numbered.update(entry);
+  history.push_back(std::move(numbered));
+  while (static_cast<int>(history.size()) > limit && !history.empty())
+    history.erase(history.begin());
+  return history;
+}
+
+}  // namespace strake::gitops
