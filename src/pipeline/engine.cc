@@ -14,6 +14,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "pipeline/executor_runner.h"
 #include "pipeline/resolve.h"
 #include "pipeline/substitute.h"
 
@@ -234,7 +235,19 @@ class Engine::Reconciler final : public controller::Reconciler {
 };
 
 Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock)
-    : store_(store), options_(std::move(options)), clock_(clock), executor_(options_.executor) {
+    : Engine(store, options, clock, std::make_unique<TaskExecutorRunner>(options.executor),
+             nullptr) {}
+
+Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner& runner)
+    : Engine(store, std::move(options), clock, nullptr, &runner) {}
+
+Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock,
+               std::unique_ptr<TaskRunner> own_runner, TaskRunner* runner)
+    : store_(store),
+      options_(std::move(options)),
+      clock_(clock),
+      own_runner_(std::move(own_runner)),
+      runner_(runner ? *runner : *own_runner_) {
   run_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileRun);
   taskrun_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileTaskRun);
   run_controller_ = std::make_unique<controller::Controller>("pipelinerun", *run_reconciler_, 1);
@@ -575,7 +588,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     }
   }
   if (!orphan_uids.empty()) {
-    int killed = KillOrphans(orphan_uids);
+    int killed = runner_.KillOrphans(orphan_uids);
     Log(LogLevel::kInfo, "pipelinerun {}: {} orphaned processes killed", name, killed);
   }
   // Skipped tasks recorded before the crash stay skipped.
@@ -1118,7 +1131,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       steps.push_back({{"name", j.spec.steps[s].name},
                        {"container", container},
                        {"running", {{"startedAt", FormatRfc3339(clock_.Now())}}},
-                       {"log", executor_.LogPath(j.ns, j.name, container)}});
+                       {"log", runner_.LogPath(j.ns, j.name, container)}});
     }
     tr.status = {{"conditions",
                   Condition("Unknown", "Running",
@@ -1131,7 +1144,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
     // finished in one write, with no worker and no slot; a miss hands the key on.
     if (j.spec.cache.enabled && !options_.executor.no_cache) {
       auto started = std::chrono::steady_clock::now();
-      auto hit = executor_.TryCache(j);
+      auto hit = runner_.TryCache(j);
       if (hit && hit->succeeded) {
         int64_t took =
             std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
@@ -1255,7 +1268,7 @@ Json Engine::FinalStatus(const Job& job, const TaskRunOutcome& outcome, int64_t 
   for (const auto& s : job.job.spec.steps) {
     if (!s.image.empty()) images.push_back(s.image);
   }
-  if (!images.empty() && !executor_.sandboxed()) status["strake"] = {{"ignoredImages", images}};
+  if (!images.empty() && runner_.IgnoresImages()) status["strake"] = {{"ignoredImages", images}};
   return status;
 }
 
@@ -1313,7 +1326,7 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
   Json retries_status = Json::array();
   for (int attempt = 0;; ++attempt) {
     auto attempt_start = clock_.Now();
-    outcome = executor_.Run(j, attempt, j.timeout, job->cancel_fd);
+    outcome = runner_.Run(j, attempt, j.timeout, job->cancel_fd);
     if (outcome.succeeded || outcome.reason == "TaskRunCancelled" || attempt >= j.retries) break;
     retries_status.push_back(
         {{"conditions", Condition("False", outcome.reason, outcome.message, clock_.Now())},

@@ -25,6 +25,7 @@
 #include "controller/controller.h"
 #include "pipeline/executor.h"
 #include "pipeline/planner.h"
+#include "pipeline/task_runner.h"
 #include "pipeline/validate.h"
 #include "store/store.h"
 
@@ -57,7 +58,11 @@ struct ProgressEvent {
 
 class Engine {
  public:
+  // Runs TaskRuns with a TaskExecutor made from options.executor.
   Engine(store::Store& store, EngineOptions options, const Clock& clock);
+  // Runs TaskRuns with `runner`, which outlives the engine (a test's fake).
+  // options.executor.data_dir still holds the runs' workspaces.
+  Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner& runner);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -86,6 +91,8 @@ class Engine {
   struct Job;
   class Reconciler;
 
+  Engine(store::Store& store, EngineOptions options, const Clock& clock,
+         std::unique_ptr<TaskRunner> own_runner, TaskRunner* runner);
   Status Start(std::unique_ptr<Run> run);
   Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
   Result<controller::ReconcileResult> ReconcileTaskRun(const std::string& key);
@@ -100,7 +107,8 @@ class Engine {
   store::Store& store_;
   EngineOptions options_;
   const Clock& clock_;
-  TaskExecutor executor_;
+  std::unique_ptr<TaskRunner> own_runner_;  // when the engine made its runner
+  TaskRunner& runner_;
   std::function<void(const ProgressEvent&)> observer_;
   std::mutex observer_mu_;
 
