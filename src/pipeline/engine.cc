@@ -746,6 +746,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   Plan plan = quiet ? Plan{} : MakePlan(run.dag, facts);
 
   // Cancel what must stop.
+  bool unstarted = false;
   auto cancel_children = [&](std::vector<PTaskState>& list, bool fin) {
     std::lock_guard<std::mutex> jl(jobs_mu_);
     for (size_t ti = 0; ti < list.size(); ++ti) {
@@ -761,6 +762,15 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
       if (t.started && t.next < t.combos.size()) {
         t.combos.resize(t.next);
         run.dirty.emplace_back(fin, ti);
+        // A task none of whose TaskRuns was created never started: pending
+        // again, it is skipped by the next plan, for this cancel or timeout
+        // (it was counted as succeeded).
+        if (std::none_of(t.children.begin(), t.children.end(),
+                         [](const ChildRun& c) { return c.created; })) {
+          run.Set(fin, ti, {TaskState::kPending, {}});
+          t = PTaskState{};
+          unstarted = true;
+        }
       }
     }
   };
@@ -892,7 +902,7 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
   for (size_t i : plan.start_finally) start(true, i);
   // Starting a task (whose children may all have finished before a crash)
   // also changes what the planner sees.
-  bool progressed = status_dirty || !plan.skip.empty() || !plan.skip_finally.empty() ||
+  bool progressed = status_dirty || unstarted || !plan.skip.empty() || !plan.skip_finally.empty() ||
                     !plan.start.empty() || !plan.start_finally.empty();
 
   // Create TaskRuns while there are free slots.

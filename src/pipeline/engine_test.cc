@@ -371,15 +371,19 @@ TEST_F(EngineTest, IndependentTasksRunAtTheSameTime) {
 TEST_F(EngineTest, NoMoreTaskRunsThanSlotsAreCreated) {
   for (const char* t : {"a", "b", "c"}) runner_.Hold(t);
   StartEngine(/*parallel=*/2);
-  Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c"));
+  Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c") + "    finally:\n" +
+        Task("f", "        params: [{name: c, value: $(tasks.c.status)}]\n"));
   ASSERT_TRUE(runner_.WaitStarted("a"));
   ASSERT_TRUE(runner_.WaitStarted("b"));
-  // The third never got a slot: cancelling now leaves it uncreated.
-  Cancel("Cancelled");
+  // The third never got a slot: cancelling now skips it, uncreated.
+  Cancel("CancelledRunFinally");
   Json st = Finish();
   EXPECT_EQ(Reason(st), "Cancelled");
+  EXPECT_EQ(SkipOf(st, "c"), skip::kCancelled) << st.dump(2);
   EXPECT_TRUE(TaskRun("run-c").is_null());
-  EXPECT_EQ(Children(st), (std::set<std::string>{"run-a", "run-b"}));
+  ASSERT_EQ(runner_.CallsOf("f").size(), 1u);
+  EXPECT_EQ(ParamOf(runner_.CallsOf("f")[0], "c"), "None") << "c did not succeed";
+  EXPECT_EQ(Children(st), (std::set<std::string>{"run-a", "run-b", "run-f"}));
   EXPECT_TRUE(runner_.CallsOf("c").empty());
 }
 
