@@ -19,6 +19,7 @@
 #include "base/fd.h"
 #include "base/fs.h"
 #include "model/decode.h"
+#include "pipeline/test_run.h"
 #include "store/sqlite_store.h"
 
 namespace strake::pipeline {
@@ -83,10 +84,6 @@ TaskRunOutcome Failed(const std::string& message = "step-s: exit status 1") {
   o.reason = "Failed";
   o.message = message;
   return o;
-}
-
-TaskResult StringResult(const std::string& name, const std::string& value) {
-  return {name, model::ParamValue::String(value)};
 }
 
 bool Readable(int fd, int timeout_ms) {
