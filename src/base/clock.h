@@ -1,7 +1,9 @@
 // Clock: the one way logic reads time, so tests can use a fake.
-// SystemClock is thread-safe; FakeClock is for single-threaded tests.
+// Both are thread-safe: a FakeClock may be read by the threads of the code
+// under test while the test (one thread) advances it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -25,11 +27,11 @@ class SystemClock final : public Clock {
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(TimePoint start = TimePoint{}) : now_(start) {}
-  TimePoint Now() const override { return now_; }
-  void Advance(std::chrono::milliseconds d) { now_ += d; }
+  TimePoint Now() const override { return now_.load(); }
+  void Advance(std::chrono::milliseconds d) { now_.store(now_.load() + d); }
 
  private:
-  TimePoint now_;
+  std::atomic<TimePoint> now_;
 };
 
 // RFC 3339 in UTC with second precision, as Kubernetes writes timestamps.

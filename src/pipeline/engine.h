@@ -10,6 +10,11 @@
 // finished TaskRuns keep their results, TaskRuns that were running are
 // re-run (at-least-once) after their orphaned processes are killed.
 //
+// The reconcilers are sequences of calls: what to do is decided by pure
+// functions on values (planner, run_state, resolve, run_status), and the
+// steps run through a TaskRunner (task_runner.h), a TaskExecutor unless the
+// caller gives another.
+//
 // Thread-safe. Observers are called on engine threads, one at a time.
 #pragma once
 
@@ -25,10 +30,15 @@
 #include "controller/controller.h"
 #include "pipeline/executor.h"
 #include "pipeline/planner.h"
+#include "pipeline/task_runner.h"
 #include "pipeline/validate.h"
 #include "store/store.h"
 
 namespace strake::pipeline {
+
+struct RunState;
+struct RunStatusUpdate;
+struct RunOutcome;
 
 struct EngineOptions {
   ExecutorOptions executor;
@@ -57,7 +67,11 @@ struct ProgressEvent {
 
 class Engine {
  public:
+  // Runs TaskRuns with a TaskExecutor made from options.executor.
   Engine(store::Store& store, EngineOptions options, const Clock& clock);
+  // Runs TaskRuns with `runner`, which outlives the engine (a test's fake).
+  // options.executor.data_dir still holds the runs' workspaces.
+  Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner& runner);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -82,17 +96,30 @@ class Engine {
   size_t RunsInMemory() const;
 
  private:
-  struct Run;
   struct Job;
   class Reconciler;
 
-  Status Start(std::unique_ptr<Run> run);
+  // `runner`, or a TaskExecutor when null.
+  Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner* runner);
+  Status Start(std::unique_ptr<RunState> run);
   Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
   Result<controller::ReconcileResult> ReconcileTaskRun(const std::string& key);
   void Emit(const ProgressEvent& e);
-  // A TaskRun's final status, as Tekton writes it.
-  store::Json FinalStatus(const Job& job, const TaskRunOutcome& outcome, int64_t took,
-                          const store::Json& retries_status) const;
+  // With mu_ held: signals the cancel of the running TaskRuns of a task list
+  // and stops creating its others (StopCreating's result).
+  bool CancelRunning(RunState& run, bool fin);
+  // With mu_ held: the TaskRuns to create now, each holding a slot.
+  std::vector<std::shared_ptr<Job>> TakeJobs(RunState& run, const std::string& key, int64_t now);
+  std::vector<ProgressEvent> SkipEvents(const RunState& run,
+                                        const std::vector<std::pair<bool, size_t>>& skipped) const;
+  Status WriteRunStatus(const std::string& ns, const std::string& name,
+                        const RunStatusUpdate& update);
+  Status CreateTaskRun(const std::shared_ptr<Job>& job);
+  // Writes a new TaskRun (or a recovering one's status) and marks it created.
+  Status RecordTaskRun(const Job& job, const store::Resource& tr, const std::string& reason,
+                       const std::string& message);
+  // The run is done: it leaves memory, and Wait returns.
+  void Finish(const std::string& key, const std::string& name, const RunOutcome& outcome);
   // Records a TaskRun's end in memory, frees its slot, tells its PipelineRun.
   void Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome, int64_t took);
   void PollChanges();
@@ -100,14 +127,15 @@ class Engine {
   store::Store& store_;
   EngineOptions options_;
   const Clock& clock_;
-  TaskExecutor executor_;
+  std::unique_ptr<TaskRunner> own_runner_;  // when the engine made its runner
+  TaskRunner& runner_;
   std::function<void(const ProgressEvent&)> observer_;
   std::mutex observer_mu_;
 
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
-  std::map<std::string, std::unique_ptr<Run>> runs_;  // "ns/name"
-  int running_ = 0;                                   // TaskRuns holding a slot
+  std::map<std::string, std::unique_ptr<RunState>> runs_;  // "ns/name"
+  int running_ = 0;                                        // TaskRuns holding a slot
   std::mutex jobs_mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // TaskRuns handed to workers, "ns/name"
 
@@ -140,10 +168,5 @@ Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::str
                                      const model::WorkspaceBinding& b,
                                      const std::map<std::string, model::ConfigMapData>& config_maps,
                                      const std::map<std::string, model::ConfigMapData>& secrets);
-
-// The Kubernetes name of a TaskRun for a pipeline task (matrix index >= 0
-// for a fan-out), kept within 63 characters as Tekton does.
-std::string TaskRunName(const std::string& pipeline_run, const std::string& pipeline_task,
-                        int matrix_index);
 
 }  // namespace strake::pipeline

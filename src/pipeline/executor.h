@@ -11,6 +11,8 @@
 // block, stores or restores outputs by content key.
 //
 // Thread-safe: one TaskExecutor serves every worker; Run blocks its caller.
+// The engine reaches it through TaskRunner (executor_runner.h); the job and
+// outcome types are task_runner.h's.
 #pragma once
 
 #include <map>
@@ -23,6 +25,7 @@
 
 #include "model/tekton.h"
 #include "pipeline/step_runner.h"
+#include "pipeline/task_runner.h"
 
 namespace strake::pipeline {
 
@@ -32,53 +35,6 @@ struct ExecutorOptions {
   bool no_cache = false;
   std::string self_exe;  // this binary, run as `__run-steps` inside the sandbox
   size_t max_result_bytes = 4096;
-};
-
-struct WorkspaceMount {
-  std::string name;  // the task's workspace name
-  // The volume's directory, made by strake from validated names (empty when
-  // an optional workspace is not bound), and the subPath inside it. Steps
-  // write the volume, so the subPath is opened beneath host_path when the
-  // TaskRun starts: a link a step left there never leads out of it.
-  std::string host_path;
-  std::string sub_path;
-  bool read_only = false;
-  std::string claim;  // PVC name, for $(workspaces.<w>.claim)
-};
-
-struct TaskRunJob {
-  std::string ns;
-  std::string name;
-  std::string uid;
-  std::string task_name;
-  std::string pipeline_run;
-  std::string pipeline_run_uid;
-  std::string pipeline;
-  std::string pipeline_task;
-  int retries = 0;
-  model::TaskSpec spec;
-  std::vector<model::Param> params;
-  std::vector<WorkspaceMount> workspaces;
-  std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps;
-  std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
-  std::optional<model::Millis> timeout;  // of the whole TaskRun (all attempts share it)
-  bool cache_checked = false;            // TryCache missed already; cache_key is its key
-  std::string cache_key;
-};
-
-struct TaskResult {
-  std::string name;
-  model::ParamValue value;
-};
-
-struct TaskRunOutcome {
-  bool succeeded = false;
-  std::string reason;  // Succeeded, Failed, TaskRunTimeout, TaskRunCancelled, Cached, ...
-  std::string message;
-  std::vector<StepOutcome> steps;
-  std::vector<TaskResult> results;
-  std::map<std::string, std::string> logs;  // step name -> log file
-  std::string cache_key;
 };
 
 class TaskExecutor {

@@ -70,7 +70,91 @@ std::optional<TaskResolution> CheckWhen(const model::PipelineTask& pt, bool fin,
   return std::nullopt;
 }
 
+// $(tasks.<t>.status) as a finally task sees it.
+const char* FinallyStatus(TaskState s) {
+  if (s == TaskState::kSucceeded) return "Succeeded";
+  if (s == TaskState::kFailed || s == TaskState::kCancelled) return "Failed";
+  return "None";
+}
+
+// A succeeded task's results. A matrixed task's string results become
+// arrays of every TaskRun's values, in combination order.
+void AddResults(Vars& v, const std::string& task, const PipelineTaskState& t, bool matrixed) {
+  if (!matrixed) {
+    if (t.children.empty()) return;
+    for (const auto& r : t.children[0].results)
+      v.Set("tasks." + task + ".results." + r.name, r.value);
+    return;
+  }
+  std::map<std::string, model::ParamValue> gathered;
+  for (const auto& c : t.children) {
+    for (const auto& r : c.results) {
+      auto& a = gathered[r.name];
+      a.type = model::ParamType::kArray;
+      a.arr.push_back(r.value.str);
+    }
+  }
+  for (const auto& [name, value] : gathered) {
+    v.Set(fmt::format("tasks.{}.results.{}", task, name), value);
+  }
+  v.SetString("tasks." + task + ".matrix.length", std::to_string(t.combos.size()));
+}
+
+void AddRunContext(Vars& v, const RunState& run) {
+  for (const auto& [name, value] : run.params) v.Set("params." + name, value);
+  v.SetString("context.pipelineRun.name", run.name);
+  v.SetString("context.pipelineRun.namespace", run.ns);
+  v.SetString("context.pipelineRun.uid", run.uid);
+  v.SetString("context.pipeline.name", run.pipeline.empty() ? run.name : run.pipeline);
+  for (const auto& [w, path] : run.workspace_paths) {
+    v.SetString("workspaces." + w + ".bound", path.empty() ? "false" : "true");
+  }
+}
+
 }  // namespace
+
+Vars TaskVars(const RunState& run, bool for_finally, const std::vector<std::string>* uses) {
+  auto wanted = [&](const std::string& name) {
+    return !uses || std::find(uses->begin(), uses->end(), name) != uses->end();
+  };
+  Vars v;
+  AddRunContext(v, run);
+  // Every task for a finally task (it sees their statuses) or without a
+  // list; otherwise only the tasks it uses, so that starting one task does
+  // not cost a pass over every other task's results.
+  std::vector<size_t> indexes;
+  if (for_finally || !uses) {
+    indexes.resize(run.tasks.size());
+    for (size_t i = 0; i < indexes.size(); ++i) indexes[i] = i;
+  } else {
+    for (const auto& u : *uses) {
+      if (auto d = run.dag.index.find(u); d != run.dag.index.end()) indexes.push_back(d->second);
+    }
+  }
+  bool any_failed = false, any_skipped = false;
+  for (size_t i : indexes) {
+    const PipelineTaskState& t = run.tasks[i];
+    const std::string& name = run.spec.tasks[i].name;
+    if (for_finally) {
+      std::string status = FinallyStatus(t.facts.state);
+      v.SetString("tasks." + name + ".status", status);
+      any_failed |= status == "Failed";
+      any_skipped |= t.facts.state == TaskState::kSkipped;
+    }
+    if (t.facts.state != TaskState::kSucceeded || !wanted(name)) continue;
+    AddResults(v, name, t, t.combos.size() > 1 || run.spec.tasks[i].matrix.has_value());
+  }
+  for (size_t i = 0; i < run.finally.size(); ++i) {
+    const PipelineTaskState& t = run.finally[i];
+    const std::string& name = run.spec.finally[i].name;
+    if (t.facts.state != TaskState::kSucceeded || !wanted(name)) continue;
+    AddResults(v, name, t, false);
+  }
+  if (for_finally) {
+    v.SetString("tasks.status", any_failed ? "Failed" : any_skipped ? "Completed" : "Succeeded");
+  }
+  return v;
+}
 
 Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit) {
   std::vector<std::vector<model::Param>> combos;

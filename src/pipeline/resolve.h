@@ -1,9 +1,11 @@
-// Resolution of one pipeline task as it becomes ready: its `when`
-// expressions, its params (results of earlier tasks substituted, pipeline
-// params propagated into an embedded spec as Tekton does) and its matrix
-// fanned out. Pure: it reads the task and the variables it may see, and
-// says whether to start it (with what), skip it, or fail the run, and why.
-// Tekton's pipelinerunresources.ResolvePipelineTask and ApplyParameters.
+// Resolution of one pipeline task as it becomes ready: the variables it may
+// see (the run's params and context, earlier tasks' results and, for a
+// finally task, their statuses), its `when` expressions, its params (results
+// of earlier tasks substituted, pipeline params propagated into an embedded
+// spec as Tekton does) and its matrix fanned out. Pure: it reads the task
+// and the run's state, and says whether to start it (with what), skip it, or
+// fail the run, and why. Tekton's pipelinerunresources.ResolvePipelineTask
+// and ApplyParameters.
 #pragma once
 
 #include <map>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "model/tekton.h"
+#include "pipeline/run_state.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -38,6 +41,13 @@ struct TaskResolution {
 // Fans a matrix out into its combinations, Tekton's way (include rules),
 // refusing more than `limit`.
 Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit);
+
+// What a task of the run may reference: the run's params, context and
+// workspaces' bound state; the results of the tasks named in `uses` (of
+// every task when null) that succeeded, a matrixed task's gathered into
+// arrays with its matrix.length; for a finally task, every task's
+// $(tasks.<t>.status) and $(tasks.status).
+Vars TaskVars(const RunState& run, bool for_finally, const std::vector<std::string>* uses);
 
 // `vars` holds what the task may reference (params, context, the results
 // of the tasks it uses); `run_params` the pipeline's params, for

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/planner.h"
+#include "pipeline/test_run.h"
 
 namespace strake::pipeline {
 namespace {
@@ -91,6 +92,80 @@ TEST(ResolveTask, AMatrixFansOutIsSkippedWhenEmptyAndFailsOverTheLimit) {
   r = ResolveTask(t, false, BuildDone(), {});
   EXPECT_EQ(r.kind, Kind::kFail);
   EXPECT_EQ(r.reason, "PipelineRunValidationFailed");
+}
+
+const char* const kRun = R"(params: [{name: env}]
+workspaces: [{name: src}, {name: extra, optional: true}]
+tasks:
+  - {name: a, taskSpec: {steps: [{script: 'true'}]}}
+  - {name: b, taskSpec: {steps: [{script: 'true'}]}}
+  - {name: c, taskSpec: {steps: [{script: 'true'}]}}
+  - name: m
+    matrix: {params: [{name: os, value: [linux, mac]}]}
+    taskSpec: {params: [{name: os}], steps: [{script: 'true'}]}
+finally:
+  - {name: f, taskSpec: {steps: [{script: 'true'}]}}
+)";
+
+std::string Get(const Vars& v, const std::string& name) {
+  const ParamValue* p = v.Find(name);
+  if (!p) return "<unset>";
+  return p->type == model::ParamType::kString ? p->str : p->ToJson().dump();
+}
+
+TEST(TaskVars, ATaskSeesTheRunAndTheResultsOfTheTasksItUses) {
+  RunState run = TestRun(kRun);
+  run.pipeline = "ci";
+  run.params["env"] = ParamValue::String("prod");
+  run.workspace_paths = {{"src", "/data/src"}, {"extra", ""}};
+  Succeed(run, 0, {StringResult("out", "from-a")});
+  Succeed(run, 1, {StringResult("out", "from-b")});
+  std::vector<std::string> uses = {"a"};
+  Vars v = TaskVars(run, false, &uses);
+  EXPECT_EQ(Get(v, "params.env"), "prod");
+  EXPECT_EQ(Get(v, "context.pipelineRun.name"), "run");
+  EXPECT_EQ(Get(v, "context.pipelineRun.uid"), "run-uid");
+  EXPECT_EQ(Get(v, "context.pipeline.name"), "ci");
+  EXPECT_EQ(Get(v, "workspaces.src.bound"), "true");
+  EXPECT_EQ(Get(v, "workspaces.extra.bound"), "false");
+  EXPECT_EQ(Get(v, "tasks.a.results.out"), "from-a");
+  EXPECT_EQ(Get(v, "tasks.b.results.out"), "<unset>") << "b is not used";
+  EXPECT_EQ(Get(v, "tasks.a.status"), "<unset>") << "statuses are for finally tasks";
+  EXPECT_EQ(Get(TaskVars(run, false, nullptr), "tasks.b.results.out"), "from-b");
+}
+
+TEST(TaskVars, AMatrixedTasksResultsAreGatheredIntoArrays) {
+  RunState run = TestRun(kRun);
+  PipelineTaskState& m = run.tasks[3];
+  m.started = true;
+  m.combos = {{}, {}};
+  m.children.resize(2);
+  m.children[0].results = {StringResult("id", "linux-1")};
+  m.children[1].results = {StringResult("id", "mac-1")};
+  run.Set(false, 3, {TaskState::kSucceeded, {}});
+  std::vector<std::string> uses = {"m"};
+  Vars v = TaskVars(run, false, &uses);
+  EXPECT_EQ(Get(v, "tasks.m.results.id"), R"(["linux-1","mac-1"])");
+  EXPECT_EQ(Get(v, "tasks.m.matrix.length"), "2");
+}
+
+TEST(TaskVars, AFinallyTaskSeesEveryTasksStatusAndTheirAggregate) {
+  RunState run = TestRun(kRun);
+  Succeed(run, 0, {StringResult("out", "x")});
+  run.Set(false, 1, {TaskState::kSkipped, skip::kWhen});
+  run.Set(false, 2, {TaskState::kCancelled, {}});
+  Vars v = TaskVars(run, true, nullptr);
+  EXPECT_EQ(Get(v, "tasks.a.status"), "Succeeded");
+  EXPECT_EQ(Get(v, "tasks.b.status"), "None");
+  EXPECT_EQ(Get(v, "tasks.c.status"), "Failed");
+  EXPECT_EQ(Get(v, "tasks.m.status"), "None");
+  EXPECT_EQ(Get(v, "tasks.status"), "Failed");
+  EXPECT_EQ(Get(v, "tasks.a.results.out"), "x");
+  run.Set(false, 2, {TaskState::kSucceeded, {}});
+  run.Set(false, 3, {TaskState::kSucceeded, {}});
+  EXPECT_EQ(Get(TaskVars(run, true, nullptr), "tasks.status"), "Completed") << "b was skipped";
+  run.Set(false, 1, {TaskState::kSucceeded, {}});
+  EXPECT_EQ(Get(TaskVars(run, true, nullptr), "tasks.status"), "Succeeded");
 }
 
 }  // namespace

@@ -1,0 +1,233 @@
+#include "pipeline/run_status.h"
+
+#include <fmt/format.h>
+
+#include "base/duration.h"
+#include "base/strings.h"
+#include "model/decode.h"
+#include "pipeline/resolve.h"
+#include "pipeline/substitute.h"
+
+namespace strake::pipeline {
+
+namespace {
+
+const char* const kApiVersion = "tekton.dev/v1";
+
+bool HasCondition(const Json& status) {
+  return status.is_object() && status.contains("conditions") && !status["conditions"].empty();
+}
+
+}  // namespace
+
+Json Condition(const std::string& status, const std::string& reason, const std::string& message,
+               TimePoint now) {
+  return Json::array({{{"type", "Succeeded"},
+                       {"status", status},
+                       {"lastTransitionTime", FormatRfc3339(now)},
+                       {"reason", reason},
+                       {"message", message}}});
+}
+
+std::string ConditionReason(const Json& status) {
+  return HasCondition(status) ? status["conditions"][0].value("reason", "") : "";
+}
+
+std::string ConditionStatus(const Json& status) {
+  return HasCondition(status) ? status["conditions"][0].value("status", "Unknown") : "Unknown";
+}
+
+Json SkippedTasks(const RunState& run) {
+  Json skipped = Json::array();
+  for (bool fin : {false, true}) {
+    const auto& list = fin ? run.finally : run.tasks;
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i].facts.state != TaskState::kSkipped) continue;
+      const model::PipelineTask& pt = run.PTask(fin, i);
+      Json s = {{"name", pt.name}, {"reason", std::string(list[i].facts.skip_reason)}};
+      if (!pt.when.empty() && list[i].facts.skip_reason == skip::kWhen) {
+        Json whens = Json::array();
+        for (const auto& w : pt.when)
+          whens.push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
+        s["whenExpressions"] = whens;
+      }
+      skipped.push_back(s);
+    }
+  }
+  return skipped;
+}
+
+Json ChildReferences(const RunState& run) {
+  Json refs = Json::array();
+  for (bool fin : {false, true}) {
+    const auto& list = fin ? run.finally : run.tasks;
+    for (size_t i = 0; i < list.size(); ++i) {
+      for (const auto& c : list[i].children) {
+        if (!c.created) continue;
+        refs.push_back({{"apiVersion", kApiVersion},
+                        {"kind", "TaskRun"},
+                        {"name", c.name},
+                        {"pipelineTaskName", run.PTask(fin, i).name}});
+      }
+    }
+  }
+  return refs;
+}
+
+Json PipelineResults(const RunState& run) {
+  Json results = Json::array();
+  Vars v = TaskVars(run, false, nullptr);
+  for (const auto& r : run.spec.results) {
+    auto val = SubstituteValue(r.value, v);
+    if (!val) continue;
+    bool unresolved = false;
+    for (const auto& ref : FindReferences(val->str)) unresolved |= StartsWith(ref.base, "tasks.");
+    if (!unresolved) results.push_back({{"name", r.name}, {"value", val->ToJson()}});
+  }
+  return results;
+}
+
+RunOutcome FinalOutcome(const RunState& run, const Outcome& planned) {
+  RunOutcome out{planned.succeeded, planned.reason, CompletionMessage(run.facts)};
+  if (!run.failure_reason.empty() && !out.succeeded) {
+    out.reason = run.failure_reason;
+    out.message = run.failure_message;
+  } else if (out.reason == "PipelineRunTimeout") {
+    out.message = fmt::format("PipelineRun \"{}\" failed to finish within \"{}\"", run.name,
+                              FormatDuration(run.timeouts.pipeline.value_or(model::Millis(0))));
+  } else if (out.reason == "Cancelled") {
+    out.message = fmt::format("PipelineRun \"{}\" was cancelled", run.name);
+  }
+  return out;
+}
+
+RunStatusUpdate StatusUpdate(const RunState& run, const Plan& plan, bool done) {
+  RunStatusUpdate u;
+  u.skipped_tasks = SkippedTasks(run);
+  u.finally_start_ms = run.finally_start_ms;
+  if (done) {
+    u.outcome = FinalOutcome(run, plan.outcome);
+    u.child_references = ChildReferences(run);
+    u.results = PipelineResults(run);
+  }
+  return u;
+}
+
+Json UpdatedStatus(Json status, const RunStatusUpdate& u, TimePoint now) {
+  status["skippedTasks"] = u.skipped_tasks;
+  if (u.finally_start_ms) {
+    status["finallyStartTimeMs"] = *u.finally_start_ms;
+    status["finallyStartTime"] = FormatRfc3339(FromUnixMillis(*u.finally_start_ms));
+  }
+  if (u.outcome) {
+    status["conditions"] = Condition(u.outcome->succeeded ? "True" : "False", u.outcome->reason,
+                                     u.outcome->message, now);
+    status["completionTime"] = FormatRfc3339(now);
+    status["childReferences"] = u.child_references;
+    if (!u.results.empty()) status["results"] = u.results;
+  }
+  return status;
+}
+
+store::Resource TaskRunResource(const NewTaskRun& n, TimePoint now,
+                                const std::function<std::string(const std::string&)>& log_path) {
+  const TaskRunJob& j = n.job;
+  store::Resource tr;
+  tr.key = {"TaskRun", j.ns, j.name};
+  tr.uid = j.uid;
+  tr.owner = j.pipeline_run_uid;
+  tr.labels = {{"tekton.dev/pipelineRun", j.pipeline_run},
+               {"tekton.dev/pipelineTask", j.pipeline_task},
+               {"tekton.dev/memberOf", n.is_finally ? "finally" : "tasks"},
+               {"app.kubernetes.io/managed-by", "strake"}};
+  if (!j.pipeline.empty()) tr.labels["tekton.dev/pipeline"] = j.pipeline;
+  if (j.task_name != j.pipeline_task) tr.labels["tekton.dev/task"] = j.task_name;
+  if (n.matrix_index >= 0) tr.labels["strake.dev/matrixIndex"] = std::to_string(n.matrix_index);
+  Json spec = {{"params", model::EncodeParams(j.params)}, {"serviceAccountName", "default"}};
+  if (j.timeout) spec["timeout"] = FormatDuration(*j.timeout);
+  if (j.retries) spec["retries"] = j.retries;
+  Json ws = Json::array();
+  for (const auto& w : j.workspaces) ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
+  spec["workspaces"] = ws;
+  tr.object = {{"apiVersion", kApiVersion},
+               {"kind", "TaskRun"},
+               {"metadata",
+                {{"name", j.name},
+                 {"namespace", j.ns},
+                 {"labels", tr.labels},
+                 {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
+                                                   {"kind", "PipelineRun"},
+                                                   {"name", j.pipeline_run},
+                                                   {"uid", j.pipeline_run_uid},
+                                                   {"controller", true}}})}}},
+               {"spec", spec}};
+  Json steps = Json::array();
+  for (size_t s = 0; s < j.spec.steps.size(); ++s) {
+    const std::string& name = j.spec.steps[s].name;
+    std::string container = name.empty() ? "step-unnamed-" + std::to_string(s) : "step-" + name;
+    steps.push_back({{"name", name},
+                     {"container", container},
+                     {"running", {{"startedAt", FormatRfc3339(now)}}},
+                     {"log", log_path(container)}});
+  }
+  tr.status = {{"conditions", Condition("Unknown", "Running",
+                                        "Not all Steps in the Task have finished executing", now)},
+               {"startTime", FormatRfc3339(now)},
+               {"podName", ""},
+               {"steps", steps}};
+  return tr;
+}
+
+Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,
+                        int64_t took_ms, const Json& retries_status, bool list_ignored_images,
+                        TimePoint now) {
+  Json steps = Json::array();
+  for (const auto& s : outcome.steps) {
+    Json terminated = {{"exitCode", s.exit_code}, {"reason", s.reason}};
+    if (s.started_ms) terminated["startedAt"] = FormatRfc3339(FromUnixMillis(s.started_ms));
+    if (s.finished_ms) terminated["finishedAt"] = FormatRfc3339(FromUnixMillis(s.finished_ms));
+    if (!s.message.empty()) terminated["message"] = s.message;
+    std::string step_name = StartsWith(s.name, "step-") ? s.name.substr(5) : s.name;
+    Json step = {{"name", step_name}, {"container", s.name}, {"terminated", terminated}};
+    auto log = outcome.logs.find(s.name);
+    if (log != outcome.logs.end()) step["log"] = log->second;
+    steps.push_back(step);
+  }
+  Json results = Json::array();
+  for (const auto& r : outcome.results) {
+    results.push_back({{"name", r.name},
+                       {"type", model::ParamTypeName(r.value.type)},
+                       {"value", r.value.ToJson()}});
+  }
+  Json status = {{"conditions", Condition(outcome.succeeded ? "True" : "False", outcome.reason,
+                                          outcome.message, now)},
+                 {"startTime", FormatRfc3339(FromUnixMillis(start_ms))},
+                 {"completionTime", FormatRfc3339(now)},
+                 {"durationMs", took_ms},
+                 {"podName", ""},
+                 {"steps", steps},
+                 {"results", results}};
+  if (!retries_status.empty()) status["retriesStatus"] = retries_status;
+  if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
+  Json images = Json::array();
+  for (const auto& s : job.spec.steps) {
+    if (!s.image.empty()) images.push_back(s.image);
+  }
+  if (!images.empty() && list_ignored_images) status["strake"] = {{"ignoredImages", images}};
+  return status;
+}
+
+Json RetryStatus(const TaskRunOutcome& outcome, TimePoint attempt_start, TimePoint now) {
+  return {{"conditions", Condition("False", outcome.reason, outcome.message, now)},
+          {"startTime", FormatRfc3339(attempt_start)},
+          {"completionTime", FormatRfc3339(now)}};
+}
+
+Json RetryingStatus(const TaskRunOutcome& failed, const Json& retries_status, TimePoint now) {
+  return {{"conditions",
+           Condition("Unknown", "Running", fmt::format("retrying after: {}", failed.message), now)},
+          {"startTime", FormatRfc3339(now)},
+          {"retriesStatus", retries_status}};
+}
+
+}  // namespace strake::pipeline
