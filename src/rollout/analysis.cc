@@ -449,9 +449,9 @@ class Providers : public MetricProviders {
       fd = ::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     o.stdout_fd = o.stderr_fd = fd;
     // activeDeadlineSeconds covers every attempt, as a Job's does.
-    auto limit = std::chrono::seconds(p.job_active_deadline_seconds > 0
-                                          ? p.job_active_deadline_seconds
-                                          : kDefaultJobDeadlineSeconds);
+    auto limit =
+        std::chrono::seconds(p.job_active_deadline_seconds > 0 ? p.job_active_deadline_seconds
+                                                               : kDefaultJobDeadlineSeconds);
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
       auto proc = Spawn(o);

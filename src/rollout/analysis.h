@@ -154,8 +154,8 @@ class Measurements {
   };
   // The finished measurement of run `key`'s metric, taken; else nullopt,
   // after starting one (at `now_ms`) if none runs.
-  std::optional<Done> Take(const std::string& key, const model::Metric& metric,
-                           MeasureContext ctx, int64_t now_ms);
+  std::optional<Done> Take(const std::string& key, const model::Metric& metric, MeasureContext ctx,
+                           int64_t now_ms);
   // Stops run `key`'s measurements (terminated or deleted): their jobs are
   // killed and their results dropped.
   void Cancel(const std::string& key);
