@@ -182,7 +182,9 @@ class AnalysisRunReconciler : public controller::Reconciler {
                         std::string log_dir, Measurements::Spawn spawn = nullptr);
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
   // Where a finished measurement sends its run's key (the controller's queue).
-  void SetWake(std::function<void(const std::string&)> wake) { measurements_.SetWake(wake); }
+  void SetWake(std::function<void(const std::string&)> wake) {
+    measurements_.SetWake(std::move(wake));
+  }
 
  private:
   store::Store& store_;
