@@ -254,15 +254,13 @@ Result<Remote> ParseRemote(const std::string& url) {
   if (StartsWith(authority, "["))
     return Failf("{}: IPv6 remotes are not supported", Quote(RedactUrl(url)));
   size_t colon = authority.find(':');
-  if (colon != std::string::npos && !r.ssh) {
+  if (colon != std::string::npos) {
     char* end = nullptr;
     long p = std::strtol(authority.c_str() + colon + 1, &end, 10);
-    if (*end != '\0' || p <= 0 || p > 65535) return Failf("{}: bad port", Quote(RedactUrl(url)));
-    r.port = static_cast<uint16_t>(p);
-  } else if (colon != std::string::npos) {
-    char* end = nullptr;
-    long p = std::strtol(authority.c_str() + colon + 1, &end, 10);
-    if (*end == '\0' && p > 0 && p <= 65535) r.port = static_cast<uint16_t>(p);
+    bool valid = *end == '\0' && p > 0 && p <= 65535;
+    // An http(s) port must be one; ssh's default stands otherwise.
+    if (!valid && !r.ssh) return Failf("{}: bad port", Quote(RedactUrl(url)));
+    if (valid) r.port = static_cast<uint16_t>(p);
   }
   r.host = authority.substr(0, colon);
   if (r.host.empty()) return Failf("{}: no host", Quote(RedactUrl(url)));
