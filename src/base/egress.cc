@@ -114,7 +114,7 @@ Status EgressPolicy::CheckAddress(std::string_view host, const in_addr& addr) co
     if (!r.cidr.Contains(a)) continue;
     char text[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &addr, text, sizeof text);
-    std::string allow = r.setting.empty() ? fmt::format("{}/{}", text, 32) : std::string(r.setting);
+    std::string allow = r.setting.empty() ? std::string(text) + "/32" : std::string(r.setting);
     return Failf(ErrorCode::kForbidden,
                  "{} ({}) is {}, which this server's egress policy refuses "
                  "(strake serve --egress-allow {} allows it)",
