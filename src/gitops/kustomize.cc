@@ -49,8 +49,7 @@ struct Obj {
 };
 
 struct Ctx {
-  const Mirror& mirror;
-  const std::string& sha;
+  const RepoTree& tree;
   const model::ParseLimits& limits;
   ReadLimits read;
   std::vector<std::string> stack;
@@ -82,10 +81,10 @@ Result<std::string> ResolvePath(const Here& k, const Node& at, const std::string
 
 Result<std::string> ReadRepoFile(Ctx& ctx, const Here& k, const Node& at, const std::string& field,
                                  const std::string& path) {
-  STRAKE_TRY_ASSIGN(data, ctx.mirror.ReadFileAt(ctx.sha, path, ctx.read));
+  STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
   if (!data) {
     return Failf("{}: {}: {} does not exist at {}", model::PlaceOf(k.file, at), field, path,
-                 ctx.sha.substr(0, 12));
+                 ctx.tree.Revision());
   }
   return std::move(*data);
 }
@@ -565,7 +564,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   std::string text;
   for (const char* name : kKustomizationNames) {
     std::string path = dir == "." ? name : dir + "/" + name;
-    STRAKE_TRY_ASSIGN(data, ctx.mirror.ReadFileAt(ctx.sha, path, ctx.read));
+    STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
     if (data) {
       file = path;
       text = std::move(*data);
@@ -631,7 +630,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     for (size_t i = 0; i < entries.size(); ++i) {
       std::string at = fmt::format("{}[{}]", field, i);
       STRAKE_TRY_ASSIGN(path, ResolvePath(k, *entries[i], at, entries[i]->scalar));
-      STRAKE_TRY_ASSIGN(is_dir, ctx.mirror.IsDir(ctx.sha, path));
+      STRAKE_TRY_ASSIGN(is_dir, ctx.tree.IsDir(path));
       if (is_dir) {
         auto sub = Build(ctx, path);
         if (!sub)
@@ -902,10 +901,34 @@ std::string KustomizeHash(const Json& object) {
   return hex;
 }
 
+namespace {
+
+class MirrorTree : public RepoTree {
+ public:
+  MirrorTree(const Mirror& mirror, const std::string& sha) : mirror_(mirror), sha_(sha) {}
+  Result<std::optional<std::string>> ReadFile(const std::string& path,
+                                              const ReadLimits& limits) const override {
+    return mirror_.ReadFileAt(sha_, path, limits);
+  }
+  Result<bool> IsDir(const std::string& path) const override { return mirror_.IsDir(sha_, path); }
+  std::string Revision() const override { return sha_.substr(0, 12); }
+
+ private:
+  const Mirror& mirror_;
+  const std::string& sha_;
+};
+
+}  // namespace
+
 Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
                                                 const std::string& dir,
                                                 const model::ParseLimits& limits) {
-  Ctx ctx{mirror, sha, limits, {}, {}};
+  return Kustomize(MirrorTree(mirror, sha), dir, limits);
+}
+
+Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
+                                                const model::ParseLimits& limits) {
+  Ctx ctx{tree, limits, {}, {}};
   ctx.read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(objs, Build(ctx, dir));
   // Generated names get their content hash; then every reference to a
