@@ -117,7 +117,8 @@ Result<std::vector<Token>> Lex(std::string_view s) {
               v += '"';
               break;
             default:
-              return Failf("col {}: unknown escape \\{} in string", j + 1, e);
+              return Failf("col {}: unknown escape \\{} in string", j + 1,
+                           s.substr(j + 1, std::max<size_t>(1, Utf8CharLength(s.substr(j + 1)))));
           }
           j += 2;
           continue;
