@@ -54,9 +54,16 @@ std::string Webhooks::NormalizeUrl(const std::string& url) {
     std::string host = ToLower(rest.substr(0, slash));
     u = lower + "://" + host + (slash == std::string::npos ? "" : rest.substr(slash));
   }
-  while (!u.empty() && u.back() == '/') u.pop_back();
-  if (EndsWith(u, ".git")) u.resize(u.size() - 4);
-  return u;
+  // "shop/.git/" and "shop.git/" are "shop": slashes and ".git" in any order.
+  while (true) {
+    if (!u.empty() && u.back() == '/') {
+      u.pop_back();
+    } else if (EndsWith(u, ".git")) {
+      u.resize(u.size() - 4);
+    } else {
+      return u;
+    }
+  }
 }
 
 Result<std::vector<std::string>> Webhooks::PayloadUrls(const std::string& forge,
