@@ -918,16 +918,8 @@ class MirrorTree : public RepoTree {
   const std::string& sha_;
 };
 
-}  // namespace
-
-Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
-                                                const std::string& dir,
-                                                const model::ParseLimits& limits) {
-  return Kustomize(MirrorTree(mirror, sha), dir, limits);
-}
-
-Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
-                                                const model::ParseLimits& limits) {
+Result<std::vector<KustomizedObject>> BuildAll(const RepoTree& tree, const std::string& dir,
+                                               const model::ParseLimits& limits) {
   Ctx ctx{tree, limits, {}, {}};
   ctx.read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(objs, Build(ctx, dir));
@@ -956,6 +948,27 @@ Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std:
   out.reserve(objs.size());
   for (auto& o : objs) out.push_back({std::move(o.json), std::move(o.origin)});
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
+                                                const std::string& dir,
+                                                const model::ParseLimits& limits) {
+  return Kustomize(MirrorTree(mirror, sha), dir, limits);
+}
+
+Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
+                                                const model::ParseLimits& limits) {
+  // The transformers walk objects as Kubernetes shapes them, and nlohmann
+  // throws where a manifest or a patch gave a field another type (`spec: x`,
+  // `name: 5`): the one catch of this edge fails the build, naming the error.
+  try {
+    return BuildAll(tree, dir, limits);
+  } catch (const model::Json::exception& e) {
+    return Failf(ErrorCode::kInvalid,
+                 "{}: a field of an object has a type kustomize cannot use: {}", dir, e.what());
+  }
 }
 
 }  // namespace strake::gitops

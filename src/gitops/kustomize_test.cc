@@ -290,6 +290,29 @@ TEST_F(KustomizeTest, APatchThatDoublesAnObjectIsRefusedWithItsPlace) {
       << built.error().message;
 }
 
+// Found by fuzz/fuzz_kustomize: a patch that made a Deployment's spec a
+// string, then labels for its template, threw out of Kustomize (nlohmann's
+// type_error) instead of failing the build; so did a name that is a number.
+TEST_F(KustomizeTest, AFieldOfTheWrongTypeFailsTheBuild) {
+  Write("c/kustomization.yaml",
+        "resources: [deploy.yaml]\npatchesStrategicMerge: [patch.yaml]\n"
+        "labels:\n- pairs: {tier: web}\n  includeTemplates: true\n");
+  Write("c/deploy.yaml", kDeploy);
+  Write("c/patch.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: x\n");
+  auto built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kInvalid);
+  EXPECT_EQ(
+      built.error().message.rfind("c: a field of an object has a type kustomize cannot use", 0), 0u)
+      << built.error().message;
+
+  Write("c/kustomization.yaml", "resources: [cm.yaml]\n");
+  Write("c/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 5}\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kInvalid) << built.error().message;
+}
+
 TEST(StrategicMerge, MergesKnownListsByKeyAndReplacesOthers) {
   Json target = Json::parse(R"({"spec":{"containers":[{"name":"a","image":"x","args":["1","2"]},
       {"name":"b","image":"y"}],"ports":[{"containerPort":80,"name":"http"}]}})");
