@@ -774,12 +774,19 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   return objs;
 }
 
+// A patch object's `$patch` directive ("delete", "replace"), or "": a value
+// that is not a string directs nothing (Json::value would throw on it).
+std::string PatchDirective(const Json& patch) {
+  auto it = patch.find("$patch");
+  return it != patch.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace
 
 Json StrategicMerge(Json target, const Json& patch) {
   if (!patch.is_object()) return patch;
-  if (patch.value("$patch", "") == "delete") return Json();
-  if (patch.value("$patch", "") == "replace") {
+  if (PatchDirective(patch) == "delete") return Json();
+  if (PatchDirective(patch) == "replace") {
     Json out = patch;
     out.erase("$patch");
     return out;
@@ -830,7 +837,7 @@ Json StrategicMerge(Json target, const Json& patch) {
           }
           break;
         }
-        if (!found && item.value("$patch", "") != "delete") {
+        if (!found && PatchDirective(item) != "delete") {
           Json clean = item;
           clean.erase("$patch");
           list.push_back(std::move(clean));

@@ -313,6 +313,17 @@ TEST_F(KustomizeTest, AFieldOfTheWrongTypeFailsTheBuild) {
   EXPECT_EQ(built.error().code, ErrorCode::kInvalid) << built.error().message;
 }
 
+// Found by fuzz/fuzz_patch: a `$patch` that is not a string threw
+// (nlohmann's type_error) out of StrategicMerge. It directs nothing.
+TEST(StrategicMerge, ADirectiveThatIsNotAStringIsIgnored) {
+  Json target = Json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{"name":"a"}]}})");
+  Json patch = Json::parse(R"({"metadata":{"$patch":{"c":"3"},"labels":{"a":"1"}},
+      "spec":{"containers":[{"name":"b","$patch":7}]}})");
+  Json out = StrategicMerge(target, patch);
+  EXPECT_EQ(out["metadata"], Json::parse(R"({"name":"web","labels":{"a":"1"}})"));
+  EXPECT_EQ(out["spec"]["containers"].size(), 2u) << out.dump();
+}
+
 TEST(StrategicMerge, MergesKnownListsByKeyAndReplacesOthers) {
   Json target = Json::parse(R"({"spec":{"containers":[{"name":"a","image":"x","args":["1","2"]},
       {"name":"b","image":"y"}],"ports":[{"containerPort":80,"name":"http"}]}})");
