@@ -21,6 +21,10 @@ using model::Node;
 namespace {
 
 constexpr int kMaxDepth = 20;
+// Kustomizations built in one build, a directory counted each time it is
+// included: a diamond of resources (each level including the next four
+// times) is exponential in its depth, a 1 KB repository a day of work.
+constexpr int kMaxBuilds = 1000;
 
 const char* const kKustomizationNames[] = {"kustomization.yaml", "kustomization.yml",
                                            "Kustomization"};
@@ -53,7 +57,22 @@ struct Ctx {
   const model::ParseLimits& limits;
   ReadLimits read;
   std::vector<std::string> stack;
+  int builds = 0;
+  size_t bytes_read = 0;  // against read.max_total_bytes, a file counted each time it is read
 };
+
+// A file of the build, counted against the bytes one build may read.
+Result<std::optional<std::string>> ReadCounted(Ctx& ctx, const std::string& path) {
+  STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
+  if (data) {
+    ctx.bytes_read += data->size();
+    if (ctx.bytes_read > ctx.read.max_total_bytes) {
+      return Failf(ErrorCode::kTooLarge, "{}: the build has read more than {} bytes", path,
+                   ctx.read.max_total_bytes);
+    }
+  }
+  return data;
+}
 
 // A kustomization file being built: its path, for messages.
 struct Here {
@@ -81,7 +100,7 @@ Result<std::string> ResolvePath(const Here& k, const Node& at, const std::string
 
 Result<std::string> ReadRepoFile(Ctx& ctx, const Here& k, const Node& at, const std::string& field,
                                  const std::string& path) {
-  STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
+  STRAKE_TRY_ASSIGN(data, ReadCounted(ctx, path));
   if (!data) {
     return Failf("{}: {}: {} does not exist at {}", model::PlaceOf(k.file, at), field, path,
                  ctx.tree.Revision());
@@ -552,7 +571,9 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
 
 // --- one kustomization --------------------------------------------------------
 
-Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
+// Refuses to build `dir` again inside itself, deeper than kMaxDepth, or
+// past kMaxBuilds; counts the build.
+Status Enter(Ctx& ctx, const std::string& dir) {
   for (const auto& d : ctx.stack) {
     if (d == dir) {
       return Failf("{}: a cycle of kustomizations: {} -> {}", dir, Join(ctx.stack, " -> "), dir);
@@ -560,11 +581,21 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   }
   if (static_cast<int>(ctx.stack.size()) >= kMaxDepth)
     return Failf("{}: kustomizations nest deeper than {}", dir, kMaxDepth);
+  if (++ctx.builds > kMaxBuilds) {
+    return Failf(ErrorCode::kTooLarge,
+                 "{}: more than {} kustomizations built (directories included again and again?)",
+                 dir, kMaxBuilds);
+  }
+  return Ok();
+}
+
+Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
+  STRAKE_TRY(Enter(ctx, dir));
   std::string file;
   std::string text;
   for (const char* name : kKustomizationNames) {
     std::string path = dir == "." ? name : dir + "/" + name;
-    STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
+    STRAKE_TRY_ASSIGN(data, ReadCounted(ctx, path));
     if (data) {
       file = path;
       text = std::move(*data);

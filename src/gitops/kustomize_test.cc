@@ -315,6 +315,42 @@ TEST_F(KustomizeTest, AFieldOfTheWrongTypeFailsTheBuild) {
 
 // Found by fuzz/fuzz_patch: a `$patch` that is not a string threw
 // (nlohmann's type_error) out of StrategicMerge. It directs nothing.
+// Found while fuzzing kustomize (fuzz_kustomize times out on it): a
+// 900-byte repository where each kustomization includes the next directory
+// four times, twelve deep, kept the controller building for hours (4^12
+// kustomizations). A build counts the kustomizations it builds and the
+// bytes it reads.
+TEST_F(KustomizeTest, ADiamondOfResourcesIsRefusedNotBuiltForHours) {
+  const int levels = 12;
+  for (int i = 0; i < levels - 1; ++i) {
+    std::string next = fmt::format("../d{}", i + 1);
+    Write(fmt::format("d{}/kustomization.yaml", i),
+          fmt::format("resources: [{0}, {0}, {0}, {0}]\n", next));
+  }
+  Write(fmt::format("d{}/kustomization.yaml", levels - 1), "resources: [cm.yaml]\n");
+  Write(fmt::format("d{}/cm.yaml", levels - 1),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+  auto built = Build("d0");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(built.error().message.find("more than 1000 kustomizations built"), std::string::npos)
+      << built.error().message;
+
+  // The same large file listed again and again is counted each time.
+  std::string big = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: {a: " +
+                    std::string(size_t{1} << 20, 'a') + "}\n";
+  Write("f/big.yaml", big);
+  std::string list = "resources: [";
+  for (int i = 0; i < 70; ++i) list += i ? ", big.yaml" : "big.yaml";
+  Write("f/kustomization.yaml", list + "]\n");
+  built = Build("f");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(built.error().message.find("the build has read more than 67108864 bytes"),
+            std::string::npos)
+      << built.error().message;
+}
+
 TEST(StrategicMerge, ADirectiveThatIsNotAStringIsIgnored) {
   Json target = Json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{"name":"a"}]}})");
   Json patch = Json::parse(R"({"metadata":{"$patch":{"c":"3"},"labels":{"a":"1"}},
