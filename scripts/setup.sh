@@ -9,6 +9,7 @@ packages=(
   libexpected-dev libcli11-dev libgit2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bubblewrap clang-format clang-tidy procps time bc ccache libre2-dev python3 prometheus curl openssl
+  clang libclang-rt-dev llvm  # the fuzz targets: libFuzzer, and llvm-symbolizer for their reports
 )
 
 missing=()

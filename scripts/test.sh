@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the end-to-end
 # suites on the optimised build, everything on the AddressSanitizer +
-# UndefinedBehaviorSanitizer build, and the linters.
+# UndefinedBehaviorSanitizer build, the linters, and the fuzz targets over
+# their corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,7 +19,12 @@ STRAKE_UNIT_TESTS=OFF scripts/build.sh release
 lint_log=$(mktemp)
 nice -n 19 scripts/lint.sh >"$lint_log" 2>&1 &
 lint_pid=$!
-trap 'kill "$lint_pid" 2>/dev/null || true; rm -f "$lint_log"' EXIT
+# The fuzz targets (clang, build-fuzz/) run once over their committed corpus
+# (seconds), a regression check; they too only take what the cores leave.
+fuzz_log=$(mktemp)
+nice -n 19 scripts/fuzz.sh --regression >"$fuzz_log" 2>&1 &
+fuzz_pid=$!
+trap 'kill "$lint_pid" "$fuzz_pid" 2>/dev/null || true; rm -f "$lint_log" "$fuzz_log"' EXIT
 ctest --test-dir build --output-on-failure -j4
 scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -26,8 +32,15 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 lint_ok=0
 wait "$lint_pid" || lint_ok=$?
 cat "$lint_log"
+fuzz_ok=0
+wait "$fuzz_pid" || fuzz_ok=$?
+cat "$fuzz_log"
 if [ "$lint_ok" -ne 0 ]; then
   echo "test: the linters failed" >&2
+  exit 1
+fi
+if [ "$fuzz_ok" -ne 0 ]; then
+  echo "test: a fuzz target failed over its corpus" >&2
   exit 1
 fi
 echo "test: all passed in $(( $(date +%s) - start ))s"

@@ -21,6 +21,32 @@ TEST(Strings, SuggestsNearMissesOnly) {
   EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
 }
 
+// Found by fuzz/fuzz_http: a request line with a byte that is not UTF-8
+// was quoted into the 400's message as is, and the JSON body of the answer
+// threw, killing the API server. A quoted value is valid UTF-8 whatever it
+// holds: well-formed characters are kept, any other byte is U+FFFD.
+TEST(Strings, QuoteGivesValidUtf8WhateverItIsGiven) {
+  EXPECT_EQ(Quote("caf\xC3\xA9 \xE2\x89\xA5 \xF0\x9F\x98\x80"),
+            "\"caf\xC3\xA9 \xE2\x89\xA5 \xF0\x9F\x98\x80\"");
+  EXPECT_EQ(Quote("G\xFFT"), "\"G\xEF\xBF\xBDT\"");
+  EXPECT_EQ(Quote("cut \xC3"), "\"cut \xEF\xBF\xBD\"");          // a character cut in two
+  EXPECT_EQ(Quote("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
+  EXPECT_EQ(Quote("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // a surrogate
+  EXPECT_EQ(Quote("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\u0001\"");
+}
+
+TEST(Strings, Utf8CharLengthFollowsRfc3629) {
+  EXPECT_EQ(Utf8CharLength(""), 0u);
+  EXPECT_EQ(Utf8CharLength("a"), 1u);
+  EXPECT_EQ(Utf8CharLength("\xC3\xA9x"), 2u);
+  EXPECT_EQ(Utf8CharLength("\xE2\x89\xA5"), 3u);
+  EXPECT_EQ(Utf8CharLength("\xF4\x8F\xBF\xBF"), 4u);  // U+10FFFF
+  EXPECT_EQ(Utf8CharLength("\xF4\x90\x80\x80"), 0u);  // past it
+  EXPECT_EQ(Utf8CharLength("\xE0\x80\xAF"), 0u);      // overlong
+  EXPECT_EQ(Utf8CharLength("\xE2\x89"), 0u);          // cut short
+  EXPECT_EQ(Utf8CharLength("\x80"), 0u);              // a continuation byte
+}
+
 TEST(Strings, DnsLabel) {
   EXPECT_TRUE(IsDnsLabel("build-1"));
   EXPECT_FALSE(IsDnsLabel("Build"));

@@ -103,40 +103,6 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
   return " (did you mean " + Quote(*m) + "?)";
 }
 
-namespace {
-
-// The length (1 to 4) of the well-formed UTF-8 character `s` starts with,
-// or 0 if it starts with none (RFC 3629: no overlong forms, no surrogates,
-// nothing past U+10FFFF; Table 3-7 of the Unicode standard).
-size_t Utf8CharLength(std::string_view s) {
-  if (s.empty()) return 0;
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  unsigned char c = byte(0);
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;  // overlong
-    if (c == 0xED) hi = 0x9F;  // surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;  // overlong
-    if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
-  for (size_t i = 2; i < n; ++i) {
-    if ((byte(i) & 0xC0) != 0x80) return 0;
-  }
-  return n;
-}
-
-}  // namespace
-
 // A byte that is not part of valid UTF-8 shows as U+FFFD, so the literal is
 // always valid JSON: messages go into JSON bodies and stored status, and a
 // quoted value may be raw bytes off a socket (a request line that is not
@@ -178,6 +144,35 @@ std::string Quote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+size_t Utf8CharLength(std::string_view s) {
+  if (s.empty()) return 0;
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = byte(0);
+  if (c < 0x80) return 1;
+  // Table 3-7 of the Unicode standard: the lead byte fixes the length and
+  // the range of the second byte; the others are 80..BF.
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  return n;
 }
 
 bool IsDnsLabel(std::string_view name) {

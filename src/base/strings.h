@@ -31,7 +31,15 @@ std::optional<std::string> NearestMatch(std::string_view word,
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
 
 // Quotes s as a JSON string literal (used in messages and plain output).
+// A byte that is not part of valid UTF-8 shows as U+FFFD, so the literal is
+// always valid JSON: a message goes into JSON bodies and stored status,
+// and a quoted value may be cut mid-character or be raw bytes off a socket.
 std::string Quote(std::string_view s);
+
+// The length (1 to 4) of the well-formed UTF-8 character `s` starts with,
+// or 0 if it starts with none (RFC 3629: no overlong forms, no surrogates,
+// nothing past U+10FFFF).
+size_t Utf8CharLength(std::string_view s);
 
 // True if `name` is a Kubernetes DNS-1123 label (lower case alphanumerics and
 // '-', starting and ending alphanumeric, at most 63 characters).

@@ -21,6 +21,10 @@ using model::Node;
 namespace {
 
 constexpr int kMaxDepth = 20;
+// Kustomizations built in one build, a directory counted each time it is
+// included: a diamond of resources (each level including the next four
+// times) is exponential in its depth, a 1 KB repository a day of work.
+constexpr int kMaxBuilds = 1000;
 
 const char* const kKustomizationNames[] = {"kustomization.yaml", "kustomization.yml",
                                            "Kustomization"};
@@ -49,12 +53,26 @@ struct Obj {
 };
 
 struct Ctx {
-  const Mirror& mirror;
-  const std::string& sha;
+  const RepoTree& tree;
   const model::ParseLimits& limits;
   ReadLimits read;
   std::vector<std::string> stack;
+  int builds = 0;
+  size_t bytes_read = 0;  // against read.max_total_bytes, a file counted each time it is read
 };
+
+// A file of the build, counted against the bytes one build may read.
+Result<std::optional<std::string>> ReadCounted(Ctx& ctx, const std::string& path) {
+  STRAKE_TRY_ASSIGN(data, ctx.tree.ReadFile(path, ctx.read));
+  if (data) {
+    ctx.bytes_read += data->size();
+    if (ctx.bytes_read > ctx.read.max_total_bytes) {
+      return Failf(ErrorCode::kTooLarge, "{}: the build has read more than {} bytes", path,
+                   ctx.read.max_total_bytes);
+    }
+  }
+  return data;
+}
 
 // A kustomization file being built: its path, for messages.
 struct Here {
@@ -82,10 +100,10 @@ Result<std::string> ResolvePath(const Here& k, const Node& at, const std::string
 
 Result<std::string> ReadRepoFile(Ctx& ctx, const Here& k, const Node& at, const std::string& field,
                                  const std::string& path) {
-  STRAKE_TRY_ASSIGN(data, ctx.mirror.ReadFileAt(ctx.sha, path, ctx.read));
+  STRAKE_TRY_ASSIGN(data, ReadCounted(ctx, path));
   if (!data) {
     return Failf("{}: {}: {} does not exist at {}", model::PlaceOf(k.file, at), field, path,
-                 ctx.sha.substr(0, 12));
+                 ctx.tree.Revision());
   }
   return std::move(*data);
 }
@@ -553,7 +571,9 @@ Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& fi
 
 // --- one kustomization --------------------------------------------------------
 
-Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
+// Refuses to build `dir` again inside itself, deeper than kMaxDepth, or
+// past kMaxBuilds; counts the build.
+Status Enter(Ctx& ctx, const std::string& dir) {
   for (const auto& d : ctx.stack) {
     if (d == dir) {
       return Failf("{}: a cycle of kustomizations: {} -> {}", dir, Join(ctx.stack, " -> "), dir);
@@ -561,11 +581,21 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   }
   if (static_cast<int>(ctx.stack.size()) >= kMaxDepth)
     return Failf("{}: kustomizations nest deeper than {}", dir, kMaxDepth);
+  if (++ctx.builds > kMaxBuilds) {
+    return Failf(ErrorCode::kTooLarge,
+                 "{}: more than {} kustomizations built (directories included again and again?)",
+                 dir, kMaxBuilds);
+  }
+  return Ok();
+}
+
+Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
+  STRAKE_TRY(Enter(ctx, dir));
   std::string file;
   std::string text;
   for (const char* name : kKustomizationNames) {
     std::string path = dir == "." ? name : dir + "/" + name;
-    STRAKE_TRY_ASSIGN(data, ctx.mirror.ReadFileAt(ctx.sha, path, ctx.read));
+    STRAKE_TRY_ASSIGN(data, ReadCounted(ctx, path));
     if (data) {
       file = path;
       text = std::move(*data);
@@ -631,7 +661,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     for (size_t i = 0; i < entries.size(); ++i) {
       std::string at = fmt::format("{}[{}]", field, i);
       STRAKE_TRY_ASSIGN(path, ResolvePath(k, *entries[i], at, entries[i]->scalar));
-      STRAKE_TRY_ASSIGN(is_dir, ctx.mirror.IsDir(ctx.sha, path));
+      STRAKE_TRY_ASSIGN(is_dir, ctx.tree.IsDir(path));
       if (is_dir) {
         auto sub = Build(ctx, path);
         if (!sub)
@@ -775,12 +805,19 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   return objs;
 }
 
+// A patch object's `$patch` directive ("delete", "replace"), or "": a value
+// that is not a string directs nothing (Json::value would throw on it).
+std::string PatchDirective(const Json& patch) {
+  auto it = patch.find("$patch");
+  return it != patch.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace
 
 Json StrategicMerge(Json target, const Json& patch) {
   if (!patch.is_object()) return patch;
-  if (patch.value("$patch", "") == "delete") return Json();
-  if (patch.value("$patch", "") == "replace") {
+  if (PatchDirective(patch) == "delete") return Json();
+  if (PatchDirective(patch) == "replace") {
     Json out = patch;
     out.erase("$patch");
     return out;
@@ -831,7 +868,7 @@ Json StrategicMerge(Json target, const Json& patch) {
           }
           break;
         }
-        if (!found && item.value("$patch", "") != "delete") {
+        if (!found && PatchDirective(item) != "delete") {
           Json clean = item;
           clean.erase("$patch");
           list.push_back(std::move(clean));
@@ -902,10 +939,26 @@ std::string KustomizeHash(const Json& object) {
   return hex;
 }
 
-Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
-                                                const std::string& dir,
-                                                const model::ParseLimits& limits) {
-  Ctx ctx{mirror, sha, limits, {}, {}};
+namespace {
+
+class MirrorTree : public RepoTree {
+ public:
+  MirrorTree(const Mirror& mirror, const std::string& sha) : mirror_(mirror), sha_(sha) {}
+  Result<std::optional<std::string>> ReadFile(const std::string& path,
+                                              const ReadLimits& limits) const override {
+    return mirror_.ReadFileAt(sha_, path, limits);
+  }
+  Result<bool> IsDir(const std::string& path) const override { return mirror_.IsDir(sha_, path); }
+  std::string Revision() const override { return sha_.substr(0, 12); }
+
+ private:
+  const Mirror& mirror_;
+  const std::string& sha_;
+};
+
+Result<std::vector<KustomizedObject>> BuildAll(const RepoTree& tree, const std::string& dir,
+                                               const model::ParseLimits& limits) {
+  Ctx ctx{tree, limits, {}, {}};
   ctx.read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(objs, Build(ctx, dir));
   // Generated names get their content hash; then every reference to a
@@ -933,6 +986,27 @@ Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std:
   out.reserve(objs.size());
   for (auto& o : objs) out.push_back({std::move(o.json), std::move(o.origin)});
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
+                                                const std::string& dir,
+                                                const model::ParseLimits& limits) {
+  return Kustomize(MirrorTree(mirror, sha), dir, limits);
+}
+
+Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
+                                                const model::ParseLimits& limits) {
+  // The transformers walk objects as Kubernetes shapes them, and nlohmann
+  // throws where a manifest or a patch gave a field another type (`spec: x`,
+  // `name: 5`): the one catch of this edge fails the build, naming the error.
+  try {
+    return BuildAll(tree, dir, limits);
+  } catch (const model::Json::exception& e) {
+    return Failf(ErrorCode::kInvalid,
+                 "{}: a field of an object has a type kustomize cannot use: {}", dir, e.what());
+  }
 }
 
 }  // namespace strake::gitops

@@ -22,6 +22,7 @@
 // the mirror's content.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,28 @@ struct KustomizedObject {
   std::string origin;  // "base/deploy.yaml:1:1", or the kustomization of a generated one
 };
 
-// Builds the kustomization in `dir` (a clean repository path).
+// The files of one commit, all a build reads. Paths are clean repository
+// paths (CleanRepoPath). A mirror at a SHA in production; the fuzz target
+// (fuzz/fuzz_kustomize.cc) builds from files held in memory.
+class RepoTree {
+ public:
+  virtual ~RepoTree() = default;
+  // A file's content, nullopt if there is none; an error for a directory or
+  // a file over `limits`.
+  virtual Result<std::optional<std::string>> ReadFile(const std::string& path,
+                                                      const ReadLimits& limits) const = 0;
+  // True if `path` is a directory, false if it is a file or missing.
+  virtual Result<bool> IsDir(const std::string& path) const = 0;
+  // The commit, as a message names it ("0123456789ab").
+  virtual std::string Revision() const = 0;
+};
+
+// Builds the kustomization in `dir` (a clean repository path) of `mirror`
+// at commit `sha`.
 Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
                                                 const std::string& dir,
+                                                const model::ParseLimits& limits = {});
+Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
                                                 const model::ParseLimits& limits = {});
 
 // Kubernetes strategic merge of `patch` into `target` for the list fields

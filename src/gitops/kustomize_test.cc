@@ -290,6 +290,76 @@ TEST_F(KustomizeTest, APatchThatDoublesAnObjectIsRefusedWithItsPlace) {
       << built.error().message;
 }
 
+// Found by fuzz/fuzz_kustomize: a patch that made a Deployment's spec a
+// string, then labels for its template, threw out of Kustomize (nlohmann's
+// type_error) instead of failing the build; so did a name that is a number.
+TEST_F(KustomizeTest, AFieldOfTheWrongTypeFailsTheBuild) {
+  Write("c/kustomization.yaml",
+        "resources: [deploy.yaml]\npatchesStrategicMerge: [patch.yaml]\n"
+        "labels:\n- pairs: {tier: web}\n  includeTemplates: true\n");
+  Write("c/deploy.yaml", kDeploy);
+  Write("c/patch.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: x\n");
+  auto built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kInvalid);
+  EXPECT_EQ(
+      built.error().message.rfind("c: a field of an object has a type kustomize cannot use", 0), 0u)
+      << built.error().message;
+
+  Write("c/kustomization.yaml", "resources: [cm.yaml]\n");
+  Write("c/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 5}\n");
+  built = Build("c");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kInvalid) << built.error().message;
+}
+
+// Found by fuzz/fuzz_patch: a `$patch` that is not a string threw
+// (nlohmann's type_error) out of StrategicMerge. It directs nothing.
+// Found while fuzzing kustomize (fuzz_kustomize times out on it): a
+// 900-byte repository where each kustomization includes the next directory
+// four times, twelve deep, asked for 4^12 kustomizations and as many
+// objects (gigabytes, and an hour or more of the controller). A build
+// counts the kustomizations it builds and the bytes it reads.
+TEST_F(KustomizeTest, ADiamondOfResourcesIsRefusedNotBuiltForHours) {
+  const int levels = 12;
+  for (int i = 0; i < levels - 1; ++i) {
+    std::string next = fmt::format("../d{}", i + 1);
+    Write(fmt::format("d{}/kustomization.yaml", i),
+          fmt::format("resources: [{0}, {0}, {0}, {0}]\n", next));
+  }
+  Write(fmt::format("d{}/kustomization.yaml", levels - 1), "resources: [cm.yaml]\n");
+  Write(fmt::format("d{}/cm.yaml", levels - 1),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+  auto built = Build("d0");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(built.error().message.find("more than 1000 kustomizations built"), std::string::npos)
+      << built.error().message;
+
+  // The same large file listed again and again is counted each time.
+  std::string big = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: {a: " +
+                    std::string(size_t{1} << 20, 'a') + "}\n";
+  Write("f/big.yaml", big);
+  std::string list = "resources: [";
+  for (int i = 0; i < 70; ++i) list += i ? ", big.yaml" : "big.yaml";
+  Write("f/kustomization.yaml", list + "]\n");
+  built = Build("f");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(built.error().message.find("the build has read more than 67108864 bytes"),
+            std::string::npos)
+      << built.error().message;
+}
+
+TEST(StrategicMerge, ADirectiveThatIsNotAStringIsIgnored) {
+  Json target = Json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{"name":"a"}]}})");
+  Json patch = Json::parse(R"({"metadata":{"$patch":{"c":"3"},"labels":{"a":"1"}},
+      "spec":{"containers":[{"name":"b","$patch":7}]}})");
+  Json out = StrategicMerge(target, patch);
+  EXPECT_EQ(out["metadata"], Json::parse(R"({"name":"web","labels":{"a":"1"}})"));
+  EXPECT_EQ(out["spec"]["containers"].size(), 2u) << out.dump();
+}
+
 TEST(StrategicMerge, MergesKnownListsByKeyAndReplacesOthers) {
   Json target = Json::parse(R"({"spec":{"containers":[{"name":"a","image":"x","args":["1","2"]},
       {"name":"b","image":"y"}],"ports":[{"containerPort":80,"name":"http"}]}})");

@@ -89,6 +89,18 @@ int64_t SizeDelta(const Json& doc, const Json& op) {
   return 0;  // move, test
 }
 
+// RFC 6902 4.1: the value an "add" (so a "copy" or "move") goes to is a
+// member of an object or an element of an array. nlohmann asserts when the
+// parent is a scalar (a release build silently does nothing).
+bool AddsUnderAScalar(const Json& doc, const Json& op) {
+  const std::string& name = op["op"].get_ref<const std::string&>();
+  if (name != "add" && name != "copy" && name != "move") return false;
+  Json::json_pointer path(op["path"].get<std::string>());
+  if (path.empty()) return false;  // the whole document
+  Json::json_pointer parent = path.parent_pointer();
+  return doc.contains(parent) && !doc.at(parent).is_structured();
+}
+
 }  // namespace
 
 Result<Json> JsonPatch(const Json& target, const Json& patch) {
@@ -113,6 +125,10 @@ Result<Json> JsonPatch(const Json& target, const Json& patch) {
     const std::string& name = op["op"].get_ref<const std::string&>();
     const std::string& path = op["path"].get_ref<const std::string&>();
     try {
+      if (AddsUnderAScalar(out, op)) {
+        return Failf(ErrorCode::kInvalid, "[{}] {} {}: its parent is not an object or an array", i,
+                     name, path);
+      }
       int64_t delta = SizeDelta(out, op);
       if (delta > 0 && size + delta > static_cast<int64_t>(kMaxObjectBytes)) {
         return Failf(ErrorCode::kTooLarge,

@@ -38,6 +38,27 @@ TEST(MergeTest, JsonPatchAppliesEveryOperationOrNamesTheOneThatFailed) {
   EXPECT_FALSE(JsonPatch(target, J(R"([{"path":"/a"}])")));
 }
 
+// Found by fuzz/fuzz_kustomize: an "add" or "copy" under a string tripped
+// an assertion in nlohmann (a release build silently did nothing). RFC
+// 6902 makes it an error, named with its operation.
+TEST(MergeTest, JsonPatchThatAddsUnderAScalarIsAnError) {
+  Json target = J(R"({"data":"text","list":[1]})");
+  for (const char* op : {R"([{"op":"add","path":"/data/k","value":1}])",
+                         R"([{"op":"copy","from":"/list","path":"/data/k"}])",
+                         R"([{"op":"move","from":"/list","path":"/data/k"}])",
+                         R"([{"op":"add","path":"/list/0/k","value":1}])"}) {
+    auto got = JsonPatch(target, J(op));
+    ASSERT_FALSE(got) << op;
+    EXPECT_EQ(got.error().code, ErrorCode::kInvalid);
+    EXPECT_NE(got.error().message.find("its parent is not an object or an array"),
+              std::string::npos)
+        << got.error().message;
+  }
+  auto whole = JsonPatch(target, J(R"([{"op":"add","path":"","value":"x"}])"));
+  ASSERT_TRUE(whole) << whole.error().message;
+  EXPECT_EQ(*whole, "x");
+}
+
 // Kubernetes' CVE-2019-1002100: each "copy" of the object into itself
 // doubles it; 40 of them (2 KB of patch) asked for 6 GB. The limit is found
 // before the copy that would pass it, so memory stays bounded.

@@ -5,11 +5,15 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "base/fs.h"
+#include "base/strings.h"
 
 namespace strake::model {
 
@@ -415,19 +419,94 @@ bool ReadsBackAsString(const std::string& s) {
   return ScalarToJson(n).is_string();
 }
 
+// A code point that must not appear raw in an emitted scalar: libyaml
+// refuses C0 controls but tab and line breaks, DEL, C1 controls but NEL,
+// U+FFFE and U+FFFF in any stream; tab, line breaks (NEL, U+2028, U+2029
+// included) and a byte order mark would change on reading back.
+bool MustEscape(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF ||
+         cp == 0xFFFE || cp == 0xFFFF;
+}
+
+// The code point of the well-formed UTF-8 character of `n` bytes at the
+// start of `s`.
+uint32_t CodePoint(std::string_view s, size_t n) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  if (n == 1) return byte(0);
+  uint32_t cp = byte(0) & (0x7Fu >> n);
+  for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (byte(i) & 0x3Fu);
+  return cp;
+}
+
+// `s` as a YAML double-quoted scalar; a byte that is not UTF-8 becomes
+// U+FFFD (a JSON string from a client is UTF-8 already).
+std::string DoubleQuoted(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8CharLength(s.substr(i));
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    uint32_t cp = CodePoint(s.substr(i), n);
+    if (cp == '"' || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (MustEscape(cp)) {
+      out += fmt::format("\\u{:04X}", cp);
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  out += '"';
+  return out;
+}
+
+// True if `s` can be written plain: it reads back as the same string,
+// starts with no indicator (nor as "..." or the merge key "<<"), and holds
+// nothing that must be escaped or that YAML gives a meaning to.
+bool CanBePlain(const std::string& s) {
+  if (s.empty() || s == "<<" || s.front() == ' ' || s.back() == ' ' ||
+      std::string_view("-?").find(s.front()) != std::string_view::npos || StartsWith(s, "...") ||
+      std::isdigit(static_cast<unsigned char>(s.front())) || !ReadsBackAsString(s)) {
+    return false;
+  }
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8CharLength(std::string_view(s).substr(i));
+    if (n == 0 || MustEscape(CodePoint(std::string_view(s).substr(i), n))) return false;
+    if (std::string_view(":#{}[]&*!|>'\"%@`,").find(s[i]) != std::string_view::npos) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string Scalar(const Json& v) {
+  if (!v.is_string()) return v.dump();
+  const std::string& s = v.get_ref<const std::string&>();
+  return CanBePlain(s) ? s : DoubleQuoted(s);
+}
+
+// A value in flow style ([a, {k: v}]): a list inside a list.
+std::string Flow(const Json& v) {
+  if (!v.is_structured()) return Scalar(v);
+  std::vector<std::string> parts;
+  if (v.is_array()) {
+    for (const auto& e : v) parts.push_back(Flow(e));
+    return "[" + Join(parts, ", ") + "]";
+  }
+  for (const auto& [k, e] : v.items()) parts.push_back(Scalar(Json(k)) + ": " + Flow(e));
+  return "{" + Join(parts, ", ") + "}";
+}
+
 void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
   std::string pad(static_cast<size_t>(indent), ' ');
-  auto scalar = [](const Json& v) {
-    if (v.is_string()) {
-      const std::string& s = v.get_ref<const std::string&>();
-      bool plain = !s.empty() && s.find_first_of(":#{}[]&*!|>'\"%@`,\n") == std::string::npos &&
-                   ReadsBackAsString(s) && !std::isdigit(static_cast<unsigned char>(s[0])) &&
-                   s.front() != ' ' && s.back() != ' ' && s.front() != '-';
-      return plain ? s : Json(s).dump();
-    }
-    return v.dump();
-  };
-  auto key = [&](const std::string& k) { return scalar(Json(k)); };
+  auto key = [&](const std::string& k) { return Scalar(Json(k)); };
   if (j.is_object()) {
     bool first = true;
     for (const auto& [k, v] : j.items()) {
@@ -440,7 +519,7 @@ void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
         out += fmt::format("{}{}: {}\n", lead, key(k),
                            v.is_object()  ? "{}"
                            : v.is_array() ? "[]"
-                                          : scalar(v));
+                                          : Scalar(v));
       }
     }
   } else if (j.is_array()) {
@@ -449,11 +528,11 @@ void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
         out += pad + "- ";
         EmitYaml(v, indent + 2, out, true);
       } else {
-        out += fmt::format("{}- {}\n", pad, v.is_array() ? v.dump() : scalar(v));
+        out += fmt::format("{}- {}\n", pad, Flow(v));
       }
     }
   } else {
-    out += pad + scalar(j) + "\n";
+    out += pad + Scalar(j) + "\n";
   }
 }
 

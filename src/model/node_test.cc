@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace strake::model {
 namespace {
 
@@ -192,6 +195,35 @@ TEST(ToYamlTest, StringsThatReadAsOtherTypesAreQuoted) {
   auto docs = ParseYaml(yaml, "y");
   ASSERT_TRUE(docs) << docs.error().message << "\n" << yaml;
   EXPECT_EQ(ToJson((*docs)[0].root), j) << yaml;
+}
+
+// Found by fuzz/fuzz_yaml: a string with a control character ("\0" in a
+// double-quoted YAML string, "\u0000" in JSON) was written plain and the
+// output did not parse ("control characters are not allowed"). Every
+// string reads back as itself: what YAML may not hold raw is escaped, in
+// keys and in lists inside lists too.
+TEST(ToYamlTest, ControlCharactersAndLineSeparatorsAreEscaped) {
+  Json j = Json::object();
+  const std::vector<std::string> strings = {std::string("a\0b", 3),
+                                            "\x01\x1f\x7f",
+                                            "tab\there",
+                                            "cr\rlf",
+                                            "nel\xC2\x85",
+                                            "c1\xC2\x9F",
+                                            "ls\xE2\x80\xA8ps\xE2\x80\xA9",
+                                            "\xEF\xBB\xBF"
+                                            "bom",
+                                            "...",
+                                            "?x",
+                                            "caf\xC3\xA9"};
+  for (const auto& s : strings) j[s] = s;
+  j["<<"] = Json{{"merge", "key"}};
+  j["nested"] = Json::array({Json::array({strings[0], strings[6], Json{{strings[1], 1}}})});
+  std::string yaml = ToYaml(j);
+  auto docs = ParseYaml(yaml, "y");
+  ASSERT_TRUE(docs) << docs.error().message << "\n" << yaml;
+  EXPECT_EQ(ToJson((*docs)[0].root), j) << yaml;
+  EXPECT_NE(yaml.find("caf\xC3\xA9: caf\xC3\xA9"), std::string::npos) << yaml;  // still plain
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -116,7 +117,8 @@ Result<std::vector<Token>> Lex(std::string_view s) {
               v += '"';
               break;
             default:
-              return Failf("col {}: unknown escape \\{} in string", j + 1, e);
+              return Failf("col {}: unknown escape \\{} in string", j + 1,
+                           s.substr(j + 1, std::max<size_t>(1, Utf8CharLength(s.substr(j + 1)))));
           }
           j += 2;
           continue;
@@ -151,7 +153,9 @@ Result<std::vector<Token>> Lex(std::string_view s) {
       ++i;
       continue;
     }
-    return Failf("col {}: unexpected character {}", col, Quote(std::string(1, c)));
+    // The whole character, not its first byte: `≥` is one character to whoever wrote it.
+    size_t len = std::max<size_t>(1, Utf8CharLength(s.substr(i)));
+    return Failf("col {}: unexpected character {}", col, Quote(s.substr(i, len)));
   }
   out.push_back(Token{Tok::kEnd, "", {}, static_cast<int>(s.size()) + 1});
   return out;

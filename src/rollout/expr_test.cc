@@ -175,6 +175,22 @@ TEST(ExprTest, CompileErrorsNameTheColumn) {
   EXPECT_FALSE(Expr::Compile("99999999999999999999"));
 }
 
+// Found by fuzz/fuzz_expr: a character outside ASCII (unexpected, or after
+// a backslash in a string) was reported by its first byte, a message that
+// is not UTF-8, and the API's 422 for the AnalysisTemplate became a 500
+// (the JSON body threw). The whole character is named.
+TEST(ExprTest, AnUnexpectedCharacterIsNamedWhole) {
+  auto ge = Expr::Compile("result \xE2\x89\xA5 0.95");
+  ASSERT_FALSE(ge);
+  EXPECT_EQ(ge.error().message, "col 8: unexpected character \"\xE2\x89\xA5\"");
+  auto escape = Expr::Compile("'\\\xC3\xA9'");
+  ASSERT_FALSE(escape);
+  EXPECT_EQ(escape.error().message, "col 2: unknown escape \\\xC3\xA9 in string");
+  auto raw = Expr::Compile("result \xFF");
+  ASSERT_FALSE(raw);
+  EXPECT_EQ(raw.error().message, "col 8: unexpected character \"\xEF\xBF\xBD\"");
+}
+
 TEST(ExprTest, EvaluationErrorsAreClear) {
   Vars vars{{"result", Value::array({1})}};
   EXPECT_EQ(EvalError("resutl[0] > 0", vars),

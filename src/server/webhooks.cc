@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kDeliveryScope = "webhook-delivery";
 
 // The clone URLs a payload names, by forge.
-std::vector<std::string> PayloadUrls(const std::string& forge, const Json& body) {
+std::vector<std::string> UrlsOf(const std::string& forge, const Json& body) {
   std::vector<std::string> out;
   auto add = [&](const Json& obj, std::initializer_list<const char*> fields) {
     if (!obj.is_object()) return;
@@ -55,9 +55,27 @@ std::string Webhooks::NormalizeUrl(const std::string& url) {
     std::string host = ToLower(rest.substr(0, slash));
     u = lower + "://" + host + (slash == std::string::npos ? "" : rest.substr(slash));
   }
-  while (!u.empty() && u.back() == '/') u.pop_back();
-  if (EndsWith(u, ".git")) u.resize(u.size() - 4);
-  return u;
+  // "shop/.git/" and "shop.git/" are "shop": slashes and ".git" in any order.
+  while (true) {
+    if (!u.empty() && u.back() == '/') {
+      u.pop_back();
+    } else if (EndsWith(u, ".git")) {
+      u.resize(u.size() - 4);
+    } else {
+      return u;
+    }
+  }
+}
+
+Result<std::vector<std::string>> Webhooks::PayloadUrls(const std::string& forge,
+                                                       const std::string& body) {
+  if (!JsonDepthWithin(body, 64)) return Fail(ErrorCode::kInvalid, "the payload nests too deep");
+  Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Fail(ErrorCode::kInvalid, "the payload is not a JSON object");
+  std::vector<std::string> urls;
+  for (const auto& u : UrlsOf(forge, j)) urls.push_back(NormalizeUrl(u));
+  return urls;
 }
 
 Webhooks::Webhooks(store::Store& store, const Clock& clock,
@@ -117,20 +135,16 @@ Response Webhooks::Handle(const Request& req) {
                                                : "X-Strake-Signature-256";
     return Answer(d, 401, fmt::format("the delivery is not signed: {} is missing", header));
   }
-  if (!JsonDepthWithin(req.body, 64)) return Answer(d, 400, "the payload nests too deep");
-  Json body = Json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object())
-    return Answer(d, 400, "the payload is not a JSON object");
+  auto urls = PayloadUrls(d.forge, req.body);
+  if (!urls) return Answer(d, 400, urls.error().message);
 
   // The Repositories the payload names.
-  std::vector<std::string> urls;
-  for (const auto& u : PayloadUrls(d.forge, body)) urls.push_back(NormalizeUrl(u));
   auto repos = store_.List("Repository", "");
   if (!repos) return ErrorResponse(repos.error());
   bool any_named = false;
   for (const auto& r : *repos) {
     std::string url = NormalizeUrl(r.object.value("spec", Json::object()).value("url", ""));
-    if (std::find(urls.begin(), urls.end(), url) == urls.end()) continue;
+    if (std::find(urls->begin(), urls->end(), url) == urls->end()) continue;
     any_named = true;
     auto decoded = model::DecodeObject(r.object, "repository");
     if (!decoded) continue;

@@ -56,6 +56,15 @@ class Webhooks {
   // slash or ".git".
   static std::string NormalizeUrl(const std::string& url);
 
+  // The repository URLs a payload of `forge` names, normalised: github,
+  // gitea and generic repository.{clone_url,ssh_url,html_url,git_url,url};
+  // gitlab project.{git_http_url,git_ssh_url,web_url,http_url,ssh_url} and
+  // repository.{git_http_url,git_ssh_url,homepage,url}. An error when the
+  // body is not a JSON object or nests deeper than 64. Pure; the part of a
+  // delivery that reads the payload before anything is verified.
+  static Result<std::vector<std::string>> PayloadUrls(const std::string& forge,
+                                                      const std::string& body);
+
  private:
   Response Answer(WebhookDelivery& d, int status, const std::string& message);
   // A verified delivery, from its duplicate check on.

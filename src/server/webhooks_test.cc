@@ -222,6 +222,9 @@ TEST(WebhookUrlTest, NormalizesTheWaysAUrlIsWritten) {
   EXPECT_EQ(Webhooks::NormalizeUrl("https://bob:pw@github.com/acme/shop"),
             "https://github.com/acme/shop");
   EXPECT_EQ(Webhooks::NormalizeUrl("file:///srv/git/apps.git"), "file:///srv/git/apps");
+  // Found by fuzz/fuzz_webhook: removing ".git" left a trailing slash.
+  EXPECT_EQ(Webhooks::NormalizeUrl("https://github.com/acme/shop/.git/"),
+            "https://github.com/acme/shop");
 }
 
 }  // namespace
