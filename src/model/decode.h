@@ -34,8 +34,4 @@ Result<Resource> DecodeObject(const Json& object, const std::string& origin);
 // True when files of `kind` can be read (every applied kind of model/kinds.h).
 bool HasDecoder(std::string_view kind);
 
-// Round trip through the store: specs saved as JSON decode the same way.
-Result<PipelineSpec> DecodePipelineSpec(const Json& j);
-Json EncodeParams(const std::vector<Param>& params);
-
 }  // namespace strake::model

@@ -17,9 +17,9 @@
 
 #include "base/duration.h"
 #include "base/strings.h"
+#include "model/core.h"
 #include "model/diag.h"
 #include "model/node.h"
-#include "model/tekton.h"
 
 namespace strake::model {
 

@@ -1,7 +1,7 @@
 #include "model/gitops.h"
 
 #include "base/strings.h"
-#include "model/gitops_decode.h"
+#include "model/decoders.h"
 
 namespace strake::model {
 
@@ -51,8 +51,6 @@ void CheckRepoPath(Ctx& ctx, const Node& n, const std::string& path, const std::
     }
   }
 }
-
-}  // namespace
 
 ApplicationSpec DecodeApplicationSpecNode(Ctx& ctx, const Node& spec) {
   Fields f(ctx, spec, "spec");
@@ -234,6 +232,21 @@ RepositorySpec DecodeRepositorySpecNode(Ctx& ctx, const Node& spec) {
     if (const Node* v = sf.Need("name")) r.webhook_secret_ref = ctx.Str(*v, sf.Sub("name"));
   }
   return r;
+}
+
+}  // namespace
+
+bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r) {
+  f.Get("operation");  // Argo CD's way of asking for a sync; strake has its own verbs
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Application{r.meta, DecodeApplicationSpecNode(ctx, spec)};
+  });
+}
+
+bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Repository{r.meta, DecodeRepositorySpecNode(ctx, spec)};
+  });
 }
 
 }  // namespace strake::model

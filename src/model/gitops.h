@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/duration.h"
-#include "model/tekton.h"
+#include "model/core.h"
 
 namespace strake::model {
 

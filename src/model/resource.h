@@ -4,9 +4,11 @@
 #include <string>
 #include <variant>
 
-#include "model/delivery.h"
+#include "model/core.h"
 #include "model/gitops.h"
+#include "model/rollouts.h"
 #include "model/tekton.h"
+#include "model/workloads.h"
 
 namespace strake::model {
 

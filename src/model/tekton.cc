@@ -1,5 +1,17 @@
 #include "model/tekton.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "base/duration.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+#include "model/decoders.h"
+
 namespace strake::model {
 
 const char* ParamTypeName(ParamType t) {
@@ -41,6 +53,753 @@ ParamValue ParamValue::FromJson(const Json& j) {
     v.str = j.is_string() ? j.get<std::string>() : j.dump();
   }
   return v;
+}
+
+namespace {
+
+// Cluster-only fields: accepted, reported once as ignored.
+const std::set<std::string> kIgnoredStep = {"computeResources",        "resources",
+                                            "securityContext",         "imagePullPolicy",
+                                            "volumeDevices",           "terminationMessagePath",
+                                            "terminationMessagePolicy"};
+const std::set<std::string> kIgnoredRun = {"serviceAccountName", "serviceAccountNames",
+                                           "podTemplate", "managedBy", "taskRunTemplate"};
+
+bool IsVariableName(std::string_view s) {
+  // Tekton param/result/workspace names: alphanumerics, '-', '_', '.', starting alpha or '_'.
+  // Results and workspaces become file names: at most 253 characters.
+  if (s.empty() || s.size() > 253) return false;
+  char c0 = s[0];
+  if (!(std::isalpha(static_cast<unsigned char>(c0)) || c0 == '_')) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A workspace name is a directory's name too: a variable name of at most 63.
+bool IsWorkspaceName(std::string_view s) { return s.size() <= 63 && IsVariableName(s); }
+
+ParamType DecodeParamType(Ctx& ctx, const Node* n, const std::string& path) {
+  if (!n) return ParamType::kString;
+  std::string t = ctx.Str(*n, path);
+  if (t.empty() || t == "string") return ParamType::kString;
+  if (t == "array") return ParamType::kArray;
+  if (t == "object") return ParamType::kObject;
+  ctx.Error(*n, path,
+            fmt::format("unknown type \"{}\" (one of string, array, object){}", t,
+                        DidYouMean(t, {"string", "array", "object"})));
+  return ParamType::kString;
+}
+
+ParamValue DecodeParamValue(Ctx& ctx, const Node& n, const std::string& path) {
+  ParamValue v;
+  if (n.IsSeq()) {
+    v.type = ParamType::kArray;
+    v.arr = ctx.StrList(n, path);
+  } else if (n.IsMap()) {
+    v.type = ParamType::kObject;
+    v.obj = ctx.StrMap(n, path);
+  } else {
+    v.str = n.IsNull() ? "" : n.scalar;
+  }
+  return v;
+}
+
+std::vector<ParamSpec> DecodeParamSpecs(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<ParamSpec> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    ParamSpec s;
+    s.origin = ctx.At(item, p);
+    if (const Node* name = f.Need("name")) {
+      s.name = ctx.Str(*name, f.Sub("name"));
+      if (!IsVariableName(s.name)) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("invalid param name \"{}\"", s.name));
+      } else if (!seen.insert(s.name).second) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("duplicate param \"{}\"", s.name));
+      }
+    }
+    s.type = DecodeParamType(ctx, f.Get("type"), f.Sub("type"));
+    s.description = f.Str("description");
+    if (const Node* props = f.Get("properties")) {
+      if (props->IsMap()) {
+        for (const auto& [k, v] : props->map) {
+          s.properties.push_back(k.scalar);
+          Fields pf(ctx, v, f.Sub("properties") + "." + k.scalar);
+          if (const Node* t = pf.Get("type")) {
+            if (ctx.Str(*t, pf.Sub("type")) != "string") {
+              ctx.Error(*t, pf.Sub("type"), "object properties must be of type string");
+            }
+          }
+        }
+      } else {
+        ctx.Error(*props, f.Sub("properties"), "expected a mapping");
+      }
+    }
+    if (const Node* e = f.Get("enum")) s.enum_values = ctx.StrList(*e, f.Sub("enum"));
+    if (const Node* d = f.Get("default")) {
+      s.default_value = DecodeParamValue(ctx, *d, f.Sub("default"));
+      if (s.default_value->type != s.type) {
+        ctx.Error(*d, f.Sub("default"),
+                  fmt::format("default is a {} but the param is of type {}",
+                              ParamTypeName(s.default_value->type), ParamTypeName(s.type)));
+      }
+    }
+    if (!s.properties.empty() && s.type != ParamType::kObject) {
+      ctx.Error(item, f.Sub("properties"), "properties are only for params of type object");
+    }
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
+std::vector<Param> DecodeParams(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<Param> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    Param param;
+    param.origin = ctx.At(item, p);
+    if (const Node* name = f.Need("name")) {
+      param.name = ctx.Str(*name, f.Sub("name"));
+      if (!seen.insert(param.name).second) {
+        ctx.Error(*name, f.Sub("name"), fmt::format("duplicate param \"{}\"", param.name));
+      }
+    }
+    if (const Node* v = f.Get("value")) {
+      param.value = DecodeParamValue(ctx, *v, f.Sub("value"));
+    } else if (f.ok()) {
+      ctx.Error(item, f.Sub("value"), "required field is missing");
+    }
+    out.push_back(std::move(param));
+  });
+  return out;
+}
+
+std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<VolumeMount> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    VolumeMount m;
+    if (const Node* v = f.Need("name")) {
+      m.name = ctx.Str(*v, f.Sub("name"));
+      ctx.CheckName(*v, f.Sub("name"), m.name, Ctx::NameRule::kDnsLabel);
+    }
+    if (const Node* v = f.Need("mountPath")) {
+      m.mount_path = ctx.Str(*v, f.Sub("mountPath"));
+      if (!StartsWith(m.mount_path, "/")) {
+        ctx.Error(*v, f.Sub("mountPath"), "must be an absolute path");
+      }
+    }
+    if (const Node* v = f.Get("subPath")) {
+      m.sub_path = ctx.Str(*v, f.Sub("subPath"));
+      ctx.CheckName(*v, f.Sub("subPath"), m.sub_path, Ctx::NameRule::kLocalPath);
+    }
+    if (const Node* v = f.Get("readOnly")) m.read_only = ctx.Bool(*v, f.Sub("readOnly"));
+    f.Ignore({"mountPropagation"});
+    out.push_back(std::move(m));
+  });
+  return out;
+}
+
+enum class StepKind { kStep, kSidecar, kTemplate };
+
+Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind) {
+  Fields f(ctx, n, path);
+  Step s;
+  s.origin = ctx.At(n, path);
+  if (kind != StepKind::kTemplate) {
+    if (const Node* v = f.Get("name")) {
+      s.name = ctx.Str(*v, f.Sub("name"));
+      if (!s.name.empty() && !IsDnsLabel(s.name)) {
+        ctx.Error(*v, f.Sub("name"),
+                  fmt::format("invalid name \"{}\": must be a DNS label (lower case "
+                              "alphanumerics and '-')",
+                              s.name));
+      }
+    }
+    if (const Node* v = f.Get("script")) s.script = ctx.Str(*v, f.Sub("script"));
+  }
+  s.image = f.Str("image");
+  if (const Node* v = f.Get("command")) s.command = ctx.StrList(*v, f.Sub("command"));
+  if (const Node* v = f.Get("args")) s.args = ctx.StrList(*v, f.Sub("args"));
+  s.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
+  s.working_dir = f.Str("workingDir");
+  s.volume_mounts = DecodeVolumeMounts(ctx, f.Get("volumeMounts"), f.Sub("volumeMounts"));
+  f.Ignore(kIgnoredStep);
+  f.Ignore({"displayName"}, "is for display on a cluster's dashboard");
+  f.NotSupported("envFrom", "envFrom; list the variables in env with valueFrom");
+  if (kind == StepKind::kStep) {
+    if (const Node* v = f.Get("timeout")) s.timeout = ctx.Duration(*v, f.Sub("timeout"));
+    if (const Node* v = f.Get("onError")) {
+      s.on_error = ctx.Str(*v, f.Sub("onError"));
+      if (s.on_error != "continue" && s.on_error != "stopAndFail") {
+        ctx.Error(*v, f.Sub("onError"),
+                  fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}", s.on_error,
+                              DidYouMean(s.on_error, {"continue", "stopAndFail"})));
+      }
+    }
+    f.NotSupported("stdoutConfig", "stdoutConfig; step logs are kept by strake");
+    f.NotSupported("stderrConfig", "stderrConfig; step logs are kept by strake");
+    f.NotSupported("ref", "StepActions (step ref)");
+    f.NotSupported("params", "StepAction params");
+    f.NotSupported("results", "step results");
+    f.NotSupported("when", "step-level when");
+    f.NotSupported("workspaces", "step-level workspaces; every task workspace is visible");
+  }
+  if (kind == StepKind::kSidecar) {
+    f.NotSupported("readinessProbe", "sidecar readiness probes");
+    f.NotSupported("livenessProbe", "sidecar liveness probes");
+    f.NotSupported("startupProbe", "sidecar startup probes");
+    f.Ignore({"ports"});
+  }
+  if (kind == StepKind::kStep && s.script.empty() && s.command.empty() && s.args.empty() &&
+      f.ok()) {
+    ctx.Error(n, path, "a step needs script, command or args");
+  }
+  if (!s.script.empty() && !s.command.empty()) {
+    ctx.Error(n, f.Sub("script"), "script cannot be used with command");
+  }
+  return s;
+}
+
+std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::string& path,
+                                           bool embedded) {
+  Fields f(ctx, n, path);
+  if (!f.ok()) return std::nullopt;
+  TaskSpec t;
+  t.description = f.Str("description");
+  f.Get("displayName");
+  if (embedded) {
+    if (const Node* m = f.Get("metadata")) {
+      Fields mf(ctx, *m, f.Sub("metadata"));
+      mf.Get("labels");
+      mf.Get("annotations");
+    }
+    f.NotSupported("apiVersion", "custom tasks (apiVersion/kind in taskSpec)");
+    f.NotSupported("kind", "custom tasks (apiVersion/kind in taskSpec)");
+    f.NotSupported("spec", "custom task spec");
+  }
+  t.params = DecodeParamSpecs(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    std::set<std::string> seen;
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& p) {
+      Fields wf(ctx, item, p);
+      WorkspaceDecl w;
+      if (const Node* v = wf.Need("name")) {
+        w.name = ctx.Str(*v, wf.Sub("name"));
+        if (!IsWorkspaceName(w.name)) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("invalid workspace name {}", Quote(w.name)));
+        } else if (!seen.insert(w.name).second) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
+        }
+      }
+      w.description = wf.Str("description");
+      w.mount_path = wf.Str("mountPath");
+      if (w.mount_path.empty()) w.mount_path = "/workspace/" + w.name;
+      if (const Node* v = wf.Get("readOnly")) w.read_only = ctx.Bool(*v, wf.Sub("readOnly"));
+      if (const Node* v = wf.Get("optional")) w.optional = ctx.Bool(*v, wf.Sub("optional"));
+      t.workspaces.push_back(std::move(w));
+    });
+  }
+  if (const Node* rs = f.Get("results")) {
+    std::set<std::string> seen;
+    ctx.List(*rs, f.Sub("results"), [&](const Node& item, const std::string& p) {
+      Fields rf(ctx, item, p);
+      ResultSpec r;
+      if (const Node* v = rf.Need("name")) {
+        r.name = ctx.Str(*v, rf.Sub("name"));
+        if (!IsVariableName(r.name)) {
+          ctx.Error(*v, rf.Sub("name"), fmt::format("invalid result name \"{}\"", r.name));
+        } else if (!seen.insert(r.name).second) {
+          ctx.Error(*v, rf.Sub("name"), fmt::format("duplicate result \"{}\"", r.name));
+        }
+      }
+      r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
+      r.description = rf.Str("description");
+      if (const Node* props = rf.Get("properties"); props && props->IsMap()) {
+        for (const auto& [k, v] : props->map) r.properties.push_back(k.scalar);
+      }
+      rf.NotSupported("value", "result value (step results)");
+      t.results.push_back(std::move(r));
+    });
+  }
+  if (const Node* steps = f.Need("steps")) {
+    std::set<std::string> seen;
+    ctx.List(*steps, f.Sub("steps"), [&](const Node& item, const std::string& p) {
+      Step s = DecodeStep(ctx, item, p, StepKind::kStep);
+      if (!s.name.empty() && !seen.insert(s.name).second) {
+        ctx.Error(item, p + ".name", fmt::format("duplicate step \"{}\"", s.name));
+      }
+      t.steps.push_back(std::move(s));
+    });
+    if (steps->IsSeq() && steps->seq.empty()) {
+      ctx.Error(*steps, f.Sub("steps"), "a task needs at least one step");
+    }
+  }
+  if (const Node* st = f.Get("stepTemplate")) {
+    t.step_template = DecodeStep(ctx, *st, f.Sub("stepTemplate"), StepKind::kTemplate);
+  }
+  if (const Node* sc = f.Get("sidecars")) {
+    ctx.List(*sc, f.Sub("sidecars"), [&](const Node& item, const std::string& p) {
+      t.sidecars.push_back(DecodeStep(ctx, item, p, StepKind::kSidecar));
+    });
+  }
+  if (const Node* vols = f.Get("volumes")) {
+    ctx.List(*vols, f.Sub("volumes"), [&](const Node& item, const std::string& p) {
+      Fields vf(ctx, item, p);
+      Volume v;
+      if (const Node* x = vf.Need("name")) {
+        v.name = ctx.Str(*x, vf.Sub("name"));
+        ctx.CheckName(*x, vf.Sub("name"), v.name, Ctx::NameRule::kDnsLabel);
+      }
+      int kinds = 0;
+      if (const Node* x = vf.Get("emptyDir")) {
+        Fields ef(ctx, *x, vf.Sub("emptyDir"));
+        ef.Ignore({"medium", "sizeLimit"});
+        v.kind = Volume::Kind::kEmptyDir;
+        ++kinds;
+      }
+      if (const Node* x = vf.Get("configMap")) {
+        Fields cf(ctx, *x, vf.Sub("configMap"));
+        if (const Node* nm = cf.Need("name")) {
+          v.source = ctx.Str(*nm, cf.Sub("name"));
+          ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
+        }
+        if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
+        cf.Ignore({"defaultMode"});
+        cf.NotSupported("items", "items on task volumes");
+        v.kind = Volume::Kind::kConfigMap;
+        ++kinds;
+      }
+      if (const Node* x = vf.Get("secret")) {
+        Fields sf(ctx, *x, vf.Sub("secret"));
+        if (const Node* nm = sf.Need("secretName")) {
+          v.source = ctx.Str(*nm, sf.Sub("secretName"));
+          ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
+        }
+        if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
+        sf.Ignore({"defaultMode"});
+        sf.NotSupported("items", "items on task volumes");
+        v.kind = Volume::Kind::kSecret;
+        ++kinds;
+      }
+      for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
+        vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
+      }
+      if (kinds != 1 && vf.ok()) {
+        ctx.Error(item, p, "a volume needs exactly one of emptyDir, configMap, secret");
+      }
+      t.volumes.push_back(std::move(v));
+    });
+  }
+  if (const Node* c = f.Get("cache")) {
+    Fields cf(ctx, *c, f.Sub("cache"));
+    t.cache.enabled = true;
+    if (const Node* v = cf.Get("enabled")) t.cache.enabled = ctx.Bool(*v, cf.Sub("enabled"));
+    if (const Node* v = cf.Get("inputs")) t.cache.inputs = ctx.StrList(*v, cf.Sub("inputs"));
+    if (const Node* v = cf.Get("params")) t.cache.params = ctx.StrList(*v, cf.Sub("params"));
+    if (const Node* v = cf.Get("outputs")) t.cache.outputs = ctx.StrList(*v, cf.Sub("outputs"));
+    for (const auto& [field, list] :
+         {std::pair{"inputs", &t.cache.inputs}, std::pair{"outputs", &t.cache.outputs}}) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        const std::string& e = (*list)[i];
+        size_t colon = e.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == e.size()) {
+          ctx.Error(*c, fmt::format("{}.{}[{}]", f.Sub("cache"), field, i),
+                    fmt::format("\"{}\" must be WORKSPACE:PATH, as in \"source:src/**\"", e));
+        } else if (e.find("..") != std::string::npos || e[colon + 1] == '/') {
+          ctx.Error(*c, fmt::format("{}.{}[{}]", f.Sub("cache"), field, i),
+                    fmt::format("\"{}\": the path must stay inside the workspace", e));
+        }
+      }
+    }
+  }
+  f.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  return t;
+}
+
+std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<WhenExpression> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    WhenExpression w;
+    w.origin = ctx.At(item, p);
+    f.NotSupported("cel", "CEL when expressions; use input/operator/values");
+    if (const Node* v = f.Need("input")) w.input = ctx.Str(*v, f.Sub("input"));
+    if (const Node* v = f.Need("operator")) {
+      w.op = ctx.Str(*v, f.Sub("operator"));
+      if (w.op != "in" && w.op != "notin") {
+        ctx.Error(*v, f.Sub("operator"),
+                  fmt::format("operator must be \"in\" or \"notin\", found \"{}\"{}", w.op,
+                              DidYouMean(w.op, {"in", "notin"})));
+      }
+    }
+    if (const Node* v = f.Need("values")) {
+      w.values = ctx.StrList(*v, f.Sub("values"));
+      if (v->IsSeq() && v->seq.empty()) ctx.Error(*v, f.Sub("values"), "must not be empty");
+    }
+    out.push_back(std::move(w));
+  });
+  return out;
+}
+
+PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  PipelineTask t;
+  t.origin = ctx.At(n, path);
+  if (const Node* v = f.Need("name")) {
+    t.name = ctx.Str(*v, f.Sub("name"));
+    if (!IsDnsLabel(t.name)) {
+      ctx.Error(*v, f.Sub("name"),
+                fmt::format("invalid task name \"{}\": must be a DNS label (lower case "
+                            "alphanumerics and '-', at most 63)",
+                            t.name));
+    }
+  }
+  f.Get("displayName");
+  f.Get("description");
+  const Node* ref = f.Get("taskRef");
+  const Node* spec = f.Get("taskSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, f.Sub("taskRef"));
+    t.task_ref = rf.Str("name");
+    if (const Node* k = rf.Get("kind")) {
+      std::string kind = ctx.Str(*k, rf.Sub("kind"));
+      if (kind != "Task" && kind != "ClusterTask") {
+        ctx.Error(*k, rf.Sub("kind"),
+                  fmt::format("not supported: custom task kind \"{}\" (Task is)", kind));
+      }
+    }
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+    if (t.task_ref.empty() && rf.ok()) {
+      ctx.Error(*ref, rf.Sub("name"), "required field is missing");
+    }
+  }
+  if (spec) t.task_spec = DecodeTaskSpecNode(ctx, *spec, f.Sub("taskSpec"), true);
+  f.NotSupported("pipelineRef", "pipelines in pipelines");
+  f.NotSupported("pipelineSpec", "pipelines in pipelines");
+  f.NotSupported("onError", "onError on pipeline tasks");
+  if (!ref && !spec && f.ok()) ctx.Error(n, path, "a task needs taskRef or taskSpec");
+  if (ref && spec) ctx.Error(n, path, "taskRef and taskSpec cannot both be set");
+  if (const Node* v = f.Get("runAfter")) {
+    t.run_after = ctx.StrList(*v, f.Sub("runAfter"));
+    for (const auto& item : v->seq) t.run_after_marks.push_back(item.mark);
+  }
+  t.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& p) {
+      Fields wf(ctx, item, p);
+      WorkspacePipelineTaskBinding b;
+      if (const Node* v = wf.Need("name")) b.name = ctx.Str(*v, wf.Sub("name"));
+      b.workspace = wf.Str("workspace");
+      if (b.workspace.empty()) b.workspace = b.name;  // Tekton: defaults to the same name
+      if (const Node* v = wf.Get("subPath")) {
+        b.sub_path = ctx.Str(*v, wf.Sub("subPath"));
+        ctx.CheckName(*v, wf.Sub("subPath"), b.sub_path, Ctx::NameRule::kLocalPath);
+      }
+      t.workspaces.push_back(std::move(b));
+    });
+  }
+  t.when = DecodeWhen(ctx, f.Get("when"), f.Sub("when"));
+  if (const Node* v = f.Get("retries")) t.retries = ctx.Int(*v, f.Sub("retries"), 0, 1000);
+  if (const Node* v = f.Get("timeout")) t.timeout = ctx.Duration(*v, f.Sub("timeout"));
+  if (const Node* m = f.Get("matrix")) {
+    Fields mf(ctx, *m, f.Sub("matrix"));
+    Matrix mx;
+    mx.params = DecodeParams(ctx, mf.Get("params"), mf.Sub("params"));
+    for (size_t i = 0; i < mx.params.size(); ++i) {
+      if (mx.params[i].value.type != ParamType::kArray) {
+        ctx.Error(*m, fmt::format("{}.params[{}].value", mf.Sub("matrix"), i),
+                  "matrix params must be arrays");
+      }
+    }
+    if (const Node* inc = mf.Get("include")) {
+      ctx.List(*inc, mf.Sub("include"), [&](const Node& item, const std::string& p) {
+        Fields incf(ctx, item, p);
+        MatrixInclude mi;
+        mi.name = incf.Str("name");
+        mi.params = DecodeParams(ctx, incf.Get("params"), incf.Sub("params"));
+        mx.include.push_back(std::move(mi));
+      });
+    }
+    t.matrix = std::move(mx);
+  }
+  return t;
+}
+
+std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
+                                                   const std::string& path) {
+  Fields f(ctx, n, path);
+  if (!f.ok()) return std::nullopt;
+  PipelineSpec p;
+  p.description = f.Str("description");
+  f.Get("displayName");
+  p.params = DecodeParamSpecs(ctx, f.Get("params"), f.Sub("params"));
+  if (const Node* ws = f.Get("workspaces")) {
+    std::set<std::string> seen;
+    ctx.List(*ws, f.Sub("workspaces"), [&](const Node& item, const std::string& ip) {
+      Fields wf(ctx, item, ip);
+      PipelineWorkspaceDecl w;
+      if (const Node* v = wf.Need("name")) {
+        w.name = ctx.Str(*v, wf.Sub("name"));
+        if (!IsWorkspaceName(w.name)) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("invalid workspace name {}", Quote(w.name)));
+        } else if (!seen.insert(w.name).second) {
+          ctx.Error(*v, wf.Sub("name"), fmt::format("duplicate workspace \"{}\"", w.name));
+        }
+      }
+      w.description = wf.Str("description");
+      if (const Node* v = wf.Get("optional")) w.optional = ctx.Bool(*v, wf.Sub("optional"));
+      p.workspaces.push_back(std::move(w));
+    });
+  }
+  if (const Node* ts = f.Need("tasks")) {
+    p.tasks.reserve(ts->seq.size());  // A pipeline may have 10,000 tasks: no growth copies.
+    ctx.List(*ts, f.Sub("tasks"), [&](const Node& item, const std::string& ip) {
+      p.tasks.push_back(DecodePipelineTask(ctx, item, ip));
+    });
+    if (ts->IsSeq() && ts->seq.empty()) ctx.Error(*ts, f.Sub("tasks"), "must not be empty");
+  }
+  if (const Node* fs = f.Get("finally")) {
+    ctx.List(*fs, f.Sub("finally"), [&](const Node& item, const std::string& ip) {
+      p.finally.push_back(DecodePipelineTask(ctx, item, ip));
+    });
+  }
+  if (const Node* rs = f.Get("results")) {
+    ctx.List(*rs, f.Sub("results"), [&](const Node& item, const std::string& ip) {
+      Fields rf(ctx, item, ip);
+      PipelineResult r;
+      if (const Node* v = rf.Need("name")) r.name = ctx.Str(*v, rf.Sub("name"));
+      r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
+      r.description = rf.Str("description");
+      if (const Node* v = rf.Need("value")) r.value = DecodeParamValue(ctx, *v, rf.Sub("value"));
+      p.results.push_back(std::move(r));
+    });
+  }
+  f.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  return p;
+}
+
+std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
+                                                      const std::string& path) {
+  std::vector<WorkspaceBinding> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    WorkspaceBinding b;
+    if (const Node* v = f.Need("name")) b.name = ctx.Str(*v, f.Sub("name"));
+    if (const Node* v = f.Get("subPath")) {
+      b.sub_path = ctx.Str(*v, f.Sub("subPath"));
+      ctx.CheckName(*v, f.Sub("subPath"), b.sub_path, Ctx::NameRule::kLocalPath);
+    }
+    int kinds = 0;
+    if (const Node* v = f.Get("emptyDir")) {
+      Fields ef(ctx, *v, f.Sub("emptyDir"));
+      ef.Ignore({"medium", "sizeLimit"});
+      b.kind = WorkspaceBinding::Kind::kEmptyDir;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("persistentVolumeClaim")) {
+      Fields pf(ctx, *v, f.Sub("persistentVolumeClaim"));
+      if (const Node* c = pf.Need("claimName")) {
+        b.source = ctx.Str(*c, pf.Sub("claimName"));
+        ctx.CheckName(*c, pf.Sub("claimName"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
+      pf.Get("readOnly");
+      b.kind = WorkspaceBinding::Kind::kPersistentVolumeClaim;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("volumeClaimTemplate")) {
+      // Size and storage class only matter on a cluster.
+      ctx.Warning(*v, f.Sub("volumeClaimTemplate"),
+                  "volumeClaimTemplate: a directory kept for the run is used; size and "
+                  "storage class are ignored");
+      b.kind = WorkspaceBinding::Kind::kVolumeClaimTemplate;
+      ++kinds;
+    }
+    auto items = [&](Fields& sf) {
+      if (const Node* it = sf.Get("items")) {
+        ctx.List(*it, sf.Sub("items"), [&](const Node& i, const std::string& ipath) {
+          Fields kf(ctx, i, ipath);
+          KeyToPath k;
+          if (const Node* x = kf.Need("key")) {
+            k.key = ctx.Str(*x, kf.Sub("key"));
+            ctx.CheckName(*x, kf.Sub("key"), k.key, Ctx::NameRule::kConfigMapKey);
+          }
+          if (const Node* x = kf.Need("path")) {
+            k.path = ctx.Str(*x, kf.Sub("path"));
+            // Kubernetes also refuses a path that starts with "..".
+            if (ctx.CheckName(*x, kf.Sub("path"), k.path, Ctx::NameRule::kLocalPath) &&
+                (k.path.empty() || StartsWith(k.path, ".."))) {
+              ctx.Error(*x, kf.Sub("path"), "must not be empty or start with \"..\"");
+            }
+          }
+          kf.Ignore({"mode"});
+          b.items.push_back(std::move(k));
+        });
+      }
+    };
+    if (const Node* v = f.Get("configMap")) {
+      Fields cf(ctx, *v, f.Sub("configMap"));
+      if (const Node* c = cf.Need("name")) {
+        b.source = ctx.Str(*c, cf.Sub("name"));
+        ctx.CheckName(*c, cf.Sub("name"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
+      cf.Ignore({"defaultMode", "optional"});
+      items(cf);
+      b.kind = WorkspaceBinding::Kind::kConfigMap;
+      ++kinds;
+    }
+    if (const Node* v = f.Get("secret")) {
+      Fields sf(ctx, *v, f.Sub("secret"));
+      if (const Node* c = sf.Need("secretName")) {
+        b.source = ctx.Str(*c, sf.Sub("secretName"));
+        ctx.CheckName(*c, sf.Sub("secretName"), b.source, Ctx::NameRule::kDnsSubdomain);
+      }
+      sf.Ignore({"defaultMode", "optional"});
+      items(sf);
+      b.kind = WorkspaceBinding::Kind::kSecret;
+      ++kinds;
+    }
+    f.NotSupported("projected", "projected workspaces");
+    f.NotSupported("csi", "csi workspaces");
+    if (kinds != 1 && f.ok()) {
+      ctx.Error(item, p,
+                "a workspace binding needs exactly one of emptyDir, persistentVolumeClaim, "
+                "volumeClaimTemplate, configMap, secret");
+    }
+    out.push_back(std::move(b));
+  });
+  return out;
+}
+
+}  // namespace
+
+bool DecodeTaskKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+    auto t = DecodeTaskSpecNode(ctx, spec, "spec", false);
+    return Task{r.meta, t.value_or(TaskSpec{})};
+  });
+}
+
+bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+    auto p = DecodePipelineSpecNode(ctx, spec, "spec");
+    return Pipeline{r.meta, p.value_or(PipelineSpec{})};
+  });
+}
+
+// spec of a PipelineRun.
+bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  Fields sf(ctx, *spec, "spec");
+  PipelineRunSpec s;
+  const Node* ref = sf.Get("pipelineRef");
+  const Node* ps = sf.Get("pipelineSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, "spec.pipelineRef");
+    if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Pipeline with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+  }
+  if (ps) s.pipeline_spec = DecodePipelineSpecNode(ctx, *ps, "spec.pipelineSpec");
+  if (!ref && !ps && sf.ok()) ctx.Error(*spec, "spec", "needs pipelineRef or pipelineSpec");
+  if (ref && ps) ctx.Error(*spec, "spec", "pipelineRef and pipelineSpec cannot both be set");
+  s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+  s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+  if (const Node* t = sf.Get("timeouts")) {
+    Fields tf(ctx, *t, "spec.timeouts");
+    if (const Node* v = tf.Get("pipeline"))
+      s.timeouts.pipeline = ctx.Duration(*v, tf.Sub("pipeline"));
+    if (const Node* v = tf.Get("tasks")) s.timeouts.tasks = ctx.Duration(*v, tf.Sub("tasks"));
+    if (const Node* v = tf.Get("finally")) s.timeouts.finally = ctx.Duration(*v, tf.Sub("finally"));
+  }
+  if (r.api_version == "tekton.dev/v1beta1") {
+    if (const Node* v = sf.Get("timeout")) s.timeouts.pipeline = ctx.Duration(*v, "spec.timeout");
+    sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  }
+  if (const Node* v = sf.Get("status")) {
+    s.status = ctx.Str(*v, "spec.status");
+    static const std::vector<std::string> kStatuses = {"Cancelled", "CancelledRunFinally",
+                                                       "StoppedRunFinally", "PipelineRunPending"};
+    if (std::find(kStatuses.begin(), kStatuses.end(), s.status) == kStatuses.end()) {
+      ctx.Error(*v, "spec.status",
+                fmt::format("unknown status \"{}\"{}", s.status, DidYouMean(s.status, kStatuses)));
+    }
+  }
+  sf.Ignore(kIgnoredRun);
+  sf.NotSupported("taskRunSpecs", "taskRunSpecs");
+  r.value = PipelineRun{r.meta, std::move(s)};
+  return true;
+}
+
+// spec of a TaskRun.
+bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  Fields sf(ctx, *spec, "spec");
+  TaskRunSpec s;
+  const Node* ref = sf.Get("taskRef");
+  const Node* ts = sf.Get("taskSpec");
+  if (ref) {
+    Fields rf(ctx, *ref, "spec.taskRef");
+    if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
+    rf.Get("kind");
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
+    rf.NotSupported("params", "remote resolution params");
+    rf.NotSupported("bundle", "Tekton bundles");
+  }
+  if (ts) s.task_spec = DecodeTaskSpecNode(ctx, *ts, "spec.taskSpec", false);
+  if (!ref && !ts && sf.ok()) ctx.Error(*spec, "spec", "needs taskRef or taskSpec");
+  s.params = DecodeParams(ctx, sf.Get("params"), "spec.params");
+  s.workspaces = DecodeWorkspaceBindings(ctx, sf.Get("workspaces"), "spec.workspaces");
+  if (const Node* v = sf.Get("timeout")) s.timeout = ctx.Duration(*v, "spec.timeout");
+  if (const Node* v = sf.Get("retries")) s.retries = ctx.Int(*v, "spec.retries", 0, 1000);
+  if (const Node* v = sf.Get("status")) {
+    s.status = ctx.Str(*v, "spec.status");
+    if (s.status != "TaskRunCancelled") {
+      ctx.Error(*v, "spec.status", "the only status a TaskRun accepts is TaskRunCancelled");
+    }
+  }
+  sf.Get("statusMessage");
+  sf.Ignore(kIgnoredRun);
+  sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
+  sf.NotSupported("debug", "TaskRun debug breakpoints");
+  sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
+  r.value = TaskRun{r.meta, std::move(s)};
+  return true;
+}
+
+Result<PipelineSpec> DecodePipelineSpec(const Json& j) {
+  Diagnostics diags;
+  std::string file = "<stored pipelineSpec>";
+  Ctx ctx(file, diags);
+  Node node = FromJson(j);
+  auto p = DecodePipelineSpecNode(ctx, node, "spec");
+  if (diags.HasErrors() || !p) return Fail(diags.ErrorText());
+  return *p;
+}
+
+Json EncodeParams(const std::vector<Param>& params) {
+  Json a = Json::array();
+  for (const auto& p : params) a.push_back({{"name", p.name}, {"value", p.value.ToJson()}});
+  return a;
 }
 
 }  // namespace strake::model

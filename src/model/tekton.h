@@ -1,4 +1,4 @@
-// Tekton tekton.dev/v1 (and v1beta1) and core v1 kinds as C++ values.
+// Tekton tekton.dev/v1 (and v1beta1) kinds as C++ values.
 //
 // These are the decoded, defaulted forms: field names follow Tekton's Go
 // types. Strings may still hold $(...) references; the pipeline module
@@ -14,18 +14,11 @@
 #include <variant>
 #include <vector>
 
+#include "base/result.h"
+#include "model/core.h"
 #include "model/node.h"
 
 namespace strake::model {
-
-using Millis = std::chrono::milliseconds;
-
-// Where a value came from, for errors found after decoding.
-struct Origin {
-  std::string file;
-  Mark mark;
-  std::string path;
-};
 
 enum class ParamType { kString, kArray, kObject };
 const char* ParamTypeName(ParamType t);
@@ -56,26 +49,6 @@ struct Param {
   std::string name;
   ParamValue value;
   Origin origin;
-};
-
-struct KeyRef {
-  std::string name;
-  std::string key;
-  bool optional = false;
-};
-
-struct EnvVar {
-  std::string name;
-  std::string value;
-  std::optional<KeyRef> config_map_key_ref;
-  std::optional<KeyRef> secret_key_ref;
-};
-
-struct VolumeMount {
-  std::string name;
-  std::string mount_path;
-  std::string sub_path;
-  bool read_only = false;
 };
 
 struct Step {
@@ -216,14 +189,6 @@ struct Timeouts {
   std::optional<Millis> finally;
 };
 
-struct ObjectMeta {
-  std::string name;
-  std::string generate_name;
-  std::string ns = "default";
-  std::map<std::string, std::string> labels;
-  std::map<std::string, std::string> annotations;
-};
-
 struct PipelineRunSpec {
   std::string pipeline_ref;
   std::optional<PipelineSpec> pipeline_spec;
@@ -243,11 +208,6 @@ struct TaskRunSpec {
   std::string status;  // "", TaskRunCancelled
 };
 
-struct ConfigMapData {
-  std::map<std::string, std::string> data;  // Secret data is base64-decoded here
-  bool is_secret = false;
-};
-
 struct Task {
   ObjectMeta meta;
   TaskSpec spec;
@@ -264,12 +224,9 @@ struct TaskRun {
   ObjectMeta meta;
   TaskRunSpec spec;
 };
-struct ConfigMap {
-  ObjectMeta meta;
-  ConfigMapData data;
-};
-struct PersistentVolumeClaim {
-  ObjectMeta meta;
-};
+
+// Round trip through the store: specs saved as JSON decode the same way.
+Result<PipelineSpec> DecodePipelineSpec(const Json& j);
+Json EncodeParams(const std::vector<Param>& params);
 
 }  // namespace strake::model

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "base/result.h"
-#include "model/delivery.h"
+#include "model/rollouts.h"
 #include "rollout/canary.h"
 
 namespace strake::rollout {

@@ -33,7 +33,7 @@
 #include "base/egress.h"
 #include "base/process.h"
 #include "controller/controller.h"
-#include "model/delivery.h"
+#include "model/rollouts.h"
 #include "rollout/expr.h"
 #include "store/store.h"
 

@@ -433,6 +433,12 @@ class SlowProviders : public MetricProviders {
 TEST(MeasurementsTest, ASlowProviderNeverDelaysAnotherRunAndWakesItsOwnWhenDone) {
   SlowProviders providers;
   Measurements ms(providers);
+  // Released on every way out, so the slow measurement's thread ends
+  // before `ms` waits for it.
+  struct ReleaseOnExit {
+    SlowProviders& p;
+    ~ReleaseOnExit() { p.Release(); }
+  } release_on_exit{providers};
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> woken;
@@ -445,25 +451,26 @@ TEST(MeasurementsTest, ASlowProviderNeverDelaysAnotherRunAndWakesItsOwnWhenDone)
   slow.name = "slow";
   model::Metric fast;
   fast.name = "fast";
-  auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(ms.Take("ns/a", slow, {}, 1));
   EXPECT_FALSE(ms.Take("ns/a", slow, {}, 2));  // still running: not started twice
-  EXPECT_FALSE(ms.Take("ns/b", fast, {}, 3));
+  // The fast one is done while the slow one still waits: taken at once when
+  // it finished before Take returned, else on its wake.
+  auto b = ms.Take("ns/b", fast, {}, 3);
   {
     std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return !woken.empty(); }));
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return !woken.empty(); }));
     EXPECT_EQ(woken, std::vector<std::string>{"ns/b"});
   }
-  auto b = ms.Take("ns/b", fast, {}, 4);
+  if (!b) b = ms.Take("ns/b", fast, {}, 4);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->started_ms, 3);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_FALSE(ms.Take("ns/a", slow, {}, 5));  // the slow one is still waiting
   providers.Release();
   {
     std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return woken.size() == 2; }));
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return woken.size() == 2; }));
   }
-  auto a = ms.Take("ns/a", slow, {}, 5);
+  auto a = ms.Take("ns/a", slow, {}, 6);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->started_ms, 1);
 }
@@ -490,10 +497,8 @@ TEST(MeasurementsTest, ACancelledRunsJobIsKilled) {
     return pred();
   };
   ASSERT_TRUE(until(running));
-  auto start = std::chrono::steady_clock::now();
   ms.Cancel("ns/run");
   EXPECT_TRUE(until([&] { return !running(); }));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
 TEST(ProvidersTest, AJobPastItsActiveDeadlineIsAnError) {

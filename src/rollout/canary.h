@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "model/delivery.h"
+#include "model/rollouts.h"
 
 namespace strake::rollout {
 

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "model/delivery.h"
+#include "model/rollouts.h"
 #include "rollout/canary.h"
 
 namespace strake::rollout {

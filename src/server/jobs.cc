@@ -13,7 +13,7 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "gitops/health.h"
-#include "model/delivery.h"
+#include "model/workloads.h"
 #include "rollout/controller.h"
 
 namespace strake::server {

@@ -1,4 +1,4 @@
-#include "model/delivery.h"
+#include "model/rollouts.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@ std::vector<Resource> DecodeText(const std::string& text, Diagnostics& diags) {
   return docs ? Decode(*docs, diags) : std::vector<Resource>{};
 }
 
-TEST(DeliveryDecodeTest, TheCanaryExampleDecodesWithArgoDefaults) {
+TEST(RolloutsDecodeTest, TheCanaryExampleDecodesWithArgoDefaults) {
   auto loaded = LoadFiles({std::string(STRAKE_SOURCE_DIR) + "/examples/rollout-canary.yaml"});
   ASSERT_TRUE(loaded) << loaded.error().message;
   ASSERT_EQ(loaded->resources.size(), 3u);
@@ -44,7 +44,7 @@ TEST(DeliveryDecodeTest, TheCanaryExampleDecodesWithArgoDefaults) {
   EXPECT_EQ(ro->spec.pod.containers[0].readiness->failure_threshold, 3);
 }
 
-TEST(DeliveryDecodeTest, BadStepsNameLineColumnAndPath) {
+TEST(RolloutsDecodeTest, BadStepsNameLineColumnAndPath) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -79,7 +79,7 @@ spec:
       << errors[4];
 }
 
-TEST(DeliveryDecodeTest, AHeaderRouteRegexIsCompiledWhenDecoded) {
+TEST(RolloutsDecodeTest, AHeaderRouteRegexIsCompiledWhenDecoded) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -109,7 +109,7 @@ spec:
       << errors[0];
 }
 
-TEST(DeliveryDecodeTest, StrategyAndSelectorAreChecked) {
+TEST(RolloutsDecodeTest, StrategyAndSelectorAreChecked) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -131,7 +131,7 @@ spec:
       << text;
 }
 
-TEST(DeliveryDecodeTest, RollbackWindowIsDecodedStrictly) {
+TEST(RolloutsDecodeTest, RollbackWindowIsDecodedStrictly) {
   const std::string head = R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
@@ -161,7 +161,7 @@ spec:
       << negative.ErrorText();
 }
 
-TEST(DeliveryDecodeTest, AnalysisProvidersAreStrict) {
+TEST(RolloutsDecodeTest, AnalysisProvidersAreStrict) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
@@ -189,7 +189,7 @@ spec:
       << text;
 }
 
-TEST(DeliveryDecodeTest, StoredSpecsRoundTrip) {
+TEST(RolloutsDecodeTest, StoredSpecsRoundTrip) {
   auto loaded = LoadFiles({std::string(STRAKE_SOURCE_DIR) + "/examples/rollout-canary.yaml"});
   ASSERT_TRUE(loaded);
   auto spec = DecodeRolloutSpec(loaded->resources[2].raw["spec"]);
@@ -203,48 +203,6 @@ TEST(DeliveryDecodeTest, StoredSpecsRoundTrip) {
   auto svc = DecodeService(loaded->resources[0].raw);
   ASSERT_TRUE(svc);
   EXPECT_EQ(svc->meta.name, "hello");
-}
-
-TEST(DeliveryDecodeTest, AJobNeedsARestartPolicyAndACommand) {
-  const char* ok = R"(apiVersion: batch/v1
-kind: Job
-metadata: {name: migrate}
-spec:
-  backoffLimit: 2
-  activeDeadlineSeconds: 60
-  template:
-    spec:
-      restartPolicy: OnFailure
-      containers:
-      - {name: m, image: migrate:1, command: [./migrate], args: [--up]}
-)";
-  Diagnostics diags;
-  auto rs = DecodeText(ok, diags);
-  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
-  const auto* job = std::get_if<Job>(&rs.at(0).value);
-  ASSERT_TRUE(job);
-  EXPECT_EQ(job->backoff_limit, 2);
-  EXPECT_EQ(job->active_deadline_seconds, 60);
-  EXPECT_EQ(job->restart_policy, "OnFailure");
-  EXPECT_EQ(job->pod.containers[0].command, std::vector<std::string>{"./migrate"});
-
-  std::string bad = ok;
-  bad.replace(bad.find("OnFailure"), 9, "Always");
-  const std::string cmd = "command: [./migrate], args: [--up]";
-  bad.replace(bad.find(cmd), cmd.size(), "ports: []");
-  Diagnostics d2;
-  DecodeText(bad, d2);
-  EXPECT_EQ(d2.ErrorText(),
-            "r.yaml:9:22: spec.template.spec.restartPolicy: \"Always\" is not allowed for a Job "
-            "(Never or OnFailure)\n"
-            "r.yaml:8:5: spec.template.spec.containers[0].command: required on the local target: "
-            "it runs this machine's programs, not images");
-}
-
-TEST(DeliveryDecodeTest, IntOrPercentResolvesLikeKubernetes) {
-  EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, true), 3);
-  EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, false), 2);
-  EXPECT_EQ((IntOrPercent{2, false}).Resolve(10, true), 2);
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+// Kubernetes core v1 values shared by every kind strake reads: object
+// metadata, where a decoded value came from, environment variables and
+// their references, volume mounts, and the ConfigMap, Secret and
+// PersistentVolumeClaim kinds. Plain values, copyable, thread-safe once
+// built.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "model/node.h"
+
+namespace strake::model {
+
+using Millis = std::chrono::milliseconds;
+
+// Where a value came from, for errors found after decoding.
+struct Origin {
+  std::string file;
+  Mark mark;
+  std::string path;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string generate_name;
+  std::string ns = "default";
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+struct KeyRef {
+  std::string name;
+  std::string key;
+  bool optional = false;
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  std::optional<KeyRef> config_map_key_ref;
+  std::optional<KeyRef> secret_key_ref;
+};
+
+struct VolumeMount {
+  std::string name;
+  std::string mount_path;
+  std::string sub_path;
+  bool read_only = false;
+};
+
+struct ConfigMapData {
+  std::map<std::string, std::string> data;  // Secret data is base64-decoded here
+  bool is_secret = false;
+};
+
+struct ConfigMap {
+  ObjectMeta meta;
+  ConfigMapData data;
+};
+
+struct PersistentVolumeClaim {
+  ObjectMeta meta;
+};
+
+}  // namespace strake::model

@@ -1,0 +1,73 @@
+// The decoder of each kind, for decode.cc's dispatch table, and the part
+// decoders that several kinds share. Internal to model/: each kind's
+// decoder lives beside its types (tekton.cc, workloads.cc, rollouts.cc,
+// gitops.cc); decode.cc reads metadata and dispatches on the kind.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "model/diag.h"
+#include "model/fields.h"
+#include "model/node.h"
+#include "model/resource.h"
+
+namespace strake::model {
+
+// A decoder of one kind: fills r.value from the document's fields (r.meta
+// is decoded already); false when the document is too broken to yield a
+// resource.
+using KindDecoder = bool (*)(Ctx& ctx, Fields& f, Resource& r);
+
+// The body of the kinds that have one `spec`: r.value = decode(spec).
+template <typename Fn>
+bool WithSpec(Fields& f, Resource& r, Fn decode) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  r.value = decode(*spec);
+  return true;
+}
+
+// A value decoded again from the JSON the store holds (marks are zero, so
+// an error names the field path only).
+template <typename T, typename Fn>
+Result<T> FromStoredJson(const Json& j, Fn decode) {
+  Diagnostics diags;
+  std::string file = "(stored)";
+  Ctx ctx(file, diags);
+  Node n = FromJson(j);
+  T out = decode(ctx, n);
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  return out;
+}
+
+// Tekton (tekton.cc).
+bool DecodeTaskKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r);
+
+// Kubernetes workloads (workloads.cc).
+bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r);
+
+// Argo Rollouts (rollouts.cc); ClusterAnalysisTemplate too.
+bool DecodeRolloutKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeAnalysisRunKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeAnalysisTemplateKind(Ctx& ctx, Fields& f, Resource& r);
+
+// Argo CD (gitops.cc).
+bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
+
+// Parts of a pod that Rollouts and analysis jobs share with the workloads
+// (workloads.cc).
+IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path);
+PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path);
+std::map<std::string, std::string> DecodeSelector(Ctx& ctx, const Node* n, const std::string& path);
+// The selector must select the template's labels, as Kubernetes checks.
+void CheckSelector(Ctx& ctx, const Node& at, const std::string& path,
+                   const std::map<std::string, std::string>& selector, const PodTemplate& pod);
+
+}  // namespace strake::model

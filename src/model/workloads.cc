@@ -1,0 +1,330 @@
+#include "model/workloads.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "model/decoders.h"
+
+namespace strake::model {
+
+int IntOrPercent::Resolve(int total, bool round_up) const {
+  if (!percent) return value;
+  double v = static_cast<double>(total) * value / 100.0;
+  return static_cast<int>(round_up ? std::ceil(v) : std::floor(v));
+}
+
+namespace {
+
+const std::set<std::string> kIgnoredPodSpec = {
+    "serviceAccountName", "nodeSelector",     "affinity",          "tolerations",
+    "securityContext",    "imagePullSecrets", "initContainers",    "volumes",
+    "restartPolicy",      "dnsPolicy",        "priorityClassName", "topologySpreadConstraints"};
+const std::set<std::string> kIgnoredContainer = {
+    "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
+    "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
+
+Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Probe p;
+  int handlers = 0;
+  if (const Node* h = f.Get("httpGet")) {
+    ++handlers;
+    Fields hf(ctx, *h, f.Sub("httpGet"));
+    p.kind = Probe::Kind::kHttpGet;
+    if (const Node* v = hf.Get("path")) p.path = ctx.Str(*v, hf.Sub("path"));
+    if (const Node* v = hf.Need("port")) p.port = ctx.Str(*v, hf.Sub("port"));
+    if (const Node* v = hf.Get("scheme")) {
+      if (ctx.Str(*v, hf.Sub("scheme")) != "HTTP") {
+        ctx.Error(*v, hf.Sub("scheme"), "not supported: only HTTP probes run on the local target");
+      }
+    }
+    hf.Get("host");
+    ctx.List(hf.Get("httpHeaders") ? *hf.Get("httpHeaders") : Node{}, hf.Sub("httpHeaders"),
+             [&](const Node& item, const std::string& ip) {
+               Fields xf(ctx, item, ip);
+               p.http_headers.emplace_back(xf.Str("name"), xf.Str("value"));
+             });
+  }
+  if (const Node* t = f.Get("tcpSocket")) {
+    ++handlers;
+    Fields tf(ctx, *t, f.Sub("tcpSocket"));
+    p.kind = Probe::Kind::kTcpSocket;
+    if (const Node* v = tf.Need("port")) p.port = ctx.Str(*v, tf.Sub("port"));
+    tf.Get("host");
+  }
+  if (const Node* e = f.Get("exec")) {
+    ++handlers;
+    Fields ef(ctx, *e, f.Sub("exec"));
+    p.kind = Probe::Kind::kExec;
+    if (const Node* v = ef.Need("command")) p.command = ctx.StrList(*v, ef.Sub("command"));
+  }
+  f.NotSupported("grpc", "gRPC probes");
+  if (handlers != 1 && f.ok())
+    ctx.Error(n, path, "a probe needs exactly one of httpGet, tcpSocket, exec");
+  auto num = [&](const char* key, int& out, int min) {
+    if (const Node* v = f.Get(key)) out = ctx.Int(*v, f.Sub(key), min, 86400);
+  };
+  num("initialDelaySeconds", p.initial_delay_seconds, 0);
+  num("periodSeconds", p.period_seconds, 1);
+  num("timeoutSeconds", p.timeout_seconds, 1);
+  num("successThreshold", p.success_threshold, 1);
+  num("failureThreshold", p.failure_threshold, 1);
+  f.Get("terminationGracePeriodSeconds");
+  return p;
+}
+
+Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Container c;
+  if (const Node* v = f.Need("name")) c.name = ctx.Str(*v, f.Sub("name"));
+  c.image = f.Str("image");
+  if (const Node* v = f.Get("command")) c.command = ctx.StrList(*v, f.Sub("command"));
+  if (const Node* v = f.Get("args")) c.args = ctx.StrList(*v, f.Sub("args"));
+  c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
+  c.working_dir = f.Str("workingDir");
+  ctx.List(f.Get("ports") ? *f.Get("ports") : Node{}, f.Sub("ports"),
+           [&](const Node& item, const std::string& p) {
+             Fields pf(ctx, item, p);
+             ContainerPort cp;
+             cp.name = pf.Str("name");
+             if (const Node* v = pf.Need("containerPort")) {
+               cp.container_port = ctx.Int(*v, pf.Sub("containerPort"), 1, 65535);
+             }
+             pf.Get("protocol");
+             pf.Get("hostPort");
+             pf.Get("hostIP");
+             c.ports.push_back(cp);
+           });
+  if (const Node* v = f.Get("readinessProbe"))
+    c.readiness = DecodeProbe(ctx, *v, f.Sub("readinessProbe"));
+  if (const Node* v = f.Get("livenessProbe"))
+    c.liveness = DecodeProbe(ctx, *v, f.Sub("livenessProbe"));
+  f.Ignore(kIgnoredContainer);
+  f.NotSupported("envFrom", "envFrom; list the variables under env");
+  f.Get("stdin");
+  f.Get("tty");
+  return c;
+}
+
+}  // namespace
+
+IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path) {
+  IntOrPercent v;
+  std::string s = ctx.Str(n, path);
+  bool pct = EndsWith(s, "%");
+  if (pct) s.pop_back();
+  try {
+    size_t used = 0;
+    int x = std::stoi(s, &used);
+    if (used == s.size() && x >= 0 && (!pct || x <= 100)) return IntOrPercent{x, pct};
+  } catch (const std::exception&) {
+  }
+  ctx.Error(n, path,
+            fmt::format("expected an integer or a percentage, found {}", Ctx::Describe(n)));
+  return v;
+}
+
+PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  PodTemplate t;
+  if (const Node* m = f.Get("metadata")) {
+    Fields mf(ctx, *m, f.Sub("metadata"));
+    if (const Node* v = mf.Get("labels")) t.labels = ctx.StrMap(*v, mf.Sub("labels"));
+    if (const Node* v = mf.Get("annotations"))
+      t.annotations = ctx.StrMap(*v, mf.Sub("annotations"));
+    mf.Get("name");
+    mf.Get("creationTimestamp");
+  }
+  if (const Node* s = f.Need("spec")) {
+    Fields sf(ctx, *s, f.Sub("spec"));
+    if (const Node* cs = sf.Need("containers")) {
+      ctx.List(*cs, sf.Sub("containers"), [&](const Node& item, const std::string& p) {
+        t.containers.push_back(DecodeContainer(ctx, item, p));
+      });
+      if (cs->IsSeq() && cs->seq.empty()) ctx.Error(*cs, sf.Sub("containers"), "needs a container");
+      if (t.containers.size() > 1) {
+        ctx.Warning(*cs, sf.Sub("containers"),
+                    "only the first container runs on the local target; the others are ignored");
+      }
+    }
+    if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
+      t.termination_grace_period_seconds =
+          ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
+    }
+    sf.Ignore(kIgnoredPodSpec);
+  }
+  return t;
+}
+
+std::map<std::string, std::string> DecodeSelector(Ctx& ctx, const Node* n,
+                                                  const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (!n) return out;
+  Fields f(ctx, *n, path);
+  if (const Node* v = f.Get("matchLabels")) out = ctx.StrMap(*v, f.Sub("matchLabels"));
+  f.NotSupported("matchExpressions", "matchExpressions; use matchLabels");
+  return out;
+}
+
+// The selector must select the template's labels, as Kubernetes checks.
+void CheckSelector(Ctx& ctx, const Node& at, const std::string& path,
+                   const std::map<std::string, std::string>& selector, const PodTemplate& pod) {
+  if (selector.empty()) {
+    ctx.Error(at, path + ".selector.matchLabels", "required field is missing");
+    return;
+  }
+  for (const auto& [k, v] : selector) {
+    auto it = pod.labels.find(k);
+    if (it == pod.labels.end() || it->second != v) {
+      ctx.Error(at, path + ".template.metadata.labels",
+                fmt::format("selector {}={} does not match the template's labels", k, v));
+    }
+  }
+}
+
+namespace {
+
+Deployment DecodeDeploymentNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Deployment d;
+  d.meta = meta;
+  if (const Node* v = f.Get("replicas")) d.replicas = ctx.Int(*v, "spec.replicas", 0, 10000);
+  d.selector = DecodeSelector(ctx, f.Get("selector"), "spec.selector");
+  if (const Node* t = f.Need("template")) {
+    d.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    CheckSelector(ctx, spec, "spec", d.selector, d.pod);
+  }
+  if (const Node* st = f.Get("strategy")) {
+    Fields sf(ctx, *st, "spec.strategy");
+    std::string type = sf.Str("type");
+    d.recreate = type == "Recreate";
+    if (!type.empty() && type != "Recreate" && type != "RollingUpdate") {
+      ctx.Error(*st, "spec.strategy.type", "must be RollingUpdate or Recreate");
+    }
+    if (const Node* ru = sf.Get("rollingUpdate")) {
+      Fields rf(ctx, *ru, "spec.strategy.rollingUpdate");
+      if (const Node* v = rf.Get("maxSurge"))
+        d.max_surge = DecodeIntOrPercent(ctx, *v, rf.Sub("maxSurge"));
+      if (const Node* v = rf.Get("maxUnavailable")) {
+        d.max_unavailable = DecodeIntOrPercent(ctx, *v, rf.Sub("maxUnavailable"));
+      }
+    }
+  }
+  if (const Node* v = f.Get("minReadySeconds"))
+    d.min_ready_seconds = ctx.Int(*v, "spec.minReadySeconds", 0, 86400);
+  if (const Node* v = f.Get("revisionHistoryLimit")) {
+    d.revision_history_limit = ctx.Int(*v, "spec.revisionHistoryLimit", 0, 1000);
+  }
+  f.Ignore({"progressDeadlineSeconds", "paused"}, "is not applied to Deployments yet");
+  return d;
+}
+
+Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Job j;
+  j.meta = meta;
+  if (const Node* t = f.Need("template")) {
+    // restartPolicy is the one pod field a Job must set (Never or OnFailure).
+    const Node* ps = t->IsMap() ? t->Get("spec") : nullptr;
+    const Node* rp = ps && ps->IsMap() ? ps->Get("restartPolicy") : nullptr;
+    if (!rp) {
+      ctx.Error(*t, "spec.template.spec.restartPolicy", "required: Never or OnFailure");
+    } else {
+      j.restart_policy = ctx.Str(*rp, "spec.template.spec.restartPolicy");
+      if (j.restart_policy != "Never" && j.restart_policy != "OnFailure") {
+        ctx.Error(*rp, "spec.template.spec.restartPolicy",
+                  fmt::format("{} is not allowed for a Job (Never or OnFailure)",
+                              Quote(j.restart_policy)));
+      }
+    }
+    j.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    for (const auto& c : j.pod.containers) {
+      if (c.command.empty() && c.args.empty()) {
+        ctx.Error(*t, "spec.template.spec.containers[0].command",
+                  "required on the local target: it runs this machine's programs, not images");
+        break;
+      }
+    }
+  }
+  if (const Node* v = f.Get("backoffLimit"))
+    j.backoff_limit = ctx.Int(*v, "spec.backoffLimit", 0, 1000);
+  if (const Node* v = f.Get("activeDeadlineSeconds"))
+    j.active_deadline_seconds = ctx.Int(*v, "spec.activeDeadlineSeconds", 1, 30 * 86400);
+  f.Get("selector");
+  f.Get("manualSelector");
+  f.Ignore({"completions", "parallelism", "ttlSecondsAfterFinished", "completionMode", "suspend",
+            "podFailurePolicy", "backoffLimitPerIndex"},
+           "is not applied to Jobs on the local target");
+  return j;
+}
+
+Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  Service s;
+  s.meta = meta;
+  if (const Node* v = f.Get("selector")) s.selector = ctx.StrMap(*v, "spec.selector");
+  if (const Node* ps = f.Need("ports")) {
+    ctx.List(*ps, "spec.ports", [&](const Node& item, const std::string& p) {
+      Fields pf(ctx, item, p);
+      ServicePort sp;
+      sp.name = pf.Str("name");
+      if (const Node* v = pf.Need("port")) sp.port = ctx.Int(*v, pf.Sub("port"), 1, 65535);
+      sp.target_port = pf.Str("targetPort");
+      if (sp.target_port.empty()) sp.target_port = std::to_string(sp.port);
+      if (const Node* v = pf.Get("protocol")) {
+        if (ctx.Str(*v, pf.Sub("protocol")) != "TCP") {
+          ctx.Error(*v, pf.Sub("protocol"), "not supported: only TCP (HTTP) services are routed");
+        }
+      }
+      pf.Get("appProtocol");
+      pf.Ignore({"nodePort"});
+      s.ports.push_back(sp);
+    });
+  }
+  f.Ignore({"type", "clusterIP", "clusterIPs", "sessionAffinity", "externalTrafficPolicy",
+            "internalTrafficPolicy", "ipFamilies", "ipFamilyPolicy"});
+  return s;
+}
+
+}  // namespace
+
+bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) { return DecodeDeploymentNode(ctx, r.meta, spec); });
+}
+
+bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) { return DecodeJobNode(ctx, r.meta, spec); });
+}
+
+bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) { return DecodeServiceNode(ctx, r.meta, spec); });
+}
+
+Result<Service> DecodeService(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Service>(object.value("spec", Json::object()), [&](Ctx& c, const Node& n) {
+    return DecodeServiceNode(c, meta, n);
+  });
+}
+
+Result<Deployment> DecodeDeployment(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Deployment>(
+      object.value("spec", Json::object()),
+      [&](Ctx& c, const Node& n) { return DecodeDeploymentNode(c, meta, n); });
+}
+
+Result<Job> DecodeJob(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Job>(object.value("spec", Json::object()),
+                             [&](Ctx& c, const Node& n) { return DecodeJobNode(c, meta, n); });
+}
+
+}  // namespace strake::model

@@ -1,0 +1,105 @@
+// Kubernetes workload kinds as C++ values: apps/v1 Deployment, batch/v1
+// Job and v1 Service, with the pod template they share, decoded strictly
+// (unknown fields are errors with a suggestion; cluster-only fields are
+// reported once as ignored) with the defaults Kubernetes documents. Plain
+// values, copyable, thread-safe once built.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/core.h"
+#include "model/node.h"
+
+namespace strake::model {
+
+// A Kubernetes IntOrString such as maxSurge: "25%" or 1.
+struct IntOrPercent {
+  int value = 0;
+  bool percent = false;
+  // Resolves against `total`, rounding up (maxSurge) or down (maxUnavailable).
+  int Resolve(int total, bool round_up) const;
+};
+
+struct Probe {
+  enum class Kind { kHttpGet, kTcpSocket, kExec };
+  Kind kind = Kind::kHttpGet;
+  std::string path = "/";
+  std::string port;  // a number or a container port's name
+  std::vector<std::pair<std::string, std::string>> http_headers;
+  std::vector<std::string> command;
+  int initial_delay_seconds = 0;
+  int period_seconds = 10;
+  int timeout_seconds = 1;
+  int success_threshold = 1;
+  int failure_threshold = 3;
+};
+
+struct ContainerPort {
+  std::string name;
+  int container_port = 0;
+};
+
+struct Container {
+  std::string name;
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::vector<EnvVar> env;
+  std::string working_dir;
+  std::vector<ContainerPort> ports;
+  std::optional<Probe> readiness;
+  std::optional<Probe> liveness;
+};
+
+struct PodTemplate {
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<Container> containers;
+  int termination_grace_period_seconds = 30;
+};
+
+struct Deployment {
+  ObjectMeta meta;
+  int replicas = 1;
+  std::map<std::string, std::string> selector;
+  PodTemplate pod;
+  IntOrPercent max_surge{25, true};
+  IntOrPercent max_unavailable{25, true};
+  int min_ready_seconds = 0;
+  int revision_history_limit = 10;
+  bool recreate = false;
+};
+
+// batch/v1 Job: its first container run to completion on the local target,
+// retried up to backoffLimit times.
+struct Job {
+  ObjectMeta meta;
+  PodTemplate pod;
+  std::string restart_policy = "Never";  // Never or OnFailure (either way: a new attempt)
+  int backoff_limit = 6;
+  int active_deadline_seconds = 0;  // 0: none
+};
+
+struct ServicePort {
+  std::string name;
+  int port = 0;
+  std::string target_port;  // a number or a container port's name
+};
+
+struct Service {
+  ObjectMeta meta;
+  std::map<std::string, std::string> selector;
+  std::vector<ServicePort> ports;
+};
+
+// Decoders for documents read back from the store (marks are zero, so an
+// error names the field path only).
+Result<Service> DecodeService(const Json& object);
+Result<Deployment> DecodeDeployment(const Json& object);
+Result<Job> DecodeJob(const Json& object);
+
+}  // namespace strake::model
