@@ -35,6 +35,7 @@
 #include "controller/controller.h"
 #include "model/rollouts.h"
 #include "rollout/expr.h"
+#include "rollout/target.h"
 #include "store/store.h"
 
 namespace strake::rollout {
@@ -98,23 +99,6 @@ class MetricProviders {
   // The provider's result as a value for the conditions; an Error is a
   // failed measurement (counted towards consecutiveErrorLimit).
   virtual Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) = 0;
-};
-
-// Windowed counters of one service revision, from the embedded router.
-struct RevisionWindow {
-  double seconds = 0;  // the span actually covered
-  uint64_t requests = 0;
-  uint64_t errors = 0;                // 5xx answers, upstream errors included
-  std::vector<double> bucket_bounds;  // upper bounds (seconds), +Inf last
-  std::vector<uint64_t> buckets;      // counts per bucket (not cumulative)
-};
-
-class RouterMetricsSource {
- public:
-  virtual ~RouterMetricsSource() = default;
-  virtual Result<RevisionWindow> Window(const std::string& ns, const std::string& service,
-                                        const std::string& revision,
-                                        std::chrono::milliseconds window) = 0;
 };
 
 // The real providers. `router` may be null (no embedded router): the router

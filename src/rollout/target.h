@@ -5,6 +5,8 @@
 // Implementations are thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -27,6 +29,12 @@ struct RevisionSpec {
   int replicas = 0;
 };
 
+// One replica's output as its target keeps it.
+struct ReplicaLog {
+  std::string source;  // where it was read (a log file, on the local target)
+  std::string text;    // its last 4 MiB at most
+};
+
 class WorkloadTarget {
  public:
   virtual ~WorkloadTarget() = default;
@@ -38,6 +46,12 @@ class WorkloadTarget {
   // Replicas per revision hash.
   virtual std::map<std::string, RevisionObservation> Observe(const std::string& ns,
                                                              const std::string& workload) = 0;
+  // The output of a workload's replicas (one revision's when `hash` is not
+  // empty), one entry per replica; none from a target that keeps no logs.
+  virtual std::vector<ReplicaLog> Logs(const std::string& /*ns*/, const std::string& /*workload*/,
+                                       const std::string& /*hash*/) const {
+    return {};
+  }
 };
 
 // Where a Service's traffic goes.
@@ -58,6 +72,25 @@ class TrafficRouter {
   virtual Status SetTraffic(const ServiceTraffic& traffic) = 0;
   // Stops routing a Service (deleted).
   virtual void RemoveService(const std::string& ns, const std::string& service) = 0;
+};
+
+// Windowed counters of one service revision, from the embedded router.
+struct RevisionWindow {
+  double seconds = 0;  // the span actually covered
+  uint64_t requests = 0;
+  uint64_t errors = 0;                // 5xx answers, upstream errors included
+  std::vector<double> bucket_bounds;  // upper bounds (seconds), +Inf last
+  std::vector<uint64_t> buckets;      // counts per bucket (not cumulative)
+};
+
+// What the router provider of analysis measures from (the embedded
+// router's windows, on the local target).
+class RouterMetricsSource {
+ public:
+  virtual ~RouterMetricsSource() = default;
+  virtual Result<RevisionWindow> Window(const std::string& ns, const std::string& service,
+                                        const std::string& revision,
+                                        std::chrono::milliseconds window) = 0;
 };
 
 }  // namespace strake::rollout

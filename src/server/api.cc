@@ -66,9 +66,15 @@ const KindInfo* KindOf(const std::string& api_version, const std::string& kind) 
   return Served(model::KindOf(api_version, kind));
 }
 
-Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
+Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts,
+         const rollout::WorkloadTarget& workloads, rollout::TrafficRouter& traffic,
          router::RouterControl& router, const std::atomic<bool>& stopping)
-    : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {
+    : store_(store),
+      rollouts_(rollouts),
+      workloads_(workloads),
+      traffic_(traffic),
+      router_(router),
+      stopping_(stopping) {
   store_.Subscribe([feed = feed_](const store::Change& c) {
     {
       std::lock_guard<std::mutex> lock(feed->mu);
@@ -523,7 +529,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   }
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());
-  if (k.kind == "Service") target_.RemoveService(ns, name);
+  if (k.kind == "Service") traffic_.RemoveService(ns, name);
   return JsonResponse(200, {{"kind", "Status"},
                             {"status", "Success"},
                             {"message", fmt::format("{} {} deleted", ToLower(k.kind), name)}});
@@ -613,10 +619,8 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
   auto masker = NamespaceSecrets(ns);
   if (!masker) return ErrorResponse(masker.error());
   std::string out;
-  for (const auto& path : target_.LogPaths(ns, name, hash)) {
-    auto text = ReadFile(path, size_t{4} << 20);
-    if (!text) continue;
-    out += fmt::format("==> {} <==\n{}", path, masker->Mask(*text));
+  for (const auto& log : workloads_.Logs(ns, name, hash)) {
+    out += fmt::format("==> {} <==\n{}", log.source, masker->Mask(log.text));
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return Response{200, "text/plain; charset=utf-8", out, nullptr};

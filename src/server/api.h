@@ -45,11 +45,11 @@
 #include "gitops/application.h"
 #include "model/kinds.h"
 #include "rollout/controller.h"
+#include "rollout/target.h"
 #include "router/router.h"
 #include "server/http_server.h"
 #include "server/webhooks.h"
 #include "store/store.h"
-#include "targets/local.h"
 
 namespace strake::server {
 
@@ -65,7 +65,9 @@ enum class PatchMode { kMerge, kJson, kApply };
 
 class Api {
  public:
-  Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
+  // `workloads` keeps the replicas' logs; `traffic` forgets a deleted Service.
+  Api(store::Store& store, rollout::RolloutReconciler& rollouts,
+      const rollout::WorkloadTarget& workloads, rollout::TrafficRouter& traffic,
       router::RouterControl& router, const std::atomic<bool>& stopping);
   Response Handle(const Request& req);
   // The Application verbs (sync, diff, rollback) go to `apps`.
@@ -125,7 +127,8 @@ class Api {
 
   store::Store& store_;
   rollout::RolloutReconciler& rollouts_;
-  targets::LocalTarget& target_;
+  const rollout::WorkloadTarget& workloads_;
+  rollout::TrafficRouter& traffic_;
   router::RouterControl& router_;
   const std::atomic<bool>& stopping_;
   gitops::ApplicationReconciler* apps_ = nullptr;

@@ -194,7 +194,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout::RolloutReconciler rollouts(st, target, target, clock);
   rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);
   std::atomic<bool> stopping{false};
-  Api api(st, rollouts, target, router, stopping);
+  Api api(st, rollouts, target, target, router, stopping);
 
   // Who may do what, and the record of what was done.
   auto audit_log = AuditLog::Open(PathJoin(options.data_dir, "audit.log"));

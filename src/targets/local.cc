@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/strings.h"
 
@@ -144,12 +145,16 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
   return out;
 }
 
-std::vector<std::string> LocalTarget::LogPaths(const std::string& ns, const std::string& workload,
-                                               const std::string& hash) const {
-  std::vector<std::string> out;
+std::vector<rollout::ReplicaLog> LocalTarget::Logs(const std::string& ns,
+                                                   const std::string& workload,
+                                                   const std::string& hash) const {
+  std::vector<rollout::ReplicaLog> out;
   for (const auto& [h, key] : RevisionGroups(ns, workload)) {
     if (!hash.empty() && h != hash) continue;
-    for (const auto& r : supervisor_.Replicas(key)) out.push_back(r.log_path);
+    for (const auto& r : supervisor_.Replicas(key)) {
+      auto text = ReadFile(r.log_path, size_t{4} << 20);
+      if (text) out.push_back({r.log_path, std::move(*text)});
+    }
   }
   return out;
 }

@@ -26,7 +26,6 @@
 #include <string>
 #include <thread>
 
-#include "rollout/analysis.h"
 #include "rollout/target.h"
 #include "router/router.h"
 #include "runtime/supervisor.h"
@@ -63,8 +62,8 @@ class LocalTarget : public rollout::WorkloadTarget,
   static std::string GroupKey(const std::string& ns, const std::string& workload,
                               const std::string& hash);
   // Replica log paths of a workload's revision (all revisions when hash is "").
-  std::vector<std::string> LogPaths(const std::string& ns, const std::string& workload,
-                                    const std::string& hash) const;
+  std::vector<rollout::ReplicaLog> Logs(const std::string& ns, const std::string& workload,
+                                        const std::string& hash) const override;
 
  private:
   struct Sample {
