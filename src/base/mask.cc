@@ -1,6 +1,12 @@
 #include "base/mask.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -110,6 +116,52 @@ std::string SecretMasker::Mask(std::string_view text) const {
   std::string buf(text), out;
   Drain(buf, out, true);
   return out;
+}
+
+MaskedLog::MaskedLog(int log_fd, const std::vector<std::string>& secrets) : log_(log_fd) {
+  for (const auto& s : secrets) (void)masker_.Add(s);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  read_ = Fd(fds[0]);
+  write_ = Fd(fds[1]);
+  stop_ = Fd(::eventfd(0, EFD_CLOEXEC));
+  pump_ = std::thread([this] { Pump(); });
+}
+
+void MaskedLog::Finish() {
+  if (!pump_.joinable()) return;
+  write_ = Fd();
+  uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
+  pump_.join();
+}
+
+void MaskedLog::Pump() {
+  char buf[65536];
+  bool stopping = false;
+  while (true) {
+    pollfd fds[2] = {{read_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    int n = ::poll(fds, stopping ? 1 : 2, stopping ? 200 : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // stopping, and nothing more came within the grace
+    if (!stopping && (fds[1].revents & POLLIN)) stopping = true;
+    if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
+    ssize_t got = ::read(read_.get(), buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;  // every writer is gone
+    Write(masker_.Feed(std::string_view(buf, static_cast<size_t>(got))));
+  }
+  Write(masker_.Flush());
+}
+
+void MaskedLog::Write(const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t w = ::write(log_.get(), text.data() + off, text.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    off += static_cast<size_t>(w);
+  }
 }
 
 }  // namespace strake

@@ -13,7 +13,10 @@
 
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
+
+#include "base/fd.h"
 
 namespace strake {
 
@@ -40,6 +43,36 @@ class SecretMasker {
   std::vector<std::string> patterns_;
   size_t longest_ = 0;
   std::string held_;
+};
+
+// A process's output on its way to its log through a SecretMasker: the
+// process writes a pipe, a thread masks and appends to the log. Finish,
+// once the process has ended, writes what is left: everything its writers
+// wrote before they closed the pipe, or, if one that escaped its process
+// group keeps it open, what is there within a short grace.
+class MaskedLog {
+ public:
+  // Takes `log_fd` (an open, appending log file).
+  MaskedLog(int log_fd, const std::vector<std::string>& secrets);
+  ~MaskedLog() { Finish(); }
+  MaskedLog(const MaskedLog&) = delete;
+  MaskedLog& operator=(const MaskedLog&) = delete;
+
+  // The descriptor the process writes (its log's, when no pipe could be made).
+  int write_fd() const { return write_ ? write_.get() : log_.get(); }
+  // After the spawn: the process holds the only writing end.
+  void Spawned() { write_ = Fd(); }
+  // Waits for the rest of the output (see above) and writes it.
+  void Finish();
+
+ private:
+  void Pump();
+  void Write(const std::string& text);
+
+  Fd log_;
+  Fd read_, write_, stop_;
+  SecretMasker masker_;
+  std::thread pump_;
 };
 
 }  // namespace strake

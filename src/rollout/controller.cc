@@ -69,6 +69,26 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
   return out;
 }
 
+Result<std::vector<std::string>> SecretValues(store::Store& store, const std::string& ns) {
+  std::vector<std::string> out;
+  STRAKE_TRY_ASSIGN(secrets, store.List("Secret", ns));
+  for (const auto& s : secrets) {
+    const Json& obj = s.object;
+    for (const char* field : {"data", "stringData"}) {
+      if (!obj.contains(field) || !obj[field].is_object()) continue;
+      for (const auto& [k, v] : obj[field].items()) {
+        if (!v.is_string()) continue;
+        if (std::string_view(field) == "stringData") {
+          out.push_back(v.get<std::string>());
+        } else if (auto raw = Base64Decode(v.get<std::string>())) {
+          out.push_back(std::move(*raw));
+        }
+      }
+    }
+  }
+  return out;
+}
+
 Result<model::PodTemplate> RolloutReconciler::RevisionTemplate(const std::string& ns,
                                                                const std::string& name,
                                                                const std::string& hash, Json* raw) {

@@ -32,6 +32,11 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
                                                                     const std::string& ns,
                                                                     const model::Container& c);
 
+// Every value of every Secret of namespace `ns` (data decoded, stringData
+// as written): what a log of a process that could read any of them is
+// masked with (base/mask.h).
+Result<std::vector<std::string>> SecretValues(store::Store& store, const std::string& ns);
+
 // What recording the current revision tells a round (see RecordRevision).
 struct RecordedRevisions {
   int64_t revision = 0;                           // the current hash's revision number

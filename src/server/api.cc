@@ -628,21 +628,8 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
 
 Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {
   SecretMasker m;
-  STRAKE_TRY_ASSIGN(secrets, store_.List("Secret", ns));
-  for (const auto& s : secrets) {
-    const Json& obj = s.object;
-    if (obj.contains("data") && obj["data"].is_object()) {
-      for (const auto& [k, v] : obj["data"].items()) {
-        if (!v.is_string()) continue;
-        if (auto raw = Base64Decode(v.get<std::string>())) (void)m.Add(*raw);
-      }
-    }
-    if (obj.contains("stringData") && obj["stringData"].is_object()) {
-      for (const auto& [k, v] : obj["stringData"].items()) {
-        if (v.is_string()) (void)m.Add(v.get<std::string>());
-      }
-    }
-  }
+  STRAKE_TRY_ASSIGN(values, rollout::SecretValues(store_, ns));
+  for (const auto& v : values) (void)m.Add(v);
   return m;
 }
 

@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <thread>
 
+#include "base/fd.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/mask.h"
 #include "base/process.h"
 #include "base/strings.h"
 #include "gitops/health.h"
@@ -24,6 +26,14 @@ using Millis = std::chrono::milliseconds;
 struct JobReconciler::Attempt {
   int wake_fd = -1;
   std::thread thread;
+};
+
+// An attempt's output, masked with every Secret of the Job's namespace (its
+// env may hold any of them), into its log.
+struct JobReconciler::Output {
+  std::unique_ptr<MaskedLog> masked;
+  Fd file;  // when there is nothing to mask
+  int write_fd() const { return masked ? masked->write_fd() : file.get(); }
 };
 
 namespace {
@@ -206,11 +216,18 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   std::string dir = PathJoin(log_dir_, ns);
   (void)MakeDirs(dir, 0700);
   auto log_path = PathUnder(dir, name + ".log");
-  int log =
-      log_path ? ::open(log_path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-  o.stdout_fd = o.stderr_fd = log;
+  auto secrets = rollout::SecretValues(store_, ns);
+  if (!secrets) return tl::unexpected(secrets.error());
+  auto output = std::make_unique<Output>();
+  output->file = Fd(
+      log_path ? ::open(log_path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1);
+  if (output->file && !secrets->empty()) {
+    output->masked = std::make_unique<MaskedLog>(output->file.release(), *secrets);
+  }
+  o.stdout_fd = o.stderr_fd = output->write_fd();
   auto proc = Spawn(o);
-  if (log >= 0) ::close(log);
+  if (output->masked) output->masked->Spawned();
+  output->file = Fd();
   if (!proc) {
     std::lock_guard<std::mutex> l(mu_);
     ended_[key] = {127, proc.error().message};
@@ -228,31 +245,33 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
     auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
     limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
   }
-  Watch(key, std::move(*proc), limit, MarkerOf(marker));
+  Watch(key, std::move(*proc), limit, MarkerOf(marker), std::move(output));
   return result;
 }
 
 void JobReconciler::Watch(const std::string& key, Process p, std::optional<Millis> limit,
-                          std::string marker) {
+                          std::string marker, std::unique_ptr<Output> output) {
   auto attempt = std::make_shared<Attempt>();
   attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::lock_guard<std::mutex> l(mu_);
   running_[key] = attempt;
-  attempt->thread = std::thread(
-      [this, key, attempt, limit, marker = std::move(marker), p = std::move(p)]() mutable {
-        auto waited = WaitProcess(p, limit, attempt->wake_fd);
-        bool exited = waited && waited->outcome == WaitOutcome::kExited;
-        if (!exited) KillAndReap(p);
-        // The attempt ends with everything it started, as a pod's processes
-        // end with its container.
-        (void)KillMarked({marker});
-        if (!exited) {
-          bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
-          Finish(key, 137, timed_out, timed_out ? "" : "stopped");
-          return;
-        }
-        Finish(key, waited->exit_code, false, "");
-      });
+  attempt->thread = std::thread([this, key, attempt, limit, marker = std::move(marker),
+                                 p = std::move(p), output = std::move(output)]() mutable {
+    auto waited = WaitProcess(p, limit, attempt->wake_fd);
+    bool exited = waited && waited->outcome == WaitOutcome::kExited;
+    if (!exited) KillAndReap(p);
+    // The attempt ends with everything it started, as a pod's processes
+    // end with its container.
+    (void)KillMarked({marker});
+    // Its whole output is in the log before it counts as ended.
+    output.reset();
+    if (!exited) {
+      bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
+      Finish(key, 137, timed_out, timed_out ? "" : "stopped");
+      return;
+    }
+    Finish(key, waited->exit_code, false, "");
+  });
 }
 
 }  // namespace strake::server

@@ -1,7 +1,8 @@
 // JobReconciler: batch/v1 Jobs on the local target. A Job's first container
 // runs as a process (this machine's programs: command and args, env with
 // ConfigMap and Secret keys resolved, workingDir or the server's directory),
-// its output appended to DATA_DIR/logs/jobs/NS/NAME.log. A failed attempt is
+// its output appended to DATA_DIR/logs/jobs/NS/NAME.log, masked with every
+// Secret of its namespace (its env may hold any of them; base/mask.h). A failed attempt is
 // retried until spec.backoffLimit; activeDeadlineSeconds ends it. Status as
 // Kubernetes writes it: active, succeeded, failed, startTime,
 // completionTime, and a Complete or Failed condition.
@@ -45,8 +46,9 @@ class JobReconciler {
   struct Attempt;
   // Waits for the attempt of `key` on a thread of its own, for at most
   // `limit`; Finish is told how it ended.
+  struct Output;
   void Watch(const std::string& key, Process p, std::optional<std::chrono::milliseconds> limit,
-             std::string marker);
+             std::string marker, std::unique_ptr<Output> output);
   void Finish(const std::string& key, int exit_code, bool deadline, const std::string& error);
 
   store::Store& store_;

@@ -51,7 +51,8 @@ class JobsTest : public ::testing::Test {
   }
   void TearDown() override { (void)RemoveAll(dir_); }
 
-  void Create(const std::string& name, const std::string& script, const Json& status) {
+  void Create(const std::string& name, const std::string& script, const Json& status,
+              int deadline_seconds = 1) {
     store::Resource r;
     r.key = {"Job", "default", name};
     r.object = {{"apiVersion", "batch/v1"},
@@ -59,7 +60,7 @@ class JobsTest : public ::testing::Test {
                 {"metadata", {{"name", name}, {"namespace", "default"}}},
                 {"spec",
                  {{"backoffLimit", 0},
-                  {"activeDeadlineSeconds", 1},
+                  {"activeDeadlineSeconds", deadline_seconds},
                   {"template",
                    {{"spec",
                      {{"restartPolicy", "Never"},
@@ -86,6 +87,32 @@ class JobsTest : public ::testing::Test {
   store::StorePtr store_;
   std::atomic<int> enqueued_{0};
 };
+
+// A Job's output reaches its log masked with the Secrets of its namespace,
+// raw, base64 and split across writes alike (issue 19 §3).
+TEST_F(JobsTest, ItsLogIsMaskedWithTheNamespacesSecrets) {
+  store::Resource secret;
+  secret.key = {"Secret", "default", "db"};
+  secret.object = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "db"}, {"namespace", "default"}}},
+                   {"stringData", {{"password", "hunter2-correct-horse"}}}};
+  ASSERT_TRUE(store_->Create(secret, "Created", ""));
+  // printf in two writes, with a pause between, and base64 of it.
+  Create("leak",
+         "printf 'pw=hunter2-cor'; sleep 0.2; printf 'rect-horse\\n'; "
+         "printf hunter2-correct-horse | base64; echo done",
+         Json::object(), 60);
+  JobReconciler jobs(*store_, clock_, dir_ + "/logs", dir_, nullptr,
+                     [this](const std::string&) { ++enqueued_; });
+  ASSERT_TRUE(jobs.Reconcile("default/leak"));
+  ASSERT_TRUE(WaitFor([&] { return enqueued_ > 0; }, 10s)) << "the attempt did not end";
+  std::string log = ReadFile(dir_ + "/logs/default/leak.log").value_or("");
+  EXPECT_NE(log.find("done"), std::string::npos) << log;
+  EXPECT_NE(log.find("pw=***"), std::string::npos) << log;
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
+  EXPECT_EQ(log.find("aHVudGVyMi1jb3JyZWN0LWhvcnNl"), std::string::npos) << log;
+}
 
 // Without the sandbox's PID namespace, an attempt past its deadline still
 // ends with everything it started, found by its marker.
