@@ -90,7 +90,8 @@ bool Allows(const Principal& p, Need need, const std::string& ns, const std::str
 }
 
 Result<Tokens::Created> Tokens::Create(Role role, const std::string& ns, Millis expires,
-                                       const std::string& description, const std::string& by) {
+                                       const std::string& description, const std::string& by,
+                                       const Json& spec) {
   Created c;
   c.id = HexEncode(RandomBytes(8));
   std::string secret = Base64Url(RandomBytes(24));
@@ -107,6 +108,7 @@ Result<Tokens::Created> Tokens::Create(Role role, const std::string& ns, Millis 
                 {"createdAtMs", now},
                 {"expiresAtMs", expires.count() > 0 ? now + expires.count() : 0}}},
               {"secretSha256", Sha256Hex(secret)}};
+  c.record["spec"].update(spec);
   store::Resource r;
   r.key = {kTokenKind, "", c.id};
   r.object = c.record;
@@ -119,9 +121,25 @@ Result<Tokens::Created> Tokens::Create(Role role, const std::string& ns, Millis 
 
 Result<std::optional<Tokens::Created>> Tokens::Bootstrap() {
   STRAKE_TRY_ASSIGN(all, store_.List(kTokenKind, ""));
-  if (!all.empty()) return std::optional<Created>();
-  STRAKE_TRY_ASSIGN(c, Create(Role::kAdmin, "", Millis(0), "the first admin token", "strake"));
+  std::vector<std::string> unseen;
+  for (const auto& t : all) {
+    const Json spec = t.object.value("spec", Json::object());
+    // Tokens made before "shown" existed count as seen.
+    if (!spec.value("firstAdmin", false) || spec.value("shown", true)) return std::nullopt;
+    if (!spec.value("revoked", false)) unseen.push_back(t.key.name);
+  }
+  for (const auto& id : unseen) STRAKE_TRY(Revoke(id));
+  STRAKE_TRY_ASSIGN(c, Create(Role::kAdmin, "", Millis(0), "the first admin token", "strake",
+                              {{"firstAdmin", true}, {"shown", false}}));
   return std::optional<Created>(std::move(c));
+}
+
+Status Tokens::Shown(const std::string& id) {
+  return UpdateSpec(id, [](Json& spec) {
+    if (spec.value("shown", true)) return false;
+    spec["shown"] = true;
+    return true;
+  });
 }
 
 Result<Principal> Tokens::Authenticate(const std::string& authorization) const {
@@ -164,14 +182,21 @@ Result<Json> Tokens::List() const {
 }
 
 Status Tokens::Revoke(const std::string& id) {
+  return UpdateSpec(id, [this](Json& spec) {
+    if (spec.value("revoked", false)) return false;
+    spec["revoked"] = true;
+    spec["revokedAtMs"] = Ms(clock_);
+    return true;
+  });
+}
+
+Status Tokens::UpdateSpec(const std::string& id, const std::function<bool(Json&)>& change) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto got = store_.Get({kTokenKind, "", id});
     if (!got) return tl::unexpected(got.error());
     if (!*got) return Failf("token {} not found", Quote(id));
     store::Resource r = **got;
-    if (r.object["spec"].value("revoked", false)) return Ok();
-    r.object["spec"]["revoked"] = true;
-    r.object["spec"]["revokedAtMs"] = Ms(clock_);
+    if (!change(r.object["spec"])) return Ok();
     auto w = store_.Update(r, r.resource_version);
     if (w) return Ok();
     if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());

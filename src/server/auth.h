@@ -66,15 +66,25 @@ class Tokens {
     std::string token;  // shown once
     store::Json record;
   };
+  // `spec` adds to the record's spec (in the same write).
   Result<Created> Create(Role role, const std::string& ns, Millis expires,
-                         const std::string& description, const std::string& by);
-  // The first admin token, if the store has no token yet (else nullopt).
+                         const std::string& description, const std::string& by,
+                         const store::Json& spec = store::Json::object());
+  // The first admin token, if the store has no token that anyone was shown
+  // (else nullopt). A first token never marked Shown (the server was killed
+  // between making it and printing it) is revoked and replaced: the one
+  // way into a new data directory is never lost.
   Result<std::optional<Created>> Bootstrap();
+  // The first admin token reached its reader (printed and flushed).
+  Status Shown(const std::string& id);
   Result<Principal> Authenticate(const std::string& authorization) const;
   Result<store::Json> List() const;
   Status Revoke(const std::string& id);
 
  private:
+  // Changes a token's spec, again on a conflict.
+  Status UpdateSpec(const std::string& id, const std::function<bool(store::Json&)>& change);
+
   store::Store& store_;
   const Clock& clock_;
 };

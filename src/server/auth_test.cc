@@ -32,6 +32,7 @@ class GateTest : public ::testing::Test {
     auto first = tokens_->Bootstrap();
     ASSERT_TRUE(first && *first);
     admin_ = (*first)->token;
+    ASSERT_TRUE(tokens_->Shown((*first)->id));
     EXPECT_FALSE(*tokens_->Bootstrap());  // only once
   }
   void TearDown() override { (void)RemoveAll(dir_); }
@@ -68,6 +69,32 @@ std::vector<std::string> Targets(AuditLog& log, const std::string& action) {
 
 // "The failed writes each left an entry": a change the API refuses (a
 // conflict, an invalid object, a store that cannot write) is not in the log.
+// kill -9 between making the first admin token and printing it: the next
+// start revokes the one nobody saw and makes another; once one is shown,
+// there is no other.
+TEST(TokensTest, AFirstTokenNeverShownIsReplacedAtTheNextStart) {
+  auto dir = MakeTempDir("tokens");
+  ASSERT_TRUE(dir) << dir.error().message;
+  SystemClock clock;
+  {
+    auto st = std::move(*store::OpenSqliteStore(*dir + "/strake.db"));
+    Tokens tokens(*st, clock);
+    auto lost = tokens.Bootstrap();
+    ASSERT_TRUE(lost && *lost);
+    auto again = tokens.Bootstrap();  // a restart: the first was never shown
+    ASSERT_TRUE(again && *again);
+    EXPECT_NE((*again)->token, (*lost)->token);
+    EXPECT_FALSE(tokens.Authenticate("Bearer " + (*lost)->token));
+    EXPECT_TRUE(tokens.Authenticate("Bearer " + (*again)->token));
+    ASSERT_TRUE(tokens.Shown((*again)->id));
+    auto third = tokens.Bootstrap();
+    ASSERT_TRUE(third);
+    EXPECT_FALSE(*third);
+    EXPECT_TRUE(tokens.Authenticate("Bearer " + (*again)->token));
+  }
+  (void)RemoveAll(*dir);
+}
+
 TEST_F(GateTest, AChangeThatIsNotMadeHasNoAuditEntry) {
   for (int status : {409, 422, 503}) {
     api_status_ = status;

@@ -122,7 +122,12 @@ Status BootstrapToken(Tokens& tokens, AuditLog& audit, const ServeOptions& optio
   STRAKE_TRY(audit.Finish(intent, made,
                           made ? "the first admin token, id " + (*first)->id : std::string()));
   if (!first) return tl::unexpected(first.error());
-  if (*first && options.on_admin_token) options.on_admin_token((*first)->token);
+  // Marked shown only once printed: a kill before that makes the next
+  // start revoke it and print a new one.
+  if (*first && options.on_admin_token) {
+    options.on_admin_token((*first)->token);
+    STRAKE_TRY(tokens.Shown((*first)->id));
+  }
   return Ok();
 }
 
