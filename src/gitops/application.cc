@@ -520,12 +520,13 @@ class ApplicationReconciler::Operation {
     hooks_.Run(kPreSync, plan.pre_sync, true);
     for (const auto& wave : plan.sync) {
       if (progress_.Stopped()) break;
+      // A prune that fails stops the waves after it, as in Argo CD.
+      Prune(wave.prune);
+      if (progress_.Stopped()) break;
       Apply(wave);
       hooks_.Run(kSync, wave, true);
       if (wave.wait_healthy && !progress_.Stopped()) WaitHealthy(wave);
     }
-    if (progress_.Stopped()) return;
-    Prune(plan.prune);
     if (progress_.Stopped() || plan.post_sync.empty()) return;
     // PostSync hooks run once everything the sync applied is healthy.
     for (const auto& d : target_.resources) {
@@ -702,7 +703,8 @@ ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
                                                                  const Target& target,
                                                                  const Compared& c) {
   Json& op = round.op;
-  SyncPlan plan = PlanSync(target.resources, target.hooks, c.prune, OperationPrunes(op));
+  SyncPlan plan = PlanSync(target.resources, target.hooks, c.prune, OperationPrunes(op),
+                           spec.SyncOption("PruneLast"));
   Operation run(*this, AppInstance(round.app.key.ns, round.app.key.name), target, c,
                 op.value("hooks", Json::object()));
   run.Run(plan);

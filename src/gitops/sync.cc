@@ -1,6 +1,8 @@
 #include "gitops/sync.h"
 
 #include <algorithm>
+#include <charconv>
+#include <map>
 
 #include "base/strings.h"
 #include "gitops/diff.h"
@@ -45,10 +47,53 @@ std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::s
   return waves;
 }
 
-// The Sync phase: every wave of a resource or of a Sync hook, each with its
-// resources (kind order, then kind and name) and then its Sync hooks.
+// A live object's sync-wave (0 when it has none or one that is not a number:
+// it was accepted when it was applied).
+int LiveWave(const Json& object) {
+  const Json meta = object.value("metadata", Json::object());
+  const Json ann = meta.value("annotations", Json::object());
+  if (!ann.is_object() || !ann.contains(kSyncWave) || !ann[kSyncWave].is_string()) return 0;
+  const std::string text = ann[kSyncWave].get<std::string>();
+  int wave = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), wave);
+  return ec == std::errc() && end == text.data() + text.size() ? wave : 0;
+}
+
+// The wave each prune task runs in: the prune waves in reverse (the lowest
+// and the highest swap, and so on inwards), PruneLast ones after `last`.
+std::map<int, std::vector<PruneTask>> PruneWaves(const std::vector<store::Resource>& prune,
+                                                 bool prune_enabled, bool prune_last,
+                                                 int last_sync_wave) {
+  std::map<int, std::vector<PruneTask>> by_wave;
+  for (size_t i = 0; i < prune.size(); ++i) {
+    by_wave[LiveWave(prune[i].object)].push_back(
+        {i, PruneActionFor(prune[i].object, prune_enabled)});
+  }
+  std::vector<int> waves;
+  for (const auto& [w, tasks] : by_wave) waves.push_back(w);
+  std::map<int, std::vector<PruneTask>> swapped;
+  for (size_t i = 0; i < waves.size(); ++i) {
+    swapped[waves[waves.size() - 1 - i]] = std::move(by_wave[waves[i]]);
+  }
+  int last = last_sync_wave;
+  if (!swapped.empty()) last = std::max(last, swapped.rbegin()->first);
+  std::map<int, std::vector<PruneTask>> out;
+  for (auto& [w, tasks] : swapped) {
+    for (auto& t : tasks) {
+      bool at_end = prune_last || HasSyncOption(prune[t.index].object, "PruneLast=true");
+      out[at_end ? last + 1 : w].push_back(t);
+    }
+  }
+  return out;
+}
+
+// The Sync phase: every wave of a resource, a prune or a Sync hook, each
+// with its prunes, its resources (kind order, then kind and name) and then
+// its Sync hooks.
 std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
-                                 const std::vector<Desired>& hooks) {
+                                 const std::vector<Desired>& hooks,
+                                 const std::vector<store::Resource>& prune, bool prune_enabled,
+                                 bool prune_last) {
   std::vector<size_t> order(resources.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -63,12 +108,17 @@ std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
   std::set<int> numbers;
   for (const auto& d : resources) numbers.insert(d.wave);
   for (const auto& w : sync_hooks) numbers.insert(w.wave);
+  // gitops-engine's last wave counts 0 even with none (PruneLast is then wave 1).
+  int last_sync_wave = numbers.empty() ? 0 : std::max(0, *numbers.rbegin());
+  auto prunes = PruneWaves(prune, prune_enabled, prune_last, last_sync_wave);
+  for (const auto& [w, tasks] : prunes) numbers.insert(w);
   std::vector<WaveTasks> waves;
   auto next_resource = order.begin();
   auto next_hooks = sync_hooks.begin();
   for (int n : numbers) {
     WaveTasks w;
     w.wave = n;
+    if (auto p = prunes.find(n); p != prunes.end()) w.prune = std::move(p->second);
     for (; next_resource != order.end() && resources[*next_resource].wave == n; ++next_resource)
       w.resources.push_back(*next_resource);
     if (next_hooks != sync_hooks.end() && next_hooks->wave == n) w.hooks = (next_hooks++)->hooks;
@@ -148,12 +198,10 @@ PruneAction PruneActionFor(const Json& live_object, bool prune) {
 }
 
 SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desired>& hooks,
-                  const std::vector<store::Resource>& prune, bool prune_enabled) {
+                  const std::vector<store::Resource>& prune, bool prune_enabled, bool prune_last) {
   SyncPlan plan;
   plan.pre_sync = HookWaves(hooks, kPreSync);
-  plan.sync = SyncWaves(resources, hooks);
-  for (size_t i = 0; i < prune.size(); ++i)
-    plan.prune.push_back({i, PruneActionFor(prune[i].object, prune_enabled)});
+  plan.sync = SyncWaves(resources, hooks, prune, prune_enabled, prune_last);
   plan.post_sync = HookWaves(hooks, kPostSync);
   plan.sync_fail = HookWaves(hooks, kSyncFail);
   return plan;

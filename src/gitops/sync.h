@@ -16,9 +16,12 @@
 //   each wave by wave (argocd.argoproj.io/sync-wave, ascending). In the Sync
 //   phase a wave applies its resources (Argo CD's kind order, then kind and
 //   name), then runs its Sync hooks, and the next wave waits until the
-//   wave's resources are healthy. Pruning comes after the last wave (every
-//   prune is "PruneLast"), in the order the last comparison listed the
-//   objects; PostSync hooks run once every resource is healthy.
+//   wave's resources are healthy. A live object git no longer declares is
+//   pruned in a wave of the Sync phase too, before that wave applies: its
+//   own sync-wave, the prune waves taken in reverse (what was created last
+//   goes first, as gitops-engine swaps them); with PruneLast (the
+//   Application's syncOptions or the object's annotation) in a wave after
+//   the last. PostSync hooks run once every resource is healthy.
 // - A round that failed is retried after duration * factor^retries, at most
 //   maxDuration, up to limit times (< 0: forever); its failed hooks run again.
 // - status.history keeps the last revisionHistoryLimit syncs, ids counting up.
@@ -113,15 +116,6 @@ AutoSync DecideAutoSync(const model::ApplicationSpec& spec, const Json& op, cons
 
 // --- The plan ---------------------------------------------------------------
 
-// One wave of a phase: its resources to apply (Sync phase only), then its
-// hooks, as indices into the lists PlanSync was given, in the order they run.
-struct WaveTasks {
-  int wave = 0;
-  std::vector<size_t> resources;
-  std::vector<size_t> hooks;
-  bool wait_healthy = false;  // the next wave waits until these resources are healthy
-};
-
 enum class PruneAction {
   kPrune,
   kSkipNoPrune,     // the object says Prune=false: "ignored (no prune)"
@@ -135,19 +129,31 @@ struct PruneTask {
   PruneAction action = PruneAction::kPrune;
 };
 
+// One wave of a phase: the live objects it prunes (Sync phase only), then
+// its resources to apply (Sync phase only), then its hooks, as indices into
+// the lists PlanSync was given, in the order they run.
+struct WaveTasks {
+  int wave = 0;
+  std::vector<PruneTask> prune;
+  std::vector<size_t> resources;
+  std::vector<size_t> hooks;
+  bool wait_healthy = false;  // the next wave waits until these resources are healthy
+};
+
 struct SyncPlan {
   std::vector<WaveTasks> pre_sync;   // hooks only
-  std::vector<WaveTasks> sync;       // every wave of a resource or of a Sync hook, ascending
-  std::vector<PruneTask> prune;      // after the last wave of sync
+  std::vector<WaveTasks> sync;       // every wave of a resource, a prune or a Sync hook, ascending
   std::vector<WaveTasks> post_sync;  // hooks only, once every resource is healthy
   std::vector<WaveTasks> sync_fail;  // hooks only, started when the operation fails
 };
 
 // The plan of a sync of `resources` and `hooks` (Desired with hooks) that
 // prunes the live objects git no longer declares (`prune`) or, without
-// `prune_enabled`, only reports them.
+// `prune_enabled`, only reports them; `prune_last` is the Application's
+// PruneLast=true.
 SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desired>& hooks,
-                  const std::vector<store::Resource>& prune, bool prune_enabled);
+                  const std::vector<store::Resource>& prune, bool prune_enabled,
+                  bool prune_last = false);
 
 // --- Hooks ------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 #include "gitops/sync.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "gitops/diff.h"
@@ -131,20 +132,67 @@ TEST(SyncPlan, HookPhasesGroupTheirHooksByWaveInKindOrderThenName) {
   EXPECT_TRUE(plan.sync.empty());  // no resources, no Sync hooks: no wave
 }
 
-TEST(SyncPlan, PruningComesAfterTheLastWaveInTheOrderFoundAndHonoursPruneFalse) {
+// The prune tasks of every wave of the Sync phase, in order: "wave:name".
+std::vector<std::string> Prunes(const SyncPlan& plan, const std::vector<store::Resource>& gone) {
+  std::vector<std::string> out;
+  for (const auto& w : plan.sync) {
+    for (const auto& t : w.prune)
+      out.push_back(fmt::format("{}:{}", w.wave, gone[t.index].key.name));
+  }
+  return out;
+}
+
+store::Resource LiveInWave(const std::string& name, const std::string& wave,
+                           const std::string& sync_options = "") {
+  store::Resource r = Live(name, sync_options);
+  r.object["metadata"]["annotations"][kSyncWave] = wave;
+  return r;
+}
+
+TEST(SyncPlan, AnObjectIsPrunedInItsWaveBeforeThatWaveAppliesAndHonoursPruneFalse) {
   std::vector<store::Resource> gone = {Live("old"), Live("kept", "Prune=false"),
                                        Live("other", " Validate=false , Prune=false")};
   SyncPlan plan = PlanSync({Resource("ConfigMap", "a", 3)}, {}, gone, true);
-  ASSERT_EQ(plan.prune.size(), 3u);
-  EXPECT_EQ(plan.prune[0].index, 0u);
-  EXPECT_EQ(plan.prune[0].action, PruneAction::kPrune);
-  EXPECT_EQ(plan.prune[1].index, 1u);
-  EXPECT_EQ(plan.prune[1].action, PruneAction::kSkipNoPrune);
-  EXPECT_EQ(plan.prune[2].action, PruneAction::kSkipNoPrune);
+  EXPECT_EQ(Waves(plan.sync), (std::vector<int>{0, 3}));
+  ASSERT_EQ(plan.sync[0].prune.size(), 3u);
+  EXPECT_TRUE(plan.sync[0].resources.empty());
+  EXPECT_EQ(plan.sync[0].prune[0].index, 0u);
+  EXPECT_EQ(plan.sync[0].prune[0].action, PruneAction::kPrune);
+  EXPECT_EQ(plan.sync[0].prune[1].index, 1u);
+  EXPECT_EQ(plan.sync[0].prune[1].action, PruneAction::kSkipNoPrune);
+  EXPECT_EQ(plan.sync[0].prune[2].action, PruneAction::kSkipNoPrune);
+  EXPECT_TRUE(plan.sync[1].prune.empty());
   // Without prune, nothing is deleted; Prune=false still says why it is kept.
   plan = PlanSync({}, {}, gone, false);
-  EXPECT_EQ(plan.prune[0].action, PruneAction::kSkipNotEnabled);
-  EXPECT_EQ(plan.prune[1].action, PruneAction::kSkipNoPrune);
+  ASSERT_EQ(plan.sync.size(), 1u);
+  EXPECT_EQ(plan.sync[0].prune[0].action, PruneAction::kSkipNotEnabled);
+  EXPECT_EQ(plan.sync[0].prune[1].action, PruneAction::kSkipNoPrune);
+}
+
+// gitops-engine: the prune waves swap ends inwards, so what was created
+// last is deleted first; a wave of resources in between keeps its place.
+TEST(SyncPlan, PruneWavesRunInReverse) {
+  std::vector<store::Resource> gone = {LiveInWave("db", "-1"), LiveInWave("app", "5"),
+                                       LiveInWave("cfg", "0"), LiveInWave("web", "5")};
+  SyncPlan plan = PlanSync({Resource("ConfigMap", "new", 2)}, {}, gone, true);
+  EXPECT_EQ(Prunes(plan, gone), (std::vector<std::string>{"-1:app", "-1:web", "0:cfg", "5:db"}));
+  EXPECT_EQ(Waves(plan.sync), (std::vector<int>{-1, 0, 2, 5}));
+  EXPECT_TRUE(plan.sync[3].resources.empty());
+}
+
+// PruneLast (the object's annotation, or the Application's option for
+// every object) prunes after the last wave, prunes' waves included.
+TEST(SyncPlan, PruneLastPrunesAfterTheLastWave) {
+  std::vector<store::Resource> gone = {LiveInWave("a", "1", "PruneLast=true"),
+                                       LiveInWave("b", "7")};
+  SyncPlan plan = PlanSync({Resource("ConfigMap", "new", 2)}, {}, gone, true);
+  // b's wave 7 swaps with a's 1 before PruneLast moves a past the last (7).
+  EXPECT_EQ(Prunes(plan, gone), (std::vector<std::string>{"1:b", "8:a"}));
+  plan = PlanSync({Resource("ConfigMap", "new", 2)}, {}, gone, true, true);
+  EXPECT_EQ(Prunes(plan, gone), (std::vector<std::string>{"8:b", "8:a"}));
+  // No wave at all: the last is 0, PruneLast runs in wave 1.
+  plan = PlanSync({}, {}, {Live("c", "PruneLast=true")}, true);
+  EXPECT_EQ(Prunes(plan, {Live("c")}), std::vector<std::string>{"1:c"});
 }
 
 TEST(SyncOptions, AreReadFromTheAnnotationAsACommaSeparatedList) {
