@@ -544,6 +544,371 @@ std::string TaskExecutor::LogPath(const std::string& ns, const std::string& task
   return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "." + step + ".log");
 }
 
+// One attempt of a TaskRun, in the order it goes: the run directory, the
+// workspaces and volumes, the step plan, the steps (on the host or in the
+// sandbox), then the results and the cache. Each part fails with the
+// message of the TaskRun's condition.
+class TaskExecutor::Attempt {
+ public:
+  Attempt(const TaskExecutor& ex, const TaskRunJob& job)
+      : ex_(ex), job_(job), sandbox_(!ex.bwrap_.empty()) {}
+
+  Status MakeRunDir();
+  Status OpenWorkspaces();
+  Status MaterializeVolumes();
+  Result<TaskPlan> Plan(const std::vector<ResolvedStep>& steps,
+                        const std::vector<ResolvedStep>& sidecars);
+  StepsOutcome RunOnHost(const TaskPlan& plan, int cancel_fd) const;
+  Result<StepsOutcome> RunInSandbox(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
+                                    std::optional<model::Millis> timeout, int cancel_fd);
+
+  const Layout& layout() const { return lay_; }
+  const Paths& paths() const { return paths_; }
+  std::map<std::string, std::string>& logs() { return logs_; }
+  std::string Marker() const { return std::string(kTaskRunMarker) + "=" + job_.uid; }
+
+ private:
+  Result<StepPlan> PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
+                            bool uses_exit_codes);
+  Result<std::vector<std::string>> SandboxArgv(const std::vector<ResolvedStep>& steps,
+                                               std::vector<int>& inherit,
+                                               std::vector<Fd>& volume_fds) const;
+
+  const TaskExecutor& ex_;
+  const TaskRunJob& job_;
+  const bool sandbox_;
+  Layout lay_;
+  Paths paths_;
+  // Each bound workspace opened beneath its volume, bound into the sandbox
+  // by that descriptor.
+  std::map<std::string, Fd> workspace_fds_;
+  std::map<std::string, std::pair<std::string, bool>> volume_dirs_;  // host dir, read-only
+  std::vector<std::pair<std::string, std::string>> log_binds_;       // host file, sandbox path
+  std::map<std::string, std::string> logs_;                          // container -> host log
+};
+
+// The run directory: few directories, made with one syscall each; the
+// per-task filesystem work is a large part of a trivial task's cost.
+Status TaskExecutor::Attempt::MakeRunDir() {
+  lay_.run_dir = PathJoin(ex_.options_.data_dir, "runs/" + job_.ns + "/" + job_.name);
+  lay_.results = lay_.run_dir + "/results";
+  lay_.steps = sandbox_ ? lay_.run_dir + "/steps" : lay_.run_dir;
+  lay_.scripts = sandbox_ ? lay_.run_dir + "/scripts" : lay_.run_dir;
+  // On the host, HOME is the work dir.
+  lay_.home = sandbox_ ? lay_.run_dir + "/home" : lay_.run_dir + "/work";
+  lay_.work = lay_.run_dir + "/work";
+  lay_.status = lay_.run_dir + "/status";
+  lay_.plan = lay_.run_dir + "/plan.json";
+  if (PathExists(lay_.run_dir)) (void)RemoveAll(lay_.run_dir);  // A retry or a re-run starts clean.
+  std::vector<std::string> dirs = {lay_.run_dir, lay_.work};
+  if (sandbox_ || !job_.spec.results.empty()) dirs.push_back(lay_.results);
+  if (sandbox_) dirs.insert(dirs.end(), {lay_.home, lay_.steps, lay_.status, lay_.scripts});
+  STRAKE_TRY(ex_.EnsureNamespaceDirs(job_.ns));
+  for (const auto& d : dirs) STRAKE_TRY(MakeDir(d, 0777));
+  if (sandbox_) {
+    paths_ = {"/tekton/results",
+              "/tekton/steps",
+              "/tekton/scripts",
+              "/tekton/home",
+              "/workspace",
+              {},
+              {}};
+  } else {
+    paths_ = {lay_.results, lay_.steps, lay_.scripts, lay_.home, lay_.work, {}, {}};
+  }
+  return Ok();
+}
+
+// Each bound workspace is opened beneath its volume now and bound into the
+// sandbox by that descriptor: a link a step left in the volume cannot make
+// it bind a host directory.
+Status TaskExecutor::Attempt::OpenWorkspaces() {
+  for (const auto& w : job_.workspaces) {
+    auto decl = std::find_if(job_.spec.workspaces.begin(), job_.spec.workspaces.end(),
+                             [&](const auto& d) { return d.name == w.name; });
+    std::string mount =
+        decl != job_.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
+    if (w.host_path.empty()) {
+      paths_.workspaces[w.name] = sandbox_ ? mount : "";
+      continue;
+    }
+    if (sandbox_) {
+      auto fd = MakeDirsBeneath(w.host_path, w.sub_path, 0777);
+      if (!fd) return Failf("workspace \"{}\": {}", w.name, fd.error().message);
+      workspace_fds_[w.name] = std::move(*fd);
+      paths_.workspaces[w.name] = mount;
+    } else {
+      auto dir = MountDir(w);
+      if (!dir) return Failf("workspace \"{}\": {}", w.name, dir.error().message);
+      paths_.workspaces[w.name] = *dir;
+    }
+  }
+  return Ok();
+}
+
+// Volumes of the task, materialized under the run dir.
+Status TaskExecutor::Attempt::MaterializeVolumes() {
+  for (const auto& v : job_.spec.volumes) {
+    std::string dir = lay_.run_dir + "/volumes/" + v.name;
+    if (v.kind == model::Volume::Kind::kEmptyDir) {
+      STRAKE_TRY(MakeDirs(dir, 0777));
+    } else {
+      const auto& maps =
+          v.kind == model::Volume::Kind::kConfigMap ? job_.config_maps : job_.secrets;
+      const char* kind = v.kind == model::Volume::Kind::kConfigMap ? "ConfigMap" : "Secret";
+      auto it = maps ? maps->find(v.source) : decltype(maps->end()){};
+      if (!maps || it == maps->end()) {
+        if (!v.optional) return Failf("volume \"{}\": {} \"{}\" not found", v.name, kind, v.source);
+        STRAKE_TRY(MakeDirs(dir, 0555));
+      } else {
+        STRAKE_TRY(Materialize(it->second, dir, {}));
+      }
+    }
+    volume_dirs_[v.name] = {dir, v.kind != model::Volume::Kind::kEmptyDir};
+  }
+  return Ok();
+}
+
+namespace {
+
+// Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
+bool UsesExitCodes(const model::TaskSpec& spec) {
+  auto mentions = [](const std::string& text) {
+    return text.find(".exitCode.path") != std::string::npos;
+  };
+  for (const auto& st : spec.steps) {
+    if (mentions(st.script) || mentions(st.working_dir)) return true;
+    for (const auto* list : {&st.args, &st.command}) {
+      if (std::any_of(list->begin(), list->end(), mentions)) return true;
+    }
+    for (const auto& e : st.env) {
+      if (mentions(e.value)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
+                                                 bool uses_exit_codes) {
+  const model::Step& s = rs.step;
+  StepPlan sp;
+  sp.name = rs.container;
+  std::vector<std::string> argv;
+  if (!s.script.empty()) {
+    std::string script = s.script;
+    if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
+    std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
+    STRAKE_TRY(WriteFile(PathJoin(lay_.scripts, file), script, 0755));
+    // Run the shebang's interpreter with the script as its argument, as the
+    // kernel would. The script file itself is never exec'd, so another
+    // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
+    argv = ShebangArgv(script);
+    argv.push_back(PathJoin(paths_.scripts, file));
+    argv.insert(argv.end(), s.args.begin(), s.args.end());
+  } else if (!s.command.empty()) {
+    argv = s.command;
+    argv.insert(argv.end(), s.args.begin(), s.args.end());
+  } else {
+    return Failf("{}: the host has no image entrypoint to run; give command or script",
+                 rs.container);
+  }
+  sp.argv = std::move(argv);
+  std::string path_env = HostPath();
+  std::vector<std::string> env;
+  for (const auto& e : s.env) {
+    auto v = EnvValue(e, job_);
+    if (!v) return tl::unexpected(v.error().Wrap(rs.container));
+    if (e.secret_key_ref && !v->empty() && v->size() < kMinSecretLength) {
+      sp.notice += fmt::format(
+          "warning: env {} (Secret {} key {}) is shorter than {} characters and cannot be "
+          "masked in this log. ",
+          e.name, e.secret_key_ref->name, e.secret_key_ref->key, kMinSecretLength);
+    }
+    if (e.name == "PATH") {
+      path_env = *v;
+    } else {
+      env.push_back(e.name + "=" + *v);
+    }
+  }
+  env.push_back("PATH=" + path_env);
+  if (std::none_of(env.begin(), env.end(), [](const auto& x) { return StartsWith(x, "HOME="); })) {
+    env.push_back("HOME=" + paths_.home);
+  }
+  env.push_back(Marker());
+  sp.env = std::move(env);
+  sp.cwd = s.working_dir.empty() ? paths_.work : s.working_dir;
+  if (!is_sidecar) {
+    sp.continue_on_error = s.on_error == "continue";
+    if (s.timeout) sp.timeout_ms = s.timeout->count();
+    if (sandbox_) STRAKE_TRY(MakeDir(PathJoin(lay_.steps, rs.container), 0777));
+    if (sandbox_ || uses_exit_codes)
+      sp.exit_code_path = ExitCodePath(paths_.steps, rs.container, sandbox_);
+  }
+  std::string host_log = ex_.LogPath(job_.ns, job_.name, rs.container);
+  if (sandbox_) (void)WriteFile(host_log, "");  // A bind mount needs the file to exist.
+  logs_[rs.container] = host_log;
+  if (sandbox_) {
+    sp.log_path = "/tekton/logs/" + rs.container + ".log";
+    log_binds_.emplace_back(host_log, sp.log_path);
+  } else {
+    sp.log_path = host_log;
+  }
+  if (!sandbox_ && !s.volume_mounts.empty()) {
+    return Failf(
+        "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or drop "
+        "--no-sandbox",
+        rs.container, s.volume_mounts.front().mount_path);
+  }
+  return sp;
+}
+
+// The plan: argv, env and files for each step and sidecar. Step logs are
+// flat files, logs/<ns>/<taskrun>.<container>.log (no directory per
+// TaskRun); in the sandbox each is bound at /tekton/logs/.
+Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& steps,
+                                             const std::vector<ResolvedStep>& sidecars) {
+  TaskPlan plan;
+  bool uses_exit_codes = UsesExitCodes(job_.spec);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    STRAKE_TRY_ASSIGN(sp, PlanStep(steps[i], i, false, uses_exit_codes));
+    plan.steps.push_back(std::move(sp));
+  }
+  for (size_t i = 0; i < sidecars.size(); ++i) {
+    STRAKE_TRY_ASSIGN(sp, PlanStep(sidecars[i], i, true, uses_exit_codes));
+    plan.sidecars.push_back(std::move(sp));
+  }
+  // Every value of every Secret the task can read is masked in its logs.
+  if (job_.secrets) {
+    for (const auto& [name, data] : *job_.secrets) {
+      for (const auto& [key, value] : data.data) plan.secrets.push_back(value);
+    }
+  }
+  return plan;
+}
+
+// Host: the step runner in this thread. What the steps leave running, even
+// out of their process groups (setsid, a daemon), ends with the task, as the
+// sandbox's PID namespace ends it: found by the marker.
+StepsOutcome TaskExecutor::Attempt::RunOnHost(const TaskPlan& plan, int cancel_fd) const {
+  StepsOutcome so = RunSteps(plan, cancel_fd);
+  if (!job_.uid.empty()) (void)KillOrphans({job_.uid});
+  return so;
+}
+
+// bwrap's command line: the host read-only, the data directory hidden, the
+// workspaces and volumes bound by descriptor, the run directory at /tekton.
+Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
+    const std::vector<ResolvedStep>& steps, std::vector<int>& inherit,
+    std::vector<Fd>& volume_fds) const {
+  std::vector<std::string> argv = {ex_.bwrap_,      "--die-with-parent", "--unshare-pid",
+                                   "--unshare-ipc", "--unshare-uts",     "--hostname",
+                                   "strake"};
+  std::vector<std::string> mount_points;
+  for (const auto& [name, path] : paths_.workspaces) mount_points.push_back(path);
+  for (const auto& rs : steps) {
+    for (const auto& m : rs.step.volume_mounts) mount_points.push_back(m.mount_path);
+  }
+  auto root = SandboxRootArgs(mount_points);
+  argv.insert(argv.end(), root.begin(), root.end());
+  argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
+                           "--tmpfs", ex_.options_.data_dir, "--dir", "/workspace"});
+  for (const auto& w : job_.workspaces) {
+    auto fd = workspace_fds_.find(w.name);
+    if (fd == workspace_fds_.end()) continue;
+    inherit.push_back(fd->second.get());
+    argv.insert(argv.end(), {w.read_only ? "--ro-bind-fd" : "--bind-fd",
+                             std::to_string(fd->second.get()), paths_.workspaces.at(w.name)});
+  }
+  argv.insert(argv.end(), {"--bind",
+                           lay_.results,
+                           "/tekton/results",
+                           "--bind",
+                           lay_.steps,
+                           "/tekton/steps",
+                           "--ro-bind",
+                           lay_.scripts,
+                           "/tekton/scripts",
+                           "--bind",
+                           lay_.home,
+                           "/tekton/home",
+                           "--bind",
+                           lay_.status,
+                           "/tekton/status",
+                           "--ro-bind",
+                           lay_.plan,
+                           "/tekton/plan.json",
+                           "--ro-bind",
+                           ex_.options_.self_exe,
+                           "/tekton/bin/strake"});
+  for (const auto& [host, inside] : log_binds_) argv.insert(argv.end(), {"--bind", host, inside});
+  std::set<std::string> mounted;
+  for (const auto& rs : steps) {
+    for (const auto& m : rs.step.volume_mounts) {
+      if (!mounted.insert(m.mount_path).second) continue;
+      auto it = volume_dirs_.find(m.name);
+      if (it == volume_dirs_.end()) continue;
+      auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);
+      if (!fd) return Failf("volume \"{}\": {}", m.name, fd.error().message);
+      inherit.push_back(fd->get());
+      argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind-fd" : "--bind-fd",
+                               std::to_string(fd->get()), m.mount_path});
+      volume_fds.push_back(std::move(*fd));
+    }
+  }
+  argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
+                           "/tekton/bin/strake", "__run-steps", "/tekton/plan.json"});
+  return argv;
+}
+
+// The sandbox: `strake __run-steps` inside bwrap runs the plan and writes
+// its outcome to /tekton/status. An error is a sandbox that could not
+// start; one that exited badly is a failed outcome with its stderr.
+Result<StepsOutcome> TaskExecutor::Attempt::RunInSandbox(TaskPlan& plan,
+                                                         const std::vector<ResolvedStep>& steps,
+                                                         std::optional<model::Millis> timeout,
+                                                         int cancel_fd) {
+  plan.status_path = "/tekton/status/status.json";
+  STRAKE_TRY(WriteFile(lay_.plan, ToJson(plan).dump()));
+  std::vector<int> inherit;
+  std::vector<Fd> volume_fds;
+  STRAKE_TRY_ASSIGN(argv, SandboxArgv(steps, inherit, volume_fds));
+  std::string sandbox_log = ex_.LogPath(job_.ns, job_.name, "sandbox");
+  int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  auto p = Spawn({argv, {"PATH=" + HostPath(), Marker()}, "", -1, err_fd, err_fd, inherit});
+  if (err_fd >= 0) ::close(err_fd);
+  if (!p) return tl::unexpected(p.error().Wrap("sandbox"));
+  // The runner inside enforces the timeout; the grace here covers a runner that hangs.
+  std::optional<model::Millis> wait_for;
+  if (timeout) wait_for = *timeout + model::Millis(5000);
+  StepsOutcome so;
+  auto w = WaitProcess(*p, wait_for, cancel_fd);
+  if (!w || w->outcome != WaitOutcome::kExited) {
+    KillAndReap(*p);
+    if (w && w->outcome == WaitOutcome::kTimedOut) {
+      so.timed_out = true;
+    } else {
+      so.cancelled = true;
+    }
+  } else if (w->exit_code != 0) {
+    std::string why(Trim(ReadFile(sandbox_log, 4096).value_or("")));
+    so.failed = true;
+    so.message =
+        fmt::format("sandbox exited with status {}{}", w->exit_code, why.empty() ? "" : ": " + why);
+    return so;
+  }
+  // Written inside the sandbox: read beneath its directory, never through a link.
+  auto status = ReadFileBeneath(lay_.status, "status.json", 16 << 20);
+  if (status) {
+    bool cancelled = so.cancelled, killed_at_deadline = so.timed_out;
+    so = StepsOutcomeFromJson(model::Json::parse(*status, nullptr, false));
+    so.cancelled = so.cancelled || cancelled;
+    so.timed_out = so.timed_out || killed_at_deadline;
+  }
+  return so;
+}
+
 TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
                                  std::optional<model::Millis> timeout, int cancel_fd) const {
   TaskRunOutcome out;
@@ -553,324 +918,45 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     out.message = std::move(message);
     return out;
   };
-  bool sandbox = !bwrap_.empty();
-
+  auto invalid = [&](const Error& e) { return fail("TaskRunValidationFailed", e.message); };
   auto params = ResolveParams(job);
-  if (!params) return fail("TaskRunValidationFailed", params.error().message);
+  if (!params) return invalid(params.error());
 
   // The cache: a hit restores outputs and results without running anything.
   bool use_cache = job.spec.cache.enabled && !options_.no_cache;
-  if (use_cache) {
-    if (job.cache_checked) {
-      out.cache_key = job.cache_key;  // The engine looked already: a miss.
-    } else {
-      auto hit = TryCache(job);
-      if (!hit) return fail("TaskRunValidationFailed", hit.error().message);
-      if (hit->succeeded) return *hit;
-      out.cache_key = hit->cache_key;
-    }
+  if (use_cache && job.cache_checked) {
+    out.cache_key = job.cache_key;  // The engine looked already: a miss.
+  } else if (use_cache) {
+    auto hit = TryCache(job);
+    if (!hit) return invalid(hit.error());
+    if (hit->succeeded) return *hit;
+    out.cache_key = hit->cache_key;
   }
 
-  // The run directory: few directories, made with one syscall each; the
-  // per-task filesystem work is a large part of a trivial task's cost.
-  Layout lay;
-  lay.run_dir = PathJoin(options_.data_dir, "runs/" + job.ns + "/" + job.name);
-  lay.results = lay.run_dir + "/results";
-  lay.steps = sandbox ? lay.run_dir + "/steps" : lay.run_dir;
-  lay.scripts = sandbox ? lay.run_dir + "/scripts" : lay.run_dir;
-  lay.home =
-      sandbox ? lay.run_dir + "/home" : lay.run_dir + "/work";  // Host: HOME is the work dir.
-  lay.work = lay.run_dir + "/work";
-  lay.status = lay.run_dir + "/status";
-  lay.plan = lay.run_dir + "/plan.json";
-  if (PathExists(lay.run_dir)) (void)RemoveAll(lay.run_dir);  // A retry or a re-run starts clean.
-  std::vector<std::string> dirs = {lay.run_dir, lay.work};
-  if (sandbox || !job.spec.results.empty()) dirs.push_back(lay.results);
-  if (sandbox) dirs.insert(dirs.end(), {lay.home, lay.steps, lay.status, lay.scripts});
-  Status made = EnsureNamespaceDirs(job.ns);
-  for (const auto& d : dirs) {
-    if (made) made = MakeDir(d, 0777);
+  Attempt at(*this, job);
+  for (auto part : {&Attempt::MakeRunDir, &Attempt::OpenWorkspaces, &Attempt::MaterializeVolumes}) {
+    if (auto st = (at.*part)(); !st) return invalid(st.error());
   }
-  if (!made) return fail("TaskRunValidationFailed", made.error().message);
-
-  Paths paths;
-  if (sandbox) {
-    paths = {"/tekton/results",
-             "/tekton/steps",
-             "/tekton/scripts",
-             "/tekton/home",
-             "/workspace",
-             {},
-             {}};
-  } else {
-    paths = {lay.results, lay.steps, lay.scripts, lay.home, lay.work, {}, {}};
-  }
-  // Each bound workspace is opened beneath its volume now and bound into the
-  // sandbox by that descriptor: a link a step left in the volume cannot
-  // make it bind a host directory.
-  std::map<std::string, Fd> workspace_fds;
-  for (const auto& w : job.workspaces) {
-    auto decl = std::find_if(job.spec.workspaces.begin(), job.spec.workspaces.end(),
-                             [&](const auto& d) { return d.name == w.name; });
-    std::string mount =
-        decl != job.spec.workspaces.end() ? decl->mount_path : "/workspace/" + w.name;
-    if (w.host_path.empty()) {
-      paths.workspaces[w.name] = sandbox ? mount : "";
-      continue;
-    }
-    if (sandbox) {
-      auto fd = MakeDirsBeneath(w.host_path, w.sub_path, 0777);
-      if (!fd) {
-        return fail("TaskRunValidationFailed",
-                    fmt::format("workspace \"{}\": {}", w.name, fd.error().message));
-      }
-      workspace_fds[w.name] = std::move(*fd);
-      paths.workspaces[w.name] = mount;
-    } else {
-      auto dir = MountDir(w);
-      if (!dir) {
-        return fail("TaskRunValidationFailed",
-                    fmt::format("workspace \"{}\": {}", w.name, dir.error().message));
-      }
-      paths.workspaces[w.name] = *dir;
-    }
-  }
-
-  // Volumes of the task, materialized under the run dir.
-  std::map<std::string, std::pair<std::string, bool>> volume_dirs;  // name -> host dir, read-only
-  for (const auto& v : job.spec.volumes) {
-    std::string dir = lay.run_dir + "/volumes/" + v.name;
-    Status st = Ok();
-    if (v.kind == model::Volume::Kind::kEmptyDir) {
-      st = MakeDirs(dir, 0777);
-    } else {
-      const auto& maps = v.kind == model::Volume::Kind::kConfigMap ? job.config_maps : job.secrets;
-      const char* kind = v.kind == model::Volume::Kind::kConfigMap ? "ConfigMap" : "Secret";
-      auto it = maps ? maps->find(v.source) : decltype(maps->end()){};
-      if (!maps || it == maps->end()) {
-        if (!v.optional) {
-          return fail("TaskRunValidationFailed",
-                      fmt::format("volume \"{}\": {} \"{}\" not found", v.name, kind, v.source));
-        }
-        st = MakeDirs(dir, 0555);
-      } else {
-        st = Materialize(it->second, dir, {});
-      }
-    }
-    if (!st) return fail("TaskRunValidationFailed", st.error().message);
-    volume_dirs[v.name] = {dir, v.kind != model::Volume::Kind::kEmptyDir};
-  }
-
-  Vars vars = MakeVars(job, *params, paths, attempt, sandbox);
+  Vars vars = MakeVars(job, *params, at.paths(), attempt, sandboxed());
   auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step");
-  if (!steps) return fail("TaskRunValidationFailed", steps.error().message);
+  if (!steps) return invalid(steps.error());
   auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar");
-  if (!sidecars) return fail("TaskRunValidationFailed", sidecars.error().message);
+  if (!sidecars) return invalid(sidecars.error());
+  auto plan = at.Plan(*steps, *sidecars);
+  out.logs = at.logs();
+  if (!plan) return invalid(plan.error());
+  if (timeout) plan->timeout_ms = timeout->count();
 
-  // Build the plan: argv, env and files for each step.
-  TaskPlan plan;
-  // Step logs are flat files, logs/<ns>/<taskrun>.<container>.log: no
-  // directory per TaskRun. In the sandbox each is bound at /tekton/logs/.
-  std::string log_dir = PathJoin(options_.data_dir, "logs/" + job.ns);
-
-  std::vector<std::pair<std::string, std::string>> log_binds;  // host file, sandbox path
-  std::string marker = std::string(kTaskRunMarker) + "=" + job.uid;
-  bool uses_exit_codes = false;
-  for (const auto& st : job.spec.steps) {
-    for (const std::string* text : {&st.script, &st.working_dir}) {
-      uses_exit_codes |= text->find(".exitCode.path") != std::string::npos;
-    }
-    for (const auto* list : {&st.args, &st.command}) {
-      for (const auto& a : *list) uses_exit_codes |= a.find(".exitCode.path") != std::string::npos;
-    }
-    for (const auto& e : st.env)
-      uses_exit_codes |= e.value.find(".exitCode.path") != std::string::npos;
-  }
-  auto make_plan = [&](const ResolvedStep& rs, size_t i, bool is_sidecar) -> Result<StepPlan> {
-    const model::Step& s = rs.step;
-    StepPlan sp;
-    sp.name = rs.container;
-    std::vector<std::string> argv;
-    if (!s.script.empty()) {
-      std::string script = s.script;
-      if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
-      std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
-      STRAKE_TRY(WriteFile(PathJoin(lay.scripts, file), script, 0755));
-      // Run the shebang's interpreter with the script as its argument, as
-      // the kernel would. The script file itself is never exec'd, so another
-      // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
-      argv = ShebangArgv(script);
-      argv.push_back(PathJoin(paths.scripts, file));
-      argv.insert(argv.end(), s.args.begin(), s.args.end());
-    } else if (!s.command.empty()) {
-      argv = s.command;
-      argv.insert(argv.end(), s.args.begin(), s.args.end());
-    } else {
-      return Failf("{}: the host has no image entrypoint to run; give command or script",
-                   rs.container);
-    }
-    sp.argv = std::move(argv);
-    std::string path_env = HostPath();
-    std::vector<std::string> env;
-    for (const auto& e : s.env) {
-      auto v = EnvValue(e, job);
-      if (!v) return tl::unexpected(v.error().Wrap(rs.container));
-      if (e.secret_key_ref && !v->empty() && v->size() < kMinSecretLength) {
-        sp.notice += fmt::format(
-            "warning: env {} (Secret {} key {}) is shorter than {} characters and cannot be "
-            "masked in this log. ",
-            e.name, e.secret_key_ref->name, e.secret_key_ref->key, kMinSecretLength);
-      }
-      if (e.name == "PATH")
-        path_env = *v;
-      else
-        env.push_back(e.name + "=" + *v);
-    }
-    env.push_back("PATH=" + path_env);
-    if (std::none_of(env.begin(), env.end(),
-                     [](const auto& x) { return StartsWith(x, "HOME="); })) {
-      env.push_back("HOME=" + paths.home);
-    }
-    env.push_back(marker);
-    sp.env = std::move(env);
-    sp.cwd = s.working_dir.empty() ? paths.work : s.working_dir;
-    if (!is_sidecar) {
-      sp.continue_on_error = s.on_error == "continue";
-      if (s.timeout) sp.timeout_ms = s.timeout->count();
-      if (sandbox) STRAKE_TRY(MakeDir(PathJoin(lay.steps, rs.container), 0777));
-      // Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
-      if (sandbox || uses_exit_codes)
-        sp.exit_code_path = ExitCodePath(paths.steps, rs.container, sandbox);
-    }
-    std::string host_log = LogPath(job.ns, job.name, rs.container);
-    if (sandbox) (void)WriteFile(host_log, "");  // A bind mount needs the file to exist.
-    out.logs[rs.container] = host_log;
-    if (sandbox) {
-      sp.log_path = "/tekton/logs/" + rs.container + ".log";
-      log_binds.emplace_back(host_log, sp.log_path);
-    } else {
-      sp.log_path = host_log;
-    }
-    for (const auto& m : s.volume_mounts) {
-      if (!sandbox) {
-        return Failf(
-            "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or "
-            "drop --no-sandbox",
-            rs.container, m.mount_path);
-      }
-    }
-    return sp;
-  };
-  for (size_t i = 0; i < steps->size(); ++i) {
-    auto sp = make_plan((*steps)[i], i, false);
-    if (!sp) return fail("TaskRunValidationFailed", sp.error().message);
-    plan.steps.push_back(std::move(*sp));
-  }
-  for (size_t i = 0; i < sidecars->size(); ++i) {
-    auto sp = make_plan((*sidecars)[i], i, true);
-    if (!sp) return fail("TaskRunValidationFailed", sp.error().message);
-    plan.sidecars.push_back(std::move(*sp));
-  }
-
-  // Every value of every Secret the task can read is masked in its logs.
-  if (job.secrets) {
-    for (const auto& [name, data] : *job.secrets) {
-      for (const auto& [key, value] : data.data) plan.secrets.push_back(value);
-    }
-  }
   StepsOutcome so;
-  bool timed_out = false;
-  if (timeout) plan.timeout_ms = timeout->count();
-  if (!sandbox) {
-    // Host: the step runner in this thread. What the steps leave running,
-    // even out of their process groups (setsid, a daemon), ends with the
-    // task, as the sandbox's PID namespace ends it: found by the marker.
-    so = RunSteps(plan, cancel_fd);
-    timed_out = so.timed_out;
-    if (!job.uid.empty()) (void)KillOrphans({job.uid});
+  if (!sandboxed()) {
+    so = at.RunOnHost(*plan, cancel_fd);
   } else {
-    plan.status_path = "/tekton/status/status.json";
-    auto st = WriteFile(lay.plan, ToJson(plan).dump());
-    if (!st) return fail("TaskRunValidationFailed", st.error().message);
-    std::vector<std::string> argv = {bwrap_,          "--die-with-parent", "--unshare-pid",
-                                     "--unshare-ipc", "--unshare-uts",     "--hostname",
-                                     "strake"};
-    std::vector<std::string> mount_points;
-    for (const auto& [name, path] : paths.workspaces) mount_points.push_back(path);
-    for (const auto& rs : *steps) {
-      for (const auto& m : rs.step.volume_mounts) mount_points.push_back(m.mount_path);
-    }
-    auto root = SandboxRootArgs(mount_points);
-    argv.insert(argv.end(), root.begin(), root.end());
-    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs",
-                             "/run", "--tmpfs", options_.data_dir, "--dir", "/workspace"});
-    std::vector<int> inherit;
-    for (const auto& w : job.workspaces) {
-      auto fd = workspace_fds.find(w.name);
-      if (fd == workspace_fds.end()) continue;
-      inherit.push_back(fd->second.get());
-      argv.insert(argv.end(), {w.read_only ? "--ro-bind-fd" : "--bind-fd",
-                               std::to_string(fd->second.get()), paths.workspaces.at(w.name)});
-    }
-    argv.insert(argv.end(), {"--bind",    lay.results,       "/tekton/results",
-                             "--bind",    lay.steps,         "/tekton/steps",
-                             "--ro-bind", lay.scripts,       "/tekton/scripts",
-                             "--bind",    lay.home,          "/tekton/home",
-                             "--bind",    lay.status,        "/tekton/status",
-                             "--ro-bind", lay.plan,          "/tekton/plan.json",
-                             "--ro-bind", options_.self_exe, "/tekton/bin/strake"});
-    for (const auto& [host, inside] : log_binds) argv.insert(argv.end(), {"--bind", host, inside});
-    std::set<std::string> mounted;
-    std::vector<Fd> volume_fds;
-    for (const auto& rs : *steps) {
-      for (const auto& m : rs.step.volume_mounts) {
-        if (!mounted.insert(m.mount_path).second) continue;
-        auto it = volume_dirs.find(m.name);
-        if (it == volume_dirs.end()) continue;
-        auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);
-        if (!fd) {
-          return fail("TaskRunValidationFailed",
-                      fmt::format("volume \"{}\": {}", m.name, fd.error().message));
-        }
-        inherit.push_back(fd->get());
-        argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind-fd" : "--bind-fd",
-                                 std::to_string(fd->get()), m.mount_path});
-        volume_fds.push_back(std::move(*fd));
-      }
-    }
-    argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
-                             "/tekton/bin/strake", "__run-steps", "/tekton/plan.json"});
-    std::string sandbox_log = LogPath(job.ns, job.name, "sandbox");
-    int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    auto p = Spawn({argv, {"PATH=" + HostPath(), marker}, "", -1, err_fd, err_fd, inherit});
-    if (err_fd >= 0) ::close(err_fd);
-    if (!p) return fail("TaskRunValidationFailed", p.error().Wrap("sandbox").message);
-    // The runner inside enforces the timeout; the grace here covers a runner that hangs.
-    std::optional<model::Millis> wait_for;
-    if (timeout) wait_for = *timeout + model::Millis(5000);
-    auto w = WaitProcess(*p, wait_for, cancel_fd);
-    if (!w || w->outcome != WaitOutcome::kExited) {
-      KillAndReap(*p);
-      if (w && w->outcome == WaitOutcome::kTimedOut)
-        timed_out = true;
-      else
-        so.cancelled = true;
-    } else if (w->exit_code != 0) {
-      std::string why(Trim(ReadFile(sandbox_log, 4096).value_or("")));
-      return fail("Failed", fmt::format("sandbox exited with status {}{}", w->exit_code,
-                                        why.empty() ? "" : ": " + why));
-    }
-    // Written inside the sandbox: read beneath its directory, never through a link.
-    auto status = ReadFileBeneath(lay.status, "status.json", 16 << 20);
-    if (status) {
-      bool cancelled = so.cancelled, killed_at_deadline = timed_out;
-      so = StepsOutcomeFromJson(model::Json::parse(*status, nullptr, false));
-      so.cancelled = so.cancelled || cancelled;
-      timed_out = so.timed_out || killed_at_deadline;
-    }
+    auto ran = at.RunInSandbox(*plan, *steps, timeout, cancel_fd);
+    if (!ran) return invalid(ran.error());
+    so = std::move(*ran);
   }
   out.steps = so.steps;
-  if (timed_out) {
+  if (so.timed_out) {
     return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",
                                               job.name, FormatDuration(*timeout)));
   }
@@ -879,7 +965,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (so.failed) return fail("Failed", so.message);
 
   std::string reason;
-  auto results = ReadResults(job.spec, lay.results, options_.max_result_bytes, &reason);
+  auto results = ReadResults(job.spec, at.layout().results, options_.max_result_bytes, &reason);
   if (!results) return fail(reason, results.error().message);
   out.results = std::move(*results);
   out.succeeded = true;

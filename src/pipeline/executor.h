@@ -58,6 +58,7 @@ class TaskExecutor {
                       const std::string& step) const;
 
  private:
+  class Attempt;
   // runs/<ns> and logs/<ns>, made once per namespace rather than per TaskRun.
   Status EnsureNamespaceDirs(const std::string& ns) const;
 
