@@ -88,6 +88,34 @@ struct Supervisor::Replica {
   // replica that has none.
   std::string marker;
 
+  // One run of the replica's process, started here or adopted.
+  struct Running {
+    pid_t pid = -1;
+    int pidfd = -1;
+    uint16_t port = 0;
+    uint64_t ticks = 0;
+    bool adopted = false;
+    bool was_ready = false;  // adopted: ready when the last supervisor saw it
+  };
+  // The probes' state during one run.
+  struct Probes {
+    const ProbeSpec* ready = nullptr;  // null: ready as soon as it runs
+    ProbeSpec listen;                  // readiness by listening on $PORT
+    bool ready_now = false;            // as last written to the record
+    bool ever_ready = false;
+    int ready_ok = 0;
+    int ready_fail = 0;
+    SteadyClock::time_point next_ready;
+    SteadyClock::time_point next_live;
+  };
+  // Takes the process a restarted supervisor adopted, if there is one.
+  bool TakeAdopted(Running& r);
+  // Probes the run until its process exits (why it ended) or a liveness
+  // probe ends it; nullopt when told to stop or to detach.
+  std::optional<std::string> WatchRun(const Running& r, SteadyClock::time_point started);
+  void ProbeReadiness(const Running& r, Probes& p);
+  void MarkReady(const Running& r, Probes& p, bool ready, const std::string& why);
+
   ~Replica() {
     if (thread.joinable()) thread.join();
     if (wake_fd >= 0) ::close(wake_fd);
@@ -264,31 +292,118 @@ Ms NextBackoff(Ms last, Ms ran, const SupervisorOptions& options) {
   return std::min(last * 2, options.max_backoff);
 }
 
+bool Supervisor::Replica::TakeAdopted(Running& r) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (adopted_pid <= 0) return false;
+  r.pid = adopted_pid;
+  r.port = status.port;
+  r.ticks = adopted_ticks;
+  r.was_ready = status.ready;
+  r.adopted = true;
+  adopted_pid = -1;
+  return true;
+}
+
+void Supervisor::Replica::MarkReady(const Running& r, Probes& p, bool ready,
+                                    const std::string& why) {
+  Set([&](ReplicaStatus& s) {
+    s.ready = ready;
+    s.state = ready ? "Ready" : "Running";
+    if (!ready) s.message = "readiness: " + why;
+  });
+  if (p.ready_now != ready) (void)WriteRecord(r.pid, r.ticks, r.port, ready);
+  p.ready_now = ready;
+}
+
+void Supervisor::Replica::ProbeReadiness(const Running& r, Probes& p) {
+  std::string why;
+  if (Probe(*p.ready, r.port, why)) {
+    p.ready_fail = 0;
+    if (++p.ready_ok >= p.ready->success_threshold) {
+      p.ever_ready = true;
+      MarkReady(r, p, true, "");
+    }
+  } else {
+    p.ready_ok = 0;
+    if (++p.ready_fail >= p.ready->failure_threshold) MarkReady(r, p, false, why);
+  }
+  // Until first ready, readiness is tried quickly so traffic starts soon.
+  Ms period = p.ever_ready ? Ms(int64_t{p.ready->period_seconds} * 1000) : Ms(100);
+  p.next_ready = SteadyClock::now() + period;
+}
+
+std::optional<std::string> Supervisor::Replica::WatchRun(const Running& r,
+                                                         SteadyClock::time_point started) {
+  Probes p;
+  p.listen.kind = ProbeSpec::Kind::kTcpSocket;
+  p.listen.period_seconds = 1;
+  p.listen.failure_threshold = 1;
+  p.ready = tmpl.readiness ? &*tmpl.readiness : nullptr;
+  bool by_listening = !p.ready && tmpl.ready_when_listening;
+  if (by_listening) p.ready = &p.listen;
+  p.ready_now = p.ever_ready = r.was_ready;  // as last written to the record
+  if (!p.ready) {
+    Set([](ReplicaStatus& s) { s.ready = true; });
+    if (!p.ready_now) (void)WriteRecord(r.pid, r.ticks, r.port, true);
+    p.ready_now = true;
+  }
+  // An adopted process is past its initial delay: probed at once.
+  p.next_ready =
+      started + Ms(p.ready && !r.adopted ? int64_t{p.ready->initial_delay_seconds} * 1000 : 0);
+  p.next_live =
+      started + Ms(tmpl.liveness ? int64_t{tmpl.liveness->initial_delay_seconds} * 1000 : 0);
+  int live_fail = 0;
+  while (!stop && !detach) {
+    auto now = SteadyClock::now();
+    auto next = p.ready ? p.next_ready : now + Ms(3'600'000);
+    if (tmpl.liveness) next = std::min(next, p.next_live);
+    pollfd fds[2] = {{r.pidfd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    auto wait = std::chrono::duration_cast<Ms>(next - now);
+    ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 3'600'000)));
+    if (fds[1].revents) {
+      uint64_t v = 0;
+      (void)!::read(wake_fd, &v, sizeof v);
+    }
+    if (fds[0].revents) {
+      int st = 0;
+      int exit_code = -1;
+      if (::waitpid(r.pid, &st, WNOHANG) == r.pid)
+        exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      std::string why = exit_code >= 0 ? fmt::format("exited with status {}", exit_code) : "exited";
+      // Most real servers bind a fixed port; strake gives each replica its own.
+      if (by_listening && !p.ever_ready) {
+        why += fmt::format(
+            " without ever listening on $PORT ({}): a server must listen on the "
+            "port strake gives it in PORT",
+            r.port);
+      }
+      return why;
+    }
+    now = SteadyClock::now();
+    if (p.ready && now >= p.next_ready) ProbeReadiness(r, p);
+    if (tmpl.liveness && now >= p.next_live) {
+      std::string why;
+      if (Probe(*tmpl.liveness, r.port, why)) {
+        live_fail = 0;
+      } else if (++live_fail >= tmpl.liveness->failure_threshold) {
+        Terminate(r.pid, r.pidfd);
+        return "liveness probe failed: " + why;
+      }
+      p.next_live = SteadyClock::now() + Ms(int64_t{tmpl.liveness->period_seconds} * 1000);
+    }
+  }
+  return std::nullopt;
+}
+
 void Supervisor::Replica::Run() {
   const SupervisorOptions& opt = sup->options_;
   Ms backoff{0};  // the first restart waits initial_backoff
   while (!stop && !detach) {
-    pid_t pid = -1;
-    int pidfd = -1;
-    uint16_t port = 0;
-    bool adopted = false;
-    bool was_ready = false;  // adopted: ready when the last supervisor saw it
-    uint64_t ticks = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (adopted_pid > 0) {
-        pid = adopted_pid;
-        port = status.port;
-        ticks = adopted_ticks;
-        was_ready = status.ready;
-        adopted = true;
-        adopted_pid = -1;
-      }
-    }
+    Running r;
     std::optional<Process> child;
-    if (adopted) {
-      pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-      if (pidfd < 0) continue;  // gone meanwhile: start afresh
+    if (TakeAdopted(r)) {
+      r.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, r.pid, 0));
+      if (r.pidfd < 0) continue;  // gone meanwhile: start afresh
     } else {
       auto p = FreePort();
       if (!p) {
@@ -296,8 +411,8 @@ void Supervisor::Replica::Run() {
         if (!Sleep(Ms(1000))) break;
         continue;
       }
-      port = *p;
-      auto spawned = Start(port);
+      r.port = *p;
+      auto spawned = Start(r.port);
       if (!spawned) {
         std::string why = spawned.error().message;
         Set([&](ReplicaStatus& s) {
@@ -310,126 +425,37 @@ void Supervisor::Replica::Run() {
         if (!Sleep(backoff)) break;
         continue;
       }
-      pid = spawned->process.pid();
-      ticks = spawned->ticks;
+      r.pid = spawned->process.pid();
+      r.ticks = spawned->ticks;
       child = std::move(spawned->process);
-      pidfd = child->pidfd();
+      r.pidfd = child->pidfd();
     }
     auto started = SteadyClock::now();
     Set([&](ReplicaStatus& s) {
-      s.pid = pid;
-      s.port = port;
-      s.state = was_ready ? "Ready" : "Running";
-      s.ready = was_ready;
+      s.pid = r.pid;
+      s.port = r.port;
+      s.state = r.was_ready ? "Ready" : "Running";
+      s.ready = r.was_ready;
     });
-    // Probe loop until the process exits or we are told to stop.
-    const ProbeSpec* ready_probe = tmpl.readiness ? &*tmpl.readiness : nullptr;
-    ProbeSpec listen_probe;
-    listen_probe.kind = ProbeSpec::Kind::kTcpSocket;
-    listen_probe.period_seconds = 1;
-    listen_probe.failure_threshold = 1;
-    if (!ready_probe && tmpl.ready_when_listening) ready_probe = &listen_probe;
-    bool ready_now = was_ready;  // as last written to the record
-    if (!ready_probe) {
-      Set([](ReplicaStatus& s) { s.ready = true; });
-      if (!ready_now) (void)WriteRecord(pid, ticks, port, true);
-      ready_now = true;
-    }
-    int ready_ok = 0, ready_fail = 0, live_fail = 0;
-    // An adopted process is past its initial delay: probed at once.
-    auto next_ready =
-        started +
-        Ms(ready_probe && !adopted ? int64_t{ready_probe->initial_delay_seconds} * 1000 : 0);
-    auto next_live =
-        started + Ms(tmpl.liveness ? int64_t{tmpl.liveness->initial_delay_seconds} * 1000 : 0);
-    // Until first ready, readiness is tried quickly so traffic starts soon.
-    bool ever_ready = was_ready;
-    bool exited = false;
-    int exit_code = -1;
-    std::string exit_why;
-    while (!stop && !detach) {
-      auto now = SteadyClock::now();
-      auto next = ready_probe ? next_ready : now + Ms(3'600'000);
-      if (tmpl.liveness) next = std::min(next, next_live);
-      pollfd fds[2] = {{pidfd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-      auto wait = std::chrono::duration_cast<Ms>(next - now);
-      ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 3'600'000)));
-      if (fds[1].revents) {
-        uint64_t v = 0;
-        (void)!::read(wake_fd, &v, sizeof v);
-      }
-      if (fds[0].revents) {
-        int st = 0;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid) exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        exited = true;
-        exit_why = exit_code >= 0 ? fmt::format("exited with status {}", exit_code) : "exited";
-        break;
-      }
-      now = SteadyClock::now();
-      std::string why;
-      if (ready_probe && now >= next_ready) {
-        bool ok = Probe(*ready_probe, port, why);
-        if (ok) {
-          ready_fail = 0;
-          if (++ready_ok >= ready_probe->success_threshold) {
-            ever_ready = true;
-            Set([](ReplicaStatus& s) {
-              s.ready = true;
-              s.state = "Ready";
-            });
-            if (!ready_now) (void)WriteRecord(pid, ticks, port, true);
-            ready_now = true;
-          }
-        } else {
-          ready_ok = 0;
-          if (++ready_fail >= ready_probe->failure_threshold) {
-            Set([&](ReplicaStatus& s) {
-              s.ready = false;
-              s.state = "Running";
-              s.message = "readiness: " + why;
-            });
-            if (ready_now) (void)WriteRecord(pid, ticks, port, false);
-            ready_now = false;
-          }
-        }
-        Ms period = ever_ready ? Ms(int64_t{ready_probe->period_seconds} * 1000) : Ms(100);
-        next_ready = SteadyClock::now() + period;
-      }
-      if (tmpl.liveness && now >= next_live) {
-        if (Probe(*tmpl.liveness, port, why)) {
-          live_fail = 0;
-        } else if (++live_fail >= tmpl.liveness->failure_threshold) {
-          exit_why = "liveness probe failed: " + why;
-          Terminate(pid, pidfd);
-          exited = true;
-          break;
-        }
-        next_live = SteadyClock::now() + Ms(int64_t{tmpl.liveness->period_seconds} * 1000);
-      }
-    }
-    if (!exited && detach) {
-      if (adopted) ::close(pidfd);
-      break;  // leave it running
-    }
-    if (!exited) {  // told to stop
-      Terminate(pid, pidfd);
-      if (adopted) ::close(pidfd);
-      Forget();
+    std::optional<std::string> ended = WatchRun(r, started);
+    if (!ended) {  // told to stop, or to detach (leaving it running)
+      if (!detach) Terminate(r.pid, r.pidfd);
+      if (r.adopted) ::close(r.pidfd);
+      if (!detach) Forget();
       break;
     }
-    if (adopted) ::close(pidfd);
+    if (r.adopted) ::close(r.pidfd);
     Forget();  // as a sandbox's PID namespace ends with its command
     backoff =
         NextBackoff(backoff, std::chrono::duration_cast<Ms>(SteadyClock::now() - started), opt);
-    Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, exit_why,
+    Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, *ended,
         backoff.count());
     Set([&](ReplicaStatus& s) {
       s.ready = false;
       s.pid = -1;
       s.restarts++;
       s.state = "CrashLoopBackOff";
-      s.message = exit_why;
+      s.message = *ended;
     });
     if (!Sleep(backoff)) break;
   }

@@ -1,5 +1,6 @@
 #include "runtime/supervisor.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -105,6 +106,24 @@ TEST(SupervisorTest, CrashingReplicaBacksOff) {
   auto log = ReadFile(r.log_path);
   ASSERT_TRUE(log);
   EXPECT_NE(log->find("failing\nfailing\n"), std::string::npos);
+  sup.StopAll();
+}
+
+// Most real servers bind a fixed port: one that exits without ever
+// listening on the port strake gave it is told so (issue 12 §2).
+TEST(SupervisorTest, AReplicaThatNeverListenedOnItsPortGetsAHint) {
+  Supervisor sup(TempDir("deaf"), Fast());
+  GroupSpec g;
+  g.key = "deaf/v1";
+  g.replicas = 1;
+  g.tmpl.argv = {"sh", "-c", "exit 1"};
+  g.tmpl.env = Env();
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return sup.Replicas("deaf/v1")[0].restarts >= 1; }));
+  auto r = sup.Replicas("deaf/v1")[0];
+  EXPECT_EQ(r.message, fmt::format("exited with status 1 without ever listening on $PORT ({}): a "
+                                   "server must listen on the port strake gives it in PORT",
+                                   r.port));
   sup.StopAll();
 }
 
