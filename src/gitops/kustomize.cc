@@ -448,123 +448,149 @@ void ForEachReference(Json& object, const std::function<void(const char*, Json&)
 
 // --- generators --------------------------------------------------------------
 
+// A generator's data: literals, files and env files, in that order (a
+// Secret's values base64-encoded).
+Result<Json> GeneratorData(Ctx& ctx, const Here& k, const Node& g, const std::string& at,
+                           const std::string& kind) {
+  Json data = Json::object();
+  auto put = [&](const Node& where, const std::string& key, const std::string& value) -> Status {
+    if (key.empty()) return Failf("{}: {}: an empty key", model::PlaceOf(k.file, where), at);
+    data[key] = kind == "Secret" ? Base64Encode(value) : value;
+    return Ok();
+  };
+  STRAKE_TRY_ASSIGN(literals, Scalars(k, g.Get("literals"), at + ".literals"));
+  for (const Node* l : literals) {
+    auto eq = l->scalar.find('=');
+    if (eq == std::string::npos) {
+      return Failf("{}: {}.literals: {}: expected KEY=VALUE", model::PlaceOf(k.file, *l), at,
+                   Quote(l->scalar));
+    }
+    std::string value = l->scalar.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    STRAKE_TRY(put(*l, l->scalar.substr(0, eq), value));
+  }
+  STRAKE_TRY_ASSIGN(files, Scalars(k, g.Get("files"), at + ".files"));
+  for (const Node* f : files) {
+    std::string key, rel = f->scalar;
+    if (auto eq = rel.find('='); eq != std::string::npos) {
+      key = rel.substr(0, eq);
+      rel = rel.substr(eq + 1);
+    }
+    STRAKE_TRY_ASSIGN(path, ResolvePath(k, *f, at + ".files", rel));
+    if (key.empty()) key = path.substr(path.rfind('/') + 1);
+    STRAKE_TRY_ASSIGN(content, ReadRepoFile(ctx, k, *f, at + ".files", path));
+    STRAKE_TRY(put(*f, key, content));
+  }
+  std::vector<const Node*> envs;
+  STRAKE_TRY_ASSIGN(env_list, Scalars(k, g.Get("envs"), at + ".envs"));
+  envs = env_list;
+  if (const Node* one = g.Get("env"); one && one->IsScalar()) envs.push_back(one);
+  for (const Node* e : envs) {
+    STRAKE_TRY_ASSIGN(path, ResolvePath(k, *e, at + ".envs", e->scalar));
+    STRAKE_TRY_ASSIGN(content, ReadRepoFile(ctx, k, *e, at + ".envs", path));
+    int line_no = 0;
+    for (const auto& raw : Split(content, '\n')) {
+      ++line_no;
+      std::string line(Trim(raw));
+      if (line.empty() || line[0] == '#') continue;
+      auto eq = line.find('=');
+      if (eq == std::string::npos) {
+        return Failf(
+            "{}:{}: {}: expected KEY=VALUE (a bare KEY would read strake's own "
+            "environment)",
+            path, line_no, at + ".envs");
+      }
+      STRAKE_TRY(put(*e, line.substr(0, eq), line.substr(eq + 1)));
+    }
+  }
+  return data;
+}
+
+struct GeneratorOptions {
+  bool no_hash = false;
+  std::map<std::string, std::string> labels, annotations;
+};
+
+// generatorOptions, then the generator's own.
+Result<GeneratorOptions> ReadGeneratorOptions(const Here& k, const Node& g, const std::string& at,
+                                              const Node* global_options) {
+  GeneratorOptions o;
+  for (const Node* opts : {global_options, g.Get("options")}) {
+    if (!opts || !opts->IsMap()) continue;
+    STRAKE_TRY(OnlyFields(k, *opts, at + ".options",
+                          {"disableNameSuffixHash", "labels", "annotations", "immutable"}));
+    if (const Node* d = opts->Get("disableNameSuffixHash")) o.no_hash = d->scalar == "true";
+    for (const auto& [kk, v] : StringMap(opts->Get("labels"))) o.labels[kk] = v;
+    for (const auto& [kk, v] : StringMap(opts->Get("annotations"))) o.annotations[kk] = v;
+  }
+  return o;
+}
+
+// One configMapGenerator or secretGenerator entry: a new object (behavior
+// create), or merged into or replacing one the resources made.
+Status GenerateOne(Ctx& ctx, const Here& k, const Node& g, const std::string& at,
+                   const std::string& kind, const Node* global_options, std::vector<Obj>& objs) {
+  STRAKE_TRY(OnlyFields(
+      k, g, at,
+      {"name", "namespace", "behavior", "literals", "files", "envs", "env", "options", "type"}));
+  std::string name = Scalar(g, "name");
+  if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(k.file, g), at);
+  std::string behavior = Scalar(g, "behavior");
+  if (behavior.empty()) behavior = "create";
+  if (behavior != "create" && behavior != "merge" && behavior != "replace") {
+    return Failf("{}: {}.behavior: {} (create, merge or replace)", model::PlaceOf(k.file, g), at,
+                 Quote(behavior));
+  }
+  STRAKE_TRY_ASSIGN(data, GeneratorData(ctx, k, g, at, kind));
+  STRAKE_TRY_ASSIGN(opt, ReadGeneratorOptions(k, g, at, global_options));
+  std::string ns = Scalar(g, "namespace");
+  Obj* existing = nullptr;
+  for (auto& o : objs) {
+    if (o.Kind() == kind && (o.declared == name || o.Name() == name) &&
+        (ns.empty() || o.json["metadata"].value("namespace", "") == ns))
+      existing = &o;
+  }
+  if (behavior == "create") {
+    if (existing) {
+      return Failf("{}: {}: {} {} already exists; use behavior: merge or replace",
+                   model::PlaceOf(k.file, g), at, kind, Quote(name));
+    }
+    Json obj = {{"apiVersion", "v1"}, {"kind", kind}, {"metadata", {{"name", name}}}};
+    if (!ns.empty()) obj["metadata"]["namespace"] = ns;
+    if (!opt.labels.empty()) MergeInto(obj["metadata"]["labels"], opt.labels);
+    if (!opt.annotations.empty()) MergeInto(obj["metadata"]["annotations"], opt.annotations);
+    if (kind == "Secret") {
+      std::string type = Scalar(g, "type");
+      obj["type"] = type.empty() ? "Opaque" : type;
+    }
+    obj["data"] = data;
+    objs.push_back({obj, model::PlaceOf(k.file, g), name, !opt.no_hash});
+    return Ok();
+  }
+  if (!existing) {
+    return Failf("{}: {}: behavior {} but no {} {} comes from the resources",
+                 model::PlaceOf(k.file, g), at, behavior, kind, Quote(name));
+  }
+  if (behavior == "replace" || !existing->json.contains("data")) {
+    existing->json["data"] = data;
+  } else {
+    for (const auto& [kk, v] : data.items()) existing->json["data"][kk] = v;
+  }
+  if (!opt.labels.empty()) MergeInto(existing->json["metadata"]["labels"], opt.labels);
+  if (!opt.annotations.empty())
+    MergeInto(existing->json["metadata"]["annotations"], opt.annotations);
+  if (opt.no_hash) existing->hash = false;
+  return Ok();
+}
+
 Status Generate(Ctx& ctx, const Here& k, const Node* list, const std::string& field,
                 const std::string& kind, const Node* global_options, std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(items, Maps(k, list, field));
   for (size_t i = 0; i < items.size(); ++i) {
-    const Node& g = *items[i];
-    std::string at = fmt::format("{}[{}]", field, i);
-    STRAKE_TRY(OnlyFields(
-        k, g, at,
-        {"name", "namespace", "behavior", "literals", "files", "envs", "env", "options", "type"}));
-    std::string name = Scalar(g, "name");
-    if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(k.file, g), at);
-    std::string behavior = Scalar(g, "behavior");
-    if (behavior.empty()) behavior = "create";
-    if (behavior != "create" && behavior != "merge" && behavior != "replace") {
-      return Failf("{}: {}.behavior: {} (create, merge or replace)", model::PlaceOf(k.file, g), at,
-                   Quote(behavior));
-    }
-    Json data = Json::object();
-    auto put = [&](const Node& where, const std::string& key, const std::string& value) -> Status {
-      if (key.empty()) return Failf("{}: {}: an empty key", model::PlaceOf(k.file, where), at);
-      data[key] = kind == "Secret" ? Base64Encode(value) : value;
-      return Ok();
-    };
-    STRAKE_TRY_ASSIGN(literals, Scalars(k, g.Get("literals"), at + ".literals"));
-    for (const Node* l : literals) {
-      auto eq = l->scalar.find('=');
-      if (eq == std::string::npos) {
-        return Failf("{}: {}.literals: {}: expected KEY=VALUE", model::PlaceOf(k.file, *l), at,
-                     Quote(l->scalar));
-      }
-      std::string value = l->scalar.substr(eq + 1);
-      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-          value.back() == value.front())
-        value = value.substr(1, value.size() - 2);
-      STRAKE_TRY(put(*l, l->scalar.substr(0, eq), value));
-    }
-    STRAKE_TRY_ASSIGN(files, Scalars(k, g.Get("files"), at + ".files"));
-    for (const Node* f : files) {
-      std::string key, rel = f->scalar;
-      if (auto eq = rel.find('='); eq != std::string::npos) {
-        key = rel.substr(0, eq);
-        rel = rel.substr(eq + 1);
-      }
-      STRAKE_TRY_ASSIGN(path, ResolvePath(k, *f, at + ".files", rel));
-      if (key.empty()) key = path.substr(path.rfind('/') + 1);
-      STRAKE_TRY_ASSIGN(content, ReadRepoFile(ctx, k, *f, at + ".files", path));
-      STRAKE_TRY(put(*f, key, content));
-    }
-    std::vector<const Node*> envs;
-    STRAKE_TRY_ASSIGN(env_list, Scalars(k, g.Get("envs"), at + ".envs"));
-    envs = env_list;
-    if (const Node* one = g.Get("env"); one && one->IsScalar()) envs.push_back(one);
-    for (const Node* e : envs) {
-      STRAKE_TRY_ASSIGN(path, ResolvePath(k, *e, at + ".envs", e->scalar));
-      STRAKE_TRY_ASSIGN(content, ReadRepoFile(ctx, k, *e, at + ".envs", path));
-      int line_no = 0;
-      for (const auto& raw : Split(content, '\n')) {
-        ++line_no;
-        std::string line(Trim(raw));
-        if (line.empty() || line[0] == '#') continue;
-        auto eq = line.find('=');
-        if (eq == std::string::npos) {
-          return Failf(
-              "{}:{}: {}: expected KEY=VALUE (a bare KEY would read strake's own "
-              "environment)",
-              path, line_no, at + ".envs");
-        }
-        STRAKE_TRY(put(*e, line.substr(0, eq), line.substr(eq + 1)));
-      }
-    }
-    // Options: generatorOptions, then the generator's own.
-    bool no_hash = false;
-    std::map<std::string, std::string> labels, annotations;
-    for (const Node* opts : {global_options, g.Get("options")}) {
-      if (!opts || !opts->IsMap()) continue;
-      STRAKE_TRY(OnlyFields(k, *opts, at + ".options",
-                            {"disableNameSuffixHash", "labels", "annotations", "immutable"}));
-      if (const Node* d = opts->Get("disableNameSuffixHash")) no_hash = d->scalar == "true";
-      for (const auto& [kk, v] : StringMap(opts->Get("labels"))) labels[kk] = v;
-      for (const auto& [kk, v] : StringMap(opts->Get("annotations"))) annotations[kk] = v;
-    }
-    std::string ns = Scalar(g, "namespace");
-    Obj* existing = nullptr;
-    for (auto& o : objs) {
-      if (o.Kind() == kind && (o.declared == name || o.Name() == name) &&
-          (ns.empty() || o.json["metadata"].value("namespace", "") == ns))
-        existing = &o;
-    }
-    if (behavior == "create") {
-      if (existing) {
-        return Failf("{}: {}: {} {} already exists; use behavior: merge or replace",
-                     model::PlaceOf(k.file, g), at, kind, Quote(name));
-      }
-      Json obj = {{"apiVersion", "v1"}, {"kind", kind}, {"metadata", {{"name", name}}}};
-      if (!ns.empty()) obj["metadata"]["namespace"] = ns;
-      if (!labels.empty()) MergeInto(obj["metadata"]["labels"], labels);
-      if (!annotations.empty()) MergeInto(obj["metadata"]["annotations"], annotations);
-      if (kind == "Secret") {
-        std::string type = Scalar(g, "type");
-        obj["type"] = type.empty() ? "Opaque" : type;
-      }
-      obj["data"] = data;
-      objs.push_back({obj, model::PlaceOf(k.file, g), name, !no_hash});
-      continue;
-    }
-    if (!existing) {
-      return Failf("{}: {}: behavior {} but no {} {} comes from the resources",
-                   model::PlaceOf(k.file, g), at, behavior, kind, Quote(name));
-    }
-    if (behavior == "replace" || !existing->json.contains("data")) {
-      existing->json["data"] = data;
-    } else {
-      for (const auto& [kk, v] : data.items()) existing->json["data"][kk] = v;
-    }
-    if (!labels.empty()) MergeInto(existing->json["metadata"]["labels"], labels);
-    if (!annotations.empty()) MergeInto(existing->json["metadata"]["annotations"], annotations);
-    if (no_hash) existing->hash = false;
+    STRAKE_TRY(GenerateOne(ctx, k, *items[i], fmt::format("{}[{}]", field, i), kind, global_options,
+                           objs));
   }
   return Ok();
 }
@@ -589,26 +615,35 @@ Status Enter(Ctx& ctx, const std::string& dir) {
   return Ok();
 }
 
-Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
-  STRAKE_TRY(Enter(ctx, dir));
+// A directory's kustomization file, parsed: one mapping.
+struct Kustomization {
   std::string file;
+  std::vector<model::Document> docs;
+  const Node& root() const { return docs[0].root; }
+};
+
+Result<Kustomization> ReadKustomization(Ctx& ctx, const std::string& dir) {
+  Kustomization kz;
   std::string text;
   for (const char* name : kKustomizationNames) {
     std::string path = dir == "." ? name : dir + "/" + name;
     STRAKE_TRY_ASSIGN(data, ReadCounted(ctx, path));
     if (data) {
-      file = path;
+      kz.file = path;
       text = std::move(*data);
       break;
     }
   }
-  if (file.empty()) return Failf("{}: a directory without a kustomization.yaml", dir);
-  STRAKE_TRY_ASSIGN(docs, model::ParseYaml(text, file, ctx.limits));
+  if (kz.file.empty()) return Failf("{}: a directory without a kustomization.yaml", dir);
+  STRAKE_TRY_ASSIGN(docs, model::ParseYaml(text, kz.file, ctx.limits));
   if (docs.size() != 1 || !docs[0].root.IsMap())
-    return Failf("{}: a kustomization is one mapping", file);
-  const Node& root = docs[0].root;
-  Here k{file, dir};
+    return Failf("{}: a kustomization is one mapping", kz.file);
+  kz.docs = std::move(docs);
+  return kz;
+}
 
+// Every field is one strake builds, or refused with why (or a suggestion).
+Status CheckFields(const std::string& file, const Node& root) {
   static const std::map<std::string, std::string> unsupported = {
       {"components", "components are not supported yet"},
       {"helmCharts", "Helm charts are not supported yet"},
@@ -653,9 +688,15 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
                    DidYouMean(e.key.scalar, std::vector<std::string>(known.begin(), known.end())));
     }
   }
+  return Ok();
+}
 
-  ctx.stack.push_back(dir);
-  std::vector<Obj> objs;
+Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir);
+
+// resources (and the older bases): files of manifests, or directories built
+// as kustomizations of their own.
+Status BuildResources(Ctx& ctx, const Here& k, const Node& root, std::vector<Obj>& objs) {
+  ctx.stack.push_back(k.dir);
   for (const char* field : {"resources", "bases"}) {
     STRAKE_TRY_ASSIGN(entries, Scalars(k, root.Get(field), field));
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -665,7 +706,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
       if (is_dir) {
         auto sub = Build(ctx, path);
         if (!sub)
-          return tl::unexpected(sub.error().Wrap(model::PlaceOf(file, *entries[i]) + ": " + at));
+          return tl::unexpected(sub.error().Wrap(model::PlaceOf(k.file, *entries[i]) + ": " + at));
         for (auto& o : *sub) objs.push_back(std::move(o));
       } else {
         STRAKE_TRY_ASSIGN(data, ReadRepoFile(ctx, k, *entries[i], at, path));
@@ -674,23 +715,22 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     }
   }
   ctx.stack.pop_back();
+  return Ok();
+}
 
-  const Node* options = root.Get("generatorOptions");
-  STRAKE_TRY(Generate(ctx, k, root.Get("configMapGenerator"), "configMapGenerator", "ConfigMap",
-                      options, objs));
-  STRAKE_TRY(
-      Generate(ctx, k, root.Get("secretGenerator"), "secretGenerator", "Secret", options, objs));
+// A patch given as a file, or inline.
+Result<std::string> PatchText(Ctx& ctx, const Here& k, const Node& item, const std::string& at) {
+  std::string path = Scalar(item, "path");
+  std::string inline_patch = Scalar(item, "patch");
+  if (!path.empty() == !inline_patch.empty())
+    return Failf("{}: {}: give path or patch", model::PlaceOf(k.file, item), at);
+  if (!inline_patch.empty()) return inline_patch;
+  STRAKE_TRY_ASSIGN(p, ResolvePath(k, *item.Get("path"), at + ".path", path));
+  return ReadRepoFile(ctx, k, *item.Get("path"), at + ".path", p);
+}
 
-  // A patch given as a file, or inline.
-  auto patch_text = [&](const Node& item, const std::string& at) -> Result<std::string> {
-    std::string path = Scalar(item, "path");
-    std::string inline_patch = Scalar(item, "patch");
-    if (!path.empty() == !inline_patch.empty())
-      return Failf("{}: {}: give path or patch", model::PlaceOf(file, item), at);
-    if (!inline_patch.empty()) return inline_patch;
-    STRAKE_TRY_ASSIGN(p, ResolvePath(k, *item.Get("path"), at + ".path", path));
-    return ReadRepoFile(ctx, k, *item.Get("path"), at + ".path", p);
-  };
+// patchesStrategicMerge and patches, in that order.
+Status ApplyPatches(Ctx& ctx, const Here& k, const Node& root, std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(smp, Scalars(k, root.Get("patchesStrategicMerge"), "patchesStrategicMerge"));
   for (size_t i = 0; i < smp.size(); ++i) {
     std::string at = fmt::format("patchesStrategicMerge[{}]", i);
@@ -708,7 +748,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   for (size_t i = 0; i < patches.size(); ++i) {
     std::string at = fmt::format("patches[{}]", i);
     STRAKE_TRY(OnlyFields(k, *patches[i], at, {"path", "patch", "target", "options"}));
-    STRAKE_TRY_ASSIGN(body, patch_text(*patches[i], at));
+    STRAKE_TRY_ASSIGN(body, PatchText(ctx, k, *patches[i], at));
     std::optional<Target> target;
     if (const Node* t = patches[i]->Get("target")) {
       STRAKE_TRY_ASSIGN(tt, ReadTarget(k, *t, at + ".target"));
@@ -716,8 +756,11 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     }
     STRAKE_TRY(ApplyPatch(k, *patches[i], at, ctx, body, target, objs));
   }
+  return Ok();
+}
 
-  // namespace, namePrefix/nameSuffix, labels, annotations.
+// namespace, namePrefix/nameSuffix, labels, annotations.
+Status ApplyNamesAndLabels(const Here& k, const Node& root, std::vector<Obj>& objs) {
   if (const Node* ns = root.Get("namespace"); ns && !ns->scalar.empty()) {
     for (auto& o : objs) {
       if (!IsClusterScoped(o.Kind())) o.json["metadata"]["namespace"] = ns->scalar;
@@ -750,16 +793,24 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
         MergeInto(o.json["spec"]["template"]["metadata"]["annotations"], pairs);
     }
   }
+  return Ok();
+}
+
+Status ApplyJson6902(Ctx& ctx, const Here& k, const Node& root, std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(j6902, Maps(k, root.Get("patchesJson6902"), "patchesJson6902"));
   for (size_t i = 0; i < j6902.size(); ++i) {
     std::string at = fmt::format("patchesJson6902[{}]", i);
     STRAKE_TRY(OnlyFields(k, *j6902[i], at, {"path", "patch", "target"}));
     const Node* t = j6902[i]->Get("target");
-    if (!t) return Failf("{}: {}.target: required", model::PlaceOf(file, *j6902[i]), at);
+    if (!t) return Failf("{}: {}.target: required", model::PlaceOf(k.file, *j6902[i]), at);
     STRAKE_TRY_ASSIGN(target, ReadTarget(k, *t, at + ".target"));
-    STRAKE_TRY_ASSIGN(body, patch_text(*j6902[i], at));
+    STRAKE_TRY_ASSIGN(body, PatchText(ctx, k, *j6902[i], at));
     STRAKE_TRY(ApplyPatch(k, *j6902[i], at, ctx, body, target, objs));
   }
+  return Ok();
+}
+
+Status ApplyReplicas(const Here& k, const Node& root, std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(replicas, Maps(k, root.Get("replicas"), "replicas"));
   for (size_t i = 0; i < replicas.size(); ++i) {
     std::string at = fmt::format("replicas[{}]", i);
@@ -768,13 +819,17 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     char* end = nullptr;
     long n = count ? std::strtol(count->scalar.c_str(), &end, 10) : -1;
     if (!count || *end != '\0' || n < 0)
-      return Failf("{}: {}.count: a number of replicas", model::PlaceOf(file, *replicas[i]), at);
+      return Failf("{}: {}.count: a number of replicas", model::PlaceOf(k.file, *replicas[i]), at);
     std::string name = Scalar(*replicas[i], "name");
     for (auto& o : objs) {
       if (IsWorkload(o.Kind()) && (o.Name() == name || o.declared == name))
         o.json["spec"]["replicas"] = n;
     }
   }
+  return Ok();
+}
+
+Status ApplyImages(const Here& k, const Node& root, std::vector<Obj>& objs) {
   STRAKE_TRY_ASSIGN(images, Maps(k, root.Get("images"), "images"));
   for (size_t i = 0; i < images.size(); ++i) {
     std::string at = fmt::format("images[{}]", i);
@@ -783,7 +838,7 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
     std::string new_name = Scalar(*images[i], "newName");
     std::string tag = Scalar(*images[i], "newTag");
     std::string digest = Scalar(*images[i], "digest");
-    if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(file, *images[i]), at);
+    if (name.empty()) return Failf("{}: {}.name: required", model::PlaceOf(k.file, *images[i]), at);
     for (auto& o : objs) {
       for (Json* pod : PodSpecs(o.json)) {
         ForEachContainer(*pod, [&](Json& c) {
@@ -802,6 +857,28 @@ Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
       }
     }
   }
+  return Ok();
+}
+
+// One kustomization, its fields in kustomize's order.
+Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
+  STRAKE_TRY(Enter(ctx, dir));
+  STRAKE_TRY_ASSIGN(kz, ReadKustomization(ctx, dir));
+  const Node& root = kz.root();
+  STRAKE_TRY(CheckFields(kz.file, root));
+  Here k{kz.file, dir};
+  std::vector<Obj> objs;
+  STRAKE_TRY(BuildResources(ctx, k, root, objs));
+  const Node* options = root.Get("generatorOptions");
+  STRAKE_TRY(Generate(ctx, k, root.Get("configMapGenerator"), "configMapGenerator", "ConfigMap",
+                      options, objs));
+  STRAKE_TRY(
+      Generate(ctx, k, root.Get("secretGenerator"), "secretGenerator", "Secret", options, objs));
+  STRAKE_TRY(ApplyPatches(ctx, k, root, objs));
+  STRAKE_TRY(ApplyNamesAndLabels(k, root, objs));
+  STRAKE_TRY(ApplyJson6902(ctx, k, root, objs));
+  STRAKE_TRY(ApplyReplicas(k, root, objs));
+  STRAKE_TRY(ApplyImages(k, root, objs));
   return objs;
 }
 
