@@ -638,11 +638,20 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
   // Compare.
   Compared c = Compare(*got, spec, target->resources);
   // Plan: an automated sync to start, or a running one to carry on.
-  AutoSync start = DecideAutoSync(spec, round.op,
-                                  {target->sha, c.out_of_sync, target->source_stale,
-                                   target->resources.empty(), !c.prune.empty()});
+  bool differs = std::find(c.in_sync.begin(), c.in_sync.end(), false) != c.in_sync.end();
+  AutoSync start =
+      DecideAutoSync(spec, round.op,
+                     {target->sha, c.out_of_sync, target->source_stale, target->resources.empty(),
+                      !c.prune.empty(), !c.prune.empty() && !differs});
   if (start == AutoSync::kRefused)
     round.conditions.push_back(Condition("SyncError", kRefusedEmpty, clock_));
+  if (start == AutoSync::kSelfHeal) {
+    Millis wait = SelfHealWait(round.op, clock_.Now());
+    if (wait > Millis(0)) {
+      round.result.requeue_after = std::min(*round.result.requeue_after, wait);
+      start = AutoSync::kNone;
+    }
+  }
   if (start == AutoSync::kStart || start == AutoSync::kSelfHeal)
     return StartAutomatedSync(round, spec, target->sha, start == AutoSync::kSelfHeal);
   Event event;
@@ -687,7 +696,9 @@ Result<controller::ReconcileResult> ApplicationReconciler::StartAutomatedSync(
                                                    self_heal ? " (self-heal)" : "")));
     intent = id;
   }
+  int repairs = self_heal ? SelfHealAttempts(round.op, clock_.Now()) + 1 : 0;
   round.op = StartOperation(sha, spec.prune, Json{{"automated", true}}, clock_.Now());
+  if (repairs > 0) round.op["operation"]["sync"]["selfHealAttemptsCount"] = repairs;
   // Recorded before the first write, so that a restart resumes it.
   round.next["operationState"] = round.op;
   auto w = WriteStatus(

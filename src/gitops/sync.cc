@@ -188,8 +188,38 @@ AutoSync DecideAutoSync(const model::ApplicationSpec& spec, const Json& op, cons
       (last_phase == "Failed" || last_phase == "Error") && last_revision == c.revision;
   if (c.declares_nothing && c.prunes && !spec.allow_empty) return AutoSync::kRefused;
   if (failed_here) return AutoSync::kNone;
+  if (c.prunes_only && !spec.prune) return AutoSync::kNone;
   if (last_revision != c.revision) return AutoSync::kStart;
   return spec.self_heal ? AutoSync::kSelfHeal : AutoSync::kNone;
+}
+
+namespace {
+
+// When the last operation finished, if it did.
+std::optional<TimePoint> FinishedAt(const Json& op) {
+  if (!op.is_object() || !op.contains("finishedAt") || !op["finishedAt"].is_string())
+    return std::nullopt;
+  return ParseRfc3339(op["finishedAt"].get<std::string>());
+}
+
+}  // namespace
+
+int SelfHealAttempts(const Json& op, TimePoint now, const SelfHealBackoff& b) {
+  auto finished = FinishedAt(op);
+  if (!finished || now - *finished >= b.cooldown) return 0;
+  const Json sync = op.value("operation", Json::object()).value("sync", Json::object());
+  return sync.value("selfHealAttemptsCount", 0);
+}
+
+Millis SelfHealWait(const Json& op, TimePoint now, const SelfHealBackoff& b) {
+  int done = SelfHealAttempts(op, now, b);
+  auto finished = FinishedAt(op);
+  if (done == 0 || !finished) return Millis(0);
+  double delay = static_cast<double>(b.initial.count());
+  for (int i = 1; i < done && delay < static_cast<double>(b.cap.count()); ++i) delay *= b.factor;
+  Millis wait = std::min(Millis(static_cast<int64_t>(delay)), b.cap) -
+                std::chrono::duration_cast<Millis>(now - *finished);
+  return std::max(wait, Millis(0));
 }
 
 PruneAction PruneActionFor(const Json& live_object, bool prune) {

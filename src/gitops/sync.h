@@ -98,6 +98,7 @@ struct Comparison {
   bool source_stale = false;      // the source could not be fetched: an older state is shown
   bool declares_nothing = false;  // the source declares no resource (hooks aside)
   bool prunes = false;            // resources the Application tracks would be pruned
+  bool prunes_only = false;       // ... and nothing else differs
 };
 
 enum class AutoSync {
@@ -111,8 +112,27 @@ inline constexpr const char* kRefusedEmpty =
     "syncPolicy.automated.allowEmpty)";
 
 // Whether automated sync starts an operation now; `op` is
-// status.operationState (null if none).
+// status.operationState (null if none). As Argo CD, a sync that would only
+// prune is not started while automated prune is off.
 AutoSync DecideAutoSync(const model::ApplicationSpec& spec, const Json& op, const Comparison& c);
+
+// Argo CD's self-heal backoff (argocd-application-controller's defaults):
+// the first repair of a revision starts at once, the next ones 2 s, 6 s,
+// 18 s ... at most 5 minutes after the previous repair finished; the count
+// starts again when no repair was needed for the cooldown. Without it, a
+// difference no sync can remove (a Prune=false object git dropped) is
+// synced again as fast as the loop turns.
+struct SelfHealBackoff {
+  Millis initial{2'000};
+  int factor = 3;
+  Millis cap{300'000};
+  Millis cooldown{330'000};
+};
+// The repairs of this streak so far, the last operation `op` included
+// (operation.sync.selfHealAttemptsCount).
+int SelfHealAttempts(const Json& op, TimePoint now, const SelfHealBackoff& b = {});
+// How long until the next repair may start after `op` (zero: now).
+Millis SelfHealWait(const Json& op, TimePoint now, const SelfHealBackoff& b = {});
 
 // --- The plan ---------------------------------------------------------------
 

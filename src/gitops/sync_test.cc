@@ -223,6 +223,45 @@ TEST(AutoSync, DriftAtTheSyncedRevisionIsHealedOnlyWithSelfHeal) {
   EXPECT_EQ(DecideAutoSync(spec, Ended("Succeeded", "a"), Drifted("a")), AutoSync::kSelfHeal);
 }
 
+// Argo CD: "need to prune extra resources only but automated prune is
+// disabled" starts nothing.
+TEST(AutoSync, AnythingButPruningWithoutAutomatedPruneStartsNothing) {
+  model::ApplicationSpec spec = Automated();
+  spec.self_heal = true;
+  Comparison c = Drifted("b");
+  c.prunes = c.prunes_only = true;
+  EXPECT_EQ(DecideAutoSync(spec, Ended("Succeeded", "a"), c), AutoSync::kNone);
+  EXPECT_EQ(DecideAutoSync(spec, Ended("Succeeded", "b"), c), AutoSync::kNone);
+  spec.prune = true;
+  EXPECT_EQ(DecideAutoSync(spec, Ended("Succeeded", "a"), c), AutoSync::kStart);
+  EXPECT_EQ(DecideAutoSync(spec, Ended("Succeeded", "b"), c), AutoSync::kSelfHeal);
+}
+
+// The first repair at once, then 2 s, 6 s, 18 s ... after the previous one
+// finished, 5 minutes at most; the count starts again after 330 s.
+TEST(AutoSync, SelfHealBacksOffAsArgoCdDoes) {
+  TimePoint t0 = TimePoint{} + std::chrono::hours(1000);
+  auto repaired = [&](int count, TimePoint finished) {
+    Json op = Ended("Succeeded", "a");
+    op["finishedAt"] = FormatRfc3339(finished);
+    if (count > 0) op["operation"]["sync"]["selfHealAttemptsCount"] = count;
+    return op;
+  };
+  using std::chrono::seconds;
+  EXPECT_EQ(SelfHealWait(repaired(0, t0), t0), Millis(0));  // a sync, not a repair: at once
+  EXPECT_EQ(SelfHealAttempts(repaired(0, t0), t0), 0);
+  EXPECT_EQ(SelfHealWait(repaired(1, t0), t0), Millis(2'000));
+  EXPECT_EQ(SelfHealWait(repaired(1, t0), t0 + seconds(1)), Millis(1'000));
+  EXPECT_EQ(SelfHealWait(repaired(1, t0), t0 + seconds(2)), Millis(0));
+  EXPECT_EQ(SelfHealWait(repaired(2, t0), t0), Millis(6'000));
+  EXPECT_EQ(SelfHealWait(repaired(3, t0), t0), Millis(18'000));
+  EXPECT_EQ(SelfHealWait(repaired(6, t0), t0), Millis(300'000));   // 486 s, capped
+  EXPECT_EQ(SelfHealWait(repaired(60, t0), t0), Millis(300'000));  // no overflow
+  EXPECT_EQ(SelfHealAttempts(repaired(6, t0), t0 + seconds(329)), 6);
+  EXPECT_EQ(SelfHealAttempts(repaired(6, t0), t0 + seconds(330)), 0);  // cooled down
+  EXPECT_EQ(SelfHealWait(repaired(6, t0), t0 + seconds(330)), Millis(0));
+}
+
 TEST(AutoSync, ARevisionWhoseSyncFailedIsNotSyncedAgainButTheNextOneIs) {
   model::ApplicationSpec spec = Automated();
   spec.self_heal = true;
