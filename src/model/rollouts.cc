@@ -68,7 +68,20 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
                    ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
                  }
                }
-               vff.NotSupported("fieldRef", "fieldRef");
+               if (const Node* fr = vff.Get("fieldRef")) {
+                 Fields ff(ctx, *fr, vff.Sub("fieldRef"));
+                 if (const Node* v = ff.Need("fieldPath")) {
+                   arg.field_path = ctx.Str(*v, ff.Sub("fieldPath"));
+                   if (!IsAnalysisFieldPath(arg.field_path)) {
+                     ctx.Error(*v, ff.Sub("fieldPath"),
+                               fmt::format("unsupported field path {} (metadata.name, "
+                                           "metadata.namespace, metadata.uid, "
+                                           "metadata.labels['KEY'], metadata.annotations['KEY'], "
+                                           "or a path under spec. or status.)",
+                                           Quote(arg.field_path)));
+                   }
+                 }
+               }
              }
              a.args.push_back(arg);
            });
@@ -313,25 +326,45 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
   return p;
 }
 
+// The fields of a metric that may be written with {{args.NAME}}.
+constexpr const char* kArgFields[] = {"interval",     "initialDelay",      "count",
+                                      "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit"};
+
+void DecodeMetricField(Ctx& ctx, const Node& v, const std::string& field, const std::string& path,
+                       Metric& m) {
+  if (field == "interval") {
+    m.interval = DecodeArgoDuration(ctx, v, path);
+  } else if (field == "initialDelay") {
+    m.initial_delay = DecodeArgoDuration(ctx, v, path);
+  } else if (field == "count") {
+    m.count = ctx.Int(v, path, 0, 1'000'000);
+  } else if (field == "failureLimit") {
+    m.failure_limit = ctx.Int(v, path, -1, 1'000'000);
+  } else if (field == "inconclusiveLimit") {
+    m.inconclusive_limit = ctx.Int(v, path, 0, 1'000'000);
+  } else if (field == "consecutiveErrorLimit") {
+    m.consecutive_error_limit = ctx.Int(v, path, 0, 1'000'000);
+  }
+}
+
 Metric DecodeMetric(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   Metric m;
   m.origin = ctx.At(n, path);
   if (const Node* v = f.Need("name")) m.name = ctx.Str(*v, f.Sub("name"));
-  if (const Node* v = f.Get("interval"))
-    m.interval = DecodeArgoDuration(ctx, *v, f.Sub("interval"));
-  if (const Node* v = f.Get("initialDelay"))
-    m.initial_delay = DecodeArgoDuration(ctx, *v, f.Sub("initialDelay"));
-  if (const Node* v = f.Get("count")) m.count = ctx.Int(*v, f.Sub("count"), 0, 1'000'000);
+  for (const char* field : kArgFields) {
+    const Node* v = f.Get(field);
+    if (!v) continue;
+    // Argo substitutes args into these before it reads them: the text is
+    // kept and decoded once the run knows its args (ResolveMetricFields).
+    if (v->IsScalar() && v->scalar.find("{{") != std::string::npos) {
+      m.arg_fields[field] = v->scalar;
+      continue;
+    }
+    DecodeMetricField(ctx, *v, field, f.Sub(field), m);
+  }
   m.success_condition = f.Str("successCondition");
   m.failure_condition = f.Str("failureCondition");
-  if (const Node* v = f.Get("failureLimit"))
-    m.failure_limit = ctx.Int(*v, f.Sub("failureLimit"), -1, 1'000'000);
-  if (const Node* v = f.Get("inconclusiveLimit"))
-    m.inconclusive_limit = ctx.Int(*v, f.Sub("inconclusiveLimit"), 0, 1'000'000);
-  if (const Node* v = f.Get("consecutiveErrorLimit")) {
-    m.consecutive_error_limit = ctx.Int(*v, f.Sub("consecutiveErrorLimit"), 0, 1'000'000);
-  }
   if (const Node* v = f.Need("provider")) m.provider = DecodeProvider(ctx, *v, f.Sub("provider"));
   return m;
 }
@@ -385,8 +418,16 @@ AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
              AnalysisArgSpec arg;
              if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
              if (const Node* v = af.Get("value")) arg.value = ctx.Str(*v, af.Sub("value"));
-             af.NotSupported("valueFrom",
-                             "valueFrom in a template's args (pass a value from the Rollout)");
+             if (const Node* vf = af.Get("valueFrom")) {
+               Fields vff(ctx, *vf, af.Sub("valueFrom"));
+               if (const Node* r = vff.Get("secretKeyRef"))
+                 arg.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
+               vff.NotSupported("fieldRef",
+                                "fieldRef in a template's args (pass it from the Rollout's "
+                                "analysis args)");
+               if (!arg.secret_key_ref && vff.ok())
+                 ctx.Error(*vf, af.Sub("valueFrom"), "needs secretKeyRef");
+             }
              a.args.push_back(arg);
            });
   std::set<std::string> names;
@@ -424,6 +465,43 @@ bool DecodeAnalysisTemplateKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) {
     return AnalysisTemplate{r.meta, cluster, DecodeAnalysisSpecNode(ctx, spec)};
   });
+}
+
+bool IsAnalysisFieldPath(const std::string& path) {
+  for (const char* exact : {"metadata.name", "metadata.namespace", "metadata.uid",
+                            "metadata.labels", "metadata.annotations"}) {
+    if (path == exact) return true;
+  }
+  for (const char* map : {"metadata.labels['", "metadata.annotations['"}) {
+    if (StartsWith(path, map)) {
+      std::string_view key = std::string_view(path).substr(std::string_view(map).size());
+      return key.size() > 2 && EndsWith(key, "']") &&
+             key.substr(0, key.size() - 2).find('\'') == std::string_view::npos;
+    }
+  }
+  if (!StartsWith(path, "spec.") && !StartsWith(path, "status.")) return false;
+  for (const auto& part : Split(path, '.')) {
+    if (part.empty()) return false;
+  }
+  return true;
+}
+
+Result<Metric> ResolveMetricFields(const Metric& m,
+                                   const std::map<std::string, std::string>& substituted) {
+  Metric out = m;
+  Diagnostics diags;
+  const std::string file;  // the error names the field path only
+  Ctx ctx(file, diags);
+  for (const auto& [field, text] : substituted) {
+    Node n;
+    n.kind = Node::Kind::kScalar;
+    n.scalar = text;
+    std::string path = m.origin.path.empty() ? field : m.origin.path + "." + field;
+    DecodeMetricField(ctx, n, field, path, out);
+  }
+  if (diags.HasErrors()) return Fail(diags.ErrorText());
+  out.arg_fields.clear();
+  return out;
 }
 
 Result<RolloutSpec> DecodeRolloutSpec(const Json& spec) {

@@ -32,6 +32,10 @@ struct AnalysisArg {
   std::string value;
   // valueFrom.podTemplateHashValue: "Stable" or "Latest".
   std::string pod_template_hash_value;
+  // valueFrom.fieldRef.fieldPath: a field of the Rollout, read when the run
+  // is made: metadata.name, metadata.namespace, metadata.uid,
+  // metadata.labels['k'], metadata.annotations['k'], or a spec./status. path.
+  std::string field_path;
 };
 
 struct RolloutAnalysis {
@@ -149,12 +153,19 @@ struct Metric {
   int inconclusive_limit = 0;
   int consecutive_error_limit = 4;
   MetricProvider provider;
+  // Fields written as {{args.NAME}} text (count, interval, initialDelay,
+  // failureLimit, inconclusiveLimit, consecutiveErrorLimit -> the text):
+  // their typed value above is the default until ResolveMetricFields.
+  std::map<std::string, std::string> arg_fields;
   Origin origin;
 };
 
 struct AnalysisArgSpec {
   std::string name;
   std::optional<std::string> value;
+  // valueFrom.secretKeyRef: a key of a Secret of the run's namespace, read
+  // by the run each time it measures (never written into the run).
+  std::optional<KeyRef> secret_key_ref;
 };
 
 struct AnalysisTemplateSpec {
@@ -178,5 +189,14 @@ struct AnalysisRun {
 // error names the field path only).
 Result<RolloutSpec> DecodeRolloutSpec(const Json& spec);
 Result<AnalysisTemplateSpec> DecodeAnalysisSpec(const Json& spec);
+
+// Whether `path` is a fieldRef.fieldPath an analysis argument may read.
+bool IsAnalysisFieldPath(const std::string& path);
+
+// `m` with each of its arg_fields decoded from `substituted` (field -> its
+// text with the args put in), as if written so; an error names the
+// metric's field path and the value.
+Result<Metric> ResolveMetricFields(const Metric& m,
+                                   const std::map<std::string, std::string>& substituted);
 
 }  // namespace strake::model

@@ -205,5 +205,170 @@ TEST(RolloutsDecodeTest, StoredSpecsRoundTrip) {
   EXPECT_EQ(svc->meta.name, "hello");
 }
 
+TEST(RolloutsDecodeTest, ArgsComeFromSecretsAndRolloutFields) {
+  Diagnostics diags;
+  auto rs = DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  args:
+  - name: token
+    valueFrom: {secretKeyRef: {name: creds, key: api}}
+  - name: env
+  metrics:
+  - name: m
+    provider: {web: {url: "http://x/{{args.env}}"}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      analysis:
+        templates: [{templateName: t}]
+        args:
+        - name: env
+          valueFrom: {fieldRef: {fieldPath: "metadata.labels['env']"}}
+        - name: weight
+          valueFrom: {fieldRef: {fieldPath: status.canary.weight}}
+)",
+                       diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  ASSERT_EQ(rs.size(), 2u);
+  const auto& t = std::get<AnalysisTemplate>(rs[0].value);
+  ASSERT_TRUE(t.spec.args[0].secret_key_ref);
+  EXPECT_EQ(t.spec.args[0].secret_key_ref->name, "creds");
+  EXPECT_EQ(t.spec.args[0].secret_key_ref->key, "api");
+  EXPECT_FALSE(t.spec.args[0].value);
+  const auto& r = std::get<Rollout>(rs[1].value);
+  EXPECT_EQ(r.spec.canary->analysis->args[0].field_path, "metadata.labels['env']");
+  EXPECT_EQ(r.spec.canary->analysis->args[1].field_path, "status.canary.weight");
+}
+
+TEST(RolloutsDecodeTest, BadArgSourcesNameTheirField) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  args:
+  - name: token
+    valueFrom: {secretKeyRef: {name: creds}}
+  - name: here
+    valueFrom: {fieldRef: {fieldPath: metadata.name}}
+  metrics:
+  - name: m
+    provider: {router: {service: web}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      analysis:
+        templates: [{templateName: t}]
+        args:
+        - name: env
+          valueFrom: {fieldRef: {fieldPath: metadata.labels.env}}
+)",
+             diags);
+  std::string text = diags.ErrorText();
+  EXPECT_NE(text.find("r.yaml:7:31: spec.args[0].valueFrom.secretKeyRef.key: required field is "
+                      "missing"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("r.yaml:9:27: spec.args[1].valueFrom.fieldRef: not supported: fieldRef in "
+                      "a template's args"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spec.strategy.canary.analysis.args[0].valueFrom.fieldRef.fieldPath: "
+                      "unsupported field path \"metadata.labels.env\""),
+            std::string::npos)
+      << text;
+}
+
+TEST(RolloutsDecodeTest, MetricLimitsMayBeArgsResolvedLater) {
+  Diagnostics diags;
+  auto rs = DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  args: [{name: n}, {name: every}]
+  metrics:
+  - name: m
+    count: "{{args.n}}"
+    interval: "{{ args.every }}"
+    initialDelay: "{{args.every}}"
+    failureLimit: "{{args.n}}"
+    inconclusiveLimit: "{{args.n}}"
+    consecutiveErrorLimit: "{{args.n}}"
+    provider: {router: {service: web}}
+)",
+                       diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  const Metric& m = std::get<AnalysisTemplate>(rs[0].value).spec.metrics[0];
+  EXPECT_EQ(m.arg_fields.size(), 6u);
+  EXPECT_EQ(m.arg_fields.at("interval"), "{{ args.every }}");
+  auto ok = ResolveMetricFields(m, {{"count", "3"},
+                                    {"interval", "30s"},
+                                    {"initialDelay", "5"},
+                                    {"failureLimit", "-1"},
+                                    {"inconclusiveLimit", "2"},
+                                    {"consecutiveErrorLimit", "0"}});
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->count, 3);
+  EXPECT_EQ(ok->interval, Millis(30'000));
+  EXPECT_EQ(ok->initial_delay, Millis(5'000));
+  EXPECT_EQ(ok->failure_limit, -1);
+  EXPECT_EQ(ok->inconclusive_limit, 2);
+  EXPECT_EQ(ok->consecutive_error_limit, 0);
+  EXPECT_TRUE(ok->arg_fields.empty());
+  auto bad = ResolveMetricFields(m, {{"count", "three"}, {"interval", "soon"}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spec.metrics[0].count: expected an integer, found"),
+            std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("spec.metrics[0].interval: "), std::string::npos)
+      << bad.error().message;
+}
+
+TEST(RolloutsDecodeTest, ReadinessGatesAndWorkloadRefAreRefusedAtTheirPlace) {
+  Diagnostics diags;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      readinessGates: [{conditionType: www.example.com/ready}]
+      containers: [{name: c, command: [x]}]
+  strategy: {canary: {}}
+)",
+             diags);
+  std::string text = diags.ErrorText();
+  EXPECT_NE(text.find("r.yaml:6:16: spec.workloadRef: not supported: workloadRef"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("r.yaml:10:23: spec.template.spec.readinessGates: not supported: "
+                      "readinessGates"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace strake::model

@@ -152,6 +152,9 @@ PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path) 
       t.termination_grace_period_seconds =
           ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
     }
+    sf.NotSupported("readinessGates",
+                    "readinessGates (pod conditions that a cluster's controllers set; here a "
+                    "readinessProbe decides when a replica is ready)");
     sf.Ignore(kIgnoredPodSpec);
   }
   return t;

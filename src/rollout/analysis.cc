@@ -11,9 +11,11 @@
 #include "base/fs.h"
 #include "base/http.h"
 #include "base/log.h"
+#include "base/mask.h"
 #include "base/net.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "rollout/controller.h"
 
 namespace strake::rollout {
 
@@ -210,6 +212,40 @@ Result<std::string> ResolveArgs(const std::string& s,
     i = close + 2;
   }
   return out;
+}
+
+Result<std::string> FieldRefValue(const Json& rollout, const std::string& path) {
+  const Json meta = rollout.value("metadata", Json::object());
+  for (const char* map : {"labels", "annotations"}) {
+    std::string prefix = fmt::format("metadata.{}", map);
+    const Json entries = meta.value(map, Json::object());
+    if (path == prefix) {
+      // As Kubernetes' downward API writes a whole map: key="value" lines, sorted.
+      std::vector<std::string> lines;
+      for (const auto& [k, v] : entries.items())
+        lines.push_back(fmt::format("{}={}", k, Json(v).dump()));
+      std::sort(lines.begin(), lines.end());
+      return Join(lines, "\n");
+    }
+    if (StartsWith(path, prefix + "['") && EndsWith(path, "']")) {
+      std::string key = path.substr(prefix.size() + 2, path.size() - prefix.size() - 4);
+      auto it = entries.find(key);
+      return it != entries.end() && it->is_string() ? it->get<std::string>() : "";
+    }
+  }
+  if (StartsWith(path, "metadata.")) {
+    const Json v = meta.value(path.substr(9), Json(""));
+    if (v.is_string()) return v.get<std::string>();
+    return Failf("fieldRef {}: not a string", path);
+  }
+  const Json* at = &rollout;
+  for (const auto& part : Split(path, '.')) {
+    if (!at->is_object() || !at->contains(part)) return Failf("fieldRef {}: no such field", path);
+    at = &(*at)[part];
+  }
+  if (at->is_string()) return at->get<std::string>();
+  if (at->is_number() || at->is_boolean()) return at->dump();
+  return Failf("fieldRef {}: not a string, number or boolean", path);
 }
 
 double HistogramQuantile(double q, const RevisionWindow& w) {
@@ -437,16 +473,26 @@ class Providers : public MetricProviders {
     if (o.argv.empty()) return Fail("job: the container has no command");
     o.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"};
     for (const auto& e : p.job.env) {
-      if (e.config_map_key_ref || e.secret_key_ref)
-        return Fail("job: env valueFrom is not supported yet");
+      if (e.config_map_key_ref || e.secret_key_ref) {
+        // Read by the reconciler; an optional key that is missing is left out.
+        auto it = ctx.env_from.find(e.name);
+        if (it != ctx.env_from.end()) o.env.push_back(fmt::format("{}={}", e.name, it->second));
+        continue;
+      }
       auto v = ResolveArgs(e.value, ctx.args);
       if (!v) return tl::unexpected(v.error());
       o.env.push_back(fmt::format("{}={}", e.name, *v));
     }
     o.cwd = p.job.working_dir;
-    int fd = -1;
+    // The output goes to the log masked with the namespace's Secret values
+    // (the job's env or args may hold any of them), as a Job's does.
+    Fd file;
     if (!ctx.log_path.empty())
-      fd = ::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      file = Fd(::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    std::unique_ptr<MaskedLog> masked;
+    if (file && !ctx.secrets.empty())
+      masked = std::make_unique<MaskedLog>(file.release(), ctx.secrets);
+    int fd = masked ? masked->write_fd() : file.get();
     o.stdout_fd = o.stderr_fd = fd;
     // activeDeadlineSeconds covers every attempt, as a Job's does.
     auto limit =
@@ -455,22 +501,14 @@ class Providers : public MetricProviders {
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
       auto proc = Spawn(o);
-      if (!proc) {
-        if (fd >= 0) ::close(fd);
-        return Failf("job: {}", proc.error().message);
-      }
+      if (!proc) return Failf("job: {}", proc.error().message);
       auto w = WaitJob(*proc, deadline, ctx.cancelled.get());
       if (!w) {
         KillAndReap(*proc);
-        if (fd >= 0) ::close(fd);
         return tl::unexpected(w.error().Wrap("job"));
       }
-      if (w->exit_code == 0) {
-        if (fd >= 0) ::close(fd);
-        return Value(true);
-      }
+      if (w->exit_code == 0) return Value(true);
     }
-    if (fd >= 0) ::close(fd);
     return Value(false);
   }
 
@@ -580,6 +618,89 @@ void Measurements::Cancel(const std::string& key) {
   }
 }
 
+Result<AnalysisRunReconciler::Inputs> AnalysisRunReconciler::Prepare(const store::Resource& run,
+                                                                     std::string* problem) {
+  Inputs in;
+  auto spec = model::DecodeAnalysisSpec(run.object.value("spec", Json::object()));
+  if (!spec) {
+    *problem = spec.error().message;
+    return in;
+  }
+  in.spec = std::move(*spec);
+  bool has_secret = false, has_job = false;
+  for (const auto& a : in.spec.args) has_secret |= !a.value && a.secret_key_ref;
+  for (const auto& m : in.spec.metrics)
+    has_job |= m.provider.kind == model::MetricProvider::Kind::kJob;
+  // Secret args are masked wherever the run writes; a job may print any
+  // Secret of its namespace, as a Job's log is masked.
+  if (has_secret || has_job) {
+    STRAKE_TRY_ASSIGN(values, SecretValues(store_, run.key.ns));
+    in.secrets = std::move(values);
+  }
+  for (const auto& a : in.spec.args) {
+    if (!a.value && a.secret_key_ref) {
+      STRAKE_TRY_ASSIGN(value, ReadKeyRef(store_, run.key.ns, *a.secret_key_ref, true));
+      if (!value) {
+        *problem = fmt::format("argument {}: Secret {} has no key {}", Quote(a.name),
+                               Quote(a.secret_key_ref->name), Quote(a.secret_key_ref->key));
+        return in;
+      }
+      in.args[a.name] = *value;
+      continue;
+    }
+    if (!a.value) {
+      *problem = fmt::format("argument {} has no value", Quote(a.name));
+      return in;
+    }
+    in.args[a.name] = *a.value;
+  }
+  for (auto& m : in.spec.metrics) {
+    if (m.arg_fields.empty()) continue;
+    std::map<std::string, std::string> substituted;
+    for (const auto& [field, text] : m.arg_fields) {
+      auto v = ResolveArgs(text, in.args);
+      if (!v) {
+        *problem = fmt::format("metric {}: {}: {}", m.name, field, v.error().message);
+        return in;
+      }
+      substituted[field] = *v;
+    }
+    auto resolved = model::ResolveMetricFields(m, substituted);
+    if (!resolved) {
+      SecretMasker masker;
+      for (const auto& secret : in.secrets) (void)masker.Add(secret);
+      *problem = masker.Mask(fmt::format("metric {}: {}", m.name, resolved.error().message));
+      return in;
+    }
+    m = std::move(*resolved);
+  }
+  return in;
+}
+
+std::optional<Measurement> AnalysisRunReconciler::MeasureDue(const std::string& key,
+                                                             const model::Metric& m,
+                                                             MeasureContext ctx, int64_t now,
+                                                             const SecretMasker& masker) {
+  ctx.env_from.clear();
+  if (m.provider.kind == model::MetricProvider::Kind::kJob) {
+    auto env = ResolveEnv(store_, ctx.ns, m.provider.job);
+    // A missing key is the measurement's error, as for a pod that cannot start.
+    if (!env)
+      return Measurement{"Error", "", fmt::format("job: {}", env.error().message), now, now};
+    for (auto& [var, value] : *env) ctx.env_from[var] = std::move(value);
+  }
+  // Measured off this worker: nothing is due again until it is done, and
+  // when it is, the run is woken.
+  auto done = measurements_.Take(key, m, std::move(ctx), now);
+  if (!done) return std::nullopt;
+  Measurement judged = Judge(m, std::move(*done), UnixMillis(clock_.Now()));
+  // A provider's error or answer may carry a secret argument (a URL, a
+  // header echoed back): what is stored never does.
+  judged.value = masker.Mask(judged.value);
+  judged.message = masker.Mask(judged.message);
+  return judged;
+}
+
 AnalysisRunReconciler::AnalysisRunReconciler(store::Store& store, MetricProviders& providers,
                                              const Clock& clock, std::string log_dir,
                                              Measurements::Spawn spawn)
@@ -613,25 +734,16 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
     return Ok();
   };
 
-  auto spec = model::DecodeAnalysisSpec(run.object.value("spec", Json::object()));
-  std::map<std::string, std::string> args;
   std::string problem;
-  if (spec) {
-    for (const auto& a : spec->args) {
-      if (!a.value) {
-        problem = fmt::format("argument {} has no value", Quote(a.name));
-        break;
-      }
-      args[a.name] = *a.value;
-    }
-  } else {
-    problem = spec.error().message;
-  }
+  STRAKE_TRY_ASSIGN(inputs, Prepare(run, &problem));
   if (!problem.empty()) {
     phase = "Error";
     STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, problem)));
     return controller::ReconcileResult{};
   }
+  const model::AnalysisTemplateSpec* spec = &inputs.spec;
+  SecretMasker masker;
+  for (const auto& secret : inputs.secrets) (void)masker.Add(secret);
 
   int64_t started = status.value("startedAtMs", int64_t{0});
   if (started == 0) {
@@ -654,7 +766,8 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   Json annotations = meta.value("annotations", Json::object());
   MeasureContext ctx;
   ctx.ns = k.ns;
-  ctx.args = args;
+  ctx.args = inputs.args;
+  ctx.secrets = inputs.secrets;
   ctx.canary_hash = annotations.value("strake.dev/canary-hash", "");
   ctx.stable_hash = annotations.value("strake.dev/stable-hash", "");
 
@@ -669,11 +782,9 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       if (!due) continue;
       if (*due <= now) {
         ctx.log_path = PathJoin(log_dir_, fmt::format("{}.{}.{}.log", k.ns, k.name, m.name));
-        // Measured off this worker: nothing is due again until it is done,
-        // and when it is, the run is woken.
-        auto done = measurements_.Take(key, m, ctx, now);
-        if (!done) continue;
-        Record(m, r, Judge(m, std::move(*done), UnixMillis(clock_.Now())));
+        auto measured = MeasureDue(key, m, ctx, now, masker);
+        if (!measured) continue;
+        Record(m, r, std::move(*measured));
         due = NextMeasurement(m, r, started);
       }
       if (due && (!next_due || *due < *next_due)) next_due = due;

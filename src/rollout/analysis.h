@@ -31,6 +31,7 @@
 
 #include "base/clock.h"
 #include "base/egress.h"
+#include "base/mask.h"
 #include "base/process.h"
 #include "controller/controller.h"
 #include "model/rollouts.h"
@@ -82,6 +83,13 @@ bool IsTerminalPhase(const std::string& phase);
 Result<std::string> ResolveArgs(const std::string& s,
                                 const std::map<std::string, std::string>& args);
 
+// The value of an analysis argument's fieldRef `path` (one that
+// model::IsAnalysisFieldPath accepts) in `rollout` (its object, with its
+// status under "status"): a missing label or annotation is "", as
+// Kubernetes reads one; a spec./status. path must reach a string, number
+// or boolean.
+Result<std::string> FieldRefValue(const Json& rollout, const std::string& path);
+
 // What a provider sees of the run that asks.
 struct MeasureContext {
   std::string ns;
@@ -89,6 +97,11 @@ struct MeasureContext {
   std::string canary_hash;  // of the rollout that started the run
   std::string stable_hash;
   std::string log_path;  // where a job writes its output
+  // A job's env valueFrom (ConfigMap and Secret keys), read by the
+  // reconciler: name -> value.
+  std::map<std::string, std::string> env_from;
+  // What a job's log is masked with: every Secret value of the namespace.
+  std::vector<std::string> secrets;
   // Set when the run is terminated or deleted: a job stops and is killed.
   std::shared_ptr<const std::atomic<bool>> cancelled;
 };
@@ -171,6 +184,23 @@ class AnalysisRunReconciler : public controller::Reconciler {
   }
 
  private:
+  // What a round measures with: the args (secret ones read now), the
+  // metrics with their {{args.NAME}} fields decoded, and the values that
+  // messages and job logs are masked with.
+  struct Inputs {
+    model::AnalysisTemplateSpec spec;
+    std::map<std::string, std::string> args;
+    std::vector<std::string> secrets;
+  };
+  // A problem of the run itself (a missing argument, a bad field) is left
+  // in *problem; a failure to read the store is the error.
+  Result<Inputs> Prepare(const store::Resource& run, std::string* problem);
+  // Metric `m` of run `key`, due now: its finished measurement, judged and
+  // masked, or nullopt while it runs (a job's env is read here first).
+  std::optional<Measurement> MeasureDue(const std::string& key, const model::Metric& m,
+                                        MeasureContext ctx, int64_t now,
+                                        const SecretMasker& masker);
+
   store::Store& store_;
   const Clock& clock_;
   std::string log_dir_;

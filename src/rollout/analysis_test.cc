@@ -154,7 +154,9 @@ class FakeProviders : public MetricProviders {
  public:
   std::vector<Result<Value>> answers;
   size_t calls = 0;
-  Result<Value> Measure(const model::Metric&, const MeasureContext&) override {
+  MeasureContext last;
+  Result<Value> Measure(const model::Metric&, const MeasureContext& ctx) override {
+    last = ctx;
     return answers.at(std::min(calls++, answers.size() - 1));
   }
 };
@@ -174,8 +176,8 @@ class AnalysisRunTest : public ::testing::Test {
     store_ = std::move(*s);
   }
 
-  void CreateRun(const std::string& metrics_yaml) {
-    auto docs = model::ParseYaml("metrics:\n" + metrics_yaml, "run.yaml");
+  void CreateRun(const std::string& metrics_yaml, const std::string& args_yaml = "") {
+    auto docs = model::ParseYaml(args_yaml + "metrics:\n" + metrics_yaml, "run.yaml");
     ASSERT_TRUE(docs);
     store::Resource r;
     r.key = {"AnalysisRun", "default", "run1"};
@@ -292,6 +294,112 @@ metrics:
   ASSERT_TRUE(rec.Reconcile("default/run1"));
   EXPECT_EQ(Status()["phase"], "Error");
   EXPECT_EQ(Status()["message"], "analysisrun run1: argument \"service\" has no value");
+}
+
+constexpr const char* kToken = "s3cr3t-t0ken-value";
+
+void CreateSecret(store::Store& store) {
+  store::Resource secret;
+  secret.key = {"Secret", "default", "creds"};
+  secret.object = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "creds"}, {"namespace", "default"}}},
+                   {"stringData", {{"api", kToken}}}};
+  ASSERT_TRUE(store.Create(secret, "Created", ""));
+}
+
+// Argo's "Referencing Secrets": the run reads the key when it measures; the
+// value reaches the provider and nothing the run writes.
+TEST_F(AnalysisRunTest, ASecretArgReachesTheProviderAndIsMaskedInStatus) {
+  CreateSecret(*store_);
+  CreateRun(R"(- name: rate
+  provider: {web: {url: "http://metrics/?token={{args.token}}"}}
+)",
+            "args: [{name: token, valueFrom: {secretKeyRef: {name: creds, key: api}}}]\n");
+  providers_.answers = {Fail(std::string("web http://metrics/?token=") + kToken + ": refused")};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(providers_.last.args.at("token"), kToken);
+  Json run = (*store_->Get({"AnalysisRun", "default", "run1"}))->object;
+  std::string written = Status().dump() + run.dump();
+  EXPECT_EQ(written.find(kToken), std::string::npos) << written;
+  EXPECT_NE(Status()["metricResults"][0]["measurements"][0]["message"].get<std::string>().find(
+                "token=***: refused"),
+            std::string::npos)
+      << Status().dump();
+}
+
+TEST_F(AnalysisRunTest, AMissingSecretKeyIsTheRunsErrorNamingIt) {
+  CreateRun(R"(- name: rate
+  provider: {router: {service: web}}
+)",
+            "args: [{name: token, valueFrom: {secretKeyRef: {name: creds, key: api}}}]\n");
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Error");
+  EXPECT_EQ(Status()["message"],
+            "analysisrun run1: argument \"token\": Secret \"creds\" has no key \"api\"");
+  EXPECT_EQ(providers_.calls, 0u);
+}
+
+TEST_F(AnalysisRunTest, CountAndIntervalMayComeFromArgs) {
+  CreateRun(R"(- name: rate
+  interval: "{{args.every}}"
+  count: "{{args.n}}"
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+)",
+            "args: [{name: n, value: \"2\"}, {name: every, value: 5s}]\n");
+  providers_.answers = {Value(0.95)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  auto r = rec.Reconcile("default/run1");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(Status()["phase"], "Running") << Status().dump();
+  ASSERT_TRUE(r->requeue_after);
+  EXPECT_EQ(*r->requeue_after, 5s);
+  clock_.Advance(5s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Successful");
+  EXPECT_EQ(Status()["metricResults"][0]["count"], 2);
+}
+
+TEST_F(AnalysisRunTest, AnArgThatIsNotAValidFieldValueIsTheRunsErrorNamingTheField) {
+  CreateRun(R"(- name: rate
+  failureLimit: "{{args.n}}"
+  provider: {router: {service: web}}
+)",
+            "args: [{name: n, value: many}]\n");
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Error");
+  EXPECT_EQ(Status()["message"],
+            "analysisrun run1: metric rate: spec.metrics[0].failureLimit: expected an integer, "
+            "found \"many\"");
+  EXPECT_EQ(providers_.calls, 0u);
+}
+
+TEST(AnalysisRulesTest, FieldRefsReadTheRollout) {
+  Json ro = {{"metadata",
+              {{"name", "web"},
+               {"namespace", "prod"},
+               {"uid", "u-1"},
+               {"labels", {{"env", "dev"}, {"region", "us-west-2"}}}}},
+             {"spec", {{"replicas", 3}}},
+             {"status", {{"canary", {{"weight", 20}}}, {"stableRS", "abc"}}}};
+  EXPECT_EQ(FieldRefValue(ro, "metadata.name").value(), "web");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.namespace").value(), "prod");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.uid").value(), "u-1");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.labels['region']").value(), "us-west-2");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.labels['none']").value(), "");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.annotations['x']").value(), "");
+  EXPECT_EQ(FieldRefValue(ro, "metadata.labels").value(), "env=\"dev\"\nregion=\"us-west-2\"");
+  EXPECT_EQ(FieldRefValue(ro, "spec.replicas").value(), "3");
+  EXPECT_EQ(FieldRefValue(ro, "status.canary.weight").value(), "20");
+  EXPECT_EQ(FieldRefValue(ro, "status.stableRS").value(), "abc");
+  auto missing = FieldRefValue(ro, "status.alb.canaryTargetGroup.name");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "fieldRef status.alb.canaryTargetGroup.name: no such field");
+  EXPECT_FALSE(FieldRefValue(ro, "status.canary"));
 }
 
 // One-response HTTP server for the web and prometheus providers.
@@ -499,6 +607,34 @@ TEST(MeasurementsTest, ACancelledRunsJobIsKilled) {
   ASSERT_TRUE(until(running));
   ms.Cancel("ns/run");
   EXPECT_TRUE(until([&] { return !running(); }));
+}
+
+// A job's env from a Secret (read by the reconciler into env_from) reaches
+// the process, and its log is masked with the namespace's Secret values.
+TEST(ProvidersTest, AJobsSecretEnvReachesItAndItsLogIsMasked) {
+  const char* base = std::getenv("STRAKE_TEST_TMP");
+  std::string log = PathJoin(base ? base : "/tmp", "job-mask-" + std::to_string(::getpid()));
+  (void)RemoveAll(log);
+  auto m = JobMetric(
+      "          template:\n            spec:\n              containers:\n"
+      "              - name: c\n"
+      "                command: [sh, -c, 'echo token=$TOKEN; test \"$TOKEN\" = "
+      "s3cr3t-t0ken-value']\n"
+      "                env:\n"
+      "                - name: TOKEN\n"
+      "                  valueFrom: {secretKeyRef: {name: creds, key: api}}\n");
+  auto providers = MakeProviders(nullptr, EgressPolicy());
+  MeasureContext ctx;
+  ctx.log_path = log;
+  ctx.env_from = {{"TOKEN", kToken}};
+  ctx.secrets = {kToken};
+  auto v = providers->Measure(m, ctx);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(*v, Value(true));
+  auto text = ReadFile(log);
+  ASSERT_TRUE(text);
+  EXPECT_EQ(*text, "token=***\n");
+  (void)RemoveAll(log);
 }
 
 TEST(ProvidersTest, AJobPastItsActiveDeadlineIsAnError) {

@@ -8,6 +8,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "rollout/actions.h"
+#include "rollout/analysis.h"
 #include "rollout/deployment.h"
 
 namespace strake::rollout {
@@ -36,6 +37,26 @@ RolloutReconciler::RolloutReconciler(store::Store& store, WorkloadTarget& target
                                      TrafficRouter& router, const Clock& clock)
     : store_(store), target_(target), router_(router), clock_(clock) {}
 
+Result<std::optional<std::string>> ReadKeyRef(store::Store& store, const std::string& ns,
+                                              const model::KeyRef& ref, bool secret) {
+  auto got = store.Get(Key(secret ? "Secret" : "ConfigMap", ns, ref.name));
+  if (!got) return tl::unexpected(got.error());
+  std::optional<std::string> value;
+  if (!*got) return value;
+  const Json& obj = (*got)->object;
+  auto text = [&](const char* field) -> const Json* {
+    if (!obj.contains(field) || !obj[field].is_object()) return nullptr;
+    auto it = obj[field].find(ref.key);
+    return it != obj[field].end() && it->is_string() ? &*it : nullptr;
+  };
+  if (const Json* raw = text("data")) {
+    value = secret ? Base64Decode(raw->get<std::string>()) : raw->get<std::string>();
+  } else if (const Json* plain = secret ? text("stringData") : nullptr) {
+    value = plain->get<std::string>();
+  }
+  return value;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,
                                                                     const std::string& ns,
                                                                     const model::Container& c) {
@@ -48,18 +69,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
     bool secret = e.secret_key_ref.has_value();
     const model::KeyRef& ref = secret ? *e.secret_key_ref : *e.config_map_key_ref;
     const char* kind = secret ? "Secret" : "ConfigMap";
-    auto got = store.Get(Key(kind, ns, ref.name));
-    if (!got) return tl::unexpected(got.error());
-    std::optional<std::string> value;
-    if (*got) {
-      const Json& obj = (*got)->object;
-      if (obj.contains("data") && obj["data"].contains(ref.key)) {
-        std::string raw = obj["data"][ref.key].get<std::string>();
-        value = secret ? Base64Decode(raw) : std::optional<std::string>(raw);
-      } else if (secret && obj.contains("stringData") && obj["stringData"].contains(ref.key)) {
-        value = obj["stringData"][ref.key].get<std::string>();
-      }
-    }
+    STRAKE_TRY_ASSIGN(value, ReadKeyRef(store, ns, ref, secret));
     if (!value) {
       if (ref.optional) continue;
       return Failf("env {}: {} {} has no key {}", e.name, kind, ref.name, Quote(ref.key));
@@ -206,14 +216,25 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
       if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
     }
   }
+  // What a fieldRef reads: the Rollout as this round leaves it.
+  Json self = rollout.object;
+  self["metadata"]["uid"] = rollout.uid;
+  self["status"] = d.status.ToJson();
   for (const auto& given : a.analysis.args) {
     std::string value = given.value;
     if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
     if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
+    if (!given.field_path.empty()) {
+      auto v = FieldRefValue(self, given.field_path);
+      if (!v)
+        return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
+      value = *v;
+    }
     bool found = false;
     for (auto& arg : args) {
       if (arg.value("name", "") == given.name) {
         arg["value"] = value;
+        arg.erase("valueFrom");  // the Rollout's value wins over a template's Secret
         found = true;
       }
     }

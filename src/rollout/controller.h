@@ -26,6 +26,11 @@ namespace strake::rollout {
 // template's canonical JSON.
 std::string PodTemplateHash(const Json& tmpl);
 
+// The value of key `ref.key` of ConfigMap or Secret (`secret`) `ref.name`
+// of namespace `ns` (a Secret's data decoded); nullopt when either is missing.
+Result<std::optional<std::string>> ReadKeyRef(store::Store& store, const std::string& ns,
+                                              const model::KeyRef& ref, bool secret);
+
 // A container's environment with every valueFrom (ConfigMap or Secret key)
 // read from the store; a missing key that is not optional is an error.
 Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,

@@ -171,5 +171,47 @@ TEST_F(RolloutControllerTest, ARunOfAnotherRolloutIsNeverAdopted) {
   EXPECT_NE(st.stable_rs, v2);
 }
 
+// Argo's valueFrom.fieldRef: read from the Rollout when the run is made;
+// a template's secretKeyRef stays a reference in the run (the run reads it).
+TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
+  auto gate = Get("AnalysisTemplate", "gate");
+  ASSERT_TRUE(gate);
+  gate->object["spec"]["args"] = Json::parse(R"([{"name":"env"},{"name":"ns"},{"name":"name"},
+      {"name":"token","valueFrom":{"secretKeyRef":{"name":"creds","key":"api"}}}])");
+  ASSERT_TRUE(store_->Update(*gate, gate->resource_version));
+  Apply("v1");
+  auto ro = Get("Rollout", "web");
+  ro->object["metadata"]["labels"] = {{"env", "dev"}};
+  ro->object["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["args"] = Json::parse(R"([
+      {"name":"env","valueFrom":{"fieldRef":{"fieldPath":"metadata.labels['env']"}}},
+      {"name":"ns","valueFrom":{"fieldRef":{"fieldPath":"metadata.namespace"}}},
+      {"name":"name","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}])");
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  Reconcile();
+  Apply("v2");
+  RolloutStatus st = Reconcile(2);
+  auto run = Get("AnalysisRun", st.step_analysis_run);
+  ASSERT_TRUE(run) << st.message;
+  const Json args = run->object["spec"]["args"];
+  ASSERT_EQ(args.size(), 4u) << args.dump();
+  EXPECT_EQ(args[0]["value"], "dev");
+  EXPECT_EQ(args[1]["value"], "default");
+  EXPECT_EQ(args[2]["value"], "web");
+  EXPECT_FALSE(args[3].contains("value"));
+  EXPECT_EQ(args[3]["valueFrom"]["secretKeyRef"]["name"], "creds");
+
+  // A status field that does not exist aborts the update, naming the path.
+  ro = Get("Rollout", "web");
+  ro->object["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["args"][0]["valueFrom"]
+            ["fieldRef"]["fieldPath"] = "status.alb.canaryTargetGroup.name";
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  Apply("v3");
+  st = Reconcile(2);
+  EXPECT_TRUE(st.abort);
+  EXPECT_NE(st.message.find("fieldRef status.alb.canaryTargetGroup.name: no such field"),
+            std::string::npos)
+      << st.message;
+}
+
 }  // namespace
 }  // namespace strake::rollout
