@@ -720,9 +720,11 @@ ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
                 op.value("hooks", Json::object()));
   run.Run(plan);
   SyncProgress& progress = run.progress();
+  Json before = op.contains("syncResult") ? op["syncResult"].value("resources", Json::array())
+                                          : Json::array();
   op["syncResult"] = {{"revision", target.sha},
                       {"source", SourceJson(spec.source)},
-                      {"resources", progress.results}};
+                      {"resources", KeepWhatWasDone(before, progress.results)}};
   int retries = op.value("retryCount", 0);
   Conclusion end = Conclude(progress, spec.retry, retries);
   if (end.requeue_after) round.result.requeue_after = end.requeue_after;
@@ -741,7 +743,7 @@ ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
       break;
     case Conclusion::Kind::kFailed:
       run.RunSyncFail(plan);
-      op["syncResult"]["resources"] = progress.results;
+      op["syncResult"]["resources"] = KeepWhatWasDone(before, progress.results);
       op["phase"] = "Failed";
       op["message"] = "one or more objects failed to apply: " + Join(progress.failures, "; ");
       op["finishedAt"] = Now(clock_);

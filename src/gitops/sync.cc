@@ -222,6 +222,25 @@ Millis SelfHealWait(const Json& op, TimePoint now, const SelfHealBackoff& b) {
   return std::max(wait, Millis(0));
 }
 
+Json KeepWhatWasDone(const Json& before, Json now) {
+  if (!before.is_array() || !now.is_array()) return now;
+  auto id = [](const Json& e) {
+    return e.value("kind", "") + "/" + e.value("namespace", "") + "/" + e.value("name", "") + "/" +
+           e.value("syncPhase", "");
+  };
+  std::map<std::string, const Json*> done;
+  for (const auto& e : before) {
+    if (e.is_object() && e.value("status", "") != "SyncFailed" &&
+        e.value("message", "") != "unchanged")
+      done[id(e)] = &e;
+  }
+  for (auto& e : now) {
+    if (!e.is_object() || e.value("message", "") != "unchanged") continue;
+    if (auto it = done.find(id(e)); it != done.end()) e = *it->second;
+  }
+  return now;
+}
+
 PruneAction PruneActionFor(const Json& live_object, bool prune) {
   if (HasSyncOption(live_object, "Prune=false")) return PruneAction::kSkipNoPrune;
   return prune ? PruneAction::kPrune : PruneAction::kSkipNotEnabled;

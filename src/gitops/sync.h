@@ -175,6 +175,12 @@ SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desir
                   const std::vector<store::Resource>& prune, bool prune_enabled,
                   bool prune_last = false);
 
+// The syncResult.resources of a round of a running operation, given the
+// previous round's (`before`): a round applies again what an earlier one
+// created or configured, and finds it unchanged; the result keeps what the
+// operation did to it ("created", "configured", "pruned").
+Json KeepWhatWasDone(const Json& before, Json now);
+
 // --- Hooks ------------------------------------------------------------------
 
 // The key of a hook's state in operationState.hooks: one per phase it runs in.

@@ -195,6 +195,25 @@ TEST(SyncPlan, PruneLastPrunesAfterTheLastWave) {
   EXPECT_EQ(Prunes(plan, {Live("c")}), std::vector<std::string>{"1:c"});
 }
 
+// A later round of the same sync finds what an earlier one created
+// unchanged: the result still says it was created.
+TEST(SyncResult, KeepsWhatTheOperationDidAcrossRounds) {
+  auto entry = [](const std::string& name, const std::string& status, const std::string& msg) {
+    return Json{{"kind", "ConfigMap"}, {"namespace", "default"}, {"name", name},
+                {"syncPhase", "Sync"}, {"status", status},       {"message", msg}};
+  };
+  Json first = Json::array({entry("a", "Synced", "created"), entry("b", "Synced", "unchanged"),
+                            entry("c", "SyncFailed", "boom")});
+  Json second = Json::array({entry("a", "Synced", "unchanged"), entry("b", "Synced", "unchanged"),
+                             entry("c", "Synced", "configured"), entry("d", "Synced", "created")});
+  Json kept = KeepWhatWasDone(first, second);
+  ASSERT_EQ(kept.size(), 4u);
+  EXPECT_EQ(kept[0]["message"], "created");
+  EXPECT_EQ(kept[1]["message"], "unchanged");
+  EXPECT_EQ(kept[2]["message"], "configured");
+  EXPECT_EQ(kept[3]["message"], "created");
+}
+
 TEST(SyncOptions, AreReadFromTheAnnotationAsACommaSeparatedList) {
   EXPECT_TRUE(HasSyncOption(Live("a", "PruneLast=true,Prune=false").object, "Prune=false"));
   EXPECT_FALSE(HasSyncOption(Live("a", "Prune=falsey").object, "Prune=false"));
