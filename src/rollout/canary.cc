@@ -7,6 +7,25 @@
 
 namespace strake::rollout {
 
+std::optional<std::chrono::milliseconds> ApplyMinReady(
+    std::map<std::string, RevisionObservation>& revisions, int min_ready_seconds) {
+  if (min_ready_seconds <= 0) return std::nullopt;
+  const std::chrono::milliseconds min_ready(int64_t{min_ready_seconds} * 1000);
+  std::optional<std::chrono::milliseconds> next;
+  for (auto& [hash, o] : revisions) {
+    int available = 0;
+    for (auto for_ms : o.ready_for) {
+      if (for_ms >= min_ready) {
+        ++available;
+      } else if (!next || min_ready - for_ms < *next) {
+        next = min_ready - for_ms;
+      }
+    }
+    o.ready = std::min(o.ready, available);
+  }
+  return next;
+}
+
 using model::CanaryStep;
 using Ms = std::chrono::milliseconds;
 

@@ -76,9 +76,17 @@ struct RolloutStatus {
 
 struct RevisionObservation {
   int replicas = 0;     // running now
-  int ready = 0;        // passing readiness
+  int ready = 0;        // passing readiness (available, once minReadySeconds is applied)
   std::string problem;  // why a replica is not ready, if the target knows
+  std::vector<std::chrono::milliseconds> ready_for;  // how long each ready one has been
 };
+
+// minReadySeconds (Kubernetes' and Argo's): a ready replica counts as
+// available once it has been ready that long. Sets each revision's `ready`
+// to its available replicas; returns how long until the next ready one
+// becomes available (nullopt: none is waiting).
+std::optional<std::chrono::milliseconds> ApplyMinReady(
+    std::map<std::string, RevisionObservation>& revisions, int min_ready_seconds);
 
 struct AnalysisToStart {
   std::string name;  // the AnalysisRun's name

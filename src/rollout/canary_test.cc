@@ -54,7 +54,7 @@ class Driver {
     for (const auto& a : d.start_analysis) obs_.analysis_phase[a.name] = "Running";
     if (make_ready) {
       obs_.revisions.clear();
-      for (const auto& [h, n] : d.replicas) obs_.revisions[h] = {n, n, ""};
+      for (const auto& [h, n] : d.replicas) obs_.revisions[h] = {n, n, "", {}};
     }
     last_ = d;
     return d;
@@ -559,6 +559,27 @@ TEST(BlueGreenTest, RollbackWithinTheWindowSkipsAnalysis) {
   EXPECT_TRUE(started.empty());
   EXPECT_EQ(drv.status().active_selector, "v1");
   EXPECT_EQ(drv.status().stable_rs, "v1");
+}
+
+}  // namespace
+}  // namespace strake::rollout
+
+namespace strake::rollout {
+namespace {
+
+TEST(MinReady, AReadyReplicaIsAvailableOnceReadyThatLong) {
+  using std::chrono::seconds;
+  std::map<std::string, RevisionObservation> revs;
+  revs["a"] = {3, 3, "", {seconds(40), seconds(5), seconds(29)}};
+  revs["b"] = {2, 1, "", {seconds(31)}};
+  auto next = ApplyMinReady(revs, 30);
+  EXPECT_EQ(revs["a"].ready, 1);
+  EXPECT_EQ(revs["b"].ready, 1);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, seconds(1));  // a's third, ready 29 s
+  revs["a"] = {3, 3, "", {seconds(1)}};
+  EXPECT_FALSE(ApplyMinReady(revs, 0));  // unset: ready is available
+  EXPECT_EQ(revs["a"].ready, 3);
 }
 
 }  // namespace

@@ -410,6 +410,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   obs.now = clock_.Now();
   obs.generation = ro.generation;
   obs.revisions = target_.Observe(ns, name);
+  auto min_ready_wait = ApplyMinReady(obs.revisions, spec->min_ready_seconds);
   for (const std::string* run : {&status.step_analysis_run, &status.background_analysis_run,
                                  &status.pre_promotion_run, &status.post_promotion_run}) {
     if (run->empty()) continue;
@@ -421,6 +422,9 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   }
 
   Decision d = Step(name, *spec, status, obs);
+  // A replica that becomes available is no event of the target's: look again then.
+  if (min_ready_wait && (!d.requeue_after || *d.requeue_after > *min_ready_wait))
+    d.requeue_after = *min_ready_wait + std::chrono::milliseconds(10);
 
   // Analysis first: a template that is missing aborts the update.
   for (const auto& a : d.start_analysis) {
@@ -495,7 +499,10 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
   std::string hash = PodTemplateHash(tmpl);
   STRAKE_TRY(RecordRevision(dep, workload, hash, tmpl, d->revision_history_limit, ""));
   auto revisions = target_.Observe(ns, workload);
-  DeploymentPlan plan = StepDeployment(*d, hash, revisions);
+  // Available (minReadySeconds) decides the rollout's pace; ready, the traffic.
+  auto available = revisions;
+  (void)ApplyMinReady(available, d->min_ready_seconds);
+  DeploymentPlan plan = StepDeployment(*d, hash, available);
 
   // Traffic first: every Service that selects the pods, split between the
   // new revision and the old one with most ready replicas by ready counts.

@@ -22,9 +22,12 @@ class FakeTarget : public WorkloadTarget {
   std::map<std::string, RevisionObservation> Observe(const std::string&,
                                                      const std::string&) override {
     std::map<std::string, RevisionObservation> out;
-    for (const auto& [hash, n] : running_) out[hash] = {n, n, ""};
+    for (const auto& [hash, n] : running_) {
+      out[hash] = {n, n, "", std::vector<std::chrono::milliseconds>(n, ready_for)};
+    }
     return out;
   }
+  std::chrono::milliseconds ready_for{std::chrono::hours(1)};  // of every ready replica
 
  private:
   std::map<std::string, int> running_;
@@ -112,6 +115,24 @@ class RolloutControllerTest : public ::testing::Test {
   NoRouter router_;
   std::unique_ptr<RolloutReconciler> reconciler_;
 };
+
+// minReadySeconds: a replica ready for less is not available yet, and the
+// controller looks again when it will be (nothing else would wake it).
+TEST_F(RolloutControllerTest, MinReadySecondsHoldsTheRolloutUntilReplicasAreAvailable) {
+  Apply("v1");
+  auto r = *store_->Get({"Rollout", "default", "web"});
+  r->object["spec"]["minReadySeconds"] = 30;
+  ASSERT_TRUE(store_->Update(*r, r->resource_version));
+  target_.ready_for = std::chrono::seconds(10);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reconciler_->Reconcile("default/web"));
+  auto got = reconciler_->Reconcile("default/web");
+  ASSERT_TRUE(got);
+  EXPECT_NE(Reconcile().phase, "Healthy");
+  ASSERT_TRUE(got->requeue_after);
+  EXPECT_LE(*got->requeue_after, std::chrono::milliseconds(20'010));
+  target_.ready_for = std::chrono::seconds(31);
+  EXPECT_EQ(Reconcile(3).phase, "Healthy");
+}
 
 TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain) {
   std::string v1 = Apply("v1");

@@ -147,6 +147,7 @@ struct Supervisor::Replica {
       std::lock_guard<std::mutex> lock(mu);
       ReplicaStatus before = status;
       fn(status);
+      if (status.ready && !before.ready) status.ready_since = SteadyClock::now();
       changed = before.ready != status.ready || before.state != status.state ||
                 before.pid != status.pid || before.restarts != status.restarts;
     }
@@ -564,6 +565,7 @@ Status Supervisor::Recover() {
       r->status.pid = pid;
       r->status.port = static_cast<uint16_t>(rec.value("port", 0));
       r->status.ready = rec.value("ready", false);
+      if (r->status.ready) r->status.ready_since = SteadyClock::now();
       r->status.state = r->status.ready ? "Ready" : "Running";
       r->status.log_path = PathJoin(path, std::to_string(index) + ".log");
       Log(LogLevel::kInfo, "runtime: adopted {} replica {} (pid {})", r->key, index, pid);

@@ -81,6 +81,9 @@ struct ReplicaStatus {
   pid_t pid = -1;
   uint16_t port = 0;
   bool ready = false;
+  // When it last became ready (an adopted replica: when it was adopted),
+  // for minReadySeconds.
+  std::chrono::steady_clock::time_point ready_since{};
   int restarts = 0;
   std::string state;    // Starting, Running, Ready, CrashLoopBackOff, Failed, Terminating
   std::string message;  // last exit, probe failure or spawn error

@@ -133,9 +133,14 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
   std::map<std::string, rollout::RevisionObservation> out;
   for (const auto& [hash, key] : RevisionGroups(ns, workload)) {
     rollout::RevisionObservation o;
+    auto now = std::chrono::steady_clock::now();
     for (const auto& r : supervisor_.Replicas(key)) {
       o.replicas++;
       o.ready += r.ready;
+      if (r.ready) {
+        o.ready_for.push_back(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - r.ready_since));
+      }
       if (!r.ready && !r.message.empty() && o.problem.empty()) {
         o.problem = fmt::format("replica {}: {}", r.index, r.message);
       }
