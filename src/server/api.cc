@@ -94,6 +94,13 @@ Json Api::Present(const store::Resource& r) {
     }
   }
   if (!r.status.is_null()) out["status"] = r.status;
+  if (r.key.kind == "PipelineRun" || r.key.kind == "TaskRun") {
+    // The engine's bookkeeping, and the ConfigMaps and Secrets a run
+    // carries (its steps read them even if they change meanwhile).
+    for (const char* field : {"strake", "startTimeMs", "finallyStartTimeMs"}) {
+      if (out.contains("status") && out["status"].is_object()) out["status"].erase(field);
+    }
+  }
   return out;
 }
 

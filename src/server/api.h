@@ -27,7 +27,8 @@
 // Every object is validated by the same strict decoder as `strake validate`
 // before anything is written; errors are JSON with a reason, the field path
 // and a fitting status (400, 404, 409, 413, 422). Secret values never leave
-// the server: data and stringData come back as "<redacted>".
+// the server: data and stringData come back as "<redacted>", and a
+// PipelineRun does not show the Secrets it carries.
 //
 // Thread-safe: called from the HTTP server's connection threads.
 #pragma once
