@@ -76,5 +76,34 @@ TEST_F(PipelineCliE2E, ARunNeverShowsTheSecretsItCarries) {
   }
 }
 
+TEST_F(PipelineCliE2E, TheLogsApiChecksWhatItIsAskedAndAnswersWithCodes) {
+  StartServer();
+  ASSERT_EQ(Strake({"run", "-f", File("p.yaml", kTeamRun)}).exit_code, 0);
+  std::string runs = kRuns;
+  auto whole = Get(runs + "shipped/logs");
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  Json answer = Json::parse(whole.body);
+  ASSERT_EQ(answer["items"].size(), 2u) << whole.body;
+  EXPECT_EQ(answer["items"][0]["task"], "build");
+  EXPECT_EQ(answer["items"][0]["step"], "compile");
+  EXPECT_EQ(answer["items"][0]["text"], "compiling\nkey=hunter2-very-secret\n")
+      << "a value of no Secret of the namespace is not masked";
+  EXPECT_TRUE(answer["done"]);
+  EXPECT_FALSE(answer["more"]);
+  // From the cursor on, nothing more: the run has ended.
+  auto after =
+      Get(runs + "shipped/logs?after=" + http::UrlEncode(answer["cursor"].get<std::string>()));
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_TRUE(Json::parse(after.body)["items"].empty()) << after.body;
+  auto one = Get("/apis/tekton.dev/v1/namespaces/team/taskruns/shipped-test/logs?step=unit");
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(Json::parse(one.body)["items"][0]["text"], "testing\n");
+
+  EXPECT_EQ(Get(runs + "nope/logs").status, 404);
+  EXPECT_EQ(Get(runs + "shipped/logs?after=../../etc:0").status, 400);
+  EXPECT_EQ(Get(runs + "shipped/logs?task=Not_A_Name").status, 400);
+  EXPECT_EQ(Call("POST", runs + "shipped/logs").status, 405);
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -13,6 +13,7 @@
 #include "model/decode.h"
 #include "model/merge.h"
 #include "rollout/expr.h"
+#include "server/run_logs.h"
 
 namespace strake::server {
 
@@ -46,6 +47,15 @@ Json RecordOfApply(const KindInfo& k, Json applied) {
     for (auto& [key, v] : applied[field].items()) v = "<redacted>";
   }
   return applied;
+}
+
+// Whether a PipelineRun or TaskRun has ended (its Succeeded condition is
+// True or False).
+bool RunEnded(const Json& status) {
+  if (!status.is_object() || !status.contains("conditions")) return false;
+  const Json& conditions = status["conditions"];
+  return conditions.is_array() && !conditions.empty() && conditions[0].is_object() &&
+         conditions[0].value("status", "Unknown") != "Unknown";
 }
 
 }  // namespace
@@ -151,6 +161,10 @@ Response Api::Handle(const Request& req) {
   if (!kind->namespaced) ns = "";
   if (!sub.empty() && kind->kind == "Application") {
     return ApplicationAction(ns, name, sub, req);
+  }
+  if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
+    if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
+    return RunLogs(*kind, ns, name, req);
   }
   if (!sub.empty()) {
     if (kind->kind != "Rollout")
@@ -627,6 +641,101 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return Response{200, "text/plain; charset=utf-8", out, nullptr};
+}
+
+namespace {
+
+std::string QueryValue(const Request& req, const std::string& key) {
+  auto it = req.query.find(key);
+  return it == req.query.end() ? "" : it->second;
+}
+
+}  // namespace
+
+Response Api::RunLogs(const KindInfo& k, const std::string& ns, const std::string& name,
+                      const Request& req) {
+  std::string task = QueryValue(req, "task"), step = QueryValue(req, "step");
+  if (!IsDnsSubdomain(name))
+    return ErrorResponse(400, "BadRequest", fmt::format("invalid name {}", Quote(name)));
+  for (const auto& [field, value] : {std::pair{"task", task}, std::pair{"step", step}}) {
+    if (!value.empty() && !IsDnsLabel(value)) {
+      return ErrorResponse(400, "BadRequest",
+                           fmt::format("{}: invalid name {}", field, Quote(value.substr(0, 300))));
+    }
+  }
+  auto cursor = ParseLogCursor(QueryValue(req, "after"));
+  if (!cursor) return ErrorResponse(cursor.error());
+  auto got = store_.Get({k.kind, ns, name});
+  if (!got) return ErrorResponse(got.error());
+  if (!*got) {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
+  }
+  // Read before the TaskRuns: when the run had ended, their logs are whole.
+  bool done = RunEnded((*got)->status);
+  std::vector<store::Resource> task_runs;
+  std::string pipeline_run = name;
+  if (k.kind == "PipelineRun") {
+    auto children = store_.List("TaskRun", ns, (*got)->uid);
+    if (!children) return ErrorResponse(children.error());
+    task_runs = std::move(*children);
+  } else {
+    auto owner = (*got)->labels.find("tekton.dev/pipelineRun");
+    pipeline_run = owner == (*got)->labels.end() ? "" : owner->second;
+    task_runs.push_back(std::move(**got));
+  }
+  // The steps' logs were masked as they were written, with the Secrets the
+  // run could read; they are masked again as they are served, as a
+  // replica's are, with every Secret of the namespace besides.
+  auto masker = RunSecrets(ns, pipeline_run);
+  if (!masker) return ErrorResponse(masker.error());
+  Json items = Json::array();
+  bool more = false;
+  size_t used = 0;
+  for (const auto& log : StepLogsOf(task_runs, task, step)) {
+    size_t budget = kLogAnswerBytes - used;
+    if (budget == 0) {
+      more = true;
+      break;
+    }
+    uint64_t& sent = (*cursor)[CursorKey(log)];
+    auto slice = ReadFileAt(log.path, sent, budget);
+    if (!slice) continue;  // not written yet
+    more = more || slice->size() >= budget;
+    size_t end = SendableEnd(*slice, log.finished, budget);
+    if (end == 0) continue;
+    sent += end;
+    used += end;
+    items.push_back({{"task", log.task},
+                     {"taskRun", log.task_run},
+                     {"step", log.step},
+                     {"text", masker->Mask(std::string_view(*slice).substr(0, end))}});
+  }
+  Json answer = {{"kind", "StepLogs"},
+                 {"items", std::move(items)},
+                 {"cursor", FormatLogCursor(*cursor)},
+                 {"done", done && !more},
+                 {"more", more}};
+  // A log holds whatever bytes a step wrote: what is not UTF-8 is sent as U+FFFD.
+  return Response{200, "application/json",
+                  answer.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", nullptr};
+}
+
+Result<SecretMasker> Api::RunSecrets(const std::string& ns, const std::string& run) {
+  STRAKE_TRY_ASSIGN(masker, NamespaceSecrets(ns));
+  if (run.empty()) return masker;
+  STRAKE_TRY_ASSIGN(pr, store_.Get({"PipelineRun", ns, run}));
+  if (!pr || !pr->status.is_object()) return masker;
+  const Json carried = pr->status.value("strake", Json::object());
+  if (!carried.is_object() || !carried.contains("secrets") || !carried["secrets"].is_object())
+    return masker;
+  for (const auto& [secret, data] : carried["secrets"].items()) {
+    if (!data.is_object()) continue;
+    for (const auto& [key, value] : data.items()) {
+      if (value.is_string()) (void)masker.Add(value.get<std::string>());
+    }
+  }
+  return masker;
 }
 
 Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {

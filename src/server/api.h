@@ -17,6 +17,10 @@
 //   DELETE PLURAL/NAME    delete (a Rollout's revisions and analysis runs go with it)
 //   POST   rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
 //   GET    rollouts/NAME/logs?revision=stable|canary  the replicas' logs
+//   GET    pipelineruns/NAME/logs?task=T&step=S&after=CURSOR   step logs (run_logs.h):
+//   GET    taskruns/NAME/logs?step=S&after=CURSOR   {"items":[{"task","taskRun","step",
+//                         "text"}],"cursor","done","more"}; after=the last answer's cursor
+//                         gives what was written since (a client following a run)
 //   POST   applications/NAME/sync      body {"revision":R,"prune":true,"dryRun":true}
 //   GET    applications/NAME/diff      per resource: status and a unified diff
 //   POST   applications/NAME/rollback  body {"id":N,"prune":true}
@@ -27,8 +31,9 @@
 // Every object is validated by the same strict decoder as `strake validate`
 // before anything is written; errors are JSON with a reason, the field path
 // and a fitting status (400, 404, 409, 413, 422). Secret values never leave
-// the server: data and stringData come back as "<redacted>", and a
-// PipelineRun does not show the Secrets it carries.
+// the server: data and stringData come back as "<redacted>", a PipelineRun
+// does not show the Secrets it carries, and logs are masked with every
+// Secret value of their namespace.
 //
 // Thread-safe: called from the HTTP server's connection threads.
 #pragma once
@@ -110,6 +115,11 @@ class Api {
   // A masker of every Secret value in `ns`.
   Result<SecretMasker> NamespaceSecrets(const std::string& ns);
   Response RolloutLogs(const std::string& ns, const std::string& name, const Request& req);
+  // GET pipelineruns/NAME/logs and taskruns/NAME/logs.
+  Response RunLogs(const KindInfo& k, const std::string& ns, const std::string& name,
+                   const Request& req);
+  // Every Secret value of `ns` and those the PipelineRun `run` carries.
+  Result<SecretMasker> RunSecrets(const std::string& ns, const std::string& run);
   Response Events(const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
