@@ -105,5 +105,22 @@ TEST_F(PipelineCliE2E, TheLogsApiChecksWhatItIsAskedAndAnswersWithCodes) {
   EXPECT_EQ(Call("POST", runs + "shipped/logs").status, 405);
 }
 
+TEST_F(PipelineCliE2E, AFinishedRunsSpecNoLongerChangesButItsLabelsMay) {
+  StartServer();
+  ASSERT_EQ(Strake({"run", "-f", File("p.yaml", kTeamRun)}).exit_code, 0);
+  std::string run = std::string(kRuns) + "shipped";
+  auto cancel =
+      Call("PATCH", run, R"({"spec":{"status":"Cancelled"}})", "application/merge-patch+json");
+  EXPECT_EQ(cancel.status, 409) << cancel.body;
+  EXPECT_NE(cancel.body.find("has already finished"), std::string::npos) << cancel.body;
+  auto label = Call("PATCH", run, R"({"metadata":{"labels":{"reviewed":"yes"}}})",
+                    "application/merge-patch+json");
+  ASSERT_EQ(label.status, 200) << label.body;
+  Json pr = Json::parse(label.body);
+  EXPECT_EQ(pr["metadata"]["labels"]["reviewed"], "yes");
+  EXPECT_FALSE(pr["spec"].contains("status"));
+  EXPECT_EQ(Reason(pr), "Succeeded") << "the status is the engine's";
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -58,6 +58,21 @@ bool RunEnded(const Json& status) {
          conditions[0].value("status", "Unknown") != "Unknown";
 }
 
+// As Tekton's admission has it: once a PipelineRun or TaskRun has finished,
+// its spec no longer changes (a cancel comes too late; a new run is a new
+// object). Labels and annotations still may.
+std::optional<Response> RefuseChangeOfFinishedRun(const KindInfo& k, const store::Resource& live,
+                                                  const Json& body) {
+  if ((k.kind != "PipelineRun" && k.kind != "TaskRun") || !RunEnded(live.status)) {
+    return std::nullopt;
+  }
+  auto spec = [](const Json& o) { return o.contains("spec") ? o["spec"] : Json(); };
+  if (spec(live.object) == spec(body)) return std::nullopt;
+  return ErrorResponse(409, "Conflict",
+                       fmt::format("{} {} has already finished: its spec no longer changes",
+                                   ToLower(k.kind), live.key.name));
+}
+
 }  // namespace
 
 namespace {
@@ -364,6 +379,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
       return ErrorResponse(409, "AlreadyExists",
                            fmt::format("{} {} already exists", ToLower(k.kind), Quote(name)));
     }
+    if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
     if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
     r.object = body;
@@ -485,6 +501,7 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
       if (auto created = Create(k, ns, name, body, labels)) return std::move(*created);
       continue;  // created meanwhile: merge into that one
     }
+    if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
     if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
     r.object = body;

@@ -33,7 +33,9 @@
 // and a fitting status (400, 404, 409, 413, 422). Secret values never leave
 // the server: data and stringData come back as "<redacted>", a PipelineRun
 // does not show the Secrets it carries, and logs are masked with every
-// Secret value of their namespace.
+// Secret value of their namespace. The spec of a finished PipelineRun or
+// TaskRun no longer changes (409), as Tekton's admission refuses it: a cancel
+// (PATCH {"spec":{"status":"Cancelled"}}) of a run that has ended says so.
 //
 // Thread-safe: called from the HTTP server's connection threads.
 #pragma once
