@@ -93,7 +93,13 @@ const KindInfo* KindOf(const std::string& api_version, const std::string& kind) 
 
 Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
          router::RouterControl& router, const std::atomic<bool>& stopping)
-    : store_(store), rollouts_(rollouts), target_(target), router_(router), stopping_(stopping) {
+    : store_(store), rollouts_(&rollouts), target_(&target), router_(&router), stopping_(stopping) {
+  Subscribe();
+}
+
+Api::Api(store::Store& store) : store_(store), stopping_(never_stopping_) { Subscribe(); }
+
+void Api::Subscribe() {
   store_.Subscribe([feed = feed_](const store::Change& c) {
     {
       std::lock_guard<std::mutex> lock(feed->mu);
@@ -132,7 +138,7 @@ Json Api::Present(const store::Resource& r) {
 Response Api::Handle(const Request& req) {
   if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
   if (req.path == "/metrics") {
-    std::string text = router_.PrometheusText();
+    std::string text = router_ ? router_->PrometheusText() : "";
     if (more_metrics_) text += more_metrics_();
     return Response{200, "text/plain; version=0.0.4", text, nullptr};
   }
@@ -561,7 +567,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   }
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());
-  if (k.kind == "Service") target_.RemoveService(ns, name);
+  if (k.kind == "Service" && target_) target_->RemoveService(ns, name);
   return JsonResponse(200, {{"kind", "Status"},
                             {"status", "Success"},
                             {"message", fmt::format("{} {} deleted", ToLower(k.kind), name)}});
@@ -576,7 +582,9 @@ Response Api::RolloutAction(const std::string& ns, const std::string& name,
   }
   Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
   if (body.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
-  auto st = rollouts_.Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
+  if (!rollouts_) return ErrorResponse(503, "ServiceUnavailable", "rollouts are not served here");
+  auto st =
+      rollouts_->Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
   if (!st) return ErrorResponse(st.error(), 409);
   return Get(*KindByPlural("rollouts"), ns, name);
 }
@@ -629,6 +637,7 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
 }
 
 Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {
+  if (!target_) return ErrorResponse(503, "ServiceUnavailable", "workloads are not served here");
   auto got = store_.Get({"Rollout", ns, name});
   if (!got) return ErrorResponse(got.error());
   if (!*got)
@@ -651,7 +660,7 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
   auto masker = NamespaceSecrets(ns);
   if (!masker) return ErrorResponse(masker.error());
   std::string out;
-  for (const auto& path : target_.LogPaths(ns, name, hash)) {
+  for (const auto& path : target_->LogPaths(ns, name, hash)) {
     auto text = ReadFile(path, size_t{4} << 20);
     if (!text) continue;
     out += fmt::format("==> {} <==\n{}", path, masker->Mask(*text));

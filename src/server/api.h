@@ -75,6 +75,11 @@ class Api {
  public:
   Api(store::Store& store, rollout::RolloutReconciler& rollouts, targets::LocalTarget& target,
       router::RouterControl& router, const std::atomic<bool>& stopping);
+  // The API of a data directory's store with none of a server's controllers,
+  // which the CLI answers from in-process when no server runs (cli/client.h):
+  // the resources, their events and the step logs of runs are served as
+  // above; rollout actions and logs are 503, /metrics has no router's lines.
+  explicit Api(store::Store& store);
   Response Handle(const Request& req);
   // The Application verbs (sync, diff, rollback) go to `apps`.
   void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
@@ -91,6 +96,8 @@ class Api {
   static store::Json Present(const store::Resource& r);
 
  private:
+  // Keeps feed_ up to date with the store's changes.
+  void Subscribe();
   Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
   Response List(const KindInfo& k, const std::string& ns, const Request& req);
   Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
@@ -137,9 +144,11 @@ class Api {
   std::shared_ptr<Feed> feed_ = std::make_shared<Feed>();
 
   store::Store& store_;
-  rollout::RolloutReconciler& rollouts_;
-  targets::LocalTarget& target_;
-  router::RouterControl& router_;
+  // Null in the store-only API.
+  rollout::RolloutReconciler* rollouts_ = nullptr;
+  targets::LocalTarget* target_ = nullptr;
+  router::RouterControl* router_ = nullptr;
+  std::atomic<bool> never_stopping_{false};
   const std::atomic<bool>& stopping_;
   gitops::ApplicationReconciler* apps_ = nullptr;
   Webhooks* hooks_ = nullptr;
