@@ -18,6 +18,7 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "cli/delivery.h"
+#include "cli/pick_run.h"
 #include "cli/progress.h"
 #include "cli/table.h"
 #include "model/decode.h"
@@ -108,119 +109,6 @@ Result<std::vector<model::Param>> ParseParams(const std::vector<std::string>& gi
     out.push_back({g.substr(0, eq), v, {}});
   }
   return out;
-}
-
-// The PipelineRun to run among the loaded resources: given, or generated
-// (and appended) for a lone Pipeline, Task or TaskRun. Returns its index.
-Result<size_t> PickRun(std::vector<model::Resource>& resources) {
-  std::vector<const model::Resource*> runs, pipelines, tasks, taskruns;
-  for (const auto& r : resources) {
-    if (r.kind == "PipelineRun") runs.push_back(&r);
-    if (r.kind == "Pipeline") pipelines.push_back(&r);
-    if (r.kind == "Task") tasks.push_back(&r);
-    if (r.kind == "TaskRun") taskruns.push_back(&r);
-  }
-  if (runs.size() > 1) return Fail("several PipelineRuns given; run one at a time");
-  if (runs.size() == 1) return static_cast<size_t>(runs[0] - resources.data());
-  Json doc;
-  if (!taskruns.empty() || (pipelines.empty() && !tasks.empty())) {
-    // A TaskRun or a lone Task runs as a one-task pipeline.
-    const model::Resource* src = !taskruns.empty() ? taskruns[0] : tasks[0];
-    if (taskruns.size() + (taskruns.empty() ? tasks.size() : 0) > 1) {
-      return Fail(
-          "several Tasks or TaskRuns given and no PipelineRun: say which to run with a "
-          "PipelineRun");
-    }
-    // The pipeline task is named after the Task it runs.
-    std::string task_name = src->kind == "Task" ? src->meta.name : "task";
-    if (src->kind == "TaskRun" && src->raw["spec"].contains("taskRef")) {
-      task_name = src->raw["spec"]["taskRef"].value("name", "task");
-    }
-    Json ptask = {{"name", task_name}};
-    Json pparams = Json::array(), rparams = Json::array(), pws = Json::array(), rws = Json::array();
-    Json task_spec;
-    if (src->kind == "Task") {
-      ptask["taskRef"] = {{"name", src->meta.name}};
-      task_spec = src->raw["spec"];
-    } else {
-      const Json& spec = src->raw["spec"];
-      if (spec.contains("taskRef"))
-        ptask["taskRef"] = {{"name", spec["taskRef"]["name"]}};
-      else
-        ptask["taskSpec"] = spec["taskSpec"];
-      rparams = spec.value("params", Json::array());
-      if (spec.contains("timeout")) ptask["timeout"] = spec["timeout"];
-      if (spec.contains("retries")) ptask["retries"] = spec["retries"];
-      rws = spec.value("workspaces", Json::array());
-      if (ptask.contains("taskRef")) {
-        for (const auto& t : tasks) {
-          if (t->meta.name == spec["taskRef"].value("name", "")) task_spec = t->raw["spec"];
-        }
-      } else {
-        task_spec = spec["taskSpec"];
-      }
-    }
-    Json ptparams = Json::array();
-    for (const auto& p : task_spec.value("params", Json::array())) {
-      Json decl = {{"name", p["name"]}};
-      if (p.contains("type")) decl["type"] = p["type"];
-      if (p.contains("default")) decl["default"] = p["default"];
-      pparams.push_back(decl);
-      std::string pn = p["name"].get<std::string>();
-      ptparams.push_back({{"name", pn}, {"value", "$(params." + pn + ")"}});
-      if (p.value("type", "string") != "string")
-        ptparams.back()["value"] = "$(params." + pn + "[*])";
-    }
-    ptask["params"] = ptparams;
-    Json ptws = Json::array();
-    for (const auto& w : task_spec.value("workspaces", Json::array())) {
-      std::string wn = w["name"].get<std::string>();
-      Json decl = {{"name", wn}};
-      if (w.value("optional", false)) decl["optional"] = true;
-      pws.push_back(decl);
-      ptws.push_back({{"name", wn}, {"workspace", wn}});
-      bool bound = std::any_of(rws.begin(), rws.end(),
-                               [&](const Json& b) { return b.value("name", "") == wn; });
-      if (!bound && !w.value("optional", false))
-        rws.push_back({{"name", wn}, {"emptyDir", Json::object()}});
-    }
-    ptask["workspaces"] = ptws;
-    Json pipeline_spec = {
-        {"params", pparams}, {"workspaces", pws}, {"tasks", Json::array({ptask})}};
-    Json results = Json::array();
-    for (const auto& r : task_spec.value("results", Json::array())) {
-      std::string rn = r["name"].get<std::string>();
-      results.push_back(
-          {{"name", rn},
-           {"value", "$(tasks." + ptask["name"].get<std::string>() + ".results." + rn + ")"}});
-    }
-    if (!results.empty()) pipeline_spec["results"] = results;
-    doc = {{"apiVersion", "tekton.dev/v1"},
-           {"kind", "PipelineRun"},
-           {"metadata",
-            {{"generateName", src->meta.name.empty() ? "run-" : src->meta.name + "-run-"},
-             {"namespace", src->meta.ns}}},
-           {"spec", {{"pipelineSpec", pipeline_spec}, {"params", rparams}, {"workspaces", rws}}}};
-  } else if (pipelines.size() == 1) {
-    const model::Resource& p = *pipelines[0];
-    Json ws = Json::array();
-    for (const auto& w : std::get<model::Pipeline>(p.value).spec.workspaces) {
-      if (!w.optional) ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
-    }
-    doc = {{"apiVersion", "tekton.dev/v1"},
-           {"kind", "PipelineRun"},
-           {"metadata", {{"generateName", p.meta.name + "-run-"}, {"namespace", p.meta.ns}}},
-           {"spec", {{"pipelineRef", {{"name", p.meta.name}}}, {"workspaces", ws}}}};
-  } else if (pipelines.size() > 1) {
-    return Fail("several Pipelines given and no PipelineRun: add a PipelineRun that names one");
-  } else {
-    return Fail("nothing to run: give a PipelineRun, a Pipeline, a Task or a TaskRun");
-  }
-  model::Diagnostics diags;
-  auto decoded = model::Decode({model::Document{"<generated run>", model::FromJson(doc)}}, diags);
-  if (diags.HasErrors()) return Fail(diags.ErrorText());
-  resources.push_back(std::move(decoded[0]));
-  return resources.size() - 1;
 }
 
 bool UsesImages(const std::vector<model::Resource>& resources) {
