@@ -39,6 +39,34 @@ spec:
           steps: [{name: unit, image: busybox, script: "echo testing"}]
 )Y";
 
+const char* kTeamSecret = R"Y(apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: team}
+stringData: {key: hunter2-very-secret}
+)Y";
+
+// A run that writes a line, waits, writes another.
+const char* kSlow = R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: slow, namespace: team}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: work
+        taskSpec:
+          steps: [{name: talk, image: busybox, script: "echo first; sleep 2; echo second"}]
+)Y";
+
+const char* kLong = R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: long, namespace: team}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec: {steps: [{image: busybox, script: "echo started; sleep 60"}]}
+)Y";
+
 class PipelineCliE2E : public ServerE2E {
  protected:
   // A raw request to the API, with the admin token.
@@ -58,6 +86,19 @@ class PipelineCliE2E : public ServerE2E {
   }
   http::Response Get(const std::string& path) { return Call("GET", path); }
 
+  // Whether a TaskRun of the run in namespace team is running.
+  bool Running(const std::string& task) {
+    Json list =
+        Json::parse(Cli({"get", "taskruns", "-n", "team", "-o", "json"}).out, nullptr, false);
+    if (!list.is_object()) return false;
+    for (const auto& tr : list.value("items", Json::array())) {
+      if (tr["metadata"]["labels"].value("tekton.dev/pipelineTask", "") == task &&
+          Reason(tr) == "Running") {
+        return true;
+      }
+    }
+    return false;
+  }
 };
 
 const char* kRuns = "/apis/tekton.dev/v1/namespaces/team/pipelineruns/";
@@ -120,6 +161,104 @@ TEST_F(PipelineCliE2E, AFinishedRunsSpecNoLongerChangesButItsLabelsMay) {
   EXPECT_EQ(pr["metadata"]["labels"]["reviewed"], "yes");
   EXPECT_FALSE(pr["spec"].contains("status"));
   EXPECT_EQ(Reason(pr), "Succeeded") << "the status is the engine's";
+}
+
+TEST_F(PipelineCliE2E, GetDescribeAndLogsOfARunGoThroughTheServerWithNamespaceAndYaml) {
+  StartServer();
+  ASSERT_EQ(Cli({"apply", "-f", File("secret.yaml", kTeamSecret)}).exit_code, 0);
+  // Run locally in the server's data directory: the server shows it.
+  Ran run = Strake({"run", "-f", File("p.yaml", kTeamRun)});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+
+  Ran list = Cli({"get", "pipelineruns", "-n", "team"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("NAME"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("shipped"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("Succeeded"), std::string::npos) << list.out;
+  EXPECT_EQ(Cli({"get", "pipelineruns"}).out, "No pipelineruns found in namespace default\n");
+
+  Ran yaml = Cli({"get", "pr", "shipped", "-n", "team", "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_NE(yaml.out.find("kind: PipelineRun"), std::string::npos) << yaml.out;
+  EXPECT_NE(yaml.out.find("namespace: team"), std::string::npos) << yaml.out;
+  EXPECT_NE(yaml.out.find("reason: Succeeded"), std::string::npos) << yaml.out;
+  EXPECT_EQ(yaml.out.find("startTimeMs"), std::string::npos) << "the engine's bookkeeping";
+  EXPECT_EQ(yaml.out.find("s3cr3t-token-value"), std::string::npos) << "the Secret it carries";
+  Ran json = Cli({"get", "taskrun", "shipped-build", "-n", "team", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(Json::parse(json.out)["metadata"]["labels"]["tekton.dev/pipelineRun"], "shipped");
+
+  Ran described = Cli({"describe", "pipelinerun", "shipped", "-n", "team"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_NE(described.out.find("Namespace:   team"), std::string::npos) << described.out;
+  EXPECT_NE(described.out.find("Status:      Succeeded"), std::string::npos) << described.out;
+  EXPECT_NE(described.out.find("shipped-build"), std::string::npos) << described.out;
+  EXPECT_NE(described.out.find("Events:"), std::string::npos) << described.out;
+  Ran tr = Cli({"describe", "taskrun", "shipped-test", "-n", "team"});
+  EXPECT_NE(tr.out.find("Steps"), std::string::npos) << tr.out;
+
+  // The step printed a value of a Secret it never read: the server masks it.
+  Ran logs = Cli({"logs", "shipped", "-n", "team"});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_EQ(logs.out,
+            "[build : compile] compiling\n[build : compile] key=***\n[test : unit] testing\n");
+  EXPECT_EQ(Cli({"logs", "taskrun/shipped-test", "-n", "team"}).out, "[test : unit] testing\n");
+  EXPECT_EQ(Cli({"logs", "shipped", "-n", "team", "--task", "test"}).out,
+            "[test : unit] testing\n");
+  Ran elsewhere = Cli({"logs", "shipped"});
+  EXPECT_EQ(elsewhere.exit_code, 2);
+  EXPECT_EQ(elsewhere.err,
+            "strake: no pipelinerun or taskrun named \"shipped\" in namespace default\n");
+
+  Ran late = Cli({"cancel", "shipped", "-n", "team"});
+  EXPECT_EQ(late.exit_code, 2);
+  EXPECT_EQ(late.err,
+            "strake: pipelinerun shipped has already finished: its spec no longer changes\n");
+
+  // Without --server, the CLI finds the server of its data directory, which
+  // asks for a token like any server.
+  Ran no_token = Strake({"get", "pipelineruns", "-n", "team"});
+  EXPECT_EQ(no_token.exit_code, 2);
+  EXPECT_NE(no_token.err.find("no token"), std::string::npos) << no_token.err;
+}
+
+TEST_F(PipelineCliE2E, FollowPrintsEachLineOnceUntilTheRunEnds) {
+  StartServer();
+  int pid = StartStrake({"run", "-f", File("slow.yaml", kSlow)});
+  ASSERT_TRUE(WaitFor([&] { return Running("work"); }, 10s));
+  Ran follow = Cli({"logs", "slow", "-n", "team", "-f"});
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  EXPECT_EQ(follow.out, "[work : talk] first\n[work : talk] second\n");
+  EXPECT_EQ(ReapWithin(pid, 10s), 0);
+}
+
+TEST_F(PipelineCliE2E, CancelThroughTheServerStopsARunStrakeRunIsRunning) {
+  StartServer();
+  int pid = StartStrake({"run", "-f", File("long.yaml", kLong)});
+  ASSERT_TRUE(WaitFor([&] { return Running("first"); }, 10s));
+  Ran c = Cli({"cancel", "long", "-n", "team"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.out, "pipelinerun long: spec.status set to Cancelled\n");
+  EXPECT_EQ(ReapWithin(pid, 10s), 1);
+  Json pr = Json::parse(Cli({"get", "pipelinerun", "long", "-n", "team", "-o", "json"}).out);
+  EXPECT_EQ(Reason(pr), "Cancelled");
+  EXPECT_EQ(pr["spec"]["status"], "Cancelled");
+}
+
+TEST_F(E2E, WithNoServerThePipelineVerbsReadTheDataDirectoryAndRolloutsNeedOne) {
+  ASSERT_EQ(Strake({"run", "-f", File("p.yaml", kTeamRun)}).exit_code, 0);
+  Ran yaml = Strake({"get", "pr", "shipped", "-n", "team", "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_NE(yaml.out.find("namespace: team"), std::string::npos) << yaml.out;
+  EXPECT_EQ(Strake({"logs", "shipped", "-n", "team", "--step", "unit"}).out,
+            "[test : unit] testing\n");
+  EXPECT_EQ(Strake({"get", "pr", "shipped"}).err, "strake: pipelinerun \"shipped\" not found\n");
+  // --server means that server, for every kind.
+  std::string nobody = "http://127.0.0.1:" + std::to_string(FreePort());
+  Ran remote = Strake({"get", "pr", "-n", "team", "--server", nobody});
+  EXPECT_EQ(remote.exit_code, 2);
+  EXPECT_NE(remote.err.find("cannot reach the strake server at " + nobody), std::string::npos)
+      << remote.err;
 }
 
 }  // namespace
