@@ -119,6 +119,19 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit)
   return cond();
 }
 
+int ReapWithin(int pid, std::chrono::milliseconds limit) {
+  int status = 0;
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
 bool PidAlive(int pid) {
   if (pid <= 0) return false;
   std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").value_or("");

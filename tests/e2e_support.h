@@ -69,5 +69,8 @@ uint16_t FreePort();
 std::string Reason(const Json& obj);
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 bool PidAlive(int pid);
+// The exit status of child `pid` once it ends (128 + signal if killed);
+// -1, after killing it, if it runs longer than `limit`.
+int ReapWithin(int pid, std::chrono::milliseconds limit);
 
 }  // namespace strake::e2e

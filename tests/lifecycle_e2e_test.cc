@@ -11,19 +11,6 @@
 namespace strake::e2e {
 namespace {
 
-int ReapWithin(int pid, std::chrono::milliseconds limit) {
-  int status = 0;
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
-
 const char* kLong = R"Y(apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata: {name: long}

@@ -54,6 +54,24 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   return ReadFd(fd.get(), path, max_bytes);
 }
 
+Result<std::string> ReadFileAt(const std::string& path, uint64_t offset, size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Failf("{}: {}", path, std::strerror(errno));
+  std::string out;
+  char buf[65536];
+  while (out.size() < max_bytes) {
+    size_t want = std::min(sizeof buf, max_bytes - out.size());
+    ssize_t n = ::pread(fd.get(), buf, want, static_cast<off_t>(offset + out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Failf("{}: {}", path, std::strerror(errno));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
 Status WriteFile(const std::string& path, std::string_view data, int mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));

@@ -11,6 +11,9 @@ namespace strake {
 
 // Reads a whole file, refusing one larger than max_bytes.
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = SIZE_MAX);
+// Up to max_bytes of a file from byte `offset` on (fewer at its end; none
+// past it): a slice of a log that is still growing.
+Result<std::string> ReadFileAt(const std::string& path, uint64_t offset, size_t max_bytes);
 // Reads fd to its end, refusing more than max_bytes; `name` is for errors.
 Result<std::string> ReadFd(int fd, const std::string& name, size_t max_bytes);
 // Writes via a temp file and rename, so readers see old or new, never half.

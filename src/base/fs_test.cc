@@ -33,6 +33,19 @@ class BeneathTest : public ::testing::Test {
   std::string top_, root_;
 };
 
+TEST(ReadFileAt, ReadsASliceAndNothingPastTheEnd) {
+  auto d = MakeTempDir("readat");
+  ASSERT_TRUE(d);
+  std::string path = *d + "/log";
+  ASSERT_TRUE(WriteFile(path, "one\ntwo\nthree\n"));
+  EXPECT_EQ(ReadFileAt(path, 0, 4).value_or("?"), "one\n");
+  EXPECT_EQ(ReadFileAt(path, 4, 100).value_or("?"), "two\nthree\n");
+  EXPECT_EQ(ReadFileAt(path, 14, 100).value_or("?"), "");
+  EXPECT_EQ(ReadFileAt(path, 1000, 100).value_or("?"), "");
+  EXPECT_FALSE(ReadFileAt(*d + "/missing", 0, 10));
+  (void)RemoveAll(*d);
+}
+
 TEST(Paths, PathUnderRefusesWhatLeavesItsRoot) {
   EXPECT_EQ(*PathUnder("/d", "a/b"), "/d/a/b");
   EXPECT_EQ(*PathUnder("/d", "./a//b/."), "/d/a/b");

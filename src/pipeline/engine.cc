@@ -314,7 +314,11 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   store::Resource sr;
   sr.key = {"PipelineRun", run->ns, run->name};
   sr.labels = pr.meta.labels;
-  if (!run->pipeline.empty()) sr.labels["tekton.dev/pipeline"] = run->pipeline;
+  if (!run->pipeline.empty()) {
+    // In the object too, where the API shows labels and a patch reads them.
+    sr.labels["tekton.dev/pipeline"] = run->pipeline;
+    run->object["metadata"]["labels"]["tekton.dev/pipeline"] = run->pipeline;
+  }
   sr.object = std::move(run->object);
   sr.status = std::move(status);
   auto created = store_.Create(sr, "Running", "PipelineRun started");

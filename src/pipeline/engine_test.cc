@@ -341,6 +341,35 @@ std::string Task(const std::string& name, const std::string& extra = "") {
   return "      - name: " + name + "\n        " + kStep + "\n" + extra;
 }
 
+TEST_F(EngineTest, ARunOfANamedPipelineIsLabelledWithItInItsObjectToo) {
+  StartEngine();
+  auto docs = model::ParseYaml(R"(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: build}
+spec:
+  tasks: [{name: a, taskSpec: {steps: [{script: "true"}]}}]
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: run, labels: {team: web}}
+spec: {pipelineRef: {name: build}}
+)",
+                               "run.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  model::Diagnostics diags;
+  auto resources = model::Decode(*docs, diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  auto name = engine_->Submit(resources[1], resources, {});
+  ASSERT_TRUE(name) << name.error().message;
+  ASSERT_TRUE(engine_->Resume("default", *name));
+  auto done = engine_->Wait("default", "run");
+  ASSERT_TRUE(done) << done.error().message;
+  // The API shows labels from the object, and a patch through it reads them.
+  EXPECT_EQ(done->labels.at("tekton.dev/pipeline"), "build");
+  EXPECT_EQ(done->object["metadata"]["labels"],
+            Json::parse(R"({"team":"web","tekton.dev/pipeline":"build"})"));
+}
+
 TEST_F(EngineTest, TasksStartInTheOrderOfTheGraph) {
   Json st = Run("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b", "        runAfter: [a]\n") +
                 Task("c", "        runAfter: [a]\n") + Task("d", "        runAfter: [b, c]\n"));

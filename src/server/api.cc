@@ -13,6 +13,7 @@
 #include "model/decode.h"
 #include "model/merge.h"
 #include "rollout/expr.h"
+#include "server/run_logs.h"
 
 namespace strake::server {
 
@@ -48,6 +49,30 @@ Json RecordOfApply(const KindInfo& k, Json applied) {
   return applied;
 }
 
+// Whether a PipelineRun or TaskRun has ended (its Succeeded condition is
+// True or False).
+bool RunEnded(const Json& status) {
+  if (!status.is_object() || !status.contains("conditions")) return false;
+  const Json& conditions = status["conditions"];
+  return conditions.is_array() && !conditions.empty() && conditions[0].is_object() &&
+         conditions[0].value("status", "Unknown") != "Unknown";
+}
+
+// As Tekton's admission has it: once a PipelineRun or TaskRun has finished,
+// its spec no longer changes (a cancel comes too late; a new run is a new
+// object). Labels and annotations still may.
+std::optional<Response> RefuseChangeOfFinishedRun(const KindInfo& k, const store::Resource& live,
+                                                  const Json& body) {
+  if ((k.kind != "PipelineRun" && k.kind != "TaskRun") || !RunEnded(live.status)) {
+    return std::nullopt;
+  }
+  auto spec = [](const Json& o) { return o.contains("spec") ? o["spec"] : Json(); };
+  if (spec(live.object) == spec(body)) return std::nullopt;
+  return ErrorResponse(409, "Conflict",
+                       fmt::format("{} {} has already finished: its spec no longer changes",
+                                   ToLower(k.kind), live.key.name));
+}
+
 }  // namespace
 
 namespace {
@@ -70,11 +95,17 @@ Api::Api(store::Store& store, rollout::RolloutReconciler& rollouts,
          const rollout::WorkloadTarget& workloads, rollout::TrafficRouter& traffic,
          router::RouterControl& router, const std::atomic<bool>& stopping)
     : store_(store),
-      rollouts_(rollouts),
-      workloads_(workloads),
-      traffic_(traffic),
-      router_(router),
+      rollouts_(&rollouts),
+      workloads_(&workloads),
+      traffic_(&traffic),
+      router_(&router),
       stopping_(stopping) {
+  Subscribe();
+}
+
+Api::Api(store::Store& store) : store_(store), stopping_(never_stopping_) { Subscribe(); }
+
+void Api::Subscribe() {
   store_.Subscribe([feed = feed_](const store::Change& c) {
     {
       std::lock_guard<std::mutex> lock(feed->mu);
@@ -100,13 +131,20 @@ Json Api::Present(const store::Resource& r) {
     }
   }
   if (!r.status.is_null()) out["status"] = r.status;
+  if (r.key.kind == "PipelineRun" || r.key.kind == "TaskRun") {
+    // The engine's bookkeeping, and the ConfigMaps and Secrets a run
+    // carries (its steps read them even if they change meanwhile).
+    for (const char* field : {"strake", "startTimeMs", "finallyStartTimeMs"}) {
+      if (out.contains("status") && out["status"].is_object()) out["status"].erase(field);
+    }
+  }
   return out;
 }
 
 Response Api::Handle(const Request& req) {
   if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
   if (req.path == "/metrics") {
-    std::string text = router_.PrometheusText();
+    std::string text = router_ ? router_->PrometheusText() : "";
     if (more_metrics_) text += more_metrics_();
     return Response{200, "text/plain; version=0.0.4", text, nullptr};
   }
@@ -150,6 +188,10 @@ Response Api::Handle(const Request& req) {
   if (!kind->namespaced) ns = "";
   if (!sub.empty() && kind->kind == "Application") {
     return ApplicationAction(ns, name, sub, req);
+  }
+  if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
+    if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
+    return RunLogs(*kind, ns, name, req);
   }
   if (!sub.empty()) {
     if (kind->kind != "Rollout")
@@ -349,6 +391,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
       return ErrorResponse(409, "AlreadyExists",
                            fmt::format("{} {} already exists", ToLower(k.kind), Quote(name)));
     }
+    if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
     if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
     r.object = body;
@@ -470,6 +513,7 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
       if (auto created = Create(k, ns, name, body, labels)) return std::move(*created);
       continue;  // created meanwhile: merge into that one
     }
+    if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
     if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
     r.object = body;
@@ -529,7 +573,7 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   }
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());
-  if (k.kind == "Service") traffic_.RemoveService(ns, name);
+  if (k.kind == "Service" && traffic_) traffic_->RemoveService(ns, name);
   return JsonResponse(200, {{"kind", "Status"},
                             {"status", "Success"},
                             {"message", fmt::format("{} {} deleted", ToLower(k.kind), name)}});
@@ -544,7 +588,9 @@ Response Api::RolloutAction(const std::string& ns, const std::string& name,
   }
   Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
   if (body.is_discarded()) return ErrorResponse(400, "BadRequest", "the body must be JSON");
-  auto st = rollouts_.Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
+  if (!rollouts_) return ErrorResponse(503, "ServiceUnavailable", "rollouts are not served here");
+  auto st =
+      rollouts_->Act(ns, name, action, body.value("full", false), body.value("toRevision", 0));
   if (!st) return ErrorResponse(st.error(), 409);
   return Get(*KindByPlural("rollouts"), ns, name);
 }
@@ -597,6 +643,7 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
 }
 
 Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {
+  if (!workloads_) return ErrorResponse(503, "ServiceUnavailable", "workloads are not served here");
   auto got = store_.Get({"Rollout", ns, name});
   if (!got) return ErrorResponse(got.error());
   if (!*got)
@@ -619,11 +666,106 @@ Response Api::RolloutLogs(const std::string& ns, const std::string& name, const 
   auto masker = NamespaceSecrets(ns);
   if (!masker) return ErrorResponse(masker.error());
   std::string out;
-  for (const auto& log : workloads_.Logs(ns, name, hash)) {
+  for (const auto& log : workloads_->Logs(ns, name, hash)) {
     out += fmt::format("==> {} <==\n{}", log.source, masker->Mask(log.text));
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return Response{200, "text/plain; charset=utf-8", out, nullptr};
+}
+
+namespace {
+
+std::string QueryValue(const Request& req, const std::string& key) {
+  auto it = req.query.find(key);
+  return it == req.query.end() ? "" : it->second;
+}
+
+}  // namespace
+
+Response Api::RunLogs(const KindInfo& k, const std::string& ns, const std::string& name,
+                      const Request& req) {
+  std::string task = QueryValue(req, "task"), step = QueryValue(req, "step");
+  if (!IsDnsSubdomain(name))
+    return ErrorResponse(400, "BadRequest", fmt::format("invalid name {}", Quote(name)));
+  for (const auto& [field, value] : {std::pair{"task", task}, std::pair{"step", step}}) {
+    if (!value.empty() && !IsDnsLabel(value)) {
+      return ErrorResponse(400, "BadRequest",
+                           fmt::format("{}: invalid name {}", field, Quote(value.substr(0, 300))));
+    }
+  }
+  auto cursor = ParseLogCursor(QueryValue(req, "after"));
+  if (!cursor) return ErrorResponse(cursor.error());
+  auto got = store_.Get({k.kind, ns, name});
+  if (!got) return ErrorResponse(got.error());
+  if (!*got) {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
+  }
+  // Read before the TaskRuns: when the run had ended, their logs are whole.
+  bool done = RunEnded((*got)->status);
+  std::vector<store::Resource> task_runs;
+  std::string pipeline_run = name;
+  if (k.kind == "PipelineRun") {
+    auto children = store_.List("TaskRun", ns, (*got)->uid);
+    if (!children) return ErrorResponse(children.error());
+    task_runs = std::move(*children);
+  } else {
+    auto owner = (*got)->labels.find("tekton.dev/pipelineRun");
+    pipeline_run = owner == (*got)->labels.end() ? "" : owner->second;
+    task_runs.push_back(std::move(**got));
+  }
+  // The steps' logs were masked as they were written, with the Secrets the
+  // run could read; they are masked again as they are served, as a
+  // replica's are, with every Secret of the namespace besides.
+  auto masker = RunSecrets(ns, pipeline_run);
+  if (!masker) return ErrorResponse(masker.error());
+  Json items = Json::array();
+  bool more = false;
+  size_t used = 0;
+  for (const auto& log : StepLogsOf(task_runs, task, step)) {
+    size_t budget = kLogAnswerBytes - used;
+    if (budget == 0) {
+      more = true;
+      break;
+    }
+    uint64_t& sent = (*cursor)[CursorKey(log)];
+    auto slice = ReadFileAt(log.path, sent, budget);
+    if (!slice) continue;  // not written yet
+    more = more || slice->size() >= budget;
+    size_t end = SendableEnd(*slice, log.finished, budget);
+    if (end == 0) continue;
+    sent += end;
+    used += end;
+    items.push_back({{"task", log.task},
+                     {"taskRun", log.task_run},
+                     {"step", log.step},
+                     {"text", masker->Mask(std::string_view(*slice).substr(0, end))}});
+  }
+  Json answer = {{"kind", "StepLogs"},
+                 {"items", std::move(items)},
+                 {"cursor", FormatLogCursor(*cursor)},
+                 {"done", done && !more},
+                 {"more", more}};
+  // A log holds whatever bytes a step wrote: what is not UTF-8 is sent as U+FFFD.
+  return Response{200, "application/json",
+                  answer.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", nullptr};
+}
+
+Result<SecretMasker> Api::RunSecrets(const std::string& ns, const std::string& run) {
+  STRAKE_TRY_ASSIGN(masker, NamespaceSecrets(ns));
+  if (run.empty()) return masker;
+  STRAKE_TRY_ASSIGN(pr, store_.Get({"PipelineRun", ns, run}));
+  if (!pr || !pr->status.is_object()) return masker;
+  const Json carried = pr->status.value("strake", Json::object());
+  if (!carried.is_object() || !carried.contains("secrets") || !carried["secrets"].is_object())
+    return masker;
+  for (const auto& [secret, data] : carried["secrets"].items()) {
+    if (!data.is_object()) continue;
+    for (const auto& [key, value] : data.items()) {
+      if (value.is_string()) (void)masker.Add(value.get<std::string>());
+    }
+  }
+  return masker;
 }
 
 Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {

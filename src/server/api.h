@@ -17,6 +17,10 @@
 //   DELETE PLURAL/NAME    delete (a Rollout's revisions and analysis runs go with it)
 //   POST   rollouts/NAME/{promote,abort,retry,undo}   body {"full":true} / {"toRevision":N}
 //   GET    rollouts/NAME/logs?revision=stable|canary  the replicas' logs
+//   GET    pipelineruns/NAME/logs?task=T&step=S&after=CURSOR   step logs (run_logs.h):
+//   GET    taskruns/NAME/logs?step=S&after=CURSOR   {"items":[{"task","taskRun","step",
+//                         "text"}],"cursor","done","more"}; after=the last answer's cursor
+//                         gives what was written since (a client following a run)
 //   POST   applications/NAME/sync      body {"revision":R,"prune":true,"dryRun":true}
 //   GET    applications/NAME/diff      per resource: status and a unified diff
 //   POST   applications/NAME/rollback  body {"id":N,"prune":true}
@@ -27,7 +31,11 @@
 // Every object is validated by the same strict decoder as `strake validate`
 // before anything is written; errors are JSON with a reason, the field path
 // and a fitting status (400, 404, 409, 413, 422). Secret values never leave
-// the server: data and stringData come back as "<redacted>".
+// the server: data and stringData come back as "<redacted>", a PipelineRun
+// does not show the Secrets it carries, and logs are masked with every
+// Secret value of their namespace. The spec of a finished PipelineRun or
+// TaskRun no longer changes (409), as Tekton's admission refuses it: a cancel
+// (PATCH {"spec":{"status":"Cancelled"}}) of a run that has ended says so.
 //
 // Thread-safe: called from the HTTP server's connection threads.
 #pragma once
@@ -69,6 +77,11 @@ class Api {
   Api(store::Store& store, rollout::RolloutReconciler& rollouts,
       const rollout::WorkloadTarget& workloads, rollout::TrafficRouter& traffic,
       router::RouterControl& router, const std::atomic<bool>& stopping);
+  // The API of a data directory's store with none of a server's controllers,
+  // which the CLI answers from in-process when no server runs (cli/client.h):
+  // the resources, their events and the step logs of runs are served as
+  // above; rollout actions and logs are 503, /metrics has no router's lines.
+  explicit Api(store::Store& store);
   Response Handle(const Request& req);
   // The Application verbs (sync, diff, rollback) go to `apps`.
   void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
@@ -85,6 +98,8 @@ class Api {
   static store::Json Present(const store::Resource& r);
 
  private:
+  // Keeps feed_ up to date with the store's changes.
+  void Subscribe();
   Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
   Response List(const KindInfo& k, const std::string& ns, const Request& req);
   Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
@@ -111,6 +126,11 @@ class Api {
   // A masker of every Secret value in `ns`.
   Result<SecretMasker> NamespaceSecrets(const std::string& ns);
   Response RolloutLogs(const std::string& ns, const std::string& name, const Request& req);
+  // GET pipelineruns/NAME/logs and taskruns/NAME/logs.
+  Response RunLogs(const KindInfo& k, const std::string& ns, const std::string& name,
+                   const Request& req);
+  // Every Secret value of `ns` and those the PipelineRun `run` carries.
+  Result<SecretMasker> RunSecrets(const std::string& ns, const std::string& run);
   Response Events(const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
@@ -126,10 +146,12 @@ class Api {
   std::shared_ptr<Feed> feed_ = std::make_shared<Feed>();
 
   store::Store& store_;
-  rollout::RolloutReconciler& rollouts_;
-  const rollout::WorkloadTarget& workloads_;
-  rollout::TrafficRouter& traffic_;
-  router::RouterControl& router_;
+  // Null in the store-only API.
+  rollout::RolloutReconciler* rollouts_ = nullptr;
+  const rollout::WorkloadTarget* workloads_ = nullptr;
+  rollout::TrafficRouter* traffic_ = nullptr;
+  router::RouterControl* router_ = nullptr;
+  std::atomic<bool> never_stopping_{false};
   const std::atomic<bool>& stopping_;
   gitops::ApplicationReconciler* apps_ = nullptr;
   Webhooks* hooks_ = nullptr;

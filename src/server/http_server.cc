@@ -250,12 +250,10 @@ std::optional<size_t> HttpServer::ReadHead(const Link& link, std::string& buf, h
   }
 }
 
-namespace {
-
-Request RequestOf(const http::Head& head) {
+Request MakeRequest(std::string_view method, std::string_view target_view) {
   Request req;
-  req.method = std::string(head.method);
-  std::string target(head.target);
+  req.method = std::string(method);
+  std::string target(target_view);
   size_t q = target.find('?');
   req.path = http::UrlDecode(target.substr(0, q));
   if (q != std::string::npos) {
@@ -265,6 +263,13 @@ Request RequestOf(const http::Head& head) {
           eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
     }
   }
+  return req;
+}
+
+namespace {
+
+Request RequestOf(const http::Head& head) {
+  Request req = MakeRequest(head.method, head.target);
   for (const auto& [k, v] : head.headers) req.headers.emplace_back(k, v);
   return req;
 }

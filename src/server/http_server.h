@@ -47,6 +47,10 @@ struct Request {
   std::string Header(std::string_view name) const;
 };
 
+// The Request of a method and a request target ("/path?k=v"): the path and
+// the query decoded, as the server reads them off the wire.
+Request MakeRequest(std::string_view method, std::string_view target);
+
 // Writes one chunk of a streamed response; false once the client is gone.
 class Stream {
  public:

@@ -1,0 +1,118 @@
+#include "cli/columns.h"
+
+#include <fmt/format.h>
+
+#include "base/duration.h"
+
+namespace strake::cli {
+
+namespace {
+
+// obj[key] when it is an object, else an empty object (a document may lack
+// any part).
+Json Part(const Json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_object()) return Json::object();
+  return obj[key];
+}
+
+Json Condition(const Json& status) {
+  if (!status.is_object() || !status.contains("conditions")) return Json::object();
+  const Json& c = status["conditions"];
+  return c.is_array() && !c.empty() && c[0].is_object() ? c[0] : Json::object();
+}
+
+std::vector<std::string> RolloutRow(const std::string& name, const Json& spec, const Json& st) {
+  std::string step =
+      st.contains("currentStepIndex") ? std::to_string(st.value("currentStepIndex", 0)) : "-";
+  int weight = Part(st, "canary").value("weight", 0);
+  return {name,
+          st.value("phase", "Pending"),
+          st.value("stableRS", ""),
+          st.value("currentPodHash", ""),
+          step,
+          fmt::format("{}", weight),
+          fmt::format("{}/{}", st.value("readyReplicas", 0), spec.value("replicas", 1))};
+}
+
+std::vector<std::string> ApplicationRow(const std::string& name, const Json& spec, const Json& st) {
+  const Json src = Part(spec, "source");
+  const Json sync = Part(st, "sync");
+  std::string sync_status = sync.value("status", "Unknown");
+  if (Part(st, "operationState").value("phase", "") == "Running") sync_status += " (syncing)";
+  bool automated = Part(spec, "syncPolicy").contains("automated");
+  return {name,
+          sync_status,
+          Part(st, "health").value("status", "Unknown"),
+          sync.value("revision", "").substr(0, 12),
+          automated ? "Auto" : "Manual",
+          src.value("repoURL", ""),
+          src.value("path", "."),
+          src.value("targetRevision", "HEAD")};
+}
+
+std::string Ports(const Json& spec) {
+  std::string ports;
+  for (const auto& p : spec.value("ports", Json::array())) {
+    ports += (ports.empty() ? "" : ",") + fmt::format("{}", p.value("port", 0));
+  }
+  return ports;
+}
+
+}  // namespace
+
+std::vector<std::string> Header(const model::KindInfo& k) {
+  if (k.kind == "Rollout")
+    return {"NAME", "STATUS", "STABLE", "CURRENT", "STEP", "CANARY-WEIGHT", "READY"};
+  if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
+  if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
+  if (k.kind == "Service") return {"NAME", "ADDRESS", "PORTS", "CREATED"};
+  if (k.kind == "Application")
+    return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
+  if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
+  if (k.kind == "PipelineRun" || k.kind == "TaskRun")
+    return {"NAME", "STARTED", "DURATION", "STATUS"};
+  return {"NAME", "CREATED"};
+}
+
+std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoint now) {
+  const Json meta = Part(obj, "metadata"), spec = Part(obj, "spec"), st = Part(obj, "status");
+  std::string name = meta.value("name", "");
+  std::string created = meta.value("creationTimestamp", "");
+  if (k.kind == "Rollout") return RolloutRow(name, spec, st);
+  if (k.kind == "AnalysisRun")
+    return {name, st.value("phase", "Pending"), st.value("message", ""), created};
+  if (k.kind == "Deployment") {
+    return {name, st.value("phase", "Pending"),
+            fmt::format("{}/{}", st.value("readyReplicas", 0), spec.value("replicas", 1)),
+            fmt::format("{}", st.value("updatedReplicas", 0)), st.value("currentHash", "")};
+  }
+  if (k.kind == "Service") return {name, "127.0.0.1", Ports(spec), created};
+  if (k.kind == "Application") return ApplicationRow(name, spec, st);
+  if (k.kind == "Repository") {
+    return {name, spec.value("url", ""), st.value("phase", "Pending"),
+            fmt::format("{}", Part(st, "branches").size()), st.value("lastFetchTime", "")};
+  }
+  if (k.kind == "PipelineRun" || k.kind == "TaskRun")
+    return {name, st.value("startTime", ""), RunDuration(st, now), RunReason(st)};
+  return {name, created};
+}
+
+std::string RunReason(const Json& status) { return Condition(status).value("reason", "Unknown"); }
+
+std::string RunConditionStatus(const Json& status) {
+  return Condition(status).value("status", "Unknown");
+}
+
+std::string RunMessage(const Json& status) { return Condition(status).value("message", ""); }
+
+std::string RunDuration(const Json& status, TimePoint now) {
+  if (!status.is_object()) return "---";
+  if (status.contains("durationMs") && status["durationMs"].is_number_integer())
+    return FormatDuration(Millis(status["durationMs"].get<int64_t>()));
+  auto start = ParseRfc3339(status.value("startTime", ""));
+  if (!start) return "---";
+  auto end = ParseRfc3339(status.value("completionTime", "")).value_or(now);
+  return FormatDuration(std::chrono::duration_cast<Millis>(end - *start));
+}
+
+}  // namespace strake::cli

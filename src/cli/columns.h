@@ -1,0 +1,27 @@
+// The table `strake get` prints for each kind, as kubectl's printers do: a
+// header and a row per object. Pure: functions on the API's documents and
+// the time now (how long a run that is still going has taken).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "cli/client.h"
+#include "model/kinds.h"
+
+namespace strake::cli {
+
+std::vector<std::string> Header(const model::KindInfo& k);
+std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoint now);
+
+// A PipelineRun's or TaskRun's Succeeded condition: its reason ("Running",
+// "Succeeded", "Failed", ...), its status ("Unknown" while it runs, "True",
+// "False") and its message; "Unknown" and "" without one.
+std::string RunReason(const Json& status);
+std::string RunConditionStatus(const Json& status);
+std::string RunMessage(const Json& status);
+// How long a run took, or has taken until `now` ("1m2s"); "---" before it started.
+std::string RunDuration(const Json& status, TimePoint now);
+
+}  // namespace strake::cli

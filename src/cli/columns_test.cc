@@ -1,0 +1,48 @@
+#include "cli/columns.h"
+
+#include <gtest/gtest.h>
+
+namespace strake::cli {
+namespace {
+
+TimePoint At(const std::string& rfc3339) { return *ParseRfc3339(rfc3339); }
+
+TEST(Columns, ARunShowsWhenItStartedHowLongItTookAndItsReason) {
+  const model::KindInfo& k = *model::KindByName("pipelinerun");
+  EXPECT_EQ(Header(k), (std::vector<std::string>{"NAME", "STARTED", "DURATION", "STATUS"}));
+  Json done = Json::parse(R"({"metadata":{"name":"build-1"},
+    "status":{"startTime":"2026-01-02T10:00:00Z","completionTime":"2026-01-02T10:01:05Z",
+              "conditions":[{"type":"Succeeded","status":"True","reason":"Succeeded"}]}})");
+  EXPECT_EQ(Row(k, done, At("2026-01-02T11:00:00Z")),
+            (std::vector<std::string>{"build-1", "2026-01-02T10:00:00Z", "1m5s", "Succeeded"}));
+  Json running = Json::parse(R"({"metadata":{"name":"build-2"},
+    "status":{"startTime":"2026-01-02T10:00:00Z",
+              "conditions":[{"status":"Unknown","reason":"Running","message":"1 of 3"}]}})");
+  auto row = Row(k, running, At("2026-01-02T10:00:30Z"));
+  EXPECT_EQ(row[2], "30.0s") << "until now";
+  EXPECT_EQ(row[3], "Running");
+  EXPECT_EQ(RunConditionStatus(running["status"]), "Unknown");
+  EXPECT_EQ(RunMessage(running["status"]), "1 of 3");
+}
+
+TEST(Columns, AMissingPartShowsAsUnknownNotAsACrash) {
+  const model::KindInfo& k = *model::KindByName("taskrun");
+  Json bare = Json::parse(R"({"metadata":{"name":"t"}})");
+  EXPECT_EQ(Row(k, bare, At("2026-01-02T10:00:00Z")),
+            (std::vector<std::string>{"t", "", "---", "Unknown"}));
+  EXPECT_EQ(RunReason(Json()), "Unknown");
+  const model::KindInfo& ro = *model::KindByName("rollout");
+  EXPECT_EQ(Row(ro, bare, At("2026-01-02T10:00:00Z")).size(), Header(ro).size());
+}
+
+TEST(Columns, EveryOtherKindShowsItsNameAndCreationTime) {
+  const model::KindInfo& k = *model::KindByName("configmap");
+  Json cm =
+      Json::parse(R"({"metadata":{"name":"settings","creationTimestamp":"2026-01-02T10:00:00Z"}})");
+  EXPECT_EQ(Header(k), (std::vector<std::string>{"NAME", "CREATED"}));
+  EXPECT_EQ(Row(k, cm, At("2026-01-02T10:00:00Z")),
+            (std::vector<std::string>{"settings", "2026-01-02T10:00:00Z"}));
+}
+
+}  // namespace
+}  // namespace strake::cli

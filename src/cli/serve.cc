@@ -1,0 +1,86 @@
+#include "cli/serve.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "base/egress.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "cli/table.h"
+#include "server/router_process.h"
+#include "server/serve.h"
+
+namespace strake::cli {
+
+ServeCommands::ServeCommands(CLI::App& app, Context& ctx, CommandTable& table) : ctx_(ctx) {
+  auto* serve =
+      app.add_subcommand("serve", "run the control plane: API, controllers, runtime and router");
+  serve->add_option("--listen", listen_, "API address (default 127.0.0.1:7300)");
+  serve->add_option("--tls-cert", tls_cert_, "serve HTTPS with this certificate chain (PEM)");
+  serve->add_option("--tls-key", tls_key_, "the certificate's private key (PEM)");
+  serve->add_flag("--stop-workloads", stop_workloads_,
+                  "stop the workloads on exit (default: keep them running)");
+  serve->add_option("--work-dir", work_dir_,
+                    "where workload, Job and analysis job commands run, and the one host "
+                    "directory they may write (default: the current directory)");
+  serve->add_flag("--no-sandbox", no_sandbox_,
+                  "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
+                  "not in bubblewrap");
+  serve
+      ->add_option("--egress-allow", egress_allow_,
+                   "where metric providers and git remotes may connect besides public "
+                   "addresses: a comma-separated list of loopback, private, link-local, file "
+                   "(file:// repositories), all, or CIDRs (default: none)")
+      ->envname("STRAKE_EGRESS_ALLOW");
+  table.Add(serve, [this] { return Serve(); });
+
+  auto* router = app.add_subcommand(
+      "router", "run the embedded router as its own process (strake serve starts it)");
+  router->add_option("--socket", router_socket_, "control socket (default DATA_DIR/router.sock)");
+  router->add_option("--workers", router_workers_, "worker threads (default 2)");
+  table.Add(router, [this] { return Router(); });
+}
+
+int ServeCommands::Serve() {
+  server::ServeOptions o;
+  o.data_dir = ctx_.data_dir;
+  o.listen = listen_;
+  o.tls_cert = tls_cert_;
+  o.tls_key = tls_key_;
+  o.stop_workloads = stop_workloads_;
+  o.sandbox = !no_sandbox_;
+  o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
+  auto egress = EgressPolicy::Parse(egress_allow_);
+  if (!egress) return Die("--egress-allow: " + egress.error().message);
+  o.egress = *egress;
+  o.on_admin_token = [](const std::string& token) {
+    fmt::print(
+        "strake: the first admin token, shown this once (keep it; `export STRAKE_TOKEN=...`):\n"
+        "  {}\n",
+        token);
+    std::fflush(stdout);
+  };
+  o.on_ready = [this](const std::string& address) {
+    // For `strake get` and the rest on this data directory to find.
+    if (auto recorded = RecordServer(ctx_.data_dir, address); !recorded)
+      Log(LogLevel::kWarn, "serve: {}", recorded.error().message);
+    fmt::print("strake: serving on {} (data in {})\n", address, ctx_.data_dir);
+    std::fflush(stdout);
+  };
+  auto st = server::Serve(o);
+  ForgetServer(ctx_.data_dir);
+  if (!st) return Die(st.error().message);
+  return 0;
+}
+
+int ServeCommands::Router() {
+  server::RouterProcessOptions o;
+  o.socket_path = router_socket_.empty() ? ctx_.data_dir + "/router.sock" : router_socket_;
+  o.workers = router_workers_;
+  auto st = server::RunRouterProcess(o);
+  if (!st) return Die(st.error().message);
+  return 0;
+}
+
+}  // namespace strake::cli

@@ -1,0 +1,34 @@
+// `strake serve` and `strake router`: the processes of the control plane
+// (server/serve.h, server/router_process.h), started from the command line.
+// serve records its address in the data directory while it runs, for the
+// CLI on that data directory to find (cli/client.h).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cli/client.h"
+#include "cli/command_table.h"
+
+namespace strake::cli {
+
+class ServeCommands {
+ public:
+  ServeCommands(CLI::App& app, Context& ctx, CommandTable& table);
+
+ private:
+  int Serve();
+  int Router();
+
+  Context& ctx_;
+  std::string listen_ = "127.0.0.1:7300";
+  std::string tls_cert_, tls_key_;
+  bool stop_workloads_ = false;
+  bool no_sandbox_ = false;
+  std::string work_dir_;
+  std::string egress_allow_;
+  std::string router_socket_;
+  int router_workers_ = 2;
+};
+
+}  // namespace strake::cli
