@@ -27,34 +27,10 @@ constexpr size_t kMaxBuffer = size_t{256} * 1024;  // per direction, before read
 constexpr size_t kMaxPooledPerPort = 256;
 constexpr uint32_t kIn = EPOLLIN;
 
-// Counters of one revision of one service. Relaxed atomics: each is an
-// independent tally read for reporting only.
-struct Stats {
-  std::string revision;
-  std::atomic<uint64_t> requests{0};
-  std::array<std::atomic<uint64_t>, 6> by_class{};
-  std::atomic<uint64_t> upstream_errors{0};
-  std::atomic<uint64_t> mirrored{0};
-  std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};
-  std::atomic<uint64_t> latency_sum_ns{0};
-
-  void Record(int status, std::chrono::nanoseconds latency) {
-    requests.fetch_add(1, std::memory_order_relaxed);
-    int cls = status / 100;
-    if (cls >= 1 && cls <= 5)
-      by_class[static_cast<size_t>(cls)].fetch_add(1, std::memory_order_relaxed);
-    double secs = std::chrono::duration<double>(latency).count();
-    size_t b = 0;
-    while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
-    buckets[b].fetch_add(1, std::memory_order_relaxed);
-    latency_sum_ns.fetch_add(static_cast<uint64_t>(latency.count()), std::memory_order_relaxed);
-  }
-};
-
 // A table as installed: the routes plus the counters of each backend.
 struct Installed {
   RouteTable table;
-  std::vector<Stats*> stats;  // per backend
+  std::vector<RevisionStats*> stats;  // per backend
 };
 
 // epoll data: a listener is its Service's address with the top bit set
@@ -91,15 +67,12 @@ struct Router::Service {
   std::mutex mu;
   std::shared_ptr<const Installed> installed;  // shared with requests in flight
   std::atomic<uint64_t> generation{0};
-  std::map<std::string, std::unique_ptr<Stats>> stats;  // by revision; never freed
+  std::map<std::string, std::unique_ptr<RevisionStats>> stats;  // by revision; never freed
   std::atomic<uint64_t> no_backend{0};
 
-  Stats* StatsFor(const std::string& revision) {
+  RevisionStats* StatsFor(const std::string& revision) {
     auto& s = stats[revision];
-    if (!s) {
-      s = std::make_unique<Stats>();
-      s->revision = revision;
-    }
+    if (!s) s = std::make_unique<RevisionStats>(revision);
     return s.get();
   }
 };
@@ -783,7 +756,7 @@ bool Router::Worker::StepExchange(Session& s) {
     if (s.resp_until_eof) {
       s.resp_done = true;
     } else {
-      s.inst->stats[s.backend]->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      s.inst->stats[s.backend]->UpstreamError();
       Close(s);  // truncated body: the client must see the break
       return false;
     }
@@ -814,9 +787,9 @@ void Router::Worker::FinishExchange(Session& s) {
 }
 
 void Router::Worker::UpstreamFail(Session& s, int code, const std::string& why) {
-  Stats* stats = s.inst ? s.inst->stats[s.backend] : nullptr;
+  RevisionStats* stats = s.inst ? s.inst->stats[s.backend] : nullptr;
   if (stats) {
-    stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    stats->UpstreamError();
     stats->Record(code, SteadyClock::now() - s.start);
   }
   CloseUpstream(s);
@@ -877,7 +850,7 @@ void Router::Worker::LaunchMirror(Session& s) {
   m->deadline = SteadyClock::now() + router->options_.response_timeout;
   size_t rr = s.mirror_backend < local.rr.size() ? local.rr[s.mirror_backend]++ : 0;
   if (!OpenUpstream(*m, b.ports[rr % b.ports.size()], false)) return;
-  s.inst->stats[s.mirror_backend]->mirrored.fetch_add(1, std::memory_order_relaxed);
+  s.inst->stats[s.mirror_backend]->Mirrored();
   Session& ref = *m;
   sessions.push_back(std::move(m));
   Send(ref.u, s.mirror_buf);
@@ -1146,21 +1119,7 @@ std::vector<ServiceCounters> Router::Snapshot() const {
     sc.port = svc->port;
     sc.no_backend = svc->no_backend.load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> svc_lock(svc->mu);
-    for (const auto& [rev, st] : svc->stats) {
-      RevisionCounters rc;
-      rc.revision = rev;
-      rc.requests = st->requests.load(std::memory_order_relaxed);
-      for (size_t i = 0; i < rc.by_class.size(); ++i) {
-        rc.by_class[i] = st->by_class[i].load(std::memory_order_relaxed);
-      }
-      rc.upstream_errors = st->upstream_errors.load(std::memory_order_relaxed);
-      rc.mirrored = st->mirrored.load(std::memory_order_relaxed);
-      for (size_t i = 0; i < rc.buckets.size(); ++i) {
-        rc.buckets[i] = st->buckets[i].load(std::memory_order_relaxed);
-      }
-      rc.latency_sum_seconds = static_cast<double>(st->latency_sum_ns.load()) / 1e9;
-      sc.revisions.push_back(std::move(rc));
-    }
+    for (const auto& [rev, st] : svc->stats) sc.revisions.push_back(st->Load());
     out.push_back(std::move(sc));
   }
   return out;
@@ -1176,69 +1135,5 @@ std::map<std::string, uint16_t> Router::Services() const {
 }
 
 std::string RouterControl::PrometheusText() const { return router::PrometheusText(Snapshot()); }
-
-std::string PrometheusText(const std::vector<ServiceCounters>& snap) {
-  std::string out;
-  out +=
-      "# HELP strake_router_requests_total Requests answered by the embedded router.\n"
-      "# TYPE strake_router_requests_total counter\n";
-  for (const auto& s : snap) {
-    for (const auto& r : s.revisions) {
-      for (size_t c = 1; c <= 5; ++c) {
-        out += fmt::format(
-            "strake_router_requests_total{{service=\"{}\",revision=\"{}\",code=\"{}xx\"}} {}\n",
-            s.service, r.revision, c, r.by_class[c]);
-      }
-    }
-  }
-  out +=
-      "# HELP strake_router_upstream_errors_total Requests whose upstream refused, broke or timed "
-      "out.\n# TYPE strake_router_upstream_errors_total counter\n";
-  for (const auto& s : snap) {
-    for (const auto& r : s.revisions) {
-      out +=
-          fmt::format("strake_router_upstream_errors_total{{service=\"{}\",revision=\"{}\"}} {}\n",
-                      s.service, r.revision, r.upstream_errors);
-    }
-  }
-  out +=
-      "# HELP strake_router_mirrored_requests_total Request copies sent by mirror routes.\n"
-      "# TYPE strake_router_mirrored_requests_total counter\n";
-  for (const auto& s : snap) {
-    for (const auto& r : s.revisions) {
-      out += fmt::format(
-          "strake_router_mirrored_requests_total{{service=\"{}\",revision=\"{}\"}} {}\n", s.service,
-          r.revision, r.mirrored);
-    }
-  }
-  out +=
-      "# HELP strake_router_no_backend_total Requests answered 503 for want of a ready endpoint.\n"
-      "# TYPE strake_router_no_backend_total counter\n";
-  for (const auto& s : snap) {
-    out += fmt::format("strake_router_no_backend_total{{service=\"{}\"}} {}\n", s.service,
-                       s.no_backend);
-  }
-  out +=
-      "# HELP strake_router_request_duration_seconds Time from request head to response end.\n"
-      "# TYPE strake_router_request_duration_seconds histogram\n";
-  for (const auto& s : snap) {
-    for (const auto& r : s.revisions) {
-      uint64_t cumulative = 0;
-      std::string labels = fmt::format("service=\"{}\",revision=\"{}\"", s.service, r.revision);
-      for (size_t b = 0; b < r.buckets.size(); ++b) {
-        cumulative += r.buckets[b];
-        std::string le =
-            b < kLatencyBuckets.size() ? fmt::format("{}", kLatencyBuckets[b]) : "+Inf";
-        out += fmt::format("strake_router_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n",
-                           labels, le, cumulative);
-      }
-      out += fmt::format("strake_router_request_duration_seconds_sum{{{}}} {}\n", labels,
-                         r.latency_sum_seconds);
-      out += fmt::format("strake_router_request_duration_seconds_count{{{}}} {}\n", labels,
-                         cumulative);
-    }
-  }
-  return out;
-}
 
 }  // namespace strake::router
