@@ -1,7 +1,7 @@
 #include "router/router.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <netinet/in.h>   // IPPROTO_TCP
+#include <netinet/tcp.h>  // TCP_NODELAY
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -10,11 +10,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <unordered_map>
 
 #include "base/http.h"
 #include "base/log.h"
 #include "base/net.h"
+#include "router/connection.h"
+#include "router/upstream_pool.h"
 
 namespace strake::router {
 
@@ -23,8 +24,6 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using SteadyTime = SteadyClock::time_point;
 
-constexpr size_t kMaxBuffer = size_t{256} * 1024;  // per direction, before reading pauses
-constexpr size_t kMaxPooledPerPort = 256;
 constexpr uint32_t kIn = EPOLLIN;
 
 // A table as installed: the routes plus the counters of each backend.
@@ -38,20 +37,6 @@ struct Installed {
 // whose session the worker finds in its fd-indexed owner table. Keying by fd
 // lets a session swap its upstream connections without an epoll_ctl.
 constexpr uint64_t kListenerBit = uint64_t{1} << 63;
-
-struct Side {
-  int fd = -1;
-  std::string in;
-  std::string out;
-  size_t out_off = 0;
-  bool in_epoll = false;
-  uint32_t events = 0;  // registered with epoll, when in_epoll
-  bool eof = false;
-  bool error = false;
-  bool shut_wr = false;
-  bool connecting = false;  // a non-blocking connect in progress: nothing is written yet
-  size_t Pending() const { return out.size() - out_off; }
-};
 
 enum class Phase { kHead, kExchange, kTunnel, kMirror, kClosed };
 
@@ -81,7 +66,7 @@ namespace {
 
 struct Session {
   Router::Service* svc = nullptr;
-  Side c, u;
+  Connection c, u;
   Phase phase = Phase::kHead;
   bool close_after_flush = false;
   bool is_mirror = false;
@@ -93,7 +78,7 @@ struct Session {
   uint16_t up_port = 0;
   // An idle connection to the other backend of the previous requests (a
   // 90/10 split alternates between two endpoints), kept registered.
-  Side spare;
+  Connection spare;
   uint16_t spare_port = 0;
   bool up_reused = false;
   std::string method;
@@ -150,12 +135,12 @@ struct Router::Worker {
   Router* router = nullptr;
   int epfd = -1;
   int wake_fd = -1;
-  std::vector<Session*> owners;  // by fd: the session whose Side holds it
+  std::vector<Session*> owners;  // by fd: the session whose Connection holds it
   std::atomic<bool> stopping{false};
   std::thread thread;
   std::vector<std::unique_ptr<Session>> sessions;
   std::vector<ServiceLocal> locals;
-  std::unordered_map<uint16_t, std::vector<int>> pool;
+  UpstreamPool pool;
   SteadyTime last_scan;
   // Connections accepted by another worker and handed to this one, so that
   // a burst of connections is spread evenly instead of landing on whichever
@@ -168,9 +153,6 @@ struct Router::Worker {
       if (s->c.fd >= 0) ::close(s->c.fd);
       if (s->u.fd >= 0) ::close(s->u.fd);
       if (s->spare.fd >= 0) ::close(s->spare.fd);
-    }
-    for (auto& [port, fds] : pool) {
-      for (int fd : fds) ::close(fd);
     }
     for (auto& [svc, fd] : inbox) {
       ::close(fd);
@@ -197,16 +179,13 @@ struct Router::Worker {
   bool OpenUpstream(Session& s, uint16_t port, bool allow_pool);
   void LaunchMirror(Session& s);
   ServiceLocal& Local(Service& svc);
-  void ReadSide(Side& side);
-  void Write(Side& side);
-  void Send(Side& side, std::string_view data);
   void CloseUpstream(Session& s);
   void Close(Session& s);
   void UpdateInterest(Session& s);
-  void SetInterest(Session& s, Side& side, uint32_t want);
-  void CloseSide(Side& side);
+  void SetInterest(Session& s, Connection& side, uint32_t want);
+  void CloseSide(Connection& side);
   // Moves an idle connection to the pool (or closes it).
-  void Park(Side& side, uint16_t port);
+  void Park(Connection& side, uint16_t port);
   void OnSpare(Session& s);
   void CheckTimeouts(SteadyTime now);
   void Reap();
@@ -306,13 +285,13 @@ void Router::Worker::Adopt(Service& svc, int fd) {
 }
 
 void Router::Worker::OnSpare(Session& s) {
-  ReadSide(s.spare);
+  s.spare.Read();
   // An idle connection has nothing to say: data or a close ends it.
   if (s.spare.eof || s.spare.error || !s.spare.in.empty()) CloseSide(s.spare);
 }
 
 void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
-  Side& side = upstream ? s.u : s.c;
+  Connection& side = upstream ? s.u : s.c;
   if (upstream && s.u.connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -339,56 +318,9 @@ void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
       s.u.in.empty()) {
     s.deadline = SteadyClock::now() + router->options_.response_timeout;
   }
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadSide(side);
-  if (events & EPOLLOUT) Write(side);
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) side.Read();
+  if (events & EPOLLOUT) side.Flush();
   Drive(s);
-}
-
-void Router::Worker::ReadSide(Side& side) {
-  size_t budget = kMaxBuffer;
-  char buf[16384];
-  while (budget > 0 && !side.eof) {
-    ssize_t r = ::recv(side.fd, buf, sizeof buf, 0);
-    if (r > 0) {
-      side.in.append(buf, static_cast<size_t>(r));
-      budget -= std::min(budget, static_cast<size_t>(r));
-      if (static_cast<size_t>(r) < sizeof buf) break;
-    } else if (r == 0) {
-      side.eof = true;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      break;
-    } else if (errno != EINTR) {
-      side.eof = side.error = true;
-    }
-  }
-}
-
-void Router::Worker::Write(Side& side) {
-  while (side.Pending() > 0 && side.fd >= 0 && !side.error && !side.connecting) {
-    ssize_t w = ::send(side.fd, side.out.data() + side.out_off, side.Pending(), MSG_NOSIGNAL);
-    if (w > 0) {
-      side.out_off += static_cast<size_t>(w);
-    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    } else if (w < 0 && errno == EINTR) {
-      continue;
-    } else {
-      side.error = true;
-      break;
-    }
-  }
-  if (side.out_off == side.out.size()) {
-    side.out.clear();
-    side.out_off = 0;
-  } else if (side.out_off > size_t{64} * 1024) {
-    side.out.erase(0, side.out_off);
-    side.out_off = 0;
-  }
-}
-
-void Router::Worker::Send(Side& side, std::string_view data) {
-  side.out.append(data);
-  Write(side);  // a connect in progress is flushed by its EPOLLOUT
 }
 
 void Router::Worker::Drive(Session& s) {
@@ -577,59 +509,37 @@ bool Router::Worker::StepHead(Session& s) {
       Park(s.spare, s.spare_port);
       s.spare = std::move(s.u);
       s.spare_port = s.up_port;
-      s.u = Side{};
+      s.u = Connection{};
     }
     if (!OpenUpstream(s, port, true)) return true;  // answered 502
   }
   s.deadline = s.start + (s.u.connecting ? opt.connect_timeout : opt.response_timeout);
-  Send(s.u, s.head_copy);
+  s.u.Send(s.head_copy);
   return true;
 }
 
 bool Router::Worker::OpenUpstream(Session& s, uint16_t port, bool allow_pool) {
   s.up_port = port;
   s.up_reused = false;
+  s.u = Connection{};
   if (allow_pool) {
-    auto it = pool.find(port);
-    while (it != pool.end() && !it->second.empty()) {
-      int fd = it->second.back();
-      it->second.pop_back();
-      char probe;
-      ssize_t r = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        s.u = Side{};
-        s.u.fd = fd;
-        s.up_reused = true;
-        return true;
-      }
-      ::close(fd);  // closed by the upstream, or it sent unasked bytes
+    s.u.fd = pool.Take(port);
+    if (s.u.fd >= 0) {
+      s.up_reused = true;
+      return true;
     }
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    UpstreamFail(s, 502, fmt::format("socket: {}", std::strerror(errno)));
+  auto dialed = ConnectLoopback(port);
+  if (!dialed) {
+    if (s.is_mirror) return false;
+    UpstreamFail(
+        s, 502,
+        fmt::format("connect to revision {} at 127.0.0.1:{}: {}",
+                    s.inst->table.backends[s.backend].revision, port, dialed.error().message));
     return false;
   }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s.u = Side{};
-  s.u.fd = fd;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) {
-      int err = errno;
-      if (s.is_mirror) return false;
-      UpstreamFail(
-          s, 502,
-          fmt::format("connect to revision {} at 127.0.0.1:{}: {}",
-                      s.inst->table.backends[s.backend].revision, port, std::strerror(err)));
-      return false;
-    }
-    s.u.connecting = true;
-  }
+  s.u.fd = dialed->fd;
+  s.u.connecting = dialed->connecting;
   return true;
 }
 
@@ -654,7 +564,7 @@ bool Router::Worker::StepExchange(Session& s) {
     }
     std::string_view body(s.c.in.data(), n);
     if (s.mirroring) s.mirror_buf.append(body);
-    Send(s.u, body);
+    s.u.Send(body);
     s.c.in.erase(0, n);
     progressed = n > 0;
   }
@@ -687,7 +597,7 @@ bool Router::Worker::StepExchange(Session& s) {
           // body-less request once on a fresh connection.
           CloseUpstream(s);
           s.retriable = false;
-          if (OpenUpstream(s, s.up_port, false)) Send(s.u, s.head_copy);
+          if (OpenUpstream(s, s.up_port, false)) s.u.Send(s.head_copy);
           return true;
         }
         UpstreamFail(s, 502,
@@ -700,14 +610,14 @@ bool Router::Worker::StepExchange(Session& s) {
     s.status = head.status;
     s.deadline = SteadyClock::now() + opt.response_timeout;
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
-      Send(s.c, std::string_view(s.u.in).substr(0, head_len));  // interim, e.g. 100 Continue
+      s.c.Send(std::string_view(s.u.in).substr(0, head_len));  // interim, e.g. 100 Continue
       s.u.in.erase(0, head_len);
       return true;
     }
     s.resp_head_done = true;
     if (head.status == 101) {
       s.inst->stats[s.backend]->Record(101, SteadyClock::now() - s.start);
-      Send(s.c, std::string_view(s.u.in).substr(0, head_len));
+      s.c.Send(std::string_view(s.u.in).substr(0, head_len));
       s.u.in.erase(0, head_len);
       s.phase = Phase::kTunnel;
       return true;
@@ -726,7 +636,7 @@ bool Router::Worker::StepExchange(Session& s) {
     // Counted before the bytes that complete the exchange leave, so whoever
     // has read a whole response also sees it in the metrics.
     if (s.resp_done) RecordExchange(s);
-    Send(s.c, std::string_view(s.u.in).substr(0, head_len));
+    s.c.Send(std::string_view(s.u.in).substr(0, head_len));
     s.u.in.erase(0, head_len);
     progressed = true;
   }
@@ -747,7 +657,7 @@ bool Router::Worker::StepExchange(Session& s) {
       s.resp_done = s.resp_left == 0;
     }
     if (s.resp_done) RecordExchange(s);
-    Send(s.c, std::string_view(s.u.in).substr(0, n));
+    s.c.Send(std::string_view(s.u.in).substr(0, n));
     s.u.in.erase(0, n);
     s.deadline = SteadyClock::now() + opt.response_timeout;
     progressed = true;
@@ -776,8 +686,7 @@ void Router::Worker::RecordExchange(Session& s) {
 
 void Router::Worker::FinishExchange(Session& s) {
   RecordExchange(s);  // a body read until EOF ends with no byte left to send
-  bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.in.empty() && !s.u.eof &&
-                        s.u.Pending() == 0 && !s.u.error;
+  bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.Idle();
   if (!reuse_upstream) CloseUpstream(s);  // else it stays attached for the next request
   bool keep_client = s.req_done && s.req_keep_alive && s.resp_keep_alive;
   s.ResetExchange();
@@ -803,10 +712,10 @@ void Router::Worker::UpstreamFail(Session& s, int code, const std::string& why) 
 
 void Router::Worker::LocalReply(Session& s, int code, std::string_view text, bool keep_alive) {
   std::string body = fmt::format("{}\n", text);
-  Send(s.c, fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                        "Content-Length: {}\r\nConnection: {}\r\n\r\n{}",
-                        code, http::ReasonPhrase(code), body.size(),
-                        keep_alive ? "keep-alive" : "close", body));
+  s.c.Send(fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: {}\r\nConnection: {}\r\n\r\n{}",
+      code, http::ReasonPhrase(code), body.size(), keep_alive ? "keep-alive" : "close", body));
   s.ResetExchange();
   s.phase = Phase::kHead;
   s.deadline = SteadyClock::now() + router->options_.idle_timeout;
@@ -816,12 +725,12 @@ void Router::Worker::LocalReply(Session& s, int code, std::string_view text, boo
 bool Router::Worker::StepTunnel(Session& s) {
   bool progressed = false;
   if (!s.c.in.empty() && s.u.Pending() < kMaxBuffer) {
-    Send(s.u, s.c.in);
+    s.u.Send(s.c.in);
     s.c.in.clear();
     progressed = true;
   }
   if (!s.u.in.empty() && s.c.Pending() < kMaxBuffer) {
-    Send(s.c, s.u.in);
+    s.c.Send(s.u.in);
     s.u.in.clear();
     progressed = true;
   }
@@ -853,7 +762,7 @@ void Router::Worker::LaunchMirror(Session& s) {
   s.inst->stats[s.mirror_backend]->Mirrored();
   Session& ref = *m;
   sessions.push_back(std::move(m));
-  Send(ref.u, s.mirror_buf);
+  ref.u.Send(s.mirror_buf);
   UpdateInterest(ref);
 }
 
@@ -867,7 +776,7 @@ bool Router::Worker::StepMirror(Session& s) {
 
 // ---- connections -----------------------------------------------------------
 
-void Router::Worker::SetInterest(Session& s, Side& side, uint32_t want) {
+void Router::Worker::SetInterest(Session& s, Connection& side, uint32_t want) {
   if (side.fd < 0) return;
   if (want == 0) {
     // Out of epoll rather than registered for nothing: a hung-up socket
@@ -920,28 +829,25 @@ void Router::Worker::UpdateInterest(Session& s) {
   if (s.spare.fd >= 0) SetInterest(s, s.spare, s.spare.eof ? 0u : kIn);
 }
 
-void Router::Worker::Park(Side& side, uint16_t port) {
+void Router::Worker::Park(Connection& side, uint16_t port) {
   if (side.fd < 0) return;
-  bool idle =
-      !side.eof && !side.error && !side.connecting && side.in.empty() && side.Pending() == 0;
-  auto& fds = pool[port];
-  if (!idle || fds.size() >= kMaxPooledPerPort) {
+  if (!side.Idle()) {
     CloseSide(side);
     return;
   }
   if (side.in_epoll) ::epoll_ctl(epfd, EPOLL_CTL_DEL, side.fd, nullptr);
   owners[static_cast<size_t>(side.fd)] = nullptr;
-  fds.push_back(side.fd);
-  side = Side{};
+  if (!pool.Put(port, side.fd)) ::close(side.fd);  // the port has enough idle ones
+  side = Connection{};
 }
 
-void Router::Worker::CloseSide(Side& side) {
+void Router::Worker::CloseSide(Connection& side) {
   if (side.fd >= 0) {
     if (static_cast<size_t>(side.fd) < owners.size())
       owners[static_cast<size_t>(side.fd)] = nullptr;
     ::close(side.fd);
   }
-  side = Side{};
+  side = Connection{};
 }
 
 void Router::Worker::CloseUpstream(Session& s) { CloseSide(s.u); }
