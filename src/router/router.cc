@@ -14,6 +14,7 @@
 #include "base/http.h"
 #include "base/log.h"
 #include "base/net.h"
+#include "router/balancer.h"
 #include "router/connection.h"
 #include "router/upstream_pool.h"
 
@@ -124,9 +125,7 @@ struct Session {
 struct ServiceLocal {
   uint64_t generation = UINT64_MAX;
   std::shared_ptr<const Installed> inst;
-  std::vector<int64_t> wrr;  // smooth weighted round robin currents
-  std::vector<size_t> rr;    // next endpoint per backend
-  uint64_t mirror_acc = 0;
+  Balancer balancer;
 };
 
 }  // namespace
@@ -366,39 +365,12 @@ ServiceLocal& Router::Worker::Local(Service& svc) {
     std::lock_guard<std::mutex> lock(svc.mu);
     l.inst = svc.installed;
     l.generation = svc.generation.load(std::memory_order_relaxed);
-    l.wrr.assign(l.inst->table.backends.size(), 0);
-    l.rr.assign(l.inst->table.backends.size(), 0);
+    l.balancer.Reset(l.inst->table.backends.size());
   }
   return l;
 }
 
 namespace {
-
-bool HeadersMatch(const std::vector<std::pair<std::string, StringMatch>>& want,
-                  const http::Head& head) {
-  for (const auto& [name, match] : want) {
-    auto v = head.Header(name);
-    if (!v || !match.Matches(*v)) return false;
-  }
-  return true;
-}
-
-// Smooth weighted round robin (as nginx balances upstreams) over the
-// backends that have weight and a ready endpoint: exact shares, evenly
-// interleaved. Returns SIZE_MAX if none qualifies.
-size_t PickWeighted(const RouteTable& t, std::vector<int64_t>& current) {
-  int64_t total = 0;
-  size_t best = SIZE_MAX;
-  for (size_t i = 0; i < t.backends.size(); ++i) {
-    const Backend& b = t.backends[i];
-    if (b.weight == 0 || b.ports.empty()) continue;
-    current[i] += b.weight;
-    total += b.weight;
-    if (best == SIZE_MAX || current[i] > current[best]) best = i;
-  }
-  if (best != SIZE_MAX) current[best] -= total;
-  return best;
-}
 
 std::string MirrorHead(const http::Head& h) {
   std::string out = fmt::format("{} {} HTTP/1.1\r\n", h.method, h.target);
@@ -443,17 +415,10 @@ bool Router::Worker::StepHead(Session& s) {
   bool has_body = head.chunked || head.content_length > 0;
   ServiceLocal& local = Local(*s.svc);
   const RouteTable& t = local.inst->table;
-  size_t pick = SIZE_MAX;
-  for (const HeaderRoute& hr : t.header_routes) {
-    if (HeadersMatch(hr.headers, head)) {
-      pick = hr.backend;
-      break;
-    }
-  }
-  if (pick == SIZE_MAX) pick = PickWeighted(t, local.wrr);
-  if (pick == SIZE_MAX || t.backends[pick].ports.empty()) {
+  size_t pick = local.balancer.PickBackend(t, head);
+  if (pick == Balancer::kNone || t.backends[pick].ports.empty()) {
     s.svc->no_backend.fetch_add(1, std::memory_order_relaxed);
-    std::string why = pick == SIZE_MAX
+    std::string why = pick == Balancer::kNone
                           ? fmt::format("service {}: no ready endpoint", s.svc->name)
                           : fmt::format("service {}: no ready endpoint for revision {}",
                                         s.svc->name, t.backends[pick].revision);
@@ -472,24 +437,15 @@ bool Router::Worker::StepHead(Session& s) {
   s.req_done = !has_body;
   s.start = SteadyClock::now();
   // Mirroring: exact share per worker, only for bodies we may copy whole.
-  for (const MirrorRoute& mr : t.mirror_routes) {
-    bool match = (!mr.method || mr.method->Matches(head.method)) &&
-                 (!mr.path || mr.path->Matches(head.target)) && HeadersMatch(mr.headers, head);
-    if (!match) continue;
-    local.mirror_acc += mr.percentage;
-    bool small = !head.chunked && static_cast<size_t>(s.req_left) <= opt.max_mirror_body;
-    if (local.mirror_acc >= 100) {
-      local.mirror_acc -= 100;
-      if (small && !head.upgrade && !t.backends[mr.backend].ports.empty()) {
-        s.mirroring = true;
-        s.mirror_backend = mr.backend;
-        s.mirror_buf = MirrorHead(head);
-      }
-    }
-    break;
+  bool copyable =
+      !head.chunked && !head.upgrade && static_cast<size_t>(s.req_left) <= opt.max_mirror_body;
+  size_t mirror = local.balancer.PickMirror(t, head, copyable);
+  if (mirror != Balancer::kNone) {
+    s.mirroring = true;
+    s.mirror_backend = mirror;
+    s.mirror_buf = MirrorHead(head);
   }
-  const Backend& b = t.backends[pick];
-  uint16_t port = b.ports[local.rr[pick]++ % b.ports.size()];
+  uint16_t port = local.balancer.NextPort(pick, t.backends[pick]);
   // The head is kept (in a buffer reused across requests) to retry a
   // body-less request once if a reused upstream connection turns out closed.
   s.head_copy.assign(s.c.in, 0, head_len);
@@ -757,8 +713,7 @@ void Router::Worker::LaunchMirror(Session& s) {
   m->inst = s.inst;
   m->backend = s.mirror_backend;
   m->deadline = SteadyClock::now() + router->options_.response_timeout;
-  size_t rr = s.mirror_backend < local.rr.size() ? local.rr[s.mirror_backend]++ : 0;
-  if (!OpenUpstream(*m, b.ports[rr % b.ports.size()], false)) return;
+  if (!OpenUpstream(*m, local.balancer.NextPort(s.mirror_backend, b), false)) return;
   s.inst->stats[s.mirror_backend]->Mirrored();
   Session& ref = *m;
   sessions.push_back(std::move(m));
