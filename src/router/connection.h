@@ -36,6 +36,9 @@ struct Connection {
   bool error = false;       // the socket broke
   bool shut_wr = false;     // our side's write half is shut (a tunnel's end)
   bool connecting = false;  // a non-blocking connect in progress: nothing is written yet
+  // An upstream connection that served an earlier request: if it closes
+  // before answering, that may be its idle close racing our request.
+  bool reused = false;
 
   size_t Pending() const { return out.size() - out_off; }
   // Open and quiet: connected, nothing unread or unsent, not closed by the

@@ -16,14 +16,12 @@
 #include "base/net.h"
 #include "router/balancer.h"
 #include "router/connection.h"
+#include "router/exchange.h"
 #include "router/upstream_pool.h"
 
 namespace strake::router {
 
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-using SteadyTime = SteadyClock::time_point;
 
 constexpr uint32_t kIn = EPOLLIN;
 
@@ -70,54 +68,23 @@ struct Session {
   Connection c, u;
   Phase phase = Phase::kHead;
   bool close_after_flush = false;
-  bool is_mirror = false;
   SteadyTime deadline;
 
   // The exchange in progress.
   std::shared_ptr<const Installed> inst;
   size_t backend = 0;
+  RequestState req;
+  ResponseState resp;
   uint16_t up_port = 0;
   // An idle connection to the other backend of the previous requests (a
   // 90/10 split alternates between two endpoints), kept registered.
   Connection spare;
   uint16_t spare_port = 0;
-  bool up_reused = false;
-  std::string method;
-  std::string head_copy;   // the request head as sent upstream
-  bool retriable = false;  // body-less: may be sent again on a fresh connection
-  bool req_keep_alive = true;
-  int64_t req_left = 0;
-  bool req_chunked = false;
-  http::ChunkedScanner req_scan;
-  bool req_done = false;
-  bool resp_head_done = false;
-  int status = 0;
-  int64_t resp_left = 0;
-  bool resp_chunked = false;
-  bool resp_until_eof = false;
-  http::ChunkedScanner resp_scan;
-  bool resp_done = false;
-  bool recorded = false;  // this exchange is in the revision's counters
-  bool resp_keep_alive = true;
-  SteadyTime start;
-  // Mirroring of this request.
-  bool mirroring = false;
-  size_t mirror_backend = 0;
-  std::string mirror_buf;
 
   void ResetExchange() {
     inst.reset();
-    up_reused = false;
-    retriable = false;
-    req_left = 0;
-    req_chunked = req_done = false;
-    req_scan = {};
-    resp_head_done = resp_chunked = resp_until_eof = resp_done = recorded = false;
-    resp_scan = {};
-    resp_keep_alive = true;
-    status = 0;
-    mirroring = false;
-    mirror_buf.clear();
+    req.Reset();
+    resp = ResponseState{};
   }
 };
 
@@ -297,7 +264,7 @@ void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
     ::getsockopt(s.u.fd, SOL_SOCKET, SO_ERROR, &err, &len);
     s.u.connecting = false;
     if (err != 0) {
-      if (s.is_mirror) {
+      if (s.phase == Phase::kMirror) {
         Close(s);
         return;
       }
@@ -313,7 +280,7 @@ void Router::Worker::OnEvent(Session& s, bool upstream, uint32_t events) {
     Close(s);  // both directions gone: nobody to answer
     return;
   }
-  if (upstream && !s.u.connecting && s.phase == Phase::kExchange && !s.resp_head_done &&
+  if (upstream && !s.u.connecting && s.phase == Phase::kExchange && !s.resp.head_done &&
       s.u.in.empty()) {
     s.deadline = SteadyClock::now() + router->options_.response_timeout;
   }
@@ -412,7 +379,6 @@ bool Router::Worker::StepHead(Session& s) {
     return false;
   }
   size_t head_len = *parsed;
-  bool has_body = head.chunked || head.content_length > 0;
   ServiceLocal& local = Local(*s.svc);
   const RouteTable& t = local.inst->table;
   size_t pick = local.balancer.PickBackend(t, head);
@@ -423,6 +389,7 @@ bool Router::Worker::StepHead(Session& s) {
                           : fmt::format("service {}: no ready endpoint for revision {}",
                                         s.svc->name, t.backends[pick].revision);
     // The body of a refused request is not read: close after answering.
+    bool has_body = head.chunked || head.content_length > 0;
     LocalReply(s, 503, why, head.keep_alive && !has_body);
     if (!has_body) s.c.in.erase(0, head_len);
     return s.phase == Phase::kHead;
@@ -430,36 +397,30 @@ bool Router::Worker::StepHead(Session& s) {
   s.ResetExchange();
   s.inst = local.inst;
   s.backend = pick;
-  s.method = std::string(head.method);
-  s.req_keep_alive = head.keep_alive;
-  s.req_chunked = head.chunked;
-  s.req_left = head.chunked ? 0 : std::max<int64_t>(head.content_length, 0);
-  s.req_done = !has_body;
-  s.start = SteadyClock::now();
+  s.req.Begin(head, SteadyClock::now());
   // Mirroring: exact share per worker, only for bodies we may copy whole.
   bool copyable =
-      !head.chunked && !head.upgrade && static_cast<size_t>(s.req_left) <= opt.max_mirror_body;
+      !head.chunked && !head.upgrade &&
+      std::max<int64_t>(head.content_length, 0) <= static_cast<int64_t>(opt.max_mirror_body);
   size_t mirror = local.balancer.PickMirror(t, head, copyable);
   if (mirror != Balancer::kNone) {
-    s.mirroring = true;
-    s.mirror_backend = mirror;
-    s.mirror_buf = MirrorHead(head);
+    s.req.mirror_backend = mirror;
+    s.req.mirror_copy = MirrorHead(head);
   }
   uint16_t port = local.balancer.NextPort(pick, t.backends[pick]);
   // The head is kept (in a buffer reused across requests) to retry a
   // body-less request once if a reused upstream connection turns out closed.
-  s.head_copy.assign(s.c.in, 0, head_len);
+  s.req.head.assign(s.c.in, 0, head_len);
   s.c.in.erase(0, head_len);
-  s.retriable = !has_body;
   s.phase = Phase::kExchange;
   // The upstream of the previous request stays attached to the session and
   // serves this one if it goes to the same endpoint: no pool round trip.
   if (s.u.fd >= 0 && s.up_port == port) {
-    s.up_reused = true;
+    s.u.reused = true;
   } else if (s.spare.fd >= 0 && s.spare_port == port) {
     std::swap(s.u, s.spare);
     std::swap(s.up_port, s.spare_port);
-    s.up_reused = true;
+    s.u.reused = true;
   } else {
     if (s.u.fd >= 0) {
       Park(s.spare, s.spare_port);
@@ -469,25 +430,24 @@ bool Router::Worker::StepHead(Session& s) {
     }
     if (!OpenUpstream(s, port, true)) return true;  // answered 502
   }
-  s.deadline = s.start + (s.u.connecting ? opt.connect_timeout : opt.response_timeout);
-  s.u.Send(s.head_copy);
+  s.deadline = s.req.start + (s.u.connecting ? opt.connect_timeout : opt.response_timeout);
+  s.u.Send(s.req.head);
   return true;
 }
 
 bool Router::Worker::OpenUpstream(Session& s, uint16_t port, bool allow_pool) {
   s.up_port = port;
-  s.up_reused = false;
   s.u = Connection{};
   if (allow_pool) {
     s.u.fd = pool.Take(port);
     if (s.u.fd >= 0) {
-      s.up_reused = true;
+      s.u.reused = true;
       return true;
     }
   }
   auto dialed = ConnectLoopback(port);
   if (!dialed) {
-    if (s.is_mirror) return false;
+    if (s.phase == Phase::kMirror) return false;
     UpstreamFail(
         s, 502,
         fmt::format("connect to revision {} at 127.0.0.1:{}: {}",
@@ -503,39 +463,30 @@ bool Router::Worker::StepExchange(Session& s) {
   const RouterOptions& opt = router->options_;
   bool progressed = false;
   // Request body: client -> upstream.
-  if (!s.req_done && !s.c.in.empty() && s.u.Pending() < kMaxBuffer) {
-    size_t n = 0;
-    if (s.req_chunked) {
-      auto used = s.req_scan.Feed(s.c.in);
-      if (!used) {
-        UpstreamFail(s, 400, fmt::format("bad chunked request body: {}", used.error().message));
-        return false;
-      }
-      n = *used;
-      s.req_done = s.req_scan.done();
-    } else {
-      n = std::min<size_t>(static_cast<size_t>(s.req_left), s.c.in.size());
-      s.req_left -= static_cast<int64_t>(n);
-      s.req_done = s.req_left == 0;
+  if (!s.req.body.done() && !s.c.in.empty() && s.u.Pending() < kMaxBuffer) {
+    auto used = s.req.body.Take(s.c.in);
+    if (!used) {
+      UpstreamFail(s, 400, fmt::format("bad chunked request body: {}", used.error().message));
+      return false;
     }
-    std::string_view body(s.c.in.data(), n);
-    if (s.mirroring) s.mirror_buf.append(body);
+    std::string_view body(s.c.in.data(), *used);
+    if (s.req.mirroring()) s.req.mirror_copy.append(body);
     s.u.Send(body);
-    s.c.in.erase(0, n);
-    progressed = n > 0;
+    s.c.in.erase(0, *used);
+    progressed = *used > 0;
   }
-  if (!s.req_done && s.c.eof) {
+  if (!s.req.body.done() && s.c.eof) {
     Close(s);  // the client went away mid-request
     return false;
   }
-  if (s.req_done && s.mirroring) {
+  if (s.req.body.done() && s.req.mirroring()) {
     LaunchMirror(s);
-    s.mirroring = false;
+    s.req.mirror_backend = RequestState::kNoMirror;
   }
   if (s.u.connecting) return progressed;
   if (s.u.error) s.u.eof = true;
   // Response head.
-  if (!s.resp_head_done) {
+  if (!s.resp.head_done) {
     http::Head head;
     auto parsed = http::ParseResponseHead(s.u.in, head);
     if (!parsed) {
@@ -548,12 +499,12 @@ bool Router::Worker::StepExchange(Session& s) {
       if (s.u.in.size() > opt.max_header_bytes) {
         UpstreamFail(s, 502, "response head too large");
       } else if (s.u.eof) {
-        if (s.up_reused && s.u.in.empty() && s.retriable) {
+        if (s.u.reused && s.u.in.empty() && s.req.retriable) {
           // A pooled connection the upstream had just closed: retry the
           // body-less request once on a fresh connection.
           CloseUpstream(s);
-          s.retriable = false;
-          if (OpenUpstream(s, s.up_port, false)) s.u.Send(s.head_copy);
+          s.req.retriable = false;
+          if (OpenUpstream(s, s.up_port, false)) s.u.Send(s.req.head);
           return true;
         }
         UpstreamFail(s, 502,
@@ -563,71 +514,47 @@ bool Router::Worker::StepExchange(Session& s) {
       return progressed;
     }
     size_t head_len = *parsed;
-    s.status = head.status;
     s.deadline = SteadyClock::now() + opt.response_timeout;
-    if (head.status >= 100 && head.status < 200 && head.status != 101) {
-      s.c.Send(std::string_view(s.u.in).substr(0, head_len));  // interim, e.g. 100 Continue
-      s.u.in.erase(0, head_len);
-      return true;
+    switch (s.resp.Begin(head, s.req.method)) {
+      case ResponseState::Head::kInterim:  // e.g. 100 Continue
+        s.c.Send(std::string_view(s.u.in).substr(0, head_len));
+        s.u.in.erase(0, head_len);
+        return true;
+      case ResponseState::Head::kUpgrade:
+        s.inst->stats[s.backend]->Record(101, SteadyClock::now() - s.req.start);
+        s.c.Send(std::string_view(s.u.in).substr(0, head_len));
+        s.u.in.erase(0, head_len);
+        s.phase = Phase::kTunnel;
+        return true;
+      case ResponseState::Head::kFinal:
+        break;
     }
-    s.resp_head_done = true;
-    if (head.status == 101) {
-      s.inst->stats[s.backend]->Record(101, SteadyClock::now() - s.start);
-      s.c.Send(std::string_view(s.u.in).substr(0, head_len));
-      s.u.in.erase(0, head_len);
-      s.phase = Phase::kTunnel;
-      return true;
-    }
-    if (http::ResponseHasNoBody(s.method, head.status)) {
-      s.resp_done = true;
-    } else if (head.chunked) {
-      s.resp_chunked = true;
-    } else if (head.content_length >= 0) {
-      s.resp_left = head.content_length;
-      s.resp_done = s.resp_left == 0;
-    } else {
-      s.resp_until_eof = true;
-    }
-    s.resp_keep_alive = head.keep_alive && !s.resp_until_eof;
     // Counted before the bytes that complete the exchange leave, so whoever
     // has read a whole response also sees it in the metrics.
-    if (s.resp_done) RecordExchange(s);
+    if (s.resp.done()) RecordExchange(s);
     s.c.Send(std::string_view(s.u.in).substr(0, head_len));
     s.u.in.erase(0, head_len);
     progressed = true;
   }
   // Response body: upstream -> client.
-  if (!s.resp_done && !s.u.in.empty() && s.c.Pending() < kMaxBuffer) {
-    size_t n = s.u.in.size();
-    if (s.resp_chunked) {
-      auto used = s.resp_scan.Feed(s.u.in);
-      if (!used) {
-        Close(s);  // a broken body cannot be repaired once its head was sent
-        return false;
-      }
-      n = *used;
-      s.resp_done = s.resp_scan.done();
-    } else if (!s.resp_until_eof) {
-      n = std::min<size_t>(n, static_cast<size_t>(s.resp_left));
-      s.resp_left -= static_cast<int64_t>(n);
-      s.resp_done = s.resp_left == 0;
+  if (!s.resp.done() && !s.u.in.empty() && s.c.Pending() < kMaxBuffer) {
+    auto used = s.resp.body.Take(s.u.in);
+    if (!used) {
+      Close(s);  // a broken body cannot be repaired once its head was sent
+      return false;
     }
-    if (s.resp_done) RecordExchange(s);
-    s.c.Send(std::string_view(s.u.in).substr(0, n));
-    s.u.in.erase(0, n);
+    if (s.resp.done()) RecordExchange(s);
+    s.c.Send(std::string_view(s.u.in).substr(0, *used));
+    s.u.in.erase(0, *used);
     s.deadline = SteadyClock::now() + opt.response_timeout;
     progressed = true;
   }
-  if (!s.resp_done && s.u.eof && s.u.in.empty()) {
-    if (s.resp_until_eof) {
-      s.resp_done = true;
-    } else {
-      s.inst->stats[s.backend]->UpstreamError();
-      Close(s);  // truncated body: the client must see the break
-      return false;
-    }
+  if (!s.resp.done() && s.u.eof && s.u.in.empty() && !s.resp.body.EndOfStream()) {
+    s.inst->stats[s.backend]->UpstreamError();
+    Close(s);  // truncated body: the client must see the break
+    return false;
   }
-  if (s.resp_done) {
+  if (s.resp.done()) {
     FinishExchange(s);
     return true;
   }
@@ -635,16 +562,17 @@ bool Router::Worker::StepExchange(Session& s) {
 }
 
 void Router::Worker::RecordExchange(Session& s) {
-  if (s.recorded) return;
-  s.recorded = true;
-  s.inst->stats[s.backend]->Record(s.status, SteadyClock::now() - s.start);
+  if (s.resp.recorded) return;
+  s.resp.recorded = true;
+  s.inst->stats[s.backend]->Record(s.resp.status, SteadyClock::now() - s.req.start);
 }
 
 void Router::Worker::FinishExchange(Session& s) {
   RecordExchange(s);  // a body read until EOF ends with no byte left to send
-  bool reuse_upstream = s.resp_keep_alive && s.req_done && s.u.Idle();
-  if (!reuse_upstream) CloseUpstream(s);  // else it stays attached for the next request
-  bool keep_client = s.req_done && s.req_keep_alive && s.resp_keep_alive;
+  if (!KeepUpstream(s.req, s.resp) || !s.u.Idle()) {
+    CloseUpstream(s);  // else it stays attached for the next request
+  }
+  bool keep_client = KeepClient(s.req, s.resp);
   s.ResetExchange();
   s.phase = Phase::kHead;
   s.deadline = SteadyClock::now() + router->options_.idle_timeout;
@@ -655,14 +583,14 @@ void Router::Worker::UpstreamFail(Session& s, int code, const std::string& why) 
   RevisionStats* stats = s.inst ? s.inst->stats[s.backend] : nullptr;
   if (stats) {
     stats->UpstreamError();
-    stats->Record(code, SteadyClock::now() - s.start);
+    stats->Record(code, SteadyClock::now() - s.req.start);
   }
   CloseUpstream(s);
-  if (s.resp_head_done) {
+  if (s.resp.head_done) {
     Close(s);
     return;
   }
-  bool keep = s.req_done && s.req_keep_alive;
+  bool keep = s.req.body.done() && s.req.keep_alive;
   LocalReply(s, code, why, keep);
 }
 
@@ -704,20 +632,19 @@ bool Router::Worker::StepTunnel(Session& s) {
 }
 
 void Router::Worker::LaunchMirror(Session& s) {
-  const Backend& b = s.inst->table.backends[s.mirror_backend];
+  const Backend& b = s.inst->table.backends[s.req.mirror_backend];
   ServiceLocal& local = Local(*s.svc);
   auto m = std::make_unique<Session>();
-  m->is_mirror = true;
   m->svc = s.svc;
   m->phase = Phase::kMirror;
   m->inst = s.inst;
-  m->backend = s.mirror_backend;
+  m->backend = s.req.mirror_backend;
   m->deadline = SteadyClock::now() + router->options_.response_timeout;
-  if (!OpenUpstream(*m, local.balancer.NextPort(s.mirror_backend, b), false)) return;
-  s.inst->stats[s.mirror_backend]->Mirrored();
+  if (!OpenUpstream(*m, local.balancer.NextPort(s.req.mirror_backend, b), false)) return;
+  s.inst->stats[s.req.mirror_backend]->Mirrored();
   Session& ref = *m;
   sessions.push_back(std::move(m));
-  ref.u.Send(s.mirror_buf);
+  ref.u.Send(s.req.mirror_copy);
   UpdateInterest(ref);
 }
 
@@ -779,7 +706,7 @@ void Router::Worker::UpdateInterest(Session& s) {
       return;
   }
   if (s.c.Pending() > 0) cw |= EPOLLOUT;
-  if (!s.is_mirror) SetInterest(s, s.c, cw);
+  if (s.phase != Phase::kMirror) SetInterest(s, s.c, cw);
   if (s.u.fd >= 0) SetInterest(s, s.u, uw);
   if (s.spare.fd >= 0) SetInterest(s, s.spare, s.spare.eof ? 0u : kIn);
 }
@@ -809,7 +736,7 @@ void Router::Worker::CloseUpstream(Session& s) { CloseSide(s.u); }
 
 void Router::Worker::Close(Session& s) {
   if (s.phase == Phase::kClosed) return;
-  if (!s.is_mirror && s.c.fd >= 0) router->connections_.fetch_sub(1);
+  if (s.phase != Phase::kMirror && s.c.fd >= 0) router->connections_.fetch_sub(1);
   CloseSide(s.c);
   if (s.phase == Phase::kHead) {
     Park(s.u, s.up_port);
@@ -824,7 +751,7 @@ void Router::Worker::CheckTimeouts(SteadyTime now) {
   for (size_t i = 0; i < sessions.size(); ++i) {
     Session& s = *sessions[i];
     if (s.phase == Phase::kClosed || now < s.deadline) continue;
-    if (s.phase == Phase::kExchange && !s.resp_head_done) {
+    if (s.phase == Phase::kExchange && !s.resp.head_done) {
       std::string why = s.u.connecting ? fmt::format("connect to 127.0.0.1:{} timed out", s.up_port)
                                        : fmt::format("revision {} did not answer in time",
                                                      s.inst->table.backends[s.backend].revision);
