@@ -24,6 +24,12 @@
 // Metrics per service and revision: requests by status class, upstream
 // errors, mirrored requests and a latency histogram, readable at any time
 // (Snapshot, PrometheusText). Public methods are thread-safe.
+//
+// The parts, each in a file pair of its own: worker.h (an event loop
+// thread), session.h (a client connection and its exchanges), exchange.h
+// (where a request and its response stand), balancer.h (which backend and
+// endpoint), upstream_pool.h, connection.h (a socket and its buffers),
+// service.h (a service's listener, table and counters) and metrics.h.
 #pragma once
 
 #include <atomic>
@@ -41,6 +47,9 @@
 #include "router/route_table.h"
 
 namespace strake::router {
+
+struct Service;  // router/service.h
+class Worker;    // router/worker.h
 
 struct RouterOptions {
   int workers = 2;
@@ -93,9 +102,6 @@ class Router : public RouterControl {
   std::map<std::string, uint16_t> Services() const override;
 
   std::vector<ServiceCounters> Snapshot() const override;
-
-  struct Service;
-  struct Worker;
 
  private:
   RouterOptions options_;
