@@ -42,11 +42,6 @@ size_t Balancer::PickBackend(const RouteTable& table, const http::Head& head) {
   return best;
 }
 
-uint16_t Balancer::NextPort(size_t index, const Backend& backend) {
-  size_t n = index < next_.size() ? next_[index]++ : 0;
-  return backend.ports[n % backend.ports.size()];
-}
-
 size_t Balancer::PickMirror(const RouteTable& table, const http::Head& head, bool copyable) {
   for (const MirrorRoute& mr : table.mirror_routes) {
     if (!MirrorMatches(mr, head)) continue;

@@ -36,7 +36,10 @@ class Balancer {
   // The next endpoint of `backend` (index `index` of the table), which has
   // at least one. An index beyond the table Reset last (a request of an older
   // table) takes the first endpoint.
-  uint16_t NextPort(size_t index, const Backend& backend);
+  uint16_t NextPort(size_t index, const Backend& backend) {
+    size_t n = index < next_.size() ? next_[index]++ : 0;
+    return backend.ports[n % backend.ports.size()];
+  }
   // Counts the request against the first mirror route it matches and
   // returns the backend its copy goes to when the route's share is due, the
   // request is `copyable` and the backend has an endpoint; else kNone.

@@ -42,28 +42,6 @@ std::unique_ptr<Session> Session::Mirror(const Session& from, SteadyTime deadlin
   return m;
 }
 
-bool Session::Step(Worker& w) {
-  switch (phase) {
-    case Phase::kHead:
-      return StepHead(w);
-    case Phase::kExchange:
-      return StepExchange(w);
-    case Phase::kTunnel:
-      return StepTunnel(w);
-    case Phase::kMirror:
-      return StepMirror(w);
-    case Phase::kClosed:
-      return false;
-  }
-  return false;
-}
-
-void Session::ResetExchange() {
-  inst_.reset();
-  req_.Reset();
-  resp_ = ResponseState{};
-}
-
 // ---- the request head ----------------------------------------------------------
 
 bool Session::StepHead(Worker& w) {
@@ -113,10 +91,10 @@ bool Session::Begin(Worker& w, const http::Head& head, size_t head_len) {
     if (!has_body) client.in.erase(0, head_len);
     return phase == Phase::kHead;
   }
-  ResetExchange();
   inst_ = view.inst;
   backend_ = pick;
   req_.Begin(head, SteadyClock::now());
+  resp_.Reset();
   // Mirroring: exact share per worker, only for bodies we may copy whole.
   bool copyable =
       !head.chunked && !head.upgrade &&

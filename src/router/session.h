@@ -52,7 +52,21 @@ class Session {
 
   // Moves the session on with what its connections hold. Returns whether
   // it made progress (the worker calls it again until it does not).
-  bool Step(Worker& w);
+  bool Step(Worker& w) {
+    switch (phase) {
+      case Phase::kHead:
+        return StepHead(w);
+      case Phase::kExchange:
+        return StepExchange(w);
+      case Phase::kTunnel:
+        return StepTunnel(w);
+      case Phase::kMirror:
+        return StepMirror(w);
+      case Phase::kClosed:
+        return false;
+    }
+    return false;
+  }
   // The upstream's connect failed with errno `err`.
   void ConnectFailed(Worker& w, int err);
   // The deadline passed: 504 while waiting for a response head, else the
@@ -95,7 +109,11 @@ class Session {
   bool OpenUpstream(Worker& w, uint16_t port, bool allow_pool);
   void LaunchMirror(Worker& w);
   const std::string& revision() const { return inst_->table.backends[backend_].revision; }
-  void ResetExchange();
+  void ResetExchange() {
+    inst_.reset();
+    req_.Reset();
+    resp_.Reset();
+  }
 
   // The exchange in progress: the table it was routed by (kept alive
   // across a swap), its backend, and where request and response stand.

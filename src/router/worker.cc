@@ -211,7 +211,7 @@ void Worker::Drive(Session& s) {
   UpdateInterest(s);
 }
 
-ServiceView& Worker::View(Service& svc) {
+ServiceView& Worker::Refresh(Service& svc) {
   if (views_.size() <= svc.index) views_.resize(svc.index + 1);
   ServiceView& v = views_[svc.index];
   uint64_t gen = svc.generation.load(std::memory_order_acquire);

@@ -75,7 +75,13 @@ class Worker {
   UpstreamPool& pool() { return pool_; }
   // The service's table and balancing state, refreshed if a new table was
   // installed since the last request.
-  ServiceView& View(Service& svc);
+  ServiceView& View(Service& svc) {
+    if (svc.index < views_.size()) {
+      ServiceView& v = views_[svc.index];
+      if (v.generation == svc.generation.load(std::memory_order_acquire)) return v;
+    }
+    return Refresh(svc);
+  }
   // Closes a connection (and forgets it); it becomes empty.
   void Release(Connection& conn);
   // Moves an idle connection to `port` into the pool, or closes it.
@@ -89,6 +95,7 @@ class Worker {
   void UpdateInterest(Session& s);
 
  private:
+  ServiceView& Refresh(Service& svc);
   void Run();
   void Wake();
   void Accept(Service& svc);
