@@ -24,9 +24,14 @@
 // Metrics per service and revision: requests by status class, upstream
 // errors, mirrored requests and a latency histogram, readable at any time
 // (Snapshot, PrometheusText). Public methods are thread-safe.
+//
+// The parts, each in a file pair of its own: worker.h (an event loop
+// thread), session.h (a client connection and its exchanges), exchange.h
+// (where a request and its response stand), balancer.h (which backend and
+// endpoint), upstream_pool.h, connection.h (a socket and its buffers),
+// service.h (a service's listener, table and counters) and metrics.h.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,30 +43,13 @@
 #include <vector>
 
 #include "base/result.h"
+#include "router/metrics.h"
 #include "router/route_table.h"
 
 namespace strake::router {
 
-// Upper bounds of the latency histogram, in seconds.
-inline constexpr std::array<double, 14> kLatencyBuckets = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
-struct RevisionCounters {
-  std::string revision;
-  uint64_t requests = 0;
-  std::array<uint64_t, 6> by_class{};  // index 1..5: 1xx..5xx
-  uint64_t upstream_errors = 0;        // refused, reset, timed out (also counted as 5xx)
-  uint64_t mirrored = 0;               // copies sent to this revision
-  std::array<uint64_t, kLatencyBuckets.size() + 1> buckets{};  // last: +Inf
-  double latency_sum_seconds = 0;
-};
-
-struct ServiceCounters {
-  std::string service;
-  uint16_t port = 0;
-  uint64_t no_backend = 0;  // 503s answered with no ready endpoint
-  std::vector<RevisionCounters> revisions;
-};
+struct Service;  // router/service.h
+class Worker;    // router/worker.h
 
 struct RouterOptions {
   int workers = 2;
@@ -90,9 +78,6 @@ class RouterControl {
   std::string PrometheusText() const;
 };
 
-// The text exposition of counters, as /metrics serves it.
-std::string PrometheusText(const std::vector<ServiceCounters>& snapshot);
-
 class Router : public RouterControl {
  public:
   explicit Router(RouterOptions options = {});
@@ -117,9 +102,6 @@ class Router : public RouterControl {
   std::map<std::string, uint16_t> Services() const override;
 
   std::vector<ServiceCounters> Snapshot() const override;
-
-  struct Service;
-  struct Worker;
 
  private:
   RouterOptions options_;

@@ -369,6 +369,69 @@ TEST_F(RouterTest, FailuresAreAnsweredClearly) {
   EXPECT_EQ(snap[0].revisions[0].by_class[5], 1u);
 }
 
+// An upstream that reads each request and closes without answering.
+class Mute {
+ public:
+  Mute() {
+    auto l = ListenTcp("127.0.0.1", 0);
+    EXPECT_TRUE(l);
+    port_ = l->port;
+    listen_ = std::move(l->fd);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{listen_.get(), POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        Fd conn(::accept(listen_.get(), nullptr, nullptr));
+        char buf[4096];
+        (void)!::recv(conn.get(), buf, sizeof buf, 0);
+      }
+    });
+  }
+  ~Mute() {
+    stop_ = true;
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  uint16_t port_ = 0;
+  Fd listen_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A 502 keeps the client's connection, and a request the client had
+// already sent behind the failed one is answered at once (it used to wait
+// for the client's next bytes).
+TEST_F(RouterTest, ARequestPipelinedBehindAFailedOneIsAnswered) {
+  Mute mute;
+  RouteTable t;
+  t.backends.push_back({"v1", 100, {mute.port()}});
+  uint16_t port = Add(std::move(t));
+  auto fd = ConnectTcp("127.0.0.1", port, 2s);
+  ASSERT_TRUE(fd);
+  std::string two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd->get(), two.data(), two.size(), 0), static_cast<ssize_t>(two.size()));
+  std::string got;
+  char buf[4096];
+  auto answers = [&] {
+    size_t n = 0;
+    for (size_t at = got.find("HTTP/1.1 502"); at != std::string::npos;
+         at = got.find("HTTP/1.1 502", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  while (answers() < 2) {
+    pollfd p{fd->get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 3000), 1) << "answers so far: " << got;
+    ssize_t n = ::recv(fd->get(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(got.find("revision v1 closed the connection without answering"), std::string::npos);
+}
+
 TEST(RouterTimeoutTest, SilentUpstreamGets504) {
   RouterOptions opt;
   opt.response_timeout = 300ms;
