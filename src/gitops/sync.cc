@@ -70,6 +70,7 @@ std::map<int, std::vector<PruneTask>> PruneWaves(const std::vector<store::Resour
         {i, PruneActionFor(prune[i].object, prune_enabled)});
   }
   std::vector<int> waves;
+  waves.reserve(by_wave.size());
   for (const auto& [w, tasks] : by_wave) waves.push_back(w);
   std::map<int, std::vector<PruneTask>> swapped;
   for (size_t i = 0; i < waves.size(); ++i) {
