@@ -14,9 +14,10 @@
 # out-of-memory) and logs/<target>.log. Each target's line of figures is
 # printed at the end. The exit status is 1 if any target failed.
 #
-# Every run: -rss_limit_mb=2048, -timeout=10 (seconds per input; 60 for the
-# regression check, which test.sh runs at nice 19 next to busy cores: the
-# timer counts wall time), the target's dictionary fuzz/<target>.dict and
+# Every run: -rss_limit_mb=2048, -timeout=10 (seconds per input, or
+# $STRAKE_FUZZ_TIMEOUT; 60 for the regression check, which test.sh runs at
+# nice 19 next to busy cores: the timer counts wall time, so a fuzzing run
+# beside a build needs more), the target's dictionary fuzz/<target>.dict and
 # its options fuzz/<target>.options (OSS-Fuzz's format: a [libfuzzer]
 # section of `name = value` lines).
 set -euo pipefail
@@ -88,7 +89,7 @@ for t in "${targets[@]}"; do
   artifacts="$work/artifacts/$t"
   log="$work/logs/$t.log"
   mkdir -p "$corpus" "$artifacts"
-  mapfile -t args < <(flags "$t" 10)
+  mapfile -t args < <(flags "$t" "${STRAKE_FUZZ_TIMEOUT:-10}")
   status=ok
   start=$(date +%s)
   # The work corpus first: libFuzzer writes new inputs to the first directory.

@@ -11,8 +11,6 @@
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/strings.h"
-#include "server/api.h"
-#include "store/sqlite_store.h"
 
 namespace strake::cli {
 
@@ -60,13 +58,17 @@ void AddApiFlags(CLI::App* c, Context& ctx) {
 }
 
 Client::Client(const Context& ctx, NoServer none)
-    : server_(ctx.server), token_(ctx.token), ca_cert_(ctx.ca_cert), insecure_(ctx.insecure) {
+    : server_(ctx.server),
+      token_(ctx.token),
+      ca_cert_(ctx.ca_cert),
+      insecure_(ctx.insecure),
+      local_api_(ctx.local_api) {
   if (server_.empty()) {
     if (const char* s = std::getenv("STRAKE_SERVER"); s && *s) server_ = s;
   }
   if (server_.empty()) server_ = RecordedServer(ctx.data_dir);
-  if (server_.empty() && none == NoServer::kDataDirectory) data_dir_ = ctx.data_dir;
-  if (server_.empty() && none == NoServer::kDefaultAddress) server_ = kDefaultServer;
+  if (server_.empty() && none == NoServer::kDataDirectory && local_api_) data_dir_ = ctx.data_dir;
+  if (server_.empty() && data_dir_.empty()) server_ = kDefaultServer;
   if (token_.empty()) {
     if (const char* t = std::getenv("STRAKE_TOKEN"); t) token_ = t;
   }
@@ -112,17 +114,12 @@ Result<Answer> Client::Remote(const std::string& method, const std::string& path
 Result<Answer> Client::InProcess(const std::string& method, const std::string& path,
                                  const std::string& body, const std::string& content_type) {
   if (!api_) {
-    STRAKE_TRY(MakeDirs(data_dir_, 0700));
-    STRAKE_TRY_ASSIGN(opened, store::OpenSqliteStore(PathJoin(data_dir_, "strake.db")));
-    store_ = std::move(opened);
-    api_ = std::make_unique<server::Api>(*store_);
+    STRAKE_TRY_ASSIGN(opened, local_api_(data_dir_));
+    api_ = std::move(opened);
   }
-  server::Request req = server::MakeRequest(method, path);
-  req.body = body;
-  if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
-  server::Response resp = api_->Handle(req);
-  if (resp.stream) return Failf("{} {}: a stream needs a server", method, path);
-  return Checked({resp.status, Json::parse(resp.body, nullptr, false), resp.body});
+  STRAKE_TRY_ASSIGN(answer, api_->Call(method, path, body, content_type));
+  answer.body = Json::parse(answer.text, nullptr, false);
+  return Checked(std::move(answer));
 }
 
 NoServer NoServerFor(const model::KindInfo& k) {

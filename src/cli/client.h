@@ -4,7 +4,8 @@
 // runs on the data directory (it records its address there while it runs:
 // DATA_DIR/server.json). With none of those, a verb on a kind that
 // `strake run` writes to the data directory (Tekton's) is answered from the
-// data directory itself, by the API's own code in this process, so that
+// data directory itself, by the API's own code in this process (LocalApi,
+// which app/ wires: server::Api over the data directory's store), so that
 // `-n`, `-o` and every error mean what they mean from a server; every other
 // verb asks http://127.0.0.1:7300.
 //
@@ -14,6 +15,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,18 +25,32 @@
 #include "base/tls.h"
 #include "model/kinds.h"
 
-namespace strake::server {
-class Api;
-}
-namespace strake::store {
-class Store;
-}
-
 namespace strake::cli {
 
 using Json = nlohmann::ordered_json;
 
 inline constexpr const char* kDefaultServer = "http://127.0.0.1:7300";
+
+struct Answer {
+  int status = 0;
+  Json body;         // the body as JSON (discarded when it is not)
+  std::string text;  // the body as sent
+};
+
+// The API answering in this process, over a data directory with no server
+// on it. app/ makes it (server::Api over the directory's store); the CLI
+// itself knows neither.
+class LocalApi {
+ public:
+  virtual ~LocalApi() = default;
+  // One request as the server would answer it (any status; `body` is left
+  // for the Client to parse).
+  virtual Result<Answer> Call(const std::string& method, const std::string& path,
+                              const std::string& body, const std::string& content_type) = 0;
+};
+// Opens the API of a data directory (made if missing).
+using LocalApiFactory =
+    std::function<Result<std::unique_ptr<LocalApi>>(const std::string& data_dir)>;
 
 // What every verb may be told: the data directory (strake's global
 // --data-dir) and the flags of the verbs that talk to the API.
@@ -46,6 +62,7 @@ struct Context {
   std::string token;
   std::string ca_cert;  // an https server's CA (PEM); default $STRAKE_CA_CERT, else the system's
   bool insecure = false;
+  LocalApiFactory local_api;  // null: no verb is answered in process
 };
 
 // --server, --token, --ca-cert and --insecure-skip-tls-verify on `c`.
@@ -58,12 +75,6 @@ void AddApiFlags(CLI::App* c, Context& ctx);
 enum class NoServer {
   kDefaultAddress,  // http://127.0.0.1:7300
   kDataDirectory,   // the data directory, in process
-};
-
-struct Answer {
-  int status = 0;
-  Json body;         // the body as JSON (discarded when it is not)
-  std::string text;  // the body as sent
 };
 
 class Client {
@@ -92,8 +103,8 @@ class Client {
   std::string ca_cert_;
   bool insecure_ = false;
   std::shared_ptr<TlsContext> tls_;  // as TlsContext::Client makes it
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<server::Api> api_;
+  LocalApiFactory local_api_;
+  std::unique_ptr<LocalApi> api_;
 };
 
 // Where NoServer sends a verb on kind `k`: the data directory for the kinds

@@ -23,19 +23,62 @@ class ClientTest : public ::testing::Test {
   Context ctx_;
 };
 
-TEST_F(ClientTest, WithNoServerTheTektonKindsAreAnsweredFromTheDataDirectory) {
+// A LocalApi that answers every call with one status and body, and counts.
+class FakeLocalApi : public LocalApi {
+ public:
+  FakeLocalApi(int status, std::string body, int* calls)
+      : status_(status), body_(std::move(body)), calls_(calls) {}
+  Result<Answer> Call(const std::string&, const std::string&, const std::string&,
+                      const std::string&) override {
+    ++*calls_;
+    Answer a;
+    a.status = status_;
+    a.text = body_;
+    return a;
+  }
+
+ private:
+  int status_;
+  std::string body_;
+  int* calls_;
+};
+
+TEST_F(ClientTest, WithNoServerTheTektonKindsAreAnsweredByTheLocalApiOpenedOnce) {
+  int opened = 0, calls = 0;
+  ctx_.local_api = [&](const std::string& dir) -> Result<std::unique_ptr<LocalApi>> {
+    EXPECT_EQ(dir, ctx_.data_dir);
+    ++opened;
+    return std::unique_ptr<LocalApi>(
+        std::make_unique<FakeLocalApi>(200, R"({"kind": "PipelineRunList"})", &calls));
+  };
   Client c(ctx_, NoServerFor(*model::KindByName("pipelinerun")));
   EXPECT_EQ(c.server(), "");
-  auto list = c.Call("GET", "/apis/tekton.dev/v1/namespaces/default/pipelineruns");
-  ASSERT_TRUE(list) << list.error().message;
-  EXPECT_EQ(list->body["kind"], "PipelineRunList");
-  auto missing = c.Call("GET", "/apis/tekton.dev/v1/namespaces/default/pipelineruns/nope/logs");
+  for (int i = 0; i < 2; ++i) {
+    auto list = c.Call("GET", "/apis/tekton.dev/v1/namespaces/default/pipelineruns");
+    ASSERT_TRUE(list) << list.error().message;
+    EXPECT_EQ(list->body["kind"], "PipelineRunList");
+  }
+  EXPECT_EQ(opened, 1);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ClientTest, ALocalApiErrorIsAnErrorWithItsCode) {
+  int calls = 0;
+  ctx_.local_api = [&](const std::string&) -> Result<std::unique_ptr<LocalApi>> {
+    return std::unique_ptr<LocalApi>(std::make_unique<FakeLocalApi>(
+        404,
+        R"({"kind": "Status", "reason": "NotFound", "message": "pipelinerun \"nope\" not found"})",
+        &calls));
+  };
+  Client c(ctx_, NoServer::kDataDirectory);
+  auto missing = c.Call("GET", "/apis/tekton.dev/v1/namespaces/default/pipelineruns/nope");
   ASSERT_FALSE(missing);
   EXPECT_TRUE(missing.error().Is(ErrorCode::kNotFound)) << missing.error().message;
   EXPECT_EQ(missing.error().message, "pipelinerun \"nope\" not found");
-  auto rollout = c.Call("POST", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/w/promote");
-  ASSERT_FALSE(rollout);
-  EXPECT_TRUE(rollout.error().Is(ErrorCode::kUnavailable)) << "no controllers in process";
+}
+
+TEST_F(ClientTest, WithNoLocalApiTheDataDirectoryKindsAskTheDefaultAddress) {
+  EXPECT_EQ(Client(ctx_, NoServer::kDataDirectory).server(), kDefaultServer);
 }
 
 TEST_F(ClientTest, TheOtherKindsAskTheDefaultAddress) {

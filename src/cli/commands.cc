@@ -13,10 +13,7 @@
 #include "cli/pipelines.h"
 #include "cli/resources.h"
 #include "cli/rollouts.h"
-#include "cli/run.h"
-#include "cli/serve.h"
 #include "cli/tokens.h"
-#include "pipeline/step_runner.h"
 
 #ifndef STRAKE_VERSION
 #define STRAKE_VERSION "0.0.0"
@@ -40,22 +37,21 @@ int Version() {
 
 }  // namespace
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const Wiring& wiring) {
   // Two malloc arenas are plenty for strake's few threads and keep freed
   // memory from being spread over one arena per thread (peak RSS).
   ::mallopt(M_ARENA_MAX, 2);
-  if (argc >= 3 && std::string(argv[1]) == "__run-steps") return pipeline::RunStepsMain(argv[2]);
   CLI::App app{"strake: continuous delivery in one binary"};
   app.require_subcommand(1);
   Context ctx;
   ctx.data_dir = DefaultDataDir();
+  ctx.local_api = wiring.local_api;
   app.add_option("--data-dir", ctx.data_dir,
                  "data directory (default $STRAKE_DATA_DIR or ~/.local/share/strake)");
 
   // Each group adds its verbs to the table; the order is the order of --help.
   CommandTable table;
-  RunCommands run(app, ctx, table);
-  ServeCommands serve(app, ctx, table);
+  std::shared_ptr<void> wired = wiring.commands ? wiring.commands(app, ctx, table) : nullptr;
   ResourceCommands resources(app, ctx, table);
   PipelineCommands pipelines(app, ctx, table);
   AppCommands apps(app, ctx, table);

@@ -2,7 +2,7 @@
 // control plane.
 //
 // `strake serve` runs the data path in a `strake router` process
-// (server/router_process.h) and drives it through this RouterControl over a
+// (app/router_process.h) and drives it through this RouterControl over a
 // Unix socket in the data dir. When serve stops or is killed -9 the router
 // keeps listening on every Service port with its last tables, and the
 // workloads keep running; the next serve finds it at the same socket, adopts

@@ -1,7 +1,7 @@
 // The router in its own process: the control protocol, the wire format of
 // tables, adoption by a new control plane, and a router process that
 // restarts under a live client.
-#include "server/router_process.h"
+#include "app/router_process.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include "router/wire.h"
 #include "server/http_server.h"
 
-namespace strake::server {
+namespace strake::app {
 namespace {
 
 using namespace std::chrono_literals;
@@ -81,8 +81,8 @@ class RouterProcessTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     socket_ = dir_ + "/router.sock";
-    backend_ = std::make_unique<HttpServer>([](const Request&) {
-      return Response{200, "text/plain", "ok", nullptr};
+    backend_ = std::make_unique<server::HttpServer>([](const server::Request&) {
+      return server::Response{200, "text/plain", "ok", nullptr};
     });
     auto port = backend_->Listen("127.0.0.1", 0);
     ASSERT_TRUE(port);
@@ -113,7 +113,7 @@ class RouterProcessTest : public ::testing::Test {
   }
 
   std::string dir_, socket_;
-  std::unique_ptr<HttpServer> backend_;
+  std::unique_ptr<server::HttpServer> backend_;
   uint16_t backend_port_ = 0;
   std::vector<std::thread> processes_;
 };
@@ -218,4 +218,4 @@ TEST(RouterSpawnTest, AProcessThatCannotStartIsAClearError) {
 }
 
 }  // namespace
-}  // namespace strake::server
+}  // namespace strake::app

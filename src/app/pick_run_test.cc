@@ -1,10 +1,10 @@
-#include "cli/pick_run.h"
+#include "app/pick_run.h"
 
 #include <gtest/gtest.h>
 
 #include "model/decode.h"
 
-namespace strake::cli {
+namespace strake::app {
 namespace {
 
 using model::Json;
@@ -145,4 +145,4 @@ TEST(RunForPipeline, BindsEveryRequiredWorkspaceToAnEmptyDir) {
 }
 
 }  // namespace
-}  // namespace strake::cli
+}  // namespace strake::app

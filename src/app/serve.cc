@@ -1,4 +1,4 @@
-#include "server/serve.h"
+#include "app/serve.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -33,7 +33,7 @@
 #include "store/sqlite_store.h"
 #include "targets/local.h"
 
-namespace strake::server {
+namespace strake::app {
 
 namespace {
 
@@ -100,21 +100,22 @@ class RolloutIndex {
 // gitops' ResourceWriter over the API's apply and delete.
 class ApiWriter : public gitops::ResourceWriter {
  public:
-  explicit ApiWriter(Api& api) : api_(api) {}
+  explicit ApiWriter(server::Api& api) : api_(api) {}
   Status Apply(const store::Json& object) override { return api_.ApplyObject(object); }
   Status Delete(const store::Key& key) override { return api_.DeleteObject(key); }
   std::optional<bool> Namespaced(const std::string& api_version, const std::string& kind) override {
-    const KindInfo* k = KindOf(api_version, kind);
+    const server::KindInfo* k = server::KindOf(api_version, kind);
     if (!k) return std::nullopt;
     return k->namespaced;
   }
 
  private:
-  Api& api_;
+  server::Api& api_;
 };
 
 // The first admin token, on a store with none, and its audit entry.
-Status BootstrapToken(Tokens& tokens, AuditLog& audit, const ServeOptions& options) {
+Status BootstrapToken(server::Tokens& tokens, server::AuditLog& audit,
+                      const ServeOptions& options) {
   STRAKE_TRY_ASSIGN(intent,
                     audit.Begin({"strake", "token.create", "token", "the first admin token"}));
   auto first = tokens.Bootstrap();
@@ -195,7 +196,7 @@ router::RemoteRouterOptions RouterOptions(const ServeOptions& options) {
 }
 
 // An automated sync's audit entries: the intent before, the entry after.
-gitops::ApplicationReconciler::SyncAudit SyncAuditOf(AuditLog& audit) {
+gitops::ApplicationReconciler::SyncAudit SyncAuditOf(server::AuditLog& audit) {
   return {[&audit](const std::string& what, const std::string& detail) {
             return audit.Begin({"controller", "sync", what, detail});
           },
@@ -206,8 +207,8 @@ gitops::ApplicationReconciler::SyncAudit SyncAuditOf(AuditLog& audit) {
 }
 
 // A webhook delivery's audit entry.
-std::function<Status(const WebhookDelivery&)> WebhookAuditOf(AuditLog& audit) {
-  return [&audit](const WebhookDelivery& d) {
+std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::AuditLog& audit) {
+  return [&audit](const server::WebhookDelivery& d) {
     std::vector<std::string> names;
     for (const auto& k : d.repositories) names.push_back(k.ns + "/" + k.name);
     return audit.Append({"webhook:" + d.forge, "webhook", d.delivery_id,
@@ -385,17 +386,17 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout::RolloutReconciler rollouts(st, target, target, clock);
   rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);
   std::atomic<bool> stopping{false};
-  Api api(st, rollouts, target, target, router, stopping);
+  server::Api api(st, rollouts, target, target, router, stopping);
 
   // Who may do what, and the record of what was done.
-  auto audit_log = AuditLog::Open(PathJoin(options.data_dir, "audit.log"));
+  auto audit_log = server::AuditLog::Open(PathJoin(options.data_dir, "audit.log"));
   if (!audit_log) return tl::unexpected(audit_log.error().Wrap("strake serve"));
-  std::unique_ptr<AuditLog> audit = std::move(*audit_log);
-  Tokens tokens(st, clock);
+  std::unique_ptr<server::AuditLog> audit = std::move(*audit_log);
+  server::Tokens tokens(st, clock);
   STRAKE_TRY(BootstrapToken(tokens, *audit, options).map_error([](const Error& e) {
     return e.Wrap("strake serve");
   }));
-  Gate gate(tokens, *audit, [&api](const Request& req) { return api.Handle(req); });
+  server::Gate gate(tokens, *audit, [&api](const server::Request& req) { return api.Handle(req); });
 
   // GitOps: Applications write through the API's own apply and delete, so
   // what git declares is validated and merged exactly as a client's apply.
@@ -415,7 +416,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   engine_options.executor.self_exe = SelfExe();
   engine_options.executor.sandbox = options.sandbox;
   pipeline::Engine engine(st, engine_options, clock);
-  PipelinesOnPush pipelines(st, engine, options.data_dir);
+  server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());
   gitops::RepositoryReconciler repos(
       st, sources, clock,
@@ -435,7 +436,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
       });
   Forward repos_fwd([&](const std::string& k) { return repos.Reconcile(k); });
   controller::Controller repo_ctl("repositories", repos_fwd, 1);
-  Webhooks hooks(
+  server::Webhooks hooks(
       st, clock,
       [&](const store::Key& repo) {
         std::string key = controller::ObjectKey(repo.ns, repo.name);
@@ -461,8 +462,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
   // Jobs (a sync hook's, or anyone's): run to completion as processes.
   std::unique_ptr<controller::Controller> job_ctl;
-  JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir, box,
-                     [&](const std::string& k) { job_ctl->Enqueue(k); });
+  server::JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir, box,
+                             [&](const std::string& k) { job_ctl->Enqueue(k); });
   Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
   job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
 
@@ -473,7 +474,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   api.SetMetrics([&ctls] { return ctls.PrometheusText(); });
   ctls.Start();
 
-  HttpServer http([&gate](const Request& req) { return gate.Handle(req); });
+  server::HttpServer http([&gate](const server::Request& req) { return gate.Handle(req); });
   if (endpoint.tls) http.EnableTls(endpoint.tls);
   auto bound = http.Listen(endpoint.host, endpoint.port);
   if (!bound) {
@@ -501,4 +502,4 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   return Ok();
 }
 
-}  // namespace strake::server
+}  // namespace strake::app

@@ -1,10 +1,10 @@
-#include "cli/progress.h"
+#include "app/progress.h"
 
 #include <fmt/format.h>
 
 #include "base/duration.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 namespace {
 const char* Colour(const std::string& state) {
@@ -143,4 +143,4 @@ void Progress::Redraw() {
   std::fflush(out_);
 }
 
-}  // namespace strake::cli
+}  // namespace strake::app

@@ -10,7 +10,7 @@
 #include "base/result.h"
 #include "model/resource.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 struct RunChoice {
   enum class How {
@@ -37,4 +37,4 @@ model::Json RunForPipeline(const model::Resource& pipeline);
 // appended) as ChooseRun says.
 Result<size_t> PickRun(std::vector<model::Resource>& resources);
 
-}  // namespace strake::cli
+}  // namespace strake::app

@@ -14,11 +14,11 @@ namespace strake::pipeline {
 class Engine;
 }
 
-namespace strake::cli {
+namespace strake::app {
 
 class RunCommands {
  public:
-  RunCommands(CLI::App& app, Context& ctx, CommandTable& table);
+  RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& table);
 
  private:
   int Run();
@@ -26,7 +26,7 @@ class RunCommands {
   // Submits the files' run to `engine`, or resumes --resume; sets name_ and ns_.
   int Start(pipeline::Engine& engine);
 
-  Context& ctx_;
+  cli::Context& ctx_;
   std::vector<std::string> files_;
   std::vector<std::string> params_;
   int parallel_;
@@ -37,4 +37,4 @@ class RunCommands {
   std::string name_;            // of the run
 };
 
-}  // namespace strake::cli
+}  // namespace strake::app

@@ -3,7 +3,7 @@
 // Opens the store, re-adopts the workload replicas a previous run left
 // (kill -9 included), finds or starts the `strake router` process (the
 // embedded router, in a process of its own so traffic outlives this one;
-// server/router_process.h), starts the Rollout and
+// app/router_process.h), starts the Rollout and
 // AnalysisRun controllers and the HTTP API, and runs until SIGINT or
 // SIGTERM. Every Rollout and AnalysisRun is reconciled at start, so a
 // pause resumes with only its remaining time and analysis picks up where it
@@ -18,7 +18,7 @@
 #include "base/egress.h"
 #include "base/result.h"
 
-namespace strake::server {
+namespace strake::app {
 
 struct ServeOptions {
   std::string data_dir;
@@ -47,4 +47,4 @@ struct ServeOptions {
 // Runs until SIGINT/SIGTERM or `stop` becomes true (checked every 100 ms).
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop = nullptr);
 
-}  // namespace strake::server
+}  // namespace strake::app

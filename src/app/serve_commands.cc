@@ -1,19 +1,20 @@
-#include "cli/serve.h"
+#include "app/serve_commands.h"
 
 #include <fmt/format.h>
 
 #include <cstdio>
 
+#include "app/router_process.h"
+#include "app/serve.h"
 #include "base/egress.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "cli/table.h"
-#include "server/router_process.h"
-#include "server/serve.h"
 
-namespace strake::cli {
+namespace strake::app {
 
-ServeCommands::ServeCommands(CLI::App& app, Context& ctx, CommandTable& table) : ctx_(ctx) {
+ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& table)
+    : ctx_(ctx) {
   auto* serve =
       app.add_subcommand("serve", "run the control plane: API, controllers, runtime and router");
   serve->add_option("--listen", listen_, "API address (default 127.0.0.1:7300)");
@@ -43,7 +44,7 @@ ServeCommands::ServeCommands(CLI::App& app, Context& ctx, CommandTable& table) :
 }
 
 int ServeCommands::Serve() {
-  server::ServeOptions o;
+  ServeOptions o;
   o.data_dir = ctx_.data_dir;
   o.listen = listen_;
   o.tls_cert = tls_cert_;
@@ -52,7 +53,7 @@ int ServeCommands::Serve() {
   o.sandbox = !no_sandbox_;
   o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
   auto egress = EgressPolicy::Parse(egress_allow_);
-  if (!egress) return Die("--egress-allow: " + egress.error().message);
+  if (!egress) return cli::Die("--egress-allow: " + egress.error().message);
   o.egress = *egress;
   o.on_admin_token = [](const std::string& token) {
     fmt::print(
@@ -63,24 +64,24 @@ int ServeCommands::Serve() {
   };
   o.on_ready = [this](const std::string& address) {
     // For `strake get` and the rest on this data directory to find.
-    if (auto recorded = RecordServer(ctx_.data_dir, address); !recorded)
+    if (auto recorded = cli::RecordServer(ctx_.data_dir, address); !recorded)
       Log(LogLevel::kWarn, "serve: {}", recorded.error().message);
     fmt::print("strake: serving on {} (data in {})\n", address, ctx_.data_dir);
     std::fflush(stdout);
   };
-  auto st = server::Serve(o);
-  ForgetServer(ctx_.data_dir);
-  if (!st) return Die(st.error().message);
+  auto st = app::Serve(o);
+  cli::ForgetServer(ctx_.data_dir);
+  if (!st) return cli::Die(st.error().message);
   return 0;
 }
 
 int ServeCommands::Router() {
-  server::RouterProcessOptions o;
+  RouterProcessOptions o;
   o.socket_path = router_socket_.empty() ? ctx_.data_dir + "/router.sock" : router_socket_;
   o.workers = router_workers_;
-  auto st = server::RunRouterProcess(o);
-  if (!st) return Die(st.error().message);
+  auto st = RunRouterProcess(o);
+  if (!st) return cli::Die(st.error().message);
   return 0;
 }
 
-}  // namespace strake::cli
+}  // namespace strake::app

@@ -1,4 +1,4 @@
-#include "cli/pick_run.h"
+#include "app/pick_run.h"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 
 #include "model/decode.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 using model::Json;
 
@@ -158,4 +158,4 @@ Result<size_t> PickRun(std::vector<model::Resource>& resources) {
   return resources.size() - 1;
 }
 
-}  // namespace strake::cli
+}  // namespace strake::app

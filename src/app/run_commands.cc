@@ -1,4 +1,4 @@
-#include "cli/run.h"
+#include "app/run_commands.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -9,12 +9,12 @@
 #include <cstdlib>
 #include <thread>
 
+#include "app/pick_run.h"
+#include "app/progress.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "cli/columns.h"
-#include "cli/pick_run.h"
-#include "cli/progress.h"
 #include "cli/table.h"
 #include "model/decode.h"
 #include "pipeline/engine.h"
@@ -23,7 +23,7 @@
 #include "server/api.h"
 #include "store/sqlite_store.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 using model::Json;
 
@@ -40,7 +40,7 @@ Result<std::vector<model::Param>> ParseParams(const std::vector<std::string>& gi
     std::string value = g.substr(eq + 1);
     model::ParamValue v = model::ParamValue::String(value);
     if (!value.empty() && (value[0] == '[' || value[0] == '{')) {
-      auto j = Json::parse(value, nullptr, false);
+      auto j = cli::Json::parse(value, nullptr, false);
       if (!j.is_discarded()) v = model::ParamValue::FromJson(j);
     }
     out.push_back({g.substr(0, eq), v, {}});
@@ -106,7 +106,7 @@ void WatchInterrupts(pipeline::Engine& engine, const std::string& ns, const std:
 
 }  // namespace
 
-RunCommands::RunCommands(CLI::App& app, Context& ctx, CommandTable& table)
+RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& table)
     : ctx_(ctx), parallel_(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
   auto* run = app.add_subcommand(
       "run", "run a PipelineRun (or a lone Pipeline, Task or TaskRun) to completion");
@@ -128,11 +128,11 @@ RunCommands::RunCommands(CLI::App& app, Context& ctx, CommandTable& table)
 
 int RunCommands::Validate() {
   auto loaded = model::LoadFiles(files_);
-  if (!loaded) return Die("invalid input:\n" + loaded.error().message);
+  if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
   model::Diagnostics diags;
   pipeline::ValidateResources(loaded->resources, diags);
-  if (diags.HasErrors()) return Die("invalid input:\n" + diags.ErrorText());
+  if (diags.HasErrors()) return cli::Die("invalid input:\n" + diags.ErrorText());
   fmt::print("{} resources valid\n", loaded->resources.size());
   return 0;
 }
@@ -140,21 +140,21 @@ int RunCommands::Validate() {
 int RunCommands::Start(pipeline::Engine& engine) {
   if (!resume_.empty()) {
     auto r = engine.Resume(ns_, resume_);
-    if (!r) return Die(r.error().message);
+    if (!r) return cli::Die(r.error().message);
     name_ = resume_;
     return 0;
   }
-  if (files_.empty()) return Die("run: give -f FILE (or --resume NAME)");
+  if (files_.empty()) return cli::Die("run: give -f FILE (or --resume NAME)");
   auto loaded = model::LoadFiles(files_);
-  if (!loaded) return Die("invalid input:\n" + loaded.error().message);
+  if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
   model::Diagnostics diags;
   pipeline::ValidateResources(loaded->resources, diags);
-  if (diags.HasErrors()) return Die("invalid input:\n" + diags.ErrorText());
+  if (diags.HasErrors()) return cli::Die("invalid input:\n" + diags.ErrorText());
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
   auto run = PickRun(loaded->resources);
-  if (!run) return Die(run.error().message);
+  if (!run) return cli::Die(run.error().message);
   auto params = ParseParams(params_);
-  if (!params) return Die(params.error().message);
+  if (!params) return cli::Die(params.error().message);
   // Neither executor is a container runtime: say once that images are not used.
   if (UsesImages(loaded->resources)) {
     fmt::print(stderr,
@@ -162,21 +162,21 @@ int RunCommands::Start(pipeline::Engine& engine) {
                no_sandbox_ ? "" : " (in a bubblewrap sandbox when bwrap is installed)");
   }
   auto submitted = engine.Submit(loaded->resources[*run], loaded->resources, *params);
-  if (!submitted) return Die(submitted.error().message);
+  if (!submitted) return cli::Die(submitted.error().message);
   name_ = *submitted;
   ns_ = loaded->resources[*run].meta.ns;
   *loaded = model::Loaded{};  // Freed before the run is built from the store.
   ::malloc_trim(0);
   auto started = engine.Resume(ns_, name_);
-  if (!started) return Die(started.error().message);
+  if (!started) return cli::Die(started.error().message);
   return 0;
 }
 
 int RunCommands::Run() {
-  if (parallel_ < 1) return Die("--parallel must be at least 1");
-  if (auto made = MakeDirs(ctx_.data_dir, 0700); !made) return Die(made.error().message);
+  if (parallel_ < 1) return cli::Die("--parallel must be at least 1");
+  if (auto made = MakeDirs(ctx_.data_dir, 0700); !made) return cli::Die(made.error().message);
   auto store = store::OpenSqliteStore(PathJoin(ctx_.data_dir, "strake.db"));
-  if (!store) return Die(store.error().message);
+  if (!store) return cli::Die(store.error().message);
   pipeline::EngineOptions opts;
   opts.parallel = parallel_;
   opts.executor.data_dir = ctx_.data_dir;
@@ -199,11 +199,11 @@ int RunCommands::Run() {
   watcher.join();
   progress.Stop();
   engine.reset();
-  if (!result) return Die(result.error().message);
+  if (!result) return cli::Die(result.error().message);
   // As `strake get pipelinerun NAME -o ...` shows it.
   if (ctx_.output == "json") fmt::print("{}\n", server::Api::Present(*result).dump(2));
   if (ctx_.output == "yaml") fmt::print("{}", model::ToYaml(server::Api::Present(*result)));
-  return RunConditionStatus(result->status) == "True" ? 0 : 1;
+  return cli::RunConditionStatus(result->status) == "True" ? 0 : 1;
 }
 
-}  // namespace strake::cli
+}  // namespace strake::app

@@ -16,7 +16,7 @@
 
 #include "pipeline/engine.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 class Progress {
  public:
@@ -48,4 +48,4 @@ class Progress {
   std::thread ticker_;
 };
 
-}  // namespace strake::cli
+}  // namespace strake::app

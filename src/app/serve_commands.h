@@ -1,5 +1,5 @@
 // `strake serve` and `strake router`: the processes of the control plane
-// (server/serve.h, server/router_process.h), started from the command line.
+// (app/serve.h, app/router_process.h), started from the command line.
 // serve records its address in the data directory while it runs, for the
 // CLI on that data directory to find (cli/client.h).
 #pragma once
@@ -10,17 +10,17 @@
 #include "cli/client.h"
 #include "cli/command_table.h"
 
-namespace strake::cli {
+namespace strake::app {
 
 class ServeCommands {
  public:
-  ServeCommands(CLI::App& app, Context& ctx, CommandTable& table);
+  ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& table);
 
  private:
   int Serve();
   int Router();
 
-  Context& ctx_;
+  cli::Context& ctx_;
   std::string listen_ = "127.0.0.1:7300";
   std::string tls_cert_, tls_key_;
   bool stop_workloads_ = false;
@@ -31,4 +31,4 @@ class ServeCommands {
   int router_workers_ = 2;
 };
 
-}  // namespace strake::cli
+}  // namespace strake::app
