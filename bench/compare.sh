@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # strake against ninja on the same machine, in one run (issue 2's benchmark):
-#   - 10,000 independent tasks of one trivial step, --parallel 2 vs ninja -j2
+#   - 2,000 and 10,000 independent tasks of one trivial step (`true`),
+#     --parallel 2 vs ninja -j2 running the same `true` per edge
 #   - a chain of 1,000 tasks, same
 #   - a fully cached re-run of a 1,000-task pipeline
 #   - the bubblewrap sandbox's cost per task
@@ -45,6 +46,7 @@ compare() {  # shape n
 
 echo "| workload (--parallel 2 / -j2) | strake | ninja | ratio | strake peak RSS | ninja peak RSS |"
 echo "|---|---|---|---|---|---|"
+compare wide 2000
 compare wide "$WIDE"
 compare chain "$CHAIN"
 

@@ -216,6 +216,53 @@ TEST(Process, KillMarkedReachesDescendantsOutOfTheGroupOnly) {
   (void)RemoveAll(dir);
 }
 
+// Markers added together are swept by one scan of /proc, not one each; a
+// Flush returns once every marker added before it is swept.
+TEST(Process, MarkedSweeperSweepsMarkersThatComeTogetherInOneScan) {
+  MarkedSweeper sweeper(std::chrono::milliseconds(200));
+  std::vector<Process> marked;
+  std::vector<std::string> markers;
+  for (int i = 0; i < 5; ++i) {
+    markers.push_back("STRAKE_TEST_SWEEP=" + std::to_string(::getpid()) + "-" + std::to_string(i));
+    std::vector<std::string> env = Env();
+    env.push_back(markers.back());
+    auto p = Spawn({{"sleep", "30"}, env, "", -1, -1, -1, {}});
+    ASSERT_TRUE(p);
+    marked.push_back(std::move(*p));
+  }
+  auto other = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1, {}});
+  ASSERT_TRUE(other);
+  for (const auto& m : markers) sweeper.Add(m);
+  sweeper.Flush();
+  EXPECT_EQ(sweeper.scans(), 1);
+  EXPECT_EQ(sweeper.killed(), 5);
+  for (auto& p : marked) {
+    auto w = WaitProcess(p, std::chrono::milliseconds(5000));
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->outcome, WaitOutcome::kExited);
+  }
+  auto still = WaitProcess(*other, std::chrono::milliseconds(0));
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->outcome, WaitOutcome::kTimedOut) << "an unmarked process was killed";
+  KillAndReap(*other);
+}
+
+// Without a Flush, a marker is swept once its batch has passed.
+TEST(Process, MarkedSweeperSweepsWithinItsBatchUnasked) {
+  MarkedSweeper sweeper(std::chrono::milliseconds(10));
+  std::string marker = "STRAKE_TEST_SWEEP=" + std::to_string(::getpid()) + "-alone";
+  std::vector<std::string> env = Env();
+  env.push_back(marker);
+  auto p = Spawn({{"sleep", "30"}, env, "", -1, -1, -1, {}});
+  ASSERT_TRUE(p);
+  sweeper.Add(marker);
+  auto w = WaitProcess(*p, std::chrono::milliseconds(5000));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->outcome, WaitOutcome::kExited);
+  sweeper.Flush();
+  EXPECT_EQ(sweeper.killed(), 1);
+}
+
 TEST(Process, WakeFdInterruptsWait) {
   auto p = Spawn({{"sleep", "30"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p);

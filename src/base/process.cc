@@ -265,4 +265,64 @@ int KillMarked(const std::vector<std::string>& markers) {
   return static_cast<int>(killed.size());
 }
 
+MarkedSweeper::MarkedSweeper(std::chrono::milliseconds batch)
+    : batch_(batch), thread_([this] { Loop(); }) {}
+
+MarkedSweeper::~MarkedSweeper() {
+  Flush();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void MarkedSweeper::Add(std::string marker) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(marker));
+    ++added_;
+  }
+  cv_.notify_all();
+}
+
+void MarkedSweeper::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  uint64_t target = added_;
+  flush_to_ = std::max(flush_to_, target);
+  cv_.notify_all();  // a sweep waiting out its batch goes now
+  cv_.wait(lock, [&] { return swept_ >= target; });
+}
+
+int MarkedSweeper::killed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return killed_;
+}
+
+int MarkedSweeper::scans() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scans_;
+}
+
+void MarkedSweeper::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, nothing left
+    // Gather what comes within the batch; a Flush cuts it short.
+    cv_.wait_for(lock, batch_, [&] { return stop_ || flush_to_ > swept_; });
+    std::vector<std::string> markers;
+    markers.swap(pending_);
+    uint64_t through = added_;
+    lock.unlock();
+    int n = KillMarked(markers);
+    lock.lock();
+    killed_ += n;
+    ++scans_;
+    swept_ = through;
+    cv_.notify_all();
+  }
+}
+
 }  // namespace strake

@@ -10,8 +10,12 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -108,6 +112,43 @@ int SignalMarked(const std::vector<std::string>& markers, int sig);
 // finds none (a child forked meanwhile carries the marker and is found by
 // the next); returns how many were killed.
 int KillMarked(const std::vector<std::string>& markers);
+
+// MarkedSweeper: KillMarked for markers that come one by one (a task on the
+// host ending, each with its own marker), with one scan of /proc for all
+// the markers added while the previous scan ran or within `batch` of the
+// first. A scan reads the environment of every process on the machine;
+// batching is what keeps that from costing each of thousands of short
+// tasks a full scan. A marker's processes are killed within `batch` plus a
+// scan of its Add; Flush (and the destructor) waits until every marker
+// added before it has been swept. Thread-safe.
+class MarkedSweeper {
+ public:
+  explicit MarkedSweeper(std::chrono::milliseconds batch = std::chrono::milliseconds(20));
+  ~MarkedSweeper();  // flushes
+  MarkedSweeper(const MarkedSweeper&) = delete;
+  MarkedSweeper& operator=(const MarkedSweeper&) = delete;
+
+  void Add(std::string marker);
+  void Flush();
+  // How many processes the sweeps have killed, and how many scans they took.
+  int killed() const;
+  int scans() const;
+
+ private:
+  void Loop();
+
+  const std::chrono::milliseconds batch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> pending_;
+  uint64_t added_ = 0;     // markers added, in all
+  uint64_t swept_ = 0;     // of those, the ones swept
+  uint64_t flush_to_ = 0;  // a Flush waits for the markers up to this one
+  int killed_ = 0;
+  int scans_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 // The running binary's path ("strake" if /proc cannot say).
 std::string SelfExe();

@@ -500,6 +500,7 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
       Log(LogLevel::kWarn, "bwrap not found: steps run without a sandbox (install bubblewrap)");
     }
   }
+  if (bwrap_.empty()) sweeper_ = std::make_unique<MarkedSweeper>();
 }
 
 Status TaskExecutor::EnsureNamespaceDirs(const std::string& ns) const {
@@ -790,10 +791,11 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
 
 // Host: the step runner in this thread. What the steps leave running, even
 // out of their process groups (setsid, a daemon), ends with the task, as the
-// sandbox's PID namespace ends it: found by the marker.
+// sandbox's PID namespace ends it: found by the marker, within the
+// sweeper's batch (20 ms) of the task's end.
 StepsOutcome TaskExecutor::Attempt::RunOnHost(const TaskPlan& plan, int cancel_fd) const {
   StepsOutcome so = RunSteps(plan, cancel_fd);
-  if (!job_.uid.empty()) (void)KillOrphans({job_.uid});
+  if (!job_.uid.empty()) ex_.sweeper_->Add(Marker());
   return so;
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/process.h"
 #include "model/tekton.h"
 #include "pipeline/step_runner.h"
 #include "pipeline/task_runner.h"
@@ -64,6 +65,10 @@ class TaskExecutor {
 
   ExecutorOptions options_;
   std::string bwrap_;
+  // On the host: what a task's steps leave running out of their process
+  // groups is swept by marker, one /proc scan for the tasks that end
+  // together (base/process.h); flushed when the executor goes.
+  std::unique_ptr<MarkedSweeper> sweeper_;
   mutable std::mutex dirs_mu_;
   mutable std::set<std::string> namespaces_;
 };
