@@ -1,17 +1,11 @@
 #include "server/jobs.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <thread>
 
-#include "base/fd.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "base/mask.h"
 #include "base/process.h"
 #include "base/strings.h"
 #include "gitops/health.h"
@@ -22,19 +16,6 @@ namespace strake::server {
 
 using store::Json;
 using Millis = std::chrono::milliseconds;
-
-struct JobReconciler::Attempt {
-  int wake_fd = -1;
-  std::thread thread;
-};
-
-// An attempt's output, masked with every Secret of the Job's namespace (its
-// env may hold any of them), into its log.
-struct JobReconciler::Output {
-  std::unique_ptr<MaskedLog> masked;
-  Fd file;  // when there is nothing to mask
-  int write_fd() const { return masked ? masked->write_fd() : file.get(); }
-};
 
 namespace {
 
@@ -71,35 +52,13 @@ JobReconciler::JobReconciler(store::Store& store, const Clock& clock, std::strin
       log_dir_(std::move(log_dir)),
       work_dir_(std::move(work_dir)),
       sandbox_(sandbox),
-      enqueue_(std::move(enqueue)) {}
+      enqueue_(std::move(enqueue)),
+      runner_([this](const std::string& key, const runtime::BatchEnd& end) { Ended(key, end); }) {}
 
-JobReconciler::~JobReconciler() {
-  std::map<std::string, std::shared_ptr<Attempt>> running;
+void JobReconciler::Ended(const std::string& key, const runtime::BatchEnd& end) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    running = running_;
-  }
-  for (auto& [key, a] : running) {
-    uint64_t one = 1;
-    (void)!::write(a->wake_fd, &one, sizeof one);
-  }
-  for (auto& [key, a] : running) {
-    if (a->thread.joinable()) a->thread.join();
-    ::close(a->wake_fd);
-  }
-}
-
-void JobReconciler::Finish(const std::string& key, int exit_code, bool deadline,
-                           const std::string& error) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return;  // left "active": the next start counts the attempt as failed
-  ended_[key] = {deadline ? -1 : exit_code, error};
-  auto it = running_.find(key);
-  if (it != running_.end()) {
-    it->second->thread.detach();
-    ::close(it->second->wake_fd);
-    running_.erase(it);
+    ended_[key] = {end.deadline ? -1 : end.exit_code, end.error};
   }
   enqueue_(key);
 }
@@ -107,20 +66,16 @@ void JobReconciler::Finish(const std::string& key, int exit_code, bool deadline,
 Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Job", ns, name}));
-  std::unique_lock<std::mutex> lock(mu_);
   if (!got) {
     // Deleted: its attempt, if one runs, is killed.
-    if (auto it = running_.find(key); it != running_.end()) {
-      uint64_t one = 1;
-      (void)!::write(it->second->wake_fd, &one, sizeof one);
-    }
+    runner_.Stop(key);
+    std::lock_guard<std::mutex> lock(mu_);
     ended_.erase(key);
     return controller::ReconcileResult{};
   }
   Json status = got->status.is_object() ? got->status : Json::object();
   if (Finished(status)) return controller::ReconcileResult{};
-  if (running_.count(key)) return controller::ReconcileResult{};
-  lock.unlock();
+  if (runner_.Running(key)) return controller::ReconcileResult{};
   auto job = model::DecodeJob(got->object);
   if (!job) return controller::ReconcileResult{};  // refused at the API
   std::string now = FormatRfc3339(clock_.Now());
@@ -158,7 +113,9 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   if (!ended && status.value("active", 0) > 0) {
     // An attempt a previous server started and did not see end: whatever
     // carries its marker, pid recorded or not.
-    if (!status.value("marker", "").empty()) KillMarked({MarkerOf(status.value("marker", ""))});
+    if (!status.value("marker", "").empty()) {
+      runtime::BatchRunner::KillLeftovers(MarkerOf(status.value("marker", "")));
+    }
     ended = true;
     why = "the server restarted during the attempt";
   }
@@ -203,75 +160,38 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   if (!w) return tl::unexpected(w.error());
   int64_t version = w->resource_version;
 
-  SpawnOptions o;
-  o.argv = c.command;
-  o.argv.insert(o.argv.end(), c.args.begin(), c.args.end());
+  runtime::BatchAttempt attempt;
+  attempt.argv = c.command;
+  attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
   const char* path = std::getenv("PATH");
   const char* home = std::getenv("HOME");
-  o.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
-           std::string("HOME=") + (home ? home : "/tmp"), MarkerOf(marker)};
-  for (const auto& [k, v] : *env) o.env.push_back(fmt::format("{}={}", k, v));
-  o.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
-  o.sandbox = sandbox_;
+  attempt.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
+                 std::string("HOME=") + (home ? home : "/tmp")};
+  for (const auto& [k, v] : *env) attempt.env.push_back(fmt::format("{}={}", k, v));
+  attempt.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
+  attempt.sandbox = sandbox_;
+  attempt.marker = MarkerOf(marker);
   std::string dir = PathJoin(log_dir_, ns);
   (void)MakeDirs(dir, 0700);
-  auto log_path = PathUnder(dir, name + ".log");
-  auto secrets = rollout::SecretValues(store_, ns);
-  if (!secrets) return tl::unexpected(secrets.error());
-  auto output = std::make_unique<Output>();
-  output->file = Fd(
-      log_path ? ::open(log_path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1);
-  if (output->file && !secrets->empty()) {
-    output->masked = std::make_unique<MaskedLog>(output->file.release(), *secrets);
+  if (auto log_path = PathUnder(dir, name + ".log")) attempt.log_path = *log_path;
+  STRAKE_TRY_ASSIGN(secrets, rollout::SecretValues(store_, ns));
+  attempt.secrets = std::move(secrets);
+  if (job->active_deadline_seconds > 0) {
+    auto started = ParseRfc3339(status.value("startTime", now));
+    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
+    attempt.limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
   }
-  o.stdout_fd = o.stderr_fd = output->write_fd();
-  auto proc = Spawn(o);
-  if (output->masked) output->masked->Spawned();
-  output->file = Fd();
-  if (!proc) {
+  auto pid = runner_.Start(key, std::move(attempt));
+  if (!pid) {
     std::lock_guard<std::mutex> l(mu_);
-    ended_[key] = {127, proc.error().message};
+    ended_[key] = {127, pid.error().message};
     result.requeue_after = Millis(1);
     return result;
   }
   // The pid, for people: a restart finds the attempt by its marker.
-  status["pid"] = proc->pid();
-  (void)store_.UpdateStatus(got->key, status, version, "Running",
-                            fmt::format("pid {}", proc->pid()));
-
-  std::optional<Millis> limit;
-  if (job->active_deadline_seconds > 0) {
-    auto started = ParseRfc3339(status.value("startTime", now));
-    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
-    limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
-  }
-  Watch(key, std::move(*proc), limit, MarkerOf(marker), std::move(output));
+  status["pid"] = *pid;
+  (void)store_.UpdateStatus(got->key, status, version, "Running", fmt::format("pid {}", *pid));
   return result;
-}
-
-void JobReconciler::Watch(const std::string& key, Process p, std::optional<Millis> limit,
-                          std::string marker, std::unique_ptr<Output> output) {
-  auto attempt = std::make_shared<Attempt>();
-  attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  std::lock_guard<std::mutex> l(mu_);
-  running_[key] = attempt;
-  attempt->thread = std::thread([this, key, attempt, limit, marker = std::move(marker),
-                                 p = std::move(p), output = std::move(output)]() mutable {
-    auto waited = WaitProcess(p, limit, attempt->wake_fd);
-    bool exited = waited && waited->outcome == WaitOutcome::kExited;
-    if (!exited) KillAndReap(p);
-    // The attempt ends with everything it started, as a pod's processes
-    // end with its container.
-    (void)KillMarked({marker});
-    // Its whole output is in the log before it counts as ended.
-    output.reset();
-    if (!exited) {
-      bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
-      Finish(key, 137, timed_out, timed_out ? "" : "stopped");
-      return;
-    }
-    Finish(key, waited->exit_code, false, "");
-  });
 }
 
 }  // namespace strake::server

@@ -1,11 +1,12 @@
-// JobReconciler: batch/v1 Jobs on the local target. A Job's first container
-// runs as a process (this machine's programs: command and args, env with
-// ConfigMap and Secret keys resolved, workingDir or the server's directory),
-// its output appended to DATA_DIR/logs/jobs/NS/NAME.log, masked with every
-// Secret of its namespace (its env may hold any of them; base/mask.h). A failed attempt is
-// retried until spec.backoffLimit; activeDeadlineSeconds ends it. Status as
-// Kubernetes writes it: active, succeeded, failed, startTime,
-// completionTime, and a Complete or Failed condition.
+// JobReconciler: batch/v1 Jobs on the local target, as Kubernetes' Job
+// controller keeps them. A Job's first container runs as a process of the
+// runtime's BatchRunner (runtime/batch.h: this machine's programs: command
+// and args, env with ConfigMap and Secret keys resolved, workingDir or the
+// server's directory), its output appended to DATA_DIR/logs/jobs/NS/NAME.log,
+// masked with every Secret of its namespace (its env may hold any of them).
+// A failed attempt is retried until spec.backoffLimit; activeDeadlineSeconds
+// ends it. Status as Kubernetes writes it: active, succeeded, failed,
+// startTime, completionTime, and a Complete or Failed condition.
 //
 // An attempt's start, with the environment marker all its processes carry
 // (STRAKE_JOB), is in the store before the process starts; a server killed
@@ -14,18 +15,18 @@
 // a Pod lost with its node). An attempt that ends (exit, deadline, a deleted
 // Job) takes every process with its marker along, a descendant that left
 // the process group (setsid) included, as a pod's processes end with it.
+// Reconciles of one key must not overlap (the controller's queue).
 #pragma once
 
-#include <chrono>
+#include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "base/clock.h"
 #include "base/process.h"
 #include "controller/controller.h"
+#include "runtime/batch.h"
 #include "store/store.h"
 
 namespace strake::server {
@@ -36,20 +37,15 @@ class JobReconciler {
   // Attempts run in `sandbox` when it is not null (it must outlive this).
   JobReconciler(store::Store& store, const Clock& clock, std::string log_dir, std::string work_dir,
                 const Sandbox* sandbox, std::function<void(const std::string&)> enqueue);
-  ~JobReconciler();  // kills the attempts still running and waits for their threads
+  ~JobReconciler() = default;  // kills the attempts still running (runtime/batch.h)
   JobReconciler(const JobReconciler&) = delete;
   JobReconciler& operator=(const JobReconciler&) = delete;
 
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
 
  private:
-  struct Attempt;
-  // Waits for the attempt of `key` on a thread of its own, for at most
-  // `limit`; Finish is told how it ended.
-  struct Output;
-  void Watch(const std::string& key, Process p, std::optional<std::chrono::milliseconds> limit,
-             std::string marker, std::unique_ptr<Output> output);
-  void Finish(const std::string& key, int exit_code, bool deadline, const std::string& error);
+  // An attempt ended (the runner's thread): recorded at the next reconcile.
+  void Ended(const std::string& key, const runtime::BatchEnd& end);
 
   store::Store& store_;
   const Clock& clock_;
@@ -58,9 +54,8 @@ class JobReconciler {
   const Sandbox* sandbox_;
   std::function<void(const std::string&)> enqueue_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Attempt>> running_;   // "ns/name"
   std::map<std::string, std::pair<int, std::string>> ended_;  // exit code, error; not yet recorded
-  bool stopping_ = false;
+  runtime::BatchRunner runner_;  // last: its threads, which call Ended, end first
 };
 
 }  // namespace strake::server
