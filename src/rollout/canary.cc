@@ -273,6 +273,28 @@ int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
   return 0;
 }
 
+// progressDeadlineSeconds: a Progressing canary that has not moved on for
+// that long is aborted (progressDeadlineAbort) or says so.
+void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t now, int n) {
+  RolloutStatus& st = d.status;
+  int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
+  if (st.phase != "Progressing") return;
+  if (now <= deadline) {
+    Requeue(d, Ms(deadline - now + 1));
+    return;
+  }
+  std::string why =
+      fmt::format("ProgressDeadlineExceeded: no progress in {}s at step {}/{}",
+                  spec.progress_deadline_seconds, std::min(st.current_step_index + 1, n), n);
+  if (spec.progress_deadline_abort) {
+    Abort(d, now, why);
+    st.phase = "Degraded";
+    st.canary_weight = d.canary_weight = 0;
+  } else {
+    st.message = why;
+  }
+}
+
 // ---- canary ---------------------------------------------------------------------
 
 namespace {
@@ -504,6 +526,25 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     return d;
   }
 
+  if (st.current_step_index >= n && Ready(obs, desired) < spec.replicas) {
+    // As Argo's shouldFullPromote: the canary becomes stable only once all
+    // its replicas are available, whether its steps are done, a full
+    // promotion was asked or it is a rollback within rollbackWindow. Until
+    // then it scales up and the traffic stays as it was.
+    d.replicas[desired] = spec.replicas;
+    d.canary_weight = st.canary_weight;
+    st.phase = "Progressing";
+    st.message =
+        fmt::format("{} {}: waiting for all replicas before it becomes stable ({}/{} ready){}",
+                    rollback ? "rollback to" : "canary", desired, Ready(obs, desired),
+                    spec.replicas, Why(obs, desired));
+    Requeue(d, Ms(1000));
+    CheckProgressDeadline(d, spec, now, n);
+    ScaleDownOthers(d, obs, now);
+    Tally(d, obs, desired);
+    return d;
+  }
+
   if (st.current_step_index >= n) {  // every step passed: the canary becomes stable
     if (!st.background_analysis_run.empty())
       d.terminate_analysis.push_back(st.background_analysis_run);
@@ -537,20 +578,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   DeriveRoutes(c, st.current_step_index, d);
   st.phase = st.pause_conditions.empty() ? "Progressing" : "Paused";
 
-  int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
-  if (st.phase == "Progressing" && now > deadline) {
-    std::string why = fmt::format("ProgressDeadlineExceeded: no progress in {}s at step {}/{}",
-                                  spec.progress_deadline_seconds, st.current_step_index + 1, n);
-    if (spec.progress_deadline_abort) {
-      Abort(d, now, why);
-      st.phase = "Degraded";
-      st.canary_weight = d.canary_weight = 0;
-    } else {
-      st.message = why;
-    }
-  } else if (st.phase == "Progressing") {
-    Requeue(d, Ms(deadline - now + 1));
-  }
+  CheckProgressDeadline(d, spec, now, n);
   ScaleDownOthers(d, obs, now);
   Tally(d, obs, desired);
   return d;

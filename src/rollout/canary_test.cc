@@ -153,6 +153,15 @@ TEST(CanaryTest, WalksEveryStepToPromotion) {
   drv.Advance(std::chrono::hours(1));
   EXPECT_EQ(drv.Round("v2").status.phase, "Paused");  // waits for promote
   ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  // Past the last step the canary scales up, its traffic unchanged, and
+  // becomes stable only once every replica is ready (Argo's shouldFullPromote).
+  d = drv.Round("v2", false);
+  EXPECT_EQ(d.status.stable_rs, "v1");
+  EXPECT_EQ(d.replicas.at("v2"), 4);
+  EXPECT_EQ(d.canary_weight, 50);
+  EXPECT_EQ(d.status.phase, "Progressing");
+  EXPECT_NE(d.status.message.find("2/4 ready"), std::string::npos) << d.status.message;
+  drv.SetReady("v2", 4);
   d = drv.Round("v2");
   EXPECT_EQ(d.reason, "RolloutCompleted");
   EXPECT_EQ(d.status.stable_rs, "v2");
@@ -243,7 +252,10 @@ TEST(CanaryTest, PromoteFullSkipsEveryStep) {
   drv.Round("v1");
   drv.Round("v2");
   ASSERT_TRUE(ApplyAction("promote", true, drv.spec(), drv.status(), drv.now()));
-  Decision d = drv.Round("v2");
+  Decision d = drv.Round("v2");  // scaled up to every replica first
+  EXPECT_EQ(d.status.stable_rs, "v1");
+  EXPECT_EQ(d.replicas.at("v2"), 4);
+  d = drv.Round("v2");
   EXPECT_EQ(d.status.stable_rs, "v2");
   EXPECT_EQ(d.reason, "RolloutCompleted");
 }
@@ -500,6 +512,32 @@ TEST(CanaryTest, RollbackWithinTheWindowSkipsStepsAndAnalysis) {
   EXPECT_NE(d.event.find("rollbackWindow"), std::string::npos) << d.event;
   EXPECT_EQ(d.status.stable_rs, "v2");
   EXPECT_TRUE(d.start_analysis.empty());
+}
+
+// Once the revision rolled back to has been scaled away, it becomes stable
+// (and takes the traffic) only when all its replicas are ready again: Argo's
+// shouldFullPromote checks that before a rollback within the window.
+TEST(CanaryTest, ARollbackWithinTheWindowIsPromotedOnlyOnceReady) {
+  auto spec = Spec(kSteps);
+  spec.rollback_window_revisions = 1;
+  Driver drv(spec);
+  drv.Round("v1");
+  Release(drv, "v2");
+  Release(drv, "v3");
+  drv.Advance(std::chrono::seconds(31));
+  ASSERT_EQ(drv.Round("v3").replicas.count("v2"), 0u);  // v2 scaled away
+  Decision d = drv.Round("v2", false);
+  EXPECT_EQ(d.status.stable_rs, "v3");
+  EXPECT_EQ(d.stable_hash, "v3");
+  EXPECT_EQ(d.canary_weight, 0) << "no traffic to replicas that are not ready";
+  EXPECT_EQ(d.replicas.at("v2"), 4);
+  EXPECT_TRUE(d.start_analysis.empty());
+  EXPECT_NE(d.status.message.find("rollback to v2"), std::string::npos) << d.status.message;
+  drv.SetReady("v2", 4);
+  d = drv.Round("v2");
+  EXPECT_EQ(d.reason, "RolloutCompleted");
+  EXPECT_EQ(d.status.stable_rs, "v2");
+  EXPECT_NE(d.event.find("rollbackWindow"), std::string::npos) << d.event;
 }
 
 TEST(CanaryTest, RollbackOutsideTheWindowWalksTheSteps) {
