@@ -206,6 +206,57 @@ const char* kCanary = R"(    canary:
       - pause: {duration: 1s}
 )";
 
+// Argo lets an AnalysisRun be made by hand, named by the server from its
+// generateName (kubectl create): each `strake create` is a new run, measured
+// as a Rollout's would be. `apply` needs a name, and says to use create.
+TEST_F(RolloutE2E, AStandaloneAnalysisRunWithGenerateNameIsNamedAndMeasured) {
+  StartServer();
+  std::string run = File("run.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata: {generateName: smoke-}
+spec:
+  args: [{name: word, value: "ok"}]
+  metrics:
+  - name: smoke
+    count: 2
+    interval: 1s
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: smoke
+                command: [sh, -c, "test $WORD = ok"]
+                env: [{name: WORD, value: "{{args.word}}"}]
+)");
+  std::vector<std::string> names;
+  for (int i = 0; i < 2; ++i) {
+    Ran r = Cli({"create", "-f", run});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    ASSERT_TRUE(StartsWith(r.out, "analysisrun/smoke-")) << r.out;
+    size_t slash = r.out.find('/'), space = r.out.find(' ');
+    names.push_back(r.out.substr(slash + 1, space - slash - 1));
+  }
+  ASSERT_NE(names[0], names[1]);
+  EXPECT_EQ(names[0].size(), std::string("smoke-").size() + 5) << names[0];
+  for (const auto& name : names) {
+    std::string phase;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          Ran g = Cli({"get", "analysisrun", name, "-o", "json"});
+          Json j = Json::parse(g.out, nullptr, false);
+          phase = j.is_object() ? j["status"].value("phase", "") : "";
+          return phase == "Successful" || phase == "Failed" || phase == "Error";
+        },
+        40s));
+    EXPECT_EQ(phase, "Successful") << name;
+  }
+  Ran applied = Cli({"apply", "-f", run});
+  EXPECT_NE(applied.exit_code, 0);
+  EXPECT_NE(applied.err.find("strake create"), std::string::npos) << applied.err;
+}
+
 TEST_F(RolloutE2E, AGoodVersionWalksEveryStepWithNoFailedRequest) {
   StartServer();
   Apply(Manifest("v1", kCanary));

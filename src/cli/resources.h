@@ -1,5 +1,5 @@
-// The verbs every kind answers to, as kubectl's do: apply, get, describe,
-// patch, delete, and logs (a rollout's replicas, a run's steps). They talk
+// The verbs every kind answers to, as kubectl's do: apply, create, get,
+// describe, patch, delete, and logs (a rollout's replicas, a run's steps). They talk
 // to the API (cli/client.h), the Tekton kinds to the data directory when no
 // server runs on it; what is particular to a kind (its table columns, its
 // describe screen, its logs) comes from its group (columns.h, rollouts.h,
@@ -21,6 +21,7 @@ class ResourceCommands {
 
  private:
   int Apply();
+  int Create();
   int Get();
   int Describe();
   int Patch();

@@ -187,7 +187,9 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
     UnknownKind(ctx, *av, *kind, r);
     return;
   }
-  bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun";
+  // Runs are made many times from one file: Tekton's and Argo's take a
+  // generateName, the server names them (`strake create`).
+  bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun" || r.kind == "AnalysisRun";
   r.meta = DecodeMeta(ctx, f.Get("metadata"), true);
   if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
     ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));

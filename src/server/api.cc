@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/fs.h"
+#include "base/ids.h"
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -325,7 +326,7 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   }
   if (auto size = model::CheckObjectSize(body, fmt::format("{} {}", ToLower(k.kind), name)); !size)
     return ErrorResponse(size.error());
-  if (k.kind == "RolloutRevision" || k.kind == "AnalysisRun") {
+  if (k.kind == "RolloutRevision") {
     return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
   }
   if (k.namespaced) {
@@ -368,6 +369,18 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   return std::nullopt;
 }
 
+// A create with metadata.generateName and no name is named as Kubernetes
+// names it: the prefix and five random characters. (A name taken already is
+// then a 409, and the client tries again, as with Kubernetes.)
+void Api::NameFromGenerateName(Json& body) {
+  if (!body.contains("metadata") || !body["metadata"].is_object()) return;
+  Json& meta = body["metadata"];
+  bool named =
+      meta.contains("name") && meta["name"].is_string() && !meta["name"].get<std::string>().empty();
+  if (named || !meta.contains("generateName") || !meta["generateName"].is_string()) return;
+  meta["name"] = meta["generateName"].get<std::string>() + RandomSuffix(5);
+}
+
 Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& path_name,
                   const Request& req, bool create_only) {
   Json body = Json::parse(req.body, nullptr, false);
@@ -375,6 +388,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
   }
   std::map<std::string, std::string> labels;
+  if (create_only) NameFromGenerateName(body);
   if (auto refused = Admit(k, ns, path_name, body, labels)) return *refused;
   std::string name = body["metadata"]["name"];
   for (int attempt = 0; attempt < 5; ++attempt) {
