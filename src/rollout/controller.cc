@@ -22,6 +22,15 @@ store::Key Key(const std::string& kind, const std::string& ns, const std::string
   return store::Key{kind, ns, name};
 }
 
+// Whether a Service's selector picks pods with these labels.
+bool Selects(const std::map<std::string, std::string>& selector,
+             const std::map<std::string, std::string>& labels) {
+  return std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
+    auto it = labels.find(kv.first);
+    return it != labels.end() && it->second == kv.second;
+  });
+}
+
 }  // namespace
 
 std::string PodTemplateHash(const Json& tmpl) {
@@ -274,6 +283,7 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
 
 Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string& name,
                                        const model::RolloutSpec& spec, const Decision& d,
+                                       const std::map<std::string, RevisionObservation>& observed,
                                        std::string* problem) {
   // service name -> (stable-or-active hash, canary-or-preview hash, weight)
   struct Want {
@@ -323,6 +333,45 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     if (w.routes && !w.canary.empty()) {
       t.header_routes = d.header_routes;
       t.mirror_routes = d.mirror_routes;
+    }
+    auto st = router_.SetTraffic(t);
+    if (!st) *problem = st.error().message;
+  }
+  std::set<std::string> named;
+  for (const auto& w : wants) named.insert(w.service);
+  return PlainServices(ns, name, spec, d, observed, named, problem);
+}
+
+Status RolloutReconciler::PlainServices(const std::string& ns, const std::string& name,
+                                        const model::RolloutSpec& spec, const Decision& d,
+                                        const std::map<std::string, RevisionObservation>& observed,
+                                        const std::set<std::string>& named, std::string* problem) {
+  // The two revisions the pods are of: stable (or active) and the one
+  // coming (canary or preview). A Service that selects them all sends each
+  // request to a ready replica of either, as kube-proxy would.
+  std::string old_hash = spec.canary ? d.stable_hash : d.active_hash;
+  std::string new_hash = spec.canary ? d.canary_hash : d.preview_hash;
+  auto ready = [&](const std::string& h) {
+    auto it = observed.find(h);
+    return h.empty() || it == observed.end() ? 0 : it->second.ready;
+  };
+  auto services = store_.List("Service", ns);
+  if (!services) return tl::unexpected(services.error());
+  for (const auto& sr : *services) {
+    if (named.count(sr.key.name)) continue;
+    auto svc = model::DecodeService(sr.object);
+    if (!svc || svc->selector.empty() || !Selects(svc->selector, spec.pod.labels)) continue;
+    ServiceTraffic t;
+    t.ns = ns;
+    t.service = *svc;
+    t.workload = name;
+    int o = ready(old_hash), n = new_hash == old_hash ? 0 : ready(new_hash);
+    if (n > 0 && o > 0) {
+      t.stable_hash = old_hash;
+      t.canary_hash = new_hash;
+      t.canary_weight = n * 100 / (n + o);
+    } else {
+      t.stable_hash = n > 0 ? new_hash : old_hash;
     }
     auto st = router_.SetTraffic(t);
     if (!st) *problem = st.error().message;
@@ -450,7 +499,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
 
   // Traffic before replicas: nothing that is about to go still gets requests.
   std::string problem;
-  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, &problem));
+  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &problem));
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {
     d.status.message = problem;
@@ -520,11 +569,7 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
   for (const auto& sr : *services) {
     auto svc = model::DecodeService(sr.object);
     if (!svc || svc->selector.empty()) continue;
-    bool selects = std::all_of(svc->selector.begin(), svc->selector.end(), [&](const auto& kv) {
-      auto it = d->pod.labels.find(kv.first);
-      return it != d->pod.labels.end() && it->second == kv.second;
-    });
-    if (!selects) continue;
+    if (!Selects(svc->selector, d->pod.labels)) continue;
     ServiceTraffic t;
     t.ns = ns;
     t.service = *svc;

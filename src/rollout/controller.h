@@ -13,6 +13,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 
 #include "base/clock.h"
@@ -84,8 +86,17 @@ class RolloutReconciler : public controller::Reconciler {
                       const std::map<std::string, int>& replicas, std::string* problem);
   Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d,
                        int64_t revision);
+  // The Services the strategy names, as it says; then every other Service
+  // whose selector matches the pods, as Kubernetes routes it: over the ready
+  // replicas of both revisions (`observed`).
   Status ApplyTraffic(const std::string& ns, const std::string& name,
-                      const model::RolloutSpec& spec, const Decision& d, std::string* problem);
+                      const model::RolloutSpec& spec, const Decision& d,
+                      const std::map<std::string, RevisionObservation>& observed,
+                      std::string* problem);
+  Status PlainServices(const std::string& ns, const std::string& name,
+                       const model::RolloutSpec& spec, const Decision& d,
+                       const std::map<std::string, RevisionObservation>& observed,
+                       const std::set<std::string>& named, std::string* problem);
 
   store::Store& store_;
   WorkloadTarget& target_;

@@ -33,10 +33,15 @@ class FakeTarget : public WorkloadTarget {
   std::map<std::string, int> running_;
 };
 
+// Keeps the last traffic each Service was given.
 class NoRouter : public TrafficRouter {
  public:
-  Status SetTraffic(const ServiceTraffic&) override { return Ok(); }
+  Status SetTraffic(const ServiceTraffic& t) override {
+    traffic[t.service.meta.name] = t;
+    return Ok();
+  }
   void RemoveService(const std::string&, const std::string&) override {}
+  std::map<std::string, ServiceTraffic> traffic;
 };
 
 // A Rollout `web` with a setWeight step and an analysis step, reconciled by
@@ -132,6 +137,33 @@ TEST_F(RolloutControllerTest, MinReadySecondsHoldsTheRolloutUntilReplicasAreAvai
   EXPECT_LE(*got->requeue_after, std::chrono::milliseconds(20'010));
   target_.ready_for = std::chrono::seconds(31);
   EXPECT_EQ(Reconcile(3).phase, "Healthy");
+}
+
+// A plain Service whose selector matches the Rollout's pods, named by no
+// strategy field, is served as Kubernetes serves it: over the ready replicas
+// of every revision, so a canary of 1 beside a stable of 1 takes half.
+TEST_F(RolloutControllerTest, APlainServiceThatSelectsThePodsIsServedOverTheReadyReplicas) {
+  for (const auto& [svc, app] :
+       {std::pair<std::string, std::string>{"web", "web"}, {"other", "other"}}) {
+    store::Resource r;
+    r.key = {"Service", "default", svc};
+    r.object = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", svc}, {"namespace", "default"}}},
+                {"spec", {{"selector", {{"app", app}}}, {"ports", {{{"port", 8080}}}}}}};
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  }
+  std::string v1 = Apply("v1");
+  Reconcile(2);
+  ASSERT_TRUE(router_.traffic.count("web"));
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, "");
+  EXPECT_FALSE(router_.traffic.count("other")) << "it selects other pods";
+  std::string v2 = Apply("v2");
+  Reconcile(3);
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, v2);
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
 }
 
 TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain) {
