@@ -781,11 +781,7 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
     plan.sidecars.push_back(std::move(sp));
   }
   // Every value of every Secret the task can read is masked in its logs.
-  if (job_.secrets) {
-    for (const auto& [name, data] : *job_.secrets) {
-      for (const auto& [key, value] : data.data) plan.secrets.push_back(value);
-    }
-  }
+  plan.secrets = SecretValues(job_);
   return plan;
 }
 
