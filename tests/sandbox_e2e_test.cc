@@ -362,5 +362,43 @@ spec:
       << logs;
 }
 
+// A step that writes a Secret into a result: the value is masked in the
+// result wherever it goes (the TaskRun, the run's results, a later task's
+// params), as in the step's log.
+TEST_F(E2E, ASecretAStepWritesToAResultIsMaskedWhereverTheResultGoes) {
+  auto f = File("result.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: passes}
+spec:
+  pipelineSpec:
+    results: [{name: token, value: $(tasks.read.results.token)}]
+    tasks:
+      - name: read
+        taskSpec:
+          results: [{name: token}]
+          steps:
+            - env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]
+              script: printf 'token=%s' "$TOKEN" > $(results.token.path)
+      - name: use
+        params: [{name: got, value: $(tasks.read.results.token)}]
+        taskSpec:
+          params: [{name: got}]
+          steps: [{script: "true"}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: "hunter2-is-a-password"}
+)Y");
+  Ran r = Strake({"run", "-f", f, "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("token=***"), std::string::npos) << r.out;
+  Ran trs = Strake({"get", "taskruns", "-o", "json"});
+  ASSERT_EQ(trs.exit_code, 0) << trs.out << trs.err;
+  EXPECT_EQ(trs.out.find("hunter2"), std::string::npos) << trs.out;
+  EXPECT_NE(trs.out.find("token=***"), std::string::npos) << trs.out;
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -461,6 +461,13 @@ Result<Json> GeneratorData(Ctx& ctx, const Here& k, const Node& g, const std::st
   STRAKE_TRY_ASSIGN(literals, Scalars(k, g.Get("literals"), at + ".literals"));
   for (const Node* l : literals) {
     auto eq = l->scalar.find('=');
+    if (eq == std::string::npos && kind == "Secret") {
+      // Placed, never quoted: without its key it is still a Secret's value.
+      return Failf(
+          "{}: {}.literals: expected KEY=VALUE (the literal is not shown: it is a "
+          "Secret's)",
+          model::PlaceOf(k.file, *l), at);
+    }
     if (eq == std::string::npos) {
       return Failf("{}: {}.literals: {}: expected KEY=VALUE", model::PlaceOf(k.file, *l), at,
                    Quote(l->scalar));

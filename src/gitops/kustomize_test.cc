@@ -167,6 +167,24 @@ TEST_F(KustomizeTest, GeneratorBehaviourAndOptions) {
   EXPECT_EQ((*cm)["data"], Json::parse(R"({"a":"1","b":"2"})"));
 }
 
+// A literal without "=" is a mistake worth showing, but a secretGenerator's
+// is a Secret's value: the error names where it is, never what it says.
+TEST_F(KustomizeTest, ABadSecretLiteralIsPlacedButNeverQuoted) {
+  Write("app/kustomization.yaml",
+        "secretGenerator:\n- {name: creds, literals: [s3cr3t-token-value]}\n");
+  auto built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message,
+            "app/kustomization.yaml:2:28: secretGenerator[0].literals: expected KEY=VALUE (the "
+            "literal is not shown: it is a Secret's)");
+  Write("app/kustomization.yaml", "configMapGenerator:\n- {name: cfg, literals: [loglevel]}\n");
+  built = Build("app");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message,
+            "app/kustomization.yaml:2:26: configMapGenerator[0].literals: \"loglevel\": expected "
+            "KEY=VALUE");
+}
+
 TEST_F(KustomizeTest, PathsThatLeaveTheRepositoryAreRefusedWithTheirPlace) {
   Write("app/kustomization.yaml", "resources:\n- ok.yaml\n- ../../../etc\n");
   Write("app/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n");

@@ -602,6 +602,7 @@ Status Engine::CreateTaskRun(const std::shared_ptr<Job>& job) {
     auto started = std::chrono::steady_clock::now();
     auto hit = runner_.TryCache(j);
     if (hit && hit->succeeded) {
+      MaskOutcome(*hit, SecretValues(j));  // results a step wrote, restored
       int64_t took =
           std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
       tr.status = TaskRunFinalStatus(j, *hit, job->start_ms, took, Json::array(),
@@ -712,9 +713,11 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
   auto started = std::chrono::steady_clock::now();
   TaskRunOutcome outcome;
   Json retries_status = Json::array();
+  const std::vector<std::string> secrets = SecretValues(j);
   for (int attempt = 0;; ++attempt) {
     auto attempt_start = clock_.Now();
     outcome = runner_.Run(j, attempt, j.timeout, job->cancel_fd);
+    MaskOutcome(outcome, secrets);  // before any of it is written or told
     if (outcome.succeeded || outcome.reason == "TaskRunCancelled" || attempt >= j.retries) break;
     retries_status.push_back(RetryStatus(outcome, attempt_start, clock_.Now()));
     Json st = RetryingStatus(outcome, retries_status, clock_.Now());

@@ -4,6 +4,7 @@
 // test says (ninja's FakeCommandRunner driving its Builder).
 #include "pipeline/engine.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -267,11 +268,14 @@ class EngineTest : public ::testing::Test {
   }
 
   // Submits the PipelineRun "run" with this spec (YAML, indented as a
-  // PipelineRun's spec) and starts it.
-  void Start(const std::string& spec, std::vector<model::Param> params = {}) {
+  // PipelineRun's spec) and starts it; `more` is further documents given
+  // with it (its ConfigMaps and Secrets).
+  void Start(const std::string& spec, std::vector<model::Param> params = {},
+             const std::string& more = "") {
     if (!engine_) StartEngine();
     auto docs = model::ParseYaml(
-        "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: run}\nspec:\n" + spec,
+        "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: run}\nspec:\n" + spec +
+            (more.empty() ? "" : "---\n" + more),
         "run.yaml");
     ASSERT_TRUE(docs) << docs.error().message;
     model::Diagnostics diags;
@@ -701,6 +705,51 @@ TEST_F(EngineTest, PipelineResultsAreTakenFromTaskResults) {
   ASSERT_EQ(st["results"].size(), 1u) << "a result of a task that did not run is left out";
   EXPECT_EQ(st["results"][0]["name"], "digest");
   EXPECT_EQ(st["results"][0]["value"], "sha256:1");
+}
+
+// A step controls its results and, through what it has the runner report,
+// its messages: each value of the Secrets its task can read is masked in
+// them before they go anywhere (the TaskRun's status, the run's results, a
+// later task's params, events), as it is in the step's log.
+TEST_F(EngineTest, ASecretInAResultOrAMessageIsMaskedWhereverItGoes) {
+  const std::string secret = "s3cr3t-token-value";
+  runner_.OnResults("a", {StringResult("token", "token=" + secret)});
+  runner_.CacheHit("c", {StringResult("out", secret)});
+  runner_.On("b", [&](const TaskRunJob&, int attempt) {
+    return Failed(fmt::format("attempt {}: {} printed", attempt, secret));
+  });
+  Start(R"Y(  pipelineSpec:
+    results: [{name: token, value: "$(tasks.a.results.token)"}]
+    tasks:
+      - name: a
+        taskSpec: {results: [{name: token}], steps: [{script: 'true'}]}
+      - name: c
+        taskSpec: {cache: {}, results: [{name: out}], steps: [{script: 'true'}]}
+      - name: b
+        retries: 1
+        params: [{name: v, value: "$(tasks.a.results.token) $(tasks.c.results.out)"}]
+        taskSpec: {params: [{name: v}], steps: [{script: 'true'}]}
+)Y",
+        {},
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {token: " + secret +
+            "}\n");
+  Json st = Finish();
+  EXPECT_EQ(Reason(st), "Failed") << st.dump(2);
+  ASSERT_EQ(st["results"].size(), 1u) << st.dump(2);
+  EXPECT_EQ(st["results"][0]["value"], "token=***");
+  ASSERT_EQ(runner_.CallsOf("b").size(), 2u);
+  EXPECT_EQ(ParamOf(runner_.CallsOf("b")[0], "v"), "token=*** ***");
+  // Nothing the store keeps shows it, but the Secrets the run carries for its steps.
+  st.erase("strake");
+  EXPECT_EQ(st.dump().find(secret), std::string::npos) << st.dump(2);
+  for (const char* tr : {"run-a", "run-b", "run-c"}) {
+    EXPECT_EQ(TaskRun(tr).dump().find(secret), std::string::npos) << TaskRun(tr).dump(2);
+  }
+  EXPECT_EQ(Message(TaskRun("run-b")["status"]), "attempt 1: *** printed");
+  auto changes = store_->ChangesSince(0, 1000, {});
+  ASSERT_TRUE(changes);
+  for (const auto& c : *changes) EXPECT_EQ(c.message.find(secret), std::string::npos) << c.message;
+  for (const auto& e : Events()) EXPECT_EQ(e.message.find(secret), std::string::npos) << e.message;
 }
 
 TEST_F(EngineTest, ACacheHitIsRecordedWithoutRunningTheTask) {

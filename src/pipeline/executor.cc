@@ -313,8 +313,17 @@ std::pair<std::string, std::string> SplitWorkspacePath(const std::string& spec) 
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
+bool ReadsSecrets(const std::vector<ResolvedStep>& steps) {
+  return std::any_of(steps.begin(), steps.end(), [](const ResolvedStep& rs) {
+    return std::any_of(rs.step.env.begin(), rs.step.env.end(),
+                       [](const model::EnvVar& e) { return e.secret_key_ref.has_value(); });
+  });
+}
+
+// `secret_key` keys the values of Secrets (TaskExecutor::CacheSecretKey).
 Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedStep>& steps,
-                             const std::map<std::string, model::ParamValue>& params) {
+                             const std::map<std::string, model::ParamValue>& params,
+                             const std::string& secret_key) {
   Sha256 h;
   h.Field(kCacheFormat);
   for (const auto& rs : steps) {
@@ -329,7 +338,8 @@ Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedSt
     for (const auto& e : s.env) {
       h.Field(e.name);
       auto v = EnvValue(e, job);
-      h.Field(v ? *v : "");
+      std::string value = v ? *v : "";
+      h.Field(e.secret_key_ref ? HmacSha256Hex(secret_key, value) : value);
     }
   }
   for (const auto& [name, value] : params) {
@@ -512,6 +522,23 @@ Status TaskExecutor::EnsureNamespaceDirs(const std::string& ns) const {
   return Ok();
 }
 
+Result<std::string> TaskExecutor::CacheSecretKey() const {
+  std::lock_guard<std::mutex> lock(cache_key_mu_);
+  if (!cache_secret_key_.empty()) return cache_secret_key_;
+  std::string dir = PathJoin(options_.data_dir, "cache");
+  std::string path = PathJoin(dir, "key");
+  // Two processes making it at once: the last one's stays, and the other's
+  // keys only miss until it reads the file again.
+  if (!PathExists(path)) {
+    STRAKE_TRY(MakeDirs(dir, 0700));
+    STRAKE_TRY(WriteFileAtomic(path, HexEncode(RandomBytes(32)), 0600));
+  }
+  STRAKE_TRY_ASSIGN(key, ReadFile(path, 4096));
+  if (key.size() < 32) return Failf("{}: too short to be a key", path);
+  cache_secret_key_ = std::move(key);
+  return cache_secret_key_;
+}
+
 Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   TaskRunOutcome out;
   auto params = ResolveParams(job);
@@ -525,7 +552,13 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
   auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
   if (!ksteps) return tl::unexpected(ksteps.error());
-  auto key = CacheKey(job, *ksteps, *params);
+  std::string secret_key;
+  if (ReadsSecrets(*ksteps)) {
+    auto k = CacheSecretKey();
+    if (!k) return tl::unexpected(k.error().Wrap("cache key"));
+    secret_key = std::move(*k);
+  }
+  auto key = CacheKey(job, *ksteps, *params, secret_key);
   if (!key) return tl::unexpected(key.error().Wrap("cache key"));
   out.cache_key = *key;
   auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
@@ -781,11 +814,7 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
     plan.sidecars.push_back(std::move(sp));
   }
   // Every value of every Secret the task can read is masked in its logs.
-  if (job_.secrets) {
-    for (const auto& [name, data] : *job_.secrets) {
-      for (const auto& [key, value] : data.data) plan.secrets.push_back(value);
-    }
-  }
+  plan.secrets = SecretValues(job_);
   return plan;
 }
 

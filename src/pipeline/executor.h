@@ -62,6 +62,11 @@ class TaskExecutor {
   class Attempt;
   // runs/<ns> and logs/<ns>, made once per namespace rather than per TaskRun.
   Status EnsureNamespaceDirs(const std::string& ns) const;
+  // This data directory's own random key (cache/key, made on first use). A
+  // Secret a step reads enters a cache key only as an HMAC with it: the key
+  // is in the TaskRun's status, beside everything else that goes into it,
+  // and a plain digest would let a reader test guesses of the Secret.
+  Result<std::string> CacheSecretKey() const;
 
   ExecutorOptions options_;
   std::string bwrap_;
@@ -71,6 +76,8 @@ class TaskExecutor {
   std::unique_ptr<MarkedSweeper> sweeper_;
   mutable std::mutex dirs_mu_;
   mutable std::set<std::string> namespaces_;
+  mutable std::mutex cache_key_mu_;
+  mutable std::string cache_secret_key_;
 };
 
 // bwrap arguments that show the host's root read-only while letting each of

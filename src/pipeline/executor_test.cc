@@ -85,5 +85,34 @@ TEST_F(CacheKeyTest, FollowsTheResolvedSteps) {
   EXPECT_NE(Key(env), base);
 }
 
+// The key is in the TaskRun's status, which anyone who may read the run
+// sees, along with everything else that goes into it: a plain digest of a
+// Secret a step reads would let them test guesses of it. Its value enters
+// the key keyed by this data directory's own random key, so the key still
+// follows it.
+TEST_F(CacheKeyTest, IsNoDigestAReaderCouldTestGuessesOfASecretAgainst) {
+  TaskRunJob job = job_;
+  auto secrets = std::make_shared<std::map<std::string, model::ConfigMapData>>();
+  (*secrets)["creds"].data["token"] = "hunter2-is-a-password";
+  (*secrets)["creds"].is_secret = true;
+  job.secrets = secrets;
+  job.spec.steps[0].env.push_back({"TOKEN", "", std::nullopt, model::KeyRef{"creds", "token"}});
+  std::string base = Key(job);
+  EXPECT_EQ(Key(job), base);
+  ExecutorOptions o = executor_->options();
+  o.data_dir = dir_ + "/elsewhere";
+  TaskExecutor elsewhere(o);
+  auto other = elsewhere.TryCache(job);
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_NE(other->cache_key, base) << "the same key without this data directory's own";
+  auto plain = elsewhere.TryCache(job_);
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->cache_key, Key(job_)) << "a task that reads no Secret keys as before";
+  auto changed = std::make_shared<std::map<std::string, model::ConfigMapData>>(*secrets);
+  (*changed)["creds"].data["token"] = "hunter3-is-a-password";
+  job.secrets = changed;
+  EXPECT_NE(Key(job), base);
+}
+
 }  // namespace
 }  // namespace strake::pipeline

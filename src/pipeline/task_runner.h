@@ -77,6 +77,17 @@ struct TaskRunOutcome {
   std::string cache_key;
 };
 
+// Every value of every Secret `job`'s steps can read: what their logs and
+// every text of theirs that the engine keeps are masked with.
+std::vector<std::string> SecretValues(const TaskRunJob& job);
+
+// Masks each of `secrets` (base/mask.h) in `outcome`'s message, its steps'
+// messages and its results. A step controls all of them (a result is a file
+// it writes; a message, what it makes the runner report), and from the
+// outcome they reach the TaskRun's status, the run's results, later tasks'
+// params and events, which anyone who may read the run sees.
+void MaskOutcome(TaskRunOutcome& outcome, const std::vector<std::string>& secrets);
+
 class TaskRunner {
  public:
   virtual ~TaskRunner() = default;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/log.h"
+#include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "rollout/actions.h"
@@ -106,6 +107,19 @@ Result<std::vector<std::string>> SecretValues(store::Store& store, const std::st
     }
   }
   return out;
+}
+
+Result<std::map<std::string, RevisionObservation>> RolloutReconciler::Observe(
+    const std::string& ns, const std::string& workload) {
+  auto revisions = target_.Observe(ns, workload);
+  bool told = std::any_of(revisions.begin(), revisions.end(),
+                          [](const auto& r) { return !r.second.problem.empty(); });
+  if (!told) return revisions;
+  STRAKE_TRY_ASSIGN(values, SecretValues(store_, ns));
+  SecretMasker masker;
+  for (const auto& v : values) (void)masker.Add(v);
+  for (auto& [hash, r] : revisions) r.problem = masker.Mask(r.problem);
+  return revisions;
 }
 
 Result<model::PodTemplate> RolloutReconciler::RevisionTemplate(const std::string& ns,
@@ -458,7 +472,8 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   obs.first_revision = std::move(recorded->first_revision);
   obs.now = clock_.Now();
   obs.generation = ro.generation;
-  obs.revisions = target_.Observe(ns, name);
+  STRAKE_TRY_ASSIGN(revisions, Observe(ns, name));
+  obs.revisions = std::move(revisions);
   auto min_ready_wait = ApplyMinReady(obs.revisions, spec->min_ready_seconds);
   for (const std::string* run : {&status.step_analysis_run, &status.background_analysis_run,
                                  &status.pre_promotion_run, &status.post_promotion_run}) {
@@ -547,7 +562,7 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
   const Json& tmpl = dep.object["spec"]["template"];
   std::string hash = PodTemplateHash(tmpl);
   STRAKE_TRY(RecordRevision(dep, workload, hash, tmpl, d->revision_history_limit, ""));
-  auto revisions = target_.Observe(ns, workload);
+  STRAKE_TRY_ASSIGN(revisions, Observe(ns, workload));
   // Available (minReadySeconds) decides the rollout's pace; ready, the traffic.
   auto available = revisions;
   (void)ApplyMinReady(available, d->min_ready_seconds);

@@ -68,6 +68,12 @@ class RolloutReconciler : public controller::Reconciler {
  private:
   Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
                                               const std::string& hash, Json* raw);
+  // The target's observation of `workload`'s revisions in `ns`. A replica's
+  // problem may hold what its workload wrote (the answer to a readiness
+  // probe) and the workload may read any Secret of `ns`: every value is
+  // masked in it (base/mask.h) before it can reach a status, event or log.
+  Result<std::map<std::string, RevisionObservation>> Observe(const std::string& ns,
+                                                             const std::string& workload);
   // Records revision `hash` of `workload` (owned by `owner`) for undo and
   // for running an older revision; keeps history_limit old ones. Numbers
   // as Kubernetes numbers ReplicaSets: a new hash gets the next revision

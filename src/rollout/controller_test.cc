@@ -23,11 +23,13 @@ class FakeTarget : public WorkloadTarget {
                                                      const std::string&) override {
     std::map<std::string, RevisionObservation> out;
     for (const auto& [hash, n] : running_) {
-      out[hash] = {n, n, "", std::vector<std::chrono::milliseconds>(n, ready_for)};
+      int ready = problem.empty() ? n : 0;
+      out[hash] = {n, ready, problem, std::vector<std::chrono::milliseconds>(ready, ready_for)};
     }
     return out;
   }
   std::chrono::milliseconds ready_for{std::chrono::hours(1)};  // of every ready replica
+  std::string problem;  // when set, no replica is ready, and this is why
 
  private:
   std::map<std::string, int> running_;
@@ -264,6 +266,31 @@ TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
   EXPECT_NE(st.message.find("fieldRef status.alb.canaryTargetGroup.name: no such field"),
             std::string::npos)
       << st.message;
+}
+
+// What the target says of a replica holds text its workload controls (the
+// answer to a readiness probe), and the workload may read any Secret of the
+// namespace: each value is masked before it becomes the Rollout's message or
+// event.
+TEST_F(RolloutControllerTest, AReplicasProblemIsMaskedWithTheNamespacesSecrets) {
+  const std::string secret = "s3cr3t-token-value";
+  store::Resource s;
+  s.key = {"Secret", "default", "creds"};
+  s.object = {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "creds"}, {"namespace", "default"}}},
+              {"stringData", {{"token", secret}}}};
+  ASSERT_TRUE(store_->Create(s, "Created", ""));
+  target_.problem = "replica 0: readiness: malformed status line \"" + secret + "\"";
+  Apply("v1");
+  RolloutStatus st = Reconcile(2);
+  EXPECT_NE(st.message.find("malformed status line \"***\""), std::string::npos) << st.message;
+  auto changes = store_->ChangesSince(0, 1000, {});
+  ASSERT_TRUE(changes);
+  for (const auto& c : *changes) EXPECT_EQ(c.message.find(secret), std::string::npos) << c.message;
+  auto ro = Get("Rollout", "web");
+  ASSERT_TRUE(ro);
+  EXPECT_EQ(ro->status.dump().find(secret), std::string::npos) << ro->status.dump(2);
 }
 
 }  // namespace

@@ -38,16 +38,38 @@ bool Matches(const std::map<std::string, std::string>& labels, const std::string
   return true;
 }
 
+// A Secret (or a record of one) with each value of its data and stringData
+// replaced by "<redacted>", its keys kept.
+void RedactSecretValues(Json& secret) {
+  for (const char* field : {"data", "stringData"}) {
+    if (!secret.contains(field) || !secret[field].is_object()) continue;
+    for (auto& [key, v] : secret[field].items()) v = "<redacted>";
+  }
+}
+
 // What the last-applied annotation keeps. A three-way apply needs only to
 // know which fields were applied, so a Secret's values are not kept (not
 // even as digests, which a reader could test guesses against).
 Json RecordOfApply(const KindInfo& k, Json applied) {
-  if (k.kind != "Secret") return applied;
-  for (const char* field : {"data", "stringData"}) {
-    if (!applied.contains(field) || !applied[field].is_object()) continue;
-    for (auto& [key, v] : applied[field].items()) v = "<redacted>";
-  }
+  if (k.kind == "Secret") RedactSecretValues(applied);
   return applied;
+}
+
+// A Secret's own record of its last apply, redacted as RecordOfApply keeps
+// one: a client may have written it (kubectl's client-side apply sends the
+// whole object in it, values and all).
+void RedactLastApplied(Json& meta) {
+  if (!meta.contains("annotations") || !meta["annotations"].is_object()) return;
+  Json& annotations = meta["annotations"];
+  if (!annotations.contains(model::kLastApplied)) return;
+  Json& text = annotations[model::kLastApplied];
+  Json record = text.is_string() ? Json::parse(text.get<std::string>(), nullptr, false) : Json();
+  if (!record.is_object()) {
+    text = "<redacted>";
+    return;
+  }
+  RedactSecretValues(record);
+  text = record.dump();
 }
 
 // Whether a PipelineRun or TaskRun has ended (its Succeeded condition is
@@ -126,10 +148,8 @@ Json Api::Present(const store::Resource& r) {
   meta["generation"] = r.generation;
   meta["creationTimestamp"] = FormatRfc3339(FromUnixMillis(r.created_ms));
   if (r.key.kind == "Secret") {
-    for (const char* field : {"data", "stringData"}) {
-      if (!out.contains(field) || !out[field].is_object()) continue;
-      for (auto& [k, v] : out[field].items()) v = "<redacted>";
-    }
+    RedactSecretValues(out);
+    RedactLastApplied(out["metadata"]);
   }
   if (!r.status.is_null()) out["status"] = r.status;
   if (r.key.kind == "PipelineRun" || r.key.kind == "TaskRun") {
