@@ -284,12 +284,22 @@ namespace {
 // by the store's change feed.
 TEST_F(ServerE2E, AWatchStreamsTheChangesOfItsKindAsTheyHappen) {
   StartServer();
-  std::string url = server_ + "/api/v1/namespaces/default/configmaps?watch=true";
+  std::string collection = server_ + "/api/v1/namespaces/default/configmaps";
   std::string auth = Auth()[0].first + ": " + Auth()[0].second;
+  // From the list's resourceVersion, as a Kubernetes client watches: the
+  // changes after it stream however late the watch connects (a busy
+  // machine may start curl after the apply below).
+  auto list = File("list.json", "");
+  ASSERT_EQ(std::system(fmt::format("curl -s -H '{}' '{}' > {}", auth, collection, list).c_str()),
+            0);
+  Json listed = Json::parse(ReadFile(list).value_or(""), nullptr, false);
+  ASSERT_TRUE(listed.is_object()) << ReadFile(list).value_or("");
+  std::string rv = listed["metadata"].value("resourceVersion", "");
+  ASSERT_FALSE(rv.empty());
+  std::string url = collection + "?watch=true&resourceVersion=" + rv;
   auto out = File("watch.out", "");
-  std::string cmd = fmt::format("curl -sN --max-time 6 -H '{}' '{}' > {} 2>&1 &", auth, url, out);
+  std::string cmd = fmt::format("curl -sN --max-time 15 -H '{}' '{}' > {} 2>&1 &", auth, url, out);
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   Ran r = Cli({"apply", "-f", File("cm.yaml", R"(apiVersion: v1
 kind: ConfigMap
 metadata: {name: watched}
@@ -303,7 +313,7 @@ stringData: {a: "1"}
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_TRUE(
       WaitFor([&] { return ReadFile(out).value_or("").find("watched") != std::string::npos; },
-              std::chrono::seconds(5)))
+              std::chrono::seconds(12)))
       << ReadFile(out).value_or("");
   std::string text = ReadFile(out).value_or("");
   EXPECT_NE(text.find("\"type\":\"ADDED\""), std::string::npos) << text;
