@@ -159,57 +159,63 @@ int ResourceCommands::Describe() {
   return 0;
 }
 
-int ResourceCommands::Apply() {
+// Loads and validates every file first, then calls `write` for each
+// resource with its kind (one the API serves) and namespace (the file's, else
+// -n); a write is then only refused for a reason the files cannot show (the
+// server is gone, a conflict). The first failure ends it, with exit status 1.
+int ResourceCommands::WriteEach(
+    const std::string& verb,
+    const std::function<int(Client&, const model::Resource&, const model::KindInfo&,
+                            const std::string&)>& write) {
   auto loaded = model::LoadFiles(files_);
   if (!loaded) return Die("invalid input:\n" + loaded.error().message);
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
   Client c(ctx_, NoServer::kDefaultAddress);
-  // Everything was validated above: a write is only refused now for a
-  // reason the files cannot show (the server is gone, a conflict).
   for (const auto& r : loaded->resources) {
     const model::KindInfo* k = model::KindOf(r.api_version, r.kind);
-    if (!k || !k->served)
-      return Die(fmt::format("{}: {} cannot be applied to a server", r.origin.file, r.kind));
+    if (!k || !k->served) {
+      return Die(fmt::format("{}: {} cannot be {} on a server", r.origin.file, r.kind, verb));
+    }
+    std::string ns = r.raw["metadata"].contains("namespace") ? r.meta.ns : ctx_.ns;
+    if (ns.empty()) ns = ctx_.ns;
+    if (int status = write(c, r, *k, ns); status != 0) return status;
+  }
+  return 0;
+}
+
+int ResourceCommands::Apply() {
+  return WriteEach("applied", [](Client& c, const model::Resource& r, const model::KindInfo& k,
+                                 const std::string& ns) {
     if (r.meta.name.empty()) {
       return Die(
           fmt::format("{}: {} has only metadata.generateName: `strake create -f` makes it "
                       "(apply needs a name to find it again)",
                       r.origin.file, ToLower(r.kind)));
     }
-    std::string ns = r.raw["metadata"].contains("namespace") ? r.meta.ns : ctx_.ns;
-    if (ns.empty()) ns = ctx_.ns;
-    auto a = c.Call("PATCH", Collection(*k, ns) + "/" + r.meta.name, r.raw.dump(),
+    auto a = c.Call("PATCH", Collection(k, ns) + "/" + r.meta.name, r.raw.dump(),
                     "application/apply-patch+yaml");
     if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, a.error().message));
     fmt::print("{}/{} {}\n", ToLower(r.kind), r.meta.name,
                a->status == 201 ? "created" : "configured");
-  }
-  return 0;
+    return 0;
+  });
 }
 
 int ResourceCommands::Create() {
-  auto loaded = model::LoadFiles(files_);
-  if (!loaded) return Die("invalid input:\n" + loaded.error().message);
-  for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
-  Client c(ctx_, NoServer::kDefaultAddress);
-  for (const auto& r : loaded->resources) {
-    const model::KindInfo* k = model::KindOf(r.api_version, r.kind);
-    if (!k || !k->served)
-      return Die(fmt::format("{}: {} cannot be created on a server", r.origin.file, r.kind));
-    std::string ns = r.raw["metadata"].contains("namespace") ? r.meta.ns : ctx_.ns;
-    if (ns.empty()) ns = ctx_.ns;
+  return WriteEach("created", [](Client& c, const model::Resource& r, const model::KindInfo& k,
+                                 const std::string& ns) {
     // A generated name that is taken already (one in 60 million) is tried
     // again with another, as kubectl's server does.
     Result<Answer> a = Fail("not tried");
     for (int attempt = 0; attempt < 3; ++attempt) {
-      a = c.Call("POST", Collection(*k, ns), r.raw.dump());
+      a = c.Call("POST", Collection(k, ns), r.raw.dump());
       if (a || !r.meta.name.empty() || !a.error().Is(ErrorCode::kAlreadyExists)) break;
     }
     std::string shown = r.meta.name.empty() ? r.meta.generate_name + "*" : r.meta.name;
     if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), shown, a.error().message));
     fmt::print("{}/{} created\n", ToLower(r.kind), a->body["metadata"].value("name", r.meta.name));
-  }
-  return 0;
+    return 0;
+  });
 }
 
 int ResourceCommands::Patch() {

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "cli/client.h"
 #include "cli/command_table.h"
+#include "model/resource.h"
 
 namespace strake::cli {
 
@@ -20,6 +22,9 @@ class ResourceCommands {
   ResourceCommands(CLI::App& app, Context& ctx, CommandTable& table);
 
  private:
+  int WriteEach(const std::string& verb,
+                const std::function<int(Client&, const model::Resource&, const model::KindInfo&,
+                                        const std::string&)>& write);
   int Apply();
   int Create();
   int Get();
