@@ -363,6 +363,107 @@ bool AnalysisStep(Decision& d, const std::string& run, const CanaryStep& s, int 
   return waiting;
 }
 
+// Walks the steps that complete now, from the current one: each passes,
+// or the walk stops at the first that waits (for replicas, a pause, an
+// analysis) or aborts.
+void WalkSteps(Decision& d, const std::string& name, const model::RolloutSpec& spec,
+               const Observation& obs, int64_t now) {
+  RolloutStatus& st = d.status;
+  const model::CanaryStrategy& c = *spec.canary;
+  const int n = static_cast<int>(c.steps.size());
+  const std::string& desired = obs.desired_hash;
+  int start_index = st.current_step_index;
+  bool waiting = false;
+  for (int guard = 0; guard <= n && st.current_step_index < n && !waiting && !st.abort; ++guard) {
+    int i = st.current_step_index;
+    const CanaryStep& s = c.steps[static_cast<size_t>(i)];
+    switch (s.kind) {
+      case CanaryStep::Kind::kSetWeight: {
+        int want = CanaryReplicas(spec, i, CurrentSetWeight(c, i));
+        if (Ready(obs, desired) >= want) {
+          ++st.current_step_index;
+        } else {
+          waiting = true;
+          st.message =
+              fmt::format("step {}/{} setWeight {}: waiting for canary replicas ({}/{} ready){}",
+                          i + 1, n, s.weight, Ready(obs, desired), want, Why(obs, desired));
+          Requeue(d, Ms(1000));
+        }
+        break;
+      }
+      case CanaryStep::Kind::kPause: {
+        if (!HasPause(st, "CanaryPauseStep")) {
+          AddPause(st, "CanaryPauseStep", now);
+          Event(d, "RolloutPaused", fmt::format("step {}/{}: {}", i + 1, n, StepText(s)));
+        }
+        int64_t started = PauseStart(st, "CanaryPauseStep");
+        if (s.pause && now >= started + s.pause->count()) {
+          std::erase_if(st.pause_conditions,
+                        [](const auto& p) { return p.reason == "CanaryPauseStep"; });
+          ++st.current_step_index;
+        } else {
+          waiting = true;
+          if (s.pause) Requeue(d, Ms(started + s.pause->count() - now));
+          st.message = fmt::format("step {}/{}: {}", i + 1, n, StepText(s));
+        }
+        break;
+      }
+      case CanaryStep::Kind::kAnalysis:
+        waiting = AnalysisStep(
+            d, AnalysisRunName(name, desired, obs.revision, std::to_string(i), st.attempt), s, n,
+            obs, now);
+        break;
+      case CanaryStep::Kind::kSetCanaryScale:
+      case CanaryStep::Kind::kSetHeaderRoute:
+      case CanaryStep::Kind::kSetMirrorRoute:
+        ++st.current_step_index;
+        break;
+    }
+  }
+  if (st.current_step_index != start_index) st.progressed_at_ms = now;
+}
+
+// Past the last step: the canary becomes stable once all its replicas are
+// ready, as Argo's shouldFullPromote has it, whether its steps are done, a
+// full promotion was asked or it is a rollback within rollbackWindow. Until
+// then it scales up and the traffic stays as it was.
+void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation& obs, int64_t now,
+                  bool rollback) {
+  RolloutStatus& st = d.status;
+  const model::CanaryStrategy& c = *spec.canary;
+  const int n = static_cast<int>(c.steps.size());
+  const std::string& desired = obs.desired_hash;
+  if (Ready(obs, desired) < spec.replicas) {
+    d.replicas[desired] = spec.replicas;
+    d.canary_weight = st.canary_weight;
+    st.phase = "Progressing";
+    st.message =
+        fmt::format("{} {}: waiting for all replicas before it becomes stable ({}/{} ready){}",
+                    rollback ? "rollback to" : "canary", desired, Ready(obs, desired),
+                    spec.replicas, Why(obs, desired));
+    Requeue(d, Ms(1000));
+    CheckProgressDeadline(d, spec, now, n);
+    return;
+  }
+  if (!st.background_analysis_run.empty())
+    d.terminate_analysis.push_back(st.background_analysis_run);
+  st.background_analysis_run.clear();
+  st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
+  Event(d, "RolloutCompleted",
+        fmt::format("canary {} promoted to stable (was {}){}", desired, st.stable_rs,
+                    rollback ? ": a rollback within rollbackWindow skips steps and analysis" : ""));
+  d.replicas.erase(st.stable_rs);
+  st.stable_rs = desired;
+  st.promote_full = false;
+  st.pause_conditions.clear();
+  st.canary_weight = 0;
+  d.stable_hash = desired;
+  d.canary_hash.clear();
+  d.replicas[desired] = spec.replicas;
+  st.phase = "Healthy";  // all its replicas are ready, or it would have waited above
+  st.message = "";
+}
+
 }  // namespace
 
 Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
@@ -449,56 +550,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     st.pause_conditions.clear();
   }
 
-  // Walk the steps that complete now.
-  int start_index = st.current_step_index;
-  bool waiting = false;
-  for (int guard = 0; guard <= n && st.current_step_index < n && !waiting && !st.abort; ++guard) {
-    int i = st.current_step_index;
-    const CanaryStep& s = c.steps[static_cast<size_t>(i)];
-    switch (s.kind) {
-      case CanaryStep::Kind::kSetWeight: {
-        int want = CanaryReplicas(spec, i, CurrentSetWeight(c, i));
-        if (Ready(obs, desired) >= want) {
-          ++st.current_step_index;
-        } else {
-          waiting = true;
-          st.message =
-              fmt::format("step {}/{} setWeight {}: waiting for canary replicas ({}/{} ready){}",
-                          i + 1, n, s.weight, Ready(obs, desired), want, Why(obs, desired));
-          Requeue(d, Ms(1000));
-        }
-        break;
-      }
-      case CanaryStep::Kind::kPause: {
-        if (!HasPause(st, "CanaryPauseStep")) {
-          AddPause(st, "CanaryPauseStep", now);
-          Event(d, "RolloutPaused", fmt::format("step {}/{}: {}", i + 1, n, StepText(s)));
-        }
-        int64_t started = PauseStart(st, "CanaryPauseStep");
-        if (s.pause && now >= started + s.pause->count()) {
-          std::erase_if(st.pause_conditions,
-                        [](const auto& p) { return p.reason == "CanaryPauseStep"; });
-          ++st.current_step_index;
-        } else {
-          waiting = true;
-          if (s.pause) Requeue(d, Ms(started + s.pause->count() - now));
-          st.message = fmt::format("step {}/{}: {}", i + 1, n, StepText(s));
-        }
-        break;
-      }
-      case CanaryStep::Kind::kAnalysis:
-        waiting = AnalysisStep(
-            d, AnalysisRunName(name, desired, obs.revision, std::to_string(i), st.attempt), s, n,
-            obs, now);
-        break;
-      case CanaryStep::Kind::kSetCanaryScale:
-      case CanaryStep::Kind::kSetHeaderRoute:
-      case CanaryStep::Kind::kSetMirrorRoute:
-        ++st.current_step_index;
-        break;
-    }
-  }
-  if (st.current_step_index != start_index) st.progressed_at_ms = now;
+  WalkSteps(d, name, spec, obs, now);
 
   // Background analysis from startingStep on.
   if (c.analysis && !st.abort && st.current_step_index < n) {
@@ -526,46 +578,8 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     return d;
   }
 
-  if (st.current_step_index >= n && Ready(obs, desired) < spec.replicas) {
-    // As Argo's shouldFullPromote: the canary becomes stable only once all
-    // its replicas are available, whether its steps are done, a full
-    // promotion was asked or it is a rollback within rollbackWindow. Until
-    // then it scales up and the traffic stays as it was.
-    d.replicas[desired] = spec.replicas;
-    d.canary_weight = st.canary_weight;
-    st.phase = "Progressing";
-    st.message =
-        fmt::format("{} {}: waiting for all replicas before it becomes stable ({}/{} ready){}",
-                    rollback ? "rollback to" : "canary", desired, Ready(obs, desired),
-                    spec.replicas, Why(obs, desired));
-    Requeue(d, Ms(1000));
-    CheckProgressDeadline(d, spec, now, n);
-    ScaleDownOthers(d, obs, now);
-    Tally(d, obs, desired);
-    return d;
-  }
-
-  if (st.current_step_index >= n) {  // every step passed: the canary becomes stable
-    if (!st.background_analysis_run.empty())
-      d.terminate_analysis.push_back(st.background_analysis_run);
-    st.background_analysis_run.clear();
-    st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
-    Event(
-        d, "RolloutCompleted",
-        fmt::format("canary {} promoted to stable (was {}){}", desired, st.stable_rs,
-                    rollback ? ": a rollback within rollbackWindow skips steps and analysis" : ""));
-    d.replicas.erase(st.stable_rs);
-    st.stable_rs = desired;
-    st.promote_full = false;
-    st.pause_conditions.clear();
-    st.canary_weight = 0;
-    d.stable_hash = desired;
-    d.canary_hash.clear();
-    d.replicas[desired] = spec.replicas;
-    bool healthy = Ready(obs, desired) >= spec.replicas;
-    st.phase = healthy ? "Healthy" : "Progressing";
-    st.message = "";
-    if (!healthy) Requeue(d, Ms(1000));
+  if (st.current_step_index >= n) {  // every step passed (or skipped)
+    BecomeStable(d, spec, obs, now, rollback);
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
     return d;
