@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/process.h"
 #include "router/control.h"
 #include "router/router.h"
 #include "server/http_server.h"
@@ -28,11 +29,7 @@ bool SameFile(const std::string& path, const struct stat& bound) {
 
 Status RunRouterProcess(const RouterProcessOptions& options) {
   if (options.socket_path.empty()) return Fail("strake router: --socket is required");
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockStopSignals();
 
   router::RouterOptions ropt;
   ropt.workers = options.workers;

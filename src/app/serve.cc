@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "controller/controller.h"
 #include "gitops/application.h"
@@ -356,11 +357,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   mallopt(M_ARENA_MAX, 2);
   // Signals are taken by sigwait below; every thread started from here on
   // inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockStopSignals();
 
   STRAKE_TRY_ASSIGN(endpoint, ParseEndpoint(options));
   STRAKE_TRY(MakeDirs(options.data_dir, 0700));

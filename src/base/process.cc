@@ -194,6 +194,15 @@ Result<WaitResult> WaitProcess(Process& p, std::optional<std::chrono::millisecon
   }
 }
 
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
 void KillGroup(pid_t pgid, int sig) {
   if (pgid > 0) ::kill(-pgid, sig);
 }

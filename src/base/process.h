@@ -7,6 +7,7 @@
 // KillGroup first). Functions here are thread-safe; a Process is not shared.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -91,6 +92,11 @@ Result<WaitResult> WaitProcess(Process& p, std::optional<std::chrono::millisecon
 
 // Sends sig to the process group `pgid`; a group that is gone is not an error.
 void KillGroup(pid_t pgid, int sig);
+
+// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread it
+// starts from then on; returns that set, for sigwait/sigtimedwait to take
+// them (a process's main loop that stops on either).
+sigset_t BlockStopSignals();
 
 // Kills the group (SIGKILL) and reaps the leader.
 void KillAndReap(Process& p);
