@@ -389,10 +389,12 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   return std::nullopt;
 }
 
+namespace {
+
 // A create with metadata.generateName and no name is named as Kubernetes
 // names it: the prefix and five random characters. (A name taken already is
 // then a 409, and the client tries again, as with Kubernetes.)
-void Api::NameFromGenerateName(Json& body) {
+void NameFromGenerateName(Json& body) {
   if (!body.contains("metadata") || !body["metadata"].is_object()) return;
   Json& meta = body["metadata"];
   bool named =
@@ -400,6 +402,8 @@ void Api::NameFromGenerateName(Json& body) {
   if (named || !meta.contains("generateName") || !meta["generateName"].is_string()) return;
   meta["name"] = meta["generateName"].get<std::string>() + RandomSuffix(5);
 }
+
+}  // namespace
 
 Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& path_name,
                   const Request& req, bool create_only) {

@@ -103,7 +103,6 @@ class Api {
   Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
   Response List(const KindInfo& k, const std::string& ns, const Request& req);
   Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
-  static void NameFromGenerateName(store::Json& body);
   Response Put(const KindInfo& k, const std::string& ns, const std::string& name,
                const Request& req, bool create_only);
   // PATCH: merge patch, JSON patch or apply (see model/merge.h).

@@ -6,7 +6,6 @@
 
 #include "base/fs.h"
 #include "base/log.h"
-#include "base/process.h"
 #include "base/strings.h"
 #include "gitops/health.h"
 #include "model/workloads.h"
