@@ -201,6 +201,13 @@ TEST(Process, KillMarkedReachesDescendantsOutOfTheGroupOnly) {
     if (descendant <= 0) usleep(10000);
   }
   ASSERT_GT(descendant, 0);
+  // Its pid is written just before it execs sleep; while the exec is under
+  // way its environment cannot be read, so wait until it is sleep.
+  for (int i = 0; i < 500; ++i) {
+    auto cmdline = ReadFile("/proc/" + std::to_string(descendant) + "/cmdline");
+    if (cmdline && cmdline->starts_with("sleep")) break;
+    usleep(10000);
+  }
   EXPECT_TRUE(HasEnvMarker(descendant, marker));
   EXPECT_FALSE(HasEnvMarker(other->pid(), marker));
   EXPECT_EQ(MarkedProcesses({marker}).size(), 2u);
