@@ -23,24 +23,32 @@ void Controller::Stop() {
 
 void Controller::Worker() {
   std::string key;
-  while (queue_.Get(&key)) {
-    Result<ReconcileResult> r = Fail("reconcile threw");
-    try {
-      r = reconciler_.Reconcile(key);
-    } catch (const std::exception& e) {
-      r = Failf("{}: unexpected exception: {}", key, e.what());
-    }
-    if (!r) {
-      Log(LogLevel::kWarn, "{}: {}: {} (will retry)", name_, key, r.error().message);
-      queue_.AddRateLimited(key);
-    } else {
-      queue_.Forget(key);
-      if (r->requeue_after) queue_.AddAfter(key, *r->requeue_after);
-    }
-    queue_.Done(key);
-    ++reconciles_;
-    if (!r) ++errors_;
+  while (queue_.Get(&key)) Process(key);
+}
+
+bool Controller::ReconcileHereIfIdle(const std::string& key) {
+  if (!queue_.TryClaim(key)) return false;
+  Process(key);
+  return true;
+}
+
+void Controller::Process(const std::string& key) {
+  Result<ReconcileResult> r = Fail("reconcile threw");
+  try {
+    r = reconciler_.Reconcile(key);
+  } catch (const std::exception& e) {
+    r = Failf("{}: unexpected exception: {}", key, e.what());
   }
+  if (!r) {
+    Log(LogLevel::kWarn, "{}: {}: {} (will retry)", name_, key, r.error().message);
+    queue_.AddRateLimited(key);
+  } else {
+    queue_.Forget(key);
+    if (r->requeue_after) queue_.AddAfter(key, *r->requeue_after);
+  }
+  queue_.Done(key);
+  ++reconciles_;
+  if (!r) ++errors_;
 }
 
 std::string Controller::PrometheusText() const {

@@ -59,6 +59,11 @@ class Controller {
   void EnqueueAfter(const std::string& key, std::chrono::milliseconds d) {
     queue_.AddAfter(key, d);
   }
+  // Reconciles `key` on the calling thread now, unless a worker holds it
+  // (false: then it is queued, as by Enqueue). For a worker of another
+  // controller that just changed what this key's reconcile will see: no
+  // hand-off to a worker thread that has to wake up first.
+  bool ReconcileHereIfIdle(const std::string& key);
   WorkQueue& queue() { return queue_; }
   // Reconciles done, failed, and keys waiting (ready now), in Prometheus
   // text format.
@@ -66,6 +71,8 @@ class Controller {
 
  private:
   void Worker();
+  // One reconcile of a key this thread holds, then Done.
+  void Process(const std::string& key);
 
   std::string name_;
   Reconciler& reconciler_;

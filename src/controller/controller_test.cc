@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 namespace strake::controller {
 namespace {
@@ -44,6 +47,23 @@ TEST(WorkQueue, AddFirstJumpsTheQueue) {
   }
   EXPECT_EQ(order, (std::vector<std::string>{"d", "c", "a", "b"}));
   EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueue, TryClaimTakesAQueuedKeyButNeverOneInProcess) {
+  WorkQueue q;
+  q.Add("a");
+  q.Add("b");
+  ASSERT_TRUE(q.TryClaim("a"));  // out of the queue, held by the caller
+  EXPECT_EQ(q.Len(), 1u);
+  EXPECT_FALSE(q.TryClaim("a"));  // held: queued again for after Done
+  EXPECT_EQ(q.Len(), 1u);
+  q.Done("a");
+  EXPECT_EQ(q.Len(), 2u);
+  ASSERT_TRUE(q.TryClaim("c"));  // never queued: claimed all the same
+  q.Done("c");
+  EXPECT_EQ(q.Len(), 2u);
+  q.ShutDown();
+  EXPECT_FALSE(q.TryClaim("d"));
 }
 
 TEST(WorkQueue, AddAfterDelivers) {
@@ -99,6 +119,47 @@ TEST(Controller, NeverReconcilesOneKeyTwiceAtOnceAndRetriesErrors) {
   c.Stop();
   EXPECT_FALSE(r.overlap);
   EXPECT_GE(r.calls.load(), 3);
+}
+
+TEST(Controller, ReconcileHereIfIdleRunsOnTheCallerOrQueuesBehindTheWorker) {
+  struct Recorder : Reconciler {
+    Result<ReconcileResult> Reconcile(const std::string& key) override {
+      std::unique_lock<std::mutex> l(mu);
+      threads.push_back(std::this_thread::get_id());
+      ++calls;
+      cv.notify_all();
+      if (key == "slow") cv.wait(l, [&] { return release; });
+      return ReconcileResult{};
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::thread::id> threads;
+    int calls = 0;
+    bool release = false;
+  } r;
+  Controller c("test", r, 1);
+  c.Start();
+  EXPECT_TRUE(c.ReconcileHereIfIdle("fast"));
+  ASSERT_EQ(r.threads.size(), 1u);
+  EXPECT_EQ(r.threads[0], std::this_thread::get_id());
+
+  c.Enqueue("slow");
+  {
+    std::unique_lock<std::mutex> l(r.mu);
+    r.cv.wait(l, [&] { return r.calls == 2; });
+  }
+  EXPECT_FALSE(c.ReconcileHereIfIdle("slow"));  // the worker holds it
+  {
+    std::lock_guard<std::mutex> l(r.mu);
+    r.release = true;
+  }
+  r.cv.notify_all();
+  {
+    std::unique_lock<std::mutex> l(r.mu);
+    r.cv.wait(l, [&] { return r.calls == 3; });  // queued behind it, not lost
+    EXPECT_NE(r.threads[2], std::this_thread::get_id());
+  }
+  c.Stop();
 }
 
 }  // namespace

@@ -90,6 +90,21 @@ bool WorkQueue::Get(std::string* key) {
   return true;
 }
 
+bool WorkQueue::TryClaim(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return false;
+  if (processing_.count(key)) {
+    AddLocked(key);
+    return false;
+  }
+  if (dirty_.erase(key)) {
+    auto it = std::find(queue_.begin(), queue_.end(), key);
+    if (it != queue_.end()) queue_.erase(it);
+  }
+  processing_.insert(key);
+  return true;
+}
+
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   processing_.erase(key);

@@ -38,6 +38,10 @@ class WorkQueue {
   // Blocks for the next key; false once shut down and drained of ready keys.
   bool Get(std::string* key);
   void Done(const std::string& key);
+  // Takes `key` for the calling thread as Get would (out of the queue if it
+  // waits there), unless a worker is processing it: then it is added, to be
+  // requeued after Done, and the answer is false. Done follows a true.
+  bool TryClaim(const std::string& key);
 
   void ShutDown();
   size_t Len() const;

@@ -683,9 +683,9 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
       cr.results = outcome.results;
       rit->second->dirty.emplace_back(job->is_finally, job->index);
     }
-    // Any run may be waiting for a slot.
+    // Any run may be waiting for a slot; the job's own run is planned below.
     for (const auto& [k, r] : runs_) {
-      if (!r->done) run_controller_->Enqueue(k);
+      if (!r->done && k != job->run_key) run_controller_->Enqueue(k);
     }
   }
   {
@@ -699,6 +699,11 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
                    outcome.reason == "Cached" ? "Cached" : StateName(state), outcome.message);
   e.duration_ms = took;
   Emit(e);
+  // The slot this TaskRun held goes to the next task of its run at once: the
+  // thread that freed it plans the run, rather than waking the PipelineRun
+  // worker and, after it, a TaskRun worker (most of a trivial task's
+  // hand-off, measured in docs/benchmarks.md).
+  run_controller_->ReconcileHereIfIdle(job->run_key);
 }
 
 Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& key) {

@@ -1,6 +1,8 @@
 // Engine: runs PipelineRuns and TaskRuns with two controllers over a Store.
 //
-// The PipelineRun reconciler (one worker) plans: it starts ready tasks as
+// The PipelineRun reconciler (one worker, and the TaskRun worker that just
+// freed a slot, which plans its run itself instead of waking that worker;
+// never two threads for one run) plans: it starts ready tasks as
 // TaskRuns (each durably created, as Running, before it is handed to a
 // worker), skips, cancels on timeouts and cancellation, starts finally
 // tasks, and writes the final status. The TaskRun reconciler (`parallel`
@@ -120,7 +122,8 @@ class Engine {
                        const std::string& message);
   // The run is done: it leaves memory, and Wait returns.
   void Finish(const std::string& key, const std::string& name, const RunOutcome& outcome);
-  // Records a TaskRun's end in memory, frees its slot, tells its PipelineRun.
+  // Records a TaskRun's end in memory, frees its slot, and plans its
+  // PipelineRun on this thread (queues it when a worker holds it).
   void Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome, int64_t took);
   void PollChanges();
 

@@ -2,7 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
@@ -117,12 +121,101 @@ Json LabelsJson(const std::map<std::string, std::string>& labels) {
   return j;
 }
 
+// Copies the WAL back into the database file on its own thread and
+// connection. SQLite's automatic checkpoint runs inside the COMMIT that takes
+// the WAL past 1,000 pages, fsyncs included, with the store's mutex held:
+// every reader and writer of the store waited for the disk (measured: 0.6 s
+// of a 2,000-task run). A passive checkpoint blocks no writer; the next
+// write after a complete one starts the WAL over; a WAL that keeps growing
+// is finished and truncated (kTruncatePages, kForcePages).
+class Checkpointer {
+ public:
+  static constexpr int kPages = 1000;  // SQLite's default threshold
+  static constexpr int kTruncatePages = 2 * kPages;
+  static constexpr int kForcePages = 8 * kPages;
+
+  explicit Checkpointer(std::string path) : path_(std::move(path)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Checkpointer() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // SQLite's WAL hook: called after each commit with the WAL's size.
+  static int Hook(void* self, sqlite3* /*db*/, const char* /*schema*/, int pages) {
+    auto* c = static_cast<Checkpointer*>(self);
+    c->pages_.store(pages, std::memory_order_relaxed);
+    if (pages >= kPages) c->Want();
+    return SQLITE_OK;
+  }
+  // The WAL's size after the last commit, in pages.
+  int Pages() const { return pages_.load(std::memory_order_relaxed); }
+
+ private:
+  void Want() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      wanted_ = true;
+    }
+    cv_.notify_one();
+  }
+
+  void Loop() {
+    sqlite3* db = nullptr;
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      cv_.wait(l, [&] { return wanted_ || stop_; });
+      if (stop_) break;
+      wanted_ = false;
+      l.unlock();
+      if (!db && sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 1000);
+        // A connection finds the file in WAL mode at its first read; before
+        // that a checkpoint does nothing.
+        (void)sqlite3_exec(db, "PRAGMA journal_mode", nullptr, nullptr, nullptr);
+      }
+      // A failure (busy, I/O) is tried again at the next commit's request.
+      int frames = 0;
+      if (db)
+        (void)sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, nullptr);
+      // Under steady writes a passive checkpoint never catches up, and the
+      // WAL only starts over when one has. Past kTruncatePages the rest is
+      // copied when the writers pause (this waits a second for the write
+      // lock), and the file is cut to nothing; past kForcePages a writer
+      // does it (Commit).
+      if (db && frames >= kTruncatePages) {
+        (void)sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      }
+      l.lock();
+    }
+    sqlite3_close_v2(db);  // the last connection to close checkpoints the rest
+  }
+
+  std::string path_;
+  std::atomic<int> pages_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wanted_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   ~SqliteStore() override {
     stmts_.clear();
+    sqlite3_wal_hook(db_, nullptr, nullptr);
     sqlite3_close_v2(db_);
+    checkpointer_.reset();
   }
 
   Status Init() {
@@ -136,6 +229,11 @@ class SqliteStore final : public Store {
     }
     if (mode != "wal") STRAKE_TRY(Exec("PRAGMA journal_mode=WAL"));
     STRAKE_TRY(Exec("PRAGMA synchronous=NORMAL"));
+    const char* file = sqlite3_db_filename(db_, "main");
+    if (file && *file) {
+      checkpointer_ = std::make_unique<Checkpointer>(file);
+      sqlite3_wal_hook(db_, &Checkpointer::Hook, checkpointer_.get());
+    }
     STRAKE_TRY(Exec("PRAGMA foreign_keys=ON"));
     // The version is read under the write lock, so two processes opening a
     // new store do not both migrate it.
@@ -367,7 +465,22 @@ class SqliteStore final : public Store {
 
   Status Commit() {
     auto r = Exec("COMMIT");
-    if (!r) (void)Exec("ROLLBACK");
+    if (!r) {
+      (void)Exec("ROLLBACK");
+      return r;
+    }
+    // Writes so steady the checkpointer never found a pause: this one
+    // waits for the WAL to be copied back, so the file stays bounded.
+    if (checkpointer_ && checkpointer_->Pages() >= Checkpointer::kForcePages) {
+      // BUSY while the checkpointer's own pass runs (it takes no busy
+      // handler); the store's mutex keeps this process's writers out.
+      for (int i = 0; i < 200; ++i) {
+        int rc =
+            sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        if (rc != SQLITE_BUSY) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
     return r;
   }
 
@@ -438,6 +551,7 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // none for an in-memory store
   std::mutex mu_;
   std::unordered_map<const char*, std::unique_ptr<Stmt>> stmts_;
   std::vector<std::function<void(const Change&)>> subscribers_;
