@@ -138,6 +138,15 @@ Result<Fd> ConnectUnix(const std::string& path) {
   return fd;
 }
 
+std::string RedactUrl(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  auto at = url.find('@', scheme + 3);
+  auto slash = url.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  return url.substr(0, scheme + 3) + "<redacted>@" + url.substr(at + 1);
+}
+
 Result<HttpUrl> ParseHttpUrl(const std::string& url) {
   HttpUrl u;
   u.tls = StartsWith(url, "https://");

@@ -53,6 +53,10 @@ struct HttpUrl {
 // Parses "http://host[:port][/path]" or "https://..." (port 443 by default).
 Result<HttpUrl> ParseHttpUrl(const std::string& url);
 
+// The URL with any user:password@ replaced by "<redacted>@", for messages:
+// "https://bob:pw@host/x.git" -> "https://<redacted>@host/x.git".
+std::string RedactUrl(const std::string& url);
+
 namespace http {
 
 struct Request {

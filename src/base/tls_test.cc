@@ -116,6 +116,13 @@ TEST_F(TlsTest, AKeyThatIsNotTheCertificatesIsRefused) {
   EXPECT_NE(ctx.error().message.find("--tls-cert " + dir_ + "/missing.crt"), std::string::npos);
 }
 
+TEST(HttpUrl, RedactUrlHidesCredentialsOnly) {
+  EXPECT_EQ(RedactUrl("https://bob:pw@host/x.git"), "https://<redacted>@host/x.git");
+  EXPECT_EQ(RedactUrl("ftp://token@host"), "ftp://<redacted>@host");
+  EXPECT_EQ(RedactUrl("https://host/a@b"), "https://host/a@b");    // an @ in the path
+  EXPECT_EQ(RedactUrl("git@host:org/repo"), "git@host:org/repo");  // scp-like: a user name
+}
+
 TEST(HttpUrl, HttpsIsParsedWithItsDefaultPort) {
   auto u = ParseHttpUrl("https://ci.example/strake");
   ASSERT_TRUE(u);

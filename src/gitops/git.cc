@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/http.h"
+#include "base/net.h"
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -151,15 +152,6 @@ std::string Explain(std::string output, const GitCredentials& creds) {
 }
 
 }  // namespace
-
-std::string RedactUrl(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  auto at = url.find('@', scheme + 3);
-  auto slash = url.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
-  return url.substr(0, scheme + 3) + "<redacted>@" + url.substr(at + 1);
-}
 
 Result<std::string> CleanRepoPath(const std::string& path) {
   std::vector<std::string> out;

@@ -119,7 +119,4 @@ class Mirror {
 // the root.
 Result<std::string> CleanRepoPath(const std::string& path);
 
-// The URL with any user:password@ removed, for messages.
-std::string RedactUrl(const std::string& url);
-
 }  // namespace strake::gitops

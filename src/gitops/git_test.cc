@@ -197,8 +197,6 @@ TEST_F(GitTest, AFetchThatFailsSaysWhyWithoutTheCredentials) {
   EXPECT_NE(st.error().message.find("fetching http://127.0.0.1:1/nothing.git"), std::string::npos)
       << st.error().message;
   EXPECT_EQ(st.error().message.find("s3cret"), std::string::npos);
-  EXPECT_EQ(RedactUrl("https://bob:pw@host/x.git"), "https://<redacted>@host/x.git");
-  EXPECT_EQ(RedactUrl("https://host/a@b"), "https://host/a@b");
   auto gone =
       Mirror::Open(dir_ + "/mirrors", "file://" + dir_ + "/missing.git", EgressPolicy::Open());
   ASSERT_TRUE(gone);

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "base/net.h"
 #include "base/strings.h"
 #include "model/decode.h"
 

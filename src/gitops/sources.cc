@@ -1,6 +1,7 @@
 #include "gitops/sources.h"
 
 #include "base/log.h"
+#include "base/net.h"
 #include "model/decode.h"
 
 namespace strake::gitops {

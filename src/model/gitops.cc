@@ -1,5 +1,6 @@
 #include "model/gitops.h"
 
+#include "base/net.h"
 #include "base/strings.h"
 #include "model/decoders.h"
 
@@ -34,7 +35,7 @@ void CheckRepoUrl(Ctx& ctx, const Node& n, const std::string& path, const std::s
     ctx.Error(n, path,
               fmt::format("unsupported repository URL \"{}\": use https://, http://, ssh://, "
                           "user@host:path or file://",
-                          url));
+                          RedactUrl(url)));
   }
 }
 

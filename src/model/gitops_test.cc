@@ -75,6 +75,9 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
        "spec.source.repoURL: unsupported repository URL \"ftp://x/y\""},
       {"source: {repoURL: \"git://x/y\"}\n  destination: {name: local}",
        "spec.source.repoURL: unsupported repository URL \"git://x/y\""},
+      // Credentials written into the URL are not repeated in the error.
+      {"source: {repoURL: \"ftp://bob:s3cret@x/y\"}\n  destination: {name: local}",
+       "spec.source.repoURL: unsupported repository URL \"ftp://<redacted>@x/y\""},
       {"source: {repoURL: \"ext::sh -c id\"}\n  destination: {name: local}",
        "spec.source.repoURL: unsupported repository URL"},
       {"source: {repoURL: \"host:path\"}\n  destination: {name: local}",
