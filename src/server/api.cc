@@ -38,13 +38,63 @@ bool Matches(const std::map<std::string, std::string>& labels, const std::string
   return true;
 }
 
+constexpr const char* kRedacted = "<redacted>";
+
 // A Secret (or a record of one) with each value of its data and stringData
 // replaced by "<redacted>", its keys kept.
 void RedactSecretValues(Json& secret) {
   for (const char* field : {"data", "stringData"}) {
     if (!secret.contains(field) || !secret[field].is_object()) continue;
-    for (auto& [key, v] : secret[field].items()) v = "<redacted>";
+    for (auto& [key, v] : secret[field].items()) v = kRedacted;
   }
+}
+
+bool HasRedactedValue(const Json& secret) {
+  for (const char* field : {"data", "stringData"}) {
+    if (!secret.contains(field) || !secret[field].is_object()) continue;
+    for (const auto& [key, v] : secret[field].items()) {
+      if (v == kRedacted) return true;
+    }
+  }
+  return false;
+}
+
+// A Secret read back from the API shows "<redacted>" for each value; written
+// back as it is (an edit of its labels, `get -o yaml | apply`), each such
+// value is the one strake keeps, as base64 in data. A key strake holds no
+// value for is an error: the placeholder is never stored as a value.
+Status KeepRedactedValues(Json& secret, const Json& stored, const std::string& what) {
+  auto stored_value = [&](const std::string& key) -> std::optional<std::string> {
+    if (stored.contains("stringData") && stored["stringData"].is_object() &&
+        stored["stringData"].contains(key) && stored["stringData"][key].is_string()) {
+      return Base64Encode(stored["stringData"][key].get<std::string>());
+    }
+    if (stored.contains("data") && stored["data"].is_object() && stored["data"].contains(key) &&
+        stored["data"][key].is_string()) {
+      return stored["data"][key].get<std::string>();
+    }
+    return std::nullopt;
+  };
+  for (const char* field : {"data", "stringData"}) {
+    if (!secret.contains(field) || !secret[field].is_object()) continue;
+    std::vector<std::string> keys;
+    for (const auto& [key, v] : secret[field].items()) {
+      if (v == kRedacted) keys.push_back(key);
+    }
+    for (const auto& key : keys) {
+      auto value = stored_value(key);
+      if (!value) {
+        return Failf(ErrorCode::kInvalid,
+                     "{}: {}.{}: \"{}\" stands for a value strake keeps and does not show, and "
+                     "this Secret has none for {}: give the value",
+                     what, field, key, kRedacted, Quote(key));
+      }
+      secret[field].erase(key);
+      secret["data"][key] = *value;
+    }
+  }
+  if (secret.contains("stringData") && secret["stringData"].empty()) secret.erase("stringData");
+  return Ok();
 }
 
 // What the last-applied annotation keeps. A three-way apply needs only to
@@ -65,7 +115,7 @@ void RedactLastApplied(Json& meta) {
   Json& text = annotations[model::kLastApplied];
   Json record = text.is_string() ? Json::parse(text.get<std::string>(), nullptr, false) : Json();
   if (!record.is_object()) {
-    text = "<redacted>";
+    text = kRedacted;
     return;
   }
   RedactSecretValues(record);
@@ -353,6 +403,13 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     meta["namespace"] = ns;
   } else {
     meta.erase("namespace");
+  }
+  if (k.kind == "Secret" && HasRedactedValue(body)) {
+    auto stored = store_.Get({k.kind, ns, name});
+    if (!stored) return ErrorResponse(stored.error());
+    auto kept = KeepRedactedValues(body, *stored ? (**stored).object : Json::object(),
+                                   "secret " + Quote(name));
+    if (!kept) return ErrorResponse(422, "Invalid", kept.error().message);
   }
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);

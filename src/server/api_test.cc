@@ -78,5 +78,51 @@ TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
   EXPECT_EQ(record["stringData"], store::Json::parse(R"({"pin":"<redacted>"})"));
 }
 
+// `get secret -o json`, edited, and written back: each "<redacted>" keeps
+// the value strake holds; one for a key it holds no value for is refused,
+// and the placeholder is never stored as a value.
+TEST_F(ApiTest, ASecretReadBackWithItsRedactedValuesCanBeWrittenAgain) {
+  const std::string token = "s3cr3t-token-value", pin = "hunter2-pin";
+  store::Json secret = {{"apiVersion", "v1"},
+                        {"kind", "Secret"},
+                        {"metadata", {{"name", "creds"}}},
+                        {"data", {{"token", Base64Encode(token)}}},
+                        {"stringData", {{"pin", pin}}}};
+  const std::string path = "/api/v1/namespaces/default/secrets";
+  ASSERT_EQ(Call("POST", path, secret.dump()).status, 201);
+  store::Json shown = store::Json::parse(Call("GET", path + "/creds").body);
+  ASSERT_EQ(shown["data"]["token"], "<redacted>");
+  shown["metadata"]["labels"]["team"] = "web";
+  shown["data"]["extra"] = Base64Encode("new-value");
+  Response put = Call("PUT", path + "/creds", shown.dump());
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.body.find(token), std::string::npos);
+  auto stored = store_->Get({"Secret", "default", "creds"});
+  ASSERT_TRUE(stored && *stored);
+  const store::Json& data = (**stored).object["data"];
+  EXPECT_EQ(data["token"], Base64Encode(token));
+  EXPECT_EQ(data["pin"], Base64Encode(pin));
+  EXPECT_EQ(data["extra"], Base64Encode("new-value"));
+  EXPECT_EQ((**stored).object.dump().find("<redacted>"), std::string::npos);
+
+  // Server-side apply of the same shown object keeps them too.
+  shown["metadata"].erase("resourceVersion");
+  Response applied =
+      Call("PATCH", path + "/creds?fieldManager=t", shown.dump(), "application/apply-patch+yaml");
+  ASSERT_EQ(applied.status / 100, 2) << applied.body;
+  stored = store_->Get({"Secret", "default", "creds"});
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((**stored).object["data"]["token"], Base64Encode(token));
+
+  store::Json unknown = shown;
+  unknown["stringData"]["never-set"] = "<redacted>";
+  Response refused = Call("PUT", path + "/creds", unknown.dump());
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_NE(refused.body.find("stringData.never-set"), std::string::npos) << refused.body;
+  store::Json fresh = shown;
+  fresh["metadata"]["name"] = "fresh";
+  EXPECT_EQ(Call("POST", path, fresh.dump()).status, 422);
+}
+
 }  // namespace
 }  // namespace strake::server
