@@ -645,6 +645,13 @@ Result<AnalysisRunReconciler::Inputs> AnalysisRunReconciler::Prepare(const store
                                Quote(a.secret_key_ref->name), Quote(a.secret_key_ref->key));
         return in;
       }
+      if (!value->empty() && value->size() < kMinSecretLength) {
+        in.warnings.push_back(fmt::format(
+            "warning: argument {} (Secret {} key {}) is shorter than {} characters and cannot "
+            "be masked in what the run writes",
+            Quote(a.name), Quote(a.secret_key_ref->name), Quote(a.secret_key_ref->key),
+            kMinSecretLength));
+      }
       in.args[a.name] = *value;
       continue;
     }
@@ -731,6 +738,7 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
     if (!message.empty()) status["message"] = message;
     auto w = store_.UpdateStatus(k, status, run.resource_version, reason, message);
     if (!w) return tl::unexpected(w.error());
+    run.resource_version = w->resource_version;
     return Ok();
   };
 
@@ -750,6 +758,10 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
     started = now;
     status["startedAtMs"] = now;
     status["startedAt"] = FormatRfc3339(clock_.Now());
+    if (!inputs.warnings.empty()) {
+      status["phase"] = phase = phase.empty() ? "Pending" : phase;
+      STRAKE_TRY(write("Warning", Join(inputs.warnings, "; ")));
+    }
   }
   std::vector<MetricResult> results;
   const Json& prev = status.value("metricResults", Json::array());

@@ -191,6 +191,9 @@ class AnalysisRunReconciler : public controller::Reconciler {
     model::AnalysisTemplateSpec spec;
     std::map<std::string, std::string> args;
     std::vector<std::string> secrets;
+    // Secret args too short to be masked (kMinSecretLength), said once, in
+    // the event of the run's start.
+    std::vector<std::string> warnings;
   };
   // A problem of the run itself (a missing argument, a bad field) is left
   // in *problem; a failure to read the store is the error.

@@ -329,6 +329,42 @@ TEST_F(AnalysisRunTest, ASecretArgReachesTheProviderAndIsMaskedInStatus) {
       << Status().dump();
 }
 
+// GitLab's rule: a value under 8 characters cannot be masked (it would mangle
+// every log). The run still uses it, and says so once, when it starts.
+TEST_F(AnalysisRunTest, ASecretArgTooShortToMaskIsWarnedOfWithoutItsValue) {
+  store::Resource secret;
+  secret.key = {"Secret", "default", "short"};
+  secret.object = {{"apiVersion", "v1"},
+                   {"kind", "Secret"},
+                   {"metadata", {{"name", "short"}, {"namespace", "default"}}},
+                   {"stringData", {{"pin", "x7Qz"}}}};
+  ASSERT_TRUE(store_->Create(secret, "Created", ""));
+  CreateRun(R"(- name: rate
+  count: 2
+  interval: 5s
+  provider: {router: {service: web}}
+)",
+            "args: [{name: pin, valueFrom: {secretKeyRef: {name: short, key: pin}}}]\n");
+  providers_.answers = {Value(1)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  clock_.Advance(5s);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Successful");
+  auto changes = store_->ChangesSince(0, 100, store::ChangeFilter{});
+  ASSERT_TRUE(changes);
+  int warnings = 0;
+  for (const auto& c : *changes) {
+    EXPECT_EQ(c.message.find("x7Qz"), std::string::npos) << c.message;
+    if (c.reason != "Warning") continue;
+    ++warnings;
+    EXPECT_EQ(c.message,
+              "warning: argument \"pin\" (Secret \"short\" key \"pin\") is shorter than 8 "
+              "characters and cannot be masked in what the run writes");
+  }
+  EXPECT_EQ(warnings, 1);
+}
+
 TEST_F(AnalysisRunTest, AMissingSecretKeyIsTheRunsErrorNamingIt) {
   CreateRun(R"(- name: rate
   provider: {router: {service: web}}
