@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/http.h"
+#include "base/mask.h"
 #include "base/net.h"
 #include "base/process.h"
 #include "base/sha256.h"
@@ -138,11 +139,18 @@ Result<Ran> RunGit(const std::vector<std::string>& args, const std::vector<std::
   return r;
 }
 
-// The last lines of git's output, without credentials, for an error.
-std::string Explain(std::string output, const GitCredentials& creds) {
+}  // namespace
+
+std::string GitErrorText(std::string output, const GitCredentials& creds) {
+  SecretMasker masker;
   for (const std::string* secret : {&creds.password, &creds.ssh_private_key}) {
-    if (!secret->empty()) ReplaceAll(output, *secret, "<redacted>");
+    if (secret->empty()) continue;
+    ReplaceAll(output, *secret, "<redacted>");  // raw, however short
+    (void)masker.Add(*secret);                  // base64 at any alignment, URL-encoded, lines
   }
+  // "user:password" as an Authorization: Basic header carries it.
+  if (!creds.password.empty()) (void)masker.Add(creds.username + ":" + creds.password);
+  output = masker.Mask(output);
   std::vector<std::string> lines;
   for (auto& l : Split(output, '\n')) {
     if (!Trim(l).empty()) lines.emplace_back(Trim(l));
@@ -150,8 +158,6 @@ std::string Explain(std::string output, const GitCredentials& creds) {
   if (lines.size() > 4) lines.erase(lines.begin(), lines.end() - 4);
   return Join(lines, "; ");
 }
-
-}  // namespace
 
 Result<std::string> CleanRepoPath(const std::string& path) {
   std::vector<std::string> out;
@@ -186,7 +192,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std:
   if (!PathExists(PathJoin(dir, "HEAD"))) {
     auto r = RunGit({"init", "--quiet", "--bare", dir}, {}, root, std::chrono::seconds(30));
     if (!r) return tl::unexpected(r.error());
-    if (r->exit_code != 0) return Failf("git init {}: {}", dir, Explain(r->output, {}));
+    if (r->exit_code != 0) return Failf("git init {}: {}", dir, GitErrorText(r->output, {}));
   }
   return m;
 }
@@ -329,7 +335,7 @@ Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds time
   if (!fetched || fetched->exit_code != 0) {
     cleanup();
     if (!fetched) return tl::unexpected(fetched.error());
-    return Failf("fetching {}: {}", RedactUrl(url_), Explain(fetched->output, creds));
+    return Failf("fetching {}: {}", RedactUrl(url_), GitErrorText(fetched->output, creds));
   }
   // The remote's default branch becomes the mirror's HEAD.
   auto head =

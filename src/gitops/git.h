@@ -115,6 +115,11 @@ class Mirror {
   std::mutex fetch_mu_;
 };
 
+// The last lines of git's output, for an error, with the credentials masked
+// in every form git may print them: raw, base64 (an Authorization: Basic
+// header of "user:password", as GIT_TRACE_CURL shows it), URL-encoded.
+std::string GitErrorText(std::string output, const GitCredentials& creds);
+
 // Normalises a repository path: "a/./b/../c" -> "a/c"; an error if it leaves
 // the root.
 Result<std::string> CleanRepoPath(const std::string& path);

@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "base/fs.h"
+#include "base/http.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "gitops/test_repo.h"
 
@@ -187,6 +189,22 @@ TEST_F(GitTest, LimitsAreErrors) {
   ReadLimits few;
   few.max_files = 2;
   EXPECT_FALSE(m->ReadDir(sha, "app", false, All, few));
+}
+
+TEST(GitErrorTextTest, CredentialsAreMaskedInEveryFormGitPrintsThem) {
+  const std::string pw = "s3cret/pass+word";
+  GitCredentials creds{"bob", pw, ""};
+  std::string out = GitErrorText("> Authorization: Basic " + Base64Encode("bob:" + pw) +
+                                     "\nfatal: https://bob:" + http::UrlEncode(pw) +
+                                     "@host/x.git\nfatal: raw " + pw + "\n",
+                                 creds);
+  for (const std::string& form :
+       {std::string("s3cret"), Base64Encode("bob:" + pw), http::UrlEncode(pw)}) {
+    EXPECT_EQ(out.find(form), std::string::npos) << form << " in " << out;
+  }
+  EXPECT_NE(out.find("Authorization: Basic ***"), std::string::npos) << out;
+  GitCredentials short_one{"bob", "pw1", ""};  // too short for the masker: still cut raw
+  EXPECT_EQ(GitErrorText("fatal: pw1 refused", short_one), "fatal: <redacted> refused");
 }
 
 TEST_F(GitTest, AFetchThatFailsSaysWhyWithoutTheCredentials) {
