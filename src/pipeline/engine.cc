@@ -87,6 +87,7 @@ Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::str
                                   secret ? "Secret" : "ConfigMap", b.source)});
   }
   out.read_only = true;
+  out.secret = secret;
   (void)RemoveAll(out.dir);
   auto made = MakeDirs(out.dir, 0700);
   if (made) made = Materialize(src->second, out.dir, b.items);
@@ -411,6 +412,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     if (!bound->sub_path.empty()) run->workspace_sub_paths[w.name] = bound->sub_path;
     if (!bound->claim.empty()) run->workspace_claims[w.name] = bound->claim;
     if (bound->read_only) run->read_only_workspaces.insert(w.name);
+    if (bound->secret) run->secret_workspaces.insert(w.name);
   }
 
   auto graph = BuildGraph(*run);

@@ -165,6 +165,7 @@ struct BoundWorkspace {
   std::string sub_path;
   std::string claim;
   bool read_only = false;
+  bool secret = false;  // bound to a Secret: its files are the Secret's values
 };
 Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::string& ns,
                                      const std::string& run, const std::string& workspace,

@@ -313,11 +313,15 @@ std::pair<std::string, std::string> SplitWorkspacePath(const std::string& spec) 
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
-bool ReadsSecrets(const std::vector<ResolvedStep>& steps) {
-  return std::any_of(steps.begin(), steps.end(), [](const ResolvedStep& rs) {
+// Whether the cache key holds a Secret's value (an env var from a Secret, or
+// a cache input in a workspace bound to one): those enter it keyed.
+bool ReadsSecrets(const TaskRunJob& job, const std::vector<ResolvedStep>& steps) {
+  bool env = std::any_of(steps.begin(), steps.end(), [](const ResolvedStep& rs) {
     return std::any_of(rs.step.env.begin(), rs.step.env.end(),
                        [](const model::EnvVar& e) { return e.secret_key_ref.has_value(); });
   });
+  return env || std::any_of(job.workspaces.begin(), job.workspaces.end(),
+                            [](const auto& w) { return w.secret && !w.host_path.empty(); });
 }
 
 // `secret_key` keys the values of Secrets (TaskExecutor::CacheSecretKey).
@@ -366,7 +370,9 @@ Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedSt
       auto digest = FileDigest(*root, f);
       if (!digest) return tl::unexpected(digest.error());
       h.Field(f);
-      h.Field(*digest);
+      // A Secret file's plain digest would let a reader of the key test
+      // guesses of its value offline.
+      h.Field(mount->secret ? "hmac:" + HmacSha256Hex(secret_key, *digest) : *digest);
     }
   }
   return h.HexDigest();
@@ -553,7 +559,7 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
   if (!ksteps) return tl::unexpected(ksteps.error());
   std::string secret_key;
-  if (ReadsSecrets(*ksteps)) {
+  if (ReadsSecrets(job, *ksteps)) {
     auto k = CacheSecretKey();
     if (!k) return tl::unexpected(k.error().Wrap("cache key"));
     secret_key = std::move(*k);

@@ -114,5 +114,25 @@ TEST_F(CacheKeyTest, IsNoDigestAReaderCouldTestGuessesOfASecretAgainst) {
   EXPECT_NE(Key(job), base);
 }
 
+// The same for a cache input in a workspace bound to a Secret: the files
+// are its values, so their digests enter the key keyed too.
+TEST_F(CacheKeyTest, ASecretWorkspacesFilesEnterTheKeyKeyed) {
+  ASSERT_TRUE(WriteFile(dir_ + "/ws/src/token.c", "hunter2-is-a-password"));
+  TaskRunJob job = job_;
+  std::string as_plain = Key(job);
+  job.workspaces[0].secret = true;
+  std::string keyed = Key(job);
+  EXPECT_NE(keyed, as_plain);
+  EXPECT_EQ(Key(job), keyed);
+  ExecutorOptions o = executor_->options();
+  o.data_dir = dir_ + "/elsewhere";
+  TaskExecutor elsewhere(o);
+  auto other = elsewhere.TryCache(job);
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_NE(other->cache_key, keyed) << "the same key without this data directory's own";
+  ASSERT_TRUE(WriteFile(dir_ + "/ws/src/token.c", "hunter3-is-a-password"));
+  EXPECT_NE(Key(job), keyed) << "the key still follows the value";
+}
+
 }  // namespace
 }  // namespace strake::pipeline

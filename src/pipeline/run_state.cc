@@ -238,6 +238,7 @@ std::vector<WorkspaceMount> TaskWorkspaces(const RunState& run, const model::Pip
                                                             : PathJoin(run_sub->second, b.sub_path);
     }
     m.read_only = run.read_only_workspaces.count(b.workspace) > 0;
+    m.secret = run.secret_workspaces.count(b.workspace) > 0;
     if (auto cl = run.workspace_claims.find(b.workspace); cl != run.workspace_claims.end())
       m.claim = cl->second;
     out.push_back(std::move(m));

@@ -66,6 +66,7 @@ struct RunState {
   std::map<std::string, std::string> workspace_sub_paths;  // the run's subPath in it
   std::map<std::string, std::string> workspace_claims;
   std::set<std::string> read_only_workspaces;
+  std::set<std::string> secret_workspaces;  // bound to a Secret
   model::Timeouts timeouts;
   CancelMode cancel = CancelMode::kNone;
   std::vector<PipelineTaskState> tasks;    // by dag index

@@ -37,7 +37,8 @@ struct WorkspaceMount {
   std::string host_path;
   std::string sub_path;
   bool read_only = false;
-  std::string claim;  // PVC name, for $(workspaces.<w>.claim)
+  std::string claim;    // PVC name, for $(workspaces.<w>.claim)
+  bool secret = false;  // bound to a Secret: a cache input's digest is keyed
 };
 
 // One TaskRun, as the engine resolved it: what to run, with what.
