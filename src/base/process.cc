@@ -217,13 +217,31 @@ void KillAndReap(Process& p) {
 
 namespace {
 
-bool HasAnyMarker(pid_t pid, const std::set<std::string, std::less<>>& markers) {
+enum class Marked { kNo, kYes, kUnknown };
+
+// A kernel thread is kthreadd (pid 2) or one of its children: it has no
+// environment at all.
+bool IsKernelThread(pid_t pid) {
+  if (pid == 2) return true;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat) return false;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) return false;
+  auto fields = Split(stat->substr(close + 1), ' ');
+  return fields.size() > 3 && fields[3] == "2";
+}
+
+// kUnknown: an empty environment of a process that is not a kernel thread,
+// which is what a process in the middle of execve shows for a moment.
+Marked HasAnyMarker(pid_t pid, const std::set<std::string, std::less<>>& markers) {
   auto env = ReadFile("/proc/" + std::to_string(pid) + "/environ", size_t{1} << 20);
-  if (!env) return false;
+  if (!env) return Marked::kNo;
+  if (env->empty()) return IsKernelThread(pid) ? Marked::kNo : Marked::kUnknown;
   for (const auto& var : Split(*env, '\0')) {
-    if (markers.count(var)) return true;
+    if (markers.count(var)) return Marked::kYes;
   }
-  return false;
+  return Marked::kNo;
 }
 
 void SignalWithGroups(const std::vector<pid_t>& pids, int sig) {
@@ -238,7 +256,9 @@ void SignalWithGroups(const std::vector<pid_t>& pids, int sig) {
 
 }  // namespace
 
-bool HasEnvMarker(pid_t pid, const std::string& marker) { return HasAnyMarker(pid, {marker}); }
+bool HasEnvMarker(pid_t pid, const std::string& marker) {
+  return HasAnyMarker(pid, {marker}) == Marked::kYes;
+}
 
 std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
   std::vector<pid_t> out;
@@ -247,11 +267,23 @@ std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
   DIR* d = ::opendir("/proc");
   if (!d) return out;
   pid_t self = ::getpid();
+  std::vector<pid_t> unknown;
   while (dirent* e = ::readdir(d)) {
     auto pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid > 0 && pid != self && HasAnyMarker(pid, wanted)) out.push_back(pid);
+    if (pid <= 0 || pid == self) continue;
+    Marked m = HasAnyMarker(pid, wanted);
+    if (m == Marked::kYes) out.push_back(pid);
+    if (m == Marked::kUnknown) unknown.push_back(pid);
   }
   ::closedir(d);
+  // Those caught mid-exec are read again once their new image is set up
+  // (one pause for all of them).
+  if (!unknown.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (pid_t pid : unknown) {
+      if (HasAnyMarker(pid, wanted) == Marked::kYes) out.push_back(pid);
+    }
+  }
   return out;
 }
 
