@@ -80,8 +80,10 @@ def rss_mib(pid, field="VmRSS:"):
 
 def start_server(data, port):
     out = open(f"{data}.out", "a")
+    # The repository is a file:// one: the egress policy refuses those
+    # unless told (docs/security.md).
     p = subprocess.Popen([STRAKE, "--data-dir", data, "serve", "--listen",
-                          f"127.0.0.1:{port}", "--stop-workloads"],
+                          f"127.0.0.1:{port}", "--stop-workloads", "--egress-allow", "file"],
                          stdout=out,
                          stderr=open(os.environ["GITOPS_BENCH_LOG"], "a")
                          if os.environ.get("GITOPS_BENCH_LOG") else subprocess.DEVNULL)
@@ -154,10 +156,16 @@ def main():
             if p.wait() != 0:
                 raise SystemExit("apply failed")
         applied = time.time() - t0
+        deadline = time.time() + 600
         while True:
-            n, _ = synced_count(base)
+            n, items = synced_count(base)
             if n == N:
                 break
+            if time.time() > deadline:
+                stuck = next(a for a in items
+                             if a.get("status", {}).get("sync", {}).get("status") != "Synced")
+                raise SystemExit(f"{N - n} Applications not Synced after 600 s; "
+                                 f"{stuck['metadata']['name']}: {stuck.get('status')}")
             time.sleep(1)
         all_synced = time.time() - t0
         # The server gives freed memory back every 5 s (malloc_trim): measured
