@@ -14,40 +14,15 @@ OLD=${1:?usage: bench/router_ab.sh OLD_ROUTER_SERVE NEW_ROUTER_SERVE}
 NEW=${2:?usage: bench/router_ab.sh OLD_ROUTER_SERVE NEW_ROUTER_SERVE}
 ROUNDS=${ROUNDS:-10}
 DURATION=${DURATION:-5}
-for p in nginx-light wrk; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-A=$(free_port); B=$(free_port); PO=$(free_port); PN=$(free_port)
-cat > "$work/backend.conf" <<CONF
-daemon off; pid $work/backend.pid; error_log $work/backend.err warn;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off; client_body_temp_path $work/b1; proxy_temp_path $work/b2;
-  fastcgi_temp_path $work/b3; uwsgi_temp_path $work/b4; scgi_temp_path $work/b5;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$A; location / { return 200 "ok\n"; } }
-  server { listen 127.0.0.1:$B; location / { return 200 "ok\n"; } }
-}
-CONF
-nginx -c "$work/backend.conf" & pids+=($!)
+. bench/router_common.sh
+bench_need nginx-light wrk
+start_backends
+PO=$(free_port); PN=$(free_port)
 "$OLD" "$PO" "$A" 90 "$B" 10 2 >/dev/null 2>&1 & pids+=($!)
 old_pid=$!
 "$NEW" "$PN" "$A" 90 "$B" 10 2 >/dev/null 2>&1 & pids+=($!)
 new_pid=$!
-for port in $A $B $PO $PN; do
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-done
+wait_http $A $B $PO $PN
 
 tick=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -11,31 +11,12 @@ cd "$(dirname "$0")/.."
 SERVE=${SERVE:-$PWD/build/bench/router_serve}
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-10}
-for p in haproxy nginx-light wrk; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-A=$(free_port); B=$(free_port); PS=$(free_port); PH=$(free_port); PN=$(free_port)
+. bench/router_common.sh
+bench_need haproxy nginx-light wrk
+start_backends
+PS=$(free_port); PH=$(free_port); PN=$(free_port)
 
 nginx_common="daemon off; pid $work/%s.pid; error_log $work/%s.err warn;"
-cat > "$work/backend.conf" <<CONF
-$(printf "$nginx_common" backend backend)
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off; client_body_temp_path $work/b1; proxy_temp_path $work/b2;
-  fastcgi_temp_path $work/b3; uwsgi_temp_path $work/b4; scgi_temp_path $work/b5;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$A; location / { return 200 "ok\n"; } }
-  server { listen 127.0.0.1:$B; location / { return 200 "ok\n"; } }
-}
-CONF
 cat > "$work/proxy.conf" <<CONF
 $(printf "$nginx_common" proxy proxy)
 worker_processes 2;
@@ -70,16 +51,10 @@ backend app
   server s2 127.0.0.1:$B weight 10
 CONF
 
-nginx -c "$work/backend.conf" & pids+=($!)
 nginx -c "$work/proxy.conf" & pids+=($!)
 haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
 "$SERVE" "$PS" "$A" 90 "$B" 10 2 >"$work/strake.out" 2>"$work/strake.err" & pids+=($!)
-for port in $A $B $PS $PH $PN; do
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-done
+wait_http $A $B $PS $PH $PN
 
 # run NAME PORT: appends "requests_per_s p99_ms non2xx_or_errors"
 run() {

@@ -14,30 +14,9 @@ cd "$(dirname "$0")/.."
 N1=${N1:-2000}
 N2=${N2:-12000}
 (($# > 0)) || { echo "usage: bench/router_instructions.sh ROUTER_SERVE..." >&2; exit 2; }
-for p in valgrind nginx-light; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-A=$(free_port); B=$(free_port)
-cat > "$work/backend.conf" <<CONF
-daemon off; pid $work/backend.pid; error_log $work/backend.err warn;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off; client_body_temp_path $work/b1; proxy_temp_path $work/b2;
-  fastcgi_temp_path $work/b3; uwsgi_temp_path $work/b4; scgi_temp_path $work/b5;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$A; location / { return 200 "ok\n"; } }
-  server { listen 127.0.0.1:$B; location / { return 200 "ok\n"; } }
-}
-CONF
-nginx -c "$work/backend.conf" & pids+=($!)
+. bench/router_common.sh
+bench_need valgrind nginx-light
+start_backends
 cat > "$work/client.py" <<'PY'
 import socket, sys, threading
 port, n, conns = int(sys.argv[1]), int(sys.argv[2]), 4
@@ -62,10 +41,7 @@ instructions() {
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
     "$1" "$port" "$A" 90 "$B" 10 2 >/dev/null 2>"$work/valgrind.err" &
   pid=$!
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_http "$port" -- 200 0.1
   python3 "$work/client.py" "$port" "$2"
   kill -INT "$pid"
   wait "$pid" || true
