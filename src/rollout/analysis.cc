@@ -716,6 +716,33 @@ AnalysisRunReconciler::AnalysisRunReconciler(store::Store& store, MetricProvider
       log_dir_(std::move(log_dir)),
       measurements_(providers, std::move(spawn)) {}
 
+namespace {
+
+// Why a run ended Failed, Error or Inconclusive: the first metric in that
+// phase, its message or its last value and conditions ("" otherwise).
+std::string EndMessage(const model::AnalysisTemplateSpec& spec,
+                       const std::vector<MetricResult>& results, const std::string& phase) {
+  if (!IsTerminalPhase(phase) || phase == "Successful") return "";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const MetricResult& r = results[i];
+    if (r.phase != phase) continue;
+    std::string detail = r.message;
+    if (detail.empty() && !r.measurements.empty()) {
+      const model::Metric& m = spec.metrics[i];
+      detail = fmt::format("result {}", r.measurements.back().value);
+      if (!m.success_condition.empty())
+        detail += fmt::format(", successCondition {}", m.success_condition);
+      if (!m.failure_condition.empty())
+        detail += fmt::format(", failureCondition {}", m.failure_condition);
+    }
+    return fmt::format("metric {} {}{}", r.name, r.phase == "Failed" ? "failed" : r.phase,
+                       detail.empty() ? "" : ": " + detail);
+  }
+  return "";
+}
+
+}  // namespace
+
 Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   store::Key k{"AnalysisRun", ns, name};
@@ -811,22 +838,7 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
     new_phase = "Successful";
     message = "terminated";
   }
-  for (const auto& r : results) {
-    if (r.phase == new_phase && IsTerminalPhase(new_phase) && new_phase != "Successful") {
-      std::string detail = r.message;
-      if (detail.empty() && !r.measurements.empty()) {
-        const model::Metric& m = spec->metrics[static_cast<size_t>(&r - results.data())];
-        detail = fmt::format("result {}", r.measurements.back().value);
-        if (!m.success_condition.empty())
-          detail += fmt::format(", successCondition {}", m.success_condition);
-        if (!m.failure_condition.empty())
-          detail += fmt::format(", failureCondition {}", m.failure_condition);
-      }
-      message = fmt::format("metric {} {}{}", r.name, r.phase == "Failed" ? "failed" : r.phase,
-                            detail.empty() ? "" : ": " + detail);
-      break;
-    }
-  }
+  if (message.empty()) message = EndMessage(*spec, results, new_phase);
   bool changed = new_phase != phase;
   phase = new_phase;
   Json before = run.status;
