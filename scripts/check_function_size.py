@@ -21,13 +21,27 @@ Usage:
       printed and fail as clang-tidy says (WarningsAsErrors), the size
       warnings are compared with the list.
 Needs build/compile_commands.json (cmake -S . -B build, configure only).
+
+Results are cached outside the clone, as ccache caches the compiler's
+($STRAKE_TIDY_CACHE, default ~/.cache/strake-tidy): a file's result is
+reused when nothing clang-tidy reads has changed, which is its translation
+unit as clang preprocesses it with comments kept (every header it includes,
+and NOLINT comments), its compile command, .clang-tidy, the exception-free
+mode and clang-tidy's version; the clone's path is normalised, so another
+clone of the same commit hits. A file whose preprocessing fails is checked
+afresh. STRAKE_TIDY_CACHE=off turns the cache off.
 """
 import concurrent.futures
+import hashlib
+import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
+import tempfile
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXCEPTIONS = ROOT / "scripts" / "function_size_exceptions.txt"
@@ -36,14 +50,113 @@ DIAG = re.compile(r"^(/[^:]+):(\d+):(\d+): (warning|error): (.*?)(?: \[([\w.,-]+
 ENCLOSING = re.compile(r"([A-Za-z_~][\w:~]*)\s*\(")
 
 
-def tidy(path, all_checks):
-    """clang-tidy's diagnostics for one file: (exit status, stdout, stderr)."""
+def cache_dir():
+    setting = os.environ.get("STRAKE_TIDY_CACHE", "")
+    if setting == "off":
+        return None
+    if setting:
+        return pathlib.Path(setting)
+    base = os.environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
+    return pathlib.Path(base) / "strake-tidy"
+
+
+def normalised(data):
+    return data.replace(str(ROOT).encode(), b"@ROOT@")
+
+
+class Cache:
+    """clang-tidy results by a digest of everything clang-tidy reads."""
+
+    def __init__(self, all_checks):
+        self.dir = cache_dir()
+        self.hits = 0
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        commands = json.loads((ROOT / "build" / "compile_commands.json").read_text())
+        self.commands = {c["file"]: c for c in commands}
+        version = subprocess.run(["clang-tidy", "--version"], capture_output=True).stdout
+        config = (ROOT / ".clang-tidy").read_bytes()
+        self.base = hashlib.sha256(b"\0".join(
+            [b"strake-tidy-1", version, config, str(all_checks).encode()])).digest()
+
+    def key(self, path):
+        """The digest for one file, or None when it cannot be computed."""
+        entry = self.commands.get(str(ROOT / path)) if self.dir else None
+        if entry is None:
+            return None
+        args = entry["arguments"] if "arguments" in entry else shlex.split(entry["command"])
+        flags, skip = [], False
+        for a in args[1:]:
+            if skip:
+                skip = False
+            elif a == "-o":
+                skip = True
+            elif a != "-c" and a != entry["file"]:
+                flags.append(a)
+        # clang's own view of the file (clang-tidy is clang): __clang__
+        # branches of headers count, GCC's would not.
+        cmd = ["clang++", *flags, "-Wno-unknown-warning-option", "-E", "-C", entry["file"]]
+        p = subprocess.run(cmd, cwd=entry["directory"], capture_output=True)
+        if p.returncode != 0:
+            return None
+        h = hashlib.sha256(self.base)
+        h.update(normalised(" ".join(flags).encode()) + b"\0")
+        h.update(normalised(p.stdout))
+        return h.hexdigest()
+
+    def get(self, key):
+        f = self.dir / key if key else None
+        if f is None or not f.exists():
+            return None
+        try:
+            rc, out, err = json.loads(f.read_text())
+        except (OSError, ValueError):
+            return None
+        os.utime(f)  # kept as long as it is used
+        self.hits += 1
+        root = str(ROOT)
+        return rc, out.replace("@ROOT@", root), err.replace("@ROOT@", root)
+
+    def put(self, key, result):
+        if not key:
+            return
+        rc, out, err = result
+        root = str(ROOT)
+        text = json.dumps([rc, out.replace(root, "@ROOT@"), err.replace(root, "@ROOT@")])
+        fd, tmp = tempfile.mkstemp(dir=self.dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.dir / key)
+
+    def prune(self, days=30):
+        """Drops results unused for `days`."""
+        if self.dir is None:
+            return
+        old = time.time() - days * 86400
+        for f in self.dir.iterdir():
+            if f.stat().st_mtime < old:
+                f.unlink(missing_ok=True)
+
+
+def run_tidy(path, all_checks):
     cmd = ["clang-tidy", "-p", str(ROOT / "build"), "--quiet",
            "--extra-arg=-Wno-unknown-warning-option", path]
     if not all_checks:
         cmd.insert(1, "--checks=-*," + ",".join(SIZE_CHECKS))
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
+
+
+def tidy(path, all_checks, cache):
+    """clang-tidy's diagnostics for one file: (exit status, stdout, stderr)."""
+    key = cache.key(path) if cache.dir else None
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = run_tidy(path, all_checks)
+    cache.put(key, result)
+    return result
 
 
 def blocks(output):
@@ -83,8 +196,10 @@ def main():
                                          capture_output=True, text=True).stdout.split()
                if not s.endswith("_test.cc")]
     failed, printed, offenders = False, set(), {}
+    cache = Cache(all_checks)
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        for path, (rc, out, err) in zip(sources, pool.map(lambda s: tidy(s, all_checks), sources)):
+        results = pool.map(lambda s: tidy(s, all_checks, cache), sources)
+        for path, (rc, out, err) in zip(sources, results):
             if rc != 0:
                 failed = True
                 print(err, end="", file=sys.stderr)
@@ -118,8 +233,10 @@ def main():
         failed = True
         print(f"scripts/{EXCEPTIONS.name}:{listed[key]}: {key[0]} {key[1]} is within the "
               "thresholds now (or gone): remove its line", file=sys.stderr)
-    print(f"check_function_size: {len(sources)} files, {len(offenders)} long functions "
-          f"({len(listed)} listed), {'FAILED' if failed else 'ok'}")
+    cache.prune()
+    print(f"check_function_size: {len(sources)} files ({cache.hits} results from the cache), "
+          f"{len(offenders)} long functions ({len(listed)} listed), "
+          f"{'FAILED' if failed else 'ok'}")
     return 1 if failed else 0
 
 
