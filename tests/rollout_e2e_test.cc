@@ -275,6 +275,11 @@ TEST_F(RolloutE2E, AGoodVersionWalksEveryStepWithNoFailedRequest) {
   EXPECT_EQ(Get("/"), "hello from v2\n");
   Json ro = Rollout();
   EXPECT_EQ(ro["status"]["stableRS"], ro["status"]["currentPodHash"]);
+  // No trafficRouting: the weights were approximated by replica counts.
+  EXPECT_EQ(ro["status"]["canary"]["weightsApproximated"], true);
+  EXPECT_NE(last_watch_.find("approximated by replica counts (no trafficRouting)"),
+            std::string::npos)
+      << last_watch_;
   Ran runs = Cli({"get", "analysisruns"});
   EXPECT_NE(runs.out.find("Successful"), std::string::npos) << runs.out;
   Ran described = Cli({"describe", "rollout", "web"});
