@@ -572,6 +572,30 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
   st.message = "";
 }
 
+// An aborted update: all traffic back to stable (the weight 0 at once with
+// trafficRouting), and the canary scaled down: with trafficRouting after
+// abortScaleDownDelaySeconds, without it by replica counts within
+// maxSurge/maxUnavailable from now on.
+void ScaleBackAborted(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
+                      int64_t now) {
+  RolloutStatus& st = d.status;
+  const std::string& desired = obs.desired_hash;
+  StopAnalyses(d);
+  st.canary_weight = 0;
+  st.phase = "Degraded";
+  if (Basic(spec)) {
+    ScaleBasic(d, spec, obs, 0);
+    if (Running(obs, desired) > 0) Requeue(d, Ms(1000));
+    return;
+  }
+  int64_t scale_down =
+      st.aborted_at_ms + int64_t{spec.canary->abort_scale_down_delay_seconds} * 1000;
+  if (now < scale_down && Running(obs, desired) > 0) {
+    d.replicas[desired] = Running(obs, desired);
+    Requeue(d, Ms(scale_down - now));
+  }
+}
+
 }  // namespace
 
 Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
@@ -640,17 +664,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   d.replicas[st.stable_rs] = spec.replicas;
 
   if (st.abort) {
-    StopAnalyses(d);
-    st.canary_weight = 0;
-    int64_t scale_down = st.aborted_at_ms + int64_t{c.abort_scale_down_delay_seconds} * 1000;
-    if (Basic(spec)) {  // back by replica counts, within the limits, at once
-      ScaleBasic(d, spec, obs, 0);
-      if (Running(obs, desired) > 0) Requeue(d, Ms(1000));
-    } else if (now < scale_down && Running(obs, desired) > 0) {
-      d.replicas[desired] = Running(obs, desired);
-      Requeue(d, Ms(scale_down - now));
-    }
-    st.phase = "Degraded";
+    ScaleBackAborted(d, spec, obs, now);
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
     return d;
@@ -680,16 +694,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   }
 
   if (st.abort) {  // aborted in this round: weight back to 0 at once
-    StopAnalyses(d);
-    st.canary_weight = 0;
-    st.phase = "Degraded";
-    if (Basic(spec)) {
-      ScaleBasic(d, spec, obs, 0);
-      Requeue(d, Ms(1000));
-    } else {
-      d.replicas[desired] = Running(obs, desired);
-      Requeue(d, Ms(int64_t{c.abort_scale_down_delay_seconds} * 1000));
-    }
+    ScaleBackAborted(d, spec, obs, now);
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
     return d;
