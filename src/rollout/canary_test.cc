@@ -430,6 +430,34 @@ TEST(BasicCanaryTest, StaysWithinMaxSurgeAndMaxUnavailable) {
   EXPECT_EQ(d.replicas.at("v1"), 8);
 }
 
+// promote --full replaces the stable as a rolling update would (Argo's
+// "mimicking rolling update"): within maxSurge and maxUnavailable, then the
+// canary becomes stable with nothing left to scale down later.
+TEST(BasicCanaryTest, PromoteFullReplacesTheStableWithinTheLimits) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  drv.Round("v1");
+  RoundsUntil(drv, "v2", "Paused");  // 20%: 1 + 4
+  ASSERT_TRUE(ApplyAction("promote", true, drv.spec(), drv.status(), drv.now()));
+  Decision d;
+  for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
+    d = drv.Round("v2", false);
+    int running = 0, serving = 0;
+    for (const auto& [h, n] : d.replicas) {
+      running += n;
+      serving += ServingReplicas(drv.revisions(), d.replicas, h);
+    }
+    EXPECT_LE(running, 7) << i;  // 5 + maxSurge 25% (2)
+    EXPECT_GE(serving, 4) << i;  // 5 - maxUnavailable 25% (1)
+    drv.ApplySlowly(d);
+  }
+  EXPECT_EQ(d.status.phase, "Healthy");
+  EXPECT_EQ(d.status.stable_rs, "v2");
+  EXPECT_EQ(d.reason, "RolloutCompleted");
+  EXPECT_EQ(d.replicas.at("v2"), 5);
+  EXPECT_EQ(d.replicas.count("v1"), 0u);
+}
+
 // An abort scales back by replica counts within the same limits, at once
 // (abortScaleDownDelaySeconds is for trafficRouting only, as in Argo).
 TEST(BasicCanaryTest, AbortScalesTheCanaryDownByReplicaCounts) {
