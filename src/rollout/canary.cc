@@ -572,6 +572,39 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
   st.message = "";
 }
 
+// Going back to the stable revision without trafficRouting: the dropped
+// canary (the other revision running most replicas) is scaled down as a
+// basic canary's older ReplicaSet is, serving meanwhile, and the stable
+// scaled up within maxSurge; any other revision goes at once, as before.
+void DrainDropped(Decision& d, const model::RolloutSpec& spec, const Observation& obs) {
+  const RolloutStatus& st = d.status;
+  const std::string& desired = obs.desired_hash;
+  std::string dropped;
+  for (const auto& [hash, r] : obs.revisions) {
+    if (hash == desired || st.scale_down_at.count(hash) || r.replicas == 0) continue;
+    if (dropped.empty() || r.replicas > Running(obs, dropped)) dropped = hash;
+  }
+  if (dropped.empty()) return;
+  const model::CanaryStrategy& c = *spec.canary;
+  BasicCanaryInput in;
+  in.spec_replicas = spec.replicas;
+  in.weight = 100;
+  in.max_surge = c.max_surge;
+  in.max_unavailable = c.max_unavailable;
+  in.canary = {Running(obs, desired), Ready(obs, desired)};
+  in.has_stable = false;
+  in.older_replicas = Running(obs, dropped);
+  d.replicas[desired] = BasicCanaryCounts(in).canary;
+  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
+  int keep = OlderToKeep(spec.replicas, f, Ready(obs, desired) + Ready(obs, dropped),
+                         {Running(obs, dropped), Ready(obs, dropped)});
+  if (keep > 0) {
+    d.replicas[dropped] = keep;
+    d.draining_hash = dropped;
+  }
+  Requeue(d, Ms(1000));
+}
+
 // An aborted update: all traffic back to stable (the weight 0 at once with
 // trafficRouting), and the canary scaled down: with trafficRouting after
 // abortScaleDownDelaySeconds, without it by replica counts within
@@ -633,11 +666,16 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     d.stable_hash = desired;
     d.replicas[desired] = spec.replicas;
     st.canary_weight = 0;
-    bool healthy = Ready(obs, desired) >= spec.replicas;
+    if (Basic(spec)) DrainDropped(d, spec, obs);
+    bool healthy = Ready(obs, desired) >= spec.replicas && d.draining_hash.empty();
     st.phase = healthy ? "Healthy" : "Progressing";
     st.message = healthy ? ""
                          : fmt::format("waiting for stable {}: {}/{} ready{}", desired,
                                        Ready(obs, desired), spec.replicas, Why(obs, desired));
+    if (!d.draining_hash.empty()) {
+      st.message += fmt::format("; {} scaling down: {} left", d.draining_hash,
+                                d.replicas.at(d.draining_hash));
+    }
     if (!healthy) Requeue(d, Ms(1000));
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);

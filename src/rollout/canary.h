@@ -137,6 +137,10 @@ struct Decision {
   int canary_weight = 0;
   std::vector<HeaderRouteDecision> header_routes;
   std::vector<MirrorRouteDecision> mirror_routes;
+  // Without trafficRouting: a revision on its way out (the canary dropped
+  // by going back to stable) that Services over pods still balance over
+  // beside the stable one while it is scaled down; "" for none.
+  std::string draining_hash;
   // blueGreen: which revision each service selects.
   std::string active_hash;
   std::string preview_hash;

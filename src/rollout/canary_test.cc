@@ -458,6 +458,41 @@ TEST(BasicCanaryTest, PromoteFullReplacesTheStableWithinTheLimits) {
   EXPECT_EQ(d.replicas.count("v1"), 0u);
 }
 
+// Going back to the stable revision at 80% (4 canary + 1 stable): the
+// dropped canary serves while it is scaled down as Argo scales an older
+// ReplicaSet down, the stable scaled up within maxSurge, so no round serves
+// from fewer than 4 replicas.
+TEST(BasicCanaryTest, GoingBackToStableDrainsTheCanaryWithinTheLimits) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  drv.Round("v1");
+  for (int k = 0; k < 3; ++k) {  // 20, 40, 60%
+    RoundsUntil(drv, "v2", "Paused");
+    ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  }
+  Decision d = RoundsUntil(drv, "v2", "Paused");  // 80%
+  ASSERT_EQ(d.replicas.at("v2"), 4);
+  ASSERT_EQ(d.replicas.at("v1"), 1);
+  bool drained = false;
+  for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
+    d = drv.Round("v1", false);
+    int running = 0, serving = 0;
+    for (const auto& [h, n] : d.replicas) {
+      running += n;
+      serving += ServingReplicas(drv.revisions(), d.replicas, h);
+    }
+    EXPECT_LE(running, 7) << i;
+    EXPECT_GE(serving, 4) << i;
+    if (d.draining_hash == "v2") drained = true;
+    drv.ApplySlowly(d);
+  }
+  EXPECT_TRUE(drained);
+  EXPECT_EQ(d.status.phase, "Healthy");
+  EXPECT_EQ(d.draining_hash, "");
+  EXPECT_EQ(d.replicas.at("v1"), 5);
+  EXPECT_EQ(d.replicas.count("v2"), 0u);
+}
+
 // An abort scales back by replica counts within the same limits, at once
 // (abortScaleDownDelaySeconds is for trafficRouting only, as in Argo).
 TEST(BasicCanaryTest, AbortScalesTheCanaryDownByReplicaCounts) {

@@ -314,9 +314,11 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
       Want w{c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true};
       if (!c.traffic_routing) {
         // Over the replicas serving, as the Service a basic canary's weight
-        // is approximated for; with a canaryService beside it, over the
-        // stable's only (the canary's until the stable has none left).
-        w.weight = ServingWeight(observed, d.replicas, d.stable_hash, d.canary_hash);
+        // is approximated for (a dropped canary's too while it drains);
+        // with a canaryService beside it, over the stable's only (the
+        // canary's until the stable has none left).
+        if (w.canary.empty()) w.canary = d.draining_hash;
+        w.weight = ServingWeight(observed, d.replicas, w.stable, w.canary);
         if (!c.canary_service.empty()) {
           bool none = ServingReplicas(observed, d.replicas, d.stable_hash) == 0 &&
                       ServingReplicas(observed, d.replicas, d.canary_hash) > 0;
@@ -381,6 +383,7 @@ Status RolloutReconciler::PlainServices(const std::string& ns, const std::string
   // request to a ready replica of either, as kube-proxy would.
   std::string old_hash = spec.canary ? d.stable_hash : d.active_hash;
   std::string new_hash = spec.canary ? d.canary_hash : d.preview_hash;
+  if (new_hash.empty()) new_hash = d.draining_hash;
   auto ready = [&](const std::string& h) { return ServingReplicas(observed, d.replicas, h); };
   auto services = store_.List("Service", ns);
   if (!services) return tl::unexpected(services.error());

@@ -337,6 +337,28 @@ TEST_F(RolloutControllerTest, WithoutTrafficRoutingTheStableServiceFollowsTheRep
   EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
 }
 
+// Going back to the stable revision without trafficRouting: the dropped
+// canary is scaled down within maxUnavailable and serves meanwhile, so the
+// stable Service is balanced over both until it is gone.
+TEST_F(RolloutControllerTest, GoingBackToStableBalancesOverTheDrainingCanary) {
+  AddService("web");
+  std::string v1 = Apply("v1");
+  SetCanary({{"stableService", "web"}}, 4);
+  Reconcile(2);
+  std::string v2 = Apply("v2");
+  ASSERT_EQ(Reconcile(4).current_step_index, 1);  // 2 + 2
+  Apply("v1");
+  RolloutStatus st = Reconcile();
+  EXPECT_EQ(st.phase, "Progressing");
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, v2);  // 1 of its 2 kept: 1 of 3 serving
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 33);
+  st = Reconcile(3);
+  EXPECT_EQ(st.phase, "Healthy") << st.message;
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, "");
+}
+
 // With trafficRouting the router's weight is exact: 50% though the canary
 // runs 2 replicas beside the stable's 4.
 TEST_F(RolloutControllerTest, WithTrafficRoutingTheWeightIsExact) {

@@ -141,6 +141,13 @@ CanaryCounts BasicCanaryCounts(const BasicCanaryInput& in) {
   return out;
 }
 
+int OlderToKeep(int spec_replicas, const Fenceposts& f, int all_available,
+                const RevisionCount& older) {
+  int keep = std::max(0, std::min(older.replicas, older.available));
+  int can_go = all_available - (std::max(spec_replicas, 0) - f.max_unavailable);
+  return can_go <= 0 ? keep : std::max(0, keep - can_go);
+}
+
 bool AtBasicCanaryCounts(const BasicCanaryInput& in, int older_available) {
   CanaryCounts want = BasicCanaryCounts(in);
   bool canary_done = want.canary == in.canary.replicas && want.canary == in.canary.available;

@@ -65,6 +65,15 @@ struct BasicCanaryInput {
 // The replicas of canary and stable at this round (see the file comment).
 CanaryCounts BasicCanaryCounts(const BasicCanaryInput& in);
 
+// How many replicas a revision on its way out (neither stable nor canary,
+// say a canary dropped by going back to stable) keeps at this round, as
+// Argo's scaleDownOldReplicaSetsForCanary scales one down for a basic
+// canary: its unavailable replicas go at once; available ones only as far
+// as the rollout's `all_available` replicas stay at spec.replicas -
+// maxUnavailable.
+int OlderToKeep(int spec_replicas, const Fenceposts& f, int all_available,
+                const RevisionCount& older);
+
 // Argo's AtDesiredReplicaCountsForCanary for a basic canary: both revisions
 // run the counts BasicCanaryCounts asks for now, every canary replica is
 // available, and no replica of another revision is still available.
