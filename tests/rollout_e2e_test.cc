@@ -275,6 +275,11 @@ TEST_F(RolloutE2E, AGoodVersionWalksEveryStepWithNoFailedRequest) {
   EXPECT_EQ(Get("/"), "hello from v2\n");
   Json ro = Rollout();
   EXPECT_EQ(ro["status"]["stableRS"], ro["status"]["currentPodHash"]);
+  // No trafficRouting: the weights were approximated by replica counts.
+  EXPECT_EQ(ro["status"]["canary"]["weightsApproximated"], true);
+  EXPECT_NE(last_watch_.find("approximated by replica counts (no trafficRouting)"),
+            std::string::npos)
+      << last_watch_;
   Ran runs = Cli({"get", "analysisruns"});
   EXPECT_NE(runs.out.find("Successful"), std::string::npos) << runs.out;
   Ran described = Cli({"describe", "rollout", "web"});
@@ -598,8 +603,11 @@ spec:
 
 TEST_F(RolloutE2E, HeaderRoutesAndMirroringReachTheCanary) {
   StartServer();
+  // Header and mirror routes, and setCanaryScale, need trafficRouting, as
+  // in Argo (without it setCanaryScale is ignored).
   const char* steps = R"(    canary:
       stableService: web
+      trafficRouting: {managedRoutes: [{name: beta}, {name: copies}]}
       steps:
       - setCanaryScale: {replicas: 1}
       - setHeaderRoute:
@@ -982,6 +990,11 @@ spec:
       << last_watch_;
   Ran runs = Cli({"get", "analysisruns", "-o", "json"});
   EXPECT_NE(runs.out.find("\"Failed\""), std::string::npos) << runs.out;
+  // No trafficRouting: at 50% of 2 replicas the stable ran 1, and the abort
+  // goes back by replica counts within maxUnavailable (0): the canary serves
+  // until the stable is back to 2, then goes.
+  EXPECT_TRUE(WaitFor([&] { return Rollout()["status"].value("updatedReplicas", -1) == 0; }, 30s))
+      << Rollout().dump(2);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v1\n");
 }
 

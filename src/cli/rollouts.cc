@@ -115,7 +115,14 @@ std::string RolloutText(const Json& ro) {
     out += fmt::format("  Step:          {}/{}\n",
                        std::min<size_t>(static_cast<size_t>(index), steps), steps);
     int w = st.contains("canary") ? st["canary"].value("weight", 0) : 0;
-    out += fmt::format("  Weights:       stable {}  canary {}\n", 100 - w, w);
+    // The status says how the weights are made; a status written before it
+    // did, the spec: without trafficRouting, by replica counts.
+    bool approximated = !strategy["canary"].contains("trafficRouting");
+    if (st.contains("canary") && st["canary"].contains("weightsApproximated"))
+      approximated = st["canary"].value("weightsApproximated", approximated);
+    out += fmt::format(
+        "  Weights:       stable {}  canary {}, {}\n", 100 - w, w,
+        approximated ? "approximated by replica counts (no trafficRouting)" : "exact (router)");
   } else if (st.contains("blueGreen")) {
     out += fmt::format("  Active:        {}\n", st["blueGreen"].value("activeSelector", ""));
     out += fmt::format("  Preview:       {}\n", st["blueGreen"].value("previewSelector", ""));

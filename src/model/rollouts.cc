@@ -183,14 +183,29 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
   return s;
 }
 
+// Argo ignores setCanaryScale without trafficRouting (UseSetCanaryScale):
+// say so rather than let the step look as if it did something.
+void WarnScaleWithoutRouting(Ctx& ctx, const std::vector<std::pair<const Node*, std::string>>& at,
+                             const CanaryStrategy& c) {
+  if (c.traffic_routing) return;
+  for (size_t i = 0; i < c.steps.size() && i < at.size(); ++i) {
+    if (c.steps[i].kind != CanaryStep::Kind::kSetCanaryScale) continue;
+    ctx.Warning(*at[i].first, at[i].second + ".setCanaryScale",
+                "ignored without trafficRouting, as in Argo: the canary's replicas follow "
+                "setWeight");
+  }
+}
+
 CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   CanaryStrategy c;
   c.canary_service = f.Str("canaryService");
   c.stable_service = f.Str("stableService");
+  std::vector<std::pair<const Node*, std::string>> step_at;
   ctx.List(f.Get("steps") ? *f.Get("steps") : Node{}, f.Sub("steps"),
            [&](const Node& item, const std::string& p) {
              c.steps.push_back(DecodeCanaryStep(ctx, item, p));
+             step_at.emplace_back(&item, p);
            });
   if (const Node* v = f.Get("analysis"))
     c.analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("analysis"), true);
@@ -205,10 +220,17 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
     c.scale_down_delay_seconds = ctx.Int(*v, f.Sub("scaleDownDelaySeconds"), 0, 86400);
   }
   // Traffic is always routed by the embedded router (or the cluster's mesh on
-  // the scale path): the mesh-specific blocks are accepted and not needed.
-  f.Ignore({"trafficRouting", "canaryMetadata", "stableMetadata", "antiAffinity",
-            "scaleDownDelayRevisionLimit", "dynamicStableScale", "minPodsPerReplicaSet", "pingPong",
-            "replicaProgressThreshold"},
+  // the scale path): the mesh-specific blocks are accepted and not needed,
+  // but whether trafficRouting is there decides how weights are made.
+  c.traffic_routing = f.Get("trafficRouting") != nullptr;
+  if (const Node* v = f.Get("trafficRouting")) {
+    ctx.Warning(*v, f.Sub("trafficRouting"),
+                "the settings of \"trafficRouting\" are ignored: the embedded router sets "
+                "exact weights");
+  }
+  WarnScaleWithoutRouting(ctx, step_at, c);
+  f.Ignore({"canaryMetadata", "stableMetadata", "antiAffinity", "scaleDownDelayRevisionLimit",
+            "dynamicStableScale", "minPodsPerReplicaSet", "pingPong", "replicaProgressThreshold"},
            "does not apply to the embedded router");
   return c;
 }

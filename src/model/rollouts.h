@@ -77,6 +77,12 @@ struct CanaryStep {
 struct CanaryStrategy {
   std::string canary_service;
   std::string stable_service;
+  // Whether spec.strategy.canary.trafficRouting is given (its settings are
+  // not needed: the embedded router applies them). With it, setWeight is an
+  // exact weight and stable keeps every replica; without it, Argo's basic
+  // canary: the weight is approximated by replica counts within
+  // maxSurge/maxUnavailable, and setCanaryScale is ignored.
+  bool traffic_routing = false;
   std::vector<CanaryStep> steps;
   std::optional<RolloutAnalysis> analysis;  // background
   IntOrPercent max_surge{25, true};

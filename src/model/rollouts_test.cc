@@ -109,6 +109,50 @@ spec:
       << errors[0];
 }
 
+// Whether trafficRouting is there decides how weights are made (exact by
+// the router, or approximated by replica counts); its settings are not used.
+// setCanaryScale without it is ignored, as Argo ignores it.
+TEST(RolloutsDecodeTest, TrafficRoutingIsNotedAndScaleWithoutItIsIgnored) {
+  const char* text = R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+%s      steps:
+      - setCanaryScale: {replicas: 1}
+      - setWeight: 20
+)";
+  auto decode = [&](const std::string& routing, Diagnostics& diags) {
+    std::string yaml = text;
+    yaml.replace(yaml.find("%s"), 2, routing);
+    auto res = DecodeText(yaml, diags);
+    EXPECT_FALSE(diags.HasErrors()) << diags.ErrorText();
+    return std::get<Rollout>(res.at(0).value).spec.canary->traffic_routing;
+  };
+  Diagnostics basic;
+  EXPECT_FALSE(decode("", basic));
+  auto warnings = basic.WarningStrings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(
+      warnings[0].find(
+          "r.yaml:13:9: spec.strategy.canary.steps[0].setCanaryScale: warning: ignored without "
+          "trafficRouting"),
+      std::string::npos)
+      << warnings[0];
+  Diagnostics routed;
+  EXPECT_TRUE(decode("      trafficRouting: {nginx: {stableIngress: web}}\n", routed));
+  warnings = routed.WarningStrings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("settings of \"trafficRouting\" are ignored"), std::string::npos)
+      << warnings[0];
+}
+
 TEST(RolloutsDecodeTest, StrategyAndSelectorAreChecked) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1

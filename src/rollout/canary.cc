@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "rollout/replicas.h"
+
 namespace strake::rollout {
 
 std::optional<std::chrono::milliseconds> ApplyMinReady(
@@ -52,6 +54,7 @@ Json RolloutStatus::ToJson() const {
   j["progressedAtMs"] = progressed_at_ms;
   if (!scale_down_at.empty()) j["scaleDownAtMs"] = scale_down_at;
   j["canary"] = {{"weight", canary_weight},
+                 {"weightsApproximated", weights_approximated},
                  {"currentStepAnalysisRun", step_analysis_run},
                  {"currentBackgroundAnalysisRun", background_analysis_run}};
   if (!active_selector.empty() || !preview_selector.empty()) {
@@ -88,6 +91,7 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
     s.scale_down_at = j["scaleDownAtMs"].get<std::map<std::string, int64_t>>();
   if (j.contains("canary")) {
     s.canary_weight = j["canary"].value("weight", 0);
+    s.weights_approximated = j["canary"].value("weightsApproximated", false);
     s.step_analysis_run = j["canary"].value("currentStepAnalysisRun", "");
     s.background_analysis_run = j["canary"].value("currentBackgroundAnalysisRun", "");
   }
@@ -239,7 +243,77 @@ int CanaryReplicas(const model::RolloutSpec& spec, int index, int weight) {
   return weight > 0 ? std::max(n, 1) : 0;
 }
 
+// Argo's basic canary: a canary without trafficRouting.
+bool Basic(const model::RolloutSpec& spec) { return spec.canary && !spec.canary->traffic_routing; }
+
+// What BasicCanaryCounts needs to know of this round, for `weight`.
+BasicCanaryInput BasicInput(const model::RolloutSpec& spec, const RolloutStatus& st,
+                            const Observation& obs, int weight) {
+  const std::string& desired = obs.desired_hash;
+  BasicCanaryInput in;
+  in.spec_replicas = spec.replicas;
+  in.weight = weight;
+  in.max_surge = spec.canary->max_surge;
+  in.max_unavailable = spec.canary->max_unavailable;
+  in.canary = {Running(obs, desired), Ready(obs, desired)};
+  in.has_stable = !st.stable_rs.empty() && st.stable_rs != desired;
+  if (in.has_stable) in.stable = {Running(obs, st.stable_rs), Ready(obs, st.stable_rs)};
+  for (const auto& [hash, at] : st.scale_down_at) {
+    if (hash != desired && hash != st.stable_rs) in.older_replicas += Running(obs, hash);
+  }
+  return in;
+}
+
+// Available replicas of the other revisions that stay this round: those
+// waiting for a delayed scale-down (the rest are removed at once).
+int OlderAvailable(const RolloutStatus& st, const Observation& obs) {
+  int n = 0;
+  for (const auto& [hash, at] : st.scale_down_at) {
+    if (hash != obs.desired_hash && hash != st.stable_rs) n += Ready(obs, hash);
+  }
+  return n;
+}
+
+// Sets the replicas of canary and stable to the basic canary's counts at
+// `weight` and the weights to what the replicas serving make.
+void ScaleBasic(Decision& d, const model::RolloutSpec& spec, const Observation& obs, int weight) {
+  RolloutStatus& st = d.status;
+  CanaryCounts counts = BasicCanaryCounts(BasicInput(spec, st, obs, weight));
+  d.replicas[obs.desired_hash] = counts.canary;
+  d.replicas[st.stable_rs] = counts.stable;
+  st.canary_weight = d.canary_weight =
+      ServingWeight(obs.revisions, d.replicas, st.stable_rs, obs.desired_hash);
+}
+
+// "canary 1/2 available, stable 4 (wants 3)": where a basic canary stands.
+std::string BasicProgress(const model::RolloutSpec& spec, const RolloutStatus& st,
+                          const Observation& obs, int weight) {
+  const model::CanaryStrategy& c = *spec.canary;
+  int surge = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas).max_surge;
+  CanaryCounts goal = ApproximateWeightedCounts(spec.replicas, weight, surge);
+  return fmt::format("canary {}/{} available, stable {} running (goal {}){}",
+                     Ready(obs, obs.desired_hash), goal.canary, Running(obs, st.stable_rs),
+                     goal.stable, Why(obs, obs.desired_hash));
+}
+
 }  // namespace
+
+int ServingReplicas(const std::map<std::string, RevisionObservation>& observed,
+                    const std::map<std::string, int>& decided, const std::string& hash) {
+  auto o = observed.find(hash);
+  auto d = decided.find(hash);
+  if (hash.empty() || o == observed.end() || d == decided.end()) return 0;
+  return std::max(0, std::min(o->second.ready, d->second));
+}
+
+int ServingWeight(const std::map<std::string, RevisionObservation>& observed,
+                  const std::map<std::string, int>& decided, const std::string& stable,
+                  const std::string& canary) {
+  if (canary.empty() || canary == stable) return 0;
+  int c = ServingReplicas(observed, decided, canary);
+  int s = ServingReplicas(observed, decided, stable);
+  return c + s == 0 ? 0 : c * 100 / (c + s);
+}
 
 std::string AnalysisRunName(const std::string& rollout, const std::string& hash, int64_t revision,
                             const std::string& infix, int attempt) {
@@ -363,6 +437,23 @@ bool AnalysisStep(Decision& d, const std::string& run, const CanaryStep& s, int 
   return waiting;
 }
 
+// A setWeight step of a basic canary: done once canary and stable run the
+// counts of its weight and the canary's are available (Argo's
+// AtDesiredReplicaCountsForCanary). True while it waits.
+bool BasicWeightStep(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
+                     const CanaryStep& s, int n) {
+  RolloutStatus& st = d.status;
+  const int i = st.current_step_index;
+  if (AtBasicCanaryCounts(BasicInput(spec, st, obs, s.weight), OlderAvailable(st, obs))) {
+    ++st.current_step_index;
+    return false;
+  }
+  st.message = fmt::format("step {}/{} setWeight {}: scaling by replica counts: {}", i + 1, n,
+                           s.weight, BasicProgress(spec, st, obs, s.weight));
+  Requeue(d, Ms(1000));
+  return true;
+}
+
 // Walks the steps that complete now, from the current one: each passes,
 // or the walk stops at the first that waits (for replicas, a pause, an
 // analysis) or aborts.
@@ -379,6 +470,10 @@ void WalkSteps(Decision& d, const std::string& name, const model::RolloutSpec& s
     const CanaryStep& s = c.steps[static_cast<size_t>(i)];
     switch (s.kind) {
       case CanaryStep::Kind::kSetWeight: {
+        if (Basic(spec)) {
+          waiting = BasicWeightStep(d, spec, obs, s, n);
+          break;
+        }
         int want = CanaryReplicas(spec, i, CurrentSetWeight(c, i));
         if (Ready(obs, desired) >= want) {
           ++st.current_step_index;
@@ -433,7 +528,18 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
   const model::CanaryStrategy& c = *spec.canary;
   const int n = static_cast<int>(c.steps.size());
   const std::string& desired = obs.desired_hash;
-  if (Ready(obs, desired) < spec.replicas) {
+  if (Basic(spec)) {
+    if (!AtBasicCanaryCounts(BasicInput(spec, st, obs, 100), OlderAvailable(st, obs))) {
+      ScaleBasic(d, spec, obs, 100);  // up as the stable goes down, within the limits
+      st.phase = "Progressing";
+      st.message = fmt::format("{} {}: replacing the stable before it becomes stable: {}",
+                               rollback ? "rollback to" : "canary", desired,
+                               BasicProgress(spec, st, obs, 100));
+      Requeue(d, Ms(1000));
+      CheckProgressDeadline(d, spec, now, n);
+      return;
+    }
+  } else if (Ready(obs, desired) < spec.replicas) {
     d.replicas[desired] = spec.replicas;
     d.canary_weight = st.canary_weight;
     st.phase = "Progressing";
@@ -448,7 +554,9 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
   if (!st.background_analysis_run.empty())
     d.terminate_analysis.push_back(st.background_analysis_run);
   st.background_analysis_run.clear();
-  st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
+  if (!Basic(spec)) {  // a basic canary's old stable is down already
+    st.scale_down_at[st.stable_rs] = now + int64_t{c.scale_down_delay_seconds} * 1000;
+  }
   Event(d, "RolloutCompleted",
         fmt::format("canary {} promoted to stable (was {}){}", desired, st.stable_rs,
                     rollback ? ": a rollback within rollbackWindow skips steps and analysis" : ""));
@@ -464,6 +572,63 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
   st.message = "";
 }
 
+// Going back to the stable revision without trafficRouting: the dropped
+// canary (the other revision running most replicas) is scaled down as a
+// basic canary's older ReplicaSet is, serving meanwhile, and the stable
+// scaled up within maxSurge; any other revision goes at once, as before.
+void DrainDropped(Decision& d, const model::RolloutSpec& spec, const Observation& obs) {
+  const RolloutStatus& st = d.status;
+  const std::string& desired = obs.desired_hash;
+  std::string dropped;
+  for (const auto& [hash, r] : obs.revisions) {
+    if (hash == desired || st.scale_down_at.count(hash) || r.replicas == 0) continue;
+    if (dropped.empty() || r.replicas > Running(obs, dropped)) dropped = hash;
+  }
+  if (dropped.empty()) return;
+  const model::CanaryStrategy& c = *spec.canary;
+  BasicCanaryInput in;
+  in.spec_replicas = spec.replicas;
+  in.weight = 100;
+  in.max_surge = c.max_surge;
+  in.max_unavailable = c.max_unavailable;
+  in.canary = {Running(obs, desired), Ready(obs, desired)};
+  in.has_stable = false;
+  in.older_replicas = Running(obs, dropped);
+  d.replicas[desired] = BasicCanaryCounts(in).canary;
+  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
+  int keep = OlderToKeep(spec.replicas, f, Ready(obs, desired) + Ready(obs, dropped),
+                         {Running(obs, dropped), Ready(obs, dropped)});
+  if (keep > 0) {
+    d.replicas[dropped] = keep;
+    d.draining_hash = dropped;
+  }
+  Requeue(d, Ms(1000));
+}
+
+// An aborted update: all traffic back to stable (the weight 0 at once with
+// trafficRouting), and the canary scaled down: with trafficRouting after
+// abortScaleDownDelaySeconds, without it by replica counts within
+// maxSurge/maxUnavailable from now on.
+void ScaleBackAborted(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
+                      int64_t now) {
+  RolloutStatus& st = d.status;
+  const std::string& desired = obs.desired_hash;
+  StopAnalyses(d);
+  st.canary_weight = 0;
+  st.phase = "Degraded";
+  if (Basic(spec)) {
+    ScaleBasic(d, spec, obs, 0);
+    if (Running(obs, desired) > 0) Requeue(d, Ms(1000));
+    return;
+  }
+  int64_t scale_down =
+      st.aborted_at_ms + int64_t{spec.canary->abort_scale_down_delay_seconds} * 1000;
+  if (now < scale_down && Running(obs, desired) > 0) {
+    d.replicas[desired] = Running(obs, desired);
+    Requeue(d, Ms(scale_down - now));
+  }
+}
+
 }  // namespace
 
 Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
@@ -476,6 +641,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   const int64_t now = UnixMillis(obs.now);
   const std::string& desired = obs.desired_hash;
   st.observed_generation = obs.generation;
+  st.weights_approximated = Basic(spec);
 
   if (st.stable_rs.empty()) {  // first deployment: no canary, straight to stable
     st.stable_rs = st.current_pod_hash = desired;
@@ -500,11 +666,16 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     d.stable_hash = desired;
     d.replicas[desired] = spec.replicas;
     st.canary_weight = 0;
-    bool healthy = Ready(obs, desired) >= spec.replicas;
+    if (Basic(spec)) DrainDropped(d, spec, obs);
+    bool healthy = Ready(obs, desired) >= spec.replicas && d.draining_hash.empty();
     st.phase = healthy ? "Healthy" : "Progressing";
     st.message = healthy ? ""
                          : fmt::format("waiting for stable {}: {}/{} ready{}", desired,
                                        Ready(obs, desired), spec.replicas, Why(obs, desired));
+    if (!d.draining_hash.empty()) {
+      st.message += fmt::format("; {} scaling down: {} left", d.draining_hash,
+                                d.replicas.at(d.draining_hash));
+    }
     if (!healthy) Requeue(d, Ms(1000));
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
@@ -531,14 +702,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   d.replicas[st.stable_rs] = spec.replicas;
 
   if (st.abort) {
-    StopAnalyses(d);
-    st.canary_weight = 0;
-    int64_t scale_down = st.aborted_at_ms + int64_t{c.abort_scale_down_delay_seconds} * 1000;
-    if (now < scale_down && Running(obs, desired) > 0) {
-      d.replicas[desired] = Running(obs, desired);
-      Requeue(d, Ms(scale_down - now));
-    }
-    st.phase = "Degraded";
+    ScaleBackAborted(d, spec, obs, now);
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
     return d;
@@ -568,11 +732,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   }
 
   if (st.abort) {  // aborted in this round: weight back to 0 at once
-    StopAnalyses(d);
-    st.canary_weight = 0;
-    st.phase = "Degraded";
-    d.replicas[desired] = Running(obs, desired);
-    Requeue(d, Ms(int64_t{c.abort_scale_down_delay_seconds} * 1000));
+    ScaleBackAborted(d, spec, obs, now);
     ScaleDownOthers(d, obs, now);
     Tally(d, obs, desired);
     return d;
@@ -586,9 +746,13 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   }
 
   int weight = CurrentSetWeight(c, st.current_step_index);
-  st.canary_weight = weight;
-  d.canary_weight = weight;
-  d.replicas[desired] = CanaryReplicas(spec, st.current_step_index, weight);
+  if (Basic(spec)) {
+    ScaleBasic(d, spec, obs, weight);
+  } else {
+    st.canary_weight = weight;
+    d.canary_weight = weight;
+    d.replicas[desired] = CanaryReplicas(spec, st.current_step_index, weight);
+  }
   DeriveRoutes(c, st.current_step_index, d);
   st.phase = st.pause_conditions.empty() ? "Progressing" : "Paused";
 

@@ -63,8 +63,11 @@ struct RolloutStatus {
   int64_t preview_ready_at_ms = 0;
   std::string pre_promotion_run;
   std::string post_promotion_run;
-  // Observed, for `rollout status`.
+  // Observed, for `rollout status`. Without trafficRouting the canary's
+  // weight is its share of the replicas serving (weights_approximated);
+  // with it, the weight the router is set to.
   int canary_weight = 0;
+  bool weights_approximated = false;
   int replicas = 0;
   int ready_replicas = 0;
   int updated_replicas = 0;
@@ -125,13 +128,19 @@ struct MirrorRouteDecision {
 struct Decision {
   RolloutStatus status;
   std::map<std::string, int> replicas;  // hash -> desired replicas; others are removed
-  // Traffic: the stable revision gets 100 - canary_weight of the stable
-  // service; header and mirror routes send to the canary.
+  // Traffic: with trafficRouting the stable revision gets 100 -
+  // canary_weight of the stable service; without it, Services balance over
+  // the replicas serving (ServingReplicas). Header and mirror routes send
+  // to the canary.
   std::string stable_hash;
   std::string canary_hash;  // "" when no update is in progress
   int canary_weight = 0;
   std::vector<HeaderRouteDecision> header_routes;
   std::vector<MirrorRouteDecision> mirror_routes;
+  // Without trafficRouting: a revision on its way out (the canary dropped
+  // by going back to stable) that Services over pods still balance over
+  // beside the stable one while it is scaled down; "" for none.
+  std::string draining_hash;
   // blueGreen: which revision each service selects.
   std::string active_hash;
   std::string preview_hash;
@@ -143,8 +152,28 @@ struct Decision {
   std::string event;
 };
 
+// Replicas of `hash` that a Service balancing over pods sends requests to:
+// its ready (available) ones, but no more than `decided` keeps, as a pod
+// being removed leaves the endpoints first.
+int ServingReplicas(const std::map<std::string, RevisionObservation>& observed,
+                    const std::map<std::string, int>& decided, const std::string& hash);
+
+// The canary's share (0-100, rounded down) of the replicas serving of
+// `stable` and `canary`; 0 when neither serves.
+int ServingWeight(const std::map<std::string, RevisionObservation>& observed,
+                  const std::map<std::string, int>& decided, const std::string& stable,
+                  const std::string& canary);
+
 // One round of the canary strategy. `name` is the Rollout's name (analysis
-// run names derive from it).
+// run names derive from it). With spec.strategy.canary.trafficRouting the
+// weights are exact (the router's) and stable keeps every replica beside
+// the canary's; without it, Argo's basic canary (replicas.h): each setWeight
+// scales canary and stable to the counts that approximate it within
+// maxSurge/maxUnavailable, is done once both run those counts and the
+// canary's are available, an abort scales back the same way (no
+// abortScaleDownDelaySeconds), and promotion scales the canary up as the
+// stable goes down (no scaleDownDelaySeconds). The weight reported is then
+// the canary's share of the replicas serving.
 Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
                     const RolloutStatus& status, const Observation& obs);
 

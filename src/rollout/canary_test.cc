@@ -64,6 +64,18 @@ class Driver {
     obs_.analysis_phase[run] = phase;
   }
   void SetReady(const std::string& hash, int ready) { obs_.revisions[hash].ready = ready; }
+  // Runs what `d` asks for as a slow target would: a replica removed is
+  // gone, a new one is ready only at the next call.
+  void ApplySlowly(const Decision& d) {
+    std::map<std::string, RevisionObservation> next;
+    for (const auto& [h, n] : d.replicas) {
+      auto it = obs_.revisions.find(h);
+      int running = it == obs_.revisions.end() ? 0 : it->second.replicas;
+      next[h] = {n, std::min(n, running), "", {}};
+    }
+    obs_.revisions = next;
+  }
+  const std::map<std::string, RevisionObservation>& revisions() const { return obs_.revisions; }
   RolloutStatus& status() { return status_; }
   const model::RolloutSpec& spec() const { return spec_; }
   TimePoint now() const { return obs_.now; }
@@ -87,8 +99,11 @@ void ToAnalysis(Driver& drv) {
   drv.Round("v2");  // the pause ends: the analysis starts
 }
 
+// With trafficRouting: the router sets exact weights and stable keeps every
+// replica beside the canary's (kBasic, below, is the canary without it).
 constexpr const char* kSteps = R"(    canary:
       stableService: web
+      trafficRouting: {smi: {}}
       steps:
       - setWeight: 25
       - pause: {duration: 10s}
@@ -262,6 +277,7 @@ TEST(CanaryTest, PromoteFullSkipsEveryStep) {
 
 TEST(CanaryTest, HeaderAndMirrorRoutesFollowTheSteps) {
   Driver drv(Spec(R"(    canary:
+      trafficRouting: {managedRoutes: [{name: beta}, {name: copy}]}
       steps:
       - setHeaderRoute: {name: beta, match: [{headerName: X-Beta, headerValue: {exact: "1"}}]}
       - setMirrorRoute: {name: copy, percentage: 30, match: [{method: {exact: GET}}]}
@@ -287,6 +303,7 @@ TEST(CanaryTest, HeaderAndMirrorRoutesFollowTheSteps) {
 
 TEST(CanaryTest, BackgroundAnalysisFromItsStartingStep) {
   Driver drv(Spec(R"(    canary:
+      trafficRouting: {smi: {}}
       analysis: {templates: [{templateName: bg}], startingStep: 1}
       steps:
       - setWeight: 10
@@ -326,13 +343,175 @@ TEST(CanaryTest, StatusSurvivesJson) {
   st.pause_conditions.push_back({"CanaryPauseStep", 1234});
   st.scale_down_at["c"] = 99;
   st.step_analysis_run = "run";
+  st.weights_approximated = true;
   RolloutStatus back = RolloutStatus::FromJson(st.ToJson());
+  EXPECT_TRUE(back.weights_approximated);
+  EXPECT_EQ(st.ToJson()["canary"]["weightsApproximated"], true);
   EXPECT_EQ(back.stable_rs, "a");
   EXPECT_EQ(back.current_step_index, 3);
   ASSERT_EQ(back.pause_conditions.size(), 1u);
   EXPECT_EQ(back.pause_conditions[0].start_ms, 1234);
   EXPECT_EQ(back.scale_down_at.at("c"), 99);
   EXPECT_EQ(back.step_analysis_run, "run");
+}
+
+// Without trafficRouting, Argo's basic canary: each weight is approximated
+// by replica counts of a fixed total (the issue's example: 5 replicas at
+// 20-80% are 1+4 ... 4+1 pods, never 6 to 9).
+constexpr const char* kBasic = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 20
+      - pause: {}
+      - setWeight: 40
+      - pause: {}
+      - setWeight: 60
+      - pause: {}
+      - setWeight: 80
+      - pause: {}
+)";
+
+// Rounds of `hash` until the phase is `phase` (at most 10).
+Decision RoundsUntil(Driver& drv, const std::string& hash, const std::string& phase) {
+  Decision d;
+  for (int i = 0; i < 10 && d.status.phase != phase; ++i) d = drv.Round(hash);
+  return d;
+}
+
+TEST(BasicCanaryTest, ReplicaCountsApproximateEachWeightAndTheWeightIsTheirShare) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  EXPECT_TRUE(drv.Round("v1").status.weights_approximated);
+  for (int k = 1; k <= 4; ++k) {
+    Decision d = RoundsUntil(drv, "v2", "Paused");
+    ASSERT_EQ(d.status.phase, "Paused") << d.status.message;
+    EXPECT_EQ(d.status.current_step_index, 2 * k - 1);
+    EXPECT_EQ(d.replicas.at("v2"), k);
+    EXPECT_EQ(d.replicas.at("v1"), 5 - k);
+    EXPECT_EQ(d.canary_weight, 20 * k);
+    EXPECT_EQ(d.status.canary_weight, 20 * k);
+    EXPECT_TRUE(d.status.weights_approximated);
+    ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  }
+  // Past the last step the canary replaces the stable, then is promoted: no
+  // old stable is left to scale down later.
+  Decision d = RoundsUntil(drv, "v2", "Healthy");
+  EXPECT_EQ(d.status.stable_rs, "v2");
+  EXPECT_EQ(d.replicas.at("v2"), 5);
+  EXPECT_EQ(d.replicas.count("v1"), 0u);
+  EXPECT_TRUE(d.status.scale_down_at.empty());
+}
+
+// 10 replicas at 20% with the default 25% maxSurge/maxUnavailable: never
+// more than 13 running nor fewer than 8 serving, and the step waits until
+// the canary's 2 are available and the stable is down to 8.
+TEST(BasicCanaryTest, StaysWithinMaxSurgeAndMaxUnavailable) {
+  Driver drv(Spec(kBasic, 10));
+  drv.Round("v1");
+  drv.Round("v1");
+  Decision d;
+  for (int i = 0; i < 10 && d.status.phase != "Paused"; ++i) {
+    d = drv.Round("v2", false);
+    int running = 0, serving = 0;
+    for (const auto& [h, n] : d.replicas) {
+      running += n;
+      serving += ServingReplicas(drv.revisions(), d.replicas, h);
+    }
+    EXPECT_LE(running, 13) << i;
+    EXPECT_GE(serving, 8) << i;
+    if (d.status.phase != "Paused") {
+      EXPECT_NE(d.status.message.find("setWeight 20: scaling by replica counts"), std::string::npos)
+          << d.status.message;
+    }
+    drv.ApplySlowly(d);
+  }
+  EXPECT_EQ(d.status.phase, "Paused");
+  EXPECT_EQ(d.replicas.at("v2"), 2);
+  EXPECT_EQ(d.replicas.at("v1"), 8);
+}
+
+// promote --full replaces the stable as a rolling update would (Argo's
+// "mimicking rolling update"): within maxSurge and maxUnavailable, then the
+// canary becomes stable with nothing left to scale down later.
+TEST(BasicCanaryTest, PromoteFullReplacesTheStableWithinTheLimits) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  drv.Round("v1");
+  RoundsUntil(drv, "v2", "Paused");  // 20%: 1 + 4
+  ASSERT_TRUE(ApplyAction("promote", true, drv.spec(), drv.status(), drv.now()));
+  Decision d;
+  for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
+    d = drv.Round("v2", false);
+    int running = 0, serving = 0;
+    for (const auto& [h, n] : d.replicas) {
+      running += n;
+      serving += ServingReplicas(drv.revisions(), d.replicas, h);
+    }
+    EXPECT_LE(running, 7) << i;  // 5 + maxSurge 25% (2)
+    EXPECT_GE(serving, 4) << i;  // 5 - maxUnavailable 25% (1)
+    drv.ApplySlowly(d);
+  }
+  EXPECT_EQ(d.status.phase, "Healthy");
+  EXPECT_EQ(d.status.stable_rs, "v2");
+  EXPECT_EQ(d.reason, "RolloutCompleted");
+  EXPECT_EQ(d.replicas.at("v2"), 5);
+  EXPECT_EQ(d.replicas.count("v1"), 0u);
+}
+
+// Going back to the stable revision at 80% (4 canary + 1 stable): the
+// dropped canary serves while it is scaled down as Argo scales an older
+// ReplicaSet down, the stable scaled up within maxSurge, so no round serves
+// from fewer than 4 replicas.
+TEST(BasicCanaryTest, GoingBackToStableDrainsTheCanaryWithinTheLimits) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  drv.Round("v1");
+  for (int k = 0; k < 3; ++k) {  // 20, 40, 60%
+    RoundsUntil(drv, "v2", "Paused");
+    ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  }
+  Decision d = RoundsUntil(drv, "v2", "Paused");  // 80%
+  ASSERT_EQ(d.replicas.at("v2"), 4);
+  ASSERT_EQ(d.replicas.at("v1"), 1);
+  bool drained = false;
+  for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
+    d = drv.Round("v1", false);
+    int running = 0, serving = 0;
+    for (const auto& [h, n] : d.replicas) {
+      running += n;
+      serving += ServingReplicas(drv.revisions(), d.replicas, h);
+    }
+    EXPECT_LE(running, 7) << i;
+    EXPECT_GE(serving, 4) << i;
+    if (d.draining_hash == "v2") drained = true;
+    drv.ApplySlowly(d);
+  }
+  EXPECT_TRUE(drained);
+  EXPECT_EQ(d.status.phase, "Healthy");
+  EXPECT_EQ(d.draining_hash, "");
+  EXPECT_EQ(d.replicas.at("v1"), 5);
+  EXPECT_EQ(d.replicas.count("v2"), 0u);
+}
+
+// An abort scales back by replica counts within the same limits, at once
+// (abortScaleDownDelaySeconds is for trafficRouting only, as in Argo).
+TEST(BasicCanaryTest, AbortScalesTheCanaryDownByReplicaCounts) {
+  Driver drv(Spec(kBasic, 5));
+  drv.Round("v1");
+  drv.Round("v1");
+  RoundsUntil(drv, "v2", "Paused");
+  ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  Decision d = RoundsUntil(drv, "v2", "Paused");  // 40%: 2 + 3
+  ASSERT_EQ(d.replicas.at("v2"), 2);
+  ASSERT_TRUE(ApplyAction("abort", false, drv.spec(), drv.status(), drv.now()));
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.phase, "Degraded");
+  EXPECT_EQ(d.replicas.at("v2"), 1);  // 4 of 5 stay available (maxUnavailable 1)
+  EXPECT_EQ(d.replicas.at("v1"), 5);
+  d = drv.Round("v2");
+  EXPECT_EQ(d.replicas.at("v2"), 0);
+  EXPECT_EQ(d.canary_weight, 0);
+  EXPECT_EQ(d.status.canary_weight, 0);
 }
 
 TEST(BlueGreenTest, PreviewWaitsForPromoteThenSwitches) {

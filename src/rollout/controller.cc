@@ -311,11 +311,29 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
   if (spec.canary) {
     const auto& c = *spec.canary;
     if (!c.stable_service.empty()) {
-      wants.push_back({c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true});
+      Want w{c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true};
+      if (!c.traffic_routing) {
+        // Over the replicas serving, as the Service a basic canary's weight
+        // is approximated for (a dropped canary's too while it drains);
+        // with a canaryService beside it, over the stable's only (the
+        // canary's until the stable has none left).
+        if (w.canary.empty()) w.canary = d.draining_hash;
+        w.weight = ServingWeight(observed, d.replicas, w.stable, w.canary);
+        if (!c.canary_service.empty()) {
+          bool none = ServingReplicas(observed, d.replicas, d.stable_hash) == 0 &&
+                      ServingReplicas(observed, d.replicas, d.canary_hash) > 0;
+          w.stable = none ? d.canary_hash : d.stable_hash;
+          w.canary.clear();
+          w.weight = 0;
+        }
+      }
+      wants.push_back(w);
     }
     if (!c.canary_service.empty()) {
-      std::string to = d.canary_hash.empty() ? d.stable_hash : d.canary_hash;
-      wants.push_back({c.canary_service, to, "", 0, false});
+      // After an abort the canary Service points at stable, as in Argo,
+      // rather than at a canary on its way down.
+      bool canary = !d.canary_hash.empty() && !d.status.abort;
+      wants.push_back({c.canary_service, canary ? d.canary_hash : d.stable_hash, "", 0, false});
     }
   } else {
     const auto& b = *spec.blue_green;
@@ -365,10 +383,8 @@ Status RolloutReconciler::PlainServices(const std::string& ns, const std::string
   // request to a ready replica of either, as kube-proxy would.
   std::string old_hash = spec.canary ? d.stable_hash : d.active_hash;
   std::string new_hash = spec.canary ? d.canary_hash : d.preview_hash;
-  auto ready = [&](const std::string& h) {
-    auto it = observed.find(h);
-    return h.empty() || it == observed.end() ? 0 : it->second.ready;
-  };
+  if (new_hash.empty()) new_hash = d.draining_hash;
+  auto ready = [&](const std::string& h) { return ServingReplicas(observed, d.replicas, h); };
   auto services = store_.List("Service", ns);
   if (!services) return tl::unexpected(services.error());
   for (const auto& sr : *services) {

@@ -109,6 +109,25 @@ class RolloutControllerTest : public ::testing::Test {
     return got ? *got : std::nullopt;
   }
 
+  void AddService(const std::string& name, const std::string& app = "web") {
+    store::Resource r;
+    r.key = {"Service", "default", name};
+    r.object = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec", {{"selector", {{"app", app}}}, {"ports", {{{"port", 8080}}}}}}};
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  }
+
+  // Merges `strategy` into spec.strategy.canary and sets spec.replicas.
+  void SetCanary(const Json& strategy, int replicas) {
+    auto r = *store_->Get({"Rollout", "default", "web"});
+    ASSERT_TRUE(r);
+    r->object["spec"]["replicas"] = replicas;
+    r->object["spec"]["strategy"]["canary"].update(strategy);
+    ASSERT_TRUE(store_->Update(*r, r->resource_version));
+  }
+
   void SetPhase(const std::string& run, const std::string& phase) {
     auto r = Get("AnalysisRun", run);
     ASSERT_TRUE(r) << run;
@@ -181,7 +200,8 @@ TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain)
                 .value("rollout.argoproj.io/revision", ""),
             "2");
   SetPhase(first_run, "Successful");
-  ASSERT_EQ(Reconcile().stable_rs, v2);
+  // No trafficRouting: a round to scale the stable down, then v2 is stable.
+  ASSERT_EQ(Reconcile(2).stable_rs, v2);
 
   // v1 comes back (re-apply or undo): revision 3, first recorded as 1.
   Apply("v1");
@@ -192,7 +212,7 @@ TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain)
   EXPECT_EQ(st.stable_rs, v2);
   EXPECT_EQ(st.step_analysis_run, "web-" + v1 + "-3-1");
   SetPhase("web-" + v1 + "-3-1", "Successful");
-  ASSERT_EQ(Reconcile().stable_rs, v1);
+  ASSERT_EQ(Reconcile(2).stable_rs, v1);
   // And v2 again: revision 4, a new run; its old successful run decides nothing.
   Apply("v2");
   st = Reconcile(3);
@@ -291,6 +311,92 @@ TEST_F(RolloutControllerTest, AReplicasProblemIsMaskedWithTheNamespacesSecrets) 
   auto ro = Get("Rollout", "web");
   ASSERT_TRUE(ro);
   EXPECT_EQ(ro->status.dump().find(secret), std::string::npos) << ro->status.dump(2);
+}
+
+}  // namespace
+}  // namespace strake::rollout
+
+namespace strake::rollout {
+namespace {
+
+// Without trafficRouting the stable Service is a Service over the pods: its
+// split is the replicas' (4 replicas at 50% are 2 + 2), and the status says
+// the weight is approximated so.
+TEST_F(RolloutControllerTest, WithoutTrafficRoutingTheStableServiceFollowsTheReplicas) {
+  AddService("web");
+  std::string v1 = Apply("v1");
+  SetCanary({{"stableService", "web"}}, 4);
+  Reconcile(2);
+  std::string v2 = Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  EXPECT_TRUE(st.weights_approximated);
+  EXPECT_EQ(st.canary_weight, 50);
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, v2);
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
+}
+
+// Going back to the stable revision without trafficRouting: the dropped
+// canary is scaled down within maxUnavailable and serves meanwhile, so the
+// stable Service is balanced over both until it is gone.
+TEST_F(RolloutControllerTest, GoingBackToStableBalancesOverTheDrainingCanary) {
+  AddService("web");
+  std::string v1 = Apply("v1");
+  SetCanary({{"stableService", "web"}}, 4);
+  Reconcile(2);
+  std::string v2 = Apply("v2");
+  ASSERT_EQ(Reconcile(4).current_step_index, 1);  // 2 + 2
+  Apply("v1");
+  RolloutStatus st = Reconcile();
+  EXPECT_EQ(st.phase, "Progressing");
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, v2);  // 1 of its 2 kept: 1 of 3 serving
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 33);
+  st = Reconcile(3);
+  EXPECT_EQ(st.phase, "Healthy") << st.message;
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, "");
+}
+
+// With trafficRouting the router's weight is exact: 50% though the canary
+// runs 2 replicas beside the stable's 4.
+TEST_F(RolloutControllerTest, WithTrafficRoutingTheWeightIsExact) {
+  AddService("web");
+  Apply("v1");
+  SetCanary({{"stableService", "web"}, {"trafficRouting", {{"smi", Json::object()}}}}, 4);
+  Reconcile(2);
+  Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  EXPECT_FALSE(st.weights_approximated);
+  EXPECT_EQ(st.canary_weight, 50);
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
+  EXPECT_EQ(st.replicas, 6);
+}
+
+// stableService and canaryService without trafficRouting each select their
+// revision's replicas only; after an abort the canary Service points at the
+// stable revision, as in Argo, rather than at nothing.
+TEST_F(RolloutControllerTest, StableAndCanaryServicesSelectTheirRevisionAndAbortPointsBoth) {
+  AddService("web");
+  AddService("web-canary");
+  std::string v1 = Apply("v1");
+  SetCanary({{"stableService", "web"}, {"canaryService", "web-canary"}}, 4);
+  Reconcile(2);
+  EXPECT_EQ(router_.traffic["web-canary"].stable_hash, v1);  // no canary yet
+  std::string v2 = Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, "");
+  EXPECT_EQ(router_.traffic["web-canary"].stable_hash, v2);
+  EXPECT_EQ(router_.traffic["web-canary"].canary_hash, "");
+  ASSERT_TRUE(reconciler_->Act("default", "web", "abort", false, 0));
+  st = Reconcile();
+  EXPECT_TRUE(st.abort);
+  EXPECT_EQ(router_.traffic["web-canary"].stable_hash, v1);
+  EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
 }
 
 }  // namespace
