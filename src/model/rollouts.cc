@@ -201,12 +201,15 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   CanaryStrategy c;
   c.canary_service = f.Str("canaryService");
   c.stable_service = f.Str("stableService");
+  // The steps' nodes are kept for WarnScaleWithoutRouting: the list must be
+  // the document's own node (or a named empty one), not a temporary copy.
   std::vector<std::pair<const Node*, std::string>> step_at;
-  ctx.List(f.Get("steps") ? *f.Get("steps") : Node{}, f.Sub("steps"),
-           [&](const Node& item, const std::string& p) {
-             c.steps.push_back(DecodeCanaryStep(ctx, item, p));
-             step_at.emplace_back(&item, p);
-           });
+  const Node no_steps;
+  const Node* steps = f.Get("steps");
+  ctx.List(steps ? *steps : no_steps, f.Sub("steps"), [&](const Node& item, const std::string& p) {
+    c.steps.push_back(DecodeCanaryStep(ctx, item, p));
+    step_at.emplace_back(&item, p);
+  });
   if (const Node* v = f.Get("analysis"))
     c.analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("analysis"), true);
   if (const Node* v = f.Get("maxSurge"))
