@@ -5,7 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include "base/strings.h"
 #include "cli/apps.h"
 #include "cli/audit.h"
 #include "cli/client.h"
@@ -35,6 +40,35 @@ int Version() {
   return 0;
 }
 
+// The command a mistyped line names: its first word that is neither an
+// option nor the value of --data-dir ("" when there is none).
+std::string FirstWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--data-dir") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') return std::string(a);
+  }
+  return "";
+}
+
+// kubectl's answer to a mistyped command, instead of CLI11's "A subcommand
+// is required": which word, and the closest command.
+std::optional<int> UnknownCommand(const CLI::App& app, int argc, char** argv) {
+  std::string word = FirstWord(argc, argv);
+  if (word.empty()) return std::nullopt;
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->check_name(word)) return std::nullopt;
+    names.push_back(sub->get_name());
+  }
+  fmt::print(stderr, "strake: unknown command \"{}\"{}\nRun 'strake --help' for the commands.\n",
+             word, DidYouMean(word, names));
+  return 2;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, const Wiring& wiring) {
@@ -43,6 +77,10 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   ::mallopt(M_ARENA_MAX, 2);
   CLI::App app{"strake: continuous delivery in one binary"};
   app.require_subcommand(1);
+  // Global options anywhere, as kubectl takes them: a subcommand hands what
+  // it does not know to its parent (`strake run --data-dir X -f p.yaml`).
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("strake ") + STRAKE_VERSION);
   Context ctx;
   ctx.data_dir = DefaultDataDir();
   ctx.local_api = wiring.local_api;
@@ -63,6 +101,9 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (app.get_subcommands().empty()) {
+      if (auto unknown = UnknownCommand(app, argc, argv)) return *unknown;
+    }
     return app.exit(e);
   }
   // Absolute: steps run in other directories, and the sandbox hides it by path.
