@@ -23,9 +23,10 @@ constexpr const char* kGenesis = "0000000000000000000000000000000000000000000000
 constexpr const char* kInterrupted =
     "interrupted: strake stopped while this change was being made; it may not have been made";
 
-// Writes `line` at the end of fd and syncs it. A write that fails part-way
-// (a full disk) is cut back: the next line must not be glued to half a one.
-Status AppendLine(int fd, const std::string& path, const std::string& line) {
+// Writes `line` at the end of fd; the caller syncs it through its GroupSync.
+// A write that fails part-way (a full disk) is cut back: the next line must
+// not be glued to half a one.
+Status WriteLine(int fd, const std::string& path, const std::string& line) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Failf("audit log {}: {}", path, std::strerror(errno));
   auto fail = [&](int err) {
@@ -39,7 +40,6 @@ Status AppendLine(int fd, const std::string& path, const std::string& line) {
     if (n <= 0) return fail(n < 0 ? errno : ENOSPC);
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd) != 0) return fail(errno);
   return Ok();
 }
 
@@ -174,7 +174,8 @@ Status AuditLog::RecoverIntents(const std::string& log_text) {
     std::string detail = b.value("detail", "");
     AuditEntry e{b.value("actor", ""), b.value("action", ""), b.value("target", ""),
                  detail.empty() ? kInterrupted : detail + "; " + kInterrupted};
-    STRAKE_TRY(AppendLocked(e, b.value("intent", "")));
+    STRAKE_TRY_ASSIGN(ticket, AppendLocked(e, b.value("intent", "")));
+    STRAKE_TRY(log_sync_.Durable(ticket));
   }
   if (::ftruncate(intents_fd_, 0) != 0) return Failf("{}: {}", intents_path_, std::strerror(errno));
   return Ok();
@@ -185,7 +186,7 @@ AuditLog::~AuditLog() {
   if (intents_fd_ >= 0) ::close(intents_fd_);
 }
 
-Status AuditLog::AppendLocked(const AuditEntry& e, const std::string& intent) {
+Result<uint64_t> AuditLog::AppendLocked(const AuditEntry& e, const std::string& intent) {
   Json body = {{"seq", seq_ + 1},
                {"time", FormatRfc3339(std::chrono::system_clock::now())},
                {"timeMs", UnixMillis(std::chrono::system_clock::now())},
@@ -198,26 +199,35 @@ Status AuditLog::AppendLocked(const AuditEntry& e, const std::string& intent) {
   std::string hash = AuditHash(body);
   Json full = body;
   full["hash"] = hash;
-  STRAKE_TRY(AppendLine(fd_, path_, full.dump() + "\n"));
+  STRAKE_TRY(WriteLine(fd_, path_, full.dump() + "\n"));
   ++seq_;
   last_ = hash;
-  return Ok();
+  last_ticket_ = log_sync_.Wrote();
+  return last_ticket_;
 }
 
 Status AuditLog::PayOwedLocked() {
   while (!owed_.empty()) {
-    STRAKE_TRY(AppendLocked(owed_.front().second, owed_.front().first));
-    std::string id = owed_.front().first;
+    STRAKE_TRY_ASSIGN(ticket, AppendLocked(owed_.front().second, owed_.front().first));
+    unsettled_.emplace_back(ticket, owed_.front().first);
     owed_.erase(owed_.begin());
-    SettleLocked(id);
   }
   return Ok();
+}
+
+void AuditLog::SettleDurableLocked() {
+  uint64_t durable = log_sync_.durable();
+  while (!unsettled_.empty() && unsettled_.front().first <= durable) {
+    std::string id = std::move(unsettled_.front().second);
+    unsettled_.erase(unsettled_.begin());
+    SettleLocked(id);
+  }
 }
 
 void AuditLog::SettleLocked(const std::string& intent) {
   // Not synced: a kill -9 keeps what was written. An OS crash that loses it
   // at worst records an unmade change as interrupted.
-  if (open_.empty() && owed_.empty()) {
+  if (open_.empty() && owed_.empty() && unsettled_.empty()) {
     (void)!::ftruncate(intents_fd_, 0);
     return;
   }
@@ -226,38 +236,67 @@ void AuditLog::SettleLocked(const std::string& intent) {
 }
 
 Status AuditLog::Append(const AuditEntry& e) {
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    STRAKE_TRY(PayOwedLocked());
+    STRAKE_TRY_ASSIGN(t, AppendLocked(e, ""));
+    ticket = t;
+  }
+  return SyncEntries(ticket);
+}
+
+Status AuditLog::SyncEntries(uint64_t ticket) {
+  // Outside mu_: the writers that come meanwhile share the next sync.
+  Status st = log_sync_.Durable(ticket);
   std::lock_guard<std::mutex> lock(mu_);
-  STRAKE_TRY(PayOwedLocked());
-  return AppendLocked(e, "");
+  SettleDurableLocked();
+  return st;
 }
 
 Result<std::string> AuditLog::Begin(const AuditEntry& e) {
-  std::lock_guard<std::mutex> lock(mu_);
-  // A log that cannot take the entries it owes takes no new change.
-  STRAKE_TRY(PayOwedLocked());
   std::string id = NewUid();
-  Json intent = {{"intent", id},       {"timeMs", UnixMillis(std::chrono::system_clock::now())},
-                 {"actor", e.actor},   {"action", e.action},
-                 {"target", e.target}, {"detail", e.detail}};
-  STRAKE_TRY(AppendLine(intents_fd_, intents_path_, intent.dump() + "\n"));
-  open_[id] = e;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A log that cannot take the entries it owes takes no new change.
+    STRAKE_TRY(PayOwedLocked());
+    Json intent = {{"intent", id},       {"timeMs", UnixMillis(std::chrono::system_clock::now())},
+                   {"actor", e.actor},   {"action", e.action},
+                   {"target", e.target}, {"detail", e.detail}};
+    STRAKE_TRY(WriteLine(intents_fd_, intents_path_, intent.dump() + "\n"));
+    ticket = intents_sync_.Wrote();
+    open_[id] = e;
+  }
+  // The change may be made only once its intent is on disk.
+  if (auto st = intents_sync_.Durable(ticket); !st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_.erase(id);
+    SettleLocked(id);
+    return tl::unexpected(st.error());
+  }
   return id;
 }
 
 Status AuditLog::Finish(const std::string& intent, bool made, const std::string& detail) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = open_.find(intent);
-  if (it == open_.end()) return Failf("audit log {}: no change {} in progress", path_, intent);
-  AuditEntry e = std::move(it->second);
-  open_.erase(it);
-  if (!made) {
-    SettleLocked(intent);
-    return Ok();
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = open_.find(intent);
+    if (it == open_.end()) return Failf("audit log {}: no change {} in progress", path_, intent);
+    AuditEntry e = std::move(it->second);
+    open_.erase(it);
+    if (!made) {
+      SettleLocked(intent);
+      return Ok();
+    }
+    if (!detail.empty()) e.detail = detail;
+    // Kept until written: a failed append is retried before the next entry.
+    owed_.emplace_back(intent, std::move(e));
+    STRAKE_TRY(PayOwedLocked());
+    ticket = last_ticket_;
   }
-  if (!detail.empty()) e.detail = detail;
-  // Kept until written: a failed append is retried before the next entry.
-  owed_.emplace_back(intent, std::move(e));
-  return PayOwedLocked();
+  return SyncEntries(ticket);
 }
 
 Result<std::vector<Json>> AuditLog::Read(int64_t since_ms, size_t limit) const {

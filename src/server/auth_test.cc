@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "base/fs.h"
 #include "store/sqlite_store.h"
@@ -288,6 +289,36 @@ TEST(AuditTest, AnEntryThatFailedAfterItsChangeIsWrittenBeforeTheNext) {
             (std::vector<std::string>{"/x", "/a-long-target-that-does-not-fit", "/y"}));
   AuditVerdict v = AuditLog::Verify(path);
   EXPECT_TRUE(v.ok) << v.problem;
+  (void)RemoveAll(dir);
+}
+
+// Changes made at once share their syncs (group commit): the chain stays one
+// chain, every change made has one entry, none refused has any, and once all
+// are finished no intent is left for the next start to call interrupted.
+TEST(AuditTest, ConcurrentChangesKeepOneChainAndLeaveNoIntentBehind) {
+  std::string dir = AuditDir("audit-group");
+  std::string path = dir + "/audit.log";
+  {
+    auto log = AuditLog::Open(path);
+    ASSERT_TRUE(log);
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 8; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < 25; ++i) {
+          auto intent = (*log)->Begin({"a", "PUT", fmt::format("/{}/{}", w, i), ""});
+          ASSERT_TRUE(intent);
+          ASSERT_TRUE((*log)->Finish(*intent, i % 5 != 0));  // one in five refused
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    EXPECT_EQ(std::filesystem::file_size(path + ".intents"), 0u);
+  }
+  auto again = AuditLog::Open(path);
+  ASSERT_TRUE(again);
+  AuditVerdict v = AuditLog::Verify(path);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.entries, 8 * 20) << "no entry for a refused change, none interrupted";
   (void)RemoveAll(dir);
 }
 
