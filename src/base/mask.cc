@@ -164,4 +164,23 @@ void MaskedLog::Write(const std::string& text) {
   }
 }
 
+ProcessLog::ProcessLog(Fd file, const std::vector<std::string>& secrets) {
+  if (file && !secrets.empty()) {
+    masked_ = std::make_unique<MaskedLog>(file.release(), secrets);
+  } else {
+    file_ = std::move(file);
+  }
+}
+
+ProcessLog ProcessLog::Open(const std::string& path, const std::vector<std::string>& secrets,
+                            int mode) {
+  if (path.empty()) return {};
+  return {Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode)), secrets};
+}
+
+void ProcessLog::Spawned() {
+  if (masked_) masked_->Spawned();
+  file_ = Fd();
+}
+
 }  // namespace strake

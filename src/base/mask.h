@@ -11,6 +11,7 @@
 // Not thread-safe; one masker per stream.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -73,6 +74,32 @@ class MaskedLog {
   Fd read_, write_, stop_;
   SecretMasker masker_;
   std::thread pump_;
+};
+
+// A process's log: the file itself when there is nothing to mask, a
+// MaskedLog into it when there is. What every runner of processes with a log
+// uses: steps and sidecars, batch Jobs, the analysis Job metric. Movable.
+class ProcessLog {
+ public:
+  ProcessLog() = default;
+  // Takes `file` (an open, appending log; none: no log, write_fd() is -1).
+  ProcessLog(Fd file, const std::vector<std::string>& secrets);
+  // Opens `path` to append (created with `mode`); no path or no file: no log.
+  static ProcessLog Open(const std::string& path, const std::vector<std::string>& secrets,
+                         int mode = 0600);
+
+  // The descriptor the process writes as its stdout and stderr.
+  int write_fd() const { return masked_ ? masked_->write_fd() : file_.get(); }
+  // After the last spawn: the processes hold the only writing ends.
+  void Spawned();
+  // Waits for the rest of the output (MaskedLog::Finish) and writes it.
+  void Finish() {
+    if (masked_) masked_->Finish();
+  }
+
+ private:
+  Fd file_;  // when nothing is masked
+  std::unique_ptr<MaskedLog> masked_;
 };
 
 }  // namespace strake

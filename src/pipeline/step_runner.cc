@@ -55,36 +55,16 @@ int OpenLog(const std::string& path, bool truncate) {
                 0644);
 }
 
-// The log a step or sidecar writes: the file itself, or a masking pipe into it.
-struct StepLog {
-  Fd file;  // the log, when nothing is masked
-  std::unique_ptr<MaskedLog> masked;
-  int write_fd() const { return masked ? masked->write_fd() : file.get(); }
-  // After the spawn the child holds what it writes; ours are closed.
-  void Spawned() {
-    if (masked) masked->Spawned();
-    file = Fd();
-  }
-  // The whole log written, masked, before the step counts as done.
-  void Finish() {
-    if (masked) masked->Finish();
-  }
-};
-
-StepLog OpenStepLog(const std::string& path, const std::vector<std::string>& secrets,
-                    const std::string& notice) {
-  StepLog l;
+// The log a step or sidecar writes, started afresh with its notice: the
+// file itself, or a masking pipe into it.
+ProcessLog OpenStepLog(const std::string& path, const std::vector<std::string>& secrets,
+                       const std::string& notice) {
   int fd = OpenLog(path, true);
   if (fd >= 0 && !notice.empty()) {
     std::string line = "strake: " + notice + "\n";
     (void)!::write(fd, line.data(), line.size());
   }
-  if (fd < 0 || secrets.empty()) {
-    l.file = Fd(fd);
-    return l;
-  }
-  l.masked = std::make_unique<MaskedLog>(fd, secrets);
-  return l;
+  return {Fd(fd), secrets};
 }
 
 void StopSidecars(std::vector<Process>& sidecars) {
@@ -158,9 +138,9 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
   std::optional<Steady::time_point> deadline;
   if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
   std::vector<Process> sidecars;
-  std::vector<StepLog> sidecar_logs;
+  std::vector<ProcessLog> sidecar_logs;
   for (const auto& sc : plan.sidecars) {
-    StepLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
+    ProcessLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
     auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), {}});
     log.Spawned();
     sidecar_logs.push_back(std::move(log));
@@ -186,7 +166,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     // As Tekton's entrypoint does: a missing working directory is created
     // (where the step may write; elsewhere the spawn reports it).
     if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
-    StepLog step_log = OpenStepLog(step.log_path, plan.secrets, step.notice);
+    ProcessLog step_log = OpenStepLog(step.log_path, plan.secrets, step.notice);
     int log = step_log.write_fd();
     auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
     step_log.Spawned();

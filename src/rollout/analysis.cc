@@ -486,14 +486,8 @@ class Providers : public MetricProviders {
     o.cwd = p.job.working_dir;
     // The output goes to the log masked with the namespace's Secret values
     // (the job's env or args may hold any of them), as a Job's does.
-    Fd file;
-    if (!ctx.log_path.empty())
-      file = Fd(::open(ctx.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    std::unique_ptr<MaskedLog> masked;
-    if (file && !ctx.secrets.empty())
-      masked = std::make_unique<MaskedLog>(file.release(), ctx.secrets);
-    int fd = masked ? masked->write_fd() : file.get();
-    o.stdout_fd = o.stderr_fd = fd;
+    ProcessLog log = ProcessLog::Open(ctx.log_path, ctx.secrets);
+    o.stdout_fd = o.stderr_fd = log.write_fd();
     // activeDeadlineSeconds covers every attempt, as a Job's does.
     auto limit =
         std::chrono::seconds(p.job_active_deadline_seconds > 0 ? p.job_active_deadline_seconds

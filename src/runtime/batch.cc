@@ -18,14 +18,6 @@ struct BatchRunner::Attempt {
   std::thread thread;
 };
 
-// An attempt's output: masked into its log, or straight into it when there
-// is nothing to mask.
-struct BatchRunner::Output {
-  std::unique_ptr<MaskedLog> masked;
-  Fd file;
-  int write_fd() const { return masked ? masked->write_fd() : file.get(); }
-};
-
 BatchRunner::BatchRunner(std::function<void(const std::string&, const BatchEnd&)> on_end)
     : on_end_(std::move(on_end)) {}
 
@@ -57,17 +49,11 @@ Result<pid_t> BatchRunner::Start(const std::string& key, BatchAttempt attempt) {
   o.env.push_back(attempt.marker);
   o.cwd = std::move(attempt.cwd);
   o.sandbox = attempt.sandbox;
-  auto output = std::make_unique<Output>();
-  if (!attempt.log_path.empty()) {
-    output->file =
-        Fd(::open(attempt.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  }
-  if (output->file && !attempt.secrets.empty()) {
-    output->masked = std::make_unique<MaskedLog>(output->file.release(), attempt.secrets);
-  }
-  o.stdout_fd = o.stderr_fd = output->write_fd();
+  // The output goes to the log, masked when there are secrets.
+  ProcessLog output = ProcessLog::Open(attempt.log_path, attempt.secrets);
+  o.stdout_fd = o.stderr_fd = output.write_fd();
   auto proc = Spawn(o);
-  if (output->masked) output->masked->Spawned();
+  output.Spawned();
   if (!proc) return tl::unexpected(proc.error());
   pid_t pid = proc->pid();
   Watch(key, std::move(*proc), attempt.limit, std::move(attempt.marker), std::move(output));
@@ -104,7 +90,7 @@ void BatchRunner::Ended(const std::string& key, const BatchEnd& end) {
 }
 
 void BatchRunner::Watch(const std::string& key, Process p, std::optional<Millis> limit,
-                        std::string marker, std::unique_ptr<Output> output) {
+                        std::string marker, ProcessLog output) {
   auto attempt = std::make_shared<Attempt>();
   attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::lock_guard<std::mutex> l(mu_);
@@ -118,7 +104,7 @@ void BatchRunner::Watch(const std::string& key, Process p, std::optional<Millis>
     // end with its container.
     (void)KillMarked({marker});
     // Its whole output is in the log before it counts as ended.
-    output.reset();
+    output.Finish();
     if (!exited) {
       bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
       Ended(key, BatchEnd{137, timed_out, timed_out ? "" : "stopped"});

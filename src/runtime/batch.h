@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mask.h"
 #include "base/process.h"
 #include "base/result.h"
 
@@ -67,9 +68,8 @@ class BatchRunner {
 
  private:
   struct Attempt;
-  struct Output;
   void Watch(const std::string& key, Process p, std::optional<std::chrono::milliseconds> limit,
-             std::string marker, std::unique_ptr<Output> output);
+             std::string marker, ProcessLog output);
   void Ended(const std::string& key, const BatchEnd& end);
 
   std::function<void(const std::string&, const BatchEnd&)> on_end_;
