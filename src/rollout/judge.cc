@@ -598,7 +598,7 @@ Verdict Score(const std::vector<MetricResult>& results,
   std::map<std::string, Tally> tallies;
   for (const auto* r : active) {
     std::vector<std::string> groups = r->groups;
-    if (groups.empty()) groups.push_back("default");
+    if (groups.empty()) groups.emplace_back("default");
     for (const auto& g : groups) {
       Tally& t = tallies[g];
       if (r->label == Label::kPass) ++t.pass;
