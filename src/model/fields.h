@@ -222,6 +222,14 @@ class Fields {
     return n ? ctx_.Str(*n, Sub(key)) : "";
   }
 
+  // Calls fn(item, path) for each element of the list field `key`, if set.
+  // The items are the document's own nodes: a decoder may keep pointers to
+  // them (a copy of the list would be gone when this returns).
+  void List(const std::string& key,
+            const std::function<void(const Node&, const std::string&)>& fn) {
+    if (const Node* n = Get(key)) ctx_.List(*n, Sub(key), fn);
+  }
+
   void Ignore(const std::set<std::string>& keys,
               std::string_view why = "only matters on a cluster") {
     for (const auto& k : keys) {

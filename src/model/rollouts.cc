@@ -53,38 +53,36 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
       a.templates.push_back(ref);
     });
   }
-  ctx.List(f.Get("args") ? *f.Get("args") : Node{}, f.Sub("args"),
-           [&](const Node& item, const std::string& p) {
-             Fields af(ctx, item, p);
-             AnalysisArg arg;
-             if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
-             arg.value = af.Str("value");
-             if (const Node* vf = af.Get("valueFrom")) {
-               Fields vff(ctx, *vf, af.Sub("valueFrom"));
-               if (const Node* v = vff.Get("podTemplateHashValue")) {
-                 arg.pod_template_hash_value = ctx.Str(*v, vff.Sub("podTemplateHashValue"));
-                 if (arg.pod_template_hash_value != "Stable" &&
-                     arg.pod_template_hash_value != "Latest") {
-                   ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
-                 }
-               }
-               if (const Node* fr = vff.Get("fieldRef")) {
-                 Fields ff(ctx, *fr, vff.Sub("fieldRef"));
-                 if (const Node* v = ff.Need("fieldPath")) {
-                   arg.field_path = ctx.Str(*v, ff.Sub("fieldPath"));
-                   if (!IsAnalysisFieldPath(arg.field_path)) {
-                     ctx.Error(*v, ff.Sub("fieldPath"),
-                               fmt::format("unsupported field path {} (metadata.name, "
-                                           "metadata.namespace, metadata.uid, "
-                                           "metadata.labels['KEY'], metadata.annotations['KEY'], "
-                                           "or a path under spec. or status.)",
-                                           Quote(arg.field_path)));
-                   }
-                 }
-               }
-             }
-             a.args.push_back(arg);
-           });
+  f.List("args", [&](const Node& item, const std::string& p) {
+    Fields af(ctx, item, p);
+    AnalysisArg arg;
+    if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
+    arg.value = af.Str("value");
+    if (const Node* vf = af.Get("valueFrom")) {
+      Fields vff(ctx, *vf, af.Sub("valueFrom"));
+      if (const Node* v = vff.Get("podTemplateHashValue")) {
+        arg.pod_template_hash_value = ctx.Str(*v, vff.Sub("podTemplateHashValue"));
+        if (arg.pod_template_hash_value != "Stable" && arg.pod_template_hash_value != "Latest") {
+          ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
+        }
+      }
+      if (const Node* fr = vff.Get("fieldRef")) {
+        Fields ff(ctx, *fr, vff.Sub("fieldRef"));
+        if (const Node* v = ff.Need("fieldPath")) {
+          arg.field_path = ctx.Str(*v, ff.Sub("fieldPath"));
+          if (!IsAnalysisFieldPath(arg.field_path)) {
+            ctx.Error(*v, ff.Sub("fieldPath"),
+                      fmt::format("unsupported field path {} (metadata.name, "
+                                  "metadata.namespace, metadata.uid, "
+                                  "metadata.labels['KEY'], metadata.annotations['KEY'], "
+                                  "or a path under spec. or status.)",
+                                  Quote(arg.field_path)));
+          }
+        }
+      }
+    }
+    a.args.push_back(arg);
+  });
   if (background) {
     if (const Node* v = f.Get("startingStep"))
       a.starting_step = ctx.Int(*v, f.Sub("startingStep"), 0, 1000);
@@ -137,17 +135,15 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     s.kind = CanaryStep::Kind::kSetHeaderRoute;
     Fields hf(ctx, *v, f.Sub("setHeaderRoute"));
     if (const Node* nm = hf.Need("name")) s.route_name = ctx.Str(*nm, hf.Sub("name"));
-    ctx.List(hf.Get("match") ? *hf.Get("match") : Node{}, hf.Sub("match"),
-             [&](const Node& item, const std::string& p) {
-               Fields mf(ctx, item, p);
-               HeaderMatch m;
-               if (const Node* x = mf.Need("headerName"))
-                 m.header_name = ctx.Str(*x, mf.Sub("headerName"));
-               if (const Node* x = mf.Need("headerValue")) {
-                 m.value = DecodeStringMatch(ctx, *x, mf.Sub("headerValue"));
-               }
-               s.header_match.push_back(m);
-             });
+    hf.List("match", [&](const Node& item, const std::string& p) {
+      Fields mf(ctx, item, p);
+      HeaderMatch m;
+      if (const Node* x = mf.Need("headerName")) m.header_name = ctx.Str(*x, mf.Sub("headerName"));
+      if (const Node* x = mf.Need("headerValue")) {
+        m.value = DecodeStringMatch(ctx, *x, mf.Sub("headerValue"));
+      }
+      s.header_match.push_back(m);
+    });
   }
   if (const Node* v = f.Get("setMirrorRoute")) {
     ++kinds;
@@ -156,22 +152,20 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     if (const Node* nm = mf.Need("name")) s.route_name = ctx.Str(*nm, mf.Sub("name"));
     if (const Node* p = mf.Get("percentage"))
       s.mirror_percentage = ctx.Int(*p, mf.Sub("percentage"), 0, 100);
-    ctx.List(
-        mf.Get("match") ? *mf.Get("match") : Node{}, mf.Sub("match"),
-        [&](const Node& item, const std::string& p) {
-          Fields xf(ctx, item, p);
-          if (const Node* m = xf.Get("method"))
-            s.mirror_method = DecodeStringMatch(ctx, *m, xf.Sub("method"));
-          if (const Node* m = xf.Get("path"))
-            s.mirror_path = DecodeStringMatch(ctx, *m, xf.Sub("path"));
-          if (const Node* hs = xf.Get("headers")) {
-            Fields hf(ctx, *hs, xf.Sub("headers"));
-            for (const auto& [k, val] : hs->IsMap() ? hs->map : std::vector<MapEntry>{}) {
-              hf.Get(k.scalar);
-              s.mirror_headers.push_back({k.scalar, DecodeStringMatch(ctx, val, hf.Sub(k.scalar))});
-            }
-          }
-        });
+    mf.List("match", [&](const Node& item, const std::string& p) {
+      Fields xf(ctx, item, p);
+      if (const Node* m = xf.Get("method"))
+        s.mirror_method = DecodeStringMatch(ctx, *m, xf.Sub("method"));
+      if (const Node* m = xf.Get("path"))
+        s.mirror_path = DecodeStringMatch(ctx, *m, xf.Sub("path"));
+      if (const Node* hs = xf.Get("headers")) {
+        Fields hf(ctx, *hs, xf.Sub("headers"));
+        for (const auto& [k, val] : hs->IsMap() ? hs->map : std::vector<MapEntry>{}) {
+          hf.Get(k.scalar);
+          s.mirror_headers.push_back({k.scalar, DecodeStringMatch(ctx, val, hf.Sub(k.scalar))});
+        }
+      }
+    });
   }
   f.NotSupported("experiment", "experiment steps");
   f.NotSupported("plugin", "step plugins");
@@ -285,11 +279,10 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
     Fields wf(ctx, *v, f.Sub("web"));
     if (const Node* x = wf.Need("url")) p.url = ctx.Str(*x, wf.Sub("url"));
     if (const Node* x = wf.Get("method")) p.method = ctx.Str(*x, wf.Sub("method"));
-    ctx.List(wf.Get("headers") ? *wf.Get("headers") : Node{}, wf.Sub("headers"),
-             [&](const Node& item, const std::string& hp) {
-               Fields hf(ctx, item, hp);
-               p.headers.emplace_back(hf.Str("key"), hf.Str("value"));
-             });
+    wf.List("headers", [&](const Node& item, const std::string& hp) {
+      Fields hf(ctx, item, hp);
+      p.headers.emplace_back(hf.Str("key"), hf.Str("value"));
+    });
     p.body = wf.Str("body");
     if (const Node* x = wf.Get("jsonBody")) p.body = ToJson(*x).dump();
     p.json_path = wf.Str("jsonPath");
@@ -437,24 +430,23 @@ RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec) {
 AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
   Fields f(ctx, spec, "spec");
   AnalysisTemplateSpec a;
-  ctx.List(f.Get("args") ? *f.Get("args") : Node{}, "spec.args",
-           [&](const Node& item, const std::string& p) {
-             Fields af(ctx, item, p);
-             AnalysisArgSpec arg;
-             if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
-             if (const Node* v = af.Get("value")) arg.value = ctx.Str(*v, af.Sub("value"));
-             if (const Node* vf = af.Get("valueFrom")) {
-               Fields vff(ctx, *vf, af.Sub("valueFrom"));
-               if (const Node* r = vff.Get("secretKeyRef"))
-                 arg.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
-               vff.NotSupported("fieldRef",
-                                "fieldRef in a template's args (pass it from the Rollout's "
-                                "analysis args)");
-               if (!arg.secret_key_ref && vff.ok())
-                 ctx.Error(*vf, af.Sub("valueFrom"), "needs secretKeyRef");
-             }
-             a.args.push_back(arg);
-           });
+  f.List("args", [&](const Node& item, const std::string& p) {
+    Fields af(ctx, item, p);
+    AnalysisArgSpec arg;
+    if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
+    if (const Node* v = af.Get("value")) arg.value = ctx.Str(*v, af.Sub("value"));
+    if (const Node* vf = af.Get("valueFrom")) {
+      Fields vff(ctx, *vf, af.Sub("valueFrom"));
+      if (const Node* r = vff.Get("secretKeyRef"))
+        arg.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
+      vff.NotSupported("fieldRef",
+                       "fieldRef in a template's args (pass it from the Rollout's "
+                       "analysis args)");
+      if (!arg.secret_key_ref && vff.ok())
+        ctx.Error(*vf, af.Sub("valueFrom"), "needs secretKeyRef");
+    }
+    a.args.push_back(arg);
+  });
   std::set<std::string> names;
   if (const Node* ms = f.Need("metrics")) {
     ctx.List(*ms, "spec.metrics", [&](const Node& item, const std::string& p) {

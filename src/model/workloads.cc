@@ -40,11 +40,10 @@ Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path) {
       }
     }
     hf.Get("host");
-    ctx.List(hf.Get("httpHeaders") ? *hf.Get("httpHeaders") : Node{}, hf.Sub("httpHeaders"),
-             [&](const Node& item, const std::string& ip) {
-               Fields xf(ctx, item, ip);
-               p.http_headers.emplace_back(xf.Str("name"), xf.Str("value"));
-             });
+    hf.List("httpHeaders", [&](const Node& item, const std::string& ip) {
+      Fields xf(ctx, item, ip);
+      p.http_headers.emplace_back(xf.Str("name"), xf.Str("value"));
+    });
   }
   if (const Node* t = f.Get("tcpSocket")) {
     ++handlers;
@@ -83,19 +82,18 @@ Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
   if (const Node* v = f.Get("args")) c.args = ctx.StrList(*v, f.Sub("args"));
   c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
   c.working_dir = f.Str("workingDir");
-  ctx.List(f.Get("ports") ? *f.Get("ports") : Node{}, f.Sub("ports"),
-           [&](const Node& item, const std::string& p) {
-             Fields pf(ctx, item, p);
-             ContainerPort cp;
-             cp.name = pf.Str("name");
-             if (const Node* v = pf.Need("containerPort")) {
-               cp.container_port = ctx.Int(*v, pf.Sub("containerPort"), 1, 65535);
-             }
-             pf.Get("protocol");
-             pf.Get("hostPort");
-             pf.Get("hostIP");
-             c.ports.push_back(cp);
-           });
+  f.List("ports", [&](const Node& item, const std::string& p) {
+    Fields pf(ctx, item, p);
+    ContainerPort cp;
+    cp.name = pf.Str("name");
+    if (const Node* v = pf.Need("containerPort")) {
+      cp.container_port = ctx.Int(*v, pf.Sub("containerPort"), 1, 65535);
+    }
+    pf.Get("protocol");
+    pf.Get("hostPort");
+    pf.Get("hostIP");
+    c.ports.push_back(cp);
+  });
   if (const Node* v = f.Get("readinessProbe"))
     c.readiness = DecodeProbe(ctx, *v, f.Sub("readinessProbe"));
   if (const Node* v = f.Get("livenessProbe"))
