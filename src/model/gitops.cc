@@ -53,154 +53,160 @@ void CheckRepoPath(Ctx& ctx, const Node& n, const std::string& path, const std::
   }
 }
 
+void DecodeSource(Ctx& ctx, const Node& src, ApplicationSource& s) {
+  Fields sf(ctx, src, "spec.source");
+  if (const Node* v = sf.Need("repoURL")) {
+    s.repo_url = ctx.Str(*v, "spec.source.repoURL");
+    CheckRepoUrl(ctx, *v, "spec.source.repoURL", s.repo_url);
+  }
+  if (const Node* v = sf.Get("path")) {
+    s.path = ctx.Str(*v, "spec.source.path");
+    if (s.path.empty()) s.path = ".";
+    CheckRepoPath(ctx, *v, "spec.source.path", s.path);
+  }
+  if (const Node* v = sf.Get("targetRevision")) {
+    s.target_revision = ctx.Str(*v, "spec.source.targetRevision");
+    if (s.target_revision.empty()) s.target_revision = "HEAD";
+  }
+  if (const Node* d = sf.Get("directory")) {
+    Fields df(ctx, *d, "spec.source.directory");
+    if (const Node* v = df.Get("recurse")) s.recurse = ctx.Bool(*v, df.Sub("recurse"));
+    s.include = df.Str("include");
+    s.exclude = df.Str("exclude");
+    df.NotSupported("jsonnet", "jsonnet");
+  }
+  if (const Node* k = sf.Get("kustomize")) {
+    s.kustomize = true;
+    Fields kf(ctx, *k, "spec.source.kustomize");
+    kf.NotSupported("namePrefix", "spec.source.kustomize overrides; set them in the kustomization");
+    kf.NotSupported("nameSuffix", "spec.source.kustomize overrides; set them in the kustomization");
+    kf.NotSupported("images", "spec.source.kustomize overrides; set them in the kustomization");
+    kf.NotSupported("commonLabels",
+                    "spec.source.kustomize overrides; set them in the kustomization");
+  }
+  sf.NotSupported("helm", "Helm charts are not supported yet");
+  sf.NotSupported("chart", "Helm charts are not supported yet");
+  sf.NotSupported("plugin", "config management plugins");
+  sf.NotSupported("ref", "multiple sources");
+  sf.Get("name");
+}
+
+void DecodeDestination(Ctx& ctx, const Node& dest, ApplicationSpec& a) {
+  Fields df(ctx, dest, "spec.destination");
+  std::string name = df.Str("name");
+  std::string server = df.Str("server");
+  if (const Node* v = df.Get("namespace")) {
+    a.destination_namespace = ctx.Str(*v, "spec.destination.namespace");
+    if (!a.destination_namespace.empty()) {
+      ctx.CheckName(*v, "spec.destination.namespace", a.destination_namespace,
+                    Ctx::NameRule::kDnsLabel);
+    }
+  }
+  // "in-cluster" and its server URL name the cluster strake runs in: on
+  // one machine, the local target.
+  if (!name.empty() && name != "local" && name != "in-cluster") {
+    ctx.Error(dest, "spec.destination.name",
+              fmt::format("unknown destination \"{}\": the local target is \"local\"", name));
+  }
+  if (!server.empty() && server != "https://kubernetes.default.svc") {
+    ctx.Error(dest, "spec.destination.server",
+              fmt::format("unknown destination server \"{}\": use name: local", server));
+  }
+  if (name.empty() && server.empty() && df.ok()) {
+    ctx.Error(dest, "spec.destination", "name or server is required (name: local)");
+  }
+}
+
+void DecodeSyncPolicy(Ctx& ctx, const Node& policy, ApplicationSpec& a) {
+  Fields pf(ctx, policy, "spec.syncPolicy");
+  if (const Node* au = pf.Get("automated")) {
+    Fields af(ctx, *au, "spec.syncPolicy.automated");
+    a.automated = true;
+    if (const Node* v = af.Get("enabled")) a.automated = ctx.Bool(*v, af.Sub("enabled"));
+    if (const Node* v = af.Get("prune")) a.prune = ctx.Bool(*v, af.Sub("prune"));
+    if (const Node* v = af.Get("selfHeal")) a.self_heal = ctx.Bool(*v, af.Sub("selfHeal"));
+    if (const Node* v = af.Get("allowEmpty")) a.allow_empty = ctx.Bool(*v, af.Sub("allowEmpty"));
+  }
+  if (const Node* v = pf.Get("syncOptions")) {
+    a.sync_options = ctx.StrList(*v, "spec.syncOptions");
+    static const std::vector<std::string> kKnown = {"PruneLast",
+                                                    "ApplyOutOfSyncOnly",
+                                                    "Prune",
+                                                    "Validate",
+                                                    "CreateNamespace",
+                                                    "ServerSideApply",
+                                                    "PrunePropagationPolicy",
+                                                    "Replace",
+                                                    "RespectIgnoreDifferences",
+                                                    "FailOnSharedResource"};
+    for (size_t i = 0; i < a.sync_options.size(); ++i) {
+      const std::string& o = a.sync_options[i];
+      auto eq = o.find('=');
+      std::string key = o.substr(0, eq);
+      if (eq == std::string::npos || std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
+        ctx.Error(*v, fmt::format("spec.syncPolicy.syncOptions[{}]", i),
+                  fmt::format("unknown sync option \"{}\"{}", o, DidYouMean(key, kKnown)));
+      }
+    }
+  }
+  if (const Node* r = pf.Get("retry")) {
+    Fields rf(ctx, *r, "spec.syncPolicy.retry");
+    SyncRetry retry;
+    if (const Node* v = rf.Get("limit")) retry.limit = ctx.Int(*v, rf.Sub("limit"), -1, 1000);
+    if (const Node* b = rf.Get("backoff")) {
+      Fields bf(ctx, *b, "spec.syncPolicy.retry.backoff");
+      if (const Node* v = bf.Get("duration")) {
+        if (auto d = ctx.Duration(*v, bf.Sub("duration"))) retry.duration = *d;
+      }
+      if (const Node* v = bf.Get("factor")) retry.factor = ctx.Int(*v, bf.Sub("factor"), 1, 100);
+      if (const Node* v = bf.Get("maxDuration")) {
+        if (auto d = ctx.Duration(*v, bf.Sub("maxDuration"))) retry.max_duration = *d;
+      }
+    }
+    rf.Get("refresh");
+    a.retry = retry;
+  }
+  pf.Ignore({"managedNamespaceMetadata"});
+}
+
+void DecodeIgnoreDifferences(Ctx& ctx, const Node& ids, ApplicationSpec& a) {
+  ctx.List(ids, "spec.ignoreDifferences", [&](const Node& item, const std::string& p) {
+    Fields idf(ctx, item, p);
+    IgnoreDifference d;
+    d.group = idf.Str("group");
+    if (const Node* v = idf.Need("kind")) d.kind = ctx.Str(*v, idf.Sub("kind"));
+    d.name = idf.Str("name");
+    d.ns = idf.Str("namespace");
+    if (const Node* v = idf.Get("jsonPointers")) {
+      d.json_pointers = ctx.StrList(*v, idf.Sub("jsonPointers"));
+      for (size_t i = 0; i < d.json_pointers.size(); ++i) {
+        if (d.json_pointers[i].empty() || d.json_pointers[i][0] != '/') {
+          ctx.Error(*v, fmt::format("{}[{}]", idf.Sub("jsonPointers"), i),
+                    "a JSON pointer starts with \"/\"");
+        }
+      }
+    }
+    idf.NotSupported("jqPathExpressions", "jqPathExpressions; use jsonPointers");
+    idf.Ignore({"managedFieldsManagers"});
+    a.ignore_differences.push_back(std::move(d));
+  });
+}
+
 ApplicationSpec DecodeApplicationSpecNode(Ctx& ctx, const Node& spec) {
   Fields f(ctx, spec, "spec");
   ApplicationSpec a;
   if (const Node* v = f.Get("project")) a.project = ctx.Str(*v, "spec.project");
   if (a.project.empty()) a.project = "default";
   if (const Node* src = f.Get("source")) {
-    Fields sf(ctx, *src, "spec.source");
-    ApplicationSource& s = a.source;
-    if (const Node* v = sf.Need("repoURL")) {
-      s.repo_url = ctx.Str(*v, "spec.source.repoURL");
-      CheckRepoUrl(ctx, *v, "spec.source.repoURL", s.repo_url);
-    }
-    if (const Node* v = sf.Get("path")) {
-      s.path = ctx.Str(*v, "spec.source.path");
-      if (s.path.empty()) s.path = ".";
-      CheckRepoPath(ctx, *v, "spec.source.path", s.path);
-    }
-    if (const Node* v = sf.Get("targetRevision")) {
-      s.target_revision = ctx.Str(*v, "spec.source.targetRevision");
-      if (s.target_revision.empty()) s.target_revision = "HEAD";
-    }
-    if (const Node* d = sf.Get("directory")) {
-      Fields df(ctx, *d, "spec.source.directory");
-      if (const Node* v = df.Get("recurse")) s.recurse = ctx.Bool(*v, df.Sub("recurse"));
-      s.include = df.Str("include");
-      s.exclude = df.Str("exclude");
-      df.NotSupported("jsonnet", "jsonnet");
-    }
-    if (const Node* k = sf.Get("kustomize")) {
-      s.kustomize = true;
-      Fields kf(ctx, *k, "spec.source.kustomize");
-      kf.NotSupported("namePrefix",
-                      "spec.source.kustomize overrides; set them in the kustomization");
-      kf.NotSupported("nameSuffix",
-                      "spec.source.kustomize overrides; set them in the kustomization");
-      kf.NotSupported("images", "spec.source.kustomize overrides; set them in the kustomization");
-      kf.NotSupported("commonLabels",
-                      "spec.source.kustomize overrides; set them in the kustomization");
-    }
-    sf.NotSupported("helm", "Helm charts are not supported yet");
-    sf.NotSupported("chart", "Helm charts are not supported yet");
-    sf.NotSupported("plugin", "config management plugins");
-    sf.NotSupported("ref", "multiple sources");
-    sf.Get("name");
+    DecodeSource(ctx, *src, a.source);
   } else if (f.ok()) {
     ctx.Error(spec, "spec.source", "required field is missing");
   }
   f.NotSupported("sources", "multiple sources; use spec.source");
   f.NotSupported("sourceHydrator", "the source hydrator");
-  if (const Node* d = f.Need("destination")) {
-    Fields df(ctx, *d, "spec.destination");
-    std::string name = df.Str("name");
-    std::string server = df.Str("server");
-    if (const Node* v = df.Get("namespace")) {
-      a.destination_namespace = ctx.Str(*v, "spec.destination.namespace");
-      if (!a.destination_namespace.empty()) {
-        ctx.CheckName(*v, "spec.destination.namespace", a.destination_namespace,
-                      Ctx::NameRule::kDnsLabel);
-      }
-    }
-    // "in-cluster" and its server URL name the cluster strake runs in: on
-    // one machine, the local target.
-    if (!name.empty() && name != "local" && name != "in-cluster") {
-      ctx.Error(*d, "spec.destination.name",
-                fmt::format("unknown destination \"{}\": the local target is \"local\"", name));
-    }
-    if (!server.empty() && server != "https://kubernetes.default.svc") {
-      ctx.Error(*d, "spec.destination.server",
-                fmt::format("unknown destination server \"{}\": use name: local", server));
-    }
-    if (name.empty() && server.empty() && df.ok()) {
-      ctx.Error(*d, "spec.destination", "name or server is required (name: local)");
-    }
-  }
-  if (const Node* sp = f.Get("syncPolicy")) {
-    Fields pf(ctx, *sp, "spec.syncPolicy");
-    if (const Node* au = pf.Get("automated")) {
-      Fields af(ctx, *au, "spec.syncPolicy.automated");
-      a.automated = true;
-      if (const Node* v = af.Get("enabled")) a.automated = ctx.Bool(*v, af.Sub("enabled"));
-      if (const Node* v = af.Get("prune")) a.prune = ctx.Bool(*v, af.Sub("prune"));
-      if (const Node* v = af.Get("selfHeal")) a.self_heal = ctx.Bool(*v, af.Sub("selfHeal"));
-      if (const Node* v = af.Get("allowEmpty")) a.allow_empty = ctx.Bool(*v, af.Sub("allowEmpty"));
-    }
-    if (const Node* v = pf.Get("syncOptions")) {
-      a.sync_options = ctx.StrList(*v, "spec.syncOptions");
-      static const std::vector<std::string> kKnown = {"PruneLast",
-                                                      "ApplyOutOfSyncOnly",
-                                                      "Prune",
-                                                      "Validate",
-                                                      "CreateNamespace",
-                                                      "ServerSideApply",
-                                                      "PrunePropagationPolicy",
-                                                      "Replace",
-                                                      "RespectIgnoreDifferences",
-                                                      "FailOnSharedResource"};
-      for (size_t i = 0; i < a.sync_options.size(); ++i) {
-        const std::string& o = a.sync_options[i];
-        auto eq = o.find('=');
-        std::string key = o.substr(0, eq);
-        if (eq == std::string::npos ||
-            std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
-          ctx.Error(*v, fmt::format("spec.syncPolicy.syncOptions[{}]", i),
-                    fmt::format("unknown sync option \"{}\"{}", o, DidYouMean(key, kKnown)));
-        }
-      }
-    }
-    if (const Node* r = pf.Get("retry")) {
-      Fields rf(ctx, *r, "spec.syncPolicy.retry");
-      SyncRetry retry;
-      if (const Node* v = rf.Get("limit")) retry.limit = ctx.Int(*v, rf.Sub("limit"), -1, 1000);
-      if (const Node* b = rf.Get("backoff")) {
-        Fields bf(ctx, *b, "spec.syncPolicy.retry.backoff");
-        if (const Node* v = bf.Get("duration")) {
-          if (auto d = ctx.Duration(*v, bf.Sub("duration"))) retry.duration = *d;
-        }
-        if (const Node* v = bf.Get("factor")) retry.factor = ctx.Int(*v, bf.Sub("factor"), 1, 100);
-        if (const Node* v = bf.Get("maxDuration")) {
-          if (auto d = ctx.Duration(*v, bf.Sub("maxDuration"))) retry.max_duration = *d;
-        }
-      }
-      rf.Get("refresh");
-      a.retry = retry;
-    }
-    pf.Ignore({"managedNamespaceMetadata"});
-  }
-  if (const Node* ids = f.Get("ignoreDifferences")) {
-    ctx.List(*ids, "spec.ignoreDifferences", [&](const Node& item, const std::string& p) {
-      Fields idf(ctx, item, p);
-      IgnoreDifference d;
-      d.group = idf.Str("group");
-      if (const Node* v = idf.Need("kind")) d.kind = ctx.Str(*v, idf.Sub("kind"));
-      d.name = idf.Str("name");
-      d.ns = idf.Str("namespace");
-      if (const Node* v = idf.Get("jsonPointers")) {
-        d.json_pointers = ctx.StrList(*v, idf.Sub("jsonPointers"));
-        for (size_t i = 0; i < d.json_pointers.size(); ++i) {
-          if (d.json_pointers[i].empty() || d.json_pointers[i][0] != '/') {
-            ctx.Error(*v, fmt::format("{}[{}]", idf.Sub("jsonPointers"), i),
-                      "a JSON pointer starts with \"/\"");
-          }
-        }
-      }
-      idf.NotSupported("jqPathExpressions", "jqPathExpressions; use jsonPointers");
-      idf.Ignore({"managedFieldsManagers"});
-      a.ignore_differences.push_back(std::move(d));
-    });
-  }
+  if (const Node* d = f.Need("destination")) DecodeDestination(ctx, *d, a);
+  if (const Node* sp = f.Get("syncPolicy")) DecodeSyncPolicy(ctx, *sp, a);
+  if (const Node* ids = f.Get("ignoreDifferences")) DecodeIgnoreDifferences(ctx, *ids, a);
   if (const Node* v = f.Get("revisionHistoryLimit")) {
     a.revision_history_limit = ctx.Int(*v, "spec.revisionHistoryLimit", 0, 1000);
   }
