@@ -308,6 +308,72 @@ TEST_F(RolloutE2E, ABadVersionIsCaughtByAnalysisAndRolledBack) {
   EXPECT_EQ(Watch(), 0) << last_watch_;
 }
 
+// Argo's kayenta provider with no Kayenta: the canary config in a
+// ConfigMap, judged in-process on the router's per-revision series. The
+// same error rate passes (score 100); a canary answering half its requests
+// with 500s fails with the score and the numbers.
+TEST_F(RolloutE2E, TheKayentaProviderJudgesTheCanaryAgainstStableInProcess) {
+  const std::string judge = R"(---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-judge}
+data:
+  canary-config.json: |
+    {"name": "web-judge", "judge": {"name": "NetflixACAJudge-v1.0"},
+     "metrics": [{"name": "errors", "groups": ["web"],
+                  "query": {"type": "router", "service": "web", "metric": "error-rate"},
+                  "analysisConfigurations": {"canary": {"direction": "increase"}}}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: judge}
+spec:
+  args: [{name: stable-hash}, {name: canary-hash}]
+  metrics:
+  - name: judge
+    interval: 8s
+    count: 1
+    provider:
+      kayenta:
+        address: https://kayenta.example.com
+        application: web
+        canaryConfigName: web-judge
+        threshold: {pass: 90, marginal: 75}
+        scopes:
+        - name: default
+          controlScope: {scope: "rollouts-pod-template-hash={{args.stable-hash}}", step: 1}
+          experimentScope: {scope: "rollouts-pod-template-hash={{args.canary-hash}}", step: 1}
+)";
+  const std::string strategy = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 50
+      - pause: {duration: 9s}
+      - analysis:
+          templates: [{templateName: judge}]
+          args:
+          - name: stable-hash
+            valueFrom: {podTemplateHashValue: Stable}
+          - name: canary-hash
+            valueFrom: {podTemplateHashValue: Latest}
+)";
+  StartServer();
+  Apply(Manifest("v1", strategy, 2, "", judge));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v2", strategy, 2, "", judge));
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  Ran runs = Cli({"get", "analysisruns", "-o", "json"});
+  EXPECT_NE(runs.out.find("\"value\": \"100\""), std::string::npos) << runs.out;
+  Apply(Manifest("v3", strategy, 2, "        - {name: ERROR_RATE, value: \"0.5\"}\n", judge));
+  EXPECT_EQ(Watch(), 1) << last_watch_;  // Degraded
+  EXPECT_NE(last_watch_.find("score 0: below marginal 75: errors: High: 98% CI of the shift"),
+            std::string::npos)
+      << last_watch_;
+  load.Stop();
+  EXPECT_EQ(Rollout()["status"]["phase"], "Degraded");
+}
+
 // Rollouts whose one analysis step runs a job that passes while the test's
 // gate file exists: the test decides each measurement.
 class RolloutAttemptE2E : public RolloutE2E {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "base/regex.h"
 #include "model/decoders.h"
@@ -257,6 +258,80 @@ BlueGreenStrategy DecodeBlueGreen(Ctx& ctx, const Node& n, const std::string& pa
   return b;
 }
 
+// Argo's kayenta provider. Its schema says `threshold`, its docs
+// `thresholds`: either is taken, not both unless equal, and one is needed
+// (pass and marginal of 0 would pass every canary).
+KayentaScope DecodeKayentaScope(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  KayentaScope s;
+  s.scope = f.Str("scope");
+  s.region = f.Str("region");
+  if (const Node* v = f.Need("step")) s.step_seconds = ctx.Int(*v, f.Sub("step"), 1, 86400);
+  s.start = f.Str("start");
+  s.end = f.Str("end");
+  return s;
+}
+
+void DecodeKayentaThreshold(Ctx& ctx, const Node& n, const std::string& path, MetricProvider& p) {
+  Fields f(ctx, n, path);
+  if (const Node* v = f.Need("pass")) p.threshold_pass = ctx.Int(*v, f.Sub("pass"), 0, 100);
+  if (const Node* v = f.Need("marginal"))
+    p.threshold_marginal = ctx.Int(*v, f.Sub("marginal"), 0, 100);
+  if (p.threshold_marginal > p.threshold_pass && f.ok())
+    ctx.Error(n, path, "marginal must not be above pass");
+}
+
+void DecodeKayenta(Ctx& ctx, const Node& n, const std::string& path, MetricProvider& p) {
+  Fields f(ctx, n, path);
+  p.address = f.Str("address");
+  if (const Node* v = f.Need("application")) p.application = ctx.Str(*v, f.Sub("application"));
+  if (const Node* v = f.Need("canaryConfigName")) {
+    p.canary_config_name = ctx.Str(*v, f.Sub("canaryConfigName"));
+    ctx.CheckName(*v, f.Sub("canaryConfigName"), p.canary_config_name,
+                  Ctx::NameRule::kDnsSubdomain);
+  }
+  p.metrics_account = f.Str("metricsAccountName");
+  p.configuration_account = f.Str("configurationAccountName");
+  p.storage_account = f.Str("storageAccountName");
+  const Node* one = f.Get("threshold");
+  const Node* other = f.Get("thresholds");
+  if (!one && !other && f.ok()) ctx.Error(n, f.Sub("threshold"), "required field is missing");
+  if (one) DecodeKayentaThreshold(ctx, *one, f.Sub("threshold"), p);
+  if (other) {
+    MetricProvider docs;
+    DecodeKayentaThreshold(ctx, *other, f.Sub("thresholds"), docs);
+    if (one && (docs.threshold_pass != p.threshold_pass ||
+                docs.threshold_marginal != p.threshold_marginal)) {
+      ctx.Error(*other, f.Sub("thresholds"), "differs from threshold: write one of them");
+    }
+    p.threshold_pass = docs.threshold_pass;
+    p.threshold_marginal = docs.threshold_marginal;
+  }
+  f.List("scopes", [&](const Node& item, const std::string& sp) {
+    Fields sf(ctx, item, sp);
+    KayentaScopePair pair;
+    if (const Node* v = sf.Need("name")) pair.name = ctx.Str(*v, sf.Sub("name"));
+    if (const Node* v = sf.Need("controlScope"))
+      pair.control = DecodeKayentaScope(ctx, *v, sf.Sub("controlScope"));
+    if (const Node* v = sf.Need("experimentScope"))
+      pair.experiment = DecodeKayentaScope(ctx, *v, sf.Sub("experimentScope"));
+    // Argo refuses a start (or end) on one side only.
+    for (auto [a, b, what] : {std::tuple{&pair.control.start, &pair.experiment.start, "start"},
+                              std::tuple{&pair.control.end, &pair.experiment.end, "end"}}) {
+      if (a->empty() != b->empty())
+        ctx.Error(item, sp,
+                  fmt::format("controlScope.{0} and experimentScope.{0} must both be "
+                              "set or both be empty",
+                              what));
+    }
+    p.scopes.push_back(std::move(pair));
+  });
+  if (p.scopes.empty() && f.ok()) ctx.Error(n, f.Sub("scopes"), "needs at least one scope");
+  if (const Node* v = f.Get("lookback")) p.lookback = ctx.Bool(*v, f.Sub("lookback"));
+  // The docs' second example puts these inside kayenta; they are the metric's.
+  f.Ignore({"interval", "count"}, "belongs to the metric, beside provider");
+}
+
 MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   MetricProvider p;
@@ -335,12 +410,18 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
       if (auto d = DecodeArgoDuration(ctx, *x, rf.Sub("window"))) p.window = *d;
     }
   }
-  for (const char* k : {"datadog", "newRelic", "wavefront", "kayenta", "cloudWatch", "graphite",
-                        "influxdb", "skywalking", "plugin"}) {
-    f.NotSupported(k, fmt::format("the {} provider (prometheus, web, job and router are)", k));
+  if (const Node* v = f.Get("kayenta")) {
+    ++kinds;
+    p.kind = MetricProvider::Kind::kKayenta;
+    DecodeKayenta(ctx, *v, f.Sub("kayenta"), p);
+  }
+  for (const char* k : {"datadog", "newRelic", "wavefront", "cloudWatch", "graphite", "influxdb",
+                        "skywalking", "plugin"}) {
+    f.NotSupported(
+        k, fmt::format("the {} provider (prometheus, web, job, kayenta and router are)", k));
   }
   if (kinds != 1 && f.ok())
-    ctx.Error(n, path, "needs exactly one provider: prometheus, web, job or router");
+    ctx.Error(n, path, "needs exactly one provider: prometheus, web, job, kayenta or router");
   return p;
 }
 

@@ -124,8 +124,22 @@ struct Rollout {
   RolloutSpec spec;
 };
 
+// One side of a kayenta scope: what to measure (`scope`: the revision, as
+// `rollouts-pod-template-hash=<hash>`), where, how finely, over when.
+struct KayentaScope {
+  std::string scope;
+  std::string region;
+  int64_t step_seconds = 0;
+  std::string start, end;  // RFC 3339; empty: defaulted as Argo does
+};
+
+struct KayentaScopePair {
+  std::string name;  // the canary config's metrics' scopeName ("default")
+  KayentaScope control, experiment;
+};
+
 struct MetricProvider {
-  enum class Kind { kPrometheus, kWeb, kJob, kRouter };
+  enum class Kind { kPrometheus, kWeb, kJob, kRouter, kKayenta };
   Kind kind = Kind::kRouter;
   // prometheus
   std::string address;
@@ -146,6 +160,14 @@ struct MetricProvider {
   std::string revision = "canary";  // canary | stable
   std::string router_metric = "success-rate";
   Millis window{60'000};
+  // kayenta (Argo's provider, judged in-process by rollout/judge.h; the
+  // accounts name Kayenta's storage and are recorded, not used)
+  std::string application;
+  std::string canary_config_name;  // the ConfigMap holding the canary config
+  std::string metrics_account, configuration_account, storage_account;
+  int64_t threshold_pass = 0, threshold_marginal = 0;
+  std::vector<KayentaScopePair> scopes;
+  bool lookback = false;
 };
 
 struct Metric {

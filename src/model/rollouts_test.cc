@@ -205,6 +205,133 @@ spec:
       << negative.ErrorText();
 }
 
+// Argo Rollouts' docs/analysis/kayenta.md (argoproj/argo-rollouts at
+// 4e1af7b), both AnalysisTemplates as the docs write them: `thresholds`
+// (the docs' spelling; the schema says `threshold`), and in the second
+// `interval` and `count` inside kayenta, where they have no meaning.
+constexpr const char* kKayentaDocs = R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: mann-whitney
+spec:
+  args:
+  - name: start-time
+  - name: end-time
+  - name: stable-hash
+  - name: canary-hash
+  metrics:
+  - name: mann-whitney
+    provider:
+      kayenta:
+        address: https://kayenta.example.com
+        application: guestbook
+        canaryConfigName: my-test
+        thresholds:
+          pass: 90
+          marginal: 75
+        scopes:
+        - name: default
+          controlScope:
+            scope: app=guestbook and rollouts-pod-template-hash={{args.stable-hash}}
+            step: 60
+            start: "{{args.start-time}}"
+            end: "{{args.end-time}}"
+          experimentScope:
+            scope: app=guestbook and rollouts-pod-template-hash={{args.canary-hash}}
+            step: 60
+            start: "{{args.start-time}}"
+            end: "{{args.end-time}}"
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: mann-whitney-periodic
+spec:
+  args:
+  - name: stable-hash
+  - name: canary-hash
+  metrics:
+  - name: mann-whitney
+    provider:
+      kayenta:
+        address: https://kayenta.intuit.com
+        application: guestbook
+        canaryConfigName: my-test
+        interval: 3600
+        count: 3
+        # loopback will cause start time value to be equal to start of analysis
+        # lookback: true
+        thresholds:
+          pass: 90
+          marginal: 75
+        scopes:
+        - name: default
+          controlScope:
+            scope: app=guestbook and rollouts-pod-template-hash={{args.stable-hash}}
+            step: 60
+          experimentScope:
+            scope: app=guestbook and rollouts-pod-template-hash={{args.canary-hash}}
+            step: 60
+)";
+
+TEST(RolloutsDecodeTest, ArgosKayentaDocsDecodeAsWritten) {
+  Diagnostics diags;
+  auto res = DecodeText(kKayentaDocs, diags);
+  EXPECT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  ASSERT_EQ(res.size(), 2u);
+  const auto* t = std::get_if<AnalysisTemplate>(&res[0].value);
+  ASSERT_TRUE(t);
+  const MetricProvider& p = t->spec.metrics[0].provider;
+  EXPECT_EQ(p.kind, MetricProvider::Kind::kKayenta);
+  EXPECT_EQ(p.canary_config_name, "my-test");
+  EXPECT_EQ(p.application, "guestbook");
+  EXPECT_EQ(p.threshold_pass, 90);
+  EXPECT_EQ(p.threshold_marginal, 75);
+  ASSERT_EQ(p.scopes.size(), 1u);
+  EXPECT_EQ(p.scopes[0].name, "default");
+  EXPECT_EQ(p.scopes[0].experiment.scope,
+            "app=guestbook and rollouts-pod-template-hash={{args.canary-hash}}");
+  EXPECT_EQ(p.scopes[0].control.step_seconds, 60);
+  EXPECT_EQ(p.scopes[0].control.start, "{{args.start-time}}");
+  // The second: interval and count inside kayenta are named, not acted on.
+  std::string all;
+  for (const auto& w : diags.WarningStrings()) all += w + "\n";
+  EXPECT_NE(all.find("r.yaml:49:19: spec.metrics[0].provider.kayenta.interval: warning: "
+                     "\"interval\" is ignored: it belongs to the metric, beside provider"),
+            std::string::npos)
+      << all;
+}
+
+TEST(RolloutsDecodeTest, KayentaNeedsItsThresholdAndPairedTimes) {
+  auto decode = [](const std::string& kayenta) {
+    Diagnostics diags;
+    DecodeText(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\n"
+        "spec:\n  metrics:\n  - name: m\n    provider:\n      kayenta:\n" +
+            kayenta,
+        diags);
+    return diags.ErrorText();
+  };
+  std::string scopes =
+      "        scopes:\n        - name: default\n"
+      "          controlScope: {scope: stable, step: 60, start: \"2026-12-03T18:00:00Z\"}\n"
+      "          experimentScope: {scope: canary, step: 60}\n";
+  std::string text = decode("        application: a\n        canaryConfigName: c\n" + scopes);
+  EXPECT_NE(text.find("spec.metrics[0].provider.kayenta.threshold: required field is missing"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("controlScope.start and experimentScope.start must both be set or both be "
+                      "empty"),
+            std::string::npos)
+      << text;
+  text = decode(
+      "        application: a\n        canaryConfigName: c\n"
+      "        threshold: {pass: 90, marginal: 75}\n        thresholds: {pass: 80, marginal: "
+      "75}\n" +
+      scopes);
+  EXPECT_NE(text.find("kayenta.thresholds: differs from threshold"), std::string::npos) << text;
+}
+
 TEST(RolloutsDecodeTest, AnalysisProvidersAreStrict) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1

@@ -16,6 +16,7 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "rollout/controller.h"
+#include "rollout/kayenta.h"
 
 namespace strake::rollout {
 
@@ -84,6 +85,7 @@ std::string ValidUtf8(const std::string& s) {
 }  // namespace
 
 Measurement AssessValue(const model::Metric& m, const Value& result) {
+  if (m.provider.kind == model::MetricProvider::Kind::kKayenta) return AssessKayenta(m, result);
   Measurement out;
   out.value = result.dump(-1, ' ', false, Value::error_handler_t::replace);
   if (m.provider.kind == model::MetricProvider::Kind::kJob && m.success_condition.empty() &&
@@ -333,6 +335,9 @@ class Providers : public MetricProviders {
         return MeasureWeb(p, ctx);
       case model::MetricProvider::Kind::kJob:
         return MeasureJob(p, ctx);
+      case model::MetricProvider::Kind::kKayenta:
+        if (!router_) return Fail("the kayenta provider needs strake's embedded router");
+        return MeasureKayenta(metric, ctx, ctx.canary_config, *router_);
     }
     return Fail("unknown provider");
   }
@@ -690,6 +695,18 @@ std::optional<Measurement> AnalysisRunReconciler::MeasureDue(const std::string& 
       return Measurement{"Error", "", fmt::format("job: {}", env.error().message), now, now};
     for (auto& [var, value] : *env) ctx.env_from[var] = std::move(value);
   }
+  ctx.now_ms = now;
+  if (m.provider.kind == model::MetricProvider::Kind::kKayenta) {
+    model::KeyRef ref{m.provider.canary_config_name, kCanaryConfigKey, false};
+    auto config = ReadKeyRef(store_, ctx.ns, ref, false);
+    if (!config) return Measurement{"Error", "", config.error().message, now, now};
+    if (!*config)
+      return Measurement{"Error", "",
+                         fmt::format("kayenta: no canary config: ConfigMap {} has no key {}",
+                                     Quote(ref.name), Quote(kCanaryConfigKey)),
+                         now, now};
+    ctx.canary_config = std::move(**config);
+  }
   // Measured off this worker: nothing is due again until it is done, and
   // when it is, the run is woken.
   auto done = measurements_.Take(key, m, std::move(ctx), now);
@@ -803,6 +820,7 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   ctx.secrets = inputs.secrets;
   ctx.canary_hash = annotations.value("strake.dev/canary-hash", "");
   ctx.stable_hash = annotations.value("strake.dev/stable-hash", "");
+  ctx.run_started_ms = started;
 
   bool terminate = run.object["spec"].value("terminate", false);
   if (terminate) measurements_.Cancel(key);

@@ -96,6 +96,10 @@ struct MeasureContext {
   std::map<std::string, std::string> args;
   std::string canary_hash;  // of the rollout that started the run
   std::string stable_hash;
+  int64_t run_started_ms = 0;  // the run's startedAt
+  int64_t now_ms = 0;          // when the measurement was asked for
+  // kayenta: the canary config (ConfigMap canaryConfigName, kayenta.h)
+  std::string canary_config;
   std::string log_path;  // where a job writes its output
   // A job's env valueFrom (ConfigMap and Secret keys), read by the
   // reconciler: name -> value.

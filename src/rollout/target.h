@@ -91,6 +91,17 @@ class RouterMetricsSource {
   virtual Result<RevisionWindow> Window(const std::string& ns, const std::string& service,
                                         const std::string& revision,
                                         std::chrono::milliseconds window) = 0;
+  // The windows of consecutive `step`s from `ago` back to `ago - span`
+  // (oldest first, durations before now), each counting only its own step:
+  // a time series of the revision, as the canary judge compares them. A
+  // step before the first sample, or before the revision was seen, counts
+  // nothing.
+  virtual Result<std::vector<RevisionWindow>> Series(const std::string& ns,
+                                                     const std::string& service,
+                                                     const std::string& revision,
+                                                     std::chrono::milliseconds ago,
+                                                     std::chrono::milliseconds span,
+                                                     std::chrono::milliseconds step) = 0;
 };
 
 }  // namespace strake::rollout

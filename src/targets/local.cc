@@ -323,4 +323,70 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
   return w;
 }
 
+namespace {
+
+// The window between two readings of a revision's counters.
+rollout::RevisionWindow Between(const router::RevisionCounters& from,
+                                const router::RevisionCounters& to, double seconds) {
+  rollout::RevisionWindow w;
+  for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
+  w.bucket_bounds.push_back(std::numeric_limits<double>::infinity());
+  w.buckets.assign(w.bucket_bounds.size(), 0);
+  w.seconds = seconds;
+  if (to.requests < from.requests) return w;  // the router restarted between them
+  w.requests = to.requests - from.requests;
+  w.errors = to.by_class[5] - from.by_class[5];
+  for (size_t i = 0; i < w.buckets.size() && i < to.buckets.size(); ++i)
+    w.buckets[i] = to.buckets[i] - from.buckets[i];
+  return w;
+}
+
+}  // namespace
+
+Result<std::vector<rollout::RevisionWindow>> LocalTarget::Series(
+    const std::string& ns, const std::string& service, const std::string& revision,
+    std::chrono::milliseconds ago, std::chrono::milliseconds span, std::chrono::milliseconds step) {
+  if (step.count() <= 0 || span.count() <= 0 || ago.count() < 0)
+    return Failf("a series needs a positive span and step");
+  auto steps = static_cast<size_t>((span.count() + step.count() - 1) / step.count());
+  if (steps > 100'000) return Failf("a series of {} steps is too long (100,000 at most)", steps);
+  std::string name = ServiceName(ns, service);
+  router::RevisionCounters current;
+  current.revision = revision;
+  for (const auto& s : router_.Snapshot()) {
+    if (s.service != name) continue;
+    for (const auto& r : s.revisions)
+      if (r.revision == revision) current = r;
+  }
+  auto now = SteadyClock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
+  static const std::deque<Sample> kNone;
+  auto it = samples_.find(name + "|" + revision);
+  const std::deque<Sample>& q = it == samples_.end() ? kNone : it->second;
+  // The counters at time t: the newest sample at or before it. Before the
+  // first sample: what that sample held if the revision was there when
+  // sampling began (nothing before it is known), else zero (it appeared
+  // later: nothing had reached it).
+  auto at = [&](SteadyClock::time_point t) -> router::RevisionCounters {
+    if (t >= now) return current;
+    if (q.empty() || t < q.front().at) {
+      if (!q.empty() && q.front().at <= first_sample_) return q.front().counters;
+      return q.empty() ? current : router::RevisionCounters{};
+    }
+    auto after = std::upper_bound(
+        q.begin(), q.end(), t, [](SteadyClock::time_point v, const Sample& s) { return v < s.at; });
+    return std::prev(after)->counters;
+  };
+  std::vector<rollout::RevisionWindow> out;
+  out.reserve(steps);
+  auto from = now - ago - span;
+  double seconds = std::chrono::duration<double>(step).count();
+  for (size_t k = 0; k < steps; ++k) {
+    auto t0 = from + step * static_cast<int64_t>(k);
+    out.push_back(Between(at(t0), at(t0 + step), seconds));
+  }
+  return out;
+}
+
 }  // namespace strake::targets

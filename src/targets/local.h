@@ -57,6 +57,12 @@ class LocalTarget : public rollout::WorkloadTarget,
   Result<rollout::RevisionWindow> Window(const std::string& ns, const std::string& service,
                                          const std::string& revision,
                                          std::chrono::milliseconds window) override;
+  Result<std::vector<rollout::RevisionWindow>> Series(const std::string& ns,
+                                                      const std::string& service,
+                                                      const std::string& revision,
+                                                      std::chrono::milliseconds ago,
+                                                      std::chrono::milliseconds span,
+                                                      std::chrono::milliseconds step) override;
 
   // "ns/workload/hash": the supervisor's group key of a revision.
   static std::string GroupKey(const std::string& ns, const std::string& workload,

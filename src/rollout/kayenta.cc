@@ -1,0 +1,412 @@
+#include "rollout/kayenta.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "base/clock.h"
+#include "base/strings.h"
+
+namespace strake::rollout {
+
+namespace {
+
+using judge::Direction;
+using judge::MetricConfig;
+
+const std::vector<std::string> kRouterMetrics = {"error-rate",  "success-rate", "request-rate",
+                                                 "latency-p50", "latency-p95",  "latency-p99"};
+
+// The keys of an object that are not in `known`: an error naming the first.
+Status OnlyKnown(const Value& obj, const std::string& path, const std::vector<std::string>& known) {
+  for (const auto& [k, v] : obj.items()) {
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      return Failf(ErrorCode::kInvalid, "{}: unknown field {}{}", path.empty() ? k : path + "." + k,
+                   Quote(k), DidYouMean(k, known));
+  }
+  return Ok();
+}
+
+Result<double> Number(const Value& obj, const std::string& key, const std::string& path) {
+  const Value& v = obj.at(key);
+  if (!v.is_number())
+    return Failf(ErrorCode::kInvalid, "{}.{}: expected a number, found {}", path, key,
+                 v.type_name());
+  return v.get<double>();
+}
+
+Result<bool> Flag(const Value& obj, const std::string& key, const std::string& path) {
+  const Value& v = obj.at(key);
+  if (!v.is_boolean())
+    return Failf(ErrorCode::kInvalid, "{}.{}: expected true or false, found {}", path, key,
+                 v.type_name());
+  return v.get<bool>();
+}
+
+Result<std::string> Text(const Value& obj, const std::string& key, const std::string& path) {
+  const Value& v = obj.at(key);
+  if (!v.is_string())
+    return Failf(ErrorCode::kInvalid, "{}.{}: expected a string, found {}", path, key,
+                 v.type_name());
+  return v.get<std::string>();
+}
+
+Status DecodeEffectSize(const Value& e, const std::string& path, MetricConfig& c) {
+  STRAKE_TRY(OnlyKnown(
+      e, path,
+      {"measure", "allowedIncrease", "allowedDecrease", "criticalIncrease", "criticalDecrease"}));
+  if (e.contains("measure")) {
+    STRAKE_TRY_ASSIGN(m, Text(e, "measure", path));
+    if (m == "cles") {
+      c.effect_measure = judge::EffectMeasure::kCles;
+    } else if (m != "meanRatio") {
+      return Failf(ErrorCode::kInvalid, "{}.measure: {} is not meanRatio or cles", path, Quote(m));
+    }
+  }
+  for (auto [key, field] : {std::pair{"allowedIncrease", &c.allowed_increase},
+                            std::pair{"allowedDecrease", &c.allowed_decrease},
+                            std::pair{"criticalIncrease", &c.critical_increase},
+                            std::pair{"criticalDecrease", &c.critical_decrease}}) {
+    if (!e.contains(key)) continue;
+    STRAKE_TRY_ASSIGN(v, Number(e, key, path));
+    *field = v;
+  }
+  return Ok();
+}
+
+Status DecodeCanaryAnalysis(const Value& a, const std::string& path, MetricConfig& c) {
+  STRAKE_TRY(OnlyKnown(a, path,
+                       {"direction", "nanStrategy", "critical", "mustHaveData", "muted",
+                        "effectSize", "outliers", "spreadTest", "rateTest"}));
+  if (a.contains("direction")) {
+    STRAKE_TRY_ASSIGN(d, Text(a, "direction", path));
+    // Kayenta reads any other word as either.
+    c.direction = d == "increase"   ? Direction::kIncrease
+                  : d == "decrease" ? Direction::kDecrease
+                                    : Direction::kEither;
+  }
+  if (a.contains("nanStrategy")) {
+    STRAKE_TRY_ASSIGN(n, Text(a, "nanStrategy", path));
+    if (n == "replace") {
+      c.nan_strategy = judge::NanStrategy::kReplace;
+    } else if (n != "remove" && n != "none") {
+      return Failf(ErrorCode::kInvalid, "{}.nanStrategy: {} is not remove or replace", path,
+                   Quote(n));
+    }
+  }
+  for (auto [key, field] :
+       {std::pair{"critical", &c.critical}, std::pair{"mustHaveData", &c.must_have_data},
+        std::pair{"muted", &c.muted}, std::pair{"spreadTest", &c.spread_test},
+        std::pair{"rateTest", &c.rate_test}}) {
+    if (!a.contains(key)) continue;
+    STRAKE_TRY_ASSIGN(v, Flag(a, key, path));
+    *field = v;
+  }
+  if (a.contains("effectSize"))
+    STRAKE_TRY(DecodeEffectSize(a["effectSize"], path + ".effectSize", c));
+  if (a.contains("outliers")) {
+    const Value& o = a["outliers"];
+    std::string op = path + ".outliers";
+    STRAKE_TRY(OnlyKnown(o, op, {"strategy", "outlierFactor"}));
+    if (o.contains("strategy")) {
+      STRAKE_TRY_ASSIGN(s, Text(o, "strategy", op));
+      c.remove_outliers = s == "remove";
+      if (s != "remove" && s != "keep" && s != "none")
+        return Failf(ErrorCode::kInvalid, "{}.strategy: {} is not remove or keep", op, Quote(s));
+    }
+    if (o.contains("outlierFactor")) {
+      STRAKE_TRY_ASSIGN(f, Number(o, "outlierFactor", op));
+      c.outlier_factor = f;
+    }
+  }
+  return Ok();
+}
+
+Result<CanaryMetric> DecodeCanaryMetric(const Value& m, const std::string& path) {
+  if (!m.is_object()) return Failf(ErrorCode::kInvalid, "{}: expected an object", path);
+  STRAKE_TRY(
+      OnlyKnown(m, path, {"name", "query", "groups", "analysisConfigurations", "scopeName"}));
+  CanaryMetric out;
+  if (!m.contains("name")) return Failf(ErrorCode::kInvalid, "{}.name: required", path);
+  STRAKE_TRY_ASSIGN(name, Text(m, "name", path));
+  out.config.name = name;
+  if (m.contains("scopeName")) {
+    STRAKE_TRY_ASSIGN(s, Text(m, "scopeName", path));
+    out.scope_name = s;
+  }
+  if (m.contains("groups")) {
+    if (!m["groups"].is_array())
+      return Failf(ErrorCode::kInvalid, "{}.groups: expected a list", path);
+    for (const auto& g : m["groups"]) {
+      if (!g.is_string())
+        return Failf(ErrorCode::kInvalid, "{}.groups: expected a list of names", path);
+      out.config.groups.push_back(g.get<std::string>());
+    }
+  }
+  if (!m.contains("query") || !m["query"].is_object())
+    return Failf(ErrorCode::kInvalid, "{}.query: required", path);
+  const Value& q = m["query"];
+  std::string qp = path + ".query";
+  std::string type = q.value("type", "");
+  if (type != "router")
+    return Failf(ErrorCode::kInvalid,
+                 "{}.type: {} is not supported: strake judges the embedded router's metrics "
+                 "(type router)",
+                 qp, Quote(type));
+  STRAKE_TRY(OnlyKnown(q, qp, {"type", "service", "metric"}));
+  if (!q.contains("service")) return Failf(ErrorCode::kInvalid, "{}.service: required", qp);
+  STRAKE_TRY_ASSIGN(service, Text(q, "service", qp));
+  out.service = service;
+  if (!q.contains("metric")) return Failf(ErrorCode::kInvalid, "{}.metric: required", qp);
+  STRAKE_TRY_ASSIGN(metric, Text(q, "metric", qp));
+  out.metric = metric;
+  if (std::find(kRouterMetrics.begin(), kRouterMetrics.end(), metric) == kRouterMetrics.end())
+    return Failf(ErrorCode::kInvalid, "{}.metric: unknown metric {} (one of {}){}", qp,
+                 Quote(metric), Join(kRouterMetrics, ", "), DidYouMean(metric, kRouterMetrics));
+  if (m.contains("analysisConfigurations")) {
+    const Value& ac = m["analysisConfigurations"];
+    std::string ap = path + ".analysisConfigurations";
+    STRAKE_TRY(OnlyKnown(ac, ap, {"canary"}));
+    if (ac.contains("canary"))
+      STRAKE_TRY(DecodeCanaryAnalysis(ac["canary"], ap + ".canary", out.config));
+  }
+  return out;
+}
+
+// The revision a scope names.
+Result<std::string> ScopeRevision(const std::string& scope, const MeasureContext& ctx,
+                                  const std::string& path) {
+  std::string s(Trim(scope));
+  if (s == "stable" || s == "canary") {
+    const std::string& hash = s == "stable" ? ctx.stable_hash : ctx.canary_hash;
+    if (hash.empty()) return Failf("{}: no {} revision to measure", path, s);
+    return hash;
+  }
+  constexpr std::string_view kLabel = "rollouts-pod-template-hash";
+  size_t at = s.find(kLabel);
+  if (at == std::string::npos)
+    return Failf(
+        "{}: {} names no revision: write rollouts-pod-template-hash=<hash>, stable or "
+        "canary",
+        path, Quote(scope));
+  size_t i = at + kLabel.size();
+  auto skip = [&](std::string_view chars) {
+    while (i < s.size() && chars.find(s[i]) != std::string_view::npos) ++i;
+  };
+  skip(" =");
+  skip("'\"");
+  size_t start = i;
+  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '-')) ++i;
+  if (i == start) return Failf("{}: {} gives no hash", path, Quote(scope));
+  return s.substr(start, i - start);
+}
+
+// The per-step values of one router metric, and the window's totals.
+struct Side {
+  std::vector<double> values;
+  judge::Counts counts;
+};
+
+Side Values(const std::vector<RevisionWindow>& series, const std::string& metric) {
+  Side side;
+  for (const auto& w : series) {
+    double n = static_cast<double>(w.requests);
+    double v = std::nan("");
+    if (metric == "request-rate") {
+      v = w.seconds > 0 ? n / w.seconds : v;
+    } else if (w.requests > 0) {
+      double errors = static_cast<double>(w.errors) / n;
+      if (metric == "error-rate") v = errors;
+      if (metric == "success-rate") v = 1 - errors;
+      if (metric == "latency-p50") v = HistogramQuantile(0.5, w);
+      if (metric == "latency-p95") v = HistogramQuantile(0.95, w);
+      if (metric == "latency-p99") v = HistogramQuantile(0.99, w);
+    }
+    side.values.push_back(v);
+    side.counts.events += metric == "error-rate" ? w.errors : 0;
+    side.counts.exposure += n;
+  }
+  return side;
+}
+
+// The window of a scope as Argo defaults it, in ms since the epoch.
+struct Span {
+  int64_t start_ms = 0, end_ms = 0;
+};
+
+Result<Span> ScopeSpan(const model::Metric& metric, const model::KayentaScope& scope,
+                       const MeasureContext& ctx, const std::string& path) {
+  auto parse = [&](const std::string& text, const char* what) -> Result<int64_t> {
+    auto t = ParseRfc3339(text);
+    if (!t)
+      return Failf("{}.{}: {} is not a time in RFC 3339 UTC (2026-12-03T18:00:00Z)", path, what,
+                   Quote(text));
+    return UnixMillis(*t);
+  };
+  Span s;
+  s.end_ms = ctx.now_ms;
+  if (!scope.end.empty()) {
+    STRAKE_TRY_ASSIGN(end, parse(scope.end, "end"));
+    s.end_ms = end;
+  }
+  if (!scope.start.empty()) {
+    STRAKE_TRY_ASSIGN(start, parse(scope.start, "start"));
+    s.start_ms = start;
+  } else if (metric.provider.lookback) {
+    s.start_ms = ctx.run_started_ms;
+  } else if (metric.interval) {
+    s.start_ms = ctx.now_ms - metric.interval->count();
+  } else {
+    return Failf("{}: no start: set the scopes' start, lookback, or the metric's interval", path);
+  }
+  if (s.start_ms >= s.end_ms) return Failf("{}: the window ends before it starts", path);
+  return s;
+}
+
+Result<Side> Fetch(RouterMetricsSource& router, const MeasureContext& ctx, const CanaryMetric& cm,
+                   const std::string& revision, const Span& span, int64_t step_seconds) {
+  auto ago = std::chrono::milliseconds(std::max<int64_t>(0, ctx.now_ms - span.end_ms));
+  auto series = router.Series(ctx.ns, cm.service, revision, ago,
+                              std::chrono::milliseconds(span.end_ms - span.start_ms),
+                              std::chrono::seconds(step_seconds));
+  if (!series) return tl::unexpected(series.error().Wrap(cm.config.name));
+  return Values(*series, cm.metric);
+}
+
+Value MetricReport(const judge::MetricResult& r) {
+  auto num = [](double v) { return std::isfinite(v) ? Value(v) : Value(nullptr); };
+  Value m = {{"name", r.name},
+             {"classification", judge::LabelName(r.label)},
+             {"reason", r.reason},
+             {"critical", r.critical},
+             {"ratio", num(r.ratio)},
+             {"canary", {{"count", r.canary.count}, {"mean", num(r.canary.mean)}}},
+             {"baseline", {{"count", r.baseline.count}, {"mean", num(r.baseline.mean)}}}};
+  if (r.test) {
+    m["estimate"] = num(r.test->estimate);
+    m["ci"] = {num(r.test->ci_low), num(r.test->ci_high)};
+    m["pValue"] = num(r.test->p_value);
+  }
+  if (r.muted) m["muted"] = true;
+  return m;
+}
+
+}  // namespace
+
+Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
+  Value doc = Value::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return Fail(ErrorCode::kInvalid, "the canary config is not a JSON object");
+  STRAKE_TRY(OnlyKnown(doc, "",
+                       {"name", "description", "applications", "judge", "metrics", "templates",
+                        "classifier", "configVersion", "createdTimestamp", "updatedTimestamp",
+                        "createdTimestampIso", "updatedTimestampIso", "id"}));
+  if (doc.contains("judge")) {
+    std::string name = doc["judge"].value("name", "NetflixACAJudge-v1.0");
+    if (name != "NetflixACAJudge-v1.0")
+      return Failf(ErrorCode::kInvalid, "judge.name: {} is not NetflixACAJudge-v1.0", Quote(name));
+  }
+  CanaryConfig c;
+  if (!doc.contains("metrics") || !doc["metrics"].is_array() || doc["metrics"].empty())
+    return Fail(ErrorCode::kInvalid, "metrics: the canary config needs at least one metric");
+  for (size_t i = 0; i < doc["metrics"].size(); ++i) {
+    STRAKE_TRY_ASSIGN(m, DecodeCanaryMetric(doc["metrics"][i], fmt::format("metrics[{}]", i)));
+    c.metrics.push_back(std::move(m));
+  }
+  if (doc.contains("classifier")) {
+    const Value& cl = doc["classifier"];
+    STRAKE_TRY(OnlyKnown(cl, "classifier", {"groupWeights", "scoreThresholds"}));
+    Value weights = cl.value("groupWeights", Value::object());
+    if (!weights.is_object())
+      return Fail(ErrorCode::kInvalid, "classifier.groupWeights: expected an object");
+    for (const auto& [g, w] : weights.items()) {
+      if (!w.is_number())
+        return Failf(ErrorCode::kInvalid, "classifier.groupWeights.{}: expected a number", g);
+      c.group_weights[g] = w.get<double>();
+    }
+  }
+  return c;
+}
+
+Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& ctx,
+                             const std::string& config_json, RouterMetricsSource& router) {
+  const model::MetricProvider& p = metric.provider;
+  auto config = ParseCanaryConfig(config_json);
+  if (!config)
+    return Failf("canary config {} (ConfigMap key {}): {}", Quote(p.canary_config_name),
+                 kCanaryConfigKey, config.error().message);
+  std::vector<judge::MetricResult> results;
+  Value window = Value::object();
+  for (const CanaryMetric& cm : config->metrics) {
+    auto pair = std::find_if(p.scopes.begin(), p.scopes.end(),
+                             [&](const auto& s) { return s.name == cm.scope_name; });
+    if (pair == p.scopes.end())
+      return Failf("metric {}: no scope {} in the provider's scopes", cm.config.name,
+                   Quote(cm.scope_name));
+    std::string path = fmt::format("scopes[{}]", pair - p.scopes.begin());
+    auto control_scope = ResolveArgs(pair->control.scope, ctx.args);
+    if (!control_scope) return tl::unexpected(control_scope.error());
+    auto experiment_scope = ResolveArgs(pair->experiment.scope, ctx.args);
+    if (!experiment_scope) return tl::unexpected(experiment_scope.error());
+    STRAKE_TRY_ASSIGN(control, ScopeRevision(*control_scope, ctx, path + ".controlScope.scope"));
+    STRAKE_TRY_ASSIGN(experiment,
+                      ScopeRevision(*experiment_scope, ctx, path + ".experimentScope.scope"));
+    STRAKE_TRY_ASSIGN(span, ScopeSpan(metric, pair->experiment, ctx, path + ".experimentScope"));
+    STRAKE_TRY_ASSIGN(control_span, ScopeSpan(metric, pair->control, ctx, path + ".controlScope"));
+    STRAKE_TRY_ASSIGN(canary,
+                      Fetch(router, ctx, cm, experiment, span, pair->experiment.step_seconds));
+    STRAKE_TRY_ASSIGN(baseline,
+                      Fetch(router, ctx, cm, control, control_span, pair->control.step_seconds));
+    window[pair->name] = {{"start", FormatRfc3339(FromUnixMillis(span.start_ms))},
+                          {"end", FormatRfc3339(FromUnixMillis(span.end_ms))},
+                          {"stepSeconds", pair->experiment.step_seconds},
+                          {"control", control},
+                          {"experiment", experiment}};
+    results.push_back(judge::Classify(cm.config, std::move(canary.values),
+                                      std::move(baseline.values),
+                                      std::pair{canary.counts, baseline.counts}));
+  }
+  judge::Verdict v = judge::Score(results, config->group_weights);
+  Value report = {{"score", v.score}, {"reason", v.reason}, {"window", window}};
+  Value groups = Value::array();
+  for (const auto& g : v.groups)
+    groups.push_back({{"name", g.name}, {"score", g.score}, {"noData", g.no_data}});
+  report["groups"] = groups;
+  // Failures first: the first lines say why.
+  std::stable_sort(results.begin(), results.end(), [](const auto& a, const auto& b) {
+    return (a.label != judge::Label::kPass) > (b.label != judge::Label::kPass);
+  });
+  Value metrics = Value::array();
+  for (const auto& r : results) metrics.push_back(MetricReport(r));
+  report["metrics"] = metrics;
+  return report;
+}
+
+Measurement AssessKayenta(const model::Metric& metric, const Value& report) {
+  const model::MetricProvider& p = metric.provider;
+  Measurement out;
+  double score = report.value("score", 0.0);
+  auto whole = static_cast<int64_t>(score);
+  out.value = std::to_string(whole);
+  judge::Phase phase = judge::ScorePhase(score, p.threshold_pass, p.threshold_marginal);
+  out.phase = phase == judge::Phase::kSuccessful     ? "Successful"
+              : phase == judge::Phase::kInconclusive ? "Inconclusive"
+                                                     : "Failed";
+  std::string rule = phase == judge::Phase::kSuccessful
+                         ? fmt::format("at or above pass {}", p.threshold_pass)
+                     : phase == judge::Phase::kInconclusive
+                         ? fmt::format("below pass {}, at or above marginal {}", p.threshold_pass,
+                                       p.threshold_marginal)
+                         : fmt::format("below marginal {}", p.threshold_marginal);
+  std::vector<std::string> parts;
+  std::string reason = report.value("reason", "");
+  if (!reason.empty()) parts.push_back(reason);
+  Value metrics = report.value("metrics", Value::array());
+  for (const auto& m : metrics) parts.push_back(m.value("reason", ""));
+  out.message = fmt::format("score {:g}: {}: {}", score, rule, Join(parts, "; "));
+  return out;
+}
+
+}  // namespace strake::rollout

@@ -1,0 +1,69 @@
+// The kayenta provider without a Kayenta: Argo Rollouts' `provider.kayenta`
+// as written, judged in-process by rollout/judge.h on the embedded router's
+// per-revision time series.
+//
+// Where Argo asks a Kayenta service to fetch the canary config named
+// `canaryConfigName` and to judge, strake reads the canary config from the
+// ConfigMap of that name in the run's namespace (key `canary-config.json`,
+// Kayenta's own JSON format: `metrics[]` with `query`, `groups`, `scopeName`
+// and `analysisConfigurations.canary`; `classifier.groupWeights`), fetches
+// each metric's series for the control and experiment scopes and scores
+// them as Kayenta's NetflixACAJudge-v1.0 does. A metric's query is
+// `{"type": "router", "service": S, "metric": M}`, M one of the router
+// provider's metrics (error-rate, success-rate, request-rate, latency-p50,
+// latency-p95, latency-p99); a scope names its revision as
+// `rollouts-pod-template-hash=<hash>` (Argo's examples pass
+// `{{args.stable-hash}}` and `{{args.canary-hash}}`) or as `stable` or
+// `canary`. The window is the scope's start and end, or as Argo defaults
+// them: from the run's start with `lookback`, else the metric's interval
+// back from now; to now.
+//
+// strake's additions, in `analysisConfigurations.canary`: `spreadTest` and
+// `rateTest` (judge.h); off unless set.
+//
+// The measurement is what Argo records: the score's integer part as the
+// value, Successful / Inconclusive / Failed by `threshold.pass` and
+// `marginal`; its message gives the score and every metric's verdict with
+// its numbers.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "model/rollouts.h"
+#include "rollout/analysis.h"
+#include "rollout/judge.h"
+#include "rollout/target.h"
+
+namespace strake::rollout {
+
+// The ConfigMap key that holds a canary config.
+inline constexpr const char* kCanaryConfigKey = "canary-config.json";
+
+// One metric of a canary config.
+struct CanaryMetric {
+  judge::MetricConfig config;
+  std::string service;  // the router query's Service
+  std::string metric;   // the router query's metric
+  std::string scope_name = "default";
+};
+
+struct CanaryConfig {
+  std::vector<CanaryMetric> metrics;
+  std::map<std::string, double> group_weights;
+};
+
+// Parses Kayenta's canary config JSON; an error names the field
+// ("metrics[1].query.type: ...").
+Result<CanaryConfig> ParseCanaryConfig(const std::string& json);
+
+// Measures a kayenta metric: the judge's report as a JSON object (score,
+// classification, reason, window, groups, metrics with their numbers).
+// `config_json` is the canary config's text.
+Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& ctx,
+                             const std::string& config_json, RouterMetricsSource& router);
+
+// The measurement of a report: Argo's phase rule on the integer score.
+Measurement AssessKayenta(const model::Metric& metric, const Value& report);
+
+}  // namespace strake::rollout
