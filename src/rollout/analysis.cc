@@ -548,6 +548,22 @@ Measurement Judge(const model::Metric& m, Measurements::Done done, int64_t finis
 
 // ---- measurements in flight ----------------------------------------------------------
 
+namespace {
+
+// The measuring thread's one catch: a provider that throws (a JSON library
+// meeting an answer of an unexpected shape) makes an Error measurement, not
+// the end of the server.
+Result<Value> MeasureGuarded(MetricProviders& providers, const model::Metric& metric,
+                             const MeasureContext& ctx) {
+  try {
+    return providers.Measure(metric, ctx);
+  } catch (const std::exception& e) {
+    return Failf("metric {}: the provider failed: {}", metric.name, e.what());
+  }
+}
+
+}  // namespace
+
 Measurements::Measurements(MetricProviders& providers, Spawn spawn)
     : providers_(providers), spawn_(std::move(spawn)) {
   if (!spawn_) spawn_ = [](std::function<void()> task) { std::thread(std::move(task)).detach(); };
@@ -585,7 +601,7 @@ std::optional<Measurements::Done> Measurements::Take(const std::string& key,
     ++running_;
   }
   spawn_([this, id, metric, ctx = std::move(ctx), now_ms] {
-    Result<Value> value = providers_.Measure(metric, ctx);
+    Result<Value> value = MeasureGuarded(providers_, metric, ctx);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = slots_.find(id);
     // A cancelled measurement's result is dropped (its slot may be a new one's).

@@ -221,6 +221,25 @@ TEST_F(AnalysisRunTest, MeasuresAtTheIntervalUntilCountIsReached) {
   EXPECT_EQ(Status()["metricResults"][0]["count"], 2);
 }
 
+// A provider that throws (a bug, a library meeting an answer of an
+// unexpected shape) is an Error measurement; the server goes on.
+TEST_F(AnalysisRunTest, AProviderThatThrowsIsAnErrorMeasurement) {
+  class Throwing : public MetricProviders {
+    Result<Value> Measure(const model::Metric&, const MeasureContext&) override {
+      return Value::parse("[]").at("x");  // type_error
+    }
+  } throwing;
+  CreateRun(R"(- name: rate
+  provider: {router: {service: web}}
+)");
+  AnalysisRunReconciler rec(*store_, throwing, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  Json m = Status()["metricResults"][0]["measurements"][0];
+  EXPECT_EQ(m["phase"], "Error");
+  EXPECT_NE(m.value("message", "").find("metric rate: the provider failed: "), std::string::npos)
+      << m.dump();
+}
+
 TEST_F(AnalysisRunTest, AFailedMeasurementFailsTheRunWithTheReason) {
   CreateRun(R"(- name: rate
   successCondition: result >= 0.9

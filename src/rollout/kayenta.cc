@@ -20,11 +20,16 @@ const std::vector<std::string> kRouterMetrics = {"error-rate",  "success-rate", 
                                                  "latency-p50", "latency-p95",  "latency-p99"};
 
 // The keys of an object that are not in `known`: an error naming the first.
+// Not an object at all is an error too: nothing below reads a field of
+// what is not one (nlohmann's value() would throw).
 Status OnlyKnown(const Value& obj, const std::string& path, const std::vector<std::string>& known) {
+  if (!obj.is_object())
+    return Failf(ErrorCode::kInvalid, "{}: expected an object, found {}",
+                 path.empty() ? "the canary config" : path, obj.type_name());
   for (const auto& [k, v] : obj.items()) {
     if (std::find(known.begin(), known.end(), k) == known.end())
-      return Failf(ErrorCode::kInvalid, "{}: unknown field {}{}", path.empty() ? k : path + "." + k,
-                   Quote(k), DidYouMean(k, known));
+      return Failf(ErrorCode::kInvalid, "{}{}{}: unknown field {}{}", path, path.empty() ? "" : ".",
+                   k, Quote(k), DidYouMean(k, known));
   }
   return Ok();
 }
@@ -149,7 +154,11 @@ Result<CanaryMetric> DecodeCanaryMetric(const Value& m, const std::string& path)
     return Failf(ErrorCode::kInvalid, "{}.query: required", path);
   const Value& q = m["query"];
   std::string qp = path + ".query";
-  std::string type = q.value("type", "");
+  std::string type;
+  if (q.contains("type")) {
+    STRAKE_TRY_ASSIGN(t, Text(q, "type", qp));
+    type = t;
+  }
   if (type != "router")
     return Failf(ErrorCode::kInvalid,
                  "{}.type: {} is not supported: strake judges the embedded router's metrics "
@@ -304,7 +313,13 @@ Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
                         "classifier", "configVersion", "createdTimestamp", "updatedTimestamp",
                         "createdTimestampIso", "updatedTimestampIso", "id"}));
   if (doc.contains("judge")) {
-    std::string name = doc["judge"].value("name", "NetflixACAJudge-v1.0");
+    const Value& j = doc["judge"];
+    STRAKE_TRY(OnlyKnown(j, "judge", {"name", "judgeConfigurations"}));
+    std::string name = "NetflixACAJudge-v1.0";
+    if (j.contains("name")) {
+      STRAKE_TRY_ASSIGN(n, Text(j, "name", "judge"));
+      name = n;
+    }
     if (name != "NetflixACAJudge-v1.0")
       return Failf(ErrorCode::kInvalid, "judge.name: {} is not NetflixACAJudge-v1.0", Quote(name));
   }
@@ -318,7 +333,7 @@ Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
   if (doc.contains("classifier")) {
     const Value& cl = doc["classifier"];
     STRAKE_TRY(OnlyKnown(cl, "classifier", {"groupWeights", "scoreThresholds"}));
-    Value weights = cl.value("groupWeights", Value::object());
+    Value weights = cl.contains("groupWeights") ? cl["groupWeights"] : Value::object();
     if (!weights.is_object())
       return Fail(ErrorCode::kInvalid, "classifier.groupWeights: expected an object");
     for (const auto& [g, w] : weights.items()) {

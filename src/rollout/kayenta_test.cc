@@ -85,6 +85,23 @@ TEST(CanaryConfigTest, KayentasFormatIsReadAndMistakesAreNamed) {
       "you mean \"direction\"?)");
   EXPECT_FALSE(ParseCanaryConfig("{}"));
   EXPECT_FALSE(ParseCanaryConfig("not json"));
+  // Wrong types anywhere are errors, never exceptions.
+  EXPECT_EQ(bad(R"({"name": "m", "query": {"type": 7}})"),
+            "metrics[0].query.type: expected a string, found number");
+  EXPECT_EQ(bad(R"("m")"), "metrics[0]: expected an object");
+  EXPECT_EQ(
+      bad(R"({"name": "m", "query": {"type": "router", "service": "web", "metric": "error-rate"},
+                   "analysisConfigurations": []})"),
+      "metrics[0].analysisConfigurations: expected an object, found array");
+  for (const char* doc :
+       {R"({"judge": "x", "metrics": []})", R"({"classifier": 1, "metrics": []})",
+        R"({"metrics": [{"name": "m", "query": {"type": "router", "service": "web",
+                              "metric": "error-rate"}}], "classifier": {"groupWeights": [1]}})",
+        R"({"metrics": [{"name": "m", "query": {"type": "router", "service": "web",
+                              "metric": "error-rate"}, "analysisConfigurations": {"canary":
+                              {"effectSize": 3, "outliers": "x"}}}]})"}) {
+    EXPECT_FALSE(ParseCanaryConfig(doc)) << doc;
+  }
 }
 
 class KayentaTest : public ::testing::Test {
