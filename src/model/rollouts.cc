@@ -465,6 +465,16 @@ Metric DecodeMetric(Ctx& ctx, const Node& n, const std::string& path) {
   m.success_condition = f.Str("successCondition");
   m.failure_condition = f.Str("failureCondition");
   if (const Node* v = f.Need("provider")) m.provider = DecodeProvider(ctx, *v, f.Sub("provider"));
+  if (m.provider.kind == MetricProvider::Kind::kKayenta) {
+    // As in Argo: the score against threshold decides; conditions are not read.
+    for (const char* k : {"successCondition", "failureCondition"}) {
+      if (const Node* v = f.Get(k); v && !ctx.Str(*v, f.Sub(k)).empty())
+        ctx.Warning(*v, f.Sub(k),
+                    fmt::format("\"{}\" is ignored: a kayenta metric's phase comes from its "
+                                "threshold's pass and marginal",
+                                k));
+    }
+  }
   return m;
 }
 

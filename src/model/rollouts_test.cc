@@ -324,6 +324,22 @@ TEST(RolloutsDecodeTest, KayentaNeedsItsThresholdAndPairedTimes) {
                       "empty"),
             std::string::npos)
       << text;
+  Diagnostics conditions;
+  DecodeText(
+      "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\n"
+      "spec:\n  metrics:\n  - name: m\n    successCondition: result > 1\n    provider:\n"
+      "      kayenta:\n        application: a\n        canaryConfigName: c\n"
+      "        threshold: {pass: 90, marginal: 75}\n"
+      "        scopes: [{name: default, controlScope: {scope: stable, step: 60},\n"
+      "                  experimentScope: {scope: canary, step: 60}}]\n",
+      conditions);
+  EXPECT_FALSE(conditions.HasErrors()) << conditions.ErrorText();
+  ASSERT_EQ(conditions.WarningStrings().size(), 1u);
+  EXPECT_NE(conditions.WarningStrings()[0].find(
+                "spec.metrics[0].successCondition: warning: \"successCondition\" is ignored: a "
+                "kayenta metric's phase comes from its threshold's pass and marginal"),
+            std::string::npos)
+      << conditions.WarningStrings()[0];
   text = decode(
       "        application: a\n        canaryConfigName: c\n"
       "        threshold: {pass: 90, marginal: 75}\n        thresholds: {pass: 80, marginal: "

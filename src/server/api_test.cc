@@ -37,6 +37,15 @@ class ApiTest : public ::testing::Test {
     return api_->Handle(req);
   }
 
+  // A Secret "creds": `token` in data, `pin` in stringData.
+  static store::Json CredsSecret(const std::string& token, const std::string& pin) {
+    return {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", {{"name", "creds"}}},
+            {"data", {{"token", Base64Encode(token)}}},
+            {"stringData", {{"pin", pin}}}};
+  }
+
   std::string dir_;
   store::StorePtr store_;
   std::unique_ptr<Api> api_;
@@ -48,11 +57,7 @@ class ApiTest : public ::testing::Test {
 // shows the Secret's own.
 TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
   const std::string token = "s3cr3t-token-value", pin = "hunter2-pin";
-  store::Json secret = {{"apiVersion", "v1"},
-                        {"kind", "Secret"},
-                        {"metadata", {{"name", "creds"}}},
-                        {"data", {{"token", Base64Encode(token)}}},
-                        {"stringData", {{"pin", pin}}}};
+  store::Json secret = CredsSecret(token, pin);
   secret["metadata"]["annotations"][model::kLastApplied] = secret.dump();
   const std::string path = "/api/v1/namespaces/default/secrets";
   std::vector<Response> answers;
@@ -83,11 +88,7 @@ TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
 // and the placeholder is never stored as a value.
 TEST_F(ApiTest, ASecretReadBackWithItsRedactedValuesCanBeWrittenAgain) {
   const std::string token = "s3cr3t-token-value", pin = "hunter2-pin";
-  store::Json secret = {{"apiVersion", "v1"},
-                        {"kind", "Secret"},
-                        {"metadata", {{"name", "creds"}}},
-                        {"data", {{"token", Base64Encode(token)}}},
-                        {"stringData", {{"pin", pin}}}};
+  store::Json secret = CredsSecret(token, pin);
   const std::string path = "/api/v1/namespaces/default/secrets";
   ASSERT_EQ(Call("POST", path, secret.dump()).status, 201);
   store::Json shown = store::Json::parse(Call("GET", path + "/creds").body);
