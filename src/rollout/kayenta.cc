@@ -254,14 +254,17 @@ Result<Span> ScopeSpan(const model::Metric& metric, const model::KayentaScope& s
                    Quote(text));
     return UnixMillis(*t);
   };
+  // Argo's docs pass them as {{args.start-time}} and {{args.end-time}}.
+  STRAKE_TRY_ASSIGN(start_text, ResolveArgs(scope.start, ctx.args));
+  STRAKE_TRY_ASSIGN(end_text, ResolveArgs(scope.end, ctx.args));
   Span s;
   s.end_ms = ctx.now_ms;
-  if (!scope.end.empty()) {
-    STRAKE_TRY_ASSIGN(end, parse(scope.end, "end"));
+  if (!end_text.empty()) {
+    STRAKE_TRY_ASSIGN(end, parse(end_text, "end"));
     s.end_ms = end;
   }
-  if (!scope.start.empty()) {
-    STRAKE_TRY_ASSIGN(start, parse(scope.start, "start"));
+  if (!start_text.empty()) {
+    STRAKE_TRY_ASSIGN(start, parse(start_text, "start"));
     s.start_ms = start;
   } else if (metric.provider.lookback) {
     s.start_ms = ctx.run_started_ms;

@@ -129,11 +129,11 @@ class KayentaTest : public ::testing::Test {
   }
 
   // Argo's docs' periodic template with its args given.
-  void CreateRun(const std::string& scopes_extra = "") {
+  void CreateRun(const std::string& scopes_extra = "", const std::string& more_args = "") {
     std::string yaml = R"(args:
 - {name: stable-hash, value: stable1}
 - {name: canary-hash, value: canary1}
-metrics:
+)" + more_args + R"(metrics:
 - name: mann-whitney
   interval: 5m
   provider:
@@ -206,7 +206,10 @@ TEST_F(KayentaTest, ACanaryWithThreeTimesTheErrorsFails) {
 }
 
 TEST_F(KayentaTest, ExplicitTimesAreTheWindowAndAMissingConfigIsTheMeasurementsError) {
-  CreateRun("          start: \"1970-02-11T15:50:00Z\"\n          end: \"1970-02-11T15:55:00Z\"\n");
+  // As Argo's docs write them: times passed as args.
+  CreateRun("          start: \"{{args.start-time}}\"\n          end: \"{{args.end-time}}\"\n",
+            "- {name: start-time, value: \"1970-02-11T15:50:00Z\"}\n"
+            "- {name: end-time, value: \"1970-02-11T15:55:00Z\"}\n");
   Json missing = Measured();
   EXPECT_EQ(missing["phase"], "Error");
   EXPECT_EQ(missing["message"],
