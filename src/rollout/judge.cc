@@ -36,10 +36,11 @@ double MeanRatio(const std::vector<double>& a, const std::vector<double>& b) {
   return ma / mb;
 }
 
-SampleStats StatsOf(const std::vector<double>& v) {
-  SampleStats s;
+// Count, mean, min, max and sample standard deviation of v into s (what
+// was dropped before is s's already).
+void Describe(const std::vector<double>& v, SampleStats& s) {
   s.count = v.size();
-  if (v.empty()) return s;
+  if (v.empty()) return;
   s.mean = Mean(v);
   s.min = *std::min_element(v.begin(), v.end());
   s.max = *std::max_element(v.begin(), v.end());
@@ -48,6 +49,11 @@ SampleStats StatsOf(const std::vector<double>& v) {
     for (double x : v) ss += (x - s.mean) * (x - s.mean);
     s.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
   }
+}
+
+SampleStats StatsOf(const std::vector<double>& v) {
+  SampleStats s;
+  Describe(v, s);
   return s;
 }
 
@@ -500,14 +506,8 @@ MetricResult Classify(const MetricConfig& c, std::vector<double> canary,
   r.muted = c.muted;
   std::vector<double> x = Transform(c, std::move(canary), r.canary);
   std::vector<double> y = Transform(c, std::move(baseline), r.baseline);
-  size_t nan_x = r.canary.nan_dropped, out_x = r.canary.outliers_dropped;
-  size_t nan_y = r.baseline.nan_dropped, out_y = r.baseline.outliers_dropped;
-  r.canary = StatsOf(x);
-  r.baseline = StatsOf(y);
-  r.canary.nan_dropped = nan_x;
-  r.canary.outliers_dropped = out_x;
-  r.baseline.nan_dropped = nan_y;
-  r.baseline.outliers_dropped = out_y;
+  Describe(x, r.canary);
+  Describe(y, r.baseline);
   bool cles = c.effect_measure == EffectMeasure::kCles;
   double neutral = cles ? 0.5 : 1.0;
   double critical_increase = c.critical_increase.value_or(neutral);

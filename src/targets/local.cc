@@ -266,6 +266,26 @@ void LocalTarget::SampleLoop() {
   }
 }
 
+namespace {
+
+// The window between two readings of a revision's counters.
+rollout::RevisionWindow Between(const router::RevisionCounters& from,
+                                const router::RevisionCounters& to, double seconds) {
+  rollout::RevisionWindow w;
+  for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
+  w.bucket_bounds.push_back(std::numeric_limits<double>::infinity());
+  w.buckets.assign(w.bucket_bounds.size(), 0);
+  w.seconds = seconds;
+  if (to.requests < from.requests) return w;  // the router restarted between them
+  w.requests = to.requests - from.requests;
+  w.errors = to.by_class[5] - from.by_class[5];
+  for (size_t i = 0; i < w.buckets.size() && i < to.buckets.size(); ++i)
+    w.buckets[i] = to.buckets[i] - from.buckets[i];
+  return w;
+}
+
+}  // namespace
+
 Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
                                                     const std::string& service,
                                                     const std::string& revision,
@@ -282,13 +302,9 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
       if (r.revision == revision) current = r;
     }
   }
-  rollout::RevisionWindow w;
-  for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
-  w.bucket_bounds.push_back(std::numeric_limits<double>::infinity());
-  w.buckets.assign(w.bucket_bounds.size(), 0);
   if (!current) {
-    w.seconds = static_cast<double>(window.count()) / 1000.0;
-    return w;  // no request has reached the revision yet
+    // No request has reached the revision yet.
+    return Between({}, {}, static_cast<double>(window.count()) / 1000.0);
   }
   auto now = SteadyClock::now();
   router::RevisionCounters base;  // zero: counted from the revision's first request
@@ -314,34 +330,8 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
       }
     }
   }
-  w.seconds = span;
-  w.requests = current->requests - base.requests;
-  w.errors = current->by_class[5] - base.by_class[5];
-  for (size_t i = 0; i < w.buckets.size() && i < current->buckets.size(); ++i) {
-    w.buckets[i] = current->buckets[i] - base.buckets[i];
-  }
-  return w;
+  return Between(base, *current, span);
 }
-
-namespace {
-
-// The window between two readings of a revision's counters.
-rollout::RevisionWindow Between(const router::RevisionCounters& from,
-                                const router::RevisionCounters& to, double seconds) {
-  rollout::RevisionWindow w;
-  for (double b : router::kLatencyBuckets) w.bucket_bounds.push_back(b);
-  w.bucket_bounds.push_back(std::numeric_limits<double>::infinity());
-  w.buckets.assign(w.bucket_bounds.size(), 0);
-  w.seconds = seconds;
-  if (to.requests < from.requests) return w;  // the router restarted between them
-  w.requests = to.requests - from.requests;
-  w.errors = to.by_class[5] - from.by_class[5];
-  for (size_t i = 0; i < w.buckets.size() && i < to.buckets.size(); ++i)
-    w.buckets[i] = to.buckets[i] - from.buckets[i];
-  return w;
-}
-
-}  // namespace
 
 Result<std::vector<rollout::RevisionWindow>> LocalTarget::Series(
     const std::string& ns, const std::string& service, const std::string& revision,
