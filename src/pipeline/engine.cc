@@ -100,8 +100,19 @@ struct Engine::Job : NewTaskRun {
   Job(NewTaskRun n, std::string key, int64_t now, int fd)
       : NewTaskRun(std::move(n)), run_key(std::move(key)), start_ms(now), cancel_fd(fd) {}
   std::string run_key;
-  int64_t start_ms = 0;
+  int64_t start_ms = 0;  // when its first attempt took a slot (or was created, until then)
   int cancel_fd = -1;
+  // Under slot_mu_:
+  enum class Wait { kNone, kQueued, kStarting, kGranted };
+  Wait wait = Wait::kNone;
+  const std::function<void()>* start = nullptr;  // while queued: run by the slot's giver
+  std::condition_variable slot_cv;               // the job's thread waits on it, with slot_mu_
+  bool cancelled = false;                        // SignalCancel was called
+  bool holds_slot = false;
+  bool started = false;  // took a slot once
+  std::chrono::steady_clock::time_point started_at;
+  // The job's own thread only:
+  bool announced = false;  // kTaskStarted was told
 };
 
 namespace {
@@ -120,6 +131,18 @@ ProgressEvent TaskRunEvent(ProgressEvent::Type type, const NewTaskRun& n, std::s
 }
 
 }  // namespace
+
+// A TaskRun's Slot: the engine's slots, taken on behalf of its job.
+class Engine::SlotClaim final : public Slot {
+ public:
+  SlotClaim(Engine& e, Job& job) : e_(e), job_(job) {}
+  bool Acquire(const std::function<void()>& start) override { return e_.AcquireSlot(job_, start); }
+  void Release() override { e_.ReleaseSlot(job_); }
+
+ private:
+  Engine& e_;
+  Job& job_;
+};
 
 // Binds one of the engine's reconcile methods to the controller runtime.
 class Engine::Reconciler final : public controller::Reconciler {
@@ -150,8 +173,9 @@ Engine::Engine(store::Store& store, EngineOptions options, const Clock& clock, T
   run_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileRun);
   taskrun_reconciler_ = std::make_unique<Reconciler>(*this, &Engine::ReconcileTaskRun);
   run_controller_ = std::make_unique<controller::Controller>("pipelinerun", *run_reconciler_, 1);
-  taskrun_controller_ = std::make_unique<controller::Controller>("taskrun", *taskrun_reconciler_,
-                                                                 std::max(1, options_.parallel));
+  // A worker for each running TaskRun and one for each created ahead.
+  taskrun_controller_ = std::make_unique<controller::Controller>(
+      "taskrun", *taskrun_reconciler_, 2 * std::max(1, options_.parallel));
   run_controller_->Start();
   taskrun_controller_->Start();
   poller_ = std::thread([this] { PollChanges(); });
@@ -164,16 +188,115 @@ Engine::~Engine() {
   }
   poll_cv_.notify_all();
   poller_.join();
-  // Cancel whatever still runs so workers return promptly.
+  // Cancel whatever still runs or waits so workers return promptly.
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    slots_closed_ = true;
+    for (Job* j : slot_queue_) j->slot_cv.notify_one();
+  }
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
-    for (auto& [k, j] : jobs_) {
-      uint64_t one = 1;
-      if (j->cancel_fd >= 0) (void)!::write(j->cancel_fd, &one, sizeof one);
-    }
+    std::vector<Job*> all;
+    for (auto& [k, j] : jobs_) all.push_back(j.get());
+    SignalCancel(all);
   }
   run_controller_->Stop();
   taskrun_controller_->Stop();
+}
+
+void Engine::SignalCancel(const std::vector<Job*>& jobs) {
+  // All are out of the slot queue's reach before any running one ends and
+  // gives its slot away.
+  {
+    std::lock_guard<std::mutex> l(slot_mu_);
+    for (Job* j : jobs) {
+      j->cancelled = true;
+      j->slot_cv.notify_one();
+    }
+  }
+  for (Job* j : jobs) {
+    uint64_t one = 1;
+    if (j->cancel_fd >= 0) (void)!::write(j->cancel_fd, &one, sizeof one);
+  }
+}
+
+// With slot_mu_ held: `job` holds a slot from now.
+void Engine::GrantSlot(Job& job) {
+  job.holds_slot = true;
+  if (!std::exchange(job.started, true)) job.started_at = std::chrono::steady_clock::now();
+}
+
+bool Engine::AcquireSlot(Job& job, const std::function<void()>& start) {
+  bool started_by_giver = false;
+  {
+    std::unique_lock<std::mutex> l(slot_mu_);
+    if (job.cancelled || slots_closed_) return false;
+    const bool live_waiters = std::any_of(slot_queue_.begin(), slot_queue_.end(),
+                                          [](const Job* j) { return !j->cancelled; });
+    if (job.holds_slot) {
+      // Held already (a runner asking twice): nothing to wait for.
+    } else if (busy_ < options_.parallel && !live_waiters) {
+      ++busy_;
+      GrantSlot(job);
+    } else if (WaitForSlot(job, start, l)) {
+      started_by_giver = true;
+    } else {
+      return false;
+    }
+  }
+  if (!started_by_giver && start) start();
+  if (!std::exchange(job.announced, true)) {
+    job.start_ms = UnixMillis(clock_.Now());
+    Emit(TaskRunEvent(ProgressEvent::Type::kTaskStarted, job, "Running", ""));
+  }
+  return true;
+}
+
+// With slot_mu_ held (by `l`): queues `job` and waits until a slot's giver
+// has run `start` and granted it (true), or the job is cancelled first.
+bool Engine::WaitForSlot(Job& job, const std::function<void()>& start,
+                         std::unique_lock<std::mutex>& l) {
+  job.start = &start;
+  job.wait = Job::Wait::kQueued;
+  slot_queue_.push_back(&job);
+  job.slot_cv.wait(l, [&] {
+    return job.wait == Job::Wait::kGranted ||
+           (job.wait == Job::Wait::kQueued && (job.cancelled || slots_closed_));
+  });
+  const bool granted = job.wait == Job::Wait::kGranted;
+  job.wait = Job::Wait::kNone;
+  job.start = nullptr;
+  if (!granted) slot_queue_.erase(std::find(slot_queue_.begin(), slot_queue_.end(), &job));
+  return granted;
+}
+
+void Engine::ReleaseSlot(Job& job) {
+  Job* next = nullptr;
+  {
+    std::lock_guard<std::mutex> l(slot_mu_);
+    if (!job.holds_slot) return;
+    job.holds_slot = false;
+    // The slot goes straight to the oldest live waiter, whose first process
+    // this thread starts now: no wake-up between one task and the next.
+    auto it = std::find_if(slot_queue_.begin(), slot_queue_.end(),
+                           [&](const Job* j) { return !j->cancelled && !slots_closed_; });
+    if (it == slot_queue_.end()) {
+      --busy_;
+    } else {
+      next = *it;
+      slot_queue_.erase(it);
+      next->wait = Job::Wait::kStarting;
+      GrantSlot(*next);
+    }
+  }
+  if (next) {
+    if (*next->start) (*next->start)();
+    // Told under the lock: once it sees kGranted, the waiter may return and
+    // its job go.
+    std::lock_guard<std::mutex> l(slot_mu_);
+    next->wait = Job::Wait::kGranted;
+    next->slot_cv.notify_one();
+  }
 }
 
 void Engine::Emit(const ProgressEvent& e) {
@@ -539,27 +662,27 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 bool Engine::CancelRunning(RunState& run, bool fin) {
   {
     std::lock_guard<std::mutex> jl(jobs_mu_);
+    std::vector<Job*> cancelled;
     for (const auto& t : fin ? run.finally : run.tasks) {
       for (const auto& c : t.children) {
         auto j = jobs_.find(controller::ObjectKey(run.ns, c.name));
-        if (j != jobs_.end() && j->second->cancel_fd >= 0) {
-          uint64_t one = 1;
-          (void)!::write(j->second->cancel_fd, &one, sizeof one);
-        }
+        if (j != jobs_.end()) cancelled.push_back(j->second.get());
       }
     }
+    SignalCancel(cancelled);
   }
   return StopCreating(run, fin);
 }
 
 std::vector<std::shared_ptr<Engine::Job>> Engine::TakeJobs(RunState& run, const std::string& key,
                                                            int64_t now) {
-  size_t slots = running_ < options_.parallel ? options_.parallel - running_ : 0;
+  const int most = 2 * options_.parallel;  // the running ones and one ready for each slot
+  size_t slots = created_ < most ? most - created_ : 0;
   std::vector<std::shared_ptr<Job>> jobs;
   for (auto& n : NextTaskRuns(run, slots, now)) {
     jobs.push_back(std::make_shared<Job>(std::move(n), key, now, ::eventfd(0, EFD_CLOEXEC)));
   }
-  running_ += static_cast<int>(jobs.size());
+  created_ += static_cast<int>(jobs.size());
   return jobs;
 }
 
@@ -626,7 +749,6 @@ Status Engine::CreateTaskRun(const std::shared_ptr<Job>& job) {
     std::lock_guard<std::mutex> jl(jobs_mu_);
     jobs_[controller::ObjectKey(j.ns, j.name)] = job;
   }
-  Emit(TaskRunEvent(ProgressEvent::Type::kTaskStarted, *job, "Running", ""));
   taskrun_controller_->Enqueue(controller::ObjectKey(j.ns, j.name));
   return Ok();
 }
@@ -639,7 +761,7 @@ Status Engine::RecordTaskRun(const Job& job, const store::Resource& tr, const st
                                   : store_.Create(tr, reason, message);
   std::lock_guard<std::mutex> l(mu_);
   if (!w) {
-    --running_;
+    --created_;
     return tl::unexpected(w.error().Wrap("taskrun " + job.job.name));
   }
   auto rit = runs_.find(job.run_key);
@@ -677,7 +799,7 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
                                                            : TaskState::kFailed;
   {
     std::lock_guard<std::mutex> l(mu_);
-    --running_;
+    --created_;
     auto rit = runs_.find(job->run_key);
     if (rit != runs_.end()) {
       ChildRun& cr = rit->second->Task(job->is_finally, job->index).children[job->child];
@@ -717,13 +839,14 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     job = it->second;
   }
   const TaskRunJob& j = job->job;
-  auto started = std::chrono::steady_clock::now();
   TaskRunOutcome outcome;
   Json retries_status = Json::array();
   const std::vector<std::string> secrets = SecretValues(j);
+  SlotClaim slot(*this, *job);
   for (int attempt = 0;; ++attempt) {
     auto attempt_start = clock_.Now();
-    outcome = runner_.Run(j, attempt, j.timeout, job->cancel_fd);
+    outcome = runner_.Run(j, attempt, j.timeout, job->cancel_fd, slot);
+    slot.Release();                 // In case the runner kept it.
     MaskOutcome(outcome, secrets);  // before any of it is written or told
     if (outcome.succeeded || outcome.reason == "TaskRunCancelled" || attempt >= j.retries) break;
     retries_status.push_back(RetryStatus(outcome, attempt_start, clock_.Now()));
@@ -732,8 +855,15 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
                               fmt::format("attempt {} failed: {}", attempt + 1, outcome.message));
     Emit(TaskRunEvent(ProgressEvent::Type::kTaskRetrying, *job, "Retrying", outcome.message));
   }
-  int64_t took =
-      std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
+  // From the first attempt's start; 0 for one cancelled before it started.
+  int64_t took = 0;
+  {
+    std::lock_guard<std::mutex> l(slot_mu_);
+    if (job->started) {
+      took = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - job->started_at)
+                 .count();
+    }
+  }
 
   // The end, durably, before the PipelineRun hears of it.
   Json status = TaskRunFinalStatus(j, outcome, job->start_ms, took, retries_status,

@@ -1,16 +1,21 @@
 // Engine: runs PipelineRuns and TaskRuns with two controllers over a Store.
 //
 // The PipelineRun reconciler (one worker, and the TaskRun worker that just
-// freed a slot, which plans its run itself instead of waking that worker;
-// never two threads for one run) plans: it starts ready tasks as
+// finished a TaskRun, which plans its run itself instead of waking that
+// worker; never two threads for one run) plans: it starts ready tasks as
 // TaskRuns (each durably created, as Running, before it is handed to a
 // worker), skips, cancels on timeouts and cancellation, starts finally
-// tasks, and writes the final status. The TaskRun reconciler (`parallel`
+// tasks, and writes the final status. The TaskRun reconciler (2 × `parallel`
 // workers) executes one TaskRun, with retries, and durably records its end
-// before telling the PipelineRun. Because every transition is in the store
-// before the action it announces, a run killed at any instant resumes:
-// finished TaskRuns keep their results, TaskRuns that were running are
-// re-run (at-least-once) after their orphaned processes are killed.
+// before telling the PipelineRun. Up to `parallel` TaskRuns are created ahead
+// of the free slots (as Tekton creates a TaskRun whose pod then waits to be
+// scheduled): each prepares its run directory and waits for a slot, so a
+// slot passes to the next task the moment a task's steps end, and the
+// bookkeeping of both runs beside the next step (task_runner.h's Slot).
+// Because every transition is in the store before the action it announces,
+// a run killed at any instant resumes: finished TaskRuns keep their results,
+// TaskRuns that were running or waiting for a slot are re-run
+// (at-least-once) after their orphaned processes are killed.
 //
 // The reconcilers are sequences of calls: what to do is decided by pure
 // functions on values (planner, run_state, resolve, run_status), and the
@@ -21,6 +26,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -100,6 +106,7 @@ class Engine {
  private:
   struct Job;
   class Reconciler;
+  class SlotClaim;
 
   // `runner`, or a TaskExecutor when null.
   Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner* runner);
@@ -126,6 +133,15 @@ class Engine {
   // PipelineRun on this thread (queues it when a worker holds it).
   void Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome, int64_t took);
   void PollChanges();
+  // Makes the jobs' cancel eventfds readable, and wakes those waiting for a slot.
+  void SignalCancel(const std::vector<Job*>& jobs);
+  // The slots (step_runner.h's Slot), first come first served; a slot
+  // given back goes straight to the oldest waiter, whose `start` the giving
+  // thread runs.
+  bool AcquireSlot(Job& job, const std::function<void()>& start);
+  bool WaitForSlot(Job& job, const std::function<void()>& start, std::unique_lock<std::mutex>& l);
+  void GrantSlot(Job& job);
+  void ReleaseSlot(Job& job);
 
   store::Store& store_;
   EngineOptions options_;
@@ -138,9 +154,15 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::map<std::string, std::unique_ptr<RunState>> runs_;  // "ns/name"
-  int running_ = 0;                                        // TaskRuns holding a slot
+  // TaskRuns created and not yet finished: at most 2 × parallel, so that a
+  // TaskRun is ready (created, its run directory made) for each slot that frees.
+  int created_ = 0;
   std::mutex jobs_mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // TaskRuns handed to workers, "ns/name"
+  std::mutex slot_mu_;
+  std::deque<Job*> slot_queue_;  // waiting for a slot, oldest first
+  int busy_ = 0;                 // slots held: at most `parallel`
+  bool slots_closed_ = false;    // the engine is going: no slot is given
 
   std::unique_ptr<Reconciler> run_reconciler_;
   std::unique_ptr<Reconciler> taskrun_reconciler_;

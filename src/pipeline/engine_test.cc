@@ -129,6 +129,11 @@ class FakeTaskRunner final : public TaskRunner {
     std::lock_guard<std::mutex> l(mu_);
     cache_hits_[ptask] = std::move(results);
   }
+  // Waits until an attempt of `ptask` is ready and asks for a slot; false after 10 s.
+  bool WaitReady(const std::string& ptask) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(10), [&] { return ready_[ptask] >= 1; });
+  }
   // Waits until `n` attempts of `ptask` have begun; false after 10 s.
   bool WaitStarted(const std::string& ptask, size_t n = 1) {
     std::unique_lock<std::mutex> l(mu_);
@@ -162,7 +167,17 @@ class FakeTaskRunner final : public TaskRunner {
   void SetIgnoresImages(bool v) { ignores_images_ = v; }
 
   TaskRunOutcome Run(const TaskRunJob& job, int attempt, std::optional<Millis> timeout,
-                     int cancel_fd) override {
+                     int cancel_fd, Slot& slot) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++ready_[job.pipeline_task];
+    }
+    cv_.notify_all();
+    if (!slot.Acquire({})) {
+      std::lock_guard<std::mutex> l(mu_);
+      log_.push_back("unstarted " + job.name);
+      return Cancelled(job);
+    }
     int hold = -1;
     Script script;
     {
@@ -180,13 +195,17 @@ class FakeTaskRunner final : public TaskRunner {
       }
     }
     TaskRunOutcome out = script ? script(job, attempt) : Succeeded();
-    if (Readable(cancel_fd, 0)) {
-      out = {};
-      out.reason = "TaskRunCancelled";
-      out.message = "TaskRun \"" + job.name + "\" was cancelled";
-    }
+    if (Readable(cancel_fd, 0)) out = Cancelled(job);
     std::lock_guard<std::mutex> l(mu_);
     log_.push_back("end " + job.name);
+    slot.Release();
+    return out;
+  }
+
+  static TaskRunOutcome Cancelled(const TaskRunJob& job) {
+    TaskRunOutcome out;
+    out.reason = "TaskRunCancelled";
+    out.message = "TaskRun \"" + job.name + "\" was cancelled";
     return out;
   }
 
@@ -220,6 +239,7 @@ class FakeTaskRunner final : public TaskRunner {
   std::map<std::string, Fd> holds_;
   std::map<std::string, std::vector<TaskResult>> cache_hits_;
   std::map<std::string, size_t> started_;
+  std::map<std::string, size_t> ready_;  // attempts that asked for a slot
   std::vector<Call> calls_;
   std::vector<std::string> log_;
   std::vector<std::string> killed_;
@@ -398,23 +418,40 @@ TEST_F(EngineTest, IndependentTasksRunAtTheSameTime) {
   EXPECT_EQ(Reason(Finish()), "Succeeded");
 }
 
-TEST_F(EngineTest, NoMoreTaskRunsThanSlotsAreCreated) {
-  for (const char* t : {"a", "b", "c"}) runner_.Hold(t);
+TEST_F(EngineTest, TaskRunsAreCreatedOneAheadOfEachSlotAndWaitForIt) {
+  for (const char* t : {"a", "b", "c", "d", "e", "g"}) runner_.Hold(t);
   StartEngine(/*parallel=*/2);
-  Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c") + "    finally:\n" +
-        Task("f", "        params: [{name: c, value: $(tasks.c.status)}]\n"));
+  Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c") + Task("d") +
+        Task("e") + Task("g") + "    finally:\n" +
+        Task("f", "        params: [{name: g, value: $(tasks.g.status)}]\n"));
   ASSERT_TRUE(runner_.WaitStarted("a"));
   ASSERT_TRUE(runner_.WaitStarted("b"));
-  // The third never got a slot: cancelling now skips it, uncreated.
+  // c and d are created, ready for the next free slots; e is not.
+  ASSERT_TRUE(runner_.WaitReady("c"));
+  ASSERT_TRUE(runner_.WaitReady("d"));
+  EXPECT_FALSE(TaskRun("run-c").is_null());
+  EXPECT_TRUE(TaskRun("run-e").is_null());
+  EXPECT_TRUE(runner_.CallsOf("c").empty()) << "c runs only once a slot is free";
+  // A freed slot goes to the oldest waiting TaskRun, and e is created in a's place.
+  runner_.Release("a");
+  ASSERT_TRUE(runner_.WaitStarted("c"));
+  ASSERT_TRUE(runner_.WaitReady("e"));
+  EXPECT_TRUE(runner_.CallsOf("d").empty());
+  // Cancelling now ends the waiting TaskRuns unstarted and skips the uncreated task.
   Cancel("CancelledRunFinally");
   Json st = Finish();
   EXPECT_EQ(Reason(st), "Cancelled");
-  EXPECT_EQ(SkipOf(st, "c"), skip::kCancelled) << st.dump(2);
-  EXPECT_TRUE(TaskRun("run-c").is_null());
+  EXPECT_EQ(SkipOf(st, "g"), skip::kCancelled) << st.dump(2);
+  EXPECT_TRUE(TaskRun("run-g").is_null());
+  for (const char* t : {"run-d", "run-e"}) {
+    EXPECT_EQ(TaskRun(t)["status"]["conditions"][0].value("reason", ""), "TaskRunCancelled") << t;
+    EXPECT_LT(runner_.Position(std::string("unstarted ") + t), runner_.Log().size()) << t;
+  }
+  EXPECT_TRUE(runner_.CallsOf("d").empty());
   ASSERT_EQ(runner_.CallsOf("f").size(), 1u);
-  EXPECT_EQ(ParamOf(runner_.CallsOf("f")[0], "c"), "None") << "c did not succeed";
-  EXPECT_EQ(Children(st), (std::set<std::string>{"run-a", "run-b", "run-f"}));
-  EXPECT_TRUE(runner_.CallsOf("c").empty());
+  EXPECT_EQ(ParamOf(runner_.CallsOf("f")[0], "g"), "None") << "g did not run";
+  EXPECT_EQ(Children(st),
+            (std::set<std::string>{"run-a", "run-b", "run-c", "run-d", "run-e", "run-f"}));
 }
 
 TEST_F(EngineTest, AResultReferenceOrdersTasksAndPassesTheValue) {

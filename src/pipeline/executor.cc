@@ -598,7 +598,7 @@ class TaskExecutor::Attempt {
   Status MaterializeVolumes();
   Result<TaskPlan> Plan(const std::vector<ResolvedStep>& steps,
                         const std::vector<ResolvedStep>& sidecars);
-  StepsOutcome RunOnHost(const TaskPlan& plan, int cancel_fd) const;
+  StepsOutcome RunOnHost(const TaskPlan& plan, int cancel_fd, Slot* slot) const;
   Result<StepsOutcome> RunInSandbox(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
                                     std::optional<model::Millis> timeout, int cancel_fd);
 
@@ -828,8 +828,10 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
 // out of their process groups (setsid, a daemon), ends with the task, as the
 // sandbox's PID namespace ends it: found by the marker, within the
 // sweeper's batch (20 ms) of the task's end.
-StepsOutcome TaskExecutor::Attempt::RunOnHost(const TaskPlan& plan, int cancel_fd) const {
-  StepsOutcome so = RunSteps(plan, cancel_fd);
+StepsOutcome TaskExecutor::Attempt::RunOnHost(const TaskPlan& plan, int cancel_fd,
+                                              Slot* slot) const {
+  StepsOutcome so = RunSteps(plan, cancel_fd, slot);
+  if (slot) slot->Release();
   if (!job_.uid.empty()) ex_.sweeper_->Add(Marker());
   return so;
 }
@@ -947,7 +949,8 @@ Result<StepsOutcome> TaskExecutor::Attempt::RunInSandbox(TaskPlan& plan,
 }
 
 TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
-                                 std::optional<model::Millis> timeout, int cancel_fd) const {
+                                 std::optional<model::Millis> timeout, int cancel_fd,
+                                 Slot* slot) const {
   TaskRunOutcome out;
   auto fail = [&](std::string reason, std::string message) {
     out.succeeded = false;
@@ -984,14 +987,19 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (!plan) return invalid(plan.error());
   if (timeout) plan->timeout_ms = timeout->count();
 
+  // Everything is ready: the first process starts as soon as a slot is free.
   StepsOutcome so;
   if (!sandboxed()) {
-    so = at.RunOnHost(*plan, cancel_fd);
+    so = at.RunOnHost(*plan, cancel_fd, slot);
   } else {
-    auto ran = at.RunInSandbox(*plan, *steps, timeout, cancel_fd);
+    if (slot && !slot->Acquire({})) so.cancelled = true;
+    auto ran = so.cancelled ? Result<StepsOutcome>(so)
+                            : at.RunInSandbox(*plan, *steps, timeout, cancel_fd);
+    if (slot) slot->Release();
     if (!ran) return invalid(ran.error());
     so = std::move(*ran);
   }
+  if (slot) slot->Release();  // Results and the cache need no slot.
   out.steps = so.steps;
   if (so.timed_out) {
     return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",

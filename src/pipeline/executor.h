@@ -43,9 +43,10 @@ class TaskExecutor {
   explicit TaskExecutor(ExecutorOptions options);
 
   // Runs attempt `attempt` (0-based; $(context.task.retry-count)) with at
-  // most `timeout` left. cancel_fd (eventfd) cancels.
+  // most `timeout` left. cancel_fd (eventfd) cancels. With a `slot`, its
+  // processes run only while it is held (TaskRunner::Run).
   TaskRunOutcome Run(const TaskRunJob& job, int attempt, std::optional<model::Millis> timeout,
-                     int cancel_fd) const;
+                     int cancel_fd, Slot* slot = nullptr) const;
 
   // For a task with a `cache` block: restores outputs and results on a hit
   // (succeeded, reason Cached); on a miss returns the key (not succeeded).

@@ -3,8 +3,9 @@
 namespace strake::pipeline {
 
 TaskRunOutcome TaskExecutorRunner::Run(const TaskRunJob& job, int attempt,
-                                       std::optional<model::Millis> timeout, int cancel_fd) {
-  return executor_.Run(job, attempt, timeout, cancel_fd);
+                                       std::optional<model::Millis> timeout, int cancel_fd,
+                                       Slot& slot) {
+  return executor_.Run(job, attempt, timeout, cancel_fd, &slot);
 }
 
 Result<TaskRunOutcome> TaskExecutorRunner::TryCache(const TaskRunJob& job) {

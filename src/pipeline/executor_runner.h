@@ -19,7 +19,7 @@ class TaskExecutorRunner final : public TaskRunner {
   explicit TaskExecutorRunner(ExecutorOptions options) : executor_(std::move(options)) {}
 
   TaskRunOutcome Run(const TaskRunJob& job, int attempt, std::optional<model::Millis> timeout,
-                     int cancel_fd) override;
+                     int cancel_fd, Slot& slot) override;
   Result<TaskRunOutcome> TryCache(const TaskRunJob& job) override;
   std::string LogPath(const std::string& ns, const std::string& taskrun,
                       const std::string& container) const override;

@@ -129,11 +129,48 @@ StepsOutcome StepsOutcomeFromJson(const Json& j) {
   return o;
 }
 
-StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
+namespace {
+
+// A step's process as it started: its log, and the process or why it did not start.
+struct StartedStep {
+  ProcessLog log;
+  Result<Process> process = Fail("not started");
+  int64_t started_ms = 0;
+};
+
+StartedStep StartStep(const TaskPlan& plan, const StepPlan& step) {
+  StartedStep s;
+  s.started_ms = NowMs();
+  // As Tekton's entrypoint does: a missing working directory is created
+  // (where the step may write; elsewhere the spawn reports it).
+  if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
+  s.log = OpenStepLog(step.log_path, plan.secrets, step.notice);
+  int log = s.log.write_fd();
+  s.process = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
+  s.log.Spawned();
+  return s;
+}
+
+}  // namespace
+
+StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
   StepsOutcome out;
   auto save = [&] {
     if (!plan.status_path.empty()) (void)WriteFileAtomic(plan.status_path, ToJson(out).dump());
   };
+  // The first step starts the moment the slot is ours, maybe on the thread
+  // that gave it back.
+  std::optional<StartedStep> first;
+  if (slot) {
+    std::function<void()> start;
+    if (plan.sidecars.empty() && !plan.steps.empty())
+      start = [&] { first = StartStep(plan, plan.steps[0]); };
+    if (!slot->Acquire(start)) {
+      out.cancelled = true;
+      save();
+      return out;
+    }
+  }
   using Steady = std::chrono::steady_clock;
   std::optional<Steady::time_point> deadline;
   if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
@@ -154,7 +191,8 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
     sidecars.push_back(std::move(*p));
   }
   bool stop = false;
-  for (const auto& step : plan.steps) {
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const StepPlan& step = plan.steps[i];
     StepOutcome so;
     so.name = step.name;
     if (stop) {
@@ -162,14 +200,11 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd) {
       out.steps.push_back(so);
       continue;
     }
-    so.started_ms = NowMs();
-    // As Tekton's entrypoint does: a missing working directory is created
-    // (where the step may write; elsewhere the spawn reports it).
-    if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
-    ProcessLog step_log = OpenStepLog(step.log_path, plan.secrets, step.notice);
+    StartedStep started = i == 0 && first ? std::move(*first) : StartStep(plan, step);
+    so.started_ms = started.started_ms;
+    ProcessLog& step_log = started.log;
     int log = step_log.write_fd();
-    auto p = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
-    step_log.Spawned();
+    auto& p = started.process;
     if (!p) {
       so.exit_code = 127;
       so.reason = "Error";

@@ -13,6 +13,7 @@
 // RunSteps blocks; cancel_fd (an eventfd, -1: none) stops it early.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -23,6 +24,27 @@
 namespace strake::pipeline {
 
 using Json = nlohmann::ordered_json;
+
+// One of the engine's `parallel` slots, as a TaskRun's attempt takes it.
+// The engine creates TaskRuns ahead of the free slots, so a runner prepares
+// everything first (the run directory, the step plan) and takes the slot
+// right before its first process starts; it gives it back the moment its
+// steps are done, before reading results or saving the cache. The slot
+// passes from one task to the next without a wake-up: the thread that gives
+// it back runs the next one's `start` (its first spawn) at once, and the
+// bookkeeping of both follows (docs/benchmarks.md, "the hand-off").
+class Slot {
+ public:
+  virtual ~Slot() = default;
+  // Blocks until the slot is this attempt's, first come first served, and
+  // runs `start` (if any) once it is, on this thread or on the one that gave
+  // the slot; returns after `start` has run. False: the TaskRun was
+  // cancelled while it waited; `start` did not run, and nothing may start.
+  virtual bool Acquire(const std::function<void()>& start) = 0;
+  // Gives the slot back; does nothing when it is not held (so a runner may
+  // call it early, and the engine again after Run).
+  virtual void Release() = 0;
+};
 
 struct StepPlan {
   std::string name;  // "step-<name>" or "step-unnamed-<i>"
@@ -68,7 +90,10 @@ Result<TaskPlan> TaskPlanFromJson(const Json& j);
 Json ToJson(const StepsOutcome& o);
 StepsOutcome StepsOutcomeFromJson(const Json& j);
 
-StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd);
+// Runs the plan's sidecars and steps. With a `slot`, everything runs only
+// once it is taken (cancelled, with no steps, if it cannot be); the first
+// step is started by Acquire's `start` when there are no sidecars.
+StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot = nullptr);
 
 // Entry point of `strake __run-steps PLAN_FILE`: exit 0 after writing status.
 int RunStepsMain(const std::string& plan_path);

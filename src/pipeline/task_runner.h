@@ -97,9 +97,11 @@ class TaskRunner {
   // and blocks until it ends: succeeded, failed, out of time after `timeout`
   // (reason TaskRunTimeout) or cancelled (reason TaskRunCancelled) once
   // `cancel_fd`, an eventfd the engine owns, becomes readable; it may be
-  // readable before Run is called.
+  // readable before Run is called. Processes run only while `slot` is held:
+  // a runner that cannot take it returns TaskRunCancelled, having started
+  // nothing. `timeout` counts from the slot's taking.
   virtual TaskRunOutcome Run(const TaskRunJob& job, int attempt,
-                             std::optional<model::Millis> timeout, int cancel_fd) = 0;
+                             std::optional<model::Millis> timeout, int cancel_fd, Slot& slot) = 0;
 
   // For a task with a `cache` block, before it takes a slot: a hit
   // (succeeded, reason Cached, its results restored) or a miss that carries

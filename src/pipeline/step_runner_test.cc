@@ -1,0 +1,106 @@
+// RunSteps with a Slot: nothing runs before the slot is taken, and the first
+// step may be started by the thread that gives the slot.
+#include "pipeline/step_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "base/fs.h"
+
+namespace strake::pipeline {
+namespace {
+
+// A slot whose Acquire either refuses or waits until another thread gives
+// it, as the engine's does: that thread runs `start`.
+class TestSlot final : public Slot {
+ public:
+  explicit TestSlot(bool grant) : grant_(grant) {}
+  bool Acquire(const std::function<void()>& start) override {
+    if (!grant_) return false;
+    std::thread giver([&] {
+      giver_id_ = std::this_thread::get_id();
+      if (start) start();
+    });
+    giver.join();
+    return true;
+  }
+  void Release() override {}
+  std::thread::id giver_id() const { return giver_id_; }
+
+ private:
+  bool grant_;
+  std::thread::id giver_id_;
+};
+
+class StepRunnerSlotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("strake-steps-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Two steps, each writing its shell's pid to a file named after it.
+  TaskPlan Plan() const {
+    TaskPlan plan;
+    for (const char* name : {"step-one", "step-two"}) {
+      StepPlan s;
+      s.name = name;
+      s.argv = {"/bin/sh", "-c", std::string("echo $$ > ") + name};
+      s.env = {"PATH=/usr/bin:/bin"};
+      s.cwd = dir_.string();
+      s.log_path = (dir_ / (std::string(name) + ".log")).string();
+      plan.steps.push_back(std::move(s));
+    }
+    return plan;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(StepRunnerSlotTest, NothingRunsWhenTheSlotIsNotGiven) {
+  TestSlot slot(false);
+  StepsOutcome out = RunSteps(Plan(), -1, &slot);
+  EXPECT_TRUE(out.cancelled);
+  EXPECT_TRUE(out.steps.empty());
+  EXPECT_FALSE(PathExists((dir_ / "step-one").string()));
+  EXPECT_FALSE(PathExists((dir_ / "step-one.log").string()));
+}
+
+TEST_F(StepRunnerSlotTest, TheGiverStartsTheFirstStepAndTheRestFollowOnThisThread) {
+  TestSlot slot(true);
+  StepsOutcome out = RunSteps(Plan(), -1, &slot);
+  EXPECT_FALSE(out.failed) << out.message;
+  ASSERT_EQ(out.steps.size(), 2u);
+  for (const auto& s : out.steps) {
+    EXPECT_EQ(s.reason, "Completed") << s.name;
+    EXPECT_GT(s.started_ms, 0) << s.name;
+  }
+  EXPECT_NE(slot.giver_id(), std::this_thread::get_id());
+  EXPECT_TRUE(PathExists((dir_ / "step-one").string()));
+  EXPECT_TRUE(PathExists((dir_ / "step-two").string()));
+}
+
+TEST_F(StepRunnerSlotTest, WithSidecarsTheSlotIsTakenFirstAndEverythingStartsHere) {
+  TaskPlan plan = Plan();
+  StepPlan sc;
+  sc.name = "sidecar-s";
+  sc.argv = {"/bin/sh", "-c", "echo up > sidecar; sleep 30"};
+  sc.env = {"PATH=/usr/bin:/bin"};
+  sc.cwd = dir_.string();
+  sc.log_path = (dir_ / "sidecar.log").string();
+  plan.sidecars.push_back(sc);
+  TestSlot slot(true);
+  StepsOutcome out = RunSteps(plan, -1, &slot);
+  ASSERT_EQ(out.steps.size(), 2u);
+  EXPECT_EQ(out.steps[0].reason, "Completed");
+  EXPECT_EQ(out.steps[1].reason, "Completed");
+}
+
+}  // namespace
+}  // namespace strake::pipeline
