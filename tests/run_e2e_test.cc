@@ -234,6 +234,56 @@ spec:
   if (PidAlive(escaped)) ::kill(escaped, SIGKILL);
 }
 
+// On the host a script is a sealed memfd the step reads as /dev/fd/N: no
+// file to make per task, none a step can rewrite, no length limit; a task
+// that keeps nothing else in its run directory works in it, an empty one.
+TEST_F(E2E, HostScriptsAreSealedMemfdsAndTasksStartInAnEmptyDirectory) {
+  std::string big(200 * 1024, '#');  // a 200 KiB comment: beyond sh -c's argument limit
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: host}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: bare
+        taskSpec:
+          steps:
+            - image: busybox
+              script: |
+                )Y" + big + R"Y(
+                echo "entries=$(ls -A | wc -l) home=$([ "$HOME" = "$PWD" ] && echo cwd)"
+                case "$0" in /dev/fd/*) echo "script=fd" ;; esac
+                if (echo x >> "$0") 2>/dev/null; then echo writable; else echo sealed; fi
+            - image: python
+              script: |
+                #!/usr/bin/env python3
+                import os
+                print("python", len(os.listdir(".")))
+      - name: with-results
+        taskSpec:
+          results: [{name: n}]
+          steps:
+            - image: busybox
+              script: |
+                printf '%s' "$(ls -A | wc -l)" > $(results.n.path)
+)Y");
+  Ran r = Strake({"run", "--no-sandbox", "-f", f, "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string log = ReadFile(data_ + "/logs/default/host-bare.step-unnamed-0.log").value_or("");
+  EXPECT_NE(log.find("entries=0 home=cwd"), std::string::npos) << log;
+  EXPECT_NE(log.find("script=fd"), std::string::npos) << log;
+  EXPECT_NE(log.find("sealed"), std::string::npos) << log;
+  std::string py = ReadFile(data_ + "/logs/default/host-bare.step-unnamed-1.log").value_or("");
+  EXPECT_NE(py.find("python 0"), std::string::npos) << py;
+  int checked = 0;
+  for (const auto& tr : TaskRuns()) {
+    if (tr["metadata"].value("name", "") != "host-with-results") continue;
+    EXPECT_EQ(tr["status"]["results"][0].value("value", ""), "0") << "work/ is its own, empty";
+    ++checked;
+  }
+  EXPECT_EQ(checked, 1);
+}
+
 TEST_F(E2E, StepTimeoutAndOnErrorContinue) {
   auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: PipelineRun

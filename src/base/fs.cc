@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,22 +73,43 @@ Result<std::string> ReadFileAt(const std::string& path, uint64_t offset, size_t 
   return out;
 }
 
-Status WriteFile(const std::string& path, std::string_view data, int mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));
+namespace {
+
+// Writes all of data to fd; errno on failure.
+int WriteAll(int fd, std::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return Failf("{}: {}", path, std::strerror(e));
+      return errno;
     }
     off += static_cast<size_t>(n);
   }
+  return 0;
+}
+
+}  // namespace
+
+Status WriteFile(const std::string& path, std::string_view data, int mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Failf("{}: {}", path, std::strerror(errno));
+  if (int e = WriteAll(fd, data); e != 0) {
+    ::close(fd);
+    return Failf("{}: {}", path, std::strerror(e));
+  }
   if (::close(fd) != 0) return Failf("{}: {}", path, std::strerror(errno));
   return Ok();
+}
+
+Result<Fd> SealedMemfd(const std::string& name, std::string_view data) {
+  Fd fd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return Failf("memfd {}: {}", name, std::strerror(errno));
+  if (int e = WriteAll(fd.get(), data); e != 0)
+    return Failf("memfd {}: {}", name, std::strerror(e));
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
+    return Failf("memfd {}: seal: {}", name, std::strerror(errno));
+  return fd;
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {

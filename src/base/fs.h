@@ -19,6 +19,10 @@ Result<std::string> ReadFd(int fd, const std::string& name, size_t max_bytes);
 // Writes via a temp file and rename, so readers see old or new, never half.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 Status WriteFile(const std::string& path, std::string_view data, int mode = 0644);
+// An anonymous file (memfd, close-on-exec) holding `data`, sealed against
+// any change: a child that inherits it can read it by /dev/fd/<n>, never
+// alter it. `name` shows in /proc/<pid>/fd.
+Result<Fd> SealedMemfd(const std::string& name, std::string_view data);
 Status MakeDirs(const std::string& path, int mode = 0755);
 // One directory whose parent exists; an existing directory is fine. One syscall.
 Status MakeDir(const std::string& path, int mode = 0755);

@@ -584,6 +584,27 @@ std::string TaskExecutor::LogPath(const std::string& ns, const std::string& task
   return PathJoin(options_.data_dir, "logs/" + ns + "/" + taskrun + "." + step + ".log");
 }
 
+namespace {
+
+// Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
+bool UsesExitCodes(const model::TaskSpec& spec) {
+  auto mentions = [](const std::string& text) {
+    return text.find(".exitCode.path") != std::string::npos;
+  };
+  for (const auto& st : spec.steps) {
+    if (mentions(st.script) || mentions(st.working_dir)) return true;
+    for (const auto* list : {&st.args, &st.command}) {
+      if (std::any_of(list->begin(), list->end(), mentions)) return true;
+    }
+    for (const auto& e : st.env) {
+      if (mentions(e.value)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 // One attempt of a TaskRun, in the order it goes: the run directory, the
 // workspaces and volumes, the step plan, the steps (on the host or in the
 // sandbox), then the results and the cache. Each part fails with the
@@ -625,6 +646,7 @@ class TaskExecutor::Attempt {
   std::map<std::string, std::pair<std::string, bool>> volume_dirs_;  // host dir, read-only
   std::vector<std::pair<std::string, std::string>> log_binds_;       // host file, sandbox path
   std::map<std::string, std::string> logs_;                          // container -> host log
+  std::vector<Fd> script_fds_;  // on the host: the steps' scripts, until the attempt ends
 };
 
 // The run directory: few directories, made with one syscall each; the
@@ -633,17 +655,26 @@ Status TaskExecutor::Attempt::MakeRunDir() {
   lay_.run_dir = PathJoin(ex_.options_.data_dir, "runs/" + job_.ns + "/" + job_.name);
   lay_.results = lay_.run_dir + "/results";
   lay_.steps = sandbox_ ? lay_.run_dir + "/steps" : lay_.run_dir;
-  lay_.scripts = sandbox_ ? lay_.run_dir + "/scripts" : lay_.run_dir;
-  // On the host, HOME is the work dir.
-  lay_.home = sandbox_ ? lay_.run_dir + "/home" : lay_.run_dir + "/work";
-  lay_.work = lay_.run_dir + "/work";
+  lay_.scripts = lay_.run_dir + "/scripts";  // The sandbox's; on the host, scripts are memfds.
+  // On the host, HOME is the work dir. A task that keeps nothing else in its
+  // run directory (no results, exit codes or volumes) works in the run
+  // directory itself: one inode fewer, and still an empty directory.
+  const bool bare = !sandbox_ && job_.spec.results.empty() && job_.spec.volumes.empty() &&
+                    !UsesExitCodes(job_.spec);
+  lay_.work = bare ? lay_.run_dir : lay_.run_dir + "/work";
+  lay_.home = sandbox_ ? lay_.run_dir + "/home" : lay_.work;
   lay_.status = lay_.run_dir + "/status";
   lay_.plan = lay_.run_dir + "/plan.json";
-  if (PathExists(lay_.run_dir)) (void)RemoveAll(lay_.run_dir);  // A retry or a re-run starts clean.
-  std::vector<std::string> dirs = {lay_.run_dir, lay_.work};
+  STRAKE_TRY(ex_.EnsureNamespaceDirs(job_.ns));
+  // A retry or a re-run starts clean: mkdir first, as it is the common case.
+  if (::mkdir(lay_.run_dir.c_str(), 0777) != 0) {
+    (void)RemoveAll(lay_.run_dir);
+    STRAKE_TRY(MakeDir(lay_.run_dir, 0777));
+  }
+  std::vector<std::string> dirs;
+  if (!bare) dirs.push_back(lay_.work);
   if (sandbox_ || !job_.spec.results.empty()) dirs.push_back(lay_.results);
   if (sandbox_) dirs.insert(dirs.end(), {lay_.home, lay_.steps, lay_.status, lay_.scripts});
-  STRAKE_TRY(ex_.EnsureNamespaceDirs(job_.ns));
   for (const auto& d : dirs) STRAKE_TRY(MakeDir(d, 0777));
   if (sandbox_) {
     paths_ = {"/tekton/results",
@@ -709,27 +740,6 @@ Status TaskExecutor::Attempt::MaterializeVolumes() {
   return Ok();
 }
 
-namespace {
-
-// Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
-bool UsesExitCodes(const model::TaskSpec& spec) {
-  auto mentions = [](const std::string& text) {
-    return text.find(".exitCode.path") != std::string::npos;
-  };
-  for (const auto& st : spec.steps) {
-    if (mentions(st.script) || mentions(st.working_dir)) return true;
-    for (const auto* list : {&st.args, &st.command}) {
-      if (std::any_of(list->begin(), list->end(), mentions)) return true;
-    }
-    for (const auto& e : st.env) {
-      if (mentions(e.value)) return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
-
 Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                                                  bool uses_exit_codes) {
   const model::Step& s = rs.step;
@@ -740,12 +750,21 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     std::string script = s.script;
     if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
     std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
-    STRAKE_TRY(WriteFile(PathJoin(lay_.scripts, file), script, 0755));
     // Run the shebang's interpreter with the script as its argument, as the
     // kernel would. The script file itself is never exec'd, so another
     // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
     argv = ShebangArgv(script);
-    argv.push_back(PathJoin(paths_.scripts, file));
+    if (sandbox_) {
+      STRAKE_TRY(WriteFile(PathJoin(lay_.scripts, file), script, 0755));
+      argv.push_back(PathJoin(paths_.scripts, file));
+    } else {
+      // On the host, in a sealed memfd the step inherits: no file to create
+      // (inodes are most of a trivial task's cost) and none to clean up.
+      STRAKE_TRY_ASSIGN(fd, SealedMemfd(file, script));
+      sp.script_fd = fd.get();
+      argv.push_back("/dev/fd/" + std::to_string(fd.get()));
+      script_fds_.push_back(std::move(fd));
+    }
     argv.insert(argv.end(), s.args.begin(), s.args.end());
   } else if (!s.command.empty()) {
     argv = s.command;

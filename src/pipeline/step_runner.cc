@@ -131,6 +131,12 @@ StepsOutcome StepsOutcomeFromJson(const Json& j) {
 
 namespace {
 
+// The descriptors a step inherits: its script's memfd, when it has one.
+std::vector<int> ScriptFds(const StepPlan& step) {
+  if (step.script_fd < 0) return {};
+  return {step.script_fd};
+}
+
 // A step's process as it started: its log, and the process or why it did not start.
 struct StartedStep {
   ProcessLog log;
@@ -146,7 +152,7 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& step) {
   if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
   s.log = OpenStepLog(step.log_path, plan.secrets, step.notice);
   int log = s.log.write_fd();
-  s.process = Spawn({step.argv, step.env, step.cwd, -1, log, log, {}});
+  s.process = Spawn({step.argv, step.env, step.cwd, -1, log, log, ScriptFds(step)});
   s.log.Spawned();
   return s;
 }
@@ -178,7 +184,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
   std::vector<ProcessLog> sidecar_logs;
   for (const auto& sc : plan.sidecars) {
     ProcessLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
-    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), {}});
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc)});
     log.Spawned();
     sidecar_logs.push_back(std::move(log));
     if (!p) {

@@ -56,6 +56,7 @@ struct StepPlan {
   std::string log_path;
   std::string exit_code_path;
   std::string notice;  // written first to the log (a secret too short to mask)
+  int script_fd = -1;  // on the host: the script's memfd, inherited at its number
 };
 
 struct TaskPlan {
