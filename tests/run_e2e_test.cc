@@ -284,6 +284,55 @@ spec:
   EXPECT_EQ(checked, 1);
 }
 
+// A file of several PipelineRuns runs them all, sharing the slots; the
+// command succeeds only if every one does. A name already taken leaves
+// nothing submitted.
+TEST_F(E2E, SeveralPipelineRunsInAFileAllRun) {
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: good}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: a
+        taskSpec: {steps: [{image: busybox, script: "echo good"}]}
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: bad}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: a
+        taskSpec: {steps: [{image: busybox, script: "exit 3"}]}
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: more-}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: a
+        taskSpec: {steps: [{image: busybox, script: "true"}]}
+)Y");
+  Ran r = Strake({"run", "--no-sandbox", "-f", f, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  Json list = Json::parse(r.out, nullptr, false);
+  ASSERT_EQ(list.value("kind", ""), "List") << r.out;
+  ASSERT_EQ(list["items"].size(), 3u);
+  EXPECT_EQ(list["items"][0]["metadata"]["name"], "good");
+  EXPECT_EQ(Reason(list["items"][0]), "Succeeded");
+  EXPECT_EQ(list["items"][1]["metadata"]["name"], "bad");
+  EXPECT_EQ(Reason(list["items"][1]), "Failed");
+  EXPECT_EQ(Reason(list["items"][2]), "Succeeded");
+  EXPECT_EQ(TaskRuns().size(), 3u);
+  // Again: "good" and "bad" exist, so nothing is submitted, not even the generated one.
+  Ran again = Strake({"run", "--no-sandbox", "-f", f});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("PipelineRun good already exists"), std::string::npos) << again.err;
+  EXPECT_EQ(TaskRuns().size(), 3u);
+}
+
 TEST_F(E2E, StepTimeoutAndOnErrorContinue) {
   auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: PipelineRun

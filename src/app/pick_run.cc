@@ -63,7 +63,7 @@ Json DeclareWorkspaces(const Json& task_spec, Json& ptask, Json& bound) {
 
 }  // namespace
 
-Result<RunChoice> ChooseRun(const std::vector<model::Resource>& resources) {
+Result<std::vector<RunChoice>> ChooseRuns(const std::vector<model::Resource>& resources) {
   std::vector<size_t> runs, pipelines, tasks, taskruns;
   for (size_t i = 0; i < resources.size(); ++i) {
     const std::string& kind = resources[i].kind;
@@ -73,8 +73,12 @@ Result<RunChoice> ChooseRun(const std::vector<model::Resource>& resources) {
     if (kind == "TaskRun") taskruns.push_back(i);
   }
   using How = RunChoice::How;
-  if (runs.size() > 1) return Fail("several PipelineRuns given; run one at a time");
-  if (runs.size() == 1) return RunChoice{How::kGiven, runs[0]};
+  if (!runs.empty()) {
+    std::vector<RunChoice> given;
+    given.reserve(runs.size());
+    for (size_t i : runs) given.push_back({How::kGiven, i});
+    return given;
+  }
   if (!taskruns.empty() || (pipelines.empty() && !tasks.empty())) {
     // A TaskRun, or a lone Task, runs as a one-task pipeline.
     const auto& candidates = taskruns.empty() ? tasks : taskruns;
@@ -83,9 +87,9 @@ Result<RunChoice> ChooseRun(const std::vector<model::Resource>& resources) {
           "several Tasks or TaskRuns given and no PipelineRun: say which to run with a "
           "PipelineRun");
     }
-    return RunChoice{How::kForTask, candidates[0]};
+    return std::vector<RunChoice>{{How::kForTask, candidates[0]}};
   }
-  if (pipelines.size() == 1) return RunChoice{How::kForPipeline, pipelines[0]};
+  if (pipelines.size() == 1) return std::vector<RunChoice>{{How::kForPipeline, pipelines[0]}};
   if (pipelines.size() > 1)
     return Fail("several Pipelines given and no PipelineRun: add a PipelineRun that names one");
   return Fail("nothing to run: give a PipelineRun, a Pipeline, a Task or a TaskRun");
@@ -145,17 +149,24 @@ Json RunForPipeline(const model::Resource& pipeline) {
           {"spec", {{"pipelineRef", {{"name", pipeline.meta.name}}}, {"workspaces", ws}}}};
 }
 
-Result<size_t> PickRun(std::vector<model::Resource>& resources) {
-  STRAKE_TRY_ASSIGN(choice, ChooseRun(resources));
-  if (choice.how == RunChoice::How::kGiven) return choice.index;
-  const model::Resource& source = resources[choice.index];
-  Json doc = choice.how == RunChoice::How::kForPipeline ? RunForPipeline(source)
-                                                        : RunForTask(source, resources);
-  model::Diagnostics diags;
-  auto decoded = model::Decode({model::Document{"<generated run>", model::FromJson(doc)}}, diags);
-  if (diags.HasErrors()) return Fail(diags.ErrorText());
-  resources.push_back(std::move(decoded[0]));
-  return resources.size() - 1;
+Result<std::vector<size_t>> PickRuns(std::vector<model::Resource>& resources) {
+  STRAKE_TRY_ASSIGN(choices, ChooseRuns(resources));
+  std::vector<size_t> out;
+  for (const RunChoice& choice : choices) {
+    if (choice.how == RunChoice::How::kGiven) {
+      out.push_back(choice.index);
+      continue;
+    }
+    const model::Resource& source = resources[choice.index];
+    Json doc = choice.how == RunChoice::How::kForPipeline ? RunForPipeline(source)
+                                                          : RunForTask(source, resources);
+    model::Diagnostics diags;
+    auto decoded = model::Decode({model::Document{"<generated run>", model::FromJson(doc)}}, diags);
+    if (diags.HasErrors()) return Fail(diags.ErrorText());
+    resources.push_back(std::move(decoded[0]));
+    out.push_back(resources.size() - 1);
+  }
+  return out;
 }
 
 }  // namespace strake::app

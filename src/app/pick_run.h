@@ -22,10 +22,11 @@ struct RunChoice {
   size_t index = 0;
 };
 
-// The selection rule: one PipelineRun; else one TaskRun (its Task may come
-// along), or one Task when there is no Pipeline; else one Pipeline. More
-// than one candidate, or none, is an error that says what to give.
-Result<RunChoice> ChooseRun(const std::vector<model::Resource>& resources);
+// The selection rule: every PipelineRun given, in file order; else one
+// TaskRun (its Task may come along), or one Task when there is no Pipeline;
+// else one Pipeline. More than one candidate of those, or none, is an error
+// that says what to give.
+Result<std::vector<RunChoice>> ChooseRuns(const std::vector<model::Resource>& resources);
 
 // The PipelineRun (a document, with generateName) made for a TaskRun or
 // Task of `resources`, or for a Pipeline.
@@ -33,8 +34,8 @@ model::Json RunForTask(const model::Resource& source,
                        const std::vector<model::Resource>& resources);
 model::Json RunForPipeline(const model::Resource& pipeline);
 
-// The index of the run to run among `resources`: given, or made (and
-// appended) as ChooseRun says.
-Result<size_t> PickRun(std::vector<model::Resource>& resources);
+// The indices of the runs to run among `resources`: given, or made (and
+// appended) as ChooseRuns says.
+Result<std::vector<size_t>> PickRuns(std::vector<model::Resource>& resources);
 
 }  // namespace strake::app

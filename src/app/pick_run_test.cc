@@ -46,47 +46,60 @@ kind: PipelineRun
 metadata: {name: go}
 spec: {pipelineSpec: {tasks: [{name: a, taskRef: {name: greet}}]}}
 )");
-  auto choice = ChooseRun(rs);
+  auto choice = ChooseRuns(rs);
   ASSERT_TRUE(choice);
-  EXPECT_EQ(choice->how, RunChoice::How::kGiven);
-  EXPECT_EQ(choice->index, 1u);
-  auto picked = PickRun(rs);
+  ASSERT_EQ(choice->size(), 1u);
+  EXPECT_EQ(choice->at(0).how, RunChoice::How::kGiven);
+  EXPECT_EQ(choice->at(0).index, 1u);
+  auto picked = PickRuns(rs);
   ASSERT_TRUE(picked);
-  EXPECT_EQ(*picked, 1u);
+  EXPECT_EQ(*picked, std::vector<size_t>{1u});
   EXPECT_EQ(rs.size(), 2u) << "nothing is made";
 }
 
-TEST(ChooseRun, SaysWhatToGiveWhenTheChoiceIsNotOne) {
-  auto two_runs = Load(R"(apiVersion: tekton.dev/v1
+TEST(ChooseRun, EveryPipelineRunGivenRunsInFileOrder) {
+  auto rs = Load(R"(apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata: {name: a}
 spec: {pipelineSpec: {tasks: [{name: a, taskSpec: {steps: [{script: "true"}]}}]}}
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec: {steps: [{script: "true"}]}
 ---
 apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata: {name: b}
 spec: {pipelineSpec: {tasks: [{name: a, taskSpec: {steps: [{script: "true"}]}}]}}
 )");
-  EXPECT_EQ(ChooseRun(two_runs).error().message, "several PipelineRuns given; run one at a time");
+  auto picked = PickRuns(rs);
+  ASSERT_TRUE(picked) << picked.error().message;
+  EXPECT_EQ(*picked, (std::vector<size_t>{0u, 2u}));
+  EXPECT_EQ(rs.size(), 3u) << "nothing is made for the Task";
+}
+
+TEST(ChooseRun, SaysWhatToGiveWhenTheChoiceIsNotOne) {
   std::string other_task = std::string(kTask);
   other_task.replace(other_task.find("greet"), 5, "other");
   auto two_tasks = Load(std::string(kTask) + "---\n" + other_task);
-  EXPECT_NE(ChooseRun(two_tasks).error().message.find("several Tasks or TaskRuns"),
+  EXPECT_NE(ChooseRuns(two_tasks).error().message.find("several Tasks or TaskRuns"),
             std::string::npos);
   std::string other_pipeline = std::string(kPipeline);
   other_pipeline.replace(other_pipeline.find("build"), 5, "other");
   auto two_pipelines = Load(std::string(kPipeline) + "---\n" + other_pipeline);
-  EXPECT_NE(ChooseRun(two_pipelines).error().message.find("several Pipelines"), std::string::npos);
-  EXPECT_EQ(ChooseRun({}).error().message,
+  EXPECT_NE(ChooseRuns(two_pipelines).error().message.find("several Pipelines"), std::string::npos);
+  EXPECT_EQ(ChooseRuns({}).error().message,
             "nothing to run: give a PipelineRun, a Pipeline, a Task or a TaskRun");
 }
 
 TEST(ChooseRun, APipelineWinsOverTheTasksItUses) {
   auto rs = Load(std::string(kTask) + "---\n" + kPipeline);
-  auto choice = ChooseRun(rs);
+  auto choice = ChooseRuns(rs);
   ASSERT_TRUE(choice);
-  EXPECT_EQ(choice->how, RunChoice::How::kForPipeline);
-  EXPECT_EQ(choice->index, 1u);
+  ASSERT_EQ(choice->size(), 1u);
+  EXPECT_EQ(choice->at(0).how, RunChoice::How::kForPipeline);
+  EXPECT_EQ(choice->at(0).index, 1u);
 }
 
 TEST(RunForTask, ALoneTaskRunsAsAOneTaskPipelineWithItsParamsWorkspacesAndResults) {
@@ -118,10 +131,11 @@ spec:
   timeout: 1m
   retries: 2
 )");
-  auto choice = ChooseRun(rs);
+  auto choice = ChooseRuns(rs);
   ASSERT_TRUE(choice);
-  EXPECT_EQ(choice->how, RunChoice::How::kForTask);
-  EXPECT_EQ(choice->index, 1u);
+  ASSERT_EQ(choice->size(), 1u);
+  EXPECT_EQ(choice->at(0).how, RunChoice::How::kForTask);
+  EXPECT_EQ(choice->at(0).index, 1u);
   Json run = RunForTask(rs[1], rs);
   EXPECT_EQ(run["metadata"]["generateName"], "hello-run-");
   EXPECT_EQ(run["metadata"]["namespace"], "team");
@@ -131,9 +145,9 @@ spec:
   EXPECT_EQ(task["name"], "greet");
   EXPECT_EQ(task["timeout"], "1m");
   EXPECT_EQ(task["retries"], 2);
-  auto picked = PickRun(rs);
+  auto picked = PickRuns(rs);
   ASSERT_TRUE(picked) << picked.error().message;
-  EXPECT_EQ(*picked, 2u);
+  EXPECT_EQ(*picked, std::vector<size_t>{2u});
   EXPECT_EQ(rs[2].kind, "PipelineRun");
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/duration.h"
 
 namespace strake::app {
@@ -50,17 +52,23 @@ void Progress::Line(const std::string& text) {
   std::fflush(out_);
 }
 
+void Progress::ExpectRuns(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  runs_ = std::max<size_t>(1, n);
+}
+
 void Progress::OnEvent(const pipeline::ProgressEvent& e) {
   using T = pipeline::ProgressEvent::Type;
   std::lock_guard<std::mutex> lock(mu_);
-  std::string task = e.pipeline_task + (e.is_finally ? " (finally)" : "");
+  std::string task = (runs_ > 1 ? e.pipeline_run + "/" : "") + e.pipeline_task +
+                     (e.is_finally ? " (finally)" : "");
   if (e.task_run.size() > e.pipeline_run.size() + e.pipeline_task.size() + 1) {
     task += " [" + e.task_run.substr(e.pipeline_run.size() + e.pipeline_task.size() + 2) + "]";
   }
   switch (e.type) {
     case T::kRunStarted:
-      run_name_ = e.pipeline_run;
-      total_ = e.total_tasks;
+      run_name_ = runs_ > 1 ? fmt::format("{} pipelineruns", runs_) : e.pipeline_run;
+      total_ += e.total_tasks;
       if (!live_)
         Line(fmt::format("pipelinerun {} started ({} tasks)", e.pipeline_run, e.total_tasks));
       break;
@@ -102,7 +110,7 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
       }
       break;
     case T::kRunFinished:
-      if (live_) {
+      if (live_ && ++runs_finished_ >= runs_) {
         Redraw();  // The final state, in place; then the view stays as it is.
         frozen_ = true;
       }
@@ -122,10 +130,11 @@ void Progress::Redraw() {
     screen += s + "\n";
     ++lines;
   };
-  add(fmt::format(
-      "\033[1mpipelinerun {}\033[0m  {}/{} done, {} running, {} failed, {} skipped, {} cached  "
-      "{:.1f}s",
-      run_name_, done_, total_, running_.size(), failed_, skipped_, cached_, Elapsed()));
+  add(
+      fmt::format("\033[1m{}{}\033[0m  {}/{} done, {} running, {} failed, {} skipped, {} cached  "
+                  "{:.1f}s",
+                  runs_ > 1 ? "" : "pipelinerun ", run_name_, done_, total_, running_.size(),
+                  failed_, skipped_, cached_, Elapsed()));
   for (const auto& f : finished_) add("  " + f);
   size_t shown = 0;
   auto now = std::chrono::steady_clock::now();

@@ -25,6 +25,9 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
+  // How many runs the events will be of (1 unless told): with several, each
+  // task is named with its run's name, and the live view sums them.
+  void ExpectRuns(size_t n);
   void OnEvent(const pipeline::ProgressEvent& e);
   void Stop();
 
@@ -42,6 +45,7 @@ class Progress {
   std::deque<std::string> finished_;
   size_t total_ = 0, done_ = 0, failed_ = 0, skipped_ = 0, cached_ = 0;
   std::string run_name_;
+  size_t runs_ = 1, runs_finished_ = 0;
   int drawn_lines_ = 0;
   bool frozen_ = false;  // the run finished: no more redraws
   bool stop_ = false;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "app/pick_run.h"
@@ -88,8 +89,9 @@ void CatchInterrupts() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Until `finished`: cancels the run at the first interrupt, exits at the second.
-void WatchInterrupts(pipeline::Engine& engine, const std::string& ns, const std::string& name,
+// Until `finished`: cancels the runs at the first interrupt, exits at the second.
+template <typename Runs>
+void WatchInterrupts(pipeline::Engine& engine, const Runs& runs,
                      const std::atomic<bool>& finished) {
   int seen = 0;
   while (!finished) {
@@ -97,8 +99,10 @@ void WatchInterrupts(pipeline::Engine& engine, const std::string& ns, const std:
     int n = g_interrupts.load();
     if (n > seen) {
       seen = n;
-      fmt::print(stderr, "strake: cancelling {} (interrupt again to stop waiting)\n", name);
-      (void)engine.Cancel(ns, name, "Cancelled");
+      for (const auto& r : runs) {
+        fmt::print(stderr, "strake: cancelling {} (interrupt again to stop waiting)\n", r.name);
+        (void)engine.Cancel(r.ns, r.name, "Cancelled");
+      }
       if (n > 1) std::_Exit(130);
     }
   }
@@ -137,11 +141,11 @@ int RunCommands::Validate() {
   return 0;
 }
 
-int RunCommands::Start(pipeline::Engine& engine) {
+int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   if (!resume_.empty()) {
     auto r = engine.Resume(ns_, resume_);
     if (!r) return cli::Die(r.error().message);
-    name_ = resume_;
+    runs_.push_back({ns_, resume_});
     return 0;
   }
   if (files_.empty()) return cli::Die("run: give -f FILE (or --resume NAME)");
@@ -151,8 +155,8 @@ int RunCommands::Start(pipeline::Engine& engine) {
   pipeline::ValidateResources(loaded->resources, diags);
   if (diags.HasErrors()) return cli::Die("invalid input:\n" + diags.ErrorText());
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
-  auto run = PickRun(loaded->resources);
-  if (!run) return cli::Die(run.error().message);
+  auto picked = PickRuns(loaded->resources);
+  if (!picked) return cli::Die(picked.error().message);
   auto params = ParseParams(params_);
   if (!params) return cli::Die(params.error().message);
   // Neither executor is a container runtime: say once that images are not used.
@@ -161,14 +165,34 @@ int RunCommands::Start(pipeline::Engine& engine) {
                "strake: note: step images are ignored: steps run with this machine's programs{}\n",
                no_sandbox_ ? "" : " (in a bubblewrap sandbox when bwrap is installed)");
   }
-  auto submitted = engine.Submit(loaded->resources[*run], loaded->resources, *params);
-  if (!submitted) return cli::Die(submitted.error().message);
-  name_ = *submitted;
-  ns_ = loaded->resources[*run].meta.ns;
-  *loaded = model::Loaded{};  // Freed before the run is built from the store.
+  // Every run is stored before any starts, and none when a name is taken
+  // (in the store or twice in the files): nothing is left half-submitted.
+  std::set<std::string> names;
+  for (size_t i : *picked) {
+    const model::Resource& run = loaded->resources[i];
+    if (run.meta.name.empty()) continue;  // generateName
+    if (!names.insert(run.meta.ns + "/" + run.meta.name).second)
+      return cli::Die(fmt::format("pipelinerun {} is given twice", run.meta.name));
+    auto existing = store.Get({"PipelineRun", run.meta.ns, run.meta.name});
+    if (!existing) return cli::Die(existing.error().message);
+    if (*existing)
+      return cli::Die(fmt::format("pipelinerun {}: PipelineRun {} already exists", run.meta.name,
+                                  run.meta.name));
+  }
+  if (progress_) progress_->ExpectRuns(picked->size());
+  // The first stores the resources they share.
+  for (size_t i : *picked) {
+    const model::Resource& run = loaded->resources[i];
+    auto submitted = engine.Submit(run, loaded->resources, *params, runs_.empty());
+    if (!submitted) return cli::Die(submitted.error().message);
+    runs_.push_back({run.meta.ns, *submitted});
+  }
+  *loaded = model::Loaded{};  // Freed before the runs are built from the store.
   ::malloc_trim(0);
-  auto started = engine.Resume(ns_, name_);
-  if (!started) return cli::Die(started.error().message);
+  for (const auto& r : runs_) {
+    auto started = engine.Resume(r.ns, r.name);
+    if (!started) return cli::Die(started.error().message);
+  }
   return 0;
 }
 
@@ -190,20 +214,33 @@ int RunCommands::Run() {
   CatchInterrupts();
   auto engine = std::make_unique<pipeline::Engine>(**store, opts, clock);
   if (text) engine->SetObserver([&](const pipeline::ProgressEvent& e) { progress.OnEvent(e); });
-  if (int rc = Start(*engine); rc != 0) return rc;
+  progress_ = &progress;
+  if (int rc = Start(*engine, **store); rc != 0) return rc;
   ::malloc_trim(0);  // What building the run freed goes back to the system.
   std::atomic<bool> finished{false};
-  std::thread watcher([&] { WatchInterrupts(*engine, ns_, name_, finished); });
-  auto result = engine->Wait(ns_, name_);
+  std::thread watcher([&] { WatchInterrupts(*engine, runs_, finished); });
+  std::vector<Result<store::Resource>> results;
+  for (const auto& r : runs_) results.push_back(engine->Wait(r.ns, r.name));
   finished = true;
   watcher.join();
   progress.Stop();
   engine.reset();
-  if (!result) return cli::Die(result.error().message);
-  // As `strake get pipelinerun NAME -o ...` shows it.
-  if (ctx_.output == "json") fmt::print("{}\n", server::Api::Present(*result).dump(2));
-  if (ctx_.output == "yaml") fmt::print("{}", model::ToYaml(server::Api::Present(*result)));
-  return cli::RunConditionStatus(result->status) == "True" ? 0 : 1;
+  // As `strake get pipelinerun NAME -o ...` shows it; several as kubectl's List.
+  model::Json shown = model::Json::array();
+  bool all_succeeded = true;
+  for (const auto& result : results) {
+    if (!result) return cli::Die(result.error().message);
+    shown.push_back(server::Api::Present(*result));
+    all_succeeded = all_succeeded && cli::RunConditionStatus(result->status) == "True";
+  }
+  if (shown.size() == 1) {
+    shown = std::move(shown[0]);
+  } else {
+    shown = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(shown)}};
+  }
+  if (ctx_.output == "json") fmt::print("{}\n", shown.dump(2));
+  if (ctx_.output == "yaml") fmt::print("{}", model::ToYaml(shown));
+  return all_succeeded ? 0 : 1;
 }
 
 }  // namespace strake::app

@@ -13,6 +13,12 @@
 namespace strake::pipeline {
 class Engine;
 }
+namespace strake::store {
+class Store;
+}
+namespace strake::app {
+class Progress;
+}
 
 namespace strake::app {
 
@@ -23,8 +29,9 @@ class RunCommands {
  private:
   int Run();
   int Validate();
-  // Submits the files' run to `engine`, or resumes --resume; sets name_ and ns_.
-  int Start(pipeline::Engine& engine);
+  // Submits the files' runs to `engine`, or resumes --resume; sets runs_.
+  // Several runs are stored only when none of their names is taken.
+  int Start(pipeline::Engine& engine, store::Store& store);
 
   cli::Context& ctx_;
   std::vector<std::string> files_;
@@ -33,8 +40,12 @@ class RunCommands {
   bool no_cache_ = false;
   bool no_sandbox_ = false;
   std::string resume_;
-  std::string ns_ = "default";  // of the run --resume names, then of the run
-  std::string name_;            // of the run
+  std::string ns_ = "default";  // of the run --resume names
+  struct RunKey {
+    std::string ns, name;
+  };
+  std::vector<RunKey> runs_;      // started, in the files' order
+  Progress* progress_ = nullptr;  // told how many runs there are, when it shows them
 };
 
 }  // namespace strake::app
