@@ -132,10 +132,14 @@ ProgressEvent TaskRunEvent(ProgressEvent::Type type, const NewTaskRun& n, std::s
 
 }  // namespace
 
-// A TaskRun's Slot: the engine's slots, taken on behalf of its job.
+// A TaskRun's Slot: the engine's slots, taken on behalf of its job, and
+// given back however the attempt ends (an exception included).
 class Engine::SlotClaim final : public Slot {
  public:
   SlotClaim(Engine& e, Job& job) : e_(e), job_(job) {}
+  ~SlotClaim() override { Release(); }
+  SlotClaim(const SlotClaim&) = delete;
+  SlotClaim& operator=(const SlotClaim&) = delete;
   bool Acquire(const std::function<void()>& start) override { return e_.AcquireSlot(job_, start); }
   void Release() override { e_.ReleaseSlot(job_); }
 
@@ -223,7 +227,10 @@ void Engine::SignalCancel(const std::vector<Job*>& jobs) {
 // With slot_mu_ held: `job` holds a slot from now.
 void Engine::GrantSlot(Job& job) {
   job.holds_slot = true;
-  if (!std::exchange(job.started, true)) job.started_at = std::chrono::steady_clock::now();
+  if (!std::exchange(job.started, true)) {
+    job.started_at = std::chrono::steady_clock::now();
+    job.start_ms = UnixMillis(clock_.Now());  // before its first step starts
+  }
 }
 
 bool Engine::AcquireSlot(Job& job, const std::function<void()>& start) {
@@ -246,7 +253,6 @@ bool Engine::AcquireSlot(Job& job, const std::function<void()>& start) {
   }
   if (!started_by_giver && start) start();
   if (!std::exchange(job.announced, true)) {
-    job.start_ms = UnixMillis(clock_.Now());
     Emit(TaskRunEvent(ProgressEvent::Type::kTaskStarted, job, "Running", ""));
   }
   return true;
@@ -290,7 +296,14 @@ void Engine::ReleaseSlot(Job& job) {
     }
   }
   if (next) {
-    if (*next->start) (*next->start)();
+    // The waiter's own thread starts what this could not (its `start` left
+    // nothing half-done to it: RunSteps starts the first step itself then).
+    try {
+      if (*next->start) (*next->start)();
+    } catch (const std::exception& e) {
+      Log(LogLevel::kWarn, "taskrun {}: starting it on the slot's hand-off: {}", next->job.name,
+          e.what());
+    }
     // Told under the lock: once it sees kGranted, the waiter may return and
     // its job go.
     std::lock_guard<std::mutex> l(slot_mu_);

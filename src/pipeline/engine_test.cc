@@ -129,6 +129,12 @@ class FakeTaskRunner final : public TaskRunner {
     std::lock_guard<std::mutex> l(mu_);
     cache_hits_[ptask] = std::move(results);
   }
+  // The first-step start that `ptask`'s attempts give their slot throws
+  // (the thread that hands the slot over runs it).
+  void ThrowOnStart(const std::string& ptask) {
+    std::lock_guard<std::mutex> l(mu_);
+    throw_on_start_.insert(ptask);
+  }
   // Waits until `started` attempts in all have begun and `ready` have asked
   // for a slot (those begun included); false after 10 s.
   bool WaitTotals(size_t started, size_t ready) {
@@ -180,7 +186,13 @@ class FakeTaskRunner final : public TaskRunner {
       ++ready_[job.pipeline_task];
     }
     cv_.notify_all();
-    if (!slot.Acquire({})) {
+    std::function<void()> start;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (throw_on_start_.count(job.pipeline_task))
+        start = [] { throw std::runtime_error("no thread for the step's log"); };
+    }
+    if (!slot.Acquire(start)) {
       std::lock_guard<std::mutex> l(mu_);
       log_.push_back("unstarted " + job.name);
       return Cancelled(job);
@@ -247,6 +259,7 @@ class FakeTaskRunner final : public TaskRunner {
   std::map<std::string, std::vector<TaskResult>> cache_hits_;
   std::map<std::string, size_t> started_;
   std::map<std::string, size_t> ready_;  // attempts that asked for a slot
+  std::set<std::string> throw_on_start_;
   std::vector<Call> calls_;
   std::vector<std::string> log_;
   std::vector<std::string> killed_;
@@ -473,6 +486,22 @@ TEST_F(EngineTest, TaskRunsAreCreatedOneAheadOfEachSlotAndWaitForIt) {
   EXPECT_EQ(ParamOf(runner_.CallsOf("f")[0], "g"), "None") << "g did not run";
   EXPECT_EQ(Children(st),
             (std::set<std::string>{"run-a", "run-b", "run-c", "run-d", "run-e", "run-f"}));
+}
+
+// The thread that hands a slot over runs the next TaskRun's start; if that
+// throws, the next one still gets the slot (and starts itself), and nothing
+// hangs or loses a slot.
+TEST_F(EngineTest, AStartThatThrowsOnTheHandOffStillGivesTheSlot) {
+  runner_.Hold("a");
+  runner_.ThrowOnStart("b");
+  StartEngine(/*parallel=*/1);
+  Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c"));
+  ASSERT_TRUE(runner_.WaitStarted("a"));
+  ASSERT_TRUE(runner_.WaitTotals(1, 2));  // b waits for the one slot
+  runner_.Release("a");
+  ASSERT_TRUE(runner_.WaitStarted("b"));
+  ASSERT_TRUE(runner_.WaitStarted("c")) << "the slot went on to c";
+  EXPECT_EQ(Reason(Finish()), "Succeeded");
 }
 
 TEST_F(EngineTest, AResultReferenceOrdersTasksAndPassesTheValue) {
