@@ -342,12 +342,15 @@ void Engine::PollChanges() {
     for (const auto& c : *changes) {
       rev = c.revision;
       if (c.key.kind != "PipelineRun" || c.reason != "Updated") continue;
-      auto it = runs_.find(controller::ObjectKey(c.key.ns, c.key.name));
+      const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
+      auto it = runs_.find(key);
       if (it == runs_.end() || it->second->done) continue;
       lock.unlock();
       auto r = store_.Get(c.key);
       lock.lock();
-      if (r && *r) {
+      // Found again: the run may have finished and left memory meanwhile.
+      it = runs_.find(key);
+      if (r && *r && it != runs_.end() && !it->second->done) {
         it->second->cancel = ParseCancel((**r).object["spec"].value("status", ""));
         run_controller_->Enqueue(it->first);
       }
