@@ -224,6 +224,13 @@ void Engine::SignalCancel(const std::vector<Job*>& jobs) {
   }
 }
 
+// With slot_mu_ held: the first queued job a slot may go to (end: none).
+std::deque<Engine::Job*>::iterator Engine::OldestLiveWaiter() {
+  if (slots_closed_) return slot_queue_.end();
+  return std::find_if(slot_queue_.begin(), slot_queue_.end(),
+                      [](const Job* j) { return !j->cancelled; });
+}
+
 // With slot_mu_ held: `job` holds a slot from now.
 void Engine::GrantSlot(Job& job) {
   job.holds_slot = true;
@@ -238,11 +245,9 @@ bool Engine::AcquireSlot(Job& job, const std::function<void()>& start) {
   {
     std::unique_lock<std::mutex> l(slot_mu_);
     if (job.cancelled || slots_closed_) return false;
-    const bool live_waiters = std::any_of(slot_queue_.begin(), slot_queue_.end(),
-                                          [](const Job* j) { return !j->cancelled; });
     if (job.holds_slot) {
       // Held already (a runner asking twice): nothing to wait for.
-    } else if (busy_ < options_.parallel && !live_waiters) {
+    } else if (busy_ < options_.parallel && OldestLiveWaiter() == slot_queue_.end()) {
       ++busy_;
       GrantSlot(job);
     } else if (WaitForSlot(job, start, l)) {
@@ -284,8 +289,7 @@ void Engine::ReleaseSlot(Job& job) {
     job.holds_slot = false;
     // The slot goes straight to the oldest live waiter, whose first process
     // this thread starts now: no wake-up between one task and the next.
-    auto it = std::find_if(slot_queue_.begin(), slot_queue_.end(),
-                           [&](const Job* j) { return !j->cancelled && !slots_closed_; });
+    auto it = OldestLiveWaiter();
     if (it == slot_queue_.end()) {
       --busy_;
     } else {

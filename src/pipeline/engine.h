@@ -140,6 +140,7 @@ class Engine {
   // thread runs.
   bool AcquireSlot(Job& job, const std::function<void()>& start);
   bool WaitForSlot(Job& job, const std::function<void()>& start, std::unique_lock<std::mutex>& l);
+  std::deque<Job*>::iterator OldestLiveWaiter();
   void GrantSlot(Job& job);
   void ReleaseSlot(Job& job);
 

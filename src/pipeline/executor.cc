@@ -1014,11 +1014,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (slot && !slot->Acquire({})) so.cancelled = true;
     auto ran = so.cancelled ? Result<StepsOutcome>(so)
                             : at.RunInSandbox(*plan, *steps, timeout, cancel_fd);
-    if (slot) slot->Release();
+    if (slot) slot->Release();  // Results and the cache need no slot (RunOnHost's too).
     if (!ran) return invalid(ran.error());
     so = std::move(*ran);
   }
-  if (slot) slot->Release();  // Results and the cache need no slot.
   out.steps = so.steps;
   if (so.timed_out) {
     return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",
