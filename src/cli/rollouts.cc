@@ -18,16 +18,19 @@ std::string RolloutPath(const Context& ctx, const std::string& name) {
   return Collection(*model::KindByPlural("rollouts"), ctx.ns) + "/" + name;
 }
 
-// Done watching: Healthy on its current revision (0), or Degraded (1).
-std::optional<int> Settled(const Json& rollout) {
+}  // namespace
+
+std::optional<int> RolloutSettled(const Json& rollout) {
   const Json st = rollout.value("status", Json::object());
+  // A status older than the spec describes the previous update (Argo's `rollouts status`
+  // waits for the spec to be observed too).
+  int64_t generation = rollout.value("metadata", Json::object()).value("generation", int64_t{0});
+  if (st.value("observedGeneration", int64_t{0}) < generation) return std::nullopt;
   std::string phase = st.value("phase", "");
   if (phase == "Degraded") return 1;
   if (phase == "Healthy" && st.value("currentPodHash", "") == st.value("stableRS", "x")) return 0;
   return std::nullopt;
 }
-
-}  // namespace
 
 RolloutCommands::RolloutCommands(CLI::App& app, Context& ctx, CommandTable& table) : ctx_(ctx) {
   auto* rollout = app.add_subcommand("rollout", "watch and steer Argo Rollouts");
@@ -78,7 +81,7 @@ int RolloutCommands::Status() {
       std::fflush(stdout);
       last = text;
     }
-    if (auto rc = Settled(a->body)) return *rc;
+    if (auto rc = RolloutSettled(a->body)) return *rc;
     if (std::chrono::steady_clock::now() > end) return Die("timed out waiting for the rollout");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 
 #include "cli/client.h"
@@ -30,6 +31,11 @@ class RolloutCommands {
 // One screen of `rollout status`: phase, step, weights, revisions, replicas,
 // analysis runs and pauses.
 std::string RolloutText(const Json& rollout);
+
+// Whether `rollout status --watch` is done: 0 Healthy on its current revision,
+// 1 Degraded, nothing while the status is older than the spec (observedGeneration
+// below metadata.generation: it describes the previous update) or still moving.
+std::optional<int> RolloutSettled(const Json& rollout);
 
 // `strake logs rollout/NAME [--revision stable|canary]`.
 int RolloutLogs(const Context& ctx, const std::string& name, const std::string& revision);

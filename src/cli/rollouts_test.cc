@@ -27,5 +27,21 @@ TEST(RolloutText, SaysHowTheWeightsAreMade) {
   EXPECT_NE(RolloutText(routed).find("exact (router)"), std::string::npos);
 }
 
+// Right after `rollout undo` the stored status still describes the previous
+// update: the watch must not end on it.
+TEST(RolloutSettled, WaitsForTheSpecToBeObserved) {
+  Json ro = Json::parse(R"({"metadata":{"name":"web","generation":3},
+    "status":{"phase":"Degraded","observedGeneration":2,"currentPodHash":"a","stableRS":"b"}})");
+  EXPECT_EQ(RolloutSettled(ro), std::nullopt);
+  ro["status"]["observedGeneration"] = 3;
+  EXPECT_EQ(RolloutSettled(ro), 1);
+  ro["status"]["phase"] = "Healthy";
+  EXPECT_EQ(RolloutSettled(ro), std::nullopt);  // the canary is not stable yet
+  ro["status"]["stableRS"] = "a";
+  EXPECT_EQ(RolloutSettled(ro), 0);
+  ro["metadata"]["generation"] = 4;
+  EXPECT_EQ(RolloutSettled(ro), std::nullopt);
+}
+
 }  // namespace
 }  // namespace strake::cli

@@ -472,6 +472,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   if (!spec) {
     status.phase = "Degraded";
     status.message = "InvalidSpec: " + spec.error().message;
+    status.observed_generation = ro.generation;
     return write(status,
                  status.message == RolloutStatus::FromJson(ro.status).message ? "" : "InvalidSpec",
                  status.message);
