@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -221,6 +222,42 @@ TEST(Process, KillMarkedReachesDescendantsOutOfTheGroupOnly) {
   EXPECT_EQ(still->outcome, WaitOutcome::kTimedOut) << "an unmarked process was killed";
   KillAndReap(*other);
   (void)RemoveAll(dir);
+}
+
+// The environment is read in chunks: a marker after 200 KiB of other
+// variables, across a chunk's edge, is found; an entry that only starts or
+// ends with the marker is not one.
+TEST(Process, AMarkerIsAWholeEntryAnywhereInALargeEnvironment) {
+  const std::string marker = "STRAKE_TEST_MARKER=chunked-" + std::to_string(::getpid());
+  std::vector<std::string> near = {marker + "x", "X" + marker, marker.substr(0, marker.size() - 1)};
+  for (int i = 0; i < 4; ++i) {  // one string may hold 128 KiB at most (MAX_ARG_STRLEN)
+    near.push_back(fmt::format("BIG{}={}", i, std::string(50 * 1024, 'x')));
+  }
+  size_t offset = 0;
+  for (const auto& e : near) offset += e.size() + 1;
+  // Padding that starts the marker 5 bytes before a 16 KiB boundary.
+  const size_t chunk = 16384;
+  size_t pad = (offset / chunk + 2) * chunk - 5 - offset - 1;
+  std::vector<std::string> env = near;
+  env.push_back(std::string(pad, 'y'));
+  env.push_back(marker);
+  auto with = Spawn({{"/bin/sleep", "30"}, env, "", -1, -1, -1, {}});
+  ASSERT_TRUE(with);
+  auto without = Spawn({{"/bin/sleep", "30"}, near, "", -1, -1, -1, {}});
+  ASSERT_TRUE(without);
+  // Until each has exec'd, its environment is its parent's (or empty).
+  for (pid_t pid : {with->pid(), without->pid()}) {
+    for (int i = 0; i < 500; ++i) {
+      auto cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+      if (cmdline && cmdline->starts_with("sleep")) break;
+      usleep(10000);
+    }
+  }
+  EXPECT_TRUE(HasEnvMarker(with->pid(), marker));
+  EXPECT_FALSE(HasEnvMarker(without->pid(), marker));
+  EXPECT_EQ(MarkedProcesses({marker}), std::vector<pid_t>{with->pid()});
+  KillAndReap(*with);
+  KillAndReap(*without);
 }
 
 // Markers added together are swept by one scan of /proc, not one each; a

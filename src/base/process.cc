@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string_view>
 #include <thread>
 
+#include "base/fd.h"
 #include "base/fs.h"
 #include "base/strings.h"
 
@@ -219,29 +221,63 @@ namespace {
 
 enum class Marked { kNo, kYes, kUnknown };
 
-// A kernel thread is kthreadd (pid 2) or one of its children: it has no
-// environment at all.
+using MarkerSet = std::set<std::string, std::less<>>;
+
+// No executable: a kernel thread (or a zombie; neither can hold a marker).
+// One readlink, where reading /proc/PID/stat took five calls and a parse:
+// most processes of an idle machine are kernel threads, read on every scan.
 bool IsKernelThread(pid_t pid) {
   if (pid == 2) return true;
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
-  if (!stat) return false;
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-  auto close = stat->rfind(')');
-  if (close == std::string::npos) return false;
-  auto fields = Split(stat->substr(close + 1), ' ');
-  return fields.size() > 3 && fields[3] == "2";
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/exe", static_cast<int>(pid));
+  char target[8];
+  return ::readlink(path, target, sizeof target) < 0 && errno == ENOENT;
 }
 
 // kUnknown: an empty environment of a process that is not a kernel thread,
 // which is what a process in the middle of execve shows for a moment.
-Marked HasAnyMarker(pid_t pid, const std::set<std::string, std::less<>>& markers) {
-  auto env = ReadFile("/proc/" + std::to_string(pid) + "/environ", size_t{1} << 20);
-  if (!env) return Marked::kNo;
-  if (env->empty()) return IsKernelThread(pid) ? Marked::kNo : Marked::kUnknown;
-  for (const auto& var : Split(*env, '\0')) {
-    if (markers.count(var)) return Marked::kYes;
+// Streams the environment through a stack buffer, keeping of each entry only
+// what could still be a marker: no allocation per process or per variable,
+// and no size limit a process could hide a marker behind.
+Marked HasAnyMarker(pid_t pid, const MarkerSet& markers, size_t longest) {
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
+  Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return Marked::kNo;
+  thread_local std::string entry;
+  entry.clear();
+  bool overlong = false;
+  bool empty = true;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Marked::kNo;
+    if (n == 0) break;
+    empty = false;
+    std::string_view chunk(buf, static_cast<size_t>(n));
+    while (!chunk.empty()) {
+      size_t nul = chunk.find('\0');
+      std::string_view part = chunk.substr(0, nul);
+      overlong = overlong || entry.size() + part.size() > longest;
+      if (!overlong) entry.append(part);
+      if (nul == std::string_view::npos) break;
+      if (!overlong && markers.find(std::string_view(entry)) != markers.end()) return Marked::kYes;
+      entry.clear();
+      overlong = false;
+      chunk.remove_prefix(nul + 1);
+    }
   }
+  if (!overlong && !entry.empty() && markers.find(std::string_view(entry)) != markers.end())
+    return Marked::kYes;
+  if (empty) return IsKernelThread(pid) ? Marked::kNo : Marked::kUnknown;
   return Marked::kNo;
+}
+
+size_t Longest(const MarkerSet& markers) {
+  size_t n = 0;
+  for (const auto& m : markers) n = std::max(n, m.size());
+  return n;
 }
 
 void SignalWithGroups(const std::vector<pid_t>& pids, int sig) {
@@ -257,13 +293,14 @@ void SignalWithGroups(const std::vector<pid_t>& pids, int sig) {
 }  // namespace
 
 bool HasEnvMarker(pid_t pid, const std::string& marker) {
-  return HasAnyMarker(pid, {marker}) == Marked::kYes;
+  return HasAnyMarker(pid, {marker}, marker.size()) == Marked::kYes;
 }
 
 std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
   std::vector<pid_t> out;
   if (markers.empty()) return out;
-  std::set<std::string, std::less<>> wanted(markers.begin(), markers.end());
+  const MarkerSet wanted(markers.begin(), markers.end());
+  const size_t longest = Longest(wanted);
   DIR* d = ::opendir("/proc");
   if (!d) return out;
   pid_t self = ::getpid();
@@ -271,7 +308,7 @@ std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
   while (dirent* e = ::readdir(d)) {
     auto pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0 || pid == self) continue;
-    Marked m = HasAnyMarker(pid, wanted);
+    Marked m = HasAnyMarker(pid, wanted, longest);
     if (m == Marked::kYes) out.push_back(pid);
     if (m == Marked::kUnknown) unknown.push_back(pid);
   }
@@ -281,7 +318,7 @@ std::vector<pid_t> MarkedProcesses(const std::vector<std::string>& markers) {
   if (!unknown.empty()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     for (pid_t pid : unknown) {
-      if (HasAnyMarker(pid, wanted) == Marked::kYes) out.push_back(pid);
+      if (HasAnyMarker(pid, wanted, longest) == Marked::kYes) out.push_back(pid);
     }
   }
   return out;
