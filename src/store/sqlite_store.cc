@@ -268,7 +268,7 @@ class SqliteStore final : public Store {
     if (r.uid.empty()) r.uid = NewUid();
     if (r.created_ms == 0) r.created_ms = UnixMillis(std::chrono::system_clock::now());
     r.generation = 1;
-    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
     auto change = AppendChange(r.key, "ADDED", reason, message);
     if (!change) return Abort(change.error());
     r.resource_version = change->revision;
@@ -321,7 +321,7 @@ class SqliteStore final : public Store {
   Result<Resource> UpdateStatus(const Key& key, const Json& status, int64_t expected_version,
                                 const std::string& reason, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
-    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
     auto current = CheckVersion(key, expected_version, /*load=*/false);
     if (!current) return Abort(current.error());
     auto change = AppendChange(key, "MODIFIED", reason, message);
@@ -341,7 +341,7 @@ class SqliteStore final : public Store {
 
   Result<Resource> Update(const Resource& r, int64_t expected_version) override {
     std::lock_guard<std::mutex> lock(mu_);
-    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
     auto current = CheckVersion(r.key, expected_version);
     if (!current) return Abort(current.error());
     auto spec_of = [](const Json& o) { return o.contains("spec") ? o["spec"] : Json(); };
@@ -368,7 +368,7 @@ class SqliteStore final : public Store {
 
   Status Delete(const Key& key) override {
     std::lock_guard<std::mutex> lock(mu_);
-    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
     auto current = CheckVersion(key, 0);
     if (!current) return Abort(current.error());
     auto change = AppendChange(key, "DELETED", "Deleted", "");
@@ -419,7 +419,7 @@ class SqliteStore final : public Store {
   Result<bool> MarkOnce(const std::string& scope, const std::string& id, int64_t time_ms,
                         int64_t since_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
-    STRAKE_TRY(Exec("BEGIN IMMEDIATE"));
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
     {
       Use u(S("DELETE FROM once_ids WHERE scope=? AND time_ms<?"));
       u.Text(1, scope).Int(2, since_ms);
@@ -463,10 +463,20 @@ class SqliteStore final : public Store {
     return Ok();
   }
 
+  // The transaction's fixed statements, prepared once: sqlite3_exec parsed
+  // BEGIN and COMMIT again on every write (a twelfth of the engine's own CPU
+  // in a 2,000-task run).
+  Status Run(const char* sql) {
+    Use u(S(sql));
+    int rc = u.Step();
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Ok();
+    return tl::unexpected(Err(sql));
+  }
+
   Status Commit() {
-    auto r = Exec("COMMIT");
+    auto r = Run("COMMIT");
     if (!r) {
-      (void)Exec("ROLLBACK");
+      (void)Run("ROLLBACK");
       return r;
     }
     // Writes so steady the checkpointer never found a pause: this one
@@ -486,7 +496,7 @@ class SqliteStore final : public Store {
 
   // Rolls the write back; the error keeps its code (conflict, not found...).
   tl::unexpected<Error> Abort(Error e) {
-    (void)Exec("ROLLBACK");
+    (void)Run("ROLLBACK");
     return tl::unexpected(std::move(e));
   }
 
