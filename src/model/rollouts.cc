@@ -281,6 +281,28 @@ void DecodeKayentaThreshold(Ctx& ctx, const Node& n, const std::string& path, Me
     ctx.Error(n, path, "marginal must not be above pass");
 }
 
+// router.baseline: {revision: stable|canary, span: 10m}; the span must
+// hold at least two of the metric's windows (a deviation needs two values).
+void DecodeRouterBaseline(Ctx& ctx, const Node& n, const std::string& path, MetricProvider& p) {
+  Fields bf(ctx, n, path);
+  MetricProvider::Baseline b;
+  if (const Node* x = bf.Get("revision")) {
+    b.revision = ctx.Str(*x, bf.Sub("revision"));
+    if (b.revision != "canary" && b.revision != "stable") {
+      ctx.Error(*x, bf.Sub("revision"), "must be canary or stable");
+    }
+  }
+  if (const Node* x = bf.Get("span")) {
+    if (auto d = DecodeArgoDuration(ctx, *x, bf.Sub("span"))) b.span = *d;
+  }
+  if (bf.ok() && b.span < 2 * p.window) {
+    ctx.Error(n, path,
+              fmt::format("span {}s holds fewer than two windows of {}s: a deviation needs two",
+                          b.span.count() / 1000, p.window.count() / 1000));
+  }
+  p.baseline = b;
+}
+
 void DecodeKayenta(Ctx& ctx, const Node& n, const std::string& path, MetricProvider& p) {
   Fields f(ctx, n, path);
   p.address = f.Str("address");
@@ -409,6 +431,7 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
     if (const Node* x = rf.Get("window")) {
       if (auto d = DecodeArgoDuration(ctx, *x, rf.Sub("window"))) p.window = *d;
     }
+    if (const Node* x = rf.Get("baseline")) DecodeRouterBaseline(ctx, *x, rf.Sub("baseline"), p);
   }
   if (const Node* v = f.Get("kayenta")) {
     ++kinds;

@@ -160,6 +160,15 @@ struct MetricProvider {
   std::string revision = "canary";  // canary | stable
   std::string router_metric = "success-rate";
   Millis window{60'000};
+  // router.baseline: the same metric of another revision over `span`, one
+  // value per `window`, given as their mean and standard deviation beside
+  // the measured value (a rollback rule's "p99 above the baseline's mean
+  // plus 2 sigma"). The measurement is then {value, baseline: {...}}.
+  struct Baseline {
+    std::string revision = "stable";  // canary | stable
+    Millis span{600'000};
+  };
+  std::optional<Baseline> baseline;
   // kayenta (Argo's provider, judged in-process by rollout/judge.h; the
   // accounts name Kayenta's storage and are recorded, not used)
   std::string application;

@@ -319,6 +319,26 @@ constexpr size_t kMaxEchoedError = 256;
 // A job metric without activeDeadlineSeconds gets this long, all attempts.
 constexpr int kDefaultJobDeadlineSeconds = 600;
 
+// A router metric of one window with requests in it.
+double RouterMetricValue(const std::string& m, const RevisionWindow& w) {
+  double total = static_cast<double>(w.requests);
+  if (m == "success-rate") return 1.0 - static_cast<double>(w.errors) / total;
+  if (m == "error-rate") return static_cast<double>(w.errors) / total;
+  if (m == "request-rate") return total / std::max(w.seconds, 0.001);
+  double q = m == "latency-p50" ? 0.5 : m == "latency-p95" ? 0.95 : 0.99;
+  return HistogramQuantile(q, w);
+}
+
+// The mean and the sample standard deviation (n - 1) of two or more values.
+std::pair<double, double> MeanAndStdDev(const std::vector<double>& v) {
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double ss = 0;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  return {mean, std::sqrt(ss / static_cast<double>(v.size() - 1))};
+}
+
 class Providers : public MetricProviders {
  public:
   Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox)
@@ -355,13 +375,37 @@ class Providers : public MetricProviders {
       return Failf("no requests to {} revision {} of service {} in the last {}s", p.revision, hash,
                    *service, p.window.count() / 1000);
     }
-    double total = static_cast<double>(w->requests);
-    const std::string& m = p.router_metric;
-    if (m == "success-rate") return Value(1.0 - static_cast<double>(w->errors) / total);
-    if (m == "error-rate") return Value(static_cast<double>(w->errors) / total);
-    if (m == "request-rate") return Value(total / std::max(w->seconds, 0.001));
-    double q = m == "latency-p50" ? 0.5 : m == "latency-p95" ? 0.95 : 0.99;
-    return Value(HistogramQuantile(q, *w));
+    double value = RouterMetricValue(p.router_metric, *w);
+    if (!p.baseline) return Value(value);
+    auto baseline = MeasureBaseline(p, ctx, *service);
+    if (!baseline) return tl::unexpected(baseline.error());
+    return Value{{"value", value}, {"baseline", *baseline}};
+  }
+
+  // The metric of the baseline's revision in each window of its span, as
+  // {mean, stddev (sample), windows, revision}; windows with no request are
+  // left out, and fewer than two values is an error.
+  Result<Value> MeasureBaseline(const model::MetricProvider& p, const MeasureContext& ctx,
+                                const std::string& service) {
+    const std::string& rev = p.baseline->revision;
+    const std::string& hash = rev == "stable" ? ctx.stable_hash : ctx.canary_hash;
+    if (hash.empty()) return Failf("baseline: no {} revision to measure", rev);
+    auto series =
+        router_->Series(ctx.ns, service, hash, model::Millis(0), p.baseline->span, p.window);
+    if (!series) return tl::unexpected(series.error().Wrap("baseline"));
+    std::vector<double> values;
+    for (const auto& w : *series) {
+      if (w.requests > 0) values.push_back(RouterMetricValue(p.router_metric, w));
+    }
+    if (values.size() < 2) {
+      return Failf(
+          "baseline: {} of the {} revision's {}s windows in the last {}s had requests; two are "
+          "needed",
+          values.size(), rev, p.window.count() / 1000, p.baseline->span.count() / 1000);
+    }
+    auto [mean, stddev] = MeanAndStdDev(values);
+    return Value{
+        {"mean", mean}, {"stddev", stddev}, {"windows", values.size()}, {"revision", hash}};
   }
 
   // https:// addresses: the server's certificate checked against the system's CAs.

@@ -10,6 +10,7 @@
 #include "base/strings.h"
 #include "rollout/actions.h"
 #include "rollout/analysis.h"
+#include "rollout/builtin_templates.h"
 #include "rollout/deployment.h"
 
 namespace strake::rollout {
@@ -232,8 +233,10 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
     const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
     auto got = store_.Get(Key(kind, ref.cluster_scope ? "" : ns, ref.name));
     if (!got) return tl::unexpected(got.error());
-    if (!*got) return Failf("{} {} not found", kind, Quote(ref.name));
-    const Json& spec = (*got)->object["spec"];
+    std::optional<Json> builtin;
+    if (!*got && ref.cluster_scope) builtin = BuiltinClusterAnalysisTemplate(ref.name);
+    if (!*got && !builtin) return Failf("{} {} not found", kind, Quote(ref.name));
+    const Json& spec = *got ? (*got)->object["spec"] : (*builtin)["spec"];
     for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
     for (const auto& arg : spec.value("args", Json::array())) {
       if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);

@@ -399,5 +399,37 @@ TEST_F(RolloutControllerTest, StableAndCanaryServicesSelectTheirRevisionAndAbort
   EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
 }
 
+// A builtin rollback rule is named as Argo names a ClusterAnalysisTemplate;
+// one of that name in the store takes its place.
+TEST_F(RolloutControllerTest, ABuiltinClusterTemplateIsUsedUnlessTheStoreHasOne) {
+  Apply("v1");
+  auto ro = Get("Rollout", "web");
+  ro->object["spec"]["strategy"]["canary"]["steps"][1]["analysis"] = Json::parse(R"({
+      "templates":[{"templateName":"strake-error-rate","clusterScope":true}],
+      "args":[{"name":"service","value":"web"},{"name":"count","value":"3"}]})");
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  Reconcile();
+  Apply("v2");
+  RolloutStatus st = Reconcile(2);
+  auto run = Get("AnalysisRun", st.step_analysis_run);
+  ASSERT_TRUE(run) << st.message;
+  EXPECT_EQ(run->object["spec"]["metrics"][0]["name"], "error-rate");
+  EXPECT_EQ(run->object["spec"]["metrics"][0]["provider"]["router"]["window"], "3m");
+
+  store::Resource mine;
+  mine.key = {"ClusterAnalysisTemplate", "", "strake-error-rate"};
+  mine.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                 {"kind", "ClusterAnalysisTemplate"},
+                 {"metadata", {{"name", "strake-error-rate"}}},
+                 {"spec", Json::parse(R"({"args":[{"name":"service"},{"name":"count"}],
+                     "metrics":[{"name":"mine","provider":{"router":{}}}]})")}};
+  ASSERT_TRUE(store_->Create(mine, "Created", ""));
+  Apply("v3");
+  st = Reconcile(2);
+  run = Get("AnalysisRun", st.step_analysis_run);
+  ASSERT_TRUE(run) << st.message;
+  EXPECT_EQ(run->object["spec"]["metrics"][0]["name"], "mine");
+}
+
 }  // namespace
 }  // namespace strake::rollout
