@@ -823,8 +823,10 @@ spec:
   Apply(clash, "clash.yaml");
   ASSERT_TRUE(WaitFor(
       [&] {
-        return Rollout("clash")["status"].value("message", "").find("Address already in use") !=
-               std::string::npos;
+        return Rollout("clash")["status"]
+                   .value("message", "")
+                   .find("service clashsvc cannot serve: port " + std::to_string(taken->port) +
+                         " on 127.0.0.1 is taken by another process") != std::string::npos;
       },
       15s))
       << Rollout("clash").dump();
@@ -961,6 +963,117 @@ spec:
   EXPECT_GT(load.bodies()["hello from v1\n"], 0);
   EXPECT_GT(load.bodies()["hello from v2\n"], 0);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
+// Services as Kubernetes manifests write them: two on the same port each
+// get an address of their own (127.0.0.1, then 127.1.0.1) and serve side by
+// side, kept across a restart; one that selects nothing answers 503 saying
+// so; one whose port another process holds says so, and serves once it is
+// free. Each in its status, its events and `get svc`. Port 80 when this
+// process may bind it (root, or ip_unprivileged_port_start), as the docs
+// promise; else a free port.
+TEST_F(RolloutE2E, ServicesOnOnePortGetAddressesOfTheirOwnAndSayWhyTheyCannotServe) {
+  StartServer();
+  uint16_t shared = port_;
+  {
+    auto a = ListenTcp("127.0.0.1", 80), b = ListenTcp("127.1.0.1", 80);
+    if (a && b) shared = 80;
+  }
+  uint16_t nothing_port = FreePort();
+  auto held = ListenTcp("127.0.0.1", 0);  // another process's port, as far as strake knows
+  ASSERT_TRUE(held);
+  std::string text;
+  for (const char* app : {"a", "b"}) {
+    text += fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: {app}}}
+spec:
+  selector: {{app: {app}}}
+  ports: [{{port: {port}, targetPort: 8080}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {app}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {app}}}}}
+  template:
+    metadata: {{labels: {{app: {app}}}}}
+    spec:
+      containers:
+      - name: {app}
+        command: [python3, "{server}"]
+        env: [{{name: VERSION, value: {app}}}]
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
+---
+)",
+                        fmt::arg("app", app), fmt::arg("port", shared), fmt::arg("server", app_));
+  }
+  text += fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: nothing}}
+spec:
+  selector: {{app: nobody}}
+  ports: [{{port: {}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: held}}
+spec:
+  selector: {{app: a}}
+  ports: [{{port: {}}}]
+)",
+                      nothing_port, held->port);
+  Apply(text, "services.yaml");
+  auto svc = [&](const std::string& name) {
+    Ran r = Cli({"get", "svc", name, "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : Json::object();
+  };
+  auto ready = [&](const std::string& name) -> std::string {
+    Json st = svc(name).value("status", Json::object());
+    for (const auto& c : st.value("conditions", Json::array())) return c.value("reason", "");
+    return "";
+  };
+  ASSERT_TRUE(WaitFor([&] { return ready("a") == "Serving" && ready("b") == "Serving"; }, 30s))
+      << svc("a").dump() << svc("b").dump();
+  EXPECT_EQ(svc("a")["status"].value("clusterIP", ""), "127.0.0.1");
+  EXPECT_EQ(svc("b")["status"].value("clusterIP", ""), "127.1.0.1");
+  auto body = [&](const std::string& host, uint16_t port) {
+    auto r = http::Fetch(host, port, {}, 5s);
+    return r ? fmt::format("{} {}", r->status, r->body) : "error: " + r.error().message;
+  };
+  EXPECT_EQ(body("127.0.0.1", shared), "200 hello from a\n");
+  EXPECT_EQ(body("127.1.0.1", shared), "200 hello from b\n");
+
+  ASSERT_TRUE(WaitFor([&] { return ready("nothing") == "SelectsNothing"; }, 15s))
+      << svc("nothing").dump();
+  EXPECT_EQ(body("127.0.0.1", nothing_port),
+            "503 service default/nothing: no ready endpoint: its selector app=nobody matches no "
+            "Rollout or Deployment\n");
+  ASSERT_TRUE(WaitFor([&] { return ready("held") == "PortTaken"; }, 15s)) << svc("held").dump();
+  Ran table = Cli({"get", "svc"});
+  EXPECT_NE(table.out.find("CLUSTER-IP"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("SelectsNothing"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("PortTaken"), std::string::npos) << table.out;
+  EXPECT_NE(
+      table.out.find(fmt::format("port {} on 127.0.0.1 is taken by another process", held->port)),
+      std::string::npos)
+      << table.out;
+  Ran events = Cli({"describe", "svc", "held"});
+  EXPECT_NE(events.out.find("PortTaken"), std::string::npos) << events.out;
+  held->fd = Fd();  // the other process goes: the Service serves
+  ASSERT_TRUE(WaitFor([&] { return ready("held") == "Serving"; }, 15s)) << svc("held").dump();
+  EXPECT_EQ(body("127.0.0.1", held->port), "200 hello from a\n");
+
+  // A restart keeps every address.
+  StopServer(SIGTERM);
+  StartServer();
+  ASSERT_TRUE(WaitFor([&] { return ready("b") == "Serving"; }, 30s)) << svc("b").dump();
+  EXPECT_EQ(svc("a")["status"].value("clusterIP", ""), "127.0.0.1");
+  EXPECT_EQ(svc("b")["status"].value("clusterIP", ""), "127.1.0.1");
+  EXPECT_EQ(body("127.1.0.1", shared), "200 hello from b\n");
 }
 
 // A real Prometheus (Debian's package) scrapes strake's /metrics; the

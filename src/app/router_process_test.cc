@@ -141,12 +141,22 @@ TEST_F(RouterProcessTest, ServesAndAnswersTheControlProtocol) {
   auto missing = client.SetRoutes("default/other", ToBackend());
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message, "service default/other not found");
-  EXPECT_EQ(client.Services(), (std::map<std::string, uint16_t>{{"default/web", *port}}));
+  // A taken address keeps its code across the protocol; another loopback
+  // address of 127.0.0.0/8 takes the same port.
+  auto taken = client.AddService("default/other", "127.0.0.1", *port, ToBackend());
+  ASSERT_FALSE(taken);
+  EXPECT_TRUE(taken.error().Is(ErrorCode::kConflict)) << taken.error().message;
+  auto beside = client.AddService("default/other", "127.1.0.1", *port, ToBackend());
+  ASSERT_TRUE(beside) << beside.error().message;
+  ASSERT_TRUE(client.RemoveService("default/other"));
+  EXPECT_EQ(client.Services(),
+            (std::map<std::string, router::Listening>{{"default/web", {"127.0.0.1", *port}}}));
 
   // A second control plane adopts the service as it is.
   auto second = Client();
   ASSERT_TRUE(second.Start());
-  EXPECT_EQ(second.Services(), (std::map<std::string, uint16_t>{{"default/web", *port}}));
+  EXPECT_EQ(second.Services(),
+            (std::map<std::string, router::Listening>{{"default/web", {"127.0.0.1", *port}}}));
   ASSERT_TRUE(second.RemoveService("default/web"));
   EXPECT_TRUE(client.Services().empty());
   EXPECT_FALSE(http::Fetch("127.0.0.1", *port, {}, 1s));
@@ -180,7 +190,8 @@ TEST_F(RouterProcessTest, AClientPutsItsServicesBackWhenTheProcessRestarts) {
   StartProcess();
   // The next call finds a new process and restores the service first.
   ASSERT_TRUE(again.SetRoutes("default/web", ToBackend()));
-  EXPECT_EQ(again.Services(), (std::map<std::string, uint16_t>{{"default/web", *port}}));
+  EXPECT_EQ(again.Services(),
+            (std::map<std::string, router::Listening>{{"default/web", {"127.0.0.1", *port}}}));
   auto r = http::Fetch("127.0.0.1", *port, {}, 2s);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "ok");

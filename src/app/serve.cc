@@ -23,6 +23,7 @@
 #include "pipeline/engine.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
+#include "rollout/service.h"
 #include "router/remote.h"
 #include "runtime/supervisor.h"
 #include "server/api.h"
@@ -226,12 +227,20 @@ struct Controllers {
   controller::Controller& apps;
   controller::Controller& repos;
   controller::Controller& jobs;
+  controller::Controller& services;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
   RolloutIndex deployment_index{};
+  RolloutIndex service_index{};
 
   std::vector<controller::Controller*> All() const {
-    return {&rollouts, &analyses, &deployments, &apps, &repos, &jobs};
+    return {&rollouts, &analyses, &deployments, &apps, &repos, &jobs, &services};
+  }
+
+  // A workload of `ns` changed (its spec, its status, its replicas): the
+  // Services there may be selected, routed or ready differently.
+  void ServicesOf(const std::string& ns) {
+    for (const auto& s : service_index.InNamespace(ns)) services.Enqueue(s);
   }
 
   void Route(const store::Change& c) {
@@ -243,6 +252,11 @@ struct Controllers {
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
+    if (kind == "Rollout" || kind == "Deployment") ServicesOf(c.key.ns);
+    if (kind == "Service") {
+      service_index.Track(c);
+      services.Enqueue(key);
+    }
     if (kind == "Rollout") {
       rollout_index.Track(c);
       rollouts.Enqueue(key);
@@ -266,6 +280,7 @@ struct Controllers {
     if (last == std::string::npos) return;
     std::string key = group.substr(0, last);
     auto slash = key.find('/');
+    if (slash != std::string::npos) ServicesOf(key.substr(0, slash));
     if (slash != std::string::npos && key.compare(slash + 1, 11, "deployment.") == 0) {
       deployments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
     } else {
@@ -284,7 +299,8 @@ struct Controllers {
          {Seed{"Rollout", &rollouts, &rollout_index},
           Seed{"Deployment", &deployments, &deployment_index},
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
-          Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr}}) {
+          Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
+          Seed{"Service", &services, &service_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
         if (seed.index) seed.index->Add(o.key.ns, o.key.name);
@@ -304,7 +320,7 @@ struct Controllers {
   }
   // Applications, repositories and Jobs first, as before the split.
   void Stop() {
-    for (auto* c : {&apps, &repos, &jobs, &rollouts, &analyses, &deployments}) c->Stop();
+    for (auto* c : {&apps, &repos, &jobs, &rollouts, &analyses, &deployments, &services}) c->Stop();
   }
 };
 
@@ -315,7 +331,8 @@ std::thread CollectOrphansLater(const Controllers& ctls, runtime::Supervisor& su
   return std::thread([&ctls, &supervisor, &target, &stopping] {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    while ((ctls.rollouts.queue().Len() > 0 || ctls.deployments.queue().Len() > 0) &&
+    while ((ctls.rollouts.queue().Len() > 0 || ctls.deployments.queue().Len() > 0 ||
+            ctls.services.queue().Len() > 0) &&
            std::chrono::steady_clock::now() < until && !stopping) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -324,6 +341,19 @@ std::thread CollectOrphansLater(const Controllers& ctls, runtime::Supervisor& su
       target.CollectOrphans();
     }
   });
+}
+
+// The API's server listening at the endpoint and started; on_ready told.
+Status StartHttp(server::HttpServer& http, const Endpoint& endpoint, const ServeOptions& options) {
+  if (endpoint.tls) http.EnableTls(endpoint.tls);
+  auto bound = http.Listen(endpoint.host, endpoint.port);
+  if (!bound) return tl::unexpected(bound.error().Wrap("strake serve"));
+  http.Start();
+  if (options.on_ready) {
+    options.on_ready(
+        fmt::format("{}://{}:{}", endpoint.tls ? "https" : "http", endpoint.host, *bound));
+  }
+  return Ok();
 }
 
 // Until SIGINT, SIGTERM or *stop.
@@ -457,6 +487,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   } wake_analyses{analyses};
   analyses.SetWake([&analysis_ctl](const std::string& key) { analysis_ctl.Enqueue(key); });
   controller::Controller deployment_ctl("deployments", deployments_fwd, 1);
+  // Services: one worker, so two allocations never pick the same address.
+  rollout::ServiceReconciler services(st, target);
+  Forward services_fwd([&](const std::string& k) { return services.Reconcile(k); });
+  controller::Controller service_ctl("services", services_fwd, 1);
   // Jobs (a sync hook's, or anyone's): run to completion as processes.
   std::unique_ptr<controller::Controller> job_ctl;
   server::JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir, box,
@@ -464,7 +498,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
   job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
 
-  Controllers ctls{rollout_ctl, analysis_ctl, deployment_ctl, app_ctl, repo_ctl, *job_ctl, apps};
+  Controllers ctls{rollout_ctl, analysis_ctl, deployment_ctl, app_ctl,
+                   repo_ctl,    *job_ctl,     service_ctl,    apps};
   st.Subscribe([&ctls](const store::Change& c) { ctls.Route(c); });
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
   STRAKE_TRY(ctls.EnqueueExisting(st));
@@ -472,16 +507,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   ctls.Start();
 
   server::HttpServer http([&gate](const server::Request& req) { return gate.Handle(req); });
-  if (endpoint.tls) http.EnableTls(endpoint.tls);
-  auto bound = http.Listen(endpoint.host, endpoint.port);
-  if (!bound) {
+  if (auto listening = StartHttp(http, endpoint, options); !listening) {
     ctls.Stop();
-    return tl::unexpected(bound.error().Wrap("strake serve"));
-  }
-  http.Start();
-  if (options.on_ready) {
-    options.on_ready(
-        fmt::format("{}://{}:{}", endpoint.tls ? "https" : "http", endpoint.host, *bound));
+    return listening;
   }
   std::thread collector = CollectOrphansLater(ctls, supervisor, target, stopping);
   WaitForStop(signals, stop);

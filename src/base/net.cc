@@ -45,7 +45,13 @@ Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog) 
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
-    return Failf("listen on {}:{}: {}", host, port, std::strerror(errno));
+    // The codes a caller tells apart: taken by another socket, or a port
+    // below the unprivileged start without the capability to bind it.
+    int err = errno;
+    ErrorCode code = err == EADDRINUSE ? ErrorCode::kConflict
+                     : err == EACCES   ? ErrorCode::kForbidden
+                                       : ErrorCode::kUnknown;
+    return Failf(code, "listen on {}:{}: {}", host, port, std::strerror(err));
   }
   if (::listen(fd.get(), backlog) != 0) {
     return Failf("listen on {}:{}: {}", host, port, std::strerror(errno));

@@ -26,7 +26,8 @@ struct Listener {
 };
 
 // Binds and listens on host:port (port 0: any free port). Non-blocking,
-// close-on-exec, SO_REUSEADDR. "address already in use" names the port.
+// close-on-exec, SO_REUSEADDR. "address already in use" names the port;
+// its code is kConflict, and kForbidden for a port the process may not bind.
 Result<Listener> ListenTcp(const std::string& host, uint16_t port, int backlog = 1024);
 
 // Connects with a timeout; the returned socket is blocking, TCP_NODELAY.

@@ -58,6 +58,17 @@ std::string Ports(const Json& spec) {
   return ports;
 }
 
+// A Service's address (its cluster IP, "<pending>" until allocated) and its
+// Ready condition: Serving, or why it cannot.
+std::vector<std::string> ServiceRow(const std::string& name, const Json& spec, const Json& st) {
+  Json ready = Json::object();
+  for (const auto& c : st.value("conditions", Json::array())) {
+    if (c.is_object() && c.value("type", "") == "Ready") ready = c;
+  }
+  return {name, st.value("clusterIP", "<pending>"), Ports(spec), ready.value("reason", "Pending"),
+          ready.value("message", "")};
+}
+
 }  // namespace
 
 std::vector<std::string> Header(const model::KindInfo& k) {
@@ -65,7 +76,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
     return {"NAME", "STATUS", "STABLE", "CURRENT", "STEP", "CANARY-WEIGHT", "READY"};
   if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
   if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
-  if (k.kind == "Service") return {"NAME", "ADDRESS", "PORTS", "CREATED"};
+  if (k.kind == "Service") return {"NAME", "CLUSTER-IP", "PORTS", "STATUS", "MESSAGE"};
   if (k.kind == "Application")
     return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
@@ -86,7 +97,7 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
             fmt::format("{}/{}", st.value("readyReplicas", 0), spec.value("replicas", 1)),
             fmt::format("{}", st.value("updatedReplicas", 0)), st.value("currentHash", "")};
   }
-  if (k.kind == "Service") return {name, "127.0.0.1", Ports(spec), created};
+  if (k.kind == "Service") return ServiceRow(name, spec, st);
   if (k.kind == "Application") return ApplicationRow(name, spec, st);
   if (k.kind == "Repository") {
     return {name, spec.value("url", ""), st.value("phase", "Pending"),

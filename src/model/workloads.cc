@@ -1,5 +1,7 @@
 #include "model/workloads.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -283,12 +285,30 @@ Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
       s.ports.push_back(sp);
     });
   }
-  f.Ignore({"type", "clusterIP", "clusterIPs", "sessionAffinity", "externalTrafficPolicy",
+  if (const Node* v = f.Get("clusterIP")) {
+    s.cluster_ip = ctx.Str(*v, f.Sub("clusterIP"));
+    if (s.cluster_ip == "None") {
+      ctx.Error(*v, f.Sub("clusterIP"),
+                "None (a headless Service) is not supported: strake routes every Service "
+                "through an address of its own; leave clusterIP out to have one allocated");
+    } else if (!s.cluster_ip.empty() && !IsLoopbackIpv4(s.cluster_ip)) {
+      ctx.Error(*v, f.Sub("clusterIP"),
+                fmt::format("{} is not a loopback address (127.0.0.0/8): the local target serves a "
+                            "Service on loopback; leave clusterIP out to have one allocated",
+                            Quote(s.cluster_ip)));
+    }
+  }
+  f.Ignore({"type", "clusterIPs", "sessionAffinity", "externalTrafficPolicy",
             "internalTrafficPolicy", "ipFamilies", "ipFamilyPolicy"});
   return s;
 }
 
 }  // namespace
+
+bool IsLoopbackIpv4(const std::string& text) {
+  in_addr a{};
+  return ::inet_pton(AF_INET, text.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
 
 bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) { return DecodeDeploymentNode(ctx, r.meta, spec); });

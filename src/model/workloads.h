@@ -94,7 +94,13 @@ struct Service {
   ObjectMeta meta;
   std::map<std::string, std::string> selector;
   std::vector<ServicePort> ports;
+  // spec.clusterIP as written: "" (allocated by strake) or an address of
+  // 127.0.0.0/8, where the router listens for this Service.
+  std::string cluster_ip;
 };
+
+// Whether `text` is a dotted-quad IPv4 address of 127.0.0.0/8.
+bool IsLoopbackIpv4(const std::string& text);
 
 // Decoders for documents read back from the store (marks are zero, so an
 // error names the field path only).

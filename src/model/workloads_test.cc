@@ -49,6 +49,32 @@ spec:
             "it runs this machine's programs, not images");
 }
 
+// spec.clusterIP: a loopback address is the Service's; any other, or a
+// headless Service, cannot be served locally and is refused at its field.
+TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
+  auto text = [](const std::string& ip) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +
+           "\n  ports: [{port: 80}]\n";
+  };
+  Diagnostics ok;
+  auto rs = DecodeText(text("127.1.2.3"), ok);
+  ASSERT_FALSE(ok.HasErrors()) << ok.ErrorText();
+  EXPECT_EQ(std::get<Service>(rs.at(0).value).cluster_ip, "127.1.2.3");
+  Diagnostics other;
+  DecodeText(text("10.96.0.10"), other);
+  EXPECT_EQ(other.ErrorText(),
+            "r.yaml:5:14: spec.clusterIP: \"10.96.0.10\" is not a loopback address (127.0.0.0/8): "
+            "the local target serves a Service on loopback; leave clusterIP out to have one "
+            "allocated");
+  Diagnostics headless;
+  DecodeText(text("None"), headless);
+  EXPECT_NE(headless.ErrorText().find("spec.clusterIP: None (a headless Service) is not supported"),
+            std::string::npos)
+      << headless.ErrorText();
+  EXPECT_FALSE(IsLoopbackIpv4("127.1"));
+  EXPECT_FALSE(IsLoopbackIpv4("128.0.0.1"));
+}
+
 TEST(WorkloadsDecodeTest, IntOrPercentResolvesLikeKubernetes) {
   EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, true), 3);
   EXPECT_EQ((IntOrPercent{25, true}).Resolve(10, false), 2);

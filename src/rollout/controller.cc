@@ -12,6 +12,7 @@
 #include "rollout/analysis.h"
 #include "rollout/builtin_templates.h"
 #include "rollout/deployment.h"
+#include "rollout/service.h"
 
 namespace strake::rollout {
 
@@ -301,7 +302,7 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
 Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string& name,
                                        const model::RolloutSpec& spec, const Decision& d,
                                        const std::map<std::string, RevisionObservation>& observed,
-                                       std::string* problem) {
+                                       ServiceIssues* issues) {
   // service name -> (stable-or-active hash, canary-or-preview hash, weight)
   struct Want {
     std::string service;
@@ -350,12 +351,12 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     auto got = store_.Get(Key("Service", ns, w.service));
     if (!got) return tl::unexpected(got.error());
     if (!*got) {
-      *problem = fmt::format("service {} not found", Quote(w.service));
+      issues->problem = fmt::format("service {} not found", Quote(w.service));
       continue;
     }
     auto svc = model::DecodeService((*got)->object);
     if (!svc) {
-      *problem = fmt::format("service {}: {}", w.service, svc.error().message);
+      issues->problem = fmt::format("service {}: {}", w.service, svc.error().message);
       continue;
     }
     ServiceTraffic t;
@@ -369,18 +370,32 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
       t.header_routes = d.header_routes;
       t.mirror_routes = d.mirror_routes;
     }
-    auto st = router_.SetTraffic(t);
-    if (!st) *problem = st.error().message;
+    Route(**got, std::move(t), issues);
   }
   std::set<std::string> named;
   for (const auto& w : wants) named.insert(w.service);
-  return PlainServices(ns, name, spec, d, observed, named, problem);
+  return PlainServices(ns, name, spec, d, observed, named, issues);
+}
+
+void RolloutReconciler::Route(const store::Resource& service, ServiceTraffic t,
+                              ServiceIssues* issues) {
+  t.address = service.status.is_object() ? service.status.value("clusterIP", "") : "";
+  const std::string& name = service.key.name;
+  if (t.address.empty()) {
+    issues->waiting = fmt::format("service {}: waiting for its address (cluster IP)", name);
+    return;
+  }
+  auto st = router_.SetTraffic(t);
+  if (st) return;
+  int port = t.service.ports.empty() ? 0 : t.service.ports.front().port;
+  issues->problem =
+      fmt::format("service {} cannot serve: {}", name, ServingProblem(st.error(), t.address, port));
 }
 
 Status RolloutReconciler::PlainServices(const std::string& ns, const std::string& name,
                                         const model::RolloutSpec& spec, const Decision& d,
                                         const std::map<std::string, RevisionObservation>& observed,
-                                        const std::set<std::string>& named, std::string* problem) {
+                                        const std::set<std::string>& named, ServiceIssues* issues) {
   // The two revisions the pods are of: stable (or active) and the one
   // coming (canary or preview). A Service that selects them all sends each
   // request to a ready replica of either, as kube-proxy would.
@@ -406,8 +421,7 @@ Status RolloutReconciler::PlainServices(const std::string& ns, const std::string
     } else {
       t.stable_hash = n > 0 ? new_hash : old_hash;
     }
-    auto st = router_.SetTraffic(t);
-    if (!st) *problem = st.error().message;
+    Route(sr, std::move(t), issues);
   }
   return Ok();
 }
@@ -533,14 +547,21 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   }
 
   // Traffic before replicas: nothing that is about to go still gets requests.
-  std::string problem;
-  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &problem));
+  ServiceIssues issues;
+  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &issues));
+  std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {
     d.status.message = problem;
     if (d.status.phase == "Healthy") d.status.phase = "Degraded";
     if (!d.requeue_after || *d.requeue_after > std::chrono::seconds(5))
       d.requeue_after = std::chrono::seconds(5);
+  } else if (!issues.waiting.empty() && d.status.phase == "Healthy") {
+    // Not Healthy while a Service of it cannot serve yet.
+    d.status.phase = "Progressing";
+    d.status.message = issues.waiting;
+    if (!d.requeue_after || *d.requeue_after > std::chrono::seconds(1))
+      d.requeue_after = std::chrono::seconds(1);
   }
   auto w = write(d.status, d.reason, d.event);
   if (!w) return w;
@@ -590,7 +611,8 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
 
   // Traffic first: every Service that selects the pods, split between the
   // new revision and the old one with most ready replicas by ready counts.
-  std::string problem;
+  ServiceIssues issues;
+  std::string& problem = issues.problem;
   std::string old_hash;
   int old_ready = -1, new_ready = revisions.count(hash) ? revisions[hash].ready : 0;
   for (const auto& [h, r] : revisions) {
@@ -616,8 +638,7 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
       t.canary_hash = hash;
       t.canary_weight = new_ready * 100 / std::max(1, new_ready + old_ready);
     }
-    auto st = router_.SetTraffic(t);
-    if (!st) problem = st.error().message;
+    Route(sr, std::move(t), &issues);
   }
   ScaleRevisions(ns, workload, hash, d->pod, plan.replicas, &problem);
 
@@ -632,14 +653,17 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
                {"readyReplicas", ready},
                {"availableReplicas", ready},
                {"updatedReplicas", revisions.count(hash) ? revisions[hash].replicas : 0},
-               {"phase", plan.complete ? "Available" : "Progressing"},
-               {"message", problem.empty() ? plan.message : problem}};
-  bool became = plan.complete && status.value("phase", "") != "Available";
+               {"phase", plan.complete && issues.waiting.empty() ? "Available" : "Progressing"},
+               {"message", !problem.empty()          ? problem
+                           : !issues.waiting.empty() ? issues.waiting
+                                                     : plan.message}};
+  bool became = next["phase"] == "Available" && status.value("phase", "") != "Available";
   auto w = write(next, became ? "DeploymentAvailable" : "Reconciled",
                  became ? fmt::format("revision {} available: {} ready", hash, ready) : "");
   if (!w) return w;
   controller::ReconcileResult r;
-  if (!plan.complete) r.requeue_after = std::chrono::seconds(1);
+  if (!plan.complete || !issues.waiting.empty()) r.requeue_after = std::chrono::seconds(1);
+  if (!problem.empty() && !r.requeue_after) r.requeue_after = std::chrono::seconds(5);  // retry
   if (w->requeue_after) r.requeue_after = w->requeue_after;
   return r;
 }

@@ -50,6 +50,14 @@ struct RecordedRevisions {
   std::map<std::string, int64_t> first_revision;  // hash -> order first recorded
 };
 
+// Why a workload's Services do not all serve yet: `problem`, one that
+// cannot (its port taken: the workload is Degraded), `waiting`, one that
+// will (no address yet: it is not Healthy meanwhile).
+struct ServiceIssues {
+  std::string problem;
+  std::string waiting;
+};
+
 class RolloutReconciler : public controller::Reconciler {
  public:
   RolloutReconciler(store::Store& store, WorkloadTarget& target, TrafficRouter& router,
@@ -98,11 +106,15 @@ class RolloutReconciler : public controller::Reconciler {
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d,
                       const std::map<std::string, RevisionObservation>& observed,
-                      std::string* problem);
+                      ServiceIssues* issues);
   Status PlainServices(const std::string& ns, const std::string& name,
                        const model::RolloutSpec& spec, const Decision& d,
                        const std::map<std::string, RevisionObservation>& observed,
-                       const std::set<std::string>& named, std::string* problem);
+                       const std::set<std::string>& named, ServiceIssues* issues);
+  // Routes one Service as `t` says, at the address the Service's status
+  // holds (its cluster IP, allocated by the ServiceReconciler). One with no
+  // address yet is left for the round its allocation wakes.
+  void Route(const store::Resource& service, ServiceTraffic t, ServiceIssues* issues);
 
   store::Store& store_;
   WorkloadTarget& target_;

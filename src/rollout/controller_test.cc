@@ -42,6 +42,10 @@ class NoRouter : public TrafficRouter {
     traffic[t.service.meta.name] = t;
     return Ok();
   }
+  Status ServeUnbacked(const ServiceTraffic&, const std::string&, uint64_t) override {
+    return Ok();
+  }
+  ServiceServing Serving(const std::string&, const std::string&) override { return {}; }
   void RemoveService(const std::string&, const std::string&) override {}
   std::map<std::string, ServiceTraffic> traffic;
 };
@@ -116,6 +120,7 @@ class RolloutControllerTest : public ::testing::Test {
                 {"kind", "Service"},
                 {"metadata", {{"name", name}, {"namespace", "default"}}},
                 {"spec", {{"selector", {{"app", app}}}, {"ports", {{{"port", 8080}}}}}}};
+    r.status = {{"clusterIP", "127.0.0.1"}};  // as the ServiceReconciler allocates
     ASSERT_TRUE(store_->Create(r, "Created", ""));
   }
 
@@ -172,6 +177,7 @@ TEST_F(RolloutControllerTest, APlainServiceThatSelectsThePodsIsServedOverTheRead
                 {"kind", "Service"},
                 {"metadata", {{"name", svc}, {"namespace", "default"}}},
                 {"spec", {{"selector", {{"app", app}}}, {"ports", {{{"port", 8080}}}}}}};
+    r.status = {{"clusterIP", "127.0.0.1"}};  // as the ServiceReconciler allocates
     ASSERT_TRUE(store_->Create(r, "Created", ""));
   }
   std::string v1 = Apply("v1");

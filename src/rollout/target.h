@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -58,7 +59,8 @@ class WorkloadTarget {
 struct ServiceTraffic {
   std::string ns;
   model::Service service;
-  std::string workload;
+  std::string address;      // its cluster IP, where it listens (127.0.0.0/8)
+  std::string workload;     // "" for a Service with no workload behind it
   std::string stable_hash;  // gets 100 - canary_weight
   std::string canary_hash;  // "" when there is none
   int canary_weight = 0;
@@ -66,10 +68,32 @@ struct ServiceTraffic {
   std::vector<MirrorRouteDecision> mirror_routes;  // copies to the canary
 };
 
+// Where a Service stands on the target.
+struct ServiceServing {
+  bool listening = false;
+  std::string address;  // where it listens, or last tried to
+  uint16_t port = 0;
+  bool backed = false;      // a workload's traffic is installed (SetTraffic)
+  int ready_endpoints = 0;  // in the table installed, over every revision
+  // The last failure to listen, when not listening: code kConflict (the
+  // address is taken), kForbidden (a privileged port), or another.
+  std::optional<Error> error;
+  uint64_t claim = 0;  // how many SetTraffic calls it has had
+};
+
 class TrafficRouter {
  public:
   virtual ~TrafficRouter() = default;
+  // Installs a workload's traffic for a Service, listening on
+  // traffic.address and its first port (again, if it moved or failed).
   virtual Status SetTraffic(const ServiceTraffic& traffic) = 0;
+  // Listens for a Service that no workload serves: every request is
+  // answered 503 naming `why`. Does nothing if SetTraffic was called for it
+  // since Serving() returned `claim` (a workload took it meanwhile).
+  virtual Status ServeUnbacked(const ServiceTraffic& traffic, const std::string& why,
+                               uint64_t claim) = 0;
+  // Where the Service stands (not listening, no error, if never set).
+  virtual ServiceServing Serving(const std::string& ns, const std::string& service) = 0;
   // Stops routing a Service (deleted).
   virtual void RemoveService(const std::string& ns, const std::string& service) = 0;
 };

@@ -100,7 +100,14 @@ ControlAnswer Control::Add(std::string_view text) {
     return ErrorAnswer(409, "AlreadyExists", fmt::format("service {} exists", name));
   }
   auto bound = router_.AddService(name, host, b["port"].get<uint16_t>(), std::move(*table));
-  if (!bound) return ErrorAnswer(422, "Invalid", bound.error().message);
+  if (!bound) {
+    // A port taken (Conflict) or not ours to bind (Forbidden) keeps its
+    // code, so the control plane can say which.
+    ErrorCode code = bound.error().code;
+    if (code == ErrorCode::kConflict) return ErrorAnswer(409, "Conflict", bound.error().message);
+    if (code == ErrorCode::kForbidden) return ErrorAnswer(403, "Forbidden", bound.error().message);
+    return ErrorAnswer(422, "Invalid", bound.error().message);
+  }
   entries_[name] = Entry{host, *bound, b["table"]};
   Log(LogLevel::kInfo, "service {} listening on {}:{}", name, host, *bound);
   return JsonAnswer(201, json{{"port", *bound}});

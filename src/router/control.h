@@ -4,7 +4,9 @@
 //
 //   GET    /v1/info            {protocol, instance, pid}
 //   GET    /v1/services        {services: {NAME: {host, port, table}}}
-//   POST   /v1/services        {name, host, port, table} -> {port}; 409 if it exists
+//   POST   /v1/services        {name, host, port, table} -> {port}; 409 AlreadyExists if
+//                               it exists, 409 Conflict if the address is taken, 403
+//                               Forbidden if the port is privileged
 //   PUT    /v1/services/NAME   {table}: swapped in atomically; 404 if unknown
 //   DELETE /v1/services/NAME
 //   GET    /v1/counters        {services: [per-revision counters]}

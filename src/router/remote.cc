@@ -160,7 +160,11 @@ Result<json> RemoteRouter::RoundTrip(const std::string& method, const std::strin
   json j = r->body.empty() ? json() : json::parse(r->body, nullptr, false);
   if (r->status / 100 != 2) {
     std::string message = j.is_object() ? j.value("message", r->body) : r->body;
-    return Failf("{}", message);
+    std::string reason = j.is_object() ? j.value("reason", "") : "";
+    ErrorCode code = reason == "Conflict"    ? ErrorCode::kConflict
+                     : reason == "Forbidden" ? ErrorCode::kForbidden
+                                             : ErrorCode::kUnknown;
+    return Failf(code, "{}", message);
   }
   if (j.is_discarded()) return Failf("router process: {} {}: answer is not JSON", method, target);
   return j;
@@ -207,15 +211,16 @@ Status RemoteRouter::RemoveService(const std::string& service) {
   return Ok();
 }
 
-std::map<std::string, uint16_t> RemoteRouter::Services() const {
+std::map<std::string, Listening> RemoteRouter::Services() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::map<std::string, uint16_t> out;
+  std::map<std::string, Listening> out;
   auto r = Call("GET", "/v1/services", nullptr);
   if (!r) {
     if (!stopped_) Log(LogLevel::kWarn, "router process: list services: {}", r.error().message);
     return out;
   }
-  for (const auto& [name, s] : r->at("services").items()) out[name] = s.value("port", uint16_t{0});
+  for (const auto& [name, s] : r->at("services").items())
+    out[name] = Listening{s.value("host", "127.0.0.1"), s.value("port", uint16_t{0})};
   return out;
 }
 

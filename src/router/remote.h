@@ -62,7 +62,7 @@ class RemoteRouter : public RouterControl {
                               RouteTable table) override;
   Status SetRoutes(const std::string& service, RouteTable table) override;
   Status RemoveService(const std::string& service) override;
-  std::map<std::string, uint16_t> Services() const override;
+  std::map<std::string, Listening> Services() const override;
   std::vector<ServiceCounters> Snapshot() const override;
 
  private:

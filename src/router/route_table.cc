@@ -48,6 +48,10 @@ Status RouteTable::Validate() const {
       return Failf("mirrorRoutes[{}]: percentage {} is over 100", i, mirror_routes[i].percentage);
     }
   }
+  if (unavailable.size() > 1024)
+    return Failf("unavailable: {} bytes; at most 1024", unavailable.size());
+  if (unavailable.find_first_of("\r\n") != std::string::npos)
+    return Fail("unavailable: one line only");
   return Ok();
 }
 

@@ -61,8 +61,12 @@ struct RouteTable {
   std::vector<Backend> backends;
   std::vector<HeaderRoute> header_routes;  // first match wins, before weights
   std::vector<MirrorRoute> mirror_routes;  // first match wins
+  // Why the service has no endpoint at all, for the body of its 503s
+  // ("selects no pods"); empty: the router's own words. At most 1 KiB.
+  std::string unavailable;
 
-  // Backend indices in range, percentages 0..100, at most 64 backends.
+  // Backend indices in range, percentages 0..100, at most 64 backends,
+  // `unavailable` of one line and 1 KiB at most.
   Status Validate() const;
 };
 

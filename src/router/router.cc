@@ -118,11 +118,11 @@ std::vector<ServiceCounters> Router::Snapshot() const {
   return out;
 }
 
-std::map<std::string, uint16_t> Router::Services() const {
+std::map<std::string, Listening> Router::Services() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::map<std::string, uint16_t> out;
+  std::map<std::string, Listening> out;
   for (const auto& svc : services_) {
-    if (svc->listen_fd >= 0) out[svc->name] = svc->port;
+    if (svc->listen_fd >= 0) out[svc->name] = Listening{svc->host, svc->port};
   }
   return out;
 }

@@ -61,6 +61,13 @@ struct RouterOptions {
   size_t max_mirror_body = size_t{64} * 1024;      // larger requests are not mirrored
 };
 
+// Where a service listens.
+struct Listening {
+  std::string host;
+  uint16_t port = 0;
+  bool operator==(const Listening&) const = default;
+};
+
 // What the control plane needs from a router. Router is the embedded one;
 // RemoteRouter (router/remote.h) drives one in a `strake router` process so
 // traffic keeps flowing while the control plane restarts.
@@ -71,8 +78,8 @@ class RouterControl {
                                       uint16_t port, RouteTable table) = 0;
   virtual Status SetRoutes(const std::string& service, RouteTable table) = 0;
   virtual Status RemoveService(const std::string& service) = 0;
-  // Service name -> listening port.
-  virtual std::map<std::string, uint16_t> Services() const = 0;
+  // Service name -> where it listens.
+  virtual std::map<std::string, Listening> Services() const = 0;
   virtual std::vector<ServiceCounters> Snapshot() const = 0;
   // Prometheus text exposition of Snapshot().
   std::string PrometheusText() const;
@@ -99,7 +106,7 @@ class Router : public RouterControl {
   Status SetRoutes(const std::string& service, RouteTable table) override;
   // Stops listening; connections in flight finish their current request.
   Status RemoveService(const std::string& service) override;
-  std::map<std::string, uint16_t> Services() const override;
+  std::map<std::string, Listening> Services() const override;
 
   std::vector<ServiceCounters> Snapshot() const override;
 

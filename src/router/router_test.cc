@@ -12,6 +12,7 @@
 
 #include "base/http.h"
 #include "base/net.h"
+#include "router/wire.h"
 
 namespace strake::router {
 namespace {
@@ -335,6 +336,24 @@ TEST_F(RouterTest, UpgradeIsTunnelledBothWays) {
     got.append(buf, static_cast<size_t>(n));
   }
   EXPECT_EQ(got, "pong");
+}
+
+// A Service with nothing behind it says why in its 503s; the reason crosses
+// the control protocol with the table.
+TEST_F(RouterTest, AServiceWithNoBackendAnswers503WithItsReason) {
+  RouteTable t;
+  t.unavailable = "selects no pods (selector app=web)";
+  auto decoded = TableFromJson(TableToJson(t));
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  uint16_t port = Add(std::move(*decoded));
+  auto c = http::Connection::Open("127.0.0.1", port, 2s);
+  ASSERT_TRUE(c);
+  auto r = Get(*c, "/");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "service web: no ready endpoint: selects no pods (selector app=web)\n");
+  RouteTable two_lines;
+  two_lines.unavailable = "a\nb";
+  EXPECT_FALSE(two_lines.Validate());
 }
 
 TEST_F(RouterTest, FailuresAreAnsweredClearly) {

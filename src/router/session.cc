@@ -81,10 +81,12 @@ bool Session::Begin(Worker& w, const http::Head& head, size_t head_len) {
   size_t pick = view.balancer.PickBackend(t, head);
   if (pick == Balancer::kNone || t.backends[pick].ports.empty()) {
     svc->no_backend.fetch_add(1, std::memory_order_relaxed);
-    std::string why = pick == Balancer::kNone
-                          ? fmt::format("service {}: no ready endpoint", svc->name)
-                          : fmt::format("service {}: no ready endpoint for revision {}", svc->name,
-                                        t.backends[pick].revision);
+    std::string why =
+        pick != Balancer::kNone ? fmt::format("service {}: no ready endpoint for revision {}",
+                                              svc->name, t.backends[pick].revision)
+        : t.unavailable.empty()
+            ? fmt::format("service {}: no ready endpoint", svc->name)
+            : fmt::format("service {}: no ready endpoint: {}", svc->name, t.unavailable);
     // The body of a refused request is not read: close after answering.
     bool has_body = head.chunked || head.content_length > 0;
     LocalReply(w, 503, why, head.keep_alive && !has_body);

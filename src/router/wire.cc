@@ -108,9 +108,11 @@ json TableToJson(const RouteTable& t) {
     if (m.path) o["path"] = MatchToJson(*m.path);
     mirrors.push_back(std::move(o));
   }
-  return json{{"backends", std::move(backends)},
-              {"headerRoutes", std::move(headers)},
-              {"mirrorRoutes", std::move(mirrors)}};
+  json out{{"backends", std::move(backends)},
+           {"headerRoutes", std::move(headers)},
+           {"mirrorRoutes", std::move(mirrors)}};
+  if (!t.unavailable.empty()) out["unavailable"] = t.unavailable;
+  return out;
 }
 
 Result<RouteTable> TableFromJson(const json& j) {
@@ -180,6 +182,8 @@ Result<RouteTable> TableFromJson(const json& j) {
     }
     t.mirror_routes.push_back(std::move(out));
   }
+  STRAKE_TRY_ASSIGN(why, r.Field(j, "unavailable", json::value_t::string, false));
+  if (why) t.unavailable = why->get<std::string>();
   STRAKE_TRY(t.Validate().map_error([](const Error& e) { return e.Wrap("table"); }));
   return t;
 }

@@ -66,8 +66,14 @@ std::string ServiceName(const std::string& ns, const std::string& service) {
 LocalTarget::LocalTarget(runtime::Supervisor& supervisor, router::RouterControl& router,
                          std::string work_dir)
     : supervisor_(supervisor), router_(router), work_dir_(std::move(work_dir)) {
-  listening_ = router_.Services();
-  for (const auto& [name, port] : listening_) unclaimed_.insert(name);
+  for (const auto& [name, at] : router_.Services()) {
+    Entry e;
+    e.at = at;
+    e.listening = true;
+    e.backed = true;  // its table is unknown until its next SetTraffic
+    services_[name] = e;
+    unclaimed_.insert(name);
+  }
   sampler_ = std::thread([this] { SampleLoop(); });
 }
 
@@ -217,31 +223,80 @@ Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
   uint16_t port = static_cast<uint16_t>(t.service.ports.front().port);
   std::lock_guard<std::mutex> lock(mu_);
   unclaimed_.erase(name);
-  auto it = listening_.find(name);
-  if (it != listening_.end() && it->second == port)
-    return router_.SetRoutes(name, std::move(table));
-  if (it != listening_.end()) {  // the Service's port changed
+  Entry& e = services_[name];
+  e.claim++;
+  e.ready_endpoints = 0;
+  for (const auto& b : table.backends) e.ready_endpoints += static_cast<int>(b.ports.size());
+  return Install(name, t.address.empty() ? "127.0.0.1" : t.address, port, std::move(table), true);
+}
+
+Status LocalTarget::ServeUnbacked(const rollout::ServiceTraffic& t, const std::string& why,
+                                  uint64_t claim) {
+  if (t.service.ports.empty()) return Failf("service {}: no port", t.service.meta.name);
+  std::string name = ServiceName(t.ns, t.service.meta.name);
+  uint16_t port = static_cast<uint16_t>(t.service.ports.front().port);
+  router::RouteTable table;
+  table.unavailable = why;
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = services_[name];
+  if (e.claim != claim) return Ok();  // a workload took it meanwhile
+  unclaimed_.erase(name);
+  e.ready_endpoints = 0;
+  return Install(name, t.address.empty() ? "127.0.0.1" : t.address, port, std::move(table), false);
+}
+
+Status LocalTarget::Install(const std::string& name, const std::string& host, uint16_t port,
+                            router::RouteTable table, bool backed) {
+  Entry& e = services_[name];
+  e.backed = backed;
+  router::Listening want{host, port};
+  if (e.listening && e.at == want) return router_.SetRoutes(name, std::move(table));
+  if (e.listening) {  // the Service's address or port changed
     (void)router_.RemoveService(name);
-    listening_.erase(it);
+    e.listening = false;
   }
-  auto bound = router_.AddService(name, "127.0.0.1", port, std::move(table));
-  if (!bound) return tl::unexpected(bound.error());
-  listening_[name] = *bound;
+  e.at = want;
+  auto bound = router_.AddService(name, host, port, std::move(table));
+  if (!bound) {
+    e.error = bound.error();
+    return tl::unexpected(bound.error());
+  }
+  e.listening = true;
+  e.error.reset();
   return Ok();
+}
+
+rollout::ServiceServing LocalTarget::Serving(const std::string& ns, const std::string& service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rollout::ServiceServing out;
+  auto it = services_.find(ServiceName(ns, service));
+  if (it == services_.end()) return out;
+  const Entry& e = it->second;
+  out.listening = e.listening;
+  out.address = e.at.host;
+  out.port = e.at.port;
+  out.backed = e.backed;
+  out.ready_endpoints = e.ready_endpoints;
+  out.error = e.error;
+  out.claim = e.claim;
+  return out;
 }
 
 void LocalTarget::RemoveService(const std::string& ns, const std::string& service) {
   std::string name = ServiceName(ns, service);
   std::lock_guard<std::mutex> lock(mu_);
   unclaimed_.erase(name);
-  if (listening_.erase(name)) (void)router_.RemoveService(name);
+  auto it = services_.find(name);
+  if (it == services_.end()) return;
+  if (it->second.listening) (void)router_.RemoveService(name);
+  services_.erase(it);
 }
 
 void LocalTarget::CollectOrphans() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& name : unclaimed_) {
     Log(LogLevel::kInfo, "router: service {} is no longer declared; removing it", name);
-    listening_.erase(name);
+    services_.erase(name);
     (void)router_.RemoveService(name);
   }
   unclaimed_.clear();
@@ -293,7 +348,7 @@ Result<rollout::RevisionWindow> LocalTarget::Window(const std::string& ns,
   std::string name = ServiceName(ns, service);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
+    if (!services_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
   }
   std::optional<router::RevisionCounters> current;
   for (const auto& s : router_.Snapshot()) {
@@ -350,7 +405,7 @@ Result<std::vector<rollout::RevisionWindow>> LocalTarget::Series(
   }
   auto now = SteadyClock::now();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!listening_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
+  if (!services_.count(name)) return Failf("service {} is not routed by strake", Quote(service));
   static const std::deque<Sample> kNone;
   auto it = samples_.find(name + "|" + revision);
   const std::deque<Sample>& q = it == samples_.end() ? kNone : it->second;

@@ -1,7 +1,8 @@
 // LocalTarget: the embedded deploy target. Workload revisions run as
-// supervised processes (runtime::Supervisor); a Service's port is where the
-// embedded router (router::Router) listens on 127.0.0.1, splitting traffic
-// between the ready replicas of its revisions.
+// supervised processes (runtime::Supervisor); a Service's port on its
+// address (its cluster IP, in 127.0.0.0/8) is where the embedded router
+// (router::Router) listens, splitting traffic between the ready replicas of
+// its revisions.
 //
 // Mapping of Kubernetes' pod fields onto processes: the first container's
 // command + args run (an image alone cannot run locally: a clear error);
@@ -22,6 +23,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,6 +51,9 @@ class LocalTarget : public rollout::WorkloadTarget,
                                                               const std::string& workload) override;
 
   Status SetTraffic(const rollout::ServiceTraffic& traffic) override;
+  Status ServeUnbacked(const rollout::ServiceTraffic& traffic, const std::string& why,
+                       uint64_t claim) override;
+  rollout::ServiceServing Serving(const std::string& ns, const std::string& service) override;
   void RemoveService(const std::string& ns, const std::string& service) override;
   // Stops routing the adopted services no SetTraffic has claimed since the
   // start (their Service was deleted while the control plane was down).
@@ -76,6 +81,19 @@ class LocalTarget : public rollout::WorkloadTarget,
     std::chrono::steady_clock::time_point at;
     router::RevisionCounters counters;
   };
+  // Where a service stands, by "ns/service".
+  struct Entry {
+    router::Listening at;    // where it listens, or last tried to
+    bool listening = false;  // the router serves it at `at`
+    bool backed = false;
+    int ready_endpoints = 0;
+    std::optional<Error> error;
+    uint64_t claim = 0;
+  };
+  // Installs `table` for `name` at host:port, listening there first if it
+  // does not yet (or moved). Called with mu_ held.
+  Status Install(const std::string& name, const std::string& host, uint16_t port,
+                 router::RouteTable table, bool backed);
   void SampleLoop();
   // The supervisor groups of a workload's revisions, by pod-template hash.
   std::map<std::string, std::string> RevisionGroups(const std::string& ns,
@@ -85,8 +103,8 @@ class LocalTarget : public rollout::WorkloadTarget,
   router::RouterControl& router_;
   std::string work_dir_;
   std::mutex mu_;
-  std::map<std::string, uint16_t> listening_;  // "ns/service" -> port
-  std::set<std::string> unclaimed_;            // adopted, not yet set since start
+  std::map<std::string, Entry> services_;  // "ns/service"
+  std::set<std::string> unclaimed_;        // adopted, not yet set since start
   std::chrono::steady_clock::time_point first_sample_{};
   std::map<std::string, std::deque<Sample>> samples_;  // "ns/service|revision"
   std::condition_variable cv_;
