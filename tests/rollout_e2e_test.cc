@@ -308,6 +308,32 @@ TEST_F(RolloutE2E, ABadVersionIsCaughtByAnalysisAndRolledBack) {
   EXPECT_EQ(Watch(), 0) << last_watch_;
 }
 
+// A rollback rule built in, named as Argo names a ClusterAnalysisTemplate,
+// with none applied: a good version passes it, one answering half its
+// requests with 500s is aborted on the router's own numbers.
+TEST_F(RolloutE2E, TheBuiltinErrorRateRuleRollsBackABadVersion) {
+  const std::string strategy = R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 25
+      - pause: {duration: 3s}
+      - analysis:
+          templates: [{templateName: strake-error-rate, clusterScope: true}]
+          args: [{name: service, value: web}, {name: count, value: "1"}]
+)";
+  StartServer();
+  Apply(Manifest("v1", strategy));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v2", strategy));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Apply(Manifest("v3", strategy, 2, "        - {name: ERROR_RATE, value: \"0.5\"}\n"));
+  EXPECT_EQ(Watch(), 1) << last_watch_;  // Degraded
+  EXPECT_NE(last_watch_.find("metric error-rate failed"), std::string::npos) << last_watch_;
+  load.Stop();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
 // Argo's kayenta provider with no Kayenta: the canary config in a
 // ConfigMap, judged in-process on the router's per-revision series. The
 // same error rate passes (score 100); a canary answering half its requests
