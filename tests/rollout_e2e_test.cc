@@ -334,6 +334,54 @@ TEST_F(RolloutE2E, TheBuiltinErrorRateRuleRollsBackABadVersion) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
 }
 
+// Mesh YAML unchanged, with no mesh: an Istio VirtualService in the files is
+// stored, the router applies the exact weight, and the VirtualService is
+// kept at it step by step, as Argo's controller keeps it on a cluster.
+TEST_F(RolloutE2E, AVirtualServiceInTheFilesIsKeptAtTheWeights) {
+  const std::string vs = R"(---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: web-vsvc}
+spec:
+  gateways: [web-gateway]
+  hosts: [web.local]
+  http:
+  - name: primary
+    route:
+    - destination: {host: web}
+      weight: 100
+    - destination: {host: web-preview}
+      weight: 0
+)";
+  const std::string strategy = R"(    canary:
+      stableService: web
+      canaryService: web-preview
+      trafficRouting:
+        istio:
+          virtualService: {name: web-vsvc, routes: [primary]}
+      steps:
+      - setWeight: 30
+      - pause: {}
+)";
+  StartServer();
+  Apply(Manifest("v1", strategy, 2, "", vs));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  auto weights = [&] {
+    Ran r = Cli({"get", "virtualservice", "web-vsvc", "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    Json route = Json::parse(r.out, nullptr, false)["spec"]["http"][0]["route"];
+    return std::pair{route[0].value("weight", -1), route[1].value("weight", -1)};
+  };
+  EXPECT_EQ(weights(), std::pair(100, 0));
+  Apply(Manifest("v2", strategy, 2, "", vs));
+  EXPECT_TRUE(WaitFor([&] { return Phase() == "Paused"; }, 30s)) << Phase();
+  EXPECT_EQ(weights(), std::pair(70, 30));
+  EXPECT_EQ(Cli({"rollout", "promote", "web"}).exit_code, 0);
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(weights(), std::pair(100, 0));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
 // Argo's kayenta provider with no Kayenta: the canary config in a
 // ConfigMap, judged in-process on the router's per-revision series. The
 // same error rate passes (score 100); a canary answering half its requests

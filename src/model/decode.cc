@@ -112,6 +112,20 @@ bool DecodePvcKind(Ctx& /*ctx*/, Fields& f, Resource& r) {
   return true;
 }
 
+// A traffic provider's object: stored as written. What strake acts on is
+// the weights of the routes a Rollout names; the rest is said once.
+bool DecodeTrafficObjectKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  ctx.Warning(*spec, "spec",
+              fmt::format("stored, not acted on as a mesh would: strake's embedded router "
+                          "routes the Services; the weights a Rollout's trafficRouting names "
+                          "are kept current in this {}",
+                          r.kind));
+  r.value = TrafficObject{r.meta};
+  return true;
+}
+
 const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Task", DecodeTaskKind},
     {"Pipeline", DecodePipelineKind},
@@ -129,6 +143,9 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"ClusterAnalysisTemplate", DecodeAnalysisTemplateKind},
     {"Application", DecodeApplicationKind},
     {"Repository", DecodeRepositoryKind},
+    {"VirtualService", DecodeTrafficObjectKind},
+    {"DestinationRule", DecodeTrafficObjectKind},
+    {"TrafficSplit", DecodeTrafficObjectKind},
 };
 
 // Why an apiVersion and kind are not one strake reads: an apiVersion it

@@ -20,7 +20,8 @@ struct Resource {
   Origin origin;
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
-               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository>
+               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository,
+               TrafficObject>
       value;
 };
 

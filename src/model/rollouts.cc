@@ -191,6 +191,49 @@ void WarnScaleWithoutRouting(Ctx& ctx, const std::vector<std::pair<const Node*, 
   }
 }
 
+// trafficRouting: the embedded router sets the weights whatever the
+// provider; Istio's VirtualServices (and DestinationRule subsets) and SMI's
+// TrafficSplit, when the files hold them, are kept at those weights too.
+// The other providers' settings are said to be ignored.
+void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, MeshRouting& mesh) {
+  Fields tf(ctx, n, path);
+  if (const Node* istio = tf.Get("istio")) {
+    Fields inf(ctx, *istio, tf.Sub("istio"));
+    auto vs = [&](const Node& x, const std::string& p) {
+      Fields vf(ctx, x, p);
+      MeshRouting::VirtualService v;
+      if (const Node* name = vf.Need("name")) v.name = ctx.Str(*name, vf.Sub("name"));
+      vf.List("routes",
+              [&](const Node& r, const std::string& rp) { v.routes.push_back(ctx.Str(r, rp)); });
+      vf.Ignore({"tlsRoutes", "tcpRoutes"},
+                "is not kept current: strake keeps the weights of http routes");
+      mesh.virtual_services.push_back(std::move(v));
+    };
+    if (const Node* x = inf.Get("virtualService")) vs(*x, inf.Sub("virtualService"));
+    inf.List("virtualServices", vs);
+    if (const Node* x = inf.Get("destinationRule")) {
+      Fields df(ctx, *x, inf.Sub("destinationRule"));
+      mesh.destination_rule = df.Str("name");
+      mesh.canary_subset = df.Str("canarySubsetName");
+      mesh.stable_subset = df.Str("stableSubsetName");
+      if (mesh.destination_rule.empty() || mesh.canary_subset.empty() ||
+          mesh.stable_subset.empty()) {
+        ctx.Error(*x, inf.Sub("destinationRule"),
+                  "needs name, canarySubsetName and stableSubsetName");
+      }
+    }
+  }
+  if (const Node* smi = tf.Get("smi")) {
+    Fields sf(ctx, *smi, tf.Sub("smi"));
+    mesh.smi = true;
+    mesh.smi_root_service = sf.Str("rootService");
+    mesh.smi_traffic_split = sf.Str("trafficSplitName");
+  }
+  tf.Ignore({"nginx", "alb", "traefik", "ambassador", "apisix", "appMesh", "plugins",
+             "managedRoutes", "maxTrafficWeight"},
+            "does not apply: the embedded router sets the weights, header routes and mirrors");
+}
+
 CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   CanaryStrategy c;
@@ -222,9 +265,13 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   // but whether trafficRouting is there decides how weights are made.
   c.traffic_routing = f.Get("trafficRouting") != nullptr;
   if (const Node* v = f.Get("trafficRouting")) {
-    ctx.Warning(*v, f.Sub("trafficRouting"),
-                "the settings of \"trafficRouting\" are ignored: the embedded router sets "
-                "exact weights");
+    DecodeTrafficRouting(ctx, *v, f.Sub("trafficRouting"), c.mesh);
+    bool mesh = !c.mesh.virtual_services.empty() || c.mesh.smi;
+    if (mesh && (c.stable_service.empty() || c.canary_service.empty())) {
+      ctx.Warning(*v, f.Sub("trafficRouting"),
+                  "its mesh objects are kept at the weights only with canaryService and "
+                  "stableService (Argo needs both)");
+    }
   }
   WarnScaleWithoutRouting(ctx, step_at, c);
   f.Ignore({"canaryMetadata", "stableMetadata", "antiAffinity", "scaleDownDelayRevisionLimit",

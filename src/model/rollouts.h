@@ -74,6 +74,22 @@ struct CanaryStep {
   Origin origin;
 };
 
+// The mesh objects of trafficRouting that strake keeps at the weights
+// (rollout/mesh.h): Istio VirtualServices' http routes (with a
+// DestinationRule's subsets when one is named) and an SMI TrafficSplit.
+struct MeshRouting {
+  struct VirtualService {
+    std::string name;
+    std::vector<std::string> routes;  // http route names; none: its only route
+  };
+  std::vector<VirtualService> virtual_services;
+  std::string destination_rule;  // with subsets: destinations name a subset
+  std::string canary_subset, stable_subset;
+  bool smi = false;
+  std::string smi_root_service;   // default: the stable Service
+  std::string smi_traffic_split;  // default: the Rollout's name
+};
+
 struct CanaryStrategy {
   std::string canary_service;
   std::string stable_service;
@@ -83,6 +99,7 @@ struct CanaryStrategy {
   // canary: the weight is approximated by replica counts within
   // maxSurge/maxUnavailable, and setCanaryScale is ignored.
   bool traffic_routing = false;
+  MeshRouting mesh;
   std::vector<CanaryStep> steps;
   std::optional<RolloutAnalysis> analysis;  // background
   IntOrPercent max_surge{25, true};

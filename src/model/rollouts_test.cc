@@ -149,7 +149,9 @@ spec:
   EXPECT_TRUE(decode("      trafficRouting: {nginx: {stableIngress: web}}\n", routed));
   warnings = routed.WarningStrings();
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("settings of \"trafficRouting\" are ignored"), std::string::npos)
+  EXPECT_NE(warnings[0].find("trafficRouting.nginx: warning: \"nginx\" is ignored: it does not "
+                             "apply: the embedded router sets the weights"),
+            std::string::npos)
       << warnings[0];
 }
 

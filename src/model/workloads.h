@@ -99,6 +99,15 @@ struct Service {
   std::string cluster_ip;
 };
 
+// A traffic provider's object (Istio VirtualService and DestinationRule,
+// SMI TrafficSplit), stored as written: the embedded router does the
+// routing, and the Rollout controller keeps the weights of the routes a
+// Rollout's trafficRouting names current (rollout/mesh.h), so mesh YAML
+// runs unchanged with no mesh.
+struct TrafficObject {
+  ObjectMeta meta;
+};
+
 // Whether `text` is a dotted-quad IPv4 address of 127.0.0.0/8.
 bool IsLoopbackIpv4(const std::string& text);
 

@@ -12,6 +12,7 @@
 #include "rollout/analysis.h"
 #include "rollout/builtin_templates.h"
 #include "rollout/deployment.h"
+#include "rollout/mesh.h"
 #include "rollout/service.h"
 
 namespace strake::rollout {
@@ -392,6 +393,75 @@ void RolloutReconciler::Route(const store::Resource& service, ServiceTraffic t,
       fmt::format("service {} cannot serve: {}", name, ServingProblem(st.error(), t.address, port));
 }
 
+bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
+                                        const model::RolloutSpec& spec, const Decision& d,
+                                        ServiceIssues* issues) {
+  if (!spec.canary) return false;
+  const model::CanaryStrategy& c = *spec.canary;
+  const model::MeshRouting& mesh = c.mesh;
+  if (mesh.virtual_services.empty() && !mesh.smi) return false;
+  const std::string& ns = rollout.key.ns;
+  // Without both Services there is nothing to weigh (said when it was applied).
+  if (c.stable_service.empty() || c.canary_service.empty()) return false;
+  MeshTargets t{c.stable_service, c.canary_service, mesh.stable_subset, mesh.canary_subset};
+  int weight = d.canary_hash.empty() ? 0 : d.canary_weight;
+  bool retry = false;
+  auto keep = [&](const char* kind, const std::string& name, auto&& at) {
+    auto got = store_.Get(Key(kind, ns, name));
+    if (!got || !*got) {
+      issues->problem =
+          fmt::format("{} {} not found (spec.strategy.canary.trafficRouting names it)",
+                      ToLower(kind), Quote(name));
+      return;
+    }
+    auto next = at((*got)->object);
+    if (!next) {
+      issues->problem = next.error().message;
+      return;
+    }
+    retry |= WriteMeshObject(**got, *next, issues);
+  };
+  for (const auto& vs : mesh.virtual_services) {
+    keep("VirtualService", vs.name,
+         [&](const Json& o) { return VirtualServiceAt(o, vs, t, weight); });
+  }
+  if (!mesh.destination_rule.empty()) {
+    keep("DestinationRule", mesh.destination_rule,
+         [&](const Json& o) { return DestinationRuleAt(o, t, d.stable_hash, d.canary_hash); });
+  }
+  if (mesh.smi) {
+    std::string split = mesh.smi_traffic_split.empty() ? rollout.key.name : mesh.smi_traffic_split;
+    std::string root = mesh.smi_root_service.empty() ? c.stable_service : mesh.smi_root_service;
+    auto got = store_.Get(Key("TrafficSplit", ns, split));
+    if (got && !*got) {  // Argo makes it when the files hold none
+      store::Resource ts;
+      ts.key = Key("TrafficSplit", ns, split);
+      ts.owner = rollout.uid;
+      ts.object = TrafficSplitAt(Json(), ns, split, root, t, weight);
+      auto made = store_.Create(ts, "Created", "made for rollout " + rollout.key.name);
+      if (!made && !made.error().Is(ErrorCode::kAlreadyExists))
+        issues->problem = made.error().message;
+      retry |= !made;
+    } else if (got) {
+      retry |= WriteMeshObject(**got, TrafficSplitAt((*got)->object, ns, split, root, t, weight),
+                               issues);
+    }
+  }
+  return retry;
+}
+
+bool RolloutReconciler::WriteMeshObject(const store::Resource& current, const Json& next,
+                                        ServiceIssues* issues) {
+  if (next == current.object) return false;
+  store::Resource upd = current;
+  upd.object = next;
+  auto w = store_.Update(upd, current.resource_version);
+  if (w) return false;
+  if (w.error().Is(ErrorCode::kConflict)) return true;
+  issues->problem = w.error().message;
+  return false;
+}
+
 Status RolloutReconciler::PlainServices(const std::string& ns, const std::string& name,
                                         const model::RolloutSpec& spec, const Decision& d,
                                         const std::map<std::string, RevisionObservation>& observed,
@@ -549,6 +619,9 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
   STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &issues));
+  if (KeepMeshWeights(ro, *spec, d, &issues) &&
+      (!d.requeue_after || *d.requeue_after > std::chrono::seconds(1)))
+    d.requeue_after = std::chrono::seconds(1);
   std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {

@@ -115,6 +115,12 @@ class RolloutReconciler : public controller::Reconciler {
   // holds (its cluster IP, allocated by the ServiceReconciler). One with no
   // address yet is left for the round its allocation wakes.
   void Route(const store::Resource& service, ServiceTraffic t, ServiceIssues* issues);
+  // The mesh objects trafficRouting names (rollout/mesh.h), at the weight in
+  // effect; true when one changed meanwhile and the round should be retried.
+  bool KeepMeshWeights(const store::Resource& rollout, const model::RolloutSpec& spec,
+                       const Decision& d, ServiceIssues* issues);
+  // Writes `next` over `current` when they differ; true on a conflict.
+  bool WriteMeshObject(const store::Resource& current, const Json& next, ServiceIssues* issues);
 
   store::Store& store_;
   WorkloadTarget& target_;

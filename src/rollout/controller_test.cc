@@ -381,6 +381,40 @@ TEST_F(RolloutControllerTest, WithTrafficRoutingTheWeightIsExact) {
   EXPECT_EQ(st.replicas, 6);
 }
 
+// trafficRouting.istio: the router's weight is exact, and the VirtualService
+// in the store says the same weight, as Argo keeps it; a VirtualService that
+// is not there degrades the rollout, naming it.
+TEST_F(RolloutControllerTest, TheVirtualServiceIsKeptAtTheWeights) {
+  AddService("web");
+  AddService("web-canary");
+  store::Resource vs;
+  vs.key = {"VirtualService", "default", "web-vs"};
+  vs.object = Json::parse(R"({"apiVersion": "networking.istio.io/v1alpha3",
+      "kind": "VirtualService", "metadata": {"name": "web-vs", "namespace": "default"},
+      "spec": {"hosts": ["web"], "http": [{"name": "primary", "route": [
+        {"destination": {"host": "web"}, "weight": 100},
+        {"destination": {"host": "web-canary"}, "weight": 0}]}]}})");
+  ASSERT_TRUE(store_->Create(vs, "Created", ""));
+  Apply("v1");
+  SetCanary(Json::parse(R"({"stableService": "web", "canaryService": "web-canary",
+      "trafficRouting": {"istio": {"virtualService": {"name": "web-vs", "routes": ["primary"]}}}})"),
+            2);
+  Reconcile(2);
+  Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
+  Json route = Get("VirtualService", "web-vs")->object["spec"]["http"][0]["route"];
+  EXPECT_EQ(route[0]["weight"], 50) << route.dump();
+  EXPECT_EQ(route[1]["weight"], 50);
+
+  ASSERT_TRUE(store_->Delete(vs.key));
+  Apply("v3");
+  st = Reconcile(2);
+  EXPECT_NE(st.message.find("virtualservice \"web-vs\" not found"), std::string::npos)
+      << st.message;
+}
+
 // stableService and canaryService without trafficRouting each select their
 // revision's replicas only; after an abort the canary Service points at the
 // stable revision, as in Argo, rather than at nothing.

@@ -389,7 +389,9 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
                          fmt::format("metadata.name {} does not match the path's {}", Quote(name),
                                      Quote(path_name)));
   }
-  if (body.value("kind", "") != k.kind || body.value("apiVersion", "") != k.api_version) {
+  // An older version the files may use is taken too (v1alpha3 of Istio's
+  // VirtualService, v1beta1 of Tekton's kinds): the object is kept as written.
+  if (body.value("kind", "") != k.kind || !k.Accepts(body.value("apiVersion", ""))) {
     return ErrorResponse(400, "BadRequest",
                          fmt::format("this path takes {} {}, not {} {}", k.api_version, k.kind,
                                      body.value("apiVersion", "?"), body.value("kind", "?")));

@@ -1,0 +1,45 @@
+// Mesh objects kept at a Rollout's weights, as Argo Rollouts' traffic
+// routers keep them: the embedded router does the routing, and the Istio
+// VirtualServices and SMI TrafficSplit that the files hold say the same
+// weights, so mesh YAML runs unchanged with no mesh (and `get vs` shows
+// what a cluster would).
+//
+// Istio: in each named http route (the VirtualService's only one when none
+// is named), the destination whose host is the canary Service (or whose
+// subset is the DestinationRule's canary subset) gets the canary's weight,
+// the stable's the rest; a route that is missing or lacks either
+// destination is an error naming it, as Argo's validation says. SMI: the
+// TrafficSplit `trafficSplitName` (default: the Rollout's name) of
+// `rootService` (default: the stable Service) with two backends, made if
+// the files hold none.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "model/rollouts.h"
+#include "rollout/analysis.h"
+
+namespace strake::rollout {
+
+struct MeshTargets {
+  std::string stable_service, canary_service;
+  std::string stable_subset, canary_subset;  // with a DestinationRule
+};
+
+// The VirtualService object with its routes' weights set.
+Result<Json> VirtualServiceAt(Json vs, const model::MeshRouting::VirtualService& ref,
+                              const MeshTargets& t, int canary_weight);
+
+// The DestinationRule object with its canary and stable subsets selecting
+// their revisions (`rollouts-pod-template-hash`), as Argo labels them; an
+// error names a subset that is missing.
+Result<Json> DestinationRuleAt(Json dr, const MeshTargets& t, const std::string& stable_hash,
+                               const std::string& canary_hash);
+
+// The TrafficSplit object at the weights: `existing` (null: a new one, in
+// split.smi-spec.io/v1alpha3) with its service and backends set.
+Json TrafficSplitAt(const Json& existing, const std::string& ns, const std::string& name,
+                    const std::string& root_service, const MeshTargets& t, int canary_weight);
+
+}  // namespace strake::rollout

@@ -1,0 +1,95 @@
+// Mesh objects at a Rollout's weights. The VirtualService is the one of Argo
+// Rollouts' Istio getting-started guide (docs/getting-started/istio), with a
+// second route added.
+#include "rollout/mesh.h"
+
+#include <gtest/gtest.h>
+
+namespace strake::rollout {
+namespace {
+
+const Json kVirtualService = Json::parse(R"({
+  "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+  "metadata": {"name": "rollouts-demo-vsvc"},
+  "spec": {"gateways": ["rollouts-demo-gateway"], "hosts": ["rollouts-demo.local"],
+    "http": [
+      {"name": "primary", "route": [
+        {"destination": {"host": "rollouts-demo-stable", "port": {"number": 15372}}, "weight": 100},
+        {"destination": {"host": "rollouts-demo-canary", "port": {"number": 15372}}, "weight": 0}]},
+      {"name": "other", "route": [
+        {"destination": {"host": "rollouts-demo-stable.default.svc.cluster.local"}, "weight": 100},
+        {"destination": {"host": "rollouts-demo-canary.default.svc.cluster.local"}, "weight": 0}]}]}})");
+
+const MeshTargets kTargets{"rollouts-demo-stable", "rollouts-demo-canary", "", ""};
+
+TEST(MeshTest, TheNamedHttpRoutesTakeTheWeightsAndNothingElseChanges) {
+  auto vs = VirtualServiceAt(kVirtualService, {"rollouts-demo-vsvc", {"primary"}}, kTargets, 20);
+  ASSERT_TRUE(vs) << vs.error().message;
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"][0]["weight"], 80);
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"][1]["weight"], 20);
+  EXPECT_EQ((*vs)["spec"]["http"][1], kVirtualService["spec"]["http"][1]);  // not named
+  EXPECT_EQ((*vs)["spec"]["gateways"], kVirtualService["spec"]["gateways"]);
+  // Hosts by their cluster DNS names are the same Services.
+  vs = VirtualServiceAt(*vs, {"rollouts-demo-vsvc", {"primary", "other"}}, kTargets, 60);
+  ASSERT_TRUE(vs) << vs.error().message;
+  EXPECT_EQ((*vs)["spec"]["http"][1]["route"][0]["weight"], 40);
+  EXPECT_EQ((*vs)["spec"]["http"][1]["route"][1]["weight"], 60);
+}
+
+TEST(MeshTest, ARouteThatCannotBeWeighedIsAnErrorNamingIt) {
+  auto vs = VirtualServiceAt(kVirtualService, {"rollouts-demo-vsvc", {"primay"}}, kTargets, 20);
+  ASSERT_FALSE(vs);
+  EXPECT_EQ(vs.error().message,
+            "virtualservice \"rollouts-demo-vsvc\": has no http route named \"primay\"");
+  // Two routes and none named: which one is meant is not known.
+  vs = VirtualServiceAt(kVirtualService, {"rollouts-demo-vsvc", {}}, kTargets, 20);
+  ASSERT_FALSE(vs);
+  EXPECT_NE(vs.error().message.find("has 2 http routes: name the ones to weigh"),
+            std::string::npos);
+  Json one = kVirtualService;
+  one["spec"]["http"].erase(1);
+  one["spec"]["http"][0]["route"].erase(1);
+  vs = VirtualServiceAt(one, {"rollouts-demo-vsvc", {}}, kTargets, 20);
+  ASSERT_FALSE(vs);
+  EXPECT_NE(vs.error().message.find(
+                "http route 0: needs a destination to the canary Service \"rollouts-demo-canary\""),
+            std::string::npos)
+      << vs.error().message;
+}
+
+TEST(MeshTest, DestinationRuleSubsetsSelectTheirRevisions) {
+  Json dr = Json::parse(R"({"metadata": {"name": "demo"}, "spec": {"host": "demo",
+      "subsets": [{"name": "canary", "labels": {"app": "demo"}}, {"name": "stable"}]}})");
+  MeshTargets t{"demo", "demo", "stable", "canary"};
+  auto got = DestinationRuleAt(dr, t, "aaa", "bbb");
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ((*got)["spec"]["subsets"][0]["labels"],
+            Json::parse(R"({"app": "demo", "rollouts-pod-template-hash": "bbb"})"));
+  EXPECT_EQ((*got)["spec"]["subsets"][1]["labels"]["rollouts-pod-template-hash"], "aaa");
+  // With subsets, a destination is told by its subset.
+  Json vs = Json::parse(R"({"spec": {"http": [{"route": [
+      {"destination": {"host": "demo", "subset": "stable"}, "weight": 100},
+      {"destination": {"host": "demo", "subset": "canary"}, "weight": 0}]}]}})");
+  auto weighed = VirtualServiceAt(vs, {"vs", {}}, t, 30);
+  ASSERT_TRUE(weighed) << weighed.error().message;
+  EXPECT_EQ((*weighed)["spec"]["http"][0]["route"][0]["weight"], 70);
+  EXPECT_EQ((*weighed)["spec"]["http"][0]["route"][1]["weight"], 30);
+  dr["spec"]["subsets"].erase(1);
+  EXPECT_FALSE(DestinationRuleAt(dr, t, "aaa", "bbb"));
+}
+
+TEST(MeshTest, ATrafficSplitHasTheTwoBackends) {
+  Json ts = TrafficSplitAt(Json(), "default", "web", "web-root", kTargets, 25);
+  EXPECT_EQ(ts["apiVersion"], "split.smi-spec.io/v1alpha3");
+  EXPECT_EQ(ts["spec"]["service"], "web-root");
+  EXPECT_EQ(ts["spec"]["backends"], Json::parse(R"([
+      {"service": "rollouts-demo-canary", "weight": 25},
+      {"service": "rollouts-demo-stable", "weight": 75}])"));
+  Json mine = ts;
+  mine["apiVersion"] = "split.smi-spec.io/v1alpha2";
+  EXPECT_EQ(TrafficSplitAt(mine, "default", "web", "web-root", kTargets, 0)["apiVersion"],
+            "split.smi-spec.io/v1alpha2");
+}
+
+}  // namespace
+}  // namespace strake::rollout
