@@ -612,6 +612,11 @@ Result<store::Resource> Engine::Wait(const std::string& ns, const std::string& n
   return **r;
 }
 
+size_t Engine::SlotWaiters() const {
+  std::lock_guard<std::mutex> l(slot_mu_);
+  return slot_queue_.size();
+}
+
 size_t Engine::RunsInMemory() const {
   std::lock_guard<std::mutex> lock(mu_);
   return runs_.size();

@@ -102,6 +102,8 @@ class Engine {
   Status Cancel(const std::string& ns, const std::string& name, const std::string& mode);
   // How many runs the engine holds in memory: only those still going.
   size_t RunsInMemory() const;
+  // How many created TaskRuns wait for a slot (for tests and status).
+  size_t SlotWaiters() const;
 
  private:
   struct Job;
@@ -160,7 +162,7 @@ class Engine {
   int created_ = 0;
   std::mutex jobs_mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // TaskRuns handed to workers, "ns/name"
-  std::mutex slot_mu_;
+  mutable std::mutex slot_mu_;
   std::deque<Job*> slot_queue_;  // waiting for a slot, oldest first
   int busy_ = 0;                 // slots held: at most `parallel`
   bool slots_closed_ = false;    // the engine is going: no slot is given

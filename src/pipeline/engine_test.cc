@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/fd.h"
@@ -189,8 +191,13 @@ class FakeTaskRunner final : public TaskRunner {
     std::function<void()> start;
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (throw_on_start_.count(job.pipeline_task))
-        start = [] { throw std::runtime_error("no thread for the step's log"); };
+      // Only on the hand-off: the TaskRun's own thread starts it again then.
+      if (throw_on_start_.count(job.pipeline_task)) {
+        start = [own = std::this_thread::get_id()] {
+          if (std::this_thread::get_id() != own)
+            throw std::runtime_error("no thread for the step's log");
+        };
+      }
     }
     if (!slot.Acquire(start)) {
       std::lock_guard<std::mutex> l(mu_);
@@ -497,7 +504,11 @@ TEST_F(EngineTest, AStartThatThrowsOnTheHandOffStillGivesTheSlot) {
   StartEngine(/*parallel=*/1);
   Start("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b") + Task("c"));
   ASSERT_TRUE(runner_.WaitStarted("a"));
-  ASSERT_TRUE(runner_.WaitTotals(1, 2));  // b waits for the one slot
+  ASSERT_TRUE(runner_.WaitTotals(1, 2));
+  // b asked for the slot; wait until it is queued for it, so the hand-off
+  // (not a free slot) is what starts it.
+  for (int i = 0; i < 10000 && engine_->SlotWaiters() == 0; ++i) usleep(1000);
+  ASSERT_EQ(engine_->SlotWaiters(), 1u);
   runner_.Release("a");
   ASSERT_TRUE(runner_.WaitStarted("b"));
   ASSERT_TRUE(runner_.WaitStarted("c")) << "the slot went on to c";
