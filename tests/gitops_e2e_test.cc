@@ -371,7 +371,9 @@ TEST_F(GitopsE2E, AGitServerThatIsDownDeletesNothing) {
 }
 
 TEST_F(GitopsE2E, KillNineMidSyncResumesWithoutDuplicatesOrTurningAutoSyncOff) {
-  // Wave 0 is a Deployment that takes 3 s to be ready; wave 1 waits for it.
+  // Wave 0 is a Deployment that takes 8 s to be ready (long enough for the
+  // checks below under the sanitizers, where each CLI call is slow); wave 1
+  // waits for it.
   Write("env/dev/deploy.yaml", fmt::format(R"(apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: slow}}
@@ -385,7 +387,7 @@ spec:
       - name: slow
         image: slow:v1
         command: [python3, "{}", "{}"]
-        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, initialDelaySeconds: 3, periodSeconds: 1}}
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, initialDelaySeconds: 8, periodSeconds: 1}}
         ports: [{{containerPort: 8080}}]
 )",
                                            app_, Marker()));
