@@ -111,14 +111,15 @@ class BuiltinRunTest : public ::testing::Test {
     }
     store::Resource r;
     r.key = {"AnalysisRun", "default", "run1"};
-    r.object = {{"apiVersion", "argoproj.io/v1alpha1"},
-                {"kind", "AnalysisRun"},
-                {"metadata",
-                 {{"name", "run1"},
-                  {"namespace", "default"},
-                  {"annotations",
-                   {{"strake.dev/canary-hash", "canary1"}, {"strake.dev/stable-hash", "stable1"}}}}},
-                {"spec", spec}};
+    r.object = {
+        {"apiVersion", "argoproj.io/v1alpha1"},
+        {"kind", "AnalysisRun"},
+        {"metadata",
+         {{"name", "run1"},
+          {"namespace", "default"},
+          {"annotations",
+           {{"strake.dev/canary-hash", "canary1"}, {"strake.dev/stable-hash", "stable1"}}}}},
+        {"spec", spec}};
     EXPECT_TRUE(store_->Create(r, "Created", ""));
     AnalysisRunReconciler rec(*store_, *providers_, clock_, dir_,
                               [](std::function<void()> task) { task(); });
@@ -181,8 +182,9 @@ TEST_F(BuiltinRunTest, ABaselineWithTooFewWindowsIsAnError) {
   Json st = Measure("strake-latency-p99", {{"service", "web"}, {"count", "1"}});
   Json m = st["metricResults"][0]["measurements"][0];
   EXPECT_EQ(m["phase"], "Error") << st.dump();
-  EXPECT_NE(m.value("message", "").find("baseline: 1 of the stable revision's 60s windows in the "
-                                        "last 600s had requests; two are needed"),
+  EXPECT_NE(m.value("message", "")
+                .find("baseline: 1 of the stable revision's 60s windows in the "
+                      "last 600s had requests; two are needed"),
             std::string::npos)
       << m.dump();
 }
