@@ -250,6 +250,15 @@ Result<std::string> FieldRefValue(const Json& rollout, const std::string& path) 
   return Failf("fieldRef {}: not a string, number or boolean", path);
 }
 
+double RouterMetricValue(const std::string& m, const RevisionWindow& w) {
+  double total = static_cast<double>(w.requests);
+  if (m == "success-rate") return 1.0 - static_cast<double>(w.errors) / total;
+  if (m == "error-rate") return static_cast<double>(w.errors) / total;
+  if (m == "request-rate") return total / std::max(w.seconds, 0.001);
+  double q = m == "latency-p50" ? 0.5 : m == "latency-p95" ? 0.95 : 0.99;
+  return HistogramQuantile(q, w);
+}
+
 double HistogramQuantile(double q, const RevisionWindow& w) {
   uint64_t total = 0;
   for (uint64_t c : w.buckets) total += c;
@@ -319,26 +328,6 @@ constexpr size_t kMaxEchoedError = 256;
 // A job metric without activeDeadlineSeconds gets this long, all attempts.
 constexpr int kDefaultJobDeadlineSeconds = 600;
 
-// A router metric of one window with requests in it.
-double RouterMetricValue(const std::string& m, const RevisionWindow& w) {
-  double total = static_cast<double>(w.requests);
-  if (m == "success-rate") return 1.0 - static_cast<double>(w.errors) / total;
-  if (m == "error-rate") return static_cast<double>(w.errors) / total;
-  if (m == "request-rate") return total / std::max(w.seconds, 0.001);
-  double q = m == "latency-p50" ? 0.5 : m == "latency-p95" ? 0.95 : 0.99;
-  return HistogramQuantile(q, w);
-}
-
-// The mean and the sample standard deviation (n - 1) of two or more values.
-std::pair<double, double> MeanAndStdDev(const std::vector<double>& v) {
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
-  return {mean, std::sqrt(ss / static_cast<double>(v.size() - 1))};
-}
-
 class Providers : public MetricProviders {
  public:
   Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox)
@@ -403,9 +392,11 @@ class Providers : public MetricProviders {
           "needed",
           values.size(), rev, p.window.count() / 1000, p.baseline->span.count() / 1000);
     }
-    auto [mean, stddev] = MeanAndStdDev(values);
-    return Value{
-        {"mean", mean}, {"stddev", stddev}, {"windows", values.size()}, {"revision", hash}};
+    judge::SampleStats stats = judge::StatsOf(values);
+    return Value{{"mean", stats.mean},
+                 {"stddev", stats.std},
+                 {"windows", values.size()},
+                 {"revision", hash}};
   }
 
   // https:// addresses: the server's certificate checked against the system's CAs.

@@ -128,6 +128,9 @@ std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, Egre
 // A quantile from histogram buckets, interpolated within a bucket as
 // Prometheus' histogram_quantile does.
 double HistogramQuantile(double q, const RevisionWindow& w);
+// A router metric (success-rate, error-rate, request-rate, latency-p50/p95/
+// p99) of one window that had requests.
+double RouterMetricValue(const std::string& metric, const RevisionWindow& w);
 
 // Reconciles AnalysisRun resources ("AnalysisRun/ns/name" keys): takes the
 // measurements that are due, writes status.metricResults and status.phase,

@@ -51,12 +51,6 @@ void Describe(const std::vector<double>& v, SampleStats& s) {
   }
 }
 
-SampleStats StatsOf(const std::vector<double>& v) {
-  SampleStats s;
-  Describe(v, s);
-  return s;
-}
-
 // The rank-sum statistic of x − d against y: (U of x − m·n/2, the tie term
 // Σ(t³ − t) of the combined sample).
 struct RankSum {
@@ -352,6 +346,12 @@ void RateTest(const MetricConfig& c, const std::pair<Counts, Counts>& counts, Me
 }
 
 }  // namespace
+
+SampleStats StatsOf(const std::vector<double>& v) {
+  SampleStats s;
+  Describe(v, s);
+  return s;
+}
 
 double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 

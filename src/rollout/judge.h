@@ -132,6 +132,10 @@ struct SampleStats {
   size_t nan_dropped = 0, outliers_dropped = 0;
 };
 
+// Count, mean, min, max and sample standard deviation (n - 1; 0 for fewer
+// than two values).
+SampleStats StatsOf(const std::vector<double>& v);
+
 struct MetricResult {
   std::string name;
   std::vector<std::string> groups;

@@ -222,17 +222,9 @@ Side Values(const std::vector<RevisionWindow>& series, const std::string& metric
   Side side;
   for (const auto& w : series) {
     double n = static_cast<double>(w.requests);
-    double v = std::nan("");
-    if (metric == "request-rate") {
-      v = w.seconds > 0 ? n / w.seconds : v;
-    } else if (w.requests > 0) {
-      double errors = static_cast<double>(w.errors) / n;
-      if (metric == "error-rate") v = errors;
-      if (metric == "success-rate") v = 1 - errors;
-      if (metric == "latency-p50") v = HistogramQuantile(0.5, w);
-      if (metric == "latency-p95") v = HistogramQuantile(0.95, w);
-      if (metric == "latency-p99") v = HistogramQuantile(0.99, w);
-    }
+    // A rate needs the step's length; the others need a request in it.
+    bool measured = metric == "request-rate" ? w.seconds > 0 : w.requests > 0;
+    double v = measured ? RouterMetricValue(metric, w) : std::nan("");
     side.values.push_back(v);
     side.counts.events += metric == "error-rate" ? w.errors : 0;
     side.counts.exposure += n;
