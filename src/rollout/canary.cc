@@ -112,6 +112,11 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
 
 // ---- shared helpers -----------------------------------------------------------
 
+void Requeue(Decision& d, Ms after) {
+  after = std::max(after, Ms(1));
+  if (!d.requeue_after || after < *d.requeue_after) d.requeue_after = after;
+}
+
 namespace {
 
 int Ready(const Observation& obs, const std::string& hash) {
@@ -129,11 +134,6 @@ std::string Why(const Observation& obs, const std::string& hash) {
 int Running(const Observation& obs, const std::string& hash) {
   auto it = obs.revisions.find(hash);
   return it == obs.revisions.end() ? 0 : it->second.replicas;
-}
-
-void Requeue(Decision& d, Ms after) {
-  after = std::max(after, Ms(1));
-  if (!d.requeue_after || after < *d.requeue_after) d.requeue_after = after;
 }
 
 void Event(Decision& d, std::string reason, std::string message) {

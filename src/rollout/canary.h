@@ -152,6 +152,10 @@ struct Decision {
   std::string event;
 };
 
+// Asks to be looked at again within `after` (the sooner of this and any
+// earlier ask; at least 1 ms).
+void Requeue(Decision& d, std::chrono::milliseconds after);
+
 // Replicas of `hash` that a Service balancing over pods sends requests to:
 // its ready (available) ones, but no more than `decided` keeps, as a pod
 // being removed leaves the endpoints first.

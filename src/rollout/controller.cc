@@ -26,15 +26,6 @@ store::Key Key(const std::string& kind, const std::string& ns, const std::string
   return store::Key{kind, ns, name};
 }
 
-// Whether a Service's selector picks pods with these labels.
-bool Selects(const std::map<std::string, std::string>& selector,
-             const std::map<std::string, std::string>& labels) {
-  return std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
-    auto it = labels.find(kv.first);
-    return it != labels.end() && it->second == kv.second;
-  });
-}
-
 }  // namespace
 
 std::string PodTemplateHash(const Json& tmpl) {
@@ -408,7 +399,11 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
   bool retry = false;
   auto keep = [&](const char* kind, const std::string& name, auto&& at) {
     auto got = store_.Get(Key(kind, ns, name));
-    if (!got || !*got) {
+    if (!got) {
+      issues->problem = got.error().message;
+      return;
+    }
+    if (!*got) {
       issues->problem =
           fmt::format("{} {} not found (spec.strategy.canary.trafficRouting names it)",
                       ToLower(kind), Quote(name));
@@ -433,7 +428,9 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
     std::string split = mesh.smi_traffic_split.empty() ? rollout.key.name : mesh.smi_traffic_split;
     std::string root = mesh.smi_root_service.empty() ? c.stable_service : mesh.smi_root_service;
     auto got = store_.Get(Key("TrafficSplit", ns, split));
-    if (got && !*got) {  // Argo makes it when the files hold none
+    if (!got) {
+      issues->problem = got.error().message;
+    } else if (!*got) {  // Argo makes it when the files hold none
       store::Resource ts;
       ts.key = Key("TrafficSplit", ns, split);
       ts.owner = rollout.uid;
@@ -442,7 +439,7 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
       if (!made && !made.error().Is(ErrorCode::kAlreadyExists))
         issues->problem = made.error().message;
       retry |= !made;
-    } else if (got) {
+    } else {
       retry |= WriteMeshObject(**got, TrafficSplitAt((*got)->object, ns, split, root, t, weight),
                                issues);
     }
@@ -619,22 +616,18 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
   STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &issues));
-  if (KeepMeshWeights(ro, *spec, d, &issues) &&
-      (!d.requeue_after || *d.requeue_after > std::chrono::seconds(1)))
-    d.requeue_after = std::chrono::seconds(1);
+  if (KeepMeshWeights(ro, *spec, d, &issues)) Requeue(d, std::chrono::seconds(1));
   std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {
     d.status.message = problem;
     if (d.status.phase == "Healthy") d.status.phase = "Degraded";
-    if (!d.requeue_after || *d.requeue_after > std::chrono::seconds(5))
-      d.requeue_after = std::chrono::seconds(5);
+    Requeue(d, std::chrono::seconds(5));
   } else if (!issues.waiting.empty() && d.status.phase == "Healthy") {
     // Not Healthy while a Service of it cannot serve yet.
     d.status.phase = "Progressing";
     d.status.message = issues.waiting;
-    if (!d.requeue_after || *d.requeue_after > std::chrono::seconds(1))
-      d.requeue_after = std::chrono::seconds(1);
+    Requeue(d, std::chrono::seconds(1));
   }
   auto w = write(d.status, d.reason, d.event);
   if (!w) return w;

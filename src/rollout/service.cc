@@ -34,14 +34,6 @@ std::string Holder(const std::string& address, const std::vector<int>& ports,
   return "";
 }
 
-bool Selects(const std::map<std::string, std::string>& selector,
-             const std::map<std::string, std::string>& labels) {
-  return std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
-    auto it = labels.find(kv.first);
-    return it != labels.end() && it->second == kv.second;
-  });
-}
-
 bool Names(const model::RolloutSpec& spec, const std::string& service) {
   if (spec.canary)
     return spec.canary->stable_service == service || spec.canary->canary_service == service;
@@ -101,6 +93,14 @@ std::string ServingProblem(const Error& error, const std::string& address, int p
         port, address, port);
   }
   return fmt::format("cannot listen on {}:{}: {}", address, port, error.message);
+}
+
+bool Selects(const std::map<std::string, std::string>& selector,
+             const std::map<std::string, std::string>& labels) {
+  return std::all_of(selector.begin(), selector.end(), [&](const auto& kv) {
+    auto it = labels.find(kv.first);
+    return it != labels.end() && it->second == kv.second;
+  });
 }
 
 std::string SelectorText(const std::map<std::string, std::string>& selector) {

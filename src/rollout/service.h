@@ -68,6 +68,11 @@ struct ServiceCondition {
 
 ServiceCondition JudgeService(const model::Service& service, const ServiceFacts& facts);
 
+// Whether a Service's selector picks pods with these labels (every pair
+// present; an empty selector picks every pod: callers say what that means).
+bool Selects(const std::map<std::string, std::string>& selector,
+             const std::map<std::string, std::string>& labels);
+
 // "app=web,tier=front".
 std::string SelectorText(const std::map<std::string, std::string>& selector);
 
