@@ -23,6 +23,7 @@
 #include "pipeline/engine.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
+#include "rollout/experiment.h"
 #include "rollout/service.h"
 #include "router/remote.h"
 #include "runtime/supervisor.h"
@@ -228,13 +229,15 @@ struct Controllers {
   controller::Controller& repos;
   controller::Controller& jobs;
   controller::Controller& services;
+  controller::Controller& experiments;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
+  RolloutIndex experiment_index{};
   RolloutIndex deployment_index{};
   RolloutIndex service_index{};
 
   std::vector<controller::Controller*> All() const {
-    return {&rollouts, &analyses, &deployments, &apps, &repos, &jobs, &services};
+    return {&rollouts, &analyses, &deployments, &apps, &repos, &jobs, &services, &experiments};
   }
 
   // A workload of `ns` changed (its spec, its status, its replicas): the
@@ -263,6 +266,13 @@ struct Controllers {
     } else if (kind == "AnalysisRun") {
       analyses.Enqueue(key);
       for (const auto& r : rollout_index.OwnersOfRun(c.key.ns, c.key.name)) rollouts.Enqueue(r);
+      for (const auto& e : experiment_index.OwnersOfRun(c.key.ns, c.key.name))
+        experiments.Enqueue(e);
+    } else if (kind == "Experiment") {
+      // An experiment step's Experiment is named <rollout>-<hash>-…
+      experiment_index.Track(c);
+      experiments.Enqueue(key);
+      for (const auto& r : rollout_index.OwnersOfRun(c.key.ns, c.key.name)) rollouts.Enqueue(r);
     } else if (kind == "Deployment") {
       deployment_index.Track(c);
       deployments.Enqueue(key);
@@ -283,6 +293,8 @@ struct Controllers {
     if (slash != std::string::npos) ServicesOf(key.substr(0, slash));
     if (slash != std::string::npos && key.compare(slash + 1, 11, "deployment.") == 0) {
       deployments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
+    } else if (slash != std::string::npos && key.compare(slash + 1, 11, "experiment.") == 0) {
+      experiments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
     } else {
       rollouts.Enqueue(key);
     }
@@ -300,7 +312,8 @@ struct Controllers {
           Seed{"Deployment", &deployments, &deployment_index},
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
           Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
-          Seed{"Service", &services, &service_index}}) {
+          Seed{"Service", &services, &service_index},
+          Seed{"Experiment", &experiments, &experiment_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
         if (seed.index) seed.index->Add(o.key.ns, o.key.name);
@@ -320,7 +333,9 @@ struct Controllers {
   }
   // Applications, repositories and Jobs first, as before the split.
   void Stop() {
-    for (auto* c : {&apps, &repos, &jobs, &rollouts, &analyses, &deployments, &services}) c->Stop();
+    for (auto* c :
+         {&apps, &repos, &jobs, &rollouts, &experiments, &analyses, &deployments, &services})
+      c->Stop();
   }
 };
 
@@ -498,8 +513,12 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
   job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
 
-  Controllers ctls{rollout_ctl, analysis_ctl, deployment_ctl, app_ctl,
-                   repo_ctl,    *job_ctl,     service_ctl,    apps};
+  rollout::ExperimentReconciler experiments(st, target, target, clock);
+  Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
+  controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
+
+  Controllers ctls{rollout_ctl, analysis_ctl, deployment_ctl, app_ctl, repo_ctl,
+                   *job_ctl,    service_ctl,  experiment_ctl, apps};
   st.Subscribe([&ctls](const store::Change& c) { ctls.Route(c); });
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
   STRAKE_TRY(ctls.EnqueueExisting(st));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/duration.h"
+#include "base/strings.h"
 
 namespace strake::cli {
 
@@ -69,12 +70,27 @@ std::vector<std::string> ServiceRow(const std::string& name, const Json& spec, c
           ready.value("message", "")};
 }
 
+// An Experiment's phase and its templates and analyses as "name:status".
+std::vector<std::string> ExperimentRow(const std::string& name, const Json& st) {
+  std::vector<std::string> templates, analyses;
+  for (const auto& t : st.value("templateStatuses", Json::array())) {
+    if (t.is_object()) templates.push_back(t.value("name", "") + ":" + t.value("status", ""));
+  }
+  for (const auto& a : st.value("analysisRuns", Json::array())) {
+    std::string phase = a.is_object() ? a.value("phase", "") : "";
+    if (a.is_object()) analyses.push_back(a.value("name", "") + ":" + (phase.empty() ? "-" : phase));
+  }
+  return {name, st.value("phase", "Pending"), Join(templates, ","), Join(analyses, ","),
+          st.value("message", "")};
+}
+
 }  // namespace
 
 std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Rollout")
     return {"NAME", "STATUS", "STABLE", "CURRENT", "STEP", "CANARY-WEIGHT", "READY"};
   if (k.kind == "AnalysisRun") return {"NAME", "PHASE", "MESSAGE", "CREATED"};
+  if (k.kind == "Experiment") return {"NAME", "STATUS", "TEMPLATES", "ANALYSES", "MESSAGE"};
   if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
   if (k.kind == "Service") return {"NAME", "CLUSTER-IP", "PORTS", "STATUS", "MESSAGE"};
   if (k.kind == "Application")
@@ -92,6 +108,7 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   if (k.kind == "Rollout") return RolloutRow(name, spec, st);
   if (k.kind == "AnalysisRun")
     return {name, st.value("phase", "Pending"), st.value("message", ""), created};
+  if (k.kind == "Experiment") return ExperimentRow(name, st);
   if (k.kind == "Deployment") {
     return {name, st.value("phase", "Pending"),
             fmt::format("{}/{}", st.value("readyReplicas", 0), spec.value("replicas", 1)),

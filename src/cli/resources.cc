@@ -65,7 +65,7 @@ ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& ta
   auto* create = app.add_subcommand(
       "create",
       "create resources from files; a run with only metadata.generateName (an AnalysisRun, "
-      "a PipelineRun) is named by the server, a new one each time");
+      "an Experiment, a PipelineRun) is named by the server, a new one each time");
   create->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
   AddApiFlags(create, ctx);
   table.Add(create, [this] { return Create(); });

@@ -123,8 +123,15 @@ std::string RolloutText(const Json& ro) {
     bool approximated = !strategy["canary"].contains("trafficRouting");
     if (st.contains("canary") && st["canary"].contains("weightsApproximated"))
       approximated = st["canary"].value("weightsApproximated", approximated);
+    std::string experiments;
+    int stable = 100 - w;
+    for (const auto& x : st["canary"].value("additionalWeights", Json::array())) {
+      stable -= x.value("weight", 0);
+      experiments += fmt::format("  experiment {}/{} {}", x.value("experiment", ""),
+                                 x.value("template", ""), x.value("weight", 0));
+    }
     out += fmt::format(
-        "  Weights:       stable {}  canary {}, {}\n", 100 - w, w,
+        "  Weights:       stable {}  canary {}{}, {}\n", stable, w, experiments,
         approximated ? "approximated by replica counts (no trafficRouting)" : "exact (router)");
   } else if (st.contains("blueGreen")) {
     out += fmt::format("  Active:        {}\n", st["blueGreen"].value("activeSelector", ""));
@@ -140,6 +147,8 @@ std::string RolloutText(const Json& ro) {
       std::string run = st["canary"].value(key, "");
       if (!run.empty()) out += fmt::format("Analysis:        {}\n", run);
     }
+    std::string experiment = st["canary"].value("currentExperiment", "");
+    if (!experiment.empty()) out += fmt::format("Experiment:      {}\n", experiment);
   }
   for (const auto& p : st.value("pauseConditions", Json::array())) {
     out += fmt::format("Paused:          {} since {}\n", p.value("reason", ""),

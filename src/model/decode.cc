@@ -140,6 +140,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Rollout", DecodeRolloutKind},
     {"AnalysisRun", DecodeAnalysisRunKind},
     {"AnalysisTemplate", DecodeAnalysisTemplateKind},
+    {"Experiment", DecodeExperimentKind},
     {"ClusterAnalysisTemplate", DecodeAnalysisTemplateKind},
     {"Application", DecodeApplicationKind},
     {"Repository", DecodeRepositoryKind},
@@ -206,10 +207,12 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   }
   // Runs are made many times from one file: Tekton's and Argo's take a
   // generateName, the server names them (`strake create`).
-  bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun" || r.kind == "AnalysisRun";
+  bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun" || r.kind == "AnalysisRun" ||
+              r.kind == "Experiment";
   r.meta = DecodeMeta(ctx, f.Get("metadata"), true);
   if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
-    ctx.Error(root, "metadata.name", fmt::format("a {} needs a name", r.kind));
+    bool vowel = std::string_view("AEIOU").find(r.kind.front()) != std::string_view::npos;
+    ctx.Error(root, "metadata.name", fmt::format("{} {} needs a name", vowel ? "an" : "a", r.kind));
   }
   auto decoder = kDecoders.find(r.kind);
   if (decoder == kDecoders.end()) {

@@ -56,6 +56,7 @@ bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeRolloutKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeAnalysisRunKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeAnalysisTemplateKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeExperimentKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Argo CD (gitops.cc).
 bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r);

@@ -26,6 +26,7 @@ const std::vector<KindInfo> kKinds = {
     {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", {}, {}},
     {"ClusterAnalysisTemplate", "clusteranalysistemplates", "argoproj.io/v1alpha1", {}, {}, false},
     {"AnalysisRun", "analysisruns", "argoproj.io/v1alpha1", {}, {}},
+    {"Experiment", "experiments", "argoproj.io/v1alpha1", {}, {"exp"}},
     {"Application", "applications", "argoproj.io/v1alpha1", {}, {"app"}},
     // Traffic providers' objects, kept at a Rollout's weights (rollout/mesh.h)
     {"VirtualService",

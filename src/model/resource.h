@@ -20,8 +20,8 @@ struct Resource {
   Origin origin;
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
-               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Application, Repository,
-               TrafficObject>
+               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment, Application,
+               Repository, TrafficObject>
       value;
 };
 

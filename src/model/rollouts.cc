@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <tuple>
 
 #include "base/regex.h"
@@ -39,6 +40,40 @@ StringMatchSpec DecodeStringMatch(Ctx& ctx, const Node& n, const std::string& pa
   return m;
 }
 
+// One argument a Rollout (or its experiment step) passes to analysis:
+// a value, or one read when the run is made (podTemplateHashValue,
+// fieldRef).
+AnalysisArg DecodeAnalysisArg(Ctx& ctx, const Node& item, const std::string& p) {
+  Fields af(ctx, item, p);
+  AnalysisArg arg;
+  if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
+  arg.value = af.Str("value");
+  if (const Node* vf = af.Get("valueFrom")) {
+    Fields vff(ctx, *vf, af.Sub("valueFrom"));
+    if (const Node* v = vff.Get("podTemplateHashValue")) {
+      arg.pod_template_hash_value = ctx.Str(*v, vff.Sub("podTemplateHashValue"));
+      if (arg.pod_template_hash_value != "Stable" && arg.pod_template_hash_value != "Latest") {
+        ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
+      }
+    }
+    if (const Node* fr = vff.Get("fieldRef")) {
+      Fields ff(ctx, *fr, vff.Sub("fieldRef"));
+      if (const Node* v = ff.Need("fieldPath")) {
+        arg.field_path = ctx.Str(*v, ff.Sub("fieldPath"));
+        if (!IsAnalysisFieldPath(arg.field_path)) {
+          ctx.Error(*v, ff.Sub("fieldPath"),
+                    fmt::format("unsupported field path {} (metadata.name, "
+                                "metadata.namespace, metadata.uid, "
+                                "metadata.labels['KEY'], metadata.annotations['KEY'], "
+                                "or a path under spec. or status.)",
+                                Quote(arg.field_path)));
+        }
+      }
+    }
+  }
+  return arg;
+}
+
 RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string& path,
                                       bool background) {
   Fields f(ctx, n, path);
@@ -55,34 +90,7 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
     });
   }
   f.List("args", [&](const Node& item, const std::string& p) {
-    Fields af(ctx, item, p);
-    AnalysisArg arg;
-    if (const Node* v = af.Need("name")) arg.name = ctx.Str(*v, af.Sub("name"));
-    arg.value = af.Str("value");
-    if (const Node* vf = af.Get("valueFrom")) {
-      Fields vff(ctx, *vf, af.Sub("valueFrom"));
-      if (const Node* v = vff.Get("podTemplateHashValue")) {
-        arg.pod_template_hash_value = ctx.Str(*v, vff.Sub("podTemplateHashValue"));
-        if (arg.pod_template_hash_value != "Stable" && arg.pod_template_hash_value != "Latest") {
-          ctx.Error(*v, vff.Sub("podTemplateHashValue"), "must be Stable or Latest");
-        }
-      }
-      if (const Node* fr = vff.Get("fieldRef")) {
-        Fields ff(ctx, *fr, vff.Sub("fieldRef"));
-        if (const Node* v = ff.Need("fieldPath")) {
-          arg.field_path = ctx.Str(*v, ff.Sub("fieldPath"));
-          if (!IsAnalysisFieldPath(arg.field_path)) {
-            ctx.Error(*v, ff.Sub("fieldPath"),
-                      fmt::format("unsupported field path {} (metadata.name, "
-                                  "metadata.namespace, metadata.uid, "
-                                  "metadata.labels['KEY'], metadata.annotations['KEY'], "
-                                  "or a path under spec. or status.)",
-                                  Quote(arg.field_path)));
-          }
-        }
-      }
-    }
-    a.args.push_back(arg);
+    a.args.push_back(DecodeAnalysisArg(ctx, item, p));
   });
   if (background) {
     if (const Node* v = f.Get("startingStep"))
@@ -91,6 +99,84 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
   f.NotSupported("dryRun", "dryRun metrics");
   f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
   return a;
+}
+
+// analyses[] of an Experiment (`in_step`: of a canary experiment step,
+// whose args may read values from the Rollout).
+std::vector<ExperimentAnalysis> DecodeExperimentAnalyses(Ctx& ctx, Fields& f, bool in_step) {
+  std::vector<ExperimentAnalysis> out;
+  std::set<std::string> names;
+  f.List("analyses", [&](const Node& item, const std::string& p) {
+    Fields af(ctx, item, p);
+    ExperimentAnalysis a;
+    if (const Node* v = af.Need("name")) a.name = ctx.Str(*v, af.Sub("name"));
+    if (const Node* v = af.Need("templateName"))
+      a.ref.name = ctx.Str(*v, af.Sub("templateName"));
+    if (const Node* v = af.Get("clusterScope"))
+      a.ref.cluster_scope = ctx.Bool(*v, af.Sub("clusterScope"));
+    if (const Node* v = af.Get("requiredForCompletion"))
+      a.required_for_completion = ctx.Bool(*v, af.Sub("requiredForCompletion"));
+    af.List("args", [&](const Node& x, const std::string& xp) {
+      if (in_step) {
+        a.args.push_back(DecodeAnalysisArg(ctx, x, xp));
+        return;
+      }
+      Fields xf(ctx, x, xp);
+      AnalysisArg arg;
+      if (const Node* v = xf.Need("name")) arg.name = ctx.Str(*v, xf.Sub("name"));
+      arg.value = xf.Str("value");
+      xf.Ignore({"valueFrom"},
+                "is not read in an Experiment, as in Argo: give a value (a template's "
+                "valueFrom still applies)");
+      a.args.push_back(arg);
+    });
+    if (!a.name.empty() && !names.insert(a.name).second)
+      ctx.Error(item, p + ".name", fmt::format("duplicate analysis name {}", Quote(a.name)));
+    out.push_back(std::move(a));
+  });
+  f.NotSupported("dryRun", "dryRun metrics");
+  f.Ignore({"measurementRetention", "analysisRunMetadata"}, "is not applied yet");
+  return out;
+}
+
+ExperimentStep DecodeExperimentStep(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  ExperimentStep e;
+  if (const Node* v = f.Get("duration")) e.duration = DecodeArgoDuration(ctx, *v, f.Sub("duration"));
+  if (const Node* v = f.Get("scaleDownDelaySeconds"))
+    e.scale_down_delay_seconds = ctx.Int(*v, f.Sub("scaleDownDelaySeconds"), 0, 86400);
+  std::set<std::string> names;
+  if (const Node* ts = f.Need("templates")) {
+    ctx.List(*ts, f.Sub("templates"), [&](const Node& item, const std::string& p) {
+      Fields tf(ctx, item, p);
+      ExperimentStep::Template t;
+      if (const Node* v = tf.Need("name")) t.name = ctx.Str(*v, tf.Sub("name"));
+      if (const Node* v = tf.Need("specRef")) {
+        t.spec_ref = ctx.Str(*v, tf.Sub("specRef"));
+        if (t.spec_ref != "stable" && t.spec_ref != "canary")
+          ctx.Error(*v, tf.Sub("specRef"), "must be canary or stable");
+      }
+      if (const Node* v = tf.Get("replicas")) t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
+      if (const Node* v = tf.Get("weight")) t.weight = ctx.Int(*v, tf.Sub("weight"), 0, 100);
+      if (const Node* m = tf.Get("metadata")) {
+        Fields mf(ctx, *m, tf.Sub("metadata"));
+        if (const Node* v = mf.Get("labels")) t.labels = ctx.StrMap(*v, mf.Sub("labels"));
+        if (const Node* v = mf.Get("annotations"))
+          t.annotations = ctx.StrMap(*v, mf.Sub("annotations"));
+      }
+      t.selector = DecodeSelector(ctx, tf.Get("selector"), tf.Sub("selector"));
+      if (const Node* v = tf.Get("service")) {
+        Fields sf(ctx, *v, tf.Sub("service"));
+        t.service = true;
+        t.service_name = sf.Str("name");
+      }
+      if (!t.name.empty() && !names.insert(t.name).second)
+        ctx.Error(item, p + ".name", fmt::format("repeated template name {}", Quote(t.name)));
+      e.templates.push_back(std::move(t));
+    });
+  }
+  e.analyses = DecodeExperimentAnalyses(ctx, f, true);
+  return e;
 }
 
 CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
@@ -168,12 +254,16 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
       }
     });
   }
-  f.NotSupported("experiment", "experiment steps");
+  if (const Node* v = f.Get("experiment")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kExperiment;
+    s.experiment = DecodeExperimentStep(ctx, *v, f.Sub("experiment"));
+  }
   f.NotSupported("plugin", "step plugins");
   if (kinds != 1 && f.ok()) {
     ctx.Error(n, path,
               "a step needs exactly one of setWeight, pause, analysis, setCanaryScale, "
-              "setHeaderRoute, setMirrorRoute");
+              "setHeaderRoute, setMirrorRoute, experiment");
   }
   return s;
 }
@@ -274,6 +364,14 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
     }
   }
   WarnScaleWithoutRouting(ctx, step_at, c);
+  for (size_t i = 0; i < c.steps.size() && i < step_at.size() && !c.traffic_routing; ++i) {
+    for (size_t t = 0; t < c.steps[i].experiment.templates.size(); ++t) {
+      if (c.steps[i].experiment.templates[t].weight == 0) continue;
+      ctx.Error(*step_at[i].first,
+                fmt::format("{}.experiment.templates[{}].weight", step_at[i].second, t),
+                "Experiment template weight cannot be set unless TrafficRouting is enabled");
+    }
+  }
   f.Ignore({"canaryMetadata", "stableMetadata", "antiAffinity", "scaleDownDelayRevisionLimit",
             "dynamicStableScale", "minPodsPerReplicaSet", "pingPong", "replicaProgressThreshold"},
            "does not apply to the embedded router");
@@ -624,6 +722,48 @@ AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
   return a;
 }
 
+ExperimentSpec DecodeExperimentSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  ExperimentSpec e;
+  if (const Node* v = f.Get("progressDeadlineSeconds")) {
+    e.progress_deadline_seconds = ctx.Int(*v, "spec.progressDeadlineSeconds", 1, 86400 * 30);
+  }
+  std::set<std::string> names;
+  if (const Node* ts = f.Need("templates")) {
+    ctx.List(*ts, "spec.templates", [&](const Node& item, const std::string& p) {
+      Fields tf(ctx, item, p);
+      ExperimentTemplate t;
+      if (const Node* v = tf.Need("name")) t.name = ctx.Str(*v, tf.Sub("name"));
+      if (const Node* v = tf.Get("replicas")) t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
+      if (const Node* v = tf.Get("minReadySeconds")) {
+        t.min_ready_seconds = ctx.Int(*v, tf.Sub("minReadySeconds"), 0, 86400);
+        if (t.min_ready_seconds > e.progress_deadline_seconds)
+          ctx.Error(*v, tf.Sub("minReadySeconds"),
+                    "MinReadySeconds cannot be longer than ProgressDeadlineSeconds");
+      }
+      t.selector = DecodeSelector(ctx, tf.Get("selector"), tf.Sub("selector"));
+      if (const Node* v = tf.Need("template")) {
+        t.pod = DecodePodTemplate(ctx, *v, tf.Sub("template"));
+        CheckSelector(ctx, item, p, t.selector, t.pod);
+      }
+      if (const Node* v = tf.Get("service")) {
+        Fields sf(ctx, *v, tf.Sub("service"));
+        t.service = true;
+        t.service_name = sf.Str("name");
+      }
+      if (!t.name.empty() && !names.insert(t.name).second)
+        ctx.Error(item, p + ".name", fmt::format("repeated template name {}", Quote(t.name)));
+      e.templates.push_back(std::move(t));
+    });
+  }
+  if (const Node* v = f.Get("duration")) e.duration = DecodeArgoDuration(ctx, *v, "spec.duration");
+  if (const Node* v = f.Get("terminate")) e.terminate = ctx.Bool(*v, "spec.terminate");
+  if (const Node* v = f.Get("scaleDownDelaySeconds"))
+    e.scale_down_delay_seconds = ctx.Int(*v, "spec.scaleDownDelaySeconds", 0, 86400);
+  e.analyses = DecodeExperimentAnalyses(ctx, f, false);
+  return e;
+}
+
 }  // namespace
 
 bool DecodeRolloutKind(Ctx& ctx, Fields& f, Resource& r) {
@@ -635,6 +775,12 @@ bool DecodeRolloutKind(Ctx& ctx, Fields& f, Resource& r) {
 bool DecodeAnalysisRunKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) {
     return AnalysisRun{r.meta, DecodeAnalysisSpecNode(ctx, spec)};
+  });
+}
+
+bool DecodeExperimentKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Experiment{r.meta, DecodeExperimentSpecNode(ctx, spec)};
   });
 }
 
@@ -685,6 +831,11 @@ Result<Metric> ResolveMetricFields(const Metric& m,
 Result<RolloutSpec> DecodeRolloutSpec(const Json& spec) {
   return FromStoredJson<RolloutSpec>(
       spec, [](Ctx& c, const Node& n) { return DecodeRolloutSpecNode(c, n); });
+}
+
+Result<ExperimentSpec> DecodeExperimentSpec(const Json& spec) {
+  return FromStoredJson<ExperimentSpec>(
+      spec, [](Ctx& c, const Node& n) { return DecodeExperimentSpecNode(c, n); });
 }
 
 Result<AnalysisTemplateSpec> DecodeAnalysisSpec(const Json& spec) {

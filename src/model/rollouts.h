@@ -1,5 +1,5 @@
 // Argo Rollouts kinds as C++ values: argoproj.io/v1alpha1 Rollout,
-// AnalysisTemplate, ClusterAnalysisTemplate and AnalysisRun, decoded
+// AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun and Experiment, decoded
 // strictly with the defaults Argo documents. Plain values, copyable,
 // thread-safe once built.
 #pragma once
@@ -49,6 +49,64 @@ struct RolloutAnalysis {
   Origin origin;
 };
 
+// One analysis of an Experiment (spec.analyses[]; a canary experiment
+// step's analyses[]): an AnalysisRun named <experiment>-<name>.
+struct ExperimentAnalysis {
+  std::string name;
+  RolloutAnalysis::TemplateRef ref;  // templateName, clusterScope
+  // In an Experiment only `value` (with {{templates.NAME.podTemplateHash}},
+  // {{templates.NAME.replicaset.name}}, {{experiment.availableAt}},
+  // {{experiment.finishedAt}}); in a step, valueFrom too, read when the
+  // step makes its Experiment.
+  std::vector<AnalysisArg> args;
+  bool required_for_completion = false;
+};
+
+// One template of an Experiment: a revision of its own, run beside the
+// workload's.
+struct ExperimentTemplate {
+  std::string name;
+  int replicas = 1;
+  int min_ready_seconds = 0;
+  std::map<std::string, std::string> selector;
+  PodTemplate pod;
+  bool service = false;      // `service` given: a Service in front of it
+  std::string service_name;  // service.name; "" for <experiment>-<template>
+};
+
+struct ExperimentSpec {
+  std::vector<ExperimentTemplate> templates;
+  std::optional<Millis> duration;  // from availableAt; nullopt: until ended
+  int progress_deadline_seconds = 600;
+  bool terminate = false;
+  int scale_down_delay_seconds = 30;
+  std::vector<ExperimentAnalysis> analyses;
+};
+
+struct Experiment {
+  ObjectMeta meta;
+  ExperimentSpec spec;
+};
+
+// A canary step's `experiment`: the Experiment it makes, its templates
+// copies of the stable or canary revision.
+struct ExperimentStep {
+  struct Template {
+    std::string name;
+    std::string spec_ref;  // stable | canary
+    std::optional<int> replicas;
+    int weight = 0;  // share of the stable Service's traffic while it runs
+    std::map<std::string, std::string> labels, annotations;  // metadata
+    std::map<std::string, std::string> selector;             // "": the revision's labels
+    bool service = false;
+    std::string service_name;
+  };
+  std::vector<Template> templates;
+  std::optional<Millis> duration;
+  std::optional<int> scale_down_delay_seconds;
+  std::vector<ExperimentAnalysis> analyses;
+};
+
 struct CanaryStep {
   enum class Kind {
     kSetWeight,
@@ -56,7 +114,8 @@ struct CanaryStep {
     kAnalysis,
     kSetCanaryScale,
     kSetHeaderRoute,
-    kSetMirrorRoute
+    kSetMirrorRoute,
+    kExperiment
   };
   Kind kind = Kind::kSetWeight;
   int weight = 0;                         // setWeight
@@ -71,6 +130,7 @@ struct CanaryStep {
   std::optional<StringMatchSpec> mirror_path;
   std::vector<HeaderMatch> mirror_headers;
   int mirror_percentage = 100;
+  ExperimentStep experiment;  // experiment
   Origin origin;
 };
 
@@ -243,6 +303,7 @@ struct AnalysisRun {
 // error names the field path only).
 Result<RolloutSpec> DecodeRolloutSpec(const Json& spec);
 Result<AnalysisTemplateSpec> DecodeAnalysisSpec(const Json& spec);
+Result<ExperimentSpec> DecodeExperimentSpec(const Json& spec);
 
 // Whether `path` is a fieldRef.fieldPath an analysis argument may read.
 bool IsAnalysisFieldPath(const std::string& path);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -15,6 +16,7 @@
 #include "base/net.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "rollout/builtin_templates.h"
 #include "rollout/controller.h"
 #include "rollout/kayenta.h"
 
@@ -184,6 +186,39 @@ std::string RunPhase(const std::vector<MetricResult>& results) {
     return r.count > 0 || !r.measurements.empty();
   });
   return started ? "Running" : "Pending";
+}
+
+Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
+                             const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
+                             const std::vector<std::pair<std::string, std::string>>& values) {
+  Json metrics = Json::array();
+  Json args = Json::array();
+  std::set<std::string> arg_names;
+  for (const auto& ref : templates) {
+    const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
+    auto got = store.Get({kind, ref.cluster_scope ? "" : ns, ref.name});
+    if (!got) return tl::unexpected(got.error());
+    std::optional<Json> builtin;
+    if (!*got && ref.cluster_scope) builtin = BuiltinClusterAnalysisTemplate(ref.name);
+    if (!*got && !builtin) return Failf("{} {} not found", kind, Quote(ref.name));
+    const Json& spec = *got ? (*got)->object["spec"] : (*builtin)["spec"];
+    for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
+    for (const auto& arg : spec.value("args", Json::array())) {
+      if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
+    }
+  }
+  for (const auto& [name, value] : values) {
+    bool found = false;
+    for (auto& arg : args) {
+      if (arg.value("name", "") == name) {
+        arg["value"] = value;
+        arg.erase("valueFrom");  // the given value wins over a template's Secret
+        found = true;
+      }
+    }
+    if (!found) return Failf("analysis argument {} is not declared by the templates", Quote(name));
+  }
+  return Json{{"args", args}, {"metrics", metrics}};
 }
 
 Result<std::string> ResolveArgs(const std::string& s,

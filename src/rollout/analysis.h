@@ -90,6 +90,16 @@ Result<std::string> ResolveArgs(const std::string& s,
 // or boolean.
 Result<std::string> FieldRefValue(const Json& rollout, const std::string& path);
 
+// The spec of an AnalysisRun of `templates` (AnalysisTemplates of `ns`, or
+// ClusterAnalysisTemplates: strake's builtin one of a name when the store
+// has none): their metrics in order, their args (a name's first
+// declaration), each of `values` set (it wins over a template's valueFrom).
+// A missing template, or a value for an arg no template declares, is an
+// error.
+Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
+                             const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
+                             const std::vector<std::pair<std::string, std::string>>& values);
+
 // What a provider sees of the run that asks.
 struct MeasureContext {
   std::string ns;

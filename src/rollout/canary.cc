@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/strings.h"
 #include "rollout/replicas.h"
 
 namespace strake::rollout {
@@ -56,7 +57,12 @@ Json RolloutStatus::ToJson() const {
   j["canary"] = {{"weight", canary_weight},
                  {"weightsApproximated", weights_approximated},
                  {"currentStepAnalysisRun", step_analysis_run},
+                 {"currentExperiment", current_experiment},
                  {"currentBackgroundAnalysisRun", background_analysis_run}};
+  for (const auto& w : experiment_weights) {
+    j["canary"]["additionalWeights"].push_back(
+        {{"experiment", w.experiment}, {"template", w.template_name}, {"weight", w.weight}});
+  }
   if (!active_selector.empty() || !preview_selector.empty()) {
     j["blueGreen"] = {{"activeSelector", active_selector},
                       {"previewSelector", preview_selector},
@@ -93,7 +99,12 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
     s.canary_weight = j["canary"].value("weight", 0);
     s.weights_approximated = j["canary"].value("weightsApproximated", false);
     s.step_analysis_run = j["canary"].value("currentStepAnalysisRun", "");
+    s.current_experiment = j["canary"].value("currentExperiment", "");
     s.background_analysis_run = j["canary"].value("currentBackgroundAnalysisRun", "");
+    for (const auto& w : j["canary"].value("additionalWeights", Json::array())) {
+      s.experiment_weights.push_back(
+          {w.value("experiment", ""), w.value("template", ""), w.value("weight", 0)});
+    }
   }
   if (j.contains("blueGreen")) {
     const Json& b = j["blueGreen"];
@@ -148,6 +159,8 @@ void StopAnalyses(Decision& d) {
     if (!run->empty()) d.terminate_analysis.push_back(*run);
     run->clear();
   }
+  if (!st.current_experiment.empty()) d.terminate_experiments.push_back(st.current_experiment);
+  st.current_experiment.clear();
 }
 
 // Keeps revisions that wait for a delayed scale-down; drops the rest of the
@@ -225,6 +238,8 @@ std::string StepText(const CanaryStep& s) {
       return "setHeaderRoute " + s.route_name;
     case CanaryStep::Kind::kSetMirrorRoute:
       return "setMirrorRoute " + s.route_name;
+    case CanaryStep::Kind::kExperiment:
+      return "experiment";
   }
   return "";
 }
@@ -313,6 +328,13 @@ int ServingWeight(const std::map<std::string, RevisionObservation>& observed,
   int c = ServingReplicas(observed, decided, canary);
   int s = ServingReplicas(observed, decided, stable);
   return c + s == 0 ? 0 : c * 100 / (c + s);
+}
+
+std::string ExperimentName(const std::string& rollout, const std::string& hash, int64_t revision,
+                           int step, int attempt) {
+  std::string name = fmt::format("{}-{}-{}-{}", rollout, hash, revision, step);
+  if (attempt > 0) name += fmt::format("-a{}", attempt);
+  return name;
 }
 
 std::string AnalysisRunName(const std::string& rollout, const std::string& hash, int64_t revision,
@@ -454,6 +476,57 @@ bool BasicWeightStep(Decision& d, const model::RolloutSpec& spec, const Observat
   return true;
 }
 
+// The experiment step at the current index: makes its Experiment, or waits
+// for it (its weighted templates get their share of the traffic while it
+// runs), or moves past it once it succeeded. A failed or errored Experiment
+// aborts, an inconclusive one pauses until promoted (the same Experiment is
+// not made again). True while it waits.
+bool ExperimentStep(Decision& d, const std::string& exp, const CanaryStep& s, int n,
+                    const Observation& obs, int64_t now) {
+  RolloutStatus& st = d.status;
+  const int i = st.current_step_index;
+  if (st.current_experiment != exp) {
+    if (!st.current_experiment.empty()) d.terminate_experiments.push_back(st.current_experiment);
+    st.current_experiment = exp;
+    d.start_experiment = ExperimentToStart{exp, i};
+    Event(d, "ExperimentCreated", fmt::format("step {}/{}: experiment {} created", i + 1, n, exp));
+    st.message = fmt::format("step {}/{}: experiment {} starting", i + 1, n, exp);
+    return true;
+  }
+  auto it = obs.experiment_phase.find(exp);
+  std::string phase = it == obs.experiment_phase.end() ? "" : it->second;
+  auto m = obs.experiment_message.find(exp);
+  std::string message = m == obs.experiment_message.end() || m->second.empty() ? "" : ": " + m->second;
+  if (phase == "Successful") {
+    st.current_experiment.clear();
+    std::erase_if(st.pause_conditions,
+                  [](const auto& p) { return p.reason == "InconclusiveExperiment"; });
+    Event(d, "ExperimentCompleted", fmt::format("step {}/{}: experiment {} successful", i + 1, n, exp));
+    ++st.current_step_index;
+    return false;
+  }
+  if (phase == "Failed" || phase == "Error") {
+    Abort(d, now,
+          fmt::format("Experiment analysis phase is {}: experiment {}{}",
+                      phase == "Failed" ? "failed" : "error", exp, message));
+    return true;
+  }
+  if (phase == "Inconclusive" && !HasPause(st, "InconclusiveExperiment")) {
+    AddPause(st, "InconclusiveExperiment", now);
+    Event(d, "RolloutPaused",
+          fmt::format("experiment {} inconclusive: paused until promoted{}", exp, message));
+  }
+  if (phase == "Running") {
+    for (const auto& t : s.experiment.templates) {
+      if (t.weight > 0) d.experiment_weights.push_back({exp, t.name, t.weight});
+    }
+    st.experiment_weights = d.experiment_weights;
+  }
+  st.message = fmt::format("step {}/{}: experiment {} {}", i + 1, n, exp,
+                           phase.empty() ? "starting" : ToLower(phase));
+  return true;
+}
+
 // Walks the steps that complete now, from the current one: each passes,
 // or the walk stops at the first that waits (for replicas, a pause, an
 // analysis) or aborts.
@@ -507,6 +580,10 @@ void WalkSteps(Decision& d, const std::string& name, const model::RolloutSpec& s
         waiting = AnalysisStep(
             d, AnalysisRunName(name, desired, obs.revision, std::to_string(i), st.attempt), s, n,
             obs, now);
+        break;
+      case CanaryStep::Kind::kExperiment:
+        waiting = ExperimentStep(
+            d, ExperimentName(name, desired, obs.revision, i, st.attempt), s, n, obs, now);
         break;
       case CanaryStep::Kind::kSetCanaryScale:
       case CanaryStep::Kind::kSetHeaderRoute:
@@ -642,6 +719,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   const std::string& desired = obs.desired_hash;
   st.observed_generation = obs.generation;
   st.weights_approximated = Basic(spec);
+  st.experiment_weights.clear();  // set again while an experiment step's Experiment runs
 
   if (st.stable_rs.empty()) {  // first deployment: no canary, straight to stable
     st.stable_rs = st.current_pod_hash = desired;
@@ -715,6 +793,17 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   }
 
   WalkSteps(d, name, spec, obs, now);
+  // An Experiment the steps have left (promoted past, retried) ends.
+  const bool at_experiment = st.current_step_index < n &&
+                             c.steps[static_cast<size_t>(st.current_step_index)].kind ==
+                                 CanaryStep::Kind::kExperiment;
+  if (!st.current_experiment.empty() &&
+      (!at_experiment || st.current_experiment != ExperimentName(name, desired, obs.revision,
+                                                                 st.current_step_index,
+                                                                 st.attempt))) {
+    d.terminate_experiments.push_back(st.current_experiment);
+    st.current_experiment.clear();
+  }
 
   // Background analysis from startingStep on.
   if (c.analysis && !st.abort && st.current_step_index < n) {
@@ -756,7 +845,9 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   DeriveRoutes(c, st.current_step_index, d);
   st.phase = st.pause_conditions.empty() ? "Progressing" : "Paused";
 
-  CheckProgressDeadline(d, spec, now, n);
+  // An experiment step waits as long as its Experiment runs (Argo's
+  // indefinite step): no progress deadline meanwhile.
+  if (!at_experiment) CheckProgressDeadline(d, spec, now, n);
   ScaleDownOthers(d, obs, now);
   Tally(d, obs, desired);
   return d;

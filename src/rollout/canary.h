@@ -40,6 +40,14 @@ struct PauseCondition {
   int64_t start_ms = 0;
 };
 
+// Traffic to one template of a running experiment step's Experiment, out of
+// the stable revision's share.
+struct ExperimentWeight {
+  std::string experiment;
+  std::string template_name;
+  int weight = 0;
+};
+
 // The persisted status, in Argo's field names (status.* of a Rollout).
 struct RolloutStatus {
   std::string phase;  // Healthy, Progressing, Paused, Degraded
@@ -57,6 +65,7 @@ struct RolloutStatus {
   std::map<std::string, int64_t> scale_down_at;
   std::string step_analysis_run;        // name
   std::string background_analysis_run;  // name
+  std::string current_experiment;       // an experiment step's Experiment, by name
   // blueGreen
   std::string active_selector;
   std::string preview_selector;
@@ -68,6 +77,7 @@ struct RolloutStatus {
   // with it, the weight the router is set to.
   int canary_weight = 0;
   bool weights_approximated = false;
+  std::vector<ExperimentWeight> experiment_weights;  // out of the stable's share
   int replicas = 0;
   int ready_replicas = 0;
   int updated_replicas = 0;
@@ -108,6 +118,10 @@ struct Observation {
   // Error, Inconclusive. Absent: not created yet.
   std::map<std::string, std::string> analysis_phase;
   std::map<std::string, std::string> analysis_message;
+  // Phases and messages of the Rollout's Experiments by name, as of
+  // AnalysisRuns (Pending, Running, Successful, Failed, Error, Inconclusive).
+  std::map<std::string, std::string> experiment_phase;
+  std::map<std::string, std::string> experiment_message;
   TimePoint now;
   int64_t generation = 0;
 };
@@ -123,6 +137,12 @@ struct MirrorRouteDecision {
   std::optional<model::StringMatchSpec> path;
   std::vector<model::HeaderMatch> headers;
   int percentage = 100;
+};
+
+// An experiment step's Experiment to make: spec.strategy.canary.steps[step]'s.
+struct ExperimentToStart {
+  std::string name;
+  int step = 0;
 };
 
 struct Decision {
@@ -146,6 +166,11 @@ struct Decision {
   std::string preview_hash;
   std::vector<AnalysisToStart> start_analysis;
   std::vector<std::string> terminate_analysis;
+  std::optional<ExperimentToStart> start_experiment;
+  std::vector<std::string> terminate_experiments;
+  // While an experiment step's Experiment is Running: the share of its
+  // weighted templates (the stable revision gets 100 - canary_weight - these).
+  std::vector<ExperimentWeight> experiment_weights;
   std::optional<std::chrono::milliseconds> requeue_after;
   // A state change worth an event ("" for none).
   std::string reason;
@@ -197,6 +222,12 @@ inline Decision Step(const std::string& name, const model::RolloutSpec& spec,
 // beside a finished one of the same name.
 std::string AnalysisRunName(const std::string& rollout, const std::string& hash, int64_t revision,
                             const std::string& infix, int attempt);
+
+// The name of an experiment step's Experiment, as Argo names them:
+// <rollout>-<hash>-<revision>-<step>; attempt N > 0 (the Nth retry) appends
+// "-aN" (an Experiment's templates name Services, which take no dot).
+std::string ExperimentName(const std::string& rollout, const std::string& hash, int64_t revision,
+                           int step, int attempt);
 
 // Argo's isRollbackWithinWindow: `desired` was first recorded before `stable`
 // (a rollback), and fewer than spec.rollbackWindow.revisions revisions were

@@ -64,6 +64,11 @@ class Driver {
     obs_.analysis_phase[run] = phase;
   }
   void SetReady(const std::string& hash, int ready) { obs_.revisions[hash].ready = ready; }
+  void SetExperiment(const std::string& name, const std::string& phase,
+                     const std::string& message = "") {
+    obs_.experiment_phase[name] = phase;
+    obs_.experiment_message[name] = message;
+  }
   // Runs what `d` asks for as a slow target would: a replica removed is
   // gone, a new one is ready only at the next call.
   void ApplySlowly(const Decision& d) {
@@ -513,6 +518,143 @@ TEST(BasicCanaryTest, AbortScalesTheCanaryDownByReplicaCounts) {
   EXPECT_EQ(d.canary_weight, 0);
   EXPECT_EQ(d.status.canary_weight, 0);
 }
+
+
+// An experiment step (Argo's examples/traffic-routing-experiment-step): the
+// Experiment is made once, the step waits for it, its weighted templates
+// get their share while it runs, and it moves on once it succeeded.
+constexpr const char* kExperimentSteps = R"(    canary:
+      stableService: web
+      trafficRouting: {smi: {}}
+      steps:
+      - setWeight: 10
+      - experiment:
+          duration: 1m
+          templates:
+          - {name: baseline, specRef: stable, weight: 20}
+          - {name: canary, specRef: canary}
+      - pause: {}
+)";
+
+TEST(CanaryExperimentTest, TheStepMakesItsExperimentWaitsAndMovesOnWhenItSucceeds) {
+  Driver drv(Spec(kExperimentSteps));
+  drv.Round("v1");
+  drv.Round("v2");  // setWeight 10
+  Decision d = drv.Round("v2");
+  ASSERT_TRUE(d.start_experiment);
+  EXPECT_EQ(d.start_experiment->name, "web-v2-2-1");
+  EXPECT_EQ(d.start_experiment->step, 1);
+  EXPECT_EQ(d.status.current_experiment, "web-v2-2-1");
+  EXPECT_EQ(d.reason, "ExperimentCreated");
+  d = drv.Round("v2");  // made, not running yet: no share of the traffic, no second one
+  EXPECT_FALSE(d.start_experiment);
+  EXPECT_TRUE(d.experiment_weights.empty());
+  EXPECT_EQ(d.status.phase, "Progressing");
+  drv.SetExperiment("web-v2-2-1", "Running");
+  d = drv.Round("v2");
+  ASSERT_EQ(d.experiment_weights.size(), 1u);
+  EXPECT_EQ(d.experiment_weights[0].template_name, "baseline");
+  EXPECT_EQ(d.experiment_weights[0].weight, 20);
+  EXPECT_EQ(d.canary_weight, 10);
+  EXPECT_EQ(d.status.message, "step 2/3: experiment web-v2-2-1 running");
+  // No progress deadline while it runs: Argo's experiment step is indefinite.
+  drv.Advance(std::chrono::hours(1));
+  d = drv.Round("v2");
+  EXPECT_FALSE(d.status.abort);
+  drv.SetExperiment("web-v2-2-1", "Successful");
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.current_step_index, 2);
+  EXPECT_EQ(d.status.current_experiment, "");
+  EXPECT_TRUE(d.experiment_weights.empty());
+  EXPECT_EQ(d.status.phase, "Paused");
+}
+
+TEST(CanaryExperimentTest, AFailedExperimentAbortsAndARetryMakesANewOne) {
+  Driver drv(Spec(kExperimentSteps));
+  drv.Round("v1");
+  drv.Round("v2");
+  drv.Round("v2");
+  drv.SetExperiment("web-v2-2-1", "Failed", "analysis check: metric failed");
+  Decision d = drv.Round("v2");
+  EXPECT_TRUE(d.status.abort);
+  EXPECT_EQ(d.status.phase, "Degraded");
+  EXPECT_EQ(d.status.message,
+            "Experiment analysis phase is failed: experiment web-v2-2-1: analysis check: metric "
+            "failed");
+  EXPECT_EQ(d.canary_weight, 0);
+  ASSERT_TRUE(ApplyAction("retry", false, drv.spec(), drv.status(), drv.now()));
+  d = drv.Round("v2");
+  ASSERT_TRUE(d.start_experiment);
+  EXPECT_EQ(d.start_experiment->name, "web-v2-2-1-a1");  // never decided by the failed one
+}
+
+TEST(CanaryExperimentTest, AnInconclusiveExperimentPausesAndPromoteEndsIt) {
+  Driver drv(Spec(kExperimentSteps));
+  drv.Round("v1");
+  drv.Round("v2");
+  drv.Round("v2");
+  drv.SetExperiment("web-v2-2-1", "Inconclusive");
+  Decision d = drv.Round("v2");
+  EXPECT_EQ(d.status.phase, "Paused");
+  EXPECT_FALSE(d.start_experiment);
+  d = drv.Round("v2");
+  EXPECT_FALSE(d.start_experiment);  // not made again while paused
+  ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.current_step_index, 2);
+  EXPECT_EQ(d.terminate_experiments, std::vector<std::string>{"web-v2-2-1"});
+  EXPECT_EQ(d.status.current_experiment, "");
+}
+
+TEST(CanaryExperimentTest, AbortAndANewRevisionTerminateTheRunningExperiment) {
+  Driver drv(Spec(kExperimentSteps));
+  drv.Round("v1");
+  drv.Round("v2");
+  drv.Round("v2");
+  drv.SetExperiment("web-v2-2-1", "Running");
+  ASSERT_TRUE(ApplyAction("abort", false, drv.spec(), drv.status(), drv.now()));
+  Decision d = drv.Round("v2");
+  EXPECT_EQ(d.terminate_experiments, std::vector<std::string>{"web-v2-2-1"});
+  EXPECT_TRUE(d.experiment_weights.empty());
+
+  Driver again(Spec(kExperimentSteps));
+  again.Round("v1");
+  again.Round("v2");
+  again.Round("v2");
+  again.SetExperiment("web-v2-2-1", "Running");
+  again.Round("v2");
+  d = again.Round("v3");
+  EXPECT_EQ(d.terminate_experiments, std::vector<std::string>{"web-v2-2-1"});
+  EXPECT_EQ(d.status.current_experiment, "");
+}
+
+TEST(CanaryExperimentTest, AWeightNeedsTrafficRoutingAsInArgo) {
+  std::string text = R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, command: [server]}]
+  strategy:
+    canary:
+      steps:
+      - experiment:
+          templates: [{name: canary, specRef: canary, weight: 5}]
+)";
+  auto docs = model::ParseYaml(text, "r.yaml");
+  ASSERT_TRUE(docs);
+  model::Diagnostics diags;
+  (void)model::Decode(*docs, diags);
+  EXPECT_NE(diags.ErrorText().find("r.yaml:13:9: spec.strategy.canary.steps[0].experiment."
+                                   "templates[0].weight: Experiment template weight cannot be "
+                                   "set unless TrafficRouting is enabled"),
+            std::string::npos)
+      << diags.ErrorText();
+}
+
 
 TEST(BlueGreenTest, PreviewWaitsForPromoteThenSwitches) {
   Driver drv(Spec(R"(    blueGreen:

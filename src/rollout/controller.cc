@@ -12,6 +12,7 @@
 #include "rollout/analysis.h"
 #include "rollout/builtin_templates.h"
 #include "rollout/deployment.h"
+#include "rollout/experiment.h"
 #include "rollout/mesh.h"
 #include "rollout/service.h"
 
@@ -105,11 +106,18 @@ Result<std::vector<std::string>> SecretValues(store::Store& store, const std::st
 
 Result<std::map<std::string, RevisionObservation>> RolloutReconciler::Observe(
     const std::string& ns, const std::string& workload) {
-  auto revisions = target_.Observe(ns, workload);
+  return ObserveMasked(store_, target_, ns, workload);
+}
+
+Result<std::map<std::string, RevisionObservation>> ObserveMasked(store::Store& store,
+                                                                 WorkloadTarget& target,
+                                                                 const std::string& ns,
+                                                                 const std::string& workload) {
+  auto revisions = target.Observe(ns, workload);
   bool told = std::any_of(revisions.begin(), revisions.end(),
                           [](const auto& r) { return !r.second.problem.empty(); });
   if (!told) return revisions;
-  STRAKE_TRY_ASSIGN(values, SecretValues(store_, ns));
+  STRAKE_TRY_ASSIGN(values, SecretValues(store, ns));
   SecretMasker masker;
   for (const auto& v : values) (void)masker.Add(v);
   for (auto& [hash, r] : revisions) r.problem = masker.Mask(r.problem);
@@ -219,26 +227,11 @@ Result<RecordedRevisions> RolloutReconciler::RecordRevision(const store::Resourc
 Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a,
                                         const Decision& d, int64_t revision) {
   const std::string& ns = rollout.key.ns;
-  Json metrics = Json::array();
-  Json args = Json::array();
-  std::set<std::string> arg_names;
-  for (const auto& ref : a.analysis.templates) {
-    const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
-    auto got = store_.Get(Key(kind, ref.cluster_scope ? "" : ns, ref.name));
-    if (!got) return tl::unexpected(got.error());
-    std::optional<Json> builtin;
-    if (!*got && ref.cluster_scope) builtin = BuiltinClusterAnalysisTemplate(ref.name);
-    if (!*got && !builtin) return Failf("{} {} not found", kind, Quote(ref.name));
-    const Json& spec = *got ? (*got)->object["spec"] : (*builtin)["spec"];
-    for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
-    for (const auto& arg : spec.value("args", Json::array())) {
-      if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
-    }
-  }
   // What a fieldRef reads: the Rollout as this round leaves it.
   Json self = rollout.object;
   self["metadata"]["uid"] = rollout.uid;
   self["status"] = d.status.ToJson();
+  std::vector<std::pair<std::string, std::string>> values;
   for (const auto& given : a.analysis.args) {
     std::string value = given.value;
     if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
@@ -249,17 +242,9 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
         return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
       value = *v;
     }
-    bool found = false;
-    for (auto& arg : args) {
-      if (arg.value("name", "") == given.name) {
-        arg["value"] = value;
-        arg.erase("valueFrom");  // the Rollout's value wins over a template's Secret
-        found = true;
-      }
-    }
-    if (!found)
-      return Failf("analysis argument {} is not declared by the templates", Quote(given.name));
+    values.emplace_back(given.name, value);
   }
+  STRAKE_TRY_ASSIGN(spec, AnalysisRunSpec(store_, ns, a.analysis.templates, values));
   store::Resource run;
   run.key = Key("AnalysisRun", ns, a.name);
   run.owner = rollout.uid;
@@ -274,7 +259,7 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
                    {{"rollout.argoproj.io/revision", std::to_string(revision)},
                     {"strake.dev/canary-hash", d.status.current_pod_hash},
                     {"strake.dev/stable-hash", d.status.stable_rs}}}}},
-                {"spec", {{"args", args}, {"metrics", metrics}}}};
+                {"spec", spec}};
   auto created = store_.Create(run, "AnalysisRunCreated",
                                fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
   if (created) return Ok();
@@ -291,9 +276,130 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
   return Ok();
 }
 
+Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
+                                          const model::RolloutSpec& spec,
+                                          const ExperimentToStart& e, const Decision& d,
+                                          int64_t revision) {
+  const std::string& ns = rollout.key.ns;
+  const std::string& name = rollout.key.name;
+  const model::ExperimentStep& step =
+      spec.canary->steps[static_cast<size_t>(e.step)].experiment;
+  Json self = rollout.object;
+  self["metadata"]["uid"] = rollout.uid;
+  self["status"] = d.status.ToJson();
+  Json templates = Json::array();
+  for (const auto& t : step.templates) {
+    Json tmpl;
+    if (t.spec_ref == "stable") {
+      STRAKE_TRY(RevisionTemplate(ns, name, d.status.stable_rs, &tmpl));
+    } else {
+      tmpl = rollout.object["spec"]["template"];
+    }
+    for (const auto& [k, v] : t.labels) tmpl["metadata"]["labels"][k] = v;
+    for (const auto& [k, v] : t.annotations) tmpl["metadata"]["annotations"][k] = v;
+    Json selector = Json::object();
+    for (const auto& [k, v] : t.selector.empty() ? spec.selector : t.selector) selector[k] = v;
+    for (const auto& [k, v] : t.labels) selector[k] = v;
+    Json entry = {{"name", t.name},
+                  {"selector", {{"matchLabels", selector}}},
+                  {"template", tmpl},
+                  {"minReadySeconds", spec.min_ready_seconds}};
+    if (t.replicas) entry["replicas"] = *t.replicas;
+    if (t.service || t.weight > 0) {
+      entry["service"] = Json::object();
+      if (!t.service_name.empty()) entry["service"]["name"] = t.service_name;
+    }
+    templates.push_back(std::move(entry));
+  }
+  Json analyses = Json::array();
+  for (const auto& a : step.analyses) {
+    Json args = Json::array();
+    for (const auto& given : a.args) {
+      std::string value = given.value;
+      if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
+      if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
+      if (!given.field_path.empty()) {
+        auto v = FieldRefValue(self, given.field_path);
+        if (!v)
+          return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
+        value = *v;
+      }
+      args.push_back({{"name", given.name}, {"value", value}});
+    }
+    analyses.push_back({{"name", a.name},
+                        {"templateName", a.ref.name},
+                        {"clusterScope", a.ref.cluster_scope},
+                        {"requiredForCompletion", a.required_for_completion},
+                        {"args", args}});
+  }
+  Json exp_spec = {{"templates", templates},
+                   {"analyses", analyses},
+                   {"progressDeadlineSeconds", spec.progress_deadline_seconds}};
+  if (step.duration) exp_spec["duration"] = fmt::format("{}ms", step.duration->count());
+  if (step.scale_down_delay_seconds)
+    exp_spec["scaleDownDelaySeconds"] = *step.scale_down_delay_seconds;
+  Json labels = rollout.object["metadata"].value("labels", Json::object());
+  labels["rollouts-pod-template-hash"] = d.status.current_pod_hash;
+  labels[kRolloutLabel] = name;
+  store::Resource exp;
+  exp.key = Key("Experiment", ns, e.name);
+  exp.owner = rollout.uid;
+  for (const auto& [k, v] : labels.items()) {
+    if (v.is_string()) exp.labels[k] = v.get<std::string>();
+  }
+  exp.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "Experiment"},
+                {"metadata",
+                 {{"name", e.name},
+                  {"namespace", ns},
+                  {"labels", labels},
+                  {"annotations",
+                   {{"rollout.argoproj.io/revision", std::to_string(revision)},
+                    {"strake.dev/canary-hash", d.status.current_pod_hash},
+                    {"strake.dev/stable-hash", d.status.stable_rs}}}}},
+                {"spec", exp_spec}};
+  // The Experiment as Argo would write it must be one strake reads: say
+  // what is wrong here rather than leave an Experiment that errors.
+  if (auto checked = model::DecodeExperimentSpec(exp_spec); !checked)
+    return tl::unexpected(checked.error());
+  auto created = store_.Create(exp, "ExperimentCreated",
+                               fmt::format("step {} of rollout {}", e.step + 1, name));
+  if (created) return Ok();
+  if (!created.error().Is(ErrorCode::kAlreadyExists)) return tl::unexpected(created.error());
+  auto existing = store_.Get(exp.key);
+  if (!existing) return tl::unexpected(existing.error());
+  if (*existing && (*existing)->owner != rollout.uid)
+    return Failf("Experiment {} exists and belongs to another object", Quote(e.name));
+  return Ok();  // made by an earlier round of this attempt (a crash before the status was written)
+}
+
+Status RolloutReconciler::EndExperiments(const store::Resource& rollout,
+                                         const model::RolloutSpec& spec, const Decision& d) {
+  bool has_step = spec.canary && std::any_of(spec.canary->steps.begin(), spec.canary->steps.end(),
+                                             [](const model::CanaryStep& s) {
+                                               return s.kind == model::CanaryStep::Kind::kExperiment;
+                                             });
+  if (!has_step && d.terminate_experiments.empty()) return Ok();
+  // Every Experiment of the Rollout but the current one ends, as in Argo
+  // (promote past its step, abort, a new revision, a round lost to a crash).
+  STRAKE_TRY_ASSIGN(owned, store_.List("Experiment", rollout.key.ns, rollout.uid));
+  for (const auto& ex : owned) {
+    if (ex.key.name == d.status.current_experiment) continue;
+    const Json& st = ex.status;
+    if (IsFinishedPhase(st.is_object() ? st.value("phase", "") : "")) continue;
+    if (ex.object["spec"].value("terminate", false)) continue;
+    store::Resource upd = ex;
+    upd.object["spec"]["terminate"] = true;
+    auto w = store_.Update(upd, upd.resource_version);
+    if (!w && !w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  }
+  return Ok();
+}
+
 Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string& name,
                                        const model::RolloutSpec& spec, const Decision& d,
                                        const std::map<std::string, RevisionObservation>& observed,
+                                       const std::vector<ExtraBackend>& extra,
                                        ServiceIssues* issues) {
   // service name -> (stable-or-active hash, canary-or-preview hash, weight)
   struct Want {
@@ -362,6 +468,7 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
       t.header_routes = d.header_routes;
       t.mirror_routes = d.mirror_routes;
     }
+    if (w.routes && spec.canary && spec.canary->traffic_routing) t.extra = extra;
     Route(**got, std::move(t), issues);
   }
   std::set<std::string> named;
@@ -586,6 +693,17 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
     }
   }
 
+  Json experiment_status;  // the current experiment's, for its templates' hashes
+  if (!status.current_experiment.empty()) {
+    auto ex = store_.Get(Key("Experiment", ns, status.current_experiment));
+    if (!ex) return tl::unexpected(ex.error());
+    if (*ex && (*ex)->owner == ro.uid && (*ex)->status.is_object()) {
+      experiment_status = (*ex)->status;
+      obs.experiment_phase[status.current_experiment] = experiment_status.value("phase", "");
+      obs.experiment_message[status.current_experiment] = experiment_status.value("message", "");
+    }
+  }
+
   Decision d = Step(name, *spec, status, obs);
   // A replica that becomes available is no event of the target's: look again then.
   if (min_ready_wait && (!d.requeue_after || *d.requeue_after > *min_ready_wait))
@@ -612,10 +730,31 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
       (void)store_.Update(upd, upd.resource_version);
     }
   }
+  if (d.start_experiment) {
+    auto st = StartExperiment(ro, *spec, *d.start_experiment, d, obs.revision);
+    if (!st) {
+      std::string why = fmt::format("experiment {}: {}", d.start_experiment->name,
+                                    st.error().message);
+      RolloutStatus aborted = d.status;
+      (void)ApplyAction("abort", false, *spec, aborted, obs.now);
+      aborted.message = "RolloutAborted: " + why;
+      aborted.current_experiment.clear();
+      return write(aborted, "RolloutAborted", why);
+    }
+  }
+  STRAKE_TRY(EndExperiments(ro, *spec, d));
+  // The weighted templates of the running experiment, by their revisions.
+  std::vector<ExtraBackend> extra;
+  for (const auto& w : d.experiment_weights) {
+    for (const auto& t : experiment_status.value("templateStatuses", Json::array())) {
+      if (t.value("name", "") != w.template_name) continue;
+      extra.push_back({ExperimentWorkload(w.experiment), t.value("podTemplateHash", ""), w.weight});
+    }
+  }
 
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
-  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, &issues));
+  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, extra, &issues));
   if (KeepMeshWeights(ro, *spec, d, &issues)) Requeue(d, std::chrono::seconds(1));
   std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);

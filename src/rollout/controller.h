@@ -44,6 +44,15 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
 // masked with (base/mask.h).
 Result<std::vector<std::string>> SecretValues(store::Store& store, const std::string& ns);
 
+// The target's observation of `workload`'s revisions in `ns`. A replica's
+// problem may hold what its workload wrote (the answer to a readiness
+// probe) and the workload may read any Secret of `ns`: every value is
+// masked in it (base/mask.h) before it can reach a status, event or log.
+Result<std::map<std::string, RevisionObservation>> ObserveMasked(store::Store& store,
+                                                                 WorkloadTarget& target,
+                                                                 const std::string& ns,
+                                                                 const std::string& workload);
+
 // What recording the current revision tells a round (see RecordRevision).
 struct RecordedRevisions {
   int64_t revision = 0;                           // the current hash's revision number
@@ -76,10 +85,7 @@ class RolloutReconciler : public controller::Reconciler {
  private:
   Result<model::PodTemplate> RevisionTemplate(const std::string& ns, const std::string& name,
                                               const std::string& hash, Json* raw);
-  // The target's observation of `workload`'s revisions in `ns`. A replica's
-  // problem may hold what its workload wrote (the answer to a readiness
-  // probe) and the workload may read any Secret of `ns`: every value is
-  // masked in it (base/mask.h) before it can reach a status, event or log.
+  // ObserveMasked of this reconciler's store and target.
   Result<std::map<std::string, RevisionObservation>> Observe(const std::string& ns,
                                                              const std::string& workload);
   // Records revision `hash` of `workload` (owned by `owner`) for undo and
@@ -100,13 +106,21 @@ class RolloutReconciler : public controller::Reconciler {
                       const std::map<std::string, int>& replicas, std::string* problem);
   Status StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a, const Decision& d,
                        int64_t revision);
+  // Makes an experiment step's Experiment (owned by the Rollout): its
+  // templates copies of the stable or canary revision, its analyses' args
+  // read now, as Argo's GetExperimentFromTemplate.
+  Status StartExperiment(const store::Resource& rollout, const model::RolloutSpec& spec,
+                         const ExperimentToStart& e, const Decision& d, int64_t revision);
+  // Terminates every running Experiment of the Rollout but its current one.
+  Status EndExperiments(const store::Resource& rollout, const model::RolloutSpec& spec,
+                        const Decision& d);
   // The Services the strategy names, as it says; then every other Service
   // whose selector matches the pods, as Kubernetes routes it: over the ready
   // replicas of both revisions (`observed`).
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d,
                       const std::map<std::string, RevisionObservation>& observed,
-                      ServiceIssues* issues);
+                      const std::vector<ExtraBackend>& extra, ServiceIssues* issues);
   Status PlainServices(const std::string& ns, const std::string& name,
                        const model::RolloutSpec& spec, const Decision& d,
                        const std::map<std::string, RevisionObservation>& observed,

@@ -147,6 +147,9 @@ ServiceReconciler::ServiceReconciler(store::Store& store, TrafficRouter& router)
 Result<std::vector<std::string>> ServiceReconciler::Workloads(const std::string& ns,
                                                               const model::Service& service) {
   std::vector<std::string> out;
+  // A template's Service, made and routed by its Experiment.
+  if (auto e = service.meta.labels.find("strake.dev/experiment"); e != service.meta.labels.end())
+    out.push_back("experiment " + e->second);
   STRAKE_TRY_ASSIGN(rollouts, store_.List("Rollout", ns));
   for (const auto& r : rollouts) {
     auto spec = model::DecodeRolloutSpec(r.object.value("spec", Json::object()));

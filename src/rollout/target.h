@@ -55,6 +55,14 @@ class WorkloadTarget {
   }
 };
 
+// One more revision a Service sends a share of its traffic to (a template
+// of an experiment step's Experiment), taken from the stable's share.
+struct ExtraBackend {
+  std::string workload;
+  std::string hash;
+  int weight = 0;
+};
+
 // Where a Service's traffic goes.
 struct ServiceTraffic {
   std::string ns;
@@ -66,6 +74,7 @@ struct ServiceTraffic {
   int canary_weight = 0;
   std::vector<HeaderRouteDecision> header_routes;  // to the canary
   std::vector<MirrorRouteDecision> mirror_routes;  // copies to the canary
+  std::vector<ExtraBackend> extra;  // the stable gets 100 - canary_weight - theirs
 };
 
 // Where a Service stands on the target.

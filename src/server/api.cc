@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include "base/clock.h"
@@ -654,20 +655,32 @@ Status Api::DeleteObject(const store::Key& key) {
   return AsStatus(Delete(*k, key.ns, key.name));
 }
 
+void Api::DeleteOwned(const store::Resource& owner) {
+  // A Rollout's revisions, analysis runs and Experiments go with it; an
+  // Experiment's analysis runs and Services with it.
+  static const std::map<std::string, std::vector<const char*>> kOwned = {
+      {"Rollout", {"RolloutRevision", "AnalysisRun", "Experiment"}},
+      {"Experiment", {"AnalysisRun", "Service"}}};
+  auto owned = kOwned.find(owner.key.kind);
+  if (owned == kOwned.end()) return;
+  for (const char* kind : owned->second) {
+    auto children = store_.List(kind, owner.key.ns, owner.uid);
+    if (!children) continue;
+    for (const auto& c : *children) {
+      DeleteOwned(c);
+      (void)store_.Delete(c.key);
+      if (c.key.kind == "Service" && traffic_) traffic_->RemoveService(c.key.ns, c.key.name);
+    }
+  }
+}
+
 Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string& name) {
   auto got = store_.Get({k.kind, ns, name});
   if (!got) return ErrorResponse(got.error());
   if (!*got)
     return ErrorResponse(404, "NotFound",
                          fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
-  if (k.kind == "Rollout") {  // its revisions and analysis runs go with it
-    for (const char* owned : {"RolloutRevision", "AnalysisRun"}) {
-      auto children = store_.List(owned, ns, (*got)->uid);
-      if (children) {
-        for (const auto& c : *children) (void)store_.Delete(c.key);
-      }
-    }
-  }
+  DeleteOwned(**got);
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());
   if (k.kind == "Service" && traffic_) traffic_->RemoveService(ns, name);

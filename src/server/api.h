@@ -120,6 +120,8 @@ class Api {
   std::optional<Response> Create(const KindInfo& k, const std::string& ns, const std::string& name,
                                  const store::Json& body,
                                  const std::map<std::string, std::string>& labels);
+  // Deletes what `owner` owns, as Kubernetes' garbage collector would.
+  void DeleteOwned(const store::Resource& owner);
   Response Delete(const KindInfo& k, const std::string& ns, const std::string& name);
   Response RolloutAction(const std::string& ns, const std::string& name, const std::string& action,
                          const Request& req);

@@ -173,18 +173,20 @@ std::vector<rollout::ReplicaLog> LocalTarget::Logs(const std::string& ns,
 Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
   if (t.service.ports.empty()) return Failf("service {}: no port", t.service.meta.name);
   router::RouteTable table;
-  auto ready_ports = [&](const std::string& hash) {
+  auto ready_ports = [&](const std::string& hash, const std::string& workload) {
     std::vector<uint16_t> ports;
-    for (const auto& r : supervisor_.Replicas(GroupKey(t.ns, t.workload, hash))) {
+    for (const auto& r : supervisor_.Replicas(GroupKey(t.ns, workload, hash))) {
       if (r.ready && r.port) ports.push_back(r.port);
     }
     return ports;
   };
-  table.backends.push_back(
-      {t.stable_hash, static_cast<uint32_t>(100 - t.canary_weight), ready_ports(t.stable_hash)});
+  int stable_weight = 100 - t.canary_weight;
+  for (const auto& e : t.extra) stable_weight -= e.weight;
+  table.backends.push_back({t.stable_hash, static_cast<uint32_t>(std::max(0, stable_weight)),
+                            ready_ports(t.stable_hash, t.workload)});
   if (!t.canary_hash.empty()) {
-    table.backends.push_back(
-        {t.canary_hash, static_cast<uint32_t>(t.canary_weight), ready_ports(t.canary_hash)});
+    table.backends.push_back({t.canary_hash, static_cast<uint32_t>(t.canary_weight),
+                              ready_ports(t.canary_hash, t.workload)});
     for (const auto& hr : t.header_routes) {
       router::HeaderRoute route;
       route.name = hr.name;
@@ -218,6 +220,11 @@ Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
       }
       table.mirror_routes.push_back(std::move(route));
     }
+  }
+  // After the canary: header and mirror routes name it as backend 1.
+  for (const auto& e : t.extra) {
+    table.backends.push_back(
+        {e.hash, static_cast<uint32_t>(e.weight), ready_ports(e.hash, e.workload)});
   }
   std::string name = ServiceName(t.ns, t.service.meta.name);
   uint16_t port = static_cast<uint16_t>(t.service.ports.front().port);
