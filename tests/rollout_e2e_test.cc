@@ -448,6 +448,163 @@ spec:
   EXPECT_EQ(Rollout()["status"]["phase"], "Degraded");
 }
 
+// Argo's experiment step with a baseline and a canary judged by the kayenta
+// provider (Argo's docs/analysis/kayenta.md, with the canary config in a
+// ConfigMap): both templates take a quarter of the traffic through the
+// router while the Experiment runs, and the judge compares their own
+// revisions' series. A good version passes and becomes stable; one that
+// answers half its requests with 500s fails the Experiment and the Rollout
+// aborts, back to stable.
+TEST_F(RolloutE2E, AnExperimentStepJudgesBaselineAgainstCanaryWithTheKayentaProvider) {
+  const std::string judge = R"(---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-judge}
+data:
+  canary-config.json: |
+    {"name": "web-judge", "judge": {"name": "NetflixACAJudge-v1.0"},
+     "metrics": [{"name": "errors", "groups": ["web"],
+                  "query": {"type": "router", "service": "web", "metric": "error-rate"},
+                  "analysisConfigurations": {"canary": {"direction": "increase"}}}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: judge}
+spec:
+  args: [{name: baseline-hash}, {name: canary-hash}]
+  metrics:
+  - name: judge
+    initialDelay: 8s
+    interval: 8s
+    count: 1
+    provider:
+      kayenta:
+        address: https://kayenta.example.com
+        application: web
+        canaryConfigName: web-judge
+        threshold: {pass: 90, marginal: 75}
+        scopes:
+        - name: default
+          controlScope: {scope: "rollouts-pod-template-hash={{args.baseline-hash}}", step: 1}
+          experimentScope: {scope: "rollouts-pod-template-hash={{args.canary-hash}}", step: 1}
+)";
+  const std::string strategy = R"(    canary:
+      stableService: web
+      trafficRouting: {}
+      steps:
+      - experiment:
+          templates:
+          - {name: baseline, specRef: stable, weight: 25}
+          - {name: canary, specRef: canary, weight: 25}
+          analyses:
+          - name: judge
+            templateName: judge
+            requiredForCompletion: true
+            args:
+            - {name: baseline-hash, value: "{{templates.baseline.podTemplateHash}}"}
+            - {name: canary-hash, value: "{{templates.canary.podTemplateHash}}"}
+)";
+  StartServer();
+  Apply(Manifest("v1", strategy, 2, "", judge));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  Load load(port_);
+  Apply(Manifest("v2", strategy, 2, "", judge));
+  // While it runs: stable 50, each template 25 (the canary's own weight is 0).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Rollout()["status"]["canary"].value("additionalWeights", Json::array()).size() == 2;
+      },
+      30s))
+      << Rollout().dump();
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 200; ++i) seen[Get("/")]++;
+  EXPECT_EQ(seen.size(), 2u);  // v1 (stable and baseline) and v2 (canary)
+  EXPECT_GT(seen["hello from v2\n"], 20) << seen["hello from v2\n"];
+  EXPECT_LT(seen["hello from v2\n"], 80) << seen["hello from v2\n"];
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  Ran exps = Cli({"get", "experiments", "-o", "json"});
+  Json list = Json::parse(exps.out, nullptr, false);
+  ASSERT_EQ(list["items"].size(), 1u) << exps.out;
+  const Json& exp = list["items"][0];
+  EXPECT_EQ(exp["status"]["phase"], "Successful") << exp.dump();
+  EXPECT_EQ(exp["status"]["message"], "Required AnalysisRuns completed") << exp.dump();
+  std::string name = exp["metadata"]["name"];
+  Ran run = Cli({"get", "analysisrun", name + "-judge", "-o", "json"});
+  EXPECT_NE(run.out.find("\"value\": \"100\""), std::string::npos) << run.out;
+
+  Apply(Manifest("v3", strategy, 2, "        - {name: ERROR_RATE, value: \"0.5\"}\n", judge));
+  EXPECT_EQ(Watch(), 1) << last_watch_;  // Degraded
+  EXPECT_NE(last_watch_.find("Experiment analysis phase is failed"), std::string::npos)
+      << last_watch_;
+  load.Stop();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+}
+
+// A standalone Experiment (Argo's test/e2e/functional/experiment-with-service.yaml,
+// with the container's command): its template's Service answers while it
+// runs, it is Successful after its duration, and then the Service and the
+// replicas go.
+TEST_F(RolloutE2E, AStandaloneExperimentServesItsTemplateForItsDuration) {
+  const uint16_t port = FreePort();
+  const std::string text = fmt::format(R"(apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata:
+  name: experiment-with-service
+spec:
+  duration: 10s
+  scaleDownDelaySeconds: 1
+  templates:
+  - name: test
+    replicas: 1
+    service: {{}}
+    selector:
+      matchLabels:
+        app: experiment-with-service
+    template:
+      metadata:
+        labels:
+          app: experiment-with-service
+      spec:
+        containers:
+        - name: experiment-with-service
+          image: nginx:1.19-alpine
+          command: [python3, "{app}"]
+          env: [{{name: VERSION, value: exp}}]
+          ports: [{{name: http, containerPort: {port}}}]
+          readinessProbe:
+            httpGet: {{path: /healthz, port: http}}
+            periodSeconds: 1
+)",
+                                       fmt::arg("app", app_), fmt::arg("port", port));
+  StartServer();
+  Apply(text, "exp.yaml");
+  auto phase = [&] {
+    Ran r = Cli({"get", "experiment", "experiment-with-service", "-o", "json"});
+    return Json::parse(r.out, nullptr, false)["status"].value("phase", "");
+  };
+  ASSERT_TRUE(WaitFor([&] { return phase() == "Running"; }, 30s)) << phase();
+  Ran svc = Cli({"get", "svc", "experiment-with-service-test", "-o", "json"});
+  ASSERT_EQ(svc.exit_code, 0) << svc.err;
+  std::string ip = Json::parse(svc.out, nullptr, false)["status"].value("clusterIP", "");
+  ASSERT_FALSE(ip.empty()) << svc.out;
+  http::Request req;
+  req.target = "/";
+  auto answered = [&] {
+    auto c = http::Connection::Open(ip, port, 2s);
+    if (!c) return std::string();
+    auto r = c->RoundTrip(req, 2s);
+    return r ? r->body : std::string();
+  };
+  EXPECT_TRUE(WaitFor([&] { return answered() == "hello from exp\n"; }, 20s)) << answered();
+  EXPECT_TRUE(WaitFor([&] { return phase() == "Successful"; }, 30s)) << phase();
+  EXPECT_TRUE(
+      WaitFor([&] { return Cli({"get", "svc", "experiment-with-service-test"}).exit_code != 0; },
+              20s));
+  Ran got = Cli({"get", "experiments"});
+  EXPECT_NE(got.out.find("test:Successful"), std::string::npos) << got.out;
+  EXPECT_EQ(Cli({"delete", "experiment", "experiment-with-service"}).exit_code, 0);
+}
+
 // Rollouts whose one analysis step runs a job that passes while the test's
 // gate file exists: the test decides each measurement.
 class RolloutAttemptE2E : public RolloutE2E {
