@@ -147,6 +147,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"VirtualService", DecodeTrafficObjectKind},
     {"DestinationRule", DecodeTrafficObjectKind},
     {"TrafficSplit", DecodeTrafficObjectKind},
+    {"Ingress", DecodeTrafficObjectKind},
 };
 
 // Why an apiVersion and kind are not one strake reads: an apiVersion it

@@ -44,6 +44,11 @@ const std::vector<KindInfo> kKinds = {
      "split.smi-spec.io/v1alpha3",
      {"split.smi-spec.io/v1alpha2", "split.smi-spec.io/v1alpha1"},
      {"ts"}},
+    {"Ingress",
+     "ingresses",
+     "networking.k8s.io/v1",
+     {"networking.k8s.io/v1beta1", "extensions/v1beta1"},
+     {"ing"}},
     // strake's own
     {"Repository", "repositories", "strake.dev/v1", {}, {"repo"}},
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},

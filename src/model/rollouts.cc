@@ -319,8 +319,39 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
     mesh.smi_root_service = sf.Str("rootService");
     mesh.smi_traffic_split = sf.Str("trafficSplitName");
   }
-  tf.Ignore({"nginx", "alb", "traefik", "ambassador", "apisix", "appMesh", "plugins",
-             "managedRoutes", "maxTrafficWeight"},
+  if (const Node* alb = tf.Get("alb")) {
+    Fields af(ctx, *alb, tf.Sub("alb"));
+    if (const Node* x = af.Get("ingress")) mesh.alb_ingresses.push_back(ctx.Str(*x, af.Sub("ingress")));
+    af.List("ingresses", [&](const Node& x, const std::string& p) {
+      mesh.alb_ingresses.push_back(ctx.Str(x, p));
+    });
+    if (const Node* x = af.Need("servicePort"))
+      mesh.alb_service_port = ctx.Int(*x, af.Sub("servicePort"), 1, 65535);
+    mesh.alb_root_service = af.Str("rootService");
+    if (const Node* x = af.Get("annotationPrefix"))
+      mesh.alb_annotation_prefix = ctx.Str(*x, af.Sub("annotationPrefix"));
+    af.Ignore({"stickinessConfig"}, "does not apply: the embedded router does not pin clients");
+    if (mesh.alb_ingresses.empty() && af.ok())
+      ctx.Error(*alb, tf.Sub("alb"), "needs ingress or ingresses");
+  }
+  if (const Node* nginx = tf.Get("nginx")) {
+    Fields nf(ctx, *nginx, tf.Sub("nginx"));
+    if (const Node* x = nf.Get("stableIngress"))
+      mesh.nginx_ingresses.push_back(ctx.Str(*x, nf.Sub("stableIngress")));
+    nf.List("stableIngresses", [&](const Node& x, const std::string& p) {
+      mesh.nginx_ingresses.push_back(ctx.Str(x, p));
+    });
+    if (const Node* x = nf.Get("annotationPrefix"))
+      mesh.nginx_annotation_prefix = ctx.Str(*x, nf.Sub("annotationPrefix"));
+    if (const Node* x = nf.Get("additionalIngressAnnotations"))
+      mesh.nginx_additional_annotations = ctx.StrMap(*x, nf.Sub("additionalIngressAnnotations"));
+    if (const Node* x = nf.Get("canaryIngressAnnotations"))
+      mesh.nginx_canary_annotations = ctx.StrMap(*x, nf.Sub("canaryIngressAnnotations"));
+    if (mesh.nginx_ingresses.empty() && nf.ok())
+      ctx.Error(*nginx, tf.Sub("nginx"), "needs stableIngress or stableIngresses");
+  }
+  tf.Ignore({"traefik", "ambassador", "apisix", "appMesh", "plugins", "managedRoutes",
+             "maxTrafficWeight"},
             "does not apply: the embedded router sets the weights, header routes and mirrors");
 }
 
@@ -356,8 +387,7 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
   c.traffic_routing = f.Get("trafficRouting") != nullptr;
   if (const Node* v = f.Get("trafficRouting")) {
     DecodeTrafficRouting(ctx, *v, f.Sub("trafficRouting"), c.mesh);
-    bool mesh = !c.mesh.virtual_services.empty() || c.mesh.smi;
-    if (mesh && (c.stable_service.empty() || c.canary_service.empty())) {
+    if (c.mesh.Any() && (c.stable_service.empty() || c.canary_service.empty())) {
       ctx.Warning(*v, f.Sub("trafficRouting"),
                   "its mesh objects are kept at the weights only with canaryService and "
                   "stableService (Argo needs both)");

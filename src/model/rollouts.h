@@ -148,6 +148,20 @@ struct MeshRouting {
   bool smi = false;
   std::string smi_root_service;   // default: the stable Service
   std::string smi_traffic_split;  // default: the Rollout's name
+  // ALB: Ingresses whose forward action (an annotation) gets the weights.
+  std::vector<std::string> alb_ingresses;
+  int alb_service_port = 0;
+  std::string alb_root_service;  // the action's name; default: the stable Service
+  std::string alb_annotation_prefix = "alb.ingress.kubernetes.io";
+  // nginx: stable Ingresses, each with a canary copy carrying the weight.
+  std::vector<std::string> nginx_ingresses;
+  std::string nginx_annotation_prefix = "nginx.ingress.kubernetes.io";
+  std::map<std::string, std::string> nginx_additional_annotations;  // prefixed if not
+  std::map<std::string, std::string> nginx_canary_annotations;      // as written
+
+  bool Any() const {
+    return !virtual_services.empty() || smi || !alb_ingresses.empty() || !nginx_ingresses.empty();
+  }
 };
 
 struct CanaryStrategy {

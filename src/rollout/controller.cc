@@ -497,7 +497,7 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
   if (!spec.canary) return false;
   const model::CanaryStrategy& c = *spec.canary;
   const model::MeshRouting& mesh = c.mesh;
-  if (mesh.virtual_services.empty() && !mesh.smi) return false;
+  if (!mesh.Any()) return false;
   const std::string& ns = rollout.key.ns;
   // Without both Services there is nothing to weigh (said when it was applied).
   if (c.stable_service.empty() || c.canary_service.empty()) return false;
@@ -530,6 +530,48 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
   if (!mesh.destination_rule.empty()) {
     keep("DestinationRule", mesh.destination_rule,
          [&](const Json& o) { return DestinationRuleAt(o, t, d.stable_hash, d.canary_hash); });
+  }
+  const std::string action_service =
+      mesh.alb_root_service.empty() ? c.stable_service : mesh.alb_root_service;
+  for (const auto& ing : mesh.alb_ingresses) {
+    keep("Ingress", ing, [&](const Json& o) {
+      return AlbIngressAt(o, mesh.alb_annotation_prefix + "/actions." + action_service,
+                          action_service, t, mesh.alb_service_port, weight);
+    });
+  }
+  for (const auto& ing : mesh.nginx_ingresses) {
+    auto stable = store_.Get(Key("Ingress", ns, ing));
+    if (!stable || !*stable) {
+      issues->problem = !stable ? stable.error().message
+                                : fmt::format("ingress {} not found (spec.strategy.canary."
+                                              "trafficRouting.nginx names it)",
+                                              Quote(ing));
+      continue;
+    }
+    std::string name = CanaryIngressName(rollout.key.name, ing);
+    auto next = NginxCanaryIngress((*stable)->object, ns, name, mesh, t, weight);
+    if (!next) {
+      issues->problem = next.error().message;
+      continue;
+    }
+    auto got = store_.Get(Key("Ingress", ns, name));
+    if (!got) {
+      issues->problem = got.error().message;
+    } else if (!*got) {  // Argo makes it, owned by the Rollout
+      store::Resource canary;
+      canary.key = Key("Ingress", ns, name);
+      canary.owner = rollout.uid;
+      canary.object = *next;
+      auto made = store_.Create(canary, "Created", "canary ingress of rollout " + rollout.key.name);
+      if (!made && !made.error().Is(ErrorCode::kAlreadyExists))
+        issues->problem = made.error().message;
+      retry |= !made;
+    } else if ((*got)->owner != rollout.uid) {
+      issues->problem = fmt::format("ingress {} exists and is not the canary ingress of rollout {}",
+                                    Quote(name), rollout.key.name);
+    } else {
+      retry |= WriteMeshObject(**got, *next, issues);
+    }
   }
   if (mesh.smi) {
     std::string split = mesh.smi_traffic_split.empty() ? rollout.key.name : mesh.smi_traffic_split;

@@ -110,4 +110,100 @@ Json TrafficSplitAt(const Json& existing, const std::string& ns, const std::stri
   return ts;
 }
 
+namespace {
+
+// The name of the Service an Ingress path sends to (v1's
+// backend.service.name, v1beta1's backend.serviceName).
+Json* BackendService(Json& path) {
+  if (!path.is_object() || !path.contains("backend")) return nullptr;
+  Json& b = path["backend"];
+  if (b.contains("service") && b["service"].is_object() && b["service"].contains("name"))
+    return &b["service"]["name"];
+  if (b.contains("serviceName")) return &b["serviceName"];
+  return nullptr;
+}
+
+}  // namespace
+
+bool IngressSendsTo(const Json& ingress, const std::string& service) {
+  Json copy = ingress;
+  for (auto& rule : copy["spec"].value("rules", Json::array())) {
+    if (!rule.contains("http")) continue;
+    for (auto& path : rule["http"].value("paths", Json::array())) {
+      Json* name = BackendService(path);
+      if (name && name->is_string() && *name == service) return true;
+    }
+  }
+  return false;
+}
+
+Result<Json> AlbIngressAt(Json ingress, const std::string& key, const std::string& action_service,
+                          const MeshTargets& t, int service_port, int canary_weight) {
+  std::string name = ingress["metadata"].value("name", "");
+  if (!IngressSendsTo(ingress, action_service)) {
+    return Failf("ingress {} has no rules using service {} backend", Quote(name),
+                 action_service);
+  }
+  std::string port = std::to_string(service_port);
+  Json action = {{"Type", "forward"},
+                 {"ForwardConfig",
+                  {{"TargetGroups",
+                    Json::array({{{"ServiceName", t.canary_service},
+                                  {"ServicePort", port},
+                                  {"Weight", canary_weight}},
+                                 {{"ServiceName", t.stable_service},
+                                  {"ServicePort", port},
+                                  {"Weight", 100 - canary_weight}}})}}}};
+  ingress["metadata"]["annotations"][key] = action.dump();
+  return ingress;
+}
+
+std::string CanaryIngressName(const std::string& rollout, const std::string& stable_ingress) {
+  constexpr std::string_view kSuffix = "-canary";
+  std::string prefix = rollout + "-" + stable_ingress;
+  if (prefix.size() > 253 - kSuffix.size()) prefix.resize(253 - kSuffix.size());
+  return prefix + std::string(kSuffix);
+}
+
+Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const std::string& name,
+                                const model::MeshRouting& routing, const MeshTargets& t,
+                                int canary_weight) {
+  const Json& spec = stable.contains("spec") ? stable["spec"] : Json::object();
+  Json canary = {{"apiVersion", stable.value("apiVersion", "networking.k8s.io/v1")},
+                 {"kind", "Ingress"},
+                 {"metadata", {{"name", name}, {"namespace", ns}, {"annotations", Json::object()}}},
+                 {"spec", {{"rules", Json::array()}}}};
+  if (spec.contains("tls")) canary["spec"]["tls"] = spec["tls"];
+  if (spec.contains("ingressClassName")) canary["spec"]["ingressClassName"] = spec["ingressClassName"];
+  Json annotations = stable["metadata"].value("annotations", Json::object());
+  if (annotations.contains("kubernetes.io/ingress.class"))
+    canary["metadata"]["annotations"]["kubernetes.io/ingress.class"] =
+        annotations["kubernetes.io/ingress.class"];
+  for (Json rule : spec.value("rules", Json::array())) {
+    bool sends = false;
+    if (rule.contains("http") && rule["http"].contains("paths")) {
+      for (auto& path : rule["http"]["paths"]) {
+        Json* service = BackendService(path);
+        if (service && service->is_string() && *service == t.stable_service) {
+          *service = t.canary_service;
+          sends = true;
+        }
+      }
+    }
+    if (sends) canary["spec"]["rules"].push_back(std::move(rule));
+  }
+  if (canary["spec"]["rules"].empty()) {
+    return Failf("ingress {} has no rules using service {} backend",
+                 Quote(stable["metadata"].value("name", "")), t.stable_service);
+  }
+  const std::string& prefix = routing.nginx_annotation_prefix;
+  Json& out = canary["metadata"]["annotations"];
+  for (const auto& [k, v] : routing.nginx_additional_annotations)
+    out[StartsWith(k, prefix) ? k : prefix + "/" + k] = v;
+  for (const auto& [k, v] : routing.nginx_canary_annotations) out[k] = v;
+  out[prefix + "/canary"] = "true";
+  out[prefix + "/canary-weight"] = std::to_string(canary_weight);
+  return canary;
+}
+
 }  // namespace strake::rollout

@@ -12,6 +12,13 @@
 // TrafficSplit `trafficSplitName` (default: the Rollout's name) of
 // `rootService` (default: the stable Service) with two backends, made if
 // the files hold none.
+//
+// Ingresses (networking.k8s.io): ALB's forward action, the annotation
+// `<prefix>/actions.<rootService or stableService>`, gets target groups
+// canary then stable with their weights; nginx's canary Ingress
+// `<rollout>-<stableIngress>-canary` is the stable one's rules that send to
+// the stable Service, sent to the canary instead, with `canary: "true"` and
+// `canary-weight`, as Argo's nginx reconciler builds it.
 #pragma once
 
 #include <string>
@@ -41,5 +48,24 @@ Result<Json> DestinationRuleAt(Json dr, const MeshTargets& t, const std::string&
 // split.smi-spec.io/v1alpha3) with its service and backends set.
 Json TrafficSplitAt(const Json& existing, const std::string& ns, const std::string& name,
                     const std::string& root_service, const MeshTargets& t, int canary_weight);
+
+// Whether an Ingress has a rule with a path to Service `service`.
+bool IngressSendsTo(const Json& ingress, const std::string& service);
+
+// The ALB Ingress with its forward action annotation (`key`) at the weights;
+// an error when no rule sends to the action's Service (`action_service`).
+Result<Json> AlbIngressAt(Json ingress, const std::string& key, const std::string& action_service,
+                          const MeshTargets& t, int service_port, int canary_weight);
+
+// The nginx canary Ingress `name` made from the stable Ingress for
+// `routing`'s annotations at the weight; an error when no rule of the
+// stable Ingress sends to the stable Service.
+Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const std::string& name,
+                                const model::MeshRouting& routing, const MeshTargets& t,
+                                int canary_weight);
+
+// Argo's GetCanaryIngressName: <rollout>-<stableIngress>-canary, within 253
+// characters.
+std::string CanaryIngressName(const std::string& rollout, const std::string& stable_ingress);
 
 }  // namespace strake::rollout

@@ -91,5 +91,63 @@ TEST(MeshTest, ATrafficSplitHasTheTwoBackends) {
             "split.smi-spec.io/v1alpha2");
 }
 
+// Argo's examples/traffic-routing-experiment-step/rollout-alb-experiment-step.yaml
+// Ingress (argoproj/argo-rollouts 9f8d111d8): the forward action of the
+// root Service carries the weights, canary first, as Argo writes it.
+TEST(MeshTest, AnAlbIngressForwardActionCarriesTheWeights) {
+  Json ingress = Json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+      "metadata": {"name": "alb-rollout-ingress",
+                   "annotations": {"kubernetes.io/ingress.class": "alb"}},
+      "spec": {"rules": [{"http": {"paths": [{"path": "/*", "pathType": "ImplementationSpecific",
+          "backend": {"service": {"name": "alb-rollout-root",
+                                  "port": {"name": "use-annotation"}}}}]}}]}})");
+  MeshTargets t{"alb-rollout-stable", "alb-rollout-canary", "", ""};
+  auto got = AlbIngressAt(ingress, "alb.ingress.kubernetes.io/actions.alb-rollout-root",
+                          "alb-rollout-root", t, 80, 10);
+  ASSERT_TRUE(got) << got.error().message;
+  Json action = Json::parse(
+      (*got)["metadata"]["annotations"]["alb.ingress.kubernetes.io/actions.alb-rollout-root"]
+          .get<std::string>());
+  EXPECT_EQ(action, Json::parse(R"({"Type": "forward", "ForwardConfig": {"TargetGroups": [
+      {"ServiceName": "alb-rollout-canary", "ServicePort": "80", "Weight": 10},
+      {"ServiceName": "alb-rollout-stable", "ServicePort": "80", "Weight": 90}]}})"));
+  EXPECT_EQ((*got)["spec"], ingress["spec"]);
+  auto none = AlbIngressAt(ingress, "k", "alb-rollout-stable", t, 80, 10);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message,
+            "ingress \"alb-rollout-ingress\" has no rules using service alb-rollout-stable backend");
+}
+
+// Argo's test/e2e/functional/nginx-template.yaml Ingress: the canary Ingress
+// is the stable one's rules to the stable Service, sent to the canary, with
+// the canary annotations.
+TEST(MeshTest, AnNginxCanaryIngressCopiesTheStableRulesToTheCanary) {
+  Json stable = Json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+      "metadata": {"name": "web-ingress", "annotations": {"kubernetes.io/ingress.class": "nginx",
+                                                          "other": "x"}},
+      "spec": {"rules": [
+          {"http": {"paths": [{"path": "/*", "pathType": "Prefix",
+              "backend": {"service": {"name": "web-stable", "port": {"number": 80}}}}]}},
+          {"host": "other", "http": {"paths": [{"path": "/",
+              "backend": {"service": {"name": "unrelated", "port": {"number": 80}}}}]}}]}})");
+  model::MeshRouting routing;
+  routing.nginx_ingresses = {"web-ingress"};
+  routing.nginx_additional_annotations = {{"canary-by-header", "X-Canary"}};
+  MeshTargets t{"web-stable", "web-canary", "", ""};
+  EXPECT_EQ(CanaryIngressName("web", "web-ingress"), "web-web-ingress-canary");
+  auto got = NginxCanaryIngress(stable, "default", "web-web-ingress-canary", routing, t, 30);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ((*got)["metadata"]["annotations"], Json::parse(R"({
+      "kubernetes.io/ingress.class": "nginx",
+      "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary",
+      "nginx.ingress.kubernetes.io/canary": "true",
+      "nginx.ingress.kubernetes.io/canary-weight": "30"})"));
+  ASSERT_EQ((*got)["spec"]["rules"].size(), 1u);
+  EXPECT_EQ((*got)["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "web-canary");
+  t.stable_service = "nothing";
+  EXPECT_FALSE(NginxCanaryIngress(stable, "default", "c", routing, t, 30));
+}
+
 }  // namespace
 }  // namespace strake::rollout
