@@ -146,10 +146,10 @@ spec:
       std::string::npos)
       << warnings[0];
   Diagnostics routed;
-  EXPECT_TRUE(decode("      trafficRouting: {nginx: {stableIngress: web}}\n", routed));
+  EXPECT_TRUE(decode("      trafficRouting: {traefik: {weightedTraefikServiceName: web}}\n", routed));
   warnings = routed.WarningStrings();
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("trafficRouting.nginx: warning: \"nginx\" is ignored: it does not "
+  EXPECT_NE(warnings[0].find("trafficRouting.traefik: warning: \"traefik\" is ignored: it does not "
                              "apply: the embedded router sets the weights"),
             std::string::npos)
       << warnings[0];
