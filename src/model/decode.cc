@@ -126,6 +126,19 @@ bool DecodeTrafficObjectKind(Ctx& ctx, Fields& f, Resource& r) {
   return true;
 }
 
+// A traffic provider's object strake only stores: the embedded router routes
+// the Services, and nothing in it is kept current. Said once.
+bool DecodeStoredTrafficKind(Ctx& ctx, Fields& f, Resource& r) {
+  const Node* spec = f.Need("spec");
+  if (!spec) return false;
+  ctx.Warning(*spec, "spec",
+              fmt::format("stored, not acted on: strake's embedded router routes the Services "
+                          "and sets the weights; this {} is not kept current",
+                          r.kind));
+  r.value = TrafficObject{r.meta};
+  return true;
+}
+
 const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Task", DecodeTaskKind},
     {"Pipeline", DecodePipelineKind},
@@ -148,6 +161,10 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"DestinationRule", DecodeTrafficObjectKind},
     {"TrafficSplit", DecodeTrafficObjectKind},
     {"Ingress", DecodeTrafficObjectKind},
+    {"Gateway", DecodeStoredTrafficKind},
+    {"ApisixRoute", DecodeStoredTrafficKind},
+    {"Mapping", DecodeStoredTrafficKind},
+    {"KubernetesEndpointResolver", DecodeStoredTrafficKind},
 };
 
 // Why an apiVersion and kind are not one strake reads: an apiVersion it

@@ -21,7 +21,8 @@ namespace {
 const std::set<std::string> kIgnoredPodSpec = {
     "serviceAccountName", "nodeSelector",     "affinity",          "tolerations",
     "securityContext",    "imagePullSecrets", "initContainers",    "volumes",
-    "restartPolicy",      "dnsPolicy",        "priorityClassName", "topologySpreadConstraints"};
+    "restartPolicy",      "dnsPolicy",        "priorityClassName", "topologySpreadConstraints",
+    "ephemeralContainers"};
 const std::set<std::string> kIgnoredContainer = {
     "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
     "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
