@@ -40,6 +40,21 @@ StringMatchSpec DecodeStringMatch(Ctx& ctx, const Node& n, const std::string& pa
   return m;
 }
 
+// dryRun: [{metricName: REGEX}] (Argo's; a pattern is checked here).
+std::vector<std::string> DecodeDryRun(Ctx& ctx, Fields& f) {
+  std::vector<std::string> out;
+  f.List("dryRun", [&](const Node& item, const std::string& p) {
+    Fields df(ctx, item, p);
+    if (const Node* v = df.Need("metricName")) {
+      std::string name = ctx.Str(*v, df.Sub("metricName"));
+      if (auto re = Regex::Compile(name); !re)
+        ctx.Error(*v, df.Sub("metricName"), "not a regular expression: " + re.error().message);
+      out.push_back(std::move(name));
+    }
+  });
+  return out;
+}
+
 // One argument a Rollout (or its experiment step) passes to analysis:
 // a value, or one read when the run is made (podTemplateHashValue,
 // fieldRef).
@@ -96,7 +111,7 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
     if (const Node* v = f.Get("startingStep"))
       a.starting_step = ctx.Int(*v, f.Sub("startingStep"), 0, 1000);
   }
-  f.NotSupported("dryRun", "dryRun metrics");
+  a.dry_run = DecodeDryRun(ctx, f);
   f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
   return a;
 }
@@ -134,7 +149,6 @@ std::vector<ExperimentAnalysis> DecodeExperimentAnalyses(Ctx& ctx, Fields& f, bo
       ctx.Error(item, p + ".name", fmt::format("duplicate analysis name {}", Quote(a.name)));
     out.push_back(std::move(a));
   });
-  f.NotSupported("dryRun", "dryRun metrics");
   f.Ignore({"measurementRetention", "analysisRunMetadata"}, "is not applied yet");
   return out;
 }
@@ -176,6 +190,7 @@ ExperimentStep DecodeExperimentStep(Ctx& ctx, const Node& n, const std::string& 
     });
   }
   e.analyses = DecodeExperimentAnalyses(ctx, f, true);
+  e.dry_run = DecodeDryRun(ctx, f);
   return e;
 }
 
@@ -746,7 +761,7 @@ AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
       a.metrics.push_back(std::move(m));
     });
   }
-  f.NotSupported("dryRun", "dryRun metrics");
+  a.dry_run = DecodeDryRun(ctx, f);
   f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
   f.Get("terminate");
   return a;
@@ -791,6 +806,7 @@ ExperimentSpec DecodeExperimentSpecNode(Ctx& ctx, const Node& spec) {
   if (const Node* v = f.Get("scaleDownDelaySeconds"))
     e.scale_down_delay_seconds = ctx.Int(*v, "spec.scaleDownDelaySeconds", 0, 86400);
   e.analyses = DecodeExperimentAnalyses(ctx, f, false);
+  e.dry_run = DecodeDryRun(ctx, f);
   return e;
 }
 

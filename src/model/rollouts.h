@@ -45,6 +45,7 @@ struct RolloutAnalysis {
   };
   std::vector<TemplateRef> templates;
   std::vector<AnalysisArg> args;
+  std::vector<std::string> dry_run;  // dryRun[].metricName: metrics that decide nothing
   int starting_step = -1;  // background analysis only; -1: from the start
   Origin origin;
 };
@@ -81,6 +82,7 @@ struct ExperimentSpec {
   bool terminate = false;
   int scale_down_delay_seconds = 30;
   std::vector<ExperimentAnalysis> analyses;
+  std::vector<std::string> dry_run;  // given to every AnalysisRun
 };
 
 struct Experiment {
@@ -105,6 +107,7 @@ struct ExperimentStep {
   std::optional<Millis> duration;
   std::optional<int> scale_down_delay_seconds;
   std::vector<ExperimentAnalysis> analyses;
+  std::vector<std::string> dry_run;
 };
 
 struct CanaryStep {
@@ -299,6 +302,10 @@ struct AnalysisArgSpec {
 struct AnalysisTemplateSpec {
   std::vector<AnalysisArgSpec> args;
   std::vector<Metric> metrics;
+  // dryRun[].metricName: regular expressions (Go's, unanchored, as Argo
+  // matches them); a metric one matches is measured and recorded but does
+  // not decide the run's phase.
+  std::vector<std::string> dry_run;
 };
 
 struct AnalysisTemplate {

@@ -15,6 +15,7 @@
 #include "base/mask.h"
 #include "base/net.h"
 #include "base/process.h"
+#include "base/regex.h"
 #include "base/strings.h"
 #include "rollout/builtin_templates.h"
 #include "rollout/controller.h"
@@ -50,6 +51,7 @@ Json MetricResult::ToJson() const {
             {"error", error},
             {"consecutiveError", consecutive_error}};
   if (!message.empty()) j["message"] = message;
+  if (dry_run) j["dryRun"] = true;
   return j;
 }
 
@@ -68,6 +70,7 @@ MetricResult MetricResult::FromJson(const Json& j) {
   r.inconclusive = j.value("inconclusive", 0);
   r.error = j.value("error", 0);
   r.consecutive_error = j.value("consecutiveError", 0);
+  r.dry_run = j.value("dryRun", false);
   r.message = j.value("message", "");
   return r;
 }
@@ -176,11 +179,12 @@ bool IsTerminalPhase(const std::string& phase) {
 std::string RunPhase(const std::vector<MetricResult>& results) {
   for (const char* worst : {"Failed", "Error", "Inconclusive"}) {
     for (const auto& r : results) {
-      if (r.phase == worst) return worst;
+      if (r.phase == worst && !r.dry_run) return worst;
     }
   }
-  bool all_done = std::all_of(results.begin(), results.end(),
-                              [](const MetricResult& r) { return r.phase == "Successful"; });
+  bool all_done = std::all_of(results.begin(), results.end(), [](const MetricResult& r) {
+    return r.dry_run ? IsTerminalPhase(r.phase) : r.phase == "Successful";
+  });
   if (all_done && !results.empty()) return "Successful";
   bool started = std::any_of(results.begin(), results.end(), [](const MetricResult& r) {
     return r.count > 0 || !r.measurements.empty();
@@ -188,11 +192,30 @@ std::string RunPhase(const std::vector<MetricResult>& results) {
   return started ? "Running" : "Pending";
 }
 
+Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns,
+                                        const std::vector<model::Metric>& metrics) {
+  std::vector<bool> dry(metrics.size(), false);
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    auto re = Regex::Compile(patterns[i]);
+    if (!re) return Failf("dryRun[{}]: {}", i, re.error().message);
+    bool any = false;
+    for (size_t m = 0; m < metrics.size(); ++m) {
+      if (!re->PartialMatch(metrics[m].name)) continue;
+      dry[m] = true;
+      any = true;
+    }
+    if (!any) return Failf("dryRun[{}]: Rule didn't match any metric name(s)", i);
+  }
+  return dry;
+}
+
 Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
                              const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
-                             const std::vector<std::pair<std::string, std::string>>& values) {
+                             const std::vector<std::pair<std::string, std::string>>& values,
+                             const std::vector<std::string>& dry_run) {
   Json metrics = Json::array();
   Json args = Json::array();
+  Json dry = Json::array();
   std::set<std::string> arg_names;
   for (const auto& ref : templates) {
     const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
@@ -203,6 +226,7 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
     if (!*got && !builtin) return Failf("{} {} not found", kind, Quote(ref.name));
     const Json& spec = *got ? (*got)->object["spec"] : (*builtin)["spec"];
     for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
+    for (const auto& d : spec.value("dryRun", Json::array())) dry.push_back(d);
     for (const auto& arg : spec.value("args", Json::array())) {
       if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
     }
@@ -218,7 +242,10 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
     }
     if (!found) return Failf("analysis argument {} is not declared by the templates", Quote(name));
   }
-  return Json{{"args", args}, {"metrics", metrics}};
+  for (const auto& name : dry_run) dry.push_back({{"metricName", name}});
+  Json out = {{"args", args}, {"metrics", metrics}};
+  if (!dry.empty()) out["dryRun"] = std::move(dry);
+  return out;
 }
 
 Result<std::string> ResolveArgs(const std::string& s,
@@ -822,7 +849,7 @@ std::string EndMessage(const model::AnalysisTemplateSpec& spec,
   if (!IsTerminalPhase(phase) || phase == "Successful") return "";
   for (size_t i = 0; i < results.size(); ++i) {
     const MetricResult& r = results[i];
-    if (r.phase != phase) continue;
+    if (r.phase != phase || r.dry_run) continue;
     std::string detail = r.message;
     if (detail.empty() && !r.measurements.empty()) {
       const model::Metric& m = spec.metrics[i];
@@ -887,14 +914,22 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       STRAKE_TRY(write("Warning", Join(inputs.warnings, "; ")));
     }
   }
+  auto dry = DryRunMetrics(spec->dry_run, spec->metrics);
+  if (!dry) {
+    phase = "Error";
+    STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, dry.error().message)));
+    return controller::ReconcileResult{};
+  }
   std::vector<MetricResult> results;
   const Json& prev = status.value("metricResults", Json::array());
-  for (const auto& m : spec->metrics) {
+  for (size_t i = 0; i < spec->metrics.size(); ++i) {
+    const model::Metric& m = spec->metrics[i];
     MetricResult r;
     r.name = m.name;
     for (const auto& p : prev) {
       if (p.value("name", "") == m.name) r = MetricResult::FromJson(p);
     }
+    r.dry_run = (*dry)[i];
     results.push_back(std::move(r));
   }
 
@@ -930,6 +965,21 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   Json out = Json::array();
   for (const auto& r : results) out.push_back(r.ToJson());
   status["metricResults"] = out;
+  // Argo's runSummary and dryRunSummary: the metrics by phase.
+  for (bool dry_run : {false, true}) {
+    Json sum = {{"count", 0}, {"successful", 0}, {"failed", 0}, {"inconclusive", 0}, {"error", 0}};
+    bool any = false;
+    for (const auto& r : results) {
+      if (r.dry_run != dry_run) continue;
+      any = true;
+      std::string field = ToLower(r.phase);
+      if (sum.contains(field)) {
+        sum[field] = sum[field].get<int>() + 1;
+        if (field != "error") sum["count"] = sum["count"].get<int>() + 1;
+      }
+    }
+    if (any) status[dry_run ? "dryRunSummary" : "runSummary"] = sum;
+  }
   std::string new_phase = RunPhase(results);
   std::string message;
   if (terminate && !IsTerminalPhase(new_phase)) {

@@ -62,6 +62,7 @@ struct MetricResult {
   int error = 0;
   int consecutive_error = 0;
   std::string message;
+  bool dry_run = false;  // measured and recorded; decides nothing
 
   Json ToJson() const;
   static MetricResult FromJson(const Json& j);
@@ -75,8 +76,13 @@ void Record(const model::Metric& m, MetricResult& r, Measurement measurement);
 // metric is complete. `run_started_ms` anchors initialDelay.
 std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
                                        int64_t run_started_ms);
-// The run's phase from its metrics' phases.
+// The run's phase from its metrics' phases; a dry-run metric's counts only
+// towards completion.
 std::string RunPhase(const std::vector<MetricResult>& results);
+// Which metrics the dryRun patterns match (Go's unanchored match, as Argo);
+// a pattern that matches none is an error, as in Argo.
+Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns,
+                                        const std::vector<model::Metric>& metrics);
 bool IsTerminalPhase(const std::string& phase);
 
 // Replaces {{args.NAME}} in s; an unknown name is an error.
@@ -96,9 +102,11 @@ Result<std::string> FieldRefValue(const Json& rollout, const std::string& path);
 // declaration), each of `values` set (it wins over a template's valueFrom).
 // A missing template, or a value for an arg no template declares, is an
 // error.
+// `dry_run` (metric name patterns) is added to the templates' dryRun.
 Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
                              const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
-                             const std::vector<std::pair<std::string, std::string>>& values);
+                             const std::vector<std::pair<std::string, std::string>>& values,
+                             const std::vector<std::string>& dry_run = {});
 
 // What a provider sees of the run that asks.
 struct MeasureContext {

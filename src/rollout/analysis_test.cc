@@ -252,6 +252,40 @@ TEST_F(AnalysisRunTest, AFailedMeasurementFailsTheRunWithTheReason) {
   EXPECT_EQ(Status()["message"], "metric rate failed: result 0.5, successCondition result >= 0.9");
 }
 
+// Argo's dryRun (test/e2e/functional/experiment-dry-run-analysis.yaml's
+// `test.*`): a metric a pattern matches is measured and recorded, and
+// decides nothing; the summaries count each kind.
+TEST_F(AnalysisRunTest, ADryRunMetricIsRecordedAndDecidesNothing) {
+  CreateRun(R"(- name: test-fail
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+- name: real
+  successCondition: result >= 0.4
+  provider: {router: {service: web}}
+)",
+            "dryRun: [{metricName: test.*}]\n");
+  providers_.answers = {Value(0.5)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  ASSERT_TRUE(rec.Reconcile("default/run1"));
+  EXPECT_EQ(Status()["phase"], "Successful") << Status().dump();
+  EXPECT_EQ(Status()["metricResults"][0]["phase"], "Failed");
+  EXPECT_EQ(Status()["metricResults"][0]["dryRun"], true);
+  EXPECT_EQ(Status()["dryRunSummary"]["failed"], 1);
+  EXPECT_EQ(Status()["runSummary"]["successful"], 1);
+}
+
+TEST(AnalysisRulesTest, ADryRunPatternMustMatchAMetricAsInArgo) {
+  std::vector<model::Metric> metrics(2);
+  metrics[0].name = "error-rate";
+  metrics[1].name = "latency";
+  auto dry = DryRunMetrics({"rate$"}, metrics);
+  ASSERT_TRUE(dry);
+  EXPECT_EQ(*dry, (std::vector<bool>{true, false}));
+  auto none = DryRunMetrics({".*", "nothing"}, metrics);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message, "dryRun[1]: Rule didn't match any metric name(s)");
+}
+
 TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
   CreateRun(R"(- name: rate
   interval: 1s

@@ -244,7 +244,8 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
     }
     values.emplace_back(given.name, value);
   }
-  STRAKE_TRY_ASSIGN(spec, AnalysisRunSpec(store_, ns, a.analysis.templates, values));
+  STRAKE_TRY_ASSIGN(spec,
+                    AnalysisRunSpec(store_, ns, a.analysis.templates, values, a.analysis.dry_run));
   store::Resource run;
   run.key = Key("AnalysisRun", ns, a.name);
   run.owner = rollout.uid;
@@ -338,6 +339,7 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
   if (step.duration) exp_spec["duration"] = fmt::format("{}ms", step.duration->count());
   if (step.scale_down_delay_seconds)
     exp_spec["scaleDownDelaySeconds"] = *step.scale_down_delay_seconds;
+  for (const auto& metric : step.dry_run) exp_spec["dryRun"].push_back({{"metricName", metric}});
   Json labels = rollout.object["metadata"].value("labels", Json::object());
   labels["rollouts-pod-template-hash"] = d.status.current_pod_hash;
   labels[kRolloutLabel] = name;

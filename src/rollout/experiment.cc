@@ -402,7 +402,7 @@ Status ExperimentReconciler::StartRun(const store::Resource& exp,
     if (!v) return tl::unexpected(v.error().Wrap(fmt::format("argument {}", arg.name)));
     values.emplace_back(arg.name, *v);
   }
-  STRAKE_TRY_ASSIGN(run_spec, AnalysisRunSpec(store_, ns, {a.ref}, values));
+  STRAKE_TRY_ASSIGN(run_spec, AnalysisRunSpec(store_, ns, {a.ref}, values, spec.dry_run));
   const std::string name = ExperimentRunName(exp.key.name, a.name);
   const Json annotations = exp.object["metadata"].value("annotations", Json::object());
   store::Resource run;
