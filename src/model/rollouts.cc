@@ -198,7 +198,8 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   CanaryStep s;
   s.origin = ctx.At(n, path);
-  int kinds = 0;
+  int kinds = 0;  // setWeight, pause, analysis, experiment: one at most, as Argo
+  int extras = 0;  // setCanaryScale, setHeaderRoute, setMirrorRoute: beside one or alone
   if (const Node* v = f.Get("setWeight")) {
     ++kinds;
     s.kind = CanaryStep::Kind::kSetWeight;
@@ -217,8 +218,8 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     s.analysis = DecodeRolloutAnalysis(ctx, *v, f.Sub("analysis"), false);
   }
   if (const Node* v = f.Get("setCanaryScale")) {
-    ++kinds;
-    s.kind = CanaryStep::Kind::kSetCanaryScale;
+    if (kinds + extras++ == 0) s.kind = CanaryStep::Kind::kSetCanaryScale;
+    s.has_scale = true;
     Fields sf(ctx, *v, f.Sub("setCanaryScale"));
     if (const Node* r = sf.Get("replicas"))
       s.scale_replicas = ctx.Int(*r, sf.Sub("replicas"), 0, 10000);
@@ -233,8 +234,8 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     }
   }
   if (const Node* v = f.Get("setHeaderRoute")) {
-    ++kinds;
-    s.kind = CanaryStep::Kind::kSetHeaderRoute;
+    if (kinds + extras++ == 0) s.kind = CanaryStep::Kind::kSetHeaderRoute;
+    s.has_header_route = true;
     Fields hf(ctx, *v, f.Sub("setHeaderRoute"));
     if (const Node* nm = hf.Need("name")) s.route_name = ctx.Str(*nm, hf.Sub("name"));
     hf.List("match", [&](const Node& item, const std::string& p) {
@@ -248,10 +249,10 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     });
   }
   if (const Node* v = f.Get("setMirrorRoute")) {
-    ++kinds;
-    s.kind = CanaryStep::Kind::kSetMirrorRoute;
+    if (kinds + extras++ == 0) s.kind = CanaryStep::Kind::kSetMirrorRoute;
+    s.has_mirror_route = true;
     Fields mf(ctx, *v, f.Sub("setMirrorRoute"));
-    if (const Node* nm = mf.Need("name")) s.route_name = ctx.Str(*nm, mf.Sub("name"));
+    if (const Node* nm = mf.Need("name")) s.mirror_route_name = ctx.Str(*nm, mf.Sub("name"));
     if (const Node* p = mf.Get("percentage"))
       s.mirror_percentage = ctx.Int(*p, mf.Sub("percentage"), 0, 100);
     mf.List("match", [&](const Node& item, const std::string& p) {
@@ -275,10 +276,12 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     s.experiment = DecodeExperimentStep(ctx, *v, f.Sub("experiment"));
   }
   f.NotSupported("plugin", "step plugins");
-  if (kinds != 1 && f.ok()) {
+  if (kinds > 1 && f.ok()) {
+    ctx.Error(n, path, "a step may have only one of setWeight, pause, analysis, experiment");
+  } else if (kinds + extras == 0 && f.ok()) {
     ctx.Error(n, path,
-              "a step needs exactly one of setWeight, pause, analysis, setCanaryScale, "
-              "setHeaderRoute, setMirrorRoute, experiment");
+              "a step needs one of setWeight, pause, analysis, experiment, setCanaryScale, "
+              "setHeaderRoute, setMirrorRoute");
   }
   return s;
 }
@@ -289,7 +292,7 @@ void WarnScaleWithoutRouting(Ctx& ctx, const std::vector<std::pair<const Node*, 
                              const CanaryStrategy& c) {
   if (c.traffic_routing) return;
   for (size_t i = 0; i < c.steps.size() && i < at.size(); ++i) {
-    if (c.steps[i].kind != CanaryStep::Kind::kSetCanaryScale) continue;
+    if (!c.steps[i].has_scale) continue;
     ctx.Warning(*at[i].first, at[i].second + ".setCanaryScale",
                 "ignored without trafficRouting, as in Argo: the canary's replicas follow "
                 "setWeight");

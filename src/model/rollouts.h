@@ -120,14 +120,21 @@ struct CanaryStep {
     kSetMirrorRoute,
     kExperiment
   };
+  // The step's kind: setWeight, pause, analysis or experiment when it has
+  // one (Argo allows one of these), else the first of setCanaryScale,
+  // setHeaderRoute, setMirrorRoute, which may also come beside it (has_*).
   Kind kind = Kind::kSetWeight;
+  bool has_scale = false;
+  bool has_header_route = false;
+  bool has_mirror_route = false;
   int weight = 0;                         // setWeight
   std::optional<Millis> pause;            // pause.duration; nullopt: until promoted
   RolloutAnalysis analysis;               // analysis
   std::optional<int> scale_replicas;      // setCanaryScale.replicas
   std::optional<int> scale_weight;        // setCanaryScale.weight
   bool scale_match_traffic = false;       // setCanaryScale.matchTrafficWeight
-  std::string route_name;                 // setHeaderRoute / setMirrorRoute
+  std::string route_name;                 // setHeaderRoute.name
+  std::string mirror_route_name;          // setMirrorRoute.name
   std::vector<HeaderMatch> header_match;  // setHeaderRoute.match[].headerName/headerValue
   std::optional<StringMatchSpec> mirror_method;
   std::optional<StringMatchSpec> mirror_path;

@@ -75,8 +75,45 @@ spec:
   EXPECT_EQ(errors[3],
             "r.yaml:15:9: spec.strategy.canary.steps[2].setWieght: unknown field \"setWieght\" "
             "(did you mean \"setWeight\"?)");
-  EXPECT_NE(errors[4].find("steps[3]: a step needs exactly one of"), std::string::npos)
+  EXPECT_NE(errors[4].find("steps[3]: a step may have only one of setWeight, pause, analysis, "
+                           "experiment"),
+            std::string::npos)
       << errors[4];
+}
+
+// Argo allows setCanaryScale, setHeaderRoute and setMirrorRoute beside a
+// step's one action (test/e2e/apisix/rollout-apisix-canary-set-header.yaml).
+TEST(RolloutsDecodeTest, RouteAndScaleMayComeBesideAStepsAction) {
+  Diagnostics diags;
+  auto res = DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      trafficRouting: {managedRoutes: [{name: set-header}]}
+      steps:
+      - setCanaryScale: {replicas: 1}
+        setHeaderRoute:
+          name: set-header
+          match: [{headerName: trace, headerValue: {exact: debug}}]
+      - pause: {}
+        setMirrorRoute: {name: m, match: [{method: {exact: GET}}]}
+)",
+                        diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  const auto& steps = std::get<Rollout>(res.at(0).value).spec.canary->steps;
+  EXPECT_EQ(steps[0].kind, CanaryStep::Kind::kSetCanaryScale);
+  EXPECT_TRUE(steps[0].has_scale && steps[0].has_header_route);
+  EXPECT_EQ(steps[0].route_name, "set-header");
+  EXPECT_EQ(steps[1].kind, CanaryStep::Kind::kPause);
+  EXPECT_TRUE(steps[1].has_mirror_route);
+  EXPECT_EQ(steps[1].mirror_route_name, "m");
 }
 
 TEST(RolloutsDecodeTest, AHeaderRouteRegexIsCompiledWhenDecoded) {

@@ -237,7 +237,7 @@ std::string StepText(const CanaryStep& s) {
     case CanaryStep::Kind::kSetHeaderRoute:
       return "setHeaderRoute " + s.route_name;
     case CanaryStep::Kind::kSetMirrorRoute:
-      return "setMirrorRoute " + s.route_name;
+      return "setMirrorRoute " + s.mirror_route_name;
     case CanaryStep::Kind::kExperiment:
       return "experiment";
   }
@@ -249,7 +249,7 @@ int CanaryReplicas(const model::RolloutSpec& spec, int index, int weight) {
   // The last setCanaryScale at or before the current step stays in effect.
   for (int i = std::min<int>(index, static_cast<int>(steps.size()) - 1); i >= 0; --i) {
     const CanaryStep& s = steps[static_cast<size_t>(i)];
-    if (s.kind != CanaryStep::Kind::kSetCanaryScale) continue;
+    if (!s.has_scale) continue;
     if (s.scale_replicas) return *s.scale_replicas;
     if (s.scale_weight) return static_cast<int>(std::ceil(spec.replicas * *s.scale_weight / 100.0));
     break;  // matchTrafficWeight
@@ -395,20 +395,23 @@ void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t 
 
 namespace {
 
-// Applies the routes of the setHeaderRoute/setMirrorRoute steps already
-// passed; a step with no match removes its route, as in Argo.
+// Applies the routes of the setHeaderRoute/setMirrorRoute steps up to the
+// current one (a step of its own is passed at once; one beside a pause or
+// an analysis applies while it waits); a step with no match removes its
+// route, as in Argo.
 void DeriveRoutes(const model::CanaryStrategy& c, int index, Decision& d) {
-  for (int i = 0; i < index && i < static_cast<int>(c.steps.size()); ++i) {
+  for (int i = 0; i <= index && i < static_cast<int>(c.steps.size()); ++i) {
     const CanaryStep& s = c.steps[static_cast<size_t>(i)];
-    if (s.kind == CanaryStep::Kind::kSetHeaderRoute) {
+    if (s.has_header_route) {
       std::erase_if(d.header_routes, [&](const auto& r) { return r.name == s.route_name; });
       if (!s.header_match.empty()) d.header_routes.push_back({s.route_name, s.header_match});
-    } else if (s.kind == CanaryStep::Kind::kSetMirrorRoute) {
-      std::erase_if(d.mirror_routes, [&](const auto& r) { return r.name == s.route_name; });
+    }
+    if (s.has_mirror_route) {
+      std::erase_if(d.mirror_routes, [&](const auto& r) { return r.name == s.mirror_route_name; });
       bool has_match = s.mirror_method || s.mirror_path || !s.mirror_headers.empty();
       if (has_match) {
-        d.mirror_routes.push_back(
-            {s.route_name, s.mirror_method, s.mirror_path, s.mirror_headers, s.mirror_percentage});
+        d.mirror_routes.push_back({s.mirror_route_name, s.mirror_method, s.mirror_path,
+                                   s.mirror_headers, s.mirror_percentage});
       }
     }
   }

@@ -306,6 +306,28 @@ TEST(CanaryTest, HeaderAndMirrorRoutesFollowTheSteps) {
   EXPECT_EQ(d.replicas.at("v2"), 3);     // setCanaryScale
 }
 
+// A route beside a pause applies while the step waits (Argo's combined
+// steps: one action, with setCanaryScale/setHeaderRoute/setMirrorRoute).
+TEST(CanaryTest, ARouteBesideAPauseAppliesWhileItWaits) {
+  Driver drv(Spec(R"(    canary:
+      stableService: web
+      trafficRouting: {managedRoutes: [{name: h}]}
+      steps:
+      - setWeight: 20
+      - pause: {}
+        setCanaryScale: {replicas: 3}
+        setHeaderRoute: {name: h, match: [{headerName: x, headerValue: {exact: "1"}}]}
+)"));
+  drv.Round("v1");
+  drv.Round("v2");
+  Decision d = drv.Round("v2");
+  EXPECT_EQ(d.status.current_step_index, 1);
+  EXPECT_EQ(d.status.phase, "Paused");
+  ASSERT_EQ(d.header_routes.size(), 1u);
+  EXPECT_EQ(d.header_routes[0].name, "h");
+  EXPECT_EQ(d.replicas.at("v2"), 3);
+}
+
 TEST(CanaryTest, BackgroundAnalysisFromItsStartingStep) {
   Driver drv(Spec(R"(    canary:
       trafficRouting: {smi: {}}
