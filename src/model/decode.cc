@@ -129,9 +129,8 @@ bool DecodeTrafficObjectKind(Ctx& ctx, Fields& f, Resource& r) {
 // A traffic provider's object strake only stores: the embedded router routes
 // the Services, and nothing in it is kept current. Said once.
 bool DecodeStoredTrafficKind(Ctx& ctx, Fields& f, Resource& r) {
-  const Node* spec = f.Need("spec");
-  if (!spec) return false;
-  ctx.Warning(*spec, "spec",
+  const Node* spec = f.Get("spec");  // an Ambassador resolver has none
+  ctx.Warning(spec ? *spec : f.node(), "spec",
               fmt::format("stored, not acted on: strake's embedded router routes the Services "
                           "and sets the weights; this {} is not kept current",
                           r.kind));

@@ -197,6 +197,7 @@ class Fields {
   }
 
   bool ok() const { return ok_; }
+  const Node& node() const { return node_; }
   std::string Sub(std::string_view key) const {
     return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
   }
