@@ -415,6 +415,90 @@ TEST_F(RolloutControllerTest, TheVirtualServiceIsKeptAtTheWeights) {
       << st.message;
 }
 
+// nginx (Argo's test/e2e/functional/nginx-template.yaml Ingress): the
+// canary Ingress is made, owned by the Rollout, and kept at the weight.
+TEST_F(RolloutControllerTest, TheNginxCanaryIngressIsMadeAndKeptAtTheWeight) {
+  AddService("web");
+  AddService("web-canary");
+  store::Resource ing;
+  ing.key = {"Ingress", "default", "web-ingress"};
+  ing.object = Json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+      "metadata": {"name": "web-ingress", "namespace": "default",
+                   "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+      "spec": {"rules": [{"http": {"paths": [{"path": "/*", "pathType": "Prefix",
+          "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})");
+  ASSERT_TRUE(store_->Create(ing, "Created", ""));
+  Apply("v1");
+  SetCanary(Json::parse(R"({"stableService": "web", "canaryService": "web-canary",
+      "trafficRouting": {"nginx": {"stableIngress": "web-ingress"}}})"),
+            2);
+  Reconcile(2);
+  auto canary = Get("Ingress", "web-web-ingress-canary");
+  ASSERT_TRUE(canary);
+  EXPECT_EQ(canary->owner, Get("Rollout", "web")->uid);
+  EXPECT_EQ(canary->object["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+            "0");
+  Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  canary = Get("Ingress", "web-web-ingress-canary");
+  EXPECT_EQ(canary->object["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+            "50");
+  EXPECT_EQ(canary->object["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "web-canary");
+}
+
+// An experiment step (Argo's examples/traffic-routing-experiment-step):
+// the Rollout makes its Experiment from the stable and canary templates, and
+// while it runs the router sends each weighted template its share.
+TEST_F(RolloutControllerTest, AnExperimentStepMakesItsExperimentAndRoutesItsTemplates) {
+  AddService("web");
+  std::string v1 = Apply("v1");
+  auto ro = Get("Rollout", "web");
+  ro->object["spec"]["strategy"]["canary"] = Json::parse(R"({"stableService": "web",
+      "trafficRouting": {"smi": {}},
+      "steps": [{"setWeight": 10},
+                {"experiment": {"duration": "1m", "templates": [
+                    {"name": "baseline", "specRef": "stable", "weight": 20},
+                    {"name": "canary", "specRef": "canary"}],
+                  "analyses": [{"name": "judge", "templateName": "gate",
+                                "args": []}]}}]})");
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  Reconcile(2);
+  std::string v2 = Apply("v2");
+  RolloutStatus st = Reconcile(3);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  ASSERT_FALSE(st.current_experiment.empty()) << st.message;
+  auto exp = Get("Experiment", st.current_experiment);
+  ASSERT_TRUE(exp) << st.current_experiment;
+  EXPECT_EQ(exp->owner, Get("Rollout", "web")->uid);
+  const Json& spec = exp->object["spec"];
+  EXPECT_EQ(spec["templates"][0]["template"], Template("v1"));
+  EXPECT_EQ(spec["templates"][1]["template"], Template("v2"));
+  EXPECT_TRUE(spec["templates"][0].contains("service"));   // weighted: a Service
+  EXPECT_FALSE(spec["templates"][1].contains("service"));  // as in Argo
+  EXPECT_EQ(exp->object["metadata"]["annotations"]["strake.dev/stable-hash"], v1);
+  EXPECT_EQ(router_.traffic["web"].extra.size(), 0u);  // not running yet
+
+  ASSERT_TRUE(store_->UpdateStatus(exp->key, Json::parse(R"({"phase": "Running",
+      "templateStatuses": [{"name": "baseline", "podTemplateHash": "b1"},
+                           {"name": "canary", "podTemplateHash": "c1"}]})"),
+                                   exp->resource_version, "Running", ""));
+  st = Reconcile();
+  ASSERT_EQ(router_.traffic["web"].extra.size(), 1u) << st.message;
+  EXPECT_EQ(router_.traffic["web"].extra[0].hash, "b1");
+  EXPECT_EQ(router_.traffic["web"].extra[0].weight, 20);
+  EXPECT_EQ(router_.traffic["web"].extra[0].workload, "experiment." + st.current_experiment);
+  EXPECT_EQ(router_.traffic["web"].canary_weight, 10);
+
+  // Promoted past it: it is terminated, and its share goes back to stable.
+  ASSERT_TRUE(reconciler_->Act("default", "web", "promote", false, 0));
+  std::string name = st.current_experiment;
+  st = Reconcile();
+  EXPECT_TRUE(Get("Experiment", name)->object["spec"].value("terminate", false));
+  EXPECT_EQ(router_.traffic["web"].extra.size(), 0u);
+}
+
 // stableService and canaryService without trafficRouting each select their
 // revision's replicas only; after an abort the canary Service points at the
 // stable revision, as in Argo, rather than at nothing.
