@@ -20,6 +20,30 @@ namespace strake::rollout {
 
 namespace {
 
+// The values of a Rollout's analysis arguments, read now: podTemplateHashValue
+// (Stable, Latest) from this round's status, fieldRef from the Rollout as
+// this round leaves it.
+Result<std::vector<std::pair<std::string, std::string>>> ArgValues(
+    const store::Resource& rollout, const Decision& d, const std::vector<model::AnalysisArg>& args) {
+  Json self = rollout.object;
+  self["metadata"]["uid"] = rollout.uid;
+  self["status"] = d.status.ToJson();
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const auto& given : args) {
+    std::string value = given.value;
+    if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
+    if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
+    if (!given.field_path.empty()) {
+      auto v = FieldRefValue(self, given.field_path);
+      if (!v)
+        return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
+      value = *v;
+    }
+    values.emplace_back(given.name, value);
+  }
+  return values;
+}
+
 constexpr const char* kRevisionKind = "RolloutRevision";
 constexpr const char* kRolloutLabel = "strake.dev/rollout";
 
@@ -227,23 +251,7 @@ Result<RecordedRevisions> RolloutReconciler::RecordRevision(const store::Resourc
 Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const AnalysisToStart& a,
                                         const Decision& d, int64_t revision) {
   const std::string& ns = rollout.key.ns;
-  // What a fieldRef reads: the Rollout as this round leaves it.
-  Json self = rollout.object;
-  self["metadata"]["uid"] = rollout.uid;
-  self["status"] = d.status.ToJson();
-  std::vector<std::pair<std::string, std::string>> values;
-  for (const auto& given : a.analysis.args) {
-    std::string value = given.value;
-    if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
-    if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
-    if (!given.field_path.empty()) {
-      auto v = FieldRefValue(self, given.field_path);
-      if (!v)
-        return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
-      value = *v;
-    }
-    values.emplace_back(given.name, value);
-  }
+  STRAKE_TRY_ASSIGN(values, ArgValues(rollout, d, a.analysis.args));
   STRAKE_TRY_ASSIGN(spec,
                     AnalysisRunSpec(store_, ns, a.analysis.templates, values, a.analysis.dry_run));
   store::Resource run;
@@ -285,9 +293,6 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
   const std::string& name = rollout.key.name;
   const model::ExperimentStep& step =
       spec.canary->steps[static_cast<size_t>(e.step)].experiment;
-  Json self = rollout.object;
-  self["metadata"]["uid"] = rollout.uid;
-  self["status"] = d.status.ToJson();
   Json templates = Json::array();
   for (const auto& t : step.templates) {
     Json tmpl;
@@ -315,18 +320,8 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
   Json analyses = Json::array();
   for (const auto& a : step.analyses) {
     Json args = Json::array();
-    for (const auto& given : a.args) {
-      std::string value = given.value;
-      if (given.pod_template_hash_value == "Stable") value = d.status.stable_rs;
-      if (given.pod_template_hash_value == "Latest") value = d.status.current_pod_hash;
-      if (!given.field_path.empty()) {
-        auto v = FieldRefValue(self, given.field_path);
-        if (!v)
-          return tl::unexpected(v.error().Wrap(fmt::format("analysis argument {}", given.name)));
-        value = *v;
-      }
-      args.push_back({{"name", given.name}, {"value", value}});
-    }
+    STRAKE_TRY_ASSIGN(values, ArgValues(rollout, d, a.args));
+    for (const auto& [arg, value] : values) args.push_back({{"name", arg}, {"value", value}});
     analyses.push_back({{"name", a.name},
                         {"templateName", a.ref.name},
                         {"clusterScope", a.ref.cluster_scope},
