@@ -87,6 +87,9 @@ TEST(HealthTest, PerKindAndWorstOfASet) {
   EXPECT_EQ(HealthOf("PipelineRun", J(R"({"conditions":[{"status":"False"}]})"), 1),
             Health::kDegraded);
   EXPECT_EQ(HealthOf("Application", J(R"({"health":{"status":"Missing"}})"), 1), Health::kMissing);
+  EXPECT_EQ(HealthOf("Experiment", J(R"({"phase":"Running"})"), 1), Health::kProgressing);
+  EXPECT_EQ(HealthOf("Experiment", J(R"({"phase":"Successful"})"), 1), Health::kHealthy);
+  EXPECT_EQ(HealthOf("Experiment", J(R"({"phase":"Error"})"), 1), Health::kDegraded);
   EXPECT_EQ(Worse(Health::kHealthy, Health::kSuspended), Health::kSuspended);
   EXPECT_EQ(Worse(Health::kDegraded, Health::kProgressing), Health::kDegraded);
 }

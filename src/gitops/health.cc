@@ -59,7 +59,7 @@ Health HealthOf(const std::string& kind, const model::Json& status, int64_t gene
     }
     return say(Health::kProgressing, st.value("active", 0) > 0 ? "running" : "");
   }
-  if (kind == "AnalysisRun") {
+  if (kind == "AnalysisRun" || kind == "Experiment") {  // the same phases
     if (phase == "Successful") return say(Health::kHealthy, msg);
     if (phase == "Failed" || phase == "Error") return say(Health::kDegraded, msg);
     if (phase == "Inconclusive") return say(Health::kSuspended, msg);
