@@ -605,6 +605,82 @@ spec:
   EXPECT_EQ(Cli({"delete", "experiment", "experiment-with-service"}).exit_code, 0);
 }
 
+// kill -9 while an Experiment runs: after the restart its replicas are
+// adopted (not started again), its duration still counts from the first
+// availableAt, and its analysis is not measured twice.
+TEST_F(RolloutE2E, KillNineDuringAnExperimentLosesNothingAndRepeatsNothing) {
+  const std::string text = fmt::format(R"(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: once}}
+spec:
+  metrics:
+  - name: once
+    count: 1
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: once
+                image: busybox
+                command: [sh, -c, "echo measured >> {dir}/runs"]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata: {{name: exp}}
+spec:
+  duration: 6s
+  scaleDownDelaySeconds: 0
+  templates:
+  - name: a
+    selector: {{matchLabels: {{app: exp-a}}}}
+    template:
+      metadata: {{labels: {{app: exp-a}}}}
+      spec:
+        containers:
+        - name: a
+          command: [python3, "{app}"]
+          ports: [{{name: http, containerPort: 8080}}]
+          readinessProbe:
+            httpGet: {{path: /healthz, port: http}}
+            periodSeconds: 1
+  analyses:
+  - {{name: once, templateName: once}}
+)",
+                                       fmt::arg("app", app_), fmt::arg("dir", dir_));
+  StartServer();
+  Apply(text, "exp.yaml");
+  auto status = [&] {
+    Ran r = Cli({"get", "experiment", "exp", "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    return j.is_object() ? j.value("status", Json::object()) : Json::object();
+  };
+  ASSERT_TRUE(WaitFor([&] { return status().value("phase", "") == "Running"; }, 30s))
+      << status().dump();
+  std::string available = status().value("availableAt", "");
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(dir_ + "/runs").value_or("") == "measured\n"; }, 20s));
+  StopServer(SIGKILL);
+  StartServer();
+  ASSERT_TRUE(WaitFor([&] { return status().value("phase", "") == "Successful"; }, 30s))
+      << status().dump();
+  EXPECT_EQ(status().value("availableAt", ""), available);
+  EXPECT_EQ(ReadFile(dir_ + "/runs").value_or(""), "measured\n");  // not measured again
+  EXPECT_EQ(status()["analysisRuns"][0].value("phase", ""), "Successful");
+  // Its one replica was adopted, not restarted: one "listening" line.
+  std::string log;
+  for (const auto& f : ListFilesRecursive(dir_ + "/data").value_or(std::vector<std::string>{})) {
+    if (f.find("experiment.exp") != std::string::npos && EndsWith(f, ".log"))
+      log += ReadFile(dir_ + "/data/" + f).value_or("");
+  }
+  size_t lines = 0;
+  for (size_t at = log.find("listening on"); at != std::string::npos;
+       at = log.find("listening on", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << log;
+}
+
 // Rollouts whose one analysis step runs a job that passes while the test's
 // gate file exists: the test decides each measurement.
 class RolloutAttemptE2E : public RolloutE2E {
