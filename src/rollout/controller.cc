@@ -490,6 +490,7 @@ void RolloutReconciler::Route(const store::Resource& service, ServiceTraffic t,
 
 bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
                                         const model::RolloutSpec& spec, const Decision& d,
+                                        const std::vector<WeightDestination>& experiments,
                                         ServiceIssues* issues) {
   if (!spec.canary) return false;
   const model::CanaryStrategy& c = *spec.canary;
@@ -498,7 +499,8 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
   const std::string& ns = rollout.key.ns;
   // Without both Services there is nothing to weigh (said when it was applied).
   if (c.stable_service.empty() || c.canary_service.empty()) return false;
-  MeshTargets t{c.stable_service, c.canary_service, mesh.stable_subset, mesh.canary_subset};
+  MeshTargets t{c.stable_service, c.canary_service, mesh.stable_subset, mesh.canary_subset,
+                experiments};
   int weight = d.canary_hash.empty() ? 0 : d.canary_weight;
   bool retry = false;
   auto keep = [&](const char* kind, const std::string& name, auto&& at) {
@@ -783,18 +785,22 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   }
   STRAKE_TRY(EndExperiments(ro, *spec, d));
   // The weighted templates of the running experiment, by their revisions.
+  // The mesh objects name their Services.
   std::vector<ExtraBackend> extra;
+  std::vector<WeightDestination> destinations;
   for (const auto& w : d.experiment_weights) {
     for (const auto& t : experiment_status.value("templateStatuses", Json::array())) {
       if (t.value("name", "") != w.template_name) continue;
       extra.push_back({ExperimentWorkload(w.experiment), t.value("podTemplateHash", ""), w.weight});
+      if (!t.value("serviceName", "").empty())
+        destinations.push_back({t.value("serviceName", ""), w.weight});
     }
   }
 
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
   STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, extra, &issues));
-  if (KeepMeshWeights(ro, *spec, d, &issues)) Requeue(d, std::chrono::seconds(1));
+  if (KeepMeshWeights(ro, *spec, d, destinations, &issues)) Requeue(d, std::chrono::seconds(1));
   std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
   if (!problem.empty()) {

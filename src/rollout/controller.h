@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "controller/controller.h"
+#include "rollout/mesh.h"
 #include "rollout/target.h"
 #include "store/store.h"
 
@@ -131,8 +132,10 @@ class RolloutReconciler : public controller::Reconciler {
   void Route(const store::Resource& service, ServiceTraffic t, ServiceIssues* issues);
   // The mesh objects trafficRouting names (rollout/mesh.h), at the weight in
   // effect; true when one changed meanwhile and the round should be retried.
+  // `experiments`: a running experiment step's weighted template Services.
   bool KeepMeshWeights(const store::Resource& rollout, const model::RolloutSpec& spec,
-                       const Decision& d, ServiceIssues* issues);
+                       const Decision& d, const std::vector<WeightDestination>& experiments,
+                       ServiceIssues* issues);
   // Writes `next` over `current` when they differ; true on a conflict.
   bool WriteMeshObject(const store::Resource& current, const Json& next, ServiceIssues* issues);
 

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "base/strings.h"
 
 namespace strake::rollout {
@@ -25,16 +28,40 @@ int Side(const Json& destination, const MeshTargets& t) {
   return HostIs(host, t.canary_service) ? 1 : HostIs(host, t.stable_service) ? 2 : 0;
 }
 
+// The stable's share: what the canary and the experiment's templates leave.
+int StableWeight(const MeshTargets& t, int canary_weight) {
+  int w = 100 - canary_weight;
+  for (const auto& e : t.extra) w -= e.weight;
+  return std::max(0, w);
+}
+
 Status SetRoute(Json& route, const std::string& where, const MeshTargets& t, int canary_weight) {
   if (!route.contains("route") || !route["route"].is_array())
     return Failf("{}: has no route destinations", where);
   bool canary = false, stable = false;
+  std::map<std::string, int> extra;
+  for (const auto& e : t.extra) extra[e.service] = e.weight;
+  Json kept = Json::array();
   for (auto& dest : route["route"]) {
-    int side = Side(dest.value("destination", Json::object()), t);
-    if (side == 1) dest["weight"] = canary_weight;
-    if (side == 2) dest["weight"] = 100 - canary_weight;
+    const Json destination = dest.value("destination", Json::object());
+    int side = Side(destination, t);
     canary = canary || side == 1;
     stable = stable || side == 2;
+    if (side != 0) {
+      dest["weight"] = side == 1 ? canary_weight : StableWeight(t, canary_weight);
+      kept.push_back(dest);
+      continue;
+    }
+    std::string host = destination.is_object() ? destination.value("host", "") : "";
+    auto e = std::find_if(extra.begin(), extra.end(),
+                          [&](const auto& x) { return HostIs(host, x.first); });
+    if (e != extra.end()) {
+      dest["weight"] = e->second;
+      extra.erase(e);
+      kept.push_back(dest);
+    } else if (dest.value("weight", 0) == 0) {
+      kept.push_back(dest);  // Argo leaves a weightless one; one with a weight it removes
+    }
   }
   if (!canary || !stable) {
     return Failf("{}: needs a destination to the {} and one to the {}", where,
@@ -43,6 +70,9 @@ Status SetRoute(Json& route, const std::string& where, const MeshTargets& t, int
                  t.stable_subset.empty() ? "stable Service " + Quote(t.stable_service)
                                          : "stable subset " + Quote(t.stable_subset));
   }
+  for (const auto& [service, weight] : extra)  // sorted by host, as Argo appends them
+    kept.push_back({{"destination", {{"host", service}}}, {"weight", weight}});
+  route["route"] = std::move(kept);
   return Ok();
 }
 
@@ -104,9 +134,11 @@ Json TrafficSplitAt(const Json& existing, const std::string& ns, const std::stri
                                         {"kind", "TrafficSplit"},
                                         {"metadata", {{"name", name}, {"namespace", ns}}}};
   ts["spec"]["service"] = root_service;
-  ts["spec"]["backends"] =
-      Json::array({{{"service", t.canary_service}, {"weight", canary_weight}},
-                   {{"service", t.stable_service}, {"weight", 100 - canary_weight}}});
+  ts["spec"]["backends"] = Json::array({{{"service", t.canary_service}, {"weight", canary_weight}}});
+  for (const auto& e : t.extra)
+    ts["spec"]["backends"].push_back({{"service", e.service}, {"weight", e.weight}});
+  ts["spec"]["backends"].push_back(
+      {{"service", t.stable_service}, {"weight", StableWeight(t, canary_weight)}});
   return ts;
 }
 
@@ -145,15 +177,14 @@ Result<Json> AlbIngressAt(Json ingress, const std::string& key, const std::strin
                  action_service);
   }
   std::string port = std::to_string(service_port);
-  Json action = {{"Type", "forward"},
-                 {"ForwardConfig",
-                  {{"TargetGroups",
-                    Json::array({{{"ServiceName", t.canary_service},
-                                  {"ServicePort", port},
-                                  {"Weight", canary_weight}},
-                                 {{"ServiceName", t.stable_service},
-                                  {"ServicePort", port},
-                                  {"Weight", 100 - canary_weight}}})}}}};
+  Json groups = Json::array(
+      {{{"ServiceName", t.canary_service}, {"ServicePort", port}, {"Weight", canary_weight}}});
+  for (const auto& e : t.extra)
+    groups.push_back({{"ServiceName", e.service}, {"ServicePort", port}, {"Weight", e.weight}});
+  groups.push_back({{"ServiceName", t.stable_service},
+                    {"ServicePort", port},
+                    {"Weight", StableWeight(t, canary_weight)}});
+  Json action = {{"Type", "forward"}, {"ForwardConfig", {{"TargetGroups", groups}}}};
   ingress["metadata"]["annotations"][key] = action.dump();
   return ingress;
 }

@@ -13,6 +13,12 @@
 // `rootService` (default: the stable Service) with two backends, made if
 // the files hold none.
 //
+// While an experiment step runs, each weighted template's Service is one
+// more destination (backend, target group) at its weight, as Argo adds it:
+// in a VirtualService route an existing destination to it is weighed, a
+// missing one appended (sorted by host), and any other destination with a
+// weight is removed, as Argo's patches remove it.
+//
 // Ingresses (networking.k8s.io): ALB's forward action, the annotation
 // `<prefix>/actions.<rootService or stableService>`, gets target groups
 // canary then stable with their weights; nginx's canary Ingress
@@ -22,6 +28,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "model/rollouts.h"
@@ -29,9 +36,17 @@
 
 namespace strake::rollout {
 
+// A running experiment step's template Service and its share (Argo's
+// WeightDestination), taken from the stable's.
+struct WeightDestination {
+  std::string service;
+  int weight = 0;
+};
+
 struct MeshTargets {
   std::string stable_service, canary_service;
   std::string stable_subset, canary_subset;  // with a DestinationRule
+  std::vector<WeightDestination> extra;      // the stable gets 100 - canary - theirs
 };
 
 // The VirtualService object with its routes' weights set.

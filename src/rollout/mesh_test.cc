@@ -20,7 +20,7 @@ const Json kVirtualService = Json::parse(R"({
         {"destination": {"host": "rollouts-demo-stable.default.svc.cluster.local"}, "weight": 100},
         {"destination": {"host": "rollouts-demo-canary.default.svc.cluster.local"}, "weight": 0}]}]}})");
 
-const MeshTargets kTargets{"rollouts-demo-stable", "rollouts-demo-canary", "", ""};
+const MeshTargets kTargets{"rollouts-demo-stable", "rollouts-demo-canary", "", "", {}};
 
 TEST(MeshTest, TheNamedHttpRoutesTakeTheWeightsAndNothingElseChanges) {
   auto vs = VirtualServiceAt(kVirtualService, {"rollouts-demo-vsvc", {"primary"}}, kTargets, 20);
@@ -60,7 +60,7 @@ TEST(MeshTest, ARouteThatCannotBeWeighedIsAnErrorNamingIt) {
 TEST(MeshTest, DestinationRuleSubsetsSelectTheirRevisions) {
   Json dr = Json::parse(R"({"metadata": {"name": "demo"}, "spec": {"host": "demo",
       "subsets": [{"name": "canary", "labels": {"app": "demo"}}, {"name": "stable"}]}})");
-  MeshTargets t{"demo", "demo", "stable", "canary"};
+  MeshTargets t{"demo", "demo", "stable", "canary", {}};
   auto got = DestinationRuleAt(dr, t, "aaa", "bbb");
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ((*got)["spec"]["subsets"][0]["labels"],
@@ -101,7 +101,7 @@ TEST(MeshTest, AnAlbIngressForwardActionCarriesTheWeights) {
       "spec": {"rules": [{"http": {"paths": [{"path": "/*", "pathType": "ImplementationSpecific",
           "backend": {"service": {"name": "alb-rollout-root",
                                   "port": {"name": "use-annotation"}}}}]}}]}})");
-  MeshTargets t{"alb-rollout-stable", "alb-rollout-canary", "", ""};
+  MeshTargets t{"alb-rollout-stable", "alb-rollout-canary", "", "", {}};
   auto got = AlbIngressAt(ingress, "alb.ingress.kubernetes.io/actions.alb-rollout-root",
                           "alb-rollout-root", t, 80, 10);
   ASSERT_TRUE(got) << got.error().message;
@@ -133,7 +133,7 @@ TEST(MeshTest, AnNginxCanaryIngressCopiesTheStableRulesToTheCanary) {
   model::MeshRouting routing;
   routing.nginx_ingresses = {"web-ingress"};
   routing.nginx_additional_annotations = {{"canary-by-header", "X-Canary"}};
-  MeshTargets t{"web-stable", "web-canary", "", ""};
+  MeshTargets t{"web-stable", "web-canary", "", "", {}};
   EXPECT_EQ(CanaryIngressName("web", "web-ingress"), "web-web-ingress-canary");
   auto got = NginxCanaryIngress(stable, "default", "web-web-ingress-canary", routing, t, 30);
   ASSERT_TRUE(got) << got.error().message;
@@ -147,6 +147,40 @@ TEST(MeshTest, AnNginxCanaryIngressCopiesTheStableRulesToTheCanary) {
             "web-canary");
   t.stable_service = "nothing";
   EXPECT_FALSE(NginxCanaryIngress(stable, "default", "c", routing, t, 30));
+}
+
+// An experiment step's weighted template, as Argo's e2e
+// istio-host-split-experiment-step and smi/rollout-smi-experiment expect:
+// canary 10, experiment 20, stable 70 (SMI: 5, 5, 90); when it ends its
+// destination goes and stable takes its share back.
+TEST(MeshTest, AnExperimentsServiceIsOneMoreDestinationWhileItRuns) {
+  MeshTargets t = kTargets;
+  t.extra = {{"rollouts-demo-exp-canary", 20}};
+  auto vs = VirtualServiceAt(kVirtualService, {"rollouts-demo-vsvc", {"primary"}}, t, 10);
+  ASSERT_TRUE(vs) << vs.error().message;
+  Json route = (*vs)["spec"]["http"][0]["route"];
+  ASSERT_EQ(route.size(), 3u) << route.dump();
+  EXPECT_EQ(route[0]["weight"], 70);
+  EXPECT_EQ(route[1]["weight"], 10);
+  EXPECT_EQ(route[2], Json::parse(R"({"destination": {"host": "rollouts-demo-exp-canary"},
+                                       "weight": 20})"));
+  t.extra[0].weight = 30;  // kept, not added twice
+  vs = VirtualServiceAt(*vs, {"rollouts-demo-vsvc", {"primary"}}, t, 10);
+  ASSERT_TRUE(vs);
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"].size(), 3u);
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"][2]["weight"], 30);
+  vs = VirtualServiceAt(*vs, {"rollouts-demo-vsvc", {"primary"}}, kTargets, 10);
+  ASSERT_TRUE(vs);
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"].size(), 2u);  // the experiment's is gone
+  EXPECT_EQ((*vs)["spec"]["http"][0]["route"][0]["weight"], 90);
+
+  MeshTargets smi = kTargets;
+  smi.extra = {{"exp-svc", 5}};
+  Json ts = TrafficSplitAt(Json(), "default", "web", "web-root", smi, 5);
+  EXPECT_EQ(ts["spec"]["backends"], Json::parse(R"([
+      {"service": "rollouts-demo-canary", "weight": 5},
+      {"service": "exp-svc", "weight": 5},
+      {"service": "rollouts-demo-stable", "weight": 90}])"));
 }
 
 }  // namespace
