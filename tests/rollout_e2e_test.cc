@@ -597,9 +597,11 @@ spec:
   };
   EXPECT_TRUE(WaitFor([&] { return answered() == "hello from exp\n"; }, 20s)) << answered();
   EXPECT_TRUE(WaitFor([&] { return phase() == "Successful"; }, 30s)) << phase();
-  EXPECT_TRUE(
-      WaitFor([&] { return Cli({"get", "svc", "experiment-with-service-test"}).exit_code != 0; },
-              20s));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Cli({"get", "svc", "experiment-with-service-test"}).exit_code != 0;
+      },
+      20s));
   Ran got = Cli({"get", "experiments"});
   EXPECT_NE(got.out.find("test:Successful"), std::string::npos) << got.out;
   EXPECT_EQ(Cli({"delete", "experiment", "experiment-with-service"}).exit_code, 0);

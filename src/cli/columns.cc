@@ -78,7 +78,8 @@ std::vector<std::string> ExperimentRow(const std::string& name, const Json& st) 
   }
   for (const auto& a : st.value("analysisRuns", Json::array())) {
     std::string phase = a.is_object() ? a.value("phase", "") : "";
-    if (a.is_object()) analyses.push_back(a.value("name", "") + ":" + (phase.empty() ? "-" : phase));
+    if (a.is_object())
+      analyses.push_back(a.value("name", "") + ":" + (phase.empty() ? "-" : phase));
   }
   return {name, st.value("phase", "Pending"), Join(templates, ","), Join(analyses, ","),
           st.value("message", "")};

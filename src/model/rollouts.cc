@@ -125,8 +125,7 @@ std::vector<ExperimentAnalysis> DecodeExperimentAnalyses(Ctx& ctx, Fields& f, bo
     Fields af(ctx, item, p);
     ExperimentAnalysis a;
     if (const Node* v = af.Need("name")) a.name = ctx.Str(*v, af.Sub("name"));
-    if (const Node* v = af.Need("templateName"))
-      a.ref.name = ctx.Str(*v, af.Sub("templateName"));
+    if (const Node* v = af.Need("templateName")) a.ref.name = ctx.Str(*v, af.Sub("templateName"));
     if (const Node* v = af.Get("clusterScope"))
       a.ref.cluster_scope = ctx.Bool(*v, af.Sub("clusterScope"));
     if (const Node* v = af.Get("requiredForCompletion"))
@@ -156,7 +155,8 @@ std::vector<ExperimentAnalysis> DecodeExperimentAnalyses(Ctx& ctx, Fields& f, bo
 ExperimentStep DecodeExperimentStep(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   ExperimentStep e;
-  if (const Node* v = f.Get("duration")) e.duration = DecodeArgoDuration(ctx, *v, f.Sub("duration"));
+  if (const Node* v = f.Get("duration"))
+    e.duration = DecodeArgoDuration(ctx, *v, f.Sub("duration"));
   if (const Node* v = f.Get("scaleDownDelaySeconds"))
     e.scale_down_delay_seconds = ctx.Int(*v, f.Sub("scaleDownDelaySeconds"), 0, 86400);
   std::set<std::string> names;
@@ -170,7 +170,8 @@ ExperimentStep DecodeExperimentStep(Ctx& ctx, const Node& n, const std::string& 
         if (t.spec_ref != "stable" && t.spec_ref != "canary")
           ctx.Error(*v, tf.Sub("specRef"), "must be canary or stable");
       }
-      if (const Node* v = tf.Get("replicas")) t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
+      if (const Node* v = tf.Get("replicas"))
+        t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
       if (const Node* v = tf.Get("weight")) t.weight = ctx.Int(*v, tf.Sub("weight"), 0, 100);
       if (const Node* m = tf.Get("metadata")) {
         Fields mf(ctx, *m, tf.Sub("metadata"));
@@ -198,7 +199,7 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   CanaryStep s;
   s.origin = ctx.At(n, path);
-  int kinds = 0;  // setWeight, pause, analysis, experiment: one at most, as Argo
+  int kinds = 0;   // setWeight, pause, analysis, experiment: one at most, as Argo
   int extras = 0;  // setCanaryScale, setHeaderRoute, setMirrorRoute: beside one or alone
   if (const Node* v = f.Get("setWeight")) {
     ++kinds;
@@ -339,7 +340,8 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
   }
   if (const Node* alb = tf.Get("alb")) {
     Fields af(ctx, *alb, tf.Sub("alb"));
-    if (const Node* x = af.Get("ingress")) mesh.alb_ingresses.push_back(ctx.Str(*x, af.Sub("ingress")));
+    if (const Node* x = af.Get("ingress"))
+      mesh.alb_ingresses.push_back(ctx.Str(*x, af.Sub("ingress")));
     af.List("ingresses", [&](const Node& x, const std::string& p) {
       mesh.alb_ingresses.push_back(ctx.Str(x, p));
     });
@@ -782,7 +784,8 @@ ExperimentSpec DecodeExperimentSpecNode(Ctx& ctx, const Node& spec) {
       Fields tf(ctx, item, p);
       ExperimentTemplate t;
       if (const Node* v = tf.Need("name")) t.name = ctx.Str(*v, tf.Sub("name"));
-      if (const Node* v = tf.Get("replicas")) t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
+      if (const Node* v = tf.Get("replicas"))
+        t.replicas = ctx.Int(*v, tf.Sub("replicas"), 0, 10000);
       if (const Node* v = tf.Get("minReadySeconds")) {
         t.min_ready_seconds = ctx.Int(*v, tf.Sub("minReadySeconds"), 0, 86400);
         if (t.min_ready_seconds > e.progress_deadline_seconds)

@@ -46,7 +46,7 @@ struct RolloutAnalysis {
   std::vector<TemplateRef> templates;
   std::vector<AnalysisArg> args;
   std::vector<std::string> dry_run;  // dryRun[].metricName: metrics that decide nothing
-  int starting_step = -1;  // background analysis only; -1: from the start
+  int starting_step = -1;            // background analysis only; -1: from the start
   Origin origin;
 };
 

@@ -185,7 +185,8 @@ spec:
       std::string::npos)
       << warnings[0];
   Diagnostics routed;
-  EXPECT_TRUE(decode("      trafficRouting: {traefik: {weightedTraefikServiceName: web}}\n", routed));
+  EXPECT_TRUE(
+      decode("      trafficRouting: {traefik: {weightedTraefikServiceName: web}}\n", routed));
   warnings = routed.WarningStrings();
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("trafficRouting.traefik: warning: \"traefik\" is ignored: it does not "

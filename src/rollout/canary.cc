@@ -499,12 +499,14 @@ bool ExperimentStep(Decision& d, const std::string& exp, const CanaryStep& s, in
   auto it = obs.experiment_phase.find(exp);
   std::string phase = it == obs.experiment_phase.end() ? "" : it->second;
   auto m = obs.experiment_message.find(exp);
-  std::string message = m == obs.experiment_message.end() || m->second.empty() ? "" : ": " + m->second;
+  std::string message =
+      m == obs.experiment_message.end() || m->second.empty() ? "" : ": " + m->second;
   if (phase == "Successful") {
     st.current_experiment.clear();
     std::erase_if(st.pause_conditions,
                   [](const auto& p) { return p.reason == "InconclusiveExperiment"; });
-    Event(d, "ExperimentCompleted", fmt::format("step {}/{}: experiment {} successful", i + 1, n, exp));
+    Event(d, "ExperimentCompleted",
+          fmt::format("step {}/{}: experiment {} successful", i + 1, n, exp));
     ++st.current_step_index;
     return false;
   }
@@ -585,8 +587,8 @@ void WalkSteps(Decision& d, const std::string& name, const model::RolloutSpec& s
             obs, now);
         break;
       case CanaryStep::Kind::kExperiment:
-        waiting = ExperimentStep(
-            d, ExperimentName(name, desired, obs.revision, i, st.attempt), s, n, obs, now);
+        waiting = ExperimentStep(d, ExperimentName(name, desired, obs.revision, i, st.attempt), s,
+                                 n, obs, now);
         break;
       case CanaryStep::Kind::kSetCanaryScale:
       case CanaryStep::Kind::kSetHeaderRoute:
@@ -797,13 +799,13 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
 
   WalkSteps(d, name, spec, obs, now);
   // An Experiment the steps have left (promoted past, retried) ends.
-  const bool at_experiment = st.current_step_index < n &&
-                             c.steps[static_cast<size_t>(st.current_step_index)].kind ==
-                                 CanaryStep::Kind::kExperiment;
+  const bool at_experiment =
+      st.current_step_index < n &&
+      c.steps[static_cast<size_t>(st.current_step_index)].kind == CanaryStep::Kind::kExperiment;
   if (!st.current_experiment.empty() &&
-      (!at_experiment || st.current_experiment != ExperimentName(name, desired, obs.revision,
-                                                                 st.current_step_index,
-                                                                 st.attempt))) {
+      (!at_experiment ||
+       st.current_experiment !=
+           ExperimentName(name, desired, obs.revision, st.current_step_index, st.attempt))) {
     d.terminate_experiments.push_back(st.current_experiment);
     st.current_experiment.clear();
   }

@@ -541,7 +541,6 @@ TEST(BasicCanaryTest, AbortScalesTheCanaryDownByReplicaCounts) {
   EXPECT_EQ(d.status.canary_weight, 0);
 }
 
-
 // An experiment step (Argo's examples/traffic-routing-experiment-step): the
 // Experiment is made once, the step waits for it, its weighted templates
 // get their share while it runs, and it moves on once it succeeded.
@@ -676,7 +675,6 @@ spec:
             std::string::npos)
       << diags.ErrorText();
 }
-
 
 TEST(BlueGreenTest, PreviewWaitsForPromoteThenSwitches) {
   Driver drv(Spec(R"(    blueGreen:

@@ -24,7 +24,8 @@ namespace {
 // (Stable, Latest) from this round's status, fieldRef from the Rollout as
 // this round leaves it.
 Result<std::vector<std::pair<std::string, std::string>>> ArgValues(
-    const store::Resource& rollout, const Decision& d, const std::vector<model::AnalysisArg>& args) {
+    const store::Resource& rollout, const Decision& d,
+    const std::vector<model::AnalysisArg>& args) {
   Json self = rollout.object;
   self["metadata"]["uid"] = rollout.uid;
   self["status"] = d.status.ToJson();
@@ -291,8 +292,7 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
                                           int64_t revision) {
   const std::string& ns = rollout.key.ns;
   const std::string& name = rollout.key.name;
-  const model::ExperimentStep& step =
-      spec.canary->steps[static_cast<size_t>(e.step)].experiment;
+  const model::ExperimentStep& step = spec.canary->steps[static_cast<size_t>(e.step)].experiment;
   Json templates = Json::array();
   for (const auto& t : step.templates) {
     Json tmpl;
@@ -372,10 +372,11 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
 
 Status RolloutReconciler::EndExperiments(const store::Resource& rollout,
                                          const model::RolloutSpec& spec, const Decision& d) {
-  bool has_step = spec.canary && std::any_of(spec.canary->steps.begin(), spec.canary->steps.end(),
-                                             [](const model::CanaryStep& s) {
-                                               return s.kind == model::CanaryStep::Kind::kExperiment;
-                                             });
+  bool has_step =
+      spec.canary && std::any_of(spec.canary->steps.begin(), spec.canary->steps.end(),
+                                 [](const model::CanaryStep& s) {
+                                   return s.kind == model::CanaryStep::Kind::kExperiment;
+                                 });
   if (!has_step && d.terminate_experiments.empty()) return Ok();
   // Every Experiment of the Rollout but the current one ends, as in Argo
   // (promote past its step, abort, a new revision, a round lost to a crash).
@@ -542,9 +543,10 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
     auto stable = store_.Get(Key("Ingress", ns, ing));
     if (!stable || !*stable) {
       issues->problem = !stable ? stable.error().message
-                                : fmt::format("ingress {} not found (spec.strategy.canary."
-                                              "trafficRouting.nginx names it)",
-                                              Quote(ing));
+                                : fmt::format(
+                                      "ingress {} not found (spec.strategy.canary."
+                                      "trafficRouting.nginx names it)",
+                                      Quote(ing));
       continue;
     }
     std::string name = CanaryIngressName(rollout.key.name, ing);
@@ -774,8 +776,8 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   if (d.start_experiment) {
     auto st = StartExperiment(ro, *spec, *d.start_experiment, d, obs.revision);
     if (!st) {
-      std::string why = fmt::format("experiment {}: {}", d.start_experiment->name,
-                                    st.error().message);
+      std::string why =
+          fmt::format("experiment {}: {}", d.start_experiment->name, st.error().message);
       RolloutStatus aborted = d.status;
       (void)ApplyAction("abort", false, *spec, aborted, obs.now);
       aborted.message = "RolloutAborted: " + why;

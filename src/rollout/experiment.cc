@@ -75,8 +75,8 @@ void ObserveAnalyses(ExperimentDecision& d, const model::ExperimentSpec& spec,
       auto m = obs.analysis_message.find(entry.run);
       entry.message = m == obs.analysis_message.end() ? "" : m->second;
       Note(d, "AnalysisRun" + entry.phase,
-           fmt::format("AnalysisRun '{}' transitioned from {} -> {}{}", a.name, before,
-                       entry.phase, entry.message.empty() ? "" : ": " + entry.message));
+           fmt::format("AnalysisRun '{}' transitioned from {} -> {}{}", a.name, before, entry.phase,
+                       entry.message.empty() ? "" : ": " + entry.message));
     }
     next.push_back(std::move(entry));
   }
@@ -126,10 +126,9 @@ void StepTemplate(ExperimentDecision& d, const model::ExperimentSpec& spec,
   ts.status = next;
   if (next != before) {
     Note(d, "Template" + next,
-         fmt::format("Template '{}' transitioned from {} -> {}{}", t.name, before, next,
-                     message.empty() || next == "Running" || next == "Successful"
-                         ? ""
-                         : ": " + message));
+         fmt::format(
+             "Template '{}' transitioned from {} -> {}{}", t.name, before, next,
+             message.empty() || next == "Running" || next == "Successful" ? "" : ": " + message));
   }
   ts.message = TemplateDone(next) && next != "Successful" ? message : "";
   if (next == "Progressing") ts.message = message;
@@ -210,17 +209,14 @@ void DecidePhase(ExperimentDecision& d, const model::ExperimentSpec& spec, bool 
 }  // namespace
 
 bool IsFinishedPhase(const std::string& phase) {
-  return phase == "Successful" || phase == "Failed" || phase == "Error" ||
-         phase == "Inconclusive";
+  return phase == "Successful" || phase == "Failed" || phase == "Error" || phase == "Inconclusive";
 }
 
 std::string ExperimentRunName(const std::string& experiment, const std::string& analysis) {
   return experiment + "-" + analysis;
 }
 
-std::string ExperimentWorkload(const std::string& experiment) {
-  return "experiment." + experiment;
-}
+std::string ExperimentWorkload(const std::string& experiment) { return "experiment." + experiment; }
 
 std::string ExperimentTemplateHash(const std::string& experiment, const std::string& tmpl,
                                    const Json& pod_template) {
@@ -317,8 +313,8 @@ ExperimentDecision StepExperiment(const std::string& name, const model::Experime
   });
   const bool terminating =
       spec.terminate || finished || template_bad || analysis_bad || all_required_ok;
-  int64_t ends_at = st.available_at_ms && spec.duration ? st.available_at_ms + spec.duration->count()
-                                                        : 0;
+  int64_t ends_at =
+      st.available_at_ms && spec.duration ? st.available_at_ms + spec.duration->count() : 0;
   const bool duration_passed = ends_at && now >= ends_at;
 
   for (const auto& t : spec.templates)
@@ -391,8 +387,7 @@ ExperimentReconciler::ExperimentReconciler(store::Store& store, WorkloadTarget& 
                                            TrafficRouter& router, const Clock& clock)
     : store_(store), target_(target), router_(router), clock_(clock) {}
 
-Status ExperimentReconciler::StartRun(const store::Resource& exp,
-                                      const model::ExperimentSpec& spec,
+Status ExperimentReconciler::StartRun(const store::Resource& exp, const model::ExperimentSpec& spec,
                                       const ExperimentStatus& status,
                                       const model::ExperimentAnalysis& a) {
   const std::string& ns = exp.key.ns;
@@ -468,8 +463,8 @@ void ExperimentReconciler::KeepServices(const store::Resource& exp,
     selector["rollouts-pod-template-hash"] = ts.hash;
     Json ports = Json::array();
     for (const auto& p : t.pod.containers.front().ports) {
-      Json port = {{"port", p.container_port}, {"targetPort", p.container_port},
-                   {"protocol", "TCP"}};
+      Json port = {
+          {"port", p.container_port}, {"targetPort", p.container_port}, {"protocol", "TCP"}};
       if (!p.name.empty()) port["name"] = p.name;
       ports.push_back(std::move(port));
     }
@@ -488,9 +483,9 @@ void ExperimentReconciler::KeepServices(const store::Resource& exp,
                        {{"experiment.argoproj.io/name", exp.key.name},
                         {"experiment.argoproj.io/template-name", t.name}}}}},
                     {"spec", {{"selector", selector}, {"ports", ports}}}};
-      auto made = store_.Create(svc, "ServiceCreated",
-                                fmt::format("for template {} of experiment {}", t.name,
-                                            exp.key.name));
+      auto made =
+          store_.Create(svc, "ServiceCreated",
+                        fmt::format("for template {} of experiment {}", t.name, exp.key.name));
       if (!made && !made.error().Is(ErrorCode::kAlreadyExists)) {
         Note(d, "TemplateError",
              fmt::format("Failed to create Service {} for template '{}': {}", svc_name, t.name,
@@ -530,8 +525,7 @@ Result<controller::ReconcileResult> ExperimentReconciler::Reconcile(const std::s
   }
   const store::Resource& exp = **got;
   ExperimentStatus status = ExperimentStatus::FromJson(exp.status);
-  auto write = [&](const ExperimentStatus& st,
-                   const std::vector<ExperimentDecision::Note>& events,
+  auto write = [&](const ExperimentStatus& st, const std::vector<ExperimentDecision::Note>& events,
                    std::optional<Ms> requeue) -> Result<controller::ReconcileResult> {
     controller::ReconcileResult result{requeue};
     Json next = st.ToJson();
@@ -628,8 +622,8 @@ Result<controller::ReconcileResult> ExperimentReconciler::Reconcile(const std::s
         for (auto& entry : d.status.analyses) {
           if (entry.name != aname) continue;
           entry.phase = "Error";
-          entry.message = fmt::format("Failed to create AnalysisRun for analysis '{}': {}",
-                                      aname, st.error().message);
+          entry.message = fmt::format("Failed to create AnalysisRun for analysis '{}': {}", aname,
+                                      st.error().message);
           Note(d, "AnalysisRunError", entry.message);
         }
         Requeue(d, 1);

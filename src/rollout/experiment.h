@@ -73,17 +73,17 @@ struct ExperimentStatus {
 
 struct ExperimentObservation {
   TimePoint now;
-  std::map<std::string, std::string> template_hash;          // template -> its hash
-  std::map<std::string, RevisionObservation> revisions;      // by hash (ready = available)
-  std::map<std::string, std::string> template_error;         // template -> why it cannot run
-  std::map<std::string, std::string> analysis_phase;         // by run name
-  std::map<std::string, std::string> analysis_message;       // by run name
+  std::map<std::string, std::string> template_hash;      // template -> its hash
+  std::map<std::string, RevisionObservation> revisions;  // by hash (ready = available)
+  std::map<std::string, std::string> template_error;     // template -> why it cannot run
+  std::map<std::string, std::string> analysis_phase;     // by run name
+  std::map<std::string, std::string> analysis_message;   // by run name
 };
 
 struct ExperimentDecision {
   ExperimentStatus status;
-  std::map<std::string, int> replicas;       // template -> replicas to run now
-  std::vector<std::string> start_analysis;   // analyses (by name) to make runs of
+  std::map<std::string, int> replicas;          // template -> replicas to run now
+  std::vector<std::string> start_analysis;      // analyses (by name) to make runs of
   std::vector<std::string> terminate_analysis;  // run names
   std::optional<std::chrono::milliseconds> requeue_after;
   struct Note {

@@ -267,8 +267,9 @@ TEST(ExperimentTest, ArgumentsNameTheTemplatesRevisions) {
   drv.Round();
   drv.Round();
   const ExperimentStatus& st = drv.status();
-  auto v = ResolveExperimentArg("{{templates.purple.podTemplateHash}}/{{ templates.orange.replicaset.name }}",
-                                "exp", drv.spec(), st);
+  auto v = ResolveExperimentArg(
+      "{{templates.purple.podTemplateHash}}/{{ templates.orange.replicaset.name }}", "exp",
+      drv.spec(), st);
   ASSERT_TRUE(v) << v.error().message;
   EXPECT_EQ(*v, "h-purple/exp-orange");
   EXPECT_TRUE(ResolveExperimentArg("{{experiment.finishedAt}}", "exp", drv.spec(), st));
@@ -279,7 +280,8 @@ TEST(ExperimentTest, ArgumentsNameTheTemplatesRevisions) {
 
 TEST(ExperimentTest, TemplatesOfTheSamePodAreRevisionsOfTheirOwn) {
   Json pod = {{"spec", {{"containers", Json::array({{{"name", "c"}}})}}}};
-  EXPECT_NE(ExperimentTemplateHash("e", "baseline", pod), ExperimentTemplateHash("e", "canary", pod));
+  EXPECT_NE(ExperimentTemplateHash("e", "baseline", pod),
+            ExperimentTemplateHash("e", "canary", pod));
   EXPECT_NE(ExperimentTemplateHash("e", "baseline", pod), PodTemplateHash(pod));
   EXPECT_EQ(ExperimentTemplateHash("e", "baseline", pod).size(), 10u);
 }

@@ -134,7 +134,8 @@ Json TrafficSplitAt(const Json& existing, const std::string& ns, const std::stri
                                         {"kind", "TrafficSplit"},
                                         {"metadata", {{"name", name}, {"namespace", ns}}}};
   ts["spec"]["service"] = root_service;
-  ts["spec"]["backends"] = Json::array({{{"service", t.canary_service}, {"weight", canary_weight}}});
+  ts["spec"]["backends"] =
+      Json::array({{{"service", t.canary_service}, {"weight", canary_weight}}});
   for (const auto& e : t.extra)
     ts["spec"]["backends"].push_back({{"service", e.service}, {"weight", e.weight}});
   ts["spec"]["backends"].push_back(
@@ -173,8 +174,7 @@ Result<Json> AlbIngressAt(Json ingress, const std::string& key, const std::strin
                           const MeshTargets& t, int service_port, int canary_weight) {
   std::string name = ingress["metadata"].value("name", "");
   if (!IngressSendsTo(ingress, action_service)) {
-    return Failf("ingress {} has no rules using service {} backend", Quote(name),
-                 action_service);
+    return Failf("ingress {} has no rules using service {} backend", Quote(name), action_service);
   }
   std::string port = std::to_string(service_port);
   Json groups = Json::array(
@@ -205,7 +205,8 @@ Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const
                  {"metadata", {{"name", name}, {"namespace", ns}, {"annotations", Json::object()}}},
                  {"spec", {{"rules", Json::array()}}}};
   if (spec.contains("tls")) canary["spec"]["tls"] = spec["tls"];
-  if (spec.contains("ingressClassName")) canary["spec"]["ingressClassName"] = spec["ingressClassName"];
+  if (spec.contains("ingressClassName"))
+    canary["spec"]["ingressClassName"] = spec["ingressClassName"];
   Json annotations = stable["metadata"].value("annotations", Json::object());
   if (annotations.contains("kubernetes.io/ingress.class"))
     canary["metadata"]["annotations"]["kubernetes.io/ingress.class"] =

@@ -114,8 +114,9 @@ TEST(MeshTest, AnAlbIngressForwardActionCarriesTheWeights) {
   EXPECT_EQ((*got)["spec"], ingress["spec"]);
   auto none = AlbIngressAt(ingress, "k", "alb-rollout-stable", t, 80, 10);
   ASSERT_FALSE(none);
-  EXPECT_EQ(none.error().message,
-            "ingress \"alb-rollout-ingress\" has no rules using service alb-rollout-stable backend");
+  EXPECT_EQ(
+      none.error().message,
+      "ingress \"alb-rollout-ingress\" has no rules using service alb-rollout-stable backend");
 }
 
 // Argo's test/e2e/functional/nginx-template.yaml Ingress: the canary Ingress

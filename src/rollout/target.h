@@ -74,7 +74,7 @@ struct ServiceTraffic {
   int canary_weight = 0;
   std::vector<HeaderRouteDecision> header_routes;  // to the canary
   std::vector<MirrorRouteDecision> mirror_routes;  // copies to the canary
-  std::vector<ExtraBackend> extra;  // the stable gets 100 - canary_weight - theirs
+  std::vector<ExtraBackend> extra;                 // the stable gets 100 - canary_weight - theirs
 };
 
 // Where a Service stands on the target.
