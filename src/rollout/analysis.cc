@@ -844,6 +844,22 @@ namespace {
 
 // Why a run ended Failed, Error or Inconclusive: the first metric in that
 // phase, its message or its last value and conditions ("" otherwise).
+// Argo's runSummary (dryRunSummary): the metrics (the dry-run ones) by
+// phase; nullopt when there is none.
+std::optional<Json> RunSummary(const std::vector<MetricResult>& results, bool dry_run) {
+  Json sum = {{"count", 0}, {"successful", 0}, {"failed", 0}, {"inconclusive", 0}, {"error", 0}};
+  bool any = false;
+  for (const auto& r : results) {
+    if (r.dry_run != dry_run) continue;
+    any = true;
+    std::string field = ToLower(r.phase);
+    if (!sum.contains(field)) continue;
+    sum[field] = sum[field].get<int>() + 1;
+    if (field != "error") sum["count"] = sum["count"].get<int>() + 1;
+  }
+  return any ? std::optional<Json>(sum) : std::nullopt;
+}
+
 std::string EndMessage(const model::AnalysisTemplateSpec& spec,
                        const std::vector<MetricResult>& results, const std::string& phase) {
   if (!IsTerminalPhase(phase) || phase == "Successful") return "";
@@ -965,20 +981,9 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
   Json out = Json::array();
   for (const auto& r : results) out.push_back(r.ToJson());
   status["metricResults"] = out;
-  // Argo's runSummary and dryRunSummary: the metrics by phase.
   for (bool dry_run : {false, true}) {
-    Json sum = {{"count", 0}, {"successful", 0}, {"failed", 0}, {"inconclusive", 0}, {"error", 0}};
-    bool any = false;
-    for (const auto& r : results) {
-      if (r.dry_run != dry_run) continue;
-      any = true;
-      std::string field = ToLower(r.phase);
-      if (sum.contains(field)) {
-        sum[field] = sum[field].get<int>() + 1;
-        if (field != "error") sum["count"] = sum["count"].get<int>() + 1;
-      }
-    }
-    if (any) status[dry_run ? "dryRunSummary" : "runSummary"] = sum;
+    if (auto sum = RunSummary(results, dry_run))
+      status[dry_run ? "dryRunSummary" : "runSummary"] = *sum;
   }
   std::string new_phase = RunPhase(results);
   std::string message;

@@ -531,6 +531,7 @@ Result<controller::ReconcileResult> ExperimentReconciler::Reconcile(const std::s
     Json next = st.ToJson();
     if (next == exp.status && events.empty()) return result;
     std::vector<std::string> texts;
+    texts.reserve(events.size());
     for (const auto& e : events) texts.push_back(e.message);
     auto w = store_.UpdateStatus(exp.key, next, exp.resource_version,
                                  events.empty() ? "Reconciled" : events.back().reason,

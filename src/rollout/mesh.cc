@@ -230,8 +230,15 @@ Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const
   }
   const std::string& prefix = routing.nginx_annotation_prefix;
   Json& out = canary["metadata"]["annotations"];
-  for (const auto& [k, v] : routing.nginx_additional_annotations)
-    out[StartsWith(k, prefix) ? k : prefix + "/" + k] = v;
+  for (const auto& [k, v] : routing.nginx_additional_annotations) {
+    if (StartsWith(k, prefix)) {
+      out[k] = v;
+      continue;
+    }
+    std::string key = prefix;
+    key.append("/").append(k);
+    out[key] = v;
+  }
   for (const auto& [k, v] : routing.nginx_canary_annotations) out[k] = v;
   out[prefix + "/canary"] = "true";
   out[prefix + "/canary-weight"] = std::to_string(canary_weight);
