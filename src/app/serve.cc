@@ -294,7 +294,11 @@ struct Controllers {
     if (slash != std::string::npos && key.compare(slash + 1, 11, "deployment.") == 0) {
       deployments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
     } else if (slash != std::string::npos && key.compare(slash + 1, 11, "experiment.") == 0) {
-      experiments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
+      // The Experiment, and the Rollout that routes its weighted templates.
+      std::string ns = key.substr(0, slash);
+      std::string name = key.substr(slash + 12);
+      experiments.Enqueue(ns + "/" + name);
+      for (const auto& r : rollout_index.OwnersOfRun(ns, name)) rollouts.Enqueue(r);
     } else {
       rollouts.Enqueue(key);
     }

@@ -370,6 +370,11 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
     if (mesh.nginx_ingresses.empty() && nf.ok())
       ctx.Error(*nginx, tf.Sub("nginx"), "needs stableIngress or stableIngresses");
   }
+  for (const char* p : {"nginx", "traefik", "ambassador", "apisix", "appMesh"}) {
+    if (mesh.weightless_provider.empty() && tf.Get(p)) mesh.weightless_provider = p;
+  }
+  if (tf.Get("istio") || tf.Get("smi") || tf.Get("alb") || tf.Get("plugins"))
+    mesh.weightless_provider.clear();
   tf.Ignore({"traefik", "ambassador", "apisix", "appMesh", "plugins", "managedRoutes",
              "maxTrafficWeight"},
             "does not apply: the embedded router sets the weights, header routes and mirrors");
@@ -414,12 +419,17 @@ CanaryStrategy DecodeCanary(Ctx& ctx, const Node& n, const std::string& path) {
     }
   }
   WarnScaleWithoutRouting(ctx, step_at, c);
-  for (size_t i = 0; i < c.steps.size() && i < step_at.size() && !c.traffic_routing; ++i) {
+  // Argo's validation of experiment weights.
+  const bool weighable = c.traffic_routing && c.mesh.weightless_provider.empty();
+  for (size_t i = 0; i < c.steps.size() && i < step_at.size() && !weighable; ++i) {
     for (size_t t = 0; t < c.steps[i].experiment.templates.size(); ++t) {
       if (c.steps[i].experiment.templates[t].weight == 0) continue;
       ctx.Error(*step_at[i].first,
                 fmt::format("{}.experiment.templates[{}].weight", step_at[i].second, t),
-                "Experiment template weight cannot be set unless TrafficRouting is enabled");
+                c.traffic_routing
+                    ? "Experiment template weight is only available for TrafficRouting with "
+                      "SMI, ALB, Istio and Plugins at this time"
+                    : "Experiment template weight cannot be set unless TrafficRouting is enabled");
     }
   }
   f.Ignore({"canaryMetadata", "stableMetadata", "antiAffinity", "scaleDownDelayRevisionLimit",

@@ -169,6 +169,10 @@ struct MeshRouting {
   std::map<std::string, std::string> nginx_additional_annotations;  // prefixed if not
   std::map<std::string, std::string> nginx_canary_annotations;      // as written
 
+  // A provider named that cannot carry an experiment's weights (nginx,
+  // traefik, ambassador, apisix, appMesh), when no istio, smi or alb is.
+  std::string weightless_provider;
+
   bool Any() const {
     return !virtual_services.empty() || smi || !alb_ingresses.empty() || !nginx_ingresses.empty();
   }

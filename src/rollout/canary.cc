@@ -498,6 +498,13 @@ bool ExperimentStep(Decision& d, const std::string& exp, const CanaryStep& s, in
   }
   auto it = obs.experiment_phase.find(exp);
   std::string phase = it == obs.experiment_phase.end() ? "" : it->second;
+  if (phase == "NotFound") {  // deleted meanwhile: made again, as Argo does
+    d.start_experiment = ExperimentToStart{exp, i};
+    Event(d, "ExperimentCreated",
+          fmt::format("step {}/{}: experiment {} made again (it was gone)", i + 1, n, exp));
+    st.message = fmt::format("step {}/{}: experiment {} starting", i + 1, n, exp);
+    return true;
+  }
   auto m = obs.experiment_message.find(exp);
   std::string message =
       m == obs.experiment_message.end() || m->second.empty() ? "" : ": " + m->second;

@@ -119,7 +119,8 @@ struct Observation {
   std::map<std::string, std::string> analysis_phase;
   std::map<std::string, std::string> analysis_message;
   // Phases and messages of the Rollout's Experiments by name, as of
-  // AnalysisRuns (Pending, Running, Successful, Failed, Error, Inconclusive).
+  // AnalysisRuns (Pending, Running, Successful, Failed, Error, Inconclusive);
+  // NotFound: the current one is gone (or not the Rollout's).
   std::map<std::string, std::string> experiment_phase;
   std::map<std::string, std::string> experiment_message;
   TimePoint now;

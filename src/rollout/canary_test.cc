@@ -649,6 +649,18 @@ TEST(CanaryExperimentTest, AbortAndANewRevisionTerminateTheRunningExperiment) {
   EXPECT_EQ(d.status.current_experiment, "");
 }
 
+TEST(CanaryExperimentTest, AnExperimentDeletedMeanwhileIsMadeAgain) {
+  Driver drv(Spec(kExperimentSteps));
+  drv.Round("v1");
+  drv.Round("v2");
+  drv.Round("v2");
+  drv.SetExperiment("web-v2-2-1", "NotFound");
+  Decision d = drv.Round("v2");
+  ASSERT_TRUE(d.start_experiment);
+  EXPECT_EQ(d.start_experiment->name, "web-v2-2-1");
+  EXPECT_EQ(d.status.current_experiment, "web-v2-2-1");
+}
+
 TEST(CanaryExperimentTest, AWeightNeedsTrafficRoutingAsInArgo) {
   std::string text = R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -674,6 +686,19 @@ spec:
                                    "set unless TrafficRouting is enabled"),
             std::string::npos)
       << diags.ErrorText();
+  // nginx's canary Ingress has no place for it, as Argo says.
+  std::string nginx = text;
+  nginx.replace(nginx.find("      steps:"), 0,
+                "      canaryService: c\n      stableService: s\n"
+                "      trafficRouting: {nginx: {stableIngress: i}}\n");
+  auto again = model::ParseYaml(nginx, "r.yaml");
+  ASSERT_TRUE(again);
+  model::Diagnostics nginx_diags;
+  (void)model::Decode(*again, nginx_diags);
+  EXPECT_NE(nginx_diags.ErrorText().find("Experiment template weight is only available for "
+                                         "TrafficRouting with SMI, ALB, Istio and Plugins"),
+            std::string::npos)
+      << nginx_diags.ErrorText();
 }
 
 TEST(BlueGreenTest, PreviewWaitsForPromoteThenSwitches) {

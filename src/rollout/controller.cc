@@ -381,15 +381,23 @@ Status RolloutReconciler::EndExperiments(const store::Resource& rollout,
   // Every Experiment of the Rollout but the current one ends, as in Argo
   // (promote past its step, abort, a new revision, a round lost to a crash).
   STRAKE_TRY_ASSIGN(owned, store_.List("Experiment", rollout.key.ns, rollout.uid));
-  for (const auto& ex : owned) {
-    if (ex.key.name == d.status.current_experiment) continue;
-    const Json& st = ex.status;
-    if (IsFinishedPhase(st.is_object() ? st.value("phase", "") : "")) continue;
-    if (ex.object["spec"].value("terminate", false)) continue;
-    store::Resource upd = ex;
-    upd.object["spec"]["terminate"] = true;
-    auto w = store_.Update(upd, upd.resource_version);
-    if (!w && !w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  for (const auto& listed : owned) {
+    if (listed.key.name == d.status.current_experiment) continue;
+    // The Experiment's own status writes race this one: read it again on
+    // a conflict (a terminate lost here might never be asked for again).
+    std::optional<store::Resource> ex = listed;
+    for (int attempt = 0; ex && attempt < 5; ++attempt) {
+      const Json& st = ex->status;
+      if (IsFinishedPhase(st.is_object() ? st.value("phase", "") : "")) break;
+      if (ex->object["spec"].value("terminate", false)) break;
+      store::Resource upd = *ex;
+      upd.object["spec"]["terminate"] = true;
+      auto w = store_.Update(upd, upd.resource_version);
+      if (w) break;
+      if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+      STRAKE_TRY_ASSIGN(again, store_.Get(listed.key));
+      ex = again;
+    }
   }
   return Ok();
 }
@@ -740,7 +748,11 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   if (!status.current_experiment.empty()) {
     auto ex = store_.Get(Key("Experiment", ns, status.current_experiment));
     if (!ex) return tl::unexpected(ex.error());
-    if (*ex && (*ex)->owner == ro.uid && (*ex)->status.is_object()) {
+    if (!*ex || (*ex)->owner != ro.uid) {
+      // Deleted (or the name taken by another): made again, as Argo does;
+      // one that belongs to another aborts the update when made.
+      obs.experiment_phase[status.current_experiment] = "NotFound";
+    } else if ((*ex)->status.is_object()) {
       experiment_status = (*ex)->status;
       obs.experiment_phase[status.current_experiment] = experiment_status.value("phase", "");
       obs.experiment_message[status.current_experiment] = experiment_status.value("message", "");
