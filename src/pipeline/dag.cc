@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "pipeline/propagate.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -99,6 +100,9 @@ std::vector<std::string> ResultDependencies(const model::PipelineTask& t) {
       for (const auto& p : inc.params) CollectValueRefs(p.value, out);
     }
   }
+  // Results an embedded spec reads directly (Tekton's propagated results).
+  if (t.task_spec)
+    ForEachTaskText(*t.task_spec, [&](std::string_view s) { CollectTaskRefs(s, out); });
   return out;
 }
 

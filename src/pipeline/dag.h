@@ -32,7 +32,8 @@ struct DagInput {
 Result<Dag> BuildDag(const std::vector<DagInput>& nodes);
 
 // Names of the tasks whose results a pipeline task uses (params, when,
-// matrix), in order of first use, without duplicates.
+// matrix, and its embedded spec's steps, sidecars and stepTemplate), in
+// order of first use, without duplicates.
 std::vector<std::string> ResultDependencies(const model::PipelineTask& t);
 
 // runAfter plus result dependencies.

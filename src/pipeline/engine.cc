@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "model/decode.h"
 #include "pipeline/executor_runner.h"
+#include "pipeline/propagate.h"
 #include "pipeline/run_state.h"
 #include "pipeline/run_status.h"
 
@@ -526,6 +527,11 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (run->timeouts.pipeline && run->timeouts.pipeline->count() == 0)
     run->timeouts.pipeline.reset();
 
+  // Tekton's propagation: a run's params and workspaces reach the specs
+  // written inside it, and embedded task specs the pipeline's workspaces.
+  bool embedded = run->pipeline.empty();
+  ApplyPropagation(run->spec, PlanPropagation(run->spec, embedded ? &prs.params : nullptr,
+                                              embedded ? &prs.workspaces : nullptr));
   BindParams(*run, prs.params);
   // Workspaces: each binding becomes a host directory.
   std::map<std::string, const model::WorkspaceBinding*> bindings;

@@ -8,6 +8,7 @@
 
 #include "base/strings.h"
 #include "pipeline/planner.h"
+#include "pipeline/propagate.h"
 
 namespace strake::pipeline {
 
@@ -109,6 +110,55 @@ void AddRunContext(Vars& v, const RunState& run) {
   for (const auto& [w, path] : run.workspace_paths) {
     v.SetString("workspaces." + w + ".bound", path.empty() ? "false" : "true");
   }
+}
+
+// Tekton's propagated params: an embedded spec sees the pipeline's params.
+// The task's own value wins (an object's keys it leaves out still come from
+// the pipeline's), and the pipeline's wins over the spec's default.
+void PropagateParams(const model::TaskSpec& spec,
+                     const std::map<std::string, model::ParamValue>& run_params,
+                     std::vector<model::Param>& params) {
+  for (const auto& [name, value] : run_params) {
+    auto named = [&](const auto& x) { return x.name == name; };
+    auto passed = std::find_if(params.begin(), params.end(), named);
+    if (passed != params.end()) {
+      if (passed->value.type == model::ParamType::kObject &&
+          value.type == model::ParamType::kObject) {
+        for (const auto& [key, val] : value.obj) passed->value.obj.emplace(key, val);
+      }
+      continue;
+    }
+    auto declared = std::find_if(spec.params.begin(), spec.params.end(), named);
+    if (declared == spec.params.end() || declared->type == value.type)
+      params.push_back({name, value, {}});
+  }
+}
+
+// Tekton's propagated results: the results an embedded spec reads directly,
+// substituted into a copy of it. Nullopt when the task can start.
+std::optional<TaskResolution> PropagateResultsInto(const model::PipelineTask& pt, bool fin,
+                                                   const Vars& v, TaskResolution& out) {
+  bool refers = false, missing = false;
+  ForEachTaskText(*pt.task_spec, [&](std::string_view text) {
+    for (const auto& ref : FindReferences(text)) {
+      if (!StartsWith(ref.base, "tasks.")) continue;
+      refers = true;
+      missing = missing || !v.Has(ref.base);
+    }
+  });
+  if (!refers) return std::nullopt;
+  if (missing) {
+    return Fail(
+        fin, "InvalidTaskResultReference",
+        fmt::format("task {}: its taskSpec refers to a result that was not produced", pt.name));
+  }
+  model::TaskSpec spec = *pt.task_spec;
+  if (auto done = PropagateResults(spec, v); !done) {
+    return Fail(fin, "PipelineRunValidationFailed",
+                fmt::format("task {}: taskSpec: {}", pt.name, done.error().message));
+  }
+  out.spec = std::make_shared<const model::TaskSpec>(std::move(spec));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -214,15 +264,9 @@ TaskResolution ResolveTask(const model::PipelineTask& pt, bool fin, const Vars& 
     }
     out.params.push_back({p.name, *val, p.origin});
   }
-  // Propagation: an embedded spec sees pipeline params it does not declare.
   if (pt.task_spec) {
-    for (const auto& entry : run_params) {
-      const std::string& n = entry.first;
-      auto named = [&](const auto& x) { return x.name == n; };
-      bool passed = std::any_of(out.params.begin(), out.params.end(), named);
-      bool declared = std::any_of(pt.task_spec->params.begin(), pt.task_spec->params.end(), named);
-      if (!passed && !declared) out.params.push_back({n, entry.second, {}});
-    }
+    PropagateParams(*pt.task_spec, run_params, out.params);
+    if (auto failed = PropagateResultsInto(pt, fin, v, out)) return *failed;
   }
   out.combos = {{}};
   if (!pt.matrix) return out;

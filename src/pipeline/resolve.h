@@ -2,13 +2,15 @@
 // see (the run's params and context, earlier tasks' results and, for a
 // finally task, their statuses), its `when` expressions, its params (results
 // of earlier tasks substituted, pipeline params propagated into an embedded
-// spec as Tekton does) and its matrix fanned out. Pure: it reads the task
+// spec as Tekton does), the results its embedded spec reads, and its matrix
+// fanned out. Pure: it reads the task
 // and the run's state, and says whether to start it (with what), skip it, or
 // fail the run, and why. Tekton's pipelinerunresources.ResolvePipelineTask
 // and ApplyParameters.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,9 @@ struct TaskResolution {
   // ({{}} without a matrix).
   std::vector<model::Param> params;
   std::vector<std::vector<model::Param>> combos;
+  // kStart: the embedded spec with the results it reads substituted (null
+  // when it reads none, or the task is not embedded).
+  std::shared_ptr<const model::TaskSpec> spec;
   // kSkip: the skip reason, one of planner.h's static skip:: strings.
   std::string_view skip_reason;
   // kFail: Tekton's reason (InvalidTaskResultReference,

@@ -59,21 +59,77 @@ TEST(ResolveTask, ResultsAreSubstitutedAndAMissingOneFailsTheRunButSkipsAFinally
   EXPECT_EQ(r.skip_reason, skip::kMissingResults);
 }
 
-TEST(ResolveTask, AnEmbeddedSpecSeesPipelineParamsItDoesNotDeclare) {
+// Tekton's docs/pipelineruns.md "Propagated Parameters": the pipeline's
+// value reaches an embedded spec over the spec's default ("Default
+// Values"), the task's own value wins ("Scope and Precedence"), and an
+// object's keys the task leaves out come from the pipeline's ("Object
+// Parameters": url from the task, commit from the run, branch from the task).
+TEST(ResolveTask, AnEmbeddedSpecSeesPipelineParamsWithTektonsPrecedence) {
   auto t = Task("t");
   t.params = {{"given", ParamValue::String("x"), {}}};
-  t.task_spec->params.push_back({"declared", model::ParamType::kString, "", {}, {}, {}, {}});
+  model::ParamSpec declared;
+  declared.name = "declared";
+  declared.default_value = ParamValue::String("default");
+  t.task_spec->params.push_back(declared);
+  model::ParamSpec typed;
+  typed.name = "typed";
+  typed.type = model::ParamType::kArray;
+  t.task_spec->params.push_back(typed);
   std::map<std::string, ParamValue> run = {{"given", ParamValue::String("run")},
                                            {"declared", ParamValue::String("run")},
-                                           {"extra", ParamValue::String("e")}};
+                                           {"extra", ParamValue::String("e")},
+                                           {"typed", ParamValue::String("not an array")}};
   auto r = ResolveTask(t, false, BuildDone(), run);
   ASSERT_EQ(r.kind, Kind::kStart);
-  ASSERT_EQ(r.params.size(), 2u);
+  ASSERT_EQ(r.params.size(), 3u);
   EXPECT_EQ(r.params[0].value.str, "x");
-  EXPECT_EQ(r.params[1].name, "extra");
+  EXPECT_EQ(r.params[1].name, "declared");
+  EXPECT_EQ(r.params[1].value.str, "run");
+  EXPECT_EQ(r.params[2].name, "extra");
+  EXPECT_EQ(r.spec, nullptr);  // it reads no result: the spec as written
+
+  ParamValue run_repo, task_repo;
+  run_repo.type = task_repo.type = model::ParamType::kObject;
+  run_repo.obj = {{"url", "abc.com"}, {"commit", "sha123"}};
+  task_repo.obj = {{"branch", "main"}, {"url", "xyz.com"}};
+  t.params = {{"gitrepo", task_repo, {}}};
+  r = ResolveTask(t, false, BuildDone(), {{"gitrepo", run_repo}});
+  ASSERT_EQ(r.params.size(), 1u);
+  std::map<std::string, std::string> merged = {
+      {"branch", "main"}, {"commit", "sha123"}, {"url", "xyz.com"}};
+  EXPECT_EQ(r.params[0].value.obj, merged);
+
   t.task_spec.reset();  // a referenced Task gets only what it is given
   t.task_ref = "t";
+  t.params = {{"given", ParamValue::String("x"), {}}};
   EXPECT_EQ(ResolveTask(t, false, BuildDone(), run).params.size(), 1u);
+}
+
+// docs/pipelineruns.md "Propagated Results": an embedded spec reads an
+// earlier task's result directly; it is substituted into a copy of the spec
+// (params left for the TaskRun), and one not produced fails the run as a
+// param's would.
+TEST(ResolveTask, AnEmbeddedSpecReadsResultsDirectly) {
+  auto t = Task("show");
+  model::Step step;
+  step.script = "echo $(tasks.build.results.digest) $(params.env)";
+  step.args = {"--digest=$(tasks.build.results.digest)"};
+  t.task_spec->steps.push_back(step);
+  auto r = ResolveTask(t, false, BuildDone(), {});
+  ASSERT_EQ(r.kind, Kind::kStart);
+  ASSERT_NE(r.spec, nullptr);
+  EXPECT_EQ(r.spec->steps[0].script, "echo sha256:abc $(params.env)");
+  EXPECT_EQ(r.spec->steps[0].args[0], "--digest=sha256:abc");
+  EXPECT_EQ(t.task_spec->steps[0].script, step.script);  // the written spec is unchanged
+
+  t.task_spec->steps[0].script = "echo $(tasks.test.results.report)";
+  r = ResolveTask(t, false, BuildDone(), {});
+  EXPECT_EQ(r.kind, Kind::kFail);
+  EXPECT_EQ(r.reason, "InvalidTaskResultReference");
+  EXPECT_EQ(r.message, "task show: its taskSpec refers to a result that was not produced");
+  r = ResolveTask(t, true, BuildDone(), {});
+  EXPECT_EQ(r.kind, Kind::kSkip);
+  EXPECT_EQ(r.skip_reason, skip::kMissingResults);
 }
 
 TEST(ResolveTask, AMatrixFansOutIsSkippedWhenEmptyAndFailsOverTheLimit) {

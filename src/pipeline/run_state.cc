@@ -200,6 +200,7 @@ void StartTask(RunState& run, bool fin, size_t i, PlanStep& step) {
   }
   ps.combos = std::move(r.combos);
   ps.params = std::move(r.params);
+  ps.spec = std::move(r.spec);
   ps.started = true;
   ps.children.resize(ps.combos.size());
   ps.next = 0;
@@ -267,7 +268,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.pipeline = run.pipeline;
   j.pipeline_task = pt.name;
   j.retries = pt.retries;
-  j.spec = pt.task_spec ? *pt.task_spec : model::TaskSpec{};
+  j.spec = ps.spec ? *ps.spec : pt.task_spec ? *pt.task_spec : model::TaskSpec{};
   j.params = WithCombination(ps.params, ps.combos[c]);
   j.workspaces = TaskWorkspaces(run, pt, j.spec);
   j.config_maps = run.config_maps;

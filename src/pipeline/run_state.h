@@ -47,6 +47,8 @@ struct PipelineTaskState {
   std::vector<ChildRun> children;
   size_t next = 0;                   // next combo to create
   std::vector<model::Param> params;  // resolved at start
+  // The embedded spec with the results it reads substituted; null: as written.
+  std::shared_ptr<const model::TaskSpec> spec;
 };
 
 // A task's place: regular (by Dag index) or finally (by spec.finally position).

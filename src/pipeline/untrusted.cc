@@ -110,13 +110,14 @@ Status CheckUntrusted(const model::PipelineRun& run, const std::vector<model::Re
       }
       std::string context = fmt::format("pipeline task \"{}\"", pt.name);
       if (pt.task_spec) {
-        // An embedded taskSpec also reads the pipeline's params directly,
-        // unless it declares one of that name itself.
+        // An embedded taskSpec also reads the pipeline's params directly
+        // (propagation), whether it declares them or not, unless the task
+        // passes a value of that name itself.
         Tainted seen = task;
         for (const auto& [name, carries] : untrusted) {
-          bool declared = false;
-          for (const auto& d : pt.task_spec->params) declared = declared || d.name == name;
-          if (!declared) seen.emplace(name, carries);
+          bool passed = false;
+          for (const auto& p : pt.params) passed = passed || p.name == name;
+          if (!passed) seen.emplace(name, carries);
         }
         STRAKE_TRY(CheckTask(*pt.task_spec, seen, context));
       } else if (auto t = catalog.tasks.find(pt.task_ref); t != catalog.tasks.end()) {

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 
 #include "base/strings.h"
 #include "pipeline/dag.h"
+#include "pipeline/propagate.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -71,11 +74,24 @@ void CheckPrefixedRefs(std::string_view s, std::string_view root, std::string_vi
 
 void ForEachStepString(const model::Step& s,
                        const std::function<void(std::string_view, const std::string&)>& fn) {
-  fn(s.script, "script");
-  for (size_t i = 0; i < s.command.size(); ++i) fn(s.command[i], fmt::format("command[{}]", i));
-  for (size_t i = 0; i < s.args.size(); ++i) fn(s.args[i], fmt::format("args[{}]", i));
-  for (size_t i = 0; i < s.env.size(); ++i) fn(s.env[i].value, fmt::format("env[{}].value", i));
-  fn(s.working_dir, "workingDir");
+  ForEachStepText(s, [&](std::string_view text, std::string_view field, int index) {
+    if (index < 0) {
+      fn(text, std::string(field));
+    } else {
+      fn(text, fmt::format("{}[{}]{}", field, index, field == "env" ? ".value" : ""));
+    }
+  });
+}
+
+// The spec as the run sees it, when propagation adds to it (null: as written).
+std::unique_ptr<model::PipelineSpec> Propagated(
+    const model::PipelineSpec& spec, const std::vector<model::Param>* params,
+    const std::vector<model::WorkspaceBinding>* workspaces) {
+  Propagation plan = PlanPropagation(spec, params, workspaces);
+  if (plan.empty()) return nullptr;
+  auto out = std::make_unique<model::PipelineSpec>(spec);
+  ApplyPropagation(*out, plan);
+  return out;
 }
 
 }  // namespace
@@ -359,11 +375,14 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
     if (auto* t = std::get_if<model::Task>(&r.value)) {
       ValidateTaskSpec(t->spec, r.origin, "spec", diags);
     } else if (auto* p = std::get_if<model::Pipeline>(&r.value)) {
-      ValidatePipelineSpec(p->spec, catalog, r.origin, "spec", diags);
+      auto propagated = Propagated(p->spec, nullptr, nullptr);
+      ValidatePipelineSpec(propagated ? *propagated : p->spec, catalog, r.origin, "spec", diags);
     } else if (auto* pr = std::get_if<model::PipelineRun>(&r.value)) {
       if (pr->spec.pipeline_spec) {
-        ValidatePipelineSpec(*pr->spec.pipeline_spec, catalog, r.origin, "spec.pipelineSpec",
-                             diags);
+        auto propagated =
+            Propagated(*pr->spec.pipeline_spec, &pr->spec.params, &pr->spec.workspaces);
+        ValidatePipelineSpec(propagated ? *propagated : *pr->spec.pipeline_spec, catalog, r.origin,
+                             "spec.pipelineSpec", diags);
       } else if (!pr->spec.pipeline_ref.empty() &&
                  !catalog.pipelines.count(pr->spec.pipeline_ref)) {
         std::vector<std::string> known;
@@ -374,7 +393,9 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
       }
     } else if (auto* tr = std::get_if<model::TaskRun>(&r.value)) {
       if (tr->spec.task_spec) {
-        ValidateTaskSpec(*tr->spec.task_spec, r.origin, "spec.taskSpec", diags);
+        model::TaskSpec spec = *tr->spec.task_spec;
+        DeclareRunInputs(spec, tr->spec.params, tr->spec.workspaces);
+        ValidateTaskSpec(spec, r.origin, "spec.taskSpec", diags);
       } else if (!tr->spec.task_ref.empty() && !catalog.tasks.count(tr->spec.task_ref)) {
         std::vector<std::string> known;
         for (const auto& [name, task] : catalog.tasks) known.push_back(name);
