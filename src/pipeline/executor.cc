@@ -18,6 +18,7 @@
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "pipeline/images.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -44,6 +45,13 @@ std::vector<std::string> ShebangArgv(const std::string& script) {
     if (!arg.empty()) argv.emplace_back(arg);
   }
   return argv;
+}
+
+// Debian's BusyBox, for the images whose /bin/sh is BusyBox's ("" when it
+// is not installed: the host's /bin/sh then).
+const std::string& BusyboxPath() {
+  static const std::string path = ::access("/usr/bin/busybox", X_OK) == 0 ? "/usr/bin/busybox" : "";
+  return path;
 }
 
 std::string StepContainerName(const model::Step& s, size_t i) {
@@ -748,7 +756,8 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   std::vector<std::string> argv;
   if (!s.script.empty()) {
     std::string script = s.script;
-    if (!StartsWith(script, "#!")) script = "#!/bin/sh\nset -e\n" + script;
+    if (!StartsWith(script, "#!"))
+      script = DefaultShebang(s.image, BusyboxPath()) + "\nset -e\n" + script;
     std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
     // Run the shebang's interpreter with the script as its argument, as the
     // kernel would. The script file itself is never exec'd, so another
@@ -770,8 +779,10 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     argv = s.command;
     argv.insert(argv.end(), s.args.begin(), s.args.end());
   } else {
-    return Failf("{}: the host has no image entrypoint to run; give command or script",
-                 rs.container);
+    // The image's entrypoint, where strake knows it.
+    auto entry = EntrypointArgv(s.image, s.args, BusyboxPath());
+    if (!entry) return tl::unexpected(entry.error().Wrap(rs.container));
+    argv = std::move(*entry);
   }
   sp.argv = std::move(argv);
   std::string path_env = HostPath();

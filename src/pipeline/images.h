@@ -1,0 +1,36 @@
+// What the host executor knows of a few well-known images, so that a step
+// written for its container runs the same on this machine (docs/pipelines.md
+// "Well-known images"). Tekton gives a script without a shebang
+// `#!/bin/sh`: the image's /bin/sh, which is BusyBox's ash in `alpine`,
+// `busybox` and `bash` (Alpine-based) and dash in `ubuntu`, `debian` and
+// `python`. A step without `command` runs its image's entrypoint with its
+// `args` (or its default command). An image not in the table keeps the
+// host's /bin/sh and needs a `command` or a `script`. Pure.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace strake::pipeline {
+
+// The image's name without registry, tag or digest: "mirror.gcr.io/ubuntu@sha256:…"
+// → "ubuntu", "docker.io/library/bash:5" → "bash", "mirror.gcr.io/alpine/git" → "alpine/git".
+std::string ImageName(std::string_view image);
+
+// The interpreter line Tekton's script preamble stands for in `image`
+// ("#!/bin/sh", or BusyBox's sh where the image's /bin/sh is BusyBox and
+// `busybox` is the program at `busybox_path`; the host's /bin/sh otherwise).
+std::string DefaultShebang(std::string_view image, const std::string& busybox_path);
+
+// The argv of a step with no command: the image's entrypoint and default
+// command, as a container runtime would combine them with `args`. An error
+// for an image the table does not have.
+Result<std::vector<std::string>> EntrypointArgv(std::string_view image,
+                                                const std::vector<std::string>& args,
+                                                const std::string& busybox_path);
+
+}  // namespace strake::pipeline
