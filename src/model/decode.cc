@@ -114,7 +114,7 @@ bool DecodePvcKind(Ctx& /*ctx*/, Fields& f, Resource& r) {
 
 // A traffic provider's object: stored as written. What strake acts on is
 // the weights of the routes a Rollout names; the rest is said once.
-bool DecodeTrafficObjectKind(Ctx& ctx, Fields& f, Resource& r) {
+bool DecodeStoredObjectKind(Ctx& ctx, Fields& f, Resource& r) {
   const Node* spec = f.Need("spec");
   if (!spec) return false;
   ctx.Warning(*spec, "spec",
@@ -122,7 +122,7 @@ bool DecodeTrafficObjectKind(Ctx& ctx, Fields& f, Resource& r) {
                           "routes the Services; the weights a Rollout's trafficRouting names "
                           "are kept current in this {}",
                           r.kind));
-  r.value = TrafficObject{r.meta};
+  r.value = StoredObject{r.meta};
   return true;
 }
 
@@ -134,7 +134,18 @@ bool DecodeStoredTrafficKind(Ctx& ctx, Fields& f, Resource& r) {
               fmt::format("stored, not acted on: strake's embedded router routes the Services "
                           "and sets the weights; this {} is not kept current",
                           r.kind));
-  r.value = TrafficObject{r.meta};
+  r.value = StoredObject{r.meta};
+  return true;
+}
+
+// A kind only a cluster acts on: stored as written (every field kept), said once.
+bool DecodeClusterOnlyKind(Ctx& ctx, Fields& f, Resource& r) {
+  for (const auto& entry : f.node().map) f.Get(entry.key.scalar);
+  ctx.Warning(f.node(), "kind",
+              fmt::format("a {} only means something to a cluster: stored as written, not acted "
+                          "on",
+                          r.kind));
+  r.value = StoredObject{r.meta};
   return true;
 }
 
@@ -156,14 +167,25 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"ClusterAnalysisTemplate", DecodeAnalysisTemplateKind},
     {"Application", DecodeApplicationKind},
     {"Repository", DecodeRepositoryKind},
-    {"VirtualService", DecodeTrafficObjectKind},
-    {"DestinationRule", DecodeTrafficObjectKind},
-    {"TrafficSplit", DecodeTrafficObjectKind},
-    {"Ingress", DecodeTrafficObjectKind},
+    {"VirtualService", DecodeStoredObjectKind},
+    {"DestinationRule", DecodeStoredObjectKind},
+    {"TrafficSplit", DecodeStoredObjectKind},
+    {"Ingress", DecodeStoredObjectKind},
     {"Gateway", DecodeStoredTrafficKind},
     {"ApisixRoute", DecodeStoredTrafficKind},
     {"Mapping", DecodeStoredTrafficKind},
     {"KubernetesEndpointResolver", DecodeStoredTrafficKind},
+    {"Namespace", DecodeClusterOnlyKind},
+    {"ServiceAccount", DecodeClusterOnlyKind},
+    {"LimitRange", DecodeClusterOnlyKind},
+    {"ResourceQuota", DecodeClusterOnlyKind},
+    {"Role", DecodeClusterOnlyKind},
+    {"RoleBinding", DecodeClusterOnlyKind},
+    {"ClusterRole", DecodeClusterOnlyKind},
+    {"ClusterRoleBinding", DecodeClusterOnlyKind},
+    {"NetworkPolicy", DecodeClusterOnlyKind},
+    {"PodDisruptionBudget", DecodeClusterOnlyKind},
+    {"CustomResourceDefinition", DecodeClusterOnlyKind},
 };
 
 // Why an apiVersion and kind are not one strake reads: an apiVersion it

@@ -148,3 +148,40 @@ TEST(Decode, StoredSpecRoundTrips) {
 
 }  // namespace
 }  // namespace strake::model
+
+namespace strake::model {
+namespace {
+
+// Kinds only a cluster acts on (Tekton's examples bring a ServiceAccount, a
+// LimitRange or a ClusterRoleBinding beside their runs): stored as written,
+// every field kept, and said once, never refused.
+TEST(Decode, AKindOnlyAClusterActsOnIsStoredAsWrittenWithAWarning) {
+  auto d = DecodeText(R"(apiVersion: v1
+kind: ServiceAccount
+metadata: {name: robot}
+secrets: [{name: git-creds}]
+imagePullSecrets: [{name: pull}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: robot-admin}
+subjects: [{kind: ServiceAccount, name: robot, namespace: default}]
+roleRef: {kind: ClusterRole, name: admin, apiGroup: rbac.authorization.k8s.io}
+---
+apiVersion: v1
+kind: LimitRange
+metadata: {name: limits}
+spec: {limits: [{type: Container, max: {cpu: "2"}}]}
+)");
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  ASSERT_EQ(d.resources.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<StoredObject>(d.resources[1].value));
+  EXPECT_EQ(d.resources[1].raw["roleRef"]["name"], "admin");
+  auto w = d.diags.WarningStrings();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_NE(w[0].find("a ServiceAccount only means something to a cluster"), std::string::npos)
+      << w[0];
+}
+
+}  // namespace
+}  // namespace strake::model

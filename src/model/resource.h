@@ -21,7 +21,7 @@ struct Resource {
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
                Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment, Application,
-               Repository, TrafficObject>
+               Repository, StoredObject>
       value;
 };
 

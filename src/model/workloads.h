@@ -99,12 +99,14 @@ struct Service {
   std::string cluster_ip;
 };
 
-// A traffic provider's object (Istio VirtualService and DestinationRule,
-// SMI TrafficSplit), stored as written: the embedded router does the
-// routing, and the Rollout controller keeps the weights of the routes a
+// An object stored as written. A traffic provider's (Istio VirtualService
+// and DestinationRule, SMI TrafficSplit, Ingress): the embedded router does
+// the routing, and the Rollout controller keeps the weights of the routes a
 // Rollout's trafficRouting names current (rollout/mesh.h), so mesh YAML
-// runs unchanged with no mesh.
-struct TrafficObject {
+// runs unchanged with no mesh. Or one only a cluster acts on (RBAC,
+// quotas, policies, namespaces, CRDs): stored, diffed and pruned, and acted
+// on by nothing here.
+struct StoredObject {
   ObjectMeta meta;
 };
 
