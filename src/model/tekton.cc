@@ -124,7 +124,8 @@ std::vector<ParamSpec> DecodeParamSpecs(Ctx& ctx, const Node* n, const std::stri
         ctx.Error(*name, f.Sub("name"), fmt::format("duplicate param \"{}\"", s.name));
       }
     }
-    s.type = DecodeParamType(ctx, f.Get("type"), f.Sub("type"));
+    const Node* type = f.Get("type");
+    s.type = DecodeParamType(ctx, type, f.Sub("type"));
     s.description = f.Str("description");
     if (const Node* props = f.Get("properties")) {
       if (props->IsMap()) {
@@ -142,13 +143,19 @@ std::vector<ParamSpec> DecodeParamSpecs(Ctx& ctx, const Node* n, const std::stri
       }
     }
     if (const Node* e = f.Get("enum")) s.enum_values = ctx.StrList(*e, f.Sub("enum"));
-    if (const Node* d = f.Get("default")) {
-      s.default_value = DecodeParamValue(ctx, *d, f.Sub("default"));
-      if (s.default_value->type != s.type) {
-        ctx.Error(*d, f.Sub("default"),
-                  fmt::format("default is a {} but the param is of type {}",
-                              ParamTypeName(s.default_value->type), ParamTypeName(s.type)));
-      }
+    const Node* d = f.Get("default");
+    if (d) s.default_value = DecodeParamValue(ctx, *d, f.Sub("default"));
+    // Tekton's defaulting: without a type, properties make an object, and
+    // an array or object default makes its own type.
+    if (!type && !s.properties.empty()) {
+      s.type = ParamType::kObject;
+    } else if (!type && s.default_value) {
+      s.type = s.default_value->type;
+    }
+    if (d && s.default_value->type != s.type) {
+      ctx.Error(*d, f.Sub("default"),
+                fmt::format("default is a {} but the param is of type {}",
+                            ParamTypeName(s.default_value->type), ParamTypeName(s.type)));
     }
     if (!s.properties.empty() && s.type != ParamType::kObject) {
       ctx.Error(item, f.Sub("properties"), "properties are only for params of type object");
@@ -261,8 +268,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     f.Ignore({"ports"});
   }
   if (kind == StepKind::kStep && s.script.empty() && s.command.empty() && s.args.empty() &&
-      f.ok()) {
-    ctx.Error(n, path, "a step needs script, command or args");
+      s.image.empty() && f.ok()) {
+    ctx.Error(n, path, "a step needs script, command, args or an image to run");
   }
   if (!s.script.empty() && !s.command.empty()) {
     ctx.Error(n, f.Sub("script"), "script cannot be used with command");
@@ -701,6 +708,32 @@ bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r) {
   });
 }
 
+// taskRunSpecs: a pipeline task's timeout is honoured; what only a pod has
+// (service account, pod template, resources, metadata) is reported once.
+std::vector<PipelineTaskRunSpec> DecodeTaskRunSpecs(Ctx& ctx, const Node* n,
+                                                    const std::string& path) {
+  std::vector<PipelineTaskRunSpec> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    PipelineTaskRunSpec s;
+    s.origin = ctx.At(item, p);
+    if (const Node* name = f.Need("pipelineTaskName")) {
+      s.pipeline_task = ctx.Str(*name, f.Sub("pipelineTaskName"));
+      if (!seen.insert(s.pipeline_task).second) {
+        ctx.Error(*name, f.Sub("pipelineTaskName"),
+                  fmt::format("duplicate taskRunSpecs entry for \"{}\"", s.pipeline_task));
+      }
+    }
+    if (const Node* t = f.Get("timeout")) s.timeout = ctx.Duration(*t, f.Sub("timeout"));
+    f.Ignore({"serviceAccountName", "podTemplate", "stepSpecs", "sidecarSpecs", "computeResources",
+              "metadata"});
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
 // spec of a PipelineRun.
 bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
   const Node* spec = f.Need("spec");
@@ -743,7 +776,7 @@ bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
     }
   }
   sf.Ignore(kIgnoredRun);
-  sf.NotSupported("taskRunSpecs", "taskRunSpecs");
+  s.task_run_specs = DecodeTaskRunSpecs(ctx, sf.Get("taskRunSpecs"), "spec.taskRunSpecs");
   r.value = PipelineRun{r.meta, std::move(s)};
   return true;
 }

@@ -189,11 +189,20 @@ struct Timeouts {
   std::optional<Millis> finally;
 };
 
+// A PipelineRun's taskRunSpecs entry: what strake honours of it (the rest
+// is cluster-only and reported as ignored).
+struct PipelineTaskRunSpec {
+  std::string pipeline_task;
+  std::optional<Millis> timeout;  // overrides the pipeline task's
+  Origin origin;
+};
+
 struct PipelineRunSpec {
   std::string pipeline_ref;
   std::optional<PipelineSpec> pipeline_spec;
   std::vector<Param> params;
   std::vector<WorkspaceBinding> workspaces;
+  std::vector<PipelineTaskRunSpec> task_run_specs;
   Timeouts timeouts;
   std::string status;  // "", Cancelled, CancelledRunFinally, StoppedRunFinally, PipelineRunPending
 };

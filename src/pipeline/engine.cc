@@ -532,6 +532,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   bool embedded = run->pipeline.empty();
   ApplyPropagation(run->spec, PlanPropagation(run->spec, embedded ? &prs.params : nullptr,
                                               embedded ? &prs.workspaces : nullptr));
+  ApplyTaskRunSpecs(run->spec, prs.task_run_specs);
   BindParams(*run, prs.params);
   // Workspaces: each binding becomes a host directory.
   std::map<std::string, const model::WorkspaceBinding*> bindings;

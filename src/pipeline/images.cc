@@ -11,6 +11,8 @@ namespace {
 enum class Shell { kHost, kBusybox };
 
 // An image's ENTRYPOINT and CMD as its Dockerfile sets them, for the host.
+// Tekton's entrypoint lookup runs ENTRYPOINT (with CMD when there are no
+// args), or CMD when there is no ENTRYPOINT, then the step's args.
 struct KnownImage {
   std::string_view name;
   Shell shell;
@@ -104,7 +106,9 @@ Result<std::vector<std::string>> EntrypointArgv(std::string_view image,
       if (args.empty() || StartsWith(args[0], "-")) argv = {"bash"};
       break;
     case KnownImage::Entry::kNone:
-      if (args.empty()) return default_cmd();
+      // No ENTRYPOINT: Tekton runs CMD with the args after it (so ubuntu's
+      // `args: [-c, echo hello]` is `bash -c 'echo hello'`).
+      argv = default_cmd();
       break;
   }
   argv.insert(argv.end(), args.begin(), args.end());

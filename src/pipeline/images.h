@@ -26,9 +26,10 @@ std::string ImageName(std::string_view image);
 // `busybox` is the program at `busybox_path`; the host's /bin/sh otherwise).
 std::string DefaultShebang(std::string_view image, const std::string& busybox_path);
 
-// The argv of a step with no command: the image's entrypoint and default
-// command, as a container runtime would combine them with `args`. An error
-// for an image the table does not have.
+// The argv of a step with no command, as Tekton's entrypoint lookup makes
+// it: the image's ENTRYPOINT (with its CMD when there are no args), or its
+// CMD when it has no ENTRYPOINT, then `args`. An error for an image the
+// table does not have.
 Result<std::vector<std::string>> EntrypointArgv(std::string_view image,
                                                 const std::vector<std::string>& args,
                                                 const std::string& busybox_path);

@@ -31,9 +31,13 @@ TEST(Images, AScriptWithoutShebangGetsTheImagesOwnShell) {
 }
 
 TEST(Images, AStepWithoutCommandRunsItsImagesEntrypoint) {
-  // ubuntu: no ENTRYPOINT, CMD bash: args are the command.
-  EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/ubuntu", {"ls", "/"}, kBusybox), (Argv{"ls", "/"}));
+  // ubuntu: no ENTRYPOINT, CMD bash: Tekton runs CMD, then the args
+  // (its examples/v1/taskruns/entrypoint-resolution.yaml).
+  EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/ubuntu", {"-c", "echo", "hello"}, kBusybox),
+            (Argv{"bash", "-c", "echo", "hello"}));
   EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/ubuntu", {}, kBusybox), (Argv{"bash"}));
+  EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/python", {"-c", "print(1)"}, kBusybox),
+            (Argv{"python3", "-c", "print(1)"}));
   // bash: docker-entrypoint.sh runs a command, or bash for options.
   EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/bash", {"echo", "--url=x"}, kBusybox),
             (Argv{"echo", "--url=x"}));
@@ -41,6 +45,8 @@ TEST(Images, AStepWithoutCommandRunsItsImagesEntrypoint) {
             (Argv{"bash", "-c", "echo hi"}));
   EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/alpine", {}, kBusybox),
             (Argv{"/usr/bin/busybox", "sh"}));
+  EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/busybox", {"-c", "echo hi"}, kBusybox),
+            (Argv{"/usr/bin/busybox", "sh", "-c", "echo hi"}));
   EXPECT_EQ(*EntrypointArgv("mirror.gcr.io/alpine/git", {"version"}, kBusybox),
             (Argv{"git", "version"}));
   // Tekton's nop exits 0, or waits when told to.

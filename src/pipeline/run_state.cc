@@ -73,6 +73,18 @@ void BindParams(RunState& run, const std::vector<model::Param>& given) {
   }
 }
 
+void ApplyTaskRunSpecs(model::PipelineSpec& spec,
+                       const std::vector<model::PipelineTaskRunSpec>& overrides) {
+  for (const auto& o : overrides) {
+    if (!o.timeout) continue;
+    for (auto* list : {&spec.tasks, &spec.finally}) {
+      for (auto& pt : *list) {
+        if (pt.name == o.pipeline_task) pt.timeout = o.timeout;
+      }
+    }
+  }
+}
+
 TaskState Aggregate(const PipelineTaskState& t) {
   if (!t.started) return t.facts.state;
   bool any_running = false, any_failed = false, any_cancelled = false;

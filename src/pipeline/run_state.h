@@ -103,6 +103,11 @@ Status BuildGraph(RunState& run);
 // (ParameterMissing, ParameterTypeMismatch).
 void BindParams(RunState& run, const std::vector<model::Param>& given);
 
+// The run's taskRunSpecs: a timeout given there replaces its pipeline
+// task's (Tekton's precedence).
+void ApplyTaskRunSpecs(model::PipelineSpec& spec,
+                       const std::vector<model::PipelineTaskRunSpec>& overrides);
+
 // A started task's state, from its children: running while any runs or is
 // still to be created, then cancelled, failed or succeeded.
 TaskState Aggregate(const PipelineTaskState& t);

@@ -369,6 +369,29 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
   }
 }
 
+namespace {
+
+// Each taskRunSpecs entry names a task of the run's pipeline.
+void ValidateTaskRunSpecs(const model::PipelineRun& pr, const Catalog& catalog,
+                          Diagnostics& diags) {
+  const model::PipelineSpec* spec = pr.spec.pipeline_spec ? &*pr.spec.pipeline_spec : nullptr;
+  if (auto it = catalog.pipelines.find(pr.spec.pipeline_ref);
+      !spec && it != catalog.pipelines.end())
+    spec = &it->second->spec;
+  if (!spec) return;  // an unknown Pipeline is reported on its own
+  std::vector<std::string> names = Names(spec->tasks);
+  for (const auto& t : spec->finally) names.push_back(t.name);
+  for (size_t i = 0; i < pr.spec.task_run_specs.size(); ++i) {
+    const auto& o = pr.spec.task_run_specs[i];
+    if (std::find(names.begin(), names.end(), o.pipeline_task) != names.end()) continue;
+    Err(diags, o.origin, fmt::format("spec.taskRunSpecs[{}].pipelineTaskName", i),
+        fmt::format("no pipeline task \"{}\"{}", o.pipeline_task,
+                    DidYouMean(o.pipeline_task, names)));
+  }
+}
+
+}  // namespace
+
 void ValidateResources(const std::vector<model::Resource>& resources, Diagnostics& diags) {
   Catalog catalog = MakeCatalog(resources);
   for (const auto& r : resources) {
@@ -378,6 +401,7 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
       auto propagated = Propagated(p->spec, nullptr, nullptr);
       ValidatePipelineSpec(propagated ? *propagated : p->spec, catalog, r.origin, "spec", diags);
     } else if (auto* pr = std::get_if<model::PipelineRun>(&r.value)) {
+      ValidateTaskRunSpecs(*pr, catalog, diags);
       if (pr->spec.pipeline_spec) {
         auto propagated =
             Propagated(*pr->spec.pipeline_spec, &pr->spec.params, &pr->spec.workspaces);
