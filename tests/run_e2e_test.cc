@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tuple>
+
 #include "base/fs.h"
 #include "e2e_support.h"
 
@@ -594,6 +596,43 @@ spec:
   EXPECT_EQ(Reason(trs[0]), "TaskRunResultLargerThanAllowedLimit");
   EXPECT_NE(trs[0]["status"]["conditions"][0]["message"].get<std::string>().find("4096-byte limit"),
             std::string::npos);
+}
+
+// Tekton's own examples (tests/tekton/, copied unchanged): each runs to the
+// outcome Tekton's CI expects, and the output is what Tekton's docs show.
+TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
+  const std::string dir = std::string(STRAKE_SOURCE_DIR) + "/tests/tekton/";
+  // file -> {TaskRun's pipeline task, text its log must hold}
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"propagated-object-parameters.yaml", "task", "--url=xyz.com --commit=sha123"},
+      {"propagated-pipeline-object-param.yaml", "task1",
+       "--url=xyz.com --commit=sha123 --branch=main"},
+      {"propagating_params_implicit.yaml", "task", "hello world!"},
+      {"propagating_params_implicit_parameters.yaml", "echo-hello", "Pipeline Hello World!"},
+      {"propagating_params_in_pipeline.yaml", "echo-hello", "Hello from pipeline run"},
+      {"propagating_params_with_scope_precedence.yaml", "echo-hello", "Task Hello World!"},
+      {"propagating_params_with_scope_precedence_default_only.yaml", "echo-hello",
+       "Pipeline Hello World!"},
+      // show-uid reads add-uid's result directly: it must wait for it.
+      {"propagating_results_implicit_resultref.yaml", "show-uid", "1001"},
+      {"propagating-workspaces.yaml", "print-the-recipe", "Bake in greased pan"},
+      {"propagating_workspaces.yaml", "task", "/tr-workspace"},
+      {"propagating-workspaces-in-pipelines.yaml", "t1", ""},
+      {"propagating_workspaces_with_referenced_resources.yaml", "print-the-recipe", "hi"},
+      {"entrypoint-resolution.yaml", "task", ""},
+  };
+  for (const auto& [file, task, text] : cases) {
+    SCOPED_TRACE(file);
+    Json pr = RunJson(dir + file);
+    EXPECT_EQ(Reason(pr), "Succeeded") << pr["status"].dump(2);
+    std::string child;
+    for (const auto& c : pr["status"].value("childReferences", Json::array())) {
+      if (c.value("pipelineTaskName", "") == task) child = c.value("name", "");
+    }
+    ASSERT_FALSE(child.empty()) << pr["status"].dump(2);
+    Ran logs = Strake({"logs", child});
+    EXPECT_NE(logs.out.find(text), std::string::npos) << logs.out << logs.err;
+  }
 }
 
 }  // namespace

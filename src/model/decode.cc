@@ -246,14 +246,16 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   }
   // Runs are made many times from one file: Tekton's and Argo's take a
   // generateName, the server names them (`strake create`).
+  // So are the cluster-only objects that come with them.
+  auto decoder = kDecoders.find(r.kind);
   bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun" || r.kind == "AnalysisRun" ||
-              r.kind == "Experiment";
+              r.kind == "Experiment" ||
+              (decoder != kDecoders.end() && decoder->second == DecodeClusterOnlyKind);
   r.meta = DecodeMeta(ctx, f.Get("metadata"), true);
   if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
     bool vowel = std::string_view("AEIOU").find(r.kind.front()) != std::string_view::npos;
     ctx.Error(root, "metadata.name", fmt::format("{} {} needs a name", vowel ? "an" : "a", r.kind));
   }
-  auto decoder = kDecoders.find(r.kind);
   if (decoder == kDecoders.end()) {
     ctx.Error(*kind, "kind", fmt::format("kind \"{}\" cannot be read from a file", r.kind));
     return;

@@ -148,7 +148,6 @@ std::string ExitCodePath(const std::string& steps_dir, const std::string& contai
 Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamValue>& params,
               const Paths& paths, int attempt, bool sandboxed) {
   Vars v;
-  for (const auto& [name, value] : params) v.Set("params." + name, value);
   for (const auto& w : job.workspaces) {
     bool bound = !w.host_path.empty();
     v.SetString("workspaces." + w.name + ".bound", bound ? "true" : "false");
@@ -180,6 +179,13 @@ Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamVal
   v.SetString("context.pipeline.name", job.pipeline);
   v.SetString("context.pipelineTask.retries", std::to_string(job.retries));
   v.SetString("credentials.path", paths.home);
+  // Tekton substitutes the params first and the task's own variables after:
+  // a value that names the task's workspace or context (a pipeline passing
+  // `$(workspaces.source.path)/Dockerfile`) reaches the steps resolved.
+  for (const auto& [name, value] : params) {
+    auto resolved = SubstituteValue(value, v);
+    v.Set("params." + name, resolved ? *resolved : value);
+  }
   return v;
 }
 

@@ -178,9 +178,17 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
     const model::TaskSpec* spec = nullptr;
     if (t.task_spec) {
       spec = &*t.task_spec;
-      // Embedded specs see the pipeline's params by propagation.
-      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags,
-                       std::set<std::string>(params.begin(), params.end()));
+      // Embedded specs see the pipeline's params by propagation, and the
+      // params the task passes whether they declare them or not.
+      std::set<std::string> visible(params.begin(), params.end());
+      for (const auto& pa : t.params) visible.insert(pa.name);
+      if (t.matrix) {
+        for (const auto& pa : t.matrix->params) visible.insert(pa.name);
+        for (const auto& inc : t.matrix->include) {
+          for (const auto& pa : inc.params) visible.insert(pa.name);
+        }
+      }
+      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags, visible);
     } else if (!t.task_ref.empty()) {
       auto it = catalog.tasks.find(t.task_ref);
       if (it == catalog.tasks.end()) {
@@ -206,12 +214,16 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
             fmt::format("unknown task \"{}\"{}", dep, DidYouMean(dep, regular)));
       }
     }
+    // What the pipeline passes may name the pipeline's workspaces, or the
+    // task's own as this task binds them (the TaskRun resolves those).
+    std::vector<std::string> passable = workspaces;
+    for (const auto& b : t.workspaces) passable.push_back(b.name);
     // Param and result references in what the pipeline passes to the task.
     auto check_refs = [&](std::string_view s, const std::string& fp, bool pipeline_params = true) {
       // Inside an embedded task spec, params and workspaces are the task's own.
       if (pipeline_params) {
         CheckParamRefs(s, params, o, fp, diags);
-        CheckPrefixedRefs(s, "workspaces.", ".bound", workspaces, "workspace", o, fp, diags);
+        CheckPrefixedRefs(s, "workspaces.", ".bound", passable, "workspace", o, fp, diags);
       }
       for (const auto& ref : FindReferences(s)) {
         if (!StartsWith(ref.base, "tasks.")) continue;
