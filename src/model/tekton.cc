@@ -65,6 +65,9 @@ const std::set<std::string> kIgnoredStep = {"computeResources",        "resource
 const std::set<std::string> kIgnoredRun = {"serviceAccountName", "serviceAccountNames",
                                            "podTemplate", "managedBy", "taskRunTemplate"};
 
+// A field whose value a variable gives ($(params.x) and the like).
+bool HasVariable(std::string_view s) { return s.find("$(") != std::string_view::npos; }
+
 bool IsVariableName(std::string_view s) {
   // Tekton param/result/workspace names: alphanumerics, '-', '_', '.', starting alpha or '_'.
   // Results and workspaces become file names: at most 253 characters.
@@ -247,7 +250,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     if (const Node* v = f.Get("timeout")) s.timeout = ctx.Duration(*v, f.Sub("timeout"));
     if (const Node* v = f.Get("onError")) {
       s.on_error = ctx.Str(*v, f.Sub("onError"));
-      if (s.on_error != "continue" && s.on_error != "stopAndFail") {
+      // $(params.x) is checked once the TaskRun has its value.
+      if (s.on_error != "continue" && s.on_error != "stopAndFail" && !HasVariable(s.on_error)) {
         ctx.Error(*v, f.Sub("onError"),
                   fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}", s.on_error,
                               DidYouMean(s.on_error, {"continue", "stopAndFail"})));
@@ -378,7 +382,9 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
         Fields cf(ctx, *x, vf.Sub("configMap"));
         if (const Node* nm = cf.Need("name")) {
           v.source = ctx.Str(*nm, cf.Sub("name"));
-          ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
+          // A name may come from a param ($(params.x)), resolved when the TaskRun runs.
+          if (!HasVariable(v.source))
+            ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
         }
         if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
         cf.Ignore({"defaultMode"});
@@ -390,7 +396,8 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
         Fields sf(ctx, *x, vf.Sub("secret"));
         if (const Node* nm = sf.Need("secretName")) {
           v.source = ctx.Str(*nm, sf.Sub("secretName"));
-          ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
+          if (!HasVariable(v.source))
+            ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
         }
         if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
         sf.Ignore({"defaultMode"});
@@ -527,9 +534,14 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
     Matrix mx;
     mx.params = DecodeParams(ctx, mf.Get("params"), mf.Sub("params"));
     for (size_t i = 0; i < mx.params.size(); ++i) {
-      if (mx.params[i].value.type != ParamType::kArray) {
+      // An array, or a whole array by reference ($(params.x[*]),
+      // $(tasks.t.results.r[*])), checked once it is resolved.
+      const ParamValue& v = mx.params[i].value;
+      bool whole = v.type == ParamType::kString && StartsWith(v.str, "$(") &&
+                   EndsWith(v.str, ")") && v.str.find("$(", 2) == std::string::npos;
+      if (v.type != ParamType::kArray && !whole) {
         ctx.Error(*m, fmt::format("{}.params[{}].value", mf.Sub("matrix"), i),
-                  "matrix params must be arrays");
+                  "matrix params must be arrays, or a whole array by reference ($(params.x[*]))");
       }
     }
     if (const Node* inc = mf.Get("include")) {

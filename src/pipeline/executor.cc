@@ -189,6 +189,23 @@ Vars MakeVars(const TaskRunJob& job, const std::map<std::string, model::ParamVal
   return v;
 }
 
+// The job with its volumes' names resolved from its params, when a name
+// holds a variable (null: none does).
+Result<std::unique_ptr<TaskRunJob>> VolumesResolved(
+    const TaskRunJob& job, const std::map<std::string, model::ParamValue>& params) {
+  auto named = [](const model::Volume& v) { return v.source.find("$(") != std::string::npos; };
+  if (std::none_of(job.spec.volumes.begin(), job.spec.volumes.end(), named)) return nullptr;
+  Vars vars;
+  for (const auto& [name, value] : params) vars.Set("params." + name, value);
+  auto out = std::make_unique<TaskRunJob>(job);
+  for (auto& v : out->spec.volumes) {
+    auto source = Substitute(v.source, vars);
+    if (!source) return tl::unexpected(source.error().Wrap("volume " + v.name));
+    v.source = *source;
+  }
+  return out;
+}
+
 struct ResolvedStep {
   std::string container;
   model::Step step;  // substituted
@@ -220,6 +237,13 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& s
       auto val = Substitute(e.value, vars);
       if (!val) return ctx(val.error().Wrap("env " + e.name));
       e.value = *val;
+    }
+    auto on_error = Substitute(s.on_error, vars);
+    if (!on_error) return ctx(on_error.error().Wrap("onError"));
+    s.on_error = *on_error;
+    if (!s.on_error.empty() && s.on_error != "continue" && s.on_error != "stopAndFail") {
+      return ctx(Error{fmt::format("onError must be \"continue\" or \"stopAndFail\", found \"{}\"",
+                                   s.on_error)});
     }
     out.push_back({container, std::move(s)});
   }
@@ -1009,7 +1033,11 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     out.cache_key = hit->cache_key;
   }
 
-  Attempt at(*this, job);
+  // Volume names a param gives ($(params.x)), as Tekton's ApplyParameters does.
+  auto with_volumes = VolumesResolved(job, *params);
+  if (!with_volumes) return invalid(with_volumes.error());
+  const TaskRunJob& run_job = *with_volumes ? **with_volumes : job;
+  Attempt at(*this, run_job);
   for (auto part : {&Attempt::MakeRunDir, &Attempt::OpenWorkspaces, &Attempt::MaterializeVolumes}) {
     if (auto st = (at.*part)(); !st) return invalid(st.error());
   }

@@ -209,10 +209,12 @@ Vars TaskVars(const RunState& run, bool for_finally, const std::vector<std::stri
 Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, size_t limit) {
   std::vector<std::vector<model::Param>> combos;
   if (!m.params.empty()) combos.emplace_back();
+  // Tekton's distribute: each new param's values outermost, so the first
+  // param varies fastest (linux-chrome, mac-chrome, ..., linux-safari).
   for (const auto& p : m.params) {
     std::vector<std::vector<model::Param>> next;
-    for (const auto& c : combos) {
-      for (const auto& v : p.value.arr) {
+    for (const auto& v : p.value.arr) {
+      for (const auto& c : combos) {
         auto n = c;
         n.push_back({p.name, model::ParamValue::String(v), p.origin});
         next.push_back(std::move(n));
@@ -278,9 +280,11 @@ TaskResolution ResolveTask(const model::PipelineTask& pt, bool fin, const Vars& 
                   fmt::format("task {}: matrix: {}", pt.name, val.error().message));
     }
     mp.value = *val;
-    if (mp.value.type == model::ParamType::kArray && mp.value.arr.empty()) {
-      return Skip(skip::kEmptyMatrix);
+    if (mp.value.type != model::ParamType::kArray) {
+      return Fail(fin, "PipelineRunValidationFailed",
+                  fmt::format("task {}: matrix param \"{}\" is not an array", pt.name, mp.name));
     }
+    if (mp.value.arr.empty()) return Skip(skip::kEmptyMatrix);
   }
   auto combos = FanOut(m, kMatrixLimit);
   if (!combos) {

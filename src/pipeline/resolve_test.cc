@@ -224,5 +224,36 @@ TEST(TaskVars, AFinallyTaskSeesEveryTasksStatusAndTheirAggregate) {
   EXPECT_EQ(Get(TaskVars(run, true, nullptr), "tasks.status"), "Succeeded");
 }
 
+// Tekton's distribute: the first param varies fastest, so a matrix's
+// TaskRun i is Tekton's TaskRun i (its examples/v1/pipelineruns/beta/
+// pipelinerun-with-matrix-emitting-results.yaml checks the gathered order).
+TEST(ResolveTask, AMatrixFansOutInTektonsOrder) {
+  model::Matrix m{
+      {{"platform", Array({"linux", "mac"}), {}}, {"browser", Array({"chrome", "safari"}), {}}},
+      {}};
+  auto combos = FanOut(m, kMatrixLimit);
+  ASSERT_TRUE(combos);
+  std::vector<std::string> order;
+  for (const auto& c : *combos) order.push_back(c[0].value.str + "-" + c[1].value.str);
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"linux-chrome", "mac-chrome", "linux-safari", "mac-safari"}));
+}
+
+// A whole array by reference is a matrix param once resolved; anything else
+// fails the run.
+TEST(ResolveTask, AMatrixParamMayBeAWholeArrayByReference) {
+  auto t = Task("m");
+  t.matrix = model::Matrix{{{"os", ParamValue::String("$(params.oses[*])"), {}}}, {}};
+  Vars v = BuildDone();
+  v.Set("params.oses", Array({"linux", "mac"}));
+  auto r = ResolveTask(t, false, v, {});
+  ASSERT_EQ(r.kind, Kind::kStart) << r.message;
+  EXPECT_EQ(r.combos.size(), 2u);
+  t.matrix->params[0].value = ParamValue::String("$(params.env)");
+  r = ResolveTask(t, false, v, {});
+  EXPECT_EQ(r.kind, Kind::kFail);
+  EXPECT_EQ(r.message, "task m: matrix param \"os\" is not an array");
+}
+
 }  // namespace
 }  // namespace strake::pipeline

@@ -290,9 +290,9 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
     }
     if (t.matrix) {
       for (size_t i = 0; i < t.matrix->params.size(); ++i) {
-        for (const auto& a : t.matrix->params[i].value.arr) {
-          check_refs(a, fmt::format("{}.matrix.params[{}].value", tpath, i));
-        }
+        std::string fp = fmt::format("{}.matrix.params[{}].value", tpath, i);
+        check_refs(t.matrix->params[i].value.str, fp);
+        for (const auto& a : t.matrix->params[i].value.arr) check_refs(a, fp);
       }
     }
     if (t.task_spec) {
