@@ -635,5 +635,84 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
   }
 }
 
+// Tekton's git and cluster resolvers (docs/resolution.md): a Pipeline from
+// a git repository (file://, as a catalog checkout would be) whose tasks
+// come from the same repository and from the files given.
+TEST_F(E2E, GitAndClusterResolversFetchWhatTheRunNames) {
+  std::string repo = dir_ + "/catalog";
+  ASSERT_TRUE(MakeDirs(repo + "/task/hello", 0755));
+  ASSERT_TRUE(MakeDirs(repo + "/pipeline", 0755));
+  File("catalog/task/hello/hello.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: hello}
+spec:
+  params: [{name: who}]
+  steps: [{name: say, image: alpine, script: 'echo "hello $(params.who) from git"'}]
+)Y");
+  File("catalog/pipeline/greet.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: greet}
+spec:
+  tasks:
+  - name: from-git
+    params: [{name: who, value: world}]
+    taskRef:
+      resolver: git
+      params:
+      - {name: url, value: "file://)Y" + repo +
+                                          R"Y("}
+      - {name: pathInRepo, value: task/hello/hello.yaml}
+  - name: from-cluster
+    runAfter: [from-git]
+    taskRef:
+      resolver: cluster
+      params: [{name: kind, value: task}, {name: name, value: local}]
+)Y");
+  ASSERT_EQ(std::system(("cd " + repo +
+                         " && git init -q -b main . && git add -A && git -c user.name=t "
+                         "-c user.email=t@example.com commit -q -m catalog")
+                            .c_str()),
+            0);
+  auto f = File("run.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: local}
+spec:
+  steps: [{name: say, image: alpine, script: echo local task}]
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: resolved}
+spec:
+  pipelineRef:
+    resolver: git
+    params:
+    - {name: url, value: "file://)Y" +
+                                repo + R"Y("}
+    - {name: revision, value: main}
+    - {name: pathInRepo, value: pipeline/greet.yaml}
+)Y");
+  Json pr = RunJson(f);
+  EXPECT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  EXPECT_NE(Strake({"logs", "resolved-from-git"}).out.find("hello world from git"),
+            std::string::npos);
+  EXPECT_NE(Strake({"logs", "resolved-from-cluster"}).out.find("local task"), std::string::npos);
+
+  // A path the repository does not have: refused before anything runs.
+  auto bad = File("bad.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: bad}
+spec:
+  taskRef:
+    resolver: git
+    params: [{name: url, value: "file://)Y" +
+                                  repo + R"Y("}, {name: pathInRepo, value: nope.yaml}]
+)Y");
+  Ran r = Strake({"run", "-f", bad});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad.yaml:6:15: spec.taskRef.resolver: git file://"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("no file nope.yaml"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -17,6 +17,7 @@
 #include "base/process.h"
 #include "cli/columns.h"
 #include "cli/table.h"
+#include "gitops/resolvers.h"
 #include "model/decode.h"
 #include "pipeline/engine.h"
 #include "pipeline/step_runner.h"
@@ -130,9 +131,37 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   table.Add(validate, [this] { return Validate(); });
 }
 
+namespace {
+
+// Tekton's git and cluster resolvers: each reference resolved to a Task or
+// Pipeline that joins the files' resources (gitops/resolvers.h). A git
+// repository is fetched into the data directory; the cluster resolver
+// looks in the files, then in the store when there is one.
+Status ResolveRefs(model::Loaded& loaded, const std::string& data_dir, store::Store* store) {
+  if (!gitops::HasResolverRefs(loaded.resources)) return Ok();
+  gitops::ResolverContext ctx;
+  ctx.mirror_root = PathJoin(data_dir, "resolver");
+  STRAKE_TRY(MakeDirs(ctx.mirror_root, 0700));
+  ctx.egress = EgressPolicy::Open();  // the user's own command, as git itself would
+  if (store) {
+    ctx.stored = [store](const std::string& kind, const std::string& ns,
+                         const std::string& name) -> Result<std::optional<model::Resource>> {
+      STRAKE_TRY_ASSIGN(got, store->Get({kind, ns, name}));
+      if (!got) return std::optional<model::Resource>();
+      STRAKE_TRY_ASSIGN(r, model::DecodeObject(got->object, "stored " + kind + " " + name));
+      return std::optional<model::Resource>(std::move(r));
+    };
+  }
+  return gitops::ResolveRemoteRefs(loaded.resources, ctx);
+}
+
+}  // namespace
+
 int RunCommands::Validate() {
   auto loaded = model::LoadFiles(files_);
   if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
+  if (auto resolved = ResolveRefs(*loaded, ctx_.data_dir, nullptr); !resolved)
+    return cli::Die("invalid input:\n" + resolved.error().message);
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
   model::Diagnostics diags;
   pipeline::ValidateResources(loaded->resources, diags);
@@ -151,6 +180,8 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   if (files_.empty()) return cli::Die("run: give -f FILE (or --resume NAME)");
   auto loaded = model::LoadFiles(files_);
   if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
+  if (auto resolved = ResolveRefs(*loaded, ctx_.data_dir, &store); !resolved)
+    return cli::Die("invalid input:\n" + resolved.error().message);
   model::Diagnostics diags;
   pipeline::ValidateResources(loaded->resources, diags);
   if (diags.HasErrors()) return cli::Die("invalid input:\n" + diags.ErrorText());

@@ -192,6 +192,29 @@ std::vector<Param> DecodeParams(Ctx& ctx, const Node* n, const std::string& path
   return out;
 }
 
+// A taskRef's or pipelineRef's resolver and its params: git and cluster
+// are resolved before validation; other resolvers need services strake
+// does not run.
+std::optional<ResolverRef> DecodeResolver(Ctx& ctx, Fields& rf, std::string_view kind) {
+  const Node* r = rf.Get("resolver");
+  const Node* params = rf.Get("params");
+  if (!r) {
+    if (params) ctx.Error(*params, rf.Sub("params"), "params are a resolver's: give resolver");
+    return std::nullopt;
+  }
+  ResolverRef out;
+  out.resolver = ctx.Str(*r, rf.Sub("resolver"));
+  out.origin = ctx.At(*r, rf.Sub("resolver"));
+  if (out.resolver != "git" && out.resolver != "cluster") {
+    ctx.Error(*r, rf.Sub("resolver"),
+              fmt::format("not supported: the {} resolver (git and cluster are; or apply the {} "
+                          "with -f)",
+                          out.resolver, kind));
+  }
+  out.params = DecodeParams(ctx, params, rf.Sub("params"));
+  return out;
+}
+
 std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::string& path) {
   std::vector<VolumeMount> out;
   if (!n) return out;
@@ -494,10 +517,9 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
       }
     }
     rf.Get("apiVersion");
-    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
-    rf.NotSupported("params", "remote resolution params");
+    t.task_resolver = DecodeResolver(ctx, rf, "Task");
     rf.NotSupported("bundle", "Tekton bundles");
-    if (t.task_ref.empty() && rf.ok()) {
+    if (t.task_ref.empty() && !t.task_resolver && rf.ok()) {
       ctx.Error(*ref, rf.Sub("name"), "required field is missing");
     }
   }
@@ -756,10 +778,13 @@ bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
   const Node* ps = sf.Get("pipelineSpec");
   if (ref) {
     Fields rf(ctx, *ref, "spec.pipelineRef");
-    if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
+    s.pipeline_resolver = DecodeResolver(ctx, rf, "Pipeline");
+    if (!s.pipeline_resolver) {
+      if (const Node* v = rf.Need("name")) s.pipeline_ref = ctx.Str(*v, "spec.pipelineRef.name");
+    } else {
+      s.pipeline_ref = rf.Str("name");
+    }
     rf.Get("apiVersion");
-    rf.NotSupported("resolver", "remote resolution (resolver); apply the Pipeline with -f");
-    rf.NotSupported("params", "remote resolution params");
     rf.NotSupported("bundle", "Tekton bundles");
   }
   if (ps) s.pipeline_spec = DecodePipelineSpecNode(ctx, *ps, "spec.pipelineSpec");
@@ -803,11 +828,14 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
   const Node* ts = sf.Get("taskSpec");
   if (ref) {
     Fields rf(ctx, *ref, "spec.taskRef");
-    if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
+    s.task_resolver = DecodeResolver(ctx, rf, "Task");
+    if (!s.task_resolver) {
+      if (const Node* v = rf.Need("name")) s.task_ref = ctx.Str(*v, "spec.taskRef.name");
+    } else {
+      s.task_ref = rf.Str("name");
+    }
     rf.Get("kind");
     rf.Get("apiVersion");
-    rf.NotSupported("resolver", "remote resolution (resolver); apply the Task with -f");
-    rf.NotSupported("params", "remote resolution params");
     rf.NotSupported("bundle", "Tekton bundles");
   }
   if (ts) s.task_spec = DecodeTaskSpecNode(ctx, *ts, "spec.taskSpec", false);

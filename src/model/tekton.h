@@ -131,9 +131,19 @@ struct Matrix {
   std::vector<MatrixInclude> include;
 };
 
+// A taskRef or pipelineRef that names a resolver (Tekton's remote
+// resolution, docs/resolution.md): `git` or `cluster`, resolved to a named
+// Task or Pipeline before validation (gitops/resolvers.h).
+struct ResolverRef {
+  std::string resolver;
+  std::vector<Param> params;
+  Origin origin;
+};
+
 struct PipelineTask {
   std::string name;
-  std::string task_ref;  // Task name, when not embedded
+  std::string task_ref;                      // Task name, when not embedded
+  std::optional<ResolverRef> task_resolver;  // until resolved (task_ref then names it)
   std::optional<TaskSpec> task_spec;
   std::vector<std::string> run_after;
   std::vector<Mark> run_after_marks;
@@ -199,6 +209,7 @@ struct PipelineTaskRunSpec {
 
 struct PipelineRunSpec {
   std::string pipeline_ref;
+  std::optional<ResolverRef> pipeline_resolver;
   std::optional<PipelineSpec> pipeline_spec;
   std::vector<Param> params;
   std::vector<WorkspaceBinding> workspaces;
@@ -209,6 +220,7 @@ struct PipelineRunSpec {
 
 struct TaskRunSpec {
   std::string task_ref;
+  std::optional<ResolverRef> task_resolver;
   std::optional<TaskSpec> task_spec;
   std::vector<Param> params;
   std::vector<WorkspaceBinding> workspaces;

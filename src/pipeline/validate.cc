@@ -83,6 +83,14 @@ void ForEachStepString(const model::Step& s,
   });
 }
 
+// A resolver reference reaches validation only where nothing resolves it.
+std::string UnresolvedMessage(const model::ResolverRef& ref) {
+  return fmt::format(
+      "the {} resolver's reference is resolved by `strake run` and `strake validate`; runs "
+      "started here cannot use it yet (give the Task or Pipeline itself)",
+      ref.resolver);
+}
+
 // The spec as the run sees it, when propagation adds to it (null: as written).
 std::unique_ptr<model::PipelineSpec> Propagated(
     const model::PipelineSpec& spec, const std::vector<model::Param>* params,
@@ -176,7 +184,10 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
       Err(diags, o, tpath + ".name", fmt::format("duplicate task name \"{}\"", t.name));
     }
     const model::TaskSpec* spec = nullptr;
-    if (t.task_spec) {
+    if (t.task_resolver) {
+      Err(diags, t.task_resolver->origin.file.empty() ? o : t.task_resolver->origin,
+          tpath + ".taskRef.resolver", UnresolvedMessage(*t.task_resolver));
+    } else if (t.task_spec) {
       spec = &*t.task_spec;
       // Embedded specs see the pipeline's params by propagation, and the
       // params the task passes whether they declare them or not.
@@ -419,6 +430,9 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
             Propagated(*pr->spec.pipeline_spec, &pr->spec.params, &pr->spec.workspaces);
         ValidatePipelineSpec(propagated ? *propagated : *pr->spec.pipeline_spec, catalog, r.origin,
                              "spec.pipelineSpec", diags);
+      } else if (pr->spec.pipeline_resolver) {
+        Err(diags, pr->spec.pipeline_resolver->origin, "spec.pipelineRef.resolver",
+            UnresolvedMessage(*pr->spec.pipeline_resolver));
       } else if (!pr->spec.pipeline_ref.empty() &&
                  !catalog.pipelines.count(pr->spec.pipeline_ref)) {
         std::vector<std::string> known;
@@ -432,6 +446,9 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
         model::TaskSpec spec = *tr->spec.task_spec;
         DeclareRunInputs(spec, tr->spec.params, tr->spec.workspaces);
         ValidateTaskSpec(spec, r.origin, "spec.taskSpec", diags);
+      } else if (tr->spec.task_resolver) {
+        Err(diags, tr->spec.task_resolver->origin, "spec.taskRef.resolver",
+            UnresolvedMessage(*tr->spec.task_resolver));
       } else if (!tr->spec.task_ref.empty() && !catalog.tasks.count(tr->spec.task_ref)) {
         std::vector<std::string> known;
         for (const auto& [name, task] : catalog.tasks) known.push_back(name);
