@@ -620,6 +620,14 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"propagating-workspaces-in-pipelines.yaml", "t1", ""},
       {"propagating_workspaces_with_referenced_resources.yaml", "print-the-recipe", "hi"},
       {"entrypoint-resolution.yaml", "task", ""},
+      // envFrom a Secret: its values reach the step, masked in the log.
+      {"secret-env-from.yaml", "task", "password env variable = ***"},
+      // Volume names from params.
+      {"task-volume-args.yaml", "task", ""},
+      {"secret-volume-params.yaml", "task", ""},
+      // A matrix's results gathered in Tekton's order (the consumer checks it).
+      {"pipelinerun-with-matrix-emitting-results.yaml", "task-consuming-results",
+       "Done validating the url: https://api.example/get-report/windows-firefox"},
   };
   for (const auto& [file, task, text] : cases) {
     SCOPED_TRACE(file);

@@ -73,6 +73,8 @@ Result<Resource> FromGit(const ResolverRef& ref, const std::string& kind,
   std::string revision = StringParam(ref, "revision", "main");
   if (url.empty() || path.empty())
     return tl::unexpected(RefError(ref, "the git resolver needs params url and pathInRepo"));
+  // Tekton's own examples write "/task/…": the repository's root.
+  while (StartsWith(path, "/")) path.erase(0, 1);
   auto clean = CleanRepoPath(path);
   if (!clean) return tl::unexpected(RefError(ref, clean.error().message));
   auto fail = [&](const Error& e) {

@@ -44,6 +44,14 @@ struct EnvVar {
   std::optional<KeyRef> secret_key_ref;
 };
 
+// envFrom: every key of a ConfigMap or Secret as a variable (prefixed).
+struct EnvFromSource {
+  std::string prefix;
+  std::string name;
+  bool secret = false;  // a secretRef (else a configMapRef)
+  bool optional = false;
+};
+
 struct VolumeMount {
   std::string name;
   std::string mount_path;

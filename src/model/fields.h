@@ -289,4 +289,28 @@ inline std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string&
   return out;
 }
 
+// Kubernetes envFrom entries: prefix, and one of configMapRef and secretRef.
+inline std::vector<EnvFromSource> DecodeEnvFrom(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<EnvFromSource> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    EnvFromSource e;
+    e.prefix = f.Str("prefix");
+    int refs = 0;
+    for (const char* key : {"configMapRef", "secretRef"}) {
+      const Node* r = f.Get(key);
+      if (!r) continue;
+      ++refs;
+      Fields rf(ctx, *r, f.Sub(key));
+      if (const Node* v = rf.Need("name")) e.name = ctx.Str(*v, rf.Sub("name"));
+      if (const Node* v = rf.Get("optional")) e.optional = ctx.Bool(*v, rf.Sub("optional"));
+      e.secret = std::string_view(key) == "secretRef";
+    }
+    if (refs != 1 && f.ok()) ctx.Error(item, p, "needs exactly one of configMapRef and secretRef");
+    out.push_back(std::move(e));
+  });
+  return out;
+}
+
 }  // namespace strake::model

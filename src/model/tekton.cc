@@ -268,7 +268,7 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
   s.volume_mounts = DecodeVolumeMounts(ctx, f.Get("volumeMounts"), f.Sub("volumeMounts"));
   f.Ignore(kIgnoredStep);
   f.Ignore({"displayName"}, "is for display on a cluster's dashboard");
-  f.NotSupported("envFrom", "envFrom; list the variables in env with valueFrom");
+  s.env_from = DecodeEnvFrom(ctx, f.Get("envFrom"), f.Sub("envFrom"));
   if (kind == StepKind::kStep) {
     if (const Node* v = f.Get("timeout")) s.timeout = ctx.Duration(*v, f.Sub("timeout"));
     if (const Node* v = f.Get("onError")) {

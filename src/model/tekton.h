@@ -58,6 +58,7 @@ struct Step {
   std::vector<std::string> args;
   std::string script;
   std::vector<EnvVar> env;
+  std::vector<EnvFromSource> env_from;
   std::string working_dir;
   std::string on_error;  // "", "continue" or "stopAndFail"
   std::optional<Millis> timeout;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <set>
 
@@ -74,6 +75,8 @@ model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
       env.push_back(e);
   }
   out.env = env;
+  out.env_from = tmpl.env_from;
+  out.env_from.insert(out.env_from.end(), step.env_from.begin(), step.env_from.end());
   for (const auto& m : tmpl.volume_mounts) {
     bool have = std::any_of(out.volume_mounts.begin(), out.volume_mounts.end(),
                             [&](const auto& x) { return x.mount_path == m.mount_path; });
@@ -211,9 +214,50 @@ struct ResolvedStep {
   model::Step step;  // substituted
 };
 
+// Kubernetes' rule for an environment variable's name.
+bool IsEnvVarName(std::string_view n) {
+  if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+// envFrom as the env entries it stands for, each key of the ConfigMap or
+// Secret a valueFrom reference (so values, masking and the cache key go as
+// env's do). A later source wins over an earlier one, and env over both,
+// as in Kubernetes; a key that is no variable name is skipped.
+Status ExpandEnvFrom(model::Step& s, const TaskRunJob& job) {
+  std::vector<model::EnvVar> from;
+  for (const auto& src : s.env_from) {
+    const auto& maps = src.secret ? job.secrets : job.config_maps;
+    auto it = maps ? maps->find(src.name) : decltype(maps->end()){};
+    if (!maps || it == maps->end()) {
+      if (src.optional) continue;
+      return Failf("envFrom: {} \"{}\" not found", src.secret ? "Secret" : "ConfigMap", src.name);
+    }
+    for (const auto& [key, value] : it->second.data) {
+      std::string name = src.prefix + key;
+      if (!IsEnvVarName(name)) continue;
+      std::erase_if(from, [&](const auto& e) { return e.name == name; });
+      model::EnvVar e;
+      e.name = name;
+      (src.secret ? e.secret_key_ref : e.config_map_key_ref) = model::KeyRef{src.name, key, false};
+      from.push_back(std::move(e));
+    }
+  }
+  for (auto& e : from) {
+    bool explicit_env =
+        std::any_of(s.env.begin(), s.env.end(), [&](const auto& x) { return x.name == e.name; });
+    if (!explicit_env) s.env.push_back(std::move(e));
+  }
+  s.env_from.clear();
+  return Ok();
+}
+
 Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& steps,
                                                const std::optional<model::Step>& tmpl,
-                                               const Vars& vars, const std::string& prefix) {
+                                               const Vars& vars, const std::string& prefix,
+                                               const TaskRunJob& job) {
   std::vector<ResolvedStep> out;
   for (size_t i = 0; i < steps.size(); ++i) {
     model::Step s = tmpl ? ApplyTemplate(*tmpl, steps[i]) : steps[i];
@@ -221,6 +265,7 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& s
                                 ? StepContainerName(s, i)
                                 : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
     auto ctx = [&](const Error& e) { return tl::unexpected(e.Wrap(container)); };
+    if (auto expanded = ExpandEnvFrom(s, job); !expanded) return ctx(expanded.error());
     auto script = Substitute(s.script, vars);
     if (!script) return ctx(script.error());
     s.script = *script;
@@ -594,7 +639,7 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   TaskRunJob keyjob = job;
   keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
   Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
-  auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step");
+  auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step", job);
   if (!ksteps) return tl::unexpected(ksteps.error());
   std::string secret_key;
   if (ReadsSecrets(job, *ksteps)) {
@@ -1042,9 +1087,9 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (auto st = (at.*part)(); !st) return invalid(st.error());
   }
   Vars vars = MakeVars(job, *params, at.paths(), attempt, sandboxed());
-  auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step");
+  auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step", job);
   if (!steps) return invalid(steps.error());
-  auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar");
+  auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar", job);
   if (!sidecars) return invalid(sidecars.error());
   auto plan = at.Plan(*steps, *sidecars);
   out.logs = at.logs();
