@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <tuple>
 
 #include "base/fs.h"
@@ -625,13 +626,20 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       // Volume names from params.
       {"task-volume-args.yaml", "task", ""},
       {"secret-volume-params.yaml", "task", ""},
+      // The legacy $(inputs.params.x): 100 + 500 and 100 * 500.
+      {"pipelinerun-with-params.yaml", "sum-params", "600"},
+      {"pipelinerun-with-params.yaml", "multiply-params", "50000"},
+      // `#!/usr/bin/env sh` in alpine is BusyBox's sh (`==` in `[`).
+      {"using-retries-and-retry-count-variables.yaml", "retry-me", "This is the last retry."},
       // A matrix's results gathered in Tekton's order (the consumer checks it).
       {"pipelinerun-with-matrix-emitting-results.yaml", "task-consuming-results",
        "Done validating the url: https://api.example/get-report/windows-firefox"},
   };
+  std::map<std::string, Json> ran;  // a file with two checks runs once
   for (const auto& [file, task, text] : cases) {
     SCOPED_TRACE(file);
-    Json pr = RunJson(dir + file);
+    if (!ran.count(file)) ran[file] = RunJson(dir + file);
+    const Json& pr = ran[file];
     EXPECT_EQ(Reason(pr), "Succeeded") << pr["status"].dump(2);
     std::string child;
     for (const auto& c : pr["status"].value("childReferences", Json::array())) {

@@ -831,8 +831,14 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   std::vector<std::string> argv;
   if (!s.script.empty()) {
     std::string script = s.script;
-    if (!StartsWith(script, "#!"))
+    if (!StartsWith(script, "#!")) {
       script = DefaultShebang(s.image, BusyboxPath()) + "\nset -e\n" + script;
+    } else {
+      size_t eol = script.find('\n');
+      std::string line = script.substr(0, eol);
+      std::string own = ImageShebang(s.image, line, BusyboxPath());
+      if (own != line) script = own + (eol == std::string::npos ? "" : script.substr(eol));
+    }
     std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
     // Run the shebang's interpreter with the script as its argument, as the
     // kernel would. The script file itself is never exec'd, so another

@@ -76,6 +76,19 @@ std::string DefaultShebang(std::string_view image, const std::string& busybox_pa
   return "#!/bin/sh";
 }
 
+std::string ImageShebang(std::string_view image, const std::string& shebang,
+                         const std::string& busybox_path) {
+  const KnownImage* k = Find(image);
+  if (!k || k->shell != Shell::kBusybox || busybox_path.empty()) return shebang;
+  for (std::string_view sh : {"#!/bin/sh", "#!/usr/bin/env sh"}) {
+    if (!StartsWith(shebang, sh)) continue;
+    std::string_view rest = std::string_view(shebang).substr(sh.size());
+    if (!rest.empty() && rest[0] != ' ' && rest[0] != '\t') continue;  // e.g. #!/bin/shx
+    return "#!" + busybox_path + " sh" + std::string(rest);
+  }
+  return shebang;
+}
+
 Result<std::vector<std::string>> EntrypointArgv(std::string_view image,
                                                 const std::vector<std::string>& args,
                                                 const std::string& busybox_path) {

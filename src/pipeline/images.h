@@ -26,6 +26,12 @@ std::string ImageName(std::string_view image);
 // `busybox` is the program at `busybox_path`; the host's /bin/sh otherwise).
 std::string DefaultShebang(std::string_view image, const std::string& busybox_path);
 
+// A script's own shebang as the image would read it: where the image's
+// /bin/sh is BusyBox's, `#!/bin/sh` and `#!/usr/bin/env sh` name BusyBox's
+// sh (the host's would be dash). Other shebangs are returned unchanged.
+std::string ImageShebang(std::string_view image, const std::string& shebang,
+                         const std::string& busybox_path);
+
 // The argv of a step with no command, as Tekton's entrypoint lookup makes
 // it: the image's ENTRYPOINT (with its CMD when there are no args), or its
 // CMD when it has no ENTRYPOINT, then `args`. An error for an image the

@@ -30,6 +30,16 @@ TEST(Images, AScriptWithoutShebangGetsTheImagesOwnShell) {
   EXPECT_EQ(DefaultShebang("mirror.gcr.io/alpine", ""), "#!/bin/sh");  // no BusyBox here
 }
 
+TEST(Images, AShebangNamingShIsTheImagesSh) {
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/usr/bin/env sh", kBusybox),
+            "#!/usr/bin/busybox sh");
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/busybox", "#!/bin/sh -e", kBusybox),
+            "#!/usr/bin/busybox sh -e");
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/bin/bash", kBusybox), "#!/bin/bash");
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/bin/shell", kBusybox), "#!/bin/shell");
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/ubuntu", "#!/bin/sh", kBusybox), "#!/bin/sh");
+}
+
 TEST(Images, AStepWithoutCommandRunsItsImagesEntrypoint) {
   // ubuntu: no ENTRYPOINT, CMD bash: Tekton runs CMD, then the args
   // (its examples/v1/taskruns/entrypoint-resolution.yaml).

@@ -8,8 +8,8 @@ namespace strake::pipeline {
 
 namespace {
 
-const char* const kRoots[] = {"params.",     "params[",  "tasks.", "context.",
-                              "workspaces.", "results.", "steps.", "credentials."};
+const char* const kRoots[] = {"params.",  "params[", "tasks.",       "context.",      "workspaces.",
+                              "results.", "steps.",  "credentials.", "inputs.params."};
 
 bool HasRoot(std::string_view expr) {
   for (const char* r : kRoots) {
@@ -23,6 +23,8 @@ bool HasRoot(std::string_view expr) {
 bool Parse(std::string_view expr, Reference& ref) {
   ref.expr = std::string(expr);
   std::string_view rest = expr;
+  // The legacy form Tekton still substitutes: $(inputs.params.x) is $(params.x).
+  if (rest.starts_with("inputs.params.")) rest.remove_prefix(7);
   std::string base;
   if (rest.starts_with("params[")) {
     char q = rest.size() > 7 ? rest[7] : '\0';

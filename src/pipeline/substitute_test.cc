@@ -28,6 +28,8 @@ TEST(Substitute, StringsIndexesKeysAndBrackets) {
   EXPECT_EQ(*Substitute("$(params.repo.url)", v), "http://x");
   EXPECT_EQ(*Substitute("$(params[\"dotted.name\"]) $(params['dotted.name'])", v), "dot dot");
   EXPECT_EQ(*Substitute("$(tasks.build.results.digest)", v), "sha256:1");
+  // The legacy form Tekton still substitutes (its examples use it).
+  EXPECT_EQ(*Substitute("$(inputs.params.name) $(inputs.params.list[0])", v), "world a");
 }
 
 TEST(Substitute, LeavesShellAndUnknownAlone) {
