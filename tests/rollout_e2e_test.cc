@@ -474,7 +474,7 @@ spec:
   args: [{name: baseline-hash}, {name: canary-hash}]
   metrics:
   - name: judge
-    initialDelay: 12s
+    initialDelay: 20s
     interval: 8s
     count: 1
     provider:
@@ -516,20 +516,37 @@ spec:
       },
       30s))
       << Rollout().dump();
-  // Sampled in batches, each counted only if the Experiment still ran when
-  // it ended: on a slow machine the judge may finish (and v2 take all the
-  // traffic) while the test is still asking.
+  // Measured on the load's own traffic between two snapshots, the later
+  // one counted only if the Experiment still ran after it was taken: on a
+  // slow machine the judge may finish (and v2 take all the traffic) while
+  // the test is still looking, and one request at a time is too few.
   auto in_experiment = [&] {
     return Rollout()["status"]["canary"].value("additionalWeights", Json::array()).size() == 2;
   };
+  // Counted from when the canary's template first answers (until then its
+  // share goes to stable).
+  ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from v2\n"; }, 30s));
+  // Each snapshot counts only once a later one was taken with the
+  // Experiment still running, so that the status's lag behind the router
+  // cannot let post-Experiment traffic in.
+  const std::map<std::string, int> start = load.bodies();
   std::map<std::string, int> seen;
   int sampled = 0;
-  while (sampled < 200 && in_experiment()) {
-    std::map<std::string, int> batch;
-    for (int i = 0; i < 25; ++i) batch[Get("/")]++;
+  std::map<std::string, int> previous = start;
+  while (sampled < 400) {
+    std::this_thread::sleep_for(500ms);
+    std::map<std::string, int> now = load.bodies();
     if (!in_experiment()) break;
-    for (const auto& [body, n] : batch) seen[body] += n;
-    sampled += 25;
+    seen.clear();
+    sampled = 0;
+    for (const auto& [body, n] : previous) {
+      auto it = start.find(body);
+      const int d = n - (it == start.end() ? 0 : it->second);
+      if (d == 0) continue;
+      seen[body] = d;
+      sampled += d;
+    }
+    previous = std::move(now);
   }
   ASSERT_GE(sampled, 100) << "the Experiment ended before 100 requests were answered";
   EXPECT_EQ(seen.size(), 2u);  // v1 (stable and baseline) and v2 (canary)

@@ -23,6 +23,16 @@ bool MirrorMatches(const MirrorRoute& mr, const http::Head& head) {
 void Balancer::Reset(size_t backends) {
   current_.assign(backends, 0);
   next_.assign(backends, 0);
+  shape_.clear();
+}
+
+void Balancer::Adopt(const RouteTable& table) {
+  std::vector<std::pair<std::string, uint32_t>> shape;
+  shape.reserve(table.backends.size());
+  for (const Backend& b : table.backends) shape.emplace_back(b.revision, b.weight);
+  if (shape == shape_ && current_.size() == shape.size()) return;
+  Reset(shape.size());
+  shape_ = std::move(shape);
 }
 
 size_t Balancer::PickBackend(const RouteTable& table, const http::Head& head) {

@@ -11,12 +11,17 @@
 // it matches (50% copies every second one).
 //
 // State on values: one Balancer per worker and service, no lock, clock or
-// socket; each worker keeps exact shares of its own requests. Reset when a
-// new table is installed (the mirror share carries over).
+// socket; each worker keeps exact shares of its own requests. Adopting a
+// new table starts the shares over only when its backends or weights
+// changed: the controller installs a table on every pass, and restarting
+// the round each time would skew the shares towards the heaviest backend
+// (the mirror share always carries over).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "base/http.h"
@@ -30,6 +35,9 @@ class Balancer {
 
   // A new table with `backends` backends: weights and endpoints start over.
   void Reset(size_t backends);
+  // `table`, newly installed: Reset unless its backends' revisions and
+  // weights are those of the table adopted last.
+  void Adopt(const RouteTable& table);
   // The backend for a request with `head`, or kNone when no header route
   // matches and no backend has both weight and a ready endpoint.
   size_t PickBackend(const RouteTable& table, const http::Head& head);
@@ -46,9 +54,10 @@ class Balancer {
   size_t PickMirror(const RouteTable& table, const http::Head& head, bool copyable);
 
  private:
-  std::vector<int64_t> current_;  // smooth weighted round robin, per backend
-  std::vector<size_t> next_;      // next endpoint, per backend
-  uint64_t mirror_share_ = 0;     // percent owed to mirroring
+  std::vector<int64_t> current_;                         // smooth weighted round robin, per backend
+  std::vector<size_t> next_;                             // next endpoint, per backend
+  std::vector<std::pair<std::string, uint32_t>> shape_;  // revision and weight, per backend
+  uint64_t mirror_share_ = 0;                            // percent owed to mirroring
 };
 
 }  // namespace strake::router

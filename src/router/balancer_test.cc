@@ -49,6 +49,30 @@ TEST(BalancerTest, WeightsAreExactAndInterleaved) {
   EXPECT_EQ(Picks(b, t, 6), "101101");
 }
 
+// The controller installs a table on every pass: the same backends and
+// weights keep the round going (restarting it every two requests would send
+// 50/25/25 as 50/50/0), a weight change starts it over.
+TEST(BalancerTest, ReinstallingTheSameWeightsKeepsTheSharesExact) {
+  Balancer b;
+  RouteTable t = Split(50, 25);
+  t.backends.push_back({"v3", 25, {7001}});
+  b.Adopt(t);
+  std::string picks;
+  for (int i = 0; i < 8; ++i) {
+    RouteTable again = t;
+    again.backends[2].ports = {7001, 7002};  // an endpoint became ready: same shares
+    b.Adopt(again);
+    picks += Picks(b, again, 2);
+  }
+  EXPECT_EQ(std::count(picks.begin(), picks.end(), '0'), 8) << picks;
+  EXPECT_EQ(std::count(picks.begin(), picks.end(), '1'), 4) << picks;
+  EXPECT_EQ(std::count(picks.begin(), picks.end(), '2'), 4) << picks;
+  t.backends[1].weight = 50;
+  t.backends[2].weight = 0;
+  b.Adopt(t);
+  EXPECT_EQ(Picks(b, t, 4), "0101");
+}
+
 TEST(BalancerTest, BackendsWithoutWeightOrEndpointGetNothing) {
   Balancer b;
   RouteTable t = Split(0, 10);

@@ -219,7 +219,7 @@ ServiceView& Worker::Refresh(Service& svc) {
     std::lock_guard<std::mutex> lock(svc.mu);
     v.inst = svc.installed;
     v.generation = svc.generation.load(std::memory_order_relaxed);
-    v.balancer.Reset(v.inst->table.backends.size());
+    v.balancer.Adopt(v.inst->table);
   }
   return v;
 }
