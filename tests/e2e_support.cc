@@ -54,9 +54,11 @@ Ran E2E::Strake(std::vector<std::string> args, std::chrono::milliseconds limit,
   int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   auto env = BaseEnv();
   env.insert(env.end(), extra_env.begin(), extra_env.end());
-  auto p = Spawn({args, env, "", -1, out, err, {}});
+  int in = stdin_path_.empty() ? -1 : ::open(stdin_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  auto p = Spawn({args, env, "", in, out, err, {}});
   ::close(out);
   ::close(err);
+  if (in >= 0) ::close(in);
   Ran r;
   if (!p) {
     ADD_FAILURE() << p.error().message;

@@ -38,6 +38,7 @@ class E2E : public ::testing::Test {
 
   std::string dir_;
   std::string data_;
+  std::string stdin_path_;  // Strake's standard input when set (else none)
 };
 
 // An E2E that runs `strake serve` in the background, stopped at TearDown.

@@ -79,6 +79,44 @@ TEST_F(E2E, InterruptCancels) {
             "Cancelled");
 }
 
+// Ctrl-C twice (a user in a hurry): still Cancelled, processes gone, never
+// left Running.
+TEST_F(E2E, InterruptTwiceStillEndsCancelledWithItsProcessesGone) {
+  std::string pidfile = dir_ + "/sleep.pid";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: hurried}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec:
+          steps:
+            - image: busybox
+              script: |
+                sleep 120 &
+                echo $! > )Y" +
+                              pidfile + R"Y(
+                wait
+)Y");
+  int pid = StartStrake({"run", "--no-sandbox", "-f", f});  // host pids
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(pidfile).value_or("").find('\n') != std::string::npos; },
+              std::chrono::seconds(20)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  int sleeper = std::atoi(ReadFile(pidfile).value_or("0").c_str());
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(ReapWithin(pid, std::chrono::seconds(20)), 1) << ReadFile(dir_ + "/.bg").value_or("");
+  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "hurried", "-o", "json"}).out)),
+            "Cancelled");
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(sleeper); }, std::chrono::seconds(5)))
+      << "the step's process outlived the run";
+}
+
 TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
   // Counts in a PVC workspace, which outlives the process, how often each task ran.
   std::string pidfile = dir_ + "/sleep.pid";

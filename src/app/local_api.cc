@@ -23,6 +23,8 @@ class StoreApi : public cli::LocalApi {
     cli::Answer answer;
     answer.status = resp.status;
     answer.text = std::move(resp.body);
+    for (const auto& [name, value] : resp.headers)
+      answer.unchanged = answer.unchanged || (name == "Strake-Result" && value == "unchanged");
     return answer;
   }
 

@@ -81,8 +81,8 @@ bool UsesImages(const std::vector<model::Resource>& resources) {
 std::atomic<int> g_interrupts{0};
 void OnInterrupt(int) { g_interrupts.fetch_add(1); }
 
-// Interrupts cancel the run (Tekton's Cancelled); a second one stops waiting.
-// Installed before anything starts.
+// Interrupts cancel the run (Tekton's Cancelled). Installed before anything
+// starts.
 void CatchInterrupts() {
   struct sigaction sa {};
   sa.sa_handler = OnInterrupt;
@@ -90,7 +90,10 @@ void CatchInterrupts() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Until `finished`: cancels the runs at the first interrupt, exits at the second.
+// Until `finished`: the first interrupt cancels the runs, which kills their
+// processes at once; another only says so. strake never leaves before the
+// runs are recorded Cancelled: leaving earlier left them Running with no
+// process to end them (kill -9 still can; `strake run --resume` then ends it).
 template <typename Runs>
 void WatchInterrupts(pipeline::Engine& engine, const Runs& runs,
                      const std::atomic<bool>& finished) {
@@ -98,14 +101,17 @@ void WatchInterrupts(pipeline::Engine& engine, const Runs& runs,
   while (!finished) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     int n = g_interrupts.load();
-    if (n > seen) {
-      seen = n;
-      for (const auto& r : runs) {
-        fmt::print(stderr, "strake: cancelling {} (interrupt again to stop waiting)\n", r.name);
+    if (n <= seen) continue;
+    for (const auto& r : runs) {
+      if (seen == 0) {
+        fmt::print(stderr, "strake: cancelling {}\n", r.name);
         (void)engine.Cancel(r.ns, r.name, "Cancelled");
+      } else {
+        fmt::print(stderr, "strake: still cancelling {}: it ends once its processes are gone\n",
+                   r.name);
       }
-      if (n > 1) std::_Exit(130);
     }
+    seen = n;
   }
 }
 

@@ -95,6 +95,13 @@ TEST(Duration, RejectsBadSyntaxClearly) {
   EXPECT_FALSE(ParseDuration(""));
 }
 
+TEST(Duration, DaysOnlyWhereLifetimesAreWrittenInThem) {
+  EXPECT_EQ(ParseDuration("30d", DurationUnits::kWithDays)->count(), 30LL * 86'400'000);
+  EXPECT_EQ(ParseDuration("1d12h", DurationUnits::kWithDays)->count(), 36LL * 3'600'000);
+  EXPECT_EQ(ParseDuration("30d").error().message,
+            "invalid duration \"30d\": unknown unit \"d\" (one of ns, us, ms, s, m, h)");
+}
+
 TEST(Sha256, KnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   Sha256 a, b;

@@ -6,7 +6,15 @@
 
 namespace strake {
 
-Result<Millis> ParseDuration(std::string_view text) {
+namespace {
+
+const char* UnitNames(DurationUnits units) {
+  return units == DurationUnits::kWithDays ? "ns, us, ms, s, m, h, d" : "ns, us, ms, s, m, h";
+}
+
+}  // namespace
+
+Result<Millis> ParseDuration(std::string_view text, DurationUnits units) {
   std::string_view s = text;
   if (s.empty()) return Fail("invalid duration \"\": empty");
   bool neg = false;
@@ -47,11 +55,13 @@ Result<Millis> ParseDuration(std::string_view text) {
       scale = 60e3;
     else if (unit == "h")
       scale = 3600e3;
+    else if (unit == "d" && units == DurationUnits::kWithDays)
+      scale = 86400e3;
     else if (unit.empty())
-      return Failf("invalid duration \"{}\": missing unit (one of ns, us, ms, s, m, h)", text);
+      return Failf("invalid duration \"{}\": missing unit (one of {})", text, UnitNames(units));
     else
-      return Failf("invalid duration \"{}\": unknown unit \"{}\" (one of ns, us, ms, s, m, h)",
-                   text, unit);
+      return Failf("invalid duration \"{}\": unknown unit \"{}\" (one of {})", text, unit,
+                   UnitNames(units));
     total_ms += value * scale;
   }
   if (total_ms > 1e15) return Failf("invalid duration \"{}\": too large", text);

@@ -12,7 +12,10 @@ namespace strake {
 
 using Millis = std::chrono::milliseconds;
 
-Result<Millis> ParseDuration(std::string_view text);
+// kWithDays also takes "d" (24h), for lifetimes people write in days: a
+// token's --expires 30d. Go's syntax has no days.
+enum class DurationUnits { kGo, kWithDays };
+Result<Millis> ParseDuration(std::string_view text, DurationUnits units = DurationUnits::kGo);
 std::string FormatDuration(Millis d);
 
 }  // namespace strake

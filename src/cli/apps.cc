@@ -38,7 +38,7 @@ AppCommands::AppCommands(CLI::App& app, Context& ctx, CommandTable& table) : ctx
   group->require_subcommand(1);
   auto* list = group->add_subcommand("list", "every Application with its sync and health status");
   AddApiFlags(list, ctx);
-  table.Add(list, [this] { return GetResources(ctx_, "applications", "", ""); });
+  table.Add(list, [this] { return GetResources(ctx_, {"applications"}, {}); });
 
   auto* get = group->add_subcommand("get", "an Application: source, status, and its resources");
   get->add_option("name", name_)->required();

@@ -104,11 +104,23 @@ Result<Answer> Client::Remote(const std::string& method, const std::string& path
                           url->tls ? tls_.get() : nullptr);
   if (!resp) {
     return Failf(ErrorCode::kUnavailable,
-                 "cannot reach the strake server at {}: {} (start one with `strake serve`, or "
+                 "cannot reach the strake server at {}: {}{} (start one with `strake serve`, or "
                  "set --server / STRAKE_SERVER)",
-                 server_, resp.error().message);
+                 server_, resp.error().message,
+                 url->tls ? "; if it serves plain HTTP, its URL starts http://" : "");
   }
-  return Checked({resp->status, Json::parse(resp->body, nullptr, false), resp->body});
+  Json parsed = Json::parse(resp->body, nullptr, false);
+  if (!StartsWith(resp->HeaderValue("server"), "strake") && parsed.is_discarded()) {
+    std::string start = resp->body.substr(0, 60);
+    for (char& ch : start) ch = ch == '\n' || ch == '\r' ? ' ' : ch;
+    return Failf(ErrorCode::kUnavailable,
+                 "{} is not a strake server: it answered HTTP {} ({}) with {} (--server / "
+                 "STRAKE_SERVER names the address of `strake serve`'s API)",
+                 server_, resp->status, resp->HeaderValue("content-type"), Quote(start));
+  }
+  Answer answer{resp->status, std::move(parsed), resp->body};
+  answer.unchanged = resp->HeaderValue("strake-result") == "unchanged";
+  return Checked(std::move(answer));
 }
 
 Result<Answer> Client::InProcess(const std::string& method, const std::string& path,

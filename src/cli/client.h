@@ -33,8 +33,9 @@ inline constexpr const char* kDefaultServer = "http://127.0.0.1:7300";
 
 struct Answer {
   int status = 0;
-  Json body;         // the body as JSON (discarded when it is not)
-  std::string text;  // the body as sent
+  Json body;               // the body as JSON (discarded when it is not)
+  std::string text;        // the body as sent
+  bool unchanged = false;  // a write that changed nothing (Strake-Result: unchanged)
 };
 
 // The API answering in this process, over a data directory with no server

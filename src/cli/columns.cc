@@ -126,6 +126,51 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   return {name, created};
 }
 
+namespace {
+
+// app=web,tier=front of a selector's matchLabels (or a Service's selector).
+std::string Labels(const Json& labels) {
+  std::vector<std::string> out;
+  if (!labels.is_object()) return "";
+  for (const auto& [k, v] : labels.items())
+    out.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  return Join(out, ",");
+}
+
+std::vector<std::string> WorkloadWide(const Json& spec) {
+  std::vector<std::string> names, images;
+  const Json pod = Part(Part(spec, "template"), "spec");
+  for (const auto& c : pod.value("containers", Json::array())) {
+    if (!c.is_object()) continue;
+    names.push_back(c.value("name", ""));
+    images.push_back(c.value("image", ""));
+  }
+  return {Join(names, ","), Join(images, ","), Labels(Part(Part(spec, "selector"), "matchLabels"))};
+}
+
+}  // namespace
+
+std::vector<std::string> WideHeader(const model::KindInfo& k) {
+  if (k.kind == "Rollout" || k.kind == "Deployment" || k.kind == "Job")
+    return {"CONTAINERS", "IMAGES", "SELECTOR"};
+  if (k.kind == "Service") return {"SELECTOR"};
+  if (k.kind == "PipelineRun") return {"PIPELINE", "MESSAGE"};
+  if (k.kind == "TaskRun") return {"TASK", "MESSAGE"};
+  return {};
+}
+
+std::vector<std::string> WideRow(const model::KindInfo& k, const Json& obj) {
+  const Json spec = Part(obj, "spec"), st = Part(obj, "status");
+  if (k.kind == "Rollout" || k.kind == "Deployment" || k.kind == "Job") return WorkloadWide(spec);
+  if (k.kind == "Service") return {Labels(spec.value("selector", Json::object()))};
+  if (k.kind == "PipelineRun" || k.kind == "TaskRun") {
+    const char* ref = k.kind == "PipelineRun" ? "pipelineRef" : "taskRef";
+    std::string what = Part(spec, ref).value("name", "");
+    return {what.empty() ? "(embedded)" : what, RunMessage(st)};
+  }
+  return {};
+}
+
 std::string RunReason(const Json& status) { return Condition(status).value("reason", "Unknown"); }
 
 std::string RunConditionStatus(const Json& status) {

@@ -14,6 +14,11 @@ namespace strake::cli {
 
 std::vector<std::string> Header(const model::KindInfo& k);
 std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoint now);
+// The columns `-o wide` adds after those (none for most kinds, as kubectl):
+// a workload's containers, images and selector, a Service's selector, a
+// run's Pipeline or Task and its message.
+std::vector<std::string> WideHeader(const model::KindInfo& k);
+std::vector<std::string> WideRow(const model::KindInfo& k, const Json& obj);
 
 // A PipelineRun's or TaskRun's Succeeded condition: its reason ("Running",
 // "Succeeded", "Failed", ...), its status ("Unknown" while it runs, "True",

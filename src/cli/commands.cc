@@ -18,7 +18,9 @@
 #include "cli/pipelines.h"
 #include "cli/resources.h"
 #include "cli/rollouts.h"
+#include "cli/table.h"
 #include "cli/tokens.h"
+#include "model/kinds.h"
 
 #ifndef STRAKE_VERSION
 #define STRAKE_VERSION "0.0.0"
@@ -69,6 +71,84 @@ std::optional<int> UnknownCommand(const CLI::App& app, int argc, char** argv) {
   return 2;
 }
 
+// The subcommand `path` names under `app` ("rollout promote"), or an error
+// with a did-you-mean.
+Result<const CLI::App*> CommandAt(const CLI::App& app, const std::vector<std::string>& path) {
+  const CLI::App* at = &app;
+  for (const auto& word : path) {
+    std::vector<std::string> names;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : at->get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->check_name(word)) next = sub;
+      names.push_back(sub->get_name());
+    }
+    if (!next) return Failf("unknown command {}{}", Quote(word), DidYouMean(word, names));
+    at = next;
+  }
+  return at;
+}
+
+// `strake help [COMMAND...]`: that command's --help.
+int Help(const CLI::App& app, const std::vector<std::string>& path) {
+  auto at = CommandAt(app, path);
+  if (!at) return Die(at.error().message);
+  fmt::print("{}", (*at)->help());
+  return 0;
+}
+
+// The words completing each command: its subcommands and options, and the
+// kinds for the verbs that take one.
+std::string Words(const CLI::App& c, bool kinds) {
+  std::vector<std::string> words;
+  for (const CLI::App* sub : c.get_subcommands([](const CLI::App*) { return true; }))
+    words.push_back(sub->get_name());
+  for (const CLI::Option* o : c.get_options()) {
+    for (const auto& l : o->get_lnames()) words.push_back("--" + l);
+    for (const auto& sn : o->get_snames()) words.push_back("-" + sn);
+  }
+  if (kinds) {
+    for (const auto& k : model::Kinds()) {
+      if (k.served) words.push_back(k.plural);
+    }
+  }
+  return Join(words, " ");
+}
+
+// `strake completion bash|zsh`: a script that completes commands, their
+// options and the kinds of get/describe/delete/patch (zsh through its bash
+// compatibility, as many tools do).
+int Completion(const CLI::App& app, const std::string& shell) {
+  std::string cases;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string& n = sub->get_name();
+    bool kinds = n == "get" || n == "describe" || n == "delete" || n == "patch";
+    cases += fmt::format("    {}) words=\"{}\" ;;\n", n, Words(*sub, kinds));
+  }
+  std::string script =
+      fmt::format(R"(# strake completion ({0}): source it, e.g. source <(strake completion {0})
+_strake() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} cmd="" words i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case "${{COMP_WORDS[i]}}" in
+      --data-dir) ((i++)) ;;
+      -*) ;;
+      *) cmd=${{COMP_WORDS[i]}}; break ;;
+    esac
+  done
+  case "$cmd" in
+    "") words="{1}" ;;
+{2}    *) words="" ;;
+  esac
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}}
+)",
+                  shell, Words(app, false), cases);
+  if (shell == "zsh") script += "autoload -U +X bashcompinit && bashcompinit\n";
+  script += "complete -o default -F _strake strake\n";
+  fmt::print("{}", script);
+  return 0;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, const Wiring& wiring) {
@@ -97,6 +177,17 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   AuditCommands audit(app, ctx, table);
   RolloutCommands rollouts(app, ctx, table);
   table.Add(app.add_subcommand("version", "print the version"), Version);
+  std::vector<std::string> help_path;
+  auto* help = app.add_subcommand("help", "help about a command: strake help get");
+  help->add_option("command", help_path, "COMMAND [SUBCOMMAND]");
+  table.Add(help, [&] { return Help(app, help_path); });
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion", "a shell completion script: source <(strake completion bash)");
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  table.Add(completion, [&] { return Completion(app, shell); });
 
   try {
     app.parse(argc, argv);

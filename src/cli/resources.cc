@@ -2,9 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
 #include "base/http.h"
 #include "base/strings.h"
 #include "cli/columns.h"
+#include "cli/jsonpath.h"
 #include "cli/pipelines.h"
 #include "cli/rollouts.h"
 #include "cli/table.h"
@@ -25,6 +31,171 @@ bool PrintDocument(const std::string& output, const Json& doc) {
     return true;
   }
   return false;
+}
+
+// The kinds `get all` lists: what runs, and what routes to it.
+constexpr const char* kAllKinds[] = {"rollouts",     "deployments", "services",
+                                     "jobs",         "experiments", "analysisruns",
+                                     "pipelineruns", "taskruns",    "applications"};
+
+// The path of a kind's collection in the context's namespace, or in all.
+std::string CollectionFor(const model::KindInfo& k, const Context& ctx, bool all_namespaces) {
+  if (!all_namespaces || !k.namespaced) return Collection(k, ctx.ns);
+  return (k.api_version == "v1" ? "/api/v1/" : "/apis/" + k.api_version + "/") + k.plural;
+}
+
+// What `get` found of one kind: a whole kind listed, or named objects.
+struct Found {
+  const model::KindInfo* kind = nullptr;
+  std::vector<Json> items;
+  bool listed = false;
+  std::string version;  // the list's resourceVersion
+};
+
+Result<Found> Fetch(const Context& ctx, const Target& t, const GetOptions& o) {
+  Client c(ctx, NoServerFor(*t.kind));
+  std::string path = CollectionFor(*t.kind, ctx, o.all_namespaces);
+  if (!t.name.empty()) {
+    path += "/" + t.name;
+  } else if (!o.selector.empty()) {
+    path += "?labelSelector=" + http::UrlEncode(o.selector);
+  }
+  STRAKE_TRY_ASSIGN(a, c.Call("GET", path));
+  Found f{t.kind, {}, t.name.empty(), ""};
+  if (!f.listed) {
+    f.items.push_back(std::move(a.body));
+    return f;
+  }
+  f.version = a.body.value("metadata", Json::object()).value("resourceVersion", "");
+  if (a.body.contains("items") && a.body["items"].is_array()) {
+    for (auto& item : a.body["items"]) f.items.push_back(std::move(item));
+  }
+  return f;
+}
+
+// One document of everything found: the object when one was named, the
+// kind's list when one kind was listed, else a kubectl List.
+Json DocumentOf(const std::vector<Found>& found) {
+  if (found.size() == 1 && !found[0].listed && found[0].items.size() == 1) return found[0].items[0];
+  Json items = Json::array();
+  for (const Found& f : found) {
+    for (const Json& item : f.items) items.push_back(item);
+  }
+  if (found.size() == 1 && found[0].listed) {
+    const model::KindInfo& k = *found[0].kind;
+    return {{"apiVersion", k.api_version},
+            {"kind", k.kind + "List"},
+            {"metadata", {{"resourceVersion", found[0].version}}},
+            {"items", std::move(items)}};
+  }
+  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)}};
+}
+
+std::string NamespaceOf(const Json& obj) {
+  return obj.value("metadata", Json::object()).value("namespace", "");
+}
+
+std::vector<std::string> TableHeader(const model::KindInfo& k, bool wide, bool all_namespaces) {
+  std::vector<std::string> h = Header(k);
+  if (wide) {
+    auto more = WideHeader(k);
+    h.insert(h.end(), more.begin(), more.end());
+  }
+  if (all_namespaces && k.namespaced) h.insert(h.begin(), "NAMESPACE");
+  return h;
+}
+
+std::vector<std::string> TableRow(const model::KindInfo& k, const Json& obj, bool wide,
+                                  bool all_namespaces, bool qualified) {
+  std::vector<std::string> r = Row(k, obj, std::chrono::system_clock::now());
+  if (qualified) r[0] = QualifiedName(k, r[0]);
+  if (wide) {
+    auto more = WideRow(k, obj);
+    r.insert(r.end(), more.begin(), more.end());
+  }
+  if (all_namespaces && k.namespaced) r.insert(r.begin(), NamespaceOf(obj));
+  return r;
+}
+
+// Prints an object or list as -o json, yaml or jsonpath asks; false for the
+// table outputs.
+bool PrintAsDocument(const std::string& output, const Json& doc) {
+  if (StartsWith(output, "jsonpath=")) {
+    auto tmpl = JsonPath::Parse(output.substr(9));  // checked when parsing -o
+    if (tmpl) fmt::print("{}", tmpl->Execute(doc));
+    return true;
+  }
+  return PrintDocument(output, doc);
+}
+
+void PrintFound(const Context& ctx, const std::vector<Found>& found, const GetOptions& o,
+                bool all) {
+  if (PrintAsDocument(ctx.output, DocumentOf(found))) return;
+  if (ctx.output == "name") {
+    for (const Found& f : found) {
+      for (const Json& item : f.items)
+        fmt::print("{}\n", QualifiedName(*f.kind, item["metadata"].value("name", "")));
+    }
+    return;
+  }
+  bool wide = ctx.output == "wide";
+  bool first = true;
+  for (const Found& f : found) {
+    if (f.items.empty()) {
+      if (f.listed && !all) {
+        fmt::print("No {} found{}\n", f.kind->plural,
+                   o.all_namespaces ? "" : " in namespace " + ctx.ns);
+      }
+      continue;
+    }
+    std::vector<std::vector<std::string>> rows{TableHeader(*f.kind, wide, o.all_namespaces)};
+    for (const Json& item : f.items)
+      rows.push_back(TableRow(*f.kind, item, wide, o.all_namespaces, all || found.size() > 1));
+    if (!first) fmt::print("\n");
+    first = false;
+    PrintTable(rows);
+  }
+}
+
+// `get -w`: the objects again, each time one changes, as kubectl prints
+// them (a row under the table's columns, or the object as -o asks). It asks
+// once a second, so that it works the same over a data directory and a
+// server; Ctrl-C ends it.
+int Watch(const Context& ctx, const std::vector<Target>& targets, const GetOptions& o,
+          const std::vector<Found>& first) {
+  std::map<std::string, std::string> seen;  // namespace/name -> resourceVersion
+  auto key = [](const Json& obj) {
+    return NamespaceOf(obj) + "/" + obj["metadata"].value("name", "");
+  };
+  auto version = [](const Json& obj) { return obj["metadata"].value("resourceVersion", ""); };
+  for (const Found& f : first) {
+    for (const Json& item : f.items) seen[key(item)] = version(item);
+  }
+  const model::KindInfo& k = *targets[0].kind;
+  bool wide = ctx.output == "wide";
+  auto header = TableHeader(k, wide, o.all_namespaces);
+  for (;;) {
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (const Target& t : targets) {
+      auto now = Fetch(ctx, t, o);
+      if (!now && !t.name.empty() && now.error().Is(ErrorCode::kNotFound)) continue;
+      if (!now) return Die(now.error().message);
+      for (const Json& item : now->items) {
+        std::string& was = seen[key(item)];
+        if (was == version(item)) continue;
+        was = version(item);
+        if (PrintAsDocument(ctx.output, item)) continue;
+        if (ctx.output == "name") {
+          fmt::print("{}\n", QualifiedName(k, item["metadata"].value("name", "")));
+          continue;
+        }
+        // Padded to the header's columns, as the first table printed them.
+        std::string text = TableText({header, TableRow(k, item, wide, o.all_namespaces, false)});
+        fmt::print("{}", text.substr(text.find('\n') + 1));
+      }
+    }
+  }
 }
 
 // What `describe` shows of an object, before its events.
@@ -51,14 +222,80 @@ void PrintEvents(Client& c, const Context& ctx, const model::KindInfo& k, const 
   }
 }
 
+CLI::Validator OutputValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        auto ok = CheckOutput(v);
+        return ok ? std::string() : ok.error().message;
+      },
+      "FORMAT");
+}
+
 }  // namespace
+
+Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& args) {
+  if (args.empty()) return Fail(ErrorCode::kInvalid, "give a KIND and NAMEs, or KIND/NAME");
+  std::vector<Target> out;
+  if (args[0].find('/') == std::string::npos) {
+    STRAKE_TRY_ASSIGN(kind, ServedKind(args[0]));
+    if (args.size() == 1) return std::vector<Target>{{kind, ""}};
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i].find('/') != std::string::npos) {
+        return Failf(ErrorCode::kInvalid,
+                     "{}: a KIND/NAME needs no kind before it (give {} NAME, or KIND/NAME only)",
+                     Quote(args[i]), args[0]);
+      }
+      out.push_back({kind, args[i]});
+    }
+    return out;
+  }
+  for (const auto& a : args) {
+    size_t slash = a.find('/');
+    if (slash == std::string::npos) {
+      return Failf(ErrorCode::kInvalid,
+                   "{}: once one argument is KIND/NAME, every one is (as kubectl takes them)",
+                   Quote(a));
+    }
+    STRAKE_TRY_ASSIGN(kind, ServedKind(a.substr(0, slash)));
+    std::string name = a.substr(slash + 1);
+    if (name.empty() || name.find('/') != std::string::npos)
+      return Failf(ErrorCode::kInvalid, "{}: not KIND/NAME", Quote(a));
+    out.push_back({kind, std::move(name)});
+  }
+  return out;
+}
+
+Status CheckOutput(const std::string& output) {
+  static const std::vector<std::string> kFormats = {"text", "wide", "name", "json", "yaml"};
+  if (std::find(kFormats.begin(), kFormats.end(), output) != kFormats.end()) return Ok();
+  if (StartsWith(output, "jsonpath=")) {
+    auto parsed = JsonPath::Parse(output.substr(9));
+    return parsed ? Ok() : Status(tl::unexpected(parsed.error()));
+  }
+  if (output == "jsonpath")
+    return Fail(ErrorCode::kInvalid, "-o jsonpath=TEMPLATE: give the template");
+  std::vector<std::string> names = kFormats;
+  names.emplace_back("jsonpath");
+  return Failf(ErrorCode::kInvalid,
+               "unknown output format {}{}: text, wide, name, json, yaml or jsonpath=TEMPLATE",
+               Quote(output), DidYouMean(output, names));
+}
+
+std::string QualifiedName(const model::KindInfo& k, const std::string& name) {
+  size_t slash = k.api_version.find('/');
+  std::string group = slash == std::string::npos ? "" : "." + k.api_version.substr(0, slash);
+  return ToLower(k.kind) + group + "/" + name;
+}
 
 ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& table) : ctx_(ctx) {
   auto* apply = app.add_subcommand(
       "apply",
       "create or update resources from files (merged on the server: fields set by others are "
       "kept, fields the last apply set and these files no longer do are removed)");
-  apply->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
+  apply->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->required()
+      ->type_name("FILE");
+  apply->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
   AddApiFlags(apply, ctx);
   table.Add(apply, [this] { return Apply(); });
 
@@ -66,22 +303,26 @@ ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& ta
       "create",
       "create resources from files; a run with only metadata.generateName (an AnalysisRun, "
       "an Experiment, a PipelineRun) is named by the server, a new one each time");
-  create->add_option("-f,--filename", files_, "YAML or JSON files")->required()->type_name("FILE");
+  create->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->required()
+      ->type_name("FILE");
+  create->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
   AddApiFlags(create, ctx);
   table.Add(create, [this] { return Create(); });
 
-  auto* get = app.add_subcommand("get", "list resources, or show one: pipelineruns, rollouts...");
-  get->add_option("kind", kind_)->required();
-  get->add_option("name", name_);
-  get->add_option("-o,--output", ctx.output, "text, json or yaml")
-      ->check(CLI::IsMember({"text", "json", "yaml"}));
+  auto* get = app.add_subcommand(
+      "get", "list resources, or show some: KIND [NAME...], KIND/NAME..., or all");
+  get->add_option("what", args_, "KIND [NAME...], KIND/NAME... or all")->required();
+  get->add_option("-o,--output", ctx.output, "text, wide, name, json, yaml or jsonpath=TEMPLATE")
+      ->check(OutputValidator());
   get->add_option("-l,--selector", selector_, "label selector, e.g. app=web,tier");
+  get->add_flag("-A,--all-namespaces", all_namespaces_, "every namespace's");
+  get->add_flag("-w,--watch", watch_, "then print each object again when it changes (Ctrl-C ends)");
   AddApiFlags(get, ctx);
-  table.Add(get, [this] { return GetResources(ctx_, kind_, name_, selector_); });
+  table.Add(get, [this] { return Get(); });
 
   auto* describe = app.add_subcommand("describe", "show a resource in detail, with its events");
-  describe->add_option("kind", kind_)->required();
-  describe->add_option("name", name_)->required();
+  describe->add_option("what", args_, "KIND NAME... or KIND/NAME...")->required();
   describe->add_option("-o,--output", ctx.output, "text, json or yaml")
       ->check(CLI::IsMember({"text", "json", "yaml"}));
   AddApiFlags(describe, ctx);
@@ -96,11 +337,15 @@ ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& ta
   AddApiFlags(patch, ctx);
   table.Add(patch, [this] { return Patch(); });
 
-  auto* del = app.add_subcommand("delete", "delete a resource");
-  del->add_option("kind", kind_)->required();
-  del->add_option("name", name_)->required();
+  auto* del = app.add_subcommand(
+      "delete", "delete resources: KIND NAME..., KIND/NAME..., or those of -f FILE");
+  del->add_option("what", args_, "KIND NAME... or KIND/NAME...");
+  del->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->type_name("FILE");
+  del->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
+  del->add_flag("--ignore-not-found", ignore_not_found_, "a resource already gone is no error");
   AddApiFlags(del, ctx);
-  table.Add(del, [this] { return Delete(); });
+  table.Add(del, [this] { return files_.empty() ? Delete() : DeleteFiles(); });
 
   auto* logs = app.add_subcommand(
       "logs",
@@ -116,47 +361,84 @@ ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& ta
   table.Add(logs, [this] { return Logs(); });
 }
 
-int GetResources(const Context& ctx, const std::string& kind, const std::string& name,
-                 const std::string& selector) {
-  auto k = ServedKind(kind);
-  if (!k) return Die(k.error().message);
-  std::string path = Collection(**k, ctx.ns) + (name.empty() ? "" : "/" + name);
-  if (!selector.empty()) {
-    if (!name.empty()) return Die("a label selector lists: give a kind without a name");
-    path += "?labelSelector=" + http::UrlEncode(selector);
-  }
-  Client c(ctx, NoServerFor(**k));
-  auto a = c.Call("GET", path);
-  if (!a) return Die(a.error().message);
-  if (PrintDocument(ctx.output, a->body)) return 0;
-  auto now = std::chrono::system_clock::now();
-  std::vector<std::vector<std::string>> rows{Header(**k)};
-  if (name.empty()) {
-    for (const auto& item : a->body.value("items", Json::array()))
-      rows.push_back(Row(**k, item, now));
-    if (rows.size() == 1) {
-      fmt::print("No {} found in namespace {}\n", (*k)->plural, ctx.ns);
-      return 0;
-    }
+int ResourceCommands::Get() {
+  return GetResources(ctx_, args_, {selector_, all_namespaces_, watch_});
+}
+
+int GetResources(const Context& ctx, const std::vector<std::string>& args, const GetOptions& o) {
+  bool all = args.size() == 1 && ToLower(args[0]) == "all";
+  std::vector<Target> targets;
+  if (all) {
+    for (const char* kind : kAllKinds) targets.push_back({model::KindByName(kind), ""});
   } else {
-    rows.push_back(Row(**k, a->body, now));
+    auto parsed = ParseTargets(args);
+    if (!parsed) return Die(parsed.error().message);
+    targets = std::move(*parsed);
   }
-  PrintTable(rows);
-  return 0;
+  bool named =
+      std::any_of(targets.begin(), targets.end(), [](const Target& t) { return !t.name.empty(); });
+  if (!o.selector.empty() && named) return Die("a label selector lists: give a kind without names");
+  if (o.all_namespaces && named)
+    return Die("a resource cannot be fetched by name across all namespaces: drop -A or the name");
+  bool one_kind = std::all_of(targets.begin(), targets.end(),
+                              [&](const Target& t) { return t.kind == targets[0].kind; });
+  if (o.watch && (all || !one_kind)) return Die("-w watches objects of one kind");
+  std::vector<Found> found;
+  bool failed = false;
+  std::string unreachable;  // `get all` without a server: the data directory's kinds only
+  int fetched = 0;
+  for (const Target& t : targets) {
+    auto got = Fetch(ctx, t, o);
+    if (!got && all && got.error().Is(ErrorCode::kUnavailable)) {
+      if (unreachable.empty()) unreachable = got.error().message;
+      continue;
+    }
+    if (!got) {
+      fmt::print(stderr, "strake: {}\n", got.error().message);
+      failed = true;
+      continue;
+    }
+    ++fetched;
+    // Named objects of one kind in a row share a table.
+    if (found.empty() || found.back().kind != t.kind || got->listed || found.back().listed) {
+      found.push_back(std::move(*got));
+    } else {
+      for (auto& item : got->items) found.back().items.push_back(std::move(item));
+    }
+  }
+  if (failed && fetched == 0) return 2;  // nothing to show: as Die
+  if (all) {
+    std::erase_if(found, [](const Found& f) { return f.items.empty(); });
+    if (found.empty() && ctx.output == "text")
+      fmt::print("No resources found in namespace {}\n", ctx.ns);
+  }
+  if (!unreachable.empty())
+    fmt::print(stderr, "strake: only the data directory's runs are listed: {}\n", unreachable);
+  PrintFound(ctx, found, o, all);
+  if (o.watch && !failed) return Watch(ctx, targets, o, found);
+  return failed ? 1 : 0;
 }
 
 int ResourceCommands::Describe() {
-  auto k = ServedKind(kind_);
-  if (!k) return Die(k.error().message);
-  Client c(ctx_, NoServerFor(**k));
-  auto a = c.Call("GET", Collection(**k, ctx_.ns) + "/" + name_);
-  if (!a) return Die(a.error().message);
-  if (PrintDocument(ctx_.output, a->body)) return 0;
-  auto text = DescribeText(c, ctx_, **k, a->body);
-  if (!text) return Die(text.error().message);
-  fmt::print("{}", *text);
-  PrintEvents(c, ctx_, **k, name_);
-  return 0;
+  auto targets = ParseTargets(args_);
+  if (!targets) return Die(targets.error().message);
+  int status = 0;
+  for (const Target& t : *targets) {
+    if (t.name.empty()) return Die(fmt::format("describe {}: give a name", t.kind->plural));
+    Client c(ctx_, NoServerFor(*t.kind));
+    auto a = c.Call("GET", Collection(*t.kind, ctx_.ns) + "/" + t.name);
+    if (!a) {
+      fmt::print(stderr, "strake: {}\n", a.error().message);
+      status = 1;
+      continue;
+    }
+    if (PrintDocument(ctx_.output, a->body)) continue;
+    auto text = DescribeText(c, ctx_, *t.kind, a->body);
+    if (!text) return Die(text.error().message);
+    fmt::print("{}", *text);
+    PrintEvents(c, ctx_, *t.kind, t.name);
+  }
+  return status;
 }
 
 // Loads and validates every file first, then calls `write` for each
@@ -167,7 +449,9 @@ int ResourceCommands::WriteEach(
     const std::string& verb,
     const std::function<int(Client&, const model::Resource&, const model::KindInfo&,
                             const std::string&)>& write) {
-  auto loaded = model::LoadFiles(files_);
+  auto files = model::ExpandFileArgs(files_, recursive_);
+  if (!files) return Die(files.error().message);
+  auto loaded = model::LoadFiles(*files);
   if (!loaded) return Die("invalid input:\n" + loaded.error().message);
   for (const auto& w : loaded->warnings) fmt::print(stderr, "{}\n", w);
   Client c(ctx_, NoServer::kDefaultAddress);
@@ -196,7 +480,9 @@ int ResourceCommands::Apply() {
                     "application/apply-patch+yaml");
     if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, a.error().message));
     fmt::print("{}/{} {}\n", ToLower(r.kind), r.meta.name,
-               a->status == 201 ? "created" : "configured");
+               a->status == 201 ? "created"
+               : a->unchanged   ? "unchanged"
+                                : "configured");
     return 0;
   });
 }
@@ -232,14 +518,58 @@ int ResourceCommands::Patch() {
   return 0;
 }
 
-int ResourceCommands::Delete() {
-  auto k = ServedKind(kind_);
-  if (!k) return Die(k.error().message);
-  Client c(ctx_, NoServer::kDefaultAddress);
-  auto a = c.Call("DELETE", Collection(**k, ctx_.ns) + "/" + name_);
-  if (!a) return Die(a.error().message);
-  fmt::print("{}/{} deleted\n", ToLower((*k)->kind), name_);
+namespace {
+
+// Deletes one; a resource already gone is only an error without --ignore-not-found.
+int DeleteOne(Client& c, const model::KindInfo& k, const std::string& ns, const std::string& name,
+              bool ignore_not_found) {
+  auto a = c.Call("DELETE", Collection(k, ns) + "/" + name);
+  if (!a && ignore_not_found && a.error().Is(ErrorCode::kNotFound)) return 0;
+  if (!a) {
+    fmt::print(stderr, "strake: {}\n", a.error().message);
+    return 1;
+  }
+  fmt::print("{}/{} deleted\n", ToLower(k.kind), name);
   return 0;
+}
+
+}  // namespace
+
+int ResourceCommands::Delete() {
+  if (args_.empty()) return Die("delete: give KIND NAME, KIND/NAME or -f FILE");
+  auto targets = ParseTargets(args_);
+  if (!targets) return Die(targets.error().message);
+  int status = 0;
+  for (const Target& t : *targets) {
+    if (t.name.empty())
+      return Die(fmt::format("delete {}: give a name (strake deletes nothing by kind alone)",
+                             t.kind->plural));
+  }
+  for (const Target& t : *targets) {
+    Client c(ctx_, NoServerFor(*t.kind));
+    status = std::max(status, DeleteOne(c, *t.kind, ctx_.ns, t.name, ignore_not_found_));
+  }
+  return status;
+}
+
+// Every resource of the files, deleted in the order written; each one that
+// cannot be is said, and the others are still deleted (exit status 1).
+int ResourceCommands::DeleteFiles() {
+  if (!args_.empty()) return Die("delete: give names or -f FILE, not both");
+  int status = 0;
+  int written = WriteEach("deleted", [&](Client&, const model::Resource& r,
+                                         const model::KindInfo& k, const std::string& ns) {
+    if (r.meta.name.empty()) {
+      fmt::print(stderr, "strake: {}: {} has no name to delete by\n", r.origin.file,
+                 ToLower(r.kind));
+      status = 1;
+      return 0;
+    }
+    Client c(ctx_, NoServerFor(k));
+    status = std::max(status, DeleteOne(c, k, ns, r.meta.name, ignore_not_found_));
+    return 0;
+  });
+  return std::max(status, written);
 }
 
 int ResourceCommands::Logs() {

@@ -17,6 +17,21 @@
 
 namespace strake::cli {
 
+// What `get`, `describe` and `delete` name, as kubectl takes it: a KIND
+// and NAMEs (none: every object of the kind, for `get`), or KIND/NAME each.
+struct Target {
+  const model::KindInfo* kind = nullptr;
+  std::string name;  // "": the whole kind
+};
+Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& args);
+
+// kubectl's -o: text, wide, name, json, yaml or jsonpath=TEMPLATE; an error
+// says which are known (a jsonpath template is parsed here).
+Status CheckOutput(const std::string& output);
+// An object's name as `-o name` prints it: KIND.GROUP/NAME (`service/web`,
+// `pipelinerun.tekton.dev/build-1`).
+std::string QualifiedName(const model::KindInfo& k, const std::string& name);
+
 class ResourceCommands {
  public:
   ResourceCommands(CLI::App& app, Context& ctx, CommandTable& table);
@@ -31,18 +46,30 @@ class ResourceCommands {
   int Describe();
   int Patch();
   int Delete();
+  int DeleteFiles();
   int Logs();
 
   Context& ctx_;
   std::vector<std::string> files_;
+  std::vector<std::string> args_;  // get, describe, delete: KIND [NAME...] or KIND/NAME...
   std::string kind_, name_, selector_;
   std::string patch_body_, patch_type_ = "merge";
   std::string task_, step_, revision_;
   bool follow_ = false;
+  bool recursive_ = false;
+  bool all_namespaces_ = false;
+  bool watch_ = false;
+  bool ignore_not_found_ = false;
 };
 
-// `strake get KIND [NAME]`: the table, or the object(s) as -o json|yaml.
-int GetResources(const Context& ctx, const std::string& kind, const std::string& name,
-                 const std::string& selector);
+struct GetOptions {
+  std::string selector;
+  bool all_namespaces = false;
+  bool watch = false;
+};
+
+// `strake get`: the table, or the objects as -o asks; `all` lists every
+// kind that has objects.
+int GetResources(const Context& ctx, const std::vector<std::string>& args, const GetOptions& o);
 
 }  // namespace strake::cli

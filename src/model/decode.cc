@@ -2,12 +2,16 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
 
 #include "base/duration.h"
+#include "base/fs.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decoders.h"
@@ -271,12 +275,64 @@ std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& dia
   return out;
 }
 
+namespace {
+
+bool IsManifestFile(const std::filesystem::path& p) {
+  auto ext = p.extension().string();
+  return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
+// The manifest files of directory `dir`, in name order.
+Result<std::vector<std::string>> ManifestsIn(const std::string& dir, bool recursive) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  auto add = [&](const std::filesystem::directory_entry& e) {
+    if (e.is_regular_file(ec) && IsManifestFile(e.path())) out.push_back(e.path().string());
+  };
+  if (recursive) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) add(e);
+  } else {
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) add(e);
+  }
+  if (ec) return Failf("{}: {}", dir, ec.message());
+  std::sort(out.begin(), out.end());
+  if (out.empty()) {
+    return Failf("{}: no .yaml, .yml or .json files{}", dir,
+                 recursive ? "" : " (-R reads its subdirectories too)");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ExpandFileArgs(const std::vector<std::string>& args,
+                                                bool recursive) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (a == "-" || !std::filesystem::is_directory(a, ec)) {
+      out.push_back(a);
+      continue;
+    }
+    STRAKE_TRY_ASSIGN(files, ManifestsIn(a, recursive));
+    out.insert(out.end(), files.begin(), files.end());
+  }
+  if (std::count(out.begin(), out.end(), "-") > 1) return Fail("-f -: standard input is read once");
+  return out;
+}
+
 Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimits& limits) {
   Diagnostics diags;
   std::vector<Document> docs;
   std::vector<std::string> parse_errors;
   for (const auto& file : files) {
-    auto parsed = ParseYamlFile(file, limits);
+    Result<std::vector<Document>> parsed = Fail("not read");
+    if (file == "-") {
+      auto text = ReadFd(STDIN_FILENO, "stdin", limits.max_bytes);
+      parsed = text ? ParseYaml(*text, "stdin", limits) : tl::unexpected(text.error());
+    } else {
+      parsed = ParseYamlFile(file, limits);
+    }
     if (!parsed) {
       parse_errors.push_back(parsed.error().message);
       continue;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "model/diag.h"
 #include "model/node.h"
 #include "model/resource.h"
@@ -20,7 +21,15 @@ namespace strake::model {
 // still returned, best effort, so that validation can go on).
 std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags);
 
-// Reads, parses and decodes files; returns all resources or every error.
+// The files `-f` names, as kubectl reads them: a directory gives its
+// .yaml, .yml and .json files in name order (its subdirectories' too when
+// `recursive`), "-" stays "-" (standard input, read once); any other path
+// is itself. An error when a directory holds none of those files.
+Result<std::vector<std::string>> ExpandFileArgs(const std::vector<std::string>& args,
+                                                bool recursive);
+
+// Reads, parses and decodes files ("-": standard input, named "stdin" in
+// errors); returns all resources or every error.
 struct Loaded {
   std::vector<Resource> resources;
   std::vector<std::string> warnings;

@@ -363,6 +363,28 @@ void Engine::PollChanges() {
   }
 }
 
+namespace {
+
+// Params given on the command line must be ones the pipeline declares, or
+// ones its embedded tasks read by propagation: a mistyped name would else
+// be ignored and the run go on with the default.
+Status CheckExtraParams(const std::vector<model::Param>& extra, const Json& spec,
+                        const std::string& run) {
+  std::vector<std::string> declared;
+  for (const auto& p : spec.value("params", Json::array())) declared.push_back(p.value("name", ""));
+  const std::string text = spec.dump();
+  for (const auto& p : extra) {
+    if (std::find(declared.begin(), declared.end(), p.name) != declared.end()) continue;
+    if (text.find("params." + p.name) != std::string::npos) continue;  // propagated
+    return Failf(ErrorCode::kInvalid, "--param {}: pipelinerun {} has no param {}{}{}", p.name, run,
+                 Quote(p.name), DidYouMean(p.name, declared),
+                 declared.empty() ? "" : " (it declares " + Join(declared, ", ") + ")");
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<std::string> Engine::Submit(const model::Resource& resource,
                                    const std::vector<model::Resource>& all,
                                    const std::vector<model::Param>& extra_params,
@@ -432,6 +454,7 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
     }
   }
   spec_json = ResolvedSpecJson(spec_json, catalog, run->task_names);
+  STRAKE_TRY(CheckExtraParams(extra_params, spec_json, run->name));
   for (const char* list : {"tasks", "finally"}) {
     if (!spec_json.contains(list)) continue;
     for (auto& t : spec_json[list]) {

@@ -421,6 +421,36 @@ spec: {pipelineRef: {name: build}}
             Json::parse(R"({"team":"web","tekton.dev/pipeline":"build"})"));
 }
 
+// `strake run --param`: a name the pipeline neither declares nor reads by
+// propagation is refused (a typo would else run with the default).
+TEST_F(EngineTest, ACommandLineParamThePipelineDoesNotTakeIsRefused) {
+  StartEngine();
+  auto docs = model::ParseYaml(R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: run}
+spec:
+  pipelineSpec:
+    params: [{name: greeting, default: hi}]
+    tasks:
+    - name: t
+      taskSpec: {steps: [{script: "echo $(params.greeting) $(params.audience)"}]}
+)Y",
+                               "run.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  model::Diagnostics diags;
+  auto resources = model::Decode(*docs, diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  auto typo =
+      engine_->Submit(resources[0], resources, {{"greting", model::ParamValue::String("x"), {}}});
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().message,
+            "--param greting: pipelinerun run has no param \"greting\" (did you mean "
+            "\"greeting\"?) (it declares greeting)");
+  auto propagated = engine_->Submit(resources[0], resources,
+                                    {{"audience", model::ParamValue::String("all"), {}}});
+  EXPECT_TRUE(propagated) << propagated.error().message;
+}
+
 TEST_F(EngineTest, TasksStartInTheOrderOfTheGraph) {
   Json st = Run("  pipelineSpec:\n    tasks:\n" + Task("a") + Task("b", "        runAfter: [a]\n") +
                 Task("c", "        runAfter: [a]\n") + Task("d", "        runAfter: [b, c]\n"));

@@ -272,7 +272,10 @@ TEST(SupervisorTest, StoppingAReplicaEndsWhatItStartedOutOfItsGroup) {
   ASSERT_TRUE(record);
   std::string marker = nlohmann::json::parse(*record).value("marker", "");
   ASSERT_FALSE(marker.empty());
-  EXPECT_TRUE(HasEnvMarker(descendant, std::string(kReplicaMarker) + "=" + marker));
+  // Read again until it holds: /proc/PID/environ reads empty while the
+  // descendant is inside its execve of sleep.
+  EXPECT_TRUE(WaitFor(
+      [&] { return HasEnvMarker(descendant, std::string(kReplicaMarker) + "=" + marker); }, 5s));
   sup.StopAll();
   EXPECT_TRUE(WaitFor([&] { return !Running(descendant); }, 5s)) << "descendant " << descendant;
   if (Running(descendant)) ::kill(descendant, SIGKILL);

@@ -491,7 +491,12 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     }
     if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
-    if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
+    if (r.object == body && r.labels == labels) {
+      // Nothing written: `apply` says "unchanged", as kubectl does.
+      Response same = JsonResponse(200, Present(r));
+      same.headers.emplace_back("Strake-Result", "unchanged");
+      return same;
+    }
     r.object = body;
     r.labels = labels;
     auto updated = store_.Update(r, r.resource_version);
@@ -613,7 +618,12 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
     }
     if (auto refused = RefuseChangeOfFinishedRun(k, **got, body)) return *refused;
     store::Resource r = **got;
-    if (r.object == body && r.labels == labels) return JsonResponse(200, Present(r));
+    if (r.object == body && r.labels == labels) {
+      // Nothing written: `apply` says "unchanged", as kubectl does.
+      Response same = JsonResponse(200, Present(r));
+      same.headers.emplace_back("Strake-Result", "unchanged");
+      return same;
+    }
     r.object = body;
     r.labels = labels;
     auto updated = store_.Update(r, r.resource_version);

@@ -279,7 +279,7 @@ Response Gate::TokenRequest(const Request& req, const Principal& p) {
     }
     Millis expires{0};
     if (!b.value("expires", "").empty()) {
-      auto d = ParseDuration(b.value("expires", ""));
+      auto d = ParseDuration(b.value("expires", ""), DurationUnits::kWithDays);
       if (!d || d->count() <= 0)
         return ErrorResponse(422, "Invalid", "expires: a duration such as 30d, 12h or 90m");
       expires = *d;

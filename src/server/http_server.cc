@@ -95,8 +95,11 @@ class ChunkedStream : public Stream {
 };
 
 void Answer(Link link, const Response& r, bool keep_alive) {
-  std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", r.status,
-                                 http::ReasonPhrase(r.status), r.content_type);
+  // `Server: strake` tells the CLI it reached strake's API, not some other
+  // server behind a wrong --server (an application's Service port).
+  std::string head = fmt::format("HTTP/1.1 {} {}\r\nServer: strake\r\nContent-Type: {}\r\n",
+                                 r.status, http::ReasonPhrase(r.status), r.content_type);
+  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
   if (r.stream) {
     head += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
     if (!link.SendAll(head)) return;
@@ -241,6 +244,10 @@ std::optional<size_t> HttpServer::ReadHead(const Link& link, std::string& buf, h
       return std::nullopt;
     }
     if (!Fill(link, buf, deadline)) return std::nullopt;
+    // A TLS ClientHello (a record of type 22) on the plain API: an https://
+    // URL for an http server. Closed at once, so that the client fails its
+    // handshake now rather than after the head timeout.
+    if (!tls_ && buf[0] == '\x16') return std::nullopt;
     if (!began) {
       began = true;
       deadline = steady_clock::now() + options_.head_timeout;

@@ -65,6 +65,8 @@ struct Response {
   // When set, the response is streamed: the server sends the head and calls
   // this with the connection until it returns.
   std::function<void(Stream&)> stream;
+  // More header fields (Server, Content-Type and the framing are the server's).
+  std::vector<std::pair<std::string, std::string>> headers{};
   // Set by the handler when the request carried valid credentials: the
   // connection is then no longer a stranger's (see HttpServer).
   bool authenticated = false;

@@ -1,0 +1,175 @@
+// End-to-end: the CLI's kubectl habits against a real `strake serve`
+// (issue 13 §3): -f - and -f DIR, KIND/NAME, several names, -o name, wide
+// and jsonpath, -A, get all, delete by name and by file, help, completion,
+// token lifetimes in days, and a wrong --server said at once.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/strings.h"
+#include "e2e_support.h"
+
+namespace strake::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ConfigMap(const std::string& name, const std::string& value) {
+  return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\ndata: {k: " + value +
+         "}\n";
+}
+
+class CliE2E : public ServerE2E {};
+
+TEST_F(CliE2E, FilesFromStdinAndDirectoriesAndObjectsByKindSlashName) {
+  StartServer();
+  // -f -: standard input.
+  stdin_path_ = File("in.yaml", ConfigMap("a", "from-stdin"));
+  Ran r = Cli({"apply", "-f", "-"});
+  stdin_path_.clear();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/a created\n");
+  // -f DIR: its manifests in name order; -R: its subdirectories' too.
+  ASSERT_TRUE(MakeDirs(dir_ + "/m/sub", 0755));
+  ASSERT_TRUE(WriteFile(dir_ + "/m/c.yaml", ConfigMap("c", "three")));
+  ASSERT_TRUE(WriteFile(dir_ + "/m/b.json",
+                        R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}})"));
+  ASSERT_TRUE(WriteFile(dir_ + "/m/notes.txt", "not a manifest"));
+  ASSERT_TRUE(WriteFile(dir_ + "/m/sub/d.yml", ConfigMap("d", "four")));
+  r = Cli({"apply", "-f", dir_ + "/m"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/b created\nconfigmap/c created\n");
+  r = Cli({"apply", "-f", dir_ + "/m", "-R"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/b unchanged\nconfigmap/c unchanged\nconfigmap/d created\n");
+  r = Cli({"apply", "-f", dir_ + "/m/sub/..", "-f", dir_ + "/nowhere"});
+  EXPECT_NE(r.exit_code, 0);
+
+  // Names, KIND/NAME, -o name and jsonpath.
+  r = Cli({"get", "cm", "a", "c", "-o", "name"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/a\nconfigmap/c\n");
+  r = Cli({"get", "cm/a", "configmaps/c", "-o", "jsonpath={.items[*].data.k}"});
+  EXPECT_EQ(r.out, "from-stdin three");
+  r = Cli(
+      {"get", "cm", "-o", "jsonpath={range .items[*]}{.metadata.name}={.data.k}{\"\\n\"}{end}"});
+  EXPECT_EQ(r.out, "a=from-stdin\nb=\nc=three\nd=four\n");
+  r = Cli({"get", "cm", "c", "-o", "jsonpath={.data.k}"});
+  EXPECT_EQ(r.out, "three");
+  r = Cli({"get", "cm", "-o", "jsn"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("(did you mean \"json\"?)"), std::string::npos) << r.err;
+  // A missing name among several: the others print, the exit status says so.
+  r = Cli({"get", "cm", "a", "gone", "-o", "name"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "configmap/a\n");
+  EXPECT_NE(r.err.find("\"gone\" not found"), std::string::npos) << r.err;
+
+  // -A: every namespace, with its column.
+  ASSERT_EQ(Cli({"apply", "-n", "team", "-f", File("t.yaml", ConfigMap("t", "x"))}).exit_code, 0);
+  r = Cli({"get", "cm", "-A"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(StartsWith(r.out, "NAMESPACE")) << r.out;
+  EXPECT_NE(r.out.find("team"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli({"get", "cm", "-n", "team", "-o", "name"}).out, "configmap/t\n");
+  EXPECT_NE(Cli({"get", "cm", "t", "-A"}).exit_code, 0);
+
+  // delete: KIND/NAME, names, -f; gone is an error unless --ignore-not-found.
+  r = Cli({"delete", "cm/a", "configmap/b"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/a deleted\nconfigmap/b deleted\n");
+  r = Cli({"delete", "-f", dir_ + "/m/sub"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "configmap/d deleted\n");
+  r = Cli({"delete", "cm", "a"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+  EXPECT_EQ(Cli({"delete", "cm", "a", "--ignore-not-found"}).exit_code, 0);
+  EXPECT_EQ(Cli({"get", "cm", "-o", "name"}).out, "configmap/c\n");
+  // get all: the kinds that run and route; none here.
+  r = Cli({"get", "all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "No resources found in namespace default\n");
+}
+
+TEST_F(CliE2E, HelpCompletionAndTokenLifetimesInDays) {
+  Ran r = Strake({"help", "get"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("jsonpath=TEMPLATE"), std::string::npos) << r.out;
+  r = Strake({"help", "rollout", "promote"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Strake({"help", "gett"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown command \"gett\" (did you mean \"get\"?)"), std::string::npos)
+      << r.err;
+  r = Strake({"completion", "bash"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("complete -o default -F _strake strake"), std::string::npos);
+  EXPECT_NE(r.out.find("pipelineruns"), std::string::npos);
+  // The script completes: bash sources it and answers for `strake ge`.
+  std::string script = File("c.bash", r.out);
+  std::string probe = File(
+      "probe.sh", "source " + script +
+                      "\nCOMP_WORDS=(strake ge); COMP_CWORD=1; _strake; echo \"${COMPREPLY[*]}\"\n"
+                      "COMP_WORDS=(strake get pipel); COMP_CWORD=2; _strake; "
+                      "echo \"${COMPREPLY[*]}\"\n");
+  std::string out_path = dir_ + "/probe.out";
+  ASSERT_EQ(std::system(("bash " + probe + " > " + out_path).c_str()), 0);
+  EXPECT_EQ(ReadFile(out_path).value_or(""), "get\npipelines pipelineruns\n");
+
+  StartServer();
+  r = Cli({"token", "create", "--role", "viewer", "--expires", "30d"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"token", "list"});
+  std::string viewer;
+  for (const auto& line : Split(r.out, '\n')) {
+    if (line.find("viewer") != std::string::npos) viewer = line;
+  }
+  ASSERT_FALSE(viewer.empty()) << r.out;
+  EXPECT_EQ(viewer.find("never"), std::string::npos) << "expires in 30 days: " << r.out;
+  r = Cli({"token", "create", "--role", "viewer", "--expires", "30 days"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("a duration such as 30d"), std::string::npos) << r.err;
+}
+
+TEST_F(CliE2E, AWrongServerIsSaidAtOnce) {
+  StartServer();
+  // https:// to the plain API: refused at once, with the likely cause.
+  auto started = std::chrono::steady_clock::now();
+  std::string tls = "https" + server_.substr(4);
+  Ran r = Strake({"get", "cm", "--server", tls}, 60s, {"STRAKE_TOKEN=" + token_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_NE(r.err.find("if it serves plain HTTP, its URL starts http://"), std::string::npos)
+      << r.err;
+  // Some other HTTP server (an application's port): said so, not a JSON error.
+  uint16_t port = FreePort();
+  auto web = Spawn({{"python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1",
+                     "--directory", dir_},
+                    {"PATH=/usr/bin:/bin"},
+                    "",
+                    -1,
+                    -1,
+                    -1,
+                    {}});
+  ASSERT_TRUE(web) << web.error().message;
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Strake({"get", "cm", "--server", url}).err.find("cannot reach") == std::string::npos;
+      },
+      20s));
+  r = Strake({"get", "cm", "--server", url});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(url + " is not a strake server: it answered HTTP"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("json.exception"), std::string::npos) << r.err;
+  KillAndReap(*web);
+}
+
+}  // namespace
+}  // namespace strake::e2e
