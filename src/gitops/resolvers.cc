@@ -34,7 +34,8 @@ const model::ParamValue* ParamOf(const ResolverRef& ref, std::string_view name) 
   return nullptr;
 }
 
-std::string StringParam(const ResolverRef& ref, std::string_view name, std::string fallback = "") {
+std::string StringParam(const ResolverRef& ref, std::string_view name,
+                        const std::string& fallback = "") {
   const auto* v = ParamOf(ref, name);
   return v && v->type == model::ParamType::kString ? v->str : fallback;
 }

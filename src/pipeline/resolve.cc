@@ -118,7 +118,9 @@ void AddRunContext(Vars& v, const RunState& run) {
 void PropagateParams(const model::TaskSpec& spec,
                      const std::map<std::string, model::ParamValue>& run_params,
                      std::vector<model::Param>& params) {
-  for (const auto& [name, value] : run_params) {
+  for (const auto& entry : run_params) {
+    const std::string& name = entry.first;
+    const model::ParamValue& value = entry.second;
     auto named = [&](const auto& x) { return x.name == name; };
     auto passed = std::find_if(params.begin(), params.end(), named);
     if (passed != params.end()) {

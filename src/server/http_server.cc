@@ -99,7 +99,8 @@ void Answer(Link link, const Response& r, bool keep_alive) {
   // server behind a wrong --server (an application's Service port).
   std::string head = fmt::format("HTTP/1.1 {} {}\r\nServer: strake\r\nContent-Type: {}\r\n",
                                  r.status, http::ReasonPhrase(r.status), r.content_type);
-  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : r.headers)
+    head.append(name).append(": ").append(value).append("\r\n");
   if (r.stream) {
     head += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n";
     if (!link.SendAll(head)) return;
