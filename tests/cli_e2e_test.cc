@@ -96,6 +96,28 @@ TEST_F(CliE2E, FilesFromStdinAndDirectoriesAndObjectsByKindSlashName) {
   EXPECT_EQ(r.out, "No resources found in namespace default\n");
 }
 
+// kubectl diff: the server merges without writing (?dryRun=All); exit 1
+// when something would change.
+TEST_F(CliE2E, DiffShowsWhatApplyWouldChangeAndWritesNothing) {
+  StartServer();
+  ASSERT_EQ(Cli({"apply", "-f", File("c.yaml", ConfigMap("c", "three"))}).exit_code, 0);
+  Ran r = Cli({"diff", "-f", File("same.yaml", ConfigMap("c", "three"))});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Cli({"diff", "-f",
+           File("changed.yaml", ConfigMap("c", "four") + "---\n" + ConfigMap("n", "new"))});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("--- live/configmap/c\n+++ merged/configmap/c\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("-  k: three\n+  k: four\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+++ merged/configmap/n\n@@ -0,0 +1,"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("resourceVersion"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("last-applied"), std::string::npos) << r.out;
+  // Nothing was written.
+  EXPECT_EQ(Cli({"get", "cm", "c", "-o", "jsonpath={.data.k}"}).out, "three");
+  EXPECT_NE(Cli({"get", "cm", "n"}).exit_code, 0);
+}
+
 TEST_F(CliE2E, HelpCompletionAndTokenLifetimesInDays) {
   Ran r = Strake({"help", "get"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -12,6 +12,7 @@
 #include "base/regex.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "base/unified_diff.h"
 
 namespace strake {
 namespace {
@@ -100,6 +101,22 @@ TEST(Duration, DaysOnlyWhereLifetimesAreWrittenInThem) {
   EXPECT_EQ(ParseDuration("1d12h", DurationUnits::kWithDays)->count(), 36LL * 3'600'000);
   EXPECT_EQ(ParseDuration("30d").error().message,
             "invalid duration \"30d\": unknown unit \"d\" (one of ns, us, ms, s, m, h)");
+}
+
+TEST(UnifiedDiffTest, UnifiedDiffShowsHunksWithContext) {
+  EXPECT_EQ(UnifiedDiff("a", "x\n", "b", "x\n"), "");
+  std::string from = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+  std::string to = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
+  // Changes 6 lines apart or closer share a hunk, as in GNU diff.
+  EXPECT_EQ(UnifiedDiff("live", from, "desired", to),
+            "--- live\n+++ desired\n"
+            "@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
+  std::string longer = "a\nb\n1\n2\n3\n4\n5\n6\n7\n8\nc\n";
+  EXPECT_EQ(UnifiedDiff("l", longer, "d", "a\nB\n1\n2\n3\n4\n5\n6\n7\n8\nc\nd\n"),
+            "--- l\n+++ d\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n 1\n 2\n 3\n"
+            "@@ -9,3 +9,4 @@\n 7\n 8\n c\n+d\n");
+  EXPECT_EQ(UnifiedDiff("live", "", "desired", "a\n"),
+            "--- live\n+++ desired\n@@ -0,0 +1,1 @@\n+a\n");
 }
 
 TEST(Sha256, KnownVector) {

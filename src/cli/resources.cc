@@ -9,12 +9,14 @@
 
 #include "base/http.h"
 #include "base/strings.h"
+#include "base/unified_diff.h"
 #include "cli/columns.h"
 #include "cli/jsonpath.h"
 #include "cli/pipelines.h"
 #include "cli/rollouts.h"
 #include "cli/table.h"
 #include "model/decode.h"
+#include "model/merge.h"
 
 namespace strake::cli {
 
@@ -299,6 +301,17 @@ ResourceCommands::ResourceCommands(CLI::App& app, Context& ctx, CommandTable& ta
   AddApiFlags(apply, ctx);
   table.Add(apply, [this] { return Apply(); });
 
+  auto* diff = app.add_subcommand(
+      "diff",
+      "what `apply -f` would change, as a unified diff of YAML (the server merges without "
+      "writing); exit status 1 when something would change");
+  diff->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->required()
+      ->type_name("FILE");
+  diff->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
+  AddApiFlags(diff, ctx);
+  table.Add(diff, [this] { return Diff(); });
+
   auto* create = app.add_subcommand(
       "create",
       "create resources from files; a run with only metadata.generateName (an AnalysisRun, "
@@ -485,6 +498,53 @@ int ResourceCommands::Apply() {
                                 : "configured");
     return 0;
   });
+}
+
+namespace {
+
+// An object as `diff` compares it: what a person wrote, without the
+// server's bookkeeping (versions, uid, times, status, the last apply).
+Json Comparable(Json obj) {
+  if (!obj.is_object()) return obj;
+  obj.erase("status");
+  if (!obj.contains("metadata") || !obj["metadata"].is_object()) return obj;
+  Json& meta = obj["metadata"];
+  for (const char* field :
+       {"resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"})
+    meta.erase(field);
+  if (meta.contains("annotations") && meta["annotations"].is_object()) {
+    meta["annotations"].erase(model::kLastApplied);
+    if (meta["annotations"].empty()) meta.erase("annotations");
+  }
+  return obj;
+}
+
+}  // namespace
+
+int ResourceCommands::Diff() {
+  bool differs = false;
+  int status = WriteEach("diffed", [&](Client& c, const model::Resource& r,
+                                       const model::KindInfo& k, const std::string& ns) {
+    if (r.meta.name.empty()) {
+      return Die(fmt::format("{}: {} has only metadata.generateName: there is nothing to diff",
+                             r.origin.file, ToLower(r.kind)));
+    }
+    std::string path = Collection(k, ns) + "/" + r.meta.name;
+    auto live = c.Call("GET", path);
+    if (!live && !live.error().Is(ErrorCode::kNotFound)) return Die(live.error().message);
+    auto merged =
+        c.Call("PATCH", path + "?dryRun=All", r.raw.dump(), "application/apply-patch+yaml");
+    if (!merged)
+      return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, merged.error().message));
+    std::string name = QualifiedName(k, r.meta.name);
+    std::string text =
+        UnifiedDiff("live/" + name, live ? model::ToYaml(Comparable(live->body)) : "",
+                    "merged/" + name, model::ToYaml(Comparable(merged->body)));
+    fmt::print("{}", text);
+    differs = differs || !text.empty();
+    return 0;
+  });
+  return status != 0 ? status : differs ? 1 : 0;
 }
 
 int ResourceCommands::Create() {

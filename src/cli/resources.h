@@ -41,6 +41,7 @@ class ResourceCommands {
                 const std::function<int(Client&, const model::Resource&, const model::KindInfo&,
                                         const std::string&)>& write);
   int Apply();
+  int Diff();
   int Create();
   int Get();
   int Describe();

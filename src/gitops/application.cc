@@ -8,6 +8,7 @@
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "base/unified_diff.h"
 #include "gitops/diff.h"
 #include "gitops/health.h"
 #include "model/decode.h"

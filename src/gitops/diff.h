@@ -45,8 +45,4 @@ Json Predict(const Json& live, const Json& desired);
 // True if applying `desired` would leave `live` as it is.
 bool InSync(const Json& live, const Json& desired, const std::vector<std::string>& ignored);
 
-// A unified diff of two texts (3 lines of context), "" if they are equal.
-std::string UnifiedDiff(const std::string& from_name, const std::string& from,
-                        const std::string& to_name, const std::string& to);
-
 }  // namespace strake::gitops

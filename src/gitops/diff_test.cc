@@ -59,22 +59,6 @@ TEST(DiffTest, TrackingIdsAreArgoCds) {
   EXPECT_EQ(GroupOf("v1"), "");
 }
 
-TEST(DiffTest, UnifiedDiffShowsHunksWithContext) {
-  EXPECT_EQ(UnifiedDiff("a", "x\n", "b", "x\n"), "");
-  std::string from = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
-  std::string to = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n";
-  // Changes 6 lines apart or closer share a hunk, as in GNU diff.
-  EXPECT_EQ(UnifiedDiff("live", from, "desired", to),
-            "--- live\n+++ desired\n"
-            "@@ -2,9 +2,10 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n 10\n+11\n");
-  std::string longer = "a\nb\n1\n2\n3\n4\n5\n6\n7\n8\nc\n";
-  EXPECT_EQ(UnifiedDiff("l", longer, "d", "a\nB\n1\n2\n3\n4\n5\n6\n7\n8\nc\nd\n"),
-            "--- l\n+++ d\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n 1\n 2\n 3\n"
-            "@@ -9,3 +9,4 @@\n 7\n 8\n c\n+d\n");
-  EXPECT_EQ(UnifiedDiff("live", "", "desired", "a\n"),
-            "--- live\n+++ desired\n@@ -0,0 +1,1 @@\n+a\n");
-}
-
 TEST(HealthTest, PerKindAndWorstOfASet) {
   EXPECT_EQ(HealthOf("Rollout", J(R"({"phase":"Paused"})"), 1), Health::kSuspended);
   EXPECT_EQ(HealthOf("Rollout", J(R"({"phase":"Healthy","observedGeneration":1})"), 2),

@@ -553,11 +553,30 @@ Response Api::Patch(const KindInfo& k, const std::string& ns, const std::string&
   if (mode != PatchMode::kJson && !patch.is_object()) {
     return ErrorResponse(400, "BadRequest", "the patch must be a JSON object");
   }
-  return PatchObject(k, ns, name, mode, std::move(patch));
+  std::string dry_run = req.query.count("dryRun") ? req.query.at("dryRun") : "";
+  if (!dry_run.empty() && dry_run != "All") {
+    return ErrorResponse(
+        400, "BadRequest",
+        fmt::format("dryRun: {} is not All, the one value Kubernetes takes", Quote(dry_run)));
+  }
+  return PatchObject(k, ns, name, mode, std::move(patch), !dry_run.empty());
+}
+
+Response Api::DryRun(const KindInfo& k, const std::string& ns, const std::string& name,
+                     const store::Resource* live, Json body,
+                     const std::map<std::string, std::string>& labels) {
+  if (live) {
+    if (auto refused = RefuseChangeOfFinishedRun(k, *live, body)) return *refused;
+  }
+  store::Resource r = live ? *live : store::Resource{};
+  r.key = {k.kind, ns, name};
+  r.object = std::move(body);
+  r.labels = labels;
+  return JsonResponse(live ? 200 : 201, Present(r));
 }
 
 Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::string& name,
-                          PatchMode mode, Json patch) {
+                          PatchMode mode, Json patch, bool dry_run) {
   // A resourceVersion in the patch is a precondition, as in Kubernetes.
   std::string precondition;
   if (mode != PatchMode::kJson && patch.contains("metadata") && patch["metadata"].is_object() &&
@@ -612,6 +631,7 @@ Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::s
     }
     std::map<std::string, std::string> labels;
     if (auto refused = Admit(k, ns, name, body, labels)) return *refused;
+    if (dry_run) return DryRun(k, ns, name, *got ? &**got : nullptr, std::move(body), labels);
     if (!*got) {
       if (auto created = Create(k, ns, name, body, labels)) return std::move(*created);
       continue;  // created meanwhile: merge into that one

@@ -108,8 +108,14 @@ class Api {
   // PATCH: merge patch, JSON patch or apply (see model/merge.h).
   Response Patch(const KindInfo& k, const std::string& ns, const std::string& name,
                  const Request& req);
+  // `dry_run` (Kubernetes' ?dryRun=All): the object as it would be stored,
+  // nothing written.
   Response PatchObject(const KindInfo& k, const std::string& ns, const std::string& name,
-                       PatchMode mode, store::Json patch);
+                       PatchMode mode, store::Json patch, bool dry_run = false);
+  // What a write of `body` over `live` (null: none) would store, unwritten.
+  Response DryRun(const KindInfo& k, const std::string& ns, const std::string& name,
+                  const store::Resource* live, store::Json body,
+                  const std::map<std::string, std::string>& labels);
   // Checks a whole object for this path and normalises it to the form the
   // store keeps (server-set metadata and status dropped); the labels are
   // read out. A refusal is the response to send.
