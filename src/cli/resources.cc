@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "base/unified_diff.h"
 #include "cli/columns.h"
+#include "cli/describe.h"
 #include "cli/jsonpath.h"
 #include "cli/pipelines.h"
 #include "cli/rollouts.h"
@@ -205,7 +206,7 @@ Result<std::string> DescribeText(Client& c, const Context& ctx, const model::Kin
                                  const Json& obj) {
   if (k.kind == "Rollout") return RolloutText(obj);
   if (k.kind == "PipelineRun" || k.kind == "TaskRun") return RunText(c, ctx, k, obj);
-  return model::ToYaml(obj);
+  return DescribeObject(obj);
 }
 
 // The events of an object, oldest first, without status bookkeeping.
