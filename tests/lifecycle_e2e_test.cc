@@ -117,6 +117,55 @@ spec:
       << "the step's process outlived the run";
 }
 
+// After kill -9 of `strake run`, nothing would ever end its run: `strake
+// cancel` does, its left-over processes killed; and while a process runs a
+// run, a second one cannot resume it.
+TEST_F(E2E, CancelEndsARunWhoseProcessDiedAndAResumeOfALiveRunIsRefused) {
+  std::string pidfile = dir_ + "/sleep.pid";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: orphaned}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: first
+        taskSpec:
+          steps:
+            - image: busybox
+              script: |
+                sleep 120 &
+                echo $! > )Y" +
+                              pidfile + R"Y(
+                wait
+)Y");
+  int pid = StartStrake({"run", "--no-sandbox", "-f", f});  // host pids
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(pidfile).value_or("").find('\n') != std::string::npos; },
+              std::chrono::seconds(20)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  Ran second = Strake({"run", "--no-sandbox", "--resume", "orphaned"});
+  EXPECT_EQ(second.exit_code, 2);
+  EXPECT_NE(second.err.find("pipelinerun orphaned is being run by another strake process"),
+            std::string::npos)
+      << second.err;
+  ::kill(pid, SIGKILL);
+  ReapWithin(pid, std::chrono::seconds(5));
+  int orphan = std::atoi(ReadFile(pidfile).value_or("0").c_str());
+  ASSERT_GT(orphan, 0);
+  EXPECT_TRUE(PidAlive(orphan)) << "the step outlived strake, as after a real crash";
+  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "orphaned", "-o", "json"}).out)),
+            "Running");
+
+  Ran c = Strake({"cancel", "orphaned"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_NE(c.out.find("no strake process runs it any more: ending it here"), std::string::npos)
+      << c.out;
+  EXPECT_EQ(Reason(Json::parse(Strake({"get", "pipelinerun", "orphaned", "-o", "json"}).out)),
+            "Cancelled");
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(orphan); }, std::chrono::seconds(5)))
+      << "the left-over step is killed";
+}
+
 TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
   // Counts in a PVC workspace, which outlives the process, how often each task ran.
   std::string pidfile = dir_ + "/sleep.pid";

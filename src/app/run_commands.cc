@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/process.h"
 #include "cli/columns.h"
+#include "cli/pipelines.h"
 #include "cli/table.h"
 #include "gitops/resolvers.h"
 #include "model/decode.h"
@@ -176,8 +177,23 @@ int RunCommands::Validate() {
   return 0;
 }
 
+int RunCommands::LockRun(const std::string& ns, const std::string& name) {
+  if (auto made = MakeDirs(PathJoin(ctx_.data_dir, "locks"), 0700); !made)
+    return cli::Die(made.error().message);
+  auto lock = TryLockFile(cli::RunLockPath(ctx_.data_dir, ns, name));
+  if (!lock && lock.error().Is(ErrorCode::kConflict)) {
+    return cli::Die(fmt::format(
+        "pipelinerun {} is being run by another strake process (`strake cancel {}` stops it)", name,
+        name));
+  }
+  if (!lock) return cli::Die(lock.error().message);
+  run_locks_.push_back(std::move(*lock));
+  return 0;
+}
+
 int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   if (!resume_.empty()) {
+    if (int rc = LockRun(ns_, resume_); rc != 0) return rc;
     auto r = engine.Resume(ns_, resume_);
     if (!r) return cli::Die(r.error().message);
     runs_.push_back({ns_, resume_});
@@ -223,6 +239,7 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
     auto submitted = engine.Submit(run, loaded->resources, *params, runs_.empty());
     if (!submitted) return cli::Die(submitted.error().message);
     runs_.push_back({run.meta.ns, *submitted});
+    if (int rc = LockRun(run.meta.ns, *submitted); rc != 0) return rc;
   }
   *loaded = model::Loaded{};  // Freed before the runs are built from the store.
   ::malloc_trim(0);

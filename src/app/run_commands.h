@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fs.h"
 #include "cli/client.h"
 #include "cli/command_table.h"
 
@@ -45,7 +46,10 @@ class RunCommands {
     std::string ns, name;
   };
   std::vector<RunKey> runs_;      // started, in the files' order
+  std::vector<Fd> run_locks_;     // cli::RunLockPath of each, held until exit
   Progress* progress_ = nullptr;  // told how many runs there are, when it shows them
+  // Takes the lock of a run this process runs; refused when another holds it.
+  int LockRun(const std::string& ns, const std::string& name);
 };
 
 }  // namespace strake::app

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,6 +54,18 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   struct stat st {};
   if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) return Failf("{}: is a directory", path);
   return ReadFd(fd.get(), path, max_bytes);
+}
+
+Result<Fd> TryLockFile(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return Failf("{}: {}", path, std::strerror(errno));
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK)
+      return Failf(ErrorCode::kConflict, "{}: held by another process", path);
+    return Failf("{}: {}", path, std::strerror(errno));
+  }
+  return fd;
 }
 
 Result<std::string> ReadFileAt(const std::string& path, uint64_t offset, size_t max_bytes) {

@@ -23,6 +23,10 @@ Status WriteFile(const std::string& path, std::string_view data, int mode = 0644
 // any change: a child that inherits it can read it by /dev/fd/<n>, never
 // alter it. `name` shows in /proc/<pid>/fd.
 Result<Fd> SealedMemfd(const std::string& name, std::string_view data);
+// An exclusive flock(2) on `path` (made if missing, 0600), held while the Fd
+// is open; it ends with the process, kill -9 included. kConflict when
+// another holder has it.
+Result<Fd> TryLockFile(const std::string& path);
 Status MakeDirs(const std::string& path, int mode = 0755);
 // One directory whose parent exists; an existing directory is fine. One syscall.
 Status MakeDir(const std::string& path, int mode = 0755);

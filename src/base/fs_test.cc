@@ -125,3 +125,20 @@ TEST(Names, DnsSubdomainAndConfigMapKeyAsKubernetesChecksThem) {
 
 }  // namespace
 }  // namespace strake
+
+namespace strake {
+namespace {
+
+TEST(TryLockFileTest, OneHolderAtATimeUntilItsDescriptorCloses) {
+  std::string path = std::string(::testing::TempDir()) + "/strake-lock-test";
+  auto first = TryLockFile(path);
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = TryLockFile(path);  // another open file description: refused
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.error().Is(ErrorCode::kConflict)) << second.error().message;
+  *first = Fd();
+  EXPECT_TRUE(TryLockFile(path));
+}
+
+}  // namespace
+}  // namespace strake

@@ -1,11 +1,14 @@
 #include "cli/pipelines.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/http.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "cli/columns.h"
 #include "cli/table.h"
@@ -84,6 +87,11 @@ PipelineCommands::PipelineCommands(CLI::App& app, Context& ctx, CommandTable& ta
   table.Add(cancel, [this] { return Cancel(); });
 }
 
+std::string RunLockPath(const std::string& data_dir, const std::string& ns,
+                        const std::string& name) {
+  return PathJoin(PathJoin(data_dir, "locks"), "pipelinerun." + ns + "." + name);
+}
+
 int PipelineCommands::Cancel() {
   Client c(ctx_, NoServer::kDataDirectory);
   Json patch = {{"spec", {{"status", mode_}}}};
@@ -91,7 +99,32 @@ int PipelineCommands::Cancel() {
                   patch.dump(), "application/merge-patch+json");
   if (!a) return Die(a.error().message);
   fmt::print("pipelinerun {}: spec.status set to {}\n", name_, mode_);
-  return 0;
+  std::fflush(stdout);
+  if (!c.server().empty()) return 0;  // the server's engine acts on it
+  // Answered from the data directory, and the run has not finished (a
+  // finished one is refused above). A `strake run` holding its lock acts on
+  // it within 200 ms; with none, the process that ran it died (kill -9):
+  // ended here, as `strake run --resume` ends a cancelled run, its left-over
+  // processes killed, instead of staying Running for ever.
+  std::string lock_path = RunLockPath(ctx_.data_dir, ctx_.ns, name_);
+  if (auto made = MakeDirs(PathJoin(ctx_.data_dir, "locks"), 0700); !made)
+    return Die(made.error().message);
+  if (!TryLockFile(lock_path)) return 0;  // held: its strake run acts
+  fmt::print("pipelinerun {}: no strake process runs it any more: ending it here\n", name_);
+  std::fflush(stdout);
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  auto p = Spawn({{SelfExe(), "--data-dir", ctx_.data_dir, "run", "--resume", name_, "-n", ctx_.ns},
+                  env,
+                  "",
+                  -1,
+                  STDOUT_FILENO,
+                  STDERR_FILENO,
+                  {}});
+  if (!p) return Die(p.error().message);
+  auto w = WaitProcess(*p, std::nullopt);
+  // `run` exits 1 for a run that did not succeed: here, the cancelled one.
+  return w && w->outcome == WaitOutcome::kExited && w->exit_code <= 1 ? 0 : 2;
 }
 
 int RunLogs(const Context& ctx, const model::KindInfo* kind, const std::string& name,

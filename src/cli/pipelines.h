@@ -25,6 +25,13 @@ class PipelineCommands {
   std::string mode_ = "Cancelled";
 };
 
+// The lock a process running PipelineRun `ns/name` of a data directory
+// holds while it runs it (`strake run`; base/fs.h TryLockFile): another
+// `strake run --resume` is refused, and `strake cancel` of a run no process
+// holds ends the run itself.
+std::string RunLockPath(const std::string& data_dir, const std::string& ns,
+                        const std::string& name);
+
 struct RunLogOptions {
   std::string task;  // only this pipeline task
   std::string step;  // only this step
