@@ -49,9 +49,9 @@ void Field(const std::string& key, const Json& v, size_t indent, bool as_written
   std::string pad(indent, ' ');
   std::string name = as_written ? key : Label(key);
   if (v.is_string() && v.get_ref<const std::string&>().find('\n') != std::string::npos) {
-    out += pad + name + ":\n";
+    out += fmt::format("{}{}:\n", pad, name);
     for (const auto& line : Split(std::string(Trim(v.get<std::string>())), '\n'))
-      out += pad + "  " + line + "\n";
+      out += fmt::format("{}  {}\n", pad, line);
     return;
   }
   if (!v.is_structured()) {
@@ -62,7 +62,7 @@ void Field(const std::string& key, const Json& v, size_t indent, bool as_written
     out += fmt::format("{}{}:  <none>\n", pad, name);
     return;
   }
-  out += pad + name + ":\n";
+  out += fmt::format("{}{}:\n", pad, name);
   Render(v, indent + 2, KeysAsWritten(key), out);
 }
 
