@@ -41,7 +41,12 @@ export STRAKE_TOKEN=${STRAKE_TOKEN:-}
 # A second run starts over: the earlier run's traffic and rollout go first
 # (applying v1 over a v2 would be a canary of v1, not a fresh deployment).
 traffic_pid="$data/demo-traffic.pid"
-if [ -r "$traffic_pid" ]; then kill "$(cat "$traffic_pid")" 2>/dev/null || true; rm -f "$traffic_pid"; fi
+if [ -r "$traffic_pid" ]; then
+  # Only if it is still the demo's loop (a pid is reused after a reboot).
+  pid=$(cat "$traffic_pid")
+  if grep -qs "127.0.0.1:8080" "/proc/$pid/cmdline"; then kill "$pid" 2>/dev/null || true; fi
+  rm -f "$traffic_pid"
+fi
 if ./build/strake get rollout hello -o name >/dev/null 2>&1; then
   echo "== removing the earlier run's rollout"
   ./build/strake delete rollout hello

@@ -86,8 +86,10 @@ TEST_F(CliE2E, FilesFromStdinAndDirectoriesAndObjectsByKindSlashName) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "configmap/d deleted\n");
   r = Cli({"delete", "cm", "a"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << "none could be deleted";
   EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+  EXPECT_EQ(Cli({"delete", "cm", "a", "c"}).exit_code, 1) << "one of two could";
+  ASSERT_EQ(Cli({"apply", "-f", File("c2.yaml", ConfigMap("c", "three"))}).exit_code, 0);
   EXPECT_EQ(Cli({"delete", "cm", "a", "--ignore-not-found"}).exit_code, 0);
   EXPECT_EQ(Cli({"get", "cm", "-o", "name"}).out, "configmap/c\n");
   // get all: the kinds that run and route; none here.
@@ -116,6 +118,17 @@ TEST_F(CliE2E, DiffShowsWhatApplyWouldChangeAndWritesNothing) {
   // Nothing was written.
   EXPECT_EQ(Cli({"get", "cm", "c", "-o", "jsonpath={.data.k}"}).out, "three");
   EXPECT_NE(Cli({"get", "cm", "n"}).exit_code, 0);
+  // A Secret's values never show, but that one changes does.
+  const std::string secret =
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: ";
+  ASSERT_EQ(Cli({"apply", "-f", File("s.yaml", secret + "old-pw}\n")}).exit_code, 0);
+  r = Cli({"diff", "-f", File("s2.yaml", secret + "new-pw, user: admin}\n")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("<redacted: changed>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("<redacted: added>"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("pw"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("admin"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli({"diff", "-f", File("s3.yaml", secret + "old-pw}\n")}).exit_code, 0);
 }
 
 TEST_F(CliE2E, HelpCompletionAndTokenLifetimesInDays) {

@@ -122,7 +122,9 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
     : ctx_(ctx), parallel_(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
   auto* run = app.add_subcommand(
       "run", "run a PipelineRun (or a lone Pipeline, Task or TaskRun) to completion");
-  run->add_option("-f,--filename", files_, "YAML or JSON files")->type_name("FILE");
+  run->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->type_name("FILE");
+  run->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
   run->add_option("-p,--param", params_, "NAME=VALUE (JSON for arrays and objects)");
   run->add_option("--parallel", parallel_, "TaskRuns at once (default: cores)");
   run->add_flag("--no-cache", no_cache_, "do not use or fill the task cache");
@@ -134,7 +136,9 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   table.Add(run, [this] { return Run(); });
 
   auto* validate = app.add_subcommand("validate", "check files without running them");
-  validate->add_option("-f,--filename", files_, "YAML or JSON files")->required();
+  validate->add_option("-f,--filename", files_, "YAML or JSON files, directories, or - (stdin)")
+      ->required();
+  validate->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
   table.Add(validate, [this] { return Validate(); });
 }
 
@@ -165,7 +169,9 @@ Status ResolveRefs(model::Loaded& loaded, const std::string& data_dir, store::St
 }  // namespace
 
 int RunCommands::Validate() {
-  auto loaded = model::LoadFiles(files_);
+  auto files = model::ExpandFileArgs(files_, recursive_);
+  if (!files) return cli::Die(files.error().message);
+  auto loaded = model::LoadFiles(*files);
   if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
   if (auto resolved = ResolveRefs(*loaded, ctx_.data_dir, nullptr); !resolved)
     return cli::Die("invalid input:\n" + resolved.error().message);
@@ -200,7 +206,9 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
     return 0;
   }
   if (files_.empty()) return cli::Die("run: give -f FILE (or --resume NAME)");
-  auto loaded = model::LoadFiles(files_);
+  auto files = model::ExpandFileArgs(files_, recursive_);
+  if (!files) return cli::Die(files.error().message);
+  auto loaded = model::LoadFiles(*files);
   if (!loaded) return cli::Die("invalid input:\n" + loaded.error().message);
   if (auto resolved = ResolveRefs(*loaded, ctx_.data_dir, &store); !resolved)
     return cli::Die("invalid input:\n" + resolved.error().message);
@@ -236,7 +244,11 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   // The first stores the resources they share.
   for (size_t i : *picked) {
     const model::Resource& run = loaded->resources[i];
-    auto submitted = engine.Submit(run, loaded->resources, *params, runs_.empty());
+    // --param names are checked when there is one run; with several, each
+    // takes what it declares (a check per run would store the first and
+    // refuse the second).
+    auto submitted =
+        engine.Submit(run, loaded->resources, *params, runs_.empty(), picked->size() == 1);
     if (!submitted) return cli::Die(submitted.error().message);
     runs_.push_back({run.meta.ns, *submitted});
     if (int rc = LockRun(run.meta.ns, *submitted); rc != 0) return rc;

@@ -40,6 +40,7 @@ class RunCommands {
   int parallel_;
   bool no_cache_ = false;
   bool no_sandbox_ = false;
+  bool recursive_ = false;
   std::string resume_;
   std::string ns_ = "default";  // of the run --resume names
   struct RunKey {

@@ -110,7 +110,8 @@ Result<Answer> Client::Remote(const std::string& method, const std::string& path
                  url->tls ? "; if it serves plain HTTP, its URL starts http://" : "");
   }
   Json parsed = Json::parse(resp->body, nullptr, false);
-  if (!StartsWith(resp->HeaderValue("server"), "strake") && parsed.is_discarded()) {
+  if (!StartsWith(resp->HeaderValue("server"), "strake") && !parsed.is_object() &&
+      !StartsWith(resp->HeaderValue("content-type"), "text/plain")) {
     std::string start = resp->body.substr(0, 60);
     for (char& ch : start) ch = ch == '\n' || ch == '\r' ? ' ' : ch;
     return Failf(ErrorCode::kUnavailable,

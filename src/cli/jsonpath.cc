@@ -278,7 +278,10 @@ void Indexes(const Segment& seg, const Json& j, std::vector<const Json*>& out) {
     }
     int64_t from = s.start ? clamp(*s.start) : 0;
     int64_t to = s.end ? clamp(*s.end) : n;
-    for (int64_t k = from; k < to; k += s.step) out.push_back(&j[static_cast<size_t>(k)]);
+    for (int64_t k = from; k < to; k += s.step) {
+      out.push_back(&j[static_cast<size_t>(k)]);
+      if (s.step > to - k) break;  // the next would pass the end (and a huge step overflow)
+    }
   }
 }
 

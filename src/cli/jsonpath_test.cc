@@ -51,6 +51,7 @@ TEST(JsonPathTest, SlicesUnionsFiltersAndWildcards) {
     "c": [{"type": "Ready", "status": "True", "n": 3}, {"type": "Synced", "status": "False", "n": 5}]})");
   EXPECT_EQ(Eval("{.a[1:3]}", doc), "1 2");
   EXPECT_EQ(Eval("{.a[::2]}", doc), "0 2 4");
+  EXPECT_EQ(Eval("{.a[1::9223372036854775807]}", doc), "1");
   EXPECT_EQ(Eval("{.a[0,4]}", doc), "0 4");
   EXPECT_EQ(Eval("{.a[-2]}", doc), "3");
   EXPECT_EQ(Eval("{.a[9]}", doc), "");

@@ -109,7 +109,10 @@ int PipelineCommands::Cancel() {
   std::string lock_path = RunLockPath(ctx_.data_dir, ctx_.ns, name_);
   if (auto made = MakeDirs(PathJoin(ctx_.data_dir, "locks"), 0700); !made)
     return Die(made.error().message);
-  if (!TryLockFile(lock_path)) return 0;  // held: its strake run acts
+  auto lock = TryLockFile(lock_path);
+  if (!lock && lock.error().Is(ErrorCode::kConflict)) return 0;  // held: its strake run acts
+  if (!lock) return Die(lock.error().message);
+  lock = Fd();  // the resume below takes it
   fmt::print("pipelinerun {}: no strake process runs it any more: ending it here\n", name_);
   std::fflush(stdout);
   std::vector<std::string> env;

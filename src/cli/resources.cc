@@ -436,14 +436,14 @@ int GetResources(const Context& ctx, const std::vector<std::string>& args, const
 int ResourceCommands::Describe() {
   auto targets = ParseTargets(args_);
   if (!targets) return Die(targets.error().message);
-  int status = 0;
+  size_t failed = 0;
   for (const Target& t : *targets) {
     if (t.name.empty()) return Die(fmt::format("describe {}: give a name", t.kind->plural));
     Client c(ctx_, NoServerFor(*t.kind));
     auto a = c.Call("GET", Collection(*t.kind, ctx_.ns) + "/" + t.name);
     if (!a) {
       fmt::print(stderr, "strake: {}\n", a.error().message);
-      status = 1;
+      ++failed;
       continue;
     }
     if (PrintDocument(ctx_.output, a->body)) continue;
@@ -452,7 +452,8 @@ int ResourceCommands::Describe() {
     fmt::print("{}", *text);
     PrintEvents(c, ctx_, *t.kind, t.name);
   }
-  return status;
+  // As get: 1 when some could not be shown, 2 when none could.
+  return failed == 0 ? 0 : failed == targets->size() ? 2 : 1;
 }
 
 // Loads and validates every file first, then calls `write` for each
@@ -600,7 +601,7 @@ int ResourceCommands::Delete() {
   if (args_.empty()) return Die("delete: give KIND NAME, KIND/NAME or -f FILE");
   auto targets = ParseTargets(args_);
   if (!targets) return Die(targets.error().message);
-  int status = 0;
+  size_t failed = 0;
   for (const Target& t : *targets) {
     if (t.name.empty())
       return Die(fmt::format("delete {}: give a name (strake deletes nothing by kind alone)",
@@ -608,9 +609,9 @@ int ResourceCommands::Delete() {
   }
   for (const Target& t : *targets) {
     Client c(ctx_, NoServerFor(*t.kind));
-    status = std::max(status, DeleteOne(c, *t.kind, ctx_.ns, t.name, ignore_not_found_));
+    failed += DeleteOne(c, *t.kind, ctx_.ns, t.name, ignore_not_found_) != 0 ? 1 : 0;
   }
-  return status;
+  return failed == 0 ? 0 : failed == targets->size() ? 2 : 1;
 }
 
 // Every resource of the files, deleted in the order written; each one that

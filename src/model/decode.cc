@@ -284,15 +284,19 @@ bool IsManifestFile(const std::filesystem::path& p) {
 
 // The manifest files of directory `dir`, in name order.
 Result<std::vector<std::string>> ManifestsIn(const std::string& dir, bool recursive) {
+  namespace fs = std::filesystem;
   std::vector<std::string> out;
-  std::error_code ec;
-  auto add = [&](const std::filesystem::directory_entry& e) {
-    if (e.is_regular_file(ec) && IsManifestFile(e.path())) out.push_back(e.path().string());
+  auto add = [&](const fs::directory_entry& e) {
+    std::error_code file_ec;  // a dangling link (an editor's lock file) is no manifest
+    if (e.is_regular_file(file_ec) && IsManifestFile(e.path())) out.push_back(e.path().string());
   };
+  std::error_code ec;
   if (recursive) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) add(e);
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) add(*it);
   } else {
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) add(e);
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) add(*it);
   }
   if (ec) return Failf("{}: {}", dir, ec.message());
   std::sort(out.begin(), out.end());

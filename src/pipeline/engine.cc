@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <set>
 
 #include "base/fs.h"
 #include "base/ids.h"
@@ -14,6 +16,7 @@
 #include "pipeline/propagate.h"
 #include "pipeline/run_state.h"
 #include "pipeline/run_status.h"
+#include "pipeline/substitute.h"
 
 namespace strake::pipeline {
 
@@ -372,10 +375,24 @@ Status CheckExtraParams(const std::vector<model::Param>& extra, const Json& spec
                         const std::string& run) {
   std::vector<std::string> declared;
   for (const auto& p : spec.value("params", Json::array())) declared.push_back(p.value("name", ""));
-  const std::string text = spec.dump();
+  std::set<std::string> read;  // the params the spec's strings refer to
+  std::function<void(const Json&)> collect = [&](const Json& j) {
+    if (j.is_string()) {
+      for (const auto& ref : FindReferences(j.get_ref<const std::string&>())) read.insert(ref.base);
+    } else if (j.is_structured()) {
+      for (const auto& child : j) collect(child);
+    }
+  };
+  collect(spec);
+  auto reads = [&](const std::string& name) {
+    const std::string base = "params." + name;
+    return std::any_of(read.begin(), read.end(), [&](const std::string& r) {
+      return r == base || StartsWith(r, base + ".");
+    });
+  };
   for (const auto& p : extra) {
     if (std::find(declared.begin(), declared.end(), p.name) != declared.end()) continue;
-    if (text.find("params." + p.name) != std::string::npos) continue;  // propagated
+    if (reads(p.name)) continue;  // propagated
     return Failf(ErrorCode::kInvalid, "--param {}: pipelinerun {} has no param {}{}{}", p.name, run,
                  Quote(p.name), DidYouMean(p.name, declared),
                  declared.empty() ? "" : " (it declares " + Join(declared, ", ") + ")");
@@ -388,7 +405,7 @@ Status CheckExtraParams(const std::vector<model::Param>& extra, const Json& spec
 Result<std::string> Engine::Submit(const model::Resource& resource,
                                    const std::vector<model::Resource>& all,
                                    const std::vector<model::Param>& extra_params,
-                                   bool store_resources) {
+                                   bool store_resources, bool check_params) {
   const auto& pr = std::get<model::PipelineRun>(resource.value);
   Catalog catalog = MakeCatalog(all);
   if (pr.spec.status == "PipelineRunPending") {
@@ -454,7 +471,7 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
     }
   }
   spec_json = ResolvedSpecJson(spec_json, catalog, run->task_names);
-  STRAKE_TRY(CheckExtraParams(extra_params, spec_json, run->name));
+  if (check_params) STRAKE_TRY(CheckExtraParams(extra_params, spec_json, run->name));
   for (const char* list : {"tasks", "finally"}) {
     if (!spec_json.contains(list)) continue;
     for (auto& t : spec_json[list]) {

@@ -93,7 +93,7 @@ class Engine {
   // pipeline before the run is built.)
   Result<std::string> Submit(const model::Resource& run, const std::vector<model::Resource>& all,
                              const std::vector<model::Param>& extra_params,
-                             bool store_resources = true);
+                             bool store_resources = true, bool check_params = true);
   // Starts a stored PipelineRun: a new one, or one that was interrupted.
   Status Resume(const std::string& ns, const std::string& name);
   // Blocks until the run is done; returns the PipelineRun as stored.

@@ -446,6 +446,9 @@ spec:
   EXPECT_EQ(typo.error().message,
             "--param greting: pipelinerun run has no param \"greting\" (did you mean "
             "\"greeting\"?) (it declares greeting)");
+  auto prefix =
+      engine_->Submit(resources[0], resources, {{"greet", model::ParamValue::String("x"), {}}});
+  EXPECT_FALSE(prefix) << "a prefix of a name read is no name read";
   auto propagated = engine_->Submit(resources[0], resources,
                                     {{"audience", model::ParamValue::String("all"), {}}});
   EXPECT_TRUE(propagated) << propagated.error().message;

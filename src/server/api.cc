@@ -281,6 +281,12 @@ Response Api::Handle(const Request& req) {
     return ErrorResponse(400, "BadRequest",
                          "a namespaced resource needs /namespaces/NS/ in its path");
   }
+  if (req.query.count("dryRun") && req.method != "PATCH") {
+    // Never acted on for real: only an apply is merged without writing.
+    return ErrorResponse(
+        400, "BadRequest",
+        fmt::format("dryRun is taken by PATCH (apply) only, not by {}", req.method));
+  }
   if (req.method == "PUT" && !name.empty()) return Put(*kind, ns, name, req, false);
   if (req.method == "POST" && name.empty()) return Put(*kind, ns, "", req, true);
   if (req.method == "PATCH" && !name.empty()) return Patch(*kind, ns, name, req);
@@ -572,7 +578,23 @@ Response Api::DryRun(const KindInfo& k, const std::string& ns, const std::string
   r.key = {k.kind, ns, name};
   r.object = std::move(body);
   r.labels = labels;
-  return JsonResponse(live ? 200 : 201, Present(r));
+  Json shown = Present(r);
+  if (k.kind == "Secret") {
+    // Values stay hidden, but a diff must still see that one changes.
+    for (const char* field : {"data", "stringData"}) {
+      const Json was = live ? live->object.value(field, Json::object()) : Json::object();
+      const Json now = r.object.value(field, Json::object());
+      if (!now.is_object() || !shown.contains(field) || !shown[field].is_object()) continue;
+      for (const auto& [key, value] : now.items()) {
+        if (!was.is_object() || !was.contains(key)) {
+          shown[field][key] = "<redacted: added>";
+        } else if (was[key] != value) {
+          shown[field][key] = "<redacted: changed>";
+        }
+      }
+    }
+  }
+  return JsonResponse(live ? 200 : 201, shown);
 }
 
 Response Api::PatchObject(const KindInfo& k, const std::string& ns, const std::string& name,

@@ -86,6 +86,25 @@ TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
 // `get secret -o json`, edited, and written back: each "<redacted>" keeps
 // the value strake holds; one for a key it holds no value for is refused,
 // and the placeholder is never stored as a value.
+// Kubernetes' ?dryRun=All on an apply: the object as it would be stored,
+// nothing written; any other method refuses it rather than act for real.
+TEST_F(ApiTest, ADryRunApplyWritesNothingAndOtherMethodsRefuseIt) {
+  const std::string path = "/api/v1/namespaces/default/configmaps";
+  const std::string cm =
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"b"}})";
+  Response dry = Call("PATCH", path + "/x?dryRun=All", cm, "application/apply-patch+yaml");
+  ASSERT_EQ(dry.status, 201) << dry.body;
+  EXPECT_EQ(store::Json::parse(dry.body)["data"]["a"], "b");
+  auto stored = store_->Get({"ConfigMap", "default", "x"});
+  ASSERT_TRUE(stored);
+  EXPECT_FALSE(*stored) << "a dry run stored it";
+  EXPECT_EQ(Call("POST", path + "?dryRun=All", cm).status, 400);
+  EXPECT_EQ(Call("PUT", path + "/x?dryRun=All", cm).status, 400);
+  EXPECT_EQ(Call("DELETE", path + "/x?dryRun=All").status, 400);
+  EXPECT_EQ(Call("PATCH", path + "/x?dryRun=Some", cm, "application/apply-patch+yaml").status, 400);
+  ASSERT_FALSE(*store_->Get({"ConfigMap", "default", "x"}));
+}
+
 TEST_F(ApiTest, ASecretReadBackWithItsRedactedValuesCanBeWrittenAgain) {
   const std::string token = "s3cr3t-token-value", pin = "hunter2-pin";
   store::Json secret = CredsSecret(token, pin);
