@@ -143,6 +143,9 @@ spec:
       WaitFor([&] { return ReadFile(pidfile).value_or("").find('\n') != std::string::npos; },
               std::chrono::seconds(20)))
       << ReadFile(dir_ + "/.bg").value_or("");
+  Ran deleted = Strake({"delete", "pr", "orphaned"});
+  EXPECT_EQ(deleted.exit_code, 2);
+  EXPECT_NE(deleted.err.find("is being run by a strake process"), std::string::npos) << deleted.err;
   Ran second = Strake({"run", "--no-sandbox", "--resume", "orphaned"});
   EXPECT_EQ(second.exit_code, 2);
   EXPECT_NE(second.err.find("pipelinerun orphaned is being run by another strake process"),

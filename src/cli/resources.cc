@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/http.h"
 #include "base/strings.h"
 #include "base/unified_diff.h"
@@ -583,8 +584,20 @@ int ResourceCommands::Patch() {
 namespace {
 
 // Deletes one; a resource already gone is only an error without --ignore-not-found.
-int DeleteOne(Client& c, const model::KindInfo& k, const std::string& ns, const std::string& name,
-              bool ignore_not_found) {
+// A PipelineRun a `strake run` is running on the data directory is not
+// deleted under it (its steps would go on unrecorded): cancel it first.
+int DeleteOne(Client& c, const Context& ctx, const model::KindInfo& k, const std::string& ns,
+              const std::string& name, bool ignore_not_found) {
+  if (k.kind == "PipelineRun" && c.server().empty()) {
+    auto lock = TryLockFile(RunLockPath(ctx.data_dir, ns, name));
+    if (!lock && lock.error().Is(ErrorCode::kConflict)) {
+      fmt::print(stderr,
+                 "strake: pipelinerun {} is being run by a strake process: `strake cancel {}` "
+                 "first\n",
+                 name, name);
+      return 1;
+    }
+  }
   auto a = c.Call("DELETE", Collection(k, ns) + "/" + name);
   if (!a && ignore_not_found && a.error().Is(ErrorCode::kNotFound)) return 0;
   if (!a) {
@@ -609,7 +622,7 @@ int ResourceCommands::Delete() {
   }
   for (const Target& t : *targets) {
     Client c(ctx_, NoServerFor(*t.kind));
-    failed += DeleteOne(c, *t.kind, ctx_.ns, t.name, ignore_not_found_) != 0 ? 1 : 0;
+    failed += DeleteOne(c, ctx_, *t.kind, ctx_.ns, t.name, ignore_not_found_) != 0 ? 1 : 0;
   }
   return failed == 0 ? 0 : failed == targets->size() ? 2 : 1;
 }
@@ -628,7 +641,7 @@ int ResourceCommands::DeleteFiles() {
       return 0;
     }
     Client c(ctx_, NoServerFor(k));
-    status = std::max(status, DeleteOne(c, k, ns, r.meta.name, ignore_not_found_));
+    status = std::max(status, DeleteOne(c, ctx_, k, ns, r.meta.name, ignore_not_found_));
     return 0;
   });
   return std::max(status, written);

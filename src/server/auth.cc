@@ -226,6 +226,9 @@ Response Gate::HandleAs(const Request& req, Need need, const Principal& principa
     return ErrorResponse(403, "Forbidden", why);
   }
   if (req.method == "GET" || req.method == "HEAD") return Dispatch(req, *who);
+  // A dry run (`strake diff`) changes nothing: no entry claims it did. Only an
+  // apply takes one (the API refuses dryRun on any other method).
+  if (req.method == "PATCH" && req.query.count("dryRun")) return Dispatch(req, *who);
   // A change: its intent is recorded before it is made (it is not made if
   // that fails), its entry once it is made (audit.h says why).
   std::string detail;

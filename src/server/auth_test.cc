@@ -109,6 +109,21 @@ TEST_F(GateTest, AChangeThatIsNotMadeHasNoAuditEntry) {
   EXPECT_TRUE(AuditLog::Verify(audit_->path()).ok);
 }
 
+TEST_F(GateTest, ADryRunIsNoChangeAndHasNoAuditEntry) {
+  Request req;
+  req.method = "PATCH";
+  req.path = "/api/v1/namespaces/default/configmaps/x";
+  req.query["dryRun"] = "All";
+  req.headers = {{"Authorization", "Bearer " + admin_}};
+  req.body = "{}";
+  EXPECT_EQ(gate_->Handle(req).status, 200);
+  EXPECT_EQ(api_calls_, 1);
+  EXPECT_TRUE(Targets(*audit_, "PATCH").empty());
+  EXPECT_EQ(Send("PATCH", "/api/v1/namespaces/default/configmaps/x").status, 200);
+  EXPECT_EQ(Targets(*audit_, "PATCH"),
+            std::vector<std::string>{"/api/v1/namespaces/default/configmaps/x"});
+}
+
 TEST_F(GateTest, AChangeWhoseAuditEntryCannotBeWrittenIsNotMade) {
   EXPECT_EQ(Send("PUT", "/api/v1/namespaces/default/configmaps/x").status, 200);
   EXPECT_EQ(api_calls_, 1);
