@@ -159,6 +159,10 @@ class MarkedSweeper {
 // The running binary's path ("strake" if /proc cannot say).
 std::string SelfExe();
 
+// This process's environment as "NAME=value" entries, for a child that is to
+// inherit it (SpawnOptions::env is always the child's whole environment).
+std::vector<std::string> CurrentEnv();
+
 // This process's resident memory in bytes (0 if /proc cannot say).
 size_t ResidentBytes();
 

@@ -115,10 +115,8 @@ int PipelineCommands::Cancel() {
   lock = Fd();  // the resume below takes it
   fmt::print("pipelinerun {}: no strake process runs it any more: ending it here\n", name_);
   std::fflush(stdout);
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
   auto p = Spawn({{SelfExe(), "--data-dir", ctx_.data_dir, "run", "--resume", name_, "-n", ctx_.ns},
-                  env,
+                  CurrentEnv(),
                   "",
                   -1,
                   STDOUT_FILENO,

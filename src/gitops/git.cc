@@ -19,8 +19,6 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration)
-
 namespace strake::gitops {
 
 namespace {
@@ -109,8 +107,7 @@ Result<Ran> RunGit(const std::vector<std::string>& args, const std::vector<std::
   SpawnOptions o;
   o.argv = {"git"};
   o.argv.insert(o.argv.end(), args.begin(), args.end());
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
+  for (const std::string& kv : CurrentEnv()) {
     // Our own settings below win; a GIT_DIR or GIT_CONFIG_* of the caller
     // must not redirect the mirror.
     if (StartsWith(kv, "GIT_") || StartsWith(kv, "LC_ALL=")) continue;

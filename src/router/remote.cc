@@ -8,9 +8,8 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/process.h"
 #include "router/wire.h"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, no header declares it
 
 namespace strake::router {
 
@@ -103,7 +102,7 @@ Status RemoteRouter::SpawnProcess() const {
   if (!log) return Failf("open {}: {}", options_.log_path, std::strerror(errno));
   SpawnOptions o;
   o.argv = options_.spawn_argv;
-  for (char** e = environ; *e != nullptr; ++e) o.env.emplace_back(*e);
+  o.env = CurrentEnv();
   o.stdout_fd = log.get();
   o.stderr_fd = log.get();
   auto proc = Spawn(o);
