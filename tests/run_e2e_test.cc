@@ -634,7 +634,22 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       // A matrix's results gathered in Tekton's order (the consumer checks it).
       {"pipelinerun-with-matrix-emitting-results.yaml", "task-consuming-results",
        "Done validating the url: https://api.example/get-report/windows-firefox"},
+      // StepActions: a step's ref, its params (string, array, object merged
+      // over defaults), step results passed to a later step's params, a
+      // task result from a step result, the stepTemplate, a step's when.
+      {"stepaction.yaml", "task", "I am a Step Action!!!"},
+      {"stepaction-params.yaml", "task", "Got expected: step-action default key3"},
+      {"stepaction-params-pipelinerun.yaml", "run-action",
+       "pipelinerun array param pipelinerun stringparam step-action default key1 pipelinerun "
+       "key2"},
+      {"stepaction-passing-results.yaml", "task", "\"IMAGE_DIGEST\":\"sha234\"}"},
+      {"stepaction-results.yaml", "task", ""},
+      {"stepactions-steptemplate.yaml", "task", "foo=bar"},
+      {"stepaction-when.yaml", "task", "I am a Step Action!!!"},
   };
+  // What a step whose `when` does not hold must not have printed.
+  const std::vector<std::pair<std::string, std::string>> skipped = {
+      {"stepaction-when.yaml", "skipskipskip"}, {"stepaction-when.yaml", "wooooooo"}};
   std::map<std::string, Json> ran;  // a file with two checks runs once
   for (const auto& [file, task, text] : cases) {
     SCOPED_TRACE(file);
@@ -648,6 +663,17 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
     ASSERT_FALSE(child.empty()) << pr["status"].dump(2);
     Ran logs = Strake({"logs", child});
     EXPECT_NE(logs.out.find(text), std::string::npos) << logs.out << logs.err;
+    for (const auto& [skipped_file, never] : skipped) {
+      if (skipped_file == file) {
+        EXPECT_EQ(logs.out.find(never), std::string::npos) << logs.out;
+      }
+    }
+    if (file == "stepaction-results.yaml") {
+      Json tr = Json::parse(Strake({"get", "tr", child, "-o", "json"}).out, nullptr, false);
+      Json want = {
+          {"name", "step-result"}, {"type", "string"}, {"value", "I am a Step Action!!!\n"}};
+      EXPECT_EQ(tr["status"].value("results", Json::array()), Json::array({want})) << tr.dump(2);
+    }
   }
 }
 

@@ -173,11 +173,27 @@ class Resolver {
     return Add(std::move(*r), ref, depth);
   }
 
+  // A task spec's steps' StepActions, and its JSON `raw` kept in step.
+  Status ResolveSteps(const Resource& from, int depth, model::TaskSpec& spec, Json& raw) {
+    for (size_t i = 0; i < spec.steps.size(); ++i) {
+      auto& ref = spec.steps[i].ref;
+      if (!ref || !ref->resolver) continue;
+      STRAKE_TRY_ASSIGN(name, Resolve(*ref->resolver, "StepAction", from, depth));
+      ref->name = name;
+      ref->resolver.reset();
+      raw["steps"][i]["ref"] = Json{{"name", name}};
+    }
+    return Ok();
+  }
+
   // A spec's pipeline tasks, and its JSON `raw` kept in step.
   Status ResolveTasks(const Resource& from, int depth, model::PipelineSpec& spec, Json& raw) {
     for (const char* list : {"tasks", "finally"}) {
       auto& tasks = std::string_view(list) == "tasks" ? spec.tasks : spec.finally;
       for (size_t t = 0; t < tasks.size(); ++t) {
+        if (tasks[t].task_spec) {
+          STRAKE_TRY(ResolveSteps(from, depth, *tasks[t].task_spec, raw[list][t]["taskSpec"]));
+        }
         if (!tasks[t].task_resolver) continue;
         STRAKE_TRY_ASSIGN(name, Resolve(*tasks[t].task_resolver, "Task", from, depth));
         tasks[t].task_ref = name;
@@ -191,6 +207,10 @@ class Resolver {
   Status ResolveIn(Resource& r, int depth) {
     if (auto* p = std::get_if<model::Pipeline>(&r.value))
       return ResolveTasks(r, depth, p->spec, r.raw["spec"]);
+    if (auto* t = std::get_if<model::Task>(&r.value))
+      return ResolveSteps(r, depth, t->spec, r.raw["spec"]);
+    if (auto* tr = std::get_if<model::TaskRun>(&r.value); tr && tr->spec.task_spec)
+      return ResolveSteps(r, depth, *tr->spec.task_spec, r.raw["spec"]["taskSpec"]);
     if (auto* tr = std::get_if<model::TaskRun>(&r.value); tr && tr->spec.task_resolver) {
       STRAKE_TRY_ASSIGN(name, Resolve(*tr->spec.task_resolver, "Task", r, depth));
       tr->spec.task_ref = name;
@@ -217,8 +237,15 @@ class Resolver {
   std::vector<Resource> added_;
 };
 
+bool StepsHaveRefs(const model::TaskSpec& spec) {
+  return std::any_of(spec.steps.begin(), spec.steps.end(),
+                     [](const model::Step& s) { return s.ref && s.ref->resolver; });
+}
+
 bool SpecHasRefs(const model::PipelineSpec& spec) {
-  auto has = [](const model::PipelineTask& t) { return t.task_resolver.has_value(); };
+  auto has = [](const model::PipelineTask& t) {
+    return t.task_resolver.has_value() || (t.task_spec && StepsHaveRefs(*t.task_spec));
+  };
   return std::any_of(spec.tasks.begin(), spec.tasks.end(), has) ||
          std::any_of(spec.finally.begin(), spec.finally.end(), has);
 }
@@ -229,6 +256,11 @@ bool HasResolverRefs(const std::vector<model::Resource>& resources) {
   for (const auto& r : resources) {
     if (auto* p = std::get_if<model::Pipeline>(&r.value); p && SpecHasRefs(p->spec)) return true;
     if (auto* tr = std::get_if<model::TaskRun>(&r.value); tr && tr->spec.task_resolver) return true;
+    if (auto* tr = std::get_if<model::TaskRun>(&r.value);
+        tr && tr->spec.task_spec && StepsHaveRefs(*tr->spec.task_spec)) {
+      return true;
+    }
+    if (auto* t = std::get_if<model::Task>(&r.value); t && StepsHaveRefs(t->spec)) return true;
     if (auto* pr = std::get_if<model::PipelineRun>(&r.value)) {
       if (pr->spec.pipeline_resolver) return true;
       if (pr->spec.pipeline_spec && SpecHasRefs(*pr->spec.pipeline_spec)) return true;

@@ -2,9 +2,9 @@
 // that need no service of their own: `git` (git-resolver.md: url,
 // revision, pathInRepo; the repository is fetched into a mirror as
 // Applications' are, file:// included) and `cluster` (cluster-resolver.md:
-// kind, name, namespace; a Task or Pipeline given in the same files or
-// stored by strake). Each reference is resolved once, before validation:
-// the resolved Task or Pipeline joins the resources and the reference is
+// kind, name, namespace; a Task, Pipeline or StepAction given in the same
+// files or stored by strake). A step's `ref` may name a resolver too. Each reference is resolved
+// once, before validation: the resolved Task or Pipeline joins the resources and the reference is
 // rewritten to name it, so validation, the engine and the stored run see a
 // plain taskRef or pipelineRef. A resolved Pipeline's own references are
 // resolved too (at most kMaxResolveDepth deep).

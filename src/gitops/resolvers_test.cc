@@ -154,6 +154,46 @@ spec:
       << failed.error().message;
 }
 
+// A step's ref may name a resolver too (Tekton's stepaction-git-resolver
+// example): the StepAction joins the resources and the step names it.
+TEST_F(ResolverTest, AStepsRefFetchesItsStepAction) {
+  Write("stepaction/git-clone/0.1/git-clone.yaml", R"Y(apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata: {name: git-clone}
+spec:
+  params: [{name: url}]
+  image: alpine/git
+  args: [clone, "$(params.url)"]
+)Y");
+  Commit("a step action");
+  auto resources = Parse(R"(apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: r}
+spec:
+  taskSpec:
+    steps:
+    - name: clone
+      ref:
+        resolver: git
+        params:
+        - {name: url, value: "file://)" +
+                         bare_ + R"("}
+        - {name: pathInRepo, value: stepaction/git-clone/0.1/git-clone.yaml}
+      params: [{name: url, value: "https://example.com/x"}]
+)");
+  ASSERT_TRUE(HasResolverRefs(resources));
+  auto done = ResolveRemoteRefs(resources, Ctx());
+  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_EQ(resources.size(), 2u);
+  EXPECT_EQ(resources[1].kind, "StepAction");
+  const auto& step = std::get<model::TaskRun>(resources[0].value).spec.task_spec->steps[0];
+  EXPECT_EQ(step.ref->name, "git-clone");
+  EXPECT_FALSE(step.ref->resolver);
+  EXPECT_EQ(resources[0].raw["spec"]["taskSpec"]["steps"][0]["ref"],
+            model::Json({{"name", "git-clone"}}));
+  EXPECT_FALSE(HasResolverRefs(resources));
+}
+
 TEST(ResolverDecode, ResolversStrakeDoesNotRunAreRefusedClearly) {
   auto docs = model::ParseYaml(R"(apiVersion: tekton.dev/v1
 kind: TaskRun

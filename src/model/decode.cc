@@ -158,6 +158,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Pipeline", DecodePipelineKind},
     {"PipelineRun", DecodePipelineRunKind},
     {"TaskRun", DecodeTaskRunKind},
+    {"StepAction", DecodeStepActionKind},
     {"ConfigMap", DecodeConfigDataKind},
     {"Secret", DecodeConfigDataKind},
     {"PersistentVolumeClaim", DecodePvcKind},

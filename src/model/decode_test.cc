@@ -183,5 +183,32 @@ spec: {limits: [{type: Container, max: {cpu: "2"}}]}
       << w[0];
 }
 
+TEST(Decode, AStepWithARefTakesNoBodyOfItsOwn) {
+  auto d = DecodeText(R"(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  steps:
+    - name: a
+      ref: {name: act}
+      image: alpine
+      params: [{name: x, value: y}]
+    - name: b
+      image: alpine
+      params: [{name: x, value: y}]
+    - name: c
+      ref: {}
+)");
+  auto errs = d.diags.ErrorStrings();
+  ASSERT_EQ(errs.size(), 3u) << d.diags.ErrorText();
+  EXPECT_EQ(errs[0],
+            "p.yaml:8:14: spec.steps[0].image: image cannot be used with ref (the "
+            "StepAction gives it)");
+  EXPECT_EQ(errs[1], "p.yaml:12:15: spec.steps[1].params: params are a StepAction's: give ref");
+  EXPECT_EQ(errs[2],
+            "p.yaml:14:12: spec.steps[2].ref: a step's ref needs the StepAction's name or a "
+            "resolver");
+}
+
 }  // namespace
 }  // namespace strake::model

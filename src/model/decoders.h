@@ -46,6 +46,7 @@ bool DecodeTaskKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeStepActionKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Kubernetes workloads (workloads.cc).
 bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r);

@@ -11,6 +11,7 @@ namespace {
 const std::vector<KindInfo> kKinds = {
     // Tekton
     {"Task", "tasks", "tekton.dev/v1", {"tekton.dev/v1beta1"}, {}},
+    {"StepAction", "stepactions", "tekton.dev/v1beta1", {"tekton.dev/v1alpha1"}, {}},
     {"Pipeline", "pipelines", "tekton.dev/v1", {"tekton.dev/v1beta1"}, {}},
     {"PipelineRun", "pipelineruns", "tekton.dev/v1", {"tekton.dev/v1beta1"}, {"pr"}},
     {"TaskRun", "taskruns", "tekton.dev/v1", {"tekton.dev/v1beta1"}, {"tr"}},

@@ -19,9 +19,9 @@ struct Resource {
   ObjectMeta meta;
   Origin origin;
   Json raw;  // the document as JSON, as written
-  std::variant<Task, Pipeline, PipelineRun, TaskRun, ConfigMap, PersistentVolumeClaim, Deployment,
-               Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment, Application,
-               Repository, StoredObject>
+  std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
+               Deployment, Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment,
+               Application, Repository, StoredObject>
       value;
 };
 

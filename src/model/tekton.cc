@@ -242,13 +242,94 @@ std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::
   return out;
 }
 
-enum class StepKind { kStep, kSidecar, kTemplate };
+enum class StepKind { kStep, kSidecar, kTemplate, kAction };
+
+std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<WhenExpression> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    WhenExpression w;
+    w.origin = ctx.At(item, p);
+    f.NotSupported("cel", "CEL when expressions; use input/operator/values");
+    if (const Node* v = f.Need("input")) w.input = ctx.Str(*v, f.Sub("input"));
+    if (const Node* v = f.Need("operator")) {
+      w.op = ctx.Str(*v, f.Sub("operator"));
+      if (w.op != "in" && w.op != "notin") {
+        ctx.Error(*v, f.Sub("operator"),
+                  fmt::format("operator must be \"in\" or \"notin\", found \"{}\"{}", w.op,
+                              DidYouMean(w.op, {"in", "notin"})));
+      }
+    }
+    if (const Node* v = f.Need("values")) {
+      w.values = ctx.StrList(*v, f.Sub("values"));
+      if (v->IsSeq() && v->seq.empty()) ctx.Error(*v, f.Sub("values"), "must not be empty");
+    }
+    out.push_back(std::move(w));
+  });
+  return out;
+}
+
+enum class ResultsOf { kTask, kStep };
+
+// A task's or a step's (or StepAction's) results: names, types, object
+// properties; a task result may take its value from a step's result.
+std::vector<ResultSpec> DecodeResultSpecs(Ctx& ctx, const Node* n, const std::string& path,
+                                          ResultsOf of) {
+  std::vector<ResultSpec> out;
+  if (!n) return out;
+  std::set<std::string> seen;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields rf(ctx, item, p);
+    ResultSpec r;
+    if (const Node* v = rf.Need("name")) {
+      r.name = ctx.Str(*v, rf.Sub("name"));
+      if (!IsVariableName(r.name)) {
+        ctx.Error(*v, rf.Sub("name"), fmt::format("invalid result name \"{}\"", r.name));
+      } else if (!seen.insert(r.name).second) {
+        ctx.Error(*v, rf.Sub("name"), fmt::format("duplicate result \"{}\"", r.name));
+      }
+    }
+    r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
+    r.description = rf.Str("description");
+    if (const Node* props = rf.Get("properties"); props && props->IsMap()) {
+      for (const auto& [k, v] : props->map) r.properties.push_back(k.scalar);
+    }
+    if (const Node* v = of == ResultsOf::kTask ? rf.Get("value") : nullptr) {
+      r.value = ctx.Str(*v, rf.Sub("value"));
+      if (!StartsWith(r.value, "$(steps.") || r.value.back() != ')') {
+        ctx.Error(*v, rf.Sub("value"),
+                  fmt::format("a result's value must be a step's result, "
+                              "\"$(steps.<step>.results.<name>)\"; found \"{}\"",
+                              r.value));
+      }
+    }
+    out.push_back(std::move(r));
+  });
+  return out;
+}
+
+// A step's ref: a StepAction by name, or a resolver (git or cluster).
+std::optional<StepRef> DecodeStepRef(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields rf(ctx, n, path);
+  if (!rf.ok()) return std::nullopt;
+  StepRef ref;
+  ref.origin = ctx.At(n, path);
+  ref.name = rf.Str("name");
+  ref.resolver = DecodeResolver(ctx, rf, "StepAction");
+  if (ref.name.empty() && !ref.resolver) {
+    ctx.Error(n, path, "a step's ref needs the StepAction's name or a resolver");
+  } else if (!ref.name.empty() && ref.resolver) {
+    ctx.Error(n, rf.Sub("name"), "give name or resolver, not both");
+  }
+  return ref;
+}
 
 Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind) {
   Fields f(ctx, n, path);
   Step s;
   s.origin = ctx.At(n, path);
-  if (kind != StepKind::kTemplate) {
+  if (kind == StepKind::kStep || kind == StepKind::kSidecar) {
     if (const Node* v = f.Get("name")) {
       s.name = ctx.Str(*v, f.Sub("name"));
       if (!s.name.empty() && !IsDnsLabel(s.name)) {
@@ -258,6 +339,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
                               s.name));
       }
     }
+  }
+  if (kind != StepKind::kTemplate) {
     if (const Node* v = f.Get("script")) s.script = ctx.Str(*v, f.Sub("script"));
   }
   s.image = f.Str("image");
@@ -282,11 +365,18 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     }
     f.NotSupported("stdoutConfig", "stdoutConfig; step logs are kept by strake");
     f.NotSupported("stderrConfig", "stderrConfig; step logs are kept by strake");
-    f.NotSupported("ref", "StepActions (step ref)");
-    f.NotSupported("params", "StepAction params");
-    f.NotSupported("results", "step results");
-    f.NotSupported("when", "step-level when");
+    if (const Node* v = f.Get("ref")) s.ref = DecodeStepRef(ctx, *v, f.Sub("ref"));
+    s.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
+    s.results = DecodeResultSpecs(ctx, f.Get("results"), f.Sub("results"), ResultsOf::kStep);
+    s.when = DecodeWhen(ctx, f.Get("when"), f.Sub("when"));
     f.NotSupported("workspaces", "step-level workspaces; every task workspace is visible");
+    if (!s.params.empty() && !s.ref) {
+      ctx.Error(*f.Get("params"), f.Sub("params"), "params are a StepAction's: give ref");
+    }
+  }
+  if (kind == StepKind::kAction) {
+    // The StepAction's own (decoded by DecodeStepActionKind).
+    for (const char* own : {"params", "results", "description"}) f.Get(own);
   }
   if (kind == StepKind::kSidecar) {
     f.NotSupported("readinessProbe", "sidecar readiness probes");
@@ -294,8 +384,19 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     f.NotSupported("startupProbe", "sidecar startup probes");
     f.Ignore({"ports"});
   }
-  if (kind == StepKind::kStep && s.script.empty() && s.command.empty() && s.args.empty() &&
-      s.image.empty() && f.ok()) {
+  if (s.ref) {
+    // Tekton: what the StepAction gives, the step cannot.
+    for (const char* field :
+         {"image", "command", "args", "script", "env", "volumeMounts", "workingDir"}) {
+      if (const Node* v = n.Get(field)) {
+        ctx.Error(*v, f.Sub(field),
+                  fmt::format("{} cannot be used with ref (the StepAction "
+                              "gives it)",
+                              field));
+      }
+    }
+  } else if ((kind == StepKind::kStep || kind == StepKind::kAction) && s.script.empty() &&
+             s.command.empty() && s.args.empty() && s.image.empty() && f.ok()) {
     ctx.Error(n, path, "a step needs script, command, args or an image to run");
   }
   if (!s.script.empty() && !s.command.empty()) {
@@ -343,28 +444,7 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       t.workspaces.push_back(std::move(w));
     });
   }
-  if (const Node* rs = f.Get("results")) {
-    std::set<std::string> seen;
-    ctx.List(*rs, f.Sub("results"), [&](const Node& item, const std::string& p) {
-      Fields rf(ctx, item, p);
-      ResultSpec r;
-      if (const Node* v = rf.Need("name")) {
-        r.name = ctx.Str(*v, rf.Sub("name"));
-        if (!IsVariableName(r.name)) {
-          ctx.Error(*v, rf.Sub("name"), fmt::format("invalid result name \"{}\"", r.name));
-        } else if (!seen.insert(r.name).second) {
-          ctx.Error(*v, rf.Sub("name"), fmt::format("duplicate result \"{}\"", r.name));
-        }
-      }
-      r.type = DecodeParamType(ctx, rf.Get("type"), rf.Sub("type"));
-      r.description = rf.Str("description");
-      if (const Node* props = rf.Get("properties"); props && props->IsMap()) {
-        for (const auto& [k, v] : props->map) r.properties.push_back(k.scalar);
-      }
-      rf.NotSupported("value", "result value (step results)");
-      t.results.push_back(std::move(r));
-    });
-  }
+  t.results = DecodeResultSpecs(ctx, f.Get("results"), f.Sub("results"), ResultsOf::kTask);
   if (const Node* steps = f.Need("steps")) {
     std::set<std::string> seen;
     ctx.List(*steps, f.Sub("steps"), [&](const Node& item, const std::string& p) {
@@ -461,32 +541,6 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
   }
   f.NotSupported("resources", "PipelineResources (removed from Tekton)");
   return t;
-}
-
-std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::string& path) {
-  std::vector<WhenExpression> out;
-  if (!n) return out;
-  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
-    Fields f(ctx, item, p);
-    WhenExpression w;
-    w.origin = ctx.At(item, p);
-    f.NotSupported("cel", "CEL when expressions; use input/operator/values");
-    if (const Node* v = f.Need("input")) w.input = ctx.Str(*v, f.Sub("input"));
-    if (const Node* v = f.Need("operator")) {
-      w.op = ctx.Str(*v, f.Sub("operator"));
-      if (w.op != "in" && w.op != "notin") {
-        ctx.Error(*v, f.Sub("operator"),
-                  fmt::format("operator must be \"in\" or \"notin\", found \"{}\"{}", w.op,
-                              DidYouMean(w.op, {"in", "notin"})));
-      }
-    }
-    if (const Node* v = f.Need("values")) {
-      w.values = ctx.StrList(*v, f.Sub("values"));
-      if (v->IsSeq() && v->seq.empty()) ctx.Error(*v, f.Sub("values"), "must not be empty");
-    }
-    out.push_back(std::move(w));
-  });
-  return out;
 }
 
 PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path) {
@@ -733,6 +787,27 @@ bool DecodeTaskKind(Ctx& ctx, Fields& f, Resource& r) {
     auto t = DecodeTaskSpecNode(ctx, spec, "spec", false);
     return Task{r.meta, t.value_or(TaskSpec{})};
   });
+}
+
+StepActionSpec DecodeStepActionSpecNode(Ctx& ctx, const Node& n, const std::string& path) {
+  StepActionSpec a;
+  a.step = DecodeStep(ctx, n, path, StepKind::kAction);
+  if (!n.IsMap()) return a;
+  if (const Node* v = n.Get("description")) a.description = ctx.Str(*v, path + ".description");
+  a.params = DecodeParamSpecs(ctx, n.Get("params"), path + ".params");
+  a.results = DecodeResultSpecs(ctx, n.Get("results"), path + ".results", ResultsOf::kStep);
+  return a;
+}
+
+bool DecodeStepActionKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) -> decltype(r.value) {
+    return StepAction{r.meta, DecodeStepActionSpecNode(ctx, spec, "spec")};
+  });
+}
+
+Result<StepActionSpec> DecodeStepActionSpec(const Json& j) {
+  return FromStoredJson<StepActionSpec>(
+      j, [](Ctx& ctx, const Node& n) { return DecodeStepActionSpecNode(ctx, n, "spec"); });
 }
 
 bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r) {

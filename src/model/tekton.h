@@ -51,6 +51,39 @@ struct Param {
   Origin origin;
 };
 
+struct WhenExpression {
+  std::string input;
+  std::string op;  // "in" or "notin"
+  std::vector<std::string> values;
+  Origin origin;
+};
+
+// A taskRef or pipelineRef that names a resolver (Tekton's remote
+// resolution, docs/resolution.md): `git` or `cluster`, resolved to a named
+// Task or Pipeline before validation (gitops/resolvers.h).
+struct ResolverRef {
+  std::string resolver;
+  std::vector<Param> params;
+  Origin origin;
+};
+
+struct ResultSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  std::string description;
+  std::vector<std::string> properties;
+  // A task result's value taken from a step's result:
+  // "$(steps.<step>.results.<name>)" (empty: the task writes it itself).
+  std::string value;
+};
+
+// A step's `ref`: a StepAction by name, or (until resolved) a resolver.
+struct StepRef {
+  std::string name;
+  std::optional<ResolverRef> resolver;
+  Origin origin;
+};
+
 struct Step {
   std::string name;
   std::string image;
@@ -63,6 +96,12 @@ struct Step {
   std::string on_error;  // "", "continue" or "stopAndFail"
   std::optional<Millis> timeout;
   std::vector<VolumeMount> volume_mounts;
+  // A step that uses a StepAction: its ref and the params it passes. The
+  // StepAction's body is merged in when the TaskRun starts.
+  std::optional<StepRef> ref;
+  std::vector<Param> params;
+  std::vector<ResultSpec> results;  // the step's own results ($(step.results.x.path))
+  std::vector<WhenExpression> when;
   Origin origin;
 };
 
@@ -72,13 +111,6 @@ struct WorkspaceDecl {
   std::string mount_path;  // default /workspace/<name>
   bool read_only = false;
   bool optional = false;
-};
-
-struct ResultSpec {
-  std::string name;
-  ParamType type = ParamType::kString;
-  std::string description;
-  std::vector<std::string> properties;
 };
 
 struct Volume {
@@ -115,13 +147,6 @@ struct WorkspacePipelineTaskBinding {
   std::string sub_path;
 };
 
-struct WhenExpression {
-  std::string input;
-  std::string op;  // "in" or "notin"
-  std::vector<std::string> values;
-  Origin origin;
-};
-
 struct MatrixInclude {
   std::string name;
   std::vector<Param> params;
@@ -130,15 +155,6 @@ struct MatrixInclude {
 struct Matrix {
   std::vector<Param> params;  // each an array
   std::vector<MatrixInclude> include;
-};
-
-// A taskRef or pipelineRef that names a resolver (Tekton's remote
-// resolution, docs/resolution.md): `git` or `cluster`, resolved to a named
-// Task or Pipeline before validation (gitops/resolvers.h).
-struct ResolverRef {
-  std::string resolver;
-  std::vector<Param> params;
-  Origin origin;
 };
 
 struct PipelineTask {
@@ -247,8 +263,23 @@ struct TaskRun {
   TaskRunSpec spec;
 };
 
+// A StepAction (tekton.dev/v1beta1; v1alpha1 too): a step's body that
+// steps name in their `ref`, with the params it takes and the results it
+// writes (Tekton's docs/stepactions.md).
+struct StepActionSpec {
+  std::string description;
+  Step step;  // image, command, args, script, env, workingDir, volumeMounts
+  std::vector<ParamSpec> params;
+  std::vector<ResultSpec> results;
+};
+struct StepAction {
+  ObjectMeta meta;
+  StepActionSpec spec;
+};
+
 // Round trip through the store: specs saved as JSON decode the same way.
 Result<PipelineSpec> DecodePipelineSpec(const Json& j);
 Json EncodeParams(const std::vector<Param>& params);
+Result<StepActionSpec> DecodeStepActionSpec(const Json& j);
 
 }  // namespace strake::model

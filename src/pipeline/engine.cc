@@ -495,6 +495,13 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   for (const auto& [name, s] : catalog.secrets) secrets[name] = s->data.data;
   status["strake"]["configMaps"] = cms;
   status["strake"]["secrets"] = secrets;
+  // So do the StepActions, as they are now (Tekton resolves a step's ref
+  // when its TaskRun starts; a run here never changes under its steps).
+  Json actions = Json::object();
+  for (const auto& r : all) {
+    if (r.kind == "StepAction") actions[r.meta.name] = r.raw["spec"];
+  }
+  if (!actions.empty()) status["strake"]["stepActions"] = std::move(actions);
 
   store::Resource sr;
   sr.key = {"PipelineRun", run->ns, run->name};
@@ -552,6 +559,16 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   };
   run->config_maps = maps(strake.value("configMaps", Json::object()));
   run->secrets = maps(strake.value("secrets", Json::object()));
+  if (strake.contains("stepActions")) {
+    auto actions = std::make_shared<StepActions>();
+    for (const auto& [action, action_spec] : strake["stepActions"].items()) {
+      auto decoded = model::DecodeStepActionSpec(action_spec);
+      if (!decoded)
+        return Failf("pipelinerun {}: StepAction {}: {}", name, action, decoded.error().message);
+      (*actions)[action] = std::move(*decoded);
+    }
+    run->step_actions = std::move(actions);
+  }
 
   // The run's own spec: params, workspaces, timeouts, status.
   model::Diagnostics diags;

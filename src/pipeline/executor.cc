@@ -20,6 +20,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "pipeline/images.h"
+#include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -254,17 +255,46 @@ Status ExpandEnvFrom(model::Step& s, const TaskRunJob& job) {
   return Ok();
 }
 
-Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& steps,
+// A step's own variables over the task's: $(step.results.<name>.path).
+const Vars& StepVars(const model::Step& s, const std::string& container, const Vars& task,
+                     const std::string& steps_dir, Vars& scratch) {
+  if (s.results.empty()) return task;
+  scratch = task;
+  for (const auto& r : s.results) {
+    scratch.SetString("step.results." + r.name + ".path",
+                      PathJoin(steps_dir, container + "/results/" + r.name));
+  }
+  return scratch;
+}
+
+Status SubstituteWhen(std::vector<model::WhenExpression>& when, const Vars& vars) {
+  for (auto& w : when) {
+    STRAKE_TRY_ASSIGN(input, Substitute(w.input, vars));
+    STRAKE_TRY_ASSIGN(values, SubstituteList(w.values, vars));
+    w.input = std::move(input);
+    w.values = std::move(values);
+  }
+  return Ok();
+}
+
+// The steps (or sidecars) as they run: StepActions inlined, the
+// stepTemplate applied, envFrom expanded, variables substituted.
+Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& written,
                                                const std::optional<model::Step>& tmpl,
-                                               const Vars& vars, const std::string& prefix,
-                                               const TaskRunJob& job) {
+                                               const Vars& task_vars, const std::string& prefix,
+                                               const TaskRunJob& job,
+                                               const std::string& steps_dir) {
+  STRAKE_TRY_ASSIGN(steps, InlineStepActions(written, job.step_actions.get(), task_vars));
   std::vector<ResolvedStep> out;
+  Vars scratch;
   for (size_t i = 0; i < steps.size(); ++i) {
     model::Step s = tmpl ? ApplyTemplate(*tmpl, steps[i]) : steps[i];
     std::string container = prefix == "step"
                                 ? StepContainerName(s, i)
                                 : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
     auto ctx = [&](const Error& e) { return tl::unexpected(e.Wrap(container)); };
+    const Vars& vars = StepVars(s, container, task_vars, steps_dir, scratch);
+    if (auto when = SubstituteWhen(s.when, vars); !when) return ctx(when.error().Wrap("when"));
     if (auto expanded = ExpandEnvFrom(s, job); !expanded) return ctx(expanded.error());
     auto script = Substitute(s.script, vars);
     if (!script) return ctx(script.error());
@@ -317,12 +347,19 @@ Result<std::string> EnvValue(const model::EnvVar& e, const TaskRunJob& job) {
 
 // Results are files the steps wrote: opened beneath the results directory,
 // so a result that is a link to a host file, a FIFO or a device is refused.
+// A result whose `value` names a step's result is read from that step's
+// results directory.
 Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const std::string& dir,
-                                            size_t limit, std::string* reason) {
+                                            const std::string& steps_dir, size_t limit,
+                                            std::string* reason) {
   std::vector<TaskResult> out;
   size_t total = 0;
   for (const auto& r : spec.results) {
-    auto fd = OpenBeneath(dir, r.name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    const auto [step, step_result] = StepResultOf(r.value);
+    auto fd = step.empty()
+                  ? OpenBeneath(dir, r.name, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+                  : OpenBeneath(steps_dir, fmt::format("step-{}/results/{}", step, step_result),
+                                O_RDONLY | O_NONBLOCK | O_NOCTTY);
     if (!fd && fd.error().Is(ErrorCode::kNotFound)) continue;  // not written: no result
     *reason = "Failed";
     if (!fd) return Failf("result \"{}\": {}", r.name, fd.error().message);
@@ -639,7 +676,8 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   TaskRunJob keyjob = job;
   keyjob.name = keyjob.uid = keyjob.pipeline_run = keyjob.pipeline_run_uid = "";
   Vars kv = MakeVars(keyjob, *params, canonical, 0, true);
-  auto ksteps = ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step", job);
+  auto ksteps =
+      ResolveSteps(job.spec.steps, job.spec.step_template, kv, "step", job, canonical.steps);
   if (!ksteps) return tl::unexpected(ksteps.error());
   std::string secret_key;
   if (ReadsSecrets(job, *ksteps)) {
@@ -670,6 +708,28 @@ std::string TaskExecutor::LogPath(const std::string& ns, const std::string& task
 namespace {
 
 // Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
+// True when a step's argv, env or when read an earlier step's result.
+bool ReadsStepResults(const StepPlan& sp) {
+  auto reads = [](const std::string& text) {
+    auto refs = FindReferences(text);
+    return std::any_of(refs.begin(), refs.end(),
+                       [](const Reference& r) { return !StepResultNamed(r.base).first.empty(); });
+  };
+  return std::any_of(sp.argv.begin(), sp.argv.end(), reads) ||
+         std::any_of(sp.env.begin(), sp.env.end(), reads) ||
+         std::any_of(sp.when.begin(), sp.when.end(), [&](const StepWhen& w) {
+           return reads(w.input) || std::any_of(w.values.begin(), w.values.end(), reads);
+         });
+}
+
+// True when a step keeps results of its own (or a task result reads one).
+bool UsesStepResults(const model::TaskSpec& spec) {
+  return std::any_of(spec.steps.begin(), spec.steps.end(),
+                     [](const model::Step& s) { return s.ref || !s.results.empty(); }) ||
+         std::any_of(spec.results.begin(), spec.results.end(),
+                     [](const model::ResultSpec& r) { return !r.value.empty(); });
+}
+
 bool UsesExitCodes(const model::TaskSpec& spec) {
   auto mentions = [](const std::string& text) {
     return text.find(".exitCode.path") != std::string::npos;
@@ -743,7 +803,7 @@ Status TaskExecutor::Attempt::MakeRunDir() {
   // run directory (no results, exit codes or volumes) works in the run
   // directory itself: one inode fewer, and still an empty directory.
   const bool bare = !sandbox_ && job_.spec.results.empty() && job_.spec.volumes.empty() &&
-                    !UsesExitCodes(job_.spec);
+                    !UsesExitCodes(job_.spec) && !UsesStepResults(job_.spec);
   lay_.work = bare ? lay_.run_dir : lay_.run_dir + "/work";
   lay_.home = sandbox_ ? lay_.run_dir + "/home" : lay_.work;
   lay_.status = lay_.run_dir + "/status";
@@ -891,6 +951,9 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   sp.env = std::move(env);
   sp.cwd = s.working_dir.empty() ? paths_.work : s.working_dir;
   if (!is_sidecar) {
+    for (const auto& w : s.when) sp.when.push_back({w.input, w.op, w.values});
+    if (ReadsStepResults(sp)) sp.step_results_dir = paths_.steps;
+    if (!s.results.empty()) STRAKE_TRY(MakeDirs(PathJoin(lay_.steps, rs.container + "/results")));
     sp.continue_on_error = s.on_error == "continue";
     if (s.timeout) sp.timeout_ms = s.timeout->count();
     if (sandbox_) STRAKE_TRY(MakeDir(PathJoin(lay_.steps, rs.container), 0777));
@@ -1093,9 +1156,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (auto st = (at.*part)(); !st) return invalid(st.error());
   }
   Vars vars = MakeVars(job, *params, at.paths(), attempt, sandboxed());
-  auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step", job);
+  const std::string& steps_dir = at.paths().steps;
+  auto steps = ResolveSteps(job.spec.steps, job.spec.step_template, vars, "step", job, steps_dir);
   if (!steps) return invalid(steps.error());
-  auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar", job);
+  auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar", job, steps_dir);
   if (!sidecars) return invalid(sidecars.error());
   auto plan = at.Plan(*steps, *sidecars);
   out.logs = at.logs();
@@ -1124,7 +1188,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (so.failed) return fail("Failed", so.message);
 
   std::string reason;
-  auto results = ReadResults(job.spec, at.layout().results, options_.max_result_bytes, &reason);
+  auto results = ReadResults(job.spec, at.layout().results, at.layout().steps,
+                             options_.max_result_bytes, &reason);
   if (!results) return fail(reason, results.error().message);
   out.results = std::move(*results);
   out.succeeded = true;

@@ -285,6 +285,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.workspaces = TaskWorkspaces(run, pt, j.spec);
   j.config_maps = run.config_maps;
   j.secrets = run.secrets;
+  j.step_actions = run.step_actions;
   j.timeout = TaskRunTimeout(run, fin, i, now);
   return j;
 }

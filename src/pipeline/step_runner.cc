@@ -1,11 +1,13 @@
 #include "pipeline/step_runner.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -14,6 +16,8 @@
 #include "base/fs.h"
 #include "base/mask.h"
 #include "base/process.h"
+#include "pipeline/step_actions.h"
+#include "pipeline/substitute.h"
 
 namespace strake::pipeline {
 
@@ -31,6 +35,10 @@ Json StepToJson(const StepPlan& s) {
             {"exitCodePath", s.exit_code_path}};
   if (!s.notice.empty()) j["notice"] = s.notice;
   if (s.timeout_ms) j["timeoutMs"] = *s.timeout_ms;
+  if (!s.step_results_dir.empty()) j["stepResultsDir"] = s.step_results_dir;
+  for (const auto& w : s.when) {
+    j["when"].push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
+  }
   return j;
 }
 
@@ -45,6 +53,11 @@ StepPlan StepFromJson(const Json& j) {
   s.exit_code_path = j.value("exitCodePath", "");
   s.notice = j.value("notice", "");
   if (j.contains("timeoutMs")) s.timeout_ms = j["timeoutMs"].get<int64_t>();
+  s.step_results_dir = j.value("stepResultsDir", "");
+  for (const auto& w : j.value("when", Json::array())) {
+    s.when.push_back({w.value("input", ""), w.value("operator", ""),
+                      w.value("values", std::vector<std::string>{})});
+  }
   return s;
 }
 
@@ -142,15 +155,81 @@ struct StartedStep {
   ProcessLog log;
   Result<Process> process = Fail("not started");
   int64_t started_ms = 0;
+  bool skipped = false;  // its `when` does not hold
 };
 
-StartedStep StartStep(const TaskPlan& plan, const StepPlan& step) {
+// Earlier steps' results a step reads, from their files (Tekton's
+// entrypoint: a result not written is an error).
+Result<Vars> StepResultVars(const StepPlan& step) {
+  Vars vars;
+  auto add = [&](const std::string& text) -> Status {
+    for (const auto& ref : FindReferences(text)) {
+      // An object's key is looked up in the whole result.
+      const auto [name, result] = StepResultNamed(ref.base);
+      if (name.empty()) continue;
+      std::string base = fmt::format("steps.{}.results.{}", name, result);
+      if (vars.Find(base)) continue;
+      auto content = ReadFile(StepResultPath(step.step_results_dir, name, result), 1 << 20);
+      if (!content) {
+        return Failf("$({}): step \"{}\" wrote no result \"{}\"", ref.expr, name, result);
+      }
+      vars.Set(base, ParseResultText(*content));
+    }
+    return Ok();
+  };
+  for (const auto& a : step.argv) STRAKE_TRY(add(a));
+  for (const auto& e : step.env) STRAKE_TRY(add(e));
+  for (const auto& w : step.when) {
+    STRAKE_TRY(add(w.input));
+    for (const auto& v : w.values) STRAKE_TRY(add(v));
+  }
+  return vars;
+}
+
+// The step as it starts: earlier steps' results substituted.
+Result<StepPlan> WithStepResults(const StepPlan& step) {
+  STRAKE_TRY_ASSIGN(vars, StepResultVars(step));
+  StepPlan out = step;
+  STRAKE_TRY_ASSIGN(argv, SubstituteList(step.argv, vars));
+  out.argv = std::move(argv);
+  for (auto& e : out.env) {
+    STRAKE_TRY_ASSIGN(v, Substitute(e, vars));
+    e = std::move(v);
+  }
+  for (auto& w : out.when) {
+    STRAKE_TRY_ASSIGN(input, Substitute(w.input, vars));
+    STRAKE_TRY_ASSIGN(values, SubstituteList(w.values, vars));
+    w.input = std::move(input);
+    w.values = std::move(values);
+  }
+  return out;
+}
+
+bool WhenHolds(const std::vector<StepWhen>& when) {
+  return std::all_of(when.begin(), when.end(), [](const StepWhen& w) {
+    bool in = std::find(w.values.begin(), w.values.end(), w.input) != w.values.end();
+    return (w.op == "in") == in;
+  });
+}
+
+StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
   StartedStep s;
   s.started_ms = NowMs();
+  Result<StepPlan> resolved = planned;
+  if (!planned.step_results_dir.empty()) resolved = WithStepResults(planned);
+  const StepPlan& step = resolved ? *resolved : planned;
   // As Tekton's entrypoint does: a missing working directory is created
   // (where the step may write; elsewhere the spawn reports it).
   if (!step.cwd.empty() && !PathExists(step.cwd)) (void)MakeDirs(step.cwd);
   s.log = OpenStepLog(step.log_path, plan.secrets, step.notice);
+  if (!resolved) {
+    s.process = tl::unexpected(resolved.error());
+    return s;
+  }
+  if (!WhenHolds(step.when)) {
+    s.skipped = true;
+    return s;
+  }
   int log = s.log.write_fd();
   s.process = Spawn({step.argv, step.env, step.cwd, -1, log, log, ScriptFds(step)});
   s.log.Spawned();
@@ -211,7 +290,10 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
     ProcessLog& step_log = started.log;
     int log = step_log.write_fd();
     auto& p = started.process;
-    if (!p) {
+    if (started.skipped) {
+      so.reason = "Skipped";
+      so.message = "its when expressions do not hold";
+    } else if (!p) {
       so.exit_code = 127;
       so.reason = "Error";
       so.message = p.error().message;
@@ -266,7 +348,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
     }
     if (out.cancelled || out.timed_out) {
       stop = true;
-    } else if (so.reason != "Completed" && !step.continue_on_error) {
+    } else if (so.reason != "Completed" && !started.skipped && !step.continue_on_error) {
       out.failed = true;
       out.message =
           so.reason == "TimeoutExceeded"

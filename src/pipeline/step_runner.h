@@ -5,8 +5,9 @@
 // the task can read secrets. A step's exit code is written
 // to its exitCode file (for $(steps.<name>.exitCode.path)). A failing step
 // stops the task unless its onError is "continue"; a step timeout ends the
-// step with TimeoutExceeded. Sidecars start first and are stopped (SIGTERM,
-// then SIGKILL after a grace period) when the steps are done.
+// step with TimeoutExceeded. A step whose `when` does not hold is Skipped;
+// earlier steps' results are substituted into a step as it starts. Sidecars start first and are
+// stopped (SIGTERM, then SIGKILL after a grace period) when the steps are done.
 //
 // The same code runs in-process for the host executor and as
 // `strake __run-steps PLAN STATUS` inside a sandbox, so plans are JSON.
@@ -46,6 +47,13 @@ class Slot {
   virtual void Release() = 0;
 };
 
+// A step's `when` expression, evaluated as the step starts.
+struct StepWhen {
+  std::string input;
+  std::string op;  // "in" or "notin"
+  std::vector<std::string> values;
+};
+
 struct StepPlan {
   std::string name;  // "step-<name>" or "step-unnamed-<i>"
   std::vector<std::string> argv;
@@ -57,6 +65,13 @@ struct StepPlan {
   std::string exit_code_path;
   std::string notice;  // written first to the log (a secret too short to mask)
   int script_fd = -1;  // on the host: the script's memfd, inherited at its number
+  // Evaluated as the step starts: when one does not hold, the step is
+  // Skipped (exit code 0) and the next one runs.
+  std::vector<StepWhen> when;
+  // Where earlier steps' results are (step_actions.h StepResultPath): set
+  // when argv, env or when read them ($(steps.<step>.results.<name>)), which
+  // are substituted as the step starts.
+  std::string step_results_dir;
 };
 
 struct TaskPlan {

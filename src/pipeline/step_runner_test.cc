@@ -102,5 +102,50 @@ TEST_F(StepRunnerSlotTest, WithSidecarsTheSlotIsTakenFirstAndEverythingStartsHer
   EXPECT_EQ(out.steps[1].reason, "Completed");
 }
 
+// A step reads an earlier step's results as it starts (an array expands
+// into argv), and a `when` that does not hold skips a step, not the task.
+TEST_F(StepRunnerSlotTest, StepResultsReachLaterStepsAndWhenSkipsAStep) {
+  TaskPlan plan;
+  std::string steps = dir_.string();
+  auto step = [&](const std::string& name, std::string script) {
+    StepPlan s;
+    s.name = "step-" + name;
+    s.argv = {"/bin/sh", "-c", std::move(script), "sh"};
+    s.env = {"PATH=/usr/bin:/bin"};
+    s.cwd = steps;
+    s.log_path = steps + "/" + name + ".log";
+    return s;
+  };
+  ASSERT_TRUE(MakeDirs(steps + "/step-make/results"));
+  plan.steps.push_back(step("make",
+                            "printf '[\"a\",\"b c\"]' > step-make/results/list; "
+                            "printf yes > step-make/results/go"));
+  StepPlan skipped = step("skipped", "echo ran > skipped");
+  skipped.when = {{"$(steps.make.results.go)", "in", {"no"}}};
+  skipped.step_results_dir = steps;
+  plan.steps.push_back(skipped);
+  StepPlan use = step("use", "printf '%s|' \"$@\" \"$GO\" > used");
+  use.argv.push_back("$(steps.make.results.list[*])");
+  use.env.push_back("GO=$(steps.make.results.go)");
+  use.when = {{"$(steps.make.results.go)", "in", {"yes"}}};
+  use.step_results_dir = steps;
+  plan.steps.push_back(use);
+  StepPlan missing = step("missing", "true");
+  missing.argv.push_back("$(steps.make.results.none)");
+  missing.step_results_dir = steps;
+  plan.steps.push_back(missing);
+
+  StepsOutcome out = RunSteps(plan, -1);
+  ASSERT_EQ(out.steps.size(), 4u);
+  EXPECT_EQ(out.steps[1].reason, "Skipped");
+  EXPECT_FALSE(PathExists(steps + "/skipped"));
+  EXPECT_EQ(out.steps[2].reason, "Completed");
+  EXPECT_EQ(ReadFile(steps + "/used").value_or(""), "a|b c|yes|");
+  EXPECT_EQ(out.steps[3].reason, "Error");
+  EXPECT_TRUE(out.failed);
+  EXPECT_NE(out.message.find("step \"make\" wrote no result \"none\""), std::string::npos)
+      << out.message;
+}
+
 }  // namespace
 }  // namespace strake::pipeline

@@ -2,14 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/strings.h"
 
 namespace strake::pipeline {
 
 namespace {
 
-const char* const kRoots[] = {"params.",  "params[", "tasks.",       "context.",      "workspaces.",
-                              "results.", "steps.",  "credentials.", "inputs.params."};
+const char* const kRoots[] = {"params.",  "params[", "tasks.", "context.",     "workspaces.",
+                              "results.", "steps.",  "step.",  "credentials.", "inputs.params."};
 
 bool HasRoot(std::string_view expr) {
   for (const char* r : kRoots) {
@@ -122,6 +124,28 @@ static Result<const ParamValue*> Lookup(const Reference& ref, const Vars& vars, 
     }
   }
   return static_cast<const ParamValue*>(nullptr);
+}
+
+std::string RenameReferences(std::string_view s,
+                             const std::map<std::string, std::string>& renames) {
+  std::string out;
+  size_t last = 0;
+  Scan(s, [&](size_t start, size_t end, const Reference& ref) {
+    // The base itself, or an object key of it ("params.obj.key").
+    auto it = std::find_if(renames.begin(), renames.end(), [&](const auto& r) {
+      return ref.base == r.first ||
+             (StartsWith(ref.base, r.first) && ref.base[r.first.size()] == '.');
+    });
+    if (it == renames.end()) return;
+    std::string suffix = ref.base.substr(it->first.size());
+    if (ref.index == Reference::Index::kStar) suffix += "[*]";
+    if (ref.index == Reference::Index::kNumber) suffix += fmt::format("[{}]", ref.number);
+    out.append(s.substr(last, start - last));
+    out += "$(" + it->second + suffix + ")";
+    last = end;
+  });
+  out.append(s.substr(last));
+  return out;
 }
 
 Result<std::string> Substitute(std::string_view s, const Vars& vars) {

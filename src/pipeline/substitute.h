@@ -51,6 +51,11 @@ struct Reference {
 // Every $(...) reference with a Tekton root in s.
 std::vector<Reference> FindReferences(std::string_view s);
 
+// `s` with each reference to a base in `renames` (or to a key of it)
+// made a reference to the name it maps to, index and key kept:
+// {"params.p": "steps.s.results.r"} makes $(params.p[0]) $(steps.s.results.r[0]).
+std::string RenameReferences(std::string_view s, const std::map<std::string, std::string>& renames);
+
 // Substitutes into a string. An array or object used whole in a string is an
 // error, as in Tekton; so is an index past the end.
 Result<std::string> Substitute(std::string_view s, const Vars& vars);

@@ -69,3 +69,18 @@ TEST(Substitute, FindsReferencesWithRoots) {
 
 }  // namespace
 }  // namespace strake::pipeline
+
+namespace strake::pipeline {
+namespace {
+
+TEST(Substitute, RenamingKeepsIndexesAndKeys) {
+  std::map<std::string, std::string> renames = {{"params.p", "steps.s.results.r"}};
+  EXPECT_EQ(RenameReferences("a $(params.p) $(params.p[*]) $(params.p[2]) $(params.p.key) "
+                             "$(params.pq) $(params[\"p\"])",
+                             renames),
+            "a $(steps.s.results.r) $(steps.s.results.r[*]) $(steps.s.results.r[2]) "
+            "$(steps.s.results.r.key) $(params.pq) $(steps.s.results.r)");
+}
+
+}  // namespace
+}  // namespace strake::pipeline

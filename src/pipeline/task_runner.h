@@ -24,6 +24,7 @@
 
 #include "base/result.h"
 #include "model/tekton.h"
+#include "pipeline/step_actions.h"
 #include "pipeline/step_runner.h"
 
 namespace strake::pipeline {
@@ -57,8 +58,9 @@ struct TaskRunJob {
   std::vector<WorkspaceMount> workspaces;
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps;
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
-  std::optional<model::Millis> timeout;  // of the whole TaskRun (all attempts share it)
-  bool cache_checked = false;            // TryCache missed already; cache_key is its key
+  std::shared_ptr<const StepActions> step_actions;  // what steps' `ref`s name
+  std::optional<model::Millis> timeout;             // of the whole TaskRun (all attempts share it)
+  bool cache_checked = false;                       // TryCache missed already; cache_key is its key
   std::string cache_key;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "base/strings.h"
@@ -74,8 +75,33 @@ Status CheckStep(const model::Step& s, const Tainted& tainted, const std::string
   return Ok();
 }
 
-Status CheckTask(const model::TaskSpec& spec, const Tainted& tainted, const std::string& context) {
-  for (const auto& s : spec.steps) STRAKE_TRY(CheckStep(s, tainted, context));
+// A step that names a StepAction: what it passes carries the taint into
+// the action's params; the action's body also sees the task's params it
+// does not declare itself.
+Status CheckStepAction(const model::Step& s, const Tainted& tainted, const Catalog& catalog,
+                       const std::string& context) {
+  auto it = catalog.step_actions.find(s.ref->name);
+  if (it == catalog.step_actions.end()) return Ok();  // unknown: validation says so
+  const model::StepActionSpec& action = it->second->spec;
+  Tainted own;
+  for (const auto& entry : tainted) {
+    bool declared = std::any_of(action.params.begin(), action.params.end(),
+                                [&](const auto& p) { return p.name == entry.first; });
+    if (!declared) own.insert(entry);
+  }
+  for (const auto& p : s.params) {
+    if (auto hit = TaintedRef(p.value, tainted); !hit.empty()) own[p.name] = tainted.at(hit);
+  }
+  return CheckStep(action.step, own,
+                   fmt::format("{}, step \"{}\", StepAction \"{}\"", context, s.name, s.ref->name));
+}
+
+Status CheckTask(const model::TaskSpec& spec, const Tainted& tainted, const Catalog& catalog,
+                 const std::string& context) {
+  for (const auto& s : spec.steps) {
+    STRAKE_TRY(s.ref ? CheckStepAction(s, tainted, catalog, context)
+                     : CheckStep(s, tainted, context));
+  }
   for (const auto& s : spec.sidecars) STRAKE_TRY(CheckStep(s, tainted, context));
   if (spec.step_template) STRAKE_TRY(CheckStep(*spec.step_template, tainted, context));
   return Ok();
@@ -119,10 +145,10 @@ Status CheckUntrusted(const model::PipelineRun& run, const std::vector<model::Re
           for (const auto& p : pt.params) passed = passed || p.name == name;
           if (!passed) seen.emplace(name, carries);
         }
-        STRAKE_TRY(CheckTask(*pt.task_spec, seen, context));
+        STRAKE_TRY(CheckTask(*pt.task_spec, seen, catalog, context));
       } else if (auto t = catalog.tasks.find(pt.task_ref); t != catalog.tasks.end()) {
-        STRAKE_TRY(
-            CheckTask(t->second->spec, task, fmt::format("{}, Task \"{}\"", context, pt.task_ref)));
+        STRAKE_TRY(CheckTask(t->second->spec, task, catalog,
+                             fmt::format("{}, Task \"{}\"", context, pt.task_ref)));
       }
     }
   }

@@ -99,5 +99,34 @@ spec:
   EXPECT_TRUE(Check(shadowed));
 }
 
+// A StepAction's script reads its own params: a step that passes it the
+// push's value makes that script text too.
+TEST(Untrusted, AStepActionGivenThePushsValueInItsScriptIsRefused) {
+  std::string action = R"yaml(---
+apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata: {name: checkout}
+spec:
+  params: [{name: ref}, {name: depth, default: "1"}]
+  image: alpine
+  script: git fetch --depth $(params.depth) origin $(params.ref)
+)yaml";
+  auto st = Check(std::string(kRun) +
+                  "  - name: fetch\n    ref: {name: checkout}\n"
+                  "    params: [{name: ref, value: $(params.who)}]\n" +
+                  action);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("spec.script: $(params.ref) carries {{source_branch}} from "
+                                    "the push (pipeline task \"greet\", Task \"greet\", step "
+                                    "\"fetch\", StepAction \"checkout\")"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE(
+      Check(std::string(kRun) +
+            "  - name: fetch\n    ref: {name: checkout}\n"
+            "    params: [{name: ref, value: main}, {name: depth, value: $(params.fixed)}]\n" +
+            action));
+}
+
 }  // namespace
 }  // namespace strake::pipeline

@@ -9,6 +9,7 @@
 #include "base/strings.h"
 #include "pipeline/dag.h"
 #include "pipeline/propagate.h"
+#include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
 
 namespace strake::pipeline {
@@ -87,7 +88,7 @@ void ForEachStepString(const model::Step& s,
 std::string UnresolvedMessage(const model::ResolverRef& ref) {
   return fmt::format(
       "the {} resolver's reference is resolved by `strake run` and `strake validate`; runs "
-      "started here cannot use it yet (give the Task or Pipeline itself)",
+      "started here cannot use it yet (give the Task, Pipeline or StepAction itself)",
       ref.resolver);
 }
 
@@ -102,6 +103,139 @@ std::unique_ptr<model::PipelineSpec> Propagated(
   return out;
 }
 
+// A step's results: its StepAction's when it names one the catalog has.
+const std::vector<model::ResultSpec>* StepResults(const model::Step& s, const Catalog* catalog) {
+  if (!s.ref) return &s.results;
+  if (!catalog) return nullptr;
+  auto it = catalog->step_actions.find(s.ref->name);
+  if (it == catalog->step_actions.end()) return nullptr;
+  return it->second->spec.results.empty() ? &s.results : &it->second->spec.results;
+}
+
+// A step's ref: a StepAction that exists, given the params it needs and
+// only those it declares.
+void CheckStepRef(const model::Step& s, const Origin& o, const std::string& spath,
+                  const Catalog* catalog, Diagnostics& d) {
+  if (s.ref->resolver) {
+    Err(d, s.ref->origin.file.empty() ? o : s.ref->origin, spath + ".ref.resolver",
+        UnresolvedMessage(*s.ref->resolver));
+    return;
+  }
+  if (!catalog) return;
+  auto it = catalog->step_actions.find(s.ref->name);
+  if (it == catalog->step_actions.end()) {
+    std::vector<std::string> known;
+    for (const auto& [name, a] : catalog->step_actions) known.push_back(name);
+    Err(d, o, spath + ".ref.name",
+        fmt::format("unknown StepAction \"{}\"{}", s.ref->name, DidYouMean(s.ref->name, known)));
+    return;
+  }
+  const auto& action = it->second->spec;
+  std::vector<std::string> declared = Names(action.params);
+  for (size_t j = 0; j < s.params.size(); ++j) {
+    const auto& p = s.params[j];
+    if (std::find(declared.begin(), declared.end(), p.name) != declared.end()) continue;
+    Err(d, p.origin.file.empty() ? o : p.origin, fmt::format("{}.params[{}].name", spath, j),
+        fmt::format("StepAction \"{}\" has no param \"{}\"{}", s.ref->name, p.name,
+                    DidYouMean(p.name, declared)));
+  }
+  for (const auto& spec : action.params) {
+    bool given = std::any_of(s.params.begin(), s.params.end(),
+                             [&](const auto& p) { return p.name == spec.name; });
+    if (!given && !spec.default_value) {
+      Err(d, o, spath + ".params",
+          fmt::format("StepAction \"{}\" needs param \"{}\" (it has no default)", s.ref->name,
+                      spec.name));
+    }
+  }
+}
+
+// $(steps.<s>.results.<r>) in `text`: an earlier step, a result it declares.
+void CheckStepResultRefs(std::string_view text, const model::TaskSpec& t, size_t before,
+                         const Catalog* catalog, const Origin& o, const std::string& fpath,
+                         Diagnostics& d) {
+  for (const auto& ref : FindReferences(text)) {
+    const auto named = StepResultNamed(ref.base);
+    const std::string& name = named.first;
+    const std::string& result = named.second;
+    if (name.empty()) continue;
+    auto step = std::find_if(t.steps.begin(), t.steps.begin() + static_cast<long>(before),
+                             [&](const model::Step& s) { return s.name == name; });
+    if (step == t.steps.begin() + static_cast<long>(before)) {
+      Err(d, o, fpath, fmt::format("$({}): no earlier step \"{}\"", ref.expr, name));
+      continue;
+    }
+    const auto* results = StepResults(*step, catalog);
+    if (results && std::none_of(results->begin(), results->end(),
+                                [&](const auto& r) { return r.name == result; })) {
+      Err(d, o, fpath,
+          fmt::format("$({}): step \"{}\" declares no result \"{}\"{}", ref.expr, name, result,
+                      DidYouMean(result, Names(*results))));
+    }
+  }
+}
+
+// A StepAction's body uses only its own params and results.
+void ValidateStepAction(const model::StepActionSpec& a, const Origin& where, Diagnostics& d) {
+  std::vector<std::string> params = Names(a.params);
+  std::vector<std::string> results = Names(a.results);
+  Origin o = a.step.origin.file.empty() ? where : a.step.origin;
+  ForEachStepString(a.step, [&](std::string_view text, const std::string& field) {
+    CheckParamRefs(text, params, o, "spec." + field, d);
+    CheckPrefixedRefs(text, "step.results.", ".path", results, "step result", o, "spec." + field,
+                      d);
+  });
+}
+
+// StepActions, step results and the task results read from them.
+void CheckStepActionsAndResults(const model::TaskSpec& t, const Origin& where,
+                                const std::string& path, const std::vector<std::string>& params,
+                                const Catalog* catalog, Diagnostics& d) {
+  for (size_t i = 0; i < t.steps.size(); ++i) {
+    const model::Step& s = t.steps[i];
+    Origin o = s.origin.file.empty() ? where : s.origin;
+    std::string spath = fmt::format("{}.steps[{}]", path, i);
+    if (s.ref) CheckStepRef(s, o, spath, catalog, d);
+    for (size_t j = 0; j < s.params.size(); ++j) {
+      std::vector<std::string> texts = {s.params[j].value.str};
+      texts.insert(texts.end(), s.params[j].value.arr.begin(), s.params[j].value.arr.end());
+      for (const auto& [k, v] : s.params[j].value.obj) texts.push_back(v);
+      std::string ppath = fmt::format("{}.params[{}].value", spath, j);
+      for (const auto& text : texts) {
+        CheckParamRefs(text, params, o, ppath, d);
+        CheckStepResultRefs(text, t, i, catalog, o, ppath, d);
+      }
+    }
+    ForEachStepString(s, [&](std::string_view text, const std::string& field) {
+      std::string fpath = fmt::format("{}.{}", spath, field);
+      CheckStepResultRefs(text, t, i, catalog, o, fpath, d);
+      auto refs = FindReferences(text);
+      bool reads = std::any_of(refs.begin(), refs.end(), [](const Reference& r) {
+        return !StepResultNamed(r.base).first.empty();
+      });
+      if (reads && (field == "script" || field == "workingDir" || field == "image")) {
+        Err(d, o, fpath,
+            "a step's result can be read only in env, command, args and when (Tekton's rule)");
+      }
+      const auto* own = StepResults(s, catalog);
+      if (!own) return;
+      CheckPrefixedRefs(text, "step.results.", ".path", Names(*own), "step result", o, fpath, d);
+    });
+    for (size_t j = 0; j < s.when.size(); ++j) {
+      std::string wpath = fmt::format("{}.when[{}]", spath, j);
+      CheckStepResultRefs(s.when[j].input, t, i, catalog, o, wpath + ".input", d);
+      for (const auto& v : s.when[j].values)
+        CheckStepResultRefs(v, t, i, catalog, o, wpath + ".values", d);
+    }
+  }
+  for (size_t i = 0; i < t.results.size(); ++i) {
+    if (!t.results[i].value.empty()) {
+      CheckStepResultRefs(t.results[i].value, t, t.steps.size(), catalog, where,
+                          fmt::format("{}.results[{}].value", path, i), d);
+    }
+  }
+}
+
 }  // namespace
 
 Catalog MakeCatalog(const std::vector<model::Resource>& resources) {
@@ -110,6 +244,7 @@ Catalog MakeCatalog(const std::vector<model::Resource>& resources) {
     c.origins[r.kind + "/" + r.meta.name] = r.origin;
     if (auto* t = std::get_if<model::Task>(&r.value)) c.tasks[r.meta.name] = t;
     if (auto* p = std::get_if<model::Pipeline>(&r.value)) c.pipelines[r.meta.name] = p;
+    if (auto* a = std::get_if<model::StepAction>(&r.value)) c.step_actions[r.meta.name] = a;
     if (auto* cm = std::get_if<model::ConfigMap>(&r.value)) {
       (cm->data.is_secret ? c.secrets : c.config_maps)[r.meta.name] = cm;
     }
@@ -118,7 +253,8 @@ Catalog MakeCatalog(const std::vector<model::Resource>& resources) {
 }
 
 void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::string& path,
-                      Diagnostics& diags, const std::set<std::string>& propagated_params) {
+                      Diagnostics& diags, const std::set<std::string>& propagated_params,
+                      const Catalog* catalog) {
   std::vector<std::string> params = Names(t.params);
   params.insert(params.end(), propagated_params.begin(), propagated_params.end());
   std::vector<std::string> results = Names(t.results);
@@ -144,6 +280,7 @@ void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::
   for (size_t i = 0; i < t.steps.size(); ++i) {
     check_step(t.steps[i], fmt::format("{}.steps[{}]", path, i));
   }
+  CheckStepActionsAndResults(t, where, path, params, catalog, diags);
   for (size_t i = 0; i < t.sidecars.size(); ++i) {
     check_step(t.sidecars[i], fmt::format("{}.sidecars[{}]", path, i));
   }
@@ -199,7 +336,7 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
           for (const auto& pa : inc.params) visible.insert(pa.name);
         }
       }
-      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags, visible);
+      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags, visible, &catalog);
     } else if (!t.task_ref.empty()) {
       auto it = catalog.tasks.find(t.task_ref);
       if (it == catalog.tasks.end()) {
@@ -419,7 +556,9 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
   Catalog catalog = MakeCatalog(resources);
   for (const auto& r : resources) {
     if (auto* t = std::get_if<model::Task>(&r.value)) {
-      ValidateTaskSpec(t->spec, r.origin, "spec", diags);
+      ValidateTaskSpec(t->spec, r.origin, "spec", diags, {}, &catalog);
+    } else if (auto* a = std::get_if<model::StepAction>(&r.value)) {
+      ValidateStepAction(a->spec, r.origin, diags);
     } else if (auto* p = std::get_if<model::Pipeline>(&r.value)) {
       auto propagated = Propagated(p->spec, nullptr, nullptr);
       ValidatePipelineSpec(propagated ? *propagated : p->spec, catalog, r.origin, "spec", diags);
@@ -445,7 +584,7 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
       if (tr->spec.task_spec) {
         model::TaskSpec spec = *tr->spec.task_spec;
         DeclareRunInputs(spec, tr->spec.params, tr->spec.workspaces);
-        ValidateTaskSpec(spec, r.origin, "spec.taskSpec", diags);
+        ValidateTaskSpec(spec, r.origin, "spec.taskSpec", diags, {}, &catalog);
       } else if (tr->spec.task_resolver) {
         Err(diags, tr->spec.task_resolver->origin, "spec.taskRef.resolver",
             UnresolvedMessage(*tr->spec.task_resolver));

@@ -19,6 +19,7 @@ namespace strake::pipeline {
 struct Catalog {
   std::map<std::string, const model::Task*> tasks;
   std::map<std::string, const model::Pipeline*> pipelines;
+  std::map<std::string, const model::StepAction*> step_actions;
   std::map<std::string, const model::ConfigMap*> config_maps;
   std::map<std::string, const model::ConfigMap*> secrets;
   std::map<std::string, model::Origin> origins;  // "Kind/name" -> where it was defined
@@ -26,9 +27,12 @@ struct Catalog {
 
 Catalog MakeCatalog(const std::vector<model::Resource>& resources);
 
+// With a catalog, the StepActions steps name are checked too (that they
+// exist, and the params and results used of them).
 void ValidateTaskSpec(const model::TaskSpec& t, const model::Origin& where, const std::string& path,
                       model::Diagnostics& diags,
-                      const std::set<std::string>& propagated_params = {});
+                      const std::set<std::string>& propagated_params = {},
+                      const Catalog* catalog = nullptr);
 
 void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog,
                           const model::Origin& where, const std::string& path,

@@ -91,5 +91,48 @@ spec:
   EXPECT_NE(errs.find("undeclared workspace \"src\""), std::string::npos);
 }
 
+TEST(Validate, StepActionsAndStepResults) {
+  std::string text = R"Y(apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata: {name: build}
+spec:
+  params: [{name: target}, {name: flags, default: ""}]
+  results: [{name: digest}]
+  image: alpine
+  script: make $(params.target) > $(step.results.digest.path)
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  results: [{name: out, value: "$(steps.first.results.digst)"}]
+  steps:
+    - name: first
+      ref: {name: biuld}
+    - name: second
+      ref: {name: build}
+      params: [{name: targt, value: x}]
+    - name: third
+      image: alpine
+      args: ["$(steps.second.results.digest)", "$(steps.fourth.results.x)"]
+      script: echo $(steps.second.results.digest)
+      when: [{input: "$(steps.second.results.dgest)", operator: in, values: ["x"]}]
+)Y";
+  std::string errs = Validate(text);
+  for (const char* want :
+       {"spec.steps[0].ref.name: unknown StepAction \"biuld\" (did you mean \"build\"?)",
+        "spec.steps[1].params[0].name: StepAction \"build\" has no param \"targt\" (did you "
+        "mean \"target\"?)",
+        "spec.steps[1].params: StepAction \"build\" needs param \"target\" (it has no default)",
+        "spec.steps[2].args[1]: $(steps.fourth.results.x): no earlier step \"fourth\"",
+        "spec.steps[2].script: a step's result can be read only in env, command, args and when",
+        "spec.steps[2].when[0].input: $(steps.second.results.dgest): step \"second\" declares no "
+        "result \"dgest\" (did you mean \"digest\"?)"}) {
+    EXPECT_NE(errs.find(want), std::string::npos) << want << "\n" << errs;
+  }
+  // first's StepAction is unknown, so its results are too: nothing more said.
+  EXPECT_EQ(errs.find("digst"), std::string::npos) << errs;
+}
+
 }  // namespace
 }  // namespace strake::pipeline
