@@ -646,6 +646,10 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"stepaction-results.yaml", "task", ""},
       {"stepactions-steptemplate.yaml", "task", "foo=bar"},
       {"stepaction-when.yaml", "task", "I am a Step Action!!!"},
+      // stdoutConfig/stderrConfig: each stream to its own file, or both to one.
+      {"step-stream-volumes.yaml", "task", "[task : cat] hello world"},
+      {"step-stream-volumes.yaml", "task",
+       "[task : log-data] /tekton/scripts/script-2: line 3: nonsense: not found"},
   };
   // What a step whose `when` does not hold must not have printed.
   const std::vector<std::pair<std::string, std::string>> skipped = {

@@ -118,7 +118,22 @@ std::string SecretMasker::Mask(std::string_view text) const {
   return out;
 }
 
-MaskedLog::MaskedLog(int log_fd, const std::vector<std::string>& secrets) : log_(log_fd) {
+namespace {
+
+void WriteAll(int fd, std::string_view text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    off += static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+MaskedLog::MaskedLog(int log_fd, const std::vector<std::string>& secrets, int copy_fd)
+    : log_(log_fd), copy_(copy_fd) {
   for (const auto& s : secrets) (void)masker_.Add(s);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return;
@@ -149,19 +164,11 @@ void MaskedLog::Pump() {
     ssize_t got = ::read(read_.get(), buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;  // every writer is gone
-    Write(masker_.Feed(std::string_view(buf, static_cast<size_t>(got))));
+    std::string_view chunk(buf, static_cast<size_t>(got));
+    if (copy_) WriteAll(copy_.get(), chunk);
+    WriteAll(log_.get(), masker_.Feed(chunk));
   }
-  Write(masker_.Flush());
-}
-
-void MaskedLog::Write(const std::string& text) {
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(log_.get(), text.data() + off, text.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
-    off += static_cast<size_t>(w);
-  }
+  WriteAll(log_.get(), masker_.Flush());
 }
 
 ProcessLog::ProcessLog(Fd file, const std::vector<std::string>& secrets) {

@@ -53,8 +53,9 @@ class SecretMasker {
 // group keeps it open, what is there within a short grace.
 class MaskedLog {
  public:
-  // Takes `log_fd` (an open, appending log file).
-  MaskedLog(int log_fd, const std::vector<std::string>& secrets);
+  // Takes `log_fd` (an open, appending log file) and `copy_fd` (-1: none),
+  // which gets the output as written, unmasked (a step's stdoutConfig).
+  MaskedLog(int log_fd, const std::vector<std::string>& secrets, int copy_fd = -1);
   ~MaskedLog() { Finish(); }
   MaskedLog(const MaskedLog&) = delete;
   MaskedLog& operator=(const MaskedLog&) = delete;
@@ -68,9 +69,8 @@ class MaskedLog {
 
  private:
   void Pump();
-  void Write(const std::string& text);
 
-  Fd log_;
+  Fd log_, copy_;
   Fd read_, write_, stop_;
   SecretMasker masker_;
   std::thread pump_;

@@ -242,6 +242,20 @@ std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::
   return out;
 }
 
+// stdoutConfig / stderrConfig: {path}, an absolute path or a variable.
+std::string DecodeStreamPath(Ctx& ctx, Fields& f, const char* field) {
+  const Node* n = f.Get(field);
+  if (!n) return "";
+  Fields sf(ctx, *n, f.Sub(field));
+  const Node* p = sf.Need("path");
+  if (!p) return "";
+  std::string path = ctx.Str(*p, sf.Sub("path"));
+  if (!StartsWith(path, "/") && !StartsWith(path, "$(")) {
+    ctx.Error(*p, sf.Sub("path"), "must be an absolute path (or a result's or workspace's)");
+  }
+  return path;
+}
+
 enum class StepKind { kStep, kSidecar, kTemplate, kAction };
 
 std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::string& path) {
@@ -363,8 +377,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
                               DidYouMean(s.on_error, {"continue", "stopAndFail"})));
       }
     }
-    f.NotSupported("stdoutConfig", "stdoutConfig; step logs are kept by strake");
-    f.NotSupported("stderrConfig", "stderrConfig; step logs are kept by strake");
+    s.stdout_path = DecodeStreamPath(ctx, f, "stdoutConfig");
+    s.stderr_path = DecodeStreamPath(ctx, f, "stderrConfig");
     if (const Node* v = f.Get("ref")) s.ref = DecodeStepRef(ctx, *v, f.Sub("ref"));
     s.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
     s.results = DecodeResultSpecs(ctx, f.Get("results"), f.Sub("results"), ResultsOf::kStep);
@@ -511,8 +525,9 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
         vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
       }
-      if (kinds != 1 && vf.ok()) {
-        ctx.Error(item, p, "a volume needs exactly one of emptyDir, configMap, secret");
+      // Kubernetes defaults a volume with no source to an emptyDir.
+      if (kinds > 1 && vf.ok()) {
+        ctx.Error(item, p, "a volume needs one of emptyDir, configMap, secret");
       }
       t.volumes.push_back(std::move(v));
     });

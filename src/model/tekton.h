@@ -102,6 +102,10 @@ struct Step {
   std::vector<Param> params;
   std::vector<ResultSpec> results;  // the step's own results ($(step.results.x.path))
   std::vector<WhenExpression> when;
+  // stdoutConfig.path / stderrConfig.path: the stream is also written to
+  // this file (a result's path, a workspace's or a volume's).
+  std::string stdout_path;
+  std::string stderr_path;
   Origin origin;
 };
 

@@ -305,9 +305,11 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& w
     auto args = SubstituteList(s.args, vars);
     if (!args) return ctx(args.error());
     s.args = *args;
-    auto wd = Substitute(s.working_dir, vars);
-    if (!wd) return ctx(wd.error());
-    s.working_dir = *wd;
+    for (auto* text : {&s.working_dir, &s.stdout_path, &s.stderr_path}) {
+      auto done = Substitute(*text, vars);
+      if (!done) return ctx(done.error());
+      *text = std::move(*done);
+    }
     for (auto& e : s.env) {
       auto val = Substitute(e.value, vars);
       if (!val) return ctx(val.error().Wrap("env " + e.name));
@@ -952,6 +954,8 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   sp.cwd = s.working_dir.empty() ? paths_.work : s.working_dir;
   if (!is_sidecar) {
     for (const auto& w : s.when) sp.when.push_back({w.input, w.op, w.values});
+    sp.stdout_path = s.stdout_path;
+    sp.stderr_path = s.stderr_path;
     if (ReadsStepResults(sp)) sp.step_results_dir = paths_.steps;
     if (!s.results.empty()) STRAKE_TRY(MakeDirs(PathJoin(lay_.steps, rs.container + "/results")));
     sp.continue_on_error = s.on_error == "continue";

@@ -72,6 +72,17 @@ Status SubstituteStep(model::Step& s, const Vars& vars) {
   STRAKE_TRY(SubstituteInto(s.command, vars));
   STRAKE_TRY(SubstituteInto(s.args, vars));
   for (auto& e : s.env) STRAKE_TRY(SubstituteInto(e.value, vars));
+  STRAKE_TRY(SubstituteInto(s.stdout_path, vars));
+  STRAKE_TRY(SubstituteInto(s.stderr_path, vars));
+  for (auto& w : s.when) {
+    STRAKE_TRY(SubstituteInto(w.input, vars));
+    STRAKE_TRY(SubstituteInto(w.values, vars));
+  }
+  for (auto& p : s.params) {
+    STRAKE_TRY(SubstituteInto(p.value.str, vars));
+    STRAKE_TRY(SubstituteInto(p.value.arr, vars));
+    for (auto& entry : p.value.obj) STRAKE_TRY(SubstituteInto(entry.second, vars));
+  }
   return Ok();
 }
 
@@ -85,11 +96,22 @@ void ForEachStepText(const model::Step& s,
   for (size_t i = 0; i < s.env.size(); ++i) fn(s.env[i].value, "env", static_cast<int>(i));
   fn(s.working_dir, "workingDir", -1);
   fn(s.image, "image", -1);
+  fn(s.stdout_path, "stdoutConfig.path", -1);
+  fn(s.stderr_path, "stderrConfig.path", -1);
 }
 
 void ForEachTaskText(const model::TaskSpec& t, const std::function<void(std::string_view)>& fn) {
   ForEachStep(t, [&](const model::Step& s) {
     ForEachStepText(s, [&](std::string_view text, std::string_view, int) { fn(text); });
+    for (const auto& p : s.params) {
+      fn(p.value.str);
+      for (const auto& a : p.value.arr) fn(a);
+      for (const auto& entry : p.value.obj) fn(entry.second);
+    }
+    for (const auto& w : s.when) {
+      fn(w.input);
+      for (const auto& v : w.values) fn(v);
+    }
   });
 }
 

@@ -26,11 +26,12 @@ namespace strake::pipeline {
 
 // Calls fn on every text of a step Tekton substitutes variables into and
 // strake reads: script, command[i], args[i], env[i].value, workingDir,
-// image. `index` is -1 for a field that is not a list.
+// image, stdoutConfig.path, stderrConfig.path. `index` is -1 for a field that is not a list.
 void ForEachStepText(
     const model::Step& s,
     const std::function<void(std::string_view text, std::string_view field, int index)>& fn);
-// The same over a task spec's steps, sidecars and stepTemplate.
+// The same over a task spec's steps, sidecars and stepTemplate, with the
+// steps' params (for a StepAction) and when expressions.
 void ForEachTaskText(const model::TaskSpec& t, const std::function<void(std::string_view)>& fn);
 
 // The workspaces a task spec's steps, sidecars and stepTemplate refer to

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -36,6 +38,8 @@ Json StepToJson(const StepPlan& s) {
   if (!s.notice.empty()) j["notice"] = s.notice;
   if (s.timeout_ms) j["timeoutMs"] = *s.timeout_ms;
   if (!s.step_results_dir.empty()) j["stepResultsDir"] = s.step_results_dir;
+  if (!s.stdout_path.empty()) j["stdoutPath"] = s.stdout_path;
+  if (!s.stderr_path.empty()) j["stderrPath"] = s.stderr_path;
   for (const auto& w : s.when) {
     j["when"].push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
   }
@@ -54,6 +58,8 @@ StepPlan StepFromJson(const Json& j) {
   s.notice = j.value("notice", "");
   if (j.contains("timeoutMs")) s.timeout_ms = j["timeoutMs"].get<int64_t>();
   s.step_results_dir = j.value("stepResultsDir", "");
+  s.stdout_path = j.value("stdoutPath", "");
+  s.stderr_path = j.value("stderrPath", "");
   for (const auto& w : j.value("when", Json::array())) {
     s.when.push_back({w.value("input", ""), w.value("operator", ""),
                       w.value("values", std::vector<std::string>{})});
@@ -156,7 +162,35 @@ struct StartedStep {
   Result<Process> process = Fail("not started");
   int64_t started_ms = 0;
   bool skipped = false;  // its `when` does not hold
+  // stdoutConfig / stderrConfig: each stream to its log and its file.
+  std::vector<std::unique_ptr<MaskedLog>> copies;
 };
+
+// The descriptors a step writes its stdout and stderr to: its log's, or a
+// pipe into both its log and the file its stdoutConfig or stderrConfig
+// names (created with its directories, truncated; one file for both when
+// they name the same path).
+Result<std::pair<int, int>> OpenStreamCopies(const StepPlan& step, int log, StartedStep& s) {
+  std::map<std::string, Fd> files;
+  auto copy_to = [&](const std::string& path) -> Result<int> {
+    if (path.empty()) return log;
+    auto it = files.find(path);
+    if (it == files.end()) {
+      size_t slash = path.rfind('/');
+      if (slash != std::string::npos && slash > 0) (void)MakeDirs(path.substr(0, slash));
+      Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+      if (!fd) return Failf("{}: {}", path, std::strerror(errno));
+      it = files.emplace(path, std::move(fd)).first;
+    }
+    s.copies.push_back(std::make_unique<MaskedLog>(::fcntl(log, F_DUPFD_CLOEXEC, 0),
+                                                   std::vector<std::string>{},
+                                                   ::fcntl(it->second.get(), F_DUPFD_CLOEXEC, 0)));
+    return s.copies.back()->write_fd();
+  };
+  STRAKE_TRY_ASSIGN(out, copy_to(step.stdout_path));
+  STRAKE_TRY_ASSIGN(err, copy_to(step.stderr_path));
+  return std::make_pair(out, err);
+}
 
 // Earlier steps' results a step reads, from their files (Tekton's
 // entrypoint: a result not written is an error).
@@ -231,8 +265,15 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
     return s;
   }
   int log = s.log.write_fd();
-  s.process = Spawn({step.argv, step.env, step.cwd, -1, log, log, ScriptFds(step)});
+  auto streams = OpenStreamCopies(step, log, s);
+  if (!streams) {
+    s.process = tl::unexpected(streams.error());
+    return s;
+  }
+  auto [out, err] = *streams;
+  s.process = Spawn({step.argv, step.env, step.cwd, -1, out, err, ScriptFds(step)});
   s.log.Spawned();
+  for (auto& c : s.copies) c->Spawned();
   return s;
 }
 
@@ -341,6 +382,7 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
         }
       }
     }
+    started.copies.clear();  // finished and closed: they write into step_log
     step_log.Finish();
     so.finished_ms = NowMs();
     if (!step.exit_code_path.empty()) {

@@ -72,6 +72,10 @@ struct StepPlan {
   // when argv, env or when read them ($(steps.<step>.results.<name>)), which
   // are substituted as the step starts.
   std::string step_results_dir;
+  // stdoutConfig / stderrConfig: the stream also goes to this file, as
+  // written (the log stays masked). The same path for both: one file.
+  std::string stdout_path;
+  std::string stderr_path;
 };
 
 struct TaskPlan {

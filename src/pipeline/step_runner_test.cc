@@ -147,5 +147,36 @@ TEST_F(StepRunnerSlotTest, StepResultsReachLaterStepsAndWhenSkipsAStep) {
       << out.message;
 }
 
+// stdoutConfig / stderrConfig: a stream goes to its file as written and to
+// the log masked; the same path for both is one file with both.
+TEST_F(StepRunnerSlotTest, StreamsGoToTheirFilesAndTheLog) {
+  TaskPlan plan;
+  plan.secrets = {"s3cr3t-value"};
+  StepPlan s;
+  s.name = "step-streams";
+  s.argv = {"/bin/sh", "-c", "echo out s3cr3t-value; echo err >&2"};
+  s.env = {"PATH=/usr/bin:/bin"};
+  s.cwd = dir_.string();
+  s.log_path = (dir_ / "streams.log").string();
+  s.stdout_path = (dir_ / "deep/out.txt").string();
+  s.stderr_path = (dir_ / "err.txt").string();
+  plan.steps.push_back(s);
+  StepPlan both = s;
+  both.name = "step-both";
+  both.log_path = (dir_ / "both.log").string();
+  both.stdout_path = both.stderr_path = (dir_ / "both.txt").string();
+  plan.steps.push_back(both);
+  StepsOutcome out = RunSteps(plan, -1);
+  ASSERT_FALSE(out.failed) << out.message;
+  EXPECT_EQ(ReadFile((dir_ / "deep/out.txt").string()).value_or(""), "out s3cr3t-value\n");
+  EXPECT_EQ(ReadFile((dir_ / "err.txt").string()).value_or(""), "err\n");
+  std::string log = ReadFile((dir_ / "streams.log").string()).value_or("");
+  EXPECT_NE(log.find("out ***\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("err\n"), std::string::npos) << log;
+  std::string combined = ReadFile((dir_ / "both.txt").string()).value_or("");
+  EXPECT_NE(combined.find("out s3cr3t-value\n"), std::string::npos) << combined;
+  EXPECT_NE(combined.find("err\n"), std::string::npos) << combined;
+}
+
 }  // namespace
 }  // namespace strake::pipeline
