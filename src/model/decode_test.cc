@@ -69,10 +69,10 @@ TEST(Decode, ClusterOnlyFieldIsReportedOnceAsIgnored) {
 
 TEST(Decode, UnimplementedFieldIsNotSupported) {
   std::string text = kPipeline;
-  text += "            stdoutConfig: {path: /x}\n";
+  text += "            workspaces: [{name: w}]\n";
   auto d = DecodeText(text);
   ASSERT_TRUE(d.diags.HasErrors());
-  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].taskSpec.steps[0].stdoutConfig: not "
+  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].taskSpec.steps[0].workspaces: not "
                                      "supported"),
             std::string::npos)
       << d.diags.ErrorText();
