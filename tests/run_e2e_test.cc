@@ -650,6 +650,10 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"step-stream-volumes.yaml", "task", "[task : cat] hello world"},
       {"step-stream-volumes.yaml", "task",
        "[task : log-data] /tekton/scripts/script-2: line 3: nonsense: not found"},
+      // onError: continue on pipeline tasks: the run succeeds, the task after
+      // the failed one runs, and finally checks $(tasks.t.reason) is
+      // FailureIgnored.
+      {"ignore-task-error.yaml", "echo", "this is a success task"},
   };
   // What a step whose `when` does not hold must not have printed.
   const std::vector<std::pair<std::string, std::string>> skipped = {

@@ -210,5 +210,24 @@ spec:
             "resolver");
 }
 
+TEST(Decode, APipelineTasksOnErrorIsContinueOrStopAndFailWithoutRetries) {
+  std::string text = kPipeline;
+  text.replace(text.find("    - name: build\n"), 18,
+               "    - name: build\n      onError: continue\n      retries: 2\n");
+  auto d = DecodeText(text);
+  ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.diags.ErrorText();
+  EXPECT_EQ(d.diags.ErrorStrings()[0],
+            "p.yaml:12:16: spec.tasks[0].retries: retries and onError: continue cannot be used "
+            "together");
+  text = kPipeline;
+  text.replace(text.find("    - name: build\n"), 18, "    - name: build\n      onError: contine\n");
+  d = DecodeText(text);
+  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].onError: must be \"continue\" or "
+                                     "\"stopAndFail\", found \"contine\" (did you mean "
+                                     "\"continue\"?)"),
+            std::string::npos)
+      << d.diags.ErrorText();
+}
+
 }  // namespace
 }  // namespace strake::model

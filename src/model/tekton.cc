@@ -595,7 +595,15 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
   if (spec) t.task_spec = DecodeTaskSpecNode(ctx, *spec, f.Sub("taskSpec"), true);
   f.NotSupported("pipelineRef", "pipelines in pipelines");
   f.NotSupported("pipelineSpec", "pipelines in pipelines");
-  f.NotSupported("onError", "onError on pipeline tasks");
+  if (const Node* v = f.Get("onError")) {
+    std::string on_error = ctx.Str(*v, f.Sub("onError"));
+    if (on_error != "continue" && on_error != "stopAndFail") {
+      ctx.Error(*v, f.Sub("onError"),
+                fmt::format("must be \"continue\" or \"stopAndFail\", found \"{}\"{}", on_error,
+                            DidYouMean(on_error, {"continue", "stopAndFail"})));
+    }
+    t.continue_on_error = on_error == "continue";
+  }
   if (!ref && !spec && f.ok()) ctx.Error(n, path, "a task needs taskRef or taskSpec");
   if (ref && spec) ctx.Error(n, path, "taskRef and taskSpec cannot both be set");
   if (const Node* v = f.Get("runAfter")) {
@@ -618,7 +626,12 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
     });
   }
   t.when = DecodeWhen(ctx, f.Get("when"), f.Sub("when"));
-  if (const Node* v = f.Get("retries")) t.retries = ctx.Int(*v, f.Sub("retries"), 0, 1000);
+  if (const Node* v = f.Get("retries")) {
+    t.retries = ctx.Int(*v, f.Sub("retries"), 0, 1000);
+    if (t.retries > 0 && t.continue_on_error) {
+      ctx.Error(*v, f.Sub("retries"), "retries and onError: continue cannot be used together");
+    }
+  }
   if (const Node* v = f.Get("timeout")) t.timeout = ctx.Duration(*v, f.Sub("timeout"));
   if (const Node* m = f.Get("matrix")) {
     Fields mf(ctx, *m, f.Sub("matrix"));

@@ -174,6 +174,9 @@ struct PipelineTask {
   int retries = 0;
   std::optional<Millis> timeout;
   std::optional<Matrix> matrix;
+  // onError: continue — the task's failure does not fail the run (its
+  // TaskRun ends FailureIgnored); "" or stopAndFail — it does.
+  bool continue_on_error = false;
   Origin origin;
 };
 

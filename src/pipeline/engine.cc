@@ -893,6 +893,7 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
     if (rit != runs_.end()) {
       ChildRun& cr = rit->second->Task(job->is_finally, job->index).children[job->child];
       cr.state = state;
+      cr.reason = outcome.reason;
       cr.results = outcome.results;
       rit->second->dirty.emplace_back(job->is_finally, job->index);
     }
@@ -907,9 +908,11 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
     job->cancel_fd = -1;
     jobs_.erase(controller::ObjectKey(j.ns, j.name));
   }
-  ProgressEvent e =
-      TaskRunEvent(ProgressEvent::Type::kTaskFinished, *job,
-                   outcome.reason == "Cached" ? "Cached" : StateName(state), outcome.message);
+  ProgressEvent e = TaskRunEvent(ProgressEvent::Type::kTaskFinished, *job,
+                                 outcome.reason == "Cached" || outcome.reason == "FailureIgnored"
+                                     ? outcome.reason
+                                     : StateName(state),
+                                 outcome.message);
   e.duration_ms = took;
   Emit(e);
   // The slot this TaskRun held goes to the next task of its run at once: the
@@ -954,6 +957,11 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     }
   }
 
+  // A pipeline task with onError: continue: its failure (not a timeout or
+  // a cancel) is ignored, and its TaskRun says so, as Tekton's does.
+  if (j.ignore_failure && !outcome.succeeded && outcome.reason == "Failed") {
+    outcome.reason = "FailureIgnored";
+  }
   // The end, durably, before the PipelineRun hears of it.
   Json status = TaskRunFinalStatus(j, outcome, job->start_ms, took, retries_status,
                                    runner_.IgnoresImages(), clock_.Now());

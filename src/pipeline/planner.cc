@@ -9,6 +9,7 @@ namespace strake::pipeline {
 bool IsTerminal(TaskState s) { return s != TaskState::kPending && s != TaskState::kRunning; }
 
 static bool IsFailure(TaskState s) { return s == TaskState::kFailed || s == TaskState::kCancelled; }
+static bool IsFailure(const TaskFacts& t) { return IsFailure(t.state) && !t.failure_ignored; }
 
 std::string_view SkipReason(std::string_view text) {
   for (const char* r : {skip::kWhen, skip::kParent, skip::kStopping, skip::kCancelled,
@@ -23,8 +24,8 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   Plan plan;
   const auto& tasks = facts.tasks;
   bool stopping =
-      facts.failed_to_start || std::any_of(tasks.begin(), tasks.end(),
-                                           [](const TaskFacts& t) { return IsFailure(t.state); });
+      facts.failed_to_start ||
+      std::any_of(tasks.begin(), tasks.end(), [](const TaskFacts& t) { return IsFailure(t); });
 
   std::string_view blanket;  // A reason that skips everything not yet started.
   if (facts.pipeline_timed_out)
@@ -60,7 +61,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
       const TaskFacts& pf = state[p];
       if (pf.state == TaskState::kSkipped) {
         if (pf.skip_reason != skip::kWhen) parent_skipped = true;
-      } else if (pf.state != TaskState::kSucceeded) {
+      } else if (pf.state != TaskState::kSucceeded && !pf.failure_ignored) {
         ready = false;
       }
     }
@@ -108,13 +109,13 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
     }
     return facts.finally[i].state;
   };
-  bool any_failed = std::any_of(state.begin(), state.end(),
-                                [](const TaskFacts& t) { return IsFailure(t.state); }) ||
-                    facts.failed_to_start;
+  bool any_failed =
+      std::any_of(state.begin(), state.end(), [](const TaskFacts& t) { return IsFailure(t); }) ||
+      facts.failed_to_start;
   bool any_skipped = std::any_of(state.begin(), state.end(),
                                  [](const TaskFacts& t) { return t.state == TaskState::kSkipped; });
   for (size_t i = 0; i < facts.finally.size(); ++i) {
-    any_failed = any_failed || IsFailure(final_state(i));
+    any_failed = any_failed || (IsFailure(final_state(i)) && !facts.finally[i].failure_ignored);
     any_skipped = any_skipped || final_state(i) == TaskState::kSkipped;
   }
   if (facts.pipeline_timed_out || facts.tasks_timed_out || facts.finally_timed_out) {
@@ -132,7 +133,7 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
 }
 
 std::string CompletionMessage(const RunFacts& facts) {
-  int completed = 0, failed = 0, cancelled = 0, skipped = 0;
+  int completed = 0, failed = 0, ignored = 0, cancelled = 0, skipped = 0;
   auto count = [&](const TaskFacts& t) {
     switch (t.state) {
       case TaskState::kSucceeded:
@@ -141,6 +142,7 @@ std::string CompletionMessage(const RunFacts& facts) {
       case TaskState::kFailed:
         ++completed;
         ++failed;
+        ignored += t.failure_ignored;
         break;
       case TaskState::kCancelled:
         ++completed;
@@ -155,6 +157,10 @@ std::string CompletionMessage(const RunFacts& facts) {
   };
   for (const auto& t : facts.tasks) count(t);
   for (const auto& t : facts.finally) count(t);
+  if (ignored > 0) {
+    return fmt::format("Tasks Completed: {} (Failed: {} (Ignored: {}), Cancelled {}), Skipped: {}",
+                       completed, failed, ignored, cancelled, skipped);
+  }
   return fmt::format("Tasks Completed: {} (Failed: {}, Cancelled {}), Skipped: {}", completed,
                      failed, cancelled, skipped);
 }

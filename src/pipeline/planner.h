@@ -36,6 +36,9 @@ inline constexpr const char* kEmptyMatrix = "Matrix Parameters have an empty arr
 struct TaskFacts {
   TaskState state = TaskState::kPending;
   std::string_view skip_reason;  // one of skip::k* (see SkipReason)
+  // Failed, with onError: continue: done, as a success is, for the run,
+  // its dependents and its outcome; counted as "Ignored".
+  bool failure_ignored = false;
 };
 
 // The skip:: constant with this text (for reasons read back from the store).
@@ -74,7 +77,8 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts);
 bool IsTerminal(TaskState s);
 
 // The message Tekton puts on a PipelineRun's condition:
-// "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2".
+// "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2", and with
+// ignored failures "Tasks Completed: 3 (Failed: 1 (Ignored: 1), Cancelled 0), Skipped: 0".
 std::string CompletionMessage(const RunFacts& facts);
 
 }  // namespace strake::pipeline

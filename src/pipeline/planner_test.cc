@@ -113,5 +113,24 @@ TEST(Planner, CompletionMessageAsTektonWritesIt) {
   EXPECT_EQ(CompletionMessage(f), "Tasks Completed: 3 (Failed: 1, Cancelled 1), Skipped: 1");
 }
 
+// onError: continue (Tekton's "Specifying onError for PipelineTasks"): the
+// failure neither stops the run nor holds back its dependents, and the run
+// succeeds, its message counting the failure as ignored.
+TEST(Planner, AnIgnoredFailureLetsDependentsRunAndTheRunSucceed) {
+  auto f =
+      Facts({TaskState::kFailed, TaskState::kPending, TaskState::kPending, TaskState::kSucceeded});
+  f.tasks[0].failure_ignored = true;
+  auto plan = MakePlan(Chain(), f);
+  EXPECT_EQ(plan.start, std::vector<size_t>{1});
+  EXPECT_TRUE(plan.skip.empty());
+  f.tasks[1].state = f.tasks[2].state = TaskState::kSucceeded;
+  plan = MakePlan(Chain(), f);
+  ASSERT_TRUE(plan.done);
+  EXPECT_TRUE(plan.outcome.succeeded);
+  EXPECT_EQ(plan.outcome.reason, "Succeeded");
+  EXPECT_EQ(CompletionMessage(f),
+            "Tasks Completed: 4 (Failed: 1 (Ignored: 1), Cancelled 0), Skipped: 0");
+}
+
 }  // namespace
 }  // namespace strake::pipeline

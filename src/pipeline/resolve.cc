@@ -71,6 +71,18 @@ std::optional<TaskResolution> CheckWhen(const model::PipelineTask& pt, bool fin,
   return std::nullopt;
 }
 
+// $(tasks.<t>.reason) as a finally task sees it: the reason of its first
+// TaskRun that did not succeed, else of its first (Tekton's getReason).
+std::string TaskReason(const PipelineTaskState& t) {
+  for (const auto& c : t.children) {
+    if (c.created && c.state != TaskState::kSucceeded) return c.reason;
+  }
+  for (const auto& c : t.children) {
+    if (c.created) return c.reason;
+  }
+  return "";
+}
+
 // $(tasks.<t>.status) as a finally task sees it.
 const char* FinallyStatus(TaskState s) {
   if (s == TaskState::kSucceeded) return "Succeeded";
@@ -190,6 +202,7 @@ Vars TaskVars(const RunState& run, bool for_finally, const std::vector<std::stri
     if (for_finally) {
       std::string status = FinallyStatus(t.facts.state);
       v.SetString("tasks." + name + ".status", status);
+      v.SetString("tasks." + name + ".reason", TaskReason(t));
       any_failed |= status == "Failed";
       any_skipped |= t.facts.state == TaskState::kSkipped;
     }

@@ -128,10 +128,17 @@ std::string TaskRunName(const std::string& pipeline_run, const std::string& pipe
   return name;
 }
 
+// A started task's facts from its TaskRuns.
+TaskFacts StartedFacts(const RunState& run, bool fin, size_t i) {
+  const PipelineTaskState& t = run.Task(fin, i);
+  TaskFacts f{Aggregate(t), t.facts.skip_reason};
+  f.failure_ignored = f.state == TaskState::kFailed && run.PTask(fin, i).continue_on_error;
+  return f;
+}
+
 void RefreshFacts(RunState& run) {
   for (const auto& [fin, i] : run.dirty) {
-    const PipelineTaskState& t = run.Task(fin, i);
-    if (t.started) run.Set(fin, i, {Aggregate(t), t.facts.skip_reason});
+    if (run.Task(fin, i).started) run.Set(fin, i, StartedFacts(run, fin, i));
   }
   run.dirty.clear();
 }
@@ -203,6 +210,11 @@ void StartTask(RunState& run, bool fin, size_t i, PlanStep& step) {
     Skip(run, fin, i, r.skip_reason, step);
     return;
   }
+  if (r.kind == TaskResolution::Kind::kFail && pt.continue_on_error &&
+      r.reason == "InvalidTaskResultReference") {
+    Skip(run, fin, i, skip::kMissingResults, step);  // Tekton's rule for onError: continue
+    return;
+  }
   if (r.kind == TaskResolution::Kind::kFail) {
     run.failure_reason = r.reason;
     run.failure_message = r.message;
@@ -216,7 +228,7 @@ void StartTask(RunState& run, bool fin, size_t i, PlanStep& step) {
   ps.started = true;
   ps.children.resize(ps.combos.size());
   ps.next = 0;
-  run.Set(fin, i, {Aggregate(ps), {}});  // Running, or done already before a crash
+  run.Set(fin, i, StartedFacts(run, fin, i));  // Running, or done already before a crash
   run.creating.emplace_back(fin, i);
 }
 
@@ -286,6 +298,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.config_maps = run.config_maps;
   j.secrets = run.secrets;
   j.step_actions = run.step_actions;
+  j.ignore_failure = pt.continue_on_error;
   j.timeout = TaskRunTimeout(run, fin, i, now);
   return j;
 }
@@ -385,12 +398,13 @@ std::string RestoreChild(RunState& run, const store::Resource& taskrun) {
   std::string cs = ConditionStatus(taskrun.status);
   if (cs == "True") {
     cr.state = TaskState::kSucceeded;
+    cr.reason = ConditionReason(taskrun.status);
     for (const auto& res : taskrun.status.value("results", Json::array())) {
       cr.results.push_back({res.value("name", ""), model::ParamValue::FromJson(res["value"])});
     }
   } else if (cs == "False") {
-    cr.state = ConditionReason(taskrun.status) == "TaskRunCancelled" ? TaskState::kCancelled
-                                                                     : TaskState::kFailed;
+    cr.reason = ConditionReason(taskrun.status);
+    cr.state = cr.reason == "TaskRunCancelled" ? TaskState::kCancelled : TaskState::kFailed;
   } else {
     cr.state = TaskState::kRunning;
     run.recover.insert(cr.name);

@@ -38,6 +38,7 @@ struct ChildRun {
   TaskState state = TaskState::kPending;
   std::vector<TaskResult> results;
   bool created = false;  // in the store
+  std::string reason;    // its condition's, once it ended
 };
 
 struct PipelineTaskState {

@@ -26,9 +26,9 @@ TEST(RunState, AStartedTaskRunsUntilEveryTaskRunIsCreatedAndDone) {
   t.started = true;
   t.combos = {{}, {}};
   t.children.resize(2);
-  t.children[0] = {"x-0", "u0", TaskState::kSucceeded, {}, true};
+  t.children[0] = {"x-0", "u0", TaskState::kSucceeded, {}, true, ""};
   EXPECT_EQ(Aggregate(t), TaskState::kRunning) << "one TaskRun is still to be created";
-  t.children[1] = {"x-1", "u1", TaskState::kFailed, {}, true};
+  t.children[1] = {"x-1", "u1", TaskState::kFailed, {}, true, ""};
   EXPECT_EQ(Aggregate(t), TaskState::kFailed);
   t.children[0].state = TaskState::kCancelled;
   EXPECT_EQ(Aggregate(t), TaskState::kCancelled) << "a cancel outweighs a failure";

@@ -52,9 +52,9 @@ TEST(RunStatus, SkippedTasksCarryTheirReasonAndWhenExpressionsOnlyForAWhenSkip) 
 
 TEST(RunStatus, ChildReferencesNameEveryCreatedTaskRunTasksFirst) {
   RunState run = TestRun(kSpec);
-  run.finally[0].children.push_back({"run-f", "uf", TaskState::kSucceeded, {}, true});
+  run.finally[0].children.push_back({"run-f", "uf", TaskState::kSucceeded, {}, true, ""});
   Succeed(run, 0);
-  run.tasks[2].children.push_back({"run-b", "ub", TaskState::kRunning, {}, false});
+  run.tasks[2].children.push_back({"run-b", "ub", TaskState::kRunning, {}, false, ""});
   Json refs = ChildReferences(run);
   ASSERT_EQ(refs.size(), 2u) << "run-b was never created";
   EXPECT_EQ(refs[0], Json({{"apiVersion", "tekton.dev/v1"},

@@ -60,6 +60,7 @@ struct TaskRunJob {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
   std::shared_ptr<const StepActions> step_actions;  // what steps' `ref`s name
   std::optional<model::Millis> timeout;             // of the whole TaskRun (all attempts share it)
+  bool ignore_failure = false;                      // its pipeline task's onError: continue
   bool cache_checked = false;                       // TryCache missed already; cache_key is its key
   std::string cache_key;
 };

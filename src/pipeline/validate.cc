@@ -395,7 +395,7 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
                                 DidYouMean(target, regular)));
           continue;
         }
-        if (parts[2] == "status") {
+        if (parts[2] == "status" || parts[2] == "reason") {
           if (!is_finally) {
             Err(diags, o, fp, fmt::format("$({}) is only for finally tasks", ref.expr));
           }
