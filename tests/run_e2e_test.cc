@@ -654,6 +654,10 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       // the failed one runs, and finally checks $(tasks.t.reason) is
       // FailureIgnored.
       {"ignore-task-error.yaml", "echo", "this is a success task"},
+      // A projected workspace: a Secret's and a ConfigMap's keys in one directory.
+      {"workspaces-projected.yaml", "print-the-recipe", "Bake in greased pan"},
+      // A TaskRun's podTemplate volumes, mounted by its steps.
+      {"template-volume.yaml", "task", "some stuff"},
   };
   // What a step whose `when` does not hold must not have printed.
   const std::vector<std::pair<std::string, std::string>> skipped = {

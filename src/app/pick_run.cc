@@ -17,10 +17,24 @@ namespace {
 Json TaskSpecOf(const model::Resource& source, const std::vector<model::Resource>& resources) {
   const Json& spec = source.raw["spec"];
   if (source.kind == "Task") return spec;
-  if (!spec.contains("taskRef")) return spec.value("taskSpec", Json::object());
   Json found = Json::object();  // none: the engine says the Task is unknown
-  for (const auto& r : resources) {
-    if (r.kind == "Task" && r.meta.name == spec["taskRef"].value("name", "")) found = r.raw["spec"];
+  if (!spec.contains("taskRef")) {
+    found = spec.value("taskSpec", Json::object());
+  } else {
+    for (const auto& r : resources) {
+      if (r.kind == "Task" && r.meta.name == spec["taskRef"].value("name", ""))
+        found = r.raw["spec"];
+    }
+  }
+  // The TaskRun's pod template's volumes, where the task does not declare
+  // one of that name.
+  for (const auto& v : spec.value("podTemplate", Json::object()).value("volumes", Json::array())) {
+    Json& vols = found["volumes"];
+    if (!vols.is_array()) vols = Json::array();
+    bool declared = std::any_of(vols.begin(), vols.end(), [&](const Json& x) {
+      return x.value("name", "") == v.value("name", "");
+    });
+    if (!declared) vols.push_back(v);
   }
   return found;
 }
@@ -103,20 +117,21 @@ Json RunForTask(const model::Resource& source, const std::vector<model::Resource
   if (!is_task && spec.contains("taskRef")) task_name = spec["taskRef"].value("name", "task");
   Json ptask = {{"name", task_name}};
   Json run_params = Json::array(), bound = Json::array();
+  const Json task_spec = TaskSpecOf(source, resources);
+  bool pod_volumes = spec.value("podTemplate", Json::object()).contains("volumes");
   if (is_task) {
     ptask["taskRef"] = {{"name", source.meta.name}};
   } else {
-    if (spec.contains("taskRef")) {
+    if (spec.contains("taskRef") && !pod_volumes) {
       ptask["taskRef"] = {{"name", spec["taskRef"]["name"]}};
     } else {
-      ptask["taskSpec"] = spec["taskSpec"];
+      ptask["taskSpec"] = task_spec;  // with the pod template's volumes
     }
     run_params = spec.value("params", Json::array());
     if (spec.contains("timeout")) ptask["timeout"] = spec["timeout"];
     if (spec.contains("retries")) ptask["retries"] = spec["retries"];
     bound = spec.value("workspaces", Json::array());
   }
-  const Json task_spec = TaskSpecOf(source, resources);
   Json pipeline_spec;
   pipeline_spec["params"] = DeclareParams(task_spec, ptask);
   pipeline_spec["workspaces"] = DeclareWorkspaces(task_spec, ptask, bound);

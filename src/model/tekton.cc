@@ -419,6 +419,63 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
   return s;
 }
 
+// A pod's volumes: emptyDir (the default), configMap, secret.
+std::vector<Volume> DecodeVolumes(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<Volume> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields vf(ctx, item, p);
+    Volume v;
+    if (const Node* x = vf.Need("name")) {
+      v.name = ctx.Str(*x, vf.Sub("name"));
+      ctx.CheckName(*x, vf.Sub("name"), v.name, Ctx::NameRule::kDnsLabel);
+    }
+    int kinds = 0;
+    if (const Node* x = vf.Get("emptyDir")) {
+      Fields ef(ctx, *x, vf.Sub("emptyDir"));
+      ef.Ignore({"medium", "sizeLimit"});
+      v.kind = Volume::Kind::kEmptyDir;
+      ++kinds;
+    }
+    if (const Node* x = vf.Get("configMap")) {
+      Fields cf(ctx, *x, vf.Sub("configMap"));
+      if (const Node* nm = cf.Need("name")) {
+        v.source = ctx.Str(*nm, cf.Sub("name"));
+        // A name may come from a param ($(params.x)), resolved when the TaskRun runs.
+        if (!HasVariable(v.source))
+          ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
+      }
+      if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
+      cf.Ignore({"defaultMode"});
+      cf.NotSupported("items", "items on task volumes");
+      v.kind = Volume::Kind::kConfigMap;
+      ++kinds;
+    }
+    if (const Node* x = vf.Get("secret")) {
+      Fields sf(ctx, *x, vf.Sub("secret"));
+      if (const Node* nm = sf.Need("secretName")) {
+        v.source = ctx.Str(*nm, sf.Sub("secretName"));
+        if (!HasVariable(v.source))
+          ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
+      }
+      if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
+      sf.Ignore({"defaultMode"});
+      sf.NotSupported("items", "items on task volumes");
+      v.kind = Volume::Kind::kSecret;
+      ++kinds;
+    }
+    for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
+      vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
+    }
+    // Kubernetes defaults a volume with no source to an emptyDir.
+    if (kinds > 1 && vf.ok()) {
+      ctx.Error(item, p, "a volume needs one of emptyDir, configMap, secret");
+    }
+    out.push_back(std::move(v));
+  });
+  return out;
+}
+
 std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::string& path,
                                            bool embedded) {
   Fields f(ctx, n, path);
@@ -480,58 +537,7 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
       t.sidecars.push_back(DecodeStep(ctx, item, p, StepKind::kSidecar));
     });
   }
-  if (const Node* vols = f.Get("volumes")) {
-    ctx.List(*vols, f.Sub("volumes"), [&](const Node& item, const std::string& p) {
-      Fields vf(ctx, item, p);
-      Volume v;
-      if (const Node* x = vf.Need("name")) {
-        v.name = ctx.Str(*x, vf.Sub("name"));
-        ctx.CheckName(*x, vf.Sub("name"), v.name, Ctx::NameRule::kDnsLabel);
-      }
-      int kinds = 0;
-      if (const Node* x = vf.Get("emptyDir")) {
-        Fields ef(ctx, *x, vf.Sub("emptyDir"));
-        ef.Ignore({"medium", "sizeLimit"});
-        v.kind = Volume::Kind::kEmptyDir;
-        ++kinds;
-      }
-      if (const Node* x = vf.Get("configMap")) {
-        Fields cf(ctx, *x, vf.Sub("configMap"));
-        if (const Node* nm = cf.Need("name")) {
-          v.source = ctx.Str(*nm, cf.Sub("name"));
-          // A name may come from a param ($(params.x)), resolved when the TaskRun runs.
-          if (!HasVariable(v.source))
-            ctx.CheckName(*nm, cf.Sub("name"), v.source, Ctx::NameRule::kDnsSubdomain);
-        }
-        if (const Node* o = cf.Get("optional")) v.optional = ctx.Bool(*o, cf.Sub("optional"));
-        cf.Ignore({"defaultMode"});
-        cf.NotSupported("items", "items on task volumes");
-        v.kind = Volume::Kind::kConfigMap;
-        ++kinds;
-      }
-      if (const Node* x = vf.Get("secret")) {
-        Fields sf(ctx, *x, vf.Sub("secret"));
-        if (const Node* nm = sf.Need("secretName")) {
-          v.source = ctx.Str(*nm, sf.Sub("secretName"));
-          if (!HasVariable(v.source))
-            ctx.CheckName(*nm, sf.Sub("secretName"), v.source, Ctx::NameRule::kDnsSubdomain);
-        }
-        if (const Node* o = sf.Get("optional")) v.optional = ctx.Bool(*o, sf.Sub("optional"));
-        sf.Ignore({"defaultMode"});
-        sf.NotSupported("items", "items on task volumes");
-        v.kind = Volume::Kind::kSecret;
-        ++kinds;
-      }
-      for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
-        vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
-      }
-      // Kubernetes defaults a volume with no source to an emptyDir.
-      if (kinds > 1 && vf.ok()) {
-        ctx.Error(item, p, "a volume needs one of emptyDir, configMap, secret");
-      }
-      t.volumes.push_back(std::move(v));
-    });
-  }
+  t.volumes = DecodeVolumes(ctx, f.Get("volumes"), f.Sub("volumes"));
   if (const Node* c = f.Get("cache")) {
     Fields cf(ctx, *c, f.Sub("cache"));
     t.cache.enabled = true;
@@ -715,6 +721,60 @@ std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
   return p;
 }
 
+// A ConfigMap's or Secret's `items`: which keys, at which paths.
+void DecodeItems(Ctx& ctx, Fields& sf, std::vector<KeyToPath>& into) {
+  if (const Node* it = sf.Get("items")) {
+    ctx.List(*it, sf.Sub("items"), [&](const Node& i, const std::string& ipath) {
+      Fields kf(ctx, i, ipath);
+      KeyToPath k;
+      if (const Node* x = kf.Need("key")) {
+        k.key = ctx.Str(*x, kf.Sub("key"));
+        ctx.CheckName(*x, kf.Sub("key"), k.key, Ctx::NameRule::kConfigMapKey);
+      }
+      if (const Node* x = kf.Need("path")) {
+        k.path = ctx.Str(*x, kf.Sub("path"));
+        // Kubernetes also refuses a path that starts with "..".
+        if (ctx.CheckName(*x, kf.Sub("path"), k.path, Ctx::NameRule::kLocalPath) &&
+            (k.path.empty() || StartsWith(k.path, ".."))) {
+          ctx.Error(*x, kf.Sub("path"), "must not be empty or start with \"..\"");
+        }
+      }
+      kf.Ignore({"mode"});
+      into.push_back(std::move(k));
+    });
+  }
+}
+
+// A projected workspace's sources: ConfigMaps and Secrets, in order.
+std::vector<ProjectedSource> DecodeProjected(Ctx& ctx, const Node& n, const std::string& path) {
+  std::vector<ProjectedSource> out;
+  Fields pf(ctx, n, path);
+  pf.Ignore({"defaultMode"});
+  const Node* sources = pf.Need("sources");
+  if (!sources) return out;
+  ctx.List(*sources, pf.Sub("sources"), [&](const Node& item_node, const std::string& sp) {
+    Fields srcf(ctx, item_node, sp);
+    for (const char* kind : {"configMap", "secret"}) {
+      const Node* src = srcf.Get(kind);
+      if (!src) continue;
+      Fields kf(ctx, *src, srcf.Sub(kind));
+      ProjectedSource ps;
+      ps.secret = std::string_view(kind) == "secret";
+      if (const Node* c = kf.Need("name")) {
+        ps.name = ctx.Str(*c, kf.Sub("name"));
+        ctx.CheckName(*c, kf.Sub("name"), ps.name, Ctx::NameRule::kDnsSubdomain);
+      }
+      if (const Node* o = kf.Get("optional")) ps.optional = ctx.Bool(*o, kf.Sub("optional"));
+      DecodeItems(ctx, kf, ps.items);
+      out.push_back(std::move(ps));
+    }
+    for (const char* k : {"downwardAPI", "serviceAccountToken", "clusterTrustBundle"}) {
+      srcf.NotSupported(k, fmt::format("{} projections (configMap and secret are)", k));
+    }
+  });
+  return out;
+}
+
 std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
                                                       const std::string& path) {
   std::vector<WorkspaceBinding> out;
@@ -752,28 +812,6 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
       b.kind = WorkspaceBinding::Kind::kVolumeClaimTemplate;
       ++kinds;
     }
-    auto items = [&](Fields& sf) {
-      if (const Node* it = sf.Get("items")) {
-        ctx.List(*it, sf.Sub("items"), [&](const Node& i, const std::string& ipath) {
-          Fields kf(ctx, i, ipath);
-          KeyToPath k;
-          if (const Node* x = kf.Need("key")) {
-            k.key = ctx.Str(*x, kf.Sub("key"));
-            ctx.CheckName(*x, kf.Sub("key"), k.key, Ctx::NameRule::kConfigMapKey);
-          }
-          if (const Node* x = kf.Need("path")) {
-            k.path = ctx.Str(*x, kf.Sub("path"));
-            // Kubernetes also refuses a path that starts with "..".
-            if (ctx.CheckName(*x, kf.Sub("path"), k.path, Ctx::NameRule::kLocalPath) &&
-                (k.path.empty() || StartsWith(k.path, ".."))) {
-              ctx.Error(*x, kf.Sub("path"), "must not be empty or start with \"..\"");
-            }
-          }
-          kf.Ignore({"mode"});
-          b.items.push_back(std::move(k));
-        });
-      }
-    };
     if (const Node* v = f.Get("configMap")) {
       Fields cf(ctx, *v, f.Sub("configMap"));
       if (const Node* c = cf.Need("name")) {
@@ -781,7 +819,7 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
         ctx.CheckName(*c, cf.Sub("name"), b.source, Ctx::NameRule::kDnsSubdomain);
       }
       cf.Ignore({"defaultMode", "optional"});
-      items(cf);
+      DecodeItems(ctx, cf, b.items);
       b.kind = WorkspaceBinding::Kind::kConfigMap;
       ++kinds;
     }
@@ -792,16 +830,20 @@ std::vector<WorkspaceBinding> DecodeWorkspaceBindings(Ctx& ctx, const Node* n,
         ctx.CheckName(*c, sf.Sub("secretName"), b.source, Ctx::NameRule::kDnsSubdomain);
       }
       sf.Ignore({"defaultMode", "optional"});
-      items(sf);
+      DecodeItems(ctx, sf, b.items);
       b.kind = WorkspaceBinding::Kind::kSecret;
       ++kinds;
     }
-    f.NotSupported("projected", "projected workspaces");
+    if (const Node* v = f.Get("projected")) {
+      b.projected = DecodeProjected(ctx, *v, f.Sub("projected"));
+      b.kind = WorkspaceBinding::Kind::kProjected;
+      ++kinds;
+    }
     f.NotSupported("csi", "csi workspaces");
     if (kinds != 1 && f.ok()) {
       ctx.Error(item, p,
                 "a workspace binding needs exactly one of emptyDir, persistentVolumeClaim, "
-                "volumeClaimTemplate, configMap, secret");
+                "volumeClaimTemplate, configMap, secret, projected");
     }
     out.push_back(std::move(b));
   });
@@ -954,7 +996,25 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
     }
   }
   sf.Get("statusMessage");
-  sf.Ignore(kIgnoredRun);
+  // A pod template's volumes are the task's too (steps may mount them);
+  // the rest of it only a pod has.
+  if (const Node* pt = sf.Get("podTemplate"); pt && pt->IsMap()) {
+    Fields pf(ctx, *pt, "spec.podTemplate");
+    s.pod_volumes = DecodeVolumes(ctx, pf.Get("volumes"), "spec.podTemplate.volumes");
+    for (const auto& entry : pt->map) {
+      if (entry.key.scalar != "volumes") pf.Ignore({entry.key.scalar}, "only matters to a pod");
+    }
+    for (const auto& v : s.pod_volumes) {
+      if (!s.task_spec) break;
+      auto& vols = s.task_spec->volumes;
+      bool declared =
+          std::any_of(vols.begin(), vols.end(), [&](const auto& x) { return x.name == v.name; });
+      if (!declared) vols.push_back(v);
+    }
+  }
+  std::set<std::string> ignored = kIgnoredRun;
+  ignored.erase("podTemplate");
+  sf.Ignore(ignored);
   sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
   sf.NotSupported("debug", "TaskRun debug breakpoints");
   sf.NotSupported("resources", "PipelineResources (removed from Tekton)");

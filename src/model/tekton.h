@@ -207,14 +207,30 @@ struct KeyToPath {
   std::string path;
 };
 
+// One source of a projected workspace: a ConfigMap's or Secret's keys.
+struct ProjectedSource {
+  bool secret = false;
+  std::string name;
+  std::vector<KeyToPath> items;
+  bool optional = false;
+};
+
 // A run's binding of a workspace to storage.
 struct WorkspaceBinding {
-  enum class Kind { kEmptyDir, kPersistentVolumeClaim, kVolumeClaimTemplate, kConfigMap, kSecret };
+  enum class Kind {
+    kEmptyDir,
+    kPersistentVolumeClaim,
+    kVolumeClaimTemplate,
+    kConfigMap,
+    kSecret,
+    kProjected
+  };
   std::string name;
   Kind kind = Kind::kEmptyDir;
   std::string source;  // claim, ConfigMap or Secret name
   std::string sub_path;
   std::vector<KeyToPath> items;
+  std::vector<ProjectedSource> projected;  // kProjected: in one directory, in order
 };
 
 struct Timeouts {
@@ -251,6 +267,9 @@ struct TaskRunSpec {
   std::optional<Millis> timeout;
   int retries = 0;
   std::string status;  // "", TaskRunCancelled
+  // podTemplate.volumes: the task's volumes too (an embedded task spec has
+  // them added already).
+  std::vector<Volume> pod_volumes;
 };
 
 struct Task {

@@ -78,23 +78,29 @@ Result<BoundWorkspace> BindWorkspace(const std::string& data_dir, const std::str
   if (!dir) return wrap(dir.error());
   out.dir = *dir;
   if (b.kind == Kind::kPersistentVolumeClaim) out.claim = b.source;
-  if (b.kind != Kind::kConfigMap && b.kind != Kind::kSecret) {
+  if (b.kind != Kind::kConfigMap && b.kind != Kind::kSecret && b.kind != Kind::kProjected) {
     auto made = MakeDirs(out.dir, 0777);
     if (!made) return wrap(made.error());
     return out;
   }
-  bool secret = b.kind == Kind::kSecret;
-  const auto& maps = secret ? secrets : config_maps;
-  auto src = maps.find(b.source);
-  if (src == maps.end()) {
-    return wrap(Error{fmt::format("{} \"{}\" not found (apply it with -f)",
-                                  secret ? "Secret" : "ConfigMap", b.source)});
-  }
+  // ConfigMaps and Secrets, read-only; a projected workspace holds several.
+  std::vector<model::ProjectedSource> sources = b.projected;
+  if (b.kind != Kind::kProjected) sources.push_back({b.kind == Kind::kSecret, b.source, b.items});
   out.read_only = true;
-  out.secret = secret;
   (void)RemoveAll(out.dir);
   auto made = MakeDirs(out.dir, 0700);
-  if (made) made = Materialize(src->second, out.dir, b.items);
+  for (const auto& source : sources) {
+    if (!made) break;
+    const auto& maps = source.secret ? secrets : config_maps;
+    auto src = maps.find(source.name);
+    if (src == maps.end()) {
+      if (source.optional) continue;
+      return wrap(Error{fmt::format("{} \"{}\" not found (apply it with -f)",
+                                    source.secret ? "Secret" : "ConfigMap", source.name)});
+    }
+    out.secret = out.secret || source.secret;
+    made = Materialize(src->second, out.dir, source.items);
+  }
   if (!made) return wrap(made.error());
   return out;
 }
