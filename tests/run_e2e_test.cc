@@ -658,6 +658,11 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"workspaces-projected.yaml", "print-the-recipe", "Bake in greased pan"},
       // A TaskRun's podTemplate volumes, mounted by its steps.
       {"template-volume.yaml", "task", "some stuff"},
+      // A sidecar's startup and readiness probes hold the step back until
+      // the file it reads is there.
+      {"sidecar-ready.yaml", "task", ""},
+      // A sidecar mounts the workspace's volume by $(workspaces.w.volume).
+      {"workspace-in-sidecar.yaml", "task", "Sidecar responded: good day"},
   };
   // What a step whose `when` does not hold must not have printed.
   const std::vector<std::pair<std::string, std::string>> skipped = {

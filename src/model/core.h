@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "model/node.h"
 
@@ -71,6 +72,21 @@ struct ConfigMap {
 
 struct PersistentVolumeClaim {
   ObjectMeta meta;
+};
+
+// A Kubernetes probe (a container's readinessProbe, a sidecar's startupProbe, ...).
+struct Probe {
+  enum class Kind { kHttpGet, kTcpSocket, kExec };
+  Kind kind = Kind::kHttpGet;
+  std::string path = "/";
+  std::string port;  // a number or a container port's name
+  std::vector<std::pair<std::string, std::string>> http_headers;
+  std::vector<std::string> command;
+  int initial_delay_seconds = 0;
+  int period_seconds = 10;
+  int timeout_seconds = 1;
+  int success_threshold = 1;
+  int failure_threshold = 3;
 };
 
 }  // namespace strake::model

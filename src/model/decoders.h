@@ -49,6 +49,7 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeStepActionKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Kubernetes workloads (workloads.cc).
+Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path);
 bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r);

@@ -216,18 +216,24 @@ std::optional<ResolverRef> DecodeResolver(Ctx& ctx, Fields& rf, std::string_view
 }
 
 std::vector<VolumeMount> DecodeVolumeMounts(Ctx& ctx, const Node* n, const std::string& path) {
+  auto IsWorkspaceVolumeRef = [](const std::string& name) {
+    return StartsWith(name, "$(workspaces.") && EndsWith(name, ".volume)");
+  };
   std::vector<VolumeMount> out;
   if (!n) return out;
   ctx.List(*n, path, [&](const Node& item, const std::string& p) {
     Fields f(ctx, item, p);
     VolumeMount m;
+    // Tekton lets a sidecar or step mount a workspace's volume by the
+    // variable that names it: $(workspaces.<w>.volume), at $(workspaces.<w>.path).
     if (const Node* v = f.Need("name")) {
       m.name = ctx.Str(*v, f.Sub("name"));
-      ctx.CheckName(*v, f.Sub("name"), m.name, Ctx::NameRule::kDnsLabel);
+      if (!IsWorkspaceVolumeRef(m.name))
+        ctx.CheckName(*v, f.Sub("name"), m.name, Ctx::NameRule::kDnsLabel);
     }
     if (const Node* v = f.Need("mountPath")) {
       m.mount_path = ctx.Str(*v, f.Sub("mountPath"));
-      if (!StartsWith(m.mount_path, "/")) {
+      if (!StartsWith(m.mount_path, "/") && !StartsWith(m.mount_path, "$(workspaces.")) {
         ctx.Error(*v, f.Sub("mountPath"), "must be an absolute path");
       }
     }
@@ -393,9 +399,22 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     for (const char* own : {"params", "results", "description"}) f.Get(own);
   }
   if (kind == StepKind::kSidecar) {
-    f.NotSupported("readinessProbe", "sidecar readiness probes");
-    f.NotSupported("livenessProbe", "sidecar liveness probes");
-    f.NotSupported("startupProbe", "sidecar startup probes");
+    for (auto [key, probe] : {std::pair{"startupProbe", &s.startup_probe},
+                              std::pair{"readinessProbe", &s.readiness_probe}}) {
+      const Node* v = f.Get(key);
+      if (!v) continue;
+      *probe = DecodeProbe(ctx, *v, f.Sub(key));
+      const std::string& port = (*probe)->port;
+      if ((*probe)->kind != Probe::Kind::kExec &&
+          (port.empty() ||
+           !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
+        ctx.Error(*v, f.Sub(key),
+                  fmt::format("a sidecar's probe needs a port number (a port's name is a pod's; "
+                              "found \"{}\")",
+                              port));
+      }
+    }
+    f.NotSupported("livenessProbe", "sidecar liveness probes (a pod restarts the container)");
     f.Ignore({"ports"});
   }
   if (s.ref) {

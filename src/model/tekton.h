@@ -106,6 +106,10 @@ struct Step {
   // this file (a result's path, a workspace's or a volume's).
   std::string stdout_path;
   std::string stderr_path;
+  // A sidecar's: the steps start once its startupProbe and then its
+  // readinessProbe succeed.
+  std::optional<Probe> startup_probe;
+  std::optional<Probe> readiness_probe;
   Origin origin;
 };
 

@@ -27,6 +27,8 @@ const std::set<std::string> kIgnoredContainer = {
     "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
     "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
 
+}  // namespace
+
 Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   Probe p;
@@ -75,6 +77,8 @@ Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path) {
   f.Get("terminationGracePeriodSeconds");
   return p;
 }
+
+namespace {
 
 Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);

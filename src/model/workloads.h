@@ -24,20 +24,6 @@ struct IntOrPercent {
   int Resolve(int total, bool round_up) const;
 };
 
-struct Probe {
-  enum class Kind { kHttpGet, kTcpSocket, kExec };
-  Kind kind = Kind::kHttpGet;
-  std::string path = "/";
-  std::string port;  // a number or a container port's name
-  std::vector<std::pair<std::string, std::string>> http_headers;
-  std::vector<std::string> command;
-  int initial_delay_seconds = 0;
-  int period_seconds = 10;
-  int timeout_seconds = 1;
-  int success_threshold = 1;
-  int failure_threshold = 3;
-};
-
 struct ContainerPort {
   std::string name;
   int container_port = 0;

@@ -305,7 +305,9 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& w
     auto args = SubstituteList(s.args, vars);
     if (!args) return ctx(args.error());
     s.args = *args;
-    for (auto* text : {&s.working_dir, &s.stdout_path, &s.stderr_path}) {
+    std::vector<std::string*> texts = {&s.working_dir, &s.stdout_path, &s.stderr_path};
+    for (auto& m : s.volume_mounts) texts.insert(texts.end(), {&m.name, &m.mount_path});
+    for (auto* text : texts) {
       auto done = Substitute(*text, vars);
       if (!done) return ctx(done.error());
       *text = std::move(*done);
@@ -724,6 +726,24 @@ bool ReadsStepResults(const StepPlan& sp) {
          });
 }
 
+ProbePlan ProbePlanOf(const char* name, const model::Probe& p) {
+  ProbePlan out;
+  out.name = name;
+  out.handler = p.kind == model::Probe::Kind::kExec        ? "exec"
+                : p.kind == model::Probe::Kind::kTcpSocket ? "tcpSocket"
+                                                           : "httpGet";
+  out.command = p.command;
+  out.port = p.port.empty() ? 0 : std::stoi(p.port);  // a number: decoding says so
+  out.path = p.path;
+  out.headers = p.http_headers;
+  out.initial_delay_seconds = p.initial_delay_seconds;
+  out.period_seconds = p.period_seconds;
+  out.timeout_seconds = p.timeout_seconds;
+  out.success_threshold = p.success_threshold;
+  out.failure_threshold = p.failure_threshold;
+  return out;
+}
+
 // True when a step keeps results of its own (or a task result reads one).
 bool UsesStepResults(const model::TaskSpec& spec) {
   return std::any_of(spec.steps.begin(), spec.steps.end(),
@@ -776,6 +796,12 @@ class TaskExecutor::Attempt {
  private:
   Result<StepPlan> PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                             bool uses_exit_codes);
+  // A mount of a workspace's volume at the workspace's own path: there already.
+  bool IsWorkspaceItself(const model::VolumeMount& m) const {
+    if (!StartsWith(m.name, "ws-")) return false;
+    auto it = paths_.workspaces.find(m.name.substr(3));
+    return it != paths_.workspaces.end() && it->second == m.mount_path && m.sub_path.empty();
+  }
   Result<std::vector<std::string>> SandboxArgv(const std::vector<ResolvedStep>& steps,
                                                std::vector<int>& inherit,
                                                std::vector<Fd>& volume_fds) const;
@@ -952,6 +978,12 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   env.push_back(Marker());
   sp.env = std::move(env);
   sp.cwd = s.working_dir.empty() ? paths_.work : s.working_dir;
+  if (is_sidecar) {
+    for (auto [name, probe] : {std::pair{"startupProbe", &s.startup_probe},
+                               std::pair{"readinessProbe", &s.readiness_probe}}) {
+      if (*probe) sp.probes.push_back(ProbePlanOf(name, **probe));
+    }
+  }
   if (!is_sidecar) {
     for (const auto& w : s.when) sp.when.push_back({w.input, w.op, w.values});
     sp.stdout_path = s.stdout_path;
@@ -973,7 +1005,8 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   } else {
     sp.log_path = host_log;
   }
-  if (!sandbox_ && !s.volume_mounts.empty()) {
+  if (!sandbox_ && std::any_of(s.volume_mounts.begin(), s.volume_mounts.end(),
+                               [&](const auto& m) { return !IsWorkspaceItself(m); })) {
     return Failf(
         "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or drop "
         "--no-sandbox",
@@ -1064,6 +1097,14 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
   for (const auto& rs : steps) {
     for (const auto& m : rs.step.volume_mounts) {
       if (!mounted.insert(m.mount_path).second) continue;
+      if (StartsWith(m.name, "ws-")) {  // a workspace's volume ($(workspaces.w.volume))
+        auto ws = workspace_fds_.find(m.name.substr(3));
+        if (ws == workspace_fds_.end() || IsWorkspaceItself(m)) continue;
+        inherit.push_back(ws->second.get());
+        argv.insert(argv.end(), {m.read_only ? "--ro-bind-fd" : "--bind-fd",
+                                 std::to_string(ws->second.get()), m.mount_path});
+        continue;
+      }
       auto it = volume_dirs_.find(m.name);
       if (it == volume_dirs_.end()) continue;
       auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);

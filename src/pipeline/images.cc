@@ -80,7 +80,9 @@ std::string ImageShebang(std::string_view image, const std::string& shebang,
                          const std::string& busybox_path) {
   const KnownImage* k = Find(image);
   if (!k || k->shell != Shell::kBusybox || busybox_path.empty()) return shebang;
-  for (std::string_view sh : {"#!/bin/sh", "#!/usr/bin/env sh"}) {
+  // Alpine's and BusyBox's ash is BusyBox's sh.
+  for (std::string_view sh :
+       {"#!/bin/sh", "#!/usr/bin/env sh", "#!/bin/ash", "#!/usr/bin/env ash"}) {
     if (!StartsWith(shebang, sh)) continue;
     std::string_view rest = std::string_view(shebang).substr(sh.size());
     if (!rest.empty() && rest[0] != ' ' && rest[0] != '\t') continue;  // e.g. #!/bin/shx

@@ -35,6 +35,8 @@ TEST(Images, AShebangNamingShIsTheImagesSh) {
             "#!/usr/bin/busybox sh");
   EXPECT_EQ(ImageShebang("mirror.gcr.io/busybox", "#!/bin/sh -e", kBusybox),
             "#!/usr/bin/busybox sh -e");
+  EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/usr/bin/env ash", kBusybox),
+            "#!/usr/bin/busybox sh");
   EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/bin/bash", kBusybox), "#!/bin/bash");
   EXPECT_EQ(ImageShebang("mirror.gcr.io/alpine", "#!/bin/shell", kBusybox), "#!/bin/shell");
   EXPECT_EQ(ImageShebang("mirror.gcr.io/ubuntu", "#!/bin/sh", kBusybox), "#!/bin/sh");

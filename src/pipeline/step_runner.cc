@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/mask.h"
+#include "base/net.h"
 #include "base/process.h"
 #include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
@@ -43,6 +44,19 @@ Json StepToJson(const StepPlan& s) {
   for (const auto& w : s.when) {
     j["when"].push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
   }
+  for (const auto& p : s.probes) {
+    j["probes"].push_back({{"name", p.name},
+                           {"handler", p.handler},
+                           {"command", p.command},
+                           {"port", p.port},
+                           {"path", p.path},
+                           {"headers", p.headers},
+                           {"initialDelaySeconds", p.initial_delay_seconds},
+                           {"periodSeconds", p.period_seconds},
+                           {"timeoutSeconds", p.timeout_seconds},
+                           {"successThreshold", p.success_threshold},
+                           {"failureThreshold", p.failure_threshold}});
+  }
   return j;
 }
 
@@ -63,6 +77,21 @@ StepPlan StepFromJson(const Json& j) {
   for (const auto& w : j.value("when", Json::array())) {
     s.when.push_back({w.value("input", ""), w.value("operator", ""),
                       w.value("values", std::vector<std::string>{})});
+  }
+  for (const auto& p : j.value("probes", Json::array())) {
+    ProbePlan pp;
+    pp.name = p.value("name", "");
+    pp.handler = p.value("handler", "");
+    pp.command = p.value("command", std::vector<std::string>{});
+    pp.port = p.value("port", 0);
+    pp.path = p.value("path", "");
+    pp.headers = p.value("headers", std::vector<std::pair<std::string, std::string>>{});
+    pp.initial_delay_seconds = p.value("initialDelaySeconds", 0);
+    pp.period_seconds = p.value("periodSeconds", 10);
+    pp.timeout_seconds = p.value("timeoutSeconds", 1);
+    pp.success_threshold = p.value("successThreshold", 1);
+    pp.failure_threshold = p.value("failureThreshold", 3);
+    s.probes.push_back(std::move(pp));
   }
   return s;
 }
@@ -277,6 +306,110 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
   return s;
 }
 
+// One try of a probe: true when it succeeds, else why not.
+bool ProbeOnce(const ProbePlan& p, const StepPlan& sidecar, std::string& why) {
+  std::chrono::milliseconds timeout(int64_t{p.timeout_seconds} * 1000);
+  if (p.handler == "exec") {
+    auto proc = Spawn({p.command, sidecar.env, sidecar.cwd, -1, -1, -1, {}});
+    if (!proc) {
+      why = proc.error().message;
+      return false;
+    }
+    auto w = WaitProcess(*proc, timeout);
+    if (!w || w->outcome != WaitOutcome::kExited) {
+      KillAndReap(*proc);
+      why = fmt::format("timed out after {}s", p.timeout_seconds);
+      return false;
+    }
+    if (w->exit_code != 0) why = fmt::format("exited with code {}", w->exit_code);
+    return w->exit_code == 0;
+  }
+  auto port = static_cast<uint16_t>(p.port);
+  if (p.handler == "tcpSocket") {
+    auto c = ConnectTcp("127.0.0.1", port, timeout);
+    if (!c) why = c.error().message;
+    return c.has_value();
+  }
+  http::Request req;
+  req.target = p.path.empty() ? "/" : p.path;
+  req.headers = p.headers;
+  req.headers.emplace_back("Connection", "close");
+  auto r = http::Fetch("127.0.0.1", port, req, timeout);
+  if (!r) {
+    why = r.error().message;
+    return false;
+  }
+  if (r->status < 200 || r->status >= 400) why = fmt::format("HTTP {}", r->status);
+  return r->status >= 200 && r->status < 400;
+}
+
+// Waits `ms` unless cancelled first (false).
+bool Sleep(int64_t ms, int cancel_fd) {
+  if (ms <= 0) return true;
+  if (cancel_fd < 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return true;
+  }
+  pollfd pfd{cancel_fd, POLLIN, 0};
+  return ::poll(&pfd, 1, static_cast<int>(ms)) == 0;
+}
+
+// Kubernetes' probing of one sidecar, from when it started: each probe
+// after its initialDelaySeconds, every periodSeconds, until
+// successThreshold successes in a row. A startupProbe that fails
+// failureThreshold times in a row fails the task (a pod would restart the
+// container); a readinessProbe is tried until the task's time is up. A
+// sidecar that exits before it is ready fails the task.
+Status WaitReady(const StepPlan& sidecar, const Process& proc, int64_t started_ms, int cancel_fd) {
+  for (const auto& p : sidecar.probes) {
+    if (!Sleep(started_ms + int64_t{p.initial_delay_seconds} * 1000 - NowMs(), cancel_fd))
+      return Fail("cancelled");
+    int successes = 0, failures = 0;
+    while (successes < p.success_threshold) {
+      std::string why;
+      if (ProbeOnce(p, sidecar, why)) {
+        ++successes;
+        failures = 0;
+      } else {
+        successes = 0;
+        ++failures;
+        if (p.name == "startupProbe" && failures >= p.failure_threshold) {
+          return Failf("sidecar {}: its startupProbe failed {} times: {}", sidecar.name, failures,
+                       why);
+        }
+      }
+      if (successes >= p.success_threshold) break;
+      pollfd exited{proc.pidfd(), POLLIN, 0};
+      if (proc.pidfd() >= 0 && ::poll(&exited, 1, 0) > 0) {
+        return Failf("sidecar {} exited before its {} succeeded ({})", sidecar.name, p.name, why);
+      }
+      if (!Sleep(int64_t{p.period_seconds} * 1000, cancel_fd)) return Fail("cancelled");
+    }
+  }
+  return Ok();
+}
+
+// Starts the sidecars and waits until each is ready (its probes); an
+// error says which could not start or become ready ("cancelled": the task
+// was). What started is in `sidecars`, for the caller to stop.
+Status StartSidecars(const TaskPlan& plan, int cancel_fd, std::vector<Process>& sidecars,
+                     std::vector<ProcessLog>& logs) {
+  const int64_t started_ms = NowMs();
+  for (const auto& sc : plan.sidecars) {
+    ProcessLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc)});
+    log.Spawned();
+    logs.push_back(std::move(log));
+    if (!p) return Failf("sidecar {}: {}", sc.name, p.error().message);
+    sidecars.push_back(std::move(*p));
+  }
+  for (size_t i = 0; i < sidecars.size(); ++i) {
+    if (!plan.sidecars[i].probes.empty())
+      STRAKE_TRY(WaitReady(plan.sidecars[i], sidecars[i], started_ms, cancel_fd));
+  }
+  return Ok();
+}
+
 }  // namespace
 
 StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
@@ -302,19 +435,12 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
   if (plan.timeout_ms) deadline = Steady::now() + std::chrono::milliseconds(*plan.timeout_ms);
   std::vector<Process> sidecars;
   std::vector<ProcessLog> sidecar_logs;
-  for (const auto& sc : plan.sidecars) {
-    ProcessLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
-    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc)});
-    log.Spawned();
-    sidecar_logs.push_back(std::move(log));
-    if (!p) {
-      out.failed = true;
-      out.message = "sidecar " + sc.name + ": " + p.error().message;
-      StopSidecars(sidecars);
-      save();
-      return out;
-    }
-    sidecars.push_back(std::move(*p));
+  if (auto up = StartSidecars(plan, cancel_fd, sidecars, sidecar_logs); !up) {
+    (up.error().message == "cancelled" ? out.cancelled : out.failed) = true;
+    out.message = up.error().message;
+    StopSidecars(sidecars);
+    save();
+    return out;
   }
   bool stop = false;
   for (size_t i = 0; i < plan.steps.size(); ++i) {

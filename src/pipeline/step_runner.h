@@ -6,7 +6,8 @@
 // to its exitCode file (for $(steps.<name>.exitCode.path)). A failing step
 // stops the task unless its onError is "continue"; a step timeout ends the
 // step with TimeoutExceeded. A step whose `when` does not hold is Skipped;
-// earlier steps' results are substituted into a step as it starts. Sidecars start first and are
+// earlier steps' results are substituted into a step as it starts. Sidecars start first,
+// the steps once every sidecar's startup and readiness probes succeed, and are
 // stopped (SIGTERM, then SIGKILL after a grace period) when the steps are done.
 //
 // The same code runs in-process for the host executor and as
@@ -54,6 +55,23 @@ struct StepWhen {
   std::vector<std::string> values;
 };
 
+// A sidecar's startup or readiness probe (Kubernetes' semantics): exec
+// runs `command` as the sidecar would; tcpSocket and httpGet go to
+// 127.0.0.1:port (the pod's own address, here).
+struct ProbePlan {
+  std::string name;     // "startupProbe" or "readinessProbe"
+  std::string handler;  // "exec", "tcpSocket" or "httpGet"
+  std::vector<std::string> command;
+  int port = 0;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int initial_delay_seconds = 0;
+  int period_seconds = 10;
+  int timeout_seconds = 1;
+  int success_threshold = 1;
+  int failure_threshold = 3;  // a startupProbe's: failing this often fails the task
+};
+
 struct StepPlan {
   std::string name;  // "step-<name>" or "step-unnamed-<i>"
   std::vector<std::string> argv;
@@ -76,6 +94,8 @@ struct StepPlan {
   // written (the log stays masked). The same path for both: one file.
   std::string stdout_path;
   std::string stderr_path;
+  // A sidecar's probes, in order: the steps start once each has succeeded.
+  std::vector<ProbePlan> probes;
 };
 
 struct TaskPlan {

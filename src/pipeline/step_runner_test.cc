@@ -178,5 +178,37 @@ TEST_F(StepRunnerSlotTest, StreamsGoToTheirFilesAndTheLog) {
   EXPECT_NE(combined.find("err\n"), std::string::npos) << combined;
 }
 
+// A sidecar's probes hold the steps back until they succeed; a startupProbe
+// that keeps failing fails the task before any step runs.
+TEST_F(StepRunnerSlotTest, SidecarProbesHoldTheStepsUntilReady) {
+  TaskPlan plan = Plan();
+  StepPlan sc;
+  sc.name = "sidecar-s";
+  sc.argv = {"/bin/sh", "-c", "sleep 1; touch ready; sleep 30"};
+  sc.env = {"PATH=/usr/bin:/bin"};
+  sc.cwd = dir_.string();
+  ProbePlan ready;
+  ready.name = "readinessProbe";
+  ready.handler = "exec";
+  ready.command = {"test", "-e", "ready"};
+  ready.period_seconds = 1;
+  sc.probes = {ready};
+  plan.sidecars.push_back(sc);
+  plan.steps[0].argv = {"/bin/sh", "-c", "test -e ready"};
+  StepsOutcome out = RunSteps(plan, -1);
+  ASSERT_FALSE(out.failed) << out.message;
+  EXPECT_EQ(out.steps.at(0).reason, "Completed");
+
+  ProbePlan startup = ready;
+  startup.name = "startupProbe";
+  startup.command = {"test", "-e", "never"};
+  startup.failure_threshold = 2;
+  plan.sidecars[0].probes = {startup};
+  out = RunSteps(plan, -1);
+  EXPECT_TRUE(out.failed);
+  EXPECT_EQ(out.message, "sidecar sidecar-s: its startupProbe failed 2 times: exited with code 1");
+  EXPECT_TRUE(out.steps.empty());
+}
+
 }  // namespace
 }  // namespace strake::pipeline

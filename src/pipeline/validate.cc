@@ -271,6 +271,14 @@ void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::
     });
     for (size_t i = 0; i < s.volume_mounts.size(); ++i) {
       const auto& m = s.volume_mounts[i];
+      std::string mpath = fmt::format("{}.volumeMounts[{}]", spath, i);
+      if (StartsWith(m.name, "$(workspaces.")) {  // a workspace's volume
+        CheckPrefixedRefs(m.name, "workspaces.", ".volume", workspaces, "workspace", o,
+                          mpath + ".name", diags);
+        CheckPrefixedRefs(m.mount_path, "workspaces.", ".path", workspaces, "workspace", o,
+                          mpath + ".mountPath", diags);
+        continue;
+      }
       if (std::find(volumes.begin(), volumes.end(), m.name) == volumes.end()) {
         Err(diags, o, fmt::format("{}.volumeMounts[{}].name", spath, i),
             fmt::format("unknown volume \"{}\"{}", m.name, DidYouMean(m.name, volumes)));
