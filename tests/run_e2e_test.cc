@@ -694,6 +694,42 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
   }
 }
 
+// Kubernetes' gitRepo volume (taskruns/no-ci/git-volume.yaml's form): the
+// repository cloned when the TaskRun starts, at the revision given, into a
+// directory named after it.
+TEST_F(E2E, AGitRepoVolumeIsClonedAtItsRevision) {
+  std::string repo = dir_ + "/rules.git";
+  ASSERT_TRUE(MakeDirs(repo, 0755));
+  ASSERT_EQ(std::system(("cd " + repo +
+                         " && git init -q -b main . && echo one > file && git add -A && git -c "
+                         "user.name=t -c user.email=t@example.com commit -q -m one && git tag "
+                         "first && echo two > file && git -c user.name=t -c "
+                         "user.email=t@example.com commit -q -am two")
+                            .c_str()),
+            0);
+  auto f = File("git-volume.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: git-volume}
+spec:
+  taskSpec:
+    steps:
+    - name: read
+      image: alpine
+      workingDir: /path/to/git/rules
+      script: cat file
+      volumeMounts: [{name: source, mountPath: /path/to/git}]
+    volumes:
+    - name: source
+      gitRepo: {repository: "file://)Y" +
+                                       repo + R"Y(", revision: first}
+)Y");
+  Json pr = RunJson(f);
+  EXPECT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+  std::string child = pr["status"]["childReferences"][0].value("name", "");
+  Ran logs = Strake({"logs", child});
+  EXPECT_NE(logs.out.find("read] one"), std::string::npos) << logs.out << logs.err;
+}
+
 // Tekton's git and cluster resolvers (docs/resolution.md): a Pipeline from
 // a git repository (file://, as a catalog checkout would be) whose tasks
 // come from the same repository and from the files given.

@@ -483,6 +483,21 @@ std::vector<Volume> DecodeVolumes(Ctx& ctx, const Node* n, const std::string& pa
       v.kind = Volume::Kind::kSecret;
       ++kinds;
     }
+    if (const Node* x = vf.Get("gitRepo")) {
+      Fields gf(ctx, *x, vf.Sub("gitRepo"));
+      if (const Node* r = gf.Need("repository")) v.source = ctx.Str(*r, gf.Sub("repository"));
+      v.revision = gf.Str("revision");
+      if (StartsWith(v.revision, "-")) {
+        ctx.Error(*gf.Get("revision"), gf.Sub("revision"), "must not start with '-'");
+      }
+      if (const Node* d = gf.Get("directory")) {
+        v.directory = ctx.Str(*d, gf.Sub("directory"));
+        if (v.directory != ".")
+          ctx.CheckName(*d, gf.Sub("directory"), v.directory, Ctx::NameRule::kLocalPath);
+      }
+      v.kind = Volume::Kind::kGitRepo;
+      ++kinds;
+    }
     for (const char* k : {"hostPath", "persistentVolumeClaim", "projected", "csi", "nfs"}) {
       vf.NotSupported(k, fmt::format("{} volumes (emptyDir, configMap and secret are)", k));
     }

@@ -122,11 +122,16 @@ struct WorkspaceDecl {
 };
 
 struct Volume {
-  enum class Kind { kEmptyDir, kConfigMap, kSecret };
+  enum class Kind { kEmptyDir, kConfigMap, kSecret, kGitRepo };
   std::string name;
   Kind kind = Kind::kEmptyDir;
-  std::string source;  // ConfigMap name or Secret name
+  std::string source;  // ConfigMap name, Secret name, or a gitRepo's repository
   bool optional = false;
+  // gitRepo (Kubernetes' deprecated volume, cloned when the TaskRun starts):
+  // the revision to check out and the directory to clone into ("." the
+  // volume itself; empty: the repository's name).
+  std::string revision;
+  std::string directory;
 };
 
 // strake's extension: a Task-level content-addressed cache.

@@ -744,6 +744,40 @@ ProbePlan ProbePlanOf(const char* name, const model::Probe& p) {
   return out;
 }
 
+// Runs git (the user's environment: their credentials and proxy), within
+// ten minutes.
+Status Git(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto p = Spawn({argv, CurrentEnv(), "", -1, -1, -1, {}});
+  if (!p) return tl::unexpected(p.error());
+  auto w = WaitProcess(*p, std::chrono::minutes(10));
+  if (!w || w->outcome != WaitOutcome::kExited) {
+    KillAndReap(*p);
+    return Failf("{}: did not finish in 10 minutes", Join(argv, " "));
+  }
+  if (w->exit_code != 0) return Failf("{} exited with code {}", Join(argv, " "), w->exit_code);
+  return Ok();
+}
+
+// Kubernetes' gitRepo volume: the repository cloned into `dir` (or its
+// `directory` there, "." the volume itself), at `revision` when given.
+Status CloneGitRepo(const model::Volume& v, const std::string& dir) {
+  std::string name = v.directory;
+  if (name.empty()) {
+    std::string repo = v.source;
+    while (!repo.empty() && repo.back() == '/') repo.pop_back();
+    name = repo.substr(repo.rfind('/') + 1);
+    if (EndsWith(name, ".git")) name.resize(name.size() - 4);
+  }
+  std::string target = name == "." ? dir : PathJoin(dir, name);
+  STRAKE_TRY(Git({"clone", "--quiet", "--", v.source, target}));
+  if (!v.revision.empty()) {
+    STRAKE_TRY(Git({"-C", target, "checkout", "--quiet", v.revision, "--"}));
+  }
+  return Ok();
+}
+
 // True when a step keeps results of its own (or a task result reads one).
 bool UsesStepResults(const model::TaskSpec& spec) {
   return std::any_of(spec.steps.begin(), spec.steps.end(),
@@ -894,6 +928,11 @@ Status TaskExecutor::Attempt::MaterializeVolumes() {
     std::string dir = lay_.run_dir + "/volumes/" + v.name;
     if (v.kind == model::Volume::Kind::kEmptyDir) {
       STRAKE_TRY(MakeDirs(dir, 0777));
+    } else if (v.kind == model::Volume::Kind::kGitRepo) {
+      STRAKE_TRY(MakeDirs(dir, 0777));
+      if (auto cloned = CloneGitRepo(v, dir); !cloned) {
+        return Failf("volume \"{}\": {}", v.name, cloned.error().message);
+      }
     } else {
       const auto& maps =
           v.kind == model::Volume::Kind::kConfigMap ? job_.config_maps : job_.secrets;

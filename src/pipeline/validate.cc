@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <memory>
 
@@ -57,6 +58,15 @@ void CheckPrefixedRefs(std::string_view s, std::string_view root, std::string_vi
     auto rest = ref.base.substr(root.size());
     size_t dot = rest.find('.');
     std::string name = rest.substr(0, dot);
+    // Tekton's pattern for a name ([_a-zA-Z][_a-zA-Z0-9.-]*): anything else,
+    // such as a shell's "digest-${i}", is no reference of Tekton's, and is
+    // left as written.
+    bool tekton_name =
+        !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+        std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        });
+    if (!tekton_name) continue;
     if (dot != std::string::npos && !suffix.empty()) {
       std::string field = rest.substr(dot + 1);
       if (root == "workspaces." && field != "path" && field != "bound" && field != "claim" &&

@@ -134,5 +134,23 @@ spec:
   EXPECT_EQ(errs.find("digst"), std::string::npos) << errs;
 }
 
+// A shell's ${i} inside $(results....) makes no Tekton reference (Tekton's
+// name pattern does not match it): left as written, not an error.
+TEST(Validate, AShellVariableInAResultPathIsNoReference) {
+  std::string errs = Validate(R"Y(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  results: [{name: digest-0}, {name: digest-1}]
+  steps:
+    - image: alpine
+      script: |
+        for i in 0 1; do echo $i > $(results.digest-${i}.path); done
+        echo > $(results.digst.path)
+)Y");
+  EXPECT_EQ(errs.find("digest-${i}"), std::string::npos) << errs;
+  EXPECT_NE(errs.find("undeclared result \"digst\""), std::string::npos) << errs;
+}
+
 }  // namespace
 }  // namespace strake::pipeline
