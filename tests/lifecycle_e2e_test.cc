@@ -324,9 +324,9 @@ spec:
       image: busybox
       script: "true"
       securityContext: {runAsUser: 1000}
-      stdoutConfig: {path: /tmp/out}
+      workspaces: [{name: w}]
 )Y")});
-  EXPECT_NE(r.err.find("spec.steps[0].stdoutConfig: not supported: stdoutConfig"),
+  EXPECT_NE(r.err.find("spec.steps[0].workspaces: not supported: step-level workspaces"),
             std::string::npos)
       << r.err;
   r = Strake({"validate", "-f", File("ignored.yaml", R"Y(apiVersion: tekton.dev/v1

@@ -217,6 +217,9 @@ Result<std::pair<int, int>> OpenStreamCopies(const StepPlan& step, int log, Star
     return s.copies.back()->write_fd();
   };
   STRAKE_TRY_ASSIGN(out, copy_to(step.stdout_path));
+  // One file for both: one pipe, so the two streams keep the order they
+  // were written in.
+  if (step.stderr_path == step.stdout_path) return std::make_pair(out, out);
   STRAKE_TRY_ASSIGN(err, copy_to(step.stderr_path));
   return std::make_pair(out, err);
 }
