@@ -601,10 +601,46 @@ spec:
 
 // Tekton's own examples (tests/tekton/, copied unchanged): each runs to the
 // outcome Tekton's CI expects, and the output is what Tekton's docs show.
-TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
-  const std::string dir = std::string(STRAKE_SOURCE_DIR) + "/tests/tekton/";
-  // file -> {TaskRun's pipeline task, text its log must hold}
-  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+// In three tests, so that the e2e shards share them.
+class TektonExamples : public E2E {
+ protected:
+  // file, the TaskRun's pipeline task, text its log must hold
+  using Case = std::tuple<std::string, std::string, std::string>;
+  void Check(const std::vector<Case>& cases) {
+    // What a step whose `when` does not hold must not have printed.
+    const std::vector<std::pair<std::string, std::string>> skipped = {
+        {"stepaction-when.yaml", "skipskipskip"}, {"stepaction-when.yaml", "wooooooo"}};
+    std::map<std::string, Json> ran;  // a file with two checks runs once
+    for (const auto& [file, task, text] : cases) {
+      SCOPED_TRACE(file);
+      if (!ran.count(file))
+        ran[file] = RunJson(std::string(STRAKE_SOURCE_DIR) + "/tests/tekton/" + file);
+      const Json& pr = ran[file];
+      EXPECT_EQ(Reason(pr), "Succeeded") << pr["status"].dump(2);
+      std::string child;
+      for (const auto& c : pr["status"].value("childReferences", Json::array())) {
+        if (c.value("pipelineTaskName", "") == task) child = c.value("name", "");
+      }
+      ASSERT_FALSE(child.empty()) << pr["status"].dump(2);
+      Ran logs = Strake({"logs", child});
+      EXPECT_NE(logs.out.find(text), std::string::npos) << logs.out << logs.err;
+      for (const auto& [skipped_file, never] : skipped) {
+        if (skipped_file == file) {
+          EXPECT_EQ(logs.out.find(never), std::string::npos) << logs.out;
+        }
+      }
+      if (file == "stepaction-results.yaml") {
+        Json tr = Json::parse(Strake({"get", "tr", child, "-o", "json"}).out, nullptr, false);
+        Json want = {
+            {"name", "step-result"}, {"type", "string"}, {"value", "I am a Step Action!!!\n"}};
+        EXPECT_EQ(tr["status"].value("results", Json::array()), Json::array({want})) << tr.dump(2);
+      }
+    }
+  }
+};
+
+TEST_F(TektonExamples, PropagationParamsResultsAndImagesRunAsTektonsDocsSay) {
+  Check({
       {"propagated-object-parameters.yaml", "task", "--url=xyz.com --commit=sha123"},
       {"propagated-pipeline-object-param.yaml", "task1",
        "--url=xyz.com --commit=sha123 --branch=main"},
@@ -634,6 +670,11 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       // A matrix's results gathered in Tekton's order (the consumer checks it).
       {"pipelinerun-with-matrix-emitting-results.yaml", "task-consuming-results",
        "Done validating the url: https://api.example/get-report/windows-firefox"},
+  });
+}
+
+TEST_F(TektonExamples, StepActionsRunAsTektonsDocsSay) {
+  Check({
       // StepActions: a step's ref, its params (string, array, object merged
       // over defaults), step results passed to a later step's params, a
       // task result from a step result, the stepTemplate, a step's when.
@@ -646,6 +687,11 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"stepaction-results.yaml", "task", ""},
       {"stepactions-steptemplate.yaml", "task", "foo=bar"},
       {"stepaction-when.yaml", "task", "I am a Step Action!!!"},
+  });
+}
+
+TEST_F(TektonExamples, StreamsOnErrorWorkspacesAndSidecarsRunAsTektonsDocsSay) {
+  Check({
       // stdoutConfig/stderrConfig: each stream to its own file, or both to one.
       {"step-stream-volumes.yaml", "task", "[task : cat] hello world"},
       {"step-stream-volumes.yaml", "task",
@@ -663,35 +709,7 @@ TEST_F(E2E, TektonsOwnExamplesRunAsTektonsDocsSay) {
       {"sidecar-ready.yaml", "task", ""},
       // A sidecar mounts the workspace's volume by $(workspaces.w.volume).
       {"workspace-in-sidecar.yaml", "task", "Sidecar responded: good day"},
-  };
-  // What a step whose `when` does not hold must not have printed.
-  const std::vector<std::pair<std::string, std::string>> skipped = {
-      {"stepaction-when.yaml", "skipskipskip"}, {"stepaction-when.yaml", "wooooooo"}};
-  std::map<std::string, Json> ran;  // a file with two checks runs once
-  for (const auto& [file, task, text] : cases) {
-    SCOPED_TRACE(file);
-    if (!ran.count(file)) ran[file] = RunJson(dir + file);
-    const Json& pr = ran[file];
-    EXPECT_EQ(Reason(pr), "Succeeded") << pr["status"].dump(2);
-    std::string child;
-    for (const auto& c : pr["status"].value("childReferences", Json::array())) {
-      if (c.value("pipelineTaskName", "") == task) child = c.value("name", "");
-    }
-    ASSERT_FALSE(child.empty()) << pr["status"].dump(2);
-    Ran logs = Strake({"logs", child});
-    EXPECT_NE(logs.out.find(text), std::string::npos) << logs.out << logs.err;
-    for (const auto& [skipped_file, never] : skipped) {
-      if (skipped_file == file) {
-        EXPECT_EQ(logs.out.find(never), std::string::npos) << logs.out;
-      }
-    }
-    if (file == "stepaction-results.yaml") {
-      Json tr = Json::parse(Strake({"get", "tr", child, "-o", "json"}).out, nullptr, false);
-      Json want = {
-          {"name", "step-result"}, {"type", "string"}, {"value", "I am a Step Action!!!\n"}};
-      EXPECT_EQ(tr["status"].value("results", Json::array()), Json::array({want})) << tr.dump(2);
-    }
-  }
+  });
 }
 
 // Kubernetes' gitRepo volume (taskruns/no-ci/git-volume.yaml's form): the
