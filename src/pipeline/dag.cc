@@ -72,10 +72,11 @@ Result<Dag> BuildDag(const std::vector<DagInput>& nodes) {
 
 static void CollectTaskRefs(std::string_view s, std::vector<std::string>& out) {
   for (const auto& ref : FindReferences(s)) {
-    // tasks.<name>.results.<result>...
+    // tasks.<name>.results.<result>..., tasks.<name>.matrix.length and
+    // tasks.<name>.matrix.<result>.length
     if (!StartsWith(ref.base, "tasks.")) continue;
     auto parts = Split(ref.base, '.');
-    if (parts.size() >= 4 && parts[2] == "results") {
+    if (parts.size() >= 4 && (parts[2] == "results" || parts[2] == "matrix")) {
       if (std::find(out.begin(), out.end(), parts[1]) == out.end()) out.push_back(parts[1]);
     }
   }
@@ -90,6 +91,7 @@ static void CollectValueRefs(const model::ParamValue& v, std::vector<std::string
 std::vector<std::string> ResultDependencies(const model::PipelineTask& t) {
   std::vector<std::string> out;
   for (const auto& p : t.params) CollectValueRefs(p.value, out);
+  for (const auto& w : t.workspaces) CollectTaskRefs(w.sub_path, out);
   for (const auto& w : t.when) {
     CollectTaskRefs(w.input, out);
     for (const auto& v : w.values) CollectTaskRefs(v, out);

@@ -38,6 +38,13 @@ TEST(Dag, ResultReferencesImplyOrdering) {
   t.run_after = {"a"};
   auto deps = TaskDependencies(t);
   EXPECT_EQ(deps, (std::vector<std::string>{"a", "c"}));
+  // A matrix's lengths and a workspace's subPath read results too.
+  t.params.push_back({"n", model::ParamValue::String("$(tasks.m.matrix.digest.length)"), {}});
+  model::WorkspacePipelineTaskBinding w;
+  w.name = "src";
+  w.sub_path = "$(tasks.s.results.dir)";
+  t.workspaces.push_back(w);
+  EXPECT_EQ(TaskDependencies(t), (std::vector<std::string>{"a", "m", "s", "c"}));
 }
 
 }  // namespace

@@ -1031,7 +1031,14 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     if (!s.results.empty()) STRAKE_TRY(MakeDirs(PathJoin(lay_.steps, rs.container + "/results")));
     sp.continue_on_error = s.on_error == "continue";
     if (s.timeout) sp.timeout_ms = s.timeout->count();
-    if (sandbox_) STRAKE_TRY(MakeDir(PathJoin(lay_.steps, rs.container), 0777));
+    if (sandbox_) {
+      STRAKE_TRY(MakeDir(PathJoin(lay_.steps, rs.container), 0777));
+      // As in Tekton, /tekton/steps/<index> names the same directory.
+      std::string link = PathJoin(lay_.steps, std::to_string(i));
+      if (::symlink(rs.container.c_str(), link.c_str()) != 0 && errno != EEXIST) {
+        return Failf("{}: {}", link, std::strerror(errno));
+      }
+    }
     if (sandbox_ || uses_exit_codes)
       sp.exit_code_path = ExitCodePath(paths_.steps, rs.container, sandbox_);
   }

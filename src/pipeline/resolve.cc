@@ -109,6 +109,8 @@ void AddResults(Vars& v, const std::string& task, const PipelineTaskState& t, bo
   }
   for (const auto& [name, value] : gathered) {
     v.Set(fmt::format("tasks.{}.results.{}", task, name), value);
+    v.SetString(fmt::format("tasks.{}.matrix.{}.length", task, name),
+                std::to_string(value.arr.size()));
   }
   v.SetString("tasks." + task + ".matrix.length", std::to_string(t.combos.size()));
 }
@@ -242,9 +244,12 @@ Result<std::vector<std::vector<model::Param>>> FanOut(const model::Matrix& m, si
   }
   std::set<std::string> base_names;
   for (const auto& p : m.params) base_names.insert(p.name);
+  // An include-only matrix (no params) runs one TaskRun per entry.
+  const size_t generated = combos.size();
   for (const auto& inc : m.include) {
     bool mapped = false;
-    for (auto& c : combos) {
+    for (size_t k = 0; k < generated; ++k) {
+      auto& c = combos[k];
       bool matches = true;
       for (const auto& ip : inc.params) {
         if (!base_names.count(ip.name)) continue;
@@ -280,6 +285,16 @@ TaskResolution ResolveTask(const model::PipelineTask& pt, bool fin, const Vars& 
                   fmt::format("task {}: param \"{}\": {}", pt.name, p.name, val.error().message));
     }
     out.params.push_back({p.name, *val, p.origin});
+  }
+  for (const auto& b : pt.workspaces) {
+    if (b.sub_path.find("$(") == std::string::npos) continue;
+    auto sub = Substitute(b.sub_path, v);
+    if (!sub) {
+      return Fail(fin, "PipelineRunValidationFailed",
+                  fmt::format("task {}: workspace \"{}\" subPath: {}", pt.name, b.name,
+                              sub.error().message));
+    }
+    out.sub_paths[b.name] = *sub;
   }
   if (pt.task_spec) {
     PropagateParams(*pt.task_spec, run_params, out.params);

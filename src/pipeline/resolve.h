@@ -34,6 +34,8 @@ struct TaskResolution {
   // kStart: the embedded spec with the results it reads substituted (null
   // when it reads none, or the task is not embedded).
   std::shared_ptr<const model::TaskSpec> spec;
+  // kStart: each workspace binding's subPath with its variables substituted.
+  std::map<std::string, std::string> sub_paths;
   // kSkip: the skip reason, one of planner.h's static skip:: strings.
   std::string_view skip_reason;
   // kFail: Tekton's reason (InvalidTaskResultReference,

@@ -59,6 +59,23 @@ TEST(ResolveTask, ResultsAreSubstitutedAndAMissingOneFailsTheRunButSkipsAFinally
   EXPECT_EQ(r.skip_reason, skip::kMissingResults);
 }
 
+// Tekton's examples/v1/pipelineruns/pipelinerun-using-parameterized-subpath-of-workspace.yaml:
+// a binding's subPath takes the pipeline's params.
+TEST(ResolveTask, AWorkspaceSubPathIsSubstituted) {
+  auto t = Task("write");
+  model::WorkspacePipelineTaskBinding plain;
+  plain.name = "out";
+  plain.workspace = "ws";
+  plain.sub_path = "fixed";
+  auto templated = plain;
+  templated.name = "in";
+  templated.sub_path = "$(params.env)/$(tasks.build.results.digest)";
+  t.workspaces = {plain, templated};
+  auto r = ResolveTask(t, false, BuildDone(), {});
+  ASSERT_EQ(r.kind, Kind::kStart);
+  EXPECT_EQ(r.sub_paths, (std::map<std::string, std::string>{{"in", "prod/sha256:abc"}}));
+}
+
 // Tekton's docs/pipelineruns.md "Propagated Parameters": the pipeline's
 // value reaches an embedded spec over the spec's default ("Default
 // Values"), the task's own value wins ("Scope and Precedence"), and an
@@ -237,6 +254,23 @@ TEST(ResolveTask, AMatrixFansOutInTektonsOrder) {
   for (const auto& c : *combos) order.push_back(c[0].value.str + "-" + c[1].value.str);
   EXPECT_EQ(order,
             (std::vector<std::string>{"linux-chrome", "mac-chrome", "linux-safari", "mac-safari"}));
+}
+
+// Tekton's docs/matrix.md: with no params, each include entry is its own
+// TaskRun (pipelinerun-with-matrix-context-variables.yaml: three builds, so
+// matrix.length is 3).
+TEST(FanOut, AnIncludeOnlyMatrixRunsEachEntry) {
+  model::Matrix m;
+  for (const char* image : {"image-1", "image-2", "image-3"}) {
+    m.include.push_back({image, {{"IMAGE", ParamValue::String(image), {}}}});
+  }
+  m.include[0].params.push_back({"DIGEST", ParamValue::String("d1"), {}});
+  auto combos = FanOut(m, kMatrixLimit);
+  ASSERT_TRUE(combos);
+  ASSERT_EQ(combos->size(), 3u);
+  EXPECT_EQ((*combos)[0].size(), 2u);
+  EXPECT_EQ((*combos)[2].size(), 1u);
+  EXPECT_EQ((*combos)[2][0].value.str, "image-3");
 }
 
 // A whole array by reference is a matrix param once resolved; anything else

@@ -225,6 +225,7 @@ void StartTask(RunState& run, bool fin, size_t i, PlanStep& step) {
   ps.combos = std::move(r.combos);
   ps.params = std::move(r.params);
   ps.spec = std::move(r.spec);
+  ps.sub_paths = std::move(r.sub_paths);
   ps.started = true;
   ps.children.resize(ps.combos.size());
   ps.next = 0;
@@ -249,7 +250,8 @@ std::vector<model::Param> WithCombination(std::vector<model::Param> params,
 // The task's workspaces as the run bound them: each pipeline workspace's
 // directory (the executor opens the subPath beneath it), read-only when the
 // binding or the task's declaration says so.
-std::vector<WorkspaceMount> TaskWorkspaces(const RunState& run, const model::PipelineTask& pt,
+std::vector<WorkspaceMount> TaskWorkspaces(const RunState& run, const PipelineTaskState& ps,
+                                           const model::PipelineTask& pt,
                                            const model::TaskSpec& spec) {
   std::vector<WorkspaceMount> out;
   for (const auto& b : pt.workspaces) {
@@ -258,9 +260,11 @@ std::vector<WorkspaceMount> TaskWorkspaces(const RunState& run, const model::Pip
     auto path = run.workspace_paths.find(b.workspace);
     if (path != run.workspace_paths.end() && !path->second.empty()) {
       m.host_path = path->second;
+      auto sub = ps.sub_paths.find(b.name);
+      const std::string& task_sub = sub == ps.sub_paths.end() ? b.sub_path : sub->second;
       auto run_sub = run.workspace_sub_paths.find(b.workspace);
-      m.sub_path = run_sub == run.workspace_sub_paths.end() ? b.sub_path
-                                                            : PathJoin(run_sub->second, b.sub_path);
+      m.sub_path = run_sub == run.workspace_sub_paths.end() ? task_sub
+                                                            : PathJoin(run_sub->second, task_sub);
     }
     m.read_only = run.read_only_workspaces.count(b.workspace) > 0;
     m.secret = run.secret_workspaces.count(b.workspace) > 0;
@@ -294,7 +298,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.retries = pt.retries;
   j.spec = ps.spec ? *ps.spec : pt.task_spec ? *pt.task_spec : model::TaskSpec{};
   j.params = WithCombination(ps.params, ps.combos[c]);
-  j.workspaces = TaskWorkspaces(run, pt, j.spec);
+  j.workspaces = TaskWorkspaces(run, ps, pt, j.spec);
   j.config_maps = run.config_maps;
   j.secrets = run.secrets;
   j.step_actions = run.step_actions;

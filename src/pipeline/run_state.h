@@ -50,6 +50,8 @@ struct PipelineTaskState {
   std::vector<model::Param> params;  // resolved at start
   // The embedded spec with the results it reads substituted; null: as written.
   std::shared_ptr<const model::TaskSpec> spec;
+  // Workspace bindings' subPaths with their variables substituted, by binding name.
+  std::map<std::string, std::string> sub_paths;
 };
 
 // A task's place: regular (by Dag index) or finally (by spec.finally position).
