@@ -397,6 +397,7 @@ spec:
   sidecars:
     - name: server
       image: busybox
+      volumeMounts: [{name: cache, mountPath: /cache}]
       script: |
         echo ready > /cache/sidecar
         sleep 60

@@ -712,6 +712,26 @@ TEST_F(TektonExamples, StreamsOnErrorWorkspacesAndSidecarsRunAsTektonsDocsSay) {
   });
 }
 
+TEST_F(TektonExamples, IsolationMatrixLengthsAndSubPathsRunAsTektonsDocsSay) {
+  Check({
+      // A step's own volumeMount over /tekton/home or /workspace hides what
+      // the other steps wrote there (the examples' last steps check it).
+      {"home-volume.yaml", "task", "[task : read] some stuff"},
+      {"workspace-volume.yaml", "task", "[task : read] some stuff"},
+      // Isolated workspaces: only the steps and sidecars that name one see it.
+      {"isolated-workspaces.yaml", "test-isolation", ""},
+      {"workspace-isolation.yaml", "task", "Saw ready file"},
+      // onError: continue, and the exit code by name and by index.
+      {"ignore-step-error.yaml", "task", "the symlink exists"},
+      // A binding's subPath from a param.
+      {"pipelinerun-using-parameterized-subpath-of-workspace.yaml", "read-all",
+       "[read-all : read-2] bar"},
+      // An include-only matrix runs each entry; matrix.<result>.length.
+      {"pipelinerun-with-matrix-context-variables.yaml", "matrixed-echo-results-length",
+       "The length of the matrix results are 3 and 1"},
+  });
+}
+
 // Kubernetes' gitRepo volume (taskruns/no-ci/git-volume.yaml's form): the
 // repository cloned when the TaskRun starts, at the revision given, into a
 // directory named after it.

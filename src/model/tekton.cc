@@ -329,6 +329,32 @@ std::vector<ResultSpec> DecodeResultSpecs(Ctx& ctx, const Node* n, const std::st
   return out;
 }
 
+// A step's or sidecar's workspaces: names of the task's, each with an
+// optional mountPath.
+std::vector<StepWorkspace> DecodeStepWorkspaces(Ctx& ctx, const Node* n, const std::string& path) {
+  std::vector<StepWorkspace> out;
+  if (!n) return out;
+  ctx.List(*n, path, [&](const Node& item, const std::string& p) {
+    Fields f(ctx, item, p);
+    StepWorkspace w;
+    w.origin = ctx.At(item, p);
+    if (const Node* v = f.Need("name")) w.name = ctx.Str(*v, f.Sub("name"));
+    // Tekton decodes JSON field names without regard to case, and one of its
+    // own examples (isolated-workspaces.yaml) spells it `mountpath`.
+    const char* key =
+        f.node().Get("mountpath") && !f.node().Get("mountPath") ? "mountpath" : "mountPath";
+    if (const Node* v = f.Get(key)) {
+      w.mount_path = ctx.Str(*v, f.Sub(key));
+      if (!StartsWith(w.mount_path, "/")) ctx.Error(*v, f.Sub(key), "must be an absolute path");
+      if (std::string_view(key) == "mountpath") {
+        ctx.Warning(*v, f.Sub(key), "read as mountPath, as Tekton does");
+      }
+    }
+    out.push_back(std::move(w));
+  });
+  return out;
+}
+
 // A step's ref: a StepAction by name, or a resolver (git or cluster).
 std::optional<StepRef> DecodeStepRef(Ctx& ctx, const Node& n, const std::string& path) {
   Fields rf(ctx, n, path);
@@ -372,6 +398,9 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
   f.Ignore(kIgnoredStep);
   f.Ignore({"displayName"}, "is for display on a cluster's dashboard");
   s.env_from = DecodeEnvFrom(ctx, f.Get("envFrom"), f.Sub("envFrom"));
+  if (kind == StepKind::kStep || kind == StepKind::kSidecar) {
+    s.workspaces = DecodeStepWorkspaces(ctx, f.Get("workspaces"), f.Sub("workspaces"));
+  }
   if (kind == StepKind::kStep) {
     if (const Node* v = f.Get("timeout")) s.timeout = ctx.Duration(*v, f.Sub("timeout"));
     if (const Node* v = f.Get("onError")) {
@@ -389,7 +418,6 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     s.params = DecodeParams(ctx, f.Get("params"), f.Sub("params"));
     s.results = DecodeResultSpecs(ctx, f.Get("results"), f.Sub("results"), ResultsOf::kStep);
     s.when = DecodeWhen(ctx, f.Get("when"), f.Sub("when"));
-    f.NotSupported("workspaces", "step-level workspaces; every task workspace is visible");
     if (!s.params.empty() && !s.ref) {
       ctx.Error(*f.Get("params"), f.Sub("params"), "params are a StepAction's: give ref");
     }

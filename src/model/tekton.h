@@ -84,6 +84,15 @@ struct StepRef {
   Origin origin;
 };
 
+// A step's or sidecar's `workspaces` entry (Tekton's isolated workspaces):
+// the task workspace is mounted only in the steps and sidecars that name it,
+// at mountPath when given (else the workspace's own path).
+struct StepWorkspace {
+  std::string name;
+  std::string mount_path;
+  Origin origin;
+};
+
 struct Step {
   std::string name;
   std::string image;
@@ -96,6 +105,7 @@ struct Step {
   std::string on_error;  // "", "continue" or "stopAndFail"
   std::optional<Millis> timeout;
   std::vector<VolumeMount> volume_mounts;
+  std::vector<StepWorkspace> workspaces;
   // A step that uses a StepAction: its ref and the params it passes. The
   // StepAction's body is merged in when the TaskRun starts.
   std::optional<StepRef> ref;

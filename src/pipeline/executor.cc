@@ -819,8 +819,8 @@ class TaskExecutor::Attempt {
   Result<TaskPlan> Plan(const std::vector<ResolvedStep>& steps,
                         const std::vector<ResolvedStep>& sidecars);
   StepsOutcome RunOnHost(const TaskPlan& plan, int cancel_fd, Slot* slot) const;
-  Result<StepsOutcome> RunInSandbox(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
-                                    std::optional<model::Millis> timeout, int cancel_fd);
+  Result<StepsOutcome> RunInSandbox(TaskPlan& plan, std::optional<model::Millis> timeout,
+                                    int cancel_fd);
 
   const Layout& layout() const { return lay_; }
   const Paths& paths() const { return paths_; }
@@ -830,14 +830,21 @@ class TaskExecutor::Attempt {
  private:
   Result<StepPlan> PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                             bool uses_exit_codes);
-  // A mount of a workspace's volume at the workspace's own path: there already.
+  // A mount of a workspace's volume at the workspace's own path: there
+  // already, unless the workspace is isolated to the containers that name it.
   bool IsWorkspaceItself(const model::VolumeMount& m) const {
-    if (!StartsWith(m.name, "ws-")) return false;
+    if (!StartsWith(m.name, "ws-") || isolated_.count(m.name.substr(3))) return false;
     auto it = paths_.workspaces.find(m.name.substr(3));
     return it != paths_.workspaces.end() && it->second == m.mount_path && m.sub_path.empty();
   }
-  Result<std::vector<std::string>> SandboxArgv(const std::vector<ResolvedStep>& steps,
-                                               std::vector<int>& inherit,
+  std::vector<model::VolumeMount> OwnMounts(const model::Step& s) const;
+  Status CheckHostMounts(const ResolvedStep& rs) const;
+  void PlanMounts(const std::vector<ResolvedStep>& steps,
+                  const std::vector<ResolvedStep>& sidecars);
+  void WrapInMounts(StepPlan& sp, const std::vector<model::VolumeMount>& own) const;
+  Status BindMounts(const std::vector<model::VolumeMount>& mounts, std::vector<std::string>& argv,
+                    std::vector<int>& inherit, std::vector<Fd>& volume_fds) const;
+  Result<std::vector<std::string>> SandboxArgv(std::vector<int>& inherit,
                                                std::vector<Fd>& volume_fds) const;
 
   const TaskExecutor& ex_;
@@ -852,7 +859,19 @@ class TaskExecutor::Attempt {
   std::vector<std::pair<std::string, std::string>> log_binds_;       // host file, sandbox path
   std::map<std::string, std::string> logs_;                          // container -> host log
   std::vector<Fd> script_fds_;  // on the host: the steps' scripts, until the attempt ends
+  // Workspaces that steps or sidecars name (Tekton's isolated workspaces):
+  // mounted in those containers only.
+  std::set<std::string> isolated_;
+  // Each container's mounts (steps, then sidecars). When they differ, each
+  // container runs in a mount namespace of its own (a nested bwrap) that
+  // binds its mounts from `staged_`, the sources bound at
+  // /tekton/mounts/<index> in the sandbox and hidden from every container.
+  std::vector<std::vector<model::VolumeMount>> own_mounts_;
+  bool per_container_ = false;
+  std::vector<model::VolumeMount> staged_;  // mount_path: the staging path
 };
+
+constexpr char kMountStage[] = "/tekton/mounts";
 
 // The run directory: few directories, made with one syscall each; the
 // per-task filesystem work is a large part of a trivial task's cost.
@@ -950,6 +969,37 @@ Status TaskExecutor::Attempt::MaterializeVolumes() {
   return Ok();
 }
 
+// A step's directory in /tekton/steps, also named by its index, as in Tekton.
+static Status MakeStepDir(const std::string& steps_dir, const std::string& container,
+                          size_t index) {
+  STRAKE_TRY(MakeDir(PathJoin(steps_dir, container), 0777));
+  std::string link = PathJoin(steps_dir, std::to_string(index));
+  if (::symlink(container.c_str(), link.c_str()) != 0 && errno != EEXIST) {
+    return Failf("{}: {}", link, std::strerror(errno));
+  }
+  return Ok();
+}
+
+// On the host every step sees the same filesystem: a step's own mounts and
+// isolated workspaces need the sandbox.
+Status TaskExecutor::Attempt::CheckHostMounts(const ResolvedStep& rs) const {
+  const model::Step& s = rs.step;
+  if (!sandbox_ && !s.workspaces.empty()) {
+    return Failf(
+        "{}: a workspace isolated to some steps (workspaces: {}) needs the sandbox; install "
+        "bubblewrap or drop --no-sandbox",
+        rs.container, s.workspaces.front().name);
+  }
+  if (!sandbox_ && std::any_of(s.volume_mounts.begin(), s.volume_mounts.end(),
+                               [&](const auto& m) { return !IsWorkspaceItself(m); })) {
+    return Failf(
+        "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or drop "
+        "--no-sandbox",
+        rs.container, s.volume_mounts.front().mount_path);
+  }
+  return Ok();
+}
+
 Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                                                  bool uses_exit_codes) {
   const model::Step& s = rs.step;
@@ -1031,14 +1081,7 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     if (!s.results.empty()) STRAKE_TRY(MakeDirs(PathJoin(lay_.steps, rs.container + "/results")));
     sp.continue_on_error = s.on_error == "continue";
     if (s.timeout) sp.timeout_ms = s.timeout->count();
-    if (sandbox_) {
-      STRAKE_TRY(MakeDir(PathJoin(lay_.steps, rs.container), 0777));
-      // As in Tekton, /tekton/steps/<index> names the same directory.
-      std::string link = PathJoin(lay_.steps, std::to_string(i));
-      if (::symlink(rs.container.c_str(), link.c_str()) != 0 && errno != EEXIST) {
-        return Failf("{}: {}", link, std::strerror(errno));
-      }
-    }
+    if (sandbox_) STRAKE_TRY(MakeStepDir(lay_.steps, rs.container, i));
     if (sandbox_ || uses_exit_codes)
       sp.exit_code_path = ExitCodePath(paths_.steps, rs.container, sandbox_);
   }
@@ -1051,13 +1094,7 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   } else {
     sp.log_path = host_log;
   }
-  if (!sandbox_ && std::any_of(s.volume_mounts.begin(), s.volume_mounts.end(),
-                               [&](const auto& m) { return !IsWorkspaceItself(m); })) {
-    return Failf(
-        "{}: volumeMounts need the sandbox (mountPath {}); install bubblewrap or drop "
-        "--no-sandbox",
-        rs.container, s.volume_mounts.front().mount_path);
-  }
+  STRAKE_TRY(CheckHostMounts(rs));
   return sp;
 }
 
@@ -1068,17 +1105,100 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
                                              const std::vector<ResolvedStep>& sidecars) {
   TaskPlan plan;
   bool uses_exit_codes = UsesExitCodes(job_.spec);
+  PlanMounts(steps, sidecars);
   for (size_t i = 0; i < steps.size(); ++i) {
     STRAKE_TRY_ASSIGN(sp, PlanStep(steps[i], i, false, uses_exit_codes));
+    if (per_container_) WrapInMounts(sp, own_mounts_[i]);
     plan.steps.push_back(std::move(sp));
   }
   for (size_t i = 0; i < sidecars.size(); ++i) {
     STRAKE_TRY_ASSIGN(sp, PlanStep(sidecars[i], i, true, uses_exit_codes));
+    if (per_container_) WrapInMounts(sp, own_mounts_[steps.size() + i]);
     plan.sidecars.push_back(std::move(sp));
   }
   // Every value of every Secret the task can read is masked in its logs.
   plan.secrets = SecretValues(job_);
   return plan;
+}
+
+// A container's mounts: its volumeMounts (less a workspace's volume at the
+// workspace's own path, which every container has) and the workspaces it
+// names, at their mountPath or the workspace's.
+std::vector<model::VolumeMount> TaskExecutor::Attempt::OwnMounts(const model::Step& s) const {
+  std::vector<model::VolumeMount> out;
+  for (const auto& m : s.volume_mounts) {
+    if (!IsWorkspaceItself(m)) out.push_back(m);
+  }
+  for (const auto& w : s.workspaces) {
+    auto bound = std::find_if(job_.workspaces.begin(), job_.workspaces.end(),
+                              [&](const auto& b) { return b.name == w.name; });
+    if (bound == job_.workspaces.end() || bound->host_path.empty()) continue;  // optional
+    model::VolumeMount m;
+    m.name = "ws-" + w.name;
+    m.mount_path = w.mount_path.empty() ? paths_.workspaces.at(w.name) : w.mount_path;
+    m.read_only = bound->read_only;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// Whether the containers' mounts differ (or a workspace is isolated): then
+// each container gets its own, and their sources are staged.
+void TaskExecutor::Attempt::PlanMounts(const std::vector<ResolvedStep>& steps,
+                                       const std::vector<ResolvedStep>& sidecars) {
+  isolated_.clear();
+  for (const auto* list : {&steps, &sidecars}) {
+    for (const auto& rs : *list) {
+      for (const auto& w : rs.step.workspaces) isolated_.insert(w.name);
+    }
+  }
+  own_mounts_.clear();
+  for (const auto* list : {&steps, &sidecars}) {
+    for (const auto& rs : *list) own_mounts_.push_back(OwnMounts(rs.step));
+  }
+  auto same = [](const model::VolumeMount& a, const model::VolumeMount& b) {
+    return a.name == b.name && a.mount_path == b.mount_path && a.sub_path == b.sub_path &&
+           a.read_only == b.read_only;
+  };
+  auto equal = [&](const auto& a, const auto& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), same);
+  };
+  per_container_ =
+      sandbox_ && (!isolated_.empty() ||
+                   std::any_of(own_mounts_.begin(), own_mounts_.end(),
+                               [&](const auto& m) { return !equal(m, own_mounts_.front()); }));
+  staged_.clear();
+  if (!per_container_) return;
+  for (const auto& mounts : own_mounts_) {
+    for (const auto& m : mounts) {
+      auto source = [&](const model::VolumeMount& s) {
+        return s.name == m.name && s.sub_path == m.sub_path && s.read_only == m.read_only;
+      };
+      if (std::none_of(staged_.begin(), staged_.end(), source)) {
+        model::VolumeMount s = m;
+        s.mount_path = fmt::format("{}/{}", kMountStage, staged_.size());
+        staged_.push_back(std::move(s));
+      }
+    }
+  }
+}
+
+// The container runs in a mount namespace of its own: a bwrap inside the
+// sandbox binds its mounts from the stage and hides the stage.
+void TaskExecutor::Attempt::WrapInMounts(StepPlan& sp,
+                                         const std::vector<model::VolumeMount>& own) const {
+  std::vector<std::string> argv = {ex_.bwrap_, "--die-with-parent", "--bind", "/", "/"};
+  for (const auto& m : own) {
+    auto staged = std::find_if(staged_.begin(), staged_.end(), [&](const auto& s) {
+      return s.name == m.name && s.sub_path == m.sub_path && s.read_only == m.read_only;
+    });
+    argv.insert(argv.end(),
+                {m.read_only ? "--ro-bind" : "--bind", staged->mount_path, m.mount_path});
+  }
+  argv.insert(argv.end(), {"--tmpfs", kMountStage, "--chdir", sp.cwd, "--"});
+  argv.insert(argv.end(), std::make_move_iterator(sp.argv.begin()),
+              std::make_move_iterator(sp.argv.end()));
+  sp.argv = std::move(argv);
 }
 
 // Host: the step runner in this thread. What the steps leave running, even
@@ -1096,15 +1216,14 @@ StepsOutcome TaskExecutor::Attempt::RunOnHost(const TaskPlan& plan, int cancel_f
 // bwrap's command line: the host read-only, the data directory hidden, the
 // workspaces and volumes bound by descriptor, the run directory at /tekton.
 Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
-    const std::vector<ResolvedStep>& steps, std::vector<int>& inherit,
-    std::vector<Fd>& volume_fds) const {
+    std::vector<int>& inherit, std::vector<Fd>& volume_fds) const {
   std::vector<std::string> argv = {ex_.bwrap_,      "--die-with-parent", "--unshare-pid",
                                    "--unshare-ipc", "--unshare-uts",     "--hostname",
                                    "strake"};
   std::vector<std::string> mount_points;
   for (const auto& [name, path] : paths_.workspaces) mount_points.push_back(path);
-  for (const auto& rs : steps) {
-    for (const auto& m : rs.step.volume_mounts) mount_points.push_back(m.mount_path);
+  for (const auto& mounts : own_mounts_) {
+    for (const auto& m : mounts) mount_points.push_back(m.mount_path);
   }
   auto root = SandboxRootArgs(mount_points);
   argv.insert(argv.end(), root.begin(), root.end());
@@ -1112,7 +1231,7 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
                            "--tmpfs", ex_.options_.data_dir, "--dir", "/workspace"});
   for (const auto& w : job_.workspaces) {
     auto fd = workspace_fds_.find(w.name);
-    if (fd == workspace_fds_.end()) continue;
+    if (fd == workspace_fds_.end() || isolated_.count(w.name)) continue;
     inherit.push_back(fd->second.get());
     argv.insert(argv.end(), {w.read_only ? "--ro-bind-fd" : "--bind-fd",
                              std::to_string(fd->second.get()), paths_.workspaces.at(w.name)});
@@ -1139,26 +1258,16 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
                            ex_.options_.self_exe,
                            "/tekton/bin/strake"});
   for (const auto& [host, inside] : log_binds_) argv.insert(argv.end(), {"--bind", host, inside});
-  std::set<std::string> mounted;
-  for (const auto& rs : steps) {
-    for (const auto& m : rs.step.volume_mounts) {
-      if (!mounted.insert(m.mount_path).second) continue;
-      if (StartsWith(m.name, "ws-")) {  // a workspace's volume ($(workspaces.w.volume))
-        auto ws = workspace_fds_.find(m.name.substr(3));
-        if (ws == workspace_fds_.end() || IsWorkspaceItself(m)) continue;
-        inherit.push_back(ws->second.get());
-        argv.insert(argv.end(), {m.read_only ? "--ro-bind-fd" : "--bind-fd",
-                                 std::to_string(ws->second.get()), m.mount_path});
-        continue;
+  if (!per_container_ && !own_mounts_.empty()) {
+    STRAKE_TRY(BindMounts(own_mounts_.front(), argv, inherit, volume_fds));
+  } else if (per_container_) {
+    STRAKE_TRY(BindMounts(staged_, argv, inherit, volume_fds));
+    // Each container's mount points, for its own bwrap to mount on.
+    std::set<std::string> targets;
+    for (const auto& mounts : own_mounts_) {
+      for (const auto& m : mounts) {
+        if (targets.insert(m.mount_path).second) argv.insert(argv.end(), {"--dir", m.mount_path});
       }
-      auto it = volume_dirs_.find(m.name);
-      if (it == volume_dirs_.end()) continue;
-      auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);
-      if (!fd) return Failf("volume \"{}\": {}", m.name, fd.error().message);
-      inherit.push_back(fd->get());
-      argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind-fd" : "--bind-fd",
-                               std::to_string(fd->get()), m.mount_path});
-      volume_fds.push_back(std::move(*fd));
     }
   }
   argv.insert(argv.end(), {"--clearenv", "--setenv", "PATH", kDefaultPath, "--chdir", "/",
@@ -1166,18 +1275,45 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
   return argv;
 }
 
+// Binds each mount's source (a volume's directory, a workspace's) at its
+// mount path, by descriptor.
+Status TaskExecutor::Attempt::BindMounts(const std::vector<model::VolumeMount>& mounts,
+                                         std::vector<std::string>& argv, std::vector<int>& inherit,
+                                         std::vector<Fd>& volume_fds) const {
+  std::set<std::string> mounted;
+  for (const auto& m : mounts) {
+    if (!mounted.insert(m.mount_path).second) continue;
+    if (StartsWith(m.name, "ws-")) {  // a workspace's volume ($(workspaces.w.volume))
+      auto ws = workspace_fds_.find(m.name.substr(3));
+      if (ws == workspace_fds_.end()) continue;
+      inherit.push_back(ws->second.get());
+      argv.insert(argv.end(), {m.read_only ? "--ro-bind-fd" : "--bind-fd",
+                               std::to_string(ws->second.get()), m.mount_path});
+      continue;
+    }
+    auto it = volume_dirs_.find(m.name);
+    if (it == volume_dirs_.end()) continue;
+    auto fd = MakeDirsBeneath(it->second.first, m.sub_path, 0777);
+    if (!fd) return Failf("volume \"{}\": {}", m.name, fd.error().message);
+    inherit.push_back(fd->get());
+    argv.insert(argv.end(), {(m.read_only || it->second.second) ? "--ro-bind-fd" : "--bind-fd",
+                             std::to_string(fd->get()), m.mount_path});
+    volume_fds.push_back(std::move(*fd));
+  }
+  return Ok();
+}
+
 // The sandbox: `strake __run-steps` inside bwrap runs the plan and writes
 // its outcome to /tekton/status. An error is a sandbox that could not
 // start; one that exited badly is a failed outcome with its stderr.
 Result<StepsOutcome> TaskExecutor::Attempt::RunInSandbox(TaskPlan& plan,
-                                                         const std::vector<ResolvedStep>& steps,
                                                          std::optional<model::Millis> timeout,
                                                          int cancel_fd) {
   plan.status_path = "/tekton/status/status.json";
   STRAKE_TRY(WriteFile(lay_.plan, ToJson(plan).dump()));
   std::vector<int> inherit;
   std::vector<Fd> volume_fds;
-  STRAKE_TRY_ASSIGN(argv, SandboxArgv(steps, inherit, volume_fds));
+  STRAKE_TRY_ASSIGN(argv, SandboxArgv(inherit, volume_fds));
   std::string sandbox_log = ex_.LogPath(job_.ns, job_.name, "sandbox");
   int err_fd = ::open(sandbox_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   auto p = Spawn({argv, {"PATH=" + HostPath(), Marker()}, "", -1, err_fd, err_fd, inherit});
@@ -1263,8 +1399,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     so = at.RunOnHost(*plan, cancel_fd, slot);
   } else {
     if (slot && !slot->Acquire({})) so.cancelled = true;
-    auto ran = so.cancelled ? Result<StepsOutcome>(so)
-                            : at.RunInSandbox(*plan, *steps, timeout, cancel_fd);
+    auto ran = so.cancelled ? Result<StepsOutcome>(so) : at.RunInSandbox(*plan, timeout, cancel_fd);
     if (slot) slot->Release();  // Results and the cache need no slot (RunOnHost's too).
     if (!ran) return invalid(ran.error());
     so = std::move(*ran);

@@ -263,8 +263,8 @@ std::vector<WorkspaceMount> TaskWorkspaces(const RunState& run, const PipelineTa
       auto sub = ps.sub_paths.find(b.name);
       const std::string& task_sub = sub == ps.sub_paths.end() ? b.sub_path : sub->second;
       auto run_sub = run.workspace_sub_paths.find(b.workspace);
-      m.sub_path = run_sub == run.workspace_sub_paths.end() ? task_sub
-                                                            : PathJoin(run_sub->second, task_sub);
+      m.sub_path =
+          run_sub == run.workspace_sub_paths.end() ? task_sub : PathJoin(run_sub->second, task_sub);
     }
     m.read_only = run.read_only_workspaces.count(b.workspace) > 0;
     m.secret = run.secret_workspaces.count(b.workspace) > 0;

@@ -279,6 +279,14 @@ void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::
       CheckPrefixedRefs(text, "results.", ".path", results, "result", o, fp, diags);
       CheckPrefixedRefs(text, "workspaces.", ".path", workspaces, "workspace", o, fp, diags);
     });
+    for (size_t i = 0; i < s.workspaces.size(); ++i) {
+      const std::string& name = s.workspaces[i].name;
+      if (std::find(workspaces.begin(), workspaces.end(), name) == workspaces.end()) {
+        Err(diags, s.workspaces[i].origin.file.empty() ? o : s.workspaces[i].origin,
+            fmt::format("{}.workspaces[{}].name", spath, i),
+            fmt::format("unknown workspace \"{}\"{}", name, DidYouMean(name, workspaces)));
+      }
+    }
     for (size_t i = 0; i < s.volume_mounts.size(); ++i) {
       const auto& m = s.volume_mounts[i];
       std::string mpath = fmt::format("{}.volumeMounts[{}]", spath, i);
