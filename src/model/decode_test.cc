@@ -69,13 +69,31 @@ TEST(Decode, ClusterOnlyFieldIsReportedOnceAsIgnored) {
 
 TEST(Decode, UnimplementedFieldIsNotSupported) {
   std::string text = kPipeline;
-  text += "            workspaces: [{name: w}]\n";
+  text += "        volumes: [{name: v, hostPath: {path: /x}}]\n";
   auto d = DecodeText(text);
   ASSERT_TRUE(d.diags.HasErrors());
-  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].taskSpec.steps[0].workspaces: not "
+  EXPECT_NE(d.diags.ErrorText().find("spec.tasks[0].taskSpec.volumes[0].hostPath: not "
                                      "supported"),
             std::string::npos)
       << d.diags.ErrorText();
+}
+
+// Tekton's isolated workspaces: a step names the task's workspace, with a
+// mountPath of its own; Tekton reads `mountpath` as mountPath (its JSON
+// field names are not case-sensitive), so strake does too, and says so.
+TEST(Decode, StepWorkspacesTakeMountPathInEitherCase) {
+  std::string text = kPipeline;
+  text += "            workspaces: [{name: w, mountpath: /creds}]\n";
+  text += "          - name: two\n            script: echo\n            workspaces: [{name: w}]\n";
+  auto d = DecodeText(text);
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  const auto& steps = std::get<Pipeline>(d.resources.at(0).value).spec.tasks[0].task_spec->steps;
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].workspaces.at(0).mount_path, "/creds");
+  EXPECT_EQ(steps[1].workspaces.at(0).mount_path, "");
+  auto w = d.diags.WarningStrings();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("read as mountPath"), std::string::npos) << w[0];
 }
 
 TEST(Decode, CollectsEveryError) {
