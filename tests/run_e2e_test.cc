@@ -729,6 +729,10 @@ TEST_F(TektonExamples, IsolationMatrixLengthsAndSubPathsRunAsTektonsDocsSay) {
       // An include-only matrix runs each entry; matrix.<result>.length.
       {"pipelinerun-with-matrix-context-variables.yaml", "matrixed-echo-results-length",
        "The length of the matrix results are 3 and 1"},
+      // Results of about 3.4 KB each, several from one step: the limit is
+      // a result's, as with Tekton's results-from: sidecar-logs.
+      {"large-task-result.yaml", "task", ""},
+      {"pipelinerun-large-results.yaml", "verify-results", ""},
   });
 }
 

@@ -352,12 +352,13 @@ Result<std::string> EnvValue(const model::EnvVar& e, const TaskRunJob& job) {
 // Results are files the steps wrote: opened beneath the results directory,
 // so a result that is a link to a host file, a FIFO or a device is refused.
 // A result whose `value` names a step's result is read from that step's
-// results directory.
+// results directory. They are read as Tekton's `results-from: sidecar-logs`
+// reads them (files, not a container's termination message), so the limit
+// is Tekton's for that mode: `limit` bytes a result (its max-result-size).
 Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const std::string& dir,
                                             const std::string& steps_dir, size_t limit,
                                             std::string* reason) {
   std::vector<TaskResult> out;
-  size_t total = 0;
   for (const auto& r : spec.results) {
     const auto [step, step_result] = StepResultOf(r.value);
     auto fd = step.empty()
@@ -371,13 +372,12 @@ Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const s
     if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return Failf("result \"{}\" is not a regular file", r.name);
     }
-    size_t before = total;
-    total += static_cast<size_t>(st.st_size);
-    auto text = total <= limit ? ReadFd(fd->get(), r.name, limit - before)
-                               : Result<std::string>(Fail("over the limit"));
+    auto text = static_cast<size_t>(st.st_size) <= limit
+                    ? ReadFd(fd->get(), r.name, limit)
+                    : Result<std::string>(Fail("over the limit"));
     if (!text) {
       *reason = "TaskRunResultLargerThanAllowedLimit";
-      return Failf("result \"{}\" brings the task's results over the {}-byte limit", r.name, limit);
+      return Failf("result \"{}\" is over the {}-byte limit of a result", r.name, limit);
     }
     TaskResult tr{r.name, model::ParamValue::String(*text)};
     if (r.type != model::ParamType::kString) {

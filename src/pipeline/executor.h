@@ -7,7 +7,7 @@
 // /tmp, own PID namespace, clean environment, strake's data directory
 // hidden, and workspaces, results and volumes at Tekton's own paths
 // (/workspace/<name>, /tekton/results/<name>, each mountPath). It then reads
-// the results (Tekton's 4096-byte limit) and, for tasks with a `cache`
+// the results (4096 bytes each, Tekton's max-result-size) and, for tasks with a `cache`
 // block, stores or restores outputs by content key.
 //
 // Thread-safe: one TaskExecutor serves every worker; Run blocks its caller.
@@ -34,8 +34,8 @@ struct ExecutorOptions {
   std::string data_dir;
   bool sandbox = true;  // use bwrap when it is installed
   bool no_cache = false;
-  std::string self_exe;  // this binary, run as `__run-steps` inside the sandbox
-  size_t max_result_bytes = 4096;
+  std::string self_exe;            // this binary, run as `__run-steps` inside the sandbox
+  size_t max_result_bytes = 4096;  // a result's (Tekton's max-result-size)
 };
 
 class TaskExecutor {
