@@ -501,6 +501,9 @@ spec:
                 touch /usr/strake-escape 2>/dev/null && r="${r}usr-writable " || true
                 touch /var/tmp/strake-escape 2>/dev/null && r="${r}var-writable " || true
                 ls "$DATA" 2>/dev/null | grep -q strake.db && r="${r}sees-data " || true
+                # Run as root, a step keeps no CAP_SYS_ADMIN: it cannot unhide the data.
+                umount "$DATA" 2>/dev/null && r="${r}unmounted-data " || true
+                ls "$DATA" 2>/dev/null | grep -q strake.db && r="${r}sees-data " || true
                 echo hi > /workspace/source/ok && r="${r}workspace-ok " || true
                 echo hi > /tmp/x && r="${r}tmp-ok " || true
                 [ "$$" -lt 10 ] && r="${r}own-pid-ns " || true

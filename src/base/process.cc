@@ -74,12 +74,26 @@ std::string FindExecutable(const std::string& name, const std::string& path_env)
   return "";
 }
 
+std::vector<std::string> SandboxCapabilityArgs() {
+  if (::geteuid() != 0) return {};
+  std::vector<std::string> out = {"--cap-drop", "ALL"};
+  for (const char* cap :
+       {"CAP_CHOWN", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_KILL", "CAP_AUDIT_WRITE"}) {
+    out.insert(out.end(), {"--cap-add", cap});
+  }
+  return out;
+}
+
 std::vector<std::string> SandboxArgv(const Sandbox& box, const std::vector<std::string>& argv,
                                      const std::string& cwd) {
   std::vector<std::string> out = {
       box.bwrap,      "--ro-bind", "/",       "/",    "--dev",         "/dev",
       "--proc",       "/proc",     "--tmpfs", "/tmp", "--unshare-pid", "--unshare-ipc",
       "--unshare-uts"};
+  auto caps = SandboxCapabilityArgs();
+  out.insert(out.end(), caps.begin(), caps.end());
   if (box.die_with_parent) out.emplace_back("--die-with-parent");
   auto under = [](const std::string& path, const std::string& dir) {
     return path == dir || StartsWith(path, dir + "/");

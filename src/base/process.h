@@ -38,6 +38,14 @@ struct Sandbox {
   bool die_with_parent = false;  // a workload outlives a server restart: false
 };
 
+// bwrap's capability arguments. A sandbox started by root keeps root's
+// capabilities unless told otherwise, and CAP_SYS_ADMIN would let a command
+// unmount the tmpfs that hides the data directory: when this process is
+// root, the command gets Docker's default set less CAP_DAC_OVERRIDE (so
+// a read-only file is read-only to it too); none of it can unmount or
+// remount. Empty when not root (bwrap then gives none).
+std::vector<std::string> SandboxCapabilityArgs();
+
 // bwrap's arguments for running `argv` in `cwd` inside the sandbox.
 std::vector<std::string> SandboxArgv(const Sandbox& box, const std::vector<std::string>& argv,
                                      const std::string& cwd);

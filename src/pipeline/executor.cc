@@ -1187,7 +1187,10 @@ void TaskExecutor::Attempt::PlanMounts(const std::vector<ResolvedStep>& steps,
 // sandbox binds its mounts from the stage and hides the stage.
 void TaskExecutor::Attempt::WrapInMounts(StepPlan& sp,
                                          const std::vector<model::VolumeMount>& own) const {
-  std::vector<std::string> argv = {ex_.bwrap_, "--die-with-parent", "--bind", "/", "/"};
+  // A user namespace of its own: root without CAP_SYS_ADMIN (the sandbox
+  // dropped it) could not mount otherwise.
+  std::vector<std::string> argv = {ex_.bwrap_, "--die-with-parent", "--unshare-user", "--bind", "/",
+                                   "/"};
   for (const auto& m : own) {
     auto staged = std::find_if(staged_.begin(), staged_.end(), [&](const auto& s) {
       return s.name == m.name && s.sub_path == m.sub_path && s.read_only == m.read_only;
@@ -1227,6 +1230,8 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
   }
   auto root = SandboxRootArgs(mount_points);
   argv.insert(argv.end(), root.begin(), root.end());
+  auto caps = SandboxCapabilityArgs();
+  argv.insert(argv.end(), caps.begin(), caps.end());
   argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
                            "--tmpfs", ex_.options_.data_dir, "--dir", "/workspace"});
   for (const auto& w : job_.workspaces) {

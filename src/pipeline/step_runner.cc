@@ -515,7 +515,9 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
     step_log.Finish();
     so.finished_ms = NowMs();
     if (!step.exit_code_path.empty()) {
-      (void)WriteFile(step.exit_code_path, std::to_string(so.exit_code));
+      // Read-only once written, as Tekton's other steps see it: a later
+      // step cannot rewrite this one's exit code.
+      (void)WriteFile(step.exit_code_path, std::to_string(so.exit_code), 0444);
     }
     if (out.cancelled || out.timed_out) {
       stop = true;
