@@ -324,9 +324,9 @@ spec:
       image: busybox
       script: "true"
       securityContext: {runAsUser: 1000}
-      workspaces: [{name: w}]
+  volumes: [{name: v, hostPath: {path: /etc}}]
 )Y")});
-  EXPECT_NE(r.err.find("spec.steps[0].workspaces: not supported: step-level workspaces"),
+  EXPECT_NE(r.err.find("spec.volumes[0].hostPath: not supported: hostPath volumes"),
             std::string::npos)
       << r.err;
   r = Strake({"validate", "-f", File("ignored.yaml", R"Y(apiVersion: tekton.dev/v1

@@ -271,7 +271,16 @@ std::vector<WhenExpression> DecodeWhen(Ctx& ctx, const Node* n, const std::strin
     Fields f(ctx, item, p);
     WhenExpression w;
     w.origin = ctx.At(item, p);
-    f.NotSupported("cel", "CEL when expressions; use input/operator/values");
+    if (const Node* v = f.Get("cel")) {
+      w.cel = ctx.Str(*v, f.Sub("cel"));
+      for (const char* other : {"input", "operator", "values"}) {
+        if (const Node* o = f.Get(other)) {
+          ctx.Error(*o, f.Sub(other), "give cel or input/operator/values, not both");
+        }
+      }
+      out.push_back(std::move(w));
+      return;
+    }
     if (const Node* v = f.Need("input")) w.input = ctx.Str(*v, f.Sub("input"));
     if (const Node* v = f.Need("operator")) {
       w.op = ctx.Str(*v, f.Sub("operator"));

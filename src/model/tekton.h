@@ -56,6 +56,8 @@ struct WhenExpression {
   std::string op;  // "in" or "notin"
   std::vector<std::string> values;
   Origin origin;
+  // Tekton's `cel` form (pipeline/cel.h): when set, the others are empty.
+  std::string cel = {};
 };
 
 // A taskRef or pipelineRef that names a resolver (Tekton's remote

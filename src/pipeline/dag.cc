@@ -93,6 +93,7 @@ std::vector<std::string> ResultDependencies(const model::PipelineTask& t) {
   for (const auto& p : t.params) CollectValueRefs(p.value, out);
   for (const auto& w : t.workspaces) CollectTaskRefs(w.sub_path, out);
   for (const auto& w : t.when) {
+    CollectTaskRefs(w.cel, out);
     CollectTaskRefs(w.input, out);
     for (const auto& v : w.values) CollectTaskRefs(v, out);
   }

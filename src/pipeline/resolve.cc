@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "pipeline/cel.h"
 #include "pipeline/planner.h"
 #include "pipeline/propagate.h"
 
@@ -52,10 +53,21 @@ std::optional<TaskResolution> CheckWhen(const model::PipelineTask& pt, bool fin,
   bool ok = true;
   for (const auto& w : pt.when) {
     auto missing = [&](const std::string& s) { return MissingResult(s, v); };
-    if (missing(w.input) || std::any_of(w.values.begin(), w.values.end(), missing)) {
+    if (missing(w.cel) || missing(w.input) ||
+        std::any_of(w.values.begin(), w.values.end(), missing)) {
       return Fail(fin, "InvalidTaskResultReference",
                   fmt::format("task {}: when expression refers to a result that was not produced",
                               pt.name));
+    }
+    if (!w.cel.empty()) {
+      auto holds =
+          EvalCel(w.cel, [&](const std::string& literal) { return Substitute(literal, v); });
+      if (!holds) {
+        return Fail(fin, "InvalidWhenExpression",
+                    fmt::format("task {}: {}", pt.name, holds.error().message));
+      }
+      ok = ok && *holds;
+      continue;
     }
     auto input = Substitute(w.input, v);
     auto values = SubstituteList(w.values, v);

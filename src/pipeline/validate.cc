@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "base/strings.h"
+#include "pipeline/cel.h"
 #include "pipeline/dag.h"
 #include "pipeline/propagate.h"
 #include "pipeline/step_actions.h"
@@ -461,6 +462,13 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
       std::string fp = fmt::format("{}.when[{}]", tpath, i);
       check_refs(t.when[i].input, fp + ".input");
       for (const auto& v : t.when[i].values) check_refs(v, fp + ".values");
+      if (!t.when[i].cel.empty()) {
+        check_refs(t.when[i].cel, fp + ".cel");
+        if (auto st = CheckCel(t.when[i].cel); !st) {
+          Err(diags, t.when[i].origin.file.empty() ? where : t.when[i].origin, fp + ".cel",
+              st.error().message);
+        }
+      }
     }
     if (t.matrix) {
       for (size_t i = 0; i < t.matrix->params.size(); ++i) {
