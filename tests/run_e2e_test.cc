@@ -737,6 +737,9 @@ TEST_F(TektonExamples, IsolationMatrixLengthsAndSubPathsRunAsTektonsDocsSay) {
       // a result's, as with Tekton's results-from: sidecar-logs.
       {"large-task-result.yaml", "task", ""},
       {"pipelinerun-large-results.yaml", "verify-results", ""},
+      // creds-init: the ServiceAccount's ssh-auth Secret as ~/.ssh/id_<name>, nothing else.
+      {"creds-init-only-mounts-provided-credentials.yaml", "task",
+       "test -f /tekton/home/.ssh/id_phony-ssh-key"},
       // CEL when expressions, with the references bound as values.
       {"pipelinerun-with-cel-when-expressions.yaml", "finally-task-should-be-executed",
        "finally done"},

@@ -143,13 +143,16 @@ Json RunForTask(const model::Resource& source, const std::vector<model::Resource
         {{"name", name}, {"value", fmt::format("$(tasks.{}.results.{})", task_name, name)}});
   }
   if (!results.empty()) pipeline_spec["results"] = results;
-  return {
-      {"apiVersion", "tekton.dev/v1"},
-      {"kind", "PipelineRun"},
-      {"metadata",
-       {{"generateName", source.meta.name.empty() ? "run-" : source.meta.name + "-run-"},
-        {"namespace", source.meta.ns}}},
-      {"spec", {{"pipelineSpec", pipeline_spec}, {"params", run_params}, {"workspaces", bound}}}};
+  Json run_spec = {{"pipelineSpec", pipeline_spec}, {"params", run_params}, {"workspaces", bound}};
+  if (!is_task && spec.contains("serviceAccountName")) {
+    run_spec["taskRunTemplate"] = {{"serviceAccountName", spec["serviceAccountName"]}};
+  }
+  return {{"apiVersion", "tekton.dev/v1"},
+          {"kind", "PipelineRun"},
+          {"metadata",
+           {{"generateName", source.meta.name.empty() ? "run-" : source.meta.name + "-run-"},
+            {"namespace", source.meta.ns}}},
+          {"spec", std::move(run_spec)}};
 }
 
 Json RunForPipeline(const model::Resource& pipeline) {

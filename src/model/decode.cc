@@ -145,10 +145,16 @@ bool DecodeStoredTrafficKind(Ctx& ctx, Fields& f, Resource& r) {
 // A kind only a cluster acts on: stored as written (every field kept), said once.
 bool DecodeClusterOnlyKind(Ctx& ctx, Fields& f, Resource& r) {
   for (const auto& entry : f.node().map) f.Get(entry.key.scalar);
-  ctx.Warning(f.node(), "kind",
-              fmt::format("a {} only means something to a cluster: stored as written, not acted "
-                          "on",
-                          r.kind));
+  if (r.kind == "ServiceAccount") {
+    ctx.Warning(f.node(), "kind",
+                "a ServiceAccount: stored as written; its `secrets` give the Tekton runs that "
+                "name it their credentials, the rest only means something to a cluster");
+  } else {
+    ctx.Warning(f.node(), "kind",
+                fmt::format("a {} only means something to a cluster: stored as written, not "
+                            "acted on",
+                            r.kind));
+  }
   r.value = StoredObject{r.meta};
   return true;
 }

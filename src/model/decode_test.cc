@@ -197,7 +197,8 @@ spec: {limits: [{type: Container, max: {cpu: "2"}}]}
   EXPECT_EQ(d.resources[1].raw["roleRef"]["name"], "admin");
   auto w = d.diags.WarningStrings();
   ASSERT_EQ(w.size(), 3u);
-  EXPECT_NE(w[0].find("a ServiceAccount only means something to a cluster"), std::string::npos)
+  EXPECT_NE(w[0].find("its `secrets` give the Tekton runs that name it their credentials"),
+            std::string::npos)
       << w[0];
 }
 

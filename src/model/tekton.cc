@@ -62,8 +62,8 @@ const std::set<std::string> kIgnoredStep = {"computeResources",        "resource
                                             "securityContext",         "imagePullPolicy",
                                             "volumeDevices",           "terminationMessagePath",
                                             "terminationMessagePolicy"};
-const std::set<std::string> kIgnoredRun = {"serviceAccountName", "serviceAccountNames",
-                                           "podTemplate", "managedBy", "taskRunTemplate"};
+// (serviceAccountName is honoured: its Secrets' credentials, pipeline/credentials.h.)
+const std::set<std::string> kIgnoredRun = {"serviceAccountNames", "podTemplate", "managedBy"};
 
 // A field whose value a variable gives ($(params.x) and the like).
 bool HasVariable(std::string_view s) { return s.find("$(") != std::string_view::npos; }
@@ -1029,6 +1029,11 @@ bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
     }
   }
   sf.Ignore(kIgnoredRun);
+  if (const Node* t = sf.Get("taskRunTemplate")) {
+    Fields tf(ctx, *t, "spec.taskRunTemplate");
+    s.service_account = tf.Str("serviceAccountName");
+    tf.Ignore({"podTemplate"});
+  }
   s.task_run_specs = DecodeTaskRunSpecs(ctx, sf.Get("taskRunSpecs"), "spec.taskRunSpecs");
   r.value = PipelineRun{r.meta, std::move(s)};
   return true;
@@ -1086,6 +1091,7 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
   std::set<std::string> ignored = kIgnoredRun;
   ignored.erase("podTemplate");
   sf.Ignore(ignored);
+  s.service_account = sf.Str("serviceAccountName");
   sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
   sf.NotSupported("debug", "TaskRun debug breakpoints");
   sf.NotSupported("resources", "PipelineResources (removed from Tekton)");

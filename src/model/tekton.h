@@ -277,6 +277,7 @@ struct PipelineRunSpec {
   std::vector<PipelineTaskRunSpec> task_run_specs;
   Timeouts timeouts;
   std::string status;  // "", Cancelled, CancelledRunFinally, StoppedRunFinally, PipelineRunPending
+  std::string service_account;  // taskRunTemplate.serviceAccountName ("": default)
 };
 
 struct TaskRunSpec {
@@ -287,7 +288,8 @@ struct TaskRunSpec {
   std::vector<WorkspaceBinding> workspaces;
   std::optional<Millis> timeout;
   int retries = 0;
-  std::string status;  // "", TaskRunCancelled
+  std::string status;           // "", TaskRunCancelled
+  std::string service_account;  // serviceAccountName ("": default)
   // podTemplate.volumes: the task's volumes too (an embedded task spec has
   // them added already).
   std::vector<Volume> pod_volumes;

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "pipeline/credentials.h"
 #include "pipeline/executor_runner.h"
 #include "pipeline/propagate.h"
 #include "pipeline/run_state.h"
@@ -501,6 +502,20 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   for (const auto& [name, s] : catalog.secrets) secrets[name] = s->data.data;
   status["strake"]["configMaps"] = cms;
   status["strake"]["secrets"] = secrets;
+  // Tekton's credential initialisation: which of the ServiceAccount's
+  // Secrets become files in HOME (their values travel with the secrets).
+  {
+    std::string sa = pr.spec.service_account.empty() ? "default" : pr.spec.service_account;
+    Json account;
+    std::map<std::string, Json> secret_objects;
+    for (const auto& r : all) {
+      if (r.meta.ns != pr.meta.ns) continue;
+      if (r.kind == "ServiceAccount" && r.meta.name == sa) account = r.raw;
+      if (r.kind == "Secret") secret_objects[r.meta.name] = r.raw;
+    }
+    auto creds = CredentialsOf(account, secret_objects);
+    if (!creds.empty()) status["strake"]["credentials"] = ToJson(creds);
+  }
   // So do the StepActions, as they are now (Tekton resolves a step's ref
   // when its TaskRun starts; a run here never changes under its steps).
   Json actions = Json::object();
@@ -565,6 +580,7 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   };
   run->config_maps = maps(strake.value("configMaps", Json::object()));
   run->secrets = maps(strake.value("secrets", Json::object()));
+  run->credentials = CredentialsFromJson(strake.value("credentials", Json::array()));
   if (strake.contains("stepActions")) {
     auto actions = std::make_shared<StepActions>();
     for (const auto& [action, action_spec] : strake["stepActions"].items()) {

@@ -814,6 +814,7 @@ class TaskExecutor::Attempt {
       : ex_(ex), job_(job), sandbox_(!ex.bwrap_.empty()) {}
 
   Status MakeRunDir();
+  Status WriteCredentials();
   Status OpenWorkspaces();
   Status MaterializeVolumes();
   Result<TaskPlan> Plan(const std::vector<ResolvedStep>& steps,
@@ -910,6 +911,21 @@ Status TaskExecutor::Attempt::MakeRunDir() {
               {}};
   } else {
     paths_ = {lay_.results, lay_.steps, lay_.scripts, lay_.home, lay_.work, {}, {}};
+  }
+  return Ok();
+}
+
+// Tekton's creds-init: the ServiceAccount's credentials as files in HOME
+// (the run directory's home, fresh for each attempt).
+Status TaskExecutor::Attempt::WriteCredentials() {
+  if (job_.credentials.empty()) return Ok();
+  static const std::map<std::string, model::ConfigMapData> kNone;
+  STRAKE_TRY_ASSIGN(
+      files, CredentialFiles(job_.credentials, job_.secrets ? *job_.secrets : kNone, paths_.home));
+  for (const auto& [rel, file] : files) {
+    STRAKE_TRY_ASSIGN(path, PathUnder(lay_.home, rel));
+    STRAKE_TRY(MakeDirs(path.substr(0, path.rfind('/')), 0700));
+    STRAKE_TRY(WriteFile(path, file.content, file.mode));
   }
   return Ok();
 }
@@ -1384,7 +1400,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (!with_volumes) return invalid(with_volumes.error());
   const TaskRunJob& run_job = *with_volumes ? **with_volumes : job;
   Attempt at(*this, run_job);
-  for (auto part : {&Attempt::MakeRunDir, &Attempt::OpenWorkspaces, &Attempt::MaterializeVolumes}) {
+  for (auto part : {&Attempt::MakeRunDir, &Attempt::WriteCredentials, &Attempt::OpenWorkspaces,
+                    &Attempt::MaterializeVolumes}) {
     if (auto st = (at.*part)(); !st) return invalid(st.error());
   }
   Vars vars = MakeVars(job, *params, at.paths(), attempt, sandboxed());

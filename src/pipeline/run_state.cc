@@ -302,6 +302,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.config_maps = run.config_maps;
   j.secrets = run.secrets;
   j.step_actions = run.step_actions;
+  j.credentials = run.credentials;
   j.ignore_failure = pt.continue_on_error;
   j.timeout = TaskRunTimeout(run, fin, i, now);
   return j;

@@ -24,6 +24,7 @@
 
 #include "base/result.h"
 #include "model/tekton.h"
+#include "pipeline/credentials.h"
 #include "pipeline/step_actions.h"
 #include "pipeline/step_runner.h"
 
@@ -59,6 +60,7 @@ struct TaskRunJob {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps;
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
   std::shared_ptr<const StepActions> step_actions;  // what steps' `ref`s name
+  std::vector<Credential> credentials;              // written to HOME first
   std::optional<model::Millis> timeout;             // of the whole TaskRun (all attempts share it)
   bool ignore_failure = false;                      // its pipeline task's onError: continue
   bool cache_checked = false;                       // TryCache missed already; cache_key is its key
