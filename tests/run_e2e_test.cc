@@ -733,6 +733,11 @@ TEST_F(TektonExamples, IsolationMatrixLengthsAndSubPathsRunAsTektonsDocsSay) {
       // An include-only matrix runs each entry; matrix.<result>.length.
       {"pipelinerun-with-matrix-context-variables.yaml", "matrixed-echo-results-length",
        "The length of the matrix results are 3 and 1"},
+  });
+}
+
+TEST_F(TektonExamples, LargeResultsCredentialsArtifactsAndCelRunAsTektonsDocsSay) {
+  Check({
       // Results of about 3.4 KB each, several from one step: the limit is
       // a result's, as with Tekton's results-from: sidecar-logs.
       {"large-task-result.yaml", "task", ""},
@@ -740,6 +745,12 @@ TEST_F(TektonExamples, IsolationMatrixLengthsAndSubPathsRunAsTektonsDocsSay) {
       // creds-init: the ServiceAccount's ssh-auth Secret as ~/.ssh/id_<name>, nothing else.
       {"creds-init-only-mounts-provided-credentials.yaml", "task",
        "test -f /tekton/home/.ssh/id_phony-ssh-key"},
+      // Artifacts: a step's provenance read by a later step (in a Python
+      // script too) and by a later task.
+      {"task-artifacts.yaml", "task", ""},
+      {"produce-consume-artifacts.yaml", "task",
+       "pkg:github/package-url/purl-spec@244fd47e07d1004f0aed9c"},
+      {"consume-artifacts-from-task.yaml", "consume-artifacts", ""},
       // CEL when expressions, with the references bound as values.
       {"pipelinerun-with-cel-when-expressions.yaml", "finally-task-should-be-executed",
        "finally done"},

@@ -76,7 +76,8 @@ static void CollectTaskRefs(std::string_view s, std::vector<std::string>& out) {
     // tasks.<name>.matrix.<result>.length
     if (!StartsWith(ref.base, "tasks.")) continue;
     auto parts = Split(ref.base, '.');
-    if (parts.size() >= 4 && (parts[2] == "results" || parts[2] == "matrix")) {
+    if (parts.size() >= 4 && (parts[2] == "results" || parts[2] == "matrix" ||
+                              parts[2] == "inputs" || parts[2] == "outputs")) {
       if (std::find(out.begin(), out.end(), parts[1]) == out.end()) out.push_back(parts[1]);
     }
   }

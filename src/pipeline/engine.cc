@@ -917,6 +917,8 @@ void Engine::Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& out
       cr.state = state;
       cr.reason = outcome.reason;
       cr.results = outcome.results;
+      cr.artifacts =
+          outcome.artifacts.empty() ? Json() : Json::parse(outcome.artifacts, nullptr, false);
       rit->second->dirty.emplace_back(job->is_finally, job->index);
     }
     // Any run may be waiting for a slot; the job's own run is planned below.

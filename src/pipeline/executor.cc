@@ -19,6 +19,7 @@
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "pipeline/artifacts.h"
 #include "pipeline/images.h"
 #include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
@@ -212,8 +213,17 @@ Result<std::unique_ptr<TaskRunJob>> VolumesResolved(
 
 struct ResolvedStep {
   std::string container;
-  model::Step step;  // substituted
+  model::Step step;               // substituted
+  bool writes_artifacts = false;  // it names $(step.artifacts.path) or $(artifacts.path)
 };
+
+// Whether a step names its artifacts file.
+bool StepWritesArtifacts(const model::Step& s) {
+  auto names = [](const std::string& text) { return WritesArtifacts(text); };
+  return names(s.script) || std::any_of(s.command.begin(), s.command.end(), names) ||
+         std::any_of(s.args.begin(), s.args.end(), names) ||
+         std::any_of(s.env.begin(), s.env.end(), [&](const auto& e) { return names(e.value); });
+}
 
 // Kubernetes' rule for an environment variable's name.
 bool IsEnvVarName(std::string_view n) {
@@ -255,11 +265,16 @@ Status ExpandEnvFrom(model::Step& s, const TaskRunJob& job) {
   return Ok();
 }
 
-// A step's own variables over the task's: $(step.results.<name>.path).
+// A step's own variables over the task's: $(step.results.<name>.path),
+// $(step.artifacts.path) and $(artifacts.path).
 const Vars& StepVars(const model::Step& s, const std::string& container, const Vars& task,
-                     const std::string& steps_dir, Vars& scratch) {
-  if (s.results.empty()) return task;
+                     const std::string& steps_dir, bool writes_artifacts, Vars& scratch) {
+  if (s.results.empty() && !writes_artifacts) return task;
   scratch = task;
+  if (writes_artifacts) {
+    scratch.SetString("step.artifacts.path", StepArtifactsPath(steps_dir, container));
+    scratch.SetString("artifacts.path", StepArtifactsPath(steps_dir, container));
+  }
   for (const auto& r : s.results) {
     scratch.SetString("step.results." + r.name + ".path",
                       PathJoin(steps_dir, container + "/results/" + r.name));
@@ -293,7 +308,8 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& w
                                 ? StepContainerName(s, i)
                                 : "sidecar-" + (s.name.empty() ? std::to_string(i) : s.name);
     auto ctx = [&](const Error& e) { return tl::unexpected(e.Wrap(container)); };
-    const Vars& vars = StepVars(s, container, task_vars, steps_dir, scratch);
+    const bool writes_artifacts = prefix == "step" && StepWritesArtifacts(s);
+    const Vars& vars = StepVars(s, container, task_vars, steps_dir, writes_artifacts, scratch);
     if (auto when = SubstituteWhen(s.when, vars); !when) return ctx(when.error().Wrap("when"));
     if (auto expanded = ExpandEnvFrom(s, job); !expanded) return ctx(expanded.error());
     auto script = Substitute(s.script, vars);
@@ -324,7 +340,7 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& w
       return ctx(Error{fmt::format("onError must be \"continue\" or \"stopAndFail\", found \"{}\"",
                                    s.on_error)});
     }
-    out.push_back({container, std::move(s)});
+    out.push_back({container, std::move(s), writes_artifacts});
   }
   return out;
 }
@@ -393,6 +409,29 @@ Result<std::vector<TaskResult>> ReadResults(const model::TaskSpec& spec, const s
     out.push_back(std::move(tr));
   }
   return out;
+}
+
+// The steps' artifacts, each read beneath its step's directory (as results
+// are), merged; "" when none wrote any.
+Result<std::string> ReadArtifacts(const std::vector<ResolvedStep>& steps, const std::string& dir) {
+  std::vector<Json> per_step;
+  for (const auto& rs : steps) {
+    if (!rs.writes_artifacts) continue;
+    auto fd = OpenBeneath(dir, rs.container + "/artifacts/provenance.json",
+                          O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (!fd && fd.error().Is(ErrorCode::kNotFound)) continue;
+    if (!fd) return Failf("{}: artifacts: {}", rs.container, fd.error().message);
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return Failf("{}: artifacts: not a regular file", rs.container);
+    }
+    STRAKE_TRY_ASSIGN(text, ReadFd(fd->get(), "provenance.json", 1 << 20));
+    Json j = Json::parse(text, nullptr, false);
+    if (!j.is_object()) return Failf("{}: artifacts: not a JSON object", rs.container);
+    per_step.push_back(std::move(j));
+  }
+  Json merged = MergeArtifacts(per_step);
+  return merged.is_null() ? std::string() : merged.dump();
 }
 
 // --- cache ---------------------------------------------------------------
@@ -712,14 +751,22 @@ std::string TaskExecutor::LogPath(const std::string& ns, const std::string& task
 namespace {
 
 // Tekton's exitCode files are only read through $(steps.<step>.exitCode.path).
+// True when a text reads an earlier step's artifacts ($(steps.<s>.outputs.<n>)).
+bool ReadsStepArtifacts(const std::string& text) {
+  auto refs = FindReferences(text);
+  return std::any_of(refs.begin(), refs.end(),
+                     [](const Reference& r) { return !ArtifactNamed(r.base, "steps").of.empty(); });
+}
+
 // True when a step's argv, env or when read an earlier step's result.
 bool ReadsStepResults(const StepPlan& sp) {
   auto reads = [](const std::string& text) {
     auto refs = FindReferences(text);
-    return std::any_of(refs.begin(), refs.end(),
-                       [](const Reference& r) { return !StepResultNamed(r.base).first.empty(); });
+    return std::any_of(refs.begin(), refs.end(), [](const Reference& r) {
+      return !StepResultNamed(r.base).first.empty() || !ArtifactNamed(r.base, "steps").of.empty();
+    });
   };
-  return std::any_of(sp.argv.begin(), sp.argv.end(), reads) ||
+  return reads(sp.script_text) || std::any_of(sp.argv.begin(), sp.argv.end(), reads) ||
          std::any_of(sp.env.begin(), sp.env.end(), reads) ||
          std::any_of(sp.when.begin(), sp.when.end(), [&](const StepWhen& w) {
            return reads(w.input) || std::any_of(w.values.begin(), w.values.end(), reads);
@@ -781,7 +828,9 @@ Status CloneGitRepo(const model::Volume& v, const std::string& dir) {
 // True when a step keeps results of its own (or a task result reads one).
 bool UsesStepResults(const model::TaskSpec& spec) {
   return std::any_of(spec.steps.begin(), spec.steps.end(),
-                     [](const model::Step& s) { return s.ref || !s.results.empty(); }) ||
+                     [](const model::Step& s) {
+                       return s.ref || !s.results.empty() || StepWritesArtifacts(s);
+                     }) ||
          std::any_of(spec.results.begin(), spec.results.end(),
                      [](const model::ResultSpec& r) { return !r.value.empty(); });
 }
@@ -829,6 +878,8 @@ class TaskExecutor::Attempt {
   std::string Marker() const { return std::string(kTaskRunMarker) + "=" + job_.uid; }
 
  private:
+  Result<std::vector<std::string>> ScriptArgv(const ResolvedStep& rs, size_t i, bool is_sidecar,
+                                              StepPlan& sp);
   Result<StepPlan> PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                             bool uses_exit_codes);
   // A mount of a workspace's volume at the workspace's own path: there
@@ -1016,6 +1067,47 @@ Status TaskExecutor::Attempt::CheckHostMounts(const ResolvedStep& rs) const {
   return Ok();
 }
 
+// A script step's argv: its shebang's interpreter and the script, written
+// to a file (the sandbox), a sealed memfd (the host), or as the step starts
+// (when it reads earlier steps' artifacts).
+Result<std::vector<std::string>> TaskExecutor::Attempt::ScriptArgv(const ResolvedStep& rs, size_t i,
+                                                                   bool is_sidecar, StepPlan& sp) {
+  const model::Step& s = rs.step;
+  std::string script = s.script;
+  if (!StartsWith(script, "#!")) {
+    script = DefaultShebang(s.image, BusyboxPath()) + "\nset -e\n" + script;
+  } else {
+    size_t eol = script.find('\n');
+    std::string line = script.substr(0, eol);
+    std::string own = ImageShebang(s.image, line, BusyboxPath());
+    if (own != line) script = own + (eol == std::string::npos ? "" : script.substr(eol));
+  }
+  std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
+  // Run the shebang's interpreter with the script as its argument, as the
+  // kernel would. The script file itself is never exec'd, so another
+  // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
+  std::vector<std::string> argv = ShebangArgv(script);
+  if (!is_sidecar && ReadsStepArtifacts(script)) {
+    // Written as the step starts, with earlier steps' artifacts in it.
+    sp.script_text = script;
+    sp.script_path = sandbox_ ? PathJoin(paths_.steps, rs.container + "/script")
+                              : PathJoin(lay_.steps, rs.container + ".script");
+    argv.push_back(sp.script_path);
+  } else if (sandbox_) {
+    STRAKE_TRY(WriteFile(PathJoin(lay_.scripts, file), script, 0755));
+    argv.push_back(PathJoin(paths_.scripts, file));
+  } else {
+    // On the host, in a sealed memfd the step inherits: no file to create
+    // (inodes are most of a trivial task's cost) and none to clean up.
+    STRAKE_TRY_ASSIGN(fd, SealedMemfd(file, script));
+    sp.script_fd = fd.get();
+    argv.push_back("/dev/fd/" + std::to_string(fd.get()));
+    script_fds_.push_back(std::move(fd));
+  }
+  argv.insert(argv.end(), s.args.begin(), s.args.end());
+  return argv;
+}
+
 Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t i, bool is_sidecar,
                                                  bool uses_exit_codes) {
   const model::Step& s = rs.step;
@@ -1023,32 +1115,8 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   sp.name = rs.container;
   std::vector<std::string> argv;
   if (!s.script.empty()) {
-    std::string script = s.script;
-    if (!StartsWith(script, "#!")) {
-      script = DefaultShebang(s.image, BusyboxPath()) + "\nset -e\n" + script;
-    } else {
-      size_t eol = script.find('\n');
-      std::string line = script.substr(0, eol);
-      std::string own = ImageShebang(s.image, line, BusyboxPath());
-      if (own != line) script = own + (eol == std::string::npos ? "" : script.substr(eol));
-    }
-    std::string file = (is_sidecar ? "sidecar-script-" : "script-") + std::to_string(i);
-    // Run the shebang's interpreter with the script as its argument, as the
-    // kernel would. The script file itself is never exec'd, so another
-    // thread's spawn holding it open for a moment cannot fail it with ETXTBSY.
-    argv = ShebangArgv(script);
-    if (sandbox_) {
-      STRAKE_TRY(WriteFile(PathJoin(lay_.scripts, file), script, 0755));
-      argv.push_back(PathJoin(paths_.scripts, file));
-    } else {
-      // On the host, in a sealed memfd the step inherits: no file to create
-      // (inodes are most of a trivial task's cost) and none to clean up.
-      STRAKE_TRY_ASSIGN(fd, SealedMemfd(file, script));
-      sp.script_fd = fd.get();
-      argv.push_back("/dev/fd/" + std::to_string(fd.get()));
-      script_fds_.push_back(std::move(fd));
-    }
-    argv.insert(argv.end(), s.args.begin(), s.args.end());
+    STRAKE_TRY_ASSIGN(script_argv, ScriptArgv(rs, i, is_sidecar, sp));
+    argv = std::move(script_argv);
   } else if (!s.command.empty()) {
     argv = s.command;
     argv.insert(argv.end(), s.args.begin(), s.args.end());
@@ -1098,6 +1166,8 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     sp.continue_on_error = s.on_error == "continue";
     if (s.timeout) sp.timeout_ms = s.timeout->count();
     if (sandbox_) STRAKE_TRY(MakeStepDir(lay_.steps, rs.container, i));
+    if (rs.writes_artifacts)
+      STRAKE_TRY(MakeDirs(PathJoin(lay_.steps, rs.container + "/artifacts"), 0777));
     if (sandbox_ || uses_exit_codes)
       sp.exit_code_path = ExitCodePath(paths_.steps, rs.container, sandbox_);
   }
@@ -1440,6 +1510,9 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
                              options_.max_result_bytes, &reason);
   if (!results) return fail(reason, results.error().message);
   out.results = std::move(*results);
+  auto artifacts = ReadArtifacts(*steps, at.layout().steps);
+  if (!artifacts) return fail("Failed", artifacts.error().message);
+  out.artifacts = std::move(*artifacts);
   out.succeeded = true;
   out.reason = "Succeeded";
   out.message = "All Steps have completed executing";

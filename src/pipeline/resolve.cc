@@ -109,6 +109,16 @@ void AddResults(Vars& v, const std::string& task, const PipelineTaskState& t, bo
     if (t.children.empty()) return;
     for (const auto& r : t.children[0].results)
       v.Set("tasks." + task + ".results." + r.name, r.value);
+    // Its artifacts: $(tasks.t.outputs.<name>) is the category's values as JSON.
+    const Json& artifacts = t.children[0].artifacts;
+    for (const char* direction : {"inputs", "outputs"}) {
+      if (!artifacts.is_object()) break;
+      for (const auto& category : artifacts.value(direction, Json::array())) {
+        if (!category.is_object()) continue;
+        v.SetString(fmt::format("tasks.{}.{}.{}", task, direction, category.value("name", "")),
+                    category.value("values", Json::array()).dump());
+      }
+    }
     return;
   }
   std::map<std::string, model::ParamValue> gathered;

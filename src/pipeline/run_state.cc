@@ -407,6 +407,7 @@ std::string RestoreChild(RunState& run, const store::Resource& taskrun) {
     for (const auto& res : taskrun.status.value("results", Json::array())) {
       cr.results.push_back({res.value("name", ""), model::ParamValue::FromJson(res["value"])});
     }
+    cr.artifacts = taskrun.status.value("artifacts", Json());
   } else if (cs == "False") {
     cr.reason = ConditionReason(taskrun.status);
     cr.state = cr.reason == "TaskRunCancelled" ? TaskState::kCancelled : TaskState::kFailed;

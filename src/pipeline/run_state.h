@@ -39,6 +39,7 @@ struct ChildRun {
   std::vector<TaskResult> results;
   bool created = false;  // in the store
   std::string reason;    // its condition's, once it ended
+  Json artifacts = {};   // its status.artifacts (null: none)
 };
 
 struct PipelineTaskState {

@@ -207,6 +207,10 @@ Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, in
                  {"podName", ""},
                  {"steps", steps},
                  {"results", results}};
+  if (!outcome.artifacts.empty()) {
+    Json artifacts = Json::parse(outcome.artifacts, nullptr, false);
+    if (artifacts.is_object()) status["artifacts"] = std::move(artifacts);
+  }
   if (!retries_status.empty()) status["retriesStatus"] = retries_status;
   if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
   Json images = Json::array();

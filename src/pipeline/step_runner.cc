@@ -19,6 +19,7 @@
 #include "base/mask.h"
 #include "base/net.h"
 #include "base/process.h"
+#include "pipeline/artifacts.h"
 #include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
 
@@ -41,6 +42,10 @@ Json StepToJson(const StepPlan& s) {
   if (!s.step_results_dir.empty()) j["stepResultsDir"] = s.step_results_dir;
   if (!s.stdout_path.empty()) j["stdoutPath"] = s.stdout_path;
   if (!s.stderr_path.empty()) j["stderrPath"] = s.stderr_path;
+  if (!s.script_path.empty()) {
+    j["scriptText"] = s.script_text;
+    j["scriptPath"] = s.script_path;
+  }
   for (const auto& w : s.when) {
     j["when"].push_back({{"input", w.input}, {"operator", w.op}, {"values", w.values}});
   }
@@ -74,6 +79,8 @@ StepPlan StepFromJson(const Json& j) {
   s.step_results_dir = j.value("stepResultsDir", "");
   s.stdout_path = j.value("stdoutPath", "");
   s.stderr_path = j.value("stderrPath", "");
+  s.script_text = j.value("scriptText", "");
+  s.script_path = j.value("scriptPath", "");
   for (const auto& w : j.value("when", Json::array())) {
     s.when.push_back({w.value("input", ""), w.value("operator", ""),
                       w.value("values", std::vector<std::string>{})});
@@ -224,12 +231,23 @@ Result<std::pair<int, int>> OpenStreamCopies(const StepPlan& step, int log, Star
   return std::make_pair(out, err);
 }
 
-// Earlier steps' results a step reads, from their files (Tekton's
-// entrypoint: a result not written is an error).
+// Earlier steps' results and artifacts a step reads, from their files
+// (Tekton's entrypoint: a result not written is an error).
 Result<Vars> StepResultVars(const StepPlan& step) {
   Vars vars;
   auto add = [&](const std::string& text) -> Status {
     for (const auto& ref : FindReferences(text)) {
+      if (auto art = ArtifactNamed(ref.base, "steps"); !art.of.empty()) {
+        if (vars.Find(ref.base)) continue;
+        std::string path = StepArtifactsPath(step.step_results_dir, "step-" + art.of);
+        auto content = ReadFile(path, 1 << 20);
+        Json provenance = content ? Json::parse(*content, nullptr, false) : Json();
+        auto values = ArtifactValues(provenance, art.direction, art.name);
+        if (!values)
+          return Failf("$({}): step \"{}\": {}", ref.expr, art.of, values.error().message);
+        vars.SetString(ref.base, *values);
+        continue;
+      }
       // An object's key is looked up in the whole result.
       const auto [name, result] = StepResultNamed(ref.base);
       if (name.empty()) continue;
@@ -245,6 +263,7 @@ Result<Vars> StepResultVars(const StepPlan& step) {
   };
   for (const auto& a : step.argv) STRAKE_TRY(add(a));
   for (const auto& e : step.env) STRAKE_TRY(add(e));
+  STRAKE_TRY(add(step.script_text));
   for (const auto& w : step.when) {
     STRAKE_TRY(add(w.input));
     for (const auto& v : w.values) STRAKE_TRY(add(v));
@@ -267,6 +286,10 @@ Result<StepPlan> WithStepResults(const StepPlan& step) {
     STRAKE_TRY_ASSIGN(values, SubstituteList(w.values, vars));
     w.input = std::move(input);
     w.values = std::move(values);
+  }
+  if (!step.script_path.empty()) {
+    STRAKE_TRY_ASSIGN(text, Substitute(step.script_text, vars));
+    STRAKE_TRY(WriteFile(step.script_path, text, 0555));
   }
   return out;
 }

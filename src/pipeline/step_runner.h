@@ -94,6 +94,11 @@ struct StepPlan {
   // written (the log stays masked). The same path for both: one file.
   std::string stdout_path;
   std::string stderr_path;
+  // A script that reads earlier steps' artifacts ($(steps.<s>.outputs.<n>),
+  // which Tekton allows in a script): its text, written to script_path (which
+  // argv names) with those substituted as the step starts.
+  std::string script_text;
+  std::string script_path;
   // A sidecar's probes, in order: the steps start once each has succeeded.
   std::vector<ProbePlan> probes;
 };

@@ -10,8 +10,9 @@ namespace strake::pipeline {
 
 namespace {
 
-const char* const kRoots[] = {"params.",  "params[", "tasks.", "context.",     "workspaces.",
-                              "results.", "steps.",  "step.",  "credentials.", "inputs.params."};
+const char* const kRoots[] = {"params.",      "params[",        "tasks.",    "context.",
+                              "workspaces.",  "results.",       "steps.",    "step.",
+                              "credentials.", "inputs.params.", "artifacts."};
 
 bool HasRoot(std::string_view expr) {
   for (const char* r : kRoots) {

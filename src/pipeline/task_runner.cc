@@ -19,6 +19,7 @@ void MaskOutcome(TaskRunOutcome& outcome, const std::vector<std::string>& secret
   if (masker.empty()) return;
   auto mask = [&](std::string& text) { text = masker.Mask(text); };
   mask(outcome.message);
+  mask(outcome.artifacts);
   for (auto& step : outcome.steps) mask(step.message);
   for (auto& r : outcome.results) {
     mask(r.value.str);

@@ -79,6 +79,7 @@ struct TaskRunOutcome {
   std::string message;
   std::vector<StepOutcome> steps;
   std::vector<TaskResult> results;
+  std::string artifacts;                    // the steps' artifacts merged, as JSON text ("": none)
   std::map<std::string, std::string> logs;  // step name -> log file
   std::string cache_key;
 };

@@ -446,7 +446,9 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
                               parts[3], DidYouMean(parts[3], rnames)));
             }
           }
-        } else if (parts[2] != "matrix") {
+        } else if (parts[2] != "matrix" &&
+                   !((parts[2] == "inputs" || parts[2] == "outputs") && parts.size() == 4)) {
+          // (inputs and outputs: the task's artifacts, pipeline/artifacts.h)
           Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
         }
       }
