@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/http.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 
@@ -43,18 +44,6 @@ std::string WithScheme(const std::string& url) {
   return url.find("://") == std::string::npos ? "https://" + url : url;
 }
 
-std::string PercentEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 Status AddSsh(const Credential& c, const std::map<std::string, model::ConfigMapData>& s,
               const std::string& home, std::map<std::string, CredentialFile>& out) {
   STRAKE_TRY_ASSIGN(key, Key(c, s, "ssh-privatekey"));
@@ -88,8 +77,8 @@ Status AddBasic(const Credential& c, const std::map<std::string, model::ConfigMa
   config += fmt::format("[credential \"{}\"]\n    username = {}\n", url, user);
   auto scheme = url.find("://");
   out[".git-credentials"].content +=
-      fmt::format("{}://{}:{}@{}\n", url.substr(0, scheme), PercentEncode(user),
-                  PercentEncode(password), url.substr(scheme + 3));
+      fmt::format("{}://{}:{}@{}\n", url.substr(0, scheme), http::UrlEncode(user),
+                  http::UrlEncode(password), url.substr(scheme + 3));
   return Ok();
 }
 

@@ -417,16 +417,10 @@ Result<std::string> ReadArtifacts(const std::vector<ResolvedStep>& steps, const 
   std::vector<Json> per_step;
   for (const auto& rs : steps) {
     if (!rs.writes_artifacts) continue;
-    auto fd = OpenBeneath(dir, rs.container + "/artifacts/provenance.json",
-                          O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (!fd && fd.error().Is(ErrorCode::kNotFound)) continue;
-    if (!fd) return Failf("{}: artifacts: {}", rs.container, fd.error().message);
-    struct stat st {};
-    if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return Failf("{}: artifacts: not a regular file", rs.container);
-    }
-    STRAKE_TRY_ASSIGN(text, ReadFd(fd->get(), "provenance.json", 1 << 20));
-    Json j = Json::parse(text, nullptr, false);
+    auto text = ReadFileBeneath(dir, rs.container + "/artifacts/provenance.json", 1 << 20);
+    if (!text && text.error().Is(ErrorCode::kNotFound)) continue;
+    if (!text) return Failf("{}: artifacts: {}", rs.container, text.error().message);
+    Json j = Json::parse(*text, nullptr, false);
     if (!j.is_object()) return Failf("{}: artifacts: not a JSON object", rs.container);
     per_step.push_back(std::move(j));
   }
@@ -1228,6 +1222,11 @@ std::vector<model::VolumeMount> TaskExecutor::Attempt::OwnMounts(const model::St
   return out;
 }
 
+// Two mounts of the same source (bound once at the stage).
+static bool SameSource(const model::VolumeMount& a, const model::VolumeMount& b) {
+  return a.name == b.name && a.sub_path == b.sub_path && a.read_only == b.read_only;
+}
+
 // Whether the containers' mounts differ (or a workspace is isolated): then
 // each container gets its own, and their sources are staged.
 void TaskExecutor::Attempt::PlanMounts(const std::vector<ResolvedStep>& steps,
@@ -1257,10 +1256,8 @@ void TaskExecutor::Attempt::PlanMounts(const std::vector<ResolvedStep>& steps,
   if (!per_container_) return;
   for (const auto& mounts : own_mounts_) {
     for (const auto& m : mounts) {
-      auto source = [&](const model::VolumeMount& s) {
-        return s.name == m.name && s.sub_path == m.sub_path && s.read_only == m.read_only;
-      };
-      if (std::none_of(staged_.begin(), staged_.end(), source)) {
+      if (std::none_of(staged_.begin(), staged_.end(),
+                       [&](const auto& s) { return SameSource(s, m); })) {
         model::VolumeMount s = m;
         s.mount_path = fmt::format("{}/{}", kMountStage, staged_.size());
         staged_.push_back(std::move(s));
@@ -1278,9 +1275,8 @@ void TaskExecutor::Attempt::WrapInMounts(StepPlan& sp,
   std::vector<std::string> argv = {ex_.bwrap_, "--die-with-parent", "--unshare-user", "--bind", "/",
                                    "/"};
   for (const auto& m : own) {
-    auto staged = std::find_if(staged_.begin(), staged_.end(), [&](const auto& s) {
-      return s.name == m.name && s.sub_path == m.sub_path && s.read_only == m.read_only;
-    });
+    auto staged = std::find_if(staged_.begin(), staged_.end(),
+                               [&](const auto& s) { return SameSource(s, m); });
     argv.insert(argv.end(),
                 {m.read_only ? "--ro-bind" : "--bind", staged->mount_path, m.mount_path});
   }
