@@ -757,6 +757,56 @@ TEST_F(TektonExamples, LargeResultsCredentialsArtifactsAndCelRunAsTektonsDocsSay
   });
 }
 
+// Pipelines in pipelines (Tekton's alpha examples): a task that runs a
+// Pipeline makes a child PipelineRun, owned by the run, listed in its
+// childReferences, whose own tasks print what the examples say; the complex
+// one nests two levels and passes params and both workspaces down.
+TEST_F(TektonExamples, PipelinesInPipelinesRunAsTektonsDocsSay) {
+  const std::vector<std::tuple<std::string, std::vector<std::string>, std::string>> cases = {
+      {"pipelines-in-pipelines.yaml", {"child", "hello"}, "hello from the inline child Pipeline"},
+      {"pipelines-in-pipelines-ref.yaml",
+       {"child", "hello"},
+       "hello from the referenced child Pipeline"},
+      {"pipelines-in-pipelines-ref-complex.yaml",
+       {"child", "grandchild", "show"},
+       "hello, pipelines-in-pipelines!"},
+  };
+  for (const auto& [file, path, text] : cases) {
+    SCOPED_TRACE(file);
+    Json run = RunJson(std::string(STRAKE_SOURCE_DIR) + "/tests/tekton/" + file);
+    EXPECT_EQ(Reason(run), "Succeeded") << run["status"].dump(2);
+    // Down the tree: each level's child by its pipeline task.
+    std::string name = run["metadata"]["name"];
+    Json status = run["status"];
+    for (size_t level = 0; level < path.size(); ++level) {
+      std::string child, kind;
+      for (const auto& c : status.value("childReferences", Json::array())) {
+        if (c.value("pipelineTaskName", "") != path[level]) continue;
+        child = c.value("name", "");
+        kind = c.value("kind", "");
+      }
+      ASSERT_FALSE(child.empty()) << status.dump(2);
+      const bool last = level + 1 == path.size();
+      EXPECT_EQ(kind, last ? "TaskRun" : "PipelineRun");
+      if (last) {
+        Ran logs = Strake({"logs", child});
+        EXPECT_NE(logs.out.find(text), std::string::npos) << logs.out << logs.err;
+        break;
+      }
+      Json pr =
+          Json::parse(Strake({"get", "pipelinerun", child, "-o", "json"}).out, nullptr, false);
+      ASSERT_TRUE(pr.is_object());
+      EXPECT_EQ(pr["metadata"]["ownerReferences"][0]["name"], name);
+      EXPECT_EQ(Reason(pr), "Succeeded");
+      name = child;
+      status = pr["status"];
+    }
+    // The run's logs hold its descendants' steps too.
+    Ran all = Strake({"logs", run["metadata"]["name"]});
+    EXPECT_NE(all.out.find(text), std::string::npos) << all.out << all.err;
+  }
+}
+
 // Kubernetes' gitRepo volume (taskruns/no-ci/git-volume.yaml's form): the
 // repository cloned when the TaskRun starts, at the revision given, into a
 // directory named after it.

@@ -67,6 +67,15 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
   }
   switch (e.type) {
     case T::kRunStarted:
+      if (e.nested) {  // a task's child PipelineRun: its tasks count too
+        total_ += e.total_tasks;
+        if (!live_) {
+          Line(fmt::format("{:<28} runs pipelinerun {} ({} tasks)",
+                           e.pipeline_task.substr(0, e.pipeline_task.size() - 1), e.task_run,
+                           e.total_tasks));
+        }
+        break;
+      }
       run_name_ = runs_ > 1 ? fmt::format("{} pipelineruns", runs_) : e.pipeline_run;
       total_ += e.total_tasks;
       if (!live_)
@@ -110,6 +119,7 @@ void Progress::OnEvent(const pipeline::ProgressEvent& e) {
       }
       break;
     case T::kRunFinished:
+      if (e.nested) break;  // its task's end is told
       if (live_ && ++runs_finished_ >= runs_) {
         Redraw();  // The final state, in place; then the view stays as it is.
         frozen_ = true;

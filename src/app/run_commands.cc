@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -56,10 +57,11 @@ bool UsesImages(const std::vector<model::Resource>& resources) {
     return std::any_of(t.steps.begin(), t.steps.end(),
                        [](const auto& st) { return !st.image.empty(); });
   };
-  auto in_pipeline = [&](const model::PipelineSpec& p) {
+  std::function<bool(const model::PipelineSpec&)> in_pipeline = [&](const model::PipelineSpec& p) {
     for (const auto* list : {&p.tasks, &p.finally}) {
       for (const auto& t : *list) {
         if (t.task_spec && in_task(*t.task_spec)) return true;
+        if (t.pipeline_spec && in_pipeline(*t.pipeline_spec)) return true;
       }
     }
     return false;

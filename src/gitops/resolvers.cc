@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "base/strings.h"
 #include "gitops/git.h"
@@ -194,6 +195,11 @@ class Resolver {
         if (tasks[t].task_spec) {
           STRAKE_TRY(ResolveSteps(from, depth, *tasks[t].task_spec, raw[list][t]["taskSpec"]));
         }
+        if (tasks[t].pipeline_spec) {  // a task that runs an embedded Pipeline
+          auto child = std::make_shared<model::PipelineSpec>(*tasks[t].pipeline_spec);
+          STRAKE_TRY(ResolveTasks(from, depth, *child, raw[list][t]["pipelineSpec"]));
+          tasks[t].pipeline_spec = std::move(child);
+        }
         if (!tasks[t].task_resolver) continue;
         STRAKE_TRY_ASSIGN(name, Resolve(*tasks[t].task_resolver, "Task", from, depth));
         tasks[t].task_ref = name;
@@ -244,7 +250,8 @@ bool StepsHaveRefs(const model::TaskSpec& spec) {
 
 bool SpecHasRefs(const model::PipelineSpec& spec) {
   auto has = [](const model::PipelineTask& t) {
-    return t.task_resolver.has_value() || (t.task_spec && StepsHaveRefs(*t.task_spec));
+    return t.task_resolver.has_value() || (t.task_spec && StepsHaveRefs(*t.task_spec)) ||
+           (t.pipeline_spec && SpecHasRefs(*t.pipeline_spec));
   };
   return std::any_of(spec.tasks.begin(), spec.tasks.end(), has) ||
          std::any_of(spec.finally.begin(), spec.finally.end(), has);

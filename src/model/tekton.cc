@@ -635,6 +635,45 @@ std::optional<TaskSpec> DecodeTaskSpecNode(Ctx& ctx, const Node& n, const std::s
   return t;
 }
 
+std::optional<PipelineSpec> DecodePipelineSpecNode(Ctx& ctx, const Node& n,
+                                                   const std::string& path);
+
+// A pipeline task's pipelineRef or pipelineSpec: a child PipelineRun.
+void DecodeChildPipeline(Ctx& ctx, Fields& f, const Node& n, const std::string& path,
+                         PipelineTask& t) {
+  const Node* ref = f.Get("pipelineRef");
+  const Node* spec = f.Get("pipelineSpec");
+  if (!ref && !spec) return;
+  if (ref) {
+    Fields rf(ctx, *ref, f.Sub("pipelineRef"));
+    if (const Node* v = rf.Need("name")) t.pipeline_ref = ctx.Str(*v, rf.Sub("name"));
+    rf.Get("apiVersion");
+    rf.NotSupported("resolver", "a resolver in a pipeline task's pipelineRef (name a Pipeline)");
+    rf.NotSupported("params", "a resolver in a pipeline task's pipelineRef (name a Pipeline)");
+    rf.NotSupported("bundle", "Tekton bundles");
+  }
+  if (spec) {
+    if (auto ps = DecodePipelineSpecNode(ctx, *spec, f.Sub("pipelineSpec")))
+      t.pipeline_spec = std::make_shared<const PipelineSpec>(std::move(*ps));
+  }
+  if (ref && spec) ctx.Error(n, path, "pipelineRef and pipelineSpec cannot both be set");
+  if (f.Get("taskRef") || f.Get("taskSpec")) {
+    ctx.Error(n, path,
+              "a task runs a Task (taskRef, taskSpec) or a Pipeline (pipelineRef, "
+              "pipelineSpec), not both");
+  }
+  // What Tekton does not apply to a child PipelineRun is refused here, not
+  // accepted and ignored.
+  if (const Node* m = f.Get("matrix")) {
+    ctx.Error(*m, f.Sub("matrix"),
+              "not supported: a matrix on a task that runs a Pipeline (Tekton's too)");
+  }
+  if (const Node* r = f.Get("retries")) {
+    ctx.Error(*r, f.Sub("retries"),
+              "not supported: retries on a task that runs a Pipeline (Tekton's too)");
+  }
+}
+
 PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   PipelineTask t;
@@ -670,8 +709,7 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
     }
   }
   if (spec) t.task_spec = DecodeTaskSpecNode(ctx, *spec, f.Sub("taskSpec"), true);
-  f.NotSupported("pipelineRef", "pipelines in pipelines");
-  f.NotSupported("pipelineSpec", "pipelines in pipelines");
+  DecodeChildPipeline(ctx, f, n, path, t);
   if (const Node* v = f.Get("onError")) {
     std::string on_error = ctx.Str(*v, f.Sub("onError"));
     if (on_error != "continue" && on_error != "stopAndFail") {
@@ -681,7 +719,8 @@ PipelineTask DecodePipelineTask(Ctx& ctx, const Node& n, const std::string& path
     }
     t.continue_on_error = on_error == "continue";
   }
-  if (!ref && !spec && f.ok()) ctx.Error(n, path, "a task needs taskRef or taskSpec");
+  if (!ref && !spec && !t.RunsPipeline() && f.ok())
+    ctx.Error(n, path, "a task needs taskRef or taskSpec (or pipelineRef or pipelineSpec)");
   if (ref && spec) ctx.Error(n, path, "taskRef and taskSpec cannot both be set");
   if (const Node* v = f.Get("runAfter")) {
     t.run_after = ctx.StrList(*v, f.Sub("runAfter"));

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -182,6 +183,8 @@ struct Matrix {
   std::vector<MatrixInclude> include;
 };
 
+struct PipelineSpec;
+
 struct PipelineTask {
   std::string name;
   std::string task_ref;                      // Task name, when not embedded
@@ -199,6 +202,11 @@ struct PipelineTask {
   // TaskRun ends FailureIgnored); "" or stopAndFail — it does.
   bool continue_on_error = false;
   Origin origin;
+  // Pipelines in pipelines (Tekton's alpha TEP-0056): the task runs a
+  // child PipelineRun of this Pipeline (by name) or of this embedded spec.
+  std::string pipeline_ref = {};
+  std::shared_ptr<const PipelineSpec> pipeline_spec = {};
+  bool RunsPipeline() const { return !pipeline_ref.empty() || pipeline_spec != nullptr; }
 };
 
 struct PipelineWorkspaceDecl {

@@ -33,23 +33,51 @@ CancelMode ParseCancel(const std::string& s) {
   return CancelMode::kNone;
 }
 
-// Serialises a PipelineSpec with every taskRef replaced by its Task's spec,
-// so a stored run is self-contained.
-Json ResolvedSpecJson(const Json& spec, const Catalog& catalog,
-                      std::map<std::string, std::string>& task_names) {
+// How deep pipelines may run pipelines (a cycle is refused by validation).
+constexpr int kMaxPipelineDepth = 16;
+
+// The specs of the Tasks and Pipelines a run may name, as given.
+struct RawSpecs {
+  std::map<std::string, const Json*> tasks, pipelines;
+};
+
+// Serialises a PipelineSpec with every taskRef replaced by its Task's spec
+// and every pipelineRef of a pipeline task by its Pipeline's spec (resolved
+// alike, at any depth), so a stored run is self-contained. `names` gets
+// "taskNames" (pipeline task -> the Task it named) and, for each task that
+// runs a Pipeline, "childPipelines" (task -> {"pipeline": the name it
+// named, and the names inside it}).
+Result<Json> ResolvedSpecJson(const Json& spec, const RawSpecs& raw, Json& names, int depth = 0) {
+  if (depth > kMaxPipelineDepth)
+    return Failf("pipelines run pipelines more than {} deep", kMaxPipelineDepth);
   Json out = spec;
+  names["taskNames"] = Json::object();
   for (const char* list : {"tasks", "finally"}) {
     if (!out.contains(list)) continue;
     for (auto& t : out[list]) {
+      const std::string task = t.value("name", "");
       if (t.contains("taskRef")) {
         std::string ref = t["taskRef"].value("name", "");
-        auto it = catalog.tasks.find(ref);
-        if (it != catalog.tasks.end()) {
-          task_names[t.value("name", "")] = ref;
+        if (auto it = raw.tasks.find(ref); it != raw.tasks.end()) {
+          names["taskNames"][task] = ref;
           t.erase("taskRef");
-          t["taskSpec"] = Json();  // Filled from the raw Task document below.
+          t["taskSpec"] = *it->second;
         }
       }
+      Json child_names = Json::object();
+      if (t.contains("pipelineRef")) {
+        std::string ref = t["pipelineRef"].value("name", "");
+        auto it = raw.pipelines.find(ref);
+        if (it == raw.pipelines.end()) return Failf("task {}: unknown Pipeline \"{}\"", task, ref);
+        child_names["pipeline"] = ref;
+        t.erase("pipelineRef");
+        t["pipelineSpec"] = *it->second;
+      }
+      if (!t.contains("pipelineSpec")) continue;
+      auto child = ResolvedSpecJson(t["pipelineSpec"], raw, child_names, depth + 1);
+      if (!child) return tl::unexpected(child.error().Wrap("task " + task));
+      t["pipelineSpec"] = std::move(*child);
+      names["childPipelines"][task] = std::move(child_names);
     }
   }
   return out;
@@ -327,9 +355,20 @@ void Engine::ReleaseSlot(Job& job) {
   }
 }
 
-void Engine::Emit(const ProgressEvent& e) {
-  if (!observer_) return;
+void Engine::Emit(const ProgressEvent& given) {
   std::lock_guard<std::mutex> lock(observer_mu_);
+  if (!observer_) return;
+  auto nested = nested_runs_.find(given.pipeline_run);
+  if (nested == nested_runs_.end()) {
+    observer_(given);
+    return;
+  }
+  ProgressEvent e = given;
+  e.nested = true;
+  if (e.type == ProgressEvent::Type::kRunStarted || e.type == ProgressEvent::Type::kRunFinished)
+    e.task_run = e.pipeline_run;  // the child's own name
+  e.pipeline_run = nested->second.first;
+  e.pipeline_task = nested->second.second + e.pipeline_task;
   observer_(e);
 }
 
@@ -477,25 +516,25 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
       if (r.kind == "Pipeline" && r.meta.name == pr.spec.pipeline_ref) spec_json = r.raw["spec"];
     }
   }
-  spec_json = ResolvedSpecJson(spec_json, catalog, run->task_names);
-  if (check_params) STRAKE_TRY(CheckExtraParams(extra_params, spec_json, run->name));
-  for (const char* list : {"tasks", "finally"}) {
-    if (!spec_json.contains(list)) continue;
-    for (auto& t : spec_json[list]) {
-      auto tn = run->task_names.find(t.value("name", ""));
-      if (tn == run->task_names.end()) continue;
-      for (const auto& r : all) {
-        if (r.kind == "Task" && r.meta.name == tn->second) t["taskSpec"] = r.raw["spec"];
-      }
-    }
+  RawSpecs raw;
+  for (const auto& r : all) {
+    if (r.kind == "Task") raw.tasks[r.meta.name] = &r.raw["spec"];
+    if (r.kind == "Pipeline") raw.pipelines[r.meta.name] = &r.raw["spec"];
   }
+  Json names = Json::object();
+  auto resolved = ResolvedSpecJson(spec_json, raw, names);
+  if (!resolved) return tl::unexpected(resolved.error().Wrap("pipelinerun " + run->name));
+  spec_json = std::move(*resolved);
+  if (check_params) STRAKE_TRY(CheckExtraParams(extra_params, spec_json, run->name));
   Json status = {{"conditions", Condition("Unknown", "Running",
                                           "Tasks Completed: 0 (Failed: 0, Cancelled 0), Skipped: 0",
                                           clock_.Now())},
                  {"startTime", FormatRfc3339(clock_.Now())},
                  {"startTimeMs", UnixMillis(clock_.Now())},
                  {"pipelineSpec", std::move(spec_json)},
-                 {"strake", {{"taskNames", run->task_names}, {"pipeline", run->pipeline}}}};
+                 {"strake", {{"taskNames", names["taskNames"]}, {"pipeline", run->pipeline}}}};
+  if (names.contains("childPipelines"))
+    status["strake"]["childPipelines"] = std::move(names["childPipelines"]);
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
   for (const auto& [name, cm] : catalog.config_maps) cms[name] = cm->data.data;
@@ -544,6 +583,22 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (!stored) return tl::unexpected(stored.error());
   if (!*stored) return Failf("pipelinerun {} not found", name);
   const store::Resource& r = **stored;
+  // A child PipelineRun runs in its parent's workspaces: its parent resumes it.
+  if (!r.owner.empty() && ConditionStatus(r.status) == "Unknown") return Ok();
+  STRAKE_TRY_ASSIGN(run, LoadRun(r, nullptr));
+  if (run->done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    runs_[controller::ObjectKey(ns, name)] = std::move(run);
+    done_cv_.notify_all();
+    return Ok();
+  }
+  return Start(std::move(run));
+}
+
+Result<std::unique_ptr<RunState>> Engine::LoadRun(const store::Resource& r,
+                                                  const std::vector<WorkspaceMount>* inherited) {
+  const std::string& ns = r.key.ns;
+  const std::string& name = r.key.name;
   auto run = std::make_unique<RunState>();
   run->ns = ns;
   run->name = name;
@@ -555,42 +610,12 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
     run->finally_start_ms = status["finallyStartTimeMs"].get<int64_t>();
   if (ConditionStatus(status) != "Unknown") {
     run->done = true;
-    std::lock_guard<std::mutex> lock(mu_);
-    runs_[controller::ObjectKey(ns, name)] = std::move(run);
-    done_cv_.notify_all();
-    return Ok();
+    return run;
   }
   auto spec = model::DecodePipelineSpec(status["pipelineSpec"]);
   if (!spec) return tl::unexpected(spec.error().Wrap("pipelinerun " + name));
   run->spec = std::move(*spec);
-  const Json strake = status.value("strake", Json::object());
-  run->pipeline = strake.value("pipeline", "");
-  const Json task_names = strake.value("taskNames", Json::object());
-  for (const auto& [k, v] : task_names.items()) {
-    run->task_names[k] = v.get<std::string>();
-  }
-  auto maps = [](const Json& j) {
-    auto m = std::make_shared<std::map<std::string, model::ConfigMapData>>();
-    for (const auto& [map_name, data] : j.items()) {
-      model::ConfigMapData d;
-      for (const auto& [k, v] : data.items()) d.data[k] = v.get<std::string>();
-      (*m)[map_name] = d;
-    }
-    return m;
-  };
-  run->config_maps = maps(strake.value("configMaps", Json::object()));
-  run->secrets = maps(strake.value("secrets", Json::object()));
-  run->credentials = CredentialsFromJson(strake.value("credentials", Json::array()));
-  if (strake.contains("stepActions")) {
-    auto actions = std::make_shared<StepActions>();
-    for (const auto& [action, action_spec] : strake["stepActions"].items()) {
-      auto decoded = model::DecodeStepActionSpec(action_spec);
-      if (!decoded)
-        return Failf("pipelinerun {}: StepAction {}: {}", name, action, decoded.error().message);
-      (*actions)[action] = std::move(*decoded);
-    }
-    run->step_actions = std::move(actions);
-  }
+  STRAKE_TRY(LoadCarried(*run, status.value("strake", Json::object())));
 
   // The run's own spec: params, workspaces, timeouts, status.
   model::Diagnostics diags;
@@ -613,42 +638,20 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
                                               embedded ? &prs.workspaces : nullptr));
   ApplyTaskRunSpecs(run->spec, prs.task_run_specs);
   BindParams(*run, prs.params);
-  // Workspaces: each binding becomes a host directory.
-  std::map<std::string, const model::WorkspaceBinding*> bindings;
-  for (const auto& b : prs.workspaces) bindings[b.name] = &b;
-  for (const auto& w : run->spec.workspaces) {
-    auto it = bindings.find(w.name);
-    if (it == bindings.end()) {
-      if (!w.optional && run->failure_reason.empty()) {
-        run->failure_reason = "PipelineRunValidationFailed";
-        run->failure_message =
-            fmt::format("workspace \"{}\" of the pipeline is not bound by the run", w.name);
-      }
-      run->workspace_paths[w.name] = "";
-      continue;
-    }
-    auto bound = BindWorkspace(options_.executor.data_dir, ns, name, w.name, *it->second,
-                               *run->config_maps, *run->secrets);
-    if (!bound) {
-      if (run->failure_reason.empty()) {
-        run->failure_reason = "PipelineRunValidationFailed";
-        run->failure_message = bound.error().message;
-      }
-      run->workspace_paths[w.name] = "";
-      continue;
-    }
-    run->workspace_paths[w.name] = bound->dir;
-    if (!bound->sub_path.empty()) run->workspace_sub_paths[w.name] = bound->sub_path;
-    if (!bound->claim.empty()) run->workspace_claims[w.name] = bound->claim;
-    if (bound->read_only) run->read_only_workspaces.insert(w.name);
-    if (bound->secret) run->secret_workspaces.insert(w.name);
+  if (inherited) {
+    InheritWorkspaces(*run, *inherited);
+  } else {
+    BindWorkspaces(*run, prs.workspaces);
   }
-
   auto graph = BuildGraph(*run);
   if (!graph) return tl::unexpected(graph.error().Wrap("pipelinerun " + name));
 
   // Children already in the store: finished ones keep their outcome; ones
-  // that were running are re-run after their orphans are killed.
+  // that were running are re-run after their orphans are killed (a child
+  // PipelineRun is loaded again when its task starts again).
+  auto child_runs = store_.List("PipelineRun", ns, r.uid);
+  if (!child_runs) return tl::unexpected(child_runs.error());
+  for (const auto& c : *child_runs) (void)RestoreChild(*run, c);
   auto children = store_.List("TaskRun", ns, r.uid);
   if (!children) return tl::unexpected(children.error());
   std::vector<std::string> orphan_uids;
@@ -663,7 +666,75 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   // Skipped tasks recorded before the crash stay skipped.
   RestoreSkipped(*run, status.value("skippedTasks", Json::array()));
   run->InitFacts();
-  return Start(std::move(run));
+  return run;
+}
+
+// What a run carries in status.strake: the names it resolved, and the
+// ConfigMaps, Secrets, credentials and StepActions as they were at submit.
+Status Engine::LoadCarried(RunState& run, const Json& strake) {
+  run.pipeline = strake.value("pipeline", "");
+  const Json task_names = strake.value("taskNames", Json::object());
+  for (const auto& [k, v] : task_names.items()) run.task_names[k] = v.get<std::string>();
+  run.child_pipelines = strake.value("childPipelines", Json::object());
+  auto maps = [](const Json& j) {
+    auto m = std::make_shared<std::map<std::string, model::ConfigMapData>>();
+    for (const auto& [map_name, data] : j.items()) {
+      model::ConfigMapData d;
+      for (const auto& [k, v] : data.items()) d.data[k] = v.get<std::string>();
+      (*m)[map_name] = d;
+    }
+    return m;
+  };
+  run.config_maps = maps(strake.value("configMaps", Json::object()));
+  run.secrets = maps(strake.value("secrets", Json::object()));
+  run.credentials = CredentialsFromJson(strake.value("credentials", Json::array()));
+  if (strake.contains("stepActions")) {
+    auto actions = std::make_shared<StepActions>();
+    for (const auto& [action, action_spec] : strake["stepActions"].items()) {
+      auto decoded = model::DecodeStepActionSpec(action_spec);
+      if (!decoded)
+        return Failf("pipelinerun {}: StepAction {}: {}", run.name, action,
+                     decoded.error().message);
+      (*actions)[action] = std::move(*decoded);
+    }
+    run.step_actions = std::move(actions);
+  }
+  return Ok();
+}
+
+void Engine::BindWorkspaces(RunState& run, const std::vector<model::WorkspaceBinding>& given) {
+  std::map<std::string, const model::WorkspaceBinding*> bindings;
+  for (const auto& b : given) bindings[b.name] = &b;
+  auto unbound = [&](const std::string& ws, std::string message) {
+    if (run.failure_reason.empty()) {
+      run.failure_reason = "PipelineRunValidationFailed";
+      run.failure_message = std::move(message);
+    }
+    run.workspace_paths[ws] = "";
+  };
+  for (const auto& w : run.spec.workspaces) {
+    auto it = bindings.find(w.name);
+    if (it == bindings.end()) {
+      if (w.optional) {
+        run.workspace_paths[w.name] = "";
+      } else {
+        unbound(w.name,
+                fmt::format("workspace \"{}\" of the pipeline is not bound by the run", w.name));
+      }
+      continue;
+    }
+    auto bound = BindWorkspace(options_.executor.data_dir, run.ns, run.name, w.name, *it->second,
+                               *run.config_maps, *run.secrets);
+    if (!bound) {
+      unbound(w.name, bound.error().message);
+      continue;
+    }
+    run.workspace_paths[w.name] = bound->dir;
+    if (!bound->sub_path.empty()) run.workspace_sub_paths[w.name] = bound->sub_path;
+    if (!bound->claim.empty()) run.workspace_claims[w.name] = bound->claim;
+    if (bound->read_only) run.read_only_workspaces.insert(w.name);
+    if (bound->secret) run.secret_workspaces.insert(w.name);
+  }
 }
 
 Status Engine::Start(std::unique_ptr<RunState> run) {
@@ -758,9 +829,10 @@ Result<controller::ReconcileResult> Engine::ReconcileRun(const std::string& key)
 
   for (const auto& e : skipped) Emit(e);
   if (update) STRAKE_TRY(WriteRunStatus(ns, name, *update));
-  for (const auto& job : jobs) STRAKE_TRY(CreateTaskRun(job));
+  for (const auto& job : jobs)
+    STRAKE_TRY(job->runs_pipeline ? StartChildRun(job) : CreateTaskRun(job));
   if (done) {
-    Finish(key, name, *update->outcome);
+    Finish(key, name, *update->outcome, update->results);
     return controller::ReconcileResult{};
   }
   controller::ReconcileResult rr;
@@ -776,8 +848,17 @@ bool Engine::CancelRunning(RunState& run, bool fin) {
     std::vector<Job*> cancelled;
     for (const auto& t : fin ? run.finally : run.tasks) {
       for (const auto& c : t.children) {
-        auto j = jobs_.find(controller::ObjectKey(run.ns, c.name));
+        const std::string child = controller::ObjectKey(run.ns, c.name);
+        auto j = jobs_.find(child);
         if (j != jobs_.end()) cancelled.push_back(j->second.get());
+        // A child PipelineRun is cancelled as its parent is (Cancelled for a timeout).
+        auto r = runs_.find(child);
+        if (r != runs_.end() && !r->second->done &&
+            r->second->parent_key == controller::ObjectKey(run.ns, run.name) &&
+            r->second->cancel == CancelMode::kNone) {
+          r->second->cancel = run.cancel == CancelMode::kNone ? CancelMode::kCancelled : run.cancel;
+          run_controller_->Enqueue(child);
+        }
       }
     }
     SignalCancel(cancelled);
@@ -791,9 +872,12 @@ std::vector<std::shared_ptr<Engine::Job>> Engine::TakeJobs(RunState& run, const 
   size_t slots = created_ < most ? most - created_ : 0;
   std::vector<std::shared_ptr<Job>> jobs;
   for (auto& n : NextTaskRuns(run, slots, now)) {
-    jobs.push_back(std::make_shared<Job>(std::move(n), key, now, ::eventfd(0, EFD_CLOEXEC)));
+    // A child PipelineRun takes no slot: its TaskRuns do.
+    const bool child = n.runs_pipeline;
+    jobs.push_back(
+        std::make_shared<Job>(std::move(n), key, now, child ? -1 : ::eventfd(0, EFD_CLOEXEC)));
+    if (!child) ++created_;
   }
-  created_ += static_cast<int>(jobs.size());
   return jobs;
 }
 
@@ -883,12 +967,21 @@ Status Engine::RecordTaskRun(const Job& job, const store::Resource& tr, const st
   return Ok();
 }
 
-void Engine::Finish(const std::string& key, const std::string& name, const RunOutcome& outcome) {
+void Engine::Finish(const std::string& key, const std::string& name, const RunOutcome& outcome,
+                    const Json& results) {
+  std::string parent;
+  TaskRef task{false, 0};
+  int64_t started = 0;
   {
     // A finished run leaves memory: its state is in the store. The work
     // queue never hands this key to a second worker meanwhile, so no one
     // else holds the Run.
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = runs_.find(key); it != runs_.end()) {
+      parent = it->second->parent_key;
+      task = it->second->parent_task;
+      started = it->second->start_ms;
+    }
     runs_.erase(key);
   }
   ProgressEvent e;
@@ -897,7 +990,116 @@ void Engine::Finish(const std::string& key, const std::string& name, const RunOu
   e.state = outcome.reason;
   e.message = outcome.message;
   Emit(e);
+  if (!parent.empty()) {
+    ChildRunEnded(parent, task, name, ChildPipelineRunState(outcome.reason, outcome.succeeded),
+                  outcome.reason, outcome.message, ResultsOf(results),
+                  std::max<int64_t>(0, UnixMillis(clock_.Now()) - started));
+  }
   done_cv_.notify_all();
+}
+
+// --- child PipelineRuns (pipelines in pipelines) ------------------------------
+
+Status Engine::StartChildRun(const std::shared_ptr<Job>& job) {
+  const TaskRunJob& j = job->job;
+  const TaskRef task{job->is_finally, job->index};
+  auto parent = store_.Get({"PipelineRun", j.ns, j.pipeline_run});
+  if (!parent) return tl::unexpected(parent.error());
+  if (!*parent) return Ok();  // deleted meanwhile: nothing to run for
+  std::optional<store::Resource> child;
+  if (job->recovering) {
+    auto found = store_.Get({"PipelineRun", j.ns, j.name});
+    if (!found) return tl::unexpected(found.error());
+    child = std::move(*found);
+  }
+  if (!child) {
+    auto created = store_.Create(ChildPipelineRunResource(*job, **parent, clock_.Now()), "Running",
+                                 "PipelineRun started");
+    if (!created) {
+      ChildRunEnded(job->run_key, task, j.name, TaskState::kFailed, "CreateRunFailed",
+                    created.error().message, {}, 0);
+      return Ok();
+    }
+    child = std::move(*created);
+  }
+  auto loaded = LoadRun(*child, &j.workspaces);
+  if (!loaded) {
+    // A child that cannot be read back fails, and its task with it.
+    const std::string& message = loaded.error().message;
+    Json status = child->status;
+    status["conditions"] = Condition("False", "PipelineRunValidationFailed", message, clock_.Now());
+    (void)store_.UpdateStatus(child->key, status, 0, "PipelineRunValidationFailed", message);
+    ChildRunEnded(job->run_key, task, j.name, TaskState::kFailed, "PipelineRunValidationFailed",
+                  message, {}, 0);
+    return Ok();
+  }
+  if ((*loaded)->done) {  // it ended before its parent heard of it
+    const bool ok = ConditionStatus(child->status) == "True";
+    const std::string reason = ConditionReason(child->status);
+    ChildRunEnded(job->run_key, task, j.name, ChildPipelineRunState(reason, ok), reason,
+                  child->status["conditions"][0].value("message", ""),
+                  ResultsOf(child->status.value("results", Json::array())), 0);
+    return Ok();
+  }
+  std::unique_ptr<RunState> run = std::move(*loaded);
+  run->parent_key = job->run_key;
+  run->parent_task = task;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto rit = runs_.find(job->run_key);
+    if (rit != runs_.end()) {
+      rit->second->Task(task.first, task.second).children[job->child].created = true;
+      rit->second->recover.erase(j.name);
+      // Cancelled while the child was being made: it starts cancelled.
+      if (rit->second->cancel != CancelMode::kNone && run->cancel == CancelMode::kNone)
+        run->cancel = rit->second->cancel;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(observer_mu_);
+    auto up = nested_runs_.find(j.pipeline_run);
+    nested_runs_[j.name] =
+        up == nested_runs_.end()
+            ? std::pair{j.pipeline_run, j.pipeline_task + "/"}
+            : std::pair{up->second.first, up->second.second + j.pipeline_task + "/"};
+  }
+  Emit(TaskRunEvent(ProgressEvent::Type::kTaskStarted, *job, "Running", ""));
+  return Start(std::move(run));
+}
+
+void Engine::ChildRunEnded(const std::string& parent_key, const TaskRef& task,
+                           const std::string& child, TaskState state, const std::string& reason,
+                           const std::string& message, std::vector<TaskResult> results,
+                           int64_t duration_ms) {
+  ProgressEvent e;
+  e.type = ProgressEvent::Type::kTaskFinished;
+  e.task_run = child;
+  e.state = StateName(state);
+  e.message = message;
+  e.duration_ms = duration_ms;
+  e.is_finally = task.first;
+  bool told = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto rit = runs_.find(parent_key);
+    if (rit != runs_.end() && !rit->second->done &&
+        !rit->second->Task(task.first, task.second).children.empty()) {
+      RunState& run = *rit->second;
+      ChildRun& cr = run.Task(task.first, task.second).children.front();
+      cr.created = true;
+      cr.state = state;
+      cr.reason = reason;
+      cr.results = std::move(results);
+      run.dirty.push_back(task);
+      e.pipeline_run = run.name;
+      e.pipeline_task = run.PTask(task.first, task.second).name;
+      run_controller_->Enqueue(parent_key);
+      told = true;
+    }
+  }
+  if (told) Emit(e);
+  std::lock_guard<std::mutex> l(observer_mu_);
+  nested_runs_.erase(child);
 }
 
 // --- the TaskRun reconciler ---------------------------------------------------

@@ -71,6 +71,10 @@ struct ProgressEvent {
   int64_t duration_ms = 0;
   bool is_finally = false;
   size_t total_tasks = 0;
+  // An event of a child PipelineRun (a task that runs a Pipeline): told as
+  // its top run's, pipeline_task its path ("child/task"); its run's start
+  // and end are nested too.
+  bool nested = false;
 };
 
 class Engine {
@@ -113,6 +117,22 @@ class Engine {
   // `runner`, or a TaskExecutor when null.
   Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner* runner);
   Status Start(std::unique_ptr<RunState> run);
+  // A stored run as the engine runs it (done when it ended), with its
+  // children restored. A child PipelineRun's workspaces are `inherited`
+  // from its parent's task; a run of its own binds its spec's.
+  Result<std::unique_ptr<RunState>> LoadRun(const store::Resource& r,
+                                            const std::vector<WorkspaceMount>* inherited);
+  Status LoadCarried(RunState& run, const Json& strake);
+  void BindWorkspaces(RunState& run, const std::vector<model::WorkspaceBinding>& given);
+  // Creates (recovering: finds) the child PipelineRun of a task that runs a
+  // Pipeline, and starts it; one that cannot start ends its task failed.
+  Status StartChildRun(const std::shared_ptr<Job>& job);
+  // A child PipelineRun ended (or could not start): its parent's task hears
+  // of it, and the parent is planned.
+  void ChildRunEnded(const std::string& parent_key, const std::pair<bool, size_t>& task,
+                     const std::string& child, TaskState state, const std::string& reason,
+                     const std::string& message, std::vector<TaskResult> results,
+                     int64_t duration_ms);
   Result<controller::ReconcileResult> ReconcileRun(const std::string& key);
   Result<controller::ReconcileResult> ReconcileTaskRun(const std::string& key);
   void Emit(const ProgressEvent& e);
@@ -130,7 +150,8 @@ class Engine {
   Status RecordTaskRun(const Job& job, const store::Resource& tr, const std::string& reason,
                        const std::string& message);
   // The run is done: it leaves memory, and Wait returns.
-  void Finish(const std::string& key, const std::string& name, const RunOutcome& outcome);
+  void Finish(const std::string& key, const std::string& name, const RunOutcome& outcome,
+              const Json& results);
   // Records a TaskRun's end in memory, frees its slot, and plans its
   // PipelineRun on this thread (queues it when a worker holds it).
   void Complete(const std::shared_ptr<Job>& job, const TaskRunOutcome& outcome, int64_t took);
@@ -153,6 +174,9 @@ class Engine {
   TaskRunner& runner_;
   std::function<void(const ProgressEvent&)> observer_;
   std::mutex observer_mu_;
+  // Under observer_mu_: each running child PipelineRun's top run and path
+  // ("child/"), for its events.
+  std::map<std::string, std::pair<std::string, std::string>> nested_runs_;
 
   mutable std::mutex mu_;
   std::condition_variable done_cv_;

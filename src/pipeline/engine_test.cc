@@ -106,6 +106,7 @@ class FakeTaskRunner final : public TaskRunner {
     int attempt = 0;
     std::optional<Millis> timeout;
     std::vector<model::Param> params;
+    std::vector<WorkspaceMount> workspaces;
   };
 
   // How the attempts of `ptask` end.
@@ -208,7 +209,7 @@ class FakeTaskRunner final : public TaskRunner {
     Script script;
     {
       std::lock_guard<std::mutex> l(mu_);
-      calls_.push_back({job.name, job.pipeline_task, attempt, timeout, job.params});
+      calls_.push_back({job.name, job.pipeline_task, attempt, timeout, job.params, job.workspaces});
       log_.push_back("start " + job.name);
       ++started_[job.pipeline_task];
       if (auto h = holds_.find(job.pipeline_task); h != holds_.end()) hold = h->second.get();
@@ -998,6 +999,154 @@ TEST_F(EngineTest, ResumingAFinishedRunRunsNothing) {
   EXPECT_EQ(Reason(Finish()), "Succeeded");
   EXPECT_EQ(runner_.CallsOf("a").size(), 1u);
   EXPECT_TRUE(runner_.Killed().empty());
+}
+
+// --- pipelines in pipelines ---------------------------------------------------
+
+const char* const kChildRun = R"Y(  workspaces: [{name: src, emptyDir: {}}]
+  pipelineSpec:
+    params: [{name: who, default: world}]
+    workspaces: [{name: src}]
+    tasks:
+      - name: first
+        taskSpec: {steps: [{script: 'true'}]}
+      - name: child
+        runAfter: [first]
+        params: [{name: greeting, value: "hi $(params.who)"}]
+        workspaces: [{name: source, workspace: src, subPath: sub}]
+        pipelineSpec:
+          params: [{name: greeting}]
+          workspaces: [{name: source}]
+          results: [{name: said, value: $(tasks.say.results.out)}]
+          tasks:
+            - name: say
+              params: [{name: g, value: $(params.greeting)}]
+              workspaces: [{name: w, workspace: source}]
+              taskSpec:
+                params: [{name: g}]
+                workspaces: [{name: w}]
+                results: [{name: out}]
+                steps: [{script: 'true'}]
+      - name: after
+        params: [{name: v, value: $(tasks.child.results.said)}]
+        taskSpec: {params: [{name: v}], steps: [{script: 'true'}]}
+)Y";
+
+// A PipelineRun as stored, with its uid and labels (null when there is none).
+Json PipelineRunOf(store::Store& store, const std::string& name) {
+  auto r = store.Get({"PipelineRun", "default", name});
+  if (!r || !*r) return Json();
+  return {{"uid", (**r).uid},
+          {"owner", (**r).owner},
+          {"labels", (**r).labels},
+          {"object", (**r).object},
+          {"status", (**r).status}};
+}
+
+TEST_F(EngineTest, ATaskThatRunsAPipelineRunsAChildPipelineRunAndReadsItsResults) {
+  runner_.OnResults("say", {StringResult("out", "hello")});
+  Json st = Run(kChildRun);
+  ASSERT_EQ(Reason(st), "Succeeded") << st.dump(2);
+  EXPECT_EQ(Message(st), "Tasks Completed: 3 (Failed: 0, Cancelled 0), Skipped: 0");
+  Json child = PipelineRunOf(*store_, "run-child");
+  ASSERT_FALSE(child.is_null());
+  EXPECT_EQ(child["owner"], PipelineRunOf(*store_, "run")["uid"]);
+  EXPECT_EQ(child["labels"]["tekton.dev/pipelineRun"], "run");
+  EXPECT_EQ(child["labels"]["tekton.dev/pipelineTask"], "child");
+  EXPECT_EQ(child["object"]["metadata"]["ownerReferences"][0]["kind"], "PipelineRun");
+  EXPECT_EQ(child["object"]["spec"]["params"][0]["value"], "hi world");
+  EXPECT_EQ(child["object"]["spec"]["workspaces"][0],
+            Json::parse(R"({"name":"source","emptyDir":{},"subPath":"sub"})"));
+  EXPECT_EQ(Reason(child["status"]), "Succeeded") << child["status"].dump(2);
+  EXPECT_EQ(child["status"]["results"][0]["value"], "hello");
+  // The parent lists it as Tekton does, and the next task reads its result.
+  bool listed = false;
+  for (const auto& c : st["childReferences"])
+    listed = listed || (c["name"] == "run-child" && c["kind"] == "PipelineRun");
+  EXPECT_TRUE(listed) << st["childReferences"].dump();
+  ASSERT_EQ(runner_.CallsOf("after").size(), 1u);
+  EXPECT_EQ(ParamOf(runner_.CallsOf("after")[0], "v"), "hello");
+  // The child's task runs in the parent's workspace directory, at the subPath.
+  auto say = runner_.CallsOf("say");
+  ASSERT_EQ(say.size(), 1u);
+  EXPECT_EQ(say[0].taskrun, "run-child-say");
+  EXPECT_EQ(ParamOf(say[0], "g"), "hi world");
+  ASSERT_EQ(say[0].workspaces.size(), 1u);
+  auto parent_dir = RunWorkspaceDir(dir_, "default", "run", "src");
+  ASSERT_TRUE(parent_dir);
+  EXPECT_EQ(say[0].workspaces[0].host_path, *parent_dir);
+  EXPECT_EQ(say[0].workspaces[0].sub_path, "sub");
+  // Observers hear the child's tasks as the run's, by path.
+  bool heard = false;
+  for (const auto& e : Events()) {
+    heard = heard || (e.type == ProgressEvent::Type::kTaskFinished && e.pipeline_run == "run" &&
+                      e.pipeline_task == "child/say" && e.nested);
+  }
+  EXPECT_TRUE(heard);
+}
+
+TEST_F(EngineTest, CancellingTheParentCancelsItsChildPipelineRun) {
+  runner_.Hold("say");
+  Start(kChildRun);
+  ASSERT_TRUE(runner_.WaitStarted("say"));
+  Cancel("Cancelled");
+  Json st = Finish();
+  EXPECT_EQ(Reason(st), "Cancelled") << st.dump(2);
+  EXPECT_EQ(Reason(PipelineRunOf(*store_, "run-child")["status"]), "Cancelled");
+  EXPECT_EQ(Reason(TaskRun("run-child-say")["status"]), "TaskRunCancelled");
+  EXPECT_EQ(SkipOf(st, "after"), skip::kCancelled);
+}
+
+TEST_F(EngineTest, AFailedChildPipelineRunFailsItsTask) {
+  runner_.On("say", [](const TaskRunJob&, int) { return Failed(); });
+  Json st = Run(kChildRun);
+  EXPECT_EQ(Reason(st), "Failed") << st.dump(2);
+  EXPECT_EQ(Reason(PipelineRunOf(*store_, "run-child")["status"]), "Failed");
+  EXPECT_EQ(runner_.CallsOf("after").size(), 0u);
+}
+
+// kill -9 while the child runs: the parent resumes it (never a second
+// child), in the parent's workspaces; the child alone is not resumed.
+TEST_F(EngineTest, AfterACrashAChildPipelineRunLeftRunningIsResumedByItsParent) {
+  runner_.OnResults("say", {StringResult("out", "hello")});
+  Json st = Run(kChildRun);
+  ASSERT_EQ(Reason(st), "Succeeded") << st.dump(2);
+  engine_.reset();
+  const std::string child_uid = PipelineRunOf(*store_, "run-child")["uid"];
+  Json running = {
+      {"conditions", {{{"type", "Succeeded"}, {"status", "Unknown"}, {"reason", "Running"}}}}};
+  auto set_running = [&](const std::string& kind, const std::string& name) {
+    auto r = store_->Get({kind, "default", name});
+    ASSERT_TRUE(r && *r);
+    Json status = (**r).status;
+    status["conditions"] = running["conditions"];
+    status.erase("completionTime");
+    status.erase("childReferences");
+    status.erase("results");
+    ASSERT_TRUE(store_->UpdateStatus({kind, "default", name}, status, 0, "Running", ""));
+  };
+  set_running("PipelineRun", "run");
+  set_running("PipelineRun", "run-child");
+  set_running("TaskRun", "run-child-say");
+  ASSERT_TRUE(store_->Delete({"TaskRun", "default", "run-after"}));
+
+  StartEngine();
+  ASSERT_TRUE(engine_->Resume("default", "run-child"));
+  EXPECT_EQ(engine_->RunsInMemory(), 0u) << "a child is resumed by its parent";
+  ASSERT_TRUE(engine_->Resume("default", "run"));
+  st = Finish();
+  EXPECT_EQ(Reason(st), "Succeeded") << st.dump(2);
+  EXPECT_EQ(runner_.CallsOf("first").size(), 1u) << "first finished before the crash";
+  auto say = runner_.CallsOf("say");
+  ASSERT_EQ(say.size(), 2u);
+  auto parent_dir = RunWorkspaceDir(dir_, "default", "run", "src");
+  ASSERT_TRUE(parent_dir);
+  EXPECT_EQ(say[1].workspaces.at(0).host_path, *parent_dir);
+  Json child = PipelineRunOf(*store_, "run-child");
+  EXPECT_EQ(child["uid"], child_uid) << "the same child, not a second one";
+  EXPECT_EQ(Reason(child["status"]), "Succeeded");
+  ASSERT_EQ(runner_.CallsOf("after").size(), 2u);
+  EXPECT_EQ(ParamOf(runner_.CallsOf("after")[1], "v"), "hello");
 }
 
 }  // namespace

@@ -346,6 +346,7 @@ std::vector<NewTaskRun> NextTaskRuns(RunState& run, size_t slots, int64_t now) {
       if (cr.uid.empty()) cr.uid = NewUid();
       n.recovering = run.recover.count(cr.name) > 0;
       n.job = MakeJob(run, fin, i, c, now);
+      n.runs_pipeline = run.PTask(fin, i).RunsPipeline();
       cr.state = TaskState::kRunning;
       out.push_back(std::move(n));
     }
@@ -401,22 +402,62 @@ std::string RestoreChild(RunState& run, const store::Resource& taskrun) {
   cr.uid = taskrun.uid;
   cr.created = true;
   std::string cs = ConditionStatus(taskrun.status);
+  const bool pipeline_run = taskrun.key.kind == "PipelineRun";
   if (cs == "True") {
     cr.state = TaskState::kSucceeded;
     cr.reason = ConditionReason(taskrun.status);
-    for (const auto& res : taskrun.status.value("results", Json::array())) {
-      cr.results.push_back({res.value("name", ""), model::ParamValue::FromJson(res["value"])});
-    }
+    cr.results = ResultsOf(taskrun.status.value("results", Json::array()));
     cr.artifacts = taskrun.status.value("artifacts", Json());
   } else if (cs == "False") {
     cr.reason = ConditionReason(taskrun.status);
-    cr.state = cr.reason == "TaskRunCancelled" ? TaskState::kCancelled : TaskState::kFailed;
+    cr.state = pipeline_run                      ? ChildPipelineRunState(cr.reason, false)
+               : cr.reason == "TaskRunCancelled" ? TaskState::kCancelled
+                                                 : TaskState::kFailed;
   } else {
     cr.state = TaskState::kRunning;
     run.recover.insert(cr.name);
     return taskrun.uid;
   }
   return "";
+}
+
+void InheritWorkspaces(RunState& run, const std::vector<WorkspaceMount>& mounts) {
+  std::map<std::string, const WorkspaceMount*> by_name;
+  for (const auto& m : mounts) by_name[m.name] = &m;
+  for (const auto& w : run.spec.workspaces) {
+    auto it = by_name.find(w.name);
+    if (it == by_name.end() || it->second->host_path.empty()) {
+      run.workspace_paths[w.name] = "";
+      if (!w.optional && run.failure_reason.empty()) {
+        run.failure_reason = "PipelineRunValidationFailed";
+        run.failure_message = fmt::format(
+            "workspace \"{}\" of the pipeline is not bound by its parent's task", w.name);
+      }
+      continue;
+    }
+    const WorkspaceMount& m = *it->second;
+    run.workspace_paths[w.name] = m.host_path;
+    if (!m.sub_path.empty()) run.workspace_sub_paths[w.name] = m.sub_path;
+    if (!m.claim.empty()) run.workspace_claims[w.name] = m.claim;
+    if (m.read_only) run.read_only_workspaces.insert(w.name);
+    if (m.secret) run.secret_workspaces.insert(w.name);
+  }
+}
+
+TaskState ChildPipelineRunState(const std::string& reason, bool succeeded) {
+  if (succeeded) return TaskState::kSucceeded;
+  if (reason == "Cancelled" || reason == "StoppedRunFinally" || reason == "CancelledRunFinally")
+    return TaskState::kCancelled;
+  return TaskState::kFailed;
+}
+
+std::vector<TaskResult> ResultsOf(const Json& results) {
+  std::vector<TaskResult> out;
+  for (const auto& res : results) {
+    if (!res.is_object()) continue;
+    out.push_back({res.value("name", ""), model::ParamValue::FromJson(res.value("value", Json()))});
+  }
+  return out;
 }
 
 void RestoreSkipped(RunState& run, const Json& skipped_tasks) {

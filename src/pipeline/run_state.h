@@ -89,6 +89,14 @@ struct RunState {
   size_t unfinished = 0;         // regular tasks not terminal
   std::vector<TaskRef> dirty;    // tasks whose children changed
   std::deque<TaskRef> creating;  // started tasks with TaskRuns left to create, in start order
+  // A child PipelineRun (a pipeline task's pipelineRef or pipelineSpec):
+  // its parent ("ns/name", "" for a run of its own) and the parent's task it
+  // runs. Its workspaces are the parent's directories, never its own.
+  std::string parent_key;
+  TaskRef parent_task{false, 0};
+  // status.strake.childPipelines: for each task that runs a Pipeline, the
+  // name it named and the Task names inside it.
+  Json child_pipelines = Json::object();
 
   const model::PipelineTask& PTask(bool fin, size_t i) const {
     return fin ? spec.finally[i] : spec.tasks[i];
@@ -164,6 +172,10 @@ struct NewTaskRun {
   int matrix_index = -1;    // `child` for a matrixed task, else -1
   bool recovering = false;  // recorded Running before a crash: updated, not created
   TaskRunJob job;
+  // The task runs a Pipeline: `job` names the child PipelineRun and holds
+  // its params, workspaces (as the parent bound them) and timeout; it is no
+  // TaskRun and takes no slot.
+  bool runs_pipeline = false;
 };
 
 // Up to `slots` TaskRuns to create, from the started tasks in start order
@@ -176,10 +188,23 @@ std::vector<NewTaskRun> NextTaskRuns(RunState& run, size_t slots, int64_t now);
 // run has no pipeline timeout and the task none of its own.
 std::optional<model::Millis> TaskRunTimeout(const RunState& run, bool fin, size_t i, int64_t now);
 
-// Resume: a TaskRun of the run found in the store takes its place among the
-// children (finished ones keep their outcome and results). Returns its uid
-// when it was running (its processes may be orphans), "" otherwise.
+// Resume: a TaskRun of the run (or a child PipelineRun) found in the store
+// takes its place among the children (finished ones keep their outcome and
+// results). Returns its uid when it was running (its processes may be
+// orphans), "" otherwise.
 std::string RestoreChild(RunState& run, const store::Resource& taskrun);
+
+// A child PipelineRun's workspaces: the directories its parent's task bound
+// (WorkspaceMounts named as the child's pipeline declares them). An
+// unbound one that is not optional is the run's failure to start.
+void InheritWorkspaces(RunState& run, const std::vector<WorkspaceMount>& mounts);
+
+// A child PipelineRun's end as its parent's task sees it: Succeeded,
+// Cancelled or Failed by its condition's reason.
+TaskState ChildPipelineRunState(const std::string& reason, bool succeeded);
+
+// A child PipelineRun's status.results as a task's results.
+std::vector<TaskResult> ResultsOf(const Json& results);
 
 // Resume: the tasks the stored status lists as skipped stay skipped.
 void RestoreSkipped(RunState& run, const Json& skipped_tasks);

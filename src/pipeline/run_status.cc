@@ -14,6 +14,25 @@ namespace {
 
 const char* const kApiVersion = "tekton.dev/v1";
 
+// An object a PipelineRun made: its kind, name and namespace, its labels, and
+// the run as its controller owner (Kubernetes' garbage collection, Tekton's
+// ownership).
+Json OwnedObject(const char* kind, const TaskRunJob& j,
+                 const std::map<std::string, std::string>& labels, const std::string& owner_uid) {
+  return {{"apiVersion", kApiVersion},
+          {"kind", kind},
+          {"metadata",
+           {{"name", j.name},
+            {"namespace", j.ns},
+            {"labels", labels},
+            {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
+                                              {"kind", "PipelineRun"},
+                                              {"name", j.pipeline_run},
+                                              {"uid", owner_uid},
+                                              {"controller", true},
+                                              {"blockOwnerDeletion", true}}})}}}};
+}
+
 bool HasCondition(const Json& status) {
   return status.is_object() && status.contains("conditions") && !status["conditions"].empty();
 }
@@ -65,7 +84,7 @@ Json ChildReferences(const RunState& run) {
       for (const auto& c : list[i].children) {
         if (!c.created) continue;
         refs.push_back({{"apiVersion", kApiVersion},
-                        {"kind", "TaskRun"},
+                        {"kind", run.PTask(fin, i).RunsPipeline() ? "PipelineRun" : "TaskRun"},
                         {"name", c.name},
                         {"pipelineTaskName", run.PTask(fin, i).name}});
       }
@@ -149,18 +168,8 @@ store::Resource TaskRunResource(const NewTaskRun& n, TimePoint now,
   Json ws = Json::array();
   for (const auto& w : j.workspaces) ws.push_back({{"name", w.name}, {"emptyDir", Json::object()}});
   spec["workspaces"] = ws;
-  tr.object = {{"apiVersion", kApiVersion},
-               {"kind", "TaskRun"},
-               {"metadata",
-                {{"name", j.name},
-                 {"namespace", j.ns},
-                 {"labels", tr.labels},
-                 {"ownerReferences", Json::array({{{"apiVersion", kApiVersion},
-                                                   {"kind", "PipelineRun"},
-                                                   {"name", j.pipeline_run},
-                                                   {"uid", j.pipeline_run_uid},
-                                                   {"controller", true}}})}}},
-               {"spec", spec}};
+  tr.object = OwnedObject("TaskRun", j, tr.labels, j.pipeline_run_uid);
+  tr.object["spec"] = spec;
   Json steps = Json::array();
   for (size_t s = 0; s < j.spec.steps.size(); ++s) {
     const std::string& name = j.spec.steps[s].name;
@@ -176,6 +185,83 @@ store::Resource TaskRunResource(const NewTaskRun& n, TimePoint now,
                {"podName", ""},
                {"steps", steps}};
   return tr;
+}
+
+namespace {
+
+// The child's workspace bindings, as Tekton writes them: the parent's
+// binding of the workspace the task passes, under the child's name, with
+// the subPath the task adds (the child runs in the parent's directories
+// whatever the binding's kind: see InheritWorkspaces).
+Json ChildWorkspaces(const NewTaskRun& n, const Json& parent_spec, const Json& task) {
+  Json out = Json::array();
+  for (const auto& m : n.job.workspaces) {
+    std::string parent_ws = m.name;
+    for (const auto& b : task.value("workspaces", Json::array()))
+      if (b.value("name", "") == m.name) parent_ws = b.value("workspace", m.name);
+    Json binding = {{"emptyDir", Json::object()}};
+    for (const auto& b : parent_spec.value("workspaces", Json::array()))
+      if (b.value("name", "") == parent_ws) binding = b;
+    binding["name"] = m.name;
+    binding.erase("subPath");
+    if (!m.sub_path.empty()) binding["subPath"] = m.sub_path;
+    out.push_back(std::move(binding));
+  }
+  return out;
+}
+
+}  // namespace
+
+store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resource& parent,
+                                         TimePoint now) {
+  const TaskRunJob& j = n.job;
+  const char* list = n.is_finally ? "finally" : "tasks";
+  Json task = Json::object();
+  if (parent.status.contains("pipelineSpec")) {
+    for (const auto& t : parent.status["pipelineSpec"].value(list, Json::array()))
+      if (t.value("name", "") == j.pipeline_task) task = t;
+  }
+  const Json carried = parent.status.value("strake", Json::object());
+  const Json names =
+      carried.value("childPipelines", Json::object()).value(j.pipeline_task, Json::object());
+  const std::string pipeline = names.value("pipeline", "");
+  const Json parent_spec = parent.object.value("spec", Json::object());
+
+  store::Resource r;
+  r.key = {"PipelineRun", j.ns, j.name};
+  r.uid = j.uid;
+  r.owner = parent.uid;
+  // Tekton's: the parent's labels, and which run and task made it.
+  r.labels = parent.labels;
+  r.labels.erase("tekton.dev/pipeline");
+  r.labels["tekton.dev/pipelineRun"] = j.pipeline_run;
+  r.labels["tekton.dev/pipelineTask"] = j.pipeline_task;
+  r.labels["tekton.dev/memberOf"] = list;
+  if (!pipeline.empty()) r.labels["tekton.dev/pipeline"] = pipeline;
+  Json spec = {{"params", model::EncodeParams(j.params)},
+               {"workspaces", ChildWorkspaces(n, parent_spec, task)}};
+  if (!pipeline.empty())
+    spec["pipelineRef"] = {{"name", pipeline}};
+  else
+    spec["pipelineSpec"] = task.value("pipelineSpec", Json::object());
+  if (j.timeout) spec["timeouts"] = {{"pipeline", FormatDuration(*j.timeout)}};
+  if (parent_spec.contains("taskRunTemplate"))
+    spec["taskRunTemplate"] = parent_spec["taskRunTemplate"];
+  r.object = OwnedObject("PipelineRun", j, r.labels, parent.uid);
+  r.object["spec"] = spec;
+  Json strake = {{"taskNames", names.value("taskNames", Json::object())}, {"pipeline", pipeline}};
+  if (names.contains("childPipelines")) strake["childPipelines"] = names["childPipelines"];
+  for (const char* carried_key : {"configMaps", "secrets", "credentials", "stepActions"}) {
+    if (carried.contains(carried_key)) strake[carried_key] = carried[carried_key];
+  }
+  r.status = {
+      {"conditions", Condition("Unknown", "Running",
+                               "Tasks Completed: 0 (Failed: 0, Cancelled 0), Skipped: 0", now)},
+      {"startTime", FormatRfc3339(now)},
+      {"startTimeMs", UnixMillis(now)},
+      {"pipelineSpec", task.value("pipelineSpec", Json::object())},
+      {"strake", std::move(strake)}};
+  return r;
 }
 
 Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,

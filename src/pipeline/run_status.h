@@ -68,6 +68,15 @@ Json UpdatedStatus(Json status, const RunStatusUpdate& update, TimePoint now);
 store::Resource TaskRunResource(const NewTaskRun& n, TimePoint now,
                                 const std::function<std::string(const std::string&)>& log_path);
 
+// The child PipelineRun of a task that runs a Pipeline (n.runs_pipeline),
+// made from its parent as stored: Tekton's labels and controller owner
+// reference, the task's params, the parent's workspace bindings under the
+// child's names with the task's subPaths, the task's timeout (within the
+// parent's), and a Running status carrying the resolved spec and what the
+// parent carries (ConfigMaps, Secrets, credentials, StepActions).
+store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resource& parent,
+                                         TimePoint now);
+
 // A TaskRun's status once it ended: its steps, results, retries, cache key,
 // and the step images it ignored when `list_ignored_images`.
 Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,

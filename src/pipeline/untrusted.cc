@@ -107,35 +107,38 @@ Status CheckTask(const model::TaskSpec& spec, const Tainted& tainted, const Cata
   return Ok();
 }
 
-}  // namespace
-
-Status CheckUntrusted(const model::PipelineRun& run, const std::vector<model::Resource>& resources,
-                      const std::map<std::string, std::string>& untrusted) {
-  if (untrusted.empty()) return Ok();
-  Catalog catalog = MakeCatalog(resources);
-  const model::PipelineSpec* pipeline = nullptr;
-  if (run.spec.pipeline_spec) {
-    pipeline = &*run.spec.pipeline_spec;
-  } else if (auto it = catalog.pipelines.find(run.spec.pipeline_ref);
-             it != catalog.pipelines.end()) {
-    pipeline = &it->second->spec;
+// What a pipeline task's params (and matrix) carry of `untrusted`, by the
+// task's param names.
+Tainted TaskTaint(const model::PipelineTask& pt, const Tainted& untrusted) {
+  Tainted task;
+  for (const auto& p : pt.params) {
+    if (auto hit = TaintedRef(p.value, untrusted); !hit.empty()) task[p.name] = untrusted.at(hit);
   }
-  if (!pipeline) return Ok();  // an unknown Pipeline is the engine's error to report
-  for (const auto* list : {&pipeline->tasks, &pipeline->finally}) {
+  if (pt.matrix) {
+    for (const auto& p : pt.matrix->params) {
+      if (auto hit = TaintedRef(p.value, untrusted); !hit.empty()) task[p.name] = untrusted.at(hit);
+    }
+  }
+  return task;
+}
+
+// The pipeline's tasks given `untrusted` (its params that carry a push's
+// values): each task's params carry them on, into its Task's steps or, for
+// a task that runs a Pipeline, into that Pipeline's tasks.
+Status CheckPipeline(const model::PipelineSpec& pipeline, const Tainted& untrusted,
+                     const Catalog& catalog, const std::string& within, int depth) {
+  if (untrusted.empty() || depth > 16) return Ok();
+  for (const auto* list : {&pipeline.tasks, &pipeline.finally}) {
     for (const auto& pt : *list) {
-      Tainted task;
-      for (const auto& p : pt.params) {
-        if (auto hit = TaintedRef(p.value, untrusted); !hit.empty())
-          task[p.name] = untrusted.at(hit);
-      }
-      if (pt.matrix) {
-        for (const auto& p : pt.matrix->params) {
-          if (auto hit = TaintedRef(p.value, untrusted); !hit.empty())
-            task[p.name] = untrusted.at(hit);
-        }
-      }
-      std::string context = fmt::format("pipeline task \"{}\"", pt.name);
-      if (pt.task_spec) {
+      Tainted task = TaskTaint(pt, untrusted);
+      std::string context = fmt::format("{}pipeline task \"{}\"", within, pt.name);
+      if (pt.pipeline_spec) {
+        STRAKE_TRY(CheckPipeline(*pt.pipeline_spec, task, catalog, context + ", ", depth + 1));
+      } else if (auto pl = catalog.pipelines.find(pt.pipeline_ref); pl != catalog.pipelines.end()) {
+        STRAKE_TRY(CheckPipeline(pl->second->spec, task, catalog,
+                                 fmt::format("{}, Pipeline \"{}\", ", context, pt.pipeline_ref),
+                                 depth + 1));
+      } else if (pt.task_spec) {
         // An embedded taskSpec also reads the pipeline's params directly
         // (propagation), whether it declares them or not, unless the task
         // passes a value of that name itself.
@@ -153,6 +156,23 @@ Status CheckUntrusted(const model::PipelineRun& run, const std::vector<model::Re
     }
   }
   return Ok();
+}
+
+}  // namespace
+
+Status CheckUntrusted(const model::PipelineRun& run, const std::vector<model::Resource>& resources,
+                      const std::map<std::string, std::string>& untrusted) {
+  if (untrusted.empty()) return Ok();
+  Catalog catalog = MakeCatalog(resources);
+  const model::PipelineSpec* pipeline = nullptr;
+  if (run.spec.pipeline_spec) {
+    pipeline = &*run.spec.pipeline_spec;
+  } else if (auto it = catalog.pipelines.find(run.spec.pipeline_ref);
+             it != catalog.pipelines.end()) {
+    pipeline = &it->second->spec;
+  }
+  if (!pipeline) return Ok();  // an unknown Pipeline is the engine's error to report
+  return CheckPipeline(*pipeline, untrusted, catalog, "", 0);
 }
 
 }  // namespace strake::pipeline

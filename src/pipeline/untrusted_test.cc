@@ -128,5 +128,45 @@ spec:
             action));
 }
 
+// A push's value passed down to a Pipeline a task runs reaches that
+// Pipeline's tasks: pasted into a script there, it is refused too.
+TEST(Untrusted, AValuePassedIntoAChildPipelineIsFollowedIntoItsTasks) {
+  const char* run = R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: ci-}
+spec:
+  params: [{name: branch, value: main}]
+  pipelineSpec:
+    params: [{name: branch}]
+    tasks:
+    - name: outer
+      params: [{name: ref, value: "refs/$(params.branch)"}]
+      pipelineRef: {name: inner}
+    - name: embedded
+      params: [{name: b, value: $(params.branch)}]
+      pipelineSpec:
+        tasks:
+        - name: t
+          taskSpec: {steps: [{script: "echo ok"}]}
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: inner}
+spec:
+  params: [{name: ref}]
+  tasks:
+  - name: build
+    taskSpec:
+      steps: [{name: show, script: "git checkout $(params.ref)"}]
+)yaml";
+  auto st = Check(run);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("$(params.ref) carries {{source_branch}} from the push "
+                                    "(pipeline task \"outer\", Pipeline \"inner\", pipeline task "
+                                    "\"build\")"),
+            std::string::npos)
+      << st.error().message;
+}
+
 }  // namespace
 }  // namespace strake::pipeline

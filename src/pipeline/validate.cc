@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "base/strings.h"
 #include "pipeline/cel.h"
@@ -331,206 +334,330 @@ void ValidateTaskSpec(const model::TaskSpec& t, const Origin& where, const std::
   }
 }
 
-void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, const Origin& where,
-                          const std::string& path, Diagnostics& diags) {
-  std::vector<std::string> params = Names(p.params);
-  std::vector<std::string> workspaces = Names(p.workspaces);
-  std::vector<std::string> regular = Names(p.tasks);
-  std::vector<std::string> finals = Names(p.finally);
-  std::vector<std::string> all = regular;
-  all.insert(all.end(), finals.begin(), finals.end());
-  std::set<std::string> seen;
-  std::map<std::string, const model::TaskSpec*> specs;
+namespace {
 
-  auto check_task = [&](const model::PipelineTask& t, const std::string& tpath, bool is_finally) {
-    const Origin& o = t.origin.file.empty() ? where : t.origin;
-    if (!t.name.empty() && !seen.insert(t.name).second) {
-      Err(diags, o, tpath + ".name", fmt::format("duplicate task name \"{}\"", t.name));
+// What a pipeline task's references may name: the pipeline's params,
+// workspaces and tasks, and what each task declares (its results).
+struct PipelineScope {
+  const model::PipelineSpec& p;
+  const Catalog& catalog;
+  std::vector<std::string> params, workspaces, regular, finals;
+  std::map<std::string, const model::TaskSpec*> specs;  // filled as tasks are checked
+};
+
+// The Pipeline a task runs as a child PipelineRun (null: none, or unknown).
+const model::PipelineSpec* ChildPipeline(const model::PipelineTask& t, const Catalog& catalog) {
+  if (t.pipeline_spec) return t.pipeline_spec.get();
+  if (auto it = catalog.pipelines.find(t.pipeline_ref); it != catalog.pipelines.end())
+    return &it->second->spec;
+  return nullptr;
+}
+
+// The results a task declares (null when unknown: reported elsewhere).
+std::optional<std::vector<std::string>> DeclaredResults(const PipelineScope& sc,
+                                                        const std::string& target) {
+  if (auto sit = sc.specs.find(target); sit != sc.specs.end() && sit->second)
+    return Names(sit->second->results);
+  for (const auto& pt : sc.p.tasks) {
+    if (pt.name != target) continue;
+    if (pt.RunsPipeline()) {
+      const model::PipelineSpec* child = ChildPipeline(pt, sc.catalog);
+      if (child) return Names(child->results);
+      return std::nullopt;
     }
-    const model::TaskSpec* spec = nullptr;
-    if (t.task_resolver) {
-      Err(diags, t.task_resolver->origin.file.empty() ? o : t.task_resolver->origin,
-          tpath + ".taskRef.resolver", UnresolvedMessage(*t.task_resolver));
-    } else if (t.task_spec) {
-      spec = &*t.task_spec;
-      // Embedded specs see the pipeline's params by propagation, and the
-      // params the task passes whether they declare them or not.
-      std::set<std::string> visible(params.begin(), params.end());
-      for (const auto& pa : t.params) visible.insert(pa.name);
-      if (t.matrix) {
-        for (const auto& pa : t.matrix->params) visible.insert(pa.name);
-        for (const auto& inc : t.matrix->include) {
-          for (const auto& pa : inc.params) visible.insert(pa.name);
-        }
-      }
-      ValidateTaskSpec(*spec, o, tpath + ".taskSpec", diags, visible, &catalog);
-    } else if (!t.task_ref.empty()) {
-      auto it = catalog.tasks.find(t.task_ref);
-      if (it == catalog.tasks.end()) {
-        std::vector<std::string> known;
-        for (const auto& [name, task] : catalog.tasks) known.push_back(name);
-        Err(diags, o, tpath + ".taskRef.name",
-            fmt::format("unknown Task \"{}\"{}", t.task_ref, DidYouMean(t.task_ref, known)));
-      } else {
-        spec = &it->second->spec;
-      }
+    const model::TaskSpec* ts = pt.task_spec ? &*pt.task_spec : nullptr;
+    if (!ts) {
+      if (auto ct = sc.catalog.tasks.find(pt.task_ref); ct != sc.catalog.tasks.end())
+        ts = &ct->second->spec;
     }
-    specs[t.name] = spec;
-    if (is_finally && !t.run_after.empty()) {
-      Err(diags, o, tpath + ".runAfter",
-          "finally tasks cannot use runAfter; they run after all tasks");
+    if (ts) return Names(ts->results);
+  }
+  return std::nullopt;
+}
+
+// Param, workspace and task references in what the pipeline passes to a
+// task (`pipeline_params` false inside an embedded task spec, whose params
+// and workspaces are its own).
+void CheckTaskRefs(const PipelineScope& sc, const model::PipelineTask& t, bool is_finally,
+                   const std::vector<std::string>& passable, std::string_view s,
+                   const std::string& fp, bool pipeline_params, Diagnostics& diags) {
+  const Origin& o = t.origin;
+  if (pipeline_params) {
+    CheckParamRefs(s, sc.params, o, fp, diags);
+    CheckPrefixedRefs(s, "workspaces.", ".bound", passable, "workspace", o, fp, diags);
+  }
+  for (const auto& ref : FindReferences(s)) {
+    if (!StartsWith(ref.base, "tasks.")) continue;
+    auto parts = Split(ref.base, '.');
+    if (parts.size() == 2 && parts[1] == "status") {
+      if (!is_finally) Err(diags, o, fp, "$(tasks.status) is only for finally tasks");
+      continue;
     }
-    for (size_t i = 0; i < t.run_after.size(); ++i) {
-      const auto& dep = t.run_after[i];
-      if (std::find(regular.begin(), regular.end(), dep) == regular.end()) {
-        Origin at = o;
-        if (i < t.run_after_marks.size()) at.mark = t.run_after_marks[i];
-        Err(diags, at, fmt::format("{}.runAfter[{}]", tpath, i),
-            fmt::format("unknown task \"{}\"{}", dep, DidYouMean(dep, regular)));
-      }
+    if (parts.size() < 3) {
+      Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
+      continue;
     }
-    // What the pipeline passes may name the pipeline's workspaces, or the
-    // task's own as this task binds them (the TaskRun resolves those).
-    std::vector<std::string> passable = workspaces;
-    for (const auto& b : t.workspaces) passable.push_back(b.name);
-    // Param and result references in what the pipeline passes to the task.
-    auto check_refs = [&](std::string_view s, const std::string& fp, bool pipeline_params = true) {
-      // Inside an embedded task spec, params and workspaces are the task's own.
-      if (pipeline_params) {
-        CheckParamRefs(s, params, o, fp, diags);
-        CheckPrefixedRefs(s, "workspaces.", ".bound", passable, "workspace", o, fp, diags);
-      }
-      for (const auto& ref : FindReferences(s)) {
-        if (!StartsWith(ref.base, "tasks.")) continue;
-        auto parts = Split(ref.base, '.');
-        if (parts.size() == 2 && parts[1] == "status") {
-          if (!is_finally) Err(diags, o, fp, "$(tasks.status) is only for finally tasks");
-          continue;
-        }
-        if (parts.size() < 3) {
-          Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
-          continue;
-        }
-        const std::string& target = parts[1];
-        if (std::find(regular.begin(), regular.end(), target) == regular.end()) {
-          bool is_final_target = std::find(finals.begin(), finals.end(), target) != finals.end();
-          Err(diags, o, fp,
-              is_final_target
-                  ? fmt::format("$({}): results of finally tasks cannot be used by other tasks",
-                                ref.expr)
-                  : fmt::format("$({}) refers to unknown task \"{}\"{}", ref.expr, target,
-                                DidYouMean(target, regular)));
-          continue;
-        }
-        if (parts[2] == "status" || parts[2] == "reason") {
-          if (!is_finally) {
-            Err(diags, o, fp, fmt::format("$({}) is only for finally tasks", ref.expr));
-          }
-        } else if (parts[2] == "results" && parts.size() >= 4) {
-          auto sit = specs.find(target);
-          const model::TaskSpec* ts = sit != specs.end() ? sit->second : nullptr;
-          if (!ts) {
-            for (const auto& pt : p.tasks) {
-              if (pt.name != target) continue;
-              if (pt.task_spec)
-                ts = &*pt.task_spec;
-              else if (auto ct = catalog.tasks.find(pt.task_ref); ct != catalog.tasks.end())
-                ts = &ct->second->spec;
-            }
-          }
-          if (ts) {
-            auto rnames = Names(ts->results);
-            if (std::find(rnames.begin(), rnames.end(), parts[3]) == rnames.end()) {
-              Err(diags, o, fp,
-                  fmt::format("$({}): task \"{}\" has no result \"{}\"{}", ref.expr, target,
-                              parts[3], DidYouMean(parts[3], rnames)));
-            }
-          }
-        } else if (parts[2] != "matrix" &&
-                   !((parts[2] == "inputs" || parts[2] == "outputs") && parts.size() == 4)) {
-          // (inputs and outputs: the task's artifacts, pipeline/artifacts.h)
-          Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
-        }
-      }
-    };
-    for (size_t i = 0; i < t.params.size(); ++i) {
-      std::string fp = fmt::format("{}.params[{}].value", tpath, i);
-      const auto& v = t.params[i].value;
-      check_refs(v.str, fp);
-      for (const auto& a : v.arr) check_refs(a, fp);
-      for (const auto& [k, val] : v.obj) check_refs(val, fp);
+    const std::string& target = parts[1];
+    if (std::find(sc.regular.begin(), sc.regular.end(), target) == sc.regular.end()) {
+      bool is_final_target =
+          std::find(sc.finals.begin(), sc.finals.end(), target) != sc.finals.end();
+      Err(diags, o, fp,
+          is_final_target
+              ? fmt::format("$({}): results of finally tasks cannot be used by other tasks",
+                            ref.expr)
+              : fmt::format("$({}) refers to unknown task \"{}\"{}", ref.expr, target,
+                            DidYouMean(target, sc.regular)));
+      continue;
     }
-    for (size_t i = 0; i < t.when.size(); ++i) {
-      std::string fp = fmt::format("{}.when[{}]", tpath, i);
-      check_refs(t.when[i].input, fp + ".input");
-      for (const auto& v : t.when[i].values) check_refs(v, fp + ".values");
-      if (!t.when[i].cel.empty()) {
-        check_refs(t.when[i].cel, fp + ".cel");
-        if (auto st = CheckCel(t.when[i].cel); !st) {
-          Err(diags, t.when[i].origin.file.empty() ? where : t.when[i].origin, fp + ".cel",
-              st.error().message);
-        }
+    if (parts[2] == "status" || parts[2] == "reason") {
+      if (!is_finally) Err(diags, o, fp, fmt::format("$({}) is only for finally tasks", ref.expr));
+    } else if (parts[2] == "results" && parts.size() >= 4) {
+      auto rnames = DeclaredResults(sc, target);
+      if (rnames && std::find(rnames->begin(), rnames->end(), parts[3]) == rnames->end()) {
+        Err(diags, o, fp,
+            fmt::format("$({}): task \"{}\" has no result \"{}\"{}", ref.expr, target, parts[3],
+                        DidYouMean(parts[3], *rnames)));
       }
+    } else if (parts[2] != "matrix" &&
+               !((parts[2] == "inputs" || parts[2] == "outputs") && parts.size() == 4)) {
+      // (inputs and outputs: the task's artifacts, pipeline/artifacts.h)
+      Err(diags, o, fp, fmt::format("$({}) is not a valid task reference", ref.expr));
     }
+  }
+}
+
+// A task that runs a Pipeline: the Pipeline exists, and the task binds its
+// workspaces and gives its params as a PipelineRun of it would.
+void CheckChildPipeline(const model::PipelineTask& t, const Catalog& catalog,
+                        const std::string& tpath, Diagnostics& diags) {
+  const Origin& o = t.origin;
+  std::unique_ptr<model::PipelineSpec> propagated;
+  if (t.pipeline_spec) {
+    // The child PipelineRun's params and workspaces reach its embedded spec
+    // by propagation, as any run's do.
+    std::vector<model::WorkspaceBinding> bindings;
+    for (const auto& b : t.workspaces) {
+      model::WorkspaceBinding binding;
+      binding.name = b.name;
+      bindings.push_back(std::move(binding));
+    }
+    propagated = Propagated(*t.pipeline_spec, &t.params, &bindings);
+    ValidatePipelineSpec(propagated ? *propagated : *t.pipeline_spec, catalog, o,
+                         tpath + ".pipelineSpec", diags);
+  } else if (!catalog.pipelines.count(t.pipeline_ref)) {
+    std::vector<std::string> known;
+    for (const auto& [name, pl] : catalog.pipelines) known.push_back(name);
+    Err(diags, o, tpath + ".pipelineRef.name",
+        fmt::format("unknown Pipeline \"{}\"{}", t.pipeline_ref,
+                    DidYouMean(t.pipeline_ref, known)));
+    return;
+  }
+  const model::PipelineSpec& child = propagated ? *propagated : *ChildPipeline(t, catalog);
+  auto declared = Names(child.workspaces);
+  for (size_t i = 0; i < t.workspaces.size(); ++i) {
+    const auto& b = t.workspaces[i];
+    if (std::find(declared.begin(), declared.end(), b.name) == declared.end()) {
+      Err(diags, o, fmt::format("{}.workspaces[{}].name", tpath, i),
+          fmt::format("the pipeline declares no workspace \"{}\"{}", b.name,
+                      DidYouMean(b.name, declared)));
+    }
+  }
+  for (const auto& w : child.workspaces) {
+    bool bound = std::any_of(t.workspaces.begin(), t.workspaces.end(),
+                             [&](const auto& b) { return b.name == w.name; });
+    if (!bound && !w.optional) {
+      Err(diags, o, tpath + ".workspaces",
+          fmt::format("the pipeline's workspace \"{}\" is not bound", w.name));
+    }
+  }
+  auto given = Names(t.params);
+  auto known = Names(child.params);
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    if (std::find(known.begin(), known.end(), t.params[i].name) != known.end()) continue;
+    // An embedded pipeline's tasks read the run's params by propagation.
+    if (t.pipeline_spec) continue;
+    Err(diags, o, fmt::format("{}.params[{}].name", tpath, i),
+        fmt::format("the pipeline declares no param \"{}\"{}", t.params[i].name,
+                    DidYouMean(t.params[i].name, known)));
+  }
+  for (const auto& ps : child.params) {
+    if (ps.default_value || std::find(given.begin(), given.end(), ps.name) != given.end()) continue;
+    Err(diags, o, tpath + ".params",
+        fmt::format("missing value for param \"{}\" of the pipeline (it has no default)", ps.name));
+  }
+}
+
+// The task a pipeline task runs: checked, and its spec (null: unknown, or
+// a Pipeline).
+const model::TaskSpec* CheckTaskBody(const PipelineScope& sc, const model::PipelineTask& t,
+                                     const std::string& tpath, Diagnostics& diags) {
+  const Origin& o = t.origin;
+  if (t.RunsPipeline()) {
+    CheckChildPipeline(t, sc.catalog, tpath, diags);
+    return nullptr;
+  }
+  if (t.task_resolver) {
+    Err(diags, t.task_resolver->origin.file.empty() ? o : t.task_resolver->origin,
+        tpath + ".taskRef.resolver", UnresolvedMessage(*t.task_resolver));
+  } else if (t.task_spec) {
+    // Embedded specs see the pipeline's params by propagation, and the
+    // params the task passes whether they declare them or not.
+    std::set<std::string> visible(sc.params.begin(), sc.params.end());
+    for (const auto& pa : t.params) visible.insert(pa.name);
     if (t.matrix) {
-      for (size_t i = 0; i < t.matrix->params.size(); ++i) {
-        std::string fp = fmt::format("{}.matrix.params[{}].value", tpath, i);
-        check_refs(t.matrix->params[i].value.str, fp);
-        for (const auto& a : t.matrix->params[i].value.arr) check_refs(a, fp);
+      for (const auto& pa : t.matrix->params) visible.insert(pa.name);
+      for (const auto& inc : t.matrix->include) {
+        for (const auto& pa : inc.params) visible.insert(pa.name);
       }
     }
-    if (t.task_spec) {
-      for (size_t i = 0; i < t.task_spec->steps.size(); ++i) {
-        ForEachStepString(t.task_spec->steps[i], [&](std::string_view s, const std::string& f) {
-          // The step's own params were checked with the task spec.
-          check_refs(s, fmt::format("{}.taskSpec.steps[{}].{}", tpath, i, f), false);
-        });
-      }
-    }
-    // Workspaces: each binding names a task workspace and a pipeline workspace.
-    for (size_t i = 0; i < t.workspaces.size(); ++i) {
-      const auto& b = t.workspaces[i];
-      if (std::find(workspaces.begin(), workspaces.end(), b.workspace) == workspaces.end()) {
-        Err(diags, o, fmt::format("{}.workspaces[{}].workspace", tpath, i),
-            fmt::format("unknown pipeline workspace \"{}\"{}", b.workspace,
-                        DidYouMean(b.workspace, workspaces)));
-      }
-      if (spec) {
-        auto tw = Names(spec->workspaces);
-        if (std::find(tw.begin(), tw.end(), b.name) == tw.end()) {
-          Err(diags, o, fmt::format("{}.workspaces[{}].name", tpath, i),
-              fmt::format("the task declares no workspace \"{}\"{}", b.name,
-                          DidYouMean(b.name, tw)));
-        }
-      }
+    ValidateTaskSpec(*t.task_spec, o, tpath + ".taskSpec", diags, visible, &sc.catalog);
+    return &*t.task_spec;
+  } else if (!t.task_ref.empty()) {
+    auto it = sc.catalog.tasks.find(t.task_ref);
+    if (it != sc.catalog.tasks.end()) return &it->second->spec;
+    std::vector<std::string> known;
+    for (const auto& [name, task] : sc.catalog.tasks) known.push_back(name);
+    Err(diags, o, tpath + ".taskRef.name",
+        fmt::format("unknown Task \"{}\"{}", t.task_ref, DidYouMean(t.task_ref, known)));
+  }
+  return nullptr;
+}
+
+// The task's bindings and params against what its Task declares.
+void CheckTaskInputs(const PipelineScope& sc, const model::PipelineTask& t,
+                     const model::TaskSpec* spec, const std::string& tpath, Diagnostics& diags) {
+  const Origin& o = t.origin;
+  for (size_t i = 0; i < t.workspaces.size(); ++i) {
+    const auto& b = t.workspaces[i];
+    if (std::find(sc.workspaces.begin(), sc.workspaces.end(), b.workspace) == sc.workspaces.end()) {
+      Err(diags, o, fmt::format("{}.workspaces[{}].workspace", tpath, i),
+          fmt::format("unknown pipeline workspace \"{}\"{}", b.workspace,
+                      DidYouMean(b.workspace, sc.workspaces)));
     }
     if (spec) {
-      for (const auto& w : spec->workspaces) {
-        bool bound = std::any_of(t.workspaces.begin(), t.workspaces.end(),
-                                 [&](const auto& b) { return b.name == w.name; });
-        if (!bound && !w.optional) {
-          Err(diags, o, tpath + ".workspaces",
-              fmt::format("the task's workspace \"{}\" is not bound", w.name));
-        }
-      }
-      std::set<std::string> given;
-      for (const auto& pa : t.params) given.insert(pa.name);
-      if (t.matrix) {
-        for (const auto& pa : t.matrix->params) given.insert(pa.name);
-        for (const auto& inc : t.matrix->include) {
-          for (const auto& pa : inc.params) given.insert(pa.name);
-        }
-      }
-      for (const auto& ps : spec->params) {
-        bool propagated =
-            t.task_spec && std::find(params.begin(), params.end(), ps.name) != params.end();
-        if (!ps.default_value && !given.count(ps.name) && !propagated) {
-          Err(diags, o, tpath + ".params",
-              fmt::format("missing value for param \"{}\" of the task (it has no default)",
-                          ps.name));
-        }
+      auto tw = Names(spec->workspaces);
+      if (std::find(tw.begin(), tw.end(), b.name) == tw.end()) {
+        Err(diags, o, fmt::format("{}.workspaces[{}].name", tpath, i),
+            fmt::format("the task declares no workspace \"{}\"{}", b.name, DidYouMean(b.name, tw)));
       }
     }
+  }
+  if (!spec) return;
+  for (const auto& w : spec->workspaces) {
+    bool bound = std::any_of(t.workspaces.begin(), t.workspaces.end(),
+                             [&](const auto& b) { return b.name == w.name; });
+    if (!bound && !w.optional) {
+      Err(diags, o, tpath + ".workspaces",
+          fmt::format("the task's workspace \"{}\" is not bound", w.name));
+    }
+  }
+  std::set<std::string> given;
+  for (const auto& pa : t.params) given.insert(pa.name);
+  if (t.matrix) {
+    for (const auto& pa : t.matrix->params) given.insert(pa.name);
+    for (const auto& inc : t.matrix->include) {
+      for (const auto& pa : inc.params) given.insert(pa.name);
+    }
+  }
+  for (const auto& ps : spec->params) {
+    bool propagated =
+        t.task_spec && std::find(sc.params.begin(), sc.params.end(), ps.name) != sc.params.end();
+    if (!ps.default_value && !given.count(ps.name) && !propagated) {
+      Err(diags, o, tpath + ".params",
+          fmt::format("missing value for param \"{}\" of the task (it has no default)", ps.name));
+    }
+  }
+}
+
+// The references in a task's params, when expressions, matrix and embedded steps.
+void CheckTaskTexts(const PipelineScope& sc, const model::PipelineTask& t, bool is_finally,
+                    const std::string& tpath, const Origin& where, Diagnostics& diags) {
+  // What the pipeline passes may name the pipeline's workspaces, or the
+  // task's own as this task binds them (the TaskRun resolves those).
+  std::vector<std::string> passable = sc.workspaces;
+  for (const auto& b : t.workspaces) passable.push_back(b.name);
+  auto check_refs = [&](std::string_view s, const std::string& fp, bool pipeline_params = true) {
+    CheckTaskRefs(sc, t, is_finally, passable, s, fp, pipeline_params, diags);
+  };
+  for (size_t i = 0; i < t.params.size(); ++i) {
+    std::string fp = fmt::format("{}.params[{}].value", tpath, i);
+    const auto& v = t.params[i].value;
+    check_refs(v.str, fp);
+    for (const auto& a : v.arr) check_refs(a, fp);
+    for (const auto& [k, val] : v.obj) check_refs(val, fp);
+  }
+  for (size_t i = 0; i < t.when.size(); ++i) {
+    std::string fp = fmt::format("{}.when[{}]", tpath, i);
+    check_refs(t.when[i].input, fp + ".input");
+    for (const auto& v : t.when[i].values) check_refs(v, fp + ".values");
+    if (!t.when[i].cel.empty()) {
+      check_refs(t.when[i].cel, fp + ".cel");
+      if (auto st = CheckCel(t.when[i].cel); !st) {
+        Err(diags, t.when[i].origin.file.empty() ? where : t.when[i].origin, fp + ".cel",
+            st.error().message);
+      }
+    }
+  }
+  if (t.matrix) {
+    for (size_t i = 0; i < t.matrix->params.size(); ++i) {
+      std::string fp = fmt::format("{}.matrix.params[{}].value", tpath, i);
+      check_refs(t.matrix->params[i].value.str, fp);
+      for (const auto& a : t.matrix->params[i].value.arr) check_refs(a, fp);
+    }
+  }
+  if (t.task_spec) {
+    for (size_t i = 0; i < t.task_spec->steps.size(); ++i) {
+      ForEachStepString(t.task_spec->steps[i], [&](std::string_view s, const std::string& f) {
+        // The step's own params were checked with the task spec.
+        check_refs(s, fmt::format("{}.taskSpec.steps[{}].{}", tpath, i, f), false);
+      });
+    }
+  }
+}
+
+void CheckRunAfter(const PipelineScope& sc, const model::PipelineTask& t, bool is_finally,
+                   const std::string& tpath, Diagnostics& diags) {
+  const Origin& o = t.origin;
+  if (is_finally && !t.run_after.empty()) {
+    Err(diags, o, tpath + ".runAfter",
+        "finally tasks cannot use runAfter; they run after all tasks");
+  }
+  for (size_t i = 0; i < t.run_after.size(); ++i) {
+    const auto& dep = t.run_after[i];
+    if (std::find(sc.regular.begin(), sc.regular.end(), dep) == sc.regular.end()) {
+      Origin at = o;
+      if (i < t.run_after_marks.size()) at.mark = t.run_after_marks[i];
+      Err(diags, at, fmt::format("{}.runAfter[{}]", tpath, i),
+          fmt::format("unknown task \"{}\"{}", dep, DidYouMean(dep, sc.regular)));
+    }
+  }
+}
+
+}  // namespace
+
+void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, const Origin& where,
+                          const std::string& path, Diagnostics& diags) {
+  PipelineScope sc{
+      p, catalog, Names(p.params), Names(p.workspaces), Names(p.tasks), Names(p.finally), {}};
+  std::vector<std::string> all = sc.regular;
+  all.insert(all.end(), sc.finals.begin(), sc.finals.end());
+  std::set<std::string> seen;
+  auto check_task = [&](const model::PipelineTask& given, const std::string& tpath, bool fin) {
+    model::PipelineTask located;  // the task, with an origin to report at
+    const model::PipelineTask* t = &given;
+    if (given.origin.file.empty()) {
+      located = given;
+      located.origin = where;
+      t = &located;
+    }
+    if (!t->name.empty() && !seen.insert(t->name).second) {
+      Err(diags, t->origin, tpath + ".name", fmt::format("duplicate task name \"{}\"", t->name));
+    }
+    const model::TaskSpec* spec = CheckTaskBody(sc, *t, tpath, diags);
+    sc.specs[t->name] = spec;
+    CheckRunAfter(sc, *t, fin, tpath, diags);
+    CheckTaskTexts(sc, *t, fin, tpath, where, diags);
+    if (!t->RunsPipeline()) CheckTaskInputs(sc, *t, spec, tpath, diags);
   };
   for (size_t i = 0; i < p.tasks.size(); ++i) {
     check_task(p.tasks[i], fmt::format("{}.tasks[{}]", path, i), false);
@@ -555,7 +682,8 @@ void ValidatePipelineSpec(const model::PipelineSpec& p, const Catalog& catalog, 
   for (const auto& t : p.tasks) {
     DagInput n{t.name, {}};
     for (const auto& d : TaskDependencies(t)) {
-      if (std::find(regular.begin(), regular.end(), d) != regular.end()) n.deps.push_back(d);
+      if (std::find(sc.regular.begin(), sc.regular.end(), d) != sc.regular.end())
+        n.deps.push_back(d);
     }
     nodes.push_back(std::move(n));
   }
@@ -586,6 +714,43 @@ void ValidateTaskRunSpecs(const model::PipelineRun& pr, const Catalog& catalog,
   }
 }
 
+// A Pipeline that runs itself through its tasks' pipelineRefs, at any depth,
+// would never end: reported at the reference that closes the cycle.
+void CheckPipelineRefCycles(const std::string& name, const model::PipelineSpec& spec,
+                            const Catalog& catalog, const std::string& path, Diagnostics& diags) {
+  std::vector<std::string> stack;
+  if (!name.empty()) stack.push_back(name);
+  std::set<std::string> acyclic;  // Pipelines walked already without a cycle
+  std::function<bool(const model::PipelineSpec&, const std::string&)> walk =
+      [&](const model::PipelineSpec& s, const std::string& at) {
+        for (const auto* list : {&s.tasks, &s.finally}) {
+          for (size_t i = 0; i < list->size(); ++i) {
+            const model::PipelineTask& pt = (*list)[i];
+            std::string tpath =
+                fmt::format("{}.{}[{}]", at, list == &s.tasks ? "tasks" : "finally", i);
+            if (pt.pipeline_spec && walk(*pt.pipeline_spec, tpath + ".pipelineSpec")) return true;
+            if (pt.pipeline_ref.empty() || acyclic.count(pt.pipeline_ref)) continue;
+            if (std::find(stack.begin(), stack.end(), pt.pipeline_ref) != stack.end()) {
+              stack.push_back(pt.pipeline_ref);
+              Err(diags, pt.origin, tpath + ".pipelineRef.name",
+                  fmt::format("Pipeline \"{}\" runs itself: {}", pt.pipeline_ref,
+                              Join(stack, " -> ")));
+              return true;
+            }
+            auto it = catalog.pipelines.find(pt.pipeline_ref);
+            if (it == catalog.pipelines.end()) continue;  // unknown: reported on its own
+            stack.push_back(pt.pipeline_ref);
+            bool cycle = walk(it->second->spec, tpath + ".pipelineRef");
+            stack.pop_back();
+            if (cycle) return true;
+            acyclic.insert(pt.pipeline_ref);
+          }
+        }
+        return false;
+      };
+  walk(spec, path);
+}
+
 }  // namespace
 
 void ValidateResources(const std::vector<model::Resource>& resources, Diagnostics& diags) {
@@ -598,6 +763,7 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
     } else if (auto* p = std::get_if<model::Pipeline>(&r.value)) {
       auto propagated = Propagated(p->spec, nullptr, nullptr);
       ValidatePipelineSpec(propagated ? *propagated : p->spec, catalog, r.origin, "spec", diags);
+      CheckPipelineRefCycles(p->meta.name, p->spec, catalog, "spec", diags);
     } else if (auto* pr = std::get_if<model::PipelineRun>(&r.value)) {
       ValidateTaskRunSpecs(*pr, catalog, diags);
       if (pr->spec.pipeline_spec) {
@@ -605,6 +771,7 @@ void ValidateResources(const std::vector<model::Resource>& resources, Diagnostic
             Propagated(*pr->spec.pipeline_spec, &pr->spec.params, &pr->spec.workspaces);
         ValidatePipelineSpec(propagated ? *propagated : *pr->spec.pipeline_spec, catalog, r.origin,
                              "spec.pipelineSpec", diags);
+        CheckPipelineRefCycles("", *pr->spec.pipeline_spec, catalog, "spec.pipelineSpec", diags);
       } else if (pr->spec.pipeline_resolver) {
         Err(diags, pr->spec.pipeline_resolver->origin, "spec.pipelineRef.resolver",
             UnresolvedMessage(*pr->spec.pipeline_resolver));

@@ -152,5 +152,151 @@ spec:
   EXPECT_NE(errs.find("undeclared result \"digst\""), std::string::npos) << errs;
 }
 
+// Pipelines in pipelines: a task that runs a Pipeline is checked as a
+// PipelineRun of it would be, and a Pipeline that runs itself is refused.
+TEST(Validate, ATaskThatRunsAPipelineIsCheckedAsARunOfIt) {
+  const char* text = R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: scans}
+spec:
+  params: [{name: repo}]
+  workspaces: [{name: source}]
+  results: [{name: score, value: $(tasks.scan.results.score)}]
+  tasks:
+    - name: scan
+      workspaces: [{name: source}]
+      taskSpec:
+        workspaces: [{name: source}]
+        results: [{name: score}]
+        steps: [{script: echo}]
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  workspaces: [{name: ws}]
+  tasks:
+    - name: a
+      pipelineRef: {name: scanz}
+    - name: b
+      params: [{name: rpo, value: x}]
+      workspaces: [{name: sourc, workspace: ws}]
+      pipelineRef: {name: scans}
+    - name: c
+      params: [{name: s, value: $(tasks.b.results.scor)}]
+      taskSpec: {params: [{name: s}], steps: [{script: echo}]}
+)Y";
+  std::string errs = Validate(text);
+  EXPECT_NE(errs.find("pipeline.yaml:22:7: spec.tasks[0].pipelineRef.name: unknown Pipeline "
+                      "\"scanz\" (did you mean \"scans\"?)"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].params[0].name: the pipeline declares no param \"rpo\" "
+                      "(did you mean \"repo\"?)"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].params: missing value for param \"repo\" of the pipeline"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].workspaces[0].name: the pipeline declares no workspace "
+                      "\"sourc\" (did you mean \"source\"?)"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].workspaces: the pipeline's workspace \"source\" is not bound"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("$(tasks.b.results.scor): task \"b\" has no result \"scor\" (did you mean "
+                      "\"score\"?)"),
+            std::string::npos)
+      << errs;
+}
+
+TEST(Validate, AnEmbeddedChildPipelineIsValidatedWithWhatItIsGiven) {
+  const char* text = R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  tasks:
+    - name: child
+      params: [{name: greeting, value: hi}]
+      pipelineSpec:
+        tasks:
+          - name: hello
+            taskSpec: {steps: [{script: "echo $(params.greeting) $(params.nope)"}]}
+          - name: next
+            runAfter: [helo]
+            taskSpec: {steps: [{script: echo}]}
+)Y";
+  std::string errs = Validate(text);
+  EXPECT_EQ(errs.find("greeting"), std::string::npos) << "propagated from the task: " << errs;
+  EXPECT_NE(errs.find("spec.tasks[0].pipelineSpec.tasks[0].taskSpec.steps[0].script: "
+                      "$(params.nope) refers to an undeclared param \"nope\""),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[0].pipelineSpec.tasks[1].runAfter[0]: unknown task \"helo\""),
+            std::string::npos)
+      << errs;
+}
+
+TEST(Validate, APipelineThatRunsItselfIsRefused) {
+  const char* text = R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: a}
+spec:
+  tasks: [{name: t, pipelineRef: {name: b}}]
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: b}
+spec:
+  tasks:
+    - name: u
+      pipelineSpec:
+        tasks: [{name: v, pipelineRef: {name: a}}]
+)Y";
+  std::string errs = Validate(text);
+  EXPECT_NE(errs.find("spec.tasks[0].pipelineRef.tasks[0].pipelineSpec.tasks[0].pipelineRef.name: "
+                      "Pipeline \"a\" runs itself: a -> b -> a"),
+            std::string::npos)
+      << errs;
+}
+
+TEST(Validate, WhatATaskThatRunsAPipelineCannotDoIsRefusedWhenDecoded) {
+  auto docs = model::ParseYaml(R"Y(apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata: {name: p}
+spec:
+  tasks:
+    - name: a
+      pipelineRef: {name: x}
+      taskRef: {name: y}
+    - name: b
+      retries: 2
+      matrix: {params: [{name: m, value: [1, 2]}]}
+      pipelineSpec: {tasks: [{name: t, taskSpec: {steps: [{script: echo}]}}]}
+    - name: c
+      pipelineRef: {name: x, resolver: git}
+)Y",
+                               "pipeline.yaml");
+  ASSERT_TRUE(docs);
+  model::Diagnostics diags;
+  (void)model::Decode(*docs, diags);
+  std::string errs = diags.ErrorText();
+  EXPECT_NE(errs.find("pipeline.yaml:6:7: spec.tasks[0]: a task runs a Task (taskRef, taskSpec) "
+                      "or a Pipeline (pipelineRef, pipelineSpec), not both"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].matrix: not supported: a matrix on a task that runs a "
+                      "Pipeline"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[1].retries: not supported: retries on a task that runs a "
+                      "Pipeline"),
+            std::string::npos)
+      << errs;
+  EXPECT_NE(errs.find("spec.tasks[2].pipelineRef.resolver: not supported"), std::string::npos)
+      << errs;
+}
+
 }  // namespace
 }  // namespace strake::pipeline

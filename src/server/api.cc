@@ -869,9 +869,17 @@ Response Api::RunLogs(const KindInfo& k, const std::string& ns, const std::strin
   std::vector<store::Resource> task_runs;
   std::string pipeline_run = name;
   if (k.kind == "PipelineRun") {
-    auto children = store_.List("TaskRun", ns, (*got)->uid);
-    if (!children) return ErrorResponse(children.error());
-    task_runs = std::move(*children);
+    // Its TaskRuns, and those of the child PipelineRuns its tasks run (pipelines
+    // in pipelines), at any depth.
+    std::vector<std::string> runs = {(*got)->uid};
+    for (size_t r = 0; r < runs.size() && r < 1000; ++r) {
+      auto children = store_.List("TaskRun", ns, runs[r]);
+      if (!children) return ErrorResponse(children.error());
+      for (auto& c : *children) task_runs.push_back(std::move(c));
+      auto nested = store_.List("PipelineRun", ns, runs[r]);
+      if (!nested) return ErrorResponse(nested.error());
+      for (const auto& c : *nested) runs.push_back(c.uid);
+    }
   } else {
     auto owner = (*got)->labels.find("tekton.dev/pipelineRun");
     pipeline_run = owner == (*got)->labels.end() ? "" : owner->second;
