@@ -50,6 +50,7 @@ class StoreWriter : public gitops::ResourceWriter {
     if (!u) return tl::unexpected(u.error());
     return Ok();
   }
+  Status Replace(const Json& object) override { return Apply(object); }
   Status Delete(const store::Key& key) override { return st_.Delete(key); }
   std::optional<bool> Namespaced(const std::string&, const std::string&) override { return true; }
 

@@ -105,6 +105,7 @@ class ApiWriter : public gitops::ResourceWriter {
  public:
   explicit ApiWriter(server::Api& api) : api_(api) {}
   Status Apply(const store::Json& object) override { return api_.ApplyObject(object); }
+  Status Replace(const store::Json& object) override { return api_.ReplaceObject(object); }
   Status Delete(const store::Key& key) override { return api_.DeleteObject(key); }
   std::optional<bool> Namespaced(const std::string& api_version, const std::string& kind) override {
     const server::KindInfo* k = server::KindOf(api_version, kind);

@@ -64,6 +64,24 @@ void KeepTransitionTimes(Json& conditions, const Json& old) {
 }
 
 // The fields that name an entry of status.resources or syncResult.resources.
+// Sets each of `pointers` in `object` to its value in `live` (removes it
+// where live has none): RespectIgnoreDifferences.
+void KeepLiveValues(Json& object, const Json& live, const std::vector<std::string>& pointers) {
+  for (const auto& text : pointers) {
+    try {
+      Json::json_pointer p(text);
+      if (live.contains(p)) {
+        object[p] = live.at(p);
+      } else if (object.contains(p) && !p.empty()) {
+        object.at(p.parent_pointer()).erase(p.back());
+      }
+    } catch (const Json::exception&) {
+      // Not a pointer into this object (an array index past its end, a
+      // string where an object was): nothing to keep.
+    }
+  }
+}
+
 Json ResourceEntry(const std::string& api_version, const store::Key& key) {
   return {{"group", GroupOf(api_version)},
           {"version", api_version},
@@ -508,9 +526,11 @@ class HookRunner {
 class ApplicationReconciler::Operation {
  public:
   // `hooks` is the operation's operationState.hooks.
-  Operation(ApplicationReconciler& r, const std::string& instance, const Target& target,
-            const Compared& compared, Json hooks)
+  Operation(ApplicationReconciler& r, const model::ApplicationSpec& spec,
+            const std::string& instance, const Target& target, const Compared& compared, Json hooks)
       : r_(r),
+        spec_(spec),
+        instance_(instance),
         target_(target),
         compared_(compared),
         hooks_(r.store_, r.writer_, instance, target.hooks, progress_) {
@@ -518,6 +538,9 @@ class ApplicationReconciler::Operation {
   }
 
   void Run(const SyncPlan& plan) {
+    if (spec_.SyncOption("FailOnSharedResource")) RefuseShared();
+    if (spec_.SyncOption("CreateNamespace") && !progress_.Stopped()) CreateNamespace();
+    if (progress_.Stopped()) return;
     hooks_.Run(kPreSync, plan.pre_sync, true);
     for (const auto& wave : plan.sync) {
       if (progress_.Stopped()) break;
@@ -556,13 +579,67 @@ class ApplicationReconciler::Operation {
       const Desired& d = target_.resources[i];
       if (compared_.in_sync[i]) {
         Report(d.object, d.key, "Synced", "unchanged");
-      } else if (auto w = r_.writer_.Apply(d.object); !w) {
+        continue;
+      }
+      Json object = d.object;
+      // RespectIgnoreDifferences=true: what ignoreDifferences ignores keeps
+      // its live value through the sync too.
+      if (spec_.SyncOption("RespectIgnoreDifferences") && compared_.live[i]) {
+        KeepLiveValues(object, compared_.live[i]->object,
+                       IgnoredPointers(spec_.ignore_differences, d.object));
+      }
+      // Replace=true (the Application's or the object's): the object becomes
+      // what git says, as `kubectl replace` makes it, not a merge.
+      const bool replace = spec_.SyncOption("Replace") || HasSyncOption(d.object, "Replace=true");
+      if (auto w = replace ? r_.writer_.Replace(object) : r_.writer_.Apply(object); !w) {
         Report(d.object, d.key, "SyncFailed", w.error().message);
         progress_.failures.push_back(
             fmt::format("{} {}: {}", d.key.kind, d.key.name, w.error().message));
       } else {
-        Report(d.object, d.key, "Synced", compared_.live[i] ? "configured" : "created");
+        Report(d.object, d.key, "Synced",
+               !compared_.live[i] ? "created"
+               : replace          ? "replaced"
+                                  : "configured");
       }
+    }
+  }
+
+  // FailOnSharedResource=true: a resource another Application tracks fails
+  // the sync before anything is written.
+  void RefuseShared() {
+    for (size_t i = 0; i < target_.resources.size(); ++i) {
+      if (!compared_.live[i]) continue;
+      const Json& live = compared_.live[i]->object;
+      const Json ann = live.value("metadata", Json::object()).value("annotations", Json::object());
+      const std::string tracked = ann.is_object() ? ann.value(kTrackingId, "") : "";
+      if (tracked.empty() || StartsWith(tracked, instance_ + ":")) continue;
+      const Desired& d = target_.resources[i];
+      std::string message =
+          fmt::format("{} {} is also managed by {} (FailOnSharedResource=true)", d.key.kind,
+                      d.key.name, tracked.substr(0, tracked.find(':')));
+      Report(d.object, d.key, "SyncFailed", message);
+      progress_.failures.push_back(std::move(message));
+    }
+  }
+
+  // CreateNamespace=true: the destination namespace, with
+  // managedNamespaceMetadata, made once if there is none.
+  void CreateNamespace() {
+    const std::string& ns = spec_.destination_namespace;
+    if (ns.empty()) return;
+    store::Key key{"Namespace", "", ns};
+    auto live = r_.store_.Get(key);
+    if (live && *live) return;
+    Json object = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+    if (!spec_.managed_namespace_labels.empty())
+      object["metadata"]["labels"] = spec_.managed_namespace_labels;
+    if (!spec_.managed_namespace_annotations.empty())
+      object["metadata"]["annotations"] = spec_.managed_namespace_annotations;
+    if (auto w = r_.writer_.Apply(object); !w) {
+      Report(object, key, "SyncFailed", w.error().message);
+      progress_.failures.push_back(fmt::format("namespace {}: {}", ns, w.error().message));
+    } else {
+      Report(object, key, "Synced", fmt::format("namespace/{} created", ns));
     }
   }
 
@@ -611,6 +688,8 @@ class ApplicationReconciler::Operation {
   }
 
   ApplicationReconciler& r_;
+  const model::ApplicationSpec& spec_;
+  const std::string instance_;
   const Target& target_;
   const Compared& compared_;
   SyncProgress progress_;
@@ -716,8 +795,8 @@ ApplicationReconciler::Event ApplicationReconciler::RunOperation(Round& round,
                                                                  const Compared& c) {
   Json& op = round.op;
   SyncPlan plan = PlanSync(target.resources, target.hooks, c.prune, OperationPrunes(op),
-                           spec.SyncOption("PruneLast"));
-  Operation run(*this, AppInstance(round.app.key.ns, round.app.key.name), target, c,
+                           spec.SyncOption("PruneLast"), spec.SyncOptionValue("Prune") == "false");
+  Operation run(*this, spec, AppInstance(round.app.key.ns, round.app.key.name), target, c,
                 op.value("hooks", Json::object()));
   run.Run(plan);
   SyncProgress& progress = run.progress();
@@ -867,7 +946,8 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
                                                : "create"}});
       }
       for (const auto& p : c.prune) {
-        bool skip = PruneActionFor(p.object, req.prune) != PruneAction::kPrune;
+        bool skip = PruneActionFor(p.object, req.prune, spec.SyncOptionValue("Prune") == "false") !=
+                    PruneAction::kPrune;
         out.push_back({{"kind", p.key.kind},
                        {"namespace", p.key.ns},
                        {"name", p.key.name},

@@ -45,6 +45,8 @@ class ResourceWriter {
   virtual ~ResourceWriter() = default;
   // Applies `object` (its metadata.namespace set for namespaced kinds).
   virtual Status Apply(const store::Json& object) = 0;
+  // Replaces the object with `object` (or creates it): Argo CD's Replace=true.
+  virtual Status Replace(const store::Json& object) = 0;
   virtual Status Delete(const store::Key& key) = 0;
   // Whether the kind is served and namespaced; nullopt if it is not served.
   virtual std::optional<bool> Namespaced(const std::string& api_version,

@@ -17,6 +17,7 @@ using model::Json;
 class ReadOnlyWriter : public ResourceWriter {
  public:
   Status Apply(const Json&) override { return Fail("not expected"); }
+  Status Replace(const Json&) override { return Fail("not expected"); }
   Status Delete(const store::Key&) override { return Fail("not expected"); }
   std::optional<bool> Namespaced(const std::string&, const std::string&) override { return true; }
 };
@@ -114,10 +115,15 @@ class StoreWriter : public ResourceWriter {
     if (!written) return tl::unexpected(written.error());
     return Ok();
   }
+  Status Replace(const Json& object) override {
+    ++replaced[object["metadata"].value("name", "")];
+    return Apply(object);
+  }
   Status Delete(const store::Key& key) override { return store_.Delete(key); }
   std::optional<bool> Namespaced(const std::string&, const std::string&) override { return true; }
 
-  std::map<std::string, int> applied;  // by name
+  std::map<std::string, int> applied;   // by name
+  std::map<std::string, int> replaced;  // by name
 
  private:
   store::Store& store_;
@@ -134,6 +140,20 @@ class ApplicationSyncTest : public ApplicationIndexTest {
   void Reconcile() {
     auto done = apps_->Reconcile("default/app");
     ASSERT_TRUE(done) << done.error().message;
+  }
+  // Application "app" reading "app/" with this syncPolicy (and `more` of its spec).
+  void CreateApp(const Json& sync_policy, const Json& more = Json::object()) {
+    Json spec = {{"source", {{"repoURL", Url()}, {"path", "app"}}},
+                 {"destination", {{"name", "local"}}},
+                 {"syncPolicy", sync_policy}};
+    spec.update(more);
+    store::Resource app;
+    app.key = {"Application", "default", "app"};
+    app.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                  {"kind", "Application"},
+                  {"metadata", {{"name", "app"}, {"namespace", "default"}}},
+                  {"spec", spec}};
+    ASSERT_TRUE(store_->Create(app, "Created", ""));
   }
   Json Operation() {
     auto got = store_->Get({"Application", "default", "app"});
@@ -160,18 +180,8 @@ spec:
       containers: [{name: main, image: alpine, command: [sh, -c, "exit 3"]}]
 )");
   Commit("a hook");
-  store::Resource app;
-  app.key = {"Application", "default", "app"};
-  app.object = {{"apiVersion", "argoproj.io/v1alpha1"},
-                {"kind", "Application"},
-                {"metadata", {{"name", "app"}, {"namespace", "default"}}},
-                {"spec",
-                 {{"source", {{"repoURL", Url()}, {"path", "app"}}},
-                  {"destination", {{"name", "local"}}},
-                  {"syncPolicy",
-                   {{"automated", Json::object()},
-                    {"retry", {{"limit", 3}, {"backoff", {{"duration", "1s"}}}}}}}}}};
-  ASSERT_TRUE(store_->Create(app, "Created", ""));
+  CreateApp({{"automated", Json::object()},
+             {"retry", {{"limit", 3}, {"backoff", {{"duration", "1s"}}}}}});
   Reconcile();  // the operation starts
   Reconcile();  // the PreSync hook is created
   ASSERT_EQ(store_writer_->applied["pre"], 1) << Operation().dump(2);
@@ -185,6 +195,70 @@ spec:
   EXPECT_EQ(store_writer_->applied["pre"], 2) << Operation().dump(2);
   EXPECT_EQ(Operation()["hooks"]["PreSync:Job/default/pre"].value("phase", ""), "Running")
       << Operation().dump(2);
+}
+
+// Argo CD's sync options, honoured: CreateNamespace with its metadata,
+// RespectIgnoreDifferences keeping an ignored field's live value, Replace
+// writing the object whole.
+TEST_F(ApplicationSyncTest, SyncOptionsAreHonoured) {
+  Write("app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+        "data: {a: '1', b: git}\n");
+  Write("app/rep.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n  annotations:\n"
+        "    argocd.argoproj.io/sync-options: Replace=true\ndata: {x: '1'}\n");
+  Commit("two maps");
+  store::Resource live;
+  live.key = {"ConfigMap", "team", "c"};
+  live.object = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata", {{"name", "c"}, {"namespace", "team"}}},
+                 {"data", {{"a", "0"}, {"b", "live"}}}};
+  ASSERT_TRUE(store_->Create(live, "Created", ""));
+  CreateApp({{"automated", Json::object()},
+             {"managedNamespaceMetadata", {{"labels", {{"owner", "web"}}}}},
+             {"syncOptions", {"CreateNamespace=true", "RespectIgnoreDifferences=true"}}},
+            {{"destination", {{"name", "local"}, {"namespace", "team"}}},
+             {"ignoreDifferences", {{{"kind", "ConfigMap"}, {"jsonPointers", {"/data/b"}}}}}});
+  Reconcile();  // the operation starts
+  Reconcile();  // and syncs
+  EXPECT_EQ(Operation().value("phase", ""), "Succeeded") << Operation().dump(2);
+  auto ns = store_->Get({"Namespace", "", "team"});
+  ASSERT_TRUE(ns && *ns) << Operation().dump(2);
+  EXPECT_EQ((*ns)->object["metadata"]["labels"]["owner"], "web");
+  auto c = store_->Get({"ConfigMap", "team", "c"});
+  ASSERT_TRUE(c && *c);
+  EXPECT_EQ((*c)->object["data"]["a"], "1");
+  EXPECT_EQ((*c)->object["data"]["b"], "live") << "ignored, and respected by the sync";
+  EXPECT_EQ(store_writer_->replaced["r"], 1);
+  EXPECT_EQ(store_writer_->replaced["c"], 0);
+}
+
+TEST_F(ApplicationSyncTest, FailOnSharedResourceFailsBeforeAnythingIsWritten) {
+  Write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1'}\n");
+  Write("app/d.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {a: '1'}\n");
+  Commit("two maps");
+  store::Resource live;
+  live.key = {"ConfigMap", "default", "c"};
+  live.object = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata",
+                  {{"name", "c"},
+                   {"namespace", "default"},
+                   {"annotations",
+                    {{"argocd.argoproj.io/tracking-id", "default_other:/ConfigMap:default/c"}}}}},
+                 {"data", {{"a", "0"}}}};
+  ASSERT_TRUE(store_->Create(live, "Created", ""));
+  CreateApp({{"automated", Json::object()}, {"syncOptions", {"FailOnSharedResource=true"}}});
+  Reconcile();
+  Reconcile();
+  EXPECT_EQ(Operation().value("phase", ""), "Failed") << Operation().dump(2);
+  EXPECT_NE(Operation()
+                .value("message", "")
+                .find("ConfigMap c is also managed by default_other (FailOnSharedResource=true)"),
+            std::string::npos)
+      << Operation().dump(2);
+  EXPECT_EQ(store_writer_->applied["d"], 0) << "nothing is written";
 }
 
 }  // namespace

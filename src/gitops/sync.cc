@@ -62,12 +62,12 @@ int LiveWave(const Json& object) {
 // The wave each prune task runs in: the prune waves in reverse (the lowest
 // and the highest swap, and so on inwards), PruneLast ones after `last`.
 std::map<int, std::vector<PruneTask>> PruneWaves(const std::vector<store::Resource>& prune,
-                                                 bool prune_enabled, bool prune_last,
+                                                 bool prune_enabled, bool prune_last, bool no_prune,
                                                  int last_sync_wave) {
   std::map<int, std::vector<PruneTask>> by_wave;
   for (size_t i = 0; i < prune.size(); ++i) {
     by_wave[LiveWave(prune[i].object)].push_back(
-        {i, PruneActionFor(prune[i].object, prune_enabled)});
+        {i, PruneActionFor(prune[i].object, prune_enabled, no_prune)});
   }
   std::vector<int> waves;
   waves.reserve(by_wave.size());
@@ -94,7 +94,7 @@ std::map<int, std::vector<PruneTask>> PruneWaves(const std::vector<store::Resour
 std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
                                  const std::vector<Desired>& hooks,
                                  const std::vector<store::Resource>& prune, bool prune_enabled,
-                                 bool prune_last) {
+                                 bool prune_last, bool no_prune) {
   std::vector<size_t> order(resources.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -111,7 +111,7 @@ std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
   for (const auto& w : sync_hooks) numbers.insert(w.wave);
   // gitops-engine's last wave counts 0 even with none (PruneLast is then wave 1).
   int last_sync_wave = numbers.empty() ? 0 : std::max(0, *numbers.rbegin());
-  auto prunes = PruneWaves(prune, prune_enabled, prune_last, last_sync_wave);
+  auto prunes = PruneWaves(prune, prune_enabled, prune_last, no_prune, last_sync_wave);
   for (const auto& [w, tasks] : prunes) numbers.insert(w);
   std::vector<WaveTasks> waves;
   auto next_resource = order.begin();
@@ -242,16 +242,18 @@ Json KeepWhatWasDone(const Json& before, Json now) {
   return now;
 }
 
-PruneAction PruneActionFor(const Json& live_object, bool prune) {
+PruneAction PruneActionFor(const Json& live_object, bool prune, bool no_prune) {
   if (HasSyncOption(live_object, "Prune=false")) return PruneAction::kSkipNoPrune;
+  if (no_prune && !HasSyncOption(live_object, "Prune=true")) return PruneAction::kSkipNoPrune;
   return prune ? PruneAction::kPrune : PruneAction::kSkipNotEnabled;
 }
 
 SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desired>& hooks,
-                  const std::vector<store::Resource>& prune, bool prune_enabled, bool prune_last) {
+                  const std::vector<store::Resource>& prune, bool prune_enabled, bool prune_last,
+                  bool no_prune) {
   SyncPlan plan;
   plan.pre_sync = HookWaves(hooks, kPreSync);
-  plan.sync = SyncWaves(resources, hooks, prune, prune_enabled, prune_last);
+  plan.sync = SyncWaves(resources, hooks, prune, prune_enabled, prune_last, no_prune);
   plan.post_sync = HookWaves(hooks, kPostSync);
   plan.sync_fail = HookWaves(hooks, kSyncFail);
   return plan;

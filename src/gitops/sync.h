@@ -141,8 +141,10 @@ enum class PruneAction {
   kSkipNoPrune,     // the object says Prune=false: "ignored (no prune)"
   kSkipNotEnabled,  // the operation does not prune: "ignored (requires pruning)"
 };
-// What a sync (that prunes or not) does with a live object git no longer declares.
-PruneAction PruneActionFor(const Json& live_object, bool prune);
+// What a sync (that prunes or not) does with a live object git no longer
+// declares. `no_prune` is the Application's Prune=false: then only an object
+// annotated Prune=true is pruned (the object's own option wins, as in Argo CD).
+PruneAction PruneActionFor(const Json& live_object, bool prune, bool no_prune = false);
 
 struct PruneTask {
   size_t index = 0;  // into the objects to prune
@@ -170,10 +172,10 @@ struct SyncPlan {
 // The plan of a sync of `resources` and `hooks` (Desired with hooks) that
 // prunes the live objects git no longer declares (`prune`) or, without
 // `prune_enabled`, only reports them; `prune_last` is the Application's
-// PruneLast=true.
+// PruneLast=true and `no_prune` its Prune=false.
 SyncPlan PlanSync(const std::vector<Desired>& resources, const std::vector<Desired>& hooks,
                   const std::vector<store::Resource>& prune, bool prune_enabled,
-                  bool prune_last = false);
+                  bool prune_last = false, bool no_prune = false);
 
 // The syncResult.resources of a round of a running operation, given the
 // previous round's (`before`): a round applies again what an earlier one

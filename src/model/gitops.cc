@@ -13,6 +13,13 @@ bool ApplicationSpec::SyncOption(const std::string& name) const {
   return false;
 }
 
+std::string ApplicationSpec::SyncOptionValue(const std::string& name) const {
+  for (const auto& o : sync_options) {
+    if (StartsWith(o, name + "=")) return o.substr(name.size() + 1);
+  }
+  return "";
+}
+
 bool SupportedRepoUrl(const std::string& url) {
   if (url.find("::") != std::string::npos || url.find_first_of(" \t\r\n") != std::string::npos) {
     return false;  // git's <transport>::<address> runs commands
@@ -117,6 +124,49 @@ void DecodeDestination(Ctx& ctx, const Node& dest, ApplicationSpec& a) {
   }
 }
 
+// What is wrong with a sync option (Argo CD's docs/user-guide/sync-options.md),
+// nullopt when strake honours it. Each is honoured as docs/gitops.md says,
+// or refused here with why.
+std::optional<std::string> SyncOptionProblem(const std::string& option) {
+  static const std::vector<std::string> kBool = {"true", "false"};
+  static const std::map<std::string, std::vector<std::string>> kValues = {
+      {"PruneLast", kBool},
+      {"ApplyOutOfSyncOnly", kBool},
+      {"Prune", kBool},
+      {"Validate", {"true"}},
+      {"CreateNamespace", kBool},
+      {"ServerSideApply", kBool},
+      {"ClientSideApplyMigration", kBool},
+      {"SkipDryRunOnMissingResource", kBool},
+      {"PrunePropagationPolicy", {"foreground", "background"}},
+      {"Replace", kBool},
+      {"RespectIgnoreDifferences", kBool},
+      {"FailOnSharedResource", kBool}};
+  static const std::map<std::string, std::string> kRefused = {
+      {"Validate=false",
+       "strake checks every object strictly, and an unknown or misspelt field is an error with "
+       "its file, line and path: correct the field instead"},
+      {"PrunePropagationPolicy=orphan",
+       "a pruned object's dependents (a Deployment's replicas, a Job's process) go with it here"},
+      {"Prune=confirm", "a prune that waits for a confirmation"}};
+  auto eq = option.find('=');
+  std::string key = option.substr(0, eq);
+  std::vector<std::string> names;
+  for (const auto& [name, values] : kValues) names.push_back(name);
+  auto known = kValues.find(key);
+  if (eq == std::string::npos || known == kValues.end()) {
+    return fmt::format("unknown sync option \"{}\"{}", option, DidYouMean(key, names));
+  }
+  if (auto refused = kRefused.find(option); refused != kRefused.end())
+    return fmt::format("not supported: {}: {}", option, refused->second);
+  std::string value = option.substr(eq + 1);
+  const auto& values = known->second;
+  if (std::find(values.begin(), values.end(), value) == values.end()) {
+    return fmt::format("{} takes {}, not \"{}\"", key, Join(values, " or "), value);
+  }
+  return std::nullopt;
+}
+
 void DecodeSyncPolicy(Ctx& ctx, const Node& policy, ApplicationSpec& a) {
   Fields pf(ctx, policy, "spec.syncPolicy");
   if (const Node* au = pf.Get("automated")) {
@@ -129,25 +179,17 @@ void DecodeSyncPolicy(Ctx& ctx, const Node& policy, ApplicationSpec& a) {
   }
   if (const Node* v = pf.Get("syncOptions")) {
     a.sync_options = ctx.StrList(*v, "spec.syncOptions");
-    static const std::vector<std::string> kKnown = {"PruneLast",
-                                                    "ApplyOutOfSyncOnly",
-                                                    "Prune",
-                                                    "Validate",
-                                                    "CreateNamespace",
-                                                    "ServerSideApply",
-                                                    "PrunePropagationPolicy",
-                                                    "Replace",
-                                                    "RespectIgnoreDifferences",
-                                                    "FailOnSharedResource"};
     for (size_t i = 0; i < a.sync_options.size(); ++i) {
-      const std::string& o = a.sync_options[i];
-      auto eq = o.find('=');
-      std::string key = o.substr(0, eq);
-      if (eq == std::string::npos || std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
-        ctx.Error(*v, fmt::format("spec.syncPolicy.syncOptions[{}]", i),
-                  fmt::format("unknown sync option \"{}\"{}", o, DidYouMean(key, kKnown)));
-      }
+      if (auto problem = SyncOptionProblem(a.sync_options[i]))
+        ctx.Error(*v, fmt::format("spec.syncPolicy.syncOptions[{}]", i), *problem);
     }
+  }
+  if (const Node* m = pf.Get("managedNamespaceMetadata")) {
+    Fields mf(ctx, *m, "spec.syncPolicy.managedNamespaceMetadata");
+    if (const Node* l = mf.Get("labels"))
+      a.managed_namespace_labels = ctx.StrMap(*l, mf.Sub("labels"));
+    if (const Node* an = mf.Get("annotations"))
+      a.managed_namespace_annotations = ctx.StrMap(*an, mf.Sub("annotations"));
   }
   if (const Node* r = pf.Get("retry")) {
     Fields rf(ctx, *r, "spec.syncPolicy.retry");
@@ -166,7 +208,6 @@ void DecodeSyncPolicy(Ctx& ctx, const Node& policy, ApplicationSpec& a) {
     rf.Get("refresh");
     a.retry = retry;
   }
-  pf.Ignore({"managedNamespaceMetadata"});
 }
 
 void DecodeIgnoreDifferences(Ctx& ctx, const Node& ids, ApplicationSpec& a) {

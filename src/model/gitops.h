@@ -3,6 +3,7 @@
 // CD documents. Plain values.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,11 +48,19 @@ struct ApplicationSpec {
   bool prune = false;
   bool self_heal = false;
   bool allow_empty = false;
-  std::vector<std::string> sync_options;  // "PruneLast=true", "ApplyOutOfSyncOnly=true", ...
+  // syncPolicy.syncOptions, each checked against Argo CD's names and values
+  // when decoded ("PruneLast=true", "PrunePropagationPolicy=background", ...).
+  std::vector<std::string> sync_options;
+  // syncPolicy.managedNamespaceMetadata: the labels and annotations of the
+  // Namespace CreateNamespace=true makes.
+  std::map<std::string, std::string> managed_namespace_labels;
+  std::map<std::string, std::string> managed_namespace_annotations;
   std::optional<SyncRetry> retry;
   std::vector<IgnoreDifference> ignore_differences;
   int revision_history_limit = 10;
   bool SyncOption(const std::string& name) const;  // "Name=true" present
+  // "Name=VALUE"'s value ("" when the option is not given).
+  std::string SyncOptionValue(const std::string& name) const;
 };
 
 struct Application {

@@ -93,6 +93,16 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
       {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
        "{syncOptions: [PruneLats=true]}",
        "unknown sync option \"PruneLats=true\" (did you mean \"PruneLast\"?)"},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
+       "{syncOptions: [Validate=false]}",
+       "spec.syncPolicy.syncOptions[0]: not supported: Validate=false: strake checks every object "
+       "strictly"},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
+       "{syncOptions: [PrunePropagationPolicy=orphan]}",
+       "not supported: PrunePropagationPolicy=orphan: a pruned object's dependents"},
+      {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
+       "{syncOptions: [CreateNamespace=yes]}",
+       "CreateNamespace takes true or false, not \"yes\""},
       {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  ignoreDifferences: "
        "[{kind: Deployment, jsonPointers: [spec/replicas]}]",
        "spec.ignoreDifferences[0].jsonPointers[0]: a JSON pointer starts with \"/\""},

@@ -701,6 +701,19 @@ Status Api::ApplyObject(const Json& object) {
                               meta.value("name", ""), PatchMode::kApply, object));
 }
 
+Status Api::ReplaceObject(const Json& object) {
+  const KindInfo* k = KindOf(object.value("apiVersion", ""), object.value("kind", ""));
+  if (!k) {
+    return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
+  }
+  const Json meta = object.value("metadata", Json::object());
+  Request req;
+  req.method = "PUT";
+  req.body = object.dump();
+  return AsStatus(Put(*k, k->namespaced ? meta.value("namespace", "") : "", meta.value("name", ""),
+                      req, false));
+}
+
 Status Api::DeleteObject(const store::Key& key) {
   const KindInfo* k = KindByName(key.kind);
   if (!k) return Failf("{} is not served", key.kind);

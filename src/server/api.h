@@ -92,6 +92,8 @@ class Api {
 
   // An apply (three-way, validated) and a delete, as their requests do.
   Status ApplyObject(const store::Json& object);
+  // A replace (validated), as a PUT does: the object becomes `object`, or is created.
+  Status ReplaceObject(const store::Json& object);
   Status DeleteObject(const store::Key& key);
 
   // The resource as the API shows it (metadata filled in, secrets masked).
