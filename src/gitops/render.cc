@@ -73,8 +73,14 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
                         const model::ApplicationSource& source, const model::ParseLimits& limits) {
   STRAKE_TRY_ASSIGN(dir, CleanRepoPath(source.path));
   bool kustomized = false;
+  std::string chart, jsonnet;  // a Helm chart's Chart.yaml; the first jsonnet file
   auto want = [&](const std::string& rel) {
     if (rel.find('/') == std::string::npos && IsKustomization(rel)) kustomized = true;
+    if (rel == "Chart.yaml") chart = rel;
+    if (EndsWith(rel, ".jsonnet") && jsonnet.empty() && MatchesGlobs(source.include, rel, true) &&
+        !MatchesGlobs(source.exclude, rel, false)) {
+      jsonnet = rel;
+    }
     if (!IsManifestFile(rel)) return false;
     if (!MatchesGlobs(source.include, rel, true)) return false;
     return !MatchesGlobs(source.exclude, rel, false);
@@ -82,6 +88,21 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   ReadLimits read;
   read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(files, mirror.ReadDir(sha, dir, source.recurse, want, read));
+  // What Argo CD would render with a tool strake does not have is refused,
+  // never taken for plain manifests or skipped.
+  std::string prefix = dir == "." ? "" : dir + "/";
+  if (!chart.empty() && !kustomized) {
+    return Failf(
+        "{}{}: a Helm chart: Helm sources are not supported yet (render it with `helm template` "
+        "and commit the manifests, or point the Application at them)",
+        prefix, chart);
+  }
+  if (!jsonnet.empty() && !kustomized) {
+    return Failf(
+        "{}{}: jsonnet is not supported yet (render it with `jsonnet` and commit the JSON, or "
+        "exclude it with directory.exclude)",
+        prefix, jsonnet);
+  }
   Rendered out;
   std::vector<model::Document> docs;
   if (kustomized || source.kustomize) {
@@ -92,7 +113,6 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
     for (auto& o : objects) out.objects.push_back({std::move(o.object), std::move(o.origin)});
     return out;
   }
-  std::string prefix = dir == "." ? "" : dir + "/";
   std::vector<std::string> errors;
   for (const auto& f : files) {
     auto parsed = model::ParseYaml(f.data, prefix + f.path, limits);

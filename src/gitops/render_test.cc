@@ -63,6 +63,34 @@ TEST_F(RenderTest, BadManifestsAreErrorsWithTheirPlace) {
       << r.error().message;
 }
 
+// A Helm chart and jsonnet need tools strake does not have: refused by
+// name, never read as manifests (a chart's Chart.yaml is no object) nor
+// skipped (a jsonnet directory would show Synced with nothing in it).
+TEST_F(RenderTest, AHelmChartAndJsonnetAreRefusedByName) {
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: guestbook\nversion: 0.1.0\n");
+  Write("chart/values.yaml", "replicaCount: 1\n");
+  Write("jsonnet/app.jsonnet", "{apiVersion: 'v1', kind: 'ConfigMap'}\n");
+  Write("jsonnet/cm.yaml", kConfig);
+  std::string sha = Commit("tools");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "chart";
+  auto chart = Render(*m, sha, src);
+  ASSERT_FALSE(chart);
+  EXPECT_NE(chart.error().message.find(
+                "chart/Chart.yaml: a Helm chart: Helm sources are not supported yet"),
+            std::string::npos)
+      << chart.error().message;
+  src.path = "jsonnet";
+  auto jsonnet = Render(*m, sha, src);
+  ASSERT_FALSE(jsonnet);
+  EXPECT_NE(jsonnet.error().message.find("jsonnet/app.jsonnet: jsonnet is not supported yet"),
+            std::string::npos)
+      << jsonnet.error().message;
+  src.exclude = "*.jsonnet";
+  EXPECT_TRUE(Render(*m, sha, src)) << "excluded, it is not refused";
+}
+
 TEST_F(RenderTest, OnlyAHookMayBeNamedBySyncWithGenerateName) {
   Write("app/hook.yaml",
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n"
