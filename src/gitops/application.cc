@@ -64,24 +64,6 @@ void KeepTransitionTimes(Json& conditions, const Json& old) {
 }
 
 // The fields that name an entry of status.resources or syncResult.resources.
-// Sets each of `pointers` in `object` to its value in `live` (removes it
-// where live has none): RespectIgnoreDifferences.
-void KeepLiveValues(Json& object, const Json& live, const std::vector<std::string>& pointers) {
-  for (const auto& text : pointers) {
-    try {
-      Json::json_pointer p(text);
-      if (live.contains(p)) {
-        object[p] = live.at(p);
-      } else if (object.contains(p) && !p.empty()) {
-        object.at(p.parent_pointer()).erase(p.back());
-      }
-    } catch (const Json::exception&) {
-      // Not a pointer into this object (an array index past its end, a
-      // string where an object was): nothing to keep.
-    }
-  }
-}
-
 Json ResourceEntry(const std::string& api_version, const store::Key& key) {
   return {{"group", GroupOf(api_version)},
           {"version", api_version},
@@ -585,8 +567,8 @@ class ApplicationReconciler::Operation {
       // RespectIgnoreDifferences=true: what ignoreDifferences ignores keeps
       // its live value through the sync too.
       if (spec_.SyncOption("RespectIgnoreDifferences") && compared_.live[i]) {
-        KeepLiveValues(object, compared_.live[i]->object,
-                       IgnoredPointers(spec_.ignore_differences, d.object));
+        object = KeepLiveValues(std::move(object), compared_.live[i]->object,
+                                IgnoredPointers(spec_.ignore_differences, d.object));
       }
       // Replace=true (the Application's or the object's): the object becomes
       // what git says, as `kubectl replace` makes it, not a merge.
@@ -629,7 +611,14 @@ class ApplicationReconciler::Operation {
     if (ns.empty()) return;
     store::Key key{"Namespace", "", ns};
     auto live = r_.store_.Get(key);
-    if (live && *live) return;
+    if (!live) {
+      progress_.failures.push_back(fmt::format("namespace {}: {}", ns, live.error().message));
+      return;
+    }
+    // An existing one keeps managedNamespaceMetadata current, as in Argo CD.
+    const bool managed =
+        !spec_.managed_namespace_labels.empty() || !spec_.managed_namespace_annotations.empty();
+    if (*live && !managed) return;
     Json object = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
     if (!spec_.managed_namespace_labels.empty())
       object["metadata"]["labels"] = spec_.managed_namespace_labels;
@@ -638,7 +627,7 @@ class ApplicationReconciler::Operation {
     if (auto w = r_.writer_.Apply(object); !w) {
       Report(object, key, "SyncFailed", w.error().message);
       progress_.failures.push_back(fmt::format("namespace {}: {}", ns, w.error().message));
-    } else {
+    } else if (!*live) {
       Report(object, key, "Synced", fmt::format("namespace/{} created", ns));
     }
   }

@@ -38,6 +38,50 @@ std::vector<std::string> IgnoredPointers(const std::vector<model::IgnoreDifferen
   return out;
 }
 
+namespace {
+
+// What `pointer` points at in `object` (null: nothing, or not a pointer).
+const Json* At(const Json& object, const std::string& pointer) {
+  try {
+    Json::json_pointer p(pointer);
+    return object.contains(p) ? &object.at(p) : nullptr;
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// Sets what `pointer` points at in `object` to `*value`, or removes it when
+// `value` is null: only where its parent exists (an object, or an array
+// the index is within). False when nothing changed.
+bool SetAt(Json& object, const std::string& pointer, const Json* value) {
+  try {
+    Json::json_pointer p(pointer);
+    if (p.empty() || !object.contains(p.parent_pointer())) return false;
+    Json& parent = object.at(p.parent_pointer());
+    if (parent.is_object()) {
+      if (value) {
+        parent[p.back()] = *value;
+      } else {
+        parent.erase(p.back());
+      }
+      return true;
+    }
+    if (!parent.is_array()) return false;
+    size_t index = std::stoul(p.back());
+    if (index >= parent.size()) return false;
+    if (value) {
+      parent[index] = *value;
+    } else {
+      parent.erase(index);
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;  // a pointer that does not fit this object's shape
+  }
+}
+
+}  // namespace
+
 Json Normalize(const Json& object, const std::vector<std::string>& ignored_pointers) {
   if (!object.is_object()) return object;
   Json out = object;
@@ -56,21 +100,16 @@ Json Normalize(const Json& object, const std::vector<std::string>& ignored_point
     if (meta.contains("labels") && meta["labels"].is_object() && meta["labels"].empty())
       meta.erase("labels");
   }
-  for (const auto& p : ignored_pointers) {
-    try {
-      Json::json_pointer ptr(p);
-      if (!out.contains(ptr)) continue;
-      Json& parent = out.at(ptr.parent_pointer());
-      if (parent.is_object()) {
-        parent.erase(ptr.back());
-      } else if (parent.is_array()) {
-        parent.erase(static_cast<size_t>(std::stoul(ptr.back())));
-      }
-    } catch (const std::exception&) {
-      // A pointer that does not fit this object's shape ignores nothing.
-    }
-  }
+  for (const auto& p : ignored_pointers) (void)SetAt(out, p, nullptr);
   return out;
+}
+
+Json KeepLiveValues(Json desired, const Json& live, const std::vector<std::string>& pointers) {
+  for (const auto& p : pointers) {
+    const Json* value = At(live, p);
+    (void)SetAt(desired, p, value);
+  }
+  return desired;
 }
 
 Json Predict(const Json& live, const Json& desired) {

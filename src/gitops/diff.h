@@ -39,6 +39,13 @@ std::vector<std::string> IgnoredPointers(const std::vector<model::IgnoreDifferen
 // The comparable form of an object.
 Json Normalize(const Json& object, const std::vector<std::string>& ignored_pointers);
 
+// RespectIgnoreDifferences: `desired` with what each of `pointers` points at
+// in `live` put in its place (an object's member set or removed, an array's
+// element replaced), so that a sync leaves ignored fields as they live. A
+// pointer whose parent `desired` does not have, or an array index past its
+// end, changes nothing.
+Json KeepLiveValues(Json desired, const Json& live, const std::vector<std::string>& pointers);
+
 // What an apply of `desired` onto `live` leaves (live may be null).
 Json Predict(const Json& live, const Json& desired);
 

@@ -78,5 +78,18 @@ TEST(HealthTest, PerKindAndWorstOfASet) {
   EXPECT_EQ(Worse(Health::kDegraded, Health::kProgressing), Health::kDegraded);
 }
 
+TEST(KeepLiveValuesTest, IgnoredFieldsKeepTheirLiveValuesArraysIncluded) {
+  Json desired = Json::parse(R"({"data":{"a":"git","b":"git"},
+    "spec":{"containers":[{"name":"app","image":"git:1"}]}})");
+  Json live = Json::parse(R"({"data":{"a":"live"},
+    "spec":{"containers":[{"name":"app","image":"live:2"},{"name":"sidecar","image":"s"}]}})");
+  Json kept = KeepLiveValues(desired, live,
+                             {"/data/a", "/data/b", "/spec/containers/0/image",
+                              "/spec/containers/1/image", "not a pointer"});
+  EXPECT_EQ(kept["data"], Json::parse(R"({"a":"live"})")) << "b is not live: removed";
+  EXPECT_EQ(kept["spec"]["containers"], Json::parse(R"([{"name":"app","image":"live:2"}])"))
+      << "an index past git's array end adds nothing (no container without a name)";
+}
+
 }  // namespace
 }  // namespace strake::gitops

@@ -243,7 +243,9 @@ Json KeepWhatWasDone(const Json& before, Json now) {
 }
 
 PruneAction PruneActionFor(const Json& live_object, bool prune, bool no_prune) {
-  if (HasSyncOption(live_object, "Prune=false")) return PruneAction::kSkipNoPrune;
+  // Prune=confirm waits for a confirmation strake has no flow for: kept.
+  if (HasSyncOption(live_object, "Prune=false") || HasSyncOption(live_object, "Prune=confirm"))
+    return PruneAction::kSkipNoPrune;
   if (no_prune && !HasSyncOption(live_object, "Prune=true")) return PruneAction::kSkipNoPrune;
   return prune ? PruneAction::kPrune : PruneAction::kSkipNotEnabled;
 }

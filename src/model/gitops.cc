@@ -152,6 +152,7 @@ std::optional<std::string> SyncOptionProblem(const std::string& option) {
   auto eq = option.find('=');
   std::string key = option.substr(0, eq);
   std::vector<std::string> names;
+  names.reserve(kValues.size());
   for (const auto& [name, values] : kValues) names.push_back(name);
   auto known = kValues.find(key);
   if (eq == std::string::npos || known == kValues.end()) {

@@ -33,9 +33,6 @@ CancelMode ParseCancel(const std::string& s) {
   return CancelMode::kNone;
 }
 
-// How deep pipelines may run pipelines (a cycle is refused by validation).
-constexpr int kMaxPipelineDepth = 16;
-
 // The specs of the Tasks and Pipelines a run may name, as given.
 struct RawSpecs {
   std::map<std::string, const Json*> tasks, pipelines;
@@ -584,7 +581,11 @@ Status Engine::Resume(const std::string& ns, const std::string& name) {
   if (!*stored) return Failf("pipelinerun {} not found", name);
   const store::Resource& r = **stored;
   // A child PipelineRun runs in its parent's workspaces: its parent resumes it.
-  if (!r.owner.empty() && ConditionStatus(r.status) == "Unknown") return Ok();
+  if (!r.owner.empty() && ConditionStatus(r.status) == "Unknown") {
+    auto parent = r.labels.find("tekton.dev/pipelineRun");
+    return Failf("pipelinerun {} runs a task of pipelinerun {}: resume that one", name,
+                 parent == r.labels.end() ? std::string("its parent") : parent->second);
+  }
   STRAKE_TRY_ASSIGN(run, LoadRun(r, nullptr));
   if (run->done) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -851,12 +852,13 @@ bool Engine::CancelRunning(RunState& run, bool fin) {
         const std::string child = controller::ObjectKey(run.ns, c.name);
         auto j = jobs_.find(child);
         if (j != jobs_.end()) cancelled.push_back(j->second.get());
-        // A child PipelineRun is cancelled as its parent is (Cancelled for a timeout).
+        // A child PipelineRun is cancelled as a running TaskRun is: whole
+        // (a cancel of the parent's tasks is not one that runs their finally).
         auto r = runs_.find(child);
         if (r != runs_.end() && !r->second->done &&
             r->second->parent_key == controller::ObjectKey(run.ns, run.name) &&
-            r->second->cancel == CancelMode::kNone) {
-          r->second->cancel = run.cancel == CancelMode::kNone ? CancelMode::kCancelled : run.cancel;
+            r->second->cancel != CancelMode::kCancelled) {
+          r->second->cancel = CancelMode::kCancelled;
           run_controller_->Enqueue(child);
         }
       }
@@ -969,28 +971,40 @@ Status Engine::RecordTaskRun(const Job& job, const store::Resource& tr, const st
 
 void Engine::Finish(const std::string& key, const std::string& name, const RunOutcome& outcome,
                     const Json& results) {
-  std::string parent;
+  std::string parent, ns, uid;
   TaskRef task{false, 0};
   int64_t started = 0;
+  bool runs_pipelines = false;
   {
     // A finished run leaves memory: its state is in the store. The work
     // queue never hands this key to a second worker meanwhile, so no one
     // else holds the Run.
     std::lock_guard<std::mutex> l(mu_);
     if (auto it = runs_.find(key); it != runs_.end()) {
-      parent = it->second->parent_key;
-      task = it->second->parent_task;
-      started = it->second->start_ms;
+      const RunState& run = *it->second;
+      parent = run.parent_key;
+      task = run.parent_task;
+      started = run.start_ms;
+      ns = run.ns;
+      uid = run.uid;
+      for (const auto* list : {&run.spec.tasks, &run.spec.finally}) {
+        for (const auto& pt : *list) runs_pipelines = runs_pipelines || pt.RunsPipeline();
+      }
     }
     runs_.erase(key);
   }
+  if (runs_pipelines) EndOrphanedChildren(ns, uid);
   ProgressEvent e;
   e.type = ProgressEvent::Type::kRunFinished;
   e.pipeline_run = name;
   e.state = outcome.reason;
   e.message = outcome.message;
   Emit(e);
-  if (!parent.empty()) {
+  if (parent.empty()) {
+    // The top run's children are done: their events were told.
+    std::lock_guard<std::mutex> l(observer_mu_);
+    std::erase_if(nested_runs_, [&](const auto& entry) { return entry.second.first == name; });
+  } else {
     ChildRunEnded(parent, task, name, ChildPipelineRunState(outcome.reason, outcome.succeeded),
                   outcome.reason, outcome.message, ResultsOf(results),
                   std::max<int64_t>(0, UnixMillis(clock_.Now()) - started));
@@ -1000,28 +1014,63 @@ void Engine::Finish(const std::string& key, const std::string& name, const RunOu
 
 // --- child PipelineRuns (pipelines in pipelines) ------------------------------
 
+void Engine::EndOrphanedChildren(const std::string& ns, const std::string& uid, int depth) {
+  if (depth > kMaxPipelineDepth) return;
+  auto children = store_.List("PipelineRun", ns, uid);
+  if (!children) return;
+  const TimePoint now = clock_.Now();
+  for (const auto& c : *children) {
+    if (ConditionStatus(c.status) != "Unknown") continue;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (runs_.count(controller::ObjectKey(ns, c.key.name))) continue;  // it ends itself
+    }
+    const std::string message = fmt::format(
+        "PipelineRun \"{}\" was cancelled: its parent ended before it resumed", c.key.name);
+    std::vector<std::string> orphans;
+    auto task_runs = store_.List("TaskRun", ns, c.uid);
+    for (const auto& tr : task_runs ? *task_runs : std::vector<store::Resource>{}) {
+      if (ConditionStatus(tr.status) != "Unknown") continue;
+      orphans.push_back(tr.uid);
+      Json status = tr.status;
+      status["conditions"] = Condition("False", "TaskRunCancelled", message, now);
+      (void)store_.UpdateStatus(tr.key, status, 0, "TaskRunCancelled", message);
+    }
+    if (!orphans.empty()) (void)runner_.KillOrphans(orphans);
+    EndOrphanedChildren(ns, c.uid, depth + 1);
+    Json status = c.status;
+    status["conditions"] = Condition("False", "Cancelled", message, now);
+    status["completionTime"] = FormatRfc3339(now);
+    (void)store_.UpdateStatus(c.key, status, 0, "Cancelled", message);
+  }
+}
+
+Result<store::Resource> Engine::ChildRunToStart(const NewTaskRun& n) {
+  const TaskRunJob& j = n.job;
+  STRAKE_TRY_ASSIGN(parent, store_.Get({"PipelineRun", j.ns, j.pipeline_run}));
+  if (!parent) return Failf("its PipelineRun {} is gone", j.pipeline_run);
+  if (n.recovering) {
+    STRAKE_TRY_ASSIGN(found, store_.Get({"PipelineRun", j.ns, j.name}));
+    if (found && found->owner != parent->uid) {
+      return Failf("a PipelineRun named {} exists and is not {}'s child", j.name, j.pipeline_run);
+    }
+    if (found) return std::move(*found);
+  }
+  return store_.Create(ChildPipelineRunResource(n, *parent, clock_.Now()), "Running",
+                       "PipelineRun started");
+}
+
 Status Engine::StartChildRun(const std::shared_ptr<Job>& job) {
   const TaskRunJob& j = job->job;
   const TaskRef task{job->is_finally, job->index};
-  auto parent = store_.Get({"PipelineRun", j.ns, j.pipeline_run});
-  if (!parent) return tl::unexpected(parent.error());
-  if (!*parent) return Ok();  // deleted meanwhile: nothing to run for
-  std::optional<store::Resource> child;
-  if (job->recovering) {
-    auto found = store_.Get({"PipelineRun", j.ns, j.name});
-    if (!found) return tl::unexpected(found.error());
-    child = std::move(*found);
-  }
-  if (!child) {
-    auto created = store_.Create(ChildPipelineRunResource(*job, **parent, clock_.Now()), "Running",
-                                 "PipelineRun started");
-    if (!created) {
-      ChildRunEnded(job->run_key, task, j.name, TaskState::kFailed, "CreateRunFailed",
-                    created.error().message, {}, 0);
-      return Ok();
-    }
-    child = std::move(*created);
-  }
+  // Whatever keeps the child from starting ends its task: a task left
+  // Running with no child would hold its parent for ever.
+  auto fail = [&](const std::string& reason, const std::string& message) {
+    ChildRunEnded(job->run_key, task, j.name, TaskState::kFailed, reason, message, {}, 0);
+    return Ok();
+  };
+  auto child = ChildRunToStart(*job);
+  if (!child) return fail("CreateRunFailed", child.error().message);
   auto loaded = LoadRun(*child, &j.workspaces);
   if (!loaded) {
     // A child that cannot be read back fails, and its task with it.
@@ -1029,9 +1078,7 @@ Status Engine::StartChildRun(const std::shared_ptr<Job>& job) {
     Json status = child->status;
     status["conditions"] = Condition("False", "PipelineRunValidationFailed", message, clock_.Now());
     (void)store_.UpdateStatus(child->key, status, 0, "PipelineRunValidationFailed", message);
-    ChildRunEnded(job->run_key, task, j.name, TaskState::kFailed, "PipelineRunValidationFailed",
-                  message, {}, 0);
-    return Ok();
+    return fail("PipelineRunValidationFailed", message);
   }
   if ((*loaded)->done) {  // it ended before its parent heard of it
     const bool ok = ConditionStatus(child->status) == "True";
@@ -1047,13 +1094,14 @@ Status Engine::StartChildRun(const std::shared_ptr<Job>& job) {
   {
     std::lock_guard<std::mutex> l(mu_);
     auto rit = runs_.find(job->run_key);
-    if (rit != runs_.end()) {
-      rit->second->Task(task.first, task.second).children[job->child].created = true;
-      rit->second->recover.erase(j.name);
-      // Cancelled while the child was being made: it starts cancelled.
-      if (rit->second->cancel != CancelMode::kNone && run->cancel == CancelMode::kNone)
-        run->cancel = rit->second->cancel;
-    }
+    if (rit == runs_.end() || rit->second->done) return Ok();  // the parent went meanwhile
+    RunState& parent = *rit->second;
+    parent.Task(task.first, task.second).children[job->child].created = true;
+    parent.recover.erase(j.name);
+    // Cancelled (or timed out) while the child was being made: it starts
+    // cancelled, as its running siblings were (a finally task's child only
+    // when finally itself is stopped).
+    if (CancelsRunning(parent.facts, task.first)) run->cancel = CancelMode::kCancelled;
   }
   {
     std::lock_guard<std::mutex> l(observer_mu_);
@@ -1098,8 +1146,6 @@ void Engine::ChildRunEnded(const std::string& parent_key, const TaskRef& task,
     }
   }
   if (told) Emit(e);
-  std::lock_guard<std::mutex> l(observer_mu_);
-  nested_runs_.erase(child);
 }
 
 // --- the TaskRun reconciler ---------------------------------------------------

@@ -45,6 +45,7 @@
 namespace strake::pipeline {
 
 struct RunState;
+struct NewTaskRun;
 struct RunStatusUpdate;
 struct RunOutcome;
 
@@ -127,6 +128,14 @@ class Engine {
   // Creates (recovering: finds) the child PipelineRun of a task that runs a
   // Pipeline, and starts it; one that cannot start ends its task failed.
   Status StartChildRun(const std::shared_ptr<Job>& job);
+  // The child PipelineRun a job starts: found (recovering: made by this
+  // parent before a crash) or created now.
+  Result<store::Resource> ChildRunToStart(const NewTaskRun& n);
+  // The children of a run that ended which are not running in memory and
+  // are still Running in the store (left so by a crash: their parent was
+  // resumed cancelled or timed out, and never loaded them again): their
+  // orphans killed, they and what they made end Cancelled.
+  void EndOrphanedChildren(const std::string& ns, const std::string& uid, int depth = 0);
   // A child PipelineRun ended (or could not start): its parent's task hears
   // of it, and the parent is planned.
   void ChildRunEnded(const std::string& parent_key, const std::pair<bool, size_t>& task,

@@ -350,6 +350,18 @@ class EngineTest : public ::testing::Test {
     return {{"labels", (**r).labels}, {"object", (**r).object}, {"status", (**r).status}};
   }
   void Cancel(const std::string& mode) { ASSERT_TRUE(engine_->Cancel("default", "run", mode)); }
+  // What the store holds of a run or TaskRun killed while it ran: Running,
+  // with no end, children or results.
+  void MarkRunning(const std::string& kind, const std::string& name) {
+    auto r = store_->Get({kind, "default", name});
+    ASSERT_TRUE(r && *r);
+    Json status = (**r).status;
+    status["conditions"] = {{{"type", "Succeeded"}, {"status", "Unknown"}, {"reason", "Running"}}};
+    status.erase("completionTime");
+    status.erase("childReferences");
+    status.erase("results");
+    ASSERT_TRUE(store_->UpdateStatus({kind, "default", name}, status, 0, "Running", ""));
+  }
 
   // The events so far, once `n` of them are in (a run's last events may
   // follow Wait's return: they are told on other threads).
@@ -1113,26 +1125,17 @@ TEST_F(EngineTest, AfterACrashAChildPipelineRunLeftRunningIsResumedByItsParent) 
   ASSERT_EQ(Reason(st), "Succeeded") << st.dump(2);
   engine_.reset();
   const std::string child_uid = PipelineRunOf(*store_, "run-child")["uid"];
-  Json running = {
-      {"conditions", {{{"type", "Succeeded"}, {"status", "Unknown"}, {"reason", "Running"}}}}};
-  auto set_running = [&](const std::string& kind, const std::string& name) {
-    auto r = store_->Get({kind, "default", name});
-    ASSERT_TRUE(r && *r);
-    Json status = (**r).status;
-    status["conditions"] = running["conditions"];
-    status.erase("completionTime");
-    status.erase("childReferences");
-    status.erase("results");
-    ASSERT_TRUE(store_->UpdateStatus({kind, "default", name}, status, 0, "Running", ""));
-  };
-  set_running("PipelineRun", "run");
-  set_running("PipelineRun", "run-child");
-  set_running("TaskRun", "run-child-say");
+  MarkRunning("PipelineRun", "run");
+  MarkRunning("PipelineRun", "run-child");
+  MarkRunning("TaskRun", "run-child-say");
   ASSERT_TRUE(store_->Delete({"TaskRun", "default", "run-after"}));
 
   StartEngine();
-  ASSERT_TRUE(engine_->Resume("default", "run-child"));
-  EXPECT_EQ(engine_->RunsInMemory(), 0u) << "a child is resumed by its parent";
+  auto alone = engine_->Resume("default", "run-child");
+  ASSERT_FALSE(alone) << "a child is resumed by its parent";
+  EXPECT_EQ(alone.error().message,
+            "pipelinerun run-child runs a task of pipelinerun run: resume that one");
+  EXPECT_EQ(engine_->RunsInMemory(), 0u);
   ASSERT_TRUE(engine_->Resume("default", "run"));
   st = Finish();
   EXPECT_EQ(Reason(st), "Succeeded") << st.dump(2);
@@ -1147,6 +1150,61 @@ TEST_F(EngineTest, AfterACrashAChildPipelineRunLeftRunningIsResumedByItsParent) 
   EXPECT_EQ(Reason(child["status"]), "Succeeded");
   ASSERT_EQ(runner_.CallsOf("after").size(), 2u);
   EXPECT_EQ(ParamOf(runner_.CallsOf("after")[1], "v"), "hello");
+}
+
+// The parent resumed after kill -9 already cancelled: its child, left
+// Running, is never planned again; it ends Cancelled with its TaskRuns, and
+// their orphaned processes are killed.
+TEST_F(EngineTest, AChildLeftRunningByACrashEndsWhenItsCancelledParentEnds) {
+  runner_.OnResults("say", {StringResult("out", "hello")});
+  Json st = Run(kChildRun);
+  ASSERT_EQ(Reason(st), "Succeeded") << st.dump(2);
+  engine_.reset();
+  MarkRunning("PipelineRun", "run");
+  MarkRunning("PipelineRun", "run-child");
+  MarkRunning("TaskRun", "run-child-say");
+  ASSERT_TRUE(store_->Delete({"TaskRun", "default", "run-after"}));
+  auto run = store_->Get({"PipelineRun", "default", "run"});
+  ASSERT_TRUE(run && *run);
+  store::Resource cancelled = **run;
+  cancelled.object["spec"]["status"] = "Cancelled";  // `strake cancel` while it was down
+  ASSERT_TRUE(store_->Update(cancelled, 0));
+  const std::string say_uid = TaskRun("run-child-say").is_null()
+                                  ? ""
+                                  : (*store_->Get({"TaskRun", "default", "run-child-say"}))->uid;
+
+  StartEngine();
+  ASSERT_TRUE(engine_->Resume("default", "run"));
+  st = Finish();
+  EXPECT_EQ(Reason(st), "Cancelled") << st.dump(2);
+  EXPECT_EQ(Reason(PipelineRunOf(*store_, "run-child")["status"]), "Cancelled");
+  EXPECT_EQ(Reason(TaskRun("run-child-say")["status"]), "TaskRunCancelled");
+  auto killed = runner_.Killed();
+  EXPECT_NE(std::find(killed.begin(), killed.end(), say_uid), killed.end());
+  EXPECT_EQ(runner_.CallsOf("say").size(), 1u) << "not run again";
+}
+
+// CancelledRunFinally cancels the running tasks, then runs finally: a
+// finally task that runs a Pipeline runs it whole.
+TEST_F(EngineTest, AFinallyTasksChildRunsAfterCancelledRunFinally) {
+  runner_.Hold("a");
+  Start(R"Y(  pipelineSpec:
+    tasks:
+      - name: a
+        taskSpec: {steps: [{script: 'true'}]}
+    finally:
+      - name: cleanup
+        pipelineSpec:
+          tasks:
+            - name: tidy
+              taskSpec: {steps: [{script: 'true'}]}
+)Y");
+  ASSERT_TRUE(runner_.WaitStarted("a"));
+  Cancel("CancelledRunFinally");
+  Json st = Finish();
+  EXPECT_EQ(Reason(st), "Cancelled") << st.dump(2);
+  EXPECT_EQ(runner_.CallsOf("tidy").size(), 1u);
+  EXPECT_EQ(Reason(PipelineRunOf(*store_, "run-cleanup")["status"]), "Succeeded");
 }
 
 }  // namespace

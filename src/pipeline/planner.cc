@@ -20,6 +20,15 @@ std::string_view SkipReason(std::string_view text) {
   return skip::kParent;
 }
 
+bool CancelsRunning(const RunFacts& facts, bool fin) {
+  if (fin) {
+    return facts.pipeline_timed_out || facts.finally_timed_out ||
+           facts.cancel == CancelMode::kCancelled;
+  }
+  return facts.pipeline_timed_out || facts.tasks_timed_out ||
+         facts.cancel == CancelMode::kCancelled || facts.cancel == CancelMode::kCancelledRunFinally;
+}
+
 Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   Plan plan;
   const auto& tasks = facts.tasks;
@@ -39,11 +48,8 @@ Plan MakePlan(const Dag& dag, const RunFacts& facts) {
   else if (stopping)
     blanket = skip::kStopping;
 
-  plan.cancel_running_tasks = facts.pipeline_timed_out || facts.tasks_timed_out ||
-                              facts.cancel == CancelMode::kCancelled ||
-                              facts.cancel == CancelMode::kCancelledRunFinally;
-  plan.cancel_running_finally =
-      facts.pipeline_timed_out || facts.finally_timed_out || facts.cancel == CancelMode::kCancelled;
+  plan.cancel_running_tasks = CancelsRunning(facts, false);
+  plan.cancel_running_finally = CancelsRunning(facts, true);
 
   // Regular tasks, in index order. A skip decided now can make a child
   // skippable in the same pass, so walk in topological order.

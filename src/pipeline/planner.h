@@ -72,6 +72,11 @@ struct Plan {
   Outcome outcome;  // when done
 };
 
+// Whether what `facts` say (a timeout, a cancel) stops the running tasks of
+// a task list (finally's when `fin`): the plan's cancel_running_tasks and
+// cancel_running_finally.
+bool CancelsRunning(const RunFacts& facts, bool fin);
+
 Plan MakePlan(const Dag& dag, const RunFacts& facts);
 
 bool IsTerminal(TaskState s);

@@ -82,7 +82,7 @@ Json ChildReferences(const RunState& run) {
     const auto& list = fin ? run.finally : run.tasks;
     for (size_t i = 0; i < list.size(); ++i) {
       for (const auto& c : list[i].children) {
-        if (!c.created) continue;
+        if (!c.created || c.reason == "CreateRunFailed") continue;  // none was made
         refs.push_back({{"apiVersion", kApiVersion},
                         {"kind", run.PTask(fin, i).RunsPipeline() ? "PipelineRun" : "TaskRun"},
                         {"name", c.name},

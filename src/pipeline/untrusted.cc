@@ -127,7 +127,7 @@ Tainted TaskTaint(const model::PipelineTask& pt, const Tainted& untrusted) {
 // a task that runs a Pipeline, into that Pipeline's tasks.
 Status CheckPipeline(const model::PipelineSpec& pipeline, const Tainted& untrusted,
                      const Catalog& catalog, const std::string& within, int depth) {
-  if (untrusted.empty() || depth > 16) return Ok();
+  if (untrusted.empty() || depth > kMaxPipelineDepth) return Ok();
   for (const auto* list : {&pipeline.tasks, &pipeline.finally}) {
     for (const auto& pt : *list) {
       Tainted task = TaskTaint(pt, untrusted);

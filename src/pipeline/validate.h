@@ -13,6 +13,10 @@
 
 namespace strake::pipeline {
 
+// How deep pipelines may run pipelines (a task's pipelineRef or
+// pipelineSpec; a cycle is refused by validation).
+inline constexpr int kMaxPipelineDepth = 16;
+
 // The resources a run can refer to by name. It points into the resources it
 // was made from (no copies: a pipeline may hold 10,000 tasks), which must
 // outlive it.

@@ -706,10 +706,14 @@ Status Api::ReplaceObject(const Json& object) {
   if (!k) {
     return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
   }
+  // Recorded as `kubectl replace --save-config` does, so that the next
+  // comparison (a three-way one) sees a field git removed as a difference.
+  Json body = object;
+  body["metadata"]["annotations"][model::kLastApplied] = object.dump();
   const Json meta = object.value("metadata", Json::object());
   Request req;
   req.method = "PUT";
-  req.body = object.dump();
+  req.body = body.dump();
   return AsStatus(Put(*k, k->namespaced ? meta.value("namespace", "") : "", meta.value("name", ""),
                       req, false));
 }

@@ -144,5 +144,27 @@ TEST_F(ApiTest, ASecretReadBackWithItsRedactedValuesCanBeWrittenAgain) {
   EXPECT_EQ(Call("POST", path, fresh.dump()).status, 422);
 }
 
+// Argo CD's Replace=true: the object becomes what was sent, whole (a field
+// another writer added is gone), and the record of what was sent is kept, so
+// that a later three-way comparison sees a field removed from git.
+TEST_F(ApiTest, AReplaceWritesTheObjectWholeAndRecordsWhatWasSent) {
+  store::Json cm = {{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata", {{"name", "c"}, {"namespace", "default"}}},
+                    {"data", {{"a", "1"}}}};
+  ASSERT_TRUE(api_->ApplyObject(cm));
+  auto got = store_->Get({"ConfigMap", "default", "c"});
+  ASSERT_TRUE(got && *got);
+  store::Resource changed = **got;
+  changed.object["data"]["extra"] = "someone else's";
+  ASSERT_TRUE(store_->Update(changed, 0));
+  cm["data"] = {{"b", "2"}};
+  ASSERT_TRUE(api_->ReplaceObject(cm));
+  got = store_->Get({"ConfigMap", "default", "c"});
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((**got).object["data"], store::Json::parse(R"({"b":"2"})"));
+  EXPECT_EQ(model::LastApplied((**got).object), cm);
+}
+
 }  // namespace
 }  // namespace strake::server

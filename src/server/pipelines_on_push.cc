@@ -81,6 +81,7 @@ Status PipelinesOnPush::ResumeInterrupted() {
     if (managed == r.labels.end() || managed->second != "pipelinesascode.tekton.dev") continue;
     const auto& conditions = r.status.value("conditions", store::Json::array());
     if (!conditions.empty() && conditions[0].value("status", "") != "Unknown") continue;
+    if (!r.owner.empty()) continue;  // a task's child PipelineRun: its parent resumes it
     // Resume itself knows a finished run and only records it.
     auto st = engine_.Resume(r.key.ns, r.key.name);
     if (!st) Log(LogLevel::kWarn, "pipelines: resume {}: {}", r.key.name, st.error().message);
