@@ -676,7 +676,6 @@ Status Engine::LoadCarried(RunState& run, const Json& strake) {
   run.pipeline = strake.value("pipeline", "");
   const Json task_names = strake.value("taskNames", Json::object());
   for (const auto& [k, v] : task_names.items()) run.task_names[k] = v.get<std::string>();
-  run.child_pipelines = strake.value("childPipelines", Json::object());
   auto maps = [](const Json& j) {
     auto m = std::make_shared<std::map<std::string, model::ConfigMapData>>();
     for (const auto& [map_name, data] : j.items()) {
@@ -1081,11 +1080,9 @@ Status Engine::StartChildRun(const std::shared_ptr<Job>& job) {
     return fail("PipelineRunValidationFailed", message);
   }
   if ((*loaded)->done) {  // it ended before its parent heard of it
-    const bool ok = ConditionStatus(child->status) == "True";
-    const std::string reason = ConditionReason(child->status);
-    ChildRunEnded(job->run_key, task, j.name, ChildPipelineRunState(reason, ok), reason,
-                  child->status["conditions"][0].value("message", ""),
-                  ResultsOf(child->status.value("results", Json::array())), 0);
+    ChildRun ended = ChildOutcome(*child);
+    ChildRunEnded(job->run_key, task, j.name, ended.state, ended.reason,
+                  child->status["conditions"][0].value("message", ""), std::move(ended.results), 0);
     return Ok();
   }
   std::unique_ptr<RunState> run = std::move(*loaded);

@@ -398,27 +398,32 @@ std::string RestoreChild(RunState& run, const store::Resource& taskrun) {
       labels.count("strake.dev/matrixIndex") ? std::stoi(label("strake.dev/matrixIndex")) : 0;
   if (ps.children.size() <= static_cast<size_t>(child)) ps.children.resize(child + 1);
   ChildRun& cr = ps.children[child];
-  cr.name = taskrun.key.name;
-  cr.uid = taskrun.uid;
+  cr = ChildOutcome(taskrun);
+  if (cr.state != TaskState::kRunning) return "";
+  run.recover.insert(cr.name);
+  return taskrun.uid;
+}
+
+ChildRun ChildOutcome(const store::Resource& child) {
+  ChildRun cr;
+  cr.name = child.key.name;
+  cr.uid = child.uid;
   cr.created = true;
-  std::string cs = ConditionStatus(taskrun.status);
-  const bool pipeline_run = taskrun.key.kind == "PipelineRun";
+  const std::string cs = ConditionStatus(child.status);
   if (cs == "True") {
     cr.state = TaskState::kSucceeded;
-    cr.reason = ConditionReason(taskrun.status);
-    cr.results = ResultsOf(taskrun.status.value("results", Json::array()));
-    cr.artifacts = taskrun.status.value("artifacts", Json());
+    cr.reason = ConditionReason(child.status);
+    cr.results = ResultsOf(child.status.value("results", Json::array()));
+    cr.artifacts = child.status.value("artifacts", Json());
   } else if (cs == "False") {
-    cr.reason = ConditionReason(taskrun.status);
-    cr.state = pipeline_run                      ? ChildPipelineRunState(cr.reason, false)
+    cr.reason = ConditionReason(child.status);
+    cr.state = child.key.kind == "PipelineRun"   ? ChildPipelineRunState(cr.reason, false)
                : cr.reason == "TaskRunCancelled" ? TaskState::kCancelled
                                                  : TaskState::kFailed;
   } else {
     cr.state = TaskState::kRunning;
-    run.recover.insert(cr.name);
-    return taskrun.uid;
   }
-  return "";
+  return cr;
 }
 
 void InheritWorkspaces(RunState& run, const std::vector<WorkspaceMount>& mounts) {

@@ -94,9 +94,6 @@ struct RunState {
   // runs. Its workspaces are the parent's directories, never its own.
   std::string parent_key;
   TaskRef parent_task{false, 0};
-  // status.strake.childPipelines: for each task that runs a Pipeline, the
-  // name it named and the Task names inside it.
-  Json child_pipelines = Json::object();
 
   const model::PipelineTask& PTask(bool fin, size_t i) const {
     return fin ? spec.finally[i] : spec.tasks[i];
@@ -198,6 +195,11 @@ std::string RestoreChild(RunState& run, const store::Resource& taskrun);
 // (WorkspaceMounts named as the child's pipeline declares them). An
 // unbound one that is not optional is the run's failure to start.
 void InheritWorkspaces(RunState& run, const std::vector<WorkspaceMount>& mounts);
+
+// A child (a TaskRun, or a task's child PipelineRun) as its stored status
+// says: its end, with its results and artifacts, or kRunning while it has
+// none.
+ChildRun ChildOutcome(const store::Resource& child);
 
 // A child PipelineRun's end as its parent's task sees it: Succeeded,
 // Cancelled or Failed by its condition's reason.

@@ -691,31 +691,40 @@ Status AsStatus(const Response& r) {
 
 }  // namespace
 
-Status Api::ApplyObject(const Json& object) {
+namespace {
+
+// Where an object a controller writes goes: its served kind, namespace (""
+// for a cluster-scoped kind) and name.
+struct Placement {
+  const KindInfo* kind;
+  std::string ns, name;
+};
+Result<Placement> PlacementOf(const Json& object) {
   const KindInfo* k = KindOf(object.value("apiVersion", ""), object.value("kind", ""));
   if (!k) {
     return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
   }
   const Json meta = object.value("metadata", Json::object());
-  return AsStatus(PatchObject(*k, k->namespaced ? meta.value("namespace", "") : "",
-                              meta.value("name", ""), PatchMode::kApply, object));
+  return Placement{k, k->namespaced ? meta.value("namespace", "") : "", meta.value("name", "")};
+}
+
+}  // namespace
+
+Status Api::ApplyObject(const Json& object) {
+  STRAKE_TRY_ASSIGN(at, PlacementOf(object));
+  return AsStatus(PatchObject(*at.kind, at.ns, at.name, PatchMode::kApply, object));
 }
 
 Status Api::ReplaceObject(const Json& object) {
-  const KindInfo* k = KindOf(object.value("apiVersion", ""), object.value("kind", ""));
-  if (!k) {
-    return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
-  }
+  STRAKE_TRY_ASSIGN(at, PlacementOf(object));
   // Recorded as `kubectl replace --save-config` does, so that the next
   // comparison (a three-way one) sees a field git removed as a difference.
   Json body = object;
   body["metadata"]["annotations"][model::kLastApplied] = object.dump();
-  const Json meta = object.value("metadata", Json::object());
   Request req;
   req.method = "PUT";
   req.body = body.dump();
-  return AsStatus(Put(*k, k->namespaced ? meta.value("namespace", "") : "", meta.value("name", ""),
-                      req, false));
+  return AsStatus(Put(*at.kind, at.ns, at.name, req, false));
 }
 
 Status Api::DeleteObject(const store::Key& key) {
