@@ -33,6 +33,7 @@
 #include "server/http_server.h"
 #include "server/jobs.h"
 #include "server/pipelines_on_push.h"
+#include "server/pods.h"
 #include "store/sqlite_store.h"
 #include "targets/local.h"
 
@@ -108,6 +109,7 @@ class ApiWriter : public gitops::ResourceWriter {
   Status Replace(const store::Json& object) override { return api_.ReplaceObject(object); }
   Status Delete(const store::Key& key) override { return api_.DeleteObject(key); }
   std::optional<bool> Namespaced(const std::string& api_version, const std::string& kind) override {
+    api_.RefreshCustomKinds();
     const server::KindInfo* k = server::KindOf(api_version, kind);
     if (!k) return std::nullopt;
     return k->namespaced;
@@ -231,6 +233,7 @@ struct Controllers {
   controller::Controller& jobs;
   controller::Controller& services;
   controller::Controller& experiments;
+  controller::Controller& pods;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
@@ -238,7 +241,8 @@ struct Controllers {
   RolloutIndex service_index{};
 
   std::vector<controller::Controller*> All() const {
-    return {&rollouts, &analyses, &deployments, &apps, &repos, &jobs, &services, &experiments};
+    return {&rollouts, &analyses, &deployments, &apps, &repos,
+            &jobs,     &services, &experiments, &pods};
   }
 
   // A workload of `ns` changed (its spec, its status, its replicas): the
@@ -253,6 +257,7 @@ struct Controllers {
     if (kind == "Application") apps.Enqueue(key);
     if (kind == "Repository") repos.Enqueue(key);
     if (kind == "Job") jobs.Enqueue(key);
+    if (kind == "Pod") pods.Enqueue(key);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
@@ -316,8 +321,8 @@ struct Controllers {
          {Seed{"Rollout", &rollouts, &rollout_index},
           Seed{"Deployment", &deployments, &deployment_index},
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
-          Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
-          Seed{"Service", &services, &service_index},
+          Seed{"Pod", &pods, nullptr}, Seed{"Application", &apps, nullptr},
+          Seed{"Repository", &repos, nullptr}, Seed{"Service", &services, &service_index},
           Seed{"Experiment", &experiments, &experiment_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
@@ -339,9 +344,32 @@ struct Controllers {
   // Applications, repositories and Jobs first, as before the split.
   void Stop() {
     for (auto* c :
-         {&apps, &repos, &jobs, &rollouts, &experiments, &analyses, &deployments, &services})
+         {&apps, &repos, &jobs, &pods, &rollouts, &experiments, &analyses, &deployments, &services})
       c->Stop();
   }
+};
+
+// Jobs (a sync hook's, or anyone's) run to completion as processes; Pods
+// run and restart by their restartPolicy, as the kubelet would. Each
+// reconciler's enqueue reaches its controller, which outlives it.
+struct BatchWork {
+  BatchWork(store::Store& st, const Clock& clock, const std::string& data_dir,
+            const std::string& work_dir, const Sandbox* box)
+      : jobs(st, clock, PathJoin(data_dir, "logs/jobs"), work_dir, box,
+             [this](const std::string& k) { job_ctl->Enqueue(k); }),
+        pods(st, clock, server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box},
+             [this](const std::string& k) { pod_ctl->Enqueue(k); }),
+        jobs_fwd([this](const std::string& k) { return jobs.Reconcile(k); }),
+        pods_fwd([this](const std::string& k) { return pods.Reconcile(k); }) {
+    job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
+    pod_ctl = std::make_unique<controller::Controller>("pods", pods_fwd, 2);
+  }
+  std::unique_ptr<controller::Controller> job_ctl;
+  std::unique_ptr<controller::Controller> pod_ctl;
+  server::JobReconciler jobs;
+  server::PodReconciler pods;
+  Forward jobs_fwd;
+  Forward pods_fwd;
 };
 
 // Replicas a previous run left and no Rollout claims any more: stopped once
@@ -511,20 +539,17 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout::ServiceReconciler services(st, target);
   Forward services_fwd([&](const std::string& k) { return services.Reconcile(k); });
   controller::Controller service_ctl("services", services_fwd, 1);
-  // Jobs (a sync hook's, or anyone's): run to completion as processes.
-  std::unique_ptr<controller::Controller> job_ctl;
-  server::JobReconciler jobs(st, clock, PathJoin(options.data_dir, "logs/jobs"), work_dir, box,
-                             [&](const std::string& k) { job_ctl->Enqueue(k); });
-  Forward jobs_fwd([&](const std::string& k) { return jobs.Reconcile(k); });
-  job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
-
+  BatchWork batch(st, clock, options.data_dir, work_dir, box);
   rollout::ExperimentReconciler experiments(st, target, target, clock);
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
-  Controllers ctls{rollout_ctl, analysis_ctl, deployment_ctl, app_ctl, repo_ctl,
-                   *job_ctl,    service_ctl,  experiment_ctl, apps};
-  st.Subscribe([&ctls](const store::Change& c) { ctls.Route(c); });
+  Controllers ctls{rollout_ctl,    analysis_ctl, deployment_ctl, app_ctl,        repo_ctl,
+                   *batch.job_ctl, service_ctl,  experiment_ctl, *batch.pod_ctl, apps};
+  st.Subscribe([&ctls, &api](const store::Change& c) {
+    if (c.key.kind == "CustomResourceDefinition") api.CustomKindsChanged();
+    ctls.Route(c);
+  });
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
   STRAKE_TRY(ctls.EnqueueExisting(st));
   api.SetMetrics([&ctls] { return ctls.PrometheusText(); });

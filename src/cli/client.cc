@@ -172,6 +172,20 @@ Result<const model::KindInfo*> ServedKind(std::string_view name) {
   return k;
 }
 
+bool LearnCustomKinds(const Context& ctx) {
+  Client c(ctx, NoServer::kDefaultAddress);
+  auto a = c.Call("GET", Collection(*model::KindByName("customresourcedefinitions"), ""));
+  if (!a || !a->body.is_object() || !a->body.contains("items") || !a->body["items"].is_array())
+    return false;
+  std::vector<model::KindInfo> kinds;
+  for (const auto& crd : a->body["items"]) {
+    if (auto k = model::KindFromCrd(crd)) kinds.push_back(std::move(*k));
+  }
+  if (kinds.empty()) return false;
+  model::SetCustomKinds(kinds);
+  return true;
+}
+
 std::string Collection(const model::KindInfo& k, const std::string& ns) {
   std::string base = k.api_version == "v1" ? "/api/v1" : "/apis/" + k.api_version;
   if (!k.namespaced) return fmt::format("{}/{}", base, k.plural);

@@ -119,6 +119,9 @@ ErrorCode CodeOfStatus(int status, std::string_view reason);
 // The kind the API serves by this name (kind, plural or short name, any
 // case), or an error with a did-you-mean.
 Result<const model::KindInfo*> ServedKind(std::string_view name);
+// Learns the custom kinds the server's CustomResourceDefinitions define
+// (model::SetCustomKinds); false when it has none or cannot be asked.
+bool LearnCustomKinds(const Context& ctx);
 // The API path of a kind's collection in `ns`: /apis/GROUP/VERSION/namespaces/NS/PLURAL.
 std::string Collection(const model::KindInfo& k, const std::string& ns);
 

@@ -85,6 +85,26 @@ std::vector<std::string> ExperimentRow(const std::string& name, const Json& st) 
           st.value("message", "")};
 }
 
+// kubectl's pod columns: ready containers, the status it shows (a waiting
+// or terminated container's reason, else the phase) and restarts.
+std::vector<std::string> PodRow(const std::string& name, const Json& spec, const Json& st,
+                                const std::string& created) {
+  int ready = 0, restarts = 0;
+  std::string shown = st.value("phase", "Pending");
+  for (const auto& c : st.value("containerStatuses", Json::array())) {
+    if (!c.is_object()) continue;
+    ready += c.value("ready", false) ? 1 : 0;
+    restarts += c.value("restartCount", 0);
+    const Json state = Part(c, "state");
+    for (const char* s : {"waiting", "terminated"}) {
+      std::string reason = Part(state, s).value("reason", "");
+      if (!reason.empty()) shown = reason;
+    }
+  }
+  size_t total = spec.value("containers", Json::array()).size();
+  return {name, fmt::format("{}/{}", ready, total), shown, fmt::format("{}", restarts), created};
+}
+
 }  // namespace
 
 std::vector<std::string> Header(const model::KindInfo& k) {
@@ -94,6 +114,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Experiment") return {"NAME", "STATUS", "TEMPLATES", "ANALYSES", "MESSAGE"};
   if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
   if (k.kind == "Service") return {"NAME", "CLUSTER-IP", "PORTS", "STATUS", "MESSAGE"};
+  if (k.kind == "Pod") return {"NAME", "READY", "STATUS", "RESTARTS", "CREATED"};
   if (k.kind == "Application")
     return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
@@ -116,6 +137,7 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
             fmt::format("{}", st.value("updatedReplicas", 0)), st.value("currentHash", "")};
   }
   if (k.kind == "Service") return ServiceRow(name, spec, st);
+  if (k.kind == "Pod") return PodRow(name, spec, st, created);
   if (k.kind == "Application") return ApplicationRow(name, spec, st);
   if (k.kind == "Repository") {
     return {name, spec.value("url", ""), st.value("phase", "Pending"),

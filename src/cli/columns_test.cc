@@ -35,6 +35,26 @@ TEST(Columns, AMissingPartShowsAsUnknownNotAsACrash) {
   EXPECT_EQ(Row(ro, bare, At("2026-01-02T10:00:00Z")).size(), Header(ro).size());
 }
 
+// As kubectl shows a pod: ready containers, a waiting or terminated
+// container's reason (else the phase), restarts.
+TEST(Columns, APodShowsWhatKubectlShows) {
+  const model::KindInfo& k = *model::KindByName("po");
+  EXPECT_EQ(Header(k),
+            (std::vector<std::string>{"NAME", "READY", "STATUS", "RESTARTS", "CREATED"}));
+  Json crashing = Json::parse(R"({"metadata":{"name":"web","creationTimestamp":"T"},
+    "spec":{"containers":[{"name":"main"}]},
+    "status":{"phase":"Running","containerStatuses":[{"ready":false,"restartCount":3,
+      "state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}})");
+  EXPECT_EQ(Row(k, crashing, At("2026-01-02T10:00:00Z")),
+            (std::vector<std::string>{"web", "0/1", "CrashLoopBackOff", "3", "T"}));
+  Json running = Json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{}]},
+    "status":{"phase":"Running","containerStatuses":[{"ready":true,"state":{"running":{}}}]}})");
+  EXPECT_EQ(Row(k, running, At("2026-01-02T10:00:00Z"))[2], "Running");
+  EXPECT_EQ(Row(k, running, At("2026-01-02T10:00:00Z"))[1], "1/1");
+  Json bare = Json::parse(R"({"metadata":{"name":"new"}})");
+  EXPECT_EQ(Row(k, bare, At("2026-01-02T10:00:00Z"))[2], "Pending");
+}
+
 TEST(Columns, EveryOtherKindShowsItsNameAndCreationTime) {
   const model::KindInfo& k = *model::KindByName("configmap");
   Json cm =

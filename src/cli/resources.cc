@@ -237,6 +237,13 @@ CLI::Validator OutputValidator() {
 
 }  // namespace
 
+Result<std::vector<Target>> TargetsOf(const Context& ctx, const std::vector<std::string>& args) {
+  auto targets = ParseTargets(args);
+  if (targets || targets.error().code != ErrorCode::kInvalid || !LearnCustomKinds(ctx))
+    return targets;
+  return ParseTargets(args);
+}
+
 Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& args) {
   if (args.empty()) return Fail(ErrorCode::kInvalid, "give a KIND and NAMEs, or KIND/NAME");
   std::vector<Target> out;
@@ -386,7 +393,7 @@ int GetResources(const Context& ctx, const std::vector<std::string>& args, const
   if (all) {
     for (const char* kind : kAllKinds) targets.push_back({model::KindByName(kind), ""});
   } else {
-    auto parsed = ParseTargets(args);
+    auto parsed = TargetsOf(ctx, args);
     if (!parsed) return Die(parsed.error().message);
     targets = std::move(*parsed);
   }
@@ -435,7 +442,7 @@ int GetResources(const Context& ctx, const std::vector<std::string>& args, const
 }
 
 int ResourceCommands::Describe() {
-  auto targets = ParseTargets(args_);
+  auto targets = TargetsOf(ctx_, args_);
   if (!targets) return Die(targets.error().message);
   size_t failed = 0;
   for (const Target& t : *targets) {
@@ -473,6 +480,15 @@ int ResourceCommands::WriteEach(
   Client c(ctx_, NoServer::kDefaultAddress);
   for (const auto& r : loaded->resources) {
     const model::KindInfo* k = model::KindOf(r.api_version, r.kind);
+    // A custom resource: its CRD may be on the server (applied just now).
+    if (!k && std::holds_alternative<model::StoredObject>(r.value) && LearnCustomKinds(ctx_))
+      k = model::KindOf(r.api_version, r.kind);
+    if (!k && std::holds_alternative<model::StoredObject>(r.value)) {
+      return Die(
+          fmt::format("{}: no CustomResourceDefinition on the server defines {} in {} "
+                      "(apply it first)",
+                      r.origin.file, r.kind, r.api_version));
+    }
     if (!k || !k->served) {
       return Die(fmt::format("{}: {} cannot be {} on a server", r.origin.file, r.kind, verb));
     }
@@ -612,7 +628,7 @@ int DeleteOne(Client& c, const Context& ctx, const model::KindInfo& k, const std
 
 int ResourceCommands::Delete() {
   if (args_.empty()) return Die("delete: give KIND NAME, KIND/NAME or -f FILE");
-  auto targets = ParseTargets(args_);
+  auto targets = TargetsOf(ctx_, args_);
   if (!targets) return Die(targets.error().message);
   size_t failed = 0;
   for (const Target& t : *targets) {

@@ -24,6 +24,9 @@ struct Target {
   std::string name;  // "": the whole kind
 };
 Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& args);
+// The same, and when a name is no built-in kind, again after learning the
+// server's custom kinds (LearnCustomKinds), as kubectl's discovery does.
+Result<std::vector<Target>> TargetsOf(const Context& ctx, const std::vector<std::string>& args);
 
 // kubectl's -o: text, wide, name, json, yaml or jsonpath=TEMPLATE; an error
 // says which are known (a jsonpath template is parsed here).

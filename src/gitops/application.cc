@@ -12,6 +12,7 @@
 #include "gitops/diff.h"
 #include "gitops/health.h"
 #include "model/decode.h"
+#include "model/kinds.h"
 
 namespace strake::gitops {
 
@@ -129,10 +130,20 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
   std::vector<std::string> errors;
   std::map<std::string, std::string> seen;
   std::string instance = AppInstance(app.ns, app.name);
+  // The kinds this source's own CustomResourceDefinitions define: applied
+  // before their custom resources (KindRank), so these are served by then.
+  std::vector<model::KindInfo> defined;
+  for (const auto& m : r.objects) {
+    if (m.object.value("kind", "") != "CustomResourceDefinition") continue;
+    if (auto k = model::KindFromCrd(m.object)) defined.push_back(std::move(*k));
+  }
   for (const auto& m : r.objects) {
     Json obj = m.object;
     std::string av = obj.value("apiVersion", ""), kind = obj.value("kind", "");
     auto namespaced = writer_.Namespaced(av, kind);
+    for (const auto& k : defined) {
+      if (!namespaced && k.kind == kind && k.Accepts(av)) namespaced = k.namespaced;
+    }
     if (!namespaced) {
       errors.push_back(
           fmt::format("{}: {} {} is not a kind strake can deploy", m.origin, av, kind));
@@ -240,7 +251,8 @@ ApplicationReconciler::Compared ApplicationReconciler::Compare(
     bool in_sync =
         live && InSync(live->object, d.object, IgnoredPointers(spec.ignore_differences, d.object));
     std::string msg;
-    Health h = live ? HealthOf(d.key.kind, live->status, live->generation, &msg) : Health::kMissing;
+    Health h = live ? ObjectHealth(d.key.kind, live->object, live->status, live->generation, &msg)
+                    : Health::kMissing;
     if (Worse(c.app_health, h) != c.app_health) {
       c.app_health = h;
       c.health_message = msg;
@@ -459,9 +471,9 @@ class HookRunner {
   void Observe(const Desired& hook, const store::Key& live_key, State& state) {
     auto live = store_.Get(live_key);
     std::string message;
-    Health health = live && *live
-                        ? HealthOf(live_key.kind, (*live)->status, (*live)->generation, &message)
-                        : Health::kMissing;
+    Health health = live && *live ? ObjectHealth(live_key.kind, (*live)->object, (*live)->status,
+                                                 (*live)->generation, &message)
+                                  : Health::kMissing;
     auto outcome = ObserveRunningHook(hook, health, message);
     if (!outcome) return;
     state = {outcome->phase, outcome->message};
@@ -673,7 +685,8 @@ class ApplicationReconciler::Operation {
   bool Healthy(const store::Key& key) {
     auto live = r_.store_.Get(key);
     return live && *live &&
-           HealthOf(key.kind, (*live)->status, (*live)->generation) == Health::kHealthy;
+           ObjectHealth(key.kind, (*live)->object, (*live)->status, (*live)->generation) ==
+               Health::kHealthy;
   }
 
   ApplicationReconciler& r_;

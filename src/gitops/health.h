@@ -14,8 +14,12 @@ enum class Health { kHealthy, kSuspended, kProgressing, kMissing, kDegraded, kUn
 const char* HealthName(Health h);
 Health Worse(Health a, Health b);
 
-// The health of a live object of `kind` (its object with status and generation).
+// The health of a live object of `kind` from its status and generation.
 Health HealthOf(const std::string& kind, const model::Json& status, int64_t generation,
                 std::string* message = nullptr);
+// The same, with the object's spec at hand (`object`, as stored): a Pod's
+// health depends on its restartPolicy, as in Argo CD.
+Health ObjectHealth(const std::string& kind, const model::Json& object, const model::Json& status,
+                    int64_t generation, std::string* message = nullptr);
 
 }  // namespace strake::gitops

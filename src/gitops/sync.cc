@@ -143,7 +143,44 @@ bool HasSyncOption(const Json& object, const std::string& option) {
 }
 
 int KindRank(const std::string& kind) {
-  static const std::vector<std::string> kOrder = {"Secret", "ConfigMap", "Service", "Deployment"};
+  // gitops-engine's order (Helm's install order): what others need first, a
+  // CustomResourceDefinition before the custom resources (unknown kinds,
+  // last) that it defines.
+  static const std::vector<std::string> kOrder = {"Namespace",
+                                                  "NetworkPolicy",
+                                                  "ResourceQuota",
+                                                  "LimitRange",
+                                                  "PodSecurityPolicy",
+                                                  "PodDisruptionBudget",
+                                                  "ServiceAccount",
+                                                  "Secret",
+                                                  "SecretList",
+                                                  "ConfigMap",
+                                                  "StorageClass",
+                                                  "PersistentVolume",
+                                                  "PersistentVolumeClaim",
+                                                  "CustomResourceDefinition",
+                                                  "ClusterRole",
+                                                  "ClusterRoleList",
+                                                  "ClusterRoleBinding",
+                                                  "ClusterRoleBindingList",
+                                                  "Role",
+                                                  "RoleList",
+                                                  "RoleBinding",
+                                                  "RoleBindingList",
+                                                  "Service",
+                                                  "DaemonSet",
+                                                  "Pod",
+                                                  "ReplicationController",
+                                                  "ReplicaSet",
+                                                  "Deployment",
+                                                  "HorizontalPodAutoscaler",
+                                                  "StatefulSet",
+                                                  "Job",
+                                                  "CronJob",
+                                                  "IngressClass",
+                                                  "Ingress",
+                                                  "APIService"};
   auto it = std::find(kOrder.begin(), kOrder.end(), kind);
   return it == kOrder.end() ? static_cast<int>(kOrder.size())
                             : static_cast<int>(it - kOrder.begin());

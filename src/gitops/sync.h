@@ -69,8 +69,8 @@ struct Desired {
 // `option` ("Prune=false").
 bool HasSyncOption(const Json& object, const std::string& option);
 
-// Argo CD's order of kinds within a wave (gitops-engine's kindOrder, for the
-// kinds strake serves); every other kind ranks after them, equal.
+// Argo CD's order of kinds within a wave (gitops-engine's kindOrder); every
+// other kind (a custom resource) ranks after them, equal.
 int KindRank(const std::string& kind);
 
 // --- The operation (status.operationState) --------------------------------

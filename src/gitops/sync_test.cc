@@ -89,7 +89,7 @@ TEST(SyncPlan, ResourcesRunWaveByWaveInArgoCdsKindOrderThenKindAndName) {
   EXPECT_EQ(Waves(plan.sync), (std::vector<int>{-1, 0, 5}));
   EXPECT_EQ(
       Names(plan.sync, resources, {}),
-      (std::vector<std::string>{"early", "creds", "a", "b", "web", "tick", "migrate", "late"}));
+      (std::vector<std::string>{"early", "creds", "a", "b", "web", "migrate", "tick", "late"}));
   // Every wave but the last waits for its resources to be healthy.
   EXPECT_TRUE(plan.sync[0].wait_healthy);
   EXPECT_TRUE(plan.sync[1].wait_healthy);
@@ -222,8 +222,12 @@ TEST(SyncOptions, AreReadFromTheAnnotationAsACommaSeparatedList) {
       HasSyncOption(Json{{"metadata", {{"annotations", {{kSyncOptions, 3}}}}}}, "Prune=false"));
   EXPECT_LT(KindRank("Secret"), KindRank("ConfigMap"));
   EXPECT_LT(KindRank("Service"), KindRank("Deployment"));
-  EXPECT_EQ(KindRank("Job"), KindRank("CronJob"));
+  EXPECT_LT(KindRank("Job"), KindRank("CronJob"));
   EXPECT_LT(KindRank("Deployment"), KindRank("Job"));
+  EXPECT_LT(KindRank("Namespace"), KindRank("Secret"));
+  // A custom resource after the CustomResourceDefinition that defines it.
+  EXPECT_LT(KindRank("CustomResourceDefinition"), KindRank("CronTab"));
+  EXPECT_EQ(KindRank("CronTab"), KindRank("Widget"));
 }
 
 TEST(AutoSync, StartsWhenTheRevisionMovesAndNotWithoutAnAutomatedPolicy) {

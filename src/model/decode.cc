@@ -41,7 +41,9 @@ void CheckKeys(Ctx& ctx, const Node& data, const std::string& path) {
   }
 }
 
-ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
+// `rule`: how metadata.name is checked (Kubernetes' rule for the kind).
+ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name,
+                      Ctx::NameRule rule = Ctx::NameRule::kDnsSubdomain) {
   ObjectMeta m;
   if (!n) {
     if (need_name) ctx.Error(Node{}, "metadata", "required field is missing");
@@ -50,7 +52,7 @@ ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name) {
   Fields f(ctx, *n, "metadata");
   if (const Node* v = f.Get("name")) {
     m.name = ctx.Str(*v, "metadata.name");
-    if (!m.name.empty()) ctx.CheckName(*v, "metadata.name", m.name, Ctx::NameRule::kDnsSubdomain);
+    if (!m.name.empty()) ctx.CheckName(*v, "metadata.name", m.name, rule);
   }
   if (const Node* v = f.Get("generateName")) {
     m.generate_name = ctx.Str(*v, "metadata.generateName");
@@ -149,6 +151,10 @@ bool DecodeClusterOnlyKind(Ctx& ctx, Fields& f, Resource& r) {
     ctx.Warning(f.node(), "kind",
                 "a ServiceAccount: stored as written; its `secrets` give the Tekton runs that "
                 "name it their credentials, the rest only means something to a cluster");
+  } else if (r.kind == "CustomResourceDefinition") {
+    ctx.Warning(f.node(), "kind",
+                "a CustomResourceDefinition: its kind is served, its resources stored, diffed "
+                "and pruned as written; its schema is not enforced and nothing acts on them");
   } else {
     ctx.Warning(f.node(), "kind",
                 fmt::format("a {} only means something to a cluster: stored as written, not "
@@ -157,6 +163,16 @@ bool DecodeClusterOnlyKind(Ctx& ctx, Fields& f, Resource& r) {
   }
   r.value = StoredObject{r.meta};
   return true;
+}
+
+// A custom resource (a CustomResourceDefinition's kind): stored, diffed and
+// pruned as written (every field kept), said once.
+void DecodeCustomKind(Ctx& ctx, Fields& f, Resource& r) {
+  for (const auto& entry : f.node().map) f.Get(entry.key.scalar);
+  ctx.Warning(f.node(), "kind",
+              fmt::format("a {} of {} is a custom resource: stored as written, not acted on",
+                          r.kind, r.api_version));
+  r.value = StoredObject{r.meta};
 }
 
 const std::map<std::string_view, KindDecoder> kDecoders = {
@@ -171,6 +187,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Service", DecodeServiceKind},
     {"Deployment", DecodeDeploymentKind},
     {"Job", DecodeJobKind},
+    {"Pod", DecodePodKind},
     {"Rollout", DecodeRolloutKind},
     {"AnalysisRun", DecodeAnalysisRunKind},
     {"AnalysisTemplate", DecodeAnalysisTemplateKind},
@@ -234,7 +251,10 @@ bool HasDecoder(std::string_view kind) { return kDecoders.count(kind) > 0; }
 
 namespace {
 
-void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resource>& out) {
+// `defined`: the kinds the CustomResourceDefinitions among the documents
+// define (custom resources, even of a group strake knows).
+void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resource>& out,
+                    const std::vector<KindInfo>& defined) {
   Ctx ctx(doc.file, diags);
   const Node& root = doc.root;
   Fields f(ctx, root, "");
@@ -251,21 +271,37 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
   f.Get("status");  // Written by controllers; accepted and ignored on input.
 
   const KindInfo* info = KindOf(r.api_version, r.kind);
-  if (!info || !info->applied) {
+  // Of a group strake does not know: a custom resource, whether or not its
+  // CustomResourceDefinition is known here (the server's are).
+  bool custom = info ? info->custom
+                     : r.api_version.find('/') != std::string::npos && !r.kind.empty() &&
+                           !BuiltInGroup(r.api_version);
+  for (const auto& k : defined) custom = custom || (k.kind == r.kind && k.Accepts(r.api_version));
+  if (!custom && (!info || !info->applied)) {
     UnknownKind(ctx, *av, *kind, r);
     return;
   }
   // Runs are made many times from one file: Tekton's and Argo's take a
   // generateName, the server names them (`strake create`).
   // So are the cluster-only objects that come with them.
-  auto decoder = kDecoders.find(r.kind);
+  auto decoder = custom ? kDecoders.end() : kDecoders.find(r.kind);
   bool runs = r.kind == "PipelineRun" || r.kind == "TaskRun" || r.kind == "AnalysisRun" ||
               r.kind == "Experiment" ||
               (decoder != kDecoders.end() && decoder->second == DecodeClusterOnlyKind);
-  r.meta = DecodeMeta(ctx, f.Get("metadata"), true);
+  // RBAC objects are named as paths ("system:auth-delegator"), as Kubernetes
+  // validates them.
+  bool rbac = r.kind == "Role" || r.kind == "ClusterRole" || r.kind == "RoleBinding" ||
+              r.kind == "ClusterRoleBinding";
+  r.meta = DecodeMeta(ctx, f.Get("metadata"), true,
+                      rbac ? Ctx::NameRule::kPathSegment : Ctx::NameRule::kDnsSubdomain);
   if (!runs && r.meta.name.empty() && !r.meta.generate_name.empty()) {
     bool vowel = std::string_view("AEIOU").find(r.kind.front()) != std::string_view::npos;
     ctx.Error(root, "metadata.name", fmt::format("{} {} needs a name", vowel ? "an" : "a", r.kind));
+  }
+  if (custom) {
+    DecodeCustomKind(ctx, f, r);
+    out.push_back(std::move(r));
+    return;
   }
   if (decoder == kDecoders.end()) {
     ctx.Error(*kind, "kind", fmt::format("kind \"{}\" cannot be read from a file", r.kind));
@@ -278,7 +314,13 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
 
 std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags) {
   std::vector<Resource> out;
-  for (const auto& d : docs) DecodeDocument(d, diags, out);
+  std::vector<KindInfo> defined;
+  for (const auto& d : docs) {
+    const Node* kind = d.root.IsMap() ? d.root.Get("kind") : nullptr;
+    if (!kind || !kind->IsScalar() || kind->scalar != "CustomResourceDefinition") continue;
+    if (auto k = KindFromCrd(ToJson(d.root))) defined.push_back(std::move(*k));
+  }
+  for (const auto& d : docs) DecodeDocument(d, diags, out, defined);
   return out;
 }
 

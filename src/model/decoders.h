@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "model/diag.h"
@@ -52,6 +53,7 @@ bool DecodeStepActionKind(Ctx& ctx, Fields& f, Resource& r);
 Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path);
 bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodePodKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Argo Rollouts (rollouts.cc); ClusterAnalysisTemplate too.
@@ -67,7 +69,13 @@ bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
 // Parts of a pod that Rollouts and analysis jobs share with the workloads
 // (workloads.cc).
 IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path);
-PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path);
+// A pod template (metadata and spec); `taken` are pod spec fields the caller
+// reads itself (a Job's restartPolicy), not reported as ignored.
+PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
+                              const std::set<std::string>& taken = {});
+// A pod's spec into `t` (a Pod's own, or a template's).
+void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate& t,
+                   const std::set<std::string>& taken);
 std::map<std::string, std::string> DecodeSelector(Ctx& ctx, const Node* n, const std::string& path);
 // The selector must select the template's labels, as Kubernetes checks.
 void CheckSelector(Ctx& ctx, const Node& at, const std::string& path,

@@ -126,7 +126,9 @@ class Ctx {
   // Names that become file names or paths (object names, namespaces, claim
   // and volume names, keys, subPaths) are checked as Kubernetes checks them;
   // a bad one is an error at n. Returns whether the value passed.
-  enum class NameRule { kDnsLabel, kDnsSubdomain, kConfigMapKey, kLocalPath };
+  // kPathSegment: what Kubernetes takes for RBAC objects' names
+  // ("system:auth-delegator"): any name but "." and ".." with no '/' or '%'.
+  enum class NameRule { kDnsLabel, kDnsSubdomain, kConfigMapKey, kLocalPath, kPathSegment };
   bool CheckName(const Node& n, const std::string& path, std::string_view value, NameRule rule) {
     switch (rule) {
       case NameRule::kDnsLabel:
@@ -142,6 +144,16 @@ class Ctx {
               fmt::format("invalid name {}: must be a DNS-1123 subdomain (at most 253 lower "
                           "case alphanumerics, '-' or '.', each part starting and ending "
                           "alphanumeric)",
+                          Quote(value.substr(0, 300))));
+        return false;
+      case NameRule::kPathSegment:
+        if (!value.empty() && value.size() <= 253 && value != "." && value != ".." &&
+            value.find_first_of("/%") == std::string_view::npos) {
+          return true;
+        }
+        Error(n, path,
+              fmt::format("invalid name {}: at most 253 characters, no '/' or '%', and neither "
+                          "\".\" nor \"..\"",
                           Quote(value.substr(0, 300))));
         return false;
       case NameRule::kConfigMapKey:

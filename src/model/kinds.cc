@@ -1,6 +1,8 @@
 #include "model/kinds.h"
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
 
 #include "base/strings.h"
 
@@ -22,6 +24,7 @@ const std::vector<KindInfo> kKinds = {
     {"Service", "services", "v1", {}, {"svc"}},
     {"Deployment", "deployments", "apps/v1", {}, {"deploy"}},
     {"Job", "jobs", "batch/v1", {}, {}},
+    {"Pod", "pods", "v1", {}, {"po"}},
     // Argo Rollouts and Argo CD
     {"Rollout", "rollouts", "argoproj.io/v1alpha1", {}, {"ro"}},
     {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", {}, {"at"}},
@@ -91,6 +94,34 @@ const std::vector<KindInfo> kKinds = {
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},
 };
 
+// The custom kinds: every version ever set is kept (pointers handed out stay
+// valid); `current` are those set last.
+struct CustomKinds {
+  std::mutex mu;
+  std::deque<KindInfo> arena;
+  std::vector<const KindInfo*> current;
+};
+
+CustomKinds& Custom() {
+  static auto* kinds = new CustomKinds;  // never destroyed: pointers outlive exit
+  return *kinds;
+}
+
+std::string_view GroupOf(std::string_view api_version) {
+  auto slash = api_version.find('/');
+  return slash == std::string_view::npos ? std::string_view() : api_version.substr(0, slash);
+}
+
+template <typename Pred>
+const KindInfo* FindCustom(Pred pred) {
+  CustomKinds& c = Custom();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (const KindInfo* k : c.current) {
+    if (pred(*k)) return k;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 bool KindInfo::Accepts(std::string_view v) const {
@@ -104,26 +135,94 @@ const KindInfo* KindByPlural(std::string_view plural) {
   for (const auto& k : kKinds) {
     if (k.plural == plural) return &k;
   }
-  return nullptr;
+  return FindCustom([&](const KindInfo& k) { return k.plural == plural; });
 }
 
 const KindInfo* KindByName(std::string_view name) {
   std::string n = ToLower(name);
+  auto named = [&](const KindInfo& k) {
+    return ToLower(k.kind) == n || k.plural == n ||
+           std::find(k.short_names.begin(), k.short_names.end(), n) != k.short_names.end();
+  };
   for (const auto& k : kKinds) {
-    std::string lower = ToLower(k.kind);
-    if (lower == n || k.plural == n ||
-        std::find(k.short_names.begin(), k.short_names.end(), n) != k.short_names.end()) {
-      return &k;
-    }
+    if (named(k)) return &k;
   }
-  return nullptr;
+  return FindCustom(named);
 }
 
 const KindInfo* KindOf(std::string_view api_version, std::string_view kind) {
   for (const auto& k : kKinds) {
     if (k.kind == kind && k.Accepts(api_version)) return &k;
   }
-  return nullptr;
+  return FindCustom([&](const KindInfo& k) { return k.kind == kind && k.Accepts(api_version); });
+}
+
+void SetCustomKinds(const std::vector<KindInfo>& kinds) {
+  CustomKinds& c = Custom();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.current.clear();
+  for (KindInfo k : kinds) {
+    k.custom = true;
+    bool built_in = std::any_of(kKinds.begin(), kKinds.end(), [&](const KindInfo& b) {
+      return b.plural == k.plural ||
+             (b.kind == k.kind && GroupOf(b.api_version) == GroupOf(k.api_version));
+    });
+    if (built_in) continue;
+    auto same = std::find(c.arena.begin(), c.arena.end(), k);
+    if (same == c.arena.end()) {
+      c.arena.push_back(std::move(k));
+      same = std::prev(c.arena.end());
+    }
+    c.current.push_back(&*same);
+  }
+}
+
+const KindInfo* CustomKindAt(std::string_view api_version, std::string_view segment) {
+  return FindCustom([&](const KindInfo& k) {
+    return k.Accepts(api_version) && (k.plural == segment || ToLower(k.kind) == segment);
+  });
+}
+
+std::optional<KindInfo> KindFromCrd(const Json& crd) {
+  if (!crd.is_object()) return std::nullopt;
+  const Json spec = crd.value("spec", Json::object());
+  const Json names = spec.is_object() ? spec.value("names", Json::object()) : Json::object();
+  if (!names.is_object()) return std::nullopt;
+  KindInfo k;
+  std::string group = spec.value("group", "");
+  k.kind = names.value("kind", "");
+  k.plural = names.value("plural", "");
+  if (group.empty() || k.kind.empty() || k.plural.empty()) return std::nullopt;
+  for (const auto& n : names.value("shortNames", Json::array())) {
+    if (n.is_string()) k.short_names.push_back(n.get<std::string>());
+  }
+  k.namespaced = spec.value("scope", "Namespaced") != "Cluster";
+  std::vector<std::string> served;
+  std::string storage;
+  for (const auto& v : spec.value("versions", Json::array())) {
+    if (!v.is_object() || v.value("name", "").empty()) continue;
+    std::string av = group + "/" + v.value("name", "");
+    if (v.value("storage", false)) storage = av;
+    if (v.value("served", true)) served.push_back(av);
+  }
+  if (served.empty() && !spec.value("version", "").empty())
+    served.push_back(group + "/" + spec.value("version", ""));
+  if (served.empty()) return std::nullopt;
+  k.api_version = storage.empty() ? served.front() : storage;
+  for (const auto& av : served) {
+    if (av != k.api_version) k.older_versions.push_back(av);
+  }
+  k.custom = true;
+  return k;
+}
+
+bool BuiltInGroup(std::string_view api_version) {
+  std::string_view group = GroupOf(api_version);
+  return std::any_of(kKinds.begin(), kKinds.end(), [&](const KindInfo& k) {
+    if (GroupOf(k.api_version) == group) return true;
+    return std::any_of(k.older_versions.begin(), k.older_versions.end(),
+                       [&](const std::string& v) { return GroupOf(v) == group; });
+  });
 }
 
 std::vector<std::string> KindNames() {

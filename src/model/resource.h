@@ -20,7 +20,7 @@ struct Resource {
   Origin origin;
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
-               Deployment, Job, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment,
+               Deployment, Job, Pod, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment,
                Application, Repository, StoredObject>
       value;
 };

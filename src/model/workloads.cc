@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <set>
 
 #include "model/decoders.h"
@@ -18,11 +19,41 @@ int IntOrPercent::Resolve(int total, bool round_up) const {
 
 namespace {
 
-const std::set<std::string> kIgnoredPodSpec = {
-    "serviceAccountName", "nodeSelector",     "affinity",          "tolerations",
-    "securityContext",    "imagePullSecrets", "initContainers",    "volumes",
-    "restartPolicy",      "dnsPolicy",        "priorityClassName", "topologySpreadConstraints",
-    "ephemeralContainers"};
+const std::set<std::string> kIgnoredPodSpec = {"serviceAccountName",
+                                               "nodeSelector",
+                                               "affinity",
+                                               "tolerations",
+                                               "securityContext",
+                                               "imagePullSecrets",
+                                               "initContainers",
+                                               "volumes",
+                                               "restartPolicy",
+                                               "dnsPolicy",
+                                               "priorityClassName",
+                                               "topologySpreadConstraints",
+                                               "ephemeralContainers",
+                                               "automountServiceAccountToken",
+                                               "enableServiceLinks",
+                                               "hostname",
+                                               "subdomain",
+                                               "nodeName",
+                                               "schedulerName",
+                                               "hostAliases",
+                                               "dnsConfig",
+                                               "preemptionPolicy",
+                                               "runtimeClassName",
+                                               "shareProcessNamespace",
+                                               "hostNetwork",
+                                               "hostPID",
+                                               "hostIPC",
+                                               "os",
+                                               "overhead",
+                                               "setHostnameAsFQDN",
+                                               "schedulingGates",
+                                               "resourceClaims",
+                                               "hostUsers",
+                                               "activeDeadlineSeconds",
+                                               "serviceAccount"};
 const std::set<std::string> kIgnoredContainer = {
     "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
     "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
@@ -130,7 +161,35 @@ IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path
   return v;
 }
 
-PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path) {
+void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate& t,
+                   const std::set<std::string>& taken) {
+  Fields sf(ctx, n, path);
+  if (const Node* cs = sf.Need("containers")) {
+    ctx.List(*cs, sf.Sub("containers"), [&](const Node& item, const std::string& p) {
+      t.containers.push_back(DecodeContainer(ctx, item, p));
+    });
+    if (cs->IsSeq() && cs->seq.empty()) ctx.Error(*cs, sf.Sub("containers"), "needs a container");
+    if (t.containers.size() > 1) {
+      ctx.Warning(*cs, sf.Sub("containers"),
+                  "only the first container runs on the local target; the others are ignored");
+    }
+  }
+  if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
+    t.termination_grace_period_seconds =
+        ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
+  }
+  sf.NotSupported("readinessGates",
+                  "readinessGates (pod conditions that a cluster's controllers set; here a "
+                  "readinessProbe decides when a replica is ready)");
+  std::set<std::string> ignored;
+  for (const auto& k : taken) sf.Get(k);
+  std::set_difference(kIgnoredPodSpec.begin(), kIgnoredPodSpec.end(), taken.begin(), taken.end(),
+                      std::inserter(ignored, ignored.end()));
+  sf.Ignore(ignored);
+}
+
+PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
+                              const std::set<std::string>& taken) {
   Fields f(ctx, n, path);
   PodTemplate t;
   if (const Node* m = f.Get("metadata")) {
@@ -141,27 +200,7 @@ PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path) 
     mf.Get("name");
     mf.Get("creationTimestamp");
   }
-  if (const Node* s = f.Need("spec")) {
-    Fields sf(ctx, *s, f.Sub("spec"));
-    if (const Node* cs = sf.Need("containers")) {
-      ctx.List(*cs, sf.Sub("containers"), [&](const Node& item, const std::string& p) {
-        t.containers.push_back(DecodeContainer(ctx, item, p));
-      });
-      if (cs->IsSeq() && cs->seq.empty()) ctx.Error(*cs, sf.Sub("containers"), "needs a container");
-      if (t.containers.size() > 1) {
-        ctx.Warning(*cs, sf.Sub("containers"),
-                    "only the first container runs on the local target; the others are ignored");
-      }
-    }
-    if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
-      t.termination_grace_period_seconds =
-          ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
-    }
-    sf.NotSupported("readinessGates",
-                    "readinessGates (pod conditions that a cluster's controllers set; here a "
-                    "readinessProbe decides when a replica is ready)");
-    sf.Ignore(kIgnoredPodSpec);
-  }
+  if (const Node* s = f.Need("spec")) DecodePodSpec(ctx, *s, f.Sub("spec"), t, taken);
   return t;
 }
 
@@ -246,7 +285,7 @@ Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
                               Quote(j.restart_policy)));
       }
     }
-    j.pod = DecodePodTemplate(ctx, *t, "spec.template");
+    j.pod = DecodePodTemplate(ctx, *t, "spec.template", {"restartPolicy"});
     for (const auto& c : j.pod.containers) {
       if (c.command.empty() && c.args.empty()) {
         ctx.Error(*t, "spec.template.spec.containers[0].command",
@@ -265,6 +304,34 @@ Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
             "podFailurePolicy", "backoffLimitPerIndex"},
            "is not applied to Jobs on the local target");
   return j;
+}
+
+Pod DecodePodNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Pod p;
+  p.meta = meta;
+  // Read here; DecodePodSpec knows them as taken.
+  const Node* policy = spec.IsMap() ? spec.Get("restartPolicy") : nullptr;
+  const Node* deadline = spec.IsMap() ? spec.Get("activeDeadlineSeconds") : nullptr;
+  if (const Node* v = policy) {
+    p.restart_policy = ctx.Str(*v, "spec.restartPolicy");
+    if (p.restart_policy != "Always" && p.restart_policy != "OnFailure" &&
+        p.restart_policy != "Never") {
+      ctx.Error(*v, "spec.restartPolicy",
+                fmt::format("{} is not a restart policy (Always, OnFailure or Never)",
+                            Quote(p.restart_policy)));
+    }
+  }
+  if (const Node* v = deadline) {
+    p.active_deadline_seconds = ctx.Int(*v, "spec.activeDeadlineSeconds", 1, 30 * 86400);
+  }
+  DecodePodSpec(ctx, spec, "spec", p.pod, {"restartPolicy", "activeDeadlineSeconds"});
+  if (!p.pod.containers.empty() && p.pod.containers.front().command.empty() &&
+      p.pod.containers.front().args.empty()) {
+    ctx.Warning(spec, "spec.containers[0].command",
+                "no command: the local target runs this machine's programs, not images; the "
+                "Pod stays Pending and says so in its status");
+  }
+  return p;
 }
 
 Service DecodeServiceNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
@@ -323,6 +390,10 @@ bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) { return DecodeJobNode(ctx, r.meta, spec); });
 }
 
+bool DecodePodKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) { return DecodePodNode(ctx, r.meta, spec); });
+}
+
 bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) { return DecodeServiceNode(ctx, r.meta, spec); });
 }
@@ -351,6 +422,13 @@ Result<Job> DecodeJob(const Json& object) {
   meta.ns = object["metadata"].value("namespace", "default");
   return FromStoredJson<Job>(object.value("spec", Json::object()),
                              [&](Ctx& c, const Node& n) { return DecodeJobNode(c, meta, n); });
+}
+
+Result<Pod> DecodePod(const Json& object) {
+  ObjectMeta meta;
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<Pod>(object.value("spec", Json::object()),
+                             [&](Ctx& c, const Node& n) { return DecodePodNode(c, meta, n); });
 }
 
 }  // namespace strake::model

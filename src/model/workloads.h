@@ -1,5 +1,5 @@
 // Kubernetes workload kinds as C++ values: apps/v1 Deployment, batch/v1
-// Job and v1 Service, with the pod template they share, decoded strictly
+// Job, v1 Pod and v1 Service, with the pod template they share, decoded strictly
 // (unknown fields are errors with a suggestion; cluster-only fields are
 // reported once as ignored) with the defaults Kubernetes documents. Plain
 // values, copyable, thread-safe once built.
@@ -70,6 +70,16 @@ struct Job {
   int active_deadline_seconds = 0;  // 0: none
 };
 
+// v1 Pod: its first container run as a process on the local target and
+// restarted by its restartPolicy (Always, the default; OnFailure; Never),
+// as the kubelet does.
+struct Pod {
+  ObjectMeta meta;
+  PodTemplate pod;  // labels and annotations are the Pod's own, in meta
+  std::string restart_policy = "Always";
+  int active_deadline_seconds = 0;  // 0: none
+};
+
 struct ServicePort {
   std::string name;
   int port = 0;
@@ -104,5 +114,6 @@ bool IsLoopbackIpv4(const std::string& text);
 Result<Service> DecodeService(const Json& object);
 Result<Deployment> DecodeDeployment(const Json& object);
 Result<Job> DecodeJob(const Json& object);
+Result<Pod> DecodePod(const Json& object);
 
 }  // namespace strake::model

@@ -51,6 +51,56 @@ spec:
 
 // spec.clusterIP: a loopback address is the Service's; any other, or a
 // headless Service, cannot be served locally and is refused at its field.
+// A v1 Pod: restartPolicy Always by default, one of Kubernetes' three;
+// what only a cluster reads is reported as ignored, restartPolicy not.
+TEST(WorkloadsDecodeTest, APodTakesKubernetesRestartPolicies) {
+  const char* ok = R"(apiVersion: v1
+kind: Pod
+metadata: {name: hook, annotations: {argocd.argoproj.io/hook: Sync}}
+spec:
+  serviceAccountName: runner
+  activeDeadlineSeconds: 30
+  containers:
+  - {name: main, image: busybox, command: ["true"]}
+)";
+  Diagnostics diags;
+  auto rs = DecodeText(ok, diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  const auto* pod = std::get_if<Pod>(&rs.at(0).value);
+  ASSERT_TRUE(pod);
+  EXPECT_EQ(pod->restart_policy, "Always");
+  EXPECT_EQ(pod->active_deadline_seconds, 30);
+  auto w = diags.WarningStrings();
+  ASSERT_EQ(w.size(), 1u) << ::testing::PrintToString(w);
+  EXPECT_NE(w[0].find("serviceAccountName"), std::string::npos) << w[0];
+
+  const std::string sa = "  serviceAccountName: runner\n";
+  std::string never = ok;
+  never.replace(never.find(sa), sa.size(), "  restartPolicy: Never\n");
+  Diagnostics d2;
+  rs = DecodeText(never, d2);
+  ASSERT_FALSE(d2.HasErrors()) << d2.ErrorText();
+  EXPECT_EQ(std::get<Pod>(rs.at(0).value).restart_policy, "Never");
+  EXPECT_TRUE(d2.WarningStrings().empty()) << ::testing::PrintToString(d2.WarningStrings());
+
+  std::string bad = ok;
+  bad.replace(bad.find(sa), sa.size(), "  restartPolicy: Sometimes\n");
+  Diagnostics d3;
+  DecodeText(bad, d3);
+  EXPECT_EQ(d3.ErrorText(),
+            "r.yaml:5:18: spec.restartPolicy: \"Sometimes\" is not a restart policy (Always, "
+            "OnFailure or Never)");
+
+  // Only an image: accepted (Kubernetes would run it), with a warning that
+  // it cannot run here.
+  std::string image = ok;
+  image.replace(image.find(R"(, command: ["true"])"), 19, "");
+  Diagnostics d4;
+  DecodeText(image, d4);
+  ASSERT_FALSE(d4.HasErrors()) << d4.ErrorText();
+  EXPECT_NE(::testing::PrintToString(d4.WarningStrings()).find("no command"), std::string::npos);
+}
+
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
   auto text = [](const std::string& ip) {
     return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +

@@ -13,6 +13,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
+#include "model/kinds.h"
 #include "model/merge.h"
 #include "rollout/expr.h"
 #include "server/run_logs.h"
@@ -213,6 +214,20 @@ Json Api::Present(const store::Resource& r) {
   return out;
 }
 
+void Api::RefreshCustomKinds() {
+  if (!custom_kinds_stale_.exchange(false)) return;
+  auto crds = store_.List("CustomResourceDefinition", "");
+  if (!crds) {
+    custom_kinds_stale_ = true;  // tried again at the next use
+    return;
+  }
+  std::vector<KindInfo> kinds;
+  for (const auto& crd : *crds) {
+    if (auto k = model::KindFromCrd(crd.object)) kinds.push_back(std::move(*k));
+  }
+  model::SetCustomKinds(kinds);
+}
+
 Response Api::Handle(const Request& req) {
   if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
   if (req.path == "/metrics") {
@@ -248,10 +263,17 @@ Response Api::Handle(const Request& req) {
   }
   if (i >= parts.size())
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  RefreshCustomKinds();
   const KindInfo* kind = KindByPlural(parts[i]);
-  if (!kind || kind->api_version != api_version) {
-    return ErrorResponse(404, "NotFound",
-                         fmt::format("unknown resource {} in {}", parts[i], api_version));
+  if (!kind || kind->api_version != api_version) kind = model::CustomKindAt(api_version, parts[i]);
+  if (!kind) {
+    return ErrorResponse(
+        404, "NotFound",
+        fmt::format("unknown resource {} in {}{}", parts[i], api_version,
+                    model::BuiltInGroup(api_version)
+                        ? ""
+                        : " (a custom resource is served once its CustomResourceDefinition is "
+                          "applied)"));
   }
   std::string name = i + 1 < parts.size() ? parts[i + 1] : "";
   std::string sub = i + 2 < parts.size() ? parts[i + 2] : "";
@@ -702,7 +724,14 @@ struct Placement {
 Result<Placement> PlacementOf(const Json& object) {
   const KindInfo* k = KindOf(object.value("apiVersion", ""), object.value("kind", ""));
   if (!k) {
-    return Failf("{} {} is not served", object.value("apiVersion", ""), object.value("kind", ""));
+    std::string av = object.value("apiVersion", ""), kind = object.value("kind", "");
+    if (!model::BuiltInGroup(av)) {
+      return Failf(
+          "no CustomResourceDefinition defines {} in {} (a custom resource is served once "
+          "its CRD is applied)",
+          kind, av);
+    }
+    return Failf("{} {} is not served", av, kind);
   }
   const Json meta = object.value("metadata", Json::object());
   return Placement{k, k->namespaced ? meta.value("namespace", "") : "", meta.value("name", "")};
@@ -711,11 +740,13 @@ Result<Placement> PlacementOf(const Json& object) {
 }  // namespace
 
 Status Api::ApplyObject(const Json& object) {
+  RefreshCustomKinds();
   STRAKE_TRY_ASSIGN(at, PlacementOf(object));
   return AsStatus(PatchObject(*at.kind, at.ns, at.name, PatchMode::kApply, object));
 }
 
 Status Api::ReplaceObject(const Json& object) {
+  RefreshCustomKinds();
   STRAKE_TRY_ASSIGN(at, PlacementOf(object));
   // Recorded as `kubectl replace --save-config` does, so that the next
   // comparison (a three-way one) sees a field git removed as a difference.
@@ -728,6 +759,7 @@ Status Api::ReplaceObject(const Json& object) {
 }
 
 Status Api::DeleteObject(const store::Key& key) {
+  RefreshCustomKinds();
   const KindInfo* k = KindByName(key.kind);
   if (!k) return Failf("{} is not served", key.kind);
   return AsStatus(Delete(*k, key.ns, key.name));

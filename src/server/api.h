@@ -90,6 +90,13 @@ class Api {
   // More lines for /metrics (the controllers').
   void SetMetrics(std::function<std::string()> more) { more_metrics_ = std::move(more); }
 
+  // A CustomResourceDefinition changed: the custom kinds (model/kinds.h)
+  // are read again from the store before the next request or write (not
+  // here: this is called from the store's change callback).
+  void CustomKindsChanged() { custom_kinds_stale_ = true; }
+  // Reads the custom kinds again if a CustomResourceDefinition changed.
+  void RefreshCustomKinds();
+
   // An apply (three-way, validated) and a delete, as their requests do.
   Status ApplyObject(const store::Json& object);
   // A replace (validated), as a PUT does: the object becomes `object`, or is created.
@@ -163,6 +170,7 @@ class Api {
   router::RouterControl* router_ = nullptr;
   std::atomic<bool> never_stopping_{false};
   const std::atomic<bool>& stopping_;
+  std::atomic<bool> custom_kinds_stale_{true};
   gitops::ApplicationReconciler* apps_ = nullptr;
   Webhooks* hooks_ = nullptr;
   std::function<std::string()> more_metrics_;

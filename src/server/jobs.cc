@@ -43,14 +43,33 @@ std::string MarkerOf(const std::string& attempt) { return std::string(kMarker) +
 
 }  // namespace
 
+Result<runtime::BatchAttempt> ContainerAttempt(
+    store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
+    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place) {
+  runtime::BatchAttempt attempt;
+  attempt.argv = c.command;
+  attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
+  const char* path = std::getenv("PATH");
+  const char* home = std::getenv("HOME");
+  attempt.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
+                 std::string("HOME=") + (home ? home : "/tmp")};
+  for (const auto& [k, v] : env) attempt.env.push_back(fmt::format("{}={}", k, v));
+  attempt.cwd = c.working_dir.empty() ? place.work_dir : c.working_dir;
+  attempt.sandbox = place.sandbox;
+  std::string dir = PathJoin(place.log_dir, ns);
+  (void)MakeDirs(dir, 0700);
+  if (auto log_path = PathUnder(dir, name + ".log")) attempt.log_path = *log_path;
+  STRAKE_TRY_ASSIGN(secrets, rollout::SecretValues(store, ns));
+  attempt.secrets = std::move(secrets);
+  return attempt;
+}
+
 JobReconciler::JobReconciler(store::Store& store, const Clock& clock, std::string log_dir,
                              std::string work_dir, const Sandbox* sandbox,
                              std::function<void(const std::string&)> enqueue)
     : store_(store),
       clock_(clock),
-      log_dir_(std::move(log_dir)),
-      work_dir_(std::move(work_dir)),
-      sandbox_(sandbox),
+      place_{std::move(log_dir), std::move(work_dir), sandbox},
       enqueue_(std::move(enqueue)),
       runner_([this](const std::string& key, const runtime::BatchEnd& end) { Ended(key, end); }) {}
 
@@ -159,22 +178,8 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   if (!w) return tl::unexpected(w.error());
   int64_t version = w->resource_version;
 
-  runtime::BatchAttempt attempt;
-  attempt.argv = c.command;
-  attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
-  const char* path = std::getenv("PATH");
-  const char* home = std::getenv("HOME");
-  attempt.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
-                 std::string("HOME=") + (home ? home : "/tmp")};
-  for (const auto& [k, v] : *env) attempt.env.push_back(fmt::format("{}={}", k, v));
-  attempt.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
-  attempt.sandbox = sandbox_;
+  STRAKE_TRY_ASSIGN(attempt, ContainerAttempt(store_, ns, name, c, *env, place_));
   attempt.marker = MarkerOf(marker);
-  std::string dir = PathJoin(log_dir_, ns);
-  (void)MakeDirs(dir, 0700);
-  if (auto log_path = PathUnder(dir, name + ".log")) attempt.log_path = *log_path;
-  STRAKE_TRY_ASSIGN(secrets, rollout::SecretValues(store_, ns));
-  attempt.secrets = std::move(secrets);
   if (job->active_deadline_seconds > 0) {
     auto started = ParseRfc3339(status.value("startTime", now));
     auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);

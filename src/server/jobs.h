@@ -22,14 +22,33 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/process.h"
 #include "controller/controller.h"
+#include "model/workloads.h"
 #include "runtime/batch.h"
 #include "store/store.h"
 
 namespace strake::server {
+
+// Where a container's attempt runs and writes: its log under
+// LOG_DIR/NS/NAME.log, its working directory when the container names none,
+// and the sandbox (null: none; it must outlive the attempt).
+struct AttemptPlace {
+  std::string log_dir;
+  std::string work_dir;
+  const Sandbox* sandbox = nullptr;
+};
+
+// The attempt that runs container `c` of NS/NAME (a Job's or a Pod's) with
+// its environment `env` already resolved: command and args, PATH and HOME,
+// the namespace's Secrets to mask in its log. The marker is the caller's.
+Result<runtime::BatchAttempt> ContainerAttempt(
+    store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
+    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place);
 
 class JobReconciler {
  public:
@@ -49,9 +68,7 @@ class JobReconciler {
 
   store::Store& store_;
   const Clock& clock_;
-  std::string log_dir_;
-  std::string work_dir_;
-  const Sandbox* sandbox_;
+  AttemptPlace place_;
   std::function<void(const std::string&)> enqueue_;
   std::mutex mu_;
   std::map<std::string, std::pair<int, std::string>> ended_;  // exit code, error; not yet recorded
