@@ -30,6 +30,7 @@
 #include "server/api.h"
 #include "server/audit.h"
 #include "server/auth.h"
+#include "server/cronjobs.h"
 #include "server/http_server.h"
 #include "server/jobs.h"
 #include "server/pipelines_on_push.h"
@@ -234,6 +235,7 @@ struct Controllers {
   controller::Controller& services;
   controller::Controller& experiments;
   controller::Controller& pods;
+  controller::Controller& cronjobs;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
@@ -242,7 +244,7 @@ struct Controllers {
 
   std::vector<controller::Controller*> All() const {
     return {&rollouts, &analyses, &deployments, &apps, &repos,
-            &jobs,     &services, &experiments, &pods};
+            &jobs,     &services, &experiments, &pods, &cronjobs};
   }
 
   // A workload of `ns` changed (its spec, its status, its replicas): the
@@ -258,6 +260,7 @@ struct Controllers {
     if (kind == "Repository") repos.Enqueue(key);
     if (kind == "Job") jobs.Enqueue(key);
     if (kind == "Pod") pods.Enqueue(key);
+    if (kind == "CronJob") cronjobs.Enqueue(key);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
@@ -321,8 +324,9 @@ struct Controllers {
          {Seed{"Rollout", &rollouts, &rollout_index},
           Seed{"Deployment", &deployments, &deployment_index},
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
-          Seed{"Pod", &pods, nullptr}, Seed{"Application", &apps, nullptr},
-          Seed{"Repository", &repos, nullptr}, Seed{"Service", &services, &service_index},
+          Seed{"Pod", &pods, nullptr}, Seed{"CronJob", &cronjobs, nullptr},
+          Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
+          Seed{"Service", &services, &service_index},
           Seed{"Experiment", &experiments, &experiment_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
@@ -343,15 +347,16 @@ struct Controllers {
   }
   // Applications, repositories and Jobs first, as before the split.
   void Stop() {
-    for (auto* c :
-         {&apps, &repos, &jobs, &pods, &rollouts, &experiments, &analyses, &deployments, &services})
+    for (auto* c : {&apps, &repos, &cronjobs, &jobs, &pods, &rollouts, &experiments, &analyses,
+                    &deployments, &services})
       c->Stop();
   }
 };
 
 // Jobs (a sync hook's, or anyone's) run to completion as processes; Pods
-// run and restart by their restartPolicy, as the kubelet would. Each
-// reconciler's enqueue reaches its controller, which outlives it.
+// run and restart by their restartPolicy, as the kubelet would; CronJobs
+// make Jobs on their schedule. Each reconciler's enqueue reaches its
+// controller, which outlives it.
 struct BatchWork {
   BatchWork(store::Store& st, const Clock& clock, const std::string& data_dir,
             const std::string& work_dir, const Sandbox* box)
@@ -359,17 +364,23 @@ struct BatchWork {
              [this](const std::string& k) { job_ctl->Enqueue(k); }),
         pods(st, clock, server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box},
              [this](const std::string& k) { pod_ctl->Enqueue(k); }),
+        crons(st, clock),
         jobs_fwd([this](const std::string& k) { return jobs.Reconcile(k); }),
-        pods_fwd([this](const std::string& k) { return pods.Reconcile(k); }) {
+        pods_fwd([this](const std::string& k) { return pods.Reconcile(k); }),
+        crons_fwd([this](const std::string& k) { return crons.Reconcile(k); }) {
     job_ctl = std::make_unique<controller::Controller>("jobs", jobs_fwd, 2);
     pod_ctl = std::make_unique<controller::Controller>("pods", pods_fwd, 2);
+    cron_ctl = std::make_unique<controller::Controller>("cronjobs", crons_fwd, 1);
   }
   std::unique_ptr<controller::Controller> job_ctl;
   std::unique_ptr<controller::Controller> pod_ctl;
+  std::unique_ptr<controller::Controller> cron_ctl;
   server::JobReconciler jobs;
   server::PodReconciler pods;
+  server::CronJobReconciler crons;
   Forward jobs_fwd;
   Forward pods_fwd;
+  Forward crons_fwd;
 };
 
 // Replicas a previous run left and no Rollout claims any more: stopped once
@@ -544,8 +555,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
-  Controllers ctls{rollout_ctl,    analysis_ctl, deployment_ctl, app_ctl,        repo_ctl,
-                   *batch.job_ctl, service_ctl,  experiment_ctl, *batch.pod_ctl, apps};
+  Controllers ctls{
+      rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
+      service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, apps};
   st.Subscribe([&ctls, &api](const store::Change& c) {
     if (c.key.kind == "CustomResourceDefinition") api.CustomKindsChanged();
     ctls.Route(c);

@@ -115,6 +115,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Deployment") return {"NAME", "STATUS", "READY", "UP-TO-DATE", "REVISION"};
   if (k.kind == "Service") return {"NAME", "CLUSTER-IP", "PORTS", "STATUS", "MESSAGE"};
   if (k.kind == "Pod") return {"NAME", "READY", "STATUS", "RESTARTS", "CREATED"};
+  if (k.kind == "CronJob") return {"NAME", "SCHEDULE", "SUSPEND", "ACTIVE", "LAST-SCHEDULE"};
   if (k.kind == "Application")
     return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
@@ -138,6 +139,11 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   }
   if (k.kind == "Service") return ServiceRow(name, spec, st);
   if (k.kind == "Pod") return PodRow(name, spec, st, created);
+  if (k.kind == "CronJob") {
+    return {name, spec.value("schedule", ""), spec.value("suspend", false) ? "True" : "False",
+            fmt::format("{}", st.value("active", Json::array()).size()),
+            st.value("lastScheduleTime", "<none>")};
+  }
   if (k.kind == "Application") return ApplicationRow(name, spec, st);
   if (k.kind == "Repository") {
     return {name, spec.value("url", ""), st.value("phase", "Pending"),

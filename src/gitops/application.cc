@@ -123,6 +123,22 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   return shared;
 }
 
+namespace {
+
+// Whether `kind` is namespaced: as the API serves it, or as a
+// CustomResourceDefinition of the same source defines it; nullopt: neither.
+std::optional<bool> NamespacedKind(ResourceWriter& writer,
+                                   const std::vector<model::KindInfo>& defined,
+                                   const std::string& api_version, const std::string& kind) {
+  if (auto served = writer.Namespaced(api_version, kind)) return served;
+  for (const auto& k : defined) {
+    if (k.kind == kind && k.Accepts(api_version)) return k.namespaced;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
                                                             const store::Key& app,
                                                             const model::ApplicationSpec& spec) {
@@ -140,10 +156,7 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
   for (const auto& m : r.objects) {
     Json obj = m.object;
     std::string av = obj.value("apiVersion", ""), kind = obj.value("kind", "");
-    auto namespaced = writer_.Namespaced(av, kind);
-    for (const auto& k : defined) {
-      if (!namespaced && k.kind == kind && k.Accepts(av)) namespaced = k.namespaced;
-    }
+    auto namespaced = NamespacedKind(writer_, defined, av, kind);
     if (!namespaced) {
       errors.push_back(
           fmt::format("{}: {} {} is not a kind strake can deploy", m.origin, av, kind));

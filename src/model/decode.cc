@@ -188,6 +188,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"Deployment", DecodeDeploymentKind},
     {"Job", DecodeJobKind},
     {"Pod", DecodePodKind},
+    {"CronJob", DecodeCronJobKind},
     {"Rollout", DecodeRolloutKind},
     {"AnalysisRun", DecodeAnalysisRunKind},
     {"AnalysisTemplate", DecodeAnalysisTemplateKind},

@@ -54,6 +54,7 @@ Probe DecodeProbe(Ctx& ctx, const Node& n, const std::string& path);
 bool DecodeDeploymentKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodePodKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeCronJobKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeServiceKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Argo Rollouts (rollouts.cc); ClusterAnalysisTemplate too.

@@ -25,6 +25,7 @@ const std::vector<KindInfo> kKinds = {
     {"Deployment", "deployments", "apps/v1", {}, {"deploy"}},
     {"Job", "jobs", "batch/v1", {}, {}},
     {"Pod", "pods", "v1", {}, {"po"}},
+    {"CronJob", "cronjobs", "batch/v1", {"batch/v1beta1"}, {"cj"}},
     // Argo Rollouts and Argo CD
     {"Rollout", "rollouts", "argoproj.io/v1alpha1", {}, {"ro"}},
     {"AnalysisTemplate", "analysistemplates", "argoproj.io/v1alpha1", {}, {"at"}},

@@ -20,8 +20,8 @@ struct Resource {
   Origin origin;
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
-               Deployment, Job, Pod, Service, Rollout, AnalysisTemplate, AnalysisRun, Experiment,
-               Application, Repository, StoredObject>
+               Deployment, Job, Pod, CronJob, Service, Rollout, AnalysisTemplate, AnalysisRun,
+               Experiment, Application, Repository, StoredObject>
       value;
 };
 

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <set>
 
+#include "base/cron.h"
 #include "model/decoders.h"
 
 namespace strake::model {
@@ -267,8 +268,11 @@ Deployment DecodeDeploymentNode(Ctx& ctx, const ObjectMeta& meta, const Node& sp
   return d;
 }
 
-Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
-  Fields f(ctx, spec, "spec");
+// `path`: where the Job spec is ("spec", or a CronJob's "spec.jobTemplate.spec").
+Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec,
+                  const std::string& path = "spec") {
+  Fields f(ctx, spec, path);
+  const std::string pod = path + ".template.spec";
   Job j;
   j.meta = meta;
   if (const Node* t = f.Need("template")) {
@@ -276,34 +280,78 @@ Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
     const Node* ps = t->IsMap() ? t->Get("spec") : nullptr;
     const Node* rp = ps && ps->IsMap() ? ps->Get("restartPolicy") : nullptr;
     if (!rp) {
-      ctx.Error(*t, "spec.template.spec.restartPolicy", "required: Never or OnFailure");
+      ctx.Error(*t, pod + ".restartPolicy", "required: Never or OnFailure");
     } else {
-      j.restart_policy = ctx.Str(*rp, "spec.template.spec.restartPolicy");
+      j.restart_policy = ctx.Str(*rp, pod + ".restartPolicy");
       if (j.restart_policy != "Never" && j.restart_policy != "OnFailure") {
-        ctx.Error(*rp, "spec.template.spec.restartPolicy",
+        ctx.Error(*rp, pod + ".restartPolicy",
                   fmt::format("{} is not allowed for a Job (Never or OnFailure)",
                               Quote(j.restart_policy)));
       }
     }
-    j.pod = DecodePodTemplate(ctx, *t, "spec.template", {"restartPolicy"});
+    j.pod = DecodePodTemplate(ctx, *t, f.Sub("template"), {"restartPolicy"});
     for (const auto& c : j.pod.containers) {
       if (c.command.empty() && c.args.empty()) {
-        ctx.Error(*t, "spec.template.spec.containers[0].command",
+        ctx.Error(*t, pod + ".containers[0].command",
                   "required on the local target: it runs this machine's programs, not images");
         break;
       }
     }
   }
   if (const Node* v = f.Get("backoffLimit"))
-    j.backoff_limit = ctx.Int(*v, "spec.backoffLimit", 0, 1000);
+    j.backoff_limit = ctx.Int(*v, f.Sub("backoffLimit"), 0, 1000);
   if (const Node* v = f.Get("activeDeadlineSeconds"))
-    j.active_deadline_seconds = ctx.Int(*v, "spec.activeDeadlineSeconds", 1, 30 * 86400);
+    j.active_deadline_seconds = ctx.Int(*v, f.Sub("activeDeadlineSeconds"), 1, 30 * 86400);
   f.Get("selector");
   f.Get("manualSelector");
   f.Ignore({"completions", "parallelism", "ttlSecondsAfterFinished", "completionMode", "suspend",
             "podFailurePolicy", "backoffLimitPerIndex"},
            "is not applied to Jobs on the local target");
   return j;
+}
+
+CronJob DecodeCronJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  CronJob c;
+  c.meta = meta;
+  if (const Node* v = f.Need("schedule")) {
+    c.schedule = ctx.Str(*v, "spec.schedule");
+    if (auto parsed = ParseCron(c.schedule); !parsed) {
+      ctx.Error(*v, "spec.schedule", parsed.error().message);
+    }
+  }
+  if (const Node* v = f.Get("timeZone")) {
+    c.time_zone = ctx.Str(*v, "spec.timeZone");
+    if (c.time_zone != "UTC" && c.time_zone != "Etc/UTC") {
+      ctx.Error(*v, "spec.timeZone",
+                fmt::format("{} is not supported: UTC (or Etc/UTC), or leave it out for this "
+                            "machine's time zone",
+                            Quote(c.time_zone)));
+    }
+  }
+  if (const Node* v = f.Get("concurrencyPolicy")) {
+    c.concurrency_policy = ctx.Str(*v, "spec.concurrencyPolicy");
+    if (c.concurrency_policy != "Allow" && c.concurrency_policy != "Forbid" &&
+        c.concurrency_policy != "Replace") {
+      ctx.Error(*v, "spec.concurrencyPolicy",
+                fmt::format("{} is not Allow, Forbid or Replace", Quote(c.concurrency_policy)));
+    }
+  }
+  if (const Node* v = f.Get("suspend")) c.suspend = ctx.Bool(*v, "spec.suspend");
+  if (const Node* v = f.Get("successfulJobsHistoryLimit")) {
+    c.successful_jobs_history_limit = ctx.Int(*v, "spec.successfulJobsHistoryLimit", 0, 1000);
+  }
+  if (const Node* v = f.Get("failedJobsHistoryLimit"))
+    c.failed_jobs_history_limit = ctx.Int(*v, "spec.failedJobsHistoryLimit", 0, 1000);
+  if (const Node* v = f.Get("startingDeadlineSeconds")) {
+    c.starting_deadline_seconds = ctx.Int(*v, "spec.startingDeadlineSeconds", 1, 30 * 86400);
+  }
+  if (const Node* t = f.Need("jobTemplate")) {
+    Fields tf(ctx, *t, "spec.jobTemplate");
+    tf.Get("metadata");  // labels and annotations, copied to each Job as written
+    if (const Node* js = tf.Need("spec")) c.job = DecodeJobNode(ctx, meta, *js, tf.Sub("spec"));
+  }
+  return c;
 }
 
 Pod DecodePodNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
@@ -390,6 +438,10 @@ bool DecodeJobKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) { return DecodeJobNode(ctx, r.meta, spec); });
 }
 
+bool DecodeCronJobKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) { return DecodeCronJobNode(ctx, r.meta, spec); });
+}
+
 bool DecodePodKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) { return DecodePodNode(ctx, r.meta, spec); });
 }
@@ -422,6 +474,15 @@ Result<Job> DecodeJob(const Json& object) {
   meta.ns = object["metadata"].value("namespace", "default");
   return FromStoredJson<Job>(object.value("spec", Json::object()),
                              [&](Ctx& c, const Node& n) { return DecodeJobNode(c, meta, n); });
+}
+
+Result<CronJob> DecodeCronJob(const Json& object) {
+  ObjectMeta meta;
+  meta.name = object["metadata"].value("name", "");
+  meta.ns = object["metadata"].value("namespace", "default");
+  return FromStoredJson<CronJob>(object.value("spec", Json::object()), [&](Ctx& c, const Node& n) {
+    return DecodeCronJobNode(c, meta, n);
+  });
 }
 
 Result<Pod> DecodePod(const Json& object) {

@@ -1,5 +1,5 @@
 // Kubernetes workload kinds as C++ values: apps/v1 Deployment, batch/v1
-// Job, v1 Pod and v1 Service, with the pod template they share, decoded strictly
+// Job and CronJob, v1 Pod and v1 Service, with the pod template they share, decoded strictly
 // (unknown fields are errors with a suggestion; cluster-only fields are
 // reported once as ignored) with the defaults Kubernetes documents. Plain
 // values, copyable, thread-safe once built.
@@ -80,6 +80,20 @@ struct Pod {
   int active_deadline_seconds = 0;  // 0: none
 };
 
+// batch/v1 CronJob: Jobs made from its jobTemplate on its schedule
+// (server/cronjobs.h).
+struct CronJob {
+  ObjectMeta meta;
+  std::string schedule;                      // as written; valid (base/cron.h)
+  std::string time_zone;                     // "": this machine's; else UTC
+  std::string concurrency_policy = "Allow";  // Allow, Forbid or Replace
+  bool suspend = false;
+  int successful_jobs_history_limit = 3;
+  int failed_jobs_history_limit = 1;
+  int starting_deadline_seconds = 0;  // 0: none
+  Job job;                            // the template's spec, as a Job's
+};
+
 struct ServicePort {
   std::string name;
   int port = 0;
@@ -115,5 +129,6 @@ Result<Service> DecodeService(const Json& object);
 Result<Deployment> DecodeDeployment(const Json& object);
 Result<Job> DecodeJob(const Json& object);
 Result<Pod> DecodePod(const Json& object);
+Result<CronJob> DecodeCronJob(const Json& object);
 
 }  // namespace strake::model

@@ -101,6 +101,43 @@ spec:
   EXPECT_NE(::testing::PrintToString(d4.WarningStrings()).find("no command"), std::string::npos);
 }
 
+// A CronJob: its schedule parsed as cron does, its jobTemplate checked as a
+// Job with the field paths of where it is.
+TEST(WorkloadsDecodeTest, ACronJobsScheduleAndTemplateAreChecked) {
+  const char* ok = R"(apiVersion: batch/v1
+kind: CronJob
+metadata: {name: hello}
+spec:
+  schedule: "*/5 * * * *"
+  concurrencyPolicy: Forbid
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - {name: hello, image: busybox, command: [sh, -c, date]}
+)";
+  Diagnostics diags;
+  auto rs = DecodeText(ok, diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  const auto* cron = std::get_if<CronJob>(&rs.at(0).value);
+  ASSERT_TRUE(cron);
+  EXPECT_EQ(cron->concurrency_policy, "Forbid");
+  EXPECT_EQ(cron->job.restart_policy, "OnFailure");
+  EXPECT_EQ(cron->successful_jobs_history_limit, 3);
+
+  std::string bad = ok;
+  bad.replace(bad.find("*/5 * * * *"), 11, "61 * * * *");
+  bad.replace(bad.find("OnFailure"), 9, "Always");
+  Diagnostics d2;
+  DecodeText(bad, d2);
+  EXPECT_EQ(d2.ErrorText(),
+            "r.yaml:5:13: spec.schedule: minute: \"61\" is not a value from 0 to 59\n"
+            "r.yaml:11:26: spec.jobTemplate.spec.template.spec.restartPolicy: \"Always\" is not "
+            "allowed for a Job (Never or OnFailure)");
+}
+
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
   auto text = [](const std::string& ip) {
     return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +

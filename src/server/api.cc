@@ -768,10 +768,11 @@ Status Api::DeleteObject(const store::Key& key) {
 void Api::DeleteOwned(const store::Resource& owner) {
   // A Rollout's revisions, analysis runs, Experiments and what it made for
   // its traffic (a canary Ingress, a TrafficSplit) go with it; an
-  // Experiment's analysis runs and Services with it.
+  // Experiment's analysis runs and Services with it; a CronJob's Jobs.
   static const std::map<std::string, std::vector<const char*>> kOwned = {
       {"Rollout", {"RolloutRevision", "AnalysisRun", "Experiment", "Ingress", "TrafficSplit"}},
-      {"Experiment", {"AnalysisRun", "Service"}}};
+      {"Experiment", {"AnalysisRun", "Service"}},
+      {"CronJob", {"Job"}}};
   auto owned = kOwned.find(owner.key.kind);
   if (owned == kOwned.end()) return;
   for (const char* kind : owned->second) {
