@@ -21,9 +21,9 @@ namespace strake {
 struct CronSchedule {
   std::bitset<60> minutes;
   std::bitset<24> hours;
-  std::bitset<32> days;    // 1..31
-  std::bitset<13> months;  // 1..12
-  std::bitset<7> weekdays;  // 0 = Sunday
+  std::bitset<32> days;      // 1..31
+  std::bitset<13> months;    // 1..12
+  std::bitset<7> weekdays;   // 0 = Sunday
   bool any_day = false;      // the day-of-month field starts with '*'
   bool any_weekday = false;  // the day-of-week field starts with '*'
   bool local_time = false;   // this machine's time zone, else UTC
