@@ -870,7 +870,8 @@ spec:
   }
   // A source's own CRDs serve its custom resources, namespaced and not.
   Ran dummies = Cli({"get", "dummies", "-A"});
-  EXPECT_NE(dummies.out.find("dummy-crd-instance"), std::string::npos) << dummies.out << dummies.err;
+  EXPECT_NE(dummies.out.find("dummy-crd-instance"), std::string::npos)
+      << dummies.out << dummies.err;
   EXPECT_TRUE(Get("clusterdummy", "cluster-dummy-crd-instance").is_object());
   // Pods ran their command to completion.
   Ran got = Cli({"get", "pod", "pod-1", "-n", "two-nice-pods", "-o", "json"});
