@@ -806,6 +806,88 @@ metadata:
 namespace strake::e2e {
 namespace {
 
+// Deleting an Application with Argo CD's finalizers: its PreDelete hooks run,
+// then its resources go (a Delete=false one stays), then its PostDelete
+// hooks run and go, then the Application. A PreDelete hook that fails holds
+// the deletion, and says why.
+TEST_F(GitopsE2E, DeletingAnApplicationRunsItsDeleteHooksAndDeletesItsResources) {
+  auto hook = [](const std::string& name, const std::string& phase, const std::string& script) {
+    return fmt::format(R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: {}
+  annotations: {{argocd.argoproj.io/hook: {}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: main, image: busybox, command: [sh, -c, "{}"]}}
+)",
+                       name, phase, script);
+  };
+  Write("env/ok/a.yaml", ConfigMap("a", "1"));
+  Write("env/ok/b.yaml",
+        ConfigMap("b", "1", "  annotations: {argocd.argoproj.io/sync-options: Delete=false}\n"));
+  Write("env/ok/pre.yaml", hook("pre", "PreDelete", "echo pre >> order.txt"));
+  Write("env/ok/post.yaml", hook("post", "PostDelete", "echo post >> order.txt"));
+  Write("env/blocked/c.yaml", ConfigMap("c", "1"));
+  Write("env/blocked/pre.yaml", hook("stop", "PreDelete", "exit 3"));
+  std::string sha = Push("delete hooks");
+  StartServer();
+  std::string apps;
+  for (const char* app : {"ok", "blocked"}) {
+    apps += fmt::format(R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {app}
+  finalizers: [resources-finalizer.argocd.argoproj.io]
+spec:
+  source: {{repoURL: "{url}", path: env/{app}, targetRevision: main}}
+  destination: {{name: local, namespace: default}}
+  syncPolicy: {{automated: {{prune: true}}}}
+)",
+                        fmt::arg("app", app), fmt::arg("url", url_));
+  }
+  Ran r = Cli({"apply", "-f", File("apps.yaml", apps)});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* app : {"ok", "blocked"}) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          Json a = Get("application", app);
+          return a.is_object() &&
+                 a["status"].value("sync", Json::object()).value("revision", "") == sha &&
+                 a["metadata"]
+                         .value("finalizers", Json::array())
+                         .dump()
+                         .find("pre-delete-finalizer.argocd.argoproj.io") != std::string::npos;
+        },
+        30s))
+        << Get("application", app).dump(2);
+  }
+  EXPECT_EQ(Value("a"), "1");
+  EXPECT_FALSE(Get("pod", "pre").is_object()) << "a delete hook does not run at a sync";
+
+  r = Cli({"delete", "application", "ok", "blocked"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitFor([&] { return !Get("application", "ok").is_object(); }, 30s))
+      << Get("application", "ok").dump(2);
+  EXPECT_EQ(ReadFile(dir_ + "/order.txt").value_or(""), "pre\npost\n");
+  EXPECT_FALSE(Get("configmap", "a").is_object());
+  EXPECT_EQ(Value("b"), "1") << "Delete=false keeps it";
+  EXPECT_FALSE(Get("pod", "post").is_object()) << "a PostDelete hook goes once done";
+  // The failing PreDelete hook holds its Application and its resources.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json a = Get("application", "blocked");
+        return a.is_object() &&
+               a["status"].value("conditions", Json::array()).dump().find("DeletionError") !=
+                   std::string::npos;
+      },
+      30s))
+      << Get("application", "blocked").dump(2);
+  EXPECT_EQ(Value("c"), "1");
+}
+
 // Argo CD's own test data (tests/argo-cd/, copied unchanged; the list of
 // what does not sync yet, and why, is in docs/gitops.md): each source, one
 // Application each as Argo CD's e2e tests make them (path = the source, its

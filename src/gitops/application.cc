@@ -174,12 +174,13 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
           std::string h(Trim(part));
           if (h == "Skip") {
             skip = true;
-          } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail") {
+          } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail" ||
+                     h == "PreDelete" || h == "PostDelete") {
             hooks.push_back(h);
           } else if (!h.empty()) {
             errors.push_back(fmt::format(
                 "{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, PostSync, "
-                "SyncFail or Skip; PreDelete and PostDelete are not supported yet)",
+                "SyncFail, PreDelete, PostDelete or Skip)",
                 m.origin, kHook, Quote(h)));
           }
         }
@@ -727,9 +728,15 @@ Result<controller::ReconcileResult> ApplicationReconciler::Reconcile(const std::
   }
   const model::ApplicationSpec& spec = std::get<model::Application>(decoded->value).spec;
   round.result.requeue_after = Jittered(sources_.Interval(spec.source.repo_url));
+  if (got->object["metadata"].contains("deletionTimestamp")) return Finalize(round, key, spec);
   // Read and render.
   auto target = Load(round, key, spec);
   if (!target) return ComparisonError(round, target.error().message);
+  // Delete hooks bring Argo CD's finalizers that run them.
+  if (auto added = AddDeleteFinalizers(*got, target->hooks); !added || *added) {
+    if (!added) return tl::unexpected(added.error());
+    return controller::ReconcileResult{Millis(1)};
+  }
   // Compare.
   Compared c = Compare(*got, spec, target->resources);
   // Plan: an automated sync to start, or a running one to carry on.
@@ -933,6 +940,147 @@ Result<controller::ReconcileResult> ApplicationReconciler::WriteStatus(Round& ro
   }
   if (!w) return tl::unexpected(w.error());
   return round.result;
+}
+
+namespace {
+
+constexpr const char* kResourcesFinalizer = "resources-finalizer.argocd.argoproj.io";
+constexpr const char* kPreDeleteFinalizer = "pre-delete-finalizer.argocd.argoproj.io";
+constexpr const char* kPostDeleteFinalizer = "post-delete-finalizer.argocd.argoproj.io";
+
+std::vector<std::string> FinalizersOf(const Json& object) {
+  std::vector<std::string> out;
+  const Json meta = object.value("metadata", Json::object());
+  for (const auto& f : meta.value("finalizers", Json::array())) {
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  }
+  return out;
+}
+
+// The resources finalizer, in its foreground and background forms.
+bool IsResourcesFinalizer(const std::string& f) {
+  return f == kResourcesFinalizer || f == std::string(kResourcesFinalizer) + "/foreground" ||
+         f == std::string(kResourcesFinalizer) + "/background";
+}
+
+bool HasHook(const std::vector<Desired>& hooks, const char* phase) {
+  return std::any_of(hooks.begin(), hooks.end(), [&](const Desired& d) {
+    return std::find(d.hooks.begin(), d.hooks.end(), phase) != d.hooks.end();
+  });
+}
+
+}  // namespace
+
+Result<bool> ApplicationReconciler::AddDeleteFinalizers(const store::Resource& app,
+                                                        const std::vector<Desired>& hooks) {
+  std::vector<std::string> have = FinalizersOf(app.object);
+  Json object = app.object;
+  bool added = false;
+  for (auto [phase, finalizer] : {std::pair{"PreDelete", kPreDeleteFinalizer},
+                                  std::pair{"PostDelete", kPostDeleteFinalizer}}) {
+    if (!HasHook(hooks, phase) || std::find(have.begin(), have.end(), finalizer) != have.end())
+      continue;
+    object["metadata"]["finalizers"].push_back(finalizer);
+    added = true;
+  }
+  if (!added) return false;
+  store::Resource r = app;
+  r.object = std::move(object);
+  auto w = store_.Update(r, app.resource_version);
+  if (!w && !w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  return true;
+}
+
+Status ApplicationReconciler::DropFinalizers(const store::Resource& app,
+                                             const std::function<bool(const std::string&)>& drop) {
+  Json kept = Json::array();
+  for (const auto& f : FinalizersOf(app.object)) {
+    if (!drop(f)) kept.push_back(f);
+  }
+  store::Resource r = app;
+  r.object["metadata"]["finalizers"] = kept;
+  auto w = store_.Update(r, app.resource_version);
+  if (!w && !w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  return Ok();
+}
+
+Result<controller::ReconcileResult> ApplicationReconciler::Finalize(
+    Round& round, const std::string& key, const model::ApplicationSpec& spec) {
+  const store::Resource& app = round.app;
+  std::vector<std::string> finalizers = FinalizersOf(app.object);
+  auto has = [&](const std::string& f) {
+    return std::find(finalizers.begin(), finalizers.end(), f) != finalizers.end();
+  };
+  bool cascade = std::any_of(finalizers.begin(), finalizers.end(), IsResourcesFinalizer);
+  const std::string phase = has(kPreDeleteFinalizer)    ? "PreDelete"
+                            : cascade                   ? ""
+                            : has(kPostDeleteFinalizer) ? "PostDelete"
+                                                        : "";
+  round.result.requeue_after = Millis(1'000);
+  if (!phase.empty()) {
+    // The hooks of this step, from the source as it is now.
+    auto target = Load(round, key, spec);
+    if (!target) {
+      round.conditions.push_back(Condition(
+          "DeletionError",
+          fmt::format("cannot read the {} hooks: {}", phase, target.error().message), clock_));
+      round.result.requeue_after = Millis(10'000);
+      return WriteStatus(round, {"DeletionError", target.error().message});
+    }
+    SyncProgress progress;
+    progress.hooks = round.status.value("deletion", Json::object()).value("hooks", Json::object());
+    HookRunner runner(store_, writer_, AppInstance(app.key.ns, app.key.name), target->hooks,
+                      progress);
+    runner.Run(phase, HookWaves(target->hooks, phase), true);
+    round.next["deletion"] = {{"phase", phase}, {"hooks", progress.hooks}};
+    if (!progress.failures.empty()) {
+      std::string why = Join(progress.failures, "; ");
+      round.conditions.push_back(Condition("DeletionError", why, clock_));
+      round.result.requeue_after = Millis(10'000);
+      return WriteStatus(round, {"DeletionError", why});
+    }
+    if (progress.Stopped() || progress.naming) {
+      round.next["deletion"]["message"] = progress.waiting;
+      return WriteStatus(round, {"Deleting", progress.waiting});
+    }
+    if (phase == "PostDelete") {
+      // Argo CD's cleanup: the hooks go once they have done their work.
+      for (const auto& r : progress.results) {
+        (void)writer_.Delete({r.value("kind", ""), r.value("namespace", ""), r.value("name", "")});
+      }
+    }
+    const char* done = phase == "PreDelete" ? kPreDeleteFinalizer : kPostDeleteFinalizer;
+    STRAKE_TRY(DropFinalizers(app, [&](const std::string& f) { return f == done; }));
+    return controller::ReconcileResult{Millis(1)};
+  }
+  if (cascade) {
+    // Every resource it manages goes (a Delete=false one stays), in the
+    // reverse of the order a sync applies them.
+    std::string instance = AppInstance(app.key.ns, app.key.name);
+    std::vector<store::Key> managed;
+    for (const auto& r : round.status.value("resources", Json::array())) {
+      if (r.is_object())
+        managed.push_back({r.value("kind", ""), r.value("namespace", ""), r.value("name", "")});
+    }
+    std::stable_sort(managed.begin(), managed.end(), [](const store::Key& a, const store::Key& b) {
+      return KindRank(a.kind) > KindRank(b.kind);
+    });
+    for (const auto& k : managed) {
+      auto live = store_.Get(k);
+      if (!live || !*live) continue;
+      const Json ann =
+          (*live)->object.value("metadata", Json::object()).value("annotations", Json::object());
+      if (!ann.is_object() || !StartsWith(ann.value(kTrackingId, ""), instance + ":")) continue;
+      if (HasSyncOption((*live)->object, "Delete=false")) continue;
+      STRAKE_TRY(writer_.Delete(k));
+    }
+    STRAKE_TRY(DropFinalizers(app, IsResourcesFinalizer));
+    return controller::ReconcileResult{Millis(1)};
+  }
+  // Nothing of Argo CD's is left (nothing here acts on other finalizers).
+  STRAKE_TRY(store_.Delete(app.key));
+  Forget(key);
+  return controller::ReconcileResult{};
 }
 
 Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::string& name,

@@ -120,6 +120,17 @@ class ApplicationReconciler {
   Event ShowComparison(Round& round, const model::ApplicationSpec& spec, const Target& target,
                        const Compared& c);
   Result<controller::ReconcileResult> ComparisonError(Round& round, const std::string& what);
+  // An Application being deleted (metadata.deletionTimestamp): Argo CD's
+  // finalizers, one step a reconcile: its PreDelete hooks, then its
+  // resources (resources-finalizer), then its PostDelete hooks (deleted
+  // once done); then the Application itself.
+  Result<controller::ReconcileResult> Finalize(Round& round, const std::string& key,
+                                               const model::ApplicationSpec& spec);
+  // Adds pre-/post-delete-finalizer when the source has such hooks; whether
+  // it did (the object changed: the reconcile ends there).
+  Result<bool> AddDeleteFinalizers(const store::Resource& app, const std::vector<Desired>& hooks);
+  Status DropFinalizers(const store::Resource& app,
+                        const std::function<bool(const std::string&)>& drop);
   Result<controller::ReconcileResult> WriteStatus(Round& round, const Event& event);
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,
                                                        const model::ApplicationSource& source,

@@ -22,31 +22,6 @@ Json SyncOf(const Json& op) {
   return op["operation"].value("sync", Json::object());
 }
 
-// A phase's hooks (of every wave), wave by wave, each wave in kind order then
-// name.
-std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::string& phase) {
-  std::vector<size_t> mine;
-  for (size_t i = 0; i < hooks.size(); ++i) {
-    if (Has(hooks[i].hooks, phase)) mine.push_back(i);
-  }
-  std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
-    const Desired &x = hooks[a], &y = hooks[b];
-    if (x.wave != y.wave) return x.wave < y.wave;
-    if (KindRank(x.key.kind) != KindRank(y.key.kind))
-      return KindRank(x.key.kind) < KindRank(y.key.kind);
-    return x.key.name + x.generate_name < y.key.name + y.generate_name;
-  });
-  std::vector<WaveTasks> waves;
-  for (size_t i : mine) {
-    if (waves.empty() || waves.back().wave != hooks[i].wave) {
-      waves.emplace_back();
-      waves.back().wave = hooks[i].wave;
-    }
-    waves.back().hooks.push_back(i);
-  }
-  return waves;
-}
-
 // A live object's sync-wave (0 when it has none or one that is not a number:
 // it was accepted when it was applied).
 int LiveWave(const Json& object) {
@@ -130,6 +105,29 @@ std::vector<WaveTasks> SyncWaves(const std::vector<Desired>& resources,
 }
 
 }  // namespace
+
+std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::string& phase) {
+  std::vector<size_t> mine;
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    if (Has(hooks[i].hooks, phase)) mine.push_back(i);
+  }
+  std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
+    const Desired &x = hooks[a], &y = hooks[b];
+    if (x.wave != y.wave) return x.wave < y.wave;
+    if (KindRank(x.key.kind) != KindRank(y.key.kind))
+      return KindRank(x.key.kind) < KindRank(y.key.kind);
+    return x.key.name + x.generate_name < y.key.name + y.generate_name;
+  });
+  std::vector<WaveTasks> waves;
+  for (size_t i : mine) {
+    if (waves.empty() || waves.back().wave != hooks[i].wave) {
+      waves.emplace_back();
+      waves.back().wave = hooks[i].wave;
+    }
+    waves.back().hooks.push_back(i);
+  }
+  return waves;
+}
 
 bool HasSyncOption(const Json& object, const std::string& option) {
   const Json meta = object.value("metadata", Json::object());

@@ -162,6 +162,10 @@ struct WaveTasks {
   bool wait_healthy = false;  // the next wave waits until these resources are healthy
 };
 
+// A phase's hooks (of every wave), wave by wave, each wave in kind order
+// then name: indices into `hooks`.
+std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::string& phase);
+
 struct SyncPlan {
   std::vector<WaveTasks> pre_sync;   // hooks only
   std::vector<WaveTasks> sync;       // every wave of a resource, a prune or a Sync hook, ascending

@@ -792,6 +792,30 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
   if (!*got)
     return ErrorResponse(404, "NotFound",
                          fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
+  if (k.kind == "Application") {
+    // Argo CD's finalizers: the Application controller deletes what they
+    // name (its resources, its delete hooks) before the Application goes.
+    const Json meta = (*got)->object.value("metadata", Json::object());
+    const Json finalizers = meta.value("finalizers", Json::array());
+    bool argo = false;
+    for (const auto& f : finalizers) {
+      argo = argo || (f.is_string() &&
+                      f.get<std::string>().find(".argocd.argoproj.io") != std::string::npos);
+    }
+    if (argo) {
+      if (!meta.contains("deletionTimestamp")) {
+        store::Resource r = **got;
+        r.object["metadata"]["deletionTimestamp"] = FormatRfc3339(std::chrono::system_clock::now());
+        auto w = store_.Update(r, r.resource_version);
+        if (!w) return ErrorResponse(w.error());
+      }
+      return JsonResponse(
+          202, {{"kind", "Status"},
+                {"status", "Success"},
+                {"message", fmt::format("application {} is being deleted (finalizers: {})", name,
+                                        finalizers.dump())}});
+    }
+  }
   DeleteOwned(**got);
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());
