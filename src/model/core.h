@@ -43,6 +43,7 @@ struct EnvVar {
   std::string value;
   std::optional<KeyRef> config_map_key_ref;
   std::optional<KeyRef> secret_key_ref;
+  std::string field_path;  // valueFrom.fieldRef (the downward API); "" if none
 };
 
 // envFrom: every key of a ConfigMap or Secret as a variable (prefixed).

@@ -277,7 +277,25 @@ inline KeyRef DecodeKeyRef(Ctx& ctx, const Node& n, const std::string& path) {
   return r;
 }
 
-inline std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string& path) {
+// The pod fields the downward API reads (valueFrom.fieldRef.fieldPath), as
+// Kubernetes takes them.
+inline bool IsDownwardField(std::string_view p) {
+  for (std::string_view f : {"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+                             "spec.serviceAccountName", "status.podIP", "status.podIPs",
+                             "status.hostIP", "status.hostIPs"}) {
+    if (p == f) return true;
+  }
+  for (std::string_view m : {"metadata.labels['", "metadata.annotations['"}) {
+    if (p.size() > m.size() + 2 && p.substr(0, m.size()) == m && p.substr(p.size() - 2) == "']")
+      return true;
+  }
+  return false;
+}
+
+// `field_refs`: whether valueFrom.fieldRef is taken (a pod's containers) or
+// refused (a Tekton step's).
+inline std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string& path,
+                                     bool field_refs = false) {
   std::vector<EnvVar> out;
   if (!n) return out;
   ctx.List(*n, path, [&](const Node& item, const std::string& p) {
@@ -293,7 +311,23 @@ inline std::vector<EnvVar> DecodeEnv(Ctx& ctx, const Node* n, const std::string&
       if (const Node* r = vff.Get("secretKeyRef")) {
         e.secret_key_ref = DecodeKeyRef(ctx, *r, vff.Sub("secretKeyRef"));
       }
-      vff.NotSupported("fieldRef", "fieldRef reads pod fields that exist only on a cluster");
+      if (!field_refs) {
+        vff.NotSupported("fieldRef", "fieldRef reads pod fields that exist only on a cluster");
+      } else if (const Node* r = vff.Get("fieldRef")) {
+        Fields rf(ctx, *r, vff.Sub("fieldRef"));
+        rf.Get("apiVersion");
+        if (const Node* fp = rf.Need("fieldPath")) {
+          e.field_path = ctx.Str(*fp, rf.Sub("fieldPath"));
+          if (!IsDownwardField(e.field_path)) {
+            ctx.Error(*fp, rf.Sub("fieldPath"),
+                      fmt::format("{} is not a field the downward API gives (metadata.name, "
+                                  "metadata.namespace, metadata.uid, metadata.labels['KEY'], "
+                                  "metadata.annotations['KEY'], spec.nodeName, "
+                                  "spec.serviceAccountName, status.podIP(s), status.hostIP(s))",
+                                  Quote(e.field_path)));
+          }
+        }
+      }
       vff.NotSupported("resourceFieldRef", "resourceFieldRef exists only on a cluster");
     }
     out.push_back(std::move(e));

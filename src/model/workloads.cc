@@ -119,7 +119,7 @@ Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
   c.image = f.Str("image");
   if (const Node* v = f.Get("command")) c.command = ctx.StrList(*v, f.Sub("command"));
   if (const Node* v = f.Get("args")) c.args = ctx.StrList(*v, f.Sub("args"));
-  c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
+  c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"), true);
   c.working_dir = f.Str("workingDir");
   f.List("ports", [&](const Node& item, const std::string& p) {
     Fields pf(ctx, item, p);

@@ -138,6 +138,31 @@ spec:
             "allowed for a Job (Never or OnFailure)");
 }
 
+// A pod's env may read its own fields (the downward API), by the paths
+// Kubernetes gives; a Tekton step's may not.
+TEST(WorkloadsDecodeTest, TheDownwardApisFieldPathsAreChecked) {
+  const char* pod = R"(apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - name: main
+    command: ["true"]
+    env:
+    - {name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: B, valueFrom: {fieldRef: {apiVersion: v1, fieldPath: "metadata.labels['app']"}}}
+    - {name: C, valueFrom: {fieldRef: {fieldPath: status.phase}}}
+)";
+  Diagnostics diags;
+  auto rs = DecodeText(pod, diags);
+  auto errors = diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 1u) << diags.ErrorText();
+  EXPECT_NE(errors[0].find("r.yaml:11:51: spec.containers[0].env[2].valueFrom.fieldRef.fieldPath: "
+                           "\"status.phase\" is not a field the downward API gives"),
+            std::string::npos)
+      << errors[0];
+}
+
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
   auto text = [](const std::string& ip) {
     return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +

@@ -91,7 +91,7 @@ TEST_F(CacheKeyTest, FollowsTheResolvedSteps) {
   changed.spec.steps[0].script += " -Wall";
   EXPECT_NE(Key(changed), base);
   TaskRunJob env = job_;
-  env.spec.steps[0].env.push_back({"CC", "clang", std::nullopt, std::nullopt});
+  env.spec.steps[0].env.push_back({"CC", "clang", std::nullopt, std::nullopt, ""});
   EXPECT_NE(Key(env), base);
 }
 
@@ -106,7 +106,7 @@ TEST_F(CacheKeyTest, IsNoDigestAReaderCouldTestGuessesOfASecretAgainst) {
   (*secrets)["creds"].data["token"] = "hunter2-is-a-password";
   (*secrets)["creds"].is_secret = true;
   job.secrets = secrets;
-  job.spec.steps[0].env.push_back({"TOKEN", "", std::nullopt, model::KeyRef{"creds", "token"}});
+  job.spec.steps[0].env.push_back({"TOKEN", "", std::nullopt, model::KeyRef{"creds", "token"}, ""});
   std::string base = Key(job);
   EXPECT_EQ(Key(job), base);
   EXPECT_NE(KeyElsewhere(job), base) << "the same key without this data directory's own";

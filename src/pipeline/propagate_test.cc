@@ -102,7 +102,7 @@ TEST(Propagation, ResultsAreSubstitutedIntoStepsSidecarsAndTheTemplateOnly) {
   model::Step s;
   s.script = "echo $(tasks.a.results.uid) $(params.p) $(tasks.a.results.repo.url)";
   s.args = {"$(tasks.a.results.list[*])", "last"};
-  s.env = {{"UID", "$(tasks.a.results.uid)", {}, {}}};
+  s.env = {{"UID", "$(tasks.a.results.uid)", {}, {}, ""}};
   spec.steps.push_back(s);
   spec.sidecars.push_back(s);
   spec.step_template = s;
@@ -134,7 +134,7 @@ TEST(Propagation, AResultReadByAnEmbeddedSpecIsADependency) {
   model::PipelineTask t = Embedded("show-uid", "");
   t.task_spec->steps[0].args = {"echo $(tasks.add-uid.results.uid)"};
   model::Step sidecar;
-  sidecar.env = {{"X", "$(tasks.other.results.x)", {}, {}}};
+  sidecar.env = {{"X", "$(tasks.other.results.x)", {}, {}, ""}};
   t.task_spec->sidecars.push_back(sidecar);
   EXPECT_EQ(ResultDependencies(t), (std::vector<std::string>{"add-uid", "other"}));
 }

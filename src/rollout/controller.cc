@@ -1,6 +1,7 @@
 #include "rollout/controller.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -87,11 +88,54 @@ Result<std::optional<std::string>> ReadKeyRef(store::Store& store, const std::st
   return value;
 }
 
+namespace {
+
+// The downward API's value of `path` (checked at decode) for `pod`.
+Result<std::string> DownwardValue(const PodFields& pod, const std::string& path) {
+  auto keyed = [&](const char* prefix, const std::map<std::string, std::string>& m) {
+    std::string key = path.substr(std::string_view(prefix).size());
+    key = key.substr(0, key.size() - 2);
+    auto it = m.find(key);
+    return it == m.end() ? std::string() : it->second;
+  };
+  if (path == "metadata.name" || path == "metadata.uid") {
+    const std::string& v = path == "metadata.name" ? pod.name : pod.uid;
+    if (v.empty()) {
+      return Failf(
+          "{} is not given to a Deployment's or Rollout's replicas yet (they share one "
+          "environment)",
+          path);
+    }
+    return v;
+  }
+  if (path == "metadata.namespace") return pod.ns;
+  if (StartsWith(path, "metadata.labels['")) return keyed("metadata.labels['", pod.labels);
+  if (StartsWith(path, "metadata.annotations['"))
+    return keyed("metadata.annotations['", pod.annotations);
+  if (path == "spec.serviceAccountName")
+    return pod.service_account.empty() ? std::string("default") : pod.service_account;
+  if (path == "spec.nodeName") {
+    char host[256] = {};
+    return ::gethostname(host, sizeof host - 1) == 0 ? std::string(host) : std::string("localhost");
+  }
+  return std::string("127.0.0.1");  // status.podIP(s), status.hostIP(s): this machine's loopback
+}
+
+}  // namespace
+
 Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,
                                                                     const std::string& ns,
-                                                                    const model::Container& c) {
+                                                                    const model::Container& c,
+                                                                    const PodFields* pod) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& e : c.env) {
+    if (!e.field_path.empty()) {
+      if (!pod) return Failf("env {}: fieldRef {} is not given here", e.name, e.field_path);
+      auto v = DownwardValue(*pod, e.field_path);
+      if (!v) return Failf("env {}: fieldRef {}", e.name, v.error().message);
+      out.emplace_back(e.name, *v);
+      continue;
+    }
     if (!e.config_map_key_ref && !e.secret_key_ref) {
       out.emplace_back(e.name, e.value);
       continue;
@@ -672,7 +716,9 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
     rs.pod = *pod;
     rs.replicas = n;
     if (!pod->containers.empty()) {
-      auto env = ResolveEnv(store_, ns, pod->containers.front());
+      // The replicas share one environment: no one pod name or uid.
+      PodFields fields{"", ns, "", "", pod->labels, pod->annotations};
+      auto env = ResolveEnv(store_, ns, pod->containers.front(), &fields);
       if (!env) {
         *problem = env.error().message;
         continue;

@@ -34,11 +34,26 @@ std::string PodTemplateHash(const Json& tmpl);
 Result<std::optional<std::string>> ReadKeyRef(store::Store& store, const std::string& ns,
                                               const model::KeyRef& ref, bool secret);
 
-// A container's environment with every valueFrom (ConfigMap or Secret key)
-// read from the store; a missing key that is not optional is an error.
+// What the downward API (env valueFrom.fieldRef) reads of the pod a
+// container runs in. `name` and `uid` are "" where there is no one pod to
+// name (a Deployment's or Rollout's replicas share one environment): asking
+// for them there is an error.
+struct PodFields {
+  std::string name;
+  std::string ns;
+  std::string uid;
+  std::string service_account;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+// A container's environment with every valueFrom (ConfigMap or Secret key,
+// and with `pod` the downward API's fields) read; a missing key that is not
+// optional is an error, and so is a fieldRef without `pod`.
 Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store& store,
                                                                     const std::string& ns,
-                                                                    const model::Container& c);
+                                                                    const model::Container& c,
+                                                                    const PodFields* pod = nullptr);
 
 // Every value of every Secret of namespace `ns` (data decoded, stringData
 // as written): what a log of a process that could read any of them is

@@ -162,7 +162,14 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   // Start an attempt: recorded first, so a restart knows it may be running.
   if (job->pod.containers.empty()) return result;
   const model::Container& c = job->pod.containers.front();
-  auto env = rollout::ResolveEnv(store_, ns, c);
+  // A Job's pods are named <job>-<attempt> here (a cluster adds a random suffix).
+  rollout::PodFields fields{fmt::format("{}-{}", name, failed),
+                            ns,
+                            fmt::format("{}-{}", got->uid, failed),
+                            "",
+                            job->pod.labels,
+                            job->pod.annotations};
+  auto env = rollout::ResolveEnv(store_, ns, c, &fields);
   if (!env) {
     status["conditions"] = Condition("Failed", "ConfigError", env.error().message, now);
     STRAKE_TRY(write("ConfigError", env.error().message));

@@ -261,7 +261,20 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
                                         p.c.name, Quote(p.c.image))));
     return result;
   }
-  auto env = rollout::ResolveEnv(store_, ns, p.c);
+  rollout::PodFields fields{
+      name,      ns,
+      p.got.uid, p.got.object.value("spec", Json::object()).value("serviceAccountName", ""),
+      {},        {}};
+  const Json meta = p.got.object.value("metadata", Json::object());
+  for (auto [field, into] :
+       {std::pair{"labels", &fields.labels}, std::pair{"annotations", &fields.annotations}}) {
+    const Json m = meta.value(field, Json::object());
+    if (!m.is_object()) continue;
+    for (const auto& [k, v] : m.items()) {
+      if (v.is_string()) (*into)[k] = v.get<std::string>();
+    }
+  }
+  auto env = rollout::ResolveEnv(store_, ns, p.c, &fields);
   if (!env) {
     STRAKE_TRY(cannot_start("CreateContainerConfigError", env.error().message));
     result.requeue_after = kConfigRetry;

@@ -247,5 +247,30 @@ TEST_F(PodsTest, ItsDeadlineEndsIt) {
   EXPECT_EQ(gitops::ObjectHealth("Pod", p.object, p.status, 1), gitops::Health::kDegraded);
 }
 
+// The downward API: env valueFrom.fieldRef gives the Pod's own fields.
+TEST_F(PodsTest, TheDownwardApiGivesThePodsFields) {
+  auto ref = [](const char* name, const char* path) {
+    return Json{{"name", name}, {"valueFrom", {{"fieldRef", {{"fieldPath", path}}}}}};
+  };
+  store::Resource r;
+  r.key = {"Pod", "default", "self"};
+  r.object = PodObject(
+      "self",
+      {{"name", "main"},
+       {"image", "busybox"},
+       {"command", {"sh", "-c", "echo $POD_NAME/$POD_NAMESPACE/$APP/$IP/$SA"}},
+       {"env",
+        Json::array({ref("POD_NAME", "metadata.name"), ref("POD_NAMESPACE", "metadata.namespace"),
+                     ref("APP", "metadata.labels['app']"), ref("IP", "status.podIP"),
+                     ref("SA", "spec.serviceAccountName")})}},
+      "Never");
+  r.object["metadata"]["labels"] = {{"app", "web"}};
+  ASSERT_TRUE(store_->Create(r, "Created", ""));
+  ASSERT_TRUE(
+      ReconcileUntil("self", [](const Json& s) { return s.value("phase", "") == "Succeeded"; }));
+  EXPECT_EQ(ReadFile(dir_ + "/logs/default/self.log").value_or(""),
+            "self/default/web/127.0.0.1/default\n");
+}
+
 }  // namespace
 }  // namespace strake::server
