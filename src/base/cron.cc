@@ -39,10 +39,8 @@ Result<int> Value(const Field& f, std::string_view text) {
   }
   int v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  // Day of week 7 is Sunday too, as cron takes it.
-  int max = &f == &kWeekday ? 7 : f.max;
-  if (ec != std::errc() || end != text.data() + text.size() || v < f.min || v > max) {
-    return Failf("{}: {} is not a value from {} to {}", f.name, Quote(text), f.min, max);
+  if (ec != std::errc() || end != text.data() + text.size() || v < f.min || v > f.max) {
+    return Failf("{}: {} is not a value from {} to {}", f.name, Quote(text), f.min, f.max);
   }
   return v;
 }
@@ -74,7 +72,7 @@ Status ParseField(const Field& f, std::string_view text, std::bitset<N>& bits) {
       }
       if (lo > hi) return Failf("{}: {} runs backwards", f.name, Quote(part));
     }
-    for (int v = lo; v <= hi; v += step) bits.set(static_cast<size_t>(v % (f.max + 1)));
+    for (int v = lo; v <= hi; v += step) bits.set(static_cast<size_t>(v));
   }
   return Ok();
 }
@@ -115,6 +113,9 @@ Result<CronSchedule> ParseCron(std::string_view text) {
         Quote(spec));
   }
   std::vector<std::string> fields;
+  for (char& ch : spec) {
+    if (ch == '\t') ch = ' ';
+  }
   for (const auto& f : Split(spec, ' ')) {
     if (!f.empty()) fields.push_back(f);
   }
@@ -127,11 +128,16 @@ Result<CronSchedule> ParseCron(std::string_view text) {
   STRAKE_TRY(ParseField(kHour, fields[1], c.hours));
   STRAKE_TRY(ParseField(kDay, fields[2], c.days));
   STRAKE_TRY(ParseField(kMonth, fields[3], c.months));
-  std::bitset<8> weekdays;
-  STRAKE_TRY(ParseField(kWeekday, fields[4], weekdays));
-  for (size_t d = 0; d < 7; ++d) c.weekdays[d] = weekdays[d];
-  c.any_day = fields[2][0] == '*' || fields[2][0] == '?';
-  c.any_weekday = fields[4][0] == '*' || fields[4][0] == '?';
+  STRAKE_TRY(ParseField(kWeekday, fields[4], c.weekdays));
+  // As robfig/cron: a field with a bare `*` or `?` among its parts is "any".
+  auto any = [](const std::string& field) {
+    for (const auto& part : Split(field, ',')) {
+      if (part == "*" || part == "?") return true;
+    }
+    return false;
+  };
+  c.any_day = any(fields[2]);
+  c.any_weekday = any(fields[4]);
   return c;
 }
 

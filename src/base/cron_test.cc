@@ -22,7 +22,8 @@ TEST(Cron, FieldsStepsRangesListsAndNames) {
   EXPECT_EQ(Next("0 9-17/4 * * *", "2026-12-05T10:00:00Z"), "2026-12-05T13:00:00Z");
   EXPECT_EQ(Next("30 2 * * MON,fri", "2026-12-05T10:00:00Z"), "2026-12-07T02:30:00Z");
   EXPECT_EQ(Next("0 0 1 JAN *", "2026-12-05T10:00:00Z"), "2027-01-01T00:00:00Z");
-  EXPECT_EQ(Next("0 0 * * 7", "2026-12-05T10:00:00Z"), "2026-12-06T00:00:00Z") << "7 is Sunday";
+  EXPECT_EQ(Next("0 0 * * 0", "2026-12-05T10:00:00Z"), "2026-12-06T00:00:00Z") << "0 is Sunday";
+  EXPECT_EQ(Next("0\t0 * *\tSUN", "2026-12-05T10:00:00Z"), "2026-12-06T00:00:00Z") << "tabs";
   EXPECT_EQ(Next("@hourly", "2026-12-05T10:00:00Z"), "2026-12-05T11:00:00Z");
   EXPECT_EQ(Next("@weekly", "2026-12-05T10:00:00Z"), "2026-12-06T00:00:00Z");
   EXPECT_EQ(Next("0 0 29 2 *", "2026-12-05T10:00:00Z"), "2028-02-29T00:00:00Z");
@@ -37,6 +38,8 @@ TEST(Cron, TheDayFieldsCombineAsCronsDo) {
   // The 10th, any weekday ('*'): the 10th.
   EXPECT_EQ(Next("0 0 10 * *", "2026-12-05T10:00:00Z"), "2026-12-10T00:00:00Z");
   EXPECT_EQ(Next("0 0 ? * MON", "2026-12-05T10:00:00Z"), "2026-12-07T00:00:00Z");
+  // A bare '*' among a field's parts makes it "any", as robfig/cron has it.
+  EXPECT_EQ(Next("0 0 10,* * MON", "2026-12-05T10:00:00Z"), "2026-12-07T00:00:00Z");
 }
 
 TEST(Cron, BadSchedulesSayWhichFieldAndWhy) {
@@ -51,6 +54,8 @@ TEST(Cron, BadSchedulesSayWhichFieldAndWhy) {
   EXPECT_EQ(err("* * * FOO *"), "month: \"FOO\" is not a value from 1 to 12");
   EXPECT_EQ(err("*/0 * * * *"), "minute: \"0\" is not a step");
   EXPECT_EQ(err("* 5-2 * * *"), "hour: \"5-2\" runs backwards");
+  EXPECT_EQ(err("* * * * 7"), "day of week: \"7\" is not a value from 0 to 6")
+      << "Kubernetes' parser takes 0-6";
   EXPECT_NE(err("@every 5m").find("is not supported"), std::string::npos);
   EXPECT_NE(err("CRON_TZ=UTC * * * * *").find("spec.timeZone"), std::string::npos);
 }

@@ -151,7 +151,8 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
   std::vector<model::KindInfo> defined;
   for (const auto& m : r.objects) {
     if (m.object.value("kind", "") != "CustomResourceDefinition") continue;
-    if (auto k = model::KindFromCrd(m.object)) defined.push_back(std::move(*k));
+    if (auto k = model::KindFromCrd(m.object); k && model::CustomKindAllowed(*k))
+      defined.push_back(std::move(*k));
   }
   for (const auto& m : r.objects) {
     Json obj = m.object;
@@ -980,7 +981,9 @@ Result<bool> ApplicationReconciler::AddDeleteFinalizers(const store::Resource& a
                                   std::pair{"PostDelete", kPostDeleteFinalizer}}) {
     if (!HasHook(hooks, phase) || std::find(have.begin(), have.end(), finalizer) != have.end())
       continue;
-    object["metadata"]["finalizers"].push_back(finalizer);
+    Json& list = object["metadata"]["finalizers"];
+    if (!list.is_array()) list = Json::array();
+    list.push_back(finalizer);
     added = true;
   }
   if (!added) return false;
@@ -1042,6 +1045,13 @@ Result<controller::ReconcileResult> ApplicationReconciler::Finalize(
     if (progress.Stopped() || progress.naming) {
       round.next["deletion"]["message"] = progress.waiting;
       return WriteStatus(round, {"Deleting", progress.waiting});
+    }
+    // What the hooks did is recorded before any of them goes: a restart must
+    // not find a hook it saw running gone, and call it failed.
+    if (round.status.value("deletion", Json::object()).value("hooks", Json::object()) !=
+        progress.hooks) {
+      round.result.requeue_after = Millis(1);
+      return WriteStatus(round, {"Deleting", fmt::format("the {} hooks are done", phase)});
     }
     if (phase == "PostDelete") {
       // Argo CD's cleanup: the hooks go once they have done their work.

@@ -319,7 +319,8 @@ std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& dia
   for (const auto& d : docs) {
     const Node* kind = d.root.IsMap() ? d.root.Get("kind") : nullptr;
     if (!kind || !kind->IsScalar() || kind->scalar != "CustomResourceDefinition") continue;
-    if (auto k = KindFromCrd(ToJson(d.root))) defined.push_back(std::move(*k));
+    if (auto k = KindFromCrd(ToJson(d.root)); k && CustomKindAllowed(*k))
+      defined.push_back(std::move(*k));
   }
   for (const auto& d : docs) DecodeDocument(d, diags, out, defined);
   return out;

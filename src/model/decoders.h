@@ -71,9 +71,11 @@ bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
 // (workloads.cc).
 IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path);
 // A pod template (metadata and spec); `taken` are pod spec fields the caller
-// reads itself (a Job's restartPolicy), not reported as ignored.
+// reads itself (a Job's restartPolicy), not reported as ignored. `one_pod`:
+// each pod of it runs alone (a Job's), so its env may read metadata.name
+// and metadata.uid; replicas of a workload's template may not.
 PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
-                              const std::set<std::string>& taken = {});
+                              const std::set<std::string>& taken = {}, bool one_pod = false);
 // A pod's spec into `t` (a Pod's own, or a template's).
 void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate& t,
                    const std::set<std::string>& taken);

@@ -158,17 +158,24 @@ const KindInfo* KindOf(std::string_view api_version, std::string_view kind) {
   return FindCustom([&](const KindInfo& k) { return k.kind == kind && k.Accepts(api_version); });
 }
 
+bool CustomKindAllowed(const KindInfo& k) {
+  return std::none_of(kKinds.begin(), kKinds.end(),
+                      [&](const KindInfo& b) { return b.plural == k.plural || b.kind == k.kind; });
+}
+
 void SetCustomKinds(const std::vector<KindInfo>& kinds) {
   CustomKinds& c = Custom();
   std::lock_guard<std::mutex> lock(c.mu);
   c.current.clear();
   for (KindInfo k : kinds) {
     k.custom = true;
-    bool built_in = std::any_of(kKinds.begin(), kKinds.end(), [&](const KindInfo& b) {
-      return b.plural == k.plural ||
-             (b.kind == k.kind && GroupOf(b.api_version) == GroupOf(k.api_version));
+    // The store keys objects by kind name: a CRD's kind may not be a built-in
+    // kind of any group (Knative's Service), nor one an earlier CRD took.
+    if (!CustomKindAllowed(k)) continue;
+    bool taken = std::any_of(c.current.begin(), c.current.end(), [&](const KindInfo* o) {
+      return o->kind == k.kind || o->plural == k.plural;
     });
-    if (built_in) continue;
+    if (taken) continue;
     auto same = std::find(c.arena.begin(), c.arena.end(), k);
     if (same == c.arena.end()) {
       c.arena.push_back(std::move(k));
@@ -184,30 +191,48 @@ const KindInfo* CustomKindAt(std::string_view api_version, std::string_view segm
   });
 }
 
+namespace {
+
+// obj[key] of the type asked for, else `fallback` (a CRD is user input).
+std::string StrAt(const Json& obj, const char* key, const std::string& fallback = "") {
+  return obj.is_object() && obj.contains(key) && obj[key].is_string() ? obj[key].get<std::string>()
+                                                                      : fallback;
+}
+bool BoolAt(const Json& obj, const char* key, bool fallback) {
+  return obj.is_object() && obj.contains(key) && obj[key].is_boolean() ? obj[key].get<bool>()
+                                                                       : fallback;
+}
+Json ArrayAt(const Json& obj, const char* key) {
+  return obj.is_object() && obj.contains(key) && obj[key].is_array() ? obj[key] : Json::array();
+}
+Json ObjectAt(const Json& obj, const char* key) {
+  return obj.is_object() && obj.contains(key) && obj[key].is_object() ? obj[key] : Json::object();
+}
+
+}  // namespace
+
 std::optional<KindInfo> KindFromCrd(const Json& crd) {
-  if (!crd.is_object()) return std::nullopt;
-  const Json spec = crd.value("spec", Json::object());
-  const Json names = spec.is_object() ? spec.value("names", Json::object()) : Json::object();
-  if (!names.is_object()) return std::nullopt;
+  const Json spec = ObjectAt(crd, "spec");
+  const Json names = ObjectAt(spec, "names");
   KindInfo k;
-  std::string group = spec.value("group", "");
-  k.kind = names.value("kind", "");
-  k.plural = names.value("plural", "");
+  std::string group = StrAt(spec, "group");
+  k.kind = StrAt(names, "kind");
+  k.plural = StrAt(names, "plural");
   if (group.empty() || k.kind.empty() || k.plural.empty()) return std::nullopt;
-  for (const auto& n : names.value("shortNames", Json::array())) {
+  for (const auto& n : ArrayAt(names, "shortNames")) {
     if (n.is_string()) k.short_names.push_back(n.get<std::string>());
   }
-  k.namespaced = spec.value("scope", "Namespaced") != "Cluster";
+  k.namespaced = StrAt(spec, "scope", "Namespaced") != "Cluster";
   std::vector<std::string> served;
   std::string storage;
-  for (const auto& v : spec.value("versions", Json::array())) {
-    if (!v.is_object() || v.value("name", "").empty()) continue;
-    std::string av = group + "/" + v.value("name", "");
-    if (v.value("storage", false)) storage = av;
-    if (v.value("served", true)) served.push_back(av);
+  for (const auto& v : ArrayAt(spec, "versions")) {
+    if (StrAt(v, "name").empty()) continue;
+    std::string av = group + "/" + StrAt(v, "name");
+    if (BoolAt(v, "storage", false)) storage = av;
+    if (BoolAt(v, "served", true)) served.push_back(av);
   }
-  if (served.empty() && !spec.value("version", "").empty())
-    served.push_back(group + "/" + spec.value("version", ""));
+  if (served.empty() && !StrAt(spec, "version").empty())
+    served.push_back(group + "/" + StrAt(spec, "version"));
   if (served.empty()) return std::nullopt;
   k.api_version = storage.empty() ? served.front() : storage;
   for (const auto& av : served) {

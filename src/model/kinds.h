@@ -44,8 +44,11 @@ const KindInfo* KindOf(std::string_view api_version, std::string_view kind);
 // Every name KindByName takes, for a did-you-mean.
 std::vector<std::string> KindNames();
 
-// The custom kinds are `kinds` from now on (a built-in kind or plural
-// cannot be redefined: such are left out). KindOf, KindByName
+// Whether a CRD may define `k`: objects are kept by kind name, so not a
+// kind or plural of a built-in kind, in any group (Knative's Service).
+bool CustomKindAllowed(const KindInfo& k);
+// The custom kinds are `kinds` from now on (those CustomKindAllowed refuses,
+// and a kind or plural an earlier one took, are left out). KindOf, KindByName
 // and KindByPlural find them after the built-in kinds; pointers to them stay
 // valid for the life of the process. Thread-safe.
 void SetCustomKinds(const std::vector<KindInfo>& kinds);

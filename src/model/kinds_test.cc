@@ -65,10 +65,26 @@ TEST(Kinds, ACustomResourceDefinitionDefinesAKindTheApiServes) {
   Json cluster = crd;
   cluster["spec"]["scope"] = "Cluster";
   cluster["spec"]["names"] = {{"plural", "widgets"}, {"kind", "Widget"}};
-  // A CRD may not redefine a built-in kind or plural.
+  // A CRD may not redefine a built-in kind or plural, in any group (objects
+  // are kept by kind name: Knative's Service would be taken for a v1 one).
   Json rollouts = crd;
   rollouts["spec"]["names"] = {{"plural", "rollouts"}, {"kind", "Rollout"}};
-  SetCustomKinds({*k, *KindFromCrd(cluster), *KindFromCrd(rollouts)});
+  Json knative = crd;
+  knative["spec"]["group"] = "serving.knative.dev";
+  knative["spec"]["names"] = {{"plural", "kservices"}, {"kind", "Service"}};
+  EXPECT_FALSE(CustomKindAllowed(*KindFromCrd(knative)));
+  Json again = crd;
+  again["spec"]["group"] = "other.example.com";
+  SetCustomKinds({*k, *KindFromCrd(cluster), *KindFromCrd(rollouts), *KindFromCrd(knative),
+                  *KindFromCrd(again)});
+  EXPECT_EQ(KindOf("serving.knative.dev/v1", "Service"), nullptr);
+  EXPECT_EQ(KindOf("other.example.com/v1", "CronTab"), nullptr) << "a kind an earlier CRD took";
+  // A CRD with fields of the wrong type is no CRD (nothing throws).
+  EXPECT_FALSE(KindFromCrd(Json::parse(R"({"spec":{"group":3,"names":[]}})")));
+  Json odd = crd;
+  odd["spec"]["scope"] = 7;
+  odd["spec"]["versions"][1]["served"] = "yes";
+  EXPECT_TRUE(KindFromCrd(odd));
   const KindInfo* ct = KindOf("stable.example.com/v1beta1", "CronTab");
   ASSERT_TRUE(ct);
   EXPECT_EQ(KindByName("ct"), ct);

@@ -190,7 +190,7 @@ void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate
 }
 
 PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
-                              const std::set<std::string>& taken) {
+                              const std::set<std::string>& taken, bool one_pod) {
   Fields f(ctx, n, path);
   PodTemplate t;
   if (const Node* m = f.Get("metadata")) {
@@ -202,6 +202,19 @@ PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
     mf.Get("creationTimestamp");
   }
   if (const Node* s = f.Need("spec")) DecodePodSpec(ctx, *s, f.Sub("spec"), t, taken);
+  // Replicas made from one template share one environment here: none has a
+  // name or uid of its own to give.
+  for (size_t i = 0; i < t.containers.size() && !one_pod; ++i) {
+    for (size_t j = 0; j < t.containers[i].env.size(); ++j) {
+      const std::string& fp = t.containers[i].env[j].field_path;
+      if (fp != "metadata.name" && fp != "metadata.uid") continue;
+      ctx.Error(
+          n, fmt::format("{}.spec.containers[{}].env[{}].valueFrom.fieldRef.fieldPath", path, i, j),
+          fmt::format("{} is not given to the replicas of a template yet (they share one "
+                      "environment); a Pod's or a Job's may read it",
+                      fp));
+    }
+  }
   return t;
 }
 
@@ -289,7 +302,7 @@ Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec,
                               Quote(j.restart_policy)));
       }
     }
-    j.pod = DecodePodTemplate(ctx, *t, f.Sub("template"), {"restartPolicy"});
+    j.pod = DecodePodTemplate(ctx, *t, f.Sub("template"), {"restartPolicy"}, true);
     for (const auto& c : j.pod.containers) {
       if (c.command.empty() && c.args.empty()) {
         ctx.Error(*t, pod + ".containers[0].command",
@@ -314,6 +327,11 @@ CronJob DecodeCronJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
   Fields f(ctx, spec, "spec");
   CronJob c;
   c.meta = meta;
+  if (meta.name.size() > 52) {
+    ctx.Error(spec, "metadata.name",
+              "a CronJob's name is at most 52 characters (its Jobs' names add 11), as "
+              "Kubernetes requires");
+  }
   if (const Node* v = f.Need("schedule")) {
     c.schedule = ctx.Str(*v, "spec.schedule");
     if (auto parsed = ParseCron(c.schedule); !parsed) {

@@ -161,6 +161,30 @@ spec:
                            "\"status.phase\" is not a field the downward API gives"),
             std::string::npos)
       << errors[0];
+
+  // A Deployment's replicas share one environment: no name of their own.
+  const char* deploy = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: main
+        command: [./serve]
+        env:
+        - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+        - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+)";
+  Diagnostics d2;
+  DecodeText(deploy, d2);
+  EXPECT_NE(d2.ErrorText().find("spec.template.spec.containers[0].env[1].valueFrom.fieldRef."
+                                "fieldPath: metadata.name is not given to the replicas"),
+            std::string::npos)
+      << d2.ErrorText();
+  EXPECT_EQ(d2.ErrorStrings().size(), 1u) << d2.ErrorText();
 }
 
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {

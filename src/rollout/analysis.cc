@@ -802,7 +802,8 @@ std::optional<Measurement> AnalysisRunReconciler::MeasureDue(const std::string& 
                                                              const SecretMasker& masker) {
   ctx.env_from.clear();
   if (m.provider.kind == model::MetricProvider::Kind::kJob) {
-    auto env = ResolveEnv(store_, ctx.ns, m.provider.job);
+    PodFields fields{"", ctx.ns, "", "", {}, {}};
+    auto env = ResolveEnv(store_, ctx.ns, m.provider.job, &fields);
     // A missing key is the measurement's error, as for a pod that cannot start.
     if (!env)
       return Measurement{"Error", "", fmt::format("job: {}", env.error().message), now, now};

@@ -600,7 +600,8 @@ Result<controller::ReconcileResult> ExperimentReconciler::Reconcile(const std::s
     rs.replicas = d.replicas[t.name];
     Status scaled = Ok();
     if (!t.pod.containers.empty()) {
-      auto env = ResolveEnv(store_, ns, t.pod.containers.front());
+      PodFields fields{"", ns, "", "", t.pod.labels, t.pod.annotations};
+      auto env = ResolveEnv(store_, ns, t.pod.containers.front(), &fields);
       if (env) rs.env = *env;
       scaled = env ? target_.ScaleRevision(rs) : Status(tl::unexpected(env.error()));
     }

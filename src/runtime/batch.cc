@@ -107,10 +107,10 @@ void BatchRunner::Watch(const std::string& key, Process p, std::optional<Millis>
     output.Finish();
     if (!exited) {
       bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
-      Ended(key, BatchEnd{137, timed_out, timed_out ? "" : "stopped"});
+      Ended(key, BatchEnd{137, timed_out, timed_out ? "" : "stopped", marker});
       return;
     }
-    Ended(key, BatchEnd{waited->exit_code, false, ""});
+    Ended(key, BatchEnd{waited->exit_code, false, "", marker});
   });
 }
 

@@ -47,6 +47,7 @@ struct BatchEnd {
   int exit_code = 0;      // 137 when killed
   bool deadline = false;  // killed at its limit
   std::string error;      // "stopped", or why it could not start
+  std::string marker;     // the attempt's (BatchAttempt::marker): which attempt ended
 };
 
 class BatchRunner {

@@ -215,17 +215,18 @@ Json Api::Present(const store::Resource& r) {
 }
 
 void Api::RefreshCustomKinds() {
-  if (!custom_kinds_stale_.exchange(false)) return;
+  if (custom_kinds_read_.load() >= custom_kinds_changes_.load()) return;
+  std::lock_guard<std::mutex> lock(custom_kinds_mu_);
+  int64_t seen = custom_kinds_changes_.load();
+  if (custom_kinds_read_.load() >= seen) return;  // another caller just read them
   auto crds = store_.List("CustomResourceDefinition", "");
-  if (!crds) {
-    custom_kinds_stale_ = true;  // tried again at the next use
-    return;
-  }
+  if (!crds) return;  // tried again at the next use
   std::vector<KindInfo> kinds;
   for (const auto& crd : *crds) {
     if (auto k = model::KindFromCrd(crd.object)) kinds.push_back(std::move(*k));
   }
   model::SetCustomKinds(kinds);
+  custom_kinds_read_ = seen;
 }
 
 Response Api::Handle(const Request& req) {
@@ -473,6 +474,17 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   for (const char* f :
        {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}) {
     meta.erase(f);
+  }
+  // A deletion is the server's to start (DELETE) and no write ends it: the
+  // stored deletionTimestamp stays, and one a client sends is dropped.
+  meta.erase("deletionTimestamp");
+  if (k.kind == "Application") {
+    auto stored = store_.Get({k.kind, k.namespaced ? ns : "", name});
+    if (!stored) return ErrorResponse(stored.error());
+    if (*stored) {
+      const Json was = (**stored).object.value("metadata", Json::object());
+      if (was.contains("deletionTimestamp")) meta["deletionTimestamp"] = was["deletionTimestamp"];
+    }
   }
   return std::nullopt;
 }

@@ -93,7 +93,7 @@ class Api {
   // A CustomResourceDefinition changed: the custom kinds (model/kinds.h)
   // are read again from the store before the next request or write (not
   // here: this is called from the store's change callback).
-  void CustomKindsChanged() { custom_kinds_stale_ = true; }
+  void CustomKindsChanged() { ++custom_kinds_changes_; }
   // Reads the custom kinds again if a CustomResourceDefinition changed.
   void RefreshCustomKinds();
 
@@ -170,7 +170,11 @@ class Api {
   router::RouterControl* router_ = nullptr;
   std::atomic<bool> never_stopping_{false};
   const std::atomic<bool>& stopping_;
-  std::atomic<bool> custom_kinds_stale_{true};
+  // CRD changes seen, and how many of them the custom kinds reflect (a
+  // refresh lists the store under the mutex, then records what it saw).
+  std::atomic<int64_t> custom_kinds_changes_{1};
+  std::atomic<int64_t> custom_kinds_read_{0};
+  std::mutex custom_kinds_mu_;
   gitops::ApplicationReconciler* apps_ = nullptr;
   Webhooks* hooks_ = nullptr;
   std::function<std::string()> more_metrics_;

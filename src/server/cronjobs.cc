@@ -91,14 +91,23 @@ store::Resource JobAt(const store::Resource& cron, TimePoint at) {
 
 // The latest time of `schedule` after `last` and not after `now`, if any.
 std::optional<TimePoint> LatestDue(const CronSchedule& schedule, TimePoint last, TimePoint now) {
-  std::optional<TimePoint> due;
-  // A minute schedule missed for weeks is many times; only the last runs.
-  for (int i = 0; i < 100'000; ++i) {
-    auto next = schedule.Next(due.value_or(last));
-    if (!next || *next > now) break;
-    due = next;
+  auto scan = [&](TimePoint from) {
+    std::optional<TimePoint> due;
+    for (int i = 0; i < 100'000; ++i) {
+      auto next = schedule.Next(due.value_or(from));
+      if (!next || *next > now) break;
+      due = next;
+    }
+    return due;
+  };
+  // A minute schedule missed for months is many times, and only the last
+  // runs: the last week is looked at first, the whole pause only when it
+  // holds none (a sparse schedule: few times to walk).
+  TimePoint week = now - std::chrono::hours(24 * 7);
+  if (last < week) {
+    if (auto due = scan(week)) return due;
   }
-  return due;
+  return scan(last);
 }
 
 }  // namespace
@@ -113,6 +122,19 @@ Result<controller::ReconcileResult> CronJobReconciler::Reconcile(const std::stri
   if (!schedule) return controller::ReconcileResult{};
   schedule->local_time = cron->time_zone.empty();
   STRAKE_TRY_ASSIGN(jobs, store_.List("Job", ns, got->uid));
+  Json status = got->status.is_object() ? got->status : Json::object();
+  TimePoint now = clock_.Now();
+  auto last = ParseRfc3339(status.value("lastScheduleTime", ""));
+  TimePoint since = last ? *last : FromUnixMillis(got->created_ms);
+  auto due = cron->suspend ? std::nullopt : LatestDue(*schedule, since, now);
+  // The due time's Job exists already (a server killed before recording it,
+  // or a status write that lost a race): it is recorded, never made again.
+  if (due && std::any_of(jobs.begin(), jobs.end(), [&](const store::Resource& j) {
+        return j.key.name == JobAt(*got, *due).key.name;
+      })) {
+    status["lastScheduleTime"] = FormatRfc3339(*due);
+    due.reset();
+  }
   Owned owned = Classify(std::move(jobs));
 
   // History: the oldest finished Jobs beyond the limits go.
@@ -125,12 +147,7 @@ Result<controller::ReconcileResult> CronJobReconciler::Reconcile(const std::stri
   trim(owned.succeeded, cron->successful_jobs_history_limit);
   trim(owned.failed, cron->failed_jobs_history_limit);
 
-  Json status = got->status.is_object() ? got->status : Json::object();
-  TimePoint now = clock_.Now();
   std::string reason = "Updated", message;
-  auto last = ParseRfc3339(status.value("lastScheduleTime", ""));
-  TimePoint since = last ? *last : FromUnixMillis(got->created_ms);
-  auto due = cron->suspend ? std::nullopt : LatestDue(*schedule, since, now);
   bool late = due && cron->starting_deadline_seconds > 0 &&
               now - *due > std::chrono::seconds(cron->starting_deadline_seconds);
   if (due && !late && cron->concurrency_policy == "Forbid" && !owned.active.empty()) {

@@ -117,6 +117,33 @@ TEST_F(CronJobsTest, ATimeRunsOnceWhateverTheStatusSays) {
   EXPECT_EQ(Status("report")["lastScheduleTime"], "2026-12-05T10:05:00Z");
 }
 
+// The same with Replace and Forbid, whose Job of that time is running or
+// done (and gone from the history): it is recorded, not made again.
+TEST_F(CronJobsTest, ATimeRunsOnceUnderReplaceAndForbidToo) {
+  Create("replace", {{"concurrencyPolicy", "Replace"}});
+  Create("forbid", {{"concurrencyPolicy", "Forbid"}, {"successfulJobsHistoryLimit", 0}});
+  CronJobReconciler crons(*store_, clock_);
+  clock_.Advance(270s);
+  for (const char* c : {"replace", "forbid"}) {
+    std::string key = std::string("default/") + c;
+    ASSERT_TRUE(crons.Reconcile(key));
+    auto job = Jobs(c).at(0);
+    if (std::string(c) == "forbid") Finish(job, "Complete");
+    auto got = *store_->Get({"CronJob", "default", c});
+    ASSERT_TRUE(store_->UpdateStatus(got->key, Json::object(), got->resource_version, "Lost", ""));
+    ASSERT_TRUE(crons.Reconcile(key));
+    ASSERT_TRUE(crons.Reconcile(key));
+    EXPECT_EQ(Status(c)["lastScheduleTime"], "2026-12-05T10:05:00Z") << c;
+    auto jobs = Jobs(c);
+    if (std::string(c) == "replace") {
+      ASSERT_EQ(jobs.size(), 1u);
+      EXPECT_EQ(jobs[0].uid, job.uid) << "the running Job is not replaced by itself";
+    }
+  }
+  // Forbid's done Job went with its history (limit 0): not made again.
+  EXPECT_TRUE(Jobs("forbid").empty());
+}
+
 // After a pause only the latest missed time runs, and none past
 // startingDeadlineSeconds.
 TEST_F(CronJobsTest, MissedTimesRunOnceAndNotPastTheirDeadline) {

@@ -48,6 +48,15 @@ Json ContainerStatus(const Json& status, const model::Container& c) {
   return cs;
 }
 
+// spec.serviceAccountName when it is a string (an ignored field, not checked).
+std::string ServiceAccountOf(const Json& object) {
+  const Json spec = object.value("spec", Json::object());
+  return spec.is_object() && spec.contains("serviceAccountName") &&
+                 spec["serviceAccountName"].is_string()
+             ? spec["serviceAccountName"].get<std::string>()
+             : "";
+}
+
 // The kubelet's restart back-off, from 1 s here: doubled per restart, at
 // most 5 minutes.
 Millis BackOff(int restarts) {
@@ -69,7 +78,9 @@ void PodReconciler::Ended(const std::string& key, const runtime::BatchEnd& end) 
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto r = running_.find(key);
-    if (r == running_.end()) return;
+    // Only the attempt this Pod runs now: an older one's end (a Pod made
+    // again under the same name) is not its.
+    if (r == running_.end() || MarkerOf(r->second) != end.marker) return;
     ended_[key] = Exit{end.exit_code, end.deadline, end.error, r->second};
     running_.erase(r);
   }
@@ -125,9 +136,25 @@ Result<controller::ReconcileResult> PodReconciler::Reconcile(const std::string& 
   Json status = got->status.is_object() ? got->status : Json::object();
   std::string marker = status.value("marker", "");
   bool running;
+  std::string running_marker;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running = running_.count(key) > 0;
+    auto r = running_.find(key);
+    running = r != running_.end();
+    if (running) running_marker = r->second;
+  }
+  if (running && running_marker != marker) {
+    // An attempt of another object under this name (deleted and made again
+    // before this reconcile): it goes; this Pod starts once it has.
+    runner_.Stop(key);
+    runtime::BatchRunner::KillLeftovers(MarkerOf(running_marker));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.erase(key);
+      ended_.erase(key);
+      not_before_.erase(key);
+    }
+    return controller::ReconcileResult{Millis(100)};
   }
   // A new spec: Kubernetes refuses it; here the Pod is made again.
   if (status.contains("observedGeneration") &&
@@ -261,10 +288,7 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
                                         p.c.name, Quote(p.c.image))));
     return result;
   }
-  rollout::PodFields fields{
-      name,      ns,
-      p.got.uid, p.got.object.value("spec", Json::object()).value("serviceAccountName", ""),
-      {},        {}};
+  rollout::PodFields fields{name, ns, p.got.uid, ServiceAccountOf(p.got.object), {}, {}};
   const Json meta = p.got.object.value("metadata", Json::object());
   for (auto [field, into] :
        {std::pair{"labels", &fields.labels}, std::pair{"annotations", &fields.annotations}}) {
@@ -281,6 +305,8 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
     return result;
   }
 
+  // A stopped attempt still ending (its output drained): start after it.
+  if (runner_.Running(p.key)) return controller::ReconcileResult{Millis(100)};
   // Start an attempt: recorded first, so a restart knows it may be running.
   int restarts = p.cs.value("restartCount", 0);
   std::string marker =

@@ -232,6 +232,30 @@ TEST_F(PodsTest, ANewSpecRecreatesThePod) {
   EXPECT_EQ(Get("v").status["observedGeneration"], 2);
 }
 
+// A running Pod whose spec changes, or that is deleted and made again under
+// its name, runs the new one: the old attempt's end is not the new one's.
+TEST_F(PodsTest, ARunningPodMadeAgainRunsTheNewSpec) {
+  Create("v", "sleep 300", "Never");
+  ASSERT_TRUE(pods_->Reconcile("default/v"));
+  store::Resource p = Get("v");
+  ASSERT_EQ(p.status["phase"], "Running");
+  p.object["spec"]["containers"][0]["command"] = {"sh", "-c", "echo second"};
+  ASSERT_TRUE(store_->Update(p, p.resource_version));
+  ASSERT_TRUE(
+      ReconcileUntil("v", [](const Json& s) { return s.value("phase", "") == "Succeeded"; }));
+  EXPECT_EQ(Get("v").status["observedGeneration"], 2);
+
+  Create("w", "sleep 300", "Never");
+  ASSERT_TRUE(pods_->Reconcile("default/w"));
+  pid_t old_pid = Get("w").status.value("pid", 0);
+  ASSERT_GT(old_pid, 0);
+  ASSERT_TRUE(store_->Delete({"Pod", "default", "w"}));
+  Create("w", "echo made again", "Never");  // before any reconcile saw the delete
+  ASSERT_TRUE(
+      ReconcileUntil("w", [](const Json& s) { return s.value("phase", "") == "Succeeded"; }));
+  EXPECT_TRUE(WaitFor([&] { return ::kill(old_pid, 0) != 0; }, 10s)) << "the old one is gone";
+}
+
 // activeDeadlineSeconds ends the Pod Failed with Kubernetes' reason.
 TEST_F(PodsTest, ItsDeadlineEndsIt) {
   store::Resource r;
