@@ -56,11 +56,16 @@ Json ActiveRefs(const std::vector<store::Resource>& active) {
   return refs;
 }
 
+// The name of the Job of the time `at`: <cronjob>-<minutes since the epoch>.
+std::string JobNameAt(const std::string& cron, TimePoint at) {
+  int64_t minutes = std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
+  return fmt::format("{}-{}", cron, minutes);
+}
+
 // The Job of the time `at`, as Kubernetes' controller makes it: the
 // template's metadata and spec, owned by the CronJob.
 store::Resource JobAt(const store::Resource& cron, TimePoint at) {
-  int64_t minutes = std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
-  std::string name = fmt::format("{}-{}", cron.key.name, minutes);
+  std::string name = JobNameAt(cron.key.name, at);
   const Json tmpl = cron.object["spec"].value("jobTemplate", Json::object());
   Json meta = tmpl.value("metadata", Json::object());
   if (!meta.is_object()) meta = Json::object();
@@ -129,9 +134,9 @@ Result<controller::ReconcileResult> CronJobReconciler::Reconcile(const std::stri
   auto due = cron->suspend ? std::nullopt : LatestDue(*schedule, since, now);
   // The due time's Job exists already (a server killed before recording it,
   // or a status write that lost a race): it is recorded, never made again.
-  if (due && std::any_of(jobs.begin(), jobs.end(), [&](const store::Resource& j) {
-        return j.key.name == JobAt(*got, *due).key.name;
-      })) {
+  std::string due_name = due ? JobNameAt(name, *due) : "";
+  if (due && std::any_of(jobs.begin(), jobs.end(),
+                         [&](const store::Resource& j) { return j.key.name == due_name; })) {
     status["lastScheduleTime"] = FormatRfc3339(*due);
     due.reset();
   }
