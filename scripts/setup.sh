@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git
   libyaml-dev libsqlite3-dev sqlite3 libssl-dev libfmt-dev nlohmann-json3-dev
-  libexpected-dev libcli11-dev libgit2-dev
+  libexpected-dev libcli11-dev libgit2-dev libjsonnet-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bubblewrap busybox clang-format clang-tidy procps time bc ccache libre2-dev python3 prometheus curl openssl
   clang libclang-rt-dev llvm  # the fuzz targets: libFuzzer, and llvm-symbolizer for their reports

@@ -115,8 +115,10 @@ spec:
     Ran r = Cli({"apply", "-f", File("app.yaml", text)});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
-  Json Get(const std::string& kind, const std::string& name) {
-    Ran r = Cli({"get", kind, name, "-o", "json"});
+  Json Get(const std::string& kind, const std::string& name, const std::string& ns = "") {
+    std::vector<std::string> args{"get", kind, name, "-o", "json"};
+    if (!ns.empty()) args.insert(args.end(), {"-n", ns});
+    Ran r = Cli(args);
     if (r.exit_code != 0) return Json();
     return Json::parse(r.out, nullptr, false);
   }
@@ -922,18 +924,41 @@ spec: {{url: "{}", pollInterval: 1s}}
     std::replace(name.begin(), name.end(), '_', '-');
     return name;
   };
+  // What Argo CD's own e2e tests give these sources (test/e2e/jsonnet_test.go:
+  // --jsonnet-ext-var-str foo=$ARGOCD_APP_NAME, --jsonnet-tla-code ...).
+  const std::map<std::string, std::string> kGiven = {
+      {"jsonnet-ext-var",
+       "directory: {jsonnet: {extVars: [{name: foo, value: $ARGOCD_APP_NAME}, "
+       "{name: bar, value: \"'$ARGOCD_APP_NAME'\", code: true}]}}"},
+      {"jsonnet-tla-cm",
+       "directory: {jsonnet: {tlas: [{name: foo, value: $ARGOCD_APP_NAME}, "
+       "{name: bar, value: \"'$ARGOCD_APP_NAME'\", code: true}]}}"},
+      {"jsonnet-tla",
+       "directory: {jsonnet: {tlas: [{name: name, value: testing-tla}, "
+       "{name: replicas, value: '0', code: true}]}}"},
+      {"jsonnet-nested-dir-with-imports",
+       "path: testdata/jsonnet-nested-dir-with-imports/apps\n"
+       "    directory: {recurse: true}"},
+  };
   for (const auto& source : sources) {
+    auto given = kGiven.find(source);
+    std::string extra = given == kGiven.end() ? "" : given->second;
     apps += fmt::format(R"(---
 apiVersion: argoproj.io/v1alpha1
 kind: Application
 metadata: {{name: {app}}}
 spec:
-  source: {{repoURL: "{url}", path: testdata/{source}, targetRevision: main}}
+  source:
+    repoURL: "{url}"
+    targetRevision: main
+    {path}
   destination: {{name: local, namespace: {app}}}
   syncPolicy: {{automated: {{prune: true}}}}
 )",
-                        fmt::arg("app", label(source)), fmt::arg("source", source),
-                        fmt::arg("url", url_));
+                        fmt::arg("app", label(source)), fmt::arg("url", url_),
+                        fmt::arg("path", StartsWith(extra, "path:")
+                                             ? extra
+                                             : "path: testdata/" + source + "\n    " + extra));
   }
   Ran r = Cli({"apply", "-f", File("apps.yaml", apps)});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -955,6 +980,18 @@ spec:
   EXPECT_NE(dummies.out.find("dummy-crd-instance"), std::string::npos)
       << dummies.out << dummies.err;
   EXPECT_TRUE(Get("clusterdummy", "cluster-dummy-crd-instance").is_object());
+  // Jsonnet's variables: Argo CD's $ARGOCD_APP_NAME, as a string and as code.
+  for (const std::string app : {"jsonnet-ext-var", "jsonnet-tla-cm"}) {
+    Json cm = Get("configmap", "my-map", app);
+    ASSERT_TRUE(cm.is_object()) << app;
+    EXPECT_EQ(cm["data"].value("foo", ""), app) << cm.dump();
+    EXPECT_EQ(cm["data"].value("bar", ""), app) << cm.dump();
+  }
+  Json tla = Get("deployment", "testing-tla", "jsonnet-tla");
+  ASSERT_TRUE(tla.is_object());
+  EXPECT_EQ(tla["spec"].value("replicas", -1), 0);
+  EXPECT_TRUE(Get("namespace", "hello-world").is_object());
+  EXPECT_TRUE(Get("namespace", "hello-root").is_object());
   // Pods ran their command to completion.
   Ran got = Cli({"get", "pod", "pod-1", "-n", "two-nice-pods", "-o", "json"});
   Json pod = Json::parse(got.out, nullptr, false);

@@ -10,6 +10,7 @@
 #include "app/run_commands.h"
 #include "app/serve_commands.h"
 #include "cli/commands.h"
+#include "gitops/jsonnet.h"
 #include "pipeline/step_runner.h"
 
 namespace {
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::string(argv[1]) == "__run-steps") {
       return strake::pipeline::RunStepsMain(argv[2]);
     }
+    // A jsonnet evaluation of a git source (gitops/jsonnet.h).
+    if (argc == 2 && std::string(argv[1]) == "__jsonnet") return strake::gitops::JsonnetMain();
     strake::cli::Wiring wiring;
     wiring.commands = [](CLI::App& app, strake::cli::Context& ctx,
                          strake::cli::CommandTable& table) -> std::shared_ptr<void> {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -43,9 +44,12 @@ Process::~Process() {
   if (pidfd_ >= 0) ::close(pidfd_);
 }
 
-size_t ResidentBytes() {
+size_t ResidentBytes() { return ResidentBytes(0); }
+
+size_t ResidentBytes(pid_t pid) {
   // statm: size resident shared text lib data dt, in pages.
-  FILE* f = std::fopen("/proc/self/statm", "re");
+  std::string path = pid == 0 ? "/proc/self/statm" : "/proc/" + std::to_string(pid) + "/statm";
+  FILE* f = std::fopen(path.c_str(), "re");
   if (!f) return 0;
   unsigned long size = 0, resident = 0;
   int n = std::fscanf(f, "%lu %lu", &size, &resident);

@@ -173,6 +173,8 @@ std::vector<std::string> CurrentEnv();
 
 // This process's resident memory in bytes (0 if /proc cannot say).
 size_t ResidentBytes();
+// A child's (or any readable process's); 0 if gone or /proc cannot say.
+size_t ResidentBytes(pid_t pid);
 
 // Resolves argv0 against PATH; empty if not found.
 std::string FindExecutable(const std::string& name, const std::string& path_env);

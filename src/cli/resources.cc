@@ -148,7 +148,7 @@ void PrintFound(const Context& ctx, const std::vector<Found>& found, const GetOp
     if (f.items.empty()) {
       if (f.listed && !all) {
         fmt::print("No {} found{}\n", f.kind->plural,
-                   o.all_namespaces ? "" : " in namespace " + ctx.ns);
+                   o.all_namespaces || !f.kind->namespaced ? "" : " in namespace " + ctx.ns);
       }
       continue;
     }

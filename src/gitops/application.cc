@@ -11,6 +11,7 @@
 #include "base/unified_diff.h"
 #include "gitops/diff.h"
 #include "gitops/health.h"
+#include "gitops/jsonnet.h"
 #include "model/decode.h"
 #include "model/kinds.h"
 
@@ -97,10 +98,44 @@ ApplicationReconciler::ApplicationReconciler(store::Store& store, ResourceWriter
                                              Sources& sources, const Clock& clock)
     : store_(store), writer_(writer), sources_(sources), clock_(clock) {}
 
+namespace {
+
+// Argo CD's build environment of a source (reposerver's newEnv).
+std::map<std::string, std::string> ArgoBuildEnv(const store::Key& app,
+                                                const model::ApplicationSpec& spec,
+                                                const std::string& sha) {
+  const model::ApplicationSource& s = spec.source;
+  return {{"ARGOCD_APP_NAME", app.name},
+          {"ARGOCD_APP_NAMESPACE", spec.destination_namespace},
+          {"ARGOCD_APP_PROJECT_NAME", spec.project},
+          {"ARGOCD_APP_REVISION", sha},
+          {"ARGOCD_APP_REVISION_SHORT", sha.substr(0, 7)},
+          {"ARGOCD_APP_REVISION_SHORT_8", sha.substr(0, 8)},
+          {"ARGOCD_APP_SOURCE_REPO_URL", s.repo_url},
+          {"ARGOCD_APP_SOURCE_PATH", s.path},
+          {"ARGOCD_APP_SOURCE_TARGET_REVISION", s.target_revision}};
+}
+
+std::string VarsKey(const std::vector<model::JsonnetVar>& vars) {
+  std::string out;
+  for (const auto& v : vars) out += fmt::format("{}\x1f{}\x1f{}\x1e", v.name, v.value, v.code);
+  return out;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
-    const SourceState& src, const model::ApplicationSource& source, const std::string& sha) {
-  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
-                                source.recurse, source.include, source.exclude);
+    const SourceState& src, const store::Key& app, const model::ApplicationSpec& spec,
+    const std::string& sha) {
+  model::ApplicationSource source = spec.source;
+  auto env = ArgoBuildEnv(app, spec, sha);
+  for (auto* vars : {&source.jsonnet_ext_vars, &source.jsonnet_tlas}) {
+    for (auto& v : *vars) v.value = ArgoEnvsubst(v.value, env);
+  }
+  std::string key =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
+                  source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
+                  VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"));
   {
     std::lock_guard<std::mutex> lock(render_mu_);
     auto it = rendered_.find(key);
@@ -109,7 +144,9 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
       return it->second->rendered;
     }
   }
-  STRAKE_TRY_ASSIGN(r, Render(*src.mirror, sha, source));
+  RenderOptions options;
+  options.jsonnet = jsonnet_;
+  STRAKE_TRY_ASSIGN(r, Render(*src.mirror, sha, source, options));
   auto shared = std::make_shared<const Rendered>(std::move(r));
   std::lock_guard<std::mutex> lock(render_mu_);
   constexpr size_t kCapacity = 20'000;
@@ -778,7 +815,7 @@ Result<ApplicationReconciler::Target> ApplicationReconciler::Load(
                   "source unavailable, showing the last fetched state: " + src.error, clock_));
   }
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(url, TargetRevision(spec.source, round.op)));
-  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
+  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, round.app.key, spec, sha));
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec));
   // Hooks' changes (a hook Job ending) bring the Application back too.
   Remember(key, desired, url, CleanRepoPath(spec.source.path).value_or("."));
@@ -1106,7 +1143,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
     STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, revision));
     if (req.dry_run) {
-      STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
+      STRAKE_TRY_ASSIGN(rendered, RenderCached(src, got->key, spec, sha));
       STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, got->key, spec));
       Compared c = Compare(*got, spec, desired);
       Json out = Json::array();
@@ -1152,7 +1189,7 @@ Result<std::vector<ResourceDiff>> ApplicationReconciler::Diff(const std::string&
   SourceState src = sources_.Get(spec.source.repo_url, /*force=*/true);
   if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, spec.source.target_revision));
-  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, spec.source, sha));
+  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, got->key, spec, sha));
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, got->key, spec));
   Compared c = Compare(*got, spec, desired);
   std::vector<ResourceDiff> out;

@@ -132,8 +132,11 @@ class ApplicationReconciler {
   Status DropFinalizers(const store::Resource& app,
                         const std::function<bool(const std::string&)>& drop);
   Result<controller::ReconcileResult> WriteStatus(Round& round, const Event& event);
+  // `app`'s source at `sha`, its jsonnet values expanded with Argo CD's
+  // $ARGOCD_APP_* variables.
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,
-                                                       const model::ApplicationSource& source,
+                                                       const store::Key& app,
+                                                       const model::ApplicationSpec& spec,
                                                        const std::string& sha);
   Result<std::vector<Desired>> Prepare(const Rendered& r, const store::Key& app,
                                        const model::ApplicationSpec& spec);
@@ -167,6 +170,7 @@ class ApplicationReconciler {
     std::string key;
     std::shared_ptr<const Rendered> rendered;
   };
+  JsonnetEvaluator jsonnet_;
   std::mutex render_mu_;
   std::list<CachedRender> render_lru_;  // most recently used first
   std::unordered_map<std::string, std::list<CachedRender>::iterator> rendered_;

@@ -171,6 +171,10 @@ Result<std::string> CleanRepoPath(const std::string& path) {
   return out.empty() ? std::string(".") : Join(out, "/");
 }
 
+std::unique_ptr<Mirror> Mirror::OpenLocal(const std::string& path) {
+  return std::unique_ptr<Mirror>(new Mirror("", path, EgressPolicy()));
+}
+
 Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& root, const std::string& url,
                                              const EgressPolicy& egress) {
   if (StartsWith(url, "file://")) {
@@ -309,6 +313,7 @@ Result<std::vector<std::string>> FetchEnv(const std::string& url, const EgressPo
 
 Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(fetch_mu_);
+  if (url_.empty()) return Failf("{}: opened for reading only", path_);
   if (StartsWith(url_, "file://")) return CheckLocal(path_, url_);
   std::string key_dir;
   std::string key;

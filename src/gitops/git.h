@@ -64,6 +64,9 @@ class Mirror {
   // file.
   static Result<std::unique_ptr<Mirror>> Open(const std::string& root, const std::string& url,
                                               const EgressPolicy& egress);
+  // The repository at `path` (a Mirror's path()), for reading only (a
+  // Fetch fails): how a child process reads what its parent's Mirror holds.
+  static std::unique_ptr<Mirror> OpenLocal(const std::string& path);
   ~Mirror();
   Mirror(const Mirror&) = delete;
   Mirror& operator=(const Mirror&) = delete;

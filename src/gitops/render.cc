@@ -69,24 +69,62 @@ Status Validate(std::vector<model::Document>& docs) {
 
 }  // namespace
 
+namespace {
+
+// A List's items are objects of their own.
+void AddDocument(model::Document d, std::vector<model::Document>& docs) {
+  if (d.root.IsMap() && d.root.Get("kind") && d.root.Get("kind")->scalar == "List" &&
+      d.root.Get("items") && d.root.Get("items")->IsSeq()) {
+    for (const auto& item : d.root.Get("items")->seq) docs.push_back({d.file, item});
+    return;
+  }
+  docs.push_back(std::move(d));
+}
+
+// A jsonnet file's output, as Argo CD takes it: an array of objects, or one.
+Status AddJsonnet(const Mirror& mirror, const std::string& sha,
+                  const model::ApplicationSource& source, const std::string& dir,
+                  const std::string& file, const JsonnetEvaluator& jsonnet,
+                  std::vector<model::Document>& docs) {
+  JsonnetRequest req;
+  req.git_dir = mirror.path();
+  req.sha = sha;
+  req.file = dir == "." ? file : dir + "/" + file;
+  req.jpaths.push_back(dir);
+  req.jpaths.insert(req.jpaths.end(), source.jsonnet_libs.begin(), source.jsonnet_libs.end());
+  req.ext_vars = source.jsonnet_ext_vars;
+  req.tlas = source.jsonnet_tlas;
+  STRAKE_TRY_ASSIGN(text, EvaluateJsonnet(jsonnet, req));
+  model::Json out = model::Json::parse(text, nullptr, false);
+  if (out.is_discarded()) return Failf("{}: jsonnet's output is not JSON", req.file);
+  if (!out.is_array()) out = model::Json::array({std::move(out)});
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].is_object()) {
+      return Failf("{}: jsonnet's output{} is a {}, not an object", req.file,
+                   out.size() > 1 ? fmt::format(" [{}]", i) : "", out[i].type_name());
+    }
+    std::string origin = out.size() > 1 ? fmt::format("{}[{}]", req.file, i) : req.file;
+    AddDocument({origin, model::FromJson(out[i])}, docs);
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
-                        const model::ApplicationSource& source, const model::ParseLimits& limits) {
+                        const model::ApplicationSource& source, const RenderOptions& options) {
   STRAKE_TRY_ASSIGN(dir, CleanRepoPath(source.path));
   bool kustomized = false;
-  std::string chart, jsonnet;  // a Helm chart's Chart.yaml; the first jsonnet file
+  std::string chart;  // a Helm chart's Chart.yaml
   auto want = [&](const std::string& rel) {
     if (rel.find('/') == std::string::npos && IsKustomization(rel)) kustomized = true;
     if (rel == "Chart.yaml") chart = rel;
-    if (EndsWith(rel, ".jsonnet") && jsonnet.empty() && MatchesGlobs(source.include, rel, true) &&
-        !MatchesGlobs(source.exclude, rel, false)) {
-      jsonnet = rel;
-    }
-    if (!IsManifestFile(rel)) return false;
+    if (!IsManifestFile(rel) && !EndsWith(rel, ".jsonnet")) return false;
     if (!MatchesGlobs(source.include, rel, true)) return false;
     return !MatchesGlobs(source.exclude, rel, false);
   };
   ReadLimits read;
-  read.max_file_bytes = limits.max_bytes;
+  read.max_file_bytes = options.limits.max_bytes;
   STRAKE_TRY_ASSIGN(files, mirror.ReadDir(sha, dir, source.recurse, want, read));
   // What Argo CD would render with a tool strake does not have is refused,
   // never taken for plain manifests or skipped.
@@ -97,16 +135,10 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
         "and commit the manifests, or point the Application at them)",
         prefix, chart);
   }
-  if (!jsonnet.empty() && !kustomized) {
-    return Failf(
-        "{}{}: jsonnet is not supported yet (render it with `jsonnet` and commit the JSON, or "
-        "exclude it with directory.exclude)",
-        prefix, jsonnet);
-  }
   Rendered out;
   std::vector<model::Document> docs;
   if (kustomized || source.kustomize) {
-    STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, limits));
+    STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, options.limits));
     for (auto& o : objects) docs.push_back({o.origin, model::FromJson(o.object)});
     STRAKE_TRY(Validate(docs));
     out.source_type = "Kustomize";
@@ -115,25 +147,26 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   }
   std::vector<std::string> errors;
   for (const auto& f : files) {
-    auto parsed = model::ParseYaml(f.data, prefix + f.path, limits);
+    if (EndsWith(f.path, ".jsonnet")) {
+      if (auto s = AddJsonnet(mirror, sha, source, dir, f.path, options.jsonnet, docs); !s)
+        errors.push_back(s.error().message);
+      continue;
+    }
+    auto parsed = model::ParseYaml(f.data, prefix + f.path, options.limits);
     if (!parsed) {
       errors.push_back(parsed.error().message);
       continue;
     }
-    for (auto& d : *parsed) {
-      // A List's items are objects of their own.
-      if (d.root.IsMap() && d.root.Get("kind") && d.root.Get("kind")->scalar == "List" &&
-          d.root.Get("items") && d.root.Get("items")->IsSeq()) {
-        for (const auto& item : d.root.Get("items")->seq) docs.push_back({d.file, item});
-        continue;
-      }
-      docs.push_back(std::move(d));
-    }
+    for (auto& d : *parsed) AddDocument(std::move(d), docs);
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
   STRAKE_TRY(Validate(docs));
-  for (const auto& d : docs)
-    out.objects.push_back({model::ToJson(d.root), model::PlaceOf(d.file, d.root)});
+  for (const auto& d : docs) {
+    // A jsonnet file's objects have no line of their own: the file says it.
+    bool placed = d.root.mark.line > 0;
+    out.objects.push_back(
+        {model::ToJson(d.root), placed ? model::PlaceOf(d.file, d.root) : d.file});
+  }
   return out;
 }
 

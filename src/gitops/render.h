@@ -7,8 +7,11 @@
 // parsed with the YAML limits (size, depth, alias expansion) and checked by
 // the same strict decoder as `strake apply`. `kind: List` documents are
 // flattened. Errors carry "path/in/repo.yaml:line:col" and the field path.
-// A directory with a kustomization file is built by kustomize's rules
-// (gitops/kustomize.h) instead.
+// Each *.jsonnet file the globs let in is evaluated (gitops/jsonnet.h) with
+// the source's extVars, TLAs and libs, in its place among the other files;
+// its output is one object or an array of them. A directory with a
+// kustomization file is built by kustomize's rules (gitops/kustomize.h)
+// instead. A Helm chart is refused by name.
 #pragma once
 
 #include <string>
@@ -16,6 +19,7 @@
 
 #include "base/result.h"
 #include "gitops/git.h"
+#include "gitops/jsonnet.h"
 #include "model/gitops.h"
 #include "model/node.h"
 
@@ -31,9 +35,14 @@ struct Rendered {
   std::vector<Manifest> objects;
 };
 
+struct RenderOptions {
+  model::ParseLimits limits;
+  JsonnetEvaluator jsonnet;
+};
+
+// `source`'s jsonnet values as given: expanded by the caller (ArgoEnvsubst).
 Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
-                        const model::ApplicationSource& source,
-                        const model::ParseLimits& limits = {});
+                        const model::ApplicationSource& source, const RenderOptions& options = {});
 
 // Argo CD's include/exclude: a glob, or "{glob1,glob2}"; "" matches all.
 bool MatchesGlobs(const std::string& globs, const std::string& path, bool empty_matches);

@@ -63,14 +63,11 @@ TEST_F(RenderTest, BadManifestsAreErrorsWithTheirPlace) {
       << r.error().message;
 }
 
-// A Helm chart and jsonnet need tools strake does not have: refused by
-// name, never read as manifests (a chart's Chart.yaml is no object) nor
-// skipped (a jsonnet directory would show Synced with nothing in it).
-TEST_F(RenderTest, AHelmChartAndJsonnetAreRefusedByName) {
+// A Helm chart needs a tool strake does not have: refused by name, never
+// read as manifests (a chart's Chart.yaml is no object) nor skipped.
+TEST_F(RenderTest, AHelmChartIsRefusedByName) {
   Write("chart/Chart.yaml", "apiVersion: v2\nname: guestbook\nversion: 0.1.0\n");
   Write("chart/values.yaml", "replicaCount: 1\n");
-  Write("jsonnet/app.jsonnet", "{apiVersion: 'v1', kind: 'ConfigMap'}\n");
-  Write("jsonnet/cm.yaml", kConfig);
   std::string sha = Commit("tools");
   auto m = Fetched();
   model::ApplicationSource src;
@@ -81,14 +78,6 @@ TEST_F(RenderTest, AHelmChartAndJsonnetAreRefusedByName) {
                 "chart/Chart.yaml: a Helm chart: Helm sources are not supported yet"),
             std::string::npos)
       << chart.error().message;
-  src.path = "jsonnet";
-  auto jsonnet = Render(*m, sha, src);
-  ASSERT_FALSE(jsonnet);
-  EXPECT_NE(jsonnet.error().message.find("jsonnet/app.jsonnet: jsonnet is not supported yet"),
-            std::string::npos)
-      << jsonnet.error().message;
-  src.exclude = "*.jsonnet";
-  EXPECT_TRUE(Render(*m, sha, src)) << "excluded, it is not refused";
 }
 
 TEST_F(RenderTest, OnlyAHookMayBeNamedBySyncWithGenerateName) {
@@ -138,8 +127,8 @@ TEST_F(RenderTest, AnAliasBombAndAnOversizedFileAreRefused) {
   Write("app/huge.yaml", std::string(2048, '#'));
   sha = Commit("huge");
   ASSERT_TRUE(m->Fetch({}, std::chrono::seconds(30)));
-  model::ParseLimits small;
-  small.max_bytes = 1024;
+  RenderOptions small;
+  small.limits.max_bytes = 1024;
   auto huge = Render(*m, sha, src, small);
   ASSERT_FALSE(huge);
   EXPECT_NE(huge.error().message.find("app/huge.yaml is 2048 bytes, over the limit of 1024"),

@@ -1,5 +1,7 @@
 #include "model/gitops.h"
 
+#include <set>
+
 #include "base/net.h"
 #include "base/strings.h"
 #include "model/decoders.h"
@@ -60,6 +62,36 @@ void CheckRepoPath(Ctx& ctx, const Node& n, const std::string& path, const std::
   }
 }
 
+std::vector<JsonnetVar> DecodeJsonnetVars(Ctx& ctx, Fields& jf, const std::string& key) {
+  std::vector<JsonnetVar> out;
+  std::set<std::string> seen;
+  jf.List(key, [&](const Node& item, const std::string& path) {
+    Fields f(ctx, item, path);
+    JsonnetVar v;
+    if (const Node* n = f.Need("name")) {
+      v.name = ctx.Str(*n, f.Sub("name"));
+      if (!seen.insert(v.name).second)
+        ctx.Error(*n, f.Sub("name"), fmt::format("\"{}\" is given twice", v.name));
+    }
+    // Argo CD takes an empty value (its CLI writes `name=`).
+    if (const Node* n = f.Get("value")) v.value = ctx.Str(*n, f.Sub("value"));
+    if (const Node* n = f.Get("code")) v.code = ctx.Bool(*n, f.Sub("code"));
+    out.push_back(std::move(v));
+  });
+  return out;
+}
+
+void DecodeJsonnet(Ctx& ctx, const Node& j, ApplicationSource& s) {
+  Fields jf(ctx, j, "spec.source.directory.jsonnet");
+  s.jsonnet_ext_vars = DecodeJsonnetVars(ctx, jf, "extVars");
+  s.jsonnet_tlas = DecodeJsonnetVars(ctx, jf, "tlas");
+  jf.List("libs", [&](const Node& item, const std::string& path) {
+    std::string lib = ctx.Str(item, path);
+    CheckRepoPath(ctx, item, path, lib);
+    s.jsonnet_libs.push_back(lib.empty() ? "." : lib);
+  });
+}
+
 void DecodeSource(Ctx& ctx, const Node& src, ApplicationSource& s) {
   Fields sf(ctx, src, "spec.source");
   if (const Node* v = sf.Need("repoURL")) {
@@ -80,7 +112,7 @@ void DecodeSource(Ctx& ctx, const Node& src, ApplicationSource& s) {
     if (const Node* v = df.Get("recurse")) s.recurse = ctx.Bool(*v, df.Sub("recurse"));
     s.include = df.Str("include");
     s.exclude = df.Str("exclude");
-    df.NotSupported("jsonnet", "jsonnet");
+    if (const Node* j = df.Get("jsonnet")) DecodeJsonnet(ctx, *j, s);
   }
   if (const Node* k = sf.Get("kustomize")) {
     s.kustomize = true;

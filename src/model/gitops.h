@@ -13,6 +13,13 @@
 
 namespace strake::model {
 
+// One of directory.jsonnet's extVars or tlas: a string, or (code) jsonnet.
+struct JsonnetVar {
+  std::string name;
+  std::string value;
+  bool code = false;
+};
+
 struct ApplicationSource {
   std::string repo_url;
   std::string path = ".";
@@ -22,6 +29,13 @@ struct ApplicationSource {
   std::string include;  // a glob, or "{a,b}" of globs; "" = every *.yaml, *.yml, *.json
   std::string exclude;
   bool kustomize = false;  // source.kustomize given (also chosen by a kustomization file)
+  // source.directory.jsonnet: values as written (Argo CD's $ARGOCD_APP_*
+  // variables are expanded when the source is rendered); libs are
+  // directories of the repository, searched after the importing file's
+  // own and source.path, the last given first.
+  std::vector<JsonnetVar> jsonnet_ext_vars;
+  std::vector<JsonnetVar> jsonnet_tlas;
+  std::vector<std::string> jsonnet_libs;
 };
 
 struct IgnoreDifference {

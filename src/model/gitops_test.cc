@@ -36,6 +36,50 @@ spec:
   EXPECT_FALSE(a.spec.retry);
 }
 
+TEST(GitopsDecodeTest, DirectoryJsonnetAsArgoCdWritesIt) {
+  const char* kApp = R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: jsonnet}
+spec:
+  source:
+    repoURL: "file:///srv/git/apps.git"
+    path: jsonnet-tla
+    directory:
+      jsonnet:
+        extVars: [{name: foo, value: $ARGOCD_APP_NAME}, {name: bar, value: "'x'", code: true}]
+        tlas: [{name: replicas, value: "0", code: true}, {name: empty, value: ""}]
+        libs: [vendor, lib/jsonnet]
+  destination: {name: local, namespace: web}
+)";
+  auto r = DecodeOne(kApp);
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& s = std::get<Application>(r->value).spec.source;
+  ASSERT_EQ(s.jsonnet_ext_vars.size(), 2u);
+  EXPECT_EQ(s.jsonnet_ext_vars[0].value, "$ARGOCD_APP_NAME");  // expanded when rendered
+  EXPECT_FALSE(s.jsonnet_ext_vars[0].code);
+  EXPECT_TRUE(s.jsonnet_ext_vars[1].code);
+  ASSERT_EQ(s.jsonnet_tlas.size(), 2u);
+  EXPECT_EQ(s.jsonnet_tlas[0].name, "replicas");
+  EXPECT_EQ(s.jsonnet_libs, (std::vector<std::string>{"vendor", "lib/jsonnet"}));
+
+  std::string bad = kApp;
+  bad.replace(bad.find("{name: empty"), 12, "{name: replicas");
+  bad.replace(bad.find("lib/jsonnet"), 11, "../shared");
+  bad.replace(bad.find("code: true}]\n        tlas"), 10, "kode: true");
+  r = DecodeOne(bad);
+  ASSERT_FALSE(r);
+  const std::string& e = r.error().message;
+  EXPECT_NE(e.find("spec.source.directory.jsonnet.tlas[1].name: \"replicas\" is given twice"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("spec.source.directory.jsonnet.libs[1]: \"../shared\" leaves the repository"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("spec.source.directory.jsonnet.extVars[1].kode: unknown field"),
+            std::string::npos)
+      << e;
+}
+
 TEST(GitopsDecodeTest, SyncPolicyRetryAndIgnoreDifferences) {
   auto r = DecodeOne(R"(apiVersion: argoproj.io/v1alpha1
 kind: Application

@@ -258,7 +258,10 @@ Response Api::Handle(const Request& req) {
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
   }
   std::string ns;
-  if (i + 1 < parts.size() && parts[i] == "namespaces") {
+  // /api/v1/namespaces/NAME is the Namespace NAME itself, as Kubernetes
+  // serves it; /api/v1/namespaces/NAME/KIND... what is in it.
+  bool the_namespace = api_version == "v1" && parts.size() == 4 && parts[2] == "namespaces";
+  if (i + 1 < parts.size() && parts[i] == "namespaces" && !the_namespace) {
     ns = parts[i + 1];
     i += 2;
   }

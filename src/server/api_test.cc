@@ -86,6 +86,20 @@ TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
 // `get secret -o json`, edited, and written back: each "<redacted>" keeps
 // the value strake holds; one for a key it holds no value for is refused,
 // and the placeholder is never stored as a value.
+// /api/v1/namespaces/NAME is the Namespace itself, as Kubernetes serves
+// it; /api/v1/namespaces/NAME/configmaps what is in it.
+TEST_F(ApiTest, ANamespaceIsServedAtItsOwnPath) {
+  const std::string ns = R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"hello"}})";
+  Response made = Call("POST", "/api/v1/namespaces", ns);
+  ASSERT_EQ(made.status, 201) << made.body;
+  Response got = Call("GET", "/api/v1/namespaces/hello");
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(store::Json::parse(got.body)["metadata"]["name"], "hello");
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/hello/configmaps").status, 200);
+  EXPECT_EQ(Call("DELETE", "/api/v1/namespaces/hello").status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/hello").status, 404);
+}
+
 // Kubernetes' ?dryRun=All on an apply: the object as it would be stored,
 // nothing written; any other method refuses it rather than act for real.
 TEST_F(ApiTest, ADryRunApplyWritesNothingAndOtherMethodsRefuseIt) {
