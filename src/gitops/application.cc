@@ -13,6 +13,7 @@
 #include "gitops/health.h"
 #include "gitops/jsonnet.h"
 #include "model/decode.h"
+#include "model/gitops.h"
 #include "model/kinds.h"
 
 namespace strake::gitops {
@@ -174,6 +175,27 @@ std::optional<bool> NamespacedKind(ResourceWriter& writer,
   return std::nullopt;
 }
 
+// A resource's sync-options and compare-options annotations, each option
+// checked as an Application's syncOptions are.
+void CheckOptionAnnotations(const Json& ann, const std::string& origin,
+                            std::vector<std::string>& errors) {
+  for (const char* name : {kSyncOptions, kCompareOptions}) {
+    if (!ann.contains(name)) continue;
+    if (!ann[name].is_string()) {
+      errors.push_back(fmt::format("{}: metadata.annotations[{}]: must be a string", origin, name));
+      continue;
+    }
+    for (const auto& part : Split(ann[name].get<std::string>(), ',')) {
+      std::string option(Trim(part));
+      if (option.empty()) continue;
+      auto problem = name == kSyncOptions ? model::ResourceSyncOptionProblem(option)
+                                          : model::CompareOptionProblem(option);
+      if (problem)
+        errors.push_back(fmt::format("{}: metadata.annotations[{}]: {}", origin, name, *problem));
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
@@ -206,6 +228,7 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
     std::set<std::string> delete_policy;
     if (meta.contains("annotations") && meta["annotations"].is_object()) {
       const Json& ann = meta["annotations"];
+      CheckOptionAnnotations(ann, m.origin, errors);
       if (ann.contains(kHook) && ann[kHook].is_string()) {
         bool skip = false;
         for (const auto& part : Split(ann[kHook].get<std::string>(), ',')) {
@@ -333,7 +356,10 @@ ApplicationReconciler::Compared ApplicationReconciler::Compare(
         (*got)->object.value("metadata", Json::object()).value("annotations", Json::object());
     if (!ann.is_object() || !StartsWith(ann.value(kTrackingId, ""), instance + ":")) continue;
     declared.insert(KeyString(k));
-    c.out_of_sync = true;
+    // Argo CD's compare-options IgnoreExtraneous: shown OutOfSync, but the
+    // Application is not (it is pruned by the next sync that prunes).
+    if (!HasAnnotationOption((*got)->object, kCompareOptions, "IgnoreExtraneous"))
+      c.out_of_sync = true;
     c.resources.push_back({{"group", r.value("group", "")},
                            {"version", r.value("version", "")},
                            {"kind", k.kind},

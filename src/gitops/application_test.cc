@@ -234,6 +234,64 @@ TEST_F(ApplicationSyncTest, SyncOptionsAreHonoured) {
   EXPECT_EQ(store_writer_->replaced["c"], 0);
 }
 
+// Argo CD's compare-options IgnoreExtraneous: a resource git no longer
+// declares shows OutOfSync (it needs pruning), the Application stays Synced.
+TEST_F(ApplicationSyncTest, IgnoreExtraneousKeepsTheApplicationSynced) {
+  Write("app/c.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n"
+        "    argocd.argoproj.io/compare-options: IgnoreExtraneous\n");
+  Write("app/d.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n");
+  Write("app/e.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: e}\n");
+  Commit("three maps");
+  CreateApp({{"automated", Json::object()}});
+  Reconcile();
+  Reconcile();
+  ASSERT_EQ(Operation().value("phase", ""), "Succeeded") << Operation().dump(2);
+  auto sync_status = [&] {
+    auto got = store_->Get({"Application", "default", "app"});
+    EXPECT_TRUE(got && *got);
+    return (*got)->status["sync"].value("status", "");
+  };
+  Remove("app/c.yaml");
+  Commit("c goes");
+  sources_->Get(Url(), /*force=*/true);
+  Reconcile();
+  EXPECT_EQ(sync_status(), "Synced");
+  auto got = store_->Get({"Application", "default", "app"});
+  bool shown = false;
+  for (const Json& r : (*got)->status["resources"]) {
+    if (r.value("name", "") != "c") continue;
+    shown = true;
+    EXPECT_EQ(r.value("status", ""), "OutOfSync") << r.dump();
+    EXPECT_TRUE(r.value("requiresPruning", false)) << r.dump();
+  }
+  EXPECT_TRUE(shown) << (*got)->status.dump(2);
+  Remove("app/d.yaml");  // without the option: the Application is OutOfSync
+  Commit("d goes");
+  sources_->Get(Url(), /*force=*/true);
+  Reconcile();
+  EXPECT_EQ(sync_status(), "OutOfSync");
+
+  // An option strake does not know or honour is an error with its place.
+  Write("app/e.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: e\n  annotations:\n"
+        "    argocd.argoproj.io/compare-options: IgnoreExtranous\n"
+        "    argocd.argoproj.io/sync-options: Prune=flase,Force=true\n");
+  Commit("bad options");
+  sources_->Get(Url(), /*force=*/true);
+  Reconcile();
+  got = store_->Get({"Application", "default", "app"});
+  std::string conditions = (*got)->status.value("conditions", Json::array()).dump();
+  for (const char* want :
+       {"app/e.yaml:1:1: metadata.annotations[argocd.argoproj.io/sync-options]: Prune takes true "
+        "or false, not \\\"flase\\\"",
+        "not supported: Force=true",
+        "metadata.annotations[argocd.argoproj.io/compare-options]: unknown compare option "
+        "\\\"IgnoreExtranous\\\" (did you mean \\\"IgnoreExtraneous\\\"?)"}) {
+    EXPECT_NE(conditions.find(want), std::string::npos) << want << "\n" << conditions;
+  }
+}
+
 TEST_F(ApplicationSyncTest, FailOnSharedResourceFailsBeforeAnythingIsWritten) {
   Write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1'}\n");
   Write("app/d.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {a: '1'}\n");

@@ -129,15 +129,18 @@ std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::s
   return waves;
 }
 
-bool HasSyncOption(const Json& object, const std::string& option) {
+bool HasAnnotationOption(const Json& object, const char* annotation, const std::string& option) {
   const Json meta = object.value("metadata", Json::object());
   const Json ann = meta.value("annotations", Json::object());
-  if (!ann.is_object() || !ann.contains(kSyncOptions) || !ann[kSyncOptions].is_string())
-    return false;
-  for (const auto& o : Split(ann[kSyncOptions].get<std::string>(), ',')) {
+  if (!ann.is_object() || !ann.contains(annotation) || !ann[annotation].is_string()) return false;
+  for (const auto& o : Split(ann[annotation].get<std::string>(), ',')) {
     if (Trim(o) == option) return true;
   }
   return false;
+}
+
+bool HasSyncOption(const Json& object, const std::string& option) {
+  return HasAnnotationOption(object, kSyncOptions, option);
 }
 
 int KindRank(const std::string& kind) {

@@ -65,8 +65,10 @@ struct Desired {
   std::string generate_name;            // a hook named per sync (key.name is then empty)
 };
 
-// Whether `object`'s argocd.argoproj.io/sync-options annotation lists
-// `option` ("Prune=false").
+// Whether `object`'s `annotation` (a comma-separated list, as Argo CD's
+// argocd.argoproj.io/sync-options and compare-options are) lists `option`.
+bool HasAnnotationOption(const Json& object, const char* annotation, const std::string& option);
+// Its argocd.argoproj.io/sync-options lists `option` ("Prune=false").
 bool HasSyncOption(const Json& object, const std::string& option);
 
 // Argo CD's order of kinds within a wave (gitops-engine's kindOrder); every

@@ -156,41 +156,25 @@ void DecodeDestination(Ctx& ctx, const Node& dest, ApplicationSpec& a) {
   }
 }
 
-// What is wrong with a sync option (Argo CD's docs/user-guide/sync-options.md),
-// nullopt when strake honours it. Each is honoured as docs/gitops.md says,
-// or refused here with why.
-std::optional<std::string> SyncOptionProblem(const std::string& option) {
-  static const std::vector<std::string> kBool = {"true", "false"};
-  static const std::map<std::string, std::vector<std::string>> kValues = {
-      {"PruneLast", kBool},
-      {"ApplyOutOfSyncOnly", kBool},
-      {"Prune", kBool},
-      {"Validate", {"true"}},
-      {"CreateNamespace", kBool},
-      {"ServerSideApply", kBool},
-      {"ClientSideApplyMigration", kBool},
-      {"SkipDryRunOnMissingResource", kBool},
-      {"PrunePropagationPolicy", {"foreground", "background"}},
-      {"Replace", kBool},
-      {"RespectIgnoreDifferences", kBool},
-      {"FailOnSharedResource", kBool}};
-  static const std::map<std::string, std::string> kRefused = {
-      {"Validate=false",
-       "strake checks every object strictly, and an unknown or misspelt field is an error with "
-       "its file, line and path: correct the field instead"},
-      {"PrunePropagationPolicy=orphan",
-       "a pruned object's dependents (a Deployment's replicas, a Job's process) go with it here"},
-      {"Prune=confirm", "a prune that waits for a confirmation"}};
+// Argo CD's options, NAME=VALUE: the values each name takes, and the
+// options refused with why.
+struct OptionTable {
+  const char* what;  // "sync option"
+  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, std::string> refused;
+};
+
+std::optional<std::string> OptionProblem(const OptionTable& t, const std::string& option) {
   auto eq = option.find('=');
   std::string key = option.substr(0, eq);
   std::vector<std::string> names;
-  names.reserve(kValues.size());
-  for (const auto& [name, values] : kValues) names.push_back(name);
-  auto known = kValues.find(key);
-  if (eq == std::string::npos || known == kValues.end()) {
-    return fmt::format("unknown sync option \"{}\"{}", option, DidYouMean(key, names));
+  names.reserve(t.values.size());
+  for (const auto& [name, values] : t.values) names.push_back(name);
+  auto known = t.values.find(key);
+  if (eq == std::string::npos || known == t.values.end()) {
+    return fmt::format("unknown {} \"{}\"{}", t.what, option, DidYouMean(key, names));
   }
-  if (auto refused = kRefused.find(option); refused != kRefused.end())
+  if (auto refused = t.refused.find(option); refused != t.refused.end())
     return fmt::format("not supported: {}: {}", option, refused->second);
   std::string value = option.substr(eq + 1);
   const auto& values = known->second;
@@ -199,6 +183,69 @@ std::optional<std::string> SyncOptionProblem(const std::string& option) {
   }
   return std::nullopt;
 }
+
+const std::vector<std::string> kBool = {"true", "false"};
+const char* const kValidateFalse =
+    "strake checks every object strictly, and an unknown or misspelt field is an error with its "
+    "file, line and path: correct the field instead";
+
+}  // namespace
+
+// Argo CD's docs/user-guide/sync-options.md: each honoured as docs/gitops.md
+// says, or refused here with why.
+std::optional<std::string> SyncOptionProblem(const std::string& option) {
+  static const OptionTable kTable = {
+      "sync option",
+      {{"PruneLast", kBool},
+       {"ApplyOutOfSyncOnly", kBool},
+       {"Prune", kBool},
+       {"Validate", {"true"}},
+       {"CreateNamespace", kBool},
+       {"ServerSideApply", kBool},
+       {"ClientSideApplyMigration", kBool},
+       {"SkipDryRunOnMissingResource", kBool},
+       {"PrunePropagationPolicy", {"foreground", "background"}},
+       {"Replace", kBool},
+       {"RespectIgnoreDifferences", kBool},
+       {"FailOnSharedResource", kBool}},
+      {{"Validate=false", kValidateFalse},
+       {"PrunePropagationPolicy=orphan",
+        "a pruned object's dependents (a Deployment's replicas, a Job's process) go with it here"},
+       {"Prune=confirm", "a prune that waits for a confirmation"}}};
+  return OptionProblem(kTable, option);
+}
+
+std::optional<std::string> ResourceSyncOptionProblem(const std::string& option) {
+  static const OptionTable kTable = {
+      "sync option",
+      {{"Prune", kBool},
+       {"Delete", kBool},
+       {"PruneLast", kBool},
+       {"Replace", kBool},
+       {"ServerSideApply", kBool},
+       {"ClientSideApplyMigration", kBool},
+       {"SkipDryRunOnMissingResource", kBool},
+       {"Validate", {"true"}},
+       {"Force", {"false"}}},
+      {{"Validate=false", kValidateFalse},
+       {"Prune=confirm", "a prune that waits for a confirmation"},
+       {"Delete=confirm", "a deletion that waits for a confirmation"},
+       {"Force=true", "a replace that deletes the object and makes it again"}}};
+  return OptionProblem(kTable, option);
+}
+
+std::optional<std::string> CompareOptionProblem(const std::string& option) {
+  if (option == "IgnoreExtraneous") return std::nullopt;
+  static const OptionTable kTable = {
+      "compare option", {{"ServerSideDiff", kBool}, {"IncludeMutationWebhook", kBool}}, {}};
+  if (option.find('=') == std::string::npos) {
+    return fmt::format("unknown compare option \"{}\"{}", option,
+                       DidYouMean(option, {"IgnoreExtraneous"}));
+  }
+  return OptionProblem(kTable, option);
+}
+
+namespace {
 
 void DecodeSyncPolicy(Ctx& ctx, const Node& policy, ApplicationSpec& a) {
   Fields pf(ctx, policy, "spec.syncPolicy");

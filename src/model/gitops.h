@@ -97,4 +97,12 @@ struct Repository {
 // The URL schemes a Repository (and an Application's repoURL) may use.
 bool SupportedRepoUrl(const std::string& url);
 
+// What is wrong with one of Argo CD's options (docs/user-guide/
+// sync-options.md, compare-options.md), nullopt when strake honours it as
+// docs/gitops.md says: an Application's syncOptions; a resource's
+// argocd.argoproj.io/sync-options and compare-options annotations.
+std::optional<std::string> SyncOptionProblem(const std::string& option);
+std::optional<std::string> ResourceSyncOptionProblem(const std::string& option);
+std::optional<std::string> CompareOptionProblem(const std::string& option);
+
 }  // namespace strake::model
