@@ -196,14 +196,56 @@ void CheckOptionAnnotations(const Json& ann, const std::string& origin,
   }
 }
 
+// A resource's hook annotations: its hooks, and their delete policy
+// (Argo CD's default: BeforeHookCreation); true for a Skip hook.
+bool ReadHookAnnotations(const Json& ann, const std::string& origin,
+                         std::vector<std::string>& hooks, std::set<std::string>& delete_policy,
+                         std::vector<std::string>& errors) {
+  bool skip = false;
+  if (ann.contains(kHook) && ann[kHook].is_string()) {
+    for (const auto& part : Split(ann[kHook].get<std::string>(), ',')) {
+      std::string h(Trim(part));
+      if (h == "Skip") {
+        skip = true;
+      } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail" ||
+                 h == "PreDelete" || h == "PostDelete") {
+        hooks.push_back(h);
+      } else if (!h.empty()) {
+        errors.push_back(
+            fmt::format("{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, "
+                        "PostSync, SyncFail, PreDelete, PostDelete or Skip)",
+                        origin, kHook, Quote(h)));
+      }
+    }
+    if (skip) return true;
+  }
+  if (ann.contains(kHookDeletePolicy) && ann[kHookDeletePolicy].is_string()) {
+    for (const auto& part : Split(ann[kHookDeletePolicy].get<std::string>(), ',')) {
+      std::string p(Trim(part));
+      if (p == "HookSucceeded" || p == "HookFailed" || p == "BeforeHookCreation") {
+        delete_policy.insert(p);
+      } else if (!p.empty()) {
+        errors.push_back(
+            fmt::format("{}: metadata.annotations[{}]: {} is not a delete policy (HookSucceeded, "
+                        "HookFailed or BeforeHookCreation)",
+                        origin, kHookDeletePolicy, Quote(p)));
+      }
+    }
+  }
+  if (!hooks.empty() && delete_policy.empty()) delete_policy.insert("BeforeHookCreation");
+  return false;
+}
+
 }  // namespace
 
 Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
                                                             const store::Key& app,
-                                                            const model::ApplicationSpec& spec) {
+                                                            const model::ApplicationSpec& spec,
+                                                            std::vector<std::string>* warnings) {
   std::vector<Desired> out;
   std::vector<std::string> errors;
-  std::map<std::string, std::string> seen;
+  // Each object's index in `out`, and where it was declared.
+  std::map<std::string, std::pair<size_t, std::vector<std::string>>> seen;
   std::string instance = AppInstance(app.ns, app.name);
   // The kinds this source's own CustomResourceDefinitions define: applied
   // before their custom resources (KindRank), so these are served by then.
@@ -229,39 +271,7 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
     if (meta.contains("annotations") && meta["annotations"].is_object()) {
       const Json& ann = meta["annotations"];
       CheckOptionAnnotations(ann, m.origin, errors);
-      if (ann.contains(kHook) && ann[kHook].is_string()) {
-        bool skip = false;
-        for (const auto& part : Split(ann[kHook].get<std::string>(), ',')) {
-          std::string h(Trim(part));
-          if (h == "Skip") {
-            skip = true;
-          } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail" ||
-                     h == "PreDelete" || h == "PostDelete") {
-            hooks.push_back(h);
-          } else if (!h.empty()) {
-            errors.push_back(fmt::format(
-                "{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, PostSync, "
-                "SyncFail, PreDelete, PostDelete or Skip)",
-                m.origin, kHook, Quote(h)));
-          }
-        }
-        if (skip) continue;
-      }
-      if (ann.contains(kHookDeletePolicy) && ann[kHookDeletePolicy].is_string()) {
-        for (const auto& part : Split(ann[kHookDeletePolicy].get<std::string>(), ',')) {
-          std::string p(Trim(part));
-          if (p == "HookSucceeded" || p == "HookFailed" || p == "BeforeHookCreation") {
-            delete_policy.insert(p);
-          } else if (!p.empty()) {
-            errors.push_back(fmt::format(
-                "{}: metadata.annotations[{}]: {} is not a delete policy (HookSucceeded, "
-                "HookFailed or BeforeHookCreation)",
-                m.origin, kHookDeletePolicy, Quote(p)));
-          }
-        }
-      }
-      // Argo CD's default: the previous run's object goes before a new one.
-      if (!hooks.empty() && delete_policy.empty()) delete_policy.insert("BeforeHookCreation");
+      if (ReadHookAnnotations(ann, m.origin, hooks, delete_policy, errors)) continue;  // Skip
     }
     std::string ns;
     if (*namespaced) {
@@ -298,18 +308,30 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
                                    kSyncWave, Quote(wave)));
       continue;
     }
-    auto [it, fresh] = seen.emplace(KeyString(d.key) + d.generate_name, m.origin);
-    if (!fresh) {
-      errors.push_back(fmt::format("{}: {} {}/{} is declared twice (also at {})", m.origin, kind,
-                                   ns, d.key.name, it->second));
-      continue;
-    }
     d.object = std::move(obj);
     d.hooks = std::move(hooks);
     d.delete_policy = std::move(delete_policy);
-    out.push_back(std::move(d));
+    // Argo CD: an object declared more than once is the last declaration,
+    // with a RepeatedResourceWarning.
+    auto [it, fresh] = seen.try_emplace(KeyString(d.key) + d.generate_name, out.size(),
+                                        std::vector<std::string>{});
+    it->second.second.push_back(m.origin);
+    if (fresh) {
+      out.push_back(std::move(d));
+    } else {
+      out[it->second.first] = std::move(d);
+    }
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
+  for (const auto& [key, where] : seen) {
+    const auto& [index, origins] = where;
+    if (origins.size() < 2 || !warnings) continue;
+    const Desired& d = out[index];
+    warnings->push_back(fmt::format(
+        "{} {} appeared {} times among the application's resources ({}): the last is used",
+        d.key.kind, d.key.ns.empty() ? d.key.name : d.key.ns + "/" + d.key.name, origins.size(),
+        Join(origins, ", ")));
+  }
   return out;
 }
 
@@ -842,7 +864,10 @@ Result<ApplicationReconciler::Target> ApplicationReconciler::Load(
   }
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(url, TargetRevision(spec.source, round.op)));
   STRAKE_TRY_ASSIGN(rendered, RenderCached(src, round.app.key, spec, sha));
-  STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec));
+  std::vector<std::string> repeated;
+  STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec, &repeated));
+  for (const auto& w : repeated)
+    round.conditions.push_back(Condition("RepeatedResourceWarning", w, clock_));
   // Hooks' changes (a hook Job ending) bring the Application back too.
   Remember(key, desired, url, CleanRepoPath(spec.source.path).value_or("."));
   target.sha = std::move(sha);

@@ -138,8 +138,11 @@ class ApplicationReconciler {
                                                        const store::Key& app,
                                                        const model::ApplicationSpec& spec,
                                                        const std::string& sha);
+  // The rendered objects as they are to be applied; an object declared more
+  // than once is its last declaration, told in `warnings`.
   Result<std::vector<Desired>> Prepare(const Rendered& r, const store::Key& app,
-                                       const model::ApplicationSpec& spec);
+                                       const model::ApplicationSpec& spec,
+                                       std::vector<std::string>* warnings = nullptr);
   Compared Compare(const store::Resource& app, const model::ApplicationSpec& spec,
                    const std::vector<Desired>& desired);
   void Remember(const std::string& app_key, const std::vector<Desired>& desired,

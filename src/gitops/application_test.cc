@@ -292,6 +292,33 @@ TEST_F(ApplicationSyncTest, IgnoreExtraneousKeepsTheApplicationSynced) {
   }
 }
 
+// Argo CD's duplicated-resources: an object declared twice is its last
+// declaration, with a RepeatedResourceWarning; the sync goes on.
+TEST_F(ApplicationSyncTest, ARepeatedResourceIsItsLastDeclarationWithAWarning) {
+  Write("app/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {v: first}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n"
+        "data: {v: last}\n");
+  Write("app/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n");
+  Commit("c twice");
+  CreateApp({{"automated", Json::object()}});
+  Reconcile();  // the operation starts
+  Reconcile();  // and syncs
+  Reconcile();  // compared again
+  EXPECT_EQ(Operation().value("phase", ""), "Succeeded") << Operation().dump(2);
+  auto c = store_->Get({"ConfigMap", "default", "c"});
+  ASSERT_TRUE(c && *c);
+  EXPECT_EQ((*c)->object["data"]["v"], "last");
+  auto app = store_->Get({"Application", "default", "app"});
+  std::string conditions = (*app)->status.value("conditions", Json::array()).dump();
+  EXPECT_NE(conditions.find("RepeatedResourceWarning"), std::string::npos) << conditions;
+  EXPECT_NE(conditions.find("ConfigMap default/c appeared 2 times among the application's "
+                            "resources (app/a.yaml:1:1, app/a.yaml:6:1): the last is used"),
+            std::string::npos)
+      << conditions;
+  EXPECT_EQ((*app)->status["sync"].value("status", ""), "Synced");
+}
+
 TEST_F(ApplicationSyncTest, FailOnSharedResourceFailsBeforeAnythingIsWritten) {
   Write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1'}\n");
   Write("app/d.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {a: '1'}\n");
