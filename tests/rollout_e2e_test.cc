@@ -1304,6 +1304,30 @@ spec:
   EXPECT_GT(load.bodies()["hello from v1\n"], 0);
   EXPECT_GT(load.bodies()["hello from v2\n"], 0);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
+  // The replicas are processes, listed as the Pods a cluster would show.
+  auto ready_pods = [&] {
+    Ran r = Cli({"get", "pods", "-l", "app=api", "-o", "json"});
+    Json list = Json::parse(r.out, nullptr, false);
+    std::vector<std::string> names;
+    if (!list.is_object()) return names;
+    for (const Json& pod : list["items"]) {
+      const Json& st = pod["status"];
+      if (st.value("phase", "") != "Running" || !st["containerStatuses"][0].value("ready", false))
+        continue;
+      EXPECT_EQ(pod["metadata"]["ownerReferences"][0].value("kind", ""), "Deployment");
+      EXPECT_GT(st.value("pid", 0), 0) << pod.dump();
+      names.push_back(pod["metadata"].value("name", ""));
+    }
+    return names;
+  };
+  std::vector<std::string> pods;
+  ASSERT_TRUE(WaitFor([&] { return (pods = ready_pods()).size() == 2; }, 10s))
+      << Cli({"get", "pods", "-o", "wide"}).out;
+  Ran one = Cli({"get", "pod", pods[0]});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("1/1"), std::string::npos) << one.out;
+  Ran wide = Cli({"get", "pods", "-o", "wide"});
+  EXPECT_NE(wide.out.find("Deployment/api"), std::string::npos) << wide.out;
 }
 
 // Services as Kubernetes manifests write them: two on the same port each

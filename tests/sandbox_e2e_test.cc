@@ -272,6 +272,26 @@ spec:
                       std::chrono::seconds(30)));
   EXPECT_EQ(ReportIn(data_ + "/runtime"), "report: own-pid-ns");
   EXPECT_FALSE(PathExists("/usr/strake-escape"));
+  // Both are processes that `get pods` lists: the Job's attempt, its
+  // Pod's name as the downward API gives it, and the replica.
+  auto phases = [&] {
+    Json list = Json::parse(Cli({"get", "pods", "-o", "json"}).out, nullptr, false);
+    std::map<std::string, std::string> out;
+    if (!list.is_object()) return out;
+    for (const Json& pod : list["items"]) {
+      std::string name = pod["metadata"].value("name", "");
+      out[name != "probe-0" && StartsWith(name, "probe-") ? "replica" : name] =
+          pod["status"].value("phase", "");
+    }
+    return out;
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto p = phases();
+        return p["probe-0"] == "Succeeded" && p["replica"] == "Running";
+      },
+      std::chrono::seconds(30)))
+      << Cli({"get", "pods", "-o", "wide"}).out;
 }
 
 }  // namespace

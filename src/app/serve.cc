@@ -25,6 +25,7 @@
 #include "rollout/controller.h"
 #include "rollout/experiment.h"
 #include "rollout/service.h"
+#include "rollout/target.h"
 #include "router/remote.h"
 #include "runtime/supervisor.h"
 #include "server/api.h"
@@ -292,24 +293,22 @@ struct Controllers {
     }
   }
 
-  // A replica group changed: "ns/workload/hash", where a Deployment's
-  // workload is "deployment.NAME".
+  // A replica group changed: "ns/workload/hash" (rollout::OwnerOfWorkload
+  // names the workload's owner).
   void ReplicasChanged(const std::string& group) {
-    auto last = group.rfind('/');
-    if (last == std::string::npos) return;
-    std::string key = group.substr(0, last);
-    auto slash = key.find('/');
-    if (slash != std::string::npos) ServicesOf(key.substr(0, slash));
-    if (slash != std::string::npos && key.compare(slash + 1, 11, "deployment.") == 0) {
-      deployments.Enqueue(key.substr(0, slash + 1) + key.substr(slash + 12));
-    } else if (slash != std::string::npos && key.compare(slash + 1, 11, "experiment.") == 0) {
+    auto parts = Split(group, '/');
+    if (parts.size() != 3) return;
+    const std::string& ns = parts[0];
+    ServicesOf(ns);
+    rollout::WorkloadOwner owner = rollout::OwnerOfWorkload(parts[1]);
+    if (owner.kind == "Deployment") {
+      deployments.Enqueue(ns + "/" + owner.name);
+    } else if (owner.kind == "Experiment") {
       // The Experiment, and the Rollout that routes its weighted templates.
-      std::string ns = key.substr(0, slash);
-      std::string name = key.substr(slash + 12);
-      experiments.Enqueue(ns + "/" + name);
-      for (const auto& r : rollout_index.OwnersOfRun(ns, name)) rollouts.Enqueue(r);
+      experiments.Enqueue(ns + "/" + owner.name);
+      for (const auto& r : rollout_index.OwnersOfRun(ns, owner.name)) rollouts.Enqueue(r);
     } else {
-      rollouts.Enqueue(key);
+      rollouts.Enqueue(ns + "/" + owner.name);
     }
   }
 

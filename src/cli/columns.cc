@@ -101,8 +101,23 @@ std::vector<std::string> PodRow(const std::string& name, const Json& spec, const
       if (!reason.empty()) shown = reason;
     }
   }
+  // The pod's own reason (Terminating, Evicted) is what kubectl shows.
+  if (!st.value("reason", "").empty()) shown = st.value("reason", "");
   size_t total = spec.value("containers", Json::array()).size();
   return {name, fmt::format("{}/{}", ready, total), shown, fmt::format("{}", restarts), created};
+}
+
+// A pod's process: its pid, the port the local target gave it, and what
+// runs it (a Rollout, Deployment or Job); "<none>" for what is not known.
+std::vector<std::string> PodWide(const Json& obj) {
+  const Json meta = Part(obj, "metadata"), st = Part(obj, "status");
+  std::string pid = st.contains("pid") ? st["pid"].dump() : "<none>";
+  std::string port = Part(meta, "annotations").value("strake.dev/port", "<none>");
+  std::string owner = "<none>";
+  const Json refs = meta.value("ownerReferences", Json::array());
+  if (refs.is_array() && !refs.empty() && refs[0].is_object())
+    owner = refs[0].value("kind", "") + "/" + refs[0].value("name", "");
+  return {pid, port, owner};
 }
 
 }  // namespace
@@ -184,6 +199,7 @@ std::vector<std::string> WideHeader(const model::KindInfo& k) {
   if (k.kind == "Service") return {"SELECTOR"};
   if (k.kind == "PipelineRun") return {"PIPELINE", "MESSAGE"};
   if (k.kind == "TaskRun") return {"TASK", "MESSAGE"};
+  if (k.kind == "Pod") return {"PID", "PORT", "OWNER"};
   return {};
 }
 
@@ -196,6 +212,7 @@ std::vector<std::string> WideRow(const model::KindInfo& k, const Json& obj) {
     std::string what = Part(spec, ref).value("name", "");
     return {what.empty() ? "(embedded)" : what, RunMessage(st)};
   }
+  if (k.kind == "Pod") return PodWide(obj);
   return {};
 }
 

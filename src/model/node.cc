@@ -377,6 +377,15 @@ Json ToJson(const Node& n) {
   return nullptr;
 }
 
+std::map<std::string, std::string> StringMap(const Json& object) {
+  std::map<std::string, std::string> out;
+  if (!object.is_object()) return out;
+  for (const auto& [k, v] : object.items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
 Node FromJson(const Json& j) {
   Node n;
   if (j.is_null()) return n;

@@ -8,6 +8,7 @@
 // number of documents. Nodes are plain values; thread-safe once built.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -85,5 +86,9 @@ Json ToJson(const Node& n);
 std::string ToYaml(const Json& j);
 // The inverse, for documents read back from the store (marks are zero).
 Node FromJson(const Json& j);
+
+// A JSON object's string values (labels, annotations) as a map; other
+// values and anything but an object give nothing.
+std::map<std::string, std::string> StringMap(const Json& object);
 
 }  // namespace strake::model

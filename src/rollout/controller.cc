@@ -385,9 +385,7 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
   store::Resource exp;
   exp.key = Key("Experiment", ns, e.name);
   exp.owner = rollout.uid;
-  for (const auto& [k, v] : labels.items()) {
-    if (v.is_string()) exp.labels[k] = v.get<std::string>();
-  }
+  exp.labels = model::StringMap(labels);
   exp.object = {{"apiVersion", "argoproj.io/v1alpha1"},
                 {"kind", "Experiment"},
                 {"metadata",

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,36 @@ struct ReplicaLog {
   std::string text;    // its last 4 MiB at most
 };
 
+// The object a workload of the target belongs to. A workload is named by
+// its owner: a Rollout by its own name, a Deployment "deployment.NAME", an
+// Experiment "experiment.NAME", so that they may share a name.
+struct WorkloadOwner {
+  std::string kind;
+  std::string name;
+};
+inline WorkloadOwner OwnerOfWorkload(const std::string& workload) {
+  for (const auto& [prefix, kind] :
+       {std::pair{"deployment.", "Deployment"}, std::pair{"experiment.", "Experiment"}}) {
+    std::string_view p(prefix);
+    if (workload.compare(0, p.size(), p) == 0) return {kind, workload.substr(p.size())};
+  }
+  return {"Rollout", workload};
+}
+
+// One replica as the target runs it, for people (`strake get pods`).
+struct ReplicaProcess {
+  std::string ns;
+  std::string workload;  // the Rollout's (or Deployment's) name
+  std::string hash;      // its revision's pod template hash
+  int index = 0;
+  int64_t pid = -1;  // -1: not running
+  uint16_t port = 0;
+  bool ready = false;
+  int restarts = 0;
+  std::string state;    // Starting, Running, Ready, CrashLoopBackOff, Failed, Terminating
+  std::string message;  // the last exit, probe failure or spawn error
+};
+
 class WorkloadTarget {
  public:
   virtual ~WorkloadTarget() = default;
@@ -53,6 +84,9 @@ class WorkloadTarget {
                                        const std::string& /*hash*/) const {
     return {};
   }
+  // Every replica of namespace `ns` ("": all), in no particular order; none
+  // from a target that cannot say.
+  virtual std::vector<ReplicaProcess> Replicas(const std::string& /*ns*/) const { return {}; }
 };
 
 // One more revision a Service sends a share of its traffic to (a template

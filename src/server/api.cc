@@ -16,6 +16,7 @@
 #include "model/kinds.h"
 #include "model/merge.h"
 #include "rollout/expr.h"
+#include "server/pod_view.h"
 #include "server/run_logs.h"
 
 namespace strake::server {
@@ -324,10 +325,42 @@ Response Api::Handle(const Request& req) {
 Response Api::Get(const KindInfo& k, const std::string& ns, const std::string& name) {
   auto got = store_.Get({k.kind, ns, name});
   if (!got) return ErrorResponse(got.error());
+  if (!*got && k.kind == "Pod") {
+    for (Json& pod : ProcessPods(ns)) {
+      if (pod["metadata"].value("name", "") == name) return JsonResponse(200, pod);
+    }
+  }
   if (!*got)
     return ErrorResponse(404, "NotFound",
                          fmt::format("{} {} not found", ToLower(k.kind), Quote(name)));
   return JsonResponse(200, Present(**got));
+}
+
+std::vector<Json> Api::ProcessPods(const std::string& ns) {
+  std::vector<Json> out;
+  if (workloads_) {
+    std::map<std::string, Json> owners;  // "ns/workload" -> its Rollout, Deployment, Experiment
+    for (rollout::ReplicaProcess r : workloads_->Replicas(ns)) {
+      rollout::WorkloadOwner owner = rollout::OwnerOfWorkload(r.workload);
+      auto [it, fresh] = owners.try_emplace(r.ns + "/" + r.workload);
+      if (fresh) {
+        auto got = store_.Get({owner.kind, r.ns, owner.name});
+        if (got && *got) it->second = (*got)->object;
+      }
+      r.workload = owner.name;
+      out.push_back(ReplicaPod(r, it->second));
+    }
+  }
+  if (auto jobs = store_.List("Job", ns)) {
+    for (const auto& job : *jobs) {
+      for (Json& pod : JobPods(job)) out.push_back(std::move(pod));
+    }
+  }
+  auto key = [](const Json& pod) {
+    return std::pair{pod["metadata"].value("namespace", ""), pod["metadata"].value("name", "")};
+  };
+  std::sort(out.begin(), out.end(), [&](const Json& a, const Json& b) { return key(a) < key(b); });
+  return out;
 }
 
 Response Api::List(const KindInfo& k, const std::string& ns, const Request& req) {
@@ -349,6 +382,15 @@ Response Api::List(const KindInfo& k, const std::string& ns, const Request& req)
     out.body += Present(r).dump();
     Json().swap(r.object);
     Json().swap(r.status);
+  }
+  if (k.kind == "Pod") {
+    for (const Json& pod : ProcessPods(ns)) {
+      if (!selector.empty() && !Matches(model::StringMap(pod["metadata"]["labels"]), selector))
+        continue;
+      if (!first) out.body += ',';
+      first = false;
+      out.body += pod.dump();
+    }
   }
   out.body += "]}\n";
   return out;
@@ -468,12 +510,7 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
   }
   body.erase("status");
-  labels.clear();
-  if (meta.contains("labels") && meta["labels"].is_object()) {
-    for (const auto& [lk, lv] : meta["labels"].items()) {
-      if (lv.is_string()) labels[lk] = lv.get<std::string>();
-    }
-  }
+  labels = model::StringMap(meta.value("labels", Json::object()));
   for (const char* f :
        {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}) {
     meta.erase(f);

@@ -111,6 +111,9 @@ class Api {
   void Subscribe();
   Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
   Response List(const KindInfo& k, const std::string& ns, const Request& req);
+  // The Pods of processes in `ns` ("": all): replicas and Jobs' attempts
+  // (pod_view.h), by namespace and name.
+  std::vector<store::Json> ProcessPods(const std::string& ns);
   Response Watch(const KindInfo& k, const std::string& ns, const Request& req);
   Response Put(const KindInfo& k, const std::string& ns, const std::string& name,
                const Request& req, bool create_only);

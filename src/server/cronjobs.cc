@@ -81,12 +81,7 @@ store::Resource JobAt(const store::Resource& cron, TimePoint at) {
   store::Resource r;
   r.key = {"Job", cron.key.ns, name};
   r.owner = cron.uid;
-  const Json labels = meta.value("labels", Json::object());
-  if (labels.is_object()) {
-    for (const auto& [k, v] : labels.items()) {
-      if (v.is_string()) r.labels[k] = v.get<std::string>();
-    }
-  }
+  r.labels = model::StringMap(meta.value("labels", Json::object()));
   r.object = {{"apiVersion", "batch/v1"},
               {"kind", "Job"},
               {"metadata", meta},

@@ -288,16 +288,13 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
                                         p.c.name, Quote(p.c.image))));
     return result;
   }
-  rollout::PodFields fields{name, ns, p.got.uid, ServiceAccountOf(p.got.object), {}, {}};
   const Json meta = p.got.object.value("metadata", Json::object());
-  for (auto [field, into] :
-       {std::pair{"labels", &fields.labels}, std::pair{"annotations", &fields.annotations}}) {
-    const Json m = meta.value(field, Json::object());
-    if (!m.is_object()) continue;
-    for (const auto& [k, v] : m.items()) {
-      if (v.is_string()) (*into)[k] = v.get<std::string>();
-    }
-  }
+  rollout::PodFields fields{name,
+                            ns,
+                            p.got.uid,
+                            ServiceAccountOf(p.got.object),
+                            model::StringMap(meta.value("labels", Json::object())),
+                            model::StringMap(meta.value("annotations", Json::object()))};
   auto env = rollout::ResolveEnv(store_, ns, p.c, &fields);
   if (!env) {
     STRAKE_TRY(cannot_start("CreateContainerConfigError", env.error().message));

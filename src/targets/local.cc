@@ -170,6 +170,19 @@ std::vector<rollout::ReplicaLog> LocalTarget::Logs(const std::string& ns,
   return out;
 }
 
+std::vector<rollout::ReplicaProcess> LocalTarget::Replicas(const std::string& ns) const {
+  std::vector<rollout::ReplicaProcess> out;
+  for (const auto& key : supervisor_.Groups()) {
+    auto parts = Split(key, '/');  // GroupKey: ns/workload/hash
+    if (parts.size() != 3 || (!ns.empty() && parts[0] != ns)) continue;
+    for (const auto& r : supervisor_.Replicas(key)) {
+      out.push_back({parts[0], parts[1], parts[2], r.index, r.pid, r.port, r.ready, r.restarts,
+                     r.state, r.message});
+    }
+  }
+  return out;
+}
+
 Status LocalTarget::SetTraffic(const rollout::ServiceTraffic& t) {
   if (t.service.ports.empty()) return Failf("service {}: no port", t.service.meta.name);
   router::RouteTable table;

@@ -75,6 +75,7 @@ class LocalTarget : public rollout::WorkloadTarget,
   // Replica log paths of a workload's revision (all revisions when hash is "").
   std::vector<rollout::ReplicaLog> Logs(const std::string& ns, const std::string& workload,
                                         const std::string& hash) const override;
+  std::vector<rollout::ReplicaProcess> Replicas(const std::string& ns) const override;
 
  private:
   struct Sample {
