@@ -137,6 +137,11 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
       fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                   source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
                   VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"));
+  using Steady = std::chrono::steady_clock;
+  // A render that failed after a long time (jsonnet stopped at its limit)
+  // is not tried again for a while at the same commit: workers stay free.
+  constexpr auto kSlowFailure = std::chrono::seconds(1);
+  constexpr auto kFailureKept = std::chrono::minutes(5);
   {
     std::lock_guard<std::mutex> lock(render_mu_);
     auto it = rendered_.find(key);
@@ -144,11 +149,23 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
       render_lru_.splice(render_lru_.begin(), render_lru_, it->second);
       return it->second->rendered;
     }
+    auto failed = failed_renders_.find(key);
+    if (failed != failed_renders_.end() && Steady::now() - failed->second.second < kFailureKept)
+      return tl::unexpected(failed->second.first);
   }
   RenderOptions options;
   options.jsonnet = jsonnet_;
-  STRAKE_TRY_ASSIGN(r, Render(*src.mirror, sha, source, options));
-  auto shared = std::make_shared<const Rendered>(std::move(r));
+  auto began = Steady::now();
+  auto r = Render(*src.mirror, sha, source, options);
+  if (!r) {
+    if (Steady::now() - began >= kSlowFailure) {
+      std::lock_guard<std::mutex> lock(render_mu_);
+      if (failed_renders_.size() >= 1000) failed_renders_.clear();
+      failed_renders_[key] = {r.error(), Steady::now()};
+    }
+    return tl::unexpected(r.error());
+  }
+  auto shared = std::make_shared<const Rendered>(std::move(*r));
   std::lock_guard<std::mutex> lock(render_mu_);
   constexpr size_t kCapacity = 20'000;
   if (rendered_.count(key)) return shared;  // rendered meanwhile by another worker
@@ -312,15 +329,28 @@ Result<std::vector<Desired>> ApplicationReconciler::Prepare(const Rendered& r,
     d.hooks = std::move(hooks);
     d.delete_policy = std::move(delete_policy);
     // Argo CD: an object declared more than once is the last declaration,
-    // with a RepeatedResourceWarning.
-    auto [it, fresh] = seen.try_emplace(KeyString(d.key) + d.generate_name, out.size(),
-                                        std::vector<std::string>{});
+    // with a RepeatedResourceWarning. Hooks named per sync are each their
+    // own; objects are kept by kind and name, so two of one kind from
+    // different groups cannot both be.
+    if (!d.generate_name.empty()) {
+      out.push_back(std::move(d));
+      continue;
+    }
+    auto [it, fresh] = seen.try_emplace(KeyString(d.key), out.size(), std::vector<std::string>{});
     it->second.second.push_back(m.origin);
     if (fresh) {
       out.push_back(std::move(d));
-    } else {
-      out[it->second.first] = std::move(d);
+      continue;
     }
+    Desired& before = out[it->second.first];
+    std::string group = GroupOf(av), group_before = GroupOf(before.object.value("apiVersion", ""));
+    if (group != group_before) {
+      errors.push_back(fmt::format("{}: {} {} of group {} is also declared of group {} at {}",
+                                   m.origin, kind, d.key.name, Quote(group), Quote(group_before),
+                                   before.origin));
+      continue;
+    }
+    before = std::move(d);
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
   for (const auto& [key, where] : seen) {

@@ -18,6 +18,7 @@
 // anything: the Application reports a ComparisonError and keeps its state.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <list>
 #include <map>
@@ -27,6 +28,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -177,6 +179,9 @@ class ApplicationReconciler {
   std::mutex render_mu_;
   std::list<CachedRender> render_lru_;  // most recently used first
   std::unordered_map<std::string, std::list<CachedRender>::iterator> rendered_;
+  // Renders that failed slowly: the error, and when.
+  std::unordered_map<std::string, std::pair<Error, std::chrono::steady_clock::time_point>>
+      failed_renders_;
 };
 
 }  // namespace strake::gitops

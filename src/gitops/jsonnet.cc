@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern "C" {
@@ -109,17 +110,19 @@ Result<std::pair<std::string, std::string>> FindImport(const Importer& im, const
     return Failf("import \"{}\": imports are read from the repository, not by absolute path", rel);
   }
   std::vector<std::string> tried;
+  std::string outside;  // why a search directory was passed over
   for (const std::string& dir : SearchDirs(base, im.jpaths)) {
     auto clean = CleanRepoPath(dir + rel);
-    if (!clean)
-      return Failf("import \"{}\" from {}: {}", rel, dir.empty() ? "." : dir,
-                   clean.error().message);
+    if (!clean) {  // from here it leaves the repository: the next directory may have it
+      outside = fmt::format(" ({} from {})", clean.error().message, dir.empty() ? "." : dir);
+      continue;
+    }
     STRAKE_TRY_ASSIGN(content, im.read(*clean));
     if (content) return std::make_pair(*clean, std::move(*content));
     tried.push_back(*clean);
   }
-  return Failf("import \"{}\": no such file in the repository (looked for {})", rel,
-               Join(tried, ", "));
+  return Failf("import \"{}\": no such file in the repository (looked for {}){}", rel,
+               tried.empty() ? "nothing" : Join(tried, ", "), outside);
 }
 
 char* ImportCallback(void* ctx, const char* base, const char* rel, char** found_here,
@@ -159,10 +162,27 @@ Result<Fd> Memfd(const std::string& name) {
   return fd;
 }
 
-// Waits for the child, killing it past the deadline or the memory limit.
-Status Supervise(Process& p, const JsonnetLimits& limits, int& exit_code) {
+size_t FdSize(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+}
+
+// The last `max_bytes` of `fd` (traces come before an error).
+Result<std::string> ReadTail(int fd, const std::string& name, size_t max_bytes) {
+  size_t size = FdSize(fd);
+  off_t from = static_cast<off_t>(size > max_bytes ? size - max_bytes : 0);
+  if (::lseek(fd, from, SEEK_SET) != from) return Failf("{}: {}", name, std::strerror(errno));
+  return ReadFd(fd, name, max_bytes);
+}
+
+constexpr size_t kMaxErrorBytes = size_t{1} << 20;  // std.trace's output and the error
+
+// Waits for the child, killing it past the deadline, the memory limit, or
+// what it may write (its output and error are memory too, not its own).
+Status Supervise(Process& p, const JsonnetLimits& limits, int out_fd, int err_fd, int& exit_code) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + limits.timeout;
+  auto deadline = Clock::now() + limits.timeout;
+  if (limits.deadline != Clock::time_point{}) deadline = std::min(deadline, limits.deadline);
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto w = WaitProcess(
@@ -174,6 +194,11 @@ Status Supervise(Process& p, const JsonnetLimits& limits, int& exit_code) {
     if (w->outcome == WaitOutcome::kExited) {
       exit_code = w->exit_code;
       return Ok();
+    }
+    if (FdSize(out_fd) > limits.max_output || FdSize(err_fd) > kMaxErrorBytes) {
+      KillAndReap(p);
+      return Failf("stopped: it wrote more than its output's limit ({} MiB) or {} MiB of traces",
+                   limits.max_output >> 20, kMaxErrorBytes >> 20);
     }
     if (ResidentBytes(p.pid()) > limits.max_memory) {
       KillAndReap(p);
@@ -263,11 +288,11 @@ Result<std::string> EvaluateJsonnet(const JsonnetEvaluator& ev, const JsonnetReq
   auto proc = Spawn(o);
   if (!proc) return Failf("{}: running the jsonnet evaluator: {}", req.file, proc.error().message);
   int code = 0;
-  if (auto s = Supervise(*proc, ev.limits, code); !s) {
+  if (auto s = Supervise(*proc, ev.limits, out.get(), err.get(), code); !s) {
     return Failf("{}: jsonnet {}", req.file, s.error().message);
   }
   if (code != 0) {
-    auto msg = ReadFromStart(err.get(), "jsonnet's error", size_t{64} << 10);
+    auto msg = ReadTail(err.get(), "jsonnet's error", size_t{64} << 10);
     std::string text = msg ? std::string(Trim(*msg)) : std::string();
     if (text.empty())
       text = fmt::format("{}: the jsonnet evaluator exited with code {}", req.file, code);

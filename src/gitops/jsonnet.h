@@ -30,10 +30,13 @@
 namespace strake::gitops {
 
 struct JsonnetLimits {
-  std::chrono::milliseconds timeout{60'000};  // one file's evaluation, wall clock
+  std::chrono::milliseconds timeout{60'000};  // a render's jsonnet files together, wall clock
   size_t max_memory = size_t{1} << 30;        // the evaluating process's resident memory
   size_t max_output = size_t{64} << 20;       // the JSON one file produces
   size_t max_file_bytes = size_t{8} << 20;    // each file read from the repository
+  // Not zero: the evaluation also ends here (one render's files share
+  // `timeout`).
+  std::chrono::steady_clock::time_point deadline{};
 };
 
 // How a file is evaluated: `exe __jsonnet` under `limits`.

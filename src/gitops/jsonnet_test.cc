@@ -162,6 +162,20 @@ TEST_F(JsonnetTest, NothingOutsideTheRepositoryIsRead) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("leaves the repository"), std::string::npos)
       << r.error().message;
+
+  // Leaving the repository from one search directory is no error when a
+  // later one has the file (go-jsonnet goes on to the next -J).
+  Write("root/main.jsonnet",
+        "local x = import '../shared/x.libsonnet';\n"
+        "{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: x.name}}\n");
+  Write("lib/shared/x.libsonnet", "{name: 'from-lib'}\n");
+  Commit("lib");
+  mirror_.reset();
+  model::ApplicationSource libs;
+  libs.jsonnet_libs = {"lib/v"};
+  r = RenderDir("root", libs);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->objects[0].object["metadata"]["name"], "from-lib");
 }
 
 TEST_F(JsonnetTest, OutputThatIsNoObjectIsRefused) {
@@ -202,6 +216,16 @@ TEST_F(JsonnetTest, ARunawayEvaluationIsStopped) {
   EXPECT_NE(r.error().message.find(
                 "memory/big.jsonnet: jsonnet stopped: it used more than the limit of 256 MiB"),
             std::string::npos)
+      << r.error().message;
+  // std.trace writes to stderr: memory of the server's, not the child's.
+  Write("trace/flood.jsonnet",
+        "local s = std.join('', std.makeArray(10000, function(i) 'x'));\n"
+        "std.foldl(function(a, i) std.trace(s, a), std.range(1, 100000), {})\n");
+  Commit("trace");
+  mirror_.reset();
+  r = RenderDir("trace", {}, limits);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("jsonnet stopped: it wrote more than"), std::string::npos)
       << r.error().message;
 }
 

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
+#include "base/duration.h"
 #include "base/fs.h"
 #include "base/strings.h"
 #include "gitops/diff.h"
@@ -146,9 +149,18 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
     return out;
   }
   std::vector<std::string> errors;
+  // One time budget for all of the source's jsonnet files together.
+  JsonnetEvaluator jsonnet = options.jsonnet;
+  jsonnet.limits.deadline = std::chrono::steady_clock::now() + jsonnet.limits.timeout;
   for (const auto& f : files) {
     if (EndsWith(f.path, ".jsonnet")) {
-      if (auto s = AddJsonnet(mirror, sha, source, dir, f.path, options.jsonnet, docs); !s)
+      if (std::chrono::steady_clock::now() >= jsonnet.limits.deadline) {
+        errors.push_back(fmt::format(
+            "{}{}: not evaluated: the source's jsonnet files ran longer than {} together", prefix,
+            f.path, FormatDuration(options.jsonnet.limits.timeout)));
+        continue;
+      }
+      if (auto s = AddJsonnet(mirror, sha, source, dir, f.path, jsonnet, docs); !s)
         errors.push_back(s.error().message);
       continue;
     }

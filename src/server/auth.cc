@@ -56,7 +56,11 @@ std::string NamespaceOf(const std::string& path) {
   auto at = path.find("/namespaces/");
   if (at == std::string::npos) return "";
   auto start = at + std::string("/namespaces/").size();
-  return path.substr(start, path.find('/', start) - start);
+  auto end = path.find('/', start);
+  // /api/v1/namespaces/NAME is the Namespace itself: cluster-scoped, out of
+  // reach of a token of one namespace, as in Kubernetes.
+  if (end == std::string::npos || end + 1 == path.size()) return "";
+  return path.substr(start, end - start);
 }
 
 Need Classify(const Request& req) {

@@ -164,6 +164,11 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_EQ(Classify(r), Need::kPublic);
   EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team/configmaps/x"), "team");
   EXPECT_EQ(NamespaceOf("/apis/argoproj.io/v1alpha1/rollouts"), "");
+  // The Namespace object itself is cluster-scoped: a token of namespace
+  // "team" cannot change (or delete) it.
+  EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team"), "");
+  EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team/"), "");
+  EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team/pods"), "team");
   Principal viewer{"id", Role::kViewer, ""};
   Principal team{"id", Role::kDeployer, "team"};
   EXPECT_TRUE(Allows(viewer, Need::kRead, "x", "/p"));

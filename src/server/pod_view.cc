@@ -17,16 +17,23 @@ struct TemplateView {
   std::string container = "main";
 };
 
+// `j[key]` when both are what they should be; else null (a stored field may
+// be null: `metadata:` with nothing under it).
+const Json& At(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
 TemplateView TemplateOf(const Json& owner) {
   TemplateView t;
-  if (!owner.is_object()) return t;
-  const Json tmpl = owner.value("spec", Json::object()).value("template", Json::object());
-  if (!tmpl.is_object()) return t;
-  Json labels = tmpl.value("metadata", Json::object()).value("labels", Json::object());
-  if (labels.is_object()) t.labels = std::move(labels);
-  const Json containers = tmpl.value("spec", Json::object()).value("containers", Json::array());
-  if (containers.is_array() && !containers.empty() && containers[0].is_object())
-    t.container = containers[0].value("name", t.container);
+  const Json& tmpl = At(At(owner, "spec"), "template");
+  const Json& labels = At(At(tmpl, "metadata"), "labels");
+  if (labels.is_object()) t.labels = labels;
+  const Json& containers = At(At(tmpl, "spec"), "containers");
+  if (containers.is_array() && !containers.empty() && At(containers[0], "name").is_string())
+    t.container = containers[0]["name"].get<std::string>();
   return t;
 }
 
@@ -58,10 +65,10 @@ Json ReadyCondition(bool ready) {
 Json ReplicaPod(const rollout::ReplicaProcess& r, const Json& owner) {
   TemplateView t = TemplateOf(owner);
   t.labels["pod-template-hash"] = r.hash;
-  Json owner_ref;  // none for a replica whose workload is gone (or an Experiment's)
+  Json owner_ref;  // none for a replica whose workload is gone
   if (owner.is_object()) {
-    owner_ref = {{"apiVersion", owner.value("apiVersion", "")},
-                 {"kind", owner.value("kind", "")},
+    owner_ref = {{"apiVersion", At(owner, "apiVersion")},
+                 {"kind", At(owner, "kind")},
                  {"name", r.workload},
                  {"controller", true}};
   }
@@ -104,7 +111,11 @@ std::vector<Json> JobPods(const store::Resource& job) {
                       {"controller", true}};
   const Json& st = job.status;
   if (!st.is_object()) return out;
-  int failed = st.value("failed", 0);
+  auto count = [&](const char* key) {
+    const Json& v = At(st, key);
+    return v.is_number_integer() ? v.get<int>() : 0;
+  };
+  int failed = count("failed");
   auto attempt = [&](int n, const std::string& phase, Json state) {
     Json pod = PodShell(fmt::format("{}-{}", job.key.name, n), job.key.ns, t.labels, owner,
                         "job-attempt", t.container);
@@ -118,12 +129,12 @@ std::vector<Json> JobPods(const store::Resource& job) {
   for (int n = 0; n < failed; ++n) {
     out.push_back(attempt(n, "Failed", {{"terminated", {{"reason", "Error"}}}}));
   }
-  if (st.value("active", 0) > 0) {
+  if (count("active") > 0) {
     Json pod = attempt(failed, "Running", {{"running", Json::object()}});
     if (st.contains("pid")) pod["status"]["pid"] = st["pid"];
     pod["status"]["podIP"] = "127.0.0.1";
     out.push_back(std::move(pod));
-  } else if (st.value("succeeded", 0) > 0) {
+  } else if (count("succeeded") > 0) {
     out.push_back(
         attempt(failed, "Succeeded", {{"terminated", {{"reason", "Completed"}, {"exitCode", 0}}}}));
   }

@@ -21,8 +21,9 @@ namespace strake::server {
 inline constexpr const char* kProcessAnnotation = "strake.dev/process";
 inline constexpr const char* kPortAnnotation = "strake.dev/port";
 
-// A replica of `owner` (a Rollout or Deployment object, for its pod
-// template's labels and container name; null if there is none: no owner).
+// A replica of `owner` (its Rollout, Deployment or Experiment object; the
+// first two give the pod template's labels and container name; null if it
+// is gone: no owner).
 model::Json ReplicaPod(const rollout::ReplicaProcess& r, const model::Json& owner);
 
 // A Job's attempts: the failed ones Failed, the last as it runs or ended.

@@ -79,6 +79,11 @@ TEST(PodViewTest, AJobsAttemptsAreItsPods) {
   EXPECT_EQ(pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
             "Completed");
 
+  // A template whose metadata is null (`metadata:` with nothing under it).
+  job.object["spec"]["template"]["metadata"] = nullptr;
+  ASSERT_EQ(JobPods(job).size(), 1u);
+  EXPECT_EQ(JobPods(job)[0]["metadata"]["labels"]["job-name"], "migrate");
+
   job.status = Json();  // not started: no pods
   EXPECT_TRUE(JobPods(job).empty());
 }
