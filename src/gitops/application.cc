@@ -202,9 +202,7 @@ void CheckOptionAnnotations(const Json& ann, const std::string& origin,
       errors.push_back(fmt::format("{}: metadata.annotations[{}]: must be a string", origin, name));
       continue;
     }
-    for (const auto& part : Split(ann[name].get<std::string>(), ',')) {
-      std::string option(Trim(part));
-      if (option.empty()) continue;
+    for (const auto& option : AnnotationList(ann, name)) {
       auto problem = name == kSyncOptions ? model::ResourceSyncOptionProblem(option)
                                           : model::CompareOptionProblem(option);
       if (problem)
@@ -219,34 +217,28 @@ bool ReadHookAnnotations(const Json& ann, const std::string& origin,
                          std::vector<std::string>& hooks, std::set<std::string>& delete_policy,
                          std::vector<std::string>& errors) {
   bool skip = false;
-  if (ann.contains(kHook) && ann[kHook].is_string()) {
-    for (const auto& part : Split(ann[kHook].get<std::string>(), ',')) {
-      std::string h(Trim(part));
-      if (h == "Skip") {
-        skip = true;
-      } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail" ||
-                 h == "PreDelete" || h == "PostDelete") {
-        hooks.push_back(h);
-      } else if (!h.empty()) {
-        errors.push_back(
-            fmt::format("{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, "
-                        "PostSync, SyncFail, PreDelete, PostDelete or Skip)",
-                        origin, kHook, Quote(h)));
-      }
+  for (const auto& h : AnnotationList(ann, kHook)) {
+    if (h == "Skip") {
+      skip = true;
+    } else if (h == "PreSync" || h == "Sync" || h == "PostSync" || h == "SyncFail" ||
+               h == "PreDelete" || h == "PostDelete") {
+      hooks.push_back(h);
+    } else {
+      errors.push_back(fmt::format(
+          "{}: metadata.annotations[{}]: {} is not a hook (PreSync, Sync, PostSync, SyncFail, "
+          "PreDelete, PostDelete or Skip)",
+          origin, kHook, Quote(h)));
     }
-    if (skip) return true;
   }
-  if (ann.contains(kHookDeletePolicy) && ann[kHookDeletePolicy].is_string()) {
-    for (const auto& part : Split(ann[kHookDeletePolicy].get<std::string>(), ',')) {
-      std::string p(Trim(part));
-      if (p == "HookSucceeded" || p == "HookFailed" || p == "BeforeHookCreation") {
-        delete_policy.insert(p);
-      } else if (!p.empty()) {
-        errors.push_back(
-            fmt::format("{}: metadata.annotations[{}]: {} is not a delete policy (HookSucceeded, "
-                        "HookFailed or BeforeHookCreation)",
-                        origin, kHookDeletePolicy, Quote(p)));
-      }
+  if (skip) return true;
+  for (const auto& p : AnnotationList(ann, kHookDeletePolicy)) {
+    if (p == "HookSucceeded" || p == "HookFailed" || p == "BeforeHookCreation") {
+      delete_policy.insert(p);
+    } else {
+      errors.push_back(
+          fmt::format("{}: metadata.annotations[{}]: {} is not a delete policy (HookSucceeded, "
+                      "HookFailed or BeforeHookCreation)",
+                      origin, kHookDeletePolicy, Quote(p)));
     }
   }
   if (!hooks.empty() && delete_policy.empty()) delete_policy.insert("BeforeHookCreation");

@@ -129,12 +129,21 @@ std::vector<WaveTasks> HookWaves(const std::vector<Desired>& hooks, const std::s
   return waves;
 }
 
+std::vector<std::string> AnnotationList(const Json& annotations, const char* key) {
+  std::vector<std::string> out;
+  if (!annotations.is_object() || !annotations.contains(key) || !annotations[key].is_string())
+    return out;
+  for (const auto& part : Split(annotations[key].get<std::string>(), ',')) {
+    std::string item(Trim(part));
+    if (!item.empty()) out.push_back(std::move(item));
+  }
+  return out;
+}
+
 bool HasAnnotationOption(const Json& object, const char* annotation, const std::string& option) {
   const Json meta = object.value("metadata", Json::object());
-  const Json ann = meta.value("annotations", Json::object());
-  if (!ann.is_object() || !ann.contains(annotation) || !ann[annotation].is_string()) return false;
-  for (const auto& o : Split(ann[annotation].get<std::string>(), ',')) {
-    if (Trim(o) == option) return true;
+  for (const auto& o : AnnotationList(meta.value("annotations", Json::object()), annotation)) {
+    if (o == option) return true;
   }
   return false;
 }

@@ -65,6 +65,10 @@ struct Desired {
   std::string generate_name;            // a hook named per sync (key.name is then empty)
 };
 
+// The items of annotation `key` of `annotations` when it is a comma-separated
+// list (Argo CD's hook, hook-delete-policy, sync-options, compare-options):
+// trimmed, empty ones dropped; none when it is absent or not a string.
+std::vector<std::string> AnnotationList(const Json& annotations, const char* key);
 // Whether `object`'s `annotation` (a comma-separated list, as Argo CD's
 // argocd.argoproj.io/sync-options and compare-options are) lists `option`.
 bool HasAnnotationOption(const Json& object, const char* annotation, const std::string& option);
