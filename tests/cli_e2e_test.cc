@@ -98,6 +98,40 @@ TEST_F(CliE2E, FilesFromStdinAndDirectoriesAndObjectsByKindSlashName) {
   EXPECT_EQ(r.out, "No resources found in namespace default\n");
 }
 
+// get -w: the table, then a row for each object as it changes, lined up
+// under the first table's columns (a longer name widens its column for the
+// rows after it); a change the watch has seen is not printed again.
+TEST_F(CliE2E, GetWatchPrintsEachChangeUnderTheFirstTable) {
+  StartServer();
+  ASSERT_EQ(Cli({"apply", "-f", File("a.yaml", ConfigMap("a-long-config-map", "one"))}).exit_code,
+            0);
+  int pid = StartStrake({"get", "cm", "-w", "--server", server_, "--token", token_});
+  auto printed = [&] { return ReadFile(dir_ + "/.bg").value_or(""); };
+  ASSERT_TRUE(
+      WaitFor([&] { return printed().find("a-long-config-map") != std::string::npos; }, 10s))
+      << printed();
+  ASSERT_EQ(Cli({"apply", "-f", File("b.yaml", ConfigMap("b", "two"))}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return printed().find("\nb ") != std::string::npos; }, 10s))
+      << printed();
+  ASSERT_EQ(
+      Cli({"apply", "-f", File("a2.yaml", ConfigMap("a-long-config-map", "three"))}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Split(printed(), '\n').size() >= 5; }, 10s)) << printed();
+  ::kill(pid, SIGTERM);
+  ReapWithin(pid, 5s);
+  std::vector<std::string> lines = Split(printed(), '\n');
+  ASSERT_GE(lines.size(), 4u) << printed();
+  EXPECT_TRUE(StartsWith(lines[0], "NAME ")) << printed();
+  EXPECT_TRUE(StartsWith(lines[1], "a-long-config-map ")) << printed();
+  EXPECT_TRUE(StartsWith(lines[2], "b ")) << printed();
+  EXPECT_TRUE(StartsWith(lines[3], "a-long-config-map ")) << printed();
+  // Every row's second column starts where the header's does.
+  size_t column = lines[0].find_first_not_of(' ', lines[0].find(' '));
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(lines[i].find_first_not_of(' ', lines[i].find(' ')), column) << "row " << i << " of\n"
+                                                                           << printed();
+  }
+}
+
 // kubectl diff: the server merges without writing (?dryRun=All); exit 1
 // when something would change.
 TEST_F(CliE2E, DiffShowsWhatApplyWouldChangeAndWritesNothing) {

@@ -169,6 +169,59 @@ spec:
       << "the left-over step is killed";
 }
 
+// A run started --no-sandbox and orphaned by kill -9 is ended by `strake
+// cancel --mode CancelledRunFinally` the way it was started: its finally
+// task runs on the host (it writes beside the test's files, which a
+// sandbox's read-only root refuses), not in the sandbox a plain resume uses.
+TEST_F(E2E, AnOrphanedRunsFinallyRunsTheWayTheRunWasStarted) {
+  std::string pidfile = dir_ + "/sleep.pid";
+  std::string marker = dir_ + "/finally-ran";
+  auto f = File("p.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: unsandboxed}
+spec:
+  params: [{name: pidfile, value: ")Y" +
+                              pidfile + R"Y("}, {name: marker, value: ")Y" + marker +
+                              R"Y("}]
+  pipelineSpec:
+    params: [{name: pidfile}, {name: marker}]
+    tasks:
+      - name: first
+        params: [{name: pidfile, value: $(params.pidfile)}]
+        taskSpec:
+          params: [{name: pidfile}]
+          steps:
+            - image: busybox
+              env: [{name: PIDFILE, value: $(params.pidfile)}]
+              script: |
+                sleep 120 &
+                echo $! > "$PIDFILE"
+                wait
+    finally:
+      - name: cleanup
+        params: [{name: marker, value: $(params.marker)}]
+        taskSpec:
+          params: [{name: marker}]
+          steps:
+            - image: busybox
+              env: [{name: MARKER, value: $(params.marker)}]
+              script: echo cleaned > "$MARKER"
+)Y");
+  int pid = StartStrake({"run", "--no-sandbox", "-f", f});
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(pidfile).value_or("").find('\n') != std::string::npos; },
+              std::chrono::seconds(20)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  ::kill(pid, SIGKILL);
+  ReapWithin(pid, std::chrono::seconds(5));
+  Ran c = Strake({"cancel", "unsandboxed", "--mode", "CancelledRunFinally"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  Json j = Json::parse(Strake({"get", "pipelinerun", "unsandboxed", "-o", "json"}).out);
+  EXPECT_EQ(Reason(j), "Cancelled") << j.dump(2);
+  EXPECT_EQ(ReadFile(marker).value_or(""), "cleaned\n")
+      << Strake({"logs", "unsandboxed", "--task", "cleanup"}).out;
+}
+
 TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
   // Counts in a PVC workspace, which outlives the process, how often each task ran.
   std::string pidfile = dir_ + "/sleep.pid";

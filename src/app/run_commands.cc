@@ -264,6 +264,25 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   return 0;
 }
 
+namespace {
+
+// A resumed run keeps how it was started (Engine::Submit records it):
+// --no-sandbox and --no-cache given then still hold, and given now they
+// apply too.
+Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const std::string& name,
+                            pipeline::ExecutorOptions& options) {
+  STRAKE_TRY_ASSIGN(stored, store.Get({"PipelineRun", ns, name}));
+  if (!stored) return Failf("pipelinerun {} not found", name);
+  const model::Json& status = stored->status;
+  if (!status.is_object() || !status.contains("strake")) return Ok();
+  const model::Json& recorded = status["strake"].value("executor", model::Json::object());
+  if (!recorded.value("sandbox", true)) options.sandbox = false;
+  if (!recorded.value("cache", true)) options.no_cache = true;
+  return Ok();
+}
+
+}  // namespace
+
 int RunCommands::Run() {
   if (parallel_ < 1) return cli::Die("--parallel must be at least 1");
   if (auto made = MakeDirs(ctx_.data_dir, 0700); !made) return cli::Die(made.error().message);
@@ -275,6 +294,10 @@ int RunCommands::Run() {
   opts.executor.sandbox = !no_sandbox_;
   opts.executor.no_cache = no_cache_;
   opts.executor.self_exe = SelfExe();
+  if (!resume_.empty()) {
+    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor); !kept)
+      return cli::Die(kept.error().message);
+  }
   SystemClock clock;
   bool text = ctx_.output == "text";
   bool live = text && ::isatty(STDERR_FILENO) && std::getenv("CI") == nullptr;

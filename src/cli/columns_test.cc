@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/table.h"
+
 namespace strake::cli {
 namespace {
 
@@ -62,6 +64,19 @@ TEST(Columns, EveryOtherKindShowsItsNameAndCreationTime) {
   EXPECT_EQ(Header(k), (std::vector<std::string>{"NAME", "CREATED"}));
   EXPECT_EQ(Row(k, cm, At("2026-01-02T10:00:00Z")),
             (std::vector<std::string>{"settings", "2026-01-02T10:00:00Z"}));
+}
+
+// `get -w`: a row printed later lines up under the first table, and a
+// wider one widens its column for the rows after it.
+TEST(TableColumnsTest, LaterRowsLineUpUnderTheFirstTable) {
+  std::vector<std::vector<std::string>> first{{"NAME", "STATUS"}, {"a-long-name", "Running"}};
+  EXPECT_EQ(TableText(first), "NAME          STATUS\na-long-name   Running\n");
+  TableColumns columns;
+  for (const auto& row : first) columns.Widen(row);
+  EXPECT_EQ(columns.Line({"b", "Succeeded"}), "b             Succeeded\n");
+  EXPECT_EQ(columns.Line({"an-even-longer-name", "Failed"}), "an-even-longer-name   Failed\n");
+  EXPECT_EQ(columns.Line({"c", ""}), "c\n");
+  EXPECT_EQ(columns.Line({"c", "x"}), "c                     x\n");
 }
 
 }  // namespace

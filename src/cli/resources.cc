@@ -177,7 +177,12 @@ int Watch(const Context& ctx, const std::vector<Target>& targets, const GetOptio
   }
   const model::KindInfo& k = *targets[0].kind;
   bool wide = ctx.output == "wide";
-  auto header = TableHeader(k, wide, o.all_namespaces);
+  TableColumns columns;  // as the first table printed them, widened by later rows
+  columns.Widen(TableHeader(k, wide, o.all_namespaces));
+  for (const Found& f : first) {
+    for (const Json& item : f.items)
+      columns.Widen(TableRow(k, item, wide, o.all_namespaces, first.size() > 1));
+  }
   for (;;) {
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -194,9 +199,7 @@ int Watch(const Context& ctx, const std::vector<Target>& targets, const GetOptio
           fmt::print("{}\n", QualifiedName(k, item["metadata"].value("name", "")));
           continue;
         }
-        // Padded to the header's columns, as the first table printed them.
-        std::string text = TableText({header, TableRow(k, item, wide, o.all_namespaces, false)});
-        fmt::print("{}", text.substr(text.find('\n') + 1));
+        fmt::print("{}", columns.Line(TableRow(k, item, wide, o.all_namespaces, first.size() > 1)));
       }
     }
   }

@@ -15,4 +15,17 @@ int Die(const std::string& message);
 void PrintTable(const std::vector<std::vector<std::string>>& rows);
 std::string TableText(const std::vector<std::vector<std::string>>& rows);
 
+// The columns of a table that goes on growing (`get -w`): each line padded
+// to the widest cell its column has had so far, so that rows printed later
+// line up under the first table's header and rows.
+class TableColumns {
+ public:
+  void Widen(const std::vector<std::string>& row);
+  // The row as a line (ending in a newline), after widening for it.
+  std::string Line(const std::vector<std::string>& row);
+
+ private:
+  std::vector<size_t> widths_;
+};
+
 }  // namespace strake::cli

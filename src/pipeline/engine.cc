@@ -532,6 +532,11 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
                  {"strake", {{"taskNames", names["taskNames"]}, {"pipeline", run->pipeline}}}};
   if (names.contains("childPipelines"))
     status["strake"]["childPipelines"] = std::move(names["childPipelines"]);
+  // How its steps run, so that a `strake run --resume` (or the one `strake
+  // cancel` starts for an orphaned run) runs the rest, finally included, the
+  // same way: a run started --no-sandbox is not resumed in a sandbox.
+  status["strake"]["executor"] = {{"sandbox", options_.executor.sandbox},
+                                  {"cache", !options_.executor.no_cache}};
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
   for (const auto& [name, cm] : catalog.config_maps) cms[name] = cm->data.data;
