@@ -990,6 +990,18 @@ spec:
   Json tla = Get("deployment", "testing-tla", "jsonnet-tla");
   ASSERT_TRUE(tla.is_object());
   EXPECT_EQ(tla["spec"].value("replicas", -1), 0);
+  // Validate=false: the field the API does not know is dropped, and said.
+  Json invalid = Get("configmap", "invalid-cm", "sync-options-validate-false");
+  ASSERT_TRUE(invalid.is_object());
+  EXPECT_FALSE(invalid.contains("invalidKey")) << invalid.dump();
+  std::string warning;
+  for (const auto& c : Get("application", "sync-options-validate-false")["status"].value(
+           "conditions", Json::array())) {
+    if (c.value("type", "") == "UnknownFieldWarning") warning = c.value("message", "");
+  }
+  EXPECT_NE(warning.find("invalid-cm.yaml:8:1: invalidKey: unknown field \"invalidKey\""),
+            std::string::npos)
+      << warning;
   EXPECT_TRUE(Get("namespace", "hello-world").is_object());
   EXPECT_TRUE(Get("namespace", "hello-root").is_object());
   // Pods ran their command to completion.

@@ -134,9 +134,10 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
     for (auto& v : *vars) v.value = ArgoEnvsubst(v.value, env);
   }
   std::string key =
-      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                   source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
-                  VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"));
+                  VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"),
+                  spec.SyncOptionValue("Validate"));
   using Steady = std::chrono::steady_clock;
   // A render that failed after a long time (jsonnet stopped at its limit)
   // is not tried again for a while at the same commit: workers stay free.
@@ -155,6 +156,7 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   }
   RenderOptions options;
   options.jsonnet = jsonnet_;
+  options.validate = spec.SyncOptionValue("Validate") != "false";
   auto began = Steady::now();
   auto r = Render(*src.mirror, sha, source, options);
   if (!r) {
@@ -890,6 +892,14 @@ Result<ApplicationReconciler::Target> ApplicationReconciler::Load(
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec, &repeated));
   for (const auto& w : repeated)
     round.conditions.push_back(Condition("RepeatedResourceWarning", w, clock_));
+  if (!rendered->dropped_fields.empty()) {
+    round.conditions.push_back(Condition(
+        "UnknownFieldWarning",
+        "Validate=false: fields the API does not know were dropped, as the API server drops "
+        "them: " +
+            Join(rendered->dropped_fields, "; "),
+        clock_));
+  }
   // Hooks' changes (a hook Job ending) bring the Application back too.
   Remember(key, desired, url, CleanRepoPath(spec.source.path).value_or("."));
   target.sha = std::move(sha);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "base/duration.h"
@@ -9,6 +11,7 @@
 #include "base/strings.h"
 #include "gitops/diff.h"
 #include "gitops/kustomize.h"
+#include "gitops/sync.h"
 #include "model/decode.h"
 
 namespace strake::gitops {
@@ -41,11 +44,97 @@ bool IsKustomization(const std::string& name) {
   return name == "kustomization.yaml" || name == "kustomization.yml" || name == "Kustomization";
 }
 
+// Whether a document's own sync-options annotation says Validate=false.
+bool ValidationOff(const model::Node& root) {
+  const model::Node* meta = root.IsMap() ? root.Get("metadata") : nullptr;
+  const model::Node* ann = meta && meta->IsMap() ? meta->Get("annotations") : nullptr;
+  const model::Node* options = ann && ann->IsMap() ? ann->Get(kSyncOptions) : nullptr;
+  if (!options || !options->IsScalar()) return false;
+  model::Json annotations = {{kSyncOptions, options->scalar}};
+  for (const auto& o : AnnotationList(annotations, kSyncOptions)) {
+    if (o == "Validate=false") return true;
+  }
+  return false;
+}
+
+// The node a decoder path ("spec.containers[0]") names in a document, or
+// nullptr.
+model::Node* NodeAt(model::Node& root, const std::string& path) {
+  model::Node* at = &root;
+  if (path.empty()) return at;
+  for (const auto& segment : Split(path, '.')) {
+    size_t bracket = segment.find('[');
+    std::string name = segment.substr(0, bracket);
+    if (!at->IsMap()) return nullptr;
+    model::Node* next = nullptr;
+    for (auto& e : at->map) {
+      if (e.key.scalar == name) next = &e.value;
+    }
+    if (!next) return nullptr;
+    at = next;
+    while (bracket != std::string::npos) {
+      size_t close = segment.find(']', bracket);
+      if (close == std::string::npos) return nullptr;
+      size_t index = 0;
+      const char* first = segment.data() + bracket + 1;
+      const char* last = segment.data() + close;
+      auto parsed = std::from_chars(first, last, index);
+      if (parsed.ec != std::errc() || parsed.ptr != last) return nullptr;
+      if (!at->IsSeq() || index >= at->seq.size()) return nullptr;
+      at = &at->seq[index];
+      bracket = segment.find('[', close);
+    }
+  }
+  return at;
+}
+
+// Drops the field an "unknown field" diagnostic names from its document;
+// false for any other diagnostic, or when the field is not found.
+bool DropUnknownField(model::Node& root, const model::Diagnostic& d) {
+  constexpr std::string_view kPrefix = "unknown field \"";
+  if (!StartsWith(d.message, kPrefix)) return false;
+  size_t end = d.message.find('"', kPrefix.size());
+  if (end == std::string::npos) return false;
+  std::string key = d.message.substr(kPrefix.size(), end - kPrefix.size());
+  std::string parent;
+  if (d.path != key) {
+    if (!EndsWith(d.path, "." + key)) return false;
+    parent = d.path.substr(0, d.path.size() - key.size() - 1);
+  }
+  model::Node* at = NodeAt(root, parent);
+  if (!at || !at->IsMap()) return false;
+  auto it = std::find_if(at->map.begin(), at->map.end(),
+                         [&](const model::MapEntry& e) { return e.key.scalar == key; });
+  if (it == at->map.end()) return false;
+  at->map.erase(it);
+  return true;
+}
+
+// Argo CD's Validate=false (`kubectl apply --validate=false`): an object's
+// fields the API does not know are dropped, as the API server drops them,
+// instead of refusing it. Any other error (a wrong type, a missing field)
+// still refuses it, as the server does. Returns what was dropped.
+std::vector<std::string> DropUnknownFields(std::vector<model::Document>& docs, bool validate) {
+  std::vector<std::string> dropped;
+  for (auto& d : docs) {
+    if (validate && !ValidationOff(d.root)) continue;
+    model::Diagnostics alone;
+    (void)model::Decode({d}, alone);
+    for (const auto& diag : alone.all()) {
+      if (diag.severity == model::Diagnostic::Severity::kError && DropUnknownField(d.root, diag))
+        dropped.push_back(diag.ToString());
+    }
+  }
+  return dropped;
+}
+
 // Decodes every document as the API would take it, so that a bad manifest
 // is refused before anything is applied. An Argo CD hook may have
 // metadata.generateName instead of a name (it is named per sync): it is
 // checked under a stand-in name, taken off again before this returns.
-Status Validate(std::vector<model::Document>& docs) {
+// Unknown fields are dropped first where Validate=false says so.
+Status Validate(std::vector<model::Document>& docs, bool validate,
+                std::vector<std::string>& dropped) {
   std::vector<model::Node*> named;
   for (auto& d : docs) {
     if (!d.root.IsMap()) continue;
@@ -63,6 +152,7 @@ Status Validate(std::vector<model::Document>& docs) {
       named.push_back(&e.value);
     }
   }
+  dropped = DropUnknownFields(docs, validate);
   model::Diagnostics diags;
   (void)model::Decode(docs, diags);
   for (model::Node* meta : named) meta->map.pop_back();
@@ -143,9 +233,12 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   if (kustomized || source.kustomize) {
     STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, options.limits));
     for (auto& o : objects) docs.push_back({o.origin, model::FromJson(o.object)});
-    STRAKE_TRY(Validate(docs));
+    STRAKE_TRY(Validate(docs, options.validate, out.dropped_fields));
     out.source_type = "Kustomize";
-    for (auto& o : objects) out.objects.push_back({std::move(o.object), std::move(o.origin)});
+    for (size_t i = 0; i < objects.size(); ++i) {
+      if (!out.dropped_fields.empty()) objects[i].object = model::ToJson(docs[i].root);
+      out.objects.push_back({std::move(objects[i].object), std::move(objects[i].origin)});
+    }
     return out;
   }
   std::vector<std::string> errors;
@@ -172,7 +265,7 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
     for (auto& d : *parsed) AddDocument(std::move(d), docs);
   }
   if (!errors.empty()) return Fail(Join(errors, "\n"));
-  STRAKE_TRY(Validate(docs));
+  STRAKE_TRY(Validate(docs, options.validate, out.dropped_fields));
   for (const auto& d : docs) {
     // A jsonnet file's objects have no line of their own: the file says it.
     bool placed = d.root.mark.line > 0;

@@ -33,11 +33,18 @@ struct Manifest {
 struct Rendered {
   std::string source_type = "Directory";
   std::vector<Manifest> objects;
+  // Argo CD's Validate=false: the fields dropped from objects that set it
+  // (or from every object), each "file:line:col: path: unknown field ...".
+  std::vector<std::string> dropped_fields;
 };
 
 struct RenderOptions {
   model::ParseLimits limits;
   JsonnetEvaluator jsonnet;
+  // false: the Application's syncOptions has Validate=false, so every
+  // object's unknown fields are dropped (an object's own sync-options
+  // annotation does it for that object).
+  bool validate = true;
 };
 
 // `source`'s jsonnet values as given: expanded by the caller (ArgoEnvsubst).

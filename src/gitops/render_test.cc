@@ -152,6 +152,71 @@ TEST_F(RenderTest, AKustomizationIsBuiltByKustomizesRules) {
   EXPECT_EQ(r->objects[0].origin, "app/cm.yaml:1:1");
 }
 
+// Argo CD's Validate=false (kubectl apply --validate=false): an object's
+// unknown fields are dropped, as the API server drops them, and said;
+// a wrong type still refuses it; without the option nothing is dropped.
+TEST_F(RenderTest, ValidateFalseDropsUnknownFieldsAndNothingElse) {
+  // Argo CD's test/e2e/testdata/sync-options-validate-false/invalid-cm.yaml.
+  Write("app/invalid-cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: invalid-cm\n  annotations:\n"
+        "    argocd.argoproj.io/sync-options: Validate=false\ninvalidKey: this-fails\n");
+  Write("app/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n"
+        "    argocd.argoproj.io/sync-options: Prune=false, Validate=false\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers:\n      - name: web\n        image: x\n"
+        "        command: [sleep, '1']\n        imagePullPolcy: Always\n"
+        "      - name: side\n        image: y\n        command: [sleep, '1']\n"
+        "        bogus: {deep: 1}\n");
+  std::string sha = Commit("validate=false");
+  auto m = Fetched();
+  model::ApplicationSource src;
+  src.path = "app";
+  auto r = Render(*m, sha, src);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->objects.size(), 2u);
+  EXPECT_FALSE(r->objects[0].object.contains("invalidKey")) << r->objects[0].object.dump();
+  const auto& containers = r->objects[1].object["spec"]["template"]["spec"]["containers"];
+  EXPECT_FALSE(containers[0].contains("imagePullPolcy")) << containers.dump();
+  EXPECT_EQ(containers[0]["image"], "x");
+  EXPECT_FALSE(containers[1].contains("bogus")) << containers.dump();
+  ASSERT_EQ(r->dropped_fields.size(), 3u);
+  EXPECT_EQ(r->dropped_fields[0],
+            "app/invalid-cm.yaml:7:1: invalidKey: unknown field \"invalidKey\"");
+  EXPECT_NE(
+      r->dropped_fields[1].find(
+          "app/web.yaml:16:9: spec.template.spec.containers[0].imagePullPolcy: unknown field"),
+      std::string::npos)
+      << r->dropped_fields[1];
+
+  // Without the option: refused, nothing dropped.
+  Write("app/other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\nextra: 1\n");
+  sha = Commit("no option");
+  m = Fetched();
+  auto refused = Render(*m, sha, src);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("app/other.yaml:4:1: extra: unknown field \"extra\""),
+            std::string::npos)
+      << refused.error().message;
+  // The Application's Validate=false drops it from every object.
+  RenderOptions off;
+  off.validate = false;
+  auto all = Render(*m, sha, src, off);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->dropped_fields.size(), 4u);
+
+  // A wrong type is no unknown field: still refused (Argo CD's crd-validation).
+  Write("app/other.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n  annotations:\n"
+        "    argocd.argoproj.io/sync-options: Validate=false\nspec: {ports: [{port: \"80\"}]}\n");
+  sha = Commit("wrong type");
+  m = Fetched();
+  auto typed = Render(*m, sha, src);
+  ASSERT_FALSE(typed);
+  EXPECT_NE(typed.error().message.find("app/other.yaml:7:"), std::string::npos)
+      << typed.error().message;
+}
+
 TEST(GlobTest, ArgoCdIncludeAndExclude) {
   EXPECT_TRUE(MatchesGlobs("", "a.yaml", true));
   EXPECT_FALSE(MatchesGlobs("", "a.yaml", false));

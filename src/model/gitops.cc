@@ -185,9 +185,6 @@ std::optional<std::string> OptionProblem(const OptionTable& t, const std::string
 }
 
 const std::vector<std::string> kBool = {"true", "false"};
-const char* const kValidateFalse =
-    "strake checks every object strictly, and an unknown or misspelt field is an error with its "
-    "file, line and path: correct the field instead";
 
 }  // namespace
 
@@ -199,7 +196,7 @@ std::optional<std::string> SyncOptionProblem(const std::string& option) {
       {{"PruneLast", kBool},
        {"ApplyOutOfSyncOnly", kBool},
        {"Prune", kBool},
-       {"Validate", {"true"}},
+       {"Validate", kBool},
        {"CreateNamespace", kBool},
        {"ServerSideApply", kBool},
        {"ClientSideApplyMigration", kBool},
@@ -208,8 +205,7 @@ std::optional<std::string> SyncOptionProblem(const std::string& option) {
        {"Replace", kBool},
        {"RespectIgnoreDifferences", kBool},
        {"FailOnSharedResource", kBool}},
-      {{"Validate=false", kValidateFalse},
-       {"PrunePropagationPolicy=orphan",
+      {{"PrunePropagationPolicy=orphan",
         "a pruned object's dependents (a Deployment's replicas, a Job's process) go with it here"},
        {"Prune=confirm", "a prune that waits for a confirmation"}}};
   return OptionProblem(kTable, option);
@@ -225,10 +221,9 @@ std::optional<std::string> ResourceSyncOptionProblem(const std::string& option) 
        {"ServerSideApply", kBool},
        {"ClientSideApplyMigration", kBool},
        {"SkipDryRunOnMissingResource", kBool},
-       {"Validate", {"true"}},
+       {"Validate", kBool},
        {"Force", {"false"}}},
-      {{"Validate=false", kValidateFalse},
-       {"Prune=confirm", "a prune that waits for a confirmation"},
+      {{"Prune=confirm", "a prune that waits for a confirmation"},
        {"Delete=confirm", "a deletion that waits for a confirmation"},
        {"Force=true", "a replace that deletes the object and makes it again"}}};
   return OptionProblem(kTable, option);

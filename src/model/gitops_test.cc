@@ -138,9 +138,8 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
        "{syncOptions: [PruneLats=true]}",
        "unknown sync option \"PruneLats=true\" (did you mean \"PruneLast\"?)"},
       {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
-       "{syncOptions: [Validate=false]}",
-       "spec.syncPolicy.syncOptions[0]: not supported: Validate=false: strake checks every object "
-       "strictly"},
+       "{syncOptions: [Validate=no]}",
+       "spec.syncPolicy.syncOptions[0]: Validate takes true or false, not \"no\""},
       {"source: {repoURL: \"file:///r\"}\n  destination: {name: local}\n  syncPolicy: "
        "{syncOptions: [PrunePropagationPolicy=orphan]}",
        "not supported: PrunePropagationPolicy=orphan: a pruned object's dependents"},
