@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check_includes.py
 echo "lint: includes and links follow the module table"
+scripts/check_doc_links.py
+echo "lint: README.md and docs/ link only to files of the repository"
 mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'bench/*.cc' 'fuzz/*.cc' 'fuzz/*.h')
 clang-format --dry-run --Werror "${files[@]}"
 echo "lint: clang-format clean (${#files[@]} files)"
