@@ -123,21 +123,55 @@ std::string VarsKey(const std::vector<model::JsonnetVar>& vars) {
   return out;
 }
 
+// Argo CD's source parameter files in the source's directory at `sha`:
+// `.argocd-source.yaml`, then the Application's own, named
+// `.argocd-source-<name>.yaml` or, as Argo CD names it for an Application
+// outside its own namespace, `.argocd-source-<namespace>_<name>.yaml`.
+Result<std::vector<model::SourceOverride>> ReadSourceOverrides(const Mirror& mirror,
+                                                               const std::string& sha,
+                                                               const store::Key& app,
+                                                               const std::string& path) {
+  STRAKE_TRY_ASSIGN(dir, CleanRepoPath(path));
+  std::string prefix = dir == "." ? "" : dir + "/";
+  std::vector<model::SourceOverride> out;
+  for (const std::string& name :
+       {std::string(".argocd-source.yaml"), ".argocd-source-" + app.name + ".yaml",
+        ".argocd-source-" + app.ns + "_" + app.name + ".yaml"}) {
+    ReadLimits limits;
+    limits.max_file_bytes = 1 << 20;
+    STRAKE_TRY_ASSIGN(text, mirror.ReadFileAt(sha, prefix + name, limits));
+    if (text) out.push_back({prefix + name, std::move(*text)});
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
-    const SourceState& src, const store::Key& app, const model::ApplicationSpec& spec,
+    const SourceState& src, const store::Resource& app, const model::ApplicationSpec& spec,
     const std::string& sha) {
   model::ApplicationSource source = spec.source;
-  auto env = ArgoBuildEnv(app, spec, sha);
+  STRAKE_TRY_ASSIGN(overrides, ReadSourceOverrides(*src.mirror, sha, app.key, spec.source.path));
+  if (!overrides.empty()) {
+    STRAKE_TRY_ASSIGN(overridden, model::OverrideSource(app.object, overrides));
+    source = std::move(overridden);
+  }
+  auto env = ArgoBuildEnv(app.key, spec, sha);
   for (auto* vars : {&source.jsonnet_ext_vars, &source.jsonnet_tlas}) {
     for (auto& v : *vars) v.value = ArgoEnvsubst(v.value, env);
   }
+  // As Argo CD expands them before its `kustomize edit` commands.
+  model::KustomizeOverrides& edits = source.kustomize_overrides;
+  for (auto& image : edits.images) image = ArgoEnvsubst(image, env);
+  for (auto& [k, v] : edits.common_labels) v = ArgoEnvsubst(v, env);
+  if (edits.common_annotations_envsubst) {
+    for (auto& [k, v] : edits.common_annotations) v = ArgoEnvsubst(v, env);
+  }
   std::string key =
-      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                   source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
                   VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"),
-                  spec.SyncOptionValue("Validate"));
+                  spec.SyncOptionValue("Validate"), edits.Key());
   using Steady = std::chrono::steady_clock;
   // A render that failed after a long time (jsonnet stopped at its limit)
   // is not tried again for a while at the same commit: workers stay free.
@@ -887,7 +921,7 @@ Result<ApplicationReconciler::Target> ApplicationReconciler::Load(
                   "source unavailable, showing the last fetched state: " + src.error, clock_));
   }
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(url, TargetRevision(spec.source, round.op)));
-  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, round.app.key, spec, sha));
+  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, round.app, spec, sha));
   std::vector<std::string> repeated;
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, round.app.key, spec, &repeated));
   for (const auto& w : repeated)
@@ -1226,7 +1260,7 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
     STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, revision));
     if (req.dry_run) {
-      STRAKE_TRY_ASSIGN(rendered, RenderCached(src, got->key, spec, sha));
+      STRAKE_TRY_ASSIGN(rendered, RenderCached(src, *got, spec, sha));
       STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, got->key, spec));
       Compared c = Compare(*got, spec, desired);
       Json out = Json::array();
@@ -1272,7 +1306,7 @@ Result<std::vector<ResourceDiff>> ApplicationReconciler::Diff(const std::string&
   SourceState src = sources_.Get(spec.source.repo_url, /*force=*/true);
   if (!src.mirror || !src.error.empty()) return Failf("source unavailable: {}", src.error);
   STRAKE_TRY_ASSIGN(sha, sources_.Resolve(spec.source.repo_url, spec.source.target_revision));
-  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, got->key, spec, sha));
+  STRAKE_TRY_ASSIGN(rendered, RenderCached(src, *got, spec, sha));
   STRAKE_TRY_ASSIGN(desired, Prepare(*rendered, got->key, spec));
   Compared c = Compare(*got, spec, desired);
   std::vector<ResourceDiff> out;

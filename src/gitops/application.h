@@ -134,10 +134,11 @@ class ApplicationReconciler {
   Status DropFinalizers(const store::Resource& app,
                         const std::function<bool(const std::string&)>& drop);
   Result<controller::ReconcileResult> WriteStatus(Round& round, const Event& event);
-  // `app`'s source at `sha`, its jsonnet values expanded with Argo CD's
-  // $ARGOCD_APP_* variables.
+  // `app`'s source at `sha`, with Argo CD's source parameter files of its
+  // directory at `sha` merged over it, its jsonnet values expanded with
+  // Argo CD's $ARGOCD_APP_* variables.
   Result<std::shared_ptr<const Rendered>> RenderCached(const SourceState& src,
-                                                       const store::Key& app,
+                                                       const store::Resource& app,
                                                        const model::ApplicationSpec& spec,
                                                        const std::string& sha);
   // The rendered objects as they are to be applied; an object declared more

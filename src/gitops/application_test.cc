@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "base/clock.h"
@@ -98,6 +99,57 @@ TEST_F(ApplicationIndexTest, APushTouchesTheApplicationsOfTheDirectoriesItChange
   ASSERT_TRUE(apps_->Reconcile("default/root"));
   EXPECT_EQ(apps_->AppsTouched(Url(), change), (std::vector<std::string>{"default/env"}));
   EXPECT_EQ(apps_->AppsOfRepo(Url()).size(), 4u);
+}
+
+// Argo CD's source parameter files: `.argocd-source.yaml`, then the
+// Application's own, merged over its source as JSON merge patches; a field
+// Argo CD does not take from them, or one strake refuses, is an error with
+// its place, never ignored.
+TEST_F(ApplicationIndexTest, ArgoCdsSourceParameterFilesOverrideTheSource) {
+  const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\n";
+  auto config_map = [&](const std::string& name) {
+    std::string text = cm;
+    return text.replace(text.find("%s"), 2, name);
+  };
+  Write("env/a/top.yaml", config_map("top"));
+  Write("env/a/sub/deep.yaml", config_map("deep"));
+  Write("env/a/sub/skipped.yaml", config_map("skipped"));
+  Write("env/a/.argocd-source.yaml", "directory:\n  recurse: true\n  exclude: sub/deep.yaml\n");
+  Write("env/a/.argocd-source-own.yaml", "directory:\n  exclude: 'sub/*'\n");
+  Write("env/b/top.yaml", config_map("top"));
+  Write("env/b/.argocd-source.yaml", "directory: {recurse: true}\npath: elsewhere\n");
+  Write("env/c/top.yaml", config_map("top"));
+  Write("env/c/.argocd-source.yaml", "kustomize:\n  components: [../extra]\n");
+  Commit("overrides");
+  auto names = [&](const std::string& app) {
+    auto got = store_->Get({"Application", "default", app});
+    std::vector<std::string> out;
+    if (!got || !*got) return out;
+    for (const Json& r : (*got)->status.value("resources", Json::array()))
+      out.push_back(r.value("name", ""));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto conditions = [&](const std::string& app) {
+    auto got = store_->Get({"Application", "default", app});
+    return got && *got ? (*got)->status.value("conditions", Json::array()).dump() : "";
+  };
+  App("shared", "env/a");  // .argocd-source.yaml only: recurse, deep.yaml excluded
+  EXPECT_EQ(names("shared"), (std::vector<std::string>{"skipped", "top"})) << conditions("shared");
+  App("own", "env/a");  // its own file's exclude replaces the shared one
+  EXPECT_EQ(names("own"), (std::vector<std::string>{"top"})) << conditions("own");
+  App("bad", "env/b");
+  EXPECT_NE(conditions("bad").find("env/b/.argocd-source.yaml:2:1: path: Argo CD takes only "
+                                   "directory, kustomize, helm and plugin from this file"),
+            std::string::npos)
+      << conditions("bad");
+  App("images", "env/c");
+  EXPECT_NE(conditions("images").find("env/c/.argocd-source.yaml over the Application's source"),
+            std::string::npos)
+      << conditions("images");
+  EXPECT_NE(conditions("images").find("spec.source.kustomize.components: not supported"),
+            std::string::npos)
+      << conditions("images");
 }
 
 // Applies into the store as the API would (no validation), and counts.
@@ -317,6 +369,34 @@ TEST_F(ApplicationSyncTest, ARepeatedResourceIsItsLastDeclarationWithAWarning) {
             std::string::npos)
       << conditions;
   EXPECT_EQ((*app)->status["sync"].value("status", ""), "Synced");
+}
+
+// argocd-image-updater's write-back: `.argocd-source-<app>.yaml` sets the
+// kustomize image, Argo CD's $ARGOCD_APP_* variables expanded; the
+// Application's own kustomize overrides apply beneath it.
+TEST_F(ApplicationSyncTest, AnImageWrittenBackToGitIsTheImageSynced) {
+  Write("app/kustomization.yaml", "resources: [deploy.yaml]\n");
+  Write("app/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
+        "      - {name: web, image: 'web:v1', command: [sleep, '60']}\n");
+  Write("app/.argocd-source-app.yaml",
+        "kustomize:\n  images: ['web:v2-${ARGOCD_APP_NAME}']\n  commonLabels: {from: git}\n");
+  Commit("image write-back");
+  CreateApp({{"automated", Json::object()}},
+            {{"source",
+              {{"repoURL", Url()},
+               {"path", "app"},
+               {"kustomize", {{"namePrefix", "dev-"}, {"images", {"web:v0"}}}}}}});
+  Reconcile();
+  Reconcile();
+  Reconcile();
+  EXPECT_EQ(Operation().value("phase", ""), "Succeeded") << Operation().dump(2);
+  auto d = store_->Get({"Deployment", "default", "dev-web"});
+  ASSERT_TRUE(d && *d);
+  EXPECT_EQ((*d)->object["spec"]["template"]["spec"]["containers"][0]["image"], "web:v2-app");
+  EXPECT_EQ((*d)->object["metadata"]["labels"]["from"], "git");
 }
 
 TEST_F(ApplicationSyncTest, FailOnSharedResourceFailsBeforeAnythingIsWritten) {

@@ -59,6 +59,8 @@ struct Ctx {
   std::vector<std::string> stack;
   int builds = 0;
   size_t bytes_read = 0;  // against read.max_total_bytes, a file counted each time it is read
+  // An Application's overrides: the root kustomization's, taken by its build.
+  const model::KustomizeOverrides* edits = nullptr;
 };
 
 // A file of the build, counted against the bytes one build may read.
@@ -649,6 +651,135 @@ Result<Kustomization> ReadKustomization(Ctx& ctx, const std::string& dir) {
   return kz;
 }
 
+// Argo CD's spec.source.kustomize overrides, as the `kustomize edit`
+// commands it runs change the kustomization before the build.
+Node ScalarNode(std::string value, bool quoted = true) {
+  Node n;
+  n.kind = Node::Kind::kScalar;
+  n.scalar = std::move(value);
+  n.quoted = quoted;
+  return n;
+}
+
+// The value at `key` of a mapping, added (null) when missing.
+Node& Entry(Node& map, const std::string& key) {
+  for (auto& e : map.map) {
+    if (e.key.scalar == key) return e.value;
+  }
+  map.map.push_back({ScalarNode(key), Node{}});
+  return map.map.back().value;
+}
+
+Node& Kinded(Node& n, Node::Kind kind) {
+  if (n.kind != kind) {
+    n = Node{};
+    n.kind = kind;
+  }
+  return n;
+}
+
+// The item of a list of mappings whose `name` is `name`, added when none is.
+Node& NamedItem(Node& list, const std::string& name) {
+  Kinded(list, Node::Kind::kSeq);
+  for (auto& item : list.seq) {
+    const Node* n = item.IsMap() ? item.Get("name") : nullptr;
+    if (n && n->scalar == name) return item;
+  }
+  list.seq.push_back(Node{});
+  Node& fresh = Kinded(list.seq.back(), Node::Kind::kMap);
+  Entry(fresh, "name") = ScalarNode(name);
+  return fresh;
+}
+
+// `kustomize edit set image ARG`: [NAME=]NEWNAME[:TAG][@DIGEST] (kustomize's
+// parseArg); an entry for the same image is updated, else one is added.
+Status EditImage(const std::string& file, Node& root, const std::string& arg) {
+  std::string name, new_name, tag, digest, rest = arg;
+  auto eq = arg.find('=');
+  bool renames = eq != std::string::npos;
+  if (renames) {
+    name = arg.substr(0, eq);
+    rest = arg.substr(eq + 1);
+  }
+  if (auto at = rest.find('@'); at != std::string::npos) {
+    digest = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+  } else if (auto colon = rest.rfind(':');
+             colon != std::string::npos && rest.find('/', colon) == std::string::npos) {
+    tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  } else if (!renames) {
+    return Failf(
+        "{}: spec.source.kustomize.images: {}: an image needs a tag or a digest "
+        "(NAME:TAG, NAME@DIGEST or NAME=NEWNAME[:TAG])",
+        file, Quote(arg));
+  }
+  (renames ? new_name : name) = rest;
+  if (name.empty())
+    return Failf("{}: spec.source.kustomize.images: {}: no image name", file, Quote(arg));
+  Node& entry = NamedItem(Entry(root, "images"), name);
+  if (!new_name.empty()) Entry(entry, "newName") = ScalarNode(new_name);
+  if (!digest.empty()) {
+    Entry(entry, "digest") = ScalarNode(digest);
+    Entry(entry, "newTag") = ScalarNode("");
+  } else if (!tag.empty() && tag != "*") {
+    Entry(entry, "newTag") = ScalarNode(tag);
+    Entry(entry, "digest") = ScalarNode("");
+  }
+  return Ok();
+}
+
+// `kustomize edit add label|annotation [--force] K:V...`: without force, a
+// key the kustomization already has is an error, as kustomize says.
+Status EditPairs(const std::string& file, Node& map, const char* what,
+                 const std::map<std::string, std::string>& pairs, bool force,
+                 const char* force_field) {
+  Kinded(map, Node::Kind::kMap);
+  for (const auto& [k, v] : pairs) {
+    Node& value = Entry(map, k);
+    if (!value.IsNull() && !force) {
+      return Failf(
+          "{}: spec.source.kustomize: {} {} is already in the kustomization ({} lets "
+          "the Application's value replace it)",
+          file, what, Quote(k), force_field);
+    }
+    value = ScalarNode(v);
+  }
+  return Ok();
+}
+
+Status ApplyEdits(const std::string& file, Node& root, const model::KustomizeOverrides& o) {
+  if (!o.name_prefix.empty()) Entry(root, "namePrefix") = ScalarNode(o.name_prefix);
+  if (!o.name_suffix.empty()) Entry(root, "nameSuffix") = ScalarNode(o.name_suffix);
+  for (const auto& image : o.images) STRAKE_TRY(EditImage(file, root, image));
+  for (const auto& [name, count] : o.replicas)
+    Entry(NamedItem(Entry(root, "replicas"), name), "count") =
+        ScalarNode(std::to_string(count), false);
+  if (!o.common_labels.empty()) {
+    if (o.label_without_selector) {
+      Node& labels = Kinded(Entry(root, "labels"), Node::Kind::kSeq);
+      labels.seq.push_back(Node{});
+      Node& set = Kinded(labels.seq.back(), Node::Kind::kMap);
+      STRAKE_TRY(EditPairs(file, Entry(set, "pairs"), "label", o.common_labels, true, ""));
+      Entry(set, "includeSelectors") = ScalarNode("false", false);
+      if (o.label_include_templates) Entry(set, "includeTemplates") = ScalarNode("true", false);
+    } else {
+      STRAKE_TRY(EditPairs(file, Entry(root, "commonLabels"), "label", o.common_labels,
+                           o.force_common_labels, "forceCommonLabels"));
+    }
+  }
+  if (!o.common_annotations.empty()) {
+    STRAKE_TRY(EditPairs(file, Entry(root, "commonAnnotations"), "annotation", o.common_annotations,
+                         o.force_common_annotations, "forceCommonAnnotations"));
+  }
+  if (!o.ns.empty()) Entry(root, "namespace") = ScalarNode(o.ns);
+  if (!o.patches.empty()) {
+    Node& patches = Kinded(Entry(root, "patches"), Node::Kind::kSeq);
+    for (const auto& p : o.patches) patches.seq.push_back(model::FromJson(p));
+  }
+  return Ok();
+}
+
 // Every field is one strake builds, or refused with why (or a suggestion).
 Status CheckFields(const std::string& file, const Node& root) {
   static const std::map<std::string, std::string> unsupported = {
@@ -871,6 +1002,10 @@ Status ApplyImages(const Here& k, const Node& root, std::vector<Obj>& objs) {
 Result<std::vector<Obj>> Build(Ctx& ctx, const std::string& dir) {
   STRAKE_TRY(Enter(ctx, dir));
   STRAKE_TRY_ASSIGN(kz, ReadKustomization(ctx, dir));
+  if (ctx.edits) {  // the root's, once
+    STRAKE_TRY(ApplyEdits(kz.file, kz.docs[0].root, *ctx.edits));
+    ctx.edits = nullptr;
+  }
   const Node& root = kz.root();
   STRAKE_TRY(CheckFields(kz.file, root));
   Here k{kz.file, dir};
@@ -1041,8 +1176,10 @@ class MirrorTree : public RepoTree {
 };
 
 Result<std::vector<KustomizedObject>> BuildAll(const RepoTree& tree, const std::string& dir,
-                                               const model::ParseLimits& limits) {
+                                               const model::ParseLimits& limits,
+                                               const model::KustomizeOverrides* edits) {
   Ctx ctx{tree, limits, {}, {}};
+  if (edits && !edits->Empty()) ctx.edits = edits;
   ctx.read.max_file_bytes = limits.max_bytes;
   STRAKE_TRY_ASSIGN(objs, Build(ctx, dir));
   // Generated names get their content hash; then every reference to a
@@ -1076,17 +1213,19 @@ Result<std::vector<KustomizedObject>> BuildAll(const RepoTree& tree, const std::
 
 Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
                                                 const std::string& dir,
-                                                const model::ParseLimits& limits) {
-  return Kustomize(MirrorTree(mirror, sha), dir, limits);
+                                                const model::ParseLimits& limits,
+                                                const model::KustomizeOverrides* edits) {
+  return Kustomize(MirrorTree(mirror, sha), dir, limits, edits);
 }
 
 Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
-                                                const model::ParseLimits& limits) {
+                                                const model::ParseLimits& limits,
+                                                const model::KustomizeOverrides* edits) {
   // The transformers walk objects as Kubernetes shapes them, and nlohmann
   // throws where a manifest or a patch gave a field another type (`spec: x`,
   // `name: 5`): the one catch of this edge fails the build, naming the error.
   try {
-    return BuildAll(tree, dir, limits);
+    return BuildAll(tree, dir, limits, edits);
   } catch (const model::Json::exception& e) {
     return Failf(ErrorCode::kInvalid,
                  "{}: a field of an object has a type kustomize cannot use: {}", dir, e.what());

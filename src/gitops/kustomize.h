@@ -28,6 +28,7 @@
 
 #include "base/result.h"
 #include "gitops/git.h"
+#include "model/gitops.h"
 #include "model/node.h"
 
 namespace strake::gitops {
@@ -54,12 +55,15 @@ class RepoTree {
 };
 
 // Builds the kustomization in `dir` (a clean repository path) of `mirror`
-// at commit `sha`.
+// at commit `sha`; `edits`, an Application's spec.source.kustomize, change
+// that kustomization first, as Argo CD's `kustomize edit` commands do.
 Result<std::vector<KustomizedObject>> Kustomize(const Mirror& mirror, const std::string& sha,
                                                 const std::string& dir,
-                                                const model::ParseLimits& limits = {});
+                                                const model::ParseLimits& limits = {},
+                                                const model::KustomizeOverrides* edits = nullptr);
 Result<std::vector<KustomizedObject>> Kustomize(const RepoTree& tree, const std::string& dir,
-                                                const model::ParseLimits& limits = {});
+                                                const model::ParseLimits& limits = {},
+                                                const model::KustomizeOverrides* edits = nullptr);
 
 // Kubernetes strategic merge of `patch` into `target` for the list fields
 // strake knows (merged by their key); other lists replace; null deletes.

@@ -369,6 +369,80 @@ TEST_F(KustomizeTest, ADiamondOfResourcesIsRefusedNotBuiltForHours) {
       << built.error().message;
 }
 
+// An Application's spec.source.kustomize, as Argo CD's `kustomize edit`
+// commands change the kustomization before the build.
+TEST_F(KustomizeTest, AnApplicationsOverridesEditTheKustomizationAsArgoCdDoes) {
+  Write("app/kustomization.yaml",
+        "resources: [deploy.yaml, svc.yaml]\nnamePrefix: old-\ncommonLabels: {team: a}\n"
+        "images:\n- {name: proxy, newTag: '2.0'}\n");
+  Write("app/deploy.yaml", kDeploy);
+  Write("app/svc.yaml", kService);
+  Write("app/patch.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        "spec: {minReadySeconds: 5}\n");
+  std::string sha = Commit("k");
+  mirror_ = Fetched();
+  model::KustomizeOverrides o;
+  o.name_prefix = "dev-";
+  o.name_suffix = "-x";
+  o.ns = "staging";
+  o.images = {"registry.local:5000/web=mirror.local/web:v2", "proxy:*", "busybox@sha256:0123"};
+  o.replicas = {{"web", 3}};
+  o.common_labels = {{"tier", "front"}};
+  o.common_annotations = {{"owner", "ops"}};
+  o.patches = Json::array({{{"path", "patch.yaml"}}});
+  auto built = Kustomize(*mirror_, sha, "app", {}, &o);
+  ASSERT_TRUE(built) << built.error().message;
+  const Json* d = Find(*built, "Deployment", "dev-web-x");
+  ASSERT_NE(d, nullptr) << (*built)[0].object.dump();
+  EXPECT_EQ((*d)["metadata"]["namespace"], "staging");
+  EXPECT_EQ((*d)["spec"]["replicas"], 3);
+  EXPECT_EQ((*d)["spec"]["minReadySeconds"], 5);
+  const Json& containers = (*d)["spec"]["template"]["spec"]["containers"];
+  EXPECT_EQ(containers[0]["image"], "mirror.local/web:v2");
+  EXPECT_EQ(containers[1]["image"], "proxy:2.0");  // "*" keeps the kustomization's tag
+  EXPECT_EQ((*d)["metadata"]["labels"]["team"], "a");
+  EXPECT_EQ((*d)["metadata"]["labels"]["tier"], "front");
+  EXPECT_EQ((*d)["spec"]["selector"]["matchLabels"]["tier"], "front");
+  EXPECT_EQ((*d)["metadata"]["annotations"]["owner"], "ops");
+  const Json* svc = Find(*built, "Service", "dev-web-x");
+  ASSERT_NE(svc, nullptr);
+  EXPECT_EQ((*svc)["spec"]["selector"]["tier"], "front");
+
+  // A label the kustomization has is replaced only with forceCommonLabels.
+  model::KustomizeOverrides clash;
+  clash.common_labels = {{"team", "b"}};
+  auto refused = Kustomize(*mirror_, sha, "app", {}, &clash);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("label \"team\" is already in the kustomization "
+                                         "(forceCommonLabels lets"),
+            std::string::npos)
+      << refused.error().message;
+  clash.force_common_labels = true;
+  auto forced = Kustomize(*mirror_, sha, "app", {}, &clash);
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_EQ((*Find(*forced, "Deployment", "old-web"))["metadata"]["labels"]["team"], "b");
+  // Without the selector: the labels are not added to selectors.
+  model::KustomizeOverrides plain;
+  plain.common_labels = {{"tier", "front"}};
+  plain.label_without_selector = true;
+  auto unselected = Kustomize(*mirror_, sha, "app", {}, &plain);
+  ASSERT_TRUE(unselected) << unselected.error().message;
+  const Json* u = Find(*unselected, "Deployment", "old-web");
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ((*u)["metadata"]["labels"]["tier"], "front");
+  EXPECT_FALSE((*u)["spec"]["selector"]["matchLabels"].contains("tier"));
+  // An image argument kustomize would refuse.
+  model::KustomizeOverrides bad;
+  bad.images = {"web"};
+  auto no_tag = Kustomize(*mirror_, sha, "app", {}, &bad);
+  ASSERT_FALSE(no_tag);
+  EXPECT_NE(no_tag.error().message.find("app/kustomization.yaml: spec.source.kustomize.images: "
+                                        "\"web\": an image needs a tag or a digest"),
+            std::string::npos)
+      << no_tag.error().message;
+}
+
 TEST(StrategicMerge, ADirectiveThatIsNotAStringIsIgnored) {
   Json target = Json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{"name":"a"}]}})");
   Json patch = Json::parse(R"({"metadata":{"$patch":{"c":"3"},"labels":{"a":"1"}},

@@ -212,6 +212,11 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   auto want = [&](const std::string& rel) {
     if (rel.find('/') == std::string::npos && IsKustomization(rel)) kustomized = true;
     if (rel == "Chart.yaml") chart = rel;
+    // Argo CD's source parameter files are read as such, not as manifests.
+    if (rel.find('/') == std::string::npos && StartsWith(rel, ".argocd-source") &&
+        EndsWith(rel, ".yaml")) {
+      return false;
+    }
     if (!IsManifestFile(rel) && !EndsWith(rel, ".jsonnet")) return false;
     if (!MatchesGlobs(source.include, rel, true)) return false;
     return !MatchesGlobs(source.exclude, rel, false);
@@ -231,7 +236,8 @@ Result<Rendered> Render(const Mirror& mirror, const std::string& sha,
   Rendered out;
   std::vector<model::Document> docs;
   if (kustomized || source.kustomize) {
-    STRAKE_TRY_ASSIGN(objects, Kustomize(mirror, sha, dir, options.limits));
+    STRAKE_TRY_ASSIGN(objects,
+                      Kustomize(mirror, sha, dir, options.limits, &source.kustomize_overrides));
     for (auto& o : objects) docs.push_back({o.origin, model::FromJson(o.object)});
     STRAKE_TRY(Validate(docs, options.validate, out.dropped_fields));
     out.source_type = "Kustomize";

@@ -4,7 +4,9 @@
 
 #include "base/net.h"
 #include "base/strings.h"
+#include "model/decode.h"
 #include "model/decoders.h"
+#include "model/merge.h"
 
 namespace strake::model {
 
@@ -13,6 +15,21 @@ bool ApplicationSpec::SyncOption(const std::string& name) const {
     if (o == name + "=true") return true;
   }
   return false;
+}
+
+bool KustomizeOverrides::Empty() const {
+  return name_prefix.empty() && name_suffix.empty() && ns.empty() && images.empty() &&
+         replicas.empty() && common_labels.empty() && common_annotations.empty() && patches.empty();
+}
+
+std::string KustomizeOverrides::Key() const {
+  Json replica_list = Json::array();
+  for (const auto& [name, count] : replicas) replica_list.push_back({name, count});
+  return Json::array({name_prefix, name_suffix, ns, images, replica_list, common_labels,
+                      common_annotations, force_common_labels, force_common_annotations,
+                      common_annotations_envsubst, label_without_selector, label_include_templates,
+                      patches})
+      .dump();
 }
 
 std::string ApplicationSpec::SyncOptionValue(const std::string& name) const {
@@ -92,6 +109,55 @@ void DecodeJsonnet(Ctx& ctx, const Node& j, ApplicationSource& s) {
   });
 }
 
+// Argo CD's ApplicationSourceKustomize.
+void DecodeKustomizeOverrides(Ctx& ctx, const Node& k, KustomizeOverrides& o) {
+  Fields kf(ctx, k, "spec.source.kustomize");
+  o.name_prefix = kf.Str("namePrefix");
+  o.name_suffix = kf.Str("nameSuffix");
+  o.ns = kf.Str("namespace");
+  if (!o.ns.empty())
+    ctx.CheckName(*kf.Get("namespace"), kf.Sub("namespace"), o.ns, Ctx::NameRule::kDnsLabel);
+  if (const Node* v = kf.Get("images")) o.images = ctx.StrList(*v, kf.Sub("images"));
+  kf.List("replicas", [&](const Node& item, const std::string& path) {
+    Fields rf(ctx, item, path);
+    std::string name;
+    if (const Node* n = rf.Need("name")) name = ctx.Str(*n, path + ".name");
+    int count = 0;
+    if (const Node* c = rf.Need("count")) {
+      // Argo CD's IntOrString: a number, or a string holding one.
+      Node number = *c;
+      number.quoted = false;
+      count = ctx.Int(number, path + ".count", 0, 1'000'000);
+    }
+    o.replicas.emplace_back(name, count);
+  });
+  if (const Node* v = kf.Get("commonLabels"))
+    o.common_labels = ctx.StrMap(*v, kf.Sub("commonLabels"));
+  if (const Node* v = kf.Get("commonAnnotations"))
+    o.common_annotations = ctx.StrMap(*v, kf.Sub("commonAnnotations"));
+  auto flag = [&](const char* key, bool& out) {
+    if (const Node* v = kf.Get(key)) out = ctx.Bool(*v, kf.Sub(key));
+  };
+  flag("forceCommonLabels", o.force_common_labels);
+  flag("forceCommonAnnotations", o.force_common_annotations);
+  flag("commonAnnotationsEnvsubst", o.common_annotations_envsubst);
+  flag("labelWithoutSelector", o.label_without_selector);
+  flag("labelIncludeTemplates", o.label_include_templates);
+  kf.List("patches", [&](const Node& item, const std::string& path) {
+    Fields pf(ctx, item, path);
+    pf.Str("path");
+    pf.Str("patch");
+    pf.Get("target");
+    pf.Get("options");
+    o.patches.push_back(ToJson(item));
+  });
+  kf.NotSupported("version", "strake builds kustomizations itself (one kustomize, no versions)");
+  kf.NotSupported("components", "kustomize components are not supported yet");
+  kf.NotSupported("ignoreMissingComponents", "kustomize components are not supported yet");
+  kf.NotSupported("kubeVersion", "it is for Helm charts, which are not supported yet");
+  kf.NotSupported("apiVersions", "it is for Helm charts, which are not supported yet");
+}
+
 void DecodeSource(Ctx& ctx, const Node& src, ApplicationSource& s) {
   Fields sf(ctx, src, "spec.source");
   if (const Node* v = sf.Need("repoURL")) {
@@ -116,12 +182,7 @@ void DecodeSource(Ctx& ctx, const Node& src, ApplicationSource& s) {
   }
   if (const Node* k = sf.Get("kustomize")) {
     s.kustomize = true;
-    Fields kf(ctx, *k, "spec.source.kustomize");
-    kf.NotSupported("namePrefix", "spec.source.kustomize overrides; set them in the kustomization");
-    kf.NotSupported("nameSuffix", "spec.source.kustomize overrides; set them in the kustomization");
-    kf.NotSupported("images", "spec.source.kustomize overrides; set them in the kustomization");
-    kf.NotSupported("commonLabels",
-                    "spec.source.kustomize overrides; set them in the kustomization");
+    DecodeKustomizeOverrides(ctx, *k, s.kustomize_overrides);
   }
   sf.NotSupported("helm", "Helm charts are not supported yet");
   sf.NotSupported("chart", "Helm charts are not supported yet");
@@ -370,6 +431,42 @@ bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r) {
   return WithSpec(f, r, [&](const Node& spec) {
     return Repository{r.meta, DecodeRepositorySpecNode(ctx, spec)};
   });
+}
+
+Result<ApplicationSource> OverrideSource(const Json& application,
+                                         const std::vector<SourceOverride>& overrides) {
+  if (!application.is_object() || !application.contains("spec") ||
+      !application["spec"].is_object()) {
+    return Fail("an Application without a spec");
+  }
+  Json object = application;
+  Json& source = object["spec"]["source"];
+  static const std::set<std::string> kTaken = {"directory", "kustomize", "helm", "plugin"};
+  for (const auto& o : overrides) {
+    STRAKE_TRY_ASSIGN(docs, ParseYaml(o.text, o.file));
+    if (docs.empty() || docs[0].root.IsNull()) continue;  // an empty file sets nothing
+    if (docs.size() > 1) return Failf("{}: one document expected, found {}", o.file, docs.size());
+    const Node& root = docs[0].root;
+    if (!root.IsMap()) {
+      return Failf("{}:{}:{}: a mapping of source parameters expected, found a {}", o.file,
+                   root.mark.line, root.mark.col, root.TypeName());
+    }
+    for (const auto& e : root.map) {
+      if (kTaken.count(e.key.scalar)) continue;
+      return Failf(
+          "{}:{}:{}: {}: Argo CD takes only directory, kustomize, helm and plugin from this "
+          "file{}",
+          o.file, e.key.mark.line, e.key.mark.col, e.key.scalar,
+          DidYouMean(e.key.scalar, {kTaken.begin(), kTaken.end()}));
+    }
+    source = MergePatch(source.is_object() ? source : Json::object(), ToJson(root));
+  }
+  std::vector<std::string> files;
+  files.reserve(overrides.size());
+  for (const auto& o : overrides) files.push_back(o.file);
+  auto decoded = DecodeObject(object, Join(files, " and ") + " over the Application's source");
+  if (!decoded) return tl::unexpected(decoded.error());
+  return std::get<Application>(decoded->value).spec.source;
 }
 
 }  // namespace strake::model

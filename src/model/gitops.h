@@ -20,6 +20,30 @@ struct JsonnetVar {
   bool code = false;
 };
 
+// source.kustomize: Argo CD's overrides of the source's kustomization,
+// applied to it as the `kustomize edit` commands Argo CD runs before the
+// build (util/kustomize in Argo CD). Images, commonLabels (and, when
+// commonAnnotationsEnvsubst says so, commonAnnotations) are written with
+// Argo CD's $ARGOCD_APP_* variables and expanded when rendered.
+struct KustomizeOverrides {
+  std::string name_prefix;
+  std::string name_suffix;
+  std::string ns;
+  // `kustomize edit set image` arguments: [NAME=]NEWNAME[:TAG][@DIGEST].
+  std::vector<std::string> images;
+  std::vector<std::pair<std::string, int>> replicas;  // name, count
+  std::map<std::string, std::string> common_labels;
+  std::map<std::string, std::string> common_annotations;
+  bool force_common_labels = false;
+  bool force_common_annotations = false;
+  bool common_annotations_envsubst = false;
+  bool label_without_selector = false;
+  bool label_include_templates = false;
+  Json patches = Json::array();  // kustomize's patches entries, appended to the kustomization's
+  bool Empty() const;
+  std::string Key() const;  // the overrides as one string, for caches
+};
+
 struct ApplicationSource {
   std::string repo_url;
   std::string path = ".";
@@ -36,6 +60,7 @@ struct ApplicationSource {
   std::vector<JsonnetVar> jsonnet_ext_vars;
   std::vector<JsonnetVar> jsonnet_tlas;
   std::vector<std::string> jsonnet_libs;
+  KustomizeOverrides kustomize_overrides;
 };
 
 struct IgnoreDifference {
@@ -93,6 +118,22 @@ struct Repository {
   ObjectMeta meta;
   RepositorySpec spec;
 };
+
+// One of Argo CD's source parameter files in the source's directory
+// (`.argocd-source.yaml`, `.argocd-source-<app>.yaml`): its path in the
+// repository and its text.
+struct SourceOverride {
+  std::string file;
+  std::string text;
+};
+
+// Argo CD's source parameter overrides (docs/user-guide/parameters.md):
+// each file, in order, merged over the Application's spec.source as a JSON
+// merge patch, and the result decoded as spec.source is. A file may set
+// only what Argo CD takes from it (directory, kustomize, helm, plugin): any
+// other field is an error with its place, as is what spec.source refuses.
+Result<ApplicationSource> OverrideSource(const Json& application,
+                                         const std::vector<SourceOverride>& overrides);
 
 // The URL schemes a Repository (and an Application's repoURL) may use.
 bool SupportedRepoUrl(const std::string& url);

@@ -109,6 +109,38 @@ spec:
   EXPECT_TRUE(a.source.recurse);
 }
 
+TEST(GitopsDecodeTest, KustomizeOverridesAsArgoCdWritesThem) {
+  auto r = DecodeOne(R"(apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: a}
+spec:
+  source:
+    repoURL: "file:///r"
+    kustomize:
+      namePrefix: dev-
+      images: [web:v2, "db=mirror/db@sha256:ab"]
+      replicas: [{name: web, count: 3}, {name: db, count: "2"}]
+      commonLabels: {tier: front}
+      commonAnnotations: {rev: $ARGOCD_APP_REVISION}
+      commonAnnotationsEnvsubst: true
+      forceCommonLabels: true
+      patches: [{target: {kind: Deployment}, patch: "- op: remove\n  path: /spec/x"}]
+  destination: {name: local}
+)");
+  ASSERT_TRUE(r) << r.error().message;
+  const KustomizeOverrides& o = std::get<Application>(r->value).spec.source.kustomize_overrides;
+  EXPECT_EQ(o.name_prefix, "dev-");
+  EXPECT_EQ(o.images, (std::vector<std::string>{"web:v2", "db=mirror/db@sha256:ab"}));
+  EXPECT_EQ(o.replicas, (std::vector<std::pair<std::string, int>>{{"web", 3}, {"db", 2}}));
+  EXPECT_EQ(o.common_labels.at("tier"), "front");
+  EXPECT_EQ(o.common_annotations.at("rev"), "$ARGOCD_APP_REVISION");  // expanded when rendered
+  EXPECT_TRUE(o.common_annotations_envsubst);
+  EXPECT_TRUE(o.force_common_labels);
+  ASSERT_EQ(o.patches.size(), 1u);
+  EXPECT_EQ(o.patches[0]["target"]["kind"], "Deployment");
+  EXPECT_FALSE(o.Empty());
+}
+
 TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
   struct Case {
     const char* spec;
@@ -130,6 +162,12 @@ TEST(GitopsDecodeTest, BadApplicationsNameTheField) {
        "spec.source.path: \"../../etc\" leaves the repository"},
       {"source: {repoURL: \"file:///r\", path: /etc}\n  destination: {name: local}",
        "spec.source.path: \"/etc\" must be relative"},
+      {"source: {repoURL: \"file:///r\", kustomize: {replicas: [{name: w, count: lots}]}}\n"
+       "  destination: {name: local}",
+       "spec.source.kustomize.replicas[0].count: expected an integer"},
+      {"source: {repoURL: \"file:///r\", kustomize: {components: [c]}}\n"
+       "  destination: {name: local}",
+       "spec.source.kustomize.components: not supported: kustomize components"},
       {"source: {repoURL: \"file:///r\", helm: {}}\n  destination: {name: local}",
        "spec.source.helm: not supported: Helm charts are not supported yet"},
       {"source: {repoURL: \"file:///r\"}\n  destination: {name: prod-eu}",
