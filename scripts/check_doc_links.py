@@ -11,18 +11,23 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # [text](target) and [text](target "title"); images too. Code spans are
 # stripped first, so that `a](b)` in an example is no link.
 LINK = re.compile(r"\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+# [label]: target, a reference-style link's definition; <scheme:...>, an autolink.
+DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?")
+AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^>\s]*)>")
 CODE = re.compile(r"`[^`]*`")
 
 
 def bad_links(path: pathlib.Path):
     in_fence = False
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.lstrip().startswith("```"):
+        if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
             continue
         if in_fence:
             continue
-        for target in LINK.findall(CODE.sub("", line)):
+        text = CODE.sub("", line)
+        targets = LINK.findall(text) + DEFINITION.findall(text) + AUTOLINK.findall(text)
+        for target in targets:
             if target.startswith("#"):
                 continue
             if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith("//"):

@@ -274,10 +274,16 @@ Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const st
   STRAKE_TRY_ASSIGN(stored, store.Get({"PipelineRun", ns, name}));
   if (!stored) return Failf("pipelinerun {} not found", name);
   const model::Json& status = stored->status;
-  if (!status.is_object() || !status.contains("strake")) return Ok();
-  const model::Json& recorded = status["strake"].value("executor", model::Json::object());
-  if (!recorded.value("sandbox", true)) options.sandbox = false;
-  if (!recorded.value("cache", true)) options.no_cache = true;
+  auto strake = status.is_object() ? status.find("strake") : status.end();
+  if (strake == status.end() || !strake->is_object()) return Ok();
+  auto recorded = strake->find("executor");
+  if (recorded == strake->end() || !recorded->is_object()) return Ok();
+  auto off = [&](const char* key) {
+    auto v = recorded->find(key);
+    return v != recorded->end() && v->is_boolean() && !v->get<bool>();
+  };
+  if (off("sandbox")) options.sandbox = false;
+  if (off("cache")) options.no_cache = true;
   return Ok();
 }
 

@@ -38,6 +38,11 @@ TEST(Strings, QuoteGivesValidUtf8WhateverItIsGiven) {
 }
 
 TEST(Strings, Utf8CharLengthFollowsRfc3629) {
+  EXPECT_TRUE(IsValidUtf8("plain \xC3\xA9 \xE2\x89\xA5 \xF4\x8F\xBF\xBF"));
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_FALSE(IsValidUtf8("\x89PNG\r\n"));
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));  // a surrogate
+  EXPECT_FALSE(IsValidUtf8("cut \xE2\x89"));
   EXPECT_EQ(Utf8CharLength(""), 0u);
   EXPECT_EQ(Utf8CharLength("a"), 1u);
   EXPECT_EQ(Utf8CharLength("\xC3\xA9x"), 2u);

@@ -146,6 +146,15 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8CharLength(s.substr(i));
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 size_t Utf8CharLength(std::string_view s) {
   if (s.empty()) return 0;
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };

@@ -40,6 +40,8 @@ std::string Quote(std::string_view s);
 // or 0 if it starts with none (RFC 3629: no overlong forms, no surrogates,
 // nothing past U+10FFFF).
 size_t Utf8CharLength(std::string_view s);
+// True if all of `s` is well-formed UTF-8 (as Go's utf8.Valid).
+bool IsValidUtf8(std::string_view s);
 
 // True if `name` is a Kubernetes DNS-1123 label (lower case alphanumerics and
 // '-', starting and ending alphanumeric, at most 63 characters).

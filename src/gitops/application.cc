@@ -124,9 +124,10 @@ std::string VarsKey(const std::vector<model::JsonnetVar>& vars) {
 }
 
 // Argo CD's source parameter files in the source's directory at `sha`:
-// `.argocd-source.yaml`, then the Application's own, named
-// `.argocd-source-<name>.yaml` or, as Argo CD names it for an Application
-// outside its own namespace, `.argocd-source-<namespace>_<name>.yaml`.
+// `.argocd-source.yaml`, then the Application's own, named as Argo CD's
+// InstanceName names it: `.argocd-source-<name>.yaml` for an Application in
+// the control plane's namespace (here "default", or Argo CD's "argocd"),
+// `.argocd-source-<namespace>_<name>.yaml` for one in any other.
 Result<std::vector<model::SourceOverride>> ReadSourceOverrides(const Mirror& mirror,
                                                                const std::string& sha,
                                                                const store::Key& app,
@@ -134,9 +135,10 @@ Result<std::vector<model::SourceOverride>> ReadSourceOverrides(const Mirror& mir
   STRAKE_TRY_ASSIGN(dir, CleanRepoPath(path));
   std::string prefix = dir == "." ? "" : dir + "/";
   std::vector<model::SourceOverride> out;
+  bool control_plane = app.ns.empty() || app.ns == "default" || app.ns == "argocd";
+  std::string instance = control_plane ? app.name : app.ns + "_" + app.name;
   for (const std::string& name :
-       {std::string(".argocd-source.yaml"), ".argocd-source-" + app.name + ".yaml",
-        ".argocd-source-" + app.ns + "_" + app.name + ".yaml"}) {
+       {std::string(".argocd-source.yaml"), ".argocd-source-" + instance + ".yaml"}) {
     ReadLimits limits;
     limits.max_file_bytes = 1 << 20;
     STRAKE_TRY_ASSIGN(text, mirror.ReadFileAt(sha, prefix + name, limits));
@@ -171,7 +173,7 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
       fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                   source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
                   VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"),
-                  spec.SyncOptionValue("Validate"), edits.Key());
+                  spec.SyncOptionValue("Validate"), source.kustomize ? edits.Key() : "-");
   using Steady = std::chrono::steady_clock;
   // A render that failed after a long time (jsonnet stopped at its limit)
   // is not tried again for a while at the same commit: workers stay free.

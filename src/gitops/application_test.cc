@@ -138,6 +138,23 @@ TEST_F(ApplicationIndexTest, ArgoCdsSourceParameterFilesOverrideTheSource) {
   EXPECT_EQ(names("shared"), (std::vector<std::string>{"skipped", "top"})) << conditions("shared");
   App("own", "env/a");  // its own file's exclude replaces the shared one
   EXPECT_EQ(names("own"), (std::vector<std::string>{"top"})) << conditions("own");
+  // In another namespace, Argo CD's instance name is <namespace>_<name>:
+  // `own`'s file is not its.
+  {
+    store::Resource r;
+    r.key = {"Application", "team", "own"};
+    r.object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                {"kind", "Application"},
+                {"metadata", {{"name", "own"}, {"namespace", "team"}}},
+                {"spec",
+                 {{"source", {{"repoURL", Url()}, {"path", "env/a"}}},
+                  {"destination", {{"name", "local"}}}}}};
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+    ASSERT_TRUE(apps_->Reconcile("team/own"));
+    auto got = store_->Get(r.key);
+    ASSERT_TRUE(got && *got);
+    EXPECT_EQ((*got)->status.value("resources", Json::array()).size(), 2u) << (*got)->status.dump();
+  }
   App("bad", "env/b");
   EXPECT_NE(conditions("bad").find("env/b/.argocd-source.yaml:2:1: path: Argo CD takes only "
                                    "directory, kustomize, helm and plugin from this file"),

@@ -451,13 +451,20 @@ void ForEachReference(Json& object, const std::function<void(const char*, Json&)
 // --- generators --------------------------------------------------------------
 
 // A generator's data: literals, files and env files, in that order (a
-// Secret's values base64-encoded).
+// Secret's values base64-encoded); {"data": {...}, "binaryData": {...}}.
+// As kustomize: a ConfigMap's file that is not UTF-8 goes to binaryData.
 Result<Json> GeneratorData(Ctx& ctx, const Here& k, const Node& g, const std::string& at,
                            const std::string& kind) {
-  Json data = Json::object();
+  Json data = Json::object(), binary = Json::object();
   auto put = [&](const Node& where, const std::string& key, const std::string& value) -> Status {
     if (key.empty()) return Failf("{}: {}: an empty key", model::PlaceOf(k.file, where), at);
-    data[key] = kind == "Secret" ? Base64Encode(value) : value;
+    if (kind == "Secret") {
+      data[key] = Base64Encode(value);
+    } else if (!IsValidUtf8(value)) {
+      binary[key] = Base64Encode(value);
+    } else {
+      data[key] = value;
+    }
     return Ok();
   };
   STRAKE_TRY_ASSIGN(literals, Scalars(k, g.Get("literals"), at + ".literals"));
@@ -514,7 +521,24 @@ Result<Json> GeneratorData(Ctx& ctx, const Here& k, const Node& g, const std::st
       STRAKE_TRY(put(*e, line.substr(0, eq), line.substr(eq + 1)));
     }
   }
-  return data;
+  return Json{{"data", std::move(data)}, {"binaryData", std::move(binary)}};
+}
+
+// Sets an object's data and binaryData from a generator's, or merges them
+// in; an empty binaryData is left out, as kustomize leaves it.
+void PutGenerated(Json& object, const Json& generated, bool merge) {
+  for (const char* field : {"data", "binaryData"}) {
+    const Json& values = generated[field];
+    if (!merge || !object.contains(field)) {
+      if (values.empty() && std::string(field) == "binaryData") {
+        if (!merge) object.erase(field);
+        continue;
+      }
+      object[field] = values;
+      continue;
+    }
+    for (const auto& [key, value] : values.items()) object[field][key] = value;
+  }
 }
 
 struct GeneratorOptions {
@@ -574,7 +598,7 @@ Status GenerateOne(Ctx& ctx, const Here& k, const Node& g, const std::string& at
       std::string type = Scalar(g, "type");
       obj["type"] = type.empty() ? "Opaque" : type;
     }
-    obj["data"] = data;
+    PutGenerated(obj, data, false);
     objs.push_back({obj, model::PlaceOf(k.file, g), name, !opt.no_hash});
     return Ok();
   }
@@ -582,11 +606,7 @@ Status GenerateOne(Ctx& ctx, const Here& k, const Node& g, const std::string& at
     return Failf("{}: {}: behavior {} but no {} {} comes from the resources",
                  model::PlaceOf(k.file, g), at, behavior, kind, Quote(name));
   }
-  if (behavior == "replace" || !existing->json.contains("data")) {
-    existing->json["data"] = data;
-  } else {
-    for (const auto& [kk, v] : data.items()) existing->json["data"][kk] = v;
-  }
+  PutGenerated(existing->json, data, behavior == "merge");
   if (!opt.labels.empty()) MergeInto(existing->json["metadata"]["labels"], opt.labels);
   if (!opt.annotations.empty())
     MergeInto(existing->json["metadata"]["annotations"], opt.annotations);
@@ -697,6 +717,10 @@ Status EditImage(const std::string& file, Node& root, const std::string& arg) {
   std::string name, new_name, tag, digest, rest = arg;
   auto eq = arg.find('=');
   bool renames = eq != std::string::npos;
+  if (renames && (arg.find('=', eq + 1) != std::string::npos || eq + 1 == arg.size())) {
+    return Failf("{}: spec.source.kustomize.images: {}: expected NAME=NEWNAME[:TAG|@DIGEST]", file,
+                 Quote(arg));
+  }
   if (renames) {
     name = arg.substr(0, eq);
     rest = arg.substr(eq + 1);
@@ -713,6 +737,12 @@ Status EditImage(const std::string& file, Node& root, const std::string& arg) {
         "{}: spec.source.kustomize.images: {}: an image needs a tag or a digest "
         "(NAME:TAG, NAME@DIGEST or NAME=NEWNAME[:TAG])",
         file, Quote(arg));
+  }
+  // kustomize's tag: letters, digits, '.', '_', '-', or "*" (keep the tag).
+  if (tag != "*" && tag.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789._-") != std::string::npos) {
+    return Failf("{}: spec.source.kustomize.images: {}: the tag {} has characters a tag cannot",
+                 file, Quote(arg), Quote(tag));
   }
   (renames ? new_name : name) = rest;
   if (name.empty())
@@ -757,12 +787,26 @@ Status ApplyEdits(const std::string& file, Node& root, const model::KustomizeOve
         ScalarNode(std::to_string(count), false);
   if (!o.common_labels.empty()) {
     if (o.label_without_selector) {
+      // A `labels` entry without selectors (and with templates, as asked):
+      // the one there is, else a new one.
       Node& labels = Kinded(Entry(root, "labels"), Node::Kind::kSeq);
-      labels.seq.push_back(Node{});
-      Node& set = Kinded(labels.seq.back(), Node::Kind::kMap);
-      STRAKE_TRY(EditPairs(file, Entry(set, "pairs"), "label", o.common_labels, true, ""));
-      Entry(set, "includeSelectors") = ScalarNode("false", false);
-      if (o.label_include_templates) Entry(set, "includeTemplates") = ScalarNode("true", false);
+      auto flag = [](const Node& set, const char* key) {
+        const Node* v = set.Get(key);
+        return v && v->scalar == "true";
+      };
+      Node* set = nullptr;
+      for (auto& item : labels.seq) {
+        if (item.IsMap() && !flag(item, "includeSelectors") &&
+            flag(item, "includeTemplates") == o.label_include_templates)
+          set = &item;
+      }
+      if (!set) {
+        labels.seq.push_back(Node{});
+        set = &Kinded(labels.seq.back(), Node::Kind::kMap);
+        if (o.label_include_templates) Entry(*set, "includeTemplates") = ScalarNode("true", false);
+      }
+      STRAKE_TRY(EditPairs(file, Entry(*set, "pairs"), "label", o.common_labels,
+                           o.force_common_labels, "forceCommonLabels"));
     } else {
       STRAKE_TRY(EditPairs(file, Entry(root, "commonLabels"), "label", o.common_labels,
                            o.force_common_labels, "forceCommonLabels"));

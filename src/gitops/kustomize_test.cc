@@ -167,6 +167,28 @@ TEST_F(KustomizeTest, GeneratorBehaviourAndOptions) {
   EXPECT_EQ((*cm)["data"], Json::parse(R"({"a":"1","b":"2"})"));
 }
 
+// As kustomize: a ConfigMap's file that is not UTF-8 is binaryData, in
+// the object and in its name's hash; a Secret's is data, as every value.
+TEST_F(KustomizeTest, AFileThatIsNotUtf8IsBinaryData) {
+  Write("app/kustomization.yaml",
+        "configMapGenerator:\n- {name: assets, files: [logo.png, notes.txt]}\n"
+        "secretGenerator:\n- {name: keys, files: [logo.png]}\n");
+  Write("app/logo.png", std::string("\x89PNG\r\n\x1a\n", 8));
+  Write("app/notes.txt", "plain\n");
+  auto built = Build("app");
+  ASSERT_TRUE(built) << built.error().message;
+  ASSERT_EQ(built->size(), 2u);
+  const Json& cm = (*built)[0].object;
+  EXPECT_EQ(cm["binaryData"], Json::parse(R"({"logo.png":"iVBORw0KGgo="})")) << cm.dump();
+  EXPECT_EQ(cm["data"], Json::parse(R"({"notes.txt":"plain\n"})")) << cm.dump();
+  Json text_only = cm;
+  text_only.erase("binaryData");
+  EXPECT_NE(KustomizeHash(cm), KustomizeHash(text_only));
+  const Json& secret = (*built)[1].object;
+  EXPECT_EQ(secret["data"]["logo.png"], "iVBORw0KGgo=");
+  EXPECT_FALSE(secret.contains("binaryData"));
+}
+
 // A literal without "=" is a mistake worth showing, but a secretGenerator's
 // is a Secret's value: the error names where it is, never what it says.
 TEST_F(KustomizeTest, ABadSecretLiteralIsPlacedButNeverQuoted) {
@@ -432,7 +454,27 @@ TEST_F(KustomizeTest, AnApplicationsOverridesEditTheKustomizationAsArgoCdDoes) {
   ASSERT_NE(u, nullptr);
   EXPECT_EQ((*u)["metadata"]["labels"]["tier"], "front");
   EXPECT_FALSE((*u)["spec"]["selector"]["matchLabels"].contains("tier"));
+  // A second edit of the same labels entry: refused without force.
+  Write("app/kustomization.yaml",
+        "resources: [deploy.yaml, svc.yaml]\nlabels:\n- pairs: {tier: back}\n"
+        "  includeSelectors: false\n");
+  std::string sha2 = Commit("labels");
+  mirror_ = Fetched();
+  auto clashing = Kustomize(*mirror_, sha2, "app", {}, &plain);
+  ASSERT_FALSE(clashing);
+  EXPECT_NE(clashing.error().message.find("label \"tier\" is already in the kustomization"),
+            std::string::npos)
+      << clashing.error().message;
+  plain.force_common_labels = true;
+  auto replaced = Kustomize(*mirror_, sha2, "app", {}, &plain);
+  ASSERT_TRUE(replaced) << replaced.error().message;
+  EXPECT_EQ((*Find(*replaced, "Deployment", "web"))["metadata"]["labels"]["tier"], "front");
   // An image argument kustomize would refuse.
+  for (const char* wrong : {"web=", "a=b=c:1", "web:v1+x"}) {
+    model::KustomizeOverrides refused_image;
+    refused_image.images = {wrong};
+    EXPECT_FALSE(Kustomize(*mirror_, sha, "app", {}, &refused_image)) << wrong;
+  }
   model::KustomizeOverrides bad;
   bad.images = {"web"};
   auto no_tag = Kustomize(*mirror_, sha, "app", {}, &bad);

@@ -116,12 +116,21 @@ bool DropUnknownField(model::Node& root, const model::Diagnostic& d) {
 // still refuses it, as the server does. Returns what was dropped.
 std::vector<std::string> DropUnknownFields(std::vector<model::Document>& docs, bool validate) {
   std::vector<std::string> dropped;
-  for (auto& d : docs) {
-    if (validate && !ValidationOff(d.root)) continue;
-    model::Diagnostics alone;
-    (void)model::Decode({d}, alone);
-    for (const auto& diag : alone.all()) {
-      if (diag.severity == model::Diagnostic::Severity::kError && DropUnknownField(d.root, diag))
+  std::vector<bool> off(docs.size(), !validate);
+  bool any = !validate;
+  for (size_t i = 0; i < docs.size() && validate; ++i) {
+    off[i] = ValidationOff(docs[i].root);
+    any = any || off[i];
+  }
+  if (!any) return dropped;
+  // Decoded together, so that the documents' own CRDs define their kinds.
+  std::vector<model::Diagnostics> per_document;
+  (void)model::DecodeEach(docs, per_document);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (!off[i]) continue;
+    for (const auto& diag : per_document[i].all()) {
+      if (diag.severity == model::Diagnostic::Severity::kError &&
+          DropUnknownField(docs[i].root, diag))
         dropped.push_back(diag.ToString());
     }
   }
@@ -135,6 +144,9 @@ std::vector<std::string> DropUnknownFields(std::vector<model::Document>& docs, b
 // Unknown fields are dropped first where Validate=false says so.
 Status Validate(std::vector<model::Document>& docs, bool validate,
                 std::vector<std::string>& dropped) {
+  // First, while no stand-in name is in the documents (dropping moves map
+  // entries, which the stand-ins below point into).
+  dropped = DropUnknownFields(docs, validate);
   std::vector<model::Node*> named;
   for (auto& d : docs) {
     if (!d.root.IsMap()) continue;
@@ -152,7 +164,6 @@ Status Validate(std::vector<model::Document>& docs, bool validate,
       named.push_back(&e.value);
     }
   }
-  dropped = DropUnknownFields(docs, validate);
   model::Diagnostics diags;
   (void)model::Decode(docs, diags);
   for (model::Node* meta : named) meta->map.pop_back();

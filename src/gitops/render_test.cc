@@ -205,6 +205,25 @@ TEST_F(RenderTest, ValidateFalseDropsUnknownFieldsAndNothingElse) {
   ASSERT_TRUE(all) << all.error().message;
   EXPECT_EQ(all->dropped_fields.size(), 4u);
 
+  // A hook named by generateName, its unknown field before its metadata:
+  // dropped, and the hook keeps no stand-in name.
+  Write("app/other.yaml",
+        "apiVersion: batch/v1\nkind: Job\nbogus: 1\nmetadata:\n  generateName: migrate-\n"
+        "  annotations:\n    argocd.argoproj.io/hook: PreSync\n"
+        "    argocd.argoproj.io/sync-options: Validate=false\n"
+        "spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: x, "
+        "command: [\"true\"]}]}}}\n");
+  sha = Commit("hook");
+  m = Fetched();
+  auto hook = Render(*m, sha, src);
+  ASSERT_TRUE(hook) << hook.error().message;
+  ASSERT_EQ(hook->objects.size(), 3u);
+  const auto& job = hook->objects[1].object;  // app/other.yaml, between the other two
+  ASSERT_EQ(job.value("kind", ""), "Job");
+  EXPECT_FALSE(job.contains("bogus")) << job.dump();
+  EXPECT_FALSE(job["metadata"].contains("name")) << job.dump();
+  EXPECT_TRUE(job.contains("spec")) << job.dump();
+
   // A wrong type is no unknown field: still refused (Argo CD's crd-validation).
   Write("app/other.yaml",
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n  annotations:\n"

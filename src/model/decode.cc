@@ -86,7 +86,6 @@ bool DecodeConfigDataKind(Ctx& ctx, Fields& f, Resource& r) {
   cm.meta = r.meta;
   cm.data.is_secret = r.kind == "Secret";
   f.Get("immutable");
-  f.NotSupported("binaryData", "binaryData");
   if (cm.data.is_secret) {
     f.Get("type");
     if (const Node* d = f.Get("data")) {
@@ -104,9 +103,24 @@ bool DecodeConfigDataKind(Ctx& ctx, Fields& f, Resource& r) {
       CheckKeys(ctx, *d, "stringData");
       for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
     }
-  } else if (const Node* d = f.Get("data")) {
-    CheckKeys(ctx, *d, "data");
-    cm.data.data = ctx.StrMap(*d, "data");
+  } else {
+    if (const Node* d = f.Get("data")) {
+      CheckKeys(ctx, *d, "data");
+      cm.data.data = ctx.StrMap(*d, "data");
+    }
+    // Bytes, base64 in the object; a file of a volume or a value like data's.
+    if (const Node* b = f.Get("binaryData")) {
+      CheckKeys(ctx, *b, "binaryData");
+      for (const auto& [k, v] : ctx.StrMap(*b, "binaryData")) {
+        auto decoded = Base64Decode(v);
+        if (!decoded) {
+          ctx.Error(*b, "binaryData." + k, "value is not valid base64");
+        } else if (!cm.data.data.emplace(k, *decoded).second) {
+          ctx.Error(*b, "binaryData." + k,
+                    fmt::format("key {} is in data too: a key is in one of them", Quote(k)));
+        }
+      }
+    }
   }
   r.value = std::move(cm);
   return true;
@@ -313,8 +327,10 @@ void DecodeDocument(const Document& doc, Diagnostics& diags, std::vector<Resourc
 
 }  // namespace
 
-std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags) {
-  std::vector<Resource> out;
+namespace {
+
+// The kinds the documents' CustomResourceDefinitions define.
+std::vector<KindInfo> DefinedKinds(const std::vector<Document>& docs) {
   std::vector<KindInfo> defined;
   for (const auto& d : docs) {
     const Node* kind = d.root.IsMap() ? d.root.Get("kind") : nullptr;
@@ -322,7 +338,24 @@ std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& dia
     if (auto k = KindFromCrd(ToJson(d.root)); k && CustomKindAllowed(*k))
       defined.push_back(std::move(*k));
   }
+  return defined;
+}
+
+}  // namespace
+
+std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags) {
+  std::vector<Resource> out;
+  std::vector<KindInfo> defined = DefinedKinds(docs);
   for (const auto& d : docs) DecodeDocument(d, diags, out, defined);
+  return out;
+}
+
+std::vector<Resource> DecodeEach(const std::vector<Document>& docs,
+                                 std::vector<Diagnostics>& per_document) {
+  std::vector<Resource> out;
+  std::vector<KindInfo> defined = DefinedKinds(docs);
+  per_document.assign(docs.size(), Diagnostics{});
+  for (size_t i = 0; i < docs.size(); ++i) DecodeDocument(docs[i], per_document[i], out, defined);
   return out;
 }
 

@@ -20,6 +20,9 @@ namespace strake::model {
 // Decodes each document; problems go to diags (resources with errors are
 // still returned, best effort, so that validation can go on).
 std::vector<Resource> Decode(const std::vector<Document>& docs, Diagnostics& diags);
+// The same, each document's diagnostics apart: per_document[i] for docs[i].
+std::vector<Resource> DecodeEach(const std::vector<Document>& docs,
+                                 std::vector<Diagnostics>& per_document);
 
 // The files `-f` names, as kubectl reads them: a directory gives its
 // .yaml, .yml and .json files in name order (its subdirectories' too when

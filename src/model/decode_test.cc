@@ -136,6 +136,26 @@ TEST(Decode, SecretDataIsBase64Decoded) {
   EXPECT_EQ(cm.data.data.at("plain"), "x");
 }
 
+TEST(Decode, AConfigMapsBinaryDataIsItsBytes) {
+  auto d = DecodeText(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: text}\n"
+      "binaryData: {logo: iVBORw==}\n");
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  const auto& cm = std::get<ConfigMap>(d.resources[0].value);
+  EXPECT_EQ(cm.data.data.at("a"), "text");
+  EXPECT_EQ(cm.data.data.at("logo"), std::string("\x89PNG"));
+  auto twice = DecodeText(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: text}\n"
+      "binaryData: {a: iVBORw==}\n");
+  EXPECT_NE(twice.diags.ErrorText().find("binaryData.a: key \"a\" is in data too"),
+            std::string::npos)
+      << twice.diags.ErrorText();
+  auto secret =
+      DecodeText("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nbinaryData: {a: iVBORw==}\n");
+  EXPECT_NE(secret.diags.ErrorText().find("binaryData: unknown field"), std::string::npos)
+      << secret.diags.ErrorText();
+}
+
 TEST(Decode, ParamValuesOfEveryType) {
   auto d = DecodeText(R"(apiVersion: tekton.dev/v1
 kind: PipelineRun

@@ -251,7 +251,8 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
   r.object["spec"] = spec;
   Json strake = {{"taskNames", names.value("taskNames", Json::object())}, {"pipeline", pipeline}};
   if (names.contains("childPipelines")) strake["childPipelines"] = names["childPipelines"];
-  for (const char* carried_key : {"configMaps", "secrets", "credentials", "stepActions"}) {
+  for (const char* carried_key :
+       {"configMaps", "secrets", "credentials", "stepActions", "executor"}) {
     if (carried.contains(carried_key)) strake[carried_key] = carried[carried_key];
   }
   r.status = {
