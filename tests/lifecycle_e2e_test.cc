@@ -222,6 +222,50 @@ spec:
       << Strake({"logs", "unsandboxed", "--task", "cleanup"}).out;
 }
 
+// Bytes that are not UTF-8 (a keystore, an image) in a Secret's data and a
+// ConfigMap's binaryData reach a step's volumes unchanged; the run carries
+// them (and masks the Secret's) without failing on JSON's UTF-8.
+TEST_F(E2E, BinarySecretsAndConfigMapsReachTheirVolumes) {
+  auto f = File("p.yaml", R"Y(apiVersion: v1
+kind: Secret
+metadata: {name: keystore}
+data: {key.p12: iVBORw0KGgo=}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: assets}
+data: {name: logo}
+binaryData: {logo.png: iVBORw0KGgo=}
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: binary}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: t
+      taskSpec:
+        volumes:
+        - {name: s, secret: {secretName: keystore}}
+        - {name: c, configMap: {name: assets}}
+        steps:
+        - image: busybox
+          volumeMounts: [{name: s, mountPath: /etc/keystore}, {name: c, mountPath: /etc/assets}]
+          script: |
+            od -An -tx1 /etc/keystore/key.p12
+            od -An -tx1 /etc/assets/logo.png
+            cat /etc/assets/name
+)Y");
+  Json j = RunJson(f);
+  ASSERT_EQ(Reason(j), "Succeeded") << j.dump(2);
+  std::string logs = Strake({"logs", "binary"}).out;
+  EXPECT_EQ(logs,
+            "[t : unnamed-0]  89 50 4e 47 0d 0a 1a 0a\n"
+            "[t : unnamed-0]  89 50 4e 47 0d 0a 1a 0a\n"
+            "[t : unnamed-0] logo\n")
+      << logs;
+}
+
 TEST_F(E2E, KillNineThenResumeFinishesWithoutRerunningFinishedTasks) {
   // Counts in a PVC workspace, which outlives the process, how often each task ran.
   std::string pidfile = dir_ + "/sleep.pid";

@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "model/decode.h"
 #include "pipeline/credentials.h"
@@ -443,6 +444,28 @@ Status CheckExtraParams(const std::vector<model::Param>& extra, const Json& spec
   return Ok();
 }
 
+// A ConfigMap's or Secret's values as a run carries them: each a string,
+// or {"base64": ...} for bytes that are not UTF-8 (a keystore, an image),
+// which a JSON string cannot hold.
+Json CarriedData(const model::ConfigMapData& data) {
+  Json out = Json::object();
+  for (const auto& [key, bytes] : data.data) {
+    if (IsValidUtf8(bytes)) {
+      out[key] = bytes;
+    } else {
+      out[key] = {{"base64", Base64Encode(bytes)}};
+    }
+  }
+  return out;
+}
+
+std::string CarriedBytes(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_object() && value.contains("base64") && value["base64"].is_string())
+    return Base64Decode(value["base64"].get<std::string>()).value_or("");
+  return "";
+}
+
 }  // namespace
 
 Result<std::string> Engine::Submit(const model::Resource& resource,
@@ -539,8 +562,8 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
                                   {"cache", !options_.executor.no_cache}};
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
-  for (const auto& [name, cm] : catalog.config_maps) cms[name] = cm->data.data;
-  for (const auto& [name, s] : catalog.secrets) secrets[name] = s->data.data;
+  for (const auto& [name, cm] : catalog.config_maps) cms[name] = CarriedData(cm->data);
+  for (const auto& [name, s] : catalog.secrets) secrets[name] = CarriedData(s->data);
   status["strake"]["configMaps"] = cms;
   status["strake"]["secrets"] = secrets;
   // Tekton's credential initialisation: which of the ServiceAccount's
@@ -685,7 +708,7 @@ Status Engine::LoadCarried(RunState& run, const Json& strake) {
     auto m = std::make_shared<std::map<std::string, model::ConfigMapData>>();
     for (const auto& [map_name, data] : j.items()) {
       model::ConfigMapData d;
-      for (const auto& [k, v] : data.items()) d.data[k] = v.get<std::string>();
+      for (const auto& [k, v] : data.items()) d.data[k] = CarriedBytes(v);
       (*m)[map_name] = d;
     }
     return m;

@@ -1397,7 +1397,10 @@ Result<StepsOutcome> TaskExecutor::Attempt::RunInSandbox(TaskPlan& plan,
                                                          std::optional<model::Millis> timeout,
                                                          int cancel_fd) {
   plan.status_path = "/tekton/status/status.json";
-  STRAKE_TRY(WriteFile(lay_.plan, ToJson(plan).dump()));
+  // A value that is not UTF-8 (an env var from a binary Secret) is written
+  // as U+FFFD rather than failing the TaskRun for ever.
+  STRAKE_TRY(
+      WriteFile(lay_.plan, ToJson(plan).dump(-1, ' ', false, Json::error_handler_t::replace)));
   std::vector<int> inherit;
   std::vector<Fd> volume_fds;
   STRAKE_TRY_ASSIGN(argv, SandboxArgv(inherit, volume_fds));

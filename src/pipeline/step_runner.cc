@@ -19,6 +19,7 @@
 #include "base/mask.h"
 #include "base/net.h"
 #include "base/process.h"
+#include "base/sha256.h"
 #include "pipeline/artifacts.h"
 #include "pipeline/step_actions.h"
 #include "pipeline/substitute.h"
@@ -137,7 +138,12 @@ Json ToJson(const TaskPlan& p) {
   for (const auto& s : p.steps) steps.push_back(StepToJson(s));
   for (const auto& s : p.sidecars) sidecars.push_back(StepToJson(s));
   Json j = {{"steps", steps}, {"sidecars", sidecars}, {"statusPath", p.status_path}};
-  if (!p.secrets.empty()) j["mask"] = p.secrets;
+  // base64: a Secret's value may be bytes a JSON string cannot hold.
+  if (!p.secrets.empty()) {
+    Json mask = Json::array();
+    for (const auto& secret : p.secrets) mask.push_back(Base64Encode(secret));
+    j["mask"] = std::move(mask);
+  }
   if (p.timeout_ms) j["timeoutMs"] = *p.timeout_ms;
   return j;
 }
@@ -147,7 +153,11 @@ Result<TaskPlan> TaskPlanFromJson(const Json& j) {
   TaskPlan p;
   for (const auto& s : j["steps"]) p.steps.push_back(StepFromJson(s));
   for (const auto& s : j.value("sidecars", Json::array())) p.sidecars.push_back(StepFromJson(s));
-  p.secrets = j.value("mask", std::vector<std::string>{});
+  for (const auto& secret : j.value("mask", std::vector<std::string>{})) {
+    auto bytes = Base64Decode(secret);
+    if (!bytes) return Fail("invalid step plan: a mask that is not base64");
+    p.secrets.push_back(std::move(*bytes));
+  }
   p.status_path = j.value("statusPath", "");
   if (j.contains("timeoutMs")) p.timeout_ms = j["timeoutMs"].get<int64_t>();
   return p;
