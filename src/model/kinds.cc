@@ -59,15 +59,20 @@ const std::vector<KindInfo> kKinds = {
      "networking.k8s.io/v1",
      {"networking.k8s.io/v1beta1", "extensions/v1beta1"},
      {"ing"}},
+    {"TraefikService",
+     "traefikservices",
+     "traefik.io/v1alpha1",
+     {"traefik.containo.us/v1alpha1"},
+     {}},
+    // APISIX names it `ar` too; Argo Rollouts' AnalysisRun has it here.
+    {"ApisixRoute", "apisixroutes", "apisix.apache.org/v2", {}, {}},
+    {"Mapping", "mappings", "getambassador.io/v3alpha1", {"getambassador.io/v2"}, {}},
     // Traffic providers' objects stored as written (their weights are not kept)
     {"Gateway",
      "gateways",
      "networking.istio.io/v1",
      {"networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"},
      {"gw"}},
-    // APISIX names it `ar` too; Argo Rollouts' AnalysisRun has it here.
-    {"ApisixRoute", "apisixroutes", "apisix.apache.org/v2", {}, {}},
-    {"Mapping", "mappings", "getambassador.io/v3alpha1", {"getambassador.io/v2"}, {}},
     {"KubernetesEndpointResolver",
      "kubernetesendpointresolvers",
      "getambassador.io/v3alpha1",

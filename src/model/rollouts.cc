@@ -370,13 +370,36 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
     if (mesh.nginx_ingresses.empty() && nf.ok())
       ctx.Error(*nginx, tf.Sub("nginx"), "needs stableIngress or stableIngresses");
   }
+  if (const Node* traefik = tf.Get("traefik")) {
+    Fields trf(ctx, *traefik, tf.Sub("traefik"));
+    if (const Node* x = trf.Need("weightedTraefikServiceName"))
+      mesh.traefik_service = ctx.Str(*x, trf.Sub("weightedTraefikServiceName"));
+  }
+  if (const Node* apisix = tf.Get("apisix")) {
+    Fields apf(ctx, *apisix, tf.Sub("apisix"));
+    if (const Node* route = apf.Need("route")) {
+      Fields rf(ctx, *route, apf.Sub("route"));
+      if (const Node* x = rf.Need("name")) mesh.apisix_route = ctx.Str(*x, rf.Sub("name"));
+      if (const Node* x = rf.Get("rules")) mesh.apisix_rules = ctx.StrList(*x, rf.Sub("rules"));
+    }
+  }
+  if (const Node* ambassador = tf.Get("ambassador")) {
+    Fields amf(ctx, *ambassador, tf.Sub("ambassador"));
+    if (const Node* x = amf.Need("mappings"))
+      mesh.ambassador_mappings = ctx.StrList(*x, amf.Sub("mappings"));
+    amf.Get("apiVersion");  // of the Mappings: whichever the files hold
+  }
   for (const char* p : {"nginx", "traefik", "ambassador", "apisix", "appMesh"}) {
     if (mesh.weightless_provider.empty() && tf.Get(p)) mesh.weightless_provider = p;
   }
   if (tf.Get("istio") || tf.Get("smi") || tf.Get("alb") || tf.Get("plugins"))
     mesh.weightless_provider.clear();
-  tf.Ignore({"traefik", "ambassador", "apisix", "appMesh", "plugins", "managedRoutes",
-             "maxTrafficWeight"},
+  // App Mesh's VirtualService has the name of Istio's kind: objects are
+  // kept by kind name here, so its VirtualRouter's weights are not kept.
+  tf.Ignore({"appMesh"},
+            "is not kept current: the embedded router sets the weights (App Mesh's "
+            "VirtualRouter and VirtualNodes are not updated)");
+  tf.Ignore({"plugins", "managedRoutes", "maxTrafficWeight"},
             "does not apply: the embedded router sets the weights, header routes and mirrors");
 }
 

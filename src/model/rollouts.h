@@ -172,9 +172,18 @@ struct MeshRouting {
   // A provider named that cannot carry an experiment's weights (nginx,
   // traefik, ambassador, apisix, appMesh), when no istio, smi or alb is.
   std::string weightless_provider;
+  // Traefik: the TraefikService whose weighted services get the weights.
+  std::string traefik_service;
+  // APISIX: the ApisixRoute and its http routes (default: the one named as
+  // the ApisixRoute) whose backends get the weights.
+  std::string apisix_route;
+  std::vector<std::string> apisix_rules;
+  // Ambassador: base Mappings, each with a `<name>-canary` copy at the weight.
+  std::vector<std::string> ambassador_mappings;
 
   bool Any() const {
-    return !virtual_services.empty() || smi || !alb_ingresses.empty() || !nginx_ingresses.empty();
+    return !virtual_services.empty() || smi || !alb_ingresses.empty() || !nginx_ingresses.empty() ||
+           !traefik_service.empty() || !apisix_route.empty() || !ambassador_mappings.empty();
   }
 };
 

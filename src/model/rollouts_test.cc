@@ -185,12 +185,21 @@ spec:
       std::string::npos)
       << warnings[0];
   Diagnostics routed;
-  EXPECT_TRUE(
-      decode("      trafficRouting: {traefik: {weightedTraefikServiceName: web}}\n", routed));
+  EXPECT_TRUE(decode("      trafficRouting: {appMesh: {virtualService: {name: web}}}\n", routed));
   warnings = routed.WarningStrings();
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("trafficRouting.traefik: warning: \"traefik\" is ignored: it does not "
-                             "apply: the embedded router sets the weights"),
+  EXPECT_NE(warnings[0].find("trafficRouting.appMesh: warning: \"appMesh\" is ignored: it is not "
+                             "kept current: the embedded router sets the weights"),
+            std::string::npos)
+      << warnings[0];
+  // Traefik's TraefikService is kept at the weights: nothing to say but
+  // that it needs both Services.
+  Diagnostics traefik;
+  EXPECT_TRUE(
+      decode("      trafficRouting: {traefik: {weightedTraefikServiceName: web}}\n", traefik));
+  warnings = traefik.WarningStrings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("kept at the weights only with canaryService and stableService"),
             std::string::npos)
       << warnings[0];
 }

@@ -554,24 +554,29 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
                 experiments};
   int weight = d.canary_hash.empty() ? 0 : d.canary_weight;
   bool retry = false;
-  auto keep = [&](const char* kind, const std::string& name, auto&& at) {
+  // An object trafficRouting names; none (said in `issues`) if it is not there.
+  auto named = [&](const char* kind, const std::string& name) -> std::optional<store::Resource> {
     auto got = store_.Get(Key(kind, ns, name));
     if (!got) {
       issues->problem = got.error().message;
-      return;
+      return std::nullopt;
     }
     if (!*got) {
       issues->problem =
           fmt::format("{} {} not found (spec.strategy.canary.trafficRouting names it)",
                       ToLower(kind), Quote(name));
-      return;
     }
-    auto next = at((*got)->object);
+    return *got;
+  };
+  auto keep = [&](const char* kind, const std::string& name, auto&& at) {
+    auto got = named(kind, name);
+    if (!got) return;
+    auto next = at(got->object);
     if (!next) {
       issues->problem = next.error().message;
       return;
     }
-    retry |= WriteMeshObject(**got, *next, issues);
+    retry |= WriteMeshObject(*got, *next, issues);
   };
   for (const auto& vs : mesh.virtual_services) {
     keep("VirtualService", vs.name,
@@ -590,39 +595,31 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
     });
   }
   for (const auto& ing : mesh.nginx_ingresses) {
-    auto stable = store_.Get(Key("Ingress", ns, ing));
-    if (!stable || !*stable) {
-      issues->problem = !stable ? stable.error().message
-                                : fmt::format(
-                                      "ingress {} not found (spec.strategy.canary."
-                                      "trafficRouting.nginx names it)",
-                                      Quote(ing));
-      continue;
-    }
+    auto stable = named("Ingress", ing);
+    if (!stable) continue;
     std::string name = CanaryIngressName(rollout.key.name, ing);
-    auto next = NginxCanaryIngress((*stable)->object, ns, name, mesh, t, weight);
+    auto next = NginxCanaryIngress(stable->object, ns, name, mesh, t, weight);
     if (!next) {
       issues->problem = next.error().message;
       continue;
     }
-    auto got = store_.Get(Key("Ingress", ns, name));
-    if (!got) {
-      issues->problem = got.error().message;
-    } else if (!*got) {  // Argo makes it, owned by the Rollout
-      store::Resource canary;
-      canary.key = Key("Ingress", ns, name);
-      canary.owner = rollout.uid;
-      canary.object = *next;
-      auto made = store_.Create(canary, "Created", "canary ingress of rollout " + rollout.key.name);
-      if (!made && !made.error().Is(ErrorCode::kAlreadyExists))
-        issues->problem = made.error().message;
-      retry |= !made;
-    } else if ((*got)->owner != rollout.uid) {
-      issues->problem = fmt::format("ingress {} exists and is not the canary ingress of rollout {}",
-                                    Quote(name), rollout.key.name);
-    } else {
-      retry |= WriteMeshObject(**got, *next, issues);
-    }
+    retry |= KeepCanaryCopy(rollout, "Ingress", name, &*next, issues);
+  }
+  if (!mesh.traefik_service.empty()) {
+    keep("TraefikService", mesh.traefik_service,
+         [&](const Json& o) { return TraefikServiceAt(o, t, weight); });
+  }
+  if (!mesh.apisix_route.empty()) {
+    keep("ApisixRoute", mesh.apisix_route,
+         [&](const Json& o) { return ApisixRouteAt(o, mesh.apisix_rules, t, weight); });
+  }
+  for (const auto& mapping : mesh.ambassador_mappings) {
+    auto base = named("Mapping", mapping);
+    if (!base) continue;
+    // As Argo: a canary Mapping while the canary has weight, none at 0.
+    Json next = AmbassadorCanaryMapping(base->object, ns, t, weight);
+    retry |= KeepCanaryCopy(rollout, "Mapping", AmbassadorCanaryName(mapping),
+                            weight > 0 ? &next : nullptr, issues);
   }
   if (mesh.smi) {
     std::string split = mesh.smi_traffic_split.empty() ? rollout.key.name : mesh.smi_traffic_split;
@@ -645,6 +642,38 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
     }
   }
   return retry;
+}
+
+bool RolloutReconciler::KeepCanaryCopy(const store::Resource& rollout, const char* kind,
+                                       const std::string& name, const Json* next,
+                                       ServiceIssues* issues) {
+  store::Key key = Key(kind, rollout.key.ns, name);
+  auto got = store_.Get(key);
+  if (!got) {
+    issues->problem = got.error().message;
+    return false;
+  }
+  if (*got && (*got)->owner != rollout.uid) {
+    issues->problem = fmt::format("{} {} exists and is not the canary {} of rollout {}",
+                                  ToLower(kind), Quote(name), ToLower(kind), rollout.key.name);
+    return false;
+  }
+  if (!next) {  // none wanted: the one there is goes
+    if (!*got) return false;
+    auto gone = store_.Delete(key);
+    if (!gone && !gone.error().Is(ErrorCode::kNotFound)) issues->problem = gone.error().message;
+    return !gone;
+  }
+  if (*got) return WriteMeshObject(**got, *next, issues);
+  // Argo makes it, owned by the Rollout.
+  store::Resource copy;
+  copy.key = key;
+  copy.owner = rollout.uid;
+  copy.object = *next;
+  auto made = store_.Create(
+      copy, "Created", fmt::format("canary {} of rollout {}", ToLower(kind), rollout.key.name));
+  if (!made && !made.error().Is(ErrorCode::kAlreadyExists)) issues->problem = made.error().message;
+  return !made;
 }
 
 bool RolloutReconciler::WriteMeshObject(const store::Resource& current, const Json& next,

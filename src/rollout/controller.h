@@ -151,6 +151,11 @@ class RolloutReconciler : public controller::Reconciler {
   bool KeepMeshWeights(const store::Resource& rollout, const model::RolloutSpec& spec,
                        const Decision& d, const std::vector<WeightDestination>& experiments,
                        ServiceIssues* issues);
+  // The canary copy `name` of a mesh object (nginx's canary Ingress,
+  // Ambassador's canary Mapping), owned by the Rollout: made, kept at
+  // `next`, or deleted when `next` is null. True to try again soon.
+  bool KeepCanaryCopy(const store::Resource& rollout, const char* kind, const std::string& name,
+                      const Json* next, ServiceIssues* issues);
   // Writes `next` over `current` when they differ; true on a conflict.
   bool WriteMeshObject(const store::Resource& current, const Json& next, ServiceIssues* issues);
 

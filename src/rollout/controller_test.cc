@@ -448,6 +448,61 @@ TEST_F(RolloutControllerTest, TheNginxCanaryIngressIsMadeAndKeptAtTheWeight) {
             "web-canary");
 }
 
+// Traefik, APISIX and Ambassador (Argo's docs and examples): the
+// TraefikService's and the ApisixRoute's weights are kept; Ambassador's
+// canary Mapping is made while the canary has weight, owned by the
+// Rollout, and deleted when the canary ends.
+TEST_F(RolloutControllerTest, TraefikApisixAndAmbassadorObjectsAreKeptAtTheWeight) {
+  AddService("web");
+  AddService("web-canary");
+  auto add = [&](const char* kind, const std::string& name, const char* object) {
+    store::Resource r;
+    r.key = {kind, "default", name};
+    r.object = Json::parse(object);
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  };
+  add("TraefikService", "web-ts", R"({"apiVersion": "traefik.io/v1alpha1",
+      "kind": "TraefikService", "metadata": {"name": "web-ts", "namespace": "default"},
+      "spec": {"weighted": {"services": [{"name": "web", "port": 80},
+                                         {"name": "web-canary", "port": 80}]}}})");
+  add("ApisixRoute", "web-route", R"({"apiVersion": "apisix.apache.org/v2",
+      "kind": "ApisixRoute", "metadata": {"name": "web-route", "namespace": "default"},
+      "spec": {"http": [{"name": "web-route", "backends": [
+          {"serviceName": "web", "servicePort": 80},
+          {"serviceName": "web-canary", "servicePort": 80}]}]}})");
+  add("Mapping", "echo", R"({"apiVersion": "getambassador.io/v2", "kind": "Mapping",
+      "metadata": {"name": "echo", "namespace": "default"},
+      "spec": {"prefix": "/echo", "service": "web:80"}})");
+  Apply("v1");
+  SetCanary(Json::parse(R"({"stableService": "web", "canaryService": "web-canary",
+      "trafficRouting": {"traefik": {"weightedTraefikServiceName": "web-ts"},
+                         "apisix": {"route": {"name": "web-route"}},
+                         "ambassador": {"mappings": ["echo"]}}})"),
+            2);
+  Reconcile(2);
+  EXPECT_FALSE(Get("Mapping", "echo-canary")) << "no canary Mapping at weight 0";
+  Apply("v2");
+  RolloutStatus st = Reconcile(4);
+  ASSERT_EQ(st.current_step_index, 1) << st.message;
+  Json services = Get("TraefikService", "web-ts")->object["spec"]["weighted"]["services"];
+  EXPECT_EQ(services[0]["weight"], 50) << services.dump();
+  EXPECT_EQ(services[1]["weight"], 50);
+  Json backends = Get("ApisixRoute", "web-route")->object["spec"]["http"][0]["backends"];
+  EXPECT_EQ(backends[1]["weight"], 50) << backends.dump();
+  auto mapping = Get("Mapping", "echo-canary");
+  ASSERT_TRUE(mapping);
+  EXPECT_EQ(mapping->owner, Get("Rollout", "web")->uid);
+  EXPECT_EQ(mapping->object["spec"]["service"], "web-canary:80");
+  EXPECT_EQ(mapping->object["spec"]["weight"], 50);
+  ASSERT_FALSE(st.step_analysis_run.empty()) << st.message;
+  SetPhase(st.step_analysis_run, "Successful");
+  st = Reconcile(4);  // promoted: the canary is the stable, its Mapping goes
+  EXPECT_EQ(st.phase, "Healthy") << st.message;
+  EXPECT_FALSE(Get("Mapping", "echo-canary"));
+  services = Get("TraefikService", "web-ts")->object["spec"]["weighted"]["services"];
+  EXPECT_EQ(services[1]["weight"], 0) << services.dump();
+}
+
 // An experiment step (Argo's examples/traffic-routing-experiment-step):
 // the Rollout makes its Experiment from the stable and canary templates, and
 // while it runs the router sends each weighted template its share.

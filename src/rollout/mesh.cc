@@ -245,4 +245,91 @@ Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const
   return canary;
 }
 
+Result<Json> TraefikServiceAt(Json service, const MeshTargets& t, int canary_weight) {
+  const std::string name = service["metadata"].value("name", "");
+  Json* services = nullptr;
+  if (service.contains("spec") && service["spec"].is_object() &&
+      service["spec"].contains("weighted") && service["spec"]["weighted"].is_object()) {
+    auto it = service["spec"]["weighted"].find("services");
+    if (it != service["spec"]["weighted"].end() && it->is_array()) services = &*it;
+  }
+  if (!services) {
+    return Failf(
+        "traefikservice {}: spec.weighted.services was not found in traefik service "
+        "manifest",
+        Quote(name));
+  }
+  for (const auto& [wanted, weight] : {std::pair{t.canary_service, canary_weight},
+                                       std::pair{t.stable_service, 100 - canary_weight}}) {
+    Json* entry = nullptr;
+    for (auto& s : *services) {
+      if (s.is_object() && s.value("name", "") == wanted) entry = &s;
+    }
+    if (!entry) {
+      return Failf("traefikservice {}: the service {} was not found in spec.weighted.services",
+                   Quote(name), Quote(wanted));
+    }
+    (*entry)["weight"] = weight;
+  }
+  return service;
+}
+
+Result<Json> ApisixRouteAt(Json route, const std::vector<std::string>& rules, const MeshTargets& t,
+                           int canary_weight) {
+  const std::string name = route["metadata"].value("name", "");
+  bool has_http = route.contains("spec") && route["spec"].is_object() &&
+                  route["spec"].contains("http") && route["spec"]["http"].is_array();
+  if (!has_http) {
+    return Failf("apisixroute {}: spec.http was not found in Apisix Route manifest", Quote(name));
+  }
+  std::vector<std::string> wanted = rules.empty() ? std::vector<std::string>{name} : rules;
+  for (const auto& rule : wanted) {
+    Json* http = nullptr;
+    for (auto& h : route["spec"]["http"]) {
+      if (h.is_object() && h.value("name", "") == rule) http = &h;
+    }
+    if (!http) return Failf("apisixroute {}: http route rule {} not found", Quote(name), rule);
+    if (!http->contains("backends") || !(*http)["backends"].is_array()) {
+      return Failf("apisixroute {}: http route rule {} has no backends", Quote(name), rule);
+    }
+    for (const auto& [service, weight] : {std::pair{t.canary_service, canary_weight},
+                                          std::pair{t.stable_service, 100 - canary_weight}}) {
+      Json* backend = nullptr;
+      for (auto& b : (*http)["backends"]) {
+        if (b.is_object() && b.value("serviceName", "") == service) backend = &b;
+      }
+      if (!backend) {
+        return Failf("apisixroute {}: http route rule {} has no backend {}", Quote(name), rule,
+                     service);
+      }
+      (*backend)["weight"] = weight;
+    }
+  }
+  return route;
+}
+
+std::string AmbassadorCanaryName(const std::string& base) {
+  return base.substr(0, 246) + "-canary";
+}
+
+Json AmbassadorCanaryMapping(const Json& base, const std::string& ns, const MeshTargets& t,
+                             int canary_weight) {
+  Json canary = {
+      {"apiVersion", base.value("apiVersion", "getambassador.io/v3alpha1")},
+      {"kind", "Mapping"},
+      {"metadata",
+       {{"name", AmbassadorCanaryName(base["metadata"].value("name", ""))}, {"namespace", ns}}},
+      {"spec", base.contains("spec") ? base["spec"] : Json::object()}};
+  Json& spec = canary["spec"];
+  std::string service = spec.is_object() && spec.contains("service") && spec["service"].is_string()
+                            ? spec["service"].get<std::string>()
+                            : "";
+  if (auto at = service.find(t.stable_service);
+      at != std::string::npos && !t.stable_service.empty())
+    service.replace(at, t.stable_service.size(), t.canary_service);
+  spec["service"] = service;
+  spec["weight"] = canary_weight;
+  return canary;
+}
+
 }  // namespace strake::rollout

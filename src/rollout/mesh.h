@@ -19,6 +19,10 @@
 // missing one appended (sorted by host), and any other destination with a
 // weight is removed, as Argo's patches remove it.
 //
+// Traefik's TraefikService, APISIX's ApisixRoute and Ambassador's canary
+// Mappings likewise (below); App Mesh's objects are not kept (its
+// VirtualService has Istio's kind name, and kinds are kept by name).
+//
 // Ingresses (networking.k8s.io): ALB's forward action, the annotation
 // `<prefix>/actions.<rootService or stableService>`, gets target groups
 // canary then stable with their weights; nginx's canary Ingress
@@ -82,5 +86,24 @@ Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const
 // Argo's GetCanaryIngressName: <rollout>-<stableIngress>-canary, within 253
 // characters.
 std::string CanaryIngressName(const std::string& rollout, const std::string& stable_ingress);
+
+// Traefik: the TraefikService with the canary and stable entries of its
+// `spec.weighted.services` at the weights; an error names a missing one.
+Result<Json> TraefikServiceAt(Json service, const MeshTargets& t, int canary_weight);
+
+// APISIX: the ApisixRoute with, in each http route `rules` names (none:
+// the one named as the ApisixRoute), the backends of the canary and stable
+// Services at the weights; an error names a missing route or backend.
+Result<Json> ApisixRouteAt(Json route, const std::vector<std::string>& rules, const MeshTargets& t,
+                           int canary_weight);
+
+// Ambassador: the canary Mapping of base Mapping `base` (named by
+// AmbassadorCanaryName), a copy of its spec sending to the canary Service
+// (the first occurrence of the stable Service's name in `spec.service`
+// replaced) with `spec.weight`, as Argo's ambassador reconciler builds it.
+Json AmbassadorCanaryMapping(const Json& base, const std::string& ns, const MeshTargets& t,
+                             int canary_weight);
+// <base>-canary, the base name cut to 246 characters.
+std::string AmbassadorCanaryName(const std::string& base);
 
 }  // namespace strake::rollout

@@ -184,5 +184,60 @@ TEST(MeshTest, AnExperimentsServiceIsOneMoreDestinationWhileItRuns) {
       {"service": "rollouts-demo-stable", "weight": 90}])"));
 }
 
+// Argo Rollouts' docs/features/traffic-management/traefik.md.
+TEST(MeshTest, ATraefikServiceWeighsItsCanaryAndStableServices) {
+  Json ts = Json::parse(R"({"apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+      "metadata": {"name": "traefik-service"},
+      "spec": {"weighted": {"services": [{"name": "stable-rollout", "port": 80},
+                                         {"name": "canary-rollout", "port": 80}]}}})");
+  MeshTargets t{"stable-rollout", "canary-rollout", "", "", {}};
+  auto got = TraefikServiceAt(ts, t, 30);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ((*got)["spec"]["weighted"]["services"], Json::parse(R"([
+      {"name": "stable-rollout", "port": 80, "weight": 70},
+      {"name": "canary-rollout", "port": 80, "weight": 30}])"));
+  t.canary_service = "other";
+  auto missing = TraefikServiceAt(ts, t, 30);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("the service \"other\" was not found"), std::string::npos);
+  EXPECT_FALSE(TraefikServiceAt(Json::parse(R"({"metadata": {"name": "x"}, "spec": {}})"), t, 1));
+}
+
+// Argo Rollouts' examples/apisix/route.yaml and rollout.yaml.
+TEST(MeshTest, AnApisixRoutesNamedRulesWeighTheirBackends) {
+  Json route = Json::parse(R"({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+      "metadata": {"name": "rollouts-apisix-route"},
+      "spec": {"http": [{"name": "rollouts-apisix", "match": {"paths": ["/*"]},
+          "backends": [{"serviceName": "rollout-apisix-canary-stable", "servicePort": 80},
+                       {"serviceName": "rollout-apisix-canary-canary", "servicePort": 80}]}]}})");
+  MeshTargets t{"rollout-apisix-canary-stable", "rollout-apisix-canary-canary", "", "", {}};
+  auto got = ApisixRouteAt(route, {"rollouts-apisix"}, t, 20);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ((*got)["spec"]["http"][0]["backends"][0]["weight"], 80);
+  EXPECT_EQ((*got)["spec"]["http"][0]["backends"][1]["weight"], 20);
+  EXPECT_EQ((*got)["spec"]["http"][0]["match"], route["spec"]["http"][0]["match"]);
+  // No rules: the http route named as the ApisixRoute, which is not there.
+  auto unnamed = ApisixRouteAt(route, {}, t, 20);
+  ASSERT_FALSE(unnamed);
+  EXPECT_NE(unnamed.error().message.find("http route rule rollouts-apisix-route not found"),
+            std::string::npos)
+      << unnamed.error().message;
+}
+
+// Argo Rollouts' examples/ambassador/echo-mapping.yaml.
+TEST(MeshTest, AnAmbassadorCanaryMappingSendsToTheCanaryAtTheWeight) {
+  Json base = Json::parse(R"({"apiVersion": "getambassador.io/v2", "kind": "Mapping",
+      "metadata": {"name": "echo", "uid": "u", "annotations": {"a": "b"}},
+      "spec": {"resolver": "endpoint", "prefix": "/echo", "rewrite": "/echo",
+               "service": "echo-stable:80"}})");
+  MeshTargets t{"echo-stable", "echo-canary", "", "", {}};
+  EXPECT_EQ(AmbassadorCanaryMapping(base, "default", t, 30), Json::parse(R"({
+      "apiVersion": "getambassador.io/v2", "kind": "Mapping",
+      "metadata": {"name": "echo-canary", "namespace": "default"},
+      "spec": {"resolver": "endpoint", "prefix": "/echo", "rewrite": "/echo",
+               "service": "echo-canary:80", "weight": 30}})"));
+  EXPECT_EQ(AmbassadorCanaryName(std::string(300, 'm')), std::string(246, 'm') + "-canary");
+}
+
 }  // namespace
 }  // namespace strake::rollout
