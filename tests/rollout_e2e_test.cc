@@ -382,6 +382,88 @@ spec:
   for (int i = 0; i < 10; ++i) EXPECT_EQ(Get("/"), "hello from v2\n");
 }
 
+// The other providers' objects likewise: APISIX's ApisixRoute (Argo's
+// examples/apisix/route.yaml, its Services renamed), Traefik's
+// TraefikService and Ambassador's Mapping, whose canary copy exists only
+// while the canary has weight.
+TEST_F(RolloutE2E, ApisixTraefikAndAmbassadorObjectsAreKeptAtTheWeights) {
+  const std::string objects = R"(---
+apiVersion: apisix.apache.org/v2
+kind: ApisixRoute
+metadata:
+  name: rollouts-apisix-route
+spec:
+  http:
+    - name: rollouts-apisix
+      match:
+        paths:
+          - /*
+        methods:
+          - GET
+        hosts:
+          - rollouts-demo.apisix.local
+      backends:
+        - serviceName: web
+          servicePort: 80
+        - serviceName: web-preview
+          servicePort: 80
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: traefik-service}
+spec:
+  weighted:
+    services:
+      - {name: web, port: 80}
+      - {name: web-preview, port: 80}
+---
+apiVersion: getambassador.io/v2
+kind: Mapping
+metadata: {name: echo}
+spec: {prefix: /echo, service: "web:80"}
+)";
+  const std::string strategy = R"(    canary:
+      stableService: web
+      canaryService: web-preview
+      trafficRouting:
+        apisix:
+          route:
+            name: rollouts-apisix-route
+            rules:
+              - rollouts-apisix
+        traefik: {weightedTraefikServiceName: traefik-service}
+        ambassador: {mappings: [echo]}
+      steps:
+      - setWeight: 30
+      - pause: {}
+)";
+  StartServer();
+  Apply(Manifest("v1", strategy, 2, "", objects));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  auto weights = [&] {
+    Json route = Json::parse(Cli({"get", "apisixroute", "rollouts-apisix-route", "-o", "json"}).out,
+                             nullptr, false);
+    Json ts = Json::parse(Cli({"get", "traefikservice", "traefik-service", "-o", "json"}).out,
+                          nullptr, false);
+    Json mapping =
+        Json::parse(Cli({"get", "mapping", "echo-canary", "-o", "json"}).out, nullptr, false);
+    const Json& backends = route["spec"]["http"][0]["backends"];
+    const Json& services = ts["spec"]["weighted"]["services"];
+    return fmt::format("apisix {}/{} traefik {}/{} mapping {}", backends[0].value("weight", -1),
+                       backends[1].value("weight", -1), services[0].value("weight", -1),
+                       services[1].value("weight", -1),
+                       mapping.is_object() ? mapping["spec"].value("weight", -1) : -1);
+  };
+  EXPECT_EQ(weights(), "apisix 100/0 traefik 100/0 mapping -1");
+  Apply(Manifest("v2", strategy, 2, "", objects));
+  EXPECT_TRUE(WaitFor([&] { return Phase() == "Paused"; }, 30s)) << Phase();
+  EXPECT_EQ(weights(), "apisix 70/30 traefik 70/30 mapping 30");
+  EXPECT_EQ(Cli({"rollout", "promote", "web"}).exit_code, 0);
+  EXPECT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_TRUE(WaitFor([&] { return weights() == "apisix 100/0 traefik 100/0 mapping -1"; }, 10s))
+      << weights();
+}
+
 // Argo's kayenta provider with no Kayenta: the canary config in a
 // ConfigMap, judged in-process on the router's per-revision series. The
 // same error rate passes (score 100); a canary answering half its requests
