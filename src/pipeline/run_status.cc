@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/duration.h"
 #include "base/strings.h"
 #include "model/decode.h"
@@ -142,6 +144,10 @@ Json UpdatedStatus(Json status, const RunStatusUpdate& u, TimePoint now) {
     status["conditions"] = Condition(u.outcome->succeeded ? "True" : "False", u.outcome->reason,
                                      u.outcome->message, now);
     status["completionTime"] = FormatRfc3339(now);
+    // To the millisecond, as a TaskRun's (the times above are in seconds).
+    auto start = status.find("startTimeMs");
+    if (start != status.end() && start->is_number_integer())
+      status["durationMs"] = std::max<int64_t>(0, UnixMillis(now) - start->get<int64_t>());
     status["childReferences"] = u.child_references;
     if (!u.results.empty()) status["results"] = u.results;
   }

@@ -98,13 +98,16 @@ TEST(RunStatus, TheStatusGainsAnOutcomeOnlyAtTheEnd) {
   RunState run = TestRun(kSpec);
   Succeed(run, 0, {StringResult("out", "v1")});
   run.finally_start_ms = 1'700'000'000'000;
-  Json stored = {{"startTime", "kept"}, {"skippedTasks", Json::array({{{"name", "old"}}})}};
+  Json stored = {{"startTime", "kept"},
+                 {"startTimeMs", 1'699'999'998'766},
+                 {"skippedTasks", Json::array({{{"name", "old"}}})}};
   Json going = UpdatedStatus(stored, StatusUpdate(run, Plan{}, false), kNow);
   EXPECT_EQ(going["startTime"], "kept");
   EXPECT_EQ(going["skippedTasks"], Json::array());
   EXPECT_EQ(going["finallyStartTime"], FormatRfc3339(kNow));
   EXPECT_FALSE(going.contains("conditions"));
   EXPECT_FALSE(going.contains("childReferences"));
+  EXPECT_FALSE(going.contains("durationMs"));
   Plan done;
   done.done = true;
   done.outcome = {true, "Succeeded"};
@@ -112,6 +115,7 @@ TEST(RunStatus, TheStatusGainsAnOutcomeOnlyAtTheEnd) {
   EXPECT_EQ(ConditionStatus(end), "True");
   EXPECT_EQ(ConditionReason(end), "Succeeded");
   EXPECT_EQ(end["completionTime"], FormatRfc3339(kNow));
+  EXPECT_EQ(end["durationMs"], 1234);  // shown as 1.234s, not as whole seconds
   EXPECT_EQ(end["childReferences"].size(), 1u);
   EXPECT_EQ(end["results"][0]["value"], "v1");
 }
