@@ -137,10 +137,10 @@ Result<std::vector<model::SourceOverride>> ReadSourceOverrides(const Mirror& mir
   std::vector<model::SourceOverride> out;
   bool control_plane = app.ns.empty() || app.ns == "default" || app.ns == "argocd";
   std::string instance = control_plane ? app.name : app.ns + "_" + app.name;
+  ReadLimits limits;
+  limits.max_file_bytes = 1 << 20;
   for (const std::string& name :
        {std::string(".argocd-source.yaml"), ".argocd-source-" + instance + ".yaml"}) {
-    ReadLimits limits;
-    limits.max_file_bytes = 1 << 20;
     STRAKE_TRY_ASSIGN(text, mirror.ReadFileAt(sha, prefix + name, limits));
     if (text) out.push_back({prefix + name, std::move(*text)});
   }
@@ -162,6 +162,8 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   for (auto* vars : {&source.jsonnet_ext_vars, &source.jsonnet_tlas}) {
     for (auto& v : *vars) v.value = ArgoEnvsubst(v.value, env);
   }
+  // Argo CD's Validate=false for the whole Application.
+  const bool validate = spec.SyncOptionValue("Validate") != "false";
   // As Argo CD expands them before its `kustomize edit` commands.
   model::KustomizeOverrides& edits = source.kustomize_overrides;
   for (auto& image : edits.images) image = ArgoEnvsubst(image, env);
@@ -172,8 +174,8 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   std::string key =
       fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", source.repo_url, sha, source.path,
                   source.recurse, source.include, source.exclude, VarsKey(source.jsonnet_ext_vars),
-                  VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"),
-                  spec.SyncOptionValue("Validate"), source.kustomize ? edits.Key() : "-");
+                  VarsKey(source.jsonnet_tlas), Join(source.jsonnet_libs, "\x1f"), validate,
+                  source.kustomize ? edits.Key() : "-");
   using Steady = std::chrono::steady_clock;
   // A render that failed after a long time (jsonnet stopped at its limit)
   // is not tried again for a while at the same commit: workers stay free.
@@ -192,7 +194,7 @@ Result<std::shared_ptr<const Rendered>> ApplicationReconciler::RenderCached(
   }
   RenderOptions options;
   options.jsonnet = jsonnet_;
-  options.validate = spec.SyncOptionValue("Validate") != "false";
+  options.validate = validate;
   auto began = Steady::now();
   auto r = Render(*src.mirror, sha, source, options);
   if (!r) {

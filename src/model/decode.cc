@@ -41,6 +41,25 @@ void CheckKeys(Ctx& ctx, const Node& data, const std::string& path) {
   }
 }
 
+// A map of base64 values (a Secret's data, a ConfigMap's binaryData), its
+// keys checked as file names; a value that is not base64 is an error.
+std::map<std::string, std::string> Base64Values(Ctx& ctx, const Node& map,
+                                                const std::string& field) {
+  CheckKeys(ctx, map, field);
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : ctx.StrMap(map, field)) {
+    auto decoded = Base64Decode(v);
+    if (!decoded) {
+      std::string path = field;
+      path.append(".").append(k);
+      ctx.Error(map, path, "value is not valid base64");
+    } else {
+      out.emplace(k, std::move(*decoded));
+    }
+  }
+  return out;
+}
+
 // `rule`: how metadata.name is checked (Kubernetes' rule for the kind).
 ObjectMeta DecodeMeta(Ctx& ctx, const Node* n, bool need_name,
                       Ctx::NameRule rule = Ctx::NameRule::kDnsSubdomain) {
@@ -88,17 +107,7 @@ bool DecodeConfigDataKind(Ctx& ctx, Fields& f, Resource& r) {
   f.Get("immutable");
   if (cm.data.is_secret) {
     f.Get("type");
-    if (const Node* d = f.Get("data")) {
-      CheckKeys(ctx, *d, "data");
-      for (const auto& [k, v] : ctx.StrMap(*d, "data")) {
-        auto decoded = Base64Decode(v);
-        if (!decoded) {
-          ctx.Error(*d, "data." + k, "value is not valid base64");
-        } else {
-          cm.data.data[k] = *decoded;
-        }
-      }
-    }
+    if (const Node* d = f.Get("data")) cm.data.data = Base64Values(ctx, *d, "data");
     if (const Node* d = f.Get("stringData")) {
       CheckKeys(ctx, *d, "stringData");
       for (const auto& [k, v] : ctx.StrMap(*d, "stringData")) cm.data.data[k] = v;
@@ -110,12 +119,8 @@ bool DecodeConfigDataKind(Ctx& ctx, Fields& f, Resource& r) {
     }
     // Bytes, base64 in the object; a file of a volume or a value like data's.
     if (const Node* b = f.Get("binaryData")) {
-      CheckKeys(ctx, *b, "binaryData");
-      for (const auto& [k, v] : ctx.StrMap(*b, "binaryData")) {
-        auto decoded = Base64Decode(v);
-        if (!decoded) {
-          ctx.Error(*b, "binaryData." + k, "value is not valid base64");
-        } else if (!cm.data.data.emplace(k, *decoded).second) {
+      for (auto& [k, bytes] : Base64Values(ctx, *b, "binaryData")) {
+        if (!cm.data.data.emplace(k, std::move(bytes)).second) {
           ctx.Error(*b, "binaryData." + k,
                     fmt::format("key {} is in data too: a key is in one of them", Quote(k)));
         }

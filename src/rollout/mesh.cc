@@ -245,6 +245,33 @@ Result<Json> NginxCanaryIngress(const Json& stable, const std::string& ns, const
   return canary;
 }
 
+namespace {
+
+// The last object of array `list` whose `field` is `value`, or nullptr.
+Json* EntryWhere(Json& list, const char* field, const std::string& value) {
+  Json* found = nullptr;
+  for (auto& e : list) {
+    if (e.is_object() && e.value(field, "") == value) found = &e;
+  }
+  return found;
+}
+
+// In `list`, the entry whose `field` names the canary Service gets the
+// canary's weight and the stable Service's the rest; returns the Service
+// with no entry ("" when both have one).
+std::string SetServiceWeights(Json& list, const char* field, const MeshTargets& t,
+                              int canary_weight) {
+  for (const auto& [service, weight] : {std::pair{t.canary_service, canary_weight},
+                                        std::pair{t.stable_service, 100 - canary_weight}}) {
+    Json* entry = EntryWhere(list, field, service);
+    if (!entry) return service;
+    (*entry)["weight"] = weight;
+  }
+  return "";
+}
+
+}  // namespace
+
 Result<Json> TraefikServiceAt(Json service, const MeshTargets& t, int canary_weight) {
   const std::string name = service["metadata"].value("name", "");
   Json* services = nullptr;
@@ -259,17 +286,9 @@ Result<Json> TraefikServiceAt(Json service, const MeshTargets& t, int canary_wei
         "manifest",
         Quote(name));
   }
-  for (const auto& [wanted, weight] : {std::pair{t.canary_service, canary_weight},
-                                       std::pair{t.stable_service, 100 - canary_weight}}) {
-    Json* entry = nullptr;
-    for (auto& s : *services) {
-      if (s.is_object() && s.value("name", "") == wanted) entry = &s;
-    }
-    if (!entry) {
-      return Failf("traefikservice {}: the service {} was not found in spec.weighted.services",
-                   Quote(name), Quote(wanted));
-    }
-    (*entry)["weight"] = weight;
+  if (auto missing = SetServiceWeights(*services, "name", t, canary_weight); !missing.empty()) {
+    return Failf("traefikservice {}: the service {} was not found in spec.weighted.services",
+                 Quote(name), Quote(missing));
   }
   return service;
 }
@@ -284,25 +303,15 @@ Result<Json> ApisixRouteAt(Json route, const std::vector<std::string>& rules, co
   }
   std::vector<std::string> wanted = rules.empty() ? std::vector<std::string>{name} : rules;
   for (const auto& rule : wanted) {
-    Json* http = nullptr;
-    for (auto& h : route["spec"]["http"]) {
-      if (h.is_object() && h.value("name", "") == rule) http = &h;
-    }
+    Json* http = EntryWhere(route["spec"]["http"], "name", rule);
     if (!http) return Failf("apisixroute {}: http route rule {} not found", Quote(name), rule);
     if (!http->contains("backends") || !(*http)["backends"].is_array()) {
       return Failf("apisixroute {}: http route rule {} has no backends", Quote(name), rule);
     }
-    for (const auto& [service, weight] : {std::pair{t.canary_service, canary_weight},
-                                          std::pair{t.stable_service, 100 - canary_weight}}) {
-      Json* backend = nullptr;
-      for (auto& b : (*http)["backends"]) {
-        if (b.is_object() && b.value("serviceName", "") == service) backend = &b;
-      }
-      if (!backend) {
-        return Failf("apisixroute {}: http route rule {} has no backend {}", Quote(name), rule,
-                     service);
-      }
-      (*backend)["weight"] = weight;
+    std::string missing = SetServiceWeights((*http)["backends"], "serviceName", t, canary_weight);
+    if (!missing.empty()) {
+      return Failf("apisixroute {}: http route rule {} has no backend {}", Quote(name), rule,
+                   missing);
     }
   }
   return route;
