@@ -1529,6 +1529,123 @@ spec:
       << body("127.0.0.1", shared);
 }
 
+// Argo's way to migrate a Deployment (docs/migrating.md): a Rollout whose
+// workloadRef names it runs the Deployment's template beside it, takes its
+// Service over with no failed request (ready replicas of both share the
+// traffic, as kube-proxy shares it), and with scaleDown: onsuccess scales
+// the Deployment to 0 once Healthy. A change of the Deployment's template
+// is the Rollout's next revision; an undo changes it back there. Applied
+// before its Deployment, the Rollout says what it waits for.
+TEST_F(RolloutE2E, AWorkloadRefMigratesADeploymentWithNoFailedRequest) {
+  StartServer();
+  auto deployment = [&](const std::string& version, int replicas) {
+    return fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        command: [python3, "{app}"]
+        env: [{{name: VERSION, value: {version}}}]
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
+)",
+                       fmt::arg("app", app_), fmt::arg("version", version),
+                       fmt::arg("replicas", replicas));
+  };
+  const std::string rollout = R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  replicas: 2
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: onsuccess}
+  strategy:
+    canary:
+      steps: [{setWeight: 50}, {pause: {duration: 1s}}]
+)";
+  Apply(rollout, "rollout.yaml");
+  ASSERT_TRUE(WaitFor([&] { return Phase() == "Degraded"; }, 15s)) << Rollout().dump();
+  EXPECT_NE(Rollout()["status"]
+                .value("message", "")
+                .find("workloadRef: deployment \"web\" not found in namespace default"),
+            std::string::npos)
+      << Rollout().dump();
+
+  Cli({"delete", "rollout", "web"});
+  ASSERT_TRUE(WaitFor([&] { return Cli({"get", "rollout", "web"}).exit_code != 0; }, 10s));
+  Apply(fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {}, targetPort: 8080}}]
+---
+{})",
+                    port_, deployment("dep", 2)));
+  ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from dep\n"; }, 30s)) << Get("/");
+  auto deployment_json = [&] {
+    Ran r = Cli({"get", "deployment", "web", "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : Json::object();
+  };
+
+  Load load(port_);
+  Apply(rollout, "rollout.yaml");
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  ASSERT_TRUE(WaitFor([&] { return deployment_json()["spec"].value("replicas", -1) == 0; }, 15s))
+      << deployment_json().dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Rollout()["status"].value("workloadObservedGeneration", "") ==
+               std::to_string(deployment_json()["metadata"].value("generation", 0));
+      },
+      10s))
+      << Rollout().dump() << deployment_json().dump();
+  // The Deployment's own replicas go; the Rollout's serve alone.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Ran pods = Cli({"get", "pods"});
+        return pods.out.find("web-") != std::string::npos &&
+               pods.out.find("deployment") == std::string::npos &&
+               deployment_json()["status"].value("replicas", -1) == 0;
+      },
+      20s))
+      << Cli({"get", "pods"}).out << deployment_json().dump();
+  std::this_thread::sleep_for(300ms);
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure() << " of " << load.total();
+  EXPECT_EQ(Get("/"), "hello from dep\n");
+
+  // The Deployment's template changes (its file says replicas: 0 now, as
+  // Argo's docs have it): the Rollout's canary walks its steps.
+  Load load2(port_);
+  Apply(deployment("v2", 0));
+  ASSERT_TRUE(WaitFor([&] { return Phase() != "Healthy"; }, 10s));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  load2.Stop();
+  EXPECT_EQ(load2.failures(), 0) << load2.last_failure() << " of " << load2.total();
+  EXPECT_GT(load2.bodies()["hello from v2\n"], 0);
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+  EXPECT_EQ(deployment_json()["status"].value("replicas", -1), 0);
+  EXPECT_EQ(Rollout()["status"].value("workloadObservedGeneration", ""),
+            std::to_string(deployment_json()["metadata"].value("generation", 0)));
+
+  // Undo: the Deployment's template goes back, and so does the Rollout.
+  Ran undo = Cli({"rollout", "undo", "web"});
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(
+      deployment_json()["spec"]["template"]["spec"]["containers"][0]["env"][0].value("value", ""),
+      "dep");
+  ASSERT_TRUE(WaitFor([&] { return Phase() != "Healthy"; }, 10s));
+  ASSERT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(Get("/"), "hello from dep\n");
+}
+
 // A real Prometheus (Debian's package) scrapes strake's /metrics; the
 // analysis asks it for the canary's success rate and aborts a bad version.
 // initialDelay leaves time for two scrapes of the canary's series: rate()

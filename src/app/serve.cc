@@ -273,6 +273,10 @@ struct Controllers {
     if (kind == "Rollout") {
       rollout_index.Track(c);
       rollouts.Enqueue(key);
+      // A Deployment it references (workloadRef) leaves it its Services,
+      // and takes them back when the Rollout goes.
+      if (c.type != "MODIFIED")
+        for (const auto& d : deployment_index.InNamespace(c.key.ns)) deployments.Enqueue(d);
     } else if (kind == "AnalysisRun") {
       analyses.Enqueue(key);
       for (const auto& r : rollout_index.OwnersOfRun(c.key.ns, c.key.name)) rollouts.Enqueue(r);
@@ -286,6 +290,8 @@ struct Controllers {
     } else if (kind == "Deployment") {
       deployment_index.Track(c);
       deployments.Enqueue(key);
+      // A Rollout may take its template from it (spec.workloadRef).
+      for (const auto& r : rollout_index.InNamespace(c.key.ns)) rollouts.Enqueue(r);
     } else if (kind == "Service" || kind == "ConfigMap" || kind == "Secret" ||
                kind == "AnalysisTemplate") {
       for (const auto& r : rollout_index.InNamespace(c.key.ns)) rollouts.Enqueue(r);

@@ -394,11 +394,12 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
   }
   if (tf.Get("istio") || tf.Get("smi") || tf.Get("alb") || tf.Get("plugins"))
     mesh.weightless_provider.clear();
-  // App Mesh's VirtualService has the name of Istio's kind: objects are
-  // kept by kind name here, so its VirtualRouter's weights are not kept.
+  // AWS discontinued App Mesh on 2026-09-30: its kinds are not read, so
+  // its VirtualRouter's weights are not kept.
   tf.Ignore({"appMesh"},
             "is not kept current: the embedded router sets the weights (App Mesh's "
-            "VirtualRouter and VirtualNodes are not updated)");
+            "VirtualRouter and VirtualNodes are not updated: AWS discontinued App Mesh on "
+            "2026-09-30)");
   tf.Ignore({"plugins", "managedRoutes", "maxTrafficWeight"},
             "does not apply: the embedded router sets the weights, header routes and mirrors");
 }
@@ -729,18 +730,55 @@ Metric DecodeMetric(Ctx& ctx, const Node& n, const std::string& path) {
   return m;
 }
 
+WorkloadRef DecodeWorkloadRef(Ctx& ctx, const Node& n) {
+  const std::string path = "spec.workloadRef";
+  Fields f(ctx, n, path);
+  WorkloadRef w;
+  std::string api_version, kind;
+  if (const Node* v = f.Need("apiVersion")) api_version = ctx.Str(*v, f.Sub("apiVersion"));
+  if (const Node* v = f.Need("kind")) {
+    kind = ctx.Str(*v, f.Sub("kind"));
+    // Argo also reads a ReplicaSet's or a PodTemplate's template; strake
+    // keeps neither kind.
+    if (f.ok() && (kind != "Deployment" || api_version != "apps/v1"))
+      ctx.Error(*v, f.Sub("kind"),
+                fmt::format("workload of type {}/{} is not supported: an apps/v1 Deployment is",
+                            api_version, kind));
+  }
+  if (const Node* v = f.Need("name")) {
+    w.name = ctx.Str(*v, f.Sub("name"));
+    ctx.CheckName(*v, f.Sub("name"), w.name, Ctx::NameRule::kDnsSubdomain);
+  }
+  if (const Node* v = f.Get("scaleDown")) {
+    std::string mode = ctx.Str(*v, f.Sub("scaleDown"));
+    if (mode == "onsuccess") {
+      w.scale_down = WorkloadRef::ScaleDown::kOnSuccess;
+    } else if (mode == "progressively") {
+      w.scale_down = WorkloadRef::ScaleDown::kProgressively;
+    } else if (!mode.empty() && mode != "never") {
+      ctx.Error(*v, f.Sub("scaleDown"),
+                fmt::format("must be never, onsuccess or progressively, found {}", Quote(mode)));
+    }
+  }
+  return w;
+}
+
 RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec) {
   Fields f(ctx, spec, "spec");
   RolloutSpec r;
   if (const Node* v = f.Get("replicas")) r.replicas = ctx.Int(*v, "spec.replicas", 0, 10000);
   r.selector = DecodeSelector(ctx, f.Get("selector"), "spec.selector");
-  if (const Node* t = f.Get("template")) {
+  if (const Node* w = f.Get("workloadRef")) r.workload_ref = DecodeWorkloadRef(ctx, *w);
+  if (const Node* t = f.Get("template"); t && r.workload_ref) {
+    // Argo: "template must be empty for workload reference rollout".
+    if (!t->IsMap() || !t->map.empty())
+      ctx.Error(*t, "spec.template", "must be empty: spec.workloadRef gives the pod template");
+  } else if (t) {
     r.pod = DecodePodTemplate(ctx, *t, "spec.template");
     CheckSelector(ctx, spec, "spec", r.selector, r.pod);
-  } else if (f.ok()) {
+  } else if (f.ok() && !r.workload_ref) {
     ctx.Error(spec, "spec.template", "required field is missing");
   }
-  f.NotSupported("workloadRef", "workloadRef; write the pod template in the Rollout");
   if (const Node* st = f.Need("strategy")) {
     Fields sf(ctx, *st, "spec.strategy");
     if (const Node* c = sf.Get("canary")) r.canary = DecodeCanary(ctx, *c, "spec.strategy.canary");

@@ -216,6 +216,20 @@ struct BlueGreenStrategy {
   std::optional<RolloutAnalysis> post_promotion_analysis;
 };
 
+// spec.workloadRef, Argo's way to migrate a Deployment: the Rollout's pod
+// template (and its selector, when it has none) are the Deployment's, read
+// when the Rollout is reconciled (rollout/workload_ref.h); `scaleDown` says
+// what becomes of the Deployment's own replicas.
+struct WorkloadRef {
+  enum class ScaleDown {
+    kNever,          // "never" (and Argo's default): it keeps its replicas
+    kOnSuccess,      // "onsuccess": to 0 when the first revision is Healthy
+    kProgressively,  // "progressively": down as the Rollout's replicas are ready
+  };
+  std::string name;  // of an apps/v1 Deployment in the Rollout's namespace
+  ScaleDown scale_down = ScaleDown::kNever;
+};
+
 struct RolloutSpec {
   int replicas = 1;
   std::map<std::string, std::string> selector;
@@ -231,6 +245,7 @@ struct RolloutSpec {
   // fewer than this many revisions recorded between it and the stable one
   // skips steps and analysis (Argo's isRollbackWithinWindow).
   int rollback_window_revisions = 0;
+  std::optional<WorkloadRef> workload_ref;
 };
 
 struct Rollout {

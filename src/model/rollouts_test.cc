@@ -582,14 +582,13 @@ spec:
       << bad.error().message;
 }
 
-TEST(RolloutsDecodeTest, ReadinessGatesAndWorkloadRefAreRefusedAtTheirPlace) {
+TEST(RolloutsDecodeTest, ReadinessGatesAreRefusedAtTheirPlace) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
 spec:
   selector: {matchLabels: {app: a}}
-  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
   template:
     metadata: {labels: {app: a}}
     spec:
@@ -599,13 +598,54 @@ spec:
 )",
              diags);
   std::string text = diags.ErrorText();
-  EXPECT_NE(text.find("r.yaml:6:16: spec.workloadRef: not supported: workloadRef"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("r.yaml:10:23: spec.template.spec.readinessGates: not supported: "
+  EXPECT_NE(text.find("r.yaml:9:23: spec.template.spec.readinessGates: not supported: "
                       "readinessGates"),
             std::string::npos)
       << text;
+}
+
+// Argo's examples/workload-ref: the template is the Deployment's, read by
+// the controller; the selector may be left out too.
+TEST(RolloutsDecodeTest, AWorkloadRefStandsForTheTemplate) {
+  Diagnostics diags;
+  auto docs = DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  replicas: 5
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: progressively}
+  strategy: {canary: {steps: [{setWeight: 20}]}}
+)",
+                         diags);
+  ASSERT_FALSE(diags.HasErrors()) << diags.ErrorText();
+  ASSERT_EQ(docs.size(), 1u);
+  const auto& ro = std::get<Rollout>(docs[0].value);
+  ASSERT_TRUE(ro.spec.workload_ref);
+  EXPECT_EQ(ro.spec.workload_ref->name, "web");
+  EXPECT_EQ(ro.spec.workload_ref->scale_down, WorkloadRef::ScaleDown::kProgressively);
+
+  Diagnostics bad;
+  DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  workloadRef: {apiVersion: apps/v1, kind: ReplicaSet, name: web, scaleDown: always}
+  template:
+    metadata: {labels: {app: a}}
+    spec: {containers: [{name: c, command: [x]}]}
+  strategy: {canary: {}}
+)",
+             bad);
+  std::string text = bad.ErrorText();
+  for (const char* want :
+       {"r.yaml:6:44: spec.workloadRef.kind: workload of type apps/v1/ReplicaSet is not "
+        "supported: an apps/v1 Deployment is",
+        "r.yaml:6:78: spec.workloadRef.scaleDown: must be never, onsuccess or progressively, "
+        "found \"always\"",
+        "r.yaml:8:5: spec.template: must be empty: spec.workloadRef gives the pod template"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
 }
 
 // Argo Rollouts' own examples and e2e manifests (tests/argo-rollouts/, copied
@@ -622,7 +662,7 @@ TEST(UpstreamManifests, ArgoRolloutsOwnDecode) {
     auto loaded = LoadFiles({dir + "/" + name});
     EXPECT_TRUE(loaded) << name << ": " << (loaded ? "" : loaded.error().message);
   }
-  EXPECT_EQ(yaml, 13);
+  EXPECT_EQ(yaml, 15);
 }
 
 }  // namespace

@@ -74,6 +74,8 @@ Json RolloutStatus::ToJson() const {
   j["readyReplicas"] = ready_replicas;
   j["updatedReplicas"] = updated_replicas;
   j["observedGeneration"] = observed_generation;
+  if (!workload_observed_generation.empty())
+    j["workloadObservedGeneration"] = workload_observed_generation;
   return j;
 }
 
@@ -118,6 +120,7 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
   s.ready_replicas = j.value("readyReplicas", 0);
   s.updated_replicas = j.value("updatedReplicas", 0);
   s.observed_generation = j.value("observedGeneration", int64_t{0});
+  s.workload_observed_generation = j.value("workloadObservedGeneration", "");
   return s;
 }
 

@@ -82,6 +82,9 @@ struct RolloutStatus {
   int ready_replicas = 0;
   int updated_replicas = 0;
   int64_t observed_generation = 0;
+  // With spec.workloadRef: the referenced Deployment's generation whose
+  // template this status is of (Argo's workloadObservedGeneration).
+  std::string workload_observed_generation;
 
   Json ToJson() const;
   static RolloutStatus FromJson(const Json& j);

@@ -16,6 +16,7 @@
 #include "rollout/experiment.h"
 #include "rollout/mesh.h"
 #include "rollout/service.h"
+#include "rollout/workload_ref.h"
 
 namespace strake::rollout {
 
@@ -448,6 +449,7 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
                                        const model::RolloutSpec& spec, const Decision& d,
                                        const std::map<std::string, RevisionObservation>& observed,
                                        const std::vector<ExtraBackend>& extra,
+                                       const std::vector<ReadyBackend>& alongside,
                                        ServiceIssues* issues) {
   // service name -> (stable-or-active hash, canary-or-preview hash, weight)
   struct Want {
@@ -521,7 +523,7 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
   }
   std::set<std::string> named;
   for (const auto& w : wants) named.insert(w.service);
-  return PlainServices(ns, name, spec, d, observed, named, issues);
+  return PlainServices(ns, name, spec, d, observed, named, alongside, issues);
 }
 
 void RolloutReconciler::Route(const store::Resource& service, ServiceTraffic t,
@@ -691,7 +693,9 @@ bool RolloutReconciler::WriteMeshObject(const store::Resource& current, const Js
 Status RolloutReconciler::PlainServices(const std::string& ns, const std::string& name,
                                         const model::RolloutSpec& spec, const Decision& d,
                                         const std::map<std::string, RevisionObservation>& observed,
-                                        const std::set<std::string>& named, ServiceIssues* issues) {
+                                        const std::set<std::string>& named,
+                                        const std::vector<ReadyBackend>& alongside,
+                                        ServiceIssues* issues) {
   // The two revisions the pods are of: stable (or active) and the one
   // coming (canary or preview). A Service that selects them all sends each
   // request to a ready replica of either, as kube-proxy would.
@@ -710,12 +714,18 @@ Status RolloutReconciler::PlainServices(const std::string& ns, const std::string
     t.service = *svc;
     t.workload = name;
     int o = ready(old_hash), n = new_hash == old_hash ? 0 : ready(new_hash);
+    int others = 0;
+    for (const auto& b : alongside) others += b.ready;
+    int total = o + n + others;
     if (n > 0 && o > 0) {
       t.stable_hash = old_hash;
       t.canary_hash = new_hash;
-      t.canary_weight = n * 100 / (n + o);
+      t.canary_weight = n * 100 / total;
     } else {
       t.stable_hash = n > 0 ? new_hash : old_hash;
+    }
+    for (const auto& b : alongside) {
+      if (b.ready > 0) t.extra.push_back({b.workload, b.hash, b.ready * 100 / total});
     }
     Route(sr, std::move(t), issues);
   }
@@ -758,6 +768,57 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
   target_.Prune(ns, workload, keep);
 }
 
+Status RolloutReconciler::ObserveRuns(const store::Resource& ro, const RolloutStatus& status,
+                                      Observation* obs, Json* experiment_status) {
+  const std::string& ns = ro.key.ns;
+  for (const std::string* run : {&status.step_analysis_run, &status.background_analysis_run,
+                                 &status.pre_promotion_run, &status.post_promotion_run}) {
+    if (run->empty()) continue;
+    auto ar = store_.Get(Key("AnalysisRun", ns, *run));
+    if (ar && *ar && (*ar)->owner == ro.uid) {  // never another rollout's run of the same name
+      obs->analysis_phase[*run] = (*ar)->status.value("phase", "Pending");
+      obs->analysis_message[*run] = (*ar)->status.value("message", "");
+    }
+  }
+
+  if (!status.current_experiment.empty()) {
+    auto ex = store_.Get(Key("Experiment", ns, status.current_experiment));
+    if (!ex) return tl::unexpected(ex.error());
+    if (!*ex || (*ex)->owner != ro.uid) {
+      // Deleted (or the name taken by another): made again, as Argo does;
+      // one that belongs to another aborts the update when made.
+      obs->experiment_phase[status.current_experiment] = "NotFound";
+    } else if ((*ex)->status.is_object()) {
+      *experiment_status = (*ex)->status;
+      obs->experiment_phase[status.current_experiment] = experiment_status->value("phase", "");
+      obs->experiment_message[status.current_experiment] = experiment_status->value("message", "");
+    }
+  }
+  return Ok();
+}
+
+void RolloutReconciler::ScaleReferencedDeployment(const store::Resource& deployment,
+                                                  const model::WorkloadRef& ref, int64_t revision,
+                                                  int desired, const RolloutStatus& status) {
+  const Json& dspec = deployment.object["spec"];
+  int current = dspec.is_object() ? dspec.value("replicas", 1) : 1;
+  auto want = DeploymentScaleFor(ref.scale_down, revision, status.phase == "Healthy", desired,
+                                 status.ready_replicas, current);
+  if (!want) return;
+  store::Resource scaled = deployment;
+  scaled.object["spec"]["replicas"] = *want;
+  auto w = store_.Update(scaled, deployment.resource_version);
+  if (!w) {
+    // A conflict is a newer Deployment: the next round scales that one.
+    if (!w.error().Is(ErrorCode::kConflict))
+      Log(LogLevel::kWarn, "deployment {}/{}: scaling to {} for its rollout: {}", deployment.key.ns,
+          deployment.key.name, *want, w.error().message);
+    return;
+  }
+  Log(LogLevel::kInfo, "deployment {}/{} scaled to {} for the rollout that references it",
+      deployment.key.ns, deployment.key.name, *want);
+}
+
 Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   auto got = store_.Get(Key("Rollout", ns, name));
@@ -783,7 +844,13 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
     return controller::ReconcileResult{};
   };
 
-  auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
+  // With a workloadRef, the template (and selector) are the Deployment's.
+  auto workload = ResolveWorkloadRef(store_, ro);
+  if (!workload && !workload.error().Is(ErrorCode::kNotFound) &&
+      !workload.error().Is(ErrorCode::kInvalid))
+    return tl::unexpected(workload.error());
+  auto spec = workload ? model::DecodeRolloutSpec(ro.object.value("spec", Json::object()))
+                       : Result<model::RolloutSpec>(tl::unexpected(workload.error()));
   if (!spec) {
     status.phase = "Degraded";
     status.message = "InvalidSpec: " + spec.error().message;
@@ -807,32 +874,15 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   STRAKE_TRY_ASSIGN(revisions, Observe(ns, name));
   obs.revisions = std::move(revisions);
   auto min_ready_wait = ApplyMinReady(obs.revisions, spec->min_ready_seconds);
-  for (const std::string* run : {&status.step_analysis_run, &status.background_analysis_run,
-                                 &status.pre_promotion_run, &status.post_promotion_run}) {
-    if (run->empty()) continue;
-    auto ar = store_.Get(Key("AnalysisRun", ns, *run));
-    if (ar && *ar && (*ar)->owner == ro.uid) {  // never another rollout's run of the same name
-      obs.analysis_phase[*run] = (*ar)->status.value("phase", "Pending");
-      obs.analysis_message[*run] = (*ar)->status.value("message", "");
-    }
-  }
-
   Json experiment_status;  // the current experiment's, for its templates' hashes
-  if (!status.current_experiment.empty()) {
-    auto ex = store_.Get(Key("Experiment", ns, status.current_experiment));
-    if (!ex) return tl::unexpected(ex.error());
-    if (!*ex || (*ex)->owner != ro.uid) {
-      // Deleted (or the name taken by another): made again, as Argo does;
-      // one that belongs to another aborts the update when made.
-      obs.experiment_phase[status.current_experiment] = "NotFound";
-    } else if ((*ex)->status.is_object()) {
-      experiment_status = (*ex)->status;
-      obs.experiment_phase[status.current_experiment] = experiment_status.value("phase", "");
-      obs.experiment_message[status.current_experiment] = experiment_status.value("message", "");
-    }
-  }
+  STRAKE_TRY(ObserveRuns(ro, status, &obs, &experiment_status));
 
   Decision d = Step(name, *spec, status, obs);
+  if (*workload) {
+    d.status.workload_observed_generation = std::to_string((*workload)->deployment.generation);
+    ScaleReferencedDeployment((*workload)->deployment, (*workload)->ref, obs.revision,
+                              spec->replicas, d.status);
+  }
   // A replica that becomes available is no event of the target's: look again then.
   if (min_ready_wait && (!d.requeue_after || *d.requeue_after > *min_ready_wait))
     d.requeue_after = *min_ready_wait + std::chrono::milliseconds(10);
@@ -886,7 +936,13 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
 
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
-  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, extra, &issues));
+  std::vector<ReadyBackend> alongside;
+  if (*workload) {
+    const std::string dep_workload = "deployment." + (*workload)->deployment.key.name;
+    STRAKE_TRY_ASSIGN(dep_revisions, Observe(ns, dep_workload));
+    for (const auto& [h, r] : dep_revisions) alongside.push_back({dep_workload, h, r.ready});
+  }
+  STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, extra, alongside, &issues));
   if (KeepMeshWeights(ro, *spec, d, destinations, &issues)) Requeue(d, std::chrono::seconds(1));
   std::string& problem = issues.problem;
   ScaleRevisions(ns, name, hash, spec->pod, d.replicas, &problem);
@@ -906,6 +962,14 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   controller::ReconcileResult r;
   r.requeue_after = w->requeue_after ? w->requeue_after : d.requeue_after;
   return r;
+}
+
+Result<bool> RolloutReconciler::ReferencedByRollout(const std::string& ns,
+                                                    const std::string& deployment) {
+  STRAKE_TRY_ASSIGN(rollouts, store_.List("Rollout", ns));
+  return std::any_of(rollouts.begin(), rollouts.end(), [&](const store::Resource& r) {
+    return ReferencesDeployment(r.object, deployment);
+  });
 }
 
 Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const std::string& key) {
@@ -958,7 +1022,10 @@ Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const
       old_ready = r.ready;
     }
   }
-  auto services = store_.List("Service", ns);
+  // A Deployment a Rollout references (workloadRef) leaves its Services to
+  // the Rollout, which counts these replicas in while they run.
+  STRAKE_TRY_ASSIGN(referenced, ReferencedByRollout(ns, name));
+  auto services = referenced ? Result<std::vector<store::Resource>>() : store_.List("Service", ns);
   if (!services) return tl::unexpected(services.error());
   for (const auto& sr : *services) {
     auto svc = model::DecodeService(sr.object);
@@ -1012,6 +1079,8 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
     if (!got) return tl::unexpected(got.error());
     if (!*got) return Failf(ErrorCode::kNotFound, "rollout {} not found", name);
     store::Resource ro = **got;
+    const store::Resource as_stored = ro;
+    STRAKE_TRY_ASSIGN(workload, ResolveWorkloadRef(store_, ro));
     auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
     if (!spec) return tl::unexpected(spec.error());
     Result<store::Resource> written = Fail("not written");
@@ -1033,8 +1102,16 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
         return to_revision > 0 ? Failf("rollout {} has no revision {}", name, to_revision)
                                : Failf("rollout {} has no earlier revision", name);
       }
-      ro.object["spec"]["template"] = pick->object["spec"]["template"];
-      written = store_.Update(ro, ro.resource_version);
+      if (workload) {
+        // As Argo's undo: the template is the Deployment's, so it changes there.
+        store::Resource dep = workload->deployment;
+        dep.object["spec"]["template"] = pick->object["spec"]["template"];
+        written = store_.Update(dep, dep.resource_version);
+      } else {
+        ro = as_stored;
+        ro.object["spec"]["template"] = pick->object["spec"]["template"];
+        written = store_.Update(ro, ro.resource_version);
+      }
     } else {
       RolloutStatus st = RolloutStatus::FromJson(ro.status);
       STRAKE_TRY(ApplyAction(action, full, *spec, st, clock_.Now()));

@@ -78,6 +78,15 @@ struct RecordedRevisions {
 // Why a workload's Services do not all serve yet: `problem`, one that
 // cannot (its port taken: the workload is Degraded), `waiting`, one that
 // will (no address yet: it is not Healthy meanwhile).
+// Ready replicas of one revision of a workload, for a Service that selects
+// them beside a Rollout's: traffic is shared by ready counts, as kube-proxy
+// shares it over ready pods.
+struct ReadyBackend {
+  std::string workload;
+  std::string hash;
+  int ready = 0;
+};
+
 struct ServiceIssues {
   std::string problem;
   std::string waiting;
@@ -117,6 +126,17 @@ class RolloutReconciler : public controller::Reconciler {
   // Runs each revision in `replicas` (the current one from current_pod, older
   // ones from their records, env resolved) and removes the workload's others.
   // A failure is left in *problem; the other revisions still go ahead.
+  // spec.workloadRef's scaleDown: sets the referenced Deployment's
+  // spec.replicas as DeploymentScaleFor says (a failure is logged; the
+  // next round tries again).
+  void ScaleReferencedDeployment(const store::Resource& deployment, const model::WorkloadRef& ref,
+                                 int64_t revision, int desired, const RolloutStatus& status);
+  // The phases and messages of the Rollout's current AnalysisRuns and
+  // Experiment (those it owns) into *obs; the Experiment's status.
+  Status ObserveRuns(const store::Resource& ro, const RolloutStatus& status, Observation* obs,
+                     Json* experiment_status);
+  // Whether a Rollout of `ns` references the Deployment (spec.workloadRef).
+  Result<bool> ReferencedByRollout(const std::string& ns, const std::string& deployment);
   void ScaleRevisions(const std::string& ns, const std::string& workload,
                       const std::string& current_hash, const model::PodTemplate& current_pod,
                       const std::map<std::string, int>& replicas, std::string* problem);
@@ -133,14 +153,18 @@ class RolloutReconciler : public controller::Reconciler {
   // The Services the strategy names, as it says; then every other Service
   // whose selector matches the pods, as Kubernetes routes it: over the ready
   // replicas of both revisions (`observed`).
+  // `alongside`: ready replicas of another workload whose pods the plain
+  // Services also select (a workloadRef's Deployment while it still runs).
   Status ApplyTraffic(const std::string& ns, const std::string& name,
                       const model::RolloutSpec& spec, const Decision& d,
                       const std::map<std::string, RevisionObservation>& observed,
-                      const std::vector<ExtraBackend>& extra, ServiceIssues* issues);
+                      const std::vector<ExtraBackend>& extra,
+                      const std::vector<ReadyBackend>& alongside, ServiceIssues* issues);
   Status PlainServices(const std::string& ns, const std::string& name,
                        const model::RolloutSpec& spec, const Decision& d,
                        const std::map<std::string, RevisionObservation>& observed,
-                       const std::set<std::string>& named, ServiceIssues* issues);
+                       const std::set<std::string>& named,
+                       const std::vector<ReadyBackend>& alongside, ServiceIssues* issues);
   // Routes one Service as `t` says, at the address the Service's status
   // holds (its cluster IP, allocated by the ServiceReconciler). One with no
   // address yet is left for the round its allocation wakes.

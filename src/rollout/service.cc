@@ -7,6 +7,7 @@
 
 #include "base/strings.h"
 #include "model/rollouts.h"
+#include "rollout/workload_ref.h"
 
 namespace strake::rollout {
 
@@ -151,7 +152,8 @@ Result<std::vector<std::string>> ServiceReconciler::Workloads(const std::string&
   if (auto e = service.meta.labels.find("strake.dev/experiment"); e != service.meta.labels.end())
     out.push_back("experiment " + e->second);
   STRAKE_TRY_ASSIGN(rollouts, store_.List("Rollout", ns));
-  for (const auto& r : rollouts) {
+  for (auto& r : rollouts) {
+    if (!ResolveWorkloadRef(store_, r)) continue;  // says why in its own status
     auto spec = model::DecodeRolloutSpec(r.object.value("spec", Json::object()));
     if (!spec) continue;
     bool selects = !service.selector.empty() && Selects(service.selector, spec->pod.labels);

@@ -16,6 +16,7 @@
 #include "model/kinds.h"
 #include "model/merge.h"
 #include "rollout/expr.h"
+#include "rollout/workload_ref.h"
 #include "server/pod_view.h"
 #include "server/run_logs.h"
 
@@ -345,6 +346,9 @@ std::vector<Json> Api::ProcessPods(const std::string& ns) {
       auto [it, fresh] = owners.try_emplace(r.ns + "/" + r.workload);
       if (fresh) {
         auto got = store_.Get({owner.kind, r.ns, owner.name});
+        // A Rollout's pods are of the template its workloadRef names.
+        if (got && *got && owner.kind == "Rollout")
+          (void)rollout::ResolveWorkloadRef(store_, **got);
         if (got && *got) it->second = (*got)->object;
       }
       r.workload = owner.name;

@@ -1,0 +1,67 @@
+#include "rollout/workload_ref.h"
+
+#include <algorithm>
+
+#include "base/strings.h"
+
+namespace strake::rollout {
+
+using Json = store::Json;
+
+Result<Json> ResolvedSpec(const Json& rollout_spec, const Json& deployment) {
+  const Json* spec = deployment.contains("spec") ? &deployment["spec"] : nullptr;
+  if (!spec || !spec->is_object() || !spec->contains("template") ||
+      !(*spec)["template"].is_object()) {
+    return Failf(
+        ErrorCode::kInvalid, "deployment {} has no spec.template",
+        Quote(deployment.contains("metadata") ? deployment["metadata"].value("name", "") : ""));
+  }
+  Json out = rollout_spec.is_object() ? rollout_spec : Json::object();
+  out.erase("workloadRef");
+  out["template"] = (*spec)["template"];
+  const Json& own = out.contains("selector") ? out["selector"] : Json();
+  if ((own.is_null() || own.empty()) && spec->contains("selector"))
+    out["selector"] = (*spec)["selector"];
+  return out;
+}
+
+bool ReferencesDeployment(const Json& rollout, const std::string& name) {
+  if (!rollout.contains("spec") || !rollout["spec"].is_object()) return false;
+  const Json& spec = rollout["spec"];
+  auto ref = spec.find("workloadRef");
+  if (ref == spec.end() || !ref->is_object()) return false;
+  return ref->value("kind", "") == "Deployment" && ref->value("name", "") == name;
+}
+
+Result<std::optional<ResolvedWorkload>> ResolveWorkloadRef(store::Store& store,
+                                                           store::Resource& rollout) {
+  Json& spec = rollout.object["spec"];
+  if (!spec.is_object() || !spec.contains("workloadRef") || !spec["workloadRef"].is_object())
+    return std::optional<ResolvedWorkload>();
+  auto declared = model::DecodeRolloutSpec(spec);
+  if (!declared) return Fail(ErrorCode::kInvalid, declared.error().message);
+  const model::WorkloadRef& ref = *declared->workload_ref;
+  STRAKE_TRY_ASSIGN(got, store.Get({"Deployment", rollout.key.ns, ref.name}));
+  if (!got)
+    return Failf(ErrorCode::kNotFound, "workloadRef: deployment {} not found in namespace {}",
+                 Quote(ref.name), rollout.key.ns);
+  STRAKE_TRY_ASSIGN(resolved, ResolvedSpec(spec, got->object));
+  spec = std::move(resolved);
+  return ResolvedWorkload{std::move(*got), ref};
+}
+
+std::optional<int> DeploymentScaleFor(model::WorkloadRef::ScaleDown scale_down, int64_t revision,
+                                      bool healthy, int desired, int ready, int current) {
+  using ScaleDown = model::WorkloadRef::ScaleDown;
+  if (scale_down == ScaleDown::kNever || revision != 1) return std::nullopt;
+  int want = current;
+  if (healthy) {
+    want = 0;
+  } else if (scale_down == ScaleDown::kProgressively && ready > 0) {
+    want = std::max(0, desired - ready);
+  }
+  if (want == current) return std::nullopt;
+  return want;
+}
+
+}  // namespace strake::rollout
