@@ -6,6 +6,9 @@
 //   judge_bench detection [TRIALS]   the detection table (default 2,000
 //                                    canaries per row, seeded: the same
 //                                    table every run)
+//   judge_bench sequential [TRIALS]  early stopping: six looks at a growing
+//                                    window, each at the whole confidence
+//                                    or at its O'Brien-Fleming share
 //   judge_bench [benchmark flags]    the time per verdict (Google Benchmark)
 //
 // One verdict is what an analysis measurement asks: two metrics of one
@@ -67,12 +70,36 @@ Window Synthesize(Fault fault, int intervals, std::mt19937_64& rng) {
   return w;
 }
 
-Phase Judge(const Window& w, bool extras) {
+// The first `intervals` intervals of w.
+Window Prefix(const Window& w, int intervals) {
+  auto n = static_cast<size_t>(intervals);
+  auto head = [&](const std::vector<double>& v) {
+    return std::vector<double>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+  };
+  Window p{head(w.latency_canary),
+           head(w.latency_baseline),
+           head(w.errors_canary),
+           head(w.errors_baseline),
+           {},
+           {}};
+  for (size_t i = 0; i < n; ++i) {
+    p.canary_counts.events +=
+        static_cast<uint64_t>(std::lround(p.errors_canary[i] * kCanaryRequests));
+    p.baseline_counts.events +=
+        static_cast<uint64_t>(std::lround(p.errors_baseline[i] * kBaselineRequests));
+  }
+  p.canary_counts.exposure = static_cast<double>(n) * kCanaryRequests;
+  p.baseline_counts.exposure = static_cast<double>(n) * kBaselineRequests;
+  return p;
+}
+
+Phase Judge(const Window& w, bool extras, double confidence = 0.98) {
   MetricConfig latency;
   latency.name = "latency";
   latency.groups = {"service"};
   latency.direction = Direction::kIncrease;
   latency.spread_test = extras;
+  latency.confidence = confidence;
   MetricConfig errors = latency;
   errors.name = "error-rate";
   errors.spread_test = false;
@@ -104,6 +131,44 @@ int Detection(int trials) {
   return 0;
 }
 
+// Six looks, at 15, 30, … 90 intervals (2.5 to 15 minutes of 10-second
+// intervals), every test on; the canary fails at the first look that is not
+// Successful (Argo's failureLimit 0). "Each look at 98%": every look judged
+// at the whole confidence; "early stopping": look k at 1 − SpentAlpha(2%, k,
+// 6). For the second, the mean look at which a caught canary was caught.
+int Sequential(int trials) {
+  const char* names[] = {"equal versions (false alarms)", "latency +20%", "error rate x3",
+                         "latency variance x3"};
+  constexpr int kLooks = 6, kStep = 15;
+  fmt::print(
+      "| canary | one look at 90: alarms | each look at 98%: alarms | early stopping: alarms "
+      "| early stopping: mean look caught |\n|---|---|---|---|---|\n");
+  for (Fault f : {Fault::kNone, Fault::kLatency, Fault::kErrors, Fault::kVariance}) {
+    int once = 0, every = 0, early = 0, looks_sum = 0;
+    std::mt19937_64 rng(20261205 + static_cast<uint64_t>(f) * 1000);
+    for (int t = 0; t < trials; ++t) {
+      Window w = Synthesize(f, kLooks * kStep, rng);
+      once += Judge(w, true) != Phase::kSuccessful;
+      bool every_alarm = false;
+      int caught_at = 0;
+      for (int k = 1; k <= kLooks; ++k) {
+        Window p = Prefix(w, k * kStep);
+        if (!every_alarm) every_alarm = Judge(p, true) != Phase::kSuccessful;
+        if (!caught_at && Judge(p, true, 1 - SpentAlpha(0.02, k, kLooks)) != Phase::kSuccessful)
+          caught_at = k;
+      }
+      every += every_alarm;
+      early += caught_at > 0;
+      looks_sum += caught_at;
+    }
+    auto pct = [&](int a) { return 100.0 * a / trials; };
+    fmt::print("| {} | {:.2f}% | {:.2f}% | {:.2f}% | {} |\n", names[static_cast<int>(f)], pct(once),
+               pct(every), pct(early),
+               early ? fmt::format("{:.2f}", static_cast<double>(looks_sum) / early) : "-");
+  }
+  return 0;
+}
+
 // One verdict with every test on, over `intervals` values a side.
 void BM_Verdict(benchmark::State& state) {
   std::mt19937_64 rng(7);
@@ -120,6 +185,8 @@ BENCHMARK(BM_Verdict)->Arg(30)->Arg(360)->Arg(900)->Unit(benchmark::kMillisecond
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "detection") == 0)
     return strake::rollout::judge::Detection(argc >= 3 ? std::atoi(argv[2]) : 2000);
+  if (argc >= 2 && std::strcmp(argv[1], "sequential") == 0)
+    return strake::rollout::judge::Sequential(argc >= 3 ? std::atoi(argv[2]) : 2000);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

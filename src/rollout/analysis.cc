@@ -971,6 +971,8 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       if (!due) continue;
       if (*due <= now) {
         ctx.log_path = PathJoin(log_dir_, fmt::format("{}.{}.{}.log", k.ns, k.name, m.name));
+        ctx.look = r.count + 1;
+        ctx.looks = m.count;
         auto measured = MeasureDue(key, m, ctx, now, masker);
         if (!measured) continue;
         Record(m, r, std::move(*measured));

@@ -116,6 +116,11 @@ struct MeasureContext {
   std::string stable_hash;
   int64_t run_started_ms = 0;  // the run's startedAt
   int64_t now_ms = 0;          // when the measurement was asked for
+  // Which measurement of its metric this is (1-based) and how many the
+  // metric takes (its count; 0: not bounded): a kayenta canary config's
+  // earlyStopping spends its confidence over them.
+  int look = 0;
+  int looks = 0;
   // kayenta: the canary config (ConfigMap canaryConfigName, kayenta.h)
   std::string canary_config;
   std::string log_path;  // where a job writes its output

@@ -355,6 +355,17 @@ SampleStats StatsOf(const std::vector<double>& v) {
 
 double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
+double SpentAlpha(double alpha, int look, int looks) {
+  if (looks < 1 || look < 1 || look > looks || !(alpha > 0 && alpha < 1)) return 0;
+  const double z = NormalQuantile(1 - alpha / 2);
+  auto spent = [&](int k) {
+    if (k <= 0) return 0.0;
+    if (k >= looks) return alpha;
+    return 2 - 2 * NormalCdf(z / std::sqrt(static_cast<double>(k) / looks));
+  };
+  return spent(look) - spent(look - 1);
+}
+
 double NormalQuantile(double p) {
   if (p <= 0) return -std::numeric_limits<double>::infinity();
   if (p >= 1) return std::numeric_limits<double>::infinity();

@@ -80,6 +80,17 @@ Result<double> ShiftStatistic(std::vector<double> x, std::vector<double> y, doub
 double RateIncreasePValue(uint64_t canary_events, double canary_exposure, uint64_t baseline_events,
                           double baseline_exposure);
 
+// Early stopping: the share of a two-sided `alpha` that look `look` (1-based)
+// of `looks` may spend, by Lan and DeMets' O'Brien-Fleming-type spending
+// function α(t) = 2 − 2Φ(z₁₋α/₂ / √t) at information fraction t = look/looks:
+// α(look/looks) − α((look−1)/looks). The increments add up to alpha, so a
+// canary judged at every look, each at its increment, is falsely failed at
+// some look with probability at most alpha (the union bound), where judging
+// each look at the whole alpha inflates that towards looks × alpha. Early
+// looks get very little (only a gross regression fails there), the last one
+// most. 0 when look is outside 1..looks.
+double SpentAlpha(double alpha, int look, int looks);
+
 // --- One metric --------------------------------------------------------------
 
 enum class Direction { kEither, kIncrease, kDecrease };

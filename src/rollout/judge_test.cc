@@ -334,4 +334,26 @@ TEST(JudgeScore, ThePhaseIsArgosRuleOnTheIntegerScore) {
 }
 
 }  // namespace
+TEST(SpentAlpha, OBrienFlemingIncrementsAddUpToAlphaAndSpendLittleEarly) {
+  for (int looks : {1, 2, 3, 6, 12}) {
+    double sum = 0, previous = 0;
+    for (int k = 1; k <= looks; ++k) {
+      double a = SpentAlpha(0.02, k, looks);
+      EXPECT_GT(a, previous) << k << " of " << looks;  // each look more than the one before
+      previous = a;
+      sum += a;
+    }
+    EXPECT_NEAR(sum, 0.02, 1e-15) << looks;
+  }
+  EXPECT_DOUBLE_EQ(SpentAlpha(0.02, 1, 1), 0.02);
+  // Three looks: α(1/3) = 2 − 2Φ(2.32635·√3) = 5.593e-5,
+  // α(2/3) = 2 − 2Φ(2.32635·√1.5) = 0.0043832.
+  EXPECT_NEAR(SpentAlpha(0.02, 1, 3), 5.593e-5, 1e-8);
+  EXPECT_NEAR(SpentAlpha(0.02, 2, 3), 0.0043832 - 5.593e-5, 1e-7);
+  EXPECT_NEAR(SpentAlpha(0.02, 3, 3), 0.02 - 0.0043832, 1e-7);
+  EXPECT_EQ(SpentAlpha(0.02, 0, 3), 0);
+  EXPECT_EQ(SpentAlpha(0.02, 4, 3), 0);
+  EXPECT_EQ(SpentAlpha(0.02, 1, 0), 0);
+}
+
 }  // namespace strake::rollout::judge

@@ -327,7 +327,12 @@ Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
   }
   if (doc.contains("classifier")) {
     const Value& cl = doc["classifier"];
-    STRAKE_TRY(OnlyKnown(cl, "classifier", {"groupWeights", "scoreThresholds"}));
+    STRAKE_TRY(OnlyKnown(cl, "classifier", {"groupWeights", "scoreThresholds", "earlyStopping"}));
+    if (cl.contains("earlyStopping")) {
+      if (!cl["earlyStopping"].is_boolean())
+        return Fail(ErrorCode::kInvalid, "classifier.earlyStopping: expected true or false");
+      c.early_stopping = cl["earlyStopping"].get<bool>();
+    }
     Value weights = cl.contains("groupWeights") ? cl["groupWeights"] : Value::object();
     if (!weights.is_object())
       return Fail(ErrorCode::kInvalid, "classifier.groupWeights: expected an object");
@@ -349,7 +354,21 @@ Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& 
                  kCanaryConfigKey, config.error().message);
   std::vector<judge::MetricResult> results;
   Value window = Value::object();
-  for (const CanaryMetric& cm : config->metrics) {
+  Value sequential;
+  if (config->early_stopping) {
+    if (ctx.looks < 1 || ctx.look < 1 || ctx.look > ctx.looks)
+      return Failf(
+          "canary config {}: classifier.earlyStopping needs the metric's count: its "
+          "measurements are the looks, and a look is spent from a known number of them",
+          Quote(p.canary_config_name));
+    sequential = {{"look", ctx.look}, {"looks", ctx.looks}};
+  }
+  for (CanaryMetric cm : config->metrics) {
+    if (config->early_stopping) {
+      double alpha = judge::SpentAlpha(1 - cm.config.confidence, ctx.look, ctx.looks);
+      cm.config.confidence = 1 - alpha;
+      sequential["alpha"][cm.config.name] = alpha;
+    }
     auto pair = std::find_if(p.scopes.begin(), p.scopes.end(),
                              [&](const auto& s) { return s.name == cm.scope_name; });
     if (pair == p.scopes.end())
@@ -380,6 +399,7 @@ Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& 
   }
   judge::Verdict v = judge::Score(results, config->group_weights);
   Value report = {{"score", v.score}, {"reason", v.reason}, {"window", window}};
+  if (!sequential.is_null()) report["earlyStopping"] = sequential;
   Value groups = Value::array();
   for (const auto& g : v.groups)
     groups.push_back({{"name", g.name}, {"score", g.score}, {"noData", g.no_data}});
@@ -415,7 +435,13 @@ Measurement AssessKayenta(const model::Metric& metric, const Value& report) {
   if (!reason.empty()) parts.push_back(reason);
   Value metrics = report.value("metrics", Value::array());
   for (const auto& m : metrics) parts.push_back(m.value("reason", ""));
-  out.message = fmt::format("score {:g}: {}: {}", score, rule, Join(parts, "; "));
+  std::string look;
+  if (report.contains("earlyStopping")) {
+    const Value& es = report["earlyStopping"];
+    look = fmt::format("look {} of {}, each metric at its share of the confidence: ",
+                       es.value("look", 0), es.value("looks", 0));
+  }
+  out.message = fmt::format("{}score {:g}: {}: {}", look, score, rule, Join(parts, "; "));
   return out;
 }
 

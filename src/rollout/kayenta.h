@@ -19,7 +19,8 @@
 // back from now; to now.
 //
 // strake's additions, in `analysisConfigurations.canary`: `spreadTest` and
-// `rateTest` (judge.h); off unless set.
+// `rateTest` (judge.h); in `classifier`: `earlyStopping` (below); off unless
+// set.
 //
 // The measurement is what Argo records: the score's integer part as the
 // value, Successful / Inconclusive / Failed by `threshold.pass` and
@@ -51,6 +52,12 @@ struct CanaryMetric {
 struct CanaryConfig {
   std::vector<CanaryMetric> metrics;
   std::map<std::string, double> group_weights;
+  // strake's `classifier.earlyStopping`: the metric's `count` measurements
+  // are the looks of a group-sequential design; look k judges each metric
+  // at its share of 1 − confidence (judge::SpentAlpha), so that failing at
+  // any look is a false alarm no more often than one verdict at the whole
+  // confidence is.
+  bool early_stopping = false;
 };
 
 // Parses Kayenta's canary config JSON; an error names the field

@@ -20,6 +20,7 @@ class FakeSeries : public RouterMetricsSource {
  public:
   std::map<std::string, double> error_rate;  // revision -> share of errors
   std::string asked;                         // the last request, for checks
+  uint64_t wobble = 4;                       // errors added, 0 to wobble - 1
   Result<RevisionWindow> Window(const std::string&, const std::string&, const std::string&,
                                 std::chrono::milliseconds) override {
     return Fail("not used");
@@ -39,7 +40,8 @@ class FakeSeries : public RouterMetricsSource {
       w.requests = 200;
       // A little wobble, each side its own, as real samples have.
       int64_t k = t / step.count() * (revision == "stable1" ? 5 : 7);
-      w.errors = static_cast<uint64_t>(200 * error_rate[revision]) + static_cast<uint64_t>(k % 4);
+      w.errors =
+          static_cast<uint64_t>(200 * error_rate[revision]) + static_cast<uint64_t>(k) % wobble;
       w.bucket_bounds = {0.1, std::numeric_limits<double>::infinity()};
       w.buckets = {w.requests, 0};
       out.push_back(w);
@@ -129,14 +131,15 @@ class KayentaTest : public ::testing::Test {
   }
 
   // Argo's docs' periodic template with its args given.
-  void CreateRun(const std::string& scopes_extra = "", const std::string& more_args = "") {
+  void CreateRun(const std::string& scopes_extra = "", const std::string& more_args = "",
+                 const std::string& metric_extra = "") {
     std::string yaml = R"(args:
 - {name: stable-hash, value: stable1}
 - {name: canary-hash, value: canary1}
 )" + more_args + R"(metrics:
 - name: mann-whitney
   interval: 5m
-  provider:
+)" + metric_extra + R"(  provider:
     kayenta:
       address: https://kayenta.example.com
       application: guestbook
@@ -195,7 +198,7 @@ TEST_F(KayentaTest, AnEqualCanaryPassesWithArgosValueAndTheNumbersInTheMessage) 
 TEST_F(KayentaTest, ACanaryWithThreeTimesTheErrorsFails) {
   CreateConfigMap(kConfig);
   CreateRun();
-  router_.error_rate["canary1"] = 0.03;
+  router_.error_rate["canary1"] = 0.025;
   Json m = Measured();
   EXPECT_EQ(m["phase"], "Failed") << m.dump();
   EXPECT_EQ(m["value"], "0");
@@ -219,6 +222,55 @@ TEST_F(KayentaTest, ExplicitTimesAreTheWindowAndAMissingConfigIsTheMeasurementsE
   EXPECT_EQ(Measured()["phase"], "Successful");
   // now is 1000 h after the epoch + 5 min = 1970-02-11T16:05:00Z
   EXPECT_EQ(router_.asked, "default/web stable1 ago 600s span 300s step 10s");
+}
+
+// classifier.earlyStopping: the metric's three measurements are three looks;
+// the first judges at a sliver of the 2% (O'Brien-Fleming: 0.0056%), which
+// this canary's errors (up by half: High at the whole 2%) do not clear, the
+// second at 0.43%, which they do: the run fails there, a look early.
+TEST_F(KayentaTest, EarlyStoppingSpendsTheConfidenceOverTheMetricsMeasurements) {
+  std::string config = kConfig;
+  config.replace(config.find(R"("groupWeights")"), 0, R"("earlyStopping": true, )");
+  CreateConfigMap(config);
+  CreateRun("", "", "  count: 3\n");
+  router_.wobble = 8;
+  router_.error_rate["canary1"] = 0.025;
+  Json first = Measured();
+  EXPECT_EQ(first["phase"], "Successful") << first.dump();
+  std::string message = first.value("message", "");
+  EXPECT_EQ(message.rfind("look 1 of 3, each metric at its share of the confidence: score 100", 0),
+            0u)
+      << message;
+  EXPECT_NE(message.find("99.99"), std::string::npos) << message;  // the CI's confidence
+  clock_.Advance(5min);
+  Json second = Measured();
+  EXPECT_EQ(second["phase"], "Failed") << second.dump();
+  EXPECT_NE(second.value("message", "").find("look 2 of 3"), std::string::npos) << second.dump();
+  // Stopped early: the run fails at the second look, the third never taken.
+  Json status = (*store_->Get({"AnalysisRun", "default", "run1"}))->status;
+  EXPECT_EQ(status["phase"], "Failed") << status.dump();
+  EXPECT_EQ(status["metricResults"][0]["count"], 2) << status.dump();
+}
+
+TEST_F(KayentaTest, WithoutEarlyStoppingTheSameCanaryFailsTheFirstLookAndUnboundedLooksAreAnError) {
+  CreateConfigMap(kConfig);
+  CreateRun("", "", "  count: 3\n");
+  router_.wobble = 8;
+  router_.error_rate["canary1"] = 0.025;
+  EXPECT_EQ(Measured()["phase"], "Failed");
+
+  std::string config = kConfig;
+  config.replace(config.find(R"("groupWeights")"), 0, R"("earlyStopping": true, )");
+  store::Resource cm = **store_->Get({"ConfigMap", "default", "my-test"});
+  cm.object["data"][kCanaryConfigKey] = config;
+  ASSERT_TRUE(store_->Update(cm, cm.resource_version));
+  ASSERT_TRUE(store_->Delete({"AnalysisRun", "default", "run1"}));
+  CreateRun();  // an interval and no count: measured until stopped
+  Json m = Measured();
+  EXPECT_EQ(m["phase"], "Error");
+  EXPECT_EQ(m["message"],
+            "canary config \"my-test\": classifier.earlyStopping needs the metric's count: its "
+            "measurements are the looks, and a look is spent from a known number of them");
 }
 
 }  // namespace
