@@ -386,8 +386,51 @@ spec:
 // examples/apisix/route.yaml, its Services renamed), Traefik's
 // TraefikService and Ambassador's Mapping, whose canary copy exists only
 // while the canary has weight.
-TEST_F(RolloutE2E, ApisixTraefikAndAmbassadorObjectsAreKeptAtTheWeights) {
+TEST_F(RolloutE2E, ApisixTraefikAmbassadorAndGatewayApiObjectsAreKeptAtTheWeights) {
+  // The Gateway API objects as the gatewayAPI plugin's quick start writes
+  // them (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi,
+  // docs/quick-start.md), the Services renamed to this test's.
   const std::string objects = R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: eg
+spec:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: eg
+  namespace: default
+spec:
+  gatewayClassName: eg
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: 80
+---
+kind: HTTPRoute
+apiVersion: gateway.networking.k8s.io/v1
+metadata:
+  name: argo-rollouts-http-route
+  namespace: default
+spec:
+  parentRefs:
+    - name: eg
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /
+    backendRefs:
+    - name: web
+      kind: Service
+      port: 80
+    - name: web-preview
+      kind: Service
+      port: 80
+---
 apiVersion: apisix.apache.org/v2
 kind: ApisixRoute
 metadata:
@@ -433,6 +476,10 @@ spec: {prefix: /echo, service: "web:80"}
               - rollouts-apisix
         traefik: {weightedTraefikServiceName: traefik-service}
         ambassador: {mappings: [echo]}
+        plugins:
+          argoproj-labs/gatewayAPI:
+            httpRoute: argo-rollouts-http-route
+            namespace: default
       steps:
       - setWeight: 30
       - pause: {}
@@ -447,20 +494,30 @@ spec: {prefix: /echo, service: "web:80"}
                           nullptr, false);
     Json mapping =
         Json::parse(Cli({"get", "mapping", "echo-canary", "-o", "json"}).out, nullptr, false);
+    Json http = Json::parse(Cli({"get", "httproute", "argo-rollouts-http-route", "-o", "json"}).out,
+                            nullptr, false);
     const Json& backends = route["spec"]["http"][0]["backends"];
     const Json& services = ts["spec"]["weighted"]["services"];
-    return fmt::format("apisix {}/{} traefik {}/{} mapping {}", backends[0].value("weight", -1),
-                       backends[1].value("weight", -1), services[0].value("weight", -1),
-                       services[1].value("weight", -1),
-                       mapping.is_object() ? mapping["spec"].value("weight", -1) : -1);
+    const Json& refs = http["spec"]["rules"][0]["backendRefs"];
+    Json labels = http["metadata"].value("labels", Json::object());
+    return fmt::format("apisix {}/{} traefik {}/{} mapping {} gateway {}/{} {}",
+                       backends[0].value("weight", -1), backends[1].value("weight", -1),
+                       services[0].value("weight", -1), services[1].value("weight", -1),
+                       mapping.is_object() ? mapping["spec"].value("weight", -1) : -1,
+                       refs[0].value("weight", -1), refs[1].value("weight", -1),
+                       labels.value("rollouts.argoproj.io/gatewayapi-canary", "-"));
   };
-  EXPECT_EQ(weights(), "apisix 100/0 traefik 100/0 mapping -1");
+  EXPECT_EQ(weights(), "apisix 100/0 traefik 100/0 mapping -1 gateway 100/0 -");
+  // Both Gateways are stored as written: the Gateway API's keeps its group.
+  Json gateway = Json::parse(Cli({"get", "gateway", "eg", "-o", "json"}).out, nullptr, false);
+  EXPECT_EQ(gateway.value("apiVersion", ""), "gateway.networking.k8s.io/v1") << gateway.dump();
   Apply(Manifest("v2", strategy, 2, "", objects));
   EXPECT_TRUE(WaitFor([&] { return Phase() == "Paused"; }, 30s)) << Phase();
-  EXPECT_EQ(weights(), "apisix 70/30 traefik 70/30 mapping 30");
+  EXPECT_EQ(weights(), "apisix 70/30 traefik 70/30 mapping 30 gateway 70/30 in-progress");
   EXPECT_EQ(Cli({"rollout", "promote", "web"}).exit_code, 0);
   EXPECT_EQ(Watch(), 0) << last_watch_;
-  EXPECT_TRUE(WaitFor([&] { return weights() == "apisix 100/0 traefik 100/0 mapping -1"; }, 10s))
+  EXPECT_TRUE(WaitFor(
+      [&] { return weights() == "apisix 100/0 traefik 100/0 mapping -1 gateway 100/0 -"; }, 10s))
       << weights();
 }
 

@@ -299,6 +299,58 @@ void WarnScaleWithoutRouting(Ctx& ctx, const std::vector<std::pair<const Node*, 
                 "setWeight");
   }
 }
+// The Gateway API plugin's config, with the plugin's field names and
+// defaults; any other plugin is reported as not kept.
+void DecodeTrafficPlugins(Ctx& ctx, const Node& n, const std::string& path, MeshRouting& mesh) {
+  if (!n.IsMap()) {
+    ctx.Error(n, path, fmt::format("expected a mapping, found a {}", n.TypeName()));
+    return;
+  }
+  for (const auto& [key, config] : n.map) {
+    const std::string sub = path + "." + key.scalar;
+    if (key.scalar != "argoproj-labs/gatewayAPI") {
+      ctx.Warning(config, sub,
+                  fmt::format("plugin {} is ignored: the embedded router sets the weights, "
+                              "header routes and mirrors, and its objects are not kept current "
+                              "(strake keeps the Gateway API plugin's, argoproj-labs/gatewayAPI)",
+                              Quote(key.scalar)));
+      continue;
+    }
+    Fields f(ctx, config, sub);
+    GatewayApiRouting g;
+    const std::pair<const char*, const char*> kKinds[] = {
+        {"http", "HTTPRoute"}, {"grpc", "GRPCRoute"}, {"tcp", "TCPRoute"}, {"tls", "TLSRoute"}};
+    for (const auto& [prefix, kind] : kKinds) {
+      const std::string one = std::string(prefix) + "Route";
+      if (const Node* v = f.Get(one)) g.routes.push_back({kind, ctx.Str(*v, f.Sub(one))});
+      f.List(one + "s", [&, kind = kind](const Node& item, const std::string& p) {
+        Fields rf(ctx, item, p);
+        GatewayApiRouting::Route r{kind, ""};
+        if (const Node* v = rf.Need("name")) r.name = ctx.Str(*v, rf.Sub("name"));
+        // Header routes are the embedded router's; the route gets no rule for them.
+        rf.Get("useHeaderRoutes");
+        g.routes.push_back(std::move(r));
+      });
+      const std::string selector = one + "Selector";
+      if (const Node* v = f.Get(selector))
+        g.selectors.push_back({kind, DecodeSelector(ctx, v, f.Sub(selector))});
+    }
+    if (const Node* v = f.Get("namespace")) g.ns = ctx.Str(*v, f.Sub("namespace"));
+    if (const Node* v = f.Get("disableInProgressLabel"))
+      g.in_progress_label = !ctx.Bool(*v, f.Sub("disableInProgressLabel"));
+    if (const Node* v = f.Get("inProgressLabelKey"); v && !ctx.Str(*v, "").empty())
+      g.in_progress_key = ctx.Str(*v, f.Sub("inProgressLabelKey"));
+    if (const Node* v = f.Get("inProgressLabelValue"); v && !ctx.Str(*v, "").empty())
+      g.in_progress_value = ctx.Str(*v, f.Sub("inProgressLabelValue"));
+    if (g.routes.empty() && g.selectors.empty() && f.ok()) {
+      // The plugin's GatewayAPIManifestError.
+      ctx.Error(config, sub,
+                "needs a route: httpRoute(s), grpcRoute(s), tcpRoute(s), tlsRoute(s) or a "
+                "route selector");
+    }
+    mesh.gateway_api = std::move(g);
+  }
+}
 
 // trafficRouting: the embedded router sets the weights whatever the
 // provider; Istio's VirtualServices (and DestinationRule subsets) and SMI's
@@ -400,7 +452,9 @@ void DecodeTrafficRouting(Ctx& ctx, const Node& n, const std::string& path, Mesh
             "is not kept current: the embedded router sets the weights (App Mesh's "
             "VirtualRouter and VirtualNodes are not updated: AWS discontinued App Mesh on "
             "2026-09-30)");
-  tf.Ignore({"plugins", "managedRoutes", "maxTrafficWeight"},
+  if (const Node* plugins = tf.Get("plugins"))
+    DecodeTrafficPlugins(ctx, *plugins, tf.Sub("plugins"), mesh);
+  tf.Ignore({"managedRoutes", "maxTrafficWeight"},
             "does not apply: the embedded router sets the weights, header routes and mirrors");
 }
 

@@ -147,6 +147,28 @@ struct CanaryStep {
 // The mesh objects of trafficRouting that strake keeps at the weights
 // (rollout/mesh.h): Istio VirtualServices' http routes (with a
 // DestinationRule's subsets when one is named) and an SMI TrafficSplit.
+// Argo Rollouts' Gateway API traffic router plugin
+// (`trafficRouting.plugins."argoproj-labs/gatewayAPI"`): the routes whose
+// backendRefs to the canary and stable Services get the weights.
+struct GatewayApiRouting {
+  struct Route {
+    std::string kind;  // HTTPRoute, GRPCRoute, TCPRoute, TLSRoute
+    std::string name;
+  };
+  struct Selector {
+    std::string kind;
+    std::map<std::string, std::string> match_labels;
+  };
+  std::vector<Route> routes;        // httpRoute(s), grpcRoute(s), tcpRoute(s), tlsRoute(s)
+  std::vector<Selector> selectors;  // httpRouteSelector, …: every route of the kind matched
+  std::string ns;                   // the routes' namespace; default: the Rollout's
+  // While the canary has weight, each route carries this label (the
+  // plugin's "in progress" marker), removed at weight 0.
+  bool in_progress_label = true;
+  std::string in_progress_key = "rollouts.argoproj.io/gatewayapi-canary";
+  std::string in_progress_value = "in-progress";
+};
+
 struct MeshRouting {
   struct VirtualService {
     std::string name;
@@ -180,10 +202,12 @@ struct MeshRouting {
   std::vector<std::string> apisix_rules;
   // Ambassador: base Mappings, each with a `<name>-canary` copy at the weight.
   std::vector<std::string> ambassador_mappings;
+  std::optional<GatewayApiRouting> gateway_api;
 
   bool Any() const {
     return !virtual_services.empty() || smi || !alb_ingresses.empty() || !nginx_ingresses.empty() ||
-           !traefik_service.empty() || !apisix_route.empty() || !ambassador_mappings.empty();
+           !traefik_service.empty() || !apisix_route.empty() || !ambassador_mappings.empty() ||
+           gateway_api.has_value();
   }
 };
 

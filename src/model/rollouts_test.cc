@@ -204,6 +204,70 @@ spec:
       << warnings[0];
 }
 
+// Argo Rollouts' Gateway API plugin, as its docs write the config.
+TEST(RolloutsDecodeTest, TheGatewayApiPluginsRoutesAreReadAndOtherPluginsSaidIgnored) {
+  auto decode = [](const std::string& plugins, Diagnostics& diags) {
+    auto res = DecodeText(R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      containers: [{name: c, command: [x]}]
+  strategy:
+    canary:
+      canaryService: canary
+      stableService: stable
+      trafficRouting:
+        plugins:
+)" + plugins,
+                          diags);
+    return res.empty() ? MeshRouting{} : std::get<Rollout>(res[0].value).spec.canary->mesh;
+  };
+  Diagnostics ok;
+  MeshRouting mesh = decode(R"(          argoproj-labs/gatewayAPI:
+            httpRoute: first
+            httpRoutes: [{name: second, useHeaderRoutes: true}]
+            grpcRoute: g
+            tcpRoutes: [{name: t}]
+            tlsRouteSelector: {matchLabels: {team: a}}
+            namespace: routes
+            inProgressLabelKey: example.com/canary
+          example/other: {x: 1}
+)",
+                            ok);
+  ASSERT_FALSE(ok.HasErrors()) << ok.ErrorText();
+  ASSERT_TRUE(mesh.gateway_api);
+  const GatewayApiRouting& g = *mesh.gateway_api;
+  std::vector<std::string> routes;
+  for (const auto& r : g.routes) routes.push_back(r.kind + "/" + r.name);
+  EXPECT_EQ(routes, (std::vector<std::string>{"HTTPRoute/first", "HTTPRoute/second", "GRPCRoute/g",
+                                              "TCPRoute/t"}));
+  ASSERT_EQ(g.selectors.size(), 1u);
+  EXPECT_EQ(g.selectors[0].kind, "TLSRoute");
+  EXPECT_EQ(g.selectors[0].match_labels.at("team"), "a");
+  EXPECT_EQ(g.ns, "routes");
+  EXPECT_TRUE(g.in_progress_label);
+  EXPECT_EQ(g.in_progress_key, "example.com/canary");
+  EXPECT_EQ(g.in_progress_value, "in-progress");
+  auto warnings = ok.WarningStrings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("r.yaml:24:26: spec.strategy.canary.trafficRouting.plugins.example/"
+                             "other: warning: plugin \"example/other\" is ignored"),
+            std::string::npos)
+      << warnings[0];
+
+  Diagnostics none;
+  decode("          argoproj-labs/gatewayAPI: {namespace: x, disableInProgressLabel: true}\n",
+         none);
+  EXPECT_NE(none.ErrorText().find("spec.strategy.canary.trafficRouting.plugins.argoproj-labs/"
+                                  "gatewayAPI: needs a route"),
+            std::string::npos)
+      << none.ErrorText();
+}
+
 TEST(RolloutsDecodeTest, StrategyAndSelectorAreChecked) {
   Diagnostics diags;
   DecodeText(R"(apiVersion: argoproj.io/v1alpha1

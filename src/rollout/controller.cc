@@ -615,6 +615,7 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
     keep("ApisixRoute", mesh.apisix_route,
          [&](const Json& o) { return ApisixRouteAt(o, mesh.apisix_rules, t, weight); });
   }
+  if (mesh.gateway_api) retry |= KeepGatewayRoutes(rollout, *mesh.gateway_api, t, weight, issues);
   for (const auto& mapping : mesh.ambassador_mappings) {
     auto base = named("Mapping", mapping);
     if (!base) continue;
@@ -642,6 +643,45 @@ bool RolloutReconciler::KeepMeshWeights(const store::Resource& rollout,
       retry |= WriteMeshObject(**got, TrafficSplitAt((*got)->object, ns, split, root, t, weight),
                                issues);
     }
+  }
+  return retry;
+}
+
+bool RolloutReconciler::KeepGatewayRoutes(const store::Resource& rollout,
+                                          const model::GatewayApiRouting& g, const MeshTargets& t,
+                                          int weight, ServiceIssues* issues) {
+  const std::string& ns = g.ns.empty() ? rollout.key.ns : g.ns;
+  std::vector<store::Resource> routes;
+  for (const auto& r : g.routes) {
+    auto got = store_.Get(Key(r.kind, ns, r.name));
+    if (!got) {
+      issues->problem = got.error().message;
+    } else if (!*got) {
+      issues->problem = fmt::format(
+          "{} {} not found in namespace {} (spec.strategy.canary.trafficRouting.plugins names it)",
+          ToLower(r.kind), Quote(r.name), ns);
+    } else {
+      routes.push_back(std::move(**got));
+    }
+  }
+  for (const auto& sel : g.selectors) {
+    auto listed = store_.List(sel.kind, ns);
+    if (!listed) {
+      issues->problem = listed.error().message;
+      continue;
+    }
+    for (auto& r : *listed) {
+      if (Selects(sel.match_labels, r.labels)) routes.push_back(std::move(r));
+    }
+  }
+  bool retry = false;
+  for (const auto& r : routes) {
+    auto next = GatewayRouteAt(r.object, g, t, weight);
+    if (!next) {
+      issues->problem = next.error().message;
+      continue;
+    }
+    retry |= WriteMeshObject(r, *next, issues);
   }
   return retry;
 }

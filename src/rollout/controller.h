@@ -135,6 +135,10 @@ class RolloutReconciler : public controller::Reconciler {
   // Experiment (those it owns) into *obs; the Experiment's status.
   Status ObserveRuns(const store::Resource& ro, const RolloutStatus& status, Observation* obs,
                      Json* experiment_status);
+  // The Gateway API plugin's routes (named, or matched by its selectors) at
+  // the weight; whether to look again soon (a write lost a race).
+  bool KeepGatewayRoutes(const store::Resource& rollout, const model::GatewayApiRouting& g,
+                         const MeshTargets& t, int weight, ServiceIssues* issues);
   // Whether a Rollout of `ns` references the Deployment (spec.workloadRef).
   Result<bool> ReferencedByRollout(const std::string& ns, const std::string& deployment);
   void ScaleRevisions(const std::string& ns, const std::string& workload,

@@ -341,4 +341,46 @@ Json AmbassadorCanaryMapping(const Json& base, const std::string& ns, const Mesh
   return canary;
 }
 
+Result<Json> GatewayRouteAt(Json route, const model::GatewayApiRouting& g, const MeshTargets& t,
+                            int canary_weight) {
+  const std::string kind = route.value("kind", "");
+  const std::string name = route.contains("metadata") ? route["metadata"].value("name", "") : "";
+  bool canary = false, stable = false;
+  if (route.contains("spec") && route["spec"].is_object() && route["spec"].contains("rules") &&
+      route["spec"]["rules"].is_array()) {
+    for (Json& rule : route["spec"]["rules"]) {
+      if (!rule.is_object() || !rule.contains("backendRefs") || !rule["backendRefs"].is_array())
+        continue;
+      for (Json& ref : rule["backendRefs"]) {
+        if (!ref.is_object()) continue;
+        const std::string to = ref.value("name", "");
+        if (to == t.canary_service) {
+          ref["weight"] = canary_weight;
+          canary = true;
+        } else if (to == t.stable_service) {
+          ref["weight"] = 100 - canary_weight;
+          stable = true;
+        }
+      }
+    }
+  }
+  if (!canary || !stable) {
+    return Failf("{} {}: backendRef was not found in {}: no rule sends to the {} Service {}",
+                 ToLower(kind), Quote(name), ToLower(kind), canary ? "stable" : "canary",
+                 Quote(canary ? t.stable_service : t.canary_service));
+  }
+  if (g.in_progress_label) {
+    Json& labels = route["metadata"]["labels"];
+    if (canary_weight > 0) {
+      labels[g.in_progress_key] = g.in_progress_value;
+    } else if (labels.is_object()) {
+      labels.erase(g.in_progress_key);
+      if (labels.empty()) route["metadata"].erase("labels");
+    } else {
+      route["metadata"].erase("labels");
+    }
+  }
+  return route;
+}
+
 }  // namespace strake::rollout

@@ -19,9 +19,9 @@
 // missing one appended (sorted by host), and any other destination with a
 // weight is removed, as Argo's patches remove it.
 //
-// Traefik's TraefikService, APISIX's ApisixRoute and Ambassador's canary
-// Mappings likewise (below); App Mesh's objects are not kept (its
-// VirtualService has Istio's kind name, and kinds are kept by name).
+// Traefik's TraefikService, APISIX's ApisixRoute, Ambassador's canary
+// Mappings and the Gateway API's routes likewise (below); App Mesh's objects
+// are not kept (AWS discontinued App Mesh on 2026-09-30).
 //
 // Ingresses (networking.k8s.io): ALB's forward action, the annotation
 // `<prefix>/actions.<rootService or stableService>`, gets target groups
@@ -105,5 +105,13 @@ Json AmbassadorCanaryMapping(const Json& base, const std::string& ns, const Mesh
                              int canary_weight);
 // <base>-canary, the base name cut to 246 characters.
 std::string AmbassadorCanaryName(const std::string& base);
+
+// Gateway API (Argo Rollouts' gatewayAPI plugin): the HTTPRoute, GRPCRoute,
+// TCPRoute or TLSRoute with, in every rule, the backendRefs to the canary
+// and stable Services at the weights, and the plugin's in-progress label
+// while the canary has weight (removed at 0); an error, as the plugin's,
+// when no rule has both.
+Result<Json> GatewayRouteAt(Json route, const model::GatewayApiRouting& g, const MeshTargets& t,
+                            int canary_weight);
 
 }  // namespace strake::rollout

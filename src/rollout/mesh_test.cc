@@ -203,6 +203,47 @@ TEST(MeshTest, ATraefikServiceWeighsItsCanaryAndStableServices) {
   EXPECT_FALSE(TraefikServiceAt(Json::parse(R"({"metadata": {"name": "x"}, "spec": {}})"), t, 1));
 }
 
+// The gatewayAPI plugin's quick start HTTPRoute; every rule that sends to
+// both Services is weighed, and the in-progress label comes and goes.
+TEST(MeshTest, GatewayApiRoutesWeighTheirBackendRefsAndCarryTheInProgressLabel) {
+  Json route = Json::parse(R"({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+      "metadata": {"name": "argo-rollouts-http-route", "namespace": "default"},
+      "spec": {"parentRefs": [{"name": "eg"}], "rules": [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+         "backendRefs": [{"name": "argo-rollouts-stable-service", "kind": "Service", "port": 80},
+                         {"name": "argo-rollouts-canary-service", "kind": "Service", "port": 80}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+         "backendRefs": [{"name": "argo-rollouts-canary-service", "port": 80},
+                         {"name": "argo-rollouts-stable-service", "port": 80}]},
+        {"backendRefs": [{"name": "elsewhere", "port": 80}]}]}})");
+  MeshTargets t{"argo-rollouts-stable-service", "argo-rollouts-canary-service", "", "", {}};
+  model::GatewayApiRouting g;
+  auto got = GatewayRouteAt(route, g, t, 30);
+  ASSERT_TRUE(got) << got.error().message;
+  const Json& rules = (*got)["spec"]["rules"];
+  EXPECT_EQ(rules[0]["backendRefs"][0]["weight"], 70);
+  EXPECT_EQ(rules[0]["backendRefs"][1]["weight"], 30);
+  EXPECT_EQ(rules[1]["backendRefs"][0]["weight"], 30);
+  EXPECT_EQ(rules[1]["backendRefs"][1]["weight"], 70);
+  EXPECT_FALSE(rules[2]["backendRefs"][0].contains("weight"));  // not the Rollout's
+  EXPECT_EQ((*got)["metadata"]["labels"]["rollouts.argoproj.io/gatewayapi-canary"], "in-progress");
+  auto back = GatewayRouteAt(*got, g, t, 0);
+  ASSERT_TRUE(back);
+  EXPECT_EQ((*back)["spec"]["rules"][0]["backendRefs"][0]["weight"], 100);
+  EXPECT_FALSE((*back)["metadata"].contains("labels")) << back->dump();
+  g.in_progress_label = false;
+  auto unlabelled = GatewayRouteAt(route, g, t, 30);
+  ASSERT_TRUE(unlabelled);
+  EXPECT_FALSE((*unlabelled)["metadata"].contains("labels"));
+
+  t.canary_service = "other";
+  auto missing = GatewayRouteAt(route, g, t, 30);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message,
+            "httproute \"argo-rollouts-http-route\": backendRef was not found in httproute: no "
+            "rule sends to the canary Service \"other\"");
+}
+
 // Argo Rollouts' examples/apisix/route.yaml and rollout.yaml.
 TEST(MeshTest, AnApisixRoutesNamedRulesWeighTheirBackends) {
   Json route = Json::parse(R"({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
