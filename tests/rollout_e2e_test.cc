@@ -1623,8 +1623,10 @@ spec:
   workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: onsuccess}
   strategy:
     canary:
+      stableService: web-stable
       steps: [{setWeight: 50}, {pause: {duration: 1s}}]
 )";
+  const uint16_t stable_port = FreePort();
   Apply(rollout, "rollout.yaml");
   ASSERT_TRUE(WaitFor([&] { return Phase() == "Degraded"; }, 15s)) << Rollout().dump();
   EXPECT_NE(Rollout()["status"]
@@ -1642,8 +1644,15 @@ spec:
   selector: {{app: web}}
   ports: [{{port: {}, targetPort: 8080}}]
 ---
+apiVersion: v1
+kind: Service
+metadata: {{name: web-stable}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {}, targetPort: 8080}}]
+---
 {})",
-                    port_, deployment("dep", 2)));
+                    port_, stable_port, deployment("dep", 2)));
   ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from dep\n"; }, 30s)) << Get("/");
   auto deployment_json = [&] {
     Ran r = Cli({"get", "deployment", "web", "-o", "json"});
@@ -1651,7 +1660,8 @@ spec:
     return j.is_object() ? j : Json::object();
   };
 
-  Load load(port_);
+  // Both the plain Service and the Rollout's stable Service, under load.
+  Load load(port_), stable_load(stable_port);
   Apply(rollout, "rollout.yaml");
   ASSERT_EQ(Watch(), 0) << last_watch_;
   ASSERT_TRUE(WaitFor([&] { return deployment_json()["spec"].value("replicas", -1) == 0; }, 15s))
@@ -1664,25 +1674,25 @@ spec:
       10s))
       << Rollout().dump() << deployment_json().dump();
   // The Deployment's own replicas go; the Rollout's serve alone.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        Ran pods = Cli({"get", "pods"});
-        return pods.out.find("web-") != std::string::npos &&
-               pods.out.find("deployment") == std::string::npos &&
-               deployment_json()["status"].value("replicas", -1) == 0;
-      },
-      20s))
+  ASSERT_TRUE(WaitFor([&] { return deployment_json()["status"].value("replicas", -1) == 0; }, 20s))
       << Cli({"get", "pods"}).out << deployment_json().dump();
   std::this_thread::sleep_for(300ms);
   load.Stop();
+  stable_load.Stop();
   EXPECT_EQ(load.failures(), 0) << load.last_failure() << " of " << load.total();
+  EXPECT_EQ(stable_load.failures(), 0)
+      << stable_load.last_failure() << " of " << stable_load.total();
   EXPECT_EQ(Get("/"), "hello from dep\n");
 
   // The Deployment's template changes (its file says replicas: 0 now, as
   // Argo's docs have it): the Rollout's canary walks its steps.
   Load load2(port_);
+  auto current = [&] { return Rollout()["status"].value("currentPodHash", ""); };
+  const std::string first = current();
   Apply(deployment("v2", 0));
-  ASSERT_TRUE(WaitFor([&] { return Phase() != "Healthy"; }, 10s));
+  // The new revision is seen (a phase other than Healthy may pass between
+  // two looks), then walks its steps.
+  ASSERT_TRUE(WaitFor([&] { return current() != first; }, 30s)) << Rollout().dump();
   ASSERT_EQ(Watch(), 0) << last_watch_;
   load2.Stop();
   EXPECT_EQ(load2.failures(), 0) << load2.last_failure() << " of " << load2.total();
@@ -1698,8 +1708,18 @@ spec:
   EXPECT_EQ(
       deployment_json()["spec"]["template"]["spec"]["containers"][0]["env"][0].value("value", ""),
       "dep");
-  ASSERT_TRUE(WaitFor([&] { return Phase() != "Healthy"; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return current() == first; }, 30s)) << Rollout().dump();
   ASSERT_EQ(Watch(), 0) << last_watch_;
+  EXPECT_EQ(Get("/"), "hello from dep\n");
+
+  // The Deployment is deleted: the Rollout says so and keeps serving its
+  // current revision (its template recorded).
+  ASSERT_EQ(Cli({"delete", "deployment", "web"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Phase() == "Degraded"; }, 10s)) << Rollout().dump();
+  EXPECT_EQ(Rollout()["status"].value("message", ""),
+            "InvalidSpec: workloadRef: deployment \"web\" not found in namespace default");
+  EXPECT_EQ(Get("/"), "hello from dep\n");
+  std::this_thread::sleep_for(1s);
   EXPECT_EQ(Get("/"), "hello from dep\n");
 }
 

@@ -274,9 +274,8 @@ struct Controllers {
       rollout_index.Track(c);
       rollouts.Enqueue(key);
       // A Deployment it references (workloadRef) leaves it its Services,
-      // and takes them back when the Rollout goes.
-      if (c.type != "MODIFIED")
-        for (const auto& d : deployment_index.InNamespace(c.key.ns)) deployments.Enqueue(d);
+      // and takes them back when the Rollout, or its reference, goes.
+      for (const auto& d : deployment_index.InNamespace(c.key.ns)) deployments.Enqueue(d);
     } else if (kind == "AnalysisRun") {
       analyses.Enqueue(key);
       for (const auto& r : rollout_index.OwnersOfRun(c.key.ns, c.key.name)) rollouts.Enqueue(r);
@@ -309,6 +308,9 @@ struct Controllers {
     rollout::WorkloadOwner owner = rollout::OwnerOfWorkload(parts[1]);
     if (owner.kind == "Deployment") {
       deployments.Enqueue(ns + "/" + owner.name);
+      // A Rollout whose workloadRef names it routes these replicas too: one
+      // that stops leaves its routes before its drain delay is over.
+      for (const auto& r : rollout_index.InNamespace(ns)) rollouts.Enqueue(r);
     } else if (owner.kind == "Experiment") {
       // The Experiment, and the Rollout that routes its weighted templates.
       experiments.Enqueue(ns + "/" + owner.name);

@@ -390,7 +390,7 @@ constexpr size_t kMaxEchoedError = 256;
 // A job metric without activeDeadlineSeconds gets this long, all attempts.
 constexpr int kDefaultJobDeadlineSeconds = 600;
 
-class Providers : public MetricProviders {
+class Providers : public MetricProviders, public PrometheusRangeSource {
  public:
   Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox)
       : router_(router), egress_(std::move(egress)), sandbox_(sandbox) {}
@@ -407,8 +407,7 @@ class Providers : public MetricProviders {
       case model::MetricProvider::Kind::kJob:
         return MeasureJob(p, ctx);
       case model::MetricProvider::Kind::kKayenta:
-        if (!router_) return Fail("the kayenta provider needs strake's embedded router");
-        return MeasureKayenta(metric, ctx, ctx.canary_config, *router_);
+        return MeasureKayenta(metric, ctx, ctx.canary_config, router_, this);
     }
     return Fail("unknown provider");
   }
@@ -606,6 +605,48 @@ class Providers : public MetricProviders {
       if (w->exit_code == 0) return Value(true);
     }
     return Value(false);
+  }
+
+  // A range query, as Kayenta's Prometheus metrics service asks it: one
+  // series, its points as (ms, value).
+  Result<std::vector<std::pair<int64_t, double>>> Range(const std::string& base_url,
+                                                        const std::string& query, int64_t start_ms,
+                                                        int64_t end_ms,
+                                                        int64_t step_seconds) override {
+    auto url = ParseHttpUrl(base_url);
+    if (!url) return tl::unexpected(url.error());
+    http::Request req;
+    req.target =
+        fmt::format("{}/api/v1/query_range?query={}&start={:.3f}&end={:.3f}&step={}",
+                    url->path == "/" ? "" : url->path, http::UrlEncode(query),
+                    static_cast<double>(start_ms) / 1000, static_cast<double>(end_ms) / 1000,
+                    std::max<int64_t>(1, step_seconds));
+    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
+    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30), tls, &egress_);
+    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus " + base_url));
+    auto body = Value::parse(resp->body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return Failf("prometheus {}: HTTP {}: not a JSON answer", base_url, resp->status);
+    if (body.value("status", "") != "success")
+      return tl::unexpected(PrometheusError(base_url, resp->status, body));
+    const Value& data = body["data"];
+    if (!data.is_object() || data.value("resultType", "") != "matrix" || !data.contains("result") ||
+        !data["result"].is_array())
+      return Failf("prometheus {}: a range query answered no matrix", base_url);
+    const Value& result = data["result"];
+    std::vector<std::pair<int64_t, double>> points;
+    if (result.empty()) return points;  // no data: every value NaN
+    if (result.size() > 1)
+      return Failf(
+          "prometheus {}: the query returned {} series; Kayenta judges one per metric: "
+          "aggregate it (Kayenta's default query is avg(...))",
+          base_url, result.size());
+    const Value& values = result[0].contains("values") ? result[0]["values"] : Value::array();
+    for (const auto& v : values) {
+      if (!v.is_array() || v.size() != 2 || !v[0].is_number()) continue;
+      points.emplace_back(std::llround(v[0].get<double>() * 1000), ParseSample(v[1]));
+    }
+    return points;
   }
 
   RouterMetricsSource* router_;
@@ -820,6 +861,11 @@ std::optional<Measurement> AnalysisRunReconciler::MeasureDue(const std::string& 
                                      Quote(ref.name), Quote(kCanaryConfigKey)),
                          now, now};
     ctx.canary_config = std::move(**config);
+    // Kayenta's own configuration (its Prometheus accounts), when there is one.
+    auto accounts = ReadKeyRef(store_, ctx.ns,
+                               model::KeyRef{kKayentaConfigMap, kKayentaConfigKey, true}, false);
+    if (!accounts) return Measurement{"Error", "", accounts.error().message, now, now};
+    ctx.kayenta_config = *accounts ? std::move(**accounts) : std::string();
   }
   // Measured off this worker: nothing is due again until it is done, and
   // when it is, the run is woken.

@@ -123,7 +123,8 @@ struct MeasureContext {
   int looks = 0;
   // kayenta: the canary config (ConfigMap canaryConfigName, kayenta.h)
   std::string canary_config;
-  std::string log_path;  // where a job writes its output
+  std::string kayenta_config;  // ConfigMap kayenta's kayenta.yml, when there is one
+  std::string log_path;        // where a job writes its output
   // A job's env valueFrom (ConfigMap and Secret keys), read by the
   // reconciler: name -> value.
   std::map<std::string, std::string> env_from;

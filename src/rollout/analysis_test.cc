@@ -16,6 +16,7 @@
 #include "base/http.h"
 #include "base/net.h"
 #include "model/decode.h"
+#include "rollout/kayenta.h"
 #include "store/sqlite_store.h"
 
 namespace strake::rollout {
@@ -567,6 +568,36 @@ TEST(ProvidersTest, PrometheusVectorBecomesAnArray) {
   ASSERT_TRUE(v) << v.error().message;
   EXPECT_EQ(AssessValue(m, *v).phase, "Successful");
   EXPECT_EQ(server.target(), "GET /api/v1/query?query=sum%28rate%28x%5B1m%5D%29%29 HTTP/1.1");
+}
+
+// The kayenta provider's Prometheus metrics: a range query, its one series.
+TEST(ProvidersTest, KayentasPrometheusRangeQueryReadsOneSeries) {
+  auto providers = MakeProviders(nullptr, EgressPolicy::Open());
+  auto* prom = dynamic_cast<PrometheusRangeSource*>(providers.get());
+  ASSERT_NE(prom, nullptr);
+  {
+    OneShotServer server(
+        R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},)"
+        R"("values":[[1700000000,"0.1"],[1700000060,"NaN"],[1700000120,"0.3"]]}]}})");
+    auto r = prom->Range(fmt::format("http://127.0.0.1:{}", server.port()), "avg(x)",
+                         1'700'000'000'000, 1'700'000'120'000, 60);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->size(), 3u);
+    EXPECT_EQ((*r)[0], (std::pair<int64_t, double>{1'700'000'000'000, 0.1}));
+    EXPECT_TRUE(std::isnan((*r)[1].second));
+    EXPECT_EQ((*r)[2].first, 1'700'000'120'000);
+    EXPECT_EQ(server.target(),
+              "GET /api/v1/query_range?query=avg%28x%29&start=1700000000.000&end=1700000120.000"
+              "&step=60 HTTP/1.1");
+  }
+  OneShotServer two(
+      R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[]},)"
+      R"({"metric":{"a":"2"},"values":[]}]}})");
+  auto r = prom->Range(fmt::format("http://127.0.0.1:{}", two.port()), "x", 0, 60'000, 60);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("the query returned 2 series; Kayenta judges one per metric"),
+            std::string::npos)
+      << r.error().message;
 }
 
 TEST(ProvidersTest, JobSucceedsOnExitZero) {

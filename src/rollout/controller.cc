@@ -47,7 +47,6 @@ Result<std::vector<std::pair<std::string, std::string>>> ArgValues(
   return values;
 }
 
-constexpr const char* kRevisionKind = "RolloutRevision";
 constexpr const char* kRolloutLabel = "strake.dev/rollout";
 
 store::Key Key(const std::string& kind, const std::string& ns, const std::string& name) {
@@ -445,6 +444,25 @@ Status RolloutReconciler::EndExperiments(const store::Resource& rollout,
   return Ok();
 }
 
+namespace {
+
+// The stable's part of t's traffic (what the canary and the extra backends
+// leave) shared between its `stable_ready` replicas and those alongside, by
+// ready counts.
+void ShareStable(ServiceTraffic& t, int stable_ready, const std::vector<ReadyBackend>& alongside) {
+  int others = 0;
+  for (const auto& b : alongside) others += b.ready;
+  if (others == 0) return;
+  int share = 100 - t.canary_weight;
+  for (const auto& e : t.extra) share -= e.weight;
+  for (const auto& b : alongside) {
+    if (b.ready > 0)
+      t.extra.push_back({b.workload, b.hash, share * b.ready / (stable_ready + others)});
+  }
+}
+
+}  // namespace
+
 Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string& name,
                                        const model::RolloutSpec& spec, const Decision& d,
                                        const std::map<std::string, RevisionObservation>& observed,
@@ -458,12 +476,13 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     std::string canary;
     int weight = 0;
     bool routes = false;
+    bool production = false;  // the stable or active Service
   };
   std::vector<Want> wants;
   if (spec.canary) {
     const auto& c = *spec.canary;
     if (!c.stable_service.empty()) {
-      Want w{c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true};
+      Want w{c.stable_service, d.stable_hash, d.canary_hash, d.canary_weight, true, true};
       if (!c.traffic_routing) {
         // Over the replicas serving, as the Service a basic canary's weight
         // is approximated for (a dropped canary's too while it drains);
@@ -489,7 +508,7 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     }
   } else {
     const auto& b = *spec.blue_green;
-    wants.push_back({b.active_service, d.active_hash, "", 0, false});
+    wants.push_back({b.active_service, d.active_hash, "", 0, false, true});
     if (!b.preview_service.empty()) {
       wants.push_back({b.preview_service, d.preview_hash.empty() ? d.active_hash : d.preview_hash,
                        "", 0, false});
@@ -519,6 +538,9 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
       t.mirror_routes = d.mirror_routes;
     }
     if (w.routes && spec.canary && spec.canary->traffic_routing) t.extra = extra;
+    // The stable or active Service serves a workloadRef's Deployment too
+    // while it runs: the hand-over waits for the Rollout's replicas.
+    if (w.production) ShareStable(t, ServingReplicas(observed, d.replicas, w.stable), alongside);
     Route(**got, std::move(t), issues);
   }
   std::set<std::string> named;
@@ -671,8 +693,16 @@ bool RolloutReconciler::KeepGatewayRoutes(const store::Resource& rollout,
       continue;
     }
     for (auto& r : *listed) {
-      if (Selects(sel.match_labels, r.labels)) routes.push_back(std::move(r));
+      bool named = std::any_of(routes.begin(), routes.end(), [&](const store::Resource& x) {
+        return x.key.kind == r.key.kind && x.key.name == r.key.name;
+      });
+      if (!named && Selects(sel.match_labels, r.labels)) routes.push_back(std::move(r));
     }
+  }
+  if (routes.empty() && issues->problem.empty()) {
+    // The plugin's GatewayAPIManifestError: its selectors matched nothing.
+    issues->problem = fmt::format(
+        "no Gateway API route in namespace {} matches the gatewayAPI plugin's route selectors", ns);
   }
   bool retry = false;
   for (const auto& r : routes) {
@@ -842,7 +872,7 @@ void RolloutReconciler::ScaleReferencedDeployment(const store::Resource& deploym
                                                   int desired, const RolloutStatus& status) {
   const Json& dspec = deployment.object["spec"];
   int current = dspec.is_object() ? dspec.value("replicas", 1) : 1;
-  auto want = DeploymentScaleFor(ref.scale_down, revision, status.phase == "Healthy", desired,
+  auto want = DeploymentScaleFor(ref.scale_down, revision, status.phase, desired,
                                  status.ready_replicas, current);
   if (!want) return;
   store::Resource scaled = deployment;
@@ -918,11 +948,6 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   STRAKE_TRY(ObserveRuns(ro, status, &obs, &experiment_status));
 
   Decision d = Step(name, *spec, status, obs);
-  if (*workload) {
-    d.status.workload_observed_generation = std::to_string((*workload)->deployment.generation);
-    ScaleReferencedDeployment((*workload)->deployment, (*workload)->ref, obs.revision,
-                              spec->replicas, d.status);
-  }
   // A replica that becomes available is no event of the target's: look again then.
   if (min_ready_wait && (!d.requeue_after || *d.requeue_after > *min_ready_wait))
     d.requeue_after = *min_ready_wait + std::chrono::milliseconds(10);
@@ -976,12 +1001,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
 
   // Traffic before replicas: nothing that is about to go still gets requests.
   ServiceIssues issues;
-  std::vector<ReadyBackend> alongside;
-  if (*workload) {
-    const std::string dep_workload = "deployment." + (*workload)->deployment.key.name;
-    STRAKE_TRY_ASSIGN(dep_revisions, Observe(ns, dep_workload));
-    for (const auto& [h, r] : dep_revisions) alongside.push_back({dep_workload, h, r.ready});
-  }
+  STRAKE_TRY_ASSIGN(alongside, Alongside(*workload));
   STRAKE_TRY(ApplyTraffic(ns, name, *spec, d, obs.revisions, extra, alongside, &issues));
   if (KeepMeshWeights(ro, *spec, d, destinations, &issues)) Requeue(d, std::chrono::seconds(1));
   std::string& problem = issues.problem;
@@ -996,6 +1016,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
     d.status.message = issues.waiting;
     Requeue(d, std::chrono::seconds(1));
   }
+  FinishWorkloadRef(*workload, *spec, obs.revision, d.status);
   auto w = write(d.status, d.reason, d.event);
   if (!w) return w;
   if (!d.reason.empty()) Log(LogLevel::kInfo, "rollout {}/{}: {}: {}", ns, name, d.reason, d.event);
@@ -1004,12 +1025,44 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   return r;
 }
 
+Result<std::vector<ReadyBackend>> RolloutReconciler::Alongside(
+    const std::optional<ResolvedWorkload>& workload) {
+  std::vector<ReadyBackend> out;
+  if (!workload || !workload->deployment) return out;
+  const store::Key& key = workload->deployment->key;
+  const std::string dep_workload = "deployment." + key.name;
+  STRAKE_TRY_ASSIGN(revisions, Observe(key.ns, dep_workload));
+  for (const auto& [h, r] : revisions) out.push_back({dep_workload, h, r.ready});
+  return out;
+}
+
+void RolloutReconciler::FinishWorkloadRef(const std::optional<ResolvedWorkload>& workload,
+                                          const model::RolloutSpec& spec, int64_t revision,
+                                          RolloutStatus& status) {
+  if (!workload) {
+    status.workload_observed_generation.clear();  // as Argo, when the reference goes
+    return;
+  }
+  if (!workload->missing.empty()) {
+    // Its pods keep serving the current revision; it says what is wrong.
+    status.phase = "Degraded";
+    status.message = "InvalidSpec: " + workload->missing;
+    return;
+  }
+  status.workload_observed_generation = std::to_string(workload->deployment->generation);
+  ScaleReferencedDeployment(*workload->deployment, workload->ref, revision, spec.replicas, status);
+}
+
 Result<bool> RolloutReconciler::ReferencedByRollout(const std::string& ns,
                                                     const std::string& deployment) {
   STRAKE_TRY_ASSIGN(rollouts, store_.List("Rollout", ns));
-  return std::any_of(rollouts.begin(), rollouts.end(), [&](const store::Resource& r) {
-    return ReferencesDeployment(r.object, deployment);
-  });
+  for (auto& r : rollouts) {
+    if (!ReferencesDeployment(r.object, deployment)) continue;
+    // Only one that can route: an invalid Rollout leaves the Deployment its Services.
+    auto resolved = ResolveWorkloadRef(store_, r);
+    if (resolved && model::DecodeRolloutSpec(r.object.value("spec", Json::object()))) return true;
+  }
+  return false;
 }
 
 Result<controller::ReconcileResult> RolloutReconciler::ReconcileDeployment(const std::string& key) {
@@ -1120,7 +1173,14 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
     if (!*got) return Failf(ErrorCode::kNotFound, "rollout {} not found", name);
     store::Resource ro = **got;
     const store::Resource as_stored = ro;
-    STRAKE_TRY_ASSIGN(workload, ResolveWorkloadRef(store_, ro));
+    // The template matters to an undo only (a promote, abort or retry of a
+    // Rollout whose Deployment is gone still works).
+    std::optional<ResolvedWorkload> workload;
+    if (action == "undo") {
+      STRAKE_TRY_ASSIGN(resolved, ResolveWorkloadRef(store_, ro));
+      workload = std::move(resolved);
+      if (workload && !workload->deployment) return Fail(ErrorCode::kNotFound, workload->missing);
+    }
     auto spec = model::DecodeRolloutSpec(ro.object.value("spec", Json::object()));
     if (!spec) return tl::unexpected(spec.error());
     Result<store::Resource> written = Fail("not written");
@@ -1144,7 +1204,7 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
       }
       if (workload) {
         // As Argo's undo: the template is the Deployment's, so it changes there.
-        store::Resource dep = workload->deployment;
+        store::Resource dep = *workload->deployment;
         dep.object["spec"]["template"] = pick->object["spec"]["template"];
         written = store_.Update(dep, dep.resource_version);
       } else {

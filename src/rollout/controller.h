@@ -21,6 +21,7 @@
 #include "controller/controller.h"
 #include "rollout/mesh.h"
 #include "rollout/target.h"
+#include "rollout/workload_ref.h"
 #include "store/store.h"
 
 namespace strake::rollout {
@@ -139,7 +140,16 @@ class RolloutReconciler : public controller::Reconciler {
   // the weight; whether to look again soon (a write lost a race).
   bool KeepGatewayRoutes(const store::Resource& rollout, const model::GatewayApiRouting& g,
                          const MeshTargets& t, int weight, ServiceIssues* issues);
-  // Whether a Rollout of `ns` references the Deployment (spec.workloadRef).
+  // A workloadRef's Deployment's ready replicas, which the Rollout's
+  // Services share while they run.
+  Result<std::vector<ReadyBackend>> Alongside(const std::optional<ResolvedWorkload>& workload);
+  // A workloadRef's part of the status (workloadObservedGeneration, or
+  // Degraded when the Deployment is gone) and its scaleDown, once the
+  // round's phase is known.
+  void FinishWorkloadRef(const std::optional<ResolvedWorkload>& workload,
+                         const model::RolloutSpec& spec, int64_t revision, RolloutStatus& status);
+  // Whether a Rollout of `ns` that can be reconciled references the
+  // Deployment (spec.workloadRef).
   Result<bool> ReferencedByRollout(const std::string& ns, const std::string& deployment);
   void ScaleRevisions(const std::string& ns, const std::string& workload,
                       const std::string& current_hash, const model::PodTemplate& current_pod,

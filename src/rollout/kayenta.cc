@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/strings.h"
+#include "model/node.h"
 
 namespace strake::rollout {
 
@@ -129,6 +130,57 @@ Status DecodeCanaryAnalysis(const Value& a, const std::string& path, MetricConfi
   return Ok();
 }
 
+Result<std::vector<std::string>> Texts(const Value& obj, const std::string& key,
+                                       const std::string& path) {
+  const Value& v = obj.at(key);
+  std::vector<std::string> out;
+  if (!v.is_array())
+    return Failf(ErrorCode::kInvalid, "{}.{}: expected a list, found {}", path, key, v.type_name());
+  for (const auto& e : v) {
+    if (!e.is_string())
+      return Failf(ErrorCode::kInvalid, "{}.{}: expected a list of strings", path, key);
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+Result<PrometheusMetricQuery> DecodePrometheusQuery(const Value& q, const std::string& path) {
+  STRAKE_TRY(OnlyKnown(q, path,
+                       {"type", "serviceType", "metricName", "labelBindings", "groupByFields",
+                        "customInlineTemplate", "customFilterTemplate", "resourceType"}));
+  PrometheusMetricQuery p;
+  for (auto [key, field] : {std::pair{"metricName", &p.metric_name},
+                            std::pair{"customInlineTemplate", &p.inline_template},
+                            std::pair{"customFilterTemplate", &p.filter_template}}) {
+    if (!q.contains(key)) continue;
+    STRAKE_TRY_ASSIGN(v, Text(q, key, path));
+    *field = v;
+  }
+  for (auto [key, field] :
+       {std::pair{"labelBindings", &p.label_bindings}, std::pair{"groupByFields", &p.group_by}}) {
+    if (!q.contains(key)) continue;
+    STRAKE_TRY_ASSIGN(v, Texts(q, key, path));
+    *field = v;
+  }
+  if (q.contains("resourceType") && !q["resourceType"].is_null())
+    return Failf(ErrorCode::kInvalid,
+                 "{}.resourceType: not supported: Kayenta's gce_instance and aws_ec2_instance "
+                 "filters need their clouds; write customInlineTemplate or customFilterTemplate",
+                 path);
+  if (p.inline_template.empty() && p.filter_template.empty())
+    return Failf(ErrorCode::kInvalid,
+                 "{}: either a resource type or a custom filter is required (customInlineTemplate "
+                 "or customFilterTemplate), as Kayenta says",
+                 path);
+  if (p.metric_name.empty() && p.inline_template.rfind("PromQL:", 0) != 0 &&
+      p.filter_template.empty())
+    return Failf(ErrorCode::kInvalid,
+                 "{}.metricName: required unless customInlineTemplate is a whole query "
+                 "(\"PromQL:...\")",
+                 path);
+  return p;
+}
+
 Result<CanaryMetric> DecodeCanaryMetric(const Value& m, const std::string& path) {
   if (!m.is_object()) return Failf(ErrorCode::kInvalid, "{}: expected an object", path);
   STRAKE_TRY(
@@ -159,11 +211,31 @@ Result<CanaryMetric> DecodeCanaryMetric(const Value& m, const std::string& path)
     STRAKE_TRY_ASSIGN(t, Text(q, "type", qp));
     type = t;
   }
-  if (type != "router")
+  if (type == "prometheus") {
+    STRAKE_TRY_ASSIGN(prom, DecodePrometheusQuery(q, qp));
+    out.type = type;
+    out.prometheus = std::move(prom);
+  } else if (type != "router") {
     return Failf(ErrorCode::kInvalid,
                  "{}.type: {} is not supported: strake judges the embedded router's metrics "
-                 "(type router)",
+                 "(type router) and Prometheus' (type prometheus)",
                  qp, Quote(type));
+  }
+  if (m.contains("analysisConfigurations")) {
+    const Value& ac = m["analysisConfigurations"];
+    std::string ap = path + ".analysisConfigurations";
+    STRAKE_TRY(OnlyKnown(ac, ap, {"canary"}));
+    if (ac.contains("canary"))
+      STRAKE_TRY(DecodeCanaryAnalysis(ac["canary"], ap + ".canary", out.config));
+  }
+  if (out.type == "prometheus") {
+    if (out.config.rate_test)
+      return Failf(ErrorCode::kInvalid,
+                   "{}.analysisConfigurations.canary.rateTest: needs the events and requests a "
+                   "router error-rate metric counts; a Prometheus query gives values only",
+                   path);
+    return out;
+  }
   STRAKE_TRY(OnlyKnown(q, qp, {"type", "service", "metric"}));
   if (!q.contains("service")) return Failf(ErrorCode::kInvalid, "{}.service: required", qp);
   STRAKE_TRY_ASSIGN(service, Text(q, "service", qp));
@@ -174,13 +246,6 @@ Result<CanaryMetric> DecodeCanaryMetric(const Value& m, const std::string& path)
   if (std::find(kRouterMetrics.begin(), kRouterMetrics.end(), metric) == kRouterMetrics.end())
     return Failf(ErrorCode::kInvalid, "{}.metric: unknown metric {} (one of {}){}", qp,
                  Quote(metric), Join(kRouterMetrics, ", "), DidYouMean(metric, kRouterMetrics));
-  if (m.contains("analysisConfigurations")) {
-    const Value& ac = m["analysisConfigurations"];
-    std::string ap = path + ".analysisConfigurations";
-    STRAKE_TRY(OnlyKnown(ac, ap, {"canary"}));
-    if (ac.contains("canary"))
-      STRAKE_TRY(DecodeCanaryAnalysis(ac["canary"], ap + ".canary", out.config));
-  }
   return out;
 }
 
@@ -319,10 +384,25 @@ Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
       return Failf(ErrorCode::kInvalid, "judge.name: {} is not NetflixACAJudge-v1.0", Quote(name));
   }
   CanaryConfig c;
+  if (doc.contains("templates")) {
+    const Value& t = doc["templates"];
+    if (!t.is_object()) return Fail(ErrorCode::kInvalid, "templates: expected an object");
+    for (const auto& [name, text] : t.items()) {
+      if (!text.is_string())
+        return Failf(ErrorCode::kInvalid, "templates.{}: expected a string", name);
+      c.templates[name] = text.get<std::string>();
+    }
+  }
   if (!doc.contains("metrics") || !doc["metrics"].is_array() || doc["metrics"].empty())
     return Fail(ErrorCode::kInvalid, "metrics: the canary config needs at least one metric");
   for (size_t i = 0; i < doc["metrics"].size(); ++i) {
-    STRAKE_TRY_ASSIGN(m, DecodeCanaryMetric(doc["metrics"][i], fmt::format("metrics[{}]", i)));
+    const std::string path = fmt::format("metrics[{}]", i);
+    STRAKE_TRY_ASSIGN(m, DecodeCanaryMetric(doc["metrics"][i], path));
+    const std::string& named = m.prometheus.filter_template;
+    if (!named.empty() && !c.templates.count(named))
+      return Failf(ErrorCode::kInvalid,
+                   "{}.query.customFilterTemplate: no template {} in the config's templates", path,
+                   Quote(named));
     c.metrics.push_back(std::move(m));
   }
   if (doc.contains("classifier")) {
@@ -345,8 +425,123 @@ Result<CanaryConfig> ParseCanaryConfig(const std::string& json) {
   return c;
 }
 
+namespace {
+
+// Kayenta's template variables (FreeMarker's ${name}) in `text`; another
+// name is an error.
+Result<std::string> ExpandTemplate(const std::string& text,
+                                   const std::map<std::string, std::string>& vars) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t at = text.find("${", i);
+    if (at == std::string::npos) break;
+    size_t end = text.find('}', at);
+    if (end == std::string::npos) break;
+    out.append(text, i, at - i);
+    std::string name = text.substr(at + 2, end - at - 2);
+    auto it = vars.find(name);
+    if (it == vars.end())
+      return Failf(
+          "template variable ${{{}}} is not one of ${{scope}}, ${{location}}, "
+          "${{project}}, ${{resourceType}}",
+          name);
+    out += it->second;
+    i = end + 1;
+  }
+  out.append(text, i, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> PrometheusQueryOf(const CanaryConfig& config, const CanaryMetric& m,
+                                      const std::string& scope, const std::string& location) {
+  const PrometheusMetricQuery& q = m.prometheus;
+  std::string filter = q.inline_template;
+  if (filter.empty() && !q.filter_template.empty()) {
+    auto t = config.templates.find(q.filter_template);
+    if (t == config.templates.end())
+      return Failf("no template {} in the config's templates", Quote(q.filter_template));
+    filter = t->second;
+  }
+  if (filter.empty()) return Fail("either a resource type or a custom filter is required");
+  STRAKE_TRY_ASSIGN(expanded, ExpandTemplate(filter, {{"scope", scope},
+                                                      {"location", location},
+                                                      {"project", ""},
+                                                      {"resourceType", ""}}));
+  if (expanded.rfind("PromQL:", 0) == 0) return expanded.substr(7);
+  std::vector<std::string> filters = Split(expanded, ',');
+  filters.insert(filters.end(), q.label_bindings.begin(), q.label_bindings.end());
+  std::string query = q.metric_name;
+  if (!filters.empty()) query += "{" + Join(filters, ",") + "}";
+  query = "avg(" + query + ")";
+  if (!q.group_by.empty()) query += " by (" + Join(q.group_by, ",") + ")";
+  return query;
+}
+
+Result<std::string> PrometheusAccountUrl(const std::string& yaml, const std::string& account) {
+  if (yaml.empty())
+    return Failf(
+        "no Prometheus account{}: put Kayenta's configuration in ConfigMap {} key {} "
+        "(kayenta.prometheus.accounts: [{{name, endpoint: {{baseUrl}}}}])",
+        account.empty() ? "" : " " + Quote(account), Quote(kKayentaConfigMap),
+        Quote(kKayentaConfigKey));
+  auto docs = model::ParseYaml(yaml, kKayentaConfigKey);
+  if (!docs) return tl::unexpected(docs.error());
+  if (docs->empty()) return Failf("{}: empty", kKayentaConfigKey);
+  Value doc = model::ToJson(docs->front().root);
+  const Value* accounts = nullptr;
+  if (doc.is_object() && doc.contains("kayenta") && doc["kayenta"].is_object() &&
+      doc["kayenta"].contains("prometheus") && doc["kayenta"]["prometheus"].is_object()) {
+    auto it = doc["kayenta"]["prometheus"].find("accounts");
+    if (it != doc["kayenta"]["prometheus"].end() && it->is_array()) accounts = &*it;
+  }
+  if (!accounts || accounts->empty())
+    return Failf("{}: no kayenta.prometheus.accounts", kKayentaConfigKey);
+  const Value* pick = nullptr;
+  std::vector<std::string> names;
+  for (const auto& a : *accounts) {
+    if (!a.is_object()) continue;
+    names.push_back(a.value("name", ""));
+    if (a.value("name", "") == account) pick = &a;
+  }
+  if (!pick && account.empty() && accounts->size() == 1) pick = &accounts->front();
+  if (!pick)
+    return Failf("{}: no Prometheus account {} (there: {})", kKayentaConfigKey,
+                 Quote(account.empty() ? std::string("(none named)") : account), Join(names, ", "));
+  const Value* endpoint = pick->contains("endpoint") ? &(*pick)["endpoint"] : nullptr;
+  if (!endpoint || !endpoint->is_object() || !endpoint->contains("baseUrl") ||
+      !(*endpoint)["baseUrl"].is_string())
+    return Failf("{}: account {} has no endpoint.baseUrl", kKayentaConfigKey,
+                 Quote(pick->value("name", "")));
+  return (*endpoint)["baseUrl"].get<std::string>();
+}
+
+namespace {
+
+// The values of a Prometheus metric for one scope: one per step from the
+// window's start to its end, NaN where the series has none.
+Result<Side> FetchPrometheus(PrometheusRangeSource& prometheus, const std::string& base_url,
+                             const std::string& query, const Span& span, int64_t step_seconds) {
+  STRAKE_TRY_ASSIGN(points,
+                    prometheus.Range(base_url, query, span.start_ms, span.end_ms, step_seconds));
+  std::map<int64_t, double> at;
+  for (const auto& [t, v] : points) at[t] = v;
+  Side side;
+  const int64_t step_ms = std::max<int64_t>(1, step_seconds) * 1000;
+  for (int64_t t = span.start_ms; t <= span.end_ms; t += step_ms) {
+    auto it = at.find(t);
+    side.values.push_back(it == at.end() ? std::nan("") : it->second);
+  }
+  return side;
+}
+
+}  // namespace
+
 Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& ctx,
-                             const std::string& config_json, RouterMetricsSource& router) {
+                             const std::string& config_json, RouterMetricsSource* router,
+                             PrometheusRangeSource* prometheus) {
   const model::MetricProvider& p = metric.provider;
   auto config = ParseCanaryConfig(config_json);
   if (!config)
@@ -379,23 +574,44 @@ Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& 
     if (!control_scope) return tl::unexpected(control_scope.error());
     auto experiment_scope = ResolveArgs(pair->experiment.scope, ctx.args);
     if (!experiment_scope) return tl::unexpected(experiment_scope.error());
-    STRAKE_TRY_ASSIGN(control, ScopeRevision(*control_scope, ctx, path + ".controlScope.scope"));
-    STRAKE_TRY_ASSIGN(experiment,
-                      ScopeRevision(*experiment_scope, ctx, path + ".experimentScope.scope"));
     STRAKE_TRY_ASSIGN(span, ScopeSpan(metric, pair->experiment, ctx, path + ".experimentScope"));
     STRAKE_TRY_ASSIGN(control_span, ScopeSpan(metric, pair->control, ctx, path + ".controlScope"));
-    STRAKE_TRY_ASSIGN(canary,
-                      Fetch(router, ctx, cm, experiment, span, pair->experiment.step_seconds));
-    STRAKE_TRY_ASSIGN(baseline,
-                      Fetch(router, ctx, cm, control, control_span, pair->control.step_seconds));
+    Side canary, baseline;
+    std::string control = *control_scope, experiment = *experiment_scope;
+    if (cm.type == "prometheus") {
+      if (!prometheus) return Fail("the kayenta provider's Prometheus metrics need egress to it");
+      STRAKE_TRY_ASSIGN(url, PrometheusAccountUrl(ctx.kayenta_config, p.metrics_account));
+      STRAKE_TRY_ASSIGN(eq, PrometheusQueryOf(*config, cm, experiment, pair->experiment.region));
+      STRAKE_TRY_ASSIGN(cq, PrometheusQueryOf(*config, cm, control, pair->control.region));
+      auto got = FetchPrometheus(*prometheus, url, eq, span, pair->experiment.step_seconds);
+      if (!got) return tl::unexpected(got.error().Wrap(cm.config.name));
+      canary = std::move(*got);
+      got = FetchPrometheus(*prometheus, url, cq, control_span, pair->control.step_seconds);
+      if (!got) return tl::unexpected(got.error().Wrap(cm.config.name));
+      baseline = std::move(*got);
+    } else {
+      if (!router)
+        return Fail("the kayenta provider's router metrics need strake's embedded router");
+      STRAKE_TRY_ASSIGN(c, ScopeRevision(control, ctx, path + ".controlScope.scope"));
+      STRAKE_TRY_ASSIGN(e, ScopeRevision(experiment, ctx, path + ".experimentScope.scope"));
+      control = c;
+      experiment = e;
+      STRAKE_TRY_ASSIGN(cs,
+                        Fetch(*router, ctx, cm, experiment, span, pair->experiment.step_seconds));
+      STRAKE_TRY_ASSIGN(bs,
+                        Fetch(*router, ctx, cm, control, control_span, pair->control.step_seconds));
+      canary = std::move(cs);
+      baseline = std::move(bs);
+    }
     window[pair->name] = {{"start", FormatRfc3339(FromUnixMillis(span.start_ms))},
                           {"end", FormatRfc3339(FromUnixMillis(span.end_ms))},
                           {"stepSeconds", pair->experiment.step_seconds},
                           {"control", control},
                           {"experiment", experiment}};
-    results.push_back(judge::Classify(cm.config, std::move(canary.values),
-                                      std::move(baseline.values),
-                                      std::pair{canary.counts, baseline.counts}));
+    std::optional<std::pair<judge::Counts, judge::Counts>> counts;
+    if (cm.type == "router") counts = std::pair{canary.counts, baseline.counts};
+    results.push_back(
+        judge::Classify(cm.config, std::move(canary.values), std::move(baseline.values), counts));
   }
   judge::Verdict v = judge::Score(results, config->group_weights);
   Value report = {{"score", v.score}, {"reason", v.reason}, {"window", window}};

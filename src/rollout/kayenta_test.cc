@@ -73,8 +73,11 @@ TEST(CanaryConfigTest, KayentasFormatIsReadAndMistakesAreNamed) {
     return r ? std::string("accepted") : r.error().message;
   };
   EXPECT_EQ(bad(R"({"name": "m", "query": {"type": "prometheus", "metricName": "x"}})"),
-            "metrics[0].query.type: \"prometheus\" is not supported: strake judges the embedded "
-            "router's metrics (type router)");
+            "metrics[0].query: either a resource type or a custom filter is required "
+            "(customInlineTemplate or customFilterTemplate), as Kayenta says");
+  EXPECT_EQ(bad(R"({"name": "m", "query": {"type": "datadog", "metricName": "x"}})"),
+            "metrics[0].query.type: \"datadog\" is not supported: strake judges the embedded "
+            "router's metrics (type router) and Prometheus' (type prometheus)");
   EXPECT_EQ(
       bad(R"({"name": "m", "query": {"type": "router", "service": "web", "metric": "eror-rate"}})"),
       "metrics[0].query.metric: unknown metric \"eror-rate\" (one of error-rate, "
@@ -104,6 +107,141 @@ TEST(CanaryConfigTest, KayentasFormatIsReadAndMistakesAreNamed) {
                               {"effectSize": 3, "outliers": "x"}}}]})"}) {
     EXPECT_FALSE(ParseCanaryConfig(doc)) << doc;
   }
+}
+
+// Kayenta's Prometheus queries (its PrometheusMetricsService.buildQuery).
+TEST(PrometheusQueryTest, KayentasTemplatesAndDefaultQuery) {
+  auto config = ParseCanaryConfig(R"json({
+    "templates": {"by-pod": "pod=~\"${scope}-.*\",region=\"${location}\""},
+    "metrics": [
+      {"name": "latency", "query": {"type": "prometheus", "serviceType": "prometheus",
+        "customInlineTemplate":
+          "PromQL:histogram_quantile(0.99, sum(rate(req_bucket{hash=\"${scope}\"}[1m])) by (le))"
+}
+},
+      {"name": "errors", "query": {"type": "prometheus", "metricName": "errors_total",
+        "labelBindings": ["job=\"web\""], "groupByFields": ["job"],
+        "customFilterTemplate": "by-pod"}}]
+})json");
+  ASSERT_TRUE(config) << config.error().message;
+  auto whole = PrometheusQueryOf(*config, config->metrics[0], "abc123", "eu");
+  ASSERT_TRUE(whole) << whole.error().message;
+  EXPECT_EQ(*whole, "histogram_quantile(0.99, sum(rate(req_bucket{hash=\"abc123\"}[1m])) by (le))");
+  auto built = PrometheusQueryOf(*config, config->metrics[1], "web-abc123", "eu");
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_EQ(*built, "avg(errors_total{pod=~\"web-abc123-.*\",region=\"eu\",job=\"web\"}) by (job)");
+
+  CanaryMetric unknown = config->metrics[0];
+  unknown.prometheus.inline_template = "PromQL:x{a=\"${cluster}\"}";
+  auto bad = PrometheusQueryOf(*config, unknown, "s", "");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "template variable ${cluster} is not one of ${scope}, ${location}, ${project}, "
+            "${resourceType}");
+  EXPECT_FALSE(ParseCanaryConfig(R"({"metrics": [{"name": "m", "query": {"type": "prometheus",
+      "metricName": "x", "customFilterTemplate": "nope"}}]})"));
+  EXPECT_FALSE(ParseCanaryConfig(R"({"metrics": [{"name": "m", "query": {"type": "prometheus",
+      "metricName": "x", "resourceType": "gce_instance"}}]})"));
+}
+
+TEST(PrometheusQueryTest, AccountsAreKayentasOwnConfiguration) {
+  const std::string yaml = R"(kayenta:
+  prometheus:
+    enabled: true
+    accounts:
+    - name: prom-a
+      endpoint: {baseUrl: "http://127.0.0.1:9090"}
+      supportedTypes: [METRICS_STORE]
+    - name: prom-b
+      endpoint: {baseUrl: "http://127.0.0.1:9091/prefix"}
+)";
+  EXPECT_EQ(PrometheusAccountUrl(yaml, "prom-b").value_or(""), "http://127.0.0.1:9091/prefix");
+  auto missing = PrometheusAccountUrl(yaml, "prom-c");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message,
+            "kayenta.yml: no Prometheus account \"prom-c\" (there: prom-a, prom-b)");
+  EXPECT_FALSE(PrometheusAccountUrl(yaml, ""));  // two: which one is not said
+  const std::string one = "kayenta: {prometheus: {accounts: [{name: p, endpoint: {baseUrl: u}}]}}";
+  EXPECT_EQ(PrometheusAccountUrl(one, "").value_or(""), "u");
+  auto none = PrometheusAccountUrl("", "prom-a");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("put Kayenta's configuration in ConfigMap \"kayenta\" key "
+                                      "\"kayenta.yml\""),
+            std::string::npos)
+      << none.error().message;
+}
+
+// A Prometheus that answers each scope's query with its own series.
+class FakePrometheus : public PrometheusRangeSource {
+ public:
+  std::map<std::string, double> level;  // a scope's name -> its values' level
+  std::vector<std::string> asked;
+  Result<std::vector<std::pair<int64_t, double>>> Range(const std::string& base_url,
+                                                        const std::string& query, int64_t start_ms,
+                                                        int64_t end_ms, int64_t step) override {
+    asked.push_back(base_url + " " + query);
+    std::vector<std::pair<int64_t, double>> out;
+    for (const auto& [scope, v] : level) {
+      if (query.find(scope) == std::string::npos) continue;
+      int k = 0;
+      for (int64_t t = start_ms; t <= end_ms; t += step * 1000, ++k)
+        out.emplace_back(t, v + (k % 5) * 0.01);  // a little wobble
+      return out;
+    }
+    return out;
+  }
+};
+
+TEST(PrometheusQueryTest, APrometheusMetricIsJudgedOnTheAccountsRangeQueries) {
+  auto docs = model::ParseYaml(R"(metrics:
+- name: judge
+  interval: 5m
+  provider:
+    kayenta:
+      application: web
+      canaryConfigName: c
+      metricsAccountName: prom-a
+      threshold: {pass: 90, marginal: 75}
+      scopes:
+      - name: default
+        controlScope: {scope: "{{args.stable-hash}}", step: 60}
+        experimentScope: {scope: "{{args.canary-hash}}", step: 60}
+)",
+                               "t.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  auto spec = model::DecodeAnalysisSpec(model::ToJson(docs->at(0).root));
+  ASSERT_TRUE(spec) << spec.error().message;
+  MeasureContext ctx;
+  ctx.ns = "default";
+  ctx.args = {{"stable-hash", "stable1"}, {"canary-hash", "canary1"}};
+  ctx.now_ms = 3'600'000'000;
+  ctx.kayenta_config =
+      "kayenta: {prometheus: {accounts: [{name: prom-a, endpoint: {baseUrl: "
+      "\"http://127.0.0.1:9\"}}]}}";
+  const std::string config = R"({"metrics": [{"name": "latency", "groups": ["g"],
+      "query": {"type": "prometheus", "metricName": "latency_seconds",
+                "customInlineTemplate": "hash=\"${scope}\""},
+      "analysisConfigurations": {"canary": {"direction": "increase"}}}]})";
+  FakePrometheus prom;
+  prom.level = {{"stable1", 0.10}, {"canary1", 0.10}};
+  auto same = MeasureKayenta(spec->metrics[0], ctx, config, nullptr, &prom);
+  ASSERT_TRUE(same) << same.error().message;
+  EXPECT_EQ(same->value("score", -1.0), 100) << same->dump();
+  ASSERT_EQ(prom.asked.size(), 2u);
+  EXPECT_EQ(prom.asked[0], "http://127.0.0.1:9 avg(latency_seconds{hash=\"canary1\"})");
+  EXPECT_EQ(prom.asked[1], "http://127.0.0.1:9 avg(latency_seconds{hash=\"stable1\"})");
+
+  prom.level["canary1"] = 0.30;  // three times as slow
+  auto slow = MeasureKayenta(spec->metrics[0], ctx, config, nullptr, &prom);
+  ASSERT_TRUE(slow) << slow.error().message;
+  EXPECT_EQ(slow->value("score", -1.0), 0) << slow->dump();
+  EXPECT_EQ(AssessKayenta(spec->metrics[0], *slow).phase, "Failed");
+
+  ctx.kayenta_config.clear();
+  auto no_account = MeasureKayenta(spec->metrics[0], ctx, config, nullptr, &prom);
+  ASSERT_FALSE(no_account);
+  EXPECT_NE(no_account.error().message.find("no Prometheus account \"prom-a\""), std::string::npos)
+      << no_account.error().message;
 }
 
 class KayentaTest : public ::testing::Test {

@@ -351,6 +351,11 @@ Result<Json> GatewayRouteAt(Json route, const model::GatewayApiRouting& g, const
     for (Json& rule : route["spec"]["rules"]) {
       if (!rule.is_object() || !rule.contains("backendRefs") || !rule["backendRefs"].is_array())
         continue;
+      // A header route rule the plugin made (its only backend the canary)
+      // is left as it is, as the plugin leaves it.
+      const Json& refs = rule["backendRefs"];
+      if (refs.size() == 1 && refs[0].is_object() && refs[0].value("name", "") == t.canary_service)
+        continue;
       for (Json& ref : rule["backendRefs"]) {
         if (!ref.is_object()) continue;
         const std::string to = ref.value("name", "");
@@ -365,8 +370,11 @@ Result<Json> GatewayRouteAt(Json route, const model::GatewayApiRouting& g, const
     }
   }
   if (!canary || !stable) {
+    // The plugin's BackendRefWasNotFoundIn…RouteError, and which one.
+    std::string plugin_kind = kind.empty() ? "route" : kind;
+    plugin_kind = ToLower(plugin_kind.substr(0, plugin_kind.size() - 5)) + "Route";
     return Failf("{} {}: backendRef was not found in {}: no rule sends to the {} Service {}",
-                 ToLower(kind), Quote(name), ToLower(kind), canary ? "stable" : "canary",
+                 ToLower(kind), Quote(name), plugin_kind, canary ? "stable" : "canary",
                  Quote(canary ? t.stable_service : t.canary_service));
   }
   if (g.in_progress_label) {

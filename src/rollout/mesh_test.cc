@@ -240,8 +240,16 @@ TEST(MeshTest, GatewayApiRoutesWeighTheirBackendRefsAndCarryTheInProgressLabel) 
   auto missing = GatewayRouteAt(route, g, t, 30);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message,
-            "httproute \"argo-rollouts-http-route\": backendRef was not found in httproute: no "
+            "httproute \"argo-rollouts-http-route\": backendRef was not found in httpRoute: no "
             "rule sends to the canary Service \"other\"");
+  // A header route rule (the canary its only backend) is the plugin's own:
+  // not weighed.
+  t.canary_service = "argo-rollouts-canary-service";
+  route["spec"]["rules"].push_back(Json::parse(
+      R"({"name": "header", "backendRefs": [{"name": "argo-rollouts-canary-service"}]})"));
+  auto with_header = GatewayRouteAt(route, g, t, 30);
+  ASSERT_TRUE(with_header);
+  EXPECT_FALSE((*with_header)["spec"]["rules"][3]["backendRefs"][0].contains("weight"));
 }
 
 // Argo Rollouts' examples/apisix/route.yaml and rollout.yaml.

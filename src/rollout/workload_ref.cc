@@ -1,5 +1,7 @@
 #include "rollout/workload_ref.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "base/strings.h"
@@ -42,22 +44,44 @@ Result<std::optional<ResolvedWorkload>> ResolveWorkloadRef(store::Store& store,
   if (!declared) return Fail(ErrorCode::kInvalid, declared.error().message);
   const model::WorkloadRef& ref = *declared->workload_ref;
   STRAKE_TRY_ASSIGN(got, store.Get({"Deployment", rollout.key.ns, ref.name}));
-  if (!got)
-    return Failf(ErrorCode::kNotFound, "workloadRef: deployment {} not found in namespace {}",
-                 Quote(ref.name), rollout.key.ns);
-  STRAKE_TRY_ASSIGN(resolved, ResolvedSpec(spec, got->object));
+  if (got) {
+    STRAKE_TRY_ASSIGN(resolved, ResolvedSpec(spec, got->object));
+    spec = std::move(resolved);
+    return ResolvedWorkload{std::move(*got), ref, ""};
+  }
+  std::string missing = fmt::format("workloadRef: deployment {} not found in namespace {}",
+                                    Quote(ref.name), rollout.key.ns);
+  // Gone after the Rollout took its template: the current revision's record.
+  const std::string hash =
+      rollout.status.is_object() ? rollout.status.value("currentPodHash", "") : "";
+  std::optional<store::Resource> record;
+  if (!hash.empty()) {
+    STRAKE_TRY_ASSIGN(r, store.Get({kRevisionKind, rollout.key.ns, rollout.key.name + "-" + hash}));
+    if (r && r->owner == rollout.uid) record = std::move(r);
+  }
+  if (!record) return Fail(ErrorCode::kNotFound, missing);
+  Json deployment = {{"metadata", {{"name", ref.name}}},
+                     {"spec", {{"template", record->object["spec"]["template"]}}}};
+  const Json& labels = deployment["spec"]["template"].contains("metadata")
+                           ? deployment["spec"]["template"]["metadata"].value("labels", Json())
+                           : Json();
+  if (labels.is_object()) deployment["spec"]["selector"] = {{"matchLabels", labels}};
+  STRAKE_TRY_ASSIGN(resolved, ResolvedSpec(spec, deployment));
   spec = std::move(resolved);
-  return ResolvedWorkload{std::move(*got), ref};
+  return ResolvedWorkload{std::nullopt, ref, std::move(missing)};
 }
 
 std::optional<int> DeploymentScaleFor(model::WorkloadRef::ScaleDown scale_down, int64_t revision,
-                                      bool healthy, int desired, int ready, int current) {
+                                      const std::string& phase, int desired, int ready,
+                                      int current) {
   using ScaleDown = model::WorkloadRef::ScaleDown;
   if (scale_down == ScaleDown::kNever || revision != 1) return std::nullopt;
   int want = current;
-  if (healthy) {
+  if (phase == "Healthy") {
     want = 0;
-  } else if (scale_down == ScaleDown::kProgressively && ready > 0) {
+  } else if (scale_down == ScaleDown::kProgressively && (ready > 0 || phase == "Degraded")) {
+    // Down as the Rollout's replicas become ready; up again, as Argo scales
+    // it, when the Rollout fails and its replicas go.
     want = std::max(0, desired - ready);
   }
   if (want == current) return std::nullopt;

@@ -21,15 +21,26 @@ namespace strake::rollout {
 Result<store::Json> ResolvedSpec(const store::Json& rollout_spec, const store::Json& deployment);
 
 struct ResolvedWorkload {
-  store::Resource deployment;  // as read
-  model::WorkloadRef ref;      // the Rollout's spec.workloadRef
+  std::optional<store::Resource> deployment;  // as read; none when it is gone
+  model::WorkloadRef ref;                     // the Rollout's spec.workloadRef
+  // Why the template is the recorded one: the Deployment is not there
+  // (deleted after the Rollout took its template). The Rollout keeps
+  // running and serving its current revision, and says this.
+  std::string missing;
 };
 
 // Resolves `rollout` in place when its spec has a workloadRef, and returns
-// what it read; nullopt when it has none. A missing Deployment is an error
-// of code kNotFound, naming it; a spec that does not decode, kInvalid.
+// what it read; nullopt when it has none. When the Deployment is not there
+// the template is the one recorded for the Rollout's current revision
+// (status.currentPodHash), with `missing` saying so; with no such record a
+// missing Deployment is an error of code kNotFound, naming it. A spec that
+// does not decode is kInvalid.
 Result<std::optional<ResolvedWorkload>> ResolveWorkloadRef(store::Store& store,
                                                            store::Resource& rollout);
+
+// The kind of the records of a Rollout's (or Deployment's) revisions, each
+// named <workload>-<hash>, owned by it, its template in spec.template.
+inline constexpr const char* kRevisionKind = "RolloutRevision";
 
 // Whether a stored Rollout object references the Deployment `name`.
 bool ReferencesDeployment(const store::Json& rollout, const std::string& name);
@@ -39,8 +50,10 @@ bool ReferencesDeployment(const store::Json& rollout, const std::string& name);
 // Deployment's current spec.replicas; nullopt to leave it. As Argo does,
 // only the first revision scales the Deployment (a migration happens once):
 // onsuccess to 0 once Healthy; progressively to what the Rollout's ready
-// replicas leave of its desired count, and to 0 once Healthy.
+// replicas leave of its desired count (up again when the Rollout is
+// Degraded and its replicas go), and to 0 once Healthy.
 std::optional<int> DeploymentScaleFor(model::WorkloadRef::ScaleDown scale_down, int64_t revision,
-                                      bool healthy, int desired, int ready, int current);
+                                      const std::string& phase, int desired, int ready,
+                                      int current);
 
 }  // namespace strake::rollout

@@ -67,7 +67,9 @@ TEST(ResolveWorkloadRefTest, ReadsTheDeploymentFromTheStoreOrSaysItIsMissing) {
   auto found = ResolveWorkloadRef(**store, ro);
   ASSERT_TRUE(found) << found.error().message;
   ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((**found).deployment.key.name, "web");
+  ASSERT_TRUE((**found).deployment);
+  EXPECT_EQ((**found).deployment->key.name, "web");
+  EXPECT_EQ((**found).missing, "");
   EXPECT_EQ((**found).ref.scale_down, ScaleDown::kNever);
   EXPECT_FALSE(ro.object["spec"].contains("workloadRef"));
   EXPECT_EQ(ro.object["spec"]["template"], kDeployment["spec"]["template"]);
@@ -86,19 +88,22 @@ TEST(ResolveWorkloadRefTest, ReadsTheDeploymentFromTheStoreOrSaysItIsMissing) {
 
 TEST(DeploymentScaleForTest, AsArgoScalesTheDeploymentOfTheFirstRevision) {
   // never: left alone.
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kNever, 1, true, 5, 5, 5), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kNever, 1, "Healthy", 5, 5, 5), std::nullopt);
   // onsuccess: 0 once Healthy, not before.
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, false, 5, 3, 5), std::nullopt);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, true, 5, 5, 5), 0);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, true, 5, 5, 0), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, "Progressing", 5, 3, 5), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, "Healthy", 5, 5, 5), 0);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 1, "Healthy", 5, 5, 0), std::nullopt);
   // progressively: what the Rollout's ready replicas leave of its count.
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, false, 5, 0, 5), std::nullopt);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, false, 5, 2, 5), 3);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, false, 5, 7, 3), 0);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, true, 5, 5, 1), 0);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Progressing", 5, 0, 5), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Progressing", 5, 2, 5), 3);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Progressing", 5, 7, 3), 0);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Healthy", 5, 5, 1), 0);
+  // ... and up again when the Rollout fails and its replicas go.
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Degraded", 5, 1, 2), 4);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 1, "Degraded", 5, 0, 2), 5);
   // A later revision never scales it (the migration was the first).
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 2, true, 5, 5, 5), std::nullopt);
-  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 2, false, 5, 2, 5), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kOnSuccess, 2, "Healthy", 5, 5, 5), std::nullopt);
+  EXPECT_EQ(DeploymentScaleFor(ScaleDown::kProgressively, 2, "Progressing", 5, 2, 5), std::nullopt);
 }
 
 }  // namespace
