@@ -144,9 +144,6 @@ struct CanaryStep {
   Origin origin;
 };
 
-// The mesh objects of trafficRouting that strake keeps at the weights
-// (rollout/mesh.h): Istio VirtualServices' http routes (with a
-// DestinationRule's subsets when one is named) and an SMI TrafficSplit.
 // Argo Rollouts' Gateway API traffic router plugin
 // (`trafficRouting.plugins."argoproj-labs/gatewayAPI"`): the routes whose
 // backendRefs to the canary and stable Services get the weights.
@@ -169,6 +166,9 @@ struct GatewayApiRouting {
   std::string in_progress_value = "in-progress";
 };
 
+// The mesh objects of trafficRouting that strake keeps at the weights
+// (rollout/mesh.h): Istio VirtualServices' http routes (with a
+// DestinationRule's subsets when one is named) and an SMI TrafficSplit.
 struct MeshRouting {
   struct VirtualService {
     std::string name;

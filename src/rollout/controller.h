@@ -76,9 +76,6 @@ struct RecordedRevisions {
   std::map<std::string, int64_t> first_revision;  // hash -> order first recorded
 };
 
-// Why a workload's Services do not all serve yet: `problem`, one that
-// cannot (its port taken: the workload is Degraded), `waiting`, one that
-// will (no address yet: it is not Healthy meanwhile).
 // Ready replicas of one revision of a workload, for a Service that selects
 // them beside a Rollout's: traffic is shared by ready counts, as kube-proxy
 // shares it over ready pods.
@@ -88,6 +85,9 @@ struct ReadyBackend {
   int ready = 0;
 };
 
+// Why a workload's Services do not all serve yet: `problem`, one that
+// cannot (its port taken: the workload is Degraded), `waiting`, one that
+// will (no address yet: it is not Healthy meanwhile).
 struct ServiceIssues {
   std::string problem;
   std::string waiting;
@@ -124,9 +124,6 @@ class RolloutReconciler : public controller::Reconciler {
                                            const std::string& workload, const std::string& hash,
                                            const Json& tmpl, int history_limit,
                                            const std::string& keep_hash);
-  // Runs each revision in `replicas` (the current one from current_pod, older
-  // ones from their records, env resolved) and removes the workload's others.
-  // A failure is left in *problem; the other revisions still go ahead.
   // spec.workloadRef's scaleDown: sets the referenced Deployment's
   // spec.replicas as DeploymentScaleFor says (a failure is logged; the
   // next round tries again).
@@ -151,6 +148,9 @@ class RolloutReconciler : public controller::Reconciler {
   // Whether a Rollout of `ns` that can be reconciled references the
   // Deployment (spec.workloadRef).
   Result<bool> ReferencedByRollout(const std::string& ns, const std::string& deployment);
+  // Runs each revision in `replicas` (the current one from current_pod, older
+  // ones from their records, env resolved) and removes the workload's others.
+  // A failure is left in *problem; the other revisions still go ahead.
   void ScaleRevisions(const std::string& ns, const std::string& workload,
                       const std::string& current_hash, const model::PodTemplate& current_pod,
                       const std::map<std::string, int>& replicas, std::string* problem);
