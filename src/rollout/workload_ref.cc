@@ -21,9 +21,8 @@ Result<Json> ResolvedSpec(const Json& rollout_spec, const Json& deployment) {
   Json out = rollout_spec.is_object() ? rollout_spec : Json::object();
   out.erase("workloadRef");
   out["template"] = (*spec)["template"];
-  const Json& own = out.contains("selector") ? out["selector"] : Json();
-  if ((own.is_null() || own.empty()) && spec->contains("selector"))
-    out["selector"] = (*spec)["selector"];
+  bool has_own = out.contains("selector") && !out["selector"].is_null() && !out["selector"].empty();
+  if (!has_own && spec->contains("selector")) out["selector"] = (*spec)["selector"];
   return out;
 }
 
@@ -62,10 +61,12 @@ Result<std::optional<ResolvedWorkload>> ResolveWorkloadRef(store::Store& store,
   if (!record) return Fail(ErrorCode::kNotFound, missing);
   Json deployment = {{"metadata", {{"name", ref.name}}},
                      {"spec", {{"template", record->object["spec"]["template"]}}}};
-  const Json& labels = deployment["spec"]["template"].contains("metadata")
-                           ? deployment["spec"]["template"]["metadata"].value("labels", Json())
-                           : Json();
-  if (labels.is_object()) deployment["spec"]["selector"] = {{"matchLabels", labels}};
+  const Json& tmpl = deployment["spec"]["template"];
+  if (tmpl.is_object() && tmpl.contains("metadata") && tmpl["metadata"].is_object() &&
+      tmpl["metadata"].contains("labels") && tmpl["metadata"]["labels"].is_object()) {
+    Json labels = tmpl["metadata"]["labels"];
+    deployment["spec"]["selector"] = {{"matchLabels", std::move(labels)}};
+  }
   STRAKE_TRY_ASSIGN(resolved, ResolvedSpec(spec, deployment));
   spec = std::move(resolved);
   return ResolvedWorkload{std::nullopt, ref, std::move(missing)};

@@ -60,6 +60,27 @@ TEST(ResolveWorkloadRefTest, ReadsTheDeploymentFromTheStoreOrSaysItIsMissing) {
   EXPECT_EQ(missing.error().message,
             "workloadRef: deployment \"web\" not found in namespace default");
 
+  // Gone after the Rollout took its template: the current revision's record.
+  store::Resource record;
+  record.key = {kRevisionKind, "default", "web-abc"};
+  record.owner = "uid-1";
+  record.object = {{"spec", {{"hash", "abc"}, {"template", kDeployment["spec"]["template"]}}}};
+  ASSERT_TRUE((*store)->Create(record, "Created", ""));
+  store::Resource running = ro;
+  running.uid = "uid-1";
+  running.status = {{"currentPodHash", "abc"}};
+  auto recorded = ResolveWorkloadRef(**store, running);
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  ASSERT_TRUE(recorded->has_value());
+  EXPECT_FALSE((**recorded).deployment);
+  EXPECT_EQ((**recorded).missing, "workloadRef: deployment \"web\" not found in namespace default");
+  EXPECT_EQ(running.object["spec"]["template"], kDeployment["spec"]["template"]);
+  EXPECT_EQ(running.object["spec"]["selector"], Json::parse(R"({"matchLabels": {"app": "web"}})"));
+  store::Resource other = ro;  // a record of another Rollout of that name is not its
+  other.uid = "another";
+  other.status = running.status;
+  EXPECT_FALSE(ResolveWorkloadRef(**store, other));
+
   store::Resource dep;
   dep.key = {"Deployment", "default", "web"};
   dep.object = kDeployment;
