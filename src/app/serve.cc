@@ -257,6 +257,8 @@ struct Controllers {
   void Route(const store::Change& c) {
     const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
     const std::string& kind = c.key.kind;
+    // Made, deleted or its object (spec) written: not a status write.
+    const bool object_changed = c.type != "MODIFIED" || c.reason == "Updated";
     if (kind == "Application") apps.Enqueue(key);
     if (kind == "Repository") repos.Enqueue(key);
     if (kind == "Job") jobs.Enqueue(key);
@@ -275,7 +277,8 @@ struct Controllers {
       rollouts.Enqueue(key);
       // A Deployment it references (workloadRef) leaves it its Services,
       // and takes them back when the Rollout, or its reference, goes.
-      for (const auto& d : deployment_index.InNamespace(c.key.ns)) deployments.Enqueue(d);
+      if (object_changed)
+        for (const auto& d : deployment_index.InNamespace(c.key.ns)) deployments.Enqueue(d);
     } else if (kind == "AnalysisRun") {
       analyses.Enqueue(key);
       for (const auto& r : rollout_index.OwnersOfRun(c.key.ns, c.key.name)) rollouts.Enqueue(r);
@@ -289,8 +292,10 @@ struct Controllers {
     } else if (kind == "Deployment") {
       deployment_index.Track(c);
       deployments.Enqueue(key);
-      // A Rollout may take its template from it (spec.workloadRef).
-      for (const auto& r : rollout_index.InNamespace(c.key.ns)) rollouts.Enqueue(r);
+      // A Rollout may take its template from it (spec.workloadRef); its
+      // replicas' changes reach the Rollout through ReplicasChanged.
+      if (object_changed)
+        for (const auto& r : rollout_index.InNamespace(c.key.ns)) rollouts.Enqueue(r);
     } else if (kind == "Service" || kind == "ConfigMap" || kind == "Secret" ||
                kind == "AnalysisTemplate") {
       for (const auto& r : rollout_index.InNamespace(c.key.ns)) rollouts.Enqueue(r);
