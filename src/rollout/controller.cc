@@ -1172,7 +1172,6 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
     if (!got) return tl::unexpected(got.error());
     if (!*got) return Failf(ErrorCode::kNotFound, "rollout {} not found", name);
     store::Resource ro = **got;
-    const store::Resource as_stored = ro;
     // The template matters to an undo only (a promote, abort or retry of a
     // Rollout whose Deployment is gone still works).
     std::optional<ResolvedWorkload> workload;
@@ -1208,7 +1207,6 @@ Status RolloutReconciler::Act(const std::string& ns, const std::string& name,
         dep.object["spec"]["template"] = pick->object["spec"]["template"];
         written = store_.Update(dep, dep.resource_version);
       } else {
-        ro = as_stored;
         ro.object["spec"]["template"] = pick->object["spec"]["template"];
         written = store_.Update(ro, ro.resource_version);
       }

@@ -36,9 +36,12 @@ bool ReferencesDeployment(const Json& rollout, const std::string& name) {
 
 Result<std::optional<ResolvedWorkload>> ResolveWorkloadRef(store::Store& store,
                                                            store::Resource& rollout) {
-  Json& spec = rollout.object["spec"];
-  if (!spec.is_object() || !spec.contains("workloadRef") || !spec["workloadRef"].is_object())
+  // Only a Rollout with a reference is touched (operator[] would add "spec").
+  auto found = rollout.object.find("spec");
+  if (found == rollout.object.end() || !found->is_object() || !found->contains("workloadRef") ||
+      !(*found)["workloadRef"].is_object())
     return std::optional<ResolvedWorkload>();
+  Json& spec = *found;
   auto declared = model::DecodeRolloutSpec(spec);
   if (!declared) return Fail(ErrorCode::kInvalid, declared.error().message);
   const model::WorkloadRef& ref = *declared->workload_ref;

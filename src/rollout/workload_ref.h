@@ -30,7 +30,7 @@ struct ResolvedWorkload {
 };
 
 // Resolves `rollout` in place when its spec has a workloadRef, and returns
-// what it read; nullopt when it has none. When the Deployment is not there
+// what it read; nullopt, `rollout` untouched, when it has none. When the Deployment is not there
 // the template is the one recorded for the Rollout's current revision
 // (status.currentPodHash), with `missing` saying so; with no such record a
 // missing Deployment is an error of code kNotFound, naming it. A spec that
