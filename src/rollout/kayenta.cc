@@ -558,6 +558,14 @@ Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& 
           Quote(p.canary_config_name));
     sequential = {{"look", ctx.look}, {"looks", ctx.looks}};
   }
+  // The Prometheus of the account, read once for all the metrics that ask it.
+  std::string prometheus_url;
+  if (std::any_of(config->metrics.begin(), config->metrics.end(),
+                  [](const CanaryMetric& m) { return m.type == "prometheus"; })) {
+    if (!prometheus) return Fail("the kayenta provider's Prometheus metrics need a Prometheus");
+    STRAKE_TRY_ASSIGN(url, PrometheusAccountUrl(ctx.kayenta_config, p.metrics_account));
+    prometheus_url = std::move(url);
+  }
   for (CanaryMetric cm : config->metrics) {
     if (config->early_stopping) {
       double alpha = judge::SpentAlpha(1 - cm.config.confidence, ctx.look, ctx.looks);
@@ -579,8 +587,7 @@ Result<Value> MeasureKayenta(const model::Metric& metric, const MeasureContext& 
     Side canary, baseline;
     std::string control = *control_scope, experiment = *experiment_scope;
     if (cm.type == "prometheus") {
-      if (!prometheus) return Fail("the kayenta provider's Prometheus metrics need egress to it");
-      STRAKE_TRY_ASSIGN(url, PrometheusAccountUrl(ctx.kayenta_config, p.metrics_account));
+      const std::string& url = prometheus_url;
       STRAKE_TRY_ASSIGN(eq, PrometheusQueryOf(*config, cm, experiment, pair->experiment.region));
       STRAKE_TRY_ASSIGN(cq, PrometheusQueryOf(*config, cm, control, pair->control.region));
       auto got = FetchPrometheus(*prometheus, url, eq, span, pair->experiment.step_seconds);
