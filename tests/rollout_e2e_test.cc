@@ -167,6 +167,32 @@ spec:
                        fmt::arg("strategy", strategy), fmt::arg("templates", templates));
   }
 
+  // A Deployment `name` of the test's server answering "hello from
+  // <version>", its pods labelled app=<name>, ready when /healthz answers;
+  // `strategy` (a line, indented 2) as written.
+  std::string DeploymentYaml(const std::string& name, const std::string& version, int replicas,
+                             const std::string& strategy = "") {
+    return fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+{strategy}  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: {name}
+        command: [python3, "{app}"]
+        env: [{{name: VERSION, value: {version}}}]
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
+)",
+                       fmt::arg("name", name), fmt::arg("replicas", replicas),
+                       fmt::arg("strategy", strategy), fmt::arg("app", app_),
+                       fmt::arg("version", version));
+  }
+
   void Apply(const std::string& text, const std::string& name = "web.yaml") {
     Ran r = Cli({"apply", "-f", File(name, text)});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -1403,27 +1429,12 @@ kind: Service
 metadata: {{name: api}}
 spec:
   selector: {{app: api}}
-  ports: [{{port: {port}, targetPort: 8080}}]
+  ports: [{{port: {}, targetPort: 8080}}]
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: api}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: api}}}}
-  strategy: {{rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
-  template:
-    metadata: {{labels: {{app: api}}}}
-    spec:
-      containers:
-      - name: api
-        command: [python3, "{app}"]
-        env: [{{name: VERSION, value: {version}}}]
-        ports: [{{containerPort: 8080}}]
-        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
 )",
-                       fmt::arg("port", port_), fmt::arg("app", app_),
-                       fmt::arg("version", version));
+                       port_) +
+           DeploymentYaml("api", version, 2,
+                          "  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n");
   };
   auto available = [&](const std::string& version) {
     Ran r = Cli({"get", "deployment", "api", "-o", "json"});
@@ -1495,24 +1506,9 @@ spec:
   selector: {{app: {app}}}
   ports: [{{port: {port}, targetPort: 8080}}]
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {app}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {app}}}}}
-  template:
-    metadata: {{labels: {{app: {app}}}}}
-    spec:
-      containers:
-      - name: {app}
-        command: [python3, "{server}"]
-        env: [{{name: VERSION, value: {app}}}]
-        ports: [{{containerPort: 8080}}]
-        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
----
 )",
-                        fmt::arg("app", app), fmt::arg("port", shared), fmt::arg("server", app_));
+                        fmt::arg("app", app), fmt::arg("port", shared)) +
+            DeploymentYaml(app, app, 1) + "---\n";
   }
   text += fmt::format(R"(apiVersion: v1
 kind: Service
@@ -1596,24 +1592,7 @@ spec:
 TEST_F(RolloutE2E, AWorkloadRefMigratesADeploymentWithNoFailedRequest) {
   StartServer();
   auto deployment = [&](const std::string& version, int replicas) {
-    return fmt::format(R"(apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - name: web
-        command: [python3, "{app}"]
-        env: [{{name: VERSION, value: {version}}}]
-        ports: [{{containerPort: 8080}}]
-        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
-)",
-                       fmt::arg("app", app_), fmt::arg("version", version),
-                       fmt::arg("replicas", replicas));
+    return DeploymentYaml("web", version, replicas);
   };
   const std::string rollout = R"(apiVersion: argoproj.io/v1alpha1
 kind: Rollout
