@@ -358,8 +358,16 @@ TEST_F(GitopsE2E, AGitServerThatIsDownDeletesNothing) {
       },
       15s))
       << App().dump(2);
-  Json repo = Get("repository", "apps");
-  EXPECT_EQ(repo["status"].value("phase", ""), "Error") << repo.dump(2);
+  // The Application sees the fetch's failure in memory before the Repository's
+  // status is written: wait for that too.
+  Json repo;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        repo = Repo();
+        return repo["status"].value("phase", "") == "Error";
+      },
+      15s))
+      << repo.dump(2);
   EXPECT_NE(repo["status"].value("message", "").find("503"), std::string::npos) << repo.dump(2);
   EXPECT_EQ(Value("a"), "1");
   Ran r = Cli({"app", "sync", "shop", "--prune"});
