@@ -199,7 +199,7 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   CanaryStep s;
   s.origin = ctx.At(n, path);
-  int kinds = 0;   // setWeight, pause, analysis, experiment: one at most, as Argo
+  int kinds = 0;   // setWeight, pause, analysis, experiment, plugin: one at most
   int extras = 0;  // setCanaryScale, setHeaderRoute, setMirrorRoute: beside one or alone
   if (const Node* v = f.Get("setWeight")) {
     ++kinds;
@@ -276,13 +276,20 @@ CanaryStep DecodeCanaryStep(Ctx& ctx, const Node& n, const std::string& path) {
     s.kind = CanaryStep::Kind::kExperiment;
     s.experiment = DecodeExperimentStep(ctx, *v, f.Sub("experiment"));
   }
-  f.NotSupported("plugin", "step plugins");
+  if (const Node* v = f.Get("plugin")) {
+    ++kinds;
+    s.kind = CanaryStep::Kind::kPlugin;
+    Fields pf(ctx, *v, f.Sub("plugin"));
+    if (const Node* nm = pf.Need("name")) s.plugin_name = ctx.Str(*nm, pf.Sub("name"));
+    pf.Get("config");  // the plugin's own, free-form (Argo's Schemaless)
+  }
   if (kinds > 1 && f.ok()) {
-    ctx.Error(n, path, "a step may have only one of setWeight, pause, analysis, experiment");
+    ctx.Error(n, path,
+              "a step may have only one of setWeight, pause, analysis, experiment, plugin");
   } else if (kinds + extras == 0 && f.ok()) {
     ctx.Error(n, path,
-              "a step needs one of setWeight, pause, analysis, experiment, setCanaryScale, "
-              "setHeaderRoute, setMirrorRoute");
+              "a step needs one of setWeight, pause, analysis, experiment, plugin, "
+              "setCanaryScale, setHeaderRoute, setMirrorRoute");
   }
   return s;
 }

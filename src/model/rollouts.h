@@ -118,10 +118,11 @@ struct CanaryStep {
     kSetCanaryScale,
     kSetHeaderRoute,
     kSetMirrorRoute,
-    kExperiment
+    kExperiment,
+    kPlugin
   };
-  // The step's kind: setWeight, pause, analysis or experiment when it has
-  // one (Argo allows one of these), else the first of setCanaryScale,
+  // The step's kind: setWeight, pause, analysis, experiment or plugin when
+  // it has one (one of these at most), else the first of setCanaryScale,
   // setHeaderRoute, setMirrorRoute, which may also come beside it (has_*).
   Kind kind = Kind::kSetWeight;
   bool has_scale = false;
@@ -142,6 +143,10 @@ struct CanaryStep {
   int mirror_percentage = 100;
   ExperimentStep experiment;  // experiment
   Origin origin;
+  // plugin.name: an Argo Rollouts step plugin, looked up in the
+  // argo-rollouts-config ConfigMap when the step is reached (its config is
+  // the plugin's own and kept in the stored object only).
+  std::string plugin_name;
 };
 
 // Argo Rollouts' Gateway API traffic router plugin

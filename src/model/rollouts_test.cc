@@ -64,10 +64,11 @@ spec:
       - pause: {duration: soon}
       - setWieght: 10
       - {setWeight: 10, pause: {}}
+      - plugin: {config: {a: 1}}
 )",
              diags);
   auto errors = diags.ErrorStrings();
-  ASSERT_EQ(errors.size(), 5u) << diags.ErrorText();
+  ASSERT_EQ(errors.size(), 6u) << diags.ErrorText();
   EXPECT_EQ(errors[0],
             "r.yaml:13:20: spec.strategy.canary.steps[0].setWeight: must be between 0 and 100, "
             "found 120");
@@ -81,6 +82,8 @@ spec:
                            "experiment"),
             std::string::npos)
       << errors[4];
+  EXPECT_EQ(errors[5],
+            "r.yaml:17:17: spec.strategy.canary.steps[4].plugin.name: required field is missing");
 }
 
 // Argo allows setCanaryScale, setHeaderRoute and setMirrorRoute beside a
@@ -726,7 +729,7 @@ TEST(UpstreamManifests, ArgoRolloutsOwnDecode) {
     auto loaded = LoadFiles({dir + "/" + name});
     EXPECT_TRUE(loaded) << name << ": " << (loaded ? "" : loaded.error().message);
   }
-  EXPECT_EQ(yaml, 15);
+  EXPECT_EQ(yaml, 18);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "base/strings.h"
+#include "model/node.h"
 #include "rollout/replicas.h"
 
 namespace strake::rollout {
@@ -31,6 +32,26 @@ std::optional<std::chrono::milliseconds> ApplyMinReady(
 
 using model::CanaryStep;
 using Ms = std::chrono::milliseconds;
+
+Result<std::map<std::string, StepPluginConfig>> ParseStepPlugins(const std::string& yaml) {
+  std::map<std::string, StepPluginConfig> plugins;
+  auto docs = model::ParseYaml(yaml, "stepPlugins");
+  if (!docs) return tl::unexpected(docs.error());
+  if (docs->empty()) return plugins;
+  Json list = model::ToJson(docs->front().root);
+  if (list.is_null()) return plugins;
+  if (!list.is_array()) return Fail("stepPlugins: not a list");
+  for (const auto& p : list) {
+    if (!p.is_object() || !p.contains("name") || !p["name"].is_string())
+      return Fail("stepPlugins: an entry without a name");
+    if (p.contains("disabled") && !p["disabled"].is_boolean())
+      return Failf("stepPlugins: {}: disabled is not a boolean", p["name"].get<std::string>());
+    plugins[p["name"].get<std::string>()] = {
+        p.contains("location") && p["location"].is_string() ? p["location"].get<std::string>() : "",
+        p.value("disabled", false)};
+  }
+  return plugins;
+}
 
 // ---- status as JSON ---------------------------------------------------------
 
@@ -76,6 +97,12 @@ Json RolloutStatus::ToJson() const {
   j["observedGeneration"] = observed_generation;
   if (!workload_observed_generation.empty())
     j["workloadObservedGeneration"] = workload_observed_generation;
+  for (const auto& p : step_plugin_statuses) {
+    j["canary"]["stepPluginStatuses"].push_back({{"index", p.index},
+                                                 {"name", p.name},
+                                                 {"operation", p.operation},
+                                                 {"disabled", p.disabled}});
+  }
   return j;
 }
 
@@ -106,6 +133,10 @@ RolloutStatus RolloutStatus::FromJson(const Json& j) {
     for (const auto& w : j["canary"].value("additionalWeights", Json::array())) {
       s.experiment_weights.push_back(
           {w.value("experiment", ""), w.value("template", ""), w.value("weight", 0)});
+    }
+    for (const auto& p : j["canary"].value("stepPluginStatuses", Json::array())) {
+      s.step_plugin_statuses.push_back({p.value("index", 0), p.value("name", ""),
+                                        p.value("operation", "Run"), p.value("disabled", false)});
     }
   }
   if (j.contains("blueGreen")) {
@@ -243,6 +274,8 @@ std::string StepText(const CanaryStep& s) {
       return "setMirrorRoute " + s.mirror_route_name;
     case CanaryStep::Kind::kExperiment:
       return "experiment";
+    case CanaryStep::Kind::kPlugin:
+      return "plugin " + s.plugin_name;
   }
   return "";
 }
@@ -373,7 +406,7 @@ int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
 }
 
 // progressDeadlineSeconds: a Progressing canary that has not moved on for
-// that long is aborted (progressDeadlineAbort) or says so.
+// that long is Degraded, and aborted with progressDeadlineAbort.
 void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t now, int n) {
   RolloutStatus& st = d.status;
   int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
@@ -385,12 +418,13 @@ void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t 
   std::string why =
       fmt::format("ProgressDeadlineExceeded: no progress in {}s at step {}/{}",
                   spec.progress_deadline_seconds, std::min(st.current_step_index + 1, n), n);
+  st.phase = "Degraded";  // Argo's phase for a ProgressDeadlineExceeded condition
   if (spec.progress_deadline_abort) {
     Abort(d, now, why);
-    st.phase = "Degraded";
     st.canary_weight = d.canary_weight = 0;
   } else {
-    st.message = why;
+    // Argo carries on; what held the step stays said.
+    st.message = st.message.empty() ? why : fmt::format("{}; {}", why, st.message);
   }
 }
 
@@ -542,6 +576,45 @@ bool ExperimentStep(Decision& d, const std::string& exp, const CanaryStep& s, in
   return true;
 }
 
+// A step plugin's step. Argo runs its plugins as RPC binaries (hashicorp
+// go-plugin) that strake does not load, so a plugin step passes only when
+// the plugin is disabled in argo-rollouts-config, as Argo passes it;
+// otherwise the rollout waits at the step saying why (Argo's
+// ReconciliationError for a plugin not configured) until the progress
+// deadline makes it Degraded. Returns whether it waits.
+bool PluginStep(Decision& d, const CanaryStep& s, int i, int n, const Observation& obs) {
+  RolloutStatus& st = d.status;
+  auto it = obs.step_plugins.find(s.plugin_name);
+  if (it != obs.step_plugins.end() && it->second.disabled) {
+    auto& done = st.step_plugin_statuses;
+    if (std::none_of(done.begin(), done.end(), [&](const StepPluginStatus& p) {
+          return p.index == i && p.name == s.plugin_name;
+        })) {
+      done.push_back({i, s.plugin_name, "Run", true});
+    }
+    ++st.current_step_index;
+    return false;
+  }
+  std::string why;
+  if (!obs.step_plugins_error.empty()) {
+    why = obs.step_plugins_error;
+  } else if (it == obs.step_plugins.end()) {
+    why = fmt::format("plugin {} not configured in configmap {} (stepPlugins)",
+                      Quote(s.plugin_name), kRolloutsConfigMap);
+  } else {
+    why = fmt::format(
+        "plugin {} ({}) cannot run: Argo Rollouts' step plugins are RPC binaries, which strake "
+        "does not load; disable it in configmap {} to pass the step",
+        Quote(s.plugin_name), it->second.location, kRolloutsConfigMap);
+  }
+  std::string message = fmt::format("step {}/{}: {}", i + 1, n, why);
+  // Said once (the progress deadline may add its reason before it).
+  if (st.message.find(message) == std::string::npos) Event(d, "ReconciliationError", message);
+  st.message = std::move(message);
+  Requeue(d, Ms(10000));  // Argo's minimum for a plugin; a ConfigMap change requeues sooner
+  return true;
+}
+
 // Walks the steps that complete now, from the current one: each passes,
 // or the walk stops at the first that waits (for replicas, a pause, an
 // analysis) or aborts.
@@ -599,6 +672,9 @@ void WalkSteps(Decision& d, const std::string& name, const model::RolloutSpec& s
       case CanaryStep::Kind::kExperiment:
         waiting = ExperimentStep(d, ExperimentName(name, desired, obs.revision, i, st.attempt), s,
                                  n, obs, now);
+        break;
+      case CanaryStep::Kind::kPlugin:
+        waiting = PluginStep(d, s, i, n, obs);
         break;
       case CanaryStep::Kind::kSetCanaryScale:
       case CanaryStep::Kind::kSetHeaderRoute:
@@ -786,6 +862,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     st.aborted_at_ms = 0;
     st.promote_full = false;
     st.pause_conditions.clear();
+    st.step_plugin_statuses.clear();
     st.progressed_at_ms = now;
     Event(d, "RolloutUpdated",
           fmt::format("canary {} started against stable {}", desired, st.stable_rs));

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/result.h"
 #include "model/rollouts.h"
 
 namespace strake::rollout {
@@ -47,6 +48,31 @@ struct ExperimentWeight {
   std::string template_name;
   int weight = 0;
 };
+
+// Argo Rollouts' controller configuration: its step plugins (key
+// stepPlugins), read from the Rollout's namespace, else from Argo's own.
+inline constexpr const char* kRolloutsConfigMap = "argo-rollouts-config";
+inline constexpr const char* kRolloutsConfigNamespace = "argo-rollouts";
+
+// A step plugin's status (status.canary.stepPluginStatuses[] in Argo): a
+// disabled plugin's step is passed over and says so.
+struct StepPluginStatus {
+  int index = 0;
+  std::string name;
+  std::string operation = "Run";
+  bool disabled = false;
+};
+
+// A step plugin as the argo-rollouts-config ConfigMap's `stepPlugins`
+// names it.
+struct StepPluginConfig {
+  std::string location;
+  bool disabled = false;
+};
+
+// The step plugins of argo-rollouts-config's `stepPlugins` (a YAML list of
+// {name, location, disabled, args, sha256}), by name.
+Result<std::map<std::string, StepPluginConfig>> ParseStepPlugins(const std::string& yaml);
 
 // The persisted status, in Argo's field names (status.* of a Rollout).
 struct RolloutStatus {
@@ -85,6 +111,7 @@ struct RolloutStatus {
   // With spec.workloadRef: the referenced Deployment's generation whose
   // template this status is of (Argo's workloadObservedGeneration).
   std::string workload_observed_generation;
+  std::vector<StepPluginStatus> step_plugin_statuses;  // this update's
 
   Json ToJson() const;
   static RolloutStatus FromJson(const Json& j);
@@ -128,6 +155,10 @@ struct Observation {
   std::map<std::string, std::string> experiment_message;
   TimePoint now;
   int64_t generation = 0;
+  // The step plugins configured (argo-rollouts-config's stepPlugins), by
+  // name; step_plugins_error: why that configuration could not be read.
+  std::map<std::string, StepPluginConfig> step_plugins;
+  std::string step_plugins_error;
 };
 
 struct HeaderRouteDecision {

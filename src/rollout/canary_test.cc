@@ -64,6 +64,9 @@ class Driver {
     obs_.analysis_phase[run] = phase;
   }
   void SetReady(const std::string& hash, int ready) { obs_.revisions[hash].ready = ready; }
+  void SetStepPlugins(std::map<std::string, StepPluginConfig> plugins) {
+    obs_.step_plugins = std::move(plugins);
+  }
   void SetExperiment(const std::string& name, const std::string& phase,
                      const std::string& message = "") {
     obs_.experiment_phase[name] = phase;
@@ -359,7 +362,96 @@ TEST(CanaryTest, ProgressDeadlineAbortsWhenAsked) {
   drv.Advance(61s);
   Decision d = drv.Round("v2", false);
   EXPECT_TRUE(d.status.abort);
+  EXPECT_EQ(d.status.phase, "Degraded");
   EXPECT_NE(d.status.message.find("ProgressDeadlineExceeded"), std::string::npos);
+}
+
+// Argo's step-plugin e2e manifests (test/e2e/step-plugin/): a disabled
+// plugin's step passes and says so in stepPluginStatuses; a plugin not
+// configured holds the step with a ReconciliationError, said once, until
+// the progress deadline makes the rollout Degraded (TestRolloutErrorWhen
+// StepPluginNotConfigured); strake cannot run an enabled one and says why.
+TEST(CanaryTest, AStepPluginPassesWhenDisabledAndOtherwiseHoldsTheStepSayingWhy) {
+  auto spec = Spec(R"(    canary:
+      stableService: web
+      trafficRouting: {smi: {}}
+      steps:
+      - plugin: {name: step/off, config: {return: Successful}}
+      - setWeight: 50
+      - plugin: {name: step/missing}
+      - pause: {}
+)");
+  spec.progress_deadline_seconds = 15;
+  Driver drv(spec);
+  drv.SetStepPlugins({{"step/off", {"file://plugin-bin/off", true}},
+                      {"step/on", {"file://plugin-bin/on", false}}});
+  drv.Round("v1");
+  drv.Round("v2");               // step/off passes; setWeight waits for the canary
+  Decision d = drv.Round("v2");  // step/missing holds
+  EXPECT_EQ(d.status.current_step_index, 2);
+  EXPECT_EQ(d.status.phase, "Progressing");
+  EXPECT_EQ(d.reason, "ReconciliationError");
+  EXPECT_EQ(d.status.message,
+            "step 3/4: plugin \"step/missing\" not configured in configmap argo-rollouts-config "
+            "(stepPlugins)");
+  ASSERT_EQ(d.status.step_plugin_statuses.size(), 1u);
+  EXPECT_EQ(d.status.step_plugin_statuses[0].index, 0);
+  EXPECT_EQ(d.status.step_plugin_statuses[0].name, "step/off");
+  EXPECT_TRUE(d.status.step_plugin_statuses[0].disabled);
+  EXPECT_EQ(d.status.ToJson()["canary"]["stepPluginStatuses"][0]["operation"], "Run");
+  EXPECT_EQ(RolloutStatus::FromJson(d.status.ToJson()).step_plugin_statuses.size(), 1u);
+  EXPECT_EQ(d.canary_weight, 50);
+  d = drv.Round("v2");
+  EXPECT_NE(d.reason, "ReconciliationError");  // said once
+  drv.Advance(16s);
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.phase, "Degraded");
+  EXPECT_FALSE(d.status.abort);
+  EXPECT_EQ(d.status.message.rfind("ProgressDeadlineExceeded: no progress in 15s at step 3/4; "
+                                   "step 3/4: plugin \"step/missing\" not configured",
+                                   0),
+            0u)
+      << d.status.message;
+  d = drv.Round("v2");
+  EXPECT_NE(d.reason, "ReconciliationError");
+  // Configured and enabled: strake cannot load it, and says so.
+  drv.SetStepPlugins({{"step/missing", {"file://plugin-bin/x", false}}});
+  d = drv.Round("v2");
+  EXPECT_EQ(d.reason, "ReconciliationError");
+  EXPECT_NE(d.status.message.find("(file://plugin-bin/x) cannot run: Argo Rollouts' step plugins "
+                                  "are RPC binaries"),
+            std::string::npos)
+      << d.status.message;
+  // Disabled: the step passes, the rollout goes on to the pause.
+  drv.SetStepPlugins({{"step/missing", {"", true}}});
+  d = drv.Round("v2");
+  EXPECT_EQ(d.status.current_step_index, 3);
+  EXPECT_EQ(d.status.phase, "Paused");
+  EXPECT_EQ(d.status.step_plugin_statuses.size(), 2u);
+  // A new revision starts the statuses over.
+  d = drv.Round("v3");
+  EXPECT_EQ(d.status.step_plugin_statuses.size(), 0u);
+}
+
+TEST(StepPluginsTest, ArgoRolloutsConfigsListIsReadAndABadOneSaysWhy) {
+  // Argo's test/e2e/step-plugin/argo-rollouts-config.yaml, data.stepPlugins.
+  auto plugins = ParseStepPlugins(R"(- name: "step/e2e-test" # name of the plugin
+  location: "file://plugin-bin/e2e-step-plugin" # supports http(s):// urls and file://
+  disabled: false
+- name: "step/e2e-test-disabled"
+  location: "file://plugin-bin/e2e-step-plugin"
+  disabled: true)");
+  ASSERT_TRUE(plugins) << plugins.error().message;
+  ASSERT_EQ(plugins->size(), 2u);
+  EXPECT_FALSE(plugins->at("step/e2e-test").disabled);
+  EXPECT_EQ(plugins->at("step/e2e-test").location, "file://plugin-bin/e2e-step-plugin");
+  EXPECT_TRUE(plugins->at("step/e2e-test-disabled").disabled);
+  EXPECT_TRUE(ParseStepPlugins("")->empty());
+  EXPECT_EQ(ParseStepPlugins("a: b").error().message, "stepPlugins: not a list");
+  EXPECT_EQ(ParseStepPlugins("- location: x").error().message,
+            "stepPlugins: an entry without a name");
+  EXPECT_EQ(ParseStepPlugins("- {name: a, disabled: maybe}").error().message,
+            "stepPlugins: a: disabled is not a boolean");
 }
 
 TEST(CanaryTest, StatusSurvivesJson) {

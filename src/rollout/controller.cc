@@ -838,6 +838,33 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
   target_.Prune(ns, workload, keep);
 }
 
+void RolloutReconciler::ObserveStepPlugins(const std::string& ns, const model::RolloutSpec& spec,
+                                           Observation* obs) {
+  if (!spec.canary || std::none_of(spec.canary->steps.begin(), spec.canary->steps.end(),
+                                   [](const model::CanaryStep& s) {
+                                     return s.kind == model::CanaryStep::Kind::kPlugin;
+                                   })) {
+    return;
+  }
+  const model::KeyRef ref{kRolloutsConfigMap, "stepPlugins", true};
+  for (const std::string& where : {ns, std::string(kRolloutsConfigNamespace)}) {
+    auto yaml = ReadKeyRef(store_, where, ref, false);
+    if (!yaml) {
+      obs->step_plugins_error = yaml.error().message;
+      return;
+    }
+    if (!*yaml) continue;
+    auto plugins = ParseStepPlugins(**yaml);
+    if (!plugins) {
+      obs->step_plugins_error =
+          fmt::format("configmap {}/{}: {}", where, kRolloutsConfigMap, plugins.error().message);
+    } else {
+      obs->step_plugins = std::move(*plugins);
+    }
+    return;
+  }
+}
+
 Status RolloutReconciler::ObserveRuns(const store::Resource& ro, const RolloutStatus& status,
                                       Observation* obs, Json* experiment_status) {
   const std::string& ns = ro.key.ns;
@@ -946,6 +973,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
   auto min_ready_wait = ApplyMinReady(obs.revisions, spec->min_ready_seconds);
   Json experiment_status;  // the current experiment's, for its templates' hashes
   STRAKE_TRY(ObserveRuns(ro, status, &obs, &experiment_status));
+  ObserveStepPlugins(ns, *spec, &obs);
 
   Decision d = Step(name, *spec, status, obs);
   // A replica that becomes available is no event of the target's: look again then.

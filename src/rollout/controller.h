@@ -133,6 +133,9 @@ class RolloutReconciler : public controller::Reconciler {
   // Experiment (those it owns) into *obs; the Experiment's status.
   Status ObserveRuns(const store::Resource& ro, const RolloutStatus& status, Observation* obs,
                      Json* experiment_status);
+  // The step plugins argo-rollouts-config configures (the Rollout's
+  // namespace first, then Argo's own), when a step names one.
+  void ObserveStepPlugins(const std::string& ns, const model::RolloutSpec& spec, Observation* obs);
   // The Gateway API plugin's routes (named, or matched by its selectors) at
   // the weight; whether to look again soon (a write lost a race).
   bool KeepGatewayRoutes(const store::Resource& rollout, const model::GatewayApiRouting& g,

@@ -193,6 +193,41 @@ TEST_F(RolloutControllerTest, APlainServiceThatSelectsThePodsIsServedOverTheRead
   EXPECT_EQ(router_.traffic["web"].canary_weight, 50);
 }
 
+// Step plugins are looked up in argo-rollouts-config: the Rollout's
+// namespace's, else Argo's own (namespace argo-rollouts), as Argo's
+// test/e2e/step-plugin/argo-rollouts-config.yaml puts it.
+TEST_F(RolloutControllerTest, AStepPluginIsLookedUpInArgoRolloutsConfig) {
+  auto config = [&](const std::string& ns, const std::string& plugins) {
+    store::Resource c;
+    c.key = {"ConfigMap", ns, "argo-rollouts-config"};
+    c.object = {{"apiVersion", "v1"},
+                {"kind", "ConfigMap"},
+                {"metadata", {{"name", "argo-rollouts-config"}, {"namespace", ns}}},
+                {"data", {{"stepPlugins", plugins}}}};
+    ASSERT_TRUE(store_->Create(c, "Created", ""));
+  };
+  config("argo-rollouts", "- {name: step/e2e-test-disabled, location: file://x, disabled: true}");
+  Apply("v1");
+  SetCanary(Json::parse(R"({"steps":[{"plugin":{"name":"step/e2e-test-disabled"}},
+                                     {"plugin":{"name":"step/here"}}, {"pause":{}}]})"),
+            1);
+  Reconcile();
+  Apply("v2");
+  RolloutStatus st = Reconcile(2);
+  EXPECT_EQ(st.current_step_index, 1);
+  ASSERT_EQ(st.step_plugin_statuses.size(), 1u);
+  EXPECT_TRUE(st.step_plugin_statuses[0].disabled);
+  EXPECT_EQ(st.message,
+            "step 2/3: plugin \"step/here\" not configured in configmap argo-rollouts-config "
+            "(stepPlugins)");
+  // The Rollout's own namespace's configuration comes first.
+  config("default", "- {name: step/here, disabled: true}");
+  st = Reconcile();
+  EXPECT_EQ(st.current_step_index, 2);
+  EXPECT_EQ(st.phase, "Paused");
+  EXPECT_EQ(st.step_plugin_statuses.size(), 2u);
+}
+
 TEST_F(RolloutControllerTest, ARevisionAppliedAgainIsRenumberedAndMeasuredAgain) {
   std::string v1 = Apply("v1");
   Reconcile();
