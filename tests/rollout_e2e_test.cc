@@ -1706,6 +1706,9 @@ spec:
 // analysis asks it for the canary's success rate and aborts a bad version.
 // initialDelay leaves time for two scrapes of the canary's series: rate()
 // has nothing to say before (an empty result is Inconclusive, as in Argo).
+// Beside it, a dry-run kayenta metric whose canary config asks the same
+// Prometheus (an account of Kayenta's own kayenta.yml) for each revision's
+// error rate over the run: the judge fails the canary on those series.
 TEST_F(RolloutE2E, PrometheusProviderCatchesABadVersion) {
   if (!PathExists("/usr/bin/prometheus"))
     GTEST_SKIP() << "prometheus is not installed (scripts/setup.sh installs it)";
@@ -1746,13 +1749,50 @@ scrape_configs:
         return http::Fetch("127.0.0.1", prom_port, {"GET", "/-/ready", {}, ""}, 1s).has_value();
       },
       20s));
-  std::string templates = fmt::format(R"(---
+  std::string templates = fmt::format(R"yaml(---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: kayenta}}
+data:
+  kayenta.yml: |
+    kayenta:
+      prometheus:
+        accounts:
+        - name: local
+          endpoint: {{baseUrl: "http://127.0.0.1:{0}"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: web-judge}}
+data:
+  canary-config.json: |
+    {{"name": "web-judge", "judge": {{"name": "NetflixACAJudge-v1.0"}},
+     "metrics": [{{"name": "errors", "groups": ["web"],
+                  "query": {{"type": "prometheus", "customInlineTemplate": "PromQL:(sum(rate(strake_router_requests_total{{revision=\"${{scope}}\",code=\"5xx\"}}[5s])) or vector(0)) / sum(rate(strake_router_requests_total{{revision=\"${{scope}}\"}}[5s]))"}},
+                  "analysisConfigurations": {{"canary": {{"direction": "increase"}}}}}}]}}
+---
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata: {{name: prom-success}}
 spec:
-  args: [{{name: hash}}]
+  args: [{{name: hash}}, {{name: stable-hash}}]
+  dryRun: [{{metricName: judge}}]
   metrics:
+  - name: judge
+    initialDelay: 7s
+    interval: 6s
+    count: 1
+    provider:
+      kayenta:
+        address: https://kayenta.example.com
+        application: web
+        canaryConfigName: web-judge
+        metricsAccountName: local
+        threshold: {{pass: 90, marginal: 75}}
+        scopes:
+        - name: default
+          controlScope: {{scope: "{{{{args.stable-hash}}}}", step: 1}}
+          experimentScope: {{scope: "{{{{args.hash}}}}", step: 1}}
   - name: success-rate
     initialDelay: 8s
     interval: 2s
@@ -1761,11 +1801,11 @@ spec:
     failureCondition: len(result) > 0 && result[0] < 0.95
     provider:
       prometheus:
-        address: http://127.0.0.1:{}
+        address: http://127.0.0.1:{0}
         query: >-
           sum(rate(strake_router_requests_total{{revision="{{{{args.hash}}}}",code!="5xx"}}[10s]))
           / sum(rate(strake_router_requests_total{{revision="{{{{args.hash}}}}"}}[10s]))
-)",
+)yaml",
                                       prom_port);
   const char* steps = R"(    canary:
       stableService: web
@@ -1773,7 +1813,9 @@ spec:
       - setWeight: 50
       - analysis:
           templates: [{templateName: prom-success}]
-          args: [{name: hash, valueFrom: {podTemplateHashValue: Latest}}]
+          args:
+          - {name: hash, valueFrom: {podTemplateHashValue: Latest}}
+          - {name: stable-hash, valueFrom: {podTemplateHashValue: Stable}}
 )";
   Apply(Manifest("v1", steps, 2, "", templates));
   ASSERT_EQ(Watch(), 0) << last_watch_;
@@ -1795,6 +1837,15 @@ spec:
       << last_watch_;
   Ran runs = Cli({"get", "analysisruns", "-o", "json"});
   EXPECT_NE(runs.out.find("\"Failed\""), std::string::npos) << runs.out;
+  // The dry-run judge measured on Prometheus's series and failed the canary.
+  Json judged;
+  for (const auto& run : Json::parse(runs.out, nullptr, false).value("items", Json::array())) {
+    for (const auto& m : run["status"].value("metricResults", Json::array())) {
+      if (m.value("name", "") == "judge") judged = m;
+    }
+  }
+  EXPECT_EQ(judged.value("phase", ""), "Failed") << runs.out;
+  EXPECT_TRUE(judged.value("dryRun", false)) << judged.dump(2);
   // No trafficRouting: at 50% of 2 replicas the stable ran 1, and the abort
   // goes back by replica counts within maxUnavailable (0): the canary serves
   // until the stable is back to 2, then goes.
