@@ -297,6 +297,21 @@ int CanaryReplicas(const model::RolloutSpec& spec, int index, int weight) {
 // Argo's basic canary: a canary without trafficRouting.
 bool Basic(const model::RolloutSpec& spec) { return spec.canary && !spec.canary->traffic_routing; }
 
+// Another revision on its way out that still runs replicas: the one
+// running most that is neither desired nor stable nor waiting for a delayed
+// scale-down (a canary superseded mid-update, or dropped by going back to
+// stable). "" for none.
+std::string Dropped(const RolloutStatus& st, const Observation& obs) {
+  std::string dropped;
+  for (const auto& [hash, r] : obs.revisions) {
+    if (hash == obs.desired_hash || hash == st.stable_rs || st.scale_down_at.count(hash) ||
+        r.replicas == 0)
+      continue;
+    if (dropped.empty() || r.replicas > Running(obs, dropped)) dropped = hash;
+  }
+  return dropped;
+}
+
 // What BasicCanaryCounts needs to know of this round, for `weight`.
 BasicCanaryInput BasicInput(const model::RolloutSpec& spec, const RolloutStatus& st,
                             const Observation& obs, int weight) {
@@ -312,13 +327,15 @@ BasicCanaryInput BasicInput(const model::RolloutSpec& spec, const RolloutStatus&
   for (const auto& [hash, at] : st.scale_down_at) {
     if (hash != desired && hash != st.stable_rs) in.older_replicas += Running(obs, hash);
   }
+  in.older_replicas += Running(obs, Dropped(st, obs));
   return in;
 }
 
 // Available replicas of the other revisions that stay this round: those
-// waiting for a delayed scale-down (the rest are removed at once).
+// waiting for a delayed scale-down and a dropped one draining (the rest are
+// removed at once).
 int OlderAvailable(const RolloutStatus& st, const Observation& obs) {
-  int n = 0;
+  int n = Ready(obs, Dropped(st, obs));
   for (const auto& [hash, at] : st.scale_down_at) {
     if (hash != obs.desired_hash && hash != st.stable_rs) n += Ready(obs, hash);
   }
@@ -334,6 +351,24 @@ void ScaleBasic(Decision& d, const model::RolloutSpec& spec, const Observation& 
   d.replicas[st.stable_rs] = counts.stable;
   st.canary_weight = d.canary_weight =
       ServingWeight(obs.revisions, d.replicas, st.stable_rs, obs.desired_hash);
+  // A canary superseded mid-update is scaled down as Argo scales down an
+  // older ReplicaSet of a basic canary (within maxUnavailable, counting
+  // every revision's available replicas), serving meanwhile beside both.
+  std::string dropped = Dropped(st, obs);
+  if (dropped.empty()) return;
+  const model::CanaryStrategy& c = *spec.canary;
+  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
+  int available = Ready(obs, obs.desired_hash) + Ready(obs, st.stable_rs) + Ready(obs, dropped);
+  int keep = OlderToKeep(spec.replicas, f, available, {Running(obs, dropped), Ready(obs, dropped)});
+  Requeue(d, Ms(1000));
+  if (keep == 0) return;
+  d.replicas[dropped] = keep;
+  d.draining_hash = dropped;
+  // The weight is the canary's share of every replica serving.
+  int canary = ServingReplicas(obs.revisions, d.replicas, obs.desired_hash);
+  int all = canary + ServingReplicas(obs.revisions, d.replicas, st.stable_rs) +
+            ServingReplicas(obs.revisions, d.replicas, dropped);
+  st.canary_weight = d.canary_weight = all == 0 ? 0 : canary * 100 / all;
 }
 
 // "canary 1/2 available, stable 4 (wants 3)": where a basic canary stands.
@@ -745,13 +780,8 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
 // basic canary's older ReplicaSet is, serving meanwhile, and the stable
 // scaled up within maxSurge; any other revision goes at once, as before.
 void DrainDropped(Decision& d, const model::RolloutSpec& spec, const Observation& obs) {
-  const RolloutStatus& st = d.status;
   const std::string& desired = obs.desired_hash;
-  std::string dropped;
-  for (const auto& [hash, r] : obs.revisions) {
-    if (hash == desired || st.scale_down_at.count(hash) || r.replicas == 0) continue;
-    if (dropped.empty() || r.replicas > Running(obs, dropped)) dropped = hash;
-  }
+  std::string dropped = Dropped(d.status, obs);
   if (dropped.empty()) return;
   const model::CanaryStrategy& c = *spec.canary;
   BasicCanaryInput in;

@@ -497,6 +497,27 @@ Decision RoundsUntil(Driver& drv, const std::string& hash, const std::string& ph
   return d;
 }
 
+// v1 stable, then v2 walked to its 80% step (kBasic, promoting each pause).
+Decision ToEightyPercent(Driver& drv) {
+  drv.Round("v1");
+  drv.Round("v1");
+  for (int k = 0; k < 3; ++k) {  // 20, 40, 60%
+    RoundsUntil(drv, "v2", "Paused");
+    EXPECT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
+  }
+  return RoundsUntil(drv, "v2", "Paused");
+}
+
+// The replicas a decision runs, and those of them serving.
+std::pair<int, int> RunningAndServing(const Driver& drv, const Decision& d) {
+  int running = 0, serving = 0;
+  for (const auto& [h, n] : d.replicas) {
+    running += n;
+    serving += ServingReplicas(drv.revisions(), d.replicas, h);
+  }
+  return {running, serving};
+}
+
 TEST(BasicCanaryTest, ReplicaCountsApproximateEachWeightAndTheWeightIsTheirShare) {
   Driver drv(Spec(kBasic, 5));
   drv.Round("v1");
@@ -531,11 +552,7 @@ TEST(BasicCanaryTest, StaysWithinMaxSurgeAndMaxUnavailable) {
   Decision d;
   for (int i = 0; i < 10 && d.status.phase != "Paused"; ++i) {
     d = drv.Round("v2", false);
-    int running = 0, serving = 0;
-    for (const auto& [h, n] : d.replicas) {
-      running += n;
-      serving += ServingReplicas(drv.revisions(), d.replicas, h);
-    }
+    auto [running, serving] = RunningAndServing(drv, d);
     EXPECT_LE(running, 13) << i;
     EXPECT_GE(serving, 8) << i;
     if (d.status.phase != "Paused") {
@@ -561,11 +578,7 @@ TEST(BasicCanaryTest, PromoteFullReplacesTheStableWithinTheLimits) {
   Decision d;
   for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
     d = drv.Round("v2", false);
-    int running = 0, serving = 0;
-    for (const auto& [h, n] : d.replicas) {
-      running += n;
-      serving += ServingReplicas(drv.revisions(), d.replicas, h);
-    }
+    auto [running, serving] = RunningAndServing(drv, d);
     EXPECT_LE(running, 7) << i;  // 5 + maxSurge 25% (2)
     EXPECT_GE(serving, 4) << i;  // 5 - maxUnavailable 25% (1)
     drv.ApplySlowly(d);
@@ -583,23 +596,13 @@ TEST(BasicCanaryTest, PromoteFullReplacesTheStableWithinTheLimits) {
 // from fewer than 4 replicas.
 TEST(BasicCanaryTest, GoingBackToStableDrainsTheCanaryWithinTheLimits) {
   Driver drv(Spec(kBasic, 5));
-  drv.Round("v1");
-  drv.Round("v1");
-  for (int k = 0; k < 3; ++k) {  // 20, 40, 60%
-    RoundsUntil(drv, "v2", "Paused");
-    ASSERT_TRUE(ApplyAction("promote", false, drv.spec(), drv.status(), drv.now()));
-  }
-  Decision d = RoundsUntil(drv, "v2", "Paused");  // 80%
+  Decision d = ToEightyPercent(drv);
   ASSERT_EQ(d.replicas.at("v2"), 4);
   ASSERT_EQ(d.replicas.at("v1"), 1);
   bool drained = false;
   for (int i = 0; i < 20 && d.status.phase != "Healthy"; ++i) {
     d = drv.Round("v1", false);
-    int running = 0, serving = 0;
-    for (const auto& [h, n] : d.replicas) {
-      running += n;
-      serving += ServingReplicas(drv.revisions(), d.replicas, h);
-    }
+    auto [running, serving] = RunningAndServing(drv, d);
     EXPECT_LE(running, 7) << i;
     EXPECT_GE(serving, 4) << i;
     if (d.draining_hash == "v2") drained = true;
@@ -610,6 +613,48 @@ TEST(BasicCanaryTest, GoingBackToStableDrainsTheCanaryWithinTheLimits) {
   EXPECT_EQ(d.draining_hash, "");
   EXPECT_EQ(d.replicas.at("v1"), 5);
   EXPECT_EQ(d.replicas.count("v2"), 0u);
+}
+
+// A canary superseded mid-update (v3 applied while v2 is at 80%) is
+// scaled down as Argo scales down an older ReplicaSet, serving meanwhile
+// beside the stable and v3, and never below replicas - maxUnavailable (10
+// replicas, maxSurge 50%, maxUnavailable 0: 10 available, at most 15
+// running). v3 starts fast, the stable's new replicas slowly: all three
+// serve for a round, the weight v3's share of them.
+TEST(BasicCanaryTest, ASupersededCanaryDrainsWithinTheLimitsBesideTheNewOne) {
+  auto spec = Spec(kBasic, 10);
+  spec.canary->max_surge = {50, true};
+  spec.canary->max_unavailable = {0, false};
+  Driver drv(spec);
+  Decision d = ToEightyPercent(drv);
+  ASSERT_EQ(d.replicas.at("v2"), 8);
+  ASSERT_EQ(d.replicas.at("v1"), 2);
+  bool three = false;
+  for (int i = 0; i < 30 && (i == 0 || d.status.phase != "Paused"); ++i) {
+    d = drv.Round("v3", false);
+    auto [running, serving] = RunningAndServing(drv, d);
+    EXPECT_LE(running, 15) << i;
+    EXPECT_GE(serving, 10) << i;
+    if (d.draining_hash == "v2") {
+      EXPECT_GT(d.replicas.at("v2"), 0);
+      if (ServingReplicas(drv.revisions(), d.replicas, "v3") > 0) {
+        three = true;
+        // The weight is v3's share of every replica serving.
+        int v3 = ServingReplicas(drv.revisions(), d.replicas, "v3");
+        EXPECT_EQ(d.status.canary_weight, v3 * 100 / serving) << i;
+      }
+    }
+    drv.ApplySlowly(d);
+    // v3's replicas are ready at once, the stable's come slowly.
+    if (drv.revisions().count("v3")) drv.SetReady("v3", drv.revisions().at("v3").replicas);
+  }
+  EXPECT_TRUE(three) << "v2 drained while v3 served";
+  EXPECT_EQ(d.status.phase, "Paused");
+  EXPECT_EQ(d.status.current_step_index, 1);
+  EXPECT_EQ(d.draining_hash, "");
+  EXPECT_EQ(d.replicas.count("v2"), 0u);
+  EXPECT_EQ(d.replicas.at("v3"), 2);
+  EXPECT_EQ(d.replicas.at("v1"), 8);
 }
 
 // An abort scales back by replica counts within the same limits, at once

@@ -479,6 +479,17 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     bool production = false;  // the stable or active Service
   };
   std::vector<Want> wants;
+  // Without trafficRouting a canary superseded mid-update drains beside the
+  // stable and the new canary: Services over every revision's pods balance
+  // over its ready replicas too.
+  std::vector<ReadyBackend> over_pods = alongside;
+  const bool superseded = spec.canary && !spec.canary->traffic_routing &&
+                          !d.draining_hash.empty() && !d.canary_hash.empty() &&
+                          d.draining_hash != d.canary_hash;
+  if (superseded)
+    over_pods.push_back(
+        {name, d.draining_hash, ServingReplicas(observed, d.replicas, d.draining_hash)});
+  std::vector<ReadyBackend> production = alongside;
   if (spec.canary) {
     const auto& c = *spec.canary;
     if (!c.stable_service.empty()) {
@@ -490,6 +501,13 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
         // canary's until the stable has none left).
         if (w.canary.empty()) w.canary = d.draining_hash;
         w.weight = ServingWeight(observed, d.replicas, w.stable, w.canary);
+        if (superseded && c.canary_service.empty()) {
+          int canary = ServingReplicas(observed, d.replicas, w.canary);
+          int all =
+              canary + ServingReplicas(observed, d.replicas, w.stable) + over_pods.back().ready;
+          w.weight = all == 0 ? 0 : canary * 100 / all;
+          production = over_pods;
+        }
         if (!c.canary_service.empty()) {
           bool none = ServingReplicas(observed, d.replicas, d.stable_hash) == 0 &&
                       ServingReplicas(observed, d.replicas, d.canary_hash) > 0;
@@ -540,12 +558,12 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
     if (w.routes && spec.canary && spec.canary->traffic_routing) t.extra = extra;
     // The stable or active Service serves a workloadRef's Deployment too
     // while it runs: the hand-over waits for the Rollout's replicas.
-    if (w.production) ShareStable(t, ServingReplicas(observed, d.replicas, w.stable), alongside);
+    if (w.production) ShareStable(t, ServingReplicas(observed, d.replicas, w.stable), production);
     Route(**got, std::move(t), issues);
   }
   std::set<std::string> named;
   for (const auto& w : wants) named.insert(w.service);
-  return PlainServices(ns, name, spec, d, observed, named, alongside, issues);
+  return PlainServices(ns, name, spec, d, observed, named, over_pods, issues);
 }
 
 void RolloutReconciler::Route(const store::Resource& service, ServiceTraffic t,

@@ -24,12 +24,15 @@ class FakeTarget : public WorkloadTarget {
     std::map<std::string, RevisionObservation> out;
     for (const auto& [hash, n] : running_) {
       int ready = problem.empty() ? n : 0;
+      if (auto cap = ready_at_most.find(hash); cap != ready_at_most.end())
+        ready = std::min(ready, cap->second);
       out[hash] = {n, ready, problem, std::vector<std::chrono::milliseconds>(ready, ready_for)};
     }
     return out;
   }
   std::chrono::milliseconds ready_for{std::chrono::hours(1)};  // of every ready replica
-  std::string problem;  // when set, no replica is ready, and this is why
+  std::string problem;                       // when set, no replica is ready, and this is why
+  std::map<std::string, int> ready_at_most;  // by hash: a revision's replicas come slowly
 
  private:
   std::map<std::string, int> running_;
@@ -322,7 +325,7 @@ TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
             ["fieldRef"]["fieldPath"] = "status.alb.canaryTargetGroup.name";
   ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
   Apply("v3");
-  st = Reconcile(2);
+  st = Reconcile(3);  // v2, superseded, goes first (maxSurge 1 of 1 replica)
   EXPECT_TRUE(st.abort);
   EXPECT_NE(st.message.find("fieldRef status.alb.canaryTargetGroup.name: no such field"),
             std::string::npos)
@@ -398,6 +401,43 @@ TEST_F(RolloutControllerTest, GoingBackToStableBalancesOverTheDrainingCanary) {
   EXPECT_EQ(st.phase, "Healthy") << st.message;
   EXPECT_EQ(router_.traffic["web"].stable_hash, v1);
   EXPECT_EQ(router_.traffic["web"].canary_hash, "");
+}
+
+// Without trafficRouting a canary superseded mid-update (v2 at 50% of 4,
+// v3 applied; maxSurge 50%, maxUnavailable 0) drains beside the stable and
+// v3: while one of v3's two replicas is ready, v2 keeps one of its two, and
+// the stable Service balances over all three revisions' ready replicas (v1
+// 2, v2 1, v3 1), as does a plain Service.
+TEST_F(RolloutControllerTest, ASupersededCanaryServesBesideStableAndTheNewCanaryWhileItDrains) {
+  AddService("web");
+  AddService("plain");
+  std::string v1 = Apply("v1");
+  SetCanary(Json::parse(R"({"stableService": "web", "maxSurge": "50%", "maxUnavailable": 0})"), 4);
+  Reconcile(2);
+  std::string v2 = Apply("v2");
+  ASSERT_EQ(Reconcile(4).current_step_index, 1);  // 2 + 2
+  std::string v3 = Apply("v3");
+  target_.ready_at_most[v3] = 1;  // v3's second replica is slow to start
+  RolloutStatus st = Reconcile(3);
+  EXPECT_EQ(st.phase, "Progressing") << st.message;
+  const ServiceTraffic& web = router_.traffic["web"];
+  EXPECT_EQ(web.stable_hash, v1);
+  EXPECT_EQ(web.canary_hash, v3);
+  ASSERT_EQ(web.extra.size(), 1u);
+  EXPECT_EQ(web.extra[0].hash, v2);
+  EXPECT_EQ(web.extra[0].workload, "web");
+  EXPECT_EQ(web.canary_weight, 25);
+  EXPECT_EQ(web.extra[0].weight, 25);
+  EXPECT_EQ(st.canary_weight, 25);
+  const ServiceTraffic& plain = router_.traffic["plain"];
+  EXPECT_EQ(plain.canary_weight, 25);
+  ASSERT_EQ(plain.extra.size(), 1u);
+  EXPECT_EQ(plain.extra[0].weight, 25);
+  // v3's second replica is ready: v2 goes, two revisions again.
+  target_.ready_at_most.clear();
+  st = Reconcile(3);
+  EXPECT_EQ(router_.traffic["web"].extra.size(), 0u);
+  EXPECT_EQ(router_.traffic["web"].canary_hash, v3);
 }
 
 // With trafficRouting the router's weight is exact: 50% though the canary
@@ -639,7 +679,7 @@ TEST_F(RolloutControllerTest, ABuiltinClusterTemplateIsUsedUnlessTheStoreHasOne)
                      "metrics":[{"name":"mine","provider":{"router":{}}}]})")}};
   ASSERT_TRUE(store_->Create(mine, "Created", ""));
   Apply("v3");
-  st = Reconcile(2);
+  st = Reconcile(3);  // v2, superseded, goes first (maxSurge 1 of 1 replica)
   run = Get("AnalysisRun", st.step_analysis_run);
   ASSERT_TRUE(run) << st.message;
   EXPECT_EQ(run->object["spec"]["metrics"][0]["name"], "mine");
