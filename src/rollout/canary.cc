@@ -442,7 +442,8 @@ int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
 
 // progressDeadlineSeconds: a Progressing canary that has not moved on for
 // that long is Degraded, and aborted with progressDeadlineAbort.
-void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t now, int n) {
+void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
+                           int64_t now, int n) {
   RolloutStatus& st = d.status;
   int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
   if (st.phase != "Progressing") return;
@@ -456,7 +457,13 @@ void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, int64_t 
   st.phase = "Degraded";  // Argo's phase for a ProgressDeadlineExceeded condition
   if (spec.progress_deadline_abort) {
     Abort(d, now, why);
-    st.canary_weight = d.canary_weight = 0;
+    // Back to stable from this round: at once with a router, by replica
+    // counts without one (the weight then says what the replicas serve).
+    if (Basic(spec)) {
+      ScaleBasic(d, spec, obs, 0);
+    } else {
+      st.canary_weight = d.canary_weight = 0;
+    }
   } else {
     // Argo carries on; what held the step stays said.
     st.message = st.message.empty() ? why : fmt::format("{}; {}", why, st.message);
@@ -739,7 +746,7 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
                                rollback ? "rollback to" : "canary", desired,
                                BasicProgress(spec, st, obs, 100));
       Requeue(d, Ms(1000));
-      CheckProgressDeadline(d, spec, now, n);
+      CheckProgressDeadline(d, spec, obs, now, n);
       return;
     }
   } else if (Ready(obs, desired) < spec.replicas) {
@@ -751,7 +758,7 @@ void BecomeStable(Decision& d, const model::RolloutSpec& spec, const Observation
                     rollback ? "rollback to" : "canary", desired, Ready(obs, desired),
                     spec.replicas, Why(obs, desired));
     Requeue(d, Ms(1000));
-    CheckProgressDeadline(d, spec, now, n);
+    CheckProgressDeadline(d, spec, obs, now, n);
     return;
   }
   if (!st.background_analysis_run.empty())
@@ -969,7 +976,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
 
   // An experiment step waits as long as its Experiment runs (Argo's
   // indefinite step): no progress deadline meanwhile.
-  if (!at_experiment) CheckProgressDeadline(d, spec, now, n);
+  if (!at_experiment) CheckProgressDeadline(d, spec, obs, now, n);
   ScaleDownOthers(d, obs, now);
   Tally(d, obs, desired);
   return d;

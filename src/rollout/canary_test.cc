@@ -366,6 +366,37 @@ TEST(CanaryTest, ProgressDeadlineAbortsWhenAsked) {
   EXPECT_NE(d.status.message.find("ProgressDeadlineExceeded"), std::string::npos);
 }
 
+// Without trafficRouting the abort goes back by replica counts, so the
+// weight in the status is what the replicas still serve from the abort's
+// round on (it read 0 for a round while the canary still served).
+TEST(BasicCanaryTest, AProgressDeadlineAbortReportsTheWeightTheReplicasServe) {
+  auto spec = Spec(R"(    canary:
+      stableService: web
+      steps:
+      - setWeight: 40
+      - setWeight: 80
+)",
+                   5);
+  spec.progress_deadline_seconds = 60;
+  spec.progress_deadline_abort = true;
+  Driver drv(spec);
+  drv.Round("v1");
+  drv.Round("v1");
+  Decision d;
+  for (int i = 0; i < 5 && d.status.current_step_index < 1; ++i) d = drv.Round("v2");
+  ASSERT_EQ(d.status.current_step_index, 1);  // 80%: 4 canary + 2 stable ready
+  drv.Round("v2", false);                     // and stuck there (no replica changes)
+  drv.Advance(61s);
+  d = drv.Round("v2", false);
+  ASSERT_TRUE(d.status.abort);
+  // Back within the limits (maxSurge 2, maxUnavailable 1 of 5): the stable
+  // grows to 3, two canary replicas go and two stay, serving.
+  EXPECT_EQ(d.replicas.at("v1"), 3);
+  EXPECT_EQ(d.replicas.at("v2"), 2);
+  EXPECT_EQ(d.status.canary_weight, 50);  // 2 of the 4 serving
+  EXPECT_EQ(d.canary_weight, 50);
+}
+
 // Argo's step-plugin e2e manifests (test/e2e/step-plugin/): a disabled
 // plugin's step passes and says so in stepPluginStatuses; a plugin not
 // configured holds the step with a ReconciliationError, said once, until
