@@ -55,6 +55,35 @@ std::vector<std::string> DecodeDryRun(Ctx& ctx, Fields& f) {
   return out;
 }
 
+// measurementRetention: [{metricName: REGEX, limit}] (Argo's).
+std::vector<MeasurementRetention> DecodeMeasurementRetention(Ctx& ctx, Fields& f) {
+  std::vector<MeasurementRetention> out;
+  f.List("measurementRetention", [&](const Node& item, const std::string& p) {
+    Fields rf(ctx, item, p);
+    MeasurementRetention r;
+    if (const Node* v = rf.Need("metricName")) {
+      r.metric_name = ctx.Str(*v, rf.Sub("metricName"));
+      if (auto re = Regex::Compile(r.metric_name); !re)
+        ctx.Error(*v, rf.Sub("metricName"), "not a regular expression: " + re.error().message);
+    }
+    if (const Node* v = rf.Need("limit")) r.limit = ctx.Int(*v, rf.Sub("limit"), 0, 1000);
+    out.push_back(std::move(r));
+  });
+  return out;
+}
+
+// analysisRunMetadata: {labels, annotations} (Argo's).
+AnalysisRunMetadata DecodeRunMetadata(Ctx& ctx, Fields& f) {
+  AnalysisRunMetadata m;
+  if (const Node* v = f.Get("analysisRunMetadata")) {
+    Fields mf(ctx, *v, f.Sub("analysisRunMetadata"));
+    if (const Node* l = mf.Get("labels")) m.labels = ctx.StrMap(*l, mf.Sub("labels"));
+    if (const Node* a = mf.Get("annotations"))
+      m.annotations = ctx.StrMap(*a, mf.Sub("annotations"));
+  }
+  return m;
+}
+
 // One argument a Rollout (or its experiment step) passes to analysis:
 // a value, or one read when the run is made (podTemplateHashValue,
 // fieldRef).
@@ -112,7 +141,8 @@ RolloutAnalysis DecodeRolloutAnalysis(Ctx& ctx, const Node& n, const std::string
       a.starting_step = ctx.Int(*v, f.Sub("startingStep"), 0, 1000);
   }
   a.dry_run = DecodeDryRun(ctx, f);
-  f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
+  a.measurement_retention = DecodeMeasurementRetention(ctx, f);
+  a.run_metadata = DecodeRunMetadata(ctx, f);
   return a;
 }
 
@@ -148,7 +178,6 @@ std::vector<ExperimentAnalysis> DecodeExperimentAnalyses(Ctx& ctx, Fields& f, bo
       ctx.Error(item, p + ".name", fmt::format("duplicate analysis name {}", Quote(a.name)));
     out.push_back(std::move(a));
   });
-  f.Ignore({"measurementRetention", "analysisRunMetadata"}, "is not applied yet");
   return out;
 }
 
@@ -192,6 +221,7 @@ ExperimentStep DecodeExperimentStep(Ctx& ctx, const Node& n, const std::string& 
   }
   e.analyses = DecodeExperimentAnalyses(ctx, f, true);
   e.dry_run = DecodeDryRun(ctx, f);
+  e.run_metadata = DecodeRunMetadata(ctx, f);
   return e;
 }
 
@@ -899,7 +929,7 @@ AnalysisTemplateSpec DecodeAnalysisSpecNode(Ctx& ctx, const Node& spec) {
     });
   }
   a.dry_run = DecodeDryRun(ctx, f);
-  f.Ignore({"measurementRetention"}, "keeps every measurement up to its limit here");
+  a.measurement_retention = DecodeMeasurementRetention(ctx, f);
   f.Get("terminate");
   return a;
 }
@@ -945,6 +975,8 @@ ExperimentSpec DecodeExperimentSpecNode(Ctx& ctx, const Node& spec) {
     e.scale_down_delay_seconds = ctx.Int(*v, "spec.scaleDownDelaySeconds", 0, 86400);
   e.analyses = DecodeExperimentAnalyses(ctx, f, false);
   e.dry_run = DecodeDryRun(ctx, f);
+  e.measurement_retention = DecodeMeasurementRetention(ctx, f);
+  e.run_metadata = DecodeRunMetadata(ctx, f);
   return e;
 }
 

@@ -38,6 +38,20 @@ struct AnalysisArg {
   std::string field_path;
 };
 
+// measurementRetention[]: a metric whose name the pattern matches (a Go
+// regular expression, unanchored, as dryRun's) keeps its last `limit`
+// measurements in the run's status (Argo's default, 10, for the others and
+// for a limit of 0).
+struct MeasurementRetention {
+  std::string metric_name;
+  int limit = 0;
+};
+
+// analysisRunMetadata: labels and annotations of the AnalysisRuns made.
+struct AnalysisRunMetadata {
+  std::map<std::string, std::string> labels, annotations;
+};
+
 struct RolloutAnalysis {
   struct TemplateRef {
     std::string name;
@@ -48,6 +62,8 @@ struct RolloutAnalysis {
   std::vector<std::string> dry_run;  // dryRun[].metricName: metrics that decide nothing
   int starting_step = -1;            // background analysis only; -1: from the start
   Origin origin;
+  std::vector<MeasurementRetention> measurement_retention;  // given to its AnalysisRuns
+  AnalysisRunMetadata run_metadata;
 };
 
 // One analysis of an Experiment (spec.analyses[]; a canary experiment
@@ -83,6 +99,8 @@ struct ExperimentSpec {
   int scale_down_delay_seconds = 30;
   std::vector<ExperimentAnalysis> analyses;
   std::vector<std::string> dry_run;  // given to every AnalysisRun
+  std::vector<MeasurementRetention> measurement_retention;  // so is this
+  AnalysisRunMetadata run_metadata;                         // and this
 };
 
 struct Experiment {
@@ -108,6 +126,7 @@ struct ExperimentStep {
   std::optional<int> scale_down_delay_seconds;
   std::vector<ExperimentAnalysis> analyses;
   std::vector<std::string> dry_run;
+  AnalysisRunMetadata run_metadata;  // given to its Experiment
 };
 
 struct CanaryStep {
@@ -370,6 +389,7 @@ struct AnalysisTemplateSpec {
   // matches them); a metric one matches is measured and recorded but does
   // not decide the run's phase.
   std::vector<std::string> dry_run;
+  std::vector<MeasurementRetention> measurement_retention;
 };
 
 struct AnalysisTemplate {

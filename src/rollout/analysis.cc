@@ -130,7 +130,7 @@ Measurement AssessValue(const model::Metric& m, const Value& result) {
   return out;
 }
 
-void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement, size_t keep) {
   measurement.value = ValidUtf8(measurement.value);
   measurement.message = ValidUtf8(measurement.message);
   // As Argo counts: an Error measurement is not in `count` (it is retried).
@@ -146,7 +146,9 @@ void Record(const model::Metric& m, MetricResult& r, Measurement measurement) {
   }
   if (!measurement.message.empty()) r.message = measurement.message;
   r.measurements.push_back(std::move(measurement));
-  if (r.measurements.size() > kMeasurementsKept) r.measurements.erase(r.measurements.begin());
+  if (r.measurements.size() > keep)
+    r.measurements.erase(r.measurements.begin(),
+                         r.measurements.end() - static_cast<std::ptrdiff_t>(keep));
 
   if (m.failure_limit >= 0 && r.failed > m.failure_limit) {
     r.phase = "Failed";
@@ -209,13 +211,33 @@ Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns
   return dry;
 }
 
+Result<std::vector<size_t>> RetainedMeasurements(
+    const std::vector<model::MeasurementRetention>& rules,
+    const std::vector<model::Metric>& metrics) {
+  std::vector<size_t> keep(metrics.size(), kMeasurementsKept);
+  for (size_t i = 0; i < rules.size(); ++i) {
+    auto re = Regex::Compile(rules[i].metric_name);
+    if (!re) return Failf("measurementRetention[{}]: {}", i, re.error().message);
+    bool any = false;
+    for (size_t k = 0; k < metrics.size(); ++k) {
+      if (!re->PartialMatch(metrics[k].name)) continue;
+      any = true;
+      keep[k] = rules[i].limit > 0 ? static_cast<size_t>(rules[i].limit) : kMeasurementsKept;
+    }
+    if (!any) return Failf("measurementRetention[{}]: Rule didn't match any metric name(s)", i);
+  }
+  return keep;
+}
+
 Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
                              const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
                              const std::vector<std::pair<std::string, std::string>>& values,
-                             const std::vector<std::string>& dry_run) {
+                             const std::vector<std::string>& dry_run,
+                             const std::vector<model::MeasurementRetention>& retention) {
   Json metrics = Json::array();
   Json args = Json::array();
   Json dry = Json::array();
+  Json kept = Json::array();
   std::set<std::string> arg_names;
   for (const auto& ref : templates) {
     const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
@@ -227,6 +249,7 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
     const Json& spec = *got ? (*got)->object["spec"] : (*builtin)["spec"];
     for (const auto& m : spec.value("metrics", Json::array())) metrics.push_back(m);
     for (const auto& d : spec.value("dryRun", Json::array())) dry.push_back(d);
+    for (const auto& r : spec.value("measurementRetention", Json::array())) kept.push_back(r);
     for (const auto& arg : spec.value("args", Json::array())) {
       if (arg_names.insert(arg.value("name", "")).second) args.push_back(arg);
     }
@@ -243,8 +266,11 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
     if (!found) return Failf("analysis argument {} is not declared by the templates", Quote(name));
   }
   for (const auto& name : dry_run) dry.push_back({{"metricName", name}});
+  for (const auto& r : retention)
+    kept.push_back({{"metricName", r.metric_name}, {"limit", r.limit}});
   Json out = {{"args", args}, {"metrics", metrics}};
   if (!dry.empty()) out["dryRun"] = std::move(dry);
+  if (!kept.empty()) out["measurementRetention"] = std::move(kept);
   return out;
 }
 
@@ -930,6 +956,32 @@ std::string EndMessage(const model::AnalysisTemplateSpec& spec,
 
 }  // namespace
 
+namespace {
+
+// Each metric's result so far (from the run's status) with its dryRun flag,
+// and in *keep how many measurements each keeps; a dryRun or
+// measurementRetention rule that matches no metric is an error.
+Result<std::vector<MetricResult>> ResultsSoFar(const model::AnalysisTemplateSpec& spec,
+                                               const Json& status, std::vector<size_t>* keep) {
+  STRAKE_TRY_ASSIGN(dry, DryRunMetrics(spec.dry_run, spec.metrics));
+  STRAKE_TRY_ASSIGN(kept, RetainedMeasurements(spec.measurement_retention, spec.metrics));
+  *keep = std::move(kept);
+  std::vector<MetricResult> results;
+  const Json& prev = status.value("metricResults", Json::array());
+  for (size_t i = 0; i < spec.metrics.size(); ++i) {
+    MetricResult r;
+    r.name = spec.metrics[i].name;
+    for (const auto& p : prev) {
+      if (p.value("name", "") == r.name) r = MetricResult::FromJson(p);
+    }
+    r.dry_run = dry[i];
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+}  // namespace
+
 Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   store::Key k{"AnalysisRun", ns, name};
@@ -977,24 +1029,14 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       STRAKE_TRY(write("Warning", Join(inputs.warnings, "; ")));
     }
   }
-  auto dry = DryRunMetrics(spec->dry_run, spec->metrics);
-  if (!dry) {
+  std::vector<size_t> keep;
+  auto so_far = ResultsSoFar(*spec, status, &keep);
+  if (!so_far) {
     phase = "Error";
-    STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, dry.error().message)));
+    STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, so_far.error().message)));
     return controller::ReconcileResult{};
   }
-  std::vector<MetricResult> results;
-  const Json& prev = status.value("metricResults", Json::array());
-  for (size_t i = 0; i < spec->metrics.size(); ++i) {
-    const model::Metric& m = spec->metrics[i];
-    MetricResult r;
-    r.name = m.name;
-    for (const auto& p : prev) {
-      if (p.value("name", "") == m.name) r = MetricResult::FromJson(p);
-    }
-    r.dry_run = (*dry)[i];
-    results.push_back(std::move(r));
-  }
+  std::vector<MetricResult> results = std::move(*so_far);
 
   const Json& meta = run.object["metadata"];
   Json annotations = meta.value("annotations", Json::object());
@@ -1021,7 +1063,7 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
         ctx.looks = m.count;
         auto measured = MeasureDue(key, m, ctx, now, masker);
         if (!measured) continue;
-        Record(m, r, std::move(*measured));
+        Record(m, r, std::move(*measured), keep[i]);
         due = NextMeasurement(m, r, started);
       }
       if (due && (!next_due || *due < *next_due)) next_due = due;

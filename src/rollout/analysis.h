@@ -71,7 +71,8 @@ struct MetricResult {
 // Judges one provider value against the metric's conditions.
 Measurement AssessValue(const model::Metric& m, const Value& result);
 // Adds a measurement to the tallies and updates the metric's phase.
-void Record(const model::Metric& m, MetricResult& r, Measurement measurement);
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement,
+            size_t keep = 10);
 // When the next measurement is due (ms since epoch), or nullopt when the
 // metric is complete. `run_started_ms` anchors initialDelay.
 std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
@@ -84,6 +85,13 @@ std::string RunPhase(const std::vector<MetricResult>& results);
 Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns,
                                         const std::vector<model::Metric>& metrics);
 bool IsTerminalPhase(const std::string& phase);
+// How many measurements each metric keeps: the limit of the last
+// measurementRetention rule whose pattern matches its name (Go's
+// unanchored match), else Argo's default of 10; a rule that matches no
+// metric is an error, as in Argo.
+Result<std::vector<size_t>> RetainedMeasurements(
+    const std::vector<model::MeasurementRetention>& rules,
+    const std::vector<model::Metric>& metrics);
 
 // Replaces {{args.NAME}} in s; an unknown name is an error.
 Result<std::string> ResolveArgs(const std::string& s,
@@ -102,11 +110,13 @@ Result<std::string> FieldRefValue(const Json& rollout, const std::string& path);
 // declaration), each of `values` set (it wins over a template's valueFrom).
 // A missing template, or a value for an arg no template declares, is an
 // error.
-// `dry_run` (metric name patterns) is added to the templates' dryRun.
+// `dry_run` (metric name patterns) is added to the templates' dryRun, and
+// `retention` to their measurementRetention.
 Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
                              const std::vector<model::RolloutAnalysis::TemplateRef>& templates,
                              const std::vector<std::pair<std::string, std::string>>& values,
-                             const std::vector<std::string>& dry_run = {});
+                             const std::vector<std::string>& dry_run = {},
+                             const std::vector<model::MeasurementRetention>& retention = {});
 
 // What a provider sees of the run that asks.
 struct MeasureContext {

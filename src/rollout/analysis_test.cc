@@ -287,6 +287,47 @@ TEST(AnalysisRulesTest, ADryRunPatternMustMatchAMetricAsInArgo) {
   EXPECT_EQ(none.error().message, "dryRun[1]: Rule didn't match any metric name(s)");
 }
 
+// Argo's measurementRetention: a matched metric keeps its last `limit`
+// measurements, the others Argo's 10; a rule matching nothing is an error.
+TEST(AnalysisRulesTest, MeasurementRetentionKeepsEachMetricsLimit) {
+  std::vector<model::Metric> metrics(2);
+  metrics[0].name = "error-rate";
+  metrics[1].name = "latency";
+  auto keep = RetainedMeasurements({{"rate", 3}, {"^lat", 0}}, metrics);
+  ASSERT_TRUE(keep) << keep.error().message;
+  EXPECT_EQ(*keep, (std::vector<size_t>{3, 10}));
+  auto none = RetainedMeasurements({{"nothing", 5}}, metrics);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message, "measurementRetention[0]: Rule didn't match any metric name(s)");
+  model::Metric m;
+  m.count = 0;
+  MetricResult r;
+  for (int i = 0; i < 5; ++i)
+    Record(m, r, Measurement{"Successful", std::to_string(i), "", i, i}, 3);
+  ASSERT_EQ(r.measurements.size(), 3u);
+  EXPECT_EQ(r.measurements.front().value, "2");
+  EXPECT_EQ(r.count, 5);
+}
+
+TEST_F(AnalysisRunTest, AMeasurementRetentionRuleOfTheRunApplies) {
+  CreateRun(R"(- name: rate
+  interval: 1s
+  count: 4
+  successCondition: result >= 0.9
+  provider: {router: {service: web}}
+)",
+            "measurementRetention: [{metricName: rate, limit: 2}]\n");
+  providers_.answers = {Value(0.95)};
+  AnalysisRunReconciler rec(*store_, providers_, clock_, dir_, Inline);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(rec.Reconcile("default/run1"));
+    clock_.Advance(1s);
+  }
+  EXPECT_EQ(Status()["phase"], "Successful") << Status().dump();
+  EXPECT_EQ(Status()["metricResults"][0]["count"], 4);
+  EXPECT_EQ(Status()["metricResults"][0]["measurements"].size(), 2u);
+}
+
 TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
   CreateRun(R"(- name: rate
   interval: 1s

@@ -297,22 +297,26 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
                                         const Decision& d, int64_t revision) {
   const std::string& ns = rollout.key.ns;
   STRAKE_TRY_ASSIGN(values, ArgValues(rollout, d, a.analysis.args));
-  STRAKE_TRY_ASSIGN(spec,
-                    AnalysisRunSpec(store_, ns, a.analysis.templates, values, a.analysis.dry_run));
+  STRAKE_TRY_ASSIGN(spec, AnalysisRunSpec(store_, ns, a.analysis.templates, values,
+                                          a.analysis.dry_run, a.analysis.measurement_retention));
   store::Resource run;
   run.key = Key("AnalysisRun", ns, a.name);
   run.owner = rollout.uid;
-  run.labels = {{kRolloutLabel, rollout.key.name}, {"strake.dev/analysis-kind", a.kind}};
+  // analysisRunMetadata's, then strake's own (which the controller reads).
+  run.labels = a.analysis.run_metadata.labels;
+  run.labels[kRolloutLabel] = rollout.key.name;
+  run.labels["strake.dev/analysis-kind"] = a.kind;
+  Json annotations = a.analysis.run_metadata.annotations;
+  annotations["rollout.argoproj.io/revision"] = std::to_string(revision);
+  annotations["strake.dev/canary-hash"] = d.status.current_pod_hash;
+  annotations["strake.dev/stable-hash"] = d.status.stable_rs;
   run.object = {{"apiVersion", "argoproj.io/v1alpha1"},
                 {"kind", "AnalysisRun"},
                 {"metadata",
                  {{"name", a.name},
                   {"namespace", ns},
                   {"labels", run.labels},
-                  {"annotations",
-                   {{"rollout.argoproj.io/revision", std::to_string(revision)},
-                    {"strake.dev/canary-hash", d.status.current_pod_hash},
-                    {"strake.dev/stable-hash", d.status.stable_rs}}}}},
+                  {"annotations", annotations}}},
                 {"spec", spec}};
   auto created = store_.Create(run, "AnalysisRunCreated",
                                fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
@@ -379,6 +383,10 @@ Status RolloutReconciler::StartExperiment(const store::Resource& rollout,
   if (step.scale_down_delay_seconds)
     exp_spec["scaleDownDelaySeconds"] = *step.scale_down_delay_seconds;
   for (const auto& metric : step.dry_run) exp_spec["dryRun"].push_back({{"metricName", metric}});
+  if (!step.run_metadata.labels.empty() || !step.run_metadata.annotations.empty()) {
+    exp_spec["analysisRunMetadata"] = {{"labels", step.run_metadata.labels},
+                                       {"annotations", step.run_metadata.annotations}};
+  }
   Json labels = rollout.object["metadata"].value("labels", Json::object());
   labels["rollouts-pod-template-hash"] = d.status.current_pod_hash;
   labels[kRolloutLabel] = name;

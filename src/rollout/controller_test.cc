@@ -106,6 +106,17 @@ class RolloutControllerTest : public ::testing::Test {
     return PodTemplateHash(Template(version));
   }
 
+  // Reconciles the current version, applies `version` and returns the
+  // AnalysisRun of its analysis step (the second step).
+  std::optional<store::Resource> StepRun(const std::string& version) {
+    Reconcile();
+    Apply(version);
+    RolloutStatus st = Reconcile(2);
+    auto run = Get("AnalysisRun", st.step_analysis_run);
+    EXPECT_TRUE(run) << st.message;
+    return run;
+  }
+
   RolloutStatus Reconcile(int rounds = 1) {
     for (int i = 0; i < rounds; ++i) EXPECT_TRUE(reconciler_->Reconcile("default/web"));
     return RolloutStatus::FromJson((*store_->Get({"Rollout", "default", "web"}))->status);
@@ -292,6 +303,26 @@ TEST_F(RolloutControllerTest, ARunOfAnotherRolloutIsNeverAdopted) {
 
 // Argo's valueFrom.fieldRef: read from the Rollout when the run is made;
 // a template's secretKeyRef stays a reference in the run (the run reads it).
+// A Rollout analysis's analysisRunMetadata and measurementRetention reach
+// the AnalysisRun it makes (strake's own labels kept beside them).
+TEST_F(RolloutControllerTest, AnalysisRunMetadataAndMeasurementRetentionReachTheRun) {
+  Apply("v1");
+  auto ro = Get("Rollout", "web");
+  ro->object["spec"]["strategy"]["canary"]["steps"][1]["analysis"].update(Json::parse(R"({
+      "analysisRunMetadata": {"labels": {"team": "shop"}, "annotations": {"note": "gate"}},
+      "measurementRetention": [{"metricName": "m", "limit": 20}]})"));
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  auto run = StepRun("v2");
+  ASSERT_TRUE(run);
+  const Json& meta = run->object["metadata"];
+  EXPECT_EQ(meta["labels"].value("team", ""), "shop");
+  EXPECT_EQ(meta["labels"].value("strake.dev/rollout", ""), "web");
+  EXPECT_EQ(meta["annotations"].value("note", ""), "gate");
+  EXPECT_EQ(meta["annotations"].value("rollout.argoproj.io/revision", ""), "2");
+  EXPECT_EQ(run->object["spec"]["measurementRetention"],
+            Json::parse(R"([{"metricName": "m", "limit": 20}])"));
+}
+
 TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
   auto gate = Get("AnalysisTemplate", "gate");
   ASSERT_TRUE(gate);
@@ -306,11 +337,8 @@ TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
       {"name":"ns","valueFrom":{"fieldRef":{"fieldPath":"metadata.namespace"}}},
       {"name":"name","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}])");
   ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
-  Reconcile();
-  Apply("v2");
-  RolloutStatus st = Reconcile(2);
-  auto run = Get("AnalysisRun", st.step_analysis_run);
-  ASSERT_TRUE(run) << st.message;
+  auto run = StepRun("v2");
+  ASSERT_TRUE(run);
   const Json args = run->object["spec"]["args"];
   ASSERT_EQ(args.size(), 4u) << args.dump();
   EXPECT_EQ(args[0]["value"], "dev");
@@ -325,7 +353,7 @@ TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
             ["fieldRef"]["fieldPath"] = "status.alb.canaryTargetGroup.name";
   ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
   Apply("v3");
-  st = Reconcile(3);  // v2, superseded, goes first (maxSurge 1 of 1 replica)
+  RolloutStatus st = Reconcile(3);  // v2, superseded, goes first (maxSurge 1 of 1 replica)
   EXPECT_TRUE(st.abort);
   EXPECT_NE(st.message.find("fieldRef status.alb.canaryTargetGroup.name: no such field"),
             std::string::npos)
@@ -592,7 +620,8 @@ TEST_F(RolloutControllerTest, AnExperimentStepMakesItsExperimentAndRoutesItsTemp
                     {"name": "baseline", "specRef": "stable", "weight": 20},
                     {"name": "canary", "specRef": "canary"}],
                   "analyses": [{"name": "judge", "templateName": "gate",
-                                "args": []}]}}]})");
+                                "args": []}],
+                  "analysisRunMetadata": {"labels": {"team": "shop"}}}}]})");
   ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
   Reconcile(2);
   std::string v2 = Apply("v2");
@@ -608,6 +637,7 @@ TEST_F(RolloutControllerTest, AnExperimentStepMakesItsExperimentAndRoutesItsTemp
   EXPECT_TRUE(spec["templates"][0].contains("service"));   // weighted: a Service
   EXPECT_FALSE(spec["templates"][1].contains("service"));  // as in Argo
   EXPECT_EQ(exp->object["metadata"]["annotations"]["strake.dev/stable-hash"], v1);
+  EXPECT_EQ(spec["analysisRunMetadata"]["labels"]["team"], "shop");
   EXPECT_EQ(router_.traffic["web"].extra.size(), 0u);  // not running yet
 
   ASSERT_TRUE(store_->UpdateStatus(exp->key, Json::parse(R"({"phase": "Running",

@@ -397,14 +397,17 @@ Status ExperimentReconciler::StartRun(const store::Resource& exp, const model::E
     if (!v) return tl::unexpected(v.error().Wrap(fmt::format("argument {}", arg.name)));
     values.emplace_back(arg.name, *v);
   }
-  STRAKE_TRY_ASSIGN(run_spec, AnalysisRunSpec(store_, ns, {a.ref}, values, spec.dry_run));
+  STRAKE_TRY_ASSIGN(run_spec, AnalysisRunSpec(store_, ns, {a.ref}, values, spec.dry_run,
+                                              spec.measurement_retention));
   const std::string name = ExperimentRunName(exp.key.name, a.name);
   const Json annotations = exp.object["metadata"].value("annotations", Json::object());
   store::Resource run;
   run.key = {"AnalysisRun", ns, name};
   run.owner = exp.uid;
-  run.labels = {{kExperimentLabel, exp.key.name}};
-  Json run_annotations = Json::object();
+  // analysisRunMetadata's, then strake's own (which the controller reads).
+  run.labels = spec.run_metadata.labels;
+  run.labels[kExperimentLabel] = exp.key.name;
+  Json run_annotations = spec.run_metadata.annotations;
   // What `canary` and `stable` mean to a provider: the Rollout's revisions,
   // when a Rollout's step made the experiment.
   for (const char* key : {"strake.dev/canary-hash", "strake.dev/stable-hash"}) {

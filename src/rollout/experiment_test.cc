@@ -103,7 +103,10 @@ const TemplateStatus& Template(const ExperimentStatus& st, const std::string& na
 }
 
 TEST(ExperimentDecode, ArgosFieldsAndDefaults) {
-  model::ExperimentSpec s = Spec("  duration: 5m\n  scaleDownDelaySeconds: 5\n");
+  model::ExperimentSpec s = Spec(
+      "  duration: 5m\n  scaleDownDelaySeconds: 5\n"
+      "  measurementRetention: [{metricName: pass, limit: 3}]\n"
+      "  analysisRunMetadata: {labels: {a: b}, annotations: {c: d}}\n");
   ASSERT_EQ(s.templates.size(), 2u);
   EXPECT_EQ(s.templates[0].replicas, 1);  // Argo's default
   EXPECT_EQ(s.templates[1].replicas, 2);
@@ -113,6 +116,10 @@ TEST(ExperimentDecode, ArgosFieldsAndDefaults) {
   EXPECT_EQ(s.scale_down_delay_seconds, 5);
   ASSERT_EQ(s.analyses.size(), 2u);
   EXPECT_EQ(s.analyses[1].ref.name, "pass");
+  ASSERT_EQ(s.measurement_retention.size(), 1u);
+  EXPECT_EQ(s.measurement_retention[0].limit, 3);
+  EXPECT_EQ(s.run_metadata.labels.at("a"), "b");
+  EXPECT_EQ(s.run_metadata.annotations.at("c"), "d");
 }
 
 TEST(ExperimentDecode, RepeatedTemplateNamesAreRefusedAtTheirPlace) {
