@@ -674,6 +674,14 @@ void DecodeKayenta(Ctx& ctx, const Node& n, const std::string& path, MetricProvi
   f.Ignore({"interval", "count"}, "belongs to the metric, beside provider");
 }
 
+// headers: [{key, value}] of the web and prometheus providers.
+void DecodeHeaders(Ctx& ctx, Fields& f, MetricProvider& p) {
+  f.List("headers", [&](const Node& item, const std::string& hp) {
+    Fields hf(ctx, item, hp);
+    p.headers.emplace_back(hf.Str("key"), hf.Str("value"));
+  });
+}
+
 MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) {
   Fields f(ctx, n, path);
   MetricProvider p;
@@ -688,7 +696,7 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
       p.timeout_seconds = ctx.Int(*x, pf.Sub("timeout"), 1, 3600);
     pf.NotSupported("authentication", "Prometheus authentication (sigv4, oauth2)");
     pf.Get("insecure");
-    pf.Ignore({"headers"}, "is not sent yet");
+    DecodeHeaders(ctx, pf, p);
   }
   if (const Node* v = f.Get("web")) {
     ++kinds;
@@ -696,10 +704,7 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
     Fields wf(ctx, *v, f.Sub("web"));
     if (const Node* x = wf.Need("url")) p.url = ctx.Str(*x, wf.Sub("url"));
     if (const Node* x = wf.Get("method")) p.method = ctx.Str(*x, wf.Sub("method"));
-    wf.List("headers", [&](const Node& item, const std::string& hp) {
-      Fields hf(ctx, item, hp);
-      p.headers.emplace_back(hf.Str("key"), hf.Str("value"));
-    });
+    DecodeHeaders(ctx, wf, p);
     p.body = wf.Str("body");
     if (const Node* x = wf.Get("jsonBody")) p.body = ToJson(*x).dump();
     p.json_path = wf.Str("jsonPath");

@@ -510,6 +510,17 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
         fmt::format("prometheus {}: {}{}", address, type.empty() ? "" : type + ": ", error)};
   }
 
+  // The provider's headers, {{args.x}} in their values resolved.
+  static Status AddHeaders(const model::MetricProvider& p, const MeasureContext& ctx,
+                           http::Request& req) {
+    for (const auto& [k, v] : p.headers) {
+      auto value = ResolveArgs(v, ctx.args);
+      if (!value) return tl::unexpected(value.error());
+      req.headers.emplace_back(k, *value);
+    }
+    return Ok();
+  }
+
   Result<Value> MeasurePrometheus(const model::MetricProvider& p, const MeasureContext& ctx) {
     auto query = ResolveArgs(p.query, ctx.args);
     if (!query) return tl::unexpected(query.error());
@@ -520,6 +531,7 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     http::Request req;
     req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
                              http::UrlEncode(*query));
+    STRAKE_TRY(AddHeaders(p, ctx, req));
     STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
     auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls,
                             &egress_);
@@ -550,11 +562,7 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     http::Request req;
     req.method = p.method;
     req.target = url->path;
-    for (const auto& [k, v] : p.headers) {
-      auto value = ResolveArgs(v, ctx.args);
-      if (!value) return tl::unexpected(value.error());
-      req.headers.emplace_back(k, *value);
-    }
+    STRAKE_TRY(AddHeaders(p, ctx, req));
     auto body = ResolveArgs(p.body, ctx.args);
     if (!body) return tl::unexpected(body.error());
     req.body = *body;

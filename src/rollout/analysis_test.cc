@@ -552,6 +552,7 @@ class OneShotServer {
         buf.append(tmp, static_cast<size_t>(n));
       }
       target_ = buf.substr(0, buf.find("\r\n"));
+      head_ = buf.substr(0, buf.find("\r\n\r\n"));
       std::string resp =
           fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                       body_.size(), body_);
@@ -565,6 +566,8 @@ class OneShotServer {
     thread_ = std::thread([] {});
     return target_;
   }
+  // The request's line and headers (after target()).
+  const std::string& head() const { return head_; }
 
  private:
   std::string body_;
@@ -572,6 +575,7 @@ class OneShotServer {
   Fd fd_;
   std::thread thread_;
   std::string target_;
+  std::string head_;
 };
 
 TEST(ProvidersTest, WebReadsAJsonPath) {
@@ -602,13 +606,18 @@ TEST(ProvidersTest, PrometheusVectorBecomesAnArray) {
       prometheus:
         address: "http://127.0.0.1:{}"
         query: sum(rate(x[1m]))
+        headers: [{{key: Authorization, value: "Bearer {{{{args.token}}}}"}}]
 )",
                                   server.port()));
   auto providers = MakeProviders(nullptr, EgressPolicy::Open());
-  auto v = providers->Measure(m, {});
+  MeasureContext ctx;
+  ctx.args = {{"token", "t0k"}};
+  auto v = providers->Measure(m, ctx);
   ASSERT_TRUE(v) << v.error().message;
   EXPECT_EQ(AssessValue(m, *v).phase, "Successful");
   EXPECT_EQ(server.target(), "GET /api/v1/query?query=sum%28rate%28x%5B1m%5D%29%29 HTTP/1.1");
+  EXPECT_NE(server.head().find("\r\nAuthorization: Bearer t0k"), std::string::npos)
+      << server.head();
 }
 
 // The kayenta provider's Prometheus metrics: a range query, its one series.
