@@ -899,7 +899,16 @@ RolloutSpec DecodeRolloutSpecNode(Ctx& ctx, const Node& spec) {
     if (const Node* v = wf.Get("revisions"))
       r.rollback_window_revisions = ctx.Int(*v, "spec.rollbackWindow.revisions", 0, 1000);
   }
-  f.Ignore({"restartAt", "analysis"}, "is not applied yet");
+  if (const Node* a = f.Get("analysis")) {
+    Fields af(ctx, *a, "spec.analysis");
+    if (const Node* v = af.Get("successfulRunHistoryLimit"))
+      r.successful_run_history_limit = ctx.Int(*v, af.Sub("successfulRunHistoryLimit"), 0, 1000);
+    if (const Node* v = af.Get("unsuccessfulRunHistoryLimit")) {
+      r.unsuccessful_run_history_limit =
+          ctx.Int(*v, af.Sub("unsuccessfulRunHistoryLimit"), 0, 1000);
+    }
+  }
+  f.Ignore({"restartAt"}, "is not applied yet");
   return r;
 }
 

@@ -98,7 +98,7 @@ struct ExperimentSpec {
   bool terminate = false;
   int scale_down_delay_seconds = 30;
   std::vector<ExperimentAnalysis> analyses;
-  std::vector<std::string> dry_run;  // given to every AnalysisRun
+  std::vector<std::string> dry_run;                         // given to every AnalysisRun
   std::vector<MeasurementRetention> measurement_retention;  // so is this
   AnalysisRunMetadata run_metadata;                         // and this
 };
@@ -294,6 +294,11 @@ struct RolloutSpec {
   // skips steps and analysis (Argo's isRollbackWithinWindow).
   int rollback_window_revisions = 0;
   std::optional<WorkloadRef> workload_ref;
+  // spec.analysis: how many of its finished AnalysisRuns that no step or
+  // analysis is using a Rollout keeps, Successful ones and the others
+  // (Failed, Error, Inconclusive); Argo's defaults.
+  int successful_run_history_limit = 5;
+  int unsuccessful_run_history_limit = 5;
 };
 
 struct Rollout {

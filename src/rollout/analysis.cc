@@ -211,6 +211,27 @@ Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns
   return dry;
 }
 
+std::vector<std::string> RunsToDelete(std::vector<OwnedRun> runs,
+                                      const std::set<std::string>& in_use, int keep_successful,
+                                      int keep_unsuccessful) {
+  std::sort(runs.begin(), runs.end(), [](const OwnedRun& a, const OwnedRun& b) {
+    return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.name > b.name;
+  });
+  std::vector<std::string> out;
+  int successful = 0, unsuccessful = 0;
+  for (const auto& r : runs) {
+    if (in_use.count(r.name)) continue;
+    bool go = !r.revision_kept;
+    if (r.phase == "Successful") {
+      go = go || ++successful > keep_successful;
+    } else if (r.phase == "Failed" || r.phase == "Error" || r.phase == "Inconclusive") {
+      go = go || ++unsuccessful > keep_unsuccessful;
+    }
+    if (go) out.push_back(r.name);
+  }
+  return out;
+}
+
 Result<std::vector<size_t>> RetainedMeasurements(
     const std::vector<model::MeasurementRetention>& rules,
     const std::vector<model::Metric>& metrics) {

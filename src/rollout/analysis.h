@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,8 +72,7 @@ struct MetricResult {
 // Judges one provider value against the metric's conditions.
 Measurement AssessValue(const model::Metric& m, const Value& result);
 // Adds a measurement to the tallies and updates the metric's phase.
-void Record(const model::Metric& m, MetricResult& r, Measurement measurement,
-            size_t keep = 10);
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement, size_t keep = 10);
 // When the next measurement is due (ms since epoch), or nullopt when the
 // metric is complete. `run_started_ms` anchors initialDelay.
 std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
@@ -92,6 +92,22 @@ bool IsTerminalPhase(const std::string& phase);
 Result<std::vector<size_t>> RetainedMeasurements(
     const std::vector<model::MeasurementRetention>& rules,
     const std::vector<model::Metric>& metrics);
+
+// A Rollout's AnalysisRun as its garbage collection sees it.
+struct OwnedRun {
+  std::string name;
+  std::string phase;
+  int64_t created_ms = 0;
+  bool revision_kept = true;  // its revision is still recorded (revisionHistoryLimit)
+};
+
+// Argo's FilterAnalysisRunsToDelete: of the runs no step or analysis is
+// using, those of a revision no longer recorded go, and of the rest, newest
+// first, all but `keep_successful` Successful and `keep_unsuccessful`
+// Failed, Error or Inconclusive ones; runs still going are left alone.
+std::vector<std::string> RunsToDelete(std::vector<OwnedRun> runs,
+                                      const std::set<std::string>& in_use, int keep_successful,
+                                      int keep_unsuccessful);
 
 // Replaces {{args.NAME}} in s; an unknown name is an error.
 Result<std::string> ResolveArgs(const std::string& s,

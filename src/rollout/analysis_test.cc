@@ -328,6 +328,20 @@ TEST_F(AnalysisRunTest, AMeasurementRetentionRuleOfTheRunApplies) {
   EXPECT_EQ(Status()["metricResults"][0]["measurements"].size(), 2u);
 }
 
+// Argo's FilterAnalysisRunsToDelete: in use kept, a dropped revision's
+// runs gone, then newest first up to each limit; running ones left alone.
+TEST(AnalysisRulesTest, RunsToDeleteKeepsTheNewestUpToEachLimit) {
+  std::vector<OwnedRun> runs = {{"s1", "Successful", 1, true}, {"s2", "Successful", 2, true},
+                                {"s3", "Successful", 3, true}, {"f1", "Failed", 4, true},
+                                {"e1", "Error", 5, true},      {"i1", "Inconclusive", 6, true},
+                                {"r1", "Running", 0, true},    {"old", "Successful", 9, false},
+                                {"cur", "Successful", 0, true}};
+  auto gone = RunsToDelete(runs, {"cur"}, 2, 1);
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::string>{"e1", "f1", "old", "s1"}));
+  EXPECT_TRUE(RunsToDelete(runs, {"cur", "old"}, 5, 5).empty());
+}
+
 TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {
   CreateRun(R"(- name: rate
   interval: 1s

@@ -310,14 +310,12 @@ Status RolloutReconciler::StartAnalysis(const store::Resource& rollout, const An
   annotations["rollout.argoproj.io/revision"] = std::to_string(revision);
   annotations["strake.dev/canary-hash"] = d.status.current_pod_hash;
   annotations["strake.dev/stable-hash"] = d.status.stable_rs;
-  run.object = {{"apiVersion", "argoproj.io/v1alpha1"},
-                {"kind", "AnalysisRun"},
-                {"metadata",
-                 {{"name", a.name},
-                  {"namespace", ns},
-                  {"labels", run.labels},
-                  {"annotations", annotations}}},
-                {"spec", spec}};
+  run.object = {
+      {"apiVersion", "argoproj.io/v1alpha1"},
+      {"kind", "AnalysisRun"},
+      {"metadata",
+       {{"name", a.name}, {"namespace", ns}, {"labels", run.labels}, {"annotations", annotations}}},
+      {"spec", spec}};
   auto created = store_.Create(run, "AnalysisRunCreated",
                                fmt::format("{} analysis for rollout {}", a.kind, rollout.key.name));
   if (created) return Ok();
@@ -864,6 +862,38 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
   target_.Prune(ns, workload, keep);
 }
 
+void RolloutReconciler::EndRuns(const store::Resource& ro, const model::RolloutSpec& spec,
+                                const Decision& d, const std::map<std::string, int64_t>& recorded) {
+  const std::string& ns = ro.key.ns;
+  for (const auto& run : d.terminate_analysis) {
+    auto ar = store_.Get(Key("AnalysisRun", ns, run));
+    if (ar && *ar && !(*ar)->object["spec"].value("terminate", false)) {
+      store::Resource upd = **ar;
+      upd.object["spec"]["terminate"] = true;
+      (void)store_.Update(upd, upd.resource_version);
+    }
+  }
+  auto owned = store_.List("AnalysisRun", ns, ro.uid);
+  if (!owned) return;  // the next round tries again
+  std::vector<OwnedRun> runs;
+  for (const auto& r : *owned) {
+    const Json& annotations = r.object["metadata"].value("annotations", Json::object());
+    std::string hash = annotations.value("strake.dev/canary-hash", "");
+    runs.push_back({r.key.name, r.status.is_object() ? r.status.value("phase", "") : "",
+                    r.created_ms, hash.empty() || recorded.count(hash) > 0});
+  }
+  const RolloutStatus& st = d.status;
+  std::set<std::string> in_use{st.step_analysis_run, st.background_analysis_run,
+                               st.pre_promotion_run, st.post_promotion_run};
+  for (const auto& a : d.start_analysis) in_use.insert(a.name);
+  for (const auto& name : RunsToDelete(std::move(runs), in_use, spec.successful_run_history_limit,
+                                       spec.unsuccessful_run_history_limit)) {
+    auto gone = store_.Delete(Key("AnalysisRun", ns, name));
+    if (!gone && !gone.error().Is(ErrorCode::kNotFound))
+      Log(LogLevel::kWarn, "analysisrun {}/{}: {}", ns, name, gone.error().message);
+  }
+}
+
 void RolloutReconciler::ObserveStepPlugins(const std::string& ns, const model::RolloutSpec& spec,
                                            Observation* obs) {
   if (!spec.canary || std::none_of(spec.canary->steps.begin(), spec.canary->steps.end(),
@@ -1019,14 +1049,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
       return write(aborted, "RolloutAborted", why);
     }
   }
-  for (const auto& run : d.terminate_analysis) {
-    auto ar = store_.Get(Key("AnalysisRun", ns, run));
-    if (ar && *ar && !(*ar)->object["spec"].value("terminate", false)) {
-      store::Resource upd = **ar;
-      upd.object["spec"]["terminate"] = true;
-      (void)store_.Update(upd, upd.resource_version);
-    }
-  }
+  EndRuns(ro, *spec, d, obs.first_revision);
   if (d.start_experiment) {
     auto st = StartExperiment(ro, *spec, *d.start_experiment, d, obs.revision);
     if (!st) {

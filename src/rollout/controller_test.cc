@@ -303,6 +303,29 @@ TEST_F(RolloutControllerTest, ARunOfAnotherRolloutIsNeverAdopted) {
 
 // Argo's valueFrom.fieldRef: read from the Rollout when the run is made;
 // a template's secretKeyRef stays a reference in the run (the run reads it).
+// spec.analysis.successfulRunHistoryLimit: past it, the oldest finished
+// runs go; the one in use stays.
+TEST_F(RolloutControllerTest, FinishedRunsPastTheHistoryLimitAreDeleted) {
+  Apply("v1");
+  auto ro = Get("Rollout", "web");
+  ro->object["spec"]["analysis"] = {{"successfulRunHistoryLimit", 1}};
+  ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  std::vector<std::string> made;
+  for (const char* v : {"v2", "v3", "v4"}) {
+    auto run = StepRun(v);
+    ASSERT_TRUE(run);
+    made.push_back(run->key.name);
+    SetPhase(run->key.name, "Successful");
+    Reconcile(3);
+    clock_.Advance(std::chrono::seconds(1));
+  }
+  auto left = store_->List("AnalysisRun", "default");
+  ASSERT_TRUE(left);
+  std::vector<std::string> names;
+  for (const auto& r : *left) names.push_back(r.key.name);
+  EXPECT_EQ(names, std::vector<std::string>{made.back()});
+}
+
 // A Rollout analysis's analysisRunMetadata and measurementRetention reach
 // the AnalysisRun it makes (strake's own labels kept beside them).
 TEST_F(RolloutControllerTest, AnalysisRunMetadataAndMeasurementRetentionReachTheRun) {
