@@ -41,6 +41,7 @@ Status ApplyAction(const std::string& action, bool full, const model::RolloutSpe
     st.pre_promotion_run.clear();
     st.post_promotion_run.clear();
     st.preview_ready_at_ms = 0;
+    st.step_plugin_statuses.clear();
     st.progressed_at_ms = UnixMillis(now);
     st.message = "";
     return Ok();

@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "base/fs.h"
 #include "base/http.h"
@@ -22,12 +23,6 @@
 #include "rollout/kayenta.h"
 
 namespace strake::rollout {
-
-namespace {
-
-constexpr size_t kMeasurementsKept = 10;  // Argo's default measurementRetention
-
-}  // namespace
 
 // ---- results as JSON -------------------------------------------------------------
 
@@ -215,7 +210,7 @@ std::vector<std::string> RunsToDelete(std::vector<OwnedRun> runs,
                                       const std::set<std::string>& in_use, int keep_successful,
                                       int keep_unsuccessful) {
   std::sort(runs.begin(), runs.end(), [](const OwnedRun& a, const OwnedRun& b) {
-    return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.name > b.name;
+    return std::tie(a.revision, a.created_ms, a.name) > std::tie(b.revision, b.created_ms, b.name);
   });
   std::vector<std::string> out;
   int successful = 0, unsuccessful = 0;
@@ -257,8 +252,12 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
                              const std::vector<model::MeasurementRetention>& retention) {
   Json metrics = Json::array();
   Json args = Json::array();
+  // The given rules first, then the templates', as Argo merges them.
   Json dry = Json::array();
+  for (const auto& name : dry_run) dry.push_back({{"metricName", name}});
   Json kept = Json::array();
+  for (const auto& r : retention)
+    kept.push_back({{"metricName", r.metric_name}, {"limit", r.limit}});
   std::set<std::string> arg_names;
   for (const auto& ref : templates) {
     const char* kind = ref.cluster_scope ? "ClusterAnalysisTemplate" : "AnalysisTemplate";
@@ -286,9 +285,14 @@ Result<Json> AnalysisRunSpec(store::Store& store, const std::string& ns,
     }
     if (!found) return Failf("analysis argument {} is not declared by the templates", Quote(name));
   }
-  for (const auto& name : dry_run) dry.push_back({{"metricName", name}});
-  for (const auto& r : retention)
-    kept.push_back({{"metricName", r.metric_name}, {"limit", r.limit}});
+  for (const auto& [rules, what] : {std::pair{&dry, "Dry-Run"}, {&kept, "Measurement Retention"}}) {
+    std::set<std::string> seen;
+    for (const auto& r : *rules) {
+      if (!seen.insert(r.value("metricName", "")).second)
+        return Failf("two {} metric rules have the same name {}", what,
+                     Quote(r.value("metricName", "")));
+    }
+  }
   Json out = {{"args", args}, {"metrics", metrics}};
   if (!dry.empty()) out["dryRun"] = std::move(dry);
   if (!kept.empty()) out["measurementRetention"] = std::move(kept);
@@ -983,18 +987,17 @@ std::string EndMessage(const model::AnalysisTemplateSpec& spec,
   return "";
 }
 
-}  // namespace
-
-namespace {
-
 // Each metric's result so far (from the run's status) with its dryRun flag,
-// and in *keep how many measurements each keeps; a dryRun or
-// measurementRetention rule that matches no metric is an error.
-Result<std::vector<MetricResult>> ResultsSoFar(const model::AnalysisTemplateSpec& spec,
-                                               const Json& status, std::vector<size_t>* keep) {
+// and how many measurements each keeps.
+struct SoFar {
+  std::vector<MetricResult> results;
+  std::vector<size_t> keep;
+};
+
+// A dryRun or measurementRetention rule that matches no metric is an error.
+Result<SoFar> ResultsSoFar(const model::AnalysisTemplateSpec& spec, const Json& status) {
   STRAKE_TRY_ASSIGN(dry, DryRunMetrics(spec.dry_run, spec.metrics));
-  STRAKE_TRY_ASSIGN(kept, RetainedMeasurements(spec.measurement_retention, spec.metrics));
-  *keep = std::move(kept);
+  STRAKE_TRY_ASSIGN(keep, RetainedMeasurements(spec.measurement_retention, spec.metrics));
   std::vector<MetricResult> results;
   const Json& prev = status.value("metricResults", Json::array());
   for (size_t i = 0; i < spec.metrics.size(); ++i) {
@@ -1006,7 +1009,7 @@ Result<std::vector<MetricResult>> ResultsSoFar(const model::AnalysisTemplateSpec
     r.dry_run = dry[i];
     results.push_back(std::move(r));
   }
-  return results;
+  return SoFar{std::move(results), std::move(keep)};
 }
 
 }  // namespace
@@ -1058,14 +1061,14 @@ Result<controller::ReconcileResult> AnalysisRunReconciler::Reconcile(const std::
       STRAKE_TRY(write("Warning", Join(inputs.warnings, "; ")));
     }
   }
-  std::vector<size_t> keep;
-  auto so_far = ResultsSoFar(*spec, status, &keep);
+  auto so_far = ResultsSoFar(*spec, status);
   if (!so_far) {
     phase = "Error";
     STRAKE_TRY(write("Error", fmt::format("analysisrun {}: {}", k.name, so_far.error().message)));
     return controller::ReconcileResult{};
   }
-  std::vector<MetricResult> results = std::move(*so_far);
+  std::vector<MetricResult>& results = so_far->results;
+  const std::vector<size_t>& keep = so_far->keep;
 
   const Json& meta = run.object["metadata"];
   Json annotations = meta.value("annotations", Json::object());

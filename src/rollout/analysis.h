@@ -71,8 +71,11 @@ struct MetricResult {
 
 // Judges one provider value against the metric's conditions.
 Measurement AssessValue(const model::Metric& m, const Value& result);
-// Adds a measurement to the tallies and updates the metric's phase.
-void Record(const model::Metric& m, MetricResult& r, Measurement measurement, size_t keep = 10);
+inline constexpr size_t kMeasurementsKept = 10;  // Argo's default measurementRetention
+// Adds a measurement to the tallies and updates the metric's phase; the
+// last `keep` measurements stay in the result.
+void Record(const model::Metric& m, MetricResult& r, Measurement measurement,
+            size_t keep = kMeasurementsKept);
 // When the next measurement is due (ms since epoch), or nullopt when the
 // metric is complete. `run_started_ms` anchors initialDelay.
 std::optional<int64_t> NextMeasurement(const model::Metric& m, const MetricResult& r,
@@ -99,12 +102,14 @@ struct OwnedRun {
   std::string phase;
   int64_t created_ms = 0;
   bool revision_kept = true;  // its revision is still recorded (revisionHistoryLimit)
+  int64_t revision = 0;       // the Rollout's revision it measured
 };
 
-// Argo's FilterAnalysisRunsToDelete: of the runs no step or analysis is
-// using, those of a revision no longer recorded go, and of the rest, newest
-// first, all but `keep_successful` Successful and `keep_unsuccessful`
-// Failed, Error or Inconclusive ones; runs still going are left alone.
+// Argo's FilterAnalysisRunsToDelete: of the runs not `in_use`, those of a
+// revision no longer recorded go whatever their phase, and of the rest,
+// newest first (by revision, then creation), all but `keep_successful`
+// Successful and `keep_unsuccessful` Failed, Error or Inconclusive ones;
+// the others (still going) stay.
 std::vector<std::string> RunsToDelete(std::vector<OwnedRun> runs,
                                       const std::set<std::string>& in_use, int keep_successful,
                                       int keep_unsuccessful);

@@ -340,6 +340,10 @@ TEST(AnalysisRulesTest, RunsToDeleteKeepsTheNewestUpToEachLimit) {
   std::sort(gone.begin(), gone.end());
   EXPECT_EQ(gone, (std::vector<std::string>{"e1", "f1", "old", "s1"}));
   EXPECT_TRUE(RunsToDelete(runs, {"cur", "old"}, 5, 5).empty());
+  // Made in the same millisecond: the Rollout's revision orders them.
+  EXPECT_EQ(
+      RunsToDelete({{"z", "Successful", 5, true, 1}, {"a", "Successful", 5, true, 2}}, {}, 1, 1),
+      std::vector<std::string>{"z"});
 }
 
 TEST_F(AnalysisRunTest, ProviderErrorsCountTowardsTheErrorLimit) {

@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "base/strings.h"
-#include "model/node.h"
 #include "rollout/replicas.h"
 
 namespace strake::rollout {
@@ -32,26 +31,6 @@ std::optional<std::chrono::milliseconds> ApplyMinReady(
 
 using model::CanaryStep;
 using Ms = std::chrono::milliseconds;
-
-Result<std::map<std::string, StepPluginConfig>> ParseStepPlugins(const std::string& yaml) {
-  std::map<std::string, StepPluginConfig> plugins;
-  auto docs = model::ParseYaml(yaml, "stepPlugins");
-  if (!docs) return tl::unexpected(docs.error());
-  if (docs->empty()) return plugins;
-  Json list = model::ToJson(docs->front().root);
-  if (list.is_null()) return plugins;
-  if (!list.is_array()) return Fail("stepPlugins: not a list");
-  for (const auto& p : list) {
-    if (!p.is_object() || !p.contains("name") || !p["name"].is_string())
-      return Fail("stepPlugins: an entry without a name");
-    if (p.contains("disabled") && !p["disabled"].is_boolean())
-      return Failf("stepPlugins: {}: disabled is not a boolean", p["name"].get<std::string>());
-    plugins[p["name"].get<std::string>()] = {
-        p.contains("location") && p["location"].is_string() ? p["location"].get<std::string>() : "",
-        p.value("disabled", false)};
-  }
-  return plugins;
-}
 
 // ---- status as JSON ---------------------------------------------------------
 
@@ -440,11 +419,26 @@ int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
   return 0;
 }
 
-// progressDeadlineSeconds: a Progressing canary that has not moved on for
-// that long is Degraded, and aborted with progressDeadlineAbort.
+// Argo's RolloutProgressing in replicas: since the last round the updated
+// revision's replicas changed, older ones went, or more are ready.
+bool ReplicasProgressed(const RolloutStatus& last, const Observation& obs) {
+  int replicas = 0, ready = 0;
+  for (const auto& [hash, r] : obs.revisions) {
+    replicas += r.replicas;
+    ready += r.ready;
+  }
+  int updated = Running(obs, obs.desired_hash);
+  return updated != last.updated_replicas ||
+         replicas - updated < last.replicas - last.updated_replicas || ready > last.ready_replicas;
+}
+
+// progressDeadlineSeconds: a Progressing canary that has not moved on (a
+// step, or its replicas) for that long is Degraded, and aborted with
+// progressDeadlineAbort.
 void CheckProgressDeadline(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
                            int64_t now, int n) {
   RolloutStatus& st = d.status;
+  if (ReplicasProgressed(st, obs)) st.progressed_at_ms = now;  // st: last round's counts yet
   int64_t deadline = st.progressed_at_ms + int64_t{spec.progress_deadline_seconds} * 1000;
   if (st.phase != "Progressing") return;
   if (now <= deadline) {
@@ -653,7 +647,9 @@ bool PluginStep(Decision& d, const CanaryStep& s, int i, int n, const Observatio
   // Said once (the progress deadline may add its reason before it).
   if (st.message.find(message) == std::string::npos) Event(d, "ReconciliationError", message);
   st.message = std::move(message);
-  Requeue(d, Ms(10000));  // Argo's minimum for a plugin; a ConfigMap change requeues sooner
+  // Argo's minimum for a plugin; a change of the Rollout's namespace's
+  // ConfigMaps requeues it sooner.
+  Requeue(d, Ms(10000));
   return true;
 }
 
@@ -869,6 +865,7 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
     st.aborted_at_ms = 0;
     st.promote_full = false;
     st.pause_conditions.clear();
+    st.step_plugin_statuses.clear();
     d.stable_hash = desired;
     d.replicas[desired] = spec.replicas;
     st.canary_weight = 0;
@@ -974,9 +971,13 @@ Decision StepCanary(const std::string& name, const model::RolloutSpec& spec,
   DeriveRoutes(c, st.current_step_index, d);
   st.phase = st.pause_conditions.empty() ? "Progressing" : "Paused";
 
-  // An experiment step waits as long as its Experiment runs (Argo's
-  // indefinite step): no progress deadline meanwhile.
-  if (!at_experiment) CheckProgressDeadline(d, spec, obs, now, n);
+  // An experiment or analysis step waits as long as its run does (Argo's
+  // indefinite steps, as a pause is): no progress deadline meanwhile.
+  const bool indefinite =
+      at_experiment ||
+      (st.current_step_index < n &&
+       c.steps[static_cast<size_t>(st.current_step_index)].kind == CanaryStep::Kind::kAnalysis);
+  if (!indefinite) CheckProgressDeadline(d, spec, obs, now, n);
   ScaleDownOthers(d, obs, now);
   Tally(d, obs, desired);
   return d;

@@ -15,6 +15,13 @@
 // the last step promotes the canary to stable, and the old stable is scaled
 // down after scaleDownDelaySeconds.
 //
+// A step the rollout cannot pass holds it saying why: a plugin step whose
+// plugin is not configured or cannot be loaded (step_plugins.h), or replicas
+// that never come. A canary that has not moved on (a step, or its
+// replicas) for progressDeadlineSeconds is Degraded, as Argo's phase for
+// ProgressDeadlineExceeded, and aborted with progressDeadlineAbort;
+// analysis, experiment and pause steps are exempt (Argo's indefinite steps).
+//
 // Every attempt measures afresh: an AnalysisRun is named after the rollout's
 // revision number (a template applied again gets a new one, as a ReplicaSet's
 // revision annotation does) and the attempt (retry starts a new one), so no
@@ -29,8 +36,8 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "base/result.h"
 #include "model/rollouts.h"
+#include "rollout/step_plugins.h"
 
 namespace strake::rollout {
 
@@ -49,11 +56,6 @@ struct ExperimentWeight {
   int weight = 0;
 };
 
-// Argo Rollouts' controller configuration: its step plugins (key
-// stepPlugins), read from the Rollout's namespace, else from Argo's own.
-inline constexpr const char* kRolloutsConfigMap = "argo-rollouts-config";
-inline constexpr const char* kRolloutsConfigNamespace = "argo-rollouts";
-
 // A step plugin's status (status.canary.stepPluginStatuses[] in Argo): a
 // disabled plugin's step is passed over and says so.
 struct StepPluginStatus {
@@ -62,17 +64,6 @@ struct StepPluginStatus {
   std::string operation = "Run";
   bool disabled = false;
 };
-
-// A step plugin as the argo-rollouts-config ConfigMap's `stepPlugins`
-// names it.
-struct StepPluginConfig {
-  std::string location;
-  bool disabled = false;
-};
-
-// The step plugins of argo-rollouts-config's `stepPlugins` (a YAML list of
-// {name, location, disabled, args, sha256}), by name.
-Result<std::map<std::string, StepPluginConfig>> ParseStepPlugins(const std::string& yaml);
 
 // The persisted status, in Argo's field names (status.* of a Rollout).
 struct RolloutStatus {

@@ -352,6 +352,46 @@ TEST(CanaryTest, BackgroundAnalysisFromItsStartingStep) {
   EXPECT_NE(d.status.message.find("errored"), std::string::npos);
 }
 
+// Argo's indefinite steps and replica progress: an analysis step that runs
+// past the deadline, and a canary whose replicas come slowly but steadily,
+// are not past it.
+TEST(CanaryTest, AnAnalysisStepOrSlowButSteadyReplicasAreNotPastTheProgressDeadline) {
+  auto spec = Spec(kSteps);
+  spec.progress_deadline_seconds = 60;
+  Driver drv(spec);
+  ToAnalysis(drv);
+  drv.Advance(120s);
+  EXPECT_EQ(drv.Round("v2").status.phase, "Progressing");
+
+  auto slow = Spec(R"(    canary:
+      stableService: web
+      trafficRouting: {smi: {}}
+      steps:
+      - setWeight: 100
+      - pause: {}
+)");
+  slow.progress_deadline_seconds = 60;
+  Driver drv2(slow);
+  drv2.Round("v1");
+  drv2.ApplySlowly(drv2.Round("v2", false));  // 4 canary replicas running, none ready
+  Decision d;
+  for (int ready = 1; ready <= 4; ++ready) {
+    drv2.Advance(50s);
+    drv2.SetReady("v2", ready);
+    d = drv2.Round("v2", false);
+    EXPECT_NE(d.status.phase, "Degraded") << ready;
+  }
+  EXPECT_EQ(d.status.phase, "Paused");
+  // And one that stops coming is past it.
+  Driver drv3(slow);
+  drv3.Round("v1");
+  drv3.ApplySlowly(drv3.Round("v2", false));
+  drv3.SetReady("v2", 1);
+  drv3.Round("v2", false);
+  drv3.Advance(61s);
+  EXPECT_EQ(drv3.Round("v2", false).status.phase, "Degraded");
+}
+
 TEST(CanaryTest, ProgressDeadlineAbortsWhenAsked) {
   auto spec = Spec(kSteps);
   spec.progress_deadline_seconds = 60;
@@ -462,27 +502,6 @@ TEST(CanaryTest, AStepPluginPassesWhenDisabledAndOtherwiseHoldsTheStepSayingWhy)
   // A new revision starts the statuses over.
   d = drv.Round("v3");
   EXPECT_EQ(d.status.step_plugin_statuses.size(), 0u);
-}
-
-TEST(StepPluginsTest, ArgoRolloutsConfigsListIsReadAndABadOneSaysWhy) {
-  // Argo's test/e2e/step-plugin/argo-rollouts-config.yaml, data.stepPlugins.
-  auto plugins = ParseStepPlugins(R"(- name: "step/e2e-test" # name of the plugin
-  location: "file://plugin-bin/e2e-step-plugin" # supports http(s):// urls and file://
-  disabled: false
-- name: "step/e2e-test-disabled"
-  location: "file://plugin-bin/e2e-step-plugin"
-  disabled: true)");
-  ASSERT_TRUE(plugins) << plugins.error().message;
-  ASSERT_EQ(plugins->size(), 2u);
-  EXPECT_FALSE(plugins->at("step/e2e-test").disabled);
-  EXPECT_EQ(plugins->at("step/e2e-test").location, "file://plugin-bin/e2e-step-plugin");
-  EXPECT_TRUE(plugins->at("step/e2e-test-disabled").disabled);
-  EXPECT_TRUE(ParseStepPlugins("")->empty());
-  EXPECT_EQ(ParseStepPlugins("a: b").error().message, "stepPlugins: not a list");
-  EXPECT_EQ(ParseStepPlugins("- location: x").error().message,
-            "stepPlugins: an entry without a name");
-  EXPECT_EQ(ParseStepPlugins("- {name: a, disabled: maybe}").error().message,
-            "stepPlugins: a: disabled is not a boolean");
 }
 
 TEST(CanaryTest, StatusSurvivesJson) {

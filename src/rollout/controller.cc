@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "base/log.h"
 #include "base/mask.h"
@@ -863,7 +864,8 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
 }
 
 void RolloutReconciler::EndRuns(const store::Resource& ro, const model::RolloutSpec& spec,
-                                const Decision& d, const std::map<std::string, int64_t>& recorded) {
+                                const RolloutStatus& before, const Decision& d,
+                                const std::map<std::string, int64_t>& recorded) {
   const std::string& ns = ro.key.ns;
   for (const auto& run : d.terminate_analysis) {
     auto ar = store_.Get(Key("AnalysisRun", ns, run));
@@ -879,12 +881,19 @@ void RolloutReconciler::EndRuns(const store::Resource& ro, const model::RolloutS
   for (const auto& r : *owned) {
     const Json& annotations = r.object["metadata"].value("annotations", Json::object());
     std::string hash = annotations.value("strake.dev/canary-hash", "");
+    const std::string text = annotations.value("rollout.argoproj.io/revision", "");
+    int64_t revision = 0;
+    (void)std::from_chars(text.data(), text.data() + text.size(), revision);  // 0 if not one
     runs.push_back({r.key.name, r.status.is_object() ? r.status.value("phase", "") : "",
-                    r.created_ms, hash.empty() || recorded.count(hash) > 0});
+                    r.created_ms, hash.empty() || recorded.count(hash) > 0, revision});
   }
-  const RolloutStatus& st = d.status;
-  std::set<std::string> in_use{st.step_analysis_run, st.background_analysis_run,
-                               st.pre_promotion_run, st.post_promotion_run};
+  // In use: the runs this round's status names, and those the stored one
+  // does (in case this round's write loses a race).
+  std::set<std::string> in_use;
+  for (const RolloutStatus* st : {&before, &d.status}) {
+    in_use.insert({st->step_analysis_run, st->background_analysis_run, st->pre_promotion_run,
+                   st->post_promotion_run});
+  }
   for (const auto& a : d.start_analysis) in_use.insert(a.name);
   for (const auto& name : RunsToDelete(std::move(runs), in_use, spec.successful_run_history_limit,
                                        spec.unsuccessful_run_history_limit)) {
@@ -906,7 +915,8 @@ void RolloutReconciler::ObserveStepPlugins(const std::string& ns, const model::R
   for (const std::string& where : {ns, std::string(kRolloutsConfigNamespace)}) {
     auto yaml = ReadKeyRef(store_, where, ref, false);
     if (!yaml) {
-      obs->step_plugins_error = yaml.error().message;
+      obs->step_plugins_error =
+          fmt::format("configmap {}/{}: {}", where, kRolloutsConfigMap, yaml.error().message);
       return;
     }
     if (!*yaml) continue;
@@ -1049,7 +1059,7 @@ Result<controller::ReconcileResult> RolloutReconciler::Reconcile(const std::stri
       return write(aborted, "RolloutAborted", why);
     }
   }
-  EndRuns(ro, *spec, d, obs.first_revision);
+  EndRuns(ro, *spec, status, d, obs.first_revision);
   if (d.start_experiment) {
     auto st = StartExperiment(ro, *spec, *d.start_experiment, d, obs.revision);
     if (!st) {

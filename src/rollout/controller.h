@@ -133,10 +133,11 @@ class RolloutReconciler : public controller::Reconciler {
   // Experiment (those it owns) into *obs; the Experiment's status.
   Status ObserveRuns(const store::Resource& ro, const RolloutStatus& status, Observation* obs,
                      Json* experiment_status);
-  // Terminates the runs the decision ends, and deletes the Rollout's
-  // finished runs past spec.analysis's history limits or of a revision no
-  // longer `recorded` (RunsToDelete).
-  void EndRuns(const store::Resource& ro, const model::RolloutSpec& spec, const Decision& d,
+  // Terminates the runs the decision ends, and deletes the Rollout's runs
+  // that RunsToDelete picks: none that `before` (the stored status) or the
+  // decision uses.
+  void EndRuns(const store::Resource& ro, const model::RolloutSpec& spec,
+               const RolloutStatus& before, const Decision& d,
                const std::map<std::string, int64_t>& recorded);
   // The step plugins argo-rollouts-config configures (the Rollout's
   // namespace first, then Argo's own), when a step names one.

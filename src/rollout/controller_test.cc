@@ -107,11 +107,11 @@ class RolloutControllerTest : public ::testing::Test {
   }
 
   // Reconciles the current version, applies `version` and returns the
-  // AnalysisRun of its analysis step (the second step).
-  std::optional<store::Resource> StepRun(const std::string& version) {
+  // AnalysisRun of its analysis step (the second step) after `rounds`.
+  std::optional<store::Resource> StepRun(const std::string& version, int rounds = 2) {
     Reconcile();
     Apply(version);
-    RolloutStatus st = Reconcile(2);
+    RolloutStatus st = Reconcile(rounds);
     auto run = Get("AnalysisRun", st.step_analysis_run);
     EXPECT_TRUE(run) << st.message;
     return run;
@@ -301,18 +301,25 @@ TEST_F(RolloutControllerTest, ARunOfAnotherRolloutIsNeverAdopted) {
   EXPECT_NE(st.stable_rs, v2);
 }
 
-// Argo's valueFrom.fieldRef: read from the Rollout when the run is made;
-// a template's secretKeyRef stays a reference in the run (the run reads it).
-// spec.analysis.successfulRunHistoryLimit: past it, the oldest finished
-// runs go; the one in use stays.
+// spec.analysis's history limits: past them, the oldest finished runs go;
+// one in use stays, even past a limit of 0.
 TEST_F(RolloutControllerTest, FinishedRunsPastTheHistoryLimitAreDeleted) {
   Apply("v1");
   auto ro = Get("Rollout", "web");
-  ro->object["spec"]["analysis"] = {{"successfulRunHistoryLimit", 1}};
+  ro->object["spec"]["analysis"] = {{"successfulRunHistoryLimit", 1},
+                                    {"unsuccessfulRunHistoryLimit", 0}};
   ASSERT_TRUE(store_->Update(*ro, ro->resource_version));
+  {
+    auto run = StepRun("v5");
+    ASSERT_TRUE(run);
+    SetPhase(run->key.name, "Inconclusive");  // the rollout pauses on it: in use
+    RolloutStatus st = Reconcile(2);
+    EXPECT_EQ(st.step_analysis_run, run->key.name);
+    EXPECT_TRUE(Get("AnalysisRun", run->key.name)) << "in use, past a limit of 0";
+  }  // and gone once the next revision leaves it unused
   std::vector<std::string> made;
   for (const char* v : {"v2", "v3", "v4"}) {
-    auto run = StepRun(v);
+    auto run = StepRun(v, 3);  // v2's first round drains v5 (maxSurge 1 of 1)
     ASSERT_TRUE(run);
     made.push_back(run->key.name);
     SetPhase(run->key.name, "Successful");
@@ -346,6 +353,8 @@ TEST_F(RolloutControllerTest, AnalysisRunMetadataAndMeasurementRetentionReachThe
             Json::parse(R"([{"metricName": "m", "limit": 20}])"));
 }
 
+// Argo's valueFrom.fieldRef: read from the Rollout when the run is made;
+// a template's secretKeyRef stays a reference in the run (the run reads it).
 TEST_F(RolloutControllerTest, AnalysisArgsFromFieldRefsAndSecretsReachTheRun) {
   auto gate = Get("AnalysisTemplate", "gate");
   ASSERT_TRUE(gate);
