@@ -189,20 +189,36 @@ std::string RunPhase(const std::vector<MetricResult>& results) {
   return started ? "Running" : "Pending";
 }
 
-Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns,
-                                        const std::vector<model::Metric>& metrics) {
-  std::vector<bool> dry(metrics.size(), false);
+namespace {
+
+// For each metric, the index of the last of `patterns` (`what`'s rules) that
+// matches its name (Go's unanchored match, as Argo), -1 for none; a
+// pattern that matches no metric is an error, as in Argo.
+Result<std::vector<int>> LastMatchingRule(const std::vector<std::string>& patterns,
+                                          const std::vector<model::Metric>& metrics,
+                                          const char* what) {
+  std::vector<int> rule(metrics.size(), -1);
   for (size_t i = 0; i < patterns.size(); ++i) {
     auto re = Regex::Compile(patterns[i]);
-    if (!re) return Failf("dryRun[{}]: {}", i, re.error().message);
+    if (!re) return Failf("{}[{}]: {}", what, i, re.error().message);
     bool any = false;
     for (size_t m = 0; m < metrics.size(); ++m) {
       if (!re->PartialMatch(metrics[m].name)) continue;
-      dry[m] = true;
+      rule[m] = static_cast<int>(i);
       any = true;
     }
-    if (!any) return Failf("dryRun[{}]: Rule didn't match any metric name(s)", i);
+    if (!any) return Failf("{}[{}]: Rule didn't match any metric name(s)", what, i);
   }
+  return rule;
+}
+
+}  // namespace
+
+Result<std::vector<bool>> DryRunMetrics(const std::vector<std::string>& patterns,
+                                        const std::vector<model::Metric>& metrics) {
+  STRAKE_TRY_ASSIGN(rule, LastMatchingRule(patterns, metrics, "dryRun"));
+  std::vector<bool> dry;
+  for (int r : rule) dry.push_back(r >= 0);
   return dry;
 }
 
@@ -230,17 +246,14 @@ std::vector<std::string> RunsToDelete(std::vector<OwnedRun> runs,
 Result<std::vector<size_t>> RetainedMeasurements(
     const std::vector<model::MeasurementRetention>& rules,
     const std::vector<model::Metric>& metrics) {
-  std::vector<size_t> keep(metrics.size(), kMeasurementsKept);
-  for (size_t i = 0; i < rules.size(); ++i) {
-    auto re = Regex::Compile(rules[i].metric_name);
-    if (!re) return Failf("measurementRetention[{}]: {}", i, re.error().message);
-    bool any = false;
-    for (size_t k = 0; k < metrics.size(); ++k) {
-      if (!re->PartialMatch(metrics[k].name)) continue;
-      any = true;
-      keep[k] = rules[i].limit > 0 ? static_cast<size_t>(rules[i].limit) : kMeasurementsKept;
-    }
-    if (!any) return Failf("measurementRetention[{}]: Rule didn't match any metric name(s)", i);
+  std::vector<std::string> patterns;
+  patterns.reserve(rules.size());
+  for (const auto& r : rules) patterns.push_back(r.metric_name);
+  STRAKE_TRY_ASSIGN(rule, LastMatchingRule(patterns, metrics, "measurementRetention"));
+  std::vector<size_t> keep;
+  for (int r : rule) {
+    int limit = r < 0 ? 0 : rules[static_cast<size_t>(r)].limit;
+    keep.push_back(limit > 0 ? static_cast<size_t>(limit) : kMeasurementsKept);
   }
   return keep;
 }

@@ -193,14 +193,27 @@ void ScaleDownOthers(Decision& d, const Observation& obs, int64_t now) {
   }
 }
 
+// The replicas observed: running, ready, and running of the `updated` revision.
+struct ReplicaCounts {
+  int replicas = 0, ready = 0, updated = 0;
+};
+
+ReplicaCounts CountReplicas(const Observation& obs, const std::string& updated) {
+  ReplicaCounts n;
+  for (const auto& [hash, r] : obs.revisions) {
+    n.replicas += r.replicas;
+    n.ready += r.ready;
+  }
+  n.updated = Running(obs, updated);
+  return n;
+}
+
 void Tally(Decision& d, const Observation& obs, const std::string& updated) {
   RolloutStatus& st = d.status;
-  st.replicas = st.ready_replicas = 0;
-  for (const auto& [hash, r] : obs.revisions) {
-    st.replicas += r.replicas;
-    st.ready_replicas += r.ready;
-  }
-  st.updated_replicas = Running(obs, updated);
+  ReplicaCounts n = CountReplicas(obs, updated);
+  st.replicas = n.replicas;
+  st.ready_replicas = n.ready;
+  st.updated_replicas = n.updated;
 }
 
 bool HasPause(const RolloutStatus& st, const std::string& reason) {
@@ -321,6 +334,23 @@ int OlderAvailable(const RolloutStatus& st, const Observation& obs) {
   return n;
 }
 
+// Keeps the replicas of `dropped` (a revision on its way out) that must
+// still serve, as Argo scales an older ReplicaSet of a basic canary down:
+// its unavailable replicas go at once, available ones only while
+// `available` (every revision's) stays at replicas - maxUnavailable.
+// Whether any stay (then it is the decision's draining revision).
+bool DrainOlder(Decision& d, const model::RolloutSpec& spec, const Observation& obs,
+                const std::string& dropped, int available) {
+  const model::CanaryStrategy& c = *spec.canary;
+  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
+  int keep = OlderToKeep(spec.replicas, f, available, {Running(obs, dropped), Ready(obs, dropped)});
+  Requeue(d, Ms(1000));
+  if (keep == 0) return false;
+  d.replicas[dropped] = keep;
+  d.draining_hash = dropped;
+  return true;
+}
+
 // Sets the replicas of canary and stable to the basic canary's counts at
 // `weight` and the weights to what the replicas serving make.
 void ScaleBasic(Decision& d, const model::RolloutSpec& spec, const Observation& obs, int weight) {
@@ -334,15 +364,10 @@ void ScaleBasic(Decision& d, const model::RolloutSpec& spec, const Observation& 
   // older ReplicaSet of a basic canary (within maxUnavailable, counting
   // every revision's available replicas), serving meanwhile beside both.
   std::string dropped = Dropped(st, obs);
-  if (dropped.empty()) return;
-  const model::CanaryStrategy& c = *spec.canary;
-  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
-  int available = Ready(obs, obs.desired_hash) + Ready(obs, st.stable_rs) + Ready(obs, dropped);
-  int keep = OlderToKeep(spec.replicas, f, available, {Running(obs, dropped), Ready(obs, dropped)});
-  Requeue(d, Ms(1000));
-  if (keep == 0) return;
-  d.replicas[dropped] = keep;
-  d.draining_hash = dropped;
+  if (dropped.empty() ||
+      !DrainOlder(d, spec, obs, dropped,
+                  Ready(obs, obs.desired_hash) + Ready(obs, st.stable_rs) + Ready(obs, dropped)))
+    return;
   // The weight is the canary's share of every replica serving.
   int canary = ServingReplicas(obs.revisions, d.replicas, obs.desired_hash);
   int all = canary + ServingReplicas(obs.revisions, d.replicas, st.stable_rs) +
@@ -422,14 +447,10 @@ int CurrentSetWeight(const model::CanaryStrategy& c, int step_index) {
 // Argo's RolloutProgressing in replicas: since the last round the updated
 // revision's replicas changed, older ones went, or more are ready.
 bool ReplicasProgressed(const RolloutStatus& last, const Observation& obs) {
-  int replicas = 0, ready = 0;
-  for (const auto& [hash, r] : obs.revisions) {
-    replicas += r.replicas;
-    ready += r.ready;
-  }
-  int updated = Running(obs, obs.desired_hash);
-  return updated != last.updated_replicas ||
-         replicas - updated < last.replicas - last.updated_replicas || ready > last.ready_replicas;
+  ReplicaCounts n = CountReplicas(obs, obs.desired_hash);
+  return n.updated != last.updated_replicas ||
+         n.replicas - n.updated < last.replicas - last.updated_replicas ||
+         n.ready > last.ready_replicas;
 }
 
 // progressDeadlineSeconds: a Progressing canary that has not moved on (a
@@ -796,14 +817,7 @@ void DrainDropped(Decision& d, const model::RolloutSpec& spec, const Observation
   in.has_stable = false;
   in.older_replicas = Running(obs, dropped);
   d.replicas[desired] = BasicCanaryCounts(in).canary;
-  Fenceposts f = ResolveFenceposts(c.max_surge, c.max_unavailable, spec.replicas);
-  int keep = OlderToKeep(spec.replicas, f, Ready(obs, desired) + Ready(obs, dropped),
-                         {Running(obs, dropped), Ready(obs, dropped)});
-  if (keep > 0) {
-    d.replicas[dropped] = keep;
-    d.draining_hash = dropped;
-  }
-  Requeue(d, Ms(1000));
+  DrainOlder(d, spec, obs, dropped, Ready(obs, desired) + Ready(obs, dropped));
 }
 
 // An aborted update: all traffic back to stable (the weight 0 at once with

@@ -509,10 +509,7 @@ Status RolloutReconciler::ApplyTraffic(const std::string& ns, const std::string&
         if (w.canary.empty()) w.canary = d.draining_hash;
         w.weight = ServingWeight(observed, d.replicas, w.stable, w.canary);
         if (superseded && c.canary_service.empty()) {
-          int canary = ServingReplicas(observed, d.replicas, w.canary);
-          int all =
-              canary + ServingReplicas(observed, d.replicas, w.stable) + over_pods.back().ready;
-          w.weight = all == 0 ? 0 : canary * 100 / all;
+          w.weight = d.canary_weight;  // the new canary's share of all three (ScaleBasic)
           production = over_pods;
         }
         if (!c.canary_service.empty()) {
