@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -97,12 +99,23 @@ void CatchInterrupts() {
 // processes at once; another only says so. strake never leaves before the
 // runs are recorded Cancelled: leaving earlier left them Running with no
 // process to end them (kill -9 still can; `strake run --resume` then ends it).
+// `finished` is set, and `cv` notified, under `mu` once every run has ended:
+// the watcher leaves at once rather than at its next 50 ms look.
+struct Finished {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+};
+
 template <typename Runs>
-void WatchInterrupts(pipeline::Engine& engine, const Runs& runs,
-                     const std::atomic<bool>& finished) {
+void WatchInterrupts(pipeline::Engine& engine, const Runs& runs, Finished& finished) {
   int seen = 0;
-  while (!finished) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(finished.mu);
+      if (finished.cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return finished.done; }))
+        return;
+    }
     int n = g_interrupts.load();
     if (n <= seen) continue;
     for (const auto& r : runs) {
@@ -314,11 +327,15 @@ int RunCommands::Run() {
   progress_ = &progress;
   if (int rc = Start(*engine, **store); rc != 0) return rc;
   ::malloc_trim(0);  // What building the run freed goes back to the system.
-  std::atomic<bool> finished{false};
+  Finished finished;
   std::thread watcher([&] { WatchInterrupts(*engine, runs_, finished); });
   std::vector<Result<store::Resource>> results;
   for (const auto& r : runs_) results.push_back(engine->Wait(r.ns, r.name));
-  finished = true;
+  {
+    std::lock_guard<std::mutex> lock(finished.mu);
+    finished.done = true;
+  }
+  finished.cv.notify_all();
   watcher.join();
   progress.Stop();
   engine.reset();
