@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -1087,6 +1088,74 @@ spec:
   Json followed = FinishedRun(PushRecord("main", fourth)["pipelineRuns"][0]);
   EXPECT_EQ(followed["status"]["conditions"][0].value("status", ""), "False") << followed.dump(2);
   EXPECT_FALSE(PathExists(data_ + "/leaked")) << "a step wrote into the data directory";
+}
+
+// Kargo's Warehouse (docs/delivery.md): each new commit on the branch that
+// touches an included path becomes Freight, named by its fingerprint, over
+// git's smart HTTP as Kargo requires.
+TEST_F(GitopsE2E, AWarehouseMakesFreightOfEachNewCommitThatTouchesItsPaths) {
+  ServeOverHttp();
+  Write("apps/guestbook/main.py", "v1");
+  std::string v1 = Push("v1");
+  StartServer();
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata:
+  name: kargo-demo
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata:
+  name: guestbook
+  namespace: kargo-demo
+spec:
+  interval: 1s
+  subscriptions:
+  - git:
+      repoURL: {}
+      branch: main
+      includePaths:
+      - apps/guestbook
+      excludePaths:
+      - apps/guestbook/README.md
+)",
+                                  url_);
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  auto freight = [&] {
+    Ran r = Cli({"get", "freight", "-n", "kargo-demo", "-o", "json"});
+    Json list = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
+    return list.is_object() ? list.value("items", Json::array()) : Json::array();
+  };
+  auto ids = [&] {
+    std::set<std::string> out;
+    for (const auto& f : freight()) out.insert(f["commits"][0].value("id", ""));
+    return out;
+  };
+  ASSERT_TRUE(WaitFor([&] { return ids() == std::set<std::string>{v1}; }, 30s))
+      << freight().dump(2);
+  // A commit that touches only an excluded path makes nothing.
+  Write("apps/guestbook/README.md", "docs");
+  std::string readme = Push("readme");
+  Write("apps/guestbook/main.py", "v2");
+  std::string v2 = Push("v2");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ids() == std::set<std::string>{v1, v2};
+      },
+      30s))
+      << freight().dump(2);
+  Json all = freight();
+  EXPECT_NE(all[0].value("alias", ""), all[1].value("alias", ""));
+  for (const auto& f : all) {
+    EXPECT_EQ(f["origin"], Json({{"kind", "Warehouse"}, {"name", "guestbook"}}));
+    EXPECT_EQ(f["commits"][0]["repoURL"], url_);
+  }
+  Ran table = Cli({"get", "warehouses", "-n", "kargo-demo"});
+  EXPECT_NE(table.out.find("True"), std::string::npos) << table.out;
+  Json w = Get("warehouse", "guestbook", "kargo-demo");
+  EXPECT_EQ(w["status"].value("lastFreightID", "").size(), 40u) << w.dump(2);
+  EXPECT_EQ(w["status"]["discoveredArtifacts"]["git"][0]["commits"][0]["id"], v2);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "controller/controller.h"
+#include "delivery/warehouse.h"
 #include "gitops/application.h"
 #include "gitops/repository.h"
 #include "gitops/sources.h"
@@ -237,6 +238,7 @@ struct Controllers {
   controller::Controller& experiments;
   controller::Controller& pods;
   controller::Controller& cronjobs;
+  controller::Controller& warehouses;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
@@ -244,8 +246,8 @@ struct Controllers {
   RolloutIndex service_index{};
 
   std::vector<controller::Controller*> All() const {
-    return {&rollouts, &analyses, &deployments, &apps, &repos,
-            &jobs,     &services, &experiments, &pods, &cronjobs};
+    return {&rollouts, &analyses,    &deployments, &apps,     &repos,     &jobs,
+            &services, &experiments, &pods,        &cronjobs, &warehouses};
   }
 
   // A workload of `ns` changed (its spec, its status, its replicas): the
@@ -264,6 +266,7 @@ struct Controllers {
     if (kind == "Job") jobs.Enqueue(key);
     if (kind == "Pod") pods.Enqueue(key);
     if (kind == "CronJob") cronjobs.Enqueue(key);
+    if (kind == "Warehouse") warehouses.Enqueue(key);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
@@ -338,7 +341,7 @@ struct Controllers {
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
           Seed{"Pod", &pods, nullptr}, Seed{"CronJob", &cronjobs, nullptr},
           Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
-          Seed{"Service", &services, &service_index},
+          Seed{"Warehouse", &warehouses, nullptr}, Seed{"Service", &services, &service_index},
           Seed{"Experiment", &experiments, &experiment_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
@@ -393,6 +396,19 @@ struct BatchWork {
   Forward jobs_fwd;
   Forward pods_fwd;
   Forward crons_fwd;
+};
+
+// Kargo's kinds (delivery/): Warehouses discover their subscriptions through
+// the git mirrors Applications read. The controller, declared last, stops
+// before the reconciler it calls goes.
+struct DeliveryWork {
+  DeliveryWork(store::Store& st, gitops::Sources& sources, const Clock& clock)
+      : warehouses(st, sources, clock),
+        warehouses_fwd([this](const std::string& k) { return warehouses.Reconcile(k); }),
+        ctl("warehouses", warehouses_fwd, 1) {}
+  delivery::WarehouseReconciler warehouses;
+  Forward warehouses_fwd;
+  controller::Controller ctl;
 };
 
 // Replicas a previous run left and no Rollout claims any more: stopped once
@@ -567,9 +583,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
-  Controllers ctls{
-      rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
-      service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, apps};
+  DeliveryWork delivery(st, sources, clock);
+  Controllers ctls{rollout_ctl,    analysis_ctl,    deployment_ctl, app_ctl,
+                   repo_ctl,       *batch.job_ctl,  service_ctl,    experiment_ctl,
+                   *batch.pod_ctl, *batch.cron_ctl, delivery.ctl,   apps};
   st.Subscribe([&ctls, &api](const store::Change& c) {
     if (c.key.kind == "CustomResourceDefinition") api.CustomKindsChanged();
     ctls.Route(c);

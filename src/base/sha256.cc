@@ -58,6 +58,13 @@ std::string Sha256Hex(std::string_view data) {
   return h.HexDigest();
 }
 
+std::string Sha1Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha1(), nullptr);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), n));
+}
+
 Result<std::string> Sha256File(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Failf("{}: {}", path, std::strerror(errno));

@@ -33,6 +33,9 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// SHA-1, lower-case hex: only where another system's identifiers are
+// SHA-1 (Kargo names Freight by one), never for new content addressing.
+std::string Sha1Hex(std::string_view data);
 // Lower-case hex of raw bytes.
 std::string HexEncode(std::string_view bytes);
 // HMAC-SHA256 of data under key, lower-case hex (as GitHub and Gitea sign).

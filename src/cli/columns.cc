@@ -51,6 +51,31 @@ std::vector<std::string> ApplicationRow(const std::string& name, const Json& spe
           src.value("targetRevision", "HEAD")};
 }
 
+// Kargo's Ready condition, and the Freight made last.
+std::vector<std::string> WarehouseRow(const std::string& name, const Json& st) {
+  std::string ready = "Unknown", message;
+  for (const auto& c : st.value("conditions", Json::array())) {
+    if (!c.is_object() || c.value("type", "") != "Ready") continue;
+    ready = c.value("status", "Unknown");
+    message = c.value("message", "");
+  }
+  return {name, ready, st.value("lastFreightID", ""), message};
+}
+
+// Kargo's columns (alias, origin), and the first commit, short.
+std::vector<std::string> FreightRow(const std::string& name, const Json& obj,
+                                    const std::string& created) {
+  const Json origin = Part(obj, "origin");
+  const Json commits = obj.value("commits", Json::array());
+  std::string commit;
+  if (commits.is_array() && !commits.empty() && commits[0].is_object()) {
+    commit = commits[0].value("tag", "");
+    if (commit.empty()) commit = commits[0].value("id", "").substr(0, 7);
+  }
+  return {name, obj.value("alias", ""), origin.value("kind", "") + "/" + origin.value("name", ""),
+          commit, created};
+}
+
 std::string Ports(const Json& spec) {
   std::string ports;
   for (const auto& p : spec.value("ports", Json::array())) {
@@ -134,6 +159,8 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Application")
     return {"NAME", "SYNC", "HEALTH", "REVISION", "SYNCPOLICY", "REPO", "PATH", "TARGET"};
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
+  if (k.kind == "Warehouse") return {"NAME", "READY", "LAST-FREIGHT", "MESSAGE"};
+  if (k.kind == "Freight") return {"NAME", "ALIAS", "ORIGIN", "COMMIT", "CREATED"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};
   return {"NAME", "CREATED"};
@@ -164,6 +191,8 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
     return {name, spec.value("url", ""), st.value("phase", "Pending"),
             fmt::format("{}", Part(st, "branches").size()), st.value("lastFetchTime", "")};
   }
+  if (k.kind == "Warehouse") return WarehouseRow(name, st);
+  if (k.kind == "Freight") return FreightRow(name, obj, created);
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {name, st.value("startTime", ""), RunDuration(st, now), RunReason(st)};
   return {name, created};

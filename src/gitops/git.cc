@@ -374,16 +374,35 @@ Result<std::string> Mirror::Resolve(const std::string& revision) const {
   return std::string(hex);
 }
 
+namespace {
+
+void FillCommitInfo(git_commit* c, CommitInfo& info) {
+  if (const git_signature* a = git_commit_author(c)) {
+    if (a->name) info.author = a->name;
+    if (a->email) info.author_email = a->email;
+  }
+  if (const git_signature* m = git_commit_committer(c)) {
+    if (m->name) info.committer = m->name;
+    if (m->email) info.committer_email = m->email;
+  }
+  if (const char* summary = git_commit_summary(c)) info.message = summary;
+  info.time_ms = static_cast<int64_t>(git_commit_time(c)) * 1000;
+}
+
+std::string OidHex(const git_oid* oid) {
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, oid);
+  return hex;
+}
+
+}  // namespace
+
 Result<CommitInfo> Mirror::Commit(const std::string& sha) const {
   STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
   STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), sha));
   CommitInfo info;
   info.sha = sha;
-  const git_signature* author = git_commit_author(c->get());
-  if (author && author->name) info.author = author->name;
-  const char* summary = git_commit_summary(c->get());
-  if (summary) info.message = summary;
-  info.time_ms = static_cast<int64_t>(git_commit_time(c->get())) * 1000;
+  FillCommitInfo(c->get(), info);
   return info;
 }
 
@@ -620,6 +639,76 @@ Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::
   if (!DiffTrees(repo->get(), a.get(), b.get(), "", limit, out))
     return std::optional<std::vector<std::string>>();
   return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Result<std::vector<LogEntry>> Mirror::FirstParentLog(const std::string& sha, size_t limit,
+                                                     size_t path_limit) const {
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
+  std::vector<LogEntry> out;
+  std::string next = sha;
+  while (!next.empty() && out.size() < limit) {
+    STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), next));
+    LogEntry e;
+    e.commit.sha = next;
+    FillCommitInfo(c->get(), e.commit);
+    TreeHandle tree, parent_tree;
+    CommitHandle parent;
+    next.clear();
+    if (git_commit_parentcount(c->get()) > 0) {
+      if (git_commit_parent(parent.out(), c->get(), 0) != 0 ||
+          git_commit_tree(parent_tree.out(), parent.get()) != 0)
+        return Failf("the first parent of {}: {}", e.commit.sha, LastGitError());
+      next = OidHex(git_commit_id(parent.get()));
+    }
+    if (git_commit_tree(tree.out(), c->get()) != 0) return Failf("tree of {}", e.commit.sha);
+    e.paths_complete =
+        DiffTrees(repo->get(), parent_tree.get(), tree.get(), "", path_limit, e.paths);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+namespace {
+
+struct TagWalk {
+  git_repository* repo;
+  std::vector<TagInfo> tags;
+};
+
+int OnTag(const char* ref_name, git_oid* oid, void* payload) {
+  auto& walk = *static_cast<TagWalk*>(payload);
+  ObjectHandle obj;
+  if (git_object_lookup(obj.out(), walk.repo, oid, GIT_OBJECT_ANY) != 0) return 0;
+  TagInfo t;
+  t.name = std::string(ref_name).substr(std::string_view("refs/tags/").size());
+  if (git_object_type(obj.get()) == GIT_OBJECT_TAG) {
+    const auto* tag = reinterpret_cast<const git_tag*>(obj.get());
+    if (const git_signature* s = git_tag_tagger(tag)) {
+      t.tagger = fmt::format("{} <{}>", s->name ? s->name : "", s->email ? s->email : "");
+      t.created_ms = static_cast<int64_t>(s->when.time) * 1000;
+    }
+    if (const char* m = git_tag_message(tag)) t.annotation = std::string(Trim(m));
+  }
+  ObjectHandle peeled;
+  if (git_object_peel(peeled.out(), obj.get(), GIT_OBJECT_COMMIT) != 0) return 0;
+  t.commit = OidHex(git_object_id(peeled.get()));
+  if (t.tagger.empty()) {
+    t.created_ms =
+        static_cast<int64_t>(git_commit_time(reinterpret_cast<const git_commit*>(peeled.get()))) *
+        1000;
+  }
+  walk.tags.push_back(std::move(t));
+  return 0;
+}
+
+}  // namespace
+
+Result<std::vector<TagInfo>> Mirror::Tags() const {
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
+  TagWalk walk{repo->get(), {}};
+  if (git_tag_foreach(repo->get(), OnTag, &walk) != 0)
+    return Failf("listing tags: {}", LastGitError());
+  return std::move(walk.tags);
 }
 
 Result<std::optional<std::string>> Mirror::ReadFileAt(const std::string& sha,

@@ -51,7 +51,27 @@ struct CommitInfo {
   std::string sha;
   std::string author;
   std::string message;  // first line
-  int64_t time_ms = 0;
+  int64_t time_ms = 0;  // the committer's date
+  std::string author_email;
+  std::string committer;
+  std::string committer_email;
+};
+
+// One commit of a first-parent history, with the paths it changed against
+// its first parent (every path for a root commit).
+struct LogEntry {
+  CommitInfo commit;
+  std::vector<std::string> paths;
+  bool paths_complete = true;  // false: more changed paths than the limit
+};
+
+// A tag and the commit it names; annotated tags have a tagger and a message.
+struct TagInfo {
+  std::string name;
+  std::string commit;  // the commit the tag (peeled) names
+  std::string tagger;  // "Name <email>", "" for a lightweight tag
+  std::string annotation;
+  int64_t created_ms = 0;  // git's creatordate: the tagger's date, else the commit's
 };
 
 class Mirror {
@@ -85,6 +105,13 @@ class Mirror {
   Result<CommitInfo> Commit(const std::string& sha) const;
   // Branch name -> commit SHA, for every branch.
   Result<std::map<std::string, std::string>> Branches() const;
+  // Up to `limit` commits from `sha` following first parents (git log
+  // --first-parent), newest first, each with its changed paths (at most
+  // `path_limit` of them).
+  Result<std::vector<LogEntry>> FirstParentLog(const std::string& sha, size_t limit,
+                                               size_t path_limit = 10'000) const;
+  // Every tag that names a commit (a tag of a tree or blob is skipped).
+  Result<std::vector<TagInfo>> Tags() const;
 
   // The files under `dir` ("." = root) at commit `sha`, whose path (relative
   // to `dir`) `want` accepts; recursive or not. Symlinks are followed inside

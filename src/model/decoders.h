@@ -1,7 +1,7 @@
 // The decoder of each kind, for decode.cc's dispatch table, and the part
 // decoders that several kinds share. Internal to model/: each kind's
 // decoder lives beside its types (tekton.cc, workloads.cc, rollouts.cc,
-// gitops.cc); decode.cc reads metadata and dispatches on the kind.
+// gitops.cc, kargo.cc); decode.cc reads metadata and dispatches on the kind.
 #pragma once
 
 #include <map>
@@ -66,6 +66,14 @@ bool DecodeExperimentKind(Ctx& ctx, Fields& f, Resource& r);
 // Argo CD (gitops.cc).
 bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
+
+// Kargo (kargo.cc). DecodeKargoNotYetKind refuses Kargo's kinds strake does
+// not act on yet (Stage, Promotion, PromotionTask, ClusterPromotionTask,
+// ProjectConfig), with an error on `kind`.
+bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeWarehouseKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Parts of a pod that Rollouts and analysis jobs share with the workloads
 // (workloads.cc).

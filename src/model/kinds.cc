@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "base/strings.h"
+#include "model/kargo.h"
 
 namespace strake::model {
 
@@ -38,6 +39,22 @@ const std::vector<KindInfo> kKinds = {
     {"AnalysisRun", "analysisruns", "argoproj.io/v1alpha1", {}, {"ar"}},
     {"Experiment", "experiments", "argoproj.io/v1alpha1", {}, {"exp"}},
     {"Application", "applications", "argoproj.io/v1alpha1", {}, {"app", "apps"}},
+    // Kargo (model/kargo.h): Project, Warehouse and Freight are acted on; the
+    // others are refused at apply until they are. Names as Kargo's CRDs give them.
+    {"Project", "projects", kKargoApiVersion, {}, {}, false},
+    {"Warehouse", "warehouses", kKargoApiVersion, {}, {}},
+    {"Freight", "freights", kKargoApiVersion, {}, {}},
+    {"Stage", "stages", kKargoApiVersion, {}, {}},
+    {"Promotion", "promotions", kKargoApiVersion, {}, {"promo", "promos"}},
+    {"PromotionTask", "promotiontasks", kKargoApiVersion, {}, {"promotask", "promotasks"}},
+    {"ClusterPromotionTask",
+     "clusterpromotiontasks",
+     kKargoApiVersion,
+     {},
+     {"clusterpromotask", "clusterpromotasks"},
+     false},
+    {"ProjectConfig", "projectconfigs", kKargoApiVersion, {}, {}},
+    {"ClusterConfig", "clusterconfigs", kKargoApiVersion, {}, {}, false},
     // Traffic providers' objects, kept at a Rollout's weights (rollout/mesh.h)
     {"VirtualService",
      "virtualservices",

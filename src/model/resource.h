@@ -6,6 +6,7 @@
 
 #include "model/core.h"
 #include "model/gitops.h"
+#include "model/kargo.h"
 #include "model/rollouts.h"
 #include "model/tekton.h"
 #include "model/workloads.h"
@@ -21,7 +22,7 @@ struct Resource {
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
                Deployment, Job, Pod, CronJob, Service, Rollout, AnalysisTemplate, AnalysisRun,
-               Experiment, Application, Repository, StoredObject>
+               Experiment, Application, Repository, Warehouse, Freight, Project, StoredObject>
       value;
 };
 

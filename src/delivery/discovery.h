@@ -1,0 +1,72 @@
+// What a Warehouse's git subscription discovers, as Kargo selects it
+// (pkg/controller/git/commit/*.go at akuity/kargo 1c764767), on values the
+// driver read from a mirror: a branch's first-parent history, or the tags.
+//
+// NewestFromBranch: the newest commits of the branch whose changed paths
+// pass includePaths/excludePaths, newest first, at most discoveryLimit.
+// Lexical: tags in reverse lexical order; NewestTag: newest creatordate
+// first; both after ignoreTagsRegexes (checked first) and
+// allowTagsRegexes (none = all), then the path filter on each tag's commit.
+//
+// Pure functions; thread-safe. A path pattern or tag regex that does not
+// compile is an error (the decoder refuses them before they get here).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/kargo.h"
+
+namespace strake::delivery {
+
+// A commit as the mirror shows it.
+struct CandidateCommit {
+  std::string id;
+  std::string subject;             // first line of the message
+  std::string author;              // "Name <email>"
+  std::string committer;           // "Name <email>"
+  int64_t date_ms = 0;             // the commit's date
+  std::vector<std::string> paths;  // changed against its first parent
+  bool paths_complete = true;
+};
+
+// A tag and its commit.
+struct CandidateTag {
+  std::string name;
+  CandidateCommit commit;
+  std::string tagger;
+  std::string annotation;
+  int64_t created_ms = 0;  // git's creatordate
+};
+
+// One discovered commit (Kargo's DiscoveredCommit): Freight is made from
+// the first of a subscription's.
+struct DiscoveredCommit {
+  std::string id;
+  std::string branch;
+  std::string tag;
+  std::string subject;  // at most 80 characters, as Kargo keeps it
+  std::string author;
+  std::string committer;
+  int64_t creator_date_ms = 0;
+};
+
+// Whether a commit that changed `paths` passes the subscription's path
+// filters: some path included (or no includes) and not excluded. A commit
+// whose path list was cut short passes (it may hold a match).
+Result<bool> PathsPass(const model::GitSubscription& sub, const std::vector<std::string>& paths,
+                       bool complete = true);
+
+// NewestFromBranch over `log` (newest first), for branch `branch`.
+Result<std::vector<DiscoveredCommit>> SelectFromBranch(const model::GitSubscription& sub,
+                                                       const std::string& branch,
+                                                       const std::vector<CandidateCommit>& log);
+
+// Lexical or NewestTag over `tags`.
+Result<std::vector<DiscoveredCommit>> SelectTags(const model::GitSubscription& sub,
+                                                 std::vector<CandidateTag> tags);
+
+}  // namespace strake::delivery

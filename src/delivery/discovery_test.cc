@@ -1,0 +1,92 @@
+#include "delivery/discovery.h"
+
+#include <gtest/gtest.h>
+
+namespace strake::delivery {
+namespace {
+
+CandidateCommit Commit(std::string id, std::vector<std::string> paths, int64_t date = 0) {
+  CandidateCommit c;
+  c.id = std::move(id);
+  c.subject = "change " + c.id;
+  c.paths = std::move(paths);
+  c.date_ms = date;
+  return c;
+}
+
+std::vector<std::string> Ids(const std::vector<DiscoveredCommit>& commits) {
+  std::vector<std::string> out;
+  for (const auto& c : commits) out.push_back(c.tag.empty() ? c.id : c.tag);
+  return out;
+}
+
+// Kargo's docs: "Git Subscription Path Filtering".
+TEST(PathsPass, IncludeAndExcludeAsKargoDocumentsThem) {
+  model::GitSubscription sub;
+  sub.include_paths = {"apps/guestbook"};
+  sub.exclude_paths = {"apps/guestbook/README.md"};
+  EXPECT_TRUE(*PathsPass(sub, {"apps/guestbook/deploy.yaml"}));
+  EXPECT_FALSE(*PathsPass(sub, {"apps/guestbook/README.md"}));
+  EXPECT_TRUE(*PathsPass(sub, {"apps/guestbook/README.md", "apps/guestbook/svc.yaml"}));
+  EXPECT_FALSE(*PathsPass(sub, {"apps/guestbook2/x.yaml", "docs/a.md"}));
+  sub.include_paths = {"glob:apps/*/values.yaml", "regex:^charts/.*\\.tpl$"};
+  sub.exclude_paths = {};
+  EXPECT_TRUE(*PathsPass(sub, {"apps/web/values.yaml"}));
+  EXPECT_TRUE(*PathsPass(sub, {"charts/web/templates/x.tpl"}));
+  EXPECT_FALSE(*PathsPass(sub, {"apps/web/other.yaml"}));
+  // A path list cut short might hold a match: the commit is kept.
+  EXPECT_TRUE(*PathsPass(sub, {"x"}, /*complete=*/false));
+  // No filter: every commit.
+  EXPECT_TRUE(*PathsPass(model::GitSubscription{}, {}));
+}
+
+TEST(SelectFromBranch, KeepsTheNewestMatchingCommitsUpToTheLimit) {
+  model::GitSubscription sub;
+  sub.discovery_limit = 2;
+  sub.include_paths = {"app"};
+  std::vector<CandidateCommit> log = {Commit("c4", {"docs/x"}), Commit("c3", {"app/a"}),
+                                      Commit("c2", {"app/b"}), Commit("c1", {"app/c"})};
+  auto got = SelectFromBranch(sub, "main", log);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(Ids(*got), (std::vector<std::string>{"c3", "c2"}));
+  EXPECT_EQ((*got)[0].branch, "main");
+  EXPECT_EQ((*got)[0].subject, "change c3");
+}
+
+TEST(SelectFromBranch, KeepsEightyCharactersOfTheSubject) {
+  CandidateCommit c = Commit("c1", {});
+  c.subject = std::string(100, 'x');
+  auto got = SelectFromBranch(model::GitSubscription{}, "", {c});
+  ASSERT_TRUE(got);
+  EXPECT_EQ((*got)[0].subject.size(), 80u);
+}
+
+TEST(SelectTags, LexicalAndNewestTagOrderAfterTheRegexes) {
+  model::GitSubscription sub;
+  sub.commit_selection_strategy = "Lexical";
+  sub.ignore_tags_regexes = {"-rc"};
+  sub.allow_tags_regexes = {"^v"};
+  auto tag = [](std::string name, int64_t created) {
+    CandidateTag t;
+    t.name = std::move(name);
+    t.commit = Commit("id-" + t.name, {});
+    t.created_ms = created;
+    return t;
+  };
+  std::vector<CandidateTag> tags = {tag("v1.10.0", 100), tag("v1.9.0", 300), tag("v2.0.0-rc", 400),
+                                    tag("release", 500), tag("v1.2.0", 200)};
+  auto lexical = SelectTags(sub, tags);
+  ASSERT_TRUE(lexical);
+  // Lexical is lexical: v1.9.0 sorts after v1.10.0.
+  EXPECT_EQ(Ids(*lexical), (std::vector<std::string>{"v1.9.0", "v1.2.0", "v1.10.0"}));
+  sub.commit_selection_strategy = "NewestTag";
+  auto newest = SelectTags(sub, tags);
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(Ids(*newest), (std::vector<std::string>{"v1.9.0", "v1.2.0", "v1.10.0"}));
+  tags[0].created_ms = 1000;
+  newest = SelectTags(sub, tags);
+  EXPECT_EQ(Ids(*newest).front(), "v1.10.0");
+}
+
+}  // namespace
+}  // namespace strake::delivery

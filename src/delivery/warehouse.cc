@@ -1,0 +1,267 @@
+#include "delivery/warehouse.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/duration.h"
+#include "delivery/freight.h"
+#include "model/decode.h"
+
+namespace strake::delivery {
+
+namespace {
+
+constexpr int64_t kRetryMs = 15'000;
+// How far back a path-filtered NewestFromBranch looks for matching commits.
+constexpr size_t kFilteredLogDepth = 1'000;
+
+std::string Signature(const std::string& name, const std::string& email) {
+  return email.empty() ? name : fmt::format("{} <{}>", name, email);
+}
+
+CandidateCommit Candidate(const gitops::LogEntry& e) {
+  CandidateCommit c;
+  c.id = e.commit.sha;
+  c.subject = e.commit.message;
+  c.author = Signature(e.commit.author, e.commit.author_email);
+  c.committer = Signature(e.commit.committer, e.commit.committer_email);
+  c.date_ms = e.commit.time_ms;
+  c.paths = e.paths;
+  c.paths_complete = e.paths_complete;
+  return c;
+}
+
+Json CommitJson(const DiscoveredCommit& c) {
+  Json j = {{"id", c.id}};
+  if (!c.branch.empty()) j["branch"] = c.branch;
+  if (!c.tag.empty()) j["tag"] = c.tag;
+  if (!c.subject.empty()) j["subject"] = c.subject;
+  if (!c.author.empty()) j["author"] = c.author;
+  if (!c.committer.empty()) j["committer"] = c.committer;
+  j["creatorDate"] = FormatRfc3339(FromUnixMillis(c.creator_date_ms));
+  return j;
+}
+
+}  // namespace
+
+int64_t DiscoveryDueInMs(const Json& status, int64_t generation, const std::string& refresh,
+                         int64_t interval_ms, int64_t now_ms) {
+  if (!status.is_object()) return 0;
+  if (status.value("observedGeneration", int64_t{0}) < generation) return 0;
+  if (!refresh.empty() && status.value("lastHandledRefresh", "") != refresh) return 0;
+  auto artifacts = status.find("discoveredArtifacts");
+  if (artifacts == status.end() || !artifacts->is_object()) return 0;
+  auto at = ParseRfc3339(artifacts->value("discoveredAt", ""));
+  if (!at) return 0;
+  int64_t next = UnixMillis(*at) + interval_ms;
+  return std::max<int64_t>(0, next - now_ms);
+}
+
+std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
+                                                 const std::vector<SubscriptionResult>& results) {
+  model::Freight f;
+  f.origin = {"Warehouse", warehouse};
+  for (const auto& r : results) {
+    if (r.commits.empty()) return std::nullopt;
+    const DiscoveredCommit& d = r.commits.front();
+    model::FreightCommit c;
+    c.repo_url = r.repo_url;
+    c.id = d.id;
+    c.branch = d.branch;
+    c.tag = d.tag;
+    c.message = d.subject;
+    c.author = d.author;
+    c.committer = d.committer;
+    c.subscription_name = r.subscription_name;
+    f.commits.push_back(std::move(c));
+  }
+  f.meta.name = FreightName(f.origin, f.commits);
+  return f;
+}
+
+Json FreightObject(const model::Freight& f, const std::string& discovered_at) {
+  Json commits = Json::array();
+  for (const auto& c : f.commits) commits.push_back(model::FreightCommitToJson(c));
+  Json meta = {{"name", f.meta.name}, {"namespace", f.meta.ns}};
+  if (!f.alias.empty()) meta["labels"] = {{kAliasLabel, f.alias}};
+  Json o = {{"apiVersion", model::kKargoApiVersion}, {"kind", "Freight"}, {"metadata", meta}};
+  if (!f.alias.empty()) o["alias"] = f.alias;
+  o["origin"] = {{"kind", f.origin.kind}, {"name", f.origin.name}};
+  o["commits"] = std::move(commits);
+  o["discoveredAt"] = discovered_at;
+  return o;
+}
+
+Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
+  Json git = Json::array();
+  for (const auto& r : results) {
+    Json commits = Json::array();
+    for (const auto& c : r.commits) commits.push_back(CommitJson(c));
+    Json entry = {{"repoURL", r.repo_url}, {"commits", std::move(commits)}};
+    if (!r.subscription_name.empty()) entry["subscriptionName"] = r.subscription_name;
+    git.push_back(std::move(entry));
+  }
+  return git;
+}
+
+void SetCondition(Json& conditions, const std::string& type, bool status, const std::string& reason,
+                  const std::string& message, const std::string& now, int64_t generation) {
+  if (!conditions.is_array()) conditions = Json::array();
+  const std::string value = status ? "True" : "False";
+  Json c = {{"type", type},
+            {"status", value},
+            {"reason", reason},
+            {"message", message},
+            {"observedGeneration", generation},
+            {"lastTransitionTime", now}};
+  for (auto& existing : conditions) {
+    if (existing.value("type", "") != type) continue;
+    if (existing.value("status", "") == value)
+      c["lastTransitionTime"] = existing.value("lastTransitionTime", now);
+    existing = std::move(c);
+    return;
+  }
+  conditions.push_back(std::move(c));
+}
+
+WarehouseReconciler::WarehouseReconciler(store::Store& store, gitops::Sources& sources,
+                                         const Clock& clock)
+    : store_(store), sources_(sources), clock_(clock) {}
+
+Result<SubscriptionResult> WarehouseReconciler::Discover(const model::WarehouseSubscription& sub) {
+  const model::GitSubscription& git = sub.git;
+  SubscriptionResult out{git.repo_url, sub.name, {}};
+  gitops::SourceState s = sources_.Get(git.repo_url, /*force=*/true);
+  if (!s.error.empty() || !s.mirror) {
+    return Failf("fetching {}: {}", git.repo_url, s.error.empty() ? "no mirror" : s.error);
+  }
+  const gitops::Mirror& m = *s.mirror;
+  if (git.commit_selection_strategy == "NewestFromBranch") {
+    std::string rev = git.branch.empty() ? "HEAD" : git.branch;
+    auto tip = m.Resolve(rev);
+    if (!tip) return Failf("{}: branch {}: {}", git.repo_url, rev, tip.error().message);
+    bool filtered = !git.include_paths.empty() || !git.exclude_paths.empty() || !git.since.empty();
+    size_t depth = filtered ? kFilteredLogDepth : static_cast<size_t>(git.discovery_limit);
+    STRAKE_TRY_ASSIGN(log, m.FirstParentLog(*tip, depth));
+    std::optional<TimePoint> since = git.since.empty() ? std::nullopt : ParseRfc3339(git.since);
+    std::vector<CandidateCommit> candidates;
+    for (const auto& e : log) {
+      if (since && e.commit.time_ms < UnixMillis(*since)) break;  // git log --since
+      candidates.push_back(Candidate(e));
+    }
+    STRAKE_TRY_ASSIGN(selected, SelectFromBranch(git, git.branch, candidates));
+    out.commits = std::move(selected);
+    return out;
+  }
+  STRAKE_TRY_ASSIGN(tags, m.Tags());
+  std::vector<CandidateTag> candidates;
+  for (const auto& t : tags) {
+    STRAKE_TRY_ASSIGN(one, m.FirstParentLog(t.commit, 1));
+    if (one.empty()) continue;
+    candidates.push_back({t.name, Candidate(one.front()), t.tagger, t.annotation, t.created_ms});
+  }
+  STRAKE_TRY_ASSIGN(selected, SelectTags(git, std::move(candidates)));
+  out.commits = std::move(selected);
+  return out;
+}
+
+Result<bool> WarehouseReconciler::CreateFreight(model::Freight& f,
+                                                const std::string& discovered_at) {
+  STRAKE_TRY_ASSIGN(existing, store_.Get({"Freight", f.meta.ns, f.meta.name}));
+  if (existing) return false;
+  STRAKE_TRY_ASSIGN(all, store_.List("Freight", f.meta.ns));
+  std::set<std::string> aliases;
+  for (const auto& r : all) {
+    auto a = r.labels.find(kAliasLabel);
+    if (a != r.labels.end()) aliases.insert(a->second);
+  }
+  f.alias = FreightAlias(f.meta.name, [&](const std::string& a) { return aliases.count(a) > 0; });
+  store::Resource r;
+  r.key = {"Freight", f.meta.ns, f.meta.name};
+  r.labels[kAliasLabel] = f.alias;
+  r.object = FreightObject(f, discovered_at);
+  r.status = Json::object();
+  auto made = store_.Create(
+      r, "FreightCreated",
+      fmt::format("Freight {} ({}) from Warehouse {}", f.meta.name, f.alias, f.origin.name));
+  if (!made) {
+    // Made meanwhile by another pass: the same Freight, by its name.
+    STRAKE_TRY_ASSIGN(again, store_.Get(r.key));
+    if (again) return false;
+    return tl::unexpected(made.error());
+  }
+  return true;
+}
+
+Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::string& key) {
+  auto [ns, name] = controller::SplitObjectKey(key);
+  STRAKE_TRY_ASSIGN(got, store_.Get({"Warehouse", ns, name}));
+  if (!got) return controller::ReconcileResult{};
+  auto decoded = model::DecodeObject(got->object, "warehouse " + name);
+  if (!decoded) return controller::ReconcileResult{};  // refused at the API
+  const auto& spec = std::get<model::Warehouse>(decoded->value).spec;
+  const Json status = got->status.is_object() ? got->status : Json::object();
+  const auto& annotations = std::get<model::Warehouse>(decoded->value).meta.annotations;
+  auto refresh_it = annotations.find(kRefreshAnnotation);
+  const std::string refresh = refresh_it == annotations.end() ? "" : refresh_it->second;
+  const int64_t now_ms = UnixMillis(clock_.Now());
+  controller::ReconcileResult result;
+  int64_t due = DiscoveryDueInMs(status, got->generation, refresh, spec.interval.count(), now_ms);
+  if (due > 0) {
+    result.requeue_after = Millis(due);
+    return result;
+  }
+  const std::string now = FormatRfc3339(clock_.Now());
+  Json next = status;
+  next["observedGeneration"] = got->generation;
+  if (!refresh.empty()) next["lastHandledRefresh"] = refresh;
+  Json conditions = next.value("conditions", Json::array());
+  std::vector<SubscriptionResult> results;
+  for (const auto& sub : spec.subscriptions) {
+    auto found = Discover(sub);
+    if (!found) {
+      SetCondition(conditions, "Healthy", false, "DiscoveryFailed", found.error().message, now,
+                   got->generation);
+      SetCondition(conditions, "Ready", false, "DiscoveryFailure", found.error().message, now,
+                   got->generation);
+      next["conditions"] = conditions;
+      STRAKE_TRY(store_.UpdateStatus(got->key, next, got->resource_version, "DiscoveryFailed",
+                                     found.error().message));
+      result.requeue_after = Millis(std::min<int64_t>(kRetryMs, spec.interval.count()));
+      return result;
+    }
+    results.push_back(std::move(*found));
+  }
+  next["discoveredArtifacts"] = {{"discoveredAt", now}, {"git", DiscoveredGitJson(results)}};
+  SetCondition(conditions, "Healthy", true, "ReconciliationSucceeded", "", now, got->generation);
+  std::string reason = "ArtifactsDiscovered", message;
+  auto freight = FreightFromResults(name, results);
+  if (!freight) {
+    auto empty = std::find_if(results.begin(), results.end(),
+                              [](const SubscriptionResult& r) { return r.commits.empty(); });
+    message = fmt::format("no commits discovered for git subscription {}", empty->repo_url);
+    SetCondition(conditions, "Ready", false, "MissingCommits", message, now, got->generation);
+    reason = "MissingCommits";
+  } else {
+    SetCondition(conditions, "Ready", true, "ArtifactsDiscovered", "", now, got->generation);
+    if (!spec.manual) {
+      freight->meta.ns = ns;
+      STRAKE_TRY_ASSIGN(made, CreateFreight(*freight, now));
+      SetCondition(conditions, "FreightCreated", made, made ? "NewFreight" : "AlreadyExists",
+                   made ? "Freight " + freight->meta.name + " created" : "", now, got->generation);
+      next["lastFreightID"] = freight->meta.name;
+      if (made) {
+        reason = "FreightCreated";
+        message = fmt::format("Freight {} ({})", freight->meta.name, freight->alias);
+      }
+    }
+  }
+  next["conditions"] = conditions;
+  STRAKE_TRY(store_.UpdateStatus(got->key, next, got->resource_version, reason, message));
+  result.requeue_after = spec.interval;
+  return result;
+}
+
+}  // namespace strake::delivery

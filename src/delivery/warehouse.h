@@ -1,0 +1,80 @@
+// WarehouseReconciler: Kargo's Warehouse controller
+// (pkg/controller/warehouses/warehouses.go at akuity/kargo 1c764767) on
+// strake's git mirrors. Each pass that is due (nothing discovered yet, the
+// spec changed, a refresh asked for with the kargo.akuity.io/refresh
+// annotation, or `interval` since the last discovery) fetches every
+// subscription's repository, selects its commits (delivery/discovery.h),
+// records them in status.discoveredArtifacts, and, unless
+// freightCreationPolicy is Manual, makes Freight from the newest of each:
+// named by its fingerprint (delivery/freight.h), so a pass repeated after a
+// crash makes nothing twice. A subscription that finds nothing leaves the
+// Warehouse not Ready (MissingCommits) and makes no Freight; a fetch that
+// fails leaves it Healthy=False (DiscoveryFailed) and tries again within
+// 15 seconds. Every status change is a store event.
+//
+// Reconcile is safe to call from several threads for different keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "controller/controller.h"
+#include "delivery/discovery.h"
+#include "gitops/sources.h"
+#include "model/kargo.h"
+#include "store/store.h"
+
+namespace strake::delivery {
+
+using model::Json;
+
+inline constexpr const char* kRefreshAnnotation = "kargo.akuity.io/refresh";
+inline constexpr const char* kAliasLabel = "kargo.akuity.io/alias";
+
+// What a subscription discovered.
+struct SubscriptionResult {
+  std::string repo_url;
+  std::string subscription_name;
+  std::vector<DiscoveredCommit> commits;
+};
+
+// When the next discovery is due, from the stored status: 0 = now.
+int64_t DiscoveryDueInMs(const Json& status, int64_t generation, const std::string& refresh,
+                         int64_t interval_ms, int64_t now_ms);
+
+// The Freight made from the first commit of each result (nullopt when a
+// result has none), as Kargo's buildFreightFromLatestArtifacts.
+std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
+                                                 const std::vector<SubscriptionResult>& results);
+
+// The Freight object the store keeps: Kargo's fields beside metadata.
+Json FreightObject(const model::Freight& f, const std::string& discovered_at);
+
+// status.discoveredArtifacts.git, as Kargo writes it.
+Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results);
+
+// Sets condition `type` in `conditions` (a JSON array), keeping its
+// lastTransitionTime when its status did not change.
+void SetCondition(Json& conditions, const std::string& type, bool status, const std::string& reason,
+                  const std::string& message, const std::string& now, int64_t generation);
+
+class WarehouseReconciler {
+ public:
+  WarehouseReconciler(store::Store& store, gitops::Sources& sources, const Clock& clock);
+
+  Result<controller::ReconcileResult> Reconcile(const std::string& key);
+
+ private:
+  Result<SubscriptionResult> Discover(const model::WarehouseSubscription& sub);
+  // Makes `f` unless it exists; returns whether it was made.
+  Result<bool> CreateFreight(model::Freight& f, const std::string& discovered_at);
+
+  store::Store& store_;
+  gitops::Sources& sources_;
+  const Clock& clock_;
+};
+
+}  // namespace strake::delivery

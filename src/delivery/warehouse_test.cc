@@ -1,0 +1,174 @@
+#include "delivery/warehouse.h"
+
+#include <gtest/gtest.h>
+
+#include "delivery/freight.h"
+#include "gitops/test_repo.h"
+#include "store/sqlite_store.h"
+
+namespace strake::delivery {
+namespace {
+
+class WarehouseTest : public gitops::GitTest {
+ protected:
+  void SetUp() override {
+    GitTest::SetUp();
+    auto st = store::OpenSqliteStore(dir_ + "/strake.db");
+    ASSERT_TRUE(st) << st.error().message;
+    store_ = std::move(*st);
+    sources_ =
+        std::make_unique<gitops::Sources>(dir_ + "/git", *store_, clock_, EgressPolicy::Open());
+    reconciler_ = std::make_unique<WarehouseReconciler>(*store_, *sources_, clock_);
+  }
+
+  void Apply(const std::string& subscription, const std::string& extra = "") {
+    store::Resource r;
+    r.key = {"Warehouse", "demo", "app"};
+    r.object = Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Warehouse",
+        "metadata": {"name": "app", "namespace": "demo"}, "spec": {"subscriptions": []}})");
+    Json git = Json::parse(subscription);
+    git["repoURL"] = "file://" + bare_;
+    r.object["spec"]["subscriptions"].push_back({{"git", git}});
+    if (!extra.empty()) r.object["spec"].update(Json::parse(extra));
+    auto existing = store_->Get(r.key);
+    ASSERT_TRUE(existing);
+    if (*existing) {
+      ASSERT_TRUE(store_->Update(r, (*existing)->resource_version));
+    } else {
+      ASSERT_TRUE(store_->Create(r, "Applied", ""));
+    }
+  }
+
+  controller::ReconcileResult Reconcile() {
+    auto got = reconciler_->Reconcile("demo/app");
+    EXPECT_TRUE(got) << got.error().message;
+    return got ? *got : controller::ReconcileResult{};
+  }
+  Json Status() { return (*store_->Get({"Warehouse", "demo", "app"}))->status; }
+  std::vector<store::Resource> Freight() { return *store_->List("Freight", "demo"); }
+  std::string Condition(const std::string& type, const std::string& field = "reason") {
+    for (const auto& c : Status().value("conditions", Json::array()))
+      if (c.value("type", "") == type) return c.value(field, "");
+    return "";
+  }
+
+  store::StorePtr store_;
+  FakeClock clock_{FromUnixMillis(1'800'000'000'000)};
+  std::unique_ptr<gitops::Sources> sources_;
+  std::unique_ptr<WarehouseReconciler> reconciler_;
+};
+
+TEST_F(WarehouseTest, TheNewestCommitBecomesFreightNamedByItsFingerprint) {
+  Write("app/main.py", "v1");
+  Commit("first");
+  Write("app/main.py", "v2");
+  std::string head = Commit("second");
+  Apply(R"({"branch": "main"})");
+  auto r = Reconcile();
+  EXPECT_EQ(r.requeue_after, Millis(300'000));  // Kargo's default interval
+  auto freight = Freight();
+  ASSERT_EQ(freight.size(), 1u);
+  model::FreightCommit c;
+  c.repo_url = "file://" + bare_;
+  c.id = head;
+  EXPECT_EQ(freight[0].key.name, FreightName({"Warehouse", "app"}, {c}));
+  const Json& o = freight[0].object;
+  EXPECT_EQ(o["origin"], Json({{"kind", "Warehouse"}, {"name", "app"}}));
+  EXPECT_EQ(o["commits"][0]["id"], head);
+  EXPECT_EQ(o["commits"][0]["branch"], "main");
+  EXPECT_EQ(o["commits"][0]["message"], "second");
+  EXPECT_EQ(o["commits"][0]["author"], "Tester <t@example.com>");
+  EXPECT_EQ(o["alias"], freight[0].labels.at(kAliasLabel));
+  Json status = Status();
+  EXPECT_EQ(status["lastFreightID"], freight[0].key.name);
+  EXPECT_EQ(status["discoveredArtifacts"]["git"][0]["commits"].size(), 2u);
+  EXPECT_EQ(Condition("Ready"), "ArtifactsDiscovered");
+  EXPECT_EQ(Condition("FreightCreated"), "NewFreight");
+}
+
+TEST_F(WarehouseTest, NothingNewBeforeTheIntervalAndNothingTwiceAfterIt) {
+  Write("a", "1");
+  Commit("one");
+  Apply("{}", R"({"interval": "1m"})");
+  Reconcile();
+  ASSERT_EQ(Freight().size(), 1u);
+  Write("a", "2");
+  Commit("two");
+  clock_.Advance(std::chrono::seconds(30));
+  auto r = Reconcile();  // not due: no fetch, nothing new
+  EXPECT_EQ(r.requeue_after, Millis(30'000));
+  EXPECT_EQ(Freight().size(), 1u);
+  clock_.Advance(std::chrono::seconds(30));
+  Reconcile();
+  EXPECT_EQ(Freight().size(), 2u);
+  // A refresh asks for discovery now; the same commit is the same Freight.
+  store::Resource w = *(*store_->Get({"Warehouse", "demo", "app"}));
+  w.object["metadata"]["annotations"] = {{kRefreshAnnotation, "2026-12-05T10:00:00Z"}};
+  ASSERT_TRUE(store_->Update(w, w.resource_version));
+  Reconcile();
+  EXPECT_EQ(Freight().size(), 2u);
+  EXPECT_EQ(Condition("FreightCreated"), "AlreadyExists");
+  EXPECT_EQ(Status()["lastHandledRefresh"], "2026-12-05T10:00:00Z");
+}
+
+TEST_F(WarehouseTest, APathFilterSkipsCommitsThatTouchNothingIncluded) {
+  Write("apps/guestbook/deploy.yaml", "1");
+  std::string wanted = Commit("guestbook");
+  Write("apps/guestbook/README.md", "docs");
+  Commit("readme only");
+  Write("other/x", "1");
+  Commit("elsewhere");
+  Apply(R"({"includePaths": ["apps/guestbook"], "excludePaths": ["apps/guestbook/README.md"]})");
+  Reconcile();
+  auto freight = Freight();
+  ASSERT_EQ(freight.size(), 1u);
+  EXPECT_EQ(freight[0].object["commits"][0]["id"], wanted);
+}
+
+TEST_F(WarehouseTest, NoMatchingCommitIsMissingCommitsAndMakesNoFreight) {
+  Write("docs/a", "1");
+  Commit("docs");
+  Apply(R"({"includePaths": ["apps"]})");
+  Reconcile();
+  EXPECT_TRUE(Freight().empty());
+  EXPECT_EQ(Condition("Ready"), "MissingCommits");
+  EXPECT_EQ(Condition("Ready", "status"), "False");
+}
+
+TEST_F(WarehouseTest, ManualPolicyDiscoversButMakesNoFreight) {
+  Write("a", "1");
+  Commit("one");
+  Apply("{}", R"({"freightCreationPolicy": "Manual"})");
+  Reconcile();
+  EXPECT_TRUE(Freight().empty());
+  EXPECT_EQ(Status()["discoveredArtifacts"]["git"][0]["commits"].size(), 1u);
+}
+
+TEST_F(WarehouseTest, TheNewestTagIsTheFreightOfATagStrategy) {
+  Write("a", "1");
+  Commit("one");
+  Sh("git -C " + work_ + " tag v1.0.0 && git -C " + work_ + " push -q origin v1.0.0");
+  Write("a", "2");
+  std::string second = Commit("two");
+  Sh("git -C " + work_ + " tag v1.1.0 && git -C " + work_ + " push -q origin v1.1.0");
+  Apply(R"({"commitSelectionStrategy": "Lexical"})");
+  Reconcile();
+  auto freight = Freight();
+  ASSERT_EQ(freight.size(), 1u);
+  EXPECT_EQ(freight[0].object["commits"][0]["tag"], "v1.1.0");
+  EXPECT_EQ(freight[0].object["commits"][0]["id"], second);
+}
+
+TEST_F(WarehouseTest, AFetchThatFailsIsDiscoveryFailedAndRetriedSoon) {
+  Write("a", "1");
+  Commit("one");
+  Apply(R"({"branch": "no-such-branch"})");
+  auto r = Reconcile();
+  EXPECT_EQ(r.requeue_after, Millis(15'000));
+  EXPECT_EQ(Condition("Healthy"), "DiscoveryFailed");
+  EXPECT_NE(Condition("Ready", "message").find("no-such-branch"), std::string::npos);
+  EXPECT_TRUE(Freight().empty());
+}
+
+}  // namespace
+}  // namespace strake::delivery

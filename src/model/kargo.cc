@@ -1,0 +1,530 @@
+#include "model/kargo.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/net.h"
+#include "base/regex.h"
+#include "base/strings.h"
+#include "model/decoders.h"
+#include "model/gitops.h"
+
+namespace strake::model {
+
+namespace {
+
+// Kargo's patterns, as written in its schemas (Go's regexp is RE2, as is
+// base/regex.h, so they mean here what they mean there).
+constexpr const char* kIntervalPattern = R"(^([0-9]+(\.[0-9]+)?(s|m|h))+$)";  // WarehouseSpec
+constexpr const char* kGitUrlPattern =                                        // git.json repoURL
+    R"((?:^(ssh|https?)://(?:([\w-]+)(:(.+))?@)?([\w-]+(?:\.[\w-]+)*)(?::(\d{1,5}))?(/.*)$))"
+    R"(|(?:^([\w-]+)@([\w+]+(?:\.[\w-]+)*):(/?.*))$)";
+constexpr const char* kBranchPattern = R"(^[a-zA-Z0-9]([a-zA-Z0-9._\/-]*[a-zA-Z0-9_-])?$)";
+
+const std::vector<std::string> kStrategies = {"NewestFromBranch", "SemVer", "Lexical", "NewestTag"};
+const std::vector<std::string> kSubscriptionTypes = {"git", "image", "chart"};
+
+// Whether s matches one of the patterns above, as Go's MatchString does
+// (unanchored; the patterns anchor themselves). Compiled once.
+bool Matches(const char* pattern, std::string_view s) {
+  static const auto* compiled = [] {
+    auto* m = new std::map<std::string_view, Regex>;  // never destroyed, as a constant
+    for (const char* p : {kIntervalPattern, kGitUrlPattern, kBranchPattern}) {
+      if (auto re = Regex::Compile(p)) m->emplace(p, *re);
+    }
+    return m;
+  }();
+  auto re = compiled->find(pattern);
+  return re != compiled->end() && re->second.PartialMatch(s);
+}
+
+// "not supported yet: …", at the field, for what strake does not act on yet
+// (Fields::NotSupported says "not supported" alone).
+void NotYet(Ctx& ctx, Fields& f, const std::string& key, std::string_view what) {
+  if (const Node* n = f.Get(key); n && !n->IsNull())
+    ctx.Error(*n, f.Sub(key), fmt::format("not supported yet: {}", what));
+}
+
+// The string at n when it is one of `names`; else an error with a near-miss,
+// and "".
+std::string Enum(Ctx& ctx, const Node& n, const std::string& path,
+                 const std::vector<std::string>& names) {
+  std::string v = ctx.Str(n, path);
+  if (std::find(names.begin(), names.end(), v) != names.end()) return v;
+  std::vector<std::string> first(names.begin(), names.end() - 1);
+  ctx.Error(n, path,
+            fmt::format("must be {} or {}, found {}{}", Join(first, ", "), names.back(), Quote(v),
+                        DidYouMean(v, names)));
+  return "";
+}
+
+// The number written by the `count` digits of s at `at`; -1 if they are not digits.
+int Digits(std::string_view s, size_t at, size_t count) {
+  int v = 0;
+  for (size_t i = at; i < at + count; ++i) {
+    if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// RFC 3339 as Go's time.RFC3339 parses it (what a metav1.Time takes):
+// "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.5+02:00".
+bool IsRfc3339(std::string_view s) {
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') {
+    return false;
+  }
+  int year = Digits(s, 0, 4), month = Digits(s, 5, 2), day = Digits(s, 8, 2);
+  int hour = Digits(s, 11, 2), minute = Digits(s, 14, 2), second = Digits(s, 17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 59) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return false;
+  size_t i = 19;
+  if (s[i] == '.') {
+    size_t digits = ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    if (i == digits) return false;
+  }
+  std::string_view zone = s.substr(i);
+  if (zone == "Z") return true;
+  if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':') return false;
+  int zh = Digits(zone, 1, 2), zm = Digits(zone, 4, 2);
+  return zh >= 0 && zh <= 23 && zm >= 0 && zm <= 59;
+}
+
+void CheckRfc3339(Ctx& ctx, const Node& n, const std::string& path, const std::string& value) {
+  if (!IsRfc3339(value)) {
+    ctx.Error(n, path,
+              fmt::format("must be an RFC 3339 time such as \"2026-01-01T00:00:00Z\", found {}",
+                          Quote(value)));
+  }
+}
+
+// Lower case, without surrounding spaces or any control character.
+std::string Sanitized(const std::string& url) {
+  std::string out;
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) continue;
+    out.push_back(static_cast<char>(std::tolower(u)));
+  }
+  return std::string(Trim(out));
+}
+
+std::string TrimRepoPath(std::string path) {
+  if (EndsWith(path, "/")) path.pop_back();
+  if (EndsWith(path, ".git")) path.resize(path.size() - 4);
+  return path;
+}
+
+// scheme://[userinfo@]host[:port][/path]: userinfo dropped when asked.
+std::string NormalizeUrlForm(const std::string& url, size_t scheme_end, bool drop_user) {
+  std::string scheme = url.substr(0, scheme_end + 3);
+  std::string rest = url.substr(scheme_end + 3);
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
+  size_t at = authority.rfind('@');
+  if (drop_user && at != std::string::npos) authority = authority.substr(at + 1);
+  return scheme + authority + TrimRepoPath(path);
+}
+
+bool IsWordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+
+// Kargo's scpSyntaxRegex: ^((?:[\w-]+@)?[\w-]+(?:\.[\w-]+)*)(?::(.*))?$
+bool SplitScp(const std::string& url, std::string& user_host, std::string& path) {
+  size_t colon = url.find(':');
+  user_host = url.substr(0, colon);
+  path = colon == std::string::npos ? "" : url.substr(colon + 1);
+  std::string_view host = user_host;
+  if (size_t at = host.find('@'); at != std::string_view::npos) {
+    std::string_view user = host.substr(0, at);
+    if (user.empty() || !std::all_of(user.begin(), user.end(), IsWordChar)) return false;
+    host = host.substr(at + 1);
+  }
+  for (const auto& label : Split(std::string(host), '.')) {
+    if (label.empty() || !std::all_of(label.begin(), label.end(), IsWordChar)) return false;
+  }
+  return true;
+}
+
+void CheckGitRepoUrl(Ctx& ctx, const Node& n, const std::string& path, const std::string& url) {
+  // file:// is strake's extension (Kargo refuses it): a repository on this
+  // machine, reached only where the server's egress policy allows file.
+  if (StartsWith(url, "file://") && SupportedRepoUrl(url)) return;
+  if (!Matches(kGitUrlPattern, url) || !SupportedRepoUrl(url)) {
+    ctx.Error(n, path,
+              fmt::format("must be a valid Git repository URL (https://, http://, ssh:// or "
+                          "user@host:path, as Kargo's pattern), found {}",
+                          Quote(RedactUrl(url))));
+  } else if (!StartsWith(url, "http")) {
+    ctx.Warning(n, path,
+                "Kargo deprecates SSH repository URLs (ssh:// and user@host:path) as of v1.10.0 "
+                "and removes them in v1.13.0: use an https:// URL");
+  }
+}
+
+// allowTagsRegexes, ignoreTagsRegexes: each must compile.
+std::vector<std::string> Regexes(Ctx& ctx, Fields& f, const std::string& key) {
+  std::vector<std::string> out;
+  f.List(key, [&](const Node& item, const std::string& path) {
+    std::string re = ctx.Str(item, path);
+    if (auto compiled = Regex::Compile(re); !compiled)
+      ctx.Error(item, path, "not a regular expression: " + compiled.error().message);
+    out.push_back(std::move(re));
+  });
+  return out;
+}
+
+// includePaths, excludePaths: a path prefix, "glob:…" or "regex:"/"regexp:…".
+std::vector<std::string> PathSelectors(Ctx& ctx, Fields& f, const std::string& key) {
+  std::vector<std::string> out;
+  f.List(key, [&](const Node& item, const std::string& path) {
+    std::string s = ctx.Str(item, path);
+    for (std::string_view prefix : {"regex:", "regexp:"}) {
+      if (!StartsWith(s, prefix)) continue;
+      if (auto compiled = Regex::Compile(std::string_view(s).substr(prefix.size())); !compiled)
+        ctx.Error(item, path, "not a regular expression: " + compiled.error().message);
+    }
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
+// A field that only matters with some strategies: said once when it is set
+// with another (Kargo ignores it too).
+void OnlyWith(Ctx& ctx, Fields& f, const std::string& key, bool applies, std::string_view with) {
+  const Node* n = f.Get(key);
+  if (!n || n->IsNull() || applies) return;
+  ctx.Warning(*n, f.Sub(key),
+              fmt::format("\"{}\" is ignored: it only has effect with {}, as in Kargo", key, with));
+}
+
+// A git subscription (pkg/subscription/schemas/git.json), Kargo's defaults
+// applied (pkg/subscription/git.go ApplySubscriptionDefaults).
+GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  GitSubscription g;
+  if (const Node* v = f.Need("repoURL")) {
+    g.repo_url = ctx.Str(*v, f.Sub("repoURL"));
+    CheckGitRepoUrl(ctx, *v, f.Sub("repoURL"), g.repo_url);
+  }
+  std::string strategy = "NewestFromBranch";
+  if (const Node* v = f.Get("commitSelectionStrategy"); v && !v->IsNull()) {
+    strategy = Enum(ctx, *v, f.Sub("commitSelectionStrategy"), kStrategies);
+    if (strategy == "SemVer") {
+      ctx.Error(*v, f.Sub("commitSelectionStrategy"),
+                "not supported yet: the SemVer strategy (NewestTag or Lexical with "
+                "allowTagsRegexes select tags)");
+    } else if (!strategy.empty()) {
+      g.commit_selection_strategy = strategy;
+    }
+  }
+  bool from_branch = strategy == "NewestFromBranch";
+  bool by_tag = !from_branch && !strategy.empty();
+  if (const Node* v = f.Get("branch"); v && !v->IsNull()) {
+    g.branch = ctx.Str(*v, f.Sub("branch"));
+    if (g.branch.size() > 255 || !Matches(kBranchPattern, g.branch)) {
+      ctx.Error(*v, f.Sub("branch"),
+                fmt::format("must be a valid branch name (at most 255 letters, digits, '.', "
+                            "'_', '/' or '-', starting with a letter or digit and not ending "
+                            "with '.' or '/'), found {}",
+                            Quote(g.branch.substr(0, 300))));
+    }
+  }
+  OnlyWith(ctx, f, "branch", !by_tag, "commitSelectionStrategy NewestFromBranch");
+  NotYet(ctx, f, "semverConstraint", "semverConstraint (the SemVer strategy)");
+  if (const Node* v = f.Get("strictSemvers"))
+    g.strict_semvers = ctx.Bool(*v, f.Sub("strictSemvers"));
+  g.allow_tags_regexes = Regexes(ctx, f, "allowTagsRegexes");
+  g.ignore_tags_regexes = Regexes(ctx, f, "ignoreTagsRegexes");
+  OnlyWith(ctx, f, "allowTagsRegexes", !from_branch, "a tag strategy (Lexical, NewestTag)");
+  OnlyWith(ctx, f, "ignoreTagsRegexes", !from_branch, "a tag strategy (Lexical, NewestTag)");
+  // Kargo v1.11 fails discovery with these (pkg/controller/git/commit/
+  // tag_based_selector.go); refused here, where they are written.
+  if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {
+    ctx.Error(*v, f.Sub("allowTags"),
+              "AllowTags is deprecated and unsupported as of v1.11.0; use AllowTagsRegexes "
+              "instead");
+  }
+  if (const Node* v = f.Get("ignoreTags"); v && !ctx.StrList(*v, f.Sub("ignoreTags")).empty()) {
+    ctx.Error(*v, f.Sub("ignoreTags"),
+              "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
+              "instead");
+  }
+  NotYet(ctx, f, "expressionFilter", "expressionFilter (expr-lang filters of commits and tags)");
+  g.include_paths = PathSelectors(ctx, f, "includePaths");
+  g.exclude_paths = PathSelectors(ctx, f, "excludePaths");
+  if (const Node* v = f.Get("discoveryLimit"); v && !v->IsNull())
+    g.discovery_limit = ctx.Int(*v, f.Sub("discoveryLimit"), 1, 100);
+  if (const Node* v = f.Get("since"); v && !v->IsNull()) {
+    std::string since = ctx.Str(*v, f.Sub("since"));
+    CheckRfc3339(ctx, *v, f.Sub("since"), since);
+    if (from_branch) g.since = since;
+  }
+  OnlyWith(ctx, f, "since", !by_tag, "commitSelectionStrategy NewestFromBranch");
+  if (const Node* v = f.Get("insecureSkipTLSVerify"))
+    g.insecure_skip_tls_verify = ctx.Bool(*v, f.Sub("insecureSkipTLSVerify"));
+  if (const Node* v = f.Get("blobless"); v && ctx.Bool(*v, f.Sub("blobless"))) {
+    ctx.Warning(*v, f.Sub("blobless"),
+                "\"blobless\" changes nothing here: strake's mirrors of a repository are full "
+                "clones");
+  }
+  return g;
+}
+
+// One item of spec.subscriptions: its name and exactly one type key, as
+// Kargo's WarehouseSpec.UnmarshalJSON reads it.
+std::optional<WarehouseSubscription> DecodeSubscription(Ctx& ctx, const Node& item,
+                                                        const std::string& path) {
+  Fields f(ctx, item, path);
+  if (!f.ok()) return std::nullopt;
+  WarehouseSubscription s;
+  if (const Node* v = f.Get("name"); v && !v->IsNull()) {
+    s.name = ctx.Str(*v, f.Sub("name"));
+    ctx.CheckName(*v, f.Sub("name"), s.name, Ctx::NameRule::kDnsLabel);
+  }
+  std::vector<std::string> types;
+  for (const auto& e : item.map) {
+    if (e.key.scalar != "name") types.push_back(e.key.scalar);
+  }
+  if (types.size() != 1) {
+    ctx.Error(item, path,
+              fmt::format("must have exactly one field naming its type (git, image, chart), "
+                          "apart from an optional \"name\", but has {}{}",
+                          types.size(), types.empty() ? "" : ": " + Join(types, ", ")));
+    for (const auto& t : types) f.Get(t);
+    return std::nullopt;
+  }
+  const std::string& type = types[0];
+  const Node* body = f.Get(type);
+  if (type == "git") {
+    s.git = DecodeGitSubscription(ctx, *body, f.Sub("git"));
+    return s;
+  }
+  std::string near = type == "image" || type == "chart" ? "" : DidYouMean(type, kSubscriptionTypes);
+  ctx.Error(*body, f.Sub(type),
+            fmt::format("not supported yet: strake's Warehouse subscribes to git repositories "
+                        "so far{}",
+                        near));
+  return std::nullopt;
+}
+
+WarehouseSpec DecodeWarehouseSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  WarehouseSpec w;
+  if (const Node* v = f.Get("interval"); v && !v->IsNull()) {
+    std::string text = ctx.Str(*v, "spec.interval");
+    if (!Matches(kIntervalPattern, text)) {
+      ctx.Error(*v, "spec.interval",
+                fmt::format("must be hours, minutes and seconds as Kargo's pattern {} takes "
+                            "them (\"5m0s\", \"1h30m\"), found {}",
+                            kIntervalPattern, Quote(text)));
+    } else if (auto d = ctx.Duration(*v, "spec.interval")) {
+      if (d->count() <= 0) {
+        ctx.Error(*v, "spec.interval", "must be more than 0s");
+      } else {
+        w.interval = *d;
+      }
+    }
+  }
+  if (const Node* v = f.Get("freightCreationPolicy"); v && !v->IsNull())
+    w.manual = Enum(ctx, *v, "spec.freightCreationPolicy", {"Automatic", "Manual"}) == "Manual";
+  f.Ignore({"shard"}, "names a controller shard, and strake runs one controller");
+  NotYet(ctx, f, "freightCreationCriteria",
+         "freightCreationCriteria (an expression over the discovered artifacts); Freight is "
+         "made from every new discovery");
+  const Node* subs = f.Need("subscriptions");
+  if (!subs) return w;
+  if (subs->IsSeq() && subs->seq.empty()) {
+    ctx.Error(*subs, "spec.subscriptions", "at least one subscription is required");
+  }
+  std::map<std::string, std::string> names;  // name -> the path that has it
+  std::map<std::string, std::string> repos;  // NormalizeGitUrl -> the subscription that has it
+  ctx.List(*subs, "spec.subscriptions", [&](const Node& item, const std::string& path) {
+    auto s = DecodeSubscription(ctx, item, path);
+    if (!s) return;
+    if (!s->name.empty()) {
+      auto [at, fresh] = names.emplace(s->name, path + ".name");
+      if (!fresh) {
+        ctx.Error(
+            *item.Get("name"), path + ".name",
+            fmt::format("subscription name {} already used at {}", Quote(s->name), at->second));
+      }
+    }
+    if (!s->git.repo_url.empty()) {
+      auto [at, fresh] = repos.emplace(NormalizeGitUrl(s->git.repo_url), path + ".git");
+      if (!fresh) {
+        ctx.Error(*item.Get("git")->Get("repoURL"), path + ".git.repoURL",
+                  fmt::format("subscription for Git repository already exists at {} (Kargo "
+                              "takes one subscription per repository)",
+                              at->second));
+      }
+    }
+    w.subscriptions.push_back(std::move(*s));
+  });
+  return w;
+}
+
+// Freight's fields (no spec: they sit beside metadata), from the root.
+void DecodeFreightFields(Ctx& ctx, Fields& f, Freight& out) {
+  out.alias = f.Str("alias");
+  if (const Node* o = f.Need("origin")) {
+    Fields of(ctx, *o, "origin");
+    if (const Node* v = of.Need("kind")) {
+      std::string kind = ctx.Str(*v, "origin.kind");
+      if (kind != "Warehouse") {
+        ctx.Error(*v, "origin.kind",
+                  fmt::format("must be Warehouse (the only origin of Freight), found {}{}",
+                              Quote(kind), DidYouMean(kind, {"Warehouse"})));
+      }
+    }
+    if (const Node* v = of.Need("name")) {
+      out.origin.name = ctx.Str(*v, "origin.name");
+      ctx.CheckName(*v, "origin.name", out.origin.name, Ctx::NameRule::kDnsSubdomain);
+    }
+  }
+  f.List("commits", [&](const Node& item, const std::string& path) {
+    Fields cf(ctx, item, path);
+    FreightCommit c;
+    if (const Node* v = cf.Need("repoURL")) {
+      c.repo_url = ctx.Str(*v, cf.Sub("repoURL"));
+      CheckGitRepoUrl(ctx, *v, cf.Sub("repoURL"), c.repo_url);
+    }
+    if (const Node* v = cf.Need("id")) {
+      c.id = ctx.Str(*v, cf.Sub("id"));
+      bool hex = std::all_of(c.id.begin(), c.id.end(),
+                             [](unsigned char ch) { return std::isxdigit(ch) != 0; });
+      if (!hex || (c.id.size() != 40 && c.id.size() != 64)) {
+        ctx.Error(*v, cf.Sub("id"),
+                  fmt::format("must be a full commit ID (40 or 64 hex digits), found {}",
+                              Quote(c.id.substr(0, 100))));
+      }
+    }
+    c.branch = cf.Str("branch");
+    c.tag = cf.Str("tag");
+    c.message = cf.Str("message");
+    c.author = cf.Str("author");
+    c.committer = cf.Str("committer");
+    c.subscription_name = cf.Str("subscriptionName");
+    out.commits.push_back(std::move(c));
+  });
+  bool others = false;
+  for (const char* key : {"images", "charts", "artifacts"}) {
+    const Node* v = f.Get(key);
+    if (!v || v->IsNull() || (v->IsSeq() && v->seq.empty())) continue;
+    others = true;
+    ctx.Error(*v, key, "not supported yet: strake's Freight references git commits so far");
+  }
+  if (const Node* v = f.Get("discoveredAt"); v && !v->IsNull())
+    CheckRfc3339(ctx, *v, "discoveredAt", ctx.Str(*v, "discoveredAt"));
+  if (out.commits.empty() && !others && f.ok()) {
+    const Node* commits = f.Get("commits");
+    ctx.Error(commits ? *commits : f.node(), "commits",
+              "freight must contain at least one commit, image, or chart");
+  }
+}
+
+}  // namespace
+
+bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r) {
+  // A Project is a namespace of the same name: a DNS-1123 label.
+  if (const Node* m = f.Get("metadata"); m && m->IsMap()) {
+    if (const Node* n = m->Get("name"); n && IsDnsSubdomain(r.meta.name))
+      ctx.CheckName(*n, "metadata.name", r.meta.name, Ctx::NameRule::kDnsLabel);
+  }
+  if (const Node* spec = f.Get("spec"); spec && !spec->IsNull()) {
+    ctx.Error(*spec, "spec",
+              "a Project has no spec since Kargo v1.7: its promotionPolicies are a "
+              "ProjectConfig's (named as the Project, in its namespace)");
+  }
+  r.value = Project{r.meta};
+  return true;
+}
+
+bool DecodeWarehouseKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Warehouse{r.meta, DecodeWarehouseSpecNode(ctx, spec)};
+  });
+}
+
+bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r) {
+  Freight freight;
+  freight.meta = r.meta;
+  DecodeFreightFields(ctx, f, freight);
+  r.value = std::move(freight);
+  return true;
+}
+
+bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r) {
+  for (const auto& e : f.node().map) f.Get(e.key.scalar);
+  const Node* kind = f.node().Get("kind");
+  bool vowel = !r.kind.empty() && std::string_view("AEIOU").find(r.kind[0]) != std::string::npos;
+  ctx.Error(kind ? *kind : f.node(), "kind",
+            fmt::format("{} {} is not acted on yet: strake runs Kargo's Project, Warehouse and "
+                        "Freight so far (docs/delivery.md)",
+                        vowel ? "an" : "a", r.kind));
+  return false;
+}
+
+namespace {
+
+// Kargo's key for each field of a commit, in Kargo's order.
+constexpr std::pair<const char*, std::string FreightCommit::*> kCommitFields[] = {
+    {"repoURL", &FreightCommit::repo_url},
+    {"id", &FreightCommit::id},
+    {"branch", &FreightCommit::branch},
+    {"tag", &FreightCommit::tag},
+    {"message", &FreightCommit::message},
+    {"author", &FreightCommit::author},
+    {"committer", &FreightCommit::committer},
+    {"subscriptionName", &FreightCommit::subscription_name}};
+
+}  // namespace
+
+Json FreightCommitToJson(const FreightCommit& c) {
+  Json j = Json::object();
+  for (const auto& [key, field] : kCommitFields) {
+    if (!(c.*field).empty()) j[key] = c.*field;
+  }
+  return j;
+}
+
+FreightCommit FreightCommitFromJson(const Json& j) {
+  FreightCommit c;
+  if (!j.is_object()) return c;
+  for (const auto& [key, field] : kCommitFields) {
+    auto v = j.find(key);
+    if (v != j.end() && v->is_string()) c.*field = v->get<std::string>();
+  }
+  return c;
+}
+
+std::string NormalizeGitUrl(const std::string& url) {
+  std::string repo = Sanitized(url);
+  for (std::string_view scheme : {"http", "https", "ssh"}) {
+    if (!StartsWith(repo, std::string(scheme) + "://")) continue;
+    if (repo.find('?') != std::string::npos) return url;  // Kargo: query strings not normalised
+    return NormalizeUrlForm(repo, scheme.size(), scheme != "ssh");
+  }
+  std::string user_host, path;
+  if (!SplitScp(repo, user_host, path)) return url;
+  path = TrimRepoPath(path);
+  return path.empty() ? "ssh://" + user_host : "ssh://" + user_host + "/" + path;
+}
+
+}  // namespace strake::model

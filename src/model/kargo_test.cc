@@ -1,0 +1,627 @@
+#include "model/kargo.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/strings.h"
+#include "model/decode.h"
+#include "model/kinds.h"
+
+namespace strake::model {
+namespace {
+
+const std::string kDir = std::string(STRAKE_SOURCE_DIR) + "/tests/kargo/";
+
+// The resources of `text` (file "k.yaml"), their errors and warnings.
+struct Decoded {
+  std::vector<Resource> resources;
+  Diagnostics diags;
+  std::string errors() const { return diags.ErrorText(); }
+  std::string warnings() const { return Join(diags.WarningStrings(), "\n"); }
+};
+
+Decoded DecodeText(const std::string& text) {
+  Decoded d;
+  auto docs = ParseYaml(text, "k.yaml");
+  EXPECT_TRUE(docs) << (docs ? "" : docs.error().message);
+  if (docs) d.resources = Decode(*docs, d.diags);
+  return d;
+}
+
+// A Warehouse of one git subscription to https://github.com/example/app.git
+// with `lines` added to it: each at line 8, its key at column 7.
+std::string GitWarehouse(const std::string& lines) {
+  return R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - git:
+      repoURL: https://github.com/example/app.git
+      )" +
+         lines + "\n";
+}
+
+#define EXPECT_HAS(text, want) \
+  EXPECT_NE((text).find(want), std::string::npos) << "want: " << (want) << "\nin:\n" << (text)
+
+TEST(KargoDecodeTest, TheDocsPathFilteringWarehouseDecodesWithKargoDefaults) {
+  auto loaded = LoadFiles({kDir + "docs_warehouse-path-filtering.yaml"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->resources.size(), 1u);
+  EXPECT_TRUE(loaded->warnings.empty()) << ::testing::PrintToString(loaded->warnings);
+  const auto* w = std::get_if<Warehouse>(&loaded->resources[0].value);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->meta.name, "my-warehouse");
+  EXPECT_EQ(w->meta.ns, "kargo-demo");
+  EXPECT_EQ(w->spec.interval, Millis(300'000));  // 5m0s
+  EXPECT_FALSE(w->spec.manual);                  // Automatic
+  ASSERT_EQ(w->spec.subscriptions.size(), 1u);
+  const WarehouseSubscription& s = w->spec.subscriptions[0];
+  EXPECT_EQ(s.name, "");
+  EXPECT_EQ(s.git.repo_url, "https://github.com/example/kargo-demo.git");
+  EXPECT_EQ(s.git.commit_selection_strategy, "NewestFromBranch");
+  EXPECT_EQ(s.git.branch, "");  // the remote's default branch
+  EXPECT_EQ(s.git.discovery_limit, 20);
+  EXPECT_TRUE(s.git.strict_semvers);
+  EXPECT_FALSE(s.git.insecure_skip_tls_verify);
+  EXPECT_EQ(s.git.since, "");
+  EXPECT_EQ(s.git.include_paths, std::vector<std::string>{"apps/guestbook"});
+  EXPECT_EQ(s.git.exclude_paths, std::vector<std::string>{"apps/guestbook/README.md"});
+}
+
+TEST(KargoDecodeTest, TheDocsExcludePathsWarehouseDecodes) {
+  auto loaded = LoadFiles({kDir + "docs_warehouse-exclude-paths.yaml"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->resources.size(), 1u);
+  const auto& s = std::get<Warehouse>(loaded->resources[0].value).spec.subscriptions.at(0);
+  EXPECT_TRUE(s.git.include_paths.empty());
+  EXPECT_EQ(s.git.exclude_paths, std::vector<std::string>{"docs"});
+}
+
+TEST(KargoDecodeTest, KargosFixtureProjectDecodes) {
+  auto loaded = LoadFiles({kDir + "e2e_kargo-fixtures_project.yaml"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->resources.size(), 1u);
+  const auto* p = std::get_if<Project>(&loaded->resources[0].value);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->meta.name, "kargo-fixtures");
+}
+
+// Kargo's argocd_update e2e manifests: its Project and git Warehouse decode
+// unchanged; its PromotionTask and Stages are refused where they are
+// written, each document on its own.
+TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsStagesAreRefused) {
+  auto docs = ParseYamlFile(kDir + "e2e_argocd-update_kargo.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  ASSERT_EQ(docs->size(), 6u);
+  std::vector<Diagnostics> diags;
+  auto rs = DecodeEach(*docs, diags);
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_FALSE(diags[0].HasErrors()) << diags[0].ErrorText();
+  EXPECT_FALSE(diags[1].HasErrors()) << diags[1].ErrorText();
+  const auto* p = std::get_if<Project>(&rs[0].value);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->meta.name, "kargo-argocd-update");
+  const auto* w = std::get_if<Warehouse>(&rs[1].value);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->meta.ns, "kargo-argocd-update");
+  const auto& g = w->spec.subscriptions.at(0).git;
+  EXPECT_EQ(g.repo_url, "https://github.com/<github-username>/kargo-demo-gitops.git");
+  EXPECT_EQ(g.branch, "kustomize");
+  EXPECT_EQ(g.discovery_limit, 3);
+
+  EXPECT_HAS(diags[2].ErrorText(),
+             "e2e_argocd-update_kargo.yaml:21:7: kind: a PromotionTask is not acted on yet: "
+             "strake runs Kargo's Project, Warehouse and Freight so far (docs/delivery.md)");
+  EXPECT_EQ(diags[2].ErrorStrings().size(), 1u) << diags[2].ErrorText();
+  for (int i : {3, 4, 5}) {
+    EXPECT_EQ(diags[i].ErrorStrings().size(), 1u) << diags[i].ErrorText();
+    EXPECT_HAS(diags[i].ErrorText(),
+               ": kind: a Stage is not acted on yet: strake runs Kargo's Project, Warehouse and "
+               "Freight so far (docs/delivery.md)");
+  }
+  EXPECT_HAS(diags[3].ErrorText(), "e2e_argocd-update_kargo.yaml:60:7: kind:");
+}
+
+TEST(KargoDecodeTest, EveryKindStrakeDoesNotActOnYetIsRefused) {
+  for (const char* kind :
+       {"Stage", "Promotion", "PromotionTask", "ClusterPromotionTask", "ProjectConfig"}) {
+    auto d = DecodeText(fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: {}
+metadata: {{name: x, namespace: demo}}
+spec: {{anything: [1, 2]}}
+)",
+                                    kind));
+    EXPECT_TRUE(d.resources.empty()) << kind;
+    ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
+    EXPECT_EQ(d.diags.ErrorStrings()[0],
+              fmt::format("k.yaml:2:7: kind: a {} is not acted on yet: strake runs Kargo's "
+                          "Project, Warehouse and Freight so far (docs/delivery.md)",
+                          kind));
+  }
+}
+
+TEST(KargoDecodeTest, KargosKindsTakeTheirCrdNames) {
+  EXPECT_EQ(KindByName("freight")->kind, "Freight");
+  EXPECT_EQ(KindByName("freights")->kind, "Freight");
+  EXPECT_EQ(KindByName("Warehouse")->plural, "warehouses");
+  EXPECT_EQ(KindByName("promo")->kind, "Promotion");
+  EXPECT_EQ(KindByName("promotasks")->kind, "PromotionTask");
+  EXPECT_EQ(KindByName("clusterpromotask")->kind, "ClusterPromotionTask");
+  EXPECT_FALSE(KindByName("project")->namespaced);
+  EXPECT_FALSE(KindByName("clusterpromotiontasks")->namespaced);
+  EXPECT_TRUE(KindByName("stage")->namespaced);
+  EXPECT_EQ(KindOf(kKargoApiVersion, "ProjectConfig")->plural, "projectconfigs");
+}
+
+TEST(KargoDecodeTest, AWarehouseTakesEveryGitFieldOfKargosSchema) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  interval: 1h30m
+  freightCreationPolicy: Manual
+  subscriptions:
+  - name: tags
+    git:
+      repoURL: git@github.com:example/app.git
+      commitSelectionStrategy: NewestTag
+      strictSemvers: false
+      allowTagsRegexes: ['^nightly-\d{8}$']
+      ignoreTagsRegexes: [rc]
+      includePaths: ["glob:apps/**/*.yaml", "regex:^charts/", "regexp:x$"]
+      discoveryLimit: 100
+      insecureSkipTLSVerify: true
+      allowTags: ""
+      ignoreTags: []
+  - name: branch
+    git:
+      repoURL: https://github.com/example/other.git
+      branch: release/1.2
+      since: "2026-01-01T00:00:00.5+02:00"
+      discoveryLimit: 1
+)");
+  ASSERT_FALSE(d.diags.HasErrors()) << d.errors();
+  ASSERT_EQ(d.resources.size(), 1u);
+  const auto& w = std::get<Warehouse>(d.resources[0].value).spec;
+  EXPECT_EQ(w.interval, Millis(5'400'000));
+  EXPECT_TRUE(w.manual);
+  ASSERT_EQ(w.subscriptions.size(), 2u);
+  const auto& tags = w.subscriptions[0];
+  EXPECT_EQ(tags.name, "tags");
+  EXPECT_EQ(tags.git.commit_selection_strategy, "NewestTag");
+  EXPECT_FALSE(tags.git.strict_semvers);
+  EXPECT_EQ(tags.git.allow_tags_regexes, std::vector<std::string>{"^nightly-\\d{8}$"});
+  EXPECT_EQ(tags.git.ignore_tags_regexes, std::vector<std::string>{"rc"});
+  EXPECT_EQ(tags.git.include_paths.size(), 3u);
+  EXPECT_EQ(tags.git.discovery_limit, 100);
+  EXPECT_TRUE(tags.git.insecure_skip_tls_verify);
+  const auto& branch = w.subscriptions[1];
+  EXPECT_EQ(branch.git.branch, "release/1.2");
+  EXPECT_EQ(branch.git.since, "2026-01-01T00:00:00.5+02:00");
+  EXPECT_EQ(branch.git.discovery_limit, 1);
+  // Kargo deprecates SSH URLs (v1.10) and removes them in v1.13: said once.
+  EXPECT_HAS(d.warnings(),
+             "k.yaml:10:16: spec.subscriptions[0].git.repoURL: warning: Kargo deprecates SSH "
+             "repository URLs");
+}
+
+// One line added to GitWarehouse's subscription, and the one error it
+// gives: at line 8, column `col`, under spec.subscriptions[0].git.
+struct GitCase {
+  std::string line;
+  int col;
+  std::string want;  // the field path under git, and the message
+};
+
+void ExpectOneError(const GitCase& c) {
+  auto d = DecodeText(GitWarehouse(c.line));
+  EXPECT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
+  EXPECT_HAS(d.errors(), fmt::format("k.yaml:8:{}: spec.subscriptions[0].git.{}", c.col, c.want));
+}
+
+TEST(KargoDecodeTest, WhatStrakeDoesNotActOnYetIsRefusedAtItsField) {
+  for (const GitCase& c : std::vector<GitCase>{
+           {"commitSelectionStrategy: SemVer", 32,
+            "commitSelectionStrategy: not supported yet: the SemVer strategy (NewestTag or "
+            "Lexical with allowTagsRegexes select tags)"},
+           {"semverConstraint: ^1.0.0", 25,
+            "semverConstraint: not supported yet: semverConstraint (the SemVer strategy)"},
+           {"expressionFilter: subject contains 'feat:'", 25,
+            "expressionFilter: not supported yet: expressionFilter (expr-lang filters of commits "
+            "and tags)"},
+           {"allowTags: ^v", 18,
+            "allowTags: AllowTags is deprecated and unsupported as of v1.11.0; use "
+            "AllowTagsRegexes instead"},
+           {"ignoreTags: [v1.0.0]", 19,
+            "ignoreTags: IgnoreTags is deprecated and unsupported as of v1.11.0; use "
+            "IgnoreTagsRegexes instead"},
+       }) {
+    ExpectOneError(c);
+  }
+}
+
+TEST(KargoDecodeTest, BadGitFieldsNameLineColumnAndPath) {
+  for (const GitCase& c : std::vector<GitCase>{
+           {"commitSelectionStrategy: NewestTags", 32,
+            "commitSelectionStrategy: must be NewestFromBranch, SemVer, Lexical or NewestTag, "
+            "found \"NewestTags\" (did you mean \"NewestTag\"?)"},
+           {"branch: -main", 15, "branch: must be a valid branch name"},
+           {"branch: main.", 15, "branch: must be a valid branch name"},
+           {"discoveryLimit: 101", 23, "discoveryLimit: must be between 1 and 100, found 101"},
+           {"discoveryLimit: 0", 23, "discoveryLimit: must be between 1 and 100, found 0"},
+           {"since: yesterday", 14,
+            "since: must be an RFC 3339 time such as \"2026-01-01T00:00:00Z\", found "
+            "\"yesterday\""},
+           {"since: 2026-02-30T00:00:00Z", 14, "since: must be an RFC 3339 time"},
+           {"since: 2026-01-01 00:00:00", 14, "since: must be an RFC 3339 time"},
+           {"strictSemvers: yes", 22, "strictSemvers: expected true or false"},
+           {"includePath: [apps]", 7,
+            "includePath: unknown field \"includePath\" (did you mean \"includePaths\"?)"},
+           {"includePaths: [apps, \"regex:apps/(x\"]", 28,
+            "includePaths[1]: not a regular expression: "},
+           {"excludePaths: [\"regexp:[\"]", 22, "excludePaths[0]: not a regular expression: "},
+       }) {
+    ExpectOneError(c);
+  }
+}
+
+TEST(KargoDecodeTest, ABadTagRegexIsRefusedWithItsIndex) {
+  auto d = DecodeText(GitWarehouse(R"(commitSelectionStrategy: Lexical
+      allowTagsRegexes: ["^v", "(unclosed"]
+      ignoreTagsRegexes:
+      - "*")"));
+  auto errors = d.diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 2u) << d.errors();
+  EXPECT_HAS(errors[0],
+             "k.yaml:9:32: spec.subscriptions[0].git.allowTagsRegexes[1]: not a regular "
+             "expression: missing ): (unclosed");
+  EXPECT_HAS(errors[1],
+             "k.yaml:11:9: spec.subscriptions[0].git.ignoreTagsRegexes[0]: not a regular "
+             "expression: ");
+}
+
+TEST(KargoDecodeTest, RepositoryUrlsAreTheOnesKargoTakes) {
+  for (const char* url : {"https://github.com/example/app", "http://localhost:8080/app.git",
+                          "ssh://git@github.com/example/app.git", "git@github.com:example/app"}) {
+    auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - git: {repoURL: ")" + std::string(url) +
+                        R"("}
+)");
+    EXPECT_FALSE(d.diags.HasErrors()) << url << ": " << d.errors();
+  }
+  // strake's extension: a repository on this machine (Kargo refuses file://).
+  auto file = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - git:
+      repoURL: file:///srv/git/app.git
+)");
+  EXPECT_FALSE(file.diags.HasErrors()) << file.errors();
+  for (const char* url : {"/srv/git/app.git", "ftp://example.com/app.git", "https://example.com",
+                          "ext::sh -c touch% /tmp/pwned"}) {
+    auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - git: {repoURL: ")" + std::string(url) +
+                        R"("}
+)");
+    EXPECT_HAS(d.errors(), "spec.subscriptions[0].git.repoURL: must be a valid Git repository URL");
+  }
+  auto missing = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - git: {branch: dev}
+)");
+  EXPECT_EQ(missing.errors(),
+            "k.yaml:6:10: spec.subscriptions[0].git.repoURL: required field is missing");
+}
+
+TEST(KargoDecodeTest, FieldsOfAnotherStrategyAreIgnoredWithAWarningAsKargoIgnoresThem) {
+  auto d = DecodeText(GitWarehouse(R"(commitSelectionStrategy: NewestTag
+      branch: main
+      since: "2026-01-01T00:00:00Z"
+  - git:
+      repoURL: https://github.com/example/other.git
+      allowTagsRegexes: [^v]
+      blobless: true)"));
+  EXPECT_FALSE(d.diags.HasErrors()) << d.errors();
+  std::string w = d.warnings();
+  EXPECT_HAS(w,
+             "k.yaml:9:15: spec.subscriptions[0].git.branch: warning: \"branch\" is ignored: it "
+             "only has effect with commitSelectionStrategy NewestFromBranch, as in Kargo");
+  EXPECT_HAS(w,
+             "k.yaml:10:14: spec.subscriptions[0].git.since: warning: \"since\" is ignored: it "
+             "only has effect with commitSelectionStrategy NewestFromBranch, as in Kargo");
+  EXPECT_HAS(w,
+             "k.yaml:13:25: spec.subscriptions[1].git.allowTagsRegexes: warning: "
+             "\"allowTagsRegexes\" is ignored: it only has effect with a tag strategy (Lexical, "
+             "NewestTag), as in Kargo");
+  EXPECT_HAS(w,
+             "k.yaml:14:17: spec.subscriptions[1].git.blobless: warning: \"blobless\" changes "
+             "nothing here: strake's mirrors of a repository are full clones");
+  const auto& subs = std::get<Warehouse>(d.resources.at(0).value).spec.subscriptions;
+  EXPECT_EQ(subs[0].git.since, "") << "not a NewestFromBranch subscription";
+}
+
+TEST(KargoDecodeTest, WarehouseSpecFieldsAreCheckedAsKargoChecksThem) {
+  struct Case {
+    std::string spec;  // the fields of spec before subscriptions, at line 5
+    std::string want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"interval: 500ms",
+            "k.yaml:5:13: spec.interval: must be hours, minutes and seconds as Kargo's pattern "
+            "^([0-9]+(\\.[0-9]+)?(s|m|h))+$ takes them (\"5m0s\", \"1h30m\"), found \"500ms\""},
+           {"interval: \"\"", "k.yaml:5:13: spec.interval: must be hours, minutes and seconds"},
+           {"interval: 0s", "k.yaml:5:13: spec.interval: must be more than 0s"},
+           {"freightCreationPolicy: Manuel",
+            "k.yaml:5:26: spec.freightCreationPolicy: must be Automatic or Manual, found "
+            "\"Manuel\" (did you mean \"Manual\"?)"},
+           {"freightCreationCriteria: {expression: \"true\"}",
+            "k.yaml:5:28: spec.freightCreationCriteria: not supported yet: "
+            "freightCreationCriteria (an expression over the discovered artifacts); Freight is "
+            "made from every new discovery"},
+           {"intervall: 5m",
+            "k.yaml:5:3: spec.intervall: unknown field \"intervall\" (did you "
+            "mean \"interval\"?)"},
+       }) {
+    auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  )" + c.spec + R"(
+  subscriptions:
+  - git: {repoURL: "https://github.com/example/app.git"}
+)");
+    EXPECT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
+    EXPECT_HAS(d.errors(), c.want);
+  }
+  auto shard = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  shard: east
+  subscriptions:
+  - git: {repoURL: "https://github.com/example/app.git"}
+)");
+  EXPECT_FALSE(shard.diags.HasErrors()) << shard.errors();
+  EXPECT_HAS(shard.warnings(),
+             "k.yaml:5:10: spec.shard: warning: \"shard\" is ignored: it names a controller "
+             "shard, and strake runs one controller");
+}
+
+TEST(KargoDecodeTest, AWarehouseNeedsAtLeastOneSubscription) {
+  auto none = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions: []
+)");
+  EXPECT_EQ(none.errors(),
+            "k.yaml:5:18: spec.subscriptions: at least one subscription is required");
+  auto missing = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec: {interval: 1m}
+)");
+  EXPECT_EQ(missing.errors(), "k.yaml:4:7: spec.subscriptions: required field is missing");
+}
+
+TEST(KargoDecodeTest, OnlyGitSubscriptionsAreTakenSoFar) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - image:
+      repoURL: public.ecr.aws/nginx/nginx
+      constraint: ^1.26.0
+  - chart: {repoURL: "oci://ghcr.io/example/chart"}
+  - name: art
+    gti: {repoURL: "https://github.com/example/app.git"}
+  - name: two
+    git: {repoURL: "https://github.com/example/app.git"}
+    image: {repoURL: nginx}
+  - name: none
+)");
+  auto errors = d.diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 5u) << d.errors();
+  EXPECT_EQ(errors[0],
+            "k.yaml:7:7: spec.subscriptions[0].image: not supported yet: strake's Warehouse "
+            "subscribes to git repositories so far");
+  EXPECT_EQ(errors[1],
+            "k.yaml:9:12: spec.subscriptions[1].chart: not supported yet: strake's Warehouse "
+            "subscribes to git repositories so far");
+  EXPECT_EQ(errors[2],
+            "k.yaml:11:10: spec.subscriptions[2].gti: not supported yet: strake's Warehouse "
+            "subscribes to git repositories so far (did you mean \"git\"?)");
+  EXPECT_EQ(errors[3],
+            "k.yaml:12:5: spec.subscriptions[3]: must have exactly one field naming its type "
+            "(git, image, chart), apart from an optional \"name\", but has 2: git, image");
+  EXPECT_EQ(errors[4],
+            "k.yaml:15:5: spec.subscriptions[4]: must have exactly one field naming its type "
+            "(git, image, chart), apart from an optional \"name\", but has 0");
+}
+
+TEST(KargoDecodeTest, SubscriptionNamesAreUniqueLabelsAndRepositoriesAreSubscribedOnce) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - name: src
+    git: {repoURL: "https://github.com/example/app.git"}
+  - name: src
+    git: {repoURL: "https://github.com/example/other.git"}
+  - name: Not_A_Label
+    git: {repoURL: "https://bob@github.com/Example/App/"}
+)");
+  auto errors = d.diags.ErrorStrings();
+  ASSERT_EQ(errors.size(), 3u) << d.errors();
+  EXPECT_EQ(errors[0],
+            "k.yaml:8:11: spec.subscriptions[1].name: subscription name \"src\" already used at "
+            "spec.subscriptions[0].name");
+  EXPECT_HAS(errors[1],
+             "k.yaml:10:11: spec.subscriptions[2].name: invalid name \"Not_A_Label\": must be a "
+             "DNS-1123 label");
+  EXPECT_EQ(errors[2],
+            "k.yaml:11:20: spec.subscriptions[2].git.repoURL: subscription for Git repository "
+            "already exists at spec.subscriptions[0].git (Kargo takes one subscription per "
+            "repository)");
+}
+
+TEST(KargoDecodeTest, AProjectHasNoSpecSinceKargo17) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata: {name: demo}
+spec:
+  promotionPolicies: [{stage: test, autoPromotionEnabled: true}]
+status: {conditions: []}
+)");
+  EXPECT_EQ(d.errors(),
+            "k.yaml:5:3: spec: a Project has no spec since Kargo v1.7: its promotionPolicies "
+            "are a ProjectConfig's (named as the Project, in its namespace)");
+  auto dotted = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata: {name: demo.example}
+)");
+  EXPECT_HAS(dotted.errors(),
+             "k.yaml:3:18: metadata.name: invalid name \"demo.example\": must be a DNS-1123 "
+             "label");
+}
+
+const char* kFreight = R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Freight
+metadata:
+  name: c224144ab8a893277e0f4dbbe2191c6e3a340ae7
+  namespace: kargo-demo
+alias: mortal-dragonfly
+origin:
+  kind: Warehouse
+  name: kargo-demo
+commits:
+- repoURL: https://github.com/example/kargo-demo.git
+  id: 1111111111111111111111111111111111111111
+  branch: main
+  message: "fix: the thing"
+  author: Ann <ann@example.com>
+  committer: Bob <bob@example.com>
+  subscriptionName: src
+- repoURL: https://github.com/example/config.git
+  id: 2222222222222222222222222222222222222222
+  tag: v1.2.3
+discoveredAt: "2026-01-01T00:00:00Z"
+status:
+  currentlyIn: {test: {since: "2026-01-01T00:01:00Z"}}
+)";
+
+TEST(KargoDecodeTest, FreightDecodesWithItsOriginAndCommits) {
+  auto d = DecodeText(kFreight);
+  ASSERT_FALSE(d.diags.HasErrors()) << d.errors();
+  ASSERT_EQ(d.resources.size(), 1u);
+  const auto* f = std::get_if<Freight>(&d.resources[0].value);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->meta.name, "c224144ab8a893277e0f4dbbe2191c6e3a340ae7");
+  EXPECT_EQ(f->alias, "mortal-dragonfly");
+  EXPECT_EQ(f->origin, (FreightOrigin{"Warehouse", "kargo-demo"}));
+  EXPECT_EQ(f->origin.String(), "Warehouse/kargo-demo");
+  ASSERT_EQ(f->commits.size(), 2u);
+  const FreightCommit& c = f->commits[0];
+  EXPECT_EQ(c.repo_url, "https://github.com/example/kargo-demo.git");
+  EXPECT_EQ(c.id, "1111111111111111111111111111111111111111");
+  EXPECT_EQ(c.branch, "main");
+  EXPECT_EQ(c.message, "fix: the thing");
+  EXPECT_EQ(c.author, "Ann <ann@example.com>");
+  EXPECT_EQ(c.committer, "Bob <bob@example.com>");
+  EXPECT_EQ(c.subscription_name, "src");
+  EXPECT_EQ(f->commits[1].tag, "v1.2.3");
+}
+
+TEST(KargoDecodeTest, FreightWithoutCommitsIsRefusedWithKargosWords) {
+  auto none = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Freight
+metadata: {name: f, namespace: demo}
+origin: {kind: Warehouse, name: w}
+)");
+  EXPECT_EQ(none.errors(),
+            "k.yaml:1:1: commits: freight must contain at least one commit, image, or chart");
+  auto empty = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Freight
+metadata: {name: f, namespace: demo}
+origin: {kind: Warehouse, name: w}
+commits: []
+)");
+  EXPECT_EQ(empty.errors(),
+            "k.yaml:5:10: commits: freight must contain at least one commit, image, or chart");
+}
+
+TEST(KargoDecodeTest, BadFreightNamesLineColumnAndPath) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Freight
+metadata: {name: f, namespace: demo}
+origin: {kind: Stage}
+commits:
+- {repoURL: "ftp://srv/app.git", id: abc123}
+- {id: 1111111111111111111111111111111111111111, repoURL: "https://g.example/a", sha: x}
+images: [{repoURL: nginx, tag: "1.29"}]
+charts: []
+discoveredAt: tomorrow
+spec: {}
+)");
+  std::string e = d.errors();
+  for (const char* want : {
+           "k.yaml:4:16: origin.kind: must be Warehouse (the only origin of Freight), found "
+           "\"Stage\"",
+           "k.yaml:4:9: origin.name: required field is missing",
+           "k.yaml:6:13: commits[0].repoURL: must be a valid Git repository URL",
+           "k.yaml:6:38: commits[0].id: must be a full commit ID (40 or 64 hex digits), found "
+           "\"abc123\"",
+           "k.yaml:7:82: commits[1].sha: unknown field \"sha\"",
+           "k.yaml:8:9: images: not supported yet: strake's Freight references git commits so "
+           "far",
+           "k.yaml:10:15: discoveredAt: must be an RFC 3339 time",
+           "k.yaml:11:1: spec: unknown field \"spec\"",
+       }) {
+    EXPECT_HAS(e, want);
+  }
+  EXPECT_EQ(e.find("charts"), std::string::npos) << "an empty list is no chart";
+  EXPECT_EQ(e.find("at least one commit"), std::string::npos) << e;
+}
+
+TEST(KargoFreightJsonTest, CommitsRoundTripWithKargosKeysAndEmptyOnesLeftOut) {
+  FreightCommit c;
+  c.repo_url = "https://github.com/example/app.git";
+  c.id = "1111111111111111111111111111111111111111";
+  c.tag = "v1.0.0";
+  c.subscription_name = "src";
+  Json j = FreightCommitToJson(c);
+  EXPECT_EQ(j.dump(), R"({"repoURL":"https://github.com/example/app.git",)"
+                      R"("id":"1111111111111111111111111111111111111111","tag":"v1.0.0",)"
+                      R"("subscriptionName":"src"})");
+  FreightCommit back = FreightCommitFromJson(j);
+  EXPECT_EQ(back.repo_url, c.repo_url);
+  EXPECT_EQ(back.id, c.id);
+  EXPECT_EQ(back.tag, c.tag);
+  EXPECT_EQ(back.subscription_name, c.subscription_name);
+  EXPECT_EQ(back.branch, "");
+  Json all = Json::parse(R"({"repoURL":"u","id":"i","branch":"b","tag":"t","message":"m",
+      "author":"a","committer":"c","subscriptionName":"s"})");
+  EXPECT_EQ(FreightCommitToJson(FreightCommitFromJson(all)), all);
+  EXPECT_EQ(FreightCommitFromJson(Json::parse(R"({"id":7,"branch":null})")).id, "");
+  EXPECT_EQ(FreightCommitFromJson(Json::array()).id, "");
+}
+
+}  // namespace
+}  // namespace strake::model
