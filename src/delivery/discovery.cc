@@ -1,10 +1,13 @@
 #include "delivery/discovery.h"
 
 #include <algorithm>
+#include <map>
 
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/regex.h"
 #include "base/strings.h"
+#include "rollout/expr.h"
 
 namespace strake::delivery {
 
@@ -60,7 +63,65 @@ Result<bool> TagAllowed(const model::GitSubscription& sub, const std::string& ta
   return false;
 }
 
+std::string Rfc3339(int64_t ms) { return FormatRfc3339(FromUnixMillis(ms)); }
+
+// Kargo: a boolean, or text that Go's strconv.ParseBool reads.
+Result<bool> AsBool(const rollout::Value& v) {
+  if (v.is_boolean()) return v.get<bool>();
+  std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"})
+    if (text == t) return true;
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"})
+    if (text == f) return false;
+  return Failf("expressionFilter: the result {} is not a boolean", Quote(text.substr(0, 100)));
+}
+
+Result<bool> Evaluate(const std::string& source, const std::map<std::string, rollout::Value>& vars,
+                      const std::string& what) {
+  auto e = rollout::Expr::Compile(source);
+  if (!e) return Failf("expressionFilter: {}", e.error().message);
+  auto v = e->Eval(vars);
+  if (!v) return Failf("expressionFilter on {}: {}", what, v.error().message);
+  return AsBool(*v);
+}
+
+Result<bool> TagPassesExpression(const model::GitSubscription& sub, const CandidateTag& t) {
+  if (sub.expression_filter.empty()) return true;
+  return Evaluate(sub.expression_filter,
+                  {{"tag", t.name},
+                   {"id", t.commit.id},
+                   {"creatorDate", Rfc3339(t.tagger.empty() ? t.commit.date_ms : t.created_ms)},
+                   {"author", t.commit.author},
+                   {"committer", t.commit.committer},
+                   {"subject", t.commit.subject},
+                   {"tagger", t.tagger},
+                   {"annotation", t.annotation}},
+                  "tag " + t.name);
+}
+
+Result<bool> CommitExpression(const model::GitSubscription& sub, const CandidateCommit& c) {
+  return Evaluate(sub.expression_filter,
+                  {{"id", c.id},
+                   {"commitDate", Rfc3339(c.date_ms)},
+                   {"author", c.author},
+                   {"committer", c.committer},
+                   {"subject", c.subject}},
+                  "commit " + c.id);
+}
+
 }  // namespace
+
+Result<bool> CommitPasses(const model::GitSubscription& sub, const CandidateCommit& c) {
+  if (!sub.expression_filter.empty()) {
+    STRAKE_TRY_ASSIGN(kept, CommitExpression(sub, c));
+    if (!kept) return false;
+  }
+  return PathsPass(sub, c.paths, c.paths_complete);
+}
+
+DiscoveredCommit SelectedFromBranch(const CandidateCommit& c, const std::string& branch) {
+  return Discovered(c, branch, "");
+}
 
 Result<bool> PathsPass(const model::GitSubscription& sub, const std::vector<std::string>& paths,
                        bool complete) {
@@ -85,7 +146,7 @@ Result<std::vector<DiscoveredCommit>> SelectFromBranch(const model::GitSubscript
   std::vector<DiscoveredCommit> out;
   for (const auto& c : log) {
     if (out.size() >= static_cast<size_t>(sub.discovery_limit)) break;
-    STRAKE_TRY_ASSIGN(pass, PathsPass(sub, c.paths, c.paths_complete));
+    STRAKE_TRY_ASSIGN(pass, CommitPasses(sub, c));
     if (pass) out.push_back(Discovered(c, branch, ""));
   }
   return out;
@@ -96,7 +157,9 @@ Result<std::vector<DiscoveredCommit>> SelectTags(const model::GitSubscription& s
   std::vector<CandidateTag> kept;
   for (auto& t : tags) {
     STRAKE_TRY_ASSIGN(allowed, TagAllowed(sub, t.name));
-    if (allowed) kept.push_back(std::move(t));
+    if (!allowed) continue;
+    STRAKE_TRY_ASSIGN(passes, TagPassesExpression(sub, t));
+    if (passes) kept.push_back(std::move(t));
   }
   if (sub.commit_selection_strategy == "NewestTag") {
     std::stable_sort(kept.begin(), kept.end(), [](const CandidateTag& a, const CandidateTag& b) {

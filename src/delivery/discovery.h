@@ -2,11 +2,18 @@
 // (pkg/controller/git/commit/*.go at akuity/kargo 1c764767), on values the
 // driver read from a mirror: a branch's first-parent history, or the tags.
 //
-// NewestFromBranch: the newest commits of the branch whose changed paths
-// pass includePaths/excludePaths, newest first, at most discoveryLimit.
+// NewestFromBranch: the newest commits of the branch that pass
+// expressionFilter and whose changed paths pass includePaths/excludePaths,
+// newest first, at most discoveryLimit.
 // Lexical: tags in reverse lexical order; NewestTag: newest creatordate
-// first; both after ignoreTagsRegexes (checked first) and
-// allowTagsRegexes (none = all), then the path filter on each tag's commit.
+// first; both after ignoreTagsRegexes (checked first), allowTagsRegexes
+// (none = all) and expressionFilter, then the path filter on each tag's
+// commit.
+//
+// expressionFilter is expr-lang as rollout/expr.h evaluates it, over
+// Kargo's variables; commitDate and creatorDate are RFC 3339 strings (so
+// `commitDate > "2026-01-01"` compares as dates do). A result that is not a
+// boolean is read as Go's strconv.ParseBool reads its text, as Kargo does.
 //
 // Pure functions; thread-safe. A path pattern or tag regex that does not
 // compile is an error (the decoder refuses them before they get here).
@@ -59,6 +66,13 @@ struct DiscoveredCommit {
 // whose path list was cut short passes (it may hold a match).
 Result<bool> PathsPass(const model::GitSubscription& sub, const std::vector<std::string>& paths,
                        bool complete = true);
+
+// Whether a branch's commit `c` passes expressionFilter and the path
+// filters (none: true); an evaluation error is an error naming the commit.
+Result<bool> CommitPasses(const model::GitSubscription& sub, const CandidateCommit& c);
+
+// A commit of branch `branch` that passed the filters, as discovered.
+DiscoveredCommit SelectedFromBranch(const CandidateCommit& c, const std::string& branch);
 
 // NewestFromBranch over `log` (newest first), for branch `branch`.
 Result<std::vector<DiscoveredCommit>> SelectFromBranch(const model::GitSubscription& sub,

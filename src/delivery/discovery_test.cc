@@ -88,5 +88,45 @@ TEST(SelectTags, LexicalAndNewestTagOrderAfterTheRegexes) {
   EXPECT_EQ(Ids(*newest).front(), "v1.10.0");
 }
 
+// Kargo's docs: expressionFilter over a commit's and a tag's fields.
+TEST(ExpressionFilter, KeepsWhatTheExpressionSaysOverKargosVariables) {
+  model::GitSubscription sub;
+  sub.expression_filter = "!(subject contains '[skip ci]') && commitDate > '2026-01-01'";
+  CandidateCommit skip = Commit("c3", {}, 1'800'000'000'000);
+  skip.subject = "docs [skip ci]";
+  CandidateCommit old = Commit("c2", {}, 1'700'000'000'000);   // 2023
+  CandidateCommit kept = Commit("c1", {}, 1'800'000'000'000);  // 2027
+  auto got = SelectFromBranch(sub, "main", {skip, old, kept});
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(Ids(*got), (std::vector<std::string>{"c1"}));
+  // A tag strategy sees the tag and its annotation.
+  sub.commit_selection_strategy = "Lexical";
+  sub.expression_filter = "tag startsWith 'v' && annotation != 'broken'";
+  CandidateTag good, bad;
+  good.name = "v1.0.0";
+  bad.name = "v2.0.0";
+  bad.annotation = "broken";
+  auto tags = SelectTags(sub, {good, bad});
+  ASSERT_TRUE(tags) << tags.error().message;
+  EXPECT_EQ(Ids(*tags), (std::vector<std::string>{"v1.0.0"}));
+}
+
+TEST(ExpressionFilter, ANonBooleanIsReadAsGoReadsABoolAndAnErrorNamesTheCommit) {
+  model::GitSubscription sub;
+  sub.expression_filter = "id == 'c1' ? 'true' : 'F'";
+  auto got = SelectFromBranch(sub, "", {Commit("c1", {}), Commit("c2", {})});
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(Ids(*got), (std::vector<std::string>{"c1"}));
+  sub.expression_filter = "subject";
+  auto bad = SelectFromBranch(sub, "", {Commit("c1", {})});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "expressionFilter: the result \"change c1\" is not a boolean");
+  sub.expression_filter = "len(nosuch) > 0";
+  bad = SelectFromBranch(sub, "", {Commit("c9", {})});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("expressionFilter on commit c9"), std::string::npos)
+      << bad.error().message;
+}
+
 }  // namespace
 }  // namespace strake::delivery

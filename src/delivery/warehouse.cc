@@ -14,8 +14,8 @@ namespace strake::delivery {
 namespace {
 
 constexpr int64_t kRetryMs = 15'000;
-// How far back a path-filtered NewestFromBranch looks for matching commits.
-constexpr size_t kFilteredLogDepth = 1'000;
+// The changed paths of one commit looked at, at most (more: it passes).
+constexpr size_t kPathLimit = 10'000;
 
 std::string Signature(const std::string& name, const std::string& email) {
   return email.empty() ? name : fmt::format("{} <{}>", name, email);
@@ -142,17 +142,23 @@ Result<SubscriptionResult> WarehouseReconciler::Discover(const model::WarehouseS
     std::string rev = git.branch.empty() ? "HEAD" : git.branch;
     auto tip = m.Resolve(rev);
     if (!tip) return Failf("{}: branch {}: {}", git.repo_url, rev, tip.error().message);
-    bool filtered = !git.include_paths.empty() || !git.exclude_paths.empty() || !git.since.empty();
-    size_t depth = filtered ? kFilteredLogDepth : static_cast<size_t>(git.discovery_limit);
-    STRAKE_TRY_ASSIGN(log, m.FirstParentLog(*tip, depth));
+    // Kargo pages through the branch until discoveryLimit commits pass the
+    // filters or the history ends (`since`: until a commit older than it).
+    bool paths = !git.include_paths.empty() || !git.exclude_paths.empty();
     std::optional<TimePoint> since = git.since.empty() ? std::nullopt : ParseRfc3339(git.since);
-    std::vector<CandidateCommit> candidates;
-    for (const auto& e : log) {
-      if (since && e.commit.time_ms < UnixMillis(*since)) break;  // git log --since
-      candidates.push_back(Candidate(e));
-    }
-    STRAKE_TRY_ASSIGN(selected, SelectFromBranch(git, git.branch, candidates));
-    out.commits = std::move(selected);
+    Status failed = Ok();
+    STRAKE_TRY(m.WalkFirstParent(*tip, paths, kPathLimit, [&](gitops::LogEntry& e) {
+      if (since && e.commit.time_ms < UnixMillis(*since)) return false;
+      CandidateCommit c = Candidate(e);
+      auto pass = CommitPasses(git, c);
+      if (!pass) {
+        failed = tl::unexpected(pass.error());
+        return false;
+      }
+      if (*pass) out.commits.push_back(SelectedFromBranch(c, git.branch));
+      return out.commits.size() < static_cast<size_t>(git.discovery_limit);
+    }));
+    STRAKE_TRY(failed);
     return out;
   }
   STRAKE_TRY_ASSIGN(tags, m.Tags());

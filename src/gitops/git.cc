@@ -641,12 +641,11 @@ Result<std::optional<std::vector<std::string>>> Mirror::ChangedPaths(const std::
   return std::optional<std::vector<std::string>>(std::move(out));
 }
 
-Result<std::vector<LogEntry>> Mirror::FirstParentLog(const std::string& sha, size_t limit,
-                                                     size_t path_limit) const {
+Status Mirror::WalkFirstParent(const std::string& sha, bool with_paths, size_t path_limit,
+                               const std::function<bool(LogEntry&)>& visit) const {
   STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
-  std::vector<LogEntry> out;
   std::string next = sha;
-  while (!next.empty() && out.size() < limit) {
+  while (!next.empty()) {
     STRAKE_TRY_ASSIGN(c, LookupCommit(repo->get(), next));
     LogEntry e;
     e.commit.sha = next;
@@ -655,16 +654,30 @@ Result<std::vector<LogEntry>> Mirror::FirstParentLog(const std::string& sha, siz
     CommitHandle parent;
     next.clear();
     if (git_commit_parentcount(c->get()) > 0) {
-      if (git_commit_parent(parent.out(), c->get(), 0) != 0 ||
-          git_commit_tree(parent_tree.out(), parent.get()) != 0)
+      if (git_commit_parent(parent.out(), c->get(), 0) != 0)
         return Failf("the first parent of {}: {}", e.commit.sha, LastGitError());
       next = OidHex(git_commit_id(parent.get()));
     }
-    if (git_commit_tree(tree.out(), c->get()) != 0) return Failf("tree of {}", e.commit.sha);
-    e.paths_complete =
-        DiffTrees(repo->get(), parent_tree.get(), tree.get(), "", path_limit, e.paths);
-    out.push_back(std::move(e));
+    if (with_paths) {
+      if (parent.get() && git_commit_tree(parent_tree.out(), parent.get()) != 0)
+        return Failf("tree of {}", next);
+      if (git_commit_tree(tree.out(), c->get()) != 0) return Failf("tree of {}", e.commit.sha);
+      e.paths_complete =
+          DiffTrees(repo->get(), parent_tree.get(), tree.get(), "", path_limit, e.paths);
+    }
+    if (!visit(e)) break;
   }
+  return Ok();
+}
+
+Result<std::vector<LogEntry>> Mirror::FirstParentLog(const std::string& sha, size_t limit,
+                                                     size_t path_limit) const {
+  std::vector<LogEntry> out;
+  if (limit == 0) return out;
+  STRAKE_TRY(WalkFirstParent(sha, true, path_limit, [&](LogEntry& e) {
+    out.push_back(std::move(e));
+    return out.size() < limit;
+  }));
   return out;
 }
 

@@ -110,6 +110,11 @@ class Mirror {
   // `path_limit` of them).
   Result<std::vector<LogEntry>> FirstParentLog(const std::string& sha, size_t limit,
                                                size_t path_limit = 10'000) const;
+  // Calls `visit` with each commit from `sha` following first parents,
+  // newest first, until it returns false or the history ends; each with
+  // its changed paths when `with_paths` (else none, and paths_complete).
+  Status WalkFirstParent(const std::string& sha, bool with_paths, size_t path_limit,
+                         const std::function<bool(LogEntry&)>& visit) const;
   // Every tag that names a commit (a tag of a tree or blob is skipped).
   Result<std::vector<TagInfo>> Tags() const;
 

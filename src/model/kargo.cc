@@ -266,7 +266,9 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
               "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
               "instead");
   }
-  NotYet(ctx, f, "expressionFilter", "expressionFilter (expr-lang filters of commits and tags)");
+  // Compiled where it is applied (server/api.cc): the language is rollout/'s.
+  if (const Node* v = f.Get("expressionFilter"))
+    g.expression_filter = ctx.Str(*v, f.Sub("expressionFilter"));
   g.include_paths = PathSelectors(ctx, f, "includePaths");
   g.exclude_paths = PathSelectors(ctx, f, "excludePaths");
   if (const Node* v = f.Get("discoveryLimit"); v && !v->IsNull())

@@ -6,7 +6,7 @@
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
 // subscriptions, freightCreationCriteria, a git subscription's SemVer
-// strategy and expressionFilter. Kargo's other kinds (Stage, Promotion,
+// strategy. Kargo's other kinds (Stage, Promotion,
 // PromotionTask, ClusterPromotionTask, ProjectConfig) are refused at apply
 // with the same words until they are acted on.
 #pragma once
@@ -44,6 +44,10 @@ struct GitSubscription {
   // included (or no include is given) and not excluded.
   std::vector<std::string> include_paths;
   std::vector<std::string> exclude_paths;
+  // expr-lang over the commit (id, commitDate, author, committer, subject)
+  // or the tag (tag, id, creatorDate, author, committer, subject, tagger,
+  // annotation); true keeps it. "" = none.
+  std::string expression_filter;
   int discovery_limit = 20;  // 1..100
   std::string since;         // RFC 3339; NewestFromBranch only ("" = none)
   bool insecure_skip_tls_verify = false;

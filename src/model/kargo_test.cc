@@ -228,9 +228,6 @@ TEST(KargoDecodeTest, WhatStrakeDoesNotActOnYetIsRefusedAtItsField) {
             "Lexical with allowTagsRegexes select tags)"},
            {"semverConstraint: ^1.0.0", 25,
             "semverConstraint: not supported yet: semverConstraint (the SemVer strategy)"},
-           {"expressionFilter: subject contains 'feat:'", 25,
-            "expressionFilter: not supported yet: expressionFilter (expr-lang filters of commits "
-            "and tags)"},
            {"allowTags: ^v", 18,
             "allowTags: AllowTags is deprecated and unsupported as of v1.11.0; use "
             "AllowTagsRegexes instead"},

@@ -513,6 +513,19 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     }
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
   }
+  if (const auto* w = std::get_if<model::Warehouse>(&decoded->value)) {
+    // Kargo's expressionFilter is expr-lang: compiled here, as conditions are.
+    std::vector<std::string> errors;
+    for (size_t i = 0; i < w->spec.subscriptions.size(); ++i) {
+      const std::string& filter = w->spec.subscriptions[i].git.expression_filter;
+      if (filter.empty()) continue;
+      if (auto e = rollout::Expr::Compile(filter); !e) {
+        errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.expressionFilter: {}",
+                                     ToLower(k.kind), name, i, e.error().message));
+      }
+    }
+    if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
+  }
   body.erase("status");
   labels = model::StringMap(meta.value("labels", Json::object()));
   for (const char* f :

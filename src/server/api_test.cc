@@ -100,6 +100,27 @@ TEST_F(ApiTest, ANamespaceIsServedAtItsOwnPath) {
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/hello").status, 404);
 }
 
+// A Warehouse's expressionFilter is compiled at apply, as an analysis
+// condition is: a typo is refused with its field, not found at discovery.
+TEST_F(ApiTest, AWarehouseWhoseExpressionFilterDoesNotCompileIsRefused) {
+  auto warehouse = [](const std::string& filter) {
+    store::Json git = {{"repoURL", "https://example.com/app.git"}, {"expressionFilter", filter}};
+    return store::Json{{"apiVersion", "kargo.akuity.io/v1alpha1"},
+                       {"kind", "Warehouse"},
+                       {"metadata", {{"name", "app"}}},
+                       {"spec", {{"subscriptions", {{{"git", git}}}}}}}
+        .dump();
+  };
+  const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/warehouses";
+  Response bad = Call("POST", path, warehouse("subject contains"));
+  EXPECT_EQ(bad.status, 422) << bad.body;
+  EXPECT_NE(bad.body.find("warehouse app: spec.subscriptions[0].git.expressionFilter: col"),
+            std::string::npos)
+      << bad.body;
+  Response good = Call("POST", path, warehouse("!(subject contains '[skip ci]')"));
+  EXPECT_EQ(good.status, 201) << good.body;
+}
+
 // Kubernetes' ?dryRun=All on an apply: the object as it would be stored,
 // nothing written; any other method refuses it rather than act for real.
 TEST_F(ApiTest, ADryRunApplyWritesNothingAndOtherMethodsRefuseIt) {
