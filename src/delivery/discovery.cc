@@ -7,6 +7,7 @@
 #include "base/fs.h"
 #include "base/regex.h"
 #include "base/strings.h"
+#include "delivery/semver.h"
 #include "rollout/expr.h"
 
 namespace strake::delivery {
@@ -161,7 +162,25 @@ Result<std::vector<DiscoveredCommit>> SelectTags(const model::GitSubscription& s
     STRAKE_TRY_ASSIGN(passes, TagPassesExpression(sub, t));
     if (passes) kept.push_back(std::move(t));
   }
-  if (sub.commit_selection_strategy == "NewestTag") {
+  if (sub.commit_selection_strategy == "SemVer") {
+    // Kargo's semverSelector: tags that are versions (strictSemvers) within
+    // the constraint, highest first, ties by the original text.
+    std::optional<SemVerConstraint> constraint;
+    if (!sub.semver_constraint.empty()) {
+      STRAKE_TRY_ASSIGN(c, SemVerConstraint::Parse(sub.semver_constraint));
+      constraint = std::move(c);
+    }
+    std::vector<std::pair<SemVer, CandidateTag>> versions;
+    for (auto& t : kept) {
+      auto v = ParseSemVer(t.name, sub.strict_semvers);
+      if (!v || (constraint && !constraint->Matches(*v))) continue;
+      versions.emplace_back(std::move(*v), std::move(t));
+    }
+    std::stable_sort(versions.begin(), versions.end(),
+                     [](const auto& a, const auto& b) { return SelectedBefore(a.first, b.first); });
+    kept.clear();
+    for (auto& [v, t] : versions) kept.push_back(std::move(t));
+  } else if (sub.commit_selection_strategy == "NewestTag") {
     std::stable_sort(kept.begin(), kept.end(), [](const CandidateTag& a, const CandidateTag& b) {
       return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.name > b.name;
     });

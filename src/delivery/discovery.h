@@ -5,10 +5,11 @@
 // NewestFromBranch: the newest commits of the branch that pass
 // expressionFilter and whose changed paths pass includePaths/excludePaths,
 // newest first, at most discoveryLimit.
-// Lexical: tags in reverse lexical order; NewestTag: newest creatordate
-// first; both after ignoreTagsRegexes (checked first), allowTagsRegexes
-// (none = all) and expressionFilter, then the path filter on each tag's
-// commit.
+// SemVer: tags that parse as versions (strictSemvers) and meet
+// semverConstraint, highest first (delivery/semver.h); Lexical: tags in
+// reverse lexical order; NewestTag: newest creatordate first; all both after ignoreTagsRegexes
+// (checked first), allowTagsRegexes (none = all) and expressionFilter, then the path filter on each
+// tag's commit.
 //
 // expressionFilter is expr-lang as rollout/expr.h evaluates it, over
 // Kargo's variables; commitDate and creatorDate are RFC 3339 strings (so
@@ -79,7 +80,7 @@ Result<std::vector<DiscoveredCommit>> SelectFromBranch(const model::GitSubscript
                                                        const std::string& branch,
                                                        const std::vector<CandidateCommit>& log);
 
-// Lexical or NewestTag over `tags`.
+// SemVer, Lexical or NewestTag over `tags`.
 Result<std::vector<DiscoveredCommit>> SelectTags(const model::GitSubscription& sub,
                                                  std::vector<CandidateTag> tags);
 

@@ -88,6 +88,35 @@ TEST(SelectTags, LexicalAndNewestTagOrderAfterTheRegexes) {
   EXPECT_EQ(Ids(*newest).front(), "v1.10.0");
 }
 
+TEST(SelectTags, SemVerTakesTheHighestVersionWithinTheConstraint) {
+  model::GitSubscription sub;
+  sub.commit_selection_strategy = "SemVer";
+  sub.semver_constraint = "^1.2.0";
+  auto tag = [](std::string name) {
+    CandidateTag t;
+    t.name = std::move(name);
+    t.commit = Commit("id-" + t.name, {});
+    return t;
+  };
+  std::vector<CandidateTag> tags = {tag("v1.10.0"),      tag("v1.9.3"), tag("v2.0.0"), tag("1.2.0"),
+                                    tag("v1.11.0-rc.1"), tag("latest"), tag("v1.3")};
+  auto got = SelectTags(sub, tags);
+  ASSERT_TRUE(got) << got.error().message;
+  // Not lexical: 1.10 above 1.9; the prerelease and 2.0.0 outside ^1.2.0;
+  // "v1.3" is not a strict version.
+  EXPECT_EQ(Ids(*got), (std::vector<std::string>{"v1.10.0", "v1.9.3", "1.2.0"}));
+  sub.strict_semvers = false;
+  got = SelectTags(sub, tags);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(Ids(*got), (std::vector<std::string>{"v1.10.0", "v1.9.3", "v1.3", "1.2.0"}));
+  sub.semver_constraint = "";
+  got = SelectTags(sub, tags);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(Ids(*got).front(), "v2.0.0");
+  sub.semver_constraint = "^1.x.y";
+  EXPECT_FALSE(SelectTags(sub, tags));
+}
+
 // Kargo's docs: expressionFilter over a commit's and a tag's fields.
 TEST(ExpressionFilter, KeepsWhatTheExpressionSaysOverKargosVariables) {
   model::GitSubscription sub;

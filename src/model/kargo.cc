@@ -226,13 +226,7 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   std::string strategy = "NewestFromBranch";
   if (const Node* v = f.Get("commitSelectionStrategy"); v && !v->IsNull()) {
     strategy = Enum(ctx, *v, f.Sub("commitSelectionStrategy"), kStrategies);
-    if (strategy == "SemVer") {
-      ctx.Error(*v, f.Sub("commitSelectionStrategy"),
-                "not supported yet: the SemVer strategy (NewestTag or Lexical with "
-                "allowTagsRegexes select tags)");
-    } else if (!strategy.empty()) {
-      g.commit_selection_strategy = strategy;
-    }
+    if (!strategy.empty()) g.commit_selection_strategy = strategy;
   }
   bool from_branch = strategy == "NewestFromBranch";
   bool by_tag = !from_branch && !strategy.empty();
@@ -247,13 +241,17 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
     }
   }
   OnlyWith(ctx, f, "branch", !by_tag, "commitSelectionStrategy NewestFromBranch");
-  NotYet(ctx, f, "semverConstraint", "semverConstraint (the SemVer strategy)");
+  // Its syntax is checked where it is applied (server/api.cc, delivery/semver.h).
+  if (const Node* v = f.Get("semverConstraint"); v && !v->IsNull())
+    g.semver_constraint = ctx.Str(*v, f.Sub("semverConstraint"));
+  OnlyWith(ctx, f, "semverConstraint", strategy == "SemVer", "commitSelectionStrategy SemVer");
   if (const Node* v = f.Get("strictSemvers"))
     g.strict_semvers = ctx.Bool(*v, f.Sub("strictSemvers"));
   g.allow_tags_regexes = Regexes(ctx, f, "allowTagsRegexes");
   g.ignore_tags_regexes = Regexes(ctx, f, "ignoreTagsRegexes");
-  OnlyWith(ctx, f, "allowTagsRegexes", !from_branch, "a tag strategy (Lexical, NewestTag)");
-  OnlyWith(ctx, f, "ignoreTagsRegexes", !from_branch, "a tag strategy (Lexical, NewestTag)");
+  OnlyWith(ctx, f, "allowTagsRegexes", !from_branch, "a tag strategy (SemVer, Lexical, NewestTag)");
+  OnlyWith(ctx, f, "ignoreTagsRegexes", !from_branch,
+           "a tag strategy (SemVer, Lexical, NewestTag)");
   // Kargo v1.11 fails discovery with these (pkg/controller/git/commit/
   // tag_based_selector.go); refused here, where they are written.
   if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {

@@ -5,8 +5,7 @@
 //
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
-// subscriptions, freightCreationCriteria, a git subscription's SemVer
-// strategy. Kargo's other kinds (Stage, Promotion,
+// subscriptions and freightCreationCriteria. Kargo's other kinds (Stage, Promotion,
 // PromotionTask, ClusterPromotionTask, ProjectConfig) are refused at apply
 // with the same words until they are acted on.
 #pragma once
@@ -33,9 +32,10 @@ struct FreightOrigin {
 // A warehouse's git subscription (Kargo's GitSubscription).
 struct GitSubscription {
   std::string repo_url;
-  // NewestFromBranch (default), Lexical, NewestTag (SemVer refused for now).
+  // NewestFromBranch (default), SemVer, Lexical, NewestTag.
   std::string commit_selection_strategy = "NewestFromBranch";
-  std::string branch;  // NewestFromBranch: "" = the remote's default branch
+  std::string branch;             // NewestFromBranch: "" = the remote's default branch
+  std::string semver_constraint;  // SemVer: Masterminds' syntax ("" = any version)
   bool strict_semvers = true;
   std::vector<std::string> allow_tags_regexes;   // tag strategies
   std::vector<std::string> ignore_tags_regexes;  // tag strategies, checked first

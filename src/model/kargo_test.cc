@@ -223,11 +223,6 @@ void ExpectOneError(const GitCase& c) {
 
 TEST(KargoDecodeTest, WhatStrakeDoesNotActOnYetIsRefusedAtItsField) {
   for (const GitCase& c : std::vector<GitCase>{
-           {"commitSelectionStrategy: SemVer", 32,
-            "commitSelectionStrategy: not supported yet: the SemVer strategy (NewestTag or "
-            "Lexical with allowTagsRegexes select tags)"},
-           {"semverConstraint: ^1.0.0", 25,
-            "semverConstraint: not supported yet: semverConstraint (the SemVer strategy)"},
            {"allowTags: ^v", 18,
             "allowTags: AllowTags is deprecated and unsupported as of v1.11.0; use "
             "AllowTagsRegexes instead"},
@@ -343,13 +338,30 @@ TEST(KargoDecodeTest, FieldsOfAnotherStrategyAreIgnoredWithAWarningAsKargoIgnore
              "only has effect with commitSelectionStrategy NewestFromBranch, as in Kargo");
   EXPECT_HAS(w,
              "k.yaml:13:25: spec.subscriptions[1].git.allowTagsRegexes: warning: "
-             "\"allowTagsRegexes\" is ignored: it only has effect with a tag strategy (Lexical, "
-             "NewestTag), as in Kargo");
+             "\"allowTagsRegexes\" is ignored: it only has effect with a tag strategy (SemVer, "
+             "Lexical, NewestTag), as in Kargo");
   EXPECT_HAS(w,
              "k.yaml:14:17: spec.subscriptions[1].git.blobless: warning: \"blobless\" changes "
              "nothing here: strake's mirrors of a repository are full clones");
   const auto& subs = std::get<Warehouse>(d.resources.at(0).value).spec.subscriptions;
   EXPECT_EQ(subs[0].git.since, "") << "not a NewestFromBranch subscription";
+}
+
+TEST(KargoDecodeTest, TheSemVerStrategyTakesItsConstraint) {
+  auto d = DecodeText(GitWarehouse(R"(commitSelectionStrategy: SemVer
+      semverConstraint: ^1.2.0
+      strictSemvers: false
+  - git:
+      repoURL: https://github.com/example/other.git
+      semverConstraint: ^2)"));
+  EXPECT_FALSE(d.diags.HasErrors()) << d.errors();
+  const auto& subs = std::get<Warehouse>(d.resources.at(0).value).spec.subscriptions;
+  EXPECT_EQ(subs[0].git.commit_selection_strategy, "SemVer");
+  EXPECT_EQ(subs[0].git.semver_constraint, "^1.2.0");
+  EXPECT_FALSE(subs[0].git.strict_semvers);
+  EXPECT_HAS(d.warnings(),
+             "spec.subscriptions[1].git.semverConstraint: warning: \"semverConstraint\" is "
+             "ignored: it only has effect with commitSelectionStrategy SemVer, as in Kargo");
 }
 
 TEST(KargoDecodeTest, WarehouseSpecFieldsAreCheckedAsKargoChecksThem) {

@@ -12,6 +12,7 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/semver.h"
 #include "model/decode.h"
 #include "model/kinds.h"
 #include "model/merge.h"
@@ -514,14 +515,22 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
   }
   if (const auto* w = std::get_if<model::Warehouse>(&decoded->value)) {
-    // Kargo's expressionFilter is expr-lang: compiled here, as conditions are.
+    // Kargo's expressionFilter (expr-lang) and semverConstraint: checked
+    // here, as conditions are.
     std::vector<std::string> errors;
     for (size_t i = 0; i < w->spec.subscriptions.size(); ++i) {
-      const std::string& filter = w->spec.subscriptions[i].git.expression_filter;
-      if (filter.empty()) continue;
-      if (auto e = rollout::Expr::Compile(filter); !e) {
-        errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.expressionFilter: {}",
-                                     ToLower(k.kind), name, i, e.error().message));
+      const model::GitSubscription& git = w->spec.subscriptions[i].git;
+      if (!git.expression_filter.empty()) {
+        if (auto e = rollout::Expr::Compile(git.expression_filter); !e) {
+          errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.expressionFilter: {}",
+                                       ToLower(k.kind), name, i, e.error().message));
+        }
+      }
+      if (!git.semver_constraint.empty()) {
+        if (auto c = delivery::SemVerConstraint::Parse(git.semver_constraint); !c) {
+          errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.semverConstraint: {}",
+                                       ToLower(k.kind), name, i, c.error().message));
+        }
       }
     }
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));

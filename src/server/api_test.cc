@@ -119,6 +119,16 @@ TEST_F(ApiTest, AWarehouseWhoseExpressionFilterDoesNotCompileIsRefused) {
       << bad.body;
   Response good = Call("POST", path, warehouse("!(subject contains '[skip ci]')"));
   EXPECT_EQ(good.status, 201) << good.body;
+  store::Json semver = store::Json::parse(warehouse("true"));
+  semver["metadata"]["name"] = "tags";
+  semver["spec"]["subscriptions"][0]["git"]["commitSelectionStrategy"] = "SemVer";
+  semver["spec"]["subscriptions"][0]["git"]["semverConstraint"] = "^1.x.y";
+  Response bad_constraint = Call("POST", path, semver.dump());
+  EXPECT_EQ(bad_constraint.status, 422) << bad_constraint.body;
+  EXPECT_NE(bad_constraint.body.find("warehouse tags: spec.subscriptions[0].git.semverConstraint: "
+                                     "semverConstraint \\\"^1.x.y\\\""),
+            std::string::npos)
+      << bad_constraint.body;
 }
 
 // Kubernetes' ?dryRun=All on an apply: the object as it would be stored,
