@@ -230,7 +230,8 @@ bool IsPredicateFunction(std::string_view f) {
 
 class Parser {
  public:
-  explicit Parser(std::vector<Token> toks) : toks_(std::move(toks)) {}
+  Parser(std::vector<Token> toks, const std::set<std::string>& host)
+      : toks_(std::move(toks)), host_(host) {}
 
   Result<NodePtr> ParseAll() {
     auto n = ParseExpression(0);
@@ -382,7 +383,8 @@ class Parser {
     if (t.text == "nil") return MakeNode(NodeKind::kLiteral, t.col);
     if (!IsOp("(")) return MakeNode(NodeKind::kVariable, t.col, t.text);
     std::vector<std::string> known(std::begin(kFunctions), std::end(kFunctions));
-    bool is_known = false;
+    known.insert(known.end(), host_.begin(), host_.end());
+    bool is_known = host_.count(t.text) > 0;
     for (std::string_view f : kFunctions) is_known = is_known || f == t.text;
     if (!is_known) {
       return Failf("col {}: unknown function {}{}", t.col, Quote(t.text),
@@ -463,6 +465,7 @@ class Parser {
   }
 
   std::vector<Token> toks_;
+  const std::set<std::string>& host_;
   size_t pos_ = 0;
   int depth_ = 0;
 };
@@ -522,7 +525,8 @@ bool DeepEqual(const Value& a, const Value& b) {
 
 class Evaluator {
  public:
-  explicit Evaluator(const std::map<std::string, Value>& vars) : vars_(vars) {}
+  Evaluator(const std::map<std::string, Value>& vars, const HostFunctions* host)
+      : vars_(vars), host_(host) {}
 
   Result<Value> Eval(const ExprNode& n) {
     if (++steps_ > Expr::kMaxSteps) {
@@ -794,8 +798,26 @@ class Evaluator {
     return Ok();
   }
 
+  // A host function: its arguments evaluated, then its body.
+  Result<Value> EvalHostCall(const ExprNode& n) {
+    auto fn = host_ ? host_->find(n.name) : HostFunctions::const_iterator();
+    if (!host_ || fn == host_->end())
+      return Failf("col {}: function {} is not available here", n.col, Quote(n.name));
+    std::vector<Value> args;
+    for (const auto& k : n.kids) {
+      auto v = Eval(*k);
+      if (!v) return v;
+      args.push_back(std::move(*v));
+    }
+    auto r = fn->second(args);
+    if (!r) return Failf("col {}: {}(): {}", n.col, n.name, r.error().message);
+    return r;
+  }
+
   Result<Value> EvalCall(const ExprNode& n) {
     const std::string& f = n.name;
+    if (std::find(std::begin(kFunctions), std::end(kFunctions), f) == std::end(kFunctions))
+      return EvalHostCall(n);
     if (IsPredicateFunction(f)) return EvalPredicate(n);
     if (f == "min" || f == "max" || f == "sum" || f == "avg") return EvalAggregate(n);
     if (f == "default") {
@@ -956,20 +978,21 @@ class Evaluator {
   }
 
   const std::map<std::string, Value>& vars_;
+  const HostFunctions* host_;
   std::vector<Value> pointers_;
   int64_t steps_ = 0;
 };
 
 }  // namespace
 
-Result<Expr> Expr::Compile(std::string_view source) {
+Result<Expr> Expr::Compile(std::string_view source, const std::set<std::string>& host) {
   if (source.size() > kMaxSource) {
     return Failf("expression is {} characters; the limit is {}", source.size(), kMaxSource);
   }
   if (Trim(source).empty()) return Fail("expression is empty");
   auto toks = Lex(source);
   if (!toks) return tl::unexpected(toks.error());
-  Parser p(std::move(*toks));
+  Parser p(std::move(*toks), host);
   auto root = p.ParseAll();
   if (!root) return tl::unexpected(root.error());
   Expr e;
@@ -982,9 +1005,10 @@ Result<Expr> Expr::Compile(std::string_view source) {
 // values already; a library throw left anywhere (nlohmann's type errors, an
 // allocation) becomes an error of this evaluation, which an analysis counts
 // as a measurement with phase Error.
-Result<Value> Expr::Eval(const std::map<std::string, Value>& vars) const {
+Result<Value> Expr::Eval(const std::map<std::string, Value>& vars,
+                         const HostFunctions* host) const {
   try {
-    Evaluator ev(vars);
+    Evaluator ev(vars, host);
     return ev.Eval(*root_);
   } catch (const std::exception& e) {
     return Failf("evaluating {}: {}", Quote(source_), e.what());

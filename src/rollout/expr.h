@@ -27,15 +27,23 @@
 // evaluation steps (regex matching counts its subject's length), so no
 // condition can hang the analysis controller. Every error names the column.
 //
+// A caller may add functions of its own (host functions: Kargo's
+// commitFrom, quote): their names are given to Compile, which then accepts
+// calls to them, and their bodies to Eval; each gets its evaluated
+// arguments.
+//
 // Thread safety: a compiled Expr is immutable and may be evaluated from any
 // number of threads at once.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -45,17 +53,23 @@ using Value = nlohmann::json;
 
 struct ExprNode;
 
+using HostFunction = std::function<Result<Value>(const std::vector<Value>& args)>;
+using HostFunctions = std::map<std::string, HostFunction, std::less<>>;
+
 class Expr {
  public:
   static constexpr size_t kMaxSource = 4096;
   static constexpr int kMaxDepth = 64;
   static constexpr int64_t kMaxSteps = 100'000;
 
-  // Parses `source`; the error names the column ("col 7: ...").
-  static Result<Expr> Compile(std::string_view source);
+  // Parses `source`; the error names the column ("col 7: ..."). `host`:
+  // the names of host functions it may call besides the built-in ones.
+  static Result<Expr> Compile(std::string_view source, const std::set<std::string>& host = {});
 
-  // Evaluates with `vars` (name -> value).
-  [[nodiscard]] Result<Value> Eval(const std::map<std::string, Value>& vars) const;
+  // Evaluates with `vars` (name -> value) and the host functions `host`
+  // (a call to one that is missing is an error).
+  [[nodiscard]] Result<Value> Eval(const std::map<std::string, Value>& vars,
+                                   const HostFunctions* host = nullptr) const;
 
   // Evaluates and requires a boolean, as Argo does for conditions.
   [[nodiscard]] Result<bool> EvalBool(const std::map<std::string, Value>& vars) const;

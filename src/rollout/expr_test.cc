@@ -234,5 +234,28 @@ TEST(ExprTest, CompiledExpressionIsReusable) {
   EXPECT_EQ(e->EvalBool({{"result", Value::array({0.5})}}), false);
 }
 
+TEST(ExprTest, HostFunctionsAreCalledWithTheirEvaluatedArguments) {
+  HostFunctions host = {{"twice", [](const std::vector<Value>& args) -> Result<Value> {
+                           if (args.size() != 1 || !args[0].is_number_integer())
+                             return Fail("takes one integer");
+                           return Value(args[0].get<int64_t>() * 2);
+                         }}};
+  // Unknown to Compile unless named: a typo is still a compile error.
+  EXPECT_FALSE(Expr::Compile("twice(2)"));
+  auto e = Expr::Compile("twice(x + 1) == 8", {"twice"});
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(*e->Eval({{"x", 3}}, &host), Value(true));
+  auto bad = Expr::Compile("twice('a')", {"twice"});
+  ASSERT_TRUE(bad);
+  auto r = bad->Eval({}, &host);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "col 1: twice(): takes one integer");
+  // Compiled with a host name but evaluated without it: an error, not a crash.
+  auto missing = e->Eval({{"x", 3}});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("function \"twice\" is not available here"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace strake::rollout

@@ -1,0 +1,48 @@
+// Kargo's expression templates (pkg/expressions/json_templates.go at
+// akuity/kargo 1c764767): a promotion step's config, and vars, written with
+// `${{ expr }}` (or `${% expr %}` when the expression holds "}}"), evaluated
+// with strake's expr-lang (rollout/expr.h) against Kargo's variables and
+// functions.
+//
+// A string with no delimiter is kept as written ("42" stays a string). In
+// one that has some, each expression is replaced by its result (a string
+// as it is, anything else as JSON) and the whole is then coerced as Kargo
+// coerces it: one trailing newline set aside; wrapped in double quotes ->
+// the string inside (what quote() relies on); else a number, else a
+// boolean (Go's ParseFloat and ParseBool), else any JSON value, else the
+// string. There is no escape: "${{" is written `${{ "${{" }}`.
+//
+// Functions always there: quote, unsafeQuote, asJSON (Kargo's). Others
+// (commitFrom, success, ...) come with the environment.
+//
+// Pure; thread-safe.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "model/core.h"
+#include "rollout/expr.h"
+
+namespace strake::delivery {
+
+struct TemplateEnv {
+  std::map<std::string, rollout::Value> vars;  // ctx, vars, outputs, ...
+  rollout::HostFunctions functions;            // beside quote, unsafeQuote, asJSON
+};
+
+// One string, evaluated and coerced.
+Result<model::Json> EvaluateTemplate(std::string_view text, const TemplateEnv& env);
+
+// Every string value of `config` (objects and arrays, recursively; keys
+// are not evaluated), as Kargo's EvaluateJSONTemplate; an error names the
+// field path ("config.apps[0].name: ...").
+Result<model::Json> EvaluateConfig(const model::Json& config, const TemplateEnv& env);
+
+// Go's %q of a string (what quote() gives a string).
+std::string GoQuote(std::string_view s);
+
+}  // namespace strake::delivery
