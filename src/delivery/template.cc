@@ -14,7 +14,7 @@ using model::Json;
 
 namespace {
 
-constexpr size_t kMaxTemplate = 64 * 1024;
+constexpr size_t kMaxTemplate = size_t{64} << 10;
 
 struct Delimiters {
   std::string_view start, end;
@@ -144,8 +144,12 @@ Json Coerce(std::string result) {
 
 Status EvaluateIn(Json& node, const TemplateEnv& env, const std::string& path) {
   if (node.is_object()) {
-    for (auto& [key, value] : node.items())
-      STRAKE_TRY(EvaluateIn(value, env, path.empty() ? key : path + "." + key));
+    for (auto& [key, value] : node.items()) {
+      std::string sub = path;
+      if (!sub.empty()) sub += '.';
+      sub += key;
+      STRAKE_TRY(EvaluateIn(value, env, sub));
+    }
   } else if (node.is_array()) {
     for (size_t i = 0; i < node.size(); ++i)
       STRAKE_TRY(EvaluateIn(node[i], env, fmt::format("{}[{}]", path, i)));
