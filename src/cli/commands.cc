@@ -15,6 +15,7 @@
 #include "cli/audit.h"
 #include "cli/client.h"
 #include "cli/command_table.h"
+#include "cli/kargo.h"
 #include "cli/pipelines.h"
 #include "cli/resources.h"
 #include "cli/rollouts.h"
@@ -176,6 +177,7 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   TokenCommands tokens(app, ctx, table);
   AuditCommands audit(app, ctx, table);
   RolloutCommands rollouts(app, ctx, table);
+  KargoCommands kargo(app, ctx, table);
   table.Add(app.add_subcommand("version", "print the version"), Version);
   std::vector<std::string> help_path;
   auto* help = app.add_subcommand("help", "help about a command: strake help get");
