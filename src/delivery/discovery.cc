@@ -44,7 +44,9 @@ DiscoveredCommit Discovered(const CandidateCommit& c, const std::string& branch,
   d.id = c.id;
   d.branch = branch;
   d.tag = tag;
-  d.subject = c.subject.substr(0, 80);
+  // Kargo's shortenString: over 80 bytes, the first 77 and "..." (bytes
+  // that end up cut inside a character are replaced where they are stored).
+  d.subject = c.subject.size() > 80 ? c.subject.substr(0, 77) + "..." : c.subject;
   d.author = c.author;
   d.committer = c.committer;
   d.creator_date_ms = c.date_ms;
@@ -182,7 +184,8 @@ Result<std::vector<DiscoveredCommit>> SelectTags(const model::GitSubscription& s
     for (auto& [v, t] : versions) kept.push_back(std::move(t));
   } else if (sub.commit_selection_strategy == "NewestTag") {
     std::stable_sort(kept.begin(), kept.end(), [](const CandidateTag& a, const CandidateTag& b) {
-      return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.name > b.name;
+      // git for-each-ref --sort=-creatordate: equal dates by refname, ascending.
+      return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.name < b.name;
     });
   } else {
     std::sort(kept.begin(), kept.end(),

@@ -56,7 +56,7 @@ struct DiscoveredCommit {
   std::string id;
   std::string branch;
   std::string tag;
-  std::string subject;  // at most 80 characters, as Kargo keeps it
+  std::string subject;  // at most 80 bytes, as Kargo keeps it (77 and "...")
   std::string author;
   std::string committer;
   int64_t creator_date_ms = 0;

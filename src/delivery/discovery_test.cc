@@ -53,12 +53,15 @@ TEST(SelectFromBranch, KeepsTheNewestMatchingCommitsUpToTheLimit) {
   EXPECT_EQ((*got)[0].subject, "change c3");
 }
 
-TEST(SelectFromBranch, KeepsEightyCharactersOfTheSubject) {
+TEST(SelectFromBranch, ShortensTheSubjectAsKargoDoes) {
   CandidateCommit c = Commit("c1", {});
   c.subject = std::string(100, 'x');
   auto got = SelectFromBranch(model::GitSubscription{}, "", {c});
   ASSERT_TRUE(got);
-  EXPECT_EQ((*got)[0].subject.size(), 80u);
+  EXPECT_EQ((*got)[0].subject, std::string(77, 'x') + "...");
+  c.subject = std::string(80, 'y');
+  got = SelectFromBranch(model::GitSubscription{}, "", {c});
+  EXPECT_EQ((*got)[0].subject, c.subject);
 }
 
 TEST(SelectTags, LexicalAndNewestTagOrderAfterTheRegexes) {
@@ -86,6 +89,11 @@ TEST(SelectTags, LexicalAndNewestTagOrderAfterTheRegexes) {
   tags[0].created_ms = 1000;
   newest = SelectTags(sub, tags);
   EXPECT_EQ(Ids(*newest).front(), "v1.10.0");
+  // Equal dates (lightweight tags of one commit): by name, ascending, as
+  // git for-each-ref --sort=-creatordate leaves them.
+  tags[1].created_ms = 1000;
+  newest = SelectTags(sub, tags);
+  EXPECT_EQ(Ids(*newest), (std::vector<std::string>{"v1.10.0", "v1.9.0", "v1.2.0"}));
 }
 
 TEST(SelectTags, SemVerTakesTheHighestVersionWithinTheConstraint) {

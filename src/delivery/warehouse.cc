@@ -6,6 +6,8 @@
 #include <set>
 
 #include "base/duration.h"
+#include "base/net.h"
+#include "base/strings.h"
 #include "delivery/freight.h"
 #include "model/decode.h"
 
@@ -106,6 +108,14 @@ Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
   return git;
 }
 
+void DropCondition(Json& conditions, const std::string& type) {
+  if (!conditions.is_array()) return;
+  Json kept = Json::array();
+  for (auto& c : conditions)
+    if (!c.is_object() || c.value("type", "") != type) kept.push_back(std::move(c));
+  conditions = std::move(kept);
+}
+
 void SetCondition(Json& conditions, const std::string& type, bool status, const std::string& reason,
                   const std::string& message, const std::string& now, int64_t generation) {
   if (!conditions.is_array()) conditions = Json::array();
@@ -135,13 +145,18 @@ Result<SubscriptionResult> WarehouseReconciler::Discover(const model::WarehouseS
   SubscriptionResult out{git.repo_url, sub.name, {}};
   gitops::SourceState s = sources_.Get(git.repo_url, /*force=*/true);
   if (!s.error.empty() || !s.mirror) {
-    return Failf("fetching {}: {}", git.repo_url, s.error.empty() ? "no mirror" : s.error);
+    return Failf("fetching {}: {}", RedactUrl(git.repo_url),
+                 s.error.empty() ? "no mirror" : s.error);
   }
   const gitops::Mirror& m = *s.mirror;
   if (git.commit_selection_strategy == "NewestFromBranch") {
-    std::string rev = git.branch.empty() ? "HEAD" : git.branch;
+    // A branch, never a tag of that name (Kargo clones --branch).
+    std::string rev = git.branch.empty() ? "HEAD" : "refs/heads/" + git.branch;
     auto tip = m.Resolve(rev);
-    if (!tip) return Failf("{}: branch {}: {}", git.repo_url, rev, tip.error().message);
+    if (!tip) {
+      return Failf("{}: branch {}: {}", RedactUrl(git.repo_url),
+                   git.branch.empty() ? "HEAD" : git.branch, tip.error().message);
+    }
     // Kargo pages through the branch until discoveryLimit commits pass the
     // filters or the history ends (`since`: until a commit older than it).
     bool paths = !git.include_paths.empty() || !git.exclude_paths.empty();
@@ -221,7 +236,6 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   }
   const std::string now = FormatRfc3339(clock_.Now());
   Json next = status;
-  next["observedGeneration"] = got->generation;
   if (!refresh.empty()) next["lastHandledRefresh"] = refresh;
   Json conditions = next.value("conditions", Json::array());
   std::vector<SubscriptionResult> results;
@@ -240,14 +254,21 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
     }
     results.push_back(std::move(*found));
   }
+  // Observed only once discovered: a spec whose fetch fails is tried again
+  // within seconds, not after the interval (Kargo's order too).
+  next["observedGeneration"] = got->generation;
   next["discoveredArtifacts"] = {{"discoveredAt", now}, {"git", DiscoveredGitJson(results)}};
+  DropCondition(conditions, "FreightCreated");  // Kargo: said again by this discovery, or not
   SetCondition(conditions, "Healthy", true, "ReconciliationSucceeded", "", now, got->generation);
   std::string reason = "ArtifactsDiscovered", message;
   auto freight = FreightFromResults(name, results);
   if (!freight) {
     auto empty = std::find_if(results.begin(), results.end(),
                               [](const SubscriptionResult& r) { return r.commits.empty(); });
-    message = fmt::format("no commits discovered for git subscription {}", empty->repo_url);
+    message = fmt::format("No commits discovered for Git repository {}",
+                          Quote(RedactUrl(empty->repo_url)));
+    SetCondition(conditions, "Healthy", false, "NoCommitsDiscovered", message, now,
+                 got->generation);
     SetCondition(conditions, "Ready", false, "MissingCommits", message, now, got->generation);
     reason = "MissingCommits";
   } else {

@@ -56,6 +56,9 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at);
 // status.discoveredArtifacts.git, as Kargo writes it.
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results);
 
+// Removes condition `type` from `conditions`.
+void DropCondition(Json& conditions, const std::string& type);
+
 // Sets condition `type` in `conditions` (a JSON array), keeping its
 // lastTransitionTime when its status did not change.
 void SetCondition(Json& conditions, const std::string& type, bool status, const std::string& reason,

@@ -133,6 +133,9 @@ TEST_F(WarehouseTest, NoMatchingCommitIsMissingCommitsAndMakesNoFreight) {
   EXPECT_TRUE(Freight().empty());
   EXPECT_EQ(Condition("Ready"), "MissingCommits");
   EXPECT_EQ(Condition("Ready", "status"), "False");
+  EXPECT_EQ(Condition("Healthy"), "NoCommitsDiscovered");
+  EXPECT_EQ(Condition("Healthy", "message"),
+            "No commits discovered for Git repository \"file://" + bare_ + "\"");
 }
 
 TEST_F(WarehouseTest, ManualPolicyDiscoversButMakesNoFreight) {
@@ -162,12 +165,34 @@ TEST_F(WarehouseTest, TheNewestTagIsTheFreightOfATagStrategy) {
 TEST_F(WarehouseTest, AFetchThatFailsIsDiscoveryFailedAndRetriedSoon) {
   Write("a", "1");
   Commit("one");
+  Apply("{}");
+  Reconcile();
+  ASSERT_EQ(Freight().size(), 1u);
+  const int64_t observed = Status()["observedGeneration"].get<int64_t>();
+  // A spec whose branch does not exist: not observed until discovered, so
+  // each pass tries again (within 15 s), not after the interval.
   Apply(R"({"branch": "no-such-branch"})");
   auto r = Reconcile();
   EXPECT_EQ(r.requeue_after, Millis(15'000));
   EXPECT_EQ(Condition("Healthy"), "DiscoveryFailed");
   EXPECT_NE(Condition("Ready", "message").find("no-such-branch"), std::string::npos);
-  EXPECT_TRUE(Freight().empty());
+  EXPECT_EQ(Status()["observedGeneration"].get<int64_t>(), observed);
+  r = Reconcile();
+  EXPECT_EQ(r.requeue_after, Millis(15'000)) << "due again at once";
+  EXPECT_EQ(Freight().size(), 1u);
+}
+
+TEST_F(WarehouseTest, ABranchIsNeverATagOfTheSameName) {
+  Write("a", "1");
+  std::string first = Commit("one");
+  Sh("git -C " + work_ + " tag release && git -C " + work_ + " push -q origin release");
+  Write("a", "2");
+  std::string second = Commit("two", "refs/heads/release");
+  Apply(R"({"branch": "release"})");
+  Reconcile();
+  auto freight = Freight();
+  ASSERT_EQ(freight.size(), 1u);
+  EXPECT_EQ(freight[0].object["commits"][0]["id"], second);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/net.h"
 #include "base/regex.h"
 #include "base/strings.h"
@@ -274,11 +275,23 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   if (const Node* v = f.Get("since"); v && !v->IsNull()) {
     std::string since = ctx.Str(*v, f.Sub("since"));
     CheckRfc3339(ctx, *v, f.Sub("since"), since);
+    if (IsRfc3339(since) && !ParseRfc3339(since)) {
+      ctx.Error(*v, f.Sub("since"),
+                fmt::format("not supported yet: a time with an offset or fractions of a second; "
+                            "write it in UTC to the second (\"2026-01-01T00:00:00Z\"), found {}",
+                            Quote(since)));
+    }
     if (from_branch) g.since = since;
   }
   OnlyWith(ctx, f, "since", !by_tag, "commitSelectionStrategy NewestFromBranch");
-  if (const Node* v = f.Get("insecureSkipTLSVerify"))
+  if (const Node* v = f.Get("insecureSkipTLSVerify")) {
     g.insecure_skip_tls_verify = ctx.Bool(*v, f.Sub("insecureSkipTLSVerify"));
+    if (g.insecure_skip_tls_verify) {
+      ctx.Warning(*v, f.Sub("insecureSkipTLSVerify"),
+                  "\"insecureSkipTLSVerify\" is not applied: strake verifies the repository's "
+                  "certificate (add its CA to the system's trust store)");
+    }
+  }
   if (const Node* v = f.Get("blobless"); v && ctx.Bool(*v, f.Sub("blobless"))) {
     ctx.Warning(*v, f.Sub("blobless"),
                 "\"blobless\" changes nothing here: strake's mirrors of a repository are full "

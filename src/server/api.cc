@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "base/clock.h"
@@ -12,7 +13,9 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/freight.h"
 #include "delivery/semver.h"
+#include "delivery/warehouse.h"
 #include "model/decode.h"
 #include "model/kinds.h"
 #include "model/merge.h"
@@ -455,6 +458,53 @@ Response Api::Watch(const KindInfo& k, const std::string& ns, const Request& req
   return r;
 }
 
+namespace {
+
+// Kargo's Freight admission (pkg/webhook/kubernetes/freight/webhook.go): a
+// Freight is named by the fingerprint of what it references, never changes
+// once made (its alias may), and its alias is unique in its namespace and
+// kept as the kargo.akuity.io/alias label (one is made when none is given).
+std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& f,
+                                     const std::string& ns, const std::string& name, Json& body) {
+  auto stored = store.Get({"Freight", ns, name});
+  if (!stored) return ErrorResponse(stored.error());
+  if (*stored) {
+    const Json& was = (**stored).object;
+    if (was.value("origin", Json()) != body.value("origin", Json()) ||
+        was.value("commits", Json()) != body.value("commits", Json())) {
+      return ErrorResponse(422, "Invalid", fmt::format("freight {}: Freight is immutable", name));
+    }
+  }
+  const std::string expected = delivery::FreightName(f.origin, f.commits);
+  if (name != expected) {
+    return ErrorResponse(422, "Invalid",
+                         fmt::format("freight {}: a Freight is named by the fingerprint of what it "
+                                     "references (Kargo's Freight ID): {}",
+                                     name, expected));
+  }
+  auto all = store.List("Freight", ns);
+  if (!all) return ErrorResponse(all.error());
+  std::set<std::string> taken;
+  for (const auto& r : *all) {
+    if (r.key.name == name) continue;
+    auto a = r.labels.find(delivery::kAliasLabel);
+    if (a != r.labels.end()) taken.insert(a->second);
+  }
+  std::string alias = f.alias;
+  if (alias.empty()) {
+    alias = delivery::FreightAlias(name, [&](const std::string& a) { return taken.count(a) > 0; });
+  } else if (taken.count(alias)) {
+    return ErrorResponse(409, "AlreadyExists",
+                         fmt::format("freight {}: alias {} is used by another Freight in {}", name,
+                                     Quote(alias), ns));
+  }
+  body["alias"] = alias;
+  body["metadata"]["labels"][delivery::kAliasLabel] = alias;
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
                                    const std::string& path_name, Json& body,
                                    std::map<std::string, std::string>& labels) {
@@ -534,6 +584,9 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
       }
     }
     if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
+  }
+  if (const auto* f = std::get_if<model::Freight>(&decoded->value)) {
+    if (auto refused = AdmitFreight(store_, *f, ns, name, body)) return refused;
   }
   body.erase("status");
   labels = model::StringMap(meta.value("labels", Json::object()));

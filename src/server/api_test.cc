@@ -131,6 +131,50 @@ TEST_F(ApiTest, AWarehouseWhoseExpressionFilterDoesNotCompileIsRefused) {
       << bad_constraint.body;
 }
 
+// Kargo's Freight admission: named by its fingerprint, immutable, its
+// alias unique and kept as a label.
+TEST_F(ApiTest, FreightIsNamedByItsFingerprintImmutableAndItsAliasIsUnique) {
+  auto freight = [](const std::string& name, const std::string& id, const std::string& alias) {
+    store::Json f = {
+        {"apiVersion", "kargo.akuity.io/v1alpha1"},
+        {"kind", "Freight"},
+        {"metadata", {{"name", name}}},
+        {"origin", {{"kind", "Warehouse"}, {"name", "kargo-demo"}}},
+        {"commits", {{{"repoURL", "https://github.com/example/kargo-demo.git"}, {"id", id}}}}};
+    if (!alias.empty()) f["alias"] = alias;
+    return f.dump();
+  };
+  const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/freights";
+  const std::string ones(40, '1'), twos(40, '2');
+  // The study's vector: Warehouse/kargo-demo and 40 ones.
+  const std::string id = "c224144ab8a893277e0f4dbbe2191c6e3a340ae7";
+  Response wrong = Call("POST", path, freight("mine", ones, ""));
+  EXPECT_EQ(wrong.status, 422) << wrong.body;
+  EXPECT_NE(wrong.body.find(id), std::string::npos) << wrong.body;
+  Response made = Call("POST", path, freight(id, ones, "first-one"));
+  ASSERT_EQ(made.status, 201) << made.body;
+  store::Json got = store::Json::parse(Call("GET", path + "/" + id).body);
+  EXPECT_EQ(got["metadata"]["labels"]["kargo.akuity.io/alias"], "first-one");
+  Response changed = Call("PUT", path + "/" + id, freight(id, twos, "first-one"));
+  EXPECT_EQ(changed.status, 422) << changed.body;
+  EXPECT_NE(changed.body.find("Freight is immutable"), std::string::npos) << changed.body;
+  // Another Freight may not take the alias; without one it is given one.
+  std::string other_id;
+  {
+    Response refused = Call("POST", path, freight("x", twos, ""));
+    store::Json e = store::Json::parse(refused.body, nullptr, false);
+    std::string msg = e.is_object() ? e.value("message", "") : refused.body;
+    other_id = msg.substr(msg.size() - 40);
+  }
+  Response taken = Call("POST", path, freight(other_id, twos, "first-one"));
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  Response named = Call("POST", path, freight(other_id, twos, ""));
+  ASSERT_EQ(named.status, 201) << named.body;
+  store::Json second = store::Json::parse(Call("GET", path + "/" + other_id).body);
+  EXPECT_FALSE(second.value("alias", "").empty());
+  EXPECT_EQ(second["metadata"]["labels"]["kargo.akuity.io/alias"], second["alias"]);
+}
+
 // Kubernetes' ?dryRun=All on an apply: the object as it would be stored,
 // nothing written; any other method refuses it rather than act for real.
 TEST_F(ApiTest, ADryRunApplyWritesNothingAndOtherMethodsRefuseIt) {

@@ -121,6 +121,12 @@ Json LabelsJson(const std::map<std::string, std::string>& labels) {
   return j;
 }
 
+// A value's JSON text for a row. Bytes that are not UTF-8 (a commit
+// subject cut mid-character, a Latin-1 author) become U+FFFD rather than
+// an exception thrown inside an open transaction, which would leave it
+// open and fail every later write.
+std::string Text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 // Copies the WAL back into the database file on its own thread and
 // connection. SQLite's automatic checkpoint runs inside the COMMIT that takes
 // the WAL past 1,000 pages, fsyncs included, with the store's mutex held:
@@ -277,8 +283,8 @@ class SqliteStore final : public Store {
           "created_ms, owner, labels, object, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
     u.Text(1, r.key.kind).Text(2, r.key.ns).Text(3, r.key.name).Text(4, r.uid);
     u.Int(5, r.generation).Int(6, r.resource_version).Int(7, r.created_ms).Text(8, r.owner);
-    u.Text(9, LabelsJson(r.labels).dump()).Text(10, r.object.dump());
-    u.Text(11, r.status.is_null() ? "{}" : r.status.dump());
+    u.Text(9, Text(LabelsJson(r.labels))).Text(10, Text(r.object));
+    u.Text(11, r.status.is_null() ? "{}" : Text(r.status));
     int rc = u.Step();
     if (rc == SQLITE_CONSTRAINT) {
       return Abort(Error{fmt::format("{} {} already exists", r.key.kind, r.key.name),
@@ -329,7 +335,7 @@ class SqliteStore final : public Store {
     Use u(
         S("UPDATE resources SET status=?, resource_version=? WHERE kind=? AND namespace=? AND "
           "name=?"));
-    u.Text(1, status.dump()).Int(2, change->revision);
+    u.Text(1, Text(status)).Int(2, change->revision);
     u.Text(3, key.kind).Text(4, key.ns).Text(5, key.name);
     if (u.Step() != SQLITE_DONE) return Abort(Err("update status"));
     STRAKE_TRY(Commit());
@@ -352,7 +358,7 @@ class SqliteStore final : public Store {
     Use u(
         S("UPDATE resources SET object=?, labels=?, generation=?, resource_version=? WHERE "
           "kind=? AND namespace=? AND name=?"));
-    u.Text(1, r.object.dump()).Text(2, LabelsJson(r.labels).dump());
+    u.Text(1, Text(r.object)).Text(2, Text(LabelsJson(r.labels)));
     u.Int(3, generation).Int(4, change->revision);
     u.Text(5, r.key.kind).Text(6, r.key.ns).Text(7, r.key.name);
     if (u.Step() != SQLITE_DONE) return Abort(Err("update"));

@@ -56,6 +56,27 @@ TEST_F(SqliteStoreTest, CreateGetListDelete) {
   EXPECT_EQ(store_->List("TaskRun", "")->size(), 1u);
 }
 
+// A value that is not UTF-8 (a commit subject cut inside "é", a Latin-1
+// author) is stored with U+FFFD in its place; it used to throw inside the
+// open transaction and leave every later write failing.
+TEST_F(SqliteStoreTest, BytesThatAreNotUtf8AreReplacedAndLaterWritesWork) {
+  Resource r = Make("odd");
+  const std::string cut = "caf\xc3";     // "café" cut inside the é
+  const std::string latin1 = "Jos\xe9";  // José in Latin-1
+  r.object["subject"] = cut;
+  r.status = {{"author", latin1}};
+  auto made = store_->Create(r, "Created", "");
+  ASSERT_TRUE(made) << made.error().message;
+  auto updated =
+      store_->UpdateStatus(r.key, {{"author", latin1}}, made->resource_version, "Updated", "");
+  ASSERT_TRUE(updated) << updated.error().message;
+  auto got = store_->Get(r.key);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((**got).object["subject"], "caf\xef\xbf\xbd");
+  EXPECT_EQ((**got).status["author"], "Jos\xef\xbf\xbd");
+  EXPECT_TRUE(store_->Create(Make("after"), "Created", ""));
+}
+
 TEST_F(SqliteStoreTest, OptimisticConcurrency) {
   auto r = store_->Create(Make("one"), "Created", "");
   ASSERT_TRUE(r);
