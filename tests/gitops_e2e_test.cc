@@ -116,6 +116,12 @@ spec:
     Ran r = Cli({"apply", "-f", File("app.yaml", text)});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
+  // The Freight of namespace `ns` (Kargo's), as `get freight -o json` lists it.
+  Json FreightIn(const std::string& ns) {
+    Ran r = Cli({"get", "freight", "-n", ns, "-o", "json"});
+    Json list = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
+    return list.is_object() ? list.value("items", Json::array()) : Json::array();
+  }
   Json Get(const std::string& kind, const std::string& name, const std::string& ns = "") {
     std::vector<std::string> args{"get", kind, name, "-o", "json"};
     if (!ns.empty()) args.insert(args.end(), {"-n", ns});
@@ -1122,11 +1128,7 @@ spec:
                                   url_);
   Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  auto freight = [&] {
-    Ran r = Cli({"get", "freight", "-n", "kargo-demo", "-o", "json"});
-    Json list = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
-    return list.is_object() ? list.value("items", Json::array()) : Json::array();
-  };
+  auto freight = [&] { return FreightIn("kargo-demo"); };
   auto ids = [&] {
     std::set<std::string> out;
     for (const auto& f : freight()) out.insert(f["commits"][0].value("id", ""));
@@ -1188,11 +1190,7 @@ spec:
         .value("discoveredArtifacts", Json::object())
         .value("discoveredAt", "");
   };
-  auto freight = [&] {
-    Ran r = Cli({"get", "freight", "-n", "demo", "-o", "json"});
-    Json list = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
-    return list.is_object() ? list.value("items", Json::array()) : Json::array();
-  };
+  auto freight = [&] { return FreightIn("demo"); };
   ASSERT_TRUE(WaitFor([&] { return freight().size() == 1; }, 30s));
   std::string first = discovered_at();
   ASSERT_FALSE(first.empty());

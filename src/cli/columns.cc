@@ -53,13 +53,9 @@ std::vector<std::string> ApplicationRow(const std::string& name, const Json& spe
 
 // Kargo's Ready condition, and the Freight made last.
 std::vector<std::string> WarehouseRow(const std::string& name, const Json& st) {
-  std::string ready = "Unknown", message;
-  for (const auto& c : st.value("conditions", Json::array())) {
-    if (!c.is_object() || c.value("type", "") != "Ready") continue;
-    ready = c.value("status", "Unknown");
-    message = c.value("message", "");
-  }
-  return {name, ready, st.value("lastFreightID", ""), message};
+  const Json ready = ConditionOfType(st, "Ready");
+  return {name, ready.value("status", "Unknown"), st.value("lastFreightID", ""),
+          ready.value("message", "")};
 }
 
 // Kargo's columns (alias, origin), and the first commit, short.
@@ -243,6 +239,16 @@ std::vector<std::string> WideRow(const model::KindInfo& k, const Json& obj) {
   }
   if (k.kind == "Pod") return PodWide(obj);
   return {};
+}
+
+Json ConditionOfType(const Json& status, std::string_view type) {
+  if (!status.is_object() || !status.contains("conditions")) return Json::object();
+  const Json& all = status["conditions"];
+  if (!all.is_array()) return Json::object();
+  Json found = Json::object();
+  for (const auto& c : all)
+    if (c.is_object() && c.value("type", "") == type) found = c;
+  return found;
 }
 
 std::string RunReason(const Json& status) { return Condition(status).value("reason", "Unknown"); }

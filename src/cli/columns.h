@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -19,6 +20,10 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
 // run's Pipeline or Task and its message.
 std::vector<std::string> WideHeader(const model::KindInfo& k);
 std::vector<std::string> WideRow(const model::KindInfo& k, const Json& obj);
+
+// The condition of `type` in status.conditions (Kargo's and Kubernetes'
+// list of conditions); an empty object when there is none.
+Json ConditionOfType(const Json& status, std::string_view type);
 
 // A PipelineRun's or TaskRun's Succeeded condition: its reason ("Running",
 // "Succeeded", "Failed", ...), its status ("Unknown" while it runs, "True",

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/ids.h"
+#include "cli/columns.h"
 #include "cli/table.h"
 
 namespace strake::cli {
@@ -17,13 +18,10 @@ constexpr const char* kRefreshAnnotation = "kargo.akuity.io/refresh";
 
 // The Warehouse's Ready condition: "True", or "False: <reason>: <message>".
 std::string Ready(const Json& status) {
-  for (const auto& c : status.value("conditions", Json::array())) {
-    if (!c.is_object() || c.value("type", "") != "Ready") continue;
-    std::string s = c.value("status", "Unknown");
-    if (s == "True") return s;
-    return fmt::format("{}: {}: {}", s, c.value("reason", ""), c.value("message", ""));
-  }
-  return "Unknown";
+  const Json c = ConditionOfType(status, "Ready");
+  std::string s = c.value("status", "Unknown");
+  if (s == "True" || c.empty()) return s;
+  return fmt::format("{}: {}: {}", s, c.value("reason", ""), c.value("message", ""));
 }
 
 }  // namespace

@@ -114,14 +114,6 @@ std::optional<double> GoParseFloat(const std::string& s) {
   return d;
 }
 
-std::optional<bool> GoParseBool(const std::string& s) {
-  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"})
-    if (s == t) return true;
-  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"})
-    if (s == f) return false;
-  return std::nullopt;
-}
-
 Json Coerce(std::string result) {
   bool newline = EndsWith(result, "\n");
   if (newline) result.pop_back();
@@ -162,6 +154,14 @@ Status EvaluateIn(Json& node, const TemplateEnv& env, const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<bool> GoParseBool(std::string_view s) {
+  for (std::string_view t : {"1", "t", "T", "TRUE", "true", "True"})
+    if (s == t) return true;
+  for (std::string_view f : {"0", "f", "F", "FALSE", "false", "False"})
+    if (s == f) return false;
+  return std::nullopt;
+}
 
 std::string GoQuote(std::string_view s) {
   std::string out = "\"";

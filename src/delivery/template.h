@@ -19,6 +19,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -41,6 +42,10 @@ Result<model::Json> EvaluateTemplate(std::string_view text, const TemplateEnv& e
 // are not evaluated), as Kargo's EvaluateJSONTemplate; an error names the
 // field path ("config.apps[0].name: ...").
 Result<model::Json> EvaluateConfig(const model::Json& config, const TemplateEnv& env);
+
+// Go's strconv.ParseBool: "1", "t", "T", "TRUE", "true", "True" and their
+// false twins; nullopt for anything else.
+std::optional<bool> GoParseBool(std::string_view s);
 
 // Go's %q of a string (what quote() gives a string).
 std::string GoQuote(std::string_view s);
