@@ -22,11 +22,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/regex.h"
 #include "base/result.h"
 #include "model/kargo.h"
+#include "rollout/expr.h"
 
 namespace strake::delivery {
 
@@ -62,18 +66,50 @@ struct DiscoveredCommit {
   int64_t creator_date_ms = 0;
 };
 
-// Whether a commit that changed `paths` passes the subscription's path
-// filters: some path included (or no includes) and not excluded. A commit
-// whose path list was cut short passes (it may hold a match).
+// A subscription's filters, compiled once for a discovery: the path
+// patterns, the tag regexes and expressionFilter. A pattern or expression
+// that does not compile is an error of Compile (the API refuses them
+// before they get here).
+class Filters {
+ public:
+  struct PathPattern;
+
+  static Result<Filters> Compile(const model::GitSubscription& sub);
+  Filters();
+  ~Filters();
+  Filters(Filters&&) noexcept;
+  Filters& operator=(Filters&&) noexcept;
+
+  // Whether a commit that changed `paths` passes the path filters: some
+  // path included (or no includes) and not excluded. A commit whose path
+  // list was cut short passes (it may hold a match).
+  bool PathsPass(const std::vector<std::string>& paths, bool complete = true) const;
+  // A branch's commit: expressionFilter, then the path filters; an
+  // evaluation error names the commit.
+  Result<bool> CommitPasses(const CandidateCommit& c) const;
+  // A tag: ignoreTagsRegexes, allowTagsRegexes, then expressionFilter.
+  Result<bool> TagPasses(const CandidateTag& t) const;
+  size_t limit() const { return limit_; }  // discoveryLimit
+
+ private:
+  bool TagAllowed(const std::string& tag) const;
+  Result<bool> Evaluate(const std::map<std::string, rollout::Value>& vars,
+                        const std::string& what) const;
+
+  size_t limit_ = 20;
+  std::vector<PathPattern> include_, exclude_;
+  std::vector<Regex> allow_tags_, ignore_tags_;
+  std::optional<rollout::Expr> expression_;
+};
+
+// PathsPass of the subscription's filters, compiled for this one call.
 Result<bool> PathsPass(const model::GitSubscription& sub, const std::vector<std::string>& paths,
                        bool complete = true);
 
-// Whether a branch's commit `c` passes expressionFilter and the path
-// filters (none: true); an evaluation error is an error naming the commit.
-Result<bool> CommitPasses(const model::GitSubscription& sub, const CandidateCommit& c);
-
-// A commit of branch `branch` that passed the filters, as discovered.
-DiscoveredCommit SelectedFromBranch(const CandidateCommit& c, const std::string& branch);
+// NewestFromBranch, one commit at a time (newest first): adds `c` to `out`
+// when it passes; false once `out` holds discoveryLimit commits.
+Result<bool> TakeFromBranch(const Filters& filters, const std::string& branch,
+                            const CandidateCommit& c, std::vector<DiscoveredCommit>& out);
 
 // NewestFromBranch over `log` (newest first), for branch `branch`.
 Result<std::vector<DiscoveredCommit>> SelectFromBranch(const model::GitSubscription& sub,

@@ -161,17 +161,13 @@ Result<SubscriptionResult> WarehouseReconciler::Discover(const model::WarehouseS
     // filters or the history ends (`since`: until a commit older than it).
     bool paths = !git.include_paths.empty() || !git.exclude_paths.empty();
     std::optional<TimePoint> since = git.since.empty() ? std::nullopt : ParseRfc3339(git.since);
+    STRAKE_TRY_ASSIGN(filters, Filters::Compile(git));
     Status failed = Ok();
     STRAKE_TRY(m.WalkFirstParent(*tip, paths, kPathLimit, [&](gitops::LogEntry& e) {
       if (since && e.commit.time_ms < UnixMillis(*since)) return false;
-      CandidateCommit c = Candidate(e);
-      auto pass = CommitPasses(git, c);
-      if (!pass) {
-        failed = tl::unexpected(pass.error());
-        return false;
-      }
-      if (*pass) out.commits.push_back(SelectedFromBranch(c, git.branch));
-      return out.commits.size() < static_cast<size_t>(git.discovery_limit);
+      auto more = TakeFromBranch(filters, git.branch, Candidate(e), out.commits);
+      if (!more) failed = tl::unexpected(more.error());
+      return more && *more;
     }));
     STRAKE_TRY(failed);
     return out;
