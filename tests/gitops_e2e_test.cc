@@ -1212,5 +1212,183 @@ spec:
   EXPECT_EQ(ids, (std::set<std::string>{v1, v2}));
 }
 
+// Kargo's delivery loop (docs/delivery.md): a Warehouse makes Freight of
+// each commit; `strake promote` moves the dev Stage to it, its argocd-update
+// step pointing dev's Application at the commit and syncing it; verified in
+// dev, the Freight is promoted into prod by itself (the ProjectConfig's
+// auto-promotion), which takes Freight only from dev.
+TEST_F(GitopsE2E, FreightIsPromotedThroughStagesByArgoCDUpdateAndAutoPromotion) {
+  ServeOverHttp();
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v1"));
+  std::string v1 = Push("v1");
+  StartServer();
+  const char* kVerification = R"(  verification:
+    analysisTemplates: [{name: smoke}]
+    args: [{name: commit, value: "${{ commitFrom(vars.repo).ID }}"}]
+)";
+  std::string apps;
+  for (const char* stage : {"dev", "prod"}) {
+    apps += fmt::format(
+        R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop-{stage}
+  namespace: kargo-demo
+  annotations: {{kargo.akuity.io/authorized-stage: "kargo-demo:{stage}"}}
+spec:
+  source: {{repoURL: "{url}", path: env/dev, targetRevision: main}}
+  destination: {{name: local, namespace: {stage}}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: {stage}, namespace: kargo-demo}}
+spec:
+  vars:
+  - {{name: repo, value: "{url}"}}
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: shop}}
+    sources: {sources}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: argocd-update
+        config:
+          apps:
+          - name: shop-${{{{ ctx.stage }}}}
+            sources:
+            - repoURL: ${{{{ vars.repo }}}}
+              desiredRevision: ${{{{ commitFrom(vars.repo).ID }}}}
+              updateTargetRevision: true
+{verification})",
+        fmt::arg("stage", stage), fmt::arg("url", url_),
+        fmt::arg("sources", std::string(stage) == "dev" ? "{direct: true}" : "{stages: [dev]}"),
+        fmt::arg("verification", std::string(stage) == "dev" ? kVerification : ""));
+  }
+  // dev's verification: a job that checks it was given the commit.
+  apps += R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: smoke, namespace: kargo-demo}
+spec:
+  args: [{name: commit}]
+  metrics:
+  - name: commit-given
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: check
+                command: [sh, -c, 'test ${#COMMIT} = 40']
+                env: [{name: COMMIT, value: "{{args.commit}}"}]
+)";
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata: {{name: kargo-demo}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {{name: kargo-demo, namespace: kargo-demo}}
+spec:
+  promotionPolicies:
+  - stageSelector: {{name: prod}}
+    autoPromotionEnabled: true
+---
+apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps, namespace: kargo-demo}}
+spec: {{url: "{url}", pollInterval: 1s}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: shop, namespace: kargo-demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main}}
+{apps})",
+                                  fmt::arg("url", url_), fmt::arg("apps", apps));
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  auto freight_of = [&](const std::string& sha) {
+    for (const auto& f : FreightIn("kargo-demo"))
+      if (f["commits"][0].value("id", "") == sha) return f;
+    return Json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return freight_of(v1).is_object(); }, 30s));
+  auto synced = [&](const std::string& app) {
+    Json a = Get("application", app, "kargo-demo");
+    if (!a.is_object()) return std::string();
+    const Json st = a.value("status", Json::object());
+    if (st.value("sync", Json::object()).value("status", "") != "Synced") return std::string();
+    return st["sync"].value("revision", "");
+  };
+  // Nothing moves before a person asks (dev has no auto-promotion).
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(synced("shop-dev"), "");
+  const std::string f1 = freight_of(v1)["metadata"]["name"];
+  Ran promoted = Cli({"promote", "--stage", "dev", "--freight", f1, "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  EXPECT_NE(promoted.out.find("Succeeded"), std::string::npos) << promoted.out;
+  EXPECT_EQ(synced("shop-dev"), v1);
+  Json dev_app = Get("application", "shop-dev", "kargo-demo");
+  EXPECT_EQ(dev_app["spec"]["source"]["targetRevision"], v1);
+  Json cm = Get("configmap", "web-config", "dev");
+  EXPECT_EQ(cm.is_object() ? cm["data"].value("value", "") : "", "v1");
+  // dev verifies it (an AnalysisRun of its template); verified there, prod
+  // takes it by itself.
+  ASSERT_TRUE(WaitFor([&] { return synced("shop-prod") == v1; }, 30s))
+      << Get("stage", "dev", "kargo-demo").dump(2) << Get("stage", "prod", "kargo-demo").dump(2);
+  Json f = freight_of(v1);
+  EXPECT_TRUE(f["status"]["currentlyIn"].contains("dev")) << f.dump(2);
+  EXPECT_TRUE(f["status"]["verifiedIn"].contains("dev")) << f.dump(2);
+  EXPECT_TRUE(f["status"]["verifiedIn"].contains("prod")) << f.dump(2);
+  Json dev = Get("stage", "dev", "kargo-demo");
+  Json verification = dev["status"]["freightHistory"][0]["verificationHistory"][0];
+  EXPECT_EQ(verification["phase"], "Successful") << dev.dump(2);
+  const std::string run_name = verification["analysisRun"]["name"];
+  Json run = Get("analysisrun", run_name, "kargo-demo");
+  EXPECT_EQ(run["spec"]["args"][0]["value"], v1) << run.dump(2);
+
+  // The next commit: dev first, prod after it.
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v2"));
+  std::string v2 = Push("v2");
+  Ran r = Cli({"refresh", "warehouse", "shop", "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(freight_of(v2).is_object());
+  const std::string alias = freight_of(v2)["alias"];
+  promoted =
+      Cli({"promote", "--stage", "dev", "--freight-alias", alias, "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  EXPECT_EQ(synced("shop-dev"), v2);
+  ASSERT_TRUE(WaitFor([&] { return synced("shop-prod") == v2; }, 30s));
+  Json old = freight_of(v1);
+  EXPECT_FALSE(old["status"].value("currentlyIn", Json::object()).contains("dev"));
+  EXPECT_TRUE(old["status"]["verifiedIn"]["dev"].contains("longestSoak"));
+  Ran stages = Cli({"get", "stages", "-n", "kargo-demo"});
+  EXPECT_NE(stages.out.find(freight_of(v2)["metadata"]["name"].get<std::string>()),
+            std::string::npos)
+      << stages.out;
+  Ran promos = Cli({"get", "promotions", "-n", "kargo-demo"});
+  EXPECT_EQ(std::count(promos.out.begin(), promos.out.end(), '\n'), 5) << promos.out;  // 4 + header
+  // Freight not verified upstream is refused at prod, and approval lets it in.
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v3"));
+  std::string v3 = Push("v3");
+  Cli({"refresh", "warehouse", "shop", "-n", "kargo-demo", "--wait"});
+  const std::string f3 = freight_of(v3)["metadata"]["name"];
+  Ran refused = Cli({"promote", "--stage", "prod", "--freight", f3, "-n", "kargo-demo"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("Freight is not available to this Stage"), std::string::npos)
+      << refused.err;
+  Ran approved = Cli({"approve", "--stage", "prod", "--freight", f3, "-n", "kargo-demo"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.out << approved.err;
+  promoted = Cli({"promote", "--stage", "prod", "--freight", f3, "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  EXPECT_EQ(synced("shop-prod"), v3);
+  EXPECT_EQ(synced("shop-dev"), v2);
+}
+
 }  // namespace
 }  // namespace strake::e2e

@@ -17,6 +17,9 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "controller/controller.h"
+#include "delivery/builtin_steps.h"
+#include "delivery/promotion.h"
+#include "delivery/stage.h"
 #include "delivery/warehouse.h"
 #include "gitops/application.h"
 #include "gitops/repository.h"
@@ -227,6 +230,91 @@ std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::Aud
 }
 
 // The controllers of `strake serve`, and which of them a change wakes.
+// Kargo's kinds (delivery/): Warehouses discover their subscriptions through
+// the git mirrors Applications read; Stages ask for Promotions (through the
+// API's admission, as a person's would be); Promotions run their steps,
+// argocd-update syncing strake's Applications. The controllers, declared
+// last, stop before the reconcilers they call go.
+struct DeliveryWork {
+  DeliveryWork(store::Store& st, gitops::Sources& sources, const Clock& clock, server::Api& api,
+               gitops::ApplicationReconciler& apps, const std::string& data_dir)
+      : warehouses(st, sources, clock),
+        stages(st, clock, [&api](const store::Json& p) { return api.CreateObject(p); }),
+        promotions(st, steps, clock, PathJoin(data_dir, "promotions")),
+        warehouses_fwd([this](const std::string& k) { return warehouses.Reconcile(k); }),
+        stages_fwd([this](const std::string& k) { return stages.Reconcile(k); }),
+        promotions_fwd([this](const std::string& k) { return promotions.Reconcile(k); }),
+        warehouse_ctl("warehouses", warehouses_fwd, 1),
+        stage_ctl("stages", stages_fwd, 1),
+        promotion_ctl("promotions", promotions_fwd, 2) {
+    delivery::AddBuiltinSteps(
+        steps, st,
+        [&apps](const std::string& ns, const std::string& name, const gitops::SyncRequest& req) {
+          return apps.Sync(ns, name, req);
+        });
+    promotions.SetWake([this](const std::string& kind, const std::string& key) {
+      (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
+    });
+  }
+  std::vector<controller::Controller*> All() {
+    return {&warehouse_ctl, &stage_ctl, &promotion_ctl};
+  }
+
+  void Route(const store::Change& c) {
+    const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
+    const std::string& kind = c.key.kind;
+    if (kind == "Warehouse") warehouse_ctl.Enqueue(key);
+    if (kind == "Promotion") promotion_ctl.Enqueue(key);
+    if (kind == "Stage") {
+      stage_index.Track(c);
+      stage_ctl.Enqueue(key);
+    }
+    // New Freight, Freight verified or approved somewhere, a policy changed:
+    // the Stages of the Project look again (auto-promotion).
+    if (kind == "Freight" || kind == "ProjectConfig") {
+      for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
+    }
+    // A verification's run, named <stage>.<ulid>.<id>: its Stage.
+    if (kind == "AnalysisRun") {
+      const std::string& run = c.key.name;
+      size_t last = run.rfind('.');
+      size_t ulid = last == std::string::npos || last == 0 ? std::string::npos
+                                                            : run.rfind('.', last - 1);
+      if (ulid != std::string::npos) {
+        std::string stage = controller::ObjectKey(c.key.ns, run.substr(0, ulid));
+        for (const auto& s : stage_index.InNamespace(c.key.ns))
+          if (s == stage) stage_ctl.Enqueue(s);
+      }
+    }
+  }
+
+  Status EnqueueExisting(store::Store& st) {
+    for (const auto& [kind, ctl] :
+         {std::pair<const char*, controller::Controller*>{"Warehouse", &warehouse_ctl},
+          {"Stage", &stage_ctl},
+          {"Promotion", &promotion_ctl}}) {
+      STRAKE_TRY_ASSIGN(all, st.List(kind, ""));
+      for (const auto& o : all) {
+        if (ctl == &stage_ctl) stage_index.Add(o.key.ns, o.key.name);
+        ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
+      }
+    }
+    return Ok();
+  }
+
+  delivery::StepRegistry steps;
+  delivery::WarehouseReconciler warehouses;
+  delivery::StageReconciler stages;
+  delivery::PromotionReconciler promotions;
+  RolloutIndex stage_index;
+  Forward warehouses_fwd;
+  Forward stages_fwd;
+  Forward promotions_fwd;
+  controller::Controller warehouse_ctl;
+  controller::Controller stage_ctl;
+  controller::Controller promotion_ctl;
+};
+
 struct Controllers {
   controller::Controller& rollouts;
   controller::Controller& analyses;
@@ -238,7 +326,7 @@ struct Controllers {
   controller::Controller& experiments;
   controller::Controller& pods;
   controller::Controller& cronjobs;
-  controller::Controller& warehouses;
+  DeliveryWork& delivery;
   const gitops::ApplicationReconciler& app_reconciler;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
@@ -246,8 +334,11 @@ struct Controllers {
   RolloutIndex service_index{};
 
   std::vector<controller::Controller*> All() const {
-    return {&rollouts, &analyses,    &deployments, &apps,     &repos,     &jobs,
-            &services, &experiments, &pods,        &cronjobs, &warehouses};
+    std::vector<controller::Controller*> all = {&rollouts, &analyses, &deployments, &apps,
+                                                &repos,    &jobs,     &services,    &experiments,
+                                                &pods,     &cronjobs};
+    for (auto* c : delivery.All()) all.push_back(c);
+    return all;
   }
 
   // A workload of `ns` changed (its spec, its status, its replicas): the
@@ -266,7 +357,7 @@ struct Controllers {
     if (kind == "Job") jobs.Enqueue(key);
     if (kind == "Pod") pods.Enqueue(key);
     if (kind == "CronJob") cronjobs.Enqueue(key);
-    if (kind == "Warehouse") warehouses.Enqueue(key);
+    delivery.Route(c);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
@@ -341,7 +432,7 @@ struct Controllers {
           Seed{"AnalysisRun", &analyses, nullptr}, Seed{"Job", &jobs, nullptr},
           Seed{"Pod", &pods, nullptr}, Seed{"CronJob", &cronjobs, nullptr},
           Seed{"Application", &apps, nullptr}, Seed{"Repository", &repos, nullptr},
-          Seed{"Warehouse", &warehouses, nullptr}, Seed{"Service", &services, &service_index},
+          Seed{"Service", &services, &service_index},
           Seed{"Experiment", &experiments, &experiment_index}}) {
       STRAKE_TRY_ASSIGN(all, st.List(seed.kind, ""));
       for (const auto& o : all) {
@@ -349,7 +440,7 @@ struct Controllers {
         seed.ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
       }
     }
-    return Ok();
+    return delivery.EnqueueExisting(st);
   }
 
   std::string PrometheusText() const {
@@ -360,8 +451,10 @@ struct Controllers {
   void Start() {
     for (auto* c : All()) c->Start();
   }
-  // Applications, repositories and Jobs first, as before the split.
+  // Promotions (which sync Applications) first; then Applications,
+  // repositories and Jobs, as before the split.
   void Stop() {
+    for (auto* c : delivery.All()) c->Stop();
     for (auto* c : {&apps, &repos, &cronjobs, &jobs, &pods, &rollouts, &experiments, &analyses,
                     &deployments, &services})
       c->Stop();
@@ -396,19 +489,6 @@ struct BatchWork {
   Forward jobs_fwd;
   Forward pods_fwd;
   Forward crons_fwd;
-};
-
-// Kargo's kinds (delivery/): Warehouses discover their subscriptions through
-// the git mirrors Applications read. The controller, declared last, stops
-// before the reconciler it calls goes.
-struct DeliveryWork {
-  DeliveryWork(store::Store& st, gitops::Sources& sources, const Clock& clock)
-      : warehouses(st, sources, clock),
-        warehouses_fwd([this](const std::string& k) { return warehouses.Reconcile(k); }),
-        ctl("warehouses", warehouses_fwd, 1) {}
-  delivery::WarehouseReconciler warehouses;
-  Forward warehouses_fwd;
-  controller::Controller ctl;
 };
 
 // Replicas a previous run left and no Rollout claims any more: stopped once
@@ -583,10 +663,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
-  DeliveryWork delivery(st, sources, clock);
+  DeliveryWork delivery(st, sources, clock, api, apps, options.data_dir);
   Controllers ctls{rollout_ctl,    analysis_ctl,    deployment_ctl, app_ctl,
                    repo_ctl,       *batch.job_ctl,  service_ctl,    experiment_ctl,
-                   *batch.pod_ctl, *batch.cron_ctl, delivery.ctl,   apps};
+                   *batch.pod_ctl, *batch.cron_ctl, delivery,       apps};
   st.Subscribe([&ctls, &api](const store::Change& c) {
     if (c.key.kind == "CustomResourceDefinition") api.CustomKindsChanged();
     ctls.Route(c);

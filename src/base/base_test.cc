@@ -8,6 +8,7 @@
 
 #include "base/duration.h"
 #include "base/fs.h"
+#include "base/ids.h"
 #include "base/process.h"
 #include "base/regex.h"
 #include "base/sha256.h"
@@ -369,6 +370,22 @@ TEST(Result, ErrorsKeepTheirCodeOnTheWayUp) {
   EXPECT_TRUE(up.Is(ErrorCode::kConflict));
   EXPECT_EQ(Fail("plain").value().code, ErrorCode::kUnknown);
   EXPECT_STREQ(ErrorCodeName(ErrorCode::kNotFound), "NotFound");
+}
+
+}  // namespace
+}  // namespace strake
+
+namespace strake {
+namespace {
+
+TEST(Ids, UlidEncodesItsTimeFirstAndSortsByIt) {
+  // The time part of ulid/spec's example: 1469918176385 ms -> 01ARYZ6S41.
+  std::string u = NewUlid(1469918176385);
+  ASSERT_EQ(u.size(), 26u);
+  EXPECT_EQ(u.substr(0, 10), "01ARYZ6S41");
+  EXPECT_NE(u, NewUlid(1469918176385));  // 80 random bits
+  EXPECT_LT(NewUlid(1469918176385), NewUlid(1469918176386));
+  EXPECT_EQ(u.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos);
 }
 
 }  // namespace

@@ -36,4 +36,28 @@ std::string RandomSuffix(size_t n) {
   return out;
 }
 
+std::string NewUlid(int64_t unix_ms) {
+  static const char* alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  unsigned char b[16];
+  auto t = static_cast<uint64_t>(unix_ms);
+  for (int i = 5; i >= 0; --i) {
+    b[i] = static_cast<unsigned char>(t & 0xff);
+    t >>= 8;
+  }
+  Random(b + 6, 10);
+  // 128 bits as 26 five-bit digits, most significant first (the first
+  // digit carries the top 3 bits).
+  std::string out;
+  for (int digit = 0; digit < 26; ++digit) {
+    int first = digit * 5 - 2;  // bit index of the digit's top bit (of 130, 2 leading zeros)
+    unsigned value = 0;
+    for (int bit = first; bit < first + 5; ++bit) {
+      bool set = bit >= 0 && (b[bit / 8] >> (7 - bit % 8)) & 1;
+      value = (value << 1) | (set ? 1u : 0u);
+    }
+    out += alphabet[value];
+  }
+  return out;
+}
+
 }  // namespace strake

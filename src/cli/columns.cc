@@ -72,6 +72,17 @@ std::vector<std::string> FreightRow(const std::string& name, const Json& obj,
           commit, created};
 }
 
+// The Stage's Freight, and how its last Promotion ended.
+std::vector<std::string> StageRow(const std::string& name, const Json& st) {
+  const Json last = Part(st, "lastPromotion");
+  std::string current = st.value("freightSummary", "");
+  const Json running = Part(st, "currentPromotion");
+  std::string promotion = running.value("name", "");
+  std::string phase = promotion.empty() ? Part(last, "status").value("phase", "") : "Running";
+  if (promotion.empty()) promotion = last.value("name", "");
+  return {name, current, promotion, phase};
+}
+
 std::string Ports(const Json& spec) {
   std::string ports;
   for (const auto& p : spec.value("ports", Json::array())) {
@@ -157,6 +168,8 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
   if (k.kind == "Warehouse") return {"NAME", "READY", "LAST-FREIGHT", "MESSAGE"};
   if (k.kind == "Freight") return {"NAME", "ALIAS", "ORIGIN", "COMMIT", "CREATED"};
+  if (k.kind == "Stage") return {"NAME", "FREIGHT", "PROMOTION", "PHASE"};
+  if (k.kind == "Promotion") return {"NAME", "STAGE", "FREIGHT", "PHASE", "CREATED"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};
   return {"NAME", "CREATED"};
@@ -189,6 +202,11 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   }
   if (k.kind == "Warehouse") return WarehouseRow(name, st);
   if (k.kind == "Freight") return FreightRow(name, obj, created);
+  if (k.kind == "Stage") return StageRow(name, st);
+  if (k.kind == "Promotion") {
+    return {name, spec.value("stage", ""), spec.value("freight", ""), st.value("phase", ""),
+            created};
+  }
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {name, st.value("startTime", ""), RunDuration(st, now), RunReason(st)};
   return {name, created};

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/ids.h"
+#include "base/strings.h"
 #include "cli/columns.h"
 #include "cli/table.h"
 
@@ -37,6 +38,83 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   refresh->add_option("--timeout", timeout_s_, "seconds --wait waits (default 60)");
   AddApiFlags(refresh, ctx);
   table.Add(refresh, [this] { return Refresh(); });
+
+  auto* promote = app.add_subcommand(
+      "promote", "ask for a Promotion of Freight into a Kargo Stage (kargo promote)");
+  promote->add_option("--stage", stage_, "the Stage")->required();
+  auto* freight = promote->add_option("--freight", freight_, "the Freight's name");
+  promote->add_option("--freight-alias", freight_alias_, "the Freight's alias")->excludes(freight);
+  promote->add_flag("--wait", wait_, "follow the Promotion to its end; fail unless it succeeded");
+  promote->add_option("--timeout", timeout_s_, "seconds --wait waits (default 60)");
+  AddApiFlags(promote, ctx);
+  table.Add(promote, [this] { return Promote(); });
+
+  auto* approve = app.add_subcommand(
+      "approve", "approve Freight for a Kargo Stage, whatever upstream says (kargo approve)");
+  approve->add_option("--stage", stage_, "the Stage")->required();
+  auto* af = approve->add_option("--freight", freight_, "the Freight's name");
+  approve->add_option("--freight-alias", freight_alias_, "the Freight's alias")->excludes(af);
+  AddApiFlags(approve, ctx);
+  table.Add(approve, [this] { return Approve(); });
+}
+
+Result<std::string> KargoCommands::FreightName(Client& c) {
+  if (!freight_.empty()) return freight_;
+  if (freight_alias_.empty()) return Fail("give --freight or --freight-alias");
+  STRAKE_TRY_ASSIGN(k, ServedKind("freights"));
+  STRAKE_TRY_ASSIGN(got,
+                    c.Call("GET", Collection(*k, ctx_.ns) +
+                                      "?labelSelector=kargo.akuity.io/alias=" + freight_alias_));
+  const Json items = got.body.is_object() ? got.body.value("items", Json::array()) : Json();
+  if (!items.is_array() || items.empty())
+    return Failf("no Freight with alias {} in {}", Quote(freight_alias_), ctx_.ns);
+  return items[0].value("metadata", Json::object()).value("name", "");
+}
+
+int KargoCommands::Promote() {
+  auto k = ServedKind("promotions");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  auto freight = FreightName(c);
+  if (!freight) return Die(freight.error().message);
+  Json promotion = {{"apiVersion", (*k)->api_version},
+                    {"kind", "Promotion"},
+                    {"metadata", {{"namespace", ctx_.ns}}},
+                    {"spec", {{"stage", stage_}, {"freight", *freight}}}};
+  auto made = c.Call("POST", Collection(**k, ctx_.ns), promotion.dump());
+  if (!made) return Die(made.error().message);
+  const std::string name = made->body.value("metadata", Json::object()).value("name", "");
+  fmt::print("promotion/{} created: freight {} to stage {}\n", name, *freight, stage_);
+  if (!wait_) return 0;
+  std::string path = Collection(**k, ctx_.ns) + "/" + name;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s_);
+  std::string seen;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto got = c.Call("GET", path);
+    if (!got) return Die(got.error().message);
+    const Json st = got->body.is_object() ? got->body.value("status", Json::object()) : Json();
+    const std::string phase = st.is_object() ? st.value("phase", "") : "";
+    if (phase != seen && !phase.empty()) fmt::print("promotion/{}: {}\n", name, phase);
+    seen = phase;
+    if (phase == "Succeeded") return 0;
+    if (phase == "Failed" || phase == "Errored" || phase == "Aborted")
+      return Die(fmt::format("promotion/{} {}: {}", name, phase, st.value("message", "")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Die(fmt::format("promotion/{} did not finish within {}s", name, timeout_s_));
+}
+
+int KargoCommands::Approve() {
+  auto k = ServedKind("freights");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  auto freight = FreightName(c);
+  if (!freight) return Die(freight.error().message);
+  Json body = {{"stage", stage_}};
+  auto a = c.Call("POST", Collection(**k, ctx_.ns) + "/" + *freight + "/approve", body.dump());
+  if (!a) return Die(a.error().message);
+  fmt::print("freight/{} approved for stage {}\n", *freight, stage_);
+  return 0;
 }
 
 int KargoCommands::Refresh() {

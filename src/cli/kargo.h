@@ -2,8 +2,13 @@
 // [--wait]` asks a Warehouse to discover now, as `kargo refresh warehouse`
 // does (the annotation kargo.akuity.io/refresh set to a new token); with
 // --wait it returns once the Warehouse has handled it
-// (status.lastHandledRefresh) and prints its Ready condition. Promote and
-// approve join this group when Stages are acted on.
+// (status.lastHandledRefresh) and prints its Ready condition.
+// `strake promote --stage S --freight F|--freight-alias A [--wait]` asks for
+// a Promotion (`kargo promote`): the server names it and gives it the
+// Stage's steps; with --wait it follows it to its end and fails unless it
+// Succeeded. `strake approve --freight F|--freight-alias A --stage S`
+// approves Freight for a Stage (`kargo approve`): it becomes available there
+// whatever the upstream Stages say.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,10 +25,17 @@ class KargoCommands {
 
  private:
   int Refresh();
+  int Promote();
+  int Approve();
+  // --freight, or the Freight whose alias is --freight-alias.
+  Result<std::string> FreightName(Client& c);
 
   Context& ctx_;
   std::string kind_;
   std::string name_;
+  std::string stage_;
+  std::string freight_;
+  std::string freight_alias_;
   bool wait_ = false;
   int timeout_s_ = 60;
 };

@@ -176,15 +176,4 @@ std::string DefaultAlias(size_t index, bool task) {
   return fmt::format("{}-{}", task ? "task" : "step", index + 1);
 }
 
-bool IsReservedAlias(const std::string& alias) {
-  for (std::string_view p : {"step-", "task-"}) {
-    if (!StartsWith(alias, p) || alias.size() == p.size()) continue;
-    std::string_view n = std::string_view(alias).substr(p.size());
-    bool digits = true;
-    for (char c : n) digits = digits && std::isdigit(static_cast<unsigned char>(c));
-    if (digits) return true;
-  }
-  return false;
-}
-
 }  // namespace strake::delivery

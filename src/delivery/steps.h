@@ -80,8 +80,8 @@ bool CompleteStep(StepRecord& r, const Attempt& a, int error_threshold, int64_t 
 std::pair<std::string, std::string> FinalPhase(const std::vector<StepRecord>& records);
 
 // A step's alias: `as`, else step-N / task-N (1-based). Aliases of that
-// form are Kargo's reserved ones: an `as` may not take one.
+// form are Kargo's reserved ones (model::IsReservedStepAlias): an `as` may
+// not take one.
 std::string DefaultAlias(size_t index, bool task);
-bool IsReservedAlias(const std::string& alias);
 
 }  // namespace strake::delivery

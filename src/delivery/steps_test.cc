@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/kargo.h"
+
 namespace strake::delivery {
 namespace {
 
@@ -110,11 +112,11 @@ TEST(Steps, ThePhaseIsTheWorstStepThatMustNotFail) {
 TEST(Steps, AliasesAsKargoNamesAndReservesThem) {
   EXPECT_EQ(DefaultAlias(0, false), "step-1");
   EXPECT_EQ(DefaultAlias(2, true), "task-3");
-  EXPECT_TRUE(IsReservedAlias("step-12"));
-  EXPECT_TRUE(IsReservedAlias("task-1"));
-  EXPECT_FALSE(IsReservedAlias("step-"));
-  EXPECT_FALSE(IsReservedAlias("step-one"));
-  EXPECT_FALSE(IsReservedAlias("commit"));
+  EXPECT_TRUE(model::IsReservedStepAlias("step-12"));
+  EXPECT_TRUE(model::IsReservedStepAlias("task-1"));
+  EXPECT_FALSE(model::IsReservedStepAlias("step-"));
+  EXPECT_FALSE(model::IsReservedStepAlias("step-one"));
+  EXPECT_FALSE(model::IsReservedStepAlias("commit"));
   EXPECT_EQ(StepStatusFromName("Errored"), StepStatus::kErrored);
   EXPECT_EQ(StepStatusFromName("Bogus"), std::nullopt);
   EXPECT_EQ(StepStatusName(StepStatus::kSkipped), "Skipped");

@@ -228,6 +228,48 @@ Result<Json> EvaluateTemplate(std::string_view text, const TemplateEnv& env) {
   return Coerce(std::move(result));
 }
 
+Result<Json> EvaluateVars(const std::vector<model::ExpressionVariable>& vars, TemplateEnv& env,
+                          Json out) {
+  for (const auto& v : vars) {
+    env.vars["vars"] = rollout::Value(out);
+    auto value = EvaluateTemplate(v.value, env);
+    if (!value) return tl::unexpected(value.error().Wrap("vars." + v.name));
+    out[v.name] = *value;
+  }
+  env.vars["vars"] = rollout::Value(out);
+  return out;
+}
+
+rollout::HostFunction CommitFrom(Json commits) {
+  return [commits = std::move(commits)](
+             const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
+    if (args.empty() || args.size() > 2 || !args[0].is_string())
+      return Fail("commitFrom takes a repository URL (and optionally a Freight origin)");
+    const std::string want = model::NormalizeGitUrl(args[0].get<std::string>());
+    for (const auto& c : commits) {
+      if (!c.is_object() || model::NormalizeGitUrl(c.value("repoURL", "")) != want) continue;
+      return rollout::Value{
+          {"RepoURL", c.value("repoURL", "")},    {"ID", c.value("id", "")},
+          {"Branch", c.value("branch", "")},      {"Tag", c.value("tag", "")},
+          {"Message", c.value("message", "")},    {"Author", c.value("author", "")},
+          {"Committer", c.value("committer", "")}};
+    }
+    return Failf("commit from repo {} not found in Freight", args[0].get<std::string>());
+  };
+}
+
+Status CheckTemplate(std::string_view text, const std::set<std::string>& functions) {
+  std::set<std::string> names = functions;
+  for (const auto& [name, fn] : Builtins()) names.insert(name);
+  for (;;) {
+    STRAKE_TRY_ASSIGN(part, NextExpression(text));
+    if (!part.found) return Ok();
+    if (auto e = rollout::Expr::Compile(part.expression, names); !e)
+      return Failf("${{{{{}}}}}: {}", part.expression, e.error().message);
+    text = part.after;
+  }
+}
+
 Result<Json> EvaluateConfig(const Json& config, const TemplateEnv& env) {
   Json out = config;
   STRAKE_TRY(EvaluateIn(out, env, "config"));

@@ -23,9 +23,11 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "model/core.h"
+#include "model/kargo.h"
 #include "rollout/expr.h"
 
 namespace strake::delivery {
@@ -42,6 +44,22 @@ Result<model::Json> EvaluateTemplate(std::string_view text, const TemplateEnv& e
 // are not evaluated), as Kargo's EvaluateJSONTemplate; an error names the
 // field path ("config.apps[0].name: ...").
 Result<model::Json> EvaluateConfig(const model::Json& config, const TemplateEnv& env);
+
+// `vars` in order, each a template that sees the ones before (as
+// env.vars["vars"]), added to `out`; env.vars["vars"] is the result after.
+// An error names the variable ("vars.repo: ...").
+Result<model::Json> EvaluateVars(const std::vector<model::ExpressionVariable>& vars,
+                                 TemplateEnv& env, model::Json out);
+
+// Kargo's commitFrom(repoURL[, origin]) over Freight `commits` (Kargo's
+// JSON): the commit of that repository (URLs compared as Kargo normalises
+// them), with Go's field names (.ID, .RepoURL, .Branch, .Tag, .Message,
+// .Author, .Committer).
+rollout::HostFunction CommitFrom(model::Json commits);
+
+// Compiles every expression of `text` (what EvaluateTemplate would run)
+// with the functions always there and `functions`; the first error.
+Status CheckTemplate(std::string_view text, const std::set<std::string>& functions);
 
 // Go's strconv.ParseBool: "1", "t", "T", "TRUE", "true", "True" and their
 // false twins; nullopt for anything else.

@@ -1291,8 +1291,9 @@ Result<Json> ApplicationReconciler::Sync(const std::string& ns, const std::strin
     if (OperationRunning(op)) {
       return Failf("another operation is already in progress: {}", op.value("message", "sync"));
     }
-    status["operationState"] =
-        StartOperation(sha, req.prune, Json{{"username", "api"}}, clock_.Now());
+    Json by = req.initiated_by.is_null() ? Json{{"username", "api"}} : req.initiated_by;
+    status["operationState"] = StartOperation(sha, req.prune, by, clock_.Now());
+    if (req.info.is_array()) status["operationState"]["operation"]["info"] = req.info;
     auto w = store_.UpdateStatus(got->key, status, got->resource_version, "OperationStarted",
                                  fmt::format("sync to {} started", sha.substr(0, 12)));
     if (w) return status;

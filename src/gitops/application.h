@@ -59,6 +59,8 @@ struct SyncRequest {
   std::string revision;  // "" = the target revision
   bool prune = false;
   bool dry_run = false;
+  store::Json initiated_by;  // Argo's operation.initiatedBy; null = {"username": "api"}
+  store::Json info;          // Argo's operation.info ([{name, value}]); null = none
 };
 
 struct ResourceDiff {

@@ -73,6 +73,9 @@ bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeWarehouseKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeStageKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodePromotionKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Parts of a pod that Rollouts and analysis jobs share with the workloads

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/fs.h"
 #include "base/net.h"
 #include "base/regex.h"
 #include "base/strings.h"
@@ -452,6 +453,245 @@ void DecodeFreightFields(Ctx& ctx, Fields& f, Freight& out) {
   }
 }
 
+// vars: [{name, value}], names unique.
+std::vector<ExpressionVariable> DecodeVars(Ctx& ctx, Fields& f, const std::string& key) {
+  std::vector<ExpressionVariable> out;
+  std::map<std::string, std::string> seen;  // name -> its path
+  f.List(key, [&](const Node& item, const std::string& path) {
+    Fields vf(ctx, item, path);
+    ExpressionVariable v;
+    if (const Node* n = vf.Need("name")) {
+      v.name = ctx.Str(*n, vf.Sub("name"));
+      auto [at, fresh] = seen.emplace(v.name, path);
+      if (!fresh) {
+        ctx.Error(*n, vf.Sub("name"),
+                  fmt::format("variable {} already defined at {}", Quote(v.name), at->second));
+      }
+    }
+    v.value = vf.Str("value");
+    out.push_back(std::move(v));
+  });
+  return out;
+}
+
+PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path) {
+  Fields f(ctx, item, path);
+  PromotionStepSpec s;
+  if (const Node* t = f.Get("task"); t && !t->IsNull()) {
+    ctx.Error(*t, f.Sub("task"),
+              "not supported yet: steps that run a PromotionTask; write the task's steps in "
+              "the template");
+  } else if (const Node* u = f.Need("uses")) {
+    s.uses = ctx.Str(*u, f.Sub("uses"));  // which kinds exist: checked at apply (delivery/)
+  }
+  s.as = std::string(Trim(f.Str("as")));
+  if (!s.as.empty() && IsReservedStepAlias(s.as))
+    ctx.Error(*f.Get("as"), f.Sub("as"), fmt::format("step alias {} is reserved", Quote(s.as)));
+  s.if_expr = f.Str("if");  // compiled at apply (server/api.cc)
+  if (const Node* v = f.Get("continueOnError"))
+    s.continue_on_error = ctx.Bool(*v, f.Sub("continueOnError"));
+  if (const Node* r = f.Get("retry"); r && !r->IsNull()) {
+    Fields rf(ctx, *r, f.Sub("retry"));
+    if (const Node* v = rf.Get("errorThreshold"); v && !v->IsNull())
+      s.error_threshold = ctx.Int(*v, rf.Sub("errorThreshold"), 0, 1'000'000);
+    if (const Node* v = rf.Get("timeout"); v && !v->IsNull())
+      s.timeout = ctx.Duration(*v, rf.Sub("timeout"));
+  }
+  s.vars = DecodeVars(ctx, f, "vars");
+  if (const Node* c = f.Get("config"); c && !c->IsNull()) s.config = ToJson(*c);
+  return s;
+}
+
+// steps: aliases unique (Kargo's ValidatePromotionSteps).
+std::vector<PromotionStepSpec> DecodeSteps(Ctx& ctx, Fields& f, const std::string& key) {
+  std::vector<PromotionStepSpec> out;
+  std::map<std::string, std::string> aliases;  // alias -> its step's path
+  f.List(key, [&](const Node& item, const std::string& path) {
+    PromotionStepSpec s = DecodeStep(ctx, item, path);
+    if (!s.as.empty()) {
+      auto [at, fresh] = aliases.emplace(s.as, path);
+      if (!fresh) {
+        ctx.Error(*item.Get("as"), path + ".as",
+                  fmt::format("step alias duplicates that of {}", at->second));
+      }
+    }
+    out.push_back(std::move(s));
+  });
+  return out;
+}
+
+FreightOrigin DecodeOrigin(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  FreightOrigin o;
+  if (const Node* v = f.Need("kind")) {
+    std::string kind = ctx.Str(*v, f.Sub("kind"));
+    if (kind != "Warehouse") {
+      ctx.Error(*v, f.Sub("kind"),
+                fmt::format("must be Warehouse (the only origin of Freight), found {}{}",
+                            Quote(kind), DidYouMean(kind, {"Warehouse"})));
+    }
+  }
+  if (const Node* v = f.Need("name")) {
+    o.name = ctx.Str(*v, f.Sub("name"));
+    ctx.CheckName(*v, f.Sub("name"), o.name, Ctx::NameRule::kDnsSubdomain);
+  }
+  return o;
+}
+
+FreightSources DecodeSources(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  FreightSources s;
+  if (const Node* v = f.Get("direct")) s.direct = ctx.Bool(*v, f.Sub("direct"));
+  if (const Node* v = f.Get("stages")) s.stages = ctx.StrList(*v, f.Sub("stages"));
+  if (const Node* v = f.Get("requiredSoakTime"); v && !v->IsNull()) {
+    std::string text = ctx.Str(*v, f.Sub("requiredSoakTime"));
+    if (!Matches(kIntervalPattern, text)) {
+      ctx.Error(*v, f.Sub("requiredSoakTime"),
+                fmt::format("must be hours, minutes and seconds (\"1h\", \"30m0s\"), found {}",
+                            Quote(text)));
+    } else if (auto d = ctx.Duration(*v, f.Sub("requiredSoakTime"))) {
+      s.required_soak = *d;
+    }
+  }
+  if (const Node* v = f.Get("availabilityStrategy"); v && !v->IsNull())
+    s.all = Enum(ctx, *v, f.Sub("availabilityStrategy"), {"All", "OneOf"}) == "All";
+  if (const Node* a = f.Get("autoPromotionOptions"); a && !a->IsNull()) {
+    Fields af(ctx, *a, f.Sub("autoPromotionOptions"));
+    const std::string at = af.Sub("selectionPolicy");
+    if (const Node* v = af.Get("selectionPolicy"); v && !v->IsNull()) {
+      s.match_upstream = Enum(ctx, *v, at, {"NewestFreight", "MatchUpstream"}) == "MatchUpstream";
+      if (s.match_upstream && s.direct) {
+        ctx.Error(*v, at,
+                  "selection policy 'MatchUpstream' cannot be used when accepting Freight "
+                  "directly from its origin");
+      }
+      if (s.match_upstream && s.stages.size() != 1) {
+        ctx.Error(*v, at,
+                  "selection policy 'MatchUpstream' requires exactly one upstream Stage to be "
+                  "specified");
+      }
+    }
+  }
+  if (!s.direct && s.stages.empty()) {
+    ctx.Error(n, path,
+              "names no source: set direct: true (Freight from the Warehouse) or stages "
+              "(Freight verified upstream)");
+  }
+  return s;
+}
+
+Verification DecodeVerification(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  Verification v;
+  f.List("analysisTemplates", [&](const Node& item, const std::string& at) {
+    Fields tf(ctx, item, at);
+    AnalysisTemplateRef ref;
+    if (const Node* name = tf.Need("name")) ref.name = ctx.Str(*name, tf.Sub("name"));
+    if (const Node* kind = tf.Get("kind"); kind && !kind->IsNull()) {
+      ref.cluster = Enum(ctx, *kind, tf.Sub("kind"),
+                         {"AnalysisTemplate", "ClusterAnalysisTemplate"}) == "ClusterAnalysisTemplate";
+    }
+    v.templates.push_back(std::move(ref));
+  });
+  if (v.templates.empty()) {
+    ctx.Error(n, path + ".analysisTemplates", "at least one AnalysisTemplate is required");
+  }
+  if (const Node* m = f.Get("analysisRunMetadata"); m && !m->IsNull()) {
+    Fields mf(ctx, *m, f.Sub("analysisRunMetadata"));
+    if (const Node* l = mf.Get("labels")) v.run_labels = ctx.StrMap(*l, mf.Sub("labels"));
+    if (const Node* a = mf.Get("annotations"))
+      v.run_annotations = ctx.StrMap(*a, mf.Sub("annotations"));
+  }
+  v.args = DecodeVars(ctx, f, "args");
+  return v;
+}
+
+StageSpec DecodeStageSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  StageSpec s;
+  f.Ignore({"shard"}, "names a controller shard, and strake runs one controller");
+  s.vars = DecodeVars(ctx, f, "vars");
+  std::map<std::string, std::string> origins;  // "Warehouse/x" -> its path
+  if (const Node* reqs = f.Need("requestedFreight")) {
+    if (reqs->IsSeq() && reqs->seq.empty())
+      ctx.Error(*reqs, "spec.requestedFreight", "at least one Freight request is required");
+    ctx.List(*reqs, "spec.requestedFreight", [&](const Node& item, const std::string& path) {
+      Fields rf(ctx, item, path);
+      FreightRequest r;
+      if (const Node* o = rf.Need("origin")) r.origin = DecodeOrigin(ctx, *o, rf.Sub("origin"));
+      if (const Node* v = rf.Need("sources")) r.sources = DecodeSources(ctx, *v, rf.Sub("sources"));
+      auto [at, fresh] = origins.emplace(r.origin.String(), path);
+      if (!fresh) {
+        ctx.Error(item, path,
+                  fmt::format("freight with origin {} requested multiple times in "
+                              "spec.requestedFreight (first at {})",
+                              r.origin.String(), at->second));
+      }
+      s.requested_freight.push_back(std::move(r));
+    });
+  }
+  if (const Node* t = f.Get("promotionTemplate"); t && !t->IsNull()) {
+    Fields tf(ctx, *t, "spec.promotionTemplate");
+    if (const Node* ts = tf.Need("spec")) {
+      Fields sf(ctx, *ts, "spec.promotionTemplate.spec");
+      s.template_vars = DecodeVars(ctx, sf, "vars");
+      s.steps = DecodeSteps(ctx, sf, "steps");
+    }
+  }
+  if (const Node* v = f.Get("verification"); v && !v->IsNull())
+    s.verification = DecodeVerification(ctx, *v, "spec.verification");
+  NotYet(ctx, f, "targets", "targets (one Stage promoting to several destinations)");
+  return s;
+}
+
+PromotionSpec DecodePromotionSpecNode(Ctx& ctx, const Node& spec) {
+  Fields f(ctx, spec, "spec");
+  PromotionSpec p;
+  if (const Node* v = f.Need("stage")) {
+    p.stage = ctx.Str(*v, "spec.stage");
+    ctx.CheckName(*v, "spec.stage", p.stage, Ctx::NameRule::kDnsSubdomain);
+  }
+  if (const Node* v = f.Need("freight")) {
+    p.freight = ctx.Str(*v, "spec.freight");
+    ctx.CheckName(*v, "spec.freight", p.freight, Ctx::NameRule::kDnsSubdomain);
+  }
+  NotYet(ctx, f, "origin",
+         "origin (the auto-promotion candidate of an origin); name the Freight in spec.freight");
+  NotYet(ctx, f, "target", "target (one Stage promoting to several destinations)");
+  p.vars = DecodeVars(ctx, f, "vars");
+  p.steps = DecodeSteps(ctx, f, "steps");
+  return p;
+}
+
+std::vector<PromotionPolicy> DecodePolicies(Ctx& ctx, Fields& f) {
+  std::vector<PromotionPolicy> out;
+  f.List("promotionPolicies", [&](const Node& item, const std::string& path) {
+    Fields pf(ctx, item, path);
+    PromotionPolicy p;
+    const Node* stage = pf.Get("stage");  // deprecated: stageSelector.name
+    if (stage && !stage->IsNull()) p.selector.name = ctx.Str(*stage, pf.Sub("stage"));
+    if (const Node* sel = pf.Get("stageSelector"); sel && !sel->IsNull()) {
+      Fields sf(ctx, *sel, pf.Sub("stageSelector"));
+      if (const Node* v = sf.Get("name"); v && !v->IsNull()) {
+        p.selector.name = ctx.Str(*v, sf.Sub("name"));
+        for (std::string_view prefix : {"regex:", "regexp:"}) {
+          if (!StartsWith(p.selector.name, prefix)) continue;
+          auto re = Regex::Compile(std::string_view(p.selector.name).substr(prefix.size()));
+          if (!re) ctx.Error(*v, sf.Sub("name"), "not a regular expression: " + re.error().message);
+        }
+      }
+      if (const Node* v = sf.Get("matchLabels"))
+        p.selector.match_labels = ctx.StrMap(*v, sf.Sub("matchLabels"));
+      sf.NotSupported("matchExpressions", "matchExpressions; use matchLabels");
+    }
+    if (const Node* v = pf.Get("autoPromotionEnabled"))
+      p.auto_promotion_enabled = ctx.Bool(*v, pf.Sub("autoPromotionEnabled"));
+    NotYet(ctx, pf, "autoRollback", "autoRollback");
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
 }  // namespace
 
 bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r) {
@@ -483,13 +723,48 @@ bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r) {
   return true;
 }
 
+bool DecodeStageKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Stage{r.meta, DecodeStageSpecNode(ctx, spec)};
+  });
+}
+
+bool DecodePromotionKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    return Promotion{r.meta, DecodePromotionSpecNode(ctx, spec)};
+  });
+}
+
+bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r) {
+  // Kargo: a ProjectConfig is named as its Project (its namespace).
+  if (const Node* m = f.Get("metadata");
+      m && m->IsMap() && !r.meta.ns.empty() && r.meta.name != r.meta.ns) {
+    const Node* n = m->Get("name");
+    ctx.Error(n ? *n : *m, "metadata.name",
+              fmt::format("a ProjectConfig is named as its Project: must be {}, found {}",
+                          Quote(r.meta.ns), Quote(r.meta.name)));
+  }
+  ProjectConfig pc;
+  pc.meta = r.meta;
+  const Node* spec = f.Get("spec");
+  if (spec && !spec->IsNull()) {
+    Fields sf(ctx, *spec, "spec");
+    pc.promotion_policies = DecodePolicies(ctx, sf);
+    NotYet(ctx, sf, "promotionWindows", "promotionWindows");
+    NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
+    sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
+  }
+  r.value = std::move(pc);
+  return true;
+}
+
 bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r) {
   for (const auto& e : f.node().map) f.Get(e.key.scalar);
   const Node* kind = f.node().Get("kind");
   bool vowel = !r.kind.empty() && std::string_view("AEIOU").find(r.kind[0]) != std::string::npos;
   ctx.Error(kind ? *kind : f.node(), "kind",
-            fmt::format("{} {} is not acted on yet: strake runs Kargo's Project, Warehouse and "
-                        "Freight so far (docs/delivery.md)",
+            fmt::format("{} {} is not acted on yet: strake runs Kargo's Project, ProjectConfig, "
+                        "Warehouse, Freight, Stage and Promotion so far (docs/delivery.md)",
                         vowel ? "an" : "a", r.kind));
   return false;
 }
@@ -538,6 +813,60 @@ std::string NormalizeGitUrl(const std::string& url) {
   if (!SplitScp(repo, user_host, path)) return url;
   path = TrimRepoPath(path);
   return path.empty() ? "ssh://" + user_host : "ssh://" + user_host + "/" + path;
+}
+
+}  // namespace strake::model
+
+namespace strake::model {
+
+bool IsReservedStepAlias(const std::string& alias) {
+  for (std::string_view prefix : {"step-", "task-"}) {
+    if (!StartsWith(alias, prefix) || alias.size() == prefix.size()) continue;
+    if (std::all_of(alias.begin() + static_cast<std::ptrdiff_t>(prefix.size()), alias.end(),
+                    [](unsigned char c) { return std::isdigit(c) != 0; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool SelectsStage(const StageSelector& selector, const std::string& name,
+                  const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : selector.match_labels) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  const std::string& pattern = selector.name;
+  if (pattern.empty()) return true;
+  if (StartsWith(pattern, "glob:")) return GlobMatch(std::string_view(pattern).substr(5), name);
+  for (std::string_view prefix : {"regex:", "regexp:"}) {
+    if (!StartsWith(pattern, prefix)) continue;
+    auto re = Regex::Compile(std::string_view(pattern).substr(prefix.size()));
+    return re && re->PartialMatch(name);
+  }
+  return pattern == name;
+}
+
+Json ExpressionVariablesToJson(const std::vector<ExpressionVariable>& vars) {
+  Json out = Json::array();
+  for (const auto& v : vars) out.push_back({{"name", v.name}, {"value", v.value}});
+  return out;
+}
+
+Json PromotionStepToJson(const PromotionStepSpec& s) {
+  Json j = {{"uses", s.uses}};
+  if (!s.as.empty()) j["as"] = s.as;
+  if (!s.if_expr.empty()) j["if"] = s.if_expr;
+  if (s.continue_on_error) j["continueOnError"] = true;
+  if (s.error_threshold > 0 || s.timeout) {
+    Json retry = Json::object();
+    if (s.error_threshold > 0) retry["errorThreshold"] = s.error_threshold;
+    if (s.timeout) retry["timeout"] = FormatDuration(*s.timeout);
+    j["retry"] = retry;
+  }
+  if (!s.vars.empty()) j["vars"] = ExpressionVariablesToJson(s.vars);
+  if (!s.config.is_null()) j["config"] = s.config;
+  return j;
 }
 
 }  // namespace strake::model

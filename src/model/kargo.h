@@ -1,16 +1,21 @@
 // Kargo's kinds (kargo.akuity.io/v1alpha1) as C++ values: Project,
-// Warehouse and Freight, decoded strictly with Kargo's field names and
-// defaults (api/v1alpha1/*_types.go, pkg/subscription/schemas/git.json at
-// akuity/kargo 1c764767). Plain values.
+// ProjectConfig, Warehouse, Freight, Stage and Promotion, decoded strictly
+// with Kargo's field names and defaults (api/v1alpha1/*_types.go,
+// pkg/subscription/schemas/git.json, pkg/webhook/kubernetes at akuity/kargo
+// 1c764767). Plain values.
 //
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
-// subscriptions and freightCreationCriteria. Kargo's other kinds (Stage, Promotion,
-// PromotionTask, ClusterPromotionTask, ProjectConfig) are refused at apply
-// with the same words until they are acted on.
+// subscriptions and freightCreationCriteria, a Stage's targets, steps that
+// name a PromotionTask, a ProjectConfig's
+// promotionWindows, autoRollback and webhookReceivers. PromotionTask,
+// ClusterPromotionTask and ClusterConfig are refused at apply with the same
+// words until they are acted on. Which step kinds (`uses`) exist is the
+// promotion runner's to say (delivery/), checked at apply.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,6 +99,113 @@ struct Freight {
 struct Project {
   ObjectMeta meta;
 };
+
+// A named `${{ }}` template (Kargo's ExpressionVariable).
+struct ExpressionVariable {
+  std::string name;
+  std::string value;
+};
+
+// One promotion step (Kargo's PromotionStep with `uses`).
+struct PromotionStepSpec {
+  std::string uses;
+  std::string as;       // "" = step-N
+  std::string if_expr;  // "" = none
+  bool continue_on_error = false;
+  int error_threshold = 0;        // retry.errorThreshold; 0 = the step kind's default
+  std::optional<Millis> timeout;  // retry.timeout; nullopt = the step kind's default
+  std::vector<ExpressionVariable> vars;
+  Json config;  // any JSON value, templates evaluated when the step runs; null = none
+};
+
+// Where a Stage takes Freight of one origin from (Kargo's FreightSources).
+struct FreightSources {
+  bool direct = false;              // from the Warehouse itself
+  std::vector<std::string> stages;  // verified in these upstream Stages
+  Millis required_soak{0};          // that long in an upstream Stage first
+  bool all = false;                 // availabilityStrategy All (else OneOf)
+  bool match_upstream = false;      // autoPromotionOptions.selectionPolicy MatchUpstream
+};
+
+struct FreightRequest {
+  FreightOrigin origin;
+  FreightSources sources;
+};
+
+// How a Stage verifies the Freight a Promotion brought (Kargo's
+// Verification): an AnalysisRun of these templates, with these args
+// (`${{ }}` templates) and metadata.
+struct AnalysisTemplateRef {
+  std::string name;
+  bool cluster = false;  // kind ClusterAnalysisTemplate
+};
+
+struct Verification {
+  std::vector<AnalysisTemplateRef> templates;
+  std::map<std::string, std::string> run_labels;       // analysisRunMetadata.labels
+  std::map<std::string, std::string> run_annotations;  // analysisRunMetadata.annotations
+  std::vector<ExpressionVariable> args;
+};
+
+struct StageSpec {
+  std::optional<Verification> verification;
+  std::vector<ExpressionVariable> vars;
+  std::vector<FreightRequest> requested_freight;
+  std::vector<ExpressionVariable> template_vars;  // promotionTemplate.spec.vars
+  std::vector<PromotionStepSpec> steps;           // promotionTemplate.spec.steps
+};
+
+struct Stage {
+  ObjectMeta meta;
+  StageSpec spec;
+};
+
+// A request to move a Stage to a Freight. Steps and vars empty when
+// applied: the Stage's promotionTemplate fills them at apply (what Kargo's
+// promote API does), and the spec is immutable after.
+struct PromotionSpec {
+  std::string stage;
+  std::string freight;
+  std::vector<ExpressionVariable> vars;
+  std::vector<PromotionStepSpec> steps;
+};
+
+struct Promotion {
+  ObjectMeta meta;
+  PromotionSpec spec;
+};
+
+// Which Stages a promotion policy covers: a name ("regex:…", "glob:…" or
+// exact), labels, or both.
+struct StageSelector {
+  std::string name;
+  std::map<std::string, std::string> match_labels;
+};
+
+struct PromotionPolicy {
+  StageSelector selector;
+  bool auto_promotion_enabled = false;
+};
+
+// Kargo's ProjectConfig: named as its Project, in the Project's namespace.
+struct ProjectConfig {
+  ObjectMeta meta;
+  std::vector<PromotionPolicy> promotion_policies;
+};
+
+// Kargo's reserved step aliases (ReservedStepAliasRegex): step-N, task-N.
+bool IsReservedStepAlias(const std::string& alias);
+
+// Whether `selector` picks the Stage `name` with `labels` (Kargo's
+// promotion policy matching: "regex:" unanchored RE2, "glob:" a shell
+// glob, else the exact name; labels all equal).
+bool SelectsStage(const StageSelector& selector, const std::string& name,
+                  const std::map<std::string, std::string>& labels);
+
+// Promotion steps and variables as JSON, as Kargo writes them (for the
+// Promotion that a Stage's template fills).
+Json PromotionStepToJson(const PromotionStepSpec& s);
+Json ExpressionVariablesToJson(const std::vector<ExpressionVariable>& vars);
 
 // Kargo's NormalizeGit (pkg/urls/git.go): lower case, spaces and control
 // characters trimmed; for http(s) and ssh URLs no trailing "/" or ".git",

@@ -88,21 +88,23 @@ TEST(KargoDecodeTest, KargosFixtureProjectDecodes) {
   EXPECT_EQ(p->meta.name, "kargo-fixtures");
 }
 
-// Kargo's argocd_update e2e manifests: its Project and git Warehouse decode
-// unchanged; its PromotionTask and Stages are refused where they are
-// written, each document on its own.
-TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsStagesAreRefused) {
+// Kargo's argocd_update e2e manifests: its Project, git Warehouse and
+// Stages decode; its PromotionTask, and the Stages' steps that run it, are
+// refused where they are written, each document on its own.
+TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsTaskStepsAreRefused) {
   auto docs = ParseYamlFile(kDir + "e2e_argocd-update_kargo.yaml");
   ASSERT_TRUE(docs) << docs.error().message;
   ASSERT_EQ(docs->size(), 6u);
   std::vector<Diagnostics> diags;
   auto rs = DecodeEach(*docs, diags);
-  ASSERT_EQ(rs.size(), 2u);
+  ASSERT_EQ(rs.size(), 5u);  // the PromotionTask is not decoded at all
   EXPECT_FALSE(diags[0].HasErrors()) << diags[0].ErrorText();
   EXPECT_FALSE(diags[1].HasErrors()) << diags[1].ErrorText();
   const auto* p = std::get_if<Project>(&rs[0].value);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->meta.name, "kargo-argocd-update");
+  EXPECT_EQ(std::get<Stage>(rs[4].value).spec.requested_freight[0].sources.stages,
+            std::vector<std::string>{"uat"});
   const auto* w = std::get_if<Warehouse>(&rs[1].value);
   ASSERT_TRUE(w);
   EXPECT_EQ(w->meta.ns, "kargo-argocd-update");
@@ -113,20 +115,20 @@ TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsStagesAreRefused) 
 
   EXPECT_HAS(diags[2].ErrorText(),
              "e2e_argocd-update_kargo.yaml:21:7: kind: a PromotionTask is not acted on yet: "
-             "strake runs Kargo's Project, Warehouse and Freight so far (docs/delivery.md)");
+             "strake runs Kargo's Project, ProjectConfig, Warehouse, Freight, Stage and "
+             "Promotion so far (docs/delivery.md)");
   EXPECT_EQ(diags[2].ErrorStrings().size(), 1u) << diags[2].ErrorText();
   for (int i : {3, 4, 5}) {
     EXPECT_EQ(diags[i].ErrorStrings().size(), 1u) << diags[i].ErrorText();
     EXPECT_HAS(diags[i].ErrorText(),
-               ": kind: a Stage is not acted on yet: strake runs Kargo's Project, Warehouse and "
-               "Freight so far (docs/delivery.md)");
+               ": spec.promotionTemplate.spec.steps[0].task: not supported yet: steps that run "
+               "a PromotionTask; write the task's steps in the template");
   }
-  EXPECT_HAS(diags[3].ErrorText(), "e2e_argocd-update_kargo.yaml:60:7: kind:");
+  EXPECT_HAS(diags[3].ErrorText(), "e2e_argocd-update_kargo.yaml:75:11:");
 }
 
 TEST(KargoDecodeTest, EveryKindStrakeDoesNotActOnYetIsRefused) {
-  for (const char* kind :
-       {"Stage", "Promotion", "PromotionTask", "ClusterPromotionTask", "ProjectConfig"}) {
+  for (const char* kind : {"PromotionTask", "ClusterPromotionTask"}) {
     auto d = DecodeText(fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
 kind: {}
 metadata: {{name: x, namespace: demo}}
@@ -137,9 +139,182 @@ spec: {{anything: [1, 2]}}
     ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
     EXPECT_EQ(d.diags.ErrorStrings()[0],
               fmt::format("k.yaml:2:7: kind: a {} is not acted on yet: strake runs Kargo's "
-                          "Project, Warehouse and Freight so far (docs/delivery.md)",
+                          "Project, ProjectConfig, Warehouse, Freight, Stage and Promotion so "
+                          "far (docs/delivery.md)",
                           kind));
   }
+}
+
+// Kargo's docs: a Stage with vars, Freight from upstream Stages and a
+// promotion template (docs/docs/50-user-guide/20-how-to-guides/
+// 40-working-with-stages.md, with its steps written out).
+TEST(KargoDecodeTest, AStageDecodesWithItsRequestsTemplateAndVars) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: uat, namespace: kargo-demo}
+spec:
+  vars:
+  - name: gitopsRepo
+    value: https://github.com/example/kargo-demo.git
+  requestedFreight:
+  - origin: {kind: Warehouse, name: my-warehouse}
+    sources:
+      stages: [test, qa]
+      requiredSoakTime: 1h
+      availabilityStrategy: All
+  promotionTemplate:
+    spec:
+      vars:
+      - name: targetBranch
+        value: stage/${{ ctx.stage }}
+      steps:
+      - uses: compose-output
+        as: out
+        if: ${{ always() }}
+        continueOnError: true
+        retry: {errorThreshold: 3, timeout: 10m}
+        config:
+          branch: ${{ vars.targetBranch }}
+          nested: [{a: 1}]
+      - uses: argocd-update
+        config:
+          apps: [{name: web}]
+  verification:
+    analysisTemplates: [{name: smoke}, {name: kayenta, kind: ClusterAnalysisTemplate}]
+    analysisRunMetadata: {labels: {team: web}}
+    args: [{name: commit, value: "${{ vars.gitopsRepo }}"}]
+)");
+  ASSERT_EQ(d.resources.size(), 1u) << d.errors();
+  EXPECT_TRUE(d.errors().empty()) << d.errors();
+  EXPECT_TRUE(d.warnings().empty()) << d.warnings();
+  const auto& s = std::get<Stage>(d.resources[0].value);
+  ASSERT_EQ(s.spec.vars.size(), 1u);
+  EXPECT_EQ(s.spec.vars[0].name, "gitopsRepo");
+  ASSERT_EQ(s.spec.requested_freight.size(), 1u);
+  const auto& r = s.spec.requested_freight[0];
+  EXPECT_EQ(r.origin.String(), "Warehouse/my-warehouse");
+  EXPECT_FALSE(r.sources.direct);
+  EXPECT_EQ(r.sources.stages, (std::vector<std::string>{"test", "qa"}));
+  EXPECT_EQ(r.sources.required_soak, Millis(3'600'000));
+  EXPECT_TRUE(r.sources.all);
+  ASSERT_EQ(s.spec.template_vars.size(), 1u);
+  ASSERT_EQ(s.spec.steps.size(), 2u);
+  const auto& step = s.spec.steps[0];
+  EXPECT_EQ(step.uses, "compose-output");
+  EXPECT_EQ(step.as, "out");
+  EXPECT_EQ(step.if_expr, "${{ always() }}");
+  EXPECT_TRUE(step.continue_on_error);
+  EXPECT_EQ(step.error_threshold, 3);
+  EXPECT_EQ(step.timeout, Millis(600'000));
+  EXPECT_EQ(step.config, Json::parse(R"({"branch": "${{ vars.targetBranch }}",
+                                         "nested": [{"a": 1}]})"));
+  ASSERT_TRUE(s.spec.verification);
+  ASSERT_EQ(s.spec.verification->templates.size(), 2u);
+  EXPECT_FALSE(s.spec.verification->templates[0].cluster);
+  EXPECT_TRUE(s.spec.verification->templates[1].cluster);
+  EXPECT_EQ(s.spec.verification->run_labels.at("team"), "web");
+  EXPECT_EQ(s.spec.verification->args.at(0).value, "${{ vars.gitopsRepo }}");
+  EXPECT_EQ(PromotionStepToJson(step),
+            Json::parse(R"({"uses": "compose-output", "as": "out", "if": "${{ always() }}",
+                "continueOnError": true, "retry": {"errorThreshold": 3, "timeout": "10m0s"},
+                "config": {"branch": "${{ vars.targetBranch }}", "nested": [{"a": 1}]}})"));
+}
+
+TEST(KargoDecodeTest, BadStagesAreRefusedWithKargosWords) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: s, namespace: demo}
+spec:
+  requestedFreight:
+  - origin: {kind: Warehouse, name: w}
+    sources: {}
+  - origin: {kind: Warehouse, name: w}
+    sources:
+      direct: true
+      autoPromotionOptions: {selectionPolicy: MatchUpstream}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: compose-output
+        as: step-2
+      - uses: fail
+        as: a
+      - uses: fail
+        as: a
+  verification:
+    analysisTemplates: [{name: smoke, kind: Template}]
+  targets: {selectors: []}
+)");
+  std::string e = d.errors();
+  EXPECT_HAS(e, "k.yaml:7:14: spec.requestedFreight[0].sources: names no source");
+  EXPECT_HAS(e,
+             "k.yaml:8:5: spec.requestedFreight[1]: freight with origin Warehouse/w "
+             "requested multiple times");
+  EXPECT_HAS(e,
+             "spec.requestedFreight[1].sources.autoPromotionOptions.selectionPolicy: "
+             "selection policy 'MatchUpstream' cannot be used when accepting Freight "
+             "directly from its origin");
+  EXPECT_HAS(e, "requires exactly one upstream Stage");
+  EXPECT_HAS(e,
+             "k.yaml:16:13: spec.promotionTemplate.spec.steps[0].as: step alias \"step-2\" "
+             "is reserved");
+  EXPECT_HAS(e,
+             "spec.promotionTemplate.spec.steps[2].as: step alias duplicates that of "
+             "spec.promotionTemplate.spec.steps[1]");
+  EXPECT_HAS(e, "spec.verification.analysisTemplates[0].kind: must be AnalysisTemplate or "
+                "ClusterAnalysisTemplate, found \"Template\"");
+  EXPECT_HAS(e, "k.yaml:23:12: spec.targets: not supported yet");
+}
+
+TEST(KargoDecodeTest, APromotionNamesItsStageAndFreight) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Promotion
+metadata: {name: p, namespace: demo}
+spec:
+  stage: prod
+  freight: 0123abc
+  origin: {kind: Warehouse, name: w}
+)");
+  EXPECT_HAS(d.errors(), "k.yaml:7:11: spec.origin: not supported yet");
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Promotion
+metadata: {name: p, namespace: demo}
+spec: {stage: prod, freight: 0123abc}
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& p = std::get<Promotion>(ok.resources[0].value);
+  EXPECT_EQ(p.spec.stage, "prod");
+  EXPECT_EQ(p.spec.freight, "0123abc");
+  EXPECT_TRUE(p.spec.steps.empty());  // filled from the Stage at apply
+}
+
+// Kargo's docs (20-working-with-projects.md): promotion policies by exact
+// name, regex and glob.
+TEST(KargoDecodeTest, TheDocsProjectConfigDecodesItsPolicies) {
+  auto loaded = LoadFiles({kDir + "docs_projectconfig-patterns.yaml"});
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->resources.size(), 2u);
+  const auto& pc = std::get<ProjectConfig>(loaded->resources[1].value);
+  ASSERT_EQ(pc.promotion_policies.size(), 3u);
+  EXPECT_EQ(pc.promotion_policies[0].selector.name, "prod-east");
+  EXPECT_FALSE(pc.promotion_policies[0].auto_promotion_enabled);
+  EXPECT_EQ(pc.promotion_policies[1].selector.name, "regex:test-.*");
+  EXPECT_TRUE(pc.promotion_policies[2].auto_promotion_enabled);
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: other, namespace: demo}
+spec:
+  promotionPolicies:
+  - stageSelector: {name: "regex:(", matchExpressions: [{key: a, operator: Exists}]}
+    autoRollback: {}
+  promotionWindows: [{kind: PromotionWindow, name: w}]
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "metadata.name: a ProjectConfig is named as its Project: must be \"demo\"");
+  EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.name: not a regular expression");
+  EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.matchExpressions: not supported");
+  EXPECT_HAS(e, "spec.promotionPolicies[0].autoRollback: not supported yet");
+  EXPECT_HAS(e, "spec.promotionWindows: not supported yet");
 }
 
 TEST(KargoDecodeTest, KargosKindsTakeTheirCrdNames) {

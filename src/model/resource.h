@@ -22,7 +22,8 @@ struct Resource {
   Json raw;  // the document as JSON, as written
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
                Deployment, Job, Pod, CronJob, Service, Rollout, AnalysisTemplate, AnalysisRun,
-               Experiment, Application, Repository, Warehouse, Freight, Project, StoredObject>
+               Experiment, Application, Repository, Warehouse, Freight, Project, ProjectConfig,
+               Stage, Promotion, StoredObject>
       value;
 };
 

@@ -13,8 +13,11 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/builtin_steps.h"
 #include "delivery/freight.h"
+#include "delivery/promotion.h"
 #include "delivery/semver.h"
+#include "delivery/stage.h"
 #include "delivery/warehouse.h"
 #include "model/decode.h"
 #include "model/kinds.h"
@@ -293,6 +296,7 @@ Response Api::Handle(const Request& req) {
   if (!sub.empty() && kind->kind == "Application") {
     return ApplicationAction(ns, name, sub, req);
   }
+  if (!sub.empty() && kind->kind == "Freight") return FreightAction(ns, name, sub, req);
   if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
     if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
     return RunLogs(*kind, ns, name, req);
@@ -503,6 +507,155 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
   return std::nullopt;
 }
 
+// A Stage's (or Promotion's) steps: each `uses` a step strake runs, each
+// template compiles. Errors name the field.
+std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>& vars,
+                                    const std::vector<model::PromotionStepSpec>& steps,
+                                    const std::string& path) {
+  std::vector<std::string> errors = delivery::CheckPromotionTemplates(vars, steps, path);
+  const auto& known = delivery::BuiltinStepNames();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const std::string& uses = steps[i].uses;
+    if (uses.empty() || std::find(known.begin(), known.end(), uses) != known.end()) continue;
+    errors.push_back(fmt::format("{}.steps[{}].uses: not supported yet: step {}; strake runs {}{}",
+                                 path, i, Quote(uses), Join(known, ", "), DidYouMean(uses, known)));
+  }
+  return errors;
+}
+
+// Kargo's Promotion admission (pkg/webhook/kubernetes/promotion): made
+// with a generated name (Kargo's <stage>.<ulid>.<freight[:7]>, when none is
+// given) and its Stage's steps and vars (the Stage's, then its template's),
+// for Freight available to the Stage; its spec never changes after.
+std::optional<Response> AdmitPromotion(store::Store& store, const model::Promotion& p,
+                                       const std::string& ns, Json& body) {
+  const std::string& name = p.meta.name;
+  auto stored = store.Get({"Promotion", ns, name});
+  if (!stored) return ErrorResponse(stored.error());
+  if (*stored) {
+    // The same request again (its steps and vars came from the Stage): the
+    // stored spec stays. Anything else is a change, refused.
+    const Json was = (**stored).object.value("spec", Json::object());
+    Json asked = body.value("spec", Json::object());
+    if (!asked.contains("steps") && was.contains("steps")) asked["steps"] = was["steps"];
+    if (!asked.contains("vars") && was.contains("vars")) asked["vars"] = was["vars"];
+    if (asked != was)
+      return ErrorResponse(422, "Invalid", fmt::format("promotion {}: spec is immutable", name));
+    body["spec"] = was;
+    return std::nullopt;
+  }
+  auto invalid = [&](const std::string& field, const std::string& why) {
+    return ErrorResponse(422, "Invalid", fmt::format("promotion {}: {}: {}", name, field, why));
+  };
+  auto stage_res = store.Get({"Stage", ns, p.spec.stage});
+  if (!stage_res) return ErrorResponse(stage_res.error());
+  if (!*stage_res) {
+    return invalid("spec.stage", fmt::format("could not find Stage {} in namespace {}",
+                                             Quote(p.spec.stage), Quote(ns)));
+  }
+  auto decoded = model::DecodeObject((**stage_res).object, "stage " + p.spec.stage);
+  if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  const auto& stage = std::get<model::Stage>(decoded->value);
+  if (stage.spec.steps.empty()) {
+    return invalid("spec.stage", fmt::format("Stage {} in namespace {} defines no promotion steps",
+                                             Quote(p.spec.stage), Quote(ns)));
+  }
+  auto freight = store.Get({"Freight", ns, p.spec.freight});
+  if (!freight) return ErrorResponse(freight.error());
+  if (!*freight) {
+    return invalid("spec.freight", fmt::format("could not find Freight {} in namespace {}",
+                                               Quote(p.spec.freight), Quote(ns)));
+  }
+  model::FreightOrigin origin{"Warehouse",
+                              (**freight).object.value("origin", Json::object()).value("name", "")};
+  if (!delivery::IsFreightAvailable(stage, origin, (**freight).status,
+                                    UnixMillis(std::chrono::system_clock::now()))) {
+    return invalid("spec.freight", "Freight is not available to this Stage");
+  }
+  Json steps = Json::array();
+  for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
+  std::vector<model::ExpressionVariable> vars = stage.spec.vars;
+  vars.insert(vars.end(), stage.spec.template_vars.begin(), stage.spec.template_vars.end());
+  body["spec"]["steps"] = steps;
+  body["spec"]["vars"] = model::ExpressionVariablesToJson(vars);
+  if (body["spec"]["vars"].empty()) body["spec"].erase("vars");
+  return std::nullopt;
+}
+
+// Conditions are compiled at apply, so a typo is refused here and not
+// found by the first measurement of a rollout in progress.
+std::vector<std::string> ConditionErrors(const model::AnalysisTemplate& t) {
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < t.spec.metrics.size(); ++i) {
+    const auto& m = t.spec.metrics[i];
+    for (const auto& [field, cond] :
+         {std::pair<const char*, const std::string&>{"successCondition", m.success_condition},
+          {"failureCondition", m.failure_condition}}) {
+      if (cond.empty()) continue;
+      if (auto e = rollout::Expr::Compile(cond); !e)
+        errors.push_back(fmt::format("spec.metrics[{}].{}: {}", i, field, e.error().message));
+    }
+  }
+  return errors;
+}
+
+// Kargo's expressionFilter (expr-lang) and semverConstraint: checked at
+// apply, as conditions are.
+std::vector<std::string> WarehouseErrors(const model::Warehouse& w) {
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < w.spec.subscriptions.size(); ++i) {
+    const model::GitSubscription& git = w.spec.subscriptions[i].git;
+    if (!git.expression_filter.empty()) {
+      if (auto e = rollout::Expr::Compile(git.expression_filter); !e) {
+        errors.push_back(
+            fmt::format("spec.subscriptions[{}].git.expressionFilter: {}", i, e.error().message));
+      }
+    }
+    if (!git.semver_constraint.empty()) {
+      if (auto c = delivery::SemVerConstraint::Parse(git.semver_constraint); !c) {
+        errors.push_back(
+            fmt::format("spec.subscriptions[{}].git.semverConstraint: {}", i, c.error().message));
+      }
+    }
+  }
+  return errors;
+}
+
+std::vector<std::string> StageErrors(const model::Stage& s) {
+  auto errors = CheckSteps(s.spec.template_vars, s.spec.steps, "spec.promotionTemplate.spec");
+  auto more = delivery::CheckPromotionTemplates(s.spec.vars, {}, "spec");
+  errors.insert(errors.end(), more.begin(), more.end());
+  return errors;
+}
+
+// What admission checks beyond the decoder, by kind: expressions compiled,
+// Kargo's webhooks (Freight, Promotion).
+std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource& r,
+                                     const std::string& ns, const std::string& name, Json& body) {
+  std::vector<std::string> errors;
+  if (const auto* t = std::get_if<model::AnalysisTemplate>(&r.value)) errors = ConditionErrors(*t);
+  if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
+  if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(*s);
+  if (!errors.empty()) {
+    for (auto& e : errors) e = fmt::format("{} {}: {}", ToLower(r.kind), name, e);
+    return ErrorResponse(422, "Invalid", Join(errors, "\n"));
+  }
+  if (const auto* f = std::get_if<model::Freight>(&r.value))
+    return AdmitFreight(store, *f, ns, name, body);
+  if (const auto* p = std::get_if<model::Promotion>(&r.value))
+    return AdmitPromotion(store, *p, ns, body);
+  return std::nullopt;
+}
+
+// Kargo's promotion name: <stage>.<ulid>.<freight[:7]>, lower case.
+std::string PromotionName(const std::string& stage, const std::string& freight) {
+  constexpr size_t kMaxPrefix = 253 - 1 - 26 - 1 - 7;
+  std::string prefix = stage.substr(0, kMaxPrefix);
+  while (!prefix.empty() && (prefix.back() == '.' || prefix.back() == '-')) prefix.pop_back();
+  return ToLower(prefix + "." + NewUlid(UnixMillis(std::chrono::system_clock::now())) + "." +
+                 freight.substr(0, 7));
+}
+
 }  // namespace
 
 std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
@@ -514,6 +667,16 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   Json& meta = body["metadata"];
   std::string name =
       meta.contains("name") && meta["name"].is_string() ? meta["name"].get<std::string>() : "";
+  if (k.kind == "Promotion" && name.empty() && path_name.empty()) {
+    // Kargo names a new Promotion itself (and drops a generateName).
+    const Json spec = body.value("spec", Json::object());
+    if (spec.is_object() && spec.value("stage", Json()).is_string() &&
+        spec.value("freight", Json()).is_string()) {
+      name = PromotionName(spec["stage"], spec["freight"]);
+      meta["name"] = name;
+      meta.erase("generateName");
+    }
+  }
   if (!path_name.empty() && name != path_name) {
     return ErrorResponse(400, "BadRequest",
                          fmt::format("metadata.name {} does not match the path's {}", Quote(name),
@@ -545,49 +708,7 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   }
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
-  if (const auto* t = std::get_if<model::AnalysisTemplate>(&decoded->value)) {
-    // Conditions are compiled now, so a typo is refused here and not found
-    // by the first measurement of a rollout in progress.
-    std::vector<std::string> errors;
-    for (size_t i = 0; i < t->spec.metrics.size(); ++i) {
-      const auto& m = t->spec.metrics[i];
-      for (const auto& [field, cond] :
-           {std::pair<const char*, const std::string&>{"successCondition", m.success_condition},
-            {"failureCondition", m.failure_condition}}) {
-        if (cond.empty()) continue;
-        auto e = rollout::Expr::Compile(cond);
-        if (!e) {
-          errors.push_back(fmt::format("{} {}: spec.metrics[{}].{}: {}", ToLower(k.kind), name, i,
-                                       field, e.error().message));
-        }
-      }
-    }
-    if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
-  }
-  if (const auto* w = std::get_if<model::Warehouse>(&decoded->value)) {
-    // Kargo's expressionFilter (expr-lang) and semverConstraint: checked
-    // here, as conditions are.
-    std::vector<std::string> errors;
-    for (size_t i = 0; i < w->spec.subscriptions.size(); ++i) {
-      const model::GitSubscription& git = w->spec.subscriptions[i].git;
-      if (!git.expression_filter.empty()) {
-        if (auto e = rollout::Expr::Compile(git.expression_filter); !e) {
-          errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.expressionFilter: {}",
-                                       ToLower(k.kind), name, i, e.error().message));
-        }
-      }
-      if (!git.semver_constraint.empty()) {
-        if (auto c = delivery::SemVerConstraint::Parse(git.semver_constraint); !c) {
-          errors.push_back(fmt::format("{} {}: spec.subscriptions[{}].git.semverConstraint: {}",
-                                       ToLower(k.kind), name, i, c.error().message));
-        }
-      }
-    }
-    if (!errors.empty()) return ErrorResponse(422, "Invalid", Join(errors, "\n"));
-  }
-  if (const auto* f = std::get_if<model::Freight>(&decoded->value)) {
-    if (auto refused = AdmitFreight(store_, *f, ns, name, body)) return refused;
-  }
+  if (auto refused = AdmitDecoded(store_, *decoded, ns, name, body)) return refused;
   body.erase("status");
   labels = model::StringMap(meta.value("labels", Json::object()));
   for (const char* f :
@@ -631,7 +752,7 @@ Response Api::Put(const KindInfo& k, const std::string& ns, const std::string& p
     return ErrorResponse(400, "BadRequest", "the body must be a JSON object");
   }
   std::map<std::string, std::string> labels;
-  if (create_only) NameFromGenerateName(body);
+  if (create_only && k.kind != "Promotion") NameFromGenerateName(body);
   if (auto refused = Admit(k, ns, path_name, body, labels)) return *refused;
   std::string name = body["metadata"]["name"];
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -889,6 +1010,19 @@ Status Api::ReplaceObject(const Json& object) {
   return AsStatus(Put(*at.kind, at.ns, at.name, req, false));
 }
 
+Result<std::string> Api::CreateObject(const Json& object) {
+  RefreshCustomKinds();
+  STRAKE_TRY_ASSIGN(at, PlacementOf(object));
+  Request req;
+  req.method = "POST";
+  req.body = object.dump();
+  Response r = Put(*at.kind, at.ns, "", req, true);
+  STRAKE_TRY(AsStatus(r));
+  Json made = Json::parse(r.body, nullptr, false);
+  if (made.is_discarded()) return Fail("the created object is not JSON");
+  return made.value("metadata", Json::object()).value("name", "");
+}
+
 Status Api::DeleteObject(const store::Key& key) {
   RefreshCustomKinds();
   const KindInfo* k = KindByName(key.kind);
@@ -1017,6 +1151,52 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
   if (!started) return failed(started.error());
   if (sr.dry_run) return JsonResponse(200, *started);
   return Get(*KindByPlural("applications"), ns, name);
+}
+
+Response Api::FreightAction(const std::string& ns, const std::string& name,
+                            const std::string& action, const Request& req) {
+  if (action != "approve" || req.method != "POST") {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("no {} {} for freight (POST approve)", req.method, action));
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.value("stage", Json()).is_string())
+    return ErrorResponse(400, "BadRequest", "approve takes {\"stage\": NAME}");
+  const std::string stage_name = body["stage"];
+  auto stage = store_.Get({"Stage", ns, stage_name});
+  if (!stage) return ErrorResponse(stage.error());
+  if (!*stage) {
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("stage {} not found in {}", Quote(stage_name), ns));
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get({"Freight", ns, name});
+    if (!got) return ErrorResponse(got.error());
+    if (!*got)
+      return ErrorResponse(404, "NotFound", fmt::format("freight {} not found", Quote(name)));
+    const std::string origin = (**got).object.value("origin", Json::object()).value("name", "");
+    bool requested = false;
+    for (const auto& r :
+         (**stage).object.value("spec", Json::object()).value("requestedFreight", Json::array())) {
+      requested = requested ||
+                  (r.is_object() && r.value("origin", Json::object()).value("name", "") == origin);
+    }
+    if (!requested) {
+      return ErrorResponse(409, "Conflict",
+                           fmt::format("stage {} does not request Freight from Warehouse {}",
+                                       Quote(stage_name), Quote(origin)));
+    }
+    Json status = (**got).status.is_object() ? (**got).status : Json::object();
+    if (status.value("approvedFor", Json::object()).contains(stage_name))
+      return Get(*KindByPlural("freights"), ns, name);  // approved already
+    status["approvedFor"][stage_name] = {
+        {"approvedAt", FormatRfc3339(std::chrono::system_clock::now())}};
+    auto w = store_.UpdateStatus((**got).key, status, (**got).resource_version, "Approved",
+                                 fmt::format("approved for stage {}", stage_name));
+    if (w) return Get(*KindByPlural("freights"), ns, name);
+    if (!w.error().Is(ErrorCode::kConflict)) return ErrorResponse(w.error());
+  }
+  return ErrorResponse(409, "Conflict", fmt::format("freight {} kept changing; try again", name));
 }
 
 Response Api::RolloutLogs(const std::string& ns, const std::string& name, const Request& req) {

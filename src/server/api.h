@@ -24,6 +24,9 @@
 //   POST   applications/NAME/sync      body {"revision":R,"prune":true,"dryRun":true}
 //   GET    applications/NAME/diff      per resource: status and a unified diff
 //   POST   applications/NAME/rollback  body {"id":N,"prune":true}
+//   POST   freights/NAME/approve       body {"stage":S}: Kargo's manual approval
+//   POST   promotions                  body {"spec":{"stage":S,"freight":F}}: named and
+//                         given its Stage's steps by admission, as Kargo's webhook does
 //   GET    /apis/strake.dev/v1/events?since=N&kind=K&name=N  the change log
 //   POST   /webhooks/{github,gitlab,gitea,generic}   see webhooks.h
 //   GET    /metrics   /healthz
@@ -102,6 +105,8 @@ class Api {
   // A replace (validated), as a PUT does: the object becomes `object`, or is created.
   Status ReplaceObject(const store::Json& object);
   Status DeleteObject(const store::Key& key);
+  // A create, as a POST does (admission included); the name it was given.
+  Result<std::string> CreateObject(const store::Json& object);
 
   // The resource as the API shows it (metadata filled in, secrets masked).
   static store::Json Present(const store::Resource& r);
@@ -154,6 +159,9 @@ class Api {
   Response Events(const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
+  // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.
+  Response FreightAction(const std::string& ns, const std::string& name, const std::string& action,
+                         const Request& req);
 
   // The store's change feed, for watches: the newest revision, and a wake-up
   // on each change. Shared with the store's subscriber, which may outlive

@@ -1,0 +1,282 @@
+#include "delivery/builtin_steps.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "base/strings.h"
+
+namespace strake::delivery {
+
+namespace {
+
+StepOutcome Errored(std::string error, bool terminal = false) {
+  StepOutcome out;
+  out.attempt = {StepStatus::kErrored, "", std::move(error), terminal};
+  return out;
+}
+
+class ComposeOutput : public StepRunner {
+ public:
+  StepOutcome Run(const StepContext& ctx) override {
+    if (!ctx.config.is_object()) return Errored("config must be an object of outputs", true);
+    StepOutcome out;
+    out.output = ctx.config;
+    return out;
+  }
+};
+
+class Fail : public StepRunner {
+ public:
+  StepOutcome Run(const StepContext& ctx) override {
+    std::string message = ctx.config.is_object() ? ctx.config.value("message", "") : "";
+    StepOutcome out;
+    out.attempt = {StepStatus::kFailed, "", message.empty() ? "failed" : "failed: " + message,
+                   true};
+    return out;
+  }
+};
+
+// Kargo's AuthorizedStages: "project:stage[,project:stage…]".
+Status Authorized(const store::Resource& app, const StepContext& ctx) {
+  const Json annotations =
+      app.object.value("metadata", Json::object()).value("annotations", Json::object());
+  std::string value = annotations.value(kAuthorizedStageAnnotation, "");
+  auto refused = Failf(
+      "Argo CD Application {} in namespace {} does not permit mutation by Kargo Stage {} in "
+      "namespace {} (annotate it {}: \"{}:{}\")",
+      Quote(app.key.name), Quote(app.key.ns), ctx.stage, ctx.project, kAuthorizedStageAnnotation,
+      ctx.project, ctx.stage);
+  for (const auto& entry : Split(value, ',')) {
+    std::string e(Trim(entry));
+    if (e.empty()) continue;
+    size_t colon = e.find(':');
+    if (colon == std::string::npos) {
+      return Failf(
+          "unable to parse value of annotation {} ({}) on Argo CD Application {}: "
+          "expected format \"<project>:<stage>\"",
+          kAuthorizedStageAnnotation, Quote(value), Quote(app.key.name));
+    }
+    if (Trim(e.substr(0, colon)) == ctx.project && Trim(e.substr(colon + 1)) == ctx.stage)
+      return Ok();
+  }
+  return refused;
+}
+
+// One source update of the config, as it applies to an Application.
+struct SourceUpdate {
+  std::string repo_url;
+  std::string desired_revision;
+  bool update_target_revision = false;
+};
+
+Result<std::vector<SourceUpdate>> SourceUpdates(const Json& app_cfg, const std::string& path) {
+  std::vector<SourceUpdate> out;
+  const Json sources = app_cfg.value("sources", Json::array());
+  if (!sources.is_array()) return Failf("{}.sources must be a list", path);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const Json& s = sources[i];
+    std::string at = fmt::format("{}.sources[{}]", path, i);
+    if (!s.is_object()) return Failf("{} must be an object", at);
+    for (const char* key : {"kustomize", "helm", "chart"}) {
+      if (s.contains(key))
+        return Failf("{}.{}: not supported yet: strake updates a source's revision", at, key);
+    }
+    SourceUpdate u;
+    u.repo_url = s.value("repoURL", "");
+    if (u.repo_url.empty()) return Failf("{}.repoURL is required", at);
+    const Json rev = s.value("desiredRevision", Json());
+    if (!rev.is_null()) u.desired_revision = rev.is_string() ? rev.get<std::string>() : rev.dump();
+    u.update_target_revision = s.value("updateTargetRevision", false);
+    if (u.update_target_revision && u.desired_revision.empty())
+      return Failf("{}: updateTargetRevision requires desiredRevision", at);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+bool RevisionMatches(const std::string& desired, const std::string& observed) {
+  if (desired.empty()) return true;
+  return observed == desired || (desired.size() >= 7 && StartsWith(observed, desired));
+}
+
+class ArgoCDUpdate : public StepRunner {
+ public:
+  ArgoCDUpdate(store::Store& store, SyncApplication sync) : store_(store), sync_(std::move(sync)) {}
+
+  Millis DefaultTimeout() const override { return Millis(5 * 60 * 1000); }
+
+  StepOutcome Run(const StepContext& ctx) override {
+    if (!ctx.config.is_object() || !ctx.config.contains("apps") || !ctx.config["apps"].is_array() ||
+        ctx.config["apps"].empty()) {
+      return Errored("config.apps: at least one Application is required", true);
+    }
+    StepOutcome out;
+    out.output = {{"apps", Json::array()}};
+    bool running = false;
+    std::vector<std::string> waiting;
+    const Json& apps = ctx.config["apps"];
+    for (size_t i = 0; i < apps.size(); ++i) {
+      std::string path = fmt::format("config.apps[{}]", i);
+      auto selected = Select(apps[i], ctx, path);
+      if (!selected) return Errored(selected.error().message, true);
+      auto updates = SourceUpdates(apps[i], path);
+      if (!updates) return Errored(updates.error().message, true);
+      for (const auto& app : *selected) {
+        if (auto ok = Authorized(app, ctx); !ok) return Errored(ok.error().message);
+        out.output["apps"].push_back({{"name", app.key.name}, {"namespace", app.key.ns}});
+        auto phase = Process(app, *updates, ctx);
+        if (!phase) return Errored(phase.error().message);
+        if (*phase == "Running") {
+          running = true;
+          waiting.push_back(app.key.name);
+        }
+      }
+    }
+    if (running) {
+      out.attempt.status = StepStatus::kRunning;
+      out.attempt.message = "waiting for the sync of " + Join(waiting, ", ");
+    }
+    return out;
+  }
+
+ private:
+  Result<std::vector<store::Resource>> Select(const Json& cfg, const StepContext& ctx,
+                                              const std::string& path) {
+    if (!cfg.is_object()) return Failf("{} must be an object", path);
+    std::string ns = cfg.value("namespace", "");
+    if (ns.empty()) ns = ctx.project;
+    std::string name = cfg.value("name", "");
+    const Json selector = cfg.value("selector", Json());
+    if (name.empty() == selector.is_null())
+      return Failf("{}: exactly one of name and selector is required", path);
+    std::vector<store::Resource> out;
+    if (!name.empty()) {
+      STRAKE_TRY_ASSIGN(app, store_.Get({"Application", ns, name}));
+      if (!app)
+        return Failf("unable to find Argo CD Application {} in namespace {}", Quote(name),
+                     Quote(ns));
+      out.push_back(std::move(*app));
+      return out;
+    }
+    if (selector.contains("matchExpressions"))
+      return Failf("{}.selector.matchExpressions: not supported yet; use matchLabels", path);
+    const Json labels = selector.value("matchLabels", Json::object());
+    if (!labels.is_object() || labels.empty())
+      return Failf("{}.selector: matchLabels is required", path);
+    STRAKE_TRY_ASSIGN(all, store_.List("Application", ns));
+    std::vector<std::string> unauthorized;
+    for (auto& app : all) {
+      bool match = true;
+      for (const auto& [k, v] : labels.items()) {
+        auto it = app.labels.find(k);
+        match = match && v.is_string() && it != app.labels.end() && it->second == v;
+      }
+      if (!match) continue;
+      if (Authorized(app, ctx)) {
+        out.push_back(std::move(app));
+      } else {
+        unauthorized.push_back(app.key.name);
+      }
+    }
+    if (out.empty()) {
+      return Failf(
+          "found {} Application(s) matching selector in namespace {}, but none are "
+          "authorized for Stage {}:{}",
+          unauthorized.size(), Quote(ns), ctx.project, ctx.stage);
+    }
+    return out;
+  }
+
+  // The desired revision of the Application's (one) source, and whether
+  // an update names it.
+  static std::pair<const SourceUpdate*, std::string> UpdateFor(
+      const store::Resource& app, const std::vector<SourceUpdate>& updates) {
+    const std::string repo = app.object.value("spec", Json::object())
+                                 .value("source", Json::object())
+                                 .value("repoURL", "");
+    for (const auto& u : updates) {
+      if (model::NormalizeGitUrl(u.repo_url) == model::NormalizeGitUrl(repo))
+        return {&u, u.desired_revision};
+    }
+    return {nullptr, ""};
+  }
+
+  // Kargo's mustPerformUpdate and processApplication: "Running",
+  // "Succeeded", or an error.
+  Result<std::string> Process(const store::Resource& app, const std::vector<SourceUpdate>& updates,
+                              const StepContext& ctx) {
+    auto [update, desired] = UpdateFor(app, updates);
+    if (!updates.empty() && !update) {
+      return Failf("no source of Argo CD Application {} has a repoURL the update names",
+                   Quote(app.key.name));
+    }
+    const Json op = app.status.is_object() ? app.status.value("operationState", Json()) : Json();
+    const std::string phase = op.is_object() ? op.value("phase", "") : "";
+    const bool done = phase != "Running" && phase != "Terminating";
+    std::string by;
+    if (op.is_object()) {
+      for (const auto& info : op.value("operation", Json::object()).value("info", Json::array())) {
+        if (info.is_object() && info.value("name", "") == kPromotionInfoKey)
+          by = info.value("value", "");
+      }
+    }
+    if (op.is_object() && by == ctx.promotion) {
+      if (!done) return std::string("Running");
+      std::string observed = op.value("syncResult", Json::object()).value("revision", "");
+      if (phase == "Succeeded" && RevisionMatches(desired, observed))
+        return std::string("Succeeded");
+      if (phase == "Failed" || phase == "Error") {
+        return Failf("Argo CD Application {} in namespace {} failed with: {}", Quote(app.key.name),
+                     Quote(app.key.ns), op.value("message", ""));
+      }
+      // Synced something else: sync again.
+    } else if (op.is_object() && !done) {
+      return std::string("Running");  // another's sync: waited for, as Kargo
+    }
+    if (update && update->update_target_revision) STRAKE_TRY(SetTargetRevision(app, desired));
+    gitops::SyncRequest req;
+    req.revision = desired;
+    req.initiated_by = {{"username", "kargo:" + ctx.project + ":" + ctx.stage},
+                        {"automated", true}};
+    req.info = Json::array({{{"name", kPromotionInfoKey}, {"value", ctx.promotion}}});
+    STRAKE_TRY(sync_(app.key.ns, app.key.name, req));
+    return std::string("Running");
+  }
+
+  Status SetTargetRevision(const store::Resource& app, const std::string& revision) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      STRAKE_TRY_ASSIGN(got, store_.Get(app.key));
+      if (!got) return Failf("Argo CD Application {} is gone", Quote(app.key.name));
+      store::Resource r = *got;
+      Json& source = r.object["spec"]["source"];
+      if (source.value("targetRevision", "") == revision) return Ok();
+      source["targetRevision"] = revision;
+      auto w = store_.Update(r, r.resource_version);
+      if (w) return Ok();
+      if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+    }
+    return Failf("Argo CD Application {} kept changing", Quote(app.key.name));
+  }
+
+  store::Store& store_;
+  SyncApplication sync_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& BuiltinStepNames() {
+  static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail"};
+  return kNames;
+}
+
+void AddBuiltinSteps(StepRegistry& registry, store::Store& store, SyncApplication sync) {
+  registry.Add("compose-output", std::make_unique<ComposeOutput>());
+  registry.Add("fail", std::make_unique<Fail>());
+  registry.Add("argocd-update", std::make_unique<ArgoCDUpdate>(store, std::move(sync)));
+}
+
+}  // namespace strake::delivery

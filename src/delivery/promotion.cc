@@ -1,0 +1,414 @@
+#include "delivery/promotion.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "base/fs.h"
+#include "base/strings.h"
+#include "delivery/stage.h"
+#include "delivery/template.h"
+#include "model/decode.h"
+
+namespace strake::delivery {
+
+namespace {
+
+bool IsTerminal(const std::string& phase) {
+  return phase == "Succeeded" || phase == "Failed" || phase == "Errored" || phase == "Aborted";
+}
+
+std::string Time(int64_t ms) { return ms > 0 ? FormatRfc3339(FromUnixMillis(ms)) : ""; }
+
+int64_t TimeMs(const Json& j, const char* key) {
+  auto t = ParseRfc3339(j.value(key, ""));
+  return t ? UnixMillis(*t) : 0;
+}
+
+Json RecordToJson(const StepRecord& r) {
+  Json j = {{"alias", r.alias}};
+  if (r.started_ms > 0) j["startedAt"] = Time(r.started_ms);
+  if (r.finished_ms > 0) j["finishedAt"] = Time(r.finished_ms);
+  if (r.error_count > 0) j["errorCount"] = r.error_count;
+  if (r.status != StepStatus::kPending) j["status"] = StepStatusName(r.status);
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.continue_on_error) j["continueOnError"] = true;
+  return j;
+}
+
+StepRecord RecordFromJson(const Json& j) {
+  StepRecord r;
+  if (!j.is_object()) return r;
+  r.alias = j.value("alias", "");
+  r.started_ms = TimeMs(j, "startedAt");
+  r.finished_ms = TimeMs(j, "finishedAt");
+  r.error_count = j.value("errorCount", 0);
+  r.status = StepStatusFromName(j.value("status", "")).value_or(StepStatus::kPending);
+  r.message = j.value("message", "");
+  r.continue_on_error = j.value("continueOnError", false);
+  return r;
+}
+
+}  // namespace
+
+void StepRegistry::Add(const std::string& uses, std::unique_ptr<StepRunner> runner) {
+  runners_[uses] = std::move(runner);
+}
+
+StepRunner* StepRegistry::Find(const std::string& uses) const {
+  auto it = runners_.find(uses);
+  return it == runners_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> StepRegistry::Names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, r] : runners_) out.push_back(name);
+  return out;
+}
+
+const std::set<std::string>& PromotionFunctionNames() {
+  static const std::set<std::string> kNames = {"success", "failure", "always", "status",
+                                               "commitFrom"};
+  return kNames;
+}
+
+namespace {
+
+void CheckStrings(const Json& j, const std::string& path, std::vector<std::string>& errors) {
+  if (j.is_string()) {
+    if (auto ok = CheckTemplate(j.get<std::string>(), PromotionFunctionNames()); !ok)
+      errors.push_back(path + ": " + ok.error().message);
+  } else if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) CheckStrings(v, path + "." + k, errors);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i)
+      CheckStrings(j[i], fmt::format("{}[{}]", path, i), errors);
+  }
+}
+
+void CheckVars(const std::vector<model::ExpressionVariable>& vars, const std::string& path,
+               std::vector<std::string>& errors) {
+  for (size_t i = 0; i < vars.size(); ++i)
+    CheckStrings(vars[i].value, fmt::format("{}[{}].value", path, i), errors);
+}
+
+}  // namespace
+
+std::vector<std::string> CheckPromotionTemplates(const std::vector<model::ExpressionVariable>& vars,
+                                                 const std::vector<model::PromotionStepSpec>& steps,
+                                                 const std::string& path) {
+  std::vector<std::string> errors;
+  CheckVars(vars, path + ".vars", errors);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    std::string at = fmt::format("{}.steps[{}]", path, i);
+    CheckVars(steps[i].vars, at + ".vars", errors);
+    if (!steps[i].if_expr.empty()) CheckStrings(steps[i].if_expr, at + ".if", errors);
+    CheckStrings(steps[i].config, at + ".config", errors);
+  }
+  return errors;
+}
+
+bool RunsBefore(const store::Resource& a, const store::Resource& b) {
+  if (a.created_ms != b.created_ms) return a.created_ms < b.created_ms;
+  return a.key.name < b.key.name;
+}
+
+// One pass over one Promotion.
+struct PromotionReconciler::Run {
+  store::Resource promo;
+  model::Promotion spec;
+  std::optional<store::Resource> stage;
+  std::optional<store::Resource> freight;
+  Json status;
+  std::vector<StepRecord> records;
+  int64_t now_ms = 0;
+  std::string work_dir;
+
+  std::string Now() const { return Time(now_ms); }
+  const std::string& ns() const { return promo.key.ns; }
+};
+
+PromotionReconciler::PromotionReconciler(store::Store& store, const StepRegistry& steps,
+                                         const Clock& clock, std::string work_root)
+    : store_(store), steps_(steps), clock_(clock), work_root_(std::move(work_root)) {}
+
+void PromotionReconciler::SetWake(
+    std::function<void(const std::string& kind, const std::string& key)> wake) {
+  wake_ = std::move(wake);
+}
+
+Status PromotionReconciler::WriteStatus(Run& run, const std::string& reason,
+                                        const std::string& message) {
+  Json steps = Json::array();
+  for (const auto& r : run.records) steps.push_back(RecordToJson(r));
+  run.status["stepExecutionMetadata"] = steps;
+  STRAKE_TRY_ASSIGN(written, store_.UpdateStatus(run.promo.key, run.status,
+                                                 run.promo.resource_version, reason, message));
+  run.promo.resource_version = written.resource_version;
+  return Ok();
+}
+
+// Whether this Promotion is first in line for its Stage; writes Pending
+// when it is not.
+Result<bool> PromotionReconciler::WaitInLine(Run& run) {
+  STRAKE_TRY_ASSIGN(all, store_.List("Promotion", run.ns()));
+  const store::Resource* first = nullptr;
+  for (const auto& p : all) {
+    const Json spec = p.object.value("spec", Json::object());
+    if (spec.value("stage", "") != run.spec.spec.stage) continue;
+    if (IsTerminal(p.status.is_object() ? p.status.value("phase", "") : "")) continue;
+    if (!first || RunsBefore(p, *first)) first = &p;
+  }
+  if (!first || first->key.name == run.promo.key.name) return true;
+  std::string message =
+      fmt::format("waiting for Promotion {} of Stage {}", first->key.name, run.spec.spec.stage);
+  if (run.status.value("phase", "") == "Pending" && run.status.value("message", "") == message)
+    return false;
+  run.status["phase"] = "Pending";
+  run.status["message"] = message;
+  STRAKE_TRY(WriteStatus(run, "Pending", message));
+  return false;
+}
+
+Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::string& key) {
+  auto [ns, name] = controller::SplitObjectKey(key);
+  STRAKE_TRY_ASSIGN(got, store_.Get({"Promotion", ns, name}));
+  if (!got) return controller::ReconcileResult{};
+  auto decoded = model::DecodeObject(got->object, "promotion " + name);
+  if (!decoded) return controller::ReconcileResult{};  // refused at the API
+  Run run;
+  run.promo = std::move(*got);
+  run.spec = std::get<model::Promotion>(decoded->value);
+  run.status = run.promo.status.is_object() ? run.promo.status : Json::object();
+  run.now_ms = UnixMillis(clock_.Now());
+  run.work_dir = PathJoin(work_root_, run.promo.uid);
+  const std::string phase = run.status.value("phase", "");
+  if (IsTerminal(phase)) return controller::ReconcileResult{};
+  for (const auto& r : run.status.value("stepExecutionMetadata", Json::array()))
+    run.records.push_back(RecordFromJson(r));
+  STRAKE_TRY_ASSIGN(first, WaitInLine(run));
+  if (!first) return controller::ReconcileResult{};
+  STRAKE_TRY_ASSIGN(stage, store_.Get({"Stage", ns, run.spec.spec.stage}));
+  STRAKE_TRY_ASSIGN(freight, store_.Get({"Freight", ns, run.spec.spec.freight}));
+  run.stage = std::move(stage);
+  run.freight = std::move(freight);
+  if (!run.stage || !run.freight) {
+    std::string missing = !run.stage ? "Stage " + Quote(run.spec.spec.stage)
+                                     : "Freight " + Quote(run.spec.spec.freight);
+    STRAKE_TRY(Finish(run, "Errored", missing + " no longer exists"));
+    return controller::ReconcileResult{};
+  }
+  if (phase != "Running") {
+    run.status["phase"] = "Running";
+    run.status["message"] = "";
+    run.status["startedAt"] = run.Now();
+    run.status["freight"] = FreightReference(*run.freight);
+    run.status["currentStep"] = 0;
+    run.records.clear();
+    for (size_t i = 0; i < run.spec.spec.steps.size(); ++i) {
+      StepRecord r;
+      const auto& step = run.spec.spec.steps[i];
+      r.alias = step.as.empty() ? DefaultAlias(i, false) : step.as;
+      r.continue_on_error = step.continue_on_error;
+      run.records.push_back(std::move(r));
+    }
+    STRAKE_TRY(MakeDirs(run.work_dir));
+    STRAKE_TRY(WriteStatus(run, "Running", "promotion started"));
+    // The Stage shows what it is doing.
+    const Json current = {{"name", run.promo.key.name}, {"freight", run.status["freight"]}};
+    STRAKE_TRY(UpdateStatusOf(
+        store_, run.stage->key,
+        [&](const Json& was) {
+          Json st = was;
+          st["currentPromotion"] = current;
+          return st;
+        },
+        "PromotionStarted", fmt::format("promotion {} started", run.promo.key.name)));
+  }
+  return RunSteps(run);
+}
+
+namespace {
+
+// Kargo's promotion environment for the step `alias`.
+TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
+                    const store::Resource& freight, const std::vector<StepRecord>& records,
+                    const Json& state, const std::string& alias, const Json& vars) {
+  TemplateEnv env;
+  const std::string alias_label = [&] {
+    auto it = freight.labels.find("kargo.akuity.io/alias");
+    return it == freight.labels.end() ? std::string() : it->second;
+  }();
+  env.vars["ctx"] = rollout::Value{
+      {"project", promo.key.ns},
+      {"stage", spec.spec.stage},
+      {"promotion", promo.key.name},
+      {"targetFreight",
+       {{"name", freight.key.name},
+        {"alias", alias_label},
+        {"origin", {{"name", freight.object.value("origin", Json::object()).value("name", "")}}}}},
+      {"meta",
+       {{"promotion",
+         {{"actor", promo.object.value("metadata", Json::object())
+                        .value("annotations", Json::object())
+                        .value("kargo.akuity.io/create-actor", "")}}}}}};
+  env.vars["vars"] = rollout::Value(vars);
+  env.vars["outputs"] = rollout::Value(state);
+  env.vars["task"] = rollout::Value{{"outputs", rollout::Value(state)}};
+  env.functions = StatusFunctions(records, alias);
+  env.functions["commitFrom"] = CommitFrom(freight.object.value("commits", Json::array()));
+  return env;
+}
+
+}  // namespace
+
+Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
+  Json state = run.status.value("state", Json::object());
+  size_t i = run.status.value("currentStep", size_t{0});
+  for (; i < run.spec.spec.steps.size() && i < run.records.size(); ++i) {
+    const auto& step = run.spec.spec.steps[i];
+    StepRecord& rec = run.records[i];
+    TemplateEnv env =
+        StepEnv(run.promo, run.spec, *run.freight, run.records, state, rec.alias, Json::object());
+    auto vars = EvaluateVars(run.spec.spec.vars, env, Json::object());
+    if (vars) vars = EvaluateVars(step.vars, env, *vars);
+    StepRunner* runner = steps_.Find(step.uses);
+    if (rec.status == StepStatus::kPending) {
+      bool skip = false;
+      if (!vars) {
+        // Decided below as an error of the step.
+      } else if (step.if_expr.empty()) {
+        skip = SkipWithoutCondition(run.records);
+      } else {
+        auto cond = EvaluateTemplate(step.if_expr, env);
+        if (cond && !cond->is_boolean()) {
+          cond = Failf("if: {} is not a boolean", cond->dump());
+        }
+        if (!cond) {
+          vars = tl::unexpected(cond.error().Wrap("if"));
+        } else {
+          skip = !cond->get<bool>();
+        }
+      }
+      rec.started_ms = run.now_ms;
+      if (skip) {
+        rec.status = StepStatus::kSkipped;
+        rec.finished_ms = run.now_ms;
+        run.status["currentStep"] = i + 1;
+        STRAKE_TRY(WriteStatus(run, "StepSkipped", fmt::format("step {} skipped", rec.alias)));
+        continue;
+      }
+      rec.status = StepStatus::kRunning;
+      STRAKE_TRY(WriteStatus(run, "StepRunning", fmt::format("step {} started", rec.alias)));
+    }
+    StepOutcome out;
+    if (!vars) {
+      out.attempt = {StepStatus::kErrored, "", vars.error().message, true};
+    } else if (!runner) {
+      out.attempt = {StepStatus::kErrored, "",
+                     fmt::format("no step {} (this server runs {})", Quote(step.uses),
+                                 Join(steps_.Names(), ", ")),
+                     true};
+    } else if (auto config = EvaluateConfig(step.config, env); !config) {
+      out.attempt = {StepStatus::kErrored, "", config.error().message, false};
+    } else {
+      StepContext ctx{run.ns(),
+                      run.spec.spec.stage,
+                      run.promo.key.name,
+                      rec.alias,
+                      &*run.freight,
+                      run.work_dir,
+                      *config,
+                      state.value(rec.alias, Json::object())};
+      out = runner->Run(ctx);
+    }
+    if (out.output.is_object() && !out.output.empty()) state[rec.alias] = out.output;
+    run.status["state"] = state;
+    int threshold = step.error_threshold > 0 ? step.error_threshold
+                                             : (runner ? runner->DefaultErrorThreshold() : 0);
+    int64_t timeout =
+        step.timeout ? step.timeout->count() : (runner ? runner->DefaultTimeout().count() : 0);
+    run.now_ms = UnixMillis(clock_.Now());
+    if (!CompleteStep(rec, out.attempt, threshold, timeout, run.now_ms)) {
+      STRAKE_TRY(WriteStatus(run, "StepRunning", rec.message));
+      controller::ReconcileResult again;
+      again.requeue_after = kStepRetry;
+      return again;
+    }
+    run.status["currentStep"] = i + 1;
+    STRAKE_TRY(
+        WriteStatus(run, "Step" + StepStatusName(rec.status),
+                    fmt::format("step {} {}{}", rec.alias, ToLower(StepStatusName(rec.status)),
+                                rec.message.empty() ? "" : ": " + rec.message)));
+  }
+  auto [phase, message] = FinalPhase(run.records);
+  STRAKE_TRY(Finish(run, phase, message));
+  return controller::ReconcileResult{};
+}
+
+Status PromotionReconciler::Finish(Run& run, const std::string& phase, const std::string& message) {
+  const std::string& promo = run.promo.key.name;
+  const std::string& stage = run.spec.spec.stage;
+  const std::string now = run.Now();
+  // A Stage that verifies starts that itself (stage.h); one that does not
+  // has the Freight verified now.
+  bool verifies = false;
+  if (run.stage) {
+    if (auto d = model::DecodeObject(run.stage->object, "stage " + stage))
+      verifies = std::get<model::Stage>(d->value).spec.verification.has_value();
+  }
+  if (phase == "Succeeded") {
+    // The Freight the Stage held leaves it; the new one arrives (verified
+    // at once: no verification yet). Each write repeats harmlessly.
+    const Json stage_status = run.stage->status.is_object() ? run.stage->status : Json::object();
+    for (const auto& was : CurrentFreight(stage_status)) {
+      if (was == run.freight->key.name) continue;
+      STRAKE_TRY(UpdateStatusOf(
+          store_, {"Freight", run.ns(), was},
+          [&](const Json& st) { return FreightLeft(st, stage, run.now_ms); }, "LeftStage",
+          fmt::format("left stage {}", stage)));
+    }
+    STRAKE_TRY(UpdateStatusOf(
+        store_, run.freight->key,
+        [&](const Json& st) { return FreightArrived(st, stage, now, !verifies); },
+        "PromotedToStage", fmt::format("promoted to stage {} by {}", stage, promo)));
+  }
+  // The Stage: its history, its last Promotion, and nothing current.
+  if (run.stage) {
+    const Json ref = run.freight ? FreightReference(*run.freight) : Json::object();
+    STRAKE_TRY(UpdateStatusOf(
+        store_, run.stage->key,
+        [&](const Json& was) {
+          if (was.value("lastPromotion", Json::object()).value("name", "") == promo) return was;
+          Json st = phase == "Succeeded" ? RecordFreight(was, ref, promo, now, verifies) : was;
+          st.erase("currentPromotion");
+          st["lastPromotion"] = {{"name", promo},
+                                 {"freight", ref},
+                                 {"status", {{"phase", phase}, {"message", message}}},
+                                 {"finishedAt", now}};
+          return st;
+        },
+        "Promotion" + phase, fmt::format("promotion {} {}", promo, ToLower(phase))));
+  }
+  run.status["phase"] = phase;
+  run.status["message"] = message;
+  run.status["finishedAt"] = run.Now();
+  STRAKE_TRY(WriteStatus(run, phase, message.empty() ? "promotion " + ToLower(phase) : message));
+  (void)RemoveAll(run.work_dir);
+  if (wake_) {
+    wake_("Stage", controller::ObjectKey(run.ns(), run.spec.spec.stage));
+    STRAKE_TRY_ASSIGN(all, store_.List("Promotion", run.ns()));
+    for (const auto& p : all) {
+      if (p.object.value("spec", Json::object()).value("stage", "") != run.spec.spec.stage)
+        continue;
+      if (!IsTerminal(p.status.is_object() ? p.status.value("phase", "") : ""))
+        wake_("Promotion", controller::ObjectKey(p.key.ns, p.key.name));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace strake::delivery

@@ -1,0 +1,313 @@
+#include "delivery/promotion.h"
+
+#include <gtest/gtest.h>
+
+#include <utility>
+
+#include "delivery/builtin_steps.h"
+#include "delivery/stage.h"
+#include "store/temp_store.h"
+
+namespace strake::delivery {
+namespace {
+
+constexpr const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
+
+// A step that does what the test says: each call appends its alias and
+// config to `calls`, then answers from `script` (Succeeded when empty).
+struct Scripted : StepRunner {
+  std::vector<std::pair<std::string, Json>>* calls;
+  std::vector<StepOutcome> script;
+  explicit Scripted(std::vector<std::pair<std::string, Json>>* c) : calls(c) {}
+  StepOutcome Run(const StepContext& ctx) override {
+    calls->emplace_back(ctx.alias, ctx.config);
+    if (script.empty()) {
+      StepOutcome out;
+      out.output = {{"echo", ctx.config}};
+      return out;
+    }
+    StepOutcome out = script.front();
+    script.erase(script.begin());
+    return out;
+  }
+};
+
+class PromotionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto made = store::TempStore::Make("promotion-test-");
+    ASSERT_TRUE(made) << made.error().message;
+    temp_ = std::move(*made);
+    store_ = &temp_.store();
+    dir_ = temp_.dir();
+    auto step = std::make_unique<Scripted>(&calls_);
+    step_ = step.get();
+    steps_.Add("scripted", std::move(step));
+    AddBuiltinSteps(steps_, *store_,
+                    [this](const std::string& ns, const std::string& name,
+                           const gitops::SyncRequest& req) -> Result<Json> {
+                      syncs_.push_back({ns + "/" + name, req});
+                      return Json::object();
+                    });
+    reconciler_ = std::make_unique<PromotionReconciler>(*store_, steps_, clock_, dir_ + "/work");
+    reconciler_->SetWake([this](const std::string& kind, const std::string& key) {
+      woken_.push_back(kind + " " + key);
+    });
+    Create("Freight", "f1",
+           R"({"alias": "one", "origin": {"kind": "Warehouse", "name": "w"},
+        "commits": [{"repoURL": "https://git.example.com/app.git", "id": ")" +
+               std::string(kCommit) + R"("}]})");
+    Create("Freight", "f2", R"({"origin": {"kind": "Warehouse", "name": "w"},
+        "commits": [{"repoURL": "https://git.example.com/app.git", "id": "ff"}]})");
+    Create("Stage", "dev", R"({"spec": {"requestedFreight": [{"origin": {"kind": "Warehouse",
+        "name": "w"}, "sources": {"direct": true}}]}})");
+  }
+  void Create(const std::string& kind, const std::string& name, const std::string& body) {
+    store::Resource r;
+    r.key = {kind, "demo", name};
+    r.object = Json::parse(body);
+    r.object["apiVersion"] = "kargo.akuity.io/v1alpha1";
+    r.object["kind"] = kind;
+    r.object["metadata"] = {{"name", name}, {"namespace", "demo"}};
+    ASSERT_TRUE(store_->Create(r, "Created", "")) << name;
+  }
+
+  // A Promotion of `freight` into dev with `steps` (JSON).
+  std::string Promote(const std::string& name, const std::string& freight, const std::string& steps,
+                      const std::string& vars = "[]") {
+    Create("Promotion", name,
+           R"({"spec": {"stage": "dev", "freight": ")" + freight + R"(", "vars": )" + vars +
+               R"(, "steps": )" + steps + "}}");
+    return name;
+  }
+
+  controller::ReconcileResult Reconcile(const std::string& name) {
+    auto got = reconciler_->Reconcile("demo/" + name);
+    EXPECT_TRUE(got) << got.error().message;
+    return got ? *got : controller::ReconcileResult{};
+  }
+  Json StatusOf(const std::string& kind, const std::string& name) {
+    return (*store_->Get({kind, "demo", name}))->status;
+  }
+  std::string Phase(const std::string& promo) {
+    return StatusOf("Promotion", promo).value("phase", "");
+  }
+
+  store::TempStore temp_;
+  store::Store* store_ = nullptr;
+  std::string dir_;
+  FakeClock clock_{FromUnixMillis(1'800'000'000'000)};
+  StepRegistry steps_;
+  Scripted* step_ = nullptr;
+  std::vector<std::pair<std::string, Json>> calls_;
+  std::vector<std::pair<std::string, gitops::SyncRequest>> syncs_;
+  std::vector<std::string> woken_;
+  std::unique_ptr<PromotionReconciler> reconciler_;
+};
+
+TEST_F(PromotionTest, StepsRunInOrderWithTemplatesAndTheFreightBecomesCurrent) {
+  Promote("p1", "f1",
+          R"([{"uses": "scripted", "as": "first", "config": {"who": "${{ ctx.stage }}",
+                "commit": "${{ commitFrom(vars.repo).ID }}", "alias": "${{ ctx.targetFreight.alias }}"}},
+              {"uses": "compose-output", "as": "out", "config": {"url": "${{ vars.repo }}/${{ outputs.first.echo.who }}"}},
+              {"uses": "scripted", "config": {"got": "${{ outputs.out.url }}", "n": "${{ 1 + 1 }}"}}])",
+          R"([{"name": "repo", "value": "https://git.example.com/app.git"}])");
+  Reconcile("p1");
+  EXPECT_EQ(Phase("p1"), "Succeeded");
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[0].second,
+            (Json{{"who", "dev"}, {"commit", kCommit}, {"alias", ""}}));  // alias: no label here
+  EXPECT_EQ(calls_[1].first, "step-3");
+  EXPECT_EQ(calls_[1].second, (Json{{"got", "https://git.example.com/app.git/dev"}, {"n", 2}}));
+  Json st = StatusOf("Promotion", "p1");
+  EXPECT_EQ(st["state"]["out"]["url"], "https://git.example.com/app.git/dev");
+  EXPECT_EQ(st["stepExecutionMetadata"].size(), 3u);
+  EXPECT_EQ(st["stepExecutionMetadata"][2]["status"], "Succeeded");
+  EXPECT_EQ(st["freight"]["name"], "f1");
+  // The Freight is in the Stage, and verified there (no verification yet).
+  Json f1 = StatusOf("Freight", "f1");
+  EXPECT_TRUE(f1["currentlyIn"].contains("dev"));
+  EXPECT_TRUE(f1["verifiedIn"].contains("dev"));
+  Json dev = StatusOf("Stage", "dev");
+  EXPECT_EQ(CurrentFreight(dev), std::vector<std::string>{"f1"});
+  EXPECT_EQ(dev["lastPromotion"]["name"], "p1");
+  EXPECT_EQ(dev["lastPromotion"]["status"]["phase"], "Succeeded");
+  EXPECT_FALSE(dev.contains("currentPromotion"));
+  EXPECT_EQ(woken_.front(), "Stage demo/dev");
+}
+
+TEST_F(PromotionTest, OnePromotionOfAStageRunsAtATimeOldestFirst) {
+  step_->script = {StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object()}};
+  Promote("a", "f1", R"([{"uses": "scripted"}])");
+  clock_.Advance(std::chrono::milliseconds(1));
+  Promote("b", "f2", R"([{"uses": "scripted"}])");
+  EXPECT_FALSE(Reconcile("b").requeue_after);  // woken when "a" ends
+  EXPECT_EQ(Phase("b"), "Pending");
+  EXPECT_EQ(StatusOf("Promotion", "b")["message"], "waiting for Promotion a of Stage dev");
+  EXPECT_EQ(Reconcile("a").requeue_after, PromotionReconciler::kStepRetry);  // Running
+  EXPECT_EQ(Phase("a"), "Running");
+  EXPECT_EQ(StatusOf("Stage", "dev")["currentPromotion"]["name"], "a");
+  Reconcile("a");
+  EXPECT_EQ(Phase("a"), "Succeeded");
+  EXPECT_NE(std::find(woken_.begin(), woken_.end(), "Promotion demo/b"), woken_.end());
+  Reconcile("b");
+  EXPECT_EQ(Phase("b"), "Succeeded");
+  // f1 left dev when f2 arrived: its soak there is kept.
+  Json f1 = StatusOf("Freight", "f1");
+  EXPECT_FALSE(f1["currentlyIn"].contains("dev"));
+  EXPECT_TRUE(f1["verifiedIn"]["dev"].contains("longestSoak"));
+  Json history = StatusOf("Stage", "dev")["freightHistory"];
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0]["items"]["Warehouse/w"]["name"], "f2");
+}
+
+TEST_F(PromotionTest, AStepRecordedRunningWhenTheServerDiedRunsAgainAndNothingBeforeIt) {
+  Promote("p", "f1", R"([{"uses": "scripted", "as": "a"}, {"uses": "scripted", "as": "b"}])");
+  // What a server killed inside step b left: a done, b Running.
+  store::Resource p = **store_->Get({"Promotion", "demo", "p"});
+  Json st = {{"phase", "Running"},
+             {"currentStep", 1},
+             {"freight", {{"name", "f1"}}},
+             {"state", {{"a", {{"echo", nullptr}}}}},
+             {"stepExecutionMetadata",
+              {{{"alias", "a"}, {"status", "Succeeded"}, {"startedAt", "2027-01-15T08:00:00Z"}},
+               {{"alias", "b"}, {"status", "Running"}, {"startedAt", "2027-01-15T08:00:01Z"}}}}};
+  ASSERT_TRUE(store_->UpdateStatus(p.key, st, p.resource_version, "Running", ""));
+  Reconcile("p");
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].first, "b");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(StatusOf("Promotion", "p")["stepExecutionMetadata"][1]["startedAt"],
+            "2027-01-15T08:00:01Z");  // the same attempt, not a new step
+}
+
+TEST_F(PromotionTest, AFailureSkipsWhatFollowsUnlessItsConditionAsksForIt) {
+  Promote("p", "f1",
+          R"([{"uses": "fail", "as": "stop", "config": {"message": "not today"}},
+              {"uses": "scripted", "as": "skipped"},
+              {"uses": "scripted", "as": "cleanup", "if": "${{ failure() }}"},
+              {"uses": "scripted", "as": "told", "if": "${{ status('stop') == 'Failed' }}"}])");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Failed");
+  Json st = StatusOf("Promotion", "p");
+  EXPECT_EQ(st["message"], "failed: not today");
+  EXPECT_EQ(st["stepExecutionMetadata"][1]["status"], "Skipped");
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[0].first, "cleanup");
+  EXPECT_EQ(calls_[1].first, "told");
+  // A failed Promotion leaves the Stage as it was, and says so.
+  Json dev = StatusOf("Stage", "dev");
+  EXPECT_TRUE(CurrentFreight(dev).empty());
+  EXPECT_EQ(dev["lastPromotion"]["status"]["phase"], "Failed");
+  EXPECT_FALSE(StatusOf("Freight", "f1").contains("currentlyIn"));
+}
+
+TEST_F(PromotionTest, AnErringStepIsTriedAgainUpToItsThreshold) {
+  step_->script = {StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object()},
+                   StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object()}};
+  Promote("p", "f1", R"([{"uses": "scripted", "retry": {"errorThreshold": 3}}])");
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
+  EXPECT_EQ(StatusOf("Promotion", "p")["stepExecutionMetadata"][0]["errorCount"], 1);
+  Reconcile("p");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(calls_.size(), 3u);
+}
+
+TEST_F(PromotionTest, AConditionThatIsNotABooleanErrsTheStep) {
+  Promote("p", "f1", R"([{"uses": "scripted", "if": "${{ 'yes please' }}"}])");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Errored");
+  EXPECT_TRUE(calls_.empty());
+  EXPECT_NE(StatusOf("Promotion", "p")["message"].get<std::string>().find("not a boolean"),
+            std::string::npos);
+}
+
+TEST_F(PromotionTest, AMissingFreightErrsThePromotion) {
+  Promote("p", "gone", R"([{"uses": "scripted"}])");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Errored");
+  EXPECT_EQ(StatusOf("Promotion", "p")["message"], "Freight \"gone\" no longer exists");
+}
+
+class ArgoCDUpdateTest : public PromotionTest {
+ protected:
+  void App(const std::string& annotation) {
+    store::Resource r;
+    r.key = {"Application", "demo", "web"};
+    r.object = Json::parse(R"({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web", "namespace": "demo", "annotations": {}},
+        "spec": {"source": {"repoURL": "https://git.example.com/app.git", "path": "k8s",
+                            "targetRevision": "main"},
+                 "destination": {"namespace": "demo"}}})");
+    if (!annotation.empty())
+      r.object["metadata"]["annotations"][kAuthorizedStageAnnotation] = annotation;
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  }
+  void SetOperation(const std::string& phase, const std::string& promotion,
+                    const std::string& revision) {
+    store::Resource a = **store_->Get({"Application", "demo", "web"});
+    Json op = {{"phase", phase},
+               {"operation",
+                {{"sync", {{"revision", revision}}},
+                 {"info", {{{"name", kPromotionInfoKey}, {"value", promotion}}}}}},
+               {"syncResult", {{"revision", revision}}}};
+    ASSERT_TRUE(store_->UpdateStatus(a.key, {{"operationState", op}}, a.resource_version, "", ""));
+  }
+  const char* kSteps = R"([{"uses": "argocd-update", "config": {"apps": [{"name": "web",
+      "sources": [{"repoURL": "https://git.example.com/app",
+                   "desiredRevision": "${{ commitFrom('https://git.example.com/app.git').ID }}",
+                   "updateTargetRevision": true}]}]}}])";
+};
+
+TEST_F(ArgoCDUpdateTest, AnApplicationThatDoesNotAuthorizeTheStageIsNotTouched) {
+  App("demo:prod");
+  Promote("p", "f1", kSteps);
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Errored");
+  EXPECT_TRUE(syncs_.empty());
+  EXPECT_NE(StatusOf("Promotion", "p")["message"].get<std::string>().find(
+                "does not permit mutation by Kargo Stage dev"),
+            std::string::npos);
+}
+
+TEST_F(ArgoCDUpdateTest, TheSyncIsStartedOnceAndTheStepWaitsForIt) {
+  App("demo:dev");
+  Promote("p", "f1", kSteps);
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
+  ASSERT_EQ(syncs_.size(), 1u);
+  EXPECT_EQ(syncs_[0].first, "demo/web");
+  EXPECT_EQ(syncs_[0].second.revision, kCommit);
+  EXPECT_EQ(syncs_[0].second.info[0]["value"], "p");
+  Json app = (*store_->Get({"Application", "demo", "web"}))->object;
+  EXPECT_EQ(app["spec"]["source"]["targetRevision"], kCommit);
+  // The sync runs: the step waits and starts nothing more.
+  SetOperation("Running", "p", kCommit);
+  Reconcile("p");
+  EXPECT_EQ(syncs_.size(), 1u);
+  EXPECT_EQ(Phase("p"), "Running");
+  SetOperation("Succeeded", "p", kCommit);
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(syncs_.size(), 1u);
+  EXPECT_EQ(StatusOf("Promotion", "p")["state"]["step-1"]["apps"][0]["name"], "web");
+}
+
+TEST_F(ArgoCDUpdateTest, AFailedSyncErrsTheStepAndAnotherPromotionsSyncIsWaitedFor) {
+  App("demo:dev");
+  SetOperation("Running", "someone-else", "abc");
+  Promote("p", "f1", kSteps);
+  Reconcile("p");
+  EXPECT_TRUE(syncs_.empty());  // waits for the other sync
+  SetOperation("Succeeded", "someone-else", "abc");
+  Reconcile("p");
+  ASSERT_EQ(syncs_.size(), 1u);
+  SetOperation("Failed", "p", kCommit);
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Errored");
+  EXPECT_NE(StatusOf("Promotion", "p")["message"].get<std::string>().find("failed with"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace strake::delivery

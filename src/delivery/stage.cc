@@ -1,0 +1,436 @@
+#include "delivery/stage.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "base/duration.h"
+#include "base/ids.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+#include "delivery/template.h"
+#include "model/decode.h"
+#include "rollout/analysis.h"
+
+namespace strake::delivery {
+
+namespace {
+
+constexpr size_t kHistoryKept = 10;  // Kargo's FreightHistory limit
+
+int64_t TimeMs(const Json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto t = ParseRfc3339(j.value(key, ""));
+  return t ? UnixMillis(*t) : 0;
+}
+
+const Json& Field(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it == j.end() || !it->is_object() ? kEmpty : *it;
+}
+
+// A Go duration of whole milliseconds ("1h2m3.5s"), as metav1.Duration writes.
+std::string GoDuration(int64_t ms) { return FormatDuration(Millis(ms)); }
+
+bool IsTerminalPhase(const std::string& phase) {
+  return phase == "Succeeded" || phase == "Failed" || phase == "Errored" || phase == "Aborted";
+}
+
+}  // namespace
+
+Status UpdateStatusOf(store::Store& store, const store::Key& key,
+                      const std::function<Json(const Json&)>& fn, const std::string& reason,
+                      const std::string& message) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    STRAKE_TRY_ASSIGN(got, store.Get(key));
+    if (!got) return Ok();
+    const Json was = got->status.is_object() ? got->status : Json::object();
+    Json next = fn(was);
+    if (next == was) return Ok();
+    auto w = store.UpdateStatus(key, next, got->resource_version, reason, message);
+    if (w) return Ok();
+    if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  }
+  return Failf("{} kept changing; will try again", key.ToString());
+}
+
+int64_t LongestSoakMs(const Json& freight_status, const std::string& stage, int64_t now_ms) {
+  const Json& verified = Field(freight_status, "verifiedIn");
+  if (!verified.contains(stage)) return 0;
+  int64_t longest = 0;
+  if (verified[stage].is_object()) {
+    if (auto d = ParseDuration(verified[stage].value("longestSoak", "")); d) longest = d->count();
+  }
+  const Json& current = Field(freight_status, "currentlyIn");
+  if (current.contains(stage)) {
+    int64_t since = TimeMs(current[stage], "since");
+    if (since > 0) longest = std::max(longest, now_ms - since);
+  }
+  return longest;
+}
+
+bool IsFreightAvailable(const model::Stage& stage, const model::FreightOrigin& origin,
+                        const Json& freight_status, int64_t now_ms) {
+  for (const auto& req : stage.spec.requested_freight) {
+    if (!(req.origin == origin)) continue;
+    if (Field(freight_status, "approvedFor").contains(stage.meta.name)) return true;
+    if (req.sources.direct) return true;
+    auto ok = [&](const std::string& upstream) {
+      return Field(freight_status, "verifiedIn").contains(upstream) &&
+             LongestSoakMs(freight_status, upstream, now_ms) >= req.sources.required_soak.count();
+    };
+    const auto& ups = req.sources.stages;
+    if (req.sources.all) return std::all_of(ups.begin(), ups.end(), ok);
+    return std::any_of(ups.begin(), ups.end(), ok);
+  }
+  return false;
+}
+
+Json FreightArrived(Json freight_status, const std::string& stage, const std::string& now,
+                    bool verified) {
+  if (!freight_status.is_object()) freight_status = Json::object();
+  Json& current = freight_status["currentlyIn"];
+  if (!current.is_object()) current = Json::object();
+  if (current.contains(stage)) return freight_status;
+  current[stage] = {{"since", now}};
+  return verified ? FreightVerified(std::move(freight_status), stage, now) : freight_status;
+}
+
+Json FreightVerified(Json freight_status, const std::string& stage, const std::string& now) {
+  if (!freight_status.is_object()) freight_status = Json::object();
+  Json& verified = freight_status["verifiedIn"];
+  if (!verified.is_object()) verified = Json::object();
+  if (!verified.contains(stage)) verified[stage] = {{"verifiedAt", now}};
+  return freight_status;
+}
+
+Json FreightLeft(Json freight_status, const std::string& stage, int64_t now_ms) {
+  if (!freight_status.is_object()) return freight_status;
+  auto current = freight_status.find("currentlyIn");
+  if (current == freight_status.end() || !current->is_object() || !current->contains(stage))
+    return freight_status;
+  int64_t since = TimeMs((*current)[stage], "since");
+  current->erase(stage);
+  Json& verified = freight_status["verifiedIn"];
+  if (since > 0 && verified.is_object() && verified.contains(stage)) {
+    Json& v = verified[stage];
+    int64_t soak = now_ms - since;
+    auto was = ParseDuration(v.value("longestSoak", ""));
+    if (!was || soak > was->count()) v["longestSoak"] = GoDuration(soak);
+  }
+  return freight_status;
+}
+
+Json FreightReference(const store::Resource& freight) {
+  Json ref = {{"name", freight.key.name},
+              {"origin", freight.object.value("origin", Json::object())}};
+  if (freight.object.contains("commits")) ref["commits"] = freight.object["commits"];
+  return ref;
+}
+
+Json RecordFreight(Json stage_status, const Json& freight, const std::string& promotion,
+                   const std::string& now, bool verifies) {
+  if (!stage_status.is_object()) stage_status = Json::object();
+  Json history = stage_status.value("freightHistory", Json::array());
+  if (!history.is_array()) history = Json::array();
+  if (stage_status.value("lastPromotion", Json::object()).value("name", "") == promotion)
+    return stage_status;  // recorded when it ended
+  Json items = history.empty() || !history[0].is_object()
+                   ? Json::object()
+                   : history[0].value("items", Json::object());
+  const Json& origin = freight.value("origin", Json::object());
+  items[origin.value("kind", "Warehouse") + "/" + origin.value("name", "")] = freight;
+  // Kargo's id: the SHA-1 of the sorted Freight names, joined by commas.
+  std::vector<std::string> names;
+  for (const auto& [k, v] : items.items()) names.push_back(v.value("name", ""));
+  std::sort(names.begin(), names.end());
+  Json collection = {
+      {"id", Sha1Hex(Join(names, ","))}, {"items", items}, {"verificationHistory", Json::array()}};
+  if (!verifies) {
+    collection["verificationHistory"].push_back({{"phase", "Successful"},
+                                                 {"startTime", now},
+                                                 {"finishTime", now},
+                                                 {"message", "no verification is configured"}});
+  }
+  history.insert(history.begin(), collection);
+  if (history.size() > kHistoryKept) history.erase(history.begin() + kHistoryKept, history.end());
+  stage_status["freightHistory"] = history;
+  return stage_status;
+}
+
+std::vector<std::string> CurrentFreight(const Json& stage_status) {
+  std::vector<std::string> out;
+  if (!stage_status.is_object()) return out;
+  const Json history = stage_status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return out;
+  const Json items = history[0].value("items", Json::object());
+  for (const auto& [k, v] : items.items()) {
+    if (v.is_object()) out.push_back(v.value("name", ""));
+  }
+  return out;
+}
+
+std::string FreightSummary(const Json& stage_status, size_t requested) {
+  auto current = CurrentFreight(stage_status);
+  if (requested <= 1) return current.empty() ? "N/A" : current.front();
+  return fmt::format("{}/{} Fulfilled", current.size(), requested);
+}
+
+const store::Resource* NewestFreight(const std::vector<const store::Resource*>& freight) {
+  const store::Resource* best = nullptr;
+  int64_t best_ms = 0;
+  for (const store::Resource* f : freight) {
+    int64_t at = TimeMs(f->object, "discoveredAt");
+    if (at == 0) at = f->created_ms;
+    if (!best || at > best_ms || (at == best_ms && f->key.name > best->key.name)) {
+      best = f;
+      best_ms = at;
+    }
+  }
+  return best;
+}
+
+bool AutoPromotionEnabled(const std::optional<model::ProjectConfig>& config,
+                          const model::Stage& stage) {
+  if (!config) return false;
+  for (const auto& p : config->promotion_policies) {
+    if (model::SelectsStage(p.selector, stage.meta.name, stage.meta.labels))
+      return p.auto_promotion_enabled;
+  }
+  return false;
+}
+
+StageReconciler::StageReconciler(store::Store& store, const Clock& clock, CreateObject create)
+    : store_(store), clock_(clock), create_(std::move(create)) {}
+
+Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string& key) {
+  auto [ns, name] = controller::SplitObjectKey(key);
+  STRAKE_TRY_ASSIGN(got, store_.Get({"Stage", ns, name}));
+  if (!got) return controller::ReconcileResult{};
+  auto decoded = model::DecodeObject(got->object, "stage " + name);
+  if (!decoded) return controller::ReconcileResult{};  // refused at the API
+  const auto& stage = std::get<model::Stage>(decoded->value);
+  const int64_t now_ms = UnixMillis(clock_.Now());
+  controller::ReconcileResult result;
+  STRAKE_TRY_ASSIGN(verifying, Verify(stage, got->key, now_ms));
+  if (verifying) result.requeue_after = kVerificationPoll;
+  STRAKE_TRY_ASSIGN(fresh, store_.Get(got->key));
+  if (!fresh) return result;
+  const Json status = fresh->status.is_object() ? fresh->status : Json::object();
+  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, status, now_ms));
+  if (wake_ms > 0 && !verifying) result.requeue_after = Millis(wake_ms - now_ms);
+  const int64_t generation = got->generation;
+  const size_t requested = stage.spec.requested_freight.size();
+  STRAKE_TRY(UpdateStatusOf(
+      store_, got->key,
+      [&](const Json& was) {
+        Json next = was;
+        next["observedGeneration"] = generation;
+        next["freightSummary"] = FreightSummary(was, requested);
+        return next;
+      },
+      "Reconciled", ""));
+  return result;
+}
+
+namespace {
+
+bool IsTerminalVerification(const std::string& phase) {
+  return phase == "Successful" || phase == "Failed" || phase == "Error" ||
+         phase == "Inconclusive" || phase == "Aborted";
+}
+
+// The commits of every Freight of a collection (for commitFrom).
+Json CollectionCommits(const Json& collection) {
+  Json out = Json::array();
+  const Json items = collection.value("items", Json::object());
+  for (const auto& [origin, f] : items.items()) {
+    for (const auto& c : f.value("commits", Json::array())) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> StageReconciler::StartAnalysis(const model::Stage& stage,
+                                                   const Json& collection,
+                                                   const std::string& name) {
+  const model::Verification& v = *stage.spec.verification;
+  TemplateEnv env;
+  env.vars["ctx"] = rollout::Value{{"project", stage.meta.ns}, {"stage", stage.meta.name}};
+  env.functions["commitFrom"] = CommitFrom(CollectionCommits(collection));
+  auto vars = EvaluateVars(stage.spec.vars, env, Json::object());
+  if (!vars) return vars.error().message;
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const auto& arg : v.args) {
+    auto value = EvaluateTemplate(arg.value, env);
+    if (!value) return fmt::format("args.{}: {}", arg.name, value.error().message);
+    values.emplace_back(arg.name, value->is_string() ? value->get<std::string>() : value->dump());
+  }
+  std::vector<model::RolloutAnalysis::TemplateRef> refs;
+  for (const auto& t : v.templates) refs.push_back({t.name, t.cluster});
+  auto spec = rollout::AnalysisRunSpec(store_, stage.meta.ns, refs, values);
+  if (!spec) return spec.error().message;
+  Json labels = Json::object();
+  for (const auto& [k, val] : v.run_labels) labels[k] = val;
+  labels["kargo.akuity.io/stage"] = stage.meta.name;
+  labels["kargo.akuity.io/freight-collection"] = collection.value("id", "");
+  Json meta = {{"name", name}, {"namespace", stage.meta.ns}, {"labels", labels}};
+  for (const auto& [k, val] : v.run_annotations) meta["annotations"][k] = val;
+  Json run = {{"apiVersion", "argoproj.io/v1alpha1"},
+              {"kind", "AnalysisRun"},
+              {"metadata", meta},
+              {"spec", *spec}};
+  auto made = create_(run);
+  if (!made) {
+    STRAKE_TRY_ASSIGN(there, store_.Get({"AnalysisRun", stage.meta.ns, name}));
+    if (there) return std::string();  // made before a restart
+    return made.error().message;
+  }
+  return std::string();
+}
+
+Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key& key,
+                                     int64_t now_ms) {
+  if (!stage.spec.verification) return false;
+  STRAKE_TRY_ASSIGN(got, store_.Get(key));
+  if (!got || !got->status.is_object()) return false;
+  const Json history = got->status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return false;
+  const Json collection = history[0];
+  const std::string id = collection.value("id", "");
+  const std::string now = FormatRfc3339(FromUnixMillis(now_ms));
+  // Records `entry` as the newest verification of the current collection.
+  auto record = [&](const Json& entry, const std::string& reason, const std::string& message) {
+    return UpdateStatusOf(
+        store_, key,
+        [&](const Json& was) {
+          Json st = was;
+          Json& h = st["freightHistory"];
+          if (!h.is_array() || h.empty() || h[0].value("id", "") != id) return was;
+          Json& vh = h[0]["verificationHistory"];
+          if (!vh.is_array()) vh = Json::array();
+          if (!vh.empty() && vh[0].value("id", "") == entry.value("id", "")) {
+            vh[0] = entry;
+          } else {
+            vh.insert(vh.begin(), entry);
+          }
+          return st;
+        },
+        reason, message);
+  };
+  const Json vh = collection.value("verificationHistory", Json::array());
+  Json entry = vh.is_array() && !vh.empty() ? vh[0] : Json();
+  if (!entry.is_object()) {
+    // The run's name is recorded before the run is made: a restart finds it.
+    std::string name = stage.meta.name + "." + ToLower(NewUlid(now_ms)) + "." + id.substr(0, 7);
+    entry = {{"id", NewUid()},
+             {"startTime", now},
+             {"phase", "Pending"},
+             {"analysisRun", {{"namespace", stage.meta.ns}, {"name", name}, {"phase", ""}}}};
+    STRAKE_TRY(record(entry, "VerificationPending",
+                      fmt::format("verification of {} starts: AnalysisRun {}", id, name)));
+  }
+  const std::string phase = entry.value("phase", "");
+  if (IsTerminalVerification(phase)) return false;
+  const std::string run_name = entry.value("analysisRun", Json::object()).value("name", "");
+  STRAKE_TRY_ASSIGN(run, store_.Get({"AnalysisRun", stage.meta.ns, run_name}));
+  if (!run) {
+    STRAKE_TRY_ASSIGN(failed, StartAnalysis(stage, collection, run_name));
+    if (failed.empty()) return true;
+    entry["phase"] = "Error";
+    entry["message"] = failed;
+    entry["finishTime"] = now;
+    STRAKE_TRY(record(entry, "VerificationError", failed));
+    return false;
+  }
+  const Json rs = run->status.is_object() ? run->status : Json::object();
+  std::string run_phase = rs.value("phase", "");
+  Json next = entry;
+  next["analysisRun"]["phase"] = run_phase;
+  next["phase"] = IsTerminalVerification(run_phase) ? run_phase : "Running";
+  if (!rs.value("message", "").empty()) next["message"] = rs.value("message", "");
+  if (!IsTerminalVerification(run_phase)) {
+    if (next != entry) STRAKE_TRY(record(next, "VerificationRunning", "verification running"));
+    return true;
+  }
+  next["finishTime"] = now;
+  if (run_phase == "Successful") {
+    // The Freight first: a restart between the two writes repeats both.
+    const Json items = collection.value("items", Json::object());
+    for (const auto& [origin, f] : items.items()) {
+      STRAKE_TRY(UpdateStatusOf(
+          store_, {"Freight", stage.meta.ns, f.value("name", "")},
+          [&](const Json& st) { return FreightVerified(st, stage.meta.name, now); }, "Verified",
+          fmt::format("verified in stage {}", stage.meta.name)));
+    }
+  }
+  STRAKE_TRY(record(next, "Verification" + run_phase,
+                    fmt::format("verification of {} {}", id, ToLower(run_phase))));
+  return false;
+}
+
+Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Json& status,
+                                             int64_t now_ms) {
+  const std::string& ns = stage.meta.ns;
+  std::optional<model::ProjectConfig> config;
+  STRAKE_TRY_ASSIGN(pc, store_.Get({"ProjectConfig", ns, ns}));
+  if (pc) {
+    if (auto d = model::DecodeObject(pc->object, "projectconfig " + ns))
+      config = std::get<model::ProjectConfig>(d->value);
+  }
+  if (!AutoPromotionEnabled(config, stage) || stage.spec.steps.empty()) return 0;
+  STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", ns));
+  // Freight this Stage was asked to take already: not asked for again
+  // (running, done, or failed — a failed one waits for a person).
+  std::set<std::string> asked;
+  for (const auto& p : promotions) {
+    const Json& spec = Field(p.object, "spec");
+    if (spec.value("stage", "") != stage.meta.name) continue;
+    asked.insert(spec.value("freight", ""));
+    if (!IsTerminalPhase(p.status.is_object() ? p.status.value("phase", "") : ""))
+      return 0;  // one at a time: the next is chosen when this one ends
+  }
+  auto current = CurrentFreight(status);
+  STRAKE_TRY_ASSIGN(all, store_.List("Freight", ns));
+  int64_t wake_ms = 0;
+  for (const auto& req : stage.spec.requested_freight) {
+    std::vector<const store::Resource*> available;
+    for (const auto& f : all) {
+      model::FreightOrigin origin{"Warehouse", Field(f.object, "origin").value("name", "")};
+      if (!(origin == req.origin)) continue;
+      if (IsFreightAvailable(stage, origin, f.status, now_ms)) {
+        available.push_back(&f);
+      } else if (req.sources.required_soak.count() > 0) {
+        for (const auto& up : req.sources.stages) {
+          if (!Field(f.status, "currentlyIn").contains(up)) continue;
+          int64_t at =
+              now_ms + req.sources.required_soak.count() - LongestSoakMs(f.status, up, now_ms);
+          if (wake_ms == 0 || at < wake_ms) wake_ms = at;
+        }
+      }
+    }
+    if (req.sources.match_upstream && available.size() > 1) continue;  // Kargo: transient
+    const store::Resource* pick = NewestFreight(available);
+    if (!pick || asked.count(pick->key.name)) continue;
+    if (std::find(current.begin(), current.end(), pick->key.name) != current.end()) continue;
+    Json promotion = {
+        {"apiVersion", model::kKargoApiVersion},
+        {"kind", "Promotion"},
+        {"metadata",
+         {{"namespace", ns},
+          {"annotations", {{"kargo.akuity.io/create-actor", "kargo:auto-promotion"}}}}},
+        {"spec", {{"stage", stage.meta.name}, {"freight", pick->key.name}}}};
+    STRAKE_TRY(create_(promotion));
+    return 0;  // one Promotion at a time
+  }
+  return wake_ms;
+}
+
+}  // namespace strake::delivery

@@ -1,0 +1,131 @@
+// Stages and the Freight they hold, as Kargo keeps them
+// (api/v1alpha1/stage_types.go, freight_types.go, pkg/api/auto_promotion.go,
+// pkg/controller/stages at akuity/kargo 1c764767).
+//
+// The pure part: which Freight a Stage may take (IsFreightAvailable: approved
+// for it, straight from its Warehouse, or verified in upstream Stages and
+// soaked there long enough), what a finished Promotion writes into the
+// Freight's status (currentlyIn, verifiedIn with the longest soak) and the
+// Stage's (freightHistory, newest first, ten kept; lastPromotion), and which
+// Freight auto-promotion picks (the newest available by discovery).
+//
+// StageReconciler: keeps a Stage's status (freightSummary, observed
+// generation); verifies the Freight a Promotion brought when the Stage has
+// `verification`: an AnalysisRun of its templates (args evaluated as
+// `${{ }}` templates with ctx, vars and commitFrom), named
+// <stage>.<ulid>.<collection id[:7]> and recorded in the current
+// collection's verificationHistory before it is made, so a restart finds it;
+// the Freight is verified in the Stage when the run is Successful (Failed,
+// Error and Inconclusive leave it unverified). And when its Project's
+// ProjectConfig enables
+// auto-promotion for it, asks for a Promotion of the newest available
+// Freight of each origin it does not hold yet — never again for a Freight
+// whose last Promotion to this Stage failed (Kargo's rule: a person decides
+// whether to try again). The Promotion is made through `create`, which
+// applies the API's admission (name, steps from the template, availability).
+//
+// Reconcile is safe to call from several threads for different keys.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "controller/controller.h"
+#include "model/kargo.h"
+#include "store/store.h"
+
+namespace strake::delivery {
+
+using model::Json;
+
+// Replaces the status of `key` with fn(status) unless that changes
+// nothing (or `key` is gone); a write that lost a race is tried again on
+// the fresh status.
+Status UpdateStatusOf(store::Store& store, const store::Key& key,
+                      const std::function<Json(const Json&)>& fn, const std::string& reason,
+                      const std::string& message);
+
+// Whether `freight` (its origin and stored status) may be promoted into
+// `stage` at `now_ms`, as Kargo's Stage.IsFreightAvailable.
+bool IsFreightAvailable(const model::Stage& stage, const model::FreightOrigin& origin,
+                        const Json& freight_status, int64_t now_ms);
+
+// How long the Freight has soaked in `stage`: the longest completed soak,
+// or the time since it arrived if it is there now (Kargo's GetLongestSoak).
+int64_t LongestSoakMs(const Json& freight_status, const std::string& stage, int64_t now_ms);
+
+// Freight status after it became current in `stage` at `now`, verified
+// there at once when the Stage has no verification. Unchanged when it is
+// current there already.
+Json FreightArrived(Json freight_status, const std::string& stage, const std::string& now,
+                    bool verified);
+// Freight status after its verification in `stage` succeeded at `now`.
+Json FreightVerified(Json freight_status, const std::string& stage, const std::string& now);
+// Freight status after it left `stage` (replaced by another), its soak
+// there kept as longestSoak when it is the longest.
+Json FreightLeft(Json freight_status, const std::string& stage, int64_t now_ms);
+
+// A Freight as Kargo's FreightReference: name, origin, commits.
+Json FreightReference(const store::Resource& freight);
+
+// Stage status after `promotion` moved it to `freight` (a FreightReference):
+// freightHistory gains a collection of that Freight (replacing the one of
+// the same origin, as Kargo's UpdateOrPush), newest first, ten kept; its
+// verificationHistory is empty when the Stage verifies (the Stage starts
+// one), else one Successful entry at `now`. Unchanged when status.lastPromotion is
+// that Promotion already (a finish repeated after a crash).
+Json RecordFreight(Json stage_status, const Json& freight, const std::string& promotion,
+                   const std::string& now, bool verifies);
+
+// The Freight names of the Stage's current collection.
+std::vector<std::string> CurrentFreight(const Json& stage_status);
+
+// Kargo's freightSummary: the one Freight's name, "N/M Fulfilled" when the
+// Stage requests several origins, "N/A" when it holds none.
+std::string FreightSummary(const Json& stage_status, size_t requested);
+
+// Of `freight` (Freight resources of one origin available to the Stage),
+// the one auto-promotion takes: newest discoveredAt (else creation), then
+// the greatest name.
+const store::Resource* NewestFreight(const std::vector<const store::Resource*>& freight);
+
+// The ProjectConfig's policy for the Stage: whether auto-promotion is on.
+bool AutoPromotionEnabled(const std::optional<model::ProjectConfig>& config,
+                          const model::Stage& stage);
+
+// Creates an object as the API does (a Promotion: admission fills its name
+// and steps; an AnalysisRun: validated). Returns its name.
+using CreateObject = std::function<Result<std::string>(const Json& object)>;
+
+// How often a running verification's AnalysisRun is looked at, beside the
+// wake its changes give.
+inline constexpr Millis kVerificationPoll{5000};
+
+class StageReconciler {
+ public:
+  StageReconciler(store::Store& store, const Clock& clock, CreateObject create);
+
+  Result<controller::ReconcileResult> Reconcile(const std::string& key);
+
+ private:
+  // Asks for the Promotions auto-promotion wants; returns the soonest time
+  // a soak would make another Freight available (0 = none).
+  Result<int64_t> AutoPromote(const model::Stage& stage, const Json& status, int64_t now_ms);
+  // Verifies the current Freight (below); true while it is in progress.
+  Result<bool> Verify(const model::Stage& stage, const store::Key& key, int64_t now_ms);
+  // Starts the AnalysisRun `name` of the Stage's verification; an error
+  // that trying again cannot mend is returned as the text to record.
+  Result<std::string> StartAnalysis(const model::Stage& stage, const Json& collection,
+                                    const std::string& name);
+
+  store::Store& store_;
+  const Clock& clock_;
+  CreateObject create_;
+};
+
+}  // namespace strake::delivery

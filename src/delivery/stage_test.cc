@@ -1,0 +1,278 @@
+#include "delivery/stage.h"
+
+#include <gtest/gtest.h>
+
+#include <utility>
+
+#include "model/decode.h"
+#include "store/temp_store.h"
+
+namespace strake::delivery {
+namespace {
+
+constexpr int64_t kHour = 3'600'000;
+const int64_t kNow = 1'800'000'000'000;
+
+model::Stage StageOf(const std::string& spec) {
+  Json j = {{"apiVersion", "kargo.akuity.io/v1alpha1"},
+            {"kind", "Stage"},
+            {"metadata", {{"name", "prod"}, {"namespace", "demo"}}},
+            {"spec", Json::parse(spec)}};
+  auto d = model::DecodeObject(j, "test");
+  EXPECT_TRUE(d) << d.error().message;
+  return std::get<model::Stage>(d->value);
+}
+
+std::string At(int64_t ms) { return FormatRfc3339(FromUnixMillis(ms)); }
+
+const model::FreightOrigin kOrigin{"Warehouse", "w"};
+
+TEST(FreightAvailability, DirectFromTheWarehouseOrApprovedIsAvailable) {
+  auto direct = StageOf(R"({"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"},
+      "sources": {"direct": true}}]})");
+  EXPECT_TRUE(IsFreightAvailable(direct, kOrigin, Json::object(), kNow));
+  EXPECT_FALSE(IsFreightAvailable(direct, {"Warehouse", "other"}, Json::object(), kNow));
+  auto upstream = StageOf(R"({"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"},
+      "sources": {"stages": ["qa"]}}]})");
+  EXPECT_FALSE(IsFreightAvailable(upstream, kOrigin, Json::object(), kNow));
+  Json approved = {{"approvedFor", {{"prod", {{"approvedAt", At(kNow)}}}}}};
+  EXPECT_TRUE(IsFreightAvailable(upstream, kOrigin, approved, kNow));
+}
+
+TEST(FreightAvailability, UpstreamFreightMustBeVerifiedAndSoakedThere) {
+  auto stage = StageOf(R"({"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"},
+      "sources": {"stages": ["qa", "uat"], "requiredSoakTime": "1h"}}]})");
+  Json st = FreightArrived(Json::object(), "qa", At(kNow - kHour / 2), true);
+  EXPECT_FALSE(IsFreightAvailable(stage, kOrigin, st, kNow));  // 30 minutes in qa
+  EXPECT_EQ(LongestSoakMs(st, "qa", kNow), kHour / 2);
+  EXPECT_TRUE(IsFreightAvailable(stage, kOrigin, st, kNow + kHour / 2));
+  // Left qa after 40 minutes: that soak is kept and is not enough.
+  Json left =
+      FreightLeft(FreightArrived(Json::object(), "qa", At(kNow), true), "qa", kNow + 40 * 60'000);
+  EXPECT_EQ(left["verifiedIn"]["qa"]["longestSoak"], "40m0s");
+  EXPECT_FALSE(IsFreightAvailable(stage, kOrigin, left, kNow + 10 * kHour));
+  // All: both upstream Stages must have it.
+  auto all = StageOf(R"({"requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"},
+      "sources": {"stages": ["qa", "uat"], "availabilityStrategy": "All"}}]})");
+  Json qa_only = FreightArrived(Json::object(), "qa", At(kNow), true);
+  EXPECT_FALSE(IsFreightAvailable(all, kOrigin, qa_only, kNow));
+  EXPECT_TRUE(
+      IsFreightAvailable(all, kOrigin, FreightArrived(qa_only, "uat", At(kNow), true), kNow));
+}
+
+TEST(FreightHistory, NewestFirstTenKeptAndARepeatedFinishRecordsNothing) {
+  Json st = Json::object();
+  for (int i = 0; i < 12; ++i) {
+    Json ref = {{"name", "f" + std::to_string(i)},
+                {"origin", {{"kind", "Warehouse"}, {"name", "w"}}}};
+    st = RecordFreight(st, ref, "p" + std::to_string(i), At(kNow), false);
+    st["lastPromotion"] = {{"name", "p" + std::to_string(i)}};  // as Finish writes it
+  }
+  // Kargo's collection id: SHA-1 of the sorted names, joined by commas.
+  EXPECT_EQ(st["freightHistory"][0]["id"], "8ba376ff1c58639b7542a33489f5e478d9b0842c");
+  ASSERT_EQ(st["freightHistory"].size(), 10u);
+  EXPECT_EQ(CurrentFreight(st), std::vector<std::string>{"f11"});
+  EXPECT_EQ(FreightSummary(st, 1), "f11");
+  EXPECT_EQ(FreightSummary(Json::object(), 1), "N/A");
+  Json again =
+      RecordFreight(st, {{"name", "f11"}, {"origin", {{"name", "w"}}}}, "p11", At(kNow), false);
+  EXPECT_EQ(again, st);
+  // A second origin joins the current collection.
+  Json two = RecordFreight(st, {{"name", "g"}, {"origin", {{"kind", "Warehouse"}, {"name", "x"}}}},
+                           "q", At(kNow), false);
+  EXPECT_EQ(CurrentFreight(two).size(), 2u);
+  EXPECT_EQ(FreightSummary(two, 2), "2/2 Fulfilled");
+}
+
+TEST(PromotionPolicies, SelectByNamePatternAndLabels) {
+  model::StageSelector by_glob{"glob:dev-*", {}};
+  EXPECT_TRUE(model::SelectsStage(by_glob, "dev-eu", {}));
+  EXPECT_FALSE(model::SelectsStage(by_glob, "prod", {}));
+  model::StageSelector by_regex{"regex:^(dev|qa)$", {}};
+  EXPECT_TRUE(model::SelectsStage(by_regex, "qa", {}));
+  EXPECT_FALSE(model::SelectsStage(by_regex, "qa2", {}));
+  model::StageSelector exact{"prod", {{"tier", "production"}}};
+  EXPECT_FALSE(model::SelectsStage(exact, "prod", {}));
+  EXPECT_TRUE(model::SelectsStage(exact, "prod", {{"tier", "production"}}));
+}
+
+class AutoPromotionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto made = store::TempStore::Make("stage-test-");
+    ASSERT_TRUE(made) << made.error().message;
+    temp_ = std::move(*made);
+    store_ = &temp_.store();
+    reconciler_ = std::make_unique<StageReconciler>(
+        *store_, clock_, [this](const Json& p) -> Result<std::string> {
+          asked_.push_back(p["spec"]["freight"]);
+          std::string name = "promo-" + std::to_string(asked_.size());
+          Put("Promotion", name, {{"spec", p["spec"]}});
+          return name;
+        });
+    Put("Stage", "dev", Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind":
+        "Warehouse", "name": "w"}, "sources": {"direct": true}}], "promotionTemplate": {"spec":
+        {"steps": [{"uses": "compose-output"}]}}}})"));
+  }
+  void Put(const std::string& kind, const std::string& name, Json body,
+           const Json& status = Json()) {
+    store::Resource r;
+    r.key = {kind, "demo", name};
+    body["apiVersion"] = "kargo.akuity.io/v1alpha1";
+    body["kind"] = kind;
+    body["metadata"] = {{"name", name}, {"namespace", "demo"}};
+    r.object = body;
+    auto made = store_->Create(r, "Created", "");
+    ASSERT_TRUE(made) << made.error().message;
+    if (!status.is_null()) {
+      ASSERT_TRUE(store_->UpdateStatus(r.key, status, made->resource_version, "", ""));
+    }
+  }
+  void Freight(const std::string& name, int64_t discovered_ms) {
+    Put("Freight", name,
+        {{"origin", {{"kind", "Warehouse"}, {"name", "w"}}},
+         {"discoveredAt", At(discovered_ms)},
+         {"commits", {{{"repoURL", "https://x/y"}, {"id", name}}}}});
+  }
+  void Phase(const std::string& promo, const std::string& phase) {
+    store::Resource p = **store_->Get({"Promotion", "demo", promo});
+    ASSERT_TRUE(store_->UpdateStatus(p.key, {{"phase", phase}}, p.resource_version, "", ""));
+  }
+  void Reconcile() {
+    auto r = reconciler_->Reconcile("demo/dev");
+    ASSERT_TRUE(r) << r.error().message;
+  }
+
+  store::TempStore temp_;
+  store::Store* store_ = nullptr;
+  FakeClock clock_{FromUnixMillis(kNow)};
+  std::vector<std::string> asked_;
+  std::unique_ptr<StageReconciler> reconciler_;
+};
+
+TEST_F(AutoPromotionTest, NothingIsAskedForUnlessTheProjectConfigEnablesIt) {
+  Freight("a", kNow);
+  Reconcile();
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ((*store_->Get({"Stage", "demo", "dev"}))->status["freightSummary"], "N/A");
+  Put("ProjectConfig", "demo",
+      Json::parse(R"({"spec": {"promotionPolicies": [{"stageSelector": {"name": "glob:d*"},
+          "autoPromotionEnabled": true}]}})"));
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"a"});
+}
+
+TEST_F(AutoPromotionTest, TheNewestFreightOnceAndNeverAgainAfterItFailed) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {"promotionPolicies": [{"stage": "dev",
+          "autoPromotionEnabled": true}]}})"));
+  Freight("old", kNow - kHour);
+  Freight("new", kNow);
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"new"});
+  Reconcile();  // running: nothing more
+  EXPECT_EQ(asked_.size(), 1u);
+  Phase("promo-1", "Failed");
+  Reconcile();  // failed: a person decides
+  EXPECT_EQ(asked_.size(), 1u);
+  Freight("newer", kNow + 1);
+  Reconcile();
+  EXPECT_EQ(asked_, (std::vector<std::string>{"new", "newer"}));
+}
+
+// A Stage with verification: the Freight a Promotion brought is current
+// but not verified until the AnalysisRun of the Stage's templates (args
+// evaluated) is Successful; the run's name is recorded before it is made.
+class VerificationTest : public AutoPromotionTest {
+ protected:
+  void SetUp() override {
+    AutoPromotionTest::SetUp();
+    reconciler_ = std::make_unique<StageReconciler>(
+        *store_, clock_, [this](const Json& obj) -> Result<std::string> {
+          made_.push_back(obj);
+          store::Resource r;
+          r.key = {obj["kind"], "demo", obj["metadata"]["name"]};
+          r.object = obj;
+          STRAKE_TRY(store_->Create(r, "Created", ""));
+          return r.key.name;
+        });
+    store::Resource t;
+    t.key = {"AnalysisTemplate", "demo", "smoke"};
+    t.object = Json::parse(R"({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "smoke", "namespace": "demo"}, "spec": {"args": [{"name": "commit"}],
+        "metrics": [{"name": "m", "provider": {"web": {"url": "http://127.0.0.1:1/{{args.commit}}"}}}]}})");
+    ASSERT_TRUE(store_->Create(t, "Created", ""));
+    Put("Stage", "qa", Json::parse(R"({"spec": {"vars": [{"name": "repo", "value": "https://x/y"}],
+        "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"}, "sources": {"direct": true}}],
+        "promotionTemplate": {"spec": {"steps": [{"uses": "compose-output"}]}},
+        "verification": {"analysisTemplates": [{"name": "smoke"}],
+                         "analysisRunMetadata": {"labels": {"team": "web"}},
+                         "args": [{"name": "commit", "value": "${{ commitFrom(vars.repo).ID }}"}]}}})"));
+    Freight("f1", kNow);
+    // What a Promotion's end wrote: f1 current in qa, not verified.
+    Json ref = {{"name", "f1"},
+                {"origin", {{"kind", "Warehouse"}, {"name", "w"}}},
+                {"commits", {{{"repoURL", "https://x/y"}, {"id", "abc123"}}}}};
+    SetStatus("Stage", "qa", RecordFreight(Json::object(), ref, "p1", At(kNow), true));
+    SetStatus("Freight", "f1", FreightArrived(Json::object(), "qa", At(kNow), false));
+  }
+  void SetStatus(const std::string& kind, const std::string& name, const Json& status) {
+    store::Resource r = **store_->Get({kind, "demo", name});
+    ASSERT_TRUE(store_->UpdateStatus(r.key, status, r.resource_version, "", ""));
+  }
+  Json Verification() {
+    Json st = (*store_->Get({"Stage", "demo", "qa"}))->status;
+    return st["freightHistory"][0]["verificationHistory"];
+  }
+  controller::ReconcileResult ReconcileQa() {
+    auto r = reconciler_->Reconcile("demo/qa");
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : controller::ReconcileResult{};
+  }
+  std::vector<Json> made_;
+};
+
+TEST_F(VerificationTest, TheFreightIsVerifiedWhenItsAnalysisRunSucceeds) {
+  EXPECT_EQ(ReconcileQa().requeue_after, kVerificationPoll);
+  ASSERT_EQ(made_.size(), 1u);
+  const Json& run = made_[0];
+  const std::string name = run["metadata"]["name"];
+  EXPECT_EQ(name.substr(0, 3), "qa.");
+  EXPECT_EQ(run["metadata"]["labels"]["team"], "web");
+  EXPECT_EQ(run["metadata"]["labels"]["kargo.akuity.io/stage"], "qa");
+  EXPECT_EQ(run["spec"]["args"][0]["value"], "abc123");  // commitFrom(vars.repo).ID
+  Json vh = Verification();
+  ASSERT_EQ(vh.size(), 1u);
+  EXPECT_EQ(vh[0]["analysisRun"]["name"], name);
+  // Again while it runs: nothing made twice, still unverified.
+  SetStatus("AnalysisRun", name, {{"phase", "Running"}});
+  ReconcileQa();
+  EXPECT_EQ(made_.size(), 1u);
+  EXPECT_EQ(Verification()[0]["phase"], "Running");
+  EXPECT_FALSE((*store_->Get({"Freight", "demo", "f1"}))->status.contains("verifiedIn"));
+  SetStatus("AnalysisRun", name, {{"phase", "Successful"}});
+  EXPECT_FALSE(ReconcileQa().requeue_after);
+  EXPECT_EQ(Verification()[0]["phase"], "Successful");
+  EXPECT_TRUE((*store_->Get({"Freight", "demo", "f1"}))->status["verifiedIn"].contains("qa"));
+}
+
+TEST_F(VerificationTest, AFailedRunLeavesTheFreightUnverifiedAndARestartFindsItsRun) {
+  ReconcileQa();
+  const std::string name = made_[0]["metadata"]["name"];
+  // A server that died after recording the run's name and before making
+  // it: the next pass makes it under that name.
+  ASSERT_TRUE(store_->Delete({"AnalysisRun", "demo", name}));
+  ReconcileQa();
+  ASSERT_EQ(made_.size(), 2u);
+  EXPECT_EQ(made_[1]["metadata"]["name"], name);
+  SetStatus("AnalysisRun", name, {{"phase", "Failed"}, {"message", "metric m failed"}});
+  ReconcileQa();
+  Json vh = Verification();
+  EXPECT_EQ(vh[0]["phase"], "Failed");
+  EXPECT_EQ(vh[0]["message"], "metric m failed");
+  EXPECT_FALSE((*store_->Get({"Freight", "demo", "f1"}))->status.contains("verifiedIn"));
+  ReconcileQa();
+  EXPECT_EQ(made_.size(), 2u);  // not tried again by itself
+}
+
+}  // namespace
+}  // namespace strake::delivery
