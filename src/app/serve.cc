@@ -278,8 +278,8 @@ struct DeliveryWork {
     if (kind == "AnalysisRun") {
       const std::string& run = c.key.name;
       size_t last = run.rfind('.');
-      size_t ulid = last == std::string::npos || last == 0 ? std::string::npos
-                                                            : run.rfind('.', last - 1);
+      size_t ulid =
+          last == std::string::npos || last == 0 ? std::string::npos : run.rfind('.', last - 1);
       if (ulid != std::string::npos) {
         std::string stage = controller::ObjectKey(c.key.ns, run.substr(0, ulid));
         for (const auto& s : stage_index.InNamespace(c.key.ns))

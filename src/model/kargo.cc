@@ -588,8 +588,9 @@ Verification DecodeVerification(Ctx& ctx, const Node& n, const std::string& path
     AnalysisTemplateRef ref;
     if (const Node* name = tf.Need("name")) ref.name = ctx.Str(*name, tf.Sub("name"));
     if (const Node* kind = tf.Get("kind"); kind && !kind->IsNull()) {
-      ref.cluster = Enum(ctx, *kind, tf.Sub("kind"),
-                         {"AnalysisTemplate", "ClusterAnalysisTemplate"}) == "ClusterAnalysisTemplate";
+      ref.cluster =
+          Enum(ctx, *kind, tf.Sub("kind"), {"AnalysisTemplate", "ClusterAnalysisTemplate"}) ==
+          "ClusterAnalysisTemplate";
     }
     v.templates.push_back(std::move(ref));
   });

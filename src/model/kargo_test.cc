@@ -261,8 +261,9 @@ spec:
   EXPECT_HAS(e,
              "spec.promotionTemplate.spec.steps[2].as: step alias duplicates that of "
              "spec.promotionTemplate.spec.steps[1]");
-  EXPECT_HAS(e, "spec.verification.analysisTemplates[0].kind: must be AnalysisTemplate or "
-                "ClusterAnalysisTemplate, found \"Template\"");
+  EXPECT_HAS(e,
+             "spec.verification.analysisTemplates[0].kind: must be AnalysisTemplate or "
+             "ClusterAnalysisTemplate, found \"Template\"");
   EXPECT_HAS(e, "k.yaml:23:12: spec.targets: not supported yet");
 }
 
