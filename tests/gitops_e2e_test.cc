@@ -116,6 +116,30 @@ spec:
     Ran r = Cli({"apply", "-f", File("app.yaml", text)});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
+  // Wave 0: a Deployment of `replicas` that takes 8 s to be ready (long
+  // enough for the checks of a test under the sanitizers, where each CLI
+  // call is slow); wave 1, a ConfigMap "after", waits for it.
+  void WriteSlowWaves(int replicas) {
+    Write("env/dev/deploy.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: slow}}
+spec:
+  replicas: {}
+  selector: {{matchLabels: {{app: slow}}}}
+  template:
+    metadata: {{labels: {{app: slow}}}}
+    spec:
+      containers:
+      - name: slow
+        image: slow:v1
+        command: [python3, "{}", "{}"]
+        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, initialDelaySeconds: 8, periodSeconds: 1}}
+        ports: [{{containerPort: 8080}}]
+)",
+                                             replicas, app_, Marker()));
+    Write("env/dev/after.yaml",
+          ConfigMap("after", "1", "  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n"));
+  }
   // The Freight of namespace `ns` (Kargo's), as `get freight -o json` lists it.
   Json FreightIn(const std::string& ns) {
     Ran r = Cli({"get", "freight", "-n", ns, "-o", "json"});
@@ -389,28 +413,7 @@ TEST_F(GitopsE2E, AGitServerThatIsDownDeletesNothing) {
 }
 
 TEST_F(GitopsE2E, KillNineMidSyncResumesWithoutDuplicatesOrTurningAutoSyncOff) {
-  // Wave 0 is a Deployment that takes 8 s to be ready (long enough for the
-  // checks below under the sanitizers, where each CLI call is slow); wave 1
-  // waits for it.
-  Write("env/dev/deploy.yaml", fmt::format(R"(apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: slow}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: slow}}}}
-  template:
-    metadata: {{labels: {{app: slow}}}}
-    spec:
-      containers:
-      - name: slow
-        image: slow:v1
-        command: [python3, "{}", "{}"]
-        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, initialDelaySeconds: 8, periodSeconds: 1}}
-        ports: [{{containerPort: 8080}}]
-)",
-                                           app_, Marker()));
-  Write("env/dev/after.yaml",
-        ConfigMap("after", "1", "  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n"));
+  WriteSlowWaves(2);
   std::string sha = Push("waves");
   StartServer();
   ApplyApp();
@@ -1339,8 +1342,14 @@ spec:
   EXPECT_EQ(cm.is_object() ? cm["data"].value("value", "") : "", "v1");
   // dev verifies it (an AnalysisRun of its template); verified there, prod
   // takes it by itself.
-  ASSERT_TRUE(WaitFor([&] { return synced("shop-prod") == v1; }, 30s))
+  auto verified_in = [&](const std::string& sha, const std::string& stage) {
+    Json fr = freight_of(sha);
+    return fr.is_object() &&
+           fr.value("status", Json::object()).value("verifiedIn", Json::object()).contains(stage);
+  };
+  ASSERT_TRUE(WaitFor([&] { return verified_in(v1, "prod"); }, 30s))
       << Get("stage", "dev", "kargo-demo").dump(2) << Get("stage", "prod", "kargo-demo").dump(2);
+  EXPECT_EQ(synced("shop-prod"), v1);
   Json f = freight_of(v1);
   EXPECT_TRUE(f["status"]["currentlyIn"].contains("dev")) << f.dump(2);
   EXPECT_TRUE(f["status"]["verifiedIn"].contains("dev")) << f.dump(2);
@@ -1363,7 +1372,8 @@ spec:
       Cli({"promote", "--stage", "dev", "--freight-alias", alias, "-n", "kargo-demo", "--wait"});
   ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
   EXPECT_EQ(synced("shop-dev"), v2);
-  ASSERT_TRUE(WaitFor([&] { return synced("shop-prod") == v2; }, 30s));
+  ASSERT_TRUE(WaitFor([&] { return verified_in(v2, "prod"); }, 30s));
+  EXPECT_EQ(synced("shop-prod"), v2);
   Json old = freight_of(v1);
   EXPECT_FALSE(old["status"].value("currentlyIn", Json::object()).contains("dev"));
   EXPECT_TRUE(old["status"]["verifiedIn"]["dev"].contains("longestSoak"));
@@ -1388,6 +1398,88 @@ spec:
   ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
   EXPECT_EQ(synced("shop-prod"), v3);
   EXPECT_EQ(synced("shop-dev"), v2);
+}
+
+// kill -9 while a Promotion waits for the sync its argocd-update started
+// (wave 1 waits for a Deployment that takes 8 s to be ready): after the
+// restart the sync resumes, the step finds it by the Promotion's name and
+// starts no other, and the Promotion succeeds with the step's first record.
+TEST_F(GitopsE2E, APromotionKilledMidStepResumesItWithoutASecondSync) {
+  ServeOverHttp();
+  // Wave 1 waits for the Deployment: the sync waits for its health.
+  WriteSlowWaves(1);
+  std::string v1 = Push("v1");
+  StartServer();
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: shop, namespace: demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop
+  namespace: demo
+  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
+spec:
+  source: {{repoURL: "{url}", path: env/dev, targetRevision: main}}
+  destination: {{name: local, namespace: demo}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: demo}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: shop}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: argocd-update
+        config:
+          apps:
+          - name: shop
+            sources:
+            - repoURL: "{url}"
+              desiredRevision: ${{{{ commitFrom("{url}").ID }}}}
+)",
+                                  fmt::arg("url", url_));
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_TRUE(WaitFor([&] { return FreightIn("demo").size() == 1; }, 30s));
+  const std::string freight = FreightIn("demo")[0]["metadata"]["name"];
+  Ran promoted = Cli({"promote", "--stage", "dev", "--freight", freight, "-n", "demo"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  const std::string out = promoted.out;
+  const std::string name = out.substr(out.find('/') + 1, out.find(' ') - out.find('/') - 1);
+  auto promotion = [&] { return Get("promotion", name, "demo"); };
+  auto app = [&] { return Get("application", "shop", "demo"); };
+  // The step has started the sync and waits for the Deployment.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json a = app();
+        return a.is_object() &&
+               a["status"].value("operationState", Json::object()).value("phase", "") == "Running";
+      },
+      20s))
+      << promotion().dump(2);
+  Json before = promotion();
+  ASSERT_EQ(before["status"].value("phase", ""), "Running") << before.dump(2);
+  const std::string started = before["status"]["stepExecutionMetadata"][0]["startedAt"];
+  StopServer(SIGKILL);
+  StartServer();
+  ASSERT_TRUE(WaitFor([&] { return promotion()["status"].value("phase", "") == "Succeeded"; }, 40s))
+      << promotion().dump(2) << app().dump(2);
+  Json after = promotion();
+  EXPECT_EQ(after["status"]["stepExecutionMetadata"][0]["startedAt"], started);
+  Json a = app();
+  EXPECT_EQ(a["status"]["sync"].value("revision", ""), v1);
+  // One sync: the one the step started before the kill, recorded once.
+  EXPECT_EQ(a["status"].value("history", Json::array()).size(), 1u) << a.dump(2);
+  EXPECT_EQ(a["status"]["operationState"]["operation"]["info"][0]["value"], name);
 }
 
 }  // namespace

@@ -264,10 +264,24 @@ struct DeliveryWork {
     const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
     const std::string& kind = c.key.kind;
     if (kind == "Warehouse") warehouse_ctl.Enqueue(key);
-    if (kind == "Promotion") promotion_ctl.Enqueue(key);
+    // A Promotion's own status writes do not wake it (its reconciler asks
+    // for the next look itself); made, changed or deleted, it is looked at.
+    // One deleted may have been first in line: its Stage's others look too.
+    if (kind == "Promotion") {
+      promotion_index.Track(c);
+      if (c.type != "MODIFIED" || c.reason == "Updated") promotion_ctl.Enqueue(key);
+      if (c.type == "DELETED") {
+        for (const auto& p : promotion_index.InNamespace(c.key.ns)) promotion_ctl.Enqueue(p);
+        for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
+      }
+    }
     if (kind == "Stage") {
       stage_index.Track(c);
       stage_ctl.Enqueue(key);
+      // Made or gone: the Stages that name it as upstream say so.
+      if (c.type != "MODIFIED") {
+        for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
+      }
     }
     // New Freight, Freight verified or approved somewhere, a policy changed:
     // the Stages of the Project look again (auto-promotion).
@@ -296,6 +310,7 @@ struct DeliveryWork {
       STRAKE_TRY_ASSIGN(all, st.List(kind, ""));
       for (const auto& o : all) {
         if (ctl == &stage_ctl) stage_index.Add(o.key.ns, o.key.name);
+        if (ctl == &promotion_ctl) promotion_index.Add(o.key.ns, o.key.name);
         ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
       }
     }
@@ -307,6 +322,7 @@ struct DeliveryWork {
   delivery::StageReconciler stages;
   delivery::PromotionReconciler promotions;
   RolloutIndex stage_index;
+  RolloutIndex promotion_index;
   Forward warehouses_fwd;
   Forward stages_fwd;
   Forward promotions_fwd;

@@ -145,15 +145,18 @@ Status PromotionReconciler::WriteStatus(Run& run, const std::string& reason,
   Json steps = Json::array();
   for (const auto& r : run.records) steps.push_back(RecordToJson(r));
   run.status["stepExecutionMetadata"] = steps;
+  if (run.status == run.promo.status) return Ok();  // nothing new: no write, no event
   STRAKE_TRY_ASSIGN(written, store_.UpdateStatus(run.promo.key, run.status,
                                                  run.promo.resource_version, reason, message));
   run.promo.resource_version = written.resource_version;
+  run.promo.status = run.status;
   return Ok();
 }
 
 // Whether this Promotion is first in line for its Stage; writes Pending
 // when it is not.
 Result<bool> PromotionReconciler::WaitInLine(Run& run) {
+  if (run.status.value("phase", "") == "Running") return true;  // it keeps its place
   STRAKE_TRY_ASSIGN(all, store_.List("Promotion", run.ns()));
   const store::Resource* first = nullptr;
   for (const auto& p : all) {
@@ -178,7 +181,16 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
   STRAKE_TRY_ASSIGN(got, store_.Get({"Promotion", ns, name}));
   if (!got) return controller::ReconcileResult{};
   auto decoded = model::DecodeObject(got->object, "promotion " + name);
-  if (!decoded) return controller::ReconcileResult{};  // refused at the API
+  if (!decoded) {
+    // Admitted once but not decodable now: said, and out of the Stage's line.
+    Json st = got->status.is_object() ? got->status : Json::object();
+    if (IsTerminal(st.value("phase", ""))) return controller::ReconcileResult{};
+    st["phase"] = "Errored";
+    st["message"] = decoded.error().message;
+    STRAKE_TRY(store_.UpdateStatus(got->key, st, got->resource_version, "Errored",
+                                   decoded.error().message));
+    return controller::ReconcileResult{};
+  }
   Run run;
   run.promo = std::move(*got);
   run.spec = std::get<model::Promotion>(decoded->value);
@@ -202,6 +214,21 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
     return controller::ReconcileResult{};
   }
   if (phase != "Running") {
+    // A Stage that is verifying its Freight runs no other Promotion.
+    auto stage_spec = model::DecodeObject(run.stage->object, "stage " + run.spec.spec.stage);
+    if (stage_spec &&
+        VerificationInProgress(std::get<model::Stage>(stage_spec->value), run.stage->status)) {
+      std::string message =
+          fmt::format("waiting for the verification of Stage {} to end", run.spec.spec.stage);
+      if (run.status.value("message", "") != message) {
+        run.status["phase"] = "Pending";
+        run.status["message"] = message;
+        STRAKE_TRY(WriteStatus(run, "Pending", message));
+      }
+      controller::ReconcileResult later;
+      later.requeue_after = kStepRetry;
+      return later;
+    }
     run.status["phase"] = "Running";
     run.status["message"] = "";
     run.status["startedAt"] = run.Now();
@@ -215,9 +242,8 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
       r.continue_on_error = step.continue_on_error;
       run.records.push_back(std::move(r));
     }
-    STRAKE_TRY(MakeDirs(run.work_dir));
-    STRAKE_TRY(WriteStatus(run, "Running", "promotion started"));
-    // The Stage shows what it is doing.
+    // The Stage shows what it is doing (first: a restart between the two
+    // writes finds the Promotion Pending and starts it again).
     const Json current = {{"name", run.promo.key.name}, {"freight", run.status["freight"]}};
     STRAKE_TRY(UpdateStatusOf(
         store_, run.stage->key,
@@ -227,6 +253,8 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
           return st;
         },
         "PromotionStarted", fmt::format("promotion {} started", run.promo.key.name)));
+    STRAKE_TRY(MakeDirs(run.work_dir));
+    STRAKE_TRY(WriteStatus(run, "Running", "promotion started"));
   }
   return RunSteps(run);
 }
@@ -323,7 +351,13 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
                       run.work_dir,
                       *config,
                       state.value(rec.alias, Json::object())};
-      out = runner->Run(ctx);
+      try {
+        out = runner->Run(ctx);
+      } catch (const std::exception& e) {  // a config of the wrong shape, say
+        out = StepOutcome{
+            {StepStatus::kErrored, "", fmt::format("step {}: {}", step.uses, e.what()), true},
+            Json::object()};
+      }
     }
     if (out.output.is_object() && !out.output.empty()) state[rec.alias] = out.output;
     run.status["state"] = state;
@@ -364,7 +398,8 @@ Status PromotionReconciler::Finish(Run& run, const std::string& phase, const std
     // The Freight the Stage held leaves it; the new one arrives (verified
     // at once: no verification yet). Each write repeats harmlessly.
     const Json stage_status = run.stage->status.is_object() ? run.stage->status : Json::object();
-    for (const auto& was : CurrentFreight(stage_status)) {
+    const Json origin = run.freight->object.value("origin", Json::object());
+    for (const auto& was : CurrentFreightOf(stage_status, origin.value("name", ""))) {
       if (was == run.freight->key.name) continue;
       STRAKE_TRY(UpdateStatusOf(
           store_, {"Freight", run.ns(), was},

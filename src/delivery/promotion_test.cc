@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "delivery/builtin_steps.h"
@@ -228,6 +229,71 @@ TEST_F(PromotionTest, AMissingFreightErrsThePromotion) {
   Reconcile("p");
   EXPECT_EQ(Phase("p"), "Errored");
   EXPECT_EQ(StatusOf("Promotion", "p")["message"], "Freight \"gone\" no longer exists");
+}
+
+TEST_F(PromotionTest, AStageThatIsVerifyingRunsNoOtherPromotion) {
+  Create("Stage", "qa", R"({"spec": {"requestedFreight": [{"origin": {"kind": "Warehouse",
+      "name": "w"}, "sources": {"direct": true}}], "verification": {"analysisTemplates":
+      [{"name": "smoke"}]}}})");
+  auto verification = [&](const std::string& phase) {
+    store::Resource qa = **store_->Get({"Stage", "demo", "qa"});
+    Json entry = {{"id", "v"}, {"phase", phase}};
+    Json collection = {{"id", "x"}, {"verificationHistory", Json::array({entry})}};
+    Json st = {{"freightHistory", Json::array({collection})}};
+    ASSERT_TRUE(store_->UpdateStatus(qa.key, st, qa.resource_version, "", ""));
+  };
+  verification("Running");
+  Create("Promotion", "p", R"({"spec": {"stage": "qa", "freight": "f1",
+      "steps": [{"uses": "scripted"}]}})");
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
+  EXPECT_EQ(Phase("p"), "Pending");
+  EXPECT_EQ(StatusOf("Promotion", "p")["message"],
+            "waiting for the verification of Stage qa to end");
+  EXPECT_TRUE(calls_.empty());
+  verification("Failed");  // ended, however it ended
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+}
+
+TEST_F(PromotionTest, AStepConfigOfTheWrongShapeErrsTheStepAndEndsThePromotion) {
+  Promote("p", "f1", R"([{"uses": "fail", "config": {"message": 42}}])");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Errored");
+  EXPECT_NE(StatusOf("Promotion", "p")["message"].get<std::string>().find("step fail:"),
+            std::string::npos)
+      << StatusOf("Promotion", "p").dump();
+}
+
+// A Stage of two origins: Freight of one origin replaces only the Freight
+// of that origin; the other stays current.
+TEST_F(PromotionTest, AMultiOriginStageKeepsTheOtherOriginsFreight) {
+  Create("Stage", "multi", R"({"spec": {"requestedFreight": [
+      {"origin": {"kind": "Warehouse", "name": "w"}, "sources": {"direct": true}},
+      {"origin": {"kind": "Warehouse", "name": "x"}, "sources": {"direct": true}}]}})");
+  Create("Freight", "g1", R"({"origin": {"kind": "Warehouse", "name": "x"},
+      "commits": [{"repoURL": "https://git.example.com/other.git", "id": "aa"}]})");
+  for (const char* f : {"f1", "g1"}) {
+    store::Resource r = **store_->Get({"Freight", "demo", f});
+    ASSERT_TRUE(store_->UpdateStatus(
+        r.key, FreightArrived(Json::object(), "multi", "2027-01-15T08:00:00Z", true),
+        r.resource_version, "", ""));
+  }
+  store::Resource m = **store_->Get({"Stage", "demo", "multi"});
+  Json collection = {{"id", "x"},
+                     {"items",
+                      {{"Warehouse/w", {{"name", "f1"}, {"origin", {{"name", "w"}}}}},
+                       {"Warehouse/x", {{"name", "g1"}, {"origin", {{"name", "x"}}}}}}}};
+  ASSERT_TRUE(store_->UpdateStatus(m.key, {{"freightHistory", Json::array({collection})}},
+                                   m.resource_version, "", ""));
+  Create("Promotion", "p", R"({"spec": {"stage": "multi", "freight": "f2",
+      "steps": [{"uses": "scripted"}]}})");
+  Reconcile("p");
+  ASSERT_EQ(Phase("p"), "Succeeded");
+  EXPECT_FALSE(StatusOf("Freight", "f1")["currentlyIn"].contains("multi"));
+  EXPECT_TRUE(StatusOf("Freight", "g1")["currentlyIn"].contains("multi"));
+  auto current = CurrentFreight(StatusOf("Stage", "multi"));
+  std::sort(current.begin(), current.end());
+  EXPECT_EQ(current, (std::vector<std::string>{"f2", "g1"}));
 }
 
 class ArgoCDUpdateTest : public PromotionTest {

@@ -12,6 +12,7 @@
 #include "base/ids.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/conditions.h"
 #include "delivery/template.h"
 #include "model/decode.h"
 #include "rollout/analysis.h"
@@ -164,6 +165,16 @@ Json RecordFreight(Json stage_status, const Json& freight, const std::string& pr
   return stage_status;
 }
 
+bool VerificationInProgress(const model::Stage& stage, const Json& stage_status) {
+  if (!stage.spec.verification || !stage_status.is_object()) return false;
+  const Json history = stage_status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return false;
+  const Json vh = history[0].value("verificationHistory", Json::array());
+  if (!vh.is_array() || vh.empty()) return true;  // recorded by a Promotion, not started yet
+  const std::string phase = vh[0].is_object() ? vh[0].value("phase", "") : "";
+  return phase.empty() || phase == "Pending" || phase == "Running";
+}
+
 std::vector<std::string> CurrentFreight(const Json& stage_status) {
   std::vector<std::string> out;
   if (!stage_status.is_object()) return out;
@@ -173,6 +184,17 @@ std::vector<std::string> CurrentFreight(const Json& stage_status) {
   for (const auto& [k, v] : items.items()) {
     if (v.is_object()) out.push_back(v.value("name", ""));
   }
+  return out;
+}
+
+std::vector<std::string> CurrentFreightOf(const Json& stage_status, const std::string& origin) {
+  std::vector<std::string> out;
+  if (!stage_status.is_object()) return out;
+  const Json history = stage_status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return out;
+  const Json items = history[0].value("items", Json::object());
+  auto it = items.find("Warehouse/" + origin);
+  if (it != items.end() && it->is_object()) out.push_back(it->value("name", ""));
   return out;
 }
 
@@ -227,15 +249,34 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   if (wake_ms > 0 && !verifying) result.requeue_after = Millis(wake_ms - now_ms);
   const int64_t generation = got->generation;
   const size_t requested = stage.spec.requested_freight.size();
+  // An upstream Stage that does not exist (yet): said, not waited on quietly.
+  std::vector<std::string> missing;
+  for (const auto& req : stage.spec.requested_freight) {
+    for (const auto& up : req.sources.stages) {
+      STRAKE_TRY_ASSIGN(there, store_.Get({"Stage", ns, up}));
+      if (!there) missing.push_back(Quote(up));
+    }
+  }
+  const std::string now = FormatRfc3339(FromUnixMillis(now_ms));
   STRAKE_TRY(UpdateStatusOf(
       store_, got->key,
       [&](const Json& was) {
         Json next = was;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
+        Json conditions = next.value("conditions", Json::array());
+        if (missing.empty()) {
+          SetCondition(conditions, "Ready", true, "Reconciled", "", now, generation);
+        } else {
+          SetCondition(conditions, "Ready", false, "UpstreamStageNotFound",
+                       fmt::format("requests Freight from Stage {} in {}, which does not exist",
+                                   Join(missing, ", "), ns),
+                       now, generation);
+        }
+        next["conditions"] = conditions;
         return next;
       },
-      "Reconciled", ""));
+      missing.empty() ? "Reconciled" : "UpstreamStageNotFound", ""));
   return result;
 }
 
@@ -290,8 +331,10 @@ Result<std::string> StageReconciler::StartAnalysis(const model::Stage& stage,
   auto made = create_(run);
   if (!made) {
     STRAKE_TRY_ASSIGN(there, store_.Get({"AnalysisRun", stage.meta.ns, name}));
-    if (there) return std::string();  // made before a restart
-    return made.error().message;
+    if (there) return std::string();  // made by an earlier pass
+    // The spec came from stored templates: a refusal here is the store's
+    // or a race, tried again with the controller's backoff.
+    return tl::unexpected(made.error().Wrap("verification of stage " + stage.meta.name));
   }
   return std::string();
 }
@@ -329,7 +372,10 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
   Json entry = vh.is_array() && !vh.empty() ? vh[0] : Json();
   if (!entry.is_object()) {
     // The run's name is recorded before the run is made: a restart finds it.
-    std::string name = stage.meta.name + "." + ToLower(NewUlid(now_ms)) + "." + id.substr(0, 7);
+    constexpr size_t kMaxPrefix = 253 - 1 - 26 - 1 - 7;  // as Kargo's promotion names
+    std::string prefix = stage.meta.name.substr(0, kMaxPrefix);
+    while (!prefix.empty() && (prefix.back() == '.' || prefix.back() == '-')) prefix.pop_back();
+    std::string name = prefix + "." + ToLower(NewUlid(now_ms)) + "." + id.substr(0, 7);
     entry = {{"id", NewUid()},
              {"startTime", now},
              {"phase", "Pending"},
@@ -405,8 +451,11 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
     for (const auto& f : all) {
       model::FreightOrigin origin{"Warehouse", Field(f.object, "origin").value("name", "")};
       if (!(origin == req.origin)) continue;
+      bool upstream_now = !req.sources.match_upstream || req.sources.stages.empty() ||
+                          Field(f.status, "currentlyIn").contains(req.sources.stages[0]);
       if (IsFreightAvailable(stage, origin, f.status, now_ms)) {
-        available.push_back(&f);
+        // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn).
+        if (upstream_now) available.push_back(&f);
       } else if (req.sources.required_soak.count() > 0) {
         for (const auto& up : req.sources.stages) {
           if (!Field(f.status, "currentlyIn").contains(up)) continue;

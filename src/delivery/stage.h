@@ -16,12 +16,12 @@
 // <stage>.<ulid>.<collection id[:7]> and recorded in the current
 // collection's verificationHistory before it is made, so a restart finds it;
 // the Freight is verified in the Stage when the run is Successful (Failed,
-// Error and Inconclusive leave it unverified). And when its Project's
-// ProjectConfig enables
-// auto-promotion for it, asks for a Promotion of the newest available
-// Freight of each origin it does not hold yet — never again for a Freight
-// whose last Promotion to this Stage failed (Kargo's rule: a person decides
-// whether to try again). The Promotion is made through `create`, which
+// Error and Inconclusive leave it unverified). It says in its Ready
+// condition when an upstream Stage it names does not exist. And when its
+// Project's ProjectConfig enables auto-promotion for it, it asks for a
+// Promotion of the newest available Freight of each origin it does not hold
+// yet, never for Freight promoted into it before (so a failed one waits for
+// a person). The Promotion is made through `create`, which
 // applies the API's admission (name, steps from the template, availability).
 //
 // Reconcile is safe to call from several threads for different keys.
@@ -82,8 +82,15 @@ Json FreightReference(const store::Resource& freight);
 Json RecordFreight(Json stage_status, const Json& freight, const std::string& promotion,
                    const std::string& now, bool verifies);
 
+// Whether the Stage (with `verification`) is verifying its current
+// collection: its newest verification not ended, or not started yet after
+// a Promotion.
+bool VerificationInProgress(const model::Stage& stage, const Json& stage_status);
+
 // The Freight names of the Stage's current collection.
 std::vector<std::string> CurrentFreight(const Json& stage_status);
+// Of those, the one from Warehouse `origin` (none or one).
+std::vector<std::string> CurrentFreightOf(const Json& stage_status, const std::string& origin);
 
 // Kargo's freightSummary: the one Freight's name, "N/M Fulfilled" when the
 // Stage requests several origins, "N/A" when it holds none.

@@ -179,6 +179,44 @@ TEST_F(AutoPromotionTest, TheNewestFreightOnceAndNeverAgainAfterItFailed) {
   EXPECT_EQ(asked_, (std::vector<std::string>{"new", "newer"}));
 }
 
+// MatchUpstream takes what the upstream Stage holds now, not everything
+// ever verified there (Kargo lists Freight CurrentlyIn the upstream).
+TEST_F(AutoPromotionTest, MatchUpstreamTakesWhatTheUpstreamStageHoldsNow) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {"promotionPolicies": [{"stage": "prod",
+          "autoPromotionEnabled": true}]}})"));
+  Put("Stage", "prod", Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind":
+      "Warehouse", "name": "w"}, "sources": {"stages": ["dev"], "autoPromotionOptions":
+      {"selectionPolicy": "MatchUpstream"}}}], "promotionTemplate": {"spec": {"steps":
+      [{"uses": "compose-output"}]}}}})"));
+  Freight("old", kNow - kHour);
+  Freight("new", kNow);
+  auto set = [&](const std::string& name, const Json& status) {
+    store::Resource r = **store_->Get({"Freight", "demo", name});
+    ASSERT_TRUE(store_->UpdateStatus(r.key, status, r.resource_version, "", ""));
+  };
+  // "new" was in dev and left; "old" is there now: prod matches dev.
+  set("new", FreightLeft(FreightArrived(Json::object(), "dev", At(kNow - 10), true), "dev", kNow));
+  set("old", FreightArrived(Json::object(), "dev", At(kNow), true));
+  ASSERT_TRUE(reconciler_->Reconcile("demo/prod"));
+  EXPECT_EQ(asked_, std::vector<std::string>{"old"});
+}
+
+TEST_F(AutoPromotionTest, AnUpstreamStageThatDoesNotExistIsSaidInTheStatus) {
+  Put("Stage", "prod", Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind":
+      "Warehouse", "name": "w"}, "sources": {"stages": ["dev", "uat"]}}]}})"));
+  ASSERT_TRUE(reconciler_->Reconcile("demo/prod"));
+  Json c = (*store_->Get({"Stage", "demo", "prod"}))->status["conditions"][0];
+  EXPECT_EQ(c["type"], "Ready");
+  EXPECT_EQ(c["status"], "False");
+  EXPECT_EQ(c["reason"], "UpstreamStageNotFound");
+  EXPECT_EQ(c["message"], "requests Freight from Stage \"uat\" in demo, which does not exist");
+  Put("Stage", "uat", Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind":
+      "Warehouse", "name": "w"}, "sources": {"direct": true}}]}})"));
+  ASSERT_TRUE(reconciler_->Reconcile("demo/prod"));
+  c = (*store_->Get({"Stage", "demo", "prod"}))->status["conditions"][0];
+  EXPECT_EQ(c["status"], "True");
+}
+
 // A Stage with verification: the Freight a Promotion brought is current
 // but not verified until the AnalysisRun of the Stage's templates (args
 // evaluated) is Successful; the run's name is recorded before it is made.

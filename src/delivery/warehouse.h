@@ -22,6 +22,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "controller/controller.h"
+#include "delivery/conditions.h"
 #include "delivery/discovery.h"
 #include "gitops/sources.h"
 #include "model/kargo.h"
@@ -55,14 +56,6 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at);
 
 // status.discoveredArtifacts.git, as Kargo writes it.
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results);
-
-// Removes condition `type` from `conditions`.
-void DropCondition(Json& conditions, const std::string& type);
-
-// Sets condition `type` in `conditions` (a JSON array), keeping its
-// lastTransitionTime when its status did not change.
-void SetCondition(Json& conditions, const std::string& type, bool status, const std::string& reason,
-                  const std::string& message, const std::string& now, int64_t generation);
 
 class WarehouseReconciler {
  public:

@@ -507,6 +507,10 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
   return std::nullopt;
 }
 
+// Set while the server itself creates an object (CreateObject): what
+// admission trusts of a request then differs (a Promotion's create-actor).
+thread_local bool t_internal_create = false;
+
 // A Stage's (or Promotion's) steps: each `uses` a step strake runs, each
 // template compiles. Errors name the field.
 std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>& vars,
@@ -574,8 +578,24 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
   }
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
+  // The Stage's vars, then its template's: a later one of the same name
+  // replaces the earlier (Kargo: template vars take precedence).
   std::vector<model::ExpressionVariable> vars = stage.spec.vars;
-  vars.insert(vars.end(), stage.spec.template_vars.begin(), stage.spec.template_vars.end());
+  for (const auto& v : stage.spec.template_vars) {
+    auto same = std::find_if(vars.begin(), vars.end(),
+                             [&](const model::ExpressionVariable& w) { return w.name == v.name; });
+    if (same != vars.end()) {
+      same->value = v.value;
+    } else {
+      vars.push_back(v);
+    }
+  }
+  // Who asked is the server's to say: a client's claim is dropped (only
+  // the server's own auto-promotion names itself).
+  if (!t_internal_create && body["metadata"].contains("annotations") &&
+      body["metadata"]["annotations"].is_object()) {
+    body["metadata"]["annotations"].erase("kargo.akuity.io/create-actor");
+  }
   body["spec"]["steps"] = steps;
   body["spec"]["vars"] = model::ExpressionVariablesToJson(vars);
   if (body["spec"]["vars"].empty()) body["spec"].erase("vars");
@@ -621,10 +641,60 @@ std::vector<std::string> WarehouseErrors(const model::Warehouse& w) {
   return errors;
 }
 
-std::vector<std::string> StageErrors(const model::Stage& s) {
+// The upstream Stages a stored Stage names (requestedFreight[].sources.stages).
+std::vector<std::string> StoredUpstreams(store::Store& store, const std::string& ns,
+                                         const std::string& name) {
+  std::vector<std::string> out;
+  auto got = store.Get({"Stage", ns, name});
+  if (!got || !*got) return out;
+  const Json spec = (**got).object.value("spec", Json::object());
+  for (const auto& req : spec.value("requestedFreight", Json::array())) {
+    if (!req.is_object()) continue;
+    for (const auto& up : req.value("sources", Json::object()).value("stages", Json::array()))
+      if (up.is_string()) out.push_back(up);
+  }
+  return out;
+}
+
+// The path from `from` back to `self` through the stored Stages' upstreams
+// ("a → b → self"), or "" when there is none.
+std::string PathBack(store::Store& store, const std::string& ns, const std::string& self,
+                     const std::string& from) {
+  std::map<std::string, std::string> came_from;  // a Stage -> the one that named it
+  std::vector<std::string> todo = {from};
+  came_from[from] = "";
+  while (!todo.empty()) {
+    std::string at = todo.back();
+    todo.pop_back();
+    if (at == self) {
+      std::vector<std::string> path;
+      for (std::string s = at; !s.empty(); s = came_from[s]) path.insert(path.begin(), s);
+      return Join(path, " → ");
+    }
+    for (const auto& up : StoredUpstreams(store, ns, at)) {
+      if (came_from.emplace(up, at).second) todo.push_back(up);
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> StageErrors(store::Store& store, const model::Stage& s) {
   auto errors = CheckSteps(s.spec.template_vars, s.spec.steps, "spec.promotionTemplate.spec");
   auto more = delivery::CheckPromotionTemplates(s.spec.vars, {}, "spec");
   errors.insert(errors.end(), more.begin(), more.end());
+  // Freight flows downstream only: no Stage may request it from itself.
+  for (size_t i = 0; i < s.spec.requested_freight.size(); ++i) {
+    const auto& ups = s.spec.requested_freight[i].sources.stages;
+    for (size_t j = 0; j < ups.size(); ++j) {
+      std::string path =
+          ups[j] == s.meta.name ? s.meta.name : PathBack(store, s.meta.ns, s.meta.name, ups[j]);
+      if (path.empty()) continue;
+      errors.push_back(fmt::format(
+          "spec.requestedFreight[{}].sources.stages[{}]: Stage {} would request Freight from "
+          "itself: {} → {}",
+          i, j, Quote(s.meta.name), s.meta.name, path));
+    }
+  }
   return errors;
 }
 
@@ -635,7 +705,7 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   std::vector<std::string> errors;
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&r.value)) errors = ConditionErrors(*t);
   if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
-  if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(*s);
+  if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(store, *s);
   if (!errors.empty()) {
     for (auto& e : errors) e = fmt::format("{} {}: {}", ToLower(r.kind), name, e);
     return ErrorResponse(422, "Invalid", Join(errors, "\n"));
@@ -1016,7 +1086,9 @@ Result<std::string> Api::CreateObject(const Json& object) {
   Request req;
   req.method = "POST";
   req.body = object.dump();
+  t_internal_create = true;
   Response r = Put(*at.kind, at.ns, "", req, true);
+  t_internal_create = false;
   STRAKE_TRY(AsStatus(r));
   Json made = Json::parse(r.body, nullptr, false);
   if (made.is_discarded()) return Fail("the created object is not JSON");

@@ -143,7 +143,7 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
                               name + R"("}, "spec": {"vars": [{"name": "a", "value": "1"}],
         "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"}, "sources": )" +
                               sources + R"(}], "promotionTemplate": {"spec": {"vars": [{"name":
-        "b", "value": "2"}], "steps": [)" +
+        "b", "value": "2"}, {"name": "a", "value": "3"}], "steps": [)" +
                               step + "]}}}}")
         .dump();
   };
@@ -183,7 +183,9 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
     return Call("POST", kargo + "promotions",
                 store::Json{{"apiVersion", "kargo.akuity.io/v1alpha1"},
                             {"kind", "Promotion"},
-                            {"metadata", {{"generateName", "promo-"}}},
+                            {"metadata",
+                             {{"generateName", "promo-"},
+                              {"annotations", {{"kargo.akuity.io/create-actor", "someone"}}}}},
                             {"spec", {{"stage", to}, {"freight", name}}}}
                     .dump());
   };
@@ -195,19 +197,33 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
   EXPECT_EQ(pname.size(), 3 + 1 + 26 + 1 + 7) << pname;
   EXPECT_EQ(pname.substr(0, 4), "dev.");
   EXPECT_EQ(pname.substr(pname.size() - 8), "." + name.substr(0, 7));
+  // A client does not say who asked (only the server's auto-promotion does).
+  EXPECT_FALSE(p["metadata"]
+                   .value("annotations", store::Json::object())
+                   .contains("kargo.akuity.io/create-actor"));
   EXPECT_EQ(nlohmann::json::parse(p["spec"]["steps"].dump()),
             nlohmann::json::parse("[" + step + "]"));  // key order aside
+  // The Stage's vars, then its template's; the template's "a" wins.
   EXPECT_EQ(p["spec"]["vars"],
-            store::Json::parse(R"([{"name": "a", "value": "1"}, {"name": "b", "value": "2"}])"));
+            store::Json::parse(R"([{"name": "a", "value": "3"}, {"name": "b", "value": "2"}])"));
   // prod takes Freight verified in dev: not yet; approval makes it available.
   Response not_yet = promote("prod");
   EXPECT_EQ(not_yet.status, 422) << not_yet.body;
   EXPECT_NE(not_yet.body.find("spec.freight: Freight is not available to this Stage"),
             std::string::npos)
       << not_yet.body;
+  EXPECT_EQ(Call("POST", kargo + "freights/" + name + "/approve", R"({"stage": "nope"})").status,
+            404);
+  EXPECT_EQ(Call("POST", kargo + "freights/" + name + "/approve", "[]").status, 400);
   Response approve = Call("POST", kargo + "freights/" + name + "/approve", R"({"stage": "prod"})");
   ASSERT_EQ(approve.status, 200) << approve.body;
   EXPECT_TRUE(store::Json::parse(approve.body)["status"]["approvedFor"].contains("prod"));
+  // Again: approved already, nothing changes.
+  Response again_approved =
+      Call("POST", kargo + "freights/" + name + "/approve", R"({"stage": "prod"})");
+  EXPECT_EQ(again_approved.status, 200);
+  EXPECT_EQ(store::Json::parse(again_approved.body)["status"]["approvedFor"],
+            store::Json::parse(approve.body)["status"]["approvedFor"]);
   EXPECT_EQ(promote("prod").status, 201);
   // The spec stays as made: the same request again changes nothing, a
   // different Freight is refused.
@@ -220,6 +236,31 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
   Response changed = Call("PUT", kargo + "promotions/" + pname, again.dump());
   EXPECT_EQ(changed.status, 422) << changed.body;
   EXPECT_NE(changed.body.find("spec is immutable"), std::string::npos) << changed.body;
+}
+
+// Freight flows downstream: a Stage that would request it from itself,
+// directly or through others, is refused with the path; one that names a
+// Stage that does not exist yet is taken (the Stage says so in its status).
+TEST_F(ApiTest, AStageThatWouldRequestFreightFromItselfIsRefused) {
+  const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/stages";
+  auto stage = [](const std::string& name, const std::string& upstream) {
+    return store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Stage",
+        "metadata": {"name": ")" +
+                              name + R"("}, "spec": {"requestedFreight": [{"origin":
+        {"kind": "Warehouse", "name": "w"}, "sources": {"stages": [")" +
+                              upstream + R"("]}}]}})")
+        .dump();
+  };
+  Response self = Call("POST", path, stage("a", "a"));
+  EXPECT_EQ(self.status, 422) << self.body;
+  EXPECT_EQ(Call("POST", path, stage("a", "c")).status, 201);  // c does not exist yet
+  EXPECT_EQ(Call("POST", path, stage("b", "a")).status, 201);
+  Response cycle = Call("POST", path, stage("c", "b"));
+  EXPECT_EQ(cycle.status, 422) << cycle.body;
+  EXPECT_NE(cycle.body.find("stage c: spec.requestedFreight[0].sources.stages[0]: Stage \\\"c\\\" "
+                            "would request Freight from itself: c → b → a → c"),
+            std::string::npos)
+      << cycle.body;
 }
 
 // Kargo's Freight admission: named by its fingerprint, immutable, its
