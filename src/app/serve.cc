@@ -18,6 +18,7 @@
 #include "base/strings.h"
 #include "controller/controller.h"
 #include "delivery/builtin_steps.h"
+#include "delivery/git_steps.h"
 #include "delivery/promotion.h"
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
@@ -237,10 +238,10 @@ std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::Aud
 // last, stop before the reconcilers they call go.
 struct DeliveryWork {
   DeliveryWork(store::Store& st, gitops::Sources& sources, const Clock& clock, server::Api& api,
-               gitops::ApplicationReconciler& apps, const std::string& data_dir)
+               gitops::ApplicationReconciler& apps, const ServeOptions& options)
       : warehouses(st, sources, clock),
         stages(st, clock, [&api](const store::Json& p) { return api.CreateObject(p); }),
-        promotions(st, steps, clock, PathJoin(data_dir, "promotions")),
+        promotions(st, steps, clock, PathJoin(options.data_dir, "promotions")),
         warehouses_fwd([this](const std::string& k) { return warehouses.Reconcile(k); }),
         stages_fwd([this](const std::string& k) { return stages.Reconcile(k); }),
         promotions_fwd([this](const std::string& k) { return promotions.Reconcile(k); }),
@@ -252,6 +253,9 @@ struct DeliveryWork {
         [&apps](const std::string& ns, const std::string& name, const gitops::SyncRequest& req) {
           return apps.Sync(ns, name, req);
         });
+    delivery::AddGitSteps(steps, options.egress, [&sources](const std::string& url) {
+      return sources.CredentialsFor(url);
+    });
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
     });
@@ -679,7 +683,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
-  DeliveryWork delivery(st, sources, clock, api, apps, options.data_dir);
+  DeliveryWork delivery(st, sources, clock, api, apps, options);
   Controllers ctls{rollout_ctl,    analysis_ctl,    deployment_ctl, app_ctl,
                    repo_ctl,       *batch.job_ctl,  service_ctl,    experiment_ctl,
                    *batch.pod_ctl, *batch.cron_ctl, delivery,       apps};

@@ -82,7 +82,7 @@ void CheckStrings(const Json& j, const std::string& path, std::vector<std::strin
     if (auto ok = CheckTemplate(j.get<std::string>(), PromotionFunctionNames()); !ok)
       errors.push_back(path + ": " + ok.error().message);
   } else if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) CheckStrings(v, path + "." + k, errors);
+    for (const auto& [k, v] : j.items()) CheckStrings(v, fmt::format("{}.{}", path, k), errors);
   } else if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i)
       CheckStrings(j[i], fmt::format("{}[{}]", path, i), errors);
@@ -291,6 +291,44 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
   return env;
 }
 
+// Whether the step is skipped: without `if`, after a failure; with one,
+// when it is false (not a boolean: an error).
+Result<bool> ShouldSkip(const model::PromotionStepSpec& step,
+                        const std::vector<StepRecord>& records, const TemplateEnv& env) {
+  if (step.if_expr.empty()) return SkipWithoutCondition(records);
+  auto cond = EvaluateTemplate(step.if_expr, env);
+  if (!cond) return tl::unexpected(cond.error().Wrap("if"));
+  if (!cond->is_boolean()) return Failf("if: {} is not a boolean", cond->dump());
+  return !cond->get<bool>();
+}
+
+// One attempt of the step: its config evaluated, its runner run (an
+// exception, a config of the wrong shape say, errs it for good).
+StepOutcome TryStep(const StepRegistry& steps, const model::PromotionStepSpec& step,
+                    const TemplateEnv& env, StepContext& ctx) {
+  StepOutcome out;
+  StepRunner* runner = steps.Find(step.uses);
+  if (!runner) {
+    out.attempt = {StepStatus::kErrored, "",
+                   fmt::format("no step {} (this server runs {})", Quote(step.uses),
+                               Join(steps.Names(), ", ")),
+                   true};
+    return out;
+  }
+  auto config = EvaluateConfig(step.config, env);
+  if (!config) {
+    out.attempt = {StepStatus::kErrored, "", config.error().message, false};
+    return out;
+  }
+  ctx.config = std::move(*config);
+  try {
+    return runner->Run(ctx);
+  } catch (const std::exception& e) {
+    out.attempt = {StepStatus::kErrored, "", fmt::format("step {}: {}", step.uses, e.what()), true};
+    return out;
+  }
+}
+
 }  // namespace
 
 Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
@@ -306,19 +344,12 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     StepRunner* runner = steps_.Find(step.uses);
     if (rec.status == StepStatus::kPending) {
       bool skip = false;
-      if (!vars) {
-        // Decided below as an error of the step.
-      } else if (step.if_expr.empty()) {
-        skip = SkipWithoutCondition(run.records);
-      } else {
-        auto cond = EvaluateTemplate(step.if_expr, env);
-        if (cond && !cond->is_boolean()) {
-          cond = Failf("if: {} is not a boolean", cond->dump());
-        }
-        if (!cond) {
-          vars = tl::unexpected(cond.error().Wrap("if"));
+      if (vars) {  // else decided below as an error of the step
+        auto decided = ShouldSkip(step, run.records, env);
+        if (decided) {
+          skip = *decided;
         } else {
-          skip = !cond->get<bool>();
+          vars = tl::unexpected(decided.error());
         }
       }
       rec.started_ms = run.now_ms;
@@ -335,13 +366,6 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     StepOutcome out;
     if (!vars) {
       out.attempt = {StepStatus::kErrored, "", vars.error().message, true};
-    } else if (!runner) {
-      out.attempt = {StepStatus::kErrored, "",
-                     fmt::format("no step {} (this server runs {})", Quote(step.uses),
-                                 Join(steps_.Names(), ", ")),
-                     true};
-    } else if (auto config = EvaluateConfig(step.config, env); !config) {
-      out.attempt = {StepStatus::kErrored, "", config.error().message, false};
     } else {
       StepContext ctx{run.ns(),
                       run.spec.spec.stage,
@@ -349,15 +373,9 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
                       rec.alias,
                       &*run.freight,
                       run.work_dir,
-                      *config,
+                      Json(),
                       state.value(rec.alias, Json::object())};
-      try {
-        out = runner->Run(ctx);
-      } catch (const std::exception& e) {  // a config of the wrong shape, say
-        out = StepOutcome{
-            {StepStatus::kErrored, "", fmt::format("step {}: {}", step.uses, e.what()), true},
-            Json::object()};
-      }
+      out = TryStep(steps_, step, env, ctx);
     }
     if (out.output.is_object() && !out.output.empty()) state[rec.alias] = out.output;
     run.status["state"] = state;

@@ -270,7 +270,7 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
         } else {
           SetCondition(conditions, "Ready", false, "UpstreamStageNotFound",
                        fmt::format("requests Freight from Stage {} in {}, which does not exist",
-                                   Join(missing, ", "), ns),
+                                   Join(missing, ", "), stage.meta.ns),
                        now, generation);
         }
         next["conditions"] = conditions;
@@ -346,7 +346,7 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
   if (!got || !got->status.is_object()) return false;
   const Json history = got->status.value("freightHistory", Json::array());
   if (!history.is_array() || history.empty() || !history[0].is_object()) return false;
-  const Json collection = history[0];
+  const Json& collection = history[0];
   const std::string id = collection.value("id", "");
   const std::string now = FormatRfc3339(FromUnixMillis(now_ms));
   // Records `entry` as the newest verification of the current collection.

@@ -311,6 +311,49 @@ Result<std::vector<std::string>> FetchEnv(const std::string& url, const EgressPo
 
 }  // namespace
 
+Result<std::string> RunGitRemote(const std::string& url, const std::vector<std::string>& args,
+                                 const EgressPolicy& egress, const GitCredentials& creds,
+                                 const std::string& scratch, std::chrono::milliseconds timeout) {
+  std::vector<std::string> env;
+  if (StartsWith(url, "file://")) {
+    if (!egress.allows_file()) {
+      return Failf(
+          "{}: file:// repositories are refused by this server's egress policy "
+          "(strake serve --egress-allow file allows them)",
+          url);
+    }
+    env = {"GIT_ALLOW_PROTOCOL=file", "GIT_PROTOCOL_FROM_USER=0"};
+  } else {
+    auto fetch_env = FetchEnv(url, egress, creds, "");
+    if (!fetch_env) {
+      return Failf(fetch_env.error().code, "{}: {}", RedactUrl(url), fetch_env.error().message);
+    }
+    env = std::move(*fetch_env);
+  }
+  STRAKE_TRY_ASSIGN(ran, RunGit(args, env, scratch, timeout));
+  if (ran.exit_code != 0) {
+    return Failf("git {} {}: {}", args.empty() ? "" : args[0], RedactUrl(url),
+                 GitErrorText(ran.output, creds));
+  }
+  return ran.output;
+}
+
+Result<std::string> RunGitLocal(const std::vector<std::string>& args, const std::string& scratch,
+                                std::chrono::milliseconds timeout) {
+  STRAKE_TRY_ASSIGN(ran, RunGit(args, {}, scratch, timeout));
+  if (ran.exit_code != 0) {
+    std::string what;
+    for (const auto& a : args) {
+      if (a != "-C" && !StartsWith(a, "/")) {
+        what = a;
+        break;
+      }
+    }
+    return Failf("git {}: {}", what, GitErrorText(ran.output, GitCredentials{}));
+  }
+  return ran.output;
+}
+
 Status Mirror::Fetch(const GitCredentials& creds, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(fetch_mu_);
   if (url_.empty()) return Failf("{}: opened for reading only", path_);

@@ -57,6 +57,20 @@ struct CommitInfo {
   std::string committer_email;
 };
 
+// Runs `git args` against the remote `url` (clone, push): it reaches the
+// remote only as `egress` allows (the host resolved and checked here, git
+// pinned to that address, no redirects; file:// only where the policy
+// allows file), with `creds` as an Authorization header (never in argv).
+// `scratch` is a directory for the output. Returns git's output; a
+// non-zero exit is an error with git's last lines, credentials masked.
+Result<std::string> RunGitRemote(const std::string& url, const std::vector<std::string>& args,
+                                 const EgressPolicy& egress, const GitCredentials& creds,
+                                 const std::string& scratch, std::chrono::milliseconds timeout);
+
+// Runs a local `git args` (no remote), as RunGitRemote reports it.
+Result<std::string> RunGitLocal(const std::vector<std::string>& args, const std::string& scratch,
+                                std::chrono::milliseconds timeout);
+
 // One commit of a first-parent history, with the paths it changed against
 // its first parent (every path for a root commit).
 struct LogEntry {

@@ -35,6 +35,14 @@ std::optional<store::Resource> Sources::RepositoryOf(const std::string& url) {
   return std::nullopt;
 }
 
+GitCredentials Sources::CredentialsFor(const std::string& url) {
+  auto repo = RepositoryOf(url);
+  if (!repo) return {};
+  auto spec = model::DecodeObject(repo->object, "repository " + repo->key.name);
+  if (!spec) return {};
+  return CredentialsOf(*repo, std::get<model::Repository>(spec->value));
+}
+
 GitCredentials Sources::CredentialsOf(const store::Resource& repo, const model::Repository& spec) {
   GitCredentials c;
   if (spec.spec.secret_ref.empty()) return c;

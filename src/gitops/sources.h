@@ -57,6 +57,9 @@ class Sources {
   // How often `url` is fetched (its Repository's pollInterval, or 3 minutes).
   Millis Interval(const std::string& url);
 
+  // The credentials of the Repository that names `url` (none: empty).
+  GitCredentials CredentialsFor(const std::string& url);
+
   // Resolves a revision at the state `Get` returned (cached per fetch).
   Result<std::string> Resolve(const std::string& url, const std::string& revision);
 

@@ -15,6 +15,7 @@
 #include "base/strings.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/freight.h"
+#include "delivery/git_steps.h"
 #include "delivery/promotion.h"
 #include "delivery/semver.h"
 #include "delivery/stage.h"
@@ -517,7 +518,9 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
                                     const std::vector<model::PromotionStepSpec>& steps,
                                     const std::string& path) {
   std::vector<std::string> errors = delivery::CheckPromotionTemplates(vars, steps, path);
-  const auto& known = delivery::BuiltinStepNames();
+  std::vector<std::string> known = delivery::BuiltinStepNames();
+  for (const auto& n : delivery::GitStepNames()) known.push_back(n);
+  std::sort(known.begin(), known.end());
   for (size_t i = 0; i < steps.size(); ++i) {
     const std::string& uses = steps[i].uses;
     if (uses.empty() || std::find(known.begin(), known.end(), uses) != known.end()) continue;

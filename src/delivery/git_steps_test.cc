@@ -1,0 +1,126 @@
+#include "delivery/git_steps.h"
+
+#include <gtest/gtest.h>
+
+#include "base/fs.h"
+#include "gitops/test_repo.h"
+
+namespace strake::delivery {
+namespace {
+
+class GitStepsTest : public gitops::GitTest {
+ protected:
+  void SetUp() override {
+    GitTest::SetUp();
+    Write("app/main.py", "v1");
+    first_ = Commit("first");
+    url_ = "file://" + bare_;
+    ASSERT_TRUE(MakeDirs(dir_ + "/promo"));
+    AddGitSteps(steps_, EgressPolicy::Open(),
+                [](const std::string&) { return gitops::GitCredentials{}; });
+  }
+
+  StepOutcome Run(const std::string& uses, const Json& config) {
+    StepContext ctx;
+    ctx.project = "demo";
+    ctx.stage = "dev";
+    ctx.promotion = "dev.01abc.f00";
+    ctx.alias = uses;
+    ctx.work_dir = dir_ + "/promo";
+    ctx.config = config;
+    return steps_.Find(uses)->Run(ctx);
+  }
+  // The commit `ref` names in the remote ("" if none).
+  std::string RemoteRef(const std::string& ref) {
+    FILE* p = ::popen(("git -C " + bare_ + " rev-parse --verify -q " + ref).c_str(), "r");
+    char buf[64] = {};
+    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
+    ::pclose(p);
+    return std::string(Trim(out));
+  }
+  Json Clone() {
+    StepOutcome out =
+        Run("git-clone",
+            {{"repoURL", url_},
+             {"checkout",
+              {{{"branch", "main"}, {"path", "src"}},
+               {{"branch", "stage/dev"}, {"create", true}, {"path", "out"}, {"as", "rendered"}}}}});
+    EXPECT_EQ(out.attempt.status, StepStatus::kSucceeded) << out.attempt.error;
+    return out.output;
+  }
+
+  StepRegistry steps_;
+  std::string first_, url_;
+};
+
+TEST_F(GitStepsTest, CloneCommitAndPushAStageBranchEachSafeToRunAgain) {
+  Json cloned = Clone();
+  EXPECT_EQ(cloned["commits"]["src"], first_);
+  EXPECT_EQ(cloned["commits"]["rendered"], "");  // a new orphan branch
+  EXPECT_TRUE(PathExists(dir_ + "/promo/src/app/main.py"));
+  EXPECT_FALSE(PathExists(dir_ + "/promo/out/app/main.py"));  // orphan: empty
+  ASSERT_TRUE(WriteFile(dir_ + "/promo/out/manifest.yaml", "kind: ConfigMap\n"));
+  StepOutcome committed =
+      Run("git-commit", {{"path", "out"}, {"message", "render ${{ ctx.stage }} $(id)"}});
+  ASSERT_EQ(committed.attempt.status, StepStatus::kSucceeded) << committed.attempt.error;
+  const std::string commit = committed.output["commit"];
+  EXPECT_EQ(commit.size(), 40u);
+  // Again (a crash after the commit): nothing new, the same commit.
+  EXPECT_EQ(Run("git-commit", {{"path", "out"}, {"message", "again"}}).output["commit"], commit);
+  StepOutcome pushed = Run("git-push", {{"path", "out"}});
+  ASSERT_EQ(pushed.attempt.status, StepStatus::kSucceeded) << pushed.attempt.error;
+  EXPECT_EQ(pushed.output, (Json{{"branch", "stage/dev"}, {"commit", commit}}));
+  EXPECT_EQ(RemoteRef("refs/heads/stage/dev"), commit);
+  EXPECT_EQ(Run("git-push", {{"path", "out"}}).attempt.status, StepStatus::kSucceeded);
+  // Cloned again: the branch exists now, and is checked out as it is.
+  Json again = Clone();
+  EXPECT_EQ(again["commits"]["rendered"], commit);
+  // git-clear empties the tree but keeps the repository.
+  ASSERT_EQ(Run("git-clear", {{"path", "src"}}).attempt.status, StepStatus::kSucceeded);
+  EXPECT_FALSE(PathExists(dir_ + "/promo/src/app"));
+  EXPECT_TRUE(PathExists(dir_ + "/promo/src/.git"));
+}
+
+TEST_F(GitStepsTest, APushThatLostARaceIsRebasedAndAGeneratedBranchIsNamedByThePromotion) {
+  Clone();
+  ASSERT_TRUE(WriteFile(dir_ + "/promo/src/mine.txt", "mine"));
+  ASSERT_EQ(Run("git-commit", {{"path", "src"}, {"message", "mine"}}).attempt.status,
+            StepStatus::kSucceeded);
+  Write("theirs.txt", "theirs");
+  std::string theirs = Commit("theirs");
+  StepOutcome pushed = Run("git-push", {{"path", "src"}});
+  ASSERT_EQ(pushed.attempt.status, StepStatus::kSucceeded) << pushed.attempt.error;
+  EXPECT_EQ(RemoteRef("refs/heads/main"), pushed.output["commit"]);
+  EXPECT_EQ(RemoteRef("refs/heads/main~1"), theirs);  // ours replayed on theirs
+  StepOutcome generated = Run("git-push", {{"path", "src"}, {"generateTargetBranch", true}});
+  ASSERT_EQ(generated.attempt.status, StepStatus::kSucceeded) << generated.attempt.error;
+  EXPECT_EQ(generated.output["branch"], "kargo/promotion/dev.01abc.f00");
+}
+
+TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
+  StepOutcome escape =
+      Run("git-clone", {{"repoURL", url_}, {"checkout", {{{"path", "../../etc"}}}}});
+  EXPECT_EQ(escape.attempt.status, StepStatus::kErrored);
+  EXPECT_NE(escape.attempt.error.find("must name a directory inside the working directory"),
+            std::string::npos)
+      << escape.attempt.error;
+  StepOutcome option = Run(
+      "git-clone", {{"repoURL", "--upload-pack=touch /tmp/x"}, {"checkout", {{{"path", "a"}}}}});
+  EXPECT_EQ(option.attempt.status, StepStatus::kErrored);
+  StepOutcome typed = Run("git-commit", {{"path", "src"}, {"message", 7}});
+  EXPECT_NE(typed.attempt.error.find("config.message must be a string"), std::string::npos);
+  StepOutcome tag = Run("git-push", {{"path", "src"}, {"tag", "v1"}});
+  EXPECT_NE(tag.attempt.error.find("config.tag: not supported yet"), std::string::npos);
+  // A server whose egress policy refuses file:// refuses it here too.
+  StepRegistry strict;
+  AddGitSteps(strict, EgressPolicy(), [](const std::string&) { return gitops::GitCredentials{}; });
+  StepContext ctx;
+  ctx.work_dir = dir_ + "/promo";
+  ctx.config = {{"repoURL", url_}, {"checkout", {{{"path", "x"}}}}};
+  StepOutcome refused = strict.Find("git-clone")->Run(ctx);
+  EXPECT_NE(refused.attempt.error.find("refused by this server's egress policy"), std::string::npos)
+      << refused.attempt.error;
+}
+
+}  // namespace
+}  // namespace strake::delivery
