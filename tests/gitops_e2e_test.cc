@@ -1482,5 +1482,97 @@ spec:
   EXPECT_EQ(a["status"]["operationState"]["operation"]["info"][0]["value"], name);
 }
 
+// Kargo's rendered-branch flow: the Stage's steps clone the repository,
+// write the environment's manifest into its own branch (stage/dev, made on
+// the first promotion), commit and push it, and point the Application at
+// the pushed commit.
+TEST_F(GitopsE2E, AStagePushesARenderedBranchAndSyncsItsApplicationToIt) {
+  ServeOverHttp();
+  Write("app/main.py", "v1");
+  std::string v1 = Push("v1");
+  StartServer();
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: app, namespace: demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main, includePaths: [app]}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-dev
+  namespace: demo
+  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
+spec:
+  source: {{repoURL: "{url}", path: ., targetRevision: stage/dev}}
+  destination: {{name: local, namespace: dev}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: demo}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      vars:
+      - {{name: gitRepo, value: "{url}"}}
+      steps:
+      - uses: git-clone
+        config:
+          repoURL: ${{{{ vars.gitRepo }}}}
+          checkout:
+          - commit: ${{{{ commitFrom(vars.gitRepo).ID }}}}
+            path: ./src
+          - branch: stage/${{{{ ctx.stage }}}}
+            create: true
+            path: ./out
+      - uses: git-clear
+        config: {{path: ./out}}
+      - uses: file-write
+        config:
+          path: ./out/web.yaml
+          contents: |
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {{name: web}}
+            data: {{commit: "${{{{ commitFrom(vars.gitRepo).ID }}}}"}}
+      - uses: git-commit
+        as: commit
+        config:
+          path: ./out
+          message: render ${{{{ ctx.targetFreight.name }}}} for ${{{{ ctx.stage }}}}
+      - uses: git-push
+        config: {{path: ./out}}
+      - uses: argocd-update
+        config:
+          apps:
+          - name: web-dev
+            sources:
+            - repoURL: ${{{{ vars.gitRepo }}}}
+              desiredRevision: ${{{{ outputs.commit.commit }}}}
+)",
+                                  fmt::arg("url", url_));
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_TRUE(WaitFor([&] { return FreightIn("demo").size() == 1; }, 30s));
+  const std::string freight = FreightIn("demo")[0]["metadata"]["name"];
+  Ran promoted = Cli({"promote", "--stage", "dev", "--freight", freight, "-n", "demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  // The branch holds the rendered manifest, and the Application synced it.
+  Json cm = Get("configmap", "web", "dev");
+  ASSERT_TRUE(cm.is_object()) << Get("application", "web-dev", "demo").dump(2);
+  EXPECT_EQ(cm["data"].value("commit", ""), v1);
+  Json app = Get("application", "web-dev", "demo");
+  const std::string synced = app["status"]["sync"].value("revision", "");
+  Json promo = Json::parse(Cli({"get", "promotions", "-n", "demo", "-o", "json"}).out)["items"][0];
+  EXPECT_EQ(synced, promo["status"]["state"]["commit"].value("commit", "")) << promo.dump(2);
+  EXPECT_NE(synced, v1);
+  EXPECT_EQ(promo["status"]["state"]["step-5"].value("branch", ""), "stage/dev");
+}
+
 }  // namespace
 }  // namespace strake::e2e

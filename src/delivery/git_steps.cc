@@ -1,8 +1,13 @@
 #include "delivery/git_steps.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <utility>
@@ -37,14 +42,32 @@ Result<std::string> Text(const Json& config, const std::string& key, bool requir
   return it->get<std::string>();
 }
 
-// `path` of the config, inside the working directory.
+// `path` of the config, inside the working directory: lexically, and as
+// the file system resolves it (a clone may hold symbolic links: its parent
+// directories are followed only while they stay beneath the working
+// directory, and the path itself may not be a link). Parents are made.
 Result<std::string> WorkPath(const StepContext& ctx, const Json& config, const std::string& key) {
   STRAKE_TRY_ASSIGN(rel, Text(config, key, true));
   auto clean = gitops::CleanRepoPath(rel);
-  if (!clean || *clean == ".")
-    return Failf("config.{}: {} must name a directory inside the working directory", key,
-                 Quote(rel));
-  return PathJoin(ctx.work_dir, *clean);
+  if (!clean || *clean == ".") {
+    return Failf("config.{}: {} must name a path inside the working directory", key, Quote(rel));
+  }
+  for (const auto& part : Split(*clean, '/')) {
+    if (part == ".git") return Failf("config.{}: {} is inside a .git directory", key, Quote(rel));
+  }
+  size_t slash = clean->rfind('/');
+  std::string parent = slash == std::string::npos ? "" : clean->substr(0, slash);
+  std::string leaf = slash == std::string::npos ? *clean : clean->substr(slash + 1);
+  if (!parent.empty()) {
+    auto made = MakeDirsBeneath(ctx.work_dir, parent);
+    if (!made) return Failf("config.{}: {}: {}", key, Quote(rel), made.error().message);
+  }
+  STRAKE_TRY_ASSIGN(real_parent, ResolveBeneath(ctx.work_dir, parent));
+  std::string path = PathJoin(real_parent, leaf);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+    return Failf("config.{}: {} is a symbolic link", key, Quote(rel));
+  return path;
 }
 
 Result<std::string> Head(const std::string& dir, const std::string& scratch) {
@@ -76,6 +99,22 @@ class GitClone : public StepRunner {
   }
 
  private:
+  struct Author {
+    std::string name = "Kargo";
+    std::string email = "no-reply@kargo.io";
+  };
+
+  static Result<Author> AuthorOf(const Json& c) {
+    Author a;
+    if (!c.contains("author")) return a;
+    STRAKE_TRY(NotYet(c["author"], {"signingKey"}, "config.author."));
+    STRAKE_TRY_ASSIGN(n, Text(c["author"], "name"));
+    STRAKE_TRY_ASSIGN(e, Text(c["author"], "email"));
+    if (!n.empty()) a.name = n;
+    if (!e.empty()) a.email = e;
+    return a;
+  }
+
   Result<Json> Clone(const StepContext& ctx) {
     const Json& c = ctx.config;
     STRAKE_TRY_ASSIGN(url, Text(c, "repoURL", true));
@@ -83,67 +122,61 @@ class GitClone : public StepRunner {
       return Failf("config.repoURL: {} is not a repository URL strake reaches",
                    Quote(RedactUrl(url)));
     STRAKE_TRY(NotYet(c, {"insecureSkipTLSVerify", "blobless", "recurseSubmodules"}, "config."));
-    std::string name = "Kargo", email = "no-reply@kargo.io";
-    if (c.contains("author")) {
-      STRAKE_TRY(NotYet(c["author"], {"signingKey"}, "config.author."));
-      STRAKE_TRY_ASSIGN(n, Text(c["author"], "name"));
-      STRAKE_TRY_ASSIGN(e, Text(c["author"], "email"));
-      if (!n.empty()) name = n;
-      if (!e.empty()) email = e;
-    }
+    STRAKE_TRY_ASSIGN(author, AuthorOf(c));
     const Json checkouts = c.value("checkout", Json::array());
     if (!checkouts.is_array() || checkouts.empty())
       return Fail("config.checkout: at least one checkout is required");
-    const auto creds = creds_(url);
     Json commits = Json::object();
     for (size_t i = 0; i < checkouts.size(); ++i) {
       const Json& co = checkouts[i];
-      const std::string at = fmt::format("config.checkout[{}].", i);
-      STRAKE_TRY(NotYet(co, {"sparse", "fromFreight", "fromOrigin"}, at));
-      STRAKE_TRY_ASSIGN(dir, WorkPath(ctx, co, "path"));
-      STRAKE_TRY_ASSIGN(branch, Text(co, "branch"));
-      STRAKE_TRY_ASSIGN(tag, Text(co, "tag"));
-      STRAKE_TRY_ASSIGN(commit, Text(co, "commit"));
-      int refs = (branch.empty() ? 0 : 1) + (tag.empty() ? 0 : 1) + (commit.empty() ? 0 : 1);
-      if (refs > 1) return Failf("{}branch, tag and commit are mutually exclusive", at);
-      // A run again (after a crash) starts from nothing.
-      STRAKE_TRY(RemoveAll(dir));
-      STRAKE_TRY(MakeDirs(dir));
-      const std::string scratch = ctx.work_dir;
-      std::vector<std::string> clone = {"clone", "--quiet"};
-      std::string ref = !branch.empty() ? branch : tag;
-      bool orphan = false;
-      if (!branch.empty() && co.value("create", false)) {
-        STRAKE_TRY_ASSIGN(
-            heads, gitops::RunGitRemote(url, {"ls-remote", "--heads", url, "refs/heads/" + branch},
-                                        egress_, creds, scratch, kGitTimeout));
-        orphan = Trim(heads).empty();
-      }
-      if (!ref.empty() && !orphan) clone.insert(clone.end(), {"--branch", ref});
-      clone.insert(clone.end(), {"--", url, dir});
-      STRAKE_TRY(gitops::RunGitRemote(url, clone, egress_, creds, scratch, kGitTimeout));
-      if (orphan) {
-        STRAKE_TRY(gitops::RunGitLocal({"-C", dir, "checkout", "--quiet", "--orphan", branch},
-                                       scratch, kGitTimeout));
-        STRAKE_TRY(
-            gitops::RunGitLocal({"-C", dir, "rm", "-r", "-f", "--quiet", "--ignore-unmatch", "."},
-                                scratch, kGitTimeout));
-      }
-      if (!commit.empty()) {
-        STRAKE_TRY(gitops::RunGitLocal({"-C", dir, "checkout", "--quiet", "--detach", commit},
-                                       scratch, kGitTimeout));
-      }
-      for (const auto& [k, v] :
-           {std::pair<const char*, const std::string&>{"user.name", name}, {"user.email", email}}) {
-        STRAKE_TRY(gitops::RunGitLocal({"-C", dir, "config", k, v}, scratch, kGitTimeout));
-      }
+      STRAKE_TRY_ASSIGN(head,
+                        Checkout(ctx, url, co, fmt::format("config.checkout[{}].", i), author));
       std::string key = co.value("as", "");
       if (key.empty()) key = co.value("path", "");
-      auto head = orphan ? Result<std::string>(std::string()) : Head(dir, scratch);
-      if (!head) return tl::unexpected(head.error());
-      commits[key] = *head;
+      commits[key] = head;
     }
     return commits;
+  }
+
+  // One checkout into its path, from an empty directory (a run again after
+  // a crash starts from nothing); the HEAD checked out ("" for a new
+  // orphan branch).
+  Result<std::string> Checkout(const StepContext& ctx, const std::string& url, const Json& co,
+                               const std::string& at, const Author& author) {
+    STRAKE_TRY(NotYet(co, {"sparse", "fromFreight", "fromOrigin"}, at));
+    STRAKE_TRY_ASSIGN(dir, WorkPath(ctx, co, "path"));
+    STRAKE_TRY_ASSIGN(branch, Text(co, "branch"));
+    STRAKE_TRY_ASSIGN(tag, Text(co, "tag"));
+    STRAKE_TRY_ASSIGN(commit, Text(co, "commit"));
+    int refs = (branch.empty() ? 0 : 1) + (tag.empty() ? 0 : 1) + (commit.empty() ? 0 : 1);
+    if (refs > 1) return Failf("{}branch, tag and commit are mutually exclusive", at);
+    STRAKE_TRY(RemoveAll(dir));
+    STRAKE_TRY(MakeDirs(dir));
+    const std::string& scratch = ctx.work_dir;
+    const auto creds = creds_(url);
+    bool orphan = false;
+    if (!branch.empty() && co.value("create", false)) {
+      STRAKE_TRY_ASSIGN(
+          heads, gitops::RunGitRemote(url, {"ls-remote", "--heads", url, "refs/heads/" + branch},
+                                      egress_, creds, scratch, kGitTimeout));
+      orphan = Trim(heads).empty();
+    }
+    std::vector<std::string> clone = {"clone", "--quiet"};
+    const std::string ref = !branch.empty() ? branch : tag;
+    if (!ref.empty() && !orphan) clone.insert(clone.end(), {"--branch", ref});
+    clone.insert(clone.end(), {"--", url, dir});
+    STRAKE_TRY(gitops::RunGitRemote(url, clone, egress_, creds, scratch, kGitTimeout));
+    std::vector<std::vector<std::string>> local;
+    if (orphan) {
+      local.push_back({"-C", dir, "checkout", "--quiet", "--orphan", branch});
+      local.push_back({"-C", dir, "rm", "-r", "-f", "--quiet", "--ignore-unmatch", "."});
+    }
+    if (!commit.empty()) local.push_back({"-C", dir, "checkout", "--quiet", "--detach", commit});
+    local.push_back({"-C", dir, "config", "user.name", author.name});
+    local.push_back({"-C", dir, "config", "user.email", author.email});
+    for (const auto& args : local) STRAKE_TRY(gitops::RunGitLocal(args, scratch, kGitTimeout));
+    if (orphan) return std::string();
+    return Head(dir, scratch);
   }
 
   EgressPolicy egress_;
@@ -165,6 +198,65 @@ class GitClear : public StepRunner {
       if (auto gone = RemoveAll(PathJoin(*dir, n)); !gone) return Errored(gone.error().message);
     }
     return StepOutcome{};
+  }
+};
+
+// Kargo's file-write: contents to a file of the working directory,
+// opened beneath it (no link leads out), with safe permissions.
+class FileWrite : public StepRunner {
+ public:
+  StepOutcome Run(const StepContext& ctx) override {
+    auto wrote = Write(ctx);
+    if (!wrote) return Errored(wrote.error().message, true);
+    return StepOutcome{};
+  }
+
+ private:
+  static Result<int> Mode(const Json& config) {
+    STRAKE_TRY_ASSIGN(text, Text(config, "permissions"));
+    if (text.empty()) return 0600;
+    int mode = 0;
+    for (char c : text) {
+      if (c < '0' || c > '7' || mode > 07777)
+        return Failf("config.permissions: {} is not octal", Quote(text));
+      mode = mode * 8 + (c - '0');
+    }
+    if ((mode & 0111) != 0 || (mode & 07000) != 0 || (mode & 0002) != 0) {
+      return Failf(
+          "config.permissions: {} is refused: no executable, special or world-writable "
+          "modes",
+          Quote(text));
+    }
+    return mode;
+  }
+
+  static Status Write(const StepContext& ctx) {
+    STRAKE_TRY_ASSIGN(path, WorkPath(ctx, ctx.config, "path"));
+    if (!ctx.config.contains("contents") || !ctx.config["contents"].is_string())
+      return Fail("config.contents is required, a string");
+    const std::string contents = ctx.config["contents"];
+    STRAKE_TRY_ASSIGN(mode, Mode(ctx.config));
+    const bool overwrite = ctx.config.value("overwrite", false);
+    size_t slash = path.rfind('/');
+    const std::string dir = path.substr(0, slash), leaf = path.substr(slash + 1);
+    auto existing = ReadFileBeneath(dir, leaf, 64u << 20);
+    if (existing && !overwrite) {
+      // The same contents again (a run after a crash): done already.
+      if (*existing == contents) return Ok();
+      return Failf("config.path: {} exists and overwrite is false",
+                   Quote(ctx.config.value("path", "")));
+    }
+    STRAKE_TRY_ASSIGN(fd, OpenBeneath(dir, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode));
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0)
+      return Failf("{}: {}", path, std::strerror(errno));
+    size_t done = 0;
+    while (done < contents.size()) {
+      ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Failf("{}: {}", path, std::strerror(errno));
+      done += static_cast<size_t>(n);
+    }
+    return Ok();
   }
 };
 
@@ -254,14 +346,15 @@ class GitPush : public StepRunner {
 }  // namespace
 
 const std::vector<std::string>& GitStepNames() {
-  static const std::vector<std::string> kNames = {"git-clear", "git-clone", "git-commit",
-                                                  "git-push"};
+  static const std::vector<std::string> kNames = {"file-write", "git-clear", "git-clone",
+                                                  "git-commit", "git-push"};
   return kNames;
 }
 
 void AddGitSteps(StepRegistry& registry, EgressPolicy egress, GitCredentialsFor credentials) {
   registry.Add("git-clone", std::make_unique<GitClone>(egress, credentials));
   registry.Add("git-clear", std::make_unique<GitClear>());
+  registry.Add("file-write", std::make_unique<FileWrite>());
   registry.Add("git-commit", std::make_unique<GitCommit>());
   registry.Add("git-push", std::make_unique<GitPush>(std::move(egress), std::move(credentials)));
 }

@@ -1,6 +1,8 @@
 #include "delivery/git_steps.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "gitops/test_repo.h"
@@ -101,7 +103,7 @@ TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
   StepOutcome escape =
       Run("git-clone", {{"repoURL", url_}, {"checkout", {{{"path", "../../etc"}}}}});
   EXPECT_EQ(escape.attempt.status, StepStatus::kErrored);
-  EXPECT_NE(escape.attempt.error.find("must name a directory inside the working directory"),
+  EXPECT_NE(escape.attempt.error.find("must name a path inside the working directory"),
             std::string::npos)
       << escape.attempt.error;
   StepOutcome option = Run(
@@ -120,6 +122,51 @@ TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
   StepOutcome refused = strict.Find("git-clone")->Run(ctx);
   EXPECT_NE(refused.attempt.error.find("refused by this server's egress policy"), std::string::npos)
       << refused.attempt.error;
+}
+
+// A cloned repository may hold symbolic links: a step's path is followed
+// through them only while it stays in the working directory.
+TEST_F(GitStepsTest, ALinkInAClonedRepositoryLeadsNowhereOutside) {
+  ASSERT_EQ(::symlink("/", (work_ + "/root").c_str()), 0);
+  ASSERT_EQ(::symlink("app", (work_ + "/inside").c_str()), 0);
+  Commit("links");
+  Clone();
+  ASSERT_TRUE(MakeDirs(dir_ + "/victim"));
+  ASSERT_TRUE(WriteFile(dir_ + "/victim/keep", "x"));
+  const std::string through = "src/root" + dir_ + "/victim";
+  StepOutcome clone = Run("git-clone", {{"repoURL", url_}, {"checkout", {{{"path", through}}}}});
+  EXPECT_EQ(clone.attempt.status, StepStatus::kErrored);
+  EXPECT_TRUE(PathExists(dir_ + "/victim/keep")) << "a step deleted outside its directory";
+  StepOutcome write = Run("file-write", {{"path", "src/root/tmp/x"}, {"contents", "x"}});
+  EXPECT_EQ(write.attempt.status, StepStatus::kErrored);
+  StepOutcome link = Run("git-clear", {{"path", "src/root"}});
+  EXPECT_NE(link.attempt.error.find("is a symbolic link"), std::string::npos) << link.attempt.error;
+  // A link that stays inside is followed.
+  StepOutcome inside = Run("file-write", {{"path", "src/inside/new.txt"}, {"contents", "ok"}});
+  EXPECT_EQ(inside.attempt.status, StepStatus::kSucceeded) << inside.attempt.error;
+  EXPECT_EQ(ReadFile(dir_ + "/promo/src/app/new.txt", 100).value_or(""), "ok");
+}
+
+TEST_F(GitStepsTest, FileWriteWritesOnceWithSafePermissions) {
+  Clone();
+  Json cfg = {{"path", "out/values.yaml"}, {"contents", "tag: v2\n"}};
+  ASSERT_EQ(Run("file-write", cfg).attempt.status, StepStatus::kSucceeded);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/promo/out/values.yaml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);                                      // Kargo's default
+  EXPECT_EQ(Run("file-write", cfg).attempt.status, StepStatus::kSucceeded);  // the same again
+  cfg["contents"] = "tag: v3\n";
+  StepOutcome exists = Run("file-write", cfg);
+  EXPECT_NE(exists.attempt.error.find("exists and overwrite is false"), std::string::npos);
+  cfg["overwrite"] = true;
+  cfg["permissions"] = "0644";
+  ASSERT_EQ(Run("file-write", cfg).attempt.status, StepStatus::kSucceeded);
+  EXPECT_EQ(ReadFile(dir_ + "/promo/out/values.yaml", 100).value_or(""), "tag: v3\n");
+  cfg["permissions"] = "0755";
+  EXPECT_NE(Run("file-write", cfg).attempt.error.find("no executable"), std::string::npos);
+  EXPECT_NE(Run("file-write", {{"path", "out/.git/config"}, {"contents", ""}})
+                .attempt.error.find("inside a .git directory"),
+            std::string::npos);
 }
 
 }  // namespace
