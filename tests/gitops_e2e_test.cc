@@ -1394,7 +1394,8 @@ spec:
       << refused.err;
   Ran approved = Cli({"approve", "--stage", "prod", "--freight", f3, "-n", "kargo-demo"});
   ASSERT_EQ(approved.exit_code, 0) << approved.out << approved.err;
-  promoted = Cli({"promote", "--stage", "prod", "--freight", f3, "-n", "kargo-demo", "--wait"});
+  promoted = Cli({"promote", "--stage", "prod", "--warehouse", "shop", "-n", "kargo-demo",
+                  "--wait"});  // its newest Freight: f3
   ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
   EXPECT_EQ(synced("shop-prod"), v3);
   EXPECT_EQ(synced("shop-dev"), v2);

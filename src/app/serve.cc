@@ -230,7 +230,6 @@ std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::Aud
   };
 }
 
-// The controllers of `strake serve`, and which of them a change wakes.
 // Kargo's kinds (delivery/): Warehouses discover their subscriptions through
 // the git mirrors Applications read; Stages ask for Promotions (through the
 // API's admission, as a person's would be); Promotions run their steps,
@@ -335,6 +334,7 @@ struct DeliveryWork {
   controller::Controller promotion_ctl;
 };
 
+// The controllers of `strake serve`, and which of them a change wakes.
 struct Controllers {
   controller::Controller& rollouts;
   controller::Controller& analyses;

@@ -43,7 +43,11 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
       "promote", "ask for a Promotion of Freight into a Kargo Stage (kargo promote)");
   promote->add_option("--stage", stage_, "the Stage")->required();
   auto* freight = promote->add_option("--freight", freight_, "the Freight's name");
-  promote->add_option("--freight-alias", freight_alias_, "the Freight's alias")->excludes(freight);
+  auto* alias = promote->add_option("--freight-alias", freight_alias_, "the Freight's alias")
+                    ->excludes(freight);
+  promote->add_option("--warehouse", warehouse_, "the newest Freight of this Warehouse")
+      ->excludes(freight)
+      ->excludes(alias);
   promote->add_flag("--wait", wait_, "follow the Promotion to its end; fail unless it succeeded");
   promote->add_option("--timeout", timeout_s_, "seconds --wait waits (default 60)");
   AddApiFlags(promote, ctx);
@@ -60,8 +64,26 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
 
 Result<std::string> KargoCommands::FreightName(Client& c) {
   if (!freight_.empty()) return freight_;
-  if (freight_alias_.empty()) return Fail("give --freight or --freight-alias");
   STRAKE_TRY_ASSIGN(k, ServedKind("freights"));
+  if (!warehouse_.empty()) {
+    STRAKE_TRY_ASSIGN(all, c.Call("GET", Collection(*k, ctx_.ns)));
+    std::string newest, newest_at;
+    const Json items = all.body.is_object() ? all.body.value("items", Json::array()) : Json();
+    for (const auto& f : items.is_array() ? items : Json::array()) {
+      if (f.value("origin", Json::object()).value("name", "") != warehouse_) continue;
+      std::string at = f.value("discoveredAt", "");
+      if (at.empty()) at = f.value("metadata", Json::object()).value("creationTimestamp", "");
+      std::string name = f.value("metadata", Json::object()).value("name", "");
+      if (newest.empty() || at > newest_at || (at == newest_at && name > newest)) {
+        newest = name;
+        newest_at = at;
+      }
+    }
+    if (newest.empty())
+      return Failf("no Freight from Warehouse {} in {}", Quote(warehouse_), ctx_.ns);
+    return newest;
+  }
+  if (freight_alias_.empty()) return Fail("give --freight, --freight-alias or --warehouse");
   STRAKE_TRY_ASSIGN(got,
                     c.Call("GET", Collection(*k, ctx_.ns) +
                                       "?labelSelector=kargo.akuity.io/alias=" + freight_alias_));

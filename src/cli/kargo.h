@@ -3,10 +3,12 @@
 // does (the annotation kargo.akuity.io/refresh set to a new token); with
 // --wait it returns once the Warehouse has handled it
 // (status.lastHandledRefresh) and prints its Ready condition.
-// `strake promote --stage S --freight F|--freight-alias A [--wait]` asks for
+// `strake promote --stage S --freight F|--freight-alias A|--warehouse W
+// [--wait]` asks for
 // a Promotion (`kargo promote`): the server names it and gives it the
 // Stage's steps; with --wait it follows it to its end and fails unless it
-// Succeeded. `strake approve --freight F|--freight-alias A --stage S`
+// Succeeded; --warehouse takes that Warehouse's newest Freight (by
+// discovery). `strake approve --freight F|--freight-alias A --stage S`
 // approves Freight for a Stage (`kargo approve`): it becomes available there
 // whatever the upstream Stages say.
 #pragma once
@@ -27,7 +29,8 @@ class KargoCommands {
   int Refresh();
   int Promote();
   int Approve();
-  // --freight, or the Freight whose alias is --freight-alias.
+  // --freight, the Freight whose alias is --freight-alias, or the newest
+  // Freight of --warehouse.
   Result<std::string> FreightName(Client& c);
 
   Context& ctx_;
@@ -36,6 +39,7 @@ class KargoCommands {
   std::string stage_;
   std::string freight_;
   std::string freight_alias_;
+  std::string warehouse_;
   bool wait_ = false;
   int timeout_s_ = 60;
 };
