@@ -1573,6 +1573,12 @@ spec:
   EXPECT_EQ(synced, promo["status"]["state"]["commit"].value("commit", "")) << promo.dump(2);
   EXPECT_NE(synced, v1);
   EXPECT_EQ(promo["status"]["state"]["step-5"].value("branch", ""), "stage/dev");
+  // An abort of a finished Promotion changes nothing (as Kargo).
+  const std::string pname = promo["metadata"]["name"];
+  Ran aborted = Cli({"abort", "promotion", pname, "-n", "demo"});
+  EXPECT_EQ(aborted.exit_code, 0) << aborted.out << aborted.err;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(Get("promotion", pname, "demo")["status"].value("phase", ""), "Succeeded");
 }
 
 }  // namespace

@@ -60,6 +60,28 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   approve->add_option("--freight-alias", freight_alias_, "the Freight's alias")->excludes(af);
   AddApiFlags(approve, ctx);
   table.Add(approve, [this] { return Approve(); });
+
+  auto* abort = app.add_subcommand(
+      "abort", "end a Kargo Promotion that is not finished (kargo abort promotion)");
+  abort->add_option("kind", kind_, "promotion")
+      ->required()
+      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  abort->add_option("name", name_, "the Promotion")->required();
+  AddApiFlags(abort, ctx);
+  table.Add(abort, [this] { return Abort(); });
+}
+
+int KargoCommands::Abort() {
+  auto k = ServedKind("promotions");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  Json patch = {
+      {"metadata", {{"annotations", {{"kargo.akuity.io/abort", R"({"action":"terminate"})"}}}}}};
+  auto a = c.Call("PATCH", Collection(**k, ctx_.ns) + "/" + name_, patch.dump(),
+                  "application/merge-patch+json");
+  if (!a) return Die(a.error().message);
+  fmt::print("promotion/{} abort requested\n", name_);
+  return 0;
 }
 
 Result<std::string> KargoCommands::FreightName(Client& c) {

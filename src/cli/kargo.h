@@ -10,7 +10,9 @@
 // Succeeded; --warehouse takes that Warehouse's newest Freight (by
 // discovery). `strake approve --freight F|--freight-alias A --stage S`
 // approves Freight for a Stage (`kargo approve`): it becomes available there
-// whatever the upstream Stages say.
+// whatever the upstream Stages say. `strake abort promotion NAME` ends a
+// Promotion that is not finished (`kargo abort promotion`: the annotation
+// kargo.akuity.io/abort set to Kargo's terminate request).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -29,6 +31,7 @@ class KargoCommands {
   int Refresh();
   int Promote();
   int Approve();
+  int Abort();
   // --freight, the Freight whose alias is --freight-alias, or the newest
   // Freight of --warehouse.
   Result<std::string> FreightName(Client& c);

@@ -52,6 +52,20 @@ StepRecord RecordFromJson(const Json& j) {
   return r;
 }
 
+// Kargo's kargo.akuity.io/abort annotation: "terminate", or its JSON form
+// {"action": "terminate", "actor": ...}; the message the Promotion ends
+// with, or nullopt when there is no such request.
+std::optional<std::string> AbortRequest(const std::map<std::string, std::string>& annotations) {
+  auto it = annotations.find(kAbortAnnotation);
+  if (it == annotations.end()) return std::nullopt;
+  if (it->second == "terminate") return std::string("Promotion terminated per user request");
+  Json req = Json::parse(it->second, nullptr, false);
+  if (!req.is_object() || req.value("action", "") != "terminate") return std::nullopt;
+  const std::string actor = req.value("actor", "");
+  if (actor.empty()) return std::string("Promotion terminated per user request");
+  return "Promotion terminated by " + actor;
+}
+
 }  // namespace
 
 void StepRegistry::Add(const std::string& uses, std::unique_ptr<StepRunner> runner) {
@@ -155,6 +169,22 @@ Status PromotionReconciler::WriteStatus(Run& run, const std::string& reason,
 
 // Whether this Promotion is first in line for its Stage; writes Pending
 // when it is not.
+Result<controller::ReconcileResult> PromotionReconciler::Abort(Run& run,
+                                                               const std::string& message) {
+  // The step running when it was asked is Aborted; nothing after it runs.
+  size_t current = run.status.value("currentStep", size_t{0});
+  if (current < run.records.size() && run.records[current].status == StepStatus::kRunning) {
+    run.records[current].status = StepStatus::kAborted;
+    run.records[current].finished_ms = run.now_ms;
+  }
+  STRAKE_TRY_ASSIGN(stage, store_.Get({"Stage", run.ns(), run.spec.spec.stage}));
+  STRAKE_TRY_ASSIGN(freight, store_.Get({"Freight", run.ns(), run.spec.spec.freight}));
+  run.stage = std::move(stage);
+  run.freight = std::move(freight);
+  STRAKE_TRY(Finish(run, "Aborted", message));
+  return controller::ReconcileResult{};
+}
+
 Result<bool> PromotionReconciler::WaitInLine(Run& run) {
   if (run.status.value("phase", "") == "Running") return true;  // it keeps its place
   STRAKE_TRY_ASSIGN(all, store_.List("Promotion", run.ns()));
@@ -201,6 +231,7 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
   if (IsTerminal(phase)) return controller::ReconcileResult{};
   for (const auto& r : run.status.value("stepExecutionMetadata", Json::array()))
     run.records.push_back(RecordFromJson(r));
+  if (auto abort = AbortRequest(run.spec.meta.annotations)) return Abort(run, *abort);
   STRAKE_TRY_ASSIGN(first, WaitInLine(run));
   if (!first) return controller::ReconcileResult{};
   STRAKE_TRY_ASSIGN(stage, store_.Get({"Stage", ns, run.spec.spec.stage}));

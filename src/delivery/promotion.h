@@ -77,6 +77,11 @@ class StepRunner {
   virtual Millis DefaultTimeout() const { return Millis(0); }
 };
 
+// Kargo's request to end a Promotion that is not finished: "terminate",
+// or {"action": "terminate", "actor": ...}. The step running is Aborted,
+// the Promotion too; the Stage keeps its Freight.
+inline constexpr const char* kAbortAnnotation = "kargo.akuity.io/abort";
+
 // The step kinds a server runs, by `uses`.
 class StepRegistry {
  public:
@@ -119,6 +124,8 @@ class PromotionReconciler {
  private:
   struct Run;
   Result<bool> WaitInLine(Run& run);
+  // Ends a Promotion that is not finished, as Kargo's terminatePromotion.
+  Result<controller::ReconcileResult> Abort(Run& run, const std::string& message);
   Result<controller::ReconcileResult> RunSteps(Run& run);
   Status Finish(Run& run, const std::string& phase, const std::string& message);
   Status WriteStatus(Run& run, const std::string& reason, const std::string& message);

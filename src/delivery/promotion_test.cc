@@ -255,6 +255,33 @@ TEST_F(PromotionTest, AStageThatIsVerifyingRunsNoOtherPromotion) {
   EXPECT_EQ(Phase("p"), "Succeeded");
 }
 
+// Kargo's abort annotation ends a Promotion that waits; the next in line
+// runs.
+TEST_F(PromotionTest, AnAbortRequestEndsTheRunningStepAndThePromotion) {
+  step_->script = {StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object()}};
+  Promote("a", "f1", R"([{"uses": "scripted"}, {"uses": "scripted"}])");
+  clock_.Advance(std::chrono::milliseconds(1));
+  Promote("b", "f2", R"([{"uses": "scripted"}])");
+  Reconcile("a");
+  ASSERT_EQ(Phase("a"), "Running");
+  store::Resource a = **store_->Get({"Promotion", "demo", "a"});
+  a.object["metadata"]["annotations"][kAbortAnnotation] =
+      R"({"action": "terminate", "actor": "admin"})";
+  ASSERT_TRUE(store_->Update(a, a.resource_version));
+  Reconcile("a");
+  Json st = StatusOf("Promotion", "a");
+  EXPECT_EQ(st["phase"], "Aborted");
+  EXPECT_EQ(st["message"], "Promotion terminated by admin");
+  EXPECT_EQ(st["stepExecutionMetadata"][0]["status"], "Aborted");
+  EXPECT_FALSE(st["stepExecutionMetadata"][1].contains("status"));  // never started
+  Json dev = StatusOf("Stage", "dev");
+  EXPECT_EQ(dev["lastPromotion"]["status"]["phase"], "Aborted");
+  EXPECT_TRUE(CurrentFreight(dev).empty());
+  EXPECT_EQ(calls_.size(), 1u);
+  Reconcile("b");
+  EXPECT_EQ(Phase("b"), "Succeeded");
+}
+
 TEST_F(PromotionTest, AStepConfigOfTheWrongShapeErrsTheStepAndEndsThePromotion) {
   Promote("p", "f1", R"([{"uses": "fail", "config": {"message": 42}}])");
   Reconcile("p");
