@@ -104,6 +104,9 @@ std::string RolloutText(const Json& ro) {
   const Json st = ro.value("status", Json::object());
   const Json spec = ro.value("spec", Json::object());
   const Json strategy = spec.value("strategy", Json::object());
+  // A status the controller has not written yet has no "canary": read it as
+  // empty (a const Json's operator[] on a missing key is undefined).
+  const Json cst = st.value("canary", Json::object());
   bool canary = strategy.contains("canary");
   std::string out;
   out +=
@@ -117,15 +120,14 @@ std::string RolloutText(const Json& ro) {
     int index = st.value("currentStepIndex", 0);
     out += fmt::format("  Step:          {}/{}\n",
                        std::min<size_t>(static_cast<size_t>(index), steps), steps);
-    int w = st.contains("canary") ? st["canary"].value("weight", 0) : 0;
+    int w = cst.value("weight", 0);
     // The status says how the weights are made; a status written before it
     // did, the spec: without trafficRouting, by replica counts.
     bool approximated = !strategy["canary"].contains("trafficRouting");
-    if (st.contains("canary") && st["canary"].contains("weightsApproximated"))
-      approximated = st["canary"].value("weightsApproximated", approximated);
+    approximated = cst.value("weightsApproximated", approximated);
     std::string experiments;
     int stable = 100 - w;
-    for (const auto& x : st["canary"].value("additionalWeights", Json::array())) {
+    for (const auto& x : cst.value("additionalWeights", Json::array())) {
       stable -= x.value("weight", 0);
       experiments += fmt::format("  experiment {}/{} {}", x.value("experiment", ""),
                                  x.value("template", ""), x.value("weight", 0));
@@ -142,14 +144,12 @@ std::string RolloutText(const Json& ro) {
   out += fmt::format("Replicas:        desired {}  current {}  updated {}  ready {}\n",
                      spec.value("replicas", 1), st.value("replicas", 0),
                      st.value("updatedReplicas", 0), st.value("readyReplicas", 0));
-  if (st.contains("canary")) {
-    for (const char* key : {"currentStepAnalysisRun", "currentBackgroundAnalysisRun"}) {
-      std::string run = st["canary"].value(key, "");
-      if (!run.empty()) out += fmt::format("Analysis:        {}\n", run);
-    }
-    std::string experiment = st["canary"].value("currentExperiment", "");
-    if (!experiment.empty()) out += fmt::format("Experiment:      {}\n", experiment);
+  for (const char* key : {"currentStepAnalysisRun", "currentBackgroundAnalysisRun"}) {
+    std::string run = cst.value(key, "");
+    if (!run.empty()) out += fmt::format("Analysis:        {}\n", run);
   }
+  std::string experiment = cst.value("currentExperiment", "");
+  if (!experiment.empty()) out += fmt::format("Experiment:      {}\n", experiment);
   for (const auto& p : st.value("pauseConditions", Json::array())) {
     out += fmt::format("Paused:          {} since {}\n", p.value("reason", ""),
                        p.value("startTime", ""));

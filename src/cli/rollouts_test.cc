@@ -27,6 +27,19 @@ TEST(RolloutText, SaysHowTheWeightsAreMade) {
   EXPECT_NE(RolloutText(routed).find("exact (router)"), std::string::npos);
 }
 
+// Right after `kubectl apply` the controller has not written a status yet:
+// `rollout status --watch` reads it then (once a crash, reading the missing
+// status.canary through a const operator[]).
+TEST(RolloutText, ARolloutWithoutAStatusReadsAsPending) {
+  Json fresh = Json::parse(R"({"metadata":{"name":"web"},
+    "spec":{"replicas":2,"strategy":{"canary":{"steps":[{"setWeight":20}]}}}})");
+  std::string text = RolloutText(fresh);
+  EXPECT_NE(text.find("Status:          Pending\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stable 100  canary 0"), std::string::npos) << text;
+  fresh["status"] = Json::object({{"phase", "Progressing"}});
+  EXPECT_NE(RolloutText(fresh).find("Progressing"), std::string::npos);
+}
+
 // Right after `rollout undo` the stored status still describes the previous
 // update: the watch must not end on it.
 TEST(RolloutSettled, WaitsForTheSpecToBeObserved) {
