@@ -9,6 +9,7 @@ packages=(
   libexpected-dev libcli11-dev libgit2-dev libjsonnet-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bubblewrap busybox clang-format clang-tidy procps time bc ccache libre2-dev python3 prometheus curl openssl
+  tzdata python3-dateutil  # time zones; dateutil is the reference the RRULE tests compare with
   clang libclang-rt-dev llvm  # the fuzz targets: libFuzzer, and llvm-symbolizer for their reports
 )
 
