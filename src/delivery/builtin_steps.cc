@@ -13,16 +13,10 @@ namespace strake::delivery {
 
 namespace {
 
-StepOutcome Errored(std::string error, bool terminal = false) {
-  StepOutcome out;
-  out.attempt = {StepStatus::kErrored, "", std::move(error), terminal};
-  return out;
-}
-
 class ComposeOutput : public StepRunner {
  public:
   StepOutcome Run(const StepContext& ctx) override {
-    if (!ctx.config.is_object()) return Errored("config must be an object of outputs", true);
+    if (!ctx.config.is_object()) return ErroredStep("config must be an object of outputs", true);
     StepOutcome out;
     out.output = ctx.config;
     return out;
@@ -112,7 +106,7 @@ class ArgoCDUpdate : public StepRunner {
   StepOutcome Run(const StepContext& ctx) override {
     if (!ctx.config.is_object() || !ctx.config.contains("apps") || !ctx.config["apps"].is_array() ||
         ctx.config["apps"].empty()) {
-      return Errored("config.apps: at least one Application is required", true);
+      return ErroredStep("config.apps: at least one Application is required", true);
     }
     StepOutcome out;
     out.output = {{"apps", Json::array()}};
@@ -122,14 +116,14 @@ class ArgoCDUpdate : public StepRunner {
     for (size_t i = 0; i < apps.size(); ++i) {
       std::string path = fmt::format("config.apps[{}]", i);
       auto selected = Select(apps[i], ctx, path);
-      if (!selected) return Errored(selected.error().message, true);
+      if (!selected) return ErroredStep(selected.error().message, true);
       auto updates = SourceUpdates(apps[i], path);
-      if (!updates) return Errored(updates.error().message, true);
+      if (!updates) return ErroredStep(updates.error().message, true);
       for (const auto& app : *selected) {
-        if (auto ok = Authorized(app, ctx); !ok) return Errored(ok.error().message);
+        if (auto ok = Authorized(app, ctx); !ok) return ErroredStep(ok.error().message);
         out.output["apps"].push_back({{"name", app.key.name}, {"namespace", app.key.ns}});
         auto phase = Process(app, *updates, ctx);
-        if (!phase) return Errored(phase.error().message);
+        if (!phase) return ErroredStep(phase.error().message);
         if (*phase == "Running") {
           running = true;
           waiting.push_back(app.key.name);

@@ -66,4 +66,11 @@ std::string FreightAlias(const std::string& name,
                      name.substr(0, 7));
 }
 
+std::string KargoChildName(std::string_view prefix, std::string_view id, std::string_view ulid) {
+  constexpr size_t kMaxPrefix = 253 - 1 - 26 - 1 - 7;  // '.', the ULID, '.', the id's 7
+  std::string_view cut = prefix.substr(0, kMaxPrefix);
+  while (!cut.empty() && (cut.back() == '.' || cut.back() == '-')) cut.remove_suffix(1);
+  return fmt::format("{}.{}.{}", cut, ToLower(ulid), id.substr(0, 7));
+}
+
 }  // namespace strake::delivery

@@ -61,5 +61,18 @@ TEST(FreightAlias, IsAdjectiveAnimalStableAndSkipsTakenOnes) {
   EXPECT_EQ(last.substr(last.size() - 8), "-ccccccc");
 }
 
+TEST(KargoChildName, IsPrefixUlidAndIdInAtMost253Bytes) {
+  const std::string ulid = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  EXPECT_EQ(KargoChildName("dev", std::string(40, 'f'), ulid),
+            "dev.01arz3ndektsv4rrffq69g5fav.fffffff");
+  EXPECT_EQ(KargoChildName("dev", "abc", ulid), "dev.01arz3ndektsv4rrffq69g5fav.abc");
+  // A long prefix is cut, and a '.' or '-' it is cut at is dropped.
+  std::string long_prefix = std::string(216, 'a') + "-.-" + std::string(40, 'b');
+  std::string name = KargoChildName(long_prefix, std::string(40, 'f'), ulid);
+  EXPECT_EQ(name, std::string(216, 'a') + ".01arz3ndektsv4rrffq69g5fav.fffffff");
+  std::string full = KargoChildName(std::string(300, 'a'), std::string(40, 'f'), ulid);
+  EXPECT_EQ(full.size(), 253U);
+}
+
 }  // namespace
 }  // namespace strake::delivery

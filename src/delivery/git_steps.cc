@@ -23,12 +23,6 @@ namespace {
 
 constexpr std::chrono::minutes kGitTimeout{5};
 
-StepOutcome Errored(std::string error, bool terminal = false) {
-  StepOutcome out;
-  out.attempt = {StepStatus::kErrored, "", std::move(error), terminal};
-  return out;
-}
-
 // A string field of the config ("" when absent); a value of another type
 // is an error naming the field.
 Result<std::string> Text(const Json& config, const std::string& key, bool required = false) {
@@ -92,7 +86,7 @@ class GitClone : public StepRunner {
 
   StepOutcome Run(const StepContext& ctx) override {
     auto done = Clone(ctx);
-    if (!done) return Errored(done.error().message);
+    if (!done) return ErroredStep(done.error().message);
     StepOutcome out;
     out.output = {{"commits", *done}};
     return out;
@@ -187,15 +181,15 @@ class GitClear : public StepRunner {
  public:
   StepOutcome Run(const StepContext& ctx) override {
     auto dir = WorkPath(ctx, ctx.config, "path");
-    if (!dir) return Errored(dir.error().message, true);
+    if (!dir) return ErroredStep(dir.error().message, true);
     std::error_code ec;
     std::vector<std::string> names;
     for (const auto& e : std::filesystem::directory_iterator(*dir, ec))
       names.push_back(e.path().filename().string());
-    if (ec) return Errored(fmt::format("{}: {}", *dir, ec.message()));
+    if (ec) return ErroredStep(fmt::format("{}: {}", *dir, ec.message()));
     for (const auto& n : names) {
       if (n == ".git") continue;
-      if (auto gone = RemoveAll(PathJoin(*dir, n)); !gone) return Errored(gone.error().message);
+      if (auto gone = RemoveAll(PathJoin(*dir, n)); !gone) return ErroredStep(gone.error().message);
     }
     return StepOutcome{};
   }
@@ -207,7 +201,7 @@ class FileWrite : public StepRunner {
  public:
   StepOutcome Run(const StepContext& ctx) override {
     auto wrote = Write(ctx);
-    if (!wrote) return Errored(wrote.error().message, true);
+    if (!wrote) return ErroredStep(wrote.error().message, true);
     return StepOutcome{};
   }
 
@@ -264,7 +258,7 @@ class GitCommit : public StepRunner {
  public:
   StepOutcome Run(const StepContext& ctx) override {
     auto commit = Commit(ctx);
-    if (!commit) return Errored(commit.error().message);
+    if (!commit) return ErroredStep(commit.error().message);
     StepOutcome out;
     out.output = {{"commit", *commit}};
     return out;
@@ -295,7 +289,7 @@ class GitPush : public StepRunner {
 
   StepOutcome Run(const StepContext& ctx) override {
     auto pushed = Push(ctx);
-    if (!pushed) return Errored(pushed.error().message);
+    if (!pushed) return ErroredStep(pushed.error().message);
     StepOutcome out;
     out.output = *pushed;
     return out;

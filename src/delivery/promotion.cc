@@ -17,16 +17,7 @@ namespace strake::delivery {
 
 namespace {
 
-bool IsTerminal(const std::string& phase) {
-  return phase == "Succeeded" || phase == "Failed" || phase == "Errored" || phase == "Aborted";
-}
-
 std::string Time(int64_t ms) { return ms > 0 ? FormatRfc3339(FromUnixMillis(ms)) : ""; }
-
-int64_t TimeMs(const Json& j, const char* key) {
-  auto t = ParseRfc3339(j.value(key, ""));
-  return t ? UnixMillis(*t) : 0;
-}
 
 Json RecordToJson(const StepRecord& r) {
   Json j = {{"alias", r.alias}};
@@ -67,6 +58,12 @@ std::optional<std::string> AbortRequest(const std::map<std::string, std::string>
 }
 
 }  // namespace
+
+StepOutcome ErroredStep(std::string error, bool terminal) {
+  StepOutcome out;
+  out.attempt = {StepStatus::kErrored, "", std::move(error), terminal};
+  return out;
+}
 
 void StepRegistry::Add(const std::string& uses, std::unique_ptr<StepRunner> runner) {
   runners_[uses] = std::move(runner);
@@ -192,7 +189,7 @@ Result<bool> PromotionReconciler::WaitInLine(Run& run) {
   for (const auto& p : all) {
     const Json spec = p.object.value("spec", Json::object());
     if (spec.value("stage", "") != run.spec.spec.stage) continue;
-    if (IsTerminal(p.status.is_object() ? p.status.value("phase", "") : "")) continue;
+    if (IsFinalPhase(p.status.is_object() ? p.status.value("phase", "") : "")) continue;
     if (!first || RunsBefore(p, *first)) first = &p;
   }
   if (!first || first->key.name == run.promo.key.name) return true;
@@ -214,7 +211,7 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
   if (!decoded) {
     // Admitted once but not decodable now: said, and out of the Stage's line.
     Json st = got->status.is_object() ? got->status : Json::object();
-    if (IsTerminal(st.value("phase", ""))) return controller::ReconcileResult{};
+    if (IsFinalPhase(st.value("phase", ""))) return controller::ReconcileResult{};
     st["phase"] = "Errored";
     st["message"] = decoded.error().message;
     STRAKE_TRY(store_.UpdateStatus(got->key, st, got->resource_version, "Errored",
@@ -228,7 +225,7 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
   run.now_ms = UnixMillis(clock_.Now());
   run.work_dir = PathJoin(work_root_, run.promo.uid);
   const std::string phase = run.status.value("phase", "");
-  if (IsTerminal(phase)) return controller::ReconcileResult{};
+  if (IsFinalPhase(phase)) return controller::ReconcileResult{};
   for (const auto& r : run.status.value("stepExecutionMetadata", Json::array()))
     run.records.push_back(RecordFromJson(r));
   if (auto abort = AbortRequest(run.spec.meta.annotations)) return Abort(run, *abort);
@@ -337,26 +334,19 @@ Result<bool> ShouldSkip(const model::PromotionStepSpec& step,
 // exception, a config of the wrong shape say, errs it for good).
 StepOutcome TryStep(const StepRegistry& steps, const model::PromotionStepSpec& step,
                     const TemplateEnv& env, StepContext& ctx) {
-  StepOutcome out;
   StepRunner* runner = steps.Find(step.uses);
   if (!runner) {
-    out.attempt = {StepStatus::kErrored, "",
-                   fmt::format("no step {} (this server runs {})", Quote(step.uses),
-                               Join(steps.Names(), ", ")),
-                   true};
-    return out;
+    return ErroredStep(fmt::format("no step {} (this server runs {})", Quote(step.uses),
+                                   Join(steps.Names(), ", ")),
+                       true);
   }
   auto config = EvaluateConfig(step.config, env);
-  if (!config) {
-    out.attempt = {StepStatus::kErrored, "", config.error().message, false};
-    return out;
-  }
+  if (!config) return ErroredStep(config.error().message);
   ctx.config = std::move(*config);
   try {
     return runner->Run(ctx);
   } catch (const std::exception& e) {
-    out.attempt = {StepStatus::kErrored, "", fmt::format("step {}: {}", step.uses, e.what()), true};
-    return out;
+    return ErroredStep(fmt::format("step {}: {}", step.uses, e.what()), true);
   }
 }
 
@@ -396,7 +386,7 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     }
     StepOutcome out;
     if (!vars) {
-      out.attempt = {StepStatus::kErrored, "", vars.error().message, true};
+      out = ErroredStep(vars.error().message, true);
     } else {
       StepContext ctx{run.ns(),
                       run.spec.spec.stage,
@@ -488,7 +478,7 @@ Status PromotionReconciler::Finish(Run& run, const std::string& phase, const std
     for (const auto& p : all) {
       if (p.object.value("spec", Json::object()).value("stage", "") != run.spec.spec.stage)
         continue;
-      if (!IsTerminal(p.status.is_object() ? p.status.value("phase", "") : ""))
+      if (!IsFinalPhase(p.status.is_object() ? p.status.value("phase", "") : ""))
         wake_("Promotion", controller::ObjectKey(p.key.ns, p.key.name));
     }
   }

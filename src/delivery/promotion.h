@@ -66,6 +66,10 @@ struct StepOutcome {
   Json output = Json::object();
 };
 
+// An attempt that erred with `error` (`terminal`: trying again cannot
+// mend it), with no output.
+StepOutcome ErroredStep(std::string error, bool terminal = false);
+
 // One kind of step (`uses`).
 class StepRunner {
  public:

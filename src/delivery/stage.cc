@@ -13,6 +13,8 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "delivery/conditions.h"
+#include "delivery/freight.h"
+#include "delivery/steps.h"
 #include "delivery/template.h"
 #include "model/decode.h"
 #include "rollout/analysis.h"
@@ -22,12 +24,6 @@ namespace strake::delivery {
 namespace {
 
 constexpr size_t kHistoryKept = 10;  // Kargo's FreightHistory limit
-
-int64_t TimeMs(const Json& j, const char* key) {
-  if (!j.is_object()) return 0;
-  auto t = ParseRfc3339(j.value(key, ""));
-  return t ? UnixMillis(*t) : 0;
-}
 
 const Json& Field(const Json& j, const char* key) {
   static const Json kEmpty = Json::object();
@@ -39,11 +35,22 @@ const Json& Field(const Json& j, const char* key) {
 // A Go duration of whole milliseconds ("1h2m3.5s"), as metav1.Duration writes.
 std::string GoDuration(int64_t ms) { return FormatDuration(Millis(ms)); }
 
-bool IsTerminalPhase(const std::string& phase) {
-  return phase == "Succeeded" || phase == "Failed" || phase == "Errored" || phase == "Aborted";
+// The items of the Stage's current collection (freightHistory[0]); an
+// empty object when it has none.
+Json CurrentItems(const Json& stage_status) {
+  if (!stage_status.is_object()) return Json::object();
+  const Json history = stage_status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return Json::object();
+  return history[0].value("items", Json::object());
 }
 
 }  // namespace
+
+int64_t TimeMs(const Json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto t = ParseRfc3339(j.value(key, ""));
+  return t ? UnixMillis(*t) : 0;
+}
 
 Status UpdateStatusOf(store::Store& store, const store::Key& key,
                       const std::function<Json(const Json&)>& fn, const std::string& reason,
@@ -177,10 +184,7 @@ bool VerificationInProgress(const model::Stage& stage, const Json& stage_status)
 
 std::vector<std::string> CurrentFreight(const Json& stage_status) {
   std::vector<std::string> out;
-  if (!stage_status.is_object()) return out;
-  const Json history = stage_status.value("freightHistory", Json::array());
-  if (!history.is_array() || history.empty() || !history[0].is_object()) return out;
-  const Json items = history[0].value("items", Json::object());
+  const Json items = CurrentItems(stage_status);
   for (const auto& [k, v] : items.items()) {
     if (v.is_object()) out.push_back(v.value("name", ""));
   }
@@ -189,10 +193,7 @@ std::vector<std::string> CurrentFreight(const Json& stage_status) {
 
 std::vector<std::string> CurrentFreightOf(const Json& stage_status, const std::string& origin) {
   std::vector<std::string> out;
-  if (!stage_status.is_object()) return out;
-  const Json history = stage_status.value("freightHistory", Json::array());
-  if (!history.is_array() || history.empty() || !history[0].is_object()) return out;
-  const Json items = history[0].value("items", Json::object());
+  const Json items = CurrentItems(stage_status);
   auto it = items.find("Warehouse/" + origin);
   if (it != items.end() && it->is_object()) out.push_back(it->value("name", ""));
   return out;
@@ -240,13 +241,13 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   const auto& stage = std::get<model::Stage>(decoded->value);
   const int64_t now_ms = UnixMillis(clock_.Now());
   controller::ReconcileResult result;
-  STRAKE_TRY_ASSIGN(verifying, Verify(stage, got->key, now_ms));
-  if (verifying) result.requeue_after = kVerificationPoll;
-  STRAKE_TRY_ASSIGN(fresh, store_.Get(got->key));
-  if (!fresh) return result;
-  const Json status = fresh->status.is_object() ? fresh->status : Json::object();
-  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, status, now_ms));
-  if (wake_ms > 0 && !verifying) result.requeue_after = Millis(wake_ms - now_ms);
+  // Not read again: Verify gives the status as it left it. Auto-promotion
+  // reads the current Freight there, which Verify does not change (a
+  // Promotion that does wakes the Stage again).
+  STRAKE_TRY_ASSIGN(verified, Verify(stage, *got, now_ms));
+  if (verified.in_progress) result.requeue_after = kVerificationPoll;
+  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, verified.status, now_ms));
+  if (wake_ms > 0 && !verified.in_progress) result.requeue_after = Millis(wake_ms - now_ms);
   const int64_t generation = got->generation;
   const size_t requested = stage.spec.requested_freight.size();
   // An upstream Stage that does not exist (yet): said, not waited on quietly.
@@ -285,6 +286,23 @@ namespace {
 bool IsTerminalVerification(const std::string& phase) {
   return phase == "Successful" || phase == "Failed" || phase == "Error" ||
          phase == "Inconclusive" || phase == "Aborted";
+}
+
+// The Stage status with `entry` as the newest verification of the
+// collection `id` (the same entry replaced), unchanged when that collection
+// is no longer the current one.
+Json WithVerification(const Json& stage_status, const std::string& id, const Json& entry) {
+  Json st = stage_status;
+  Json& h = st["freightHistory"];
+  if (!h.is_array() || h.empty() || h[0].value("id", "") != id) return stage_status;
+  Json& vh = h[0]["verificationHistory"];
+  if (!vh.is_array()) vh = Json::array();
+  if (!vh.empty() && vh[0].value("id", "") == entry.value("id", "")) {
+    vh[0] = entry;
+  } else {
+    vh.insert(vh.begin(), entry);
+  }
+  return st;
 }
 
 // The commits of every Freight of a collection (for commitFrom).
@@ -339,32 +357,24 @@ Result<std::string> StageReconciler::StartAnalysis(const model::Stage& stage,
   return std::string();
 }
 
-Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key& key,
-                                     int64_t now_ms) {
-  if (!stage.spec.verification) return false;
-  STRAKE_TRY_ASSIGN(got, store_.Get(key));
-  if (!got || !got->status.is_object()) return false;
-  const Json history = got->status.value("freightHistory", Json::array());
-  if (!history.is_array() || history.empty() || !history[0].is_object()) return false;
+Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage& stage,
+                                                              const store::Resource& got,
+                                                              int64_t now_ms) {
+  VerifyResult out{false, got.status.is_object() ? got.status : Json::object()};
+  if (!stage.spec.verification || !got.status.is_object()) return out;
+  const Json history = got.status.value("freightHistory", Json::array());
+  if (!history.is_array() || history.empty() || !history[0].is_object()) return out;
   const Json& collection = history[0];
   const std::string id = collection.value("id", "");
   const std::string now = FormatRfc3339(FromUnixMillis(now_ms));
-  // Records `entry` as the newest verification of the current collection.
+  // Records `entry` as the newest verification of the current collection;
+  // out.status follows what is written.
   auto record = [&](const Json& entry, const std::string& reason, const std::string& message) {
     return UpdateStatusOf(
-        store_, key,
+        store_, got.key,
         [&](const Json& was) {
-          Json st = was;
-          Json& h = st["freightHistory"];
-          if (!h.is_array() || h.empty() || h[0].value("id", "") != id) return was;
-          Json& vh = h[0]["verificationHistory"];
-          if (!vh.is_array()) vh = Json::array();
-          if (!vh.empty() && vh[0].value("id", "") == entry.value("id", "")) {
-            vh[0] = entry;
-          } else {
-            vh.insert(vh.begin(), entry);
-          }
-          return st;
+          out.status = WithVerification(was, id, entry);
+          return out.status;
         },
         reason, message);
   };
@@ -372,10 +382,7 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
   Json entry = vh.is_array() && !vh.empty() ? vh[0] : Json();
   if (!entry.is_object()) {
     // The run's name is recorded before the run is made: a restart finds it.
-    constexpr size_t kMaxPrefix = 253 - 1 - 26 - 1 - 7;  // as Kargo's promotion names
-    std::string prefix = stage.meta.name.substr(0, kMaxPrefix);
-    while (!prefix.empty() && (prefix.back() == '.' || prefix.back() == '-')) prefix.pop_back();
-    std::string name = prefix + "." + ToLower(NewUlid(now_ms)) + "." + id.substr(0, 7);
+    std::string name = KargoChildName(stage.meta.name, id, NewUlid(now_ms));
     entry = {{"id", NewUid()},
              {"startTime", now},
              {"phase", "Pending"},
@@ -384,17 +391,20 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
                       fmt::format("verification of {} starts: AnalysisRun {}", id, name)));
   }
   const std::string phase = entry.value("phase", "");
-  if (IsTerminalVerification(phase)) return false;
+  if (IsTerminalVerification(phase)) return out;
   const std::string run_name = entry.value("analysisRun", Json::object()).value("name", "");
   STRAKE_TRY_ASSIGN(run, store_.Get({"AnalysisRun", stage.meta.ns, run_name}));
   if (!run) {
     STRAKE_TRY_ASSIGN(failed, StartAnalysis(stage, collection, run_name));
-    if (failed.empty()) return true;
+    if (failed.empty()) {
+      out.in_progress = true;
+      return out;
+    }
     entry["phase"] = "Error";
     entry["message"] = failed;
     entry["finishTime"] = now;
     STRAKE_TRY(record(entry, "VerificationError", failed));
-    return false;
+    return out;
   }
   const Json rs = run->status.is_object() ? run->status : Json::object();
   std::string run_phase = rs.value("phase", "");
@@ -404,7 +414,8 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
   if (!rs.value("message", "").empty()) next["message"] = rs.value("message", "");
   if (!IsTerminalVerification(run_phase)) {
     if (next != entry) STRAKE_TRY(record(next, "VerificationRunning", "verification running"));
-    return true;
+    out.in_progress = true;
+    return out;
   }
   next["finishTime"] = now;
   if (run_phase == "Successful") {
@@ -419,7 +430,7 @@ Result<bool> StageReconciler::Verify(const model::Stage& stage, const store::Key
   }
   STRAKE_TRY(record(next, "Verification" + run_phase,
                     fmt::format("verification of {} {}", id, ToLower(run_phase))));
-  return false;
+  return out;
 }
 
 Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Json& status,
@@ -440,7 +451,7 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
     const Json& spec = Field(p.object, "spec");
     if (spec.value("stage", "") != stage.meta.name) continue;
     asked.insert(spec.value("freight", ""));
-    if (!IsTerminalPhase(p.status.is_object() ? p.status.value("phase", "") : ""))
+    if (!IsFinalPhase(p.status.is_object() ? p.status.value("phase", "") : ""))
       return 0;  // one at a time: the next is chosen when this one ends
   }
   auto current = CurrentFreight(status);

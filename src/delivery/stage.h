@@ -43,6 +43,10 @@ namespace strake::delivery {
 
 using model::Json;
 
+// The time at j[key] (RFC 3339) in Unix milliseconds; 0 when `j` is not an
+// object or the field is absent or not a time.
+int64_t TimeMs(const Json& j, const char* key);
+
 // Replaces the status of `key` with fn(status) unless that changes
 // nothing (or `key` is gone); a write that lost a race is tried again on
 // the fresh status.
@@ -123,8 +127,16 @@ class StageReconciler {
   // Asks for the Promotions auto-promotion wants; returns the soonest time
   // a soak would make another Freight available (0 = none).
   Result<int64_t> AutoPromote(const model::Stage& stage, const Json& status, int64_t now_ms);
-  // Verifies the current Freight (below); true while it is in progress.
-  Result<bool> Verify(const model::Stage& stage, const store::Key& key, int64_t now_ms);
+  // What Verify leaves: whether the verification is in progress, and the
+  // Stage's status after its writes (as given when it wrote none).
+  struct VerifyResult {
+    bool in_progress = false;
+    Json status;
+  };
+  // Verifies the current Freight of `got` (the Stage as read), as the
+  // opening comment says.
+  Result<VerifyResult> Verify(const model::Stage& stage, const store::Resource& got,
+                              int64_t now_ms);
   // Starts the AnalysisRun `name` of the Stage's verification; an error
   // that trying again cannot mend is returned as the text to record.
   Result<std::string> StartAnalysis(const model::Stage& stage, const Json& collection,

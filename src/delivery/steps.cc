@@ -172,6 +172,10 @@ std::pair<std::string, std::string> FinalPhase(const std::vector<StepRecord>& re
   }
 }
 
+bool IsFinalPhase(const std::string& phase) {
+  return phase == "Succeeded" || phase == "Failed" || phase == "Errored" || phase == "Aborted";
+}
+
 std::string DefaultAlias(size_t index, bool task) {
   return fmt::format("{}-{}", task ? "task" : "step", index + 1);
 }

@@ -78,6 +78,9 @@ bool CompleteStep(StepRecord& r, const Attempt& a, int error_threshold, int64_t 
 // The Promotion's phase ("Succeeded", "Failed", "Errored", "Aborted") and
 // the message of the worst step.
 std::pair<std::string, std::string> FinalPhase(const std::vector<StepRecord>& records);
+// Whether a Promotion's phase is one FinalPhase gives: the Promotion is
+// finished.
+bool IsFinalPhase(const std::string& phase);
 
 // A step's alias: `as`, else step-N / task-N (1-based). Aliases of that
 // form are Kargo's reserved ones (model::IsReservedStepAlias): an `as` may

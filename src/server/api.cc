@@ -720,13 +720,11 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   return std::nullopt;
 }
 
-// Kargo's promotion name: <stage>.<ulid>.<freight[:7]>, lower case.
+// Kargo's promotion name: <stage>.<ulid>.<freight[:7]>, all of it lower
+// case (the Stage and Freight as the client spelled them, too).
 std::string PromotionName(const std::string& stage, const std::string& freight) {
-  constexpr size_t kMaxPrefix = 253 - 1 - 26 - 1 - 7;
-  std::string prefix = stage.substr(0, kMaxPrefix);
-  while (!prefix.empty() && (prefix.back() == '.' || prefix.back() == '-')) prefix.pop_back();
-  return ToLower(prefix + "." + NewUlid(UnixMillis(std::chrono::system_clock::now())) + "." +
-                 freight.substr(0, 7));
+  return ToLower(delivery::KargoChildName(stage, freight,
+                                          NewUlid(UnixMillis(std::chrono::system_clock::now()))));
 }
 
 }  // namespace
