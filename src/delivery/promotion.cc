@@ -203,6 +203,29 @@ Result<bool> PromotionReconciler::WaitInLine(Run& run) {
   return false;
 }
 
+Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(const Run& run) {
+  auto decoded = model::DecodeObject(run.stage->object, "stage " + run.spec.spec.stage);
+  if (!decoded) return std::optional<Hold>();
+  const auto& stage = std::get<model::Stage>(decoded->value);
+  // A Stage that is verifying its Freight runs no other Promotion.
+  if (VerificationInProgress(stage, run.stage->status)) {
+    return std::optional<Hold>(
+        Hold{fmt::format("waiting for the verification of Stage {} to end", stage.meta.name),
+             kStepRetry});
+  }
+  // The gates again, at the moment it would start: admitted while open is
+  // not enough when a window has closed since.
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
+  if (auto denied = gates.Denial()) {
+    int64_t change = gates.NextChangeMs();
+    // Looked at again when the gate says it opens, or sooner (kGatePoll).
+    Millis retry =
+        change > run.now_ms ? std::min<Millis>(Millis(change - run.now_ms), kGatePoll) : kGatePoll;
+    return std::optional<Hold>(Hold{"waiting for " + *denied, retry});
+  }
+  return std::optional<Hold>();
+}
+
 Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Promotion", ns, name}));
@@ -242,19 +265,15 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
     return controller::ReconcileResult{};
   }
   if (phase != "Running") {
-    // A Stage that is verifying its Freight runs no other Promotion.
-    auto stage_spec = model::DecodeObject(run.stage->object, "stage " + run.spec.spec.stage);
-    if (stage_spec &&
-        VerificationInProgress(std::get<model::Stage>(stage_spec->value), run.stage->status)) {
-      std::string message =
-          fmt::format("waiting for the verification of Stage {} to end", run.spec.spec.stage);
-      if (run.status.value("message", "") != message) {
+    STRAKE_TRY_ASSIGN(hold, HeldBack(run));
+    if (hold) {
+      if (run.status.value("message", "") != hold->message) {
         run.status["phase"] = "Pending";
-        run.status["message"] = message;
-        STRAKE_TRY(WriteStatus(run, "Pending", message));
+        run.status["message"] = hold->message;
+        STRAKE_TRY(WriteStatus(run, "Pending", hold->message));
       }
       controller::ReconcileResult later;
-      later.requeue_after = kStepRetry;
+      later.requeue_after = hold->retry;
       return later;
     }
     run.status["phase"] = "Running";

@@ -124,9 +124,18 @@ class PromotionReconciler {
 
   // How long a Running step waits before it is tried again.
   static constexpr Millis kStepRetry{2000};
+  // How often a Promotion held by a closed gate looks again at most (a
+  // ProjectConfig changed wakes the Stages, not the queued Promotions).
+  static constexpr Millis kGatePoll{10000};
 
  private:
   struct Run;
+  // Why a Promotion that has its turn may not start yet, and when to look again.
+  struct Hold {
+    std::string message;
+    Millis retry;
+  };
+  Result<std::optional<Hold>> HeldBack(const Run& run);
   Result<bool> WaitInLine(Run& run);
   // Ends a Promotion that is not finished, as Kargo's terminatePromotion.
   Result<controller::ReconcileResult> Abort(Run& run, const std::string& message);

@@ -255,6 +255,25 @@ TEST_F(PromotionTest, AStageThatIsVerifyingRunsNoOtherPromotion) {
   EXPECT_EQ(Phase("p"), "Succeeded");
 }
 
+// A Promotion admitted while the window was open, still queued when a Deny
+// window begins, does not start in it: Pending, saying which window and
+// until when, and it runs when the window ends.
+TEST_F(PromotionTest, AQueuedPromotionDoesNotStartInAClosedWindow) {
+  Create("ProjectConfig", "demo", R"({"spec": {"promotionWindows": [{"name": "freeze",
+      "kind": "Deny", "dtstart": "20270115T070000Z", "dtend": "20270115T100000Z"}]}})");
+  Promote("p", "f1", R"([{"uses": "scripted"}])");
+  auto held = Reconcile("p");  // 08:00Z, inside the freeze
+  EXPECT_EQ(Phase("p"), "Pending");
+  EXPECT_EQ(StatusOf("Promotion", "p")["message"],
+            "waiting for promotion window: window freeze closed until 2027-01-15T10:00:00Z");
+  EXPECT_EQ(held.requeue_after, PromotionReconciler::kGatePoll);
+  EXPECT_TRUE(calls_.empty());
+  clock_.Advance(std::chrono::hours(2));  // 10:00Z: the window's end is open
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(calls_.size(), 1u);
+}
+
 // Kargo's abort annotation ends a Promotion that waits; the next in line
 // runs.
 TEST_F(PromotionTest, AnAbortRequestEndsTheRunningStepAndThePromotion) {

@@ -246,8 +246,15 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   // Promotion that does wakes the Stage again).
   STRAKE_TRY_ASSIGN(verified, Verify(stage, *got, now_ms));
   if (verified.in_progress) result.requeue_after = kVerificationPoll;
-  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, verified.status, now_ms));
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, now_ms));
+  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, verified.status, gates, now_ms));
   if (wake_ms > 0 && !verified.in_progress) result.requeue_after = Millis(wake_ms - now_ms);
+  // The window status is kept true: looked at again when it changes.
+  if (int64_t change = gates.NextChangeMs(); change > now_ms) {
+    Millis until(change - now_ms);
+    if (!result.requeue_after || *result.requeue_after > until) result.requeue_after = until;
+  }
+  const Json window_status = WindowStatusToJson(gates.windows, gates.any_window);
   const int64_t generation = got->generation;
   const size_t requested = stage.spec.requested_freight.size();
   // An upstream Stage that does not exist (yet): said, not waited on quietly.
@@ -265,6 +272,11 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
         Json next = was;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
+        if (window_status.is_null()) {
+          next.erase("promotionWindowStatus");
+        } else {
+          next["promotionWindowStatus"] = window_status;
+        }
         Json conditions = next.value("conditions", Json::array());
         if (missing.empty()) {
           SetCondition(conditions, "Ready", true, "Reconciled", "", now, generation);
@@ -434,15 +446,11 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
 }
 
 Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Json& status,
-                                             int64_t now_ms) {
+                                             const ProjectGates& gates, int64_t now_ms) {
   const std::string& ns = stage.meta.ns;
-  std::optional<model::ProjectConfig> config;
-  STRAKE_TRY_ASSIGN(pc, store_.Get({"ProjectConfig", ns, ns}));
-  if (pc) {
-    if (auto d = model::DecodeObject(pc->object, "projectconfig " + ns))
-      config = std::get<model::ProjectConfig>(d->value);
-  }
-  if (!AutoPromotionEnabled(config, stage) || stage.spec.steps.empty()) return 0;
+  if (!AutoPromotionEnabled(gates.config, stage) || stage.spec.steps.empty()) return 0;
+  // A closed gate: nothing asked for now; the Stage wakes when it opens.
+  if (gates.Denial()) return gates.NextChangeMs();
   STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", ns));
   // Freight this Stage was asked to take already: not asked for again
   // (running, done, or failed — a failed one waits for a person).

@@ -36,6 +36,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "controller/controller.h"
+#include "delivery/gates.h"
 #include "model/kargo.h"
 #include "store/store.h"
 
@@ -126,7 +127,8 @@ class StageReconciler {
  private:
   // Asks for the Promotions auto-promotion wants; returns the soonest time
   // a soak would make another Freight available (0 = none).
-  Result<int64_t> AutoPromote(const model::Stage& stage, const Json& status, int64_t now_ms);
+  Result<int64_t> AutoPromote(const model::Stage& stage, const Json& status,
+                              const ProjectGates& gates, int64_t now_ms);
   // What Verify leaves: whether the verification is in progress, and the
   // Stage's status after its writes (as given when it wrote none).
   struct VerifyResult {

@@ -179,6 +179,33 @@ TEST_F(AutoPromotionTest, TheNewestFreightOnceAndNeverAgainAfterItFailed) {
   EXPECT_EQ(asked_, (std::vector<std::string>{"new", "newer"}));
 }
 
+// Kargo's promotion windows: no auto-promotion while a Deny window selects
+// the Stage; its status says why and when it opens (Kargo's
+// promotionWindowStatus), the Stage wakes then and promotes.
+TEST_F(AutoPromotionTest, AClosedWindowHoldsAutoPromotionUntilItOpens) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}],
+      "promotionWindows": [
+        {"name": "freeze", "kind": "Deny", "stageSelector": {"name": "glob:d*"},
+         "dtstart": "20270115T070000Z", "dtend": "20270115T100000Z"},
+        {"name": "elsewhere", "kind": "Deny", "stageSelector": {"name": "prod"},
+         "dtstart": "20270101T000000Z", "dtend": "20280101T000000Z"}]}})"));
+  Freight("a", kNow);
+  auto r = reconciler_->Reconcile("demo/dev");  // kNow is 2027-01-15T08:00Z
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ(r->requeue_after, std::chrono::hours(2));
+  Json st = (*store_->Get({"Stage", "demo", "dev"}))->status;
+  EXPECT_EQ(st["promotionWindowStatus"].dump(),
+            R"({"closed":true,"reason":"window freeze closed until 2027-01-15T10:00:00Z",)"
+            R"("nextOpen":"2027-01-15T10:00:00Z"})");
+  clock_.Advance(std::chrono::hours(2));
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"a"});
+  st = (*store_->Get({"Stage", "demo", "dev"}))->status;
+  EXPECT_EQ(st["promotionWindowStatus"].dump(), R"({"closed":false})");
+}
+
 // MatchUpstream takes what the upstream Stage holds now, not everything
 // ever verified there (Kargo lists Freight CurrentlyIn the upstream).
 TEST_F(AutoPromotionTest, MatchUpstreamTakesWhatTheUpstreamStageHoldsNow) {

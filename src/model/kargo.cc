@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/regex.h"
+#include "base/rrule.h"
 #include "base/strings.h"
 #include "model/decoders.h"
 #include "model/gitops.h"
@@ -664,6 +666,23 @@ PromotionSpec DecodePromotionSpecNode(Ctx& ctx, const Node& spec) {
   return p;
 }
 
+StageSelector DecodeSelector(Ctx& ctx, const Node& sel, const std::string& path) {
+  StageSelector out;
+  Fields sf(ctx, sel, path);
+  if (const Node* v = sf.Get("name"); v && !v->IsNull()) {
+    out.name = ctx.Str(*v, sf.Sub("name"));
+    for (std::string_view prefix : {"regex:", "regexp:"}) {
+      if (!StartsWith(out.name, prefix)) continue;
+      auto re = Regex::Compile(std::string_view(out.name).substr(prefix.size()));
+      if (!re) ctx.Error(*v, sf.Sub("name"), "not a regular expression: " + re.error().message);
+    }
+  }
+  if (const Node* v = sf.Get("matchLabels"))
+    out.match_labels = ctx.StrMap(*v, sf.Sub("matchLabels"));
+  sf.NotSupported("matchExpressions", "matchExpressions; use matchLabels");
+  return out;
+}
+
 std::vector<PromotionPolicy> DecodePolicies(Ctx& ctx, Fields& f) {
   std::vector<PromotionPolicy> out;
   f.List("promotionPolicies", [&](const Node& item, const std::string& path) {
@@ -671,24 +690,63 @@ std::vector<PromotionPolicy> DecodePolicies(Ctx& ctx, Fields& f) {
     PromotionPolicy p;
     const Node* stage = pf.Get("stage");  // deprecated: stageSelector.name
     if (stage && !stage->IsNull()) p.selector.name = ctx.Str(*stage, pf.Sub("stage"));
-    if (const Node* sel = pf.Get("stageSelector"); sel && !sel->IsNull()) {
-      Fields sf(ctx, *sel, pf.Sub("stageSelector"));
-      if (const Node* v = sf.Get("name"); v && !v->IsNull()) {
-        p.selector.name = ctx.Str(*v, sf.Sub("name"));
-        for (std::string_view prefix : {"regex:", "regexp:"}) {
-          if (!StartsWith(p.selector.name, prefix)) continue;
-          auto re = Regex::Compile(std::string_view(p.selector.name).substr(prefix.size()));
-          if (!re) ctx.Error(*v, sf.Sub("name"), "not a regular expression: " + re.error().message);
-        }
-      }
-      if (const Node* v = sf.Get("matchLabels"))
-        p.selector.match_labels = ctx.StrMap(*v, sf.Sub("matchLabels"));
-      sf.NotSupported("matchExpressions", "matchExpressions; use matchLabels");
-    }
+    if (const Node* sel = pf.Get("stageSelector"); sel && !sel->IsNull())
+      p.selector = DecodeSelector(ctx, *sel, pf.Sub("stageSelector"));
     if (const Node* v = pf.Get("autoPromotionEnabled"))
       p.auto_promotion_enabled = ctx.Bool(*v, pf.Sub("autoPromotionEnabled"));
     NotYet(ctx, pf, "autoRollback", "autoRollback");
     out.push_back(std::move(p));
+  });
+  return out;
+}
+
+// A window's times and rule, checked as they will be evaluated: the error
+// at the field that is wrong.
+void CheckWindowTimes(Ctx& ctx, Fields& wf, PromotionWindow& w) {
+  const Node* start_node = wf.Need("dtstart");
+  const Node* end_node = wf.Need("dtend");
+  const Node* rule_node = wf.Get("rrule");
+  if (rule_node && !rule_node->IsNull()) w.rrule = ctx.Str(*rule_node, wf.Sub("rrule"));
+  if (!start_node || !end_node) return;
+  w.dtstart = ctx.Str(*start_node, wf.Sub("dtstart"));
+  w.dtend = ctx.Str(*end_node, wf.Sub("dtend"));
+  auto start = ParseIcalTime(w.dtstart);
+  if (!start) ctx.Error(*start_node, wf.Sub("dtstart"), start.error().message);
+  auto end = ParseIcalTime(w.dtend);
+  if (!end) ctx.Error(*end_node, wf.Sub("dtend"), end.error().message);
+  if (start && end && end->Utc() <= start->Utc())
+    ctx.Error(*end_node, wf.Sub("dtend"), "must be after dtstart (it ends each occurrence)");
+  if (w.rrule.empty() || !start) return;
+  auto rule = ParseRRule(w.rrule);
+  Result<Recurrence> made = rule ? Recurrence::Make(*rule, *start) : tl::unexpected(rule.error());
+  if (!made) ctx.Error(*rule_node, wf.Sub("rrule"), made.error().message);
+}
+
+std::vector<PromotionWindow> DecodeWindows(Ctx& ctx, Fields& f) {
+  std::vector<PromotionWindow> out;
+  std::set<std::string> names;
+  f.List("promotionWindows", [&](const Node& item, const std::string& path) {
+    Fields wf(ctx, item, path);
+    PromotionWindow w;
+    if (const Node* v = wf.Need("name")) {
+      w.name = ctx.Str(*v, wf.Sub("name"));
+      ctx.CheckName(*v, wf.Sub("name"), w.name, Ctx::NameRule::kDnsSubdomain);
+      if (!names.insert(w.name).second)
+        ctx.Error(*v, wf.Sub("name"), fmt::format("window {} is named twice", Quote(w.name)));
+    }
+    if (const Node* v = wf.Need("kind")) {
+      std::string kind = ctx.Str(*v, wf.Sub("kind"));
+      if (kind != "Allow" && kind != "Deny")
+        ctx.Error(*v, wf.Sub("kind"), fmt::format("must be Allow or Deny, found {}", Quote(kind)));
+      w.deny = kind == "Deny";
+    }
+    if (const Node* sel = wf.Get("stageSelector"); sel && !sel->IsNull())
+      w.stage_selector = DecodeSelector(ctx, *sel, wf.Sub("stageSelector"));
+    if (const Node* v = wf.Get("projectSelector"); v && !v->IsNull())
+      ctx.Error(*v, wf.Sub("projectSelector"),
+                "is for a ClusterConfig's windows: a ProjectConfig's cover its own Project");
+    CheckWindowTimes(ctx, wf, w);
+    out.push_back(std::move(w));
   });
   return out;
 }
@@ -751,7 +809,7 @@ bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r) {
   if (spec && !spec->IsNull()) {
     Fields sf(ctx, *spec, "spec");
     pc.promotion_policies = DecodePolicies(ctx, sf);
-    NotYet(ctx, sf, "promotionWindows", "promotionWindows");
+    pc.promotion_windows = DecodeWindows(ctx, sf);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
   }

@@ -7,8 +7,8 @@
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
 // subscriptions and freightCreationCriteria, a Stage's targets, steps that
-// name a PromotionTask, a ProjectConfig's
-// promotionWindows, autoRollback and webhookReceivers. PromotionTask,
+// name a PromotionTask, a ProjectConfig's autoRollback and
+// webhookReceivers. PromotionTask,
 // ClusterPromotionTask and ClusterConfig are refused at apply with the same
 // words until they are acted on. Which step kinds (`uses`) exist is the
 // promotion runner's to say (delivery/), checked at apply.
@@ -187,10 +187,22 @@ struct PromotionPolicy {
   bool auto_promotion_enabled = false;
 };
 
+// A time window that allows or denies promotions to the Stages it selects
+// (Kargo's PromotionWindow, which Kargo enforces only in its Enterprise
+// edition): one interval from dtstart to dtend, or, with an RFC 5545
+// `rrule`, one of that length at each occurrence. Checked at decode.
+struct PromotionWindow {
+  std::string name;
+  std::optional<StageSelector> stage_selector;  // none: every Stage of the Project
+  bool deny = false;                            // kind: Deny, else Allow
+  std::string rrule, dtstart, dtend;
+};
+
 // Kargo's ProjectConfig: named as its Project, in the Project's namespace.
 struct ProjectConfig {
   ObjectMeta meta;
   std::vector<PromotionPolicy> promotion_policies;
+  std::vector<PromotionWindow> promotion_windows;
 };
 
 // Kargo's reserved step aliases (ReservedStepAliasRegex): step-N, task-N.

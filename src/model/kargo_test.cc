@@ -308,14 +308,65 @@ spec:
   promotionPolicies:
   - stageSelector: {name: "regex:(", matchExpressions: [{key: a, operator: Exists}]}
     autoRollback: {}
-  promotionWindows: [{kind: PromotionWindow, name: w}]
+  promotionWindows: [{kind: Sometimes, name: w, dtstart: "20260101T000000", dtend: "20260102T000000"}]
 )");
   std::string e = bad.errors();
   EXPECT_HAS(e, "metadata.name: a ProjectConfig is named as its Project: must be \"demo\"");
   EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.name: not a regular expression");
   EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.matchExpressions: not supported");
   EXPECT_HAS(e, "spec.promotionPolicies[0].autoRollback: not supported yet");
-  EXPECT_HAS(e, "spec.promotionWindows: not supported yet");
+  EXPECT_HAS(e, "spec.promotionWindows[0].kind: must be Allow or Deny, found \"Sometimes\"");
+}
+
+// Kargo's PromotionWindow (api/v1alpha1/promotion_window_types.go): Allow and
+// Deny, one-shot or recurring by an RFC 5545 rule, times with a TZID.
+TEST(KargoDecodeTest, AProjectConfigsWindowsDecodeAndBadOnesSayWhere) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  promotionWindows:
+  - name: business-hours
+    kind: Allow
+    stageSelector: {name: "glob:prod*"}
+    rrule: FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR
+    dtstart: TZID=Europe/Berlin:20260105T090000
+    dtend: TZID=Europe/Berlin:20260105T170000
+  - name: holiday-freeze
+    kind: Deny
+    dtstart: 20261221T000000Z
+    dtend: 20270104T090000Z
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
+  ASSERT_EQ(pc.promotion_windows.size(), 2u);
+  EXPECT_FALSE(pc.promotion_windows[0].deny);
+  EXPECT_EQ(pc.promotion_windows[0].stage_selector->name, "glob:prod*");
+  EXPECT_EQ(pc.promotion_windows[0].rrule, "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR");
+  EXPECT_TRUE(pc.promotion_windows[1].deny);
+  EXPECT_FALSE(pc.promotion_windows[1].stage_selector);
+
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  promotionWindows:
+  - {name: a, kind: Deny, rrule: "FREQ=FORTNIGHTLY", dtstart: 20260101T000000, dtend: 20260101T010000}
+  - {name: a, kind: Allow, dtstart: "TZID=Mars/Base:20260101T000000", dtend: 20260101T010000}
+  - {name: c, kind: Deny, dtstart: 20260102T000000, dtend: 20260101T000000}
+  - {name: d, kind: Deny, dtstart: 2026-01-01, dtend: 20260101T000000, projectSelector: {name: x}}
+  - {name: e, kind: Allow}
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "spec.promotionWindows[0].rrule: rrule FREQ: \"FORTNIGHTLY\" is not");
+  EXPECT_HAS(e, "spec.promotionWindows[1].name: window \"a\" is named twice");
+  EXPECT_HAS(e,
+             "spec.promotionWindows[1].dtstart: \"TZID=Mars/Base:20260101T000000\" is not an "
+             "iCalendar date-time (time zone \"Mars/Base\" is not in the tz database");
+  EXPECT_HAS(e, "spec.promotionWindows[2].dtend: must be after dtstart");
+  EXPECT_HAS(e, "spec.promotionWindows[3].dtstart: \"2026-01-01\" is not an iCalendar date-time");
+  EXPECT_HAS(e, "spec.promotionWindows[3].projectSelector: is for a ClusterConfig's windows");
+  EXPECT_HAS(e, "spec.promotionWindows[4].dtstart: required");
 }
 
 TEST(KargoDecodeTest, KargosKindsTakeTheirCrdNames) {

@@ -15,6 +15,7 @@
 #include "base/strings.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/freight.h"
+#include "delivery/gates.h"
 #include "delivery/git_steps.h"
 #include "delivery/promotion.h"
 #include "delivery/semver.h"
@@ -579,6 +580,11 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
                                     UnixMillis(std::chrono::system_clock::now()))) {
     return invalid("spec.freight", "Freight is not available to this Stage");
   }
+  // The gates (promotion windows): refused now, naming the gate and its values.
+  auto denied = delivery::CheckGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
+  if (!denied) return ErrorResponse(denied.error());
+  if (*denied)
+    return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, **denied));
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
   // The Stage's vars, then its template's: a later one of the same name

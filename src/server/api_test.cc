@@ -224,6 +224,19 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
   EXPECT_EQ(again_approved.status, 200);
   EXPECT_EQ(store::Json::parse(again_approved.body)["status"]["approvedFor"],
             store::Json::parse(approve.body)["status"]["approvedFor"]);
+  // A Deny window over prod: refused, naming the gate (dev is not selected).
+  store::Json config = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "ProjectConfig", "metadata": {"name": "demo"}, "spec": {"promotionWindows": [
+      {"name": "freeze", "kind": "Deny", "stageSelector": {"name": "prod"},
+       "dtstart": "20000101T000000Z", "dtend": "21000101T000000Z"}]}})");
+  ASSERT_EQ(Call("POST", kargo + "projectconfigs", config.dump()).status, 201);
+  Response frozen = promote("prod");
+  EXPECT_EQ(frozen.status, 403) << frozen.body;
+  EXPECT_NE(frozen.body.find("promotion window: window freeze closed, with no known reopening"),
+            std::string::npos)
+      << frozen.body;
+  EXPECT_EQ(promote("dev").status, 201);
+  ASSERT_EQ(Call("DELETE", kargo + "projectconfigs/demo").status, 200);
   EXPECT_EQ(promote("prod").status, 201);
   // The spec stays as made: the same request again changes nothing, a
   // different Freight is refused.
