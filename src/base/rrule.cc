@@ -178,7 +178,7 @@ Result<int64_t> CivilSeconds(std::string_view t) {
   auto h = Digits(t, 9, 2), mi = Digits(t, 11, 2), s = Digits(t, 13, 2);
   if (t.size() != 15 || t[8] != 'T' || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 59)
     return Fail("the time is not THHMMSS");
-  return secs + *h * 3600 + *mi * 60 + *s;
+  return secs + int64_t{*h} * 3600 + int64_t{*mi} * 60 + *s;
 }
 
 }  // namespace
@@ -366,7 +366,7 @@ class Periods {
         const std::vector<int> once = {0};
         const auto& minutes = r_.freq == RRule::kHourly ? r_.by_minute : once;
         for (int m : minutes)
-          for (int s : r_.by_second) out.push_back(first + m * 60 + s);
+          for (int s : r_.by_second) out.push_back(first + int64_t{m} * 60 + s);
       }
     } else {
       int64_t day = FloorDiv(first, kDay);
@@ -381,7 +381,8 @@ class Periods {
         if (!DayMatches(day)) continue;
         for (int h : r_.by_hour)
           for (int m : r_.by_minute)
-            for (int s : r_.by_second) out.push_back(day * kDay + h * 3600 + m * 60 + s);
+            for (int s : r_.by_second)
+              out.push_back(day * kDay + int64_t{h} * 3600 + int64_t{m} * 60 + s);
       }
     }
     return r_.by_set_pos.empty() ? out : SetPos(out);
@@ -413,9 +414,9 @@ class Periods {
     int64_t hi = by_year ? DaysFromCivil(c.year + 1, 1, 1) : lo + DaysInMonth(c.year, c.month);
     int64_t target = 0;
     if (want.n > 0) {
-      target = lo + (want.weekday - Weekday(lo) + 7) % 7 + (want.n - 1) * 7;
+      target = lo + (want.weekday - Weekday(lo) + 7) % 7 + int64_t{want.n - 1} * 7;
     } else {
-      target = hi - 1 - (Weekday(hi - 1) - want.weekday + 7) % 7 + (want.n + 1) * 7;
+      target = hi - 1 - (Weekday(hi - 1) - want.weekday + 7) % 7 + int64_t{want.n + 1} * 7;
     }
     return day == target && target >= lo && target < hi;
   }

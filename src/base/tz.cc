@@ -85,7 +85,7 @@ int64_t DayOf(const PosixTzRule::Date& d, int year) {
   if (d.kind == D::kJulianNoLeap) return jan1 + d.day - 1 + (IsLeapYear(year) && d.day >= 60);
   if (d.kind == D::kDayOfYear) return jan1 + d.day;
   int64_t first = DaysFromCivil(year, static_cast<unsigned>(d.month), 1);
-  int64_t day = first + (d.weekday - Weekday(first) + 7) % 7 + (d.week - 1) * 7;
+  int64_t day = first + (d.weekday - Weekday(first) + 7) % 7 + int64_t{d.week - 1} * 7;
   int64_t after = first + DaysInMonth(year, static_cast<unsigned>(d.month));
   while (day >= after) day -= 7;  // week 5: the last such weekday
   return day;
@@ -313,8 +313,8 @@ int32_t TimeZone::OffsetAt(int64_t utc) const {
 int64_t TimeZone::ToUtc(int64_t local) const {
   // The instant lies within local - 14h .. local + 12h: the offsets in force
   // just before and just after that span are the only candidates.
-  int32_t before = OffsetAt(local - 15 * 3600);
-  int32_t after = OffsetAt(local + 13 * 3600);
+  int32_t before = OffsetAt(local - int64_t{15} * 3600);
+  int32_t after = OffsetAt(local + int64_t{13} * 3600);
   bool before_ok = OffsetAt(local - before) == before;
   bool after_ok = OffsetAt(local - after) == after;
   if (before_ok && after_ok) return std::min(local - before, local - after);
