@@ -1582,4 +1582,131 @@ spec:
 }
 
 }  // namespace
+// The gates of issue 14 through the server and the CLI: a Deny window
+// refuses a Promotion (the reason named, the Stage's promotionWindowStatus
+// says it); once it is gone, the Promotion waits in Kargo's
+// wait-for-approval step until a second person approves (its creator cannot,
+// one who is not an approver cannot), and each response is in the audit log.
+TEST_F(GitopsE2E, AWindowRefusesAPromotionAndASecondPersonsApprovalLetsItRun) {
+  ServeOverHttp();
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v1"));
+  std::string v1 = Push("v1");
+  StartServer();
+  auto token = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"token", "create", "--role", "deployer"};
+    all.insert(all.end(), args.begin(), args.end());
+    Ran r = Cli(all);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.out.substr(r.out.rfind("strk_"),
+                        r.out.find('\n', r.out.rfind("strk_")) - r.out.rfind("strk_"));
+  };
+  const std::string alice = token({"--user", "alice", "--claim", "groups=leads"});
+  const std::string bob = token({"--user", "bob", "--claim", "groups=leads"});
+  const std::string carl = token({"--user", "carl"});
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    args.insert(args.end(), {"--server", server_, "--token", who, "-n", "kargo-demo"});
+    return Strake(args, 60s);
+  };
+  auto kargo = [&](const std::string& windows) {
+    return fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata: {{name: kargo-demo}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {{name: kargo-demo, namespace: kargo-demo}}
+spec:
+{windows}---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: shop, namespace: kargo-demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: prod, namespace: kargo-demo}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: shop}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: wait-for-approval
+        as: sign-off
+        config:
+          approvers: [{{claim: groups, value: leads}}]
+      - uses: compose-output
+        as: done
+        config: {{by: "${{{{ outputs['sign-off'].responses[0].user }}}}"}}
+)",
+                       fmt::arg("windows", windows), fmt::arg("url", url_));
+  };
+  const std::string freeze = R"(  promotionWindows:
+  - name: freeze
+    kind: Deny
+    stageSelector: {name: prod}
+    dtstart: "20000101T000000Z"
+    dtend: "21000101T000000Z"
+)";
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo(freeze))});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_TRUE(WaitFor([&] { return FreightIn("kargo-demo").size() == 1; }, 30s));
+  const std::string f1 = FreightIn("kargo-demo")[0]["metadata"]["name"];
+  Ran frozen = as(alice, {"promote", "--stage", "prod", "--freight", f1});
+  EXPECT_NE(frozen.exit_code, 0);
+  EXPECT_NE(frozen.err.find("promotion window: window freeze closed, with no known reopening"),
+            std::string::npos)
+      << frozen.out << frozen.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json st = Get("stage", "prod", "kargo-demo").value("status", Json::object());
+        return st.value("promotionWindowStatus", Json::object()).value("closed", false);
+      },
+      20s));
+  // The freeze lifted: alice asks, the step waits for an approver.
+  applied = Cli({"apply", "-f", File("kargo.yaml", kargo("  promotionPolicies: []\n"))});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  Ran asked = as(alice, {"promote", "--stage", "prod", "--freight", f1});
+  ASSERT_EQ(asked.exit_code, 0) << asked.out << asked.err;
+  const std::string promo = asked.out.substr(10, asked.out.find(' ') - 10);
+  auto step_message = [&] {
+    Json p = Get("promotion", promo, "kargo-demo");
+    const Json st = p.value("status", Json::object());
+    return st.value("stepExecutionMetadata", Json::array()).empty()
+               ? std::string()
+               : st["stepExecutionMetadata"][0].value("message", "");
+  };
+  ASSERT_TRUE(
+      WaitFor([&] { return step_message() == "approvals 0/1: 1 more approver needed"; }, 20s))
+      << Get("promotion", promo, "kargo-demo").dump(2);
+  Ran self = as(alice, {"approve", "promotion", promo});
+  EXPECT_NE(self.exit_code, 0);
+  EXPECT_NE(self.err.find("alice created this Promotion and cannot approve it"), std::string::npos)
+      << self.err;
+  Ran outsider = as(carl, {"approve", "promotion", promo});
+  EXPECT_NE(outsider.exit_code, 0);
+  EXPECT_NE(outsider.err.find("carl is not an approver of this step"), std::string::npos)
+      << outsider.err;
+  Ran approved = as(bob, {"approve", "promotion", promo, "--message", "looks good"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.out << approved.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Get("promotion", promo, "kargo-demo")
+                   .value("status", Json::object())
+                   .value("phase", "") == "Succeeded";
+      },
+      20s))
+      << Get("promotion", promo, "kargo-demo").dump(2);
+  Json p = Get("promotion", promo, "kargo-demo");
+  EXPECT_EQ(p["status"]["state"]["done"]["by"], "bob") << p.dump(2);
+  EXPECT_EQ(p["status"]["state"]["sign-off"]["responses"][0]["message"], "looks good");
+  Ran audit = Cli({"audit", "log"});
+  EXPECT_NE(audit.out.find("bob (token:"), std::string::npos) << audit.out << audit.err;
+  EXPECT_NE(audit.out.find("/promotions/" + promo + "/approve"), std::string::npos) << audit.out;
+}
+
 }  // namespace strake::e2e

@@ -54,12 +54,28 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   table.Add(promote, [this] { return Promote(); });
 
   auto* approve = app.add_subcommand(
-      "approve", "approve Freight for a Kargo Stage, whatever upstream says (kargo approve)");
-  approve->add_option("--stage", stage_, "the Stage")->required();
+      "approve",
+      "approve Freight for a Kargo Stage, whatever upstream says (kargo approve --stage S "
+      "--freight F); or answer a Promotion's wait-for-approval step (approve promotion NAME)");
+  approve->add_option("kind", kind_, "promotion")
+      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  approve->add_option("name", name_, "the Promotion");
+  auto* stage = approve->add_option("--stage", stage_, "the Stage the Freight is approved for");
   auto* af = approve->add_option("--freight", freight_, "the Freight's name");
   approve->add_option("--freight-alias", freight_alias_, "the Freight's alias")->excludes(af);
+  approve->add_option("--message", message_, "a Promotion's approval: a comment")->excludes(stage);
   AddApiFlags(approve, ctx);
-  table.Add(approve, [this] { return Approve(); });
+  table.Add(approve, [this] { return kind_.empty() ? Approve() : Respond("approve"); });
+
+  auto* reject = app.add_subcommand(
+      "reject", "reject a Promotion waiting in its wait-for-approval step: it fails");
+  reject->add_option("kind", kind_, "promotion")
+      ->required()
+      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  reject->add_option("name", name_, "the Promotion")->required();
+  reject->add_option("--message", message_, "why (required)")->required();
+  AddApiFlags(reject, ctx);
+  table.Add(reject, [this] { return Respond("reject"); });
 
   auto* abort = app.add_subcommand(
       "abort", "end a Kargo Promotion that is not finished (kargo abort promotion)");
@@ -148,7 +164,23 @@ int KargoCommands::Promote() {
   return Die(fmt::format("promotion/{} did not finish within {}s", name, timeout_s_));
 }
 
+int KargoCommands::Respond(const std::string& action) {
+  if (name_.empty()) return Die(action + " promotion NAME: the Promotion's name is required");
+  auto k = ServedKind("promotions");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  Json body = {{"message", message_}};
+  auto a = c.Call("POST", Collection(**k, ctx_.ns) + "/" + name_ + "/" + action, body.dump());
+  if (!a) return Die(a.error().message);
+  fmt::print("promotion/{} {}\n", name_, action == "approve" ? "approved" : "rejected");
+  return 0;
+}
+
 int KargoCommands::Approve() {
+  if (stage_.empty())
+    return Die(
+        "approve: --stage S (--freight F | --freight-alias A), or "
+        "approve promotion NAME");
   auto k = ServedKind("freights");
   if (!k) return Die(k.error().message);
   Client c(ctx_, NoServer::kDefaultAddress);

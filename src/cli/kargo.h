@@ -31,6 +31,8 @@ class KargoCommands {
   int Refresh();
   int Promote();
   int Approve();
+  // approve|reject promotion NAME: a response to its wait-for-approval step.
+  int Respond(const std::string& action);
   int Abort();
   // --freight, the Freight whose alias is --freight-alias, or the newest
   // Freight of --warehouse.
@@ -43,6 +45,7 @@ class KargoCommands {
   std::string freight_;
   std::string freight_alias_;
   std::string warehouse_;
+  std::string message_;
   bool wait_ = false;
   int timeout_s_ = 60;
 };

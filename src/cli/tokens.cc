@@ -23,6 +23,9 @@ TokenCommands::TokenCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   create->add_option("--namespace", ns_, "limit the token to one namespace");
   create->add_option("--expires", expires_, "e.g. 30d, 12h (default: never)");
   create->add_option("--description", description_, "what it is for");
+  create->add_option("--user", user_, "the person it speaks for (approvals count users)");
+  create->add_option("--claim", claims_,
+                     "NAME=VALUE, repeatable: claims approver rules match (groups=leads)");
   AddServerFlags(create, ctx);
   table.Add(create, [this] { return Create(); });
 
@@ -40,6 +43,21 @@ int TokenCommands::Create() {
   Client c(ctx_, NoServer::kDefaultAddress);
   Json body = {
       {"role", role_}, {"namespace", ns_}, {"expires", expires_}, {"description", description_}};
+  if (!user_.empty()) body["user"] = user_;
+  // A claim given more than once is a list (groups=a --claim groups=b).
+  Json claims = Json::object();
+  for (const auto& claim : claims_) {
+    auto eq = claim.find('=');
+    if (eq == std::string::npos || eq == 0) return Die("--claim " + claim + ": NAME=VALUE");
+    std::string key = claim.substr(0, eq), value = claim.substr(eq + 1);
+    if (!claims.contains(key)) {
+      claims[key] = value;
+    } else {
+      if (claims[key].is_string()) claims[key] = Json::array({claims[key]});
+      claims[key].push_back(value);
+    }
+  }
+  if (!claims.empty()) body["claims"] = claims;
   auto a = c.Call("POST", kTokens, body.dump());
   if (!a) return Die(a.error().message);
   fmt::print("token {} ({}{}), shown this once:\n  {}\n", a->body.value("id", ""), role_,

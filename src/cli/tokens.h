@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/client.h"
 #include "cli/command_table.h"
@@ -20,7 +21,8 @@ class TokenCommands {
   int Revoke();
 
   Context& ctx_;
-  std::string role_, ns_, expires_, description_;
+  std::string role_, ns_, expires_, description_, user_;
+  std::vector<std::string> claims_;
   std::string id_;
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/strings.h"
+#include "delivery/approval.h"
 
 namespace strake::delivery {
 
@@ -262,8 +263,32 @@ class ArgoCDUpdate : public StepRunner {
 
 }  // namespace
 
+// Kargo's wait-for-approval (delivery/approval.h): Running until enough
+// eligible approvals, Failed on an eligible rejection. The API records the
+// responses in the Promotion's annotation; each attempt reads them.
+class WaitForApproval : public StepRunner {
+ public:
+  StepOutcome Run(const StepContext& ctx) override {
+    auto config = ParseApprovalConfig(ctx.config);
+    if (!config) return ErroredStep(config.error().message, true);
+    Json annotations = Json::object();
+    if (ctx.promotion_object != nullptr)
+      annotations = ctx.promotion_object->object.value("metadata", Json::object())
+                        .value("annotations", Json::object());
+    Json all = Json::parse(annotations.value(kApprovalsAnnotation, "{}"), nullptr, false);
+    Json responses = all.is_object() ? all.value(ctx.alias, Json::array()) : Json::array();
+    Decision d = Decide(*config, responses, annotations.value(kCreateActorAnnotation, ""));
+    StepOutcome out;
+    out.attempt.status = d.status;
+    out.attempt.message = d.message;
+    out.output = d.output;
+    return out;
+  }
+};
+
 const std::vector<std::string>& BuiltinStepNames() {
-  static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail"};
+  static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail",
+                                                  "wait-for-approval"};
   return kNames;
 }
 
@@ -271,6 +296,7 @@ void AddBuiltinSteps(StepRegistry& registry, store::Store& store, SyncApplicatio
   registry.Add("compose-output", std::make_unique<ComposeOutput>());
   registry.Add("fail", std::make_unique<Fail>());
   registry.Add("argocd-update", std::make_unique<ArgoCDUpdate>(store, std::move(sync)));
+  registry.Add("wait-for-approval", std::make_unique<WaitForApproval>());
 }
 
 }  // namespace strake::delivery

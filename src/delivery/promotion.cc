@@ -414,7 +414,8 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
                       &*run.freight,
                       run.work_dir,
                       Json(),
-                      state.value(rec.alias, Json::object())};
+                      state.value(rec.alias, Json::object()),
+                      &run.promo};
       out = TryStep(steps_, step, env, ctx);
     }
     if (out.output.is_object() && !out.output.empty()) state[rec.alias] = out.output;

@@ -53,10 +53,11 @@ struct StepContext {
   std::string stage;
   std::string promotion;
   std::string alias;
-  const store::Resource* freight = nullptr;  // the target Freight
-  std::string work_dir;                      // the Promotion's, kept until it ends
-  Json config;                               // evaluated
-  Json output;                               // this step's output of an earlier attempt
+  const store::Resource* freight = nullptr;           // the target Freight
+  std::string work_dir;                               // the Promotion's, kept until it ends
+  Json config;                                        // evaluated
+  Json output;                                        // this step's output of an earlier attempt
+  const store::Resource* promotion_object = nullptr;  // as read for this attempt
 };
 
 // What one attempt of a step gives back: its status (steps.h Attempt) and

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "delivery/approval.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/stage.h"
 #include "store/temp_store.h"
@@ -272,6 +273,39 @@ TEST_F(PromotionTest, AQueuedPromotionDoesNotStartInAClosedWindow) {
   Reconcile("p");
   EXPECT_EQ(Phase("p"), "Succeeded");
   EXPECT_EQ(calls_.size(), 1u);
+}
+
+// Kargo's wait-for-approval: Running until an eligible user approves (the
+// response in the Promotion's annotation, as the API writes it), then the
+// next step; the responses are the step's output.
+TEST_F(PromotionTest, AWaitForApprovalStepWaitsForAnApproval) {
+  Create("Promotion", "p", R"({"metadata": {}, "spec": {"stage": "dev", "freight": "f1",
+      "steps": [{"uses": "wait-for-approval", "as": "gate"}, {"uses": "scripted"}]}})");
+  store::Resource p = **store_->Get({"Promotion", "demo", "p"});
+  p.object["metadata"]["annotations"] = {{kCreateActorAnnotation, "carol"}};
+  ASSERT_TRUE(store_->Update(p, p.resource_version));
+  auto respond = [&](const Responder& who) {
+    store::Resource now = **store_->Get({"Promotion", "demo", "p"});
+    Json all = {
+        {"gate", Json::array({ResponseRecord(who, "approve", "2027-01-15T08:00:00Z", "")})}};
+    now.object["metadata"]["annotations"][kApprovalsAnnotation] = all.dump();
+    ASSERT_TRUE(store_->Update(now, now.resource_version));
+  };
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
+  Json st = StatusOf("Promotion", "p");
+  EXPECT_EQ(st["phase"], "Running");
+  EXPECT_EQ(st["stepExecutionMetadata"][0]["message"], "approvals 0/1: 1 more approver needed");
+  respond({"carol", "admin", Json::object()});  // the creator: not counted
+  Reconcile("p");
+  EXPECT_EQ(StatusOf("Promotion", "p")["stepExecutionMetadata"][0]["message"],
+            "approvals 0/1: 1 more approver needed; the creator cannot approve");
+  EXPECT_TRUE(calls_.empty());
+  respond({"dan", "deployer", Json::object()});
+  Reconcile("p");
+  st = StatusOf("Promotion", "p");
+  EXPECT_EQ(st["phase"], "Succeeded");
+  EXPECT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(st["state"]["gate"]["responses"][0]["user"], "dan");
 }
 
 // Kargo's abort annotation ends a Promotion that waits; the next in line

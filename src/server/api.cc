@@ -13,6 +13,7 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/approval.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/freight.h"
 #include "delivery/gates.h"
@@ -26,6 +27,7 @@
 #include "model/merge.h"
 #include "rollout/expr.h"
 #include "rollout/workload_ref.h"
+#include "server/auth.h"
 #include "server/pod_view.h"
 #include "server/run_logs.h"
 
@@ -34,6 +36,20 @@ namespace strake::server {
 using store::Json;
 
 namespace {
+
+// Who asked (the Gate's principal, server/auth.h), for the length of one
+// request: "" when the request did not come through the Gate.
+thread_local std::string t_caller;
+
+struct CallerScope {
+  explicit CallerScope(const Request& req) {
+    auto p = PrincipalOf(req);
+    t_caller = p ? p->Identity() : "";
+  }
+  ~CallerScope() { t_caller.clear(); }
+  CallerScope(const CallerScope&) = delete;
+  CallerScope& operator=(const CallerScope&) = delete;
+};
 
 bool Matches(const std::map<std::string, std::string>& labels, const std::string& selector) {
   for (const auto& term : Split(selector, ',')) {
@@ -241,6 +257,7 @@ void Api::RefreshCustomKinds() {
 }
 
 Response Api::Handle(const Request& req) {
+  CallerScope caller(req);
   if (req.path == "/healthz") return Response{200, "text/plain", "ok\n", nullptr};
   if (req.path == "/metrics") {
     std::string text = router_ ? router_->PrometheusText() : "";
@@ -299,6 +316,7 @@ Response Api::Handle(const Request& req) {
     return ApplicationAction(ns, name, sub, req);
   }
   if (!sub.empty() && kind->kind == "Freight") return FreightAction(ns, name, sub, req);
+  if (!sub.empty() && kind->kind == "Promotion") return PromotionAction(ns, name, sub, req);
   if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
     if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
     return RunLogs(*kind, ns, name, req);
@@ -599,11 +617,14 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
       vars.push_back(v);
     }
   }
-  // Who asked is the server's to say: a client's claim is dropped (only
-  // the server's own auto-promotion names itself).
-  if (!t_internal_create && body["metadata"].contains("annotations") &&
-      body["metadata"]["annotations"].is_object()) {
-    body["metadata"]["annotations"].erase("kargo.akuity.io/create-actor");
+  // Who asked is the server's to say: a client's claim is replaced by the
+  // caller's identity (only the server's own auto-promotion names itself).
+  // Approvals read it: the creator cannot approve (delivery/approval.h).
+  if (!t_internal_create) {
+    Json& meta = body["metadata"];
+    if (meta.contains("annotations") && meta["annotations"].is_object())
+      meta["annotations"].erase(delivery::kCreateActorAnnotation);
+    if (!t_caller.empty()) meta["annotations"][delivery::kCreateActorAnnotation] = t_caller;
   }
   body["spec"]["steps"] = steps;
   body["spec"]["vars"] = model::ExpressionVariablesToJson(vars);

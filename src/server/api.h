@@ -162,6 +162,10 @@ class Api {
   // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.
   Response FreightAction(const std::string& ns, const std::string& name, const std::string& action,
                          const Request& req);
+  // POST promotions/NAME/approve|reject {"message": M}: a response to the
+  // Promotion's wait-for-approval step that is running (server/approvals.cc).
+  Response PromotionAction(const std::string& ns, const std::string& name,
+                           const std::string& action, const Request& req);
 
   // The store's change feed, for watches: the newest revision, and a wake-up
   // on each change. Shared with the store's subscriber, which may outlive

@@ -7,6 +7,7 @@
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "model/merge.h"
+#include "server/auth.h"
 #include "store/sqlite_store.h"
 
 namespace strake::server {
@@ -34,6 +35,19 @@ class ApiTest : public ::testing::Test {
     Request req = MakeRequest(method, target);
     req.body = body;
     if (!type.empty()) req.headers.emplace_back("Content-Type", type);
+    return api_->Handle(req);
+  }
+
+  // The same, as the Gate passes it on for `user` (server/auth.h).
+  Response CallAs(const std::string& user, const std::string& role, const std::string& method,
+                  const std::string& target, const std::string& body = "",
+                  const store::Json& claims = store::Json::object()) {
+    Request req = MakeRequest(method, target);
+    req.body = body;
+    req.headers.emplace_back(
+        kPrincipalHeader,
+        store::Json{{"token", "t-" + user}, {"role", role}, {"user", user}, {"claims", claims}}
+            .dump());
     return api_->Handle(req);
   }
 
@@ -398,6 +412,73 @@ TEST_F(ApiTest, AReplaceWritesTheObjectWholeAndRecordsWhatWasSent) {
   ASSERT_TRUE(got && *got);
   EXPECT_EQ((**got).object["data"], store::Json::parse(R"({"b":"2"})"));
   EXPECT_EQ(model::LastApplied((**got).object), cm);
+}
+
+// Kargo's wait-for-approval answered through the API: the creator (the
+// caller who made the Promotion) cannot approve, an eligible user can, once;
+// a rejection needs a message; a Promotion not waiting says so.
+TEST_F(ApiTest, APromotionWaitingForApprovalTakesResponsesFromEligibleUsers) {
+  const std::string kargo = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/";
+  ASSERT_EQ(Call("POST", kargo + "stages", R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "Stage", "metadata": {"name": "prod"}, "spec": {"requestedFreight": [{"origin":
+      {"kind": "Warehouse", "name": "w"}, "sources": {"direct": true}}], "promotionTemplate":
+      {"spec": {"steps": [{"uses": "wait-for-approval", "as": "gate", "config": {"approvers":
+      [{"claim": "groups", "value": "leads"}, {"role": "admin"}]}}]}}}})")
+                .status,
+            201);
+  store::Resource f;
+  f.key = {"Freight", "demo", "f1"};
+  f.object = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Freight",
+      "metadata": {"name": "f1", "namespace": "demo"}, "origin": {"kind": "Warehouse",
+      "name": "w"}, "commits": [{"repoURL": "https://x/y", "id": "1"}]})");
+  ASSERT_TRUE(store_->Create(f, "", ""));
+  Response made = CallAs("carol", "deployer", "POST", kargo + "promotions",
+                         R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
+      "metadata": {"name": "p1", "annotations": {"kargo.akuity.io/create-actor": "mallory"}},
+      "spec": {"stage": "prod", "freight": "f1"}})");
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(
+      store::Json::parse(made.body)["metadata"]["annotations"]["kargo.akuity.io/create-actor"],
+      "carol");  // the caller, never the client's claim
+  const std::string approve = kargo + "promotions/p1/approve";
+  Response early = CallAs("ann", "admin", "POST", approve);
+  EXPECT_EQ(early.status, 409) << early.body;
+  EXPECT_NE(early.body.find("promotion p1 is not waiting for an approval: it is Pending"),
+            std::string::npos)
+      << early.body;
+  // The reconciler's part: Running at the step.
+  store::Resource p = **store_->Get({"Promotion", "demo", "p1"});
+  ASSERT_TRUE(store_->UpdateStatus(p.key, store::Json::parse(R"({"phase": "Running",
+      "currentStep": 0, "stepExecutionMetadata": [{"alias": "gate", "status": "Running"}]})"),
+                                   p.resource_version, "", ""));
+  Response self = CallAs("carol", "admin", "POST", approve);
+  EXPECT_EQ(self.status, 403);
+  EXPECT_NE(self.body.find("carol created this Promotion and cannot approve it"), std::string::npos)
+      << self.body;
+  Response stranger = CallAs("dev", "deployer", "POST", approve);
+  EXPECT_EQ(stranger.status, 403);
+  EXPECT_NE(stranger.body.find("dev is not an approver of this step (approvers: claim "
+                               "groups=leads, role admin)"),
+            std::string::npos)
+      << stranger.body;
+  Response lead = CallAs("lee", "deployer", "POST", approve, R"({"message": "ship it"})",
+                         {{"groups", {"leads"}}});
+  ASSERT_EQ(lead.status, 200) << lead.body;
+  store::Json all = store::Json::parse(
+      store::Json::parse(lead.body)["metadata"]["annotations"]["strake.dev/approvals"]
+          .get<std::string>());
+  ASSERT_EQ(all["gate"].size(), 1u);
+  EXPECT_EQ(all["gate"][0]["user"], "lee");
+  EXPECT_EQ(all["gate"][0]["message"], "ship it");
+  EXPECT_EQ(CallAs("lee", "deployer", "POST", approve, "", {{"groups", {"leads"}}}).status, 403);
+  Response why = CallAs("ann", "admin", "POST", kargo + "promotions/p1/reject", "{}");
+  EXPECT_EQ(why.status, 422);
+  EXPECT_NE(why.body.find("a rejection says why"), std::string::npos);
+  EXPECT_EQ(
+      CallAs("ann", "admin", "POST", kargo + "promotions/p1/reject", R"({"message": "not today"})")
+          .status,
+      200);
+  EXPECT_EQ(Call("POST", approve).status, 401);  // not through the Gate: nobody
 }
 
 }  // namespace

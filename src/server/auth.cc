@@ -1,6 +1,9 @@
 #include "server/auth.h"
 
 #include <fmt/format.h>
+#include <strings.h>
+
+#include <algorithm>
 
 #include "base/log.h"
 #include "base/sha256.h"
@@ -11,6 +14,28 @@ namespace strake::server {
 using store::Json;
 
 namespace {
+
+// A token's "user" and "claims" from a create request into `out`; the
+// error when they are malformed.
+std::optional<std::string> IdentityOf(const Json& b, Json& out) {
+  if (b.contains("user")) {
+    if (!b["user"].is_string() || b["user"].get<std::string>().size() > 253 ||
+        StartsWith(b["user"].get<std::string>(), "token:"))
+      return "user: a name of at most 253 characters (not token:...)";
+    if (!b["user"].get<std::string>().empty()) out["user"] = b["user"];
+  }
+  if (!b.contains("claims")) return std::nullopt;
+  const Json& c = b["claims"];
+  const char* bad = "claims: an object of strings or lists of strings";
+  if (!c.is_object()) return bad;
+  for (const auto& [k, v] : c.items()) {
+    bool list = v.is_array() &&
+                std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_string(); });
+    if (!v.is_string() && !list) return bad;
+  }
+  out["claims"] = c;
+  return std::nullopt;
+}
 
 constexpr const char* kTokenKind = "ApiToken";
 
@@ -49,7 +74,34 @@ std::optional<Role> ParseRole(const std::string& name) {
 }
 
 std::string Principal::Name() const {
-  return fmt::format("token:{} ({}{})", token_id, RoleName(role), ns.empty() ? "" : " in " + ns);
+  std::string scope = fmt::format("{}{}", RoleName(role), ns.empty() ? "" : " in " + ns);
+  if (user.empty()) return fmt::format("token:{} ({})", token_id, scope);
+  return fmt::format("{} (token:{}, {})", user, token_id, scope);
+}
+
+std::string Principal::Identity() const { return user.empty() ? "token:" + token_id : user; }
+
+Json Principal::ToJson() const {
+  return {{"token", token_id},
+          {"role", RoleName(role)},
+          {"namespace", ns},
+          {"user", Identity()},
+          {"claims", claims}};
+}
+
+std::optional<Principal> PrincipalOf(const Request& req) {
+  std::string header = req.Header(kPrincipalHeader);
+  if (header.empty()) return std::nullopt;
+  Json j = Json::parse(header, nullptr, false);
+  auto role = j.is_object() ? ParseRole(j.value("role", "")) : std::nullopt;
+  if (!role) return std::nullopt;
+  Principal p;
+  p.token_id = j.value("token", "");
+  p.role = *role;
+  p.ns = j.value("namespace", "");
+  p.user = j.value("user", "");
+  p.claims = j.value("claims", Json::object());
+  return p;
 }
 
 std::string NamespaceOf(const std::string& path) {
@@ -171,6 +223,8 @@ Result<Principal> Tokens::Authenticate(const std::string& authorization) const {
   p.token_id = id;
   p.role = *role;
   p.ns = spec.value("namespace", "");
+  p.user = spec.value("user", "");
+  p.claims = spec.value("claims", Json::object());
   return p;
 }
 
@@ -208,7 +262,11 @@ Status Tokens::UpdateSpec(const std::string& id, const std::function<bool(Json&)
   return Failf("token {} kept changing", id);
 }
 
-Response Gate::Handle(const Request& req) {
+Response Gate::Handle(const Request& sent) {
+  // Who asked is the Gate's to say, never the client's.
+  Request req = sent;
+  std::erase_if(req.headers,
+                [](const auto& h) { return strcasecmp(h.first.c_str(), kPrincipalHeader) == 0; });
   Need need = Classify(req);
   if (need == Need::kPublic) return api_(req);
   auto who = tokens_.Authenticate(req.Header("Authorization"));
@@ -259,12 +317,10 @@ Response Gate::HandleAs(const Request& req, Need need, const Principal& principa
 Response Gate::Dispatch(const Request& req, const Principal& who) {
   if (StartsWith(req.path, "/apis/strake.dev/v1/tokens")) return TokenRequest(req, who);
   if (StartsWith(req.path, "/apis/strake.dev/v1/audit")) return AuditRequest(req);
-  if (!who.ns.empty() && req.path == "/apis/strake.dev/v1/events") {
-    Request scoped = req;
-    scoped.query["namespace"] = who.ns;
-    return api_(scoped);
-  }
-  return api_(req);
+  Request told = req;
+  told.headers.emplace_back(kPrincipalHeader, who.ToJson().dump());
+  if (!who.ns.empty() && req.path == "/apis/strake.dev/v1/events") told.query["namespace"] = who.ns;
+  return api_(told);
 }
 
 Response Gate::TokenRequest(const Request& req, const Principal& p) {
@@ -291,8 +347,10 @@ Response Gate::TokenRequest(const Request& req, const Principal& p) {
         return ErrorResponse(422, "Invalid", "expires: a duration such as 30d, 12h or 90m");
       expires = *d;
     }
+    Json identity = Json::object();
+    if (auto bad = IdentityOf(b, identity)) return ErrorResponse(422, "Invalid", *bad);
     auto c = tokens_.Create(*role, b.value("namespace", ""), expires, b.value("description", ""),
-                            p.Name());
+                            p.Name(), identity);
     if (!c) return ErrorResponse(c.error());
     Json out = c->record["spec"];
     out["id"] = c->id;

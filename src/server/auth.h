@@ -20,7 +20,8 @@
 // change in the audit log (its intent before it is made, refusing it if that
 // cannot be written; its entry once it is made: a refused change has none),
 // and serves the token and audit endpoints:
-//   POST   /apis/strake.dev/v1/tokens   {"role","namespace","expires":"30d","description"}
+//   POST   /apis/strake.dev/v1/tokens   {"role","namespace","expires":"30d","description",
+//                                         "user","claims":{"groups":["leads"]}}
 //   GET    /apis/strake.dev/v1/tokens
 //   DELETE /apis/strake.dev/v1/tokens/ID
 //   GET    /apis/strake.dev/v1/audit?since=RFC3339|UNIX_MS&limit=N
@@ -43,12 +44,26 @@ enum class Role { kViewer = 0, kDeployer = 1, kAdmin = 2 };
 const char* RoleName(Role r);
 std::optional<Role> ParseRole(const std::string& name);
 
+// Who a token speaks for. `user` and `claims` are set when the token is made
+// ({"user": "alice", "claims": {"groups": ["platform-leads"]}}): approvals
+// count users, and approver rules match claims (delivery/approval.h).
 struct Principal {
   std::string token_id;
   Role role = Role::kViewer;
-  std::string ns;  // "" = every namespace
+  std::string ns;    // "" = every namespace
+  std::string user;  // "" = the token itself
+  store::Json claims = store::Json::object();
   std::string Name() const;
+  // The user, else "token:<id>": one identity per person who has a user.
+  std::string Identity() const;
+  store::Json ToJson() const;
 };
+
+// The Gate tells the API who asked in this header (one it removes from
+// every request it is sent first, so a client cannot claim to be anyone).
+inline constexpr const char* kPrincipalHeader = "X-Strake-Principal";
+// The principal the Gate put on `req`, or nullopt (not through the Gate).
+std::optional<Principal> PrincipalOf(const Request& req);
 
 // What a request needs.
 enum class Need { kPublic, kRead, kWrite, kAdmin };

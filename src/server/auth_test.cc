@@ -26,8 +26,9 @@ class GateTest : public ::testing::Test {
     store_ = std::move(*store::OpenSqliteStore(dir_ + "/strake.db"));
     tokens_ = std::make_unique<Tokens>(*store_, clock_);
     audit_ = std::move(*AuditLog::Open(dir_ + "/audit.log"));
-    gate_ = std::make_unique<Gate>(*tokens_, *audit_, [this](const Request&) {
+    gate_ = std::make_unique<Gate>(*tokens_, *audit_, [this](const Request& req) {
       ++api_calls_;
+      seen_ = PrincipalOf(req);
       return JsonResponse(api_status_, {{"ok", api_status_ < 300}});
     });
     auto first = tokens_->Bootstrap();
@@ -55,7 +56,8 @@ class GateTest : public ::testing::Test {
   std::unique_ptr<Gate> gate_;
   std::string admin_;
   int api_calls_ = 0;
-  int api_status_ = 200;  // what the API behind the gate answers
+  int api_status_ = 200;           // what the API behind the gate answers
+  std::optional<Principal> seen_;  // who the API was told asked
 };
 
 std::vector<std::string> Targets(AuditLog& log, const std::string& action) {
@@ -107,6 +109,42 @@ TEST_F(GateTest, AChangeThatIsNotMadeHasNoAuditEntry) {
   EXPECT_EQ(Targets(*audit_, "PUT"),
             std::vector<std::string>{"/api/v1/namespaces/default/configmaps/made"});
   EXPECT_TRUE(AuditLog::Verify(audit_->path()).ok);
+}
+
+// A token made for a user with claims speaks for that user; the API learns
+// who asked from the Gate alone (a client's own header is dropped).
+TEST_F(GateTest, TheApiIsToldWhoAskedAndCannotBeToldOtherwise) {
+  Request make;
+  make.method = "POST";
+  make.path = "/apis/strake.dev/v1/tokens";
+  make.headers = {{"Authorization", "Bearer " + admin_}};
+  make.body = R"({"role": "deployer", "user": "alice", "claims": {"groups": ["leads"]}})";
+  Response made = gate_->Handle(make);
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::string alice = store::Json::parse(made.body)["token"];
+  Request req;
+  req.method = "GET";
+  req.path = "/api/v1/namespaces/default/configmaps";
+  req.headers = {{"Authorization", "Bearer " + alice},
+                 {"x-strake-principal", R"({"role": "admin", "user": "root"})"}};
+  ASSERT_EQ(gate_->Handle(req).status, 200);
+  ASSERT_TRUE(seen_);
+  EXPECT_EQ(seen_->Identity(), "alice");
+  EXPECT_EQ(seen_->role, Role::kDeployer);
+  EXPECT_EQ(seen_->claims.dump(), R"({"groups":["leads"]})");
+  // Without a user, the token is the identity.
+  Send("GET", "/api/v1/namespaces/default/configmaps");
+  EXPECT_EQ(seen_->Identity().rfind("token:", 0), 0u);
+  // A public path is not told anyone, whatever the client says.
+  req.path = "/healthz";
+  req.headers = {{"X-Strake-Principal", R"({"role": "admin", "user": "root"})"}};
+  gate_->Handle(req);
+  EXPECT_FALSE(seen_);
+  for (const char* bad : {R"({"role": "viewer", "claims": {"g": 1}})",
+                          R"({"role": "viewer", "user": "token:abc"})"}) {
+    make.body = bad;
+    EXPECT_EQ(gate_->Handle(make).status, 422) << bad;
+  }
 }
 
 TEST_F(GateTest, ADryRunIsNoChangeAndHasNoAuditEntry) {
@@ -169,8 +207,8 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team"), "");
   EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team/"), "");
   EXPECT_EQ(NamespaceOf("/api/v1/namespaces/team/pods"), "team");
-  Principal viewer{"id", Role::kViewer, ""};
-  Principal team{"id", Role::kDeployer, "team"};
+  Principal viewer{"id", Role::kViewer, "", "", store::Json::object()};
+  Principal team{"id", Role::kDeployer, "team", "", store::Json::object()};
   EXPECT_TRUE(Allows(viewer, Need::kRead, "x", "/p"));
   EXPECT_FALSE(Allows(viewer, Need::kWrite, "x", "/p"));
   EXPECT_TRUE(Allows(team, Need::kWrite, "team", "/p"));

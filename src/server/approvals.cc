@@ -1,0 +1,99 @@
+// POST .../promotions/NAME/approve|reject: a response to the Promotion's
+// running wait-for-approval step (delivery/approval.h), by the caller the
+// Gate names. Recorded in the Promotion's strake.dev/approvals annotation
+// (an object write: the reconciler's status writes cannot lose it), which
+// wakes the Promotion; the step decides. Every response is in the audit log
+// (the Gate records each change).
+#include <fmt/format.h>
+
+#include "base/clock.h"
+#include "base/strings.h"
+#include "delivery/approval.h"
+#include "server/api.h"
+#include "server/auth.h"
+
+namespace strake::server {
+
+using store::Json;
+
+namespace {
+
+constexpr size_t kMaxMessage = 4096;
+
+// The running wait-for-approval step of `promo`: its index and alias, or why
+// the Promotion is not waiting for one.
+Result<std::pair<size_t, std::string>> WaitingStep(const store::Resource& promo) {
+  const Json st = promo.status.is_object() ? promo.status : Json::object();
+  const Json steps = promo.object.value("spec", Json::object()).value("steps", Json::array());
+  const Json records = st.value("stepExecutionMetadata", Json::array());
+  auto current = static_cast<size_t>(st.value("currentStep", 0));
+  std::string phase = st.value("phase", "Pending");
+  bool waiting = phase == "Running" && current < steps.size() && current < records.size() &&
+                 steps[current].value("uses", "") == "wait-for-approval" &&
+                 records[current].value("status", "") == "Running";
+  if (!waiting) {
+    return Failf(ErrorCode::kConflict, "promotion {} is not waiting for an approval: it is {}{}",
+                 promo.key.name, phase,
+                 current < steps.size()
+                     ? fmt::format(" at step {} ({})", current, steps[current].value("uses", ""))
+                     : "");
+  }
+  return std::make_pair(current, records[current].value("alias", ""));
+}
+
+}  // namespace
+
+Response Api::PromotionAction(const std::string& ns, const std::string& name,
+                              const std::string& action, const Request& req) {
+  if ((action != "approve" && action != "reject") || req.method != "POST") {
+    return ErrorResponse(
+        404, "NotFound",
+        fmt::format("no {} {} for promotion (POST approve, POST reject)", req.method, action));
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.value("message", Json("")).is_string())
+    return ErrorResponse(400, "BadRequest", action + " takes {\"message\": TEXT}");
+  const std::string message = body.value("message", "");
+  if (message.size() > kMaxMessage)
+    return ErrorResponse(413, "TooLarge", fmt::format("message: at most {} bytes", kMaxMessage));
+  if (action == "reject" && Trim(message).empty())
+    return ErrorResponse(422, "Invalid", "a rejection says why: {\"message\": TEXT}");
+  auto who = PrincipalOf(req);
+  if (!who) return ErrorResponse(401, "Unauthorized", "an approval needs a caller with a token");
+  delivery::Responder responder{who->Identity(), RoleName(who->role), who->claims};
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = store_.Get({"Promotion", ns, name});
+    if (!got) return ErrorResponse(got.error());
+    if (!*got)
+      return ErrorResponse(404, "NotFound", fmt::format("promotion {} not found", Quote(name)));
+    store::Resource promo = std::move(**got);
+    auto step = WaitingStep(promo);
+    if (!step) return ErrorResponse(step.error());
+    const auto& [index, alias] = *step;
+    Json raw = promo.object["spec"]["steps"][index].value("config", Json());
+    // A config with expressions is the step's to evaluate: here, only what
+    // needs no evaluation (one response per user, not the creator).
+    bool templated = raw.dump().find("${{") != std::string::npos;
+    auto config = templated ? Result<delivery::ApprovalConfig>(delivery::ApprovalConfig{})
+                            : delivery::ParseApprovalConfig(raw);
+    if (!config) return ErrorResponse(422, "Invalid", config.error().message);
+    Json& annotations = promo.object["metadata"]["annotations"];
+    if (!annotations.is_object()) annotations = Json::object();
+    Json all = Json::parse(annotations.value(delivery::kApprovalsAnnotation, "{}"), nullptr, false);
+    if (!all.is_object()) all = Json::object();
+    Json responses = all.value(alias, Json::array());
+    std::string creator = annotations.value(delivery::kCreateActorAnnotation, "");
+    if (auto why = delivery::RefuseResponse(*config, responder, action, responses, creator))
+      return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, *why));
+    responses.push_back(delivery::ResponseRecord(
+        responder, action, FormatRfc3339(std::chrono::system_clock::now()), message));
+    all[alias] = responses;
+    annotations[delivery::kApprovalsAnnotation] = all.dump();
+    auto w = store_.Update(promo, promo.resource_version);
+    if (w) return Get(*KindByPlural("promotions"), ns, name);
+    if (!w.error().Is(ErrorCode::kConflict)) return ErrorResponse(w.error());
+  }
+  return ErrorResponse(409, "Conflict", fmt::format("promotion {} kept changing; try again", name));
+}
+
+}  // namespace strake::server
