@@ -470,9 +470,14 @@ Status Recurrence::Expand(int64_t from, int64_t to,
                    kMaxPeriods);
     int64_t first = periods.Start(k);
     if (first > to_local || first > 253402300799) return Ok();  // past `to`, or year 9999
-    for (int64_t local : periods.Candidates(k)) {
-      if (local < start_.local) continue;
-      int64_t at = zone.ToUtc(local);
+    // A time the clocks skip reads with the offset before the change, so a
+    // period's instants are sorted again after conversion.
+    std::vector<int64_t> instants;
+    for (int64_t local : periods.Candidates(k))
+      if (local >= start_.local) instants.push_back(zone.ToUtc(local));
+    std::sort(instants.begin(), instants.end());
+    instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
+    for (int64_t at : instants) {
       if ((until_ && at > *until_) || (rule_.count && emitted == *rule_.count)) return Ok();
       ++emitted;
       if (!visit(at)) return Ok();

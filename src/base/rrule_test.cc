@@ -68,6 +68,16 @@ TEST(RRule, KeepsTheWallClockAcrossDaylightTime) {
   EXPECT_EQ(got.size(), 3u);
 }
 
+// On the day the clocks skip 02:00-03:00 (Berlin, 28 March 2027): 02:15 and
+// 02:30 read with the offset before (01:15Z, 01:30Z), the same instants as
+// 03:15 and 03:30: four wall-clock times, two occurrences, in order.
+TEST(RRule, SkippedTimesAreInOrderAndNotTwice) {
+  auto got = First("FREQ=DAILY;COUNT=4;BYHOUR=2,3;BYMINUTE=15,30",
+                   "TZID=Europe/Berlin:20270328T000000", 9);
+  EXPECT_EQ(got, (std::vector<int64_t>{At(2027, 3, 28, 1, 15), At(2027, 3, 28, 1, 30),
+                                       At(2027, 3, 29, 0, 15), At(2027, 3, 29, 0, 30)}));
+}
+
 TEST(RRule, RefusesBadRulesNamingThePart) {
   const std::pair<const char*, const char*> cases[] = {
       {"BYDAY=MO", "FREQ: is required"},

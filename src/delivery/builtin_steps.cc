@@ -281,7 +281,14 @@ class WaitForApproval : public StepRunner {
     StepOutcome out;
     out.attempt.status = d.status;
     out.attempt.message = d.message;
+    if (d.status == StepStatus::kFailed) {  // a rejection ends it: nothing to try again
+      out.attempt.error = d.message;
+      out.attempt.terminal = true;
+    }
     out.output = d.output;
+    // The rules as evaluated, for the API to check a response against (a
+    // config with expressions is evaluated here, not there).
+    out.output["rules"] = ctx.config.is_object() ? ctx.config : Json::object();
     return out;
   }
 };

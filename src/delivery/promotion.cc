@@ -203,12 +203,17 @@ Result<bool> PromotionReconciler::WaitInLine(Run& run) {
   return false;
 }
 
-Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(const Run& run) {
+Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(const Run& run,
+                                                                               bool verification) {
   auto decoded = model::DecodeObject(run.stage->object, "stage " + run.spec.spec.stage);
-  if (!decoded) return std::optional<Hold>();
+  if (!decoded) {  // its gates cannot be read: nothing starts (fail closed)
+    return std::optional<Hold>(Hold{
+        "waiting: Stage " + run.spec.spec.stage + " cannot be read: " + decoded.error().message,
+        kGatePoll});
+  }
   const auto& stage = std::get<model::Stage>(decoded->value);
   // A Stage that is verifying its Freight runs no other Promotion.
-  if (VerificationInProgress(stage, run.stage->status)) {
+  if (verification && VerificationInProgress(stage, run.stage->status)) {
     return std::optional<Hold>(
         Hold{fmt::format("waiting for the verification of Stage {} to end", stage.meta.name),
              kStepRetry});
@@ -308,6 +313,13 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
 
 namespace {
 
+// Whether a wait-for-approval step comes before step `i`.
+bool FollowsAnApproval(const std::vector<model::PromotionStepSpec>& steps, size_t i) {
+  return std::any_of(
+      steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(i),
+      [](const model::PromotionStepSpec& s) { return s.uses == "wait-for-approval"; });
+}
+
 // Kargo's promotion environment for the step `alias`.
 TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
                     const store::Resource& freight, const std::vector<StepRecord>& records,
@@ -371,6 +383,22 @@ StepOutcome TryStep(const StepRegistry& steps, const model::PromotionStepSpec& s
 
 }  // namespace
 
+Result<std::optional<controller::ReconcileResult>> PromotionReconciler::WaitAfterApproval(
+    Run& run, size_t i) {
+  if (!FollowsAnApproval(run.spec.spec.steps, i)) return std::nullopt;
+  // The gates again after an approval wait: an approval given in a freeze
+  // does not carry what follows into it.
+  STRAKE_TRY_ASSIGN(hold, HeldBack(run, false));
+  if (!hold) return std::nullopt;
+  if (run.status.value("message", "") != hold->message) {
+    run.status["message"] = hold->message;
+    STRAKE_TRY(WriteStatus(run, "Waiting", hold->message));
+  }
+  controller::ReconcileResult later;
+  later.requeue_after = hold->retry;
+  return later;
+}
+
 Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
   Json state = run.status.value("state", Json::object());
   size_t i = run.status.value("currentStep", size_t{0});
@@ -382,6 +410,10 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     auto vars = EvaluateVars(run.spec.spec.vars, env, Json::object());
     if (vars) vars = EvaluateVars(step.vars, env, *vars);
     StepRunner* runner = steps_.Find(step.uses);
+    if (rec.status == StepStatus::kPending) {
+      STRAKE_TRY_ASSIGN(wait, WaitAfterApproval(run, i));
+      if (wait) return *wait;
+    }
     if (rec.status == StepStatus::kPending) {
       bool skip = false;
       if (vars) {  // else decided below as an error of the step

@@ -136,7 +136,11 @@ class PromotionReconciler {
     std::string message;
     Millis retry;
   };
-  Result<std::optional<Hold>> HeldBack(const Run& run);
+  // `verification`: a Stage verifying holds it too (before it starts).
+  Result<std::optional<Hold>> HeldBack(const Run& run, bool verification = true);
+  // Before step `i` starts, if an approval step came before it: a closed
+  // gate holds it (the result to return), else nullopt.
+  Result<std::optional<controller::ReconcileResult>> WaitAfterApproval(Run& run, size_t i);
   Result<bool> WaitInLine(Run& run);
   // Ends a Promotion that is not finished, as Kargo's terminatePromotion.
   Result<controller::ReconcileResult> Abort(Run& run, const std::string& message);

@@ -308,6 +308,54 @@ TEST_F(PromotionTest, AWaitForApprovalStepWaitsForAnApproval) {
   EXPECT_EQ(st["state"]["gate"]["responses"][0]["user"], "dan");
 }
 
+// A rejection ends the Promotion at once (it does not sit Running at a
+// Failed step).
+TEST_F(PromotionTest, ARejectionFailsThePromotion) {
+  Create("Promotion", "p", R"({"spec": {"stage": "dev", "freight": "f1",
+      "steps": [{"uses": "wait-for-approval", "as": "gate"}, {"uses": "scripted"}]}})");
+  Reconcile("p");
+  store::Resource now = **store_->Get({"Promotion", "demo", "p"});
+  Json all = {{"gate", Json::array({ResponseRecord({"dan", "deployer", Json::object()}, "reject",
+                                                   "2027-01-15T08:00:00Z", "not today")})}};
+  now.object["metadata"]["annotations"][kApprovalsAnnotation] = all.dump();
+  ASSERT_TRUE(store_->Update(now, now.resource_version));
+  Reconcile("p");
+  Json st = StatusOf("Promotion", "p");
+  EXPECT_EQ(st["phase"], "Failed") << st.dump(2);
+  EXPECT_EQ(st["stepExecutionMetadata"][0]["status"], "Failed");
+  EXPECT_NE(st["stepExecutionMetadata"][0]["message"].get<std::string>().find(
+                "rejected by dan: not today"),
+            std::string::npos);
+  EXPECT_TRUE(calls_.empty());
+}
+
+// An approval given while a Deny window is active does not carry the next
+// steps into it: the Promotion waits, Running, until the window ends.
+TEST_F(PromotionTest, StepsAfterAnApprovalWaitForAClosedWindow) {
+  Create("Promotion", "p", R"({"spec": {"stage": "dev", "freight": "f1",
+      "steps": [{"uses": "wait-for-approval", "as": "gate"}, {"uses": "scripted"}]}})");
+  Reconcile("p");  // 08:00Z: Running, waiting for an approval
+  Create("ProjectConfig", "demo", R"({"spec": {"promotionWindows": [{"name": "freeze",
+      "kind": "Deny", "dtstart": "20270115T080000Z", "dtend": "20270115T090000Z"}]}})");
+  store::Resource now = **store_->Get({"Promotion", "demo", "p"});
+  Json all = {{"gate", Json::array({ResponseRecord({"dan", "deployer", Json::object()}, "approve",
+                                                   "2027-01-15T08:00:00Z", "")})}};
+  now.object["metadata"]["annotations"][kApprovalsAnnotation] = all.dump();
+  ASSERT_TRUE(store_->Update(now, now.resource_version));
+  auto held = Reconcile("p");
+  Json st = StatusOf("Promotion", "p");
+  EXPECT_EQ(st["phase"], "Running");
+  EXPECT_EQ(st["message"],
+            "waiting for promotion window: window freeze closed until 2027-01-15T09:00:00Z");
+  EXPECT_EQ(st["stepExecutionMetadata"][0]["status"], "Succeeded");
+  EXPECT_TRUE(held.requeue_after);
+  EXPECT_TRUE(calls_.empty());
+  clock_.Advance(std::chrono::hours(1));
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(calls_.size(), 1u);
+}
+
 // Kargo's abort annotation ends a Promotion that waits; the next in line
 // runs.
 TEST_F(PromotionTest, AnAbortRequestEndsTheRunningStepAndThePromotion) {

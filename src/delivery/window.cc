@@ -68,7 +68,7 @@ struct Timeline {
     for (const auto& e : entries)
       for (const auto& [s, end] : e.intervals)
         for (int64_t t : {s, end})
-          if (t > now && t <= known_until) events.push_back(t);
+          if (t > now && t < known_until) events.push_back(t);  // Between drops starts at `to`
     std::sort(events.begin(), events.end());
     bool open = Open(now);
     for (int64_t t : events)
@@ -92,6 +92,7 @@ struct Timeline {
     }
     std::string list;
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    if (list.empty()) return "the schedule" + broken;
     return fmt::format("window{} {}{}", names.size() > 1 ? "s" : "", list, broken);
   }
 };

@@ -67,6 +67,19 @@ TEST(PromotionWindows, ADenyWinsOverAnAllowAndTheReasonNamesIt) {
   EXPECT_FALSE(EvaluateWindows(ws, At(2026, 12, 4, 23)).closed);
 }
 
+// Woken exactly at a change (as the Stage is), with a change exactly at the
+// horizon's end: Saturday 00:00 to Monday 00:00 in two occurrences.
+TEST(PromotionWindows, AnInstantOnAChangeSeesTheWholeClosure) {
+  std::vector<Window> ws = {
+      Make("weekend", true, "FREQ=WEEKLY;BYDAY=SA,SU", "20260103T000000Z", "20260104T000000Z")};
+  WindowState sat = EvaluateWindows(ws, At(2026, 12, 5));  // a Saturday, 00:00
+  EXPECT_TRUE(sat.closed);
+  EXPECT_EQ(sat.reason, "window weekend closed until 2026-12-07T00:00:00Z");
+  WindowState fri = EvaluateWindows(ws, At(2026, 12, 4, 12));
+  EXPECT_EQ(fri.next_close, At(2026, 12, 5));
+  EXPECT_EQ(fri.next_close_reason, "window weekend closed until 2026-12-07T00:00:00Z");
+}
+
 TEST(PromotionWindows, WindowsSelectTheirStages) {
   model::ProjectConfig pc;
   pc.promotion_windows = {

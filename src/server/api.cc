@@ -553,6 +553,22 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
 // with a generated name (Kargo's <stage>.<ulid>.<freight[:7]>, when none is
 // given) and its Stage's steps and vars (the Stage's, then its template's),
 // for Freight available to the Stage; its spec never changes after.
+// Annotations only the server writes on a Promotion: who created it and the
+// responses to its approval steps (delivery/approval.h). A client's are
+// dropped; on an update the stored ones stay, as its status does.
+void KeepServerAnnotations(Json& body, const Json& stored) {
+  Json& meta = body["metadata"];
+  const Json was =
+      stored.is_object()
+          ? stored.value("metadata", Json::object()).value("annotations", Json::object())
+          : Json::object();
+  for (const char* key : {delivery::kCreateActorAnnotation, delivery::kApprovalsAnnotation}) {
+    if (meta.contains("annotations") && meta["annotations"].is_object())
+      meta["annotations"].erase(key);
+    if (was.is_object() && was.contains(key)) meta["annotations"][key] = was[key];
+  }
+}
+
 std::optional<Response> AdmitPromotion(store::Store& store, const model::Promotion& p,
                                        const std::string& ns, Json& body) {
   const std::string& name = p.meta.name;
@@ -568,6 +584,7 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
     if (asked != was)
       return ErrorResponse(422, "Invalid", fmt::format("promotion {}: spec is immutable", name));
     body["spec"] = was;
+    KeepServerAnnotations(body, (**stored).object);
     return std::nullopt;
   }
   auto invalid = [&](const std::string& field, const std::string& why) {
@@ -621,10 +638,12 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
   // caller's identity (only the server's own auto-promotion names itself).
   // Approvals read it: the creator cannot approve (delivery/approval.h).
   if (!t_internal_create) {
-    Json& meta = body["metadata"];
-    if (meta.contains("annotations") && meta["annotations"].is_object())
-      meta["annotations"].erase(delivery::kCreateActorAnnotation);
-    if (!t_caller.empty()) meta["annotations"][delivery::kCreateActorAnnotation] = t_caller;
+    KeepServerAnnotations(body, Json());
+    if (!t_caller.empty())
+      body["metadata"]["annotations"][delivery::kCreateActorAnnotation] = t_caller;
+  } else if (body["metadata"].contains("annotations") &&
+             body["metadata"]["annotations"].is_object()) {
+    body["metadata"]["annotations"].erase(delivery::kApprovalsAnnotation);
   }
   body["spec"]["steps"] = steps;
   body["spec"]["vars"] = model::ExpressionVariablesToJson(vars);

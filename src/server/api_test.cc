@@ -44,6 +44,7 @@ class ApiTest : public ::testing::Test {
                   const store::Json& claims = store::Json::object()) {
     Request req = MakeRequest(method, target);
     req.body = body;
+    if (method == "PATCH") req.headers.emplace_back("Content-Type", "application/merge-patch+json");
     req.headers.emplace_back(
         kPrincipalHeader,
         store::Json{{"token", "t-" + user}, {"role", role}, {"user", user}, {"claims", claims}}
@@ -471,6 +472,17 @@ TEST_F(ApiTest, APromotionWaitingForApprovalTakesResponsesFromEligibleUsers) {
   EXPECT_EQ(all["gate"][0]["user"], "lee");
   EXPECT_EQ(all["gate"][0]["message"], "ship it");
   EXPECT_EQ(CallAs("lee", "deployer", "POST", approve, "", {{"groups", {"leads"}}}).status, 403);
+  // The responses and the creator are the server's: a PATCH cannot forge
+  // an approval or change who asked (the stored ones stay).
+  Response forged =
+      CallAs("carol", "deployer", "PATCH", kargo + "promotions/p1",
+             R"({"metadata": {"annotations": {"strake.dev/approvals": "{\"gate\": []}",
+          "kargo.akuity.io/create-actor": "nobody", "note": "kept"}}})");
+  ASSERT_EQ(forged.status, 200) << forged.body;
+  store::Json kept = store::Json::parse(forged.body)["metadata"]["annotations"];
+  EXPECT_EQ(kept["kargo.akuity.io/create-actor"], "carol");
+  EXPECT_EQ(store::Json::parse(kept["strake.dev/approvals"].get<std::string>())["gate"].size(), 1u);
+  EXPECT_EQ(kept["note"], "kept");
   Response why = CallAs("ann", "admin", "POST", kargo + "promotions/p1/reject", "{}");
   EXPECT_EQ(why.status, 422);
   EXPECT_NE(why.body.find("a rejection says why"), std::string::npos);

@@ -71,11 +71,20 @@ Response Api::PromotionAction(const std::string& ns, const std::string& name,
     if (!step) return ErrorResponse(step.error());
     const auto& [index, alias] = *step;
     Json raw = promo.object["spec"]["steps"][index].value("config", Json());
-    // A config with expressions is the step's to evaluate: here, only what
-    // needs no evaluation (one response per user, not the creator).
-    bool templated = raw.dump().find("${{") != std::string::npos;
-    auto config = templated ? Result<delivery::ApprovalConfig>(delivery::ApprovalConfig{})
-                            : delivery::ParseApprovalConfig(raw);
+    // A config with expressions is checked as the step evaluated it (its
+    // output's "rules"), never as written.
+    if (raw.dump().find("${{") != std::string::npos) {
+      const Json state =
+          promo.status.is_object() ? promo.status.value("state", Json::object()) : Json::object();
+      const Json out = state.value(alias, Json::object());
+      if (!out.is_object() || !out.contains("rules"))
+        return ErrorResponse(409, "Conflict",
+                             fmt::format("promotion {}: its approval step has not evaluated its "
+                                         "rules yet; try again in a moment",
+                                         name));
+      raw = out["rules"];
+    }
+    auto config = delivery::ParseApprovalConfig(raw);
     if (!config) return ErrorResponse(422, "Invalid", config.error().message);
     Json& annotations = promo.object["metadata"]["annotations"];
     if (!annotations.is_object()) annotations = Json::object();

@@ -122,6 +122,12 @@ Need Classify(const Request& req) {
   if (StartsWith(p, "/apis/strake.dev/v1/tokens") || StartsWith(p, "/apis/strake.dev/v1/audit"))
     return Need::kAdmin;
   if (req.method == "GET" || req.method == "HEAD") return Need::kRead;
+  // A response to a Promotion's approval step: any token may reach it, its
+  // rules decide who counts (no rules: deployers and above; approval.h).
+  if (req.method == "POST" && p.find("/promotions/") != std::string::npos &&
+      (EndsWith(p, "/approve") || EndsWith(p, "/reject")) &&
+      StartsWith(p, "/apis/kargo.akuity.io/"))
+    return Need::kRead;
   return Need::kWrite;  // PUT, POST, PATCH, DELETE: changes and actions
 }
 

@@ -10,6 +10,8 @@
 //   viewer    read: get, list, watch, events, logs, diffs
 //   deployer  and write: apply, patch, delete; and act: promote, abort,
 //             retry, undo, sync, rollback
+//   (approve and reject a Promotion: any role; the step's approver rules
+//   decide whose response counts)
 //   admin     and tokens and the audit log
 // A token with a namespace reaches only paths in that namespace (the event
 // log is filtered to it). Public, by design: GET /healthz, GET /metrics

@@ -218,6 +218,12 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_FALSE(Allows(team, Need::kAdmin, "team", "/p"));
   EXPECT_EQ(ParseRole("deployer"), Role::kDeployer);
   EXPECT_FALSE(ParseRole("root"));
+  // Answering an approval step: any token reaches it (the step's rules decide).
+  Request respond =
+      MakeRequest("POST", "/apis/kargo.akuity.io/v1alpha1/namespaces/team/promotions/p/approve");
+  EXPECT_EQ(Classify(respond), Need::kRead);
+  respond.path = "/apis/kargo.akuity.io/v1alpha1/namespaces/team/promotions/p";
+  EXPECT_EQ(Classify(respond), Need::kWrite);
 }
 
 TEST(AuditTest, AHalfWrittenLastLineIsCutAndTheChainGoesOn) {
