@@ -1133,9 +1133,16 @@ Result<std::string> Api::CreateObject(const Json& object) {
   Request req;
   req.method = "POST";
   req.body = object.dump();
-  t_internal_create = true;
-  Response r = Put(*at.kind, at.ns, "", req, true);
-  t_internal_create = false;
+  struct Internal {  // set for this create only, whatever Put does
+    Internal() { t_internal_create = true; }
+    ~Internal() { t_internal_create = false; }
+    Internal(const Internal&) = delete;
+    Internal& operator=(const Internal&) = delete;
+  };
+  Response r = [&] {
+    Internal internal;
+    return Put(*at.kind, at.ns, "", req, true);
+  }();
   STRAKE_TRY(AsStatus(r));
   Json made = Json::parse(r.body, nullptr, false);
   if (made.is_discarded()) return Fail("the created object is not JSON");

@@ -12,7 +12,8 @@
 //             retry, undo, sync, rollback
 //   (approve and reject a Promotion: any role; the step's approver rules
 //   decide whose response counts)
-//   admin     and tokens and the audit log
+//   admin     and tokens and the audit log, and a Kargo ProjectConfig's
+//             writes (its promotion windows and policies)
 // A token with a namespace reaches only paths in that namespace (the event
 // log is filtered to it). Public, by design: GET /healthz, GET /metrics
 // (Prometheus scrapes it) and POST /webhooks/* (authenticated by their

@@ -224,6 +224,12 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_EQ(Classify(respond), Need::kRead);
   respond.path = "/apis/kargo.akuity.io/v1alpha1/namespaces/team/promotions/p";
   EXPECT_EQ(Classify(respond), Need::kWrite);
+  // A Project's policies (windows) are its admins' to change.
+  Request policy =
+      MakeRequest("PUT", "/apis/kargo.akuity.io/v1alpha1/namespaces/team/projectconfigs/team");
+  EXPECT_EQ(Classify(policy), Need::kAdmin);
+  policy.method = "GET";
+  EXPECT_EQ(Classify(policy), Need::kRead);
 }
 
 TEST(AuditTest, AHalfWrittenLastLineIsCutAndTheChainGoesOn) {
