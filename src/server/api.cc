@@ -218,7 +218,12 @@ void Api::Subscribe() {
 }
 
 Json Api::Present(const store::Resource& r) {
-  Json out = r.object;
+  store::Resource copy = r;
+  return Present(std::move(copy));
+}
+
+Json Api::Present(store::Resource&& r) {
+  Json out = std::move(r.object);
   Json& meta = out["metadata"];
   meta["name"] = r.key.name;
   if (!r.key.ns.empty()) meta["namespace"] = r.key.ns;
@@ -230,7 +235,7 @@ Json Api::Present(const store::Resource& r) {
     RedactSecretValues(out);
     RedactLastApplied(out["metadata"]);
   }
-  if (!r.status.is_null()) out["status"] = r.status;
+  if (!r.status.is_null()) out["status"] = std::move(r.status);
   if (r.key.kind == "PipelineRun" || r.key.kind == "TaskRun") {
     // The engine's bookkeeping, and the ConfigMaps and Secrets a run
     // carries (its steps read them even if they change meanwhile).
@@ -411,9 +416,7 @@ Response Api::List(const KindInfo& k, const std::string& ns, const Request& req)
     if (!selector.empty() && !Matches(r.labels, selector)) continue;
     if (!first) out.body += ',';
     first = false;
-    out.body += Present(r).dump();
-    Json().swap(r.object);
-    Json().swap(r.status);
+    out.body += Present(std::move(r)).dump();  // each freed once written
   }
   if (k.kind == "Pod") {
     for (const Json& pod : ProcessPods(ns)) {

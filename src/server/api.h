@@ -110,6 +110,8 @@ class Api {
 
   // The resource as the API shows it (metadata filled in, secrets masked).
   static store::Json Present(const store::Resource& r);
+  // The same, taking the object and status over (no copy).
+  static store::Json Present(store::Resource&& r);
 
  private:
   // Keeps feed_ up to date with the store's changes.

@@ -491,6 +491,38 @@ TEST_F(ApiTest, APromotionWaitingForApprovalTakesResponsesFromEligibleUsers) {
           .status,
       200);
   EXPECT_EQ(Call("POST", approve).status, 401);  // not through the Gate: nobody
+
+  // A config with expressions is checked as the step evaluated it (its
+  // output's "rules"), never against defaults.
+  ASSERT_EQ(Call("POST", kargo + "stages", R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "Stage", "metadata": {"name": "qa"}, "spec": {"vars": [{"name": "who",
+      "value": "admin"}], "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "w"},
+      "sources": {"direct": true}}], "promotionTemplate": {"spec": {"steps": [{"uses":
+      "wait-for-approval", "as": "gate", "config": {"approvers": [{"role": "${{ vars.who }}"}]}}]}}}})")
+                .status,
+            201);
+  ASSERT_EQ(CallAs("carol", "deployer", "POST", kargo + "promotions",
+                   R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
+      "metadata": {"name": "p2"}, "spec": {"stage": "qa", "freight": "f1"}})")
+                .status,
+            201);
+  auto running = [&](const store::Json& state) {
+    store::Resource q = **store_->Get({"Promotion", "demo", "p2"});
+    store::Json st = store::Json::parse(R"({"phase": "Running", "currentStep": 0,
+        "stepExecutionMetadata": [{"alias": "gate", "status": "Running"}]})");
+    if (!state.is_null()) st["state"] = state;
+    ASSERT_TRUE(store_->UpdateStatus(q.key, st, q.resource_version, "", ""));
+  };
+  const std::string approve2 = kargo + "promotions/p2/approve";
+  running(nullptr);
+  Response not_yet = CallAs("dan", "deployer", "POST", approve2);
+  EXPECT_EQ(not_yet.status, 409) << not_yet.body;
+  EXPECT_NE(not_yet.body.find("has not evaluated its rules yet"), std::string::npos);
+  running(
+      {{"gate",
+        {{"responses", store::Json::array()}, {"rules", {{"approvers", {{{"role", "admin"}}}}}}}}});
+  EXPECT_EQ(CallAs("dan", "deployer", "POST", approve2).status, 403);  // needs admin
+  EXPECT_EQ(CallAs("root", "admin", "POST", approve2).status, 200);
 }
 
 }  // namespace
