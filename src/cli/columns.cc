@@ -80,7 +80,13 @@ std::vector<std::string> StageRow(const std::string& name, const Json& st) {
   std::string promotion = running.value("name", "");
   std::string phase = promotion.empty() ? Part(last, "status").value("phase", "") : "Running";
   if (promotion.empty()) promotion = last.value("name", "");
-  return {name, current, promotion, phase};
+  // Its promotion windows (Kargo's promotionWindowStatus): none, open, or
+  // closed until when.
+  const Json window = Part(st, "promotionWindowStatus");
+  std::string gate = window.empty() ? "" : "open";
+  if (window.value("closed", false))
+    gate = window.contains("nextOpen") ? "closed until " + window.value("nextOpen", "") : "closed";
+  return {name, current, promotion, phase, gate};
 }
 
 std::string Ports(const Json& spec) {
@@ -168,7 +174,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Repository") return {"NAME", "URL", "STATUS", "BRANCHES", "LAST-FETCH"};
   if (k.kind == "Warehouse") return {"NAME", "READY", "LAST-FREIGHT", "MESSAGE"};
   if (k.kind == "Freight") return {"NAME", "ALIAS", "ORIGIN", "COMMIT", "CREATED"};
-  if (k.kind == "Stage") return {"NAME", "FREIGHT", "PROMOTION", "PHASE"};
+  if (k.kind == "Stage") return {"NAME", "FREIGHT", "PROMOTION", "PHASE", "WINDOW"};
   if (k.kind == "Promotion") return {"NAME", "STAGE", "FREIGHT", "PHASE", "CREATED"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};

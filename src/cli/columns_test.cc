@@ -66,6 +66,25 @@ TEST(Columns, EveryOtherKindShowsItsNameAndCreationTime) {
             (std::vector<std::string>{"settings", "2026-01-02T10:00:00Z"}));
 }
 
+// A Stage: its Freight, its last Promotion, and its promotion windows.
+TEST(Columns, AStageShowsItsFreightPromotionAndWindow) {
+  const model::KindInfo& k = *model::KindByName("stage");
+  EXPECT_EQ(Header(k),
+            (std::vector<std::string>{"NAME", "FREIGHT", "PROMOTION", "PHASE", "WINDOW"}));
+  Json frozen = Json::parse(R"({"metadata":{"name":"prod"},"status":{"freightSummary":"abc",
+    "lastPromotion":{"name":"prod.x.abc","status":{"phase":"Succeeded"}},
+    "promotionWindowStatus":{"closed":true,"reason":"window freeze closed until T",
+                             "nextOpen":"2027-01-04T09:00:00Z"}}})");
+  EXPECT_EQ(Row(k, frozen, At("2026-01-02T10:00:00Z")),
+            (std::vector<std::string>{"prod", "abc", "prod.x.abc", "Succeeded",
+                                      "closed until 2027-01-04T09:00:00Z"}));
+  Json open = Json::parse(R"({"metadata":{"name":"dev"},"status":{
+    "promotionWindowStatus":{"closed":false}}})");
+  EXPECT_EQ(Row(k, open, At("2026-01-02T10:00:00Z"))[4], "open");
+  Json none = Json::parse(R"({"metadata":{"name":"qa"}})");
+  EXPECT_EQ(Row(k, none, At("2026-01-02T10:00:00Z"))[4], "");
+}
+
 // `get -w`: a row printed later lines up under the first table, and a
 // wider one widens its column for the rows after it.
 TEST(TableColumnsTest, LaterRowsLineUpUnderTheFirstTable) {
