@@ -12,11 +12,9 @@ namespace strake {
 
 namespace {
 
-constexpr int64_t kDay = 86400;
+constexpr int64_t kDay = kSecondsPerDay;
 constexpr int64_t kMaxPeriods = 1000000;
 constexpr std::array<std::string_view, 7> kWeekdays = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 template <typename T, typename U>
 bool Contains(const std::vector<T>& v, const U& x) {
@@ -281,55 +279,15 @@ namespace {
 class Periods {
  public:
   Periods(const RRule& r, int64_t start) : r_(r), start_day_(FloorDiv(start, kDay)) {
-    int64_t day = start_day_;
-    CivilDate c = CivilFromDays(day);
-    switch (r.freq) {
-      case RRule::kYearly:
-        origin_ = c.year;
-        break;
-      case RRule::kMonthly:
-        origin_ = int64_t{c.year} * 12 + c.month - 1;
-        break;
-      case RRule::kWeekly:
-        origin_ = day - (Weekday(day) - r.week_start + 7) % 7;
-        break;
-      case RRule::kDaily:
-        origin_ = day;
-        break;
-      case RRule::kHourly:
-        origin_ = FloorDiv(start, 3600);
-        break;
-      case RRule::kMinutely:
-        origin_ = FloorDiv(start, 60);
-        break;
-    }
+    // A week begins on WKST: its first day is the unit the weeks count from.
+    origin_ = r.freq == RRule::kWeekly ? start_day_ - (Weekday(start_day_) - r.week_start + 7) % 7
+                                       : Unit(start);
   }
 
   // The index of the period holding the wall-clock time `t` (may be < 0).
   int64_t IndexOf(int64_t t) const {
-    int64_t day = FloorDiv(t, kDay);
-    CivilDate c = CivilFromDays(day);
-    int64_t unit = 0;
-    switch (r_.freq) {
-      case RRule::kYearly:
-        unit = c.year;
-        break;
-      case RRule::kMonthly:
-        unit = int64_t{c.year} * 12 + c.month - 1;
-        break;
-      case RRule::kWeekly:
-        return FloorDiv(day - origin_, 7LL * r_.interval);
-      case RRule::kDaily:
-        unit = day;
-        break;
-      case RRule::kHourly:
-        unit = FloorDiv(t, 3600);
-        break;
-      case RRule::kMinutely:
-        unit = FloorDiv(t, 60);
-        break;
-    }
-    return FloorDiv(unit - origin_, r_.interval);
+    if (r_.freq == RRule::kWeekly) return FloorDiv(Unit(t) - origin_, 7LL * r_.interval);
+    return FloorDiv(Unit(t) - origin_, r_.interval);
   }
 
   // The first wall-clock second of period `k`.
@@ -389,6 +347,28 @@ class Periods {
   }
 
  private:
+  // The unit of the rule's frequency holding `t`: its year, month index
+  // (year * 12 + month - 1), day (also for WEEKLY), hour or minute.
+  int64_t Unit(int64_t t) const {
+    int64_t day = FloorDiv(t, kDay);
+    switch (r_.freq) {
+      case RRule::kYearly:
+        return CivilFromDays(day).year;
+      case RRule::kMonthly: {
+        CivilDate c = CivilFromDays(day);
+        return int64_t{c.year} * 12 + c.month - 1;
+      }
+      case RRule::kWeekly:
+      case RRule::kDaily:
+        return day;
+      case RRule::kHourly:
+        return FloorDiv(t, 3600);
+      case RRule::kMinutely:
+        return FloorDiv(t, 60);
+    }
+    return day;
+  }
+
   static int64_t MonthDay(int64_t month_index) {
     int64_t y = FloorDiv(month_index, 12);
     return DaysFromCivil(static_cast<int>(y), static_cast<unsigned>(month_index - y * 12 + 1), 1);

@@ -11,9 +11,7 @@ namespace strake {
 
 namespace {
 
-constexpr int64_t kDay = 86400;
-
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+constexpr int64_t kDay = kSecondsPerDay;
 
 // --- POSIX TZ strings -------------------------------------------------------
 
@@ -140,6 +138,8 @@ bool IsZoneName(std::string_view name) {
 }  // namespace
 
 // --- civil calendar (H. Hinnant's algorithms) ------------------------------
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 int64_t DaysFromCivil(int year, unsigned month, unsigned day) {
   int64_t y = static_cast<int64_t>(year) - (month <= 2);

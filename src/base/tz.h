@@ -74,6 +74,10 @@ class TimeZone {
   std::optional<PosixTzRule> rule_;   // after the last one
 };
 
+inline constexpr int64_t kSecondsPerDay = 86400;
+// a / b rounded toward negative infinity (b > 0): the day of a time before 1970.
+int64_t FloorDiv(int64_t a, int64_t b);
+
 // Civil-calendar arithmetic on days since 1970-01-01.
 int64_t DaysFromCivil(int year, unsigned month, unsigned day);
 struct CivilDate {

@@ -17,6 +17,12 @@ namespace {
 
 constexpr const char* kRefreshAnnotation = "kargo.akuity.io/refresh";
 
+// The `promotion` positional of `approve|reject|abort promotion NAME`.
+CLI::Option* PromotionKind(CLI::App* sub, std::string& kind) {
+  return sub->add_option("kind", kind, "promotion")
+      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+}
+
 // The Warehouse's Ready condition: "True", or "False: <reason>: <message>".
 std::string Ready(const Json& status) {
   const Json c = ConditionOfType(status, "Ready");
@@ -57,8 +63,7 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
       "approve",
       "approve Freight for a Kargo Stage, whatever upstream says (kargo approve --stage S "
       "--freight F); or answer a Promotion's wait-for-approval step (approve promotion NAME)");
-  approve->add_option("kind", kind_, "promotion")
-      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  PromotionKind(approve, kind_);
   approve->add_option("name", name_, "the Promotion");
   auto* stage = approve->add_option("--stage", stage_, "the Stage the Freight is approved for");
   auto* af = approve->add_option("--freight", freight_, "the Freight's name");
@@ -69,9 +74,7 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
 
   auto* reject = app.add_subcommand(
       "reject", "reject a Promotion waiting in its wait-for-approval step: it fails");
-  reject->add_option("kind", kind_, "promotion")
-      ->required()
-      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  PromotionKind(reject, kind_)->required();
   reject->add_option("name", name_, "the Promotion")->required();
   reject->add_option("--message", message_, "why (required)")->required();
   AddApiFlags(reject, ctx);
@@ -79,9 +82,7 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
 
   auto* abort = app.add_subcommand(
       "abort", "end a Kargo Promotion that is not finished (kargo abort promotion)");
-  abort->add_option("kind", kind_, "promotion")
-      ->required()
-      ->check(CLI::IsMember({"promotion", "promotions", "promo"}));
+  PromotionKind(abort, kind_)->required();
   abort->add_option("name", name_, "the Promotion")->required();
   AddApiFlags(abort, ctx);
   table.Add(abort, [this] { return Abort(); });

@@ -76,6 +76,12 @@ std::vector<Json> LastPerUser(const Json& responses) {
 
 }  // namespace
 
+Json ApprovalsOf(const Json& annotations) {
+  if (!annotations.is_object()) return Json::object();
+  Json all = Json::parse(annotations.value(kApprovalsAnnotation, "{}"), nullptr, false);
+  return all.is_object() ? all : Json::object();
+}
+
 Result<ApprovalConfig> ParseApprovalConfig(const Json& config) {
   ApprovalConfig c;
   if (config.is_null()) return c;

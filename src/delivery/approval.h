@@ -27,8 +27,13 @@ namespace strake::delivery {
 
 using model::Json;
 
+inline constexpr const char* kWaitForApprovalStep = "wait-for-approval";
 inline constexpr const char* kApprovalsAnnotation = "strake.dev/approvals";
 inline constexpr const char* kCreateActorAnnotation = "kargo.akuity.io/create-actor";
+
+// The responses recorded in a Promotion's `annotations`, by step alias
+// ({} when there are none or the annotation is not an object).
+Json ApprovalsOf(const Json& annotations);
 
 struct ApproverRule {
   std::string claim, value, role;

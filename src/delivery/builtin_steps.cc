@@ -275,8 +275,7 @@ class WaitForApproval : public StepRunner {
     if (ctx.promotion_object != nullptr)
       annotations = ctx.promotion_object->object.value("metadata", Json::object())
                         .value("annotations", Json::object());
-    Json all = Json::parse(annotations.value(kApprovalsAnnotation, "{}"), nullptr, false);
-    Json responses = all.is_object() ? all.value(ctx.alias, Json::array()) : Json::array();
+    Json responses = ApprovalsOf(annotations).value(ctx.alias, Json::array());
     Decision d = Decide(*config, responses, annotations.value(kCreateActorAnnotation, ""));
     StepOutcome out;
     out.attempt.status = d.status;
@@ -295,7 +294,7 @@ class WaitForApproval : public StepRunner {
 
 const std::vector<std::string>& BuiltinStepNames() {
   static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail",
-                                                  "wait-for-approval"};
+                                                  kWaitForApprovalStep};
   return kNames;
 }
 
@@ -303,7 +302,7 @@ void AddBuiltinSteps(StepRegistry& registry, store::Store& store, SyncApplicatio
   registry.Add("compose-output", std::make_unique<ComposeOutput>());
   registry.Add("fail", std::make_unique<Fail>());
   registry.Add("argocd-update", std::make_unique<ArgoCDUpdate>(store, std::move(sync)));
-  registry.Add("wait-for-approval", std::make_unique<WaitForApproval>());
+  registry.Add(kWaitForApprovalStep, std::make_unique<WaitForApproval>());
 }
 
 }  // namespace strake::delivery

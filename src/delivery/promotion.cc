@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "base/strings.h"
+#include "delivery/approval.h"
 #include "delivery/stage.h"
 #include "delivery/template.h"
 #include "model/decode.h"
@@ -317,7 +318,7 @@ namespace {
 bool FollowsAnApproval(const std::vector<model::PromotionStepSpec>& steps, size_t i) {
   return std::any_of(
       steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(i),
-      [](const model::PromotionStepSpec& s) { return s.uses == "wait-for-approval"; });
+      [](const model::PromotionStepSpec& s) { return s.uses == kWaitForApprovalStep; });
 }
 
 // Kargo's promotion environment for the step `alias`.

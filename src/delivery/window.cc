@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "base/clock.h"
+#include "base/tz.h"
 
 namespace strake::delivery {
 
 namespace {
 
-constexpr int64_t kDay = 86400;
+constexpr int64_t kDay = kSecondsPerDay;
 // How far ahead the next change is looked for, in growing steps: a daily
 // window is found in the first, a yearly one in the last.
 constexpr int64_t kHorizons[] = {kDay, 8 * kDay, 40 * kDay, 400 * kDay};

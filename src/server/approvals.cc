@@ -29,7 +29,7 @@ Result<std::pair<size_t, std::string>> WaitingStep(const store::Resource& promo)
   auto current = static_cast<size_t>(st.value("currentStep", 0));
   std::string phase = st.value("phase", "Pending");
   bool waiting = phase == "Running" && current < steps.size() && current < records.size() &&
-                 steps[current].value("uses", "") == "wait-for-approval" &&
+                 steps[current].value("uses", "") == delivery::kWaitForApprovalStep &&
                  records[current].value("status", "") == "Running";
   if (!waiting) {
     return Failf(ErrorCode::kConflict, "promotion {} is not waiting for an approval: it is {}{}",
@@ -88,8 +88,7 @@ Response Api::PromotionAction(const std::string& ns, const std::string& name,
     if (!config) return ErrorResponse(422, "Invalid", config.error().message);
     Json& annotations = promo.object["metadata"]["annotations"];
     if (!annotations.is_object()) annotations = Json::object();
-    Json all = Json::parse(annotations.value(delivery::kApprovalsAnnotation, "{}"), nullptr, false);
-    if (!all.is_object()) all = Json::object();
+    Json all = delivery::ApprovalsOf(annotations);
     Json responses = all.value(alias, Json::array());
     std::string creator = annotations.value(delivery::kCreateActorAnnotation, "");
     if (auto why = delivery::RefuseResponse(*config, responder, action, responses, creator))
