@@ -3,7 +3,7 @@
 // - WindowEvaluation: one Stage's schedule (10 windows: weekly Allow hours in
 //   Berlin, a monthly last-Friday Deny, yearly holiday freezes, one-shot
 //   Denies) evaluated at a random instant of 2027, next change included.
-// - GateCheck: what a Promotion's creation pays: CheckGates on a real SQLite
+// - GateCheck: what a Promotion's creation pays: ReadGates on a real SQLite
 //   store holding the ProjectConfig, 100 Stages and 1,000 Freight — read the
 //   ProjectConfig, decode it, select and compile the Stage's windows,
 //   evaluate. p50 and p99 over the run as counters (the bar: p99
@@ -130,10 +130,10 @@ void GateCheck(benchmark::State& state) {
   for (auto _ : state) {
     const auto& stage = l->stages[rng() % l->stages.size()];
     auto t0 = std::chrono::steady_clock::now();
-    auto r = delivery::CheckGates(*l->store, stage, Year2027(rng) * 1000);
+    auto r = delivery::ReadGates(*l->store, stage, Year2027(rng) * 1000);
     auto t1 = std::chrono::steady_clock::now();
     if (!r) std::abort();
-    denied += *r ? 1 : 0;
+    denied += r->Denial("f", "") ? 1 : 0;
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   std::sort(us.begin(), us.end());

@@ -1709,4 +1709,49 @@ spec:
   EXPECT_NE(audit.out.find("/promotions/" + promo + "/approve"), std::string::npos) << audit.out;
 }
 
+// GitLab's CI_DEPLOY_FREEZE: a step of a Project in a freeze period sees it
+// set (and can skip its deploy); once the freeze is gone, it does not.
+TEST_F(GitopsE2E, StepsInADeployFreezeSeeCiDeployFreeze) {
+  Write(".tekton/push.yaml", R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: deploy
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  pipelineSpec:
+    results: [{name: freeze, value: $(tasks.deploy.results.freeze)}]
+    tasks:
+    - name: deploy
+      taskSpec:
+        results: [{name: freeze}]
+        steps:
+        - script: printf '%s' "${CI_DEPLOY_FREEZE:-none}" > $(results.freeze.path)
+)yaml");
+  std::string first = Push("first");
+  StartServer();
+  Ran applied = Cli({"apply", "-f", File("freeze.yaml", R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: default, namespace: default}
+spec:
+  freezePeriods:
+  - {name: year-end, freezeStart: "0 0 1 1 *", freezeEnd: "0 0 30 2 *", cronTimezone: Europe/Berlin}
+)")});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  auto run_of = [&](const std::string& sha) {
+    EXPECT_TRUE(WaitFor([&] { return PushRecord("main", sha).is_object(); }, 20s))
+        << Repo().dump(2);
+    Json pr = FinishedRun(PushRecord("main", sha)["pipelineRuns"][0]);
+    return RunResult(pr, "freeze");
+  };
+  Write("x", "1");
+  EXPECT_EQ(run_of(Push("frozen")), "true");
+  ASSERT_EQ(Cli({"delete", "projectconfig", "default"}).exit_code, 0);
+  Write("x", "2");
+  EXPECT_EQ(run_of(Push("thawed")), "none");
+}
+
 }  // namespace strake::e2e

@@ -18,6 +18,7 @@
 #include "base/strings.h"
 #include "controller/controller.h"
 #include "delivery/builtin_steps.h"
+#include "delivery/gates.h"
 #include "delivery/git_steps.h"
 #include "delivery/promotion.h"
 #include "delivery/stage.h"
@@ -85,6 +86,10 @@ class RolloutIndex {
       if (StartsWith(k, ns + "/")) out.push_back(k);
     }
     return out;
+  }
+  std::vector<std::string> Every() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {names_.begin(), names_.end()};
   }
   // Follows a change of the indexed kind (added, modified or deleted).
   void Track(const store::Change& c) {
@@ -290,6 +295,16 @@ struct DeliveryWork {
     // the Stages of the Project look again (auto-promotion).
     if (kind == "Freight" || kind == "ProjectConfig") {
       for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
+    }
+    // A gate changed (a line stopped or resumed, a window or freeze edited):
+    // the Promotions held by it look again at once, in the Project or
+    // everywhere.
+    if (kind == "ProjectConfig") {
+      for (const auto& p : promotion_index.InNamespace(c.key.ns)) promotion_ctl.Enqueue(p);
+    }
+    if (kind == "ClusterConfig") {
+      for (const auto& s : stage_index.Every()) stage_ctl.Enqueue(s);
+      for (const auto& p : promotion_index.Every()) promotion_ctl.Enqueue(p);
     }
     // A verification's run, named <stage>.<ulid>.<id>: its Stage.
     if (kind == "AnalysisRun") {
@@ -566,6 +581,26 @@ void WaitForStop(const sigset_t& signals, const std::atomic<bool>* stop) {
   }
 }
 
+// The pipeline engine of the server: sandboxed steps in its data directory,
+// and GitLab's CI_DEPLOY_FREEZE set in every step while the Project is in a
+// deploy freeze (or its line is stopped); a store that cannot say counts as
+// a freeze.
+pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Store& st,
+                                         const Clock& clock) {
+  pipeline::EngineOptions engine_options;
+  engine_options.parallel = 2;
+  engine_options.executor.data_dir = options.data_dir;
+  engine_options.executor.self_exe = SelfExe();
+  engine_options.executor.sandbox = options.sandbox;
+  engine_options.context_env = [&st, &clock](const std::string& ns) {
+    std::map<std::string, std::string> env;
+    auto freeze = delivery::DeployFreeze(st, ns, UnixMillis(clock.Now()));
+    if (!freeze || *freeze) env["CI_DEPLOY_FREEZE"] = "true";
+    return env;
+  };
+  return engine_options;
+}
+
 }  // namespace
 
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
@@ -624,12 +659,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
   // same engine as `strake run`, sandboxed, in this data directory.
-  pipeline::EngineOptions engine_options;
-  engine_options.parallel = 2;
-  engine_options.executor.data_dir = options.data_dir;
-  engine_options.executor.self_exe = SelfExe();
-  engine_options.executor.sandbox = options.sandbox;
-  pipeline::Engine engine(st, engine_options, clock);
+  pipeline::Engine engine(st, EngineOptionsFor(options, st, clock), clock);
   server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());
   gitops::RepositoryReconciler repos(

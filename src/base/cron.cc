@@ -109,7 +109,7 @@ Result<CronSchedule> ParseCron(std::string_view text) {
   if (StartsWith(spec, "@") || StartsWith(spec, "TZ=") || StartsWith(spec, "CRON_TZ=")) {
     return Failf(
         "{} is not supported (five fields, or @yearly, @monthly, @weekly, @daily, "
-        "@hourly; a time zone goes in spec.timeZone)",
+        "@hourly; a time zone goes in its own field)",
         Quote(spec));
   }
   std::vector<std::string> fields;
@@ -170,6 +170,77 @@ std::optional<TimePoint> CronSchedule::Next(TimePoint after) const {
     }
     std::time_t moved = Join(next, local_time);
     t = moved > t ? moved : t + 60;  // a time-zone change may not move it
+  }
+  return std::nullopt;
+}
+
+bool CronSchedule::DayMatches(int64_t civil_day) const {
+  CivilDate d = CivilFromDays(civil_day);
+  if (!months[d.month]) return false;
+  bool day = days[d.day];
+  bool weekday = weekdays[static_cast<size_t>(Weekday(civil_day))];
+  return any_day || any_weekday ? day && weekday : day || weekday;
+}
+
+bool CronSchedule::MinuteMatches(int minute_of_day) const {
+  return hours[static_cast<size_t>(minute_of_day / 60)] &&
+         minutes[static_cast<size_t>(minute_of_day % 60)];
+}
+
+namespace {
+constexpr int kMinutesPerDay = 1440;
+constexpr int64_t kSearchDays = int64_t{5} * 366;
+// How many firings NextIn and PrevIn pass over that a change of the clocks
+// makes fall on the wrong side of the instant (at most an hour's worth).
+constexpr int kZoneRetries = 4 * 60;
+}  // namespace
+
+std::optional<int64_t> CronSchedule::NextCivil(int64_t local) const {
+  int64_t t = FloorDiv(local, 60) * 60 + 60;
+  int64_t day = FloorDiv(t, kSecondsPerDay);
+  int first = static_cast<int>((t - day * kSecondsPerDay) / 60);
+  for (int64_t end = day + kSearchDays; day <= end; ++day, first = 0) {
+    if (!DayMatches(day)) continue;
+    for (int m = first; m < kMinutesPerDay; ++m) {
+      if (MinuteMatches(m)) return day * kSecondsPerDay + int64_t{m} * 60;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> CronSchedule::PrevCivil(int64_t local) const {
+  int64_t t = FloorDiv(local, 60) * 60;
+  int64_t day = FloorDiv(t, kSecondsPerDay);
+  int last = static_cast<int>((t - day * kSecondsPerDay) / 60);
+  for (int64_t end = day - kSearchDays; day >= end; --day, last = kMinutesPerDay - 1) {
+    if (!DayMatches(day)) continue;
+    for (int m = last; m >= 0; --m) {
+      if (MinuteMatches(m)) return day * kSecondsPerDay + int64_t{m} * 60;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> CronSchedule::NextIn(const TimeZone& zone, int64_t utc) const {
+  int64_t local = zone.ToLocal(utc);
+  for (int i = 0; i < kZoneRetries; ++i) {
+    auto next = NextCivil(local);
+    if (!next) return std::nullopt;
+    int64_t at = zone.ToUtc(*next);
+    if (at > utc) return at;
+    local = *next;  // the first of a repeated hour's times, already past
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> CronSchedule::PrevIn(const TimeZone& zone, int64_t utc) const {
+  int64_t local = zone.ToLocal(utc);
+  for (int i = 0; i < kZoneRetries; ++i) {
+    auto prev = PrevCivil(local);
+    if (!prev) return std::nullopt;
+    int64_t at = zone.ToUtc(*prev);
+    if (at <= utc) return at;
+    local = *prev - 60;  // a skipped wall time read after `utc`
   }
   return std::nullopt;
 }

@@ -57,7 +57,87 @@ TEST(Cron, BadSchedulesSayWhichFieldAndWhy) {
   EXPECT_EQ(err("* * * * 7"), "day of week: \"7\" is not a value from 0 to 6")
       << "Kubernetes' parser takes 0-6";
   EXPECT_NE(err("@every 5m").find("is not supported"), std::string::npos);
-  EXPECT_NE(err("CRON_TZ=UTC * * * * *").find("spec.timeZone"), std::string::npos);
+  EXPECT_NE(err("CRON_TZ=UTC * * * * *").find("a time zone goes in its own field"),
+            std::string::npos);
+}
+
+int64_t Unix(const std::string& rfc3339) { return UnixMillis(At(rfc3339)) / 1000; }
+std::string Rfc(int64_t unix_seconds) { return FormatRfc3339(FromUnixMillis(unix_seconds * 1000)); }
+std::string NextIn(const std::string& spec, const std::string& zone, const std::string& after) {
+  auto c = ParseCron(spec);
+  auto z = TimeZone::Get(zone);
+  if (!c || !z) return "bad";
+  auto n = c->NextIn(**z, Unix(after));
+  return n ? Rfc(*n) : "never";
+}
+std::string PrevIn(const std::string& spec, const std::string& zone, const std::string& at) {
+  auto c = ParseCron(spec);
+  auto z = TimeZone::Get(zone);
+  if (!c || !z) return "bad";
+  auto n = c->PrevIn(**z, Unix(at));
+  return n ? Rfc(*n) : "never";
+}
+
+// GitLab's freeze periods read their crons on the wall clock of
+// `cron_timezone`.
+TEST(Cron, InAZoneTheFieldsAreItsWallClock) {
+  // Friday 23:00 in Berlin is 22:00Z in winter, 21:00Z in summer.
+  EXPECT_EQ(NextIn("0 23 * * 5", "Europe/Berlin", "2026-12-05T10:00:00Z"), "2026-12-11T22:00:00Z");
+  EXPECT_EQ(NextIn("0 23 * * 5", "Europe/Berlin", "2026-07-01T00:00:00Z"), "2026-07-03T21:00:00Z");
+  EXPECT_EQ(PrevIn("0 23 * * 5", "Europe/Berlin", "2026-12-05T10:00:00Z"), "2026-12-04T22:00:00Z");
+  EXPECT_EQ(PrevIn("0 23 * * 5", "Europe/Berlin", "2026-12-04T22:00:00Z"), "2026-12-04T22:00:00Z")
+      << "at or before";
+  EXPECT_EQ(NextIn("0 23 * * 5", "Europe/Berlin", "2026-12-04T22:00:00Z"), "2026-12-11T22:00:00Z")
+      << "strictly after";
+  EXPECT_EQ(NextIn("0 0 30 2 *", "UTC", "2026-12-05T10:00:00Z"), "never");
+  EXPECT_EQ(PrevIn("0 0 30 2 *", "UTC", "2026-12-05T10:00:00Z"), "never");
+  EXPECT_EQ(PrevIn("0 0 29 2 *", "UTC", "2026-12-05T10:00:00Z"), "2024-02-29T00:00:00Z");
+}
+
+TEST(Cron, ASkippedWallTimeFiresOnceAfterTheChangeAndARepeatedOneOnce) {
+  // 2026-03-29: Berlin's clocks go from 02:00 to 03:00 (01:00Z). 02:30 does
+  // not exist; it is read with the offset before the change: 03:30 CEST.
+  EXPECT_EQ(NextIn("30 2 * * *", "Europe/Berlin", "2026-03-28T12:00:00Z"), "2026-03-29T01:30:00Z");
+  EXPECT_EQ(PrevIn("30 2 * * *", "Europe/Berlin", "2026-03-29T01:20:00Z"), "2026-03-28T01:30:00Z")
+      << "the skipped time fires after the instant asked about, so the one before is a day earlier";
+  // 2026-10-25: 03:00 CEST goes back to 02:00 CET (01:00Z); 02:30 occurs at
+  // 00:30Z and 01:30Z and fires at the first.
+  EXPECT_EQ(NextIn("30 2 * * *", "Europe/Berlin", "2026-10-24T12:00:00Z"), "2026-10-25T00:30:00Z");
+  EXPECT_EQ(NextIn("30 2 * * *", "Europe/Berlin", "2026-10-25T00:30:00Z"), "2026-10-26T01:30:00Z")
+      << "not again at the second 02:30";
+  EXPECT_EQ(PrevIn("30 2 * * *", "Europe/Berlin", "2026-10-25T01:45:00Z"), "2026-10-25T00:30:00Z");
+}
+
+// In UTC the zone's answers are Next's, and PrevIn is the last firing at or
+// before: checked over many schedules and instants.
+TEST(Cron, InUtcTheZoneAnswersAgreeWithNext) {
+  auto utc = TimeZone::Utc();
+  const char* specs[] = {"*/7 3-5 * * *", "0 0 1 * *",  "15 10 * * MON-FRI", "0 12 13 * 5",
+                         "59 23 31 12 *", "0 0 29 2 *", "*/20 * 1-7 * SUN"};
+  uint64_t x = 88172645463325252ULL;
+  for (const char* spec : specs) {
+    auto c = ParseCron(spec);
+    ASSERT_TRUE(c) << spec;
+    for (int i = 0; i < 60; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      int64_t t = Unix("2020-01-01T00:00:00Z") + static_cast<int64_t>(x % (6ULL * 366 * 86400));
+      auto want = c->Next(FromUnixMillis(t * 1000));
+      auto got = c->NextIn(*utc, t);
+      ASSERT_EQ(want.has_value(), got.has_value()) << spec << " after " << Rfc(t);
+      if (!got) continue;
+      EXPECT_EQ(Rfc(*got), FormatRfc3339(*want)) << spec << " after " << Rfc(t);
+      auto prev = c->PrevIn(*utc, *got);
+      ASSERT_TRUE(prev);
+      EXPECT_EQ(*prev, *got) << spec;
+      auto before = c->PrevIn(*utc, *got - 1);
+      if (before) {
+        auto again = c->NextIn(*utc, *before);
+        ASSERT_TRUE(again);
+        EXPECT_EQ(*again, *got) << spec << ": no firing between " << Rfc(*before) << " and "
+                                << Rfc(*got);
+      }
+    }
+  }
 }
 
 }  // namespace

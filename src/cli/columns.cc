@@ -86,6 +86,10 @@ std::vector<std::string> StageRow(const std::string& name, const Json& st) {
   std::string gate = window.empty() ? "" : "open";
   if (window.value("closed", false))
     gate = window.contains("nextOpen") ? "closed until " + window.value("nextOpen", "") : "closed";
+  // A stopped line holds whatever the windows say.
+  const Json lines = st.value("stopTheLine", Json::array());
+  if (lines.is_array() && !lines.empty() && lines[0].is_object())
+    gate = "line stopped: " + lines[0].value("reason", "");
   return {name, current, promotion, phase, gate};
 }
 

@@ -83,6 +83,10 @@ TEST(Columns, AStageShowsItsFreightPromotionAndWindow) {
   EXPECT_EQ(Row(k, open, At("2026-01-02T10:00:00Z"))[4], "open");
   Json none = Json::parse(R"({"metadata":{"name":"qa"}})");
   EXPECT_EQ(Row(k, none, At("2026-01-02T10:00:00Z"))[4], "");
+  Json stopped = Json::parse(R"({"metadata":{"name":"qa"},"status":{
+    "promotionWindowStatus":{"closed":false},
+    "stopTheLine":[{"source":"ClusterConfig","reason":"region down"}]}})");
+  EXPECT_EQ(Row(k, stopped, At("2026-01-02T10:00:00Z"))[4], "line stopped: region down");
 }
 
 // `get -w`: a row printed later lines up under the first table, and a

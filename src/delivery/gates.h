@@ -1,16 +1,20 @@
-// The gates a Promotion passes before it runs, read from the store: today
-// the Project's promotion windows (delivery/window.h). Checked when a
-// Promotion is created (the API refuses it, naming the gate and its values),
-// when the Stage would promote by itself (it waits, and wakes when the gate
-// opens), and again when a queued Promotion would start (it stays Pending):
-// a Promotion that was admitted while open does not start in a freeze.
+// The gates a Promotion passes before it runs, read from the store: the
+// promotion windows and freeze periods of the Project's ProjectConfig and of
+// the ClusterConfig (delivery/window.h), and a stopped line, the Project's
+// or the whole server's, which lets through only the Freight its exceptions
+// name. Checked when a Promotion is created (the API refuses it, naming the
+// gate and its values), when the Stage would promote by itself (it waits,
+// and wakes when the gate opens), and again when a queued Promotion would
+// start (it stays Pending): a Promotion that was admitted while open does
+// not start in a freeze.
 //
-// Fail closed: a ProjectConfig or a window that cannot be read any more
-// closes the schedule, and the reason says why.
+// Fail closed: a ProjectConfig, ClusterConfig or window that cannot be read
+// any more closes the schedule, and the reason says why.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "delivery/window.h"
@@ -19,25 +23,51 @@
 
 namespace strake::delivery {
 
-// What the Project says about one Stage at one instant.
+// A stopped line that holds for one Stage: who stopped it, why, and the
+// Freight (names or aliases) that the exceptions for this Stage let through.
+struct StoppedLine {
+  std::string source;  // "ProjectConfig demo", "ClusterConfig"
+  std::string reason;
+  std::vector<std::string> exceptions;  // their names
+  std::vector<std::string> freight;     // what they let through
+
+  bool Excepts(const std::string& freight_name, const std::string& alias) const;
+  std::string Describe() const;  // "line stopped by ProjectConfig demo: INC-42 (exceptions: fix)"
+};
+
+// What the Project and the server say about one Stage at one instant.
 struct ProjectGates {
   std::optional<model::ProjectConfig> config;  // none, or not readable
   WindowState windows;
-  bool any_window = false;  // some window selects the Stage (or cannot be read)
+  bool any_window = false;         // some window selects the Stage (or cannot be read)
+  std::vector<StoppedLine> lines;  // stopped lines that cover the Stage
 
-  // Nullopt when a Promotion may start, else why not ("promotion window:
-  // window holiday-freeze closed until 2027-01-04T09:00:00Z").
-  std::optional<std::string> Denial() const;
-  // When the answer next changes (ms), or 0 when not known.
+  // Nullopt when a Promotion of the Freight `freight_name` (alias `alias`)
+  // may start, else why not: "line stopped by ProjectConfig demo: INC-42",
+  // "promotion window: window holiday-freeze closed until
+  // 2027-01-04T09:00:00Z".
+  std::optional<std::string> Denial(const std::string& freight_name,
+                                    const std::string& alias) const;
+  // What holds every Freight (the windows, a line without exceptions).
+  std::optional<std::string> DenialForAll() const;
+  // When the windows' answer next changes (ms), or 0 when not known.
   int64_t NextChangeMs() const;
+  // The Stage's status.stopTheLine: null when no line is stopped.
+  model::Json LineStatusToJson() const;
 };
 
-// The gates of `stage` at `now_ms`, from its namespace's ProjectConfig.
-// Only a store failure is an error.
+// The gates of `stage` at `now_ms`, from its namespace's ProjectConfig and
+// the ClusterConfig. Only a store failure is an error.
 Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms);
 
-// ReadGates(...).Denial().
-Result<std::optional<std::string>> CheckGates(store::Store& store, const model::Stage& stage,
-                                              int64_t now_ms);
+// The alias of a stored Freight (its kargo.akuity.io/alias label), or "".
+std::string FreightAliasOf(const store::Resource& freight);
+
+// Whether the Project `ns` is in a deploy freeze at `now_ms`, as GitLab's
+// CI_DEPLOY_FREEZE says it: a freeze period of its ProjectConfig or of the
+// ClusterConfig that selects no particular Stage is active, or its line (or
+// the server's) is stopped. The reason, or nullopt.
+Result<std::optional<std::string>> DeployFreeze(store::Store& store, const std::string& ns,
+                                                int64_t now_ms);
 
 }  // namespace strake::delivery

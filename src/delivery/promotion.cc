@@ -222,7 +222,8 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
   // The gates again, at the moment it would start: admitted while open is
   // not enough when a window has closed since.
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
-  if (auto denied = gates.Denial()) {
+  if (auto denied =
+          gates.Denial(run.spec.spec.freight, run.freight ? FreightAliasOf(*run.freight) : "")) {
     int64_t change = gates.NextChangeMs();
     // Looked at again when the gate says it opens, or sooner (kGatePoll).
     Millis retry =

@@ -255,6 +255,7 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
     if (!result.requeue_after || *result.requeue_after > until) result.requeue_after = until;
   }
   const Json window_status = WindowStatusToJson(gates.windows, gates.any_window);
+  const Json line_status = gates.LineStatusToJson();
   const int64_t generation = got->generation;
   const size_t requested = stage.spec.requested_freight.size();
   // An upstream Stage that does not exist (yet): said, not waited on quietly.
@@ -272,10 +273,13 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
         Json next = was;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
-        if (window_status.is_null()) {
-          next.erase("promotionWindowStatus");
-        } else {
-          next["promotionWindowStatus"] = window_status;
+        for (const auto& [field, value] : {std::pair{"promotionWindowStatus", &window_status},
+                                           std::pair{"stopTheLine", &line_status}}) {
+          if (value->is_null()) {
+            next.erase(field);
+          } else {
+            next[field] = *value;
+          }
         }
         Json conditions = next.value("conditions", Json::array());
         if (missing.empty()) {
@@ -450,7 +454,7 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
   const std::string& ns = stage.meta.ns;
   if (!AutoPromotionEnabled(gates.config, stage) || stage.spec.steps.empty()) return 0;
   // A closed gate: nothing asked for now; the Stage wakes when it opens.
-  if (gates.Denial()) return gates.NextChangeMs();
+  if (gates.DenialForAll()) return gates.NextChangeMs();
   STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", ns));
   // Freight this Stage was asked to take already: not asked for again
   // (running, done, or failed — a failed one waits for a person).
@@ -473,8 +477,9 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
       bool upstream_now = !req.sources.match_upstream || req.sources.stages.empty() ||
                           Field(f.status, "currentlyIn").contains(req.sources.stages[0]);
       if (IsFreightAvailable(stage, origin, f.status, now_ms)) {
-        // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn).
-        if (upstream_now) available.push_back(&f);
+        // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn);
+        // on a stopped line, only what an exception lets through.
+        if (upstream_now && !gates.Denial(f.key.name, FreightAliasOf(f))) available.push_back(&f);
       } else if (req.sources.required_soak.count() > 0) {
         for (const auto& up : req.sources.stages) {
           if (!Field(f.status, "currentlyIn").contains(up)) continue;

@@ -206,6 +206,65 @@ TEST_F(AutoPromotionTest, AClosedWindowHoldsAutoPromotionUntilItOpens) {
   EXPECT_EQ(st["promotionWindowStatus"].dump(), R"({"closed":false})");
 }
 
+// A stopped line: auto-promotion takes only the Freight an exception names
+// (the newest of them), and the Stage's status says the line is stopped.
+TEST_F(AutoPromotionTest, AStoppedLinePromotesOnlyTheHotfixItsExceptionNames) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}],
+      "stopTheLine": {"reason": "INC-7", "exceptions": [
+        {"name": "fix", "freight": ["fix-1"]},
+        {"name": "elsewhere", "freight": ["newest"], "stageSelector": {"name": "prod"}}]}}})"));
+  Freight("fix-1", kNow - kHour);
+  Freight("newest", kNow);
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"fix-1"});
+  Json st = (*store_->Get({"Stage", "demo", "dev"}))->status;
+  EXPECT_EQ(st["stopTheLine"].dump(),
+            R"([{"source":"ProjectConfig demo","reason":"INC-7","exceptions":["fix"]}])");
+  EXPECT_FALSE(st.contains("promotionWindowStatus"));
+}
+
+// The server's line, in the ClusterConfig: nothing, and the Stage says why.
+TEST_F(AutoPromotionTest, TheServersStoppedLineHoldsEveryProject) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}]}})"));
+  store::Resource cc;
+  cc.key = {"ClusterConfig", "", "cluster"};
+  cc.object = Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "ClusterConfig",
+      "metadata": {"name": "cluster"}, "spec": {"stopTheLine": {"reason": "region down"}}})");
+  ASSERT_TRUE(store_->Create(cc, "Created", ""));
+  Freight("a", kNow);
+  Reconcile();
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ((*store_->Get({"Stage", "demo", "dev"}))->status["stopTheLine"][0]["source"],
+            "ClusterConfig");
+  auto freeze = DeployFreeze(*store_, "demo", kNow);
+  ASSERT_TRUE(freeze);
+  EXPECT_EQ(*freeze, "line stopped by ClusterConfig: region down");
+  ASSERT_TRUE(store_->Delete(cc.key));
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"a"});
+  EXPECT_FALSE((*store_->Get({"Stage", "demo", "dev"}))->status.contains("stopTheLine"));
+}
+
+// GitLab's CI_DEPLOY_FREEZE: set while a freeze period that covers the whole
+// Project is active (one for some Stages only gates their promotions).
+TEST_F(AutoPromotionTest, ADeployFreezeIsSaidForTheProjectWhileItsPeriodHolds) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {"freezePeriods": [
+      {"name": "mornings", "freezeStart": "0 7 * * *", "freezeEnd": "0 9 * * *"},
+      {"name": "prod-only", "freezeStart": "0 0 * * *", "freezeEnd": "0 23 * * *",
+       "stageSelector": {"name": "prod"}}]}})"));
+  auto at8 = DeployFreeze(*store_, "demo", kNow);  // 2027-01-15T08:00Z
+  ASSERT_TRUE(at8);
+  EXPECT_EQ(*at8, "freeze period mornings closed until 2027-01-15T09:00:00Z");
+  auto at10 = DeployFreeze(*store_, "demo", kNow + 2 * kHour);
+  ASSERT_TRUE(at10);
+  EXPECT_FALSE(*at10);
+  auto other = DeployFreeze(*store_, "elsewhere", kNow);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(*other);
+}
+
 // MatchUpstream takes what the upstream Stage holds now, not everything
 // ever verified there (Kargo lists Freight CurrentlyIn the upstream).
 TEST_F(AutoPromotionTest, MatchUpstreamTakesWhatTheUpstreamStageHoldsNow) {

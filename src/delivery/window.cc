@@ -83,18 +83,18 @@ struct Timeline {
     std::vector<std::string> names;
     std::string broken;
     for (const auto& e : entries) {
-      if (e.window->deny && Active(e, t)) names.push_back(e.window->name);
+      if (e.window->deny && Active(e, t)) names.push_back(e.window->Label());
       if (e.broken)
-        broken += fmt::format("; window {} cannot be evaluated: {}", e.window->name, e.error);
+        broken += fmt::format("; {} cannot be evaluated: {}", e.window->Label(), e.error);
     }
     if (names.empty()) {
       for (const auto& e : entries)
-        if (!e.window->deny) names.push_back(e.window->name);
+        if (!e.window->deny) names.push_back(e.window->Label());
     }
     std::string list;
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
     if (list.empty()) return "the schedule" + broken;
-    return fmt::format("window{} {}{}", names.size() > 1 ? "s" : "", list, broken);
+    return list + broken;
   }
 };
 
@@ -120,11 +120,47 @@ std::string ClosedReason(const Found& f) {
                   : fmt::format("{} closed, with no known reopening", f.closed_by);
 }
 
+// A freeze period's intervals overlapping [from, to): frozen at t when the
+// start cron's last firing at or before t is later than the end cron's
+// (GitLab's rule), so an interval runs from the first start after an end to
+// the next end. An end that never comes again leaves it frozen (to `to`).
+std::vector<std::pair<int64_t, int64_t>> FreezeBetween(const CronFreeze& f, int64_t from,
+                                                       int64_t to, size_t limit) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const TimeZone& zone = *f.zone;
+  auto last_start = f.start.PrevIn(zone, from);
+  auto last_end = f.end.PrevIn(zone, from);
+  std::optional<int64_t> s;
+  if (last_start && (!last_end || *last_start > *last_end)) {
+    // Frozen at `from`, since the first start after the last end.
+    s = last_end ? f.start.NextIn(zone, *last_end) : last_start;
+  } else {
+    s = f.start.NextIn(zone, from);
+  }
+  while (s && *s < to && out.size() < limit) {
+    if (f.end.PrevIn(zone, *s) == s) {  // both fire at once: the start does not count
+      s = f.start.NextIn(zone, *s);
+      continue;
+    }
+    auto e = f.end.NextIn(zone, *s);
+    out.emplace_back(*s, e ? *e : to);
+    if (!e) break;
+    s = f.start.NextIn(zone, *e);  // a start at the same minute as the end is not one
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string Window::Label() const {
+  std::string where = source.empty() ? "" : " (" + source + ")";
+  return (freeze ? "freeze period " : "window ") + name + where;
+}
 
 Result<std::vector<std::pair<int64_t, int64_t>>> Window::Between(int64_t from, int64_t to,
                                                                  size_t limit) const {
   std::vector<std::pair<int64_t, int64_t>> out;
+  if (freeze) return FreezeBetween(*freeze, from, to, limit);
   if (!recurrence) {
     if (start < to && start + length > from) out.emplace_back(start, start + length);
     return out;
@@ -160,12 +196,32 @@ Result<Window> CompileWindow(const model::PromotionWindow& w) {
   return out;
 }
 
+Result<Window> CompileFreeze(const model::FreezePeriod& f) {
+  auto fail = [&](const Error& e) { return tl::unexpected(e.Wrap("freeze period " + f.name)); };
+  auto start = ParseCron(f.freeze_start);
+  if (!start) return fail(start.error().Wrap("freezeStart"));
+  auto end = ParseCron(f.freeze_end);
+  if (!end) return fail(end.error().Wrap("freezeEnd"));
+  auto zone = TimeZone::Get(f.cron_timezone);
+  if (!zone) return fail(zone.error().Wrap("cronTimezone"));
+  Window out;
+  out.name = f.name;
+  out.deny = true;
+  out.freeze = CronFreeze{*start, *end, *zone};
+  return out;
+}
+
 Result<std::vector<Window>> WindowsFor(const model::ProjectConfig& config, const std::string& stage,
                                        const std::map<std::string, std::string>& labels) {
   std::vector<Window> out;
   for (const auto& w : config.promotion_windows) {
     if (w.stage_selector && !model::SelectsStage(*w.stage_selector, stage, labels)) continue;
     STRAKE_TRY_ASSIGN(compiled, CompileWindow(w));
+    out.push_back(std::move(compiled));
+  }
+  for (const auto& f : config.freeze_periods) {
+    if (f.stage_selector && !model::SelectsStage(*f.stage_selector, stage, labels)) continue;
+    STRAKE_TRY_ASSIGN(compiled, CompileFreeze(f));
     out.push_back(std::move(compiled));
   }
   return out;

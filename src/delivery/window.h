@@ -12,25 +12,42 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/cron.h"
 #include "base/result.h"
 #include "base/rrule.h"
+#include "base/tz.h"
 #include "model/kargo.h"
 
 namespace strake::delivery {
 
 using model::Json;
 
-// One window ready to evaluate.
+// A GitLab freeze period's crons, read in its zone.
+struct CronFreeze {
+  CronSchedule start, end;
+  std::shared_ptr<const TimeZone> zone;
+};
+
+// One window ready to evaluate: a PromotionWindow, or a freeze period (a
+// Deny whose occurrences run from a firing of its start cron to the next
+// firing of its end cron; GitLab: frozen while the last start is later than
+// the last end).
 struct Window {
   std::string name;
   bool deny = false;
   std::optional<Recurrence> recurrence;  // none: one interval from `start`
   int64_t start = 0;                     // the instant of dtstart
   int64_t length = 0;                    // dtend - dtstart, seconds
+  std::optional<CronFreeze> freeze;      // a freeze period (then the above are unused)
+  std::string source;                    // "" (its Project's), or "ClusterConfig"
+
+  // How a reason names it: "window holiday-freeze", "freeze period weekend".
+  std::string Label() const;
 
   // The occurrences overlapping [from, to) as [start, end) pairs, in order
   // (at most `limit`); an error when the rule cannot be expanded that far.
@@ -39,6 +56,7 @@ struct Window {
 };
 
 Result<Window> CompileWindow(const model::PromotionWindow& w);
+Result<Window> CompileFreeze(const model::FreezePeriod& f);
 
 // The windows of `config` that select the Stage `stage` with `labels`, in
 // their order; one that no longer compiles (a zone gone from the machine)

@@ -15,7 +15,7 @@ int64_t At(int y, unsigned mo, unsigned d, int h = 0, int mi = 0) {
 
 Window Make(const std::string& name, bool deny, const std::string& rrule, const std::string& start,
             const std::string& end) {
-  model::PromotionWindow w{name, std::nullopt, deny, rrule, start, end};
+  model::PromotionWindow w{name, std::nullopt, std::nullopt, deny, rrule, start, end};
   auto c = CompileWindow(w);
   EXPECT_TRUE(c) << c.error().message;
   return *c;
@@ -83,18 +83,90 @@ TEST(PromotionWindows, AnInstantOnAChangeSeesTheWholeClosure) {
 TEST(PromotionWindows, WindowsSelectTheirStages) {
   model::ProjectConfig pc;
   pc.promotion_windows = {
-      {"prod-only", model::StageSelector{"glob:prod*", {}}, true, "", "20260101T000000Z",
-       "20260102T000000Z"},
-      {"everywhere", std::nullopt, true, "", "20260101T000000Z", "20260102T000000Z"},
-      {"tier", model::StageSelector{"", {{"tier", "production"}}}, true, "", "20260101T000000Z",
-       "20260102T000000Z"}};
+      {"prod-only", model::StageSelector{"glob:prod*", {}}, std::nullopt, true, "",
+       "20260101T000000Z", "20260102T000000Z"},
+      {"everywhere", std::nullopt, std::nullopt, true, "", "20260101T000000Z", "20260102T000000Z"},
+      {"tier", model::StageSelector{"", {{"tier", "production"}}}, std::nullopt, true, "",
+       "20260101T000000Z", "20260102T000000Z"}};
+  pc.freeze_periods = {{"prod-nights", model::StageSelector{"glob:prod*", {}}, std::nullopt,
+                        "0 20 * * *", "0 6 * * *", "UTC"}};
   auto prod = WindowsFor(pc, "prod-eu", {});
   ASSERT_TRUE(prod);
-  EXPECT_EQ(prod->size(), 2u);
+  ASSERT_EQ(prod->size(), 3u);
+  EXPECT_EQ((*prod)[2].Label(), "freeze period prod-nights");
   auto dev = WindowsFor(pc, "dev", {{"tier", "production"}});
   ASSERT_TRUE(dev);
   ASSERT_EQ(dev->size(), 2u);
   EXPECT_EQ((*dev)[1].name, "tier");
+}
+
+Window Freeze(const std::string& name, const std::string& start, const std::string& end,
+              const std::string& zone = "UTC") {
+  auto c = CompileFreeze({name, std::nullopt, std::nullopt, start, end, zone});
+  EXPECT_TRUE(c) << c.error().message;
+  return *c;
+}
+
+// GitLab's deploy freeze: from Friday 23:00 to Monday 07:00 on Berlin's
+// wall clock.
+TEST(FreezePeriods, AFreezeHoldsFromItsStartToItsNextEndInItsZone) {
+  std::vector<Window> ws = {Freeze("weekend", "0 23 * * 5", "0 7 * * 1", "Europe/Berlin")};
+  WindowState sat = EvaluateWindows(ws, At(2026, 12, 5, 12));
+  EXPECT_TRUE(sat.closed);
+  EXPECT_EQ(sat.reason, "freeze period weekend closed until 2026-12-07T06:00:00Z");
+  WindowState fri = EvaluateWindows(ws, At(2026, 12, 4, 12));
+  EXPECT_FALSE(fri.closed);
+  EXPECT_EQ(fri.next_close, At(2026, 12, 4, 22));
+  EXPECT_EQ(fri.next_close_reason, "freeze period weekend closed until 2026-12-07T06:00:00Z");
+  // In summer the same wall-clock times are an hour earlier in UTC.
+  WindowState june = EvaluateWindows(ws, At(2026, 6, 6, 12));
+  EXPECT_EQ(june.next_open, At(2026, 6, 8, 5));
+  // The end is exclusive and the start inclusive.
+  EXPECT_TRUE(EvaluateWindows(ws, At(2026, 12, 4, 22)).closed);
+  EXPECT_FALSE(EvaluateWindows(ws, At(2026, 12, 7, 6)).closed);
+}
+
+TEST(FreezePeriods, AnEndThatNeverComesFreezesForGoodAndAStartWithTheEndDoesNotCount) {
+  std::vector<Window> ws = {Freeze("forever", "0 0 1 12 *", "0 0 30 2 *")};
+  WindowState dec = EvaluateWindows(ws, At(2026, 12, 5));
+  EXPECT_TRUE(dec.closed);
+  EXPECT_EQ(dec.reason, "freeze period forever closed, with no known reopening");
+  // Daily starts and a Monday end at the same minute: frozen from Tuesday
+  // 00:00 to Monday 00:00, and the Monday start is no start.
+  std::vector<Window> week = {Freeze("week", "0 0 * * *", "0 0 * * 1")};
+  EXPECT_FALSE(EvaluateWindows(week, At(2026, 12, 7, 0, 30)).closed) << "Monday";
+  WindowState tue = EvaluateWindows(week, At(2026, 12, 8, 0, 30));
+  EXPECT_TRUE(tue.closed);
+  EXPECT_EQ(tue.next_open, At(2026, 12, 14));
+}
+
+// Property: a freeze period's intervals say "frozen" exactly when GitLab's
+// rule does (the start cron's last firing later than the end cron's), over
+// random crons, zones and instants.
+TEST(FreezePeriods, AgreeWithGitLabsRuleAtRandomInstants) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE(fmt::format("seed {}", seed));
+  std::mt19937 rng(seed);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  static const char* kCrons[] = {"0 23 * * 5", "0 7 * * 1",   "30 2 * * *",  "0 */6 * * *",
+                                 "0 0 1 * *",  "0 9 * * 1-5", "15 17 * * 5", "0 0 * * *"};
+  static const char* kZones[] = {"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"};
+  for (int round = 0; round < 300; ++round) {
+    const char* zone = kZones[pick(0, 3)];
+    Window w = Freeze("f", kCrons[pick(0, 7)], kCrons[pick(0, 7)], zone);
+    int64_t from = At(2026, 1, 1) + pick(0, 360) * 86400LL + pick(0, 86399);
+    auto intervals = w.Between(from, from + 40 * 86400LL);
+    ASSERT_TRUE(intervals);
+    for (int probe = 0; probe < 20; ++probe) {
+      int64_t t = from + pick(0, 40 * 86400 - 1);
+      bool listed = std::any_of(intervals->begin(), intervals->end(),
+                                [t](const auto& i) { return i.first <= t && t < i.second; });
+      auto last_start = w.freeze->start.PrevIn(*w.freeze->zone, t);
+      auto last_end = w.freeze->end.PrevIn(*w.freeze->zone, t);
+      bool gitlab = last_start && (!last_end || *last_start > *last_end);
+      ASSERT_EQ(listed, gitlab) << zone << " at " << t << " from " << from;
+    }
+  }
 }
 
 // Property: for random schedules of Allow and Deny windows and random

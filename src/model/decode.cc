@@ -223,7 +223,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"PromotionTask", DecodeKargoNotYetKind},
     {"ClusterPromotionTask", DecodeKargoNotYetKind},
     {"ProjectConfig", DecodeProjectConfigKind},
-    {"ClusterConfig", DecodeKargoNotYetKind},
+    {"ClusterConfig", DecodeClusterConfigKind},
     {"VirtualService", DecodeStoredObjectKind},
     {"DestinationRule", DecodeStoredObjectKind},
     {"TrafficSplit", DecodeStoredObjectKind},

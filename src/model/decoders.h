@@ -76,6 +76,7 @@ bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeStageKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodePromotionKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r);
 
 // Parts of a pod that Rollouts and analysis jobs share with the workloads

@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/cron.h"
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/regex.h"
 #include "base/rrule.h"
 #include "base/strings.h"
+#include "base/tz.h"
 #include "model/decoders.h"
 #include "model/gitops.h"
 
@@ -722,33 +724,105 @@ void CheckWindowTimes(Ctx& ctx, Fields& wf, PromotionWindow& w) {
   if (!made) ctx.Error(*rule_node, wf.Sub("rrule"), made.error().message);
 }
 
-std::vector<PromotionWindow> DecodeWindows(Ctx& ctx, Fields& f) {
+// A gate's `name`: required, a DNS subdomain, once in its list (`what`).
+std::string GateName(Ctx& ctx, Fields& f, std::set<std::string>& names, std::string_view what) {
+  std::string name;
+  if (const Node* v = f.Need("name")) {
+    name = ctx.Str(*v, f.Sub("name"));
+    ctx.CheckName(*v, f.Sub("name"), name, Ctx::NameRule::kDnsSubdomain);
+    if (!names.insert(name).second)
+      ctx.Error(*v, f.Sub("name"), fmt::format("{} {} is named twice", what, Quote(name)));
+  }
+  return name;
+}
+
+// stageSelector, and projectSelector where the object covers Projects (a
+// ClusterConfig's); a ProjectConfig's covers its own Project.
+void GateSelectors(Ctx& ctx, Fields& f, bool cluster, std::optional<StageSelector>& stage,
+                   std::optional<StageSelector>& project) {
+  if (const Node* sel = f.Get("stageSelector"); sel && !sel->IsNull())
+    stage = DecodeSelector(ctx, *sel, f.Sub("stageSelector"));
+  const Node* v = f.Get("projectSelector");
+  if (!v || v->IsNull()) return;
+  if (cluster) {
+    project = DecodeSelector(ctx, *v, f.Sub("projectSelector"));
+  } else {
+    ctx.Error(*v, f.Sub("projectSelector"),
+              "is for a ClusterConfig's windows: a ProjectConfig's cover its own Project");
+  }
+}
+
+std::vector<PromotionWindow> DecodeWindows(Ctx& ctx, Fields& f, bool cluster) {
   std::vector<PromotionWindow> out;
   std::set<std::string> names;
   f.List("promotionWindows", [&](const Node& item, const std::string& path) {
     Fields wf(ctx, item, path);
     PromotionWindow w;
-    if (const Node* v = wf.Need("name")) {
-      w.name = ctx.Str(*v, wf.Sub("name"));
-      ctx.CheckName(*v, wf.Sub("name"), w.name, Ctx::NameRule::kDnsSubdomain);
-      if (!names.insert(w.name).second)
-        ctx.Error(*v, wf.Sub("name"), fmt::format("window {} is named twice", Quote(w.name)));
-    }
+    w.name = GateName(ctx, wf, names, "window");
     if (const Node* v = wf.Need("kind")) {
       std::string kind = ctx.Str(*v, wf.Sub("kind"));
       if (kind != "Allow" && kind != "Deny")
         ctx.Error(*v, wf.Sub("kind"), fmt::format("must be Allow or Deny, found {}", Quote(kind)));
       w.deny = kind == "Deny";
     }
-    if (const Node* sel = wf.Get("stageSelector"); sel && !sel->IsNull())
-      w.stage_selector = DecodeSelector(ctx, *sel, wf.Sub("stageSelector"));
-    if (const Node* v = wf.Get("projectSelector"); v && !v->IsNull())
-      ctx.Error(*v, wf.Sub("projectSelector"),
-                "is for a ClusterConfig's windows: a ProjectConfig's cover its own Project");
+    GateSelectors(ctx, wf, cluster, w.stage_selector, w.project_selector);
     CheckWindowTimes(ctx, wf, w);
     out.push_back(std::move(w));
   });
   return out;
+}
+
+// GitLab's freeze periods: both crons and the zone checked as they will be
+// read.
+std::vector<FreezePeriod> DecodeFreezePeriods(Ctx& ctx, Fields& f, bool cluster) {
+  std::vector<FreezePeriod> out;
+  std::set<std::string> names;
+  f.List("freezePeriods", [&](const Node& item, const std::string& path) {
+    Fields ff(ctx, item, path);
+    FreezePeriod p;
+    p.name = GateName(ctx, ff, names, "freeze period");
+    GateSelectors(ctx, ff, cluster, p.stage_selector, p.project_selector);
+    for (auto [key, field] :
+         {std::pair{"freezeStart", &p.freeze_start}, std::pair{"freezeEnd", &p.freeze_end}}) {
+      const Node* v = ff.Need(key);
+      if (!v) continue;
+      *field = ctx.Str(*v, ff.Sub(key));
+      if (auto cron = ParseCron(*field); !cron) ctx.Error(*v, ff.Sub(key), cron.error().message);
+    }
+    if (const Node* v = ff.Get("cronTimezone"); v && !v->IsNull()) {
+      p.cron_timezone = ctx.Str(*v, ff.Sub("cronTimezone"));
+      if (auto zone = TimeZone::Get(p.cron_timezone); !zone)
+        ctx.Error(*v, ff.Sub("cronTimezone"), zone.error().message);
+    }
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
+std::optional<LineStop> DecodeLineStop(Ctx& ctx, Fields& f, bool cluster) {
+  const Node* node = f.Get("stopTheLine");
+  if (!node || node->IsNull()) return std::nullopt;
+  Fields lf(ctx, *node, f.Sub("stopTheLine"));
+  LineStop stop;
+  if (const Node* v = lf.Need("reason")) {
+    stop.reason = ctx.Str(*v, lf.Sub("reason"));
+    if (Trim(stop.reason).empty()) ctx.Error(*v, lf.Sub("reason"), "must say why the line stopped");
+  }
+  std::set<std::string> names;
+  lf.List("exceptions", [&](const Node& item, const std::string& path) {
+    Fields ef(ctx, item, path);
+    LineException e;
+    e.name = GateName(ctx, ef, names, "exception");
+    GateSelectors(ctx, ef, cluster, e.stage_selector, e.project_selector);
+    if (const Node* v = ef.Need("freight")) {
+      e.freight = ctx.StrList(*v, ef.Sub("freight"));
+      if (v->IsSeq() && e.freight.empty())
+        ctx.Error(*v, ef.Sub("freight"),
+                  "names no Freight: an exception lets named Freight through");
+    }
+    stop.exceptions.push_back(std::move(e));
+  });
+  return stop;
 }
 
 }  // namespace
@@ -809,11 +883,37 @@ bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r) {
   if (spec && !spec->IsNull()) {
     Fields sf(ctx, *spec, "spec");
     pc.promotion_policies = DecodePolicies(ctx, sf);
-    pc.promotion_windows = DecodeWindows(ctx, sf);
+    pc.promotion_windows = DecodeWindows(ctx, sf, false);
+    pc.freeze_periods = DecodeFreezePeriods(ctx, sf, false);
+    pc.stop_the_line = DecodeLineStop(ctx, sf, false);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
   }
   r.value = std::move(pc);
+  return true;
+}
+
+bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r) {
+  // Kargo reads the one named "cluster" (pkg/api ClusterConfigName).
+  if (const Node* m = f.Get("metadata"); m && m->IsMap() && r.meta.name != kClusterConfigName) {
+    const Node* n = m->Get("name");
+    ctx.Error(n ? *n : *m, "metadata.name",
+              fmt::format("the ClusterConfig is named {}, found {}", Quote(kClusterConfigName),
+                          Quote(r.meta.name)));
+  }
+  ClusterConfig cc;
+  cc.meta = r.meta;
+  const Node* spec = f.Get("spec");
+  if (spec && !spec->IsNull()) {
+    Fields sf(ctx, *spec, "spec");
+    cc.promotion_windows = DecodeWindows(ctx, sf, true);
+    cc.freeze_periods = DecodeFreezePeriods(ctx, sf, true);
+    cc.stop_the_line = DecodeLineStop(ctx, sf, true);
+    NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
+    NotYet(ctx, sf, "gitClient", "gitClient (commits are made as the Stage's git steps say)");
+    sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
+  }
+  r.value = std::move(cc);
   return true;
 }
 
@@ -822,9 +922,10 @@ bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r) {
   const Node* kind = f.node().Get("kind");
   bool vowel = !r.kind.empty() && std::string_view("AEIOU").find(r.kind[0]) != std::string::npos;
   ctx.Error(kind ? *kind : f.node(), "kind",
-            fmt::format("{} {} is not acted on yet: strake runs Kargo's Project, ProjectConfig, "
-                        "Warehouse, Freight, Stage and Promotion so far (docs/delivery.md)",
-                        vowel ? "an" : "a", r.kind));
+            fmt::format(
+                "{} {} is not acted on yet: strake runs Kargo's Project, ProjectConfig, "
+                "Warehouse, Freight, Stage, Promotion and ClusterConfig so far (docs/delivery.md)",
+                vowel ? "an" : "a", r.kind));
   return false;
 }
 

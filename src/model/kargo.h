@@ -7,10 +7,10 @@
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
 // subscriptions and freightCreationCriteria, a Stage's targets, steps that
-// name a PromotionTask, a ProjectConfig's autoRollback and
-// webhookReceivers. PromotionTask,
-// ClusterPromotionTask and ClusterConfig are refused at apply with the same
-// words until they are acted on. Which step kinds (`uses`) exist is the
+// name a PromotionTask, a ProjectConfig's autoRollback, the webhookReceivers
+// and gitClient of a ProjectConfig or ClusterConfig. PromotionTask and
+// ClusterPromotionTask are refused at apply with the same words until they
+// are acted on. Which step kinds (`uses`) exist is the
 // promotion runner's to say (delivery/), checked at apply.
 #pragma once
 
@@ -193,17 +193,64 @@ struct PromotionPolicy {
 // `rrule`, one of that length at each occurrence. Checked at decode.
 struct PromotionWindow {
   std::string name;
-  std::optional<StageSelector> stage_selector;  // none: every Stage of the Project
-  bool deny = false;                            // kind: Deny, else Allow
+  std::optional<StageSelector> stage_selector;    // none: every Stage of the Project
+  std::optional<StageSelector> project_selector;  // a ClusterConfig's; none: every Project
+  bool deny = false;                              // kind: Deny, else Allow
   std::string rrule, dtstart, dtend;
 };
 
+// A deploy freeze as GitLab writes one (freeze_start, freeze_end,
+// cron_timezone; camelCased here as Kargo's fields are): frozen from each
+// time `freeze_start` fires until `freeze_end` next fires, both read on the
+// wall clock of `cron_timezone`. It denies promotions as a Deny window does,
+// and while it holds, pipeline steps of the Project see CI_DEPLOY_FREEZE=true.
+// Checked at decode.
+struct FreezePeriod {
+  std::string name;
+  std::optional<StageSelector> stage_selector;
+  std::optional<StageSelector> project_selector;  // a ClusterConfig's
+  std::string freeze_start, freeze_end;
+  std::string cron_timezone = "UTC";
+};
+
+// What a stopped line still lets through: the Freight named (by name or
+// alias) into the Stages selected (none: any), in the Projects selected (a
+// ClusterConfig's; none: any).
+struct LineException {
+  std::string name;
+  std::vector<std::string> freight;
+  std::optional<StageSelector> stage_selector;
+  std::optional<StageSelector> project_selector;
+};
+
+// "Stop the line" (Kargo #1422): while a ProjectConfig (or the ClusterConfig)
+// carries one, no Promotion starts in the Project (anywhere), whatever the
+// windows say, but those an exception lets through. `reason` says why.
+struct LineStop {
+  std::string reason;
+  std::vector<LineException> exceptions;
+};
+
 // Kargo's ProjectConfig: named as its Project, in the Project's namespace.
+// freezePeriods and stopTheLine are strake's.
 struct ProjectConfig {
   ObjectMeta meta;
   std::vector<PromotionPolicy> promotion_policies;
   std::vector<PromotionWindow> promotion_windows;
+  std::vector<FreezePeriod> freeze_periods;
+  std::optional<LineStop> stop_the_line;
 };
+
+// Kargo's ClusterConfig (cluster-scoped, named "cluster"): the gates of
+// every Project. promotionWindows as Kargo's (with projectSelector);
+// freezePeriods and stopTheLine are strake's.
+struct ClusterConfig {
+  ObjectMeta meta;
+  std::vector<PromotionWindow> promotion_windows;
+  std::vector<FreezePeriod> freeze_periods;
+  std::optional<LineStop> stop_the_line;
+};
+inline constexpr const char* kClusterConfigName = "cluster";
 
 // Kargo's reserved step aliases (ReservedStepAliasRegex): step-N, task-N.
 bool IsReservedStepAlias(const std::string& alias);

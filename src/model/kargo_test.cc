@@ -115,8 +115,8 @@ TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsTaskStepsAreRefuse
 
   EXPECT_HAS(diags[2].ErrorText(),
              "e2e_argocd-update_kargo.yaml:21:7: kind: a PromotionTask is not acted on yet: "
-             "strake runs Kargo's Project, ProjectConfig, Warehouse, Freight, Stage and "
-             "Promotion so far (docs/delivery.md)");
+             "strake runs Kargo's Project, ProjectConfig, Warehouse, Freight, Stage, "
+             "Promotion and ClusterConfig so far (docs/delivery.md)");
   EXPECT_EQ(diags[2].ErrorStrings().size(), 1u) << diags[2].ErrorText();
   for (int i : {3, 4, 5}) {
     EXPECT_EQ(diags[i].ErrorStrings().size(), 1u) << diags[i].ErrorText();
@@ -139,8 +139,8 @@ spec: {{anything: [1, 2]}}
     ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
     EXPECT_EQ(d.diags.ErrorStrings()[0],
               fmt::format("k.yaml:2:7: kind: a {} is not acted on yet: strake runs Kargo's "
-                          "Project, ProjectConfig, Warehouse, Freight, Stage and Promotion so "
-                          "far (docs/delivery.md)",
+                          "Project, ProjectConfig, Warehouse, Freight, Stage, Promotion and "
+                          "ClusterConfig so far (docs/delivery.md)",
                           kind));
   }
 }
@@ -367,6 +367,90 @@ spec:
   EXPECT_HAS(e, "spec.promotionWindows[3].dtstart: \"2026-01-01\" is not an iCalendar date-time");
   EXPECT_HAS(e, "spec.promotionWindows[3].projectSelector: is for a ClusterConfig's windows");
   EXPECT_HAS(e, "spec.promotionWindows[4].dtstart: required");
+}
+
+// GitLab's freeze periods (freeze_start, freeze_end, cron_timezone) and a
+// stopped line with its exceptions, strake's fields of a ProjectConfig.
+TEST(KargoDecodeTest, FreezePeriodsAndAStoppedLineDecodeAndBadOnesSayWhere) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  freezePeriods:
+  - {name: weekend, freezeStart: "0 23 * * 5", freezeEnd: "0 7 * * 1", cronTimezone: Europe/Berlin}
+  - {name: nightly, freezeStart: "@daily", freezeEnd: "0 6 * * *", stageSelector: {name: prod}}
+  stopTheLine:
+    reason: "INC-42: checkout errors"
+    exceptions:
+    - {name: hotfix-42, freight: [abc123, wise-owl], stageSelector: {name: prod}}
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
+  ASSERT_EQ(pc.freeze_periods.size(), 2u);
+  EXPECT_EQ(pc.freeze_periods[0].freeze_start, "0 23 * * 5");
+  EXPECT_EQ(pc.freeze_periods[0].cron_timezone, "Europe/Berlin");
+  EXPECT_EQ(pc.freeze_periods[1].cron_timezone, "UTC") << "GitLab's default";
+  EXPECT_EQ(pc.freeze_periods[1].stage_selector->name, "prod");
+  ASSERT_TRUE(pc.stop_the_line);
+  EXPECT_EQ(pc.stop_the_line->reason, "INC-42: checkout errors");
+  ASSERT_EQ(pc.stop_the_line->exceptions.size(), 1u);
+  EXPECT_EQ(pc.stop_the_line->exceptions[0].freight,
+            (std::vector<std::string>{"abc123", "wise-owl"}));
+
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  freezePeriods:
+  - {name: a, freezeStart: "0 25 * * *", freezeEnd: "0 7 * * 1", cronTimezone: Mars/Base}
+  - {name: a, freezeStart: "0 1 * * *", projectSelector: {name: x}}
+  stopTheLine:
+    reason: " "
+    exceptions: [{name: e, freight: []}, {name: f}]
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "spec.freezePeriods[0].freezeStart: hour: \"25\" is not a value from 0 to 23");
+  EXPECT_HAS(e, "spec.freezePeriods[0].cronTimezone: ");
+  EXPECT_HAS(e, "Mars/Base");
+  EXPECT_HAS(e, "spec.freezePeriods[1].name: freeze period \"a\" is named twice");
+  EXPECT_HAS(e, "spec.freezePeriods[1].freezeEnd: required");
+  EXPECT_HAS(e, "spec.freezePeriods[1].projectSelector: is for a ClusterConfig's");
+  EXPECT_HAS(e, "spec.stopTheLine.reason: must say why the line stopped");
+  EXPECT_HAS(e, "spec.stopTheLine.exceptions[0].freight: names no Freight");
+  EXPECT_HAS(e, "spec.stopTheLine.exceptions[1].freight: required");
+}
+
+// Kargo's ClusterConfig is named "cluster" and its windows may select
+// Projects; strake adds freeze periods and a line stop for every Project.
+TEST(KargoDecodeTest, TheClusterConfigDecodesItsGates) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterConfig
+metadata: {name: cluster}
+spec:
+  promotionWindows:
+  - {name: year-end, kind: Deny, projectSelector: {name: "glob:shop-*"}, dtstart: 20261221T000000Z, dtend: 20270104T090000Z}
+  stopTheLine:
+    reason: region outage
+    exceptions: [{name: fix, freight: [f1], projectSelector: {matchLabels: {tier: edge}}}]
+  stageLinks: []
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& cc = std::get<ClusterConfig>(ok.resources[0].value);
+  ASSERT_EQ(cc.promotion_windows.size(), 1u);
+  EXPECT_EQ(cc.promotion_windows[0].project_selector->name, "glob:shop-*");
+  EXPECT_EQ(cc.stop_the_line->exceptions[0].project_selector->match_labels.at("tier"), "edge");
+
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterConfig
+metadata: {name: global}
+spec:
+  webhookReceivers: [{name: gh}]
+  gitClient: {name: bot, email: bot@example.com}
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "metadata.name: the ClusterConfig is named \"cluster\", found \"global\"");
+  EXPECT_HAS(e, "spec.webhookReceivers: not supported yet");
+  EXPECT_HAS(e, "spec.gitClient: not supported yet");
 }
 
 TEST(KargoDecodeTest, KargosKindsTakeTheirCrdNames) {

@@ -944,6 +944,7 @@ Status Engine::WriteRunStatus(const std::string& ns, const std::string& name,
 // in one write, with no worker and no slot; a miss hands the key on.
 Status Engine::CreateTaskRun(const std::shared_ptr<Job>& job) {
   TaskRunJob& j = job->job;
+  if (options_.context_env) j.context_env = options_.context_env(j.ns);
   store::Resource tr = TaskRunResource(*job, clock_.Now(), [&](const std::string& container) {
     return runner_.LogPath(j.ns, j.name, container);
   });

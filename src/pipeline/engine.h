@@ -52,6 +52,9 @@ struct RunOutcome;
 struct EngineOptions {
   ExecutorOptions executor;
   int parallel = 2;
+  // Variables every step of a TaskRun in namespace `ns` sees, read when the
+  // TaskRun starts (the server's: CI_DEPLOY_FREEZE during a deploy freeze).
+  std::function<std::map<std::string, std::string>(const std::string& ns)> context_env;
 };
 
 struct ProgressEvent {

@@ -503,6 +503,10 @@ Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedSt
       h.Field(e.secret_key_ref ? HmacSha256Hex(secret_key, value) : value);
     }
   }
+  for (const auto& [name, value] : job.context_env) {
+    h.Field("context:" + name);
+    h.Field(value);
+  }
   for (const auto& [name, value] : params) {
     const auto& sel = job.spec.cache.params;
     if (!sel.empty() && std::find(sel.begin(), sel.end(), name) == sel.end()) continue;
@@ -1139,8 +1143,13 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     }
   }
   env.push_back("PATH=" + path_env);
-  if (std::none_of(env.begin(), env.end(), [](const auto& x) { return StartsWith(x, "HOME="); })) {
-    env.push_back("HOME=" + paths_.home);
+  auto has = [&env](const std::string& name) {
+    return std::any_of(env.begin(), env.end(),
+                       [&](const std::string& x) { return StartsWith(x, name + "="); });
+  };
+  if (!has("HOME")) env.push_back("HOME=" + paths_.home);
+  for (const auto& [name, value] : job_.context_env) {
+    if (!has(name)) env.push_back(fmt::format("{}={}", name, value));
   }
   env.push_back(Marker());
   sp.env = std::move(env);

@@ -61,9 +61,12 @@ struct TaskRunJob {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
   std::shared_ptr<const StepActions> step_actions;  // what steps' `ref`s name
   std::vector<Credential> credentials;              // written to HOME first
-  std::optional<model::Millis> timeout;             // of the whole TaskRun (all attempts share it)
-  bool ignore_failure = false;                      // its pipeline task's onError: continue
-  bool cache_checked = false;                       // TryCache missed already; cache_key is its key
+  // strake's own variables for every step (CI_DEPLOY_FREEZE), under the
+  // step's env: a step that sets the same name keeps its own.
+  std::map<std::string, std::string> context_env;
+  std::optional<model::Millis> timeout;  // of the whole TaskRun (all attempts share it)
+  bool ignore_failure = false;           // its pipeline task's onError: continue
+  bool cache_checked = false;            // TryCache missed already; cache_key is its key
   std::string cache_key;
 };
 

@@ -618,11 +618,12 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
                                     UnixMillis(std::chrono::system_clock::now()))) {
     return invalid("spec.freight", "Freight is not available to this Stage");
   }
-  // The gates (promotion windows): refused now, naming the gate and its values.
-  auto denied = delivery::CheckGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
-  if (!denied) return ErrorResponse(denied.error());
-  if (*denied)
-    return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, **denied));
+  // The gates (a stopped line, windows, freezes): refused now, naming the
+  // gate and its values.
+  auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
+  if (!gates) return ErrorResponse(gates.error());
+  if (auto denied = gates->Denial(p.spec.freight, delivery::FreightAliasOf(**freight)))
+    return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, *denied));
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
   // The Stage's vars, then its template's: a later one of the same name

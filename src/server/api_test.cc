@@ -253,6 +253,38 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
   EXPECT_EQ(promote("dev").status, 201);
   ASSERT_EQ(Call("DELETE", kargo + "projectconfigs/demo").status, 200);
   EXPECT_EQ(promote("prod").status, 201);
+  // A stopped line refuses every Promotion of the Project but those an
+  // exception names.
+  store::Json line = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "ProjectConfig", "metadata": {"name": "demo"}, "spec": {"stopTheLine": {
+      "reason": "INC-42: checkout errors", "exceptions": [
+      {"name": "hotfix", "freight": ["another"], "stageSelector": {"name": "dev"}}]}}})");
+  ASSERT_EQ(Call("POST", kargo + "projectconfigs", line.dump()).status, 201);
+  Response stopped = promote("dev");
+  EXPECT_EQ(stopped.status, 403) << stopped.body;
+  EXPECT_NE(stopped.body.find(
+                "line stopped by ProjectConfig demo: INC-42: checkout errors (exceptions: hotfix)"),
+            std::string::npos)
+      << stopped.body;
+  line["spec"]["stopTheLine"]["exceptions"][0]["freight"].push_back(name);
+  ASSERT_EQ(Call("PUT", kargo + "projectconfigs/demo", line.dump()).status, 200);
+  EXPECT_EQ(promote("dev").status, 201) << "the hotfix goes through";
+  EXPECT_EQ(promote("prod").status, 403) << "only into the Stages its exception selects";
+  ASSERT_EQ(Call("DELETE", kargo + "projectconfigs/demo").status, 200);
+  // The server's gates: a freeze period in the ClusterConfig, for every Project.
+  store::Json cluster = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "ClusterConfig", "metadata": {"name": "cluster"}, "spec": {"freezePeriods": [
+      {"name": "for-good", "freezeStart": "0 0 1 1 *", "freezeEnd": "0 0 30 2 *"}]}})");
+  const std::string clusterconfigs = "/apis/kargo.akuity.io/v1alpha1/clusterconfigs";
+  ASSERT_EQ(Call("POST", clusterconfigs, cluster.dump()).status, 201);
+  Response global = promote("dev");
+  EXPECT_EQ(global.status, 403) << global.body;
+  EXPECT_NE(global.body.find("promotion window: freeze period for-good (ClusterConfig) closed, "
+                             "with no known reopening"),
+            std::string::npos)
+      << global.body;
+  ASSERT_EQ(Call("DELETE", clusterconfigs + "/cluster").status, 200);
+  EXPECT_EQ(promote("dev").status, 201);
   // The spec stays as made: the same request again changes nothing, a
   // different Freight is refused.
   store::Json again = {{"apiVersion", "kargo.akuity.io/v1alpha1"},

@@ -122,9 +122,11 @@ Need Classify(const Request& req) {
   if (StartsWith(p, "/apis/strake.dev/v1/tokens") || StartsWith(p, "/apis/strake.dev/v1/audit"))
     return Need::kAdmin;
   if (req.method == "GET" || req.method == "HEAD") return Need::kRead;
-  // A Project's policies (its promotion windows, who promotes by itself) are
-  // its admins': a deployer cannot lift a freeze by editing them.
-  if (StartsWith(p, "/apis/kargo.akuity.io/") && p.find("/projectconfigs") != std::string::npos)
+  // A Project's policies (its promotion windows, freezes, stopped line, who
+  // promotes by itself) are its admins', and the server's are the server's:
+  // a deployer cannot lift a freeze by editing them.
+  if (StartsWith(p, "/apis/kargo.akuity.io/") && (p.find("/projectconfigs") != std::string::npos ||
+                                                  p.find("/clusterconfigs") != std::string::npos))
     return Need::kAdmin;
   // A response to a Promotion's approval step: any token may reach it, its
   // rules decide who counts (no rules: deployers and above; approval.h).

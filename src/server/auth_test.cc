@@ -230,6 +230,9 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_EQ(Classify(policy), Need::kAdmin);
   policy.method = "GET";
   EXPECT_EQ(Classify(policy), Need::kRead);
+  // And the server's (its windows, freezes and stopped line) an admin's.
+  Request cluster = MakeRequest("PATCH", "/apis/kargo.akuity.io/v1alpha1/clusterconfigs/cluster");
+  EXPECT_EQ(Classify(cluster), Need::kAdmin);
 }
 
 TEST(AuditTest, AHalfWrittenLastLineIsCutAndTheChainGoesOn) {
