@@ -133,7 +133,7 @@ void GateCheck(benchmark::State& state) {
     auto r = delivery::ReadGates(*l->store, stage, Year2027(rng) * 1000);
     auto t1 = std::chrono::steady_clock::now();
     if (!r) std::abort();
-    denied += r->Denial("f", "") ? 1 : 0;
+    denied += r->Denial("f") ? 1 : 0;
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   std::sort(us.begin(), us.end());

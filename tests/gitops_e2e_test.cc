@@ -1707,6 +1707,15 @@ spec:
   Ran audit = Cli({"audit", "log"});
   EXPECT_NE(audit.out.find("bob (token:"), std::string::npos) << audit.out << audit.err;
   EXPECT_NE(audit.out.find("/promotions/" + promo + "/approve"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("message: looks good"), std::string::npos) << audit.out;
+  // The gate's decisions: the refusal with its reason, the Stage closed and
+  // open again, the Promotion let through.
+  EXPECT_NE(audit.out.find("refused: promotion"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("window freeze closed, with no known reopening"), std::string::npos)
+      << audit.out;
+  EXPECT_NE(audit.out.find("gate.closed"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("gate.open"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("gate.pass"), std::string::npos) << audit.out;
 }
 
 // GitLab's CI_DEPLOY_FREEZE: a step of a Project in a freeze period sees it

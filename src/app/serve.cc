@@ -224,6 +224,15 @@ gitops::ApplicationReconciler::SyncAudit SyncAuditOf(server::AuditLog& audit) {
           }};
 }
 
+// A gate decision's audit entry (delivery/gates.h GateRecord).
+delivery::GateRecord GateRecordOf(server::AuditLog& audit) {
+  return
+      [&audit](const std::string& target, const std::string& decision, const std::string& detail) {
+        if (auto st = audit.Append({"controller", decision, target, detail}); !st)
+          Log(LogLevel::kError, "audit: {} {}: {}", decision, target, st.error().message);
+      };
+}
+
 // A webhook delivery's audit entry.
 std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::AuditLog& audit) {
   return [&audit](const server::WebhookDelivery& d) {
@@ -301,6 +310,11 @@ struct DeliveryWork {
     // everywhere.
     if (kind == "ProjectConfig") {
       for (const auto& p : promotion_index.InNamespace(c.key.ns)) promotion_ctl.Enqueue(p);
+    }
+    // A Project relabelled: the ClusterConfig's projectSelectors may read it.
+    if (kind == "Project") {
+      for (const auto& s : stage_index.InNamespace(c.key.name)) stage_ctl.Enqueue(s);
+      for (const auto& p : promotion_index.InNamespace(c.key.name)) promotion_ctl.Enqueue(p);
     }
     if (kind == "ClusterConfig") {
       for (const auto& s : stage_index.Every()) stage_ctl.Enqueue(s);
@@ -714,6 +728,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
 
   DeliveryWork delivery(st, sources, clock, api, apps, options);
+  delivery.stages.SetGateRecord(GateRecordOf(*audit));
+  delivery.promotions.SetGateRecord(GateRecordOf(*audit));
   Controllers ctls{rollout_ctl,    analysis_ctl,    deployment_ctl, app_ctl,
                    repo_ctl,       *batch.job_ctl,  service_ctl,    experiment_ctl,
                    *batch.pod_ctl, *batch.cron_ctl, delivery,       apps};

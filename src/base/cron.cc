@@ -193,6 +193,18 @@ constexpr int64_t kSearchDays = int64_t{5} * 366;
 // How many firings NextIn and PrevIn pass over that a change of the clocks
 // makes fall on the wrong side of the instant (at most an hour's worth).
 constexpr int kZoneRetries = 4 * 60;
+// Near a change of the clocks (within kNear of the instant) the wall clock
+// skips or repeats: the wall times within kBand of the instant's are all
+// mapped to instants and the nearest taken. A change moves the clocks by
+// two hours at most, so a skipped or repeated stretch lies inside the band,
+// and beyond it wall times and instants run in the same order.
+constexpr int64_t kNear = int64_t{3} * 3600;
+constexpr int64_t kBand = int64_t{6} * 3600;
+
+bool ChangesNear(const TimeZone& zone, int64_t utc) {
+  int32_t at = zone.OffsetAt(utc);
+  return zone.OffsetAt(utc - kNear) != at || zone.OffsetAt(utc + kNear) != at;
+}
 }  // namespace
 
 std::optional<int64_t> CronSchedule::NextCivil(int64_t local) const {
@@ -223,6 +235,15 @@ std::optional<int64_t> CronSchedule::PrevCivil(int64_t local) const {
 
 std::optional<int64_t> CronSchedule::NextIn(const TimeZone& zone, int64_t utc) const {
   int64_t local = zone.ToLocal(utc);
+  if (ChangesNear(zone, utc)) {
+    std::optional<int64_t> best;
+    for (auto c = NextCivil(local - kBand - 60); c && *c <= local + kBand; c = NextCivil(*c)) {
+      int64_t at = zone.ToUtc(*c);
+      if (at > utc && (!best || at < *best)) best = at;
+    }
+    if (best) return best;
+    local += kBand;
+  }
   for (int i = 0; i < kZoneRetries; ++i) {
     auto next = NextCivil(local);
     if (!next) return std::nullopt;
@@ -235,6 +256,15 @@ std::optional<int64_t> CronSchedule::NextIn(const TimeZone& zone, int64_t utc) c
 
 std::optional<int64_t> CronSchedule::PrevIn(const TimeZone& zone, int64_t utc) const {
   int64_t local = zone.ToLocal(utc);
+  if (ChangesNear(zone, utc)) {
+    std::optional<int64_t> best;
+    for (auto c = PrevCivil(local + kBand); c && *c >= local - kBand; c = PrevCivil(*c - 60)) {
+      int64_t at = zone.ToUtc(*c);
+      if (at <= utc && (!best || at > *best)) best = at;
+    }
+    if (best) return best;
+    local -= kBand;
+  }
   for (int i = 0; i < kZoneRetries; ++i) {
     auto prev = PrevCivil(local);
     if (!prev) return std::nullopt;

@@ -108,6 +108,61 @@ TEST(Cron, ASkippedWallTimeFiresOnceAfterTheChangeAndARepeatedOneOnce) {
   EXPECT_EQ(PrevIn("30 2 * * *", "Europe/Berlin", "2026-10-25T01:45:00Z"), "2026-10-25T00:30:00Z");
 }
 
+// Property: on the days the clocks change (an hour in Berlin and New York,
+// half an hour on Lord Howe Island), NextIn and PrevIn agree with a brute
+// force that maps every matching wall-clock minute of the days around with
+// TimeZone::ToUtc (a repeated time to its first occurrence, a skipped one
+// with the offset before) and takes the nearest instant on each side.
+TEST(Cron, AroundAChangeOfTheClocksTheZoneAnswersAgreeWithABruteForce) {
+  auto matches = [](const CronSchedule& c, int64_t civil) {
+    int64_t day = FloorDiv(civil, kSecondsPerDay);
+    CivilDate d = CivilFromDays(day);
+    int minute = static_cast<int>((civil - day * kSecondsPerDay) / 60);
+    bool dom = c.days[d.day], dow = c.weekdays[static_cast<size_t>(Weekday(day))];
+    bool day_ok = c.any_day || c.any_weekday ? dom && dow : dom || dow;
+    return c.months[d.month] && day_ok && c.hours[static_cast<size_t>(minute / 60)] &&
+           c.minutes[static_cast<size_t>(minute % 60)];
+  };
+  struct Change {
+    const char* zone;
+    const char* at;  // an instant on the day of a change
+  };
+  const Change changes[] = {{"Europe/Berlin", "2026-03-29T01:00:00Z"},
+                            {"Europe/Berlin", "2026-10-25T01:00:00Z"},
+                            {"America/New_York", "2026-03-08T07:00:00Z"},
+                            {"America/New_York", "2026-11-01T06:00:00Z"},
+                            {"Australia/Lord_Howe", "2026-04-04T15:00:00Z"},
+                            {"Australia/Lord_Howe", "2026-10-03T15:30:00Z"}};
+  const char* specs[] = {"30 2 * * *", "*/20 * * * *", "0 1-3 * * *", "15,45 0-4 * * *",
+                         "0 0 * * *"};
+  for (const auto& ch : changes) {
+    auto zone = TimeZone::Get(ch.zone);
+    ASSERT_TRUE(zone) << ch.zone;
+    for (const char* spec : specs) {
+      auto c = ParseCron(spec);
+      ASSERT_TRUE(c);
+      for (int64_t t = Unix(ch.at) - 8 * 3600 + 17; t < Unix(ch.at) + 8 * 3600; t += 13 * 60) {
+        std::optional<int64_t> prev, next;
+        int64_t local = FloorDiv((*zone)->ToLocal(t), 60) * 60;
+        for (int64_t m = local - 30 * 3600; m <= local + 30 * 3600; m += 60) {
+          if (!matches(*c, m)) continue;
+          int64_t at = (*zone)->ToUtc(m);
+          if (at <= t && (!prev || at > *prev)) prev = at;
+          if (at > t && (!next || at < *next)) next = at;
+        }
+        auto got_prev = c->PrevIn(**zone, t);
+        auto got_next = c->NextIn(**zone, t);
+        if (prev) {
+          EXPECT_EQ(got_prev, prev) << ch.zone << " " << spec << " at or before " << Rfc(t);
+        }
+        if (next) {
+          EXPECT_EQ(got_next, next) << ch.zone << " " << spec << " after " << Rfc(t);
+        }
+      }
+    }
+  }
+}
+
 // In UTC the zone's answers are Next's, and PrevIn is the last firing at or
 // before: checked over many schedules and instants.
 TEST(Cron, InUtcTheZoneAnswersAgreeWithNext) {

@@ -6,7 +6,6 @@
 #include <map>
 
 #include "base/strings.h"
-#include "delivery/warehouse.h"
 #include "model/decode.h"
 
 namespace strake::delivery {
@@ -62,8 +61,9 @@ bool Selects(const std::optional<model::StageSelector>& selector, const std::str
 Result<std::vector<Window>> AllWindows(const Configs& c, const model::Stage& stage) {
   std::vector<Window> out;
   if (c.project) {
-    STRAKE_TRY_ASSIGN(own, WindowsFor(*c.project, stage.meta.name, stage.meta.labels));
-    out = std::move(own);
+    auto own = WindowsFor(*c.project, stage.meta.name, stage.meta.labels);
+    if (!own) return tl::unexpected(own.error().Wrap("ProjectConfig " + stage.meta.ns));
+    out = std::move(*own);
   }
   if (!c.cluster) return out;
   // The ClusterConfig's, narrowed to the Projects they select first.
@@ -74,8 +74,9 @@ Result<std::vector<Window>> AllWindows(const Configs& c, const model::Stage& sta
   for (const auto& f : c.cluster->freeze_periods)
     if (Selects(f.project_selector, stage.meta.ns, c.project_labels))
       scoped.freeze_periods.push_back(f);
-  STRAKE_TRY_ASSIGN(global, WindowsFor(scoped, stage.meta.name, stage.meta.labels));
-  for (auto& w : global) {
+  auto global = WindowsFor(scoped, stage.meta.name, stage.meta.labels);
+  if (!global) return tl::unexpected(global.error().Wrap("ClusterConfig"));
+  for (auto& w : *global) {
     w.source = "ClusterConfig";
     out.push_back(std::move(w));
   }
@@ -108,10 +109,8 @@ std::vector<StoppedLine> Lines(const Configs& c, const model::Stage* stage, cons
 
 }  // namespace
 
-bool StoppedLine::Excepts(const std::string& freight_name, const std::string& alias) const {
-  return std::any_of(freight.begin(), freight.end(), [&](const std::string& f) {
-    return f == freight_name || (!alias.empty() && f == alias);
-  });
+bool StoppedLine::Excepts(const std::string& freight_name) const {
+  return std::find(freight.begin(), freight.end(), freight_name) != freight.end();
 }
 
 std::string StoppedLine::Describe() const {
@@ -120,10 +119,9 @@ std::string StoppedLine::Describe() const {
   return out;
 }
 
-std::optional<std::string> ProjectGates::Denial(const std::string& freight_name,
-                                                const std::string& alias) const {
+std::optional<std::string> ProjectGates::Denial(const std::string& freight_name) const {
   for (const auto& line : lines)
-    if (!line.Excepts(freight_name, alias)) return line.Describe();
+    if (!line.Excepts(freight_name)) return line.Describe();
   if (windows.closed) return "promotion window: " + windows.reason;
   return std::nullopt;
 }
@@ -169,11 +167,6 @@ Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, i
   out.any_window = !windows->empty();
   out.windows = EvaluateWindows(*windows, now_ms / 1000);
   return out;
-}
-
-std::string FreightAliasOf(const store::Resource& freight) {
-  auto it = freight.labels.find(kAliasLabel);
-  return it == freight.labels.end() ? "" : it->second;
 }
 
 Result<std::optional<std::string>> DeployFreeze(store::Store& store, const std::string& ns,

@@ -12,6 +12,7 @@
 // any more closes the schedule, and the reason says why.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,14 +25,16 @@
 namespace strake::delivery {
 
 // A stopped line that holds for one Stage: who stopped it, why, and the
-// Freight (names or aliases) that the exceptions for this Stage let through.
+// Freight that the exceptions for this Stage let through, by name (its
+// fingerprint: an alias can be moved from one Freight to another by anyone
+// who may write Freight, so it names nothing here).
 struct StoppedLine {
   std::string source;  // "ProjectConfig demo", "ClusterConfig"
   std::string reason;
   std::vector<std::string> exceptions;  // their names
   std::vector<std::string> freight;     // what they let through
 
-  bool Excepts(const std::string& freight_name, const std::string& alias) const;
+  bool Excepts(const std::string& freight_name) const;
   std::string Describe() const;  // "line stopped by ProjectConfig demo: INC-42 (exceptions: fix)"
 };
 
@@ -42,12 +45,10 @@ struct ProjectGates {
   bool any_window = false;         // some window selects the Stage (or cannot be read)
   std::vector<StoppedLine> lines;  // stopped lines that cover the Stage
 
-  // Nullopt when a Promotion of the Freight `freight_name` (alias `alias`)
-  // may start, else why not: "line stopped by ProjectConfig demo: INC-42",
-  // "promotion window: window holiday-freeze closed until
-  // 2027-01-04T09:00:00Z".
-  std::optional<std::string> Denial(const std::string& freight_name,
-                                    const std::string& alias) const;
+  // Nullopt when a Promotion of the Freight `freight_name` may start, else
+  // why not: "line stopped by ProjectConfig demo: INC-42", "promotion
+  // window: window holiday-freeze closed until 2027-01-04T09:00:00Z".
+  std::optional<std::string> Denial(const std::string& freight_name) const;
   // What holds every Freight (the windows, a line without exceptions).
   std::optional<std::string> DenialForAll() const;
   // When the windows' answer next changes (ms), or 0 when not known.
@@ -56,12 +57,18 @@ struct ProjectGates {
   model::Json LineStatusToJson() const;
 };
 
+// Where gate decisions go (the server's audit log): the object decided on
+// ("promotion demo/prod.01h…", "stage demo/prod"), the decision
+// ("gate.hold", "gate.pass", "gate.closed", "gate.open", "auto-promotion")
+// and what it rests on (the gate and its values). Called after the
+// decision is in the store, so a crash between the two records it again
+// when it is made again, never one that was not made.
+using GateRecord = std::function<void(const std::string& target, const std::string& decision,
+                                      const std::string& detail)>;
+
 // The gates of `stage` at `now_ms`, from its namespace's ProjectConfig and
 // the ClusterConfig. Only a store failure is an error.
 Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms);
-
-// The alias of a stored Freight (its kargo.akuity.io/alias label), or "".
-std::string FreightAliasOf(const store::Resource& freight);
 
 // Whether the Project `ns` is in a deploy freeze at `now_ms`, as GitLab's
 // CI_DEPLOY_FREEZE says it: a freeze period of its ProjectConfig or of the

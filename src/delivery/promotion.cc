@@ -152,6 +152,12 @@ void PromotionReconciler::SetWake(
   wake_ = std::move(wake);
 }
 
+void PromotionReconciler::Record(const Run& run, const std::string& decision,
+                                 const std::string& detail) const {
+  if (record_)
+    record_(fmt::format("promotion {}/{}", run.promo.key.ns, run.promo.key.name), decision, detail);
+}
+
 Status PromotionReconciler::WriteStatus(Run& run, const std::string& reason,
                                         const std::string& message) {
   Json steps = Json::array();
@@ -222,13 +228,12 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
   // The gates again, at the moment it would start: admitted while open is
   // not enough when a window has closed since.
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
-  if (auto denied =
-          gates.Denial(run.spec.spec.freight, run.freight ? FreightAliasOf(*run.freight) : "")) {
+  if (auto denied = gates.Denial(run.spec.spec.freight)) {
     int64_t change = gates.NextChangeMs();
     // Looked at again when the gate says it opens, or sooner (kGatePoll).
     Millis retry =
         change > run.now_ms ? std::min<Millis>(Millis(change - run.now_ms), kGatePoll) : kGatePoll;
-    return std::optional<Hold>(Hold{"waiting for " + *denied, retry});
+    return std::optional<Hold>(Hold{"waiting for " + *denied, retry, true});
   }
   return std::optional<Hold>();
 }
@@ -278,6 +283,7 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
         run.status["phase"] = "Pending";
         run.status["message"] = hold->message;
         STRAKE_TRY(WriteStatus(run, "Pending", hold->message));
+        if (hold->gate) Record(run, "gate.hold", hold->message);
       }
       controller::ReconcileResult later;
       later.requeue_after = hold->retry;
@@ -309,6 +315,9 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
         "PromotionStarted", fmt::format("promotion {} started", run.promo.key.name)));
     STRAKE_TRY(MakeDirs(run.work_dir));
     STRAKE_TRY(WriteStatus(run, "Running", "promotion started"));
+    Record(run, "gate.pass",
+           fmt::format("Freight {} into Stage {}: no gate holds it", run.spec.spec.freight,
+                       run.spec.spec.stage));
   }
   return RunSteps(run);
 }
@@ -395,6 +404,7 @@ Result<std::optional<controller::ReconcileResult>> PromotionReconciler::WaitAfte
   if (run.status.value("message", "") != hold->message) {
     run.status["message"] = hold->message;
     STRAKE_TRY(WriteStatus(run, "Waiting", hold->message));
+    if (hold->gate) Record(run, "gate.hold", hold->message);
   }
   controller::ReconcileResult later;
   later.requeue_after = hold->retry;

@@ -39,6 +39,7 @@
 #include "base/duration.h"
 #include "base/result.h"
 #include "controller/controller.h"
+#include "delivery/gates.h"
 #include "delivery/steps.h"
 #include "model/kargo.h"
 #include "store/store.h"
@@ -120,6 +121,9 @@ class PromotionReconciler {
   // Called with a Promotion's or Stage's key ("Promotion ns/name") when a
   // Promotion ends, for the next in line and the Stage.
   void SetWake(std::function<void(const std::string& kind, const std::string& key)> wake);
+  // Where each gate decision on a Promotion is recorded: held (the gate and
+  // its values) or passed (it starts), and held again after an approval.
+  void SetGateRecord(GateRecord record) { record_ = std::move(record); }
 
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
 
@@ -135,6 +139,7 @@ class PromotionReconciler {
   struct Hold {
     std::string message;
     Millis retry;
+    bool gate = false;  // held by a gate (a window, a freeze, a stopped line)
   };
   // `verification`: a Stage verifying holds it too (before it starts).
   Result<std::optional<Hold>> HeldBack(const Run& run, bool verification = true);
@@ -147,12 +152,14 @@ class PromotionReconciler {
   Result<controller::ReconcileResult> RunSteps(Run& run);
   Status Finish(Run& run, const std::string& phase, const std::string& message);
   Status WriteStatus(Run& run, const std::string& reason, const std::string& message);
+  void Record(const Run& run, const std::string& decision, const std::string& detail) const;
 
   store::Store& store_;
   const StepRegistry& steps_;
   const Clock& clock_;
   std::string work_root_;
   std::function<void(const std::string&, const std::string&)> wake_;
+  GateRecord record_;
 };
 
 }  // namespace strake::delivery

@@ -275,6 +275,29 @@ TEST_F(PromotionTest, AQueuedPromotionDoesNotStartInAClosedWindow) {
   EXPECT_EQ(calls_.size(), 1u);
 }
 
+// Each gate decision is recorded once (the server's audit log): held, with
+// the gate and its values (not again while it holds the same way), then
+// passed when it starts.
+TEST_F(PromotionTest, EachGateDecisionIsRecordedOnce) {
+  std::vector<std::string> records;
+  reconciler_->SetGateRecord(
+      [&](const std::string& target, const std::string& decision, const std::string& detail) {
+        records.push_back(target + " " + decision + ": " + detail);
+      });
+  Create("ProjectConfig", "demo", R"({"spec": {"stopTheLine": {"reason": "INC-9"}}})");
+  Promote("p", "f1", R"([{"uses": "scripted"}])");
+  Reconcile("p");
+  Reconcile("p");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0],
+            "promotion demo/p gate.hold: waiting for line stopped by ProjectConfig demo: INC-9");
+  ASSERT_TRUE(store_->Delete({"ProjectConfig", "demo", "demo"}));
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1], "promotion demo/p gate.pass: Freight f1 into Stage dev: no gate holds it");
+}
+
 // Kargo's wait-for-approval: Running until an eligible user approves (the
 // response in the Promotion's annotation, as the API writes it), then the
 // next step; the responses are the step's output.

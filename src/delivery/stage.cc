@@ -229,6 +229,19 @@ bool AutoPromotionEnabled(const std::optional<model::ProjectConfig>& config,
   return false;
 }
 
+std::string GateState(const Json& stage_status) {
+  if (!stage_status.is_object()) return "";
+  const Json lines = stage_status.value("stopTheLine", Json::array());
+  if (lines.is_array() && !lines.empty() && lines[0].is_object()) {
+    return fmt::format("line stopped by {}: {}", lines[0].value("source", ""),
+                       lines[0].value("reason", ""));
+  }
+  const Json window = stage_status.value("promotionWindowStatus", Json::object());
+  if (window.is_object() && window.value("closed", false))
+    return "promotion window: " + window.value("reason", "");
+  return "";
+}
+
 StageReconciler::StageReconciler(store::Store& store, const Clock& clock, CreateObject create)
     : store_(store), clock_(clock), create_(std::move(create)) {}
 
@@ -267,9 +280,11 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
     }
   }
   const std::string now = FormatRfc3339(FromUnixMillis(now_ms));
+  std::string gate_was, gate_now;  // the Stage's gate state before and after
   STRAKE_TRY(UpdateStatusOf(
       store_, got->key,
       [&](const Json& was) {
+        gate_was = GateState(was);
         Json next = was;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
@@ -291,9 +306,14 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
                        now, generation);
         }
         next["conditions"] = conditions;
+        gate_now = GateState(next);
         return next;
       },
       missing.empty() ? "Reconciled" : "UpstreamStageNotFound", ""));
+  if (gate_was != gate_now && record_) {
+    record_(fmt::format("stage {}/{}", ns, name), gate_now.empty() ? "gate.open" : "gate.closed",
+            gate_now.empty() ? "was: " + gate_was : gate_now);
+  }
   return result;
 }
 
@@ -479,7 +499,7 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
       if (IsFreightAvailable(stage, origin, f.status, now_ms)) {
         // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn);
         // on a stopped line, only what an exception lets through.
-        if (upstream_now && !gates.Denial(f.key.name, FreightAliasOf(f))) available.push_back(&f);
+        if (upstream_now && !gates.Denial(f.key.name)) available.push_back(&f);
       } else if (req.sources.required_soak.count() > 0) {
         for (const auto& up : req.sources.stages) {
           if (!Field(f.status, "currentlyIn").contains(up)) continue;
@@ -500,7 +520,11 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
          {{"namespace", ns},
           {"annotations", {{"kargo.akuity.io/create-actor", "kargo:auto-promotion"}}}}},
         {"spec", {{"stage", stage.meta.name}, {"freight", pick->key.name}}}};
-    STRAKE_TRY(create_(promotion));
+    STRAKE_TRY_ASSIGN(made, create_(promotion));
+    if (record_) {
+      record_(fmt::format("stage {}/{}", ns, stage.meta.name), "auto-promotion",
+              fmt::format("Promotion {} of Freight {}: no gate holds it", made, pick->key.name));
+    }
     return 0;  // one Promotion at a time
   }
   return wake_ms;

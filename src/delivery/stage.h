@@ -114,6 +114,10 @@ bool AutoPromotionEnabled(const std::optional<model::ProjectConfig>& config,
 // and steps; an AnalysisRun: validated). Returns its name.
 using CreateObject = std::function<Result<std::string>(const Json& object)>;
 
+// The gate state a Stage's status says ("" when open): its first stopped
+// line, else its closed promotion window.
+std::string GateState(const Json& stage_status);
+
 // How often a running verification's AnalysisRun is looked at, beside the
 // wake its changes give.
 inline constexpr Millis kVerificationPoll{5000};
@@ -123,6 +127,9 @@ class StageReconciler {
   StageReconciler(store::Store& store, const Clock& clock, CreateObject create);
 
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
+  // Where the Stage's gate decisions are recorded: its gate closing or
+  // opening (with the gate and its values), and each Promotion it asks for.
+  void SetGateRecord(GateRecord record) { record_ = std::move(record); }
 
  private:
   // Asks for the Promotions auto-promotion wants; returns the soonest time
@@ -147,6 +154,7 @@ class StageReconciler {
   store::Store& store_;
   const Clock& clock_;
   CreateObject create_;
+  GateRecord record_;
 };
 
 }  // namespace strake::delivery

@@ -212,12 +212,13 @@ TEST_F(AutoPromotionTest, AStoppedLinePromotesOnlyTheHotfixItsExceptionNames) {
   Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
       "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}],
       "stopTheLine": {"reason": "INC-7", "exceptions": [
-        {"name": "fix", "freight": ["fix-1"]},
-        {"name": "elsewhere", "freight": ["newest"], "stageSelector": {"name": "prod"}}]}}})"));
-  Freight("fix-1", kNow - kHour);
-  Freight("newest", kNow);
+        {"name": "fix", "freight": ["1111111111111111111111111111111111111111"]},
+        {"name": "elsewhere", "freight": ["2222222222222222222222222222222222222222"],
+         "stageSelector": {"name": "prod"}}]}}})"));
+  Freight("1111111111111111111111111111111111111111", kNow - kHour);
+  Freight("2222222222222222222222222222222222222222", kNow);
   Reconcile();
-  EXPECT_EQ(asked_, std::vector<std::string>{"fix-1"});
+  EXPECT_EQ(asked_, std::vector<std::string>{"1111111111111111111111111111111111111111"});
   Json st = (*store_->Get({"Stage", "demo", "dev"}))->status;
   EXPECT_EQ(st["stopTheLine"].dump(),
             R"([{"source":"ProjectConfig demo","reason":"INC-7","exceptions":["fix"]}])");
@@ -245,6 +246,36 @@ TEST_F(AutoPromotionTest, TheServersStoppedLineHoldsEveryProject) {
   Reconcile();
   EXPECT_EQ(asked_, std::vector<std::string>{"a"});
   EXPECT_FALSE((*store_->Get({"Stage", "demo", "dev"}))->status.contains("stopTheLine"));
+}
+
+// The Stage's gate closing and opening, and each Promotion auto-promotion
+// asks for, are recorded (the server's audit log), each once.
+TEST_F(AutoPromotionTest, TheStagesGateDecisionsAreRecordedOnce) {
+  std::vector<std::string> records;
+  reconciler_->SetGateRecord(
+      [&](const std::string& target, const std::string& decision, const std::string& detail) {
+        records.push_back(target + " " + decision + ": " + detail);
+      });
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}],
+      "promotionWindows": [{"name": "freeze", "kind": "Deny",
+         "dtstart": "20270115T070000Z", "dtend": "20270115T100000Z"}]}})"));
+  Freight("a", kNow);
+  Reconcile();
+  Reconcile();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0],
+            "stage demo/dev gate.closed: promotion window: window freeze closed until "
+            "2027-01-15T10:00:00Z");
+  clock_.Advance(std::chrono::hours(2));
+  Reconcile();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1],
+            "stage demo/dev auto-promotion: Promotion promo-1 of Freight a: no gate "
+            "holds it");
+  EXPECT_EQ(records[2],
+            "stage demo/dev gate.open: was: promotion window: window freeze closed "
+            "until 2027-01-15T10:00:00Z");
 }
 
 // GitLab's CI_DEPLOY_FREEZE: set while a freeze period that covers the whole

@@ -124,8 +124,11 @@ std::string ClosedReason(const Found& f) {
 // start cron's last firing at or before t is later than the end cron's
 // (GitLab's rule), so an interval runs from the first start after an end to
 // the next end. An end that never comes again leaves it frozen (to `to`).
-std::vector<std::pair<int64_t, int64_t>> FreezeBetween(const CronFreeze& f, int64_t from,
-                                                       int64_t to, size_t limit) {
+// Starts that fire with an end count against `limit` too: a pair of crons
+// that mostly fire together is an error (a Deny that cannot be evaluated
+// stays in force), not minutes of work.
+Result<std::vector<std::pair<int64_t, int64_t>>> FreezeBetween(const CronFreeze& f, int64_t from,
+                                                               int64_t to, size_t limit) {
   std::vector<std::pair<int64_t, int64_t>> out;
   const TimeZone& zone = *f.zone;
   auto last_start = f.start.PrevIn(zone, from);
@@ -137,8 +140,11 @@ std::vector<std::pair<int64_t, int64_t>> FreezeBetween(const CronFreeze& f, int6
   } else {
     s = f.start.NextIn(zone, from);
   }
+  size_t skipped = 0;
   while (s && *s < to && out.size() < limit) {
     if (f.end.PrevIn(zone, *s) == s) {  // both fire at once: the start does not count
+      if (++skipped > limit)
+        return Failf("its start and end fire together more than {} times", limit);
       s = f.start.NextIn(zone, *s);
       continue;
     }

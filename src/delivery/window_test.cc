@@ -140,6 +140,20 @@ TEST(FreezePeriods, AnEndThatNeverComesFreezesForGoodAndAStartWithTheEndDoesNotC
   EXPECT_EQ(tue.next_open, At(2026, 12, 14));
 }
 
+// Crons that fire together nearly always are refused as too costly to
+// evaluate (the freeze then counts as in force), not walked minute by
+// minute over a year.
+TEST(FreezePeriods, CronsThatFireTogetherAreAnErrorNotAYearOfWork) {
+  Window w = Freeze("busy", "* * * * *", "* * * * *");
+  auto got = w.Between(At(2026, 1, 1), At(2027, 1, 1));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().message, "its start and end fire together more than 20000 times");
+  WindowState st = EvaluateWindows({w}, At(2026, 6, 1));
+  EXPECT_TRUE(st.closed);
+  EXPECT_NE(st.reason.find("freeze period busy cannot be evaluated"), std::string::npos)
+      << st.reason;
+}
+
 // Property: a freeze period's intervals say "frozen" exactly when GitLab's
 // rule does (the start cron's last firing later than the end cron's), over
 // random crons, zones and instants.

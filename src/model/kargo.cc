@@ -789,6 +789,10 @@ std::vector<FreezePeriod> DecodeFreezePeriods(Ctx& ctx, Fields& f, bool cluster)
       *field = ctx.Str(*v, ff.Sub(key));
       if (auto cron = ParseCron(*field); !cron) ctx.Error(*v, ff.Sub(key), cron.error().message);
     }
+    if (!p.freeze_start.empty() && p.freeze_start == p.freeze_end) {
+      ctx.Error(*ff.Get("freezeEnd"), ff.Sub("freezeEnd"),
+                "is freezeStart: a freeze that ends as it starts never holds");
+    }
     if (const Node* v = ff.Get("cronTimezone"); v && !v->IsNull()) {
       p.cron_timezone = ctx.Str(*v, ff.Sub("cronTimezone"));
       if (auto zone = TimeZone::Get(p.cron_timezone); !zone)
@@ -797,6 +801,19 @@ std::vector<FreezePeriod> DecodeFreezePeriods(Ctx& ctx, Fields& f, bool cluster)
     out.push_back(std::move(p));
   });
   return out;
+}
+
+// An exception names Freight by name, its fingerprint (40 hex digits): an
+// alias can be moved to other Freight by anyone who may write Freight.
+void CheckFreightName(Ctx& ctx, const Node& at, const std::string& path, const std::string& n) {
+  bool hex = n.size() == 40 && std::all_of(n.begin(), n.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+             });
+  if (hex) return;
+  ctx.Error(at, path,
+            fmt::format("{} is not a Freight's name (its fingerprint, 40 hex digits); an exception "
+                        "names Freight by name, since an alias can be moved",
+                        Quote(n)));
 }
 
 std::optional<LineStop> DecodeLineStop(Ctx& ctx, Fields& f, bool cluster) {
@@ -819,6 +836,8 @@ std::optional<LineStop> DecodeLineStop(Ctx& ctx, Fields& f, bool cluster) {
       if (v->IsSeq() && e.freight.empty())
         ctx.Error(*v, ef.Sub("freight"),
                   "names no Freight: an exception lets named Freight through");
+      for (size_t i = 0; i < e.freight.size() && v->IsSeq(); ++i)
+        CheckFreightName(ctx, v->seq[i], fmt::format("{}[{}]", ef.Sub("freight"), i), e.freight[i]);
     }
     stop.exceptions.push_back(std::move(e));
   });

@@ -213,9 +213,9 @@ struct FreezePeriod {
   std::string cron_timezone = "UTC";
 };
 
-// What a stopped line still lets through: the Freight named (by name or
-// alias) into the Stages selected (none: any), in the Projects selected (a
-// ClusterConfig's; none: any).
+// What a stopped line still lets through: the Freight named (by name, its
+// fingerprint; an alias can be moved) into the Stages selected (none: any), in the Projects
+// selected (a ClusterConfig's; none: any).
 struct LineException {
   std::string name;
   std::vector<std::string> freight;

@@ -382,7 +382,7 @@ spec:
   stopTheLine:
     reason: "INC-42: checkout errors"
     exceptions:
-    - {name: hotfix-42, freight: [abc123, wise-owl], stageSelector: {name: prod}}
+    - {name: hotfix-42, freight: [0a1b2c3d4e5f60718293a4b5c6d7e8f901234567], stageSelector: {name: prod}}
 )");
   ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
   const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
@@ -395,7 +395,7 @@ spec:
   EXPECT_EQ(pc.stop_the_line->reason, "INC-42: checkout errors");
   ASSERT_EQ(pc.stop_the_line->exceptions.size(), 1u);
   EXPECT_EQ(pc.stop_the_line->exceptions[0].freight,
-            (std::vector<std::string>{"abc123", "wise-owl"}));
+            (std::vector<std::string>{"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"}));
 
   auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
 kind: ProjectConfig
@@ -404,9 +404,10 @@ spec:
   freezePeriods:
   - {name: a, freezeStart: "0 25 * * *", freezeEnd: "0 7 * * 1", cronTimezone: Mars/Base}
   - {name: a, freezeStart: "0 1 * * *", projectSelector: {name: x}}
+  - {name: c, freezeStart: "0 1 * * *", freezeEnd: "0 1 * * *"}
   stopTheLine:
     reason: " "
-    exceptions: [{name: e, freight: []}, {name: f}]
+    exceptions: [{name: e, freight: []}, {name: f}, {name: g, freight: [wise-owl]}]
 )");
   std::string e = bad.errors();
   EXPECT_HAS(e, "spec.freezePeriods[0].freezeStart: hour: \"25\" is not a value from 0 to 23");
@@ -415,9 +416,16 @@ spec:
   EXPECT_HAS(e, "spec.freezePeriods[1].name: freeze period \"a\" is named twice");
   EXPECT_HAS(e, "spec.freezePeriods[1].freezeEnd: required");
   EXPECT_HAS(e, "spec.freezePeriods[1].projectSelector: is for a ClusterConfig's");
+  EXPECT_HAS(e,
+             "spec.freezePeriods[2].freezeEnd: is freezeStart: a freeze that ends as it "
+             "starts never holds");
   EXPECT_HAS(e, "spec.stopTheLine.reason: must say why the line stopped");
   EXPECT_HAS(e, "spec.stopTheLine.exceptions[0].freight: names no Freight");
   EXPECT_HAS(e, "spec.stopTheLine.exceptions[1].freight: required");
+  EXPECT_HAS(e,
+             "spec.stopTheLine.exceptions[2].freight[0]: \"wise-owl\" is not a Freight's name "
+             "(its fingerprint, 40 hex digits); an exception names Freight by name, since an "
+             "alias can be moved");
 }
 
 // Kargo's ClusterConfig is named "cluster" and its windows may select
@@ -431,7 +439,8 @@ spec:
   - {name: year-end, kind: Deny, projectSelector: {name: "glob:shop-*"}, dtstart: 20261221T000000Z, dtend: 20270104T090000Z}
   stopTheLine:
     reason: region outage
-    exceptions: [{name: fix, freight: [f1], projectSelector: {matchLabels: {tier: edge}}}]
+    exceptions:
+    - {name: fix, freight: [ffffffffffffffffffffffffffffffffffffffff], projectSelector: {matchLabels: {tier: edge}}}
   stageLinks: []
 )");
   ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();

@@ -622,7 +622,7 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
   // gate and its values.
   auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
   if (!gates) return ErrorResponse(gates.error());
-  if (auto denied = gates->Denial(p.spec.freight, delivery::FreightAliasOf(**freight)))
+  if (auto denied = gates->Denial(p.spec.freight))
     return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, *denied));
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));

@@ -258,7 +258,8 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
   store::Json line = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1",
       "kind": "ProjectConfig", "metadata": {"name": "demo"}, "spec": {"stopTheLine": {
       "reason": "INC-42: checkout errors", "exceptions": [
-      {"name": "hotfix", "freight": ["another"], "stageSelector": {"name": "dev"}}]}}})");
+      {"name": "hotfix", "freight": ["0000000000000000000000000000000000000000"],
+       "stageSelector": {"name": "dev"}}]}}})");
   ASSERT_EQ(Call("POST", kargo + "projectconfigs", line.dump()).status, 201);
   Response stopped = promote("dev");
   EXPECT_EQ(stopped.status, 403) << stopped.body;

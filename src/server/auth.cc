@@ -124,10 +124,13 @@ Need Classify(const Request& req) {
   if (req.method == "GET" || req.method == "HEAD") return Need::kRead;
   // A Project's policies (its promotion windows, freezes, stopped line, who
   // promotes by itself) are its admins', and the server's are the server's:
-  // a deployer cannot lift a freeze by editing them.
-  if (StartsWith(p, "/apis/kargo.akuity.io/") && (p.find("/projectconfigs") != std::string::npos ||
-                                                  p.find("/clusterconfigs") != std::string::npos))
-    return Need::kAdmin;
+  // a deployer cannot lift a freeze by editing them, nor move a Project out
+  // of a ClusterConfig's projectSelector by relabelling it.
+  if (StartsWith(p, "/apis/kargo.akuity.io/")) {
+    for (const char* admin : {"/projectconfigs", "/clusterconfigs", "/projects"}) {
+      if (p.find(admin) != std::string::npos) return Need::kAdmin;
+    }
+  }
   // A response to a Promotion's approval step: any token may reach it, its
   // rules decide who counts (no rules: deployers and above; approval.h).
   if (req.method == "POST" && p.find("/promotions/") != std::string::npos &&
@@ -277,6 +280,12 @@ Status Tokens::UpdateSpec(const std::string& id, const std::function<bool(Json&)
 Response Gate::Handle(const Request& sent) {
   // Who asked is the Gate's to say, never the client's.
   Request req = sent;
+  // The path as the API routes it, so that what is classified is what runs:
+  // the API skips empty segments, so "//apis/..." would otherwise be read
+  // as a path of no group here and as the group's there.
+  auto canonical = CanonicalPath(req.path);
+  if (!canonical) return ErrorResponse(400, "BadRequest", canonical.error().message);
+  req.path = std::move(*canonical);
   std::erase_if(req.headers,
                 [](const auto& h) { return strcasecmp(h.first.c_str(), kPrincipalHeader) == 0; });
   Need need = Classify(req);
@@ -287,6 +296,36 @@ Response Gate::Handle(const Request& sent) {
   r.authenticated = true;  // whatever the answer, the caller is known
   return r;
 }
+
+Result<std::string> CanonicalPath(const std::string& path) {
+  std::string out;
+  for (const auto& seg : Split(path, '/')) {
+    if (seg.empty()) continue;
+    if (seg == "." || seg == "..")
+      return Failf("the path {} has a {} segment", Quote(path), Quote(seg));
+    out += "/" + seg;
+  }
+  return out.empty() ? std::string("/") : out;
+}
+
+namespace {
+
+// What a change's audit entry says beside its method and path: a token's
+// role, an approval's or rejection's comment (at most 200 bytes).
+std::string ChangeDetail(const Request& req) {
+  if (req.method != "POST") return "";
+  const bool token = StartsWith(req.path, "/apis/strake.dev/v1/tokens");
+  const bool response = EndsWith(req.path, "/approve") || EndsWith(req.path, "/reject");
+  if (!token && !response) return "";
+  Json b = Json::parse(req.body, nullptr, false);
+  if (!b.is_object()) return "";
+  if (token) return fmt::format("role {}", b.value("role", ""));
+  std::string message = b.contains("message") && b["message"].is_string() ? b["message"] : "";
+  if (message.size() > 200) message = message.substr(0, 200) + "…";
+  return message.empty() ? "" : "message: " + message;
+}
+
+}  // namespace
 
 Response Gate::HandleAs(const Request& req, Need need, const Principal& principal) {
   const Principal* who = &principal;
@@ -305,11 +344,7 @@ Response Gate::HandleAs(const Request& req, Need need, const Principal& principa
   if (req.method == "PATCH" && req.query.count("dryRun")) return Dispatch(req, *who);
   // A change: its intent is recorded before it is made (it is not made if
   // that fails), its entry once it is made (audit.h says why).
-  std::string detail;
-  if (req.method == "POST" && StartsWith(req.path, "/apis/strake.dev/v1/tokens")) {
-    Json b = Json::parse(req.body, nullptr, false);
-    if (b.is_object()) detail = fmt::format("role {}", b.value("role", ""));
-  }
+  std::string detail = ChangeDetail(req);
   auto intent = audit_.Begin({who->Name(), req.method, req.path, detail});
   if (!intent) {
     return ErrorResponse(503, "ServiceUnavailable",
@@ -322,6 +357,13 @@ Response Gate::HandleAs(const Request& req, Need need, const Principal& principa
   if (auto st = audit_.Finish(*intent, made); !st) {
     // Made, and its entry stays owed: written before the next one.
     Log(LogLevel::kError, "audit: {} {}: {}", req.method, req.path, st.error().message);
+  }
+  // A change a policy refused (a gate: a window, a freeze, a stopped line)
+  // is a decision too, recorded with its reason.
+  if (r.status == 403) {
+    Json body = Json::parse(r.body, nullptr, false);
+    std::string why = body.is_object() ? body.value("message", "") : "";
+    (void)audit_.Append({who->Name(), req.method, req.path, "refused: " + why});
   }
   return r;
 }

@@ -71,6 +71,9 @@ std::optional<Principal> PrincipalOf(const Request& req);
 // What a request needs.
 enum class Need { kPublic, kRead, kWrite, kAdmin };
 Need Classify(const Request& req);
+// `path` with its empty segments left out ("//a//b/" is "/a/b"), as the
+// API routes it; a "." or ".." segment is an error.
+Result<std::string> CanonicalPath(const std::string& path);
 // The namespace a path names ("" if none).
 std::string NamespaceOf(const std::string& path);
 // Whether `p` may make a request that needs `need` in namespace `ns`.

@@ -29,7 +29,7 @@ class GateTest : public ::testing::Test {
     gate_ = std::make_unique<Gate>(*tokens_, *audit_, [this](const Request& req) {
       ++api_calls_;
       seen_ = PrincipalOf(req);
-      return JsonResponse(api_status_, {{"ok", api_status_ < 300}});
+      return JsonResponse(api_status_, {{"ok", api_status_ < 300}, {"message", api_message_}});
     });
     auto first = tokens_->Bootstrap();
     ASSERT_TRUE(first && *first);
@@ -57,6 +57,7 @@ class GateTest : public ::testing::Test {
   std::string admin_;
   int api_calls_ = 0;
   int api_status_ = 200;           // what the API behind the gate answers
+  std::string api_message_;        // and says
   std::optional<Principal> seen_;  // who the API was told asked
 };
 
@@ -108,6 +109,53 @@ TEST_F(GateTest, AChangeThatIsNotMadeHasNoAuditEntry) {
   EXPECT_EQ(api_calls_, 4);
   EXPECT_EQ(Targets(*audit_, "PUT"),
             std::vector<std::string>{"/api/v1/namespaces/default/configmaps/made"});
+  EXPECT_TRUE(AuditLog::Verify(audit_->path()).ok);
+}
+
+// The path is classified as the API routes it: empty segments, which the
+// API skips, cannot take a deployer past an admin's rule; "." and ".."
+// segments are refused.
+TEST_F(GateTest, APathIsClassifiedAsTheApiRoutesIt) {
+  Request make;
+  make.method = "POST";
+  make.path = "/apis/strake.dev/v1/tokens";
+  make.headers = {{"Authorization", "Bearer " + admin_}};
+  make.body = R"({"role": "deployer", "namespace": "demo"})";
+  Response made = gate_->Handle(make);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string deployer = store::Json::parse(made.body)["token"];
+  for (const char* path :
+       {"//apis/kargo.akuity.io/v1alpha1/namespaces/demo/projectconfigs/demo",
+        "/apis//kargo.akuity.io/v1alpha1/namespaces/demo/projectconfigs/demo",
+        "/apis/kargo.akuity.io/v1alpha1/namespaces/demo//projectconfigs/demo/"}) {
+    Request req;
+    req.method = "PUT";
+    req.path = path;
+    req.headers = {{"Authorization", "Bearer " + deployer}};
+    EXPECT_EQ(gate_->Handle(req).status, 403) << path;
+  }
+  Request dots;
+  dots.method = "GET";
+  dots.path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/../other/stages";
+  dots.headers = {{"Authorization", "Bearer " + deployer}};
+  EXPECT_EQ(gate_->Handle(dots).status, 400);
+  EXPECT_EQ(*CanonicalPath("//a//b/"), "/a/b");
+  EXPECT_EQ(*CanonicalPath("/"), "/");
+}
+
+// A change a policy refused (the API's 403: a promotion window, a freeze, a
+// stopped line) is a decision: its entry says so, with the API's reason.
+TEST_F(GateTest, AChangeAPolicyRefusedIsRecordedWithItsReason) {
+  api_status_ = 403;
+  api_message_ = "promotion p: line stopped by ProjectConfig demo: INC-1";
+  const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/promotions";
+  EXPECT_EQ(Send("POST", path).status, 403);
+  auto entries = audit_->Read(0, 10);
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].value("target", ""), path);
+  EXPECT_EQ((*entries)[0].value("detail", ""),
+            "refused: promotion p: line stopped by ProjectConfig demo: INC-1");
   EXPECT_TRUE(AuditLog::Verify(audit_->path()).ok);
 }
 
@@ -230,9 +278,12 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_EQ(Classify(policy), Need::kAdmin);
   policy.method = "GET";
   EXPECT_EQ(Classify(policy), Need::kRead);
-  // And the server's (its windows, freezes and stopped line) an admin's.
+  // And the server's (its windows, freezes and stopped line) an admin's, and
+  // a Project's labels (a ClusterConfig's projectSelector reads them).
   Request cluster = MakeRequest("PATCH", "/apis/kargo.akuity.io/v1alpha1/clusterconfigs/cluster");
   EXPECT_EQ(Classify(cluster), Need::kAdmin);
+  Request project = MakeRequest("PUT", "/apis/kargo.akuity.io/v1alpha1/projects/team");
+  EXPECT_EQ(Classify(project), Need::kAdmin);
 }
 
 TEST(AuditTest, AHalfWrittenLastLineIsCutAndTheChainGoesOn) {
