@@ -154,6 +154,19 @@ spec:
     return Json::parse(r.out, nullptr, false);
   }
   Json App() { return Get("application", "shop"); }
+  // The Freight of namespace `ns` made of the commit `sha`, or null.
+  Json FreightOfCommit(const std::string& ns, const std::string& sha) {
+    for (const auto& f : FreightIn(ns))
+      if (f["commits"][0].value("id", "") == sha) return f;
+    return Json();
+  }
+  // The revision the Application `app` is synced to ("" unless Synced).
+  std::string SyncedRevisionOf(const std::string& app, const std::string& ns) {
+    Json a = Get("application", app, ns);
+    const Json st = a.is_object() ? a.value("status", Json::object()) : Json::object();
+    if (st.value("sync", Json::object()).value("status", "") != "Synced") return std::string();
+    return st["sync"].value("revision", "");
+  }
   std::string AppHealth() {
     Json a = App();
     if (!a.is_object() || !a.contains("status")) return "";
@@ -1315,19 +1328,9 @@ spec:
                                   fmt::arg("url", url_), fmt::arg("apps", apps));
   Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  auto freight_of = [&](const std::string& sha) {
-    for (const auto& f : FreightIn("kargo-demo"))
-      if (f["commits"][0].value("id", "") == sha) return f;
-    return Json();
-  };
+  auto freight_of = [&](const std::string& sha) { return FreightOfCommit("kargo-demo", sha); };
   ASSERT_TRUE(WaitFor([&] { return freight_of(v1).is_object(); }, 30s));
-  auto synced = [&](const std::string& app) {
-    Json a = Get("application", app, "kargo-demo");
-    if (!a.is_object()) return std::string();
-    const Json st = a.value("status", Json::object());
-    if (st.value("sync", Json::object()).value("status", "") != "Synced") return std::string();
-    return st["sync"].value("revision", "");
-  };
+  auto synced = [&](const std::string& app) { return SyncedRevisionOf(app, "kargo-demo"); };
   // Nothing moves before a person asks (dev has no auto-promotion).
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(synced("shop-dev"), "");
@@ -1716,6 +1719,147 @@ spec:
   EXPECT_NE(audit.out.find("gate.closed"), std::string::npos) << audit.out;
   EXPECT_NE(audit.out.find("gate.open"), std::string::npos) << audit.out;
   EXPECT_NE(audit.out.find("gate.pass"), std::string::npos) << audit.out;
+}
+
+// Kargo's autoRollback: a Freight whose verification fails in dev sends dev
+// back to the last Freight verified there, by a Promotion marked as a
+// rollback, through the same steps (the Application syncs back).
+TEST_F(GitopsE2E, AFailedVerificationRollsTheStageBackToItsStableFreight) {
+  ServeOverHttp();
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v1"));
+  std::string v1 = Push("good");
+  StartServer();
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Project
+metadata: {{name: kargo-demo}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {{name: kargo-demo, namespace: kargo-demo}}
+spec:
+  promotionPolicies:
+  - stageSelector: {{name: dev}}
+    autoRollback: {{}}
+---
+apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps, namespace: kargo-demo}}
+spec: {{url: "{url}", pollInterval: 1s}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: shop, namespace: kargo-demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop-dev
+  namespace: kargo-demo
+  annotations: {{kargo.akuity.io/authorized-stage: "kargo-demo:dev"}}
+spec:
+  source: {{repoURL: "{url}", path: env/dev, targetRevision: main}}
+  destination: {{name: local, namespace: dev}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: smoke, namespace: kargo-demo}}
+spec:
+  args: [{{name: message}}]
+  metrics:
+  - name: not-bad
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              containers:
+              - name: check
+                command: [sh, -c, 'case "$MESSAGE" in bad*) exit 1;; esac']
+                env: [{{name: MESSAGE, value: "{{{{args.message}}}}"}}]
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: kargo-demo}}
+spec:
+  vars:
+  - {{name: repo, value: "{url}"}}
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: shop}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: argocd-update
+        config:
+          apps:
+          - name: shop-dev
+            sources:
+            - repoURL: ${{{{ vars.repo }}}}
+              desiredRevision: ${{{{ commitFrom(vars.repo).ID }}}}
+              updateTargetRevision: true
+  verification:
+    analysisTemplates: [{{name: smoke}}]
+    args: [{{name: message, value: "${{{{ commitFrom(vars.repo).Message }}}}"}}]
+)",
+                                  fmt::arg("url", url_));
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  auto freight_of = [&](const std::string& sha) { return FreightOfCommit("kargo-demo", sha); };
+  auto synced = [&] { return SyncedRevisionOf("shop-dev", "kargo-demo"); };
+  auto verified = [&](const std::string& sha) {
+    Json f = freight_of(sha);
+    return f.is_object() &&
+           f.value("status", Json::object()).value("verifiedIn", Json::object()).contains("dev");
+  };
+  ASSERT_TRUE(WaitFor([&] { return freight_of(v1).is_object(); }, 30s));
+  Ran promoted = Cli({"promote", "--stage", "dev", "--freight", freight_of(v1)["metadata"]["name"],
+                      "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  ASSERT_TRUE(WaitFor([&] { return verified(v1); }, 30s)) << Get("stage", "dev", "kargo-demo");
+  // The bad commit: promoted by hand, its verification fails, and dev goes
+  // back to v1 by itself.
+  Write("env/dev/cm.yaml", ConfigMap("web-config", "v2"));
+  std::string v2 = Push("bad release");
+  Ran r = Cli({"refresh", "warehouse", "shop", "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string bad = freight_of(v2)["metadata"]["name"];
+  promoted = Cli({"promote", "--stage", "dev", "--freight", bad, "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  auto rollback = [&] {
+    Ran l = Cli({"get", "promotions", "-n", "kargo-demo", "-o", "json"});
+    Json items = Json::parse(l.out, nullptr, false);
+    if (!items.is_object()) return Json();
+    for (const auto& p : items.value("items", Json::array())) {
+      if (p["metadata"]
+              .value("annotations", Json::object())
+              .value("kargo.akuity.io/rollback", "") == "true")
+        return p;
+    }
+    return Json();
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json p = rollback();
+        return p.is_object() && p.value("status", Json::object()).value("phase", "") == "Succeeded";
+      },
+      60s))
+      << Get("stage", "dev", "kargo-demo").dump(2);
+  Json p = rollback();
+  EXPECT_EQ(p["spec"]["freight"], freight_of(v1)["metadata"]["name"]);
+  EXPECT_EQ(p["metadata"]["annotations"]["kargo.akuity.io/create-actor"], "kargo:auto-rollback");
+  ASSERT_TRUE(WaitFor([&] { return synced() == v1; }, 30s));
+  Json cm = Get("configmap", "web-config", "dev");
+  EXPECT_EQ(cm.is_object() ? cm["data"].value("value", "") : "", "v1");
+  Json dev = Get("stage", "dev", "kargo-demo");
+  EXPECT_EQ(dev["status"]["metadata"]["stableFreight"]["Warehouse/shop"],
+            freight_of(v1)["metadata"]["name"])
+      << dev.dump(2);
+  Ran audit = Cli({"audit", "log"});
+  EXPECT_NE(audit.out.find("auto-rollback"), std::string::npos) << audit.out;
 }
 
 // GitLab's CI_DEPLOY_FREEZE: a step of a Project in a freeze period sees it

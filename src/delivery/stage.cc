@@ -12,8 +12,10 @@
 #include "base/ids.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "delivery/approval.h"
 #include "delivery/conditions.h"
 #include "delivery/freight.h"
+#include "delivery/rollback.h"
 #include "delivery/steps.h"
 #include "delivery/template.h"
 #include "model/decode.h"
@@ -260,7 +262,16 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   STRAKE_TRY_ASSIGN(verified, Verify(stage, *got, now_ms));
   if (verified.in_progress) result.requeue_after = kVerificationPoll;
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, now_ms));
-  STRAKE_TRY_ASSIGN(wake_ms, AutoPromote(stage, verified.status, gates, now_ms));
+  STRAKE_TRY_ASSIGN(all_promotions, store_.List("Promotion", ns));
+  std::vector<const store::Resource*> promotions;  // this Stage's
+  for (const auto& p : all_promotions)
+    if (Field(p.object, "spec").value("stage", "") == name) promotions.push_back(&p);
+  STRAKE_TRY_ASSIGN(rolling_back, RollBack(stage, verified.status, gates, promotions, now_ms));
+  int64_t wake_ms = 0;
+  if (!rolling_back) {
+    STRAKE_TRY_ASSIGN(wake, AutoPromote(stage, verified.status, gates, promotions, now_ms));
+    wake_ms = wake;
+  }
   if (wake_ms > 0 && !verified.in_progress) result.requeue_after = Millis(wake_ms - now_ms);
   // The window status is kept true: looked at again when it changes.
   if (int64_t change = gates.NextChangeMs(); change > now_ms) {
@@ -286,6 +297,10 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
       [&](const Json& was) {
         gate_was = GateState(was);
         Json next = was;
+        // Kargo's status.metadata.stableFreight: per origin, the newest
+        // Freight verified here (what autoRollback goes back to).
+        if (auto stable = StableFreight(was); !stable.empty())
+          next["metadata"]["stableFreight"] = stable;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
         for (const auto& [field, value] : {std::pair{"promotionWindowStatus", &window_status},
@@ -469,21 +484,50 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
   return out;
 }
 
+Result<bool> StageReconciler::RollBack(const model::Stage& stage, const Json& status,
+                                       const ProjectGates& gates,
+                                       const std::vector<const store::Resource*>& promotions,
+                                       int64_t now_ms) {
+  auto policy = AutoRollbackFor(gates.config, stage.meta.name, stage.meta.labels);
+  if (!policy || stage.spec.steps.empty()) return false;
+  auto plan = PlanRollback(*policy, status, promotions, now_ms);
+  if (!plan) return false;
+  // A closed gate holds a rollback too; the Stage looks again when it opens.
+  if (gates.Denial(plan->freight)) return true;
+  const std::string& ns = stage.meta.ns;
+  Json promotion = {
+      {"apiVersion", model::kKargoApiVersion},
+      {"kind", "Promotion"},
+      {"metadata",
+       {{"namespace", ns},
+        {"annotations",
+         {{kCreateActorAnnotation, kAutoRollbackActor}, {kRollbackAnnotation, "true"}}}}},
+      {"spec", {{"stage", stage.meta.name}, {"freight", plan->freight}}}};
+  STRAKE_TRY_ASSIGN(made, create_(promotion));
+  if (record_) {
+    record_(fmt::format("stage {}/{}", ns, stage.meta.name), "auto-rollback",
+            fmt::format("Promotion {}: {}", made, plan->reason));
+  }
+  return true;
+}
+
 Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Json& status,
-                                             const ProjectGates& gates, int64_t now_ms) {
+                                             const ProjectGates& gates,
+                                             const std::vector<const store::Resource*>& promotions,
+                                             int64_t now_ms) {
   const std::string& ns = stage.meta.ns;
   if (!AutoPromotionEnabled(gates.config, stage) || stage.spec.steps.empty()) return 0;
   // A closed gate: nothing asked for now; the Stage wakes when it opens.
   if (gates.DenialForAll()) return gates.NextChangeMs();
-  STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", ns));
+  // Rolled back: held until a person promotes into the Stage (Kargo's
+  // auto-promotion hold), so what failed is not brought back by itself.
+  if (HeldByRollback(promotions)) return 0;
   // Freight this Stage was asked to take already: not asked for again
   // (running, done, or failed — a failed one waits for a person).
   std::set<std::string> asked;
-  for (const auto& p : promotions) {
-    const Json& spec = Field(p.object, "spec");
-    if (spec.value("stage", "") != stage.meta.name) continue;
-    asked.insert(spec.value("freight", ""));
-    if (!IsFinalPhase(p.status.is_object() ? p.status.value("phase", "") : ""))
+  for (const auto* p : promotions) {
+    asked.insert(Field(p->object, "spec").value("freight", ""));
+    if (!IsFinalPhase(p->status.is_object() ? p->status.value("phase", "") : ""))
       return 0;  // one at a time: the next is chosen when this one ends
   }
   auto current = CurrentFreight(status);
@@ -517,8 +561,7 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
         {"apiVersion", model::kKargoApiVersion},
         {"kind", "Promotion"},
         {"metadata",
-         {{"namespace", ns},
-          {"annotations", {{"kargo.akuity.io/create-actor", "kargo:auto-promotion"}}}}},
+         {{"namespace", ns}, {"annotations", {{kCreateActorAnnotation, "kargo:auto-promotion"}}}}},
         {"spec", {{"stage", stage.meta.name}, {"freight", pick->key.name}}}};
     STRAKE_TRY_ASSIGN(made, create_(promotion));
     if (record_) {

@@ -135,7 +135,14 @@ class StageReconciler {
   // Asks for the Promotions auto-promotion wants; returns the soonest time
   // a soak would make another Freight available (0 = none).
   Result<int64_t> AutoPromote(const model::Stage& stage, const Json& status,
-                              const ProjectGates& gates, int64_t now_ms);
+                              const ProjectGates& gates,
+                              const std::vector<const store::Resource*>& promotions,
+                              int64_t now_ms);
+  // autoRollback (rollback.h): asks for the rollback the Stage's policy
+  // wants, through its gates. True while one is wanted (auto-promotion
+  // waits).
+  Result<bool> RollBack(const model::Stage& stage, const Json& status, const ProjectGates& gates,
+                        const std::vector<const store::Resource*>& promotions, int64_t now_ms);
   // What Verify leaves: whether the verification is in progress, and the
   // Stage's status after its writes (as given when it wrote none).
   struct VerifyResult {

@@ -107,7 +107,10 @@ class AutoPromotionTest : public ::testing::Test {
         *store_, clock_, [this](const Json& p) -> Result<std::string> {
           asked_.push_back(p["spec"]["freight"]);
           std::string name = "promo-" + std::to_string(asked_.size());
-          Put("Promotion", name, {{"spec", p["spec"]}});
+          Json body = {{"spec", p["spec"]}};
+          if (p["metadata"].contains("annotations"))
+            body["metadata"]["annotations"] = p["metadata"]["annotations"];
+          Put("Promotion", name, body);
           return name;
         });
     Put("Stage", "dev", Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind":
@@ -120,7 +123,10 @@ class AutoPromotionTest : public ::testing::Test {
     r.key = {kind, "demo", name};
     body["apiVersion"] = "kargo.akuity.io/v1alpha1";
     body["kind"] = kind;
+    Json annotations =
+        body.contains("metadata") ? body["metadata"].value("annotations", Json()) : Json();
     body["metadata"] = {{"name", name}, {"namespace", "demo"}};
+    if (!annotations.is_null()) body["metadata"]["annotations"] = annotations;
     r.object = body;
     auto made = store_->Create(r, "Created", "");
     ASSERT_TRUE(made) << made.error().message;
@@ -276,6 +282,49 @@ TEST_F(AutoPromotionTest, TheStagesGateDecisionsAreRecordedOnce) {
   EXPECT_EQ(records[2],
             "stage demo/dev gate.open: was: promotion window: window freeze closed "
             "until 2027-01-15T10:00:00Z");
+}
+
+// Kargo's autoRollback: a failed verification sends the Stage back to its
+// stable Freight once (a second look finds the rollback it asked for), the
+// rollback marked as one, and auto-promotion holds after it.
+TEST_F(AutoPromotionTest, AFailedVerificationRollsBackOnceAndHoldsAutoPromotion) {
+  std::vector<std::string> records;
+  reconciler_->SetGateRecord(
+      [&](const std::string& target, const std::string& decision, const std::string& detail) {
+        if (decision == "auto-rollback") records.push_back(target + ": " + detail);
+      });
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {"promotionPolicies": [
+      {"stage": "dev", "autoPromotionEnabled": true, "autoRollback": {}}]}})"));
+  Freight("good", kNow - 2 * kHour);
+  Freight("bad", kNow - kHour);
+  Put("Promotion", "by-hand", Json::parse(R"({"spec": {"stage": "dev", "freight": "bad"}})"),
+      Json::parse(R"({"phase": "Succeeded"})"));
+  auto collection = [](const std::string& f, const std::string& phase, int64_t at) {
+    return Json{{"id", "c-" + f},
+                {"items", {{"Warehouse/w", {{"name", f}}}}},
+                {"verificationHistory", {{{"phase", phase}, {"finishTime", At(at)}}}}};
+  };
+  store::Resource st = **store_->Get({"Stage", "demo", "dev"});
+  Json status = {{"freightHistory",
+                  {collection("bad", "Failed", kNow - 60'000),
+                   collection("good", "Successful", kNow - kHour)}}};
+  ASSERT_TRUE(store_->UpdateStatus(st.key, status, st.resource_version, "", ""));
+  Reconcile();
+  ASSERT_EQ(asked_, std::vector<std::string>{"good"});
+  store::Resource rb = **store_->Get({"Promotion", "demo", "promo-1"});
+  EXPECT_EQ(rb.object["metadata"]["annotations"]["kargo.akuity.io/rollback"], "true");
+  EXPECT_EQ(rb.object["metadata"]["annotations"]["kargo.akuity.io/create-actor"],
+            "kargo:auto-rollback");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0],
+            "stage demo/dev: Promotion promo-1: verification of c-bad Failed: back to good, the "
+            "last Freight verified here");
+  EXPECT_EQ((*store_->Get({"Stage", "demo", "dev"}))->status["metadata"]["stableFreight"],
+            Json({{"Warehouse/w", "good"}}));
+  Phase("promo-1", "Succeeded");
+  Freight("newer", kNow);
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"good"}) << "no second rollback, no auto-promotion";
 }
 
 // GitLab's CI_DEPLOY_FREEZE: set while a freeze period that covers the whole

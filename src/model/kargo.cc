@@ -685,6 +685,37 @@ StageSelector DecodeSelector(Ctx& ctx, const Node& sel, const std::string& path)
   return out;
 }
 
+// Kargo's AutoRollbackConfig: each list a set of at most two of its phases.
+AutoRollback DecodeAutoRollback(Ctx& ctx, const Node& node, const std::string& path) {
+  AutoRollback out;
+  Fields f(ctx, node, path);
+  auto phases = [&](const char* key, const std::vector<std::string>& allowed,
+                    std::vector<std::string>& into) {
+    const Node* v = f.Get(key);
+    if (!v || v->IsNull()) return;
+    into.clear();
+    const std::string at = f.Sub(key);
+    if (!v->IsSeq()) {
+      ctx.Error(*v, at, fmt::format("expected a list, found a {}", v->TypeName()));
+      return;
+    }
+    for (size_t i = 0; i < v->seq.size(); ++i) {
+      std::string phase = Enum(ctx, v->seq[i], fmt::format("{}[{}]", at, i), allowed);
+      if (phase.empty()) continue;
+      if (std::find(into.begin(), into.end(), phase) != into.end()) {
+        ctx.Error(v->seq[i], fmt::format("{}[{}]", at, i), Quote(phase) + " is listed twice");
+        continue;
+      }
+      into.push_back(phase);
+    }
+  };
+  phases("onVerification", {"Failed", "Error"}, out.on_verification);
+  // Kargo: absent or empty is [Failed].
+  if (out.on_verification.empty()) out.on_verification = {"Failed"};
+  phases("onPromotion", {"Failed", "Errored"}, out.on_promotion);
+  return out;
+}
+
 std::vector<PromotionPolicy> DecodePolicies(Ctx& ctx, Fields& f) {
   std::vector<PromotionPolicy> out;
   f.List("promotionPolicies", [&](const Node& item, const std::string& path) {
@@ -696,7 +727,8 @@ std::vector<PromotionPolicy> DecodePolicies(Ctx& ctx, Fields& f) {
       p.selector = DecodeSelector(ctx, *sel, pf.Sub("stageSelector"));
     if (const Node* v = pf.Get("autoPromotionEnabled"))
       p.auto_promotion_enabled = ctx.Bool(*v, pf.Sub("autoPromotionEnabled"));
-    NotYet(ctx, pf, "autoRollback", "autoRollback");
+    if (const Node* v = pf.Get("autoRollback"); v && !v->IsNull())
+      p.auto_rollback = DecodeAutoRollback(ctx, *v, pf.Sub("autoRollback"));
     out.push_back(std::move(p));
   });
   return out;

@@ -7,7 +7,7 @@
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's image, chart and generic
 // subscriptions and freightCreationCriteria, a Stage's targets, steps that
-// name a PromotionTask, a ProjectConfig's autoRollback, the webhookReceivers
+// name a PromotionTask, the webhookReceivers
 // and gitClient of a ProjectConfig or ClusterConfig. PromotionTask and
 // ClusterPromotionTask are refused at apply with the same words until they
 // are acted on. Which step kinds (`uses`) exist is the
@@ -182,9 +182,19 @@ struct StageSelector {
   std::map<std::string, std::string> match_labels;
 };
 
+// Kargo's AutoRollbackConfig (Kargo Enterprise): which terminal phases send
+// a Stage back to its stable Freight. onVerification takes Failed and Error
+// (an AnalysisRun's phases; default [Failed]), onPromotion Failed and Errored
+// (default none).
+struct AutoRollback {
+  std::vector<std::string> on_verification{"Failed"};
+  std::vector<std::string> on_promotion;
+};
+
 struct PromotionPolicy {
   StageSelector selector;
   bool auto_promotion_enabled = false;
+  std::optional<AutoRollback> auto_rollback;
 };
 
 // A time window that allows or denies promotions to the Stages it selects

@@ -307,14 +307,19 @@ metadata: {name: other, namespace: demo}
 spec:
   promotionPolicies:
   - stageSelector: {name: "regex:(", matchExpressions: [{key: a, operator: Exists}]}
-    autoRollback: {}
+    autoRollback: {onVerification: [Failed, Failed], onPromotion: [Error]}
   promotionWindows: [{kind: Sometimes, name: w, dtstart: "20260101T000000", dtend: "20260102T000000"}]
 )");
   std::string e = bad.errors();
   EXPECT_HAS(e, "metadata.name: a ProjectConfig is named as its Project: must be \"demo\"");
   EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.name: not a regular expression");
   EXPECT_HAS(e, "spec.promotionPolicies[0].stageSelector.matchExpressions: not supported");
-  EXPECT_HAS(e, "spec.promotionPolicies[0].autoRollback: not supported yet");
+  EXPECT_HAS(e,
+             "spec.promotionPolicies[0].autoRollback.onVerification[1]: \"Failed\" is listed "
+             "twice");
+  EXPECT_HAS(e,
+             "spec.promotionPolicies[0].autoRollback.onPromotion[0]: must be Failed or "
+             "Errored, found \"Error\"");
   EXPECT_HAS(e, "spec.promotionWindows[0].kind: must be Allow or Deny, found \"Sometimes\"");
 }
 
@@ -367,6 +372,40 @@ spec:
   EXPECT_HAS(e, "spec.promotionWindows[3].dtstart: \"2026-01-01\" is not an iCalendar date-time");
   EXPECT_HAS(e, "spec.promotionWindows[3].projectSelector: is for a ClusterConfig's windows");
   EXPECT_HAS(e, "spec.promotionWindows[4].dtstart: required");
+}
+
+// Kargo's docs (20-working-with-projects.md, "Auto-Rollback"): autoRollback
+// with its defaults ([Failed] on verification, nothing on promotion) and
+// both lists given.
+TEST(KargoDecodeTest, TheDocsAutoRollbackDecodesWithKargosDefaults) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: my-project, namespace: my-project}
+spec:
+  promotionPolicies:
+  - stageSelector:
+      name: prod
+    autoRollback: {}
+  - stageSelector:
+      name: staging
+    autoRollback:
+      onVerification:
+      - Failed
+      - Error
+      onPromotion:
+      - Failed
+      - Errored
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
+  ASSERT_TRUE(pc.promotion_policies[0].auto_rollback);
+  EXPECT_EQ(pc.promotion_policies[0].auto_rollback->on_verification,
+            std::vector<std::string>{"Failed"});
+  EXPECT_TRUE(pc.promotion_policies[0].auto_rollback->on_promotion.empty());
+  EXPECT_EQ(pc.promotion_policies[1].auto_rollback->on_verification,
+            (std::vector<std::string>{"Failed", "Error"}));
+  EXPECT_EQ(pc.promotion_policies[1].auto_rollback->on_promotion,
+            (std::vector<std::string>{"Failed", "Errored"}));
 }
 
 // GitLab's freeze periods (freeze_start, freeze_end, cron_timezone) and a

@@ -19,6 +19,7 @@
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
 #include "delivery/promotion.h"
+#include "delivery/rollback.h"
 #include "delivery/semver.h"
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
@@ -565,7 +566,10 @@ void KeepServerAnnotations(Json& body, const Json& stored) {
       stored.is_object()
           ? stored.value("metadata", Json::object()).value("annotations", Json::object())
           : Json::object();
-  for (const char* key : {delivery::kCreateActorAnnotation, delivery::kApprovalsAnnotation}) {
+  // Who made it, its approvals, and whether it is a rollback (which holds
+  // auto-promotion and is never rolled back itself) are the server's.
+  for (const char* key : {delivery::kCreateActorAnnotation, delivery::kApprovalsAnnotation,
+                          delivery::kRollbackAnnotation}) {
     if (meta.contains("annotations") && meta["annotations"].is_object())
       meta["annotations"].erase(key);
     if (was.is_object() && was.contains(key)) meta["annotations"][key] = was[key];
