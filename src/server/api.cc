@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "base/clock.h"
 #include "base/fs.h"
@@ -402,22 +404,19 @@ std::vector<Json> Api::ProcessPods(const std::string& ns) {
 }
 
 Response Api::List(const KindInfo& k, const std::string& ns, const Request& req) {
-  auto all = store_.List(k.kind, ns);
-  if (!all) return ErrorResponse(all.error());
   std::string selector = req.query.count("labelSelector") ? req.query.at("labelSelector") : "";
+  auto texts = ListedTexts(k.kind, ns, selector);
+  if (!texts) return ErrorResponse(texts.error());
   auto rev = store_.Revision();
-  // Written item by item, each freed once written: a list of 10,000
-  // Applications costs its text, not three copies of its documents.
   Response out;
   out.body =
       fmt::format(R"({{"apiVersion":{},"kind":{},"metadata":{{"resourceVersion":"{}"}},"items":[)",
                   Json(k.api_version).dump(), Json(k.kind + "List").dump(), rev.value_or(0));
   bool first = true;
-  for (auto& r : *all) {
-    if (!selector.empty() && !Matches(r.labels, selector)) continue;
+  for (const auto& text : *texts) {
     if (!first) out.body += ',';
     first = false;
-    out.body += Present(std::move(r)).dump();  // each freed once written
+    out.body += *text;
   }
   if (k.kind == "Pod") {
     for (const Json& pod : ProcessPods(ns)) {
@@ -429,6 +428,61 @@ Response Api::List(const KindInfo& k, const std::string& ns, const Request& req)
     }
   }
   out.body += "]}\n";
+  return out;
+}
+
+Result<std::vector<PresentedCache::Text>> Api::ListedTexts(const std::string& kind,
+                                                           const std::string& ns,
+                                                           const std::string& selector) {
+  std::vector<PresentedCache::Text> out;
+  auto present = [this](store::Resource&& r) {
+    store::Key key = r.key;
+    int64_t version = r.resource_version;
+    auto text = std::make_shared<const std::string>(Present(std::move(r)).dump());
+    presented_.Put(key, version, text);
+    return text;
+  };
+  {
+    // The first list of a kind in a namespace: one read, nothing to look up.
+    std::lock_guard<std::mutex> lock(listed_mu_);
+    if (listed_.insert(kind + "/" + ns).second) {
+      STRAKE_TRY_ASSIGN(all, store_.List(kind, ns));
+      for (auto& r : all) {
+        if (selector.empty() || Matches(r.labels, selector)) out.push_back(present(std::move(r)));
+      }
+      return out;
+    }
+  }
+  STRAKE_TRY_ASSIGN(heads, store_.ListHeads(kind, ns));
+  std::vector<const store::Resource*> listed;
+  std::vector<size_t> missing;
+  for (const auto& h : heads) {
+    if (!selector.empty() && !Matches(h.labels, selector)) continue;
+    out.push_back(presented_.Find(h.key, h.resource_version));
+    listed.push_back(&h);
+    if (!out.back()) missing.push_back(out.size() - 1);
+  }
+  if (missing.empty()) return out;
+  if (missing.size() * 4 > listed.size()) {
+    // Mostly not seen yet (a first list): one read of them all.
+    std::unordered_set<std::string> wanted;
+    for (size_t i : missing) wanted.insert(listed[i]->key.ToString());
+    STRAKE_TRY_ASSIGN(all, store_.List(kind, ns));
+    std::unordered_map<std::string, PresentedCache::Text> made;
+    for (auto& r : all) {
+      std::string id = r.key.ToString();
+      if (wanted.count(id)) made[id] = present(std::move(r));  // each freed once presented
+    }
+    for (size_t i : missing) {
+      if (auto it = made.find(listed[i]->key.ToString()); it != made.end()) out[i] = it->second;
+    }
+  } else {
+    for (size_t i : missing) {
+      STRAKE_TRY_ASSIGN(got, store_.Get(listed[i]->key));
+      if (got) out[i] = present(std::move(*got));
+    }
+  }
+  std::erase(out, nullptr);  // deleted between the two reads
   return out;
 }
 

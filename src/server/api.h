@@ -51,6 +51,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "base/mask.h"
 #include "gitops/application.h"
@@ -59,6 +60,7 @@
 #include "rollout/target.h"
 #include "router/router.h"
 #include "server/http_server.h"
+#include "server/presented_cache.h"
 #include "server/webhooks.h"
 #include "store/store.h"
 
@@ -118,6 +120,13 @@ class Api {
   void Subscribe();
   Response Get(const KindInfo& k, const std::string& ns, const std::string& name);
   Response List(const KindInfo& k, const std::string& ns, const Request& req);
+  // The presented texts of the objects of `kind` in `ns` that `selector`
+  // selects, in the store's order: from presented_ where it has them at
+  // their resourceVersion, the rest read (one List when most are not
+  // there, else one Get each) and kept.
+  Result<std::vector<PresentedCache::Text>> ListedTexts(const std::string& kind,
+                                                        const std::string& ns,
+                                                        const std::string& selector);
   // The Pods of processes in `ns` ("": all): replicas and Jobs' attempts
   // (pod_view.h), by namespace and name.
   std::vector<store::Json> ProcessPods(const std::string& ns);
@@ -186,6 +195,10 @@ class Api {
   rollout::TrafficRouter* traffic_ = nullptr;
   router::RouterControl* router_ = nullptr;
   std::atomic<bool> never_stopping_{false};
+  // Lists' texts by object and resourceVersion (presented_cache.h): 64 MiB.
+  PresentedCache presented_{size_t{64} << 20};
+  std::mutex listed_mu_;
+  std::unordered_set<std::string> listed_;  // kind/ns listed once already
   const std::atomic<bool>& stopping_;
   // CRD changes seen, and how many of them the custom kinds reflect (a
   // refresh lists the store under the mutex, then records what it saw).

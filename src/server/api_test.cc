@@ -103,6 +103,54 @@ TEST_F(ApiTest, ASecretsValuesNeverShowNotEvenInALastAppliedRecordAClientSent) {
 // and the placeholder is never stored as a value.
 // /api/v1/namespaces/NAME is the Namespace itself, as Kubernetes serves
 // it; /api/v1/namespaces/NAME/configmaps what is in it.
+// A list is served from the texts kept by resourceVersion: the same as each
+// object read alone, a changed one shown as changed, a deleted one gone, a
+// label selector applied, the second list the same as the first.
+TEST_F(ApiTest, AListFromKeptTextsIsWhatEachObjectReadsAsAndFollowsChanges) {
+  const std::string path = "/api/v1/namespaces/default/configmaps";
+  auto cm = [](const std::string& name, const std::string& value, const std::string& tier) {
+    return store::Json{{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", name}, {"labels", {{"tier", tier}}}}},
+                       {"data", {{"value", value}}}}
+        .dump();
+  };
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(Call("POST", path, cm(fmt::format("c{:02}", i), "v1", i % 2 ? "web" : "db")).status,
+              201);
+  }
+  auto items = [&](const std::string& query = "") {
+    Response r = Call("GET", path + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return store::Json::parse(r.body)["items"];
+  };
+  store::Json first = items();
+  ASSERT_EQ(first.size(), 12u);
+  for (const auto& item : first) {
+    std::string name = item["metadata"]["name"];
+    EXPECT_EQ(nlohmann::json::parse(item.dump()),
+              nlohmann::json::parse(Call("GET", path + "/" + name).body))
+        << name;
+  }
+  EXPECT_EQ(items(), first) << "the second list, from kept texts";
+  ASSERT_EQ(Call("PUT", path + "/c03", cm("c03", "v2", "web")).status, 200);
+  ASSERT_EQ(Call("DELETE", path + "/c04").status, 200);
+  store::Json after = items();
+  ASSERT_EQ(after.size(), 11u);
+  auto named = [&](const std::string& name) {
+    for (const auto& item : after)
+      if (item["metadata"]["name"] == name) return item;
+    return store::Json();
+  };
+  EXPECT_EQ(named("c03")["data"]["value"], "v2");
+  EXPECT_EQ(nlohmann::json::parse(named("c03").dump()),
+            nlohmann::json::parse(Call("GET", path + "/c03").body));
+  EXPECT_TRUE(named("c04").is_null());
+  store::Json web = items("?labelSelector=tier%3Dweb");
+  ASSERT_EQ(web.size(), 6u);
+  for (const auto& item : web) EXPECT_EQ(item["metadata"]["labels"]["tier"], "web");
+}
+
 TEST_F(ApiTest, ANamespaceIsServedAtItsOwnPath) {
   const std::string ns = R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"hello"}})";
   Response made = Call("POST", "/api/v1/namespaces", ns);

@@ -324,6 +324,25 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<Resource>> ListHeads(const std::string& kind, const std::string& ns) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Resource> out;
+    const char* sql =
+        "SELECT kind, namespace, name, uid, generation, resource_version, created_ms, owner, "
+        "labels FROM resources WHERE kind=? AND (?='' OR namespace=?) "
+        "ORDER BY created_ms, resource_version";
+    Use u(S(sql));
+    u.Text(1, kind).Text(2, ns).Text(3, ns);
+    int rc;
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      Resource r = Identity(u);
+      r.labels = Labels(u);
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("list"));
+    return out;
+  }
+
   Result<Resource> UpdateStatus(const Key& key, const Json& status, int64_t expected_version,
                                 const std::string& reason, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -551,12 +570,19 @@ class SqliteStore final : public Store {
     return r;
   }
 
-  static Resource Row(Use& u) {
-    Resource r = Identity(u);
+  static std::map<std::string, std::string> Labels(Use& u) {
+    std::map<std::string, std::string> out;
     Json labels = Json::parse(u.ColText(8), nullptr, false);
     if (labels.is_object()) {
-      for (const auto& [k, v] : labels.items()) r.labels[k] = v.get<std::string>();
+      for (const auto& [k, v] : labels.items())
+        if (v.is_string()) out[k] = v.get<std::string>();
     }
+    return out;
+  }
+
+  static Resource Row(Use& u) {
+    Resource r = Identity(u);
+    r.labels = Labels(u);
     r.object = Json::parse(u.ColText(9), nullptr, false);
     r.status = Json::parse(u.ColText(10), nullptr, false);
     return r;

@@ -76,6 +76,12 @@ class Store {
   // Resources of a kind in a namespace ("" = all), optionally owned by `owner`.
   virtual Result<std::vector<Resource>> List(const std::string& kind, const std::string& ns,
                                              const std::string& owner = "") = 0;
+  // As List (no owner), without reading objects and statuses: each
+  // resource's identity, versions and labels (object and status null). For
+  // a caller that keeps its own copy of what it saw at each resource_version
+  // (every write gives a resource a new one, the global revision).
+  virtual Result<std::vector<Resource>> ListHeads(const std::string& kind,
+                                                  const std::string& ns) = 0;
   // Replaces status; the change records reason and message. Returns the
   // resource's identity, new version and status (its object is not loaded).
   virtual Result<Resource> UpdateStatus(const Key& key, const Json& status,
