@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/rollback.h"
 #include "delivery/stage.h"
 #include "delivery/template.h"
 #include "model/decode.h"
@@ -352,7 +353,8 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
        {{"promotion",
          {{"actor", promo.object.value("metadata", Json::object())
                         .value("annotations", Json::object())
-                        .value("kargo.akuity.io/create-actor", "")}}}}}};
+                        .value(kCreateActorAnnotation, "")},
+          {"rollback", IsRollback(promo)}}}}}};
   env.vars["vars"] = rollout::Value(vars);
   env.vars["outputs"] = rollout::Value(state);
   env.vars["task"] = rollout::Value{{"outputs", rollout::Value(state)}};

@@ -40,7 +40,12 @@ struct Failure {
   std::map<std::string, std::string> freight;  // origin -> the Freight that failed
   int64_t at_ms = 0;
   std::string what;
+  std::string id;  // kRollbackOfAnnotation's value
 };
+
+std::string RollbackOf(const store::Resource& p) {
+  return Obj(Obj(p.object, "metadata"), "annotations").value(kRollbackOfAnnotation, "");
+}
 
 std::optional<Failure> VerificationFailure(const model::AutoRollback& policy,
                                            const Json& stage_status) {
@@ -56,6 +61,7 @@ std::optional<Failure> VerificationFailure(const model::AutoRollback& policy,
     f.freight[origin] = item.value("name", "");
   f.at_ms = TimeMs(vh[0], "finishTime");
   f.what = fmt::format("verification of {} {}", current.value("id", ""), phase);
+  f.id = fmt::format("verification {}/{}", current.value("id", ""), vh[0].value("id", ""));
   return f;
 }
 
@@ -71,6 +77,7 @@ std::optional<Failure> PromotionFailure(const model::AutoRollback& policy,
       Obj(newest->object, "spec").value("freight", "");
   f.at_ms = TimeMs(newest->status, "finishedAt");
   f.what = fmt::format("promotion {} {}", newest->key.name, phase);
+  f.id = "promotion " + newest->key.name;
   return f;
 }
 
@@ -109,27 +116,20 @@ std::optional<Rollback> PlanRollback(const model::AutoRollback& policy, const Js
     failure = std::move(promo);
   if (!failure || failure->at_ms <= 0 || now_ms - failure->at_ms > kMaxFailureAgeMs)
     return std::nullopt;
+  // Asked for once per failure: not again (a restart finds it), whatever
+  // the clocks say.
+  bool asked = std::any_of(promotions.begin(), promotions.end(), [&](const auto* p) {
+    return IsRollback(*p) && RollbackOf(*p) == failure->id;
+  });
+  if (asked) return std::nullopt;
   const auto stable = StableFreight(stage_status);
   for (const auto& [origin, bad] : failure->freight) {
     auto it = stable.find(origin);
     if (it == stable.end() || it->second == bad) continue;
-    // Asked for once since what failed was asked for: not again (a restart
-    // finds it). Promotions are ordered by their own creation times, one
-    // clock, never against the failure's.
-    const store::Resource* cause = nullptr;
-    for (const auto* p : promotions) {
-      if (Obj(p->object, "spec").value("freight", "") != bad) continue;
-      if (!cause || p->created_ms > cause->created_ms) cause = p;
-    }
-    bool asked = std::any_of(promotions.begin(), promotions.end(), [&](const auto* p) {
-      return p != cause && IsRollback(*p) &&
-             Obj(p->object, "spec").value("freight", "") == it->second &&
-             (!cause || p->created_ms >= cause->created_ms);
-    });
-    if (asked) return std::nullopt;
     return Rollback{
         it->second, origin,
-        fmt::format("{}: back to {}, the last Freight verified here", failure->what, it->second)};
+        fmt::format("{}: back to {}, the last Freight verified here", failure->what, it->second),
+        failure->id};
   }
   return std::nullopt;
 }

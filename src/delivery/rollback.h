@@ -5,6 +5,10 @@
 // window or a stopped line holds a rollback too), marked
 // kargo.akuity.io/rollback: "true" and made by "kargo:auto-rollback".
 //
+// The origins of a multi-origin Stage go back one at a time, in the order
+// of their names (Kargo: in the order they were promoted), and
+// auto-promotion holds for the whole Stage (Kargo: for the origin).
+//
 // As Kargo: only when the Stage is settled (no Promotion of it Pending or
 // Running); only for a failure younger than 20 minutes (enabling it on a
 // Stage that failed long ago does nothing); never a rollback of a rollback
@@ -34,6 +38,10 @@ using model::Json;
 
 inline constexpr const char* kRollbackAnnotation = "kargo.akuity.io/rollback";
 inline constexpr const char* kAutoRollbackActor = "kargo:auto-rollback";
+// The failure a rollback answers ("verification <collection>/<id>",
+// "promotion <name>"): a rollback is asked for once per failure, whatever
+// the clocks say.
+inline constexpr const char* kRollbackOfAnnotation = "strake.dev/rollback-of";
 // Kargo ignores failures older than this (its "maximum failure age").
 inline constexpr int64_t kMaxFailureAgeMs = int64_t{20} * 60 * 1000;
 
@@ -49,6 +57,7 @@ struct Rollback {
   std::string freight;  // the stable Freight to promote
   std::string origin;   // "Warehouse/w"
   std::string reason;   // "verification of <collection> Failed: back to <freight>"
+  std::string of;       // the failure it answers (kRollbackOfAnnotation)
 };
 
 // What `policy` asks of a Stage with `stage_status` and the Promotions

@@ -19,7 +19,8 @@ Json Collection(const std::string& freight, const std::string& phase, int64_t fi
             {"items", {{"Warehouse/w", {{"name", freight}}}}},
             {"verificationHistory", Json::array()}};
   if (!phase.empty())
-    c["verificationHistory"].push_back({{"phase", phase}, {"finishTime", At(finished_ms)}});
+    c["verificationHistory"].push_back(
+        {{"id", "v-" + freight}, {"phase", phase}, {"finishTime", At(finished_ms)}});
   return c;
 }
 
@@ -31,12 +32,15 @@ Json History(std::initializer_list<Json> newest_first) {
 
 store::Resource Promotion(const std::string& name, const std::string& freight,
                           const std::string& phase, int64_t created_ms, bool rollback = false,
-                          int64_t finished_ms = 0) {
+                          int64_t finished_ms = 0, const std::string& of = "") {
   store::Resource p;
   p.key = {"Promotion", "demo", name};
   p.created_ms = created_ms;
   p.object = {{"metadata", {{"name", name}}}, {"spec", {{"stage", "prod"}, {"freight", freight}}}};
-  if (rollback) p.object["metadata"]["annotations"] = {{kRollbackAnnotation, "true"}};
+  if (rollback) {
+    p.object["metadata"]["annotations"] = {{kRollbackAnnotation, "true"},
+                                           {kRollbackOfAnnotation, of}};
+  }
   p.status = {{"phase", phase},
               {"freight", {{"name", freight}, {"origin", {{"kind", "Warehouse"}, {"name", "w"}}}}}};
   if (finished_ms) p.status["finishedAt"] = At(finished_ms);
@@ -77,11 +81,15 @@ TEST(AutoRollback, OnlyWhenSettledRecentOnceAndWithSomewhereToGo) {
   EXPECT_FALSE(PlanRollback(policy, st, {}, kNow + 20 * kMinute)) << "older than 20 minutes";
   EXPECT_TRUE(PlanRollback(policy, st, {}, kNow + 19 * kMinute));
   store::Resource cause = Promotion("p1", "bad", "Succeeded", kNow - 5 * kMinute);
-  store::Resource asked = Promotion("rb", "good", "Succeeded", kNow, true);
+  // The rollback names the failure it answers: found whatever the clocks
+  // said when each was made (here it seems older than its cause).
+  store::Resource asked =
+      Promotion("rb", "good", "Succeeded", kNow - 9 * kMinute, true, 0, "verification c-bad/v-bad");
   EXPECT_FALSE(PlanRollback(policy, st, {&cause, &asked}, kNow)) << "asked for once already";
-  store::Resource before = Promotion("rb0", "good", "Succeeded", kNow - 9 * kMinute, true);
-  EXPECT_TRUE(PlanRollback(policy, st, {&before, &cause}, kNow))
-      << "a rollback before what failed was promoted";
+  store::Resource other =
+      Promotion("rb0", "good", "Succeeded", kNow, true, 0, "verification c-older/v-older");
+  EXPECT_TRUE(PlanRollback(policy, st, {&other, &cause}, kNow)) << "a rollback of another failure";
+  EXPECT_EQ(PlanRollback(policy, st, {}, kNow)->of, "verification c-bad/v-bad");
   Json same =
       History({Collection("good", "Failed", kNow - kMinute), Collection("good", "Successful")});
   EXPECT_FALSE(PlanRollback(policy, same, {}, kNow)) << "the stable Freight itself failed";

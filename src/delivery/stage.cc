@@ -10,6 +10,7 @@
 
 #include "base/duration.h"
 #include "base/ids.h"
+#include "base/log.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
@@ -262,10 +263,16 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   STRAKE_TRY_ASSIGN(verified, Verify(stage, *got, now_ms));
   if (verified.in_progress) result.requeue_after = kVerificationPoll;
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, now_ms));
-  STRAKE_TRY_ASSIGN(all_promotions, store_.List("Promotion", ns));
-  std::vector<const store::Resource*> promotions;  // this Stage's
-  for (const auto& p : all_promotions)
-    if (Field(p.object, "spec").value("stage", "") == name) promotions.push_back(&p);
+  // This Stage's Promotions, read when a policy acts on them.
+  std::vector<store::Resource> all_promotions;
+  std::vector<const store::Resource*> promotions;
+  if (AutoPromotionEnabled(gates.config, stage) ||
+      AutoRollbackFor(gates.config, stage.meta.name, stage.meta.labels)) {
+    STRAKE_TRY_ASSIGN(listed, store_.List("Promotion", ns));
+    all_promotions = std::move(listed);
+    for (const auto& p : all_promotions)
+      if (Field(p.object, "spec").value("stage", "") == name) promotions.push_back(&p);
+  }
   STRAKE_TRY_ASSIGN(rolling_back, RollBack(stage, verified.status, gates, promotions, now_ms));
   int64_t wake_ms = 0;
   if (!rolling_back) {
@@ -492,22 +499,30 @@ Result<bool> StageReconciler::RollBack(const model::Stage& stage, const Json& st
   if (!policy || stage.spec.steps.empty()) return false;
   auto plan = PlanRollback(*policy, status, promotions, now_ms);
   if (!plan) return false;
-  // A closed gate holds a rollback too; the Stage looks again when it opens.
-  if (gates.Denial(plan->freight)) return true;
+  // Made whatever the gates say (the API lets the server's rollback
+  // through): it waits, Pending, for them to open, so one wanted in a
+  // freeze is not lost to the 20-minute limit.
   const std::string& ns = stage.meta.ns;
-  Json promotion = {
-      {"apiVersion", model::kKargoApiVersion},
-      {"kind", "Promotion"},
-      {"metadata",
-       {{"namespace", ns},
-        {"annotations",
-         {{kCreateActorAnnotation, kAutoRollbackActor}, {kRollbackAnnotation, "true"}}}}},
-      {"spec", {{"stage", stage.meta.name}, {"freight", plan->freight}}}};
-  STRAKE_TRY_ASSIGN(made, create_(promotion));
-  if (record_) {
-    record_(fmt::format("stage {}/{}", ns, stage.meta.name), "auto-rollback",
-            fmt::format("Promotion {}: {}", made, plan->reason));
+  Json promotion = {{"apiVersion", model::kKargoApiVersion},
+                    {"kind", "Promotion"},
+                    {"metadata",
+                     {{"namespace", ns},
+                      {"annotations",
+                       {{kCreateActorAnnotation, kAutoRollbackActor},
+                        {kRollbackAnnotation, "true"},
+                        {kRollbackOfAnnotation, plan->of}}}}},
+                    {"spec", {{"stage", stage.meta.name}, {"freight", plan->freight}}}};
+  const std::string target = fmt::format("stage {}/{}", ns, stage.meta.name);
+  auto made = create_(promotion);
+  if (!made) {
+    // Refused (the stable Freight gone, or no longer available here): said,
+    // and the rest of the Stage's work goes on.
+    Log(LogLevel::kWarn, "{}: auto-rollback to {} refused: {}", target, plan->freight,
+        made.error().message);
+    return true;
   }
+  if (record_)
+    record_(target, "auto-rollback", fmt::format("Promotion {}: {}", *made, plan->reason));
   return true;
 }
 

@@ -327,6 +327,29 @@ TEST_F(AutoPromotionTest, AFailedVerificationRollsBackOnceAndHoldsAutoPromotion)
   EXPECT_EQ(asked_, std::vector<std::string>{"good"}) << "no second rollback, no auto-promotion";
 }
 
+// A rollback wanted while a window is closed is asked for all the same (it
+// waits, Pending, for the window): it is not lost to the 20-minute limit.
+TEST_F(AutoPromotionTest, ARollbackInAClosedWindowIsAskedForAndWaits) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoRollback": {}}],
+      "promotionWindows": [{"name": "freeze", "kind": "Deny",
+         "dtstart": "20270115T070000Z", "dtend": "20270115T100000Z"}]}})"));
+  Freight("good", kNow - 2 * kHour);
+  Freight("bad", kNow - kHour);
+  store::Resource st = **store_->Get({"Stage", "demo", "dev"});
+  Json status = Json::parse(R"({"freightHistory": [
+      {"id": "c-bad", "items": {"Warehouse/w": {"name": "bad"}}, "verificationHistory": [
+        {"id": "v1", "phase": "Failed", "finishTime": "2027-01-15T07:59:00Z"}]},
+      {"id": "c-good", "items": {"Warehouse/w": {"name": "good"}}, "verificationHistory": [
+        {"id": "v0", "phase": "Successful", "finishTime": "2027-01-15T06:00:00Z"}]}]})");
+  ASSERT_TRUE(store_->UpdateStatus(st.key, status, st.resource_version, "", ""));
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"good"});
+  store::Resource rb = **store_->Get({"Promotion", "demo", "promo-1"});
+  EXPECT_EQ(rb.object["metadata"]["annotations"]["strake.dev/rollback-of"],
+            "verification c-bad/v1");
+}
+
 // GitLab's CI_DEPLOY_FREEZE: set while a freeze period that covers the whole
 // Project is active (one for some Stages only gates their promotions).
 TEST_F(AutoPromotionTest, ADeployFreezeIsSaidForTheProjectWhileItsPeriodHolds) {

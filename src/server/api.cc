@@ -623,7 +623,7 @@ void KeepServerAnnotations(Json& body, const Json& stored) {
   // Who made it, its approvals, and whether it is a rollback (which holds
   // auto-promotion and is never rolled back itself) are the server's.
   for (const char* key : {delivery::kCreateActorAnnotation, delivery::kApprovalsAnnotation,
-                          delivery::kRollbackAnnotation}) {
+                          delivery::kRollbackAnnotation, delivery::kRollbackOfAnnotation}) {
     if (meta.contains("annotations") && meta["annotations"].is_object())
       meta["annotations"].erase(key);
     if (was.is_object() && was.contains(key)) meta["annotations"][key] = was[key];
@@ -678,9 +678,15 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
   }
   // The gates (a stopped line, windows, freezes): refused now, naming the
   // gate and its values.
+  // The server's own rollback is made whatever they say: it then waits,
+  // Pending, for them to open (a rollback wanted in a freeze is not lost).
+  const bool server_rollback =
+      t_internal_create && body["metadata"]
+                                   .value("annotations", Json::object())
+                                   .value(delivery::kRollbackAnnotation, "") == "true";
   auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
   if (!gates) return ErrorResponse(gates.error());
-  if (auto denied = gates->Denial(p.spec.freight))
+  if (auto denied = gates->Denial(p.spec.freight); denied && !server_rollback)
     return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, *denied));
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
