@@ -350,6 +350,40 @@ TEST_F(AutoPromotionTest, ARollbackInAClosedWindowIsAskedForAndWaits) {
             "verification c-bad/v1");
 }
 
+// The ClusterConfig's windows select Projects by name or by the Project
+// object's labels; a denial names the ClusterConfig.
+TEST_F(AutoPromotionTest, TheClusterConfigsWindowsSelectProjectsByTheirLabels) {
+  Put("ProjectConfig", "demo", Json::parse(R"({"spec": {
+      "promotionPolicies": [{"stage": "dev", "autoPromotionEnabled": true}]}})"));
+  auto put_cluster = [&](const std::string& kind, const std::string& name, const Json& body) {
+    store::Resource r;
+    r.key = {kind, "", name};
+    r.object = body;
+    r.object["apiVersion"] = "kargo.akuity.io/v1alpha1";
+    r.object["kind"] = kind;
+    r.object["metadata"]["name"] = name;
+    if (body["metadata"].contains("labels")) {
+      for (const auto& [k, v] : body["metadata"]["labels"].items()) r.labels[k] = v;
+    }
+    ASSERT_TRUE(store_->Create(r, "Created", ""));
+  };
+  put_cluster("Project", "demo", Json::parse(R"({"metadata": {"labels": {"tier": "edge"}}})"));
+  put_cluster("ClusterConfig", "cluster", Json::parse(R"({"metadata": {}, "spec": {
+      "promotionWindows": [
+        {"name": "edge-freeze", "kind": "Deny", "projectSelector": {"matchLabels": {"tier": "edge"}},
+         "dtstart": "20270115T070000Z", "dtend": "20270115T100000Z"},
+        {"name": "elsewhere", "kind": "Deny", "projectSelector": {"name": "glob:shop-*"},
+         "dtstart": "20270101T000000Z", "dtend": "20280101T000000Z"}]}})"));
+  Freight("a", kNow);
+  Reconcile();
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ((*store_->Get({"Stage", "demo", "dev"}))->status["promotionWindowStatus"]["reason"],
+            "window edge-freeze (ClusterConfig) closed until 2027-01-15T10:00:00Z");
+  clock_.Advance(std::chrono::hours(2));
+  Reconcile();
+  EXPECT_EQ(asked_, std::vector<std::string>{"a"}) << "the other window selects other Projects";
+}
+
 // GitLab's CI_DEPLOY_FREEZE: set while a freeze period that covers the whole
 // Project is active (one for some Stages only gates their promotions).
 TEST_F(AutoPromotionTest, ADeployFreezeIsSaidForTheProjectWhileItsPeriodHolds) {
