@@ -4,12 +4,15 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "delivery/stage.h"
 #include "delivery/steps.h"
 
 namespace strake::delivery {
 
 namespace {
+
+constexpr const char* kCreateActor = "kargo.akuity.io/create-actor";
 
 const Json& Obj(const Json& j, const char* key) {
   static const Json kEmpty = Json::object();
@@ -137,6 +140,21 @@ std::optional<Rollback> PlanRollback(const model::AutoRollback& policy, const Js
 bool HeldByRollback(const std::vector<const store::Resource*>& promotions) {
   const store::Resource* newest = Newest(promotions);
   return newest && IsRollback(*newest);
+}
+
+Json RollbackHolds(const std::vector<const store::Resource*>& promotions, const Json& freight) {
+  const store::Resource* newest = Newest(promotions);
+  if (!newest || !IsRollback(*newest)) return nullptr;
+  const Json origin = Obj(freight, "origin");
+  const std::string kind = origin.value("kind", "Warehouse");
+  const std::string name = origin.value("name", "");
+  Json hold = {
+      {"freightName", Obj(newest->object, "spec").value("freight", "")},
+      {"origin", {{"kind", kind}, {"name", name}}},
+      {"promotionName", newest->key.name},
+      {"actor", Obj(Obj(newest->object, "metadata"), "annotations").value(kCreateActor, "")},
+      {"createdAt", FormatRfc3339(FromUnixMillis(newest->created_ms))}};
+  return {{kind + "/" + name, hold}};
 }
 
 std::optional<model::AutoRollback> AutoRollbackFor(

@@ -70,6 +70,12 @@ std::optional<Rollback> PlanRollback(const model::AutoRollback& policy, const Js
 // (a person's Promotion after it lifts the hold).
 bool HeldByRollback(const std::vector<const store::Resource*>& promotions);
 
+// The hold as Kargo's Stage status.autoPromotionHolds says it: keyed by the
+// origin ("Warehouse/w") of `freight` (the rollback's Freight), the
+// rollback's Freight, Promotion, actor and creation time; null when
+// auto-promotion does not hold.
+Json RollbackHolds(const std::vector<const store::Resource*>& promotions, const Json& freight);
+
 // The autoRollback of the first promotion policy that selects the Stage.
 std::optional<model::AutoRollback> AutoRollbackFor(
     const std::optional<model::ProjectConfig>& config, const std::string& stage,

@@ -287,6 +287,8 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   }
   const Json window_status = WindowStatusToJson(gates.windows, gates.any_window);
   const Json line_status = gates.LineStatusToJson();
+  STRAKE_TRY_ASSIGN(hold_status, AutoPromotionHolds(stage, gates, promotions));
+  const Json& holds = hold_status;
   const int64_t generation = got->generation;
   const size_t requested = stage.spec.requested_freight.size();
   // An upstream Stage that does not exist (yet): said, not waited on quietly.
@@ -310,8 +312,10 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
           next["metadata"]["stableFreight"] = stable;
         next["observedGeneration"] = generation;
         next["freightSummary"] = FreightSummary(was, requested);
-        for (const auto& [field, value] : {std::pair{"promotionWindowStatus", &window_status},
-                                           std::pair{"stopTheLine", &line_status}}) {
+        for (const auto& [field, value] :
+             {std::pair{"promotionWindowStatus", &window_status},
+              std::pair{"stopTheLine", &line_status}, std::pair{"autoPromotionHolds", &holds},
+              std::pair{"effectiveAutoPromotionHolds", &holds}}) {
           if (value->is_null()) {
             next.erase(field);
           } else {
@@ -489,6 +493,20 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
   STRAKE_TRY(record(next, "Verification" + run_phase,
                     fmt::format("verification of {} {}", id, ToLower(run_phase))));
   return out;
+}
+
+Result<Json> StageReconciler::AutoPromotionHolds(
+    const model::Stage& stage, const ProjectGates& gates,
+    const std::vector<const store::Resource*>& promotions) {
+  if (!AutoPromotionEnabled(gates.config, stage) || !HeldByRollback(promotions)) return Json();
+  const store::Resource* newest =
+      *std::max_element(promotions.begin(), promotions.end(), [](const auto* a, const auto* b) {
+        return a->created_ms != b->created_ms ? a->created_ms < b->created_ms
+                                              : a->key.name < b->key.name;
+      });
+  STRAKE_TRY_ASSIGN(freight, store_.Get({"Freight", stage.meta.ns,
+                                         Field(newest->object, "spec").value("freight", "")}));
+  return RollbackHolds(promotions, freight ? freight->object : Json::object());
 }
 
 Result<bool> StageReconciler::RollBack(const model::Stage& stage, const Json& status,

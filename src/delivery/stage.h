@@ -138,6 +138,10 @@ class StageReconciler {
                               const ProjectGates& gates,
                               const std::vector<const store::Resource*>& promotions,
                               int64_t now_ms);
+  // Kargo's status.autoPromotionHolds: the hold a rollback put on
+  // auto-promotion (null when none).
+  Result<Json> AutoPromotionHolds(const model::Stage& stage, const ProjectGates& gates,
+                                  const std::vector<const store::Resource*>& promotions);
   // autoRollback (rollback.h): asks for the rollback the Stage's policy
   // wants, through its gates. True while one is wanted (auto-promotion
   // waits).

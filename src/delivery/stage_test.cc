@@ -325,6 +325,18 @@ TEST_F(AutoPromotionTest, AFailedVerificationRollsBackOnceAndHoldsAutoPromotion)
   Freight("newer", kNow);
   Reconcile();
   EXPECT_EQ(asked_, std::vector<std::string>{"good"}) << "no second rollback, no auto-promotion";
+  // The hold, as Kargo's status says it; a person's Promotion lifts it.
+  Json holds = (*store_->Get({"Stage", "demo", "dev"}))->status["autoPromotionHolds"];
+  EXPECT_EQ(holds["Warehouse/w"]["freightName"], "good") << holds.dump();
+  EXPECT_EQ(holds["Warehouse/w"]["promotionName"], "promo-1");
+  EXPECT_EQ(holds["Warehouse/w"]["actor"], "kargo:auto-rollback");
+  EXPECT_EQ((*store_->Get({"Stage", "demo", "dev"}))->status["effectiveAutoPromotionHolds"], holds);
+  // (Named to sort after promo-1: made in the same millisecond, it is still the newer.)
+  Put("Promotion", "z-by-hand", Json::parse(R"({"spec": {"stage": "dev", "freight": "good"}})"),
+      Json::parse(R"({"phase": "Succeeded"})"));
+  Reconcile();
+  EXPECT_FALSE((*store_->Get({"Stage", "demo", "dev"}))->status.contains("autoPromotionHolds"));
+  EXPECT_EQ(asked_, (std::vector<std::string>{"good", "newer"})) << "auto-promotion resumes";
 }
 
 // A rollback wanted while a window is closed is asked for all the same (it
