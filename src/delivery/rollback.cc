@@ -5,14 +5,13 @@
 #include <algorithm>
 
 #include "base/clock.h"
+#include "delivery/approval.h"
 #include "delivery/stage.h"
 #include "delivery/steps.h"
 
 namespace strake::delivery {
 
 namespace {
-
-constexpr const char* kCreateActor = "kargo.akuity.io/create-actor";
 
 const Json& Obj(const Json& j, const char* key) {
   static const Json kEmpty = Json::object();
@@ -137,23 +136,22 @@ std::optional<Rollback> PlanRollback(const model::AutoRollback& policy, const Js
   return std::nullopt;
 }
 
-bool HeldByRollback(const std::vector<const store::Resource*>& promotions) {
+const store::Resource* HoldingRollback(const std::vector<const store::Resource*>& promotions) {
   const store::Resource* newest = Newest(promotions);
-  return newest && IsRollback(*newest);
+  return newest && IsRollback(*newest) ? newest : nullptr;
 }
 
-Json RollbackHolds(const std::vector<const store::Resource*>& promotions, const Json& freight) {
-  const store::Resource* newest = Newest(promotions);
-  if (!newest || !IsRollback(*newest)) return nullptr;
+Json RollbackHolds(const store::Resource& rollback, const Json& freight) {
   const Json origin = Obj(freight, "origin");
   const std::string kind = origin.value("kind", "Warehouse");
   const std::string name = origin.value("name", "");
   Json hold = {
-      {"freightName", Obj(newest->object, "spec").value("freight", "")},
+      {"freightName", Obj(rollback.object, "spec").value("freight", "")},
       {"origin", {{"kind", kind}, {"name", name}}},
-      {"promotionName", newest->key.name},
-      {"actor", Obj(Obj(newest->object, "metadata"), "annotations").value(kCreateActor, "")},
-      {"createdAt", FormatRfc3339(FromUnixMillis(newest->created_ms))}};
+      {"promotionName", rollback.key.name},
+      {"actor",
+       Obj(Obj(rollback.object, "metadata"), "annotations").value(kCreateActorAnnotation, "")},
+      {"createdAt", FormatRfc3339(FromUnixMillis(rollback.created_ms))}};
   return {{kind + "/" + name, hold}};
 }
 

@@ -66,15 +66,15 @@ std::optional<Rollback> PlanRollback(const model::AutoRollback& policy, const Js
                                      const std::vector<const store::Resource*>& promotions,
                                      int64_t now_ms);
 
-// Whether auto-promotion holds: the Stage's newest Promotion is a rollback
-// (a person's Promotion after it lifts the hold).
-bool HeldByRollback(const std::vector<const store::Resource*>& promotions);
+// The rollback that holds auto-promotion: the Stage's newest Promotion when
+// it is one (a person's Promotion after it lifts the hold), else null.
+const store::Resource* HoldingRollback(const std::vector<const store::Resource*>& promotions);
 
-// The hold as Kargo's Stage status.autoPromotionHolds says it: keyed by the
-// origin ("Warehouse/w") of `freight` (the rollback's Freight), the
-// rollback's Freight, Promotion, actor and creation time; null when
-// auto-promotion does not hold.
-Json RollbackHolds(const std::vector<const store::Resource*>& promotions, const Json& freight);
+// The hold `rollback` puts on auto-promotion as Kargo's Stage
+// status.autoPromotionHolds says it: keyed by the origin ("Warehouse/w") of
+// `freight` (the rollback's Freight), the rollback's Freight, Promotion,
+// actor and creation time.
+Json RollbackHolds(const store::Resource& rollback, const Json& freight);
 
 // The autoRollback of the first promotion policy that selects the Stage.
 std::optional<model::AutoRollback> AutoRollbackFor(

@@ -116,10 +116,10 @@ TEST(AutoRollback, AFailedPromotionWhenAskedButNeverARollbackOfARollback) {
 TEST(AutoRollback, AutoPromotionHoldsAfterARollbackUntilAPersonPromotes) {
   store::Resource rollback = Promotion("rb", "good", "Succeeded", kNow, true);
   store::Resource earlier = Promotion("p", "bad", "Succeeded", kNow - kMinute);
-  EXPECT_TRUE(HeldByRollback({&earlier, &rollback}));
+  EXPECT_EQ(HoldingRollback({&earlier, &rollback}), &rollback);
   store::Resource person = Promotion("q", "fix", "Succeeded", kNow + kMinute);
-  EXPECT_FALSE(HeldByRollback({&earlier, &rollback, &person}));
-  EXPECT_FALSE(HeldByRollback({}));
+  EXPECT_EQ(HoldingRollback({&earlier, &rollback, &person}), nullptr);
+  EXPECT_EQ(HoldingRollback({}), nullptr);
 }
 
 }  // namespace

@@ -498,15 +498,12 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
 Result<Json> StageReconciler::AutoPromotionHolds(
     const model::Stage& stage, const ProjectGates& gates,
     const std::vector<const store::Resource*>& promotions) {
-  if (!AutoPromotionEnabled(gates.config, stage) || !HeldByRollback(promotions)) return Json();
-  const store::Resource* newest =
-      *std::max_element(promotions.begin(), promotions.end(), [](const auto* a, const auto* b) {
-        return a->created_ms != b->created_ms ? a->created_ms < b->created_ms
-                                              : a->key.name < b->key.name;
-      });
+  if (!AutoPromotionEnabled(gates.config, stage)) return Json();
+  const store::Resource* rollback = HoldingRollback(promotions);
+  if (!rollback) return Json();
   STRAKE_TRY_ASSIGN(freight, store_.Get({"Freight", stage.meta.ns,
-                                         Field(newest->object, "spec").value("freight", "")}));
-  return RollbackHolds(promotions, freight ? freight->object : Json::object());
+                                         Field(rollback->object, "spec").value("freight", "")}));
+  return RollbackHolds(*rollback, freight ? freight->object : Json::object());
 }
 
 Result<bool> StageReconciler::RollBack(const model::Stage& stage, const Json& status,
@@ -554,7 +551,7 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
   if (gates.DenialForAll()) return gates.NextChangeMs();
   // Rolled back: held until a person promotes into the Stage (Kargo's
   // auto-promotion hold), so what failed is not brought back by itself.
-  if (HeldByRollback(promotions)) return 0;
+  if (HoldingRollback(promotions)) return 0;
   // Freight this Stage was asked to take already: not asked for again
   // (running, done, or failed — a failed one waits for a person).
   std::set<std::string> asked;
