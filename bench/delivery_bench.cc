@@ -21,6 +21,7 @@
 
 #include "base/fs.h"
 #include "base/tz.h"
+#include "delivery/artifact.h"
 #include "delivery/gates.h"
 #include "model/decode.h"
 #include "server/api.h"
@@ -90,7 +91,16 @@ struct Loaded {
   ~Loaded() { (void)RemoveAll(dir); }
 };
 
-std::unique_ptr<Loaded> Load(int stages, int freight) {
+// The criteria of the gate check: evidence and an image tag, as a team
+// would write them.
+const char* kCriteria = R"([
+  {"name": "coverage", "expression": "evidence('test').COVERAGE >= 80"},
+  {"name": "no-latest", "stageSelector": {"name": "glob:prod-*"},
+   "expression": "!(imageFrom('reg/web').Tag endsWith 'latest') && evidence('scan').CRITICAL == 0"}])";
+
+// With `evidence`, each Freight references an artifact whose Artifact the
+// server recorded (coverage 70..99.9, no critical findings).
+std::unique_ptr<Loaded> Load(int stages, int freight, bool evidence = false) {
   auto l = std::make_unique<Loaded>();
   l->dir = *MakeTempDir("delivery-bench-");
   l->store = std::move(*store::OpenSqliteStore(l->dir + "/strake.db"));
@@ -104,7 +114,9 @@ std::unique_ptr<Loaded> Load(int stages, int freight) {
     if (!l->store->Create(r, "Created", "")) std::abort();
     return r.object;
   };
-  put("ProjectConfig", "demo", {{"spec", {{"promotionWindows", Json::parse(kWindows)}}}});
+  Json pc_spec = {{"promotionWindows", Json::parse(kWindows)}};
+  if (evidence) pc_spec["promotionCriteria"] = Json::parse(kCriteria);
+  put("ProjectConfig", "demo", {{"spec", pc_spec}});
   for (int i = 0; i < stages; ++i) {
     Json s = put("Stage", (i % 10 == 0 ? "dev-" : "prod-") + std::to_string(i),
                  Json::parse(R"({"spec": {"requestedFreight": [{"origin": {"kind": "Warehouse",
@@ -115,28 +127,56 @@ std::unique_ptr<Loaded> Load(int stages, int freight) {
     l->stages.push_back(std::get<model::Stage>(d->value));
   }
   for (int i = 0; i < freight; ++i) {
-    put("Freight", fmt::format("{:040x}", i),
-        {{"origin", {{"kind", "Warehouse"}, {"name", "w"}}},
-         {"alias", fmt::format("gentle-otter-{}", i)},
-         {"commits",
-          {{{"repoURL", "https://git.example.com/app.git"},
-            {"id", fmt::format("{:040x}", i * 7919)}}}}});
+    Json f = {{"origin", {{"kind", "Warehouse"}, {"name", "w"}}},
+              {"alias", fmt::format("gentle-otter-{}", i)},
+              {"commits",
+               {{{"repoURL", "https://git.example.com/app.git"},
+                 {"id", fmt::format("{:040x}", i * 7919)}}}}};
+    if (evidence) {
+      const std::string uri = fmt::format("reg/web:1.{}", i);
+      const std::string digest = fmt::format("sha256:{:064x}", i);
+      f["artifacts"] = {{{"artifactType", "image"},
+                         {"subscriptionName", "web"},
+                         {"version", digest},
+                         {"metadata", {{"uri", uri}}}}};
+      Json evidence_of = {
+          {"test", {{"results", {{"COVERAGE", fmt::format("{:.1f}", 70 + (i % 300) / 10.0)}}}}},
+          {"scan", {{"results", {{"CRITICAL", "0"}}}}}};
+      store::Resource a;
+      a.key = {"Artifact", "demo", delivery::ArtifactName(uri, digest)};
+      a.object = {{"apiVersion", "strake.dev/v1"},
+                  {"kind", "Artifact"},
+                  {"spec",
+                   {{"uri", uri},
+                    {"digest", digest},
+                    {"builtBy", {{"pipelineRun", fmt::format("build-{}", i)}}},
+                    {"evidence", evidence_of}}}};
+      if (!l->store->Create(a, "Recorded", "")) std::abort();
+    }
+    put("Freight", fmt::format("{:040x}", i), f);
   }
   return l;
 }
 
+// One whole gate check, as a Promotion's creation makes it: the gates of a
+// Stage read (ProjectConfig, ClusterConfig, windows, criteria compiled)
+// and a Freight judged (its Artifact read for the evidence).
 void GateCheck(benchmark::State& state) {
-  auto l = Load(100, 1000);
+  auto l = Load(100, 1000, /*evidence=*/true);
   std::mt19937 rng(11);
   std::vector<double> us;
   size_t denied = 0;
   for (auto _ : state) {
     const auto& stage = l->stages[rng() % l->stages.size()];
+    auto freight = l->store->Get({"Freight", "demo", fmt::format("{:040x}", rng() % 1000)});
+    if (!freight || !*freight) std::abort();
     auto t0 = std::chrono::steady_clock::now();
     auto r = delivery::ReadGates(*l->store, stage, Year2027(rng) * 1000);
-    auto t1 = std::chrono::steady_clock::now();
     if (!r) std::abort();
-    denied += r->Denial("f") ? 1 : 0;
+    auto why = r->Denial(**freight);
+    auto t1 = std::chrono::steady_clock::now();
+    if (!why) std::abort();
+    denied += *why ? 1 : 0;
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   std::sort(us.begin(), us.end());

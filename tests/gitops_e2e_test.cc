@@ -1907,4 +1907,155 @@ spec:
   EXPECT_EQ(run_of(Push("thawed")), "none");
 }
 
+// What a pipeline built becomes an Artifact with its evidence, the
+// Warehouse makes Freight of it, and a criterion over the evidence gates
+// the Promotion: refused with the values, admitted once the evidence meets
+// it; an Artifact in a Stage cannot be deleted, nor written by hand.
+TEST_F(GitopsE2E, WhatAPipelineBuiltIsFreightAndItsEvidenceIsAGate) {
+  Write(".tekton/build.yaml", R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  workspaces:
+  - name: source
+    emptyDir: {}
+  pipelineSpec:
+    workspaces: [{name: source}]
+    results:
+    - {name: IMAGE_URL, value: $(tasks.build.results.IMAGE_URL)}
+    - {name: IMAGE_DIGEST, value: $(tasks.build.results.IMAGE_DIGEST)}
+    tasks:
+    - name: build
+      workspaces: [{name: src, workspace: source}]
+      taskSpec:
+        workspaces: [{name: src}]
+        results: [{name: IMAGE_URL}, {name: IMAGE_DIGEST}]
+        steps:
+        - script: |
+            read -r v < $(workspaces.src.path)/VERSION
+            printf '127.0.0.1:5000/web:%s' "$v" > $(results.IMAGE_URL.path)
+            d=`sha256sum < $(workspaces.src.path)/VERSION | cut -c1-64`
+            printf 'sha256:%s' "$d" > $(results.IMAGE_DIGEST.path)
+    - name: test
+      workspaces: [{name: src, workspace: source}]
+      taskSpec:
+        workspaces: [{name: src}]
+        results: [{name: COVERAGE}]
+        steps:
+        - script: cat $(workspaces.src.path)/COVERAGE > $(results.COVERAGE.path)
+)yaml");
+  Write("VERSION", "1.0\n");
+  Write("COVERAGE", "78.3\n");
+  std::string first = Push("first");
+  StartServer();
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: web, namespace: default}
+spec:
+  interval: 1h
+  subscriptions:
+  - name: web
+    artifact:
+      config: {pipeline: build, branch: main, type: image}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: staging, namespace: default}
+spec:
+  requestedFreight:
+  - origin: {kind: Warehouse, name: web}
+    sources: {direct: true}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: compose-output
+        config:
+          image: ${{ imageFrom('127.0.0.1:5000/web').Tag }}
+          commit: ${{ artifactFrom('web').Metadata.commit }}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: default, namespace: default}
+spec:
+  promotionCriteria:
+  - name: coverage
+    stageSelector: {name: staging}
+    expression: evidence('test').COVERAGE >= 80
+)")});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  // A push: the run builds "1.0" with 78.3% coverage.
+  auto freight_of = [&](const std::string& tag) {
+    Json found;
+    WaitFor(
+        [&] {
+          for (const auto& f : FreightIn("default")) {
+            const Json m = f.value("artifacts", Json::array()).empty()
+                               ? Json::object()
+                               : f["artifacts"][0].value("metadata", Json::object());
+            if (m.value("uri", "") == "127.0.0.1:5000/web:" + tag) found = f;
+          }
+          return found.is_object();
+        },
+        60s);
+    return found;
+  };
+  Write("x", "1");
+  std::string low = Push("low coverage");
+  Json f1 = freight_of("1.0");
+  ASSERT_TRUE(f1.is_object()) << Get("warehouse", "web", "default").dump(2);
+  EXPECT_EQ(f1["artifacts"][0]["metadata"]["commit"], low);
+  const std::string run = f1["artifacts"][0]["metadata"]["pipelineRun"];
+  Ran refused =
+      Cli({"promote", "--stage", "staging", "--freight", f1["metadata"]["name"], "-n", "default"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("criteria coverage: 78.3 < 80 (PipelineRun " + run + ", task test)"),
+            std::string::npos)
+      << refused.out << refused.err;
+  // The Artifact: recorded by the server, with its evidence; nobody writes one.
+  Ran arts = Cli({"get", "artifacts", "-o", "json"});
+  ASSERT_EQ(arts.exit_code, 0) << arts.err;
+  Json items = Json::parse(arts.out)["items"];
+  ASSERT_EQ(items.size(), 1u) << arts.out;
+  EXPECT_EQ(items[0]["spec"]["evidence"]["test"]["results"]["COVERAGE"], "78.3");
+  EXPECT_EQ(items[0]["spec"]["builtBy"]["commit"], low);
+  Json forged = items[0];
+  forged["spec"]["evidence"]["test"]["results"]["COVERAGE"] = "99";
+  Ran written = Cli({"apply", "-f", File("forged.json", forged.dump())});
+  EXPECT_NE(written.exit_code, 0) << written.out;
+  // Better tests, a new version: admitted, promoted, and its Artifact is in use.
+  Write("VERSION", "1.1\n");
+  Write("COVERAGE", "91.5\n");
+  std::string good = Push("good coverage");
+  Json f2 = freight_of("1.1");
+  ASSERT_TRUE(f2.is_object()) << Get("warehouse", "web", "default").dump(2);
+  Ran promoted =
+      Cli({"promote", "--stage", "staging", "--freight", f2["metadata"]["name"], "-n", "default"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  const std::string out = promoted.out;
+  const std::string name = out.substr(out.find('/') + 1, out.find(' ') - out.find('/') - 1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return Get("promotion", name, "default")["status"].value("phase", "") == "Succeeded"; },
+      30s))
+      << Get("promotion", name, "default").dump(2);
+  Json state = Get("promotion", name, "default")["status"]["state"];
+  // Kargo reads a whole-string template's text as JSON: the tag "1.1" is a number.
+  EXPECT_EQ(state["step-1"]["image"].dump(), "1.1") << state.dump(2);
+  EXPECT_EQ(state["step-1"]["commit"], good);
+  // Named by the fingerprint of what it is (delivery/artifact.h ArtifactName).
+  const std::string in_use =
+      Sha256Hex("127.0.0.1:5000/web:1.1@" + f2["artifacts"][0]["version"].get<std::string>())
+          .substr(0, 40);
+  Ran deleted = Cli({"delete", "artifact", in_use});
+  EXPECT_NE(deleted.exit_code, 0);
+  EXPECT_NE(deleted.err.find("in use: Freight " + f2["metadata"]["name"].get<std::string>()),
+            std::string::npos)
+      << deleted.err;
+}
+
 }  // namespace strake::e2e

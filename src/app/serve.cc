@@ -17,6 +17,7 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "controller/controller.h"
+#include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
@@ -255,10 +256,13 @@ struct DeliveryWork {
       : warehouses(st, sources, clock),
         stages(st, clock, [&api](const store::Json& p) { return api.CreateObject(p); }),
         promotions(st, steps, clock, PathJoin(options.data_dir, "promotions")),
+        artifacts(st),
         warehouses_fwd([this](const std::string& k) { return warehouses.Reconcile(k); }),
+        artifacts_fwd([this](const std::string& k) { return artifacts.Reconcile(k); }),
         stages_fwd([this](const std::string& k) { return stages.Reconcile(k); }),
         promotions_fwd([this](const std::string& k) { return promotions.Reconcile(k); }),
         warehouse_ctl("warehouses", warehouses_fwd, 1),
+        artifact_ctl("artifacts", artifacts_fwd, 1),
         stage_ctl("stages", stages_fwd, 1),
         promotion_ctl("promotions", promotions_fwd, 2) {
     delivery::AddBuiltinSteps(
@@ -274,13 +278,22 @@ struct DeliveryWork {
     });
   }
   std::vector<controller::Controller*> All() {
-    return {&warehouse_ctl, &stage_ctl, &promotion_ctl};
+    return {&artifact_ctl, &warehouse_ctl, &stage_ctl, &promotion_ctl};
   }
 
   void Route(const store::Change& c) {
     const std::string key = controller::ObjectKey(c.key.ns, c.key.name);
     const std::string& kind = c.key.kind;
-    if (kind == "Warehouse") warehouse_ctl.Enqueue(key);
+    if (kind == "Warehouse") {
+      warehouse_index.Track(c);
+      warehouse_ctl.Enqueue(key);
+    }
+    // A run that ended may have built something (delivery/artifact.h); a
+    // new Artifact is looked for by the Warehouses of its namespace.
+    if (kind == "PipelineRun" && c.type != "DELETED") artifact_ctl.Enqueue(key);
+    if (kind == "Artifact" && c.type == "ADDED") {
+      for (const auto& w : warehouse_index.InNamespace(c.key.ns)) warehouse_ctl.Enqueue(w);
+    }
     // A Promotion's own status writes do not wake it (its reconciler asks
     // for the next look itself); made, changed or deleted, it is looked at.
     // One deleted may have been first in line: its Stage's others look too.
@@ -343,9 +356,14 @@ struct DeliveryWork {
       for (const auto& o : all) {
         if (ctl == &stage_ctl) stage_index.Add(o.key.ns, o.key.name);
         if (ctl == &promotion_ctl) promotion_index.Add(o.key.ns, o.key.name);
+        if (ctl == &warehouse_ctl) warehouse_index.Add(o.key.ns, o.key.name);
         ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
       }
     }
+    // Runs that ended while the server was down (or before it recorded
+    // what they built): recorded now; what exists is left as it is.
+    STRAKE_TRY_ASSIGN(runs, st.ListHeads("PipelineRun", ""));
+    for (const auto& r : runs) artifact_ctl.Enqueue(controller::ObjectKey(r.key.ns, r.key.name));
     return Ok();
   }
 
@@ -353,12 +371,16 @@ struct DeliveryWork {
   delivery::WarehouseReconciler warehouses;
   delivery::StageReconciler stages;
   delivery::PromotionReconciler promotions;
+  delivery::ArtifactRecorder artifacts;
   RolloutIndex stage_index;
   RolloutIndex promotion_index;
+  RolloutIndex warehouse_index;
   Forward warehouses_fwd;
+  Forward artifacts_fwd;
   Forward stages_fwd;
   Forward promotions_fwd;
   controller::Controller warehouse_ctl;
+  controller::Controller artifact_ctl;
   controller::Controller stage_ctl;
   controller::Controller promotion_ctl;
 };

@@ -35,9 +35,13 @@ constexpr std::array<std::string_view, 64> kAnimals = {
 }  // namespace
 
 std::string FreightName(const model::FreightOrigin& origin,
-                        const std::vector<model::FreightCommit>& commits) {
+                        const std::vector<model::FreightCommit>& commits,
+                        const std::vector<model::FreightArtifact>& artifacts) {
   std::vector<std::string> parts;
-  parts.reserve(commits.size());
+  parts.reserve(commits.size() + artifacts.size());
+  // Kargo's artifactHashPart.
+  for (const auto& a : artifacts)
+    parts.push_back(a.artifact_type + ":" + a.subscription_name + ":" + a.version);
   for (const auto& c : commits) {
     std::string part = model::NormalizeGitUrl(c.repo_url) + ":";
     if (!c.tag.empty()) part += c.tag + ":";

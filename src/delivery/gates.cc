@@ -98,6 +98,26 @@ StoppedLine LineFor(const model::LineStop& stop, std::string source, const model
   return line;
 }
 
+// The criteria of both objects that select the Stage, compiled; one that
+// does not compile (stored before it was checked) is why the gates close.
+Result<std::vector<Criterion>> CriteriaOf(const Configs& c, const model::Stage& stage) {
+  std::vector<Criterion> out;
+  auto add = [&](const std::vector<model::PromotionCriterion>& list,
+                 const std::string& source) -> Status {
+    for (const auto& pc : list) {
+      if (!Selects(pc.stage_selector, stage.meta.name, stage.meta.labels)) continue;
+      if (!Selects(pc.project_selector, stage.meta.ns, c.project_labels)) continue;
+      auto expr = CompileCriterion(pc.expression);
+      if (!expr) return Failf("{}: criterion {}: {}", source, Quote(pc.name), expr.error().message);
+      out.push_back({pc.name, source, std::move(*expr)});
+    }
+    return Ok();
+  };
+  if (c.project) STRAKE_TRY(add(c.project->promotion_criteria, "ProjectConfig " + stage.meta.ns));
+  if (c.cluster) STRAKE_TRY(add(c.cluster->promotion_criteria, "ClusterConfig"));
+  return out;
+}
+
 std::vector<StoppedLine> Lines(const Configs& c, const model::Stage* stage, const std::string& ns) {
   std::vector<StoppedLine> out;
   if (c.project && c.project->stop_the_line)
@@ -119,11 +139,12 @@ std::string StoppedLine::Describe() const {
   return out;
 }
 
-std::optional<std::string> ProjectGates::Denial(const std::string& freight_name) const {
+Result<std::optional<std::string>> ProjectGates::Denial(const store::Resource& freight) const {
+  using Why = std::optional<std::string>;
   for (const auto& line : lines)
-    if (!line.Excepts(freight_name)) return line.Describe();
-  if (windows.closed) return "promotion window: " + windows.reason;
-  return std::nullopt;
+    if (!line.Excepts(freight.key.name)) return Why(line.Describe());
+  if (windows.closed) return Why("promotion window: " + windows.reason);
+  return CriteriaDenial(criteria, freight, stage, now_ms, read_artifact);
 }
 
 std::optional<std::string> ProjectGates::DenialForAll() const {
@@ -152,6 +173,11 @@ Json ProjectGates::LineStatusToJson() const {
 Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms) {
   const std::string& ns = stage.meta.ns;
   ProjectGates out;
+  out.stage = stage.meta.name;
+  out.now_ms = now_ms;
+  out.read_artifact = [&store, ns](const std::string& name) {
+    return store.Get({"Artifact", ns, name});
+  };
   STRAKE_TRY_ASSIGN(configs, ReadConfigs(store, ns));
   out.config = configs.project;
   out.lines = Lines(configs, &stage, ns);
@@ -162,6 +188,9 @@ Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, i
     return out;
   };
   if (!configs.broken.empty()) return closed(Join(configs.broken, "; "));
+  auto criteria = CriteriaOf(configs, stage);
+  if (!criteria) return closed(criteria.error().message);
+  out.criteria = std::move(*criteria);
   auto windows = AllWindows(configs, stage);
   if (!windows) return closed(windows.error().message);
   out.any_window = !windows->empty();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "delivery/criteria.h"
 #include "delivery/window.h"
 #include "model/kargo.h"
 #include "store/store.h"
@@ -42,13 +43,19 @@ struct StoppedLine {
 struct ProjectGates {
   std::optional<model::ProjectConfig> config;  // none, or not readable
   WindowState windows;
-  bool any_window = false;         // some window selects the Stage (or cannot be read)
-  std::vector<StoppedLine> lines;  // stopped lines that cover the Stage
+  bool any_window = false;          // some window selects the Stage (or cannot be read)
+  std::vector<StoppedLine> lines;   // stopped lines that cover the Stage
+  std::vector<Criterion> criteria;  // the promotion criteria that select the Stage
+  std::string stage;
+  int64_t now_ms = 0;
+  ArtifactReader read_artifact;  // for the criteria's evidence
 
-  // Nullopt when a Promotion of the Freight `freight_name` may start, else
-  // why not: "line stopped by ProjectConfig demo: INC-42", "promotion
-  // window: window holiday-freeze closed until 2027-01-04T09:00:00Z".
-  std::optional<std::string> Denial(const std::string& freight_name) const;
+  // Nullopt when a Promotion of `freight` (the stored Freight) may start,
+  // else why not: "line stopped by ProjectConfig demo: INC-42", "promotion
+  // window: window holiday-freeze closed until 2027-01-04T09:00:00Z",
+  // "criteria coverage: 78.3 < 80 (PipelineRun build-42, task test)". Only
+  // a store failure is an error.
+  Result<std::optional<std::string>> Denial(const store::Resource& freight) const;
   // What holds every Freight (the windows, a line without exceptions).
   std::optional<std::string> DenialForAll() const;
   // When the windows' answer next changes (ms), or 0 when not known.

@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/artifact.h"
 #include "delivery/rollback.h"
 #include "delivery/stage.h"
 #include "delivery/template.h"
@@ -83,8 +84,8 @@ std::vector<std::string> StepRegistry::Names() const {
 }
 
 const std::set<std::string>& PromotionFunctionNames() {
-  static const std::set<std::string> kNames = {"success", "failure", "always", "status",
-                                               "commitFrom"};
+  static const std::set<std::string> kNames = {"success",    "failure",      "always",   "status",
+                                               "commitFrom", "artifactFrom", "imageFrom"};
   return kNames;
 }
 
@@ -229,7 +230,8 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
   // The gates again, at the moment it would start: admitted while open is
   // not enough when a window has closed since.
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
-  if (auto denied = gates.Denial(run.spec.spec.freight)) {
+  STRAKE_TRY_ASSIGN(denied, gates.Denial(*run.freight));
+  if (denied) {
     int64_t change = gates.NextChangeMs();
     // Looked at again when the gate says it opens, or sooner (kGatePoll).
     Millis retry =
@@ -359,7 +361,9 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
   env.vars["outputs"] = rollout::Value(state);
   env.vars["task"] = rollout::Value{{"outputs", rollout::Value(state)}};
   env.functions = StatusFunctions(records, alias);
-  env.functions["commitFrom"] = CommitFrom(freight.object.value("commits", Json::array()));
+  env.functions["commitFrom"] = CommitFrom(CommitsOf(freight.object));
+  env.functions["artifactFrom"] = ArtifactFrom(freight.object.value("artifacts", Json::array()));
+  env.functions["imageFrom"] = ImageFrom(freight.object.value("artifacts", Json::array()));
   return env;
 }
 

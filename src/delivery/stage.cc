@@ -541,6 +541,21 @@ Result<bool> StageReconciler::RollBack(const model::Stage& stage, const Json& st
   return true;
 }
 
+namespace {
+
+// The newest of `available` that `gates` admit (nullptr: none).
+Result<const store::Resource*> NewestAdmitted(const ProjectGates& gates,
+                                              std::vector<const store::Resource*> available) {
+  while (const store::Resource* pick = NewestFreight(available)) {
+    STRAKE_TRY_ASSIGN(denied, gates.Denial(*pick));
+    if (!denied) return pick;
+    available.erase(std::find(available.begin(), available.end(), pick));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Json& status,
                                              const ProjectGates& gates,
                                              const std::vector<const store::Resource*>& promotions,
@@ -571,9 +586,8 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
       bool upstream_now = !req.sources.match_upstream || req.sources.stages.empty() ||
                           Field(f.status, "currentlyIn").contains(req.sources.stages[0]);
       if (IsFreightAvailable(stage, origin, f.status, now_ms)) {
-        // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn);
-        // on a stopped line, only what an exception lets through.
-        if (upstream_now && !gates.Denial(f.key.name)) available.push_back(&f);
+        // MatchUpstream: what the upstream Stage holds now (Kargo's CurrentlyIn).
+        if (upstream_now) available.push_back(&f);
       } else if (req.sources.required_soak.count() > 0) {
         for (const auto& up : req.sources.stages) {
           if (!Field(f.status, "currentlyIn").contains(up)) continue;
@@ -584,7 +598,9 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
       }
     }
     if (req.sources.match_upstream && available.size() > 1) continue;  // Kargo: transient
-    const store::Resource* pick = NewestFreight(available);
+    // The newest that the gates let through (on a stopped line, what an
+    // exception names; what meets the criteria).
+    STRAKE_TRY_ASSIGN(pick, NewestAdmitted(gates, available));
     if (!pick || asked.count(pick->key.name)) continue;
     if (std::find(current.begin(), current.end(), pick->key.name) != current.end()) continue;
     Json promotion = {

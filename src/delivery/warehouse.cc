@@ -61,11 +61,66 @@ int64_t DiscoveryDueInMs(const Json& status, int64_t generation, const std::stri
   return std::max<int64_t>(0, next - now_ms);
 }
 
+std::vector<model::FreightArtifact> SelectArtifacts(const model::ArtifactSubscription& sub,
+                                                    const std::string& subscription_name,
+                                                    const std::vector<store::Resource>& artifacts) {
+  std::vector<const store::Resource*> picked;
+  for (const auto& a : artifacts) {
+    const Json spec = a.object.value("spec", Json::object());
+    const Json by = spec.value("builtBy", Json::object());
+    auto wants = [](const std::string& want, const std::string& have) {
+      return want.empty() || want == have;
+    };
+    if (!wants(sub.pipeline, by.value("pipeline", "")) ||
+        !wants(sub.branch, by.value("branch", "")) ||
+        !wants(sub.result, spec.value("result", "")) || !wants(sub.type, spec.value("type", "")))
+      continue;
+    if (!sub.repo_url.empty() &&
+        model::NormalizeGitUrl(sub.repo_url) != model::NormalizeGitUrl(by.value("repoURL", "")))
+      continue;
+    picked.push_back(&a);
+  }
+  auto finished = [](const store::Resource* r) {
+    return r->object.value("spec", Json::object())
+        .value("builtBy", Json::object())
+        .value("finishedAt", "");
+  };
+  std::sort(picked.begin(), picked.end(), [&](const store::Resource* a, const store::Resource* b) {
+    std::string fa = finished(a), fb = finished(b);
+    if (fa != fb) return fa > fb;  // RFC 3339 in UTC: text order is time order
+    if (a->created_ms != b->created_ms) return a->created_ms > b->created_ms;
+    return a->key.name < b->key.name;
+  });
+  if (picked.size() > static_cast<size_t>(sub.discovery_limit)) picked.resize(sub.discovery_limit);
+  std::vector<model::FreightArtifact> out;
+  for (const auto* a : picked) {
+    const Json spec = a->object.value("spec", Json::object());
+    const Json by = spec.value("builtBy", Json::object());
+    model::FreightArtifact f;
+    f.artifact_type = spec.value("type", "");
+    f.subscription_name = subscription_name;
+    f.version = spec.value("digest", "");
+    f.metadata = {{"artifact", a->key.name},
+                  {"uri", spec.value("uri", "")},
+                  {"digest", f.version},
+                  {"result", spec.value("result", "")}};
+    for (const char* key : {"pipelineRun", "repoURL", "commit", "branch"})
+      if (by.contains(key)) f.metadata[key] = by[key];
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
                                                  const std::vector<SubscriptionResult>& results) {
   model::Freight f;
   f.origin = {"Warehouse", warehouse};
   for (const auto& r : results) {
+    if (r.artifact) {
+      if (r.artifacts.empty()) return std::nullopt;
+      f.artifacts.push_back(r.artifacts.front());
+      continue;
+    }
     if (r.commits.empty()) return std::nullopt;
     const DiscoveredCommit& d = r.commits.front();
     model::FreightCommit c;
@@ -79,7 +134,7 @@ std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
     c.subscription_name = r.subscription_name;
     f.commits.push_back(std::move(c));
   }
-  f.meta.name = FreightName(f.origin, f.commits);
+  f.meta.name = FreightName(f.origin, f.commits, f.artifacts);
   return f;
 }
 
@@ -91,7 +146,12 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at) {
   Json o = {{"apiVersion", model::kKargoApiVersion}, {"kind", "Freight"}, {"metadata", meta}};
   if (!f.alias.empty()) o["alias"] = f.alias;
   o["origin"] = {{"kind", f.origin.kind}, {"name", f.origin.name}};
-  o["commits"] = std::move(commits);
+  if (!commits.empty()) o["commits"] = std::move(commits);
+  if (!f.artifacts.empty()) {
+    Json artifacts = Json::array();
+    for (const auto& a : f.artifacts) artifacts.push_back(model::FreightArtifactToJson(a));
+    o["artifacts"] = std::move(artifacts);
+  }
   o["discoveredAt"] = discovered_at;
   return o;
 }
@@ -99,6 +159,7 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at) {
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
   Json git = Json::array();
   for (const auto& r : results) {
+    if (r.artifact) continue;
     Json commits = Json::array();
     for (const auto& c : r.commits) commits.push_back(CommitJson(c));
     Json entry = {{"repoURL", r.repo_url}, {"commits", std::move(commits)}};
@@ -108,13 +169,38 @@ Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
   return git;
 }
 
+Json DiscoveredResultsJson(const std::vector<SubscriptionResult>& results) {
+  Json out = Json::array();
+  for (const auto& r : results) {
+    if (!r.artifact) continue;
+    Json refs = Json::array();
+    for (const auto& a : r.artifacts) refs.push_back(model::FreightArtifactToJson(a));
+    out.push_back({{"name", r.subscription_name}, {"artifactReferences", std::move(refs)}});
+  }
+  return out;
+}
+
 WarehouseReconciler::WarehouseReconciler(store::Store& store, gitops::Sources& sources,
                                          const Clock& clock)
     : store_(store), sources_(sources), clock_(clock) {}
 
-Result<SubscriptionResult> WarehouseReconciler::Discover(const model::WarehouseSubscription& sub) {
+Result<int64_t> WarehouseReconciler::ArtifactRevision(const std::string& ns) {
+  STRAKE_TRY_ASSIGN(heads, store_.ListHeads("Artifact", ns));
+  int64_t newest = 0;
+  for (const auto& h : heads) newest = std::max(newest, h.resource_version);
+  return newest;
+}
+
+Result<SubscriptionResult> WarehouseReconciler::Discover(const std::string& ns,
+                                                         const model::WarehouseSubscription& sub) {
+  if (sub.artifact) {
+    SubscriptionResult out{"", sub.name, {}, true, {}};
+    STRAKE_TRY_ASSIGN(all, store_.List("Artifact", ns));
+    out.artifacts = SelectArtifacts(*sub.artifact, sub.name, all);
+    return out;
+  }
   const model::GitSubscription& git = sub.git;
-  SubscriptionResult out{git.repo_url, sub.name, {}};
+  SubscriptionResult out{git.repo_url, sub.name, {}, false, {}};
   gitops::SourceState s = sources_.Get(git.repo_url, /*force=*/true);
   if (!s.error.empty() || !s.mirror) {
     return Failf("fetching {}: {}", RedactUrl(git.repo_url),
@@ -198,6 +284,16 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   const int64_t now_ms = UnixMillis(clock_.Now());
   controller::ReconcileResult result;
   int64_t due = DiscoveryDueInMs(status, got->generation, refresh, spec.interval.count(), now_ms);
+  const bool artifact_subscriber =
+      std::any_of(spec.subscriptions.begin(), spec.subscriptions.end(),
+                  [](const model::WarehouseSubscription& s) { return s.artifact.has_value(); });
+  int64_t artifact_revision = 0;
+  if (artifact_subscriber) {
+    STRAKE_TRY_ASSIGN(newest, ArtifactRevision(ns));
+    artifact_revision = newest;
+    const Json seen = status.value("discoveredArtifacts", Json::object());
+    if (seen.value("artifactRevision", int64_t{0}) != newest) due = 0;
+  }
   if (due > 0) {
     result.requeue_after = Millis(due);
     return result;
@@ -208,7 +304,7 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   Json conditions = next.value("conditions", Json::array());
   std::vector<SubscriptionResult> results;
   for (const auto& sub : spec.subscriptions) {
-    auto found = Discover(sub);
+    auto found = Discover(ns, sub);
     if (!found) {
       SetCondition(conditions, "Healthy", false, "DiscoveryFailed", found.error().message, now,
                    got->generation);
@@ -226,15 +322,22 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   // within seconds, not after the interval (Kargo's order too).
   next["observedGeneration"] = got->generation;
   next["discoveredArtifacts"] = {{"discoveredAt", now}, {"git", DiscoveredGitJson(results)}};
+  if (artifact_subscriber) {
+    next["discoveredArtifacts"]["results"] = DiscoveredResultsJson(results);
+    next["discoveredArtifacts"]["artifactRevision"] = artifact_revision;
+  }
   DropCondition(conditions, "FreightCreated");  // Kargo: said again by this discovery, or not
   SetCondition(conditions, "Healthy", true, "ReconciliationSucceeded", "", now, got->generation);
   std::string reason = "ArtifactsDiscovered", message;
   auto freight = FreightFromResults(name, results);
   if (!freight) {
-    auto empty = std::find_if(results.begin(), results.end(),
-                              [](const SubscriptionResult& r) { return r.commits.empty(); });
-    message = fmt::format("No commits discovered for Git repository {}",
-                          Quote(RedactUrl(empty->repo_url)));
+    auto empty = std::find_if(results.begin(), results.end(), [](const SubscriptionResult& r) {
+      return r.artifact ? r.artifacts.empty() : r.commits.empty();
+    });
+    message = empty->artifact ? fmt::format("No artifacts discovered for subscription {}",
+                                            Quote(empty->subscription_name))
+                              : fmt::format("No commits discovered for Git repository {}",
+                                            Quote(RedactUrl(empty->repo_url)));
     SetCondition(conditions, "Healthy", false, "NoCommitsDiscovered", message, now,
                  got->generation);
     SetCondition(conditions, "Ready", false, "MissingCommits", message, now, got->generation);

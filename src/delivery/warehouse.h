@@ -35,12 +35,23 @@ using model::Json;
 inline constexpr const char* kRefreshAnnotation = "kargo.akuity.io/refresh";
 inline constexpr const char* kAliasLabel = "kargo.akuity.io/alias";
 
-// What a subscription discovered.
+// What a subscription discovered: commits (git), or strake's Artifacts.
 struct SubscriptionResult {
   std::string repo_url;
   std::string subscription_name;
   std::vector<DiscoveredCommit> commits;
+  bool artifact = false;  // an artifact subscription: `artifacts`, not `commits`
+  std::vector<model::FreightArtifact> artifacts;
 };
+
+// The Artifacts (strake.dev/v1, delivery/artifact.h) an artifact
+// subscription selects, newest first (by when their run finished, then
+// when they were recorded), at most its discoveryLimit, as the Freight
+// references them: type, subscription, version (the digest) and metadata
+// (artifact, uri, digest, result, pipelineRun, and the commit it was built from).
+std::vector<model::FreightArtifact> SelectArtifacts(const model::ArtifactSubscription& sub,
+                                                    const std::string& subscription_name,
+                                                    const std::vector<store::Resource>& artifacts);
 
 // When the next discovery is due, from the stored status: 0 = now.
 int64_t DiscoveryDueInMs(const Json& status, int64_t generation, const std::string& refresh,
@@ -56,6 +67,9 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at);
 
 // status.discoveredArtifacts.git, as Kargo writes it.
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results);
+// status.discoveredArtifacts.results (Kargo's generic DiscoveryResults):
+// [{name, artifactReferences}] of the artifact subscriptions.
+Json DiscoveredResultsJson(const std::vector<SubscriptionResult>& results);
 
 class WarehouseReconciler {
  public:
@@ -64,7 +78,13 @@ class WarehouseReconciler {
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
 
  private:
-  Result<SubscriptionResult> Discover(const model::WarehouseSubscription& sub);
+  Result<SubscriptionResult> Discover(const std::string& ns,
+                                      const model::WarehouseSubscription& sub);
+  // The newest Artifact's revision in `ns` (0: none): a Warehouse with an
+  // artifact subscription discovers again, whatever its interval, once it
+  // differs from what its last discovery saw (status.discoveredArtifacts.
+  // artifactRevision), so a new Artifact becomes Freight at once.
+  Result<int64_t> ArtifactRevision(const std::string& ns);
   // Makes `f` unless it exists; returns whether it was made.
   Result<bool> CreateFreight(model::Freight& f, const std::string& discovered_at);
 

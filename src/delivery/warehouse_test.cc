@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "delivery/artifact.h"
 #include "delivery/freight.h"
 #include "gitops/test_repo.h"
 #include "store/sqlite_store.h"
@@ -193,6 +194,85 @@ TEST_F(WarehouseTest, ABranchIsNeverATagOfTheSameName) {
   auto freight = Freight();
   ASSERT_EQ(freight.size(), 1u);
   EXPECT_EQ(freight[0].object["commits"][0]["id"], second);
+}
+
+// strake's artifact subscription: what the pipelines built becomes Freight.
+class ArtifactWarehouseTest : public WarehouseTest {
+ protected:
+  void ApplyArtifacts(const std::string& config) {
+    store::Resource r;
+    r.key = {"Warehouse", "demo", "app"};
+    r.object = {
+        {"apiVersion", "kargo.akuity.io/v1alpha1"},
+        {"kind", "Warehouse"},
+        {"metadata", {{"name", "app"}, {"namespace", "demo"}}},
+        {"spec",
+         {{"interval", "1h"},
+          {"subscriptions",
+           Json::array({{{"name", "web"}, {"artifact", {{"config", Json::parse(config)}}}}})}}}};
+    ASSERT_TRUE(store_->Create(r, "Applied", ""));
+  }
+  void Record(const std::string& uri, char digit, const std::string& pipeline,
+              const std::string& finished) {
+    std::string digest = "sha256:" + std::string(64, digit);
+    store::Resource a;
+    a.key = {"Artifact", "demo", ArtifactName(uri, digest)};
+    a.object = {{"apiVersion", "strake.dev/v1"},
+                {"kind", "Artifact"},
+                {"spec",
+                 {{"type", "image"},
+                  {"result", "IMAGE"},
+                  {"uri", uri},
+                  {"digest", digest},
+                  {"builtBy",
+                   {{"pipelineRun", "run-" + std::string(1, digit)},
+                    {"pipeline", pipeline},
+                    {"repoURL", "http://127.0.0.1/app.git"},
+                    {"commit", std::string(40, digit)},
+                    {"finishedAt", finished}}}}}};
+    ASSERT_TRUE(store_->Create(a, "Recorded", ""));
+  }
+};
+
+TEST_F(ArtifactWarehouseTest, TheNewestArtifactBecomesFreightAndANewOneAtOnce) {
+  Record("reg/web:v1", '1', "build", "2026-12-06T10:00:00Z");
+  Record("reg/web:v2", '2', "build", "2026-12-06T11:00:00Z");
+  Record("reg/other:v9", '9', "other", "2026-12-06T12:00:00Z");  // not this pipeline's
+  ApplyArtifacts(R"({"pipeline": "build", "repoURL": "http://127.0.0.1/app"})");
+  auto r = Reconcile();
+  EXPECT_EQ(r.requeue_after, Millis(3'600'000));
+  auto freight = Freight();
+  ASSERT_EQ(freight.size(), 1u);
+  const Json& a = freight[0].object["artifacts"][0];
+  EXPECT_EQ(a["artifactType"], "image");
+  EXPECT_EQ(a["subscriptionName"], "web");
+  EXPECT_EQ(a["version"], "sha256:" + std::string(64, '2'));
+  EXPECT_EQ(a["metadata"]["uri"], "reg/web:v2");
+  EXPECT_EQ(a["metadata"]["pipelineRun"], "run-2");
+  EXPECT_EQ(a["metadata"]["commit"], std::string(40, '2'));
+  EXPECT_FALSE(freight[0].object.contains("commits"));
+  model::FreightArtifact fa = model::FreightArtifactFromJson(a);
+  EXPECT_EQ(freight[0].key.name, FreightName({"Warehouse", "app"}, {}, {fa}));
+  EXPECT_EQ(Status()["discoveredArtifacts"]["results"][0]["artifactReferences"].size(), 2u);
+  // A new Artifact: discovered at the next look, whatever the interval.
+  clock_.Advance(std::chrono::seconds(5));
+  Record("reg/web:v3", '3', "build", "2026-12-06T13:00:00Z");
+  Reconcile();
+  ASSERT_EQ(Freight().size(), 2u);
+  EXPECT_EQ(Status()["lastFreightID"], Freight()[0].key.name == freight[0].key.name
+                                           ? Freight()[1].key.name
+                                           : Freight()[0].key.name);
+  // Nothing new: not due.
+  clock_.Advance(std::chrono::seconds(5));
+  EXPECT_GT(Reconcile().requeue_after->count(), 3'000'000);
+}
+
+TEST_F(ArtifactWarehouseTest, NoArtifactYetIsNotReadyAndMakesNoFreight) {
+  ApplyArtifacts(R"({"pipeline": "build"})");
+  Reconcile();
+  EXPECT_TRUE(Freight().empty());
+  EXPECT_EQ(Condition("Ready"), "MissingCommits");
+  EXPECT_EQ(Condition("Ready", "message"), "No artifacts discovered for subscription \"web\"");
 }
 
 }  // namespace

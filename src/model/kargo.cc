@@ -305,6 +305,30 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   return g;
 }
 
+// A generic subscription of type `artifact` (Kargo's Subscription: config
+// and discoveryLimit): strake's Artifacts.
+ArtifactSubscription DecodeArtifactSubscription(Ctx& ctx, const Node& n, const std::string& path) {
+  ArtifactSubscription a;
+  Fields f(ctx, n, path);
+  if (!f.ok()) return a;
+  if (const Node* v = f.Get("discoveryLimit"); v && !v->IsNull())
+    a.discovery_limit = ctx.Int(*v, f.Sub("discoveryLimit"), 1, 100);
+  const Node* config = f.Get("config");
+  if (!config || config->IsNull()) return a;
+  Fields cf(ctx, *config, f.Sub("config"));
+  if (!cf.ok()) return a;
+  a.pipeline = cf.Str("pipeline");
+  a.branch = cf.Str("branch");
+  a.result = cf.Str("result");
+  if (const Node* v = cf.Get("repoURL"); v && !v->IsNull()) {
+    a.repo_url = ctx.Str(*v, cf.Sub("repoURL"));
+    CheckGitRepoUrl(ctx, *v, cf.Sub("repoURL"), a.repo_url);
+  }
+  if (const Node* v = cf.Get("type"); v && !v->IsNull())
+    a.type = Enum(ctx, *v, cf.Sub("type"), {"image", "artifact"});
+  return a;
+}
+
 // One item of spec.subscriptions: its name and exactly one type key, as
 // Kargo's WarehouseSpec.UnmarshalJSON reads it.
 std::optional<WarehouseSubscription> DecodeSubscription(Ctx& ctx, const Node& item,
@@ -334,10 +358,18 @@ std::optional<WarehouseSubscription> DecodeSubscription(Ctx& ctx, const Node& it
     s.git = DecodeGitSubscription(ctx, *body, f.Sub("git"));
     return s;
   }
+  if (type == "artifact") {
+    if (s.name.empty()) {
+      ctx.Error(item, f.Sub("name"),
+                "is required for an artifact subscription (Kargo names generic subscriptions)");
+    }
+    s.artifact = DecodeArtifactSubscription(ctx, *body, f.Sub("artifact"));
+    return s;
+  }
   std::string near = type == "image" || type == "chart" ? "" : DidYouMean(type, kSubscriptionTypes);
   ctx.Error(*body, f.Sub(type),
             fmt::format("not supported yet: strake's Warehouse subscribes to git repositories "
-                        "so far{}",
+                        "and to strake's artifacts so far{}",
                         near));
   return std::nullopt;
 }
@@ -384,7 +416,7 @@ WarehouseSpec DecodeWarehouseSpecNode(Ctx& ctx, const Node& spec) {
             fmt::format("subscription name {} already used at {}", Quote(s->name), at->second));
       }
     }
-    if (!s->git.repo_url.empty()) {
+    if (!s->artifact && !s->git.repo_url.empty()) {
       auto [at, fresh] = repos.emplace(NormalizeGitUrl(s->git.repo_url), path + ".git");
       if (!fresh) {
         ctx.Error(*item.Get("git")->Get("repoURL"), path + ".git.repoURL",
@@ -441,12 +473,31 @@ void DecodeFreightFields(Ctx& ctx, Fields& f, Freight& out) {
     c.subscription_name = cf.Str("subscriptionName");
     out.commits.push_back(std::move(c));
   });
-  bool others = false;
-  for (const char* key : {"images", "charts", "artifacts"}) {
+  f.List("artifacts", [&](const Node& item, const std::string& path) {
+    Fields af(ctx, item, path);
+    FreightArtifact a;
+    for (auto [key, field] :
+         {std::pair{"artifactType", &a.artifact_type},
+          std::pair{"subscriptionName", &a.subscription_name}, std::pair{"version", &a.version}}) {
+      if (const Node* v = af.Need(key)) *field = ctx.Str(*v, af.Sub(key));
+    }
+    if (const Node* v = af.Get("metadata"); v && !v->IsNull()) {
+      if (!v->IsMap()) {
+        ctx.Error(*v, af.Sub("metadata"), "must be an object");
+      } else {
+        a.metadata = ToJson(*v);
+      }
+    }
+    out.artifacts.push_back(std::move(a));
+  });
+  bool others = !out.artifacts.empty();
+  for (const char* key : {"images", "charts"}) {
     const Node* v = f.Get(key);
     if (!v || v->IsNull() || (v->IsSeq() && v->seq.empty())) continue;
     others = true;
-    ctx.Error(*v, key, "not supported yet: strake's Freight references git commits so far");
+    ctx.Error(*v, key,
+              "not supported yet: strake's Freight references git commits and strake's "
+              "artifacts so far");
   }
   if (const Node* v = f.Get("discoveredAt"); v && !v->IsNull())
     CheckRfc3339(ctx, *v, "discoveredAt", ctx.Str(*v, "discoveredAt"));
@@ -848,6 +899,26 @@ void CheckFreightName(Ctx& ctx, const Node& at, const std::string& path, const s
                         Quote(n)));
 }
 
+// strake's promotionCriteria: each named, selecting Stages (and Projects,
+// a ClusterConfig's), with an expression (compiled by the API at apply,
+// where the functions it may call are known).
+std::vector<PromotionCriterion> DecodeCriteria(Ctx& ctx, Fields& f, bool cluster) {
+  std::vector<PromotionCriterion> out;
+  std::set<std::string> names;
+  f.List("promotionCriteria", [&](const Node& item, const std::string& path) {
+    Fields cf(ctx, item, path);
+    PromotionCriterion c;
+    c.name = GateName(ctx, cf, names, "criterion");
+    GateSelectors(ctx, cf, cluster, c.stage_selector, c.project_selector);
+    if (const Node* v = cf.Need("expression")) {
+      c.expression = ctx.Str(*v, cf.Sub("expression"));
+      if (Trim(c.expression).empty()) ctx.Error(*v, cf.Sub("expression"), "must not be empty");
+    }
+    out.push_back(std::move(c));
+  });
+  return out;
+}
+
 std::optional<LineStop> DecodeLineStop(Ctx& ctx, Fields& f, bool cluster) {
   const Node* node = f.Get("stopTheLine");
   if (!node || node->IsNull()) return std::nullopt;
@@ -937,6 +1008,7 @@ bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r) {
     pc.promotion_windows = DecodeWindows(ctx, sf, false);
     pc.freeze_periods = DecodeFreezePeriods(ctx, sf, false);
     pc.stop_the_line = DecodeLineStop(ctx, sf, false);
+    pc.promotion_criteria = DecodeCriteria(ctx, sf, false);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
   }
@@ -960,6 +1032,7 @@ bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r) {
     cc.promotion_windows = DecodeWindows(ctx, sf, true);
     cc.freeze_periods = DecodeFreezePeriods(ctx, sf, true);
     cc.stop_the_line = DecodeLineStop(ctx, sf, true);
+    cc.promotion_criteria = DecodeCriteria(ctx, sf, true);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     NotYet(ctx, sf, "gitClient", "gitClient (commits are made as the Stage's git steps say)");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
@@ -1011,6 +1084,25 @@ FreightCommit FreightCommitFromJson(const Json& j) {
     if (v != j.end() && v->is_string()) c.*field = v->get<std::string>();
   }
   return c;
+}
+
+Json FreightArtifactToJson(const FreightArtifact& a) {
+  Json j = {{"artifactType", a.artifact_type},
+            {"subscriptionName", a.subscription_name},
+            {"version", a.version}};
+  if (a.metadata.is_object() && !a.metadata.empty()) j["metadata"] = a.metadata;
+  return j;
+}
+
+FreightArtifact FreightArtifactFromJson(const Json& j) {
+  FreightArtifact a;
+  if (!j.is_object()) return a;
+  a.artifact_type = j.value("artifactType", "");
+  a.subscription_name = j.value("subscriptionName", "");
+  a.version = j.value("version", "");
+  auto m = j.find("metadata");
+  if (m != j.end() && m->is_object()) a.metadata = *m;
+  return a;
 }
 
 std::string NormalizeGitUrl(const std::string& url) {

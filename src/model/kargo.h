@@ -5,8 +5,9 @@
 // 1c764767). Plain values.
 //
 // What strake does not act on yet is refused where it is written, never
-// accepted and dropped: a Warehouse's image, chart and generic
-// subscriptions and freightCreationCriteria, a Stage's targets, steps that
+// accepted and dropped: a Warehouse's image and chart subscriptions (and
+// generic ones of a type other than strake's `artifact`) and
+// freightCreationCriteria, a Stage's targets, steps that
 // name a PromotionTask, the webhookReceivers
 // and gitClient of a ProjectConfig or ClusterConfig. PromotionTask and
 // ClusterPromotionTask are refused at apply with the same words until they
@@ -58,9 +59,23 @@ struct GitSubscription {
   bool insecure_skip_tls_verify = false;
 };
 
+// A subscription to strake's own Artifacts (what PipelineRuns built,
+// delivery/artifact.h), written as a Kargo generic subscription of type
+// `artifact`: {config: {...}, discoveryLimit}. Every field of config
+// narrows; none given takes every Artifact of the namespace.
+struct ArtifactSubscription {
+  std::string pipeline;  // config.pipeline: the Pipeline (or Pipelines-as-Code run) that built it
+  std::string repo_url;  // config.repoURL: built from a commit of this repository
+  std::string branch;    // config.branch: built from a push to this branch
+  std::string result;    // config.result: its name (IMAGE, WEB_IMAGE, ARTIFACT...)
+  std::string type;      // config.type: "image" or "artifact"; "" = either
+  int discovery_limit = 20;  // 1..100
+};
+
 struct WarehouseSubscription {
-  std::string name;  // optional, an RFC 1123 label unique in the Warehouse
+  std::string name;  // optional, an RFC 1123 label unique in the Warehouse (required for artifact)
   GitSubscription git;
+  std::optional<ArtifactSubscription> artifact;  // set: an artifact subscription (`git` unused)
 };
 
 struct WarehouseSpec {
@@ -86,6 +101,17 @@ struct FreightCommit {
   std::string subscription_name;
 };
 
+// An artifact that Freight references (Kargo's ArtifactReference): its
+// type (strake's: "image" or "artifact"), the subscription that found it,
+// its version (the digest) and metadata (strake's: the Artifact object's
+// name, uri, digest, the PipelineRun and commit that built it).
+struct FreightArtifact {
+  std::string artifact_type;
+  std::string subscription_name;
+  std::string version;
+  Json metadata = Json::object();
+};
+
 // Freight: immutable; its name is the fingerprint of what it references
 // (delivery/freight.h FreightName). Kargo's fields sit beside metadata.
 struct Freight {
@@ -93,6 +119,7 @@ struct Freight {
   std::string alias;
   FreightOrigin origin;
   std::vector<FreightCommit> commits;
+  std::vector<FreightArtifact> artifacts;
 };
 
 // Kargo's Project: a namespace of the same name (cluster-scoped).
@@ -241,14 +268,26 @@ struct LineStop {
   std::vector<LineException> exceptions;
 };
 
+// A promotion criterion (strake's): an expr-lang expression over the
+// Freight, its evidence and its history that must be true for a Promotion
+// of it into the Stages selected to start (delivery/criteria.h says what
+// it sees). The expression is compiled at apply.
+struct PromotionCriterion {
+  std::string name;
+  std::optional<StageSelector> stage_selector;    // none: every Stage of the Project
+  std::optional<StageSelector> project_selector;  // a ClusterConfig's; none: every Project
+  std::string expression;
+};
+
 // Kargo's ProjectConfig: named as its Project, in the Project's namespace.
-// freezePeriods and stopTheLine are strake's.
+// freezePeriods, stopTheLine and promotionCriteria are strake's.
 struct ProjectConfig {
   ObjectMeta meta;
   std::vector<PromotionPolicy> promotion_policies;
   std::vector<PromotionWindow> promotion_windows;
   std::vector<FreezePeriod> freeze_periods;
   std::optional<LineStop> stop_the_line;
+  std::vector<PromotionCriterion> promotion_criteria;
 };
 
 // Kargo's ClusterConfig (cluster-scoped, named "cluster"): the gates of
@@ -259,6 +298,7 @@ struct ClusterConfig {
   std::vector<PromotionWindow> promotion_windows;
   std::vector<FreezePeriod> freeze_periods;
   std::optional<LineStop> stop_the_line;
+  std::vector<PromotionCriterion> promotion_criteria;
 };
 inline constexpr const char* kClusterConfigName = "cluster";
 
@@ -287,5 +327,7 @@ std::string NormalizeGitUrl(const std::string& url);
 // left out), and back.
 Json FreightCommitToJson(const FreightCommit& c);
 FreightCommit FreightCommitFromJson(const Json& j);
+Json FreightArtifactToJson(const FreightArtifact& a);
+FreightArtifact FreightArtifactFromJson(const Json& j);
 
 }  // namespace strake::model

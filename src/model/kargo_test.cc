@@ -467,6 +467,93 @@ spec:
              "alias can be moved");
 }
 
+// strake's promotionCriteria: named once each, an expression, Stages (and,
+// in a ClusterConfig, Projects) selected.
+TEST(KargoDecodeTest, PromotionCriteriaDecodeAndBadOnesSayWhere) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  promotionCriteria:
+  - {name: coverage, stageSelector: {name: staging}, expression: "evidence('test').COVERAGE >= 80"}
+  - {name: soak, expression: "soakTime('dev') > 3600"}
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
+  ASSERT_EQ(pc.promotion_criteria.size(), 2u);
+  EXPECT_EQ(pc.promotion_criteria[0].name, "coverage");
+  EXPECT_EQ(pc.promotion_criteria[0].stage_selector->name, "staging");
+  EXPECT_EQ(pc.promotion_criteria[0].expression, "evidence('test').COVERAGE >= 80");
+  EXPECT_FALSE(pc.promotion_criteria[1].stage_selector);
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  promotionCriteria:
+  - {name: a, expression: " "}
+  - {name: a, expression: "true", projectSelector: {name: x}}
+  - {expresion: "true"}
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "spec.promotionCriteria[0].expression: must not be empty");
+  EXPECT_HAS(e, "spec.promotionCriteria[1].name: criterion \"a\" is named twice");
+  EXPECT_HAS(e, "spec.promotionCriteria[1].projectSelector: is for a ClusterConfig's");
+  EXPECT_HAS(e, "spec.promotionCriteria[2].name: required");
+  EXPECT_HAS(e, "spec.promotionCriteria[2].expresion: unknown field");
+}
+
+// strake's artifact subscription (a Kargo generic subscription) and
+// Freight that references artifacts.
+TEST(KargoDecodeTest, ArtifactSubscriptionsAndFreightArtifactsDecode) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - name: web
+    artifact:
+      config: {pipeline: build, repoURL: "https://g.example/app.git", branch: main, result: IMAGE, type: image}
+      discoveryLimit: 5
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Freight
+metadata: {name: 0a1b2c3d4e5f60718293a4b5c6d7e8f901234567, namespace: demo}
+origin: {kind: Warehouse, name: w}
+artifacts:
+- {artifactType: image, subscriptionName: web, version: "sha256:aa", metadata: {uri: reg/web}}
+)");
+  ASSERT_EQ(ok.resources.size(), 2u) << ok.errors();
+  const auto& w = std::get<Warehouse>(ok.resources[0].value);
+  ASSERT_TRUE(w.spec.subscriptions[0].artifact);
+  const ArtifactSubscription& a = *w.spec.subscriptions[0].artifact;
+  EXPECT_EQ(a.pipeline, "build");
+  EXPECT_EQ(a.repo_url, "https://g.example/app.git");
+  EXPECT_EQ(a.branch, "main");
+  EXPECT_EQ(a.result, "IMAGE");
+  EXPECT_EQ(a.type, "image");
+  EXPECT_EQ(a.discovery_limit, 5);
+  const auto& f = std::get<Freight>(ok.resources[1].value);
+  ASSERT_EQ(f.artifacts.size(), 1u);
+  EXPECT_EQ(f.artifacts[0].version, "sha256:aa");
+  EXPECT_EQ(f.artifacts[0].metadata["uri"], "reg/web");
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - artifact:
+      config: {pipline: build, repoURL: "ftp://x", type: binary}
+      discoveryLimit: 0
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "spec.subscriptions[0].name: is required for an artifact subscription");
+  EXPECT_HAS(e, "spec.subscriptions[0].artifact.config.pipline: unknown field");
+  EXPECT_HAS(e,
+             "spec.subscriptions[0].artifact.config.repoURL: must be a valid Git repository URL");
+  EXPECT_HAS(e, "spec.subscriptions[0].artifact.config.type: must be image or artifact");
+  EXPECT_HAS(e, "spec.subscriptions[0].artifact.discoveryLimit: ");
+}
+
 // Kargo's ClusterConfig is named "cluster" and its windows may select
 // Projects; strake adds freeze periods and a line stop for every Project.
 TEST(KargoDecodeTest, TheClusterConfigDecodesItsGates) {
@@ -813,13 +900,14 @@ spec:
   ASSERT_EQ(errors.size(), 5u) << d.errors();
   EXPECT_EQ(errors[0],
             "k.yaml:7:7: spec.subscriptions[0].image: not supported yet: strake's Warehouse "
-            "subscribes to git repositories so far");
+            "subscribes to git repositories and to strake's artifacts so far");
   EXPECT_EQ(errors[1],
             "k.yaml:9:12: spec.subscriptions[1].chart: not supported yet: strake's Warehouse "
-            "subscribes to git repositories so far");
-  EXPECT_EQ(errors[2],
-            "k.yaml:11:10: spec.subscriptions[2].gti: not supported yet: strake's Warehouse "
-            "subscribes to git repositories so far (did you mean \"git\"?)");
+            "subscribes to git repositories and to strake's artifacts so far");
+  EXPECT_EQ(
+      errors[2],
+      "k.yaml:11:10: spec.subscriptions[2].gti: not supported yet: strake's Warehouse "
+      "subscribes to git repositories and to strake's artifacts so far (did you mean \"git\"?)");
   EXPECT_EQ(errors[3],
             "k.yaml:12:5: spec.subscriptions[3]: must have exactly one field naming its type "
             "(git, image, chart), apart from an optional \"name\", but has 2: git, image");
@@ -962,8 +1050,8 @@ spec: {}
            "k.yaml:6:38: commits[0].id: must be a full commit ID (40 or 64 hex digits), found "
            "\"abc123\"",
            "k.yaml:7:82: commits[1].sha: unknown field \"sha\"",
-           "k.yaml:8:9: images: not supported yet: strake's Freight references git commits so "
-           "far",
+           "k.yaml:8:9: images: not supported yet: strake's Freight references git commits and "
+           "strake's artifacts so far",
            "k.yaml:10:15: discoveredAt: must be an RFC 3339 time",
            "k.yaml:11:1: spec: unknown field \"spec\"",
        }) {

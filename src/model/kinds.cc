@@ -146,6 +146,8 @@ const std::vector<KindInfo> kKinds = {
     // strake's own
     {"Repository", "repositories", "strake.dev/v1", {}, {"repo"}},
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},
+    // What a PipelineRun built (delivery/artifact.h): recorded by the server.
+    {"Artifact", "artifacts", "strake.dev/v1", {}, {"art"}, true, true, false},
 };
 
 // The custom kinds: every version ever set is kept (pointers handed out stay

@@ -1015,6 +1015,94 @@ Result<Value> Expr::Eval(const std::map<std::string, Value>& vars,
   }
 }
 
+namespace {
+
+bool IsComparison(const std::string& op) {
+  return op == "==" || op == "!=" || op == "<" || op == "<=" || op == ">" || op == ">=";
+}
+
+// The operator that holds when `op` does not ("<" for ">=").
+std::string Negated(const std::string& op) {
+  static const std::map<std::string, std::string> kNot = {
+      {"==", "!="}, {"!=", "=="}, {"<", ">="},      {">=", "<"},
+      {">", "<="},  {"<=", ">"},  {"in", "not in"}, {"not in", "in"}};
+  auto it = kNot.find(op);
+  return it != kNot.end() ? it->second : "not " + op;
+}
+
+// What a node that is not explained further shows itself as.
+std::string NodeText(const ExprNode& n) {
+  switch (n.kind) {
+    case NodeKind::kVariable:
+      return n.name;
+    case NodeKind::kCall:
+      return n.name + "(...)";
+    case NodeKind::kMember:
+      return NodeText(*n.kids[0]) + "." + n.name;
+    default:
+      return "the expression";
+  }
+}
+
+class Explainer {
+ public:
+  explicit Explainer(Evaluator& ev) : ev_(ev) {}
+
+  // Why `n` is `value` (what it evaluated to).
+  Result<std::string> Why(const ExprNode& n, bool value) {
+    if (n.kind == NodeKind::kUnary && n.name == "!") return Why(*n.kids[0], !value);
+    if (n.kind != NodeKind::kBinary) return NodeText(n) + (value ? " is true" : " is false");
+    const std::string& op = n.name;
+    if (op == "&&" || op == "and" || op == "||" || op == "or") return Logical(n, value);
+    auto l = ev_.Eval(*n.kids[0]);
+    if (!l) return tl::unexpected(l.error());
+    auto r = ev_.Eval(*n.kids[1]);
+    if (!r) return tl::unexpected(r.error());
+    if (IsComparison(op) || op == "in" || op == "not in" || op == "matches" || op == "contains" ||
+        op == "startsWith" || op == "endsWith") {
+      return fmt::format("{} {} {}", Show(*l), value ? op : Negated(op), Show(*r));
+    }
+    return NodeText(n) + (value ? " is true" : " is false");
+  }
+
+ private:
+  // `a && b` false: the first false operand; true: both. `||` the mirror.
+  Result<std::string> Logical(const ExprNode& n, bool value) {
+    bool is_and = n.name == "&&" || n.name == "and";
+    std::vector<std::string> parts;
+    for (const auto& kid : n.kids) {
+      auto v = ev_.Eval(*kid);
+      if (!v) return tl::unexpected(v.error());
+      if (!v->is_boolean()) continue;
+      bool b = v->get<bool>();
+      if (b != value) continue;
+      auto why = Why(*kid, b);
+      if (!why) return why;
+      // One operand decides an `&&` that is false or an `||` that is true.
+      if (is_and != value) return why;
+      parts.push_back(*why);
+    }
+    return Join(parts, " and ");
+  }
+
+  Evaluator& ev_;
+};
+
+}  // namespace
+
+Result<std::string> Expr::Explain(const std::map<std::string, Value>& vars,
+                                  const HostFunctions* host) const {
+  try {
+    Evaluator ev(vars, host);
+    auto v = ev.Eval(*root_);
+    if (!v) return tl::unexpected(v.error());
+    if (!v->is_boolean()) return fmt::format("{} is {}", Quote(source_), Show(*v));
+    return Explainer(ev).Why(*root_, v->get<bool>());
+  } catch (const std::exception& e) {
+    return Failf("evaluating {}: {}", Quote(source_), e.what());
+  }
+}
+
 Result<bool> Expr::EvalBool(const std::map<std::string, Value>& vars) const {
   auto v = Eval(vars);
   if (!v) return tl::unexpected(v.error());

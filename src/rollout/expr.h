@@ -74,6 +74,15 @@ class Expr {
   // Evaluates and requires a boolean, as Argo does for conditions.
   [[nodiscard]] Result<bool> EvalBool(const std::map<std::string, Value>& vars) const;
 
+  // Why the boolean expression has the value it has, with the values its
+  // comparisons saw, for a person reading a denial: `coverage >= 80` that
+  // is false says "78.3 < 80"; `a && b` the first false operand's reason;
+  // `!x` x's reason; `x endsWith 'latest'` that is false `"v1" not
+  // endsWith "latest"`; anything else "f(...) is false". An evaluation
+  // error is the error.
+  [[nodiscard]] Result<std::string> Explain(const std::map<std::string, Value>& vars,
+                                            const HostFunctions* host = nullptr) const;
+
   const std::string& source() const { return source_; }
 
  private:

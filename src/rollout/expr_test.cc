@@ -257,5 +257,27 @@ TEST(ExprTest, HostFunctionsAreCalledWithTheirEvaluatedArguments) {
             std::string::npos);
 }
 
+TEST(ExprTest, ExplainSaysWhyWithTheValuesTheComparisonsSaw) {
+  auto explain = [](const std::string& source, const std::map<std::string, Value>& vars) {
+    auto e = Expr::Compile(source);
+    EXPECT_TRUE(e) << e.error().message;
+    auto why = e->Explain(vars);
+    EXPECT_TRUE(why) << why.error().message;
+    return why ? *why : std::string();
+  };
+  EXPECT_EQ(explain("c >= 80", {{"c", 78.3}}), "78.3 < 80");
+  EXPECT_EQ(explain("c >= 80", {{"c", 81}}), "81 >= 80");
+  EXPECT_EQ(explain("!(c == 'x')", {{"c", "x"}}), "\"x\" == \"x\"");
+  EXPECT_EQ(explain("a > 1 && b > 1", {{"a", 2}, {"b", 0}}), "0 <= 1");
+  EXPECT_EQ(explain("a > 1 || b > 1", {{"a", 0}, {"b", 1}}), "0 <= 1 and 1 <= 1");
+  EXPECT_EQ(explain("t endsWith 'latest'", {{"t", "v1"}}), "\"v1\" not endsWith \"latest\"");
+  EXPECT_EQ(explain("x in [1, 2]", {{"x", 3}}), "3 not in [1,2]");
+  EXPECT_EQ(explain("ok", {{"ok", false}}), "ok is false");
+  EXPECT_EQ(explain("x", {{"x", 3}}), "\"x\" is 3");
+  auto e = Expr::Compile("missing > 1");
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(e->Explain({}));
+}
+
 }  // namespace
 }  // namespace strake::rollout

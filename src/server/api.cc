@@ -16,6 +16,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
 #include "delivery/freight.h"
 #include "delivery/gates.h"
@@ -553,11 +554,12 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
   if (*stored) {
     const Json& was = (**stored).object;
     if (was.value("origin", Json()) != body.value("origin", Json()) ||
-        was.value("commits", Json()) != body.value("commits", Json())) {
+        was.value("commits", Json()) != body.value("commits", Json()) ||
+        was.value("artifacts", Json()) != body.value("artifacts", Json())) {
       return ErrorResponse(422, "Invalid", fmt::format("freight {}: Freight is immutable", name));
     }
   }
-  const std::string expected = delivery::FreightName(f.origin, f.commits);
+  const std::string expected = delivery::FreightName(f.origin, f.commits, f.artifacts);
   if (name != expected) {
     return ErrorResponse(422, "Invalid",
                          fmt::format("freight {}: a Freight is named by the fingerprint of what it "
@@ -686,8 +688,10 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
                                    .value(delivery::kRollbackAnnotation, "") == "true";
   auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
   if (!gates) return ErrorResponse(gates.error());
-  if (auto denied = gates->Denial(p.spec.freight); denied && !server_rollback)
-    return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, *denied));
+  auto denied = gates->Denial(**freight);
+  if (!denied) return ErrorResponse(denied.error());
+  if (*denied && !server_rollback)
+    return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, **denied));
   Json steps = Json::array();
   for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
   // The Stage's vars, then its template's: a later one of the same name
@@ -758,6 +762,19 @@ std::vector<std::string> WarehouseErrors(const model::Warehouse& w) {
   return errors;
 }
 
+// strake's promotionCriteria: compiled at apply with the functions a
+// criterion may call (delivery/criteria.h).
+std::vector<std::string> CriteriaErrors(const std::vector<model::PromotionCriterion>& criteria) {
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < criteria.size(); ++i) {
+    if (auto e = delivery::CompileCriterion(criteria[i].expression); !e) {
+      errors.push_back(
+          fmt::format("spec.promotionCriteria[{}].expression: {}", i, e.error().message));
+    }
+  }
+  return errors;
+}
+
 // The upstream Stages a stored Stage names (requestedFreight[].sources.stages).
 std::vector<std::string> StoredUpstreams(store::Store& store, const std::string& ns,
                                          const std::string& name) {
@@ -823,6 +840,10 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&r.value)) errors = ConditionErrors(*t);
   if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
   if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(store, *s);
+  if (const auto* pc = std::get_if<model::ProjectConfig>(&r.value))
+    errors = CriteriaErrors(pc->promotion_criteria);
+  if (const auto* cc = std::get_if<model::ClusterConfig>(&r.value))
+    errors = CriteriaErrors(cc->promotion_criteria);
   if (!errors.empty()) {
     for (auto& e : errors) e = fmt::format("{} {}: {}", ToLower(r.kind), name, e);
     return ErrorResponse(422, "Invalid", Join(errors, "\n"));
@@ -878,6 +899,12 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     return ErrorResponse(size.error());
   if (k.kind == "RolloutRevision") {
     return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
+  }
+  if (k.kind == "Artifact") {
+    return ErrorResponse(405, "MethodNotAllowed",
+                         "Artifacts are recorded by the server from the PipelineRuns that built "
+                         "them (their results' type hints), never written: their evidence is "
+                         "what gates read");
   }
   if (k.namespaced) {
     meta["namespace"] = ns;
@@ -1273,6 +1300,14 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
                 {"status", "Success"},
                 {"message", fmt::format("application {} is being deleted (finalizers: {})", name,
                                         finalizers.dump())}});
+    }
+  }
+  if (k.kind == "Artifact") {
+    auto users = delivery::ArtifactUsers(store_, **got);
+    if (!users) return ErrorResponse(users.error());
+    if (!users->empty()) {
+      return ErrorResponse(409, "Conflict",
+                           fmt::format("artifact {} is in use: {}", name, Join(*users, ", ")));
     }
   }
   DeleteOwned(**got);

@@ -1,0 +1,323 @@
+#include "delivery/artifact.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "base/log.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+
+namespace strake::delivery {
+
+namespace {
+
+constexpr const char* kPac = "pipelinesascode.tekton.dev/";
+
+bool IsHex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+// "sha256:<64 hex>" and its kin; else why not.
+std::optional<std::string> DigestProblem(const std::string& digest) {
+  static const std::map<std::string, size_t, std::less<>> kSizes = {
+      {"sha256", 64}, {"sha384", 96}, {"sha512", 128}};
+  size_t colon = digest.find(':');
+  if (colon == std::string::npos) return "has no algorithm (\"sha256:…\")";
+  auto size = kSizes.find(std::string_view(digest).substr(0, colon));
+  if (size == kSizes.end()) return "is not sha256, sha384 or sha512";
+  std::string_view hex = std::string_view(digest).substr(colon + 1);
+  if (hex.size() != size->second || !IsHex(hex))
+    return fmt::format("is not {} lower-case hex digits", size->second);
+  return std::nullopt;
+}
+
+// The results by name, their values as strings where they are strings
+// (trimmed: a step's `echo` ends its result with a newline).
+std::map<std::string, Json> ResultsByName(const Json& results) {
+  std::map<std::string, Json> out;
+  if (!results.is_array()) return out;
+  for (const auto& r : results) {
+    if (!r.is_object() || !r.contains("name") || !r["name"].is_string()) continue;
+    Json v = r.value("value", Json());
+    if (v.is_string()) v = std::string(Trim(v.get<std::string>()));
+    out[r["name"].get<std::string>()] = std::move(v);
+  }
+  return out;
+}
+
+bool EndsWithText(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+class HintReader {
+ public:
+  explicit HintReader(const Json& results) : by_name_(ResultsByName(results)) {}
+
+  TypeHints Read() {
+    for (const auto& [name, value] : by_name_) {
+      if (EndsWithText(name, "IMAGE_URL")) Pair(name, "_URL", "_DIGEST", "image");
+      if (EndsWithText(name, "ARTIFACT_URI")) Pair(name, "_URI", "_DIGEST", "artifact");
+      if (EndsWithText(name, "ARTIFACT_OUTPUTS")) Outputs(name, value);
+      if (name == "IMAGES") Images(value);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  // <X>IMAGE_URL with <X>IMAGE_DIGEST (and the ARTIFACT_URI kin).
+  void Pair(const std::string& name, std::string_view url_suffix, std::string_view digest_suffix,
+            const std::string& type) {
+    std::string stem = name.substr(0, name.size() - url_suffix.size());
+    std::string digest_name = stem + std::string(digest_suffix);
+    auto digest = by_name_.find(digest_name);
+    if (digest == by_name_.end()) {
+      out_.problems.push_back(fmt::format("result {} has no {}", name, digest_name));
+      return;
+    }
+    Add(stem, type, by_name_[name], digest->second, name);
+  }
+
+  // <X>ARTIFACT_OUTPUTS: an object {uri, digest}.
+  void Outputs(const std::string& name, const Json& value) {
+    if (!value.is_object()) {
+      out_.problems.push_back(fmt::format("result {} is not an object {{uri, digest}}", name));
+      return;
+    }
+    Add(name.substr(0, name.size() - std::string_view("_OUTPUTS").size()), "artifact",
+        value.value("uri", Json()), value.value("digest", Json()), name);
+  }
+
+  // IMAGES: url@digest, separated by commas or lines.
+  void Images(const Json& value) {
+    if (!value.is_string()) {
+      out_.problems.emplace_back("result IMAGES is not a string");
+      return;
+    }
+    std::string text = value.get<std::string>();
+    std::replace(text.begin(), text.end(), '\n', ',');
+    for (const auto& part : Split(text, ',')) {
+      std::string ref(Trim(part));
+      if (ref.empty()) continue;
+      size_t at = ref.rfind('@');
+      if (at == std::string::npos) {
+        out_.problems.push_back(fmt::format("result IMAGES: {} has no @digest", Quote(ref)));
+        continue;
+      }
+      Add("IMAGES", "image", ref.substr(0, at), ref.substr(at + 1), "IMAGES");
+    }
+  }
+
+  void Add(const std::string& result, const std::string& type, const Json& uri, const Json& digest,
+           const std::string& from) {
+    if (!uri.is_string() || Trim(uri.get<std::string>()).empty()) {
+      out_.problems.push_back(fmt::format("result {}: no uri", from));
+      return;
+    }
+    if (!digest.is_string()) {
+      out_.problems.push_back(fmt::format("result {}: the digest is not a string", from));
+      return;
+    }
+    BuiltArtifact a{result, type, std::string(Trim(uri.get<std::string>())),
+                    std::string(Trim(digest.get<std::string>()))};
+    if (auto bad = DigestProblem(a.digest)) {
+      out_.problems.push_back(fmt::format("result {}: digest {} {}", from, Quote(a.digest), *bad));
+      return;
+    }
+    if (!seen_.insert(a.uri + "@" + a.digest).second) return;
+    out_.artifacts.push_back(std::move(a));
+  }
+
+  std::map<std::string, Json> by_name_;
+  std::set<std::string> seen_;
+  TypeHints out_;
+};
+
+std::string Label(const store::Resource& r, const std::string& key) {
+  auto it = r.labels.find(key);
+  return it == r.labels.end() ? "" : it->second;
+}
+
+std::string Annotation(const store::Resource& r, const std::string& key) {
+  const Json meta = r.object.value("metadata", Json::object());
+  const Json annotations = meta.value("annotations", Json::object());
+  auto it = annotations.find(key);
+  return it != annotations.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool Succeeded(const Json& status) {
+  if (!status.is_object()) return false;
+  for (const auto& c : status.value("conditions", Json::array())) {
+    if (c.is_object() && c.value("type", "") == "Succeeded") return c.value("status", "") == "True";
+  }
+  return false;
+}
+
+}  // namespace
+
+TypeHints ReadTypeHints(const Json& results) { return HintReader(results).Read(); }
+
+std::string ArtifactName(const std::string& uri, const std::string& digest) {
+  return Sha256Hex(uri + "@" + digest).substr(0, 40);
+}
+
+Json EvidenceOf(const std::vector<store::Resource>& task_runs) {
+  Json out = Json::object();
+  for (const auto& tr : task_runs) {
+    std::string task = Label(tr, "tekton.dev/pipelineTask");
+    if (task.empty()) continue;
+    Json results = Json::object();
+    for (auto& [name, value] : ResultsByName(tr.status.value("results", Json::array())))
+      results[name] = std::move(value);
+    out[task] = {{"taskRun", tr.key.name}, {"results", std::move(results)}};
+  }
+  return out;
+}
+
+Json BuiltBy(const store::Resource& run) {
+  Json out = {{"pipelineRun", run.key.name}};
+  std::string pipeline = Label(run, "tekton.dev/pipeline");
+  if (pipeline.empty()) pipeline = Label(run, std::string(kPac) + "original-prname");
+  for (const auto& [key, value] : {std::pair<const char*, std::string>{"pipeline", pipeline},
+                                   {"repoURL", Annotation(run, std::string(kPac) + "repo-url")},
+                                   {"commit", Annotation(run, std::string(kPac) + "sha")},
+                                   {"branch", Annotation(run, std::string(kPac) + "branch")},
+                                   {"finishedAt", run.status.value("completionTime", "")}}) {
+    if (!value.empty()) out[key] = value;
+  }
+  return out;
+}
+
+Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence) {
+  Json built_by = BuiltBy(run);
+  Json labels = {{"tekton.dev/pipelineRun", run.key.name}};
+  if (built_by.contains("pipeline")) labels["tekton.dev/pipeline"] = built_by["pipeline"];
+  return {{"apiVersion", kArtifactApiVersion},
+          {"kind", "Artifact"},
+          {"metadata",
+           {{"name", ArtifactName(a.uri, a.digest)},
+            {"namespace", run.key.ns},
+            {"labels", std::move(labels)}}},
+          {"spec",
+           {{"type", a.type},
+            {"result", a.result},
+            {"uri", a.uri},
+            {"digest", a.digest},
+            {"builtBy", std::move(built_by)},
+            {"evidence", evidence}}}};
+}
+
+std::pair<std::string, std::string> ImageRepoAndTag(const std::string& uri) {
+  std::string ref = uri.substr(0, uri.find('@'));
+  size_t slash = ref.rfind('/');
+  size_t colon = ref.rfind(':');
+  if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return {ref, ""};
+  return {ref.substr(0, colon), ref.substr(colon + 1)};
+}
+
+Json CommitsOf(const Json& freight) {
+  Json out = freight.value("commits", Json::array());
+  std::set<std::string> repos;
+  for (const auto& c : out)
+    if (c.is_object()) repos.insert(model::NormalizeGitUrl(c.value("repoURL", "")));
+  for (const auto& a : freight.value("artifacts", Json::array())) {
+    const Json m = a.is_object() ? a.value("metadata", Json::object()) : Json::object();
+    std::string repo = m.value("repoURL", ""), id = m.value("commit", "");
+    if (repo.empty() || id.empty() || !repos.insert(model::NormalizeGitUrl(repo)).second) continue;
+    Json c = {{"repoURL", repo}, {"id", id}};
+    if (m.contains("branch")) c["branch"] = m["branch"];
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+rollout::HostFunction ArtifactFrom(Json artifacts) {
+  return [artifacts = std::move(artifacts)](
+             const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
+    if (args.empty() || args.size() > 2 || !args[0].is_string())
+      return Fail("artifactFrom takes a subscription name (and optionally a Freight origin)");
+    const std::string want = args[0].get<std::string>();
+    for (const auto& a : artifacts) {
+      if (!a.is_object() || a.value("subscriptionName", "") != want) continue;
+      return rollout::Value{{"ArtifactType", a.value("artifactType", "")},
+                            {"SubscriptionName", want},
+                            {"Version", a.value("version", "")},
+                            {"Metadata", a.value("metadata", Json::object())}};
+    }
+    return Failf("artifact of subscription {} not found in Freight", want);
+  };
+}
+
+rollout::HostFunction ImageFrom(Json artifacts) {
+  return [artifacts = std::move(artifacts)](
+             const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
+    if (args.empty() || args.size() > 2 || !args[0].is_string())
+      return Fail("imageFrom takes an image repository (and optionally a Freight origin)");
+    const std::string want = args[0].get<std::string>();
+    for (const auto& a : artifacts) {
+      if (!a.is_object() || a.value("artifactType", "") != "image") continue;
+      const Json m = a.value("metadata", Json::object());
+      auto [repo, tag] = ImageRepoAndTag(m.value("uri", ""));
+      if (repo != want) continue;
+      return rollout::Value{{"RepoURL", repo}, {"Tag", tag}, {"Digest", a.value("version", "")}};
+    }
+    return Failf("image from repo {} not found in Freight", want);
+  };
+}
+
+Result<std::vector<std::string>> ArtifactUsers(store::Store& store,
+                                               const store::Resource& artifact) {
+  std::vector<std::string> out;
+  STRAKE_TRY_ASSIGN(all, store.List("Freight", artifact.key.ns));
+  for (const auto& f : all) {
+    bool refers = false;
+    for (const auto& a : f.object.value("artifacts", Json::array())) {
+      if (!a.is_object()) continue;
+      const Json m = a.value("metadata", Json::object());
+      refers =
+          refers || ArtifactName(m.value("uri", ""), a.value("version", "")) == artifact.key.name;
+    }
+    const Json in = f.status.is_object() ? f.status.value("currentlyIn", Json::object()) : Json();
+    if (!refers || !in.is_object() || in.empty()) continue;
+    std::vector<std::string> stages;
+    for (const auto& [stage, v] : in.items()) stages.push_back(stage);
+    out.push_back(fmt::format("Freight {} ({}) in Stage {}", f.key.name,
+                              f.object.value("alias", ""), Join(stages, ", ")));
+  }
+  return out;
+}
+
+Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::string& key) {
+  auto [ns, name] = controller::SplitObjectKey(key);
+  STRAKE_TRY_ASSIGN(run, store_.Get({"PipelineRun", ns, name}));
+  if (!run || !Succeeded(run->status)) return controller::ReconcileResult{};
+  TypeHints hints = ReadTypeHints(run->status.value("results", Json::array()));
+  for (const auto& p : hints.problems)
+    Log(LogLevel::kWarn, "PipelineRun {}/{}: builds no artifact: {}", ns, name, p);
+  if (hints.artifacts.empty()) return controller::ReconcileResult{};
+  STRAKE_TRY_ASSIGN(task_runs, store_.List("TaskRun", ns, run->uid));
+  Json evidence = EvidenceOf(task_runs);
+  for (const auto& a : hints.artifacts) {
+    store::Resource r;
+    r.key = {"Artifact", ns, ArtifactName(a.uri, a.digest)};
+    STRAKE_TRY_ASSIGN(existing, store_.Get(r.key));
+    if (existing) continue;
+    r.object = ArtifactObject(*run, a, evidence);
+    r.labels = model::StringMap(r.object["metadata"]["labels"]);
+    r.status = Json::object();
+    auto made = store_.Create(
+        r, "Recorded",
+        fmt::format("{} {}@{} built by PipelineRun {}", a.type, a.uri, a.digest, name));
+    if (!made && made.error().code != ErrorCode::kAlreadyExists)
+      return tl::unexpected(made.error());
+  }
+  return controller::ReconcileResult{};
+}
+
+}  // namespace strake::delivery

@@ -1,0 +1,100 @@
+// Artifacts: what a PipelineRun built, kept as immutable, content-addressed
+// objects (strake.dev/v1 Artifact) with the evidence of how it was built
+// and tested, so that the Freight a Stage promotes carries its proof.
+//
+// What a run built is what its results say, in Tekton Chains' type hints
+// (docs/slsa-provenance.md of tektoncd/chains): the pipeline's results
+// `<X>IMAGE_URL` with `<X>IMAGE_DIGEST`, `<X>ARTIFACT_URI` with
+// `<X>ARTIFACT_DIGEST`, `IMAGES` (url@digest, by commas or lines), and
+// object results `<X>ARTIFACT_OUTPUTS` ({uri, digest}). A digest is
+// "<algorithm>:<hex>" (sha256, sha384, sha512). A hint with no partner, or a
+// digest that is not one, builds nothing and is said (Problems).
+//
+// The evidence is every result of every task of the run, by pipeline task
+// ({"test": {"taskRun": …, "results": {"COVERAGE": "78.3"}}}), and where
+// the run came from (the Pipelines-as-Code push: repository, commit, branch).
+// It is recorded when the run Succeeded, by the server (nobody may write an
+// Artifact through the API, so evidence cannot be made up), named by the
+// fingerprint of its uri and digest: the same bytes built again are the
+// same Artifact, recorded once, never rewritten.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "controller/controller.h"
+#include "model/kargo.h"
+#include "rollout/expr.h"
+#include "store/store.h"
+
+namespace strake::delivery {
+
+using model::Json;
+
+inline constexpr const char* kArtifactApiVersion = "strake.dev/v1";
+
+// One thing a run says it built.
+struct BuiltArtifact {
+  std::string result;  // the hint's name without its suffix: "IMAGE", "WEB_IMAGE", "ARTIFACT"
+  std::string type;    // "image" or "artifact"
+  std::string uri;
+  std::string digest;
+};
+
+struct TypeHints {
+  std::vector<BuiltArtifact> artifacts;
+  std::vector<std::string> problems;  // hints that build nothing, and why
+};
+
+// What a run's status.results ([{name, value}]) say it built, in result
+// order, each (uri, digest) once.
+TypeHints ReadTypeHints(const Json& results);
+
+// The Artifact's name: the first 40 hex digits of sha256("<uri>@<digest>").
+std::string ArtifactName(const std::string& uri, const std::string& digest);
+
+// The evidence of a run: its TaskRuns' results by pipeline task.
+Json EvidenceOf(const std::vector<store::Resource>& task_runs);
+
+// Where the run came from and what it was: pipelineRun, pipeline,
+// repoURL, commit, branch, finishedAt ("" fields left out).
+Json BuiltBy(const store::Resource& run);
+
+// The Artifact object for `a`, built by `run`.
+Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence);
+
+// An Artifact's repository and tag, read from its uri as a registry
+// reference is written ("reg:5000/web:v1" -> "reg:5000/web", "v1"; a
+// "@digest" suffix dropped).
+std::pair<std::string, std::string> ImageRepoAndTag(const std::string& uri);
+
+// The commits a Freight object references: its own, then those its
+// Artifacts were built from ({repoURL, id, branch}), each repository once.
+Json CommitsOf(const Json& freight);
+
+// Kargo's artifactFrom(subscriptionName) over a Freight object's artifacts:
+// {ArtifactType, SubscriptionName, Version, Metadata}.
+rollout::HostFunction ArtifactFrom(Json artifacts);
+// Kargo's imageFrom(repoURL) over a Freight object's image artifacts:
+// {RepoURL, Tag, Digest} (the tag as the artifact's uri names it, or "").
+rollout::HostFunction ImageFrom(Json artifacts);
+
+// What uses an Artifact, so that deleting it is refused: each Freight that
+// references it and is in a Stage ("Freight <name> (<alias>) in Stage dev").
+Result<std::vector<std::string>> ArtifactUsers(store::Store& store,
+                                               const store::Resource& artifact);
+
+// Records the Artifacts of PipelineRuns that Succeeded (keys "ns/name").
+// Idempotent: an Artifact that exists is left as it is, so a run looked at
+// again after a restart records nothing twice.
+class ArtifactRecorder {
+ public:
+  explicit ArtifactRecorder(store::Store& store) : store_(store) {}
+  Result<controller::ReconcileResult> Reconcile(const std::string& key);
+
+ private:
+  store::Store& store_;
+};
+
+}  // namespace strake::delivery

@@ -1,0 +1,174 @@
+#include "delivery/criteria.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "delivery/artifact.h"
+#include "delivery/gates.h"
+#include "model/decode.h"
+#include "store/temp_store.h"
+
+namespace strake::delivery {
+namespace {
+
+const std::string kDigest = "sha256:" + std::string(64, 'a');
+const int64_t kNow = 1'800'000'000'000;
+
+class CriteriaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = store::TempStore::Make("strake-criteria-test");
+    ASSERT_TRUE(t) << t.error().message;
+    temp_ = std::move(*t);
+  }
+  store::Store& st() { return temp_.store(); }
+
+  // The Artifact the server recorded for build-42: the test task's results.
+  void RecordArtifact(const std::string& uri, const std::string& coverage) {
+    store::Resource a;
+    a.key = {"Artifact", "demo", ArtifactName(uri, kDigest)};
+    a.object = {{"apiVersion", "strake.dev/v1"},
+                {"kind", "Artifact"},
+                {"spec",
+                 {{"type", "image"},
+                  {"uri", uri},
+                  {"digest", kDigest},
+                  {"builtBy", {{"pipelineRun", "build-42"}}},
+                  {"evidence",
+                   {{"test",
+                     {{"taskRun", "build-42-test"},
+                      {"results", {{"COVERAGE", coverage}, {"SUITE", "unit"}}}}}}}}}};
+    ASSERT_TRUE(st().Create(a, "Recorded", ""));
+  }
+
+  static store::Resource FreightOf(const std::string& uri, Json status = Json::object()) {
+    store::Resource f;
+    f.key = {"Freight", "demo", std::string(40, 'f')};
+    f.object = {{"alias", "brave-otter"},
+                {"origin", {{"kind", "Warehouse"}, {"name", "web"}}},
+                {"artifacts", Json::array({{{"artifactType", "image"},
+                                            {"subscriptionName", "web"},
+                                            {"version", kDigest},
+                                            {"metadata", {{"uri", uri}}}}})}};
+    f.status = std::move(status);
+    return f;
+  }
+
+  Result<std::optional<std::string>> Deny(const std::string& expression,
+                                          const store::Resource& freight) {
+    auto expr = CompileCriterion(expression);
+    EXPECT_TRUE(expr) << expr.error().message;
+    std::vector<Criterion> criteria = {{"coverage", "ProjectConfig demo", *expr}};
+    ArtifactReader read = [this](const std::string& name) {
+      return st().Get({"Artifact", "demo", name});
+    };
+    return CriteriaDenial(criteria, freight, "staging", kNow, read);
+  }
+
+  store::TempStore temp_;
+};
+
+TEST_F(CriteriaTest, EvidenceBelowTheBarDeniesWithItsValuesAndWhereTheyCameFrom) {
+  RecordArtifact("reg/web:v1", "78.3");
+  auto denied = Deny("evidence('test').COVERAGE >= 80", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied) << denied.error().message;
+  ASSERT_TRUE(*denied);
+  EXPECT_EQ(**denied, "criteria coverage: 78.3 < 80 (PipelineRun build-42, task test)");
+}
+
+TEST_F(CriteriaTest, EvidenceThatMeetsTheBarAdmits) {
+  RecordArtifact("reg/web:v1", "85");
+  auto denied = Deny("evidence('test').COVERAGE >= 80 && evidence('test').SUITE == 'unit'",
+                     FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied);
+  EXPECT_FALSE(*denied) << **denied;
+}
+
+TEST_F(CriteriaTest, EvidenceIsReadFromTheRecordedArtifactNeverFromTheFreight) {
+  // Freight that names an artifact nobody built (or applied by hand with
+  // made-up metadata): there is no evidence, so it is denied.
+  store::Resource forged = FreightOf("reg/web:v9");
+  forged.object["artifacts"][0]["metadata"]["evidence"] = {{"test", {{"COVERAGE", "100"}}}};
+  auto denied = Deny("evidence('test').COVERAGE >= 80", forged);
+  ASSERT_TRUE(denied);
+  ASSERT_TRUE(*denied);
+  EXPECT_NE((*denied)->find("no Artifact recorded for reg/web:v9@" + kDigest), std::string::npos)
+      << **denied;
+}
+
+TEST_F(CriteriaTest, MissingEvidenceOrAValueOfTheWrongTypeDeniesFailingClosed) {
+  RecordArtifact("reg/web:v1", "not measured");
+  auto missing = Deny("evidence('scan').CRITICAL == 0", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(missing);
+  ASSERT_TRUE(*missing);
+  EXPECT_NE((*missing)->find("no evidence of task \"scan\""), std::string::npos) << **missing;
+  auto typed = Deny("evidence('test').COVERAGE >= 80", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(typed);
+  ASSERT_TRUE(*typed);
+  EXPECT_NE((*typed)->find("criteria coverage: "), std::string::npos) << **typed;
+  auto not_bool = Deny("evidence('test').SUITE", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(not_bool);
+  ASSERT_TRUE(*not_bool);
+  EXPECT_NE((*not_bool)->find("is not a boolean"), std::string::npos) << **not_bool;
+}
+
+TEST_F(CriteriaTest, ImageTagsAndHistoryAreSeen) {
+  RecordArtifact("reg/web:latest", "90");
+  auto latest = Deny("!(imageFrom('reg/web').Tag endsWith 'latest')", FreightOf("reg/web:latest"));
+  ASSERT_TRUE(latest);
+  ASSERT_TRUE(*latest);
+  EXPECT_EQ(**latest, "criteria coverage: \"latest\" endsWith \"latest\"");
+  Json status = {{"verifiedIn", {{"dev", {{"longestSoak", "2h0m0s"}}}}}};
+  auto soaked = Deny("verifiedIn('dev') && soakTime('dev') >= 3600 && !approvedFor('staging')",
+                     FreightOf("reg/web:latest", status));
+  ASSERT_TRUE(soaked);
+  EXPECT_FALSE(*soaked) << **soaked;
+  auto unsoaked = Deny("soakTime('dev') >= 3 * 3600", FreightOf("reg/web:latest", status));
+  ASSERT_TRUE(unsoaked);
+  ASSERT_TRUE(*unsoaked);
+  EXPECT_EQ(**unsoaked, "criteria coverage: 7200 < 10800");
+}
+
+TEST_F(CriteriaTest, AnUnknownFunctionIsACompileError) {
+  auto bad = CompileCriterion("evidenc('test').COVERAGE > 1");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("evidenc"), std::string::npos) << bad.error().message;
+}
+
+TEST_F(CriteriaTest, TheProjectConfigsCriteriaAreGatesOfTheStagesTheySelect) {
+  RecordArtifact("reg/web:v1", "78.3");
+  store::Resource pc;
+  pc.key = {"ProjectConfig", "demo", "demo"};
+  pc.object = Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "ProjectConfig",
+      "metadata": {"name": "demo", "namespace": "demo"},
+      "spec": {"promotionCriteria": [{"name": "coverage", "stageSelector": {"name": "staging"},
+               "expression": "evidence('test').COVERAGE >= 80"}]}})");
+  ASSERT_TRUE(st().Create(pc, "Applied", ""));
+  auto stage_of = [](const std::string& name) {
+    Json j = {
+        {"apiVersion", "kargo.akuity.io/v1alpha1"},
+        {"kind", "Stage"},
+        {"metadata", {{"name", name}, {"namespace", "demo"}}},
+        {"spec",
+         {{"requestedFreight", Json::array({{{"origin", {{"kind", "Warehouse"}, {"name", "web"}}},
+                                             {"sources", {{"direct", true}}}}})}}}};
+    auto d = model::DecodeObject(j, "test");
+    EXPECT_TRUE(d) << d.error().message;
+    return std::get<model::Stage>(d->value);
+  };
+  auto staging = ReadGates(st(), stage_of("staging"), kNow);
+  ASSERT_TRUE(staging);
+  auto denied = staging->Denial(FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied);
+  ASSERT_TRUE(*denied);
+  EXPECT_EQ(**denied, "criteria coverage: 78.3 < 80 (PipelineRun build-42, task test)");
+  auto dev = ReadGates(st(), stage_of("dev"), kNow);
+  ASSERT_TRUE(dev);
+  auto admitted = dev->Denial(FreightOf("reg/web:v1"));
+  ASSERT_TRUE(admitted);
+  EXPECT_FALSE(*admitted);
+}
+
+}  // namespace
+}  // namespace strake::delivery
