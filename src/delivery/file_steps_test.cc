@@ -115,6 +115,7 @@ TEST(FileStepsYamlEdit, BlockScalarsEmptyValuesAndUnicodeAreSplicedWhole) {
   EXPECT_EQ(SetYaml("\xEF\xBB\xBFtag: v1\r\nx: y\r\n", "tag", "v2"),
             "\xEF\xBB\xBFtag: v2\r\nx: y\r\n");
   EXPECT_EQ(SetYaml("a: 1\n---\na: 2\n", "a", 3), "a: 3\n---\na: 2\n");  // the first document
+  EXPECT_EQ(SetYaml("a: \"ü€😀\" # €\nb: [x, 😀]\n", "b.1", "z"), "a: \"ü€😀\" # €\nb: [x, z]\n");
 }
 
 TEST(FileStepsYamlEdit, OnlyScalarsThatExistAreSet) {
@@ -157,6 +158,7 @@ TEST(FileStepsJsonEdit, SetsAndAddsKeysKeepingTheFilesFormatting) {
   EXPECT_EQ(SetJson("{}", R"(a\.b)", "x"), R"({"a.b":"x"})");
   EXPECT_EQ(SetJson("", "a.:0", 1), R"({"a":{"0":1}})");
   EXPECT_EQ(SetJson("[]", "1", "q\""), R"([null,"q\""])");
+  EXPECT_EQ(SetJson("\xEF\xBB\xBF{\"a\": 1}", "a", 2), "\xEF\xBB\xBF{\"a\": 2}");
 }
 
 TEST(FileStepsJsonEdit, RefusesWhatSjsonWouldDoDifferentlyOrBadly) {
@@ -226,6 +228,9 @@ TEST(FileStepsKustomizeEdit, AddsImagesAndKeepsFieldsMarkedWithAStar) {
             "images:\n  - name: b\n  - name: nginx\n    newName: my/nginx\n    newTag: \"2\"\n");
   EXPECT_FALSE(SetKustomizeImages("- a\n", {{"a", "", "1", ""}}));
   EXPECT_FALSE(SetKustomizeImages("images: 5\n", {{"a", "", "1", ""}}));
+  auto anchored = SetKustomizeImages("images: &i\n- name: a\n", {{"a", "", "1", ""}});
+  ASSERT_FALSE(anchored);
+  EXPECT_TRUE(Has(anchored.error().message, "anchor"));
 }
 
 // --- the steps ---------------------------------------------------------------

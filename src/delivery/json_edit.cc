@@ -255,7 +255,7 @@ Result<std::string> SetJsonValue(std::string_view text, const std::vector<KeyPar
       return Fail("-1 (append) is not supported: a run again would append again");
   }
   Scanner scan(doc);
-  size_t at = scan.SkipSpace(0);
+  size_t at = scan.SkipSpace(StartsWith(doc, "\xEF\xBB\xBF") ? 3 : 0);
   for (size_t i = 0; i < path.size(); ++i) {
     const std::string here = i == 0 ? "the document" : Quote(JoinKey(path, i));
     if (doc[at] == '{') {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <map>
@@ -48,11 +49,17 @@ using Event = std::unique_ptr<yaml_event_t, EventDeleter>;
 class Reader {
  public:
   explicit Reader(std::string_view text) : text_(text) {
-    size_t i = StartsWith(text, "\xEF\xBB\xBF") ? 3 : 0;
-    for (; i < text.size(); ++i) {
-      if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) offsets_.push_back(i);
+    base_ = StartsWith(text, "\xEF\xBB\xBF") ? 3 : 0;
+    size_t chars = 0, extra = 0;
+    for (size_t i = base_; i < text.size(); ++chars) {
+      auto lead = static_cast<unsigned char>(text[i]);
+      size_t len = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+      if (len > 1) {
+        extra += len - 1;
+        wide_.emplace_back(chars, extra);
+      }
+      i += len;
     }
-    offsets_.push_back(text.size());
     ready_ = yaml_parser_initialize(&parser_) != 0;
     if (ready_) {
       yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
@@ -77,8 +84,13 @@ class Reader {
   }
 
  private:
+  // The byte offset of character `m.index`: past the BOM, one byte per
+  // character, and the extra bytes of the wide characters before it.
   size_t Byte(const yaml_mark_t& m) const {
-    return m.index < offsets_.size() ? offsets_[m.index] : text_.size();
+    auto after = std::lower_bound(wide_.begin(), wide_.end(), m.index,
+                                  [](const auto& w, size_t index) { return w.first < index; });
+    size_t extra = after == wide_.begin() ? 0 : std::prev(after)->second;
+    return std::min(base_ + m.index + extra, text_.size());
   }
 
   Result<Event> Next() {
@@ -147,7 +159,10 @@ class Reader {
   }
 
   std::string_view text_;
-  std::vector<size_t> offsets_;  // the byte offset of each character
+  size_t base_ = 0;
+  // Each character of more than one byte: its index, and the bytes beyond
+  // one per character up to its end.
+  std::vector<std::pair<size_t, size_t>> wide_;
   yaml_parser_t parser_{};
   bool ready_ = false;
 };
@@ -439,6 +454,7 @@ Result<Images> ImagesOf(const YNode& root) {
   }
   if (!out.value || IsNull(*out.value)) return out;
   if (out.value->kind != YNode::Kind::kSeq) return Fail("images is not a list");
+  if (out.value->props) return Fail("images has an anchor or a tag: not supported yet");
   for (size_t i = 0; i < out.value->kids.size(); ++i) {
     STRAKE_TRY_ASSIGN(img, ImageOf(out.value->kids[i], i));
     out.entries.push_back(std::move(img));
