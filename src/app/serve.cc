@@ -19,6 +19,7 @@
 #include "controller/controller.h"
 #include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
+#include "delivery/file_steps.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
 #include "delivery/promotion.h"
@@ -273,6 +274,7 @@ struct DeliveryWork {
     delivery::AddGitSteps(steps, options.egress, [&sources](const std::string& url) {
       return sources.CredentialsFor(url);
     });
+    delivery::AddFileSteps(steps);
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
     });

@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/strings.h"
+#include "delivery/step_config.h"
 #include "model/gitops.h"
 
 namespace strake::delivery {
@@ -23,60 +24,10 @@ namespace {
 
 constexpr std::chrono::minutes kGitTimeout{5};
 
-// A string field of the config ("" when absent); a value of another type
-// is an error naming the field.
-Result<std::string> Text(const Json& config, const std::string& key, bool required = false) {
-  if (!config.is_object()) return Fail("config must be an object");
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) {
-    if (required) return Failf("config.{} is required", key);
-    return std::string();
-  }
-  if (!it->is_string()) return Failf("config.{} must be a string", key);
-  return it->get<std::string>();
-}
-
-// `path` of the config, inside the working directory: lexically, and as
-// the file system resolves it (a clone may hold symbolic links: its parent
-// directories are followed only while they stay beneath the working
-// directory, and the path itself may not be a link). Parents are made.
-Result<std::string> WorkPath(const StepContext& ctx, const Json& config, const std::string& key) {
-  STRAKE_TRY_ASSIGN(rel, Text(config, key, true));
-  auto clean = gitops::CleanRepoPath(rel);
-  if (!clean || *clean == ".") {
-    return Failf("config.{}: {} must name a path inside the working directory", key, Quote(rel));
-  }
-  for (const auto& part : Split(*clean, '/')) {
-    if (part == ".git") return Failf("config.{}: {} is inside a .git directory", key, Quote(rel));
-  }
-  size_t slash = clean->rfind('/');
-  std::string parent = slash == std::string::npos ? "" : clean->substr(0, slash);
-  std::string leaf = slash == std::string::npos ? *clean : clean->substr(slash + 1);
-  if (!parent.empty()) {
-    auto made = MakeDirsBeneath(ctx.work_dir, parent);
-    if (!made) return Failf("config.{}: {}: {}", key, Quote(rel), made.error().message);
-  }
-  STRAKE_TRY_ASSIGN(real_parent, ResolveBeneath(ctx.work_dir, parent));
-  std::string path = PathJoin(real_parent, leaf);
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-    return Failf("config.{}: {} is a symbolic link", key, Quote(rel));
-  return path;
-}
-
 Result<std::string> Head(const std::string& dir, const std::string& scratch) {
   STRAKE_TRY_ASSIGN(out,
                     gitops::RunGitLocal({"-C", dir, "rev-parse", "HEAD"}, scratch, kGitTimeout));
   return std::string(Trim(out));
-}
-
-// Refuses fields strake does not act on yet, naming them.
-Status NotYet(const Json& config, std::initializer_list<const char*> keys, const std::string& at) {
-  for (const char* k : keys) {
-    if (config.is_object() && config.contains(k) && !config[k].is_null() && config[k] != false)
-      return Failf("{}{}: not supported yet", at, k);
-  }
-  return Ok();
 }
 
 class GitClone : public StepRunner {

@@ -18,6 +18,7 @@
 #include "delivery/approval.h"
 #include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
+#include "delivery/file_steps.h"
 #include "delivery/freight.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
@@ -599,6 +600,7 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
   std::vector<std::string> errors = delivery::CheckPromotionTemplates(vars, steps, path);
   std::vector<std::string> known = delivery::BuiltinStepNames();
   for (const auto& n : delivery::GitStepNames()) known.push_back(n);
+  for (const auto& n : delivery::FileStepNames()) known.push_back(n);
   std::sort(known.begin(), known.end());
   for (size_t i = 0; i < steps.size(); ++i) {
     const std::string& uses = steps[i].uses;
