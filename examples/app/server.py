@@ -4,7 +4,8 @@
 Listens on 127.0.0.1:$PORT (the port strake's runtime gives each replica),
 HTTP/1.1 with keep-alive. ERROR_RATE (0..1) makes that share of requests
 answer 500, to show a bad version being caught by analysis. /healthz is the
-readiness probe's endpoint. Stops cleanly on SIGTERM.
+readiness probe's endpoint; /commit answers $COMMIT (the commit the
+delivery tour deployed). Stops cleanly on SIGTERM.
 """
 import os
 import signal
@@ -25,6 +26,8 @@ class Handler(BaseHTTPRequestHandler):
         global counter
         if self.path == "/healthz":
             return self.reply(200, "ok\n")
+        if self.path == "/commit":
+            return self.reply(200, os.environ.get("COMMIT", "") + "\n")
         with lock:
             counter += 1
             n = counter

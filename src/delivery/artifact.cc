@@ -15,8 +15,6 @@ namespace strake::delivery {
 
 namespace {
 
-constexpr const char* kPac = "pipelinesascode.tekton.dev/";
-
 bool IsHex(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -144,11 +142,17 @@ std::string Label(const store::Resource& r, const std::string& key) {
   return it == r.labels.end() ? "" : it->second;
 }
 
-std::string Annotation(const store::Resource& r, const std::string& key) {
-  const Json meta = r.object.value("metadata", Json::object());
-  const Json annotations = meta.value("annotations", Json::object());
-  auto it = annotations.find(key);
-  return it != annotations.end() && it->is_string() ? it->get<std::string>() : "";
+// A TaskRun's outcome: "Succeeded", else the reason its Succeeded
+// condition gives ("Failed", "TaskRunCancelled"…), "Unknown" while it runs.
+std::string Outcome(const Json& status) {
+  if (!status.is_object()) return "Unknown";
+  for (const auto& c : status.value("conditions", Json::array())) {
+    if (!c.is_object() || c.value("type", "") != "Succeeded") continue;
+    if (c.value("status", "") == "True") return "Succeeded";
+    std::string reason = c.value("reason", "");
+    return reason.empty() ? c.value("status", "Unknown") : reason;
+  }
+  return "Unknown";
 }
 
 bool Succeeded(const Json& status) {
@@ -175,22 +179,35 @@ Json EvidenceOf(const std::vector<store::Resource>& task_runs) {
     Json results = Json::object();
     for (auto& [name, value] : ResultsByName(tr.status.value("results", Json::array())))
       results[name] = std::move(value);
-    out[task] = {{"taskRun", tr.key.name}, {"results", std::move(results)}};
+    if (out.contains(task)) {
+      // A matrix task: several runs, no one set of results.
+      Json& was = out[task];
+      Json runs = was.value("taskRuns", Json::array({was.value("taskRun", "")}));
+      runs.push_back(tr.key.name);
+      std::string status = was.value("status", "");
+      if (Outcome(tr.status) != "Succeeded") status = Outcome(tr.status);
+      was = {{"taskRuns", std::move(runs)}, {"status", status}, {"matrix", true}};
+      continue;
+    }
+    out[task] = {
+        {"taskRun", tr.key.name}, {"status", Outcome(tr.status)}, {"results", std::move(results)}};
   }
   return out;
 }
 
 Json BuiltBy(const store::Resource& run) {
   Json out = {{"pipelineRun", run.key.name}};
-  std::string pipeline = Label(run, "tekton.dev/pipeline");
-  if (pipeline.empty()) pipeline = Label(run, std::string(kPac) + "original-prname");
-  for (const auto& [key, value] : {std::pair<const char*, std::string>{"pipeline", pipeline},
-                                   {"repoURL", Annotation(run, std::string(kPac) + "repo-url")},
-                                   {"commit", Annotation(run, std::string(kPac) + "sha")},
-                                   {"branch", Annotation(run, std::string(kPac) + "branch")},
-                                   {"finishedAt", run.status.value("completionTime", "")}}) {
-    if (!value.empty()) out[key] = value;
+  // What the engine kept at submission (status.strake.source): labels and
+  // annotations can be patched by a client after the run is made.
+  const Json strake =
+      run.status.is_object() ? run.status.value("strake", Json::object()) : Json::object();
+  const Json source = strake.is_object() ? strake.value("source", Json::object()) : Json();
+  for (const char* key : {"pipeline", "repoURL", "commit", "branch"}) {
+    if (source.is_object() && source.contains(key) && source[key].is_string())
+      out[key] = source[key];
   }
+  std::string finished = run.status.value("completionTime", "");
+  if (!finished.empty()) out["finishedAt"] = finished;
   return out;
 }
 
@@ -219,6 +236,41 @@ std::pair<std::string, std::string> ImageRepoAndTag(const std::string& uri) {
   size_t colon = ref.rfind(':');
   if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return {ref, ""};
   return {ref.substr(0, colon), ref.substr(colon + 1)};
+}
+
+Json FreightArtifactMetadata(const std::string& name, const Json& spec) {
+  const Json by = spec.value("builtBy", Json::object());
+  Json m = {{"artifact", name},
+            {"uri", spec.value("uri", "")},
+            {"digest", spec.value("digest", "")},
+            {"result", spec.value("result", "")}};
+  for (const char* key : {"pipelineRun", "repoURL", "commit", "branch"})
+    if (by.contains(key)) m[key] = by[key];
+  return m;
+}
+
+Result<Json> RecordedArtifacts(const Json& artifacts, const ArtifactLookup& read) {
+  Json out = Json::array();
+  for (const auto& a : artifacts) {
+    if (!a.is_object()) continue;
+    const std::string uri = a.value("metadata", Json::object()).value("uri", "");
+    const std::string digest = a.value("version", "");
+    const std::string name = ArtifactName(uri, digest);
+    STRAKE_TRY_ASSIGN(got, read(name));
+    if (!got) return Failf("no Artifact recorded for {}@{}", uri, digest);
+    const Json spec = got->object.value("spec", Json::object());
+    if (spec.value("uri", "") != uri || spec.value("digest", "") != digest)
+      return Failf("Artifact {} is not {}@{}", name, uri, digest);
+    const std::string type = a.value("artifactType", "");
+    if (!type.empty() && type != spec.value("type", ""))
+      return Failf("{}@{} is an Artifact of type {}, not {}", uri, digest,
+                   Quote(spec.value("type", "")), Quote(type));
+    Json v = a;
+    v["artifactType"] = spec.value("type", "");
+    v["metadata"] = FreightArtifactMetadata(name, spec);
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 Json CommitsOf(const Json& freight) {
@@ -296,7 +348,9 @@ Result<std::vector<std::string>> ArtifactUsers(store::Store& store,
 Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(run, store_.Get({"PipelineRun", ns, name}));
-  if (!run || !Succeeded(run->status)) return controller::ReconcileResult{};
+  // A child PipelineRun (a task that runs a Pipeline) builds for its
+  // parent: what the parent says it built is recorded, with all its evidence.
+  if (!run || !run->owner.empty() || !Succeeded(run->status)) return controller::ReconcileResult{};
   TypeHints hints = ReadTypeHints(run->status.value("results", Json::array()));
   for (const auto& p : hints.problems)
     Log(LogLevel::kWarn, "PipelineRun {}/{}: builds no artifact: {}", ns, name, p);

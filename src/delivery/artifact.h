@@ -19,6 +19,8 @@
 // same Artifact, recorded once, never rewritten.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,18 @@ Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Js
 // reference is written ("reg:5000/web:v1" -> "reg:5000/web", "v1"; a
 // "@digest" suffix dropped).
 std::pair<std::string, std::string> ImageRepoAndTag(const std::string& uri);
+
+// The metadata a Freight's artifact carries, from the recorded Artifact
+// `name` with `spec`: artifact, uri, digest, result, pipelineRun, and the
+// repoURL, commit and branch it was built from.
+Json FreightArtifactMetadata(const std::string& name, const Json& spec);
+
+// A Freight's artifacts as the recorded Artifacts say (each found by the
+// fingerprint of its uri and version, its metadata the server's), or an
+// error naming one that no recorded Artifact is.
+using ArtifactLookup =
+    std::function<Result<std::optional<store::Resource>>(const std::string& name)>;
+Result<Json> RecordedArtifacts(const Json& artifacts, const ArtifactLookup& read);
 
 // The commits a Freight object references: its own, then those its
 // Artifacts were built from ({repoURL, id, branch}), each repository once.

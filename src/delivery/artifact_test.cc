@@ -106,9 +106,18 @@ class RecorderTest : public ::testing::Test {
                      {{"pipelinesascode.tekton.dev/repo-url", "http://127.0.0.1/app.git"},
                       {"pipelinesascode.tekton.dev/sha", std::string(40, 'c')},
                       {"pipelinesascode.tekton.dev/branch", "main"}}}}}};
+    // The push as the engine kept it at submission; a later patch of the
+    // annotations (here: a branch made up) changes nothing.
+    run.object["metadata"]["annotations"]["pipelinesascode.tekton.dev/branch"] = "forged";
     run.status = {{"conditions", Json::array({{{"type", "Succeeded"}, {"status", outcome}}})},
                   {"completionTime", "2026-12-06T10:00:00Z"},
-                  {"results", results}};
+                  {"results", results},
+                  {"strake",
+                   {{"source",
+                     {{"pipeline", "build"},
+                      {"repoURL", "http://127.0.0.1/app.git"},
+                      {"commit", std::string(40, 'c')},
+                      {"branch", "main"}}}}}};
     auto made = st().Create(run, "Created", "");
     ASSERT_TRUE(made) << made.error().message;
     store::Resource tr;
@@ -116,7 +125,8 @@ class RecorderTest : public ::testing::Test {
     tr.owner = made->uid;
     tr.labels = {{"tekton.dev/pipelineTask", "test"}, {"tekton.dev/pipelineRun", name}};
     tr.object = {{"apiVersion", "tekton.dev/v1"}, {"kind", "TaskRun"}};
-    tr.status = {{"results", Results({{"COVERAGE", "78.3\n"}, {"REPORT", "ok"}})}};
+    tr.status = {{"conditions", Json::array({{{"type", "Succeeded"}, {"status", "True"}}})},
+                 {"results", Results({{"COVERAGE", "78.3\n"}, {"REPORT", "ok"}})}};
     ASSERT_TRUE(st().Create(tr, "Created", ""));
   }
 
@@ -141,6 +151,7 @@ TEST_F(RecorderTest, ASucceededRunRecordsWhatItBuiltWithItsEvidenceOnce) {
   EXPECT_EQ(spec["builtBy"]["branch"], "main");
   EXPECT_EQ(spec["evidence"]["test"]["results"]["COVERAGE"], "78.3");
   EXPECT_EQ(spec["evidence"]["test"]["taskRun"], "build-42-test");
+  EXPECT_EQ(spec["evidence"]["test"]["status"], "Succeeded");
   const int64_t version = all[0].resource_version;
   // Looked at again (a restart): nothing is written.
   ASSERT_TRUE(rec.Reconcile("demo/build-42"));

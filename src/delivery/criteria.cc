@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "base/strings.h"
@@ -47,25 +48,62 @@ class EvidenceFunction {
       return Fail("evidence takes a pipeline task's name (and optionally a subscription name)");
     const std::string task = args[0].get<std::string>();
     const std::string sub = args.size() == 2 ? args[1].get<std::string>() : "";
+    // Which artifact: the one of the subscription named, or the only one
+    // (one artifact's tests never speak for another's).
+    if (sub.empty() && artifacts_.size() > 1) {
+      return Failf(
+          "evidence({}): the Freight has {} artifacts: name the subscription, as "
+          "evidence({}, 'name')",
+          Quote(task), artifacts_.size(), Quote(task));
+    }
     for (const auto& a : artifacts_) {
       if (!a.is_object() || (!sub.empty() && a.value("subscriptionName", "") != sub)) continue;
       auto spec = Spec(a);
       if (!spec) return tl::unexpected(spec.error());
-      const Json& found = Field(Field(*spec, "evidence"), task.c_str());
-      if (!found.is_object() || found.empty()) continue;
-      std::string run = Field(*spec, "builtBy").value("pipelineRun", "");
-      std::string from = fmt::format("PipelineRun {}, task {}", run, task);
-      if (std::find(sources_.begin(), sources_.end(), from) == sources_.end())
-        sources_.push_back(from);
-      Value out = Value::object();
-      for (const auto& [k, v] : Field(found, "results").items()) out[k] = ResultValue(v);
-      return out;
+      return Of(*spec, task);
     }
-    return Failf("no evidence of task {} in the Freight's artifacts{}", Quote(task),
+    return Failf("the Freight has no artifact{}",
                  sub.empty() ? "" : " of subscription " + Quote(sub));
   }
 
+  // The Freight's artifacts as recorded (artifact.h RecordedArtifacts),
+  // read once; a store failure is kept apart (it is not a denial).
+  Result<Json> Recorded() {
+    if (recorded_) return *recorded_;
+    ArtifactLookup lookup = [this](const std::string& name) {
+      auto got = read_(name);
+      if (!got) store_failure_ = tl::unexpected(got.error());
+      return got;
+    };
+    auto r = RecordedArtifacts(artifacts_, lookup);
+    if (!r) return r;
+    recorded_ = *r;
+    return *r;
+  }
+
   const std::vector<std::string>& sources() const { return sources_; }
+
+  // The results of `task` in an Artifact's evidence: only of a task that
+  // Succeeded (a test task that failed under onError: continue proves
+  // nothing), and of one run (not a matrix).
+  Result<Value> Of(const Json& spec, const std::string& task) {
+    const Json& found = Field(Field(spec, "evidence"), task.c_str());
+    std::string run = Field(spec, "builtBy").value("pipelineRun", "");
+    if (!found.is_object() || found.empty())
+      return Failf("no evidence of task {} in PipelineRun {}", Quote(task), run);
+    if (found.value("matrix", false))
+      return Failf("task {} of PipelineRun {} is a matrix: its runs have no one set of results",
+                   Quote(task), run);
+    std::string status = found.value("status", "");
+    if (status != "Succeeded")
+      return Failf("task {} of PipelineRun {} did not succeed ({})", Quote(task), run, status);
+    std::string from = fmt::format("PipelineRun {}, task {}", run, task);
+    if (std::find(sources_.begin(), sources_.end(), from) == sources_.end())
+      sources_.push_back(from);
+    Value out = Value::object();
+    for (const auto& [k, v] : Field(found, "results").items()) out[k] = ResultValue(v);
+    return out;
+  }
   const Status& store_failure() const { return store_failure_; }
 
  private:
@@ -92,6 +130,7 @@ class EvidenceFunction {
   const Json& artifacts_;
   const ArtifactReader& read_;
   std::map<std::string, Json> specs_;
+  std::optional<Json> recorded_;
   std::vector<std::string> sources_;
   Status store_failure_ = Ok();
 };
@@ -103,14 +142,30 @@ rollout::HostFunction StatusCheck(const Json& status, const char* field) {
   };
 }
 
+// A Freight function over the Freight's artifacts as the recorded Artifacts
+// say them (never the Freight's own metadata), and its own commits.
+rollout::HostFunction OverRecorded(
+    EvidenceFunction& evidence, const Json& commits,
+    const std::function<rollout::HostFunction(const Json& freight)>& make) {
+  return [&evidence, commits, make](const std::vector<Value>& args) -> Result<Value> {
+    auto recorded = evidence.Recorded();
+    if (!recorded) return tl::unexpected(recorded.error());
+    Json freight = {{"commits", commits}, {"artifacts", *recorded}};
+    return make(freight)(args);
+  };
+}
+
 rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
                                  EvidenceFunction& evidence) {
   rollout::HostFunctions fns;
-  const Json artifacts = freight.object.value("artifacts", Json::array());
+  const Json commits = freight.object.value("commits", Json::array());
   fns["evidence"] = [&evidence](const std::vector<Value>& args) { return evidence(args); };
-  fns["artifactFrom"] = ArtifactFrom(artifacts);
-  fns["imageFrom"] = ImageFrom(artifacts);
-  fns["commitFrom"] = CommitFrom(CommitsOf(freight.object));
+  fns["artifactFrom"] =
+      OverRecorded(evidence, commits, [](const Json& f) { return ArtifactFrom(f["artifacts"]); });
+  fns["imageFrom"] =
+      OverRecorded(evidence, commits, [](const Json& f) { return ImageFrom(f["artifacts"]); });
+  fns["commitFrom"] =
+      OverRecorded(evidence, commits, [](const Json& f) { return CommitFrom(CommitsOf(f)); });
   fns["verifiedIn"] = StatusCheck(freight.status, "verifiedIn");
   fns["approvedFor"] = StatusCheck(freight.status, "approvedFor");
   fns["soakTime"] = [&freight, now_ms](const std::vector<Value>& args) -> Result<Value> {
@@ -162,6 +217,7 @@ Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& 
       continue;
     } else {
       auto explained = c.expr.Explain(vars, &fns);
+      STRAKE_TRY(evidence.store_failure());
       why = explained ? *explained : explained.error().message;
     }
     std::string from =

@@ -25,7 +25,8 @@ class CriteriaTest : public ::testing::Test {
   store::Store& st() { return temp_.store(); }
 
   // The Artifact the server recorded for build-42: the test task's results.
-  void RecordArtifact(const std::string& uri, const std::string& coverage) {
+  void RecordArtifact(const std::string& uri, const std::string& coverage,
+                      const std::string& outcome = "Succeeded") {
     store::Resource a;
     a.key = {"Artifact", "demo", ArtifactName(uri, kDigest)};
     a.object = {{"apiVersion", "strake.dev/v1"},
@@ -38,6 +39,7 @@ class CriteriaTest : public ::testing::Test {
                   {"evidence",
                    {{"test",
                      {{"taskRun", "build-42-test"},
+                      {"status", outcome},
                       {"results", {{"COVERAGE", coverage}, {"SUITE", "unit"}}}}}}}}}};
     ASSERT_TRUE(st().Create(a, "Recorded", ""));
   }
@@ -128,6 +130,53 @@ TEST_F(CriteriaTest, ImageTagsAndHistoryAreSeen) {
   ASSERT_TRUE(unsoaked);
   ASSERT_TRUE(*unsoaked);
   EXPECT_EQ(**unsoaked, "criteria coverage: 7200 < 10800");
+}
+
+TEST_F(CriteriaTest, ATestTaskThatDidNotSucceedProvesNothing) {
+  RecordArtifact("reg/web:v1", "95", "Failed");
+  auto denied = Deny("evidence('test').COVERAGE >= 80", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied);
+  ASSERT_TRUE(*denied);
+  EXPECT_NE((*denied)->find("task \"test\" of PipelineRun build-42 did not succeed (Failed)"),
+            std::string::npos)
+      << **denied;
+}
+
+TEST_F(CriteriaTest, OneArtifactsEvidenceNeverSpeaksForAnother) {
+  RecordArtifact("reg/web:v1", "95");
+  store::Resource two = FreightOf("reg/web:v1");
+  two.object["artifacts"].push_back({{"artifactType", "image"},
+                                     {"subscriptionName", "worker"},
+                                     {"version", kDigest},
+                                     {"metadata", {{"uri", "reg/worker:v1"}}}});
+  auto ambiguous = Deny("evidence('test').COVERAGE >= 80", two);
+  ASSERT_TRUE(ambiguous);
+  ASSERT_TRUE(*ambiguous);
+  EXPECT_NE((*ambiguous)->find("the Freight has 2 artifacts: name the subscription"),
+            std::string::npos)
+      << **ambiguous;
+  // The worker was never recorded: naming it denies, naming web admits.
+  auto worker = Deny("evidence('test', 'worker').COVERAGE >= 80", two);
+  ASSERT_TRUE(worker);
+  ASSERT_TRUE(*worker);
+  auto web = Deny("evidence('test', 'web').COVERAGE >= 80", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(web);
+  EXPECT_FALSE(*web) << **web;
+}
+
+TEST_F(CriteriaTest, CommitsAndArtifactsAreTheRecordedOnesNotTheFreights) {
+  RecordArtifact("reg/web:v1", "95");
+  store::Resource f = FreightOf("reg/web:v1");
+  f.object["artifacts"][0]["metadata"]["commit"] = "made-up";
+  f.object["artifacts"][0]["metadata"]["pipelineRun"] = "made-up";
+  auto denied = Deny("artifactFrom('web').Metadata.pipelineRun == 'build-42'", f);
+  ASSERT_TRUE(denied);
+  EXPECT_FALSE(*denied) << **denied;
+  // No recorded Artifact: artifactFrom and imageFrom fail closed.
+  auto unrecorded = Deny("imageFrom('reg/web').Tag == 'v9'", FreightOf("reg/web:v9"));
+  ASSERT_TRUE(unrecorded);
+  ASSERT_TRUE(*unrecorded);
+  EXPECT_NE((*unrecorded)->find("no Artifact recorded"), std::string::npos) << **unrecorded;
 }
 
 TEST_F(CriteriaTest, AnUnknownFunctionIsACompileError) {

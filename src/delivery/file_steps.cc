@@ -647,20 +647,18 @@ FreightImages ImagesOf(const StepContext& ctx) {
   return out;
 }
 
-// The tag (or, with useDigest or when the artifact has no tag, the digest)
-// of the Freight's image of repository `image`.
+// The tag (or, with useDigest or when the artifact has no tag, the digest;
+// with `both`, as Kargo sets the images of a Freight when none are listed,
+// tag and digest) of the Freight's image of repository `image`.
 Result<KustomizeImage> FromFreight(const FreightImages& freight, const std::string& image,
-                                   bool use_digest, const std::string& at) {
+                                   bool use_digest, const std::string& at, bool both = false) {
   for (const auto& a : freight.artifacts) {
     auto [repo, tag] = ImageRepoAndTag(a.value("metadata", Json::object()).value("uri", ""));
     if (repo != image) continue;
     KustomizeImage out;
     out.name = image;
-    if (use_digest || tag.empty()) {
-      out.digest = a.value("version", "");
-    } else {
-      out.new_tag = tag;
-    }
+    if (both || use_digest || tag.empty()) out.digest = a.value("version", "");
+    if (both || (!use_digest && !tag.empty())) out.new_tag = tag;
     return out;
   }
   return Failf("{}image: the Freight has no image of {} (its images are its image artifacts)", at,
@@ -708,13 +706,14 @@ Result<SetImageConfig> ReadSetImageConfig(const Json& c, const FreightImages& fr
   cfg.dir = dir;
   Json images = c.value("images", Json());
   if (images.is_null() || (images.is_array() && images.empty())) {
-    // Kargo: every image of the Freight.
-    images = Json::array();
+    // Kargo: every image of the Freight, by tag and digest.
     for (const auto& a : freight.artifacts) {
       auto [repo, tag] = ImageRepoAndTag(a.value("metadata", Json::object()).value("uri", ""));
-      images.push_back({{"image", repo}});
+      STRAKE_TRY_ASSIGN(img, FromFreight(freight, repo, false, "config.images: ", true));
+      cfg.images.push_back(std::move(img));
     }
-    if (images.empty()) return Fail("config.images: none given, and the Freight has no images");
+    if (cfg.images.empty()) return Fail("config.images: none given, and the Freight has no images");
+    return cfg;
   }
   if (!images.is_array()) return Fail("config.images must be a list");
   for (size_t i = 0; i < images.size(); ++i) {

@@ -14,6 +14,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/artifact.h"
 #include "delivery/conditions.h"
 #include "delivery/freight.h"
 #include "delivery/rollback.h"
@@ -142,6 +143,7 @@ Json FreightReference(const store::Resource& freight) {
   Json ref = {{"name", freight.key.name},
               {"origin", freight.object.value("origin", Json::object())}};
   if (freight.object.contains("commits")) ref["commits"] = freight.object["commits"];
+  if (freight.object.contains("artifacts")) ref["artifacts"] = freight.object["artifacts"];
   return ref;
 }
 
@@ -367,12 +369,22 @@ Json WithVerification(const Json& stage_status, const std::string& id, const Jso
   return st;
 }
 
-// The commits of every Freight of a collection (for commitFrom).
+// The commits (those its artifacts were built from too) and the artifacts
+// of every Freight of a collection.
 Json CollectionCommits(const Json& collection) {
   Json out = Json::array();
   const Json items = collection.value("items", Json::object());
   for (const auto& [origin, f] : items.items()) {
-    for (const auto& c : f.value("commits", Json::array())) out.push_back(c);
+    for (const auto& c : CommitsOf(f)) out.push_back(c);
+  }
+  return out;
+}
+
+Json CollectionArtifacts(const Json& collection) {
+  Json out = Json::array();
+  const Json items = collection.value("items", Json::object());
+  for (const auto& [origin, f] : items.items()) {
+    for (const auto& a : f.value("artifacts", Json::array())) out.push_back(a);
   }
   return out;
 }
@@ -386,6 +398,8 @@ Result<std::string> StageReconciler::StartAnalysis(const model::Stage& stage,
   TemplateEnv env;
   env.vars["ctx"] = rollout::Value{{"project", stage.meta.ns}, {"stage", stage.meta.name}};
   env.functions["commitFrom"] = CommitFrom(CollectionCommits(collection));
+  env.functions["artifactFrom"] = ArtifactFrom(CollectionArtifacts(collection));
+  env.functions["imageFrom"] = ImageFrom(CollectionArtifacts(collection));
   auto vars = EvaluateVars(stage.spec.vars, env, Json::object());
   if (!vars) return vars.error().message;
   std::vector<std::pair<std::string, std::string>> values;
@@ -598,6 +612,19 @@ Result<int64_t> StageReconciler::AutoPromote(const model::Stage& stage, const Js
       }
     }
     if (req.sources.match_upstream && available.size() > 1) continue;  // Kargo: transient
+    // Forward only: never Freight older than what the Stage has of this
+    // origin (a criterion that its current Freight fails is no rollback).
+    const store::Resource* have = nullptr;
+    for (const auto& f : all) {
+      if (std::find(current.begin(), current.end(), f.key.name) == current.end()) continue;
+      if (Field(f.object, "origin").value("name", "") != req.origin.name) continue;
+      if (!have || NewestFreight({&f, have}) == &f) have = &f;
+    }
+    if (have) {
+      std::erase_if(available, [&](const store::Resource* f) {
+        return f == have || NewestFreight({f, have}) == have;
+      });
+    }
     // The newest that the gates let through (on a stopped line, what an
     // exception names; what meets the criteria).
     STRAKE_TRY_ASSIGN(pick, NewestAdmitted(gates, available));

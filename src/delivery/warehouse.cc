@@ -8,6 +8,7 @@
 #include "base/duration.h"
 #include "base/net.h"
 #include "base/strings.h"
+#include "delivery/artifact.h"
 #include "delivery/freight.h"
 #include "model/decode.h"
 
@@ -95,17 +96,11 @@ std::vector<model::FreightArtifact> SelectArtifacts(const model::ArtifactSubscri
   std::vector<model::FreightArtifact> out;
   for (const auto* a : picked) {
     const Json spec = a->object.value("spec", Json::object());
-    const Json by = spec.value("builtBy", Json::object());
     model::FreightArtifact f;
     f.artifact_type = spec.value("type", "");
     f.subscription_name = subscription_name;
     f.version = spec.value("digest", "");
-    f.metadata = {{"artifact", a->key.name},
-                  {"uri", spec.value("uri", "")},
-                  {"digest", f.version},
-                  {"result", spec.value("result", "")}};
-    for (const char* key : {"pipelineRun", "repoURL", "commit", "branch"})
-      if (by.contains(key)) f.metadata[key] = by[key];
+    f.metadata = FreightArtifactMetadata(a->key.name, spec);
     out.push_back(std::move(f));
   }
   return out;

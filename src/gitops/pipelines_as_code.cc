@@ -362,11 +362,17 @@ Result<std::vector<PacRun>> PipelineRunsForPush(const Mirror& mirror, const Push
       r.run.meta.labels[k] = v;
       pr.meta.labels[k] = v;
     }
-    meta["annotations"][std::string(kPac) + "branch"] = push.branch;
-    meta["annotations"][std::string(kPac) + "repo-url"] = push.repo_url;
-    meta["annotations"][std::string(kPac) + "sha"] = push.sha;
-    meta["annotations"][std::string(kPac) + "sender"] = push.sender;
-    meta["annotations"]["strake.dev/pac-file"] = d.file;
+    const std::map<std::string, std::string> annotations = {
+        {std::string(kPac) + "branch", push.branch},
+        {std::string(kPac) + "repo-url", push.repo_url},
+        {std::string(kPac) + "sha", push.sha},
+        {std::string(kPac) + "sender", push.sender},
+        {"strake.dev/pac-file", d.file}};
+    for (const auto& [k, v] : annotations) {
+      meta["annotations"][k] = v;
+      r.run.meta.annotations[k] = v;
+      pr.meta.annotations[k] = v;
+    }
 
     // The workspace the pushed commit is checked out into.
     std::string wanted = pr.meta.annotations.count("strake.dev/source-workspace")

@@ -468,6 +468,31 @@ std::string CarriedBytes(const Json& value) {
 
 }  // namespace
 
+namespace {
+
+// The run's origin at submission: its Pipeline (pipelineRef, or the
+// Pipelines-as-Code run's name) and, for a push, repository, commit, branch.
+Json RunSource(const model::ObjectMeta& meta, const std::string& pipeline) {
+  constexpr const char* kPac = "pipelinesascode.tekton.dev/";
+  auto find = [](const std::map<std::string, std::string>& m, const std::string& k) {
+    auto it = m.find(k);
+    return it == m.end() ? std::string() : it->second;
+  };
+  Json out = Json::object();
+  std::string name =
+      pipeline.empty() ? find(meta.labels, std::string(kPac) + "original-prname") : pipeline;
+  for (const auto& [key, value] :
+       {std::pair<const char*, std::string>{"pipeline", name},
+        {"repoURL", find(meta.annotations, std::string(kPac) + "repo-url")},
+        {"commit", find(meta.annotations, std::string(kPac) + "sha")},
+        {"branch", find(meta.annotations, std::string(kPac) + "branch")}}) {
+    if (!value.empty()) out[key] = value;
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> Engine::Submit(const model::Resource& resource,
                                    const std::vector<model::Resource>& all,
                                    const std::vector<model::Param>& extra_params,
@@ -587,6 +612,11 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
     if (r.kind == "StepAction") actions[r.meta.name] = r.raw["spec"];
   }
   if (!actions.empty()) status["strake"]["stepActions"] = std::move(actions);
+  // Where the run came from, as it was submitted (a Pipelines-as-Code push:
+  // the server's own labels and annotations), kept where no client writes:
+  // what it builds is recorded with this (delivery/artifact.h), not with
+  // labels a later patch could change.
+  status["strake"]["source"] = RunSource(pr.meta, run->pipeline);
 
   store::Resource sr;
   sr.key = {"PipelineRun", run->ns, run->name};

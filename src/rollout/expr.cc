@@ -1035,8 +1035,13 @@ std::string NodeText(const ExprNode& n) {
   switch (n.kind) {
     case NodeKind::kVariable:
       return n.name;
-    case NodeKind::kCall:
-      return n.name + "(...)";
+    case NodeKind::kCall: {
+      // Literal arguments are shown (`verifiedIn("dev")`), others elided.
+      std::vector<std::string> args;
+      for (const auto& kid : n.kids)
+        args.push_back(kid->kind == NodeKind::kLiteral ? Show(kid->literal) : "...");
+      return n.name + "(" + Join(args, ", ") + ")";
+    }
     case NodeKind::kMember:
       return NodeText(*n.kids[0]) + "." + n.name;
     default:
@@ -1054,15 +1059,16 @@ class Explainer {
     if (n.kind != NodeKind::kBinary) return NodeText(n) + (value ? " is true" : " is false");
     const std::string& op = n.name;
     if (op == "&&" || op == "and" || op == "||" || op == "or") return Logical(n, value);
+    // Only an operator that evaluates both sides is shown with them (`??`
+    // may not have evaluated its right side; arithmetic is no boolean).
+    if (!IsComparison(op) && op != "in" && op != "not in" && op != "matches" && op != "contains" &&
+        op != "startsWith" && op != "endsWith")
+      return NodeText(n) + (value ? " is true" : " is false");
     auto l = ev_.Eval(*n.kids[0]);
     if (!l) return tl::unexpected(l.error());
     auto r = ev_.Eval(*n.kids[1]);
     if (!r) return tl::unexpected(r.error());
-    if (IsComparison(op) || op == "in" || op == "not in" || op == "matches" || op == "contains" ||
-        op == "startsWith" || op == "endsWith") {
-      return fmt::format("{} {} {}", Show(*l), value ? op : Negated(op), Show(*r));
-    }
-    return NodeText(n) + (value ? " is true" : " is false");
+    return fmt::format("{} {} {}", Show(*l), value ? op : Negated(op), Show(*r));
   }
 
  private:

@@ -560,6 +560,30 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
       return ErrorResponse(422, "Invalid", fmt::format("freight {}: Freight is immutable", name));
     }
   }
+  // Its artifacts are recorded Artifacts (what a pipeline built), one per
+  // subscription, and their metadata is the server's: Freight applied by
+  // hand brings no evidence or provenance of its own.
+  if (!f.artifacts.empty()) {
+    std::set<std::string> subscriptions;
+    for (const auto& a : f.artifacts) {
+      if (!subscriptions.insert(a.subscription_name).second) {
+        return ErrorResponse(422, "Invalid",
+                             fmt::format("freight {}: artifacts: subscription {} has more than one "
+                                         "artifact",
+                                         name, Quote(a.subscription_name)));
+      }
+    }
+    auto recorded = delivery::RecordedArtifacts(body["artifacts"], [&](const std::string& n) {
+      return store.Get({"Artifact", ns, n});
+    });
+    if (!recorded && recorded.error().Is(ErrorCode::kUnavailable))
+      return ErrorResponse(recorded.error());
+    if (!recorded) {
+      return ErrorResponse(
+          422, "Invalid", fmt::format("freight {}: artifacts: {}", name, recorded.error().message));
+    }
+    body["artifacts"] = std::move(*recorded);
+  }
   const std::string expected = delivery::FreightName(f.origin, f.commits, f.artifacts);
   if (name != expected) {
     return ErrorResponse(422, "Invalid",
