@@ -127,8 +127,9 @@ verified_in() { # freight stage
   [ -n "$(strake get freight "$1" -n "$ns" -o json | jget "d['status']['verifiedIn']['$2']")" ]
 }
 repo_main() { strake get repository app -n "$ns" -o jsonpath='{.status.branches.main}' 2>/dev/null; }
-sign_off() { # promotion -> what its first step (wait-for-approval) says it waits for
-  strake get promotion "$1" -n "$ns" -o json | jget "d['status']['stepExecutionMetadata'][0]['message']"
+sign_off() { # promotion -> what its approval policy says it waits for
+  strake get promotion "$1" -n "$ns" -o json |
+    jget "d['status']['message'] if 'approval policy' in d['status']['message'] else ''"
 }
 phase_of() { strake get promotion "$1" -n "$ns" -o jsonpath='{.status.phase}' 2>/dev/null; }
 coverage_of() { # freight name -> the coverage its Artifact's evidence says

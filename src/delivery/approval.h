@@ -31,6 +31,10 @@ inline constexpr const char* kWaitForApprovalStep = "wait-for-approval";
 inline constexpr const char* kApprovalsAnnotation = "strake.dev/approvals";
 inline constexpr const char* kCreateActorAnnotation = "kargo.akuity.io/create-actor";
 
+// Where the responses to an approval policy (ProjectConfig or ClusterConfig
+// approvalPolicies) are kept among a Promotion's: beside the steps' aliases.
+inline std::string PolicyKey(const std::string& policy) { return "policy:" + policy; }
+
 // The responses recorded in a Promotion's `annotations`, by step alias
 // ({} when there are none or the annotation is not an object).
 Json ApprovalsOf(const Json& annotations);

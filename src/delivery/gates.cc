@@ -118,6 +118,27 @@ Result<std::vector<Criterion>> CriteriaOf(const Configs& c, const model::Stage& 
   return out;
 }
 
+// The approval policies of both objects that select the Stage; one whose
+// rules cannot be read (stored before they were checked) closes the gates.
+Result<std::vector<PolicyGate>> PoliciesOf(const Configs& c, const model::Stage& stage) {
+  std::vector<PolicyGate> out;
+  auto add = [&](const std::vector<model::ApprovalPolicy>& list,
+                 const std::string& source) -> Status {
+    for (const auto& p : list) {
+      if (!Selects(p.stage_selector, stage.meta.name, stage.meta.labels)) continue;
+      if (!Selects(p.project_selector, stage.meta.ns, c.project_labels)) continue;
+      auto config = ParseApprovalConfig(p.rules);
+      if (!config)
+        return Failf("{}: approval policy {}: {}", source, Quote(p.name), config.error().message);
+      out.push_back({p.name, source, std::move(*config)});
+    }
+    return Ok();
+  };
+  if (c.project) STRAKE_TRY(add(c.project->approval_policies, "ProjectConfig " + stage.meta.ns));
+  if (c.cluster) STRAKE_TRY(add(c.cluster->approval_policies, "ClusterConfig"));
+  return out;
+}
+
 std::vector<StoppedLine> Lines(const Configs& c, const model::Stage* stage, const std::string& ns) {
   std::vector<StoppedLine> out;
   if (c.project && c.project->stop_the_line)
@@ -145,6 +166,20 @@ Result<std::optional<std::string>> ProjectGates::Denial(const store::Resource& f
     if (!line.Excepts(freight.key.name)) return Why(line.Describe());
   if (windows.closed) return Why("promotion window: " + windows.reason);
   return CriteriaDenial(criteria, freight, stage, now_ms, read_artifact);
+}
+
+std::optional<PolicyHold> ProjectGates::ApprovalHold(const Json& annotations) const {
+  if (approvals.empty()) return std::nullopt;
+  const Json all = ApprovalsOf(annotations);
+  const std::string creator =
+      annotations.is_object() ? annotations.value(kCreateActorAnnotation, "") : "";
+  for (const auto& p : approvals) {
+    Decision d = Decide(p.config, all.value(PolicyKey(p.name), Json::array()), creator);
+    if (d.status == StepStatus::kSucceeded) continue;
+    std::string source = p.source == "ClusterConfig" ? " of the ClusterConfig" : "";
+    return PolicyHold{d.status, fmt::format("approval policy {}{}: {}", p.name, source, d.message)};
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> ProjectGates::DenialForAll() const {
@@ -191,6 +226,9 @@ Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, i
   auto criteria = CriteriaOf(configs, stage);
   if (!criteria) return closed(criteria.error().message);
   out.criteria = std::move(*criteria);
+  auto policies = PoliciesOf(configs, stage);
+  if (!policies) return closed(policies.error().message);
+  out.approvals = std::move(*policies);
   auto windows = AllWindows(configs, stage);
   if (!windows) return closed(windows.error().message);
   out.any_window = !windows->empty();

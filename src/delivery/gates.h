@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "delivery/approval.h"
 #include "delivery/criteria.h"
 #include "delivery/window.h"
 #include "model/kargo.h"
@@ -39,13 +40,29 @@ struct StoppedLine {
   std::string Describe() const;  // "line stopped by ProjectConfig demo: INC-42 (exceptions: fix)"
 };
 
+// An approval policy that selects the Stage: its name, where it was
+// written ("ProjectConfig demo", "ClusterConfig") and its rules.
+struct PolicyGate {
+  std::string name;
+  std::string source;
+  ApprovalConfig config;
+};
+
+// What the approval policies say of one Promotion: met (nullopt), waiting
+// (Running, with what is missing) or rejected (Failed, by whom and why).
+struct PolicyHold {
+  StepStatus status = StepStatus::kRunning;
+  std::string message;
+};
+
 // What the Project and the server say about one Stage at one instant.
 struct ProjectGates {
   std::optional<model::ProjectConfig> config;  // none, or not readable
   WindowState windows;
-  bool any_window = false;          // some window selects the Stage (or cannot be read)
-  std::vector<StoppedLine> lines;   // stopped lines that cover the Stage
-  std::vector<Criterion> criteria;  // the promotion criteria that select the Stage
+  bool any_window = false;            // some window selects the Stage (or cannot be read)
+  std::vector<StoppedLine> lines;     // stopped lines that cover the Stage
+  std::vector<Criterion> criteria;    // the promotion criteria that select the Stage
+  std::vector<PolicyGate> approvals;  // the approval policies that select it
   std::string stage;
   int64_t now_ms = 0;
   ArtifactReader read_artifact;  // for the criteria's evidence
@@ -56,6 +73,9 @@ struct ProjectGates {
   // "criteria coverage: 78.3 < 80 (PipelineRun build-42, task test)". Only
   // a store failure is an error.
   Result<std::optional<std::string>> Denial(const store::Resource& freight) const;
+  // The approval policies' answer for a Promotion whose metadata
+  // annotations are `annotations` (its responses, its creator).
+  std::optional<PolicyHold> ApprovalHold(const model::Json& annotations) const;
   // What holds every Freight (the windows, a line without exceptions).
   std::optional<std::string> DenialForAll() const;
   // When the windows' answer next changes (ms), or 0 when not known.

@@ -238,6 +238,14 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
         change > run.now_ms ? std::min<Millis>(Millis(change - run.now_ms), kGatePoll) : kGatePoll;
     return std::optional<Hold>(Hold{"waiting for " + *denied, retry, true});
   }
+  // The approval policies (responses arrive as an object write, which
+  // wakes it; kGatePoll in case).
+  const Json meta = run.promo.object.value("metadata", Json::object());
+  if (auto policy = gates.ApprovalHold(meta.value("annotations", Json::object()))) {
+    if (policy->status == StepStatus::kFailed)
+      return std::optional<Hold>(Hold{policy->message, kGatePoll, true, true});
+    return std::optional<Hold>(Hold{"waiting for " + policy->message, kGatePoll, true});
+  }
   return std::optional<Hold>();
 }
 
@@ -281,6 +289,11 @@ Result<controller::ReconcileResult> PromotionReconciler::Reconcile(const std::st
   }
   if (phase != "Running") {
     STRAKE_TRY_ASSIGN(hold, HeldBack(run));
+    if (hold && hold->fail) {
+      Record(run, "gate.hold", hold->message);
+      STRAKE_TRY(Finish(run, "Failed", hold->message));
+      return controller::ReconcileResult{};
+    }
     if (hold) {
       if (run.status.value("message", "") != hold->message) {
         run.status["phase"] = "Pending";

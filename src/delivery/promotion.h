@@ -140,6 +140,7 @@ class PromotionReconciler {
     std::string message;
     Millis retry;
     bool gate = false;  // held by a gate (a window, a freeze, a stopped line)
+    bool fail = false;  // not held but ended: an approval policy rejected it
   };
   // `verification`: a Stage verifying holds it too (before it starts).
   Result<std::optional<Hold>> HeldBack(const Run& run, bool verification = true);

@@ -275,6 +275,50 @@ TEST_F(PromotionTest, AQueuedPromotionDoesNotStartInAClosedWindow) {
   EXPECT_EQ(calls_.size(), 1u);
 }
 
+// An approval policy of the ProjectConfig holds every Promotion into the
+// Stages it selects before it starts, whatever the Stage's steps say: two
+// people other than the one who asked; a rejection fails it.
+TEST_F(PromotionTest, AnApprovalPolicyHoldsAPromotionUntilItIsMet) {
+  Create("ProjectConfig", "demo", R"({"spec": {"approvalPolicies": [{"name": "two-leads",
+      "stageSelector": {"name": "dev"}, "minApprovals": 2}]}})");
+  auto respond = [&](const std::string& promo, const std::vector<Json>& responses) {
+    store::Resource now = **store_->Get({"Promotion", "demo", promo});
+    now.object["metadata"]["annotations"][kCreateActorAnnotation] = "carol";
+    Json all = {{PolicyKey("two-leads"), responses}};
+    now.object["metadata"]["annotations"][kApprovalsAnnotation] = all.dump();
+    ASSERT_TRUE(store_->Update(now, now.resource_version));
+  };
+  Promote("p", "f1", R"([{"uses": "scripted"}])");
+  respond("p", {});
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kGatePoll);
+  EXPECT_EQ(Phase("p"), "Pending");
+  EXPECT_EQ(StatusOf("Promotion", "p")["message"],
+            "waiting for approval policy two-leads: approvals 0/2: 2 more approvers needed");
+  Responder carol{"carol", "admin", Json::object()}, dan{"dan", "deployer", Json::object()},
+      erin{"erin", "deployer", Json::object()};
+  const char* at = "2027-01-15T08:00:00Z";
+  respond("p", {ResponseRecord(carol, "approve", at, ""), ResponseRecord(dan, "approve", at, "")});
+  Reconcile("p");
+  EXPECT_EQ(StatusOf("Promotion", "p")["message"],
+            "waiting for approval policy two-leads: approvals 1/2: 1 more approver needed; the "
+            "creator cannot approve");
+  EXPECT_TRUE(calls_.empty());
+  respond("p", {ResponseRecord(dan, "approve", at, ""), ResponseRecord(erin, "approve", at, "")});
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(calls_.size(), 1u);
+  // A rejection by one who may respond fails the next one before it starts.
+  Promote("q", "f2", R"([{"uses": "scripted"}])");
+  respond("q", {ResponseRecord(erin, "reject", at, "not during the sale")});
+  Reconcile("q");
+  EXPECT_EQ(Phase("q"), "Failed");
+  EXPECT_NE(StatusOf("Promotion", "q")["message"].get<std::string>().find(
+                "approval policy two-leads: rejected by erin: not during the sale"),
+            std::string::npos)
+      << StatusOf("Promotion", "q").dump();
+  EXPECT_EQ(calls_.size(), 1u);
+}
+
 // Each gate decision is recorded once (the server's audit log): held, with
 // the gate and its values (not again while it holds the same way), then
 // passed when it starts.

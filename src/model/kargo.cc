@@ -919,6 +919,38 @@ std::vector<PromotionCriterion> DecodeCriteria(Ctx& ctx, Fields& f, bool cluster
   return out;
 }
 
+// strake's approvalPolicies: the fields of Kargo's wait-for-approval
+// config, each checked here with its place.
+std::vector<ApprovalPolicy> DecodeApprovalPolicies(Ctx& ctx, Fields& f, bool cluster) {
+  std::vector<ApprovalPolicy> out;
+  std::set<std::string> names;
+  f.List("approvalPolicies", [&](const Node& item, const std::string& path) {
+    Fields pf(ctx, item, path);
+    ApprovalPolicy p;
+    p.name = GateName(ctx, pf, names, "approval policy");
+    GateSelectors(ctx, pf, cluster, p.stage_selector, p.project_selector);
+    if (const Node* v = pf.Get("minApprovals"); v && !v->IsNull())
+      p.rules["minApprovals"] = ctx.Int(*v, pf.Sub("minApprovals"), 1, 100);
+    if (const Node* v = pf.Get("allowSelfApproval"); v && !v->IsNull())
+      p.rules["allowSelfApproval"] = ctx.Bool(*v, pf.Sub("allowSelfApproval"));
+    Json approvers = Json::array();
+    pf.List("approvers", [&](const Node& a, const std::string& at) {
+      Fields af(ctx, a, at);
+      Json rule = Json::object();
+      for (const char* key : {"claim", "value", "role"})
+        if (const Node* v = af.Get(key); v && !v->IsNull()) rule[key] = ctx.Str(*v, af.Sub(key));
+      if (const Node* v = af.Get("required"); v && !v->IsNull())
+        rule["required"] = ctx.Bool(*v, af.Sub("required"));
+      if (rule.contains("role") == (rule.contains("claim") || rule.contains("value")))
+        ctx.Error(a, at, "an approver is a role, or a claim with its value");
+      approvers.push_back(std::move(rule));
+    });
+    if (!approvers.empty()) p.rules["approvers"] = std::move(approvers);
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
 std::optional<LineStop> DecodeLineStop(Ctx& ctx, Fields& f, bool cluster) {
   const Node* node = f.Get("stopTheLine");
   if (!node || node->IsNull()) return std::nullopt;
@@ -1009,6 +1041,7 @@ bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r) {
     pc.freeze_periods = DecodeFreezePeriods(ctx, sf, false);
     pc.stop_the_line = DecodeLineStop(ctx, sf, false);
     pc.promotion_criteria = DecodeCriteria(ctx, sf, false);
+    pc.approval_policies = DecodeApprovalPolicies(ctx, sf, false);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");
   }
@@ -1033,6 +1066,7 @@ bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r) {
     cc.freeze_periods = DecodeFreezePeriods(ctx, sf, true);
     cc.stop_the_line = DecodeLineStop(ctx, sf, true);
     cc.promotion_criteria = DecodeCriteria(ctx, sf, true);
+    cc.approval_policies = DecodeApprovalPolicies(ctx, sf, true);
     NotYet(ctx, sf, "webhookReceivers", "webhookReceivers");
     NotYet(ctx, sf, "gitClient", "gitClient (commits are made as the Stage's git steps say)");
     sf.Ignore({"freightLinks", "stageLinks"}, "is for Kargo's UI");

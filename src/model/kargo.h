@@ -279,8 +279,23 @@ struct PromotionCriterion {
   std::string expression;
 };
 
+// An approval policy (strake's; Kargo #3440): every Promotion into the
+// Stages selected, asked for by a person or by the server, waits until it
+// has the approvals Kargo's wait-for-approval step would ask for (approvers
+// by claim or role, minApprovals distinct users, no self-approval unless
+// allowed; an eligible rejection fails it), whatever the Stage's own steps
+// say. `rules` is that step's config ({approvers, minApprovals,
+// allowSelfApproval}), read by delivery/approval.h.
+struct ApprovalPolicy {
+  std::string name;
+  std::optional<StageSelector> stage_selector;    // none: every Stage of the Project
+  std::optional<StageSelector> project_selector;  // a ClusterConfig's; none: every Project
+  Json rules = Json::object();
+};
+
 // Kargo's ProjectConfig: named as its Project, in the Project's namespace.
-// freezePeriods, stopTheLine and promotionCriteria are strake's.
+// freezePeriods, stopTheLine, promotionCriteria and approvalPolicies are
+// strake's.
 struct ProjectConfig {
   ObjectMeta meta;
   std::vector<PromotionPolicy> promotion_policies;
@@ -288,6 +303,7 @@ struct ProjectConfig {
   std::vector<FreezePeriod> freeze_periods;
   std::optional<LineStop> stop_the_line;
   std::vector<PromotionCriterion> promotion_criteria;
+  std::vector<ApprovalPolicy> approval_policies;
 };
 
 // Kargo's ClusterConfig (cluster-scoped, named "cluster"): the gates of
@@ -299,6 +315,7 @@ struct ClusterConfig {
   std::vector<FreezePeriod> freeze_periods;
   std::optional<LineStop> stop_the_line;
   std::vector<PromotionCriterion> promotion_criteria;
+  std::vector<ApprovalPolicy> approval_policies;
 };
 inline constexpr const char* kClusterConfigName = "cluster";
 

@@ -502,6 +502,43 @@ spec:
   EXPECT_HAS(e, "spec.promotionCriteria[2].expresion: unknown field");
 }
 
+// strake's approvalPolicies: wait-for-approval's fields, checked with their
+// place.
+TEST(KargoDecodeTest, ApprovalPoliciesDecodeAndBadOnesSayWhere) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  approvalPolicies:
+  - name: prod-sign-off
+    stageSelector: {name: prod}
+    minApprovals: 2
+    approvers: [{claim: groups, value: release-leads, required: true}, {role: admin}]
+)");
+  ASSERT_EQ(ok.resources.size(), 1u) << ok.errors();
+  const auto& pc = std::get<ProjectConfig>(ok.resources[0].value);
+  ASSERT_EQ(pc.approval_policies.size(), 1u);
+  EXPECT_EQ(pc.approval_policies[0].stage_selector->name, "prod");
+  EXPECT_EQ(pc.approval_policies[0].rules["minApprovals"], 2);
+  EXPECT_EQ(pc.approval_policies[0].rules["approvers"][0]["claim"], "groups");
+  EXPECT_EQ(pc.approval_policies[0].rules["approvers"][0]["required"], true);
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  approvalPolicies:
+  - {name: a, minApprovals: 0, approvers: [{role: admin, claim: x}]}
+  - {name: a, minAprovals: 1}
+)");
+  std::string e = bad.errors();
+  EXPECT_HAS(e, "spec.approvalPolicies[0].minApprovals: ");
+  EXPECT_HAS(e,
+             "spec.approvalPolicies[0].approvers[0]: an approver is a role, or a claim with "
+             "its value");
+  EXPECT_HAS(e, "spec.approvalPolicies[1].name: approval policy \"a\" is named twice");
+  EXPECT_HAS(e, "spec.approvalPolicies[1].minAprovals: unknown field");
+}
+
 // strake's artifact subscription (a Kargo generic subscription) and
 // Freight that references artifacts.
 TEST(KargoDecodeTest, ArtifactSubscriptionsAndFreightArtifactsDecode) {

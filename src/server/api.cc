@@ -788,15 +788,21 @@ std::vector<std::string> WarehouseErrors(const model::Warehouse& w) {
   return errors;
 }
 
-// strake's promotionCriteria: compiled at apply with the functions a
-// criterion may call (delivery/criteria.h).
-std::vector<std::string> CriteriaErrors(const std::vector<model::PromotionCriterion>& criteria) {
+// strake's promotionCriteria, compiled at apply with the functions a
+// criterion may call (delivery/criteria.h), and approvalPolicies, read as
+// the Promotion reconciler will read them (delivery/approval.h).
+std::vector<std::string> GateErrors(const std::vector<model::PromotionCriterion>& criteria,
+                                    const std::vector<model::ApprovalPolicy>& policies) {
   std::vector<std::string> errors;
   for (size_t i = 0; i < criteria.size(); ++i) {
     if (auto e = delivery::CompileCriterion(criteria[i].expression); !e) {
       errors.push_back(
           fmt::format("spec.promotionCriteria[{}].expression: {}", i, e.error().message));
     }
+  }
+  for (size_t i = 0; i < policies.size(); ++i) {
+    if (auto c = delivery::ParseApprovalConfig(policies[i].rules); !c)
+      errors.push_back(fmt::format("spec.approvalPolicies[{}]: {}", i, c.error().message));
   }
   return errors;
 }
@@ -867,9 +873,9 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
   if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(store, *s);
   if (const auto* pc = std::get_if<model::ProjectConfig>(&r.value))
-    errors = CriteriaErrors(pc->promotion_criteria);
+    errors = GateErrors(pc->promotion_criteria, pc->approval_policies);
   if (const auto* cc = std::get_if<model::ClusterConfig>(&r.value))
-    errors = CriteriaErrors(cc->promotion_criteria);
+    errors = GateErrors(cc->promotion_criteria, cc->approval_policies);
   if (!errors.empty()) {
     for (auto& e : errors) e = fmt::format("{} {}: {}", ToLower(r.kind), name, e);
     return ErrorResponse(422, "Invalid", Join(errors, "\n"));

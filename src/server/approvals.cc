@@ -1,14 +1,17 @@
 // POST .../promotions/NAME/approve|reject: a response to the Promotion's
-// running wait-for-approval step (delivery/approval.h), by the caller the
-// Gate names. Recorded in the Promotion's strake.dev/approvals annotation
-// (an object write: the reconciler's status writes cannot lose it), which
-// wakes the Promotion; the step decides. Every response is in the audit log
-// (the Gate records each change).
+// running wait-for-approval step (delivery/approval.h), or, before it
+// starts, to the approval policies of its Project and of the server that
+// hold it (delivery/gates.h), by the caller the Gate names. Recorded in the Promotion's
+// strake.dev/approvals annotation (an object write: the reconciler's status writes cannot lose it),
+// which wakes the Promotion; the step decides. Every response is in the audit log (the Gate records
+// each change).
 #include <fmt/format.h>
 
 #include "base/clock.h"
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/gates.h"
+#include "model/decode.h"
 #include "server/api.h"
 #include "server/auth.h"
 
@@ -41,6 +44,53 @@ Result<std::pair<size_t, std::string>> WaitingStep(const store::Resource& promo)
   return std::make_pair(current, records[current].value("alias", ""));
 }
 
+// A response to the approval policies that hold a Promotion before it
+// starts (ProjectConfig/ClusterConfig approvalPolicies), written into
+// `promo`'s annotations: under each policy the responder may answer.
+// Nullopt when written; else the refusal. `waiting` is why the Promotion is
+// at no approval step, said when no policy holds it either.
+std::optional<Response> PolicyResponse(store::Store& store, store::Resource& promo,
+                                       const delivery::Responder& who, const std::string& action,
+                                       const std::string& message, const Error& waiting) {
+  const Json st = promo.status.is_object() ? promo.status : Json::object();
+  const std::string phase = st.value("phase", "Pending");
+  if (phase != "Pending" && !phase.empty()) return ErrorResponse(waiting);
+  const std::string stage_name = promo.object.value("spec", Json::object()).value("stage", "");
+  auto stage_res = store.Get({"Stage", promo.key.ns, stage_name});
+  if (!stage_res) return ErrorResponse(stage_res.error());
+  if (!*stage_res) return ErrorResponse(waiting);
+  auto decoded = model::DecodeObject((**stage_res).object, "stage " + stage_name);
+  if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  auto gates = delivery::ReadGates(store, std::get<model::Stage>(decoded->value),
+                                   UnixMillis(std::chrono::system_clock::now()));
+  if (!gates) return ErrorResponse(gates.error());
+  if (gates->approvals.empty()) return ErrorResponse(waiting);
+  Json& annotations = promo.object["metadata"]["annotations"];
+  if (!annotations.is_object()) annotations = Json::object();
+  Json all = delivery::ApprovalsOf(annotations);
+  const std::string creator = annotations.value(delivery::kCreateActorAnnotation, "");
+  std::vector<std::string> refused;
+  bool recorded = false;
+  for (const auto& p : gates->approvals) {
+    const std::string key = delivery::PolicyKey(p.name);
+    Json responses = all.value(key, Json::array());
+    if (auto why = delivery::RefuseResponse(p.config, who, action, responses, creator)) {
+      refused.push_back(fmt::format("approval policy {}: {}", p.name, *why));
+      continue;
+    }
+    responses.push_back(delivery::ResponseRecord(
+        who, action, FormatRfc3339(std::chrono::system_clock::now()), message));
+    all[key] = responses;
+    recorded = true;
+  }
+  if (!recorded) {
+    return ErrorResponse(403, "Forbidden",
+                         fmt::format("promotion {}: {}", promo.key.name, Join(refused, "; ")));
+  }
+  annotations[delivery::kApprovalsAnnotation] = all.dump();
+  return std::nullopt;
+}
+
 }  // namespace
 
 Response Api::PromotionAction(const std::string& ns, const std::string& name,
@@ -68,7 +118,15 @@ Response Api::PromotionAction(const std::string& ns, const std::string& name,
       return ErrorResponse(404, "NotFound", fmt::format("promotion {} not found", Quote(name)));
     store::Resource promo = std::move(**got);
     auto step = WaitingStep(promo);
-    if (!step) return ErrorResponse(step.error());
+    if (!step) {
+      // Not at a step: the approval policies that hold it before it starts.
+      if (auto refused = PolicyResponse(store_, promo, responder, action, message, step.error()))
+        return *refused;
+      auto w = store_.Update(promo, promo.resource_version);
+      if (w) return Get(*KindByPlural("promotions"), ns, name);
+      if (!w.error().Is(ErrorCode::kConflict)) return ErrorResponse(w.error());
+      continue;
+    }
     const auto& [index, alias] = *step;
     Json raw = promo.object["spec"]["steps"][index].value("config", Json());
     // A config with expressions is checked as the step evaluated it (its
