@@ -13,7 +13,7 @@
 #   scripts/demo.sh             the delivery tour
 #   scripts/demo.sh rollout     the canary tour alone (examples/rollout-canary.yaml)
 #   scripts/demo.sh pipeline    the Tekton pipeline tour (strake run)
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 data=${STRAKE_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/strake}
 # Whatever fails says what it was, and where the server's side of it is.
@@ -170,10 +170,13 @@ delivery_tour() {
   local lead=$data/lead.token
   if [ ! -d "$repo" ]; then
     echo "== making the app's repository $repo: the app, its tests, its pipeline, its manifests"
+    # Made aside and moved into place whole: a run stopped halfway leaves
+    # no half-made repository behind for the next one.
+    local made=$demo/app.git.new
     mkdir -p "$demo"
-    git init -q --bare -b main "$repo"
-    rm -rf "$work"
-    git clone -q "$repo" "$work" 2>/dev/null
+    rm -rf "$made" "$work"
+    git init -q --bare -b main "$made"
+    git clone -q "$made" "$work" 2>/dev/null
     cp -r examples/delivery/source/. "$work/"
     cp examples/app/server.py "$work/app/server.py"
     sed -i "s|/srv/strake-demo|$demo|g" "$work"/deploy/*/workload.yaml
@@ -189,9 +192,11 @@ delivery_tour() {
       sed -i "s|{name: COMMIT, value: main}|{name: COMMIT, value: $v1}|" "$out/workload.yaml"
       git -C "$out" add -A
       git -C "$out" -c user.name="strake demo" -c user.email=demo@localhost commit -qm "$stage: $v1"
-      git -C "$out" push -q "$repo" "env/$stage"
+      git -C "$out" push -q "$made" "env/$stage"
       rm -rf "$out"
     done
+    mv "$made" "$repo"
+    git -C "$work" remote set-url origin "$repo"
   fi
   git -C "$work" pull -q --ff-only origin main
   echo "== applying examples/delivery/kargo.yaml: the Project and its gates, the pipeline's"
@@ -219,19 +224,30 @@ delivery_tour() {
   wait_for 120 "dev to take it by itself and verify it" 'verified_in "$good" dev'
   wait_for 120 "staging to take it (10 s in dev, coverage >= 80%) and verify it" \
     'verified_in "$good" staging'
+  # An earlier run stopped before its sign-off left its Promotion first in line.
+  for stale in $(strake get promotions -n "$ns" -o json | jget "' '.join(p['metadata']['name']
+      for p in d['items'] if p['spec']['stage'] == 'prod'
+      and p.get('status', {}).get('phase', 'Pending') in ('Pending', 'Running'))"); do
+    strake abort promotion "$stale" -n "$ns" >/dev/null
+  done
   echo "== asking for $next in prod (strake promote --stage prod --freight $A -n $ns)"
-  local out promo
+  local out="" promo
   wait_for 60 "it to have soaked 10 s in staging" \
-    'out=$(strake promote --stage prod --freight "$good" -n "$ns" 2>&1)'
+    'out=$(strake promote --stage prod --freight "$good" -n "$ns" 2>&1)' || {
+    echo "$out" >&2
+    return 1
+  }
   promo=$(sed -n 's|^promotion/\([^ ]*\) created.*|\1|p' <<<"$out")
   echo "   promotion/$promo"
   wait_for 30 "it to wait for its sign-off" 'test -n "$(sign_off "$promo")"'
   echo "   $(sign_off "$promo")"
-  echo "== the release lead approves it (whoever asked cannot):"
+  echo "   whoever asked cannot sign it off: $(strake approve promotion "$promo" -n "$ns" 2>&1 |
+    sed 's/^strake: //')"
+  echo "== the release lead approves it:"
   echo "   STRAKE_TOKEN=\$(cat $lead) strake approve promotion $promo -n $ns --message 'ship it'"
   STRAKE_TOKEN=$(cat "$lead") strake approve promotion "$promo" -n "$ns" --message "ship it" | sed 's/^/   /'
   # Requests, so that the canary's analysis judges real ones.
-  local traffic=$data/demo-traffic.pid
+  local traffic=$data/demo-delivery-traffic.pid
   if [ -r "$traffic" ] && grep -qs "127.0.0.1:8090" "/proc/$(cat "$traffic")/cmdline"; then
     kill "$(cat "$traffic")" 2>/dev/null || true
   fi
@@ -262,7 +278,10 @@ PY
   wait_for 120 "dev to take it (dev has no coverage gate)" 'verified_in "$bad" dev'
   echo "== asking for $bad_version in staging (strake promote --stage staging --freight $A -n $ns)"
   wait_for 60 "it to have soaked 10 s in dev" \
-    'out=$(strake promote --stage staging --freight "$bad" -n "$ns" 2>&1); grep -q criteria <<<"$out"'
+    'out=$(strake promote --stage staging --freight "$bad" -n "$ns" 2>&1); grep -q criteria <<<"$out"' || {
+    echo "$out" >&2
+    return 1
+  }
   echo "   refused: ${out#*: }"
   echo
   echo "prod answers on http://127.0.0.1:8090 ($(curl -s http://127.0.0.1:8090/)); dev on :8091, staging on :8092."

@@ -14,7 +14,9 @@ mkdir -p build
 demo=$(mktemp -d "$PWD/build/demo-test.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() {
-  if [ -r "$data/demo-traffic.pid" ]; then kill "$(cat "$data/demo-traffic.pid")" 2>/dev/null || true; fi
+  for pid in "$data"/demo-*traffic.pid; do
+    if [ -r "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+  done
   pkill -f -- "--data-dir $data serve" 2>/dev/null || true
   # The replicas outlive a stopped server by design (the next start adopts
   # them): a test ends them itself. Each names the data directory.
@@ -54,6 +56,11 @@ for attempt in first second; do
   fi
   if ! grep -q "refused: .*criteria coverage: [0-9.]* < 80 (PipelineRun build-" "$data/demo-$attempt.log"; then
     echo "demo_test: the $attempt run did not show the commit without tests refused at staging:" >&2
+    cat "$data/demo-$attempt.log" >&2
+    exit 1
+  fi
+  if ! grep -q "whoever asked cannot sign it off: .*approval policy counts people" "$data/demo-$attempt.log"; then
+    echo "demo_test: the $attempt run did not show the one who asked refused:" >&2
     cat "$data/demo-$attempt.log" >&2
     exit 1
   fi

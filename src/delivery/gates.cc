@@ -174,7 +174,7 @@ std::optional<PolicyHold> ProjectGates::ApprovalHold(const Json& annotations) co
   const std::string creator =
       annotations.is_object() ? annotations.value(kCreateActorAnnotation, "") : "";
   for (const auto& p : approvals) {
-    Decision d = Decide(p.config, all.value(PolicyKey(p.name), Json::array()), creator);
+    Decision d = Decide(p.config, all.value(p.Key(), Json::array()), creator);
     if (d.status == StepStatus::kSucceeded) continue;
     std::string source = p.source == "ClusterConfig" ? " of the ClusterConfig" : "";
     return PolicyHold{d.status, fmt::format("approval policy {}{}: {}", p.name, source, d.message)};

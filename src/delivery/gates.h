@@ -46,6 +46,11 @@ struct PolicyGate {
   std::string name;
   std::string source;
   ApprovalConfig config;
+  // Where its responses are kept: PolicyKey of its name, or of
+  // "ClusterConfig/<name>" for the server's (names may repeat across the two).
+  std::string Key() const {
+    return PolicyKey(source == "ClusterConfig" ? "ClusterConfig/" + name : name);
+  }
 };
 
 // What the approval policies say of one Promotion: met (nullopt), waiting

@@ -213,7 +213,8 @@ Result<bool> PromotionReconciler::WaitInLine(Run& run) {
 }
 
 Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(const Run& run,
-                                                                               bool verification) {
+                                                                               bool verification,
+                                                                               bool policies) {
   auto decoded = model::DecodeObject(run.stage->object, "stage " + run.spec.spec.stage);
   if (!decoded) {  // its gates cannot be read: nothing starts (fail closed)
     return std::optional<Hold>(Hold{
@@ -230,6 +231,16 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
   // The gates again, at the moment it would start: admitted while open is
   // not enough when a window has closed since.
   STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
+  // The approval policies first: people may sign off while a window is
+  // closed, and a rejection ends it at once (responses arrive as an object
+  // write, which wakes it; kGatePoll in case).
+  const Json meta = run.promo.object.value("metadata", Json::object());
+  if (auto policy =
+          policies ? gates.ApprovalHold(meta.value("annotations", Json::object())) : std::nullopt) {
+    if (policy->status == StepStatus::kFailed)
+      return std::optional<Hold>(Hold{policy->message, kGatePoll, true, true});
+    return std::optional<Hold>(Hold{"waiting for " + policy->message, kGatePoll, true});
+  }
   STRAKE_TRY_ASSIGN(denied, gates.Denial(*run.freight));
   if (denied) {
     int64_t change = gates.NextChangeMs();
@@ -237,14 +248,6 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
     Millis retry =
         change > run.now_ms ? std::min<Millis>(Millis(change - run.now_ms), kGatePoll) : kGatePoll;
     return std::optional<Hold>(Hold{"waiting for " + *denied, retry, true});
-  }
-  // The approval policies (responses arrive as an object write, which
-  // wakes it; kGatePoll in case).
-  const Json meta = run.promo.object.value("metadata", Json::object());
-  if (auto policy = gates.ApprovalHold(meta.value("annotations", Json::object()))) {
-    if (policy->status == StepStatus::kFailed)
-      return std::optional<Hold>(Hold{policy->message, kGatePoll, true, true});
-    return std::optional<Hold>(Hold{"waiting for " + policy->message, kGatePoll, true});
   }
   return std::optional<Hold>();
 }
@@ -418,7 +421,8 @@ Result<std::optional<controller::ReconcileResult>> PromotionReconciler::WaitAfte
   if (!FollowsAnApproval(run.spec.spec.steps, i)) return std::nullopt;
   // The gates again after an approval wait: an approval given in a freeze
   // does not carry what follows into it.
-  STRAKE_TRY_ASSIGN(hold, HeldBack(run, false));
+  // (Not the approval policies: a gate before the start, met then.)
+  STRAKE_TRY_ASSIGN(hold, HeldBack(run, false, false));
   if (!hold) return std::nullopt;
   if (run.status.value("message", "") != hold->message) {
     run.status["message"] = hold->message;

@@ -142,8 +142,10 @@ class PromotionReconciler {
     bool gate = false;  // held by a gate (a window, a freeze, a stopped line)
     bool fail = false;  // not held but ended: an approval policy rejected it
   };
-  // `verification`: a Stage verifying holds it too (before it starts).
-  Result<std::optional<Hold>> HeldBack(const Run& run, bool verification = true);
+  // `verification`: a Stage verifying holds it too; `policies`: the
+  // approval policies too (both before it starts).
+  Result<std::optional<Hold>> HeldBack(const Run& run, bool verification = true,
+                                       bool policies = true);
   // Before step `i` starts, if an approval step came before it: a closed
   // gate holds it (the result to return), else nullopt.
   Result<std::optional<controller::ReconcileResult>> WaitAfterApproval(Run& run, size_t i);

@@ -70,6 +70,9 @@ std::optional<Failure> VerificationFailure(const model::AutoRollback& policy,
 std::optional<Failure> PromotionFailure(const model::AutoRollback& policy,
                                         const store::Resource* newest) {
   if (!newest || IsRollback(*newest)) return std::nullopt;  // no rollback of a rollback
+  // One that never started (a gate failed it: an approval policy's
+  // rejection) deployed nothing: nothing to roll back.
+  if (!newest->status.is_object() || !newest->status.contains("startedAt")) return std::nullopt;
   const std::string phase = PhaseOf(*newest);
   if (!Listed(policy.on_promotion, phase)) return std::nullopt;
   const Json freight = Obj(newest->status, "freight");

@@ -43,7 +43,10 @@ store::Resource Promotion(const std::string& name, const std::string& freight,
   }
   p.status = {{"phase", phase},
               {"freight", {{"name", freight}, {"origin", {{"kind", "Warehouse"}, {"name", "w"}}}}}};
-  if (finished_ms) p.status["finishedAt"] = At(finished_ms);
+  if (finished_ms) {
+    p.status["startedAt"] = At(created_ms);
+    p.status["finishedAt"] = At(finished_ms);
+  }
   return p;
 }
 
@@ -108,6 +111,11 @@ TEST(AutoRollback, AFailedPromotionWhenAskedButNeverARollbackOfARollback) {
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->freight, "good");
   EXPECT_EQ(plan->reason, "promotion p Failed: back to good, the last Freight verified here");
+  // Failed before it started (an approval policy's rejection): it deployed
+  // nothing, so there is nothing to roll back.
+  store::Resource rejected = failed;
+  rejected.status.erase("startedAt");
+  EXPECT_FALSE(PlanRollback(policy, st, {&rejected}, kNow));
   store::Resource failed_rollback =
       Promotion("rb", "other", "Failed", kNow - kMinute, true, kNow - kMinute / 2);
   EXPECT_FALSE(PlanRollback(policy, st, {&failed, &failed_rollback}, kNow));

@@ -496,6 +496,62 @@ TEST_F(ApiTest, AReplaceWritesTheObjectWholeAndRecordsWhatWasSent) {
   EXPECT_EQ(model::LastApplied((**got).object), cm);
 }
 
+// An approval policy answered through the API before the Promotion starts:
+// the creator cannot, a token of no user cannot, an eligible user can once;
+// a policy met takes no more; a Promotion that has started takes none.
+TEST_F(ApiTest, AnApprovalPolicyTakesResponsesBeforeThePromotionStarts) {
+  const std::string kargo = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/";
+  store::Resource pc;
+  pc.key = {"ProjectConfig", "demo", "demo"};
+  pc.object = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "ProjectConfig", "metadata": {"name": "demo", "namespace": "demo"},
+      "spec": {"approvalPolicies": [{"name": "sign-off", "stageSelector": {"name": "prod"},
+      "approvers": [{"claim": "groups", "value": "leads"}]}]}})");
+  ASSERT_TRUE(store_->Create(pc, "", ""));
+  ASSERT_EQ(Call("POST", kargo + "stages", R"({"apiVersion": "kargo.akuity.io/v1alpha1",
+      "kind": "Stage", "metadata": {"name": "prod"}, "spec": {"requestedFreight": [{"origin":
+      {"kind": "Warehouse", "name": "w"}, "sources": {"direct": true}}], "promotionTemplate":
+      {"spec": {"steps": [{"uses": "compose-output"}]}}}})")
+                .status,
+            201);
+  store::Resource f;
+  f.key = {"Freight", "demo", "f1"};
+  f.object = store::Json::parse(R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Freight",
+      "metadata": {"name": "f1", "namespace": "demo"}, "origin": {"kind": "Warehouse",
+      "name": "w"}, "commits": [{"repoURL": "https://x/y", "id": "1"}]})");
+  ASSERT_TRUE(store_->Create(f, "", ""));
+  Response made = CallAs("carol", "deployer", "POST", kargo + "promotions",
+                         R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
+      "metadata": {"name": "p1"}, "spec": {"stage": "prod", "freight": "f1"}})",
+                         {{"groups", {"leads"}}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string approve = kargo + "promotions/p1/approve";
+  Response self = CallAs("carol", "deployer", "POST", approve, "", {{"groups", {"leads"}}});
+  EXPECT_EQ(self.status, 403);
+  EXPECT_NE(self.body.find("approval policy sign-off: carol created this Promotion"),
+            std::string::npos)
+      << self.body;
+  Response anonymous = CallAs("", "admin", "POST", approve, "", {{"groups", {"leads"}}});
+  EXPECT_EQ(anonymous.status, 403);
+  EXPECT_NE(anonymous.body.find("this token speaks for none"), std::string::npos) << anonymous.body;
+  Response lead = CallAs("lee", "viewer", "POST", approve, "", {{"groups", {"leads"}}});
+  ASSERT_EQ(lead.status, 200) << lead.body;
+  store::Json all = store::Json::parse(
+      store::Json::parse(lead.body)["metadata"]["annotations"]["strake.dev/approvals"]
+          .get<std::string>());
+  ASSERT_EQ(all["policy:sign-off"].size(), 1u);
+  EXPECT_EQ(all["policy:sign-off"][0]["user"], "lee");
+  Response again = CallAs("lou", "viewer", "POST", approve, "", {{"groups", {"leads"}}});
+  EXPECT_EQ(again.status, 403);
+  EXPECT_NE(again.body.find("its approval policies are met already"), std::string::npos)
+      << again.body;
+  store::Resource p = **store_->Get({"Promotion", "demo", "p1"});
+  ASSERT_TRUE(store_->UpdateStatus(p.key, store::Json::parse(R"({"phase": "Running",
+      "currentStep": 0, "stepExecutionMetadata": [{"alias": "step-1", "status": "Running"}]})"),
+                                   p.resource_version, "", ""));
+  EXPECT_EQ(CallAs("lou", "viewer", "POST", approve, "", {{"groups", {"leads"}}}).status, 409);
+}
+
 // Kargo's wait-for-approval answered through the API: the creator (the
 // caller who made the Promotion) cannot approve, an eligible user can, once;
 // a rejection needs a message; a Promotion not waiting says so.

@@ -69,11 +69,22 @@ std::optional<Response> PolicyResponse(store::Store& store, store::Resource& pro
   if (!annotations.is_object()) annotations = Json::object();
   Json all = delivery::ApprovalsOf(annotations);
   const std::string creator = annotations.value(delivery::kCreateActorAnnotation, "");
+  // A policy counts people: a token that speaks for no user (token:<id>)
+  // could be one of several held by one person.
+  if (StartsWith(who.user, "token:")) {
+    return ErrorResponse(403, "Forbidden",
+                         fmt::format("promotion {}: an approval policy counts people, and this "
+                                     "token speaks for none (strake token create --user NAME)",
+                                     promo.key.name));
+  }
   std::vector<std::string> refused;
   bool recorded = false;
   for (const auto& p : gates->approvals) {
-    const std::string key = delivery::PolicyKey(p.name);
+    const std::string key = p.Key();
     Json responses = all.value(key, Json::array());
+    // Only the policies that still hold it are answered.
+    if (delivery::Decide(p.config, responses, creator).status == delivery::StepStatus::kSucceeded)
+      continue;
     if (auto why = delivery::RefuseResponse(p.config, who, action, responses, creator)) {
       refused.push_back(fmt::format("approval policy {}: {}", p.name, *why));
       continue;
@@ -85,7 +96,9 @@ std::optional<Response> PolicyResponse(store::Store& store, store::Resource& pro
   }
   if (!recorded) {
     return ErrorResponse(403, "Forbidden",
-                         fmt::format("promotion {}: {}", promo.key.name, Join(refused, "; ")));
+                         fmt::format("promotion {}: {}", promo.key.name,
+                                     refused.empty() ? "its approval policies are met already"
+                                                     : Join(refused, "; ")));
   }
   annotations[delivery::kApprovalsAnnotation] = all.dump();
   return std::nullopt;
