@@ -155,14 +155,6 @@ std::string Outcome(const Json& status) {
   return "Unknown";
 }
 
-bool Succeeded(const Json& status) {
-  if (!status.is_object()) return false;
-  for (const auto& c : status.value("conditions", Json::array())) {
-    if (c.is_object() && c.value("type", "") == "Succeeded") return c.value("status", "") == "True";
-  }
-  return false;
-}
-
 }  // namespace
 
 TypeHints ReadTypeHints(const Json& results) { return HintReader(results).Read(); }
@@ -249,18 +241,26 @@ Json FreightArtifactMetadata(const std::string& name, const Json& spec) {
   return m;
 }
 
+Result<Json> RecordedSpec(const Json& artifact, const ArtifactLookup& read) {
+  const std::string uri = artifact.value("metadata", Json::object()).value("uri", "");
+  const std::string digest = artifact.value("version", "");
+  const std::string name = ArtifactName(uri, digest);
+  STRAKE_TRY_ASSIGN(got, read(name));
+  if (!got) return Failf("no Artifact recorded for {}@{}", uri, digest);
+  Json spec = got->object.value("spec", Json::object());
+  if (spec.value("uri", "") != uri || spec.value("digest", "") != digest)
+    return Failf("Artifact {} is not {}@{}", name, uri, digest);
+  return spec;
+}
+
 Result<Json> RecordedArtifacts(const Json& artifacts, const ArtifactLookup& read) {
   Json out = Json::array();
   for (const auto& a : artifacts) {
     if (!a.is_object()) continue;
-    const std::string uri = a.value("metadata", Json::object()).value("uri", "");
-    const std::string digest = a.value("version", "");
+    STRAKE_TRY_ASSIGN(spec, RecordedSpec(a, read));
+    const std::string uri = spec.value("uri", "");
+    const std::string digest = spec.value("digest", "");
     const std::string name = ArtifactName(uri, digest);
-    STRAKE_TRY_ASSIGN(got, read(name));
-    if (!got) return Failf("no Artifact recorded for {}@{}", uri, digest);
-    const Json spec = got->object.value("spec", Json::object());
-    if (spec.value("uri", "") != uri || spec.value("digest", "") != digest)
-      return Failf("Artifact {} is not {}@{}", name, uri, digest);
     const std::string type = a.value("artifactType", "");
     if (!type.empty() && type != spec.value("type", ""))
       return Failf("{}@{} is an Artifact of type {}, not {}", uri, digest,
@@ -350,7 +350,8 @@ Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::strin
   STRAKE_TRY_ASSIGN(run, store_.Get({"PipelineRun", ns, name}));
   // A child PipelineRun (a task that runs a Pipeline) builds for its
   // parent: what the parent says it built is recorded, with all its evidence.
-  if (!run || !run->owner.empty() || !Succeeded(run->status)) return controller::ReconcileResult{};
+  if (!run || !run->owner.empty() || Outcome(run->status) != "Succeeded")
+    return controller::ReconcileResult{};
   TypeHints hints = ReadTypeHints(run->status.value("results", Json::array()));
   for (const auto& p : hints.problems)
     Log(LogLevel::kWarn, "PipelineRun {}/{}: builds no artifact: {}", ns, name, p);

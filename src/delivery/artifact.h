@@ -82,6 +82,9 @@ Json FreightArtifactMetadata(const std::string& name, const Json& spec);
 using ArtifactLookup =
     std::function<Result<std::optional<store::Resource>>(const std::string& name)>;
 Result<Json> RecordedArtifacts(const Json& artifacts, const ArtifactLookup& read);
+// The recorded Artifact's spec of one of a Freight's artifacts (found by the
+// fingerprint of its uri and version, and checked to be that), or why not.
+Result<Json> RecordedSpec(const Json& artifact, const ArtifactLookup& read);
 
 // The commits a Freight object references: its own, then those its
 // Artifacts were built from ({repoURL, id, branch}), each repository once.

@@ -70,12 +70,7 @@ class EvidenceFunction {
   // read once; a store failure is kept apart (it is not a denial).
   Result<Json> Recorded() {
     if (recorded_) return *recorded_;
-    ArtifactLookup lookup = [this](const std::string& name) {
-      auto got = read_(name);
-      if (!got) store_failure_ = tl::unexpected(got.error());
-      return got;
-    };
-    auto r = RecordedArtifacts(artifacts_, lookup);
+    auto r = RecordedArtifacts(artifacts_, Lookup());
     if (!r) return r;
     recorded_ = *r;
     return *r;
@@ -110,21 +105,21 @@ class EvidenceFunction {
   // The recorded spec of a Freight artifact, by the fingerprint of its uri
   // and version; a store failure is kept apart (it is not a denial).
   Result<Json> Spec(const Json& a) {
-    const std::string uri = Field(a, "metadata").value("uri", "");
-    const std::string digest = a.value("version", "");
-    const std::string name = ArtifactName(uri, digest);
+    const std::string name =
+        ArtifactName(Field(a, "metadata").value("uri", ""), a.value("version", ""));
     auto cached = specs_.find(name);
     if (cached != specs_.end()) return cached->second;
-    auto got = read_(name);
-    if (!got) {
-      store_failure_ = tl::unexpected(got.error());
-      return tl::unexpected(got.error());
-    }
-    if (!*got) return Failf("no Artifact recorded for {}@{}", uri, digest);
-    Json spec = (**got).object.value("spec", Json::object());
-    if (spec.value("uri", "") != uri || spec.value("digest", "") != digest)
-      return Failf("Artifact {} is not {}@{}", name, uri, digest);
+    STRAKE_TRY_ASSIGN(spec, RecordedSpec(a, Lookup()));
     return specs_.emplace(name, std::move(spec)).first->second;
+  }
+
+  // read_, with a store failure kept apart (it is not a denial).
+  ArtifactLookup Lookup() {
+    return [this](const std::string& name) {
+      auto got = read_(name);
+      if (!got) store_failure_ = tl::unexpected(got.error());
+      return got;
+    };
   }
 
   const Json& artifacts_;

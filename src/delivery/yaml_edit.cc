@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "base/strings.h"
+#include "model/yaml_scalar.h"
 
 namespace strake::delivery {
 
@@ -294,41 +295,6 @@ bool PlainOk(std::string_view s, bool flow) {
   return true;
 }
 
-uint32_t CodePoint(std::string_view ch) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(ch[i]); };
-  if (ch.size() == 1) return byte(0);
-  uint32_t cp = byte(0) & (0x7Fu >> ch.size());
-  for (size_t i = 1; i < ch.size(); ++i) cp = (cp << 6) | (byte(i) & 0x3Fu);
-  return cp;
-}
-
-std::string DoubleQuoted(std::string_view s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size();) {
-    size_t n = Utf8CharLength(s.substr(i));
-    if (n == 0) {
-      out += "\\uFFFD";
-      ++i;
-      continue;
-    }
-    std::string_view ch = s.substr(i, n);
-    i += n;
-    if (ch == "\"" || ch == "\\") {
-      out += '\\';
-      out += ch;
-    } else if (ch == "\n") {
-      out += "\\n";
-    } else if (ch == "\t") {
-      out += "\\t";
-    } else if (NeedsEscape(ch)) {
-      out += fmt::format("\\u{:04X}", CodePoint(ch));
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 std::string SingleQuoted(std::string_view s) {
   std::string out(s);
   ReplaceAll(out, "'", "''");
@@ -340,7 +306,7 @@ std::string ScalarLike(const Json& v, const YNode& was) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     if (was.style == YAML_SINGLE_QUOTED_SCALAR_STYLE && !NeedsEscape(s)) return SingleQuoted(s);
-    if (was.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) return DoubleQuoted(s);
+    if (was.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) return model::YamlDoubleQuoted(s);
   }
   return YamlScalar(v, was.flow);
 }
@@ -387,7 +353,7 @@ std::string YamlScalar(const Json& value, bool flow) {
   if (value.is_null()) return "null";
   if (!value.is_string()) return value.dump(-1, ' ', false, Json::error_handler_t::replace);
   const auto& s = value.get_ref<const std::string&>();
-  return PlainOk(s, flow) ? s : DoubleQuoted(s);
+  return PlainOk(s, flow) ? s : model::YamlDoubleQuoted(s);
 }
 
 Result<std::string> SetYamlValue(std::string_view text, const std::vector<KeyPart>& path,

@@ -14,6 +14,7 @@
 
 #include "base/fs.h"
 #include "base/strings.h"
+#include "model/yaml_scalar.h"
 
 namespace strake::model {
 
@@ -447,36 +448,6 @@ uint32_t CodePoint(std::string_view s, size_t n) {
   return cp;
 }
 
-// `s` as a YAML double-quoted scalar; a byte that is not UTF-8 becomes
-// U+FFFD (a JSON string from a client is UTF-8 already).
-std::string DoubleQuoted(std::string_view s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size();) {
-    size_t n = Utf8CharLength(s.substr(i));
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    uint32_t cp = CodePoint(s.substr(i), n);
-    if (cp == '"' || cp == '\\') {
-      out += '\\';
-      out += static_cast<char>(cp);
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (MustEscape(cp)) {
-      out += fmt::format("\\u{:04X}", cp);
-    } else {
-      out.append(s.substr(i, n));
-    }
-    i += n;
-  }
-  out += '"';
-  return out;
-}
-
 // True if `s` can be written plain: it reads back as the same string,
 // starts with no indicator (nor as "..." or the merge key "<<"), and holds
 // nothing that must be escaped or that YAML gives a meaning to.
@@ -498,7 +469,7 @@ bool CanBePlain(const std::string& s) {
 std::string Scalar(const Json& v) {
   if (!v.is_string()) return v.dump();
   const std::string& s = v.get_ref<const std::string&>();
-  return CanBePlain(s) ? s : DoubleQuoted(s);
+  return CanBePlain(s) ? s : YamlDoubleQuoted(s);
 }
 
 // A value in flow style ([a, {k: v}]): a list inside a list.
@@ -546,6 +517,34 @@ void EmitYaml(const Json& j, int indent, std::string& out, bool in_list) {
 }
 
 }  // namespace
+
+std::string YamlDoubleQuoted(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8CharLength(s.substr(i));
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    uint32_t cp = CodePoint(s.substr(i), n);
+    if (cp == '"' || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (MustEscape(cp)) {
+      out += fmt::format("\\u{:04X}", cp);
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  out += '"';
+  return out;
+}
 
 std::string ToYaml(const Json& j) {
   std::string out;
