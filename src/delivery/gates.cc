@@ -98,45 +98,53 @@ StoppedLine LineFor(const model::LineStop& stop, std::string source, const model
   return line;
 }
 
-// The criteria of both objects that select the Stage, compiled; one that
-// does not compile (stored before it was checked) is why the gates close.
-Result<std::vector<Criterion>> CriteriaOf(const Configs& c, const model::Stage& stage) {
-  std::vector<Criterion> out;
-  auto add = [&](const std::vector<model::PromotionCriterion>& list,
-                 const std::string& source) -> Status {
-    for (const auto& pc : list) {
-      if (!Selects(pc.stage_selector, stage.meta.name, stage.meta.labels)) continue;
-      if (!Selects(pc.project_selector, stage.meta.ns, c.project_labels)) continue;
-      auto expr = CompileCriterion(pc.expression);
-      if (!expr) return Failf("{}: criterion {}: {}", source, Quote(pc.name), expr.error().message);
-      out.push_back({pc.name, source, std::move(*expr)});
+// Each gate of a list (`field`, of the ProjectConfig and of the
+// ClusterConfig) that selects the Stage, made into what the gates hold by
+// `make(gate, source)`; a gate that cannot be made (stored before it was
+// checked) is why the gates close.
+template <typename Gate, typename Made, typename Make>
+Result<std::vector<Made>> SelectedOf(const Configs& c, const model::Stage& stage,
+                                     std::vector<Gate> model::ProjectConfig::*project_field,
+                                     std::vector<Gate> model::ClusterConfig::*cluster_field,
+                                     const Make& make) {
+  std::vector<Made> out;
+  auto add = [&](const std::vector<Gate>& list, const std::string& source) -> Status {
+    for (const auto& g : list) {
+      if (!Selects(g.stage_selector, stage.meta.name, stage.meta.labels)) continue;
+      if (!Selects(g.project_selector, stage.meta.ns, c.project_labels)) continue;
+      STRAKE_TRY_ASSIGN(made, make(g, source));
+      out.push_back(std::move(made));
     }
     return Ok();
   };
-  if (c.project) STRAKE_TRY(add(c.project->promotion_criteria, "ProjectConfig " + stage.meta.ns));
-  if (c.cluster) STRAKE_TRY(add(c.cluster->promotion_criteria, "ClusterConfig"));
+  if (c.project) STRAKE_TRY(add((*c.project).*project_field, "ProjectConfig " + stage.meta.ns));
+  if (c.cluster) STRAKE_TRY(add((*c.cluster).*cluster_field, "ClusterConfig"));
   return out;
 }
 
-// The approval policies of both objects that select the Stage; one whose
-// rules cannot be read (stored before they were checked) closes the gates.
+// The criteria that select the Stage, compiled.
+Result<std::vector<Criterion>> CriteriaOf(const Configs& c, const model::Stage& stage) {
+  return SelectedOf<model::PromotionCriterion, Criterion>(
+      c, stage, &model::ProjectConfig::promotion_criteria,
+      &model::ClusterConfig::promotion_criteria,
+      [](const model::PromotionCriterion& pc, const std::string& source) -> Result<Criterion> {
+        auto expr = CompileCriterion(pc.expression);
+        if (!expr)
+          return Failf("{}: criterion {}: {}", source, Quote(pc.name), expr.error().message);
+        return Criterion{pc.name, source, std::move(*expr)};
+      });
+}
+
+// The approval policies that select the Stage, their rules read.
 Result<std::vector<PolicyGate>> PoliciesOf(const Configs& c, const model::Stage& stage) {
-  std::vector<PolicyGate> out;
-  auto add = [&](const std::vector<model::ApprovalPolicy>& list,
-                 const std::string& source) -> Status {
-    for (const auto& p : list) {
-      if (!Selects(p.stage_selector, stage.meta.name, stage.meta.labels)) continue;
-      if (!Selects(p.project_selector, stage.meta.ns, c.project_labels)) continue;
-      auto config = ParseApprovalConfig(p.rules);
-      if (!config)
-        return Failf("{}: approval policy {}: {}", source, Quote(p.name), config.error().message);
-      out.push_back({p.name, source, std::move(*config)});
-    }
-    return Ok();
-  };
-  if (c.project) STRAKE_TRY(add(c.project->approval_policies, "ProjectConfig " + stage.meta.ns));
-  if (c.cluster) STRAKE_TRY(add(c.cluster->approval_policies, "ClusterConfig"));
-  return out;
+  return SelectedOf<model::ApprovalPolicy, PolicyGate>(
+      c, stage, &model::ProjectConfig::approval_policies, &model::ClusterConfig::approval_policies,
+      [](const model::ApprovalPolicy& p, const std::string& source) -> Result<PolicyGate> {
+        auto config = ParseApprovalConfig(p.rules);
+        if (!config)
+          return Failf("{}: approval policy {}: {}", source, Quote(p.name), config.error().message);
+        return PolicyGate{p.name, source, std::move(*config)};
+      });
 }
 
 std::vector<StoppedLine> Lines(const Configs& c, const model::Stage* stage, const std::string& ns) {
