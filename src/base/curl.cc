@@ -1,0 +1,277 @@
+#include "base/curl.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "base/http.h"
+#include "base/strings.h"
+
+namespace strake::curl {
+namespace {
+
+struct UrlParts {
+  std::string scheme;
+  std::string host;
+  uint16_t port = 0;
+};
+
+Result<UrlParts> PartsOf(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    return Fail(ErrorCode::kInvalid, fmt::format("not a URL: {}", RedactUrl(url)));
+  }
+  auto part = [&](CURLUPart p, unsigned flags = 0) {
+    char* v = nullptr;
+    std::string out;
+    if (curl_url_get(u.get(), p, &v, flags) == CURLUE_OK && v) out = v;
+    curl_free(v);
+    return out;
+  };
+  UrlParts out{ToLower(part(CURLUPART_SCHEME)), ToLower(part(CURLUPART_HOST)), 0};
+  if (out.scheme != "http" && out.scheme != "https") {
+    return Fail(ErrorCode::kInvalid, fmt::format("{}: only http and https", RedactUrl(url)));
+  }
+  out.port = static_cast<uint16_t>(std::atoi(part(CURLUPART_PORT, CURLU_DEFAULT_PORT).c_str()));
+  if (out.host.size() > 2 && out.host.front() == '[') {
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("{}: IPv6 hosts are not supported", RedactUrl(url)));
+  }
+  return out;
+}
+
+std::optional<std::string> GetEnv(const char* name) {
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read-only use
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+bool NoProxyMatches(const std::string& list, const std::string& host) {
+  for (const std::string& item : Split(list, ',')) {
+    std::string pattern = ToLower(Trim(item));
+    if (pattern.empty()) continue;
+    if (pattern == "*") return true;
+    if (pattern.front() == '.') pattern.erase(0, 1);
+    if (auto colon = pattern.rfind(':'); colon != std::string::npos && pattern.find(':') == colon) {
+      pattern.erase(colon);  // host:port: curl matches the host
+    }
+    if (host == pattern) return true;
+    if (host.size() > pattern.size() && host.ends_with(pattern) &&
+        host[host.size() - pattern.size() - 1] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// What the open-socket hook checks against, and what it refused.
+struct SocketGate {
+  const EgressPolicy* egress = nullptr;
+  std::string host;                   // for the refusal's words
+  std::vector<uint32_t> proxy_addrs;  // network byte order: always allowed
+  std::string refusal;
+};
+
+curl_socket_t OpenSocket(void* clientp, curlsocktype /*purpose*/, curl_sockaddr* address) {
+  auto* gate = static_cast<SocketGate*>(clientp);
+  if (address->family != AF_INET) {
+    gate->refusal = fmt::format("{}: only IPv4 addresses are allowed", gate->host);
+    return CURL_SOCKET_BAD;
+  }
+  sockaddr_in sin{};
+  std::memcpy(&sin, &address->addr, std::min<size_t>(sizeof(sin), address->addrlen));
+  bool proxy = std::find(gate->proxy_addrs.begin(), gate->proxy_addrs.end(), sin.sin_addr.s_addr) !=
+               gate->proxy_addrs.end();
+  if (!proxy) {
+    if (auto ok = gate->egress->CheckAddress(gate->host, sin.sin_addr); !ok) {
+      gate->refusal = ok.error().message;
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+struct Sink {
+  Response* response;
+  size_t max_body;
+  bool too_long = false;
+};
+
+size_t WriteBody(char* data, size_t size, size_t n, void* userp) {
+  auto* sink = static_cast<Sink*>(userp);
+  size_t len = size * n;
+  if (sink->response->body.size() + len > sink->max_body) {
+    sink->too_long = true;
+    return 0;  // aborts the transfer
+  }
+  sink->response->body.append(data, len);
+  return len;
+}
+
+size_t WriteHeader(char* data, size_t size, size_t n, void* userp) {
+  auto* response = static_cast<Response*>(userp);
+  std::string_view line(data, size * n);
+  if (line.starts_with("HTTP/")) {
+    response->headers.clear();  // a 100 Continue or a proxy's CONNECT answer came first
+    return line.size();
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return line.size();
+  response->headers.emplace_back(std::string(Trim(line.substr(0, colon))),
+                                 std::string(Trim(line.substr(colon + 1))));
+  return line.size();
+}
+
+using Handle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+using Headers = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+// One request to `url`, no redirect followed. `redirect` gets the absolute
+// URL a 3xx answer points to.
+Result<Response> SendOnce(const Request& req, const std::string& url, bool with_auth,
+                          const EgressPolicy& egress, std::chrono::milliseconds timeout,
+                          std::string& redirect) {
+  STRAKE_TRY_ASSIGN(parts, PartsOf(url));
+  SocketGate gate{&egress, parts.host, {}, {}};
+  std::string proxy = ProxyFor(url);
+  if (!proxy.empty()) {
+    STRAKE_TRY_ASSIGN(proxy_parts,
+                      PartsOf(proxy.find("://") == std::string::npos ? "http://" + proxy : proxy));
+    STRAKE_TRY_ASSIGN(proxy_addr, ResolveTcp(proxy_parts.host, proxy_parts.port));
+    gate.proxy_addrs.push_back(proxy_addr.sin_addr.s_addr);
+    // The proxy connects to the target: check where it would go ourselves.
+    STRAKE_TRY(ResolveTcp(parts.host, parts.port, &egress));
+  }
+  Handle h(curl_easy_init(), curl_easy_cleanup);
+  if (!h) return Fail("curl_easy_init failed");
+  CURL* c = h.get();
+  Response response;
+  Sink sink{&response, req.max_body};
+  Headers headers(nullptr, curl_slist_free_all);
+  auto add_header = [&](const std::string& line) {
+    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+    if (next) {
+      (void)headers.release();
+      headers.reset(next);
+    }
+  };
+  for (const auto& [k, v] : req.headers) {
+    if (!with_auth && http::EqualsIgnoreCase(k, "Authorization")) continue;
+    std::string line = k;
+    line += ": ";
+    line += v;
+    add_header(line);
+  }
+  add_header("Expect:");  // no 100-continue round trip
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_IPRESOLVE, CURL_IPRESOLVE_V4);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<int64_t>(timeout.count(), 10'000)));
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &gate);
+  curl_easy_setopt(c, CURLOPT_PROXY, proxy.c_str());  // "" = none, whatever the environment says
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &response);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "strake");
+  if (req.insecure_skip_tls_verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (req.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (req.method != "GET") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  }
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  CURLcode rc = curl_easy_perform(c);
+  std::string where = fmt::format("{} {}", req.method, RedactUrl(url));
+  if (!gate.refusal.empty()) return Fail(ErrorCode::kForbidden, where + ": " + gate.refusal);
+  if (sink.too_long) {
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("{}: the answer is longer than {} bytes", where, req.max_body));
+  }
+  if (rc != CURLE_OK) {
+    return Fail(ErrorCode::kUnavailable,
+                fmt::format("{}: {}", where, *error ? error : curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  response.status = static_cast<int>(status);
+  char* location = nullptr;
+  if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) {
+    redirect = location;
+  }
+  return response;
+}
+
+}  // namespace
+
+std::string ProxyFor(const std::string& url, std::optional<std::string> (*env)(const char*)) {
+  if (!env) env = GetEnv;
+  auto parts = PartsOf(url);
+  if (!parts) return "";
+  auto first = [&](std::initializer_list<const char*> names) -> std::string {
+    for (const char* n : names) {
+      if (auto v = env(n)) return *v;
+    }
+    return "";
+  };
+  if (NoProxyMatches(first({"no_proxy", "NO_PROXY"}), parts->host)) return "";
+  // curl reads http_proxy in lower case only (an upper-case HTTP_PROXY can
+  // come from a CGI request's Proxy: header, "httpoxy").
+  std::string proxy =
+      parts->scheme == "https" ? first({"https_proxy", "HTTPS_PROXY"}) : first({"http_proxy"});
+  if (proxy.empty()) proxy = first({"all_proxy", "ALL_PROXY"});
+  return proxy;
+}
+
+Result<Response> Send(const Request& req, const EgressPolicy& egress) {
+  GlobalInit();
+  auto deadline = std::chrono::steady_clock::now() + req.timeout;
+  std::string url = req.url;
+  STRAKE_TRY_ASSIGN(first, PartsOf(url));
+  for (int hop = 0;; ++hop) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return Fail(ErrorCode::kUnavailable,
+                  fmt::format("{} {}: timed out", req.method, RedactUrl(req.url)));
+    }
+    STRAKE_TRY_ASSIGN(parts, PartsOf(url));
+    // Credentials go only where the caller sent them.
+    bool with_auth =
+        parts.host == first.host && parts.port == first.port && parts.scheme == first.scheme;
+    std::string redirect;
+    STRAKE_TRY_ASSIGN(response, SendOnce(req, url, with_auth, egress, left, redirect));
+    bool redirected = response.status >= 300 && response.status < 400 && !redirect.empty() &&
+                      (req.method == "GET" || req.method == "HEAD");
+    if (!redirected || hop >= req.max_redirects) return response;
+    url = redirect;
+  }
+}
+
+}  // namespace strake::curl

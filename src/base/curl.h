@@ -1,0 +1,61 @@
+// Outgoing HTTP(S) through libcurl: the field's client, for calls to
+// servers strake does not run (OCI registries, and in time the analysis
+// providers, webhooks and notifications; issue 17). libcurl brings what
+// those servers need: the system's CA store, HTTP/1.1 and HTTP/2, proxies
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as curl reads them), redirects to
+// object storage where the caller allows them.
+//
+// Every connection obeys an EgressPolicy (base/egress.h): libcurl's
+// open-socket hook sees each address it is about to connect to, the first
+// and any a redirect leads to, and refuses one the policy does not allow, so
+// a name that resolves somewhere private (or rebinds to it) is caught at
+// the connect. Through a proxy the connection goes to the proxy (the
+// operator's setting, allowed); the target host is then resolved here and
+// checked before the request is sent. IPv4 only, as the policy is.
+//
+// Requests are bounded: a whole-call timeout, a body cap, http and https
+// only. Errors name the method and the URL without its credentials, never a
+// header's value. Send is thread-safe (one curl handle per call).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/egress.h"
+#include "base/net.h"
+#include "base/result.h"
+
+namespace strake::curl {
+
+struct Request {
+  std::string method = "GET";  // GET, HEAD, POST, PUT, PATCH, DELETE
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{30'000};
+  size_t max_body = size_t{64} << 20;  // a longer body fails the call
+  // How many redirects a GET or HEAD follows (to any host the policy
+  // allows, never with this request's Authorization header to another
+  // host); 0: a redirect is an answer like any other.
+  int max_redirects = 0;
+  bool insecure_skip_tls_verify = false;
+};
+
+// status, headers (names as the server sent them) and body.
+using Response = http::Response;
+
+Result<Response> Send(const Request& req, const EgressPolicy& egress);
+
+// The proxy curl would use for `url` given the environment's proxy
+// variables (`https_proxy`/`HTTPS_PROXY` for https, `http_proxy` for http,
+// `all_proxy`/`ALL_PROXY` for either; `no_proxy`/`NO_PROXY`: "*" or a comma
+// list of host names, domain suffixes with or without a leading dot, and
+// addresses): "" for none. `env` looks a variable up (getenv by default).
+std::string ProxyFor(const std::string& url,
+                     std::optional<std::string> (*env)(const char* name) = nullptr);
+
+}  // namespace strake::curl

@@ -1,0 +1,488 @@
+#include "images/registry.h"
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <list>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "base/curl.h"
+#include "base/http.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+
+namespace strake::images {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxManifest = size_t{4} << 20;
+constexpr size_t kMaxConfig = size_t{4} << 20;
+constexpr std::chrono::milliseconds kTimeout{30'000};
+
+constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+constexpr const char* kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+
+std::string AcceptAll() {
+  return fmt::format("{}, {}, {}, {}", kOciIndex, kDockerList, kOciManifest, kDockerManifest);
+}
+
+bool IsLoopbackHost(std::string_view host_port) {
+  std::string_view host = host_port.substr(0, host_port.rfind(':'));
+  if (host_port.find(':') == std::string_view::npos) host = host_port;
+  return host == "localhost" || host.starts_with("127.");
+}
+
+bool ValidDigest(std::string_view d) {
+  if (!d.starts_with("sha256:") || d.size() != 7 + 64) return false;
+  return d.substr(7).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// The images each digest names, shared by every client: a digest's image
+// never changes. Bounded: the oldest entries go past kCacheSize.
+class DigestCache {
+ public:
+  static DigestCache& Get() {
+    static DigestCache c;
+    return c;
+  }
+  std::optional<ImageInfo> Find(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Put(const std::string& key, const ImageInfo& info) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (map_.emplace(key, info).second) order_.push_back(key);
+    while (order_.size() > kCacheSize) {
+      map_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  static constexpr size_t kCacheSize = 20'000;
+  std::mutex mu_;
+  std::unordered_map<std::string, ImageInfo> map_;
+  std::list<std::string> order_;
+};
+
+// A challenge's parameters: Bearer realm="…",service="…",scope="…".
+std::map<std::string, std::string> ChallengeParams(std::string_view text) {
+  std::map<std::string, std::string> out;
+  size_t i = text.find(' ');
+  while (i != std::string_view::npos && i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+    size_t eq = text.find('=', i);
+    if (eq == std::string_view::npos) break;
+    std::string key = ToLower(Trim(text.substr(i, eq - i)));
+    std::string value;
+    size_t j = eq + 1;
+    if (j < text.size() && text[j] == '"') {
+      for (++j; j < text.size() && text[j] != '"'; ++j) {
+        if (text[j] == '\\' && j + 1 < text.size()) ++j;
+        value += text[j];
+      }
+      ++j;
+    } else {
+      while (j < text.size() && text[j] != ',') value += text[j++];
+    }
+    out[key] = std::string(Trim(value));
+    i = j;
+  }
+  return out;
+}
+
+// The "next" page of a Link header (RFC 5988), "" when none.
+std::string NextLink(const std::string& link) {
+  auto lt = link.find('<'), gt = link.find('>');
+  if (lt == std::string::npos || gt == std::string::npos || gt < lt) return "";
+  if (link.find("rel=\"next\"", gt) == std::string::npos &&
+      link.find("rel=next", gt) == std::string::npos) {
+    return "";
+  }
+  return link.substr(lt + 1, gt - lt - 1);
+}
+
+std::optional<int64_t> CreatedFrom(const json& annotations) {
+  if (!annotations.is_object()) return std::nullopt;
+  for (const char* key : {"org.opencontainers.image.created", "org.label-schema.build-date"}) {
+    auto it = annotations.find(key);
+    if (it != annotations.end() && it->is_string()) {
+      if (auto t = ParseImageTime(it->get<std::string>())) return t;
+    }
+  }
+  return std::nullopt;
+}
+
+std::map<std::string, std::string> StringMap(const json& j) {
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string RepositoryRef::ApiBase() const {
+  if (registry == "docker.io") return "https://registry-1.docker.io";
+  return (IsLoopbackHost(registry) ? "http://" : "https://") + registry;
+}
+
+Result<RepositoryRef> ParseRepository(std::string_view url) {
+  auto bad = [&](std::string_view why) {
+    return Fail(ErrorCode::kInvalid, fmt::format("image repository {}: {}", Quote(url), why));
+  };
+  if (url.empty()) return bad("empty");
+  if (url.find("://") != std::string_view::npos) return bad("no scheme: write host/path");
+  if (url.find('@') != std::string_view::npos) return bad("must not include a digest");
+  RepositoryRef ref;
+  std::string_view rest = url;
+  size_t slash = url.find('/');
+  std::string_view first = url.substr(0, slash);
+  if (slash != std::string_view::npos &&
+      (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+       first == "localhost")) {
+    ref.registry = ToLower(first);
+    rest = url.substr(slash + 1);
+  } else {
+    ref.registry = "docker.io";
+  }
+  if (ref.registry == "index.docker.io" || ref.registry == "registry-1.docker.io") {
+    ref.registry = "docker.io";
+  }
+  if (rest.find(':') != std::string_view::npos) return bad("must not include an image tag");
+  if (rest.empty()) return bad("no repository path");
+  for (const std::string& part : Split(rest, '/')) {
+    bool ok = !part.empty();
+    for (char c : part) {
+      ok = ok &&
+           ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-');
+    }
+    if (!ok || !std::isalnum(static_cast<unsigned char>(part.front())) ||
+        !std::isalnum(static_cast<unsigned char>(part.back()))) {
+      return bad(fmt::format("path component {} must be lower-case letters, digits and . _ -",
+                             Quote(part)));
+    }
+  }
+  ref.repository = std::string(rest);
+  if (ref.registry == "docker.io" && ref.repository.find('/') == std::string::npos) {
+    ref.repository = "library/" + ref.repository;
+  }
+  return ref;
+}
+
+std::string NormalizeImageUrl(std::string_view url) {
+  auto ref = ParseRepository(ToLower(url));
+  if (!ref) return std::string(url);
+  if (ref->registry == "docker.io") {
+    return ref->repository.starts_with("library/") ? ref->repository.substr(8) : ref->repository;
+  }
+  return ref->registry + "/" + ref->repository;
+}
+
+std::string Platform::String() const {
+  return variant.empty() ? os + "/" + arch : os + "/" + arch + "/" + variant;
+}
+
+Result<Platform> ParsePlatform(std::string_view text) {
+  auto parts = Split(text, '/');
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty() ||
+      (parts.size() == 3 && parts[2].empty())) {
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("platform {}: want os/arch or os/arch/variant", Quote(text)));
+  }
+  return Platform{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
+}
+
+std::optional<int64_t> ParseImageTime(std::string_view text) {
+  std::tm tm{};
+  int64_t frac_ms = 0;
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  auto num = [&](size_t at, size_t len) -> int {
+    int v = 0;
+    for (size_t i = at; i < at + len; ++i) {
+      if (text[i] < '0' || text[i] > '9') return -1;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(5, 2) - 1;
+  tm.tm_mday = num(8, 2);
+  tm.tm_hour = num(11, 2);
+  tm.tm_min = num(14, 2);
+  tm.tm_sec = num(17, 2);
+  if (tm.tm_year < -1899 || tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+      tm.tm_sec < 0) {
+    return std::nullopt;
+  }
+  size_t i = 19;
+  if (text[i] == '.') {
+    int digits = 0;
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (digits++ < 3) frac_ms = frac_ms * 10 + (text[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (; digits < 3; ++digits) frac_ms *= 10;
+  }
+  int64_t offset_s = 0;
+  std::string_view zone = text.substr(i);
+  if (zone == "Z" || zone == "z") {
+    offset_s = 0;
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+    int h = num(i + 1, 2), m = num(i + 4, 2);
+    if (h < 0 || m < 0) return std::nullopt;
+    offset_s = (zone[0] == '+' ? 1 : -1) * (int64_t{h} * 3600 + int64_t{m} * 60);
+  } else {
+    return std::nullopt;
+  }
+  time_t t = timegm(&tm);
+  return (static_cast<int64_t>(t) - offset_s) * 1000 + frac_ms;
+}
+
+struct RegistryClient::Answer {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::string digest;  // Docker-Content-Digest
+  std::string link;
+};
+
+RegistryClient::RegistryClient(RepositoryRef repo, Credentials creds, EgressPolicy egress,
+                               bool insecure_skip_tls_verify)
+    : repo_(std::move(repo)),
+      creds_(std::move(creds)),
+      egress_(std::move(egress)),
+      insecure_(insecure_skip_tls_verify) {}
+
+std::string RegistryClient::Where() const { return repo_.registry + "/" + repo_.repository; }
+
+Result<std::string> RegistryClient::Token(const std::string& challenge) {
+  auto params = ChallengeParams(challenge);
+  std::string realm = params["realm"];
+  if (realm.empty()) return Fail(fmt::format("{}: a bearer challenge without a realm", Where()));
+  std::string scope =
+      params.count("scope") ? params["scope"] : "repository:" + repo_.repository + ":pull";
+  std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
+  if (!params["service"].empty()) url += "service=" + http::UrlEncode(params["service"]) + "&";
+  url += "scope=" + http::UrlEncode(scope);
+  curl::Request req;
+  req.url = url;
+  req.timeout = kTimeout;
+  req.max_body = 1 << 20;
+  req.insecure_skip_tls_verify = insecure_;
+  if (!creds_.empty()) {
+    req.headers.emplace_back("Authorization",
+                             "Basic " + Base64Encode(creds_.username + ":" + creds_.password));
+  }
+  STRAKE_TRY_ASSIGN(resp, curl::Send(req, egress_));
+  if (resp.status == 401 || resp.status == 403) {
+    return Fail(ErrorCode::kUnauthenticated,
+                fmt::format("{}: the token service refused {} ({})", Where(),
+                            creds_.empty() ? "anonymous access" : "the credentials", resp.status));
+  }
+  if (resp.status != 200) {
+    return Fail(fmt::format("{}: the token service answered {}", Where(), resp.status));
+  }
+  json j = json::parse(resp.body, nullptr, false);
+  std::string token = j.is_object() ? Str(j, "token") : "";
+  if (token.empty() && j.is_object()) token = Str(j, "access_token");
+  if (token.empty()) return Fail(fmt::format("{}: the token service gave no token", Where()));
+  return "Bearer " + token;
+}
+
+Result<RegistryClient::Answer> RegistryClient::Get(const std::string& path_or_url,
+                                                   const std::string& accept,
+                                                   const std::string& method, size_t max_body) {
+  std::string url = path_or_url.starts_with("/") ? repo_.ApiBase() + path_or_url : path_or_url;
+  for (int attempt = 0;; ++attempt) {
+    curl::Request req;
+    req.method = method;
+    req.url = url;
+    req.timeout = kTimeout;
+    req.max_body = max_body;
+    req.max_redirects = 5;  // blobs are often served from object storage
+    req.insecure_skip_tls_verify = insecure_;
+    if (!accept.empty()) req.headers.emplace_back("Accept", accept);
+    if (!authorization_.empty()) req.headers.emplace_back("Authorization", authorization_);
+    STRAKE_TRY_ASSIGN(resp, curl::Send(req, egress_));
+    if (resp.status == 401 && attempt == 0) {
+      std::string challenge = resp.HeaderValue("WWW-Authenticate");
+      if (StartsWith(ToLower(challenge), "bearer ")) {
+        STRAKE_TRY_ASSIGN(token, Token(challenge));
+        authorization_ = std::move(token);
+        continue;
+      }
+      if (StartsWith(ToLower(challenge), "basic") && !creds_.empty()) {
+        authorization_ = "Basic " + Base64Encode(creds_.username + ":" + creds_.password);
+        continue;
+      }
+    }
+    if (resp.status == 401 || resp.status == 403) {
+      return Fail(ErrorCode::kUnauthenticated,
+                  fmt::format("{}: the registry refused {} ({}){}", Where(),
+                              creds_.empty() ? "anonymous access" : "the credentials", resp.status,
+                              creds_.empty() ? "; credentials come from a Secret labelled "
+                                               "kargo.akuity.io/cred-type: image"
+                                             : ""));
+    }
+    if (resp.status == 429) {
+      return Fail(ErrorCode::kUnavailable,
+                  fmt::format("{}: the registry asks to slow down (429)", Where()));
+    }
+    Answer a{resp.status, std::move(resp.body), resp.HeaderValue("Content-Type"),
+             resp.HeaderValue("Docker-Content-Digest"), resp.HeaderValue("Link")};
+    return a;
+  }
+}
+
+Result<std::vector<std::string>> RegistryClient::Tags() {
+  std::vector<std::string> tags;
+  std::string next = "/v2/" + repo_.repository + "/tags/list?n=1000";
+  while (!next.empty()) {
+    STRAKE_TRY_ASSIGN(a, Get(next, "application/json", "GET", size_t{16} << 20));
+    if (a.status == 404) {
+      return Fail(ErrorCode::kNotFound, fmt::format("{}: no such repository", Where()));
+    }
+    if (a.status != 200) {
+      return Fail(fmt::format("{}: listing tags: the registry answered {}", Where(), a.status));
+    }
+    json j = json::parse(a.body, nullptr, false);
+    if (!j.is_object()) return Fail(fmt::format("{}: the tag list is not JSON", Where()));
+    auto it = j.find("tags");
+    if (it != j.end() && it->is_array()) {
+      for (const auto& t : *it) {
+        if (t.is_string()) tags.push_back(t.get<std::string>());
+      }
+    }
+    if (tags.size() > kMaxTags) {
+      return Fail(ErrorCode::kTooLarge, fmt::format("{}: more than {} tags", Where(), kMaxTags));
+    }
+    std::string link = NextLink(a.link);
+    if (link.empty()) break;
+    // The next page on the same registry only.
+    next = link.starts_with("/") ? link : "";
+    if (next.empty() && link.starts_with(repo_.ApiBase() + "/")) {
+      next = link.substr(repo_.ApiBase().size());
+    }
+  }
+  return tags;
+}
+
+Result<std::string> RegistryClient::Blob(const std::string& digest, size_t max) {
+  if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
+  STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + digest, "", "GET", max));
+  if (a.status != 200) {
+    return Fail(fmt::format("{}: blob {}: the registry answered {}", Where(), digest, a.status));
+  }
+  if ("sha256:" + Sha256Hex(a.body) != digest) {
+    return Fail(fmt::format("{}: blob {} does not match its digest", Where(), digest));
+  }
+  return std::move(a.body);
+}
+
+Result<ImageInfo> RegistryClient::FromManifest(const std::string& digest, const std::string& body) {
+  json m = json::parse(body, nullptr, false);
+  if (!m.is_object()) return Fail(fmt::format("{}@{}: the manifest is not JSON", Where(), digest));
+  std::string type = Str(m, "mediaType");
+  ImageInfo info;
+  info.digest = digest;
+  info.annotations = StringMap(m.value("annotations", json::object()));
+  if (m.contains("manifests") || type == kOciIndex || type == kDockerList) {
+    std::optional<int64_t> newest;
+    for (const auto& ref : m.value("manifests", json::array())) {
+      const json platform = ref.value("platform", json::object());
+      Platform p{Str(platform, "os"), Str(platform, "architecture"), Str(platform, "variant")};
+      if (p.os.empty() || p.arch.empty() || p.os == "unknown" || p.arch == "unknown") continue;
+      STRAKE_TRY_ASSIGN(child, ImageByDigest(Str(ref, "digest")));
+      auto created = CreatedFrom(ref.value("annotations", json::object()));
+      if (!created) created = child.created_ms;
+      if (created && (!newest || *created > *newest)) newest = created;
+      info.platforms.push_back(std::move(p));
+    }
+    if (info.platforms.empty()) {
+      return Fail(fmt::format("{}@{}: an index that lists no platform image", Where(), digest));
+    }
+    info.created_ms = CreatedFrom(m.value("annotations", json::object()));
+    if (!info.created_ms) info.created_ms = newest;
+    return info;
+  }
+  if (!m.contains("config") || (!type.empty() && type != kOciManifest && type != kDockerManifest)) {
+    return Fail(fmt::format("{}@{}: unsupported manifest type {}", Where(), digest,
+                            Quote(type.empty() ? "(schema 1 or unknown)" : type)));
+  }
+  STRAKE_TRY_ASSIGN(config_bytes, Blob(Str(m["config"], "digest"), kMaxConfig));
+  json config = json::parse(config_bytes, nullptr, false);
+  if (!config.is_object()) {
+    return Fail(fmt::format("{}@{}: the image config is not JSON", Where(), digest));
+  }
+  info.platforms.push_back(
+      Platform{Str(config, "os"), Str(config, "architecture"), Str(config, "variant")});
+  info.created_ms = CreatedFrom(m.value("annotations", json::object()));
+  if (!info.created_ms) {
+    info.created_ms =
+        CreatedFrom(config.value("config", json::object()).value("Labels", json::object()));
+  }
+  if (!info.created_ms) info.created_ms = ParseImageTime(Str(config, "created"));
+  return info;
+}
+
+Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest) {
+  if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
+  std::string key = Where() + "@" + digest;
+  if (auto hit = DigestCache::Get().Find(key)) return *hit;
+  STRAKE_TRY_ASSIGN(
+      a, Get("/v2/" + repo_.repository + "/manifests/" + digest, AcceptAll(), "GET", kMaxManifest));
+  if (a.status != 200) {
+    return Fail(fmt::format("{}@{}: the registry answered {}", Where(), digest, a.status));
+  }
+  if ("sha256:" + Sha256Hex(a.body) != digest) {
+    return Fail(fmt::format("{}@{}: the manifest does not match its digest", Where(), digest));
+  }
+  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body));
+  DigestCache::Get().Put(key, info);
+  return info;
+}
+
+Result<std::optional<ImageInfo>> RegistryClient::ImageByTag(const std::string& tag) {
+  std::string path = "/v2/" + repo_.repository + "/manifests/" + http::UrlEncode(tag);
+  // HEAD first: a tag whose digest is known costs one small request.
+  STRAKE_TRY_ASSIGN(head, Get(path, AcceptAll(), "HEAD", 0));
+  if (head.status == 404) return std::optional<ImageInfo>();
+  if (head.status == 200 && ValidDigest(head.digest)) {
+    if (auto hit = DigestCache::Get().Find(Where() + "@" + head.digest)) return hit;
+  }
+  STRAKE_TRY_ASSIGN(a, Get(path, AcceptAll(), "GET", kMaxManifest));
+  if (a.status == 404) return std::optional<ImageInfo>();
+  if (a.status != 200) {
+    return Fail(fmt::format("{}:{}: the registry answered {}", Where(), tag, a.status));
+  }
+  std::string digest = "sha256:" + Sha256Hex(a.body);
+  if (!a.digest.empty() && a.digest != digest && a.digest.starts_with("sha256:")) {
+    return Fail(fmt::format("{}:{}: the manifest does not match the digest the registry gave",
+                            Where(), tag));
+  }
+  std::string key = Where() + "@" + digest;
+  if (auto hit = DigestCache::Get().Find(key)) return hit;
+  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body));
+  DigestCache::Get().Put(key, info);
+  return std::optional<ImageInfo>(std::move(info));
+}
+
+}  // namespace strake::images

@@ -1,0 +1,108 @@
+// An OCI registry client over the distribution API v2
+// (https://github.com/opencontainers/distribution-spec): a repository's
+// tags, and what a tag names — its digest, when it was built, its
+// annotations and platforms — for Warehouses' image subscriptions, and in
+// time the image pulls of issue 17.
+//
+//   - References are read as Docker reads them: "nginx" is
+//     docker.io/library/nginx, served by registry-1.docker.io; a first path
+//     component with a '.' or ':' (or "localhost") names the registry.
+//   - HTTPS always, except a registry on loopback (127.0.0.0/8, localhost),
+//     which is spoken to in plain HTTP as Docker does.
+//   - Auth: anonymous first; a 401's challenge is answered with a bearer
+//     token from its realm (Docker Hub's and every registry's token flow,
+//     with the credentials when there are any) or with basic auth.
+//   - Every manifest and config blob is checked against its digest; a
+//     manifest is at most 4 MiB and a config 4 MiB, as containerd's limits.
+//     What a digest names never changes, so images are kept per digest for
+//     the process's life (bounded), and a discovery asks the registry only
+//     for what a tag names now.
+//   - All traffic goes through base/curl.h under the server's egress policy.
+//
+// A RegistryClient is not thread-safe (its token); the digest cache is.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/egress.h"
+#include "base/result.h"
+
+namespace strake::images {
+
+struct RepositoryRef {
+  std::string registry;    // "docker.io", "ghcr.io", "127.0.0.1:5000"
+  std::string repository;  // "library/nginx", "akuity/guestbook"
+  // "https://registry-1.docker.io", "http://127.0.0.1:5000".
+  std::string ApiBase() const;
+  bool operator==(const RepositoryRef&) const = default;
+};
+
+// A repository reference without tag or digest; a tag, a digest, a scheme
+// or an upper-case path is refused with the reason.
+Result<RepositoryRef> ParseRepository(std::string_view url);
+
+// Kargo's NormalizeImage (pkg/urls/image.go): lower case; Docker Hub's
+// repositories without registry and "library/" ("nginx", "bob/app"), any
+// other "registry/repository". `url` returned as given if it does not parse.
+std::string NormalizeImageUrl(std::string_view url);
+
+struct Platform {
+  std::string os, arch, variant;
+  std::string String() const;  // "linux/arm64/v8"
+  bool operator==(const Platform&) const = default;
+};
+// "os/arch[/variant]".
+Result<Platform> ParsePlatform(std::string_view text);
+
+// What a tag (or digest) names.
+struct ImageInfo {
+  std::string digest;  // of the manifest, or of the index for a multi-platform image
+  std::optional<int64_t> created_ms;
+  std::map<std::string, std::string> annotations;
+  std::vector<Platform> platforms;  // an image's own, or every one an index lists
+};
+
+// An RFC 3339 time with any fraction and offset (images write nanoseconds):
+// unix milliseconds, or nullopt.
+std::optional<int64_t> ParseImageTime(std::string_view text);
+
+struct Credentials {
+  std::string username, password;
+  bool empty() const { return username.empty() && password.empty(); }
+};
+
+class RegistryClient {
+ public:
+  static constexpr size_t kMaxTags = 100'000;
+
+  RegistryClient(RepositoryRef repo, Credentials creds, EgressPolicy egress,
+                 bool insecure_skip_tls_verify = false);
+
+  // Every tag of the repository, through all pages (at most kMaxTags).
+  Result<std::vector<std::string>> Tags();
+  // What `tag` names now; nullopt when the tag does not exist.
+  Result<std::optional<ImageInfo>> ImageByTag(const std::string& tag);
+
+ private:
+  struct Answer;
+  Result<Answer> Get(const std::string& path_or_url, const std::string& accept,
+                     const std::string& method, size_t max_body);
+  Result<std::string> Token(const std::string& challenge);
+  Result<ImageInfo> ImageByDigest(const std::string& digest);
+  Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body);
+  Result<std::string> Blob(const std::string& digest, size_t max);
+  std::string Where() const;
+
+  RepositoryRef repo_;
+  Credentials creds_;
+  EgressPolicy egress_;
+  bool insecure_;
+  std::string authorization_;  // "Bearer …" or "Basic …" once a challenge was answered
+};
+
+}  // namespace strake::images

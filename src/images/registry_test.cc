@@ -1,0 +1,251 @@
+#include "images/registry.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "base/canned_server.h"
+#include "base/fs.h"
+#include "base/net.h"
+#include "base/process.h"
+#include "base/sha256.h"
+
+namespace strake::images {
+namespace {
+
+using strake::testing::CannedServer;
+
+TEST(ImageReference, ReadsRepositoriesAsDockerDoes) {
+  auto hub = ParseRepository("nginx");
+  ASSERT_TRUE(hub);
+  EXPECT_EQ(hub->registry, "docker.io");
+  EXPECT_EQ(hub->repository, "library/nginx");
+  EXPECT_EQ(hub->ApiBase(), "https://registry-1.docker.io");
+  auto ghcr = ParseRepository("ghcr.io/akuity/guestbook");
+  ASSERT_TRUE(ghcr);
+  EXPECT_EQ(ghcr->registry, "ghcr.io");
+  EXPECT_EQ(ghcr->repository, "akuity/guestbook");
+  EXPECT_EQ(ghcr->ApiBase(), "https://ghcr.io");
+  auto local = ParseRepository("127.0.0.1:5000/team/app");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->ApiBase(), "http://127.0.0.1:5000");
+  EXPECT_EQ(ParseRepository("localhost/app")->ApiBase(), "http://localhost");
+  EXPECT_EQ(ParseRepository("bob/app")->repository, "bob/app");
+}
+
+TEST(ImageReference, RefusesTagsDigestsSchemesAndBadPaths) {
+  for (const char* bad :
+       {"nginx:1.25", "ghcr.io/a/b:latest", "ghcr.io/a/b@sha256:00", "https://ghcr.io/a/b",
+        "ghcr.io/A/b", "ghcr.io/", "", "ghcr.io/a//b", "ghcr.io/-a"}) {
+    auto r = ParseRepository(bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  EXPECT_NE(ParseRepository("nginx:1.25").error().message.find("must not include an image tag"),
+            std::string::npos);
+  // A registry's port is not a tag.
+  EXPECT_TRUE(ParseRepository("127.0.0.1:5000/app"));
+}
+
+TEST(ImageReference, NormalizesAsKargo) {
+  EXPECT_EQ(NormalizeImageUrl("nginx"), "nginx");
+  EXPECT_EQ(NormalizeImageUrl("docker.io/library/nginx"), "nginx");
+  EXPECT_EQ(NormalizeImageUrl("index.docker.io/bob/App"), "bob/app");
+  EXPECT_EQ(NormalizeImageUrl("GHCR.io/akuity/guestbook"), "ghcr.io/akuity/guestbook");
+  EXPECT_EQ(NormalizeImageUrl("::not a ref"), "::not a ref");
+}
+
+TEST(ImageReference, PlatformsAndTimes) {
+  EXPECT_EQ(ParsePlatform("linux/arm64/v8")->String(), "linux/arm64/v8");
+  EXPECT_EQ(ParsePlatform("linux/amd64")->variant, "");
+  EXPECT_FALSE(ParsePlatform("linux"));
+  EXPECT_FALSE(ParsePlatform("linux//v8"));
+  EXPECT_EQ(ParseImageTime("1970-01-01T00:00:01Z"), 1000);
+  EXPECT_EQ(ParseImageTime("1970-01-01T00:00:01.123456789Z"), 1123);
+  EXPECT_EQ(ParseImageTime("1970-01-01T01:00:01+01:00"), 1000);
+  EXPECT_EQ(ParseImageTime("1970-01-01T00:00:01.5-00:30"), 1801500);
+  EXPECT_FALSE(ParseImageTime("1970-01-01 00:00:01"));
+  EXPECT_FALSE(ParseImageTime("yesterday"));
+}
+
+std::string Answer(int status, const std::string& headers, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+TEST(RegistryClient, AnswersABearerChallengeWithATokenFromItsRealm) {
+  std::string base;
+  CannedServer server([&](const std::string& head) {
+    if (head.starts_with("GET /token?service=reg&scope=repository%3Ateam%2Fapp%3Apull")) {
+      // Basic bob:pw
+      if (head.find("Authorization: Basic Ym9iOnB3") == std::string::npos) {
+        return Answer(401, "", "");
+      }
+      return Answer(200, "", R"({"token":"t0k"})");
+    }
+    if (head.find("Authorization: Bearer t0k") == std::string::npos) {
+      return Answer(401,
+                    "WWW-Authenticate: Bearer realm=\"" + base +
+                        "/token\",service=\"reg\",scope=\"repository:team/app:pull\"\r\n",
+                    "");
+    }
+    return Answer(200, "", R"({"name":"team/app","tags":["v1","v2"]})");
+  });
+  base = server.url("");
+  RepositoryRef repo{base.substr(7), "team/app"};
+  RegistryClient anonymous(repo, {}, *EgressPolicy::Parse("loopback"));
+  auto refused = anonymous.Tags();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("refused anonymous access"), std::string::npos)
+      << refused.error().message;
+  RegistryClient client(repo, {"bob", "pw"}, *EgressPolicy::Parse("loopback"));
+  auto tags = client.Tags();
+  ASSERT_TRUE(tags) << tags.error().message;
+  EXPECT_EQ(*tags, (std::vector<std::string>{"v1", "v2"}));
+}
+
+TEST(RegistryClient, FollowsTagPagesOnTheSameRegistryOnly) {
+  CannedServer server([&](const std::string& head) {
+    if (head.starts_with("GET /v2/app/tags/list?n=1000 ")) {
+      return Answer(200, "Link: </v2/app/tags/list?last=b&n=1000>; rel=\"next\"\r\n",
+                    R"({"tags":["a","b"]})");
+    }
+    if (head.starts_with("GET /v2/app/tags/list?last=b&n=1000 ")) {
+      return Answer(200, "Link: <http://169.254.169.254/v2/app/tags/list?last=c>; rel=\"next\"\r\n",
+                    R"({"tags":["c"]})");
+    }
+    return Answer(500, "", "");
+  });
+  RegistryClient client({server.url("").substr(7), "app"}, {}, *EgressPolicy::Parse("loopback"));
+  auto tags = client.Tags();
+  ASSERT_TRUE(tags) << tags.error().message;
+  EXPECT_EQ(*tags, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(server.heads.size(), 2u);
+}
+
+TEST(RegistryClient, RefusesAManifestThatIsNotWhatItsDigestSays) {
+  std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:00"}})";
+  CannedServer server([&](const std::string&) {
+    return Answer(200,
+                  "Docker-Content-Digest: sha256:"
+                  "1111111111111111111111111111111111111111111111111111111111111111\r\n",
+                  manifest);
+  });
+  RegistryClient client({server.url("").substr(7), "app"}, {}, *EgressPolicy::Parse("loopback"));
+  auto image = client.ImageByTag("v1");
+  ASSERT_FALSE(image);
+  EXPECT_NE(image.error().message.find("does not match"), std::string::npos)
+      << image.error().message;
+}
+
+// Debian's docker-registry on loopback, with images pushed by
+// tests/oci_push.py over the distribution API.
+class RealRegistry : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PathExists("/usr/bin/docker-registry")) {
+      GTEST_SKIP() << "docker-registry is not installed (scripts/setup.sh installs it)";
+    }
+    char tmpl[] = "/tmp/strake-registry-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    auto l = ListenTcp("127.0.0.1", 0);
+    ASSERT_TRUE(l);
+    port_ = l->port;
+    l->fd = Fd();  // free the port for the registry
+    std::ofstream(dir_ + "/config.yml")
+        << "version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: " << dir_
+        << "/data}\nhttp: {addr: 127.0.0.1:" << port_ << "}\n";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execl("/usr/bin/docker-registry", "docker-registry", "serve",
+              (dir_ + "/config.yml").c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (ConnectTcp("127.0.0.1", port_, std::chrono::milliseconds(100))) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "docker-registry did not start";
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) (void)RemoveAll(dir_);
+  }
+  std::string Push(const std::string& repo, const std::string& tag, const std::string& args) {
+    std::string cmd =
+        "python3 " STRAKE_SOURCE_DIR "/tests/oci_push.py 127.0.0.1:" + std::to_string(port_) + " " +
+        repo + " " + tag + " " + args;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[256] = {};
+    std::string out = fgets(buf, sizeof buf, p) ? std::string(buf) : "";
+    EXPECT_EQ(::pclose(p), 0) << cmd;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+  RegistryClient Client(const std::string& repo) {
+    return RegistryClient({"127.0.0.1:" + std::to_string(port_), repo}, {},
+                          *EgressPolicy::Parse("loopback"));
+  }
+  std::string dir_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(RealRegistry, ListsTagsAndReadsWhatEachNames) {
+  std::string v1 = Push("team/app", "v1.0.0", "--content one --created 2026-03-01T10:00:00.5Z");
+  std::string again = Push("team/app", "stable", "--content one --created 2026-03-01T10:00:00.5Z");
+  EXPECT_EQ(v1, again);  // a re-tag: the same bytes
+  std::string multi = Push("team/app", "multi",
+                           "--platforms linux/amd64,linux/arm64/v8 --annotation "
+                           "org.opencontainers.image.created=2026-04-01T00:00:00Z");
+  auto client = Client("team/app");
+  auto tags = client.Tags();
+  ASSERT_TRUE(tags) << tags.error().message;
+  std::sort(tags->begin(), tags->end());
+  EXPECT_EQ(*tags, (std::vector<std::string>{"multi", "stable", "v1.0.0"}));
+
+  auto one = client.ImageByTag("v1.0.0");
+  ASSERT_TRUE(one) << one.error().message;
+  ASSERT_TRUE(*one);
+  EXPECT_EQ((*one)->digest, v1);
+  EXPECT_EQ((*one)->created_ms, *ParseImageTime("2026-03-01T10:00:00.5Z"));
+  ASSERT_EQ((*one)->platforms.size(), 1u);
+  EXPECT_EQ((*one)->platforms[0].String(), "linux/amd64");
+
+  auto index = client.ImageByTag("multi");
+  ASSERT_TRUE(index) << index.error().message;
+  ASSERT_TRUE(*index);
+  EXPECT_EQ((*index)->digest, multi);
+  EXPECT_EQ((*index)->created_ms, *ParseImageTime("2026-04-01T00:00:00Z"));
+  ASSERT_EQ((*index)->platforms.size(), 2u);
+  EXPECT_EQ((*index)->platforms[1].String(), "linux/arm64/v8");
+
+  auto missing = client.ImageByTag("nope");
+  ASSERT_TRUE(missing) << missing.error().message;
+  EXPECT_FALSE(*missing);
+  auto no_repo = Client("team/none").Tags();
+  ASSERT_FALSE(no_repo);
+  EXPECT_EQ(no_repo.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RealRegistry, TheDefaultEgressPolicyKeepsTheServerOffLoopback) {
+  Push("app", "v1", "");
+  RegistryClient client({"127.0.0.1:" + std::to_string(port_), "app"}, {}, EgressPolicy());
+  auto tags = client.Tags();
+  ASSERT_FALSE(tags);
+  EXPECT_EQ(tags.error().code, ErrorCode::kForbidden);
+}
+
+}  // namespace
+}  // namespace strake::images
