@@ -38,7 +38,9 @@ ALLOWED = {
     "router": ["base"],
     "rollout": ["base", "model", "store", "controller"],
     "gitops": ["base", "model", "store", "controller"],
-    "delivery": ["base", "model", "store", "controller", "gitops", "rollout"],
+    # images: a Warehouse's image subscriptions read registries (images/ is
+    # a leaf over base/; ARCHITECTURE.md's table predates them).
+    "delivery": ["base", "model", "store", "controller", "gitops", "rollout", "images"],
     "insight": ["base", "model", "store", "controller"],
     "images": ["base"],
     # "rollout interfaces": the header rollout owns for its targets, not the

@@ -247,14 +247,15 @@ std::function<Status(const server::WebhookDelivery&)> WebhookAuditOf(server::Aud
 }
 
 // Kargo's kinds (delivery/): Warehouses discover their subscriptions through
-// the git mirrors Applications read; Stages ask for Promotions (through the
+// the git mirrors Applications read and image registries (under the egress
+// policy); Stages ask for Promotions (through the
 // API's admission, as a person's would be); Promotions run their steps,
 // argocd-update syncing strake's Applications. The controllers, declared
 // last, stop before the reconcilers they call go.
 struct DeliveryWork {
   DeliveryWork(store::Store& st, gitops::Sources& sources, const Clock& clock, server::Api& api,
                gitops::ApplicationReconciler& apps, const ServeOptions& options)
-      : warehouses(st, sources, clock),
+      : warehouses(st, sources, clock, options.egress),
         stages(st, clock, [&api](const store::Json& p) { return api.CreateObject(p); }),
         promotions(st, steps, clock, PathJoin(options.data_dir, "promotions")),
         artifacts(st),

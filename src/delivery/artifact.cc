@@ -306,12 +306,19 @@ rollout::HostFunction ArtifactFrom(Json artifacts) {
   };
 }
 
-rollout::HostFunction ImageFrom(Json artifacts) {
-  return [artifacts = std::move(artifacts)](
+rollout::HostFunction ImageFrom(Json artifacts, Json images) {
+  return [artifacts = std::move(artifacts), images = std::move(images)](
              const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
     if (args.empty() || args.size() > 2 || !args[0].is_string())
       return Fail("imageFrom takes an image repository (and optionally a Freight origin)");
     const std::string want = args[0].get<std::string>();
+    for (const auto& i : images) {
+      if (!i.is_object() || i.value("repoURL", "") != want) continue;
+      return rollout::Value{{"RepoURL", want},
+                            {"Tag", i.value("tag", "")},
+                            {"Digest", i.value("digest", "")},
+                            {"Annotations", i.value("annotations", Json::object())}};
+    }
     for (const auto& a : artifacts) {
       if (!a.is_object() || a.value("artifactType", "") != "image") continue;
       const Json m = a.value("metadata", Json::object());

@@ -93,9 +93,11 @@ Json CommitsOf(const Json& freight);
 // Kargo's artifactFrom(subscriptionName) over a Freight object's artifacts:
 // {ArtifactType, SubscriptionName, Version, Metadata}.
 rollout::HostFunction ArtifactFrom(Json artifacts);
-// Kargo's imageFrom(repoURL) over a Freight object's image artifacts:
-// {RepoURL, Tag, Digest} (the tag as the artifact's uri names it, or "").
-rollout::HostFunction ImageFrom(Json artifacts);
+// Kargo's imageFrom(repoURL) over a Freight object's images (what image
+// subscriptions found: {RepoURL, Tag, Digest, Annotations}) and then its
+// image artifacts ({RepoURL, Tag, Digest}, the tag as the artifact's uri
+// names it, or "").
+rollout::HostFunction ImageFrom(Json artifacts, Json images = Json::array());
 
 // What uses an Artifact, so that deleting it is refused: each Freight that
 // references it and is in a Stage ("Freight <name> (<alias>) in Stage dev").

@@ -157,8 +157,9 @@ rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
   fns["evidence"] = [&evidence](const std::vector<Value>& args) { return evidence(args); };
   fns["artifactFrom"] =
       OverRecorded(evidence, commits, [](const Json& f) { return ArtifactFrom(f["artifacts"]); });
-  fns["imageFrom"] =
-      OverRecorded(evidence, commits, [](const Json& f) { return ImageFrom(f["artifacts"]); });
+  const Json images = freight.object.value("images", Json::array());
+  fns["imageFrom"] = OverRecorded(
+      evidence, commits, [images](const Json& f) { return ImageFrom(f["artifacts"], images); });
   fns["commitFrom"] =
       OverRecorded(evidence, commits, [](const Json& f) { return CommitFrom(CommitsOf(f)); });
   fns["verifiedIn"] = StatusCheck(freight.status, "verifiedIn");

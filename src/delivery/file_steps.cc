@@ -631,38 +631,50 @@ struct SetImageConfig {
   std::vector<KustomizeImage> images;
 };
 
-// The Freight's image artifacts (delivery/artifact.h), as Kargo's
-// kustomize-set-image finds a Freight's images: by repository.
+// The Freight's images, as Kargo's kustomize-set-image finds them (by
+// repository): what its image subscriptions found, and its image artifacts
+// (delivery/artifact.h), whose uri names repository and tag.
+struct FreightImage {
+  std::string repo;
+  std::string tag;
+  std::string digest;
+};
 struct FreightImages {
-  Json artifacts = Json::array();
+  std::vector<FreightImage> images;
   std::string origin;  // the Freight's Warehouse
 };
 
 FreightImages ImagesOf(const StepContext& ctx) {
   FreightImages out;
   if (!ctx.freight || !ctx.freight->object.is_object()) return out;
-  for (const auto& a : ctx.freight->object.value("artifacts", Json::array()))
-    if (a.is_object() && a.value("artifactType", "") == "image") out.artifacts.push_back(a);
-  out.origin = ctx.freight->object.value("origin", Json::object()).value("name", "");
+  const Json& f = ctx.freight->object;
+  for (const auto& i : f.value("images", Json::array())) {
+    if (!i.is_object()) continue;
+    out.images.push_back({i.value("repoURL", ""), i.value("tag", ""), i.value("digest", "")});
+  }
+  for (const auto& a : f.value("artifacts", Json::array())) {
+    if (!a.is_object() || a.value("artifactType", "") != "image") continue;
+    auto [repo, tag] = ImageRepoAndTag(a.value("metadata", Json::object()).value("uri", ""));
+    out.images.push_back({repo, tag, a.value("version", "")});
+  }
+  out.origin = f.value("origin", Json::object()).value("name", "");
   return out;
 }
 
-// The tag (or, with useDigest or when the artifact has no tag, the digest;
+// The tag (or, with useDigest or when the image has no tag, the digest;
 // with `both`, as Kargo sets the images of a Freight when none are listed,
 // tag and digest) of the Freight's image of repository `image`.
 Result<KustomizeImage> FromFreight(const FreightImages& freight, const std::string& image,
                                    bool use_digest, const std::string& at, bool both = false) {
-  for (const auto& a : freight.artifacts) {
-    auto [repo, tag] = ImageRepoAndTag(a.value("metadata", Json::object()).value("uri", ""));
-    if (repo != image) continue;
+  for (const auto& i : freight.images) {
+    if (i.repo != image) continue;
     KustomizeImage out;
     out.name = image;
-    if (both || use_digest || tag.empty()) out.digest = a.value("version", "");
-    if (both || (!use_digest && !tag.empty())) out.new_tag = tag;
+    if (both || use_digest || i.tag.empty()) out.digest = i.digest;
+    if (both || (!use_digest && !i.tag.empty())) out.new_tag = i.tag;
     return out;
   }
-  return Failf("{}image: the Freight has no image of {} (its images are its image artifacts)", at,
-               Quote(image));
+  return Failf("{}image: the Freight has no image of {}", at, Quote(image));
 }
 
 Result<KustomizeImage> ReadImage(const Json& img, size_t i, const FreightImages& freight) {
@@ -707,9 +719,8 @@ Result<SetImageConfig> ReadSetImageConfig(const Json& c, const FreightImages& fr
   Json images = c.value("images", Json());
   if (images.is_null() || (images.is_array() && images.empty())) {
     // Kargo: every image of the Freight, by tag and digest.
-    for (const auto& a : freight.artifacts) {
-      auto [repo, tag] = ImageRepoAndTag(a.value("metadata", Json::object()).value("uri", ""));
-      STRAKE_TRY_ASSIGN(img, FromFreight(freight, repo, false, "config.images: ", true));
+    for (const auto& i : freight.images) {
+      STRAKE_TRY_ASSIGN(img, FromFreight(freight, i.repo, false, "config.images: ", true));
       cfg.images.push_back(std::move(img));
     }
     if (cfg.images.empty()) return Fail("config.images: none given, and the Freight has no images");

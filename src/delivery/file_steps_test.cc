@@ -493,6 +493,17 @@ TEST_F(FileStepsTest, KustomizeSetImageKeepsTheKustomizationsOtherBytes) {
                             {"fromOrigin", {{"kind", "Warehouse"}, {"name", "other"}}}}}}}),
                   "config.images[0].fromOrigin: the Promotion's Freight comes from Warehouse "
                   "\"web\", not \"other\""));
+  // With an image a Warehouse's image subscription found (Kargo's Freight
+  // images): the same lookups.
+  const std::string found = "sha256:" + std::string(64, 'e');
+  freight_.object = {
+      {"origin", {{"kind", "Warehouse"}, {"name", "web"}}},
+      {"images", {{{"repoURL", "ghcr.io/team/api"}, {"tag", "v3.1.0"}, {"digest", found}}}}};
+  StepOutcome from_images = Run("kustomize-set-image", {{"path", "src/base"}});
+  ASSERT_EQ(from_images.attempt.status, StepStatus::kSucceeded) << from_images.attempt.error;
+  EXPECT_TRUE(Has(Get("src/base/kustomization.yaml"),
+                  "- name: ghcr.io/team/api\n  newTag: v3.1.0\n  digest: " + found + "\n"))
+      << Get("src/base/kustomization.yaml");
   EXPECT_TRUE(Has(Error("kustomize-set-image",
                         {{"path", "src/base"},
                          {"images", {{{"image", "a"}, {"tag", "1"}, {"digest", "sha256:x"}}}}}),

@@ -36,9 +36,17 @@ constexpr std::array<std::string_view, 64> kAnimals = {
 
 std::string FreightName(const model::FreightOrigin& origin,
                         const std::vector<model::FreightCommit>& commits,
-                        const std::vector<model::FreightArtifact>& artifacts) {
+                        const std::vector<model::FreightArtifact>& artifacts,
+                        const std::vector<model::FreightImage>& images) {
   std::vector<std::string> parts;
-  parts.reserve(commits.size() + artifacts.size());
+  parts.reserve(commits.size() + artifacts.size() + images.size());
+  // Kargo's imageHashPart: tag and digest both, so a moved tag and a
+  // re-tagged digest are each new Freight.
+  for (const auto& i : images) {
+    std::string part = i.repo_url + ":" + i.tag + "@" + i.digest;
+    if (!i.subscription_name.empty()) part += ":" + i.subscription_name;
+    parts.push_back(std::move(part));
+  }
   // Kargo's artifactHashPart.
   for (const auto& a : artifacts)
     parts.push_back(a.artifact_type + ":" + a.subscription_name + ":" + a.version);

@@ -22,11 +22,13 @@ namespace strake::delivery {
 // The Freight name: lower-case hex SHA-1 of
 // "<origin kind>/<origin name>:" + the sorted parts joined by "|", one part
 // per commit: model::NormalizeGitUrl(repoURL) + ":" + [tag + ":"] + id
-// [+ ":" + subscriptionName], and per artifact: type + ":" + subscription
-// + ":" + version.
+// [+ ":" + subscriptionName], per artifact: type + ":" + subscription
+// + ":" + version, and per image: repoURL + ":" + tag + "@" + digest
+// [+ ":" + subscriptionName].
 std::string FreightName(const model::FreightOrigin& origin,
                         const std::vector<model::FreightCommit>& commits,
-                        const std::vector<model::FreightArtifact>& artifacts = {});
+                        const std::vector<model::FreightArtifact>& artifacts = {},
+                        const std::vector<model::FreightImage>& images = {});
 
 // An adjective-animal alias for the Freight `name`: the first of a fixed
 // sequence derived from the name that `taken` does not refuse (after 4,096

@@ -379,7 +379,8 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
   env.functions = StatusFunctions(records, alias);
   env.functions["commitFrom"] = CommitFrom(CommitsOf(freight.object));
   env.functions["artifactFrom"] = ArtifactFrom(freight.object.value("artifacts", Json::array()));
-  env.functions["imageFrom"] = ImageFrom(freight.object.value("artifacts", Json::array()));
+  env.functions["imageFrom"] = ImageFrom(freight.object.value("artifacts", Json::array()),
+                                         freight.object.value("images", Json::array()));
   return env;
 }
 

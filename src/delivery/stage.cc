@@ -142,8 +142,9 @@ Json FreightLeft(Json freight_status, const std::string& stage, int64_t now_ms) 
 Json FreightReference(const store::Resource& freight) {
   Json ref = {{"name", freight.key.name},
               {"origin", freight.object.value("origin", Json::object())}};
-  if (freight.object.contains("commits")) ref["commits"] = freight.object["commits"];
-  if (freight.object.contains("artifacts")) ref["artifacts"] = freight.object["artifacts"];
+  for (const char* key : {"commits", "images", "artifacts"}) {
+    if (freight.object.contains(key)) ref[key] = freight.object[key];
+  }
   return ref;
 }
 
@@ -380,11 +381,12 @@ Json CollectionCommits(const Json& collection) {
   return out;
 }
 
-Json CollectionArtifacts(const Json& collection) {
+// Every `key` list ("artifacts", "images") of the collection's Freight.
+Json CollectionList(const Json& collection, const char* key) {
   Json out = Json::array();
   const Json items = collection.value("items", Json::object());
   for (const auto& [origin, f] : items.items()) {
-    for (const auto& a : f.value("artifacts", Json::array())) out.push_back(a);
+    for (const auto& a : f.value(key, Json::array())) out.push_back(a);
   }
   return out;
 }
@@ -398,8 +400,9 @@ Result<std::string> StageReconciler::StartAnalysis(const model::Stage& stage,
   TemplateEnv env;
   env.vars["ctx"] = rollout::Value{{"project", stage.meta.ns}, {"stage", stage.meta.name}};
   env.functions["commitFrom"] = CommitFrom(CollectionCommits(collection));
-  env.functions["artifactFrom"] = ArtifactFrom(CollectionArtifacts(collection));
-  env.functions["imageFrom"] = ImageFrom(CollectionArtifacts(collection));
+  env.functions["artifactFrom"] = ArtifactFrom(CollectionList(collection, "artifacts"));
+  env.functions["imageFrom"] =
+      ImageFrom(CollectionList(collection, "artifacts"), CollectionList(collection, "images"));
   auto vars = EvaluateVars(stage.spec.vars, env, Json::object());
   if (!vars) return vars.error().message;
   std::vector<std::pair<std::string, std::string>> values;

@@ -111,12 +111,16 @@ std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
   model::Freight f;
   f.origin = {"Warehouse", warehouse};
   for (const auto& r : results) {
+    if (r.Empty()) return std::nullopt;
     if (r.artifact) {
-      if (r.artifacts.empty()) return std::nullopt;
       f.artifacts.push_back(r.artifacts.front());
       continue;
     }
-    if (r.commits.empty()) return std::nullopt;
+    if (r.image) {
+      const DiscoveredImage& d = r.images.front();
+      f.images.push_back({r.repo_url, d.tag, d.digest, d.annotations, r.subscription_name});
+      continue;
+    }
     const DiscoveredCommit& d = r.commits.front();
     model::FreightCommit c;
     c.repo_url = r.repo_url;
@@ -129,7 +133,7 @@ std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
     c.subscription_name = r.subscription_name;
     f.commits.push_back(std::move(c));
   }
-  f.meta.name = FreightName(f.origin, f.commits, f.artifacts);
+  f.meta.name = FreightName(f.origin, f.commits, f.artifacts, f.images);
   return f;
 }
 
@@ -142,6 +146,11 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at) {
   if (!f.alias.empty()) o["alias"] = f.alias;
   o["origin"] = {{"kind", f.origin.kind}, {"name", f.origin.name}};
   if (!commits.empty()) o["commits"] = std::move(commits);
+  if (!f.images.empty()) {
+    Json images = Json::array();
+    for (const auto& i : f.images) images.push_back(model::FreightImageToJson(i));
+    o["images"] = std::move(images);
+  }
   if (!f.artifacts.empty()) {
     Json artifacts = Json::array();
     for (const auto& a : f.artifacts) artifacts.push_back(model::FreightArtifactToJson(a));
@@ -154,7 +163,7 @@ Json FreightObject(const model::Freight& f, const std::string& discovered_at) {
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
   Json git = Json::array();
   for (const auto& r : results) {
-    if (r.artifact) continue;
+    if (r.artifact || r.image) continue;
     Json commits = Json::array();
     for (const auto& c : r.commits) commits.push_back(CommitJson(c));
     Json entry = {{"repoURL", r.repo_url}, {"commits", std::move(commits)}};
@@ -162,6 +171,15 @@ Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results) {
     git.push_back(std::move(entry));
   }
   return git;
+}
+
+Json DiscoveredImagesJsonOf(const std::vector<SubscriptionResult>& results) {
+  Json out = Json::array();
+  for (const auto& r : results) {
+    if (r.image)
+      out.push_back(DiscoveredImagesJson(r.repo_url, r.platform, r.subscription_name, r.images));
+  }
+  return out;
 }
 
 Json DiscoveredResultsJson(const std::vector<SubscriptionResult>& results) {
@@ -176,8 +194,31 @@ Json DiscoveredResultsJson(const std::vector<SubscriptionResult>& results) {
 }
 
 WarehouseReconciler::WarehouseReconciler(store::Store& store, gitops::Sources& sources,
-                                         const Clock& clock)
-    : store_(store), sources_(sources), clock_(clock) {}
+                                         const Clock& clock, EgressPolicy egress)
+    : store_(store), sources_(sources), clock_(clock), egress_(std::move(egress)) {}
+
+Result<SubscriptionResult> WarehouseReconciler::DiscoverImages(
+    const std::string& ns, const model::WarehouseSubscription& sub) {
+  const model::ImageSubscription& im = *sub.image;
+  SubscriptionResult out;
+  out.repo_url = im.repo_url;
+  out.subscription_name = sub.name;
+  out.image = true;
+  out.platform = im.platform;
+  STRAKE_TRY_ASSIGN(repo, images::ParseRepository(im.repo_url));
+  STRAKE_TRY_ASSIGN(creds, ImageCredentials(store_, ns, im.repo_url));
+  images::RegistryClient client(repo, std::move(creds), egress_, im.insecure_skip_tls_verify);
+  std::vector<std::string> tags;
+  if (im.image_selection_strategy != "Digest") {
+    STRAKE_TRY_ASSIGN(listed, client.Tags());
+    tags = std::move(listed);
+  }
+  STRAKE_TRY_ASSIGN(found, SelectImages(im, tags, [&](const std::string& tag) {
+                      return client.ImageByTag(tag);
+                    }));
+  out.images = std::move(found);
+  return out;
+}
 
 Result<int64_t> WarehouseReconciler::ArtifactRevision(const std::string& ns) {
   STRAKE_TRY_ASSIGN(heads, store_.ListHeads("Artifact", ns));
@@ -188,14 +229,19 @@ Result<int64_t> WarehouseReconciler::ArtifactRevision(const std::string& ns) {
 
 Result<SubscriptionResult> WarehouseReconciler::Discover(const std::string& ns,
                                                          const model::WarehouseSubscription& sub) {
+  if (sub.image) return DiscoverImages(ns, sub);
   if (sub.artifact) {
-    SubscriptionResult out{"", sub.name, {}, true, {}};
+    SubscriptionResult out;
+    out.subscription_name = sub.name;
+    out.artifact = true;
     STRAKE_TRY_ASSIGN(all, store_.List("Artifact", ns));
     out.artifacts = SelectArtifacts(*sub.artifact, sub.name, all);
     return out;
   }
   const model::GitSubscription& git = sub.git;
-  SubscriptionResult out{git.repo_url, sub.name, {}, false, {}};
+  SubscriptionResult out;
+  out.repo_url = git.repo_url;
+  out.subscription_name = sub.name;
   gitops::SourceState s = sources_.Get(git.repo_url, /*force=*/true);
   if (!s.error.empty() || !s.mirror) {
     return Failf("fetching {}: {}", RedactUrl(git.repo_url),
@@ -317,6 +363,8 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   // within seconds, not after the interval (Kargo's order too).
   next["observedGeneration"] = got->generation;
   next["discoveredArtifacts"] = {{"discoveredAt", now}, {"git", DiscoveredGitJson(results)}};
+  if (Json images = DiscoveredImagesJsonOf(results); !images.empty())
+    next["discoveredArtifacts"]["images"] = std::move(images);
   if (artifact_subscriber) {
     next["discoveredArtifacts"]["results"] = DiscoveredResultsJson(results);
     next["discoveredArtifacts"]["artifactRevision"] = artifact_revision;
@@ -326,11 +374,12 @@ Result<controller::ReconcileResult> WarehouseReconciler::Reconcile(const std::st
   std::string reason = "ArtifactsDiscovered", message;
   auto freight = FreightFromResults(name, results);
   if (!freight) {
-    auto empty = std::find_if(results.begin(), results.end(), [](const SubscriptionResult& r) {
-      return r.artifact ? r.artifacts.empty() : r.commits.empty();
-    });
+    auto empty = std::find_if(results.begin(), results.end(),
+                              [](const SubscriptionResult& r) { return r.Empty(); });
     message = empty->artifact ? fmt::format("No artifacts discovered for subscription {}",
                                             Quote(empty->subscription_name))
+              : empty->image  ? fmt::format("No images discovered for image repository {}",
+                                            Quote(empty->repo_url))
                               : fmt::format("No commits discovered for Git repository {}",
                                             Quote(RedactUrl(empty->repo_url)));
     SetCondition(conditions, "Healthy", false, "NoCommitsDiscovered", message, now,

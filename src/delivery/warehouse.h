@@ -1,9 +1,10 @@
 // WarehouseReconciler: Kargo's Warehouse controller
 // (pkg/controller/warehouses/warehouses.go at akuity/kargo 1c764767) on
-// strake's git mirrors. Each pass that is due (nothing discovered yet, the
-// spec changed, a refresh asked for with the kargo.akuity.io/refresh
-// annotation, or `interval` since the last discovery) fetches every
-// subscription's repository, selects its commits (delivery/discovery.h),
+// strake's git mirrors and OCI registries. Each pass that is due (nothing
+// discovered yet, the spec changed, a refresh asked for with the
+// kargo.akuity.io/refresh annotation, or `interval` since the last
+// discovery) fetches every subscription's repository, selects its commits
+// (delivery/discovery.h) or images (delivery/image_discovery.h),
 // records them in status.discoveredArtifacts, and, unless
 // freightCreationPolicy is Manual, makes Freight from the newest of each:
 // named by its fingerprint (delivery/freight.h), so a pass repeated after a
@@ -20,10 +21,12 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/egress.h"
 #include "base/result.h"
 #include "controller/controller.h"
 #include "delivery/conditions.h"
 #include "delivery/discovery.h"
+#include "delivery/image_discovery.h"
 #include "gitops/sources.h"
 #include "model/kargo.h"
 #include "store/store.h"
@@ -35,13 +38,20 @@ using model::Json;
 inline constexpr const char* kRefreshAnnotation = "kargo.akuity.io/refresh";
 inline constexpr const char* kAliasLabel = "kargo.akuity.io/alias";
 
-// What a subscription discovered: commits (git), or strake's Artifacts.
+// What a subscription discovered: commits (git), images, or strake's
+// Artifacts.
 struct SubscriptionResult {
   std::string repo_url;
   std::string subscription_name;
   std::vector<DiscoveredCommit> commits;
   bool artifact = false;  // an artifact subscription: `artifacts`, not `commits`
   std::vector<model::FreightArtifact> artifacts;
+  bool image = false;  // an image subscription: `images`, not `commits`
+  std::string platform;
+  std::vector<DiscoveredImage> images;
+  bool Empty() const {
+    return artifact ? artifacts.empty() : image ? images.empty() : commits.empty();
+  }
 };
 
 // The Artifacts (strake.dev/v1, delivery/artifact.h) an artifact
@@ -65,6 +75,8 @@ std::optional<model::Freight> FreightFromResults(const std::string& warehouse,
 // The Freight object the store keeps: Kargo's fields beside metadata.
 Json FreightObject(const model::Freight& f, const std::string& discovered_at);
 
+// status.discoveredArtifacts.images, as Kargo writes it.
+Json DiscoveredImagesJsonOf(const std::vector<SubscriptionResult>& results);
 // status.discoveredArtifacts.git, as Kargo writes it.
 Json DiscoveredGitJson(const std::vector<SubscriptionResult>& results);
 // status.discoveredArtifacts.results (Kargo's generic DiscoveryResults):
@@ -73,7 +85,9 @@ Json DiscoveredResultsJson(const std::vector<SubscriptionResult>& results);
 
 class WarehouseReconciler {
  public:
-  WarehouseReconciler(store::Store& store, gitops::Sources& sources, const Clock& clock);
+  // `egress` bounds the image registries it reads (base/egress.h).
+  WarehouseReconciler(store::Store& store, gitops::Sources& sources, const Clock& clock,
+                      EgressPolicy egress = {});
 
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
 
@@ -88,9 +102,13 @@ class WarehouseReconciler {
   // Makes `f` unless it exists; returns whether it was made.
   Result<bool> CreateFreight(model::Freight& f, const std::string& discovered_at);
 
+  Result<SubscriptionResult> DiscoverImages(const std::string& ns,
+                                            const model::WarehouseSubscription& sub);
+
   store::Store& store_;
   gitops::Sources& sources_;
   const Clock& clock_;
+  EgressPolicy egress_;
 };
 
 }  // namespace strake::delivery

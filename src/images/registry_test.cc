@@ -1,19 +1,11 @@
 #include "images/registry.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 
-#include <chrono>
-#include <fstream>
-#include <thread>
+#include <algorithm>
 
 #include "base/canned_server.h"
-#include "base/fs.h"
-#include "base/net.h"
-#include "base/process.h"
-#include "base/sha256.h"
+#include "images/test_registry.h"
 
 namespace strake::images {
 namespace {
@@ -143,63 +135,20 @@ TEST(RegistryClient, RefusesAManifestThatIsNotWhatItsDigestSays) {
       << image.error().message;
 }
 
-// Debian's docker-registry on loopback, with images pushed by
-// tests/oci_push.py over the distribution API.
 class RealRegistry : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!PathExists("/usr/bin/docker-registry")) {
+    if (!registry_.Start()) {
       GTEST_SKIP() << "docker-registry is not installed (scripts/setup.sh installs it)";
     }
-    char tmpl[] = "/tmp/strake-registry-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto l = ListenTcp("127.0.0.1", 0);
-    ASSERT_TRUE(l);
-    port_ = l->port;
-    l->fd = Fd();  // free the port for the registry
-    std::ofstream(dir_ + "/config.yml")
-        << "version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: " << dir_
-        << "/data}\nhttp: {addr: 127.0.0.1:" << port_ << "}\n";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      ::execl("/usr/bin/docker-registry", "docker-registry", "serve",
-              (dir_ + "/config.yml").c_str(), nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      if (ConnectTcp("127.0.0.1", port_, std::chrono::milliseconds(100))) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "docker-registry did not start";
-  }
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (!dir_.empty()) (void)RemoveAll(dir_);
   }
   std::string Push(const std::string& repo, const std::string& tag, const std::string& args) {
-    std::string cmd =
-        "python3 " STRAKE_SOURCE_DIR "/tests/oci_push.py 127.0.0.1:" + std::to_string(port_) + " " +
-        repo + " " + tag + " " + args;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[256] = {};
-    std::string out = fgets(buf, sizeof buf, p) ? std::string(buf) : "";
-    EXPECT_EQ(::pclose(p), 0) << cmd;
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
+    return registry_.Push(repo, tag, args);
   }
   RegistryClient Client(const std::string& repo) {
-    return RegistryClient({"127.0.0.1:" + std::to_string(port_), repo}, {},
-                          *EgressPolicy::Parse("loopback"));
+    return RegistryClient({registry_.host(), repo}, {}, *EgressPolicy::Parse("loopback"));
   }
-  std::string dir_;
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
+  TestRegistry registry_;
 };
 
 TEST_F(RealRegistry, ListsTagsAndReadsWhatEachNames) {
@@ -241,7 +190,7 @@ TEST_F(RealRegistry, ListsTagsAndReadsWhatEachNames) {
 
 TEST_F(RealRegistry, TheDefaultEgressPolicyKeepsTheServerOffLoopback) {
   Push("app", "v1", "");
-  RegistryClient client({"127.0.0.1:" + std::to_string(port_), "app"}, {}, EgressPolicy());
+  RegistryClient client({registry_.host(), "app"}, {}, EgressPolicy());
   auto tags = client.Tags();
   ASSERT_FALSE(tags);
   EXPECT_EQ(tags.error().code, ErrorCode::kForbidden);

@@ -305,6 +305,72 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   return g;
 }
 
+const std::vector<std::string> kImageStrategies = {"SemVer", "Lexical", "NewestBuild", "Digest"};
+
+// An image subscription (Kargo's ImageSubscription, api/v1alpha1/
+// zz_subscription_types.go). The repository's form and a SemVer constraint
+// are checked where they are applied (server/api.cc, images/registry.h).
+ImageSubscription DecodeImageSubscription(Ctx& ctx, const Node& n, const std::string& path) {
+  Fields f(ctx, n, path);
+  ImageSubscription im;
+  if (!f.ok()) return im;
+  if (const Node* v = f.Need("repoURL")) im.repo_url = ctx.Str(*v, f.Sub("repoURL"));
+  std::string strategy = "SemVer";
+  if (const Node* v = f.Get("imageSelectionStrategy"); v && !v->IsNull()) {
+    strategy = Enum(ctx, *v, f.Sub("imageSelectionStrategy"), kImageStrategies);
+    if (!strategy.empty()) im.image_selection_strategy = strategy;
+  }
+  bool digest = strategy == "Digest";
+  im.constraint = f.Str("constraint");
+  if (digest && im.constraint.empty()) {
+    ctx.Error(f.Get("constraint") ? *f.Get("constraint") : n, f.Sub("constraint"),
+              "is required with imageSelectionStrategy Digest: the tag whose digest to follow");
+  }
+  OnlyWith(ctx, f, "constraint", strategy == "SemVer" || digest,
+           "imageSelectionStrategy SemVer or Digest");
+  if (const Node* v = f.Get("strictSemvers"))
+    im.strict_semvers = ctx.Bool(*v, f.Sub("strictSemvers"));
+  OnlyWith(ctx, f, "strictSemvers", strategy == "SemVer", "imageSelectionStrategy SemVer");
+  im.allow_tags_regexes = Regexes(ctx, f, "allowTagsRegexes");
+  im.ignore_tags_regexes = Regexes(ctx, f, "ignoreTagsRegexes");
+  OnlyWith(ctx, f, "allowTagsRegexes", !digest, "a tag strategy (SemVer, Lexical, NewestBuild)");
+  OnlyWith(ctx, f, "ignoreTagsRegexes", !digest, "a tag strategy (SemVer, Lexical, NewestBuild)");
+  // Kargo v1.11 fails discovery with these (pkg/image/tag_based_selector.go).
+  if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {
+    ctx.Error(*v, f.Sub("allowTags"),
+              "AllowTags is deprecated and unsupported as of v1.11.0; use AllowTagsRegexes "
+              "instead");
+  }
+  if (const Node* v = f.Get("ignoreTags"); v && !ctx.StrList(*v, f.Sub("ignoreTags")).empty()) {
+    ctx.Error(*v, f.Sub("ignoreTags"),
+              "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
+              "instead");
+  }
+  if (const Node* v = f.Get("platform"); v && !v->IsNull()) {
+    im.platform = ctx.Str(*v, f.Sub("platform"));
+    auto parts = Split(im.platform, '/');
+    bool ok =
+        parts.size() >= 2 && parts.size() <= 3 &&
+        std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); });
+    if (!ok) {
+      ctx.Error(*v, f.Sub("platform"),
+                fmt::format("must be os/arch or os/arch/variant (\"linux/arm64/v8\"), found {}",
+                            Quote(im.platform)));
+    }
+  }
+  if (const Node* v = f.Get("discoveryLimit"); v && !v->IsNull())
+    im.discovery_limit = ctx.Int(*v, f.Sub("discoveryLimit"), 1, 100);
+  if (const Node* v = f.Get("insecureSkipTLSVerify"))
+    im.insecure_skip_tls_verify = ctx.Bool(*v, f.Sub("insecureSkipTLSVerify"));
+  if (const Node* v = f.Get("cacheByTag"); v && ctx.Bool(*v, f.Sub("cacheByTag"))) {
+    ctx.Warning(*v, f.Sub("cacheByTag"),
+                "\"cacheByTag\" changes nothing here: strake keeps what each digest names and "
+                "asks the registry what every tag names at each discovery, so a moved tag is "
+                "never missed");
+  }
+  return im;
+}
+
 // A generic subscription of type `artifact` (Kargo's Subscription: config
 // and discoveryLimit): strake's Artifacts.
 ArtifactSubscription DecodeArtifactSubscription(Ctx& ctx, const Node& n, const std::string& path) {
@@ -358,6 +424,10 @@ std::optional<WarehouseSubscription> DecodeSubscription(Ctx& ctx, const Node& it
     s.git = DecodeGitSubscription(ctx, *body, f.Sub("git"));
     return s;
   }
+  if (type == "image") {
+    s.image = DecodeImageSubscription(ctx, *body, f.Sub("image"));
+    return s;
+  }
   if (type == "artifact") {
     if (s.name.empty()) {
       ctx.Error(item, f.Sub("name"),
@@ -366,10 +436,10 @@ std::optional<WarehouseSubscription> DecodeSubscription(Ctx& ctx, const Node& it
     s.artifact = DecodeArtifactSubscription(ctx, *body, f.Sub("artifact"));
     return s;
   }
-  std::string near = type == "image" || type == "chart" ? "" : DidYouMean(type, kSubscriptionTypes);
+  std::string near = type == "chart" ? "" : DidYouMean(type, kSubscriptionTypes);
   ctx.Error(*body, f.Sub(type),
-            fmt::format("not supported yet: strake's Warehouse subscribes to git repositories "
-                        "and to strake's artifacts so far{}",
+            fmt::format("not supported yet: strake's Warehouse subscribes to git repositories, "
+                        "image repositories and strake's artifacts so far{}",
                         near));
   return std::nullopt;
 }
@@ -416,7 +486,7 @@ WarehouseSpec DecodeWarehouseSpecNode(Ctx& ctx, const Node& spec) {
             fmt::format("subscription name {} already used at {}", Quote(s->name), at->second));
       }
     }
-    if (!s->artifact && !s->git.repo_url.empty()) {
+    if (!s->artifact && !s->image && !s->git.repo_url.empty()) {
       auto [at, fresh] = repos.emplace(NormalizeGitUrl(s->git.repo_url), path + ".git");
       if (!fresh) {
         ctx.Error(*item.Get("git")->Get("repoURL"), path + ".git.repoURL",
@@ -490,14 +560,24 @@ void DecodeFreightFields(Ctx& ctx, Fields& f, Freight& out) {
     }
     out.artifacts.push_back(std::move(a));
   });
-  bool others = !out.artifacts.empty();
-  for (const char* key : {"images", "charts"}) {
-    const Node* v = f.Get(key);
-    if (!v || v->IsNull() || (v->IsSeq() && v->seq.empty())) continue;
+  f.List("images", [&](const Node& item, const std::string& path) {
+    Fields imf(ctx, item, path);
+    FreightImage im;
+    for (auto [key, field] : {std::pair{"repoURL", &im.repo_url}, std::pair{"tag", &im.tag},
+                              std::pair{"digest", &im.digest}}) {
+      if (const Node* v = imf.Need(key)) *field = ctx.Str(*v, imf.Sub(key));
+    }
+    im.subscription_name = imf.Str("subscriptionName");
+    if (const Node* v = imf.Get("annotations"))
+      im.annotations = ctx.StrMap(*v, imf.Sub("annotations"));
+    out.images.push_back(std::move(im));
+  });
+  bool others = !out.artifacts.empty() || !out.images.empty();
+  if (const Node* v = f.Get("charts"); v && !v->IsNull() && !(v->IsSeq() && v->seq.empty())) {
     others = true;
-    ctx.Error(*v, key,
-              "not supported yet: strake's Freight references git commits and strake's "
-              "artifacts so far");
+    ctx.Error(*v, "charts",
+              "not supported yet: strake's Freight references git commits, images and "
+              "strake's artifacts so far");
   }
   if (const Node* v = f.Get("discoveredAt"); v && !v->IsNull())
     CheckRfc3339(ctx, *v, "discoveredAt", ctx.Str(*v, "discoveredAt"));
@@ -1118,6 +1198,28 @@ FreightCommit FreightCommitFromJson(const Json& j) {
     if (v != j.end() && v->is_string()) c.*field = v->get<std::string>();
   }
   return c;
+}
+
+Json FreightImageToJson(const FreightImage& i) {
+  Json j = {{"repoURL", i.repo_url}, {"tag", i.tag}, {"digest", i.digest}};
+  if (!i.annotations.empty()) j["annotations"] = i.annotations;
+  if (!i.subscription_name.empty()) j["subscriptionName"] = i.subscription_name;
+  return j;
+}
+
+FreightImage FreightImageFromJson(const Json& j) {
+  FreightImage i;
+  if (!j.is_object()) return i;
+  i.repo_url = j.value("repoURL", "");
+  i.tag = j.value("tag", "");
+  i.digest = j.value("digest", "");
+  i.subscription_name = j.value("subscriptionName", "");
+  if (auto a = j.find("annotations"); a != j.end() && a->is_object()) {
+    for (const auto& [k, v] : a->items()) {
+      if (v.is_string()) i.annotations[k] = v.get<std::string>();
+    }
+  }
+  return i;
 }
 
 Json FreightArtifactToJson(const FreightArtifact& a) {

@@ -5,7 +5,7 @@
 // 1c764767). Plain values.
 //
 // What strake does not act on yet is refused where it is written, never
-// accepted and dropped: a Warehouse's image and chart subscriptions (and
+// accepted and dropped: a Warehouse's chart subscriptions (and
 // generic ones of a type other than strake's `artifact`) and
 // freightCreationCriteria, a Stage's targets, steps that
 // name a PromotionTask, the webhookReceivers
@@ -72,10 +72,28 @@ struct ArtifactSubscription {
   int discovery_limit = 20;  // 1..100
 };
 
+// A warehouse's image subscription (Kargo's ImageSubscription): the tags of
+// an OCI repository, read from its registry (delivery/image_discovery.h).
+struct ImageSubscription {
+  std::string repo_url;  // no tag, no digest: "ghcr.io/akuity/guestbook"
+  // SemVer (default), Lexical, NewestBuild, Digest.
+  std::string image_selection_strategy = "SemVer";
+  // SemVer: a Masterminds constraint ("" = any version); Digest: the
+  // (mutable) tag to follow, required; others: unused.
+  std::string constraint;
+  bool strict_semvers = true;                    // SemVer only
+  std::vector<std::string> allow_tags_regexes;   // not Digest
+  std::vector<std::string> ignore_tags_regexes;  // not Digest; checked first
+  std::string platform;                          // "os/arch[/variant]"; "" = any
+  int discovery_limit = 20;                      // 1..100
+  bool insecure_skip_tls_verify = false;
+};
+
 struct WarehouseSubscription {
   std::string name;  // optional, an RFC 1123 label unique in the Warehouse (required for artifact)
   GitSubscription git;
   std::optional<ArtifactSubscription> artifact;  // set: an artifact subscription (`git` unused)
+  std::optional<ImageSubscription> image;        // set: an image subscription (`git` unused)
 };
 
 struct WarehouseSpec {
@@ -101,6 +119,16 @@ struct FreightCommit {
   std::string subscription_name;
 };
 
+// An image that Freight references (Kargo's Image): the tag it was found by
+// and the digest it named then (an index's, for a multi-platform image).
+struct FreightImage {
+  std::string repo_url;
+  std::string tag;
+  std::string digest;
+  std::map<std::string, std::string> annotations;
+  std::string subscription_name;
+};
+
 // An artifact that Freight references (Kargo's ArtifactReference): its
 // type (strake's: "image" or "artifact"), the subscription that found it,
 // its version (the digest) and metadata (strake's: the Artifact object's
@@ -119,6 +147,7 @@ struct Freight {
   std::string alias;
   FreightOrigin origin;
   std::vector<FreightCommit> commits;
+  std::vector<FreightImage> images;
   std::vector<FreightArtifact> artifacts;
 };
 
@@ -344,6 +373,8 @@ std::string NormalizeGitUrl(const std::string& url);
 // left out), and back.
 Json FreightCommitToJson(const FreightCommit& c);
 FreightCommit FreightCommitFromJson(const Json& j);
+Json FreightImageToJson(const FreightImage& i);
+FreightImage FreightImageFromJson(const Json& j);
 Json FreightArtifactToJson(const FreightArtifact& a);
 FreightArtifact FreightArtifactFromJson(const Json& j);
 

@@ -916,7 +916,7 @@ spec: {interval: 1m}
   EXPECT_EQ(missing.errors(), "k.yaml:4:7: spec.subscriptions: required field is missing");
 }
 
-TEST(KargoDecodeTest, OnlyGitSubscriptionsAreTakenSoFar) {
+TEST(KargoDecodeTest, GitImageAndArtifactSubscriptionsAreTakenSoFar) {
   auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
 kind: Warehouse
 metadata: {name: w, namespace: demo}
@@ -924,7 +924,7 @@ spec:
   subscriptions:
   - image:
       repoURL: public.ecr.aws/nginx/nginx
-      constraint: ^1.26.0
+      constrain: ^1.26.0
   - chart: {repoURL: "oci://ghcr.io/example/chart"}
   - name: art
     gti: {repoURL: "https://github.com/example/app.git"}
@@ -936,21 +936,79 @@ spec:
   auto errors = d.diags.ErrorStrings();
   ASSERT_EQ(errors.size(), 5u) << d.errors();
   EXPECT_EQ(errors[0],
-            "k.yaml:7:7: spec.subscriptions[0].image: not supported yet: strake's Warehouse "
-            "subscribes to git repositories and to strake's artifacts so far");
+            "k.yaml:8:7: spec.subscriptions[0].image.constrain: unknown field \"constrain\" (did "
+            "you mean \"constraint\"?)");
   EXPECT_EQ(errors[1],
             "k.yaml:9:12: spec.subscriptions[1].chart: not supported yet: strake's Warehouse "
-            "subscribes to git repositories and to strake's artifacts so far");
-  EXPECT_EQ(
-      errors[2],
-      "k.yaml:11:10: spec.subscriptions[2].gti: not supported yet: strake's Warehouse "
-      "subscribes to git repositories and to strake's artifacts so far (did you mean \"git\"?)");
+            "subscribes to git repositories, image repositories and strake's artifacts so far");
+  EXPECT_EQ(errors[2],
+            "k.yaml:11:10: spec.subscriptions[2].gti: not supported yet: strake's Warehouse "
+            "subscribes to git repositories, image repositories and strake's artifacts so far "
+            "(did you mean \"git\"?)");
   EXPECT_EQ(errors[3],
             "k.yaml:12:5: spec.subscriptions[3]: must have exactly one field naming its type "
             "(git, image, chart), apart from an optional \"name\", but has 2: git, image");
   EXPECT_EQ(errors[4],
             "k.yaml:15:5: spec.subscriptions[4]: must have exactly one field naming its type "
             "(git, image, chart), apart from an optional \"name\", but has 0");
+}
+
+TEST(KargoDecodeTest, ImageSubscriptionsWithKargosFieldsAndDefaults) {
+  auto ok = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - image: {repoURL: public.ecr.aws/nginx/nginx, constraint: ^1.26.0}
+  - name: web
+    image:
+      repoURL: ghcr.io/team/web
+      imageSelectionStrategy: NewestBuild
+      allowTagsRegexes: ["^main-"]
+      ignoreTagsRegexes: ["-dirty$"]
+      platform: linux/arm64/v8
+      discoveryLimit: 5
+      insecureSkipTLSVerify: true
+  - image: {repoURL: ghcr.io/team/api, imageSelectionStrategy: Digest, constraint: latest}
+)");
+  ASSERT_TRUE(ok.diags.ErrorStrings().empty()) << ok.errors();
+  const auto& subs = std::get<Warehouse>(ok.resources.at(0).value).spec.subscriptions;
+  ASSERT_EQ(subs.size(), 3u);
+  ASSERT_TRUE(subs[0].image);
+  EXPECT_EQ(subs[0].image->image_selection_strategy, "SemVer");
+  EXPECT_EQ(subs[0].image->constraint, "^1.26.0");
+  EXPECT_TRUE(subs[0].image->strict_semvers);
+  EXPECT_EQ(subs[0].image->discovery_limit, 20);
+  EXPECT_EQ(subs[1].name, "web");
+  EXPECT_EQ(subs[1].image->platform, "linux/arm64/v8");
+  EXPECT_EQ(subs[1].image->allow_tags_regexes, std::vector<std::string>{"^main-"});
+  EXPECT_EQ(subs[1].image->discovery_limit, 5);
+  EXPECT_TRUE(subs[1].image->insecure_skip_tls_verify);
+  EXPECT_EQ(subs[2].image->constraint, "latest");
+
+  auto bad = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: w, namespace: demo}
+spec:
+  subscriptions:
+  - image: {repoURL: a/b, imageSelectionStrategy: Digest}
+  - image: {repoURL: a/c, allowTags: "^v", ignoreTags: [x], platform: linux}
+  - image: {repoURL: a/d, imageSelectionStrategy: Newest, discoveryLimit: 101, cacheByTag: true}
+)");
+  std::string e = bad.errors();
+  for (const char* want : {
+           "k.yaml:6:12: spec.subscriptions[0].image.constraint: is required with "
+           "imageSelectionStrategy Digest",
+           "spec.subscriptions[1].image.allowTags: AllowTags is deprecated and unsupported as of "
+           "v1.11.0",
+           "spec.subscriptions[1].image.ignoreTags: IgnoreTags is deprecated",
+           "spec.subscriptions[1].image.platform: must be os/arch or os/arch/variant",
+           "spec.subscriptions[2].image.imageSelectionStrategy:",
+           "spec.subscriptions[2].image.discoveryLimit: must be between 1 and 100, found 101",
+       }) {
+    EXPECT_HAS(e, want);
+  }
+  EXPECT_HAS(bad.warnings(), "\"cacheByTag\" changes nothing here");
 }
 
 TEST(KargoDecodeTest, SubscriptionNamesAreUniqueLabelsAndRepositoriesAreSubscribedOnce) {
@@ -1087,8 +1145,7 @@ spec: {}
            "k.yaml:6:38: commits[0].id: must be a full commit ID (40 or 64 hex digits), found "
            "\"abc123\"",
            "k.yaml:7:82: commits[1].sha: unknown field \"sha\"",
-           "k.yaml:8:9: images: not supported yet: strake's Freight references git commits and "
-           "strake's artifacts so far",
+           "k.yaml:8:10: images[0].digest: required field is missing",
            "k.yaml:10:15: discoveredAt: must be an RFC 3339 time",
            "k.yaml:11:1: spec: unknown field \"spec\"",
        }) {

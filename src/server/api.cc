@@ -27,6 +27,7 @@
 #include "delivery/semver.h"
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
+#include "images/registry.h"
 #include "model/decode.h"
 #include "model/kinds.h"
 #include "model/merge.h"
@@ -556,7 +557,8 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
     const Json& was = (**stored).object;
     if (was.value("origin", Json()) != body.value("origin", Json()) ||
         was.value("commits", Json()) != body.value("commits", Json()) ||
-        was.value("artifacts", Json()) != body.value("artifacts", Json())) {
+        was.value("artifacts", Json()) != body.value("artifacts", Json()) ||
+        was.value("images", Json()) != body.value("images", Json())) {
       return ErrorResponse(422, "Invalid", fmt::format("freight {}: Freight is immutable", name));
     }
   }
@@ -584,7 +586,7 @@ std::optional<Response> AdmitFreight(store::Store& store, const model::Freight& 
     }
     body["artifacts"] = std::move(*recorded);
   }
-  const std::string expected = delivery::FreightName(f.origin, f.commits, f.artifacts);
+  const std::string expected = delivery::FreightName(f.origin, f.commits, f.artifacts, f.images);
   if (name != expected) {
     return ErrorResponse(422, "Invalid",
                          fmt::format("freight {}: a Freight is named by the fingerprint of what it "
@@ -771,6 +773,19 @@ std::vector<std::string> ConditionErrors(const model::AnalysisTemplate& t) {
 std::vector<std::string> WarehouseErrors(const model::Warehouse& w) {
   std::vector<std::string> errors;
   for (size_t i = 0; i < w.spec.subscriptions.size(); ++i) {
+    if (const auto& image = w.spec.subscriptions[i].image) {
+      if (auto r = images::ParseRepository(image->repo_url); !r) {
+        errors.push_back(
+            fmt::format("spec.subscriptions[{}].image.repoURL: {}", i, r.error().message));
+      }
+      if (image->image_selection_strategy == "SemVer" && !image->constraint.empty()) {
+        if (auto c = delivery::SemVerConstraint::Parse(image->constraint); !c) {
+          errors.push_back(
+              fmt::format("spec.subscriptions[{}].image.constraint: {}", i, c.error().message));
+        }
+      }
+      continue;
+    }
     const model::GitSubscription& git = w.spec.subscriptions[i].git;
     if (!git.expression_filter.empty()) {
       if (auto e = rollout::Expr::Compile(git.expression_filter); !e) {
