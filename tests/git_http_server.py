@@ -5,9 +5,11 @@
 Usage: git_http_server.py ROOT PORT
 While the file ROOT/.down exists every request is answered 503, to play a
 git server that is down. A path under /moved/ is redirected (301) to the
-same path without it, to play a repository that moved. Prints "ready" once
-listening.
+same path without it, to play a repository that moved. While ROOT/.auth
+exists (it holds "user:password"), a push without those credentials is
+answered 401. Prints "ready" once listening.
 """
+import base64
 import os
 import subprocess
 import sys
@@ -30,6 +32,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.cgi()
 
+    def push_refused(self, url):
+        """With ROOT/.auth ("user:password"), a push needs those credentials."""
+        auth_file = os.path.join(ROOT, ".auth")
+        pushing = "git-receive-pack" in url.path or "service=git-receive-pack" in url.query
+        if not pushing or not os.path.exists(auth_file):
+            return False
+        with open(auth_file, "rb") as f:
+            want = b"Basic " + base64.b64encode(f.read().strip())
+        return self.headers.get("Authorization", "").encode() != want
+
     def cgi(self):
         if os.path.exists(os.path.join(ROOT, ".down")):
             self.send_response(503)
@@ -40,6 +52,12 @@ class Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/moved/"):
             self.send_response(301)
             self.send_header("Location", self.path[len("/moved"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.push_refused(url):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

@@ -17,6 +17,7 @@
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "e2e_support.h"
+#include "images/test_registry.h"
 
 namespace strake::e2e {
 namespace {
@@ -2056,6 +2057,131 @@ spec:
   EXPECT_NE(deleted.err.find("in use: Freight " + f2["metadata"]["name"].get<std::string>()),
             std::string::npos)
       << deleted.err;
+}
+
+// Kargo's quickstart, applied as its guide applies it (tests/kargo/
+// docs_quickstart.yaml): a Warehouse subscribed to an image repository (a
+// real OCI registry on loopback, images pushed by the test), a
+// PromotionTask that clones the GitOps repository, sets the image with
+// kustomize-set-image, renders stages/<stage> with kustomize-build,
+// commits and pushes stage/<stage> with the guide's git credential Secret,
+// and points the Stage's Application at it; three Stages, test → uat → prod.
+TEST_F(GitopsE2E, KargosQuickstartCarriesAnImageThroughThreeStages) {
+  images::TestRegistry registry;
+  if (!registry.Start()) GTEST_SKIP() << "docker-registry is not installed (scripts/setup.sh)";
+  const std::string image = registry.host() + "/nginx/nginx";
+  registry.Push("nginx/nginx", "1.28.0", "--content old");
+  registry.Push("nginx/nginx", "1.29.1", "--content new");
+  registry.Push("nginx/nginx", "2.0.0", "--content next");  // outside ^1.29.0
+  ServeOverHttp();
+  Write("base/kustomization.yaml", "resources:\n- deploy.yaml\n");
+  Write("base/deploy.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: kargo-demo}}
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: kargo-demo}}}}
+  template:
+    metadata: {{labels: {{app: kargo-demo}}}}
+    spec:
+      containers:
+      - name: nginx
+        image: {}:placeholder
+)",
+                                        image));
+  for (const char* stage : {"test", "uat", "prod"})
+    Write(fmt::format("stages/{}/kustomization.yaml", stage), "resources:\n- ../../base\n");
+  Push("gitops");
+  // Pushes need the guide's credentials from here on.
+  ASSERT_TRUE(WriteFile(repos_ + "/.auth", "kargo-user:s3cret-pat\n"));
+  StartServer();
+  std::string apps;
+  for (const char* stage : {"test", "uat", "prod"}) {
+    // The guide's ApplicationSet, one Application per Stage (in the
+    // Project's namespace, where strake's argocd-update looks).
+    apps += fmt::format(R"(---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: kargo-demo-{stage}
+  namespace: kargo-demo
+  annotations: {{kargo.akuity.io/authorized-stage: "kargo-demo:{stage}"}}
+spec:
+  project: default
+  source: {{repoURL: "{url}", targetRevision: stage/{stage}, path: .}}
+  destination: {{server: "https://kubernetes.default.svc", namespace: kargo-demo-{stage}}}
+  syncPolicy: {{syncOptions: [CreateNamespace=true]}}
+)",
+                        fmt::arg("stage", stage), fmt::arg("url", url_));
+  }
+  std::string guide =
+      *ReadFile(std::string(STRAKE_SOURCE_DIR) + "/tests/kargo/docs_quickstart.yaml");
+  ReplaceAll(guide, "${GITOPS_REPO_URL}", url_);
+  ReplaceAll(guide, "${GITHUB_USERNAME}", "kargo-user");
+  ReplaceAll(guide, "${GITHUB_PAT}", "s3cret-pat");
+  ReplaceAll(guide, "public.ecr.aws/nginx/nginx", image);
+  Ran applied = Cli({"apply", "-f", File("quickstart.yaml", guide)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  applied = Cli({"apply", "-f", File("apps.yaml", apps)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+
+  auto freight_with_tag = [&](const std::string& tag) {
+    for (const auto& f : FreightIn("kargo-demo"))
+      if (f.value("images", Json::array()).size() == 1 && f["images"][0].value("tag", "") == tag)
+        return f;
+    return Json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return freight_with_tag("1.29.1").is_object(); }, 30s))
+      << Get("warehouse", "kargo-demo", "kargo-demo").dump(2);
+  EXPECT_EQ(FreightIn("kargo-demo").size(), 1u);
+  const std::string first = freight_with_tag("1.29.1")["metadata"]["name"];
+  auto deployed_image = [&](const std::string& stage) {
+    Json d = Get("deployment", "kargo-demo", "kargo-demo-" + stage);
+    if (!d.is_object()) return std::string();
+    return d["spec"]["template"]["spec"]["containers"][0].value("image", "");
+  };
+  for (const char* stage : {"test", "uat", "prod"}) {
+    Ran promoted =
+        Cli({"promote", "--stage", stage, "--freight", first, "-n", "kargo-demo", "--wait"});
+    ASSERT_EQ(promoted.exit_code, 0) << stage << ": " << promoted.out << promoted.err;
+    ASSERT_TRUE(WaitFor([&] { return deployed_image(stage) == image + ":1.29.1"; }, 30s))
+        << stage << ": " << Get("application", std::string("kargo-demo-") + stage, "kargo-demo");
+  }
+  // The task's steps ran under the task step's alias, and the commit the
+  // Application synced is the one the task pushed to stage/prod.
+  Json promos = Json::parse(Cli({"get", "promotions", "-n", "kargo-demo", "-o", "json"}).out);
+  Json prod_promo;
+  for (const auto& p : promos["items"])
+    if (p["spec"].value("stage", "") == "prod") prod_promo = p;
+  ASSERT_TRUE(prod_promo.is_object());
+  const Json state = prod_promo["status"]["state"];
+  const std::string pushed = state["promo-process::commit"].value("commit", "");
+  EXPECT_FALSE(pushed.empty()) << state.dump(2);
+  EXPECT_EQ(SyncedRevisionOf("kargo-demo-prod", "kargo-demo"), pushed);
+  EXPECT_EQ(state["promo-process::update"].value("commitMessage", ""),
+            "Updated ./src/base to use new image\n\n- " + image + ":1.29.1");
+
+  // A new version within the constraint is new Freight; the same bytes
+  // under a tag it already knows are not.
+  registry.Push("nginx/nginx", "1.29.2", "--content newer");
+  registry.Push("nginx/nginx", "1.29.1", "--content new");
+  Ran refreshed = Cli({"refresh", "warehouse", "kargo-demo", "-n", "kargo-demo", "--wait"});
+  ASSERT_EQ(refreshed.exit_code, 0) << refreshed.out << refreshed.err;
+  ASSERT_TRUE(WaitFor([&] { return freight_with_tag("1.29.2").is_object(); }, 30s));
+  EXPECT_EQ(FreightIn("kargo-demo").size(), 2u);
+
+  // Without the guide's Secret the push is refused, and says so without
+  // the password.
+  Ran gone = Cli({"delete", "secret", "kargo-demo-repo", "-n", "kargo-demo"});
+  ASSERT_EQ(gone.exit_code, 0) << gone.out << gone.err;
+  const std::string second = freight_with_tag("1.29.2")["metadata"]["name"];
+  Ran refused =
+      Cli({"promote", "--stage", "test", "--freight", second, "-n", "kargo-demo", "--wait"});
+  EXPECT_NE(refused.exit_code, 0) << refused.out << refused.err;
+  EXPECT_EQ((refused.out + refused.err).find("s3cret"), std::string::npos);
+  EXPECT_NE(refused.err.find("step \"promo-process::step-6\""), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("could not read Username"), std::string::npos) << refused.err;
+  EXPECT_EQ(deployed_image("test"), image + ":1.29.1");
 }
 
 }  // namespace strake::e2e

@@ -19,6 +19,7 @@
 #include "controller/controller.h"
 #include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
+#include "delivery/credentials.h"
 #include "delivery/file_steps.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
@@ -272,9 +273,17 @@ struct DeliveryWork {
         [&apps](const std::string& ns, const std::string& name, const gitops::SyncRequest& req) {
           return apps.Sync(ns, name, req);
         });
-    delivery::AddGitSteps(steps, options.egress, [&sources](const std::string& url) {
-      return sources.CredentialsFor(url);
-    });
+    // Kargo's git credential Secrets of the Promotion's Project first, then
+    // a Repository's (Argo CD's) for the URL.
+    delivery::AddGitSteps(steps, options.egress,
+                          [&sources, &st](const std::string& ns, const std::string& url) {
+                            auto kargo = delivery::KargoCredentials(st, ns, "git", url);
+                            if (kargo && *kargo) {
+                              return gitops::GitCredentials{(*kargo)->username, (*kargo)->password,
+                                                            (*kargo)->ssh_private_key};
+                            }
+                            return sources.CredentialsFor(url);
+                          });
     delivery::AddFileSteps(steps);
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);

@@ -98,7 +98,7 @@ class GitClone : public StepRunner {
     STRAKE_TRY(RemoveAll(dir));
     STRAKE_TRY(MakeDirs(dir));
     const std::string& scratch = ctx.work_dir;
-    const auto creds = creds_(url);
+    const auto creds = creds_(ctx.project, url);
     bool orphan = false;
     if (!branch.empty() && co.value("create", false)) {
       STRAKE_TRY_ASSIGN(
@@ -265,7 +265,7 @@ class GitPush : public StepRunner {
     STRAKE_TRY_ASSIGN(origin, gitops::RunGitLocal({"-C", dir, "remote", "get-url", "origin"},
                                                   scratch, kGitTimeout));
     const std::string url(Trim(origin));
-    const auto creds = creds_(url);
+    const auto creds = creds_(ctx.project, url);
     const int attempts = std::max(1, c.value("maxAttempts", 10));
     const bool force = c.value("force", false);
     for (int attempt = 1;; ++attempt) {

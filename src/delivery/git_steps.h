@@ -34,7 +34,9 @@
 
 namespace strake::delivery {
 
-using GitCredentialsFor = std::function<gitops::GitCredentials(const std::string& url)>;
+// The credentials for `url` in a Promotion of namespace `ns`.
+using GitCredentialsFor =
+    std::function<gitops::GitCredentials(const std::string& ns, const std::string& url)>;
 
 // The names AddGitSteps adds, sorted.
 const std::vector<std::string>& GitStepNames();

@@ -19,7 +19,7 @@ class GitStepsTest : public gitops::GitTest {
     url_ = "file://" + bare_;
     ASSERT_TRUE(MakeDirs(dir_ + "/promo"));
     AddGitSteps(steps_, EgressPolicy::Open(),
-                [](const std::string&) { return gitops::GitCredentials{}; });
+                [](const std::string&, const std::string&) { return gitops::GitCredentials{}; });
   }
 
   StepOutcome Run(const std::string& uses, const Json& config) {
@@ -115,7 +115,8 @@ TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
   EXPECT_NE(tag.attempt.error.find("config.tag: not supported yet"), std::string::npos);
   // A server whose egress policy refuses file:// refuses it here too.
   StepRegistry strict;
-  AddGitSteps(strict, EgressPolicy(), [](const std::string&) { return gitops::GitCredentials{}; });
+  AddGitSteps(strict, EgressPolicy(),
+              [](const std::string&, const std::string&) { return gitops::GitCredentials{}; });
   StepContext ctx;
   ctx.work_dir = dir_ + "/promo";
   ctx.config = {{"repoURL", url_}, {"checkout", {{{"path", "x"}}}}};

@@ -7,8 +7,8 @@
 #include "base/clock.h"
 #include "base/regex.h"
 #include "base/strings.h"
+#include "delivery/credentials.h"
 #include "delivery/semver.h"
-#include "model/decode.h"
 
 namespace strake::delivery {
 namespace {
@@ -107,33 +107,9 @@ Result<std::vector<DiscoveredImage>> SelectImages(const model::ImageSubscription
 
 Result<images::Credentials> ImageCredentials(store::Store& store, const std::string& ns,
                                              const std::string& repo_url) {
-  STRAKE_TRY_ASSIGN(secrets, store.List("Secret", ns));
-  std::sort(secrets.begin(), secrets.end(), [](const store::Resource& a, const store::Resource& b) {
-    return a.key.name < b.key.name;
-  });
-  const std::string normalized = images::NormalizeImageUrl(repo_url);
-  for (const auto& r : secrets) {
-    auto label = r.labels.find("kargo.akuity.io/cred-type");
-    if (label == r.labels.end() || label->second != "image") continue;
-    auto decoded = model::DecodeObject(r.object, "secret " + r.key.name);
-    if (!decoded) continue;
-    const auto& data = std::get<model::ConfigMap>(decoded->value).data.data;
-    auto get = [&](const char* k) {
-      auto it = data.find(k);
-      return it == data.end() ? std::string() : it->second;
-    };
-    std::string url = get("repoURL");
-    if (url.empty()) continue;
-    bool match = false;
-    if (get("repoURLIsRegex") == "true") {
-      auto re = Regex::Compile(url);
-      match = re && (re->PartialMatch(repo_url) || re->PartialMatch(normalized));
-    } else {
-      match = images::NormalizeImageUrl(url) == normalized;
-    }
-    if (match) return images::Credentials{get("username"), get("password")};
-  }
-  return images::Credentials{};
+  STRAKE_TRY_ASSIGN(found, KargoCredentials(store, ns, "image", repo_url));
+  if (!found) return images::Credentials{};
+  return images::Credentials{found->username, found->password};
 }
 
 Json DiscoveredImagesJson(const std::string& repo_url, const std::string& platform,

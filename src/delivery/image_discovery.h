@@ -54,10 +54,7 @@ Result<std::vector<DiscoveredImage>> SelectImages(const model::ImageSubscription
                                                   const std::vector<std::string>& tags,
                                                   const ImageByTag& image_by_tag);
 
-// Kargo's image credentials: the first Secret of `ns`, by name, labelled
-// kargo.akuity.io/cred-type: image whose `repoURL` is `repo_url` (both
-// normalised as Kargo's NormalizeImage) or, with repoURLIsRegex "true", a
-// regular expression found in either form. None: anonymous.
+// Kargo's image credentials (delivery/credentials.h); none: anonymous.
 Result<images::Credentials> ImageCredentials(store::Store& store, const std::string& ns,
                                              const std::string& repo_url);
 

@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "delivery/approval.h"
 #include "delivery/artifact.h"
+#include "delivery/promotion_task.h"
 #include "delivery/rollback.h"
 #include "delivery/stage.h"
 #include "delivery/template.h"
@@ -375,13 +376,25 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
           {"rollback", IsRollback(promo)}}}}}};
   env.vars["vars"] = rollout::Value(vars);
   env.vars["outputs"] = rollout::Value(state);
-  env.vars["task"] = rollout::Value{{"outputs", rollout::Value(state)}};
+  // A task's step sees its task's outputs by their own aliases
+  // (delivery/promotion_task.h); any other step, every output.
+  env.vars["task"] = rollout::Value{{"outputs", TaskOutputs(alias, state).value_or(state)}};
   env.functions = StatusFunctions(records, alias);
   env.functions["commitFrom"] = CommitFrom(CommitsOf(freight.object));
   env.functions["artifactFrom"] = ArtifactFrom(freight.object.value("artifacts", Json::array()));
   env.functions["imageFrom"] = ImageFrom(freight.object.value("artifacts", Json::array()),
                                          freight.object.value("images", Json::array()));
   return env;
+}
+
+// A step's output in the Promotion's state; what a task composes is the
+// task's output too (Kargo's task output propagation).
+void KeepOutput(Json& state, const std::string& alias, const std::string& uses,
+                const Json& output) {
+  if (!output.is_object() || output.empty()) return;
+  state[alias] = output;
+  if (const std::string task = TaskOf(alias); !task.empty() && uses == "compose-output")
+    state[task].update(output);
 }
 
 // Whether the step is skipped: without `if`, after a failure; with one,
@@ -486,7 +499,8 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
                       &run.promo};
       out = TryStep(steps_, step, env, ctx);
     }
-    if (out.output.is_object() && !out.output.empty()) state[rec.alias] = out.output;
+    KeepOutput(state, rec.alias, step.uses, out.output);
+
     run.status["state"] = state;
     int threshold = step.error_threshold > 0 ? step.error_threshold
                                              : (runner ? runner->DefaultErrorThreshold() : 0);

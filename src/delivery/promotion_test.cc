@@ -138,6 +138,23 @@ TEST_F(PromotionTest, StepsRunInOrderWithTemplatesAndTheFreightBecomesCurrent) {
   EXPECT_EQ(woken_.front(), "Stage demo/dev");
 }
 
+// Steps inflated from a PromotionTask (delivery/promotion_task.h): each sees
+// its task's outputs by their own aliases, and what the task composes is
+// the output of the task step itself.
+TEST_F(PromotionTest, ATasksStepsSeeTheirTasksOutputsAndItsComposedOutput) {
+  Promote("p1", "f1",
+          R"([{"uses": "compose-output", "as": "t::first", "config": {"a": "1"}},
+              {"uses": "compose-output", "as": "u::first", "config": {"a": "other"}},
+              {"uses": "scripted", "as": "t::second", "config": {"seen": "${{ task.outputs.first.a }}"}},
+              {"uses": "scripted", "as": "after", "config": {"task": "${{ outputs.t.a }}"}}])");
+  Reconcile("p1");
+  EXPECT_EQ(Phase("p1"), "Succeeded") << StatusOf("Promotion", "p1").dump(2);
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[0].second, (Json{{"seen", 1}}));  // a whole-string template: JSON
+  EXPECT_EQ(calls_[1].second, (Json{{"task", 1}}));
+  EXPECT_EQ(StatusOf("Promotion", "p1")["state"]["u"]["a"], "other");
+}
+
 TEST_F(PromotionTest, OnePromotionOfAStageRunsAtATimeOldestFirst) {
   step_->script = {StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object()}};
   Promote("a", "f1", R"([{"uses": "scripted"}])");

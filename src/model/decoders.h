@@ -67,9 +67,7 @@ bool DecodeExperimentKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
 
-// Kargo (kargo.cc). DecodeKargoNotYetKind refuses Kargo's kinds strake does
-// not act on yet (Stage, Promotion, PromotionTask, ClusterPromotionTask,
-// ProjectConfig), with an error on `kind`.
+// Kargo (kargo.cc).
 bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeWarehouseKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeFreightKind(Ctx& ctx, Fields& f, Resource& r);
@@ -77,7 +75,7 @@ bool DecodeStageKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodePromotionKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeProjectConfigKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r);
-bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r);
+bool DecodePromotionTaskKind(Ctx& ctx, Fields& f, Resource& r);  // and ClusterPromotionTask
 
 // Parts of a pod that Rollouts and analysis jobs share with the workloads
 // (workloads.cc).

@@ -609,13 +609,39 @@ std::vector<ExpressionVariable> DecodeVars(Ctx& ctx, Fields& f, const std::strin
   return out;
 }
 
-PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path) {
+// A step's `task`: Kargo's PromotionTaskReference.
+void DecodeTaskRef(Ctx& ctx, Fields& f, const Node& t, bool allow_task, PromotionStepSpec& s) {
+  if (!allow_task) {
+    ctx.Error(t, f.Sub("task"),
+              "a PromotionTask's steps cannot run another task (Kargo: this keeps tasks from "
+              "calling each other in a circle)");
+    return;
+  }
+  Fields tf(ctx, t, f.Sub("task"));
+  if (const Node* n = tf.Need("name")) {
+    s.task_name = ctx.Str(*n, tf.Sub("name"));
+    ctx.CheckName(*n, tf.Sub("name"), s.task_name, Ctx::NameRule::kDnsSubdomain);
+  }
+  s.task_kind = "PromotionTask";
+  if (const Node* k = tf.Get("kind"); k && !k->IsNull())
+    s.task_kind = Enum(ctx, *k, tf.Sub("kind"), {"PromotionTask", "ClusterPromotionTask"});
+  // Kargo inflates only a task step's `as` and `vars`; the rest would be
+  // dropped there, so it is refused here.
+  for (const char* key : {"uses", "config", "if", "continueOnError", "retry"}) {
+    if (const Node* v = f.Get(key); v && !v->IsNull()) {
+      ctx.Error(*v, f.Sub(key),
+                fmt::format("a step that runs a task takes only task, as and vars, not {} (the "
+                            "task's own steps have theirs)",
+                            Quote(key)));
+    }
+  }
+}
+
+PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path, bool allow_task) {
   Fields f(ctx, item, path);
   PromotionStepSpec s;
   if (const Node* t = f.Get("task"); t && !t->IsNull()) {
-    ctx.Error(*t, f.Sub("task"),
-              "not supported yet: steps that run a PromotionTask; write the task's steps in "
-              "the template");
+    DecodeTaskRef(ctx, f, *t, allow_task, s);
   } else if (const Node* u = f.Need("uses")) {
     s.uses = ctx.Str(*u, f.Sub("uses"));  // which kinds exist: checked at apply (delivery/)
   }
@@ -633,16 +659,18 @@ PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path
       s.timeout = ctx.Duration(*v, rf.Sub("timeout"));
   }
   s.vars = DecodeVars(ctx, f, "vars");
-  if (const Node* c = f.Get("config"); c && !c->IsNull()) s.config = ToJson(*c);
+  if (const Node* c = f.Get("config"); c && !c->IsNull() && s.task_name.empty())
+    s.config = ToJson(*c);
   return s;
 }
 
 // steps: aliases unique (Kargo's ValidatePromotionSteps).
-std::vector<PromotionStepSpec> DecodeSteps(Ctx& ctx, Fields& f, const std::string& key) {
+std::vector<PromotionStepSpec> DecodeSteps(Ctx& ctx, Fields& f, const std::string& key,
+                                           bool allow_task = true) {
   std::vector<PromotionStepSpec> out;
   std::map<std::string, std::string> aliases;  // alias -> its step's path
   f.List(key, [&](const Node& item, const std::string& path) {
-    PromotionStepSpec s = DecodeStep(ctx, item, path);
+    PromotionStepSpec s = DecodeStep(ctx, item, path, allow_task);
     if (!s.as.empty()) {
       auto [at, fresh] = aliases.emplace(s.as, path);
       if (!fresh) {
@@ -1155,16 +1183,18 @@ bool DecodeClusterConfigKind(Ctx& ctx, Fields& f, Resource& r) {
   return true;
 }
 
-bool DecodeKargoNotYetKind(Ctx& ctx, Fields& f, Resource& r) {
-  for (const auto& e : f.node().map) f.Get(e.key.scalar);
-  const Node* kind = f.node().Get("kind");
-  bool vowel = !r.kind.empty() && std::string_view("AEIOU").find(r.kind[0]) != std::string::npos;
-  ctx.Error(kind ? *kind : f.node(), "kind",
-            fmt::format(
-                "{} {} is not acted on yet: strake runs Kargo's Project, ProjectConfig, "
-                "Warehouse, Freight, Stage, Promotion and ClusterConfig so far (docs/delivery.md)",
-                vowel ? "an" : "a", r.kind));
-  return false;
+bool DecodePromotionTaskKind(Ctx& ctx, Fields& f, Resource& r) {
+  return WithSpec(f, r, [&](const Node& spec) {
+    Fields sf(ctx, spec, "spec");
+    PromotionTask t;
+    t.meta = r.meta;
+    t.cluster = r.kind == "ClusterPromotionTask";
+    t.vars = DecodeVars(ctx, sf, "vars");
+    if (const Node* steps = sf.Need("steps"); steps && steps->IsSeq() && steps->seq.empty())
+      ctx.Error(*steps, "spec.steps", "a task needs at least one step");
+    t.steps = DecodeSteps(ctx, sf, "steps", /*allow_task=*/false);
+    return t;
+  });
 }
 
 namespace {
@@ -1293,7 +1323,13 @@ Json ExpressionVariablesToJson(const std::vector<ExpressionVariable>& vars) {
 }
 
 Json PromotionStepToJson(const PromotionStepSpec& s) {
-  Json j = {{"uses", s.uses}};
+  Json j = Json::object();
+  if (!s.task_name.empty()) {
+    j["task"] = {{"name", s.task_name}};
+    if (!s.task_kind.empty() && s.task_kind != "PromotionTask") j["task"]["kind"] = s.task_kind;
+  } else {
+    j["uses"] = s.uses;
+  }
   if (!s.as.empty()) j["as"] = s.as;
   if (!s.if_expr.empty()) j["if"] = s.if_expr;
   if (s.continue_on_error) j["continueOnError"] = true;

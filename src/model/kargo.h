@@ -7,11 +7,8 @@
 // What strake does not act on yet is refused where it is written, never
 // accepted and dropped: a Warehouse's chart subscriptions (and
 // generic ones of a type other than strake's `artifact`) and
-// freightCreationCriteria, a Stage's targets, steps that
-// name a PromotionTask, the webhookReceivers
-// and gitClient of a ProjectConfig or ClusterConfig. PromotionTask and
-// ClusterPromotionTask are refused at apply with the same words until they
-// are acted on. Which step kinds (`uses`) exist is the
+// freightCreationCriteria, a Stage's targets, the webhookReceivers
+// and gitClient of a ProjectConfig or ClusterConfig. Which step kinds (`uses`) exist is the
 // promotion runner's to say (delivery/), checked at apply.
 #pragma once
 
@@ -164,14 +161,27 @@ struct ExpressionVariable {
 
 // One promotion step (Kargo's PromotionStep with `uses`).
 struct PromotionStepSpec {
-  std::string uses;
-  std::string as;       // "" = step-N
-  std::string if_expr;  // "" = none
+  std::string uses;       // "" when the step runs a task
+  std::string task_name;  // task.name: a PromotionTask (or ClusterPromotionTask) to run
+  std::string task_kind;  // task.kind: "PromotionTask" (default) or "ClusterPromotionTask"
+  std::string as;         // "" = step-N
+  std::string if_expr;    // "" = none
   bool continue_on_error = false;
   int error_threshold = 0;        // retry.errorThreshold; 0 = the step kind's default
   std::optional<Millis> timeout;  // retry.timeout; nullopt = the step kind's default
   std::vector<ExpressionVariable> vars;
   Json config;  // any JSON value, templates evaluated when the step runs; null = none
+};
+
+// Kargo's PromotionTask (namespaced) and ClusterPromotionTask: reusable
+// steps a Stage's promotion template runs with `task:`, inflated into the
+// Promotion's steps when it is made (delivery/promotion_task.h). A var
+// without a value must be given by the step or the template.
+struct PromotionTask {
+  ObjectMeta meta;
+  bool cluster = false;
+  std::vector<ExpressionVariable> vars;
+  std::vector<PromotionStepSpec> steps;  // never `task`: tasks do not nest
 };
 
 // Where a Stage takes Freight of one origin from (Kargo's FreightSources).

@@ -88,23 +88,20 @@ TEST(KargoDecodeTest, KargosFixtureProjectDecodes) {
   EXPECT_EQ(p->meta.name, "kargo-fixtures");
 }
 
-// Kargo's argocd_update e2e manifests: its Project, git Warehouse and
-// Stages decode; its PromotionTask, and the Stages' steps that run it, are
-// refused where they are written, each document on its own.
-TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsTaskStepsAreRefused) {
+// Kargo's argocd_update e2e manifests: its Project, git Warehouse,
+// PromotionTask and the Stages that run it decode, each document on its own
+// (which step kinds exist is said at apply: delivery/).
+TEST(KargoDecodeTest, KargosE2eProjectWarehouseTaskAndStagesDecode) {
   auto docs = ParseYamlFile(kDir + "e2e_argocd-update_kargo.yaml");
   ASSERT_TRUE(docs) << docs.error().message;
   ASSERT_EQ(docs->size(), 6u);
   std::vector<Diagnostics> diags;
   auto rs = DecodeEach(*docs, diags);
-  ASSERT_EQ(rs.size(), 5u);  // the PromotionTask is not decoded at all
-  EXPECT_FALSE(diags[0].HasErrors()) << diags[0].ErrorText();
-  EXPECT_FALSE(diags[1].HasErrors()) << diags[1].ErrorText();
+  ASSERT_EQ(rs.size(), 6u);
+  for (const auto& d : diags) EXPECT_FALSE(d.HasErrors()) << d.ErrorText();
   const auto* p = std::get_if<Project>(&rs[0].value);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->meta.name, "kargo-argocd-update");
-  EXPECT_EQ(std::get<Stage>(rs[4].value).spec.requested_freight[0].sources.stages,
-            std::vector<std::string>{"uat"});
   const auto* w = std::get_if<Warehouse>(&rs[1].value);
   ASSERT_TRUE(w);
   EXPECT_EQ(w->meta.ns, "kargo-argocd-update");
@@ -112,36 +109,60 @@ TEST(KargoDecodeTest, KargosE2eProjectAndWarehouseDecodeAndItsTaskStepsAreRefuse
   EXPECT_EQ(g.repo_url, "https://github.com/<github-username>/kargo-demo-gitops.git");
   EXPECT_EQ(g.branch, "kustomize");
   EXPECT_EQ(g.discovery_limit, 3);
-
-  EXPECT_HAS(diags[2].ErrorText(),
-             "e2e_argocd-update_kargo.yaml:21:7: kind: a PromotionTask is not acted on yet: "
-             "strake runs Kargo's Project, ProjectConfig, Warehouse, Freight, Stage, "
-             "Promotion and ClusterConfig so far (docs/delivery.md)");
-  EXPECT_EQ(diags[2].ErrorStrings().size(), 1u) << diags[2].ErrorText();
+  const auto* task = std::get_if<PromotionTask>(&rs[2].value);
+  ASSERT_TRUE(task);
+  EXPECT_FALSE(task->cluster);
+  ASSERT_EQ(task->vars.size(), 1u);
+  EXPECT_EQ(task->vars[0].name, "gitRepo");
+  ASSERT_EQ(task->steps.size(), 4u);
+  EXPECT_EQ(task->steps[0].uses, "set-metadata");
+  EXPECT_EQ(task->steps[3].as, "output");
   for (int i : {3, 4, 5}) {
-    EXPECT_EQ(diags[i].ErrorStrings().size(), 1u) << diags[i].ErrorText();
-    EXPECT_HAS(diags[i].ErrorText(),
-               ": spec.promotionTemplate.spec.steps[0].task: not supported yet: steps that run "
-               "a PromotionTask; write the task's steps in the template");
+    const auto& steps = std::get<Stage>(rs[i].value).spec.steps;
+    ASSERT_EQ(steps.size(), 1u);
+    EXPECT_EQ(steps[0].task_name, "promo-process");
+    EXPECT_EQ(steps[0].task_kind, "PromotionTask");
+    EXPECT_EQ(steps[0].uses, "");
   }
-  EXPECT_HAS(diags[3].ErrorText(), "e2e_argocd-update_kargo.yaml:75:11:");
+  EXPECT_EQ(std::get<Stage>(rs[5].value).spec.requested_freight[0].sources.stages,
+            std::vector<std::string>{"uat"});
 }
 
-TEST(KargoDecodeTest, EveryKindStrakeDoesNotActOnYetIsRefused) {
-  for (const char* kind : {"PromotionTask", "ClusterPromotionTask"}) {
-    auto d = DecodeText(fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
-kind: {}
-metadata: {{name: x, namespace: demo}}
-spec: {{anything: [1, 2]}}
-)",
-                                    kind));
-    EXPECT_TRUE(d.resources.empty()) << kind;
-    ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.errors();
-    EXPECT_EQ(d.diags.ErrorStrings()[0],
-              fmt::format("k.yaml:2:7: kind: a {} is not acted on yet: strake runs Kargo's "
-                          "Project, ProjectConfig, Warehouse, Freight, Stage, Promotion and "
-                          "ClusterConfig so far (docs/delivery.md)",
-                          kind));
+TEST(KargoDecodeTest, PromotionTasksDoNotNestAndTaskStepsTakeOnlyAsAndVars) {
+  auto d = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterPromotionTask
+metadata: {name: shared}
+spec:
+  vars: [{name: a}, {name: a, value: x}]
+  steps:
+  - task: {name: other}
+  - uses: fail
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: s, namespace: demo}
+spec:
+  requestedFreight: [{origin: {kind: Warehouse, name: w}, sources: {direct: true}}]
+  promotionTemplate:
+    spec:
+      steps:
+      - task: {name: shared, kind: ClusterPromotionTask}
+        if: ${{ true }}
+        config: {x: 1}
+      - task: {kind: Task}
+)");
+  std::string e = d.errors();
+  for (const char* want : {
+           "k.yaml:5:28: spec.vars[1].name: variable \"a\" already defined at spec.vars[0]",
+           "k.yaml:7:11: spec.steps[0].task: a PromotionTask's steps cannot run another task",
+           "spec.promotionTemplate.spec.steps[0].if: a step that runs a task takes only task, as "
+           "and vars, not \"if\"",
+           "spec.promotionTemplate.spec.steps[0].config: a step that runs a task takes only "
+           "task, as and vars, not \"config\"",
+           "spec.promotionTemplate.spec.steps[1].task.name: required field is missing",
+           "spec.promotionTemplate.spec.steps[1].task.kind:",
+       }) {
+    EXPECT_HAS(e, want);
   }
 }
 

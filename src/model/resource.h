@@ -23,7 +23,7 @@ struct Resource {
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
                Deployment, Job, Pod, CronJob, Service, Rollout, AnalysisTemplate, AnalysisRun,
                Experiment, Application, Repository, Warehouse, Freight, Project, ProjectConfig,
-               ClusterConfig, Stage, Promotion, StoredObject>
+               ClusterConfig, Stage, Promotion, PromotionTask, StoredObject>
       value;
 };
 

@@ -23,6 +23,7 @@
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
 #include "delivery/promotion.h"
+#include "delivery/promotion_task.h"
 #include "delivery/rollback.h"
 #include "delivery/semver.h"
 #include "delivery/stage.h"
@@ -720,8 +721,6 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
   if (!denied) return ErrorResponse(denied.error());
   if (*denied && !server_rollback)
     return ErrorResponse(403, "Forbidden", fmt::format("promotion {}: {}", name, **denied));
-  Json steps = Json::array();
-  for (const auto& step : stage.spec.steps) steps.push_back(model::PromotionStepToJson(step));
   // The Stage's vars, then its template's: a later one of the same name
   // replaces the earlier (Kargo: template vars take precedence).
   std::vector<model::ExpressionVariable> vars = stage.spec.vars;
@@ -734,6 +733,14 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
       vars.push_back(v);
     }
   }
+  // Steps that run a PromotionTask become its steps (Kargo's InflateSteps):
+  // the Promotion keeps what the task said when it was made.
+  auto inflated = delivery::InflateSteps(stage.spec.steps, vars, delivery::StoreTasks(store, ns));
+  if (!inflated && inflated.error().Is(ErrorCode::kUnavailable))
+    return ErrorResponse(inflated.error());
+  if (!inflated) return invalid("spec.steps", inflated.error().message);
+  Json steps = Json::array();
+  for (const auto& step : *inflated) steps.push_back(model::PromotionStepToJson(step));
   // Who asked is the server's to say: a client's claim is replaced by the
   // caller's identity (only the server's own auto-promotion names itself).
   // Approvals read it: the creator cannot approve (delivery/approval.h).
@@ -887,6 +894,8 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&r.value)) errors = ConditionErrors(*t);
   if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
   if (const auto* s = std::get_if<model::Stage>(&r.value)) errors = StageErrors(store, *s);
+  if (const auto* t = std::get_if<model::PromotionTask>(&r.value))
+    errors = CheckSteps(t->vars, t->steps, "spec");
   if (const auto* pc = std::get_if<model::ProjectConfig>(&r.value))
     errors = GateErrors(pc->promotion_criteria, pc->approval_policies);
   if (const auto* cc = std::get_if<model::ClusterConfig>(&r.value))
