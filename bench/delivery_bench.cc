@@ -12,7 +12,10 @@
 //   namespace (the bar: under 100 ms), as a running server answers
 //   it (the presented texts kept by resourceVersion); ListFreightCold: the
 //   first such list, nothing kept yet.
+// - ImageOrderTags: an image subscription's SemVer selection over 100,000
+//   tags.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +26,7 @@
 #include "base/tz.h"
 #include "delivery/artifact.h"
 #include "delivery/gates.h"
+#include "delivery/image_discovery.h"
 #include "model/decode.h"
 #include "server/api.h"
 #include "store/sqlite_store.h"
@@ -227,6 +231,35 @@ void StoreListFreight(benchmark::State& state) {
   }
 }
 BENCHMARK(StoreListFreight)->Unit(benchmark::kMillisecond);
+
+// An image subscription's selection over a registry's whole tag list:
+// 100,000 tags (RegistryClient::kMaxTags), half of them versions, ordered
+// by SemVer under a constraint, with an ignore regex (what one discovery
+// pays before it reads any manifest).
+void ImageOrderTags(benchmark::State& state) {
+  std::mt19937 rng(7);
+  std::vector<std::string> tags;
+  for (int i = 0; i < 100'000; ++i) {
+    if (i % 2) {
+      tags.push_back(fmt::format("v{}.{}.{}", rng() % 5, rng() % 40, rng() % 100));
+    } else {
+      tags.push_back(fmt::format("main-{:07x}", rng() % 0xfffffff));
+    }
+  }
+  model::ImageSubscription sub;
+  sub.repo_url = "ghcr.io/team/app";
+  sub.constraint = ">=1.2.0, <4";
+  sub.ignore_tags_regexes = {"-rc"};
+  size_t n = 0;
+  for (auto _ : state) {
+    auto ordered = delivery::OrderTags(sub, tags);
+    if (!ordered) std::abort();
+    n = ordered->size();
+    benchmark::DoNotOptimize(ordered);
+  }
+  state.counters["kept"] = static_cast<double>(n);
+}
+BENCHMARK(ImageOrderTags)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace strake

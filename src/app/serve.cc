@@ -23,6 +23,7 @@
 #include "delivery/file_steps.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
+#include "delivery/http_step.h"
 #include "delivery/promotion.h"
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
@@ -274,7 +275,7 @@ struct DeliveryWork {
           return apps.Sync(ns, name, req);
         });
     // Kargo's git credential Secrets of the Promotion's Project first, then
-    // a Repository's (Argo CD's) for the URL.
+    // a Repository's (Argo CD's) of the same namespace for the URL.
     delivery::AddGitSteps(steps, options.egress,
                           [&sources, &st](const std::string& ns, const std::string& url) {
                             auto kargo = delivery::KargoCredentials(st, ns, "git", url);
@@ -282,9 +283,10 @@ struct DeliveryWork {
                               return gitops::GitCredentials{(*kargo)->username, (*kargo)->password,
                                                             (*kargo)->ssh_private_key};
                             }
-                            return sources.CredentialsFor(url);
+                            return sources.CredentialsIn(ns, url);
                           });
     delivery::AddFileSteps(steps);
+    delivery::AddHttpStep(steps, options.egress);
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
     });

@@ -18,6 +18,13 @@
 namespace strake::curl {
 namespace {
 
+// A URL for a message: no credentials, no query (a signed URL's signature
+// is a credential too).
+std::string ForMessage(const std::string& url) {
+  std::string out = RedactUrl(url);
+  return out.substr(0, out.find_first_of("?#"));
+}
+
 struct UrlParts {
   std::string scheme;
   std::string host;
@@ -27,7 +34,7 @@ struct UrlParts {
 Result<UrlParts> PartsOf(const std::string& url) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
   if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
-    return Fail(ErrorCode::kInvalid, fmt::format("not a URL: {}", RedactUrl(url)));
+    return Fail(ErrorCode::kInvalid, fmt::format("not a URL: {}", ForMessage(url)));
   }
   auto part = [&](CURLUPart p, unsigned flags = 0) {
     char* v = nullptr;
@@ -38,12 +45,12 @@ Result<UrlParts> PartsOf(const std::string& url) {
   };
   UrlParts out{ToLower(part(CURLUPART_SCHEME)), ToLower(part(CURLUPART_HOST)), 0};
   if (out.scheme != "http" && out.scheme != "https") {
-    return Fail(ErrorCode::kInvalid, fmt::format("{}: only http and https", RedactUrl(url)));
+    return Fail(ErrorCode::kInvalid, fmt::format("{}: only http and https", ForMessage(url)));
   }
   out.port = static_cast<uint16_t>(std::atoi(part(CURLUPART_PORT, CURLU_DEFAULT_PORT).c_str()));
   if (out.host.size() > 2 && out.host.front() == '[') {
     return Fail(ErrorCode::kInvalid,
-                fmt::format("{}: IPv6 hosts are not supported", RedactUrl(url)));
+                fmt::format("{}: IPv6 hosts are not supported", ForMessage(url)));
   }
   return out;
 }
@@ -151,8 +158,6 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
                       PartsOf(proxy.find("://") == std::string::npos ? "http://" + proxy : proxy));
     STRAKE_TRY_ASSIGN(proxy_addr, ResolveTcp(proxy_parts.host, proxy_parts.port));
     gate.proxy_addrs.push_back(proxy_addr.sin_addr.s_addr);
-    // The proxy connects to the target: check where it would go ourselves.
-    STRAKE_TRY(ResolveTcp(parts.host, parts.port, &egress));
   }
   Handle h(curl_easy_init(), curl_easy_cleanup);
   if (!h) return Fail("curl_easy_init failed");
@@ -207,8 +212,21 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
+  curl_slist* pin = nullptr;
+  if (!proxy.empty()) {
+    // The proxy connects where this process checked, not where its own
+    // resolver says (rebinding): a tunnel, pinned to the checked address.
+    STRAKE_TRY_ASSIGN(target, ResolveTcp(parts.host, parts.port, &egress));
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &target.sin_addr, ip, sizeof ip);
+    pin = curl_slist_append(
+        nullptr, fmt::format("{}:{}:{}:{}", parts.host, parts.port, ip, parts.port).c_str());
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, pin);
+    curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  }
   CURLcode rc = curl_easy_perform(c);
-  std::string where = fmt::format("{} {}", req.method, RedactUrl(url));
+  curl_slist_free_all(pin);
+  std::string where = fmt::format("{} {}", req.method, ForMessage(url));
   if (!gate.refusal.empty()) return Fail(ErrorCode::kForbidden, where + ": " + gate.refusal);
   if (sink.too_long) {
     return Fail(ErrorCode::kInvalid,
@@ -259,7 +277,7 @@ Result<Response> Send(const Request& req, const EgressPolicy& egress) {
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return Fail(ErrorCode::kUnavailable,
-                  fmt::format("{} {}: timed out", req.method, RedactUrl(req.url)));
+                  fmt::format("{} {}: timed out", req.method, ForMessage(req.url)));
     }
     STRAKE_TRY_ASSIGN(parts, PartsOf(url));
     // Credentials go only where the caller sent them.
@@ -270,6 +288,13 @@ Result<Response> Send(const Request& req, const EgressPolicy& egress) {
     bool redirected = response.status >= 300 && response.status < 400 && !redirect.empty() &&
                       (req.method == "GET" || req.method == "HEAD");
     if (!redirected || hop >= req.max_redirects) return response;
+    if (req.same_host_redirects_only) {
+      auto next = PartsOf(redirect);
+      if (!next || next->host != first.host || next->port != first.port ||
+          next->scheme != first.scheme) {
+        return response;
+      }
+    }
     url = redirect;
   }
 }

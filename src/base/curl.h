@@ -10,12 +10,15 @@
 // and any a redirect leads to, and refuses one the policy does not allow, so
 // a name that resolves somewhere private (or rebinds to it) is caught at
 // the connect. Through a proxy the connection goes to the proxy (the
-// operator's setting, allowed); the target host is then resolved here and
-// checked before the request is sent. IPv4 only, as the policy is.
+// operator's setting, allowed); the target host is then resolved here,
+// checked, and the proxy is asked for a tunnel to that very address
+// (CONNECT, pinned), so its own resolver cannot lead elsewhere. IPv4 only,
+// as the policy is.
 //
 // Requests are bounded: a whole-call timeout, a body cap, http and https
-// only. Errors name the method and the URL without its credentials, never a
-// header's value. Send is thread-safe (one curl handle per call).
+// only. Errors name the method and the URL without its credentials and
+// query (a signed URL's signature is one), never a header's value. Send is thread-safe (one curl
+// handle per call).
 #pragma once
 
 #include <chrono>
@@ -42,6 +45,7 @@ struct Request {
   // allows, never with this request's Authorization header to another
   // host); 0: a redirect is an answer like any other.
   int max_redirects = 0;
+  bool same_host_redirects_only = false;  // a redirect to another host is the answer
   bool insecure_skip_tls_verify = false;
 };
 

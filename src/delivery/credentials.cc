@@ -1,5 +1,8 @@
 #include "delivery/credentials.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 
 #include "base/regex.h"
@@ -9,12 +12,29 @@
 
 namespace strake::delivery {
 
+namespace {
+
+// A plain http:// URL to a host other than loopback: credentials would
+// travel in the clear (Kargo refuses them too, unless told otherwise).
+bool CleartextToAnotherHost(const std::string& url) {
+  if (!url.starts_with("http://")) return false;
+  std::string host = url.substr(7, url.find_first_of("/?#", 7) - 7);
+  if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+  host = host.substr(0, host.find(':'));
+  in_addr addr{};
+  if (host == "localhost") return false;
+  return inet_pton(AF_INET, host.c_str(), &addr) != 1 || (ntohl(addr.s_addr) >> 24) != 127;
+}
+
+}  // namespace
+
 Result<std::optional<RepoCredentials>> KargoCredentials(store::Store& store, const std::string& ns,
                                                         const std::string& type,
                                                         const std::string& repo_url) {
   auto normalize = [&](const std::string& url) {
     return type == "image" ? images::NormalizeImageUrl(url) : model::NormalizeGitUrl(url);
   };
+  if (type == "git" && CleartextToAnotherHost(repo_url)) return std::optional<RepoCredentials>();
   STRAKE_TRY_ASSIGN(secrets, store.List("Secret", ns));
   std::sort(secrets.begin(), secrets.end(), [](const store::Resource& a, const store::Resource& b) {
     return a.key.name < b.key.name;

@@ -6,7 +6,8 @@
 // NormalizeGit, or NormalizeImage) or, with repoURLIsRegex "true", a
 // regular expression found in the URL as given or normalised, is the one.
 // A Secret that does not parse or whose regex does not compile is passed
-// over. Values never reach a message.
+// over. Values never reach a message. Git credentials are never given for a
+// plain http:// URL except to loopback (they would travel in the clear).
 #pragma once
 
 #include <optional>

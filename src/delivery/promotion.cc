@@ -510,7 +510,7 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     if (!CompleteStep(rec, out.attempt, threshold, timeout, run.now_ms)) {
       STRAKE_TRY(WriteStatus(run, "StepRunning", rec.message));
       controller::ReconcileResult again;
-      again.requeue_after = kStepRetry;
+      again.requeue_after = out.retry_after.value_or(kStepRetry);
       return again;
     }
     run.status["currentStep"] = i + 1;

@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,6 +67,8 @@ struct StepContext {
 struct StepOutcome {
   Attempt attempt;
   Json output = Json::object();
+  // Running: when to look again (kStepRetry when not set).
+  std::optional<Millis> retry_after;
 };
 
 // An attempt that erred with `error` (`terminal`: trying again cannot

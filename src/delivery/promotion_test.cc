@@ -156,7 +156,8 @@ TEST_F(PromotionTest, ATasksStepsSeeTheirTasksOutputsAndItsComposedOutput) {
 }
 
 TEST_F(PromotionTest, OnePromotionOfAStageRunsAtATimeOldestFirst) {
-  step_->script = {StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object()}};
+  step_->script = {
+      StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object(), std::nullopt}};
   Promote("a", "f1", R"([{"uses": "scripted"}])");
   clock_.Advance(std::chrono::milliseconds(1));
   Promote("b", "f2", R"([{"uses": "scripted"}])");
@@ -222,8 +223,9 @@ TEST_F(PromotionTest, AFailureSkipsWhatFollowsUnlessItsConditionAsksForIt) {
 }
 
 TEST_F(PromotionTest, AnErringStepIsTriedAgainUpToItsThreshold) {
-  step_->script = {StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object()},
-                   StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object()}};
+  step_->script = {
+      StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object(), std::nullopt},
+      StepOutcome{{StepStatus::kErrored, "", "flaky", false}, Json::object(), std::nullopt}};
   Promote("p", "f1", R"([{"uses": "scripted", "retry": {"errorThreshold": 3}}])");
   EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
   EXPECT_EQ(StatusOf("Promotion", "p")["stepExecutionMetadata"][0]["errorCount"], 1);
@@ -443,7 +445,8 @@ TEST_F(PromotionTest, StepsAfterAnApprovalWaitForAClosedWindow) {
 // Kargo's abort annotation ends a Promotion that waits; the next in line
 // runs.
 TEST_F(PromotionTest, AnAbortRequestEndsTheRunningStepAndThePromotion) {
-  step_->script = {StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object()}};
+  step_->script = {
+      StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object(), std::nullopt}};
   Promote("a", "f1", R"([{"uses": "scripted"}, {"uses": "scripted"}])");
   clock_.Advance(std::chrono::milliseconds(1));
   Promote("b", "f2", R"([{"uses": "scripted"}])");

@@ -26,13 +26,23 @@ Sources::Entry& Sources::EntryOf(const std::string& url) {
   return *e;
 }
 
-std::optional<store::Resource> Sources::RepositoryOf(const std::string& url) {
-  auto repos = store_.List("Repository", "");
+std::optional<store::Resource> Sources::RepositoryOf(const std::string& url,
+                                                     const std::string& ns) {
+  auto repos = store_.List("Repository", ns);
   if (!repos) return std::nullopt;
   for (auto& r : *repos) {
     if (r.object.value("spec", model::Json::object()).value("url", "") == url) return r;
   }
   return std::nullopt;
+}
+
+GitCredentials Sources::CredentialsIn(const std::string& ns, const std::string& url) {
+  if (ns.empty()) return {};
+  auto repo = RepositoryOf(url, ns);
+  if (!repo) return {};
+  auto spec = model::DecodeObject(repo->object, "repository " + repo->key.name);
+  if (!spec) return {};
+  return CredentialsOf(*repo, std::get<model::Repository>(spec->value));
 }
 
 GitCredentials Sources::CredentialsFor(const std::string& url) {

@@ -59,6 +59,9 @@ class Sources {
 
   // The credentials of the Repository that names `url` (none: empty).
   GitCredentials CredentialsFor(const std::string& url);
+  // As CredentialsFor, from a Repository of namespace `ns` only (a Kargo
+  // Project's steps never borrow another namespace's credentials).
+  GitCredentials CredentialsIn(const std::string& ns, const std::string& url);
 
   // Resolves a revision at the state `Get` returned (cached per fetch).
   Result<std::string> Resolve(const std::string& url, const std::string& revision);
@@ -84,7 +87,7 @@ class Sources {
   static SourceState Snapshot(Entry& e);              // takes e.mu
   static SourceState SnapshotLocked(const Entry& e);  // e.mu held
   // The Repository resource that names `url`, if any: interval and credentials.
-  std::optional<store::Resource> RepositoryOf(const std::string& url);
+  std::optional<store::Resource> RepositoryOf(const std::string& url, const std::string& ns = "");
   GitCredentials CredentialsOf(const store::Resource& repo, const model::Repository& spec);
 
   std::string root_;

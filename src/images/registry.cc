@@ -1,11 +1,15 @@
 #include "images/registry.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 
+#include <algorithm>
 #include <ctime>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unordered_map>
 
 #include "base/curl.h"
@@ -20,6 +24,7 @@ using nlohmann::json;
 
 constexpr size_t kMaxManifest = size_t{4} << 20;
 constexpr size_t kMaxConfig = size_t{4} << 20;
+constexpr size_t kMaxIndexEntries = 256;
 constexpr std::chrono::milliseconds kTimeout{30'000};
 
 constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
@@ -32,10 +37,25 @@ std::string AcceptAll() {
 }
 
 bool IsLoopbackHost(std::string_view host_port) {
-  std::string_view host = host_port.substr(0, host_port.rfind(':'));
-  if (host_port.find(':') == std::string_view::npos) host = host_port;
-  return host == "localhost" || host.starts_with("127.");
+  std::string host(host_port.substr(0, host_port.find(':')));
+  if (host == "localhost") return true;
+  in_addr addr{};
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
+
+// OCI's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+bool ValidTag(std::string_view t) {
+  if (t.empty() || t.size() > 128 || t[0] == '.' || t[0] == '-') return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// At most kMaxAnnotations annotations of at most kMaxAnnotationBytes in all
+// are kept of a manifest (in key order): what a registry says is bounded
+// before it reaches Freight and Warehouse status.
+constexpr size_t kMaxAnnotations = 64;
+constexpr size_t kMaxAnnotationBytes = 16 << 10;
 
 bool ValidDigest(std::string_view d) {
   if (!d.starts_with("sha256:") || d.size() != 7 + 64) return false;
@@ -66,7 +86,7 @@ class DigestCache {
   }
 
  private:
-  static constexpr size_t kCacheSize = 20'000;
+  static constexpr size_t kCacheSize = 4096;  // bounded annotations: ~64 MiB at worst
   std::mutex mu_;
   std::unordered_map<std::string, ImageInfo> map_;
   std::list<std::string> order_;
@@ -123,10 +143,23 @@ std::optional<int64_t> CreatedFrom(const json& annotations) {
 std::map<std::string, std::string> StringMap(const json& j) {
   std::map<std::string, std::string> out;
   if (!j.is_object()) return out;
+  size_t bytes = 0;
   for (const auto& [k, v] : j.items()) {
-    if (v.is_string()) out[k] = v.get<std::string>();
+    if (!v.is_string()) continue;
+    const auto& text = v.get_ref<const std::string&>();
+    if (out.size() >= kMaxAnnotations || bytes + k.size() + text.size() > kMaxAnnotationBytes)
+      break;
+    bytes += k.size() + text.size();
+    out[k] = text;
   }
   return out;
+}
+
+// j[key] when j is an object and it is one, else {}.
+json Object(const json& j, const char* key) {
+  if (!j.is_object()) return json::object();
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : json::object();
 }
 
 std::string Str(const json& j, const char* key) {
@@ -269,7 +302,8 @@ RegistryClient::RegistryClient(RepositoryRef repo, Credentials creds, EgressPoli
     : repo_(std::move(repo)),
       creds_(std::move(creds)),
       egress_(std::move(egress)),
-      insecure_(insecure_skip_tls_verify) {}
+      insecure_(insecure_skip_tls_verify),
+      deadline_(std::chrono::steady_clock::now() + kDeadline) {}
 
 std::string RegistryClient::Where() const { return repo_.registry + "/" + repo_.repository; }
 
@@ -277,6 +311,15 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
   auto params = ChallengeParams(challenge);
   std::string realm = params["realm"];
   if (realm.empty()) return Fail(fmt::format("{}: a bearer challenge without a realm", Where()));
+  // Credentials go to a token service over TLS (a loopback registry's may
+  // be plain HTTP, as the registry itself is).
+  if (!StartsWith(ToLower(realm), "https://") &&
+      !(StartsWith(ToLower(realm), "http://") &&
+        IsLoopbackHost(realm.substr(7, realm.find('/', 7) - 7)) &&
+        repo_.ApiBase().starts_with("http://"))) {
+    return Fail(fmt::format("{}: the token service must be https, not {}", Where(),
+                            Quote(realm.substr(0, realm.find('?')))));
+  }
   std::string scope =
       params.count("scope") ? params["scope"] : "repository:" + repo_.repository + ":pull";
   std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
@@ -309,15 +352,27 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
 
 Result<RegistryClient::Answer> RegistryClient::Get(const std::string& path_or_url,
                                                    const std::string& accept,
-                                                   const std::string& method, size_t max_body) {
+                                                   const std::string& method, size_t max_body,
+                                                   bool follow) {
   std::string url = path_or_url.starts_with("/") ? repo_.ApiBase() + path_or_url : path_or_url;
+  // One discovery's reads are bounded, however many tags and images the
+  // registry offers: no registry holds a Warehouse controller for long.
+  if (++requests_ > kMaxRequests || std::chrono::steady_clock::now() > deadline_) {
+    return Fail(ErrorCode::kTooLarge,
+                fmt::format("{}: more than {} requests or {} s to the registry in one discovery; "
+                            "narrow the subscription (allowTagsRegexes, a strategy that reads "
+                            "fewer tags than NewestBuild)",
+                            Where(), kMaxRequests, kDeadline.count()));
+  }
   for (int attempt = 0;; ++attempt) {
     curl::Request req;
     req.method = method;
     req.url = url;
     req.timeout = kTimeout;
     req.max_body = max_body;
-    req.max_redirects = 5;  // blobs are often served from object storage
+    // Blobs are often served from object storage; nothing else is followed,
+    // so a challenge below is always the registry's own.
+    req.max_redirects = follow ? 5 : 0;
     req.insecure_skip_tls_verify = insecure_;
     if (!accept.empty()) req.headers.emplace_back("Accept", accept);
     if (!authorization_.empty()) req.headers.emplace_back("Authorization", authorization_);
@@ -354,9 +409,12 @@ Result<RegistryClient::Answer> RegistryClient::Get(const std::string& path_or_ur
 
 Result<std::vector<std::string>> RegistryClient::Tags() {
   std::vector<std::string> tags;
+  std::set<std::string> seen;
+  size_t pages = 0;
+  const size_t kMaxPages = kMaxTags / 100;
   std::string next = "/v2/" + repo_.repository + "/tags/list?n=1000";
   while (!next.empty()) {
-    STRAKE_TRY_ASSIGN(a, Get(next, "application/json", "GET", size_t{16} << 20));
+    STRAKE_TRY_ASSIGN(a, Get(next, "application/json", "GET", size_t{4} << 20));
     if (a.status == 404) {
       return Fail(ErrorCode::kNotFound, fmt::format("{}: no such repository", Where()));
     }
@@ -368,7 +426,8 @@ Result<std::vector<std::string>> RegistryClient::Tags() {
     auto it = j.find("tags");
     if (it != j.end() && it->is_array()) {
       for (const auto& t : *it) {
-        if (t.is_string()) tags.push_back(t.get<std::string>());
+        if (t.is_string() && ValidTag(t.get_ref<const std::string&>()))
+          tags.push_back(t.get<std::string>());
       }
     }
     if (tags.size() > kMaxTags) {
@@ -376,18 +435,33 @@ Result<std::vector<std::string>> RegistryClient::Tags() {
     }
     std::string link = NextLink(a.link);
     if (link.empty()) break;
-    // The next page on the same registry only.
-    next = link.starts_with("/") ? link : "";
-    if (next.empty() && link.starts_with(repo_.ApiBase() + "/")) {
-      next = link.substr(repo_.ApiBase().size());
+    // The next page, on the same registry only: a path, or a URL of the
+    // same host (its scheme as a proxy in front may spell it).
+    std::string path = link;
+    if (!link.starts_with("/")) {
+      auto scheme = link.find("://");
+      auto slash = scheme == std::string::npos ? scheme : link.find('/', scheme + 3);
+      std::string host =
+          slash == std::string::npos ? "" : ToLower(link.substr(scheme + 3, slash - scheme - 3));
+      if (host != ToLower(repo_.registry) &&
+          !(repo_.registry == "docker.io" && host == "registry-1.docker.io")) {
+        return Fail(fmt::format("{}: the tag list continues on another host; refused", Where()));
+      }
+      path = link.substr(slash);
     }
+    if (!seen.insert(path).second || ++pages > kMaxPages) {
+      return Fail(fmt::format("{}: the tag list does not end (more than {} pages, or a page twice)",
+                              Where(), kMaxPages));
+    }
+    next = path;
   }
   return tags;
 }
 
 Result<std::string> RegistryClient::Blob(const std::string& digest, size_t max) {
   if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
-  STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + digest, "", "GET", max));
+  STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + digest, "", "GET", max,
+                           /*follow=*/true));
   if (a.status != 200) {
     return Fail(fmt::format("{}: blob {}: the registry answered {}", Where(), digest, a.status));
   }
@@ -397,29 +471,40 @@ Result<std::string> RegistryClient::Blob(const std::string& digest, size_t max) 
   return std::move(a.body);
 }
 
-Result<ImageInfo> RegistryClient::FromManifest(const std::string& digest, const std::string& body) {
+Result<ImageInfo> RegistryClient::FromManifest(const std::string& digest, const std::string& body,
+                                               bool nested) {
   json m = json::parse(body, nullptr, false);
   if (!m.is_object()) return Fail(fmt::format("{}@{}: the manifest is not JSON", Where(), digest));
   std::string type = Str(m, "mediaType");
   ImageInfo info;
   info.digest = digest;
-  info.annotations = StringMap(m.value("annotations", json::object()));
+  info.annotations = StringMap(Object(m, "annotations"));
   if (m.contains("manifests") || type == kOciIndex || type == kDockerList) {
+    if (nested) {
+      return Fail(fmt::format("{}@{}: an index inside an index is not read", Where(), digest));
+    }
+    const json manifests = m.value("manifests", json::array());
+    if (!manifests.is_array() || manifests.size() > kMaxIndexEntries) {
+      return Fail(fmt::format("{}@{}: an index of more than {} images is not read", Where(), digest,
+                              kMaxIndexEntries));
+    }
     std::optional<int64_t> newest;
-    for (const auto& ref : m.value("manifests", json::array())) {
-      const json platform = ref.value("platform", json::object());
+    for (const auto& ref : manifests) {
+      const json platform = Object(ref, "platform");
       Platform p{Str(platform, "os"), Str(platform, "architecture"), Str(platform, "variant")};
       if (p.os.empty() || p.arch.empty() || p.os == "unknown" || p.arch == "unknown") continue;
-      STRAKE_TRY_ASSIGN(child, ImageByDigest(Str(ref, "digest")));
-      auto created = CreatedFrom(ref.value("annotations", json::object()));
-      if (!created) created = child.created_ms;
+      std::optional<int64_t> created = CreatedFrom(Object(ref, "annotations"));
+      if (!created) {  // the image's own date, read only when the index does not say it
+        STRAKE_TRY_ASSIGN(child, ImageByDigest(Str(ref, "digest"), /*nested=*/true));
+        created = child.created_ms;
+      }
       if (created && (!newest || *created > *newest)) newest = created;
       info.platforms.push_back(std::move(p));
     }
     if (info.platforms.empty()) {
       return Fail(fmt::format("{}@{}: an index that lists no platform image", Where(), digest));
     }
-    info.created_ms = CreatedFrom(m.value("annotations", json::object()));
+    info.created_ms = CreatedFrom(Object(m, "annotations"));
     if (!info.created_ms) info.created_ms = newest;
     return info;
   }
@@ -427,23 +512,25 @@ Result<ImageInfo> RegistryClient::FromManifest(const std::string& digest, const 
     return Fail(fmt::format("{}@{}: unsupported manifest type {}", Where(), digest,
                             Quote(type.empty() ? "(schema 1 or unknown)" : type)));
   }
-  STRAKE_TRY_ASSIGN(config_bytes, Blob(Str(m["config"], "digest"), kMaxConfig));
+  STRAKE_TRY_ASSIGN(config_bytes, Blob(Str(Object(m, "config"), "digest"), kMaxConfig));
   json config = json::parse(config_bytes, nullptr, false);
   if (!config.is_object()) {
     return Fail(fmt::format("{}@{}: the image config is not JSON", Where(), digest));
   }
   info.platforms.push_back(
       Platform{Str(config, "os"), Str(config, "architecture"), Str(config, "variant")});
-  info.created_ms = CreatedFrom(m.value("annotations", json::object()));
+  // Kargo's getCreationTime: the manifest's annotation, else the later of
+  // the build-date label (which a base image may have set) and `created`.
+  info.created_ms = CreatedFrom(Object(m, "annotations"));
   if (!info.created_ms) {
-    info.created_ms =
-        CreatedFrom(config.value("config", json::object()).value("Labels", json::object()));
+    auto label = CreatedFrom(Object(Object(config, "config"), "Labels"));
+    auto created = ParseImageTime(Str(config, "created"));
+    info.created_ms = label && created ? std::max(*label, *created) : label ? label : created;
   }
-  if (!info.created_ms) info.created_ms = ParseImageTime(Str(config, "created"));
   return info;
 }
 
-Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest) {
+Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest, bool nested) {
   if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
   std::string key = Where() + "@" + digest;
   if (auto hit = DigestCache::Get().Find(key)) return *hit;
@@ -455,7 +542,7 @@ Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest) {
   if ("sha256:" + Sha256Hex(a.body) != digest) {
     return Fail(fmt::format("{}@{}: the manifest does not match its digest", Where(), digest));
   }
-  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body));
+  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body, nested));
   DigestCache::Get().Put(key, info);
   return info;
 }
@@ -480,7 +567,7 @@ Result<std::optional<ImageInfo>> RegistryClient::ImageByTag(const std::string& t
   }
   std::string key = Where() + "@" + digest;
   if (auto hit = DigestCache::Get().Find(key)) return hit;
-  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body));
+  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body, false));
   DigestCache::Get().Put(key, info);
   return std::optional<ImageInfo>(std::move(info));
 }

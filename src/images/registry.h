@@ -17,11 +17,20 @@
 //     What a digest names never changes, so images are kept per digest for
 //     the process's life (bounded), and a discovery asks the registry only
 //     for what a tag names now.
-//   - All traffic goes through base/curl.h under the server's egress policy.
+//   - All traffic goes through base/curl.h under the server's egress policy;
+//     only blob downloads follow redirects (so a 401's challenge is always
+//     the registry's own), and credentials go to a token service over TLS
+//     only (plain HTTP for a loopback registry's).
+//   - Bounded: tags that are not OCI tags are dropped, a tag list of more
+//     than kMaxTags tags or pages that repeat or do not end is refused, an
+//     index inside an index is not read and an index lists at most 256
+//     images (a platform image is read only when the index gives no date),
+//     at most 64 annotations of 16 KiB in all are kept of a manifest.
 //
 // A RegistryClient is not thread-safe (its token); the digest cache is.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -79,6 +88,9 @@ struct Credentials {
 class RegistryClient {
  public:
   static constexpr size_t kMaxTags = 100'000;
+  // What one client (one discovery) may ask of the registry.
+  static constexpr size_t kMaxRequests = 3'000;
+  static constexpr std::chrono::seconds kDeadline{300};
 
   RegistryClient(RepositoryRef repo, Credentials creds, EgressPolicy egress,
                  bool insecure_skip_tls_verify = false);
@@ -91,10 +103,10 @@ class RegistryClient {
  private:
   struct Answer;
   Result<Answer> Get(const std::string& path_or_url, const std::string& accept,
-                     const std::string& method, size_t max_body);
+                     const std::string& method, size_t max_body, bool follow = false);
   Result<std::string> Token(const std::string& challenge);
-  Result<ImageInfo> ImageByDigest(const std::string& digest);
-  Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body);
+  Result<ImageInfo> ImageByDigest(const std::string& digest, bool nested = false);
+  Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body, bool nested);
   Result<std::string> Blob(const std::string& digest, size_t max);
   std::string Where() const;
 
@@ -103,6 +115,8 @@ class RegistryClient {
   EgressPolicy egress_;
   bool insecure_;
   std::string authorization_;  // "Bearer …" or "Basic …" once a challenge was answered
+  size_t requests_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 }  // namespace strake::images

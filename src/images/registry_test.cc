@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/canned_server.h"
+#include "base/sha256.h"
 #include "images/test_registry.h"
 
 namespace strake::images {
@@ -100,23 +101,63 @@ TEST(RegistryClient, AnswersABearerChallengeWithATokenFromItsRealm) {
   EXPECT_EQ(*tags, (std::vector<std::string>{"v1", "v2"}));
 }
 
-TEST(RegistryClient, FollowsTagPagesOnTheSameRegistryOnly) {
+TEST(RegistryClient, FollowsTagPagesOnTheSameRegistryOnlyAndToAnEnd) {
+  std::string third = "Link: <http://169.254.169.254/v2/app/tags/list?last=c>; rel=\"next\"\r\n";
   CannedServer server([&](const std::string& head) {
     if (head.starts_with("GET /v2/app/tags/list?n=1000 ")) {
       return Answer(200, "Link: </v2/app/tags/list?last=b&n=1000>; rel=\"next\"\r\n",
-                    R"({"tags":["a","b"]})");
+                    R"({"tags":["a","b","../x",""]})");
     }
     if (head.starts_with("GET /v2/app/tags/list?last=b&n=1000 ")) {
-      return Answer(200, "Link: <http://169.254.169.254/v2/app/tags/list?last=c>; rel=\"next\"\r\n",
-                    R"({"tags":["c"]})");
+      return Answer(200, third, R"({"tags":["c"]})");
     }
     return Answer(500, "", "");
   });
   RegistryClient client({server.url("").substr(7), "app"}, {}, *EgressPolicy::Parse("loopback"));
+  auto moved = client.Tags();
+  ASSERT_FALSE(moved);
+  EXPECT_NE(moved.error().message.find("continues on another host"), std::string::npos)
+      << moved.error().message;
+  third = "";  // the end: only the OCI tags of both pages
   auto tags = client.Tags();
   ASSERT_TRUE(tags) << tags.error().message;
   EXPECT_EQ(*tags, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(server.heads.size(), 2u);
+  // A page that names itself again never ends.
+  third = "Link: </v2/app/tags/list?last=b&n=1000>; rel=\"next\"\r\n";
+  auto loop = client.Tags();
+  ASSERT_FALSE(loop);
+  EXPECT_NE(loop.error().message.find("does not end"), std::string::npos) << loop.error().message;
+}
+
+TEST(RegistryClient, CredentialsGoToATokenServiceOverTlsOnly) {
+  CannedServer server([&](const std::string&) {
+    return Answer(401, "WWW-Authenticate: Bearer realm=\"http://evil.example/token\"\r\n", "");
+  });
+  RegistryClient client({server.url("").substr(7), "app"}, {"bob", "pw"},
+                        *EgressPolicy::Parse("loopback"));
+  auto tags = client.Tags();
+  ASSERT_FALSE(tags);
+  EXPECT_NE(tags.error().message.find("the token service must be https"), std::string::npos)
+      << tags.error().message;
+  EXPECT_EQ(tags.error().message.find("pw"), std::string::npos);
+}
+
+TEST(RegistryClient, AnIndexInsideAnIndexIsNotRead) {
+  std::string inner =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+  std::string inner_digest = "sha256:" + Sha256Hex(inner);
+  std::string outer =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":")" +
+      inner_digest + R"(","platform":{"os":"linux","architecture":"amd64"}}]})";
+  CannedServer server([&](const std::string& head) {
+    if (head.find("/manifests/" + inner_digest) != std::string::npos) return Answer(200, "", inner);
+    return Answer(200, "", outer);
+  });
+  RegistryClient client({server.url("").substr(7), "app"}, {}, *EgressPolicy::Parse("loopback"));
+  auto image = client.ImageByTag("v1");
+  ASSERT_FALSE(image);
+  EXPECT_NE(image.error().message.find("an index inside an index is not read"), std::string::npos)
+      << image.error().message;
 }
 
 TEST(RegistryClient, RefusesAManifestThatIsNotWhatItsDigestSays) {

@@ -637,7 +637,12 @@ void DecodeTaskRef(Ctx& ctx, Fields& f, const Node& t, bool allow_task, Promotio
   }
 }
 
-PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path, bool allow_task) {
+// Whose steps: a Stage's template, a PromotionTask's, or a Promotion's
+// (inflated by the server, each alias explicit: "step-N" is theirs to use).
+enum class StepsOf { kTemplate, kTask, kPromotion };
+
+PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path, StepsOf of) {
+  const bool allow_task = of != StepsOf::kTask;
   Fields f(ctx, item, path);
   PromotionStepSpec s;
   if (const Node* t = f.Get("task"); t && !t->IsNull()) {
@@ -646,7 +651,7 @@ PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path
     s.uses = ctx.Str(*u, f.Sub("uses"));  // which kinds exist: checked at apply (delivery/)
   }
   s.as = std::string(Trim(f.Str("as")));
-  if (!s.as.empty() && IsReservedStepAlias(s.as))
+  if (!s.as.empty() && of != StepsOf::kPromotion && IsReservedStepAlias(s.as))
     ctx.Error(*f.Get("as"), f.Sub("as"), fmt::format("step alias {} is reserved", Quote(s.as)));
   s.if_expr = f.Str("if");  // compiled at apply (server/api.cc)
   if (const Node* v = f.Get("continueOnError"))
@@ -666,11 +671,11 @@ PromotionStepSpec DecodeStep(Ctx& ctx, const Node& item, const std::string& path
 
 // steps: aliases unique (Kargo's ValidatePromotionSteps).
 std::vector<PromotionStepSpec> DecodeSteps(Ctx& ctx, Fields& f, const std::string& key,
-                                           bool allow_task = true) {
+                                           StepsOf of) {
   std::vector<PromotionStepSpec> out;
   std::map<std::string, std::string> aliases;  // alias -> its step's path
   f.List(key, [&](const Node& item, const std::string& path) {
-    PromotionStepSpec s = DecodeStep(ctx, item, path, allow_task);
+    PromotionStepSpec s = DecodeStep(ctx, item, path, of);
     if (!s.as.empty()) {
       auto [at, fresh] = aliases.emplace(s.as, path);
       if (!fresh) {
@@ -799,7 +804,7 @@ StageSpec DecodeStageSpecNode(Ctx& ctx, const Node& spec) {
     if (const Node* ts = tf.Need("spec")) {
       Fields sf(ctx, *ts, "spec.promotionTemplate.spec");
       s.template_vars = DecodeVars(ctx, sf, "vars");
-      s.steps = DecodeSteps(ctx, sf, "steps");
+      s.steps = DecodeSteps(ctx, sf, "steps", StepsOf::kTemplate);
     }
   }
   if (const Node* v = f.Get("verification"); v && !v->IsNull())
@@ -823,7 +828,7 @@ PromotionSpec DecodePromotionSpecNode(Ctx& ctx, const Node& spec) {
          "origin (the auto-promotion candidate of an origin); name the Freight in spec.freight");
   NotYet(ctx, f, "target", "target (one Stage promoting to several destinations)");
   p.vars = DecodeVars(ctx, f, "vars");
-  p.steps = DecodeSteps(ctx, f, "steps");
+  p.steps = DecodeSteps(ctx, f, "steps", StepsOf::kPromotion);
   return p;
 }
 
@@ -1192,7 +1197,7 @@ bool DecodePromotionTaskKind(Ctx& ctx, Fields& f, Resource& r) {
     t.vars = DecodeVars(ctx, sf, "vars");
     if (const Node* steps = sf.Need("steps"); steps && steps->IsSeq() && steps->seq.empty())
       ctx.Error(*steps, "spec.steps", "a task needs at least one step");
-    t.steps = DecodeSteps(ctx, sf, "steps", /*allow_task=*/false);
+    t.steps = DecodeSteps(ctx, sf, "steps", StepsOf::kTask);
     return t;
   });
 }

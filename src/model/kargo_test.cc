@@ -286,6 +286,17 @@ spec:
              "spec.verification.analysisTemplates[0].kind: must be AnalysisTemplate or "
              "ClusterAnalysisTemplate, found \"Template\"");
   EXPECT_HAS(e, "k.yaml:23:12: spec.targets: not supported yet");
+  // A Promotion's steps are the server's, inflated with explicit aliases:
+  // "step-N" is theirs (delivery/promotion_task.h).
+  auto promo = DecodeText(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Promotion
+metadata: {name: p, namespace: demo}
+spec:
+  stage: dev
+  freight: f
+  steps: [{uses: fail, as: step-1}, {uses: fail, as: "t::step-1"}]
+)");
+  EXPECT_EQ(promo.errors(), "");
 }
 
 TEST(KargoDecodeTest, APromotionNamesItsStageAndFreight) {

@@ -22,6 +22,7 @@
 #include "delivery/freight.h"
 #include "delivery/gates.h"
 #include "delivery/git_steps.h"
+#include "delivery/http_step.h"
 #include "delivery/promotion.h"
 #include "delivery/promotion_task.h"
 #include "delivery/rollback.h"
@@ -628,6 +629,7 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
   std::vector<std::string> known = delivery::BuiltinStepNames();
   for (const auto& n : delivery::GitStepNames()) known.push_back(n);
   for (const auto& n : delivery::FileStepNames()) known.push_back(n);
+  known.emplace_back(delivery::kHttpStep);
   std::sort(known.begin(), known.end());
   for (size_t i = 0; i < steps.size(); ++i) {
     const std::string& uses = steps[i].uses;
