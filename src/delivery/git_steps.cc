@@ -233,6 +233,50 @@ class GitCommit : public StepRunner {
   }
 };
 
+// Kargo's git-tag: an annotated tag of HEAD. The same tag on HEAD already
+// (a run again after a crash) is done; on another commit, an error unless
+// `force`.
+class GitTag : public StepRunner {
+ public:
+  StepOutcome Run(const StepContext& ctx) override {
+    auto commit = Tag(ctx);
+    if (!commit) return ErroredStep(commit.error().message, true);
+    StepOutcome out;
+    out.output = {{"commit", *commit}};
+    return out;
+  }
+
+ private:
+  static Result<std::string> Tag(const StepContext& ctx) {
+    const Json& c = ctx.config;
+    STRAKE_TRY(OnlyFields(c, {"path", "tag", "message", "force"}, "config."));
+    STRAKE_TRY_ASSIGN(dir, WorkPath(ctx, c, "path"));
+    STRAKE_TRY_ASSIGN(tag, Text(c, "tag", true));
+    STRAKE_TRY_ASSIGN(message, Text(c, "message"));
+    STRAKE_TRY_ASSIGN(force, Flag(c, "force", false));
+    const std::string& scratch = ctx.work_dir;
+    if (tag.empty() || tag.front() == '-' ||
+        !gitops::RunGitLocal({"check-ref-format", "refs/tags/" + tag}, scratch, kGitTimeout)) {
+      return Failf("config.tag: {} is not a valid tag name", Quote(tag));
+    }
+    STRAKE_TRY_ASSIGN(head, Head(dir, scratch));
+    auto at = gitops::RunGitLocal(
+        {"-C", dir, "rev-parse", "--verify", "--quiet", "refs/tags/" + tag + "^{commit}"}, scratch,
+        kGitTimeout);
+    if (at && std::string(Trim(*at)) == head) return head;
+    if (at && !force) {
+      return Failf("config.tag: tag {} exists on another commit ({}); set force to move it",
+                   Quote(tag), std::string(Trim(*at)).substr(0, 12));
+    }
+    std::vector<std::string> args = {"-C",         dir,  "tag",
+                                     "--annotate", "-m", message.empty() ? tag : message};
+    if (force) args.emplace_back("--force");
+    args.push_back(tag);
+    STRAKE_TRY(gitops::RunGitLocal(args, scratch, kGitTimeout));
+    return head;
+  }
+};
+
 class GitPush : public StepRunner {
  public:
   GitPush(EgressPolicy egress, GitCredentialsFor creds)
@@ -249,13 +293,17 @@ class GitPush : public StepRunner {
  private:
   Result<Json> Push(const StepContext& ctx) {
     const Json& c = ctx.config;
-    STRAKE_TRY(NotYet(c, {"tag"}, "config."));
     STRAKE_TRY_ASSIGN(dir, WorkPath(ctx, c, "path"));
     STRAKE_TRY_ASSIGN(target, Text(c, "targetBranch"));
+    STRAKE_TRY_ASSIGN(tag, Text(c, "tag"));
     const bool generate = c.value("generateTargetBranch", false);
     if (generate && !target.empty())
       return Fail("config.targetBranch and generateTargetBranch are mutually exclusive");
+    if (!tag.empty() && (generate || !target.empty() || c.value("force", false)))
+      return Fail(
+          "config.tag is mutually exclusive with targetBranch, generateTargetBranch and force");
     const std::string& scratch = ctx.work_dir;
+    if (!tag.empty()) return PushTag(ctx, dir, tag);
     if (generate) target = "kargo/promotion/" + ctx.promotion;
     if (target.empty()) {
       STRAKE_TRY_ASSIGN(current, gitops::RunGitLocal({"-C", dir, "symbolic-ref", "--short", "HEAD"},
@@ -284,6 +332,24 @@ class GitPush : public StepRunner {
     return Json{{"branch", target}, {"commit", head}};
   }
 
+  // A tag, as Kargo pushes one: no rebase and retry (a tag names one
+  // commit); pushing the same tag again is up to date.
+  Result<Json> PushTag(const StepContext& ctx, const std::string& dir, const std::string& tag) {
+    const std::string& scratch = ctx.work_dir;
+    if (tag.front() == '-') return Failf("config.tag: {} is not a valid tag name", Quote(tag));
+    STRAKE_TRY_ASSIGN(origin, gitops::RunGitLocal({"-C", dir, "remote", "get-url", "origin"},
+                                                  scratch, kGitTimeout));
+    const std::string url(Trim(origin));
+    STRAKE_TRY_ASSIGN(commit, gitops::RunGitLocal({"-C", dir, "rev-parse", "--verify",
+                                                   "refs/tags/" + tag + "^{commit}"},
+                                                  scratch, kGitTimeout));
+    STRAKE_TRY(gitops::RunGitRemote(url,
+                                    {"-C", dir, "push", "--quiet", "--porcelain", url,
+                                     "refs/tags/" + tag + ":refs/tags/" + tag},
+                                    egress_, creds_(ctx.project, url), scratch, kGitTimeout));
+    return Json{{"tag", tag}, {"commit", std::string(Trim(commit))}};
+  }
+
   EgressPolicy egress_;
   GitCredentialsFor creds_;
 };
@@ -292,7 +358,7 @@ class GitPush : public StepRunner {
 
 const std::vector<std::string>& GitStepNames() {
   static const std::vector<std::string> kNames = {"file-write", "git-clear", "git-clone",
-                                                  "git-commit", "git-push"};
+                                                  "git-commit", "git-push",  "git-tag"};
   return kNames;
 }
 
@@ -301,6 +367,7 @@ void AddGitSteps(StepRegistry& registry, EgressPolicy egress, GitCredentialsFor 
   registry.Add("git-clear", std::make_unique<GitClear>());
   registry.Add("file-write", std::make_unique<FileWrite>());
   registry.Add("git-commit", std::make_unique<GitCommit>());
+  registry.Add("git-tag", std::make_unique<GitTag>());
   registry.Add("git-push", std::make_unique<GitPush>(std::move(egress), std::move(credentials)));
 }
 

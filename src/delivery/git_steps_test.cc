@@ -99,6 +99,37 @@ TEST_F(GitStepsTest, APushThatLostARaceIsRebasedAndAGeneratedBranchIsNamedByTheP
   EXPECT_EQ(generated.output["branch"], "kargo/promotion/dev.01abc.f00");
 }
 
+// Kargo's git-tag, then git-push of the tag: each safe to run again; a tag
+// on another commit moves only with force.
+TEST_F(GitStepsTest, ATagIsMadeAndPushedOnceAndMovesOnlyWithForce) {
+  Clone();
+  StepOutcome tagged = Run("git-tag", {{"path", "src"}, {"tag", "v1.0.0"}, {"message", "one"}});
+  ASSERT_EQ(tagged.attempt.status, StepStatus::kSucceeded) << tagged.attempt.error;
+  EXPECT_EQ(tagged.output["commit"], first_);
+  EXPECT_EQ(Run("git-tag", {{"path", "src"}, {"tag", "v1.0.0"}}).attempt.status,
+            StepStatus::kSucceeded);  // again: already there
+  StepOutcome pushed = Run("git-push", {{"path", "src"}, {"tag", "v1.0.0"}});
+  ASSERT_EQ(pushed.attempt.status, StepStatus::kSucceeded) << pushed.attempt.error;
+  EXPECT_EQ(pushed.output, (Json{{"tag", "v1.0.0"}, {"commit", first_}}));
+  EXPECT_EQ(RemoteRef("refs/tags/v1.0.0^{commit}"), first_);
+  EXPECT_EQ(Run("git-push", {{"path", "src"}, {"tag", "v1.0.0"}}).attempt.status,
+            StepStatus::kSucceeded);
+  ASSERT_TRUE(WriteFile(dir_ + "/promo/src/next.txt", "next"));
+  const std::string next =
+      Run("git-commit", {{"path", "src"}, {"message", "next"}}).output["commit"];
+  StepOutcome moved = Run("git-tag", {{"path", "src"}, {"tag", "v1.0.0"}});
+  EXPECT_TRUE(moved.attempt.terminal);
+  EXPECT_NE(moved.attempt.error.find("exists on another commit"), std::string::npos)
+      << moved.attempt.error;
+  StepOutcome forced = Run("git-tag", {{"path", "src"}, {"tag", "v1.0.0"}, {"force", true}});
+  ASSERT_EQ(forced.attempt.status, StepStatus::kSucceeded) << forced.attempt.error;
+  EXPECT_EQ(forced.output["commit"], next);
+  for (const char* bad : {"-f", "a..b", "x y"}) {
+    StepOutcome refused = Run("git-tag", {{"path", "src"}, {"tag", bad}});
+    EXPECT_NE(refused.attempt.error.find("is not a valid tag name"), std::string::npos) << bad;
+  }
+}
+
 TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
   StepOutcome escape =
       Run("git-clone", {{"repoURL", url_}, {"checkout", {{{"path", "../../etc"}}}}});
@@ -111,8 +142,8 @@ TEST_F(GitStepsTest, PathsStayInTheWorkingDirectoryAndUrlsAreUrls) {
   EXPECT_EQ(option.attempt.status, StepStatus::kErrored);
   StepOutcome typed = Run("git-commit", {{"path", "src"}, {"message", 7}});
   EXPECT_NE(typed.attempt.error.find("config.message must be a string"), std::string::npos);
-  StepOutcome tag = Run("git-push", {{"path", "src"}, {"tag", "v1"}});
-  EXPECT_NE(tag.attempt.error.find("config.tag: not supported yet"), std::string::npos);
+  StepOutcome tag = Run("git-push", {{"path", "src"}, {"tag", "v1"}, {"force", true}});
+  EXPECT_NE(tag.attempt.error.find("config.tag is mutually exclusive"), std::string::npos);
   // A server whose egress policy refuses file:// refuses it here too.
   StepRegistry strict;
   AddGitSteps(strict, EgressPolicy(),
