@@ -9,6 +9,8 @@
 
 #include "base/strings.h"
 #include "delivery/approval.h"
+#include "delivery/stage.h"
+#include "delivery/step_config.h"
 
 namespace strake::delivery {
 
@@ -292,9 +294,56 @@ class WaitForApproval : public StepRunner {
   }
 };
 
+// Kargo's set-metadata: key/value pairs merged into status.metadata of
+// Stages and Freight of the Promotion's Project. Setting the same values
+// again (a run after a crash) changes nothing.
+class SetMetadata : public StepRunner {
+ public:
+  explicit SetMetadata(store::Store& store) : store_(store) {}
+
+  StepOutcome Run(const StepContext& ctx) override {
+    auto done = Set(ctx);
+    if (!done) return ErroredStep(done.error().message, !done.error().Is(ErrorCode::kUnavailable));
+    return StepOutcome{};
+  }
+
+ private:
+  Status Set(const StepContext& ctx) {
+    STRAKE_TRY(OnlyFields(ctx.config, {"updates"}, "config."));
+    const Json updates = ctx.config.value("updates", Json());
+    if (!updates.is_array() || updates.empty())
+      return strake::Fail("config.updates: at least one update");
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const std::string at = fmt::format("config.updates[{}].", i);
+      STRAKE_TRY(OnlyFields(updates[i], {"kind", "name", "values"}, at));
+      STRAKE_TRY_ASSIGN(kind, Text(updates[i], "kind", true, at));
+      STRAKE_TRY_ASSIGN(name, Text(updates[i], "name", true, at));
+      if (kind != "Stage" && kind != "Freight")
+        return Failf("{}kind must be Stage or Freight, found {}", at, Quote(kind));
+      const Json values = updates[i].value("values", Json());
+      if (!values.is_object() || values.empty())
+        return Failf("{}values must be an object with at least one key", at);
+      STRAKE_TRY_ASSIGN(got, store_.Get({kind, ctx.project, name}));
+      if (!got) return Failf("{}name: {} {} not found in {}", at, kind, Quote(name), ctx.project);
+      STRAKE_TRY(UpdateStatusOf(
+          store_, got->key,
+          [&](const Json& was) {
+            Json next = was;
+            if (!next["metadata"].is_object()) next["metadata"] = Json::object();
+            for (const auto& [k, v] : values.items()) next["metadata"][k] = v;
+            return next;
+          },
+          "MetadataSet", fmt::format("metadata set by Promotion {}", ctx.promotion)));
+    }
+    return Ok();
+  }
+
+  store::Store& store_;
+};
+
 const std::vector<std::string>& BuiltinStepNames() {
   static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail",
-                                                  kWaitForApprovalStep};
+                                                  "set-metadata", kWaitForApprovalStep};
   return kNames;
 }
 
@@ -303,6 +352,7 @@ void AddBuiltinSteps(StepRegistry& registry, store::Store& store, SyncApplicatio
   registry.Add("fail", std::make_unique<Fail>());
   registry.Add("argocd-update", std::make_unique<ArgoCDUpdate>(store, std::move(sync)));
   registry.Add(kWaitForApprovalStep, std::make_unique<WaitForApproval>());
+  registry.Add("set-metadata", std::make_unique<SetMetadata>(store));
 }
 
 }  // namespace strake::delivery

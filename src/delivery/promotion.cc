@@ -85,8 +85,9 @@ std::vector<std::string> StepRegistry::Names() const {
 }
 
 const std::set<std::string>& PromotionFunctionNames() {
-  static const std::set<std::string> kNames = {"success",    "failure",      "always",   "status",
-                                               "commitFrom", "artifactFrom", "imageFrom"};
+  static const std::set<std::string> kNames = {
+      "success",      "failure",   "always",          "status",        "commitFrom",
+      "artifactFrom", "imageFrom", "freightMetadata", "stageMetadata", "freightStatus"};
   return kNames;
 }
 
@@ -352,6 +353,23 @@ bool FollowsAnApproval(const std::vector<model::PromotionStepSpec>& steps, size_
 }
 
 // Kargo's promotion environment for the step `alias`.
+// Kargo's freightMetadata(name), freightStatus(name) and
+// stageMetadata(name), read from the store when called: `field` of the
+// status of the Freight or Stage of the Promotion's namespace ("" = all of
+// it); null when there is none.
+rollout::HostFunction StatusReader(store::Store& store, std::string ns, std::string kind,
+                                   std::string field) {
+  return [&store, ns = std::move(ns), kind = std::move(kind), field = std::move(field)](
+             const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
+    if (args.size() != 1 || !args[0].is_string())
+      return Failf("{} takes the name of a {}", field.empty() ? "freightStatus" : kind, kind);
+    STRAKE_TRY_ASSIGN(got, store.Get({kind, ns, args[0].get<std::string>()}));
+    if (!got || !got->status.is_object()) return rollout::Value();
+    if (field.empty()) return rollout::Value(got->status);
+    return got->status.value(field, rollout::Value());
+  };
+}
+
 TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
                     const store::Resource& freight, const std::vector<StepRecord>& records,
                     const Json& state, const std::string& alias, const Json& vars) {
@@ -384,6 +402,18 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
   env.functions["artifactFrom"] = ArtifactFrom(freight.object.value("artifacts", Json::array()));
   env.functions["imageFrom"] = ImageFrom(freight.object.value("artifacts", Json::array()),
                                          freight.object.value("images", Json::array()));
+  return env;
+}
+
+// StepEnv with the functions that read the store.
+TemplateEnv StepEnvWithStore(store::Store& store, const store::Resource& promo,
+                             const model::Promotion& spec, const store::Resource& freight,
+                             const std::vector<StepRecord>& records, const Json& state,
+                             const std::string& alias) {
+  TemplateEnv env = StepEnv(promo, spec, freight, records, state, alias, Json::object());
+  env.functions["freightMetadata"] = StatusReader(store, promo.key.ns, "Freight", "metadata");
+  env.functions["freightStatus"] = StatusReader(store, promo.key.ns, "Freight", "");
+  env.functions["stageMetadata"] = StatusReader(store, promo.key.ns, "Stage", "metadata");
   return env;
 }
 
@@ -455,7 +485,7 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
     const auto& step = run.spec.spec.steps[i];
     StepRecord& rec = run.records[i];
     TemplateEnv env =
-        StepEnv(run.promo, run.spec, *run.freight, run.records, state, rec.alias, Json::object());
+        StepEnvWithStore(store_, run.promo, run.spec, *run.freight, run.records, state, rec.alias);
     auto vars = EvaluateVars(run.spec.spec.vars, env, Json::object());
     if (vars) vars = EvaluateVars(step.vars, env, *vars);
     StepRunner* runner = steps_.Find(step.uses);

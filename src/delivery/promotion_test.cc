@@ -155,6 +155,32 @@ TEST_F(PromotionTest, ATasksStepsSeeTheirTasksOutputsAndItsComposedOutput) {
   EXPECT_EQ(StatusOf("Promotion", "p1")["state"]["u"]["a"], "other");
 }
 
+// Kargo's set-metadata, read back by freightMetadata(), stageMetadata()
+// and freightStatus() in a later step.
+TEST_F(PromotionTest, SetMetadataIsReadBackByTheMetadataFunctions) {
+  Promote("p1", "f1",
+          R"([{"uses": "set-metadata", "config": {"updates": [
+                {"kind": "Freight", "name": "f1", "values": {"a": 1, "deep": {"x": [1, 2]}}},
+                {"kind": "Stage", "name": "dev", "values": {"b": "x"}}]}},
+              {"uses": "scripted", "config": {"fm": "${{ freightMetadata('f1').deep.x[1] }}",
+                "sm": "${{ stageMetadata(ctx.stage).b }}",
+                "fs": "${{ freightStatus('f1').metadata.a }}",
+                "none": "${{ stageMetadata('nope') ?? 'default' }}"}}])");
+  Reconcile("p1");
+  EXPECT_EQ(Phase("p1"), "Succeeded") << StatusOf("Promotion", "p1").dump(2);
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].second, (Json{{"fm", 2}, {"sm", "x"}, {"fs", 1}, {"none", "default"}}));
+  EXPECT_EQ(StatusOf("Freight", "f1")["metadata"]["deep"], (Json{{"x", {1, 2}}}));
+  EXPECT_TRUE(StatusOf("Freight", "f1")["currentlyIn"].contains("dev"));  // the rest stays
+  Promote(
+      "p2", "f1",
+      R"([{"uses": "set-metadata", "config": {"updates": [{"kind": "Warehouse", "name": "w", "values": {"a": 1}}]}}])");
+  Reconcile("p2");
+  EXPECT_EQ(Phase("p2"), "Errored");
+  EXPECT_NE(StatusOf("Promotion", "p2").dump().find("kind must be Stage or Freight"),
+            std::string::npos);
+}
+
 TEST_F(PromotionTest, OnePromotionOfAStageRunsAtATimeOldestFirst) {
   step_->script = {
       StepOutcome{{StepStatus::kRunning, "busy", "", false}, Json::object(), std::nullopt}};
