@@ -86,8 +86,9 @@ std::vector<std::string> StepRegistry::Names() const {
 
 const std::set<std::string>& PromotionFunctionNames() {
   static const std::set<std::string> kNames = {
-      "success",      "failure",   "always",          "status",        "commitFrom",
-      "artifactFrom", "imageFrom", "freightMetadata", "stageMetadata", "freightStatus"};
+      "success",       "failure",       "always",    "status",
+      "commitFrom",    "artifactFrom",  "imageFrom", "freightMetadata",
+      "stageMetadata", "freightStatus", "now"};
   return kNames;
 }
 
@@ -409,8 +410,14 @@ TemplateEnv StepEnv(const store::Resource& promo, const model::Promotion& spec,
 TemplateEnv StepEnvWithStore(store::Store& store, const store::Resource& promo,
                              const model::Promotion& spec, const store::Resource& freight,
                              const std::vector<StepRecord>& records, const Json& state,
-                             const std::string& alias) {
+                             const std::string& alias, int64_t now_ms) {
   TemplateEnv env = StepEnv(promo, spec, freight, records, state, alias, Json::object());
+  // Kargo's now(): the time, as an RFC 3339 string in UTC.
+  env.functions["now"] =
+      [now_ms](const std::vector<rollout::Value>& args) -> Result<rollout::Value> {
+    if (!args.empty()) return Fail("now takes no arguments");
+    return rollout::Value(FormatRfc3339(FromUnixMillis(now_ms)));
+  };
   env.functions["freightMetadata"] = StatusReader(store, promo.key.ns, "Freight", "metadata");
   env.functions["freightStatus"] = StatusReader(store, promo.key.ns, "Freight", "");
   env.functions["stageMetadata"] = StatusReader(store, promo.key.ns, "Stage", "metadata");
@@ -484,8 +491,8 @@ Result<controller::ReconcileResult> PromotionReconciler::RunSteps(Run& run) {
   for (; i < run.spec.spec.steps.size() && i < run.records.size(); ++i) {
     const auto& step = run.spec.spec.steps[i];
     StepRecord& rec = run.records[i];
-    TemplateEnv env =
-        StepEnvWithStore(store_, run.promo, run.spec, *run.freight, run.records, state, rec.alias);
+    TemplateEnv env = StepEnvWithStore(store_, run.promo, run.spec, *run.freight, run.records,
+                                       state, rec.alias, run.now_ms);
     auto vars = EvaluateVars(run.spec.spec.vars, env, Json::object());
     if (vars) vars = EvaluateVars(step.vars, env, *vars);
     StepRunner* runner = steps_.Find(step.uses);

@@ -165,11 +165,16 @@ TEST_F(PromotionTest, SetMetadataIsReadBackByTheMetadataFunctions) {
               {"uses": "scripted", "config": {"fm": "${{ freightMetadata('f1').deep.x[1] }}",
                 "sm": "${{ stageMetadata(ctx.stage).b }}",
                 "fs": "${{ freightStatus('f1').metadata.a }}",
-                "none": "${{ stageMetadata('nope') ?? 'default' }}"}}])");
+                "none": "${{ stageMetadata('nope') ?? 'default' }}",
+                "at": "${{ now() }}"}}])");
   Reconcile("p1");
   EXPECT_EQ(Phase("p1"), "Succeeded") << StatusOf("Promotion", "p1").dump(2);
   ASSERT_EQ(calls_.size(), 1u);
-  EXPECT_EQ(calls_[0].second, (Json{{"fm", 2}, {"sm", "x"}, {"fs", 1}, {"none", "default"}}));
+  EXPECT_EQ(calls_[0].second, (Json{{"fm", 2},
+                                    {"sm", "x"},
+                                    {"fs", 1},
+                                    {"none", "default"},
+                                    {"at", FormatRfc3339(clock_.Now())}}));
   EXPECT_EQ(StatusOf("Freight", "f1")["metadata"]["deep"], (Json{{"x", {1, 2}}}));
   EXPECT_TRUE(StatusOf("Freight", "f1")["currentlyIn"].contains("dev"));  // the rest stays
   Promote(
