@@ -173,9 +173,19 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     }
   };
   for (const auto& [k, v] : req.headers) {
+    // A name is an RFC 9110 token and a value holds no line break: no
+    // header or request is smuggled in through either.
+    bool token = !k.empty() && std::all_of(k.begin(), k.end(), [](unsigned char ch) {
+      return std::isalnum(ch) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) !=
+                                     std::string_view::npos;
+    });
+    if (!token || v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return Fail(ErrorCode::kInvalid,
+                  fmt::format("header {}: a name must be a token and a value one line", Quote(k)));
+    }
     if (!with_auth && http::EqualsIgnoreCase(k, "Authorization")) continue;
     std::string line = k;
-    line += ": ";
+    line += v.empty() ? ";" : ": ";  // curl drops "Name:" with nothing after it
     line += v;
     add_header(line);
   }
@@ -205,14 +215,22 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   }
   if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  } else if (req.method != "GET") {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  } else if (req.method != "GET" || !req.body.empty()) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());  // a GET with a body stays GET
   }
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
   curl_slist* pin = nullptr;
+  if (!proxy.empty() && parts.scheme != "https") {
+    // Plain HTTP through a proxy lets the proxy choose the address; a tunnel
+    // to port 80 is refused by most proxies. Refused, with the reason.
+    return Fail(ErrorCode::kForbidden,
+                fmt::format("{} {}: plain http through a proxy is refused (the proxy would pick "
+                            "the address past the egress policy); use https or NO_PROXY",
+                            req.method, ForMessage(url)));
+  }
   if (!proxy.empty()) {
     // The proxy connects where this process checked, not where its own
     // resolver says (rebinding): a tunnel, pinned to the checked address.

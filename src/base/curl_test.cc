@@ -76,6 +76,23 @@ TEST(Curl, RedirectsAreFollowedOnlyWhenAskedAndNeverCarryAuthorizationAway) {
   EXPECT_NE(origin.heads.back().find("Bearer t0ken"), std::string::npos);
 }
 
+TEST(Curl, AHeaderCannotSmuggleAnotherHeaderOrRequest) {
+  CannedServer server([](const std::string&) { return Ok("x"); });
+  for (const auto& [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"X-A", "1\r\nTransfer-Encoding: chunked"},
+                                                        {"X-B", "a\nb"},
+                                                        {"Bad Name", "v"},
+                                                        {"X:C", "v"},
+                                                        {"", "v"}}) {
+    auto r = Send(Get(server.url("/"), {{k, v}}), Loopback());
+    EXPECT_FALSE(r) << k;
+  }
+  EXPECT_TRUE(server.heads.empty());
+  auto empty = Send(Get(server.url("/"), {{"X-Empty", ""}}), Loopback());
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_NE(server.heads.at(0).find("X-Empty:"), std::string::npos) << server.heads[0];
+}
+
 TEST(Curl, OnlyHttpAndHttpsAndTheErrorHidesCredentials) {
   auto r = Send(Get("file:///etc/passwd"), EgressPolicy::Open());
   ASSERT_FALSE(r);

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,58 @@ Status Authorized(const store::Resource& app, const StepContext& ctx) {
   return refused;
 }
 
+// The Applications `cfg` selects (by name, or matchLabels), in the
+// Promotion's namespace unless `namespace` names another. With
+// `authorized`, a selector takes only those that carry
+// kargo.akuity.io/authorized-stage for this Stage (a name is for the caller
+// to check).
+Result<std::vector<store::Resource>> SelectApps(store::Store& store, const Json& cfg,
+                                                const StepContext& ctx, const std::string& path,
+                                                bool authorized) {
+  if (!cfg.is_object()) return Failf("{} must be an object", path);
+  std::string ns = cfg.value("namespace", "");
+  if (ns.empty()) ns = ctx.project;
+  std::string name = cfg.value("name", "");
+  const Json selector = cfg.value("selector", Json());
+  if (name.empty() == selector.is_null())
+    return Failf("{}: exactly one of name and selector is required", path);
+  std::vector<store::Resource> out;
+  if (!name.empty()) {
+    STRAKE_TRY_ASSIGN(app, store.Get({"Application", ns, name}));
+    if (!app)
+      return Failf("unable to find Argo CD Application {} in namespace {}", Quote(name), Quote(ns));
+    out.push_back(std::move(*app));
+    return out;
+  }
+  if (selector.contains("matchExpressions"))
+    return Failf("{}.selector.matchExpressions: not supported yet; use matchLabels", path);
+  const Json labels = selector.value("matchLabels", Json::object());
+  if (!labels.is_object() || labels.empty())
+    return Failf("{}.selector: matchLabels is required", path);
+  STRAKE_TRY_ASSIGN(all, store.List("Application", ns));
+  std::vector<std::string> unauthorized;
+  for (auto& app : all) {
+    bool match = true;
+    for (const auto& [k, v] : labels.items()) {
+      auto it = app.labels.find(k);
+      match = match && v.is_string() && it != app.labels.end() && it->second == v;
+    }
+    if (!match) continue;
+    if (!authorized || Authorized(app, ctx)) {
+      out.push_back(std::move(app));
+    } else {
+      unauthorized.push_back(app.key.name);
+    }
+  }
+  if (out.empty()) {
+    return Failf(
+        "found {} Application(s) matching selector in namespace {}, but none are "
+        "authorized for Stage {}:{}",
+        unauthorized.size(), Quote(ns), ctx.project, ctx.stage);
+  }
+  return out;
+}
+
 // One source update of the config, as it applies to an Application.
 struct SourceUpdate {
   std::string repo_url;
@@ -118,7 +171,7 @@ class ArgoCDUpdate : public StepRunner {
     const Json& apps = ctx.config["apps"];
     for (size_t i = 0; i < apps.size(); ++i) {
       std::string path = fmt::format("config.apps[{}]", i);
-      auto selected = Select(apps[i], ctx, path);
+      auto selected = SelectApps(store_, apps[i], ctx, path, /*authorized=*/true);
       if (!selected) return ErroredStep(selected.error().message, true);
       auto updates = SourceUpdates(apps[i], path);
       if (!updates) return ErroredStep(updates.error().message, true);
@@ -141,53 +194,6 @@ class ArgoCDUpdate : public StepRunner {
   }
 
  private:
-  Result<std::vector<store::Resource>> Select(const Json& cfg, const StepContext& ctx,
-                                              const std::string& path) {
-    if (!cfg.is_object()) return Failf("{} must be an object", path);
-    std::string ns = cfg.value("namespace", "");
-    if (ns.empty()) ns = ctx.project;
-    std::string name = cfg.value("name", "");
-    const Json selector = cfg.value("selector", Json());
-    if (name.empty() == selector.is_null())
-      return Failf("{}: exactly one of name and selector is required", path);
-    std::vector<store::Resource> out;
-    if (!name.empty()) {
-      STRAKE_TRY_ASSIGN(app, store_.Get({"Application", ns, name}));
-      if (!app)
-        return Failf("unable to find Argo CD Application {} in namespace {}", Quote(name),
-                     Quote(ns));
-      out.push_back(std::move(*app));
-      return out;
-    }
-    if (selector.contains("matchExpressions"))
-      return Failf("{}.selector.matchExpressions: not supported yet; use matchLabels", path);
-    const Json labels = selector.value("matchLabels", Json::object());
-    if (!labels.is_object() || labels.empty())
-      return Failf("{}.selector: matchLabels is required", path);
-    STRAKE_TRY_ASSIGN(all, store_.List("Application", ns));
-    std::vector<std::string> unauthorized;
-    for (auto& app : all) {
-      bool match = true;
-      for (const auto& [k, v] : labels.items()) {
-        auto it = app.labels.find(k);
-        match = match && v.is_string() && it != app.labels.end() && it->second == v;
-      }
-      if (!match) continue;
-      if (Authorized(app, ctx)) {
-        out.push_back(std::move(app));
-      } else {
-        unauthorized.push_back(app.key.name);
-      }
-    }
-    if (out.empty()) {
-      return Failf(
-          "found {} Application(s) matching selector in namespace {}, but none are "
-          "authorized for Stage {}:{}",
-          unauthorized.size(), Quote(ns), ctx.project, ctx.stage);
-    }
-    return out;
-  }
-
   // The desired revision of the Application's (one) source, and whether
   // an update names it.
   static std::pair<const SourceUpdate*, std::string> UpdateFor(
@@ -303,7 +309,8 @@ class SetMetadata : public StepRunner {
 
   StepOutcome Run(const StepContext& ctx) override {
     auto done = Set(ctx);
-    if (!done) return ErroredStep(done.error().message, !done.error().Is(ErrorCode::kUnavailable));
+    // A config error is for good; a store that is busy or contended is tried again.
+    if (!done) return ErroredStep(done.error().message, done.error().Is(ErrorCode::kInvalid));
     return StepOutcome{};
   }
 
@@ -312,17 +319,18 @@ class SetMetadata : public StepRunner {
     STRAKE_TRY(OnlyFields(ctx.config, {"updates"}, "config."));
     const Json updates = ctx.config.value("updates", Json());
     if (!updates.is_array() || updates.empty())
-      return strake::Fail("config.updates: at least one update");
+      return strake::Fail(ErrorCode::kInvalid, "config.updates: at least one update");
     for (size_t i = 0; i < updates.size(); ++i) {
       const std::string at = fmt::format("config.updates[{}].", i);
       STRAKE_TRY(OnlyFields(updates[i], {"kind", "name", "values"}, at));
       STRAKE_TRY_ASSIGN(kind, Text(updates[i], "kind", true, at));
       STRAKE_TRY_ASSIGN(name, Text(updates[i], "name", true, at));
       if (kind != "Stage" && kind != "Freight")
-        return Failf("{}kind must be Stage or Freight, found {}", at, Quote(kind));
+        return Failf(ErrorCode::kInvalid, "{}kind must be Stage or Freight, found {}", at,
+                     Quote(kind));
       const Json values = updates[i].value("values", Json());
       if (!values.is_object() || values.empty())
-        return Failf("{}values must be an object with at least one key", at);
+        return Failf(ErrorCode::kInvalid, "{}values must be an object with at least one key", at);
       STRAKE_TRY_ASSIGN(got, store_.Get({kind, ctx.project, name}));
       if (!got) return Failf("{}name: {} {} not found in {}", at, kind, Quote(name), ctx.project);
       STRAKE_TRY(UpdateStatusOf(
@@ -341,9 +349,110 @@ class SetMetadata : public StepRunner {
   store::Store& store_;
 };
 
+// Kargo's argocd-wait: waits until every selected Application meets
+// `waitFor` (default health, sync, operation; health, suspended and
+// degraded OR'd, the rest AND'd). An Application of the Promotion's
+// namespace needs no annotation (Kargo's); one of another namespace must
+// authorize the Stage, as for argocd-update (strake's namespaces are its
+// tenants). With `health` wanted, an Application that turns Degraded from
+// a state that was neither Degraded nor Unknown fails the step at once.
+class ArgoCDWait : public StepRunner {
+ public:
+  explicit ArgoCDWait(store::Store& store) : store_(store) {}
+
+  Millis DefaultTimeout() const override { return Millis(5 * 60 * 1000); }
+
+  StepOutcome Run(const StepContext& ctx) override {
+    auto wants = WaitFor(ctx.config);
+    if (!wants) return ErroredStep(wants.error().message, true);
+    const Json apps = ctx.config.is_object() ? ctx.config.value("apps", Json()) : Json();
+    if (!apps.is_array() || apps.empty())
+      return ErroredStep("config.apps: at least one Application is required", true);
+    StepOutcome out;
+    out.output = {{"apps", Json::array()}};
+    const Json seen = ctx.output.is_object() ? ctx.output.value("apps", Json::array()) : Json();
+    std::vector<std::string> waiting;
+    for (size_t i = 0; i < apps.size(); ++i) {
+      const std::string path = fmt::format("config.apps[{}]", i);
+      auto selected = SelectApps(store_, apps[i], ctx, path, /*authorized=*/false);
+      if (!selected) return ErroredStep(selected.error().message);
+      for (const auto& app : *selected) {
+        if (app.key.ns != ctx.project) {
+          if (auto ok = Authorized(app, ctx); !ok) return ErroredStep(ok.error().message, true);
+        }
+        const Json st = app.status.is_object() ? app.status : Json::object();
+        const std::string health = st.value("health", Json::object()).value("status", "Unknown");
+        const std::string sync = st.value("sync", Json::object()).value("status", "Unknown");
+        const std::string op = st.value("operationState", Json::object()).value("phase", "");
+        const std::string before = HealthSeen(seen, app);
+        if (wants->count("health") && !wants->count("degraded") && health == "Degraded" &&
+            !before.empty() && before != "Degraded" && before != "Unknown") {
+          out.attempt = {StepStatus::kFailed, "",
+                         fmt::format("Argo CD Application {} became Degraded (was {})",
+                                     Quote(app.key.name), before),
+                         true};
+          return out;
+        }
+        out.output["apps"].push_back({{"name", app.key.name},
+                                      {"namespace", app.key.ns},
+                                      {"health", health},
+                                      {"sync", sync}});
+        if (!Met(*wants, health, sync, op)) waiting.push_back(app.key.name);
+      }
+    }
+    if (!waiting.empty()) {
+      out.attempt.status = StepStatus::kRunning;
+      out.attempt.message = "waiting for " + Join(waiting, ", ");
+    }
+    return out;
+  }
+
+ private:
+  static Result<std::set<std::string>> WaitFor(const Json& c) {
+    STRAKE_TRY(OnlyFields(c, {"apps", "waitFor"}, "config."));
+    const Json w = c.value("waitFor", Json());
+    if (w.is_null()) return std::set<std::string>{"health", "sync", "operation"};
+    if (!w.is_array() || w.empty()) return strake::Fail("config.waitFor must be a non-empty list");
+    std::set<std::string> out;
+    for (const auto& v : w) {
+      static const std::set<std::string> kKnown = {"health", "sync", "operation", "suspended",
+                                                   "degraded"};
+      if (!v.is_string() || !kKnown.count(v.get<std::string>()))
+        return Failf("config.waitFor: {} is not health, sync, operation, suspended or degraded",
+                     v.dump());
+      out.insert(v.get<std::string>());
+    }
+    return out;
+  }
+
+  static bool Met(const std::set<std::string>& wants, const std::string& health,
+                  const std::string& sync, const std::string& op) {
+    bool any_health = wants.count("health") || wants.count("suspended") || wants.count("degraded");
+    bool health_ok = (wants.count("health") && health == "Healthy") ||
+                     (wants.count("suspended") && health == "Suspended") ||
+                     (wants.count("degraded") && health == "Degraded");
+    if (any_health && !health_ok) return false;
+    if (wants.count("sync") && sync != "Synced") return false;
+    return !(wants.count("operation") && op == "Running");
+  }
+
+  static std::string HealthSeen(const Json& seen, const store::Resource& app) {
+    if (!seen.is_array()) return "";
+    for (const auto& a : seen) {
+      if (a.is_object() && a.value("name", "") == app.key.name &&
+          a.value("namespace", "") == app.key.ns)
+        return a.value("health", "");
+    }
+    return "";
+  }
+
+  store::Store& store_;
+};
+
 const std::vector<std::string>& BuiltinStepNames() {
-  static const std::vector<std::string> kNames = {"argocd-update", "compose-output", "fail",
-                                                  "set-metadata", kWaitForApprovalStep};
+  static const std::vector<std::string> kNames = {"argocd-update",  "argocd-wait",
+                                                  "compose-output", "fail",
+                                                  "set-metadata",   kWaitForApprovalStep};
   return kNames;
 }
 
@@ -353,6 +462,7 @@ void AddBuiltinSteps(StepRegistry& registry, store::Store& store, SyncApplicatio
   registry.Add("argocd-update", std::make_unique<ArgoCDUpdate>(store, std::move(sync)));
   registry.Add(kWaitForApprovalStep, std::make_unique<WaitForApproval>());
   registry.Add("set-metadata", std::make_unique<SetMetadata>(store));
+  registry.Add("argocd-wait", std::make_unique<ArgoCDWait>(store));
 }
 
 }  // namespace strake::delivery

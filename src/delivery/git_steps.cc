@@ -205,6 +205,18 @@ class FileWrite : public StepRunner {
   }
 };
 
+// `dir` must be the top of a clone (its own .git directory), not a
+// repository-shaped folder inside one whose config a pusher wrote.
+Status TopOfClone(const std::string& dir, const std::string& scratch, const std::string& field) {
+  auto git_dir =
+      gitops::RunGitLocal({"-C", dir, "rev-parse", "--absolute-git-dir"}, scratch, kGitTimeout);
+  std::error_code ec;
+  const std::string want = std::filesystem::weakly_canonical(dir + "/.git", ec).string();
+  if (!git_dir || std::string(Trim(*git_dir)) != want)
+    return Failf("config.{}: not the top of a repository that git-clone made", field);
+  return Ok();
+}
+
 class GitCommit : public StepRunner {
  public:
   StepOutcome Run(const StepContext& ctx) override {
@@ -222,6 +234,7 @@ class GitCommit : public StepRunner {
     STRAKE_TRY_ASSIGN(dir, WorkPath(ctx, ctx.config, "path"));
     STRAKE_TRY_ASSIGN(message, Text(ctx.config, "message", true));
     const std::string& scratch = ctx.work_dir;
+    STRAKE_TRY(TopOfClone(dir, scratch, "path"));
     STRAKE_TRY(gitops::RunGitLocal({"-C", dir, "add", "--all"}, scratch, kGitTimeout));
     STRAKE_TRY_ASSIGN(
         changes, gitops::RunGitLocal({"-C", dir, "status", "--porcelain"}, scratch, kGitTimeout));
@@ -255,6 +268,7 @@ class GitTag : public StepRunner {
     STRAKE_TRY_ASSIGN(message, Text(c, "message"));
     STRAKE_TRY_ASSIGN(force, Flag(c, "force", false));
     const std::string& scratch = ctx.work_dir;
+    STRAKE_TRY(TopOfClone(dir, scratch, "path"));
     if (tag.empty() || tag.front() == '-' ||
         !gitops::RunGitLocal({"check-ref-format", "refs/tags/" + tag}, scratch, kGitTimeout)) {
       return Failf("config.tag: {} is not a valid tag name", Quote(tag));
@@ -303,6 +317,7 @@ class GitPush : public StepRunner {
       return Fail(
           "config.tag is mutually exclusive with targetBranch, generateTargetBranch and force");
     const std::string& scratch = ctx.work_dir;
+    STRAKE_TRY(TopOfClone(dir, scratch, "path"));
     if (!tag.empty()) return PushTag(ctx, dir, tag);
     if (generate) target = "kargo/promotion/" + ctx.promotion;
     if (target.empty()) {
@@ -336,7 +351,10 @@ class GitPush : public StepRunner {
   // commit); pushing the same tag again is up to date.
   Result<Json> PushTag(const StepContext& ctx, const std::string& dir, const std::string& tag) {
     const std::string& scratch = ctx.work_dir;
-    if (tag.front() == '-') return Failf("config.tag: {} is not a valid tag name", Quote(tag));
+    if (tag.front() == '-' ||
+        !gitops::RunGitLocal({"check-ref-format", "refs/tags/" + tag}, scratch, kGitTimeout)) {
+      return Failf("config.tag: {} is not a valid tag name", Quote(tag));
+    }
     STRAKE_TRY_ASSIGN(origin, gitops::RunGitLocal({"-C", dir, "remote", "get-url", "origin"},
                                                   scratch, kGitTimeout));
     const std::string url(Trim(origin));

@@ -124,6 +124,19 @@ TEST_F(GitStepsTest, ATagIsMadeAndPushedOnceAndMovesOnlyWithForce) {
   StepOutcome forced = Run("git-tag", {{"path", "src"}, {"tag", "v1.0.0"}, {"force", true}});
   ASSERT_EQ(forced.attempt.status, StepStatus::kSucceeded) << forced.attempt.error;
   EXPECT_EQ(forced.output["commit"], next);
+  // A repository-shaped folder inside the clone (its config and hooks the
+  // pusher's) is not a repository the steps work in.
+  ASSERT_TRUE(MakeDirs(dir_ + "/promo/src/evil"));
+  ASSERT_EQ(std::system(("git init -q --bare " + dir_ + "/promo/src/evil/inner").c_str()), 0);
+  StepOutcome nested = Run("git-tag", {{"path", "src/evil/inner"}, {"tag", "v9"}});
+  EXPECT_NE(nested.attempt.error.find("not the top of a repository that git-clone made"),
+            std::string::npos)
+      << nested.attempt.error;
+  // Nor does a link lead a file step into .git.
+  ASSERT_EQ(::symlink(".git", (dir_ + "/promo/src/g").c_str()), 0);
+  StepOutcome linked = Run("file-write", {{"path", "src/g/config"}, {"contents", "x"}});
+  EXPECT_NE(linked.attempt.error.find("leads into a .git directory"), std::string::npos)
+      << linked.attempt.error;
   for (const char* bad : {"-f", "a..b", "x y"}) {
     StepOutcome refused = Run("git-tag", {{"path", "src"}, {"tag", bad}});
     EXPECT_NE(refused.attempt.error.find("is not a valid tag name"), std::string::npos) << bad;

@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxResponse = size_t{2} << 20;
 constexpr Millis kDefaultTimeout{10'000};
-constexpr Millis kMaxTimeout{300'000};
+constexpr Millis kMaxTimeout{60'000};  // a step holds a Promotion worker meanwhile
 constexpr Millis kDefaultPoll{30'000};
 constexpr Millis kMinPoll{10'000};
 
@@ -126,8 +126,11 @@ Result<HttpConfig> ReadConfig(const StepContext& ctx) {
 // The response's body as Kargo parses it.
 Json ParseBody(const std::string& body, std::string type) {
   if (body.empty()) return Json::object();
-  type = ToLower(type.substr(0, type.find(';')));
+  type = ToLower(std::string(Trim(type.substr(0, type.find(';')))));
   if (type == "text/plain") return body;
+  // A response nested deeper than any real one is refused before it is
+  // parsed (the evaluator copies values recursively).
+  if (!JsonDepthWithin(body, 64)) return Json::object();
   if (type == "application/yaml" || type == "text/yaml" || type == "application/x-yaml") {
     auto docs = model::ParseYaml(body, "response");
     if (docs && !docs->empty()) return model::ToJson(docs->front().root);
@@ -135,6 +138,18 @@ Json ParseBody(const std::string& body, std::string type) {
   }
   Json j = Json::parse(body, nullptr, false);
   return j.is_discarded() ? Json::object() : j;
+}
+
+// Go's textproto.CanonicalMIMEHeaderKey, as Kargo's response.headers keys
+// are: "content-type" -> "Content-Type".
+std::string CanonicalHeaderKey(std::string k) {
+  bool upper = true;
+  for (char& c : k) {
+    c = upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
+              : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    upper = c == '-';
+  }
+  return k;
 }
 
 // `response` for the expressions, and header(name).
@@ -145,7 +160,7 @@ struct ResponseEnv {
 
 ResponseEnv EnvOf(const curl::Response& r, const std::string& content_type) {
   Json headers = Json::object();
-  for (const auto& [k, v] : r.headers) headers[k].push_back(v);
+  for (const auto& [k, v] : r.headers) headers[CanonicalHeaderKey(k)].push_back(v);
   ResponseEnv env;
   env.vars["response"] = {
       {"status", r.status},
@@ -162,7 +177,7 @@ ResponseEnv EnvOf(const curl::Response& r, const std::string& content_type) {
 Result<rollout::Value> Evaluate(const std::string& field, const std::string& text,
                                 const ResponseEnv& env) {
   auto e = rollout::Expr::Compile(text, {"header"});
-  if (!e) return Failf("config.{}: {}", field, e.error().message);
+  if (!e) return Fail(ErrorCode::kInvalid, fmt::format("config.{}: {}", field, e.error().message));
   auto v = e->Eval(env.vars, &env.functions);
   if (!v) return Failf("config.{}: {}", field, v.error().message);
   return *v;
@@ -173,7 +188,8 @@ Result<std::optional<bool>> Criterion(const std::string& field, const std::strin
                                       const ResponseEnv& env) {
   if (text.empty()) return std::optional<bool>();
   STRAKE_TRY_ASSIGN(v, Evaluate(field, text, env));
-  if (!v.is_boolean()) return Failf("config.{}: {} is not a boolean", field, v.dump());
+  if (!v.is_boolean())
+    return Failf("config.{}: the result is a {}, not a boolean", field, v.type_name());
   return std::optional<bool>(v.get<bool>());
 }
 
@@ -198,9 +214,11 @@ class HttpStep : public StepRunner {
     if (!resp) return ErroredStep(resp.error().message, resp.error().Is(ErrorCode::kForbidden));
     const ResponseEnv env = EnvOf(*resp, cfg->content_type);
     auto failure = Criterion("failureExpression", cfg->failure, env);
-    if (!failure) return ErroredStep(failure.error().message, false);
+    if (!failure)
+      return ErroredStep(failure.error().message, failure.error().Is(ErrorCode::kInvalid));
     auto success = Criterion("successExpression", cfg->success, env);
-    if (!success) return ErroredStep(success.error().message, false);
+    if (!success)
+      return ErroredStep(success.error().message, success.error().Is(ErrorCode::kInvalid));
     if (*failure && **failure) {
       std::string message = fmt::format("HTTP ({}) response met failure criteria", resp->status);
       if (!cfg->error.empty()) {
@@ -218,7 +236,10 @@ class HttpStep : public StepRunner {
       StepOutcome out;
       out.attempt = {StepStatus::kFailed, "",
                      fmt::format("HTTP ({}) {} {}", resp->status, cfg->request.method,
-                                 RedactUrl(cfg->request.url)),
+                                 [&] {
+                                   std::string u = RedactUrl(cfg->request.url);
+                                   return u.substr(0, u.find_first_of("?#"));
+                                 }()),
                      false};
       return out;
     }

@@ -572,6 +572,51 @@ class ArgoCDUpdateTest : public PromotionTest {
                    "updateTargetRevision": true}]}]}}])";
 };
 
+// Kargo's argocd-wait: no annotation needed in the Promotion's namespace;
+// Running until Healthy, Synced and no operation; a fall into Degraded
+// fails it at once.
+TEST_F(ArgoCDUpdateTest, ArgoCDWaitWaitsForHealthSyncAndNoOperation) {
+  App("");
+  auto set = [&](const std::string& health, const std::string& sync, const std::string& phase) {
+    store::Resource a = **store_->Get({"Application", "demo", "web"});
+    Json st = {{"health", {{"status", health}}}, {"sync", {{"status", sync}}}};
+    if (!phase.empty()) st["operationState"] = {{"phase", phase}};
+    ASSERT_TRUE(store_->UpdateStatus(a.key, st, a.resource_version, "", ""));
+  };
+  set("Progressing", "Synced", "Running");
+  Promote("p", "f1", R"([{"uses": "argocd-wait", "config": {"apps": [{"name": "web"}]}}])");
+  EXPECT_EQ(Reconcile("p").requeue_after, PromotionReconciler::kStepRetry);
+  EXPECT_EQ(Phase("p"), "Running");
+  EXPECT_EQ(StatusOf("Promotion", "p")["stepExecutionMetadata"][0]["message"], "waiting for web");
+  set("Healthy", "Synced", "Succeeded");
+  Reconcile("p");
+  EXPECT_EQ(Phase("p"), "Succeeded");
+  EXPECT_EQ(StatusOf("Promotion", "p")["state"]["step-1"]["apps"][0]["health"], "Healthy");
+
+  set("Healthy", "OutOfSync", "");
+  clock_.Advance(std::chrono::milliseconds(1));
+  Promote("q", "f1", R"([{"uses": "argocd-wait", "config": {"apps": [{"name": "web"}]}}])");
+  Reconcile("q");
+  EXPECT_EQ(Phase("q"), "Running");
+  set("Degraded", "Synced", "");
+  Reconcile("q");
+  EXPECT_EQ(Phase("q"), "Failed");
+  EXPECT_NE(StatusOf("Promotion", "q").dump().find("became Degraded (was Healthy)"),
+            std::string::npos);
+  clock_.Advance(std::chrono::milliseconds(1));
+  Promote(
+      "r", "f1",
+      R"([{"uses": "argocd-wait", "config": {"apps": [{"name": "web"}], "waitFor": ["degraded"]}}])");
+  Reconcile("r");
+  EXPECT_EQ(Phase("r"), "Succeeded");
+  clock_.Advance(std::chrono::milliseconds(1));
+  Promote(
+      "s", "f1",
+      R"([{"uses": "argocd-wait", "config": {"apps": [{"name": "web"}], "waitFor": ["soon"]}}])");
+  Reconcile("s");
+  EXPECT_EQ(Phase("s"), "Errored");
+}
+
 TEST_F(ArgoCDUpdateTest, AnApplicationThatDoesNotAuthorizeTheStageIsNotTouched) {
   App("demo:prod");
   Promote("p", "f1", kSteps);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <vector>
 
 #include "base/fs.h"
@@ -39,6 +40,15 @@ Result<std::string> WorkPath(const StepContext& ctx, const Json& config, const s
     if (!made) return Failf("config.{}: {}: {}", key, Quote(rel), made.error().message);
   }
   STRAKE_TRY_ASSIGN(real_parent, ResolveBeneath(ctx.work_dir, parent));
+  // Not into a .git directory through a link either (a cloned `g -> .git`).
+  std::error_code ec;
+  const std::string root = std::filesystem::weakly_canonical(ctx.work_dir, ec).string();
+  if (StartsWith(real_parent, root)) {
+    for (const auto& part : Split(real_parent.substr(root.size()), '/')) {
+      if (part == ".git")
+        return Failf("config.{}: {} leads into a .git directory", key, Quote(rel));
+    }
+  }
   std::string path = PathJoin(real_parent, leaf);
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))

@@ -105,7 +105,9 @@ struct Ran {
 Result<Ran> RunGit(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
                    const std::string& scratch, std::chrono::milliseconds timeout) {
   SpawnOptions o;
-  o.argv = {"git"};
+  // A repository's own hooks and fsmonitor never run: a clone, or a
+  // repository-shaped folder inside one, is written by whoever pushed it.
+  o.argv = {"git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"};
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   for (const std::string& kv : CurrentEnv()) {
     // Our own settings below win; a GIT_DIR or GIT_CONFIG_* of the caller
