@@ -74,10 +74,35 @@ Status WriteAll(int fd, std::string_view data, const std::string& rel) {
 // Writes `data` to `rel` beneath the working directory through a temporary
 // file beside it and a rename: a crash leaves the old file or the new one.
 // Parents are made; `rel` may not be a link. A file replaced keeps its mode.
+// Whether the directory open as `fd` is a .git directory of the working
+// directory or inside one (reached through a cloned link such as
+// `g -> .git`): no file step writes there (a clone's config names the
+// commands git runs). Unknown: yes.
+bool InGitDir(const StepContext& ctx, int fd) {
+  char buf[4096];
+  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  const std::string real(buf, static_cast<size_t>(n));
+  std::error_code ec;
+  const std::string root = std::filesystem::weakly_canonical(ctx.work_dir, ec).string();
+  if (!StartsWith(real, root)) return true;
+  for (const auto& part : Split(real.substr(root.size()), '/')) {
+    if (part == ".git") return true;
+  }
+  return false;
+}
+
+// MakeDirsBeneath for a file step that writes: not into a .git directory.
+Result<Fd> WritableDir(const StepContext& ctx, const std::string& parent) {
+  STRAKE_TRY_ASSIGN(dir, MakeDirsBeneath(ctx.work_dir, parent));
+  if (InGitDir(ctx, dir.get())) return Failf("{} leads into a .git directory", Quote(parent));
+  return dir;
+}
+
 Status WriteWork(const StepContext& ctx, const std::string& rel, std::string_view data,
                  const std::string& field, int mode = 0600) {
   auto [parent, leaf] = SplitLeaf(rel);
-  auto dir = MakeDirsBeneath(ctx.work_dir, parent);
+  auto dir = WritableDir(ctx, parent);
   if (!dir) return Failf("{}: {}: {}", field, Quote(rel), dir.error().message);
   struct stat st {};
   if (::fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -372,7 +397,7 @@ Status CopyFile(const StepContext& ctx, int from_dir, const std::string& name,
   struct stat st {};
   if (!in || ::fstat(in.get(), &st) != 0) return Failf("{}: {}", from, std::strerror(errno));
   auto [parent, leaf] = SplitLeaf(to);
-  auto dir = MakeDirsBeneath(ctx.work_dir, parent);
+  auto dir = WritableDir(ctx, parent);
   if (!dir) return tl::unexpected(dir.error());
   const auto mode = static_cast<mode_t>(st.st_mode & 0755);
   Fd out(::openat(dir->get(), leaf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -402,7 +427,7 @@ class TreeCopy {
   Status Dir(const std::string& from, const std::string& to, const std::string& rel, int depth) {
     if (depth > kMaxWalkDepth) return Failf("{}: nested deeper than {} directories", from, depth);
     STRAKE_TRY_ASSIGN(dir, OpenBeneath(ctx_.work_dir, from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-    STRAKE_TRY(MakeDirsBeneath(ctx_.work_dir, to));
+    STRAKE_TRY(WritableDir(ctx_, to));
     STRAKE_TRY_ASSIGN(names, Names(dir.get(), from));
     for (const auto& name : names) {
       if (++entries_ > kMaxEntries) return Failf("{}: more than {} entries", from, kMaxEntries);
@@ -532,6 +557,10 @@ Status Remove(const StepContext& ctx, const std::string& rel) {
   auto real = ResolveBeneath(ctx.work_dir, parent);
   if (!real)
     return real.error().Is(ErrorCode::kNotFound) ? Ok() : Status(tl::unexpected(real.error()));
+  if (auto dir = OpenBeneath(ctx.work_dir, parent, O_RDONLY | O_DIRECTORY);
+      dir && InGitDir(ctx, dir->get())) {
+    return Failf("{} leads into a .git directory", Quote(rel));
+  }
   std::error_code ec;
   std::filesystem::remove_all(PathJoin(*real, leaf), ec);  // never follows a link
   if (ec) return Failf("{}: {}", rel, ec.message());
@@ -904,7 +933,7 @@ Status WriteObjects(const StepContext& ctx, const BuildConfig& cfg,
       namespaces.insert(ns.empty() ? "default" : ns);
     }
   }
-  STRAKE_TRY(MakeDirsBeneath(ctx.work_dir, cfg.out));
+  STRAKE_TRY(WritableDir(ctx, cfg.out));
   for (const auto& o : objects) {
     const std::string name = FileName(o.object, cfg.kustomize_names, namespaces.size() > 1);
     if (name.find_first_of("/\\") != std::string::npos || name == "." || name == ".." ||

@@ -548,6 +548,21 @@ TEST_F(FileStepsTest, KustomizeBuildWritesOneFileOrAFilePerObject) {
 
 // Every path stays in the working directory: no "..", no absolute path, no
 // link that leads out, read or written.
+// A clone may hold a link into its own .git (`g -> .git`): no file step
+// writes through it (a clone's config names the commands git runs).
+TEST_F(FileStepsTest, NoFileStepWritesIntoAGitDirectoryThroughALink) {
+  Put("src/.git/config", "core: v\n");  // YAML, so that only the write can refuse it
+  Put("src/app.yaml", "tag: v1\n");
+  Link(".git", "src/g");
+  const Json one_update = {{{"key", "core"}, {"value", "x"}}};
+  EXPECT_TRUE(Has(Error("yaml-update", {{"path", "src/g/config"}, {"updates", one_update}}),
+                  "leads into a .git directory"));
+  EXPECT_TRUE(Has(Error("copy", {{"inPath", "src/app.yaml"}, {"outPath", "src/g/hooks/x"}}),
+                  "leads into a .git directory"));
+  EXPECT_TRUE(Has(Error("delete", {{"path", "src/g/config"}}), "leads into a .git directory"));
+  EXPECT_EQ(Get("src/.git/config"), "core: v\n");
+}
+
 TEST_F(FileStepsTest, NoPathLeavesTheWorkingDirectory) {
   Link(root_ + "/outside", "out");
   Link(root_ + "/outside/secret.yaml", "secret.yaml");
