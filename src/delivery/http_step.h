@@ -4,7 +4,8 @@
 //
 //   config: method (GET), url, headers[{name, value}], queryParams[{name,
 //   value}] (URL-encoded), body or bodyFromFile (a file of the working
-//   directory), insecureSkipTLSVerify, timeout (10s, at most 5m),
+//   directory), insecureSkipTLSVerify, timeout (10s, at most 1m: it holds
+//   one of the server's Promotion workers),
 //   pollInterval (30s, at least 10s), responseContentType,
 //   successExpression, failureExpression, errorExpression,
 //   outputs[{name, fromExpression}].
