@@ -6,7 +6,9 @@
 
 #include "base/fs.h"
 #include "base/sha256.h"
+#include "base/strings.h"
 #include "model/merge.h"
+#include "model/node.h"
 #include "server/auth.h"
 #include "store/sqlite_store.h"
 
@@ -352,6 +354,51 @@ TEST_F(ApiTest, APromotionTakesItsStagesStepsAndNeedsAvailableFreight) {
 // Freight flows downstream: a Stage that would request it from itself,
 // directly or through others, is refused with the path; one that names a
 // Stage that does not exist yet is taken (the Stage says so in its status).
+// Kargo's own e2e manifests (tests/kargo/e2e_argocd-update_kargo.yaml: a
+// PromotionTask of set-metadata, argocd-update and compose-output, run by
+// three Stages) apply as written, and a Promotion into one of its Stages
+// takes the task's steps, inflated as Kargo's InflateSteps inflates them.
+TEST_F(ApiTest, KargosArgoCDUpdateE2eAppliesAndItsTaskIsInflated) {
+  auto docs = model::ParseYamlFile(std::string(STRAKE_SOURCE_DIR) +
+                                   "/tests/kargo/e2e_argocd-update_kargo.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  const std::string ns = "/apis/kargo.akuity.io/v1alpha1/namespaces/kargo-argocd-update/";
+  for (const auto& doc : *docs) {
+    store::Json obj = model::ToJson(doc.root);
+    const std::string kind = obj.value("kind", "");
+    std::string path =
+        kind == "Project" ? "/apis/kargo.akuity.io/v1alpha1/projects" : ns + ToLower(kind) + "s";
+    if (kind == "Warehouse") continue;  // a GitHub placeholder URL; its decoding is model_test's
+    Response r = Call("POST", path, obj.dump());
+    EXPECT_EQ(r.status, 201) << kind << ": " << r.body;
+  }
+  store::Json freight = {{"apiVersion", "kargo.akuity.io/v1alpha1"},
+                         {"kind", "Freight"},
+                         {"metadata", {{"name", "x"}}},
+                         {"origin", {{"kind", "Warehouse"}, {"name", "kargo-demo"}}},
+                         {"commits",
+                          {{{"repoURL", "https://github.com/example/kargo-demo-gitops.git"},
+                            {"id", std::string(40, 'a')}}}}};
+  std::string msg =
+      store::Json::parse(Call("POST", ns + "freights", freight.dump()).body).value("message", "");
+  freight["metadata"]["name"] = msg.substr(msg.size() - 40);
+  ASSERT_EQ(Call("POST", ns + "freights", freight.dump()).status, 201);
+  Response made =
+      Call("POST", ns + "promotions",
+           store::Json{{"apiVersion", "kargo.akuity.io/v1alpha1"},
+                       {"kind", "Promotion"},
+                       {"metadata", {{"generateName", "p-"}}},
+                       {"spec", {{"stage", "test"}, {"freight", freight["metadata"]["name"]}}}}
+               .dump());
+  ASSERT_EQ(made.status, 201) << made.body;
+  const store::Json steps = store::Json::parse(made.body)["spec"]["steps"];
+  ASSERT_EQ(steps.size(), 4u) << steps.dump(2);
+  EXPECT_EQ(steps[0]["as"], "task-1::step-1");
+  EXPECT_EQ(steps[0]["uses"], "set-metadata");
+  EXPECT_EQ(steps[3]["as"], "task-1::output");
+  EXPECT_EQ(steps[2]["vars"][0]["name"], "gitRepo");  // the task's default
+}
+
 TEST_F(ApiTest, AStageThatWouldRequestFreightFromItselfIsRefused) {
   const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/stages";
   auto stage = [](const std::string& name, const std::string& upstream) {
