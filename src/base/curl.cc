@@ -18,13 +18,6 @@
 namespace strake::curl {
 namespace {
 
-// A URL for a message: no credentials, no query (a signed URL's signature
-// is a credential too).
-std::string ForMessage(const std::string& url) {
-  std::string out = RedactUrl(url);
-  return out.substr(0, out.find_first_of("?#"));
-}
-
 struct UrlParts {
   std::string scheme;
   std::string host;
@@ -34,7 +27,7 @@ struct UrlParts {
 Result<UrlParts> PartsOf(const std::string& url) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
   if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
-    return Fail(ErrorCode::kInvalid, fmt::format("not a URL: {}", ForMessage(url)));
+    return Fail(ErrorCode::kInvalid, fmt::format("not a URL: {}", UrlForMessage(url)));
   }
   auto part = [&](CURLUPart p, unsigned flags = 0) {
     char* v = nullptr;
@@ -45,12 +38,12 @@ Result<UrlParts> PartsOf(const std::string& url) {
   };
   UrlParts out{ToLower(part(CURLUPART_SCHEME)), ToLower(part(CURLUPART_HOST)), 0};
   if (out.scheme != "http" && out.scheme != "https") {
-    return Fail(ErrorCode::kInvalid, fmt::format("{}: only http and https", ForMessage(url)));
+    return Fail(ErrorCode::kInvalid, fmt::format("{}: only http and https", UrlForMessage(url)));
   }
   out.port = static_cast<uint16_t>(std::atoi(part(CURLUPART_PORT, CURLU_DEFAULT_PORT).c_str()));
   if (out.host.size() > 2 && out.host.front() == '[') {
     return Fail(ErrorCode::kInvalid,
-                fmt::format("{}: IPv6 hosts are not supported", ForMessage(url)));
+                fmt::format("{}: IPv6 hosts are not supported", UrlForMessage(url)));
   }
   return out;
 }
@@ -229,7 +222,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     return Fail(ErrorCode::kForbidden,
                 fmt::format("{} {}: plain http through a proxy is refused (the proxy would pick "
                             "the address past the egress policy); use https or NO_PROXY",
-                            req.method, ForMessage(url)));
+                            req.method, UrlForMessage(url)));
   }
   if (!proxy.empty()) {
     // The proxy connects where this process checked, not where its own
@@ -244,7 +237,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   }
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(pin);
-  std::string where = fmt::format("{} {}", req.method, ForMessage(url));
+  std::string where = fmt::format("{} {}", req.method, UrlForMessage(url));
   if (!gate.refusal.empty()) return Fail(ErrorCode::kForbidden, where + ": " + gate.refusal);
   if (sink.too_long) {
     return Fail(ErrorCode::kInvalid,
@@ -265,6 +258,11 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
 }
 
 }  // namespace
+
+std::string UrlForMessage(const std::string& url) {
+  std::string out = RedactUrl(url);
+  return out.substr(0, out.find_first_of("?#"));
+}
 
 std::string ProxyFor(const std::string& url, std::optional<std::string> (*env)(const char*)) {
   if (!env) env = GetEnv;
@@ -295,7 +293,7 @@ Result<Response> Send(const Request& req, const EgressPolicy& egress) {
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return Fail(ErrorCode::kUnavailable,
-                  fmt::format("{} {}: timed out", req.method, ForMessage(req.url)));
+                  fmt::format("{} {}: timed out", req.method, UrlForMessage(req.url)));
     }
     STRAKE_TRY_ASSIGN(parts, PartsOf(url));
     // Credentials go only where the caller sent them.

@@ -54,6 +54,10 @@ using Response = http::Response;
 
 Result<Response> Send(const Request& req, const EgressPolicy& egress);
 
+// `url` for a message: without credentials and without its query (a signed
+// URL's signature is a credential too).
+std::string UrlForMessage(const std::string& url);
+
 // The proxy curl would use for `url` given the environment's proxy
 // variables (`https_proxy`/`HTTPS_PROXY` for https, `http_proxy` for http,
 // `all_proxy`/`ALL_PROXY` for either; `no_proxy`/`NO_PROXY`: "*" or a comma

@@ -1,8 +1,5 @@
 #include "delivery/credentials.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 
 #include "base/regex.h"
@@ -20,10 +17,7 @@ bool CleartextToAnotherHost(const std::string& url) {
   if (!url.starts_with("http://")) return false;
   std::string host = url.substr(7, url.find_first_of("/?#", 7) - 7);
   if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
-  host = host.substr(0, host.find(':'));
-  in_addr addr{};
-  if (host == "localhost") return false;
-  return inet_pton(AF_INET, host.c_str(), &addr) != 1 || (ntohl(addr.s_addr) >> 24) != 127;
+  return !images::IsLoopbackHost(host);
 }
 
 }  // namespace

@@ -236,10 +236,7 @@ class HttpStep : public StepRunner {
       StepOutcome out;
       out.attempt = {StepStatus::kFailed, "",
                      fmt::format("HTTP ({}) {} {}", resp->status, cfg->request.method,
-                                 [&] {
-                                   std::string u = RedactUrl(cfg->request.url);
-                                   return u.substr(0, u.find_first_of("?#"));
-                                 }()),
+                                 curl::UrlForMessage(cfg->request.url)),
                      false};
       return out;
     }

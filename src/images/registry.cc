@@ -36,13 +36,6 @@ std::string AcceptAll() {
   return fmt::format("{}, {}, {}, {}", kOciIndex, kDockerList, kOciManifest, kDockerManifest);
 }
 
-bool IsLoopbackHost(std::string_view host_port) {
-  std::string host(host_port.substr(0, host_port.find(':')));
-  if (host == "localhost") return true;
-  in_addr addr{};
-  return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
-}
-
 // OCI's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
 bool ValidTag(std::string_view t) {
   if (t.empty() || t.size() > 128 || t[0] == '.' || t[0] == '-') return false;
@@ -168,6 +161,13 @@ std::string Str(const json& j, const char* key) {
 }
 
 }  // namespace
+
+bool IsLoopbackHost(std::string_view host_port) {
+  std::string host(host_port.substr(0, host_port.find(':')));
+  if (host == "localhost") return true;
+  in_addr addr{};
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
 
 std::string RepositoryRef::ApiBase() const {
   if (registry == "docker.io") return "https://registry-1.docker.io";

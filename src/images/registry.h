@@ -55,6 +55,10 @@ struct RepositoryRef {
 // or an upper-case path is refused with the reason.
 Result<RepositoryRef> ParseRepository(std::string_view url);
 
+// Whether "host[:port]" is on loopback: "localhost" or an address of
+// 127.0.0.0/8 (by the address, not a name that merely starts with "127.").
+bool IsLoopbackHost(std::string_view host_port);
+
 // Kargo's NormalizeImage (pkg/urls/image.go): lower case; Docker Hub's
 // repositories without registry and "library/" ("nginx", "bob/app"), any
 // other "registry/repository". `url` returned as given if it does not parse.

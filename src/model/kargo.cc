@@ -220,6 +220,29 @@ void OnlyWith(Ctx& ctx, Fields& f, const std::string& key, bool applies, std::st
               fmt::format("\"{}\" is ignored: it only has effect with {}, as in Kargo", key, with));
 }
 
+// allowTagsRegexes and ignoreTagsRegexes of a git or image subscription
+// (said ignored unless `applies`, as Kargo ignores them), and Kargo's
+// removed allowTags / ignoreTags, refused where they are written: Kargo
+// v1.11 fails discovery with them (pkg/controller/git/commit/ and
+// pkg/image/ tag_based_selector.go).
+void TagRegexes(Ctx& ctx, Fields& f, bool applies, std::string_view with,
+                std::vector<std::string>& allow, std::vector<std::string>& ignore) {
+  allow = Regexes(ctx, f, "allowTagsRegexes");
+  ignore = Regexes(ctx, f, "ignoreTagsRegexes");
+  OnlyWith(ctx, f, "allowTagsRegexes", applies, with);
+  OnlyWith(ctx, f, "ignoreTagsRegexes", applies, with);
+  if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {
+    ctx.Error(*v, f.Sub("allowTags"),
+              "AllowTags is deprecated and unsupported as of v1.11.0; use AllowTagsRegexes "
+              "instead");
+  }
+  if (const Node* v = f.Get("ignoreTags"); v && !ctx.StrList(*v, f.Sub("ignoreTags")).empty()) {
+    ctx.Error(*v, f.Sub("ignoreTags"),
+              "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
+              "instead");
+  }
+}
+
 // A git subscription (pkg/subscription/schemas/git.json), Kargo's defaults
 // applied (pkg/subscription/git.go ApplySubscriptionDefaults).
 GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string& path) {
@@ -253,23 +276,8 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   OnlyWith(ctx, f, "semverConstraint", strategy == "SemVer", "commitSelectionStrategy SemVer");
   if (const Node* v = f.Get("strictSemvers"))
     g.strict_semvers = ctx.Bool(*v, f.Sub("strictSemvers"));
-  g.allow_tags_regexes = Regexes(ctx, f, "allowTagsRegexes");
-  g.ignore_tags_regexes = Regexes(ctx, f, "ignoreTagsRegexes");
-  OnlyWith(ctx, f, "allowTagsRegexes", !from_branch, "a tag strategy (SemVer, Lexical, NewestTag)");
-  OnlyWith(ctx, f, "ignoreTagsRegexes", !from_branch,
-           "a tag strategy (SemVer, Lexical, NewestTag)");
-  // Kargo v1.11 fails discovery with these (pkg/controller/git/commit/
-  // tag_based_selector.go); refused here, where they are written.
-  if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {
-    ctx.Error(*v, f.Sub("allowTags"),
-              "AllowTags is deprecated and unsupported as of v1.11.0; use AllowTagsRegexes "
-              "instead");
-  }
-  if (const Node* v = f.Get("ignoreTags"); v && !ctx.StrList(*v, f.Sub("ignoreTags")).empty()) {
-    ctx.Error(*v, f.Sub("ignoreTags"),
-              "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
-              "instead");
-  }
+  TagRegexes(ctx, f, !from_branch, "a tag strategy (SemVer, Lexical, NewestTag)",
+             g.allow_tags_regexes, g.ignore_tags_regexes);
   // Compiled where it is applied (server/api.cc): the language is rollout/'s.
   if (const Node* v = f.Get("expressionFilter"))
     g.expression_filter = ctx.Str(*v, f.Sub("expressionFilter"));
@@ -331,21 +339,8 @@ ImageSubscription DecodeImageSubscription(Ctx& ctx, const Node& n, const std::st
   if (const Node* v = f.Get("strictSemvers"))
     im.strict_semvers = ctx.Bool(*v, f.Sub("strictSemvers"));
   OnlyWith(ctx, f, "strictSemvers", strategy == "SemVer", "imageSelectionStrategy SemVer");
-  im.allow_tags_regexes = Regexes(ctx, f, "allowTagsRegexes");
-  im.ignore_tags_regexes = Regexes(ctx, f, "ignoreTagsRegexes");
-  OnlyWith(ctx, f, "allowTagsRegexes", !digest, "a tag strategy (SemVer, Lexical, NewestBuild)");
-  OnlyWith(ctx, f, "ignoreTagsRegexes", !digest, "a tag strategy (SemVer, Lexical, NewestBuild)");
-  // Kargo v1.11 fails discovery with these (pkg/image/tag_based_selector.go).
-  if (const Node* v = f.Get("allowTags"); v && !ctx.Str(*v, f.Sub("allowTags")).empty()) {
-    ctx.Error(*v, f.Sub("allowTags"),
-              "AllowTags is deprecated and unsupported as of v1.11.0; use AllowTagsRegexes "
-              "instead");
-  }
-  if (const Node* v = f.Get("ignoreTags"); v && !ctx.StrList(*v, f.Sub("ignoreTags")).empty()) {
-    ctx.Error(*v, f.Sub("ignoreTags"),
-              "IgnoreTags is deprecated and unsupported as of v1.11.0; use IgnoreTagsRegexes "
-              "instead");
-  }
+  TagRegexes(ctx, f, !digest, "a tag strategy (SemVer, Lexical, NewestBuild)",
+             im.allow_tags_regexes, im.ignore_tags_regexes);
   if (const Node* v = f.Get("platform"); v && !v->IsNull()) {
     im.platform = ctx.Str(*v, f.Sub("platform"));
     auto parts = Split(im.platform, '/');
