@@ -165,6 +165,75 @@ TEST_F(CliE2E, DiffShowsWhatApplyWouldChangeAndWritesNothing) {
   EXPECT_EQ(Cli({"diff", "-f", File("s3.yaml", secret + "old-pw}\n")}).exit_code, 0);
 }
 
+// Kargo's kinds, one bad input each (the issue's list): refused with the
+// file, line and column of the field and its path, and nothing of it is
+// stored; a Stage that requests Freight from a Stage that does not exist is
+// taken and says so in its status.
+TEST_F(CliE2E, KargoBadInputIsRefusedAtItsLineAndNothingIsStored) {
+  StartServer();
+  ASSERT_EQ(Cli({"apply", "-f",
+                 File("p.yaml",
+                      "apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata: {name: "
+                      "bad}\n")})
+                .exit_code,
+            0);
+  auto stage = [](const std::string& name, const std::string& sources, const std::string& step) {
+    return "apiVersion: kargo.akuity.io/v1alpha1\nkind: Stage\nmetadata: {name: " + name +
+           ", namespace: bad}\nspec:\n  requestedFreight:\n  - origin: {kind: Warehouse, name: "
+           "w}\n    sources: " +
+           sources + "\n  promotionTemplate:\n    spec:\n      steps:\n      - " + step + "\n";
+  };
+  struct Case {
+    std::string file, text, place, message;
+  };
+  const std::vector<Case> cases = {
+      {"step.yaml", stage("s1", "{direct: true}", "uses: git-clonee"), "step.yaml:11:15: ",
+       "stage s1: spec.promotionTemplate.spec.steps[0].uses: not supported yet: step "
+       "\"git-clonee\""},
+      {"expr.yaml",
+       stage("s2", "{direct: true}", "uses: fail\n        config: {message: \"${{ 1 + }}\"}"),
+       "expr.yaml:12:27: ", "stage s2: spec.promotionTemplate.spec.steps[0].config.message: "},
+      {"cycle.yaml", stage("s3", "{stages: [s3]}", "uses: fail"), "cycle.yaml:",
+       "stage s3: spec.requestedFreight[0].sources.stages[0]: Stage \"s3\" would request Freight "
+       "from itself"},
+      {"rrule.yaml",
+       "apiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata: {name: bad, "
+       "namespace: bad}\nspec:\n  promotionWindows:\n  - {name: w, kind: Deny, rrule: "
+       "\"FREQ=SOMETIMES\", dtstart: 20260101T000000Z, dtend: 20260101T010000Z}\n",
+       "rrule.yaml:6:", "spec.promotionWindows[0].rrule: rrule FREQ: \"SOMETIMES\" is not"},
+      {"warehouse.yaml",
+       "apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata: {name: w, namespace: "
+       "bad}\nspec:\n  subscriptions:\n  - image: {repoURL: nginx, constraint: \"not a "
+       "range\"}\n",
+       "warehouse.yaml:6:", "constraint"},
+      {"promotion.yaml",
+       "apiVersion: kargo.akuity.io/v1alpha1\nkind: Promotion\nmetadata: {name: p, namespace: "
+       "bad}\nspec: {stage: nowhere, freight: f}\n",
+       "promotion.yaml:4:", "promotion p: spec.stage: could not find Stage \"nowhere\""},
+  };
+  for (const auto& c : cases) {
+    Ran r = Cli({"apply", "-f", File(c.file, c.text)});
+    EXPECT_EQ(r.exit_code, 2) << c.file << ": " << r.out;
+    EXPECT_NE(r.err.find(c.place), std::string::npos) << c.file << ": " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.file << ": " << r.err;
+  }
+  for (const char* what :
+       {"stage/s1", "stage/s2", "stage/s3", "projectconfig/bad", "warehouse/w", "promotion/p"}) {
+    EXPECT_NE(Cli({"get", what, "-n", "bad"}).exit_code, 0) << what << " was stored";
+  }
+  ASSERT_EQ(
+      Cli({"apply", "-f", File("up.yaml", stage("s4", "{stages: [s5]}", "uses: fail"))}).exit_code,
+      0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Cli({"get", "stage", "s4", "-n", "bad", "-o",
+                    "jsonpath={.status.conditions[0].message}"})
+                   .out.find("requests Freight from Stage \"s5\" in bad, which does not exist") !=
+               std::string::npos;
+      },
+      10s));
+}
+
 TEST_F(CliE2E, HelpCompletionAndTokenLifetimesInDays) {
   Ran r = Strake({"help", "get"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

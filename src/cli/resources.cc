@@ -502,6 +502,49 @@ int ResourceCommands::WriteEach(
   return 0;
 }
 
+namespace {
+
+// "spec.steps[0].uses" at the start of `text` (up to ": "), or "".
+std::string_view LeadingFieldPath(std::string_view text) {
+  size_t end = text.find(": ");
+  if (end == std::string_view::npos || end == 0) return {};
+  std::string_view path = text.substr(0, end);
+  for (char c : path) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '[' && c != ']' &&
+        c != '_' && c != '-')
+      return {};
+  }
+  return path;
+}
+
+// The error of a write of `r`: the server's message placed in r's file.
+int WriteFailed(const model::Resource& r, const Error& e) {
+  if (!e.Is(ErrorCode::kInvalid)) {
+    const std::string prefix = ToLower(r.kind) + " " + r.meta.name + ": ";
+    if (StartsWith(e.message, prefix)) return Die(e.message);
+    return Die(prefix + e.message);
+  }
+  return Die(PlaceServerError(r, e.message));
+}
+
+}  // namespace
+
+std::string PlaceServerError(const model::Resource& r, const std::string& message) {
+  const std::string prefix = ToLower(r.kind) + " " + r.meta.name + ": ";
+  const std::string own = r.document ? model::PlaceOf(r.origin.file, *r.document) : r.origin.file;
+  std::string out;
+  for (const auto& line : Split(message, '\n')) {
+    std::string_view rest = line;
+    while (StartsWith(rest, prefix)) rest.remove_prefix(prefix.size());
+    std::string_view path = LeadingFieldPath(rest);
+    const model::Node* at =
+        r.document && !path.empty() ? model::NodeAtPath(*r.document, path) : nullptr;
+    std::string place = at ? model::PlaceOf(r.origin.file, *at) : own;
+    out += fmt::format("{}{}: {}{}", out.empty() ? "" : "\n", place, prefix, rest);
+  }
+  return out;
+}
+
 int ResourceCommands::Apply() {
   return WriteEach("applied", [](Client& c, const model::Resource& r, const model::KindInfo& k,
                                  const std::string& ns) {
@@ -513,7 +556,7 @@ int ResourceCommands::Apply() {
     }
     auto a = c.Call("PATCH", Collection(k, ns) + "/" + r.meta.name, r.raw.dump(),
                     "application/apply-patch+yaml");
-    if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), r.meta.name, a.error().message));
+    if (!a) return WriteFailed(r, a.error());
     fmt::print("{}/{} {}\n", ToLower(r.kind), r.meta.name,
                a->status == 201 ? "created"
                : a->unchanged   ? "unchanged"
@@ -580,6 +623,7 @@ int ResourceCommands::Create() {
       if (a || !r.meta.name.empty() || !a.error().Is(ErrorCode::kAlreadyExists)) break;
     }
     std::string shown = r.meta.name.empty() ? r.meta.generate_name + "*" : r.meta.name;
+    if (!a && !r.meta.name.empty()) return WriteFailed(r, a.error());
     if (!a) return Die(fmt::format("{} {}: {}", ToLower(r.kind), shown, a.error().message));
     fmt::print("{}/{} created\n", ToLower(r.kind), a->body["metadata"].value("name", r.meta.name));
     return 0;

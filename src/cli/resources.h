@@ -35,6 +35,13 @@ Status CheckOutput(const std::string& output);
 // `pipelinerun.tekton.dev/build-1`).
 std::string QualifiedName(const model::KindInfo& k, const std::string& name);
 
+// What the server said about `r` (one line per problem, "stage dev:
+// spec.steps[0].uses: ..."), each line that names a field of r's document
+// placed as "file:line:col: stage dev: spec.steps[0].uses: ...", the other
+// lines under r's own place; the server's "kind name: " prefix is not said
+// twice.
+std::string PlaceServerError(const model::Resource& r, const std::string& message);
+
 class ResourceCommands {
  public:
   ResourceCommands(CLI::App& app, Context& ctx, CommandTable& table);

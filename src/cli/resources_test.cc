@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 namespace strake::cli {
 namespace {
 
@@ -66,6 +68,38 @@ TEST(OutputTest, NamesAreQualifiedByTheKindsGroupAsKubectlPrintsThem) {
   EXPECT_EQ(QualifiedName(*model::KindByName("deploy"), "web"), "deployment.apps/web");
   EXPECT_EQ(QualifiedName(*model::KindByName("pr"), "b-1"), "pipelinerun.tekton.dev/b-1");
   EXPECT_EQ(QualifiedName(*model::KindByName("ro"), "web"), "rollout.argoproj.io/web");
+}
+
+// The server's errors about a document applied from a file name the line
+// of the field they are about (or of the document, for the rest), and the
+// server's own "stage dev: " is said once.
+TEST(PlaceServerErrorTest, FieldPathsBecomeFileLineCol) {
+  auto docs = model::ParseYaml(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: dev}
+spec:
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: git-clone
+      - uses: git-clonee
+)",
+                               "a.yaml");
+  ASSERT_TRUE(docs) << docs.error().message;
+  model::Resource r;
+  r.kind = "Stage";
+  r.meta.name = "dev";
+  r.origin.file = "a.yaml";
+  r.document = std::make_shared<const model::Node>(docs->front().root);
+  EXPECT_EQ(PlaceServerError(r,
+                             "stage dev: stage dev: spec.promotionTemplate.spec.steps[1].uses: not "
+                             "supported yet\nstage dev: spec.requestedFreight: required\nno "
+                             "path here"),
+            "a.yaml:9:15: stage dev: spec.promotionTemplate.spec.steps[1].uses: not supported "
+            "yet\na.yaml:5:3: stage dev: spec.requestedFreight: required\na.yaml:1:1: stage "
+            "dev: no path here");
+  r.document = nullptr;  // from the API, not a file
+  EXPECT_EQ(PlaceServerError(r, "spec.x: bad"), "a.yaml: stage dev: spec.x: bad");
 }
 
 }  // namespace

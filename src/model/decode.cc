@@ -452,6 +452,17 @@ Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimit
   Loaded loaded;
   loaded.resources = Decode(docs, diags);
   if (diags.HasErrors()) return Fail(diags.ErrorText());
+  // Each resource keeps its document (found by file and mark), to place
+  // what the server says about it.
+  std::vector<std::shared_ptr<const Node>> kept;
+  for (auto& d : docs) kept.push_back(std::make_shared<const Node>(std::move(d.root)));
+  for (auto& r : loaded.resources) {
+    for (size_t i = 0; i < docs.size(); ++i) {
+      if (docs[i].file == r.origin.file && kept[i]->mark.line == r.origin.mark.line &&
+          kept[i]->mark.col == r.origin.mark.col)
+        r.document = kept[i];
+    }
+  }
   loaded.warnings = diags.WarningStrings();
   return loaded;
 }

@@ -4,6 +4,7 @@
 #include <yaml.h>
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -550,6 +551,33 @@ std::string ToYaml(const Json& j) {
   std::string out;
   EmitYaml(j, 0, out, false);
   return out;
+}
+
+const Node* NodeAtPath(const Node& root, std::string_view path) {
+  const Node* at = &root;
+  const Node* found = nullptr;
+  size_t i = 0;
+  while (i < path.size() && at) {
+    if (path[i] == '.') ++i;
+    const Node* next = nullptr;
+    if (i < path.size() && path[i] == '[') {
+      size_t end = path.find(']', i);
+      if (end == std::string_view::npos) break;
+      size_t index = 0;
+      auto [p, ec] = std::from_chars(path.data() + i + 1, path.data() + end, index);
+      if (ec != std::errc() || p != path.data() + end) break;
+      if (at->IsSeq() && index < at->seq.size()) next = &at->seq[index];
+      i = end + 1;
+    } else {
+      size_t end = path.find_first_of(".[", i);
+      if (end == std::string_view::npos) end = path.size();
+      next = at->IsMap() ? at->Get(path.substr(i, end - i)) : nullptr;
+      i = end;
+    }
+    if (!next) break;
+    found = at = next;
+  }
+  return found;
 }
 
 }  // namespace strake::model

@@ -78,6 +78,11 @@ Result<std::vector<Document>> ParseYamlFile(const std::string& path,
 // "file:line:col" of `n`, the prefix of every error about it.
 std::string PlaceOf(const std::string& file, const Node& n);
 
+// The node a field path names ("spec.steps[0].uses", as errors spell
+// them), or the deepest one on the way when the rest is not there (a
+// field the server added); nullptr when not even the first key is there.
+const Node* NodeAtPath(const Node& root, std::string_view path);
+
 // Converts with YAML 1.2 core-schema typing of plain scalars (null, bools,
 // integers, floats), as Kubernetes' YAML-to-JSON does.
 Json ToJson(const Node& n);

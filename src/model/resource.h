@@ -1,6 +1,7 @@
 // Resource: one decoded document of any kind strake reads.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -20,6 +21,9 @@ struct Resource {
   ObjectMeta meta;
   Origin origin;
   Json raw;  // the document as JSON, as written
+  // The document as read, with its marks: set by LoadFiles (so that the
+  // server's errors about a field can name its line), null otherwise.
+  std::shared_ptr<const Node> document;
   std::variant<Task, Pipeline, PipelineRun, TaskRun, StepAction, ConfigMap, PersistentVolumeClaim,
                Deployment, Job, Pod, CronJob, Service, Rollout, AnalysisTemplate, AnalysisRun,
                Experiment, Application, Repository, Warehouse, Freight, Project, ProjectConfig,
