@@ -1585,6 +1585,141 @@ spec:
   EXPECT_EQ(Get("promotion", pname, "demo")["status"].value("phase", ""), "Succeeded");
 }
 
+// Kargo's pull-request flow against strake's own pull requests: the Stage
+// pushes a generated branch, opens a pull request into stage/dev and waits;
+// a person lists and merges it with the CLI; the Promotion goes on at once
+// and syncs the Application to the merge commit.
+TEST_F(GitopsE2E, APromotionOpensAPullRequestAndRunsOnOnceAPersonMergesIt) {
+  ServeOverHttp();
+  Write("app/main.py", "v1");
+  std::string v1 = Push("v1");
+  Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:refs/heads/stage/dev");
+  StartServer();
+  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: app, namespace: demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main, includePaths: [app]}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-dev
+  namespace: demo
+  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
+spec:
+  source: {{repoURL: "{url}", path: out, targetRevision: stage/dev}}
+  destination: {{name: local, namespace: dev}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: demo}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      vars:
+      - {{name: gitRepo, value: "{url}"}}
+      steps:
+      - uses: git-clone
+        config:
+          repoURL: ${{{{ vars.gitRepo }}}}
+          checkout:
+          - branch: stage/${{{{ ctx.stage }}}}
+            path: ./repo
+      - uses: file-write
+        config:
+          path: ./repo/out/web.yaml
+          contents: |
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {{name: web}}
+            data: {{commit: "${{{{ commitFrom(vars.gitRepo).ID }}}}"}}
+      - uses: git-commit
+        config: {{path: ./repo, message: "render ${{{{ ctx.targetFreight.name }}}}"}}
+      - uses: git-push
+        as: push
+        config: {{path: ./repo, generateTargetBranch: true}}
+      - uses: git-open-pr
+        as: open-pr
+        config:
+          repoURL: ${{{{ vars.gitRepo }}}}
+          sourceBranch: ${{{{ outputs.push.branch }}}}
+          targetBranch: stage/${{{{ ctx.stage }}}}
+          title: Deploy to ${{{{ ctx.stage }}}}
+      - uses: git-wait-for-pr
+        as: wait-for-pr
+        config:
+          repoURL: ${{{{ vars.gitRepo }}}}
+          prNumber: ${{{{ outputs['open-pr'].pr.id }}}}
+      - uses: argocd-update
+        config:
+          apps:
+          - name: web-dev
+            sources:
+            - repoURL: ${{{{ vars.gitRepo }}}}
+              desiredRevision: ${{{{ outputs['wait-for-pr'].commit }}}}
+)",
+                                  fmt::arg("url", url_));
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ASSERT_TRUE(WaitFor([&] { return FreightIn("demo").size() == 1; }, 30s));
+  const std::string freight = FreightIn("demo")[0]["metadata"]["name"];
+  ASSERT_EQ(Cli({"promote", "--stage", "dev", "--freight", freight, "-n", "demo"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cli({"pr", "list", "-n", "demo"}).out.find("pr-1") != std::string::npos;
+      },
+      60s))
+      << Cli({"get", "promotions", "-n", "demo", "-o", "yaml"}).out;
+  Ran listed = Cli({"pr", "list", "-n", "demo"});
+  EXPECT_NE(listed.out.find("Open"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("Deploy to dev"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("kargo/promotion/"), std::string::npos) << listed.out;
+  std::this_thread::sleep_for(1s);
+  Json promo = Json::parse(Cli({"get", "promotions", "-n", "demo", "-o", "json"}).out)["items"][0];
+  EXPECT_EQ(promo["status"].value("phase", ""), "Running") << promo.dump(2);
+  EXPECT_EQ(Get("configmap", "web", "dev"), Json()) << "synced before the merge";
+  // Only a change can merge it: a viewer's token is refused.
+  Ran viewer = Cli({"token", "create", "--role", "viewer"});
+  ASSERT_EQ(viewer.exit_code, 0) << viewer.err;
+  const size_t at = viewer.out.rfind("strk_");
+  ASSERT_NE(at, std::string::npos) << viewer.out;
+  const std::string viewer_token = viewer.out.substr(at, viewer.out.find('\n', at) - at);
+  Ran refused =
+      Strake({"pr", "merge", "1", "-n", "demo", "--server", server_, "--token", viewer_token}, 60s);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("a viewer token cannot POST"), std::string::npos) << refused.err;
+
+  Ran merged = Cli({"pr", "merge", "1", "-n", "demo"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.out << merged.err;
+  ASSERT_NE(merged.out.find("pullrequest/pr-1 merged: "), std::string::npos) << merged.out;
+  const std::string merge_commit = std::string(Trim(merged.out.substr(merged.out.rfind(' ') + 1)));
+  ASSERT_EQ(merge_commit.size(), 40u) << merged.out;
+  // Woken by the merge, not by its 30s poll.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        promo = Json::parse(Cli({"get", "promotions", "-n", "demo", "-o", "json"}).out)["items"][0];
+        return promo["status"].value("phase", "") == "Succeeded";
+      },
+      20s))
+      << promo.dump(2);
+  EXPECT_EQ(promo["status"]["state"]["wait-for-pr"].value("commit", ""), merge_commit);
+  Json cm = Get("configmap", "web", "dev");
+  ASSERT_TRUE(cm.is_object()) << Get("application", "web-dev", "demo").dump(2);
+  EXPECT_EQ(cm["data"].value("commit", ""), v1);
+  EXPECT_EQ(Get("application", "web-dev", "demo")["status"]["sync"].value("revision", ""),
+            merge_commit);
+  Ran again = Cli({"pr", "close", "1", "-n", "demo"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("merged already"), std::string::npos) << again.err;
+  EXPECT_NE(Cli({"pr", "list", "--all", "-n", "demo"}).out.find("Merged"), std::string::npos);
+}
+
 }  // namespace
 // The gates of issue 14 through the server and the CLI: a Deny window
 // refuses a Promotion (the reason named, the Stage's promotionWindowStatus

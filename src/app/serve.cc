@@ -25,6 +25,7 @@
 #include "delivery/git_steps.h"
 #include "delivery/http_step.h"
 #include "delivery/promotion.h"
+#include "delivery/pull_request.h"
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
 #include "gitops/application.h"
@@ -276,17 +277,28 @@ struct DeliveryWork {
         });
     // Kargo's git credential Secrets of the Promotion's Project first, then
     // a Repository's (Argo CD's) of the same namespace for the URL.
-    delivery::AddGitSteps(steps, options.egress,
-                          [&sources, &st](const std::string& ns, const std::string& url) {
-                            auto kargo = delivery::KargoCredentials(st, ns, "git", url);
-                            if (kargo && *kargo) {
-                              return gitops::GitCredentials{(*kargo)->username, (*kargo)->password,
-                                                            (*kargo)->ssh_private_key};
-                            }
-                            return sources.CredentialsIn(ns, url);
-                          });
+    delivery::GitCredentialsFor creds = [&sources, &st](const std::string& ns,
+                                                        const std::string& url) {
+      auto kargo = delivery::KargoCredentials(st, ns, "git", url);
+      if (kargo && *kargo) {
+        return gitops::GitCredentials{(*kargo)->username, (*kargo)->password,
+                                      (*kargo)->ssh_private_key};
+      }
+      return sources.CredentialsIn(ns, url);
+    };
+    delivery::AddGitSteps(steps, options.egress, creds);
     delivery::AddFileSteps(steps);
     delivery::AddHttpStep(steps, options.egress);
+    // strake's own pull requests: opened, waited on and merged by steps,
+    // merged or closed through the API.
+    const delivery::PullRequestGit prs{options.egress, creds};
+    delivery::AddPullRequestSteps(steps, st, prs);
+    api.SetPullRequests([&st, prs](const std::string& action, const std::string& ns,
+                                   const std::string& name, const std::string& method,
+                                   const std::string& actor) {
+      return action == "merge" ? delivery::MergePullRequest(st, prs, ns, name, method, actor)
+                               : delivery::ClosePullRequest(st, ns, name, actor);
+    });
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
     });
@@ -318,6 +330,11 @@ struct DeliveryWork {
         for (const auto& p : promotion_index.InNamespace(c.key.ns)) promotion_ctl.Enqueue(p);
         for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
       }
+    }
+    // A pull request merged or closed: the Promotion waiting on it looks
+    // at once (its step polls too).
+    if (kind == "PullRequest" && c.type == "MODIFIED") {
+      for (const auto& p : promotion_index.InNamespace(c.key.ns)) promotion_ctl.Enqueue(p);
     }
     if (kind == "Stage") {
       stage_index.Track(c);

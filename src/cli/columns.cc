@@ -180,6 +180,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Freight") return {"NAME", "ALIAS", "ORIGIN", "COMMIT", "CREATED"};
   if (k.kind == "Stage") return {"NAME", "FREIGHT", "PROMOTION", "PHASE", "WINDOW"};
   if (k.kind == "Promotion") return {"NAME", "STAGE", "FREIGHT", "PHASE", "CREATED"};
+  if (k.kind == "PullRequest") return {"NAME", "STATE", "FROM", "INTO", "TITLE", "REPO"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};
   return {"NAME", "CREATED"};
@@ -216,6 +217,14 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   if (k.kind == "Promotion") {
     return {name, spec.value("stage", ""), spec.value("freight", ""), st.value("phase", ""),
             created};
+  }
+  if (k.kind == "PullRequest") {
+    return {name,
+            st.value("state", ""),
+            spec.value("sourceBranch", ""),
+            spec.value("targetBranch", ""),
+            spec.value("title", ""),
+            spec.value("repoURL", "")};
   }
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {name, st.value("startTime", ""), RunDuration(st, now), RunReason(st)};

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -29,6 +30,15 @@ std::string Ready(const Json& status) {
   std::string s = c.value("status", "Unknown");
   if (s == "True" || c.empty()) return s;
   return fmt::format("{}: {}: {}", s, c.value("reason", ""), c.value("message", ""));
+}
+
+// "pr-7" of "7" or "pr-7" (as `strake pr merge` takes a number), or "".
+std::string PullRequestName(const std::string& arg) {
+  std::string_view n = arg;
+  if (StartsWith(n, "pr-")) n.remove_prefix(3);
+  const bool digits = !n.empty() && n.size() <= 18 && n.front() != '0' &&
+                      std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return digits ? "pr-" + std::string(n) : "";
 }
 
 }  // namespace
@@ -80,12 +90,73 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   AddApiFlags(reject, ctx);
   table.Add(reject, [this] { return Respond("reject"); });
 
+  auto* pr = app.add_subcommand(
+      "pr",
+      "strake's own pull requests, opened by the git-open-pr promotion step: list, merge, close");
+  pr->require_subcommand(1);
+  auto* pr_list = pr->add_subcommand("list", "the open pull requests (--all: every one)");
+  pr_list->add_flag("--all", all_, "merged and closed ones too");
+  AddApiFlags(pr_list, ctx);
+  table.Add(pr_list, [this] { return ListPullRequests(); });
+  auto* pr_merge = pr->add_subcommand(
+      "merge", "merge a pull request into its target branch (git merge, pushed by the server)");
+  pr_merge->add_option("number", name_, "its number (7, or pr-7)")->required();
+  pr_merge->add_option("--method", method_, "merge (a merge commit, the default) or squash")
+      ->check(CLI::IsMember({"merge", "squash"}));
+  AddApiFlags(pr_merge, ctx);
+  table.Add(pr_merge, [this] { return PullRequest("merge"); });
+  auto* pr_close = pr->add_subcommand("close", "close a pull request without merging it");
+  pr_close->add_option("number", name_, "its number (7, or pr-7)")->required();
+  AddApiFlags(pr_close, ctx);
+  table.Add(pr_close, [this] { return PullRequest("close"); });
+
   auto* abort = app.add_subcommand(
       "abort", "end a Kargo Promotion that is not finished (kargo abort promotion)");
   PromotionKind(abort, kind_)->required();
   abort->add_option("name", name_, "the Promotion")->required();
   AddApiFlags(abort, ctx);
   table.Add(abort, [this] { return Abort(); });
+}
+
+int KargoCommands::PullRequest(const std::string& action) {
+  auto k = ServedKind("pullrequests");
+  if (!k) return Die(k.error().message);
+  const std::string name = PullRequestName(name_);
+  if (name.empty())
+    return Die(fmt::format("{}: not a pull request number (7, or pr-7)", Quote(name_)));
+  Client c(ctx_, NoServer::kDefaultAddress);
+  Json body = Json::object();
+  if (!method_.empty()) body["mergeMethod"] = method_;
+  auto a = c.Call("POST", Collection(**k, ctx_.ns) + "/" + name + "/" + action, body.dump());
+  if (!a) return Die(fmt::format("pullrequest/{}: {}", name, a.error().message));
+  const Json st = a->body.value("status", Json::object());
+  if (action == "merge") {
+    fmt::print("pullrequest/{} merged: {}\n", name, st.value("mergeCommit", ""));
+  } else {
+    fmt::print("pullrequest/{} closed\n", name);
+  }
+  return 0;
+}
+
+int KargoCommands::ListPullRequests() {
+  auto k = ServedKind("pullrequests");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  auto a = c.Call("GET", Collection(**k, ctx_.ns));
+  if (!a) return Die(a.error().message);
+  std::vector<std::vector<std::string>> rows = {Header(**k)};
+  const Json items = a->body.is_object() ? a->body.value("items", Json::array()) : Json::array();
+  for (const auto& pr : items.is_array() ? items : Json::array()) {
+    const std::string state = pr.value("status", Json::object()).value("state", "");
+    if (state != "Open" && !all_) continue;
+    rows.push_back(Row(**k, pr, std::chrono::system_clock::now()));
+  }
+  if (rows.size() == 1) {
+    fmt::print(stderr, "no {}pull requests in {}\n", all_ ? "" : "open ", ctx_.ns);
+    return 0;
+  }
+  PrintTable(rows);
+  return 0;
 }
 
 int KargoCommands::Abort() {

@@ -12,7 +12,9 @@
 // approves Freight for a Stage (`kargo approve`): it becomes available there
 // whatever the upstream Stages say. `strake abort promotion NAME` ends a
 // Promotion that is not finished (`kargo abort promotion`: the annotation
-// kargo.akuity.io/abort set to Kargo's terminate request).
+// kargo.akuity.io/abort set to Kargo's terminate request). `strake pr
+// list|merge N|close N` review strake's own pull requests
+// (delivery/pull_request.h), as a forge's web page would.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -34,6 +36,9 @@ class KargoCommands {
   // approve|reject promotion NAME: a response to its wait-for-approval step.
   int Respond(const std::string& action);
   int Abort();
+  // pr merge|close N, pr list [--all]: strake's own pull requests.
+  int PullRequest(const std::string& action);
+  int ListPullRequests();
   // --freight, the Freight whose alias is --freight-alias, or the newest
   // Freight of --warehouse.
   Result<std::string> FreightName(Client& c);
@@ -46,6 +51,8 @@ class KargoCommands {
   std::string freight_alias_;
   std::string warehouse_;
   std::string message_;
+  std::string method_;  // pr merge --method
+  bool all_ = false;    // pr list --all
   bool wait_ = false;
   int timeout_s_ = 60;
 };

@@ -148,6 +148,9 @@ const std::vector<KindInfo> kKinds = {
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},
     // What a PipelineRun built (delivery/artifact.h): recorded by the server.
     {"Artifact", "artifacts", "strake.dev/v1", {}, {"art"}, true, true, false},
+    // strake's own pull requests (delivery/pull_request.h): opened by a
+    // promotion step, merged or closed through the API.
+    {"PullRequest", "pullrequests", "strake.dev/v1", {}, {}, true, true, false},
 };
 
 // The custom kinds: every version ever set is kept (pointers handed out stay

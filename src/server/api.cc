@@ -25,6 +25,7 @@
 #include "delivery/http_step.h"
 #include "delivery/promotion.h"
 #include "delivery/promotion_task.h"
+#include "delivery/pull_request.h"
 #include "delivery/rollback.h"
 #include "delivery/semver.h"
 #include "delivery/stage.h"
@@ -329,6 +330,7 @@ Response Api::Handle(const Request& req) {
     return ApplicationAction(ns, name, sub, req);
   }
   if (!sub.empty() && kind->kind == "Freight") return FreightAction(ns, name, sub, req);
+  if (!sub.empty() && kind->kind == "PullRequest") return PullRequestAction(ns, name, sub, req);
   if (!sub.empty() && kind->kind == "Promotion") return PromotionAction(ns, name, sub, req);
   if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
     if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
@@ -629,6 +631,7 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
   std::vector<std::string> known = delivery::BuiltinStepNames();
   for (const auto& n : delivery::GitStepNames()) known.push_back(n);
   for (const auto& n : delivery::FileStepNames()) known.push_back(n);
+  for (const auto& n : delivery::PullRequestStepNames()) known.push_back(n);
   known.emplace_back(delivery::kHttpStep);
   std::sort(known.begin(), known.end());
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -957,6 +960,12 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
     return ErrorResponse(size.error());
   if (k.kind == "RolloutRevision") {
     return ErrorResponse(405, "MethodNotAllowed", fmt::format("{}s are written by strake", k.kind));
+  }
+  if (k.kind == "PullRequest") {
+    return ErrorResponse(405, "MethodNotAllowed",
+                         "PullRequests are opened by the git-open-pr promotion step, and merged "
+                         "or closed by POST …/pullrequests/NAME/merge or …/close (strake pr "
+                         "merge|close N)");
   }
   if (k.kind == "Artifact") {
     return ErrorResponse(405, "MethodNotAllowed",
@@ -1438,6 +1447,28 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
   if (!started) return failed(started.error());
   if (sr.dry_run) return JsonResponse(200, *started);
   return Get(*KindByPlural("applications"), ns, name);
+}
+
+Response Api::PullRequestAction(const std::string& ns, const std::string& name,
+                                const std::string& action, const Request& req) {
+  if ((action != "merge" && action != "close") || req.method != "POST") {
+    return ErrorResponse(
+        404, "NotFound",
+        fmt::format("no {} {} for pullrequest (POST merge or close)", req.method, action));
+  }
+  if (!pull_requests_)
+    return ErrorResponse(503, "ServiceUnavailable", "pull requests are not served here");
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() ||
+      !body.value("mergeMethod", Json("")).is_string()) {
+    return ErrorResponse(400, "BadRequest",
+                         action + " takes {} or {\"mergeMethod\": \"merge\"|\"squash\"}");
+  }
+  auto who = PrincipalOf(req);
+  const std::string actor = who ? who->Identity() : "local";
+  auto done = pull_requests_(action, ns, name, body.value("mergeMethod", ""), actor);
+  if (!done) return ErrorResponse(done.error());
+  return Get(*KindByPlural("pullrequests"), ns, name);
 }
 
 Response Api::FreightAction(const std::string& ns, const std::string& name,

@@ -92,6 +92,13 @@ class Api {
   void SetApplications(gitops::ApplicationReconciler* apps) { apps_ = apps; }
   // POST /webhooks/... go to `hooks`.
   void SetWebhooks(Webhooks* hooks) { hooks_ = hooks; }
+  // POST …/pullrequests/NAME/merge and …/close go to `prs`: the action
+  // ("merge", "close"), namespace, name, merge method and who asked; the
+  // pull request's status after (delivery/pull_request.h).
+  using PullRequestActions = std::function<Result<nlohmann::ordered_json>(
+      const std::string& action, const std::string& ns, const std::string& name,
+      const std::string& method, const std::string& actor)>;
+  void SetPullRequests(PullRequestActions prs) { pull_requests_ = std::move(prs); }
   // More lines for /metrics (the controllers').
   void SetMetrics(std::function<std::string()> more) { more_metrics_ = std::move(more); }
 
@@ -171,6 +178,8 @@ class Api {
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
   // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.
+  Response PullRequestAction(const std::string& ns, const std::string& name,
+                             const std::string& action, const Request& req);
   Response FreightAction(const std::string& ns, const std::string& name, const std::string& action,
                          const Request& req);
   // POST promotions/NAME/approve|reject {"message": M}: a response to the
@@ -206,6 +215,7 @@ class Api {
   std::atomic<int64_t> custom_kinds_read_{0};
   std::mutex custom_kinds_mu_;
   gitops::ApplicationReconciler* apps_ = nullptr;
+  PullRequestActions pull_requests_;
   Webhooks* hooks_ = nullptr;
   std::function<std::string()> more_metrics_;
 };
