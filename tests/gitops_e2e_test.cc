@@ -1806,6 +1806,18 @@ spec:
         return st.value("promotionWindowStatus", Json::object()).value("closed", false);
       },
       20s));
+  // describe says which gate holds which Freight, and why.
+  Ran described = Cli({"describe", "stage", "prod", "-n", "kargo-demo"});
+  EXPECT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_NE(described.out.find("Gates:\n  Freight Here:       <none>\n  Promotion Window:   "
+                               "closed: window freeze closed, with no known reopening"),
+            std::string::npos)
+      << described.out;
+  EXPECT_NE(described.out.find("  Candidates (newest first):\n    " + f1.substr(0, 12)),
+            std::string::npos)
+      << described.out;
+  EXPECT_NE(described.out.find("held: promotion window: window freeze closed"), std::string::npos)
+      << described.out;
   // The freeze lifted: alice asks, the step waits for an approver.
   applied = Cli({"apply", "-f", File("kargo.yaml", kargo("  promotionPolicies: []\n"))});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;

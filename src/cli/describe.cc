@@ -116,4 +116,63 @@ std::string DescribeObject(const Json& obj) {
   return out;
 }
 
+std::string DescribeStageGates(const Json& report) {
+  if (!report.is_object()) return "";
+  std::string out = "Gates:\n";
+  auto line = [&](const std::string& label, const std::string& value) {
+    out += fmt::format("  {:<20}{}\n", label + ":", value);
+  };
+  const Json freight = report.value("freight", Json::array());
+  std::vector<std::string> here;
+  for (const auto& f : freight) here.push_back(Scalar(f));
+  line("Freight Here", here.empty() ? "<none>" : Join(here, ", "));
+  const Json window = report.value("promotionWindowStatus", Json());
+  if (!window.is_object()) {
+    line("Promotion Window", "<none>");
+  } else if (window.value("closed", false)) {
+    std::string next = window.contains("nextOpen") ? "; opens " + Scalar(window["nextOpen"]) : "";
+    line("Promotion Window", "closed: " + window.value("reason", "") + next);
+  } else {
+    std::string next =
+        window.contains("nextClose") ? "; closes " + Scalar(window["nextClose"]) : "";
+    line("Promotion Window", "open" + next);
+  }
+  const Json lines = report.value("stopTheLine", Json());
+  if (!lines.is_array() || lines.empty()) line("Stopped Line", "<none>");
+  for (const auto& l : lines.is_array() ? lines : Json::array()) {
+    std::string except =
+        l.contains("exceptions")
+            ? " (exceptions: " + Join(l["exceptions"].get<std::vector<std::string>>(), ", ") + ")"
+            : "";
+    line("Stopped Line", l.value("source", "") + ": " + l.value("reason", "") + except);
+  }
+  for (const auto& c : report.value("criteria", Json::array())) {
+    line("Criterion", fmt::format("{} ({}): {}", c.value("name", ""), c.value("source", ""),
+                                  c.value("expression", "")));
+  }
+  for (const auto& a : report.value("approvals", Json::array())) {
+    line("Approval Policy",
+         fmt::format("{} ({}): {} approval(s){}", a.value("name", ""), a.value("source", ""),
+                     a.value("minApprovals", 1),
+                     a.value("allowSelfApproval", false) ? "" : ", not by its creator"));
+  }
+  const Json candidates = report.value("candidates", Json::array());
+  if (candidates.empty()) {
+    line("Candidates", "<none>");
+    return out;
+  }
+  out += "  Candidates (newest first):\n";
+  for (const auto& c : candidates) {
+    std::string state = c.value("current", false)      ? "here now"
+                        : !c.value("available", false) ? "not available: " + c.value("why", "")
+                        : c.value("gate", Json()).is_string()
+                            ? "held: " + c["gate"].get<std::string>()
+                            : "may be promoted";
+    std::string alias = c.value("alias", "");
+    out += fmt::format("    {}{}  {}\n", c.value("name", "").substr(0, 12),
+                       alias.empty() ? "" : " (" + alias + ")", state);
+  }
+  return out;
+}
+
 }  // namespace strake::cli

@@ -15,4 +15,11 @@ namespace strake::cli {
 
 std::string DescribeObject(const Json& obj);
 
+// The "Gates:" part of `describe stage`, from the server's gate report of
+// the Stage (GET …/stages/NAME/gates, delivery::GateReport): the Freight
+// there, the promotion windows, a stopped line, the criteria and approval
+// policies that select it, and what holds each of the newest Freight it
+// may take.
+std::string DescribeStageGates(const Json& report);
+
 }  // namespace strake::cli

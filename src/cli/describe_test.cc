@@ -53,5 +53,34 @@ TEST(DescribeObjectTest, AKindWithoutAScreenReadsAsKubectlsGenericDescriber) {
             "  Conditions:  <none>\n");
 }
 
+TEST(DescribeStageGatesTest, EachGateAndWhatHoldsEachCandidate) {
+  Json report = Json::parse(R"({"stage": "prod", "freight": ["f0"],
+    "promotionWindowStatus": {"closed": true, "reason": "window freeze closed until X",
+                              "nextOpen": "2027-01-04T09:00:00Z"},
+    "stopTheLine": [{"source": "ProjectConfig demo", "reason": "INC-42", "exceptions": ["fix"]}],
+    "criteria": [{"name": "coverage", "source": "ProjectConfig demo",
+                  "expression": "evidence('test').coverage >= 80"}],
+    "approvals": [{"name": "leads", "source": "ClusterConfig", "minApprovals": 2,
+                   "allowSelfApproval": false}],
+    "candidates": [
+      {"name": "0123456789abcdef", "alias": "new-one", "current": false, "available": false,
+       "why": "not verified in one of staging", "gate": null},
+      {"name": "fedcba9876543210", "alias": "", "current": false, "available": true,
+       "gate": "criteria coverage: 78.3 < 80"},
+      {"name": "f0", "alias": "old", "current": true, "available": true, "gate": null}]})");
+  EXPECT_EQ(DescribeStageGates(report),
+            "Gates:\n"
+            "  Freight Here:       f0\n"
+            "  Promotion Window:   closed: window freeze closed until X; opens "
+            "2027-01-04T09:00:00Z\n"
+            "  Stopped Line:       ProjectConfig demo: INC-42 (exceptions: fix)\n"
+            "  Criterion:          coverage (ProjectConfig demo): evidence('test').coverage >= 80\n"
+            "  Approval Policy:    leads (ClusterConfig): 2 approval(s), not by its creator\n"
+            "  Candidates (newest first):\n"
+            "    0123456789ab (new-one)  not available: not verified in one of staging\n"
+            "    fedcba987654  held: criteria coverage: 78.3 < 80\n"
+            "    f0 (old)  here now\n");
+}
+
 }  // namespace
 }  // namespace strake::cli

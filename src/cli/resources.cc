@@ -210,6 +210,13 @@ Result<std::string> DescribeText(Client& c, const Context& ctx, const model::Kin
                                  const Json& obj) {
   if (k.kind == "Rollout") return RolloutText(obj);
   if (k.kind == "PipelineRun" || k.kind == "TaskRun") return RunText(c, ctx, k, obj);
+  if (k.kind == "Stage") {
+    // The gates as the server sees them now (an older server has none).
+    auto gates =
+        c.Call("GET", Collection(k, ctx.ns) + "/" +
+                          obj.value("metadata", Json::object()).value("name", "") + "/gates");
+    return DescribeObject(obj) + (gates ? DescribeStageGates(gates->body) : "");
+  }
   return DescribeObject(obj);
 }
 

@@ -52,6 +52,7 @@ struct Criterion {
   std::string name;
   std::string source;
   rollout::Expr expr;
+  std::string expression;  // as written
 };
 
 // Reads an Artifact object by name (nullopt: there is none).

@@ -61,7 +61,7 @@ class CriteriaTest : public ::testing::Test {
                                           const store::Resource& freight) {
     auto expr = CompileCriterion(expression);
     EXPECT_TRUE(expr) << expr.error().message;
-    std::vector<Criterion> criteria = {{"coverage", "ProjectConfig demo", *expr}};
+    std::vector<Criterion> criteria = {{"coverage", "ProjectConfig demo", *expr, ""}};
     ArtifactReader read = [this](const std::string& name) {
       return st().Get({"Artifact", "demo", name});
     };

@@ -131,7 +131,7 @@ Result<std::vector<Criterion>> CriteriaOf(const Configs& c, const model::Stage& 
         auto expr = CompileCriterion(pc.expression);
         if (!expr)
           return Failf("{}: criterion {}: {}", source, Quote(pc.name), expr.error().message);
-        return Criterion{pc.name, source, std::move(*expr)};
+        return Criterion{pc.name, source, std::move(*expr), pc.expression};
       });
 }
 

@@ -28,7 +28,7 @@ constexpr Millis kWaitPoll{30000};
 constexpr Millis kMergePoll{10000};
 constexpr int kMergeAttempts = 3;
 constexpr size_t kMaxTitle = 256;
-constexpr size_t kMaxDescription = 64 * 1024;
+constexpr size_t kMaxDescription = size_t{64} * 1024;
 
 // A temporary directory, removed when it goes.
 struct Scratch {
@@ -151,6 +151,22 @@ Result<Millis> Poll(const Json& c, Millis fallback) {
   return std::max(*d, kMinPoll);
 }
 
+// At most `max` bytes of `s`, not cutting a UTF-8 character.
+std::string Utf8Prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+// A title on one line, without control characters (it is shown in tables).
+std::string OneLine(std::string s) {
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  }
+  return s;
+}
+
 // A step's answer for a config error (for good) or another (tried again).
 StepOutcome Erred(const Error& e) { return ErroredStep(e.message, e.Is(ErrorCode::kInvalid)); }
 
@@ -268,14 +284,20 @@ class GitOpenPr : public StepRunner {
                                                     "refs/pr/target", "refs/pr/source", "--"},
                                                    tmp, kGitTimeout));
     if (Trim(changed).empty()) return std::optional<Json>();
+    // In the target already (the target moved on since): nothing to merge,
+    // as a forge says "no commits between" them.
+    if (gitops::RunGitLocal(
+            {"-C", repo, "merge-base", "--is-ancestor", "refs/pr/source", "refs/pr/target"}, tmp,
+            kGitTimeout))
+      return std::optional<Json>();
     STRAKE_TRY_ASSIGN(message, gitops::RunGitLocal(
                                    {"-C", repo, "log", "-1", "--format=%B", "refs/pr/source", "--"},
                                    tmp, kGitTimeout));
     auto [title, body] = TitleAndBody(message);
     if (!req.title.empty()) title = req.title;
     if (!req.description.empty()) body = req.description;
-    if (title.size() > kMaxTitle) title = title.substr(0, kMaxTitle);
-    if (body.size() > kMaxDescription) body = body.substr(0, kMaxDescription);
+    title = OneLine(Utf8Prefix(title, kMaxTitle));
+    body = Utf8Prefix(body, kMaxDescription);
     STRAKE_TRY_ASSIGN(made, Create(ctx, req, title, body, source_commit, heads[req.target], all));
     return std::optional<Json>(Output(made));
   }
@@ -379,9 +401,10 @@ class GitMergePr : public StepRunner {
     auto poll = Poll(c, kMergePoll);
     auto pr = Named(store_, ctx.project, c);
     for (const Error* e : {method ? nullptr : &method.error(), wait ? nullptr : &wait.error(),
-                           poll ? nullptr : &poll.error(), pr ? nullptr : &pr.error()}) {
+                           poll ? nullptr : &poll.error()}) {
       if (e) return Erred(ConfigError(*e));
     }
+    if (!pr) return Erred(pr.error());
     auto merged = MergePullRequest(store_, git_, ctx.project, pr->key.name, *method,
                                    "promotion " + ctx.promotion);
     StepOutcome out;
@@ -415,21 +438,58 @@ struct Merged {
   std::string source_commit;
 };
 
-// One attempt: clone the target, merge the source into it, push. kConflict
-// when it cannot be merged; "rejected" pushes come back as kUnavailable to
-// be tried again on the new target.
+// "conflicts in a, b" (the files git left unmerged in `local`'s work
+// tree), else git's own error.
+template <typename Local>
+std::string WhyNotMerged(Local& local, const Error& git_error) {
+  auto conflicts = local(std::vector<std::string>{"diff", "--name-only", "--diff-filter=U"});
+  std::string files = conflicts ? Join(Split(std::string(Trim(*conflicts)), '\n'), ", ") : "";
+  return files.empty() ? git_error.message : "conflicts in " + files;
+}
+
+bool IsCommitId(const std::string& s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// One attempt: clone the target, merge the reviewed commit (`reviewed`,
+// the source head when the pull request was opened) into it, push.
+// kConflict when it cannot be merged (or the source branch moved since);
+// a rejected push comes back as kUnavailable, to be tried again on the new
+// target. Merged before (a crash after the push, a person's squash racing
+// the step's merge): found, not made again.
 Result<Merged> MergeOnce(const PullRequestGit& git, const std::string& ns, const Json& spec,
-                         const std::string& method, const std::string& actor) {
+                         const std::string& reviewed, const std::string& method,
+                         const std::string& actor) {
   const std::string url = spec.value("repoURL", "");
   const std::string source = spec.value("sourceBranch", "");
   const std::string target = spec.value("targetBranch", "");
   const int64_t number = spec.value("number", int64_t{0});
+  if (!IsCommitId(reviewed))
+    return Failf(ErrorCode::kInvalid, "pull request #{} records no source commit", number);
   const auto creds = git.credentials(ns, url);
   STRAKE_TRY_ASSIGN(scratch, NewScratch());
   const std::string& tmp = scratch->dir;
   const std::string dir = tmp + "/work";
-  STRAKE_TRY(gitops::RunGitRemote(url, {"clone", "--quiet", "--branch", target, "--", url, dir},
-                                  git.egress, creds, tmp, kGitTimeout));
+  STRAKE_TRY(gitops::RunGitRemote(
+      url, {"clone", "--quiet", "--single-branch", "--branch", target, "--", url, dir}, git.egress,
+      creds, tmp, kGitTimeout));
+  auto local = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"-C", dir, "-c", "user.name=" + actor, "-c", "user.email=no-reply@strake.dev"});
+    return gitops::RunGitLocal(args, tmp, kGitTimeout);
+  };
+  Merged m;
+  m.source_commit = reviewed;
+  // In the target already: the first commit that has it behind it.
+  if (local({"merge-base", "--is-ancestor", reviewed, "HEAD"})) {
+    STRAKE_TRY_ASSIGN(after,
+                      local({"rev-list", "--ancestry-path", "--reverse", reviewed + "..HEAD"}));
+    auto lines = Split(std::string(Trim(after)), '\n');
+    m.commit = lines.empty() || lines.front().empty() ? reviewed : lines.front();
+    return m;
+  }
   auto fetched = gitops::RunGitRemote(url,
                                       {"-C", dir, "fetch", "--quiet", "--no-tags", url,
                                        "+refs/heads/" + source + ":refs/pr/source"},
@@ -440,46 +500,41 @@ Result<Merged> MergeOnce(const PullRequestGit& git, const std::string& ns, const
                  "cannot be read: {}",
                  number, Quote(source), fetched.error().message);
   }
-  auto local = [&](std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {"-C", dir, "-c", "user.name=" + actor, "-c", "user.email=no-reply@strake.dev"});
-    return gitops::RunGitLocal(args, tmp, kGitTimeout);
-  };
-  STRAKE_TRY_ASSIGN(src, local({"rev-parse", "--verify", "refs/pr/source^{commit}"}));
-  Merged m;
-  m.source_commit = std::string(Trim(src));
-  // Merged already (pushed before a crash, or by hand): the first commit
-  // of the target that has the source behind it.
-  if (local({"merge-base", "--is-ancestor", m.source_commit, "HEAD"})) {
-    STRAKE_TRY_ASSIGN(
-        after, local({"rev-list", "--ancestry-path", "--reverse", m.source_commit + "..HEAD"}));
-    auto lines = Split(std::string(Trim(after)), '\n');
-    m.commit = lines.empty() || lines.front().empty() ? m.source_commit : lines.front();
-    return m;
+  STRAKE_TRY_ASSIGN(head_now, local({"rev-parse", "--verify", "refs/pr/source^{commit}"}));
+  if (Trim(head_now) != reviewed) {
+    return Failf(ErrorCode::kConflict,
+                 "pull request #{} cannot be merged: its source branch {} moved from {} to {} "
+                 "since it was opened (what was reviewed is what is merged: open another)",
+                 number, Quote(source), reviewed.substr(0, 12),
+                 std::string(Trim(head_now)).substr(0, 12));
   }
+  STRAKE_TRY_ASSIGN(before, local({"rev-parse", "HEAD"}));
   const std::string title = spec.value("title", "");
-  if (method.empty() || method == "merge") {
+  if (method == "squash") {
+    auto done = local({"merge", "--squash", "--quiet", reviewed});
+    if (!done) {
+      return Failf(ErrorCode::kConflict, "pull request #{} cannot be merged: {}", number,
+                   WhyNotMerged(local, done.error()));
+    }
+    if (!local({"diff", "--cached", "--quiet"}))
+      STRAKE_TRY(local({"commit", "--quiet", "-m", fmt::format("{} (#{})", title, number)}));
+  } else {
     auto done = local({"merge", "--no-ff", "--quiet", "-m",
                        fmt::format("Merge pull request #{} from {}", number, source), "-m", title,
-                       "refs/pr/source"});
+                       reviewed});
     if (!done) {
-      auto conflicts = local({"diff", "--name-only", "--diff-filter=U"});
-      std::string files = conflicts ? Join(Split(std::string(Trim(*conflicts)), '\n'), ", ") : "";
       return Failf(ErrorCode::kConflict, "pull request #{} cannot be merged: {}", number,
-                   files.empty() ? done.error().message : "conflicts in " + files);
+                   WhyNotMerged(local, done.error()));
     }
-  } else {  // squash
-    auto done = local({"merge", "--squash", "--quiet", "refs/pr/source"});
-    if (!done) {
-      auto conflicts = local({"diff", "--name-only", "--diff-filter=U"});
-      std::string files = conflicts ? Join(Split(std::string(Trim(*conflicts)), '\n'), ", ") : "";
-      return Failf(ErrorCode::kConflict, "pull request #{} cannot be merged: {}", number,
-                   files.empty() ? done.error().message : "conflicts in " + files);
-    }
-    // Nothing staged: its changes are in the target already (squashed before a crash).
-    if (!local({"diff", "--cached", "--quiet"})) {
-      STRAKE_TRY(local({"commit", "--quiet", "-m", fmt::format("{} (#{})", title, number)}));
-    }
+  }
+  // Its changes are in the target already (squashed before a crash, or
+  // merged by a person at the same time): nothing is pushed.
+  STRAKE_TRY_ASSIGN(trees,
+                    local({"rev-parse", "HEAD^{tree}", std::string(Trim(before)) + "^{tree}"}));
+  auto both = Split(std::string(Trim(trees)), '\n');
+  if (both.size() == 2 && both[0] == both[1]) {
+    m.commit = std::string(Trim(before));
+    return m;
   }
   STRAKE_TRY_ASSIGN(head, local({"rev-parse", "HEAD"}));
   m.commit = std::string(Trim(head));
@@ -515,20 +570,20 @@ Result<Json> MergePullRequest(store::Store& store, const PullRequestGit& git, co
   STRAKE_TRY_ASSIGN(got, store.Get({"PullRequest", ns, name}));
   if (!got) return Failf(ErrorCode::kNotFound, "pull request {} not found in {}", name, ns);
   const std::string state = State(*got);
-  if (state == "Merged") return got->status;
-  if (state != "Open") {
-    return Failf(ErrorCode::kInvalid, "pull request {} is {}: only an open one is merged", name,
-                 state.empty() ? "not open" : ToLower(state));
-  }
   if (!method.empty() && method != "merge" && method != "squash") {
     return Failf(ErrorCode::kInvalid,
                  "mergeMethod: {}: strake's own pull requests merge with merge (a merge commit) "
                  "or squash",
                  Quote(method));
   }
+  if (state == "Merged") return got->status;
+  if (state != "Open") {
+    return Failf(ErrorCode::kInvalid, "pull request {} is {}: only an open one is merged", name,
+                 state.empty() ? "not open" : ToLower(state));
+  }
   Result<Merged> m = Fail("not tried");
   for (int attempt = 0; attempt < kMergeAttempts; ++attempt) {
-    m = MergeOnce(git, ns, Spec(*got), method, actor);
+    m = MergeOnce(git, ns, Spec(*got), got->status.value("sourceCommit", ""), method, actor);
     if (m || !m.error().Is(ErrorCode::kUnavailable)) break;
   }
   if (!m) return tl::unexpected(m.error());

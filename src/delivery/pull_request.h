@@ -12,7 +12,8 @@
 //   akuity/kargo 1c764767): sourceBranch, targetBranch (default: the
 //   remote's default branch), title and description (default: the source
 //   head's commit message, its first line the title), labels. Skipped when
-//   the two branches' trees are the same; fails when the target branch does
+//   there is nothing to merge (the two trees are the same, or the target
+//   has the source already); fails when the target branch does
 //   not exist; an Open or Merged PullRequest of the same repository and
 //   branches is adopted, so a run again after a crash opens none twice.
 //   Output pr {id, url} (url: the object's API path).
@@ -44,7 +45,8 @@
 namespace strake::delivery {
 
 inline constexpr const char* kPullRequestApiVersion = "strake.dev/v1";
-// The Promotion that opened a pull request (a label): woken when it changes.
+// The Promotion that opened a pull request (a label, for people; a change
+// to a pull request wakes the Promotions of its namespace).
 inline constexpr const char* kPullRequestPromotionLabel = "strake.dev/promotion";
 
 // How the server reaches the repositories of pull requests.
@@ -60,7 +62,9 @@ std::optional<int64_t> PullRequestNumber(const std::string& name_or_number);
 // The API path of a pull request (its `url`).
 std::string PullRequestUrl(const std::string& ns, int64_t number);
 
-// Merges the Open pull request `name` of `ns` with `method` ("" = merge),
+// Merges the Open pull request `name` of `ns` with `method` ("" = merge):
+// the source commit recorded when it was opened (a source branch that
+// moved since is kConflict),
 // as `actor` (recorded in its status). Its status after: Merged with
 // mergeCommit. Already merged: that status (a merge pushed before a crash
 // is found in the target branch and recorded). Errors: kNotFound, kInvalid

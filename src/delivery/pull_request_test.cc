@@ -168,9 +168,47 @@ TEST_F(PullRequestTest, AMergePushedBeforeACrashIsRecordedAndSquashMakesOneCommi
   EXPECT_EQ(RemoteRef(commit + "^1"), by_hand);
   EXPECT_EQ(RemoteRef(commit + "^2"), "");  // one parent
   EXPECT_EQ(Status(2)["state"], "Merged");
-  StepOutcome rebase =
-      Run("git-merge-pr", {{"repoURL", url_}, {"prNumber", 2}, {"mergeMethod", "rebase"}});
-  EXPECT_EQ(rebase.attempt.status, StepStatus::kSucceeded);  // merged already: nothing to do
+  // The step's merge after a person's squash (a race, or a crash before
+  // the status was written) pushes nothing.
+  Branch("third", "image: v4\n");
+  ASSERT_EQ(Open("third").output["pr"]["id"], 3);
+  Sh("git -C " + work_ + " checkout -q -B stage/dev origin/stage/dev");
+  Sh("git -C " + work_ + " merge -q --squash third");
+  Sh("git -C " + work_ + " commit -q -m squashed-by-hand");
+  Sh("git -C " + work_ + " push -q origin HEAD:refs/heads/stage/dev");
+  const std::string squashed_by_hand = Head();
+  StepOutcome after = Run("git-merge-pr", {{"repoURL", url_}, {"prNumber", 3}});
+  ASSERT_EQ(after.attempt.status, StepStatus::kSucceeded) << after.attempt.error;
+  EXPECT_EQ(after.output["commit"], squashed_by_hand);
+  EXPECT_EQ(RemoteRef("refs/heads/stage/dev"), squashed_by_hand);
+}
+
+// What was reviewed is what is merged: a source branch that moved since
+// the pull request was opened refuses the merge; a source the target
+// already has opens none.
+TEST_F(PullRequestTest, ASourceThatMovedIsNotMergedAndOneInTheTargetIsNotOpened) {
+  Branch("feature", "image: v2\n");
+  ASSERT_EQ(Open("feature").attempt.status, StepStatus::kSucceeded);
+  Write("extra.yaml", "sneaked: in\n");
+  Commit("after the review", "feature");
+  auto moved = MergePullRequest(*store_, git_, "demo", "pr-1", "", "alice");
+  ASSERT_FALSE(moved);
+  EXPECT_TRUE(moved.error().Is(ErrorCode::kConflict));
+  EXPECT_NE(moved.error().message.find("moved from"), std::string::npos) << moved.error().message;
+  EXPECT_EQ(Status(1)["state"], "Open");
+  EXPECT_NE(Run("git-merge-pr", {{"repoURL", url_}, {"prNumber", 1}, {"mergeMethod", "rebase"}})
+                .attempt.message.find("merge with merge (a merge commit) or squash"),
+            std::string::npos);
+
+  Branch("old", "image: v5\n");  // then the target moves past it
+  const std::string old_head = Head();
+  Sh("git -C " + work_ + " push -q origin HEAD:refs/heads/stage/dev");
+  Write("app.yaml", "image: v6\n");
+  Commit("newer", "stage/dev");
+  StepOutcome in_target = Open("old");
+  EXPECT_EQ(in_target.attempt.status, StepStatus::kSkipped) << in_target.attempt.error;
+  EXPECT_FALSE(*store_->Get({"PullRequest", "demo", "pr-2"}));
+  EXPECT_EQ(RemoteRef("refs/heads/old"), old_head);
 }
 
 TEST_F(PullRequestTest, AConflictFailsOrWaitsAndAClosedOneFailsTheWait) {
@@ -192,10 +230,6 @@ TEST_F(PullRequestTest, AConflictFailsOrWaitsAndAClosedOneFailsTheWait) {
   EXPECT_EQ(waiting.attempt.status, StepStatus::kRunning);
   EXPECT_EQ(waiting.retry_after, Millis(10000));
   EXPECT_EQ(Status(1)["state"], "Open");
-  EXPECT_NE(Run("git-merge-pr", {{"repoURL", url_}, {"prNumber", 1}, {"mergeMethod", "rebase"}})
-                .attempt.message.find("merge with merge (a merge commit) or squash"),
-            std::string::npos);
-
   auto closed = ClosePullRequest(*store_, "demo", "pr-1", "bob");
   ASSERT_TRUE(closed) << closed.error().message;
   EXPECT_EQ((*closed)["closedBy"], "bob");

@@ -248,6 +248,83 @@ std::string GateState(const Json& stage_status) {
   return "";
 }
 
+namespace {
+
+// Why Freight of `origin` is not available to `stage` (IsFreightAvailable
+// said no): the upstream Stages it waits on.
+std::string NotAvailableWhy(const model::Stage& stage, const model::FreightOrigin& origin) {
+  for (const auto& req : stage.spec.requested_freight) {
+    if (!(req.origin == origin)) continue;
+    std::string soak = req.sources.required_soak.count() > 0
+                           ? " and soaked " + FormatDuration(req.sources.required_soak)
+                           : "";
+    return fmt::format("not verified{} in {} of {}", soak, req.sources.all ? "all" : "one",
+                       Join(req.sources.stages, ", "));
+  }
+  return "the Stage does not request Freight from " + origin.String();
+}
+
+}  // namespace
+
+Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
+                        int64_t now_ms, size_t limit) {
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store, stage, now_ms));
+  Json out = {{"stage", stage.meta.name}, {"freight", Json::array()}};
+  const Json history = Field(stage_status, "freightHistory");
+  if (history.is_array() && !history.empty()) {
+    for (const auto& [key, f] : Field(history[0], "items").items())
+      out["freight"].push_back(f.value("name", ""));
+  }
+  out["promotionWindowStatus"] = WindowStatusToJson(gates.windows, gates.any_window);
+  out["stopTheLine"] = gates.LineStatusToJson();
+  out["criteria"] = Json::array();
+  for (const auto& c : gates.criteria)
+    out["criteria"].push_back(
+        {{"name", c.name}, {"source", c.source}, {"expression", c.expression}});
+  out["approvals"] = Json::array();
+  for (const auto& a : gates.approvals) {
+    out["approvals"].push_back({{"name", a.name},
+                                {"source", a.source},
+                                {"minApprovals", a.config.min_approvals},
+                                {"allowSelfApproval", a.config.allow_self_approval}});
+  }
+  STRAKE_TRY_ASSIGN(all, store.List("Freight", stage.meta.ns));
+  std::vector<const store::Resource*> requested;
+  for (const auto& f : all) {
+    model::FreightOrigin origin;
+    const Json o = Field(f.object, "origin");
+    origin.kind = o.value("kind", "Warehouse");
+    origin.name = o.value("name", "");
+    for (const auto& req : stage.spec.requested_freight) {
+      if (req.origin == origin) {
+        requested.push_back(&f);
+        break;
+      }
+    }
+  }
+  std::sort(requested.begin(), requested.end(), [](const auto* a, const auto* b) {
+    return a->created_ms != b->created_ms ? a->created_ms > b->created_ms
+                                          : a->key.name > b->key.name;
+  });
+  if (requested.size() > limit) requested.resize(limit);
+  out["candidates"] = Json::array();
+  for (const auto* f : requested) {
+    const Json o = Field(f->object, "origin");
+    model::FreightOrigin origin{o.value("kind", "Warehouse"), o.value("name", "")};
+    Json c = {{"name", f->key.name},
+              {"alias", f->object.value("alias", "")},
+              {"origin", origin.String()},
+              {"current", Field(f->status, "currentlyIn").contains(stage.meta.name)}};
+    const bool available = IsFreightAvailable(stage, origin, f->status, now_ms);
+    c["available"] = available;
+    if (!available) c["why"] = NotAvailableWhy(stage, origin);
+    STRAKE_TRY_ASSIGN(denial, gates.Denial(*f));
+    c["gate"] = denial ? Json(*denial) : Json();
+    out["candidates"].push_back(std::move(c));
+  }
+  return out;
+}
+
 StageReconciler::StageReconciler(store::Store& store, const Clock& clock, CreateObject create)
     : store_(store), clock_(clock), create_(std::move(create)) {}
 

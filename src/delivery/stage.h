@@ -118,6 +118,18 @@ using CreateObject = std::function<Result<std::string>(const Json& object)>;
 // line, else its closed promotion window.
 std::string GateState(const Json& stage_status);
 
+// What the gates of `stage` (its stored status `stage_status`) say at
+// `now_ms`, for people (`strake describe stage`, GET …/stages/NAME/gates):
+//   {"stage", "freight": [the names there now], "promotionWindowStatus"
+//    (Kargo's, or null), "stopTheLine" (or null), "criteria": [{name,
+//    source, expression}], "approvals": [{name, source, minApprovals,
+//    allowSelfApproval}], "candidates": [{name, alias, origin, current,
+//    available, why (when not available), gate (what holds it, or null)}]}
+// The candidates are the newest `limit` Freight of the origins the Stage
+// requests. Only a store failure is an error.
+Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
+                        int64_t now_ms, size_t limit = 10);
+
 // How often a running verification's AnalysisRun is looked at, beside the
 // wake its changes give.
 inline constexpr Millis kVerificationPoll{5000};

@@ -455,6 +455,7 @@ Result<Loaded> LoadFiles(const std::vector<std::string>& files, const ParseLimit
   // Each resource keeps its document (found by file and mark), to place
   // what the server says about it.
   std::vector<std::shared_ptr<const Node>> kept;
+  kept.reserve(docs.size());
   for (auto& d : docs) kept.push_back(std::make_shared<const Node>(std::move(d.root)));
   for (auto& r : loaded.resources) {
     for (size_t i = 0; i < docs.size(); ++i) {

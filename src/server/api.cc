@@ -331,6 +331,10 @@ Response Api::Handle(const Request& req) {
   }
   if (!sub.empty() && kind->kind == "Freight") return FreightAction(ns, name, sub, req);
   if (!sub.empty() && kind->kind == "PullRequest") return PullRequestAction(ns, name, sub, req);
+  if (sub == "gates" && kind->kind == "Stage") {
+    if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "gates are read: GET");
+    return StageGates(ns, name);
+  }
   if (!sub.empty() && kind->kind == "Promotion") return PromotionAction(ns, name, sub, req);
   if (sub == "logs" && (kind->kind == "PipelineRun" || kind->kind == "TaskRun")) {
     if (req.method != "GET") return ErrorResponse(405, "MethodNotAllowed", "logs are read: GET");
@@ -1369,6 +1373,12 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
                                         finalizers.dump())}});
     }
   }
+  if (k.kind == "PullRequest") {
+    return ErrorResponse(405, "MethodNotAllowed",
+                         fmt::format("pull request {} is closed (strake pr close), not deleted: "
+                                     "its number stays its own",
+                                     name));
+  }
   if (k.kind == "Artifact") {
     auto users = delivery::ArtifactUsers(store_, **got);
     if (!users) return ErrorResponse(users.error());
@@ -1449,13 +1459,26 @@ Response Api::ApplicationAction(const std::string& ns, const std::string& name,
   return Get(*KindByPlural("applications"), ns, name);
 }
 
+Response Api::StageGates(const std::string& ns, const std::string& name) {
+  auto got = store_.Get({"Stage", ns, name});
+  if (!got) return ErrorResponse(got.error());
+  if (!*got) return ErrorResponse(404, "NotFound", fmt::format("stage {} not found", Quote(name)));
+  auto decoded = model::DecodeObject((**got).object, "stage " + name);
+  if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  auto report = delivery::GateReport(store_, std::get<model::Stage>(decoded->value), (**got).status,
+                                     UnixMillis(std::chrono::system_clock::now()));
+  if (!report) return ErrorResponse(report.error());
+  return JsonResponse(200, *report);
+}
+
 Response Api::PullRequestAction(const std::string& ns, const std::string& name,
                                 const std::string& action, const Request& req) {
-  if ((action != "merge" && action != "close") || req.method != "POST") {
-    return ErrorResponse(
-        404, "NotFound",
-        fmt::format("no {} {} for pullrequest (POST merge or close)", req.method, action));
-  }
+  if (action != "merge" && action != "close")
+    return ErrorResponse(404, "NotFound",
+                         fmt::format("no {} for pullrequest (merge, close)", action));
+  if (req.method != "POST")
+    return ErrorResponse(405, "MethodNotAllowed",
+                         fmt::format("{} {}: POST it", req.method, action));
   if (!pull_requests_)
     return ErrorResponse(503, "ServiceUnavailable", "pull requests are not served here");
   Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);

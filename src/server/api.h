@@ -178,6 +178,8 @@ class Api {
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
   // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.
+  // GET …/stages/NAME/gates: delivery::GateReport of the Stage now.
+  Response StageGates(const std::string& ns, const std::string& name);
   Response PullRequestAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
   Response FreightAction(const std::string& ns, const std::string& name, const std::string& action,
