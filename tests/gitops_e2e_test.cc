@@ -2008,6 +2008,32 @@ spec:
       << dev.dump(2);
   Ran audit = Cli({"audit", "log"});
   EXPECT_NE(audit.out.find("auto-rollback"), std::string::npos) << audit.out;
+  // kargo verify: the current Freight's verification runs again, once.
+  auto verifications = [&] {
+    Json st = Get("stage", "dev", "kargo-demo").value("status", Json::object());
+    Json h = st.value("freightHistory", Json::array());
+    return h.empty() ? Json::array() : h[0].value("verificationHistory", Json::array());
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json vh = verifications();
+        return !vh.empty() && vh[0].value("phase", "") == "Successful";
+      },
+      30s));
+  const size_t before = verifications().size();
+  Ran none = Cli({"verify", "stage", "dev", "-n", "kargo-demo", "--abort"});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("no verification in progress"), std::string::npos) << none.err;
+  Ran again = Cli({"verify", "stage", "dev", "-n", "kargo-demo"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("re-run of verification"), std::string::npos) << again.out;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json vh = verifications();
+        return vh.size() == before + 1 && vh[0].value("phase", "") == "Successful";
+      },
+      30s))
+      << verifications().dump(2);
 }
 
 // GitLab's CI_DEPLOY_FREEZE: a step of a Project in a freeze period sees it

@@ -391,6 +391,9 @@ struct DeliveryWork {
         ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
       }
     }
+    // Stages deleted just before the server died: what they left is cleared.
+    STRAKE_TRY_ASSIGN(forgotten, delivery::ForgottenStages(st));
+    for (const auto& key : forgotten) stage_ctl.Enqueue(key);
     // Runs that ended while the server was down (or before it recorded
     // what they built): recorded now; what exists is left as it is.
     STRAKE_TRY_ASSIGN(runs, st.ListHeads("PipelineRun", ""));

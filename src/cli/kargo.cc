@@ -90,6 +90,16 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   AddApiFlags(reject, ctx);
   table.Add(reject, [this] { return Respond("reject"); });
 
+  auto* verify = app.add_subcommand(
+      "verify",
+      "run a Kargo Stage's verification of its current Freight again, or --abort the one "
+      "running (kargo verify stage)");
+  verify->add_option("kind", kind_, "stage")->required()->check(CLI::IsMember({"stage", "stages"}));
+  verify->add_option("name", name_, "the Stage")->required();
+  verify->add_flag("--abort", abort_, "stop the verification in progress");
+  AddApiFlags(verify, ctx);
+  table.Add(verify, [this] { return Verify(); });
+
   auto* pr = app.add_subcommand(
       "pr",
       "strake's own pull requests, opened by the git-open-pr promotion step: list, merge, close");
@@ -116,6 +126,39 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   abort->add_option("name", name_, "the Promotion")->required();
   AddApiFlags(abort, ctx);
   table.Add(abort, [this] { return Abort(); });
+}
+
+int KargoCommands::Verify() {
+  auto k = ServedKind("stages");
+  if (!k) return Die(k.error().message);
+  Client c(ctx_, NoServer::kDefaultAddress);
+  const std::string path = Collection(**k, ctx_.ns) + "/" + name_;
+  auto got = c.Call("GET", path);
+  if (!got) return Die(got.error().message);
+  const Json history = got->body.value("status", Json::object()).value("freightHistory", Json());
+  const Json vh = history.is_array() && !history.empty() && history[0].is_object()
+                      ? history[0].value("verificationHistory", Json::array())
+                      : Json::array();
+  if (!vh.is_array() || vh.empty() || !vh[0].is_object()) {
+    return Die(fmt::format("stage {} has no verification of its current Freight to {}", name_,
+                           abort_ ? "abort" : "run again"));
+  }
+  const std::string id = vh[0].value("id", "");
+  const std::string phase = vh[0].value("phase", "");
+  const bool running = phase == "Pending" || phase == "Running" || phase.empty();
+  if (abort_ && !running)
+    return Die(
+        fmt::format("stage {}: no verification in progress (the last one is {})", name_, phase));
+  if (!abort_ && running) {
+    return Die(fmt::format("stage {}: a verification is in progress ({}); --abort stops it", name_,
+                           phase));
+  }
+  const char* key = abort_ ? "kargo.akuity.io/abort" : "kargo.akuity.io/reverify";
+  Json patch = {{"metadata", {{"annotations", {{key, Json{{"id", id}}.dump()}}}}}};
+  auto a = c.Call("PATCH", path, patch.dump(), "application/merge-patch+json");
+  if (!a) return Die(a.error().message);
+  fmt::print("stage/{} {} of verification {} requested\n", name_, abort_ ? "abort" : "re-run", id);
+  return 0;
 }
 
 int KargoCommands::PullRequest(const std::string& action) {

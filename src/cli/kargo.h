@@ -10,7 +10,10 @@
 // Succeeded; --warehouse takes that Warehouse's newest Freight (by
 // discovery). `strake approve --freight F|--freight-alias A --stage S`
 // approves Freight for a Stage (`kargo approve`): it becomes available there
-// whatever the upstream Stages say. `strake abort promotion NAME` ends a
+// whatever the upstream Stages say. `strake verify stage NAME [--abort]` runs the verification of
+// the Stage's current Freight again, or stops it (`kargo verify stage`: the annotation
+// kargo.akuity.io/reverify or abort naming the last verification's id).
+// `strake abort promotion NAME` ends a
 // Promotion that is not finished (`kargo abort promotion`: the annotation
 // kargo.akuity.io/abort set to Kargo's terminate request). `strake pr
 // list|merge N|close N` review strake's own pull requests
@@ -36,6 +39,8 @@ class KargoCommands {
   // approve|reject promotion NAME: a response to its wait-for-approval step.
   int Respond(const std::string& action);
   int Abort();
+  // verify stage NAME [--abort]: Kargo's reverify and abort requests.
+  int Verify();
   // pr merge|close N, pr list [--all]: strake's own pull requests.
   int PullRequest(const std::string& action);
   int ListPullRequests();
@@ -53,6 +58,7 @@ class KargoCommands {
   std::string message_;
   std::string method_;  // pr merge --method
   bool all_ = false;    // pr list --all
+  bool abort_ = false;  // verify --abort
   bool wait_ = false;
   int timeout_s_ = 60;
 };

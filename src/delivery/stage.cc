@@ -17,6 +17,7 @@
 #include "delivery/artifact.h"
 #include "delivery/conditions.h"
 #include "delivery/freight.h"
+#include "delivery/promotion.h"
 #include "delivery/rollback.h"
 #include "delivery/steps.h"
 #include "delivery/template.h"
@@ -266,6 +267,58 @@ std::string NotAvailableWhy(const model::Stage& stage, const model::FreightOrigi
 
 }  // namespace
 
+std::string VerificationRequestId(const std::string& value) {
+  std::string v(Trim(value));
+  if (v.empty() || v.front() != '{') return v;
+  Json j = Json::parse(v, nullptr, false);
+  return j.is_object() && j.value("id", Json()).is_string() ? j["id"].get<std::string>() : "";
+}
+
+Status ForgetStage(store::Store& store, const std::string& ns, const std::string& name) {
+  STRAKE_TRY_ASSIGN(all, store.List("Freight", ns));
+  static constexpr const char* kMaps[] = {"currentlyIn", "verifiedIn", "approvedFor"};
+  for (const auto& f : all) {
+    bool named = false;
+    for (const char* m : kMaps) named = named || Field(f.status, m).contains(name);
+    if (!named) continue;
+    STRAKE_TRY(UpdateStatusOf(
+        store, f.key,
+        [&](const Json& was) {
+          Json next = was;
+          for (const char* m : kMaps) {
+            if (next.contains(m) && next[m].is_object()) next[m].erase(name);
+          }
+          return next;
+        },
+        "StageDeleted", fmt::format("stage {} was deleted", name)));
+  }
+  STRAKE_TRY_ASSIGN(runs, store.ListHeads("AnalysisRun", ns));
+  for (const auto& r : runs) {
+    auto stage = r.labels.find("kargo.akuity.io/stage");
+    if (stage == r.labels.end() || stage->second != name) continue;
+    auto gone = store.Delete(r.key);
+    if (!gone && !gone.error().Is(ErrorCode::kNotFound)) return tl::unexpected(gone.error());
+  }
+  return Ok();
+}
+
+Result<std::vector<std::string>> ForgottenStages(store::Store& store) {
+  STRAKE_TRY_ASSIGN(stages, store.ListHeads("Stage", ""));
+  std::set<std::string> exist;
+  for (const auto& s : stages) exist.insert(controller::ObjectKey(s.key.ns, s.key.name));
+  STRAKE_TRY_ASSIGN(all, store.List("Freight", ""));
+  std::set<std::string> gone;
+  for (const auto& f : all) {
+    for (const char* m : {"currentlyIn", "verifiedIn", "approvedFor"}) {
+      for (const auto& [stage, v] : Field(f.status, m).items()) {
+        std::string key = controller::ObjectKey(f.key.ns, stage);
+        if (!exist.count(key)) gone.insert(key);
+      }
+    }
+  }
+  return std::vector<std::string>(gone.begin(), gone.end());
+}
+
 Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
                         int64_t now_ms, size_t limit) {
   STRAKE_TRY_ASSIGN(gates, ReadGates(store, stage, now_ms));
@@ -331,7 +384,10 @@ StageReconciler::StageReconciler(store::Store& store, const Clock& clock, Create
 Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Stage", ns, name}));
-  if (!got) return controller::ReconcileResult{};
+  if (!got) {
+    STRAKE_TRY(ForgetStage(store_, ns, name));
+    return controller::ReconcileResult{};
+  }
   auto decoded = model::DecodeObject(got->object, "stage " + name);
   if (!decoded) return controller::ReconcileResult{};  // refused at the API
   const auto& stage = std::get<model::Stage>(decoded->value);
@@ -443,6 +499,7 @@ Json WithVerification(const Json& stage_status, const std::string& id, const Jso
     vh[0] = entry;
   } else {
     vh.insert(vh.begin(), entry);
+    if (vh.size() > kVerificationsKept) vh.erase(vh.begin() + kVerificationsKept, vh.end());
   }
   return st;
 }
@@ -536,6 +593,24 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
   };
   const Json vh = collection.value("verificationHistory", Json::array());
   Json entry = vh.is_array() && !vh.empty() ? vh[0] : Json();
+  auto asked = [&](const char* key) {
+    auto a = stage.meta.annotations.find(key);
+    return entry.is_object() && a != stage.meta.annotations.end() &&
+           VerificationRequestId(a->second) == entry.value("id", "");
+  };
+  // Asked again about the one that ended: a new verification (a new id,
+  // so the same request is not acted on twice).
+  if (asked(kReverifyAnnotation) && IsTerminalVerification(entry.value("phase", "")))
+    entry = Json();
+  if (asked(kAbortAnnotation) && !IsTerminalVerification(entry.value("phase", ""))) {
+    STRAKE_TRY(AbortVerification(stage, entry));
+    entry["phase"] = "Aborted";
+    entry["message"] = "verification aborted by request";
+    entry["finishTime"] = now;
+    STRAKE_TRY(record(entry, "VerificationAborted",
+                      fmt::format("verification of {} aborted by request", id)));
+    return out;
+  }
   if (!entry.is_object()) {
     // The run's name is recorded before the run is made: a restart finds it.
     std::string name = KargoChildName(stage.meta.name, id, NewUlid(now_ms));
@@ -587,6 +662,21 @@ Result<StageReconciler::VerifyResult> StageReconciler::Verify(const model::Stage
   STRAKE_TRY(record(next, "Verification" + run_phase,
                     fmt::format("verification of {} {}", id, ToLower(run_phase))));
   return out;
+}
+
+// Stops the AnalysisRun of `entry` (Argo Rollouts' spec.terminate), if
+// it was made.
+Status StageReconciler::AbortVerification(const model::Stage& stage, const Json& entry) {
+  const std::string run_name = entry.value("analysisRun", Json::object()).value("name", "");
+  for (int attempt = 0; attempt < 5 && !run_name.empty(); ++attempt) {
+    STRAKE_TRY_ASSIGN(run, store_.Get({"AnalysisRun", stage.meta.ns, run_name}));
+    if (!run || run->object["spec"].value("terminate", false)) return Ok();
+    run->object["spec"]["terminate"] = true;
+    auto w = store_.Update(*run, run->resource_version);
+    if (w) return Ok();
+    if (!w.error().Is(ErrorCode::kConflict)) return tl::unexpected(w.error());
+  }
+  return Ok();
 }
 
 Result<Json> StageReconciler::AutoPromotionHolds(

@@ -130,6 +130,28 @@ std::string GateState(const Json& stage_status);
 Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
                         int64_t now_ms, size_t limit = 10);
 
+// Kargo's requests about a Stage's verification (api/v1alpha1
+// annotations.go): kargo.akuity.io/reverify runs the verification of the
+// current Freight again, kargo.akuity.io/abort (promotion.h's key, on a
+// Stage) stops one in progress. Each names the verification it is about
+// (status.freightHistory[0].verificationHistory[0].id) as a plain string or
+// as Kargo's VerificationRequest {"id", "actor", "controlPlane"}; a request
+// about another verification (an older one, handled already) does nothing.
+inline constexpr const char* kReverifyAnnotation = "kargo.akuity.io/reverify";
+// The verification id a request's annotation value names ("" if none).
+std::string VerificationRequestId(const std::string& value);
+// Verifications kept per Freight collection (a reverify adds one).
+inline constexpr size_t kVerificationsKept = 10;
+
+// What a deleted Stage leaves, cleared as Kargo's Stage finalizer does:
+// its name in the Freight of `ns` (currentlyIn, verifiedIn, approvedFor)
+// and its verifications' AnalysisRuns (labelled kargo.akuity.io/stage).
+// Safe to run again; nothing to do when nothing names it.
+Status ForgetStage(store::Store& store, const std::string& ns, const std::string& name);
+// The Stages that Freight statuses name and that do not exist (a server
+// that died between a Stage's deletion and ForgetStage): their keys.
+Result<std::vector<std::string>> ForgottenStages(store::Store& store);
+
 // How often a running verification's AnalysisRun is looked at, beside the
 // wake its changes give.
 inline constexpr Millis kVerificationPoll{5000};
@@ -167,6 +189,8 @@ class StageReconciler {
   };
   // Verifies the current Freight of `got` (the Stage as read), as the
   // opening comment says.
+  // Stops the AnalysisRun of verification `entry` (spec.terminate).
+  Status AbortVerification(const model::Stage& stage, const Json& entry);
   Result<VerifyResult> Verify(const model::Stage& stage, const store::Resource& got,
                               int64_t now_ms);
   // Starts the AnalysisRun `name` of the Stage's verification; an error

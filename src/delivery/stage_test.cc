@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "delivery/promotion.h"
 #include "model/decode.h"
 #include "store/temp_store.h"
 
@@ -465,6 +466,7 @@ class VerificationTest : public AutoPromotionTest {
           store::Resource r;
           r.key = {obj["kind"], "demo", obj["metadata"]["name"]};
           r.object = obj;
+          r.labels = model::StringMap(obj["metadata"].value("labels", Json::object()));
           STRAKE_TRY(store_->Create(r, "Created", ""));
           return r.key.name;
         });
@@ -545,6 +547,74 @@ TEST_F(VerificationTest, AFailedRunLeavesTheFreightUnverifiedAndARestartFindsIts
   EXPECT_FALSE((*store_->Get({"Freight", "demo", "f1"}))->status.contains("verifiedIn"));
   ReconcileQa();
   EXPECT_EQ(made_.size(), 2u);  // not tried again by itself
+}
+
+// Kargo's reverify and abort requests: each names the verification it is
+// about; a reverify of the one that ended makes a new one (once), an abort
+// of the one running stops its AnalysisRun and records it Aborted.
+TEST_F(VerificationTest, AReverifyRunsItAgainOnceAndAnAbortStopsIt) {
+  auto annotate = [&](const char* key, const std::string& value) {
+    store::Resource r = **store_->Get({"Stage", "demo", "qa"});
+    r.object["metadata"]["annotations"][key] = value;
+    ASSERT_TRUE(store_->Update(r, r.resource_version));
+  };
+  ReconcileQa();
+  const std::string first = made_[0]["metadata"]["name"];
+  const std::string first_id = Verification()[0]["id"];
+  annotate(kReverifyAnnotation, first_id);  // while it runs: nothing yet
+  ReconcileQa();
+  EXPECT_EQ(made_.size(), 1u);
+  SetStatus("AnalysisRun", first, {{"phase", "Failed"}});
+  ReconcileQa();  // it ended, and the request names it: run again
+  ReconcileQa();
+  ASSERT_EQ(made_.size(), 2u);
+  Json vh = Verification();
+  ASSERT_EQ(vh.size(), 2u);
+  EXPECT_EQ(vh[1]["phase"], "Failed");
+  EXPECT_NE(vh[0]["id"], first_id);
+  const std::string second = made_[1]["metadata"]["name"];
+  EXPECT_NE(second, first);
+  ReconcileQa();
+  EXPECT_EQ(made_.size(), 2u);  // the same request is not acted on twice
+
+  annotate(kAbortAnnotation, Json{{"id", vh[0]["id"]}, {"actor", "alice"}}.dump());
+  ReconcileQa();
+  vh = Verification();
+  EXPECT_EQ(vh[0]["phase"], "Aborted");
+  EXPECT_EQ(vh[0]["message"], "verification aborted by request");
+  EXPECT_EQ((*store_->Get({"AnalysisRun", "demo", second}))->object["spec"]["terminate"], true);
+  EXPECT_FALSE((*store_->Get({"Freight", "demo", "f1"}))->status.contains("verifiedIn"));
+  EXPECT_EQ(VerificationRequestId(R"({"id": "x", "actor": "a"})"), "x");
+  EXPECT_EQ(VerificationRequestId(" x "), "x");
+  EXPECT_EQ(VerificationRequestId("{bad"), "");
+}
+
+// A deleted Stage leaves nothing: its name goes from the Freight's status
+// and its verifications' AnalysisRuns go, as Kargo's finalizer does; a
+// server that died first finds it in the Freight at its start.
+TEST_F(VerificationTest, ADeletedStageIsForgottenByItsFreightAndItsRunsGo) {
+  ReconcileQa();
+  const std::string run = made_[0]["metadata"]["name"];
+  SetStatus("Freight", "f1",
+            {{"currentlyIn", {{"qa", Json::object()}}},
+             {"verifiedIn", {{"qa", Json::object()}, {"other", Json::object()}}},
+             {"approvedFor", {{"qa", Json::object()}}}});
+  store::Resource labelled = **store_->Get({"AnalysisRun", "demo", run});
+  ASSERT_EQ(labelled.labels["kargo.akuity.io/stage"], "qa");
+  Put("Stage", "other", Json::parse(R"({"spec": {"requestedFreight": [{"origin":
+      {"kind": "Warehouse", "name": "w"}, "sources": {"direct": true}}]}})"));
+  ASSERT_TRUE(store_->Delete({"Stage", "demo", "qa"}));
+  auto forgotten = ForgottenStages(*store_);
+  ASSERT_TRUE(forgotten);
+  EXPECT_EQ(*forgotten, std::vector<std::string>{controller::ObjectKey("demo", "qa")});
+  ReconcileQa();
+  Json st = (*store_->Get({"Freight", "demo", "f1"}))->status;
+  EXPECT_EQ(st["currentlyIn"], Json::object());
+  EXPECT_EQ(st["verifiedIn"], (Json{{"other", Json::object()}}));
+  EXPECT_EQ(st["approvedFor"], Json::object());
+  EXPECT_FALSE(*store_->Get({"AnalysisRun", "demo", run}));
+  EXPECT_TRUE(ForgottenStages(*store_)->empty());
+  ReconcileQa();  // again: nothing to do
 }
 
 }  // namespace
