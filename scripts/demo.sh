@@ -239,6 +239,9 @@ delivery_tour() {
   }
   promo=$(sed -n 's|^promotion/\([^ ]*\) created.*|\1|p' <<<"$out")
   echo "   promotion/$promo"
+  # What stands between the Freight and prod (strake describe stage prod).
+  strake describe stage prod -n "$ns" | sed -n '/^Gates:/,/^Events:/p' | grep -v '^Events:' |
+    sed 's/^/   /'
   wait_for 30 "it to wait for its sign-off" 'test -n "$(sign_off "$promo")"'
   echo "   $(sign_off "$promo")"
   echo "   whoever asked cannot sign it off: $(strake approve promotion "$promo" -n "$ns" 2>&1 |

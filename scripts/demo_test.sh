@@ -64,6 +64,12 @@ for attempt in first second; do
     cat "$data/demo-$attempt.log" >&2
     exit 1
   fi
+  if ! grep -q "Promotion Window:   open; closes .*T03:00:00Z" "$data/demo-$attempt.log" ||
+    ! grep -q "Approval Policy:    prod-sign-off (ProjectConfig " "$data/demo-$attempt.log"; then
+    echo "demo_test: the $attempt run did not show prod's gates (its nightly window, its sign-off):" >&2
+    cat "$data/demo-$attempt.log" >&2
+    exit 1
+  fi
   echo "demo_test: the $attempt run of scripts/demo.sh passed in $(( $(date +%s) - start ))s"
 done
 phase=$(STRAKE_TOKEN=$(cat "$data/admin.token") ./build/strake get rollout app -n prod -o 'jsonpath={.status.phase}')

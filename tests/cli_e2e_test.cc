@@ -193,6 +193,8 @@ TEST_F(CliE2E, KargoBadInputIsRefusedAtItsLineAndNothingIsStored) {
       {"expr.yaml",
        stage("s2", "{direct: true}", "uses: fail\n        config: {message: \"${{ 1 + }}\"}"),
        "expr.yaml:12:27: ", "stage s2: spec.promotionTemplate.spec.steps[0].config.message: "},
+      {"message.yaml", stage("s5", "{direct: true}", "uses: send-message"), "message.yaml:11:15: ",
+       "stage s5: spec.promotionTemplate.spec.steps[0].uses: send-message: no channel"},
       {"cycle.yaml", stage("s3", "{stages: [s3]}", "uses: fail"), "cycle.yaml:",
        "stage s3: spec.requestedFreight[0].sources.stages[0]: Stage \"s3\" would request Freight "
        "from itself"},

@@ -152,7 +152,8 @@ std::string CanonicalHeaderKey(std::string k) {
   return k;
 }
 
-// `response` for the expressions, and header(name).
+// `response` for the expressions, and header(name) (also called as
+// response.header(name), as Kargo's docs write it).
 struct ResponseEnv {
   std::map<std::string, rollout::Value> vars;
   rollout::HostFunctions functions;
@@ -171,12 +172,13 @@ ResponseEnv EnvOf(const curl::Response& r, const std::string& content_type) {
     if (args.size() != 1 || !args[0].is_string()) return Fail("header takes a header's name");
     return rollout::Value(r.HeaderValue(args[0].get<std::string>()));
   };
+  env.functions["response.header"] = env.functions["header"];  // Kargo's spelling
   return env;
 }
 
 Result<rollout::Value> Evaluate(const std::string& field, const std::string& text,
                                 const ResponseEnv& env) {
-  auto e = rollout::Expr::Compile(text, {"header"});
+  auto e = rollout::Expr::Compile(text, {"header", "response.header"});
   if (!e) return Fail(ErrorCode::kInvalid, fmt::format("config.{}: {}", field, e.error().message));
   auto v = e->Eval(env.vars, &env.functions);
   if (!v) return Failf("config.{}: {}", field, v.error().message);

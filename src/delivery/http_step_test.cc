@@ -51,9 +51,10 @@ TEST_F(HttpStepTest, SendsTheRequestAndTakesOutputsFromTheResponse) {
                          {"outputs",
                           {{{"name", "status"}, {"fromExpression", "response.status"}},
                            {{"name", "fact"}, {"fromExpression", "response.body.facts[0].fact"}},
-                           {{"name", "run"}, {"fromExpression", "header('x-run')"}}}}});
+                           {{"name", "run"}, {"fromExpression", "header('x-run')"}},
+                           {{"name", "again"}, {"fromExpression", "response.header('X-Run')"}}}}});
   ASSERT_EQ(out.attempt.status, StepStatus::kSucceeded) << out.attempt.error;
-  EXPECT_EQ(out.output, (Json{{"status", 200}, {"fact", "cats"}, {"run", "42"}}));
+  EXPECT_EQ(out.output, (Json{{"status", 200}, {"fact", "cats"}, {"run", "42"}, {"again", "42"}}));
 }
 
 TEST_F(HttpStepTest, TheExpressionsDecideAsKargosDo) {

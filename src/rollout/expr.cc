@@ -390,12 +390,17 @@ class Parser {
       return Failf("col {}: unknown function {}{}", t.col, Quote(t.text),
                    DidYouMean(t.text, known));
     }
+    return ParseCall(t.col, t.text);
+  }
+
+  // The arguments of a call to `name` (at its "("), up to its ")".
+  Result<NodePtr> ParseCall(int col, const std::string& name) {
     ++pos_;
-    auto n = MakeNode(NodeKind::kCall, t.col, t.text);
+    auto n = MakeNode(NodeKind::kCall, col, name);
     if (!IsOp(")")) {
       while (true) {
         Result<NodePtr> arg;
-        if (IsPredicateFunction(t.text) && n->kids.size() == 1) {
+        if (IsPredicateFunction(name) && n->kids.size() == 1) {
           arg = ParseClosure();
         } else {
           arg = ParseExpression(0);
@@ -429,6 +434,17 @@ class Parser {
         bool optional = Peek().text == "?.";
         int col = Next().col;
         if (Peek().type != Tok::kIdent) return Unexpected();
+        // A host function given as a variable's method (Kargo's
+        // response.header(name)): a call of "variable.method".
+        if (n->kind == NodeKind::kVariable && !optional && pos_ + 1 < toks_.size() &&
+            toks_[pos_ + 1].type == Tok::kOp && toks_[pos_ + 1].text == "(" &&
+            host_.count(n->name + "." + Peek().text) > 0) {
+          std::string method = n->name + "." + Next().text;
+          auto call = ParseCall(col, method);
+          if (!call) return call;
+          n = std::move(*call);
+          continue;
+        }
         auto m = MakeNode(NodeKind::kMember, col, Next().text);
         m->optional = optional;
         m->kids.push_back(std::move(n));

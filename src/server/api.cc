@@ -641,6 +641,13 @@ std::vector<std::string> CheckSteps(const std::vector<model::ExpressionVariable>
   for (size_t i = 0; i < steps.size(); ++i) {
     const std::string& uses = steps[i].uses;
     if (uses.empty() || std::find(known.begin(), known.end(), uses) != known.end()) continue;
+    if (uses == "send-message") {
+      errors.push_back(fmt::format(
+          "{}.steps[{}].uses: send-message: no channel: strake has no notification channels "
+          "(Kargo's MessageChannel) yet, so the message would go nowhere",
+          path, i));
+      continue;
+    }
     errors.push_back(fmt::format("{}.steps[{}].uses: not supported yet: step {}; strake runs {}{}",
                                  path, i, Quote(uses), Join(known, ", "), DidYouMean(uses, known)));
   }
