@@ -1,6 +1,6 @@
 // Outgoing HTTP(S) through libcurl: the field's client, for calls to
-// servers strake does not run (OCI registries, and in time the analysis
-// providers, webhooks and notifications; issue 17). libcurl brings what
+// servers strake does not run (OCI registries, the analysis providers, the
+// http promotion step; in time webhooks and notifications; issue 17). libcurl brings what
 // those servers need: the system's CA store, HTTP/1.1 and HTTP/2, proxies
 // (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as curl reads them), redirects to
 // object storage where the caller allows them.

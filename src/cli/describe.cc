@@ -140,10 +140,9 @@ std::string DescribeStageGates(const Json& report) {
   const Json lines = report.value("stopTheLine", Json());
   if (!lines.is_array() || lines.empty()) line("Stopped Line", "<none>");
   for (const auto& l : lines.is_array() ? lines : Json::array()) {
-    std::string except =
-        l.contains("exceptions")
-            ? " (exceptions: " + Join(l["exceptions"].get<std::vector<std::string>>(), ", ") + ")"
-            : "";
+    std::vector<std::string> names;
+    for (const auto& e : l.value("exceptions", Json::array())) names.push_back(Scalar(e));
+    std::string except = names.empty() ? "" : " (exceptions: " + Join(names, ", ") + ")";
     line("Stopped Line", l.value("source", "") + ": " + l.value("reason", "") + except);
   }
   for (const auto& c : report.value("criteria", Json::array())) {

@@ -215,7 +215,9 @@ Result<std::string> DescribeText(Client& c, const Context& ctx, const model::Kin
     auto gates =
         c.Call("GET", Collection(k, ctx.ns) + "/" +
                           obj.value("metadata", Json::object()).value("name", "") + "/gates");
-    return DescribeObject(obj) + (gates ? DescribeStageGates(gates->body) : "");
+    if (!gates && gates.error().Is(ErrorCode::kNotFound)) return DescribeObject(obj);
+    if (!gates) return DescribeObject(obj) + "Gates:  <error: " + gates.error().message + ">\n";
+    return DescribeObject(obj) + DescribeStageGates(gates->body);
   }
   return DescribeObject(obj);
 }

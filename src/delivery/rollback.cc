@@ -95,8 +95,19 @@ std::map<std::string, std::string> StableFreight(const Json& stage_status) {
                            : Json::array();
   for (const auto& c : history) {  // newest first
     if (!c.is_object()) continue;
+    // Judged by its newest verification that came to a verdict: one
+    // running again (kargo verify), or aborted, does not unmake a success.
     const Json vh = c.value("verificationHistory", Json::array());
-    if (!vh.is_array() || vh.empty() || vh[0].value("phase", "") != "Successful") continue;
+    std::string verdict;
+    for (const auto& v : vh.is_array() ? vh : Json::array()) {
+      const std::string phase = v.is_object() ? v.value("phase", "") : "";
+      if (phase == "Successful" || phase == "Failed" || phase == "Error" ||
+          phase == "Inconclusive") {
+        verdict = phase;
+        break;
+      }
+    }
+    if (verdict != "Successful") continue;
     for (const auto& [origin, item] : Obj(c, "items").items())
       out.emplace(origin, item.value("name", ""));  // the newest kept
   }

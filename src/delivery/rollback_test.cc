@@ -55,6 +55,17 @@ TEST(AutoRollback, TheStableFreightIsTheNewestVerifiedPerOrigin) {
                      Collection("older", "Successful", kNow)});
   EXPECT_EQ(StableFreight(st), (std::map<std::string, std::string>{{"Warehouse/w", "good"}}));
   EXPECT_TRUE(StableFreight(History({Collection("new", "")})).empty());
+  // Verified again (kargo verify) and that one running or aborted: the
+  // success before still stands; a verdict after it replaces it.
+  Json again = Collection("good", "Successful", kNow);
+  again["verificationHistory"].insert(again["verificationHistory"].begin(),
+                                      Json{{"id", "v2"}, {"phase", "Aborted"}});
+  EXPECT_EQ(StableFreight(History({again, Collection("older", "Successful", kNow)})),
+            (std::map<std::string, std::string>{{"Warehouse/w", "good"}}));
+  again["verificationHistory"].insert(again["verificationHistory"].begin(),
+                                      Json{{"id", "v3"}, {"phase", "Failed"}});
+  EXPECT_EQ(StableFreight(History({again, Collection("older", "Successful", kNow)})),
+            (std::map<std::string, std::string>{{"Warehouse/w", "older"}}));
 }
 
 TEST(AutoRollback, AFailedVerificationGoesBackToTheStableFreight) {

@@ -275,6 +275,14 @@ std::string VerificationRequestId(const std::string& value) {
 }
 
 Status ForgetStage(store::Store& store, const std::string& ns, const std::string& name) {
+  // The runs first: what is found at a start is the Freight that names it.
+  STRAKE_TRY_ASSIGN(runs, store.ListHeads("AnalysisRun", ns));
+  for (const auto& r : runs) {
+    auto stage = r.labels.find("kargo.akuity.io/stage");
+    if (stage == r.labels.end() || stage->second != name) continue;
+    auto gone = store.Delete(r.key);
+    if (!gone && !gone.error().Is(ErrorCode::kNotFound)) return tl::unexpected(gone.error());
+  }
   STRAKE_TRY_ASSIGN(all, store.List("Freight", ns));
   static constexpr const char* kMaps[] = {"currentlyIn", "verifiedIn", "approvedFor"};
   for (const auto& f : all) {
@@ -291,13 +299,6 @@ Status ForgetStage(store::Store& store, const std::string& ns, const std::string
           return next;
         },
         "StageDeleted", fmt::format("stage {} was deleted", name)));
-  }
-  STRAKE_TRY_ASSIGN(runs, store.ListHeads("AnalysisRun", ns));
-  for (const auto& r : runs) {
-    auto stage = r.labels.find("kargo.akuity.io/stage");
-    if (stage == r.labels.end() || stage->second != name) continue;
-    auto gone = store.Delete(r.key);
-    if (!gone && !gone.error().Is(ErrorCode::kNotFound)) return tl::unexpected(gone.error());
   }
   return Ok();
 }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "base/curl.h"
 #include "base/fs.h"
 #include "base/http.h"
 #include "base/log.h"
@@ -451,6 +452,9 @@ double ParseSample(const Value& v) {
 
 // At most this much of a provider's own error text is shown.
 constexpr size_t kMaxEchoedError = 256;
+// The largest answer a provider may give (a Prometheus vector of many series).
+constexpr size_t kMaxAnswer = size_t{16} << 20;
+using Headers = std::vector<std::pair<std::string, std::string>>;
 // A job metric without activeDeadlineSeconds gets this long, all attempts.
 constexpr int kDefaultJobDeadlineSeconds = 600;
 
@@ -525,11 +529,27 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
   }
 
   // https:// addresses: the server's certificate checked against the system's CAs.
-  static Result<const TlsContext*> TlsFor(const HttpUrl& url) {
-    if (!url.tls) return nullptr;
-    static const auto ctx = TlsContext::Client("", true);
-    if (!ctx) return tl::unexpected(ctx.error());
-    return ctx->get();
+  // One call to a provider through libcurl (issue 17): the system's CA
+  // store, HTTPS_PROXY and NO_PROXY as curl reads them, the server's
+  // egress policy at every connect; no redirect is followed (one is an
+  // answer like any other, as before). An answer over 16 MiB fails.
+  Result<http::Response> Call(std::string method, std::string url, Headers headers,
+                              std::string body, std::chrono::seconds timeout) const {
+    curl::Request req;
+    req.method = std::move(method);
+    req.url = std::move(url);
+    req.headers = std::move(headers);
+    req.body = std::move(body);
+    req.timeout = timeout;
+    req.max_body = kMaxAnswer;
+    return curl::Send(req, egress_);
+  }
+
+  // `address` (a provider's base URL) with `path_and_query` after its path.
+  static std::string Under(const std::string& address, const std::string& path_and_query) {
+    std::string base = address;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return base + path_and_query;
   }
 
   // Prometheus' own error (errorType and error), bounded; nothing else of
@@ -549,14 +569,14 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
   }
 
   // The provider's headers, {{args.x}} in their values resolved.
-  static Status AddHeaders(const model::MetricProvider& p, const MeasureContext& ctx,
-                           http::Request& req) {
+  static Result<Headers> HeadersOf(const model::MetricProvider& p, const MeasureContext& ctx) {
+    Headers out;
     for (const auto& [k, v] : p.headers) {
       auto value = ResolveArgs(v, ctx.args);
       if (!value) return tl::unexpected(value.error());
-      req.headers.emplace_back(k, *value);
+      out.emplace_back(k, *value);
     }
-    return Ok();
+    return out;
   }
 
   Result<Value> MeasurePrometheus(const model::MetricProvider& p, const MeasureContext& ctx) {
@@ -564,16 +584,11 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     if (!query) return tl::unexpected(query.error());
     auto address = ResolveArgs(p.address, ctx.args);
     if (!address) return tl::unexpected(address.error());
-    auto url = ParseHttpUrl(*address);
-    if (!url) return tl::unexpected(url.error());
-    http::Request req;
-    req.target = fmt::format("{}/api/v1/query?query={}", url->path == "/" ? "" : url->path,
-                             http::UrlEncode(*query));
-    STRAKE_TRY(AddHeaders(p, ctx, req));
-    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls,
-                            &egress_);
-    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus " + *address));
+    STRAKE_TRY(ParseHttpUrl(*address));  // http or https, a host: said before anything is sent
+    STRAKE_TRY_ASSIGN(headers, HeadersOf(p, ctx));
+    auto resp = Call("GET", Under(*address, "/api/v1/query?query=" + http::UrlEncode(*query)),
+                     std::move(headers), "", std::chrono::seconds(p.timeout_seconds));
+    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus"));
     auto body = Value::parse(resp->body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return Failf("prometheus {}: HTTP {}: not a JSON answer", *address, resp->status);
@@ -595,19 +610,13 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
   Result<Value> MeasureWeb(const model::MetricProvider& p, const MeasureContext& ctx) {
     auto address = ResolveArgs(p.url, ctx.args);
     if (!address) return tl::unexpected(address.error());
-    auto url = ParseHttpUrl(*address);
-    if (!url) return tl::unexpected(url.error());
-    http::Request req;
-    req.method = p.method;
-    req.target = url->path;
-    STRAKE_TRY(AddHeaders(p, ctx, req));
+    STRAKE_TRY(ParseHttpUrl(*address));
+    STRAKE_TRY_ASSIGN(headers, HeadersOf(p, ctx));
     auto body = ResolveArgs(p.body, ctx.args);
     if (!body) return tl::unexpected(body.error());
-    req.body = *body;
-    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(p.timeout_seconds), tls,
-                            &egress_);
-    if (!resp) return tl::unexpected(resp.error().Wrap("web " + *address));
+    auto resp = Call(p.method.empty() ? "GET" : p.method, *address, std::move(headers), *body,
+                     std::chrono::seconds(p.timeout_seconds));
+    if (!resp) return tl::unexpected(resp.error().Wrap("web"));
     if (resp->status < 200 || resp->status >= 300)
       return Failf("web {}: HTTP {}", *address, resp->status);
     // The answer must be JSON, as Argo's web provider requires; a body that
@@ -685,17 +694,15 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
                                                         const std::string& query, int64_t start_ms,
                                                         int64_t end_ms,
                                                         int64_t step_seconds) override {
-    auto url = ParseHttpUrl(base_url);
-    if (!url) return tl::unexpected(url.error());
-    http::Request req;
-    req.target =
-        fmt::format("{}/api/v1/query_range?query={}&start={:.3f}&end={:.3f}&step={}",
-                    url->path == "/" ? "" : url->path, http::UrlEncode(query),
-                    static_cast<double>(start_ms) / 1000, static_cast<double>(end_ms) / 1000,
-                    std::max<int64_t>(1, step_seconds));
-    STRAKE_TRY_ASSIGN(tls, TlsFor(*url));
-    auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30), tls, &egress_);
-    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus " + base_url));
+    STRAKE_TRY(ParseHttpUrl(base_url));
+    auto resp = Call(
+        "GET",
+        Under(base_url,
+              fmt::format("/api/v1/query_range?query={}&start={:.3f}&end={:.3f}&step={}",
+                          http::UrlEncode(query), static_cast<double>(start_ms) / 1000,
+                          static_cast<double>(end_ms) / 1000, std::max<int64_t>(1, step_seconds))),
+        {}, "", std::chrono::seconds(30));
+    if (!resp) return tl::unexpected(resp.error().Wrap("prometheus"));
     auto body = Value::parse(resp->body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
       return Failf("prometheus {}: HTTP {}: not a JSON answer", base_url, resp->status);

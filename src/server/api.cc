@@ -1394,6 +1394,13 @@ Response Api::Delete(const KindInfo& k, const std::string& ns, const std::string
                            fmt::format("artifact {} is in use: {}", name, Join(*users, ", ")));
     }
   }
+  // What a Stage leaves in its Freight goes before it does, so a Stage made
+  // again under its name at once starts clean (its reconciler clears it
+  // again after a crash between the two).
+  if (k.kind == "Stage") {
+    if (auto forgot = delivery::ForgetStage(store_, ns, name); !forgot)
+      return ErrorResponse(forgot.error());
+  }
   DeleteOwned(**got);
   auto st = store_.Delete({k.kind, ns, name});
   if (!st) return ErrorResponse(st.error());

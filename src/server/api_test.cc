@@ -399,6 +399,29 @@ TEST_F(ApiTest, KargosArgoCDUpdateE2eAppliesAndItsTaskIsInflated) {
   EXPECT_EQ(steps[2]["vars"][0]["name"], "gitRepo");  // the task's default
 }
 
+// A Stage deleted through the API leaves nothing in its Freight, before it
+// goes: one made again under its name at once starts clean.
+TEST_F(ApiTest, ADeletedStageLeavesNothingInItsFreight) {
+  const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/stages";
+  const std::string stage = R"({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Stage",
+      "metadata": {"name": "qa"}, "spec": {"requestedFreight": [{"origin": {"kind": "Warehouse",
+      "name": "w"}, "sources": {"direct": true}}]}})";
+  ASSERT_EQ(Call("POST", path, stage).status, 201);
+  store::Resource f;
+  f.key = {"Freight", "demo", "f1"};
+  f.object = {{"apiVersion", "kargo.akuity.io/v1alpha1"},
+              {"kind", "Freight"},
+              {"metadata", {{"name", "f1"}, {"namespace", "demo"}}}};
+  f.status = {{"verifiedIn", {{"qa", store::Json::object()}}},
+              {"approvedFor", {{"qa", store::Json::object()}, {"prod", store::Json::object()}}}};
+  ASSERT_TRUE(store_->Create(f, "Created", ""));
+  ASSERT_EQ(Call("DELETE", path + "/qa").status, 200);
+  ASSERT_EQ(Call("POST", path, stage).status, 201);
+  store::Json st = (*store_->Get({"Freight", "demo", "f1"}))->status;
+  EXPECT_EQ(st["verifiedIn"], store::Json::object()) << st.dump();
+  EXPECT_EQ(st["approvedFor"], (store::Json{{"prod", store::Json::object()}})) << st.dump();
+}
+
 TEST_F(ApiTest, AStageThatWouldRequestFreightFromItselfIsRefused) {
   const std::string path = "/apis/kargo.akuity.io/v1alpha1/namespaces/demo/stages";
   auto stage = [](const std::string& name, const std::string& upstream) {
