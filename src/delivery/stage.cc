@@ -360,7 +360,12 @@ Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Js
     return a->created_ms != b->created_ms ? a->created_ms > b->created_ms
                                           : a->key.name > b->key.name;
   });
-  if (requested.size() > limit) requested.resize(limit);
+  // At most `limit` of each origin: a busy Warehouse does not hide another's.
+  std::map<std::string, size_t> per_origin;
+  std::erase_if(requested, [&](const store::Resource* f) {
+    const Json o = Field(f->object, "origin");
+    return ++per_origin[o.value("kind", "Warehouse") + "/" + o.value("name", "")] > limit;
+  });
   out["candidates"] = Json::array();
   for (const auto* f : requested) {
     const Json o = Field(f->object, "origin");

@@ -125,8 +125,8 @@ std::string GateState(const Json& stage_status);
 //    source, expression}], "approvals": [{name, source, minApprovals,
 //    allowSelfApproval}], "candidates": [{name, alias, origin, current,
 //    available, why (when not available), gate (what holds it, or null)}]}
-// The candidates are the newest `limit` Freight of the origins the Stage
-// requests. Only a store failure is an error.
+// The candidates are the newest `limit` Freight of each origin the Stage
+// requests, newest first. Only a store failure is an error.
 Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
                         int64_t now_ms, size_t limit = 10);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "delivery/promotion.h"
@@ -156,6 +158,43 @@ class AutoPromotionTest : public ::testing::Test {
   std::vector<std::string> asked_;
   std::unique_ptr<StageReconciler> reconciler_;
 };
+
+// describe stage's report: the newest Freight of each origin the Stage
+// requests (at most `limit` each, newest first), whether it is available,
+// and what holds it.
+TEST_F(AutoPromotionTest, TheGateReportListsTheNewestFreightOfEachOriginAndWhatHoldsIt) {
+  Put("Stage", "multi", Json::parse(R"({"spec": {"requestedFreight": [
+      {"origin": {"kind": "Warehouse", "name": "w"}, "sources": {"stages": ["dev"]}},
+      {"origin": {"kind": "Warehouse", "name": "w2"}, "sources": {"direct": true}}]}})"));
+  auto freight = [&](const std::string& name, const std::string& warehouse) {
+    Put("Freight", name,
+        {{"origin", {{"kind", "Warehouse"}, {"name", warehouse}}},
+         {"commits", {{{"repoURL", "https://x/y"}, {"id", name}}}}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // distinct creation times
+  };
+  freight("a1", "w");
+  freight("a2", "w");
+  freight("a3", "w");
+  freight("c1", "w3");  // not requested
+  freight("b1", "w2");
+  auto stored = store_->Get({"Stage", "demo", "multi"});
+  auto decoded = model::DecodeObject((**stored).object, "stage multi");
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  auto report =
+      GateReport(*store_, std::get<model::Stage>(decoded->value), Json::object(), kNow, 2);
+  ASSERT_TRUE(report) << report.error().message;
+  std::vector<std::string> names;
+  for (const auto& c : (*report)["candidates"]) names.push_back(c["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"b1", "a3", "a2"}));
+  const Json& b1 = (*report)["candidates"][0];
+  EXPECT_EQ(b1["available"], true);
+  EXPECT_EQ(b1["gate"], Json());
+  const Json& a3 = (*report)["candidates"][1];
+  EXPECT_EQ(a3["available"], false);
+  EXPECT_EQ(a3["why"], "not verified in one of dev");
+  EXPECT_EQ((*report)["promotionWindowStatus"], Json());
+  EXPECT_EQ((*report)["freight"], Json::array());
+}
 
 TEST_F(AutoPromotionTest, NothingIsAskedForUnlessTheProjectConfigEnablesIt) {
   Freight("a", kNow);
