@@ -142,6 +142,45 @@ spec:
           ConfigMap("after", "1", "  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n"));
   }
   // The Freight of namespace `ns` (Kargo's), as `get freight -o json` lists it.
+  // A Warehouse `app` on the repository's app/, an Application web-dev that
+  // syncs `app_path` of its stage/dev branch into namespace dev, and a Stage
+  // dev (var gitRepo) that promotes with `steps` (the YAML list under
+  // `steps:`), all in namespace demo.
+  std::string DevStageKargo(const std::string& app_path, const std::string& steps) {
+    return fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {{name: app, namespace: demo}}
+spec:
+  interval: 1h
+  subscriptions:
+  - git: {{repoURL: "{url}", branch: main, includePaths: [app]}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web-dev
+  namespace: demo
+  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
+spec:
+  source: {{repoURL: "{url}", path: {path}, targetRevision: stage/dev}}
+  destination: {{name: local, namespace: dev}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {{name: dev, namespace: demo}}
+spec:
+  requestedFreight:
+  - origin: {{kind: Warehouse, name: app}}
+    sources: {{direct: true}}
+  promotionTemplate:
+    spec:
+      vars:
+      - {{name: gitRepo, value: "{url}"}}
+      steps:
+)",
+                       fmt::arg("url", url_), fmt::arg("path", app_path)) +
+           steps;
+  }
   Json FreightIn(const std::string& ns) {
     Ran r = Cli({"get", "freight", "-n", ns, "-o", "json"});
     Json list = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
@@ -1496,71 +1535,40 @@ TEST_F(GitopsE2E, AStagePushesARenderedBranchAndSyncsItsApplicationToIt) {
   Write("app/main.py", "v1");
   std::string v1 = Push("v1");
   StartServer();
-  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata: {{name: app, namespace: demo}}
-spec:
-  interval: 1h
-  subscriptions:
-  - git: {{repoURL: "{url}", branch: main, includePaths: [app]}}
----
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata:
-  name: web-dev
-  namespace: demo
-  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
-spec:
-  source: {{repoURL: "{url}", path: ., targetRevision: stage/dev}}
-  destination: {{name: local, namespace: dev}}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Stage
-metadata: {{name: dev, namespace: demo}}
-spec:
-  requestedFreight:
-  - origin: {{kind: Warehouse, name: app}}
-    sources: {{direct: true}}
-  promotionTemplate:
-    spec:
-      vars:
-      - {{name: gitRepo, value: "{url}"}}
-      steps:
-      - uses: git-clone
+  std::string kargo = DevStageKargo(".", R"(      - uses: git-clone
         config:
-          repoURL: ${{{{ vars.gitRepo }}}}
+          repoURL: ${{ vars.gitRepo }}
           checkout:
-          - commit: ${{{{ commitFrom(vars.gitRepo).ID }}}}
+          - commit: ${{ commitFrom(vars.gitRepo).ID }}
             path: ./src
-          - branch: stage/${{{{ ctx.stage }}}}
+          - branch: stage/${{ ctx.stage }}
             create: true
             path: ./out
       - uses: git-clear
-        config: {{path: ./out}}
+        config: {path: ./out}
       - uses: file-write
         config:
           path: ./out/web.yaml
           contents: |
             apiVersion: v1
             kind: ConfigMap
-            metadata: {{name: web}}
-            data: {{commit: "${{{{ commitFrom(vars.gitRepo).ID }}}}"}}
+            metadata: {name: web}
+            data: {commit: "${{ commitFrom(vars.gitRepo).ID }}"}
       - uses: git-commit
         as: commit
         config:
           path: ./out
-          message: render ${{{{ ctx.targetFreight.name }}}} for ${{{{ ctx.stage }}}}
+          message: render ${{ ctx.targetFreight.name }} for ${{ ctx.stage }}
       - uses: git-push
-        config: {{path: ./out}}
+        config: {path: ./out}
       - uses: argocd-update
         config:
           apps:
           - name: web-dev
             sources:
-            - repoURL: ${{{{ vars.gitRepo }}}}
-              desiredRevision: ${{{{ outputs.commit.commit }}}}
-)",
-                                  fmt::arg("url", url_));
+            - repoURL: ${{ vars.gitRepo }}
+              desiredRevision: ${{ outputs.commit.commit }}
+)");
   Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ASSERT_TRUE(WaitFor([&] { return FreightIn("demo").size() == 1; }, 30s));
@@ -1595,41 +1603,11 @@ TEST_F(GitopsE2E, APromotionOpensAPullRequestAndRunsOnOnceAPersonMergesIt) {
   std::string v1 = Push("v1");
   Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:refs/heads/stage/dev");
   StartServer();
-  std::string kargo = fmt::format(R"(apiVersion: kargo.akuity.io/v1alpha1
-kind: Warehouse
-metadata: {{name: app, namespace: demo}}
-spec:
-  interval: 1h
-  subscriptions:
-  - git: {{repoURL: "{url}", branch: main, includePaths: [app]}}
----
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata:
-  name: web-dev
-  namespace: demo
-  annotations: {{kargo.akuity.io/authorized-stage: "demo:dev"}}
-spec:
-  source: {{repoURL: "{url}", path: out, targetRevision: stage/dev}}
-  destination: {{name: local, namespace: dev}}
----
-apiVersion: kargo.akuity.io/v1alpha1
-kind: Stage
-metadata: {{name: dev, namespace: demo}}
-spec:
-  requestedFreight:
-  - origin: {{kind: Warehouse, name: app}}
-    sources: {{direct: true}}
-  promotionTemplate:
-    spec:
-      vars:
-      - {{name: gitRepo, value: "{url}"}}
-      steps:
-      - uses: git-clone
+  std::string kargo = DevStageKargo("out", R"(      - uses: git-clone
         config:
-          repoURL: ${{{{ vars.gitRepo }}}}
+          repoURL: ${{ vars.gitRepo }}
           checkout:
-          - branch: stage/${{{{ ctx.stage }}}}
+          - branch: stage/${{ ctx.stage }}
             path: ./repo
       - uses: file-write
         config:
@@ -1637,34 +1615,33 @@ spec:
           contents: |
             apiVersion: v1
             kind: ConfigMap
-            metadata: {{name: web}}
-            data: {{commit: "${{{{ commitFrom(vars.gitRepo).ID }}}}"}}
+            metadata: {name: web}
+            data: {commit: "${{ commitFrom(vars.gitRepo).ID }}"}
       - uses: git-commit
-        config: {{path: ./repo, message: "render ${{{{ ctx.targetFreight.name }}}}"}}
+        config: {path: ./repo, message: "render ${{ ctx.targetFreight.name }}"}
       - uses: git-push
         as: push
-        config: {{path: ./repo, generateTargetBranch: true}}
+        config: {path: ./repo, generateTargetBranch: true}
       - uses: git-open-pr
         as: open-pr
         config:
-          repoURL: ${{{{ vars.gitRepo }}}}
-          sourceBranch: ${{{{ outputs.push.branch }}}}
-          targetBranch: stage/${{{{ ctx.stage }}}}
-          title: Deploy to ${{{{ ctx.stage }}}}
+          repoURL: ${{ vars.gitRepo }}
+          sourceBranch: ${{ outputs.push.branch }}
+          targetBranch: stage/${{ ctx.stage }}
+          title: Deploy to ${{ ctx.stage }}
       - uses: git-wait-for-pr
         as: wait-for-pr
         config:
-          repoURL: ${{{{ vars.gitRepo }}}}
-          prNumber: ${{{{ outputs['open-pr'].pr.id }}}}
+          repoURL: ${{ vars.gitRepo }}
+          prNumber: ${{ outputs['open-pr'].pr.id }}
       - uses: argocd-update
         config:
           apps:
           - name: web-dev
             sources:
-            - repoURL: ${{{{ vars.gitRepo }}}}
-              desiredRevision: ${{{{ outputs['wait-for-pr'].commit }}}}
-)",
-                                  fmt::arg("url", url_));
+            - repoURL: ${{ vars.gitRepo }}
+              desiredRevision: ${{ outputs['wait-for-pr'].commit }}
+)");
   Ran applied = Cli({"apply", "-f", File("kargo.yaml", kargo)});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ASSERT_TRUE(WaitFor([&] { return FreightIn("demo").size() == 1; }, 30s));

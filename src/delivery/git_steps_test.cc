@@ -32,14 +32,6 @@ class GitStepsTest : public gitops::GitTest {
     ctx.config = config;
     return steps_.Find(uses)->Run(ctx);
   }
-  // The commit `ref` names in the remote ("" if none).
-  std::string RemoteRef(const std::string& ref) {
-    FILE* p = ::popen(("git -C " + bare_ + " rev-parse --verify -q " + ref).c_str(), "r");
-    char buf[64] = {};
-    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
-    ::pclose(p);
-    return std::string(Trim(out));
-  }
   Json Clone() {
     StepOutcome out =
         Run("git-clone",

@@ -35,13 +35,6 @@ class PullRequestTest : public gitops::GitTest {
     Write("app.yaml", text);
     Commit("render " + name + "\n\nwhy it changed", name);
   }
-  std::string RemoteRef(const std::string& ref) {
-    FILE* p = ::popen(("git -C " + bare_ + " rev-parse --verify -q " + ref).c_str(), "r");
-    char buf[64] = {};
-    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
-    ::pclose(p);
-    return std::string(Trim(out));
-  }
   StepOutcome Run(const std::string& uses, const Json& config, const Json& output = Json()) {
     StepContext ctx;
     ctx.project = "demo";

@@ -49,9 +49,15 @@ class GitTest : public ::testing::Test {
     Sh("git -C " + work_ + " push -q origin HEAD:" + branch);
     return Head();
   }
-  std::string Head() {
-    FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
-    char buf[64] = {};
+  std::string Head() { return FirstLine("git -C " + work_ + " rev-parse HEAD"); }
+  // The commit `ref` names in the bare repository ("" if none).
+  std::string RemoteRef(const std::string& ref) {
+    return FirstLine("git -C " + bare_ + " rev-parse --verify -q " + ref);
+  }
+  // The first line `cmd` prints, trimmed.
+  static std::string FirstLine(const std::string& cmd) {
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[256] = {};
     std::string out = fgets(buf, sizeof buf, p) ? buf : "";
     ::pclose(p);
     return std::string(Trim(out));
