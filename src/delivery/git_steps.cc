@@ -16,7 +16,6 @@
 #include "base/net.h"
 #include "base/strings.h"
 #include "delivery/step_config.h"
-#include "model/gitops.h"
 
 namespace strake::delivery {
 
@@ -62,10 +61,7 @@ class GitClone : public StepRunner {
 
   Result<Json> Clone(const StepContext& ctx) {
     const Json& c = ctx.config;
-    STRAKE_TRY_ASSIGN(url, Text(c, "repoURL", true));
-    if (!model::SupportedRepoUrl(url) || StartsWith(url, "-"))
-      return Failf("config.repoURL: {} is not a repository URL strake reaches",
-                   Quote(RedactUrl(url)));
+    STRAKE_TRY_ASSIGN(url, RepoUrlField(c));
     STRAKE_TRY(NotYet(c, {"insecureSkipTLSVerify", "blobless", "recurseSubmodules"}, "config."));
     STRAKE_TRY_ASSIGN(author, AuthorOf(c));
     const Json checkouts = c.value("checkout", Json::array());

@@ -20,7 +20,6 @@ constexpr size_t kMaxResponse = size_t{2} << 20;
 constexpr Millis kDefaultTimeout{10'000};
 constexpr Millis kMaxTimeout{60'000};  // a step holds a Promotion worker meanwhile
 constexpr Millis kDefaultPoll{30'000};
-constexpr Millis kMinPoll{10'000};
 
 struct HttpConfig {
   curl::Request request;
@@ -45,14 +44,6 @@ Result<std::vector<std::pair<std::string, std::string>>> Pairs(const Json& c, co
     out.emplace_back(std::move(name), std::move(value));
   }
   return out;
-}
-
-Result<Millis> DurationField(const Json& c, const char* key, Millis fallback) {
-  STRAKE_TRY_ASSIGN(text, Text(c, key));
-  if (text.empty()) return fallback;
-  auto d = ParseDuration(text);
-  if (!d) return Failf("config.{}: {}", key, d.error().message);
-  return *d;
 }
 
 Result<HttpConfig> ReadConfig(const StepContext& ctx) {
@@ -99,7 +90,7 @@ Result<HttpConfig> ReadConfig(const StepContext& ctx) {
     return Failf("config.timeout must be more than 0s and at most {}", FormatDuration(kMaxTimeout));
   cfg.request.timeout = timeout;
   STRAKE_TRY_ASSIGN(poll, DurationField(c, "pollInterval", kDefaultPoll));
-  cfg.poll = std::max(poll, kMinPoll);  // Kargo's lower bound
+  cfg.poll = std::max(poll, kMinPollInterval);
   cfg.request.max_body = kMaxResponse;
   cfg.request.max_redirects = 5;
   cfg.request.same_host_redirects_only = true;

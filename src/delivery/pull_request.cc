@@ -16,14 +16,12 @@
 #include "base/strings.h"
 #include "delivery/stage.h"
 #include "delivery/step_config.h"
-#include "model/gitops.h"
 
 namespace strake::delivery {
 
 namespace {
 
 constexpr std::chrono::minutes kGitTimeout{5};
-constexpr Millis kMinPoll{10000};  // Kargo's lower bound
 constexpr Millis kWaitPoll{30000};
 constexpr Millis kMergePoll{10000};
 constexpr int kMergeAttempts = 3;
@@ -144,11 +142,8 @@ Status NoForge(const Json& c) {
 }
 
 Result<Millis> Poll(const Json& c, Millis fallback) {
-  STRAKE_TRY_ASSIGN(text, Text(c, "pollInterval"));
-  if (text.empty()) return fallback;
-  auto d = ParseDuration(text);
-  if (!d) return Failf(ErrorCode::kInvalid, "config.pollInterval: {}", d.error().message);
-  return std::max(*d, kMinPoll);
+  STRAKE_TRY_ASSIGN(poll, DurationField(c, "pollInterval", fallback));
+  return std::max(poll, kMinPollInterval);
 }
 
 // At most `max` bytes of `s`, not cutting a UTF-8 character.
@@ -184,11 +179,7 @@ Result<OpenRequest> ReadOpen(const Json& c) {
                         "config."));
   STRAKE_TRY(NoForge(c));
   OpenRequest r;
-  STRAKE_TRY_ASSIGN(url, Text(c, "repoURL", true));
-  if (!model::SupportedRepoUrl(url) || StartsWith(url, "-")) {
-    return Failf(ErrorCode::kInvalid, "config.repoURL: {} is not a repository URL strake reaches",
-                 Quote(RedactUrl(url)));
-  }
+  STRAKE_TRY_ASSIGN(url, RepoUrlField(c));
   r.url = url;
   STRAKE_TRY_ASSIGN(source, Text(c, "sourceBranch", true));
   STRAKE_TRY_ASSIGN(target, Text(c, "targetBranch"));

@@ -274,6 +274,9 @@ std::string VerificationRequestId(const std::string& value) {
   return j.is_object() && j.value("id", Json()).is_string() ? j["id"].get<std::string>() : "";
 }
 
+// The maps of a Freight's status keyed by Stage name.
+constexpr const char* kStageMaps[] = {"currentlyIn", "verifiedIn", "approvedFor"};
+
 Status ForgetStage(store::Store& store, const std::string& ns, const std::string& name) {
   // The runs first: what is found at a start is the Freight that names it.
   STRAKE_TRY_ASSIGN(runs, store.ListHeads("AnalysisRun", ns));
@@ -284,16 +287,15 @@ Status ForgetStage(store::Store& store, const std::string& ns, const std::string
     if (!gone && !gone.error().Is(ErrorCode::kNotFound)) return tl::unexpected(gone.error());
   }
   STRAKE_TRY_ASSIGN(all, store.List("Freight", ns));
-  static constexpr const char* kMaps[] = {"currentlyIn", "verifiedIn", "approvedFor"};
   for (const auto& f : all) {
     bool named = false;
-    for (const char* m : kMaps) named = named || Field(f.status, m).contains(name);
+    for (const char* m : kStageMaps) named = named || Field(f.status, m).contains(name);
     if (!named) continue;
     STRAKE_TRY(UpdateStatusOf(
         store, f.key,
         [&](const Json& was) {
           Json next = was;
-          for (const char* m : kMaps) {
+          for (const char* m : kStageMaps) {
             if (next.contains(m) && next[m].is_object()) next[m].erase(name);
           }
           return next;
@@ -310,7 +312,7 @@ Result<std::vector<std::string>> ForgottenStages(store::Store& store) {
   STRAKE_TRY_ASSIGN(all, store.List("Freight", ""));
   std::set<std::string> gone;
   for (const auto& f : all) {
-    for (const char* m : {"currentlyIn", "verifiedIn", "approvedFor"}) {
+    for (const char* m : kStageMaps) {
       for (const auto& [stage, v] : Field(f.status, m).items()) {
         std::string key = controller::ObjectKey(f.key.ns, stage);
         if (!exist.count(key)) gone.insert(key);

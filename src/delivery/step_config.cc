@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "base/net.h"
 #include "base/strings.h"
 #include "gitops/git.h"
+#include "model/gitops.h"
 
 namespace strake::delivery {
 
@@ -99,6 +101,23 @@ Result<bool> Flag(const Json& config, const std::string& key, bool fallback,
   if (it == config.end() || it->is_null()) return fallback;
   if (!it->is_boolean()) return Failf("{}{} must be true or false", at, key);
   return it->get<bool>();
+}
+
+Result<Millis> DurationField(const Json& config, const char* key, Millis fallback) {
+  STRAKE_TRY_ASSIGN(text, Text(config, key));
+  if (text.empty()) return fallback;
+  auto d = ParseDuration(text);
+  if (!d) return Failf(ErrorCode::kInvalid, "config.{}: {}", key, d.error().message);
+  return *d;
+}
+
+Result<std::string> RepoUrlField(const Json& config) {
+  STRAKE_TRY_ASSIGN(url, Text(config, "repoURL", true));
+  if (!model::SupportedRepoUrl(url) || StartsWith(url, "-")) {
+    return Failf(ErrorCode::kInvalid, "config.repoURL: {} is not a repository URL strake reaches",
+                 Quote(RedactUrl(url)));
+  }
+  return url;
 }
 
 }  // namespace strake::delivery

@@ -17,6 +17,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "base/duration.h"
 #include "base/result.h"
 #include "delivery/promotion.h"
 
@@ -49,6 +50,17 @@ Status NotYet(const Json& config, std::initializer_list<const char*> keys, const
 // you mean "value"?)". A config that is not an object is an error too.
 Status OnlyFields(const Json& config, std::initializer_list<const char*> known,
                   const std::string& at);
+
+// Kargo's lower bound on a step's pollInterval.
+inline constexpr Millis kMinPollInterval{10'000};
+
+// A duration field of the config in Go's syntax ("30s", "2m"), `fallback`
+// when absent; one that does not parse is kInvalid.
+Result<Millis> DurationField(const Json& config, const char* key, Millis fallback);
+
+// config.repoURL (required): a repository URL strake reaches (model's
+// SupportedRepoUrl), never one git could read as an option; kInvalid else.
+Result<std::string> RepoUrlField(const Json& config);
 
 // A boolean field (`fallback` when absent or null).
 Result<bool> Flag(const Json& config, const std::string& key, bool fallback,
