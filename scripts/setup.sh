@@ -11,6 +11,8 @@ packages=(
   bubblewrap busybox clang-format clang-tidy procps time bc ccache libre2-dev python3 prometheus curl openssl
   tzdata python3-dateutil  # time zones; dateutil is the reference the RRULE tests compare with
   libcurl4-openssl-dev docker-registry  # registry client (libcurl); a real OCI registry on loopback in tests
+  libarchive-dev  # image layers: tar, gzip, zstd
+  skopeo umoci  # bench/images.sh compares pulls with them
   clang libclang-rt-dev llvm  # the fuzz targets: libFuzzer, and llvm-symbolizer for their reports
 )
 

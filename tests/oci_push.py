@@ -5,8 +5,9 @@ real registry (Debian's docker-registry on loopback).
 
   oci_push.py REGISTRY REPOSITORY TAG [--content TEXT] [--created RFC3339]
               [--platforms os/arch[/variant],...] [--annotation k=v ...]
+              [--layer FILE ...] [--config JSON] [--size-lie N]
 
-The image holds one layer with /content.txt = TEXT; the same arguments make
+The image holds one layer with /content.txt = TEXT (or the --layer files); the same arguments make
 the same bytes, so the same digest (pushing them under a second tag is a
 re-tag). With --platforms the tag names an OCI image index with one image
 per platform. Prints the digest of what the tag names.
@@ -59,11 +60,27 @@ def layer(content: str) -> bytes:
     return out.getvalue()
 
 
-def image(base, repo, content, created, os_, arch, variant, annotations):
-    tar_gz = layer(content)
-    diff_id = digest(gzip.decompress(tar_gz))
+def layer_type(data: bytes):
+    """The OCI media type and diff id of a layer file: gzip, zstd or a plain tar."""
+    if data[:2] == b"\x1f\x8b":
+        return "application/vnd.oci.image.layer.v1.tar+gzip", digest(gzip.decompress(data))
+    if data[:4] == b"\x28\xb5\x2f\xfd":  # no zstd in Python's library: diff id not checked
+        return "application/vnd.oci.image.layer.v1.tar+zstd", digest(data)
+    return "application/vnd.oci.image.layer.v1.tar", digest(data)
+
+
+def image(base, repo, content, created, os_, arch, variant, annotations, layer_files=(),
+          run_config=None, size_lie=0):
+    blobs = [open(f, "rb").read() for f in layer_files] or [layer(content)]
+    layers, diff_ids = [], []
+    for data in blobs:
+        media_type, diff_id = layer_type(data)
+        layers.append({"mediaType": media_type, "digest": push_blob(base, repo, data),
+                       "size": len(data)})
+        diff_ids.append(diff_id)
+    layers[0]["size"] += size_lie
     config = {"architecture": arch, "os": os_, "created": created,
-              "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+              "config": run_config or {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
     if variant:
         config["variant"] = variant
     config_bytes = json.dumps(config, sort_keys=True).encode()
@@ -71,8 +88,7 @@ def image(base, repo, content, created, os_, arch, variant, annotations):
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": push_blob(base, repo, config_bytes), "size": len(config_bytes)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": push_blob(base, repo, tar_gz), "size": len(tar_gz)}],
+        "layers": layers,
     }
     if annotations:
         manifest["annotations"] = annotations
@@ -88,7 +104,14 @@ def main():
     p.add_argument("--created", default="2026-01-01T00:00:00Z")
     p.add_argument("--platforms", default="")
     p.add_argument("--annotation", action="append", default=[])
+    p.add_argument("--layer", action="append", default=[],
+                   help="a layer file (tar, tar.gz or tar.zst), base first; repeatable")
+    p.add_argument("--config", default="",
+                   help="the image config's config object as JSON (Entrypoint, Cmd, Env, ...)")
+    p.add_argument("--size-lie", type=int, default=0,
+                   help="add this to the first layer's size in the manifest")
     a = p.parse_args()
+    run_config = json.loads(a.config) if a.config else None
     base = "http://" + a.registry
     annotations = dict(kv.split("=", 1) for kv in a.annotation)
     if a.platforms:
@@ -97,7 +120,7 @@ def main():
             os_, arch, *rest = plat.split("/")
             variant = rest[0] if rest else ""
             body = image(base, a.repository, f"{a.content} {plat}", a.created, os_, arch,
-                         variant, {})
+                         variant, {}, a.layer, run_config, a.size_lie)
             d = digest(body)
             request("PUT", f"{base}/v2/{a.repository}/manifests/{d}", body,
                     {"Content-Type": OCI_MANIFEST})
@@ -112,7 +135,7 @@ def main():
         body, media_type = json.dumps(top, sort_keys=True).encode(), OCI_INDEX
     else:
         body = image(base, a.repository, a.content, a.created, "linux", "amd64", "",
-                     annotations)
+                     annotations, a.layer, run_config, a.size_lie)
         media_type = OCI_MANIFEST
     request("PUT", f"{base}/v2/{a.repository}/manifests/{a.tag}", body,
             {"Content-Type": media_type})

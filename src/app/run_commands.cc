@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "app/image_source.h"
 #include "app/pick_run.h"
 #include "app/progress.h"
 #include "base/clock.h"
@@ -144,6 +145,8 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   run->add_option("--parallel", parallel_, "TaskRuns at once (default: cores)");
   run->add_flag("--no-cache", no_cache_, "do not use or fill the task cache");
   run->add_flag("--no-sandbox", no_sandbox_, "run steps directly on the host, not in bubblewrap");
+  run->add_flag("--pull-images", pull_images_,
+                "run each step in its image, pulled from its registry (in the sandbox)");
   run->add_option("--resume", resume_, "continue an interrupted PipelineRun");
   run->add_option("-n,--namespace", ns_, "the namespace of the run to --resume (default: default)");
   run->add_option("-o,--output", ctx.output, "text, json or yaml: the finished PipelineRun")
@@ -155,6 +158,33 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
       ->required();
   validate->add_flag("-R,--recursive", recursive_, "-f DIR: its subdirectories' files too");
   table.Add(validate, [this] { return Validate(); });
+
+  auto* image = app.add_subcommand("image", "OCI images in the data directory");
+  image->require_subcommand(1);
+  auto* pull = image->add_subcommand("pull", "pull and unpack an image, as a step's would be");
+  pull->add_option("reference", image_ref_, "[registry/]repository[:tag][@digest]")->required();
+  pull->add_option("--platform", image_platform_, "os/arch[/variant] (default: this machine's)");
+  table.Add(pull, [this] { return PullImage(); });
+}
+
+int RunCommands::PullImage() {
+  auto ref = images::ParseReference(image_ref_);
+  if (!ref) return cli::Die(ref.error().message);
+  images::PullOptions options;
+  options.egress = EgressPolicy::Open();
+  options.policy = images::PullPolicy::kAlways;
+  if (!image_platform_.empty()) {
+    auto platform = images::ParsePlatform(image_platform_);
+    if (!platform) return cli::Die(platform.error().message);
+    options.platform = *platform;
+  }
+  images::ImageStore store(PathJoin(ctx_.data_dir, "images"));
+  if (auto opened = store.Open(); !opened) return cli::Die(opened.error().message);
+  auto img = store.Pull(*ref, options);
+  if (!img) return cli::Die(img.error().message);
+  fmt::print("{}\ndigest: {}\nroot: {}\ndownloaded: {} bytes\n", img->reference, img->digest,
+             img->root, img->downloaded);
+  return 0;
 }
 
 namespace {
@@ -235,8 +265,8 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   if (!picked) return cli::Die(picked.error().message);
   auto params = ParseParams(params_);
   if (!params) return cli::Die(params.error().message);
-  // Neither executor is a container runtime: say once that images are not used.
-  if (UsesImages(loaded->resources)) {
+  // Unless steps run in their images, say once that images are not used.
+  if (UsesImages(loaded->resources) && !(pull_images_ && !no_sandbox_)) {
     fmt::print(stderr,
                "strake: note: step images are ignored: steps run with this machine's programs{}\n",
                no_sandbox_ ? "" : " (in a bubblewrap sandbox when bwrap is installed)");
@@ -283,7 +313,7 @@ namespace {
 // --no-sandbox and --no-cache given then still hold, and given now they
 // apply too.
 Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const std::string& name,
-                            pipeline::ExecutorOptions& options) {
+                            pipeline::ExecutorOptions& options, bool& pulls) {
   STRAKE_TRY_ASSIGN(stored, store.Get({"PipelineRun", ns, name}));
   if (!stored) return Failf("pipelinerun {} not found", name);
   const model::Json& status = stored->status;
@@ -297,6 +327,8 @@ Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const st
   };
   if (off("sandbox")) options.sandbox = false;
   if (off("cache")) options.no_cache = true;
+  auto images = recorded->find("images");
+  if (images != recorded->end() && images->is_boolean() && images->get<bool>()) pulls = true;
   return Ok();
 }
 
@@ -313,9 +345,19 @@ int RunCommands::Run() {
   opts.executor.sandbox = !no_sandbox_;
   opts.executor.no_cache = no_cache_;
   opts.executor.self_exe = SelfExe();
+  bool pulls = pull_images_;
   if (!resume_.empty()) {
-    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor); !kept)
+    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor, pulls); !kept)
       return cli::Die(kept.error().message);
+  }
+  // Steps in their images: pulled into the data directory, from any
+  // registry (a local run is the user's own, as a docker pull is).
+  std::unique_ptr<StoreImageSource> images;
+  if (pulls && opts.executor.sandbox) {
+    images =
+        std::make_unique<StoreImageSource>(PathJoin(ctx_.data_dir, "images"), EgressPolicy::Open());
+    if (auto opened = images->Open(); !opened) return cli::Die(opened.error().message);
+    opts.executor.images = images.get();
   }
   SystemClock clock;
   bool text = ctx_.output == "text";

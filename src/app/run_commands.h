@@ -30,6 +30,7 @@ class RunCommands {
  private:
   int Run();
   int Validate();
+  int PullImage();
   // Submits the files' runs to `engine`, or resumes --resume; sets runs_.
   // Several runs are stored only when none of their names is taken.
   int Start(pipeline::Engine& engine, store::Store& store);
@@ -40,6 +41,9 @@ class RunCommands {
   int parallel_;
   bool no_cache_ = false;
   bool no_sandbox_ = false;
+  bool pull_images_ = false;
+  std::string image_ref_;       // `image pull`'s reference
+  std::string image_platform_;  // and its --platform
   bool recursive_ = false;
   std::string resume_;
   std::string ns_ = "default";  // of the run --resume names

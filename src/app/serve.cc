@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "app/image_source.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -656,12 +657,13 @@ void WaitForStop(const sigset_t& signals, const std::atomic<bool>* stop) {
 // deploy freeze (or its line is stopped); a store that cannot say counts as
 // a freeze.
 pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Store& st,
-                                         const Clock& clock) {
+                                         const Clock& clock, pipeline::ImageSource* images) {
   pipeline::EngineOptions engine_options;
   engine_options.parallel = 2;
   engine_options.executor.data_dir = options.data_dir;
   engine_options.executor.self_exe = SelfExe();
   engine_options.executor.sandbox = options.sandbox;
+  engine_options.executor.images = images;
   engine_options.context_env = [&st, &clock](const std::string& ns) {
     std::map<std::string, std::string> env;
     auto freeze = delivery::DeployFreeze(st, ns, UnixMillis(clock.Now()));
@@ -729,7 +731,13 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
   // same engine as `strake run`, sandboxed, in this data directory.
-  pipeline::Engine engine(st, EngineOptionsFor(options, st, clock), clock);
+  std::unique_ptr<StoreImageSource> images;
+  if (options.pull_images && options.sandbox) {
+    images =
+        std::make_unique<StoreImageSource>(PathJoin(options.data_dir, "images"), options.egress);
+    STRAKE_TRY(images->Open());
+  }
+  pipeline::Engine engine(st, EngineOptionsFor(options, st, clock, images.get()), clock);
   server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());
   gitops::RepositoryReconciler repos(

@@ -31,6 +31,9 @@ struct ServeOptions {
   // Workloads, Jobs (sync hooks), exec probes and analysis jobs run their
   // commands (from git) in a bubblewrap sandbox, as pipeline steps do.
   bool sandbox = true;
+  // Pipeline steps run in their images, pulled from their registries under
+  // the egress policy (images/store.h), in the sandbox.
+  bool pull_images = false;
   // Where metric providers and git remotes may connect (base/egress.h):
   // public addresses only, unless `--egress-allow` says more.
   EgressPolicy egress;

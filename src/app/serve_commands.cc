@@ -28,6 +28,9 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
   serve->add_flag("--no-sandbox", no_sandbox_,
                   "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
                   "not in bubblewrap");
+  serve->add_flag("--pull-images", pull_images_,
+                  "run each pipeline step in its image, pulled from its registry (in the "
+                  "sandbox; registries are reached under --egress-allow)");
   serve
       ->add_option("--egress-allow", egress_allow_,
                    "where metric providers and git remotes may connect besides public "
@@ -51,6 +54,7 @@ int ServeCommands::Serve() {
   o.tls_key = tls_key_;
   o.stop_workloads = stop_workloads_;
   o.sandbox = !no_sandbox_;
+  o.pull_images = pull_images_;
   o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
   auto egress = EgressPolicy::Parse(egress_allow_);
   if (!egress) return cli::Die("--egress-allow: " + egress.error().message);

@@ -25,6 +25,7 @@ class ServeCommands {
   std::string tls_cert_, tls_key_;
   bool stop_workloads_ = false;
   bool no_sandbox_ = false;
+  bool pull_images_ = false;
   std::string work_dir_;
   std::string egress_allow_;
   std::string router_socket_;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "base/container.h"
 #include "base/duration.h"
 #include "base/fs.h"
 #include "base/ids.h"
@@ -386,6 +387,32 @@ TEST(Ids, UlidEncodesItsTimeFirstAndSortsByIt) {
   EXPECT_NE(u, NewUlid(1469918176385));  // 80 random bits
   EXPECT_LT(NewUlid(1469918176385), NewUlid(1469918176386));
   EXPECT_EQ(u.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos);
+}
+
+TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
+  ContainerSpec spec;
+  spec.image_root = "/tekton/images/0";
+  spec.uid = 1000;
+  spec.gid = 1001;
+  spec.binds = {{"/tekton", "/tekton", false}, {"/data", "/var/data", true}};
+  spec.cwd = "/srv";
+  auto back = ParseContainerArgs(ContainerArgs(spec));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->image_root, spec.image_root);
+  EXPECT_EQ(back->uid, 1000u);
+  EXPECT_EQ(back->gid, 1001u);
+  ASSERT_EQ(back->binds.size(), 2u);
+  EXPECT_EQ(back->binds[1].target, "/var/data");
+  EXPECT_TRUE(back->binds[1].read_only);
+  EXPECT_EQ(back->cwd, "/srv");
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{},
+                                              {"/root", "/other"},
+                                              {"--uid", "x", "/root"},
+                                              {"--bind", "/a", "/root"},
+                                              {"--what", "/root"},
+                                              {"--uid"}}) {
+    EXPECT_FALSE(ParseContainerArgs(bad)) << Join(bad, " ");
+  }
 }
 
 }  // namespace

@@ -107,12 +107,32 @@ curl_socket_t OpenSocket(void* clientp, curlsocktype /*purpose*/, curl_sockaddr*
 struct Sink {
   Response* response;
   size_t max_body;
+  CURL* handle = nullptr;
+  const std::function<bool(std::string_view)>* on_body = nullptr;
+  size_t streamed = 0;
   bool too_long = false;
+  bool refused = false;  // on_body said stop
 };
 
 size_t WriteBody(char* data, size_t size, size_t n, void* userp) {
   auto* sink = static_cast<Sink*>(userp);
   size_t len = size * n;
+  if (sink->on_body && *sink->on_body) {
+    long status = 0;
+    curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (sink->streamed + len > sink->max_body) {
+        sink->too_long = true;
+        return 0;
+      }
+      sink->streamed += len;
+      if (!(*sink->on_body)(std::string_view(data, len))) {
+        sink->refused = true;
+        return 0;
+      }
+      return len;
+    }
+  }
   if (sink->response->body.size() + len > sink->max_body) {
     sink->too_long = true;
     return 0;  // aborts the transfer
@@ -156,7 +176,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   if (!h) return Fail("curl_easy_init failed");
   CURL* c = h.get();
   Response response;
-  Sink sink{&response, req.max_body};
+  Sink sink{&response, req.max_body, c, &req.on_body};
   Headers headers(nullptr, curl_slist_free_all);
   auto add_header = [&](const std::string& line) {
     curl_slist* next = curl_slist_append(headers.get(), line.c_str());
@@ -202,6 +222,10 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_USERAGENT, "strake");
+  if (req.stall_timeout.count() > 0) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.stall_timeout.count()));
+  }
   if (req.insecure_skip_tls_verify) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -239,6 +263,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   curl_slist_free_all(pin);
   std::string where = fmt::format("{} {}", req.method, UrlForMessage(url));
   if (!gate.refusal.empty()) return Fail(ErrorCode::kForbidden, where + ": " + gate.refusal);
+  if (sink.refused) return Fail(where + ": the download was stopped");
   if (sink.too_long) {
     return Fail(ErrorCode::kInvalid,
                 fmt::format("{}: the answer is longer than {} bytes", where, req.max_body));

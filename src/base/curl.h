@@ -23,8 +23,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -47,6 +49,13 @@ struct Request {
   int max_redirects = 0;
   bool same_host_redirects_only = false;  // a redirect to another host is the answer
   bool insecure_skip_tls_verify = false;
+  // When set, the body of a 2xx answer goes to it as it arrives (and not
+  // into Response::body); returning false aborts the call. max_body still
+  // bounds it. Other answers' bodies are kept as usual.
+  std::function<bool(std::string_view chunk)> on_body;
+  // When non-zero, a transfer slower than 1 KiB/s for this long fails
+  // (for long downloads, beside the whole-call timeout).
+  std::chrono::seconds stall_timeout{0};
 };
 
 // status, headers (names as the server sent them) and body.

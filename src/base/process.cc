@@ -18,6 +18,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/container.h"
 #include "base/fd.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -122,8 +123,29 @@ std::vector<std::string> SandboxArgv(const Sandbox& box, const std::vector<std::
   return out;
 }
 
+namespace {
+
+Result<Process> WithPidfd(pid_t pid) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    int e = errno;
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return Failf("pidfd_open: {}", std::strerror(e));
+  }
+  return Process(pid, pidfd);
+}
+
+}  // namespace
+
 Result<Process> Spawn(const SpawnOptions& opts) {
   if (opts.argv.empty()) return Fail("spawn: empty command");
+  if (opts.container) {
+    STRAKE_TRY_ASSIGN(
+        pid, ForkIntoContainer(*opts.container, {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
+                                                 opts.stderr_fd, opts.inherit_fds}));
+    return WithPidfd(pid);
+  }
   std::string path_env;
   for (const auto& e : opts.env) {
     if (StartsWith(e, "PATH=")) path_env = e.substr(5);
@@ -176,15 +198,7 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Failf("{}: {}", opts.argv[0], std::strerror(rc));
-
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    int e = errno;
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return Failf("pidfd_open: {}", std::strerror(e));
-  }
-  return Process(pid, pidfd);
+  return WithPidfd(pid);
 }
 
 Result<WaitResult> WaitProcess(Process& p, std::optional<std::chrono::milliseconds> timeout,

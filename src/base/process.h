@@ -23,6 +23,8 @@
 
 namespace strake {
 
+struct ContainerSpec;
+
 // Commands that come from git (workloads, Jobs, sync hooks, exec probes,
 // analysis jobs) run as pipeline steps do: in a bubblewrap sandbox with the
 // host's root read-only, `hidden` directories (the data directory) behind an
@@ -63,6 +65,9 @@ struct SpawnOptions {
   // Not null: the command runs inside this sandbox (argv[0] is still looked
   // up on PATH first, so a missing command is the same error).
   const Sandbox* sandbox = nullptr;
+  // Not null: the command runs in this container (base/container.h), argv[0]
+  // looked up on env's PATH inside its image.
+  const ContainerSpec* container = nullptr;
 };
 
 class Process {

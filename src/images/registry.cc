@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <ctime>
@@ -26,6 +27,11 @@ constexpr size_t kMaxManifest = size_t{4} << 20;
 constexpr size_t kMaxConfig = size_t{4} << 20;
 constexpr size_t kMaxIndexEntries = 256;
 constexpr std::chrono::milliseconds kTimeout{30'000};
+// A layer download: as long as it keeps moving (1 KiB/s over a minute), up
+// to an hour.
+constexpr std::chrono::milliseconds kBlobTimeout{3'600'000};
+constexpr std::chrono::seconds kBlobStall{60};
+constexpr size_t kMaxLayers = 512;
 
 constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 constexpr const char* kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -350,14 +356,18 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
   return "Bearer " + token;
 }
 
-Result<RegistryClient::Answer> RegistryClient::Get(const std::string& path_or_url,
-                                                   const std::string& accept,
-                                                   const std::string& method, size_t max_body,
-                                                   bool follow) {
+Result<RegistryClient::Answer> RegistryClient::Get(
+    const std::string& path_or_url, const std::string& accept, const std::string& method,
+    size_t max_body, bool follow, const std::function<bool(std::string_view)>* sink) {
   std::string url = path_or_url.starts_with("/") ? repo_.ApiBase() + path_or_url : path_or_url;
   // One discovery's reads are bounded, however many tags and images the
   // registry offers: no registry holds a Warehouse controller for long.
-  if (++requests_ > kMaxRequests || std::chrono::steady_clock::now() > deadline_) {
+  if (++requests_ > max_requests_ || std::chrono::steady_clock::now() > deadline_) {
+    if (max_requests_ != kMaxRequests) {
+      return Fail(ErrorCode::kTooLarge,
+                  fmt::format("{}: the pull took more than {} requests or its time", Where(),
+                              max_requests_));
+    }
     return Fail(ErrorCode::kTooLarge,
                 fmt::format("{}: more than {} requests or {} s to the registry in one discovery; "
                             "narrow the subscription (allowTagsRegexes, a strategy that reads "
@@ -374,6 +384,11 @@ Result<RegistryClient::Answer> RegistryClient::Get(const std::string& path_or_ur
     // so a challenge below is always the registry's own.
     req.max_redirects = follow ? 5 : 0;
     req.insecure_skip_tls_verify = insecure_;
+    if (sink) {
+      req.on_body = *sink;
+      req.timeout = kBlobTimeout;
+      req.stall_timeout = kBlobStall;
+    }
     if (!accept.empty()) req.headers.emplace_back("Accept", accept);
     if (!authorization_.empty()) req.headers.emplace_back("Authorization", authorization_);
     STRAKE_TRY_ASSIGN(resp, curl::Send(req, egress_));
@@ -570,6 +585,250 @@ Result<std::optional<ImageInfo>> RegistryClient::ImageByTag(const std::string& t
   STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body, false));
   DigestCache::Get().Put(key, info);
   return std::optional<ImageInfo>(std::move(info));
+}
+
+namespace {
+
+bool IsIndex(const json& m) {
+  std::string type = Str(m, "mediaType");
+  return m.contains("manifests") || type == kOciIndex || type == kDockerList;
+}
+
+// A layer's media type strake can unpack: a tar, plain or compressed.
+bool IsFilesystemLayer(std::string_view type) {
+  for (std::string_view known :
+       {"application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"}) {
+    if (type == known) return true;
+  }
+  return false;
+}
+
+Result<Descriptor> DescriptorOf(const json& j, const std::string& what) {
+  Descriptor d;
+  d.media_type = Str(j, "mediaType");
+  d.digest = Str(j, "digest");
+  auto size = j.is_object() ? j.find("size") : j.end();
+  if (!ValidDigest(d.digest)) return Fail(fmt::format("{}: bad digest {}", what, Quote(d.digest)));
+  if (size == j.end() || !size->is_number_integer() || size->get<int64_t>() < 0) {
+    return Fail(fmt::format("{}: no size", what));
+  }
+  d.size = size->get<int64_t>();
+  return d;
+}
+
+Status StringsField(const json& c, const char* key, std::vector<std::string>& into) {
+  auto it = c.find(key);
+  if (it == c.end() || it->is_null()) return Ok();
+  if (!it->is_array()) return Fail(fmt::format("config.{} is not a list of strings", key));
+  for (const auto& v : *it) {
+    if (!v.is_string()) return Fail(fmt::format("config.{} is not a list of strings", key));
+    into.push_back(v.get<std::string>());
+  }
+  return Ok();
+}
+
+}  // namespace
+
+std::string Reference::String() const {
+  std::string out = repo.registry + "/" + repo.repository;
+  if (!tag.empty()) out += ":" + tag;
+  if (!digest.empty()) out += "@" + digest;
+  return out;
+}
+
+Result<Reference> ParseReference(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return Fail(ErrorCode::kInvalid, fmt::format("image {}: {}", Quote(text), why));
+  };
+  Reference ref;
+  std::string_view rest = text;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    ref.digest = std::string(rest.substr(at + 1));
+    rest = rest.substr(0, at);
+    if (!ValidDigest(ref.digest)) return bad("the digest must be sha256: and 64 hex digits");
+  }
+  auto slash = rest.rfind('/');
+  auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    ref.tag = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+    if (!ValidTag(ref.tag)) return bad(fmt::format("{} is not a valid tag", Quote(ref.tag)));
+  }
+  auto repo = ParseRepository(rest);
+  if (!repo) return bad(repo.error().message);
+  ref.repo = std::move(*repo);
+  if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+  return ref;
+}
+
+Result<ImageConfig> ParseImageConfig(std::string_view config_json) {
+  json j = json::parse(config_json, nullptr, false);
+  if (!j.is_object()) return Fail("the image config is not a JSON object");
+  ImageConfig out;
+  const json c = Object(j, "config");
+  STRAKE_TRY(StringsField(c, "Entrypoint", out.entrypoint));
+  STRAKE_TRY(StringsField(c, "Cmd", out.cmd));
+  STRAKE_TRY(StringsField(c, "Env", out.env));
+  out.working_dir = Str(c, "WorkingDir");
+  out.user = Str(c, "User");
+  return out;
+}
+
+Platform HostPlatform() {
+  utsname u{};
+  ::uname(&u);
+  std::string_view m = u.machine;
+  if (m == "x86_64") return {"linux", "amd64", ""};
+  if (m == "aarch64" || m == "arm64") return {"linux", "arm64", "v8"};
+  if (m.starts_with("armv7")) return {"linux", "arm", "v7"};
+  if (m.starts_with("armv6")) return {"linux", "arm", "v6"};
+  if (m == "i386" || m == "i686") return {"linux", "386", ""};
+  return {"linux", std::string(m), ""};  // ppc64le, s390x, riscv64: OCI's names too
+}
+
+void RegistryClient::SetBudget(size_t requests, std::chrono::seconds deadline) {
+  max_requests_ = requests;
+  requests_ = 0;
+  deadline_ = std::chrono::steady_clock::now() + deadline;
+}
+
+Result<Manifest> RegistryClient::Resolve(const std::string& target, const Platform& platform) {
+  const bool by_digest = target.starts_with("sha256:");
+  if (by_digest ? !ValidDigest(target) : !ValidTag(target)) {
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("{}: {} is not a tag or a digest", Where(), Quote(target)));
+  }
+  std::string path = "/v2/" + repo_.repository + "/manifests/" + http::UrlEncode(target);
+  STRAKE_TRY_ASSIGN(a, Get(path, AcceptAll(), "GET", kMaxManifest));
+  const std::string named = Where() + (by_digest ? "@" : ":") + target;
+  if (a.status == 404) {
+    return Fail(ErrorCode::kNotFound, fmt::format("{}: no such image (404)", named));
+  }
+  if (a.status != 200) {
+    return Fail(fmt::format("{}: the registry answered {}", named, a.status));
+  }
+  std::string digest = "sha256:" + Sha256Hex(a.body);
+  if ((by_digest && digest != target) ||
+      (!a.digest.empty() && a.digest.starts_with("sha256:") && a.digest != digest)) {
+    return Fail(fmt::format("{}: the manifest does not match its digest", named));
+  }
+  return ManifestOf(digest, a.body, platform, false);
+}
+
+Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std::string& body,
+                                            const Platform& want, bool nested) {
+  const std::string named = Where() + "@" + digest;
+  json m = json::parse(body, nullptr, false);
+  if (!m.is_object()) return Fail(fmt::format("{}: the manifest is not JSON", named));
+  if (IsIndex(m)) {
+    if (nested) return Fail(fmt::format("{}: an index inside an index is not read", named));
+    const json manifests = m.value("manifests", json::array());
+    if (!manifests.is_array() || manifests.size() > kMaxIndexEntries) {
+      return Fail(
+          fmt::format("{}: an index of more than {} images is not read", named, kMaxIndexEntries));
+    }
+    const json* pick = nullptr;
+    std::vector<std::string> offered;
+    for (const auto& ref : manifests) {
+      const json p = Object(ref, "platform");
+      Platform have{Str(p, "os"), Str(p, "architecture"), Str(p, "variant")};
+      if (have.os.empty() || have.os == "unknown") continue;  // attestations
+      offered.push_back(have.String());
+      if (have.os != want.os || have.arch != want.arch) continue;
+      if (!want.variant.empty() && !have.variant.empty() && have.variant != want.variant) continue;
+      // The exact variant wins over one that names none.
+      if (!pick || (have.variant == want.variant &&
+                    Str(Object(*pick, "platform"), "variant") != want.variant)) {
+        pick = &ref;
+      }
+    }
+    if (!pick) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("{}: no image for {} (the index has {})", named, want.String(),
+                              offered.empty() ? std::string("none") : Join(offered, ", ")));
+    }
+    STRAKE_TRY_ASSIGN(d, DescriptorOf(*pick, named + ": manifests[]"));
+    STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/manifests/" + d.digest, AcceptAll(),
+                             "GET", kMaxManifest));
+    if (a.status != 200) {
+      return Fail(fmt::format("{}@{}: the registry answered {}", Where(), d.digest, a.status));
+    }
+    if ("sha256:" + Sha256Hex(a.body) != d.digest) {
+      return Fail(fmt::format("{}@{}: the manifest does not match its digest", Where(), d.digest));
+    }
+    STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, a.body, want, true));
+    out.index_digest = digest;
+    return out;
+  }
+  std::string type = Str(m, "mediaType");
+  if (!m.contains("config") || (!type.empty() && type != kOciManifest && type != kDockerManifest)) {
+    return Fail(fmt::format("{}: unsupported manifest type {}", named,
+                            Quote(type.empty() ? "(schema 1 or unknown)" : type)));
+  }
+  Manifest out;
+  out.digest = digest;
+  STRAKE_TRY_ASSIGN(config, DescriptorOf(Object(m, "config"), named + ": config"));
+  out.config = std::move(config);
+  const json layers = m.value("layers", json::array());
+  if (!layers.is_array() || layers.size() > kMaxLayers) {
+    return Fail(fmt::format("{}: more than {} layers", named, kMaxLayers));
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string what = fmt::format("{}: layers[{}]", named, i);
+    STRAKE_TRY_ASSIGN(d, DescriptorOf(layers[i], what));
+    if (!IsFilesystemLayer(d.media_type)) {
+      return Fail(
+          fmt::format("{}: media type {} is not a filesystem layer", what, Quote(d.media_type)));
+    }
+    out.layers.push_back(std::move(d));
+  }
+  STRAKE_TRY_ASSIGN(config_bytes, Blob(out.config.digest, kMaxConfig));
+  json cj = json::parse(config_bytes, nullptr, false);
+  if (!cj.is_object()) return Fail(fmt::format("{}: the image config is not JSON", named));
+  out.platform = Platform{Str(cj, "os"), Str(cj, "architecture"), Str(cj, "variant")};
+  if (out.platform.os != want.os || out.platform.arch != want.arch) {
+    return Fail(ErrorCode::kInvalid, fmt::format("{}: the image is for {}, this machine runs {}",
+                                                 named, out.platform.String(), want.String()));
+  }
+  auto image_config = ParseImageConfig(config_bytes);
+  if (!image_config) return tl::unexpected(image_config.error().Wrap(named));
+  out.image_config = std::move(*image_config);
+  out.config_json = std::move(config_bytes);
+  return out;
+}
+
+Status RegistryClient::FetchBlob(const Descriptor& blob,
+                                 const std::function<bool(std::string_view)>& sink) {
+  if (!ValidDigest(blob.digest)) {
+    return Fail(fmt::format("{}: bad digest {}", Where(), Quote(blob.digest)));
+  }
+  Sha256 hash;
+  int64_t got = 0;
+  std::function<bool(std::string_view)> tee = [&](std::string_view chunk) {
+    hash.Update(chunk);
+    got += static_cast<int64_t>(chunk.size());
+    return sink(chunk);
+  };
+  STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + blob.digest, "", "GET",
+                           static_cast<size_t>(blob.size), /*follow=*/true, &tee));
+  if (a.status != 200) {
+    return Fail(
+        fmt::format("{}: blob {}: the registry answered {}", Where(), blob.digest, a.status));
+  }
+  if (got != blob.size) {
+    return Fail(fmt::format("{}: blob {} is {} bytes, the manifest says {}", Where(), blob.digest,
+                            got, blob.size));
+  }
+  if ("sha256:" + hash.HexDigest() != blob.digest) {
+    return Fail(fmt::format("{}: blob {} does not match its digest", Where(), blob.digest));
+  }
+  return Ok();
 }
 
 }  // namespace strake::images

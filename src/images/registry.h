@@ -1,8 +1,8 @@
 // An OCI registry client over the distribution API v2
 // (https://github.com/opencontainers/distribution-spec): a repository's
 // tags, and what a tag names — its digest, when it was built, its
-// annotations and platforms — for Warehouses' image subscriptions, and in
-// time the image pulls of issue 17.
+// annotations and platforms — for Warehouses' image subscriptions, and the
+// manifests, configs and layers of image pulls (images/store.h).
 //
 //   - References are read as Docker reads them: "nginx" is
 //     docker.io/library/nginx, served by registry-1.docker.io; a first path
@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -84,6 +85,52 @@ struct ImageInfo {
 // unix milliseconds, or nullopt.
 std::optional<int64_t> ParseImageTime(std::string_view text);
 
+// An image reference as Docker and Kubernetes read one:
+// "[registry/]repository[:tag][@digest]"; with neither tag nor digest the
+// tag is "latest".
+struct Reference {
+  RepositoryRef repo;
+  std::string tag;     // "" when only a digest is given
+  std::string digest;  // "sha256:…", or ""
+  // "127.0.0.1:5000/app:1.0", "docker.io/library/busybox@sha256:…".
+  std::string String() const;
+  // The tag, or the digest when there is one (what the registry is asked for).
+  const std::string& Target() const { return digest.empty() ? tag : digest; }
+};
+Result<Reference> ParseReference(std::string_view text);
+
+// A blob as a manifest names it.
+struct Descriptor {
+  std::string media_type;
+  std::string digest;
+  int64_t size = 0;
+};
+
+// What an image's config says of how to run it (its "config" object).
+struct ImageConfig {
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  // "NAME=value"
+  std::string working_dir;
+  std::string user;
+};
+// Reads the "config" object of an image config blob; bad types are errors.
+Result<ImageConfig> ParseImageConfig(std::string_view config_json);
+
+// The image manifest of one platform, with its config.
+struct Manifest {
+  std::string digest;        // of the image manifest
+  std::string index_digest;  // of the index it was picked from, or ""
+  Platform platform;
+  Descriptor config;
+  std::string config_json;  // checked against config.digest
+  ImageConfig image_config;
+  std::vector<Descriptor> layers;  // base first
+};
+
+// The platform of this machine, as OCI names it ("linux/amd64", "linux/arm64/v8").
+Platform HostPlatform();
+
 struct Credentials {
   std::string username, password;
   bool empty() const { return username.empty() && password.empty(); }
@@ -104,10 +151,25 @@ class RegistryClient {
   // What `tag` names now; nullopt when the tag does not exist.
   Result<std::optional<ImageInfo>> ImageByTag(const std::string& tag);
 
+  // A pull's budget instead of a discovery's (kMaxRequests, kDeadline).
+  void SetBudget(size_t requests, std::chrono::seconds deadline);
+  // The manifest that `tag_or_digest` names for `platform` (from an index:
+  // os and architecture equal, and the variant when both give one), its
+  // config read and checked. A missing tag or digest is kNotFound.
+  Result<Manifest> Resolve(const std::string& tag_or_digest, const Platform& platform);
+  // Streams a blob to `sink` (following redirects to object storage),
+  // checking its size and digest; what was given to sink before a mismatch
+  // is the caller's to discard.
+  Status FetchBlob(const Descriptor& blob, const std::function<bool(std::string_view)>& sink);
+
  private:
   struct Answer;
+  // `sink`: a 2xx body is streamed to it (a blob), with a long timeout.
   Result<Answer> Get(const std::string& path_or_url, const std::string& accept,
-                     const std::string& method, size_t max_body, bool follow = false);
+                     const std::string& method, size_t max_body, bool follow = false,
+                     const std::function<bool(std::string_view)>* sink = nullptr);
+  Result<Manifest> ManifestOf(const std::string& digest, const std::string& body,
+                              const Platform& platform, bool nested);
   Result<std::string> Token(const std::string& challenge);
   Result<ImageInfo> ImageByDigest(const std::string& digest, bool nested = false);
   Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body, bool nested);
@@ -120,6 +182,7 @@ class RegistryClient {
   bool insecure_;
   std::string authorization_;  // "Bearer …" or "Basic …" once a challenge was answered
   size_t requests_ = 0;
+  size_t max_requests_ = kMaxRequests;
   std::chrono::steady_clock::time_point deadline_;
 };
 

@@ -584,7 +584,8 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   // cancel` starts for an orphaned run) runs the rest, finally included, the
   // same way: a run started --no-sandbox is not resumed in a sandbox.
   status["strake"]["executor"] = {{"sandbox", options_.executor.sandbox},
-                                  {"cache", !options_.executor.no_cache}};
+                                  {"cache", !options_.executor.no_cache},
+                                  {"images", options_.executor.images != nullptr}};
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
   for (const auto& [name, cm] : catalog.config_maps) cms[name] = CarriedData(cm->data);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "base/clock.h"
+#include "base/container.h"
 #include "base/duration.h"
 #include "base/fs.h"
 #include "base/ids.h"
@@ -481,12 +482,16 @@ bool ReadsSecrets(const TaskRunJob& job, const std::vector<ResolvedStep>& steps)
                             [](const auto& w) { return w.secret && !w.host_path.empty(); });
 }
 
-// `secret_key` keys the values of Secrets (TaskExecutor::CacheSecretKey).
+// `secret_key` keys the values of Secrets (TaskExecutor::CacheSecretKey);
+// `in_images`: the steps run in their images.
 Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedStep>& steps,
                              const std::map<std::string, model::ParamValue>& params,
-                             const std::string& secret_key) {
+                             const std::string& secret_key, bool in_images) {
   Sha256 h;
   h.Field(kCacheFormat);
+  // What ran in images and what ran with this machine's programs differ.
+  // (The image's digest is not in the key yet: a moved tag can hit.)
+  if (in_images) h.Field("in-images");
   for (const auto& rs : steps) {
     const auto& s = rs.step;
     h.Field(rs.container);
@@ -726,7 +731,7 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
     if (!k) return tl::unexpected(k.error().Wrap("cache key"));
     secret_key = std::move(*k);
   }
-  auto key = CacheKey(job, *ksteps, *params, secret_key);
+  auto key = CacheKey(job, *ksteps, *params, secret_key, sandboxed() && options_.images);
   if (!key) return tl::unexpected(key.error().Wrap("cache key"));
   out.cache_key = *key;
   auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
@@ -861,6 +866,9 @@ class TaskExecutor::Attempt {
       : ex_(ex), job_(job), sandbox_(!ex.bwrap_.empty()) {}
 
   Status MakeRunDir();
+  // Each container's image, pulled where needed (ExecutorOptions::images).
+  Status PullImages(const std::vector<ResolvedStep>& steps,
+                    const std::vector<ResolvedStep>& sidecars);
   Status WriteCredentials();
   Status OpenWorkspaces();
   Status MaterializeVolumes();
@@ -892,6 +900,12 @@ class TaskExecutor::Attempt {
   void PlanMounts(const std::vector<ResolvedStep>& steps,
                   const std::vector<ResolvedStep>& sidecars);
   void WrapInMounts(StepPlan& sp, const std::vector<model::VolumeMount>& own) const;
+  // The container `c` (steps, then sidecars) in its image: `strake
+  // __image-exec` with its root, user, binds and working directory.
+  void WrapInImage(StepPlan& sp, size_t c) const;
+  const StepImage* ImageOf(size_t c) const {
+    return c < images_.size() && images_[c] ? &*images_[c] : nullptr;
+  }
   Status BindMounts(const std::vector<model::VolumeMount>& mounts, std::vector<std::string>& argv,
                     std::vector<int>& inherit, std::vector<Fd>& volume_fds) const;
   Result<std::vector<std::string>> SandboxArgv(std::vector<int>& inherit,
@@ -919,9 +933,20 @@ class TaskExecutor::Attempt {
   std::vector<std::vector<model::VolumeMount>> own_mounts_;
   bool per_container_ = false;
   std::vector<model::VolumeMount> staged_;  // mount_path: the staging path
+  // Each container's image (steps, then sidecars), its root's place among
+  // image_roots_ (bound at /tekton/images/<i>), and the user it runs as.
+  std::vector<std::optional<StepImage>> images_;
+  std::vector<size_t> image_slot_;
+  std::vector<std::pair<unsigned, unsigned>> image_users_;
+  std::vector<std::string> image_roots_;
+  size_t step_count_ = 0;
 };
 
 constexpr char kMountStage[] = "/tekton/mounts";
+// Where the sandbox shows the image roots its containers run in.
+constexpr char kImageStage[] = "/tekton/images";
+// A container's PATH when its image gives none (Docker's default).
+constexpr char kImageDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The run directory: few directories, made with one syscall each; the
 // per-task filesystem work is a large part of a trivial task's cost.
@@ -1072,9 +1097,13 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::ScriptArgv(const Resolve
                                                                    bool is_sidecar, StepPlan& sp) {
   const model::Step& s = rs.step;
   std::string script = s.script;
+  const bool in_image = ImageOf(is_sidecar ? step_count_ + i : i) != nullptr;
   if (!StartsWith(script, "#!")) {
-    script = DefaultShebang(s.image, BusyboxPath()) + "\nset -e\n" + script;
-  } else {
+    // Tekton's preamble: the image's own /bin/sh in its image; on the host
+    // root, what the well-known image's sh would be.
+    script = (in_image ? std::string("#!/bin/sh") : DefaultShebang(s.image, BusyboxPath())) +
+             "\nset -e\n" + script;
+  } else if (!in_image) {
     size_t eol = script.find('\n');
     std::string line = script.substr(0, eol);
     std::string own = ImageShebang(s.image, line, BusyboxPath());
@@ -1118,6 +1147,15 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   } else if (!s.command.empty()) {
     argv = s.command;
     argv.insert(argv.end(), s.args.begin(), s.args.end());
+  } else if (const StepImage* img = ImageOf(is_sidecar ? step_count_ + i : i)) {
+    // Kubernetes' rule: args replace the image's Cmd, after its Entrypoint.
+    argv = img->entrypoint;
+    const auto& rest = s.args.empty() ? img->cmd : s.args;
+    argv.insert(argv.end(), rest.begin(), rest.end());
+    if (argv.empty()) {
+      return Failf("{}: image {} has no Entrypoint or Cmd; give the step a command or a script",
+                   rs.container, s.image);
+    }
   } else {
     // The image's entrypoint, where strake knows it.
     auto entry = EntrypointArgv(s.image, s.args, BusyboxPath());
@@ -1125,8 +1163,22 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     argv = std::move(*entry);
   }
   sp.argv = std::move(argv);
-  std::string path_env = HostPath();
+  const StepImage* image = ImageOf(is_sidecar ? step_count_ + i : i);
+  std::string path_env = image ? std::string(kImageDefaultPath) : HostPath();
   std::vector<std::string> env;
+  // The image's Env first; the step's own variables replace them.
+  if (image) {
+    for (const auto& e : image->env) {
+      const std::string name = e.substr(0, e.find('='));
+      if (std::any_of(s.env.begin(), s.env.end(), [&](const auto& v) { return v.name == name; }))
+        continue;
+      if (name == "PATH") {
+        path_env = e.substr(e.find('=') + 1);
+      } else if (e.find('=') != std::string::npos) {
+        env.push_back(e);
+      }
+    }
+  }
   for (const auto& e : s.env) {
     auto v = EnvValue(e, job_);
     if (!v) return tl::unexpected(v.error().Wrap(rs.container));
@@ -1153,7 +1205,10 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   }
   env.push_back(Marker());
   sp.env = std::move(env);
-  sp.cwd = s.working_dir.empty() ? paths_.work : s.working_dir;
+  sp.cwd = !s.working_dir.empty()       ? s.working_dir
+           : !image                     ? paths_.work
+           : image->working_dir.empty() ? std::string("/")
+                                        : image->working_dir;
   if (is_sidecar) {
     for (auto [name, probe] : {std::pair{"startupProbe", &s.startup_probe},
                                std::pair{"readinessProbe", &s.readiness_probe}}) {
@@ -1194,15 +1249,23 @@ Result<TaskPlan> TaskExecutor::Attempt::Plan(const std::vector<ResolvedStep>& st
                                              const std::vector<ResolvedStep>& sidecars) {
   TaskPlan plan;
   bool uses_exit_codes = UsesExitCodes(job_.spec);
+  step_count_ = steps.size();
   PlanMounts(steps, sidecars);
+  auto wrap = [&](StepPlan& sp, size_t c) {
+    if (ImageOf(c)) {
+      WrapInImage(sp, c);
+    } else if (per_container_) {
+      WrapInMounts(sp, own_mounts_[c]);
+    }
+  };
   for (size_t i = 0; i < steps.size(); ++i) {
     STRAKE_TRY_ASSIGN(sp, PlanStep(steps[i], i, false, uses_exit_codes));
-    if (per_container_) WrapInMounts(sp, own_mounts_[i]);
+    wrap(sp, i);
     plan.steps.push_back(std::move(sp));
   }
   for (size_t i = 0; i < sidecars.size(); ++i) {
     STRAKE_TRY_ASSIGN(sp, PlanStep(sidecars[i], i, true, uses_exit_codes));
-    if (per_container_) WrapInMounts(sp, own_mounts_[steps.size() + i]);
+    wrap(sp, steps.size() + i);
     plan.sidecars.push_back(std::move(sp));
   }
   // Every value of every Secret the task can read is masked in its logs.
@@ -1295,6 +1358,119 @@ void TaskExecutor::Attempt::WrapInMounts(StepPlan& sp,
   sp.argv = std::move(argv);
 }
 
+void TaskExecutor::Attempt::WrapInImage(StepPlan& sp, size_t c) const {
+  ContainerSpec spec;
+  spec.image_root = fmt::format("{}/{}", kImageStage, image_slot_[c]);
+  std::tie(spec.uid, spec.gid) = image_users_[c];
+  std::set<std::string> targets;
+  auto bind = [&](const std::string& source, const std::string& target, bool read_only) {
+    if (targets.insert(target).second) spec.binds.push_back({source, target, read_only});
+  };
+  // Tekton's paths (results, steps, scripts, home, logs, this binary) and
+  // the workspaces, as the sandbox has them.
+  bind("/tekton", "/tekton", false);
+  for (const auto& [name, path] : paths_.workspaces) {
+    if (!path.empty() && !isolated_.count(name) && workspace_fds_.count(name))
+      bind(path, path, false);
+  }
+  for (const auto& m : own_mounts_[c]) {
+    if (!per_container_) {
+      bind(m.mount_path, m.mount_path, m.read_only);
+      continue;
+    }
+    auto staged = std::find_if(staged_.begin(), staged_.end(),
+                               [&](const auto& st) { return SameSource(st, m); });
+    if (staged != staged_.end()) bind(staged->mount_path, m.mount_path, m.read_only);
+  }
+  // What the sandbox keeps for other containers is not this one's.
+  if (per_container_) spec.hidden.emplace_back(kMountStage);
+  spec.hidden.emplace_back(kImageStage);
+  spec.cwd = sp.cwd;
+  sp.cwd = "/";
+  sp.container = ContainerArgs(spec);
+}
+
+namespace {
+
+// An image's User ("uid", "uid:gid", "name" or "name:group") as numbers,
+// names read from the image's own /etc/passwd and /etc/group.
+Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root) {
+  if (user.empty()) return std::pair<unsigned, unsigned>{0, 0};
+  const std::string name = user.substr(0, user.find(':'));
+  const std::string group =
+      user.find(':') == std::string::npos ? "" : user.substr(user.find(':') + 1);
+  auto number = [](const std::string& text) -> std::optional<unsigned> {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+        text.size() > 9)
+      return std::nullopt;
+    return static_cast<unsigned>(std::stoul(text));
+  };
+  // The entry of a passwd or group file whose name (or, for `by_id`, id)
+  // is `key`: its id and, for passwd, its primary group (root's without one,
+  // as Docker does).
+  auto lookup = [&](const char* file, const std::string& key,
+                    bool by_id) -> std::optional<std::pair<unsigned, unsigned>> {
+    auto text = ReadFileBeneath(root, file, 1 << 20);
+    if (!text) return std::nullopt;
+    for (const auto& line : Split(*text, '\n')) {
+      auto f = Split(line, ':');
+      if (f.size() < 3 || (by_id ? f[2] : f[0]) != key) continue;
+      auto id = number(f[2]);
+      auto gid = f.size() >= 4 ? number(f[3]) : std::nullopt;
+      if (id) return std::pair<unsigned, unsigned>{*id, gid ? *gid : 0};
+    }
+    return std::nullopt;
+  };
+  std::pair<unsigned, unsigned> out;
+  if (auto n = number(name)) {
+    auto pw = lookup("etc/passwd", name, true);
+    out = {*n, pw ? pw->second : 0};
+  } else if (auto pw = lookup("etc/passwd", name, false)) {
+    out = *pw;
+  } else {
+    return Failf("user {} is not in the image's /etc/passwd", Quote(name));
+  }
+  if (!group.empty()) {
+    if (auto g = number(group)) {
+      out.second = *g;
+    } else if (auto gr = lookup("etc/group", group, false)) {
+      out.second = gr->first;
+    } else {
+      return Failf("group {} is not in the image's /etc/group", Quote(group));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
+                                         const std::vector<ResolvedStep>& sidecars) {
+  images_.clear();
+  image_slot_.clear();
+  image_users_.clear();
+  image_roots_.clear();
+  if (!sandbox_ || !ex_.options_.images) return Ok();
+  for (const auto* list : {&steps, &sidecars}) {
+    for (const auto& rs : *list) {
+      if (rs.step.image.empty()) {
+        return Failf("{}: no image (every container of a pod names one)", rs.container);
+      }
+      auto img = ex_.options_.images->Get(rs.step.image, job_);
+      if (!img) return tl::unexpected(img.error().Wrap(rs.container));
+      auto user = ImageUser(img->user, img->root);
+      if (!user)
+        return tl::unexpected(user.error().Wrap(rs.container + ": image " + rs.step.image));
+      auto at = std::find(image_roots_.begin(), image_roots_.end(), img->root);
+      image_slot_.push_back(static_cast<size_t>(at - image_roots_.begin()));
+      if (at == image_roots_.end()) image_roots_.push_back(img->root);
+      image_users_.push_back(*user);
+      images_.emplace_back(std::move(*img));
+    }
+  }
+  return Ok();
+}
+
 // Host: the step runner in this thread. What the steps leave running, even
 // out of their process groups (setsid, a daemon), ends with the task, as the
 // sandbox's PID namespace ends it: found by the marker, within the
@@ -1354,6 +1530,9 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
                            ex_.options_.self_exe,
                            "/tekton/bin/strake"});
   for (const auto& [host, inside] : log_binds_) argv.insert(argv.end(), {"--bind", host, inside});
+  for (size_t k = 0; k < image_roots_.size(); ++k) {
+    argv.insert(argv.end(), {"--ro-bind", image_roots_[k], fmt::format("{}/{}", kImageStage, k)});
+  }
   if (!per_container_ && !own_mounts_.empty()) {
     STRAKE_TRY(BindMounts(own_mounts_.front(), argv, inherit, volume_fds));
   } else if (per_container_) {
@@ -1488,6 +1667,9 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (!steps) return invalid(steps.error());
   auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar", job, steps_dir);
   if (!sidecars) return invalid(sidecars.error());
+  if (auto pulled = at.PullImages(*steps, *sidecars); !pulled) {
+    return fail("TaskRunImagePullFailed", pulled.error().message);
+  }
   auto plan = at.Plan(*steps, *sidecars);
   out.logs = at.logs();
   if (!plan) return invalid(plan.error());

@@ -30,12 +30,32 @@
 
 namespace strake::pipeline {
 
+// The image a step runs in: its root filesystem unpacked on this machine,
+// and what its config says of running it.
+struct StepImage {
+  std::string root;    // the host directory of the unpacked root
+  std::string digest;  // of the image manifest it was unpacked from
+  std::vector<std::string> entrypoint, cmd, env;
+  std::string working_dir, user;
+};
+
+// Where steps' images come from (app/ implements it over images/'s store,
+// pulling as needed; tests give their own). `image` as the step names it.
+class ImageSource {
+ public:
+  virtual ~ImageSource() = default;
+  virtual Result<StepImage> Get(const std::string& image, const TaskRunJob& job) = 0;
+};
+
 struct ExecutorOptions {
   std::string data_dir;
   bool sandbox = true;  // use bwrap when it is installed
   bool no_cache = false;
   std::string self_exe;            // this binary, run as `__run-steps` inside the sandbox
   size_t max_result_bytes = 4096;  // a result's (Tekton's max-result-size)
+  // Not null: in the sandbox each step and sidecar runs in its own image
+  // (base/container.h); null: on the host's root, read-only.
+  ImageSource* images = nullptr;
 };
 
 class TaskExecutor {

@@ -17,7 +17,9 @@ std::string TaskExecutorRunner::LogPath(const std::string& ns, const std::string
   return executor_.LogPath(ns, taskrun, container);
 }
 
-bool TaskExecutorRunner::IgnoresImages() const { return !executor_.sandboxed(); }
+bool TaskExecutorRunner::IgnoresImages() const {
+  return !executor_.sandboxed() || executor_.options().images == nullptr;
+}
 
 int TaskExecutorRunner::KillOrphans(const std::vector<std::string>& uids) {
   return pipeline::KillOrphans(uids);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "base/container.h"
 #include "base/fs.h"
 #include "base/mask.h"
 #include "base/net.h"
@@ -30,6 +32,13 @@ namespace {
 
 int64_t NowMs() { return UnixMillis(std::chrono::system_clock::now()); }
 
+// The container a step runs in, when its plan names one.
+Result<std::optional<ContainerSpec>> ContainerOf(const StepPlan& step) {
+  if (step.container.empty()) return std::optional<ContainerSpec>();
+  STRAKE_TRY_ASSIGN(spec, ParseContainerArgs(step.container));
+  return std::optional<ContainerSpec>(std::move(spec));
+}
+
 Json StepToJson(const StepPlan& s) {
   Json j = {{"name", s.name},
             {"argv", s.argv},
@@ -43,6 +52,7 @@ Json StepToJson(const StepPlan& s) {
   if (!s.step_results_dir.empty()) j["stepResultsDir"] = s.step_results_dir;
   if (!s.stdout_path.empty()) j["stdoutPath"] = s.stdout_path;
   if (!s.stderr_path.empty()) j["stderrPath"] = s.stderr_path;
+  if (!s.container.empty()) j["container"] = s.container;
   if (!s.script_path.empty()) {
     j["scriptText"] = s.script_text;
     j["scriptPath"] = s.script_path;
@@ -82,6 +92,7 @@ StepPlan StepFromJson(const Json& j) {
   s.stderr_path = j.value("stderrPath", "");
   s.script_text = j.value("scriptText", "");
   s.script_path = j.value("scriptPath", "");
+  s.container = j.value("container", std::vector<std::string>{});
   for (const auto& w : j.value("when", Json::array())) {
     s.when.push_back({w.value("input", ""), w.value("operator", ""),
                       w.value("values", std::vector<std::string>{})});
@@ -336,7 +347,13 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
     return s;
   }
   auto [out, err] = *streams;
-  s.process = Spawn({step.argv, step.env, step.cwd, -1, out, err, ScriptFds(step)});
+  auto container = ContainerOf(step);
+  if (!container) {
+    s.process = tl::unexpected(container.error());
+    return s;
+  }
+  s.process = Spawn({step.argv, step.env, step.cwd, -1, out, err, ScriptFds(step), nullptr,
+                     container->has_value() ? &**container : nullptr});
   s.log.Spawned();
   for (auto& c : s.copies) c->Spawned();
   return s;
@@ -433,7 +450,10 @@ Status StartSidecars(const TaskPlan& plan, int cancel_fd, std::vector<Process>& 
   const int64_t started_ms = NowMs();
   for (const auto& sc : plan.sidecars) {
     ProcessLog log = OpenStepLog(sc.log_path, plan.secrets, sc.notice);
-    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc)});
+    auto container = ContainerOf(sc);
+    if (!container) return Failf("sidecar {}: {}", sc.name, container.error().message);
+    auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc),
+                    nullptr, container->has_value() ? &**container : nullptr});
     log.Spawned();
     logs.push_back(std::move(log));
     if (!p) return Failf("sidecar {}: {}", sc.name, p.error().message);
@@ -574,6 +594,9 @@ StepsOutcome RunSteps(const TaskPlan& plan, int cancel_fd, Slot* slot) {
 }
 
 int RunStepsMain(const std::string& plan_path) {
+  // A step in its image runs as this user too: it may not reach this
+  // process's view of the sandbox through /proc/<pid>/root.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   auto text = ReadFile(plan_path);
   if (!text) {
     fprintf(stderr, "strake __run-steps: %s\n", text.error().message.c_str());

@@ -101,6 +101,9 @@ struct StepPlan {
   std::string script_path;
   // A sidecar's probes, in order: the steps start once each has succeeded.
   std::vector<ProbePlan> probes;
+  // Not empty: the step runs in its image, as base/container.h's
+  // ContainerArgs say (in the sandbox only).
+  std::vector<std::string> container;
 };
 
 struct TaskPlan {

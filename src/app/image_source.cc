@@ -1,0 +1,40 @@
+#include "app/image_source.h"
+
+namespace strake::app {
+
+StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
+    : store_(std::move(dir)), egress_(std::move(egress)) {}
+
+Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
+                                                  const pipeline::TaskRunJob& job) {
+  STRAKE_TRY_ASSIGN(ref, images::ParseReference(image));
+  const std::string run = job.pipeline_run_uid.empty() ? job.uid : job.pipeline_run_uid;
+  const auto key = std::make_pair(run, ref.String());
+  images::Image img;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = pinned_.find(key); it != pinned_.end()) img = it->second;
+  }
+  if (img.root.empty()) {
+    images::PullOptions options;
+    options.egress = egress_;
+    STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy("", ref));
+    options.policy = policy;
+    STRAKE_TRY_ASSIGN(pulled, store_.Pull(ref, options));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pinned_.size() >= kMaxPinned) pinned_.erase(pinned_.begin());
+    // Two steps that pulled at once: both take the first one's image.
+    img = pinned_.emplace(key, std::move(pulled)).first->second;
+  }
+  pipeline::StepImage out;
+  out.root = img.root;
+  out.digest = img.digest;
+  out.entrypoint = img.config.entrypoint;
+  out.cmd = img.config.cmd;
+  out.env = img.config.env;
+  out.working_dir = img.config.working_dir;
+  out.user = img.config.user;
+  return out;
+}
+
+}  // namespace strake::app

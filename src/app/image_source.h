@@ -1,0 +1,34 @@
+// The steps' images from the data directory's image store (images/store.h):
+// pulled under the egress policy with Kubernetes' default pull policy, and
+// pinned per PipelineRun, so every step of a run that names a tag gets the
+// bytes the first one got, however the tag moves meanwhile.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "base/egress.h"
+#include "images/store.h"
+#include "pipeline/executor.h"
+
+namespace strake::app {
+
+class StoreImageSource final : public pipeline::ImageSource {
+ public:
+  // `dir`: the store's directory (<data>/images).
+  StoreImageSource(std::string dir, EgressPolicy egress);
+  Status Open() { return store_.Open(); }
+  Result<pipeline::StepImage> Get(const std::string& image,
+                                  const pipeline::TaskRunJob& job) override;
+
+ private:
+  static constexpr size_t kMaxPinned = 4096;
+  images::ImageStore store_;
+  EgressPolicy egress_;
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, images::Image> pinned_;  // (run uid, reference)
+};
+
+}  // namespace strake::app

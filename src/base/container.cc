@@ -1,0 +1,397 @@
+#include "base/container.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>  // the ST_ flags statfs reports
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/fd.h"
+#include "base/fs.h"
+#include "base/strings.h"
+
+namespace strake {
+namespace {
+
+// Where the container is assembled before pivot_root: a tmpfs of its own
+// over the sandbox's /tmp, in the child's mount namespace only.
+constexpr const char* kScratch = "/tmp";
+constexpr const char* kMerged = "/tmp/root";
+
+// One system call of the child's, with what it is for the error message.
+struct Op {
+  enum Kind {
+    kUnshare,
+    kWrite,
+    kMount,
+    kRemountReadOnly,
+    kMkdir,    // a directory, one there already fine
+    kDirHere,  // a directory where anything else (an image's symlink) stood
+    kTouch,    // a file where anything else stood
+    kChdir,
+    kPivot,
+    kDetach,
+    kDropCap,
+    kDumpable,
+    kHold  // opens `a` (O_PATH) at descriptor `flags`
+  };
+  Kind kind;
+  std::string a, b, c, d;  // paths, texts, a filesystem type and its options
+  unsigned long flags = 0;
+  std::string what;
+};
+
+// overlayfs reads ',' and ':' in a lowerdir as separators.
+std::string OverlayEscape(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == ',' || c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Every directory from `base` (exclusive) down to base + rel, made as real
+// directories: an image's symlink on the way is replaced, never followed
+// (before pivot_root it would lead into the sandbox's own paths).
+void MkdirsUnder(const std::string& base, const std::string& rel, std::vector<Op>& ops,
+                 Op::Kind kind = Op::kDirHere) {
+  std::string path = base;
+  for (const auto& part : Split(rel, '/')) {
+    if (part.empty() || part == "." || part == "..") continue;
+    path += "/";
+    path += part;
+    ops.push_back({kind, path, "", "", "", 0755, "mkdir " + path});
+  }
+}
+
+// Docker's default capabilities: all that root in a container keeps.
+constexpr int kKeptCaps[] = {0 /*CHOWN*/,
+                             1 /*DAC_OVERRIDE*/,
+                             3 /*FOWNER*/,
+                             4 /*FSETID*/,
+                             5 /*KILL*/,
+                             6 /*SETGID*/,
+                             7 /*SETUID*/,
+                             8 /*SETPCAP*/,
+                             10 /*NET_BIND_SERVICE*/,
+                             13 /*NET_RAW*/,
+                             18 /*SYS_CHROOT*/,
+                             27 /*MKNOD*/,
+                             29 /*AUDIT_WRITE*/,
+                             31 /*SETFCAP*/};
+
+int LastCap() {
+  int last = 40;
+  if (int fd = ::open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buf[16] = {};
+    if (::read(fd, buf, sizeof buf - 1) > 0) last = std::atoi(buf);
+    ::close(fd);
+  }
+  return last;
+}
+
+// `fds`: descriptor numbers the parent reserved, one for /proc, /dev and
+// each bind source: the child opens each source there once in its own mount
+// namespace (a descriptor of the parent's namespace cannot be bound from)
+// and before the scratch tmpfs, and binds from /proc/self/fd/N, so that a
+// source under /tmp stays reachable. (overlayfs takes no such path: the
+// image root must not be under /tmp.)
+std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
+  std::vector<std::string> from;
+  from.reserve(fds.size());
+  for (int fd : fds) from.push_back("/proc/self/fd/" + std::to_string(fd));
+  std::vector<Op> ops;
+  const std::string merged = kMerged;
+  ops.push_back({Op::kDumpable, "", "", "", "", 1, "dumpable"});
+  ops.push_back({Op::kUnshare, "", "", "", "", 0, "unshare a user and mount namespace"});
+  ops.push_back({Op::kWrite, "/proc/self/setgroups", "deny", "", "", 0, "setgroups"});
+  ops.push_back({Op::kWrite, "/proc/self/uid_map", fmt::format("{} {} 1", s.uid, ::geteuid()), "",
+                 "", 0, "uid_map"});
+  ops.push_back({Op::kWrite, "/proc/self/gid_map", fmt::format("{} {} 1", s.gid, ::getegid()), "",
+                 "", 0, "gid_map"});
+  ops.push_back({Op::kMount, "", "/", "", "", MS_REC | MS_PRIVATE, "private mounts"});
+  std::vector<std::string> sources = {"/proc", "/dev"};
+  for (const auto& b : s.binds) sources.push_back(b.source);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    ops.push_back({Op::kHold, sources[i], "", "", "", static_cast<unsigned long>(fds[i]),
+                   "open " + sources[i]});
+  }
+  ops.push_back({Op::kMount, "tmpfs", kScratch, "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV,
+                 "the container's writable layer (tmpfs)"});
+  for (const char* d : {"/tmp/upper", "/tmp/work", kMerged}) {
+    ops.push_back({Op::kMkdir, d, "", "", "", 0755, std::string("mkdir ") + d});
+  }
+  ops.push_back({Op::kMount, "overlay", merged, "overlay",
+                 fmt::format("lowerdir={},upperdir=/tmp/upper,workdir=/tmp/work,userxattr",
+                             OverlayEscape(s.image_root)),
+                 0, "overlay of " + s.image_root});
+  auto bind = [&](const std::string& source, const std::string& via, const std::string& target,
+                  bool read_only) {
+    struct stat st {};
+    const bool dir = ::stat(source.c_str(), &st) != 0 || S_ISDIR(st.st_mode);
+    const std::string at = PathJoin(merged, target);
+    if (dir) {
+      MkdirsUnder(merged, target, ops);
+    } else {
+      MkdirsUnder(merged, target.substr(0, target.rfind('/')), ops);
+      ops.push_back({Op::kTouch, at, "", "", "", 0, "create " + target});
+    }
+    ops.push_back({Op::kMount, via, at, "", "", MS_BIND | MS_REC, "bind " + source});
+    if (read_only) ops.push_back({Op::kRemountReadOnly, "", at, "", "", 0, "read-only " + target});
+  };
+  bind("/proc", from[0], "/proc", false);
+  bind("/dev", from[1], "/dev", false);
+  MkdirsUnder(merged, "tmp", ops);
+  ops.push_back(
+      {Op::kMount, "tmpfs", merged + "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, "/tmp"});
+  for (size_t i = 0; i < s.binds.size(); ++i) {
+    bind(s.binds[i].source, from[2 + i], s.binds[i].target, s.binds[i].read_only);
+  }
+  for (const auto& h : s.hidden) {
+    MkdirsUnder(merged, h, ops);
+    ops.push_back({Op::kMount, "tmpfs", PathJoin(merged, h), "tmpfs", "mode=0755",
+                   MS_NOSUID | MS_NODEV, "hide " + h});
+  }
+  ops.push_back({Op::kChdir, merged, "", "", "", 0, "chdir into the root"});
+  ops.push_back({Op::kPivot, "", "", "", "", 0, "pivot_root"});
+  ops.push_back({Op::kDetach, "", "", "", "", 0, "detach the sandbox's root"});
+  // The working directory, as Docker makes it (inside the root now: the
+  // image's symlinks are the container's to follow).
+  MkdirsUnder("", s.cwd, ops, Op::kMkdir);
+  ops.push_back({Op::kChdir, s.cwd.empty() ? "/" : s.cwd, "", "", "", 0, "chdir " + s.cwd});
+  // Root in the container keeps Docker's capabilities, not all of its
+  // namespace's: it cannot undo the mounts above (CAP_SYS_ADMIN), and more.
+  for (int cap = 0, last = LastCap(); cap <= last; ++cap) {
+    if (std::find(std::begin(kKeptCaps), std::end(kKeptCaps), cap) == std::end(kKeptCaps)) {
+      ops.push_back({Op::kDropCap, "", "", "", "", static_cast<unsigned long>(cap),
+                     fmt::format("drop capability {}", cap)});
+    }
+  }
+  return ops;
+}
+
+// The flags a read-only remount must keep: a user namespace may not drop
+// what the mount it copied was locked with.
+unsigned long LockedFlags(const char* path) {
+  struct statfs st {};
+  if (::statfs(path, &st) != 0) return 0;
+  unsigned long out = 0;
+  if (st.f_flags & ST_NOSUID) out |= MS_NOSUID;
+  if (st.f_flags & ST_NODEV) out |= MS_NODEV;
+  if (st.f_flags & ST_NOEXEC) out |= MS_NOEXEC;
+  if (st.f_flags & ST_NOATIME) out |= MS_NOATIME;
+  if (st.f_flags & ST_NODIRATIME) out |= MS_NODIRATIME;
+  if (st.f_flags & ST_RELATIME) out |= MS_RELATIME;
+  return out;
+}
+
+// In the child: true, or false with errno set.
+bool Run(const Op& op) {
+  const char* a = op.a.c_str();
+  const char* b = op.b.c_str();
+  switch (op.kind) {
+    case Op::kUnshare:
+      return ::unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0;
+    case Op::kWrite: {
+      int fd = ::open(a, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return false;
+      bool ok = ::write(fd, op.b.data(), op.b.size()) == static_cast<ssize_t>(op.b.size());
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return ok;
+    }
+    case Op::kMount:
+      return ::mount(op.a.empty() ? nullptr : a, b, op.c.empty() ? nullptr : op.c.c_str(), op.flags,
+                     op.d.empty() ? nullptr : op.d.c_str()) == 0;
+    case Op::kRemountReadOnly:
+      return ::mount(nullptr, b, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | LockedFlags(b),
+                     nullptr) == 0;
+    case Op::kMkdir:
+      return ::mkdir(a, static_cast<mode_t>(op.flags)) == 0 || errno == EEXIST;
+    case Op::kDirHere: {
+      struct stat st {};
+      if (::lstat(a, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return true;
+        if (::unlink(a) != 0) return false;
+      }
+      return ::mkdir(a, static_cast<mode_t>(op.flags)) == 0;
+    }
+    case Op::kTouch: {
+      struct stat st {};
+      if (::lstat(a, &st) == 0 && !S_ISREG(st.st_mode) && ::unlink(a) != 0) return false;
+      int fd = ::open(a, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0) return false;
+      ::close(fd);
+      return true;
+    }
+    case Op::kChdir:
+      return ::chdir(a) == 0;
+    case Op::kPivot:
+      return ::syscall(SYS_pivot_root, ".", ".") == 0;
+    case Op::kDetach:
+      return ::umount2(".", MNT_DETACH) == 0;
+    case Op::kDropCap:
+      return ::prctl(PR_CAPBSET_DROP, op.flags, 0, 0, 0) == 0;
+    case Op::kDumpable:
+      return ::prctl(PR_SET_DUMPABLE, op.flags, 0, 0, 0) == 0;
+    case Op::kHold: {
+      int fd = ::open(a, O_PATH | O_CLOEXEC);
+      if (fd < 0) return false;
+      int at = static_cast<int>(op.flags);
+      bool ok = fd == at || ::dup3(fd, at, O_CLOEXEC) == at;
+      if (fd != at) ::close(fd);
+      return ok;
+    }
+  }
+  return false;
+}
+
+void Say(int fd, const char* text) {
+  size_t n = std::strlen(text);
+  while (n > 0) {
+    ssize_t w = ::write(fd, text, n);
+    if (w <= 0) return;
+    text += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+[[noreturn]] void Die(int fd, const std::string& what, int err) {
+  Say(fd, "strake: the container did not start: ");
+  Say(fd, what.c_str());
+  Say(fd, ": ");
+  Say(fd, strerrordesc_np(err));
+  Say(fd, "\n");
+  ::_exit(127);
+}
+
+}  // namespace
+
+Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args) {
+  ContainerSpec s;
+  auto number = [](const std::string& text) -> Result<unsigned> {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || *end || v > 0xfffffffeUL) return Failf("container: bad id {}", Quote(text));
+    return static_cast<unsigned>(v);
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const size_t left = args.size() - i - 1;
+    if ((a == "--uid" || a == "--gid" || a == "--cwd") && left >= 1) {
+      if (a == "--cwd") {
+        s.cwd = args[++i];
+        continue;
+      }
+      STRAKE_TRY_ASSIGN(v, number(args[++i]));
+      (a == "--uid" ? s.uid : s.gid) = v;
+    } else if ((a == "--bind" || a == "--ro-bind") && left >= 2) {
+      s.binds.push_back({args[i + 1], args[i + 2], a == "--ro-bind"});
+      i += 2;
+    } else if (a == "--tmpfs" && left >= 1) {
+      s.hidden.push_back(args[++i]);
+    } else if (s.image_root.empty() && !a.starts_with("--") && left == 0) {
+      s.image_root = a;
+    } else {
+      return Failf("container: unexpected argument {}", Quote(a));
+    }
+  }
+  if (s.image_root.empty()) return Fail("container: no image root");
+  return s;
+}
+
+std::vector<std::string> ContainerArgs(const ContainerSpec& s) {
+  std::vector<std::string> out = {"--uid", std::to_string(s.uid), "--gid", std::to_string(s.gid)};
+  for (const auto& b : s.binds) {
+    out.insert(out.end(), {b.read_only ? "--ro-bind" : "--bind", b.source, b.target});
+  }
+  for (const auto& h : s.hidden) out.insert(out.end(), {"--tmpfs", h});
+  out.insert(out.end(), {"--cwd", s.cwd, s.image_root});
+  return out;
+}
+
+Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start) {
+  if (start.argv.empty()) return Fail("container: empty command");
+  // A descriptor number for /proc, /dev and each source, reserved until
+  // the fork (the child opens the sources there).
+  std::vector<Fd> reserved;
+  std::vector<int> fds;
+  for (size_t i = 0; i < spec.binds.size() + 2; ++i) {
+    Fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!fd) return Failf("container: /dev/null: {}", std::strerror(errno));
+    fds.push_back(fd.get());
+    reserved.push_back(std::move(fd));
+  }
+  const std::vector<Op> ops = Plan(spec, fds);
+  // Where execve looks: argv[0] itself with a '/', else each PATH entry.
+  std::vector<std::string> candidates;
+  if (start.argv[0].find('/') != std::string::npos) {
+    candidates.push_back(start.argv[0]);
+  } else {
+    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const auto& e : start.env) {
+      if (e.starts_with("PATH=")) path = e.substr(5);
+    }
+    for (const auto& dir : Split(path, ':')) {
+      candidates.push_back(PathJoin(dir.empty() ? "." : dir, start.argv[0]));
+    }
+  }
+  std::vector<char*> argv;
+  for (const auto& a : start.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : start.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const std::string not_found = "exec " + start.argv[0];
+
+  // No handler of the parent's runs in the child before they are reset.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid != 0) {
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) return Failf("fork: {}", std::strerror(err));
+    return pid;
+  }
+
+  // The child: system calls only from here.
+  ::setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  auto stdio = [&](int fd, int target) { ::dup2(fd >= 0 ? fd : null, target); };
+  stdio(start.stdin_fd, 0);
+  stdio(start.stdout_fd, 1);
+  stdio(start.stderr_fd, 2);
+  for (int fd : start.inherit_fds) ::fcntl(fd, F_SETFD, 0);
+  for (const auto& op : ops) {
+    if (!Run(op)) Die(2, op.what, errno);
+  }
+  int err = ENOENT;
+  for (const auto& c : candidates) {
+    ::execve(c.c_str(), argv.data(), envp.data());
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;
+  }
+  Die(2, not_found, err);
+}
+
+}  // namespace strake

@@ -1,0 +1,209 @@
+#include "images/store.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "base/fs.h"
+#include "images/test_layers.h"
+#include "images/test_registry.h"
+
+namespace strake::images {
+namespace {
+
+using test_layers::E;
+using test_layers::Tar;
+
+TEST(ImageReference, ReadsTagsAndDigestsAsKubernetes) {
+  auto plain = ParseReference("busybox");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->String(), "docker.io/library/busybox:latest");
+  EXPECT_EQ(plain->Target(), "latest");
+  auto port = ParseReference("127.0.0.1:5000/team/app:1.2");
+  ASSERT_TRUE(port);
+  EXPECT_EQ(port->repo.registry, "127.0.0.1:5000");
+  EXPECT_EQ(port->tag, "1.2");
+  const std::string d = "sha256:" + std::string(64, 'a');
+  auto pinned = ParseReference("ghcr.io/a/b:v1@" + d);
+  ASSERT_TRUE(pinned);
+  EXPECT_EQ(pinned->Target(), d);
+  EXPECT_EQ(pinned->String(), "ghcr.io/a/b:v1@" + d);
+  EXPECT_FALSE(ParseReference("a/b@sha256:123"));
+  EXPECT_FALSE(ParseReference("a/b:-bad"));
+  EXPECT_FALSE(ParseReference("A/b"));
+}
+
+TEST(ImageReference, PullPoliciesDefaultAsKubernetes) {
+  EXPECT_EQ(*ParsePullPolicy("", *ParseReference("app")), PullPolicy::kAlways);
+  EXPECT_EQ(*ParsePullPolicy("", *ParseReference("app:latest")), PullPolicy::kAlways);
+  EXPECT_EQ(*ParsePullPolicy("", *ParseReference("app:1.0")), PullPolicy::kIfNotPresent);
+  EXPECT_EQ(*ParsePullPolicy("", *ParseReference("app@sha256:" + std::string(64, 'b'))),
+            PullPolicy::kIfNotPresent);
+  EXPECT_EQ(*ParsePullPolicy("Never", *ParseReference("app")), PullPolicy::kNever);
+  auto bad = ParsePullPolicy("Sometimes", *ParseReference("app"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("want Always, IfNotPresent or Never"), std::string::npos);
+}
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+class Pulls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!registry_.Start()) {
+      GTEST_SKIP() << "docker-registry is not installed (scripts/setup.sh installs it)";
+    }
+    auto d = MakeTempDir("imagestore");
+    ASSERT_TRUE(d);
+    dir_ = *d;
+    store_ = std::make_unique<ImageStore>(dir_ + "/images");
+    ASSERT_TRUE(store_->Open());
+    options_.egress = EgressPolicy::Open();
+  }
+  void TearDown() override {
+    if (!dir_.empty()) (void)RemoveAll(dir_);
+  }
+  // Writes a layer file for oci_push.py's --layer.
+  std::string LayerFile(const std::string& name, const std::string& tar) {
+    std::string path = dir_ + "/" + name;
+    EXPECT_TRUE(WriteFile(path, tar));
+    return path;
+  }
+  Reference Ref(const std::string& repo_tag) {
+    auto r = ParseReference(registry_.host() + "/" + repo_tag);
+    EXPECT_TRUE(r);
+    return *r;
+  }
+  std::string Blob(const std::string& digest) {
+    return dir_ + "/images/blobs/sha256/" + digest.substr(7);
+  }
+
+  TestRegistry registry_;
+  std::string dir_;
+  std::unique_ptr<ImageStore> store_;
+  PullOptions options_;
+};
+
+TEST_F(Pulls, PullsUnpacksAndReusesAnImage) {
+  std::string base = LayerFile("base.tar.gz", Tar({{'f', "bin/hello", "hi\n", 0755},
+                                                   {'f', "etc/old", "old"},
+                                                   {'l', "bin/sh", "/bin/hello"}},
+                                                  "gzip"));
+  std::string top =
+      LayerFile("top.tar.zst", Tar({{'f', "etc/.wh.old", ""}, {'f', "etc/new", "new"}}, "zstd"));
+  std::string digest = registry_.Push(
+      "team/tool", "v1",
+      "--layer " + base + " --layer " + top +
+          " --config '{\"Entrypoint\":[\"/bin/hello\"],\"Cmd\":[\"world\"],\"Env\":[\"A=1\"],"
+          "\"WorkingDir\":\"/work\",\"User\":\"1000:1000\"}'");
+  auto img = store_->Pull(Ref("team/tool:v1"), options_);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->digest, digest);
+  EXPECT_TRUE(img->fetched);
+  EXPECT_GT(img->downloaded, 0);
+  EXPECT_EQ(*ReadFile(img->root + "/bin/hello"), "hi\n");
+  EXPECT_FALSE(PathExists(img->root + "/etc/old"));
+  EXPECT_EQ(*ReadFile(img->root + "/etc/new"), "new");
+  EXPECT_EQ(img->config.entrypoint, std::vector<std::string>{"/bin/hello"});
+  EXPECT_EQ(img->config.cmd, std::vector<std::string>{"world"});
+  EXPECT_EQ(img->config.env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(img->config.working_dir, "/work");
+  EXPECT_EQ(img->config.user, "1000:1000");
+
+  // IfNotPresent: no registry asked.
+  auto again = store_->Pull(Ref("team/tool:v1"), options_);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->fetched);
+  EXPECT_EQ(again->root, img->root);
+  // Always: the registry is asked, the layers and root are kept.
+  options_.policy = PullPolicy::kAlways;
+  auto always = store_->Pull(Ref("team/tool:v1"), options_);
+  ASSERT_TRUE(always);
+  EXPECT_TRUE(always->fetched);
+  EXPECT_EQ(always->downloaded, 0);
+  EXPECT_EQ(always->root, img->root);
+  // By digest: the same root.
+  auto pinned = store_->Pull(Ref("team/tool@" + digest), options_);
+  ASSERT_TRUE(pinned) << pinned.error().message;
+  EXPECT_EQ(pinned->root, img->root);
+  auto found = store_->Find(Ref("team/tool:v1"));
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->digest, digest);
+}
+
+TEST_F(Pulls, PicksThisMachinesImageFromAnIndex) {
+  std::string index = registry_.Push("team/multi", "v1", "--platforms linux/arm64,linux/amd64");
+  auto img = store_->Pull(Ref("team/multi:v1"), options_);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->index_digest, index);
+  EXPECT_EQ(*ReadFile(img->root + "/content.txt"), "hello linux/amd64");
+  options_.platform = Platform{"linux", "s390x", ""};
+  auto none = store_->Pull(Ref("team/multi:v1"), options_);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(none.error().message.find("no image for linux/s390x (the index has linux/arm64, "
+                                      "linux/amd64)"),
+            std::string::npos)
+      << none.error().message;
+}
+
+TEST_F(Pulls, WhatDoesNotMatchItsManifestIsRefusedAndNothingIsKept) {
+  std::string layer = LayerFile("l.tar", Tar({{'f', "a", "aaaa"}}));
+  registry_.Push("team/liar", "v1", "--layer " + layer + " --size-lie 7");
+  auto lie = store_->Pull(Ref("team/liar:v1"), options_);
+  ASSERT_FALSE(lie);
+  EXPECT_NE(lie.error().message.find("bytes, the manifest says"), std::string::npos)
+      << lie.error().message;
+  EXPECT_TRUE(Names(dir_ + "/images/blobs/sha256").empty());
+  EXPECT_TRUE(Names(dir_ + "/images/roots").empty());
+
+  auto missing = store_->Pull(Ref("team/liar:v2"), options_);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  options_.policy = PullPolicy::kNever;
+  auto never = store_->Pull(Ref("team/liar:v1"), options_);
+  ASSERT_FALSE(never);
+  EXPECT_NE(never.error().message.find("imagePullPolicy is Never"), std::string::npos);
+}
+
+TEST_F(Pulls, AHostileLayerLeavesNoRootBehind) {
+  std::string layer =
+      LayerFile("evil.tar.gz", Tar({{'f', "ok.txt", "fine"}, {'f', "../../x", "x"}}, "gzip"));
+  registry_.Push("team/evil", "v1", "--layer " + layer);
+  auto img = store_->Pull(Ref("team/evil:v1"), options_);
+  ASSERT_FALSE(img);
+  EXPECT_NE(img.error().message.find("leaves the root"), std::string::npos);
+  EXPECT_TRUE(Names(dir_ + "/images/roots").empty());
+  EXPECT_FALSE(store_->Find(Ref("team/evil:v1")).value().has_value());
+}
+
+TEST_F(Pulls, OpenRemovesWhatACrashLeftHalfDone) {
+  ASSERT_TRUE(MakeDirs(dir_ + "/images/roots/.tmp-0123/etc"));
+  ASSERT_TRUE(WriteFile(dir_ + "/images/blobs/sha256/.tmp-4567", "half a layer"));
+  // Not while another user has the store open: its leftovers may be a pull.
+  {
+    ImageStore second(dir_ + "/images");
+    ASSERT_TRUE(second.Open());
+    EXPECT_EQ(Names(dir_ + "/images/roots").size(), 1u);
+  }
+  store_.reset();
+  ImageStore reopened(dir_ + "/images");
+  ASSERT_TRUE(reopened.Open());
+  EXPECT_TRUE(Names(dir_ + "/images/roots").empty());
+  EXPECT_TRUE(Names(dir_ + "/images/blobs/sha256").empty());
+}
+
+}  // namespace
+}  // namespace strake::images
