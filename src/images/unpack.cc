@@ -153,7 +153,14 @@ Status Applier::Prune(int dirfd, const std::string& path) {
   if (DIR* dir = ::fdopendir(::dup(d.get()))) {
     while (dirent* e = ::readdir(dir)) {
       std::string_view n = e->d_name;
-      if (n != "." && n != "..") children.emplace_back(n, e->d_type == DT_DIR);
+      if (n == "." || n == "..") continue;
+      bool is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {  // a filesystem that does not say
+        struct stat st {};
+        is_dir =
+            ::fstatat(d.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+      }
+      children.emplace_back(n, is_dir);
     }
     ::closedir(dir);
   }
@@ -271,6 +278,11 @@ Status Applier::Entry(archive* a, archive_entry* e) {
     if (target.empty() || target == "." || target == "..") {
       return tl::unexpected(Bad(entry, "a whiteout of no name; refused"));
     }
+    // A whiteout hides what the layers below made, not this layer's own.
+    std::string hidden = Prefix(*parts, parts->size() - 1);
+    if (!hidden.empty()) hidden += '/';
+    hidden += target;
+    if (made_.count(hidden)) return Ok();
     auto removed = RemoveAt(dir.get(), target);
     if (!removed) return tl::unexpected(Bad(entry, removed.error().message));
     return Ok();

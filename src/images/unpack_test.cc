@@ -94,6 +94,9 @@ TEST_F(Unpack, WhiteoutsDeleteWhatTheLayersBelowMade) {
   EXPECT_FALSE(Exists("var/cache/sub"));
   EXPECT_EQ(Read("var/cache/new"), "n");
   EXPECT_FALSE(Exists("opt"));
+  // A whiteout hides the layers below, not an entry of its own layer.
+  ASSERT_TRUE(Apply(Tar({{'f', "etc/mine", "m"}, {'f', "etc/.wh.mine", ""}})));
+  EXPECT_EQ(Read("etc/mine"), "m");
   // A file replaces a directory and a directory a file.
   ASSERT_TRUE(Apply(Tar({{'f', "etc", "now a file"}, {'d', "var/cache/new/", "", 0700}}, "zstd")));
   EXPECT_EQ(Read("etc"), "now a file");
