@@ -104,6 +104,7 @@ spec:
         workspaces: [{{name: src, workspace: shared}}]
         taskSpec:
           workspaces: [{{name: src}}]
+          params: [{{name: image, default: "{app}"}}]
           steps:
             - name: write
               image: {app}
@@ -114,7 +115,8 @@ spec:
                 echo "$GREETING" > $(workspaces.src.path)/out.txt
                 echo layer > /only-here
             - name: entrypoint
-              image: {app}
+              image: $(params.image)
+              imagePullPolicy: IfNotPresent
               args: ["args replace Cmd"]
             - name: read
               image: {other}
@@ -173,6 +175,18 @@ spec:
   EXPECT_NE(all.find("no such image"), std::string::npos) << all;
   EXPECT_NE(all.find("leaves the root"), std::string::npos) << all;
   EXPECT_FALSE(PathExists(dir_ + "/outside"));
+  // Never: only what the data directory has.
+  Push("tools/present:1", {Tar({{'f', "x", "x"}})}, "");
+  ReplaceAll(yaml, "name: evil", "name: never");
+  ReplaceAll(yaml, "tools/evil:1", "tools/present:1\n              imagePullPolicy: Never");
+  Json never = RunJson(File("never.yaml", yaml), {"--pull-images"});
+  EXPECT_EQ(Reason(never), "Failed");
+  bool said = false;
+  for (const auto& tr : TaskRuns()) {
+    const std::string m = tr["status"]["conditions"][0]["message"].get<std::string>();
+    said = said || m.find("is not present and its imagePullPolicy is Never") != std::string::npos;
+  }
+  EXPECT_TRUE(said);
   auto roots = ListFilesRecursive(data_ + "/images/roots");
   EXPECT_TRUE(!roots || roots->empty());
 }

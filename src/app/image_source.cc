@@ -6,6 +6,7 @@ StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
     : store_(std::move(dir)), egress_(std::move(egress)) {}
 
 Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
+                                                  const std::string& pull_policy,
                                                   const pipeline::TaskRunJob& job) {
   STRAKE_TRY_ASSIGN(ref, images::ParseReference(image));
   const std::string run = job.pipeline_run_uid.empty() ? job.uid : job.pipeline_run_uid;
@@ -18,7 +19,7 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
   if (img.root.empty()) {
     images::PullOptions options;
     options.egress = egress_;
-    STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy("", ref));
+    STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy(pull_policy, ref));
     options.policy = policy;
     STRAKE_TRY_ASSIGN(pulled, store_.Pull(ref, options));
     std::lock_guard<std::mutex> lock(mu_);

@@ -20,7 +20,7 @@ class StoreImageSource final : public pipeline::ImageSource {
   // `dir`: the store's directory (<data>/images).
   StoreImageSource(std::string dir, EgressPolicy egress);
   Status Open() { return store_.Open(); }
-  Result<pipeline::StepImage> Get(const std::string& image,
+  Result<pipeline::StepImage> Get(const std::string& image, const std::string& pull_policy,
                                   const pipeline::TaskRunJob& job) override;
 
  private:

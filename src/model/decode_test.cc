@@ -249,6 +249,31 @@ spec:
             "resolver");
 }
 
+TEST(Decode, AStepsImagePullPolicyIsKubernetes) {
+  const char* yaml = R"(apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: t}
+spec:
+  stepTemplate:
+    imagePullPolicy: Never
+  steps:
+    - image: alpine
+      imagePullPolicy: IfNotPresent
+      script: "true"
+    - image: alpine
+      imagePullPolicy: sometimes
+      script: "true"
+)";
+  auto d = DecodeText(yaml);
+  ASSERT_EQ(d.diags.ErrorStrings().size(), 1u) << d.diags.ErrorText();
+  EXPECT_EQ(d.diags.ErrorStrings()[0],
+            "p.yaml:12:24: spec.steps[1].imagePullPolicy: must be Always, IfNotPresent or Never, "
+            "found \"sometimes\"");
+  for (const auto& w : d.diags.WarningStrings()) {
+    EXPECT_EQ(w.find("imagePullPolicy"), std::string::npos) << w;  // honoured, not ignored
+  }
+}
+
 TEST(Decode, APipelineTasksOnErrorIsContinueOrStopAndFailWithoutRetries) {
   std::string text = kPipeline;
   text.replace(text.find("    - name: build\n"), 18,

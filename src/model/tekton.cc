@@ -58,10 +58,9 @@ ParamValue ParamValue::FromJson(const Json& j) {
 namespace {
 
 // Cluster-only fields: accepted, reported once as ignored.
-const std::set<std::string> kIgnoredStep = {"computeResources",        "resources",
-                                            "securityContext",         "imagePullPolicy",
-                                            "volumeDevices",           "terminationMessagePath",
-                                            "terminationMessagePolicy"};
+const std::set<std::string> kIgnoredStep = {"computeResources",       "resources",
+                                            "securityContext",        "volumeDevices",
+                                            "terminationMessagePath", "terminationMessagePolicy"};
 // (serviceAccountName is honoured: its Secrets' credentials, pipeline/credentials.h.)
 const std::set<std::string> kIgnoredRun = {"serviceAccountNames", "podTemplate", "managedBy"};
 
@@ -399,6 +398,16 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
     if (const Node* v = f.Get("script")) s.script = ctx.Str(*v, f.Sub("script"));
   }
   s.image = f.Str("image");
+  if (const Node* v = f.Get("imagePullPolicy")) {
+    s.image_pull_policy = ctx.Str(*v, f.Sub("imagePullPolicy"));
+    static const std::vector<std::string> kPolicies = {"Always", "IfNotPresent", "Never"};
+    if (std::find(kPolicies.begin(), kPolicies.end(), s.image_pull_policy) == kPolicies.end() &&
+        !HasVariable(s.image_pull_policy)) {
+      ctx.Error(*v, f.Sub("imagePullPolicy"),
+                fmt::format("must be Always, IfNotPresent or Never, found \"{}\"{}",
+                            s.image_pull_policy, DidYouMean(s.image_pull_policy, kPolicies)));
+    }
+  }
   if (const Node* v = f.Get("command")) s.command = ctx.StrList(*v, f.Sub("command"));
   if (const Node* v = f.Get("args")) s.args = ctx.StrList(*v, f.Sub("args"));
   s.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));

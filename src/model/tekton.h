@@ -99,6 +99,9 @@ struct StepWorkspace {
 struct Step {
   std::string name;
   std::string image;
+  // Always, IfNotPresent, Never, or "" (Kubernetes' default for the image);
+  // honoured where steps run in their images (docs/images.md).
+  std::string image_pull_policy;
   std::vector<std::string> command;
   std::vector<std::string> args;
   std::string script;

@@ -66,6 +66,7 @@ std::string StepContainerName(const model::Step& s, size_t i) {
 model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
   model::Step out = step;
   if (out.image.empty()) out.image = tmpl.image;
+  if (out.image_pull_policy.empty()) out.image_pull_policy = tmpl.image_pull_policy;
   if (out.command.empty() && out.script.empty()) out.command = tmpl.command;
   if (out.args.empty() && out.script.empty()) out.args = tmpl.args;
   if (out.working_dir.empty()) out.working_dir = tmpl.working_dir;
@@ -322,7 +323,8 @@ Result<std::vector<ResolvedStep>> ResolveSteps(const std::vector<model::Step>& w
     auto args = SubstituteList(s.args, vars);
     if (!args) return ctx(args.error());
     s.args = *args;
-    std::vector<std::string*> texts = {&s.working_dir, &s.stdout_path, &s.stderr_path};
+    std::vector<std::string*> texts = {&s.image, &s.image_pull_policy, &s.working_dir,
+                                       &s.stdout_path, &s.stderr_path};
     for (auto& m : s.volume_mounts) texts.insert(texts.end(), {&m.name, &m.mount_path});
     for (auto* text : texts) {
       auto done = Substitute(*text, vars);
@@ -1456,7 +1458,7 @@ Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
       if (rs.step.image.empty()) {
         return Failf("{}: no image (every container of a pod names one)", rs.container);
       }
-      auto img = ex_.options_.images->Get(rs.step.image, job_);
+      auto img = ex_.options_.images->Get(rs.step.image, rs.step.image_pull_policy, job_);
       if (!img) return tl::unexpected(img.error().Wrap(rs.container));
       auto user = ImageUser(img->user, img->root);
       if (!user)

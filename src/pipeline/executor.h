@@ -40,11 +40,13 @@ struct StepImage {
 };
 
 // Where steps' images come from (app/ implements it over images/'s store,
-// pulling as needed; tests give their own). `image` as the step names it.
+// pulling as needed; tests give their own). `image` and `pull_policy` as
+// the step gives them ("" policy: Kubernetes' default for the image).
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
-  virtual Result<StepImage> Get(const std::string& image, const TaskRunJob& job) = 0;
+  virtual Result<StepImage> Get(const std::string& image, const std::string& pull_policy,
+                                const TaskRunJob& job) = 0;
 };
 
 struct ExecutorOptions {
