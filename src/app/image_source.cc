@@ -1,5 +1,7 @@
 #include "app/image_source.h"
 
+#include "base/fs.h"
+
 namespace strake::app {
 
 StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
@@ -36,6 +38,16 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
   out.working_dir = img.config.working_dir;
   out.user = img.config.user;
   return out;
+}
+
+std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "images"); }
+
+Result<std::unique_ptr<StoreImageSource>> OpenImageSource(bool wanted, const std::string& data_dir,
+                                                          EgressPolicy egress) {
+  if (!wanted) return std::unique_ptr<StoreImageSource>();
+  auto source = std::make_unique<StoreImageSource>(ImagesDir(data_dir), std::move(egress));
+  STRAKE_TRY(source->Open());
+  return source;
 }
 
 }  // namespace strake::app

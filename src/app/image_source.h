@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -30,5 +31,13 @@ class StoreImageSource final : public pipeline::ImageSource {
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, images::Image> pinned_;  // (run uid, reference)
 };
+
+// The image store of a data directory.
+std::string ImagesDir(const std::string& data_dir);
+
+// The steps' image source of `strake run` and `strake serve`, opened; null
+// when steps do not run in their images (`wanted` false).
+Result<std::unique_ptr<StoreImageSource>> OpenImageSource(bool wanted, const std::string& data_dir,
+                                                          EgressPolicy egress);
 
 }  // namespace strake::app

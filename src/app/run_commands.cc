@@ -178,7 +178,7 @@ int RunCommands::PullImage() {
     if (!platform) return cli::Die(platform.error().message);
     options.platform = *platform;
   }
-  images::ImageStore store(PathJoin(ctx_.data_dir, "images"));
+  images::ImageStore store(ImagesDir(ctx_.data_dir));
   if (auto opened = store.Open(); !opened) return cli::Die(opened.error().message);
   auto img = store.Pull(*ref, options);
   if (!img) return cli::Die(img.error().message);
@@ -352,13 +352,10 @@ int RunCommands::Run() {
   }
   // Steps in their images: pulled into the data directory, from any
   // registry (a local run is the user's own, as a docker pull is).
-  std::unique_ptr<StoreImageSource> images;
-  if (pulls && opts.executor.sandbox) {
-    images =
-        std::make_unique<StoreImageSource>(PathJoin(ctx_.data_dir, "images"), EgressPolicy::Open());
-    if (auto opened = images->Open(); !opened) return cli::Die(opened.error().message);
-    opts.executor.images = images.get();
-  }
+  auto images =
+      OpenImageSource(pulls && opts.executor.sandbox, ctx_.data_dir, EgressPolicy::Open());
+  if (!images) return cli::Die(images.error().message);
+  opts.executor.images = images->get();
   SystemClock clock;
   bool text = ctx_.output == "text";
   bool live = text && ::isatty(STDERR_FILENO) && std::getenv("CI") == nullptr;

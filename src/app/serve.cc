@@ -731,12 +731,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
   // same engine as `strake run`, sandboxed, in this data directory.
-  std::unique_ptr<StoreImageSource> images;
-  if (options.pull_images && options.sandbox) {
-    images =
-        std::make_unique<StoreImageSource>(PathJoin(options.data_dir, "images"), options.egress);
-    STRAKE_TRY(images->Open());
-  }
+  STRAKE_TRY_ASSIGN(images, OpenImageSource(options.pull_images && options.sandbox,
+                                            options.data_dir, options.egress));
   pipeline::Engine engine(st, EngineOptionsFor(options, st, clock, images.get()), clock);
   server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());

@@ -545,10 +545,7 @@ Result<ImageInfo> RegistryClient::FromManifest(const std::string& digest, const 
   return info;
 }
 
-Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest, bool nested) {
-  if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
-  std::string key = Where() + "@" + digest;
-  if (auto hit = DigestCache::Get().Find(key)) return *hit;
+Result<std::string> RegistryClient::ManifestByDigest(const std::string& digest) {
   STRAKE_TRY_ASSIGN(
       a, Get("/v2/" + repo_.repository + "/manifests/" + digest, AcceptAll(), "GET", kMaxManifest));
   if (a.status != 200) {
@@ -557,7 +554,15 @@ Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest, bool 
   if ("sha256:" + Sha256Hex(a.body) != digest) {
     return Fail(fmt::format("{}@{}: the manifest does not match its digest", Where(), digest));
   }
-  STRAKE_TRY_ASSIGN(info, FromManifest(digest, a.body, nested));
+  return std::move(a.body);
+}
+
+Result<ImageInfo> RegistryClient::ImageByDigest(const std::string& digest, bool nested) {
+  if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
+  std::string key = Where() + "@" + digest;
+  if (auto hit = DigestCache::Get().Find(key)) return *hit;
+  STRAKE_TRY_ASSIGN(body, ManifestByDigest(digest));
+  STRAKE_TRY_ASSIGN(info, FromManifest(digest, body, nested));
   DigestCache::Get().Put(key, info);
   return info;
 }
@@ -754,15 +759,8 @@ Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std
                               offered.empty() ? std::string("none") : Join(offered, ", ")));
     }
     STRAKE_TRY_ASSIGN(d, DescriptorOf(*pick, named + ": manifests[]"));
-    STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/manifests/" + d.digest, AcceptAll(),
-                             "GET", kMaxManifest));
-    if (a.status != 200) {
-      return Fail(fmt::format("{}@{}: the registry answered {}", Where(), d.digest, a.status));
-    }
-    if ("sha256:" + Sha256Hex(a.body) != d.digest) {
-      return Fail(fmt::format("{}@{}: the manifest does not match its digest", Where(), d.digest));
-    }
-    STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, a.body, want, true));
+    STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
+    STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true));
     out.index_digest = digest;
     return out;
   }

@@ -172,6 +172,8 @@ class RegistryClient {
                               const Platform& platform, bool nested);
   Result<std::string> Token(const std::string& challenge);
   Result<ImageInfo> ImageByDigest(const std::string& digest, bool nested = false);
+  // The manifest `digest` names, checked against it.
+  Result<std::string> ManifestByDigest(const std::string& digest);
   Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body, bool nested);
   Result<std::string> Blob(const std::string& digest, size_t max);
   std::string Where() const;
