@@ -206,11 +206,12 @@ spec:
   }
 
   std::string Get(const std::string& path,
-                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+                  const std::vector<std::pair<std::string, std::string>>& headers = {},
+                  uint16_t port = 0) {
     http::Request req;
     req.target = path;
     req.headers = headers;
-    auto r = http::Fetch("127.0.0.1", port_, req, 5s);
+    auto r = http::Fetch("127.0.0.1", port ? port : port_, req, 5s);
     return r ? r->body : "error: " + r.error().message;
   }
 
@@ -1633,6 +1634,10 @@ spec:
 {})",
                     port_, stable_port, deployment("dep", 2)));
   ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from dep\n"; }, 30s)) << Get("/");
+  // Each Service is routed in its own step (the change log showed the
+  // stable one a few milliseconds after the plain one): both serve first.
+  ASSERT_TRUE(WaitFor([&] { return Get("/", {}, stable_port) == "hello from dep\n"; }, 10s))
+      << Get("/", {}, stable_port);
   auto deployment_json = [&] {
     Ran r = Cli({"get", "deployment", "web", "-o", "json"});
     Json j = Json::parse(r.out, nullptr, false);
