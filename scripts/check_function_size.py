@@ -122,6 +122,10 @@ class Cache:
         if not key:
             return
         rc, out, err = result
+        # A crash (clang-tidy reading a file being edited, say) is not the
+        # file's verdict: the next run tries again.
+        if rc not in (0, 1) or "Stack dump:" in err:
+            return
         root = str(ROOT)
         text = json.dumps([rc, out.replace(root, "@ROOT@"), err.replace(root, "@ROOT@")])
         fd, tmp = tempfile.mkstemp(dir=self.dir)
