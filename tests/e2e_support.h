@@ -2,12 +2,21 @@
 // directory and read what it printed and stored.
 #pragma once
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "base/http.h"
+#include "base/net.h"
 
 namespace strake::e2e {
 
@@ -73,5 +82,72 @@ bool PidAlive(int pid);
 // The exit status of child `pid` once it ends (128 + signal if killed);
 // -1, after killing it, if it runs longer than `limit`.
 int ReapWithin(int pid, std::chrono::milliseconds limit);
+
+// Requests to 127.0.0.1:port on keep-alive connections until stopped;
+// tallies answers.
+class Load {
+ public:
+  explicit Load(uint16_t port, int connections = 2) : port_(port) {
+    for (int i = 0; i < connections; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int failures() const { return failures_.load(); }
+  int total() const { return total_.load(); }
+  std::map<std::string, int> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+  std::string last_failure() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_failure_;
+  }
+
+ private:
+  void Loop() {
+    std::optional<http::Connection> c;
+    while (!stop_) {
+      if (!c) {
+        auto opened = http::Connection::Open("127.0.0.1", port_, std::chrono::seconds(2));
+        if (!opened) {
+          Fail(opened.error().message);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        c = std::move(*opened);
+      }
+      auto r = c->RoundTrip({}, std::chrono::seconds(5));
+      total_++;
+      if (!r) {
+        Fail(r.error().message);
+        c.reset();
+        continue;
+      }
+      if (r->status != 200) Fail(fmt::format("HTTP {}: {}", r->status, r->body));
+      // A server that closes after each answer says so; a client reconnects.
+      if (r->HeaderValue("Connection") == "close") c.reset();
+      std::lock_guard<std::mutex> lock(mu_);
+      bodies_[r->body]++;
+    }
+  }
+  void Fail(const std::string& why) {
+    failures_++;
+    std::lock_guard<std::mutex> lock(mu_);
+    last_failure_ = why;
+  }
+
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failures_{0}, total_{0};
+  std::mutex mu_;
+  std::map<std::string, int> bodies_;
+  std::string last_failure_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace strake::e2e

@@ -9,7 +9,10 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "base/http.h"
+#include "base/sha256.h"
 #include "base/strings.h"
+#include "base/test_busybox.h"
 #include "e2e_support.h"
 #include "images/test_layers.h"
 #include "images/test_registry.h"
@@ -28,21 +31,13 @@ std::vector<E> BusyboxLayer() {
     EXPECT_TRUE(data) << host;
     out.push_back({'f', in_image, data ? *data : "", 0755});
   };
-  add("/usr/bin/busybox", "bin/busybox");
+  for (const auto& host : testing::BusyboxFiles()) {
+    add(host, host == "/usr/bin/busybox" ? "bin/busybox" : host.substr(1));
+  }
   for (const char* applet :
-       {"sh", "cat", "echo", "id", "pwd", "test", "wc", "ls", "true", "umount"}) {
+       {"sh", "cat", "echo", "id", "pwd", "test", "wc", "ls", "true", "umount", "httpd"}) {
     out.push_back({'l', std::string("bin/") + applet, "busybox"});
   }
-  FILE* p = ::popen("ldd /usr/bin/busybox", "r");
-  char line[512];
-  while (p && fgets(line, sizeof line, p)) {
-    std::string l = line;
-    auto slash = l.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = l.substr(slash, l.find_first_of(" \n(", slash) - slash);
-    add(path, path.substr(1));
-  }
-  if (p) ::pclose(p);
   out.push_back(
       {'f', "etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"});
   out.push_back({'f', "etc/group", "root:x:0:\napp:x:1000:\n"});
@@ -111,6 +106,7 @@ spec:
               script: |
                 id -u
                 pwd
+                echo "pid $$"
                 cat /etc/os-release
                 echo "$GREETING" > $(workspaces.src.path)/out.txt
                 echo layer > /only-here
@@ -130,7 +126,7 @@ spec:
                   fmt::arg("app", Image("tools/app:1")), fmt::arg("other", Image("tools/other:2")));
   Json pr = RunJson(File("imgs.yaml", yaml), {"--pull-images"});
   ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
-  EXPECT_EQ(Log("imgs-t", "write"), "1000\n/srv\nID=base\n");
+  EXPECT_EQ(Log("imgs-t", "write"), "1000\n/srv\npid 1\nID=base\n");
   EXPECT_EQ(Log("imgs-t", "entrypoint"), "args replace Cmd\n");
   EXPECT_EQ(Log("imgs-t", "read"), "hi\nID=other\nno wc\nown layer\nroot cannot unmount\n");
   auto roots = ListFilesRecursive(data_ + "/images/roots");
@@ -189,6 +185,262 @@ spec:
   EXPECT_TRUE(said);
   auto roots = ListFilesRecursive(data_ + "/images/roots");
   EXPECT_TRUE(!roots || roots->empty());
+}
+
+// The task cache's key holds each step's image digest: the same tag
+// pushed again with other bytes misses, the same bytes hit (Always asks
+// the registry each run; IfNotPresent would keep the copy here, as a node
+// does).
+TEST_F(Images, AMovedTagMissesTheTaskCache) {
+  const std::string base = Tar(BusyboxLayer(), "gzip");
+  auto push = [&](const std::string& text) {
+    Push("tools/moving:1", {base, Tar({{'f', "etc/version", text}})}, R"({"Env":["PATH=/bin"]})");
+  };
+  const std::string yaml = fmt::format(R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{generateName: moving-}}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          results: [{{name: version}}]
+          cache: {{}}
+          steps:
+            - image: {}
+              imagePullPolicy: Always
+              script: cat /etc/version > $(results.version.path)
+    results: [{{name: version, value: "$(tasks.t.results.version)"}}]
+)Y",
+                                       Image("tools/moving:1"));
+  auto run = [&] {
+    Json pr = RunJson(File("moving.yaml", yaml), {"--pull-images"});
+    EXPECT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
+    std::string value;
+    for (const auto& r : pr["status"].value("results", Json::array())) value = r.value("value", "");
+    auto trs = TaskRuns();
+    return value + "/" + (trs.empty() ? "" : Reason(trs.back()));
+  };
+  push("one");
+  EXPECT_EQ(run(), "one/Succeeded");
+  EXPECT_EQ(run(), "one/Cached");
+  push("two");
+  EXPECT_EQ(run(), "two/Succeeded");
+}
+
+// Workloads in their images: `strake serve --pull-images` runs a Rollout
+// whose container has no command (the image's Entrypoint serves on the
+// PORT it is given) and canaries it from one tag to another under load; a
+// tag that cannot be pulled says ErrImagePull while the stable serves on.
+class ImageWorkloads : public ServerE2E {
+ protected:
+  void SetUp() override {
+    ServerE2E::SetUp();
+    const bool private_registry =
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+            .find("Private") != std::string::npos;
+    if (!(private_registry ? registry_.Start("puller", "s3cret pass") : registry_.Start()))
+      GTEST_SKIP() << "docker-registry is not installed";
+    if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
+  }
+  std::string PushWeb(const std::string& tag, const std::string& base) {
+    std::string page = File("web-" + tag + ".tar.gz",
+                            Tar({{'f', "www/index.html", "hello from " + tag + "\n"}}, "gzip"));
+    std::string config =
+        R"({"Entrypoint":["/bin/sh","-c","echo $$ > /www/pid; exec httpd -f -p 127.0.0.1:$PORT -h /www"],)"
+        R"("Env":["PATH=/bin"],"WorkingDir":"/www"})";
+    return registry_.Push("tools/web", tag,
+                          " --layer " + base + " --layer " + page + " --config '" + config + "'");
+  }
+  std::string Get(const std::string& path) {
+    http::Request req;
+    req.target = path;
+    auto r = http::Fetch("127.0.0.1", port_, req, std::chrono::seconds(5));
+    return r ? r->body : "error: " + r.error().message;
+  }
+  Json Rollout() {
+    Ran r = Cli({"get", "rollout", "web", "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : Json::object();
+  }
+
+  images::TestRegistry registry_;
+  uint16_t port_ = FreePort();
+};
+
+TEST_F(ImageWorkloads, ARolloutWithNoCommandRunsItsImageAndCanariesToTheNextTag) {
+  serve_args_ = {"--pull-images"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("v1", base);
+  PushWeb("v2", base);
+  auto manifest = [&](const std::string& tag) {
+    return fmt::format(R"(apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: {port}, targetPort: http}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  strategy:
+    canary:
+      steps: [{{setWeight: 50}}, {{pause: {{duration: 1s}}}}]
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {image}
+        ports: [{{name: http, containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: http}}, periodSeconds: 1}}
+        livenessProbe: {{exec: {{command: [cat, /www/index.html]}}, periodSeconds: 1}}
+)",
+                       fmt::arg("port", port_),
+                       fmt::arg("image", registry_.host() + "/tools/web:" + tag));
+  };
+  auto apply = [&](const std::string& tag) {
+    Ran r = Cli({"apply", "-f", File("web.yaml", manifest(tag))});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  };
+  auto watch = [&] {
+    Ran r = Cli({"rollout", "status", "web", "--watch", "--timeout", "80s"});
+    return r.exit_code == 0 ? std::string("Healthy") : r.out + r.err;
+  };
+  apply("v1");
+  ASSERT_EQ(watch(), "Healthy") << Rollout().dump(2);
+  ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from v1\n"; }, std::chrono::seconds(10)))
+      << Get("/");
+  // Process 1 of its own PID namespace, in its own writable layer.
+  EXPECT_EQ(Get("/pid"), "1\n");
+  auto pids = ListFilesRecursive(data_ + "/images/roots");
+  ASSERT_TRUE(pids);
+  for (const auto& f : *pids) EXPECT_EQ(f.find("www/pid"), std::string::npos) << f;
+
+  Load load(port_);
+  apply("v2");
+  ASSERT_TRUE(WaitFor([&] { return Get("/") == "hello from v2\n"; }, std::chrono::seconds(60)))
+      << Rollout().dump(2);
+  ASSERT_EQ(watch(), "Healthy") << Rollout().dump(2);
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.last_failure() << " of " << load.total();
+  EXPECT_GT(load.bodies()["hello from v1\n"], 0);
+  EXPECT_GT(load.bodies()["hello from v2\n"], 0);
+
+  // A tag the registry does not have: the canary waits, saying why, and
+  // the stable serves on.
+  apply("v3");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Rollout()["status"].value("message", "").find("ErrImagePull") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << Rollout().dump(2);
+  EXPECT_EQ(Get("/"), "hello from v2\n");
+
+  // A Job runs in its image too: its files, process 1, then Complete.
+  Ran job = Cli({"apply", "-f",
+                 File("job.yaml", fmt::format(R"(apiVersion: batch/v1
+kind: Job
+metadata: {{name: check}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: check
+        image: {}
+        command: [sh, -c, 'cat index.html; echo "pid $$"']
+)",
+                                              registry_.host() + "/tools/web:v1"))});
+  ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
+  auto job_json = [&] {
+    Json j = Json::parse(Cli({"get", "job", "check", "-o", "json"}).out, nullptr, false);
+    return j.is_object() ? j : Json::object();
+  };
+  ASSERT_TRUE(WaitFor([&] { return job_json()["status"].value("succeeded", 0) == 1; },
+                      std::chrono::seconds(30)))
+      << job_json().dump(2);
+  EXPECT_EQ(ReadFile(data_ + "/logs/jobs/default/check.log").value_or("<none>"),
+            "hello from v1\npid 1\n");
+}
+
+// A registry that asks for a password: the pod's imagePullSecrets name a
+// kubernetes.io/dockerconfigjson Secret that has it; without it the pull
+// is refused, and the Deployment says so; neither the password nor the
+// Secret's text reaches a status, event or log.
+TEST_F(ImageWorkloads, APrivateRegistrysImageIsPulledWithThePodsImagePullSecrets) {
+  serve_args_ = {"--pull-images"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("v1", base);
+  const std::string auth = Base64Encode("puller:s3cret pass");
+  const std::string config =
+      fmt::format(R"({{"auths":{{"http://{}/v1/":{{"auth":"{}"}}}}}})", registry_.host(), auth);
+  // `without` asks the registry every time (Always): an image one pod
+  // pulled with credentials is on this machine for IfNotPresent pods, as on
+  // a Kubernetes node.
+  auto deployment = [&](const std::string& name, const std::string& secrets) {
+    return fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+{secrets}      containers:
+      - name: web
+        image: {image}
+        imagePullPolicy: {policy}
+        ports: [{{containerPort: 8080}}]
+)",
+                       fmt::arg("name", name), fmt::arg("secrets", secrets),
+                       fmt::arg("policy", secrets.empty() ? "Always" : "IfNotPresent"),
+                       fmt::arg("image", registry_.host() + "/tools/web:v1"));
+  };
+  std::string yaml = fmt::format(R"(apiVersion: v1
+kind: Secret
+metadata: {{name: regcred}}
+type: kubernetes.io/dockerconfigjson
+data: {{.dockerconfigjson: {}}}
+---
+{}---
+{})",
+                                 Base64Encode(config),
+                                 deployment("with", "      imagePullSecrets: [{name: regcred}]\n"),
+                                 deployment("without", ""));
+  Ran r = Cli({"apply", "-f", File("private.yaml", yaml)});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto status = [&](const std::string& name) {
+    Json j = Json::parse(Cli({"get", "deployment", name, "-o", "json"}).out, nullptr, false);
+    return j.is_object() ? j["status"] : Json::object();
+  };
+  ASSERT_TRUE(WaitFor([&] { return status("with").value("readyReplicas", 0) == 1; },
+                      std::chrono::seconds(30)))
+      << status("with").dump(2);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return status("without").value("message", "").find("ErrImagePull") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << status("without").dump(2);
+  const std::string said = status("without").value("message", "");
+  EXPECT_NE(said.find("401"), std::string::npos) << said;
+  Ran events = Cli({"get", "events", "-o", "json"});
+  for (const std::string& text : {said, events.out, ReadFile(dir_ + "/.bg").value_or("")}) {
+    EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+    EXPECT_EQ(text.find(auth), std::string::npos) << text;
+  }
 }
 
 }  // namespace

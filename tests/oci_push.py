@@ -5,7 +5,7 @@ real registry (Debian's docker-registry on loopback).
 
   oci_push.py REGISTRY REPOSITORY TAG [--content TEXT] [--created RFC3339]
               [--platforms os/arch[/variant],...] [--annotation k=v ...]
-              [--layer FILE ...] [--config JSON] [--size-lie N]
+              [--layer FILE ...] [--config JSON] [--size-lie N] [--user USER:PASSWORD]
 
 The image holds one layer with /content.txt = TEXT (or the --layer files); the same arguments make
 the same bytes, so the same digest (pushing them under a second tag is a
@@ -13,6 +13,7 @@ re-tag). With --platforms the tag names an OCI image index with one image
 per platform. Prints the digest of what the tag names.
 """
 import argparse
+import base64
 import gzip
 import hashlib
 import io
@@ -29,8 +30,11 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+AUTH = {}  # the Authorization header, with --user
+
+
 def request(method, url, data=None, headers=None):
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers={**AUTH, **(headers or {})})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status, dict(resp.headers), resp.read()
 
@@ -110,7 +114,10 @@ def main():
                    help="the image config's config object as JSON (Entrypoint, Cmd, Env, ...)")
     p.add_argument("--size-lie", type=int, default=0,
                    help="add this to the first layer's size in the manifest")
+    p.add_argument("--user", default="", help="USER:PASSWORD for a registry with basic auth")
     a = p.parse_args()
+    if a.user:
+        AUTH["Authorization"] = "Basic " + base64.b64encode(a.user.encode()).decode()
     run_config = json.loads(a.config) if a.config else None
     base = "http://" + a.registry
     annotations = dict(kv.split("=", 1) for kv in a.annotation)

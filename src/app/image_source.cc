@@ -1,11 +1,140 @@
 #include "app/image_source.h"
 
 #include "base/fs.h"
+#include "base/sha256.h"
 
 namespace strake::app {
 
+namespace {
+
+RunnableImage Runnable(const images::Image& img) {
+  RunnableImage out;
+  out.root = img.root;
+  out.digest = img.digest;
+  out.entrypoint = img.config.entrypoint;
+  out.cmd = img.config.cmd;
+  out.env = img.config.env;
+  out.working_dir = img.config.working_dir;
+  out.user = img.config.user;
+  return out;
+}
+
+// How long a workload image's pull serves the revisions that waited for it
+// (an Always image is not pulled again for each of them).
+constexpr auto kPullServes = std::chrono::seconds(60);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(10'000);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(300'000);
+
+}  // namespace
+
 StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
     : store_(std::move(dir)), egress_(std::move(egress)) {}
+
+StoreImageSource::~StoreImageSource() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+Result<std::optional<RunnableImage>> StoreImageSource::Get(
+    const std::string& image, const std::string& pull_policy, bool local_ok,
+    const std::vector<std::string>& pull_secrets, std::function<void()> done) {
+  STRAKE_TRY_ASSIGN(ref, images::ParseReference(image));
+  STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy(pull_policy, ref));
+  if (policy != images::PullPolicy::kAlways || local_ok) {
+    STRAKE_TRY_ASSIGN(found, store_.Find(ref, images::HostPlatform()));
+    if (found) return std::optional<RunnableImage>(Runnable(*found));
+  }
+  if (policy == images::PullPolicy::kNever) {
+    return Failf("ErrImageNeverPull: {} is not on this machine and its imagePullPolicy is Never",
+                 ref.String());
+  }
+  const auto now = std::chrono::steady_clock::now();
+  struct Joiner {  // the pulls that ended, joined once mu_ is released
+    std::vector<std::thread> threads;
+    ~Joiner() {
+      for (auto& t : threads) t.join();
+    }
+  } ended;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (finished_.erase(it->get_id())) {
+      ended.threads.push_back(std::move(*it));
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  images::Credentials credentials;
+  for (const auto& text : pull_secrets) {
+    auto creds = images::DockerConfigCredentials(text, ref.repo);
+    if (creds && !creds->empty()) {
+      credentials = std::move(*creds);
+      break;
+    }
+  }
+  // One pull per reference and credentials: what one pod's pull got is no
+  // other's that does not have them.
+  const std::string key =
+      ref.String() + "\n" + Sha256Hex(credentials.username + ":" + credentials.password);
+  Pull& p = pulls_[key];
+  if (!p.running) {
+    if (p.image && now - p.ended < kPullServes)
+      return std::optional<RunnableImage>(Runnable(*p.image));
+    if (!p.error.empty() && now - p.ended < p.backoff) {
+      return Failf(
+          "{} (ImagePullBackOff: tried again in {} s)", p.error,
+          std::chrono::duration_cast<std::chrono::seconds>(p.backoff - (now - p.ended)).count() +
+              1);
+    }
+    images::PullOptions options;
+    options.egress = egress_;
+    options.policy = images::PullPolicy::kAlways;  // decided above
+    options.credentials = std::move(credentials);
+    p.running = true;
+    threads_.emplace_back([this, key, ref, options] { PullInBackground(key, ref, options); });
+  }
+  if (done && !dropped_) p.waiters.push_back(std::move(done));
+  return std::optional<RunnableImage>();
+}
+
+void StoreImageSource::DropWaiters() {
+  std::unique_lock<std::mutex> lock(mu_);
+  dropped_ = true;
+  for (auto& [ref, p] : pulls_) p.waiters.clear();
+  called_.wait(lock, [this] { return calling_ == 0; });
+}
+
+void StoreImageSource::PullInBackground(const std::string& key, const images::Reference& ref,
+                                        const images::PullOptions& options) {
+  auto pulled = store_.Pull(ref, options);
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Pull& p = pulls_[key];
+    p.running = false;
+    p.ended = std::chrono::steady_clock::now();
+    if (pulled) {
+      p.image = std::move(*pulled);
+      p.error.clear();
+      p.backoff = std::chrono::milliseconds(0);
+    } else {
+      p.image.reset();
+      p.error = pulled.error().message;
+      p.backoff = p.backoff.count() == 0 ? kFirstBackoff : std::min(p.backoff * 2, kMaxBackoff);
+    }
+    waiters.swap(p.waiters);
+    ++calling_;
+  }
+  for (auto& w : waiters) w();
+  std::lock_guard<std::mutex> lock(mu_);
+  --calling_;
+  called_.notify_all();
+  finished_.insert(std::this_thread::get_id());
+}
 
 Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
                                                   const std::string& pull_policy,
@@ -29,15 +158,7 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
     // Two steps that pulled at once: both take the first one's image.
     img = pinned_.emplace(key, std::move(pulled)).first->second;
   }
-  pipeline::StepImage out;
-  out.root = img.root;
-  out.digest = img.digest;
-  out.entrypoint = img.config.entrypoint;
-  out.cmd = img.config.cmd;
-  out.env = img.config.env;
-  out.working_dir = img.config.working_dir;
-  out.user = img.config.user;
-  return out;
+  return Runnable(img);
 }
 
 std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "images"); }

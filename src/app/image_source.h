@@ -1,35 +1,74 @@
-// The steps' images from the data directory's image store (images/store.h):
+// The steps' (and workloads') images from the data directory's image store (images/store.h):
 // pulled under the egress policy with Kubernetes' default pull policy, and
 // pinned per PipelineRun, so every step of a run that names a tag gets the
 // bytes the first one got, however the tag moves meanwhile.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "base/egress.h"
 #include "images/store.h"
 #include "pipeline/executor.h"
+#include "targets/local.h"
 
 namespace strake::app {
 
-class StoreImageSource final : public pipeline::ImageSource {
+//
+// The workloads' images too (targets::WorkloadImages): each pull runs on a
+// thread of its own, one at a time per reference, its waiters told when it
+// ends; a failed pull is tried again after Kubernetes' ImagePullBackOff
+// (10 s doubling to 5 minutes).
+class StoreImageSource final : public pipeline::ImageSource, public targets::WorkloadImages {
  public:
   // `dir`: the store's directory (<data>/images).
   StoreImageSource(std::string dir, EgressPolicy egress);
+  ~StoreImageSource() override;  // waits for the pulls under way
   Status Open() { return store_.Open(); }
   Result<pipeline::StepImage> Get(const std::string& image, const std::string& pull_policy,
                                   const pipeline::TaskRunJob& job) override;
+  Result<std::optional<RunnableImage>> Get(const std::string& image, const std::string& pull_policy,
+                                           bool local_ok,
+                                           const std::vector<std::string>& pull_secrets,
+                                           std::function<void()> done) override;
+  // No waiter is called from now on (those being called have returned):
+  // what they would wake is about to go.
+  void DropWaiters();
 
  private:
+  // A workload image's pull, by reference.
+  struct Pull {
+    bool running = false;
+    std::vector<std::function<void()>> waiters;
+    std::optional<images::Image> image;  // the last pull's, served for a while
+    std::chrono::steady_clock::time_point ended{};
+    std::string error;
+    std::chrono::milliseconds backoff{0};
+  };
+  void PullInBackground(const std::string& key, const images::Reference& ref,
+                        const images::PullOptions& options);
+
   static constexpr size_t kMaxPinned = 4096;
   images::ImageStore store_;
   EgressPolicy egress_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, images::Image> pinned_;  // (run uid, reference)
+  std::map<std::string, Pull> pulls_;  // by reference and credentials
+  std::vector<std::thread> threads_;
+  std::set<std::thread::id> finished_;  // of threads_: returning, to be joined
+  bool dropped_ = false;                // DropWaiters was called
+  int calling_ = 0;                     // threads calling waiters
+  std::condition_variable called_;
 };
 
 // The image store of a data directory.

@@ -573,10 +573,12 @@ struct Controllers {
 // controller, which outlives it.
 struct BatchWork {
   BatchWork(store::Store& st, const Clock& clock, const std::string& data_dir,
-            const std::string& work_dir, const Sandbox* box)
-      : jobs(st, clock, PathJoin(data_dir, "logs/jobs"), work_dir, box,
+            const std::string& work_dir, const Sandbox* box, targets::WorkloadImages* images)
+      : jobs(st, clock,
+             server::AttemptPlace{PathJoin(data_dir, "logs/jobs"), work_dir, box, images},
              [this](const std::string& k) { job_ctl->Enqueue(k); }),
-        pods(st, clock, server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box},
+        pods(st, clock,
+             server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box, images},
              [this](const std::string& k) { pod_ctl->Enqueue(k); }),
         crons(st, clock),
         jobs_fwd([this](const std::string& k) { return jobs.Reconcile(k); }),
@@ -595,6 +597,24 @@ struct BatchWork {
   Forward jobs_fwd;
   Forward pods_fwd;
   Forward crons_fwd;
+};
+
+// With --pull-images the replicas run in their images too (`images` not
+// null); a pull that ends wakes the revision's owner as a replica's change
+// does. Stop() before the controllers stop: no wake reaches them after.
+struct ImageWakes {
+  ImageWakes(targets::LocalTarget& target, StoreImageSource* images, Controllers& ctls)
+      : target(target), images(images) {
+    if (!images) return;
+    target.UseImages(images, [&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
+  }
+  void Stop() {
+    if (!images) return;
+    target.UseImages(images, nullptr);
+    images->DropWaiters();  // the Jobs' and Pods' wakes go with BatchWork
+  }
+  targets::LocalTarget& target;
+  StoreImageSource* images;
 };
 
 // Replicas a previous run left and no Rollout claims any more: stopped once
@@ -782,7 +802,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout::ServiceReconciler services(st, target);
   Forward services_fwd([&](const std::string& k) { return services.Reconcile(k); });
   controller::Controller service_ctl("services", services_fwd, 1);
-  BatchWork batch(st, clock, options.data_dir, work_dir, box);
+  BatchWork batch(st, clock, options.data_dir, work_dir, box, images.get());
   rollout::ExperimentReconciler experiments(st, target, target, clock);
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);
@@ -798,6 +818,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     ctls.Route(c);
   });
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
+  ImageWakes image_wakes(target, images.get(), ctls);
   STRAKE_TRY(ctls.EnqueueExisting(st));
   api.SetMetrics([&ctls] { return ctls.PrometheusText(); });
   ctls.Start();
@@ -814,6 +835,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   // Replica threads outlive the controllers below: they must not enqueue
   // into one that is gone.
   supervisor.SetOnChange(nullptr);
+  image_wakes.Stop();
   http.Stop();
   ctls.Stop();
   if (options.stop_workloads) {

@@ -29,8 +29,9 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
                   "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
                   "not in bubblewrap");
   serve->add_flag("--pull-images", pull_images_,
-                  "run each pipeline step in its image, pulled from its registry (in the "
-                  "sandbox; registries are reached under --egress-allow)");
+                  "run each pipeline step and each workload replica in its image, pulled "
+                  "from its registry (rootless containers; registries are reached under "
+                  "--egress-allow)");
   serve
       ->add_option("--egress-allow", egress_allow_,
                    "where metric providers and git remotes may connect besides public "

@@ -396,6 +396,7 @@ TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
   spec.gid = 1001;
   spec.binds = {{"/tekton", "/tekton", false}, {"/data", "/var/data", true}};
   spec.cwd = "/srv";
+  spec.pid_namespace = true;
   auto back = ParseContainerArgs(ContainerArgs(spec));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->image_root, spec.image_root);
@@ -405,6 +406,7 @@ TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
   EXPECT_EQ(back->binds[1].target, "/var/data");
   EXPECT_TRUE(back->binds[1].read_only);
   EXPECT_EQ(back->cwd, "/srv");
+  EXPECT_TRUE(back->pid_namespace);
   for (const std::vector<std::string>& bad : {std::vector<std::string>{},
                                               {"/root", "/other"},
                                               {"--uid", "x", "/root"},

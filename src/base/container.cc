@@ -10,12 +10,14 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>  // the ST_ flags statfs reports
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "base/fd.h"
 #include "base/fs.h"
@@ -24,10 +26,21 @@
 namespace strake {
 namespace {
 
-// Where the container is assembled before pivot_root: a tmpfs of its own
-// over the sandbox's /tmp, in the child's mount namespace only.
-constexpr const char* kScratch = "/tmp";
-constexpr const char* kMerged = "/tmp/root";
+// Where the container is assembled before pivot_root: a tmpfs of its own,
+// in the child's mount namespace only, over the first of these directories
+// that the image root is not under (the sandbox's /tmp for a step; a
+// server whose data directory is under /tmp assembles over /mnt).
+constexpr const char* kScratchCandidates[] = {"/tmp", "/mnt", "/media", "/srv", "/opt", "/run"};
+
+std::string ScratchFor(const std::string& image_root) {
+  for (const char* dir : kScratchCandidates) {
+    struct stat st {};
+    if (::stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    std::string d = dir;
+    if (image_root != d && !image_root.starts_with(d + "/")) return d;
+  }
+  return "";
+}
 
 // One system call of the child's, with what it is for the error message.
 struct Op {
@@ -44,7 +57,10 @@ struct Op {
     kDetach,
     kDropCap,
     kDumpable,
-    kHold  // opens `a` (O_PATH) at descriptor `flags`
+    kHold,       // opens `a` (O_PATH) at descriptor `flags`
+    kFork,       // the PID namespace's process 1 goes on; the caller waits for it
+    kMountProc,  // a /proc of the PID namespace at `b`, else a bind of `a`
+    kJoin,       // setns into the user and mount namespaces of pidfd `flags`
   };
   Kind kind;
   std::string a, b, c, d;  // paths, texts, a filesystem type and its options
@@ -102,20 +118,36 @@ int LastCap() {
   return last;
 }
 
+// Drops from the bounding set every capability Docker does not keep: an
+// exec'd command's root gets only those.
+void DropCaps(std::vector<Op>& ops) {
+  for (int cap = 0, last = LastCap(); cap <= last; ++cap) {
+    if (std::find(std::begin(kKeptCaps), std::end(kKeptCaps), cap) == std::end(kKeptCaps)) {
+      ops.push_back({Op::kDropCap, "", "", "", "", static_cast<unsigned long>(cap),
+                     fmt::format("drop capability {}", cap)});
+    }
+  }
+}
+
 // `fds`: descriptor numbers the parent reserved, one for /proc, /dev and
 // each bind source: the child opens each source there once in its own mount
 // namespace (a descriptor of the parent's namespace cannot be bound from)
 // and before the scratch tmpfs, and binds from /proc/self/fd/N, so that a
 // source under /tmp stays reachable. (overlayfs takes no such path: the
 // image root must not be under /tmp.)
-std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
+std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds,
+                     const std::string& scratch) {
   std::vector<std::string> from;
   from.reserve(fds.size());
   for (int fd : fds) from.push_back("/proc/self/fd/" + std::to_string(fd));
   std::vector<Op> ops;
-  const std::string merged = kMerged;
+  const std::string merged = scratch + "/root";
   ops.push_back({Op::kDumpable, "", "", "", "", 1, "dumpable"});
-  ops.push_back({Op::kUnshare, "", "", "", "", 0, "unshare a user and mount namespace"});
+  ops.push_back({Op::kUnshare, "", "", "", "",
+                 static_cast<unsigned long>(CLONE_NEWUSER | CLONE_NEWNS |
+                                            (s.pid_namespace ? CLONE_NEWPID : 0)),
+                 s.pid_namespace ? "unshare a user, mount and PID namespace"
+                                 : "unshare a user and mount namespace"});
   ops.push_back({Op::kWrite, "/proc/self/setgroups", "deny", "", "", 0, "setgroups"});
   ops.push_back({Op::kWrite, "/proc/self/uid_map", fmt::format("{} {} 1", s.uid, ::geteuid()), "",
                  "", 0, "uid_map"});
@@ -128,15 +160,16 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
     ops.push_back({Op::kHold, sources[i], "", "", "", static_cast<unsigned long>(fds[i]),
                    "open " + sources[i]});
   }
-  ops.push_back({Op::kMount, "tmpfs", kScratch, "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV,
+  ops.push_back({Op::kMount, "tmpfs", scratch, "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV,
                  "the container's writable layer (tmpfs)"});
-  for (const char* d : {"/tmp/upper", "/tmp/work", kMerged}) {
-    ops.push_back({Op::kMkdir, d, "", "", "", 0755, std::string("mkdir ") + d});
+  for (const std::string& d : {scratch + "/upper", scratch + "/work", merged}) {
+    ops.push_back({Op::kMkdir, d, "", "", "", 0755, "mkdir " + d});
   }
-  ops.push_back({Op::kMount, "overlay", merged, "overlay",
-                 fmt::format("lowerdir={},upperdir=/tmp/upper,workdir=/tmp/work,userxattr",
-                             OverlayEscape(s.image_root)),
-                 0, "overlay of " + s.image_root});
+  ops.push_back(
+      {Op::kMount, "overlay", merged, "overlay",
+       fmt::format("lowerdir={},upperdir={}/upper,workdir={}/work,userxattr",
+                   OverlayEscape(s.image_root), OverlayEscape(scratch), OverlayEscape(scratch)),
+       0, "overlay of " + s.image_root});
   auto bind = [&](const std::string& source, const std::string& via, const std::string& target,
                   bool read_only) {
     struct stat st {};
@@ -151,7 +184,7 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
     ops.push_back({Op::kMount, via, at, "", "", MS_BIND | MS_REC, "bind " + source});
     if (read_only) ops.push_back({Op::kRemountReadOnly, "", at, "", "", 0, "read-only " + target});
   };
-  bind("/proc", from[0], "/proc", false);
+  if (!s.pid_namespace) bind("/proc", from[0], "/proc", false);
   bind("/dev", from[1], "/dev", false);
   MkdirsUnder(merged, "tmp", ops);
   ops.push_back(
@@ -164,6 +197,12 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
     ops.push_back({Op::kMount, "tmpfs", PathJoin(merged, h), "tmpfs", "mode=0755",
                    MS_NOSUID | MS_NODEV, "hide " + h});
   }
+  if (s.pid_namespace) {
+    // Its /proc is mounted by a process of the namespace: its process 1.
+    ops.push_back({Op::kFork, "", "", "", "", 0, "fork the PID namespace's first process"});
+    MkdirsUnder(merged, "proc", ops);
+    ops.push_back({Op::kMountProc, from[0], merged + "/proc", "", "", 0, "mount /proc"});
+  }
   ops.push_back({Op::kChdir, merged, "", "", "", 0, "chdir into the root"});
   ops.push_back({Op::kPivot, "", "", "", "", 0, "pivot_root"});
   ops.push_back({Op::kDetach, "", "", "", "", 0, "detach the sandbox's root"});
@@ -173,12 +212,7 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds) {
   ops.push_back({Op::kChdir, s.cwd.empty() ? "/" : s.cwd, "", "", "", 0, "chdir " + s.cwd});
   // Root in the container keeps Docker's capabilities, not all of its
   // namespace's: it cannot undo the mounts above (CAP_SYS_ADMIN), and more.
-  for (int cap = 0, last = LastCap(); cap <= last; ++cap) {
-    if (std::find(std::begin(kKeptCaps), std::end(kKeptCaps), cap) == std::end(kKeptCaps)) {
-      ops.push_back({Op::kDropCap, "", "", "", "", static_cast<unsigned long>(cap),
-                     fmt::format("drop capability {}", cap)});
-    }
-  }
+  DropCaps(ops);
   return ops;
 }
 
@@ -197,13 +231,33 @@ unsigned long LockedFlags(const char* path) {
   return out;
 }
 
+// In the child that unshared a PID namespace: forks its process 1, which
+// returns true and goes on; this process stays outside as its waiter and
+// exits as it does. False with errno when the fork fails.
+bool ForkFirstProcess() {
+  pid_t first = ::fork();
+  if (first < 0) return false;
+  if (first == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return true;
+  }
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &ign, nullptr);
+  int status = 0;
+  while (::waitpid(first, &status, 0) < 0) {
+    if (errno != EINTR) ::_exit(127);
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 // In the child: true, or false with errno set.
 bool Run(const Op& op) {
   const char* a = op.a.c_str();
   const char* b = op.b.c_str();
   switch (op.kind) {
     case Op::kUnshare:
-      return ::unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0;
+      return ::unshare(static_cast<int>(op.flags)) == 0;
     case Op::kWrite: {
       int fd = ::open(a, O_WRONLY | O_CLOEXEC);
       if (fd < 0) return false;
@@ -247,6 +301,13 @@ bool Run(const Op& op) {
       return ::prctl(PR_CAPBSET_DROP, op.flags, 0, 0, 0) == 0;
     case Op::kDumpable:
       return ::prctl(PR_SET_DUMPABLE, op.flags, 0, 0, 0) == 0;
+    case Op::kFork:
+      return ForkFirstProcess();
+    case Op::kJoin:
+      return ::setns(static_cast<int>(op.flags), CLONE_NEWUSER | CLONE_NEWNS) == 0;
+    case Op::kMountProc:
+      return ::mount("proc", b, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0 ||
+             ::mount(a, b, nullptr, MS_BIND | MS_REC, nullptr) == 0;
     case Op::kHold: {
       int fd = ::open(a, O_PATH | O_CLOEXEC);
       if (fd < 0) return false;
@@ -301,6 +362,8 @@ Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args) {
     } else if ((a == "--bind" || a == "--ro-bind") && left >= 2) {
       s.binds.push_back({args[i + 1], args[i + 2], a == "--ro-bind"});
       i += 2;
+    } else if (a == "--unshare-pid") {
+      s.pid_namespace = true;
     } else if (a == "--tmpfs" && left >= 1) {
       s.hidden.push_back(args[++i]);
     } else if (s.image_root.empty() && !a.starts_with("--") && left == 0) {
@@ -319,45 +382,136 @@ std::vector<std::string> ContainerArgs(const ContainerSpec& s) {
     out.insert(out.end(), {b.read_only ? "--ro-bind" : "--bind", b.source, b.target});
   }
   for (const auto& h : s.hidden) out.insert(out.end(), {"--tmpfs", h});
+  if (s.pid_namespace) out.emplace_back("--unshare-pid");
   out.insert(out.end(), {"--cwd", s.cwd, s.image_root});
   return out;
 }
 
-Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start) {
-  if (start.argv.empty()) return Fail("container: empty command");
-  // A descriptor number for /proc, /dev and each source, reserved until
-  // the fork (the child opens the sources there).
-  std::vector<Fd> reserved;
-  std::vector<int> fds;
-  for (size_t i = 0; i < spec.binds.size() + 2; ++i) {
-    Fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!fd) return Failf("container: /dev/null: {}", std::strerror(errno));
-    fds.push_back(fd.get());
-    reserved.push_back(std::move(fd));
-  }
-  const std::vector<Op> ops = Plan(spec, fds);
-  // Where execve looks: argv[0] itself with a '/', else each PATH entry.
-  std::vector<std::string> candidates;
-  if (start.argv[0].find('/') != std::string::npos) {
-    candidates.push_back(start.argv[0]);
-  } else {
-    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (const auto& e : start.env) {
-      if (e.starts_with("PATH=")) path = e.substr(5);
-    }
-    for (const auto& dir : Split(path, ':')) {
-      candidates.push_back(PathJoin(dir.empty() ? "." : dir, start.argv[0]));
-    }
-  }
-  std::vector<char*> argv;
-  for (const auto& a : start.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : start.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const std::string not_found = "exec " + start.argv[0];
+Result<std::vector<std::string>> ImageArgv(const RunnableImage& image,
+                                           const std::vector<std::string>& command,
+                                           const std::vector<std::string>& args) {
+  std::vector<std::string> argv = command.empty() ? image.entrypoint : command;
+  const auto& rest = command.empty() && args.empty() ? image.cmd : args;
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  if (argv.empty()) return Fail("the image has no Entrypoint or Cmd: give the container a command");
+  return argv;
+}
 
-  // No handler of the parent's runs in the child before they are reset.
+Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root) {
+  if (user.empty()) return std::pair<unsigned, unsigned>{0, 0};
+  const std::string name = user.substr(0, user.find(':'));
+  const std::string group =
+      user.find(':') == std::string::npos ? "" : user.substr(user.find(':') + 1);
+  auto number = [](const std::string& text) -> std::optional<unsigned> {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+        text.size() > 9)
+      return std::nullopt;
+    return static_cast<unsigned>(std::stoul(text));
+  };
+  // The entry of a passwd or group file whose name (or, for `by_id`, id)
+  // is `key`: its id and, for passwd, its primary group (root's without one,
+  // as Docker does).
+  auto lookup = [&](const char* file, const std::string& key,
+                    bool by_id) -> std::optional<std::pair<unsigned, unsigned>> {
+    auto text = ReadFileBeneath(root, file, 1 << 20);
+    if (!text) return std::nullopt;
+    for (const auto& line : Split(*text, '\n')) {
+      auto f = Split(line, ':');
+      if (f.size() < 3 || (by_id ? f[2] : f[0]) != key) continue;
+      auto id = number(f[2]);
+      auto gid = f.size() >= 4 ? number(f[3]) : std::nullopt;
+      if (id) return std::pair<unsigned, unsigned>{*id, gid ? *gid : 0};
+    }
+    return std::nullopt;
+  };
+  std::pair<unsigned, unsigned> out;
+  if (auto n = number(name)) {
+    auto pw = lookup("etc/passwd", name, true);
+    out = {*n, pw ? pw->second : 0};
+  } else if (auto pw = lookup("etc/passwd", name, false)) {
+    out = *pw;
+  } else {
+    return Failf("user {} is not in the image's /etc/passwd", Quote(name));
+  }
+  if (!group.empty()) {
+    if (auto g = number(group)) {
+      out.second = *g;
+    } else if (auto gr = lookup("etc/group", group, false)) {
+      out.second = gr->first;
+    } else {
+      return Failf("group {} is not in the image's /etc/group", Quote(group));
+    }
+  }
+  return out;
+}
+
+Result<ContainerRun> ContainerFor(const RunnableImage& image,
+                                  const std::vector<std::string>& command,
+                                  const std::vector<std::string>& args,
+                                  const std::vector<std::string>& env,
+                                  const std::string& working_dir) {
+  ContainerRun run;
+  STRAKE_TRY_ASSIGN(argv, ImageArgv(image, command, args));
+  STRAKE_TRY_ASSIGN(user, ImageUser(image.user, image.root));
+  run.argv = std::move(argv);
+  auto name_of = [](const std::string& e) { return e.substr(0, e.find('=')); };
+  auto has = [&](const std::vector<std::string>& list, const std::string& name) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const std::string& e) { return name_of(e) == name; });
+  };
+  for (const auto& e : image.env) {
+    if (!has(env, name_of(e))) run.env.push_back(e);
+  }
+  if (!has(env, "PATH") && !has(image.env, "PATH"))
+    run.env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has(env, "HOME") && !has(image.env, "HOME"))
+    run.env.emplace_back(user.first == 0 ? "HOME=/root" : "HOME=/");
+  run.env.insert(run.env.end(), env.begin(), env.end());
+  ContainerSpec& box = run.spec;
+  box.image_root = image.root;
+  std::tie(box.uid, box.gid) = user;
+  box.pid_namespace = true;
+  box.cwd = !working_dir.empty()         ? working_dir
+            : !image.working_dir.empty() ? image.working_dir
+                                         : "/";
+  for (const char* f : {"/etc/resolv.conf", "/etc/hosts"}) {
+    if (PathExists(f)) box.binds.push_back({f, f, true});
+  }
+  return run;
+}
+
+namespace {
+
+// What a child needs to exec `start` with no allocation: its argv and envp
+// as C arrays, and where execve looks (argv[0] itself with a '/', else each
+// PATH entry, inside the container).
+struct Exec {
+  explicit Exec(const ContainerStart& start) : not_found("exec " + start.argv[0]) {
+    if (start.argv[0].find('/') != std::string::npos) {
+      candidates.push_back(start.argv[0]);
+    } else {
+      std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+      for (const auto& e : start.env) {
+        if (e.starts_with("PATH=")) path = e.substr(5);
+      }
+      for (const auto& dir : Split(path, ':')) {
+        candidates.push_back(PathJoin(dir.empty() ? "." : dir, start.argv[0]));
+      }
+    }
+    for (const auto& a : start.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& e : start.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
+  std::vector<std::string> candidates;
+  std::vector<char*> argv, envp;
+  std::string not_found;
+};
+
+// Forks with every signal blocked across the fork; in the child, returns 0
+// with a session of its own, default dispositions, an empty mask and
+// start's stdio and inherited descriptors in place.
+Result<pid_t> ForkChild(const ContainerStart& start) {
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -368,7 +522,6 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
     if (pid < 0) return Failf("fork: {}", std::strerror(err));
     return pid;
   }
-
   // The child: system calls only from here.
   ::setsid();
   sigset_t none;
@@ -383,15 +536,57 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
   stdio(start.stdout_fd, 1);
   stdio(start.stderr_fd, 2);
   for (int fd : start.inherit_fds) ::fcntl(fd, F_SETFD, 0);
+  return 0;
+}
+
+// In the child: runs the ops, then execs (or dies saying why).
+[[noreturn]] void RunAndExec(const std::vector<Op>& ops, const Exec& exec) {
   for (const auto& op : ops) {
     if (!Run(op)) Die(2, op.what, errno);
   }
   int err = ENOENT;
-  for (const auto& c : candidates) {
-    ::execve(c.c_str(), argv.data(), envp.data());
+  for (const auto& c : exec.candidates) {
+    ::execve(c.c_str(), exec.argv.data(), exec.envp.data());
     if (errno != ENOENT && errno != ENOTDIR) err = errno;
   }
-  Die(2, not_found, err);
+  Die(2, exec.not_found, err);
+}
+
+}  // namespace
+
+Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start) {
+  if (start.argv.empty()) return Fail("container: empty command");
+  const std::string scratch = ScratchFor(spec.image_root);
+  if (scratch.empty()) return Failf("container: no directory to assemble {} in", spec.image_root);
+  // A descriptor number for /proc, /dev and each source, reserved until
+  // the fork (the child opens the sources there).
+  std::vector<Fd> reserved;
+  std::vector<int> fds;
+  for (size_t i = 0; i < spec.binds.size() + 2; ++i) {
+    Fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!fd) return Failf("container: /dev/null: {}", std::strerror(errno));
+    fds.push_back(fd.get());
+    reserved.push_back(std::move(fd));
+  }
+  const std::vector<Op> ops = Plan(spec, fds, scratch);
+  const Exec exec(start);
+  STRAKE_TRY_ASSIGN(pid, ForkChild(start));
+  if (pid != 0) return pid;
+  RunAndExec(ops, exec);
+}
+
+Result<pid_t> ForkIntoRunningContainer(int pidfd, const std::string& cwd,
+                                       const ContainerStart& start) {
+  if (start.argv.empty()) return Fail("container: empty command");
+  std::vector<Op> ops;
+  ops.push_back({Op::kJoin, "", "", "", "", static_cast<unsigned long>(pidfd),
+                 "join the container's namespaces"});
+  ops.push_back({Op::kChdir, cwd.empty() ? "/" : cwd, "", "", "", 0, "chdir " + cwd});
+  DropCaps(ops);
+  const Exec exec(start);
+  STRAKE_TRY_ASSIGN(pid, ForkChild(start));
+  if (pid != 0) return pid;
+  RunAndExec(ops, exec);
 }
 
 }  // namespace strake

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -38,10 +39,56 @@ struct ContainerSpec {
   std::vector<Bind> binds;
   std::vector<std::string> hidden;  // covered with an empty tmpfs (after the binds)
   std::string cwd = "/";
+  // A PID namespace of its own, as a Kubernetes container has: the command
+  // is its process 1 (a signal it has no handler for does not reach it,
+  // SIGKILL aside) and everything it started ends with it; /proc shows its
+  // processes only. The pid ForkIntoContainer returns is then a waiter
+  // outside the namespace that ignores SIGTERM, SIGINT and SIGHUP (the
+  // command in the same process group gets them) and exits as the command
+  // does (128 + signal when killed).
+  bool pid_namespace = false;
 };
 
+// An unpacked image as a container runs it: its root and the parts of its
+// config that decide the command, environment, directory and user.
+struct RunnableImage {
+  std::string root;    // the host directory of the unpacked root
+  std::string digest;  // of the image manifest it was unpacked from
+  std::vector<std::string> entrypoint, cmd, env;
+  std::string working_dir, user;
+};
+
+// Kubernetes' rule for a container's command: `command` replaces the
+// image's Entrypoint (and drops its Cmd), `args` replace its Cmd. An error
+// when nothing is left to run.
+Result<std::vector<std::string>> ImageArgv(const RunnableImage& image,
+                                           const std::vector<std::string>& command,
+                                           const std::vector<std::string>& args);
+
+// How a Kubernetes container runs in `image`: its argv (ImageArgv), its
+// environment (the image's Env, then `env` replacing it by name, PATH and
+// HOME as Docker sets them when neither gives them), and a container spec
+// with the image's user, the working directory (`working_dir`, else the
+// image's, else /), a PID namespace of its own, and this machine's
+// /etc/resolv.conf and /etc/hosts read-only (it shares the network).
+struct ContainerRun {
+  std::vector<std::string> argv, env;
+  ContainerSpec spec;
+};
+Result<ContainerRun> ContainerFor(const RunnableImage& image,
+                                  const std::vector<std::string>& command,
+                                  const std::vector<std::string>& args,
+                                  const std::vector<std::string>& env,
+                                  const std::string& working_dir);
+
+// An image's User ("uid", "uid:gid", "name" or "name:group") as numbers,
+// names read from the image's own /etc/passwd and /etc/group under `root`;
+// "" is root.
+Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root);
+
 // The spec as arguments ([--uid N] [--gid N] [--bind|--ro-bind SRC DST]...
-// [--tmpfs DST]... [--cwd DIR] ROOT), as a step plan carries it, and back.
+// [--tmpfs DST]... [--unshare-pid] [--cwd DIR] ROOT), as a step plan
+// carries it, and back.
 std::vector<std::string> ContainerArgs(const ContainerSpec& spec);
 Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args);
 
@@ -59,5 +106,12 @@ struct ContainerStart {
 // fails in the child before the exec is written to its stderr, and it exits
 // 127. Returns the child's pid.
 Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start);
+
+// Forks a child that joins the user and mount namespaces of a running
+// container (`pidfd`: of the pid ForkIntoContainer returned) as its user,
+// with its capabilities, in `cwd`, and execs there: an exec probe. Same
+// contract as ForkIntoContainer otherwise.
+Result<pid_t> ForkIntoRunningContainer(int pidfd, const std::string& cwd,
+                                       const ContainerStart& start);
 
 }  // namespace strake

@@ -138,6 +138,15 @@ Result<Process> WithPidfd(pid_t pid) {
 
 }  // namespace
 
+Result<Process> SpawnInto(int pidfd, const std::string& cwd, const SpawnOptions& opts) {
+  if (opts.argv.empty()) return Fail("spawn: empty command");
+  STRAKE_TRY_ASSIGN(pid,
+                    ForkIntoRunningContainer(pidfd, cwd,
+                                             {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
+                                              opts.stderr_fd, opts.inherit_fds}));
+  return WithPidfd(pid);
+}
+
 Result<Process> Spawn(const SpawnOptions& opts) {
   if (opts.argv.empty()) return Fail("spawn: empty command");
   if (opts.container) {

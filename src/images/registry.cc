@@ -685,6 +685,60 @@ Result<ImageConfig> ParseImageConfig(std::string_view config_json) {
   return out;
 }
 
+namespace {
+
+// Whether a dockerconfig key names `repo`; its specificity (the length of
+// its path) when it does.
+std::optional<size_t> KeyMatches(std::string key, const RepositoryRef& repo) {
+  for (const char* scheme : {"https://", "http://"}) {
+    if (StartsWith(key, scheme)) key = key.substr(std::string_view(scheme).size());
+  }
+  while (!key.empty() && key.back() == '/') key.pop_back();
+  std::string host = key.substr(0, key.find('/'));
+  std::string path = key.find('/') == std::string::npos ? "" : key.substr(key.find('/') + 1);
+  if (path == "v1" || path == "v2") path.clear();  // Docker's index URL
+  if (host == "index.docker.io" || host == "registry-1.docker.io") host = "docker.io";
+  bool host_ok = host == repo.registry;
+  if (!host_ok && StartsWith(host, "*.")) {
+    auto dot = repo.registry.find('.');
+    host_ok = dot != std::string::npos && repo.registry.substr(dot) == host.substr(1);
+  }
+  if (!host_ok) return std::nullopt;
+  if (!path.empty() && repo.repository != path && !StartsWith(repo.repository, path + "/"))
+    return std::nullopt;
+  return path.size();
+}
+
+}  // namespace
+
+Result<Credentials> DockerConfigCredentials(std::string_view text, const RepositoryRef& repo) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return Fail("not a JSON object");
+  const json& auths = j.contains("auths") ? j["auths"] : j;
+  if (!auths.is_object()) return Fail("auths: not an object");
+  std::optional<size_t> best;
+  Credentials out;
+  for (const auto& [key, entry] : auths.items()) {
+    auto specific = KeyMatches(key, repo);
+    if (!specific || (best && *specific <= *best) || !entry.is_object()) continue;
+    Credentials c;
+    if (entry.contains("auth") && entry["auth"].is_string()) {
+      auto plain = Base64Decode(entry["auth"].get<std::string>());
+      if (!plain || plain->find(':') == std::string::npos) {
+        return Failf("auths[{}].auth: not base64 of user:password", Quote(key));
+      }
+      c.username = plain->substr(0, plain->find(':'));
+      c.password = plain->substr(plain->find(':') + 1);
+    } else {
+      c.username = entry.value("username", "");
+      c.password = entry.value("password", "");
+    }
+    best = specific;
+    out = std::move(c);
+  }
+  return out;
+}
+
 Platform HostPlatform() {
   utsname u{};
   ::uname(&u);

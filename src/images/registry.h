@@ -136,6 +136,16 @@ struct Credentials {
   bool empty() const { return username.empty() && password.empty(); }
 };
 
+// The credentials a `kubernetes.io/dockerconfigjson` Secret's
+// `.dockerconfigjson` (or a `.dockercfg`'s object of registries) gives for
+// `repo`, as the kubelet matches them: a key is a registry host (a scheme,
+// Docker's "/v1/" and "index.docker.io" for docker.io read as the kubelet
+// reads them), a "*." label glob, or a host and path prefix; the most
+// specific key wins. An entry's `auth` (base64 "user:password") or its
+// `username` and `password`. None when nothing matches; an error when the
+// text is not such a JSON object.
+Result<Credentials> DockerConfigCredentials(std::string_view text, const RepositoryRef& repo);
+
 class RegistryClient {
  public:
   static constexpr size_t kMaxTags = 100'000;

@@ -70,6 +70,34 @@ std::string Answer(int status, const std::string& headers, const std::string& bo
          "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
+TEST(ImageReference, DockerConfigCredentialsMatchAsTheKubeletMatches) {
+  auto repo = [](const std::string& text) { return ParseRepository(text).value(); };
+  // "alice:one", "bob:two", "carol:three"
+  const std::string config = R"({"auths": {
+    "https://index.docker.io/v1/": {"auth": "YWxpY2U6b25l"},
+    "registry.example.com": {"username": "bob", "password": "two"},
+    "registry.example.com/team": {"auth": "Y2Fyb2w6dGhyZWU="},
+    "*.mirror.example.com": {"username": "dan", "password": "four"}}})";
+  auto user = [&](const std::string& r) {
+    auto c = DockerConfigCredentials(config, repo(r));
+    return c ? c->username : "error: " + c.error().message;
+  };
+  EXPECT_EQ(user("busybox"), "alice");  // docker.io/library/busybox
+  EXPECT_EQ(user("registry.example.com/app"), "bob");
+  EXPECT_EQ(user("registry.example.com/team/app"), "carol");  // the longer path
+  EXPECT_EQ(user("registry.example.com/teamwork"), "bob");    // a path prefix by segments
+  EXPECT_EQ(user("eu.mirror.example.com/app"), "dan");
+  EXPECT_EQ(user("a.b.mirror.example.com/app"), "");  // the glob is one label
+  EXPECT_EQ(user("ghcr.io/app"), "");
+  // .dockercfg's shape: the registries at the top.
+  auto cfg = DockerConfigCredentials(R"({"ghcr.io": {"auth": "ZXZlOmZpdmU="}})", repo("ghcr.io/x"));
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->password, "five");
+  EXPECT_FALSE(DockerConfigCredentials("[1]", repo("ghcr.io/x")));
+  EXPECT_FALSE(
+      DockerConfigCredentials(R"({"auths": {"ghcr.io": {"auth": "!!"}}})", repo("ghcr.io/x")));
+}
+
 TEST(RegistryClient, AnswersABearerChallengeWithATokenFromItsRealm) {
   std::string base;
   CannedServer server([&](const std::string& head) {

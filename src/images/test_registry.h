@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -35,8 +36,12 @@ class TestRegistry {
     if (!dir_.empty()) (void)RemoveAll(dir_);
   }
 
-  bool Start() {
+  // With `user` and `password`: the registry asks for them (basic auth
+  // from an htpasswd file), and Push gives them.
+  bool Start(const std::string& user = "", const std::string& password = "") {
     if (!PathExists("/usr/bin/docker-registry")) return false;
+    user_ = user;
+    password_ = password;
     auto dir = MakeTempDir("registry");
     EXPECT_TRUE(dir);
     dir_ = *dir;
@@ -46,7 +51,18 @@ class TestRegistry {
     l->fd = Fd();  // the port is the registry's now
     std::ofstream(dir_ + "/config.yml")
         << "version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: " << dir_
-        << "/data}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:" << port_ << "}\n";
+        << "/data}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:" << port_ << "}\n"
+        << (user.empty()
+                ? ""
+                : "auth:\n  htpasswd: {realm: strake-test, path: " + dir_ + "/htpasswd}\n");
+    if (!user.empty()) {
+      // bcrypt, as the registry wants it, from Python's crypt module.
+      std::string cmd =
+          "python3 -W ignore -c \"import crypt,sys; print(sys.argv[1] + ':' + "
+          "crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))\" '" +
+          user + "' '" + password + "' > " + dir_ + "/htpasswd";
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
     std::string config = dir_ + "/config.yml";
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -72,6 +88,7 @@ class TestRegistry {
                    const std::string& args = "") const {
     std::string cmd = "python3 " STRAKE_SOURCE_DIR "/tests/oci_push.py " + host() + " " + repo +
                       " " + tag + " " + args;
+    if (!user_.empty()) cmd += " --user '" + user_ + ":" + password_ + "'";
     FILE* p = ::popen(cmd.c_str(), "r");
     char buf[256] = {};
     std::string out = p && fgets(buf, sizeof buf, p) ? std::string(buf) : "";
@@ -82,6 +99,7 @@ class TestRegistry {
 
  private:
   std::string dir_;
+  std::string user_, password_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

@@ -25,7 +25,6 @@ const std::set<std::string> kIgnoredPodSpec = {"serviceAccountName",
                                                "affinity",
                                                "tolerations",
                                                "securityContext",
-                                               "imagePullSecrets",
                                                "initContainers",
                                                "volumes",
                                                "restartPolicy",
@@ -56,8 +55,9 @@ const std::set<std::string> kIgnoredPodSpec = {"serviceAccountName",
                                                "activeDeadlineSeconds",
                                                "serviceAccount"};
 const std::set<std::string> kIgnoredContainer = {
-    "resources",    "securityContext",        "imagePullPolicy",          "volumeMounts",
-    "startupProbe", "terminationMessagePath", "terminationMessagePolicy", "lifecycle"};
+    "resources",    "securityContext",        "volumeMounts",
+    "startupProbe", "terminationMessagePath", "terminationMessagePolicy",
+    "lifecycle"};
 
 }  // namespace
 
@@ -117,6 +117,15 @@ Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
   Container c;
   if (const Node* v = f.Need("name")) c.name = ctx.Str(*v, f.Sub("name"));
   c.image = f.Str("image");
+  if (const Node* v = f.Get("imagePullPolicy")) {
+    c.image_pull_policy = ctx.Str(*v, f.Sub("imagePullPolicy"));
+    static const std::vector<std::string> kPolicies = {"Always", "IfNotPresent", "Never"};
+    if (std::find(kPolicies.begin(), kPolicies.end(), c.image_pull_policy) == kPolicies.end()) {
+      ctx.Error(*v, f.Sub("imagePullPolicy"),
+                fmt::format("must be Always, IfNotPresent or Never, found \"{}\"{}",
+                            c.image_pull_policy, DidYouMean(c.image_pull_policy, kPolicies)));
+    }
+  }
   if (const Node* v = f.Get("command")) c.command = ctx.StrList(*v, f.Sub("command"));
   if (const Node* v = f.Get("args")) c.args = ctx.StrList(*v, f.Sub("args"));
   c.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"), true);
@@ -175,6 +184,11 @@ void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate
                   "only the first container runs on the local target; the others are ignored");
     }
   }
+  sf.List("imagePullSecrets", [&](const Node& item, const std::string& p) {
+    Fields rf(ctx, item, p);
+    if (const Node* v = rf.Need("name"))
+      t.image_pull_secrets.push_back(ctx.Str(*v, rf.Sub("name")));
+  });
   if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
     t.termination_grace_period_seconds =
         ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);

@@ -32,6 +32,7 @@ struct ContainerPort {
 struct Container {
   std::string name;
   std::string image;
+  std::string image_pull_policy;  // Always, IfNotPresent, Never; "": Kubernetes' default
   std::vector<std::string> command;
   std::vector<std::string> args;
   std::vector<EnvVar> env;
@@ -46,6 +47,7 @@ struct PodTemplate {
   std::map<std::string, std::string> annotations;
   std::vector<Container> containers;
   int termination_grace_period_seconds = 30;
+  std::vector<std::string> image_pull_secrets;  // the Secrets' names
 };
 
 struct Deployment {

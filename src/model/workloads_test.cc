@@ -187,6 +187,26 @@ spec:
   EXPECT_EQ(d2.ErrorStrings().size(), 1u) << d2.ErrorText();
 }
 
+TEST(WorkloadsDecodeTest, AContainersImagePullPolicyIsKubernetes) {
+  auto text = [](const std::string& policy) {
+    return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+           "  selector: {matchLabels: {app: web}}\n  template:\n"
+           "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
+           "      - {name: main, image: web:1, imagePullPolicy: " +
+           policy + "}\n";
+  };
+  Diagnostics ok;
+  auto rs = DecodeText(text("Never"), ok);
+  ASSERT_FALSE(ok.HasErrors()) << ok.ErrorText();
+  EXPECT_EQ(std::get<Deployment>(rs.at(0).value).pod.containers[0].image_pull_policy, "Never");
+  for (const auto& w : ok.WarningStrings()) EXPECT_EQ(w.find("imagePullPolicy"), std::string::npos);
+  Diagnostics bad;
+  DecodeText(text("Sometimes"), bad);
+  EXPECT_EQ(bad.ErrorText(),
+            "r.yaml:10:53: spec.template.spec.containers[0].imagePullPolicy: must be Always, "
+            "IfNotPresent or Never, found \"Sometimes\"");
+}
+
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
   auto text = [](const std::string& ip) {
     return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +

@@ -485,15 +485,20 @@ bool ReadsSecrets(const TaskRunJob& job, const std::vector<ResolvedStep>& steps)
 }
 
 // `secret_key` keys the values of Secrets (TaskExecutor::CacheSecretKey);
-// `in_images`: the steps run in their images.
+// `image_digests`: the steps run in their images, these (null: on this
+// machine's programs).
 Result<std::string> CacheKey(const TaskRunJob& job, const std::vector<ResolvedStep>& steps,
                              const std::map<std::string, model::ParamValue>& params,
-                             const std::string& secret_key, bool in_images) {
+                             const std::string& secret_key,
+                             const std::vector<std::string>* image_digests) {
   Sha256 h;
   h.Field(kCacheFormat);
-  // What ran in images and what ran with this machine's programs differ.
-  // (The image's digest is not in the key yet: a moved tag can hit.)
-  if (in_images) h.Field("in-images");
+  // What ran in images and what ran with this machine's programs differ,
+  // and so do two images a tag named: the bytes are in the key.
+  if (image_digests) {
+    h.Field("in-images");
+    for (const auto& d : *image_digests) h.Field(d);
+  }
   for (const auto& rs : steps) {
     const auto& s = rs.step;
     h.Field(rs.container);
@@ -733,7 +738,17 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
     if (!k) return tl::unexpected(k.error().Wrap("cache key"));
     secret_key = std::move(*k);
   }
-  auto key = CacheKey(job, *ksteps, *params, secret_key, sandboxed() && options_.images);
+  // In images: each step's, pinned for the run (what the steps will run).
+  std::optional<std::vector<std::string>> digests;
+  if (sandboxed() && options_.images) {
+    digests.emplace();
+    for (const auto& rs : *ksteps) {
+      auto img = options_.images->Get(rs.step.image, rs.step.image_pull_policy, job);
+      if (!img) return out;  // no hit: the attempt fails saying why
+      digests->push_back(img->digest);
+    }
+  }
+  auto key = CacheKey(job, *ksteps, *params, secret_key, digests ? &*digests : nullptr);
   if (!key) return tl::unexpected(key.error().Wrap("cache key"));
   out.cache_key = *key;
   auto hit = CacheRestore(job, CacheEntryDir(options_.data_dir, *key));
@@ -1151,13 +1166,12 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
     argv.insert(argv.end(), s.args.begin(), s.args.end());
   } else if (const StepImage* img = ImageOf(is_sidecar ? step_count_ + i : i)) {
     // Kubernetes' rule: args replace the image's Cmd, after its Entrypoint.
-    argv = img->entrypoint;
-    const auto& rest = s.args.empty() ? img->cmd : s.args;
-    argv.insert(argv.end(), rest.begin(), rest.end());
-    if (argv.empty()) {
+    auto in_image = ImageArgv(*img, {}, s.args);
+    if (!in_image) {
       return Failf("{}: image {} has no Entrypoint or Cmd; give the step a command or a script",
                    rs.container, s.image);
     }
+    argv = std::move(*in_image);
   } else {
     // The image's entrypoint, where strake knows it.
     auto entry = EntrypointArgv(s.image, s.args, BusyboxPath());
@@ -1387,64 +1401,12 @@ void TaskExecutor::Attempt::WrapInImage(StepPlan& sp, size_t c) const {
   // What the sandbox keeps for other containers is not this one's.
   if (per_container_) spec.hidden.emplace_back(kMountStage);
   spec.hidden.emplace_back(kImageStage);
+  // Each container its own PID namespace, as in a pod.
+  spec.pid_namespace = true;
   spec.cwd = sp.cwd;
   sp.cwd = "/";
   sp.container = ContainerArgs(spec);
 }
-
-namespace {
-
-// An image's User ("uid", "uid:gid", "name" or "name:group") as numbers,
-// names read from the image's own /etc/passwd and /etc/group.
-Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root) {
-  if (user.empty()) return std::pair<unsigned, unsigned>{0, 0};
-  const std::string name = user.substr(0, user.find(':'));
-  const std::string group =
-      user.find(':') == std::string::npos ? "" : user.substr(user.find(':') + 1);
-  auto number = [](const std::string& text) -> std::optional<unsigned> {
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
-        text.size() > 9)
-      return std::nullopt;
-    return static_cast<unsigned>(std::stoul(text));
-  };
-  // The entry of a passwd or group file whose name (or, for `by_id`, id)
-  // is `key`: its id and, for passwd, its primary group (root's without one,
-  // as Docker does).
-  auto lookup = [&](const char* file, const std::string& key,
-                    bool by_id) -> std::optional<std::pair<unsigned, unsigned>> {
-    auto text = ReadFileBeneath(root, file, 1 << 20);
-    if (!text) return std::nullopt;
-    for (const auto& line : Split(*text, '\n')) {
-      auto f = Split(line, ':');
-      if (f.size() < 3 || (by_id ? f[2] : f[0]) != key) continue;
-      auto id = number(f[2]);
-      auto gid = f.size() >= 4 ? number(f[3]) : std::nullopt;
-      if (id) return std::pair<unsigned, unsigned>{*id, gid ? *gid : 0};
-    }
-    return std::nullopt;
-  };
-  std::pair<unsigned, unsigned> out;
-  if (auto n = number(name)) {
-    auto pw = lookup("etc/passwd", name, true);
-    out = {*n, pw ? pw->second : 0};
-  } else if (auto pw = lookup("etc/passwd", name, false)) {
-    out = *pw;
-  } else {
-    return Failf("user {} is not in the image's /etc/passwd", Quote(name));
-  }
-  if (!group.empty()) {
-    if (auto g = number(group)) {
-      out.second = *g;
-    } else if (auto gr = lookup("etc/group", group, false)) {
-      out.second = gr->first;
-    } else {
-      return Failf("group {} is not in the image's /etc/group", Quote(group));
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
                                          const std::vector<ResolvedStep>& sidecars) {

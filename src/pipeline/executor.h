@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/container.h"
 #include "base/process.h"
 #include "model/tekton.h"
 #include "pipeline/step_runner.h"
@@ -32,12 +33,7 @@ namespace strake::pipeline {
 
 // The image a step runs in: its root filesystem unpacked on this machine,
 // and what its config says of running it.
-struct StepImage {
-  std::string root;    // the host directory of the unpacked root
-  std::string digest;  // of the image manifest it was unpacked from
-  std::vector<std::string> entrypoint, cmd, env;
-  std::string working_dir, user;
-};
+using StepImage = RunnableImage;
 
 // Where steps' images come from (app/ implements it over images/'s store,
 // pulling as needed; tests give their own). `image` and `pull_policy` as

@@ -174,6 +174,29 @@ Result<std::vector<std::string>> SecretValues(store::Store& store, const std::st
   return out;
 }
 
+Result<std::vector<std::string>> PullSecrets(store::Store& store, const std::string& ns,
+                                             const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    STRAKE_TRY_ASSIGN(got, store.Get(store::Key{"Secret", ns, name}));
+    if (!got) continue;  // as the kubelet: pulled without it
+    const Json& obj = got->object;
+    const std::string type = obj.value("type", "");
+    const char* key = type == "kubernetes.io/dockerconfigjson" ? ".dockerconfigjson"
+                      : type == "kubernetes.io/dockercfg"      ? ".dockercfg"
+                                                               : nullptr;
+    if (!key) continue;
+    const Json data = obj.value("data", Json::object());
+    const Json string_data = obj.value("stringData", Json::object());
+    if (string_data.contains(key) && string_data[key].is_string()) {
+      out.push_back(string_data[key].get<std::string>());
+    } else if (data.contains(key) && data[key].is_string()) {
+      if (auto raw = Base64Decode(data[key].get<std::string>())) out.push_back(std::move(*raw));
+    }
+  }
+  return out;
+}
+
 Result<std::map<std::string, RevisionObservation>> RolloutReconciler::Observe(
     const std::string& ns, const std::string& workload) {
   return ObserveMasked(store_, target_, ns, workload);
@@ -854,6 +877,12 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
       }
       rs.env = *env;
     }
+    auto secrets = PullSecrets(store_, ns, pod->image_pull_secrets);
+    if (!secrets) {
+      *problem = secrets.error().message;
+      continue;
+    }
+    rs.pull_secrets = std::move(*secrets);
     auto st = target_.ScaleRevision(rs);
     if (!st) *problem = st.error().message;
   }

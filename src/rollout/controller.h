@@ -61,6 +61,12 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(store::Store
 // masked with (base/mask.h).
 Result<std::vector<std::string>> SecretValues(store::Store& store, const std::string& ns);
 
+// The registry credentials the Secrets `names` of `ns` hold (the texts of
+// kubernetes.io/dockerconfigjson and dockercfg Secrets; others, and
+// Secrets that do not exist, give none, as the kubelet pulls without them).
+Result<std::vector<std::string>> PullSecrets(store::Store& store, const std::string& ns,
+                                             const std::vector<std::string>& names);
+
 // The target's observation of `workload`'s revisions in `ns`. A replica's
 // problem may hold what its workload wrote (the answer to a readiness
 // probe) and the workload may read any Secret of `ns`: every value is

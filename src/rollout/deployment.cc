@@ -53,6 +53,8 @@ DeploymentPlan StepDeployment(const model::Deployment& d, const std::string& des
   if (!plan.complete) {
     plan.message = fmt::format("{} of {} new replicas ready, {} old replicas left", fresh.ready,
                                want, old_total);
+    // Why they are not (a replica's exit, probe or image pull).
+    if (fresh.ready < want && !fresh.problem.empty()) plan.message += " (" + fresh.problem + ")";
   }
   return plan;
 }

@@ -20,6 +20,10 @@ TEST(DeploymentTest, FirstRevisionStartsInFull) {
   EXPECT_FALSE(plan.complete);
   plan = StepDeployment(Dep(4), "v1", {{"v1", {4, 4, "", {}}}});
   EXPECT_TRUE(plan.complete);
+  // Why the new replicas are not ready is in the message.
+  plan = StepDeployment(Dep(4), "v1", {{"v1", {0, 0, "ErrImagePull: web:1: 401", {}}}});
+  EXPECT_EQ(plan.message,
+            "0 of 4 new replicas ready, 0 old replicas left (ErrImagePull: web:1: 401)");
 }
 
 TEST(DeploymentTest, RollingUpdateKeepsWithinSurgeAndUnavailable) {

@@ -29,6 +29,9 @@ struct RevisionSpec {
   model::PodTemplate pod;
   std::vector<std::pair<std::string, std::string>> env;  // the first container's env, resolved
   int replicas = 0;
+  // The pod's imagePullSecrets, read: each a .dockerconfigjson (or
+  // .dockercfg) text. Secret values: never logged or shown.
+  std::vector<std::string> pull_secrets;
 };
 
 // One replica's output as its target keeps it.

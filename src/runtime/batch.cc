@@ -49,6 +49,10 @@ Result<pid_t> BatchRunner::Start(const std::string& key, BatchAttempt attempt) {
   o.env.push_back(attempt.marker);
   o.cwd = std::move(attempt.cwd);
   o.sandbox = attempt.sandbox;
+  if (attempt.container) {  // in its image: the container is the sandbox
+    o.container = &*attempt.container;
+    o.sandbox = nullptr;
+  }
   // The output goes to the log, masked when there are secrets.
   ProcessLog output = ProcessLog::Open(attempt.log_path, attempt.secrets);
   o.stdout_fd = o.stderr_fd = output.write_fd();

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/container.h"
 #include "base/mask.h"
 #include "base/process.h"
 #include "base/result.h"
@@ -41,6 +42,9 @@ struct BatchAttempt {
   std::optional<std::chrono::milliseconds> limit;  // the time it may take
   std::string marker;                // NAME=VALUE, in the environment of all its processes
   const Sandbox* sandbox = nullptr;  // must outlive the attempt
+  // Set: it runs in this container (an image's root; base/container.h)
+  // instead of the sandbox, argv[0] looked up in the image; cwd unused.
+  std::optional<ContainerSpec> container;
 };
 
 struct BatchEnd {

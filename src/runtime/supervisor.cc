@@ -172,11 +172,12 @@ struct Supervisor::Replica {
     uint64_t ticks = 0;
   };
   Result<Started> Start(uint16_t port);
-  bool Probe(const ProbeSpec& p, uint16_t port, std::string& why) const;
+  bool Probe(const ProbeSpec& p, const Running& r, std::string& why) const;
   void Terminate(pid_t pid, int pidfd);
 };
 
-bool Supervisor::Replica::Probe(const ProbeSpec& p, uint16_t port, std::string& why) const {
+bool Supervisor::Replica::Probe(const ProbeSpec& p, const Running& run, std::string& why) const {
+  const uint16_t port = run.port;
   Ms timeout(int64_t{p.timeout_seconds} * 1000);
   switch (p.kind) {
     case ProbeSpec::Kind::kHttpGet: {
@@ -207,7 +208,8 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, uint16_t port, std::string& 
       o.env = tmpl.env;
       o.env.push_back(fmt::format("PORT={}", port));
       o.cwd = tmpl.cwd;
-      auto proc = Spawn(o);
+      // In a container: in its namespaces, as its user, beside its command.
+      auto proc = tmpl.container ? SpawnInto(run.pidfd, tmpl.container->cwd, o) : Spawn(o);
       if (!proc) {
         why = proc.error().message;
         return false;
@@ -276,6 +278,12 @@ Result<Supervisor::Replica::Started> Supervisor::Replica::Start(uint16_t port) {
   o.cwd = tmpl.cwd;
   o.stdout_fd = o.stderr_fd = fd;
   o.sandbox = sup->options_.sandbox;
+  // In its image: the container is the sandbox (nothing of the host's
+  // files but what it binds).
+  if (tmpl.container) {
+    o.container = &*tmpl.container;
+    o.sandbox = nullptr;
+  }
   auto spawned = Spawn(o);
   if (fd >= 0) ::close(fd);
   if (!spawned) {
@@ -318,7 +326,7 @@ void Supervisor::Replica::MarkReady(const Running& r, Probes& p, bool ready,
 
 void Supervisor::Replica::ProbeReadiness(const Running& r, Probes& p) {
   std::string why;
-  if (Probe(*p.ready, r.port, why)) {
+  if (Probe(*p.ready, r, why)) {
     p.ready_fail = 0;
     if (++p.ready_ok >= p.ready->success_threshold) {
       p.ever_ready = true;
@@ -384,7 +392,7 @@ std::optional<std::string> Supervisor::Replica::WatchRun(const Running& r,
     if (p.ready && now >= p.next_ready) ProbeReadiness(r, p);
     if (tmpl.liveness && now >= p.next_live) {
       std::string why;
-      if (Probe(*tmpl.liveness, r.port, why)) {
+      if (Probe(*tmpl.liveness, r, why)) {
         live_fail = 0;
       } else if (++live_fail >= tmpl.liveness->failure_threshold) {
         Terminate(r.pid, r.pidfd);

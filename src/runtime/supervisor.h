@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "base/container.h"
 #include "base/process.h"
 #include "base/result.h"
 
@@ -68,6 +69,10 @@ struct ReplicaTemplate {
   // as soon as the process runs (false, Kubernetes' rule for port-less pods).
   bool ready_when_listening = true;
   int grace_seconds = 30;
+  // Set: the replica runs in this container (an image's root, base/
+  // container.h) instead of the sandbox, argv[0] looked up in the image;
+  // exec probes run in it too. cwd is then the container's.
+  std::optional<ContainerSpec> container;
 };
 
 struct GroupSpec {

@@ -3,14 +3,17 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/fs.h"
+#include "base/http.h"
 #include "base/ids.h"
 #include "base/net.h"
 #include "base/process.h"
+#include "base/test_busybox.h"
 
 namespace strake::runtime {
 namespace {
@@ -72,6 +75,78 @@ bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 bool Running(pid_t pid) {
   std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat").value_or("");
   return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
+
+// A root filesystem with this machine's BusyBox (and the libraries it
+// loads) and a page to serve, as an unpacked image would be. Not under
+// /tmp when that can be helped: the container assembles over another
+// directory then, which is what a server whose data is under /tmp does.
+std::string BusyboxRoot(const std::string& dir) {
+  std::string root = dir + "/root";
+  auto copy = [&](const std::string& host, const std::string& in_root) {
+    auto data = ReadFile(host);
+    EXPECT_TRUE(data) << host;
+    EXPECT_TRUE(MakeDirs(PathJoin(root, in_root.substr(0, in_root.rfind('/')))));
+    EXPECT_TRUE(WriteFile(PathJoin(root, in_root), data.value_or("")));
+    ::chmod(PathJoin(root, in_root).c_str(), 0755);
+  };
+  for (const auto& host : testing::BusyboxFiles()) {
+    copy(host, host == "/usr/bin/busybox" ? "bin/busybox" : host.substr(1));
+  }
+  for (const char* applet :
+       {"sh", "cat", "echo", "httpd", "test", "sleep", "ls", "grep", "touch"}) {
+    (void)::symlink("busybox", PathJoin(root, std::string("bin/") + applet).c_str());
+  }
+  EXPECT_TRUE(MakeDirs(root + "/www"));
+  EXPECT_TRUE(WriteFile(root + "/www/index.html", "in the image\n"));
+  return root;
+}
+
+// A replica in its image: its own PID namespace (its command is process 1
+// and sees only its own processes), its own writable layer, and an exec
+// probe that runs inside it (the file it reads exists in the container's
+// /tmp only).
+TEST(SupervisorTest, AReplicaRunsInItsImageWithItsOwnPidNamespace) {
+  if (!PathExists("/usr/bin/busybox")) GTEST_SKIP() << "busybox is not installed";
+  std::string dir = TempDir("image");
+  Supervisor sup(dir + "/sup", Fast());
+  GroupSpec g;
+  g.key = "img/v1";
+  g.replicas = 1;
+  g.tmpl.argv = {"sh", "-c",
+                 "echo $$ > /www/pid; ls /proc | grep -c '^[0-9]' > /www/procs; "
+                 "touch /tmp/ready; exec httpd -f -p 127.0.0.1:$PORT -h /www"};
+  g.tmpl.env = {"PATH=/bin"};
+  ContainerSpec c;
+  c.image_root = BusyboxRoot(dir);
+  c.pid_namespace = true;
+  g.tmpl.container = c;
+  ProbeSpec ready;
+  ready.kind = ProbeSpec::Kind::kExec;
+  ready.command = {"test", "-f", "/tmp/ready"};
+  ready.period_seconds = 1;
+  g.tmpl.readiness = ready;
+  g.tmpl.grace_seconds = 1;
+  ASSERT_TRUE(sup.Apply(g));
+  ASSERT_TRUE(WaitFor([&] { return ReadyCount(sup, "img/v1") == 1; }))
+      << sup.Replicas("img/v1")[0].message << ReadFile(sup.LogPath("img/v1", 0)).value_or("");
+  auto rs = sup.Replicas("img/v1");
+  auto get = [&](const std::string& path) {
+    http::Request req;
+    req.target = path;
+    auto r = http::Fetch("127.0.0.1", rs[0].port, req, 2s);
+    return r ? r->body : "error: " + r.error().message;
+  };
+  EXPECT_EQ(get("/index.html"), "in the image\n");
+  EXPECT_EQ(get("/pid"), "1\n");
+  // Process 1 and the ls: nothing of the host's.
+  EXPECT_LE(std::stoi(get("/procs")), 3) << get("/procs");
+  // Nothing the replica wrote reached the image's root.
+  EXPECT_FALSE(PathExists(c.image_root + "/www/pid"));
+  pid_t waiter = rs[0].pid;
+  sup.StopAll();
+  EXPECT_FALSE(Running(waiter));
+  (void)RemoveAll(dir);
 }
 
 TEST(SupervisorTest, ReplicasGetTheirOwnPortsAndBecomeReady) {

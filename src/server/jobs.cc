@@ -43,18 +43,55 @@ std::string MarkerOf(const std::string& attempt) { return std::string(kMarker) +
 
 }  // namespace
 
+AttemptImage ImageForAttempt(const AttemptPlace& place, const model::Container& c,
+                             const std::vector<std::string>& pull_secrets,
+                             std::function<void()> done) {
+  AttemptImage out;
+  if (!place.images) return out;
+  if (c.image.empty()) {
+    out.reason = "InvalidImageName";
+    out.message = fmt::format("container \"{}\" names no image", c.name);
+    return out;
+  }
+  auto got = place.images->Get(c.image, c.image_pull_policy, false, pull_secrets, std::move(done));
+  if (!got) {
+    out.reason = "ErrImagePull";
+    out.message = fmt::format("{}: {}", c.image, got.error().message);
+  } else if (!*got) {
+    out.reason = "ContainerCreating";
+    out.message = fmt::format("pulling image {}", c.image);
+  } else {
+    out.image = std::move(**got);
+  }
+  return out;
+}
+
 Result<runtime::BatchAttempt> ContainerAttempt(
     store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
-    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place) {
+    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place,
+    const RunnableImage* image) {
   runtime::BatchAttempt attempt;
-  attempt.argv = c.command;
-  attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
-  const char* path = std::getenv("PATH");
-  const char* home = std::getenv("HOME");
-  attempt.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
-                 std::string("HOME=") + (home ? home : "/tmp")};
-  for (const auto& [k, v] : env) attempt.env.push_back(fmt::format("{}={}", k, v));
-  attempt.cwd = c.working_dir.empty() ? place.work_dir : c.working_dir;
+  std::vector<std::string> own;
+  own.reserve(env.size());
+  for (const auto& [k, v] : env) own.push_back(fmt::format("{}={}", k, v));
+  if (image) {
+    auto run = ContainerFor(*image, c.command, c.args, own, c.working_dir);
+    if (!run) {
+      return Failf("container \"{}\": image {}: {}", c.name, c.image, run.error().message);
+    }
+    attempt.argv = std::move(run->argv);
+    attempt.env = std::move(run->env);
+    attempt.container = std::move(run->spec);
+  } else {
+    attempt.argv = c.command;
+    attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
+    const char* path = std::getenv("PATH");
+    const char* home = std::getenv("HOME");
+    attempt.env = {std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"),
+                   std::string("HOME=") + (home ? home : "/tmp")};
+    attempt.env.insert(attempt.env.end(), own.begin(), own.end());
+    attempt.cwd = c.working_dir.empty() ? place.work_dir : c.working_dir;
+  }
   attempt.sandbox = place.sandbox;
   std::string dir = PathJoin(place.log_dir, ns);
   (void)MakeDirs(dir, 0700);
@@ -64,12 +101,11 @@ Result<runtime::BatchAttempt> ContainerAttempt(
   return attempt;
 }
 
-JobReconciler::JobReconciler(store::Store& store, const Clock& clock, std::string log_dir,
-                             std::string work_dir, const Sandbox* sandbox,
+JobReconciler::JobReconciler(store::Store& store, const Clock& clock, AttemptPlace place,
                              std::function<void(const std::string&)> enqueue)
     : store_(store),
       clock_(clock),
-      place_{std::move(log_dir), std::move(work_dir), sandbox},
+      place_(std::move(place)),
       enqueue_(std::move(enqueue)),
       runner_([this](const std::string& key, const runtime::BatchEnd& end) { Ended(key, end); }) {}
 
@@ -162,6 +198,19 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   // Start an attempt: recorded first, so a restart knows it may be running.
   if (job->pod.containers.empty()) return result;
   const model::Container& c = job->pod.containers.front();
+  // In its image: once it is here (the pull's end wakes the Job).
+  STRAKE_TRY_ASSIGN(pull_secrets, rollout::PullSecrets(store_, ns, job->pod.image_pull_secrets));
+  AttemptImage img = ImageForAttempt(place_, c, pull_secrets, [this, key] { enqueue_(key); });
+  if (!img.reason.empty()) {
+    Json waiting = {{"reason", img.reason}, {"message", img.message}};
+    if (status.value("waiting", Json()) != waiting) {
+      status["waiting"] = waiting;
+      STRAKE_TRY(write(img.reason, img.message));
+    }
+    if (img.reason != "ContainerCreating") result.requeue_after = Millis(10'000);
+    return result;
+  }
+  status.erase("waiting");
   // A Job's pods are named <job>-<attempt> here (a cluster adds a random suffix).
   rollout::PodFields fields{fmt::format("{}-{}", name, failed),
                             ns,
@@ -185,14 +234,21 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   if (!w) return tl::unexpected(w.error());
   int64_t version = w->resource_version;
 
-  STRAKE_TRY_ASSIGN(attempt, ContainerAttempt(store_, ns, name, c, *env, place_));
-  attempt.marker = MarkerOf(marker);
+  auto attempt =
+      ContainerAttempt(store_, ns, name, c, *env, place_, img.image ? &*img.image : nullptr);
+  if (!attempt) {  // recorded as started: ends as an attempt that could not start
+    std::lock_guard<std::mutex> l(mu_);
+    ended_[key] = {127, attempt.error().message};
+    result.requeue_after = Millis(1);
+    return result;
+  }
+  attempt->marker = MarkerOf(marker);
   if (job->active_deadline_seconds > 0) {
     auto started = ParseRfc3339(status.value("startTime", now));
     auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
-    attempt.limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
+    attempt->limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
   }
-  auto pid = runner_.Start(key, std::move(attempt));
+  auto pid = runner_.Start(key, std::move(*attempt));
   if (!pid) {
     std::lock_guard<std::mutex> l(mu_);
     ended_[key] = {127, pid.error().message};

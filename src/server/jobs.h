@@ -21,16 +21,19 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/container.h"
 #include "base/process.h"
 #include "controller/controller.h"
 #include "model/workloads.h"
 #include "runtime/batch.h"
 #include "store/store.h"
+#include "targets/local.h"
 
 namespace strake::server {
 
@@ -41,21 +44,40 @@ struct AttemptPlace {
   std::string log_dir;
   std::string work_dir;
   const Sandbox* sandbox = nullptr;
+  // Not null: containers run in their images, pulled through this (it
+  // must outlive the reconcilers), not on the host's programs.
+  targets::WorkloadImages* images = nullptr;
 };
 
+// The image container `c` runs in: none (not in images: `image` unset),
+// the image, or why it cannot start yet — `reason` ContainerCreating while
+// it is pulled (`done` is then called when the pull ends) or ErrImagePull,
+// with `message`, as Kubernetes says it of a waiting container.
+// `pull_secrets`: the pod's, read (rollout::PullSecrets).
+struct AttemptImage {
+  std::optional<RunnableImage> image;
+  std::string reason, message;
+};
+AttemptImage ImageForAttempt(const AttemptPlace& place, const model::Container& c,
+                             const std::vector<std::string>& pull_secrets,
+                             std::function<void()> done);
+
 // The attempt that runs container `c` of NS/NAME (a Job's or a Pod's) with
-// its environment `env` already resolved: command and args, PATH and HOME,
-// the namespace's Secrets to mask in its log. The marker is the caller's.
+// its environment `env` already resolved: command and args, PATH and HOME
+// (or, in `image`, as base/container.h's ContainerFor makes them), the
+// namespace's Secrets to mask in its log. The marker is the caller's.
 Result<runtime::BatchAttempt> ContainerAttempt(
     store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
-    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place);
+    const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place,
+    const RunnableImage* image = nullptr);
 
 class JobReconciler {
  public:
   // `enqueue` asks for a key to be reconciled again (an attempt ended).
-  // Attempts run in `sandbox` when it is not null (it must outlive this).
-  JobReconciler(store::Store& store, const Clock& clock, std::string log_dir, std::string work_dir,
-                const Sandbox* sandbox, std::function<void(const std::string&)> enqueue);
+  // Attempts run as `place` says (in its sandbox or images, which must
+  // outlive this).
+  JobReconciler(store::Store& store, const Clock& clock, AttemptPlace place,
+                std::function<void(const std::string&)> enqueue);
   ~JobReconciler() = default;  // kills the attempts still running (runtime/batch.h)
   JobReconciler(const JobReconciler&) = delete;
   JobReconciler& operator=(const JobReconciler&) = delete;

@@ -103,7 +103,7 @@ TEST_F(JobsTest, ItsLogIsMaskedWithTheNamespacesSecrets) {
          "printf 'pw=hunter2-cor'; sleep 0.2; printf 'rect-horse\\n'; "
          "printf hunter2-correct-horse | base64; echo done",
          Json::object(), 60);
-  JobReconciler jobs(*store_, clock_, dir_ + "/logs", dir_, nullptr,
+  JobReconciler jobs(*store_, clock_, AttemptPlace{dir_ + "/logs", dir_, nullptr},
                      [this](const std::string&) { ++enqueued_; });
   ASSERT_TRUE(jobs.Reconcile("default/leak"));
   ASSERT_TRUE(WaitFor([&] { return enqueued_ > 0; }, 10s)) << "the attempt did not end";
@@ -119,7 +119,7 @@ TEST_F(JobsTest, ItsLogIsMaskedWithTheNamespacesSecrets) {
 TEST_F(JobsTest, AnAttemptPastItsDeadlineEndsWithWhatItStartedOutOfItsGroup) {
   std::string pidfile = dir_ + "/escaped.pid";
   Create("deadline", Escaping(pidfile), Json::object());
-  JobReconciler jobs(*store_, clock_, dir_ + "/logs", dir_, nullptr,
+  JobReconciler jobs(*store_, clock_, AttemptPlace{dir_ + "/logs", dir_, nullptr},
                      [this](const std::string&) { ++enqueued_; });
   ASSERT_TRUE(jobs.Reconcile("default/deadline"));
   pid_t escaped = ReadPid(pidfile);
@@ -142,7 +142,7 @@ TEST_F(JobsTest, AnAttemptWhosePidWasNeverRecordedIsKilledAfterARestart) {
   o.env = {"PATH=/usr/bin:/bin", "STRAKE_JOB=" + marker};
   auto lost = Spawn(o);
   ASSERT_TRUE(lost) << lost.error().message;
-  JobReconciler jobs(*store_, clock_, dir_ + "/logs", dir_, nullptr,
+  JobReconciler jobs(*store_, clock_, AttemptPlace{dir_ + "/logs", dir_, nullptr},
                      [this](const std::string&) { ++enqueued_; });
   ASSERT_TRUE(jobs.Reconcile("default/lost"));
   auto w = WaitProcess(*lost, 5s);

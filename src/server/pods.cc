@@ -281,10 +281,20 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
     if (!w) return tl::unexpected(w.error());
     return Ok();
   };
-  if (p.c.command.empty() && p.c.args.empty()) {
+  // In its image: once it is here (the pull's end wakes the Pod).
+  STRAKE_TRY_ASSIGN(pull_secrets, rollout::PullSecrets(store_, ns, p.pod.pod.image_pull_secrets));
+  AttemptImage img =
+      ImageForAttempt(place_, p.c, pull_secrets, [this, key = p.key] { enqueue_(key); });
+  if (!img.reason.empty()) {
+    STRAKE_TRY(cannot_start(img.reason.c_str(), img.message));
+    if (img.reason != "ContainerCreating") result.requeue_after = kConfigRetry;
+    return result;
+  }
+  if (!img.image && p.c.command.empty() && p.c.args.empty()) {
     STRAKE_TRY(cannot_start("CreateContainerError",
                             fmt::format("container \"{}\" has no command: the local target runs "
-                                        "this machine's programs, not the image {}",
+                                        "this machine's programs, not the image {} (strake "
+                                        "serve --pull-images runs images)",
                                         p.c.name, Quote(p.c.image))));
     return result;
   }
@@ -308,7 +318,14 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
   int restarts = p.cs.value("restartCount", 0);
   std::string marker =
       fmt::format("{}/{}/{}/{}/{}", ns, name, p.got.uid, p.got.generation, restarts);
-  STRAKE_TRY_ASSIGN(attempt, ContainerAttempt(store_, ns, name, p.c, *env, place_));
+  auto in_image = img.image ? &*img.image : nullptr;
+  auto made = ContainerAttempt(store_, ns, name, p.c, *env, place_, in_image);
+  if (!made) {
+    STRAKE_TRY(cannot_start("CreateContainerError", made.error().message));
+    result.requeue_after = kConfigRetry;
+    return result;
+  }
+  runtime::BatchAttempt& attempt = *made;
   attempt.marker = MarkerOf(marker);
   if (p.pod.active_deadline_seconds > 0) {
     auto started = ParseRfc3339(p.status.value("startTime", p.now));

@@ -91,30 +91,95 @@ std::string LocalTarget::GroupKey(const std::string& ns, const std::string& work
   return ns + "/" + workload + "/" + hash;
 }
 
+void LocalTarget::UseImages(WorkloadImages* images, std::function<void(const std::string&)> wake) {
+  std::lock_guard<std::mutex> lock(images_mu_);
+  images_ = images;
+  wake_ = std::move(wake);
+}
+
 Status LocalTarget::ScaleRevision(const rollout::RevisionSpec& spec) {
   if (spec.pod.containers.empty())
     return Failf("{}: the pod template has no container", spec.workload);
+  const std::string key = GroupKey(spec.ns, spec.workload, spec.hash);
+  STRAKE_TRY_ASSIGN(tmpl, Template(spec, key));
+  if (!tmpl) return Ok();  // its image is on its way: Observe says so
+  runtime::GroupSpec g;
+  g.key = key;
+  g.replicas = spec.replicas;
+  g.tmpl = std::move(*tmpl);
+  return supervisor_.Apply(g);
+}
+
+Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::Template(
+    const rollout::RevisionSpec& spec, const std::string& key) {
   const model::Container& c = spec.pod.containers.front();
+  runtime::ReplicaTemplate t;
+  for (const auto& [k, v] : spec.env) t.env.push_back(fmt::format("{}={}", k, v));
+  t.env.push_back("STRAKE_REVISION=" + spec.hash);
+  if (c.readiness) t.readiness = MapProbe(*c.readiness);
+  if (c.liveness) t.liveness = MapProbe(*c.liveness);
+  t.ready_when_listening = !c.ports.empty();
+  t.grace_seconds = spec.pod.termination_grace_period_seconds;
+  {
+    std::lock_guard<std::mutex> lock(images_mu_);
+    if (images_) return InImage(spec, key, std::move(t));
+  }
   if (c.command.empty()) {
     return Failf(
         "{}: container {}: image {} cannot run on the local target: give its command "
-        "(spec.template.spec.containers[0].command)",
+        "(spec.template.spec.containers[0].command), or let replicas run in their images "
+        "(strake serve --pull-images)",
         spec.workload, c.name, c.image.empty() ? "(none)" : Quote(c.image));
   }
-  runtime::GroupSpec g;
-  g.key = GroupKey(spec.ns, spec.workload, spec.hash);
-  g.replicas = spec.replicas;
-  g.tmpl.argv = c.command;
-  g.tmpl.argv.insert(g.tmpl.argv.end(), c.args.begin(), c.args.end());
-  g.tmpl.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + work_dir_};
-  for (const auto& [k, v] : spec.env) g.tmpl.env.push_back(fmt::format("{}={}", k, v));
-  g.tmpl.env.push_back("STRAKE_REVISION=" + spec.hash);
-  g.tmpl.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
-  if (c.readiness) g.tmpl.readiness = MapProbe(*c.readiness);
-  if (c.liveness) g.tmpl.liveness = MapProbe(*c.liveness);
-  g.tmpl.ready_when_listening = !c.ports.empty();
-  g.tmpl.grace_seconds = spec.pod.termination_grace_period_seconds;
-  return supervisor_.Apply(g);
+  t.argv = c.command;
+  t.argv.insert(t.argv.end(), c.args.begin(), c.args.end());
+  t.env.insert(t.env.begin(), {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + work_dir_});
+  t.cwd = c.working_dir.empty() ? work_dir_ : c.working_dir;
+  return std::optional<runtime::ReplicaTemplate>(std::move(t));
+}
+
+// Called with images_mu_ held.
+Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
+    const rollout::RevisionSpec& spec, const std::string& key, runtime::ReplicaTemplate t) {
+  const model::Container& c = spec.pod.containers.front();
+  if (c.image.empty()) return Failf("{}: container {}: no image", spec.workload, c.name);
+  auto pinned = pinned_.find(key);
+  if (pinned == pinned_.end()) {
+    if (spec.replicas == 0 && supervisor_.Replicas(key).empty()) {
+      waiting_.erase(key);
+      return std::optional<runtime::ReplicaTemplate>();  // nothing to run, nothing to pull
+    }
+    const bool running = !supervisor_.Replicas(key).empty();  // adopted after a restart
+    auto wake = [this, key] {
+      std::function<void(const std::string&)> fn;
+      {
+        std::lock_guard<std::mutex> lock(images_mu_);
+        fn = wake_;
+      }
+      if (fn) fn(key);
+    };
+    auto got = images_->Get(c.image, c.image_pull_policy, running, spec.pull_secrets, wake);
+    if (!got) {
+      waiting_[key] = fmt::format("ErrImagePull: {}: {}", c.image, got.error().message);
+      return std::optional<runtime::ReplicaTemplate>();
+    }
+    if (!*got) {
+      waiting_[key] = fmt::format("ContainerCreating: pulling image {}", c.image);
+      return std::optional<runtime::ReplicaTemplate>();
+    }
+    waiting_.erase(key);
+    pinned = pinned_.emplace(key, std::move(**got)).first;
+  }
+  auto run = ContainerFor(pinned->second, c.command, c.args, t.env, c.working_dir);
+  if (!run) {
+    return Failf("{}: container {}: image {}: {}", spec.workload, c.name, c.image,
+                 run.error().message);
+  }
+  t.argv = std::move(run->argv);
+  t.env = std::move(run->env);
+  t.cwd = run->spec.cwd;
+  t.container = std::move(run->spec);
+  return std::optional<runtime::ReplicaTemplate>(std::move(t));
 }
 
 std::map<std::string, std::string> LocalTarget::RevisionGroups(const std::string& ns,
@@ -132,6 +197,14 @@ void LocalTarget::Prune(const std::string& ns, const std::string& workload,
   for (const auto& [hash, key] : RevisionGroups(ns, workload)) {
     if (!keep.count(hash)) supervisor_.Remove(key);
   }
+  std::lock_guard<std::mutex> lock(images_mu_);
+  const std::string prefix = GroupKey(ns, workload, "");
+  std::erase_if(pinned_, [&](const auto& e) {
+    return StartsWith(e.first, prefix) && !keep.count(e.first.substr(prefix.size()));
+  });
+  std::erase_if(waiting_, [&](const auto& e) {
+    return StartsWith(e.first, prefix) && !keep.count(e.first.substr(prefix.size()));
+  });
 }
 
 std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
@@ -152,6 +225,14 @@ std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(
       }
     }
     out[hash] = o;
+  }
+  // Revisions whose replicas wait for their image (or its pull failed).
+  std::lock_guard<std::mutex> lock(images_mu_);
+  const std::string prefix = GroupKey(ns, workload, "");
+  for (auto it = waiting_.lower_bound(prefix);
+       it != waiting_.end() && StartsWith(it->first, prefix); ++it) {
+    auto& o = out[it->first.substr(prefix.size())];
+    if (o.problem.empty()) o.problem = it->second;
   }
   return out;
 }

@@ -5,7 +5,9 @@
 // its revisions.
 //
 // Mapping of Kubernetes' pod fields onto processes: the first container's
-// command + args run (an image alone cannot run locally: a clear error);
+// command + args run on the host, in the sandbox (an image alone cannot
+// run there: a clear error), or, after UseImages, in its image with
+// Kubernetes' rules for Entrypoint and Cmd;
 // env comes resolved from the controller; every containerPort, named or
 // numbered, and every probe or Service targetPort that names one, is the
 // replica's own port (PORT); workingDir defaults to the directory
@@ -21,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -28,11 +31,30 @@
 #include <string>
 #include <thread>
 
+#include "base/container.h"
 #include "rollout/target.h"
 #include "router/router.h"
 #include "runtime/supervisor.h"
 
 namespace strake::targets {
+
+// Where the replicas' images come from when workloads run in their images
+// (app/ implements it over images/'s store; tests give their own).
+class WorkloadImages {
+ public:
+  virtual ~WorkloadImages() = default;
+  // `image` unpacked on this machine: at once when `pull_policy` (""
+  // means Kubernetes' default for it) lets the copy here serve, or
+  // `local_ok` does (replicas of it already run); std::nullopt while a
+  // pull runs in the background, `done` then called once when it ends (on
+  // the pull's thread, never within Get). An error is the last pull's,
+  // until a back-off has passed. `pull_secrets`: .dockerconfigjson texts,
+  // the first that has credentials for the registry used.
+  virtual Result<std::optional<RunnableImage>> Get(const std::string& image,
+                                                   const std::string& pull_policy, bool local_ok,
+                                                   const std::vector<std::string>& pull_secrets,
+                                                   std::function<void()> done) = 0;
+};
 
 class LocalTarget : public rollout::WorkloadTarget,
                     public rollout::TrafficRouter,
@@ -43,6 +65,12 @@ class LocalTarget : public rollout::WorkloadTarget,
   // in place, with no moment of refused connections.
   LocalTarget(runtime::Supervisor& supervisor, router::RouterControl& router, std::string work_dir);
   ~LocalTarget() override;
+
+  // From now on every replica runs in its container's image (base/
+  // container.h: its own root, user, PID namespace), pulled through
+  // `images` (which must outlive this); `wake` is called with a revision's
+  // group key when its image's pull ends, so that its owner looks again.
+  void UseImages(WorkloadImages* images, std::function<void(const std::string&)> wake);
 
   Status ScaleRevision(const rollout::RevisionSpec& spec) override;
   void Prune(const std::string& ns, const std::string& workload,
@@ -100,9 +128,24 @@ class LocalTarget : public rollout::WorkloadTarget,
   std::map<std::string, std::string> RevisionGroups(const std::string& ns,
                                                     const std::string& workload) const;
 
+  // The replica template of a revision's first container: on the host, or
+  // in its image (std::nullopt while the image is being pulled).
+  Result<std::optional<runtime::ReplicaTemplate>> Template(const rollout::RevisionSpec& spec,
+                                                           const std::string& key);
+  Result<std::optional<runtime::ReplicaTemplate>> InImage(const rollout::RevisionSpec& spec,
+                                                          const std::string& key,
+                                                          runtime::ReplicaTemplate tmpl);
+
   runtime::Supervisor& supervisor_;
   router::RouterControl& router_;
   std::string work_dir_;
+  WorkloadImages* images_ = nullptr;
+  std::function<void(const std::string&)> wake_;
+  std::mutex images_mu_;
+  // By group key: the image a revision's replicas run (fixed once pulled,
+  // as a pod's is), and why a revision has no replicas yet.
+  std::map<std::string, RunnableImage> pinned_;
+  std::map<std::string, std::string> waiting_;
   std::mutex mu_;
   std::map<std::string, Entry> services_;  // "ns/service"
   std::set<std::string> unclaimed_;        // adopted, not yet set since start
