@@ -357,7 +357,7 @@ spec:
       containers:
       - name: check
         image: {}
-        command: [sh, -c, 'cat index.html; echo "pid $$"']
+        command: [sh, -c, 'cat index.html; echo "pid $$ home $HOME"']
 )",
                                               registry_.host() + "/tools/web:v1"))});
   ASSERT_EQ(job.exit_code, 0) << job.out << job.err;
@@ -369,7 +369,7 @@ spec:
                       std::chrono::seconds(30)))
       << job_json().dump(2);
   EXPECT_EQ(ReadFile(data_ + "/logs/jobs/default/check.log").value_or("<none>"),
-            "hello from v1\npid 1\n");
+            "hello from v1\npid 1 home /root\n");
 }
 
 // A registry that asks for a password: the pod's imagePullSecrets name a

@@ -85,10 +85,10 @@ Result<std::optional<RunnableImage>> StoreImageSource::Get(
     if (p.image && now - p.ended < kPullServes)
       return std::optional<RunnableImage>(Runnable(*p.image));
     if (!p.error.empty() && now - p.ended < p.backoff) {
-      return Failf(
-          "{} (ImagePullBackOff: tried again in {} s)", p.error,
-          std::chrono::duration_cast<std::chrono::seconds>(p.backoff - (now - p.ended)).count() +
-              1);
+      // The same words until the next try: a status that says it is
+      // written once.
+      return Failf("{} (ImagePullBackOff: tried again after {} s)", p.error,
+                   std::chrono::duration_cast<std::chrono::seconds>(p.backoff).count());
     }
     images::PullOptions options;
     options.egress = egress_;

@@ -608,10 +608,14 @@ struct ImageWakes {
     if (!images) return;
     target.UseImages(images, [&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
   }
+  ~ImageWakes() { Stop(); }  // an early return (the port taken) too
+  ImageWakes(const ImageWakes&) = delete;
+  ImageWakes& operator=(const ImageWakes&) = delete;
   void Stop() {
     if (!images) return;
     target.UseImages(images, nullptr);
     images->DropWaiters();  // the Jobs' and Pods' wakes go with BatchWork
+    images = nullptr;
   }
   targets::LocalTarget& target;
   StoreImageSource* images;

@@ -60,7 +60,8 @@ struct Op {
     kHold,       // opens `a` (O_PATH) at descriptor `flags`
     kFork,       // the PID namespace's process 1 goes on; the caller waits for it
     kMountProc,  // a /proc of the PID namespace at `b`, else a bind of `a`
-    kJoin,       // setns into the user and mount namespaces of pidfd `flags`
+    kJoin,       // setns into the user, mount and PID namespaces of pidfd `flags`
+    kSymlink,    // a symlink at `b` to `a`
   };
   Kind kind;
   std::string a, b, c, d;  // paths, texts, a filesystem type and its options
@@ -185,7 +186,29 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds,
     if (read_only) ops.push_back({Op::kRemountReadOnly, "", at, "", "", 0, "read-only " + target});
   };
   if (!s.pid_namespace) bind("/proc", from[0], "/proc", false);
-  bind("/dev", from[1], "/dev", false);
+  // A /dev of its own, as Docker's: the harmless devices bound from this
+  // machine's, a private /dev/shm, the usual links; not the machine's
+  // shared memory, message queues or terminals.
+  MkdirsUnder(merged, "dev", ops);
+  ops.push_back(
+      {Op::kMount, "tmpfs", merged + "/dev", "tmpfs", "mode=0755", MS_NOSUID | MS_NOEXEC, "/dev"});
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    const std::string at = merged + "/dev/" + dev;
+    ops.push_back({Op::kTouch, at, "", "", "", 0, std::string("create /dev/") + dev});
+    ops.push_back({Op::kMount, std::string("/dev/") + dev, at, "", "", MS_BIND,
+                   std::string("bind /dev/") + dev});
+  }
+  ops.push_back({Op::kMkdir, merged + "/dev/shm", "", "", "", 01777, "mkdir /dev/shm"});
+  ops.push_back({Op::kMount, "tmpfs", merged + "/dev/shm", "tmpfs", "mode=1777",
+                 MS_NOSUID | MS_NODEV, "/dev/shm"});
+  for (const auto& [link, to] :
+       std::initializer_list<std::pair<const char*, const char*>>{{"fd", "/proc/self/fd"},
+                                                                  {"stdin", "/proc/self/fd/0"},
+                                                                  {"stdout", "/proc/self/fd/1"},
+                                                                  {"stderr", "/proc/self/fd/2"}}) {
+    ops.push_back(
+        {Op::kSymlink, to, merged + "/dev/" + link, "", "", 0, std::string("link /dev/") + link});
+  }
   MkdirsUnder(merged, "tmp", ops);
   ops.push_back(
       {Op::kMount, "tmpfs", merged + "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, "/tmp"});
@@ -201,7 +224,10 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds,
     // Its /proc is mounted by a process of the namespace: its process 1.
     ops.push_back({Op::kFork, "", "", "", "", 0, "fork the PID namespace's first process"});
     MkdirsUnder(merged, "proc", ops);
-    ops.push_back({Op::kMountProc, from[0], merged + "/proc", "", "", 0, "mount /proc"});
+    ops.push_back({Op::kMountProc, from[0], merged + "/proc", "", "",
+                   s.host_proc_fallback ? 1UL : 0UL,
+                   "mount /proc (a container's own: this kernel refuses it where /proc has "
+                   "covered parts, as in a container)"});
   }
   ops.push_back({Op::kChdir, merged, "", "", "", 0, "chdir into the root"});
   ops.push_back({Op::kPivot, "", "", "", "", 0, "pivot_root"});
@@ -241,6 +267,10 @@ bool ForkFirstProcess() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     return true;
   }
+  // Nothing of the namespace reaches this process's view (its root and
+  // directory, outside the container) through /proc/<pid>.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  (void)!::chdir("/");
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &ign, nullptr);
@@ -304,10 +334,12 @@ bool Run(const Op& op) {
     case Op::kFork:
       return ForkFirstProcess();
     case Op::kJoin:
-      return ::setns(static_cast<int>(op.flags), CLONE_NEWUSER | CLONE_NEWNS) == 0;
+      return ::setns(static_cast<int>(op.flags), CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) == 0;
+    case Op::kSymlink:
+      return ::symlink(a, b) == 0;
     case Op::kMountProc:
       return ::mount("proc", b, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0 ||
-             ::mount(a, b, nullptr, MS_BIND | MS_REC, nullptr) == 0;
+             (op.flags != 0 && ::mount(a, b, nullptr, MS_BIND | MS_REC, nullptr) == 0);
     case Op::kHold: {
       int fd = ::open(a, O_PATH | O_CLOEXEC);
       if (fd < 0) return false;
@@ -364,6 +396,8 @@ Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args) {
       i += 2;
     } else if (a == "--unshare-pid") {
       s.pid_namespace = true;
+    } else if (a == "--proc-fallback") {
+      s.host_proc_fallback = true;
     } else if (a == "--tmpfs" && left >= 1) {
       s.hidden.push_back(args[++i]);
     } else if (s.image_root.empty() && !a.starts_with("--") && left == 0) {
@@ -383,6 +417,7 @@ std::vector<std::string> ContainerArgs(const ContainerSpec& s) {
   }
   for (const auto& h : s.hidden) out.insert(out.end(), {"--tmpfs", h});
   if (s.pid_namespace) out.emplace_back("--unshare-pid");
+  if (s.host_proc_fallback) out.emplace_back("--proc-fallback");
   out.insert(out.end(), {"--cwd", s.cwd, s.image_root});
   return out;
 }
@@ -464,8 +499,19 @@ Result<ContainerRun> ContainerFor(const RunnableImage& image,
   }
   if (!has(env, "PATH") && !has(image.env, "PATH"))
     run.env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  if (!has(env, "HOME") && !has(image.env, "HOME"))
-    run.env.emplace_back(user.first == 0 ? "HOME=/root" : "HOME=/");
+  if (!has(env, "HOME") && !has(image.env, "HOME")) {
+    // Docker's: the user's home in the image's /etc/passwd, else / (root: /root).
+    std::string home = user.first == 0 ? "/root" : "/";
+    for (const auto& line :
+         Split(ReadFileBeneath(image.root, "etc/passwd", 1 << 20).value_or(""), '\n')) {
+      auto f = Split(line, ':');
+      if (f.size() >= 6 && f[2] == std::to_string(user.first) && !f[5].empty()) {
+        home = f[5];
+        break;
+      }
+    }
+    run.env.push_back("HOME=" + home);
+  }
   run.env.insert(run.env.end(), env.begin(), env.end());
   ContainerSpec& box = run.spec;
   box.image_root = image.root;
@@ -575,12 +621,23 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
   RunAndExec(ops, exec);
 }
 
-Result<pid_t> ForkIntoRunningContainer(int pidfd, const std::string& cwd,
+Result<pid_t> ForkIntoRunningContainer(pid_t waiter, const std::string& cwd,
                                        const ContainerStart& start) {
   if (start.argv.empty()) return Fail("container: empty command");
+  // Its process 1: the waiter's one child (the waiter itself is outside
+  // the PID namespace).
+  const std::string children = fmt::format("/proc/{}/task/{}/children", waiter, waiter);
+  auto listed = ReadFile(children, 4096);
+  pid_t first = 0;
+  if (listed) first = static_cast<pid_t>(std::atoi(listed->c_str()));
+  if (first <= 0) return Failf("container {}: not running", waiter);
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, first, 0)));
+  if (!pidfd) return Failf("container {}: pidfd_open: {}", waiter, std::strerror(errno));
   std::vector<Op> ops;
-  ops.push_back({Op::kJoin, "", "", "", "", static_cast<unsigned long>(pidfd),
+  ops.push_back({Op::kJoin, "", "", "", "", static_cast<unsigned long>(pidfd.get()),
                  "join the container's namespaces"});
+  // Joining a PID namespace places the children in it.
+  ops.push_back({Op::kFork, "", "", "", "", 0, "fork into the container's PID namespace"});
   ops.push_back({Op::kChdir, cwd.empty() ? "/" : cwd, "", "", "", 0, "chdir " + cwd});
   DropCaps(ops);
   const Exec exec(start);

@@ -47,6 +47,11 @@ struct ContainerSpec {
   // command in the same process group gets them) and exits as the command
   // does (128 + signal when killed).
   bool pid_namespace = false;
+  // With pid_namespace: when the kernel refuses a /proc of its own (a
+  // /proc with covered parts, in a container), bind the one this process
+  // sees instead of failing. For steps only, whose sandbox's /proc shows
+  // the sandbox's processes; a workload on the host would see the host's.
+  bool host_proc_fallback = false;
 };
 
 // An unpacked image as a container runs it: its root and the parts of its
@@ -67,7 +72,8 @@ Result<std::vector<std::string>> ImageArgv(const RunnableImage& image,
 
 // How a Kubernetes container runs in `image`: its argv (ImageArgv), its
 // environment (the image's Env, then `env` replacing it by name, PATH and
-// HOME as Docker sets them when neither gives them), and a container spec
+// HOME as Docker sets them when neither gives them: HOME from the image's
+// /etc/passwd), and a container spec
 // with the image's user, the working directory (`working_dir`, else the
 // image's, else /), a PID namespace of its own, and this machine's
 // /etc/resolv.conf and /etc/hosts read-only (it shares the network).
@@ -87,7 +93,7 @@ Result<ContainerRun> ContainerFor(const RunnableImage& image,
 Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root);
 
 // The spec as arguments ([--uid N] [--gid N] [--bind|--ro-bind SRC DST]...
-// [--tmpfs DST]... [--unshare-pid] [--cwd DIR] ROOT), as a step plan
+// [--tmpfs DST]... [--unshare-pid] [--proc-fallback] [--cwd DIR] ROOT), as a step plan
 // carries it, and back.
 std::vector<std::string> ContainerArgs(const ContainerSpec& spec);
 Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args);
@@ -107,11 +113,13 @@ struct ContainerStart {
 // 127. Returns the child's pid.
 Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start);
 
-// Forks a child that joins the user and mount namespaces of a running
-// container (`pidfd`: of the pid ForkIntoContainer returned) as its user,
-// with its capabilities, in `cwd`, and execs there: an exec probe. Same
-// contract as ForkIntoContainer otherwise.
-Result<pid_t> ForkIntoRunningContainer(int pidfd, const std::string& cwd,
+// Forks a child that joins the user, mount and PID namespaces of a
+// running container with a PID namespace (`waiter`: the pid
+// ForkIntoContainer returned) and forks again into it, as its user, with
+// its capabilities, in `cwd`, and execs there: an exec probe. The pid
+// returned waits for the command and exits as it does. Same contract as
+// ForkIntoContainer otherwise.
+Result<pid_t> ForkIntoRunningContainer(pid_t waiter, const std::string& cwd,
                                        const ContainerStart& start);
 
 }  // namespace strake

@@ -138,10 +138,10 @@ Result<Process> WithPidfd(pid_t pid) {
 
 }  // namespace
 
-Result<Process> SpawnInto(int pidfd, const std::string& cwd, const SpawnOptions& opts) {
+Result<Process> SpawnInto(pid_t waiter, const std::string& cwd, const SpawnOptions& opts) {
   if (opts.argv.empty()) return Fail("spawn: empty command");
   STRAKE_TRY_ASSIGN(pid,
-                    ForkIntoRunningContainer(pidfd, cwd,
+                    ForkIntoRunningContainer(waiter, cwd,
                                              {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
                                               opts.stderr_fd, opts.inherit_fds}));
   return WithPidfd(pid);

@@ -90,10 +90,10 @@ class Process {
 
 // Starts a child in a new session (it leads its own process group).
 Result<Process> Spawn(const SpawnOptions& opts);
-// Starts opts' command in the running container whose process `pidfd`
-// refers to (ForkIntoRunningContainer), in `cwd` there; opts' sandbox,
-// container and cwd are not used.
-Result<Process> SpawnInto(int pidfd, const std::string& cwd, const SpawnOptions& opts);
+// Starts opts' command in the running container (with a PID namespace)
+// that `waiter` started (ForkIntoRunningContainer), in `cwd` there; opts'
+// sandbox, container and cwd are not used.
+Result<Process> SpawnInto(pid_t waiter, const std::string& cwd, const SpawnOptions& opts);
 
 enum class WaitOutcome { kExited, kTimedOut, kWoken };
 

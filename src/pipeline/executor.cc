@@ -1403,6 +1403,7 @@ void TaskExecutor::Attempt::WrapInImage(StepPlan& sp, size_t c) const {
   spec.hidden.emplace_back(kImageStage);
   // Each container its own PID namespace, as in a pod.
   spec.pid_namespace = true;
+  spec.host_proc_fallback = true;  // the sandbox's /proc: its own processes only
   spec.cwd = sp.cwd;
   sp.cwd = "/";
   sp.container = ContainerArgs(spec);

@@ -209,7 +209,7 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, const Running& run, std::str
       o.env.push_back(fmt::format("PORT={}", port));
       o.cwd = tmpl.cwd;
       // In a container: in its namespaces, as its user, beside its command.
-      auto proc = tmpl.container ? SpawnInto(run.pidfd, tmpl.container->cwd, o) : Spawn(o);
+      auto proc = tmpl.container ? SpawnInto(run.pid, tmpl.container->cwd, o) : Spawn(o);
       if (!proc) {
         why = proc.error().message;
         return false;

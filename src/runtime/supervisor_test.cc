@@ -115,6 +115,7 @@ TEST(SupervisorTest, AReplicaRunsInItsImageWithItsOwnPidNamespace) {
   g.replicas = 1;
   g.tmpl.argv = {"sh", "-c",
                  "echo $$ > /www/pid; ls /proc | grep -c '^[0-9]' > /www/procs; "
+                 "ls /dev > /www/dev; echo x > /dev/null && echo null >> /www/dev; "
                  "touch /tmp/ready; exec httpd -f -p 127.0.0.1:$PORT -h /www"};
   g.tmpl.env = {"PATH=/bin"};
   ContainerSpec c;
@@ -123,7 +124,9 @@ TEST(SupervisorTest, AReplicaRunsInItsImageWithItsOwnPidNamespace) {
   g.tmpl.container = c;
   ProbeSpec ready;
   ready.kind = ProbeSpec::Kind::kExec;
-  ready.command = {"test", "-f", "/tmp/ready"};
+  // What the probe sees of processes, written where the replica serves it.
+  ready.command = {"sh", "-c",
+                   "ls /proc | grep -c '^[0-9]' > /www/probe-procs; test -f /tmp/ready"};
   ready.period_seconds = 1;
   g.tmpl.readiness = ready;
   g.tmpl.grace_seconds = 1;
@@ -141,6 +144,11 @@ TEST(SupervisorTest, AReplicaRunsInItsImageWithItsOwnPidNamespace) {
   EXPECT_EQ(get("/pid"), "1\n");
   // Process 1 and the ls: nothing of the host's.
   EXPECT_LE(std::stoi(get("/procs")), 3) << get("/procs");
+  // A /dev of its own: the harmless devices, a private shm, the links.
+  EXPECT_EQ(get("/dev"),
+            "fd\nfull\nnull\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\nnull\n");
+  // The probe ran in its PID namespace too: process 1, itself, ls, grep.
+  EXPECT_LE(std::stoi(get("/probe-procs")), 5) << get("/probe-procs");
   // Nothing the replica wrote reached the image's root.
   EXPECT_FALSE(PathExists(c.image_root + "/www/pid"));
   pid_t waiter = rs[0].pid;

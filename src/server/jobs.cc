@@ -117,6 +117,44 @@ void JobReconciler::Ended(const std::string& key, const runtime::BatchEnd& end) 
   enqueue_(key);
 }
 
+// Its activeDeadlineSeconds counts from the first wait, as a cluster's
+// does from the Job's start; the waiting reason is written once.
+Result<controller::ReconcileResult> JobReconciler::WaitForImage(const store::Resource& got,
+                                                                const model::Job& job,
+                                                                const AttemptImage& img,
+                                                                Json& status,
+                                                                const std::string& now) {
+  controller::ReconcileResult result;
+  auto write = [&](const std::string& reason, const std::string& message) -> Status {
+    auto w = store_.UpdateStatus(got.key, status, got.resource_version, reason, message);
+    if (!w) return tl::unexpected(w.error());
+    return Ok();
+  };
+  if (!status.contains("startTime")) status["startTime"] = now;
+  Millis left = Millis::max();
+  if (job.active_deadline_seconds > 0) {
+    auto started = ParseRfc3339(status.value("startTime", now));
+    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
+    left = Millis(job.active_deadline_seconds * 1000LL) - spent;
+  }
+  if (left <= Millis(0)) {
+    std::string message = fmt::format("the job was active longer than {}s ({}: {})",
+                                      job.active_deadline_seconds, img.reason, img.message);
+    status.erase("waiting");
+    status["conditions"] = Condition("Failed", "DeadlineExceeded", message, now);
+    STRAKE_TRY(write("DeadlineExceeded", message));
+    return result;
+  }
+  Json waiting = {{"reason", img.reason}, {"message", img.message}};
+  if (status.value("waiting", Json()) != waiting) {
+    status["waiting"] = waiting;
+    STRAKE_TRY(write(img.reason, img.message));
+  }
+  Millis again = img.reason == "ContainerCreating" ? left : std::min(left, Millis(10'000));
+  if (again != Millis::max()) result.requeue_after = again;
+  return result;
+}
+
 Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(got, store_.Get({"Job", ns, name}));
@@ -201,15 +239,7 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   // In its image: once it is here (the pull's end wakes the Job).
   STRAKE_TRY_ASSIGN(pull_secrets, rollout::PullSecrets(store_, ns, job->pod.image_pull_secrets));
   AttemptImage img = ImageForAttempt(place_, c, pull_secrets, [this, key] { enqueue_(key); });
-  if (!img.reason.empty()) {
-    Json waiting = {{"reason", img.reason}, {"message", img.message}};
-    if (status.value("waiting", Json()) != waiting) {
-      status["waiting"] = waiting;
-      STRAKE_TRY(write(img.reason, img.message));
-    }
-    if (img.reason != "ContainerCreating") result.requeue_after = Millis(10'000);
-    return result;
-  }
+  if (!img.reason.empty()) return WaitForImage(*got, *job, img, status, now);
   status.erase("waiting");
   // A Job's pods are named <job>-<attempt> here (a cluster adds a random suffix).
   rollout::PodFields fields{fmt::format("{}-{}", name, failed),

@@ -87,6 +87,10 @@ class JobReconciler {
  private:
   // An attempt ended (the runner's thread): recorded at the next reconcile.
   void Ended(const std::string& key, const runtime::BatchEnd& end);
+  // A Job whose container's image is not here yet (`img` says why).
+  Result<controller::ReconcileResult> WaitForImage(const store::Resource& got,
+                                                   const model::Job& job, const AttemptImage& img,
+                                                   store::Json& status, const std::string& now);
 
   store::Store& store_;
   const Clock& clock_;

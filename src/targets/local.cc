@@ -145,20 +145,28 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
   if (c.image.empty()) return Failf("{}: container {}: no image", spec.workload, c.name);
   auto pinned = pinned_.find(key);
   if (pinned == pinned_.end()) {
-    if (spec.replicas == 0 && supervisor_.Replicas(key).empty()) {
+    if (spec.replicas == 0) {
+      // Nothing to run, nothing to pull: what runs (adopted) stops.
       waiting_.erase(key);
-      return std::optional<runtime::ReplicaTemplate>();  // nothing to run, nothing to pull
+      if (!supervisor_.Replicas(key).empty()) supervisor_.Remove(key);
+      return std::optional<runtime::ReplicaTemplate>();
     }
     const bool running = !supervisor_.Replicas(key).empty();  // adopted after a restart
-    auto wake = [this, key] {
-      std::function<void(const std::string&)> fn;
-      {
-        std::lock_guard<std::mutex> lock(images_mu_);
-        fn = wake_;
-      }
-      if (fn) fn(key);
-    };
+    // One wake per revision and pull, however often its owner looks meanwhile.
+    std::function<void()> wake;
+    if (woken_.insert(key).second) {
+      wake = [this, key] {
+        std::function<void(const std::string&)> fn;
+        {
+          std::lock_guard<std::mutex> lock(images_mu_);
+          woken_.erase(key);
+          fn = wake_;
+        }
+        if (fn) fn(key);
+      };
+    }
     auto got = images_->Get(c.image, c.image_pull_policy, running, spec.pull_secrets, wake);
+    if (!got || *got) woken_.erase(key);  // no pull runs: no wake comes
     if (!got) {
       waiting_[key] = fmt::format("ErrImagePull: {}: {}", c.image, got.error().message);
       return std::optional<runtime::ReplicaTemplate>();

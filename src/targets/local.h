@@ -146,6 +146,7 @@ class LocalTarget : public rollout::WorkloadTarget,
   // as a pod's is), and why a revision has no replicas yet.
   std::map<std::string, RunnableImage> pinned_;
   std::map<std::string, std::string> waiting_;
+  std::set<std::string> woken_;  // a pull's end will wake these
   std::mutex mu_;
   std::map<std::string, Entry> services_;  // "ns/service"
   std::set<std::string> unclaimed_;        // adopted, not yet set since start
