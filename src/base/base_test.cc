@@ -397,6 +397,9 @@ TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
   spec.binds = {{"/tekton", "/tekton", false}, {"/data", "/var/data", true}};
   spec.cwd = "/srv";
   spec.pid_namespace = true;
+  spec.host_proc_fallback = true;
+  spec.sandbox_dev = true;
+  spec.hidden = {"/tekton/images"};
   auto back = ParseContainerArgs(ContainerArgs(spec));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->image_root, spec.image_root);
@@ -407,6 +410,14 @@ TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
   EXPECT_TRUE(back->binds[1].read_only);
   EXPECT_EQ(back->cwd, "/srv");
   EXPECT_TRUE(back->pid_namespace);
+  EXPECT_TRUE(back->host_proc_fallback);
+  EXPECT_TRUE(back->sandbox_dev);
+  EXPECT_EQ(back->hidden, spec.hidden);
+  ContainerSpec plain;
+  plain.image_root = "/r";
+  auto defaults = ParseContainerArgs(ContainerArgs(plain));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_FALSE(defaults->pid_namespace || defaults->host_proc_fallback || defaults->sandbox_dev);
   for (const std::vector<std::string>& bad : {std::vector<std::string>{},
                                               {"/root", "/other"},
                                               {"--uid", "x", "/root"},

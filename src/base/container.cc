@@ -130,6 +130,32 @@ void DropCaps(std::vector<Op>& ops) {
   }
 }
 
+// A /dev of its own, as Docker's: the harmless devices bound from this
+// machine's, a private /dev/shm, the usual links; not the machine's
+// shared memory, message queues or terminals.
+void OwnDev(const std::string& merged, std::vector<Op>& ops) {
+  MkdirsUnder(merged, "dev", ops);
+  ops.push_back(
+      {Op::kMount, "tmpfs", merged + "/dev", "tmpfs", "mode=0755", MS_NOSUID | MS_NOEXEC, "/dev"});
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    const std::string at = merged + "/dev/" + dev;
+    ops.push_back({Op::kTouch, at, "", "", "", 0, std::string("create /dev/") + dev});
+    ops.push_back({Op::kMount, std::string("/dev/") + dev, at, "", "", MS_BIND,
+                   std::string("bind /dev/") + dev});
+  }
+  ops.push_back({Op::kMkdir, merged + "/dev/shm", "", "", "", 01777, "mkdir /dev/shm"});
+  ops.push_back({Op::kMount, "tmpfs", merged + "/dev/shm", "tmpfs", "mode=1777",
+                 MS_NOSUID | MS_NODEV, "/dev/shm"});
+  for (const auto& [link, to] :
+       std::initializer_list<std::pair<const char*, const char*>>{{"fd", "/proc/self/fd"},
+                                                                  {"stdin", "/proc/self/fd/0"},
+                                                                  {"stdout", "/proc/self/fd/1"},
+                                                                  {"stderr", "/proc/self/fd/2"}}) {
+    ops.push_back(
+        {Op::kSymlink, to, merged + "/dev/" + link, "", "", 0, std::string("link /dev/") + link});
+  }
+}
+
 // `fds`: descriptor numbers the parent reserved, one for /proc, /dev and
 // each bind source: the child opens each source there once in its own mount
 // namespace (a descriptor of the parent's namespace cannot be bound from)
@@ -155,9 +181,12 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds,
   ops.push_back({Op::kWrite, "/proc/self/gid_map", fmt::format("{} {} 1", s.gid, ::getegid()), "",
                  "", 0, "gid_map"});
   ops.push_back({Op::kMount, "", "/", "", "", MS_REC | MS_PRIVATE, "private mounts"});
+  // What is bound later, held open now (the mounts above may cover it).
   std::vector<std::string> sources = {"/proc", "/dev"};
   for (const auto& b : s.binds) sources.push_back(b.source);
+  const bool bind_proc = !s.pid_namespace || s.host_proc_fallback;
   for (size_t i = 0; i < sources.size(); ++i) {
+    if ((i == 0 && !bind_proc) || (i == 1 && !s.sandbox_dev)) continue;
     ops.push_back({Op::kHold, sources[i], "", "", "", static_cast<unsigned long>(fds[i]),
                    "open " + sources[i]});
   }
@@ -186,28 +215,10 @@ std::vector<Op> Plan(const ContainerSpec& s, const std::vector<int>& fds,
     if (read_only) ops.push_back({Op::kRemountReadOnly, "", at, "", "", 0, "read-only " + target});
   };
   if (!s.pid_namespace) bind("/proc", from[0], "/proc", false);
-  // A /dev of its own, as Docker's: the harmless devices bound from this
-  // machine's, a private /dev/shm, the usual links; not the machine's
-  // shared memory, message queues or terminals.
-  MkdirsUnder(merged, "dev", ops);
-  ops.push_back(
-      {Op::kMount, "tmpfs", merged + "/dev", "tmpfs", "mode=0755", MS_NOSUID | MS_NOEXEC, "/dev"});
-  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    const std::string at = merged + "/dev/" + dev;
-    ops.push_back({Op::kTouch, at, "", "", "", 0, std::string("create /dev/") + dev});
-    ops.push_back({Op::kMount, std::string("/dev/") + dev, at, "", "", MS_BIND,
-                   std::string("bind /dev/") + dev});
-  }
-  ops.push_back({Op::kMkdir, merged + "/dev/shm", "", "", "", 01777, "mkdir /dev/shm"});
-  ops.push_back({Op::kMount, "tmpfs", merged + "/dev/shm", "tmpfs", "mode=1777",
-                 MS_NOSUID | MS_NODEV, "/dev/shm"});
-  for (const auto& [link, to] :
-       std::initializer_list<std::pair<const char*, const char*>>{{"fd", "/proc/self/fd"},
-                                                                  {"stdin", "/proc/self/fd/0"},
-                                                                  {"stdout", "/proc/self/fd/1"},
-                                                                  {"stderr", "/proc/self/fd/2"}}) {
-    ops.push_back(
-        {Op::kSymlink, to, merged + "/dev/" + link, "", "", 0, std::string("link /dev/") + link});
+  if (s.sandbox_dev) {
+    bind("/dev", from[1], "/dev", false);
+  } else {
+    OwnDev(merged, ops);
   }
   MkdirsUnder(merged, "tmp", ops);
   ops.push_back(
@@ -398,6 +409,8 @@ Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args) {
       s.pid_namespace = true;
     } else if (a == "--proc-fallback") {
       s.host_proc_fallback = true;
+    } else if (a == "--sandbox-dev") {
+      s.sandbox_dev = true;
     } else if (a == "--tmpfs" && left >= 1) {
       s.hidden.push_back(args[++i]);
     } else if (s.image_root.empty() && !a.starts_with("--") && left == 0) {
@@ -418,6 +431,7 @@ std::vector<std::string> ContainerArgs(const ContainerSpec& s) {
   for (const auto& h : s.hidden) out.insert(out.end(), {"--tmpfs", h});
   if (s.pid_namespace) out.emplace_back("--unshare-pid");
   if (s.host_proc_fallback) out.emplace_back("--proc-fallback");
+  if (s.sandbox_dev) out.emplace_back("--sandbox-dev");
   out.insert(out.end(), {"--cwd", s.cwd, s.image_root});
   return out;
 }

@@ -6,8 +6,8 @@
 // user namespace of its own (the sandbox's user mapped to the image's uid
 // and gid), a mount namespace with an overlay of the image root and a
 // private tmpfs (the container's writable layer, gone when it exits), the
-// given directories bound in (workspaces, /tekton), /proc and /dev from the
-// sandbox, a fresh /tmp, pivot_root into it, the working directory (made
+// given directories bound in (workspaces, /tekton), a /proc and a /dev, a
+// fresh /tmp, pivot_root into it, the working directory (made
 // when the image lacks it), Docker's default capabilities for its root
 // (none other), then exec of the command on the environment's PATH inside
 // the image. An image's symlink where a mount goes is replaced by a
@@ -52,6 +52,10 @@ struct ContainerSpec {
   // sees instead of failing. For steps only, whose sandbox's /proc shows
   // the sandbox's processes; a workload on the host would see the host's.
   bool host_proc_fallback = false;
+  // Bind the /dev this process sees instead of making one of its own. For
+  // steps, whose sandbox's /dev is already bubblewrap's minimal one (a
+  // workload on the host would see the host's devices).
+  bool sandbox_dev = false;
 };
 
 // An unpacked image as a container runs it: its root and the parts of its
@@ -93,8 +97,8 @@ Result<ContainerRun> ContainerFor(const RunnableImage& image,
 Result<std::pair<unsigned, unsigned>> ImageUser(const std::string& user, const std::string& root);
 
 // The spec as arguments ([--uid N] [--gid N] [--bind|--ro-bind SRC DST]...
-// [--tmpfs DST]... [--unshare-pid] [--proc-fallback] [--cwd DIR] ROOT), as a step plan
-// carries it, and back.
+// [--tmpfs DST]... [--unshare-pid] [--proc-fallback] [--sandbox-dev] [--cwd DIR] ROOT), as a step
+// plan carries it, and back.
 std::vector<std::string> ContainerArgs(const ContainerSpec& spec);
 Result<ContainerSpec> ParseContainerArgs(const std::vector<std::string>& args);
 

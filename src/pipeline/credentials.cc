@@ -8,6 +8,7 @@
 #include "base/http.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "model/secrets.h"
 
 namespace strake::pipeline {
 namespace {
@@ -15,7 +16,6 @@ namespace {
 constexpr char kSshAuth[] = "kubernetes.io/ssh-auth";
 constexpr char kBasicAuth[] = "kubernetes.io/basic-auth";
 constexpr char kDockerConfigJson[] = "kubernetes.io/dockerconfigjson";
-constexpr char kDockerCfg[] = "kubernetes.io/dockercfg";
 
 Result<std::string> Key(const Credential& c, const std::map<std::string, model::ConfigMapData>& s,
                         const std::string& key) {
@@ -84,8 +84,8 @@ Status AddBasic(const Credential& c, const std::map<std::string, model::ConfigMa
 
 Status AddDockerConfig(const Credential& c, const std::map<std::string, model::ConfigMapData>& s,
                        Json& docker) {
-  bool is_json = c.type == kDockerConfigJson;
-  STRAKE_TRY_ASSIGN(text, Key(c, s, is_json ? ".dockerconfigjson" : ".dockercfg"));
+  const bool is_json = c.type == kDockerConfigJson;
+  STRAKE_TRY_ASSIGN(text, Key(c, s, model::DockerConfigKey(c.type).value_or(".dockercfg")));
   Json j = Json::parse(text, nullptr, false);
   if (!j.is_object()) return Failf("credentials: Secret \"{}\": not a JSON object", c.secret);
   const Json& auths = is_json ? j.value("auths", Json::object()) : j;
@@ -104,7 +104,7 @@ std::vector<Credential> CredentialsOf(const Json& service_account,
     if (it == secrets.end()) continue;
     const Json& secret = it->second;
     std::string type = secret.value("type", "Opaque");
-    if (type == kDockerConfigJson || type == kDockerCfg) {
+    if (model::DockerConfigKey(type)) {
       out.push_back({it->first, type, "docker", ""});
       continue;
     }

@@ -1404,6 +1404,7 @@ void TaskExecutor::Attempt::WrapInImage(StepPlan& sp, size_t c) const {
   // Each container its own PID namespace, as in a pod.
   spec.pid_namespace = true;
   spec.host_proc_fallback = true;  // the sandbox's /proc: its own processes only
+  spec.sandbox_dev = true;         // bubblewrap's minimal /dev already
   spec.cwd = sp.cwd;
   sp.cwd = "/";
   sp.container = ContainerArgs(spec);

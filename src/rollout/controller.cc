@@ -10,6 +10,7 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "model/secrets.h"
 #include "rollout/actions.h"
 #include "rollout/analysis.h"
 #include "rollout/builtin_templates.h"
@@ -76,15 +77,10 @@ Result<std::optional<std::string>> ReadKeyRef(store::Store& store, const std::st
   std::optional<std::string> value;
   if (!*got) return value;
   const Json& obj = (*got)->object;
-  auto text = [&](const char* field) -> const Json* {
-    if (!obj.contains(field) || !obj[field].is_object()) return nullptr;
-    auto it = obj[field].find(ref.key);
-    return it != obj[field].end() && it->is_string() ? &*it : nullptr;
-  };
-  if (const Json* raw = text("data")) {
-    value = secret ? Base64Decode(raw->get<std::string>()) : raw->get<std::string>();
-  } else if (const Json* plain = secret ? text("stringData") : nullptr) {
-    value = plain->get<std::string>();
+  if (secret) return model::SecretValue(obj, ref.key);
+  if (obj.contains("data") && obj["data"].is_object()) {
+    auto it = obj["data"].find(ref.key);
+    if (it != obj["data"].end() && it->is_string()) value = it->get<std::string>();
   }
   return value;
 }
@@ -158,18 +154,7 @@ Result<std::vector<std::string>> SecretValues(store::Store& store, const std::st
   std::vector<std::string> out;
   STRAKE_TRY_ASSIGN(secrets, store.List("Secret", ns));
   for (const auto& s : secrets) {
-    const Json& obj = s.object;
-    for (const char* field : {"data", "stringData"}) {
-      if (!obj.contains(field) || !obj[field].is_object()) continue;
-      for (const auto& [k, v] : obj[field].items()) {
-        if (!v.is_string()) continue;
-        if (std::string_view(field) == "stringData") {
-          out.push_back(v.get<std::string>());
-        } else if (auto raw = Base64Decode(v.get<std::string>())) {
-          out.push_back(std::move(*raw));
-        }
-      }
-    }
+    for (auto& v : model::SecretValues(s.object)) out.push_back(std::move(v));
   }
   return out;
 }
@@ -180,19 +165,9 @@ Result<std::vector<std::string>> PullSecrets(store::Store& store, const std::str
   for (const auto& name : names) {
     STRAKE_TRY_ASSIGN(got, store.Get(store::Key{"Secret", ns, name}));
     if (!got) continue;  // as the kubelet: pulled without it
-    const Json& obj = got->object;
-    const std::string type = obj.value("type", "");
-    const char* key = type == "kubernetes.io/dockerconfigjson" ? ".dockerconfigjson"
-                      : type == "kubernetes.io/dockercfg"      ? ".dockercfg"
-                                                               : nullptr;
+    auto key = model::DockerConfigKey(got->object.value("type", ""));
     if (!key) continue;
-    const Json data = obj.value("data", Json::object());
-    const Json string_data = obj.value("stringData", Json::object());
-    if (string_data.contains(key) && string_data[key].is_string()) {
-      out.push_back(string_data[key].get<std::string>());
-    } else if (data.contains(key) && data[key].is_string()) {
-      if (auto raw = Base64Decode(data[key].get<std::string>())) out.push_back(std::move(*raw));
-    }
+    if (auto text = model::SecretValue(got->object, *key)) out.push_back(std::move(*text));
   }
   return out;
 }

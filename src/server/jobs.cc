@@ -66,6 +66,14 @@ AttemptImage ImageForAttempt(const AttemptPlace& place, const model::Container& 
   return out;
 }
 
+Millis DeadlineLeft(const Clock& clock, const Json& status, const std::string& now,
+                    int64_t seconds) {
+  if (seconds <= 0) return Millis::max();
+  auto started = ParseRfc3339(status.value("startTime", now));
+  auto spent = started ? std::chrono::duration_cast<Millis>(clock.Now() - *started) : Millis(0);
+  return std::max(Millis(0), Millis(seconds * 1000LL) - spent);
+}
+
 Result<runtime::BatchAttempt> ContainerAttempt(
     store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
     const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place,
@@ -131,13 +139,8 @@ Result<controller::ReconcileResult> JobReconciler::WaitForImage(const store::Res
     return Ok();
   };
   if (!status.contains("startTime")) status["startTime"] = now;
-  Millis left = Millis::max();
-  if (job.active_deadline_seconds > 0) {
-    auto started = ParseRfc3339(status.value("startTime", now));
-    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
-    left = Millis(job.active_deadline_seconds * 1000LL) - spent;
-  }
-  if (left <= Millis(0)) {
+  const Millis left = DeadlineLeft(clock_, status, now, job.active_deadline_seconds);
+  if (left == Millis(0)) {
     std::string message = fmt::format("the job was active longer than {}s ({}: {})",
                                       job.active_deadline_seconds, img.reason, img.message);
     status.erase("waiting");
@@ -274,9 +277,7 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   }
   attempt->marker = MarkerOf(marker);
   if (job->active_deadline_seconds > 0) {
-    auto started = ParseRfc3339(status.value("startTime", now));
-    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
-    attempt->limit = std::max(Millis(0), Millis(job->active_deadline_seconds * 1000LL) - spent);
+    attempt->limit = DeadlineLeft(clock_, status, now, job->active_deadline_seconds);
   }
   auto pid = runner_.Start(key, std::move(*attempt));
   if (!pid) {

@@ -18,6 +18,8 @@
 // Reconciles of one key must not overlap (the controller's queue).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -70,6 +72,12 @@ Result<runtime::BatchAttempt> ContainerAttempt(
     store::Store& store, const std::string& ns, const std::string& name, const model::Container& c,
     const std::vector<std::pair<std::string, std::string>>& env, const AttemptPlace& place,
     const RunnableImage* image = nullptr);
+
+// What is left of an activeDeadlineSeconds of `seconds` (none: ≤ 0,
+// Millis::max()) counted from the status's startTime (`now` when it has
+// none), never below zero.
+std::chrono::milliseconds DeadlineLeft(const Clock& clock, const store::Json& status,
+                                       const std::string& now, int64_t seconds);
 
 class JobReconciler {
  public:

@@ -328,9 +328,7 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
   runtime::BatchAttempt& attempt = *made;
   attempt.marker = MarkerOf(marker);
   if (p.pod.active_deadline_seconds > 0) {
-    auto started = ParseRfc3339(p.status.value("startTime", p.now));
-    auto spent = started ? std::chrono::duration_cast<Millis>(clock_.Now() - *started) : Millis(0);
-    attempt.limit = std::max(Millis(0), Millis(p.pod.active_deadline_seconds * 1000LL) - spent);
+    attempt.limit = DeadlineLeft(clock_, p.status, p.now, p.pod.active_deadline_seconds);
   }
   if (!p.status.contains("startTime")) p.status["startTime"] = p.now;
   p.status["phase"] = "Running";

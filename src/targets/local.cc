@@ -145,13 +145,13 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
   if (c.image.empty()) return Failf("{}: container {}: no image", spec.workload, c.name);
   auto pinned = pinned_.find(key);
   if (pinned == pinned_.end()) {
+    const bool running = !supervisor_.Replicas(key).empty();  // adopted after a restart
     if (spec.replicas == 0) {
       // Nothing to run, nothing to pull: what runs (adopted) stops.
       waiting_.erase(key);
-      if (!supervisor_.Replicas(key).empty()) supervisor_.Remove(key);
+      if (running) supervisor_.Remove(key);
       return std::optional<runtime::ReplicaTemplate>();
     }
-    const bool running = !supervisor_.Replicas(key).empty();  // adopted after a restart
     // One wake per revision and pull, however often its owner looks meanwhile.
     std::function<void()> wake;
     if (woken_.insert(key).second) {
