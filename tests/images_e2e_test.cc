@@ -49,7 +49,11 @@ class Images : public E2E {
  protected:
   void SetUp() override {
     E2E::SetUp();
-    if (!registry_.Start()) GTEST_SKIP() << "docker-registry is not installed";
+    const bool private_registry =
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+            .find("Private") != std::string::npos;
+    if (!(private_registry ? registry_.Start("puller", "s3cret pass") : registry_.Start()))
+      GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
   std::string Push(const std::string& repo_tag, const std::vector<std::string>& layers,
@@ -187,6 +191,72 @@ spec:
   EXPECT_TRUE(!roots || roots->empty());
 }
 
+// Steps' images from a registry that asks for a password: pulled with the
+// run's pod template imagePullSecrets or its ServiceAccount's, as the
+// kubelet pulls a TaskRun pod's; without them the pull is refused and the
+// TaskRun says so; the Secret's text reaches no status or log.
+TEST_F(Images, APrivateRegistrysStepImageIsPulledWithTheRunsPullSecrets) {
+  Push("tools/private:1", {Tar(BusyboxLayer(), "gzip")}, R"({"Env":["PATH=/bin"]})");
+  const std::string auth = Base64Encode("puller:s3cret pass");
+  const std::string config =
+      fmt::format(R"({{"auths":{{"{}":{{"auth":"{}"}}}}}})", registry_.host(), auth);
+  const std::string secret = fmt::format(R"(apiVersion: v1
+kind: Secret
+metadata: {{name: regcred}}
+type: kubernetes.io/dockerconfigjson
+data: {{.dockerconfigjson: {}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: builder}}
+imagePullSecrets: [{{name: regcred}}]
+---
+)",
+                                         Base64Encode(config));
+  auto run = [&](const std::string& name, const std::string& spec) {
+    return RunJson(File(name + ".yaml",
+                        secret + fmt::format(
+                                     R"(apiVersion: tekton.dev/v1
+kind: {kind}
+metadata: {{name: {name}}}
+spec:
+{spec}
+)",
+                                     fmt::arg("name", name),
+                                     fmt::arg("kind", spec.find("pipelineSpec") == std::string::npos
+                                                          ? "TaskRun"
+                                                          : "PipelineRun"),
+                                     fmt::arg("spec", spec))),
+                   {"--pull-images"});
+  };
+  const std::string step =
+      fmt::format("steps: [{{image: {}, imagePullPolicy: Always, script: 'echo pulled'}}]",
+                  Image("tools/private:1"));
+  auto pipeline = [&](const std::string& extra) {
+    return extra + "  pipelineSpec:\n    tasks:\n      - name: t\n        taskSpec:\n          " +
+           step;
+  };
+  Json anonymous = run("anonymous", pipeline(""));
+  EXPECT_EQ(Reason(anonymous), "Failed") << anonymous.dump(2);
+  Json by_account = run("account", pipeline("  taskRunTemplate: {serviceAccountName: builder}\n"));
+  EXPECT_EQ(Reason(by_account), "Succeeded") << by_account.dump(2);
+  EXPECT_EQ(Log("account-t", "unnamed-0"), "pulled\n");
+  Json by_template =
+      run("template",
+          pipeline("  taskRunTemplate: {podTemplate: {imagePullSecrets: [{name: regcred}]}}\n"));
+  EXPECT_EQ(Reason(by_template), "Succeeded") << by_template.dump(2);
+  Json task_run = run(
+      "taskrun", "  podTemplate: {imagePullSecrets: [{name: regcred}]}\n  taskSpec:\n    " + step);
+  EXPECT_EQ(Reason(task_run), "Succeeded") << task_run.dump(2);
+  std::string said;
+  for (const auto& tr : TaskRuns()) {
+    said += tr["status"].dump() + "\n";
+  }
+  EXPECT_NE(said.find("401"), std::string::npos) << said;
+  EXPECT_EQ(said.find(auth), std::string::npos);
+  EXPECT_EQ(said.find("s3cret"), std::string::npos);
+}
+
 // The task cache's key holds each step's image digest: the same tag
 // pushed again with other bytes misses, the same bytes hit (Always asks
 // the registry each run; IfNotPresent would keep the copy here, as a node
@@ -230,8 +300,9 @@ spec:
 
 // Workloads in their images: `strake serve --pull-images` runs a Rollout
 // whose container has no command (the image's Entrypoint serves on the
-// PORT it is given) and canaries it from one tag to another under load; a
-// tag that cannot be pulled says ErrImagePull while the stable serves on.
+// PORT it is given) and canaries it from one tag to another under load,
+// its analysis a job in the canary's image; a tag that cannot be pulled says
+// ErrImagePull while the stable serves on.
 class ImageWorkloads : public ServerE2E {
  protected:
   void SetUp() override {
@@ -275,7 +346,26 @@ TEST_F(ImageWorkloads, ARolloutWithNoCommandRunsItsImageAndCanariesToTheNextTag)
   PushWeb("v1", base);
   PushWeb("v2", base);
   auto manifest = [&](const std::string& tag) {
-    return fmt::format(R"(apiVersion: v1
+    return fmt::format(R"yaml(apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: in-image}}
+spec:
+  args: [{{name: tag}}]
+  metrics:
+  - name: page
+    provider:
+      job:
+        spec:
+          backoffLimit: 0
+          template:
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: check
+                image: {repo}:{{{{args.tag}}}}
+                command: [sh, -c, 'test "$(cat /www/index.html)" = "hello from {{{{args.tag}}}}"']
+---
+apiVersion: v1
 kind: Service
 metadata: {{name: web}}
 spec:
@@ -290,7 +380,10 @@ spec:
   selector: {{matchLabels: {{app: web}}}}
   strategy:
     canary:
-      steps: [{{setWeight: 50}}, {{pause: {{duration: 1s}}}}]
+      steps:
+      - setWeight: 50
+      - pause: {{duration: 1s}}
+      - analysis: {{templates: [{{templateName: in-image}}], args: [{{name: tag, value: {tag}}}]}}
   template:
     metadata: {{labels: {{app: web}}}}
     spec:
@@ -301,8 +394,9 @@ spec:
         ports: [{{name: http, containerPort: 8080}}]
         readinessProbe: {{httpGet: {{path: /index.html, port: http}}, periodSeconds: 1}}
         livenessProbe: {{exec: {{command: [cat, /www/index.html]}}, periodSeconds: 1}}
-)",
-                       fmt::arg("port", port_),
+)yaml",
+                       fmt::arg("port", port_), fmt::arg("tag", tag),
+                       fmt::arg("repo", registry_.host() + "/tools/web"),
                        fmt::arg("image", registry_.host() + "/tools/web:" + tag));
   };
   auto apply = [&](const std::string& tag) {
@@ -329,6 +423,11 @@ spec:
       << Rollout().dump(2);
   ASSERT_EQ(watch(), "Healthy") << Rollout().dump(2);
   load.Stop();
+  // Its analysis ran a job in the image of the canary's tag (the page it
+  // reads is only there).
+  Json runs = Json::parse(Cli({"get", "analysisruns", "-o", "json"}).out, nullptr, false);
+  ASSERT_TRUE(runs.is_object() && runs["items"].size() == 1) << runs.dump(2);
+  EXPECT_EQ(runs["items"][0]["status"].value("phase", ""), "Successful") << runs.dump(2);
   EXPECT_EQ(load.failures(), 0) << load.last_failure() << " of " << load.total();
   EXPECT_GT(load.bodies()["hello from v1\n"], 0);
   EXPECT_GT(load.bodies()["hello from v2\n"], 0);

@@ -25,6 +25,37 @@ constexpr auto kPullServes = std::chrono::seconds(60);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(10'000);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(300'000);
 
+// The first of the registry configurations `texts` (.dockerconfigjson or
+// .dockercfg) that has credentials for `ref`'s registry, as the kubelet
+// takes them; none: anonymous.
+images::Credentials FirstCredentials(const std::vector<std::string>& texts,
+                                     const images::Reference& ref) {
+  for (const auto& text : texts) {
+    auto creds = images::DockerConfigCredentials(text, ref.repo);
+    if (creds && !creds->empty()) return std::move(*creds);
+  }
+  return {};
+}
+
+// The registry configurations of a TaskRun's pull secrets, from the
+// Secrets its run carries (one that is not there, or holds none, gives
+// none, as the kubelet pulls without it).
+std::vector<std::string> PullSecretTexts(const pipeline::TaskRunJob& job) {
+  std::vector<std::string> out;
+  if (!job.secrets) return out;
+  for (const auto& name : job.pull_secrets) {
+    auto it = job.secrets->find(name);
+    if (it == job.secrets->end()) continue;
+    for (const char* key : {".dockerconfigjson", ".dockercfg"}) {
+      if (auto k = it->second.data.find(key); k != it->second.data.end()) {
+        out.push_back(k->second);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
@@ -68,14 +99,7 @@ Result<std::optional<RunnableImage>> StoreImageSource::Get(
       ++it;
     }
   }
-  images::Credentials credentials;
-  for (const auto& text : pull_secrets) {
-    auto creds = images::DockerConfigCredentials(text, ref.repo);
-    if (creds && !creds->empty()) {
-      credentials = std::move(*creds);
-      break;
-    }
-  }
+  images::Credentials credentials = FirstCredentials(pull_secrets, ref);
   // One pull per reference and credentials: what one pod's pull got is no
   // other's that does not have them.
   const std::string key =
@@ -152,6 +176,7 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
     options.egress = egress_;
     STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy(pull_policy, ref));
     options.policy = policy;
+    options.credentials = FirstCredentials(PullSecretTexts(job), ref);
     STRAKE_TRY_ASSIGN(pulled, store_.Pull(ref, options));
     std::lock_guard<std::mutex> lock(mu_);
     if (pinned_.size() >= kMaxPinned) pinned_.erase(pinned_.begin());

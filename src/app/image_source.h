@@ -25,11 +25,11 @@
 namespace strake::app {
 
 //
-// The workloads' images too (targets::WorkloadImages): each pull runs on a
+// The workloads' images too (ContainerImages): each pull runs on a
 // thread of its own, one at a time per reference, its waiters told when it
 // ends; a failed pull is tried again after Kubernetes' ImagePullBackOff
 // (10 s doubling to 5 minutes).
-class StoreImageSource final : public pipeline::ImageSource, public targets::WorkloadImages {
+class StoreImageSource final : public pipeline::ImageSource, public ContainerImages {
  public:
   // `dir`: the store's directory (<data>/images).
   StoreImageSource(std::string dir, EgressPolicy egress);

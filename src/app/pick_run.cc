@@ -147,6 +147,10 @@ Json RunForTask(const model::Resource& source, const std::vector<model::Resource
   if (!is_task && spec.contains("serviceAccountName")) {
     run_spec["taskRunTemplate"] = {{"serviceAccountName", spec["serviceAccountName"]}};
   }
+  const Json pod = is_task ? Json::object() : spec.value("podTemplate", Json::object());
+  if (pod.is_object() && pod.contains("imagePullSecrets")) {
+    run_spec["taskRunTemplate"]["podTemplate"]["imagePullSecrets"] = pod["imagePullSecrets"];
+  }
   return {{"apiVersion", "tekton.dev/v1"},
           {"kind", "PipelineRun"},
           {"metadata",

@@ -573,7 +573,7 @@ struct Controllers {
 // controller, which outlives it.
 struct BatchWork {
   BatchWork(store::Store& st, const Clock& clock, const std::string& data_dir,
-            const std::string& work_dir, const Sandbox* box, targets::WorkloadImages* images)
+            const std::string& work_dir, const Sandbox* box, ContainerImages* images)
       : jobs(st, clock,
              server::AttemptPlace{PathJoin(data_dir, "logs/jobs"), work_dir, box, images},
              [this](const std::string& k) { job_ctl->Enqueue(k); }),
@@ -724,7 +724,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   router::RemoteRouter router(RouterOptions(options));
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
-  auto providers = rollout::MakeProviders(&target, options.egress, box);
+  STRAKE_TRY_ASSIGN(images, OpenImageSource(options.pull_images && options.sandbox,
+                                            options.data_dir, options.egress));
+  auto providers = rollout::MakeProviders(&target, options.egress, box, images.get());
   std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
   STRAKE_TRY(MakeDirs(analysis_logs, 0700));
 
@@ -755,8 +757,6 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
   // same engine as `strake run`, sandboxed, in this data directory.
-  STRAKE_TRY_ASSIGN(images, OpenImageSource(options.pull_images && options.sandbox,
-                                            options.data_dir, options.egress));
   pipeline::Engine engine(st, EngineOptionsFor(options, st, clock, images.get()), clock);
   server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());

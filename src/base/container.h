@@ -19,6 +19,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +67,25 @@ struct RunnableImage {
   std::string digest;  // of the image manifest it was unpacked from
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir, user;
+};
+
+// Where containers' images come from when workloads, Jobs and analysis
+// jobs run in their images (app/ implements it over images/'s store; tests
+// give their own).
+class ContainerImages {
+ public:
+  virtual ~ContainerImages() = default;
+  // `image` unpacked on this machine: at once when `pull_policy` (""
+  // means Kubernetes' default for it) lets the copy here serve, or
+  // `local_ok` does (replicas of it already run); std::nullopt while a
+  // pull runs in the background, `done` then called once when it ends (on
+  // the pull's thread, never within Get). An error is the last pull's,
+  // until a back-off has passed. `pull_secrets`: .dockerconfigjson texts,
+  // the first that has credentials for the registry used.
+  virtual Result<std::optional<RunnableImage>> Get(const std::string& image,
+                                                   const std::string& pull_policy, bool local_ok,
+                                                   const std::vector<std::string>& pull_secrets,
+                                                   std::function<void()> done) = 0;
 };
 
 // Kubernetes' rule for a container's command: `command` replaces the

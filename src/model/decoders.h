@@ -89,6 +89,8 @@ PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
 // A pod's spec into `t` (a Pod's own, or a template's).
 void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate& t,
                    const std::set<std::string>& taken);
+// A pod spec's imagePullSecrets (`[{name: …}]`) in `f`, the Secrets' names.
+std::vector<std::string> DecodeImagePullSecrets(Ctx& ctx, Fields& f);
 std::map<std::string, std::string> DecodeSelector(Ctx& ctx, const Node* n, const std::string& path);
 // The selector must select the template's labels, as Kubernetes checks.
 void CheckSelector(Ctx& ctx, const Node& at, const std::string& path,

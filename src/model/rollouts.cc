@@ -728,6 +728,7 @@ MetricProvider DecodeProvider(Ctx& ctx, const Node& n, const std::string& path) 
       if (const Node* t = sf.Need("template")) {
         PodTemplate pod = DecodePodTemplate(ctx, *t, sf.Sub("template"));
         if (!pod.containers.empty()) p.job = pod.containers.front();
+        p.job_pull_secrets = pod.image_pull_secrets;
       }
     }
   }

@@ -336,7 +336,8 @@ struct MetricProvider {
   // job: the first container of spec.template.spec
   Container job;
   int job_backoff_limit = 0;
-  int job_active_deadline_seconds = 0;  // 0: strake's default (10 minutes per attempt set)
+  int job_active_deadline_seconds = 0;        // 0: strake's default (10 minutes per attempt set)
+  std::vector<std::string> job_pull_secrets;  // the template's imagePullSecrets
   // router (strake's own): the embedded router's per-revision metrics
   std::string service;
   std::string revision = "canary";  // canary | stable

@@ -1080,7 +1080,14 @@ bool DecodePipelineRunKind(Ctx& ctx, Fields& f, Resource& r) {
   if (const Node* t = sf.Get("taskRunTemplate")) {
     Fields tf(ctx, *t, "spec.taskRunTemplate");
     s.service_account = tf.Str("serviceAccountName");
-    tf.Ignore({"podTemplate"});
+    if (const Node* pt = tf.Get("podTemplate"); pt && pt->IsMap()) {
+      Fields pf(ctx, *pt, "spec.taskRunTemplate.podTemplate");
+      s.image_pull_secrets = DecodeImagePullSecrets(ctx, pf);
+      for (const auto& entry : pt->map) {
+        if (entry.key.scalar != "imagePullSecrets")
+          pf.Ignore({entry.key.scalar}, "only matters to a pod");
+      }
+    }
   }
   s.task_run_specs = DecodeTaskRunSpecs(ctx, sf.Get("taskRunSpecs"), "spec.taskRunSpecs");
   r.value = PipelineRun{r.meta, std::move(s)};
@@ -1125,8 +1132,10 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
   if (const Node* pt = sf.Get("podTemplate"); pt && pt->IsMap()) {
     Fields pf(ctx, *pt, "spec.podTemplate");
     s.pod_volumes = DecodeVolumes(ctx, pf.Get("volumes"), "spec.podTemplate.volumes");
+    s.image_pull_secrets = DecodeImagePullSecrets(ctx, pf);
     for (const auto& entry : pt->map) {
-      if (entry.key.scalar != "volumes") pf.Ignore({entry.key.scalar}, "only matters to a pod");
+      if (entry.key.scalar != "volumes" && entry.key.scalar != "imagePullSecrets")
+        pf.Ignore({entry.key.scalar}, "only matters to a pod");
     }
     for (const auto& v : s.pod_volumes) {
       if (!s.task_spec) break;

@@ -289,6 +289,9 @@ struct PipelineRunSpec {
   Timeouts timeouts;
   std::string status;  // "", Cancelled, CancelledRunFinally, StoppedRunFinally, PipelineRunPending
   std::string service_account;  // taskRunTemplate.serviceAccountName ("": default)
+  // taskRunTemplate.podTemplate.imagePullSecrets: the steps' images are
+  // pulled with them (and the ServiceAccount's).
+  std::vector<std::string> image_pull_secrets;
 };
 
 struct TaskRunSpec {
@@ -304,6 +307,7 @@ struct TaskRunSpec {
   // podTemplate.volumes: the task's volumes too (an embedded task spec has
   // them added already).
   std::vector<Volume> pod_volumes;
+  std::vector<std::string> image_pull_secrets;  // podTemplate.imagePullSecrets
 };
 
 struct Task {

@@ -184,11 +184,7 @@ void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate
                   "only the first container runs on the local target; the others are ignored");
     }
   }
-  sf.List("imagePullSecrets", [&](const Node& item, const std::string& p) {
-    Fields rf(ctx, item, p);
-    if (const Node* v = rf.Need("name"))
-      t.image_pull_secrets.push_back(ctx.Str(*v, rf.Sub("name")));
-  });
+  t.image_pull_secrets = DecodeImagePullSecrets(ctx, sf);
   if (const Node* v = sf.Get("terminationGracePeriodSeconds")) {
     t.termination_grace_period_seconds =
         ctx.Int(*v, sf.Sub("terminationGracePeriodSeconds"), 0, 86400);
@@ -201,6 +197,15 @@ void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate
   std::set_difference(kIgnoredPodSpec.begin(), kIgnoredPodSpec.end(), taken.begin(), taken.end(),
                       std::inserter(ignored, ignored.end()));
   sf.Ignore(ignored);
+}
+
+std::vector<std::string> DecodeImagePullSecrets(Ctx& ctx, Fields& f) {
+  std::vector<std::string> out;
+  f.List("imagePullSecrets", [&](const Node& item, const std::string& p) {
+    Fields rf(ctx, item, p);
+    if (const Node* v = rf.Need("name")) out.push_back(ctx.Str(*v, rf.Sub("name")));
+  });
+  return out;
 }
 
 PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,

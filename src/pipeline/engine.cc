@@ -605,6 +605,14 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
     }
     auto creds = CredentialsOf(account, secret_objects);
     if (!creds.empty()) status["strake"]["credentials"] = ToJson(creds);
+    // And the Secrets the kubelet would pull the steps' images with.
+    Json pull = Json::array();
+    for (const auto& name : pr.spec.image_pull_secrets) pull.push_back(name);
+    for (const auto& ref :
+         account.is_object() ? account.value("imagePullSecrets", Json::array()) : Json::array()) {
+      if (ref.is_object() && ref.value("name", "") != "") pull.push_back(ref["name"]);
+    }
+    if (!pull.empty()) status["strake"]["pullSecrets"] = std::move(pull);
   }
   // So do the StepActions, as they are now (Tekton resolves a step's ref
   // when its TaskRun starts; a run here never changes under its steps).
@@ -747,6 +755,9 @@ Status Engine::LoadCarried(RunState& run, const Json& strake) {
   run.config_maps = maps(strake.value("configMaps", Json::object()));
   run.secrets = maps(strake.value("secrets", Json::object()));
   run.credentials = CredentialsFromJson(strake.value("credentials", Json::array()));
+  for (const auto& name : strake.value("pullSecrets", Json::array())) {
+    if (name.is_string()) run.pull_secrets.push_back(name.get<std::string>());
+  }
   if (strake.contains("stepActions")) {
     auto actions = std::make_shared<StepActions>();
     for (const auto& [action, action_spec] : strake["stepActions"].items()) {

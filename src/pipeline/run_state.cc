@@ -303,6 +303,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.secrets = run.secrets;
   j.step_actions = run.step_actions;
   j.credentials = run.credentials;
+  j.pull_secrets = run.pull_secrets;
   j.ignore_failure = pt.continue_on_error;
   j.timeout = TaskRunTimeout(run, fin, i, now);
   return j;

@@ -82,6 +82,7 @@ struct RunState {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> config_maps, secrets;
   std::shared_ptr<const StepActions> step_actions;  // as the run was submitted
   std::vector<Credential> credentials;              // of its ServiceAccount
+  std::vector<std::string> pull_secrets;            // Secrets the steps' images are pulled with
   std::set<std::string> recover;  // TaskRuns found Running on resume: re-run, not re-created
   // The planner's view, kept up to date as tasks change. Change facts with Set.
   RunFacts facts;

@@ -258,7 +258,7 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
   Json strake = {{"taskNames", names.value("taskNames", Json::object())}, {"pipeline", pipeline}};
   if (names.contains("childPipelines")) strake["childPipelines"] = names["childPipelines"];
   for (const char* carried_key :
-       {"configMaps", "secrets", "credentials", "stepActions", "executor"}) {
+       {"configMaps", "secrets", "credentials", "pullSecrets", "stepActions", "executor"}) {
     if (carried.contains(carried_key)) strake[carried_key] = carried[carried_key];
   }
   r.status = {

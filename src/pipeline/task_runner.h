@@ -61,6 +61,9 @@ struct TaskRunJob {
   std::shared_ptr<const std::map<std::string, model::ConfigMapData>> secrets;
   std::shared_ptr<const StepActions> step_actions;  // what steps' `ref`s name
   std::vector<Credential> credentials;              // written to HOME first
+  // Secrets (in `secrets`) whose registry credentials pull the steps'
+  // images: the pod template's imagePullSecrets, then the ServiceAccount's.
+  std::vector<std::string> pull_secrets;
   // strake's own variables for every step (CI_DEPLOY_FREEZE), under the
   // step's env: a step that sets the same name keeps its own.
   std::map<std::string, std::string> context_env;

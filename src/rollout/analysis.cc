@@ -460,8 +460,9 @@ constexpr int kDefaultJobDeadlineSeconds = 600;
 
 class Providers : public MetricProviders, public PrometheusRangeSource {
  public:
-  Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox)
-      : router_(router), egress_(std::move(egress)), sandbox_(sandbox) {}
+  Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox,
+            ContainerImages* images)
+      : router_(router), egress_(std::move(egress)), sandbox_(sandbox), images_(images) {}
 
   Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) override {
     const model::MetricProvider& p = metric.provider;
@@ -647,34 +648,107 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     }
   }
 
-  Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) const {
-    SpawnOptions o;
-    o.sandbox = sandbox_;
-    o.argv = p.job.command;
-    for (const auto& a : p.job.args) o.argv.push_back(a);
-    if (o.argv.empty()) return Fail("job: the container has no command");
-    o.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"};
-    for (const auto& e : p.job.env) {
+  // The job's image: at once when it is here, else when the pull that
+  // Get started ends (it may fail), unless the deadline passes or the run
+  // is cancelled first.
+  Result<RunnableImage> AwaitImage(const model::Container& c, const MeasureContext& ctx,
+                                   std::chrono::steady_clock::time_point deadline) const {
+    struct Pulled {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto pulled = std::make_shared<Pulled>();
+    for (;;) {
+      auto got = images_->Get(c.image, c.image_pull_policy, false, ctx.pull_secrets, [pulled] {
+        std::lock_guard<std::mutex> lock(pulled->mu);
+        pulled->done = true;
+        pulled->cv.notify_all();
+      });
+      if (!got) return Failf("ErrImagePull: {}: {}", c.image, got.error().message);
+      if (*got) return std::move(**got);
+      std::unique_lock<std::mutex> lock(pulled->mu);
+      while (!pulled->done) {
+        if (std::chrono::steady_clock::now() >= deadline)
+          return Failf("past its activeDeadlineSeconds while pulling image {}", c.image);
+        if (ctx.cancelled && ctx.cancelled->load())
+          return Fail("stopped: the run was terminated or deleted");
+        pulled->cv.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      pulled->done = false;
+    }
+  }
+
+  // The job's container's environment as it declares it (valueFrom read by
+  // the reconciler; an optional key that is missing is left out).
+  static Result<std::vector<std::string>> JobEnv(const model::Container& job,
+                                                 const MeasureContext& ctx) {
+    std::vector<std::string> env;
+    for (const auto& e : job.env) {
       if (e.config_map_key_ref || e.secret_key_ref) {
-        // Read by the reconciler; an optional key that is missing is left out.
         auto it = ctx.env_from.find(e.name);
-        if (it != ctx.env_from.end()) o.env.push_back(fmt::format("{}={}", e.name, it->second));
+        if (it != ctx.env_from.end()) env.push_back(fmt::format("{}={}", e.name, it->second));
         continue;
       }
       auto v = ResolveArgs(e.value, ctx.args);
       if (!v) return tl::unexpected(v.error());
-      o.env.push_back(fmt::format("{}={}", e.name, *v));
+      env.push_back(fmt::format("{}={}", e.name, *v));
     }
-    o.cwd = p.job.working_dir;
-    // The output goes to the log masked with the namespace's Secret values
-    // (the job's env or args may hold any of them), as a Job's does.
-    ProcessLog log = ProcessLog::Open(ctx.log_path, ctx.secrets);
-    o.stdout_fd = o.stderr_fd = log.write_fd();
-    // activeDeadlineSeconds covers every attempt, as a Job's does.
+    return env;
+  }
+
+  // The job's container with the run's args in its image, command, args
+  // and working directory, as Argo templates the whole metric.
+  static Result<model::Container> ResolvedJob(const model::Container& c,
+                                              const std::map<std::string, std::string>& args) {
+    model::Container out = c;
+    for (std::string* text : {&out.image, &out.working_dir}) {
+      STRAKE_TRY_ASSIGN(v, ResolveArgs(*text, args));
+      *text = std::move(v);
+    }
+    for (auto* list : {&out.command, &out.args}) {
+      for (auto& text : *list) {
+        STRAKE_TRY_ASSIGN(v, ResolveArgs(text, args));
+        text = std::move(v);
+      }
+    }
+    return out;
+  }
+
+  Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) const {
+    // activeDeadlineSeconds covers the pull and every attempt, as a Job's does.
     auto limit =
         std::chrono::seconds(p.job_active_deadline_seconds > 0 ? p.job_active_deadline_seconds
                                                                : kDefaultJobDeadlineSeconds);
     auto deadline = std::chrono::steady_clock::now() + limit;
+    STRAKE_TRY_ASSIGN(own_env, JobEnv(p.job, ctx));
+    auto resolved = ResolvedJob(p.job, ctx.args);
+    if (!resolved) return tl::unexpected(resolved.error().Wrap("job"));
+    const model::Container& job = *resolved;
+    SpawnOptions o;
+    std::optional<ContainerRun> in_image;
+    if (images_ && !job.image.empty()) {
+      auto image = AwaitImage(job, ctx, deadline);
+      if (!image) return tl::unexpected(image.error().Wrap("job"));
+      auto run = ContainerFor(*image, job.command, job.args, own_env, job.working_dir);
+      if (!run) return Failf("job: image {}: {}", job.image, run.error().message);
+      in_image = std::move(*run);
+      o.argv = in_image->argv;
+      o.env = in_image->env;
+      o.container = &in_image->spec;  // the container is its sandbox
+    } else {
+      o.sandbox = sandbox_;
+      o.argv = job.command;
+      o.argv.insert(o.argv.end(), job.args.begin(), job.args.end());
+      if (o.argv.empty()) return Fail("job: the container has no command");
+      o.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"};
+      o.env.insert(o.env.end(), own_env.begin(), own_env.end());
+      o.cwd = job.working_dir;
+    }
+    // The output goes to the log masked with the namespace's Secret values
+    // (the job's env or args may hold any of them), as a Job's does.
+    ProcessLog log = ProcessLog::Open(ctx.log_path, ctx.secrets);
+    o.stdout_fd = o.stderr_fd = log.write_fd();
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
       auto proc = Spawn(o);
       if (!proc) return Failf("job: {}", proc.error().message);
@@ -731,13 +805,14 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
   RouterMetricsSource* router_;
   EgressPolicy egress_;
   const Sandbox* sandbox_;
+  ContainerImages* images_;
 };
 
 }  // namespace
 
 std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
-                                               const Sandbox* sandbox) {
-  return std::make_unique<Providers>(router, std::move(egress), sandbox);
+                                               const Sandbox* sandbox, ContainerImages* images) {
+  return std::make_unique<Providers>(router, std::move(egress), sandbox, images);
 }
 
 // ---- the reconciler -------------------------------------------------------------------
@@ -928,6 +1003,9 @@ std::optional<Measurement> AnalysisRunReconciler::MeasureDue(const std::string& 
     if (!env)
       return Measurement{"Error", "", fmt::format("job: {}", env.error().message), now, now};
     for (auto& [var, value] : *env) ctx.env_from[var] = std::move(value);
+    auto secrets = PullSecrets(store_, ctx.ns, m.provider.job_pull_secrets);
+    if (!secrets) return Measurement{"Error", "", secrets.error().message, now, now};
+    ctx.pull_secrets = std::move(*secrets);
   }
   ctx.now_ms = now;
   if (m.provider.kind == model::MetricProvider::Kind::kKayenta) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/container.h"
 #include "base/egress.h"
 #include "base/mask.h"
 #include "base/process.h"
@@ -161,6 +162,8 @@ struct MeasureContext {
   std::map<std::string, std::string> env_from;
   // What a job's log is masked with: every Secret value of the namespace.
   std::vector<std::string> secrets;
+  // A job's imagePullSecrets, read by the reconciler (PullSecrets).
+  std::vector<std::string> pull_secrets;
   // Set when the run is terminated or deleted: a job stops and is killed.
   std::shared_ptr<const std::atomic<bool>> cancelled;
 };
@@ -176,9 +179,12 @@ class MetricProviders {
 // The real providers. `router` may be null (no embedded router): the router
 // provider then errors. Web and Prometheus providers connect only where
 // `egress` allows. Job metrics run in `sandbox` when it is not null (their
-// commands come from git); it must outlive the providers.
+// commands come from git), or, when `images` is not null, in their
+// container's image pulled through it (a measurement waits for the pull
+// within the job's activeDeadlineSeconds); both must outlive the providers.
 std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
-                                               const Sandbox* sandbox = nullptr);
+                                               const Sandbox* sandbox = nullptr,
+                                               ContainerImages* images = nullptr);
 
 // A quantile from histogram buckets, interpolated within a bucket as
 // Prometheus' histogram_quantile does.

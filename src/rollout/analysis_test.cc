@@ -839,6 +839,64 @@ TEST(ProvidersTest, AJobPastItsActiveDeadlineIsAnError) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+// The run's args reach a job's command, as Argo templates the whole metric.
+TEST(ProvidersTest, AJobsCommandHasTheRunsArgs) {
+  auto providers = MakeProviders(nullptr, EgressPolicy());
+  auto m = JobMetric(
+      "          template:\n            spec:\n              containers: [{name: c, command: "
+      "[sh, -c, 'test \"$0\" = v2', '{{args.tag}}']}]\n");
+  MeasureContext ctx;
+  ctx.args = {{"tag", "v2"}};
+  auto v = providers->Measure(m, ctx);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(*v, Value(true));
+  ctx.args = {{"tag", "v1"}};
+  EXPECT_EQ(providers->Measure(m, ctx).value_or(Value()), Value(false));
+  ctx.args.clear();
+  v = providers->Measure(m, ctx);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "job: unknown argument \"tag\"");
+}
+
+// Images as a server's store would give them: a refusal, or a pull that
+// never ends.
+class FakeImages : public ContainerImages {
+ public:
+  Result<std::optional<RunnableImage>> Get(const std::string& image, const std::string&, bool,
+                                           const std::vector<std::string>& pull_secrets,
+                                           std::function<void()>) override {
+    asked.push_back(image);
+    secrets = pull_secrets;
+    if (refuse) return Fail("HTTP 401");
+    return std::optional<RunnableImage>();
+  }
+  bool refuse = true;
+  std::vector<std::string> asked, secrets;
+};
+
+TEST(ProvidersTest, AJobInItsImageWaitsForItsPullWithinItsDeadline) {
+  FakeImages images;
+  auto providers = MakeProviders(nullptr, EgressPolicy(), nullptr, &images);
+  auto m = JobMetric(
+      "          activeDeadlineSeconds: 1\n          template:\n            spec:\n"
+      "              containers: [{name: c, image: 'registry.test/check:{{args.tag}}'}]\n");
+  MeasureContext ctx;
+  ctx.args = {{"tag", "v2"}};
+  ctx.pull_secrets = {"{}"};
+  auto v = providers->Measure(m, ctx);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "job: ErrImagePull: registry.test/check:v2: HTTP 401");
+  EXPECT_EQ(images.asked, std::vector<std::string>{"registry.test/check:v2"});
+  EXPECT_EQ(images.secrets, ctx.pull_secrets);
+  images.refuse = false;
+  auto start = std::chrono::steady_clock::now();
+  v = providers->Measure(m, ctx);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message,
+            "job: past its activeDeadlineSeconds while pulling image registry.test/check:v2");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 TEST(ProvidersTest, TheEgressPolicyRefusesLoopbackAndLinkLocalByDefault) {
   auto providers = MakeProviders(nullptr, EgressPolicy());
   for (const char* url : {"http://127.0.0.1:9090", "http://169.254.169.254/latest/meta-data",

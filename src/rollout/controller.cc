@@ -172,6 +172,17 @@ Result<std::vector<std::string>> PullSecrets(store::Store& store, const std::str
   return out;
 }
 
+Status ReadRevisionInputs(store::Store& store, RevisionSpec& rs) {
+  if (!rs.pod.containers.empty()) {
+    PodFields fields{"", rs.ns, "", "", rs.pod.labels, rs.pod.annotations};
+    STRAKE_TRY_ASSIGN(env, ResolveEnv(store, rs.ns, rs.pod.containers.front(), &fields));
+    rs.env = std::move(env);
+  }
+  STRAKE_TRY_ASSIGN(secrets, PullSecrets(store, rs.ns, rs.pod.image_pull_secrets));
+  rs.pull_secrets = std::move(secrets);
+  return Ok();
+}
+
 Result<std::map<std::string, RevisionObservation>> RolloutReconciler::Observe(
     const std::string& ns, const std::string& workload) {
   return ObserveMasked(store_, target_, ns, workload);
@@ -842,22 +853,10 @@ void RolloutReconciler::ScaleRevisions(const std::string& ns, const std::string&
     rs.hash = h;
     rs.pod = *pod;
     rs.replicas = n;
-    if (!pod->containers.empty()) {
-      // The replicas share one environment: no one pod name or uid.
-      PodFields fields{"", ns, "", "", pod->labels, pod->annotations};
-      auto env = ResolveEnv(store_, ns, pod->containers.front(), &fields);
-      if (!env) {
-        *problem = env.error().message;
-        continue;
-      }
-      rs.env = *env;
-    }
-    auto secrets = PullSecrets(store_, ns, pod->image_pull_secrets);
-    if (!secrets) {
-      *problem = secrets.error().message;
+    if (auto read = ReadRevisionInputs(store_, rs); !read) {
+      *problem = read.error().message;
       continue;
     }
-    rs.pull_secrets = std::move(*secrets);
     auto st = target_.ScaleRevision(rs);
     if (!st) *problem = st.error().message;
   }

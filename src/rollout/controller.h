@@ -67,6 +67,11 @@ Result<std::vector<std::string>> SecretValues(store::Store& store, const std::st
 Result<std::vector<std::string>> PullSecrets(store::Store& store, const std::string& ns,
                                              const std::vector<std::string>& names);
 
+// What a revision's pod reads from the store, into `rs`: the first
+// container's environment (ResolveEnv; its replicas share one, with no one
+// pod name or uid) and the pod's pull secrets (PullSecrets).
+Status ReadRevisionInputs(store::Store& store, RevisionSpec& rs);
+
 // The target's observation of `workload`'s revisions in `ns`. A replica's
 // problem may hold what its workload wrote (the answer to a readiness
 // probe) and the workload may read any Secret of `ns`: every value is

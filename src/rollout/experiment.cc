@@ -603,10 +603,8 @@ Result<controller::ReconcileResult> ExperimentReconciler::Reconcile(const std::s
     rs.replicas = d.replicas[t.name];
     Status scaled = Ok();
     if (!t.pod.containers.empty()) {
-      PodFields fields{"", ns, "", "", t.pod.labels, t.pod.annotations};
-      auto env = ResolveEnv(store_, ns, t.pod.containers.front(), &fields);
-      if (env) rs.env = *env;
-      scaled = env ? target_.ScaleRevision(rs) : Status(tl::unexpected(env.error()));
+      scaled = ReadRevisionInputs(store_, rs);
+      if (scaled) scaled = target_.ScaleRevision(rs);
     }
     if (!scaled && !TemplateDone(ts.status)) {
       std::string why = fmt::format("Failed to create ReplicaSet for template '{}': {}", t.name,

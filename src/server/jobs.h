@@ -48,7 +48,7 @@ struct AttemptPlace {
   const Sandbox* sandbox = nullptr;
   // Not null: containers run in their images, pulled through this (it
   // must outlive the reconcilers), not on the host's programs.
-  targets::WorkloadImages* images = nullptr;
+  ContainerImages* images = nullptr;
 };
 
 // The image container `c` runs in: none (not in images: `image` unset),

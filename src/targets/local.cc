@@ -91,7 +91,7 @@ std::string LocalTarget::GroupKey(const std::string& ns, const std::string& work
   return ns + "/" + workload + "/" + hash;
 }
 
-void LocalTarget::UseImages(WorkloadImages* images, std::function<void(const std::string&)> wake) {
+void LocalTarget::UseImages(ContainerImages* images, std::function<void(const std::string&)> wake) {
   std::lock_guard<std::mutex> lock(images_mu_);
   images_ = images;
   wake_ = std::move(wake);

@@ -38,24 +38,6 @@
 
 namespace strake::targets {
 
-// Where the replicas' images come from when workloads run in their images
-// (app/ implements it over images/'s store; tests give their own).
-class WorkloadImages {
- public:
-  virtual ~WorkloadImages() = default;
-  // `image` unpacked on this machine: at once when `pull_policy` (""
-  // means Kubernetes' default for it) lets the copy here serve, or
-  // `local_ok` does (replicas of it already run); std::nullopt while a
-  // pull runs in the background, `done` then called once when it ends (on
-  // the pull's thread, never within Get). An error is the last pull's,
-  // until a back-off has passed. `pull_secrets`: .dockerconfigjson texts,
-  // the first that has credentials for the registry used.
-  virtual Result<std::optional<RunnableImage>> Get(const std::string& image,
-                                                   const std::string& pull_policy, bool local_ok,
-                                                   const std::vector<std::string>& pull_secrets,
-                                                   std::function<void()> done) = 0;
-};
-
 class LocalTarget : public rollout::WorkloadTarget,
                     public rollout::TrafficRouter,
                     public rollout::RouterMetricsSource {
@@ -70,7 +52,7 @@ class LocalTarget : public rollout::WorkloadTarget,
   // container.h: its own root, user, PID namespace), pulled through
   // `images` (which must outlive this); `wake` is called with a revision's
   // group key when its image's pull ends, so that its owner looks again.
-  void UseImages(WorkloadImages* images, std::function<void(const std::string&)> wake);
+  void UseImages(ContainerImages* images, std::function<void(const std::string&)> wake);
 
   Status ScaleRevision(const rollout::RevisionSpec& spec) override;
   void Prune(const std::string& ns, const std::string& workload,
@@ -139,7 +121,7 @@ class LocalTarget : public rollout::WorkloadTarget,
   runtime::Supervisor& supervisor_;
   router::RouterControl& router_;
   std::string work_dir_;
-  WorkloadImages* images_ = nullptr;
+  ContainerImages* images_ = nullptr;
   std::function<void(const std::string&)> wake_;
   std::mutex images_mu_;
   // By group key: the image a revision's replicas run (fixed once pulled,
