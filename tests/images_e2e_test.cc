@@ -158,6 +158,10 @@ spec:
               script: echo never
 )",
                   fmt::arg("name", "missing"), fmt::arg("image", Image("tools/absent:1")));
+  // Steps run in their images inside the sandbox, never without it.
+  Ran both = Strake({"run", "-f", File("missing.yaml", yaml), "--pull-images", "--no-sandbox"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("--no-sandbox excludes --pull-images"), std::string::npos) << both.err;
   Json missing = RunJson(File("missing.yaml", yaml), {"--pull-images"});
   EXPECT_EQ(Reason(missing), "Failed");
   ReplaceAll(yaml, "name: missing", "name: evil");

@@ -144,9 +144,12 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   run->add_option("-p,--param", params_, "NAME=VALUE (JSON for arrays and objects)");
   run->add_option("--parallel", parallel_, "TaskRuns at once (default: cores)");
   run->add_flag("--no-cache", no_cache_, "do not use or fill the task cache");
-  run->add_flag("--no-sandbox", no_sandbox_, "run steps directly on the host, not in bubblewrap");
+  auto* no_sandbox = run->add_flag("--no-sandbox", no_sandbox_,
+                                   "run steps directly on the host, not in bubblewrap");
+  // Steps run in their images inside the sandbox: never one without the other.
   run->add_flag("--pull-images", pull_images_,
-                "run each step in its image, pulled from its registry (in the sandbox)");
+                "run each step in its image, pulled from its registry (in the sandbox)")
+      ->excludes(no_sandbox);
   run->add_option("--resume", resume_, "continue an interrupted PipelineRun");
   run->add_option("-n,--namespace", ns_, "the namespace of the run to --resume (default: default)");
   run->add_option("-o,--output", ctx.output, "text, json or yaml: the finished PipelineRun")

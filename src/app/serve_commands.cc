@@ -25,13 +25,17 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
   serve->add_option("--work-dir", work_dir_,
                     "where workload, Job and analysis job commands run, and the one host "
                     "directory they may write (default: the current directory)");
-  serve->add_flag("--no-sandbox", no_sandbox_,
-                  "run workloads, Jobs, analysis jobs and pipeline steps directly on the host, "
-                  "not in bubblewrap");
-  serve->add_flag("--pull-images", pull_images_,
-                  "run each pipeline step and each workload replica in its image, pulled "
-                  "from its registry (rootless containers; registries are reached under "
-                  "--egress-allow)");
+  auto* no_sandbox =
+      serve->add_flag("--no-sandbox", no_sandbox_,
+                      "run workloads, Jobs, analysis jobs and pipeline steps directly on the "
+                      "host, not in bubblewrap");
+  // Steps run in their images inside the sandbox: never one without the other.
+  serve
+      ->add_flag("--pull-images", pull_images_,
+                 "run each pipeline step and each workload replica in its image, pulled "
+                 "from its registry (rootless containers; registries are reached under "
+                 "--egress-allow)")
+      ->excludes(no_sandbox);
   serve
       ->add_option("--egress-allow", egress_allow_,
                    "where metric providers and git remotes may connect besides public "

@@ -270,9 +270,11 @@ unsigned long LockedFlags(const char* path) {
 
 // In the child that unshared a PID namespace: forks its process 1, which
 // returns true and goes on; this process stays outside as its waiter and
-// exits as it does. False with errno when the fork fails.
+// exits as it does. False with errno when the fork fails. _Fork, not
+// fork: this child of a threaded process may make system calls only, and
+// fork runs the atfork handlers.
 bool ForkFirstProcess() {
-  pid_t first = ::fork();
+  pid_t first = ::_Fork();
   if (first < 0) return false;
   if (first == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
