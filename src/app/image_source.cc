@@ -99,6 +99,12 @@ Result<std::optional<RunnableImage>> StoreImageSource::Get(
       ++it;
     }
   }
+  // A pull long over is forgotten, its back-off too, as the kubelet
+  // forgets one after twice the longest back-off.
+  std::erase_if(pulls_, [&](const auto& entry) {
+    const Pull& p = entry.second;
+    return !p.running && p.waiters.empty() && now - p.ended > 2 * kMaxBackoff;
+  });
   images::Credentials credentials = FirstCredentials(pull_secrets, ref);
   // One pull per reference and credentials: what one pod's pull got is no
   // other's that does not have them.
