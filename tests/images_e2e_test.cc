@@ -78,7 +78,7 @@ class Images : public E2E {
 
 TEST_F(Images, StepsRunInTheirOwnImagesAndShareTheirWorkspaces) {
   const std::string base = Tar(BusyboxLayer(), "gzip");
-  Push("tools/app:1", {base},
+  const std::string app_digest = Push("tools/app:1", {base},
        R"({"Entrypoint":["/bin/echo"],"Cmd":["from Cmd"],"Env":["PATH=/bin","GREETING=hi"],)"
        R"("WorkingDir":"/srv","User":"app"})");
   // A second image, run as root: the same base, and a layer that replaces
@@ -140,6 +140,10 @@ spec:
   auto tr = TaskRuns();
   ASSERT_EQ(tr.size(), 1u);
   EXPECT_FALSE(tr[0]["status"]["strake"].contains("ignoredImages")) << tr[0]["status"].dump(2);
+  // Each step says which bytes it ran, as a pod's containers do.
+  EXPECT_EQ(tr[0]["status"]["steps"][0].value("imageID", ""),
+            registry_.host() + "/tools/app@" + app_digest)
+      << tr[0]["status"]["steps"].dump(2);
 }
 
 TEST_F(Images, AnImageThatCannotBePulledFailsItsTaskRunAndSaysWhy) {

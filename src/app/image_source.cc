@@ -11,6 +11,9 @@ RunnableImage Runnable(const images::Image& img) {
   RunnableImage out;
   out.root = img.root;
   out.digest = img.digest;
+  if (auto ref = images::ParseReference(img.reference)) {
+    out.name = ref->repo.registry + "/" + ref->repo.repository;
+  }
   out.entrypoint = img.config.entrypoint;
   out.cmd = img.config.cmd;
   out.env = img.config.env;

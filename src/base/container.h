@@ -65,6 +65,7 @@ struct ContainerSpec {
 struct RunnableImage {
   std::string root;    // the host directory of the unpacked root
   std::string digest;  // of the image manifest it was unpacked from
+  std::string name;    // its repository, normalised: "docker.io/library/alpine"
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir, user;
 };

@@ -898,6 +898,7 @@ class TaskExecutor::Attempt {
   const Layout& layout() const { return lay_; }
   const Paths& paths() const { return paths_; }
   std::map<std::string, std::string>& logs() { return logs_; }
+  const std::map<std::string, std::string>& image_ids() const { return image_ids_; }
   std::string Marker() const { return std::string(kTaskRunMarker) + "=" + job_.uid; }
 
  private:
@@ -956,6 +957,7 @@ class TaskExecutor::Attempt {
   std::vector<size_t> image_slot_;
   std::vector<std::pair<unsigned, unsigned>> image_users_;
   std::vector<std::string> image_roots_;
+  std::map<std::string, std::string> image_ids_;  // container -> repository@digest
   size_t step_count_ = 0;
 };
 
@@ -1416,6 +1418,7 @@ Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
   image_slot_.clear();
   image_users_.clear();
   image_roots_.clear();
+  image_ids_.clear();
   if (!sandbox_ || !ex_.options_.images) return Ok();
   for (const auto* list : {&steps, &sidecars}) {
     for (const auto& rs : *list) {
@@ -1431,6 +1434,7 @@ Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
       image_slot_.push_back(static_cast<size_t>(at - image_roots_.begin()));
       if (at == image_roots_.end()) image_roots_.push_back(img->root);
       image_users_.push_back(*user);
+      image_ids_[rs.container] = img->name.empty() ? img->digest : img->name + "@" + img->digest;
       images_.emplace_back(std::move(*img));
     }
   }
@@ -1636,6 +1640,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (auto pulled = at.PullImages(*steps, *sidecars); !pulled) {
     return fail("TaskRunImagePullFailed", pulled.error().message);
   }
+  out.image_ids = at.image_ids();
   auto plan = at.Plan(*steps, *sidecars);
   out.logs = at.logs();
   if (!plan) return invalid(plan.error());

@@ -284,6 +284,8 @@ Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, in
     Json step = {{"name", step_name}, {"container", s.name}, {"terminated", terminated}};
     auto log = outcome.logs.find(s.name);
     if (log != outcome.logs.end()) step["log"] = log->second;
+    auto id = outcome.image_ids.find(s.name);
+    if (id != outcome.image_ids.end()) step["imageID"] = id->second;
     steps.push_back(step);
   }
   Json results = Json::array();

@@ -87,6 +87,8 @@ struct TaskRunOutcome {
   std::vector<TaskResult> results;
   std::string artifacts;                    // the steps' artifacts merged, as JSON text ("": none)
   std::map<std::string, std::string> logs;  // step name -> log file
+  // container -> the image it ran in, "repository@digest" (--pull-images)
+  std::map<std::string, std::string> image_ids;
   std::string cache_key;
 };
 
