@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/process.h"
+#include "base/strings.h"
 #include "cli/columns.h"
 #include "cli/pipelines.h"
 #include "cli/table.h"
@@ -168,6 +169,31 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   pull->add_option("reference", image_ref_, "[registry/]repository[:tag][@digest]")->required();
   pull->add_option("--platform", image_platform_, "os/arch[/variant] (default: this machine's)");
   table.Add(pull, [this] { return PullImage(); });
+  auto* gc = image->add_subcommand(
+      "gc",
+      "remove what no image reference names, and, over --max-size, the images used least "
+      "recently (not while a server or run has the store open)");
+  gc->add_option("--max-size", image_max_size_, "keep the store under SIZE (10G, 512M, …)");
+  table.Add(gc, [this] { return CollectImages(); });
+}
+
+int RunCommands::CollectImages() {
+  int64_t max = 0;
+  if (!image_max_size_.empty()) {
+    auto parsed = ParseByteSize(image_max_size_);
+    if (!parsed || *parsed <= 0)
+      return cli::Die(
+          fmt::format("--max-size {}: want a size such as 10G or 512M", Quote(image_max_size_)));
+    max = *parsed;
+  }
+  images::ImageStore store(ImagesDir(ctx_.data_dir));
+  if (auto opened = store.Open(); !opened) return cli::Die(opened.error().message);
+  auto c = store.Collect(max, {});
+  if (!c) return cli::Die(c.error().message);
+  fmt::print(
+      "removed {} references, {} manifests, {} roots, {} layers\nsize: {} bytes, was {} bytes\n",
+      c->references, c->manifests, c->roots, c->layers, c->bytes_after, c->bytes_before);
+  return 0;
 }
 
 int RunCommands::PullImage() {

@@ -31,6 +31,7 @@ class RunCommands {
   int Run();
   int Validate();
   int PullImage();
+  int CollectImages();
   // Submits the files' runs to `engine`, or resumes --resume; sets runs_.
   // Several runs are stored only when none of their names is taken.
   int Start(pipeline::Engine& engine, store::Store& store);
@@ -44,6 +45,7 @@ class RunCommands {
   bool pull_images_ = false;
   std::string image_ref_;       // `image pull`'s reference
   std::string image_platform_;  // and its --platform
+  std::string image_max_size_;  // `image gc --max-size`
   bool recursive_ = false;
   std::string resume_;
   std::string ns_ = "default";  // of the run --resume names

@@ -389,6 +389,20 @@ TEST(Ids, UlidEncodesItsTimeFirstAndSortsByIt) {
   EXPECT_EQ(u.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos);
 }
 
+TEST(Strings, ByteSizesReadAsPowersOf1024) {
+  EXPECT_EQ(ParseByteSize("0"), 0);
+  EXPECT_EQ(ParseByteSize("512"), 512);
+  EXPECT_EQ(ParseByteSize("512B"), 512);
+  EXPECT_EQ(ParseByteSize("10K"), 10240);
+  EXPECT_EQ(ParseByteSize("512Mi"), int64_t{512} << 20);
+  EXPECT_EQ(ParseByteSize("10G"), int64_t{10} << 30);
+  EXPECT_EQ(ParseByteSize("2GiB"), int64_t{2} << 30);
+  EXPECT_EQ(ParseByteSize("1TB"), int64_t{1} << 40);
+  for (const char* bad : {"", "G", "10X", "1.5G", "-1", "10GG", "99999999999999999T", "10iB"}) {
+    EXPECT_EQ(ParseByteSize(bad), std::nullopt) << bad;
+  }
+}
+
 TEST(Container, ItsArgumentsSayWhatTheSpecSays) {
   ContainerSpec spec;
   spec.image_root = "/tekton/images/0";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 
 namespace strake {
@@ -46,6 +47,29 @@ std::string EnvVarName(std::string_view s) {
                : '_';
   }
   return out;
+}
+
+std::optional<int64_t> ParseByteSize(std::string_view s) {
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return std::nullopt;
+  int64_t n = std::stoll(std::string(s.substr(0, digits)));
+  std::string unit(s.substr(digits));
+  for (const char* tail : {"iB", "i", "B"}) {
+    if (unit.size() > std::string_view(tail).size() && EndsWith(unit, tail)) {
+      unit.resize(unit.size() - std::string_view(tail).size());
+      break;
+    }
+  }
+  static const std::string kUnits = "KMGT";
+  int shift = 0;
+  if (!unit.empty() && unit != "B") {
+    auto at = kUnits.find(unit);
+    if (unit.size() != 1 || at == std::string::npos) return std::nullopt;
+    shift = 10 * static_cast<int>(at + 1);
+  }
+  if (n > (INT64_MAX >> shift)) return std::nullopt;
+  return n << shift;
 }
 
 std::string ToLower(std::string_view s) {

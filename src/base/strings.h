@@ -1,6 +1,7 @@
 // Small string helpers shared by every module. Pure functions, thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,9 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 std::string_view Trim(std::string_view s);
 // ASCII lower case.
 std::string ToLower(std::string_view s);
+// A size in bytes: a whole number with an optional suffix K, M, G or T
+// (powers of 1024; "Ki", "KB", "KiB" read the same), as "10G" or "512Mi".
+std::optional<int64_t> ParseByteSize(std::string_view s);
 // An environment variable's name for `s`: "source-branch" -> "SOURCE_BRANCH".
 std::string EnvVarName(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);

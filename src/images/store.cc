@@ -6,9 +6,15 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/fd.h"
@@ -65,6 +71,118 @@ Status RemoveTemps(const std::string& dir) {
   ::closedir(d);
   for (const auto& t : temps) STRAKE_TRY(RemoveAll(PathJoin(dir, t)));
   return Ok();
+}
+
+// The names in `dir` that do not start with '.' (no leftovers).
+Result<std::vector<std::string>> Names(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Failf("{}: {}", dir, std::strerror(errno));
+  std::vector<std::string> out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The bytes of the regular files under `path` (their sizes).
+int64_t TreeBytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  int64_t total = 0;
+  std::error_code ec;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return st.st_size;
+  for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->symlink_status(size_ec).type() == fs::file_type::regular) {
+      total += static_cast<int64_t>(it->file_size(size_ec));
+    }
+  }
+  return total;
+}
+
+// Removes `path` by renaming it to a leftover first: a kill -9 midway
+// leaves a `.tmp-` name Open removes, never half a root under its name.
+Status RemoveWhole(const std::string& path) {
+  const std::string tmp = TempName(path.substr(0, path.rfind('/')));
+  if (::rename(path.c_str(), tmp.c_str()) != 0) return Failf("{}: {}", path, std::strerror(errno));
+  return RemoveAll(tmp);
+}
+
+// What the collector reads of the store.
+struct StoreIndex {
+  struct Ref {
+    std::string file;      // refs/<name>
+    std::string manifest;  // hex
+    int64_t used = 0;      // the record's mtime, ns
+  };
+  struct Manifest {
+    std::string root;
+    std::vector<std::string> layers;  // hex
+  };
+  std::vector<Ref> refs;  // least recently used first
+  std::map<std::string, Manifest> manifests;
+  std::map<std::string, int64_t> root_bytes, layer_bytes;
+};
+
+Result<StoreIndex> ReadIndex(const std::string& dir) {
+  StoreIndex ix;
+  STRAKE_TRY_ASSIGN(refs, Names(PathJoin(dir, "refs")));
+  for (const auto& name : refs) {
+    const std::string path = PathJoin(dir, "refs/" + name);
+    struct stat st {};
+    auto text = ReadFile(path, 1 << 20);
+    json j = text ? json::parse(*text, nullptr, false) : json();
+    if (!j.is_object() || ::stat(path.c_str(), &st) != 0) continue;  // not ours: left alone
+    std::string digest = j.value("digest", "");
+    ix.refs.push_back({name, Hex(digest), st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec});
+  }
+  std::stable_sort(ix.refs.begin(), ix.refs.end(),
+                   [](const auto& a, const auto& b) { return a.used < b.used; });
+  STRAKE_TRY_ASSIGN(manifests, Names(PathJoin(dir, "manifests")));
+  for (const auto& name : manifests) {
+    if (!EndsWith(name, ".json")) continue;
+    auto text = ReadFile(PathJoin(dir, "manifests/" + name), size_t{16} << 20);
+    json j = text ? json::parse(*text, nullptr, false) : json();
+    if (!j.is_object()) continue;
+    StoreIndex::Manifest m;
+    m.root = j.value("root", "");
+    for (const auto& l : j.value("layers", json::array())) {
+      if (l.is_string()) m.layers.push_back(Hex(l.get<std::string>()));
+    }
+    ix.manifests[name.substr(0, name.size() - 5)] = std::move(m);
+  }
+  STRAKE_TRY_ASSIGN(roots, Names(PathJoin(dir, "roots")));
+  for (const auto& r : roots) ix.root_bytes[r] = TreeBytes(PathJoin(dir, "roots/" + r));
+  STRAKE_TRY_ASSIGN(layers, Names(PathJoin(dir, "blobs/sha256")));
+  for (const auto& l : layers) ix.layer_bytes[l] = TreeBytes(PathJoin(dir, "blobs/sha256/" + l));
+  return ix;
+}
+
+// What the references that are kept name, and its size.
+struct Live {
+  std::set<std::string> manifests, roots, layers;
+  int64_t bytes = 0;
+};
+
+Live LiveOf(const StoreIndex& ix, const std::vector<bool>& removed) {
+  Live live;
+  for (size_t i = 0; i < ix.refs.size(); ++i) {
+    if (removed[i]) continue;
+    auto m = ix.manifests.find(ix.refs[i].manifest);
+    if (m == ix.manifests.end()) continue;
+    live.manifests.insert(m->first);
+    live.roots.insert(m->second.root);
+    live.layers.insert(m->second.layers.begin(), m->second.layers.end());
+  }
+  for (const auto& r : live.roots) {
+    if (auto it = ix.root_bytes.find(r); it != ix.root_bytes.end()) live.bytes += it->second;
+  }
+  for (const auto& l : live.layers) {
+    if (auto it = ix.layer_bytes.find(l); it != ix.layer_bytes.end()) live.bytes += it->second;
+  }
+  return live;
 }
 
 }  // namespace
@@ -128,8 +246,82 @@ Result<std::optional<Image>> ImageStore::Find(const Reference& ref,
   json j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("digest")) return Failf("{}: not a reference record", path);
   STRAKE_TRY_ASSIGN(img, FromRecord(Hex(j.value("digest", ""))));
-  if (img) img->reference = ref.String();
+  if (img) {
+    img->reference = ref.String();
+    (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // used now: kept longest
+  }
   return img;
+}
+
+Result<ImageStore::Collected> ImageStore::Collect(int64_t max_bytes,
+                                                  const std::set<std::string>& in_use) {
+  if (!lock_) return Fail("image store: not open");
+  // This process's pulls wait (Pull takes mu_ first) and none is under way.
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return pulling_.empty(); });
+  if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    return Fail(ErrorCode::kConflict,
+                fmt::format("image store {}: another strake process (a server or a run) has it "
+                            "open; collect when it is not, or from that server",
+                            dir_));
+  }
+  auto collected = CollectLocked(max_bytes, in_use);
+  (void)::flock(lock_.get(), LOCK_SH);
+  return collected;
+}
+
+Result<ImageStore::Collected> ImageStore::CollectLocked(int64_t max_bytes,
+                                                        const std::set<std::string>& in_use) {
+  STRAKE_TRY_ASSIGN(ix, ReadIndex(dir_));
+  Collected c;
+  for (const auto& [r, bytes] : ix.root_bytes) c.bytes_before += bytes;
+  for (const auto& [layer, bytes] : ix.layer_bytes) c.bytes_before += bytes;
+  std::vector<bool> removed(ix.refs.size(), false);
+  Live live = LiveOf(ix, removed);
+  // The least recently used first, while over the limit.
+  for (size_t i = 0; max_bytes > 0 && live.bytes > max_bytes && i < ix.refs.size(); ++i) {
+    auto m = ix.manifests.find(ix.refs[i].manifest);
+    if (m != ix.manifests.end() && in_use.count(PathJoin(dir_, "roots/" + m->second.root))) {
+      continue;
+    }
+    removed[i] = true;
+    live = LiveOf(ix, removed);
+  }
+  // References first, then what they named: a crash in between leaves
+  // only what nothing names.
+  for (size_t i = 0; i < ix.refs.size(); ++i) {
+    if (!removed[i]) continue;
+    if (::unlink(PathJoin(dir_, "refs/" + ix.refs[i].file).c_str()) != 0 && errno != ENOENT)
+      return Failf("{}: {}", ix.refs[i].file, std::strerror(errno));
+    ++c.references;
+  }
+  for (const auto& [hex, m] : ix.manifests) {
+    if (live.manifests.count(hex)) continue;
+    const std::string path = PathJoin(dir_, "manifests/" + hex + ".json");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Failf("{}: {}", path, std::strerror(errno));
+    ++c.manifests;
+  }
+  for (const auto& [root, bytes] : ix.root_bytes) {
+    const std::string path = PathJoin(dir_, "roots/" + root);
+    if (live.roots.count(root) || in_use.count(path)) continue;
+    STRAKE_TRY(RemoveWhole(path));
+    ++c.roots;
+  }
+  for (const auto& [layer, bytes] : ix.layer_bytes) {
+    if (live.layers.count(layer)) continue;
+    const std::string path = PathJoin(dir_, "blobs/sha256/" + layer);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Failf("{}: {}", path, std::strerror(errno));
+    ++c.layers;
+  }
+  c.bytes_after = live.bytes;
+  for (const auto& [root, bytes] : ix.root_bytes) {
+    if (!live.roots.count(root) && in_use.count(PathJoin(dir_, "roots/" + root))) {
+      c.bytes_after += bytes;
+    }
+  }
+  return c;
 }
 
 Result<Image> ImageStore::Pull(const Reference& ref, const PullOptions& options) {

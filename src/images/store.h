@@ -15,6 +15,11 @@
 // one image at once in a process share the work; two processes racing
 // both do it and one rename wins.
 //
+// Collect removes what no reference names any more (a tag that moved
+// leaves its old manifest, root and layers) and, under a size limit, the
+// least recently used references' images, as the kubelet's image garbage
+// collection does; never an image a caller says is in use.
+//
 // Pull policies are Kubernetes': Always asks the registry what the tag
 // names now (the layers and root it already has are kept), IfNotPresent
 // uses what it pulled before, Never only that. A reference without a
@@ -23,6 +28,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -78,11 +84,26 @@ class ImageStore {
 
   const std::string& dir() const { return dir_; }
 
+  struct Collected {
+    int references = 0, manifests = 0, roots = 0, layers = 0;  // removed
+    int64_t bytes_before = 0, bytes_after = 0;  // layers and roots, as files' sizes
+  };
+  // Removes the manifests, roots and layers no reference names; then, while
+  // the store holds more than `max_bytes` (0: no limit), the reference used
+  // least recently (pulled or found) with what only it names, unless its
+  // image's root is one of `in_use` (full paths). Refused while another
+  // process has the store open (its pulls and containers are not known
+  // here); this process's pulls wait for it. A kill -9 midway leaves
+  // references whose image is gone (pulled again when asked for) and
+  // leftovers Open removes, never a reference to half an image.
+  Result<Collected> Collect(int64_t max_bytes, const std::set<std::string>& in_use);
+
  private:
   Result<Image> PullNow(const Reference& ref, const PullOptions& options);
   Status FetchLayer(RegistryClient& client, const Descriptor& layer, int64_t& downloaded);
   Result<std::string> Unpack(const Manifest& m, const UnpackLimits& limits);
   Result<std::optional<Image>> FromRecord(const std::string& manifest_hex) const;
+  Result<Collected> CollectLocked(int64_t max_bytes, const std::set<std::string>& in_use);
   std::string RefPath(const Reference& ref, const Platform& platform) const;
 
   std::string dir_;

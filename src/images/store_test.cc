@@ -205,5 +205,70 @@ TEST_F(Pulls, OpenRemovesWhatACrashLeftHalfDone) {
   EXPECT_TRUE(Names(dir_ + "/images/blobs/sha256").empty());
 }
 
+// Collection: a moved tag's old image goes; under a size limit the least
+// recently used reference goes, unless its root is in use; never while
+// another process has the store open.
+TEST_F(Pulls, CollectionKeepsWhatIsNamedUsedOrRecent) {
+  std::string base = LayerFile("base.tar.gz", Tar({{'f', "bin/tool", std::string(4096, 'x')}}));
+  auto push = [&](const std::string& repo, const std::string& tag, const std::string& text) {
+    std::string top = LayerFile(std::to_string(text.size()) + repo.substr(5) + ".tar.gz",
+                                Tar({{'f', "etc/v", text}}));
+    return registry_.Push(repo, tag, "--layer " + base + " --layer " + top);
+  };
+  options_.policy = PullPolicy::kAlways;
+  push("team/a", "1", "a1");
+  auto a1 = store_->Pull(Ref("team/a:1"), options_);
+  ASSERT_TRUE(a1) << a1.error().message;
+  push("team/a", "1", "a1 moved");  // the tag moves: a1's image is named by nothing
+  auto a2 = store_->Pull(Ref("team/a:1"), options_);
+  ASSERT_TRUE(a2);
+  ASSERT_NE(a2->root, a1->root);
+  push("team/b", "1", "b1");
+  auto b1 = store_->Pull(Ref("team/b:1"), options_);
+  ASSERT_TRUE(b1);
+  ASSERT_TRUE(store_->Find(Ref("team/a:1")));  // a is used last
+
+  // No limit: only what nothing names.
+  auto c = store_->Collect(0, {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->references, 0);
+  EXPECT_EQ(c->manifests, 1);
+  EXPECT_EQ(c->roots, 1);
+  EXPECT_EQ(c->layers, 1);  // a1's top layer; the shared base stays
+  EXPECT_FALSE(PathExists(a1->root));
+  EXPECT_TRUE(PathExists(a2->root) && PathExists(b1->root));
+  EXPECT_GT(c->bytes_before, c->bytes_after);
+
+  // A limit below both: b (used least recently) goes, a stays while its
+  // root is in use even though the store is still over the limit.
+  c = store_->Collect(1, {a2->root});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->references, 1);
+  EXPECT_FALSE(PathExists(b1->root));
+  EXPECT_TRUE(PathExists(a2->root));
+  auto b_found = store_->Find(Ref("team/b:1"));
+  ASSERT_TRUE(b_found);
+  EXPECT_FALSE(*b_found);
+  EXPECT_GT(c->bytes_after, 1);
+  // Not in use any more: a goes too, and nothing is left.
+  c = store_->Collect(1, {});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->bytes_after, 0);
+  EXPECT_TRUE(Names(dir_ + "/images/roots").empty());
+  EXPECT_TRUE(Names(dir_ + "/images/blobs/sha256").empty());
+  EXPECT_TRUE(Names(dir_ + "/images/refs").empty());
+  // Pulled again when asked for.
+  auto back = store_->Pull(Ref("team/b:1"), options_);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*ReadFile(back->root + "/etc/v"), "b1");
+
+  ImageStore other(dir_ + "/images");
+  ASSERT_TRUE(other.Open());
+  auto refused = store_->Collect(0, {});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("another strake process"), std::string::npos)
+      << refused.error().message;
+}
+
 }  // namespace
 }  // namespace strake::images
