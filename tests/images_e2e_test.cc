@@ -2,10 +2,14 @@
 // from this machine's BusyBox are pushed to Debian's docker-registry on
 // loopback; `strake run --pull-images` pulls them and runs each step in its
 // own image, in the sandbox, sharing the TaskRun's workspaces.
+#include <dirent.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/fs.h"
@@ -22,6 +26,19 @@ namespace {
 
 using images::test_layers::E;
 using images::test_layers::Tar;
+
+// The names in `dir` ("." and ".." aside).
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
 
 // BusyBox and the libraries it loads, as an image's base layer.
 std::vector<E> BusyboxLayer() {
@@ -78,9 +95,10 @@ class Images : public E2E {
 
 TEST_F(Images, StepsRunInTheirOwnImagesAndShareTheirWorkspaces) {
   const std::string base = Tar(BusyboxLayer(), "gzip");
-  const std::string app_digest = Push("tools/app:1", {base},
-       R"({"Entrypoint":["/bin/echo"],"Cmd":["from Cmd"],"Env":["PATH=/bin","GREETING=hi"],)"
-       R"("WorkingDir":"/srv","User":"app"})");
+  const std::string app_digest =
+      Push("tools/app:1", {base},
+           R"({"Entrypoint":["/bin/echo"],"Cmd":["from Cmd"],"Env":["PATH=/bin","GREETING=hi"],)"
+           R"("WorkingDir":"/srv","User":"app"})");
   // A second image, run as root: the same base, and a layer that replaces
   // a file, deletes another with a whiteout, and puts a symlink where the
   // workspaces are mounted.
@@ -263,6 +281,48 @@ spec:
   EXPECT_NE(said.find("401"), std::string::npos) << said;
   EXPECT_EQ(said.find(auth), std::string::npos);
   EXPECT_EQ(said.find("s3cret"), std::string::npos);
+}
+
+// kill -9 at any moment of a pull (download, check, unpack, records)
+// leaves no half-downloaded layer and no half-unpacked root under its
+// name; the next pull finds or finishes the whole image.
+TEST_F(Images, AKilledPullLeavesNothingHalfDone) {
+  std::vector<E> files;
+  for (int i = 0; i < 1200; ++i)
+    files.push_back({'f', fmt::format("data/{:04}", i), RandomBytes(2048)});
+  files.push_back({'f', "data/last", "complete\n"});
+  Push("tools/big:1", {Tar(files, "gzip")}, R"({"Env":["PATH=/bin"]})");
+  const std::string images = data_ + "/images";
+  auto whole = [&] {
+    for (const auto& name : ListDir(images + "/roots")) {
+      if (name.starts_with(".tmp-")) continue;
+      EXPECT_EQ(ReadFile(images + "/roots/" + name + "/data/last").value_or(""), "complete\n")
+          << name;
+    }
+    for (const auto& name : ListDir(images + "/blobs/sha256")) {
+      if (name.starts_with(".tmp-")) continue;
+      EXPECT_EQ(Sha256Hex(ReadFile(images + "/blobs/sha256/" + name, size_t{1} << 30).value_or("")),
+                name);
+    }
+  };
+  for (int delay_ms : {2, 5, 10, 20, 25, 30, 40, 60, 80, 160}) {
+    int pid = StartStrake({"image", "pull", Image("tools/big:1")});
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    whole();
+  }
+  Ran r = Strake({"image", "pull", Image("tools/big:1")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  whole();
+  // The leftovers went when the store was opened with no one else in it.
+  for (const char* sub : {"/roots", "/blobs/sha256", "/manifests", "/refs"}) {
+    for (const auto& name : ListDir(images + sub))
+      EXPECT_FALSE(name.starts_with(".tmp-")) << sub << "/" << name;
+  }
+  EXPECT_EQ(ListDir(images + "/roots").size(), 1u);
 }
 
 // The task cache's key holds each step's image digest: the same tag

@@ -610,7 +610,7 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
     for (const auto& name : pr.spec.image_pull_secrets) pull.push_back(name);
     for (const auto& ref :
          account.is_object() ? account.value("imagePullSecrets", Json::array()) : Json::array()) {
-      if (ref.is_object() && ref.value("name", "") != "") pull.push_back(ref["name"]);
+      if (ref.is_object() && !ref.value("name", "").empty()) pull.push_back(ref["name"]);
     }
     if (!pull.empty()) status["strake"]["pullSecrets"] = std::move(pull);
   }
