@@ -283,6 +283,20 @@ spec:
   EXPECT_EQ(said.find("s3cret"), std::string::npos);
 }
 
+// An HTTPS registry with a certificate of its own: refused, unless it is
+// named with --insecure-registry (Docker's insecure-registries).
+TEST_F(Images, AnInsecureRegistryIsPulledFromOnlyWhenNamedSo) {
+  images::TestRegistry tls;
+  ASSERT_TRUE(tls.Start("", "", true));
+  tls.Push("tools/self-signed", "1", "--content self");
+  const std::string ref = tls.host() + "/tools/self-signed:1";
+  Ran refused = Strake({"image", "pull", ref});
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  Ran pulled = Strake({"image", "pull", ref, "--insecure-registry", tls.host()});
+  EXPECT_EQ(pulled.exit_code, 0) << pulled.err;
+  EXPECT_NE(pulled.out.find("digest: sha256:"), std::string::npos) << pulled.out;
+}
+
 // kill -9 at any moment of a pull (download, check, unpack, records)
 // leaves no half-downloaded layer and no half-unpacked root under its
 // name; the next pull finds or finishes the whole image.

@@ -61,8 +61,16 @@ std::vector<std::string> PullSecretTexts(const pipeline::TaskRunJob& job) {
 
 }  // namespace
 
-StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress)
-    : store_(std::move(dir)), egress_(std::move(egress)) {}
+StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress,
+                                   std::vector<std::string> insecure)
+    : store_(std::move(dir)), egress_(std::move(egress)), insecure_(std::move(insecure)) {}
+
+images::PullOptions StoreImageSource::OptionsFor(const images::Reference& ref) const {
+  images::PullOptions options;
+  options.egress = egress_;
+  options.insecure_registry = images::IsInsecureRegistry(ref.repo.registry, insecure_);
+  return options;
+}
 
 StoreImageSource::~StoreImageSource() {
   std::vector<std::thread> threads;
@@ -123,8 +131,7 @@ Result<std::optional<RunnableImage>> StoreImageSource::Get(
       return Failf("{} (ImagePullBackOff: tried again after {} s)", p.error,
                    std::chrono::duration_cast<std::chrono::seconds>(p.backoff).count());
     }
-    images::PullOptions options;
-    options.egress = egress_;
+    images::PullOptions options = OptionsFor(ref);
     options.policy = images::PullPolicy::kAlways;  // decided above
     options.credentials = std::move(credentials);
     p.running = true;
@@ -181,8 +188,7 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
     if (auto it = pinned_.find(key); it != pinned_.end()) img = it->second;
   }
   if (img.root.empty()) {
-    images::PullOptions options;
-    options.egress = egress_;
+    images::PullOptions options = OptionsFor(ref);
     STRAKE_TRY_ASSIGN(policy, images::ParsePullPolicy(pull_policy, ref));
     options.policy = policy;
     options.credentials = FirstCredentials(PullSecretTexts(job), ref);
@@ -197,10 +203,12 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
 
 std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "images"); }
 
-Result<std::unique_ptr<StoreImageSource>> OpenImageSource(bool wanted, const std::string& data_dir,
-                                                          EgressPolicy egress) {
+Result<std::unique_ptr<StoreImageSource>> OpenImageSource(
+    bool wanted, const std::string& data_dir, EgressPolicy egress,
+    std::vector<std::string> insecure_registries) {
   if (!wanted) return std::unique_ptr<StoreImageSource>();
-  auto source = std::make_unique<StoreImageSource>(ImagesDir(data_dir), std::move(egress));
+  auto source = std::make_unique<StoreImageSource>(ImagesDir(data_dir), std::move(egress),
+                                                   std::move(insecure_registries));
   STRAKE_TRY(source->Open());
   return source;
 }

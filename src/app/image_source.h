@@ -31,8 +31,9 @@ namespace strake::app {
 // (10 s doubling to 5 minutes).
 class StoreImageSource final : public pipeline::ImageSource, public ContainerImages {
  public:
-  // `dir`: the store's directory (<data>/images).
-  StoreImageSource(std::string dir, EgressPolicy egress);
+  // `dir`: the store's directory (<data>/images). `insecure`: Docker's
+  // insecure-registries (images/registry.h IsInsecureRegistry).
+  StoreImageSource(std::string dir, EgressPolicy egress, std::vector<std::string> insecure = {});
   ~StoreImageSource() override;  // waits for the pulls under way
   Status Open() { return store_.Open(); }
   Result<pipeline::StepImage> Get(const std::string& image, const std::string& pull_policy,
@@ -59,8 +60,11 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
                         const images::PullOptions& options);
 
   static constexpr size_t kMaxPinned = 4096;
+  images::PullOptions OptionsFor(const images::Reference& ref) const;
+
   images::ImageStore store_;
   EgressPolicy egress_;
+  std::vector<std::string> insecure_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, images::Image> pinned_;  // (run uid, reference)
   std::map<std::string, Pull> pulls_;  // by reference and credentials
@@ -76,7 +80,8 @@ std::string ImagesDir(const std::string& data_dir);
 
 // The steps' image source of `strake run` and `strake serve`, opened; null
 // when steps do not run in their images (`wanted` false).
-Result<std::unique_ptr<StoreImageSource>> OpenImageSource(bool wanted, const std::string& data_dir,
-                                                          EgressPolicy egress);
+Result<std::unique_ptr<StoreImageSource>> OpenImageSource(
+    bool wanted, const std::string& data_dir, EgressPolicy egress,
+    std::vector<std::string> insecure_registries = {});
 
 }  // namespace strake::app

@@ -151,6 +151,9 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   run->add_flag("--pull-images", pull_images_,
                 "run each step in its image, pulled from its registry (in the sandbox)")
       ->excludes(no_sandbox);
+  run->add_option("--insecure-registry", insecure_registries_,
+                  "HOST[:PORT] of a registry reached over HTTPS without checking its "
+                  "certificate, else plain HTTP (Docker's insecure-registries; repeatable)");
   run->add_option("--resume", resume_, "continue an interrupted PipelineRun");
   run->add_option("-n,--namespace", ns_, "the namespace of the run to --resume (default: default)");
   run->add_option("-o,--output", ctx.output, "text, json or yaml: the finished PipelineRun")
@@ -168,6 +171,8 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   auto* pull = image->add_subcommand("pull", "pull and unpack an image, as a step's would be");
   pull->add_option("reference", image_ref_, "[registry/]repository[:tag][@digest]")->required();
   pull->add_option("--platform", image_platform_, "os/arch[/variant] (default: this machine's)");
+  pull->add_option("--insecure-registry", insecure_registries_,
+                   "HOST[:PORT] reached over unchecked HTTPS, else plain HTTP (repeatable)");
   table.Add(pull, [this] { return PullImage(); });
   auto* gc = image->add_subcommand(
       "gc",
@@ -202,6 +207,7 @@ int RunCommands::PullImage() {
   images::PullOptions options;
   options.egress = EgressPolicy::Open();
   options.policy = images::PullPolicy::kAlways;
+  options.insecure_registry = images::IsInsecureRegistry(ref->repo.registry, insecure_registries_);
   if (!image_platform_.empty()) {
     auto platform = images::ParsePlatform(image_platform_);
     if (!platform) return cli::Die(platform.error().message);
@@ -381,8 +387,8 @@ int RunCommands::Run() {
   }
   // Steps in their images: pulled into the data directory, from any
   // registry (a local run is the user's own, as a docker pull is).
-  auto images =
-      OpenImageSource(pulls && opts.executor.sandbox, ctx_.data_dir, EgressPolicy::Open());
+  auto images = OpenImageSource(pulls && opts.executor.sandbox, ctx_.data_dir, EgressPolicy::Open(),
+                                insecure_registries_);
   if (!images) return cli::Die(images.error().message);
   opts.executor.images = images->get();
   SystemClock clock;

@@ -43,9 +43,10 @@ class RunCommands {
   bool no_cache_ = false;
   bool no_sandbox_ = false;
   bool pull_images_ = false;
-  std::string image_ref_;       // `image pull`'s reference
-  std::string image_platform_;  // and its --platform
-  std::string image_max_size_;  // `image gc --max-size`
+  std::vector<std::string> insecure_registries_;  // run's and image pull's
+  std::string image_ref_;                         // `image pull`'s reference
+  std::string image_platform_;                    // and its --platform
+  std::string image_max_size_;                    // `image gc --max-size`
   bool recursive_ = false;
   std::string resume_;
   std::string ns_ = "default";  // of the run --resume names

@@ -724,8 +724,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   router::RemoteRouter router(RouterOptions(options));
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
-  STRAKE_TRY_ASSIGN(images, OpenImageSource(options.pull_images && options.sandbox,
-                                            options.data_dir, options.egress));
+  STRAKE_TRY_ASSIGN(images,
+                    OpenImageSource(options.pull_images && options.sandbox, options.data_dir,
+                                    options.egress, options.insecure_registries));
   auto providers = rollout::MakeProviders(&target, options.egress, box, images.get());
   std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
   STRAKE_TRY(MakeDirs(analysis_logs, 0700));

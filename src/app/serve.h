@@ -14,6 +14,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/egress.h"
 #include "base/result.h"
@@ -34,6 +35,8 @@ struct ServeOptions {
   // Pipeline steps run in their images, pulled from their registries under
   // the egress policy (images/store.h), in the sandbox.
   bool pull_images = false;
+  // Docker's insecure-registries: HTTPS unchecked, else plain HTTP.
+  std::vector<std::string> insecure_registries;
   // Where metric providers and git remotes may connect (base/egress.h):
   // public addresses only, unless `--egress-allow` says more.
   EgressPolicy egress;

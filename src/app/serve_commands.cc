@@ -36,6 +36,9 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
                  "from its registry (rootless containers; registries are reached under "
                  "--egress-allow)")
       ->excludes(no_sandbox);
+  serve->add_option("--insecure-registry", insecure_registries_,
+                    "HOST[:PORT] of a registry reached over HTTPS without checking its "
+                    "certificate, else plain HTTP (Docker's insecure-registries; repeatable)");
   serve
       ->add_option("--egress-allow", egress_allow_,
                    "where metric providers and git remotes may connect besides public "
@@ -60,6 +63,7 @@ int ServeCommands::Serve() {
   o.stop_workloads = stop_workloads_;
   o.sandbox = !no_sandbox_;
   o.pull_images = pull_images_;
+  o.insecure_registries = insecure_registries_;
   o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
   auto egress = EgressPolicy::Parse(egress_allow_);
   if (!egress) return cli::Die("--egress-allow: " + egress.error().message);

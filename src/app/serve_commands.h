@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/client.h"
 #include "cli/command_table.h"
@@ -26,6 +27,7 @@ class ServeCommands {
   bool stop_workloads_ = false;
   bool no_sandbox_ = false;
   bool pull_images_ = false;
+  std::vector<std::string> insecure_registries_;
   std::string work_dir_;
   std::string egress_allow_;
   std::string router_socket_;

@@ -175,6 +175,13 @@ bool IsLoopbackHost(std::string_view host_port) {
   return inet_pton(AF_INET, host.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
+bool IsInsecureRegistry(std::string_view registry, const std::vector<std::string>& insecure) {
+  const std::string_view host = registry.substr(0, registry.find(':'));
+  return std::any_of(insecure.begin(), insecure.end(), [&](const std::string& entry) {
+    return entry == registry || (entry.find(':') == std::string::npos && entry == host);
+  });
+}
+
 std::string RepositoryRef::ApiBase() const {
   if (registry == "docker.io") return "https://registry-1.docker.io";
   return (IsLoopbackHost(registry) ? "http://" : "https://") + registry;
@@ -309,6 +316,7 @@ RegistryClient::RegistryClient(RepositoryRef repo, Credentials creds, EgressPoli
       creds_(std::move(creds)),
       egress_(std::move(egress)),
       insecure_(insecure_skip_tls_verify),
+      base_(repo_.ApiBase()),
       deadline_(std::chrono::steady_clock::now() + kDeadline) {}
 
 std::string RegistryClient::Where() const { return repo_.registry + "/" + repo_.repository; }
@@ -321,8 +329,7 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
   // be plain HTTP, as the registry itself is).
   if (!StartsWith(ToLower(realm), "https://") &&
       !(StartsWith(ToLower(realm), "http://") &&
-        IsLoopbackHost(realm.substr(7, realm.find('/', 7) - 7)) &&
-        repo_.ApiBase().starts_with("http://"))) {
+        IsLoopbackHost(realm.substr(7, realm.find('/', 7) - 7)) && base_.starts_with("http://"))) {
     return Fail(fmt::format("{}: the token service must be https, not {}", Where(),
                             Quote(realm.substr(0, realm.find('?')))));
   }
@@ -359,7 +366,7 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
 Result<RegistryClient::Answer> RegistryClient::Get(
     const std::string& path_or_url, const std::string& accept, const std::string& method,
     size_t max_body, bool follow, const std::function<bool(std::string_view)>* sink) {
-  std::string url = path_or_url.starts_with("/") ? repo_.ApiBase() + path_or_url : path_or_url;
+  const bool relative = path_or_url.starts_with("/");
   // One discovery's reads are bounded, however many tags and images the
   // registry offers: no registry holds a Warehouse controller for long.
   if (++requests_ > max_requests_ || std::chrono::steady_clock::now() > deadline_) {
@@ -377,7 +384,7 @@ Result<RegistryClient::Answer> RegistryClient::Get(
   for (int attempt = 0;; ++attempt) {
     curl::Request req;
     req.method = method;
-    req.url = url;
+    req.url = relative ? base_ + path_or_url : path_or_url;
     req.timeout = kTimeout;
     req.max_body = max_body;
     // Blobs are often served from object storage; nothing else is followed,
@@ -391,7 +398,16 @@ Result<RegistryClient::Answer> RegistryClient::Get(
     }
     if (!accept.empty()) req.headers.emplace_back("Accept", accept);
     if (!authorization_.empty()) req.headers.emplace_back("Authorization", authorization_);
-    STRAKE_TRY_ASSIGN(resp, curl::Send(req, egress_));
+    auto sent = curl::Send(req, egress_);
+    if (!sent && http_fallback_ && relative && !sink) {
+      // An insecure registry that does not speak HTTPS: plain HTTP, once.
+      http_fallback_ = false;
+      base_ = "http://" + repo_.registry;
+      --attempt;
+      continue;
+    }
+    http_fallback_ = false;
+    STRAKE_TRY_ASSIGN(resp, std::move(sent));
     if (resp.status == 401 && attempt == 0) {
       std::string challenge = resp.HeaderValue("WWW-Authenticate");
       if (StartsWith(ToLower(challenge), "bearer ")) {
@@ -749,6 +765,13 @@ Platform HostPlatform() {
   if (m.starts_with("armv6")) return {"linux", "arm", "v6"};
   if (m == "i386" || m == "i686") return {"linux", "386", ""};
   return {"linux", std::string(m), ""};  // ppc64le, s390x, riscv64: OCI's names too
+}
+
+void RegistryClient::SetInsecureRegistry() {
+  insecure_ = true;
+  if (repo_.registry == "docker.io") return;  // Docker Hub is never insecure
+  base_ = "https://" + repo_.registry;
+  http_fallback_ = true;
 }
 
 void RegistryClient::SetBudget(size_t requests, std::chrono::seconds deadline) {

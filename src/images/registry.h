@@ -60,6 +60,10 @@ Result<RepositoryRef> ParseRepository(std::string_view url);
 // 127.0.0.0/8 (by the address, not a name that merely starts with "127.").
 bool IsLoopbackHost(std::string_view host_port);
 
+// Whether `registry` ("host[:port]") is one of `insecure` (Docker's
+// insecure-registries: "host:port", or "host" for any of its ports).
+bool IsInsecureRegistry(std::string_view registry, const std::vector<std::string>& insecure);
+
 // Kargo's NormalizeImage (pkg/urls/image.go): lower case; Docker Hub's
 // repositories without registry and "library/" ("nginx", "bob/app"), any
 // other "registry/repository". `url` returned as given if it does not parse.
@@ -163,6 +167,10 @@ class RegistryClient {
 
   // A pull's budget instead of a discovery's (kMaxRequests, kDeadline).
   void SetBudget(size_t requests, std::chrono::seconds deadline);
+  // An insecure registry, as Docker's insecure-registries: HTTPS without
+  // checking its certificate and, when it does not speak HTTPS at all (the
+  // first request fails before any answer), plain HTTP.
+  void SetInsecureRegistry();
   // The manifest that `tag_or_digest` names for `platform` (from an index:
   // os and architecture equal, and the variant when both give one), its
   // config read and checked. A missing tag or digest is kNotFound.
@@ -192,7 +200,9 @@ class RegistryClient {
   Credentials creds_;
   EgressPolicy egress_;
   bool insecure_;
-  std::string authorization_;  // "Bearer …" or "Basic …" once a challenge was answered
+  bool http_fallback_ = false;  // SetInsecureRegistry, until the first answer
+  std::string base_;            // "https://host[:port]", or http://
+  std::string authorization_;   // "Bearer …" or "Basic …" once a challenge was answered
   size_t requests_ = 0;
   size_t max_requests_ = kMaxRequests;
   std::chrono::steady_clock::time_point deadline_;

@@ -4,9 +4,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -136,7 +135,8 @@ Result<StoreIndex> ReadIndex(const std::string& dir) {
     json j = text ? json::parse(*text, nullptr, false) : json();
     if (!j.is_object() || ::stat(path.c_str(), &st) != 0) continue;  // not ours: left alone
     std::string digest = j.value("digest", "");
-    ix.refs.push_back({name, Hex(digest), st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec});
+    ix.refs.push_back(
+        {name, Hex(digest), st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec});
   }
   std::stable_sort(ix.refs.begin(), ix.refs.end(),
                    [](const auto& a, const auto& b) { return a.used < b.used; });
@@ -358,6 +358,7 @@ Result<Image> ImageStore::PullNow(const Reference& ref, const PullOptions& optio
   RegistryClient client(ref.repo, options.credentials, options.egress,
                         options.insecure_skip_tls_verify);
   client.SetBudget(kPullRequests, kPullDeadline);
+  if (options.insecure_registry) client.SetInsecureRegistry();
   STRAKE_TRY_ASSIGN(m, client.Resolve(ref.Target(), options.platform));
   Image img;
   img.reference = ref.String();

@@ -54,6 +54,8 @@ struct PullOptions {
   PullPolicy policy = PullPolicy::kIfNotPresent;
   EgressPolicy egress;
   bool insecure_skip_tls_verify = false;
+  // An insecure registry (RegistryClient::SetInsecureRegistry).
+  bool insecure_registry = false;
   UnpackLimits limits;
 };
 
@@ -86,7 +88,7 @@ class ImageStore {
 
   struct Collected {
     int references = 0, manifests = 0, roots = 0, layers = 0;  // removed
-    int64_t bytes_before = 0, bytes_after = 0;  // layers and roots, as files' sizes
+    int64_t bytes_before = 0, bytes_after = 0;                 // layers and roots, as files' sizes
   };
   // Removes the manifests, roots and layers no reference names; then, while
   // the store holds more than `max_bytes` (0: no limit), the reference used

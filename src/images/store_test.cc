@@ -205,6 +205,47 @@ TEST_F(Pulls, OpenRemovesWhatACrashLeftHalfDone) {
   EXPECT_TRUE(Names(dir_ + "/images/blobs/sha256").empty());
 }
 
+TEST(ImageReference, InsecureRegistriesMatchAsDockers) {
+  const std::vector<std::string> list = {"registry.lan:5000", "build.lan"};
+  EXPECT_TRUE(IsInsecureRegistry("registry.lan:5000", list));
+  EXPECT_FALSE(IsInsecureRegistry("registry.lan", list));
+  EXPECT_FALSE(IsInsecureRegistry("registry.lan:5001", list));
+  EXPECT_TRUE(IsInsecureRegistry("build.lan", list));
+  EXPECT_TRUE(IsInsecureRegistry("build.lan:8443", list));
+  EXPECT_FALSE(IsInsecureRegistry("other.lan", list));
+  EXPECT_FALSE(IsInsecureRegistry("build.lan", {}));
+}
+
+// An insecure registry (Docker's insecure-registries): HTTPS whose
+// certificate is not checked, else plain HTTP. Without the setting a
+// registry's self-signed certificate is refused (on loopback strake speaks
+// plain HTTP to it, which an HTTPS-only registry refuses too).
+TEST(InsecureRegistries, AreReachedOverUncheckedHttpsOrPlainHttp) {
+  TestRegistry tls;
+  if (!tls.Start("", "", true)) GTEST_SKIP() << "docker-registry is not installed";
+  tls.Push("team/app", "1", "--content tls");
+  auto d = MakeTempDir("insecure");
+  ASSERT_TRUE(d);
+  ImageStore store(*d + "/images");
+  ASSERT_TRUE(store.Open());
+  PullOptions options;
+  options.egress = EgressPolicy::Open();
+  auto ref = ParseReference(tls.host() + "/team/app:1");
+  ASSERT_TRUE(ref);
+  EXPECT_FALSE(store.Pull(*ref, options));
+  options.insecure_registry = true;
+  auto pulled = store.Pull(*ref, options);
+  EXPECT_TRUE(pulled) << pulled.error().message;
+  TestRegistry plain;
+  ASSERT_TRUE(plain.Start());
+  plain.Push("team/app", "2", "--content plain");
+  auto plain_ref = ParseReference(plain.host() + "/team/app:2");
+  ASSERT_TRUE(plain_ref);
+  pulled = store.Pull(*plain_ref, options);
+  EXPECT_TRUE(pulled) << pulled.error().message;
+  (void)RemoveAll(*d);
+}
+
 // Collection: a moved tag's old image goes; under a size limit the least
 // recently used reference goes, unless its root is in use; never while
 // another process has the store open.

@@ -37,21 +37,33 @@ class TestRegistry {
   }
 
   // With `user` and `password`: the registry asks for them (basic auth
-  // from an htpasswd file), and Push gives them.
-  bool Start(const std::string& user = "", const std::string& password = "") {
+  // from an htpasswd file), and Push gives them. With `tls`: it speaks
+  // HTTPS only, with a self-signed certificate made here.
+  bool Start(const std::string& user = "", const std::string& password = "", bool tls = false) {
     if (!PathExists("/usr/bin/docker-registry")) return false;
     user_ = user;
     password_ = password;
+    tls_ = tls;
     auto dir = MakeTempDir("registry");
     EXPECT_TRUE(dir);
     dir_ = *dir;
+    if (tls) {
+      std::string cmd =
+          "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+          "-nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+          "-keyout " +
+          dir_ + "/key.pem -out " + dir_ + "/cert.pem 2>/dev/null";
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
     auto l = ListenTcp("127.0.0.1", 0);
     EXPECT_TRUE(l);
     port_ = l->port;
     l->fd = Fd();  // the port is the registry's now
     std::ofstream(dir_ + "/config.yml")
         << "version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: " << dir_
-        << "/data}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:" << port_ << "}\n"
+        << "/data}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:" << port_
+        << (tls ? ", tls: {certificate: " + dir_ + "/cert.pem, key: " + dir_ + "/key.pem}" : "")
+        << "}\n"
         << (user.empty()
                 ? ""
                 : "auth:\n  htpasswd: {realm: strake-test, path: " + dir_ + "/htpasswd}\n");
@@ -89,6 +101,7 @@ class TestRegistry {
     std::string cmd = "python3 " STRAKE_SOURCE_DIR "/tests/oci_push.py " + host() + " " + repo +
                       " " + tag + " " + args;
     if (!user_.empty()) cmd += " --user '" + user_ + ":" + password_ + "'";
+    if (tls_) cmd += " --tls";
     FILE* p = ::popen(cmd.c_str(), "r");
     char buf[256] = {};
     std::string out = p && fgets(buf, sizeof buf, p) ? std::string(buf) : "";
@@ -100,6 +113,7 @@ class TestRegistry {
  private:
   std::string dir_;
   std::string user_, password_;
+  bool tls_ = false;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
