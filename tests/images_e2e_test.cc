@@ -283,6 +283,40 @@ spec:
   EXPECT_EQ(said.find("s3cret"), std::string::npos);
 }
 
+// A sidecar's exec probe runs inside the sidecar's container: it sees the
+// file the sidecar wrote in its own /tmp, which nothing outside it sees.
+TEST_F(Images, ASidecarsExecProbeRunsInItsContainer) {
+  Push("tools/side:1", {Tar(BusyboxLayer(), "gzip")}, R"({"Env":["PATH=/bin"]})");
+  std::string yaml = fmt::format(R"(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: side}}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          sidecars:
+            - name: db
+              image: {image}
+              script: |
+                busybox sleep 1
+                echo up > /tmp/ready
+                exec busybox sleep 30
+              startupProbe:
+                exec: {{command: [cat, /tmp/ready]}}
+                periodSeconds: 1
+                failureThreshold: 20
+          steps:
+            - name: s
+              image: {image}
+              script: 'test ! -e /tmp/ready && echo "not here"'
+)",
+                                 fmt::arg("image", Image("tools/side:1")));
+  Json pr = RunJson(File("side.yaml", yaml), {"--pull-images"});
+  ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
+  EXPECT_EQ(Log("side-t", "s"), "not here\n");
+}
+
 // An HTTPS registry with a certificate of its own: refused, unless it is
 // named with --insecure-registry (Docker's insecure-registries).
 TEST_F(Images, AnInsecureRegistryIsPulledFromOnlyWhenNamedSo) {

@@ -359,11 +359,15 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
   return s;
 }
 
-// One try of a probe: true when it succeeds, else why not.
-bool ProbeOnce(const ProbePlan& p, const StepPlan& sidecar, std::string& why) {
+// One try of a probe: true when it succeeds, else why not. An exec probe
+// of a sidecar in its image runs in its container (`running` the process
+// ForkIntoContainer gave, `in_image` its spec), as a kubelet's does.
+bool ProbeOnce(const ProbePlan& p, const StepPlan& sidecar, const Process& running,
+               const std::optional<ContainerSpec>& in_image, std::string& why) {
   std::chrono::milliseconds timeout(int64_t{p.timeout_seconds} * 1000);
   if (p.handler == "exec") {
-    auto proc = Spawn({p.command, sidecar.env, sidecar.cwd, -1, -1, -1, {}});
+    const SpawnOptions opts{p.command, sidecar.env, sidecar.cwd, -1, -1, -1, {}};
+    auto proc = in_image ? SpawnInto(running.pid(), in_image->cwd, opts) : Spawn(opts);
     if (!proc) {
       why = proc.error().message;
       return false;
@@ -414,13 +418,14 @@ bool Sleep(int64_t ms, int cancel_fd) {
 // container); a readinessProbe is tried until the task's time is up. A
 // sidecar that exits before it is ready fails the task.
 Status WaitReady(const StepPlan& sidecar, const Process& proc, int64_t started_ms, int cancel_fd) {
+  STRAKE_TRY_ASSIGN(in_image, ContainerOf(sidecar));
   for (const auto& p : sidecar.probes) {
     if (!Sleep(started_ms + int64_t{p.initial_delay_seconds} * 1000 - NowMs(), cancel_fd))
       return Fail("cancelled");
     int successes = 0, failures = 0;
     while (successes < p.success_threshold) {
       std::string why;
-      if (ProbeOnce(p, sidecar, why)) {
+      if (ProbeOnce(p, sidecar, proc, in_image, why)) {
         ++successes;
         failures = 0;
       } else {
