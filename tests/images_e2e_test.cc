@@ -317,6 +317,39 @@ spec:
   EXPECT_EQ(Log("side-t", "s"), "not here\n");
 }
 
+// An OCI image layout as skopeo writes it (`oci:DIR:TAG`): a step runs in
+// it with no registry involved.
+TEST_F(Images, AStepRunsInAnOciLayoutWithNoRegistry) {
+  if (!PathExists("/usr/bin/skopeo")) GTEST_SKIP() << "skopeo is not installed";
+  Push("tools/built:1", {Tar(BusyboxLayer(), "gzip"), Tar({{'f', "etc/built", "in a layout\n"}})},
+       R"({"Env":["PATH=/bin"]})");
+  const std::string layout = dir_ + "/layout";
+  const std::string copy = "skopeo copy --quiet --src-tls-verify=false docker://" +
+                           Image("tools/built:1") + " oci:" + layout + ":v1";
+  ASSERT_EQ(std::system(copy.c_str()), 0) << copy;
+  std::string yaml = fmt::format(R"(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: layout}}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - name: s
+              image: oci:{}:v1
+              script: cat /etc/built
+)",
+                                 layout);
+  registry_.Stop();  // no registry from here on
+  Json pr = RunJson(File("layout.yaml", yaml), {"--pull-images"});
+  ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
+  EXPECT_EQ(Log("layout-t", "s"), "in a layout\n");
+  EXPECT_EQ(
+      TaskRuns().back()["status"]["steps"][0].value("imageID", "").substr(0, 4 + layout.size()),
+      "oci:" + layout);
+}
+
 // An HTTPS registry with a certificate of its own: refused, unless it is
 // named with --insecure-registry (Docker's insecure-registries).
 TEST_F(Images, AnInsecureRegistryIsPulledFromOnlyWhenNamedSo) {

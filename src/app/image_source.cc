@@ -12,7 +12,7 @@ RunnableImage Runnable(const images::Image& img) {
   out.root = img.root;
   out.digest = img.digest;
   if (auto ref = images::ParseReference(img.reference)) {
-    out.name = ref->repo.registry + "/" + ref->repo.repository;
+    out.name = ref->repo.Name();
   }
   out.entrypoint = img.config.entrypoint;
   out.cmd = img.config.cmd;

@@ -1,11 +1,15 @@
 #include "images/registry.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <list>
 #include <mutex>
@@ -14,6 +18,8 @@
 #include <unordered_map>
 
 #include "base/curl.h"
+#include "base/fd.h"
+#include "base/fs.h"
 #include "base/http.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -319,7 +325,65 @@ RegistryClient::RegistryClient(RepositoryRef repo, Credentials creds, EgressPoli
       base_(repo_.ApiBase()),
       deadline_(std::chrono::steady_clock::now() + kDeadline) {}
 
-std::string RegistryClient::Where() const { return repo_.registry + "/" + repo_.repository; }
+std::string RepositoryRef::Name() const {
+  return IsLayout() ? registry + repository : registry + "/" + repository;
+}
+
+std::string RegistryClient::Where() const { return repo_.Name(); }
+
+Result<RegistryClient::Answer> RegistryClient::GetFromLayout(
+    const std::string& path, size_t max_body, const std::function<bool(std::string_view)>* sink) {
+  const std::string& dir = repo_.repository;
+  Answer a;
+  a.status = 404;
+  std::string digest;
+  if (auto at = path.rfind("/blobs/"); at != std::string::npos) {
+    digest = path.substr(at + 7);
+  } else if (auto m = path.rfind("/manifests/"); m != std::string::npos) {
+    const std::string target = http::UrlDecode(path.substr(m + 11));
+    if (ValidDigest(target)) {
+      digest = target;
+    } else {
+      const std::string index_path = PathJoin(dir, "index.json");
+      STRAKE_TRY_ASSIGN(text, ReadFile(index_path, kMaxManifest));
+      json index = json::parse(text, nullptr, false);
+      if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array())
+        return Fail(fmt::format("{}: index.json is not an OCI image index", Where()));
+      const json& all = index["manifests"];
+      for (const auto& d : all) {
+        const json notes = d.is_object() ? d.value("annotations", json::object()) : json();
+        if (notes.is_object() && notes.value("org.opencontainers.image.ref.name", "") == target)
+          digest = d.value("digest", "");
+      }
+      if (digest.empty() && target == "latest" && all.size() == 1 && all[0].is_object())
+        digest = all[0].value("digest", "");
+      if (digest.empty()) return a;
+    }
+  }
+  if (!ValidDigest(digest)) return a;
+  const std::string file = PathJoin(dir, "blobs/sha256/" + digest.substr(7));
+  Fd f(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) return a;
+  std::string chunk(size_t{1} << 16, '\0');
+  for (;;) {
+    ssize_t n = ::read(f.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(fmt::format("{}: {}: {}", Where(), file, std::strerror(errno)));
+    if (n == 0) break;
+    std::string_view got(chunk.data(), static_cast<size_t>(n));
+    if (sink) {
+      if (!(*sink)(got)) return Fail(fmt::format("{}: blob {}: not written", Where(), digest));
+    } else if (a.body.size() + got.size() > max_body) {
+      return Fail(ErrorCode::kTooLarge,
+                  fmt::format("{}: {} is larger than {} bytes", Where(), digest, max_body));
+    } else {
+      a.body.append(got);
+    }
+  }
+  a.status = 200;
+  a.digest = digest;
+  return a;
+}
 
 Result<std::string> RegistryClient::Token(const std::string& challenge) {
   auto params = ChallengeParams(challenge);
@@ -367,6 +431,16 @@ Result<RegistryClient::Answer> RegistryClient::Get(
     const std::string& path_or_url, const std::string& accept, const std::string& method,
     size_t max_body, bool follow, const std::function<bool(std::string_view)>* sink) {
   const bool relative = path_or_url.starts_with("/");
+  if (repo_.IsLayout()) {
+    // A directory on this machine's disk: read where files may be.
+    if (!egress_.allows_file()) {
+      return Fail(ErrorCode::kForbidden,
+                  fmt::format("{}: an image layout on this machine's disk is read only where the "
+                              "egress policy allows files (--egress-allow file)",
+                              Where()));
+    }
+    return GetFromLayout(path_or_url, max_body, sink);
+  }
   // One discovery's reads are bounded, however many tags and images the
   // registry offers: no registry holds a Warehouse controller for long.
   if (++requests_ > max_requests_ || std::chrono::steady_clock::now() > deadline_) {
@@ -657,7 +731,7 @@ Status StringsField(const json& c, const char* key, std::vector<std::string>& in
 }  // namespace
 
 std::string Reference::String() const {
-  std::string out = repo.registry + "/" + repo.repository;
+  std::string out = repo.Name();
   if (!tag.empty()) out += ":" + tag;
   if (!digest.empty()) out += "@" + digest;
   return out;
@@ -669,6 +743,8 @@ Result<Reference> ParseReference(std::string_view text) {
   };
   Reference ref;
   std::string_view rest = text;
+  const bool layout = rest.starts_with(kLayoutRegistry);
+  if (layout) rest.remove_prefix(std::string_view(kLayoutRegistry).size());
   if (auto at = rest.find('@'); at != std::string_view::npos) {
     ref.digest = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
@@ -680,6 +756,18 @@ Result<Reference> ParseReference(std::string_view text) {
     ref.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
     if (!ValidTag(ref.tag)) return bad(fmt::format("{} is not a valid tag", Quote(ref.tag)));
+  }
+  if (layout) {
+    // oci:/abs/dir[:tag][@digest], as skopeo's oci: transport.
+    const std::string dir(rest);
+    if (!dir.starts_with("/") || dir.find("/../") != std::string::npos || dir.ends_with("/..") ||
+        dir.find('\0') != std::string::npos) {
+      return bad("an oci: image layout needs an absolute directory");
+    }
+    ref.repo = {kLayoutRegistry,
+                dir.size() > 1 && dir.ends_with("/") ? dir.substr(0, dir.size() - 1) : dir};
+    if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+    return ref;
   }
   auto repo = ParseRepository(rest);
   if (!repo) return bad(repo.error().message);

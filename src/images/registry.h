@@ -44,11 +44,19 @@
 
 namespace strake::images {
 
+// The registry of an OCI image layout on this machine's disk ("oci:" +
+// its directory), read as a registry is (images built by a pipeline run
+// without one).
+inline constexpr char kLayoutRegistry[] = "oci:";
+
 struct RepositoryRef {
-  std::string registry;    // "docker.io", "ghcr.io", "127.0.0.1:5000"
-  std::string repository;  // "library/nginx", "akuity/guestbook"
+  std::string registry;    // "docker.io", "ghcr.io", "127.0.0.1:5000"; kLayoutRegistry
+  std::string repository;  // "library/nginx", "akuity/guestbook"; a layout's directory
   // "https://registry-1.docker.io", "http://127.0.0.1:5000".
   std::string ApiBase() const;
+  // "docker.io/library/nginx", "oci:/srv/images/app".
+  std::string Name() const;
+  bool IsLayout() const { return registry == kLayoutRegistry; }
   bool operator==(const RepositoryRef&) const = default;
 };
 
@@ -186,6 +194,11 @@ class RegistryClient {
   Result<Answer> Get(const std::string& path_or_url, const std::string& accept,
                      const std::string& method, size_t max_body, bool follow = false,
                      const std::function<bool(std::string_view)>* sink = nullptr);
+  // Get's answer from an OCI image layout: index.json names a tag (its
+  // org.opencontainers.image.ref.name annotation; "latest" is the only
+  // image of an index of one), blobs/sha256/ the rest.
+  Result<Answer> GetFromLayout(const std::string& path, size_t max_body,
+                               const std::function<bool(std::string_view)>* sink);
   Result<Manifest> ManifestOf(const std::string& digest, const std::string& body,
                               const Platform& platform, bool nested);
   Result<std::string> Token(const std::string& challenge);

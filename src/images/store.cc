@@ -189,6 +189,8 @@ Live LiveOf(const StoreIndex& ix, const std::vector<bool>& removed) {
 
 Result<PullPolicy> ParsePullPolicy(std::string_view text, const Reference& ref) {
   if (text.empty()) {
+    // A layout on disk is read again each time: a pipeline rebuilds it in place.
+    if (ref.repo.IsLayout()) return PullPolicy::kAlways;
     return ref.digest.empty() && ref.tag == "latest" ? PullPolicy::kAlways
                                                      : PullPolicy::kIfNotPresent;
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "base/sha256.h"
 #include "images/test_layers.h"
 #include "images/test_registry.h"
 
@@ -243,6 +244,67 @@ TEST(InsecureRegistries, AreReachedOverUncheckedHttpsOrPlainHttp) {
   ASSERT_TRUE(plain_ref);
   pulled = store.Pull(*plain_ref, options);
   EXPECT_TRUE(pulled) << pulled.error().message;
+  (void)RemoveAll(*d);
+}
+
+// An OCI image layout on disk (what `skopeo copy … oci:DIR:TAG` or a
+// pipeline's image build writes) is pulled as a registry's image is.
+TEST(Layouts, AnOciLayoutIsPulledLikeARegistrysImage) {
+  auto d = MakeTempDir("layout");
+  ASSERT_TRUE(d);
+  const std::string dir = *d + "/app";
+  ASSERT_TRUE(MakeDirs(dir + "/blobs/sha256"));
+  auto blob = [&](const std::string& bytes) {
+    std::string hex = Sha256Hex(bytes);
+    EXPECT_TRUE(WriteFile(dir + "/blobs/sha256/" + hex, bytes));
+    return "sha256:" + hex;
+  };
+  std::string plain_layer = Tar({{'f', "etc/built", "by a pipeline\n"}});
+  std::string layer = Tar({{'f', "etc/built", "by a pipeline\n"}}, "gzip");
+  std::string config =
+      R"({"architecture":")" + HostPlatform().arch +
+      R"(","os":"linux","config":{"Cmd":["/bin/app"]},"rootfs":{"type":"layers","diff_ids":["sha256:)" +
+      Sha256Hex(plain_layer) + R"("]}})";
+  std::string config_digest = blob(config);
+  std::string layer_digest = blob(layer);
+  std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+      config_digest + R"(","size":)" + std::to_string(config.size()) +
+      R"(},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+      layer_digest + R"(","size":)" + std::to_string(layer.size()) + "}]}";
+  std::string manifest_digest = blob(manifest);
+  ASSERT_TRUE(WriteFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+  ASSERT_TRUE(WriteFile(
+      dir + "/index.json",
+      R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+          manifest_digest + R"(","size":)" + std::to_string(manifest.size()) +
+          R"(,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]})"));
+
+  ImageStore store(*d + "/images");
+  ASSERT_TRUE(store.Open());
+  PullOptions options;
+  options.egress = EgressPolicy::Open();
+  auto ref = ParseReference("oci:" + dir + ":v1");
+  ASSERT_TRUE(ref) << ref.error().message;
+  EXPECT_EQ(ref->String(), "oci:" + dir + ":v1");
+  EXPECT_EQ(*ParsePullPolicy("", *ref), PullPolicy::kAlways);
+  auto img = store.Pull(*ref, options);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->digest, manifest_digest);
+  EXPECT_EQ(*ReadFile(img->root + "/etc/built"), "by a pipeline\n");
+  EXPECT_EQ(img->config.cmd, std::vector<std::string>{"/bin/app"});
+  // A tag the index does not name; "latest" is not the only image's here
+  // (it has a name of its own) — as skopeo reads a layout.
+  auto missing = store.Pull(*ParseReference("oci:" + dir + ":v2"), options);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound) << missing.error().message;
+  // Read from disk only where the egress policy allows files.
+  PullOptions closed;
+  auto refused = store.Pull(*ParseReference("oci:" + dir + "@" + manifest_digest), closed);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kForbidden) << refused.error().message;
+  for (const char* bad : {"oci:relative/dir", "oci:/a/../b:v1"})
+    EXPECT_FALSE(ParseReference(bad)) << bad;
   (void)RemoveAll(*d);
 }
 

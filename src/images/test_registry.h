@@ -29,11 +29,17 @@ class TestRegistry {
   TestRegistry(const TestRegistry&) = delete;
   TestRegistry& operator=(const TestRegistry&) = delete;
   ~TestRegistry() {
+    Stop();
+    if (!dir_.empty()) (void)RemoveAll(dir_);
+  }
+
+  // The registry is gone from here on (its port refuses).
+  void Stop() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
     }
-    if (!dir_.empty()) (void)RemoveAll(dir_);
   }
 
   // With `user` and `password`: the registry asks for them (basic auth
