@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -317,37 +318,41 @@ spec:
   EXPECT_EQ(Log("side-t", "s"), "not here\n");
 }
 
-// An OCI image layout as skopeo writes it (`oci:DIR:TAG`): a step runs in
-// it with no registry involved.
-TEST_F(Images, AStepRunsInAnOciLayoutWithNoRegistry) {
+// An image as skopeo writes it to disk (an OCI layout, an OCI archive, a
+// docker archive as `docker save` makes): steps run in each with no
+// registry involved.
+TEST_F(Images, StepsRunInImagesOnDiskWithNoRegistry) {
   if (!PathExists("/usr/bin/skopeo")) GTEST_SKIP() << "skopeo is not installed";
-  Push("tools/built:1", {Tar(BusyboxLayer(), "gzip"), Tar({{'f', "etc/built", "in a layout\n"}})},
+  Push("tools/built:1", {Tar(BusyboxLayer(), "gzip"), Tar({{'f', "etc/built", "on disk\n"}})},
        R"({"Env":["PATH=/bin"]})");
-  const std::string layout = dir_ + "/layout";
-  const std::string copy = "skopeo copy --quiet --src-tls-verify=false docker://" +
-                           Image("tools/built:1") + " oci:" + layout + ":v1";
-  ASSERT_EQ(std::system(copy.c_str()), 0) << copy;
-  std::string yaml = fmt::format(R"(apiVersion: tekton.dev/v1
+  const std::map<std::string, std::string> written = {
+      {"layout", "oci:" + dir_ + "/layout:v1"},
+      {"ociarchive", "oci-archive:" + dir_ + "/image.oci.tar:v1"},
+      {"dockerarchive", "docker-archive:" + dir_ + "/image.docker.tar:tools/built:v1"}};
+  std::string steps;
+  for (const auto& [name, ref] : written) {
+    const std::string copy =
+        "skopeo copy --quiet --src-tls-verify=false docker://" + Image("tools/built:1") + " " + ref;
+    ASSERT_EQ(std::system(copy.c_str()), 0) << copy;
+    steps += fmt::format("            - {{name: {}, image: \"{}\", script: cat /etc/built}}\n",
+                         name, ref);
+  }
+  std::string yaml = R"(apiVersion: tekton.dev/v1
 kind: PipelineRun
-metadata: {{name: layout}}
+metadata: {name: disk}
 spec:
   pipelineSpec:
     tasks:
       - name: t
         taskSpec:
           steps:
-            - name: s
-              image: oci:{}:v1
-              script: cat /etc/built
-)",
-                                 layout);
+)" + steps;
   registry_.Stop();  // no registry from here on
-  Json pr = RunJson(File("layout.yaml", yaml), {"--pull-images"});
+  Json pr = RunJson(File("disk.yaml", yaml), {"--pull-images"});
   ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
-  EXPECT_EQ(Log("layout-t", "s"), "in a layout\n");
-  EXPECT_EQ(
-      TaskRuns().back()["status"]["steps"][0].value("imageID", "").substr(0, 4 + layout.size()),
-      "oci:" + layout);
+  for (const auto& [name, ref] : written) EXPECT_EQ(Log("disk-t", name), "on disk\n") << ref;
+  // What was unpacked to read the archives is gone.
+  for (const auto& f : ListDir(data_ + "/images/roots")) EXPECT_FALSE(f.starts_with(".tmp-")) << f;
 }
 
 // An HTTPS registry with a certificate of its own: refused, unless it is

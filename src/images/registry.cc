@@ -326,7 +326,8 @@ RegistryClient::RegistryClient(RepositoryRef repo, Credentials creds, EgressPoli
       deadline_(std::chrono::steady_clock::now() + kDeadline) {}
 
 std::string RepositoryRef::Name() const {
-  return IsLayout() ? registry + repository : registry + "/" + repository;
+  // A layout's or an archive's: the transport and the path.
+  return registry.ends_with(":") ? registry + repository : registry + "/" + repository;
 }
 
 std::string RegistryClient::Where() const { return repo_.Name(); }
@@ -737,12 +738,39 @@ std::string Reference::String() const {
   return out;
 }
 
+namespace {
+
+// An absolute path with no ".." component and no NUL.
+bool CleanAbsolutePath(std::string_view p) {
+  if (!p.starts_with("/") || p.find('\0') != std::string_view::npos) return false;
+  for (const auto& part : Split(p, '/')) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Reference> ParseReference(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return Fail(ErrorCode::kInvalid, fmt::format("image {}: {}", Quote(text), why));
   };
   Reference ref;
   std::string_view rest = text;
+  for (const char* transport : {"docker-archive:", "oci-archive:"}) {
+    // docker-archive:/file.tar[:name:tag], oci-archive:/file.tar[:tag]:
+    // the file's path ends at the first ':' (as skopeo reads them).
+    if (!rest.starts_with(transport)) continue;
+    rest.remove_prefix(std::string_view(transport).size());
+    const std::string file(rest.substr(0, rest.find(':')));
+    if (!CleanAbsolutePath(file)) return bad("an image archive needs an absolute file path");
+    ref.repo = {transport, file};
+    if (auto colon = rest.find(':'); colon != std::string_view::npos) {
+      ref.tag = std::string(rest.substr(colon + 1));
+      if (ref.tag.empty()) return bad("an empty image name after the archive's path");
+    }
+    return ref;
+  }
   const bool layout = rest.starts_with(kLayoutRegistry);
   if (layout) rest.remove_prefix(std::string_view(kLayoutRegistry).size());
   if (auto at = rest.find('@'); at != std::string_view::npos) {
@@ -760,10 +788,7 @@ Result<Reference> ParseReference(std::string_view text) {
   if (layout) {
     // oci:/abs/dir[:tag][@digest], as skopeo's oci: transport.
     const std::string dir(rest);
-    if (!dir.starts_with("/") || dir.find("/../") != std::string::npos || dir.ends_with("/..") ||
-        dir.find('\0') != std::string::npos) {
-      return bad("an oci: image layout needs an absolute directory");
-    }
+    if (!CleanAbsolutePath(dir)) return bad("an oci: image layout needs an absolute directory");
     ref.repo = {kLayoutRegistry,
                 dir.size() > 1 && dir.ends_with("/") ? dir.substr(0, dir.size() - 1) : dir};
     if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";

@@ -20,6 +20,7 @@
 #include "base/fs.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "images/archive.h"
 
 namespace strake::images {
 namespace {
@@ -189,8 +190,9 @@ Live LiveOf(const StoreIndex& ix, const std::vector<bool>& removed) {
 
 Result<PullPolicy> ParsePullPolicy(std::string_view text, const Reference& ref) {
   if (text.empty()) {
-    // A layout on disk is read again each time: a pipeline rebuilds it in place.
-    if (ref.repo.IsLayout()) return PullPolicy::kAlways;
+    // A layout or archive on disk is read again each time: a pipeline
+    // rebuilds it in place.
+    if (ref.repo.IsLayout() || IsArchive(ref.repo)) return PullPolicy::kAlways;
     return ref.digest.empty() && ref.tag == "latest" ? PullPolicy::kAlways
                                                      : PullPolicy::kIfNotPresent;
   }
@@ -357,11 +359,33 @@ Result<Image> ImageStore::Pull(const Reference& ref, const PullOptions& options)
 }
 
 Result<Image> ImageStore::PullNow(const Reference& ref, const PullOptions& options) {
-  RegistryClient client(ref.repo, options.credentials, options.egress,
+  // An archive is read through the layout it holds, unpacked in a scratch
+  // directory of the store (a leftover Open removes if this process dies).
+  RepositoryRef source = ref.repo;
+  std::string target = ref.Target();
+  struct Scratch {
+    std::string dir;
+    ~Scratch() {
+      if (!dir.empty()) (void)RemoveAll(dir);
+    }
+  } scratch;
+  if (IsArchive(ref.repo)) {
+    if (!options.egress.allows_file()) {
+      return Fail(ErrorCode::kForbidden,
+                  fmt::format("{}: an image archive on this machine's disk is read only where "
+                              "the egress policy allows files (--egress-allow file)",
+                              ref.String()));
+    }
+    scratch.dir = TempName(PathJoin(dir_, "roots"));
+    STRAKE_TRY_ASSIGN(layout, ArchiveAsLayout(ref, scratch.dir));
+    source = {kLayoutRegistry, layout.dir};
+    target = layout.tag;
+  }
+  RegistryClient client(source, options.credentials, options.egress,
                         options.insecure_skip_tls_verify);
   client.SetBudget(kPullRequests, kPullDeadline);
   if (options.insecure_registry) client.SetInsecureRegistry();
-  STRAKE_TRY_ASSIGN(m, client.Resolve(ref.Target(), options.platform));
+  STRAKE_TRY_ASSIGN(m, client.Resolve(target, options.platform));
   Image img;
   img.reference = ref.String();
   img.digest = m.digest;

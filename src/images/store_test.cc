@@ -308,6 +308,67 @@ TEST(Layouts, AnOciLayoutIsPulledLikeARegistrysImage) {
   (void)RemoveAll(*d);
 }
 
+// A docker archive built here (docker save's shape: manifest.json, a
+// config, a layer linked from a second name) is pulled; archives that
+// reach outside themselves, or hold other things than files, are refused.
+TEST(Layouts, ADockerArchiveIsReadAndAHostileOneRefused) {
+  auto d = MakeTempDir("archive");
+  ASSERT_TRUE(d);
+  std::string layer = Tar({{'f', "etc/saved", "saved\n"}});
+  std::string config =
+      R"({"architecture":")" + HostPlatform().arch +
+      R"(","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:)" +
+      Sha256Hex(layer) + R"("]}})";
+  auto archive = [&](const std::string& name, std::vector<E> extra,
+                     const std::string& layer_name = "link/layer.tar") {
+    std::vector<E> files = {
+        {'f', "manifest.json",
+         R"([{"Config":"config.json","RepoTags":["app:v1"],"Layers":[")" + layer_name + R"("]}])"},
+        {'f', "config.json", config},
+        {'f', "abc/layer.tar", layer},
+        {'l', "link/layer.tar", "../abc/layer.tar"}};
+    files.insert(files.end(), extra.begin(), extra.end());
+    std::string path = *d + "/" + name;
+    EXPECT_TRUE(WriteFile(path, Tar(files)));
+    return path;
+  };
+  ImageStore store(*d + "/images");
+  ASSERT_TRUE(store.Open());
+  PullOptions options;
+  options.egress = EgressPolicy::Open();
+  const std::string good = archive("good.tar", {});
+  for (const std::string& ref : {"docker-archive:" + good, "docker-archive:" + good + ":app:v1",
+                                 "docker-archive:" + good + ":docker.io/library/app:v1"}) {
+    auto parsed = ParseReference(ref);
+    ASSERT_TRUE(parsed) << ref;
+    auto img = store.Pull(*parsed, options);
+    ASSERT_TRUE(img) << ref << ": " << img.error().message;
+    EXPECT_EQ(*ReadFile(img->root + "/etc/saved"), "saved\n");
+  }
+  auto other = store.Pull(*ParseReference("docker-archive:" + good + ":app:v2"), options);
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("no image tagged app:v2"), std::string::npos)
+      << other.error().message;
+  for (const auto& [name, extra] : std::vector<std::pair<std::string, std::vector<E>>>{
+           {"escape.tar", {{'f', "../outside", "x"}}},
+           {"device.tar", {{'c', "dev/null", ""}}},
+           {"link-out.tar", {{'l', "out", "/etc/passwd"}}},
+           {"link-up.tar", {{'l', "out", "../../outside"}}}}) {
+    const std::string path =
+        archive(name, extra, name.starts_with("link") ? "out" : "link/layer.tar");
+    auto refused = store.Pull(*ParseReference("docker-archive:" + path), options);
+    EXPECT_FALSE(refused) << name;
+  }
+  EXPECT_FALSE(PathExists(*d + "/outside"));
+  EXPECT_FALSE(ParseReference("docker-archive:relative.tar"));
+  PullOptions closed;
+  closed.policy = PullPolicy::kAlways;
+  auto forbidden = store.Pull(*ParseReference("docker-archive:" + good), closed);
+  ASSERT_FALSE(forbidden);
+  EXPECT_EQ(forbidden.error().code, ErrorCode::kForbidden);
+  (void)RemoveAll(*d);
+}
+
 // Collection: a moved tag's old image goes; under a size limit the least
 // recently used reference goes, unless its root is in use; never while
 // another process has the store open.
