@@ -625,6 +625,57 @@ spec:
             "hello from v1\npid 1 home /root\n");
 }
 
+// `strake image gc` between two servers never takes the image of a
+// replica that outlived the first (kill -9): its root is an overlay's
+// lower directory in the replica's mounts. An image nothing runs goes.
+TEST_F(ImageWorkloads, CollectionKeepsTheImageOfAReplicaThatOutlivedItsServer) {
+  serve_args_ = {"--pull-images"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("v1", base);
+  PushWeb("v2", base);
+  Ran r = Cli({"apply", "-f",
+               File("web.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {}
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
+)",
+                                            registry_.host() + "/tools/web:v1"))});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto ready = [&] {
+    Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
+    return j.is_object() && j["status"].value("readyReplicas", 0) == 1;
+  };
+  ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
+  Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:v2"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  auto roots = [&] {
+    std::vector<std::string> out;
+    for (const auto& n : ListDir(data_ + "/images/roots")) out.push_back(n);
+    return out;
+  };
+  ASSERT_EQ(roots().size(), 2u);
+  StopServer(SIGKILL);  // the replica runs on
+  Ran gc = Strake({"image", "gc", "--max-size", "1"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.err;
+  EXPECT_NE(gc.out.find("removed 1 references"), std::string::npos) << gc.out;
+  ASSERT_EQ(roots().size(), 1u);
+  // The next server adopts the replica, which still serves its files.
+  StartServer();
+  ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
+}
+
 // A registry that asks for a password: the pod's imagePullSecrets name a
 // kubernetes.io/dockerconfigjson Secret that has it; without it the pull
 // is refused, and the Deployment says so; neither the password nor the

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -283,6 +284,9 @@ bool ForkFirstProcess() {
   // Nothing of the namespace reaches this process's view (its root and
   // directory, outside the container) through /proc/<pid>.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // It never execs: what its parent had open (a server's store lock, its
+  // database, its sockets) would stay open as long as the container runs.
+  ::close_range(3, ~0U, 0);
   (void)!::chdir("/");
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
@@ -647,6 +651,15 @@ Result<pid_t> ForkIntoRunningContainer(pid_t waiter, const std::string& cwd,
   pid_t first = 0;
   if (listed) first = static_cast<pid_t>(std::atoi(listed->c_str()));
   if (first <= 0) return Failf("container {}: not running", waiter);
+  // Until its process 1 has exec'd, it is still this binary setting the
+  // container up (its root not yet the image's): not to be joined.
+  char self[PATH_MAX] = {}, its[PATH_MAX] = {};
+  const ssize_t a = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  const ssize_t b = ::readlink(fmt::format("/proc/{}/exe", first).c_str(), its, sizeof its - 1);
+  if (a > 0 && b > 0 &&
+      std::string_view(self, static_cast<size_t>(a)) ==
+          std::string_view(its, static_cast<size_t>(b)))
+    return Failf("container {}: still starting", waiter);
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, first, 0)));
   if (!pidfd) return Failf("container {}: pidfd_open: {}", waiter, std::strerror(errno));
   std::vector<Op> ops;

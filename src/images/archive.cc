@@ -51,16 +51,19 @@ struct Extracted {
   int64_t bytes = 0;
 };
 
-Status CopyData(archive* a, int fd, const std::string& name, Extracted& out) {
+// The member's data, `declared` bytes at most, written in order.
+Status CopyData(archive* a, int fd, const std::string& name, int64_t declared) {
   const void* buf = nullptr;
   size_t size = 0;
   la_int64_t offset = 0;
+  int64_t written = 0;
   for (;;) {
     int r = archive_read_data_block(a, &buf, &size, &offset);
     if (r == ARCHIVE_EOF) return Ok();
     if (r != ARCHIVE_OK) return Failf("{}: {}", name, archive_error_string(a));
-    out.bytes += static_cast<int64_t>(size);
-    if (out.bytes > kMaxArchiveBytes) return Failf("more than {} bytes", kMaxArchiveBytes);
+    if (offset != written || static_cast<int64_t>(size) > declared - written)
+      return Failf("{}: data beyond its size", name);
+    written += static_cast<int64_t>(size);
     if (::pwrite(fd, buf, size, offset) != static_cast<ssize_t>(size))
       return Failf("{}: {}", name, std::strerror(errno));
   }
@@ -98,12 +101,19 @@ Status Extract(const std::string& file, const std::string& dir, Extracted& out) 
       continue;
     }
     if (type != AE_IFREG) return Failf("{}: member {} is not a file", file, Quote(name));
+    // A sparse member could say terabytes in a few bytes: refused, and
+    // every member's size counts before a byte of it is written.
+    if (archive_entry_sparse_count(e) > 0)
+      return Failf("{}: member {} is sparse", file, Quote(name));
+    if (archive_entry_size(e) < 0 || archive_entry_size(e) > kMaxArchiveBytes - out.bytes)
+      return Failf("{}: more than {} bytes", file, kMaxArchiveBytes);
+    out.bytes += archive_entry_size(e);
     if (name.find('/') != std::string::npos)
       STRAKE_TRY(MakeDirs(PathJoin(dir, name.substr(0, name.rfind('/'))), 0700));
     const std::string path = PathJoin(dir, name);
     Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!f) return Failf("{}: {}: {}", file, name, std::strerror(errno));
-    STRAKE_TRY(CopyData(a.get(), f.get(), name, out));
+    STRAKE_TRY(CopyData(a.get(), f.get(), name, archive_entry_size(e)));
   }
 }
 

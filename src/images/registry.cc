@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -332,22 +334,62 @@ std::string RepositoryRef::Name() const {
 
 std::string RegistryClient::Where() const { return repo_.Name(); }
 
+namespace {
+
+// A layout's file, read whole up to `max` bytes or streamed to `sink`
+// (then also at most `max`): only a regular file, never through a final
+// symlink, never blocking on a FIFO. nullopt: there is no such file.
+Result<std::optional<std::string>> ReadLayoutFile(
+    const std::string& path, size_t max, const std::function<bool(std::string_view)>* sink) {
+  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!f && (errno == ENOENT || errno == ENOTDIR)) return std::optional<std::string>();
+  if (!f) return Failf("{}: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return Failf("{}: not a regular file", path);
+  if (static_cast<uint64_t>(st.st_size) > max)
+    return Fail(ErrorCode::kTooLarge, fmt::format("{}: larger than {} bytes", path, max));
+  std::string body;
+  std::string chunk(size_t{1} << 16, '\0');
+  size_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(f.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Failf("{}: {}", path, std::strerror(errno));
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+    if (total > max)
+      return Fail(ErrorCode::kTooLarge, fmt::format("{}: larger than {} bytes", path, max));
+    std::string_view got(chunk.data(), static_cast<size_t>(n));
+    if (sink && !(*sink)(got)) return Failf("{}: not written", path);
+    if (!sink) body.append(got);
+  }
+  return std::optional<std::string>(std::move(body));
+}
+
+}  // namespace
+
 Result<RegistryClient::Answer> RegistryClient::GetFromLayout(
     const std::string& path, size_t max_body, const std::function<bool(std::string_view)>* sink) {
   const std::string& dir = repo_.repository;
   Answer a;
   a.status = 404;
+  // What the client asks of "/v2/<repository>": blobs/<digest> or
+  // manifests/<tag or digest>.
+  const std::string prefix = "/v2/" + repo_.repository + "/";
+  if (!path.starts_with(prefix)) return a;
+  const std::string rest = path.substr(prefix.size());
   std::string digest;
-  if (auto at = path.rfind("/blobs/"); at != std::string::npos) {
-    digest = path.substr(at + 7);
-  } else if (auto m = path.rfind("/manifests/"); m != std::string::npos) {
-    const std::string target = http::UrlDecode(path.substr(m + 11));
+  if (rest.starts_with("blobs/")) {
+    digest = rest.substr(6);
+  } else if (rest.starts_with("manifests/")) {
+    const std::string target = http::UrlDecode(rest.substr(10));
     if (ValidDigest(target)) {
       digest = target;
     } else {
-      const std::string index_path = PathJoin(dir, "index.json");
-      STRAKE_TRY_ASSIGN(text, ReadFile(index_path, kMaxManifest));
-      json index = json::parse(text, nullptr, false);
+      STRAKE_TRY_ASSIGN(text, ReadLayoutFile(PathJoin(dir, "index.json"), kMaxManifest, nullptr));
+      if (!text) return Fail(fmt::format("{}: no index.json (not an OCI image layout)", Where()));
+      json index = json::parse(*text, nullptr, false);
       if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array())
         return Fail(fmt::format("{}: index.json is not an OCI image index", Where()));
       const json& all = index["manifests"];
@@ -362,26 +404,11 @@ Result<RegistryClient::Answer> RegistryClient::GetFromLayout(
     }
   }
   if (!ValidDigest(digest)) return a;
-  const std::string file = PathJoin(dir, "blobs/sha256/" + digest.substr(7));
-  Fd f(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!f) return a;
-  std::string chunk(size_t{1} << 16, '\0');
-  for (;;) {
-    ssize_t n = ::read(f.get(), chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail(fmt::format("{}: {}: {}", Where(), file, std::strerror(errno)));
-    if (n == 0) break;
-    std::string_view got(chunk.data(), static_cast<size_t>(n));
-    if (sink) {
-      if (!(*sink)(got)) return Fail(fmt::format("{}: blob {}: not written", Where(), digest));
-    } else if (a.body.size() + got.size() > max_body) {
-      return Fail(ErrorCode::kTooLarge,
-                  fmt::format("{}: {} is larger than {} bytes", Where(), digest, max_body));
-    } else {
-      a.body.append(got);
-    }
-  }
+  STRAKE_TRY_ASSIGN(
+      body, ReadLayoutFile(PathJoin(dir, "blobs/sha256/" + digest.substr(7)), max_body, sink));
+  if (!body) return a;
   a.status = 200;
+  a.body = std::move(*body);
   a.digest = digest;
   return a;
 }
@@ -390,11 +417,12 @@ Result<std::string> RegistryClient::Token(const std::string& challenge) {
   auto params = ChallengeParams(challenge);
   std::string realm = params["realm"];
   if (realm.empty()) return Fail(fmt::format("{}: a bearer challenge without a realm", Where()));
-  // Credentials go to a token service over TLS (a loopback registry's may
-  // be plain HTTP, as the registry itself is).
+  // Credentials go to a token service over TLS (a loopback registry's, or
+  // an insecure registry's, may be plain HTTP, as the registry itself is).
   if (!StartsWith(ToLower(realm), "https://") &&
       !(StartsWith(ToLower(realm), "http://") &&
-        IsLoopbackHost(realm.substr(7, realm.find('/', 7) - 7)) && base_.starts_with("http://"))) {
+        (insecure_registry_ || IsLoopbackHost(realm.substr(7, realm.find('/', 7) - 7))) &&
+        base_.starts_with("http://"))) {
     return Fail(fmt::format("{}: the token service must be https, not {}", Where(),
                             Quote(realm.substr(0, realm.find('?')))));
   }
@@ -432,16 +460,6 @@ Result<RegistryClient::Answer> RegistryClient::Get(
     const std::string& path_or_url, const std::string& accept, const std::string& method,
     size_t max_body, bool follow, const std::function<bool(std::string_view)>* sink) {
   const bool relative = path_or_url.starts_with("/");
-  if (repo_.IsLayout()) {
-    // A directory on this machine's disk: read where files may be.
-    if (!egress_.allows_file()) {
-      return Fail(ErrorCode::kForbidden,
-                  fmt::format("{}: an image layout on this machine's disk is read only where the "
-                              "egress policy allows files (--egress-allow file)",
-                              Where()));
-    }
-    return GetFromLayout(path_or_url, max_body, sink);
-  }
   // One discovery's reads are bounded, however many tags and images the
   // registry offers: no registry holds a Warehouse controller for long.
   if (++requests_ > max_requests_ || std::chrono::steady_clock::now() > deadline_) {
@@ -455,6 +473,16 @@ Result<RegistryClient::Answer> RegistryClient::Get(
                             "narrow the subscription (allowTagsRegexes, a strategy that reads "
                             "fewer tags than NewestBuild)",
                             Where(), kMaxRequests, kDeadline.count()));
+  }
+  if (repo_.IsLayout()) {
+    // A directory on this machine's disk: read where files may be.
+    if (!egress_.allows_file()) {
+      return Fail(ErrorCode::kForbidden,
+                  fmt::format("{}: an image layout on this machine's disk is read only where the "
+                              "egress policy allows files (--egress-allow file)",
+                              Where()));
+    }
+    return GetFromLayout(path_or_url, max_body, sink);
   }
   for (int attempt = 0;; ++attempt) {
     curl::Request req;
@@ -881,8 +909,9 @@ Platform HostPlatform() {
 }
 
 void RegistryClient::SetInsecureRegistry() {
-  insecure_ = true;
   if (repo_.registry == "docker.io") return;  // Docker Hub is never insecure
+  insecure_ = true;
+  insecure_registry_ = true;
   base_ = "https://" + repo_.registry;
   http_fallback_ = true;
 }

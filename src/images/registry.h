@@ -213,9 +213,10 @@ class RegistryClient {
   Credentials creds_;
   EgressPolicy egress_;
   bool insecure_;
-  bool http_fallback_ = false;  // SetInsecureRegistry, until the first answer
-  std::string base_;            // "https://host[:port]", or http://
-  std::string authorization_;   // "Bearer …" or "Basic …" once a challenge was answered
+  bool insecure_registry_ = false;  // SetInsecureRegistry
+  bool http_fallback_ = false;      // SetInsecureRegistry, until the first answer
+  std::string base_;                // "https://host[:port]", or http://
+  std::string authorization_;       // "Bearer …" or "Basic …" once a challenge was answered
   size_t requests_ = 0;
   size_t max_requests_ = kMaxRequests;
   std::chrono::steady_clock::time_point deadline_;

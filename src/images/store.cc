@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -110,6 +111,33 @@ Status RemoveWhole(const std::string& path) {
   return RemoveAll(tmp);
 }
 
+// The roots under `roots` that some process has mounted as an overlay's
+// lower directory; each mount namespace read once.
+std::set<std::string> MountedRoots(const std::string& roots) {
+  std::set<std::string> out;
+  std::set<ino_t> seen;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  std::vector<std::string> pids;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] >= '1' && e->d_name[0] <= '9') pids.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& pid : pids) {
+    struct stat ns {};
+    if (::stat(("/proc/" + pid + "/ns/mnt").c_str(), &ns) == 0 && !seen.insert(ns.st_ino).second)
+      continue;
+    auto text = ReadFile("/proc/" + pid + "/mountinfo", size_t{16} << 20);
+    if (!text) continue;
+    for (const auto& lower : OverlayLowerDirs(*text)) {
+      if (!lower.starts_with(roots + "/")) continue;
+      const std::string rest = lower.substr(roots.size() + 1);
+      out.insert(PathJoin(roots, rest.substr(0, rest.find('/'))));
+    }
+  }
+  return out;
+}
+
 // What the collector reads of the store.
 struct StoreIndex {
   struct Ref {
@@ -187,6 +215,36 @@ Live LiveOf(const StoreIndex& ix, const std::vector<bool>& removed) {
 }
 
 }  // namespace
+
+std::vector<std::string> OverlayLowerDirs(std::string_view mountinfo) {
+  std::vector<std::string> out;
+  for (const auto& line : Split(mountinfo, '\n')) {
+    // ... - overlay SOURCE SUPER_OPTIONS
+    auto dash = line.find(" - overlay ");
+    if (dash == std::string::npos) continue;
+    const std::string options = line.substr(line.rfind(' ') + 1);
+    auto at = options.find("lowerdir=");
+    if (at == std::string::npos) continue;
+    std::string dir;
+    for (size_t i = at + 9; i < options.size() && options[i] != ','; ++i) {
+      char ch = options[i];
+      if (ch == '\\' && i + 3 < options.size() + 0 &&
+          std::isdigit(static_cast<unsigned char>(options[i + 1]))) {
+        dir += static_cast<char>(std::stoi(options.substr(i + 1, 3), nullptr, 8));  // \040
+        i += 3;
+      } else if (ch == '\\' && i + 1 < options.size()) {
+        dir += options[++i];  // \, \: \\ as overlayfs reads them
+      } else if (ch == ':') {
+        if (!dir.empty()) out.push_back(dir);
+        dir.clear();
+      } else {
+        dir += ch;
+      }
+    }
+    if (!dir.empty()) out.push_back(dir);
+  }
+  return out;
+}
 
 Result<PullPolicy> ParsePullPolicy(std::string_view text, const Reference& ref) {
   if (text.empty()) {
@@ -275,7 +333,8 @@ Result<ImageStore::Collected> ImageStore::Collect(int64_t max_bytes,
 }
 
 Result<ImageStore::Collected> ImageStore::CollectLocked(int64_t max_bytes,
-                                                        const std::set<std::string>& in_use) {
+                                                        std::set<std::string> in_use) {
+  in_use.merge(MountedRoots(PathJoin(dir_, "roots")));
   STRAKE_TRY_ASSIGN(ix, ReadIndex(dir_));
   Collected c;
   for (const auto& [r, bytes] : ix.root_bytes) c.bytes_before += bytes;

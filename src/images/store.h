@@ -34,6 +34,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/egress.h"
 #include "base/fd.h"
@@ -70,6 +72,10 @@ struct Image {
   int64_t downloaded = 0;  // layer bytes downloaded by this call
 };
 
+// The lower directories of the overlays a /proc/<pid>/mountinfo text
+// lists (a container's image roots), unescaped.
+std::vector<std::string> OverlayLowerDirs(std::string_view mountinfo);
+
 class ImageStore {
  public:
   explicit ImageStore(std::string dir) : dir_(std::move(dir)) {}
@@ -93,9 +99,10 @@ class ImageStore {
   // Removes the manifests, roots and layers no reference names; then, while
   // the store holds more than `max_bytes` (0: no limit), the reference used
   // least recently (pulled or found) with what only it names, unless its
-  // image's root is one of `in_use` (full paths). Refused while another
-  // process has the store open (its pulls and containers are not known
-  // here); this process's pulls wait for it. A kill -9 midway leaves
+  // image's root is one of `in_use` (full paths) or is a container's now
+  // (an overlay's lower directory in any process's mounts: a replica that
+  // outlived its server). Refused while another process has the store
+  // open (its pulls are not known here); this process's pulls wait for it. A kill -9 midway leaves
   // references whose image is gone (pulled again when asked for) and
   // leftovers Open removes, never a reference to half an image.
   Result<Collected> Collect(int64_t max_bytes, const std::set<std::string>& in_use);
@@ -105,7 +112,7 @@ class ImageStore {
   Status FetchLayer(RegistryClient& client, const Descriptor& layer, int64_t& downloaded);
   Result<std::string> Unpack(const Manifest& m, const UnpackLimits& limits);
   Result<std::optional<Image>> FromRecord(const std::string& manifest_hex) const;
-  Result<Collected> CollectLocked(int64_t max_bytes, const std::set<std::string>& in_use);
+  Result<Collected> CollectLocked(int64_t max_bytes, std::set<std::string> in_use);
   std::string RefPath(const Reference& ref, const Platform& platform) const;
 
   std::string dir_;

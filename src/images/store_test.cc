@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -252,7 +254,7 @@ TEST(InsecureRegistries, AreReachedOverUncheckedHttpsOrPlainHttp) {
 TEST(Layouts, AnOciLayoutIsPulledLikeARegistrysImage) {
   auto d = MakeTempDir("layout");
   ASSERT_TRUE(d);
-  const std::string dir = *d + "/app";
+  const std::string dir = *d + "/blobs/app";  // a "/blobs/" of its own in the path
   ASSERT_TRUE(MakeDirs(dir + "/blobs/sha256"));
   auto blob = [&](const std::string& bytes) {
     std::string hex = Sha256Hex(bytes);
@@ -305,6 +307,18 @@ TEST(Layouts, AnOciLayoutIsPulledLikeARegistrysImage) {
   EXPECT_EQ(refused.error().code, ErrorCode::kForbidden) << refused.error().message;
   for (const char* bad : {"oci:relative/dir", "oci:/a/../b:v1"})
     EXPECT_FALSE(ParseReference(bad)) << bad;
+  // Only regular files are read: an index.json that is a link to an
+  // endless device, or a FIFO, is an error at once, never a hang.
+  ASSERT_TRUE(MakeDirs(*d + "/zero"));
+  ASSERT_EQ(::symlink("/dev/zero", (*d + "/zero/index.json").c_str()), 0);
+  ASSERT_TRUE(MakeDirs(*d + "/fifo"));
+  ASSERT_EQ(::mkfifo((*d + "/fifo/index.json").c_str(), 0600), 0);
+  for (const char* name : {"zero", "fifo"}) {
+    auto hostile = store.Pull(*ParseReference("oci:" + *d + "/" + name), options);
+    ASSERT_FALSE(hostile) << name;
+    EXPECT_NE(hostile.error().message.find("index.json"), std::string::npos)
+        << hostile.error().message;
+  }
   (void)RemoveAll(*d);
 }
 
@@ -367,6 +381,16 @@ TEST(Layouts, ADockerArchiveIsReadAndAHostileOneRefused) {
   ASSERT_FALSE(forbidden);
   EXPECT_EQ(forbidden.error().code, ErrorCode::kForbidden);
   (void)RemoveAll(*d);
+}
+
+TEST(Collection, ReadsContainersImageRootsFromMountinfo) {
+  const std::string text =
+      "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
+      "36 35 0:30 / /merged rw,relatime - overlay overlay "
+      "rw,lowerdir=/data/images/roots/abc:/x\\040y:/a\\,b,upperdir=/s/upper,workdir=/s/work\n"
+      "37 35 0:31 / /other rw - overlay overlay rw,upperdir=/u,workdir=/w\n";
+  EXPECT_EQ(OverlayLowerDirs(text),
+            (std::vector<std::string>{"/data/images/roots/abc", "/x y", "/a,b"}));
 }
 
 // Collection: a moved tag's old image goes; under a size limit the least
