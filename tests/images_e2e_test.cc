@@ -676,6 +676,61 @@ spec:
   ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
 }
 
+// A server with --image-store-max-size collects its store itself: an
+// image nothing of it uses (pulled by another process) goes, the image its
+// Deployment's revision is pinned to and runs on stays.
+TEST_F(ImageWorkloads, AServerKeepsItsStoreUnderItsSizeAndWhatItsRevisionsUse) {
+  serve_args_ = {"--pull-images", "--image-store-max-size", "1", "--image-gc-interval", "1s"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("v1", base);
+  PushWeb("v2", base);
+  auto apply = [&](int replicas) {
+    return Cli(
+        {"apply", "-f",
+         File("web.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {image}
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
+)",
+                                      fmt::arg("replicas", replicas),
+                                      fmt::arg("image", registry_.host() + "/tools/web:v1")))});
+  };
+  Ran r = apply(1);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto ready = [&] {
+    Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
+    return j.is_object() && j["status"].value("readyReplicas", 0) == 1;
+  };
+  ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
+  Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:v2"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  auto roots = [&] { return ListDir(data_ + "/images/roots").size(); };
+  ASSERT_TRUE(WaitFor([&] { return roots() == 1; }, std::chrono::seconds(15)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  // Its replica still runs, and a replica started now finds its image.
+  EXPECT_TRUE(ready());
+  r = apply(2);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
+        return j.is_object() && j["status"].value("readyReplicas", 0) == 2;
+      },
+      std::chrono::seconds(30)));
+}
+
 // A registry that asks for a password: the pod's imagePullSecrets name a
 // kubernetes.io/dockerconfigjson Secret that has it; without it the pull
 // is refused, and the Deployment says so; neither the password nor the

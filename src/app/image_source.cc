@@ -201,6 +201,18 @@ Result<pipeline::StepImage> StoreImageSource::Get(const std::string& image,
   return Runnable(img);
 }
 
+Result<images::ImageStore::Collected> StoreImageSource::Collect(int64_t max_bytes,
+                                                                std::set<std::string> in_use) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, img] : pinned_) in_use.insert(img.root);
+    for (const auto& [key, p] : pulls_) {
+      if (p.image) in_use.insert(p.image->root);
+    }
+  }
+  return store_.Collect(max_bytes, in_use);
+}
+
 std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "images"); }
 
 Result<std::unique_ptr<StoreImageSource>> OpenImageSource(

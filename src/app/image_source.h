@@ -45,6 +45,10 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
   // No waiter is called from now on (those being called have returned):
   // what they would wake is about to go.
   void DropWaiters();
+  // Collects the store (images::ImageStore::Collect), keeping besides what
+  // it keeps by itself `in_use` and the images pinned for runs and served
+  // by the last pulls.
+  Result<images::ImageStore::Collected> Collect(int64_t max_bytes, std::set<std::string> in_use);
 
  private:
   // A workload image's pull, by reference.

@@ -640,6 +640,36 @@ std::thread CollectOrphansLater(const Controllers& ctls, runtime::Supervisor& su
   });
 }
 
+// With --image-store-max-size: the image store collected at each interval
+// (the first a minute after start, when the adopted replicas have their
+// pins again), keeping what the revisions are pinned to and what runs.
+std::thread CollectImagesEvery(StoreImageSource* images, targets::LocalTarget& target,
+                               const ServeOptions& options, const std::atomic<bool>& stopping) {
+  if (!images || options.image_store_max_bytes <= 0) return std::thread();
+  return std::thread([images, &target, &options, &stopping] {
+    auto next =
+        std::chrono::steady_clock::now() +
+        std::min<std::chrono::milliseconds>(options.image_gc_interval, std::chrono::minutes(1));
+    while (!stopping) {
+      if (std::chrono::steady_clock::now() < next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      next = std::chrono::steady_clock::now() + options.image_gc_interval;
+      auto c = images->Collect(options.image_store_max_bytes, target.PinnedRoots());
+      if (!c) {
+        // Busy (a `strake run` has the store open): only tried again.
+        Log(c.error().code == ErrorCode::kConflict ? LogLevel::kInfo : LogLevel::kWarn,
+            "image collection: {}", c.error().message);
+      } else if (c->references + c->manifests + c->roots + c->layers > 0) {
+        Log(LogLevel::kInfo,
+            "image collection: removed {} references, {} roots, {} layers; {} bytes, was {}",
+            c->references, c->roots, c->layers, c->bytes_after, c->bytes_before);
+      }
+    }
+  });
+}
+
 // The API's server listening at the endpoint and started; on_ready told.
 Status StartHttp(server::HttpServer& http, const Endpoint& endpoint, const ServeOptions& options) {
   if (endpoint.tls) http.EnableTls(endpoint.tls);
@@ -834,9 +864,11 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     return listening;
   }
   std::thread collector = CollectOrphansLater(ctls, supervisor, target, stopping);
+  std::thread image_gc = CollectImagesEvery(images.get(), target, options, stopping);
   WaitForStop(signals, stop);
   stopping = true;
   collector.join();
+  if (image_gc.joinable()) image_gc.join();
   // Replica threads outlive the controllers below: they must not enqueue
   // into one that is gone.
   supervisor.SetOnChange(nullptr);

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,6 +39,10 @@ struct ServeOptions {
   bool pull_images = false;
   // Docker's insecure-registries: HTTPS unchecked, else plain HTTP.
   std::vector<std::string> insecure_registries;
+  // With pull_images: the image store collected every image_gc_interval
+  // to stay under this many bytes (0: never collected by the server).
+  int64_t image_store_max_bytes = 0;
+  std::chrono::milliseconds image_gc_interval{std::chrono::minutes(5)};
   // Where metric providers and git remotes may connect (base/egress.h):
   // public addresses only, unless `--egress-allow` says more.
   EgressPolicy egress;

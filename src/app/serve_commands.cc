@@ -6,9 +6,11 @@
 
 #include "app/router_process.h"
 #include "app/serve.h"
+#include "base/duration.h"
 #include "base/egress.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "cli/table.h"
 
 namespace strake::app {
@@ -36,6 +38,12 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
                  "from its registry (rootless containers; registries are reached under "
                  "--egress-allow)")
       ->excludes(no_sandbox);
+  serve->add_option("--image-store-max-size", image_store_max_size_,
+                    "with --pull-images: collect the image store to stay under SIZE (10G, 512M): "
+                    "what no reference names, then the least recently used images that no "
+                    "revision, run or container uses");
+  serve->add_option("--image-gc-interval", image_gc_interval_,
+                    "how often the image store is collected (default 5m)");
   serve->add_option("--insecure-registry", insecure_registries_,
                     "HOST[:PORT] of a registry reached over HTTPS without checking its "
                     "certificate, else plain HTTP (Docker's insecure-registries; repeatable)");
@@ -64,6 +72,21 @@ int ServeCommands::Serve() {
   o.sandbox = !no_sandbox_;
   o.pull_images = pull_images_;
   o.insecure_registries = insecure_registries_;
+  if (!image_store_max_size_.empty()) {
+    auto size = ParseByteSize(image_store_max_size_);
+    if (!size || *size <= 0)
+      return cli::Die(fmt::format("--image-store-max-size {}: want a size such as 10G or 512M",
+                                  Quote(image_store_max_size_)));
+    if (!pull_images_) return cli::Die("--image-store-max-size needs --pull-images");
+    o.image_store_max_bytes = *size;
+  }
+  if (!image_gc_interval_.empty()) {
+    auto every = ParseDuration(image_gc_interval_);
+    if (!every || every->count() < 1000)
+      return cli::Die(fmt::format("--image-gc-interval {}: want a duration of a second or more",
+                                  Quote(image_gc_interval_)));
+    o.image_gc_interval = *every;
+  }
   o.work_dir = work_dir_.empty() ? "" : RealPath(work_dir_);
   auto egress = EgressPolicy::Parse(egress_allow_);
   if (!egress) return cli::Die("--egress-allow: " + egress.error().message);

@@ -28,6 +28,8 @@ class ServeCommands {
   bool no_sandbox_ = false;
   bool pull_images_ = false;
   std::vector<std::string> insecure_registries_;
+  std::string image_store_max_size_;  // --image-store-max-size
+  std::string image_gc_interval_;     // --image-gc-interval
   std::string work_dir_;
   std::string egress_allow_;
   std::string router_socket_;

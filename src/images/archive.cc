@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -130,11 +131,13 @@ Result<std::string> Resolve(const Extracted& x, std::string name) {
 
 // A layer file's media type, by its first bytes.
 Result<std::string> LayerType(const std::string& path) {
-  STRAKE_TRY_ASSIGN(head, ReadFileAt(path, 0, 4));
-  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
-      static_cast<unsigned char>(head[1]) == 0x8b)
+  std::array<unsigned char, 4> magic{};
+  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) return Failf("{}: {}", path, std::strerror(errno));
+  const ssize_t n = ::pread(f.get(), magic.data(), magic.size(), 0);
+  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     return std::string("application/vnd.oci.image.layer.v1.tar+gzip");
-  if (head == std::string("\x28\xb5\x2f\xfd", 4))
+  if (n == 4 && magic == std::array<unsigned char, 4>{0x28, 0xb5, 0x2f, 0xfd})
     return std::string("application/vnd.oci.image.layer.v1.tar+zstd");
   return std::string("application/vnd.oci.image.layer.v1.tar");
 }

@@ -300,8 +300,21 @@ Result<std::optional<Image>> ImageStore::FromRecord(const std::string& manifest_
   return std::optional<Image>(std::move(img));
 }
 
+void ImageStore::Given(const std::string& root) const {
+  std::lock_guard<std::mutex> l(given_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  given_[root] = now;
+  std::erase_if(given_, [&](const auto& e) { return now - e.second > kGivenLease; });
+}
+
 Result<std::optional<Image>> ImageStore::Find(const Reference& ref,
                                               const Platform& platform) const {
+  std::shared_lock<std::shared_timed_mutex> shared(collect_mu_);
+  return FindLocked(ref, platform);
+}
+
+Result<std::optional<Image>> ImageStore::FindLocked(const Reference& ref,
+                                                    const Platform& platform) const {
   const std::string path = RefPath(ref, platform);
   if (!PathExists(path)) return std::optional<Image>();
   STRAKE_TRY_ASSIGN(text, ReadFile(path, 1 << 20));
@@ -311,17 +324,24 @@ Result<std::optional<Image>> ImageStore::Find(const Reference& ref,
   if (img) {
     img->reference = ref.String();
     (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // used now: kept longest
+    Given(img->root);
   }
   return img;
 }
 
 Result<ImageStore::Collected> ImageStore::Collect(int64_t max_bytes,
-                                                  const std::set<std::string>& in_use) {
+                                                  const std::set<std::string>& in_use,
+                                                  std::chrono::milliseconds wait) {
   if (!lock_) return Fail("image store: not open");
-  // This process's pulls wait (Pull takes mu_ first) and none is under way.
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return pulling_.empty(); });
+  // No pull or find of this process is under way, and none starts.
+  std::unique_lock<std::shared_timed_mutex> alone(collect_mu_, std::defer_lock);
+  if (!alone.try_lock_for(wait)) {
+    return Fail(ErrorCode::kConflict,
+                fmt::format("image store {}: pulls kept it busy; collected later", dir_));
+  }
   if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    // Linux let go of the shared lock to try: taken again at once.
+    (void)::flock(lock_.get(), LOCK_SH);
     return Fail(ErrorCode::kConflict,
                 fmt::format("image store {}: another strake process (a server or a run) has it "
                             "open; collect when it is not, or from that server",
@@ -335,6 +355,13 @@ Result<ImageStore::Collected> ImageStore::Collect(int64_t max_bytes,
 Result<ImageStore::Collected> ImageStore::CollectLocked(int64_t max_bytes,
                                                         std::set<std::string> in_use) {
   in_use.merge(MountedRoots(PathJoin(dir_, "roots")));
+  {
+    std::lock_guard<std::mutex> l(given_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [root, when] : given_) {
+      if (now - when <= kGivenLease) in_use.insert(root);
+    }
+  }
   STRAKE_TRY_ASSIGN(ix, ReadIndex(dir_));
   Collected c;
   for (const auto& [r, bytes] : ix.root_bytes) c.bytes_before += bytes;
@@ -388,6 +415,7 @@ Result<ImageStore::Collected> ImageStore::CollectLocked(int64_t max_bytes,
 }
 
 Result<Image> ImageStore::Pull(const Reference& ref, const PullOptions& options) {
+  std::shared_lock<std::shared_timed_mutex> shared(collect_mu_);
   const std::string key = ref.String() + " " + options.platform.String();
   {
     // One pull of a reference at a time; the second waits and finds it.
@@ -406,7 +434,7 @@ Result<Image> ImageStore::Pull(const Reference& ref, const PullOptions& options)
   } done{*this, key};
   // A digest names the same bytes for ever: Always has nothing to ask.
   if (options.policy != PullPolicy::kAlways || !ref.digest.empty()) {
-    STRAKE_TRY_ASSIGN(found, Find(ref, options.platform));
+    STRAKE_TRY_ASSIGN(found, FindLocked(ref, options.platform));
     if (found) return std::move(*found);
   }
   if (options.policy == PullPolicy::kNever) {
@@ -414,7 +442,9 @@ Result<Image> ImageStore::Pull(const Reference& ref, const PullOptions& options)
         ErrorCode::kNotFound,
         fmt::format("image {} is not present and its imagePullPolicy is Never", ref.String()));
   }
-  return PullNow(ref, options);
+  STRAKE_TRY_ASSIGN(pulled, PullNow(ref, options));
+  Given(pulled.root);
+  return pulled;
 }
 
 Result<Image> ImageStore::PullNow(const Reference& ref, const PullOptions& options) {

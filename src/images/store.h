@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,24 +100,35 @@ class ImageStore {
   // Removes the manifests, roots and layers no reference names; then, while
   // the store holds more than `max_bytes` (0: no limit), the reference used
   // least recently (pulled or found) with what only it names, unless its
-  // image's root is one of `in_use` (full paths) or is a container's now
-  // (an overlay's lower directory in any process's mounts: a replica that
-  // outlived its server). Refused while another process has the store
-  // open (its pulls are not known here); this process's pulls wait for it. A kill -9 midway leaves
-  // references whose image is gone (pulled again when asked for) and
-  // leftovers Open removes, never a reference to half an image.
-  Result<Collected> Collect(int64_t max_bytes, const std::set<std::string>& in_use);
+  // image's root is one of `in_use` (full paths), was given by this store
+  // (Pull, Find) in the last kGivenLease (a container about to start on
+  // it), or is a container's now (an overlay's lower directory in any
+  // process's mounts: a replica that outlived its server). Refused while
+  // another process has the store open (its pulls are not known here), or
+  // while this process's pulls keep it busy for `wait`; Find and Pull wait
+  // for it. A kill -9 midway leaves references whose image is gone (pulled
+  // again when asked for) and leftovers Open removes, never a reference to
+  // half an image.
+  static constexpr std::chrono::minutes kGivenLease{10};
+  Result<Collected> Collect(int64_t max_bytes, const std::set<std::string>& in_use,
+                            std::chrono::milliseconds wait = std::chrono::seconds(30));
 
  private:
   Result<Image> PullNow(const Reference& ref, const PullOptions& options);
   Status FetchLayer(RegistryClient& client, const Descriptor& layer, int64_t& downloaded);
   Result<std::string> Unpack(const Manifest& m, const UnpackLimits& limits);
   Result<std::optional<Image>> FromRecord(const std::string& manifest_hex) const;
+  Result<std::optional<Image>> FindLocked(const Reference& ref, const Platform& platform) const;
+  void Given(const std::string& root) const;
   Result<Collected> CollectLocked(int64_t max_bytes, std::set<std::string> in_use);
   std::string RefPath(const Reference& ref, const Platform& platform) const;
 
   std::string dir_;
   Fd lock_;
+  // Find and Pull share it; Collect has it alone.
+  mutable std::shared_timed_mutex collect_mu_;
+  mutable std::mutex given_mu_;
+  mutable std::map<std::string, std::chrono::steady_clock::time_point> given_;  // root -> when
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> pulling_;  // references being pulled now

@@ -97,6 +97,13 @@ void LocalTarget::UseImages(ContainerImages* images, std::function<void(const st
   wake_ = std::move(wake);
 }
 
+std::set<std::string> LocalTarget::PinnedRoots() {
+  std::lock_guard<std::mutex> lock(images_mu_);
+  std::set<std::string> out;
+  for (const auto& [key, image] : pinned_) out.insert(image.root);
+  return out;
+}
+
 Status LocalTarget::ScaleRevision(const rollout::RevisionSpec& spec) {
   if (spec.pod.containers.empty())
     return Failf("{}: the pod template has no container", spec.workload);

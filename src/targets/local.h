@@ -53,6 +53,9 @@ class LocalTarget : public rollout::WorkloadTarget,
   // `images` (which must outlive this); `wake` is called with a revision's
   // group key when its image's pull ends, so that its owner looks again.
   void UseImages(ContainerImages* images, std::function<void(const std::string&)> wake);
+  // The image roots revisions are pinned to (their replicas run there, or
+  // will when scaled up): an image collection keeps them.
+  std::set<std::string> PinnedRoots();
 
   Status ScaleRevision(const rollout::RevisionSpec& spec) override;
   void Prune(const std::string& ns, const std::string& workload,
