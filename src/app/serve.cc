@@ -670,6 +670,19 @@ std::thread CollectImagesEvery(StoreImageSource* images, targets::LocalTarget& t
   });
 }
 
+// The server's chores besides its controllers (the two above); Stop says
+// stop and waits for them.
+struct Chores {
+  std::atomic<bool>& stopping;
+  std::thread orphans, images;
+  void Stop() {
+    stopping = true;
+    for (std::thread* t : {&orphans, &images}) {
+      if (t->joinable()) t->join();
+    }
+  }
+};
+
 // The API's server listening at the endpoint and started; on_ready told.
 Status StartHttp(server::HttpServer& http, const Endpoint& endpoint, const ServeOptions& options) {
   if (endpoint.tls) http.EnableTls(endpoint.tls);
@@ -863,12 +876,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     ctls.Stop();
     return listening;
   }
-  std::thread collector = CollectOrphansLater(ctls, supervisor, target, stopping);
-  std::thread image_gc = CollectImagesEvery(images.get(), target, options, stopping);
+  Chores chores{stopping, CollectOrphansLater(ctls, supervisor, target, stopping),
+                CollectImagesEvery(images.get(), target, options, stopping)};
   WaitForStop(signals, stop);
-  stopping = true;
-  collector.join();
-  if (image_gc.joinable()) image_gc.join();
+  chores.Stop();
   // Replica threads outlive the controllers below: they must not enqueue
   // into one that is gone.
   supervisor.SetOnChange(nullptr);
