@@ -63,15 +63,20 @@ std::vector<E> BusyboxLayer() {
   return out;
 }
 
+// Starts the test's registry: one that asks for a password ("puller",
+// "s3cret pass") when the test's name says Private. False: not installed.
+bool StartRegistry(images::TestRegistry& registry) {
+  const bool private_registry =
+      std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+          .find("Private") != std::string::npos;
+  return private_registry ? registry.Start("puller", "s3cret pass") : registry.Start();
+}
+
 class Images : public E2E {
  protected:
   void SetUp() override {
     E2E::SetUp();
-    const bool private_registry =
-        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
-            .find("Private") != std::string::npos;
-    if (!(private_registry ? registry_.Start("puller", "s3cret pass") : registry_.Start()))
-      GTEST_SKIP() << "docker-registry is not installed";
+    if (!StartRegistry(registry_)) GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
   std::string Push(const std::string& repo_tag, const std::vector<std::string>& layers,
@@ -461,11 +466,7 @@ class ImageWorkloads : public ServerE2E {
  protected:
   void SetUp() override {
     ServerE2E::SetUp();
-    const bool private_registry =
-        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
-            .find("Private") != std::string::npos;
-    if (!(private_registry ? registry_.Start("puller", "s3cret pass") : registry_.Start()))
-      GTEST_SKIP() << "docker-registry is not installed";
+    if (!StartRegistry(registry_)) GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
   std::string PushWeb(const std::string& tag, const std::string& base) {
@@ -482,6 +483,33 @@ class ImageWorkloads : public ServerE2E {
     req.target = path;
     auto r = http::Fetch("127.0.0.1", port_, req, std::chrono::seconds(5));
     return r ? r->body : "error: " + r.error().message;
+  }
+  // A Deployment "web" of `replicas` replicas of tools/web:`tag`.
+  Ran ApplyWeb(const std::string& tag, int replicas) {
+    return Cli(
+        {"apply", "-f",
+         File("web.yaml", fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {image}
+        ports: [{{containerPort: 8080}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
+)",
+                                      fmt::arg("replicas", replicas),
+                                      fmt::arg("image", registry_.host() + "/tools/web:" + tag)))});
+  }
+  int ReadyWebReplicas() {
+    Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
+    return j.is_object() ? j["status"].value("readyReplicas", 0) : 0;
   }
   Json Rollout() {
     Ran r = Cli({"get", "rollout", "web", "-o", "json"});
@@ -634,37 +662,13 @@ TEST_F(ImageWorkloads, CollectionKeepsTheImageOfAReplicaThatOutlivedItsServer) {
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);
   PushWeb("v2", base);
-  Ran r = Cli({"apply", "-f",
-               File("web.yaml", fmt::format(R"(apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: {}
-        ports: [{{containerPort: 8080}}]
-        readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
-)",
-                                            registry_.host() + "/tools/web:v1"))});
+  Ran r = ApplyWeb("v1", 1);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto ready = [&] {
-    Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
-    return j.is_object() && j["status"].value("readyReplicas", 0) == 1;
-  };
+  auto ready = [&] { return ReadyWebReplicas() == 1; };
   ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
   Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:v2"});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
-  auto roots = [&] {
-    std::vector<std::string> out;
-    for (const auto& n : ListDir(data_ + "/images/roots")) out.push_back(n);
-    return out;
-  };
+  auto roots = [&] { return ListDir(data_ + "/images/roots"); };
   ASSERT_EQ(roots().size(), 2u);
   StopServer(SIGKILL);  // the replica runs on
   Ran gc = Strake({"image", "gc", "--max-size", "1"});
@@ -685,34 +689,9 @@ TEST_F(ImageWorkloads, AServerKeepsItsStoreUnderItsSizeAndWhatItsRevisionsUse) {
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);
   PushWeb("v2", base);
-  auto apply = [&](int replicas) {
-    return Cli(
-        {"apply", "-f",
-         File("web.yaml", fmt::format(R"(apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: {image}
-        ports: [{{containerPort: 8080}}]
-        readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
-)",
-                                      fmt::arg("replicas", replicas),
-                                      fmt::arg("image", registry_.host() + "/tools/web:v1")))});
-  };
-  Ran r = apply(1);
+  Ran r = ApplyWeb("v1", 1);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto ready = [&] {
-    Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
-    return j.is_object() && j["status"].value("readyReplicas", 0) == 1;
-  };
+  auto ready = [&] { return ReadyWebReplicas() == 1; };
   ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
   Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:v2"});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
@@ -721,14 +700,9 @@ spec:
       << ReadFile(dir_ + "/.bg").value_or("");
   // Its replica still runs, and a replica started now finds its image.
   EXPECT_TRUE(ready());
-  r = apply(2);
+  r = ApplyWeb("v1", 2);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        Json j = Json::parse(Cli({"get", "deployment", "web", "-o", "json"}).out, nullptr, false);
-        return j.is_object() && j["status"].value("readyReplicas", 0) == 2;
-      },
-      std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return ReadyWebReplicas() == 2; }, std::chrono::seconds(30)));
 }
 
 // A registry that asks for a password: the pod's imagePullSecrets name a
