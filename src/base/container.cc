@@ -379,9 +379,9 @@ void Say(int fd, const char* text) {
   }
 }
 
-[[noreturn]] void Die(int fd, const std::string& what, int err) {
+[[noreturn]] void Die(int fd, const char* what, int err) {
   Say(fd, "strake: the container did not start: ");
-  Say(fd, what.c_str());
+  Say(fd, what);
   Say(fd, ": ");
   Say(fd, strerrordesc_np(err));
   Say(fd, "\n");
@@ -602,20 +602,23 @@ Result<pid_t> ForkChild(const ContainerStart& start) {
   stdio(start.stdout_fd, 1);
   stdio(start.stderr_fd, 2);
   for (int fd : start.inherit_fds) ::fcntl(fd, F_SETFD, 0);
+  for (int fd : start.cgroup_fds) {
+    if (::write(fd, "0", 1) != 1) Die(2, "join its cgroup", errno);
+  }
   return 0;
 }
 
 // In the child: runs the ops, then execs (or dies saying why).
 [[noreturn]] void RunAndExec(const std::vector<Op>& ops, const Exec& exec) {
   for (const auto& op : ops) {
-    if (!Run(op)) Die(2, op.what, errno);
+    if (!Run(op)) Die(2, op.what.c_str(), errno);
   }
   int err = ENOENT;
   for (const auto& c : exec.candidates) {
     ::execve(c.c_str(), exec.argv.data(), exec.envp.data());
     if (errno != ENOENT && errno != ENOTDIR) err = errno;
   }
-  Die(2, exec.not_found, err);
+  Die(2, exec.not_found.c_str(), err);
 }
 
 }  // namespace
@@ -635,6 +638,16 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
     reserved.push_back(std::move(fd));
   }
   const std::vector<Op> ops = Plan(spec, fds, scratch);
+  const Exec exec(start);
+  STRAKE_TRY_ASSIGN(pid, ForkChild(start));
+  if (pid != 0) return pid;
+  RunAndExec(ops, exec);
+}
+
+Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd) {
+  if (start.argv.empty()) return Fail("spawn: empty command");
+  std::vector<Op> ops;
+  if (!cwd.empty()) ops.push_back({Op::kChdir, cwd, "", "", "", 0, "chdir " + cwd});
   const Exec exec(start);
   STRAKE_TRY_ASSIGN(pid, ForkChild(start));
   if (pid != 0) return pid;

@@ -131,6 +131,9 @@ struct ContainerStart {
   int stdout_fd = -1;
   int stderr_fd = -1;
   std::vector<int> inherit_fds;  // kept open at the same numbers
+  // cgroup.procs descriptors (base/cgroup.h) the child joins first, by
+  // writing "0" to each, so that everything it starts is inside.
+  std::vector<int> cgroup_fds = {};
 };
 
 // Forks a child that enters the container and execs; it leads a session of
@@ -138,6 +141,12 @@ struct ContainerStart {
 // fails in the child before the exec is written to its stderr, and it exits
 // 127. Returns the child's pid.
 Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart& start);
+
+// Forks a child on this machine's root, as ForkIntoContainer forks one (a
+// session, signals, stdio, cgroups), that changes to `cwd` ("" stays) and
+// execs argv[0] (looked up on env's PATH): Spawn's way when the child must
+// join cgroups before it execs, which posix_spawn cannot do.
+Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd);
 
 // Forks a child that joins the user, mount and PID namespaces of a
 // running container with a PID namespace (`waiter`: the pid

@@ -143,7 +143,7 @@ Result<Process> SpawnInto(pid_t waiter, const std::string& cwd, const SpawnOptio
   STRAKE_TRY_ASSIGN(pid,
                     ForkIntoRunningContainer(waiter, cwd,
                                              {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
-                                              opts.stderr_fd, opts.inherit_fds}));
+                                              opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds}));
   return WithPidfd(pid);
 }
 
@@ -152,7 +152,7 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   if (opts.container) {
     STRAKE_TRY_ASSIGN(
         pid, ForkIntoContainer(*opts.container, {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
-                                                 opts.stderr_fd, opts.inherit_fds}));
+                                                 opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds}));
     return WithPidfd(pid);
   }
   std::string path_env;
@@ -167,6 +167,14 @@ Result<Process> Spawn(const SpawnOptions& opts) {
     exe = opts.sandbox->bwrap;
   }
   const std::vector<std::string>& args = opts.sandbox ? boxed : opts.argv;
+  if (!opts.cgroup_fds.empty()) {
+    std::vector<std::string> full = args;
+    full[0] = exe;
+    STRAKE_TRY_ASSIGN(pid, ForkAndExec({std::move(full), opts.env, opts.stdin_fd, opts.stdout_fd,
+                                        opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds},
+                                       opts.cwd));
+    return WithPidfd(pid);
+  }
 
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);

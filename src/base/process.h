@@ -68,6 +68,9 @@ struct SpawnOptions {
   // Not null: the command runs in this container (base/container.h), argv[0]
   // looked up on env's PATH inside its image.
   const ContainerSpec* container = nullptr;
+  // cgroup.procs descriptors (base/cgroup.h) the child joins before it
+  // execs: its resource limits.
+  std::vector<int> cgroup_fds = {};
 };
 
 class Process {

@@ -1,0 +1,308 @@
+#include "base/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "base/fs.h"
+#include "base/strings.h"
+
+namespace strake {
+
+int64_t CpuShares(int64_t millis) {
+  // The kubelet's MilliCPUToShares: 1024 shares per CPU, at least 2.
+  constexpr int64_t kMin = 2, kMax = 262'144;
+  if (millis <= 0) return kMin;
+  return std::clamp<int64_t>(millis * 1024 / 1000, kMin, kMax);
+}
+
+int64_t CpuWeight(int64_t shares) {
+  // runc's conversion of cpu.shares [2, 262144] to cpu.weight [1, 10000].
+  shares = std::clamp<int64_t>(shares, 2, 262'144);
+  return 1 + ((shares - 2) * 9999) / 262'142;
+}
+
+int64_t CpuQuotaMicros(int64_t millis, int64_t period_us) {
+  constexpr int64_t kMinQuota = 1000;  // the kernel refuses less than 1 ms
+  return std::max(kMinQuota, millis * period_us / 1000);
+}
+
+namespace {
+
+// A line's fields split on single spaces.
+std::vector<std::string_view> Words(std::string_view line) {
+  std::vector<std::string_view> out;
+  while (!line.empty()) {
+    size_t sp = line.find(' ');
+    out.push_back(line.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    line.remove_prefix(sp + 1);
+  }
+  return out;
+}
+
+bool HasWord(std::string_view list, std::string_view word, char sep) {
+  for (const auto& w : Split(list, sep)) {
+    if (w == word) return true;
+  }
+  return false;
+}
+
+// `path` (a cgroup's, from /proc/self/cgroup) under a mount of its
+// hierarchy whose root is `root`: the directory, or "" when the mount does
+// not show it.
+std::string UnderMount(std::string_view mount_point, std::string_view root, std::string_view path) {
+  if (root != "/" && path != root && !StartsWith(path, std::string(root) + "/")) return "";
+  if (root != "/") path.remove_prefix(root.size());
+  std::string dir(mount_point);
+  if (!path.empty() && path != "/") dir = PathJoin(dir, path.substr(1));
+  return dir;
+}
+
+}  // namespace
+
+CgroupPlaces FindCgroupPlaces(std::string_view proc_cgroup, std::string_view mountinfo) {
+  std::string v2_path, mem_path, cpu_path;
+  for (const auto& line : Split(proc_cgroup, '\n')) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string_view controllers = std::string_view(line).substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (line.substr(0, a) == "0" && controllers.empty()) v2_path = path;
+    if (HasWord(controllers, "memory", ',')) mem_path = path;
+    if (HasWord(controllers, "cpu", ',')) cpu_path = path;
+  }
+  CgroupPlaces out;
+  for (const auto& line : Split(mountinfo, '\n')) {
+    auto w = Words(line);
+    auto dash = std::find(w.begin(), w.end(), "-");
+    if (w.size() < 5 || dash == w.end() || w.end() - dash < 4) continue;
+    std::string_view root = w[3], mount_point = w[4], fstype = dash[1], options = dash[3];
+    if (fstype == "cgroup2" && !v2_path.empty() && out.unified.empty()) {
+      out.unified = UnderMount(mount_point, root, v2_path);
+    } else if (fstype == "cgroup") {
+      if (HasWord(options, "memory", ',') && !mem_path.empty() && out.memory.empty())
+        out.memory = UnderMount(mount_point, root, mem_path);
+      if (HasWord(options, "cpu", ',') && !cpu_path.empty() && out.cpu.empty())
+        out.cpu = UnderMount(mount_point, root, cpu_path);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+Status MakeCgroupDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Failf("{}: {}", dir, std::strerror(errno));
+  return Ok();
+}
+
+// A cgroup file written in one write(2), as the kernel takes them.
+Status WriteControl(const std::string& path, std::string_view value, bool optional = false) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (optional && errno == ENOENT) return Ok();
+    return Failf("{}: {}", path, std::strerror(errno));
+  }
+  ssize_t n = ::write(fd, value.data(), value.size());
+  int e = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size())) {
+    if (optional && (e == EINVAL || e == EOPNOTSUPP)) return Ok();
+    return Failf("writing \"{}\" to {}: {}", value, path, std::strerror(e));
+  }
+  return Ok();
+}
+
+bool HasControllers(const std::string& file) {
+  auto text = ReadFile(file, 4096);
+  if (!text) return false;
+  std::string t(Trim(*text));
+  return HasWord(t, "memory", ' ') && HasWord(t, "cpu", ' ');
+}
+
+// cgroup v2: the controllers given to `dir`'s children, moving this process
+// into a leaf of its own first when it is the only process in `dir`.
+Status DelegateV2(const std::string& dir, std::string_view key) {
+  if (!HasControllers(PathJoin(dir, "cgroup.controllers")))
+    return Failf("cgroup v2: {} has no memory and cpu controllers to give", dir);
+  if (HasControllers(PathJoin(dir, "cgroup.subtree_control"))) return Ok();
+  if (WriteControl(PathJoin(dir, "cgroup.subtree_control"), "+memory +cpu")) return Ok();
+  auto procs = ReadFile(PathJoin(dir, "cgroup.procs"), 1 << 20);
+  std::string self = std::to_string(::getpid());
+  if (!procs || Trim(*procs) != self) {
+    return Failf(
+        "cgroup v2: {} holds other processes, so its controllers cannot be given to strake's "
+        "containers; start strake in a cgroup of its own (systemd-run --scope -p Delegate=yes …)",
+        dir);
+  }
+  std::string leaf = PathJoin(dir, fmt::format("strake-{}-self", key));
+  STRAKE_TRY(MakeCgroupDir(leaf));
+  STRAKE_TRY(WriteControl(PathJoin(leaf, "cgroup.procs"), self));
+  return WriteControl(PathJoin(dir, "cgroup.subtree_control"), "+memory +cpu");
+}
+
+bool ValidName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+
+// The counter `key` of a flat-keyed cgroup file ("oom_kill 3").
+int64_t Counter(const std::string& file, std::string_view key) {
+  auto text = ReadFile(file, 1 << 16);
+  if (!text) return 0;
+  for (const auto& line : Split(*text, '\n')) {
+    auto w = Words(line);
+    if (w.size() == 2 && w[0] == key) return std::strtoll(std::string(w[1]).c_str(), nullptr, 10);
+  }
+  return 0;
+}
+
+void SweepUnder(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> children;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (e->d_type == DT_DIR && n != "." && n != ".." && !EndsWith(n, "-self"))
+      children.push_back(PathJoin(dir, n));
+  }
+  ::closedir(d);
+  for (const auto& c : children) {
+    SweepUnder(c);
+    ::rmdir(c.c_str());  // fails, as it should, while processes are in it
+  }
+}
+
+}  // namespace
+
+std::vector<int> Cgroup::join_fds() const {
+  std::vector<int> out;
+  for (const auto& f : procs_) out.push_back(f.get());
+  return out;
+}
+
+bool Cgroup::OomKilled() const {
+  if (dirs_.empty()) return false;
+  if (version_ == 2) return Counter(PathJoin(dirs_[0], "memory.events"), "oom_kill") > 0;
+  return Counter(PathJoin(dirs_[0], "memory.oom_control"), "oom_kill") > 0;
+}
+
+void Cgroup::Remove(int wait_ms) {
+  procs_.clear();
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    for (int waited = 0; ::rmdir(it->c_str()) != 0 && errno == EBUSY && waited < wait_ms;
+         waited += 10) {
+      ::poll(nullptr, 0, 10);
+    }
+  }
+  dirs_.clear();
+}
+
+Result<std::unique_ptr<Cgroups>> Cgroups::OpenAt(const CgroupPlaces& places, std::string_view key) {
+  auto out = std::make_unique<Cgroups>();
+  std::string name = fmt::format("strake-{}", key);
+  std::string why_v2 = "cgroup v2 is not mounted";
+  if (!places.unified.empty()) {
+    auto delegated = DelegateV2(places.unified, key);
+    std::string base = PathJoin(places.unified, name);
+    if (delegated) delegated = MakeCgroupDir(base);
+    if (delegated) delegated = WriteControl(PathJoin(base, "cgroup.subtree_control"), "+memory +cpu");
+    if (delegated) {
+      out->version_ = 2;
+      out->bases_ = {base};
+      return out;
+    }
+    why_v2 = delegated.error().message;
+  }
+  if (places.memory.empty() || places.cpu.empty())
+    return Failf("{}, and no cgroup v1 memory and cpu hierarchies are", why_v2);
+  std::vector<std::string> bases = {PathJoin(places.memory, name), PathJoin(places.cpu, name)};
+  for (const auto& b : bases) {
+    if (auto made = MakeCgroupDir(b); !made) {
+      return Failf("{}; cgroup v1: {}", why_v2, made.error().message);
+    }
+  }
+  out->version_ = 1;
+  out->bases_ = std::move(bases);
+  return out;
+}
+
+Result<std::unique_ptr<Cgroups>> Cgroups::Open(std::string_view key, const std::string& root) {
+  auto cg = ReadFile(root + "/proc/self/cgroup", 1 << 16);
+  if (!cg) return Failf("cannot read /proc/self/cgroup: {}", cg.error().message);
+  auto mi = ReadFile(root + "/proc/self/mountinfo", 4 << 20);
+  if (!mi) return Failf("cannot read /proc/self/mountinfo: {}", mi.error().message);
+  CgroupPlaces p = FindCgroupPlaces(*cg, *mi);
+  for (std::string* s : {&p.unified, &p.memory, &p.cpu}) {
+    if (!s->empty()) *s = root + *s;
+  }
+  return OpenAt(p, key);
+}
+
+Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits,
+                               const Cgroup* parent) const {
+  if (!ValidName(name)) return Failf("cgroup name \"{}\": only letters, digits, - _ .", name);
+  const auto& under = parent ? parent->dirs_ : bases_;
+  Cgroup c;
+  c.version_ = version_;
+  for (const auto& b : under) c.dirs_.push_back(PathJoin(b, name));
+  if (version_ == 2 && parent) {
+    STRAKE_TRY(WriteControl(PathJoin(under[0], "cgroup.subtree_control"), "+memory +cpu"));
+  }
+  for (const auto& d : c.dirs_) STRAKE_TRY(MakeCgroupDir(d));
+  int64_t request = limits.cpu_request_millis ? limits.cpu_request_millis : limits.cpu_limit_millis;
+  if (version_ == 2) {
+    const std::string& d = c.dirs_[0];
+    if (limits.memory_bytes > 0) {
+      STRAKE_TRY(WriteControl(PathJoin(d, "memory.max"), std::to_string(limits.memory_bytes)));
+      STRAKE_TRY(WriteControl(PathJoin(d, "memory.swap.max"), "0", true));
+    }
+    if (limits.cpu_limit_millis > 0) {
+      STRAKE_TRY(WriteControl(PathJoin(d, "cpu.max"),
+                              fmt::format("{} 100000", CpuQuotaMicros(limits.cpu_limit_millis))));
+    }
+    if (request > 0) {
+      STRAKE_TRY(WriteControl(PathJoin(d, "cpu.weight"),
+                              std::to_string(CpuWeight(CpuShares(request)))));
+    }
+  } else {
+    const std::string &mem = c.dirs_[0], &cpu = c.dirs_[1];
+    if (limits.memory_bytes > 0) {
+      std::string v = std::to_string(limits.memory_bytes);
+      STRAKE_TRY(WriteControl(PathJoin(mem, "memory.limit_in_bytes"), v));
+      STRAKE_TRY(WriteControl(PathJoin(mem, "memory.memsw.limit_in_bytes"), v, true));
+    }
+    if (limits.cpu_limit_millis > 0) {
+      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_period_us"), "100000"));
+      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_quota_us"),
+                              std::to_string(CpuQuotaMicros(limits.cpu_limit_millis))));
+    }
+    if (request > 0) {
+      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.shares"), std::to_string(CpuShares(request))));
+    }
+  }
+  for (const auto& d : c.dirs_) {
+    std::string procs = PathJoin(d, "cgroup.procs");
+    int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Failf("{}: {}", procs, std::strerror(errno));
+    c.procs_.emplace_back(fd);
+  }
+  return c;
+}
+
+void Cgroups::SweepEmpty() const {
+  for (const auto& b : bases_) SweepUnder(b);
+}
+
+}  // namespace strake
