@@ -4,10 +4,12 @@
 // output cannot make strake bind, read or copy a host file through them.
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
 
+#include "base/cgroup.h"
 #include "base/fs.h"
 #include "base/strings.h"
 #include "e2e_support.h"
@@ -428,6 +430,101 @@ stringData: {token: "hunter2-is-a-password"}
   ASSERT_EQ(trs.exit_code, 0) << trs.out << trs.err;
   EXPECT_EQ(trs.out.find("hunter2"), std::string::npos) << trs.out;
   EXPECT_NE(trs.out.find("token=***"), std::string::npos) << trs.out;
+}
+
+}  // namespace
+}  // namespace strake::e2e
+
+namespace strake::e2e {
+namespace {
+
+// Whether this machine lets strake apply limits (base/cgroup.h); the tests
+// below check the limits where it does and the notice saying they are not
+// applied where it does not.
+std::string CgroupsUnavailable() {
+  auto c = Cgroups::Open("e2e-probe-" + std::to_string(::getpid()));
+  if (!c) return c.error().message;
+  for (const auto& b : (*c)->bases()) ::rmdir(b.c_str());
+  return "";
+}
+
+// A step's computeResources hold: inside its own cgroup, a step within its
+// memory limit runs, one over it is killed and reported OOMKilled, as a
+// kubelet reports it; the stepTemplate's limits reach the steps.
+TEST_F(E2E, AStepOverItsMemoryLimitIsOomKilled) {
+  const std::string unavailable = CgroupsUnavailable();
+  auto f = File("hog.yaml", R"(apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: hog}
+spec:
+  taskSpec:
+    stepTemplate:
+      computeResources: {limits: {cpu: 500m}}
+    steps:
+      - name: small
+        computeResources: {limits: {memory: 32Mi}}
+        script: |
+          #!/bin/sh
+          grep -c strake- /proc/self/cgroup
+          x=$(head -c 1000000 /dev/zero | tr '\0' a); echo "held ${#x}"
+      - name: hog
+        computeResources: {limits: {memory: 32Mi}}
+        script: |
+          #!/bin/sh
+          x=$(head -c 100000000 /dev/zero | tr '\0' a); echo "held ${#x}"
+)");
+  Ran r = Strake({"run", "-f", f});
+  auto runs = TaskRuns();
+  ASSERT_EQ(runs.size(), 1u) << r.err;
+  const Json& steps = runs[0]["status"]["steps"];
+  ASSERT_EQ(steps.size(), 2u) << runs[0].dump(2);
+  std::string small_log = ReadFile(steps[0].value("log", "")).value_or("");
+  EXPECT_NE(small_log.find("held 1000000"), std::string::npos) << small_log;
+  if (!unavailable.empty()) {
+    // Not silently dropped: each limited step's log says why they do not hold.
+    EXPECT_NE(small_log.find("computeResources are not applied"), std::string::npos) << small_log;
+    GTEST_SKIP() << "limits are not applied on this machine: " << unavailable;
+  }
+  // cpu (the template's) and memory: both hierarchies on v1, one on v2.
+  EXPECT_EQ(small_log.find("not applied"), std::string::npos) << small_log;
+  EXPECT_TRUE(StartsWith(small_log, "1\n") || StartsWith(small_log, "2\n")) << small_log;
+  EXPECT_EQ(steps[0]["terminated"].value("reason", ""), "Completed");
+  EXPECT_EQ(steps[1]["terminated"].value("reason", ""), "OOMKilled") << steps[1].dump(2);
+  EXPECT_NE(r.err.find("(OOMKilled)"), std::string::npos) << r.err;
+}
+
+// A Job's container over its resources.limits.memory fails its attempt as
+// OOMKilled, and the Job says so.
+TEST_F(ServerE2E, AJobOverItsMemoryLimitFailsOomKilled) {
+  const std::string unavailable = CgroupsUnavailable();
+  if (!unavailable.empty()) GTEST_SKIP() << "limits are not applied here: " << unavailable;
+  StartServer();
+  Ran r = Cli({"apply", "-f", File("job.yaml", R"(apiVersion: batch/v1
+kind: Job
+metadata: {name: hog}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: hog
+        command: [sh, -c, "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}"]
+        resources: {limits: {memory: 32Mi, cpu: "1"}}
+)")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string message;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        Json job = Json::parse(Cli({"get", "job", "hog", "-o", "json"}).out, nullptr, false);
+        if (!job.is_object()) return false;
+        for (const Json& c : job["status"].value("conditions", Json::array())) {
+          if (c.value("type", "") == "Failed") message = c.value("message", "");
+        }
+        return !message.empty();
+      },
+      std::chrono::seconds(30)));
+  EXPECT_NE(message.find("OOMKilled"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "app/image_source.h"
+#include "app/limits.h"
 #include "app/pick_run.h"
 #include "app/progress.h"
 #include "base/clock.h"
@@ -391,6 +392,9 @@ int RunCommands::Run() {
                                 insecure_registries_);
   if (!images) return cli::Die(images.error().message);
   opts.executor.images = images->get();
+  const ResourceLimits limits = OpenResourceLimits(ctx_.data_dir);
+  opts.executor.cgroups = limits.cgroups.get();
+  opts.executor.cgroups_unavailable = limits.unavailable;
   SystemClock clock;
   bool text = ctx_.output == "text";
   bool live = text && ::isatty(STDERR_FILENO) && std::getenv("CI") == nullptr;

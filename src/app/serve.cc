@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "app/image_source.h"
+#include "app/limits.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -573,12 +574,13 @@ struct Controllers {
 // controller, which outlives it.
 struct BatchWork {
   BatchWork(store::Store& st, const Clock& clock, const std::string& data_dir,
-            const std::string& work_dir, const Sandbox* box, ContainerImages* images)
+            const std::string& work_dir, const Sandbox* box, ContainerImages* images,
+            const Cgroups* cgroups)
       : jobs(st, clock,
-             server::AttemptPlace{PathJoin(data_dir, "logs/jobs"), work_dir, box, images},
+             server::AttemptPlace{PathJoin(data_dir, "logs/jobs"), work_dir, box, images, cgroups},
              [this](const std::string& k) { job_ctl->Enqueue(k); }),
         pods(st, clock,
-             server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box, images},
+             server::AttemptPlace{PathJoin(data_dir, "logs/pods"), work_dir, box, images, cgroups},
              [this](const std::string& k) { pod_ctl->Enqueue(k); }),
         crons(st, clock),
         jobs_fwd([this](const std::string& k) { return jobs.Reconcile(k); }),
@@ -724,13 +726,16 @@ void WaitForStop(const sigset_t& signals, const std::atomic<bool>* stop) {
 // deploy freeze (or its line is stopped); a store that cannot say counts as
 // a freeze.
 pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Store& st,
-                                         const Clock& clock, pipeline::ImageSource* images) {
+                                         const Clock& clock, pipeline::ImageSource* images,
+                                         const ResourceLimits& limits) {
   pipeline::EngineOptions engine_options;
   engine_options.parallel = 2;
   engine_options.executor.data_dir = options.data_dir;
   engine_options.executor.self_exe = SelfExe();
   engine_options.executor.sandbox = options.sandbox;
   engine_options.executor.images = images;
+  engine_options.executor.cgroups = limits.cgroups.get();
+  engine_options.executor.cgroups_unavailable = limits.unavailable;
   engine_options.context_env = [&st, &clock](const std::string& ns) {
     std::map<std::string, std::string> env;
     auto freeze = delivery::DeployFreeze(st, ns, UnixMillis(clock.Now()));
@@ -759,8 +764,10 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   std::string work_dir = WorkDir(options);
   Sandbox sandbox;
   const Sandbox* box = SandboxFor(options, work_dir, sandbox);
+  const ResourceLimits limits = OpenResourceLimits(options.data_dir);
   runtime::SupervisorOptions supervisor_options;
   supervisor_options.sandbox = box;
+  supervisor_options.cgroups = limits.cgroups.get();
   runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"), supervisor_options);
   STRAKE_TRY(supervisor.Recover());
   STRAKE_TRY(MakeDirs(PathJoin(options.data_dir, "logs"), 0700));
@@ -801,7 +808,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
 
   // Pipelines on push: the runs a Repository's .tekton/ asks for, run by the
   // same engine as `strake run`, sandboxed, in this data directory.
-  pipeline::Engine engine(st, EngineOptionsFor(options, st, clock, images.get()), clock);
+  pipeline::Engine engine(st, EngineOptionsFor(options, st, clock, images.get(), limits), clock);
   server::PipelinesOnPush pipelines(st, engine, options.data_dir);
   STRAKE_TRY(pipelines.ResumeInterrupted());
   gitops::RepositoryReconciler repos(
@@ -850,7 +857,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   rollout::ServiceReconciler services(st, target);
   Forward services_fwd([&](const std::string& k) { return services.Reconcile(k); });
   controller::Controller service_ctl("services", services_fwd, 1);
-  BatchWork batch(st, clock, options.data_dir, work_dir, box, images.get());
+  BatchWork batch(st, clock, options.data_dir, work_dir, box, images.get(), limits.cgroups.get());
   rollout::ExperimentReconciler experiments(st, target, target, clock);
   Forward experiments_fwd([&](const std::string& k) { return experiments.Reconcile(k); });
   controller::Controller experiment_ctl("experiments", experiments_fwd, 2);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,7 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "base/fs.h"
 #include "base/strings.h"
@@ -217,7 +217,8 @@ Result<std::unique_ptr<Cgroups>> Cgroups::OpenAt(const CgroupPlaces& places, std
     auto delegated = DelegateV2(places.unified, key);
     std::string base = PathJoin(places.unified, name);
     if (delegated) delegated = MakeCgroupDir(base);
-    if (delegated) delegated = WriteControl(PathJoin(base, "cgroup.subtree_control"), "+memory +cpu");
+    if (delegated)
+      delegated = WriteControl(PathJoin(base, "cgroup.subtree_control"), "+memory +cpu");
     if (delegated) {
       out->version_ = 2;
       out->bases_ = {base};
@@ -273,8 +274,8 @@ Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits
                               fmt::format("{} 100000", CpuQuotaMicros(limits.cpu_limit_millis))));
     }
     if (request > 0) {
-      STRAKE_TRY(WriteControl(PathJoin(d, "cpu.weight"),
-                              std::to_string(CpuWeight(CpuShares(request)))));
+      STRAKE_TRY(
+          WriteControl(PathJoin(d, "cpu.weight"), std::to_string(CpuWeight(CpuShares(request)))));
     }
   } else {
     const std::string &mem = c.dirs_[0], &cpu = c.dirs_[1];

@@ -4,8 +4,8 @@
 // OOMKilled, the CPU quota is the one written.
 #include "base/cgroup.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,8 +32,7 @@ TEST(CgroupMath, CpuAsTheKubeletWritesIt) {
 
 TEST(CgroupPlaces, HybridV1AndV2) {
   // This machine's kind: v1 controllers, an empty v2 hierarchy beside them.
-  const char* cg =
-      "8:pids:/\n4:memory:/process_api/7193\n2:cpu,cpuacct:/jobs/a\n0::/\n";
+  const char* cg = "8:pids:/\n4:memory:/process_api/7193\n2:cpu,cpuacct:/jobs/a\n0::/\n";
   const char* mi =
       "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n"
       "31 30 0:27 / /sys/fs/cgroup/unified rw,relatime shared:7 - cgroup2 cgroup2 rw\n"
@@ -47,7 +46,8 @@ TEST(CgroupPlaces, HybridV1AndV2) {
 
 TEST(CgroupPlaces, UnifiedOnly) {
   const char* cg = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/strake.scope\n";
-  const char* mi = "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+  const char* mi =
+      "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
   CgroupPlaces p = FindCgroupPlaces(cg, mi);
   EXPECT_EQ(p.unified,
             "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/strake.scope");

@@ -150,9 +150,9 @@ Result<Process> SpawnInto(pid_t waiter, const std::string& cwd, const SpawnOptio
 Result<Process> Spawn(const SpawnOptions& opts) {
   if (opts.argv.empty()) return Fail("spawn: empty command");
   if (opts.container) {
-    STRAKE_TRY_ASSIGN(
-        pid, ForkIntoContainer(*opts.container, {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
-                                                 opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds}));
+    STRAKE_TRY_ASSIGN(pid, ForkIntoContainer(*opts.container,
+                                             {opts.argv, opts.env, opts.stdin_fd, opts.stdout_fd,
+                                              opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds}));
     return WithPidfd(pid);
   }
   std::string path_env;

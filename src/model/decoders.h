@@ -86,6 +86,10 @@ IntOrPercent DecodeIntOrPercent(Ctx& ctx, const Node& n, const std::string& path
 // and metadata.uid; replicas of a workload's template may not.
 PodTemplate DecodePodTemplate(Ctx& ctx, const Node& n, const std::string& path,
                               const std::set<std::string>& taken = {}, bool one_pod = false);
+// A container's (or a step's) `resources`: limits.cpu, limits.memory and
+// requests.cpu are applied (base/cgroup.h); other resources are reported as
+// ignored; a request over its limit is an error, as Kubernetes has it.
+CgroupLimits DecodeResources(Ctx& ctx, const Node& n, const std::string& path);
 // A pod's spec into `t` (a Pod's own, or a template's).
 void DecodePodSpec(Ctx& ctx, const Node& n, const std::string& path, PodTemplate& t,
                    const std::set<std::string>& taken);

@@ -58,8 +58,7 @@ ParamValue ParamValue::FromJson(const Json& j) {
 namespace {
 
 // Cluster-only fields: accepted, reported once as ignored.
-const std::set<std::string> kIgnoredStep = {"computeResources",       "resources",
-                                            "securityContext",        "volumeDevices",
+const std::set<std::string> kIgnoredStep = {"resources", "securityContext", "volumeDevices",
                                             "terminationMessagePath", "terminationMessagePolicy"};
 // (serviceAccountName is honoured: its Secrets' credentials, pipeline/credentials.h.)
 const std::set<std::string> kIgnoredRun = {"serviceAccountNames", "podTemplate", "managedBy"};
@@ -413,6 +412,8 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
   s.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
   s.working_dir = f.Str("workingDir");
   s.volume_mounts = DecodeVolumeMounts(ctx, f.Get("volumeMounts"), f.Sub("volumeMounts"));
+  if (const Node* v = f.Get("computeResources"))
+    s.resources = DecodeResources(ctx, *v, f.Sub("computeResources"));
   f.Ignore(kIgnoredStep);
   f.Ignore({"displayName"}, "is for display on a cluster's dashboard");
   s.env_from = DecodeEnvFrom(ctx, f.Get("envFrom"), f.Sub("envFrom"));

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/result.h"
 #include "model/core.h"
 #include "model/node.h"
@@ -126,6 +127,8 @@ struct Step {
   // readinessProbe succeed.
   std::optional<Probe> startup_probe;
   std::optional<Probe> readiness_probe;
+  // computeResources: limits.cpu, limits.memory, requests.cpu (base/cgroup.h).
+  CgroupLimits resources;
   Origin origin;
 };
 

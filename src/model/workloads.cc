@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cmath>
 #include <iterator>
 #include <set>
@@ -16,6 +18,102 @@ int IntOrPercent::Resolve(int total, bool round_up) const {
   if (!percent) return value;
   double v = static_cast<double>(total) * value / 100.0;
   return static_cast<int>(round_up ? std::ceil(v) : std::floor(v));
+}
+
+Result<int64_t> ParseQuantity(std::string_view s, int64_t per_one) {
+  const std::string text(s);
+  auto bad = [&] {
+    return Failf(
+        "\"{}\" is not a quantity (a number with an optional suffix: m, k, M, G, Ki, "
+        "Mi, Gi, ..., or an exponent: 1e3)",
+        text);
+  };
+  size_t i = 0;
+  if (i < s.size() && s[i] == '+') ++i;
+  if (i < s.size() && s[i] == '-') return Failf("\"{}\" must not be negative", text);
+  // The digits as an integer and a power of ten: exact for what fits.
+  long double mantissa = 0;
+  int exp10 = 0, digits = 0;
+  bool point = false;
+  for (; i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'); ++i) {
+    if (s[i] == '.') {
+      if (point) return bad();
+      point = true;
+      continue;
+    }
+    mantissa = mantissa * 10 + (s[i] - '0');
+    ++digits;
+    if (point) --exp10;
+  }
+  if (digits == 0) return bad();
+  std::string_view suffix = s.substr(i);
+  long double factor = 1;
+  static const std::pair<std::string_view, int> kBinary[] = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30},
+                                                             {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
+  static const std::pair<std::string_view, int> kDecimal[] = {
+      {"n", -9}, {"u", -6}, {"m", -3}, {"", 0},   {"k", 3},
+      {"M", 6},  {"G", 9},  {"T", 12}, {"P", 15}, {"E", 18}};
+  bool known = false;
+  for (const auto& [name, shift] : kBinary) {
+    if (suffix == name) factor = std::ldexp(1.0L, shift), known = true;
+  }
+  for (const auto& [name, e] : kDecimal) {
+    if (suffix == name) exp10 += e, known = true;
+  }
+  if (!known && suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
+    int e = 0;
+    auto [end, ec] = std::from_chars(suffix.data() + 1, suffix.data() + suffix.size(), e);
+    if (ec != std::errc() || end != suffix.data() + suffix.size()) return bad();
+    exp10 += e;
+    known = true;
+  }
+  if (!known) return bad();
+  long double v = mantissa * factor * std::pow(10.0L, exp10) * static_cast<long double>(per_one);
+  if (v > 9.0e18L) return Failf("\"{}\" is too large", text);
+  return static_cast<int64_t>(std::ceil(v - 1e-9L));
+}
+
+CgroupLimits DecodeResources(Ctx& ctx, const Node& n, const std::string& path) {
+  CgroupLimits out;
+  Fields f(ctx, n, path);
+  auto each = [&](const char* key, auto&& take) {
+    const Node* m = f.Get(key);
+    if (!m || m->IsNull()) return;
+    if (!m->IsMap()) {
+      ctx.Error(*m, f.Sub(key), fmt::format("expected a mapping, found a {}", m->TypeName()));
+      return;
+    }
+    for (const auto& [k, v] : m->map) {
+      std::string at = f.Sub(key) + "." + k.scalar;
+      if (!take(k.scalar, v, at)) {
+        ctx.Warning(v, at,
+                    fmt::format("\"{}\" is ignored: only cpu and memory limits and cpu "
+                                "requests are applied on this machine",
+                                k.scalar));
+      }
+    }
+  };
+  auto quantity = [&](const Node& v, const std::string& at, int64_t per_one) -> int64_t {
+    auto q = ParseQuantity(ctx.Str(v, at), per_one);
+    if (!q) ctx.Error(v, at, q.error().message);
+    return q.value_or(0);
+  };
+  each("limits", [&](const std::string& k, const Node& v, const std::string& at) {
+    if (k == "cpu") out.cpu_limit_millis = quantity(v, at, 1000);
+    if (k == "memory") out.memory_bytes = quantity(v, at, 1);
+    return k == "cpu" || k == "memory";
+  });
+  each("requests", [&](const std::string& k, const Node& v, const std::string& at) {
+    if (k == "cpu") {
+      out.cpu_request_millis = quantity(v, at, 1000);
+      if (out.cpu_limit_millis > 0 && out.cpu_request_millis > out.cpu_limit_millis) {
+        ctx.Error(v, at, "must be less than or equal to the cpu limit");
+      }
+    }
+    return k == "cpu";
+  });
+  f.Ignore({"claims"});
+  return out;
 }
 
 namespace {
@@ -55,9 +153,8 @@ const std::set<std::string> kIgnoredPodSpec = {"serviceAccountName",
                                                "activeDeadlineSeconds",
                                                "serviceAccount"};
 const std::set<std::string> kIgnoredContainer = {
-    "resources",    "securityContext",        "volumeMounts",
-    "startupProbe", "terminationMessagePath", "terminationMessagePolicy",
-    "lifecycle"};
+    "securityContext",          "volumeMounts", "startupProbe", "terminationMessagePath",
+    "terminationMessagePolicy", "lifecycle"};
 
 }  // namespace
 
@@ -146,6 +243,8 @@ Container DecodeContainer(Ctx& ctx, const Node& n, const std::string& path) {
     c.readiness = DecodeProbe(ctx, *v, f.Sub("readinessProbe"));
   if (const Node* v = f.Get("livenessProbe"))
     c.liveness = DecodeProbe(ctx, *v, f.Sub("livenessProbe"));
+  if (const Node* v = f.Get("resources"))
+    c.resources = DecodeResources(ctx, *v, f.Sub("resources"));
   f.Ignore(kIgnoredContainer);
   f.NotSupported("envFrom", "envFrom; list the variables under env");
   f.Get("stdin");

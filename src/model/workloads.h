@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/result.h"
 #include "model/core.h"
 #include "model/node.h"
@@ -23,6 +24,11 @@ struct IntOrPercent {
   // Resolves against `total`, rounding up (maxSurge) or down (maxUnavailable).
   int Resolve(int total, bool round_up) const;
 };
+
+// A Kubernetes quantity ("250m", "0.5", "128Mi", "1e3", "2G") in units of
+// 1/`per_one` (1000: millicores; 1: bytes), rounded up, as the API server
+// and the kubelet read it. Negative, malformed or too large: an error.
+Result<int64_t> ParseQuantity(std::string_view s, int64_t per_one);
 
 struct ContainerPort {
   std::string name;
@@ -40,6 +46,7 @@ struct Container {
   std::vector<ContainerPort> ports;
   std::optional<Probe> readiness;
   std::optional<Probe> liveness;
+  CgroupLimits resources;  // limits.cpu, limits.memory, requests.cpu
 };
 
 struct PodTemplate {

@@ -207,6 +207,61 @@ TEST(WorkloadsDecodeTest, AContainersImagePullPolicyIsKubernetes) {
             "IfNotPresent or Never, found \"Sometimes\"");
 }
 
+TEST(QuantityTest, KubernetesQuantitiesRoundedUp) {
+  EXPECT_EQ(ParseQuantity("250m", 1000).value_or(-1), 250);
+  EXPECT_EQ(ParseQuantity("0.5", 1000).value_or(-1), 500);
+  EXPECT_EQ(ParseQuantity("2", 1000).value_or(-1), 2000);
+  EXPECT_EQ(ParseQuantity("1.0005", 1000).value_or(-1),
+            1001);  // rounded up, as the API server does
+  EXPECT_EQ(ParseQuantity("100u", 1000).value_or(-1), 1);
+  EXPECT_EQ(ParseQuantity("128Mi", 1).value_or(-1), 128 << 20);
+  EXPECT_EQ(ParseQuantity("1Gi", 1).value_or(-1), 1 << 30);
+  EXPECT_EQ(ParseQuantity("1.5Gi", 1).value_or(-1), 3 << 29);
+  EXPECT_EQ(ParseQuantity("2G", 1).value_or(-1), 2'000'000'000);
+  EXPECT_EQ(ParseQuantity("129e6", 1).value_or(-1), 129'000'000);
+  EXPECT_EQ(ParseQuantity("1E3", 1).value_or(-1), 1000);  // an exponent, not exa
+  EXPECT_EQ(ParseQuantity("1E", 1).value_or(-1), 1'000'000'000'000'000'000);
+  EXPECT_EQ(ParseQuantity("+64Ki", 1).value_or(-1), 65536);
+  for (const char* bad : {"", "m", "1.2.3", "12MB", "1Mi ", "-1", "1e", "abc", "100E"}) {
+    EXPECT_FALSE(ParseQuantity(bad, 1)) << bad;
+  }
+}
+
+TEST(WorkloadsDecodeTest, AContainersResourcesBecomeItsLimits) {
+  auto text = [](const std::string& resources) {
+    return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+           "  selector: {matchLabels: {app: web}}\n  template:\n"
+           "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n"
+           "      - name: main\n        image: web:1\n        resources: " +
+           resources + "\n";
+  };
+  Diagnostics ok;
+  auto rs = DecodeText(
+      text("{limits: {cpu: 500m, memory: 64Mi}, requests: {cpu: 250m, memory: 32Mi}}"), ok);
+  ASSERT_FALSE(ok.HasErrors()) << ok.ErrorText();
+  const auto& r = std::get<Deployment>(rs.at(0).value).pod.containers[0].resources;
+  EXPECT_EQ(r.cpu_limit_millis, 500);
+  EXPECT_EQ(r.memory_bytes, 64 << 20);
+  EXPECT_EQ(r.cpu_request_millis, 250);
+  // What is not applied is said, with its place.
+  ASSERT_EQ(ok.WarningStrings().size(), 1u);
+  EXPECT_NE(ok.WarningStrings()[0].find(
+                "r.yaml:12:86: spec.template.spec.containers[0].resources.requests.memory"),
+            std::string::npos)
+      << ok.WarningStrings()[0];
+  Diagnostics bad;
+  DecodeText(text("{limits: {cpu: 1x, memory: 1Gi}, requests: {cpu: \"2\"}}"), bad);
+  EXPECT_NE(bad.ErrorText().find("resources.limits.cpu: \"1x\" is not a quantity"),
+            std::string::npos)
+      << bad.ErrorText();
+  Diagnostics over;
+  DecodeText(text("{limits: {cpu: 500m}, requests: {cpu: \"1\"}}"), over);
+  EXPECT_NE(
+      over.ErrorText().find("resources.requests.cpu: must be less than or equal to the cpu limit"),
+      std::string::npos)
+      << over.ErrorText();
+}
+
 TEST(WorkloadsDecodeTest, AServiceClusterIpMustBeALoopbackAddress) {
   auto text = [](const std::string& ip) {
     return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: " + ip +

@@ -81,6 +81,13 @@ model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
   out.env = env;
   out.env_from = tmpl.env_from;
   out.env_from.insert(out.env_from.end(), step.env_from.begin(), step.env_from.end());
+  // computeResources merge key by key, as a strategic merge of the two maps does.
+  for (auto [mine, theirs] :
+       {std::pair{&out.resources.memory_bytes, tmpl.resources.memory_bytes},
+        std::pair{&out.resources.cpu_limit_millis, tmpl.resources.cpu_limit_millis},
+        std::pair{&out.resources.cpu_request_millis, tmpl.resources.cpu_request_millis}}) {
+    if (*mine == 0) *mine = theirs;
+  }
   for (const auto& m : tmpl.volume_mounts) {
     bool have = std::any_of(out.volume_mounts.begin(), out.volume_mounts.end(),
                             [&](const auto& x) { return x.mount_path == m.mount_path; });
@@ -894,6 +901,17 @@ class TaskExecutor::Attempt {
   StepsOutcome RunOnHost(const TaskPlan& plan, int cancel_fd, Slot* slot) const;
   Result<StepsOutcome> RunInSandbox(TaskPlan& plan, std::optional<model::Millis> timeout,
                                     int cancel_fd);
+  // Each container's computeResources as a cgroup of its own (ExecutorOptions::
+  // cgroups), its descriptors in its plan; where there are none, a notice in
+  // its log that the limits do not hold.
+  Status LimitResources(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
+                        const std::vector<ResolvedStep>& sidecars);
+  // A step the kernel killed for its memory limit: OOMKilled, as a kubelet
+  // reports it.
+  void MarkOomKilled(StepsOutcome& so) const;
+  ~Attempt() {
+    for (auto& c : cgroups_) c.second.Remove();
+  }
 
   const Layout& layout() const { return lay_; }
   const Paths& paths() const { return paths_; }
@@ -959,6 +977,7 @@ class TaskExecutor::Attempt {
   std::vector<std::string> image_roots_;
   std::map<std::string, std::string> image_ids_;  // container -> repository@digest
   size_t step_count_ = 0;
+  std::vector<std::pair<std::string, Cgroup>> cgroups_;  // container -> its cgroup
 };
 
 constexpr char kMountStage[] = "/tekton/mounts";
@@ -1258,6 +1277,40 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   }
   STRAKE_TRY(CheckHostMounts(rs));
   return sp;
+}
+
+Status TaskExecutor::Attempt::LimitResources(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
+                                             const std::vector<ResolvedStep>& sidecars) {
+  auto limit = [&](StepPlan& sp, const model::Step& s) -> Status {
+    if (s.resources.empty()) return Ok();
+    if (!ex_.options_.cgroups) {
+      sp.notice += fmt::format("warning: computeResources are not applied on this machine: {}. ",
+                               ex_.options_.cgroups_unavailable);
+      return Ok();
+    }
+    auto cg = ex_.options_.cgroups->Create(fmt::format("tr-{}-{}", job_.uid, sp.name), s.resources);
+    if (!cg) return tl::unexpected(cg.error().Wrap(sp.name + ": computeResources"));
+    sp.cgroup_fds = cg->join_fds();
+    cgroups_.emplace_back(sp.name, std::move(*cg));
+    return Ok();
+  };
+  for (size_t i = 0; i < steps.size(); ++i) STRAKE_TRY(limit(plan.steps[i], steps[i].step));
+  for (size_t i = 0; i < sidecars.size(); ++i)
+    STRAKE_TRY(limit(plan.sidecars[i], sidecars[i].step));
+  return Ok();
+}
+
+void TaskExecutor::Attempt::MarkOomKilled(StepsOutcome& so) const {
+  for (auto& st : so.steps) {
+    auto it = std::find_if(cgroups_.begin(), cgroups_.end(),
+                           [&](const auto& c) { return c.first == st.name; });
+    if (it == cgroups_.end() || st.exit_code == 0 || !it->second.OomKilled()) continue;
+    st.reason = "OOMKilled";
+    st.message =
+        "the step ran out of memory: the kernel killed it at its computeResources "
+        "memory limit";
+    if (StartsWith(so.message, "\"" + st.name + "\" exited")) so.message += " (OOMKilled)";
+  }
 }
 
 // The plan: argv, env and files for each step and sidecar. Step logs are
@@ -1560,6 +1613,9 @@ Result<StepsOutcome> TaskExecutor::Attempt::RunInSandbox(TaskPlan& plan,
   STRAKE_TRY(
       WriteFile(lay_.plan, ToJson(plan).dump(-1, ' ', false, Json::error_handler_t::replace)));
   std::vector<int> inherit;
+  for (const auto& c : cgroups_) {
+    for (int fd : c.second.join_fds()) inherit.push_back(fd);
+  }
   std::vector<Fd> volume_fds;
   STRAKE_TRY_ASSIGN(argv, SandboxArgv(inherit, volume_fds));
   std::string sandbox_log = ex_.LogPath(job_.ns, job_.name, "sandbox");
@@ -1645,6 +1701,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   out.logs = at.logs();
   if (!plan) return invalid(plan.error());
   if (timeout) plan->timeout_ms = timeout->count();
+  if (auto limited = at.LimitResources(*plan, *steps, *sidecars); !limited)
+    return invalid(limited.error());
 
   // Everything is ready: the first process starts as soon as a slot is free.
   StepsOutcome so;
@@ -1657,6 +1715,7 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     if (!ran) return invalid(ran.error());
     so = std::move(*ran);
   }
+  at.MarkOomKilled(so);
   out.steps = so.steps;
   if (so.timed_out) {
     return fail("TaskRunTimeout", fmt::format("TaskRun \"{}\" failed to finish within \"{}\"",

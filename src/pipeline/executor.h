@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/container.h"
 #include "base/process.h"
 #include "model/tekton.h"
@@ -54,6 +55,11 @@ struct ExecutorOptions {
   // Not null: in the sandbox each step and sidecar runs in its own image
   // (base/container.h); null: on the host's root, read-only.
   ImageSource* images = nullptr;
+  // Not null: a step's or sidecar's computeResources hold (base/cgroup.h);
+  // null: they are reported in its log as not applied, for
+  // `cgroups_unavailable`.
+  const Cgroups* cgroups = nullptr;
+  std::string cgroups_unavailable;
 };
 
 class TaskExecutor {

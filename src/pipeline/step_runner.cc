@@ -53,6 +53,7 @@ Json StepToJson(const StepPlan& s) {
   if (!s.stdout_path.empty()) j["stdoutPath"] = s.stdout_path;
   if (!s.stderr_path.empty()) j["stderrPath"] = s.stderr_path;
   if (!s.container.empty()) j["container"] = s.container;
+  if (!s.cgroup_fds.empty()) j["cgroupFds"] = s.cgroup_fds;
   if (!s.script_path.empty()) {
     j["scriptText"] = s.script_text;
     j["scriptPath"] = s.script_path;
@@ -93,6 +94,7 @@ StepPlan StepFromJson(const Json& j) {
   s.script_text = j.value("scriptText", "");
   s.script_path = j.value("scriptPath", "");
   s.container = j.value("container", std::vector<std::string>{});
+  s.cgroup_fds = j.value("cgroupFds", std::vector<int>{});
   for (const auto& w : j.value("when", Json::array())) {
     s.when.push_back({w.value("input", ""), w.value("operator", ""),
                       w.value("values", std::vector<std::string>{})});
@@ -353,7 +355,7 @@ StartedStep StartStep(const TaskPlan& plan, const StepPlan& planned) {
     return s;
   }
   s.process = Spawn({step.argv, step.env, step.cwd, -1, out, err, ScriptFds(step), nullptr,
-                     container->has_value() ? &**container : nullptr});
+                     container->has_value() ? &**container : nullptr, step.cgroup_fds});
   s.log.Spawned();
   for (auto& c : s.copies) c->Spawned();
   return s;
@@ -366,7 +368,8 @@ bool ProbeOnce(const ProbePlan& p, const StepPlan& sidecar, const Process& runni
                const std::optional<ContainerSpec>& in_image, std::string& why) {
   std::chrono::milliseconds timeout(int64_t{p.timeout_seconds} * 1000);
   if (p.handler == "exec") {
-    const SpawnOptions opts{p.command, sidecar.env, sidecar.cwd, -1, -1, -1, {}};
+    const SpawnOptions opts{p.command, sidecar.env, sidecar.cwd, -1,      -1,
+                            -1,        {},          nullptr,     nullptr, sidecar.cgroup_fds};
     auto proc = in_image ? SpawnInto(running.pid(), in_image->cwd, opts) : Spawn(opts);
     if (!proc) {
       why = proc.error().message;
@@ -458,7 +461,7 @@ Status StartSidecars(const TaskPlan& plan, int cancel_fd, std::vector<Process>& 
     auto container = ContainerOf(sc);
     if (!container) return Failf("sidecar {}: {}", sc.name, container.error().message);
     auto p = Spawn({sc.argv, sc.env, sc.cwd, -1, log.write_fd(), log.write_fd(), ScriptFds(sc),
-                    nullptr, container->has_value() ? &**container : nullptr});
+                    nullptr, container->has_value() ? &**container : nullptr, sc.cgroup_fds});
     log.Spawned();
     logs.push_back(std::move(log));
     if (!p) return Failf("sidecar {}: {}", sc.name, p.error().message);

@@ -104,6 +104,10 @@ struct StepPlan {
   // Not empty: the step runs in its image, as base/container.h's
   // ContainerArgs say (in the sandbox only).
   std::vector<std::string> container;
+  // Its cgroup's cgroup.procs descriptors (base/cgroup.h), open in this
+  // process (inherited into the sandbox at the same numbers): the step's
+  // first process joins them, so its resources.limits hold.
+  std::vector<int> cgroup_fds;
 };
 
 struct TaskPlan {

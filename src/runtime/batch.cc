@@ -53,14 +53,19 @@ Result<pid_t> BatchRunner::Start(const std::string& key, BatchAttempt attempt) {
     o.container = &*attempt.container;
     o.sandbox = nullptr;
   }
+  if (attempt.cgroup) o.cgroup_fds = attempt.cgroup->join_fds();
   // The output goes to the log, masked when there are secrets.
   ProcessLog output = ProcessLog::Open(attempt.log_path, attempt.secrets);
   o.stdout_fd = o.stderr_fd = output.write_fd();
   auto proc = Spawn(o);
   output.Spawned();
-  if (!proc) return tl::unexpected(proc.error());
+  if (!proc) {
+    if (attempt.cgroup) attempt.cgroup->Remove();
+    return tl::unexpected(proc.error());
+  }
   pid_t pid = proc->pid();
-  Watch(key, std::move(*proc), attempt.limit, std::move(attempt.marker), std::move(output));
+  Watch(key, std::move(*proc), attempt.limit, std::move(attempt.marker), std::move(output),
+        std::move(attempt.cgroup));
   return pid;
 }
 
@@ -94,28 +99,31 @@ void BatchRunner::Ended(const std::string& key, const BatchEnd& end) {
 }
 
 void BatchRunner::Watch(const std::string& key, Process p, std::optional<Millis> limit,
-                        std::string marker, ProcessLog output) {
+                        std::string marker, ProcessLog output, std::shared_ptr<Cgroup> cgroup) {
   auto attempt = std::make_shared<Attempt>();
   attempt->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::lock_guard<std::mutex> l(mu_);
   running_[key] = attempt;
-  attempt->thread = std::thread([this, key, attempt, limit, marker = std::move(marker),
-                                 p = std::move(p), output = std::move(output)]() mutable {
-    auto waited = WaitProcess(p, limit, attempt->wake_fd);
-    bool exited = waited && waited->outcome == WaitOutcome::kExited;
-    if (!exited) KillAndReap(p);
-    // The attempt ends with everything it started, as a pod's processes
-    // end with its container.
-    (void)KillMarked({marker});
-    // Its whole output is in the log before it counts as ended.
-    output.Finish();
-    if (!exited) {
-      bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
-      Ended(key, BatchEnd{137, timed_out, timed_out ? "" : "stopped", marker});
-      return;
-    }
-    Ended(key, BatchEnd{waited->exit_code, false, "", marker});
-  });
+  attempt->thread =
+      std::thread([this, key, attempt, limit, marker = std::move(marker), p = std::move(p),
+                   output = std::move(output), cgroup = std::move(cgroup)]() mutable {
+        auto waited = WaitProcess(p, limit, attempt->wake_fd);
+        bool exited = waited && waited->outcome == WaitOutcome::kExited;
+        if (!exited) KillAndReap(p);
+        // The attempt ends with everything it started, as a pod's processes
+        // end with its container.
+        (void)KillMarked({marker});
+        // Its whole output is in the log before it counts as ended.
+        output.Finish();
+        const bool oom = cgroup && cgroup->OomKilled();
+        if (cgroup) cgroup->Remove();
+        if (!exited) {
+          bool timed_out = waited && waited->outcome == WaitOutcome::kTimedOut;
+          Ended(key, BatchEnd{137, timed_out, timed_out ? "" : "stopped", marker, oom});
+          return;
+        }
+        Ended(key, BatchEnd{waited->exit_code, false, "", marker, oom});
+      });
 }
 
 }  // namespace strake::runtime

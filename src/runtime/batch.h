@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/container.h"
 #include "base/mask.h"
 #include "base/process.h"
@@ -45,13 +46,17 @@ struct BatchAttempt {
   // Set: it runs in this container (an image's root; base/container.h)
   // instead of the sandbox, argv[0] looked up in the image; cwd unused.
   std::optional<ContainerSpec> container;
+  // Set: its first process joins this cgroup (its resources.limits,
+  // base/cgroup.h), removed when it ends.
+  std::shared_ptr<Cgroup> cgroup;
 };
 
 struct BatchEnd {
-  int exit_code = 0;      // 137 when killed
-  bool deadline = false;  // killed at its limit
-  std::string error;      // "stopped", or why it could not start
-  std::string marker;     // the attempt's (BatchAttempt::marker): which attempt ended
+  int exit_code = 0;        // 137 when killed
+  bool deadline = false;    // killed at its limit
+  std::string error;        // "stopped", or why it could not start
+  std::string marker;       // the attempt's (BatchAttempt::marker): which attempt ended
+  bool oom_killed = false;  // the kernel killed it at its memory limit
 };
 
 class BatchRunner {
@@ -74,7 +79,7 @@ class BatchRunner {
  private:
   struct Attempt;
   void Watch(const std::string& key, Process p, std::optional<std::chrono::milliseconds> limit,
-             std::string marker, ProcessLog output);
+             std::string marker, ProcessLog output, std::shared_ptr<Cgroup> cgroup);
   void Ended(const std::string& key, const BatchEnd& end);
 
   std::function<void(const std::string&, const BatchEnd&)> on_end_;

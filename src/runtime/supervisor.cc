@@ -87,6 +87,8 @@ struct Supervisor::Replica {
   // process starts. Used by the monitor thread, or by CollectOrphans for a
   // replica that has none.
   std::string marker;
+  // The current run's cgroup (its limits), on the monitor thread only.
+  std::optional<Cgroup> cgroup;
 
   // One run of the replica's process, started here or adopted.
   struct Running {
@@ -268,6 +270,16 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
 Result<Supervisor::Replica::Started> Supervisor::Replica::Start(uint16_t port) {
   marker = NewUid();
   STRAKE_TRY(WriteRecord(-1, 0, port, false));
+  if (cgroup) cgroup->Remove(0);  // the last run's
+  cgroup.reset();
+  if (sup->options_.cgroups && !tmpl.limits.empty()) {
+    auto made = sup->options_.cgroups->Create("replica-" + marker, tmpl.limits);
+    if (!made) {
+      std::remove(RecordPath().c_str());
+      return tl::unexpected(made.error().Wrap("resources.limits"));
+    }
+    cgroup = std::move(*made);
+  }
   std::string log = PathJoin(dir, std::to_string(index) + ".log");
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   SpawnOptions o;
@@ -278,6 +290,7 @@ Result<Supervisor::Replica::Started> Supervisor::Replica::Start(uint16_t port) {
   o.cwd = tmpl.cwd;
   o.stdout_fd = o.stderr_fd = fd;
   o.sandbox = sup->options_.sandbox;
+  if (cgroup) o.cgroup_fds = cgroup->join_fds();
   // In its image: the container is the sandbox (nothing of the host's
   // files but what it binds).
   if (tmpl.container) {
@@ -379,6 +392,11 @@ std::optional<std::string> Supervisor::Replica::WatchRun(const Running& r,
       if (::waitpid(r.pid, &st, WNOHANG) == r.pid)
         exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       std::string why = exit_code >= 0 ? fmt::format("exited with status {}", exit_code) : "exited";
+      if (cgroup && cgroup->OomKilled()) {
+        why = "OOMKilled: " + why + ", killed by the kernel at its memory limit";
+        cgroup->Remove(0);
+        cgroup.reset();
+      }
       // Most real servers bind a fixed port; strake gives each replica its own.
       if (by_listening && !p.ever_ready) {
         why += fmt::format(

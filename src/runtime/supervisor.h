@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/container.h"
 #include "base/process.h"
 #include "base/result.h"
@@ -73,6 +74,10 @@ struct ReplicaTemplate {
   // container.h) instead of the sandbox, argv[0] looked up in the image;
   // exec probes run in it too. cwd is then the container's.
   std::optional<ContainerSpec> container;
+  // resources.limits: each run of the replica in a cgroup of its own with
+  // them (SupervisorOptions::cgroups), "OOMKilled" in its message when the
+  // kernel ends it at its memory limit.
+  CgroupLimits limits;
 };
 
 struct GroupSpec {
@@ -106,6 +111,9 @@ struct SupervisorOptions {
   // Not null: replicas and exec probes run in this sandbox (their commands
   // come from git). It must outlive the supervisor.
   const Sandbox* sandbox = nullptr;
+  // Not null: replicas' limits hold (base/cgroup.h); it must outlive the
+  // supervisor.
+  const Cgroups* cgroups = nullptr;
 };
 
 // The crash-loop back-off, Kubernetes' way: the wait before restarting a

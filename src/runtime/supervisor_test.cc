@@ -8,11 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/cgroup.h"
 #include "base/fs.h"
 #include "base/http.h"
 #include "base/ids.h"
 #include "base/net.h"
 #include "base/process.h"
+#include "base/strings.h"
 #include "base/test_busybox.h"
 
 namespace strake::runtime {
@@ -190,6 +192,32 @@ TEST(SupervisorTest, CrashingReplicaBacksOff) {
   ASSERT_TRUE(log);
   EXPECT_NE(log->find("failing\nfailing\n"), std::string::npos);
   sup.StopAll();
+}
+
+// A replica over its resources.limits.memory is killed by the kernel and
+// says so (OOMKilled), then restarts as any crash does; its cgroup goes.
+TEST(SupervisorTest, AReplicaOverItsMemoryLimitIsOomKilled) {
+  auto cgroups = Cgroups::Open("sup-test-" + std::to_string(::getpid()));
+  if (!cgroups) GTEST_SKIP() << "cgroups not usable here: " << cgroups.error().message;
+  SupervisorOptions o = Fast();
+  o.cgroups = cgroups->get();
+  {
+    Supervisor sup(TempDir("oom"), o);
+    GroupSpec g;
+    g.key = "oom/v1";
+    g.replicas = 1;
+    g.tmpl.argv = {"sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); sleep 60"};
+    g.tmpl.env = Env();
+    g.tmpl.ready_when_listening = false;
+    g.tmpl.limits.memory_bytes = 32 << 20;
+    ASSERT_TRUE(sup.Apply(g));
+    ASSERT_TRUE(WaitFor([&] { return sup.Replicas("oom/v1")[0].restarts >= 1; }));
+    EXPECT_TRUE(StartsWith(sup.Replicas("oom/v1")[0].message, "OOMKilled: exited with status"))
+        << sup.Replicas("oom/v1")[0].message;
+    sup.StopAll();
+  }
+  (*cgroups)->SweepEmpty();
+  for (const auto& b : (*cgroups)->bases()) EXPECT_EQ(::rmdir(b.c_str()), 0) << b;
 }
 
 // Most real servers bind a fixed port: one that exits without ever

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "base/fs.h"
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "gitops/health.h"
@@ -101,6 +102,11 @@ Result<runtime::BatchAttempt> ContainerAttempt(
     attempt.cwd = c.working_dir.empty() ? place.work_dir : c.working_dir;
   }
   attempt.sandbox = place.sandbox;
+  if (place.cgroups && !c.resources.empty()) {
+    auto cg = place.cgroups->Create("job-" + NewUid(), c.resources);
+    if (!cg) return Failf("container \"{}\": resources: {}", c.name, cg.error().message);
+    attempt.cgroup = std::make_shared<Cgroup>(std::move(*cg));
+  }
   std::string dir = PathJoin(place.log_dir, ns);
   (void)MakeDirs(dir, 0700);
   if (auto log_path = PathUnder(dir, name + ".log")) attempt.log_path = *log_path;
@@ -120,7 +126,9 @@ JobReconciler::JobReconciler(store::Store& store, const Clock& clock, AttemptPla
 void JobReconciler::Ended(const std::string& key, const runtime::BatchEnd& end) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ended_[key] = {end.deadline ? -1 : end.exit_code, end.error};
+    ended_[key] = {
+        end.deadline ? -1 : end.exit_code,
+        end.oom_killed ? "OOMKilled: the container ran out of memory at its limit" : end.error};
   }
   enqueue_(key);
 }

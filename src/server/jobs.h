@@ -49,6 +49,8 @@ struct AttemptPlace {
   // Not null: containers run in their images, pulled through this (it
   // must outlive the reconcilers), not on the host's programs.
   ContainerImages* images = nullptr;
+  // Not null: a container's resources.limits hold (base/cgroup.h).
+  const Cgroups* cgroups = nullptr;
 };
 
 // The image container `c` runs in: none (not in images: `image` unset),

@@ -81,7 +81,7 @@ void PodReconciler::Ended(const std::string& key, const runtime::BatchEnd& end) 
     // Only the attempt this Pod runs now: an older one's end (a Pod made
     // again under the same name) is not its.
     if (r == running_.end() || MarkerOf(r->second) != end.marker) return;
-    ended_[key] = Exit{end.exit_code, end.deadline, end.error, r->second};
+    ended_[key] = Exit{end.exit_code, end.deadline, end.error, r->second, end.oom_killed};
     running_.erase(r);
   }
   enqueue_(key);
@@ -212,7 +212,9 @@ Result<controller::ReconcileResult> PodReconciler::RecordExit(Pass& p, const Exi
   controller::ReconcileResult result;
   std::string code = exit.error.empty() ? fmt::format("exit code {}", exit.exit_code) : exit.error;
   Json term = {{"exitCode", exit.exit_code},
-               {"reason", exit.exit_code == 0 ? "Completed" : "Error"},
+               {"reason", exit.exit_code == 0 ? "Completed"
+                          : exit.oom_killed   ? "OOMKilled"
+                                              : "Error"},
                {"startedAt", p.cs.value("state", Json::object())
                                  .value("running", Json::object())
                                  .value("startedAt", p.now)},

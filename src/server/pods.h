@@ -58,6 +58,7 @@ class PodReconciler {
     bool deadline = false;
     std::string error;
     std::string marker;  // of the attempt that ended
+    bool oom_killed = false;
   };
   struct Pass;
   void Ended(const std::string& key, const runtime::BatchEnd& end);

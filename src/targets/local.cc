@@ -127,6 +127,7 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::Template(
   if (c.liveness) t.liveness = MapProbe(*c.liveness);
   t.ready_when_listening = !c.ports.empty();
   t.grace_seconds = spec.pod.termination_grace_period_seconds;
+  t.limits = c.resources;
   {
     std::lock_guard<std::mutex> lock(images_mu_);
     if (images_) return InImage(spec, key, std::move(t));
