@@ -493,6 +493,61 @@ spec:
   EXPECT_NE(r.err.find("(OOMKilled)"), std::string::npos) << r.err;
 }
 
+// A TaskRun's own computeResources hold for all its steps (each inside the
+// TaskRun's cgroup), and stepSpecs replace a step's; a stepSpecs entry that
+// names no step fails the TaskRun before anything runs.
+TEST_F(E2E, ATaskRunsComputeResourcesAndStepSpecsHold) {
+  const std::string unavailable = CgroupsUnavailable();
+  if (!unavailable.empty()) GTEST_SKIP() << "limits are not applied here: " << unavailable;
+  const std::string hog = R"(
+    steps:
+      - name: show
+        script: |
+          #!/bin/sh
+          cat /proc/self/cgroup
+      - name: hog
+        script: |
+          #!/bin/sh
+          x=$(head -c 100000000 /dev/zero | tr '\0' a); echo "held ${#x}"
+)";
+  auto whole = File("whole.yaml",
+                    "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: "
+                    "whole}\nspec:\n  computeResources: {limits: {memory: 48Mi}}\n"
+                    "  taskSpec:" +
+                        hog);
+  Ran r = Strake({"run", "-f", whole});
+  EXPECT_NE(r.err.find("\"step-hog\" exited with code 137 (OOMKilled)"), std::string::npos)
+      << r.err;
+  auto by_step = File("bystep.yaml",
+                      "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: bystep}\nspec:\n"
+                      "  stepSpecs:\n  - {name: hog, computeResources: {limits: {memory: 32Mi}}}\n"
+                      "  taskSpec:" +
+                          hog);
+  r = Strake({"run", "-f", by_step});
+  EXPECT_NE(r.err.find("(OOMKilled)"), std::string::npos) << r.err;
+  auto runs = TaskRuns();
+  ASSERT_EQ(runs.size(), 2u);
+  for (const Json& tr : runs) {
+    const Json& steps = tr["status"]["steps"];
+    ASSERT_EQ(steps.size(), 2u) << tr.dump(2);
+    std::string shown = ReadFile(steps[0].value("log", "")).value_or("");
+    // The task-level cgroup holds the step's own: ".../tr-<uid>/tr-<uid>-step-show".
+    const std::string uid = tr["metadata"].value("uid", "");
+    bool nested = shown.find("/tr-" + uid + "/tr-" + uid + "-step-show") != std::string::npos;
+    EXPECT_EQ(nested, tr["metadata"].value("name", "").find("whole") == 0) << shown;
+    EXPECT_EQ(steps[1]["terminated"].value("reason", ""), "OOMKilled") << tr.dump(2);
+  }
+  auto missing = File("missing.yaml",
+                      "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: missing}\n"
+                      "spec:\n  stepSpecs:\n  - {name: nosuch, computeResources: {limits: {cpu: "
+                      "\"1\"}}}\n  taskSpec:" +
+                          hog);
+  r = Strake({"run", "-f", missing});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("stepSpecs: the task has no step named \"nosuch\""), std::string::npos)
+      << r.err;
+}
+
 // A Job's container over its resources.limits.memory fails its attempt as
 // OOMKilled, and the Job says so.
 TEST_F(ServerE2E, AJobOverItsMemoryLimitFailsOomKilled) {

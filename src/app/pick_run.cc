@@ -147,6 +147,12 @@ Json RunForTask(const model::Resource& source, const std::vector<model::Resource
   if (!is_task && spec.contains("serviceAccountName")) {
     run_spec["taskRunTemplate"] = {{"serviceAccountName", spec["serviceAccountName"]}};
   }
+  // The TaskRun's compute resources, as its pipeline task's taskRunSpecs.
+  Json overrides = {{"pipelineTaskName", task_name}};
+  for (const char* key : {"computeResources", "stepSpecs", "sidecarSpecs"}) {
+    if (!is_task && spec.contains(key)) overrides[key] = spec[key];
+  }
+  if (overrides.size() > 1) run_spec["taskRunSpecs"] = Json::array({overrides});
   const Json pod = is_task ? Json::object() : spec.value("podTemplate", Json::object());
   if (pod.is_object() && pod.contains("imagePullSecrets")) {
     run_spec["taskRunTemplate"]["podTemplate"]["imagePullSecrets"] = pod["imagePullSecrets"];

@@ -295,3 +295,42 @@ TEST(Decode, APipelineTasksOnErrorIsContinueOrStopAndFailWithoutRetries) {
 
 }  // namespace
 }  // namespace strake::model
+
+namespace strake::model {
+namespace {
+
+// A PipelineRun's taskRunSpecs carry compute resources to its task's
+// TaskRuns: the TaskRun's whole, or its steps' and sidecars' by name, never
+// both (Tekton's validation), each name once.
+TEST(Decode, TaskRunSpecsCarryComputeResources) {
+  auto text = [](const std::string& entry) {
+    return "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: r}\nspec:\n"
+           "  pipelineRef: {name: p}\n  taskRunSpecs:\n  - pipelineTaskName: build\n" +
+           entry;
+  };
+  auto d = DecodeText(
+      text("    stepSpecs:\n    - {name: compile, computeResources: {limits: {memory: 1Gi}}}\n"
+           "    sidecarSpecs:\n    - {name: db, computeResources: {limits: {cpu: 250m}}}\n"));
+  ASSERT_FALSE(d.diags.HasErrors()) << d.diags.ErrorText();
+  const auto& spec = std::get<PipelineRun>(d.resources.at(0).value).spec.task_run_specs.at(0);
+  EXPECT_EQ(spec.compute.steps.at("compile").memory_bytes, int64_t{1} << 30);
+  EXPECT_EQ(spec.compute.sidecars.at("db").cpu_limit_millis, 250);
+  EXPECT_TRUE(spec.compute.task.empty());
+  EXPECT_TRUE(d.diags.WarningStrings().empty()) << d.diags.WarningStrings()[0];
+
+  auto both = DecodeText(
+      text("    computeResources: {limits: {memory: 2Gi}}\n"
+           "    stepSpecs:\n    - {name: compile, computeResources: {limits: {memory: 1Gi}}}\n"));
+  EXPECT_EQ(both.diags.ErrorText(),
+            "p.yaml:10:41: spec.taskRunSpecs[0].stepSpecs[0].computeResources: a step's "
+            "computeResources cannot be given beside the TaskRun's own computeResources");
+  auto twice =
+      DecodeText(text("    stepSpecs:\n    - {name: a, computeResources: {limits: {memory: 1Gi}}}\n"
+                      "    - {name: a, computeResources: {limits: {memory: 2Gi}}}\n"));
+  EXPECT_NE(twice.diags.ErrorText().find("stepSpecs[1].name: \"a\" is given twice"),
+            std::string::npos)
+      << twice.diags.ErrorText();
+}
+
+}  // namespace
+}  // namespace strake::model

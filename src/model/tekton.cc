@@ -1007,8 +1007,40 @@ bool DecodePipelineKind(Ctx& ctx, Fields& f, Resource& r) {
   });
 }
 
-// taskRunSpecs: a pipeline task's timeout is honoured; what only a pod has
-// (service account, pod template, resources, metadata) is reported once.
+// A TaskRun's (or a taskRunSpecs entry's) computeResources, stepSpecs and
+// sidecarSpecs in `f`. As Tekton validates: names unique, and no step's
+// resources beside the TaskRun's own.
+ComputeOverrides DecodeComputeOverrides(Ctx& ctx, Fields& f) {
+  ComputeOverrides out;
+  const Node* task = f.Get("computeResources");
+  if (task) out.task = DecodeResources(ctx, *task, f.Sub("computeResources"));
+  for (auto [key, into] :
+       {std::pair{"stepSpecs", &out.steps}, std::pair{"sidecarSpecs", &out.sidecars}}) {
+    const Node* list = f.Get(key);
+    if (!list) continue;
+    ctx.List(*list, f.Sub(key), [&](const Node& item, const std::string& p) {
+      Fields sf(ctx, item, p);
+      std::string name;
+      if (const Node* v = sf.Need("name")) name = ctx.Str(*v, sf.Sub("name"));
+      const Node* res = sf.Get("computeResources");
+      if (!res) return;
+      if (task) {
+        ctx.Error(*res, sf.Sub("computeResources"),
+                  "a step's computeResources cannot be given beside the TaskRun's own "
+                  "computeResources");
+      }
+      if (into->count(name)) {
+        ctx.Error(item, sf.Sub("name"), fmt::format("\"{}\" is given twice", name));
+      }
+      (*into)[name] = DecodeResources(ctx, *res, sf.Sub("computeResources"));
+    });
+  }
+  return out;
+}
+
+// taskRunSpecs: a pipeline task's timeout and compute resources are
+// honoured; what only a pod has (service account, pod template, metadata)
+// is reported once.
 std::vector<PipelineTaskRunSpec> DecodeTaskRunSpecs(Ctx& ctx, const Node* n,
                                                     const std::string& path) {
   std::vector<PipelineTaskRunSpec> out;
@@ -1026,8 +1058,8 @@ std::vector<PipelineTaskRunSpec> DecodeTaskRunSpecs(Ctx& ctx, const Node* n,
       }
     }
     if (const Node* t = f.Get("timeout")) s.timeout = ctx.Duration(*t, f.Sub("timeout"));
-    f.Ignore({"serviceAccountName", "podTemplate", "stepSpecs", "sidecarSpecs", "computeResources",
-              "metadata"});
+    s.compute = DecodeComputeOverrides(ctx, f);
+    f.Ignore({"serviceAccountName", "podTemplate", "metadata"});
     out.push_back(std::move(s));
   });
   return out;
@@ -1150,7 +1182,9 @@ bool DecodeTaskRunKind(Ctx& ctx, Fields& f, Resource& r) {
   ignored.erase("podTemplate");
   sf.Ignore(ignored);
   s.service_account = sf.Str("serviceAccountName");
-  sf.Ignore({"computeResources", "stepSpecs", "sidecarSpecs", "stepOverrides", "sidecarOverrides"});
+  (void)DecodeComputeOverrides(ctx, sf);  // checked here; `strake run` carries them (pick_run)
+  sf.NotSupported("stepOverrides", "stepOverrides (v1beta1's name); use stepSpecs");
+  sf.NotSupported("sidecarOverrides", "sidecarOverrides (v1beta1's name); use sidecarSpecs");
   sf.NotSupported("debug", "TaskRun debug breakpoints");
   sf.NotSupported("resources", "PipelineResources (removed from Tekton)");
   r.value = TaskRun{r.meta, std::move(s)};

@@ -191,6 +191,16 @@ struct Matrix {
 
 struct PipelineSpec;
 
+// What a TaskRun (or a PipelineRun's taskRunSpecs entry) sets of its
+// pod's compute resources: the whole TaskRun's (computeResources), and
+// steps' and sidecars' by name (stepSpecs, sidecarSpecs: each replaces the
+// container's own).
+struct ComputeOverrides {
+  CgroupLimits task;
+  std::map<std::string, CgroupLimits> steps, sidecars;
+  bool empty() const { return task.empty() && steps.empty() && sidecars.empty(); }
+};
+
 struct PipelineTask {
   std::string name;
   std::string task_ref;                      // Task name, when not embedded
@@ -203,6 +213,7 @@ struct PipelineTask {
   std::vector<WhenExpression> when;
   int retries = 0;
   std::optional<Millis> timeout;
+  ComputeOverrides compute;  // from the PipelineRun's taskRunSpecs
   std::optional<Matrix> matrix;
   // onError: continue — the task's failure does not fail the run (its
   // TaskRun ends FailureIgnored); "" or stopAndFail — it does.
@@ -279,6 +290,7 @@ struct Timeouts {
 struct PipelineTaskRunSpec {
   std::string pipeline_task;
   std::optional<Millis> timeout;  // overrides the pipeline task's
+  ComputeOverrides compute;
   Origin origin;
 };
 

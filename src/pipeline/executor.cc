@@ -911,6 +911,7 @@ class TaskExecutor::Attempt {
   void MarkOomKilled(StepsOutcome& so) const;
   ~Attempt() {
     for (auto& c : cgroups_) c.second.Remove();
+    if (task_cgroup_) task_cgroup_->Remove();
   }
 
   const Layout& layout() const { return lay_; }
@@ -978,6 +979,7 @@ class TaskExecutor::Attempt {
   std::map<std::string, std::string> image_ids_;  // container -> repository@digest
   size_t step_count_ = 0;
   std::vector<std::pair<std::string, Cgroup>> cgroups_;  // container -> its cgroup
+  std::optional<Cgroup> task_cgroup_;  // the TaskRun's computeResources, the others inside
 };
 
 constexpr char kMountStage[] = "/tekton/mounts";
@@ -1279,16 +1281,46 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
   return sp;
 }
 
+namespace {
+
+// stepSpecs and sidecarSpecs: each replaces its container's computeResources.
+Status OverrideResources(const model::ComputeOverrides& compute, std::vector<ResolvedStep>& steps,
+                         std::vector<ResolvedStep>& sidecars) {
+  for (auto [given, list, what] : {std::tuple{&compute.steps, &steps, "stepSpecs"},
+                                   std::tuple{&compute.sidecars, &sidecars, "sidecarSpecs"}}) {
+    for (const auto& [name, limits] : *given) {
+      auto it = std::find_if(list->begin(), list->end(),
+                             [&](const ResolvedStep& rs) { return rs.step.name == name; });
+      if (it == list->end())
+        return Failf("{}: the task has no {} named \"{}\"", what,
+                     list == &steps ? "step" : "sidecar", name);
+      it->step.resources = limits;
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Status TaskExecutor::Attempt::LimitResources(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
                                              const std::vector<ResolvedStep>& sidecars) {
+  const CgroupLimits& whole = job_.compute.task;
+  const Cgroups* cgroups = ex_.options_.cgroups;
+  if (cgroups && !whole.empty()) {
+    // The TaskRun's own: every container inside it, each in a child.
+    auto cg = cgroups->Create(fmt::format("tr-{}", job_.uid), whole);
+    if (!cg) return tl::unexpected(cg.error().Wrap("computeResources"));
+    task_cgroup_ = std::move(*cg);
+  }
   auto limit = [&](StepPlan& sp, const model::Step& s) -> Status {
-    if (s.resources.empty()) return Ok();
-    if (!ex_.options_.cgroups) {
+    if (s.resources.empty() && whole.empty()) return Ok();
+    if (!cgroups) {
       sp.notice += fmt::format("warning: computeResources are not applied on this machine: {}. ",
                                ex_.options_.cgroups_unavailable);
       return Ok();
     }
-    auto cg = ex_.options_.cgroups->Create(fmt::format("tr-{}-{}", job_.uid, sp.name), s.resources);
+    auto cg = cgroups->Create(fmt::format("tr-{}-{}", job_.uid, sp.name), s.resources,
+                              task_cgroup_ ? &*task_cgroup_ : nullptr);
     if (!cg) return tl::unexpected(cg.error().Wrap(sp.name + ": computeResources"));
     sp.cgroup_fds = cg->join_fds();
     cgroups_.emplace_back(sp.name, std::move(*cg));
@@ -1304,7 +1336,10 @@ void TaskExecutor::Attempt::MarkOomKilled(StepsOutcome& so) const {
   for (auto& st : so.steps) {
     auto it = std::find_if(cgroups_.begin(), cgroups_.end(),
                            [&](const auto& c) { return c.first == st.name; });
-    if (it == cgroups_.end() || st.exit_code == 0 || !it->second.OomKilled()) continue;
+    if (it == cgroups_.end() || st.exit_code == 0) continue;
+    // At its own limit, or (killed) at the TaskRun's.
+    const bool whole = task_cgroup_ && st.exit_code == 128 + SIGKILL && task_cgroup_->OomKilled();
+    if (!it->second.OomKilled() && !whole) continue;
     st.reason = "OOMKilled";
     st.message =
         "the step ran out of memory: the kernel killed it at its computeResources "
@@ -1693,6 +1728,8 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
   if (!steps) return invalid(steps.error());
   auto sidecars = ResolveSteps(job.spec.sidecars, std::nullopt, vars, "sidecar", job, steps_dir);
   if (!sidecars) return invalid(sidecars.error());
+  if (auto over = OverrideResources(job.compute, *steps, *sidecars); !over)
+    return invalid(over.error());
   if (auto pulled = at.PullImages(*steps, *sidecars); !pulled) {
     return fail("TaskRunImagePullFailed", pulled.error().message);
   }

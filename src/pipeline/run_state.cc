@@ -76,10 +76,11 @@ void BindParams(RunState& run, const std::vector<model::Param>& given) {
 void ApplyTaskRunSpecs(model::PipelineSpec& spec,
                        const std::vector<model::PipelineTaskRunSpec>& overrides) {
   for (const auto& o : overrides) {
-    if (!o.timeout) continue;
     for (auto* list : {&spec.tasks, &spec.finally}) {
       for (auto& pt : *list) {
-        if (pt.name == o.pipeline_task) pt.timeout = o.timeout;
+        if (pt.name != o.pipeline_task) continue;
+        if (o.timeout) pt.timeout = o.timeout;
+        pt.compute = o.compute;
       }
     }
   }
@@ -304,6 +305,7 @@ TaskRunJob MakeJob(const RunState& run, bool fin, size_t i, size_t c, int64_t no
   j.step_actions = run.step_actions;
   j.credentials = run.credentials;
   j.pull_secrets = run.pull_secrets;
+  j.compute = pt.compute;
   j.ignore_failure = pt.continue_on_error;
   j.timeout = TaskRunTimeout(run, fin, i, now);
   return j;

@@ -116,7 +116,8 @@ Status BuildGraph(RunState& run);
 void BindParams(RunState& run, const std::vector<model::Param>& given);
 
 // The run's taskRunSpecs: a timeout given there replaces its pipeline
-// task's (Tekton's precedence).
+// task's (Tekton's precedence); its compute resources go with the task's
+// TaskRuns (TaskRunJob::compute).
 void ApplyTaskRunSpecs(model::PipelineSpec& spec,
                        const std::vector<model::PipelineTaskRunSpec>& overrides);
 

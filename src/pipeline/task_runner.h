@@ -64,6 +64,8 @@ struct TaskRunJob {
   // Secrets (in `secrets`) whose registry credentials pull the steps'
   // images: the pod template's imagePullSecrets, then the ServiceAccount's.
   std::vector<std::string> pull_secrets;
+  // taskRunSpecs' computeResources, stepSpecs and sidecarSpecs.
+  model::ComputeOverrides compute;
   // strake's own variables for every step (CI_DEPLOY_FREEZE), under the
   // step's env: a step that sets the same name keeps its own.
   std::map<std::string, std::string> context_env;
