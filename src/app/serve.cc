@@ -765,10 +765,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Sandbox sandbox;
   const Sandbox* box = SandboxFor(options, work_dir, sandbox);
   const ResourceLimits limits = OpenResourceLimits(options.data_dir);
-  runtime::SupervisorOptions supervisor_options;
-  supervisor_options.sandbox = box;
-  supervisor_options.cgroups = limits.cgroups.get();
-  runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"), supervisor_options);
+  runtime::Supervisor supervisor(
+      PathJoin(options.data_dir, "runtime"),
+      runtime::SupervisorOptions{.sandbox = box, .cgroups = limits.cgroups.get()});
   STRAKE_TRY(supervisor.Recover());
   STRAKE_TRY(MakeDirs(PathJoin(options.data_dir, "logs"), 0700));
   router::RemoteRouter router(RouterOptions(options));

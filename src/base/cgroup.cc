@@ -168,6 +168,45 @@ int64_t Counter(const std::string& file, std::string_view key) {
   return 0;
 }
 
+// Kubernetes' requests default to its limits.
+int64_t CpuRequest(const CgroupLimits& limits) {
+  return limits.cpu_request_millis ? limits.cpu_request_millis : limits.cpu_limit_millis;
+}
+
+Status WriteV2Limits(const std::string& d, const CgroupLimits& limits) {
+  if (limits.memory_bytes > 0) {
+    STRAKE_TRY(WriteControl(PathJoin(d, "memory.max"), std::to_string(limits.memory_bytes)));
+    STRAKE_TRY(WriteControl(PathJoin(d, "memory.swap.max"), "0", true));
+  }
+  if (limits.cpu_limit_millis > 0) {
+    STRAKE_TRY(WriteControl(PathJoin(d, "cpu.max"),
+                            fmt::format("{} 100000", CpuQuotaMicros(limits.cpu_limit_millis))));
+  }
+  if (CpuRequest(limits) > 0) {
+    STRAKE_TRY(WriteControl(PathJoin(d, "cpu.weight"),
+                            std::to_string(CpuWeight(CpuShares(CpuRequest(limits))))));
+  }
+  return Ok();
+}
+
+Status WriteV1Limits(const std::string& mem, const std::string& cpu, const CgroupLimits& limits) {
+  if (limits.memory_bytes > 0) {
+    std::string v = std::to_string(limits.memory_bytes);
+    STRAKE_TRY(WriteControl(PathJoin(mem, "memory.limit_in_bytes"), v));
+    STRAKE_TRY(WriteControl(PathJoin(mem, "memory.memsw.limit_in_bytes"), v, true));
+  }
+  if (limits.cpu_limit_millis > 0) {
+    STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_period_us"), "100000"));
+    STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_quota_us"),
+                            std::to_string(CpuQuotaMicros(limits.cpu_limit_millis))));
+  }
+  if (CpuRequest(limits) > 0) {
+    STRAKE_TRY(
+        WriteControl(PathJoin(cpu, "cpu.shares"), std::to_string(CpuShares(CpuRequest(limits)))));
+  }
+  return Ok();
+}
+
 void SweepUnder(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return;
@@ -262,37 +301,8 @@ Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits
     STRAKE_TRY(WriteControl(PathJoin(under[0], "cgroup.subtree_control"), "+memory +cpu"));
   }
   for (const auto& d : c.dirs_) STRAKE_TRY(MakeCgroupDir(d));
-  int64_t request = limits.cpu_request_millis ? limits.cpu_request_millis : limits.cpu_limit_millis;
-  if (version_ == 2) {
-    const std::string& d = c.dirs_[0];
-    if (limits.memory_bytes > 0) {
-      STRAKE_TRY(WriteControl(PathJoin(d, "memory.max"), std::to_string(limits.memory_bytes)));
-      STRAKE_TRY(WriteControl(PathJoin(d, "memory.swap.max"), "0", true));
-    }
-    if (limits.cpu_limit_millis > 0) {
-      STRAKE_TRY(WriteControl(PathJoin(d, "cpu.max"),
-                              fmt::format("{} 100000", CpuQuotaMicros(limits.cpu_limit_millis))));
-    }
-    if (request > 0) {
-      STRAKE_TRY(
-          WriteControl(PathJoin(d, "cpu.weight"), std::to_string(CpuWeight(CpuShares(request)))));
-    }
-  } else {
-    const std::string &mem = c.dirs_[0], &cpu = c.dirs_[1];
-    if (limits.memory_bytes > 0) {
-      std::string v = std::to_string(limits.memory_bytes);
-      STRAKE_TRY(WriteControl(PathJoin(mem, "memory.limit_in_bytes"), v));
-      STRAKE_TRY(WriteControl(PathJoin(mem, "memory.memsw.limit_in_bytes"), v, true));
-    }
-    if (limits.cpu_limit_millis > 0) {
-      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_period_us"), "100000"));
-      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.cfs_quota_us"),
-                              std::to_string(CpuQuotaMicros(limits.cpu_limit_millis))));
-    }
-    if (request > 0) {
-      STRAKE_TRY(WriteControl(PathJoin(cpu, "cpu.shares"), std::to_string(CpuShares(request))));
-    }
-  }
+  STRAKE_TRY(c.version_ == 2 ? WriteV2Limits(c.dirs_[0], limits)
+                             : WriteV1Limits(c.dirs_[0], c.dirs_[1], limits));
   for (const auto& d : c.dirs_) {
     std::string procs = PathJoin(d, "cgroup.procs");
     int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);

@@ -1014,8 +1014,10 @@ ComputeOverrides DecodeComputeOverrides(Ctx& ctx, Fields& f) {
   ComputeOverrides out;
   const Node* task = f.Get("computeResources");
   if (task) out.task = DecodeResources(ctx, *task, f.Sub("computeResources"));
-  for (auto [key, into] :
+  for (const auto& which :
        {std::pair{"stepSpecs", &out.steps}, std::pair{"sidecarSpecs", &out.sidecars}}) {
+    const char* key = which.first;
+    auto* into = which.second;
     const Node* list = f.Get(key);
     if (!list) continue;
     ctx.List(*list, f.Sub(key), [&](const Node& item, const std::string& p) {

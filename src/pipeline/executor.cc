@@ -1288,7 +1288,9 @@ Status OverrideResources(const model::ComputeOverrides& compute, std::vector<Res
                          std::vector<ResolvedStep>& sidecars) {
   for (auto [given, list, what] : {std::tuple{&compute.steps, &steps, "stepSpecs"},
                                    std::tuple{&compute.sidecars, &sidecars, "sidecarSpecs"}}) {
-    for (const auto& [name, limits] : *given) {
+    for (const auto& entry : *given) {
+      const std::string& name = entry.first;
+      const CgroupLimits& limits = entry.second;
       auto it = std::find_if(list->begin(), list->end(),
                              [&](const ResolvedStep& rs) { return rs.step.name == name; });
       if (it == list->end())

@@ -393,7 +393,8 @@ std::optional<std::string> Supervisor::Replica::WatchRun(const Running& r,
         exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       std::string why = exit_code >= 0 ? fmt::format("exited with status {}", exit_code) : "exited";
       if (cgroup && cgroup->OomKilled()) {
-        why = "OOMKilled: " + why + ", killed by the kernel at its memory limit";
+        why.insert(0, "OOMKilled: ");
+        why += ", killed by the kernel at its memory limit";
         cgroup->Remove(0);
         cgroup.reset();
       }
