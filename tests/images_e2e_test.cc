@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -469,9 +470,10 @@ class ImageWorkloads : public ServerE2E {
     if (!StartRegistry(registry_)) GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
-  std::string PushWeb(const std::string& tag, const std::string& base) {
-    std::string page = File("web-" + tag + ".tar.gz",
-                            Tar({{'f', "www/index.html", "hello from " + tag + "\n"}}, "gzip"));
+  std::string PushWeb(const std::string& tag, const std::string& base,
+                      const std::string& text = "") {
+    const std::string body = text.empty() ? "hello from " + tag + "\n" : text;
+    std::string page = File("web-" + tag + ".tar.gz", Tar({{'f', "www/index.html", body}}, "gzip"));
     std::string config =
         R"({"Entrypoint":["/bin/sh","-c","echo $$ > /www/pid; exec httpd -f -p 127.0.0.1:$PORT -h /www"],)"
         R"("Env":["PATH=/bin"],"WorkingDir":"/www"})";
@@ -678,6 +680,49 @@ TEST_F(ImageWorkloads, CollectionKeepsTheImageOfAReplicaThatOutlivedItsServer) {
   // The next server adopts the replica, which still serves its files.
   StartServer();
   ASSERT_TRUE(WaitFor(ready, std::chrono::seconds(30)));
+}
+
+// The image roots the running replicas of this test's server run on: the
+// lower directory of each httpd's overlay.
+std::set<std::string> ReplicaRoots(const std::string& roots_dir) {
+  std::set<std::string> out;
+  for (const auto& pid : ListDir("/proc")) {
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = ReadFile("/proc/" + pid + "/cmdline", 4096).value_or("");
+    if (cmd.find("httpd") == std::string::npos) continue;
+    for (const auto& line : Split(ReadFile("/proc/" + pid + "/mountinfo").value_or(""), '\n')) {
+      size_t at = line.find("lowerdir=" + roots_dir + "/");
+      if (at == std::string::npos) continue;
+      std::string rest = line.substr(at + 10 + roots_dir.size());
+      out.insert(rest.substr(0, rest.find_first_of(",/ ")));
+    }
+  }
+  return out;
+}
+
+// A revision is pinned to its image's digest, and stays pinned across a
+// restart: its tag moved meanwhile (and the new bytes are on this machine,
+// pulled by someone else), the replica it starts next still runs the bytes
+// its first replica runs.
+TEST_F(ImageWorkloads, ARevisionKeepsItsImageAcrossARestartWhenItsTagMoves) {
+  serve_args_ = {"--pull-images"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("latest", base, "first\n");
+  ASSERT_EQ(ApplyWeb("latest", 1).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return ReadyWebReplicas() == 1; }, std::chrono::seconds(30)));
+  const std::string roots_dir = data_ + "/images/roots";
+  const auto first = ReplicaRoots(roots_dir);
+  ASSERT_EQ(first.size(), 1u);
+  StopServer(SIGKILL);
+  PushWeb("latest", base, "second\n");
+  Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:latest"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  ASSERT_EQ(ListDir(roots_dir).size(), 2u);
+  StartServer();
+  ASSERT_EQ(ApplyWeb("latest", 2).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return ReadyWebReplicas() == 2; }, std::chrono::seconds(30)));
+  EXPECT_EQ(ReplicaRoots(roots_dir), first);
 }
 
 // A server with --image-store-max-size collects its store itself: an

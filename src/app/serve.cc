@@ -605,10 +605,13 @@ struct BatchWork {
 // null); a pull that ends wakes the revision's owner as a replica's change
 // does. Stop() before the controllers stop: no wake reaches them after.
 struct ImageWakes {
-  ImageWakes(targets::LocalTarget& target, StoreImageSource* images, Controllers& ctls)
+  ImageWakes(targets::LocalTarget& target, StoreImageSource* images, Controllers& ctls,
+             const std::string& data_dir)
       : target(target), images(images) {
     if (!images) return;
-    target.UseImages(images, [&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
+    target.UseImages(
+        images, [&ctls](const std::string& group) { ctls.ReplicasChanged(group); },
+        PathJoin(data_dir, "runtime/image-pins.json"));
   }
   ~ImageWakes() { Stop(); }  // an early return (the port taken) too
   ImageWakes(const ImageWakes&) = delete;
@@ -872,7 +875,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     ctls.Route(c);
   });
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
-  ImageWakes image_wakes(target, images.get(), ctls);
+  ImageWakes image_wakes(target, images.get(), ctls, options.data_dir);
   STRAKE_TRY(ctls.EnqueueExisting(st));
   api.SetMetrics([&ctls] { return ctls.PrometheusText(); });
   ctls.Start();

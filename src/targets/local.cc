@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "base/fs.h"
 #include "base/log.h"
@@ -57,6 +58,13 @@ Result<router::StringMatch> MapMatch(const model::StringMatchSpec& m) {
   return router::StringMatch::Make(MapKind(m.kind), m.value);
 }
 
+// An image in a layout or archive on this machine (images/archive.h), not
+// a registry's: read again rather than kept by digest.
+bool IsOnDisk(const std::string& image) {
+  return StartsWith(image, "oci:") || StartsWith(image, "oci-archive:") ||
+         StartsWith(image, "docker-archive:");
+}
+
 std::string ServiceName(const std::string& ns, const std::string& service) {
   return ns + "/" + service;
 }
@@ -91,10 +99,31 @@ std::string LocalTarget::GroupKey(const std::string& ns, const std::string& work
   return ns + "/" + workload + "/" + hash;
 }
 
-void LocalTarget::UseImages(ContainerImages* images, std::function<void(const std::string&)> wake) {
+void LocalTarget::UseImages(ContainerImages* images, std::function<void(const std::string&)> wake,
+                            std::string pins) {
   std::lock_guard<std::mutex> lock(images_mu_);
   images_ = images;
   wake_ = std::move(wake);
+  if (pins.empty() || pins == pins_path_) return;
+  pins_path_ = std::move(pins);
+  kept_pins_.clear();
+  auto text = ReadFile(pins_path_, 16 << 20);
+  if (!text) return;  // none kept yet
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) {
+    Log(LogLevel::kWarn, "{}: not a JSON object; revisions' image pins start afresh", pins_path_);
+    return;
+  }
+  for (const auto& [key, ref] : j.items()) {
+    if (ref.is_string()) kept_pins_[key] = ref.get<std::string>();
+  }
+}
+
+// Called with images_mu_ held.
+void LocalTarget::SavePins() {
+  if (pins_path_.empty()) return;
+  auto saved = WriteFileAtomic(pins_path_, nlohmann::json(kept_pins_).dump(1));
+  if (!saved) Log(LogLevel::kWarn, "image pins: {}", saved.error().message);
 }
 
 std::set<std::string> LocalTarget::PinnedRoots() {
@@ -173,7 +202,11 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
         if (fn) fn(key);
       };
     }
-    auto got = images_->Get(c.image, c.image_pull_policy, running, spec.pull_secrets, wake);
+    // Pinned before a restart: those bytes, by digest, whatever the tag says now.
+    auto kept = kept_pins_.find(key);
+    auto got = kept != kept_pins_.end()
+                   ? images_->Get(kept->second, "IfNotPresent", running, spec.pull_secrets, wake)
+                   : images_->Get(c.image, c.image_pull_policy, running, spec.pull_secrets, wake);
     if (!got || *got) woken_.erase(key);  // no pull runs: no wake comes
     if (!got) {
       waiting_[key] = fmt::format("ErrImagePull: {}: {}", c.image, got.error().message);
@@ -185,6 +218,13 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
     }
     waiting_.erase(key);
     pinned = pinned_.emplace(key, std::move(**got)).first;
+    // A registry's image, kept by digest (one on disk is read again).
+    const RunnableImage& img = pinned->second;
+    if (kept == kept_pins_.end() && !img.name.empty() && !img.digest.empty() &&
+        !IsOnDisk(c.image)) {
+      kept_pins_[key] = img.name + "@" + img.digest;
+      SavePins();
+    }
   }
   auto run = ContainerFor(pinned->second, c.command, c.args, t.env, c.working_dir);
   if (!run) {
@@ -221,6 +261,11 @@ void LocalTarget::Prune(const std::string& ns, const std::string& workload,
   std::erase_if(waiting_, [&](const auto& e) {
     return StartsWith(e.first, prefix) && !keep.count(e.first.substr(prefix.size()));
   });
+  const size_t before = kept_pins_.size();
+  std::erase_if(kept_pins_, [&](const auto& e) {
+    return StartsWith(e.first, prefix) && !keep.count(e.first.substr(prefix.size()));
+  });
+  if (kept_pins_.size() != before) SavePins();
 }
 
 std::map<std::string, rollout::RevisionObservation> LocalTarget::Observe(

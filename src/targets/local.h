@@ -52,7 +52,11 @@ class LocalTarget : public rollout::WorkloadTarget,
   // container.h: its own root, user, PID namespace), pulled through
   // `images` (which must outlive this); `wake` is called with a revision's
   // group key when its image's pull ends, so that its owner looks again.
-  void UseImages(ContainerImages* images, std::function<void(const std::string&)> wake);
+  // `pins` (a file, "" none) keeps which image digest each revision is
+  // pinned to across restarts: a revision whose tag moved while no server
+  // ran still starts its next replica from the bytes it was pinned to.
+  void UseImages(ContainerImages* images, std::function<void(const std::string&)> wake,
+                 std::string pins = "");
   // The image roots revisions are pinned to (their replicas run there, or
   // will when scaled up): an image collection keeps them.
   std::set<std::string> PinnedRoots();
@@ -130,6 +134,10 @@ class LocalTarget : public rollout::WorkloadTarget,
   // By group key: the image a revision's replicas run (fixed once pulled,
   // as a pod's is), and why a revision has no replicas yet.
   std::map<std::string, RunnableImage> pinned_;
+  // What pins_path_ holds: group key -> "repository@digest".
+  std::map<std::string, std::string> kept_pins_;
+  std::string pins_path_;
+  void SavePins();
   std::map<std::string, std::string> waiting_;
   std::set<std::string> woken_;  // a pull's end will wake these
   std::mutex mu_;
