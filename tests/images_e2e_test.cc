@@ -361,6 +361,38 @@ spec:
   for (const auto& f : ListDir(data_ + "/images/roots")) EXPECT_FALSE(f.starts_with(".tmp-")) << f;
 }
 
+// An image marked to run on the host (--run-on-host): its step runs with
+// this machine's programs in the sandbox, beside a step in its own image.
+TEST_F(Images, AStepWhoseImageIsMarkedRunsOnTheHost) {
+  Push("tools/only:1", {Tar(BusyboxLayer(), "gzip"), Tar({{'f', "etc/only", "in the image\n"}})},
+       R"({"Env":["PATH=/bin"]})");
+  std::string yaml = fmt::format(R"(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {{name: mixed}}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - {{name: image, image: "{}", script: cat /etc/only}}
+            - name: host
+              image: "{}"
+              script: |
+                #!/bin/sh
+                test -e /etc/only && echo "image files"; test -x /usr/bin/python3 && echo host
+)",
+                                 Image("tools/only:1"), Image("tools/absent:1"));
+  Json pr = RunJson(File("mixed.yaml", yaml), {"--pull-images", "--run-on-host", "**/absent"});
+  ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
+  EXPECT_EQ(Log("mixed-t", "image"), "in the image\n");
+  EXPECT_EQ(Log("mixed-t", "host"), "host\n");
+  // Not marked: the image is pulled, and the registry has no such image.
+  yaml.replace(yaml.find("name: mixed}"), 12, "name: mixed2}");
+  Json refused = RunJson(File("mixed2.yaml", yaml), {"--pull-images", "--run-on-host", "alpine"});
+  EXPECT_EQ(Reason(refused), "Failed");
+}
+
 // An HTTPS registry with a certificate of its own: refused, unless it is
 // named with --insecure-registry (Docker's insecure-registries).
 TEST_F(Images, AnInsecureRegistryIsPulledFromOnlyWhenNamedSo) {

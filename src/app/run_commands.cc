@@ -152,6 +152,9 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   run->add_flag("--pull-images", pull_images_,
                 "run each step in its image, pulled from its registry (in the sandbox)")
       ->excludes(no_sandbox);
+  run->add_option("--run-on-host", host_images_,
+                  "with --pull-images: steps whose image matches this glob (\"alpine\", "
+                  "\"docker.io/library/*\") run with this machine's programs instead (repeatable)");
   run->add_option("--insecure-registry", insecure_registries_,
                   "HOST[:PORT] of a registry reached over HTTPS without checking its "
                   "certificate, else plain HTTP (Docker's insecure-registries; repeatable)");
@@ -392,6 +395,7 @@ int RunCommands::Run() {
                                 insecure_registries_);
   if (!images) return cli::Die(images.error().message);
   opts.executor.images = images->get();
+  opts.executor.host_images = host_images_;
   const ResourceLimits limits = OpenResourceLimits(ctx_.data_dir);
   opts.executor.cgroups = limits.cgroups.get();
   opts.executor.cgroups_unavailable = limits.unavailable;

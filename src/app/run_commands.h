@@ -43,6 +43,7 @@ class RunCommands {
   bool no_cache_ = false;
   bool no_sandbox_ = false;
   bool pull_images_ = false;
+  std::vector<std::string> host_images_;          // --run-on-host
   std::vector<std::string> insecure_registries_;  // run's and image pull's
   std::string image_ref_;                         // `image pull`'s reference
   std::string image_platform_;                    // and its --platform

@@ -37,6 +37,7 @@ struct ServeOptions {
   // Pipeline steps run in their images, pulled from their registries under
   // the egress policy (images/store.h), in the sandbox.
   bool pull_images = false;
+  std::vector<std::string> host_images;  // steps' images run on the host instead
   // Docker's insecure-registries: HTTPS unchecked, else plain HTTP.
   std::vector<std::string> insecure_registries;
   // With pull_images: the image store collected every image_gc_interval

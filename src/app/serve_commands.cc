@@ -38,6 +38,10 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
                  "from its registry (rootless containers; registries are reached under "
                  "--egress-allow)")
       ->excludes(no_sandbox);
+  serve->add_option("--run-on-host", host_images_,
+                    "with --pull-images: pipeline steps whose image matches this glob "
+                    "(\"alpine\", \"docker.io/library/*\") run with this machine's programs "
+                    "instead (repeatable)");
   serve->add_option("--image-store-max-size", image_store_max_size_,
                     "with --pull-images: collect the image store to stay under SIZE (10G, 512M): "
                     "what no reference names, then the least recently used images that no "
@@ -71,6 +75,7 @@ int ServeCommands::Serve() {
   o.stop_workloads = stop_workloads_;
   o.sandbox = !no_sandbox_;
   o.pull_images = pull_images_;
+  o.host_images = host_images_;
   o.insecure_registries = insecure_registries_;
   if (!image_store_max_size_.empty()) {
     auto size = ParseByteSize(image_store_max_size_);

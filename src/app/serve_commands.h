@@ -27,6 +27,7 @@ class ServeCommands {
   bool stop_workloads_ = false;
   bool no_sandbox_ = false;
   bool pull_images_ = false;
+  std::vector<std::string> host_images_;  // --run-on-host
   std::vector<std::string> insecure_registries_;
   std::string image_store_max_size_;  // --image-store-max-size
   std::string image_gc_interval_;     // --image-gc-interval
