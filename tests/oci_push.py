@@ -115,6 +115,8 @@ def main():
     p.add_argument("--created", default="2026-01-01T00:00:00Z")
     p.add_argument("--platforms", default="")
     p.add_argument("--annotation", action="append", default=[])
+    p.add_argument("--unlabelled", action="store_true",
+                   help="with --platforms: index entries name no platform (their configs do)")
     p.add_argument("--layer", action="append", default=[],
                    help="a layer file (tar, tar.gz or tar.zst), base first; repeatable")
     p.add_argument("--config", default="",
@@ -142,8 +144,10 @@ def main():
             platform = {"os": os_, "architecture": arch}
             if variant:
                 platform["variant"] = variant
-            manifests.append({"mediaType": OCI_MANIFEST, "digest": d, "size": len(body),
-                              "platform": platform})
+            entry = {"mediaType": OCI_MANIFEST, "digest": d, "size": len(body)}
+            if not a.unlabelled:
+                entry["platform"] = platform
+            manifests.append(entry)
         top = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
         if annotations:
             top["annotations"] = annotations

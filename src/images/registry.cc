@@ -946,7 +946,8 @@ Result<Manifest> RegistryClient::Resolve(const std::string& target, const Platfo
 }
 
 Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std::string& body,
-                                            const Platform& want, bool nested) {
+                                            const Platform& want, bool nested,
+                                            bool check_platform) {
   const std::string named = Where() + "@" + digest;
   json m = json::parse(body, nullptr, false);
   if (!m.is_object()) return Fail(fmt::format("{}: the manifest is not JSON", named));
@@ -959,9 +960,11 @@ Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std
     }
     const json* pick = nullptr;
     std::vector<std::string> offered;
+    std::vector<const json*> unlabelled;  // no platform: their configs say (containerd's way)
     for (const auto& ref : manifests) {
       const json p = Object(ref, "platform");
       Platform have{Str(p, "os"), Str(p, "architecture"), Str(p, "variant")};
+      if (!ref.contains("platform")) unlabelled.push_back(&ref);
       if (have.os.empty() || have.os == "unknown") continue;  // attestations
       offered.push_back(have.String());
       if (have.os != want.os || have.arch != want.arch) continue;
@@ -970,6 +973,19 @@ Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std
       if (!pick || (have.variant == want.variant &&
                     Str(Object(*pick, "platform"), "variant") != want.variant)) {
         pick = &ref;
+      }
+    }
+    if (!pick) {
+      for (const json* ref : unlabelled) {
+        STRAKE_TRY_ASSIGN(d, DescriptorOf(*ref, named + ": manifests[]"));
+        STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
+        STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true, false));
+        if (out.platform.os != want.os || out.platform.arch != want.arch) {
+          offered.push_back(out.platform.String());  // another platform's
+          continue;
+        }
+        out.index_digest = digest;
+        return out;
       }
     }
     if (!pick) {
@@ -1009,7 +1025,7 @@ Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std
   json cj = json::parse(config_bytes, nullptr, false);
   if (!cj.is_object()) return Fail(fmt::format("{}: the image config is not JSON", named));
   out.platform = Platform{Str(cj, "os"), Str(cj, "architecture"), Str(cj, "variant")};
-  if (out.platform.os != want.os || out.platform.arch != want.arch) {
+  if (check_platform && (out.platform.os != want.os || out.platform.arch != want.arch)) {
     return Fail(ErrorCode::kInvalid, fmt::format("{}: the image is for {}, this machine runs {}",
                                                  named, out.platform.String(), want.String()));
   }

@@ -199,8 +199,11 @@ class RegistryClient {
   // image of an index of one), blobs/sha256/ the rest.
   Result<Answer> GetFromLayout(const std::string& path, size_t max_body,
                                const std::function<bool(std::string_view)>* sink);
+  // An index picks `platform`'s image: by its entries' platforms, else by
+  // the configs of entries that name none. `check_platform`: an image for
+  // another platform is an error (kInvalid).
   Result<Manifest> ManifestOf(const std::string& digest, const std::string& body,
-                              const Platform& platform, bool nested);
+                              const Platform& platform, bool nested, bool check_platform = true);
   Result<std::string> Token(const std::string& challenge);
   Result<ImageInfo> ImageByDigest(const std::string& digest, bool nested = false);
   // The manifest `digest` names, checked against it.

@@ -162,6 +162,24 @@ TEST_F(Pulls, PicksThisMachinesImageFromAnIndex) {
       << none.error().message;
 }
 
+// An index whose entries name no platform: each config says, as
+// containerd reads them.
+TEST_F(Pulls, PicksFromAnIndexWhoseEntriesNameNoPlatform) {
+  std::string index =
+      registry_.Push("team/bare", "v1", "--platforms linux/arm64,linux/amd64 --unlabelled");
+  auto img = store_->Pull(Ref("team/bare:v1"), options_);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->index_digest, index);
+  EXPECT_EQ(*ReadFile(img->root + "/content.txt"), "hello linux/amd64");
+  options_.platform = Platform{"linux", "s390x", ""};
+  auto none = store_->Pull(Ref("team/bare:v1"), options_);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("no image for linux/s390x (the index has linux/arm64, "
+                                      "linux/amd64)"),
+            std::string::npos)
+      << none.error().message;
+}
+
 TEST_F(Pulls, WhatDoesNotMatchItsManifestIsRefusedAndNothingIsKept) {
   std::string layer = LayerFile("l.tar", Tar({{'f', "a", "aaaa"}}));
   registry_.Push("team/liar", "v1", "--layer " + layer + " --size-lie 7");
