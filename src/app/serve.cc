@@ -749,6 +749,14 @@ pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Sto
   return engine_options;
 }
 
+// Replicas in the sandbox (or their images), with their resources.limits.
+runtime::SupervisorOptions Supervising(const Sandbox* box, const ResourceLimits& limits) {
+  runtime::SupervisorOptions o;
+  o.sandbox = box;
+  o.cgroups = limits.cgroups.get();
+  return o;
+}
+
 }  // namespace
 
 Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
@@ -769,19 +777,17 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   Sandbox sandbox;
   const Sandbox* box = SandboxFor(options, work_dir, sandbox);
   const ResourceLimits limits = OpenResourceLimits(options.data_dir);
-  runtime::Supervisor supervisor(
-      PathJoin(options.data_dir, "runtime"),
-      runtime::SupervisorOptions{.sandbox = box, .cgroups = limits.cgroups.get()});
+  runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"), Supervising(box, limits));
   STRAKE_TRY(supervisor.Recover());
-  STRAKE_TRY(MakeDirs(PathJoin(options.data_dir, "logs"), 0700));
   router::RemoteRouter router(RouterOptions(options));
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
   STRAKE_TRY_ASSIGN(images,
                     OpenImageSource(options.pull_images && options.sandbox, options.data_dir,
                                     options.egress, options.insecure_registries));
-  auto providers = rollout::MakeProviders(&target, options.egress, box, images.get());
-  std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");
+  auto providers =
+      rollout::MakeProviders(&target, options.egress, box, images.get(), limits.cgroups.get());
+  std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");  // and logs/
   STRAKE_TRY(MakeDirs(analysis_logs, 0700));
 
   rollout::RolloutReconciler rollouts(st, target, target, clock);

@@ -945,6 +945,56 @@ Result<Manifest> RegistryClient::Resolve(const std::string& target, const Platfo
   return ManifestOf(digest, a.body, platform, false);
 }
 
+Result<Manifest> RegistryClient::FromIndex(const std::string& digest, const json& m,
+                                           const Platform& want) {
+  const std::string named = Where() + "@" + digest;
+  const json manifests = m.value("manifests", json::array());
+  if (!manifests.is_array() || manifests.size() > kMaxIndexEntries) {
+    return Fail(
+        fmt::format("{}: an index of more than {} images is not read", named, kMaxIndexEntries));
+  }
+  const json* pick = nullptr;
+  std::vector<std::string> offered;
+  std::vector<const json*> unlabelled;  // no platform: their configs say (containerd's way)
+  for (const auto& ref : manifests) {
+    const json p = Object(ref, "platform");
+    Platform have{Str(p, "os"), Str(p, "architecture"), Str(p, "variant")};
+    if (!ref.contains("platform")) unlabelled.push_back(&ref);
+    if (have.os.empty() || have.os == "unknown") continue;  // attestations
+    offered.push_back(have.String());
+    if (have.os != want.os || have.arch != want.arch) continue;
+    if (!want.variant.empty() && !have.variant.empty() && have.variant != want.variant) continue;
+    // The exact variant wins over one that names none.
+    if (!pick || (have.variant == want.variant &&
+                  Str(Object(*pick, "platform"), "variant") != want.variant)) {
+      pick = &ref;
+    }
+  }
+  if (!pick) {
+    for (const json* ref : unlabelled) {
+      STRAKE_TRY_ASSIGN(d, DescriptorOf(*ref, named + ": manifests[]"));
+      STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
+      STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true, false));
+      if (out.platform.os != want.os || out.platform.arch != want.arch) {
+        offered.push_back(out.platform.String());  // another platform's
+        continue;
+      }
+      out.index_digest = digest;
+      return out;
+    }
+  }
+  if (!pick) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("{}: no image for {} (the index has {})", named, want.String(),
+                            offered.empty() ? std::string("none") : Join(offered, ", ")));
+  }
+  STRAKE_TRY_ASSIGN(d, DescriptorOf(*pick, named + ": manifests[]"));
+  STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
+  STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true));
+  out.index_digest = digest;
+  return out;
+}
+
 Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std::string& body,
                                             const Platform& want, bool nested,
                                             bool check_platform) {
@@ -953,51 +1003,7 @@ Result<Manifest> RegistryClient::ManifestOf(const std::string& digest, const std
   if (!m.is_object()) return Fail(fmt::format("{}: the manifest is not JSON", named));
   if (IsIndex(m)) {
     if (nested) return Fail(fmt::format("{}: an index inside an index is not read", named));
-    const json manifests = m.value("manifests", json::array());
-    if (!manifests.is_array() || manifests.size() > kMaxIndexEntries) {
-      return Fail(
-          fmt::format("{}: an index of more than {} images is not read", named, kMaxIndexEntries));
-    }
-    const json* pick = nullptr;
-    std::vector<std::string> offered;
-    std::vector<const json*> unlabelled;  // no platform: their configs say (containerd's way)
-    for (const auto& ref : manifests) {
-      const json p = Object(ref, "platform");
-      Platform have{Str(p, "os"), Str(p, "architecture"), Str(p, "variant")};
-      if (!ref.contains("platform")) unlabelled.push_back(&ref);
-      if (have.os.empty() || have.os == "unknown") continue;  // attestations
-      offered.push_back(have.String());
-      if (have.os != want.os || have.arch != want.arch) continue;
-      if (!want.variant.empty() && !have.variant.empty() && have.variant != want.variant) continue;
-      // The exact variant wins over one that names none.
-      if (!pick || (have.variant == want.variant &&
-                    Str(Object(*pick, "platform"), "variant") != want.variant)) {
-        pick = &ref;
-      }
-    }
-    if (!pick) {
-      for (const json* ref : unlabelled) {
-        STRAKE_TRY_ASSIGN(d, DescriptorOf(*ref, named + ": manifests[]"));
-        STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
-        STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true, false));
-        if (out.platform.os != want.os || out.platform.arch != want.arch) {
-          offered.push_back(out.platform.String());  // another platform's
-          continue;
-        }
-        out.index_digest = digest;
-        return out;
-      }
-    }
-    if (!pick) {
-      return Fail(ErrorCode::kNotFound,
-                  fmt::format("{}: no image for {} (the index has {})", named, want.String(),
-                              offered.empty() ? std::string("none") : Join(offered, ", ")));
-    }
-    STRAKE_TRY_ASSIGN(d, DescriptorOf(*pick, named + ": manifests[]"));
-    STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
-    STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true));
-    out.index_digest = digest;
-    return out;
+    return FromIndex(digest, m, want);
   }
   std::string type = Str(m, "mediaType");
   if (!m.contains("config") || (!type.empty() && type != kOciManifest && type != kDockerManifest)) {

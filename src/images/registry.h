@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -204,6 +205,9 @@ class RegistryClient {
   // another platform is an error (kInvalid).
   Result<Manifest> ManifestOf(const std::string& digest, const std::string& body,
                               const Platform& platform, bool nested, bool check_platform = true);
+  // ManifestOf's index: the image it picks for `want`.
+  Result<Manifest> FromIndex(const std::string& digest, const nlohmann::json& index,
+                             const Platform& want);
   Result<std::string> Token(const std::string& challenge);
   Result<ImageInfo> ImageByDigest(const std::string& digest, bool nested = false);
   // The manifest `digest` names, checked against it.

@@ -10,9 +10,11 @@
 #include <thread>
 #include <tuple>
 
+#include "base/cgroup.h"
 #include "base/curl.h"
 #include "base/fs.h"
 #include "base/http.h"
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/mask.h"
 #include "base/net.h"
@@ -461,8 +463,12 @@ constexpr int kDefaultJobDeadlineSeconds = 600;
 class Providers : public MetricProviders, public PrometheusRangeSource {
  public:
   Providers(RouterMetricsSource* router, EgressPolicy egress, const Sandbox* sandbox,
-            ContainerImages* images)
-      : router_(router), egress_(std::move(egress)), sandbox_(sandbox), images_(images) {}
+            ContainerImages* images, const Cgroups* cgroups)
+      : router_(router),
+        egress_(std::move(egress)),
+        sandbox_(sandbox),
+        images_(images),
+        cgroups_(cgroups) {}
 
   Result<Value> Measure(const model::Metric& metric, const MeasureContext& ctx) override {
     const model::MetricProvider& p = metric.provider;
@@ -749,6 +755,19 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     // (the job's env or args may hold any of them), as a Job's does.
     ProcessLog log = ProcessLog::Open(ctx.log_path, ctx.secrets);
     o.stdout_fd = o.stderr_fd = log.write_fd();
+    // Its resources.limits, in a cgroup of its own while it runs.
+    struct Limited {
+      std::optional<Cgroup> cgroup;
+      ~Limited() {
+        if (cgroup) cgroup->Remove();
+      }
+    } limited;
+    if (cgroups_ && !job.resources.empty()) {
+      auto made = cgroups_->Create("analysis-" + NewUid(), job.resources);
+      if (!made) return Failf("job: resources: {}", made.error().message);
+      limited.cgroup = std::move(*made);
+      o.cgroup_fds = limited.cgroup->join_fds();
+    }
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
       auto proc = Spawn(o);
       if (!proc) return Failf("job: {}", proc.error().message);
@@ -806,13 +825,15 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
   EgressPolicy egress_;
   const Sandbox* sandbox_;
   ContainerImages* images_;
+  const Cgroups* cgroups_;  // the job's resources.limits; null: not applied
 };
 
 }  // namespace
 
 std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
-                                               const Sandbox* sandbox, ContainerImages* images) {
-  return std::make_unique<Providers>(router, std::move(egress), sandbox, images);
+                                               const Sandbox* sandbox, ContainerImages* images,
+                                               const Cgroups* cgroups) {
+  return std::make_unique<Providers>(router, std::move(egress), sandbox, images, cgroups);
 }
 
 // ---- the reconciler -------------------------------------------------------------------

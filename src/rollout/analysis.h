@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cgroup.h"
 #include "base/clock.h"
 #include "base/container.h"
 #include "base/egress.h"
@@ -184,7 +185,8 @@ class MetricProviders {
 // within the job's activeDeadlineSeconds); both must outlive the providers.
 std::unique_ptr<MetricProviders> MakeProviders(RouterMetricsSource* router, EgressPolicy egress,
                                                const Sandbox* sandbox = nullptr,
-                                               ContainerImages* images = nullptr);
+                                               ContainerImages* images = nullptr,
+                                               const Cgroups* cgroups = nullptr);
 
 // A quantile from histogram buckets, interpolated within a bucket as
 // Prometheus' histogram_quantile does.

@@ -839,6 +839,27 @@ TEST(ProvidersTest, AJobPastItsActiveDeadlineIsAnError) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+// A job's resources.limits hold: over its memory limit it fails; the same
+// job without the limit succeeds.
+TEST(ProvidersTest, AJobsMemoryLimitHolds) {
+  auto cgroups = Cgroups::Open("analysis-test-" + std::to_string(::getpid()));
+  if (!cgroups) GTEST_SKIP() << "cgroups not usable here: " << cgroups.error().message;
+  auto providers = MakeProviders(nullptr, EgressPolicy(), nullptr, nullptr, cgroups->get());
+  auto job = [](const std::string& resources) {
+    return JobMetric(
+        "          template:\n            spec:\n              containers:\n"
+        "              - name: c\n"
+        "                command: [sh, -c, 'x=$(head -c 100000000 /dev/zero | tr \"\\0\" a)']\n" +
+        resources);
+  };
+  EXPECT_EQ(providers->Measure(job("                resources: {limits: {memory: 32Mi}}\n"), {})
+                .value_or(Value()),
+            Value(false));
+  EXPECT_EQ(providers->Measure(job(""), {}).value_or(Value()), Value(true));
+  (*cgroups)->SweepEmpty();
+  for (const auto& b : (*cgroups)->bases()) EXPECT_EQ(::rmdir(b.c_str()), 0) << b;
+}
+
 // The run's args reach a job's command, as Argo templates the whole metric.
 TEST(ProvidersTest, AJobsCommandHasTheRunsArgs) {
   auto providers = MakeProviders(nullptr, EgressPolicy());
