@@ -779,6 +779,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   const ResourceLimits limits = OpenResourceLimits(options.data_dir);
   runtime::Supervisor supervisor(PathJoin(options.data_dir, "runtime"), Supervising(box, limits));
   STRAKE_TRY(supervisor.Recover());
+  std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");  // and logs/
+  STRAKE_TRY(MakeDirs(analysis_logs, 0700));
   router::RemoteRouter router(RouterOptions(options));
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
@@ -787,8 +789,6 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
                                     options.egress, options.insecure_registries));
   auto providers =
       rollout::MakeProviders(&target, options.egress, box, images.get(), limits.cgroups.get());
-  std::string analysis_logs = PathJoin(options.data_dir, "logs/analysis");  // and logs/
-  STRAKE_TRY(MakeDirs(analysis_logs, 0700));
 
   rollout::RolloutReconciler rollouts(st, target, target, clock);
   rollout::AnalysisRunReconciler analyses(st, *providers, clock, analysis_logs);

@@ -296,6 +296,12 @@ Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits
   const auto& under = parent ? parent->dirs_ : bases_;
   Cgroup c;
   c.version_ = version_;
+  if (!parent) {
+    for (const auto& b : bases_) {
+      if (::mkdir(b.c_str(), 0755) == 0 && version_ == 2)
+        STRAKE_TRY(WriteControl(PathJoin(b, "cgroup.subtree_control"), "+memory +cpu"));
+    }
+  }
   for (const auto& b : under) c.dirs_.push_back(PathJoin(b, name));
   if (version_ == 2 && parent) {
     STRAKE_TRY(WriteControl(PathJoin(under[0], "cgroup.subtree_control"), "+memory +cpu"));
@@ -310,6 +316,10 @@ Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits
     c.procs_.emplace_back(fd);
   }
   return c;
+}
+
+Cgroups::~Cgroups() {
+  for (const auto& b : bases_) ::rmdir(b.c_str());  // fails, as it should, while in use
 }
 
 void Cgroups::SweepEmpty() const {

@@ -82,9 +82,16 @@ class Cgroups {
   static Result<std::unique_ptr<Cgroups>> Open(std::string_view key, const std::string& root = "");
   // Opens for a layout given (tests with a directory of their own).
   static Result<std::unique_ptr<Cgroups>> OpenAt(const CgroupPlaces& places, std::string_view key);
+  Cgroups() = default;
+  // Removes strake's own cgroup when nothing is left in it (a replica
+  // that outlives this process keeps it).
+  ~Cgroups();
+  Cgroups(const Cgroups&) = delete;
+  Cgroups& operator=(const Cgroups&) = delete;
 
   // The cgroup `name` (made if missing, its limits written), beneath
-  // `parent` when given. Names are [A-Za-z0-9_.-]+.
+  // `parent` when given, else beneath strake's own (made again if another
+  // process with the same key removed it). Names are [A-Za-z0-9_.-]+.
   Result<Cgroup> Create(std::string_view name, const CgroupLimits& limits,
                         const Cgroup* parent = nullptr) const;
   // Removes the empty cgroups an earlier process left (kill -9).

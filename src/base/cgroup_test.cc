@@ -94,7 +94,9 @@ class LiveCgroups : public ::testing::Test {
   void TearDown() override {
     if (!cgroups_) return;
     cgroups_->SweepEmpty();
-    for (const auto& b : cgroups_->bases()) ::rmdir(b.c_str());
+    const auto bases = cgroups_->bases();
+    cgroups_.reset();  // strake's own goes with the last of it
+    for (const auto& b : bases) EXPECT_FALSE(PathExists(b)) << b;
   }
   // Runs `script` in the cgroup; its exit code.
   int RunIn(const Cgroup& cg, const std::string& script, std::string* cgroup_text = nullptr) {
