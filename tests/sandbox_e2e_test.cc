@@ -465,6 +465,8 @@ spec:
           #!/bin/sh
           grep -c strake- /proc/self/cgroup
           x=$(head -c 1000000 /dev/zero | tr '\0' a); echo "held ${#x}"
+          n=$(for f in /proc/$$/fd/*; do readlink $f; done | grep -c cgroup)
+          echo "cgroup fds: $n"
       - name: hog
         computeResources: {limits: {memory: 32Mi}}
         script: |
@@ -478,6 +480,8 @@ spec:
   ASSERT_EQ(steps.size(), 2u) << runs[0].dump(2);
   std::string small_log = ReadFile(steps[0].value("log", "")).value_or("");
   EXPECT_NE(small_log.find("held 1000000"), std::string::npos) << small_log;
+  // No step keeps a descriptor of any cgroup (it could move itself there).
+  EXPECT_NE(small_log.find("cgroup fds: 0"), std::string::npos) << small_log;
   if (!unavailable.empty()) {
     // Not silently dropped: each limited step's log says why they do not hold.
     EXPECT_NE(small_log.find("computeResources are not applied"), std::string::npos) << small_log;

@@ -616,6 +616,14 @@ int RunStepsMain(const std::string& plan_path) {
     fprintf(stderr, "strake __run-steps: %s\n", plan.error().message.c_str());
     return 2;
   }
+  // The cgroups' descriptors came in inheritable: each step's first process
+  // joins its own and none may keep any (a step that could write to
+  // another's cgroup.procs could leave its limits).
+  for (const auto* list : {&plan->steps, &plan->sidecars}) {
+    for (const auto& sp : *list) {
+      for (int fd : sp.cgroup_fds) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
   // Cancellation kills the whole sandbox; status is saved after each step.
   RunSteps(*plan, -1);
   return 0;
