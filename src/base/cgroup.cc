@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,8 @@ Status WriteV2Limits(const std::string& d, const CgroupLimits& limits) {
   if (limits.memory_bytes > 0) {
     STRAKE_TRY(WriteControl(PathJoin(d, "memory.max"), std::to_string(limits.memory_bytes)));
     STRAKE_TRY(WriteControl(PathJoin(d, "memory.swap.max"), "0", true));
+    // The whole container goes at its limit, as the kubelet sets it.
+    STRAKE_TRY(WriteControl(PathJoin(d, "memory.oom.group"), "1", true));
   }
   if (limits.cpu_limit_millis > 0) {
     STRAKE_TRY(WriteControl(PathJoin(d, "cpu.max"),
@@ -207,20 +210,33 @@ Status WriteV1Limits(const std::string& mem, const std::string& cpu, const Cgrou
   return Ok();
 }
 
-void SweepUnder(const std::string& dir) {
+// The directories in `dir`.
+std::vector<std::string> Subdirs(const std::string& dir) {
+  std::vector<std::string> out;
   DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  std::vector<std::string> children;
+  if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (e->d_type == DT_DIR && n != "." && n != ".." && !EndsWith(n, "-self"))
-      children.push_back(PathJoin(dir, n));
+    if (e->d_type == DT_DIR && n != "." && n != "..") out.push_back(n);
   }
   ::closedir(d);
-  for (const auto& c : children) {
+  return out;
+}
+
+void SweepUnder(const std::string& dir) {
+  for (const auto& n : Subdirs(dir)) {
+    const std::string c = PathJoin(dir, n);
     SweepUnder(c);
     ::rmdir(c.c_str());  // fails, as it should, while processes are in it
   }
+}
+
+// "p<pid>-…": made by a process that still runs (its cgroups are its own
+// to remove; another strake's sweep must not take one it has not joined yet).
+bool OwnerRuns(const std::string& name) {
+  if (name.size() < 3 || name[0] != 'p') return false;
+  const long pid = std::strtol(name.c_str() + 1, nullptr, 10);
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
 
 }  // namespace
@@ -293,26 +309,39 @@ Result<std::unique_ptr<Cgroups>> Cgroups::Open(std::string_view key, const std::
 Result<Cgroup> Cgroups::Create(std::string_view name, const CgroupLimits& limits,
                                const Cgroup* parent) const {
   if (!ValidName(name)) return Failf("cgroup name \"{}\": only letters, digits, - _ .", name);
-  const auto& under = parent ? parent->dirs_ : bases_;
   Cgroup c;
   c.version_ = version_;
-  if (!parent) {
-    for (const auto& b : bases_) {
-      if (::mkdir(b.c_str(), 0755) == 0 && version_ == 2)
-        STRAKE_TRY(WriteControl(PathJoin(b, "cgroup.subtree_control"), "+memory +cpu"));
-    }
-  }
-  for (const auto& b : under) c.dirs_.push_back(PathJoin(b, name));
+  // Beneath strake's own, named for this process: SweepEmpty leaves a
+  // live process's alone.
+  const std::string own = parent ? std::string(name) : fmt::format("p{}-{}", ::getpid(), name);
+  auto fail = [&c](Error e) -> Result<Cgroup> {
+    c.Remove(0);
+    return tl::unexpected(std::move(e));
+  };
   if (version_ == 2 && parent) {
-    STRAKE_TRY(WriteControl(PathJoin(under[0], "cgroup.subtree_control"), "+memory +cpu"));
+    auto given = WriteControl(PathJoin(parent->dirs_[0], "cgroup.subtree_control"), "+memory +cpu");
+    if (!given) return fail(given.error());
   }
-  for (const auto& d : c.dirs_) STRAKE_TRY(MakeCgroupDir(d));
-  STRAKE_TRY(c.version_ == 2 ? WriteV2Limits(c.dirs_[0], limits)
-                             : WriteV1Limits(c.dirs_[0], c.dirs_[1], limits));
+  for (const auto& b : parent ? parent->dirs_ : bases_) {
+    std::string d = PathJoin(b, own);
+    int rc = ::mkdir(d.c_str(), 0755);
+    if (rc != 0 && errno == ENOENT && !parent && ::mkdir(b.c_str(), 0755) == 0) {
+      // strake's own, removed by another process as its last user ended.
+      if (version_ == 2) (void)WriteControl(PathJoin(b, "cgroup.subtree_control"), "+memory +cpu");
+      rc = ::mkdir(d.c_str(), 0755);
+    }
+    // Always a new one (EEXIST too): nothing of an earlier container's
+    // (its processes, its OOM count, its limits) carries over.
+    if (rc != 0) return fail(Error{fmt::format("{}: {}", d, std::strerror(errno))});
+    c.dirs_.push_back(d);
+  }
+  auto written = c.version_ == 2 ? WriteV2Limits(c.dirs_[0], limits)
+                                 : WriteV1Limits(c.dirs_[0], c.dirs_[1], limits);
+  if (!written) return fail(written.error());
   for (const auto& d : c.dirs_) {
     std::string procs = PathJoin(d, "cgroup.procs");
     int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return Failf("{}: {}", procs, std::strerror(errno));
+    if (fd < 0) return fail(Error{fmt::format("{}: {}", procs, std::strerror(errno))});
     c.procs_.emplace_back(fd);
   }
   return c;
@@ -323,7 +352,13 @@ Cgroups::~Cgroups() {
 }
 
 void Cgroups::SweepEmpty() const {
-  for (const auto& b : bases_) SweepUnder(b);
+  for (const auto& b : bases_) {
+    for (const auto& n : Subdirs(b)) {
+      if (OwnerRuns(n)) continue;
+      SweepUnder(PathJoin(b, n));
+      ::rmdir(PathJoin(b, n).c_str());
+    }
+  }
 }
 
 }  // namespace strake

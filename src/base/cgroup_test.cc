@@ -5,6 +5,7 @@
 #include "base/cgroup.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,25 +167,44 @@ TEST_F(LiveCgroups, MemoryLimitKillsAndIsSeen) {
   parent->Remove();
 }
 
-TEST_F(LiveCgroups, SweepKeepsWhatIsInUse) {
-  auto busy = cgroups_->Create("busy", {}, nullptr);
-  auto idle = cgroups_->Create("idle", {}, nullptr);
-  ASSERT_TRUE(busy && idle);
+// What a process that is gone left (kill -9) is swept, unless processes
+// still run in it (a replica that outlived its server); a running
+// process's cgroups are its own, empty or not.
+TEST_F(LiveCgroups, SweepTakesWhatTheDeadLeftAndNothingInUse) {
+  auto gone = Spawn({{"/bin/true"}, {}, "", -1, -1, -1, {}});
+  ASSERT_TRUE(gone);
+  const pid_t dead = gone->pid();
+  ASSERT_TRUE(WaitProcess(*gone, std::nullopt));
+  std::vector<std::string> left, busy;
+  std::vector<Fd> busy_fds;
+  for (const auto& b : cgroups_->bases()) {
+    left.push_back(fmt::format("{}/p{}-left", b, dead));
+    busy.push_back(fmt::format("{}/p{}-busy", b, dead));
+    ASSERT_EQ(::mkdir(left.back().c_str(), 0755), 0) << left.back();
+    ASSERT_EQ(::mkdir(busy.back().c_str(), 0755), 0) << busy.back();
+    busy_fds.emplace_back(::open((busy.back() + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  }
+  auto mine = cgroups_->Create("idle", {}, nullptr);
+  ASSERT_TRUE(mine);
   SpawnOptions o;
   o.argv = {"/bin/sleep", "30"};
-  o.cgroup_fds = busy->join_fds();
+  for (const auto& f : busy_fds) o.cgroup_fds.push_back(f.get());
   auto p = Spawn(o);
   ASSERT_TRUE(p);
   // The child joins between its fork and its exec.
-  for (int i = 0; i < 500 && Slurp(busy->dirs()[0] + "/cgroup.procs").value_or("").empty(); ++i)
+  for (int i = 0; i < 500 && Slurp(busy[0] + "/cgroup.procs").value_or("").empty(); ++i)
     ::usleep(2000);
   cgroups_->SweepEmpty();
-  EXPECT_TRUE(PathExists(busy->dirs()[0]));
-  EXPECT_FALSE(PathExists(idle->dirs()[0]));
+  for (const auto& d : left) EXPECT_FALSE(PathExists(d)) << d;
+  for (const auto& d : busy) EXPECT_TRUE(PathExists(d)) << d;
+  for (const auto& d : mine->dirs()) EXPECT_TRUE(PathExists(d)) << d;
   KillAndReap(*p);
-  std::string dir = busy->dirs()[0];
-  busy->Remove();
-  EXPECT_FALSE(PathExists(dir));
+  busy_fds.clear();
+  for (int i = 0; i < 100 && !Slurp(busy[0] + "/cgroup.procs").value_or("").empty(); ++i)
+    ::usleep(10000);
+  cgroups_->SweepEmpty();
+  for (const auto& d : busy) EXPECT_FALSE(PathExists(d)) << d;
+  mine->Remove();
 }
 
 }  // namespace

@@ -911,7 +911,6 @@ class TaskExecutor::Attempt {
   void MarkOomKilled(StepsOutcome& so) const;
   ~Attempt() {
     for (auto& c : cgroups_) c.second.Remove();
-    if (task_cgroup_) task_cgroup_->Remove();
   }
 
   const Layout& layout() const { return lay_; }
@@ -979,7 +978,6 @@ class TaskExecutor::Attempt {
   std::map<std::string, std::string> image_ids_;  // container -> repository@digest
   size_t step_count_ = 0;
   std::vector<std::pair<std::string, Cgroup>> cgroups_;  // container -> its cgroup
-  std::optional<Cgroup> task_cgroup_;  // the TaskRun's computeResources, the others inside
 };
 
 constexpr char kMountStage[] = "/tekton/mounts";
@@ -1283,9 +1281,23 @@ Result<StepPlan> TaskExecutor::Attempt::PlanStep(const ResolvedStep& rs, size_t 
 
 namespace {
 
-// stepSpecs and sidecarSpecs: each replaces its container's computeResources.
+// Tekton's ApplyTaskLevelComputeResources: a TaskRun's own limits replace
+// each step's, its requests are shared evenly among the steps; sidecars
+// keep theirs. Then stepSpecs and sidecarSpecs, merged key by key into
+// their container's (a strategic merge).
 Status OverrideResources(const model::ComputeOverrides& compute, std::vector<ResolvedStep>& steps,
                          std::vector<ResolvedStep>& sidecars) {
+  const CgroupLimits& task = compute.task;
+  for (auto& rs : steps) {
+    if (task.memory_bytes > 0 || task.cpu_limit_millis > 0) {
+      rs.step.resources.memory_bytes = task.memory_bytes;
+      rs.step.resources.cpu_limit_millis = task.cpu_limit_millis;
+    }
+    if (task.cpu_request_millis > 0) {
+      const auto n = static_cast<int64_t>(steps.size());
+      rs.step.resources.cpu_request_millis = (task.cpu_request_millis + n - 1) / n;
+    }
+  }
   for (auto [given, list, what] : {std::tuple{&compute.steps, &steps, "stepSpecs"},
                                    std::tuple{&compute.sidecars, &sidecars, "sidecarSpecs"}}) {
     for (const auto& entry : *given) {
@@ -1296,7 +1308,10 @@ Status OverrideResources(const model::ComputeOverrides& compute, std::vector<Res
       if (it == list->end())
         return Failf("{}: the task has no {} named \"{}\"", what,
                      list == &steps ? "step" : "sidecar", name);
-      it->step.resources = limits;
+      CgroupLimits& r = it->step.resources;
+      if (limits.memory_bytes > 0) r.memory_bytes = limits.memory_bytes;
+      if (limits.cpu_limit_millis > 0) r.cpu_limit_millis = limits.cpu_limit_millis;
+      if (limits.cpu_request_millis > 0) r.cpu_request_millis = limits.cpu_request_millis;
     }
   }
   return Ok();
@@ -1306,23 +1321,18 @@ Status OverrideResources(const model::ComputeOverrides& compute, std::vector<Res
 
 Status TaskExecutor::Attempt::LimitResources(TaskPlan& plan, const std::vector<ResolvedStep>& steps,
                                              const std::vector<ResolvedStep>& sidecars) {
-  const CgroupLimits& whole = job_.compute.task;
   const Cgroups* cgroups = ex_.options_.cgroups;
-  if (cgroups && !whole.empty()) {
-    // The TaskRun's own: every container inside it, each in a child.
-    auto cg = cgroups->Create(fmt::format("tr-{}", job_.uid), whole);
-    if (!cg) return tl::unexpected(cg.error().Wrap("computeResources"));
-    task_cgroup_ = std::move(*cg);
-  }
+  // A new cgroup per attempt: nothing of an earlier one (its processes,
+  // its OOM count) carries over to a retry.
+  const std::string attempt = NewUid().substr(0, 8);
   auto limit = [&](StepPlan& sp, const model::Step& s) -> Status {
-    if (s.resources.empty() && whole.empty()) return Ok();
+    if (s.resources.empty()) return Ok();
     if (!cgroups) {
       sp.notice += fmt::format("warning: computeResources are not applied on this machine: {}. ",
                                ex_.options_.cgroups_unavailable);
       return Ok();
     }
-    auto cg = cgroups->Create(fmt::format("tr-{}-{}", job_.uid, sp.name), s.resources,
-                              task_cgroup_ ? &*task_cgroup_ : nullptr);
+    auto cg = cgroups->Create(fmt::format("tr-{}-{}-{}", job_.uid, attempt, sp.name), s.resources);
     if (!cg) return tl::unexpected(cg.error().Wrap(sp.name + ": computeResources"));
     sp.cgroup_fds = cg->join_fds();
     cgroups_.emplace_back(sp.name, std::move(*cg));
@@ -1338,10 +1348,7 @@ void TaskExecutor::Attempt::MarkOomKilled(StepsOutcome& so) const {
   for (auto& st : so.steps) {
     auto it = std::find_if(cgroups_.begin(), cgroups_.end(),
                            [&](const auto& c) { return c.first == st.name; });
-    if (it == cgroups_.end() || st.exit_code == 0) continue;
-    // At its own limit, or (killed) at the TaskRun's.
-    const bool whole = task_cgroup_ && st.exit_code == 128 + SIGKILL && task_cgroup_->OomKilled();
-    if (!it->second.OomKilled() && !whole) continue;
+    if (it == cgroups_.end() || st.exit_code == 0 || !it->second.OomKilled()) continue;
     st.reason = "OOMKilled";
     st.message =
         "the step ran out of memory: the kernel killed it at its computeResources "
