@@ -644,11 +644,13 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
   RunAndExec(ops, exec);
 }
 
-Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd) {
+Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd,
+                          const std::string& exe) {
   if (start.argv.empty()) return Fail("spawn: empty command");
   std::vector<Op> ops;
   if (!cwd.empty()) ops.push_back({Op::kChdir, cwd, "", "", "", 0, "chdir " + cwd});
-  const Exec exec(start);
+  Exec exec(start);
+  if (!exe.empty()) exec.candidates = {exe};
   STRAKE_TRY_ASSIGN(pid, ForkChild(start));
   if (pid != 0) return pid;
   RunAndExec(ops, exec);

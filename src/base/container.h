@@ -144,9 +144,11 @@ Result<pid_t> ForkIntoContainer(const ContainerSpec& spec, const ContainerStart&
 
 // Forks a child on this machine's root, as ForkIntoContainer forks one (a
 // session, signals, stdio, cgroups), that changes to `cwd` ("" stays) and
-// execs argv[0] (looked up on env's PATH): Spawn's way when the child must
-// join cgroups before it execs, which posix_spawn cannot do.
-Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd);
+// execs `exe` (else argv[0] looked up on env's PATH) with start's argv:
+// Spawn's way when the child must join cgroups before it execs, which
+// posix_spawn cannot do.
+Result<pid_t> ForkAndExec(const ContainerStart& start, const std::string& cwd,
+                          const std::string& exe = "");
 
 // Forks a child that joins the user, mount and PID namespaces of a
 // running container with a PID namespace (`waiter`: the pid

@@ -168,11 +168,9 @@ Result<Process> Spawn(const SpawnOptions& opts) {
   }
   const std::vector<std::string>& args = opts.sandbox ? boxed : opts.argv;
   if (!opts.cgroup_fds.empty()) {
-    std::vector<std::string> full = args;
-    full[0] = exe;
-    STRAKE_TRY_ASSIGN(pid, ForkAndExec({std::move(full), opts.env, opts.stdin_fd, opts.stdout_fd,
+    STRAKE_TRY_ASSIGN(pid, ForkAndExec({args, opts.env, opts.stdin_fd, opts.stdout_fd,
                                         opts.stderr_fd, opts.inherit_fds, opts.cgroup_fds},
-                                       opts.cwd));
+                                       opts.cwd, exe));
     return WithPidfd(pid);
   }
 

@@ -972,14 +972,23 @@ Result<Manifest> RegistryClient::FromIndex(const std::string& digest, const json
   }
   if (!pick) {
     for (const json* ref : unlabelled) {
-      STRAKE_TRY_ASSIGN(d, DescriptorOf(*ref, named + ": manifests[]"));
-      STRAKE_TRY_ASSIGN(picked, ManifestByDigest(d.digest));
-      STRAKE_TRY_ASSIGN(out, ManifestOf(d.digest, picked, want, true, false));
-      if (out.platform.os != want.os || out.platform.arch != want.arch) {
-        offered.push_back(out.platform.String());  // another platform's
+      // One that cannot be read as an image (a signature, an artifact) is
+      // not this machine's: the next one may be.
+      auto d = DescriptorOf(*ref, named + ": manifests[]");
+      auto picked = d ? ManifestByDigest(d->digest) : Result<std::string>(tl::unexpected(d.error()));
+      auto out = picked ? ManifestOf(d->digest, *picked, want, true, false)
+                        : Result<Manifest>(tl::unexpected(picked.error()));
+      if (!out) {
+        offered.push_back("an unreadable entry (" + out.error().message + ")");
         continue;
       }
-      out.index_digest = digest;
+      const Platform& have = out->platform;
+      if (have.os != want.os || have.arch != want.arch ||
+          (!want.variant.empty() && !have.variant.empty() && have.variant != want.variant)) {
+        offered.push_back(have.String());  // another platform's
+        continue;
+      }
+      out->index_digest = digest;
       return out;
     }
   }

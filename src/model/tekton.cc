@@ -412,7 +412,9 @@ Step DecodeStep(Ctx& ctx, const Node& n, const std::string& path, StepKind kind)
   s.env = DecodeEnv(ctx, f.Get("env"), f.Sub("env"));
   s.working_dir = f.Str("workingDir");
   s.volume_mounts = DecodeVolumeMounts(ctx, f.Get("volumeMounts"), f.Sub("volumeMounts"));
-  if (const Node* v = f.Get("computeResources"))
+  // A StepAction has none (Tekton's StepActionSpec): the step that uses it
+  // gives them; there it is an unknown field.
+  if (const Node* v = kind != StepKind::kAction ? f.Get("computeResources") : nullptr)
     s.resources = DecodeResources(ctx, *v, f.Sub("computeResources"));
   f.Ignore(kIgnoredStep);
   f.Ignore({"displayName"}, "is for display on a cluster's dashboard");

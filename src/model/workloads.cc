@@ -62,14 +62,15 @@ Result<int64_t> ParseQuantity(std::string_view s, int64_t per_one) {
   }
   if (!known && suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
     int e = 0;
-    auto [end, ec] = std::from_chars(suffix.data() + 1, suffix.data() + suffix.size(), e);
+    const char* from = suffix.data() + (suffix.size() > 2 && suffix[1] == '+' ? 2 : 1);
+    auto [end, ec] = std::from_chars(from, suffix.data() + suffix.size(), e);
     if (ec != std::errc() || end != suffix.data() + suffix.size()) return bad();
     exp10 += e;
     known = true;
   }
   if (!known) return bad();
   long double v = mantissa * factor * std::pow(10.0L, exp10) * static_cast<long double>(per_one);
-  if (v > 9.0e18L) return Failf("\"{}\" is too large", text);
+  if (!std::isfinite(v) || v > 9.0e18L) return Failf("\"{}\" is too large", text);
   return static_cast<int64_t>(std::ceil(v - 1e-9L));
 }
 

@@ -222,7 +222,9 @@ TEST(QuantityTest, KubernetesQuantitiesRoundedUp) {
   EXPECT_EQ(ParseQuantity("1E3", 1).value_or(-1), 1000);  // an exponent, not exa
   EXPECT_EQ(ParseQuantity("1E", 1).value_or(-1), 1'000'000'000'000'000'000);
   EXPECT_EQ(ParseQuantity("+64Ki", 1).value_or(-1), 65536);
-  for (const char* bad : {"", "m", "1.2.3", "12MB", "1Mi ", "-1", "1e", "abc", "100E"}) {
+  EXPECT_EQ(ParseQuantity("1e+3", 1).value_or(-1), 1000);
+  EXPECT_EQ(ParseQuantity("0e5000", 1).value_or(-1), -1);  // not a NaN cast
+  for (const char* bad : {"", "m", "1.2.3", "12MB", "1Mi ", "-1", "1e", "abc", "100E", "1e+"}) {
     EXPECT_FALSE(ParseQuantity(bad, 1)) << bad;
   }
 }

@@ -721,6 +721,9 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     return out;
   }
 
+  static constexpr char kOomNote[] =
+      "strake: OOMKilled: the job's container ran out of memory at its resources.limits\n";
+
   Result<Value> MeasureJob(const model::MetricProvider& p, const MeasureContext& ctx) const {
     // activeDeadlineSeconds covers the pull and every attempt, as a Job's does.
     auto limit =
@@ -755,20 +758,21 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     // (the job's env or args may hold any of them), as a Job's does.
     ProcessLog log = ProcessLog::Open(ctx.log_path, ctx.secrets);
     o.stdout_fd = o.stderr_fd = log.write_fd();
-    // Its resources.limits, in a cgroup of its own while it runs.
+    // Each attempt's resources.limits in a cgroup of its own while it runs.
     struct Limited {
       std::optional<Cgroup> cgroup;
       ~Limited() {
         if (cgroup) cgroup->Remove();
       }
-    } limited;
-    if (cgroups_ && !job.resources.empty()) {
-      auto made = cgroups_->Create("analysis-" + NewUid(), job.resources);
-      if (!made) return Failf("job: resources: {}", made.error().message);
-      limited.cgroup = std::move(*made);
-      o.cgroup_fds = limited.cgroup->join_fds();
-    }
+    };
     for (int attempt = 0; attempt <= p.job_backoff_limit; ++attempt) {
+      Limited limited;
+      if (cgroups_ && !job.resources.empty()) {
+        auto made = cgroups_->Create("analysis-" + NewUid(), job.resources);
+        if (!made) return Failf("job: resources: {}", made.error().message);
+        limited.cgroup = std::move(*made);
+        o.cgroup_fds = limited.cgroup->join_fds();
+      }
       auto proc = Spawn(o);
       if (!proc) return Failf("job: {}", proc.error().message);
       auto w = WaitJob(*proc, deadline, ctx.cancelled.get());
@@ -777,6 +781,10 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
         return tl::unexpected(w.error().Wrap("job"));
       }
       if (w->exit_code == 0) return Value(true);
+      if (limited.cgroup && limited.cgroup->OomKilled()) {
+        // Said where the job's output is, as a Pod's OOMKilled is.
+        (void)!::write(log.write_fd(), kOomNote, sizeof kOomNote - 1);
+      }
     }
     return Value(false);
   }

@@ -41,7 +41,10 @@ BatchRunner::~BatchRunner() {
 Result<pid_t> BatchRunner::Start(const std::string& key, BatchAttempt attempt) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (running_.count(key)) return Failf("{}: an attempt runs already", key);
+    if (running_.count(key)) {
+      if (attempt.cgroup) attempt.cgroup->Remove();
+      return Failf("{}: an attempt runs already", key);
+    }
   }
   SpawnOptions o;
   o.argv = std::move(attempt.argv);

@@ -210,6 +210,7 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, const Running& run, std::str
       o.env = tmpl.env;
       o.env.push_back(fmt::format("PORT={}", port));
       o.cwd = tmpl.cwd;
+      if (cgroup) o.cgroup_fds = cgroup->join_fds();  // counted in the container's, as a kubelet's
       // In a container: in its namespaces, as its user, beside its command.
       auto proc = tmpl.container ? SpawnInto(run.pid, tmpl.container->cwd, o) : Spawn(o);
       if (!proc) {
@@ -470,6 +471,7 @@ void Supervisor::Replica::Run() {
       if (!detach) Terminate(r.pid, r.pidfd);
       if (r.adopted) ::close(r.pidfd);
       if (!detach) Forget();
+      if (!detach && cgroup) cgroup->Remove();  // detached, it outlives this server
       break;
     }
     if (r.adopted) ::close(r.pidfd);

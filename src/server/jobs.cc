@@ -102,16 +102,16 @@ Result<runtime::BatchAttempt> ContainerAttempt(
     attempt.cwd = c.working_dir.empty() ? place.work_dir : c.working_dir;
   }
   attempt.sandbox = place.sandbox;
-  if (place.cgroups && !c.resources.empty()) {
-    auto cg = place.cgroups->Create("job-" + NewUid(), c.resources);
-    if (!cg) return Failf("container \"{}\": resources: {}", c.name, cg.error().message);
-    attempt.cgroup = std::make_shared<Cgroup>(std::move(*cg));
-  }
   std::string dir = PathJoin(place.log_dir, ns);
   (void)MakeDirs(dir, 0700);
   if (auto log_path = PathUnder(dir, name + ".log")) attempt.log_path = *log_path;
   STRAKE_TRY_ASSIGN(secrets, rollout::SecretValues(store, ns));
   attempt.secrets = std::move(secrets);
+  if (place.cgroups && !c.resources.empty()) {  // last: nothing after it can fail
+    auto cg = place.cgroups->Create("job-" + NewUid(), c.resources);
+    if (!cg) return Failf("container \"{}\": resources: {}", c.name, cg.error().message);
+    attempt.cgroup = std::make_shared<Cgroup>(std::move(*cg));
+  }
   return attempt;
 }
 
