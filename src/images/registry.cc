@@ -975,7 +975,8 @@ Result<Manifest> RegistryClient::FromIndex(const std::string& digest, const json
       // One that cannot be read as an image (a signature, an artifact) is
       // not this machine's: the next one may be.
       auto d = DescriptorOf(*ref, named + ": manifests[]");
-      auto picked = d ? ManifestByDigest(d->digest) : Result<std::string>(tl::unexpected(d.error()));
+      auto picked =
+          d ? ManifestByDigest(d->digest) : Result<std::string>(tl::unexpected(d.error()));
       auto out = picked ? ManifestOf(d->digest, *picked, want, true, false)
                         : Result<Manifest>(tl::unexpected(picked.error()));
       if (!out) {
