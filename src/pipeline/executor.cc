@@ -63,6 +63,16 @@ std::string StepContainerName(const model::Step& s, size_t i) {
 }
 
 // Merges stepTemplate into a step: the step wins; env merges by name.
+// computeResources merged key by key, as a strategic merge of the two maps
+// does: what `over` sets wins, the rest is `base`'s.
+CgroupLimits MergedLimits(const CgroupLimits& base, const CgroupLimits& over) {
+  CgroupLimits out = base;
+  if (over.memory_bytes > 0) out.memory_bytes = over.memory_bytes;
+  if (over.cpu_limit_millis > 0) out.cpu_limit_millis = over.cpu_limit_millis;
+  if (over.cpu_request_millis > 0) out.cpu_request_millis = over.cpu_request_millis;
+  return out;
+}
+
 model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
   model::Step out = step;
   if (out.image.empty()) out.image = tmpl.image;
@@ -81,13 +91,7 @@ model::Step ApplyTemplate(const model::Step& tmpl, const model::Step& step) {
   out.env = env;
   out.env_from = tmpl.env_from;
   out.env_from.insert(out.env_from.end(), step.env_from.begin(), step.env_from.end());
-  // computeResources merge key by key, as a strategic merge of the two maps does.
-  for (auto [mine, theirs] :
-       {std::pair{&out.resources.memory_bytes, tmpl.resources.memory_bytes},
-        std::pair{&out.resources.cpu_limit_millis, tmpl.resources.cpu_limit_millis},
-        std::pair{&out.resources.cpu_request_millis, tmpl.resources.cpu_request_millis}}) {
-    if (*mine == 0) *mine = theirs;
-  }
+  out.resources = MergedLimits(tmpl.resources, step.resources);
   for (const auto& m : tmpl.volume_mounts) {
     bool have = std::any_of(out.volume_mounts.begin(), out.volume_mounts.end(),
                             [&](const auto& x) { return x.mount_path == m.mount_path; });
@@ -1308,10 +1312,7 @@ Status OverrideResources(const model::ComputeOverrides& compute, std::vector<Res
       if (it == list->end())
         return Failf("{}: the task has no {} named \"{}\"", what,
                      list == &steps ? "step" : "sidecar", name);
-      CgroupLimits& r = it->step.resources;
-      if (limits.memory_bytes > 0) r.memory_bytes = limits.memory_bytes;
-      if (limits.cpu_limit_millis > 0) r.cpu_limit_millis = limits.cpu_limit_millis;
-      if (limits.cpu_request_millis > 0) r.cpu_request_millis = limits.cpu_request_millis;
+      it->step.resources = MergedLimits(it->step.resources, limits);
     }
   }
   return Ok();
