@@ -37,18 +37,6 @@ int64_t CpuQuotaMicros(int64_t millis, int64_t period_us) {
 
 namespace {
 
-// A line's fields split on single spaces.
-std::vector<std::string_view> Words(std::string_view line) {
-  std::vector<std::string_view> out;
-  while (!line.empty()) {
-    size_t sp = line.find(' ');
-    out.push_back(line.substr(0, sp));
-    if (sp == std::string_view::npos) break;
-    line.remove_prefix(sp + 1);
-  }
-  return out;
-}
-
 bool HasWord(std::string_view list, std::string_view word, char sep) {
   for (const auto& w : Split(list, sep)) {
     if (w == word) return true;
@@ -82,7 +70,7 @@ CgroupPlaces FindCgroupPlaces(std::string_view proc_cgroup, std::string_view mou
   }
   CgroupPlaces out;
   for (const auto& line : Split(mountinfo, '\n')) {
-    auto w = Words(line);
+    auto w = Split(line, ' ');
     auto dash = std::find(w.begin(), w.end(), "-");
     if (w.size() < 5 || dash == w.end() || w.end() - dash < 4) continue;
     std::string_view root = w[3], mount_point = w[4], fstype = dash[1], options = dash[3];
@@ -163,8 +151,8 @@ int64_t Counter(const std::string& file, std::string_view key) {
   auto text = ReadFile(file, 1 << 16);
   if (!text) return 0;
   for (const auto& line : Split(*text, '\n')) {
-    auto w = Words(line);
-    if (w.size() == 2 && w[0] == key) return std::strtoll(std::string(w[1]).c_str(), nullptr, 10);
+    auto w = Split(line, ' ');
+    if (w.size() == 2 && w[0] == key) return std::strtoll(w[1].c_str(), nullptr, 10);
   }
   return 0;
 }
