@@ -226,6 +226,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.stall_timeout.count()));
   }
+  if (!req.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
   if (req.insecure_skip_tls_verify) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -268,6 +269,11 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     return Fail(ErrorCode::kInvalid,
                 fmt::format("{}: the answer is longer than {} bytes", where, req.max_body));
   }
+  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    return Fail(ErrorCode::kUnavailable,
+                fmt::format("{}: the server's certificate is not trusted: {}", where,
+                            *error ? error : curl_easy_strerror(rc)));
+  }
   if (rc != CURLE_OK) {
     return Fail(ErrorCode::kUnavailable,
                 fmt::format("{}: {}", where, *error ? error : curl_easy_strerror(rc)));
@@ -284,6 +290,17 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
 
 }  // namespace
 
+Request ProbeRequest(uint16_t port, const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     std::chrono::milliseconds timeout) {
+  Request req;
+  req.url = fmt::format("http://127.0.0.1:{}{}", port, path.empty() ? "/" : path);
+  req.headers = headers;
+  req.timeout = timeout;
+  req.on_body = [](std::string_view) { return true; };
+  return req;
+}
+
 std::string UrlForMessage(const std::string& url) {
   std::string out = RedactUrl(url);
   return out.substr(0, out.find_first_of("?#"));
@@ -299,6 +316,11 @@ std::string ProxyFor(const std::string& url, std::optional<std::string> (*env)(c
     }
     return "";
   };
+  // This machine itself never through a proxy (as Go's ProxyFromEnvironment):
+  // the CLI's own server, a probe, a registry on loopback.
+  if (parts->host == "localhost" || StartsWith(parts->host, "127.") || parts->host == "[::1]" ||
+      parts->host == "::1")
+    return "";
   if (NoProxyMatches(first({"no_proxy", "NO_PROXY"}), parts->host)) return "";
   // curl reads http_proxy in lower case only (an upper-case HTTP_PROXY can
   // come from a CGI request's Proxy: header, "httpoxy").

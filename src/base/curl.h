@@ -49,6 +49,7 @@ struct Request {
   int max_redirects = 0;
   bool same_host_redirects_only = false;  // a redirect to another host is the answer
   bool insecure_skip_tls_verify = false;
+  std::string ca_file;  // PEM: the CAs trusted instead of the system's store
   // When set, the body of a 2xx answer goes to it as it arrives (and not
   // into Response::body); returning false aborts the call. max_body still
   // bounds it. Other answers' bodies are kept as usual.
@@ -63,6 +64,14 @@ using Response = http::Response;
 
 Result<Response> Send(const Request& req, const EgressPolicy& egress);
 
+// A kubelet's httpGet probe of a process on this machine: GET
+// http://127.0.0.1:PORT/PATH with `headers`; a success's body is read and
+// dropped (only the status counts), no redirect followed (a 3xx is a
+// success).
+Request ProbeRequest(uint16_t port, const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     std::chrono::milliseconds timeout);
+
 // `url` for a message: without credentials and without its query (a signed
 // URL's signature is a credential too).
 std::string UrlForMessage(const std::string& url);
@@ -71,7 +80,8 @@ std::string UrlForMessage(const std::string& url);
 // variables (`https_proxy`/`HTTPS_PROXY` for https, `http_proxy` for http,
 // `all_proxy`/`ALL_PROXY` for either; `no_proxy`/`NO_PROXY`: "*" or a comma
 // list of host names, domain suffixes with or without a leading dot, and
-// addresses): "" for none. `env` looks a variable up (getenv by default).
+// addresses): "" for none, and always for loopback (localhost, 127.0.0.0/8,
+// ::1). `env` looks a variable up (getenv by default).
 std::string ProxyFor(const std::string& url,
                      std::optional<std::string> (*env)(const char* name) = nullptr);
 

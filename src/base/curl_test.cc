@@ -125,6 +125,10 @@ TEST(Curl, ProxyForReadsTheVariablesAsCurlDoes) {
   EXPECT_EQ(ProxyFor("https://ghcr.io/", FakeEnv), "");
   env.erase("no_proxy");
   EXPECT_EQ(ProxyFor("http://ghcr.io/", FakeEnv), "socks5://p:1080");
+  // This machine itself: never through the proxy.
+  EXPECT_EQ(ProxyFor("http://127.0.0.1:7300/api", FakeEnv), "");
+  EXPECT_EQ(ProxyFor("https://localhost:5000/v2/", FakeEnv), "");
+  EXPECT_EQ(ProxyFor("http://[::1]:80/", FakeEnv), "");
   fake_env = nullptr;
 }
 

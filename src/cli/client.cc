@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/curl.h"
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/strings.h"
@@ -89,25 +90,30 @@ Result<Answer> Client::Remote(const std::string& method, const std::string& path
                               const std::string& body, const std::string& content_type) {
   auto url = ParseHttpUrl(server_);
   if (!url) return tl::unexpected(url.error());
-  if (url->tls && !tls_) {
-    auto t = TlsContext::Client(ca_cert_, !insecure_);
-    if (!t) return tl::unexpected(t.error());
-    tls_ = std::move(*t);
-  }
-  http::Request req;
+  // libcurl, as every call to a server beyond this process: the system's
+  // CAs (or --ca-cert), HTTPS_PROXY and NO_PROXY as curl reads them.
+  curl::Request req;
   req.method = method;
-  req.target = (url->path == "/" ? "" : url->path) + path;
+  req.url = fmt::format("{}://{}:{}{}{}", url->tls ? "https" : "http", url->host, url->port,
+                        url->path == "/" ? "" : url->path, path);
   req.body = body;
+  req.max_body = size_t{1} << 30;
+  req.ca_file = ca_cert_;
+  req.insecure_skip_tls_verify = insecure_;
   if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
   if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
-  auto resp = http::Fetch(url->host, url->port, req, std::chrono::seconds(30),
-                          url->tls ? tls_.get() : nullptr);
+  // The user's own call: to whatever address the user named.
+  auto resp = curl::Send(req, EgressPolicy::Open());
   if (!resp) {
+    const std::string& why = resp.error().message;
     return Failf(ErrorCode::kUnavailable,
                  "cannot reach the strake server at {}: {}{} (start one with `strake serve`, or "
                  "set --server / STRAKE_SERVER)",
-                 server_, resp.error().message,
-                 url->tls ? "; if it serves plain HTTP, its URL starts http://" : "");
+                 server_, why,
+                 why.find("certificate is not trusted") != std::string::npos
+                     ? "; give its CA with --ca-cert or STRAKE_CA_CERT"
+                 : url->tls ? "; if it serves plain HTTP, its URL starts http://"
+                            : "");
   }
   Json parsed = Json::parse(resp->body, nullptr, false);
   if (!StartsWith(resp->HeaderValue("server"), "strake") && !parsed.is_object() &&

@@ -22,7 +22,6 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "base/tls.h"
 #include "model/kinds.h"
 
 namespace strake::cli {
@@ -103,7 +102,6 @@ class Client {
   std::string token_;
   std::string ca_cert_;
   bool insecure_ = false;
-  std::shared_ptr<TlsContext> tls_;  // as TlsContext::Client makes it
   LocalApiFactory local_api_;
   std::unique_ptr<LocalApi> api_;
 };

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/container.h"
+#include "base/curl.h"
 #include "base/fs.h"
 #include "base/mask.h"
 #include "base/net.h"
@@ -390,11 +391,7 @@ bool ProbeOnce(const ProbePlan& p, const StepPlan& sidecar, const Process& runni
     if (!c) why = c.error().message;
     return c.has_value();
   }
-  http::Request req;
-  req.target = p.path.empty() ? "/" : p.path;
-  req.headers = p.headers;
-  req.headers.emplace_back("Connection", "close");
-  auto r = http::Fetch("127.0.0.1", port, req, timeout);
+  auto r = curl::Send(curl::ProbeRequest(port, p.path, p.headers, timeout), EgressPolicy::Open());
   if (!r) {
     why = r.error().message;
     return false;

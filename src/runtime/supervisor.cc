@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/curl.h"
 #include "base/fs.h"
-#include "base/http.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/net.h"
@@ -183,17 +183,14 @@ bool Supervisor::Replica::Probe(const ProbeSpec& p, const Running& run, std::str
   Ms timeout(int64_t{p.timeout_seconds} * 1000);
   switch (p.kind) {
     case ProbeSpec::Kind::kHttpGet: {
-      http::Request req;
-      req.target = p.path.empty() ? "/" : p.path;
-      req.headers = p.headers;
-      req.headers.emplace_back("Connection", "close");
-      auto r = http::Fetch("127.0.0.1", port, req, timeout);
+      auto r =
+          curl::Send(curl::ProbeRequest(port, p.path, p.headers, timeout), EgressPolicy::Open());
       if (!r) {
         why = r.error().message;
         return false;
       }
       if (r->status < 200 || r->status >= 400) {
-        why = fmt::format("HTTP probe {} returned {}", req.target, r->status);
+        why = fmt::format("HTTP probe {} returned {}", p.path.empty() ? "/" : p.path, r->status);
         return false;
       }
       return true;
@@ -396,8 +393,6 @@ std::optional<std::string> Supervisor::Replica::WatchRun(const Running& r,
       if (cgroup && cgroup->OomKilled()) {
         why.insert(0, "OOMKilled: ");
         why += ", killed by the kernel at its memory limit";
-        cgroup->Remove(0);
-        cgroup.reset();
       }
       // Most real servers bind a fixed port; strake gives each replica its own.
       if (by_listening && !p.ever_ready) {
@@ -476,6 +471,10 @@ void Supervisor::Replica::Run() {
     }
     if (r.adopted) ::close(r.pidfd);
     Forget();  // as a sandbox's PID namespace ends with its command
+    // Emptied by Forget (the OOM killer of cgroup v1 takes one process, not
+    // the group): the next run gets a new one, with no OOM count.
+    if (cgroup) cgroup->Remove();
+    cgroup.reset();
     backoff =
         NextBackoff(backoff, std::chrono::duration_cast<Ms>(SteadyClock::now() - started), opt);
     Log(LogLevel::kInfo, "runtime: {} replica {} {}; restarting in {} ms", key, index, *ended,

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -217,7 +218,8 @@ TEST(SupervisorTest, AReplicaOverItsMemoryLimitIsOomKilled) {
     sup.StopAll();
   }
   (*cgroups)->SweepEmpty();
-  for (const auto& b : (*cgroups)->bases()) EXPECT_EQ(::rmdir(b.c_str()), 0) << b;
+  for (const auto& b : (*cgroups)->bases())
+    EXPECT_EQ(::rmdir(b.c_str()), 0) << b << ": " << std::strerror(errno);
 }
 
 // Most real servers bind a fixed port: one that exits without ever
