@@ -92,7 +92,7 @@ sed "s|{script: \"true\"}|{image: \"127.0.0.1:$port/bench/busybox:1\", script: \
 : > "$work/h"; : > "$work/i"
 for r in $(seq "$REPEAT"); do
   seconds "$STRAKE" --data-dir "$work/steps/host.$r" run -f "$work/steps/pipeline.yaml" --parallel 2 >> "$work/h"
-  seconds "$STRAKE" --data-dir "$work/steps/image.$r" run -f "$work/steps/image.yaml" --parallel 2 --pull-images >> "$work/i"
+  seconds "$STRAKE" --data-dir "$work/steps/image.$r" run -f "$work/steps/image.yaml" --parallel 2 >> "$work/i"
 done
 h=$(median < "$work/h"); i=$(median < "$work/i")
 printf '\n| 300 one-step tasks, --parallel 2, in the sandbox | host programs | in the image | cost per step (per slot) |\n|---|---|---|---|\n'

@@ -41,6 +41,9 @@
 set -u
 src=$(realpath "${1:?usage: $0 ARGOCD_TESTDATA_DIR [STRAKE]}")
 strake=$(realpath "${2:-build/strake}")
+# As measured (docs/gitops.md): workloads with this machine's programs (the
+# servers reach nothing but files). STRAKE_RUN_ON_HOST= (empty): images.
+export STRAKE_RUN_ON_HOST=${STRAKE_RUN_ON_HOST-**}
 timeout_s=${TIMEOUT:-20}
 layout=${LAYOUT:-per-source}
 results=${RESULTS_DIR:-}

@@ -21,8 +21,12 @@ trap 'echo "demo.sh: failed (exit $?) at: $BASH_COMMAND; the server logs to $dat
 scripts/setup.sh
 scripts/build.sh release
 echo
+# The tours' images (alpine, python, the tour's own `app` and `hello`) run
+# with this machine's programs: the tours reach nothing beyond this machine,
+# so they run offline. Without --run-on-host each runs in its image, pulled
+# from its registry (docs/images.md).
 if [ "${1:-}" = pipeline ]; then
-  exec ./build/strake run -f examples/hello-pipeline.yaml
+  exec ./build/strake run -f examples/hello-pipeline.yaml --run-on-host '**'
 fi
 export STRAKE_SERVER=${STRAKE_SERVER:-http://127.0.0.1:7300}
 if ! curl -sf "$STRAKE_SERVER/healthz" >/dev/null 2>&1; then
@@ -30,7 +34,8 @@ if ! curl -sf "$STRAKE_SERVER/healthz" >/dev/null 2>&1; then
   # Everything of the tour is on this machine: the GitOps tour's repository
   # is a file:// one, and a local Prometheus would be on loopback.
   nohup ./build/strake --data-dir "$data" serve --listen "${STRAKE_SERVER#http://}" \
-    --egress-allow "${STRAKE_EGRESS_ALLOW:-loopback,file}" >"$data/serve.log" 2>&1 &
+    --egress-allow "${STRAKE_EGRESS_ALLOW:-loopback,file}" --run-on-host '**' \
+    >"$data/serve.log" 2>&1 &
   echo "strake serve started (pid $!, log $data/serve.log)"
   for _ in $(seq 100); do curl -sf "$STRAKE_SERVER/healthz" >/dev/null && break; sleep 0.05; done
   # The first start of a data directory prints its admin token once: the

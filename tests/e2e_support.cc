@@ -19,13 +19,14 @@ extern char** environ;
 namespace strake::e2e {
 
 namespace {
-std::vector<std::string> BaseEnv() {
+std::vector<std::string> BaseEnv(const std::string& run_on_host) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string v = *e;
     if (v.rfind("STRAKE_", 0) == 0) continue;
     env.push_back(v);
   }
+  if (!run_on_host.empty()) env.push_back("STRAKE_RUN_ON_HOST=" + run_on_host);
   return env;
 }
 }  // namespace
@@ -52,7 +53,7 @@ Ran E2E::Strake(std::vector<std::string> args, std::chrono::milliseconds limit,
   std::string out_path = dir_ + "/.out", err_path = dir_ + "/.err";
   int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  auto env = BaseEnv();
+  auto env = BaseEnv(run_on_host_);
   env.insert(env.end(), extra_env.begin(), extra_env.end());
   int in = stdin_path_.empty() ? -1 : ::open(stdin_path_.c_str(), O_RDONLY | O_CLOEXEC);
   auto p = Spawn({args, env, "", in, out, err, {}});
@@ -80,7 +81,7 @@ int E2E::StartStrake(std::vector<std::string> args) {
   args.insert(args.begin(), {STRAKE_BINARY, "--data-dir", data_});
   std::string log = dir_ + "/.bg";
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  auto p = Spawn({args, BaseEnv(), "", -1, fd, fd, {}});
+  auto p = Spawn({args, BaseEnv(run_on_host_), "", -1, fd, fd, {}});
   ::close(fd);
   EXPECT_TRUE(p);
   int pid = p ? p->pid() : -1;

@@ -48,6 +48,11 @@ class E2E : public ::testing::Test {
   std::string dir_;
   std::string data_;
   std::string stdin_path_;  // Strake's standard input when set (else none)
+  // STRAKE_RUN_ON_HOST for `strake run` and `serve`: every image runs with
+  // this machine's programs (the tests' YAML names public images, and
+  // tests reach nothing beyond loopback), unless a test clears it to run
+  // images from its own registry.
+  std::string run_on_host_ = "**";
 };
 
 // An E2E that runs `strake serve` in the background, stopped at TearDown.

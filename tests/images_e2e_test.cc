@@ -1,6 +1,6 @@
 // End-to-end: `image:` means the image (issue 17). Images the test builds
 // from this machine's BusyBox are pushed to Debian's docker-registry on
-// loopback; `strake run --pull-images` pulls them and runs each step in its
+// loopback; `strake run` pulls them and runs each step in its
 // own image, in the sandbox, sharing the TaskRun's workspaces.
 #include <dirent.h>
 #include <fmt/format.h>
@@ -77,6 +77,7 @@ class Images : public E2E {
  protected:
   void SetUp() override {
     E2E::SetUp();
+    run_on_host_.clear();  // images are the point
     if (!StartRegistry(registry_)) GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
@@ -153,7 +154,7 @@ spec:
                 umount /tekton 2>/dev/null && echo unmounted || echo "root cannot unmount"
 )",
                   fmt::arg("app", Image("tools/app:1")), fmt::arg("other", Image("tools/other:2")));
-  Json pr = RunJson(File("imgs.yaml", yaml), {"--pull-images"});
+  Json pr = RunJson(File("imgs.yaml", yaml));
   ASSERT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
   EXPECT_EQ(Log("imgs-t", "write"), "1000\n/srv\npid 1\nID=base\n");
   EXPECT_EQ(Log("imgs-t", "entrypoint"), "args replace Cmd\n");
@@ -187,15 +188,11 @@ spec:
               script: echo never
 )",
                   fmt::arg("name", "missing"), fmt::arg("image", Image("tools/absent:1")));
-  // Steps run in their images inside the sandbox, never without it.
-  Ran both = Strake({"run", "-f", File("missing.yaml", yaml), "--pull-images", "--no-sandbox"});
-  EXPECT_NE(both.exit_code, 0);
-  EXPECT_NE(both.err.find("--no-sandbox excludes --pull-images"), std::string::npos) << both.err;
-  Json missing = RunJson(File("missing.yaml", yaml), {"--pull-images"});
+  Json missing = RunJson(File("missing.yaml", yaml));
   EXPECT_EQ(Reason(missing), "Failed");
   ReplaceAll(yaml, "name: missing", "name: evil");
   ReplaceAll(yaml, "tools/absent:1", "tools/evil:1");
-  Json evil = RunJson(File("evil.yaml", yaml), {"--pull-images"});
+  Json evil = RunJson(File("evil.yaml", yaml));
   EXPECT_EQ(Reason(evil), "Failed");
   std::vector<std::string> messages;
   for (const auto& tr : TaskRuns()) {
@@ -212,7 +209,7 @@ spec:
   Push("tools/present:1", {Tar({{'f', "x", "x"}})}, "");
   ReplaceAll(yaml, "name: evil", "name: never");
   ReplaceAll(yaml, "tools/evil:1", "tools/present:1\n              imagePullPolicy: Never");
-  Json never = RunJson(File("never.yaml", yaml), {"--pull-images"});
+  Json never = RunJson(File("never.yaml", yaml));
   EXPECT_EQ(Reason(never), "Failed");
   bool said = false;
   for (const auto& tr : TaskRuns()) {
@@ -260,7 +257,7 @@ spec:
                                                           ? "TaskRun"
                                                           : "PipelineRun"),
                                      fmt::arg("spec", spec))),
-                   {"--pull-images"});
+                   {});
   };
   const std::string step =
       fmt::format("steps: [{{image: {}, imagePullPolicy: Always, script: 'echo pulled'}}]",
@@ -319,7 +316,7 @@ spec:
               script: 'test ! -e /tmp/ready && echo "not here"'
 )",
                                  fmt::arg("image", Image("tools/side:1")));
-  Json pr = RunJson(File("side.yaml", yaml), {"--pull-images"});
+  Json pr = RunJson(File("side.yaml", yaml));
   ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
   EXPECT_EQ(Log("side-t", "s"), "not here\n");
 }
@@ -354,7 +351,7 @@ spec:
           steps:
 )" + steps;
   registry_.Stop();  // no registry from here on
-  Json pr = RunJson(File("disk.yaml", yaml), {"--pull-images"});
+  Json pr = RunJson(File("disk.yaml", yaml));
   ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
   for (const auto& [name, ref] : written) EXPECT_EQ(Log("disk-t", name), "on disk\n") << ref;
   // What was unpacked to read the archives is gone.
@@ -381,16 +378,35 @@ spec:
               script: |
                 #!/bin/sh
                 test -e /etc/only && echo "image files"; test -x /usr/bin/python3 && echo host
+            - name: none
+              script: |
+                #!/bin/sh
+                test -e /etc/only && echo "image files"; test -x /usr/bin/python3 && echo host
 )",
                                  Image("tools/only:1"), Image("tools/absent:1"));
-  Json pr = RunJson(File("mixed.yaml", yaml), {"--pull-images", "--run-on-host", "**/absent"});
+  Json pr = RunJson(File("mixed.yaml", yaml), {"--run-on-host", "**/absent"});
   ASSERT_EQ(Reason(pr), "Succeeded") << TaskRuns().back()["status"].dump(2);
   EXPECT_EQ(Log("mixed-t", "image"), "in the image\n");
   EXPECT_EQ(Log("mixed-t", "host"), "host\n");
+  // No image at all: this machine's programs too (a strake extension).
+  EXPECT_EQ(Log("mixed-t", "none"), "host\n");
+  // The TaskRun names the image it did not use.
+  EXPECT_EQ(TaskRuns().back()["status"]["strake"]["ignoredImages"],
+            Json::array({Image("tools/absent:1")}));
   // Not marked: the image is pulled, and the registry has no such image.
   yaml.replace(yaml.find("name: mixed}"), 12, "name: mixed2}");
-  Json refused = RunJson(File("mixed2.yaml", yaml), {"--pull-images", "--run-on-host", "alpine"});
+  Json refused = RunJson(File("mixed2.yaml", yaml), {"--run-on-host", "alpine"});
   EXPECT_EQ(Reason(refused), "Failed");
+  // --no-sandbox: every step on the host, nothing pulled, and it says so.
+  std::string host = yaml;
+  host.replace(host.find("name: mixed2}"), 13, "name: mixed3}");
+  host.replace(host.find("script: cat /etc/only"), 21, "script: echo on the host");
+  Ran r = Strake({"run", "-f", File("mixed3.yaml", host), "--no-sandbox"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("step images are ignored: --no-sandbox runs steps with this machine's"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(Log("mixed3-t", "image"), "on the host\n");
 }
 
 // An HTTPS registry with a certificate of its own: refused, unless it is
@@ -476,7 +492,7 @@ spec:
 )Y",
                                        Image("tools/moving:1"));
   auto run = [&] {
-    Json pr = RunJson(File("moving.yaml", yaml), {"--pull-images"});
+    Json pr = RunJson(File("moving.yaml", yaml));
     EXPECT_EQ(Reason(pr), "Succeeded") << pr.dump(2);
     std::string value;
     for (const auto& r : pr["status"].value("results", Json::array())) value = r.value("value", "");
@@ -490,7 +506,7 @@ spec:
   EXPECT_EQ(run(), "two/Succeeded");
 }
 
-// Workloads in their images: `strake serve --pull-images` runs a Rollout
+// Workloads in their images: `strake serve` runs a Rollout
 // whose container has no command (the image's Entrypoint serves on the
 // PORT it is given) and canaries it from one tag to another under load,
 // its analysis a job in the canary's image; a tag that cannot be pulled says
@@ -499,6 +515,7 @@ class ImageWorkloads : public ServerE2E {
  protected:
   void SetUp() override {
     ServerE2E::SetUp();
+    run_on_host_.clear();  // images are the point
     if (!StartRegistry(registry_)) GTEST_SKIP() << "docker-registry is not installed";
     if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
   }
@@ -556,7 +573,6 @@ spec:
 };
 
 TEST_F(ImageWorkloads, ARolloutWithNoCommandRunsItsImageAndCanariesToTheNextTag) {
-  serve_args_ = {"--pull-images"};
   StartServer();
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);
@@ -691,7 +707,6 @@ spec:
 // replica that outlived the first (kill -9): its root is an overlay's
 // lower directory in the replica's mounts. An image nothing runs goes.
 TEST_F(ImageWorkloads, CollectionKeepsTheImageOfAReplicaThatOutlivedItsServer) {
-  serve_args_ = {"--pull-images"};
   StartServer();
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);
@@ -737,7 +752,6 @@ std::set<std::string> ReplicaRoots(const std::string& roots_dir) {
 // pulled by someone else), the replica it starts next still runs the bytes
 // its first replica runs.
 TEST_F(ImageWorkloads, ARevisionKeepsItsImageAcrossARestartWhenItsTagMoves) {
-  serve_args_ = {"--pull-images"};
   StartServer();
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("latest", base, "first\n");
@@ -757,11 +771,59 @@ TEST_F(ImageWorkloads, ARevisionKeepsItsImageAcrossARestartWhenItsTagMoves) {
   EXPECT_EQ(ReplicaRoots(roots_dir), first);
 }
 
+// An image marked to run on the host (--run-on-host): its replicas run
+// their command with this machine's programs, and nothing is pulled (the
+// registry has no such image); one with no command says why it cannot run.
+TEST_F(ImageWorkloads, AMarkedImageRunsItsCommandOnTheHost) {
+  serve_args_ = {"--run-on-host", "**/absent"};
+  StartServer();
+  const std::string image = registry_.host() + "/tools/absent:1";
+  auto deployment = [&](const std::string& name, const std::string& command) {
+    return fmt::format(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+        {command}
+        ports: [{{containerPort: 8080}}]
+)",
+                       fmt::arg("name", name), fmt::arg("image", image),
+                       fmt::arg("command", command));
+  };
+  Ran r = Cli({"apply", "-f",
+               File("host.yaml", deployment("host",
+                                            "command: [python3, -m, http.server, "
+                                            "$(PORT), --bind, 127.0.0.1]") +
+                                     "---\n" + deployment("bare", "workingDir: /"))});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto status = [&](const std::string& name) {
+    Json j = Json::parse(Cli({"get", "deployment", name, "-o", "json"}).out, nullptr, false);
+    return j.is_object() ? j["status"] : Json::object();
+  };
+  ASSERT_TRUE(WaitFor([&] { return status("host").value("readyReplicas", 0) == 1; },
+                      std::chrono::seconds(30)))
+      << status("host").dump(2);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return status("bare").dump().find("runs with this machine's programs") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << status("bare").dump(2);
+  EXPECT_TRUE(ListDir(data_ + "/images/roots").empty());
+}
+
 // A server with --image-store-max-size collects its store itself: an
 // image nothing of it uses (pulled by another process) goes, the image its
 // Deployment's revision is pinned to and runs on stays.
 TEST_F(ImageWorkloads, AServerKeepsItsStoreUnderItsSizeAndWhatItsRevisionsUse) {
-  serve_args_ = {"--pull-images", "--image-store-max-size", "1", "--image-gc-interval", "1s"};
+  serve_args_ = {"--image-store-max-size", "1", "--image-gc-interval", "1s"};
   StartServer();
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);
@@ -787,7 +849,6 @@ TEST_F(ImageWorkloads, AServerKeepsItsStoreUnderItsSizeAndWhatItsRevisionsUse) {
 // is refused, and the Deployment says so; neither the password nor the
 // Secret's text reaches a status, event or log.
 TEST_F(ImageWorkloads, APrivateRegistrysImageIsPulledWithThePodsImagePullSecrets) {
-  serve_args_ = {"--pull-images"};
   StartServer();
   const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
   PushWeb("v1", base);

@@ -62,8 +62,11 @@ std::vector<std::string> PullSecretTexts(const pipeline::TaskRunJob& job) {
 }  // namespace
 
 StoreImageSource::StoreImageSource(std::string dir, EgressPolicy egress,
-                                   std::vector<std::string> insecure)
-    : store_(std::move(dir)), egress_(std::move(egress)), insecure_(std::move(insecure)) {}
+                                   std::vector<std::string> insecure, std::vector<std::string> host)
+    : store_(std::move(dir)),
+      egress_(std::move(egress)),
+      insecure_(std::move(insecure)),
+      host_(std::move(host)) {}
 
 images::PullOptions StoreImageSource::OptionsFor(const images::Reference& ref) const {
   images::PullOptions options;
@@ -217,10 +220,11 @@ std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "
 
 Result<std::unique_ptr<StoreImageSource>> OpenImageSource(
     bool wanted, const std::string& data_dir, EgressPolicy egress,
-    std::vector<std::string> insecure_registries) {
+    std::vector<std::string> insecure_registries, std::vector<std::string> host_images) {
   if (!wanted) return std::unique_ptr<StoreImageSource>();
-  auto source = std::make_unique<StoreImageSource>(ImagesDir(data_dir), std::move(egress),
-                                                   std::move(insecure_registries));
+  auto source =
+      std::make_unique<StoreImageSource>(ImagesDir(data_dir), std::move(egress),
+                                         std::move(insecure_registries), std::move(host_images));
   STRAKE_TRY(source->Open());
   return source;
 }

@@ -33,7 +33,9 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
  public:
   // `dir`: the store's directory (<data>/images). `insecure`: Docker's
   // insecure-registries (images/registry.h IsInsecureRegistry).
-  StoreImageSource(std::string dir, EgressPolicy egress, std::vector<std::string> insecure = {});
+  // `host`: the globs of images marked to run on the host (OnHost).
+  StoreImageSource(std::string dir, EgressPolicy egress, std::vector<std::string> insecure = {},
+                   std::vector<std::string> host = {});
   ~StoreImageSource() override;  // waits for the pulls under way
   Status Open() { return store_.Open(); }
   Result<pipeline::StepImage> Get(const std::string& image, const std::string& pull_policy,
@@ -42,6 +44,8 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
                                            bool local_ok,
                                            const std::vector<std::string>& pull_secrets,
                                            std::function<void()> done) override;
+  // Of both interfaces: no image, or one matching `host` (RunsOnHost).
+  bool OnHost(const std::string& image) const override { return RunsOnHost(image, host_); }
   // No waiter is called from now on (those being called have returned):
   // what they would wake is about to go.
   void DropWaiters();
@@ -69,6 +73,7 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
   images::ImageStore store_;
   EgressPolicy egress_;
   std::vector<std::string> insecure_;
+  std::vector<std::string> host_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, images::Image> pinned_;  // (run uid, reference)
   std::map<std::string, Pull> pulls_;  // by reference and credentials
@@ -82,10 +87,11 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
 // The image store of a data directory.
 std::string ImagesDir(const std::string& data_dir);
 
-// The steps' image source of `strake run` and `strake serve`, opened; null
-// when steps do not run in their images (`wanted` false).
+// The image source of `strake run` and `strake serve`, opened; null when
+// nothing runs in its image (`wanted` false: no sandbox). `host_images`:
+// --run-on-host.
 Result<std::unique_ptr<StoreImageSource>> OpenImageSource(
     bool wanted, const std::string& data_dir, EgressPolicy egress,
-    std::vector<std::string> insecure_registries = {});
+    std::vector<std::string> insecure_registries = {}, std::vector<std::string> host_images = {});
 
 }  // namespace strake::app

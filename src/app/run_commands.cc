@@ -146,15 +146,15 @@ RunCommands::RunCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable& ta
   run->add_option("-p,--param", params_, "NAME=VALUE (JSON for arrays and objects)");
   run->add_option("--parallel", parallel_, "TaskRuns at once (default: cores)");
   run->add_flag("--no-cache", no_cache_, "do not use or fill the task cache");
-  auto* no_sandbox = run->add_flag("--no-sandbox", no_sandbox_,
-                                   "run steps directly on the host, not in bubblewrap");
-  // Steps run in their images inside the sandbox: never one without the other.
-  run->add_flag("--pull-images", pull_images_,
-                "run each step in its image, pulled from its registry (in the sandbox)")
-      ->excludes(no_sandbox);
+  run->add_flag("--no-sandbox", no_sandbox_,
+                "run steps directly on the host with its programs, not in bubblewrap nor "
+                "in their images");
   run->add_option("--run-on-host", host_images_,
-                  "with --pull-images: steps whose image matches this glob (\"alpine\", "
-                  "\"docker.io/library/*\") run with this machine's programs instead (repeatable)");
+                  "steps whose image matches this glob (\"alpine\", \"docker.io/library/*\", "
+                  "\"**\" for all) run with this machine's programs in the sandbox instead of "
+                  "in their images (repeatable, or comma-separated in STRAKE_RUN_ON_HOST)")
+      ->envname("STRAKE_RUN_ON_HOST")
+      ->delimiter(',');
   run->add_option("--insecure-registry", insecure_registries_,
                   "HOST[:PORT] of a registry reached over HTTPS without checking its "
                   "certificate, else plain HTTP (Docker's insecure-registries; repeatable)");
@@ -304,11 +304,11 @@ int RunCommands::Start(pipeline::Engine& engine, store::Store& store) {
   if (!picked) return cli::Die(picked.error().message);
   auto params = ParseParams(params_);
   if (!params) return cli::Die(params.error().message);
-  // Unless steps run in their images, say once that images are not used.
-  if (UsesImages(loaded->resources) && !(pull_images_ && !no_sandbox_)) {
+  // On the host, say once that images are not used.
+  if (UsesImages(loaded->resources) && no_sandbox_) {
     fmt::print(stderr,
-               "strake: note: step images are ignored: steps run with this machine's programs{}\n",
-               no_sandbox_ ? "" : " (in a bubblewrap sandbox when bwrap is installed)");
+               "strake: note: step images are ignored: --no-sandbox runs steps with this "
+               "machine's programs\n");
   }
   // Every run is stored before any starts, and none when a name is taken
   // (in the store or twice in the files): nothing is left half-submitted.
@@ -352,7 +352,7 @@ namespace {
 // --no-sandbox and --no-cache given then still hold, and given now they
 // apply too.
 Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const std::string& name,
-                            pipeline::ExecutorOptions& options, bool& pulls) {
+                            pipeline::ExecutorOptions& options, bool& on_host) {
   STRAKE_TRY_ASSIGN(stored, store.Get({"PipelineRun", ns, name}));
   if (!stored) return Failf("pipelinerun {} not found", name);
   const model::Json& status = stored->status;
@@ -366,8 +366,8 @@ Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const st
   };
   if (off("sandbox")) options.sandbox = false;
   if (off("cache")) options.no_cache = true;
-  auto images = recorded->find("images");
-  if (images != recorded->end() && images->is_boolean() && images->get<bool>()) pulls = true;
+  // Started with its steps on the host (before images were the default).
+  if (off("images")) on_host = true;
   return Ok();
 }
 
@@ -384,18 +384,17 @@ int RunCommands::Run() {
   opts.executor.sandbox = !no_sandbox_;
   opts.executor.no_cache = no_cache_;
   opts.executor.self_exe = SelfExe();
-  bool pulls = pull_images_;
+  bool on_host = false;
   if (!resume_.empty()) {
-    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor, pulls); !kept)
+    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor, on_host); !kept)
       return cli::Die(kept.error().message);
   }
   // Steps in their images: pulled into the data directory, from any
   // registry (a local run is the user's own, as a docker pull is).
-  auto images = OpenImageSource(pulls && opts.executor.sandbox, ctx_.data_dir, EgressPolicy::Open(),
-                                insecure_registries_);
+  auto images = OpenImageSource(opts.executor.sandbox && !on_host, ctx_.data_dir,
+                                EgressPolicy::Open(), insecure_registries_, host_images_);
   if (!images) return cli::Die(images.error().message);
   opts.executor.images = images->get();
-  opts.executor.host_images = host_images_;
   const ResourceLimits limits = OpenResourceLimits(ctx_.data_dir);
   opts.executor.cgroups = limits.cgroups.get();
   opts.executor.cgroups_unavailable = limits.unavailable;

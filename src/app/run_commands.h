@@ -42,7 +42,6 @@ class RunCommands {
   int parallel_;
   bool no_cache_ = false;
   bool no_sandbox_ = false;
-  bool pull_images_ = false;
   std::vector<std::string> host_images_;          // --run-on-host
   std::vector<std::string> insecure_registries_;  // run's and image pull's
   std::string image_ref_;                         // `image pull`'s reference

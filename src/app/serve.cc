@@ -601,7 +601,7 @@ struct BatchWork {
   Forward crons_fwd;
 };
 
-// With --pull-images the replicas run in their images too (`images` not
+// With the sandbox the replicas run in their images too (`images` not
 // null); a pull that ends wakes the revision's owner as a replica's change
 // does. Stop() before the controllers stop: no wake reaches them after.
 struct ImageWakes {
@@ -737,7 +737,6 @@ pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Sto
   engine_options.executor.self_exe = SelfExe();
   engine_options.executor.sandbox = options.sandbox;
   engine_options.executor.images = images;
-  engine_options.executor.host_images = options.host_images;
   engine_options.executor.cgroups = limits.cgroups.get();
   engine_options.executor.cgroups_unavailable = limits.unavailable;
   engine_options.context_env = [&st, &clock](const std::string& ns) {
@@ -784,9 +783,8 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   router::RemoteRouter router(RouterOptions(options));
   STRAKE_TRY(router.Start().map_error([](const Error& e) { return e.Wrap("strake serve"); }));
   targets::LocalTarget target(supervisor, router, work_dir);
-  STRAKE_TRY_ASSIGN(images,
-                    OpenImageSource(options.pull_images && options.sandbox, options.data_dir,
-                                    options.egress, options.insecure_registries));
+  STRAKE_TRY_ASSIGN(images, OpenImageSource(options.sandbox, options.data_dir, options.egress,
+                                            options.insecure_registries, options.host_images));
   auto providers =
       rollout::MakeProviders(&target, options.egress, box, images.get(), limits.cgroups.get());
 

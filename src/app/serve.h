@@ -34,13 +34,14 @@ struct ServeOptions {
   // Workloads, Jobs (sync hooks), exec probes and analysis jobs run their
   // commands (from git) in a bubblewrap sandbox, as pipeline steps do.
   bool sandbox = true;
-  // Pipeline steps run in their images, pulled from their registries under
-  // the egress policy (images/store.h), in the sandbox.
-  bool pull_images = false;
-  std::vector<std::string> host_images;  // steps' images run on the host instead
+  // With the sandbox, pipeline steps, workloads, Jobs and analysis jobs run
+  // in their images, pulled from their registries under the egress policy
+  // (images/store.h); those whose image matches one of `host_images`
+  // (base/container.h RunsOnHost) run with this machine's programs instead.
+  std::vector<std::string> host_images;
   // Docker's insecure-registries: HTTPS unchecked, else plain HTTP.
   std::vector<std::string> insecure_registries;
-  // With pull_images: the image store collected every image_gc_interval
+  // With images: the image store collected every image_gc_interval
   // to stay under this many bytes (0: never collected by the server).
   int64_t image_store_max_bytes = 0;
   std::chrono::milliseconds image_gc_interval{std::chrono::minutes(5)};

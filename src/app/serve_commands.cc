@@ -27,23 +27,19 @@ ServeCommands::ServeCommands(CLI::App& app, cli::Context& ctx, cli::CommandTable
   serve->add_option("--work-dir", work_dir_,
                     "where workload, Job and analysis job commands run, and the one host "
                     "directory they may write (default: the current directory)");
-  auto* no_sandbox =
-      serve->add_flag("--no-sandbox", no_sandbox_,
-                      "run workloads, Jobs, analysis jobs and pipeline steps directly on the "
-                      "host, not in bubblewrap");
-  // Steps run in their images inside the sandbox: never one without the other.
+  serve->add_flag("--no-sandbox", no_sandbox_,
+                  "run workloads, Jobs, analysis jobs and pipeline steps directly on the "
+                  "host with its programs, not in bubblewrap nor in their images");
   serve
-      ->add_flag("--pull-images", pull_images_,
-                 "run each pipeline step and each workload replica in its image, pulled "
-                 "from its registry (rootless containers; registries are reached under "
-                 "--egress-allow)")
-      ->excludes(no_sandbox);
-  serve->add_option("--run-on-host", host_images_,
-                    "with --pull-images: pipeline steps whose image matches this glob "
-                    "(\"alpine\", \"docker.io/library/*\") run with this machine's programs "
-                    "instead (repeatable)");
+      ->add_option("--run-on-host", host_images_,
+                   "pipeline steps, workloads, Jobs and analysis jobs whose image matches "
+                   "this glob (\"alpine\", \"docker.io/library/*\", \"**\" for all) run "
+                   "with this machine's programs instead of in their images (repeatable, "
+                   "or comma-separated in STRAKE_RUN_ON_HOST)")
+      ->envname("STRAKE_RUN_ON_HOST")
+      ->delimiter(',');
   serve->add_option("--image-store-max-size", image_store_max_size_,
-                    "with --pull-images: collect the image store to stay under SIZE (10G, 512M): "
+                    "collect the image store to stay under SIZE (10G, 512M): "
                     "what no reference names, then the least recently used images that no "
                     "revision, run or container uses");
   serve->add_option("--image-gc-interval", image_gc_interval_,
@@ -74,7 +70,6 @@ int ServeCommands::Serve() {
   o.tls_key = tls_key_;
   o.stop_workloads = stop_workloads_;
   o.sandbox = !no_sandbox_;
-  o.pull_images = pull_images_;
   o.host_images = host_images_;
   o.insecure_registries = insecure_registries_;
   if (!image_store_max_size_.empty()) {
@@ -82,7 +77,7 @@ int ServeCommands::Serve() {
     if (!size || *size <= 0)
       return cli::Die(fmt::format("--image-store-max-size {}: want a size such as 10G or 512M",
                                   Quote(image_store_max_size_)));
-    if (!pull_images_) return cli::Die("--image-store-max-size needs --pull-images");
+    if (no_sandbox_) return cli::Die("--image-store-max-size: --no-sandbox uses no images");
     o.image_store_max_bytes = *size;
   }
   if (!image_gc_interval_.empty()) {

@@ -26,7 +26,6 @@ class ServeCommands {
   std::string tls_cert_, tls_key_;
   bool stop_workloads_ = false;
   bool no_sandbox_ = false;
-  bool pull_images_ = false;
   std::vector<std::string> host_images_;  // --run-on-host
   std::vector<std::string> insecure_registries_;
   std::string image_store_max_size_;  // --image-store-max-size

@@ -442,6 +442,17 @@ std::vector<std::string> ContainerArgs(const ContainerSpec& s) {
   return out;
 }
 
+bool RunsOnHost(const std::string& image, const std::vector<std::string>& globs) {
+  if (image.empty()) return true;
+  std::string repo = image.substr(0, image.find('@'));
+  if (size_t colon = repo.rfind(':');
+      colon != std::string::npos && repo.find('/', colon) == std::string::npos)
+    repo.resize(colon);
+  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
+    return GlobMatch(g, image) || GlobMatch(g, repo);
+  });
+}
+
 Result<std::vector<std::string>> ImageArgv(const RunnableImage& image,
                                            const std::vector<std::string>& command,
                                            const std::vector<std::string>& args) {

@@ -87,7 +87,16 @@ class ContainerImages {
                                                    const std::string& pull_policy, bool local_ok,
                                                    const std::vector<std::string>& pull_secrets,
                                                    std::function<void()> done) = 0;
+  // Whether `image` runs with this machine's programs instead (no image at
+  // all, or one marked with --run-on-host: RunsOnHost).
+  virtual bool OnHost(const std::string& image) const { return image.empty(); }
 };
+
+// An image marked to run on the host (`strake run|serve --run-on-host`):
+// one of `globs` (base/fs.h GlobMatch) matches it as written or its
+// repository without tag or digest ("alpine", "docker.io/library/*", "**").
+// No image at all runs on the host too.
+bool RunsOnHost(const std::string& image, const std::vector<std::string>& globs);
 
 // Kubernetes' rule for a container's command: `command` replaces the
 // image's Entrypoint (and drops its Cmd), `args` replace its Cmd. An error

@@ -422,13 +422,6 @@ Job DecodeJobNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec,
       }
     }
     j.pod = DecodePodTemplate(ctx, *t, f.Sub("template"), {"restartPolicy"}, true);
-    for (const auto& c : j.pod.containers) {
-      if (c.command.empty() && c.args.empty()) {
-        ctx.Error(*t, pod + ".containers[0].command",
-                  "required on the local target: it runs this machine's programs, not images");
-        break;
-      }
-    }
   }
   if (const Node* v = f.Get("backoffLimit"))
     j.backoff_limit = ctx.Int(*v, f.Sub("backoffLimit"), 0, 1000);
@@ -510,12 +503,6 @@ Pod DecodePodNode(Ctx& ctx, const ObjectMeta& meta, const Node& spec) {
     p.active_deadline_seconds = ctx.Int(*v, "spec.activeDeadlineSeconds", 1, 30 * 86400);
   }
   DecodePodSpec(ctx, spec, "spec", p.pod, {"restartPolicy", "activeDeadlineSeconds"});
-  if (!p.pod.containers.empty() && p.pod.containers.front().command.empty() &&
-      p.pod.containers.front().args.empty()) {
-    ctx.Warning(spec, "spec.containers[0].command",
-                "no command: the local target runs this machine's programs, not images; the "
-                "Pod stays Pending and says so in its status");
-  }
   return p;
 }
 

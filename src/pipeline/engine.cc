@@ -997,8 +997,8 @@ Status Engine::CreateTaskRun(const std::shared_ptr<Job>& job) {
       MaskOutcome(*hit, SecretValues(j));  // results a step wrote, restored
       int64_t took =
           std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
-      tr.status = TaskRunFinalStatus(j, *hit, job->start_ms, took, Json::array(),
-                                     runner_.IgnoresImages(), clock_.Now());
+      tr.status = TaskRunFinalStatus(j, *hit, job->start_ms, took, Json::array(), IgnoredImages(),
+                                     clock_.Now());
       STRAKE_TRY(RecordTaskRun(*job, tr, hit->reason, hit->message));
       ::close(job->cancel_fd);
       job->cancel_fd = -1;
@@ -1303,8 +1303,8 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     outcome.reason = "FailureIgnored";
   }
   // The end, durably, before the PipelineRun hears of it.
-  Json status = TaskRunFinalStatus(j, outcome, job->start_ms, took, retries_status,
-                                   runner_.IgnoresImages(), clock_.Now());
+  Json status = TaskRunFinalStatus(j, outcome, job->start_ms, took, retries_status, IgnoredImages(),
+                                   clock_.Now());
   auto written =
       store_.UpdateStatus({"TaskRun", j.ns, j.name}, status, 0, outcome.reason, outcome.message);
   if (!written) return tl::unexpected(written.error().Wrap("taskrun " + j.name));

@@ -253,7 +253,7 @@ class FakeTaskRunner final : public TaskRunner {
                       const std::string& container) const override {
     return "/logs/" + ns + "/" + taskrun + "." + container + ".log";
   }
-  bool IgnoresImages() const override { return ignores_images_; }
+  bool IgnoresImage(const std::string& /*image*/) const override { return ignores_images_; }
   int KillOrphans(const std::vector<std::string>& uids) override {
     std::lock_guard<std::mutex> l(mu_);
     killed_.insert(killed_.end(), uids.begin(), uids.end());

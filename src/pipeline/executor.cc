@@ -754,6 +754,10 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
   if (sandboxed() && options_.images) {
     digests.emplace();
     for (const auto& rs : *ksteps) {
+      if (options_.images->OnHost(rs.step.image)) {
+        digests->push_back("host");
+        continue;
+      }
       auto img = options_.images->Get(rs.step.image, rs.step.image_pull_policy, job);
       if (!img) return out;  // no hit: the attempt fails saying why
       digests->push_back(img->digest);
@@ -1510,21 +1514,6 @@ void TaskExecutor::Attempt::WrapInImage(StepPlan& sp, size_t c) const {
   sp.container = ContainerArgs(spec);
 }
 
-namespace {
-
-// ExecutorOptions::host_images: `image` as written, or its repository.
-bool MarkedForHost(const std::string& image, const std::vector<std::string>& globs) {
-  std::string repo = image.substr(0, image.find('@'));
-  if (size_t colon = repo.rfind(':');
-      colon != std::string::npos && repo.find('/', colon) == std::string::npos)
-    repo.resize(colon);
-  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
-    return GlobMatch(g, image) || GlobMatch(g, repo);
-  });
-}
-
-}  // namespace
-
 Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
                                          const std::vector<ResolvedStep>& sidecars) {
   images_.clear();
@@ -1535,10 +1524,7 @@ Status TaskExecutor::Attempt::PullImages(const std::vector<ResolvedStep>& steps,
   if (!sandbox_ || !ex_.options_.images) return Ok();
   for (const auto* list : {&steps, &sidecars}) {
     for (const auto& rs : *list) {
-      if (rs.step.image.empty()) {
-        return Failf("{}: no image (every container of a pod names one)", rs.container);
-      }
-      if (MarkedForHost(rs.step.image, ex_.options_.host_images)) {
+      if (ex_.options_.images->OnHost(rs.step.image)) {
         image_slot_.push_back(0);
         image_users_.emplace_back(0, 0);
         images_.emplace_back(std::nullopt);

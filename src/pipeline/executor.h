@@ -44,6 +44,10 @@ class ImageSource {
   virtual ~ImageSource() = default;
   virtual Result<StepImage> Get(const std::string& image, const std::string& pull_policy,
                                 const TaskRunJob& job) = 0;
+  // Whether a step or sidecar of `image` runs on the host's root in the
+  // sandbox instead (no image, or one marked: base/container.h
+  // RunsOnHost), with the host executor's well-known-image fallbacks.
+  virtual bool OnHost(const std::string& image) const { return image.empty(); }
 };
 
 struct ExecutorOptions {
@@ -55,12 +59,6 @@ struct ExecutorOptions {
   // Not null: in the sandbox each step and sidecar runs in its own image
   // (base/container.h); null: on the host's root, read-only.
   ImageSource* images = nullptr;
-  // With images: steps and sidecars whose image matches one of these globs
-  // (the reference as written, or its repository without tag or digest:
-  // "alpine", "docker.io/library/*", "gcr.io/**") run on the host's root
-  // in the sandbox instead, with the host executor's well-known-image
-  // fallbacks (an image marked to run on the host).
-  std::vector<std::string> host_images;
   // Not null: a step's or sidecar's computeResources hold (base/cgroup.h);
   // null: they are reported in its log as not applied, for
   // `cgroups_unavailable`.

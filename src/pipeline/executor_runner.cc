@@ -17,8 +17,9 @@ std::string TaskExecutorRunner::LogPath(const std::string& ns, const std::string
   return executor_.LogPath(ns, taskrun, container);
 }
 
-bool TaskExecutorRunner::IgnoresImages() const {
-  return !executor_.sandboxed() || executor_.options().images == nullptr;
+bool TaskExecutorRunner::IgnoresImage(const std::string& image) const {
+  return !executor_.sandboxed() || executor_.options().images == nullptr ||
+         executor_.options().images->OnHost(image);
 }
 
 int TaskExecutorRunner::KillOrphans(const std::vector<std::string>& uids) {

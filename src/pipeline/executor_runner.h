@@ -25,7 +25,7 @@ class TaskExecutorRunner final : public TaskRunner {
                       const std::string& container) const override;
   // Neither the host nor the sandbox runs images, but only a run on the host
   // has ever listed them in the status; kept so.
-  bool IgnoresImages() const override;
+  bool IgnoresImage(const std::string& image) const override;
   int KillOrphans(const std::vector<std::string>& uids) override;
 
  private:

@@ -272,7 +272,8 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
 }
 
 Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,
-                        int64_t took_ms, const Json& retries_status, bool list_ignored_images,
+                        int64_t took_ms, const Json& retries_status,
+                        const std::function<bool(const std::string&)>& ignores_image,
                         TimePoint now) {
   Json steps = Json::array();
   for (const auto& s : outcome.steps) {
@@ -310,9 +311,9 @@ Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, in
   if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
   Json images = Json::array();
   for (const auto& s : job.spec.steps) {
-    if (!s.image.empty()) images.push_back(s.image);
+    if (!s.image.empty() && ignores_image(s.image)) images.push_back(s.image);
   }
-  if (!images.empty() && list_ignored_images) status["strake"] = {{"ignoredImages", images}};
+  if (!images.empty()) status["strake"] = {{"ignoredImages", images}};
   return status;
 }
 

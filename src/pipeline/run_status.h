@@ -78,9 +78,11 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
                                          TimePoint now);
 
 // A TaskRun's status once it ended: its steps, results, retries, cache key,
-// and the step images it ignored when `list_ignored_images`.
+// and the step images it ignored (those `ignores_image` says ran on the
+// host).
 Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,
-                        int64_t took_ms, const Json& retries_status, bool list_ignored_images,
+                        int64_t took_ms, const Json& retries_status,
+                        const std::function<bool(const std::string&)>& ignores_image,
                         TimePoint now);
 
 // One entry of status.retriesStatus: an attempt that failed.

@@ -8,6 +8,7 @@ namespace strake::pipeline {
 namespace {
 
 const TimePoint kNow = FromUnixMillis(1'700'000'000'000);
+const std::function<bool(const std::string&)> kNone = [](const std::string&) { return false; };
 
 const char* const kSpec = R"Y(tasks:
   - {name: a, taskSpec: {steps: [{script: 'true'}]}}
@@ -175,7 +176,8 @@ TEST(RunStatus, ATaskRunsEndListsStepsResultsRetriesAndIgnoredImages) {
   o.results = {StringResult("digest", "sha256:1")};
   o.cache_key = "k";
   Json retries = Json::array({RetryStatus(o, kNow, kNow)});
-  Json st = TaskRunFinalStatus(j, o, 1'699'999'999'000, 2000, retries, true, kNow);
+  Json st = TaskRunFinalStatus(
+      j, o, 1'699'999'999'000, 2000, retries, [](const std::string&) { return true; }, kNow);
   EXPECT_EQ(ConditionStatus(st), "True");
   EXPECT_EQ(st["steps"][0]["name"], "make");
   EXPECT_EQ(st["steps"][0]["terminated"]["reason"], "Completed");
@@ -186,9 +188,9 @@ TEST(RunStatus, ATaskRunsEndListsStepsResultsRetriesAndIgnoredImages) {
   EXPECT_EQ(st["retriesStatus"].size(), 1u);
   EXPECT_EQ(st["cacheKey"], "k");
   EXPECT_EQ(st["strake"]["ignoredImages"], Json::array({"alpine"}));
-  EXPECT_FALSE(TaskRunFinalStatus(j, o, 0, 0, Json::array(), false, kNow).contains("strake"));
+  EXPECT_FALSE(TaskRunFinalStatus(j, o, 0, 0, Json::array(), kNone, kNow).contains("strake"));
   EXPECT_FALSE(
-      TaskRunFinalStatus(j, o, 0, 0, Json::array(), false, kNow).contains("retriesStatus"));
+      TaskRunFinalStatus(j, o, 0, 0, Json::array(), kNone, kNow).contains("retriesStatus"));
   Json retrying = RetryingStatus(o, retries, kNow);
   EXPECT_EQ(ConditionStatus(retrying), "Unknown");
   EXPECT_EQ(retrying["retriesStatus"].size(), 1u);

@@ -89,7 +89,7 @@ struct TaskRunOutcome {
   std::vector<TaskResult> results;
   std::string artifacts;                    // the steps' artifacts merged, as JSON text ("": none)
   std::map<std::string, std::string> logs;  // step name -> log file
-  // container -> the image it ran in, "repository@digest" (--pull-images)
+  // container -> the image it ran in, "repository@digest" (not on the host)
   std::map<std::string, std::string> image_ids;
   std::string cache_key;
 };
@@ -130,9 +130,9 @@ class TaskRunner {
   virtual std::string LogPath(const std::string& ns, const std::string& taskrun,
                               const std::string& container) const = 0;
 
-  // True when steps do not run in their `image:` and the TaskRun's status
-  // should say so (status.strake.ignoredImages).
-  virtual bool IgnoresImages() const = 0;
+  // True when a step of `image` does not run in it, and the TaskRun's
+  // status should say so (status.strake.ignoredImages).
+  virtual bool IgnoresImage(const std::string& image) const = 0;
 
   // After a crash, before TaskRuns recorded as running are run again: ends
   // whatever the previous process left running for them (by TaskRun uid).

@@ -736,7 +736,7 @@ class Providers : public MetricProviders, public PrometheusRangeSource {
     const model::Container& job = *resolved;
     SpawnOptions o;
     std::optional<ContainerRun> in_image;
-    if (images_ && !job.image.empty()) {
+    if (images_ && !images_->OnHost(job.image)) {
       auto image = AwaitImage(job, ctx, deadline);
       if (!image) return tl::unexpected(image.error().Wrap("job"));
       auto run = ContainerFor(*image, job.command, job.args, own_env, job.working_dir);

@@ -247,9 +247,15 @@ Json Api::Present(store::Resource&& r) {
   if (!r.status.is_null()) out["status"] = std::move(r.status);
   if (r.key.kind == "PipelineRun" || r.key.kind == "TaskRun") {
     // The engine's bookkeeping, and the ConfigMaps and Secrets a run
-    // carries (its steps read them even if they change meanwhile).
-    for (const char* field : {"strake", "startTimeMs", "finallyStartTimeMs"}) {
-      if (out.contains("status") && out["status"].is_object()) out["status"].erase(field);
+    // carries (its steps read them even if they change meanwhile); the
+    // step images a TaskRun did not run in stay for the user.
+    if (out.contains("status") && out["status"].is_object()) {
+      Json& status = out["status"];
+      Json ignored;
+      if (auto it = status.find("strake"); it != status.end() && it->is_object())
+        ignored = it->value("ignoredImages", Json());
+      for (const char* field : {"strake", "startTimeMs", "finallyStartTimeMs"}) status.erase(field);
+      if (!ignored.is_null()) status["strake"] = {{"ignoredImages", std::move(ignored)}};
     }
   }
   return out;

@@ -48,12 +48,7 @@ AttemptImage ImageForAttempt(const AttemptPlace& place, const model::Container& 
                              const std::vector<std::string>& pull_secrets,
                              std::function<void()> done) {
   AttemptImage out;
-  if (!place.images) return out;
-  if (c.image.empty()) {
-    out.reason = "InvalidImageName";
-    out.message = fmt::format("container \"{}\" names no image", c.name);
-    return out;
-  }
+  if (!place.images || place.images->OnHost(c.image)) return out;
   auto got = place.images->Get(c.image, c.image_pull_policy, false, pull_secrets, std::move(done));
   if (!got) {
     out.reason = "ErrImagePull";
@@ -92,6 +87,12 @@ Result<runtime::BatchAttempt> ContainerAttempt(
     attempt.env = std::move(run->env);
     attempt.container = std::move(run->spec);
   } else {
+    if (c.command.empty() && c.args.empty()) {
+      return Failf(
+          "container \"{}\" has no command: image {} runs with this machine's programs (strake "
+          "serve --no-sandbox or --run-on-host)",
+          c.name, Quote(c.image));
+    }
     attempt.argv = c.command;
     attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
     const char* path = std::getenv("PATH");

@@ -294,9 +294,9 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
   }
   if (!img.image && p.c.command.empty() && p.c.args.empty()) {
     STRAKE_TRY(cannot_start("CreateContainerError",
-                            fmt::format("container \"{}\" has no command: the local target runs "
-                                        "this machine's programs, not the image {} (strake "
-                                        "serve --pull-images runs images)",
+                            fmt::format("container \"{}\" has no command: image {} runs "
+                                        "with this machine's programs (strake serve "
+                                        "--no-sandbox or --run-on-host)",
                                         p.c.name, Quote(p.c.image))));
     return result;
   }

@@ -182,7 +182,8 @@ TEST_F(PodsTest, WhatCannotStartSaysWhy) {
   store::Resource image = Get("image-only"), key = Get("no-key");
   EXPECT_EQ(image.status["phase"], "Pending");
   EXPECT_EQ(State(image.status)["waiting"]["reason"], "CreateContainerError");
-  EXPECT_NE(State(image.status)["waiting"]["message"].get<std::string>().find("not the image"),
+  EXPECT_NE(State(image.status)["waiting"]["message"].get<std::string>().find(
+                "runs with this machine's programs"),
             std::string::npos);
   // Always: Argo CD calls a container waiting on an error Degraded.
   EXPECT_EQ(gitops::ObjectHealth("Pod", image.object, image.status, 1), gitops::Health::kDegraded);

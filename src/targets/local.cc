@@ -159,13 +159,13 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::Template(
   t.limits = c.resources;
   {
     std::lock_guard<std::mutex> lock(images_mu_);
-    if (images_) return InImage(spec, key, std::move(t));
+    if (images_ && !images_->OnHost(c.image)) return InImage(spec, key, std::move(t));
   }
   if (c.command.empty()) {
     return Failf(
-        "{}: container {}: image {} cannot run on the local target: give its command "
-        "(spec.template.spec.containers[0].command), or let replicas run in their images "
-        "(strake serve --pull-images)",
+        "{}: container {}: image {} runs with this machine's programs (strake serve "
+        "--no-sandbox or --run-on-host), so it needs its command "
+        "(spec.template.spec.containers[0].command)",
         spec.workload, c.name, c.image.empty() ? "(none)" : Quote(c.image));
   }
   t.argv = c.command;
@@ -179,7 +179,6 @@ Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::Template(
 Result<std::optional<runtime::ReplicaTemplate>> LocalTarget::InImage(
     const rollout::RevisionSpec& spec, const std::string& key, runtime::ReplicaTemplate t) {
   const model::Container& c = spec.pod.containers.front();
-  if (c.image.empty()) return Failf("{}: container {}: no image", spec.workload, c.name);
   auto pinned = pinned_.find(key);
   if (pinned == pinned_.end()) {
     const bool running = !supervisor_.Replicas(key).empty();  // adopted after a restart
