@@ -352,7 +352,8 @@ namespace {
 // --no-sandbox and --no-cache given then still hold, and given now they
 // apply too.
 Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const std::string& name,
-                            pipeline::ExecutorOptions& options, bool& on_host) {
+                            pipeline::ExecutorOptions& options, bool& on_host,
+                            std::vector<std::string>& run_on_host) {
   STRAKE_TRY_ASSIGN(stored, store.Get({"PipelineRun", ns, name}));
   if (!stored) return Failf("pipelinerun {} not found", name);
   const model::Json& status = stored->status;
@@ -366,8 +367,15 @@ Status KeepRecordedExecutor(store::Store& store, const std::string& ns, const st
   };
   if (off("sandbox")) options.sandbox = false;
   if (off("cache")) options.no_cache = true;
-  // Started with its steps on the host (before images were the default).
-  if (off("images")) on_host = true;
+  // Started with its steps on the host (or before images were the default:
+  // no record of them), or with some marked to run there.
+  if (off("images") || !recorded->contains("images")) on_host = true;
+  auto marks = recorded->find("runOnHost");
+  if (run_on_host.empty() && marks != recorded->end() && marks->is_array()) {
+    for (const auto& m : *marks) {
+      if (m.is_string()) run_on_host.push_back(m.get<std::string>());
+    }
+  }
   return Ok();
 }
 
@@ -386,7 +394,9 @@ int RunCommands::Run() {
   opts.executor.self_exe = SelfExe();
   bool on_host = false;
   if (!resume_.empty()) {
-    if (auto kept = KeepRecordedExecutor(**store, ns_, resume_, opts.executor, on_host); !kept)
+    if (auto kept =
+            KeepRecordedExecutor(**store, ns_, resume_, opts.executor, on_host, host_images_);
+        !kept)
       return cli::Die(kept.error().message);
   }
   // Steps in their images: pulled into the data directory, from any
@@ -395,6 +405,7 @@ int RunCommands::Run() {
                                 EgressPolicy::Open(), insecure_registries_, host_images_);
   if (!images) return cli::Die(images.error().message);
   opts.executor.images = images->get();
+  opts.executor.run_on_host = host_images_;
   const ResourceLimits limits = OpenResourceLimits(ctx_.data_dir);
   opts.executor.cgroups = limits.cgroups.get();
   opts.executor.cgroups_unavailable = limits.unavailable;

@@ -737,6 +737,7 @@ pipeline::EngineOptions EngineOptionsFor(const ServeOptions& options, store::Sto
   engine_options.executor.self_exe = SelfExe();
   engine_options.executor.sandbox = options.sandbox;
   engine_options.executor.images = images;
+  engine_options.executor.run_on_host = options.host_images;
   engine_options.executor.cgroups = limits.cgroups.get();
   engine_options.executor.cgroups_unavailable = limits.unavailable;
   engine_options.context_env = [&st, &clock](const std::string& ns) {

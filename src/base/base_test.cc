@@ -173,6 +173,25 @@ TEST(Fs, GlobMatchCrossesDirectoriesWithDoubleStar) {
 
 std::vector<std::string> Env() { return {"PATH=/usr/bin:/bin"}; }
 
+// --run-on-host: a glob matches the image as written or its repository
+// (tag and digest off; a registry's port is not a tag); no image at all
+// runs on the host.
+TEST(Container, RunsOnHostMatchesTheImageOrItsRepository) {
+  const std::vector<std::string> marks = {"alpine", "docker.io/library/*", "**/tools/*"};
+  EXPECT_TRUE(RunsOnHost("alpine:3.20", marks));
+  EXPECT_TRUE(RunsOnHost("alpine@sha256:abc", marks));
+  EXPECT_TRUE(RunsOnHost("docker.io/library/python:3.11-slim", marks));
+  EXPECT_TRUE(RunsOnHost("127.0.0.1:5000/tools/app:1", marks));
+  EXPECT_TRUE(RunsOnHost("127.0.0.1:5000/team/tools/app", marks));
+  EXPECT_FALSE(RunsOnHost("127.0.0.1:5000/app:1", marks));
+  EXPECT_FALSE(RunsOnHost("alpine-extra:1", marks));
+  EXPECT_FALSE(RunsOnHost("ghcr.io/library/alpine", marks));
+  EXPECT_TRUE(RunsOnHost("", {}));
+  EXPECT_FALSE(RunsOnHost("alpine", {}));
+  EXPECT_TRUE(RunsOnHost("ghcr.io/a/b/c:1@sha256:abc", {"**"}));
+  EXPECT_TRUE(RunsOnHost("hello:v1", {"**"}));
+}
+
 TEST(Process, ReportsExitCode) {
   auto p = Spawn({{"sh", "-c", "exit 7"}, Env(), "", -1, -1, -1, {}});
   ASSERT_TRUE(p) << p.error().message;

@@ -241,7 +241,10 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
   curl_slist* pin = nullptr;
-  if (!proxy.empty() && parts.scheme != "https") {
+  // With every address allowed (the CLI's own calls) the proxy may choose:
+  // plain HTTP goes through it as curl sends it.
+  const bool tunnel = !proxy.empty() && !egress.allows_all();
+  if (tunnel && parts.scheme != "https") {
     // Plain HTTP through a proxy lets the proxy choose the address; a tunnel
     // to port 80 is refused by most proxies. Refused, with the reason.
     return Fail(ErrorCode::kForbidden,
@@ -249,7 +252,7 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
                             "the address past the egress policy); use https or NO_PROXY",
                             req.method, UrlForMessage(url)));
   }
-  if (!proxy.empty()) {
+  if (tunnel) {
     // The proxy connects where this process checked, not where its own
     // resolver says (rebinding): a tunnel, pinned to the checked address.
     STRAKE_TRY_ASSIGN(target, ResolveTcp(parts.host, parts.port, &egress));
@@ -294,7 +297,7 @@ Request ProbeRequest(uint16_t port, const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& headers,
                      std::chrono::milliseconds timeout) {
   Request req;
-  req.url = fmt::format("http://127.0.0.1:{}{}", port, path.empty() ? "/" : path);
+  req.url = fmt::format("http://127.0.0.1:{}{}{}", port, StartsWith(path, "/") ? "" : "/", path);
   req.headers = headers;
   req.timeout = timeout;
   req.on_body = [](std::string_view) { return true; };
@@ -318,8 +321,9 @@ std::string ProxyFor(const std::string& url, std::optional<std::string> (*env)(c
   };
   // This machine itself never through a proxy (as Go's ProxyFromEnvironment):
   // the CLI's own server, a probe, a registry on loopback.
-  if (parts->host == "localhost" || StartsWith(parts->host, "127.") || parts->host == "[::1]" ||
-      parts->host == "::1")
+  in_addr v4{};
+  if (parts->host == "localhost" ||
+      (inet_pton(AF_INET, parts->host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127))
     return "";
   if (NoProxyMatches(first({"no_proxy", "NO_PROXY"}), parts->host)) return "";
   // curl reads http_proxy in lower case only (an upper-case HTTP_PROXY can

@@ -80,8 +80,8 @@ std::string UrlForMessage(const std::string& url);
 // variables (`https_proxy`/`HTTPS_PROXY` for https, `http_proxy` for http,
 // `all_proxy`/`ALL_PROXY` for either; `no_proxy`/`NO_PROXY`: "*" or a comma
 // list of host names, domain suffixes with or without a leading dot, and
-// addresses): "" for none, and always for loopback (localhost, 127.0.0.0/8,
-// ::1). `env` looks a variable up (getenv by default).
+// addresses): "" for none, and always for loopback (localhost,
+// 127.0.0.0/8). `env` looks a variable up (getenv by default).
 std::string ProxyFor(const std::string& url,
                      std::optional<std::string> (*env)(const char* name) = nullptr);
 

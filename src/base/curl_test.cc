@@ -128,8 +128,18 @@ TEST(Curl, ProxyForReadsTheVariablesAsCurlDoes) {
   // This machine itself: never through the proxy.
   EXPECT_EQ(ProxyFor("http://127.0.0.1:7300/api", FakeEnv), "");
   EXPECT_EQ(ProxyFor("https://localhost:5000/v2/", FakeEnv), "");
-  EXPECT_EQ(ProxyFor("http://[::1]:80/", FakeEnv), "");
+  EXPECT_EQ(ProxyFor("https://127.corp.example/v2/", FakeEnv), "socks5://p:1080");
   fake_env = nullptr;
+}
+
+// A kubelet's httpGet probe: the path as Kubernetes takes it, with or
+// without its leading slash.
+TEST(Curl, AProbesPathIsAlwaysAnAbsolutePath) {
+  EXPECT_EQ(ProbeRequest(8080, "/healthz", {}, std::chrono::seconds(1)).url,
+            "http://127.0.0.1:8080/healthz");
+  EXPECT_EQ(ProbeRequest(8080, "healthz", {}, std::chrono::seconds(1)).url,
+            "http://127.0.0.1:8080/healthz");
+  EXPECT_EQ(ProbeRequest(8080, "", {}, std::chrono::seconds(1)).url, "http://127.0.0.1:8080/");
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -56,6 +57,10 @@ class EgressPolicy {
   // the address and the setting that would allow it.
   Status CheckAddress(std::string_view host, const in_addr& addr) const;
   bool allows_file() const { return file_; }
+  // Every address (Open, or `all`).
+  bool allows_all() const {
+    return std::any_of(allowed_.begin(), allowed_.end(), [](const Cidr& c) { return c.bits == 0; });
+  }
   // What Parse would read back ("" for the default).
   std::string ToString() const;
 

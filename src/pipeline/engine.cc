@@ -585,7 +585,8 @@ Result<std::string> Engine::Submit(const model::Resource& resource,
   // same way: a run started --no-sandbox is not resumed in a sandbox.
   status["strake"]["executor"] = {{"sandbox", options_.executor.sandbox},
                                   {"cache", !options_.executor.no_cache},
-                                  {"images", options_.executor.images != nullptr}};
+                                  {"images", options_.executor.images != nullptr},
+                                  {"runOnHost", options_.executor.run_on_host}};
   // ConfigMaps and Secrets the run may read travel with it.
   Json cms = Json::object(), secrets = Json::object();
   for (const auto& [name, cm] : catalog.config_maps) cms[name] = CarriedData(cm->data);
@@ -997,8 +998,7 @@ Status Engine::CreateTaskRun(const std::shared_ptr<Job>& job) {
       MaskOutcome(*hit, SecretValues(j));  // results a step wrote, restored
       int64_t took =
           std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started).count();
-      tr.status = TaskRunFinalStatus(j, *hit, job->start_ms, took, Json::array(), IgnoredImages(),
-                                     clock_.Now());
+      tr.status = TaskRunFinalStatus(*hit, job->start_ms, took, Json::array(), clock_.Now());
       STRAKE_TRY(RecordTaskRun(*job, tr, hit->reason, hit->message));
       ::close(job->cancel_fd);
       job->cancel_fd = -1;
@@ -1303,8 +1303,7 @@ Result<controller::ReconcileResult> Engine::ReconcileTaskRun(const std::string& 
     outcome.reason = "FailureIgnored";
   }
   // The end, durably, before the PipelineRun hears of it.
-  Json status = TaskRunFinalStatus(j, outcome, job->start_ms, took, retries_status, IgnoredImages(),
-                                   clock_.Now());
+  Json status = TaskRunFinalStatus(outcome, job->start_ms, took, retries_status, clock_.Now());
   auto written =
       store_.UpdateStatus({"TaskRun", j.ns, j.name}, status, 0, outcome.reason, outcome.message);
   if (!written) return tl::unexpected(written.error().Wrap("taskrun " + j.name));

@@ -121,10 +121,6 @@ class Engine {
   // `runner`, or a TaskExecutor when null.
   Engine(store::Store& store, EngineOptions options, const Clock& clock, TaskRunner* runner);
   Status Start(std::unique_ptr<RunState> run);
-  // Which step images the runner ignores (TaskRunFinalStatus).
-  std::function<bool(const std::string&)> IgnoredImages() const {
-    return [this](const std::string& image) { return runner_.IgnoresImage(image); };
-  }
   // A stored run as the engine runs it (done when it ended), with its
   // children restored. A child PipelineRun's workspaces are `inherited`
   // from its parent's task; a run of its own binds its spec's.

@@ -224,6 +224,9 @@ class FakeTaskRunner final : public TaskRunner {
     }
     TaskRunOutcome out = script ? script(job, attempt) : Succeeded();
     if (Readable(cancel_fd, 0)) out = Cancelled(job);
+    if (ignores_images_) {
+      for (const auto& s : job.spec.steps) out.ignored_images.push_back(s.image);
+    }
     std::lock_guard<std::mutex> l(mu_);
     log_.push_back("end " + job.name);
     slot.Release();
@@ -253,7 +256,6 @@ class FakeTaskRunner final : public TaskRunner {
                       const std::string& container) const override {
     return "/logs/" + ns + "/" + taskrun + "." + container + ".log";
   }
-  bool IgnoresImage(const std::string& /*image*/) const override { return ignores_images_; }
   int KillOrphans(const std::vector<std::string>& uids) override {
     std::lock_guard<std::mutex> l(mu_);
     killed_.insert(killed_.end(), uids.begin(), uids.end());

@@ -697,7 +697,9 @@ TaskExecutor::TaskExecutor(ExecutorOptions options) : options_(std::move(options
   if (options_.sandbox) {
     bwrap_ = FindExecutable("bwrap", HostPath());
     if (bwrap_.empty()) {
-      Log(LogLevel::kWarn, "bwrap not found: steps run without a sandbox (install bubblewrap)");
+      Log(LogLevel::kWarn,
+          "bwrap not found: steps run without a sandbox, with this machine's programs, not in "
+          "their images (install bubblewrap)");
     }
   }
   if (bwrap_.empty()) sweeper_ = std::make_unique<MarkedSweeper>();
@@ -762,6 +764,10 @@ Result<TaskRunOutcome> TaskExecutor::TryCache(const TaskRunJob& job) const {
       if (!img) return out;  // no hit: the attempt fails saying why
       digests->push_back(img->digest);
     }
+    // Every step on the host: the key of a run without images.
+    if (std::all_of(digests->begin(), digests->end(),
+                    [](const std::string& d) { return d == "host"; }))
+      digests.reset();
   }
   auto key = CacheKey(job, *ksteps, *params, secret_key, digests ? &*digests : nullptr);
   if (!key) return tl::unexpected(key.error().Wrap("cache key"));
@@ -1751,6 +1757,10 @@ TaskRunOutcome TaskExecutor::Run(const TaskRunJob& job, int attempt,
     return fail("TaskRunImagePullFailed", pulled.error().message);
   }
   out.image_ids = at.image_ids();
+  for (const auto& rs : *steps) {
+    if (!rs.step.image.empty() && !out.image_ids.contains(rs.container))
+      out.ignored_images.push_back(rs.step.image);
+  }
   auto plan = at.Plan(*steps, *sidecars);
   out.logs = at.logs();
   if (!plan) return invalid(plan.error());

@@ -59,6 +59,9 @@ struct ExecutorOptions {
   // Not null: in the sandbox each step and sidecar runs in its own image
   // (base/container.h); null: on the host's root, read-only.
   ImageSource* images = nullptr;
+  // The images marked to run on the host (--run-on-host), recorded with each
+  // run so that a resumed one keeps them (the image source applies them).
+  std::vector<std::string> run_on_host;
   // Not null: a step's or sidecar's computeResources hold (base/cgroup.h);
   // null: they are reported in its log as not applied, for
   // `cgroups_unavailable`.

@@ -17,11 +17,6 @@ std::string TaskExecutorRunner::LogPath(const std::string& ns, const std::string
   return executor_.LogPath(ns, taskrun, container);
 }
 
-bool TaskExecutorRunner::IgnoresImage(const std::string& image) const {
-  return !executor_.sandboxed() || executor_.options().images == nullptr ||
-         executor_.options().images->OnHost(image);
-}
-
 int TaskExecutorRunner::KillOrphans(const std::vector<std::string>& uids) {
   return pipeline::KillOrphans(uids);
 }

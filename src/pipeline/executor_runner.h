@@ -23,9 +23,6 @@ class TaskExecutorRunner final : public TaskRunner {
   Result<TaskRunOutcome> TryCache(const TaskRunJob& job) override;
   std::string LogPath(const std::string& ns, const std::string& taskrun,
                       const std::string& container) const override;
-  // Neither the host nor the sandbox runs images, but only a run on the host
-  // has ever listed them in the status; kept so.
-  bool IgnoresImage(const std::string& image) const override;
   int KillOrphans(const std::vector<std::string>& uids) override;
 
  private:

@@ -271,10 +271,8 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
   return r;
 }
 
-Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,
-                        int64_t took_ms, const Json& retries_status,
-                        const std::function<bool(const std::string&)>& ignores_image,
-                        TimePoint now) {
+Json TaskRunFinalStatus(const TaskRunOutcome& outcome, int64_t start_ms, int64_t took_ms,
+                        const Json& retries_status, TimePoint now) {
   Json steps = Json::array();
   for (const auto& s : outcome.steps) {
     Json terminated = {{"exitCode", s.exit_code}, {"reason", s.reason}};
@@ -309,11 +307,8 @@ Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, in
   }
   if (!retries_status.empty()) status["retriesStatus"] = retries_status;
   if (!outcome.cache_key.empty()) status["cacheKey"] = outcome.cache_key;
-  Json images = Json::array();
-  for (const auto& s : job.spec.steps) {
-    if (!s.image.empty() && ignores_image(s.image)) images.push_back(s.image);
-  }
-  if (!images.empty()) status["strake"] = {{"ignoredImages", images}};
+  if (!outcome.ignored_images.empty())
+    status["strake"] = {{"ignoredImages", outcome.ignored_images}};
   return status;
 }
 

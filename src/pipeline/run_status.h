@@ -78,12 +78,9 @@ store::Resource ChildPipelineRunResource(const NewTaskRun& n, const store::Resou
                                          TimePoint now);
 
 // A TaskRun's status once it ended: its steps, results, retries, cache key,
-// and the step images it ignored (those `ignores_image` says ran on the
-// host).
-Json TaskRunFinalStatus(const TaskRunJob& job, const TaskRunOutcome& outcome, int64_t start_ms,
-                        int64_t took_ms, const Json& retries_status,
-                        const std::function<bool(const std::string&)>& ignores_image,
-                        TimePoint now);
+// and the step images it did not run in (status.strake.ignoredImages).
+Json TaskRunFinalStatus(const TaskRunOutcome& outcome, int64_t start_ms, int64_t took_ms,
+                        const Json& retries_status, TimePoint now);
 
 // One entry of status.retriesStatus: an attempt that failed.
 Json RetryStatus(const TaskRunOutcome& outcome, TimePoint attempt_start, TimePoint now);

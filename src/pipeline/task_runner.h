@@ -91,6 +91,9 @@ struct TaskRunOutcome {
   std::map<std::string, std::string> logs;  // step name -> log file
   // container -> the image it ran in, "repository@digest" (not on the host)
   std::map<std::string, std::string> image_ids;
+  // The steps' images (resolved: stepTemplate's and $(params) in place) it
+  // did not run in: their steps ran with this machine's programs.
+  std::vector<std::string> ignored_images;
   std::string cache_key;
 };
 
@@ -129,10 +132,6 @@ class TaskRunner {
   // the step starts so that `strake logs -f` can follow it.
   virtual std::string LogPath(const std::string& ns, const std::string& taskrun,
                               const std::string& container) const = 0;
-
-  // True when a step of `image` does not run in it, and the TaskRun's
-  // status should say so (status.strake.ignoredImages).
-  virtual bool IgnoresImage(const std::string& image) const = 0;
 
   // After a crash, before TaskRuns recorded as running are run again: ends
   // whatever the previous process left running for them (by TaskRun uid).

@@ -44,6 +44,13 @@ std::string MarkerOf(const std::string& attempt) { return std::string(kMarker) +
 
 }  // namespace
 
+std::string NoCommand(const model::Container& c) {
+  return fmt::format(
+      "container \"{}\" has no command: image {} runs with this machine's programs (strake "
+      "serve --no-sandbox or --run-on-host)",
+      c.name, c.image.empty() ? "(none)" : Quote(c.image));
+}
+
 AttemptImage ImageForAttempt(const AttemptPlace& place, const model::Container& c,
                              const std::vector<std::string>& pull_secrets,
                              std::function<void()> done) {
@@ -87,12 +94,7 @@ Result<runtime::BatchAttempt> ContainerAttempt(
     attempt.env = std::move(run->env);
     attempt.container = std::move(run->spec);
   } else {
-    if (c.command.empty() && c.args.empty()) {
-      return Failf(
-          "container \"{}\" has no command: image {} runs with this machine's programs (strake "
-          "serve --no-sandbox or --run-on-host)",
-          c.name, Quote(c.image));
-    }
+    if (c.command.empty() && c.args.empty()) return Fail(NoCommand(c));
     attempt.argv = c.command;
     attempt.argv.insert(attempt.argv.end(), c.args.begin(), c.args.end());
     const char* path = std::getenv("PATH");
@@ -264,6 +266,13 @@ Result<controller::ReconcileResult> JobReconciler::Reconcile(const std::string& 
   if (!env) {
     status["conditions"] = Condition("Failed", "ConfigError", env.error().message, now);
     STRAKE_TRY(write("ConfigError", env.error().message));
+    return result;
+  }
+  // On the host with nothing to run: no attempt would do better.
+  if (!img.image && c.command.empty() && c.args.empty()) {
+    std::string none = NoCommand(c);
+    status["conditions"] = Condition("Failed", "ConfigError", none, now);
+    STRAKE_TRY(write("ConfigError", none));
     return result;
   }
   std::string marker = fmt::format("{}/{}/{}/{}", ns, name, got->uid, failed);

@@ -1,8 +1,11 @@
 // JobReconciler: batch/v1 Jobs on the local target, as Kubernetes' Job
 // controller keeps them. A Job's first container runs as a process of the
-// runtime's BatchRunner (runtime/batch.h: this machine's programs: command
-// and args, env with ConfigMap and Secret keys resolved, workingDir or the
-// server's directory), its output appended to DATA_DIR/logs/jobs/NS/NAME.log,
+// runtime's BatchRunner (runtime/batch.h): in its image (Kubernetes' rules
+// for command and args), or, when its image is marked to run on the host or
+// it names none, with this machine's programs (command and args; one with
+// neither fails as a ConfigError); env with ConfigMap and Secret keys
+// resolved, workingDir or the server's directory; its output appended to
+// DATA_DIR/logs/jobs/NS/NAME.log,
 // masked with every Secret of its namespace (its env may hold any of them).
 // A failed attempt is retried until spec.backoffLimit; activeDeadlineSeconds
 // ends it. Status as Kubernetes writes it: active, succeeded, failed,
@@ -53,7 +56,11 @@ struct AttemptPlace {
   const Cgroups* cgroups = nullptr;
 };
 
-// The image container `c` runs in: none (not in images: `image` unset),
+// Why container `c`, on the host (no image, or one marked to run there),
+// cannot run: it has neither command nor args.
+std::string NoCommand(const model::Container& c);
+
+// The image container `c` runs in: none (on the host: `image` unset),
 // the image, or why it cannot start yet — `reason` ContainerCreating while
 // it is pulled (`done` is then called when the pull ends) or ErrImagePull,
 // with `message`, as Kubernetes says it of a waiting container.

@@ -293,11 +293,7 @@ Result<controller::ReconcileResult> PodReconciler::Start(Pass& p) {
     return result;
   }
   if (!img.image && p.c.command.empty() && p.c.args.empty()) {
-    STRAKE_TRY(cannot_start("CreateContainerError",
-                            fmt::format("container \"{}\" has no command: image {} runs "
-                                        "with this machine's programs (strake serve "
-                                        "--no-sandbox or --run-on-host)",
-                                        p.c.name, Quote(p.c.image))));
+    STRAKE_TRY(cannot_start("CreateContainerError", NoCommand(p.c)));
     return result;
   }
   const Json meta = p.got.object.value("metadata", Json::object());

@@ -1,6 +1,7 @@
 // PodReconciler: v1 Pods on the local target, as the kubelet keeps them. A
 // Pod's first container runs as a process of the runtime's BatchRunner
-// (runtime/batch.h: this machine's programs, as a Job's do; its output
+// (runtime/batch.h: in its image or with this machine's programs, as a
+// Job's does; its output
 // appended to DATA_DIR/logs/pods/NS/NAME.log, masked with every Secret of
 // its namespace) and is started again by the Pod's restartPolicy: Always
 // (the default) after any exit, OnFailure after a failure, Never not at all,
@@ -12,9 +13,9 @@
 // health Argo CD gives that status is gitops/health.h's.
 //
 // What cannot run says why in the container's waiting state: a container
-// with no command (CreateContainerError: the local target runs programs,
-// not images), an env entry whose ConfigMap or Secret key is missing
-// (CreateContainerConfigError, tried again every 10 s).
+// on the host with no command (CreateContainerError), an image being pulled
+// (ContainerCreating) or that cannot be (ErrImagePull), an env entry whose ConfigMap or Secret key
+// is missing (CreateContainerConfigError, tried again every 10 s).
 //
 // Kubernetes refuses a change to a running Pod's spec; strake recreates the
 // Pod instead (its process stopped, the new spec started, restartCount 0;
