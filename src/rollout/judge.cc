@@ -416,15 +416,6 @@ std::vector<double> MidRanks(const std::vector<double>& v) {
   return ranks;
 }
 
-double PercentileR7(std::vector<double> v, double p) {
-  if (v.empty()) return kNaN;
-  std::sort(v.begin(), v.end());
-  double h = (static_cast<double>(v.size()) - 1) * p / 100;
-  auto lo = static_cast<size_t>(std::floor(h));
-  size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
 Result<double> ShiftStatistic(std::vector<double> x, std::vector<double> y, double d, double zq) {
   std::sort(x.begin(), x.end());
   std::sort(y.begin(), y.end());

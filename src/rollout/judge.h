@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/stats.h"
 
 namespace strake::rollout::judge {
 
@@ -54,8 +55,7 @@ double NormalQuantile(double p);
 double NormalCdf(double z);
 // 1-based ranks, ties given their average (R's rank, commons-math AVERAGE).
 std::vector<double> MidRanks(const std::vector<double>& v);
-// Percentile by R's type 7 (NumPy's "linear"), p in [0, 100]; NaN if empty.
-double PercentileR7(std::vector<double> v, double p);
+// PercentileR7: base/stats.h.
 
 // The two-sample Mann-Whitney (Wilcoxon rank-sum) test of x against y.
 struct MannWhitney {

@@ -1,0 +1,311 @@
+#include "insight/dora.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "base/stats.h"
+#include "base/strings.h"
+#include "base/tz.h"
+
+namespace strake::insight {
+
+namespace {
+
+constexpr int64_t kMillisPerDay = kSecondsPerDay * 1000;
+
+struct TierInfo {
+  Tier tier;
+  std::string_view name;
+};
+constexpr std::array<TierInfo, 5> kTiers = {{{Tier::kProduction, "production"},
+                                             {Tier::kStaging, "staging"},
+                                             {Tier::kTesting, "testing"},
+                                             {Tier::kDevelopment, "development"},
+                                             {Tier::kOther, "other"}}};
+
+struct MetricInfo {
+  Metric metric;
+  std::string_view name;
+};
+constexpr std::array<MetricInfo, 5> kMetrics = {
+    {{Metric::kDeploymentFrequency, "deployment_frequency"},
+     {Metric::kLeadTimeForChanges, "lead_time_for_changes"},
+     {Metric::kTimeToRestoreService, "time_to_restore_service"},
+     {Metric::kChangeFailureRate, "change_failure_rate"},
+     {Metric::kDeploymentReworkRate, "deployment_rework_rate"}}};
+
+// "YYYY-MM-DD" as days since 1970-01-01.
+std::optional<int64_t> ParseDay(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+  }
+  int year = std::stoi(std::string(s.substr(0, 4)));
+  auto month = static_cast<unsigned>(std::stoi(std::string(s.substr(5, 2))));
+  auto day = static_cast<unsigned>(std::stoi(std::string(s.substr(8, 2))));
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return std::nullopt;
+  return DaysFromCivil(year, month, day);
+}
+
+std::string FormatDay(int64_t days) {
+  CivilDate d = CivilFromDays(days);
+  return fmt::format("{:04}-{:02}-{:02}", d.year, d.month, d.day);
+}
+
+int64_t MonthIndex(int64_t days) {
+  CivilDate d = CivilFromDays(days);
+  return int64_t{d.year} * 12 + (d.month - 1);
+}
+
+// The one value a single-valued parameter was given; an error when given
+// twice.
+Result<std::optional<std::string>> Single(
+    const std::map<std::string, std::vector<std::string>>& params, const std::string& name) {
+  auto it = params.find(name);
+  if (it == params.end() || it->second.empty()) return std::optional<std::string>();
+  if (it->second.size() > 1) return Failf(ErrorCode::kInvalid, "{} is given more than once", name);
+  return std::optional<std::string>(it->second.front());
+}
+
+Result<std::optional<int64_t>> DateParam(
+    const std::map<std::string, std::vector<std::string>>& params, const std::string& name) {
+  STRAKE_TRY_ASSIGN(text, Single(params, name));
+  if (!text) return std::optional<int64_t>();
+  auto day = ParseDay(*text);
+  if (!day) {
+    return Failf(ErrorCode::kInvalid, "{} {}: want an ISO 8601 date such as 2021-03-01", name,
+                 Quote(*text));
+  }
+  return std::optional<int64_t>(*day);
+}
+
+Result<std::vector<Tier>> TiersParam(
+    const std::map<std::string, std::vector<std::string>>& params) {
+  std::vector<Tier> tiers;
+  for (const char* name : {"environment_tiers", "environment_tiers[]"}) {
+    auto it = params.find(name);
+    if (it == params.end()) continue;
+    for (const auto& v : it->second) {
+      auto tier = TierFromName(v);
+      if (!tier) {
+        return Fail(ErrorCode::kInvalid,
+                    "The environment tiers must be from production, staging, testing, "
+                    "development, other.");
+      }
+      if (std::find(tiers.begin(), tiers.end(), *tier) == tiers.end()) tiers.push_back(*tier);
+    }
+  }
+  if (tiers.empty()) tiers.push_back(Tier::kProduction);
+  return tiers;
+}
+
+// The buckets of a query, each with its date and the days of the range it
+// holds.
+struct Frame {
+  std::vector<Bucket> buckets;
+  std::vector<int64_t> days;
+};
+
+Frame MakeFrame(const Query& q) {
+  Frame f;
+  switch (q.interval) {
+    case Interval::kAll:
+      f.buckets.emplace_back();
+      f.days.push_back(q.end_day - q.start_day + 1);
+      break;
+    case Interval::kDaily:
+      for (int64_t d = q.start_day; d <= q.end_day; ++d) {
+        f.buckets.push_back(Bucket{FormatDay(d), std::nullopt, std::nullopt, {}});
+        f.days.push_back(1);
+      }
+      break;
+    case Interval::kMonthly:
+      for (int64_t d = q.start_day; d <= q.end_day;) {
+        CivilDate c = CivilFromDays(d);
+        int64_t last = DaysFromCivil(c.year, c.month, DaysInMonth(c.year, c.month));
+        int64_t end = std::min(last, q.end_day);
+        f.buckets.push_back(
+            Bucket{fmt::format("{:04}-{:02}-01", c.year, c.month), std::nullopt, std::nullopt, {}});
+        f.days.push_back(end - d + 1);
+        d = end + 1;
+      }
+      break;
+  }
+  return f;
+}
+
+// The bucket of an instant, if the range holds it.
+std::optional<size_t> BucketOf(const Query& q, int64_t ms) {
+  int64_t day = FloorDiv(ms, kMillisPerDay);
+  if (day < q.start_day || day > q.end_day) return std::nullopt;
+  switch (q.interval) {
+    case Interval::kAll:
+      return 0;
+    case Interval::kDaily:
+      return static_cast<size_t>(day - q.start_day);
+    case Interval::kMonthly:
+      return static_cast<size_t>(MonthIndex(day) - MonthIndex(q.start_day));
+  }
+  return std::nullopt;
+}
+
+void AddSamples(const Query& q, const std::vector<Deployment>& deployments, Frame& f) {
+  for (size_t i = 0; i < deployments.size(); ++i) {
+    const Deployment& d = deployments[i];
+    if (std::find(q.tiers.begin(), q.tiers.end(), d.tier) == q.tiers.end()) continue;
+    if (q.metric == Metric::kTimeToRestoreService) {
+      if (!d.failed_ms || !d.restored_ms || *d.restored_ms < *d.failed_ms) continue;
+      if (auto b = BucketOf(q, *d.restored_ms)) {
+        double seconds = static_cast<double>(*d.restored_ms - *d.failed_ms) / 1000;
+        f.buckets[*b].samples.push_back({i, std::nullopt, seconds, true, d.unplanned});
+      }
+      continue;
+    }
+    auto b = BucketOf(q, d.finished_ms);
+    if (!b) continue;
+    if (q.metric != Metric::kLeadTimeForChanges) {
+      f.buckets[*b].samples.push_back(
+          {i, std::nullopt, std::nullopt, d.failed_ms.has_value(), d.unplanned});
+      continue;
+    }
+    for (size_t c = 0; c < d.changes.size(); ++c) {
+      // A commit dated at or after its deployment says nothing of lead time
+      // (a clock skewed, a rebase): left out, as Four Keys leaves it.
+      if (d.changes[c].committed_ms >= d.finished_ms) continue;
+      double seconds = static_cast<double>(d.finished_ms - d.changes[c].committed_ms) / 1000;
+      f.buckets[*b].samples.push_back({i, c, seconds, d.failed_ms.has_value(), d.unplanned});
+    }
+  }
+}
+
+void Evaluate(Metric metric, int64_t days, Bucket& b) {
+  const auto n = static_cast<double>(b.samples.size());
+  switch (metric) {
+    case Metric::kDeploymentFrequency:
+      b.value = n / static_cast<double>(days);
+      return;
+    case Metric::kLeadTimeForChanges:
+    case Metric::kTimeToRestoreService: {
+      if (b.samples.empty()) return;
+      std::vector<double> v;
+      v.reserve(b.samples.size());
+      for (const auto& s : b.samples) v.push_back(*s.seconds);
+      b.value = PercentileR7(v, 50);
+      b.p90 = PercentileR7(std::move(v), 90);
+      return;
+    }
+    case Metric::kChangeFailureRate:
+    case Metric::kDeploymentReworkRate: {
+      if (b.samples.empty()) return;
+      auto counted = std::count_if(b.samples.begin(), b.samples.end(), [&](const Sample& s) {
+        return metric == Metric::kChangeFailureRate ? s.failed : s.unplanned;
+      });
+      b.value = static_cast<double>(counted) / n;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view TierName(Tier tier) {
+  for (const auto& t : kTiers) {
+    if (t.tier == tier) return t.name;
+  }
+  return "other";
+}
+
+std::optional<Tier> TierFromName(std::string_view name) {
+  for (const auto& t : kTiers) {
+    if (t.name == name) return t.tier;
+  }
+  return std::nullopt;
+}
+
+Tier GuessTier(std::string_view environment) {
+  // GitLab's order: the first tier one of whose words occurs wins.
+  struct Guess {
+    Tier tier;
+    std::vector<std::string_view> words;
+  };
+  static const std::vector<Guess> kGuesses = {
+      {Tier::kDevelopment, {"dev", "review", "trunk"}},
+      {Tier::kTesting, {"test", "tst", "int", "acpt", "accept", "qa", "qc", "control", "quality"}},
+      {Tier::kStaging, {"stg", "stag", "model", "modl", "pre", "demo", "non"}},
+      {Tier::kProduction, {"prd", "prod", "live"}},
+  };
+  const std::string name = ToLower(environment);
+  for (const auto& g : kGuesses) {
+    for (auto w : g.words) {
+      if (name.find(w) != std::string::npos) return g.tier;
+    }
+  }
+  return Tier::kOther;
+}
+
+std::string_view MetricName(Metric metric) {
+  for (const auto& m : kMetrics) {
+    if (m.metric == metric) return m.name;
+  }
+  return "";
+}
+
+Result<Query> ParseQuery(const std::map<std::string, std::vector<std::string>>& params,
+                         int64_t today) {
+  static const std::vector<std::string_view> kKnown = {
+      "metric", "start_date", "end_date", "interval", "environment_tiers", "environment_tiers[]"};
+  for (const auto& [name, values] : params) {
+    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end()) {
+      return Failf(ErrorCode::kInvalid,
+                   "unknown parameter {} (metric, start_date, end_date, interval, "
+                   "environment_tiers)",
+                   Quote(name));
+    }
+  }
+  Query q;
+  STRAKE_TRY_ASSIGN(metric, Single(params, "metric"));
+  if (!metric) return Fail(ErrorCode::kInvalid, "metric is missing");
+  std::string m =
+      *metric == "failed_deployment_recovery_time" ? "time_to_restore_service" : *metric;
+  auto known = std::find_if(kMetrics.begin(), kMetrics.end(),
+                            [&](const MetricInfo& i) { return i.name == m; });
+  if (known == kMetrics.end()) {
+    return Fail(ErrorCode::kInvalid,
+                "The metric must be one of deployment_frequency,lead_time_for_changes,"
+                "time_to_restore_service,change_failure_rate,deployment_rework_rate.");
+  }
+  q.metric = known->metric;
+  STRAKE_TRY_ASSIGN(interval, Single(params, "interval"));
+  if (interval) {
+    if (*interval == "all") {
+      q.interval = Interval::kAll;
+    } else if (*interval == "monthly") {
+      q.interval = Interval::kMonthly;
+    } else if (*interval != "daily") {
+      return Fail(ErrorCode::kInvalid, "The interval must be one of all,monthly,daily.");
+    }
+  }
+  STRAKE_TRY_ASSIGN(end, DateParam(params, "end_date"));
+  STRAKE_TRY_ASSIGN(start, DateParam(params, "start_date"));
+  q.end_day = end.value_or(today);
+  q.start_day = start.value_or(q.end_day - 90);
+  if (q.start_day > q.end_day)
+    return Fail(ErrorCode::kInvalid, "The start date must not be later than the end date.");
+  if (q.end_day - q.start_day > kMaxRangeDays)
+    return Failf(ErrorCode::kInvalid, "Date range must be shorter than {} days.", kMaxRangeDays);
+  STRAKE_TRY_ASSIGN(tiers, TiersParam(params));
+  q.tiers = std::move(tiers);
+  return q;
+}
+
+std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments) {
+  Frame f = MakeFrame(query);
+  AddSamples(query, deployments, f);
+  for (size_t i = 0; i < f.buckets.size(); ++i) Evaluate(query.metric, f.days[i], f.buckets[i]);
+  return std::move(f.buckets);
+}
+
+}  // namespace strake::insight
