@@ -334,6 +334,53 @@ spec:
   EXPECT_EQ(Strake({"run", "--resume", "crashy"}).exit_code, 0);
 }
 
+// A run started with images marked to run on the host keeps the marks when
+// resumed without them (`strake cancel` resumes an orphaned run with no
+// flags): the rest of the run pulls nothing (this test's registry does not
+// exist).
+TEST_F(E2E, AResumedRunKeepsItsImagesMarkedToRunOnTheHost) {
+  if (!PathExists("/usr/bin/bwrap")) GTEST_SKIP() << "bubblewrap is not installed";
+  run_on_host_.clear();
+  auto f = File("marked.yaml", R"Y(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: marked}
+spec:
+  workspaces: [{name: ws, persistentVolumeClaim: {claimName: marked-data}}]
+  pipelineSpec:
+    workspaces: [{name: ws}]
+    tasks:
+      - name: first
+        workspaces: [{name: w, workspace: ws}]
+        taskSpec:
+          workspaces: [{name: w}]
+          steps:
+            - image: registry.invalid/tools/sh:1
+              script: |
+                #!/bin/sh
+                if [ -e $(workspaces.w.path)/ran ]; then exit 0; fi
+                touch $(workspaces.w.path)/ran
+                sleep 120
+      - name: second
+        runAfter: [first]
+        taskSpec:
+          steps: [{image: "registry.invalid/tools/sh:1", script: "echo second"}]
+)Y");
+  int pid = StartStrake({"run", "-f", f, "--run-on-host", "registry.invalid/**"});
+  const std::string ran = data_ + "/volumes/default/marked-data/ran";
+  ASSERT_TRUE(WaitFor([&] { return PathExists(ran); }, std::chrono::seconds(20)))
+      << ReadFile(dir_ + "/.bg").value_or("");
+  ::kill(pid, SIGKILL);
+  ReapWithin(pid, std::chrono::seconds(5));
+  Ran r = Strake({"run", "--resume", "marked", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json pr = Json::parse(r.out, nullptr, false);
+  EXPECT_EQ(Reason(pr), "Succeeded") << r.out;
+  for (const auto& tr : TaskRuns()) {
+    EXPECT_EQ(tr["status"]["strake"]["ignoredImages"], Json::array({"registry.invalid/tools/sh:1"}))
+        << tr["status"].dump(2);
+  }
+}
+
 TEST_F(E2E, BadInputIsAClearErrorAndNothingRuns) {
   auto pipeline = File("pipeline.yaml", R"Y(apiVersion: tekton.dev/v1
 kind: Pipeline
