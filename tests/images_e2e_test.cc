@@ -819,6 +819,29 @@ spec:
   EXPECT_TRUE(ListDir(data_ + "/images/roots").empty());
 }
 
+// `strake image gc` keeps what a stopped server's revisions are pinned to:
+// a server stopped with its workloads starts them again on those bytes.
+TEST_F(ImageWorkloads, CollectionKeepsTheImageAStoppedServersRevisionIsPinnedTo) {
+  serve_args_ = {"--stop-workloads"};
+  StartServer();
+  const std::string base = File("base.tar.gz", Tar(BusyboxLayer(), "gzip"));
+  PushWeb("v1", base);
+  ASSERT_EQ(ApplyWeb("v1", 1).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return ReadyWebReplicas() == 1; }, std::chrono::seconds(30)));
+  StopServer(SIGTERM);
+  Ran pulled = Strake({"image", "pull", registry_.host() + "/tools/web:v1"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  ASSERT_EQ(ListDir(data_ + "/images/roots").size(), 1u);
+  Ran gc = Strake({"image", "gc", "--max-size", "1"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.err;
+  EXPECT_EQ(ListDir(data_ + "/images/roots").size(), 1u) << gc.out;
+  // With no pin left, the same collection takes it.
+  ASSERT_TRUE(WriteFile(data_ + "/runtime/image-pins.json", "{}"));
+  gc = Strake({"image", "gc", "--max-size", "1"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.err;
+  EXPECT_TRUE(ListDir(data_ + "/images/roots").empty()) << gc.out;
+}
+
 // A server with --image-store-max-size collects its store itself: an
 // image nothing of it uses (pulled by another process) goes, the image its
 // Deployment's revision is pinned to and runs on stays.

@@ -1,5 +1,7 @@
 #include "app/image_source.h"
 
+#include <nlohmann/json.hpp>
+
 #include "base/fs.h"
 #include "base/sha256.h"
 
@@ -217,6 +219,22 @@ Result<images::ImageStore::Collected> StoreImageSource::Collect(int64_t max_byte
 }
 
 std::string ImagesDir(const std::string& data_dir) { return PathJoin(data_dir, "images"); }
+
+std::string ImagePinsPath(const std::string& data_dir) {
+  return PathJoin(data_dir, "runtime/image-pins.json");
+}
+
+std::vector<std::string> PinnedImages(const std::string& data_dir) {
+  std::vector<std::string> out;
+  auto text = ReadFile(ImagePinsPath(data_dir), 16 << 20);
+  if (!text) return out;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const auto& [key, ref] : j.items()) {
+    if (ref.is_string()) out.push_back(ref.get<std::string>());
+  }
+  return out;
+}
 
 Result<std::unique_ptr<StoreImageSource>> OpenImageSource(
     bool wanted, const std::string& data_dir, EgressPolicy egress,

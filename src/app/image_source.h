@@ -86,6 +86,10 @@ class StoreImageSource final : public pipeline::ImageSource, public ContainerIma
 
 // The image store of a data directory.
 std::string ImagesDir(const std::string& data_dir);
+// Where `strake serve` keeps what each revision's replicas run on
+// (targets/local.h UseImages), and those references ("repo@digest").
+std::string ImagePinsPath(const std::string& data_dir);
+std::vector<std::string> PinnedImages(const std::string& data_dir);
 
 // The image source of `strake run` and `strake serve`, opened; null when
 // nothing runs in its image (`wanted` false: no sandbox). `host_images`:

@@ -197,7 +197,16 @@ int RunCommands::CollectImages() {
   }
   images::ImageStore store(ImagesDir(ctx_.data_dir));
   if (auto opened = store.Open(); !opened) return cli::Die(opened.error().message);
-  auto c = store.Collect(max, {});
+  // What `strake serve` pinned its revisions to stays, though no replica
+  // runs on it now (a server stopped with its workloads starts them again
+  // on the same bytes).
+  std::set<std::string> pinned;
+  for (const auto& ref : PinnedImages(ctx_.data_dir)) {
+    auto parsed = images::ParseReference(ref);
+    auto found = parsed ? store.Find(*parsed) : Result<std::optional<images::Image>>();
+    if (found && *found) pinned.insert((*found)->root);
+  }
+  auto c = store.Collect(max, pinned);
   if (!c) return cli::Die(c.error().message);
   fmt::print(
       "removed {} references, {} manifests, {} roots, {} layers\nsize: {} bytes, was {} bytes\n",

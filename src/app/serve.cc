@@ -611,7 +611,7 @@ struct ImageWakes {
     if (!images) return;
     target.UseImages(
         images, [&ctls](const std::string& group) { ctls.ReplicasChanged(group); },
-        PathJoin(data_dir, "runtime/image-pins.json"));
+        ImagePinsPath(data_dir));
   }
   ~ImageWakes() { Stop(); }  // an early return (the port taken) too
   ImageWakes(const ImageWakes&) = delete;

@@ -316,7 +316,17 @@ Result<std::optional<Image>> ImageStore::Find(const Reference& ref,
 Result<std::optional<Image>> ImageStore::FindLocked(const Reference& ref,
                                                     const Platform& platform) const {
   const std::string path = RefPath(ref, platform);
-  if (!PathExists(path)) return std::optional<Image>();
+  if (!PathExists(path)) {
+    if (ref.digest.empty()) return std::optional<Image>();
+    // Named by its manifest's digest: these bytes, whichever reference
+    // (a tag, another repository) brought them here.
+    STRAKE_TRY_ASSIGN(img, FromRecord(Hex(ref.digest)));
+    if (img) {
+      img->reference = ref.String();
+      Given(img->root);
+    }
+    return img;
+  }
   STRAKE_TRY_ASSIGN(text, ReadFile(path, 1 << 20));
   json j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("digest")) return Failf("{}: not a reference record", path);

@@ -137,7 +137,15 @@ TEST_F(Pulls, PullsUnpacksAndReusesAnImage) {
   EXPECT_TRUE(always->fetched);
   EXPECT_EQ(always->downloaded, 0);
   EXPECT_EQ(always->root, img->root);
-  // By digest: the same root.
+  // By digest, found here with no registry asked (whichever reference
+  // pulled those bytes): the same root; an unknown digest is not here.
+  auto here = store_->Find(Ref("other/name@" + digest));
+  ASSERT_TRUE(here && *here) << (here ? "not found" : here.error().message);
+  EXPECT_EQ((*here)->root, img->root);
+  auto absent = store_->Find(Ref("team/tool@sha256:" + std::string(64, '0')));
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->has_value());
+  // Pulled by digest: the same root.
   auto pinned = store_->Pull(Ref("team/tool@" + digest), options_);
   ASSERT_TRUE(pinned) << pinned.error().message;
   EXPECT_EQ(pinned->root, img->root);
