@@ -102,34 +102,39 @@ Result<std::vector<Tier>> TiersParam(
   return tiers;
 }
 
-// The buckets of a query, each with its date and the days of the range it
-// holds.
+// What a bucket's value is computed from.
+struct Tally {
+  int64_t days = 0;  // of the range in the bucket
+  int64_t deployments = 0, failed = 0, unplanned = 0;
+  std::vector<double> seconds;  // lead times or recovery times
+};
+
+// The buckets of a query, each with its date, and their tallies.
 struct Frame {
   std::vector<Bucket> buckets;
-  std::vector<int64_t> days;
+  std::vector<Tally> tallies;
+  bool explain = false;
 };
 
 Frame MakeFrame(const Query& q) {
   Frame f;
+  auto add = [&f](std::optional<std::string> date, int64_t days) {
+    f.buckets.push_back(Bucket{std::move(date), std::nullopt, std::nullopt, {}});
+    f.tallies.emplace_back().days = days;
+  };
   switch (q.interval) {
     case Interval::kAll:
-      f.buckets.emplace_back();
-      f.days.push_back(q.end_day - q.start_day + 1);
+      add(std::nullopt, q.end_day - q.start_day + 1);
       break;
     case Interval::kDaily:
-      for (int64_t d = q.start_day; d <= q.end_day; ++d) {
-        f.buckets.push_back(Bucket{FormatDay(d), std::nullopt, std::nullopt, {}});
-        f.days.push_back(1);
-      }
+      for (int64_t d = q.start_day; d <= q.end_day; ++d) add(FormatDay(d), 1);
       break;
     case Interval::kMonthly:
       for (int64_t d = q.start_day; d <= q.end_day;) {
         CivilDate c = CivilFromDays(d);
         int64_t last = DaysFromCivil(c.year, c.month, DaysInMonth(c.year, c.month));
         int64_t end = std::min(last, q.end_day);
-        f.buckets.push_back(
-            Bucket{fmt::format("{:04}-{:02}-01", c.year, c.month), std::nullopt, std::nullopt, {}});
-        f.days.push_back(end - d + 1);
+        add(fmt::format("{:04}-{:02}-01", c.year, c.month), end - d + 1);
         d = end + 1;
       }
       break;
@@ -152,6 +157,18 @@ std::optional<size_t> BucketOf(const Query& q, int64_t ms) {
   return std::nullopt;
 }
 
+void Count(Frame& f, size_t b, const Sample& s) {
+  Tally& t = f.tallies[b];
+  if (s.seconds) {
+    t.seconds.push_back(*s.seconds);
+  } else {
+    ++t.deployments;
+    t.failed += s.failed ? 1 : 0;
+    t.unplanned += s.unplanned ? 1 : 0;
+  }
+  if (f.explain) f.buckets[b].samples.push_back(s);
+}
+
 void AddSamples(const Query& q, const std::vector<Deployment>& deployments, Frame& f) {
   for (size_t i = 0; i < deployments.size(); ++i) {
     const Deployment& d = deployments[i];
@@ -160,15 +177,14 @@ void AddSamples(const Query& q, const std::vector<Deployment>& deployments, Fram
       if (!d.failed_ms || !d.restored_ms || *d.restored_ms < *d.failed_ms) continue;
       if (auto b = BucketOf(q, *d.restored_ms)) {
         double seconds = static_cast<double>(*d.restored_ms - *d.failed_ms) / 1000;
-        f.buckets[*b].samples.push_back({i, std::nullopt, seconds, true, d.unplanned});
+        Count(f, *b, {i, std::nullopt, seconds, true, d.unplanned});
       }
       continue;
     }
     auto b = BucketOf(q, d.finished_ms);
     if (!b) continue;
     if (q.metric != Metric::kLeadTimeForChanges) {
-      f.buckets[*b].samples.push_back(
-          {i, std::nullopt, std::nullopt, d.failed_ms.has_value(), d.unplanned});
+      Count(f, *b, {i, std::nullopt, std::nullopt, d.failed_ms.has_value(), d.unplanned});
       continue;
     }
     for (size_t c = 0; c < d.changes.size(); ++c) {
@@ -176,36 +192,28 @@ void AddSamples(const Query& q, const std::vector<Deployment>& deployments, Fram
       // (a clock skewed, a rebase): left out, as Four Keys leaves it.
       if (d.changes[c].committed_ms >= d.finished_ms) continue;
       double seconds = static_cast<double>(d.finished_ms - d.changes[c].committed_ms) / 1000;
-      f.buckets[*b].samples.push_back({i, c, seconds, d.failed_ms.has_value(), d.unplanned});
+      Count(f, *b, {i, c, seconds, d.failed_ms.has_value(), d.unplanned});
     }
   }
 }
 
-void Evaluate(Metric metric, int64_t days, Bucket& b) {
-  const auto n = static_cast<double>(b.samples.size());
+void Evaluate(Metric metric, Tally& t, Bucket& b) {
   switch (metric) {
     case Metric::kDeploymentFrequency:
-      b.value = n / static_cast<double>(days);
+      b.value = static_cast<double>(t.deployments) / static_cast<double>(t.days);
       return;
     case Metric::kLeadTimeForChanges:
-    case Metric::kTimeToRestoreService: {
-      if (b.samples.empty()) return;
-      std::vector<double> v;
-      v.reserve(b.samples.size());
-      for (const auto& s : b.samples) v.push_back(*s.seconds);
-      b.value = PercentileR7(v, 50);
-      b.p90 = PercentileR7(std::move(v), 90);
+    case Metric::kTimeToRestoreService:
+      if (t.seconds.empty()) return;
+      b.p90 = PercentileR7(t.seconds, 90);
+      b.value = PercentileR7(std::move(t.seconds), 50);
       return;
-    }
     case Metric::kChangeFailureRate:
-    case Metric::kDeploymentReworkRate: {
-      if (b.samples.empty()) return;
-      auto counted = std::count_if(b.samples.begin(), b.samples.end(), [&](const Sample& s) {
-        return metric == Metric::kChangeFailureRate ? s.failed : s.unplanned;
-      });
-      b.value = static_cast<double>(counted) / n;
+    case Metric::kDeploymentReworkRate:
+      if (t.deployments == 0) return;
+      b.value = static_cast<double>(metric == Metric::kChangeFailureRate ? t.failed : t.unplanned) /
+                static_cast<double>(t.deployments);
       return;
-    }
   }
 }
 
@@ -301,10 +309,12 @@ Result<Query> ParseQuery(const std::map<std::string, std::vector<std::string>>& 
   return q;
 }
 
-std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments) {
+std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments,
+                            bool explain) {
   Frame f = MakeFrame(query);
+  f.explain = explain;
   AddSamples(query, deployments, f);
-  for (size_t i = 0; i < f.buckets.size(); ++i) Evaluate(query.metric, f.days[i], f.buckets[i]);
+  for (size_t i = 0; i < f.buckets.size(); ++i) Evaluate(query.metric, f.tallies[i], f.buckets[i]);
   return std::move(f.buckets);
 }
 

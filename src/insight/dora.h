@@ -123,14 +123,15 @@ struct Bucket {
   // null without values. change_failure_rate, deployment_rework_rate: a
   // fraction of the bucket's deployments, null without deployments.
   std::optional<double> value;
-  std::optional<double> p90;  // the durations' 90th percentile
-  std::vector<Sample> samples;
+  std::optional<double> p90;    // the durations' 90th percentile
+  std::vector<Sample> samples;  // with `explain` only
 };
 
 // The answer: one bucket per day or month of the range (all: one), in date
 // order. Deployments count by the day they finished, recoveries by the
 // day service was restored; a deployment whose tier is not asked for
-// counts nowhere.
-std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments);
+// counts nowhere. With `explain`, each bucket lists its samples.
+std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments,
+                            bool explain = false);
 
 }  // namespace strake::insight

@@ -34,6 +34,18 @@ Query Ask(Metric metric, int64_t start, int64_t end, Interval interval) {
   return q;
 }
 
+std::vector<Bucket> Explain(const Query& q, const std::vector<Deployment>& ds) {
+  auto explained = Compute(q, ds, true);
+  auto plain = Compute(q, ds);
+  EXPECT_EQ(plain.size(), explained.size());
+  for (size_t i = 0; i < plain.size() && i < explained.size(); ++i) {
+    EXPECT_TRUE(plain[i].samples.empty());  // listed only when asked
+    EXPECT_EQ(plain[i].value, explained[i].value);
+    EXPECT_EQ(plain[i].p90, explained[i].p90);
+  }
+  return explained;
+}
+
 std::vector<std::optional<double>> Values(const std::vector<Bucket>& buckets) {
   std::vector<std::optional<double>> out;
   for (const auto& b : buckets) out.push_back(b.value);
@@ -128,13 +140,13 @@ TEST(DoraCompute, DeploymentFrequencyIsPerDayOfTheRange) {
   Deployment staging = Prod(At(2022, 1, 16));
   staging.tier = Tier::kStaging;
   ds.push_back(staging);
-  auto daily = Compute(
+  auto daily = Explain(
       Ask(Metric::kDeploymentFrequency, Day(2022, 1, 15), Day(2022, 1, 17), Interval::kDaily), ds);
   ASSERT_EQ(daily.size(), 3u);
   EXPECT_EQ(daily[0].date, "2022-01-15");
   EXPECT_EQ(Values(daily), (std::vector<std::optional<double>>{2.0, 0.0, 0.0}));
   EXPECT_EQ(daily[0].samples.size(), 2u);
-  auto monthly = Compute(
+  auto monthly = Explain(
       Ask(Metric::kDeploymentFrequency, Day(2022, 1, 15), Day(2022, 2, 28), Interval::kMonthly),
       ds);
   ASSERT_EQ(monthly.size(), 2u);
@@ -142,7 +154,7 @@ TEST(DoraCompute, DeploymentFrequencyIsPerDayOfTheRange) {
   EXPECT_EQ(monthly[1].date, "2022-02-01");
   EXPECT_DOUBLE_EQ(*monthly[0].value, 3.0 / 17);
   EXPECT_DOUBLE_EQ(*monthly[1].value, 1.0 / 28);
-  auto all = Compute(
+  auto all = Explain(
       Ask(Metric::kDeploymentFrequency, Day(2022, 1, 15), Day(2022, 2, 28), Interval::kAll), ds);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_FALSE(all[0].date);
@@ -151,7 +163,7 @@ TEST(DoraCompute, DeploymentFrequencyIsPerDayOfTheRange) {
   Query both =
       Ask(Metric::kDeploymentFrequency, Day(2022, 1, 16), Day(2022, 1, 16), Interval::kDaily);
   both.tiers = {Tier::kProduction, Tier::kStaging};
-  EXPECT_EQ(Compute(both, ds)[0].value, 1.0);
+  EXPECT_EQ(Explain(both, ds)[0].value, 1.0);
 }
 
 // The median of every change's lead time, not the median of the days'
@@ -162,7 +174,7 @@ TEST(DoraCompute, LeadTimeIsTheTrueMedianOfTheChanges) {
   std::vector<Deployment> ds = {
       Prod(d1, {{"a", d1 - 1 * kHour}, {"b", d1 - 2 * kHour}, {"c", d1 - 3 * kHour}}),
       Prod(d2, {{"d", d2 - 10 * kHour}, {"skewed", d2 + kHour}, {"same", d2}})};
-  auto month = Compute(
+  auto month = Explain(
       Ask(Metric::kLeadTimeForChanges, Day(2026, 3, 1), Day(2026, 3, 31), Interval::kMonthly), ds);
   ASSERT_EQ(month.size(), 1u);
   EXPECT_DOUBLE_EQ(*month[0].value, 2.5 * 3600);
@@ -171,13 +183,13 @@ TEST(DoraCompute, LeadTimeIsTheTrueMedianOfTheChanges) {
   ASSERT_EQ(month[0].samples.size(), 4u);
   EXPECT_EQ(month[0].samples[3].deployment, 1u);
   EXPECT_EQ(month[0].samples[3].change, 0u);
-  auto days = Compute(
+  auto days = Explain(
       Ask(Metric::kLeadTimeForChanges, Day(2026, 3, 1), Day(2026, 3, 3), Interval::kDaily), ds);
   EXPECT_EQ(Values(days),
             (std::vector<std::optional<double>>{std::nullopt, 2 * 3600.0, 10 * 3600.0}));
   std::vector<Deployment> two = {Prod(d1, {{"x", d1 - 315'000}, {"y", d1 - 670'000}})};
   EXPECT_DOUBLE_EQ(
-      *Compute(Ask(Metric::kLeadTimeForChanges, Day(2026, 3, 1), Day(2026, 3, 31), Interval::kAll),
+      *Explain(Ask(Metric::kLeadTimeForChanges, Day(2026, 3, 1), Day(2026, 3, 31), Interval::kAll),
                two)[0]
            .value,
       492.5);
@@ -192,10 +204,10 @@ TEST(DoraCompute, FailureAndReworkRatesAreOfTheBucketsDeployments) {
   ds[1].unplanned = true;
   ds[1].failed_ms = At(2026, 5, 3);
   ds[2].unplanned = true;
-  auto cfr = Compute(
+  auto cfr = Explain(
       Ask(Metric::kChangeFailureRate, Day(2026, 5, 1), Day(2026, 5, 2), Interval::kDaily), ds);
   EXPECT_EQ(Values(cfr), (std::vector<std::optional<double>>{0.5, std::nullopt}));
-  auto rework = Compute(
+  auto rework = Explain(
       Ask(Metric::kDeploymentReworkRate, Day(2026, 5, 1), Day(2026, 5, 2), Interval::kDaily), ds);
   EXPECT_EQ(Values(rework), (std::vector<std::optional<double>>{0.5, std::nullopt}));
   EXPECT_TRUE(rework[0].samples[1].unplanned);
@@ -211,7 +223,7 @@ TEST(DoraCompute, RecoveryTimeCountsOnTheDayOfTheRestore) {
   ds[1].failed_ms = At(2026, 6, 1, 14);
   ds[1].restored_ms = At(2026, 6, 2, 16);  // 26 h
   ds[2].failed_ms = At(2026, 6, 2, 13);    // still failed
-  auto days = Compute(
+  auto days = Explain(
       Ask(Metric::kTimeToRestoreService, Day(2026, 6, 1), Day(2026, 6, 2), Interval::kDaily), ds);
   EXPECT_EQ(Values(days), (std::vector<std::optional<double>>{std::nullopt, 19 * 3600.0}));
   ASSERT_EQ(days[1].samples.size(), 2u);
