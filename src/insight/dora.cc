@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 
 #include "base/stats.h"
@@ -217,6 +218,38 @@ void Evaluate(Metric metric, Tally& t, Bucket& b) {
   }
 }
 
+// The k-th smallest (from 0) of the values of sorted `runs`, which hold
+// more than k together: the least v with more than k values <= v.
+int64_t KthAcross(const std::vector<const std::vector<int64_t>*>& runs, int64_t k) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const auto* r : runs) {
+    if (r->empty()) continue;
+    lo = std::min(lo, r->front());
+    hi = std::max(hi, r->back());
+  }
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    int64_t at_most = 0;
+    for (const auto* r : runs) at_most += std::upper_bound(r->begin(), r->end(), mid) - r->begin();
+    if (at_most > k) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// PercentileR7 over sorted runs holding `n` values, in the runs' unit.
+double PercentileAcross(const std::vector<const std::vector<int64_t>*>& runs, int64_t n, double p) {
+  const double h = static_cast<double>(n - 1) * p / 100;
+  const auto lo = static_cast<int64_t>(std::floor(h));
+  const auto low = static_cast<double>(KthAcross(runs, lo));
+  if (lo + 1 >= n || h == static_cast<double>(lo)) return low;
+  const auto high = static_cast<double>(KthAcross(runs, lo + 1));
+  return low + (h - static_cast<double>(lo)) * (high - low);
+}
+
 }  // namespace
 
 std::string_view TierName(Tier tier) {
@@ -315,6 +348,64 @@ std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& d
   f.explain = explain;
   AddSamples(query, deployments, f);
   for (size_t i = 0; i < f.buckets.size(); ++i) Evaluate(query.metric, f.tallies[i], f.buckets[i]);
+  return std::move(f.buckets);
+}
+
+void DailyIndex::Add(const Deployment& d) {
+  const auto tier = static_cast<size_t>(d.tier);
+  TierDay& t = days_[FloorDiv(d.finished_ms, kMillisPerDay)].tiers[tier];
+  ++t.deployments;
+  t.failed += d.failed_ms ? 1 : 0;
+  t.unplanned += d.unplanned ? 1 : 0;
+  for (const auto& c : d.changes) {
+    if (c.committed_ms >= d.finished_ms) continue;  // as Compute leaves it out
+    const int64_t ms = d.finished_ms - c.committed_ms;
+    t.sorted = t.sorted && (t.lead_ms.empty() || t.lead_ms.back() <= ms);
+    t.lead_ms.push_back(ms);
+  }
+  if (d.failed_ms && d.restored_ms && *d.restored_ms >= *d.failed_ms) {
+    TierDay& r = days_[FloorDiv(*d.restored_ms, kMillisPerDay)].tiers[tier];
+    const int64_t ms = *d.restored_ms - *d.failed_ms;
+    r.sorted = r.sorted && (r.recovery_ms.empty() || r.recovery_ms.back() <= ms);
+    r.recovery_ms.push_back(ms);
+  }
+}
+
+std::vector<Bucket> DailyIndex::Answer(const Query& query) {
+  Frame f = MakeFrame(query);
+  std::vector<std::vector<const std::vector<int64_t>*>> runs(f.buckets.size());
+  std::vector<int64_t> values(f.buckets.size(), 0);
+  const bool lead = query.metric == Metric::kLeadTimeForChanges;
+  const bool recovery = query.metric == Metric::kTimeToRestoreService;
+  for (auto it = days_.lower_bound(query.start_day);
+       it != days_.end() && it->first <= query.end_day; ++it) {
+    const size_t b = *BucketOf(query, it->first * kMillisPerDay);
+    for (Tier tier : query.tiers) {
+      TierDay& t = it->second.tiers[static_cast<size_t>(tier)];
+      if (!t.sorted) {
+        std::sort(t.lead_ms.begin(), t.lead_ms.end());
+        std::sort(t.recovery_ms.begin(), t.recovery_ms.end());
+        t.sorted = true;
+      }
+      Tally& tally = f.tallies[b];
+      tally.deployments += t.deployments;
+      tally.failed += t.failed;
+      tally.unplanned += t.unplanned;
+      const std::vector<int64_t>& run = lead ? t.lead_ms : t.recovery_ms;
+      if ((lead || recovery) && !run.empty()) {
+        runs[b].push_back(&run);
+        values[b] += static_cast<int64_t>(run.size());
+      }
+    }
+  }
+  for (size_t b = 0; b < f.buckets.size(); ++b) {
+    if (!lead && !recovery) {
+      Evaluate(query.metric, f.tallies[b], f.buckets[b]);
+    } else if (values[b] > 0) {
+      f.buckets[b].value = PercentileAcross(runs[b], values[b], 50) / 1000;
+      f.buckets[b].p90 = PercentileAcross(runs[b], values[b], 90) / 1000;
+    }
+  }
   return std::move(f.buckets);
 }
 

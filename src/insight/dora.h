@@ -134,4 +134,30 @@ struct Bucket {
 std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& deployments,
                             bool explain = false);
 
+// The records' per-day tallies: what a query needs, without the records,
+// kept as deployments arrive (in any order). Per UTC day and tier: the
+// deployments that finished, how many failed and were unplanned, the lead
+// times of their changes and the recovery times of failures restored that
+// day, in milliseconds, sorted. Answer gives what Compute gives (no
+// samples), exactly — a median across days is a selection over the days'
+// sorted values, not a median of medians — in time that grows with the
+// days asked for and the logarithm of their values, not with the records.
+// Not thread-safe: one writer, or a lock around both calls.
+class DailyIndex {
+ public:
+  void Add(const Deployment& d);
+  std::vector<Bucket> Answer(const Query& query);  // sorts what Add left unsorted
+
+ private:
+  struct TierDay {
+    int64_t deployments = 0, failed = 0, unplanned = 0;
+    std::vector<int64_t> lead_ms, recovery_ms;
+    bool sorted = true;
+  };
+  struct Day {
+    TierDay tiers[5];
+  };
+  std::map<int64_t, Day> days_;
+};
+
 }  // namespace strake::insight

@@ -1,5 +1,6 @@
 #include "insight/dora.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/tz.h"
@@ -229,6 +230,59 @@ TEST(DoraCompute, RecoveryTimeCountsOnTheDayOfTheRestore) {
   ASSERT_EQ(days[1].samples.size(), 2u);
   EXPECT_EQ(days[1].samples[1].seconds, 26 * 3600.0);
   EXPECT_EQ(MetricName(Metric::kTimeToRestoreService), "time_to_restore_service");
+}
+
+// The per-day index answers every question as the records do, to the
+// rounding of a division by 1000: medians across days included.
+TEST(DoraIndex, AnswersAsTheRecordsDo) {
+  uint64_t x = 0x9E3779B97F4A7C15ULL;  // xorshift: the same records every run
+  auto next = [&x](uint64_t n) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<int64_t>(x % n);
+  };
+  const int64_t first = At(2026, 1, 1, 0);
+  std::vector<Deployment> ds;
+  for (int i = 0; i < 3000; ++i) {
+    Deployment d = Prod(first + next(120 * kDay));
+    d.tier = static_cast<Tier>(next(3));
+    for (int64_t c = next(6); c > 0; --c)
+      d.changes.push_back({"c", d.finished_ms - next(20 * kDay) + 2 * kHour});
+    d.unplanned = next(10) == 0;
+    if (next(8) == 0) {
+      d.failed_ms = d.finished_ms + next(kHour);
+      if (next(4) != 0) d.restored_ms = *d.failed_ms + next(3 * kDay);
+    }
+    ds.push_back(std::move(d));
+  }
+  DailyIndex index;
+  for (size_t i = 0; i < ds.size(); ++i) index.Add(ds[(i * 7919) % ds.size()]);
+  const std::vector<std::vector<Tier>> tier_sets = {
+      {Tier::kProduction}, {Tier::kStaging, Tier::kProduction}, {Tier::kOther}};
+  for (int m = 0; m < 5; ++m) {
+    for (Interval interval : {Interval::kDaily, Interval::kMonthly, Interval::kAll}) {
+      for (const auto& tiers : tier_sets) {
+        Query q = Ask(static_cast<Metric>(m), Day(2026, 1, 10), Day(2026, 4, 20), interval);
+        q.tiers = tiers;
+        auto want = Compute(q, ds);
+        auto got = index.Answer(q);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t b = 0; b < got.size(); ++b) {
+          SCOPED_TRACE(fmt::format("metric {} bucket {}", m, b));
+          EXPECT_EQ(got[b].date, want[b].date);
+          ASSERT_EQ(got[b].value.has_value(), want[b].value.has_value());
+          if (want[b].value) {
+            EXPECT_NEAR(*got[b].value, *want[b].value, 1e-6);
+          }
+          ASSERT_EQ(got[b].p90.has_value(), want[b].p90.has_value());
+          if (want[b].p90) {
+            EXPECT_NEAR(*got[b].p90, *want[b].p90, 1e-6);
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
