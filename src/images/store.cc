@@ -317,9 +317,11 @@ Result<std::optional<Image>> ImageStore::FindLocked(const Reference& ref,
                                                     const Platform& platform) const {
   const std::string path = RefPath(ref, platform);
   if (!PathExists(path)) {
-    if (ref.digest.empty()) return std::optional<Image>();
-    // Named by its manifest's digest: these bytes, whichever reference
-    // (a tag, another repository) brought them here.
+    // Named by its manifest's digest: these bytes, whichever reference (a
+    // tag, another repository) brought them here. A registry's only: a
+    // layout or archive on disk is read under the egress policy's `file`.
+    const bool on_disk = ref.repo.registry.ends_with(':');  // oci:, docker-archive:, oci-archive:
+    if (ref.digest.empty() || on_disk) return std::optional<Image>();
     STRAKE_TRY_ASSIGN(img, FromRecord(Hex(ref.digest)));
     if (img) {
       img->reference = ref.String();
