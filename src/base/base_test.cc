@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <random>
 
 #include "base/container.h"
 #include "base/duration.h"
@@ -201,15 +202,11 @@ TEST(Stats, PercentileR7InterpolatesBetweenOrderStatistics) {
   EXPECT_DOUBLE_EQ(PercentileR7({4, 1, 3, 2}, 25), 1.75);
   EXPECT_DOUBLE_EQ(PercentileR7({7}, 90), 7);
   EXPECT_TRUE(std::isnan(PercentileR7({}, 50)));
-  uint64_t x = 88172645463325252ULL;  // xorshift: the same samples every run
+  std::mt19937_64 rng(37);  // seeded: the same samples every run
+  std::uniform_int_distribution<int> value(0, 999);
   for (int n : {2, 3, 10, 101, 1000}) {
     std::vector<double> v;
-    for (int i = 0; i < n; ++i) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      v.push_back(static_cast<double>(x % 1000));
-    }
+    for (int i = 0; i < n; ++i) v.push_back(value(rng));
     std::vector<double> sorted = v;
     std::sort(sorted.begin(), sorted.end());
     for (double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 100.0}) {

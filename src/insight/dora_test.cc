@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "base/tz.h"
 
 namespace strake::insight {
@@ -235,13 +237,8 @@ TEST(DoraCompute, RecoveryTimeCountsOnTheDayOfTheRestore) {
 // The per-day index answers every question as the records do, to the
 // rounding of a division by 1000: medians across days included.
 TEST(DoraIndex, AnswersAsTheRecordsDo) {
-  uint64_t x = 0x9E3779B97F4A7C15ULL;  // xorshift: the same records every run
-  auto next = [&x](uint64_t n) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return static_cast<int64_t>(x % n);
-  };
+  std::mt19937_64 rng(15);  // seeded: the same records every run
+  auto next = [&rng](int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(rng); };
   const int64_t first = At(2026, 1, 1, 0);
   std::vector<Deployment> ds;
   for (int i = 0; i < 3000; ++i) {
