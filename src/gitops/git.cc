@@ -715,6 +715,37 @@ Status Mirror::WalkFirstParent(const std::string& sha, bool with_paths, size_t p
   return Ok();
 }
 
+Result<std::vector<CommitInfo>> Mirror::Between(const std::string& from, const std::string& to,
+                                                size_t limit) const {
+  STRAKE_TRY_ASSIGN(repo, ThreadRepo(path_));
+  STRAKE_TRY_ASSIGN(head, LookupCommit(repo->get(), to));
+  std::vector<CommitInfo> out;
+  if (from.empty()) {
+    CommitInfo& info = out.emplace_back();
+    info.sha = to;
+    FillCommitInfo(head->get(), info);
+    return out;
+  }
+  STRAKE_TRY_ASSIGN(base, LookupCommit(repo->get(), from));
+  using WalkHandle = Handle<git_revwalk, git_revwalk_free>;
+  WalkHandle walk;
+  if (git_revwalk_new(walk.out(), repo->get()) != 0 ||
+      git_revwalk_sorting(walk.get(), GIT_SORT_TIME) != 0 ||
+      git_revwalk_push(walk.get(), git_commit_id(head->get())) != 0 ||
+      git_revwalk_hide(walk.get(), git_commit_id(base->get())) != 0)
+    return Failf("walking {}..{}: {}", from, to, LastGitError());
+  git_oid oid;
+  while (out.size() < limit && git_revwalk_next(&oid, walk.get()) == 0) {
+    CommitHandle c;
+    if (git_commit_lookup(c.out(), repo->get(), &oid) != 0)
+      return Failf("commit {}: {}", OidHex(&oid), LastGitError());
+    CommitInfo& info = out.emplace_back();
+    info.sha = OidHex(&oid);
+    FillCommitInfo(c.get(), info);
+  }
+  return out;
+}
+
 Result<std::vector<LogEntry>> Mirror::FirstParentLog(const std::string& sha, size_t limit,
                                                      size_t path_limit) const {
   std::vector<LogEntry> out;

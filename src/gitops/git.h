@@ -129,6 +129,11 @@ class Mirror {
   // its changed paths when `with_paths` (else none, and paths_complete).
   Status WalkFirstParent(const std::string& sha, bool with_paths, size_t path_limit,
                          const std::function<bool(LogEntry&)>& visit) const;
+  // The commits reachable from `to` and not from `from` (git rev-list
+  // from..to), newest first, at most `limit`; with no `from`, `to` alone.
+  // Both must be full SHAs of commits the mirror holds.
+  Result<std::vector<CommitInfo>> Between(const std::string& from, const std::string& to,
+                                          size_t limit) const;
   // Every tag that names a commit (a tag of a tree or blob is skipped).
   Result<std::vector<TagInfo>> Tags() const;
 

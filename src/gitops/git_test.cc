@@ -111,6 +111,43 @@ TEST_F(GitTest, ChangedPathsBetweenCommits) {
   EXPECT_FALSE(*capped);
 }
 
+TEST_F(GitTest, BetweenListsWhatAMergeBroughtToo) {
+  Write("a", "1");
+  std::string one = Commit("one");
+  Sh("git -C " + work_ + " checkout -q -b feature");
+  Write("b", "1");
+  Sh("git -C " + work_ + " add -A");
+  Sh("GIT_COMMITTER_DATE='2026-01-02T03:04:05Z' git -C " + work_ + " commit -q -m feature");
+  std::string feature = Head();
+  Sh("git -C " + work_ + " checkout -q main");
+  Write("c", "1");
+  std::string two = Commit("two");
+  Sh("git -C " + work_ + " merge -q --no-ff -m merge feature");
+  Sh("git -C " + work_ + " push -q origin HEAD:main");
+  std::string merge = Head();
+  auto m = Fetched();
+  auto brought = m->Between(one, merge, 100);
+  ASSERT_TRUE(brought) << brought.error().message;
+  std::vector<std::string> shas;
+  for (const auto& c : *brought) shas.push_back(c.sha);
+  std::sort(shas.begin(), shas.end());
+  std::vector<std::string> want = {feature, two, merge};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(shas, want);
+  for (const auto& c : *brought) {
+    if (c.sha == feature) {
+      EXPECT_EQ(c.time_ms, 1767323045000);  // the committer's date
+    }
+  }
+  auto first = m->Between("", one, 100);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].sha, one);
+  EXPECT_EQ(m->Between(merge, merge, 100)->size(), 0u);
+  EXPECT_EQ(m->Between(one, merge, 2)->size(), 2u);
+  EXPECT_FALSE(m->Between(one, std::string(40, 'f'), 100));
+}
+
 TEST_F(GitTest, ChangedPathsFollowGitsOrderAndSeeTypeAndModeChanges) {
   Write("x", "file\n");
   Write("x.y", "same\n");

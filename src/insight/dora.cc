@@ -371,6 +371,39 @@ void DailyIndex::Add(const Deployment& d) {
   }
 }
 
+void DailyIndex::Remove(const Deployment& d) {
+  const auto tier = static_cast<size_t>(d.tier);
+  auto take = [](std::vector<int64_t>& values, int64_t ms) {
+    auto it = std::find(values.begin(), values.end(), ms);
+    if (it != values.end()) values.erase(it);  // erasing keeps a sorted run sorted
+  };
+  auto day = days_.find(FloorDiv(d.finished_ms, kMillisPerDay));
+  if (day != days_.end()) {
+    TierDay& t = day->second.tiers[tier];
+    --t.deployments;
+    t.failed -= d.failed_ms ? 1 : 0;
+    t.unplanned -= d.unplanned ? 1 : 0;
+    for (const auto& c : d.changes) {
+      if (c.committed_ms < d.finished_ms) take(t.lead_ms, d.finished_ms - c.committed_ms);
+    }
+  }
+  if (d.failed_ms && d.restored_ms && *d.restored_ms >= *d.failed_ms) {
+    auto r = days_.find(FloorDiv(*d.restored_ms, kMillisPerDay));
+    if (r != days_.end()) take(r->second.tiers[tier].recovery_ms, *d.restored_ms - *d.failed_ms);
+  }
+}
+
+void DailyIndex::Sort() {
+  for (auto& [day, d] : days_) {
+    for (TierDay& t : d.tiers) {
+      if (t.sorted) continue;
+      std::sort(t.lead_ms.begin(), t.lead_ms.end());
+      std::sort(t.recovery_ms.begin(), t.recovery_ms.end());
+      t.sorted = true;
+    }
+  }
+}
+
 std::vector<Bucket> DailyIndex::Answer(const Query& query) {
   Frame f = MakeFrame(query);
   std::vector<std::vector<const std::vector<int64_t>*>> runs(f.buckets.size());

@@ -146,7 +146,12 @@ std::vector<Bucket> Compute(const Query& query, const std::vector<Deployment>& d
 class DailyIndex {
  public:
   void Add(const Deployment& d);
+  // Takes back what Add(d) added (d as it was added): how a record that
+  // changed (found failed, restored) is replaced.
+  void Remove(const Deployment& d);
   std::vector<Bucket> Answer(const Query& query);  // sorts what Add left unsorted
+  // Sorts every day now (after a bulk load), so no question pays for it.
+  void Sort();
 
  private:
   struct TierDay {

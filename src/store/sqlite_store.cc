@@ -68,6 +68,28 @@ CREATE TABLE once_ids (
 ) WITHOUT ROWID;
 CREATE INDEX once_ids_time ON once_ids(scope, time_ms);
 )sql",
+    R"sql(
+CREATE TABLE dora_deployments (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  namespace TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  repo_url TEXT NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  unplanned INTEGER NOT NULL,
+  failed_ms INTEGER,
+  restored_ms INTEGER,
+  failure TEXT NOT NULL
+);
+CREATE TABLE dora_changes (
+  seq INTEGER NOT NULL,
+  sha TEXT NOT NULL,
+  committed_ms INTEGER NOT NULL,
+  PRIMARY KEY (seq, sha)
+) WITHOUT ROWID;
+)sql",
 };
 
 class Stmt {
@@ -102,6 +124,11 @@ class Use {
     sqlite3_bind_int64(s_, i, v);
     return *this;
   }
+  Use& OptInt(int i, const std::optional<int64_t>& v) {
+    if (v) return Int(i, *v);
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
   int Step() { return sqlite3_step(s_); }
   std::string ColText(int i) {
     auto p = sqlite3_column_text(s_, i);
@@ -110,6 +137,10 @@ class Use {
              : std::string();
   }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  std::optional<int64_t> ColOptInt(int i) {
+    if (sqlite3_column_type(s_, i) == SQLITE_NULL) return std::nullopt;
+    return ColInt(i);
+  }
 
  private:
   sqlite3_stmt* s_;
@@ -466,6 +497,51 @@ class SqliteStore final : public Store {
     return Ok();
   }
 
+  Status PutDeployments(const std::vector<DeploymentRecord>& records) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    STRAKE_TRY(Run("BEGIN IMMEDIATE"));
+    for (const DeploymentRecord& d : records) {
+      auto put = PutDeployment(d);
+      if (!put) return Abort(put.error());
+    }
+    return Commit();
+  }
+
+  Result<std::optional<DeploymentRecord>> GetDeployment(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(
+        S("SELECT seq, id, namespace, environment, tier, revision, repo_url, finished_ms, "
+          "unplanned, failed_ms, restored_ms, failure FROM dora_deployments WHERE id=?"));
+    u.Text(1, id);
+    std::vector<DeploymentRecord> got;
+    STRAKE_TRY(ReadDeployments(u, got));
+    if (got.empty()) return std::optional<DeploymentRecord>();
+    return std::optional<DeploymentRecord>(std::move(got[0]));
+  }
+
+  Status ForEachDeployment(const DeploymentFilter& filter,
+                           const std::function<bool(DeploymentRecord&)>& fn) override {
+    int64_t after = 0;
+    for (;;) {
+      std::vector<DeploymentRecord> page;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        Use u(
+            S("SELECT seq, id, namespace, environment, tier, revision, repo_url, finished_ms, "
+              "unplanned, failed_ms, restored_ms, failure FROM dora_deployments WHERE seq>?1 "
+              "AND (?2='' OR namespace=?2) AND ((finished_ms>=?3 AND finished_ms<=?4) OR "
+              "(restored_ms>=?3 AND restored_ms<=?4)) ORDER BY seq LIMIT 4096"));
+        u.Int(1, after).Text(2, filter.ns).Int(3, filter.from_ms).Int(4, filter.to_ms);
+        STRAKE_TRY_ASSIGN(last, ReadDeployments(u, page));
+        after = last;
+      }
+      if (page.empty()) return Ok();
+      for (DeploymentRecord& d : page) {
+        if (!fn(d)) return Ok();
+      }
+    }
+  }
+
  private:
   sqlite3_stmt* S(const char* sql) {
     auto it = stmts_.find(sql);
@@ -523,6 +599,72 @@ class SqliteStore final : public Store {
   tl::unexpected<Error> Abort(Error e) {
     (void)Run("ROLLBACK");
     return tl::unexpected(std::move(e));
+  }
+
+  // Writes one record and its changes, inside the caller's transaction.
+  Status PutDeployment(const DeploymentRecord& d) {
+    int64_t seq = 0;
+    {
+      Use u(
+          S("INSERT INTO dora_deployments (id, namespace, environment, tier, revision, "
+            "repo_url, finished_ms, unplanned, failed_ms, restored_ms, failure) VALUES "
+            "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(id) DO UPDATE SET "
+            "namespace=?2, environment=?3, tier=?4, revision=?5, repo_url=?6, finished_ms=?7, "
+            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11 RETURNING seq"));
+      u.Text(1, d.id).Text(2, d.ns).Text(3, d.environment).Text(4, d.tier).Text(5, d.revision);
+      u.Text(6, d.repo_url).Int(7, d.finished_ms).Int(8, d.unplanned ? 1 : 0);
+      u.OptInt(9, d.failed_ms).OptInt(10, d.restored_ms).Text(11, d.failure);
+      if (u.Step() != SQLITE_ROW) return tl::unexpected(Err("put deployment"));
+      seq = u.ColInt(0);
+    }
+    {
+      Use u(S("DELETE FROM dora_changes WHERE seq=?"));
+      u.Int(1, seq);
+      if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("put deployment's changes"));
+    }
+    for (const auto& c : d.changes) {
+      Use u(S("INSERT OR REPLACE INTO dora_changes (seq, sha, committed_ms) VALUES (?,?,?)"));
+      u.Int(1, seq).Text(2, c.sha).Int(3, c.committed_ms);
+      if (u.Step() != SQLITE_DONE) return tl::unexpected(Err("put deployment's changes"));
+    }
+    return Ok();
+  }
+
+  // Appends the records a bound SELECT of dora_deployments' columns (seq
+  // first) returns, with their changes; returns the last one's seq (0: none).
+  Result<int64_t> ReadDeployments(Use& rows, std::vector<DeploymentRecord>& out) {
+    const size_t first = out.size();
+    std::vector<int64_t> seqs;
+    int rc;
+    while ((rc = rows.Step()) == SQLITE_ROW) {
+      seqs.push_back(rows.ColInt(0));
+      DeploymentRecord& d = out.emplace_back();
+      d.id = rows.ColText(1);
+      d.ns = rows.ColText(2);
+      d.environment = rows.ColText(3);
+      d.tier = rows.ColText(4);
+      d.revision = rows.ColText(5);
+      d.repo_url = rows.ColText(6);
+      d.finished_ms = rows.ColInt(7);
+      d.unplanned = rows.ColInt(8) != 0;
+      d.failed_ms = rows.ColOptInt(9);
+      d.restored_ms = rows.ColOptInt(10);
+      d.failure = rows.ColText(11);
+    }
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("deployments"));
+    if (seqs.empty()) return 0;
+    // The seqs are ascending: one range scan of the changes.
+    Use u(S("SELECT seq, sha, committed_ms FROM dora_changes WHERE seq>=? AND seq<=?"));
+    u.Int(1, seqs.front()).Int(2, seqs.back());
+    size_t i = 0;
+    while ((rc = u.Step()) == SQLITE_ROW) {
+      const int64_t seq = u.ColInt(0);
+      while (i < seqs.size() && seqs[i] < seq) ++i;
+      if (i < seqs.size() && seqs[i] == seq)
+        out[first + i].changes.push_back({u.ColText(1), u.ColInt(2)});
+    }
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("deployments' changes"));
+    return seqs.back();
   }
 
   Result<Change> AppendChange(const Key& key, const std::string& type, const std::string& reason,

@@ -210,13 +210,20 @@ TEST_F(SqliteStoreTest, AnIdIsMarkedOnceUntilItsWindowEnds) {
 TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaIsMigrated) {
   ASSERT_TRUE(store_->Create(Make("kept"), "Created", ""));
   store_.reset();
-  std::string first = "sqlite3 " + dir_ + "/strake.db 'DROP TABLE once_ids; PRAGMA user_version=1'";
+  std::string first = "sqlite3 " + dir_ +
+                      "/strake.db 'DROP TABLE once_ids; DROP TABLE dora_deployments; "
+                      "DROP TABLE dora_changes; PRAGMA user_version=1'";
   ASSERT_EQ(system(first.c_str()), 0);
   auto s = OpenSqliteStore(dir_ + "/strake.db");
   ASSERT_TRUE(s) << s.error().message;
   store_ = std::move(*s);
   EXPECT_TRUE(*store_->Get({"TaskRun", "default", "kept"}));
   EXPECT_EQ(store_->MarkOnce("webhook", "d", 1, 0), true);
+  DeploymentRecord d;
+  d.id = "Promotion/shop/p";
+  d.changes = {{"abc", 1}};
+  ASSERT_TRUE(store_->PutDeployments({d}));
+  EXPECT_EQ(**store_->GetDeployment(d.id), d);
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {

@@ -15,6 +15,7 @@
 // crash of strake (kill -9) once it is returned.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -47,6 +48,37 @@ struct Resource {
   std::map<std::string, std::string> labels;
   Json object;  // apiVersion, kind, metadata, spec as given
   Json status;  // written by controllers
+};
+
+// One deployment as DORA counts it (insight/ gives the fields their
+// meaning: docs/dora.md), with the commits it brought to its environment.
+struct DeploymentRecord {
+  std::string id;  // "Application/ns/name#3", "Promotion/ns/name"
+  std::string ns;  // the namespace (a Kargo Project, an Argo CD project's apps)
+  std::string environment;
+  std::string tier;      // "production", "staging", "testing", "development", "other"
+  std::string revision;  // what it deployed: a commit, a Freight
+  std::string repo_url;  // where `revision` is a commit, its repository
+  int64_t finished_ms = 0;
+  bool unplanned = false;
+  std::optional<int64_t> failed_ms;    // when it was found failed
+  std::optional<int64_t> restored_ms;  // when service came back
+  std::string failure;                 // why it failed: "verification failed: …"
+  struct Commit {
+    std::string sha;
+    int64_t committed_ms = 0;
+    bool operator==(const Commit&) const = default;
+  };
+  std::vector<Commit> changes;
+  bool operator==(const DeploymentRecord&) const = default;
+};
+
+// Which deployment records to read: those of namespace `ns` ("" = all)
+// that finished or were restored within [from_ms, to_ms].
+struct DeploymentFilter {
+  std::string ns;
+  int64_t from_ms = INT64_MIN;
+  int64_t to_ms = INT64_MAX;
 };
 
 struct Change {
@@ -110,6 +142,17 @@ class Store {
                                 int64_t since_ms) = 0;
   // Forgets `id` (what it was marked for was not done after all).
   virtual Status UnmarkOnce(const std::string& scope, const std::string& id) = 0;
+
+  // DORA's deployment records, apart from resources (they outlive the
+  // history an Application or Stage keeps). PutDeployments writes each
+  // record whole (its changes replaced), all of them or none.
+  virtual Status PutDeployments(const std::vector<DeploymentRecord>& records) = 0;
+  virtual Result<std::optional<DeploymentRecord>> GetDeployment(const std::string& id) = 0;
+  // Calls fn with each record `filter` selects, changes included, in the
+  // order they were first written; fn returns false to stop. Reads a page
+  // at a time, so writers are not held off for the whole walk.
+  virtual Status ForEachDeployment(const DeploymentFilter& filter,
+                                   const std::function<bool(DeploymentRecord&)>& fn) = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;

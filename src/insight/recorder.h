@@ -1,0 +1,60 @@
+// The DORA recorder: the controller that turns what the store's
+// Applications, Promotions and Stages record into the ledger's deployments
+// (insight/sources.h says how), with the commits each brought. Level-based
+// and idempotent: reconciling a resource again records nothing new, so it
+// may run on every change of one and over all of them at start.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "controller/controller.h"
+#include "insight/ledger.h"
+#include "insight/sources.h"
+#include "store/store.h"
+
+namespace strake::insight {
+
+// Commits as a repository's history gives them (implemented over git by
+// the server; insight reads no repository itself).
+class CommitHistory {
+ public:
+  virtual ~CommitHistory() = default;
+  // The commits that deploying `to` brought to an environment that ran
+  // `from` before: those reachable from `to` and not from `from`, each with
+  // its committer time; with no `from` ("": the environment's first
+  // deployment), `to` alone.
+  virtual Result<std::vector<store::DeploymentRecord::Commit>> Brought(const std::string& repo_url,
+                                                                       const std::string& from,
+                                                                       const std::string& to) = 0;
+};
+
+class Recorder final : public controller::Reconciler {
+ public:
+  Recorder(store::Store& store, Ledger& ledger, CommitHistory& history)
+      : store_(store), ledger_(ledger), history_(history) {}
+
+  // The work-queue key of a resource: "Kind/ns/name"; kinds other than
+  // Application, Promotion and Stage are not the recorder's.
+  static bool Watches(const std::string& kind);
+  static std::string KeyOf(const store::Key& key);
+
+  Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
+
+ private:
+  Status RecordApplication(const store::Resource& app);
+  Status RecordPromotion(const store::Resource& promotion);
+  Status RecordFailures(const store::Resource& stage);
+  // Records each, oldest first, with the commits it brought.
+  Status RecordObserved(std::vector<Observed> observed);
+  Result<std::vector<store::DeploymentRecord::Commit>> ChangesOf(const Observed& o);
+  // repoURL -> the commit the deployment `d` ran (for the next one's range).
+  Result<std::map<std::string, std::string>> HeadsOf(const store::DeploymentRecord& d);
+
+  store::Store& store_;
+  Ledger& ledger_;
+  CommitHistory& history_;
+};
+
+}  // namespace strake::insight

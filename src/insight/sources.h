@@ -1,0 +1,88 @@
+// Where DORA's deployments come from: pure readings of the resources that
+// record one (docs/dora.md, "Records"). No store, no clock, no I/O.
+//
+// - An Argo CD Application: each entry of status.history (a sync that
+//   succeeded) is a deployment, "Application/ns/name#id", of its revision
+//   (a commit of source.repoURL), finished at deployedAt — unless a Kargo
+//   Stage drives it (annotation kargo.akuity.io/authorized-stage): then
+//   the Stage's Promotions are its deployments, not counted twice.
+// - A Kargo Promotion that Succeeded is a deployment, "Promotion/ns/name",
+//   of its Freight into its Stage, finished at finishedAt; its commits are
+//   the Freight's.
+// - A Stage's verification that failed marks the deployment that brought
+//   the verified Freight failed, found when the verification finished.
+//
+// The environment is the `strake.dev/environment` label of the Application
+// or Stage, else its name; the tier its `strake.dev/tier` label, else the
+// tier GitLab would guess from the environment's name.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace strake::insight {
+
+inline constexpr const char* kEnvironmentLabel = "strake.dev/environment";
+inline constexpr const char* kTierLabel = "strake.dev/tier";
+inline constexpr const char* kAuthorizedStageAnnotation = "kargo.akuity.io/authorized-stage";
+
+// A resource's environment and tier, as above. A tier label that names no
+// tier is an error naming the label and the tiers it takes.
+struct Placement {
+  std::string environment;
+  std::string tier;
+};
+Result<Placement> PlacementOf(const store::Resource& r);
+
+// What a deployment brought, before its changes are known: the commits of
+// each repository (a Freight may carry several), newest state of each.
+struct Observed {
+  store::DeploymentRecord record;  // changes empty
+  struct Commit {
+    std::string repo_url;
+    std::string sha;
+  };
+  std::vector<Commit> commits;
+  // A rollback (record.unplanned): it took its environment back to what
+  // ran before the deployment `rolled_back` ("": unknown), which thereby
+  // failed, found when the rollback started (started_ms).
+  bool rollback = false;
+  std::string rolled_back;
+  int64_t started_ms = 0;
+};
+
+// The deployments an Application's status.history records. A sync to a
+// revision an earlier entry ran, other than the one just before it, is a
+// rollback of the entry just before it (Argo CD's `app rollback`, or a
+// revert by hand).
+Result<std::vector<Observed>> FromApplication(const store::Resource& app);
+
+// The deployment a Succeeded Promotion made into `stage` (nullopt: the
+// Promotion has not succeeded). One Kargo made to roll back
+// (kargo.akuity.io/rollback: "true") is a rollback of what ran before it.
+Result<std::optional<Observed>> FromPromotion(const store::Resource& promotion,
+                                              const store::Resource& stage);
+
+// A verification of a Stage's Freight that failed: phase Failed (an Error,
+// Inconclusive or Aborted one measured nothing against the deployment).
+struct FailedVerification {
+  std::string id;                    // the verification's id, unique
+  std::vector<std::string> freight;  // the verified collection's Freight names
+  int64_t finished_ms = 0;
+  std::string message;
+};
+std::vector<FailedVerification> FailedVerifications(const store::Resource& stage);
+
+// Of `promotions` (of one namespace) but `except` (a name), the Succeeded
+// one into `stage` of one of `freight` (empty: any) that finished last at
+// or before `at_ms` (of two in the same second, the one named later: Kargo
+// names them by a ULID, in the order they were made): "Promotion/ns/name".
+std::optional<std::string> PromotionOf(const std::vector<store::Resource>& promotions,
+                                       const std::string& stage,
+                                       const std::vector<std::string>& freight, int64_t at_ms,
+                                       const std::string& except = "");
+
+}  // namespace strake::insight
