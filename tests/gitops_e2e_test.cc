@@ -5,12 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/process.h"
@@ -333,6 +336,122 @@ TEST_F(GitopsE2E, PushesSyncDriftIsHealedRemovedManifestsArePrunedAndRollbackRes
   EXPECT_NE(r.out.find("Pruned"), std::string::npos) << r.out;
   EXPECT_EQ(Value("a"), "2");
   EXPECT_EQ(Value("b"), "<missing>");
+}
+
+// DORA (issue 15): each sync of a production Application is a deployment
+// whose changes are the commits it brought, with their committer dates; a
+// rollback fails what it took back. The API answers in GitLab's shape, the
+// CLI with DORA's bands, and a kill -9 forgets and doubles nothing.
+TEST_F(GitopsE2E, EachSyncIsADeploymentOfTheCommitsItBroughtAndARollbackFailsOne) {
+  const int64_t now_s = static_cast<int64_t>(::time(nullptr));
+  // A commit dated `ago_s` seconds before the test began (committer date).
+  auto commit = [&](const std::string& msg, int64_t ago_s) {
+    Sh("git -C " + work_ + " add -A");
+    Sh(fmt::format("GIT_COMMITTER_DATE='{} +0000' git -C {} commit -q -m '{}'", now_s - ago_s,
+                   work_, msg));
+    FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
+    char buf[64] = {};
+    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
+    ::pclose(p);
+    return std::string(Trim(out));
+  };
+  Write("env/dev/a.yaml", ConfigMap("a", "1"));
+  const std::string c1 = commit("one", 3 * 3600);
+  Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
+  StartServer();
+  Ran r = Cli({"apply", "-f",
+               File("app.yaml", fmt::format(R"(apiVersion: strake.dev/v1
+kind: Repository
+metadata: {{name: apps}}
+spec: {{url: "{url}", pollInterval: 1s}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: shop
+  labels: {{strake.dev/tier: production}}
+spec:
+  source: {{repoURL: "{url}", path: env/dev, targetRevision: main}}
+  destination: {{name: local, namespace: default}}
+  syncPolicy: {{automated: {{prune: true}}}}
+)",
+                                            fmt::arg("url", url_)))});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitSynced(c1)) << App().dump(2);
+  Write("env/dev/a.yaml", ConfigMap("a", "2"));
+  const std::string c2 = commit("two", 2 * 3600);
+  Write("env/dev/a.yaml", ConfigMap("a", "3"));
+  const std::string c3 = commit("three", 3600);
+  Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
+  ASSERT_TRUE(WaitSynced(c3)) << App().dump(2);
+
+  // What the answers must be, from the Application's own history.
+  auto deployed_s = [&](size_t i) {
+    Json h = App()["status"]["history"];
+    auto t = ParseRfc3339(h.at(i).value("deployedAt", ""));
+    return t ? static_cast<double>(UnixMillis(*t)) / 1000 : 0;
+  };
+  std::vector<double> leads = {deployed_s(0) - static_cast<double>(now_s - 3 * 3600),
+                               deployed_s(1) - static_cast<double>(now_s - 2 * 3600),
+                               deployed_s(1) - static_cast<double>(now_s - 3600)};
+  std::sort(leads.begin(), leads.end());
+  const std::string today = FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+  auto ask = [&](const std::string& metric) {
+    Ran a = Cli({"dora", metric, "--interval", "all", "--start", today, "--end", today, "-o",
+                 "json", "--explain"});
+    Json j = a.exit_code == 0 ? Json::parse(a.out, nullptr, false) : Json();
+    return j.is_array() && j.size() == 1 ? j[0] : Json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return ask("deployment_frequency").value("value", 0.0) == 2.0; }, 20s))
+      << ask("deployment_frequency").dump(2);
+  auto check_lead = [&] {
+    Json lead = ask("lead_time_for_changes");
+    ASSERT_TRUE(lead.is_object());
+    EXPECT_DOUBLE_EQ(lead.value("value", 0.0), leads[1]) << lead.dump(2);
+    std::set<std::string> commits;
+    for (const auto& c : lead["changes"]) commits.insert(c.value("commit", ""));
+    EXPECT_EQ(commits, (std::set<std::string>{c1, c2, c3})) << lead.dump(2);
+  };
+  check_lead();
+  Ran summary = Cli({"dora", "--start", today, "--end", today});
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_NE(summary.out.find("deployment frequency"), std::string::npos) << summary.out;
+  EXPECT_NE(summary.out.find("2.00/day"), std::string::npos) << summary.out;
+  EXPECT_NE(summary.out.find("elite"), std::string::npos) << summary.out;
+
+  // kill -9: the records are the store's; the restart counts nothing twice.
+  StopServer(SIGKILL);
+  StartServer();
+  EXPECT_EQ(ask("deployment_frequency").value("value", 0.0), 2.0);
+  check_lead();
+
+  // A rollback to the first sync: the second deployment failed, restored
+  // when the rollback finished; the rollback itself is rework.
+  r = Cli({"app", "rollback", "shop", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitFor([&] { return ask("change_failure_rate").value("value", 0.0) > 0; }, 20s))
+      << ask("change_failure_rate").dump(2);
+  Json cfr = ask("change_failure_rate");
+  EXPECT_NEAR(cfr.value("value", 0.0), 1 / 3.0, 1e-9) << cfr.dump(2);
+  Json failed;
+  for (const auto& d : cfr["deployments"]) {
+    if (d.contains("failure")) failed = d;
+  }
+  EXPECT_EQ(failed.value("id", ""), "Application/default/shop#1") << cfr.dump(2);
+  EXPECT_EQ(failed.value("failure", ""), "rolled back by Application/default/shop#2");
+  EXPECT_NEAR(ask("deployment_rework_rate").value("value", 0.0), 1 / 3.0, 1e-9);
+  Json restore = ask("time_to_restore_service");
+  ASSERT_EQ(restore["failures"].size(), 1u) << restore.dump(2);
+  EXPECT_GE(restore.value("value", -1.0), 0.0);
+  // A namespace's answers are its own.
+  Ran other = Cli({"dora", "deployment_frequency", "-n", "elsewhere", "--interval", "all",
+                   "--start", today, "--end", today, "-o", "json"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(Json::parse(other.out, nullptr, false)[0].value("value", -1.0), 0.0) << other.out;
+  // A bad question is refused with what it takes.
+  Ran bad = Cli({"dora", "lead_time", "--start", today});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("metric"), std::string::npos) << bad.err;
 }
 
 TEST_F(GitopsE2E, OverHttpACommitThatChangesARolloutStartsACanary) {
@@ -2011,6 +2130,29 @@ spec:
       },
       30s))
       << verifications().dump(2);
+  // DORA (issue 15): three deployments into dev (a development tier, by
+  // its name), the bad one failed by its verification and restored by the
+  // rollback, which is rework; shop-dev's syncs are the Stage's, not
+  // counted again.
+  const std::string today = FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+  auto ask = [&](const std::string& metric) {
+    Ran a = Cli({"dora", metric, "-n", "kargo-demo", "--tier", "development", "--interval", "all",
+                 "--start", today, "--end", today, "-o", "json", "--explain"});
+    Json j = a.exit_code == 0 ? Json::parse(a.out, nullptr, false) : Json();
+    return j.is_array() && j.size() == 1 ? j[0] : Json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return ask("deployment_frequency").value("value", 0.0) == 3.0; }, 20s))
+      << ask("deployment_frequency").dump(2);
+  Json cfr = ask("change_failure_rate");
+  EXPECT_NEAR(cfr.value("value", 0.0), 1 / 3.0, 1e-9) << cfr.dump(2);
+  Json failed;
+  for (const auto& d : cfr["deployments"]) {
+    if (d.contains("failure")) failed = d;
+  }
+  EXPECT_EQ(failed.value("revision", ""), bad) << cfr.dump(2);
+  EXPECT_EQ(failed.value("failure", "").rfind("verification failed", 0), 0u) << cfr.dump(2);
+  EXPECT_TRUE(failed.contains("restoredAt")) << cfr.dump(2);
+  EXPECT_NEAR(ask("deployment_rework_rate").value("value", 0.0), 1 / 3.0, 1e-9);
 }
 
 // GitLab's CI_DEPLOY_FREEZE: a step of a Project in a freeze period sees it

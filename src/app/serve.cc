@@ -14,6 +14,7 @@
 #include "app/image_source.h"
 #include "app/limits.h"
 #include "base/clock.h"
+#include "base/duration.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/process.h"
@@ -33,6 +34,8 @@
 #include "gitops/application.h"
 #include "gitops/repository.h"
 #include "gitops/sources.h"
+#include "insight/ledger.h"
+#include "insight/recorder.h"
 #include "pipeline/engine.h"
 #include "rollout/analysis.h"
 #include "rollout/controller.h"
@@ -44,6 +47,7 @@
 #include "server/api.h"
 #include "server/audit.h"
 #include "server/auth.h"
+#include "server/commit_history.h"
 #include "server/cronjobs.h"
 #include "server/http_server.h"
 #include "server/jobs.h"
@@ -421,6 +425,45 @@ struct DeliveryWork {
   controller::Controller promotion_ctl;
 };
 
+// DORA: the ledger of deployments (loaded from the store before anything
+// is recorded) and its recorder, woken by the Applications, Promotions and
+// Stages whose status records a deployment or a failed verification; the
+// commits each brought read from the git mirrors.
+struct DoraWork {
+  DoraWork(store::Store& st, gitops::Sources& sources)
+      : ledger(st),
+        history(sources),
+        recorder(st, ledger, history),
+        fwd([this](const std::string& k) { return recorder.Reconcile(k); }),
+        ctl("dora", fwd, 1) {}
+
+  void Route(const store::Change& c) {
+    if (c.type != "DELETED" && insight::Recorder::Watches(c.key.kind))
+      ctl.Enqueue(insight::Recorder::KeyOf(c.key));
+  }
+  // Loads the ledger, then looks at every resource that may record a
+  // deployment (what happened while the server was down is recorded now).
+  Status EnqueueExisting(store::Store& st) {
+    const auto started = std::chrono::steady_clock::now();
+    STRAKE_TRY(ledger.Load());
+    const auto took =
+        std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
+    if (took > std::chrono::seconds(1))
+      Log(LogLevel::kInfo, "dora: deployment records loaded in {}", FormatDuration(took));
+    for (const char* kind : {"Application", "Promotion", "Stage"}) {
+      STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
+      for (const auto& o : all) ctl.Enqueue(insight::Recorder::KeyOf(o.key));
+    }
+    return Ok();
+  }
+
+  insight::Ledger ledger;
+  server::SourcesCommitHistory history;
+  insight::Recorder recorder;
+  Forward fwd;
+  controller::Controller ctl;
+};
+
 // The controllers of `strake serve`, and which of them a change wakes.
 struct Controllers {
   controller::Controller& rollouts;
@@ -435,6 +478,7 @@ struct Controllers {
   controller::Controller& cronjobs;
   DeliveryWork& delivery;
   const gitops::ApplicationReconciler& app_reconciler;
+  DoraWork& dora;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
   RolloutIndex deployment_index{};
@@ -445,6 +489,7 @@ struct Controllers {
                                                 &repos,    &jobs,     &services,    &experiments,
                                                 &pods,     &cronjobs};
     for (auto* c : delivery.All()) all.push_back(c);
+    all.push_back(&dora.ctl);
     return all;
   }
 
@@ -465,6 +510,7 @@ struct Controllers {
     if (kind == "Pod") pods.Enqueue(key);
     if (kind == "CronJob") cronjobs.Enqueue(key);
     delivery.Route(c);
+    dora.Route(c);
     // Drift, deletion or a status change of a managed resource: its
     // Applications compare again (self-heal, health).
     for (const auto& a : app_reconciler.AppsManaging(c.key)) apps.Enqueue(a);
@@ -547,6 +593,7 @@ struct Controllers {
         seed.ctl->Enqueue(controller::ObjectKey(o.key.ns, o.key.name));
       }
     }
+    STRAKE_TRY(dora.EnqueueExisting(st));
     return delivery.EnqueueExisting(st);
   }
 
@@ -563,7 +610,7 @@ struct Controllers {
   void Stop() {
     for (auto* c : delivery.All()) c->Stop();
     for (auto* c : {&apps, &repos, &cronjobs, &jobs, &pods, &rollouts, &experiments, &analyses,
-                    &deployments, &services})
+                    &deployments, &services, &dora.ctl})
       c->Stop();
   }
 };
@@ -873,9 +920,12 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   DeliveryWork delivery(st, sources, clock, api, apps, options);
   delivery.stages.SetGateRecord(GateRecordOf(*audit));
   delivery.promotions.SetGateRecord(GateRecordOf(*audit));
-  Controllers ctls{rollout_ctl,    analysis_ctl,    deployment_ctl, app_ctl,
-                   repo_ctl,       *batch.job_ctl,  service_ctl,    experiment_ctl,
-                   *batch.pod_ctl, *batch.cron_ctl, delivery,       apps};
+  DoraWork dora(st, sources);
+  api.SetDora(&dora.ledger);
+  Controllers ctls{
+      rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
+      service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, delivery, apps,
+      dora};
   st.Subscribe([&ctls, &api](const store::Change& c) {
     if (c.key.kind == "CustomResourceDefinition") api.CustomKindsChanged();
     ctls.Route(c);
@@ -883,7 +933,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   supervisor.SetOnChange([&ctls](const std::string& group) { ctls.ReplicasChanged(group); });
   ImageWakes image_wakes(target, images.get(), ctls, options.data_dir);
   STRAKE_TRY(ctls.EnqueueExisting(st));
-  api.SetMetrics([&ctls] { return ctls.PrometheusText(); });
+  api.SetMetrics([&ctls, &dora] { return ctls.PrometheusText() + dora.ledger.PrometheusText(); });
   ctls.Start();
 
   server::HttpServer http([&gate](const server::Request& req) { return gate.Handle(req); });

@@ -15,6 +15,7 @@
 #include "cli/audit.h"
 #include "cli/client.h"
 #include "cli/command_table.h"
+#include "cli/dora.h"
 #include "cli/kargo.h"
 #include "cli/pipelines.h"
 #include "cli/resources.h"
@@ -178,6 +179,7 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   AuditCommands audit(app, ctx, table);
   RolloutCommands rollouts(app, ctx, table);
   KargoCommands kargo(app, ctx, table);
+  DoraCommands dora(app, ctx, table);
   table.Add(app.add_subcommand("version", "print the version"), Version);
   std::vector<std::string> help_path;
   auto* help = app.add_subcommand("help", "help about a command: strake help get");

@@ -15,6 +15,7 @@
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "base/tz.h"
 #include "delivery/approval.h"
 #include "delivery/artifact.h"
 #include "delivery/builtin_steps.h"
@@ -37,6 +38,7 @@
 #include "rollout/expr.h"
 #include "rollout/workload_ref.h"
 #include "server/auth.h"
+#include "server/dora_api.h"
 #include "server/pod_view.h"
 #include "server/run_logs.h"
 
@@ -315,6 +317,8 @@ Response Api::Handle(const Request& req) {
   }
   if (i >= parts.size())
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  if (api_version == "strake.dev/v1" && parts[i] == "dora" && i + 2 == parts.size())
+    return Dora(ns, parts[i + 1], req);
   RefreshCustomKinds();
   const KindInfo* kind = KindByPlural(parts[i]);
   if (!kind || kind->api_version != api_version) kind = model::CustomKindAt(api_version, parts[i]);
@@ -1699,6 +1703,23 @@ Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {
   STRAKE_TRY_ASSIGN(values, rollout::SecretValues(store_, ns));
   for (const auto& v : values) (void)m.Add(v);
   return m;
+}
+
+Response Api::Dora(const std::string& ns, const std::string& what, const Request& req) {
+  if (what != "metrics")
+    return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  insight::Ledger* ledger = dora_;
+  if (!ledger) {
+    std::lock_guard<std::mutex> lock(own_dora_mu_);
+    if (!own_dora_) {
+      auto own = std::make_unique<insight::Ledger>(store_);
+      if (auto loaded = own->Load(); !loaded) return ErrorResponse(loaded.error());
+      own_dora_ = std::move(own);
+    }
+    ledger = own_dora_.get();
+  }
+  const int64_t today = FloorDiv(UnixMillis(std::chrono::system_clock::now()), 86'400'000);
+  return DoraMetrics(*ledger, ns, req, today);
 }
 
 Response Api::Events(const Request& req) {

@@ -55,6 +55,7 @@
 
 #include "base/mask.h"
 #include "gitops/application.h"
+#include "insight/ledger.h"
 #include "model/kinds.h"
 #include "rollout/controller.h"
 #include "rollout/target.h"
@@ -99,6 +100,9 @@ class Api {
       const std::string& action, const std::string& ns, const std::string& name,
       const std::string& method, const std::string& actor)>;
   void SetPullRequests(PullRequestActions prs) { pull_requests_ = std::move(prs); }
+  // GET …/dora/metrics reads `ledger` (a server's, kept by its recorder);
+  // without one, the API loads its own from the store at the first ask.
+  void SetDora(insight::Ledger* ledger) { dora_ = ledger; }
   // More lines for /metrics (the controllers').
   void SetMetrics(std::function<std::string()> more) { more_metrics_ = std::move(more); }
 
@@ -175,6 +179,7 @@ class Api {
   // Every Secret value of `ns` and those the PipelineRun `run` carries.
   Result<SecretMasker> RunSecrets(const std::string& ns, const std::string& run);
   Response Events(const Request& req);
+  Response Dora(const std::string& ns, const std::string& what, const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
   // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.
@@ -217,6 +222,9 @@ class Api {
   std::atomic<int64_t> custom_kinds_read_{0};
   std::mutex custom_kinds_mu_;
   gitops::ApplicationReconciler* apps_ = nullptr;
+  insight::Ledger* dora_ = nullptr;
+  std::mutex own_dora_mu_;
+  std::unique_ptr<insight::Ledger> own_dora_;  // loaded at the first ask without dora_
   PullRequestActions pull_requests_;
   Webhooks* hooks_ = nullptr;
   std::function<std::string()> more_metrics_;

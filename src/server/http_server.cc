@@ -267,8 +267,10 @@ Request MakeRequest(std::string_view method, std::string_view target_view) {
   if (q != std::string::npos) {
     for (const auto& kv : Split(target.substr(q + 1), '&')) {
       size_t eq = kv.find('=');
-      req.query[http::UrlDecode(kv.substr(0, eq))] =
-          eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
+      std::string key = http::UrlDecode(kv.substr(0, eq));
+      std::string value = eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
+      req.query[key] = value;
+      req.query_list.emplace_back(std::move(key), std::move(value));
     }
   }
   return req;

@@ -41,7 +41,9 @@ namespace strake::server {
 struct Request {
   std::string method;
   std::string path;                          // decoded, without the query
-  std::map<std::string, std::string> query;  // decoded
+  std::map<std::string, std::string> query;  // decoded; of a repeated key, the last value
+  // Every decoded (key, value) in order: a repeated key's values (a[]=x&a[]=y).
+  std::vector<std::pair<std::string, std::string>> query_list;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string Header(std::string_view name) const;
