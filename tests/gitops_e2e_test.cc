@@ -419,10 +419,18 @@ spec:
   EXPECT_NE(summary.out.find("2.00/day"), std::string::npos) << summary.out;
   EXPECT_NE(summary.out.find("elite"), std::string::npos) << summary.out;
 
-  // kill -9: the records are the store's; the restart counts nothing twice.
+  // kill -9: the records are the store's; the restart (whose recorder
+  // looks at every Application again) counts nothing twice.
   StopServer(SIGKILL);
   StartServer();
   EXPECT_EQ(ask("deployment_frequency").value("value", 0.0), 2.0);
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        Json lead = ask("lead_time_for_changes");
+        return ask("deployment_frequency").value("value", 0.0) != 2.0 ||
+               lead.value("changes", Json::array()).size() != 3;
+      },
+      4s));
   check_lead();
 
   // A rollback to the first sync: the second deployment failed, restored
@@ -443,6 +451,7 @@ spec:
   Json restore = ask("time_to_restore_service");
   ASSERT_EQ(restore["failures"].size(), 1u) << restore.dump(2);
   EXPECT_GE(restore.value("value", -1.0), 0.0);
+  check_lead();  // the rollback brought no commit: the same three, the same median
   // A namespace's answers are its own.
   Ran other = Cli({"dora", "deployment_frequency", "-n", "elsewhere", "--interval", "all",
                    "--start", today, "--end", today, "-o", "json"});

@@ -441,15 +441,10 @@ struct DoraWork {
     if (c.type != "DELETED" && insight::Recorder::Watches(c.key.kind))
       ctl.Enqueue(insight::Recorder::KeyOf(c.key));
   }
-  // Loads the ledger, then looks at every resource that may record a
-  // deployment (what happened while the server was down is recorded now).
+  // Every resource that may record a deployment (what happened while the
+  // server was down is recorded now; the first reconcile reads the ledger's
+  // records, on the recorder's thread).
   Status EnqueueExisting(store::Store& st) {
-    const auto started = std::chrono::steady_clock::now();
-    STRAKE_TRY(ledger.Load());
-    const auto took =
-        std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
-    if (took > std::chrono::seconds(1))
-      Log(LogLevel::kInfo, "dora: deployment records loaded in {}", FormatDuration(took));
     for (const char* kind : {"Application", "Promotion", "Stage"}) {
       STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
       for (const auto& o : all) ctl.Enqueue(insight::Recorder::KeyOf(o.key));

@@ -735,7 +735,8 @@ Result<std::vector<CommitInfo>> Mirror::Between(const std::string& from, const s
       git_revwalk_hide(walk.get(), git_commit_id(base->get())) != 0)
     return Failf("walking {}..{}: {}", from, to, LastGitError());
   git_oid oid;
-  while (out.size() < limit && git_revwalk_next(&oid, walk.get()) == 0) {
+  int rc = 0;
+  while (out.size() < limit && (rc = git_revwalk_next(&oid, walk.get())) == 0) {
     CommitHandle c;
     if (git_commit_lookup(c.out(), repo->get(), &oid) != 0)
       return Failf("commit {}: {}", OidHex(&oid), LastGitError());
@@ -743,6 +744,7 @@ Result<std::vector<CommitInfo>> Mirror::Between(const std::string& from, const s
     info.sha = OidHex(&oid);
     FillCommitInfo(c.get(), info);
   }
+  if (rc != 0 && rc != GIT_ITEROVER) return Failf("walking {}..{}: {}", from, to, LastGitError());
   return out;
 }
 

@@ -1,24 +1,28 @@
 // The DORA ledger: the deployment records in the store and the per-day
 // index that answers questions about them, kept in step. Every write goes
 // to the store first (one transaction for a deployment and the failures
-// it restores) and reaches the index only once it is committed; Load
-// builds the index from the store, so a restart (kill -9 included) answers
-// what was acknowledged before it. Thread-safe.
+// it restores) and reaches the index only once it is committed; the index
+// is built from the store's records by the first call that needs it (on
+// the caller's thread: a server's start does not wait for it), so a
+// restart (kill -9 included) answers what was acknowledged before it.
+// Thread-safe: one mutex around the index and the writes (Explain reads
+// the store page by page, outside it: not a snapshot).
 //
 // Rules it keeps (docs/dora.md):
 // - a deployment is recorded whole by id; recording it again with other
-//   fields replaces it, but never forgets that it failed or was restored
-//   (those come from elsewhere than the source that saw it deployed);
-// - a failed deployment is restored by the next deployment that finished
-//   in its environment after the failure was found;
+//   fields replaces it, but never forgets that it failed, was restored or
+//   was unplanned (those come from elsewhere than the source that saw it
+//   deployed); a commit listed twice counts once;
+// - a failed deployment is restored by the first other deployment of its
+//   environment that finished at or after the failure was found, whichever
+//   order they are recorded in;
 // - an index per namespace and one over all of them.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "insight/dora.h"
@@ -29,62 +33,58 @@ namespace strake::insight {
 // A record as the core counts it (tier by name; unknown: other).
 Deployment ToDeployment(const store::DeploymentRecord& r);
 
+// The most deployments one explained answer lists.
+inline constexpr size_t kMaxExplained = 100'000;
+
 class Ledger {
  public:
   explicit Ledger(store::Store& store) : store_(store) {}
 
-  // Builds the indexes from the store's records.
+  // Builds the indexes from the store's records (again, if they were).
   Status Load();
 
-  // The last deployment that finished in an environment (changes empty).
-  std::optional<store::DeploymentRecord> Latest(const std::string& ns,
-                                                const std::string& environment) const;
-
-  // Records `d` (see above). A new one restores the failed deployments of
-  // its environment found failed at or before it finished.
+  // Records `d` (see above). A new one restores the failures of its
+  // environment that were open when it finished.
   Status Record(store::DeploymentRecord d);
 
   // Deployment `id` failed, found at `when_ms`, because `why`. An earlier
-  // finding stands. If another deployment of its environment finished at
-  // or after `when_ms`, the first such one restored it.
+  // finding stands. The first other deployment of its environment that
+  // finished at or after `when_ms` restored it.
   Status MarkFailed(const std::string& id, int64_t when_ms, const std::string& why);
 
   // The answer over namespace `ns` ("" = all).
-  std::vector<Bucket> Answer(const std::string& ns, const Query& query);
+  Result<std::vector<Bucket>> Answer(const std::string& ns, const Query& query);
 
-  // The answer with its samples, and the records they index.
+  // The answer with its samples, and the records they index: at most
+  // `max_records` of them (more is an error asking for a shorter range).
   struct Explained {
     std::vector<Bucket> buckets;
     std::vector<store::DeploymentRecord> records;
   };
-  Result<Explained> Explain(const std::string& ns, const Query& query);
+  Result<Explained> Explain(const std::string& ns, const Query& query,
+                            size_t max_records = kMaxExplained);
 
-  // Counters by namespace and tier, in Prometheus' text format:
+  // Counters by tier (not by namespace: /metrics is public), in
+  // Prometheus' text format (none before the records are loaded):
   // strake_dora_deployments_total, strake_dora_failed_deployments_total,
   // strake_dora_unplanned_deployments_total, strake_dora_changes_total.
   std::string PrometheusText() const;
 
  private:
-  struct Env {
-    store::DeploymentRecord latest;          // without changes
-    std::vector<std::string> open_failures;  // failed, not restored
-  };
-  // Replaces `was` (nullopt: none) by `now` in the indexes.
+  Status LoadLocked();
+  Status EnsureLoadedLocked() { return loaded_ ? Ok() : LoadLocked(); }
+  // Replaces `was` (nullopt: none) by `now` in the indexes and counters.
   void Reindex(const std::optional<store::DeploymentRecord>& was,
                const store::DeploymentRecord& now);
-  void Track(const store::DeploymentRecord& d);
-  // When the first other deployment of `d`'s environment finished at or
-  // after `after_ms`.
-  Result<std::optional<int64_t>> NextDeployment(const store::DeploymentRecord& d, int64_t after_ms);
 
   store::Store& store_;
   mutable std::mutex mu_;
-  std::map<std::string, DailyIndex> indexes_;                // by namespace; "" = all
-  std::map<std::pair<std::string, std::string>, Env> envs_;  // (ns, environment)
+  bool loaded_ = false;
+  std::map<std::string, DailyIndex> indexes_;  // by namespace; "" = all
   struct Totals {
     int64_t deployments = 0, failed = 0, unplanned = 0, changes = 0;
   };
-  std::map<std::pair<std::string, std::string>, Totals> totals_;  // (ns, tier)
+  std::map<std::string, Totals> totals_;  // by tier
 };
 
 }  // namespace strake::insight

@@ -2,66 +2,19 @@
 
 #include <gtest/gtest.h>
 
-#include <memory>
-
-#include "base/clock.h"
-#include "base/tz.h"
-#include "insight/recorder.h"
-#include "insight/sources.h"
-#include "store/temp_store.h"
+#include "insight/dora_test_util.h"
 
 namespace strake::insight {
 namespace {
 
-using Json = store::Json;
+using namespace testing;  // NOLINT(google-build-using-namespace): the tests' helpers
 
-constexpr int64_t kHour = 3'600'000;
-constexpr int64_t kDay = 24 * kHour;
-const int64_t kDay0 = DaysFromCivil(2026, 11, 2);  // a Monday
-
-int64_t At(int day, int64_t hours) { return (kDay0 + day) * kDay + hours * kHour; }
-std::string Rfc(int64_t ms) { return FormatRfc3339(TimePoint(std::chrono::milliseconds(ms))); }
-
-store::DeploymentRecord Dep(const std::string& id, const std::string& env, int64_t finished,
-                            std::vector<store::DeploymentRecord::Commit> changes = {},
-                            const std::string& ns = "shop") {
-  store::DeploymentRecord d;
-  d.id = id;
-  d.ns = ns;
-  d.environment = env;
-  d.tier = TierName(GuessTier(env));
-  d.finished_ms = finished;
-  d.changes = std::move(changes);
-  return d;
-}
-
-Query Ask(Metric metric, int first, int last, Interval interval = Interval::kAll) {
-  Query q;
-  q.metric = metric;
-  q.start_day = kDay0 + first;
-  q.end_day = kDay0 + last;
-  q.interval = interval;
-  return q;
-}
-
-std::optional<double> One(const std::vector<Bucket>& b) {
-  EXPECT_EQ(b.size(), 1u);
-  return b.empty() ? std::nullopt : b[0].value;
-}
-
-class LedgerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto t = store::TempStore::Make("ledger-test");
-    ASSERT_TRUE(t) << t.error().message;
-    temp_ = std::move(*t);
-  }
-  store::Store& st() { return temp_.store(); }
-  store::TempStore temp_;
-};
+using LedgerTest = StoreTest;
 
 TEST_F(LedgerTest, StoreKeepsRecordsWholeAndReplacesThem) {
   auto a = Dep("Promotion/shop/a", "prod", At(0, 10), {{"c1", At(0, 8)}, {"c2", At(0, 9)}});
+  a.heads = {{"https://git.example/a.git", "c2"}, {"https://git.example/b.git", "x"}};
+  a.changes_known = false;
   a.failed_ms = At(0, 11);
   a.failure = "verification failed";
   auto b = Dep("Promotion/other/b", "prod", At(3, 10), {{"c3", At(2, 9)}}, "other");
@@ -89,6 +42,43 @@ TEST_F(LedgerTest, StoreKeepsRecordsWholeAndReplacesThem) {
   // Finished or restored within the range.
   EXPECT_EQ(walk({"", At(1, 0), At(2, 0)}), (std::vector<std::string>{a.id}));
   EXPECT_EQ(walk({"", At(1, 1), At(2, 0)}), std::vector<std::string>{});
+}
+
+TEST_F(LedgerTest, TheStoreFindsTheDeploymentsAroundAnInstant) {
+  auto a = Dep("p/a", "prod", At(0, 1));
+  a.revision = "f1";
+  auto b = Dep("p/b", "prod", At(0, 4));
+  b.revision = "f2";
+  auto b2 = Dep("p/b2", "prod", At(0, 4));  // the same instant, written later
+  b2.revision = "f2";
+  auto c = Dep("p/c", "prod", At(0, 6));
+  c.revision = "f2";
+  auto other = Dep("o/x", "uat", At(0, 4));
+  ASSERT_TRUE(st().PutDeployments({a, b, b2, c, other}));
+  auto id = [](const Result<std::optional<store::DeploymentRecord>>& r) {
+    return r && *r ? (*r)->id : std::string("none");
+  };
+  EXPECT_EQ(id(st().LastDeploymentAt("shop", "prod", At(0, 5), "")), "p/b2");
+  EXPECT_EQ(id(st().LastDeploymentAt("shop", "prod", At(0, 5), "p/b2")), "p/b");
+  EXPECT_EQ(id(st().LastDeploymentAt("shop", "prod", At(0, 5), "", {"f1"})), "p/a");
+  EXPECT_EQ(id(st().LastDeploymentAt("shop", "prod", At(0, 5), "", {"f9"})), "none");
+  EXPECT_EQ(id(st().LastDeploymentAt("shop", "prod", At(0, 0), "")), "none");
+  EXPECT_EQ(id(st().LastDeploymentAt("other", "prod", At(0, 9), "")), "none");
+  EXPECT_EQ(id(st().FirstDeploymentFrom("shop", "prod", At(0, 2), "")), "p/b");
+  EXPECT_EQ(id(st().FirstDeploymentFrom("shop", "prod", At(0, 4), "p/b")), "p/b2");
+  EXPECT_EQ(id(st().FirstDeploymentFrom("shop", "prod", At(0, 7), "")), "none");
+  // Failures open at an instant: not restored, or restored after it.
+  a.failed_ms = At(0, 2);
+  a.restored_ms = At(0, 5);
+  b.failed_ms = At(0, 4);
+  c.failed_ms = At(0, 7);
+  ASSERT_TRUE(st().PutDeployments({a, b, c}));
+  auto open = st().FailuresOpenAt("shop", "prod", At(0, 4));
+  ASSERT_TRUE(open);
+  std::vector<std::string> ids;
+  for (const auto& f : *open) ids.push_back(f.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"p/a", "p/b"}));
+  EXPECT_EQ(st().FailuresOpenAt("shop", "prod", At(0, 5))->size(), 1u);  // a was restored then
 }
 
 TEST_F(LedgerTest, PagesOfTheWalkKeepEachRecordsChanges) {
@@ -126,8 +116,7 @@ TEST_F(LedgerTest, AnswersFromTheIndexAndAgainAfterARestart) {
     EXPECT_EQ(One(l.Answer("nowhere", Ask(Metric::kDeploymentFrequency, 0, 1))), 0.0);
   };
   check(ledger);
-  Ledger restarted(st());
-  ASSERT_TRUE(restarted.Load());
+  Ledger restarted(st());  // reads the records at its first question
   check(restarted);
 }
 
@@ -151,16 +140,13 @@ TEST_F(LedgerTest, AFailureIsRestoredByTheNextDeploymentOfItsEnvironment) {
   EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kChangeFailureRate, 0, 3))), 0.5);
   EXPECT_FALSE(ledger.MarkFailed("p/none", At(0, 12), "x"));
   const std::string text = ledger.PrometheusText();
-  EXPECT_NE(text.find("strake_dora_deployments_total{namespace=\"shop\",tier=\"production\"} 2\n"),
+  EXPECT_NE(text.find("strake_dora_deployments_total{tier=\"production\"} 2\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("strake_dora_failed_deployments_total{tier=\"production\"} 1\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(
-      text.find("strake_dora_failed_deployments_total{namespace=\"shop\",tier=\"production\"} "
-                "1\n"),
-      std::string::npos)
-      << text;
-  EXPECT_NE(text.find("strake_dora_deployments_total{namespace=\"shop\",tier=\"staging\"} 1\n"),
-            std::string::npos);
+  EXPECT_NE(text.find("strake_dora_deployments_total{tier=\"staging\"} 1\n"), std::string::npos);
+  EXPECT_EQ(text.find("namespace="), std::string::npos);  // /metrics is public
 }
 
 TEST_F(LedgerTest, AFailureFoundAfterLaterDeploymentsIsRestoredByTheFirstOfThem) {
@@ -174,7 +160,6 @@ TEST_F(LedgerTest, AFailureFoundAfterLaterDeploymentsIsRestoredByTheFirstOfThem)
   // An open failure survives a restart and is restored after it.
   ASSERT_TRUE(ledger.MarkFailed("p/3", At(0, 21), "canary aborted"));
   Ledger restarted(st());
-  ASSERT_TRUE(restarted.Load());
   ASSERT_TRUE(restarted.Record(Dep("p/4", "prod", At(1, 1))));
   EXPECT_EQ((**st().GetDeployment("p/3")).restored_ms, At(1, 1));
   // 2 h and 4 h.
@@ -191,258 +176,67 @@ TEST_F(LedgerTest, ExplainListsTheRecordsBehindTheSameValue) {
   auto explained = ledger.Explain("shop", q);
   ASSERT_TRUE(explained);
   auto plain = ledger.Answer("shop", q);
-  ASSERT_EQ(explained->buckets.size(), plain.size());
-  for (size_t i = 0; i < plain.size(); ++i) EXPECT_EQ(explained->buckets[i].value, plain[i].value);
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(explained->buckets.size(), plain->size());
+  for (size_t i = 0; i < plain->size(); ++i)
+    EXPECT_EQ(explained->buckets[i].value, (*plain)[i].value);
   ASSERT_EQ(explained->records.size(), 2u);
   ASSERT_EQ(explained->buckets[2].samples.size(), 1u);
   EXPECT_EQ(explained->records[explained->buckets[2].samples[0].deployment].id, "p/3");
   EXPECT_EQ(explained->buckets[2].samples[0].seconds, 24 * 3600.0);
 }
 
-// --- sources ---
-
-store::Resource Obj(const std::string& kind, const std::string& name, Json object, Json status,
-                    std::map<std::string, std::string> labels = {}) {
-  store::Resource r;
-  r.key = {kind, "shop", name};
-  r.object = std::move(object);
-  r.status = std::move(status);
-  r.labels = std::move(labels);
-  return r;
+TEST_F(LedgerTest, ADeploymentRecordedLateStillRestoresAFailureFirst) {
+  Ledger ledger(st());
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10))));
+  ASSERT_TRUE(ledger.MarkFailed("p/1", At(0, 11), "bad"));
+  ASSERT_TRUE(ledger.Record(Dep("p/3", "prod", At(0, 20))));  // restores it at 20
+  EXPECT_EQ((**st().GetDeployment("p/1")).restored_ms, At(0, 20));
+  ASSERT_TRUE(ledger.Record(Dep("p/2", "prod", At(0, 14))));  // recorded late: the first after
+  EXPECT_EQ((**st().GetDeployment("p/1")).restored_ms, At(0, 14));
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 3 * 3600.0);
+  // Index and store agree: a fresh ledger reads the same.
+  Ledger fresh(st());
+  EXPECT_EQ(One(fresh.Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 3 * 3600.0);
 }
 
-store::Resource App(const std::string& name, Json history,
-                    std::map<std::string, std::string> labels = {}) {
-  return Obj("Application", name, Json::object(), {{"history", std::move(history)}},
-             std::move(labels));
-}
-
-Json Synced(int id, const std::string& sha, int64_t at) {
-  return {{"id", id},
-          {"revision", sha},
-          {"deployedAt", Rfc(at)},
-          {"source", {{"repoURL", "https://git.example/app.git"}}}};
-}
-
-TEST(DoraSources, AnApplicationsHistoryIsItsDeployments) {
-  auto got = FromApplication(
-      App("guestbook-prod", {Synced(0, "aaa", At(0, 1)), Synced(1, "bbb", At(0, 2))}));
-  ASSERT_TRUE(got);
-  ASSERT_EQ(got->size(), 2u);
-  const auto& d = (*got)[1].record;
-  EXPECT_EQ(d.id, "Application/shop/guestbook-prod#1");
-  EXPECT_EQ(d.environment, "guestbook-prod");
-  EXPECT_EQ(d.tier, "production");
-  EXPECT_EQ(d.revision, "bbb");
-  EXPECT_EQ(d.finished_ms, At(0, 2));
-  ASSERT_EQ((*got)[1].commits.size(), 1u);
-  EXPECT_EQ((*got)[1].commits[0].sha, "bbb");
-
-  auto labelled = FromApplication(App("web", {Synced(0, "aaa", At(0, 1))},
-                                      {{kEnvironmentLabel, "eu-1"}, {kTierLabel, "staging"}}));
-  ASSERT_TRUE(labelled);
-  EXPECT_EQ((*labelled)[0].record.environment, "eu-1");
-  EXPECT_EQ((*labelled)[0].record.tier, "staging");
-  auto staged = App("web-dev", {Synced(0, "aaa", At(0, 1))});
-  staged.object = {{"metadata", {{"annotations", {{kAuthorizedStageAnnotation, "shop:dev"}}}}}};
-  auto by_stage = FromApplication(staged);
-  ASSERT_TRUE(by_stage);
-  EXPECT_TRUE(by_stage->empty());  // its Stage's Promotions count instead
-  auto bad = FromApplication(App("web", {Synced(0, "aaa", At(0, 1))}, {{kTierLabel, "prd"}}));
-  ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().message.find("metadata.labels[strake.dev/tier]: \"prd\" is not a tier"),
+TEST_F(LedgerTest, ACommitListedTwiceCountsOnce) {
+  Ledger ledger(st());
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10), {{"a", At(0, 9)}, {"a", At(0, 9)}})));
+  EXPECT_EQ((**st().GetDeployment("p/1")).changes.size(), 1u);
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10), {{"b", At(0, 7)}})));  // replaced
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 3 * 3600.0);
+  EXPECT_NE(ledger.PrometheusText().find("strake_dora_changes_total{tier=\"production\"} 1\n"),
             std::string::npos)
-      << bad.error().message;
+      << ledger.PrometheusText();
 }
 
-Json Freight(const std::string& name, const std::string& sha) {
-  return {{"name", name}, {"commits", {{{"repoURL", "https://git.example/app.git"}, {"id", sha}}}}};
+TEST_F(LedgerTest, ExplainListsAtMostItsLimit) {
+  Ledger ledger(st());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(ledger.Record(Dep("p/" + std::to_string(i), "prod", At(i, 10))));
+  ASSERT_TRUE(ledger.Explain("shop", Ask(Metric::kDeploymentFrequency, 0, 2), 3));
+  auto refused = ledger.Explain("shop", Ask(Metric::kDeploymentFrequency, 0, 2), 2);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("at most 2 deployments"), std::string::npos);
+  EXPECT_TRUE(ledger.Explain("shop", Ask(Metric::kDeploymentFrequency, 0, 1), 2));
 }
 
-store::Resource Promo(const std::string& name, const std::string& stage, const std::string& phase,
-                      int64_t finished, const std::string& freight, const std::string& sha) {
-  return Obj("Promotion", name, {{"spec", {{"stage", stage}, {"freight", freight}}}},
-             {{"phase", phase}, {"finishedAt", Rfc(finished)}, {"freight", Freight(freight, sha)}});
-}
-
-TEST(DoraSources, ASucceededPromotionIsADeploymentOfItsFreight) {
-  auto stage = Obj("Stage", "prod", Json::object(), Json::object());
-  auto got = FromPromotion(Promo("p1", "prod", "Succeeded", At(0, 3), "f1", "abc"), stage);
-  ASSERT_TRUE(got && *got);
-  EXPECT_EQ((*got)->record.id, "Promotion/shop/p1");
-  EXPECT_EQ((*got)->record.tier, "production");
-  EXPECT_EQ((*got)->record.revision, "f1");
-  ASSERT_EQ((*got)->commits.size(), 1u);
-  EXPECT_EQ((*got)->commits[0].sha, "abc");
-  auto failed = FromPromotion(Promo("p2", "prod", "Failed", At(0, 3), "f1", "abc"), stage);
-  ASSERT_TRUE(failed);
-  EXPECT_FALSE(*failed);
-}
-
-TEST(DoraSources, AFailedVerificationNamesThePromotionOfItsFreight) {
-  Json status = {
-      {"freightHistory",
-       {{{"id", "col2"},
-         {"items", {{"Warehouse/w", {{"name", "f2"}}}}},
-         {"verificationHistory",
-          {{{"id", "v2"}, {"phase", "Failed"}, {"finishTime", Rfc(At(0, 5))}, {"message", "m"}}}}},
-        {{"id", "col1"},
-         {"items", {{"Warehouse/w", {{"name", "f1"}}}}},
-         {"verificationHistory",
-          {{{"id", "v1"}, {"phase", "Error"}, {"finishTime", Rfc(At(0, 2))}}}}}}}};
-  auto failed = FailedVerifications(Obj("Stage", "prod", Json::object(), status));
-  ASSERT_EQ(failed.size(), 1u);  // an Error measured nothing
-  EXPECT_EQ(failed[0].id, "v2");
-  EXPECT_EQ(failed[0].freight, std::vector<std::string>{"f2"});
-  EXPECT_EQ(failed[0].finished_ms, At(0, 5));
-  std::vector<store::Resource> promotions = {
-      Promo("p1", "prod", "Succeeded", At(0, 1), "f2", "a"),
-      Promo("p2", "prod", "Succeeded", At(0, 4), "f2", "a"),  // the last before the finding
-      Promo("p3", "prod", "Succeeded", At(0, 6), "f2", "a"),  // after it
-      Promo("p4", "uat", "Succeeded", At(0, 4), "f2", "a"),
-      Promo("p5", "prod", "Failed", At(0, 4), "f2", "a")};
-  EXPECT_EQ(PromotionOf(promotions, "prod", {"f2"}, At(0, 5)), "Promotion/shop/p2");
-  EXPECT_EQ(PromotionOf(promotions, "prod", {"f9"}, At(0, 5)), std::nullopt);
-  // Of two in the same second, the one named later (Kargo's ULIDs); one
-  // may be left out by name.
-  promotions.push_back(Promo("p2b", "prod", "Succeeded", At(0, 4), "f2", "a"));
-  EXPECT_EQ(PromotionOf(promotions, "prod", {}, At(0, 5)), "Promotion/shop/p2b");
-  EXPECT_EQ(PromotionOf(promotions, "prod", {}, At(0, 5), "p2b"), "Promotion/shop/p2");
-}
-
-// --- the recorder ---
-
-class FakeHistory : public CommitHistory {
- public:
-  Result<std::vector<store::DeploymentRecord::Commit>> Brought(const std::string& repo_url,
-                                                               const std::string& from,
-                                                               const std::string& to) override {
-    asked.push_back(repo_url + " " + from + ".." + to);
-    std::vector<store::DeploymentRecord::Commit> out;
-    // A linear history c0 c1 c2 ..., committed an hour apart from day 0.
-    const int last = to[1] - '0';
-    const int first = from.empty() ? last : from[1] - '0' + 1;
-    for (int i = last; i >= first; --i) out.push_back({"c" + std::to_string(i), At(0, i)});
-    return out;
+TEST_F(LedgerTest, AFilteredWalkReadsOnlyItsRecordsChanges) {
+  std::vector<store::DeploymentRecord> all;
+  for (int i = 0; i < 50; ++i) {
+    all.push_back(Dep("d" + std::to_string(i), "prod", At(i % 10 == 0 ? 40 : 1, 1),
+                      {{"c" + std::to_string(i), At(0, 0)}}));
   }
-  std::vector<std::string> asked;
-};
-
-class RecorderTest : public LedgerTest {
- protected:
-  void Put(store::Resource r) {
-    auto got = st().Get(r.key);
-    ASSERT_TRUE(got);
-    if (!*got) {
-      Json status = r.status;
-      auto made = st().Create(r, "Created", "");
-      ASSERT_TRUE(made) << made.error().message;
-      ASSERT_TRUE(st().UpdateStatus(r.key, status, 0, "Updated", ""));
-    } else {
-      ASSERT_TRUE(st().UpdateStatus(r.key, r.status, 0, "Updated", ""));
-    }
-  }
-  void SetUp() override {
-    LedgerTest::SetUp();
-    ledger_ = std::make_unique<Ledger>(st());
-    recorder_ = std::make_unique<Recorder>(st(), *ledger_, history_);
-    ASSERT_TRUE(ledger_->Load());
-  }
-  void Reconcile(const store::Resource& r) {
-    auto done = recorder_->Reconcile(Recorder::KeyOf(r.key));
-    ASSERT_TRUE(done) << done.error().message;
-  }
-  Ledger& ledger() { return *ledger_; }
-  FakeHistory history_;
-  std::unique_ptr<Ledger> ledger_;
-  std::unique_ptr<Recorder> recorder_;
-};
-
-TEST_F(RecorderTest, AnApplicationsSyncsBringTheCommitsSinceTheLast) {
-  auto app = App("web-prod", {Synced(0, "c2", At(0, 5))});
-  Put(app);
-  Reconcile(app);
-  app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9))});
-  Put(app);
-  Reconcile(app);
-  Reconcile(app);  // again: nothing new
-  EXPECT_EQ(history_.asked, (std::vector<std::string>{"https://git.example/app.git ..c2",
-                                                      "https://git.example/app.git c2..c5"}));
-  // c2: 3 h; c3, c4, c5: 6 h, 5 h, 4 h.
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 4.5 * 3600);
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kDeploymentFrequency, 0, 0))), 2.0);
-}
-
-TEST_F(RecorderTest, AnApplicationsRollbackFailsWhatItTookBack) {
-  Json back = Synced(2, "c2", At(0, 10));
-  back["deployStartedAt"] = Rfc(At(0, 9) + 30 * 60'000);  // 9:30
-  auto app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9)), back});
-  Put(app);
-  Reconcile(app);
-  Reconcile(app);
-  auto bad = **st().GetDeployment("Application/shop/web-prod#1");
-  EXPECT_EQ(bad.failed_ms, At(0, 9) + 30 * 60'000);
-  EXPECT_EQ(bad.failure, "rolled back by Application/shop/web-prod#2");
-  EXPECT_EQ(bad.restored_ms, At(0, 10));
-  EXPECT_TRUE((**st().GetDeployment("Application/shop/web-prod#2")).unplanned);
-  EXPECT_FALSE((**st().GetDeployment("Application/shop/web-prod#0")).failed_ms);
-  EXPECT_NEAR(*One(ledger().Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 1 / 3.0,
-              1e-12);
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 30 * 60.0);
-  // A redeploy of what runs is no rollback.
-  auto same = App("api-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c2", At(0, 6))});
-  Put(same);
-  Reconcile(same);
-  EXPECT_FALSE((**st().GetDeployment("Application/shop/api-prod#1")).unplanned);
-}
-
-TEST_F(RecorderTest, KargosAutoRollbackIsReworkAndFailsThePromotionBefore) {
-  auto stage = Obj("Stage", "prod", {{"spec", Json::object()}}, Json::object());
-  Put(stage);
-  auto p1 = Promo("p1", "prod", "Succeeded", At(0, 2), "f1", "c1");
-  auto p2 = Promo("p2", "prod", "Succeeded", At(0, 4), "f2", "c3");
-  auto p3 = Promo("p3", "prod", "Succeeded", At(0, 6), "f1", "c1");
-  p3.object["metadata"] = {{"annotations", {{"kargo.akuity.io/rollback", "true"}}}};
-  p3.status["startedAt"] = Rfc(At(0, 5));
-  for (auto* p : {&p1, &p2, &p3}) {
-    Put(*p);
-    Reconcile(*p);
-  }
-  auto d2 = **st().GetDeployment("Promotion/shop/p2");
-  EXPECT_EQ(d2.failed_ms, At(0, 5));
-  EXPECT_EQ(d2.restored_ms, At(0, 6));
-  EXPECT_TRUE((**st().GetDeployment("Promotion/shop/p3")).unplanned);
-  EXPECT_FALSE((**st().GetDeployment("Promotion/shop/p1")).failed_ms);
-  EXPECT_NEAR(*One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 1 / 3.0, 1e-12);
-}
-
-TEST_F(RecorderTest, AFailedVerificationFailsThePromotionsDeployment) {
-  auto stage = Obj("Stage", "prod", {{"spec", Json::object()}}, Json::object());
-  Put(stage);
-  auto p1 = Promo("p1", "prod", "Succeeded", At(0, 4), "f1", "c3");
-  Put(p1);
-  Reconcile(p1);
-  // The Stage's verification of f1 fails before the recorder sees it.
-  stage.status = {{"freightHistory",
-                   {{{"id", "col1"},
-                     {"items", {{"Warehouse/w", {{"name", "f1"}}}}},
-                     {"verificationHistory",
-                      {{{"id", "v1"},
-                        {"phase", "Failed"},
-                        {"finishTime", Rfc(At(0, 5))},
-                        {"message", "error-rate: 0.4 > 0.05"}}}}}}}};
-  Put(stage);
-  Reconcile(stage);
-  auto d = **st().GetDeployment("Promotion/shop/p1");
-  EXPECT_EQ(d.failed_ms, At(0, 5));
-  EXPECT_EQ(d.failure, "verification failed: error-rate: 0.4 > 0.05");
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 1.0);
-  auto p2 = Promo("p2", "prod", "Succeeded", At(0, 8), "f2", "c6");
-  Put(p2);
-  Reconcile(p2);
-  EXPECT_EQ(history_.asked.back(), "https://git.example/app.git c3..c6");
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 3 * 3600.0);
-  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 0.5);
+  ASSERT_TRUE(st().PutDeployments(all));
+  std::vector<std::string> seen;
+  ASSERT_TRUE(st().ForEachDeployment({"", At(40, 0), At(41, 0)}, [&](store::DeploymentRecord& r) {
+    EXPECT_EQ(r.changes.size(), 1u);
+    EXPECT_EQ(r.changes.at(0).sha, "c" + r.id.substr(1));
+    seen.push_back(r.id);
+    return true;
+  }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"d0", "d10", "d20", "d30", "d40"}));
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "base/log.h"
-#include "base/strings.h"
 
 namespace strake::insight {
 
@@ -11,8 +10,11 @@ namespace {
 
 using Json = store::Json;
 
-std::string Str(const Json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+std::string StageOf(const store::Resource& promotion) {
+  const Json spec = promotion.object.value("spec", Json::object());
+  return spec.is_object() && spec.contains("stage") && spec["stage"].is_string()
+             ? spec["stage"].get<std::string>()
+             : "";
 }
 
 }  // namespace
@@ -44,37 +46,43 @@ Result<controller::ReconcileResult> Recorder::Reconcile(const std::string& key) 
   return controller::ReconcileResult{};
 }
 
+void Recorder::Warn(const std::string& key, const std::string& message) {
+  auto [it, fresh] = warned_.try_emplace(key, message);
+  if (!fresh && it->second == message) return;
+  it->second = message;
+  Log(LogLevel::kWarn, "dora: {}", message);
+}
+
 Status Recorder::RecordApplication(const store::Resource& app) {
   auto observed = FromApplication(app);
   if (!observed) {
-    // The object's own mistake: said once per change, not retried.
-    Log(LogLevel::kWarn, "dora: {}", observed.error().message);
+    // The object's own mistake, not retried: said once.
+    Warn(KeyOf(app.key), observed.error().message);
     return Ok();
   }
   return RecordObserved(std::move(*observed));
 }
 
 Status Recorder::RecordPromotion(const store::Resource& promotion) {
-  const std::string stage_name = Str(promotion.object.value("spec", Json::object()), "stage");
+  const std::string stage_name = StageOf(promotion);
   STRAKE_TRY_ASSIGN(stage, store_.Get({"Stage", promotion.key.ns, stage_name}));
   store::Resource gone;  // a Stage deleted since: its name, no labels
   gone.key = {"Stage", promotion.key.ns, stage_name};
   auto observed = FromPromotion(promotion, stage ? *stage : gone);
   if (!observed) {
-    Log(LogLevel::kWarn, "dora: {}", observed.error().message);
+    Warn(KeyOf(promotion.key), observed.error().message);
     return Ok();
   }
   if (!*observed) return Ok();
-  if ((*observed)->rollback) {
-    // What the rollback took back: the Promotion into the Stage that
-    // finished last before it.
-    STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", promotion.key.ns));
-    auto before = PromotionOf(promotions, stage_name, {}, (*observed)->record.finished_ms,
-                              promotion.key.name);
-    if (before) (*observed)->rolled_back = *before;
+  Observed& o = **observed;
+  if (o.rollback) {
+    // What the rollback took back: what finished last in the Stage before it.
+    STRAKE_TRY_ASSIGN(before, store_.LastDeploymentAt(o.record.ns, o.record.environment,
+                                                      o.record.finished_ms, o.record.id));
+    if (before) o.rolled_back = before->id;
   }
   std::vector<Observed> one;
-  one.push_back(std::move(**observed));
+  one.push_back(std::move(o));
   STRAKE_TRY(RecordObserved(std::move(one)));
   // A verification that failed before this was recorded names it now.
   return stage ? RecordFailures(*stage) : Ok();
@@ -83,15 +91,20 @@ Status Recorder::RecordPromotion(const store::Resource& promotion) {
 Status Recorder::RecordFailures(const store::Resource& stage) {
   std::vector<FailedVerification> failed = FailedVerifications(stage);
   if (failed.empty()) return Ok();
-  STRAKE_TRY_ASSIGN(promotions, store_.List("Promotion", stage.key.ns));
+  auto place = PlacementOf(stage);
+  if (!place) {
+    Warn(KeyOf(stage.key), place.error().message);
+    return Ok();
+  }
   for (const FailedVerification& f : failed) {
-    auto id = PromotionOf(promotions, stage.key.name, f.freight, f.finished_ms);
-    if (!id) continue;  // not promoted by a Promotion strake saw
-    STRAKE_TRY_ASSIGN(recorded, store_.GetDeployment(*id));
-    if (!recorded) continue;  // recorded with the Promotion, which looks here again
+    // The deployment that brought the verified Freight: the last before
+    // the verification finished.
+    STRAKE_TRY_ASSIGN(target, store_.LastDeploymentAt(stage.key.ns, place->environment,
+                                                      f.finished_ms, "", f.freight));
+    if (!target || (target->failed_ms && *target->failed_ms <= f.finished_ms)) continue;
     std::string why = "verification failed";
     if (!f.message.empty()) why += ": " + f.message;
-    STRAKE_TRY(ledger_.MarkFailed(*id, f.finished_ms, why));
+    STRAKE_TRY(ledger_.MarkFailed(target->id, f.finished_ms, why));
   }
   return Ok();
 }
@@ -102,19 +115,26 @@ Status Recorder::RecordObserved(std::vector<Observed> observed) {
   });
   for (Observed& o : observed) {
     STRAKE_TRY_ASSIGN(known, store_.GetDeployment(o.record.id));
-    if (!known || (known->changes.empty() && !o.commits.empty())) {
-      auto changes = ChangesOf(o);
+    if (known && known->changes_known) {
+      o.record.changes = known->changes;
+    } else {
+      auto changes = ChangesOf(o.record);
+      o.record.changes_known = changes.has_value();
       if (changes) {
         o.record.changes = std::move(*changes);
       } else {
         // Recorded without its changes; a later look tries again.
-        Log(LogLevel::kWarn, "dora: the commits of {}: {}", o.record.id, changes.error().message);
+        Warn(o.record.id, "the commits of " + o.record.id + ": " + changes.error().message);
       }
     }
     const std::string id = o.record.id;
+    const store::DeploymentRecord recorded = o.record;
     STRAKE_TRY(ledger_.Record(std::move(o.record)));
-    // Level-based: the rolled-back deployment is derived from the resources
-    // each time, and an earlier finding stands.
+    // Recorded after a later deployment of its environment (out of
+    // order): that one's changes now start from this one.
+    if (!known) STRAKE_TRY(RereadNext(recorded));
+    // Level-based: what a rollback took back is derived from the
+    // resources each time, and an earlier finding stands.
     if (o.rollback && !o.rolled_back.empty()) {
       auto failed = ledger_.MarkFailed(o.rolled_back, o.started_ms, "rolled back by " + id);
       // Not recorded (made before strake kept records): nothing to fail.
@@ -124,44 +144,30 @@ Status Recorder::RecordObserved(std::vector<Observed> observed) {
   return Ok();
 }
 
-Result<std::vector<store::DeploymentRecord::Commit>> Recorder::ChangesOf(const Observed& o) {
-  std::map<std::string, std::string> heads;
-  auto prev = ledger_.Latest(o.record.ns, o.record.environment);
-  if (prev && prev->id != o.record.id && prev->finished_ms <= o.record.finished_ms) {
-    STRAKE_TRY_ASSIGN(h, HeadsOf(*prev));
-    heads = std::move(h);
-  }
-  std::vector<store::DeploymentRecord::Commit> out;
-  for (const Observed::Commit& c : o.commits) {
-    auto from = heads.find(c.repo_url);
-    STRAKE_TRY_ASSIGN(brought,
-                      history_.Brought(c.repo_url, from == heads.end() ? "" : from->second, c.sha));
-    for (auto& b : brought) {
-      auto same = [&](const store::DeploymentRecord::Commit& x) { return x.sha == b.sha; };
-      if (std::none_of(out.begin(), out.end(), same)) out.push_back(std::move(b));
-    }
-  }
-  return out;
+Status Recorder::RereadNext(const store::DeploymentRecord& d) {
+  STRAKE_TRY_ASSIGN(next, store_.FirstDeploymentFrom(d.ns, d.environment, d.finished_ms + 1, d.id));
+  if (!next) return Ok();
+  auto changes = ChangesOf(*next);
+  next->changes_known = changes.has_value();
+  next->changes = changes ? std::move(*changes) : std::vector<store::DeploymentRecord::Commit>{};
+  return ledger_.Record(std::move(*next));
 }
 
-Result<std::map<std::string, std::string>> Recorder::HeadsOf(const store::DeploymentRecord& d) {
-  std::map<std::string, std::string> heads;
-  if (StartsWith(d.id, "Application/")) {
-    if (!d.repo_url.empty()) heads[d.repo_url] = d.revision;
-    return heads;
+Result<std::vector<store::DeploymentRecord::Commit>> Recorder::ChangesOf(
+    const store::DeploymentRecord& d) {
+  STRAKE_TRY_ASSIGN(prev, store_.LastDeploymentAt(d.ns, d.environment, d.finished_ms, d.id));
+  std::vector<store::DeploymentRecord::Commit> out;
+  for (const store::DeploymentRecord::Head& head : d.heads) {
+    std::string from;
+    if (prev) {
+      for (const auto& h : prev->heads) {
+        if (h.repo_url == head.repo_url) from = h.sha;
+      }
+    }
+    STRAKE_TRY_ASSIGN(brought, history_.Brought(head.repo_url, from, head.sha));
+    for (auto& b : brought) out.push_back(std::move(b));
   }
-  // "Promotion/ns/name": the commits of the Freight it promoted.
-  const auto slash = d.id.find('/', std::string_view("Promotion/").size());
-  STRAKE_TRY_ASSIGN(p, store_.Get({"Promotion", d.ns, d.id.substr(slash + 1)}));
-  if (!p) return heads;
-  const Json freight = p->status.value("freight", Json::object());
-  const Json commits = freight.value("commits", Json::array());
-  if (!commits.is_array()) return heads;
-  for (const Json& c : commits) {
-    if (!Str(c, "repoURL").empty() && !Str(c, "id").empty())
-      heads[Str(c, "repoURL")] = Str(c, "id");
-  }
-  return heads;
+  return out;
 }
 
 }  // namespace strake::insight

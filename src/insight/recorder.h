@@ -2,7 +2,9 @@
 // Applications, Promotions and Stages record into the ledger's deployments
 // (insight/sources.h says how), with the commits each brought. Level-based
 // and idempotent: reconciling a resource again records nothing new, so it
-// may run on every change of one and over all of them at start.
+// may run on every change of one and over all of them at start. Not
+// thread-safe: one worker reconciles (its warnings are said once per
+// resource and message).
 #pragma once
 
 #include <map>
@@ -46,15 +48,22 @@ class Recorder final : public controller::Reconciler {
   Status RecordApplication(const store::Resource& app);
   Status RecordPromotion(const store::Resource& promotion);
   Status RecordFailures(const store::Resource& stage);
-  // Records each, oldest first, with the commits it brought.
+  // Records each, oldest first: with the commits it brought (read once;
+  // again only while they could not be read), then what a rollback failed.
   Status RecordObserved(std::vector<Observed> observed);
-  Result<std::vector<store::DeploymentRecord::Commit>> ChangesOf(const Observed& o);
-  // repoURL -> the commit the deployment `d` ran (for the next one's range).
-  Result<std::map<std::string, std::string>> HeadsOf(const store::DeploymentRecord& d);
+  // The changes of the deployment of `d`'s environment after it, read
+  // again (d was recorded after it).
+  Status RereadNext(const store::DeploymentRecord& d);
+  // The commits `d` brought since the deployment of its environment
+  // before it, per repository of its heads.
+  Result<std::vector<store::DeploymentRecord::Commit>> ChangesOf(const store::DeploymentRecord& d);
+  // Logs `message` about `key` unless it was the last said about it.
+  void Warn(const std::string& key, const std::string& message);
 
   store::Store& store_;
   Ledger& ledger_;
   CommitHistory& history_;
+  std::map<std::string, std::string> warned_;  // key -> the last warning
 };
 
 }  // namespace strake::insight

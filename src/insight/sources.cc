@@ -76,9 +76,9 @@ Result<std::vector<Observed>> FromApplication(const store::Resource& app) {
     d.environment = place.environment;
     d.tier = place.tier;
     d.revision = revision;
-    d.repo_url = Str(Field(h, "source"), "repoURL");
+    const std::string repo_url = Str(Field(h, "source"), "repoURL");
+    if (!repo_url.empty()) d.heads.push_back({repo_url, revision});
     d.finished_ms = *finished;
-    if (!d.repo_url.empty()) o.commits.push_back({d.repo_url, revision});
     if (!ran.empty() && ran.back().first != revision) {
       auto same = [&](const auto& r) { return r.first == revision; };
       if (std::any_of(ran.begin(), ran.end(), same)) {
@@ -117,9 +117,7 @@ Result<std::optional<Observed>> FromPromotion(const store::Resource& promotion,
   if (commits.is_array()) {
     for (const Json& c : commits) {
       const std::string url = Str(c, "repoURL"), sha = Str(c, "id");
-      if (url.empty() || sha.empty()) continue;
-      if (d.repo_url.empty()) d.repo_url = url;
-      o.commits.push_back({url, sha});
+      if (!url.empty() && !sha.empty()) d.heads.push_back({url, sha});
     }
   }
   return std::optional<Observed>(std::move(o));
@@ -146,29 +144,6 @@ std::vector<FailedVerification> FailedVerifications(const store::Resource& stage
     }
   }
   return out;
-}
-
-std::optional<std::string> PromotionOf(const std::vector<store::Resource>& promotions,
-                                       const std::string& stage,
-                                       const std::vector<std::string>& freight, int64_t at_ms,
-                                       const std::string& except) {
-  const store::Resource* best = nullptr;
-  int64_t best_ms = INT64_MIN;
-  for (const store::Resource& p : promotions) {
-    if (p.key.name == except || Str(Field(p.object, "spec"), "stage") != stage ||
-        Str(p.status, "phase") != "Succeeded")
-      continue;
-    auto finished = TimeOf(p.status, "finishedAt");
-    const std::string name = Str(Field(p.status, "freight"), "name");
-    if (!finished || *finished > at_ms) continue;
-    if (*finished < best_ms || (*finished == best_ms && p.key.name < best->key.name)) continue;
-    if (!freight.empty() && std::find(freight.begin(), freight.end(), name) == freight.end())
-      continue;
-    best_ms = *finished;
-    best = &p;
-  }
-  if (!best) return std::nullopt;
-  return fmt::format("Promotion/{}/{}", best->key.ns, best->key.name);
 }
 
 }  // namespace strake::insight

@@ -10,7 +10,8 @@
 //   of its Freight into its Stage, finished at finishedAt; its commits are
 //   the Freight's.
 // - A Stage's verification that failed marks the deployment that brought
-//   the verified Freight failed, found when the verification finished.
+//   the verified Freight failed (the last of that Freight into the Stage
+//   before the verification finished), found when it finished.
 //
 // The environment is the `strake.dev/environment` label of the Application
 // or Stage, else its name; the tier its `strake.dev/tier` label, else the
@@ -37,18 +38,14 @@ struct Placement {
 };
 Result<Placement> PlacementOf(const store::Resource& r);
 
-// What a deployment brought, before its changes are known: the commits of
-// each repository (a Freight may carry several), newest state of each.
+// A deployment as a resource records it, before its changes are known
+// (record.changes empty; record.heads what it ran).
 struct Observed {
-  store::DeploymentRecord record;  // changes empty
-  struct Commit {
-    std::string repo_url;
-    std::string sha;
-  };
-  std::vector<Commit> commits;
+  store::DeploymentRecord record;
   // A rollback (record.unplanned): it took its environment back to what
-  // ran before the deployment `rolled_back` ("": unknown), which thereby
-  // failed, found when the rollback started (started_ms).
+  // ran before the deployment `rolled_back` ("": to be found, the one
+  // before it in its environment), which thereby failed, found when the
+  // rollback started (started_ms).
   bool rollback = false;
   std::string rolled_back;
   int64_t started_ms = 0;
@@ -75,14 +72,5 @@ struct FailedVerification {
   std::string message;
 };
 std::vector<FailedVerification> FailedVerifications(const store::Resource& stage);
-
-// Of `promotions` (of one namespace) but `except` (a name), the Succeeded
-// one into `stage` of one of `freight` (empty: any) that finished last at
-// or before `at_ms` (of two in the same second, the one named later: Kargo
-// names them by a ULID, in the order they were made): "Promotion/ns/name".
-std::optional<std::string> PromotionOf(const std::vector<store::Resource>& promotions,
-                                       const std::string& stage,
-                                       const std::vector<std::string>& freight, int64_t at_ms,
-                                       const std::string& except = "");
 
 }  // namespace strake::insight

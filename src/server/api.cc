@@ -1711,11 +1711,7 @@ Response Api::Dora(const std::string& ns, const std::string& what, const Request
   insight::Ledger* ledger = dora_;
   if (!ledger) {
     std::lock_guard<std::mutex> lock(own_dora_mu_);
-    if (!own_dora_) {
-      auto own = std::make_unique<insight::Ledger>(store_);
-      if (auto loaded = own->Load(); !loaded) return ErrorResponse(loaded.error());
-      own_dora_ = std::move(own);
-    }
+    if (!own_dora_) own_dora_ = std::make_unique<insight::Ledger>(store_);
     ledger = own_dora_.get();
   }
   const int64_t today = FloorDiv(UnixMillis(std::chrono::system_clock::now()), 86'400'000);

@@ -101,7 +101,8 @@ class Api {
       const std::string& method, const std::string& actor)>;
   void SetPullRequests(PullRequestActions prs) { pull_requests_ = std::move(prs); }
   // GET …/dora/metrics reads `ledger` (a server's, kept by its recorder);
-  // without one, the API loads its own from the store at the first ask.
+  // without one (the CLI's in-process API, one command long), the API
+  // reads its own from the store at the first ask.
   void SetDora(insight::Ledger* ledger) { dora_ = ledger; }
   // More lines for /metrics (the controllers').
   void SetMetrics(std::function<std::string()> more) { more_metrics_ = std::move(more); }

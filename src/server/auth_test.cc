@@ -263,6 +263,14 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_FALSE(Allows(team, Need::kWrite, "other", "/p"));
   EXPECT_FALSE(Allows(team, Need::kRead, "", "/apis/argoproj.io/v1alpha1/rollouts"));
   EXPECT_TRUE(Allows(team, Need::kRead, "", "/apis/strake.dev/v1/events"));
+  // DORA: a namespace's metrics to its tokens, every namespace's to none of them.
+  const std::string team_dora = "/apis/strake.dev/v1/namespaces/team/dora/metrics";
+  const std::string other_dora = "/apis/strake.dev/v1/namespaces/other/dora/metrics";
+  const std::string all_dora = "/apis/strake.dev/v1/dora/metrics";
+  EXPECT_TRUE(Allows(team, Need::kRead, NamespaceOf(team_dora), team_dora));
+  EXPECT_FALSE(Allows(team, Need::kRead, NamespaceOf(other_dora), other_dora));
+  EXPECT_FALSE(Allows(team, Need::kRead, NamespaceOf(all_dora), all_dora));
+  EXPECT_TRUE(Allows(viewer, Need::kRead, NamespaceOf(all_dora), all_dora));
   EXPECT_FALSE(Allows(team, Need::kAdmin, "team", "/p"));
   EXPECT_EQ(ParseRole("deployer"), Role::kDeployer);
   EXPECT_FALSE(ParseRole("root"));

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/net.h"
 
 namespace strake::server {
 
@@ -24,7 +25,12 @@ Json DeploymentJson(const store::DeploymentRecord& d) {
             {"revision", d.revision},
             {"finishedAt", Time(d.finished_ms)},
             {"changes", d.changes.size()}};
-  if (!d.repo_url.empty()) j["repoURL"] = d.repo_url;
+  if (!d.heads.empty()) {
+    Json heads = Json::array();
+    for (const auto& h : d.heads)
+      heads.push_back({{"repoURL", RedactUrl(h.repo_url)}, {"commit", h.sha}});
+    j["heads"] = std::move(heads);
+  }
   if (d.unplanned) j["unplanned"] = true;
   if (d.failed_ms) {
     j["failedAt"] = Time(*d.failed_ms);
@@ -102,8 +108,11 @@ Response DoraMetrics(insight::Ledger& ledger, const std::string& ns, const Reque
   }
   auto query = insight::ParseQuery(params, today);
   if (!query) return ErrorResponse(400, "BadRequest", query.error().message);
-  if (!explain)
-    return JsonResponse(200, BucketsJson(query->metric, ledger.Answer(ns, *query), nullptr));
+  if (!explain) {
+    auto answer = ledger.Answer(ns, *query);
+    if (!answer) return ErrorResponse(answer.error());
+    return JsonResponse(200, BucketsJson(query->metric, *answer, nullptr));
+  }
   auto explained = ledger.Explain(ns, *query);
   if (!explained) return ErrorResponse(explained.error());
   return JsonResponse(200, BucketsJson(query->metric, explained->buckets, &explained->records));

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -76,13 +77,17 @@ CREATE TABLE dora_deployments (
   environment TEXT NOT NULL,
   tier TEXT NOT NULL,
   revision TEXT NOT NULL,
-  repo_url TEXT NOT NULL,
+  heads TEXT NOT NULL,
   finished_ms INTEGER NOT NULL,
   unplanned INTEGER NOT NULL,
   failed_ms INTEGER,
   restored_ms INTEGER,
-  failure TEXT NOT NULL
+  failure TEXT NOT NULL,
+  changes_known INTEGER NOT NULL
 );
+CREATE INDEX dora_deployments_finished ON dora_deployments(namespace, environment, finished_ms);
+CREATE INDEX dora_deployments_failures ON dora_deployments(namespace, environment, restored_ms)
+  WHERE failed_ms IS NOT NULL;
 CREATE TABLE dora_changes (
   seq INTEGER NOT NULL,
   sha TEXT NOT NULL,
@@ -91,6 +96,12 @@ CREATE TABLE dora_changes (
 ) WITHOUT ROWID;
 )sql",
 };
+
+// The columns of a DORA deployment record, in the order DeploymentRow reads
+// them (seq first), for the statements that read whole records.
+#define DORA_SELECT                                                                         \
+  "SELECT seq, id, namespace, environment, tier, revision, heads, finished_ms, unplanned, " \
+  "failed_ms, restored_ms, failure, changes_known FROM dora_deployments "
 
 class Stmt {
  public:
@@ -509,14 +520,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<DeploymentRecord>> GetDeployment(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Use u(
-        S("SELECT seq, id, namespace, environment, tier, revision, repo_url, finished_ms, "
-          "unplanned, failed_ms, restored_ms, failure FROM dora_deployments WHERE id=?"));
-    u.Text(1, id);
-    std::vector<DeploymentRecord> got;
-    STRAKE_TRY(ReadDeployments(u, got));
-    if (got.empty()) return std::optional<DeploymentRecord>();
-    return std::optional<DeploymentRecord>(std::move(got[0]));
+    return GetLocked(id);
   }
 
   Status ForEachDeployment(const DeploymentFilter& filter,
@@ -526,11 +530,9 @@ class SqliteStore final : public Store {
       std::vector<DeploymentRecord> page;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        Use u(
-            S("SELECT seq, id, namespace, environment, tier, revision, repo_url, finished_ms, "
-              "unplanned, failed_ms, restored_ms, failure FROM dora_deployments WHERE seq>?1 "
-              "AND (?2='' OR namespace=?2) AND ((finished_ms>=?3 AND finished_ms<=?4) OR "
-              "(restored_ms>=?3 AND restored_ms<=?4)) ORDER BY seq LIMIT 4096"));
+        Use u(S(DORA_SELECT "WHERE seq>?1 AND (?2='' OR namespace=?2) AND ((finished_ms>=?3 AND "
+                            "finished_ms<=?4) OR (restored_ms>=?3 AND restored_ms<=?4)) ORDER BY "
+                            "seq LIMIT 4096"));
         u.Int(1, after).Text(2, filter.ns).Int(3, filter.from_ms).Int(4, filter.to_ms);
         STRAKE_TRY_ASSIGN(last, ReadDeployments(u, page));
         after = last;
@@ -540,6 +542,66 @@ class SqliteStore final : public Store {
         if (!fn(d)) return Ok();
       }
     }
+  }
+
+  Result<std::optional<DeploymentRecord>> LastDeploymentAt(
+      const std::string& ns, const std::string& environment, int64_t at_ms,
+      const std::string& except, const std::vector<std::string>& revisions) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<std::string> id;
+    {
+      // Newest first, by the index; the first of a wanted revision.
+      Use u(
+          S("SELECT id, revision FROM dora_deployments WHERE namespace=? AND environment=? "
+            "AND finished_ms<=? AND id!=? ORDER BY finished_ms DESC, seq DESC"));
+      u.Text(1, ns).Text(2, environment).Int(3, at_ms).Text(4, except);
+      int rc;
+      while ((rc = u.Step()) == SQLITE_ROW) {
+        const std::string revision = u.ColText(1);
+        if (revisions.empty() ||
+            std::find(revisions.begin(), revisions.end(), revision) != revisions.end()) {
+          id = u.ColText(0);
+          break;
+        }
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return tl::unexpected(Err("last deployment"));
+    }
+    if (!id) return std::optional<DeploymentRecord>();
+    return GetLocked(*id);
+  }
+
+  Result<std::optional<DeploymentRecord>> FirstDeploymentFrom(const std::string& ns,
+                                                              const std::string& environment,
+                                                              int64_t at_ms,
+                                                              const std::string& except) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<std::string> id;
+    {
+      Use u(
+          S("SELECT id FROM dora_deployments WHERE namespace=? AND environment=? AND "
+            "finished_ms>=? AND id!=? ORDER BY finished_ms, seq LIMIT 1"));
+      u.Text(1, ns).Text(2, environment).Int(3, at_ms).Text(4, except);
+      const int rc = u.Step();
+      if (rc == SQLITE_ROW) id = u.ColText(0);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return tl::unexpected(Err("next deployment"));
+    }
+    if (!id) return std::optional<DeploymentRecord>();
+    return GetLocked(*id);
+  }
+
+  Result<std::vector<DeploymentRecord>> FailuresOpenAt(const std::string& ns,
+                                                       const std::string& environment,
+                                                       int64_t at_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Not restored, or restored after at_ms: two ranges of the index.
+    Use u(S(DORA_SELECT "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
+                        "restored_ms IS NULL AND failed_ms<=?3 UNION ALL " DORA_SELECT
+                        "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
+                        "restored_ms>?3 AND failed_ms<=?3 ORDER BY seq"));
+    u.Text(1, ns).Text(2, environment).Int(3, at_ms);
+    std::vector<DeploymentRecord> out;
+    STRAKE_TRY(ReadDeployments(u, out));
+    return out;
   }
 
  private:
@@ -601,19 +663,32 @@ class SqliteStore final : public Store {
     return tl::unexpected(std::move(e));
   }
 
+  Result<std::optional<DeploymentRecord>> GetLocked(const std::string& id) {
+    Use u(S(DORA_SELECT "WHERE id=?"));
+    u.Text(1, id);
+    std::vector<DeploymentRecord> got;
+    STRAKE_TRY(ReadDeployments(u, got));
+    if (got.empty()) return std::optional<DeploymentRecord>();
+    return std::optional<DeploymentRecord>(std::move(got[0]));
+  }
+
   // Writes one record and its changes, inside the caller's transaction.
   Status PutDeployment(const DeploymentRecord& d) {
     int64_t seq = 0;
     {
       Use u(
-          S("INSERT INTO dora_deployments (id, namespace, environment, tier, revision, "
-            "repo_url, finished_ms, unplanned, failed_ms, restored_ms, failure) VALUES "
-            "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(id) DO UPDATE SET "
-            "namespace=?2, environment=?3, tier=?4, revision=?5, repo_url=?6, finished_ms=?7, "
-            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11 RETURNING seq"));
+          S("INSERT INTO dora_deployments (id, namespace, environment, tier, revision, heads, "
+            "finished_ms, unplanned, failed_ms, restored_ms, failure, changes_known) VALUES "
+            "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) ON CONFLICT(id) DO UPDATE SET "
+            "namespace=?2, environment=?3, tier=?4, revision=?5, heads=?6, finished_ms=?7, "
+            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11, changes_known=?12 "
+            "RETURNING seq"));
+      Json heads = Json::array();
+      for (const auto& h : d.heads) heads.push_back({h.repo_url, h.sha});
       u.Text(1, d.id).Text(2, d.ns).Text(3, d.environment).Text(4, d.tier).Text(5, d.revision);
-      u.Text(6, d.repo_url).Int(7, d.finished_ms).Int(8, d.unplanned ? 1 : 0);
+      u.Text(6, Text(heads)).Int(7, d.finished_ms).Int(8, d.unplanned ? 1 : 0);
       u.OptInt(9, d.failed_ms).OptInt(10, d.restored_ms).Text(11, d.failure);
+      u.Int(12, d.changes_known ? 1 : 0);
       if (u.Step() != SQLITE_ROW) return tl::unexpected(Err("put deployment"));
       seq = u.ColInt(0);
     }
@@ -630,31 +705,57 @@ class SqliteStore final : public Store {
     return Ok();
   }
 
-  // Appends the records a bound SELECT of dora_deployments' columns (seq
-  // first) returns, with their changes; returns the last one's seq (0: none).
+  // One row of DORA_SELECT.
+  static DeploymentRecord DeploymentRow(Use& rows) {
+    DeploymentRecord d;
+    d.id = rows.ColText(1);
+    d.ns = rows.ColText(2);
+    d.environment = rows.ColText(3);
+    d.tier = rows.ColText(4);
+    d.revision = rows.ColText(5);
+    const Json heads = Json::parse(rows.ColText(6), nullptr, false);
+    if (heads.is_array()) {
+      for (const Json& h : heads) {
+        if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string())
+          d.heads.push_back({h[0].get<std::string>(), h[1].get<std::string>()});
+      }
+    }
+    d.finished_ms = rows.ColInt(7);
+    d.unplanned = rows.ColInt(8) != 0;
+    d.failed_ms = rows.ColOptInt(9);
+    d.restored_ms = rows.ColOptInt(10);
+    d.failure = rows.ColText(11);
+    d.changes_known = rows.ColInt(12) != 0;
+    return d;
+  }
+
+  // Appends the records a bound DORA_SELECT returns, in seq order, with
+  // their changes; returns the last one's seq (0: none).
   Result<int64_t> ReadDeployments(Use& rows, std::vector<DeploymentRecord>& out) {
     const size_t first = out.size();
     std::vector<int64_t> seqs;
     int rc;
     while ((rc = rows.Step()) == SQLITE_ROW) {
       seqs.push_back(rows.ColInt(0));
-      DeploymentRecord& d = out.emplace_back();
-      d.id = rows.ColText(1);
-      d.ns = rows.ColText(2);
-      d.environment = rows.ColText(3);
-      d.tier = rows.ColText(4);
-      d.revision = rows.ColText(5);
-      d.repo_url = rows.ColText(6);
-      d.finished_ms = rows.ColInt(7);
-      d.unplanned = rows.ColInt(8) != 0;
-      d.failed_ms = rows.ColOptInt(9);
-      d.restored_ms = rows.ColOptInt(10);
-      d.failure = rows.ColText(11);
+      out.push_back(DeploymentRow(rows));
     }
     if (rc != SQLITE_DONE) return tl::unexpected(Err("deployments"));
     if (seqs.empty()) return 0;
-    // The seqs are ascending: one range scan of the changes.
-    Use u(S("SELECT seq, sha, committed_ms FROM dora_changes WHERE seq>=? AND seq<=?"));
+    // Dense seqs (a walk of every record): one range scan of the changes;
+    // sparse ones (a filtered walk), one lookup each.
+    if (seqs.back() - seqs.front() >= 2 * static_cast<int64_t>(seqs.size())) {
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        Use u(S("SELECT sha, committed_ms FROM dora_changes WHERE seq=?"));
+        u.Int(1, seqs[i]);
+        while ((rc = u.Step()) == SQLITE_ROW)
+          out[first + i].changes.push_back({u.ColText(0), u.ColInt(1)});
+        if (rc != SQLITE_DONE) return tl::unexpected(Err("deployment's changes"));
+      }
+      return seqs.back();
+    }
+    Use u(
+        S("SELECT seq, sha, committed_ms FROM dora_changes WHERE seq>=? AND seq<=? "
+          "ORDER BY seq"));
     u.Int(1, seqs.front()).Int(2, seqs.back());
     size_t i = 0;
     while ((rc = u.Step()) == SQLITE_ROW) {

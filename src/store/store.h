@@ -58,7 +58,14 @@ struct DeploymentRecord {
   std::string environment;
   std::string tier;      // "production", "staging", "testing", "development", "other"
   std::string revision;  // what it deployed: a commit, a Freight
-  std::string repo_url;  // where `revision` is a commit, its repository
+  // What ran in the environment once it finished: per repository, a commit
+  // (the next deployment's changes start from these).
+  struct Head {
+    std::string repo_url;
+    std::string sha;
+    bool operator==(const Head&) const = default;
+  };
+  std::vector<Head> heads;
   int64_t finished_ms = 0;
   bool unplanned = false;
   std::optional<int64_t> failed_ms;    // when it was found failed
@@ -70,6 +77,10 @@ struct DeploymentRecord {
     bool operator==(const Commit&) const = default;
   };
   std::vector<Commit> changes;
+  // False while the commits could not be read (a repository unreachable):
+  // looked for again. True with no changes: it brought none (a rollback,
+  // a redeploy).
+  bool changes_known = true;
   bool operator==(const DeploymentRecord&) const = default;
 };
 
@@ -153,6 +164,22 @@ class Store {
   // at a time, so writers are not held off for the whole walk.
   virtual Status ForEachDeployment(const DeploymentFilter& filter,
                                    const std::function<bool(DeploymentRecord&)>& fn) = 0;
+  // Of the records of `ns`'s `environment` but `except` (an id), the one
+  // that finished last at or before `at_ms` (of two at the same instant,
+  // the one first written later), among those whose revision is one of
+  // `revisions` (empty: any).
+  virtual Result<std::optional<DeploymentRecord>> LastDeploymentAt(
+      const std::string& ns, const std::string& environment, int64_t at_ms,
+      const std::string& except, const std::vector<std::string>& revisions = {}) = 0;
+  // Of the same, the one that finished first at or after `at_ms`.
+  virtual Result<std::optional<DeploymentRecord>> FirstDeploymentFrom(
+      const std::string& ns, const std::string& environment, int64_t at_ms,
+      const std::string& except) = 0;
+  // The records of `ns`'s `environment` found failed at or before `at_ms`
+  // and not restored by then (no restored_ms, or a later one).
+  virtual Result<std::vector<DeploymentRecord>> FailuresOpenAt(const std::string& ns,
+                                                               const std::string& environment,
+                                                               int64_t at_ms) = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;

@@ -1,0 +1,190 @@
+#include "insight/recorder.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "insight/dora_test_util.h"
+
+namespace strake::insight {
+namespace {
+
+using namespace testing;  // NOLINT(google-build-using-namespace): the tests' helpers
+
+class FakeHistory : public CommitHistory {
+ public:
+  Result<std::vector<store::DeploymentRecord::Commit>> Brought(const std::string& repo_url,
+                                                               const std::string& from,
+                                                               const std::string& to) override {
+    asked.push_back(repo_url + " " + from + ".." + to);
+    if (down) return Fail(ErrorCode::kUnavailable, "the git server is down");
+    std::vector<store::DeploymentRecord::Commit> out;
+    // A linear history c0 c1 c2 ..., committed an hour apart from day 0.
+    const int last = to[1] - '0';
+    const int first = from.empty() ? last : from[1] - '0' + 1;
+    for (int i = last; i >= first; --i) out.push_back({"c" + std::to_string(i), At(0, i)});
+    return out;
+  }
+  std::vector<std::string> asked;
+  bool down = false;
+};
+
+class RecorderTest : public StoreTest {
+ protected:
+  void Put(store::Resource r) {
+    auto got = st().Get(r.key);
+    ASSERT_TRUE(got);
+    if (!*got) {
+      Json status = r.status;
+      auto made = st().Create(r, "Created", "");
+      ASSERT_TRUE(made) << made.error().message;
+      ASSERT_TRUE(st().UpdateStatus(r.key, status, 0, "Updated", ""));
+    } else {
+      ASSERT_TRUE(st().UpdateStatus(r.key, r.status, 0, "Updated", ""));
+    }
+  }
+  void SetUp() override {
+    StoreTest::SetUp();
+    ledger_ = std::make_unique<Ledger>(st());
+    recorder_ = std::make_unique<Recorder>(st(), *ledger_, history_);
+    ASSERT_TRUE(ledger_->Load());
+  }
+  void Reconcile(const store::Resource& r) {
+    auto done = recorder_->Reconcile(Recorder::KeyOf(r.key));
+    ASSERT_TRUE(done) << done.error().message;
+  }
+  Ledger& ledger() { return *ledger_; }
+  FakeHistory history_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Recorder> recorder_;
+};
+
+TEST_F(RecorderTest, AnApplicationsSyncsBringTheCommitsSinceTheLast) {
+  auto app = App("web-prod", {Synced(0, "c2", At(0, 5))});
+  Put(app);
+  Reconcile(app);
+  app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9))});
+  Put(app);
+  Reconcile(app);
+  Reconcile(app);  // again: nothing new
+  EXPECT_EQ(history_.asked, (std::vector<std::string>{"https://git.example/app.git ..c2",
+                                                      "https://git.example/app.git c2..c5"}));
+  // c2: 3 h; c3, c4, c5: 6 h, 5 h, 4 h.
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 4.5 * 3600);
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kDeploymentFrequency, 0, 0))), 2.0);
+}
+
+TEST_F(RecorderTest, AnApplicationsRollbackFailsWhatItTookBack) {
+  Json back = Synced(2, "c2", At(0, 10));
+  back["deployStartedAt"] = Rfc(At(0, 9) + 30 * 60'000);  // 9:30
+  auto app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9)), back});
+  Put(app);
+  Reconcile(app);
+  Reconcile(app);  // again: the rollback brought nothing, and that is known
+  const auto rollback = **st().GetDeployment("Application/shop/web-prod#2");
+  EXPECT_TRUE(rollback.changes.empty());
+  EXPECT_TRUE(rollback.changes_known);
+  // c2: 3 h; c3, c4, c5: 6 h, 5 h, 4 h; nothing of the rollback.
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 4.5 * 3600);
+  auto bad = **st().GetDeployment("Application/shop/web-prod#1");
+  EXPECT_EQ(bad.failed_ms, At(0, 9) + 30 * 60'000);
+  EXPECT_EQ(bad.failure, "rolled back by Application/shop/web-prod#2");
+  EXPECT_EQ(bad.restored_ms, At(0, 10));
+  EXPECT_TRUE((**st().GetDeployment("Application/shop/web-prod#2")).unplanned);
+  EXPECT_FALSE((**st().GetDeployment("Application/shop/web-prod#0")).failed_ms);
+  EXPECT_NEAR(*One(ledger().Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 1 / 3.0,
+              1e-12);
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 30 * 60.0);
+  // A redeploy of what runs is no rollback.
+  auto same = App("api-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c2", At(0, 6))});
+  Put(same);
+  Reconcile(same);
+  EXPECT_FALSE((**st().GetDeployment("Application/shop/api-prod#1")).unplanned);
+}
+
+TEST_F(RecorderTest, CommitsThatCouldNotBeReadAreReadAtTheNextLook) {
+  history_.down = true;
+  auto app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9))});
+  Put(app);
+  Reconcile(app);
+  auto d = **st().GetDeployment("Application/shop/web-prod#1");
+  EXPECT_FALSE(d.changes_known);
+  EXPECT_TRUE(d.changes.empty());
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kDeploymentFrequency, 0, 0))), 2.0);
+  history_.down = false;
+  Reconcile(app);
+  d = **st().GetDeployment("Application/shop/web-prod#1");
+  EXPECT_TRUE(d.changes_known);
+  EXPECT_EQ(d.changes.size(), 3u);  // c3..c5, from the deployment before it
+  const size_t asked = history_.asked.size();
+  Reconcile(app);
+  EXPECT_EQ(history_.asked.size(), asked);  // known: not read again
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 4.5 * 3600);
+}
+
+TEST_F(RecorderTest, OutOfOrderEachDeploymentBringsWhatCameSinceTheOneBeforeIt) {
+  auto p1 = Promo("p1", "prod", "Succeeded", At(0, 2), "f1", "c1");
+  auto p3 = Promo("p3", "prod", "Succeeded", At(0, 8), "f3", "c6");
+  auto p2 = Promo("p2", "prod", "Succeeded", At(0, 5), "f2", "c3");
+  Put(Obj("Stage", "prod", {{"spec", Json::object()}}, Json::object()));
+  for (auto* p : {&p1, &p3, &p2}) {
+    Put(*p);
+    Reconcile(*p);
+  }
+  EXPECT_EQ((**st().GetDeployment("Promotion/shop/p2")).changes.size(), 2u);  // c2, c3
+  // p3, recorded before p2 with c2..c6, now brings c4..c6: none twice.
+  EXPECT_EQ((**st().GetDeployment("Promotion/shop/p3")).changes.size(), 3u);
+  EXPECT_EQ(history_.asked.back(), "https://git.example/app.git c3..c6");
+}
+
+TEST_F(RecorderTest, KargosAutoRollbackIsReworkAndFailsThePromotionBefore) {
+  auto stage = Obj("Stage", "prod", {{"spec", Json::object()}}, Json::object());
+  Put(stage);
+  auto p1 = Promo("p1", "prod", "Succeeded", At(0, 2), "f1", "c1");
+  auto p2 = Promo("p2", "prod", "Succeeded", At(0, 4), "f2", "c3");
+  auto p3 = Promo("p3", "prod", "Succeeded", At(0, 6), "f1", "c1");
+  p3.object["metadata"] = {{"annotations", {{"kargo.akuity.io/rollback", "true"}}}};
+  p3.status["startedAt"] = Rfc(At(0, 5));
+  for (auto* p : {&p1, &p2, &p3}) {
+    Put(*p);
+    Reconcile(*p);
+  }
+  auto d2 = **st().GetDeployment("Promotion/shop/p2");
+  EXPECT_EQ(d2.failed_ms, At(0, 5));
+  EXPECT_EQ(d2.restored_ms, At(0, 6));
+  EXPECT_TRUE((**st().GetDeployment("Promotion/shop/p3")).unplanned);
+  EXPECT_FALSE((**st().GetDeployment("Promotion/shop/p1")).failed_ms);
+  EXPECT_NEAR(*One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 1 / 3.0, 1e-12);
+}
+
+TEST_F(RecorderTest, AFailedVerificationFailsThePromotionsDeployment) {
+  auto stage = Obj("Stage", "prod", {{"spec", Json::object()}}, Json::object());
+  Put(stage);
+  auto p1 = Promo("p1", "prod", "Succeeded", At(0, 4), "f1", "c3");
+  Put(p1);
+  Reconcile(p1);
+  // The Stage's verification of f1 fails before the recorder sees it.
+  stage.status = {{"freightHistory",
+                   {{{"id", "col1"},
+                     {"items", {{"Warehouse/w", {{"name", "f1"}}}}},
+                     {"verificationHistory",
+                      {{{"id", "v1"},
+                        {"phase", "Failed"},
+                        {"finishTime", Rfc(At(0, 5))},
+                        {"message", "error-rate: 0.4 > 0.05"}}}}}}}};
+  Put(stage);
+  Reconcile(stage);
+  auto d = **st().GetDeployment("Promotion/shop/p1");
+  EXPECT_EQ(d.failed_ms, At(0, 5));
+  EXPECT_EQ(d.failure, "verification failed: error-rate: 0.4 > 0.05");
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 1.0);
+  auto p2 = Promo("p2", "prod", "Succeeded", At(0, 8), "f2", "c6");
+  Put(p2);
+  Reconcile(p2);
+  EXPECT_EQ(history_.asked.back(), "https://git.example/app.git c3..c6");
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 3 * 3600.0);
+  EXPECT_EQ(One(ledger().Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 0.5);
+}
+
+}  // namespace
+}  // namespace strake::insight
