@@ -64,15 +64,23 @@ class GitopsE2E : public ServerE2E {
     }
     ASSERT_TRUE(WriteFile(work_ + "/" + rel, text));
   }
-  std::string Push(const std::string& msg) {
+  // Commits what the work tree holds (committed at `unix_seconds`, 0: now);
+  // its SHA.
+  std::string Commit(const std::string& msg, int64_t unix_seconds = 0) {
     Sh("git -C " + work_ + " add -A");
-    Sh("git -C " + work_ + " commit -q -m '" + msg + "'");
-    Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
+    const std::string date =
+        unix_seconds ? fmt::format("GIT_COMMITTER_DATE='{} +0000' ", unix_seconds) : "";
+    Sh(date + "git -C " + work_ + " commit -q -m '" + msg + "'");
     FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
     char buf[64] = {};
     std::string out = fgets(buf, sizeof buf, p) ? buf : "";
     ::pclose(p);
     return std::string(Trim(out));
+  }
+  std::string Push(const std::string& msg) {
+    std::string sha = Commit(msg);
+    Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
+    return sha;
   }
   // Serves repos_ over smart HTTP; the Application and pushes use it.
   void ServeOverHttp() {
@@ -345,16 +353,7 @@ TEST_F(GitopsE2E, PushesSyncDriftIsHealedRemovedManifestsArePrunedAndRollbackRes
 TEST_F(GitopsE2E, EachSyncIsADeploymentOfTheCommitsItBroughtAndARollbackFailsOne) {
   const int64_t now_s = static_cast<int64_t>(::time(nullptr));
   // A commit dated `ago_s` seconds before the test began (committer date).
-  auto commit = [&](const std::string& msg, int64_t ago_s) {
-    Sh("git -C " + work_ + " add -A");
-    Sh(fmt::format("GIT_COMMITTER_DATE='{} +0000' git -C {} commit -q -m '{}'", now_s - ago_s,
-                   work_, msg));
-    FILE* p = ::popen(("git -C " + work_ + " rev-parse HEAD").c_str(), "r");
-    char buf[64] = {};
-    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
-    ::pclose(p);
-    return std::string(Trim(out));
-  };
+  auto commit = [&](const std::string& msg, int64_t ago_s) { return Commit(msg, now_s - ago_s); };
   Write("env/dev/a.yaml", ConfigMap("a", "1"));
   const std::string c1 = commit("one", 3 * 3600);
   Sh("git -C " + work_ + " push -q " + push_url_ + " HEAD:main");
