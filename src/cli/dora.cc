@@ -37,7 +37,7 @@ bool IsRate(const std::string& metric) {
 std::string Seconds(double s) {
   if (s < 60) return fmt::format("{:.0f}s", s);
   const auto total = static_cast<int64_t>(std::llround(s / 60));  // minutes
-  const int64_t d = total / (24 * 60), h = total / 60 % 24, m = total % 60;
+  const int64_t d = total / (int64_t{24} * 60), h = total / 60 % 24, m = total % 60;
   if (d > 0) return h > 0 ? fmt::format("{}d {}h", d, h) : fmt::format("{}d", d);
   if (h > 0) return m > 0 ? fmt::format("{}h {}m", h, m) : fmt::format("{}h", h);
   return fmt::format("{}m", m);
