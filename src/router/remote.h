@@ -38,7 +38,9 @@ struct RemoteRouterOptions {
   // (empty: never start one, only connect).
   std::vector<std::string> spawn_argv;
   std::string log_path;  // the started process's stdout and stderr
-  std::chrono::milliseconds start_timeout{5000};
+  // A loaded machine (a laptop building, the sanitizer suite on two cores)
+  // may take seconds to start the process: measured over 5 s in CI.
+  std::chrono::milliseconds start_timeout{20'000};
   std::chrono::milliseconds call_timeout{5000};
 };
 
