@@ -430,12 +430,15 @@ struct DeliveryWork {
 // Stages whose status records a deployment or a failed verification; the
 // commits each brought read from the git mirrors.
 struct DoraWork {
-  DoraWork(store::Store& st, gitops::Sources& sources)
+  // The API answers DORA's questions from this ledger.
+  DoraWork(store::Store& st, gitops::Sources& sources, server::Api& api)
       : ledger(st),
         history(sources),
         recorder(st, ledger, history),
         fwd([this](const std::string& k) { return recorder.Reconcile(k); }),
-        ctl("dora", fwd, 1) {}
+        ctl("dora", fwd, 1) {
+    api.SetDora(&ledger);
+  }
 
   void Route(const store::Change& c) {
     if (c.type != "DELETED" && insight::Recorder::Watches(c.key.kind))
@@ -915,8 +918,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   DeliveryWork delivery(st, sources, clock, api, apps, options);
   delivery.stages.SetGateRecord(GateRecordOf(*audit));
   delivery.promotions.SetGateRecord(GateRecordOf(*audit));
-  DoraWork dora(st, sources);
-  api.SetDora(&dora.ledger);
+  DoraWork dora(st, sources, api);
   Controllers ctls{
       rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
       service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, delivery, apps,

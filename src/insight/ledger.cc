@@ -7,12 +7,13 @@
 
 #include "base/duration.h"
 #include "base/log.h"
+#include "base/tz.h"
 
 namespace strake::insight {
 
 namespace {
 
-constexpr int64_t kMillisPerDay = int64_t{86'400'000};
+constexpr int64_t kMillisPerDay = kSecondsPerDay * 1000;
 
 }  // namespace
 
