@@ -244,6 +244,12 @@ void Supervisor::Replica::Terminate(pid_t pid, int pidfd) {
     s.state = "Terminating";
     s.ready = false;
   });
+  uint16_t port = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    port = status.port;
+  }
+  if (port) sup->Drain(port);
   ::poll(nullptr, 0, static_cast<int>(sup->options_.drain_delay.count()));
   KillGroup(pid, SIGTERM);
   (void)SignalMarked(Markers(), SIGTERM);  // a descendant out of the group too
@@ -537,6 +543,25 @@ void Supervisor::Notify(const std::string& key) {
     fn = on_change_;
   }
   if (fn) fn(key);
+}
+
+void Supervisor::SetDrain(std::function<void(uint16_t)> fn) {
+  std::unique_lock<std::mutex> lock(mu_);
+  drain_ = std::move(fn);
+  drained_.wait(lock, [this] { return draining_ == 0; });
+}
+
+void Supervisor::Drain(uint16_t port) {
+  std::function<void(uint16_t)> fn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!drain_) return;
+    fn = drain_;
+    ++draining_;
+  }
+  fn(port);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--draining_ == 0) drained_.notify_all();
 }
 
 std::string Supervisor::LogPath(const std::string& key, int index) const {

@@ -32,6 +32,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -104,9 +106,9 @@ struct SupervisorOptions {
   std::chrono::milliseconds initial_backoff{10'000};
   std::chrono::milliseconds max_backoff{300'000};
   std::chrono::milliseconds backoff_reset_after{600'000};
-  // Between marking a replica not ready (its change is announced, so the
-  // router drops its port) and SIGTERM: requests stop arriving before the
-  // process starts to go.
+  // Between the replica's port leaving the router's tables (SetDrain) and
+  // SIGTERM: requests the router had already sent there are answered
+  // before the process starts to go.
   std::chrono::milliseconds drain_delay{300};
   // Not null: replicas and exec probes run in this sandbox (their commands
   // come from git). It must outlive the supervisor.
@@ -132,6 +134,12 @@ class Supervisor {
 
   // Called with a group's key whenever one of its replicas changes state.
   void SetOnChange(std::function<void(const std::string& key)> fn);
+  // Called with a replica's port when it is to be stopped, after it was
+  // marked not ready (and that announced): returns once no new request can
+  // reach the port (the router's table no longer names it), or when it
+  // gives up waiting. drain_delay follows, for requests under way. Setting
+  // another (or none) waits for the calls of the last one to return.
+  void SetDrain(std::function<void(uint16_t port)> fn);
 
   // Reads the records of a previous run and adopts the live processes.
   Status Recover();
@@ -155,12 +163,16 @@ class Supervisor {
 
  private:
   void Notify(const std::string& key);
+  void Drain(uint16_t port);
   void Reap();
 
   std::string dir_;
   SupervisorOptions options_;
   mutable std::mutex mu_;
   std::function<void(const std::string&)> on_change_;
+  std::function<void(uint16_t)> drain_;
+  int draining_ = 0;  // calls of drain_ under way
+  std::condition_variable drained_;
   std::map<std::string, std::vector<std::unique_ptr<Replica>>> groups_;
   std::vector<std::unique_ptr<Replica>> stopping_;
   std::map<std::string, std::map<int, std::unique_ptr<Replica>>> orphans_;  // adopted, unclaimed

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -271,6 +273,45 @@ TEST(SupervisorTest, ScaleDownStopsGracefullyThenKills) {
   EXPECT_EQ(sup.Replicas("stubborn/v1").size(), 1u);
   ASSERT_TRUE(WaitFor([&] { return !Alive(second); }));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 900ms);  // waited out the grace period
+  sup.StopAll();
+}
+
+// A replica that is scaled away keeps answering until the drain says its
+// port is out of every route, however long that takes (no fixed delay).
+TEST(SupervisorTest, AStoppingReplicaServesUntilItsPortIsDrained) {
+  SupervisorOptions o = Fast();
+  o.drain_delay = 0ms;
+  Supervisor sup(TempDir("drain"), o);
+  ASSERT_TRUE(sup.Apply(HttpGroup("web/v1", 2)));
+  ASSERT_TRUE(WaitFor([&] { return ReadyCount(sup, "web/v1") == 2; }));
+  ReplicaStatus second = sup.Replicas("web/v1")[1];
+  std::mutex mu;
+  std::condition_variable cv;
+  bool routed = true;
+  std::vector<uint16_t> drained;
+  sup.SetDrain([&](uint16_t port) {
+    std::unique_lock<std::mutex> lock(mu);
+    drained.push_back(port);
+    cv.notify_all();
+    cv.wait(lock, [&] { return !routed; });
+  });
+  ASSERT_TRUE(sup.Apply(HttpGroup("web/v1", 1)));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return !drained.empty(); }));
+  }
+  std::this_thread::sleep_for(1500ms);  // far past any fixed drain delay
+  auto still = http::Fetch("127.0.0.1", second.port, {}, 2s);
+  ASSERT_TRUE(still) << still.error().message;
+  EXPECT_EQ(still->status, 200);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    routed = false;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(WaitFor([&] { return !Alive(second.pid); }));
+  EXPECT_EQ(drained, std::vector<uint16_t>{second.port});
+  sup.SetDrain(nullptr);
   sup.StopAll();
 }
 

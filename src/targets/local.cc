@@ -83,6 +83,7 @@ LocalTarget::LocalTarget(runtime::Supervisor& supervisor, router::RouterControl&
     unclaimed_.insert(name);
   }
   sampler_ = std::thread([this] { SampleLoop(); });
+  supervisor_.SetDrain([this](uint16_t port) { AwaitUnrouted(port); });
 }
 
 LocalTarget::~LocalTarget() {
@@ -91,7 +92,21 @@ LocalTarget::~LocalTarget() {
     stopping_ = true;
   }
   cv_.notify_all();
+  routes_cv_.notify_all();
+  supervisor_.SetDrain(nullptr);  // returns once no replica waits here
   sampler_.join();
+}
+
+void LocalTarget::AwaitUnrouted(uint16_t port) {
+  // Long enough for the owner of any table to look again after the
+  // replica's change (the controllers are woken by it), short enough that
+  // a replica nobody routes away from still stops.
+  constexpr std::chrono::seconds kMaxDrainWait{10};
+  std::unique_lock<std::mutex> lock(mu_);
+  routes_cv_.wait_for(lock, kMaxDrainWait, [&] {
+    return stopping_ || std::none_of(services_.begin(), services_.end(),
+                                     [&](const auto& s) { return s.second.ports.count(port); });
+  });
 }
 
 std::string LocalTarget::GroupKey(const std::string& ns, const std::string& workload,
@@ -410,11 +425,18 @@ Status LocalTarget::Install(const std::string& name, const std::string& host, ui
                             router::RouteTable table, bool backed) {
   Entry& e = services_[name];
   e.backed = backed;
+  std::set<uint16_t> ports;
+  for (const auto& b : table.backends) ports.insert(b.ports.begin(), b.ports.end());
   router::Listening want{host, port};
-  if (e.listening && e.at == want) return router_.SetRoutes(name, std::move(table));
+  if (e.listening && e.at == want) {
+    STRAKE_TRY(router_.SetRoutes(name, std::move(table)));
+    Routed(e, std::move(ports));
+    return Ok();
+  }
   if (e.listening) {  // the Service's address or port changed
     (void)router_.RemoveService(name);
     e.listening = false;
+    Routed(e, {});
   }
   e.at = want;
   auto bound = router_.AddService(name, host, port, std::move(table));
@@ -424,7 +446,15 @@ Status LocalTarget::Install(const std::string& name, const std::string& host, ui
   }
   e.listening = true;
   e.error.reset();
+  Routed(e, std::move(ports));
   return Ok();
+}
+
+// Called with mu_ held.
+void LocalTarget::Routed(Entry& e, std::set<uint16_t> ports) {
+  const bool fewer = !std::includes(ports.begin(), ports.end(), e.ports.begin(), e.ports.end());
+  e.ports = std::move(ports);
+  if (fewer) routes_cv_.notify_all();
 }
 
 rollout::ServiceServing LocalTarget::Serving(const std::string& ns, const std::string& service) {
@@ -451,6 +481,7 @@ void LocalTarget::RemoveService(const std::string& ns, const std::string& servic
   if (it == services_.end()) return;
   if (it->second.listening) (void)router_.RemoveService(name);
   services_.erase(it);
+  routes_cv_.notify_all();
 }
 
 void LocalTarget::CollectOrphans() {
@@ -461,6 +492,7 @@ void LocalTarget::CollectOrphans() {
     (void)router_.RemoveService(name);
   }
   unclaimed_.clear();
+  routes_cv_.notify_all();
 }
 
 void LocalTarget::SampleLoop() {

@@ -107,12 +107,18 @@ class LocalTarget : public rollout::WorkloadTarget,
     int ready_endpoints = 0;
     std::optional<Error> error;
     uint64_t claim = 0;
+    std::set<uint16_t> ports;  // the replica ports its installed table names
   };
   // Installs `table` for `name` at host:port, listening there first if it
   // does not yet (or moved). Called with mu_ held.
   Status Install(const std::string& name, const std::string& host, uint16_t port,
                  router::RouteTable table, bool backed);
+  // Records the ports `e`'s installed table names; with mu_ held.
+  void Routed(Entry& e, std::set<uint16_t> ports);
   void SampleLoop();
+  // The supervisor's drain: waits (at most kMaxDrainWait) until no
+  // installed table names `port`.
+  void AwaitUnrouted(uint16_t port);
   // The supervisor groups of a workload's revisions, by pod-template hash.
   std::map<std::string, std::string> RevisionGroups(const std::string& ns,
                                                     const std::string& workload) const;
@@ -146,6 +152,7 @@ class LocalTarget : public rollout::WorkloadTarget,
   std::chrono::steady_clock::time_point first_sample_{};
   std::map<std::string, std::deque<Sample>> samples_;  // "ns/service|revision"
   std::condition_variable cv_;
+  std::condition_variable routes_cv_;  // a table was installed or removed
   bool stopping_ = false;
   std::thread sampler_;
 };
