@@ -427,8 +427,8 @@ struct DeliveryWork {
 
 // DORA: the ledger of deployments (loaded from the store before anything
 // is recorded) and its recorder, woken by the Applications, Promotions and
-// Stages whose status records a deployment or a failed verification; the
-// commits each brought read from the git mirrors.
+// Stages whose status records a deployment or a failed verification, and
+// by Incidents; the commits each brought read from the git mirrors.
 struct DoraWork {
   // The API answers DORA's questions from this ledger.
   DoraWork(store::Store& st, gitops::Sources& sources, server::Api& api)
@@ -441,17 +441,21 @@ struct DoraWork {
   }
 
   void Route(const store::Change& c) {
-    if (c.type != "DELETED" && insight::Recorder::Watches(c.key.kind))
+    if (!insight::Recorder::Watches(c.key.kind)) return;
+    if (c.type != "DELETED" || c.key.kind == "Incident")
       ctl.Enqueue(insight::Recorder::KeyOf(c.key));
   }
-  // Every resource that may record a deployment (what happened while the
-  // server was down is recorded now; the first reconcile reads the ledger's
-  // records, on the recorder's thread).
+  // Every resource that may record a deployment or fail one (what happened
+  // while the server was down is recorded now, an incident deleted then
+  // forgotten; the first reconcile reads the ledger's records, on the
+  // recorder's thread).
   Status EnqueueExisting(store::Store& st) {
-    for (const char* kind : {"Application", "Promotion", "Stage"}) {
+    for (const char* kind : {"Application", "Promotion", "Stage", "Incident"}) {
       STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
       for (const auto& o : all) ctl.Enqueue(insight::Recorder::KeyOf(o.key));
     }
+    STRAKE_TRY_ASSIGN(failing, st.IncidentsFailing());
+    for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
     return Ok();
   }
 

@@ -37,7 +37,9 @@ class FakeClock final : public Clock {
 // RFC 3339 in UTC with second precision, as Kubernetes writes timestamps.
 std::string FormatRfc3339(TimePoint t);
 int64_t UnixMillis(TimePoint t);
-// "2026-11-22T20:30:00Z" (what FormatRfc3339 writes); nullopt otherwise.
+// RFC 3339: "2026-11-22T20:30:00Z" (what FormatRfc3339 writes), with a
+// fraction ("….525Z", milliseconds kept) or an offset ("…+02:00", "…-05:30");
+// nullopt otherwise.
 std::optional<TimePoint> ParseRfc3339(const std::string& text);
 TimePoint FromUnixMillis(int64_t ms);
 

@@ -180,6 +180,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Freight") return {"NAME", "ALIAS", "ORIGIN", "COMMIT", "CREATED"};
   if (k.kind == "Stage") return {"NAME", "FREIGHT", "PROMOTION", "PHASE", "WINDOW"};
   if (k.kind == "Promotion") return {"NAME", "STAGE", "FREIGHT", "PHASE", "CREATED"};
+  if (k.kind == "Incident") return {"NAME", "PHASE", "OPENED", "CLOSED", "DEPLOYMENT", "TITLE"};
   if (k.kind == "PullRequest") return {"NAME", "STATE", "FROM", "INTO", "TITLE", "REPO"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};
@@ -217,6 +218,15 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
   if (k.kind == "Promotion") {
     return {name, spec.value("stage", ""), spec.value("freight", ""), st.value("phase", ""),
             created};
+  }
+  if (k.kind == "Incident") {
+    // Not linked yet: the status's message says why.
+    return {name,
+            st.value("phase", "Open"),
+            st.value("openedAt", spec.value("openedAt", "")),
+            st.value("closedAt", "-"),
+            st.value("deployment", "-"),
+            spec.value("title", "")};
   }
   if (k.kind == "PullRequest") {
     return {name,

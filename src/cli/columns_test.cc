@@ -66,6 +66,23 @@ TEST(Columns, EveryOtherKindShowsItsNameAndCreationTime) {
             (std::vector<std::string>{"settings", "2026-01-02T10:00:00Z"}));
 }
 
+// An Incident: open or closed, and the deployment it failed.
+TEST(Columns, AnIncidentShowsWhatItFailed) {
+  const model::KindInfo& k = *model::KindByName("incident");
+  EXPECT_EQ(Header(k),
+            (std::vector<std::string>{"NAME", "PHASE", "OPENED", "CLOSED", "DEPLOYMENT", "TITLE"}));
+  Json linked = Json::parse(R"({"metadata":{"name":"down"},"spec":{"title":"500s"},
+    "status":{"phase":"Closed","openedAt":"2026-12-07T06:00:00Z","closedAt":"2026-12-07T07:00:00Z",
+              "deployment":"Application/shop/web#3"}})");
+  EXPECT_EQ(Row(k, linked, At("2026-12-07T08:00:00Z")),
+            (std::vector<std::string>{"down", "Closed", "2026-12-07T06:00:00Z",
+                                      "2026-12-07T07:00:00Z", "Application/shop/web#3", "500s"}));
+  Json fresh = Json::parse(
+      R"({"metadata":{"name":"new"},"spec":{"title":"t","openedAt":"2026-12-07T06:00:00Z"}})");
+  EXPECT_EQ(Row(k, fresh, At("2026-12-07T08:00:00Z")),
+            (std::vector<std::string>{"new", "Open", "2026-12-07T06:00:00Z", "-", "-", "t"}));
+}
+
 // A Stage: its Freight, its last Promotion, and its promotion windows.
 TEST(Columns, AStageShowsItsFreightPromotionAndWindow) {
   const model::KindInfo& k = *model::KindByName("stage");

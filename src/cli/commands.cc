@@ -16,6 +16,7 @@
 #include "cli/client.h"
 #include "cli/command_table.h"
 #include "cli/dora.h"
+#include "cli/incidents.h"
 #include "cli/kargo.h"
 #include "cli/pipelines.h"
 #include "cli/resources.h"
@@ -180,6 +181,7 @@ int Main(int argc, char** argv, const Wiring& wiring) {
   RolloutCommands rollouts(app, ctx, table);
   KargoCommands kargo(app, ctx, table);
   DoraCommands dora(app, ctx, table);
+  IncidentCommands incidents(app, ctx, table);
   table.Add(app.add_subcommand("version", "print the version"), Version);
   std::vector<std::string> help_path;
   auto* help = app.add_subcommand("help", "help about a command: strake help get");

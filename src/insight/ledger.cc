@@ -64,11 +64,18 @@ Status Ledger::Record(store::DeploymentRecord d) {
     if (std::none_of(changes.begin(), changes.end(), same)) changes.push_back(std::move(c));
   }
   d.changes = std::move(changes);
+  for (const auto& [key, i] : incidents_) {
+    if (i.ns == d.ns && i.environment == d.environment && i.deployment != d.id &&
+        d.finished_ms >= i.opened_ms && (!i.closed_ms || d.finished_ms < *i.closed_ms)) {
+      d.unplanned = true;  // made while an incident was open there: rework
+    }
+  }
   STRAKE_TRY_ASSIGN(was, store_.GetDeployment(d.id));
   if (was) {
     d.failed_ms = was->failed_ms;
     d.restored_ms = was->restored_ms;
     d.failure = was->failure;
+    d.incident = was->incident;
     d.unplanned = d.unplanned || was->unplanned;
     if (d == *was) return Ok();
     STRAKE_TRY(store_.PutDeployments({d}));
@@ -97,10 +104,78 @@ Status Ledger::MarkFailed(const std::string& id, int64_t when_ms, const std::str
   store::DeploymentRecord d = *was;
   d.failed_ms = when_ms;
   d.failure = why;
+  d.incident.clear();  // found earlier than the incident did: the next deployment restores it
   STRAKE_TRY_ASSIGN(next, store_.FirstDeploymentFrom(d.ns, d.environment, when_ms, id));
   d.restored_ms = next ? std::optional<int64_t>(next->finished_ms) : std::nullopt;
   STRAKE_TRY(store_.PutDeployments({d}));
   Reindex(was, d);
+  return Ok();
+}
+
+Status Ledger::ApplyIncident(const IncidentFacts& i) {
+  std::lock_guard<std::mutex> lock(mu_);
+  STRAKE_TRY(EnsureLoadedLocked());
+  // Every record this changes, by id: as it was, and as it will be.
+  std::map<std::string, std::pair<store::DeploymentRecord, store::DeploymentRecord>> changed;
+  auto touch = [&](const store::DeploymentRecord& d) -> store::DeploymentRecord& {
+    auto it = changed.find(d.id);
+    if (it == changed.end()) it = changed.emplace(d.id, std::make_pair(d, d)).first;
+    return it->second.second;
+  };
+  STRAKE_TRY_ASSIGN(before, store_.FailedByIncident(i.key));
+  for (const store::DeploymentRecord& d : before) {
+    if (d.id == i.deployment) continue;
+    store::DeploymentRecord& now = touch(d);  // named no longer
+    now.failed_ms.reset();
+    now.restored_ms.reset();
+    now.failure.clear();
+    now.incident.clear();
+  }
+  if (!i.deployment.empty()) {
+    STRAKE_TRY_ASSIGN(target, store_.GetDeployment(i.deployment));
+    if (!target) return Failf(ErrorCode::kNotFound, "no deployment {} is recorded", i.deployment);
+    const bool ours = target->incident == i.key;
+    if (ours || !target->failed_ms || *target->failed_ms > i.opened_ms) {
+      store::DeploymentRecord& now = touch(*target);
+      now.failed_ms = i.opened_ms;
+      now.restored_ms = i.closed_ms;
+      now.failure = "incident " + i.key.substr(i.key.find('/') + 1) + ": " + i.title;
+      now.incident = i.key;
+    }
+  }
+  STRAKE_TRY_ASSIGN(during,
+                    store_.DeploymentsFinishedIn(i.ns, i.environment, i.opened_ms,
+                                                 i.closed_ms ? *i.closed_ms - 1 : INT64_MAX));
+  for (const store::DeploymentRecord& d : during) {
+    if (d.id != i.deployment && !d.unplanned) touch(d).unplanned = true;
+  }
+  std::vector<store::DeploymentRecord> writes;
+  for (const auto& [id, pair] : changed) {
+    if (pair.first != pair.second) writes.push_back(pair.second);
+  }
+  if (!writes.empty()) STRAKE_TRY(store_.PutDeployments(writes));
+  for (const auto& [id, pair] : changed) {
+    if (pair.first != pair.second) Reindex(pair.first, pair.second);
+  }
+  incidents_[i.key] = i;
+  return Ok();
+}
+
+Status Ledger::ForgetIncident(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  STRAKE_TRY(EnsureLoadedLocked());
+  STRAKE_TRY_ASSIGN(failed, store_.FailedByIncident(key));
+  std::vector<store::DeploymentRecord> writes;
+  for (store::DeploymentRecord d : failed) {
+    d.failed_ms.reset();
+    d.restored_ms.reset();
+    d.failure.clear();
+    d.incident.clear();
+    writes.push_back(std::move(d));
+  }
+  if (!writes.empty()) STRAKE_TRY(store_.PutDeployments(writes));
+  for (size_t n = 0; n < writes.size(); ++n) Reindex(failed[n], writes[n]);
+  incidents_.erase(key);
   return Ok();
 }
 

@@ -16,12 +16,17 @@
 // - a failed deployment is restored by the first other deployment of its
 //   environment that finished at or after the failure was found, whichever
 //   order they are recorded in;
+// - an incident (model/incidents.h) fails the deployment it names, found
+//   when it opened, restored when it closes (not by the next deployment);
+//   every other deployment of its environment that finished while it was
+//   open is unplanned (rework);
 // - an index per namespace and one over all of them.
 #pragma once
 
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +40,18 @@ Deployment ToDeployment(const store::DeploymentRecord& r);
 
 // The most deployments one explained answer lists.
 inline constexpr size_t kMaxExplained = 100'000;
+
+// An Incident as the ledger applies it (the recorder found its deployment).
+struct IncidentFacts {
+  std::string key;  // "ns/name"
+  std::string ns;
+  std::string environment;  // where it hit
+  std::string title;
+  int64_t opened_ms = 0;
+  std::optional<int64_t> closed_ms;
+  std::string deployment;  // what it failed ("" none found)
+  bool operator==(const IncidentFacts&) const = default;
+};
 
 class Ledger {
  public:
@@ -51,6 +68,17 @@ class Ledger {
   // finding stands. The first other deployment of its environment that
   // finished at or after `when_ms` restored it.
   Status MarkFailed(const std::string& id, int64_t when_ms, const std::string& why);
+
+  // Applies incident `i` (again: what it changed since is set right, in
+  // one transaction): its deployment failed at opened_ms, unless something
+  // found it failed earlier, and restored at closed_ms; the deployments of
+  // its environment that finished while it was open are unplanned, those
+  // recorded later too. A deployment it named before and no longer names
+  // is no longer failed by it.
+  Status ApplyIncident(const IncidentFacts& i);
+  // Incident `key` was deleted: the failures it made are undone (a
+  // deployment it made unplanned stays so: rework has more causes).
+  Status ForgetIncident(const std::string& key);
 
   // The answer over namespace `ns` ("" = all).
   Result<std::vector<Bucket>> Answer(const std::string& ns, const Query& query);
@@ -85,6 +113,9 @@ class Ledger {
     int64_t deployments = 0, failed = 0, unplanned = 0, changes = 0;
   };
   std::map<std::string, Totals> totals_;  // by tier
+  // The incidents applied since the start, by key: a deployment recorded
+  // while one was open in its environment is unplanned.
+  std::map<std::string, IncidentFacts> incidents_;
 };
 
 }  // namespace strake::insight

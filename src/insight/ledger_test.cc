@@ -239,5 +239,84 @@ TEST_F(LedgerTest, AFilteredWalkReadsOnlyItsRecordsChanges) {
   EXPECT_EQ(seen, (std::vector<std::string>{"d0", "d10", "d20", "d30", "d40"}));
 }
 
+// An incident fails what it names from its opening to its close (the next
+// deployment does not restore it), and what was deployed meanwhile is
+// rework, recorded before the incident was applied or after.
+TEST_F(LedgerTest, AnIncidentFailsItsDeploymentUntilItClosesAndMakesRework) {
+  Ledger ledger(st());
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10))));
+  ASSERT_TRUE(ledger.Record(Dep("p/2", "prod", At(0, 12))));  // a fix, before it was applied
+  ASSERT_TRUE(ledger.Record(Dep("s/1", "staging", At(0, 12))));
+  IncidentFacts i{"shop/down", "shop",       "prod", "checkout answers 500",
+                  At(0, 11),   std::nullopt, "p/1"};
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  auto p1 = **st().GetDeployment("p/1");
+  EXPECT_EQ(p1.failed_ms, At(0, 11));
+  EXPECT_EQ(p1.restored_ms, std::nullopt);  // p/2 does not restore it: the incident is open
+  EXPECT_EQ(p1.failure, "incident down: checkout answers 500");
+  EXPECT_EQ(p1.incident, "shop/down");
+  EXPECT_TRUE((**st().GetDeployment("p/2")).unplanned);
+  EXPECT_FALSE((**st().GetDeployment("s/1")).unplanned);      // another environment
+  ASSERT_TRUE(ledger.Record(Dep("p/3", "prod", At(0, 13))));  // during it, recorded after
+  EXPECT_TRUE((**st().GetDeployment("p/3")).unplanned);
+  EXPECT_EQ((**st().GetDeployment("p/1")).restored_ms, std::nullopt);
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 2.0 / 3);
+  // Closed: restored then; applying it again changes nothing more.
+  i.closed_ms = At(0, 15);
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  EXPECT_EQ((**st().GetDeployment("p/1")).restored_ms, At(0, 15));
+  ASSERT_TRUE(ledger.Record(Dep("p/4", "prod", At(0, 16))));  // after it: planned
+  EXPECT_FALSE((**st().GetDeployment("p/4")).unplanned);
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 4 * 3600.0);
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 0.25);
+  // A restart answers the same (the index is read from the records).
+  Ledger restarted(st());
+  EXPECT_EQ(One(restarted.Answer("shop", Ask(Metric::kTimeToRestoreService, 0, 0))), 4 * 3600.0);
+  EXPECT_EQ(One(restarted.Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 0.5);
+  // Named another deployment: the first is no longer failed by it.
+  i.deployment = "p/2";
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  EXPECT_EQ((**st().GetDeployment("p/1")).failed_ms, std::nullopt);
+  EXPECT_EQ((**st().GetDeployment("p/2")).incident, "shop/down");
+  EXPECT_EQ((**st().GetDeployment("p/2")).failed_ms, At(0, 11));
+  EXPECT_EQ(*st().IncidentsFailing(), std::vector<std::string>{"shop/down"});
+  // Deleted: its failure is undone.
+  ASSERT_TRUE(ledger.ForgetIncident("shop/down"));
+  EXPECT_EQ((**st().GetDeployment("p/2")).failed_ms, std::nullopt);
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 0.0);
+  EXPECT_TRUE(st().IncidentsFailing()->empty());
+}
+
+// An earlier finding stands: a deployment a verification failed before the
+// incident opened keeps that failure (and its restore by the next
+// deployment); one the incident found first is not restored by the next
+// deployment, and a failure found later does not replace it.
+TEST_F(LedgerTest, TheEarliestFindingOfAFailureStands) {
+  Ledger ledger(st());
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10))));
+  ASSERT_TRUE(ledger.MarkFailed("p/1", At(0, 11), "verification failed"));
+  ASSERT_TRUE(
+      ledger.ApplyIncident({"shop/late", "shop", "prod", "t", At(0, 12), std::nullopt, "p/1"}));
+  EXPECT_EQ((**st().GetDeployment("p/1")).failure, "verification failed");
+  EXPECT_EQ((**st().GetDeployment("p/1")).incident, "");
+  ASSERT_TRUE(ledger.Record(Dep("q/1", "qa", At(0, 10))));
+  ASSERT_TRUE(ledger.ApplyIncident({"shop/qa", "shop", "qa", "t", At(0, 11), std::nullopt, "q/1"}));
+  ASSERT_TRUE(ledger.MarkFailed("q/1", At(0, 12), "verification failed"));
+  ASSERT_TRUE(ledger.Record(Dep("q/2", "qa", At(0, 13))));
+  auto q1 = **st().GetDeployment("q/1");
+  EXPECT_EQ(q1.incident, "shop/qa");
+  EXPECT_EQ(q1.restored_ms, std::nullopt);
+  // A commit's first deployment, by prefix, production first.
+  auto c = Dep("c/1", "uat", At(1, 1), {{"abcdef0123", At(1, 0)}});
+  auto c2 = Dep("c/2", "prod", At(1, 2), {{"abcdef0123", At(1, 0)}});
+  ASSERT_TRUE(ledger.Record(c));
+  ASSERT_TRUE(ledger.Record(c2));
+  EXPECT_EQ((**st().FirstBringing("shop", "", "abcdef")).id, "c/2");
+  EXPECT_EQ((**st().FirstBringing("shop", "uat", "abcdef0123")).id, "c/1");
+  EXPECT_FALSE(*st().FirstBringing("shop", "", "abcdef1"));
+  EXPECT_FALSE(*st().FirstBringing("other", "", "abcdef"));
+}
+
 }  // namespace
 }  // namespace strake::insight

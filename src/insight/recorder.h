@@ -1,6 +1,10 @@
 // The DORA recorder: the controller that turns what the store's
 // Applications, Promotions and Stages record into the ledger's deployments
-// (insight/sources.h says how), with the commits each brought. Level-based
+// (insight/sources.h says how), with the commits each brought, and applies
+// Incidents (model/incidents.h) to them: it finds the deployment an
+// incident names (by id; by commit, the first deployment that brought it;
+// by environment alone, the one running there when it opened) and says in
+// the Incident's status which one it took, or why none. Level-based
 // and idempotent: reconciling a resource again records nothing new, so it
 // may run on every change of one and over all of them at start. Not
 // thread-safe: one worker reconciles (its warnings are said once per
@@ -38,7 +42,8 @@ class Recorder final : public controller::Reconciler {
       : store_(store), ledger_(ledger), history_(history) {}
 
   // The work-queue key of a resource: "Kind/ns/name"; kinds other than
-  // Application, Promotion and Stage are not the recorder's.
+  // Application, Promotion, Stage and Incident are not the recorder's (of
+  // those, only an Incident's deletion means something to it).
   static bool Watches(const std::string& kind);
   static std::string KeyOf(const store::Key& key);
 
@@ -48,6 +53,9 @@ class Recorder final : public controller::Reconciler {
   Status RecordApplication(const store::Resource& app);
   Status RecordPromotion(const store::Resource& promotion);
   Status RecordFailures(const store::Resource& stage);
+  // Applies an Incident and writes what it found into its status; an
+  // incident whose deployment is not recorded yet is looked at again.
+  Result<controller::ReconcileResult> RecordIncident(const store::Resource& incident);
   // Records each, oldest first: with the commits it brought (read once;
   // again only while they could not be read), then what a rollback failed.
   Status RecordObserved(std::vector<Observed> observed);

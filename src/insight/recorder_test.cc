@@ -188,3 +188,102 @@ TEST_F(RecorderTest, AFailedVerificationFailsThePromotionsDeployment) {
 
 }  // namespace
 }  // namespace strake::insight
+
+namespace strake::insight {
+namespace {
+
+using namespace testing;  // NOLINT(google-build-using-namespace): the tests' helpers
+
+class IncidentRecorderTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    ledger_ = std::make_unique<Ledger>(st());
+    recorder_ = std::make_unique<Recorder>(st(), *ledger_, history_);
+    // Two syncs of web-prod: c2 at 5:00, then c3..c5 at 9:00.
+    store::Resource app = App("web-prod", {Synced(0, "c2", At(0, 5)), Synced(1, "c5", At(0, 9))});
+    Json status = app.status;
+    ASSERT_TRUE(st().Create(app, "Created", ""));
+    ASSERT_TRUE(st().UpdateStatus(app.key, status, 0, "Updated", ""));
+    ASSERT_TRUE(recorder_->Reconcile(Recorder::KeyOf(app.key)));
+    ASSERT_TRUE(st().ForEachDeployment({}, [&](store::DeploymentRecord& d) {
+      ids_.push_back(d.id);
+      return true;
+    }));
+    ASSERT_EQ(ids_.size(), 2u);
+  }
+  // Writes Incident `name` with `spec` and reconciles it; its status.
+  Json Incident(const std::string& name, Json spec,
+                std::optional<std::chrono::milliseconds>* requeue = nullptr) {
+    store::Resource r = Obj("Incident", name,
+                            {{"apiVersion", "strake.dev/v1"},
+                             {"kind", "Incident"},
+                             {"metadata", {{"name", name}, {"namespace", "shop"}}},
+                             {"spec", spec}},
+                            Json::object());
+    auto live = st().Get(r.key);
+    EXPECT_TRUE(live);
+    if (live && *live) {
+      r.uid = (*live)->uid;
+      EXPECT_TRUE(st().Update(r, (*live)->resource_version));
+    } else {
+      EXPECT_TRUE(st().Create(r, "Created", ""));
+    }
+    auto done = recorder_->Reconcile(Recorder::KeyOf(r.key));
+    EXPECT_TRUE(done) << done.error().message;
+    if (requeue && done) *requeue = done->requeue_after;
+    auto got = st().Get(r.key);
+    return got && *got ? (*got)->status : Json();
+  }
+  FakeHistory history_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Recorder> recorder_;
+  std::vector<std::string> ids_;  // the two syncs' records, oldest first
+};
+
+TEST_F(IncidentRecorderTest, AnIncidentFindsItsDeploymentByIdCommitOrEnvironment) {
+  // A third deployment, of commits with real SHAs (the fake history's are
+  // too short to name).
+  ASSERT_TRUE(
+      ledger_->Record(Dep("Promotion/shop/x", "web-prod", At(0, 9) + 1, {{"abcd1234", At(0, 8)}})));
+  const std::string x = "Promotion/shop/x";
+  Json by_commit =
+      Incident("a", {{"title", "500s"}, {"commit", "abcd"}, {"openedAt", Rfc(At(0, 10))}});
+  EXPECT_EQ(by_commit.value("deployment", ""), x) << by_commit.dump();
+  EXPECT_EQ(by_commit.value("environment", ""), "web-prod");
+  EXPECT_EQ(by_commit.value("phase", ""), "Open");
+  EXPECT_EQ((**st().GetDeployment(x)).incident, "shop/a");
+
+  Json by_env =
+      Incident("b", {{"title", "slow"}, {"environment", "web-prod"}, {"openedAt", Rfc(At(0, 6))}});
+  EXPECT_EQ(by_env.value("deployment", ""), ids_[0]) << by_env.dump();  // running at 6:00
+  Json by_id = Incident("c", {{"title", "t"}, {"deployment", ids_[0]}});
+  EXPECT_EQ(by_id.value("deployment", ""), ids_[0]);
+
+  std::optional<std::chrono::milliseconds> requeue;
+  Json unknown =
+      Incident("d", {{"title", "t"}, {"deployment", "Application/shop/gone#1"}}, &requeue);
+  EXPECT_FALSE(unknown.contains("deployment"));
+  EXPECT_NE(unknown.value("message", "").find("no deployment Application/shop/gone#1 is recorded"),
+            std::string::npos)
+      << unknown.dump();
+  EXPECT_TRUE(requeue.has_value());  // looked for again
+  Json bad = Incident("e", {{"title", "t"}, {"commit", "abcd"}, {"openedAt", "noon"}});
+  EXPECT_NE(bad.value("message", "").find("spec.openedAt"), std::string::npos) << bad.dump();
+
+  // Closed: restored then; the status says so.
+  Json closed = Incident("a", {{"title", "500s"},
+                               {"commit", "abcd"},
+                               {"openedAt", Rfc(At(0, 10))},
+                               {"closedAt", Rfc(At(0, 12))}});
+  EXPECT_EQ(closed.value("phase", ""), "Closed");
+  EXPECT_EQ(closed.value("closedAt", ""), Rfc(At(0, 12)));
+  EXPECT_EQ((**st().GetDeployment(x)).restored_ms, At(0, 12));
+  // Deleted: its failure is undone at its next reconcile (a deleted key).
+  ASSERT_TRUE(st().Delete({"Incident", "shop", "a"}));
+  ASSERT_TRUE(recorder_->Reconcile("Incident/shop/a"));
+  EXPECT_EQ((**st().GetDeployment(x)).failed_ms, std::nullopt);
+}
+
+}  // namespace
+}  // namespace strake::insight

@@ -215,6 +215,7 @@ const std::map<std::string_view, KindDecoder> kDecoders = {
     {"ClusterAnalysisTemplate", DecodeAnalysisTemplateKind},
     {"Application", DecodeApplicationKind},
     {"Repository", DecodeRepositoryKind},
+    {"Incident", DecodeIncidentKind},
     {"Project", DecodeProjectKind},
     {"Warehouse", DecodeWarehouseKind},
     {"Freight", DecodeFreightKind},

@@ -67,6 +67,9 @@ bool DecodeExperimentKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeApplicationKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeRepositoryKind(Ctx& ctx, Fields& f, Resource& r);
 
+// strake's Incident (incidents.cc): stored as written once its spec checks.
+bool DecodeIncidentKind(Ctx& ctx, Fields& f, Resource& r);
+
 // Kargo (kargo.cc).
 bool DecodeProjectKind(Ctx& ctx, Fields& f, Resource& r);
 bool DecodeWarehouseKind(Ctx& ctx, Fields& f, Resource& r);

@@ -288,12 +288,6 @@ GitSubscription DecodeGitSubscription(Ctx& ctx, const Node& n, const std::string
   if (const Node* v = f.Get("since"); v && !v->IsNull()) {
     std::string since = ctx.Str(*v, f.Sub("since"));
     CheckRfc3339(ctx, *v, f.Sub("since"), since);
-    if (IsRfc3339(since) && !ParseRfc3339(since)) {
-      ctx.Error(*v, f.Sub("since"),
-                fmt::format("not supported yet: a time with an offset or fractions of a second; "
-                            "write it in UTC to the second (\"2026-01-01T00:00:00Z\"), found {}",
-                            Quote(since)));
-    }
     if (from_branch) g.since = since;
   }
   OnlyWith(ctx, f, "since", !by_tag, "commitSelectionStrategy NewestFromBranch");

@@ -145,6 +145,7 @@ const std::vector<KindInfo> kKinds = {
      false},
     // strake's own
     {"Repository", "repositories", "strake.dev/v1", {}, {"repo"}},
+    {"Incident", "incidents", "strake.dev/v1", {}, {"inc"}},
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},
     // What a PipelineRun built (delivery/artifact.h): recorded by the server.
     {"Artifact", "artifacts", "strake.dev/v1", {}, {"art"}, true, true, false},

@@ -1706,6 +1706,7 @@ Result<SecretMasker> Api::NamespaceSecrets(const std::string& ns) {
 }
 
 Response Api::Dora(const std::string& ns, const std::string& what, const Request& req) {
+  if (what == "incidents") return IncidentWebhook(ns, req);
   if (what != "metrics")
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
   insight::Ledger* ledger = dora_;

@@ -181,6 +181,8 @@ class Api {
   Result<SecretMasker> RunSecrets(const std::string& ns, const std::string& run);
   Response Events(const Request& req);
   Response Dora(const std::string& ns, const std::string& what, const Request& req);
+  // POST …/dora/incidents (server/incident_webhook.h).
+  Response IncidentWebhook(const std::string& ns, const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
                              const std::string& action, const Request& req);
   // POST freights/NAME/approve {"stage": S}: Kargo's manual approval.

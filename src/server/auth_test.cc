@@ -271,6 +271,13 @@ TEST(AuthTest, ClassifyAndAllow) {
   EXPECT_FALSE(Allows(team, Need::kRead, NamespaceOf(other_dora), other_dora));
   EXPECT_FALSE(Allows(team, Need::kRead, NamespaceOf(all_dora), all_dora));
   EXPECT_TRUE(Allows(viewer, Need::kRead, NamespaceOf(all_dora), all_dora));
+  // An alerting tool's webhook writes incidents: a write to its namespace.
+  const std::string hook = "/apis/strake.dev/v1/namespaces/team/dora/incidents";
+  const std::string other_hook = "/apis/strake.dev/v1/namespaces/other/dora/incidents";
+  EXPECT_EQ(Classify(MakeRequest("POST", hook)), Need::kWrite);
+  EXPECT_TRUE(Allows(team, Need::kWrite, NamespaceOf(hook), hook));
+  EXPECT_FALSE(Allows(team, Need::kWrite, NamespaceOf(other_hook), other_hook));
+  EXPECT_FALSE(Allows(viewer, Need::kWrite, NamespaceOf(hook), hook));
   EXPECT_FALSE(Allows(team, Need::kAdmin, "team", "/p"));
   EXPECT_EQ(ParseRole("deployer"), Role::kDeployer);
   EXPECT_FALSE(ParseRole("root"));

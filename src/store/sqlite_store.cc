@@ -95,13 +95,18 @@ CREATE TABLE dora_changes (
   PRIMARY KEY (seq, sha)
 ) WITHOUT ROWID;
 )sql",
+    R"sql(
+ALTER TABLE dora_deployments ADD COLUMN incident TEXT NOT NULL DEFAULT '';
+CREATE INDEX dora_changes_sha ON dora_changes(sha);
+CREATE INDEX dora_deployments_incident ON dora_deployments(incident) WHERE incident != '';
+)sql",
 };
 
 // The columns of a DORA deployment record, in the order DeploymentRow reads
 // them (seq first), for the statements that read whole records.
 #define DORA_SELECT                                                                         \
   "SELECT seq, id, namespace, environment, tier, revision, heads, finished_ms, unplanned, " \
-  "failed_ms, restored_ms, failure, changes_known FROM dora_deployments "
+  "failed_ms, restored_ms, failure, changes_known, incident FROM dora_deployments "
 
 class Stmt {
  public:
@@ -594,11 +599,65 @@ class SqliteStore final : public Store {
                                                        int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
     // Not restored, or restored after at_ms: two ranges of the index.
-    Use u(S(DORA_SELECT "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
-                        "restored_ms IS NULL AND failed_ms<=?3 UNION ALL " DORA_SELECT
-                        "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
-                        "restored_ms>?3 AND failed_ms<=?3 ORDER BY seq"));
+    Use u(S(DORA_SELECT
+            "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
+            "restored_ms IS NULL AND failed_ms<=?3 AND incident='' UNION ALL " DORA_SELECT
+            "WHERE namespace=?1 AND environment=?2 AND failed_ms IS NOT NULL AND "
+            "restored_ms>?3 AND failed_ms<=?3 AND incident='' ORDER BY seq"));
     u.Text(1, ns).Text(2, environment).Int(3, at_ms);
+    std::vector<DeploymentRecord> out;
+    STRAKE_TRY(ReadDeployments(u, out));
+    return out;
+  }
+
+  Result<std::optional<DeploymentRecord>> FirstBringing(const std::string& ns,
+                                                        const std::string& environment,
+                                                        const std::string& sha) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<std::string> id;
+    {
+      Use u(
+          S("SELECT d.id FROM dora_changes c JOIN dora_deployments d ON d.seq=c.seq WHERE "
+            "c.sha>=?1 AND c.sha<?4 AND d.namespace=?2 AND (?3='' OR d.environment=?3) "
+            "ORDER BY d.tier!='production', d.finished_ms, d.seq LIMIT 1"));
+      // A prefix: every SHA that starts with it sorts below it + 'g'.
+      u.Text(1, sha).Text(2, ns).Text(3, environment).Text(4, sha + "g");
+      const int rc = u.Step();
+      if (rc == SQLITE_ROW) id = u.ColText(0);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return tl::unexpected(Err("deployment of a commit"));
+    }
+    if (!id) return std::optional<DeploymentRecord>();
+    return GetLocked(*id);
+  }
+
+  Result<std::vector<DeploymentRecord>> DeploymentsFinishedIn(const std::string& ns,
+                                                              const std::string& environment,
+                                                              int64_t from_ms,
+                                                              int64_t to_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S(DORA_SELECT "WHERE namespace=? AND environment=? AND finished_ms>=? AND "
+                        "finished_ms<=? ORDER BY finished_ms, seq"));
+    u.Text(1, ns).Text(2, environment).Int(3, from_ms).Int(4, to_ms);
+    std::vector<DeploymentRecord> out;
+    STRAKE_TRY(ReadDeployments(u, out));
+    return out;
+  }
+
+  Result<std::vector<std::string>> IncidentsFailing() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S("SELECT DISTINCT incident FROM dora_deployments WHERE incident!='' ORDER BY incident"));
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = u.Step()) == SQLITE_ROW) out.push_back(u.ColText(0));
+    if (rc != SQLITE_DONE) return tl::unexpected(Err("incidents failing deployments"));
+    return out;
+  }
+
+  Result<std::vector<DeploymentRecord>> FailedByIncident(const std::string& incident) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Use u(S(DORA_SELECT "WHERE incident=? AND incident!='' ORDER BY seq"));
+    u.Text(1, incident);
     std::vector<DeploymentRecord> out;
     STRAKE_TRY(ReadDeployments(u, out));
     return out;
@@ -678,17 +737,17 @@ class SqliteStore final : public Store {
     {
       Use u(
           S("INSERT INTO dora_deployments (id, namespace, environment, tier, revision, heads, "
-            "finished_ms, unplanned, failed_ms, restored_ms, failure, changes_known) VALUES "
-            "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) ON CONFLICT(id) DO UPDATE SET "
+            "finished_ms, unplanned, failed_ms, restored_ms, failure, changes_known, incident) "
+            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) ON CONFLICT(id) DO UPDATE SET "
             "namespace=?2, environment=?3, tier=?4, revision=?5, heads=?6, finished_ms=?7, "
-            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11, changes_known=?12 "
-            "RETURNING seq"));
+            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11, changes_known=?12, "
+            "incident=?13 RETURNING seq"));
       Json heads = Json::array();
       for (const auto& h : d.heads) heads.push_back({h.repo_url, h.sha});
       u.Text(1, d.id).Text(2, d.ns).Text(3, d.environment).Text(4, d.tier).Text(5, d.revision);
       u.Text(6, Text(heads)).Int(7, d.finished_ms).Int(8, d.unplanned ? 1 : 0);
       u.OptInt(9, d.failed_ms).OptInt(10, d.restored_ms).Text(11, d.failure);
-      u.Int(12, d.changes_known ? 1 : 0);
+      u.Int(12, d.changes_known ? 1 : 0).Text(13, d.incident);
       if (u.Step() != SQLITE_ROW) return tl::unexpected(Err("put deployment"));
       seq = u.ColInt(0);
     }
@@ -726,6 +785,7 @@ class SqliteStore final : public Store {
     d.restored_ms = rows.ColOptInt(10);
     d.failure = rows.ColText(11);
     d.changes_known = rows.ColInt(12) != 0;
+    d.incident = rows.ColText(13);
     return d;
   }
 

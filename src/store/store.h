@@ -71,6 +71,9 @@ struct DeploymentRecord {
   std::optional<int64_t> failed_ms;    // when it was found failed
   std::optional<int64_t> restored_ms;  // when service came back
   std::string failure;                 // why it failed: "verification failed: …"
+  // The Incident ("ns/name") that found it failed: restored when that
+  // incident closes, not by the next deployment.
+  std::string incident;
   struct Commit {
     std::string sha;
     int64_t committed_ms = 0;
@@ -175,8 +178,24 @@ class Store {
   virtual Result<std::optional<DeploymentRecord>> FirstDeploymentFrom(
       const std::string& ns, const std::string& environment, int64_t at_ms,
       const std::string& except) = 0;
+  // Of the records of `ns` whose changes include commit `sha` (or one it
+  // is a prefix of), the one that
+  // finished first (in `environment`, if not ""); its tier production
+  // first when no environment is given.
+  virtual Result<std::optional<DeploymentRecord>> FirstBringing(const std::string& ns,
+                                                                const std::string& environment,
+                                                                const std::string& sha) = 0;
+  // The records of `ns`'s `environment` that finished within [from_ms,
+  // to_ms], in the order they finished.
+  virtual Result<std::vector<DeploymentRecord>> DeploymentsFinishedIn(
+      const std::string& ns, const std::string& environment, int64_t from_ms, int64_t to_ms) = 0;
+  // The records incident `incident` ("ns/name") found failed.
+  virtual Result<std::vector<DeploymentRecord>> FailedByIncident(const std::string& incident) = 0;
+  // The incidents ("ns/name") that records name as their failure.
+  virtual Result<std::vector<std::string>> IncidentsFailing() = 0;
   // The records of `ns`'s `environment` found failed at or before `at_ms`
-  // and not restored by then (no restored_ms, or a later one).
+  // and not restored by then (no restored_ms, or a later one), but those an
+  // incident found (its close restores them).
   virtual Result<std::vector<DeploymentRecord>> FailuresOpenAt(const std::string& ns,
                                                                const std::string& environment,
                                                                int64_t at_ms) = 0;
