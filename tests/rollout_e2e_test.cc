@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/net.h"
 #include "base/process.h"
@@ -269,6 +270,24 @@ TEST_F(RolloutE2E, ABadVersionIsCaughtByAnalysisAndRolledBack) {
   // undo goes back to v1's template: the stable revision, at once.
   EXPECT_EQ(Cli({"rollout", "undo", "web"}).exit_code, 0);
   EXPECT_EQ(Watch(), 0) << last_watch_;
+  // DORA: v1's completion is this Rollout's one deployment (tier other, as
+  // "web" names none); the aborted v3 never completed, and the undo back
+  // to v1 is the same revision, not a second deployment.
+  const std::string today = FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+  auto frequency = [&] {
+    Ran a = Cli({"dora", "deployment_frequency", "--interval", "all", "--start", today, "--end",
+                 today, "--tier", "other", "-o", "json", "--explain"});
+    Json j = a.exit_code == 0 ? Json::parse(a.out, nullptr, false) : Json();
+    return j.is_array() && j.size() == 1 ? j[0] : Json::object();
+  };
+  ASSERT_TRUE(WaitFor([&] { return frequency().value("value", 0.0) == 1.0; }, 20s))
+      << frequency().dump(2);
+  std::this_thread::sleep_for(1s);  // nothing more comes
+  Json f = frequency();
+  EXPECT_EQ(f.value("value", 0.0), 1.0) << f.dump(2);
+  ASSERT_EQ(f["deployments"].size(), 1u) << f.dump(2);
+  EXPECT_EQ(f["deployments"][0].value("id", ""),
+            "Rollout/default/web@" + ro["status"].value("stableRS", ""));
 }
 
 // A rollback rule built in, named as Argo names a ClusterAnalysisTemplate,

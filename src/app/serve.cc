@@ -427,8 +427,9 @@ struct DeliveryWork {
 
 // DORA: the ledger of deployments (loaded from the store before anything
 // is recorded) and its recorder, woken by the Applications, Promotions and
-// Stages whose status records a deployment or a failed verification, and
-// by Incidents; the commits each brought read from the git mirrors.
+// Stages whose status records a deployment or a failed verification,
+// Rollouts (completed or aborted) and Incidents; the commits each brought read from the git
+// mirrors.
 struct DoraWork {
   // The API answers DORA's questions from this ledger.
   DoraWork(store::Store& st, gitops::Sources& sources, server::Api& api)
@@ -450,7 +451,7 @@ struct DoraWork {
   // forgotten; the first reconcile reads the ledger's records, on the
   // recorder's thread).
   Status EnqueueExisting(store::Store& st) {
-    for (const char* kind : {"Application", "Promotion", "Stage", "Incident"}) {
+    for (const char* kind : {"Application", "Promotion", "Stage", "Rollout", "Incident"}) {
       STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
       for (const auto& o : all) ctl.Enqueue(insight::Recorder::KeyOf(o.key));
     }

@@ -22,7 +22,8 @@ std::string StageOf(const store::Resource& promotion) {
 }  // namespace
 
 bool Recorder::Watches(const std::string& kind) {
-  return kind == "Application" || kind == "Promotion" || kind == "Stage" || kind == "Incident";
+  return kind == "Application" || kind == "Promotion" || kind == "Stage" || kind == "Incident" ||
+         kind == "Rollout";
 }
 
 std::string Recorder::KeyOf(const store::Key& key) {
@@ -48,6 +49,8 @@ Result<controller::ReconcileResult> Recorder::Reconcile(const std::string& key) 
     STRAKE_TRY(RecordPromotion(*got));
   } else if (k.kind == "Stage") {
     STRAKE_TRY(RecordFailures(*got));
+  } else if (k.kind == "Rollout") {
+    STRAKE_TRY(RecordRollout(*got));
   }
   return controller::ReconcileResult{};
 }
@@ -92,6 +95,37 @@ Status Recorder::RecordPromotion(const store::Resource& promotion) {
   STRAKE_TRY(RecordObserved(std::move(one)));
   // A verification that failed before this was recorded names it now.
   return stage ? RecordFailures(*stage) : Ok();
+}
+
+Status Recorder::RecordRollout(const store::Resource& rollout) {
+  auto observed = FromRollout(rollout);
+  if (!observed) {
+    Warn(KeyOf(rollout.key), observed.error().message);
+    return Ok();
+  }
+  if (*observed) {
+    // Finished when first seen complete: its later progress (a scale) is
+    // not another finish.
+    STRAKE_TRY_ASSIGN(known, store_.GetDeployment((*observed)->record.id));
+    if (known) (*observed)->record.finished_ms = known->finished_ms;
+    std::vector<Observed> one;
+    one.push_back(std::move(**observed));
+    STRAKE_TRY(RecordObserved(std::move(one)));
+  }
+  auto aborted = AbortOf(rollout);
+  if (!aborted || aborted->app.empty()) return Ok();
+  // The sync of the Application that started the canary: its last
+  // deployment before the abort.
+  STRAKE_TRY_ASSIGN(app, store_.Get({"Application", aborted->app_ns, aborted->app}));
+  if (!app) return Ok();
+  auto place = PlacementOf(*app);
+  if (!place) return Ok();  // said when the Application is recorded
+  STRAKE_TRY_ASSIGN(
+      sync, store_.LastDeploymentAt(aborted->app_ns, place->environment, aborted->aborted_ms, ""));
+  if (!sync || (sync->failed_ms && *sync->failed_ms <= aborted->aborted_ms)) return Ok();
+  std::string why = "canary of rollout " + rollout.key.name + " aborted";
+  if (!aborted->message.empty()) why += ": " + aborted->message;
+  return ledger_.MarkFailed(sync->id, aborted->aborted_ms, why);
 }
 
 Status Recorder::RecordFailures(const store::Resource& stage) {

@@ -1,5 +1,5 @@
 // The DORA recorder: the controller that turns what the store's
-// Applications, Promotions and Stages record into the ledger's deployments
+// Applications, Promotions, Stages and Rollouts record into the ledger's deployments
 // (insight/sources.h says how), with the commits each brought, and applies
 // Incidents (model/incidents.h) to them: it finds the deployment an
 // incident names (by id; by commit, the first deployment that brought it;
@@ -42,7 +42,7 @@ class Recorder final : public controller::Reconciler {
       : store_(store), ledger_(ledger), history_(history) {}
 
   // The work-queue key of a resource: "Kind/ns/name"; kinds other than
-  // Application, Promotion, Stage and Incident are not the recorder's (of
+  // Application, Promotion, Stage, Rollout and Incident are not the recorder's (of
   // those, only an Incident's deletion means something to it).
   static bool Watches(const std::string& kind);
   static std::string KeyOf(const store::Key& key);
@@ -53,6 +53,9 @@ class Recorder final : public controller::Reconciler {
   Status RecordApplication(const store::Resource& app);
   Status RecordPromotion(const store::Resource& promotion);
   Status RecordFailures(const store::Resource& stage);
+  // A standalone Rollout's completed revision; an Application's Rollout's
+  // aborted canary fails the sync that started it.
+  Status RecordRollout(const store::Resource& rollout);
   // Applies an Incident and writes what it found into its status; an
   // incident whose deployment is not recorded yet is looked at again.
   Result<controller::ReconcileResult> RecordIncident(const store::Resource& incident);

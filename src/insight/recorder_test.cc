@@ -285,5 +285,41 @@ TEST_F(IncidentRecorderTest, AnIncidentFindsItsDeploymentByIdCommitOrEnvironment
   EXPECT_EQ((**st().GetDeployment(x)).failed_ms, std::nullopt);
 }
 
+// A Rollout an Application deploys: its canary aborted fails the sync that
+// started it; a standalone Rollout's completions are its deployments.
+TEST_F(IncidentRecorderTest, AnAbortedCanaryFailsTheSyncThatStartedIt) {
+  store::Resource ro = Obj(
+      "Rollout", "web",
+      {{"metadata",
+        {{"annotations", {{kTrackingAnnotation, "shop_web-prod:argoproj.io/Rollout:shop/web"}}}}}},
+      {{"stableRS", "aaa"},
+       {"currentPodHash", "bbb"},
+       {"abort", true},
+       {"abortedAtMs", At(0, 10)},
+       {"message", "metric success-rate failed"}});
+  ASSERT_TRUE(st().Create(ro, "Created", ""));
+  ASSERT_TRUE(st().UpdateStatus(ro.key, ro.status, 0, "Aborted", ""));
+  ASSERT_TRUE(recorder_->Reconcile(Recorder::KeyOf(ro.key)));
+  auto sync = **st().GetDeployment(ids_[1]);  // web-prod's sync at 9:00
+  EXPECT_EQ(sync.failed_ms, At(0, 10));
+  EXPECT_EQ(sync.failure, "canary of rollout web aborted: metric success-rate failed");
+  EXPECT_FALSE((**st().GetDeployment(ids_[0])).failed_ms);
+
+  store::Resource alone =
+      Obj("Rollout", "api-prod", {{"metadata", Json::object()}},
+          {{"stableRS", "ccc"}, {"currentPodHash", "ccc"}, {"progressedAtMs", At(0, 11)}});
+  ASSERT_TRUE(st().Create(alone, "Created", ""));
+  ASSERT_TRUE(st().UpdateStatus(alone.key, alone.status, 0, "Healthy", ""));
+  ASSERT_TRUE(recorder_->Reconcile(Recorder::KeyOf(alone.key)));
+  // Progress later (a scale) does not move when it finished.
+  alone.status["progressedAtMs"] = At(0, 12);
+  ASSERT_TRUE(st().UpdateStatus(alone.key, alone.status, 0, "Healthy", ""));
+  ASSERT_TRUE(recorder_->Reconcile(Recorder::KeyOf(alone.key)));
+  auto d = st().GetDeployment("Rollout/shop/api-prod@ccc");
+  ASSERT_TRUE(d && *d);
+  EXPECT_EQ((*d)->finished_ms, At(0, 11));
+  EXPECT_EQ((*d)->environment, "api-prod");
+}
+
 }  // namespace
 }  // namespace strake::insight

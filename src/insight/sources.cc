@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "base/clock.h"
 #include "insight/dora.h"
@@ -32,6 +34,21 @@ const Json& Field(const Json& j, const char* key) {
 std::string Label(const store::Resource& r, const char* key) {
   auto it = r.labels.find(key);
   return it == r.labels.end() ? "" : it->second;
+}
+
+// The Application that applied `r` (its tracking annotation), as
+// {namespace, name}; empty when none did.
+std::pair<std::string, std::string> TrackedBy(const store::Resource& r) {
+  const Json& annotations = Field(Field(r.object, "metadata"), "annotations");
+  const std::string id = Str(annotations, kTrackingAnnotation);
+  const auto colon = id.find(':');
+  const auto under = id.find('_');
+  if (colon == std::string::npos || under == std::string::npos || under > colon) return {};
+  return {id.substr(0, under), id.substr(under + 1, colon - under - 1)};
+}
+
+int64_t MillisOf(const Json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_number_integer() ? j[key].get<int64_t>() : 0;
 }
 
 }  // namespace
@@ -144,6 +161,39 @@ std::vector<FailedVerification> FailedVerifications(const store::Resource& stage
     }
   }
   return out;
+}
+
+Result<std::optional<Observed>> FromRollout(const store::Resource& rollout) {
+  if (!TrackedBy(rollout).second.empty()) return std::optional<Observed>();
+  const Json& st = rollout.status;
+  const std::string stable = Str(st, "stableRS");
+  const int64_t finished = MillisOf(st, "progressedAtMs");
+  if (stable.empty() || stable != Str(st, "currentPodHash") || Field(st, "abort") == true ||
+      finished <= 0) {
+    return std::optional<Observed>();
+  }
+  STRAKE_TRY_ASSIGN(place, PlacementOf(rollout));
+  Observed o;
+  store::DeploymentRecord& d = o.record;
+  d.id = fmt::format("Rollout/{}/{}@{}", rollout.key.ns, rollout.key.name, stable);
+  d.ns = rollout.key.ns;
+  d.environment = place.environment;
+  d.tier = place.tier;
+  d.revision = stable;
+  d.finished_ms = finished;
+  return std::optional<Observed>(std::move(o));
+}
+
+std::optional<AbortedCanary> AbortOf(const store::Resource& rollout) {
+  const Json& st = rollout.status;
+  const int64_t at = MillisOf(st, "abortedAtMs");
+  if (Field(st, "abort") != true || at <= 0) return std::nullopt;
+  AbortedCanary a;
+  a.revision = Str(st, "currentPodHash");
+  a.aborted_ms = at;
+  a.message = Str(st, "message");
+  std::tie(a.app_ns, a.app) = TrackedBy(rollout);
+  return a;
 }
 
 }  // namespace strake::insight

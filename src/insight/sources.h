@@ -13,8 +13,16 @@
 //   the verified Freight failed (the last of that Freight into the Stage
 //   before the verification finished), found when it finished.
 //
-// The environment is the `strake.dev/environment` label of the Application
-// or Stage, else its name; the tier its `strake.dev/tier` label, else the
+// - An Argo Rollout that no Application deploys (no tracking annotation):
+//   each revision it completed (its stable revision becomes the one it
+//   rolled out) is a deployment, "Rollout/ns/name@hash", finished at its
+//   last progress; it brings no commit (a Rollout names an image, not a
+//   commit). One an Application deploys is counted as that Application's
+//   syncs; its canary aborted fails the sync that started it (the
+//   Application's last deployment before the abort), found at the abort.
+//
+// The environment is the `strake.dev/environment` label of the Application,
+// Stage or Rollout, else its name; the tier its `strake.dev/tier` label, else the
 // tier GitLab would guess from the environment's name.
 #pragma once
 
@@ -62,6 +70,23 @@ Result<std::vector<Observed>> FromApplication(const store::Resource& app);
 // (kargo.akuity.io/rollback: "true") is a rollback of what ran before it.
 Result<std::optional<Observed>> FromPromotion(const store::Resource& promotion,
                                               const store::Resource& stage);
+
+// Argo CD's tracking annotation on what an Application applied:
+// "<app-namespace>_<app>:<group>/<kind>:<ns>/<name>".
+inline constexpr const char* kTrackingAnnotation = "argocd.argoproj.io/tracking-id";
+
+// The deployment a standalone Rollout's completed revision is (nullopt:
+// none completed yet, or an Application deploys it).
+Result<std::optional<Observed>> FromRollout(const store::Resource& rollout);
+
+// A Rollout's canary aborted, with the Application that deployed it.
+struct AbortedCanary {
+  std::string revision;  // the aborted pod-template hash
+  int64_t aborted_ms = 0;
+  std::string message;
+  std::string app_ns, app;  // "" when no Application deployed it
+};
+std::optional<AbortedCanary> AbortOf(const store::Resource& rollout);
 
 // A verification of a Stage's Freight that failed: phase Failed (an Error,
 // Inconclusive or Aborted one measured nothing against the deployment).

@@ -73,5 +73,43 @@ TEST(DoraSources, OnlyAFailedVerificationIsAFailure) {
   EXPECT_EQ(failed[0].finished_ms, At(0, 5));
 }
 
+TEST(DoraSources, AStandaloneRolloutsCompletedRevisionIsADeployment) {
+  auto rollout = [](Json status, Json meta = Json::object()) {
+    return Obj("Rollout", "web-prod", {{"metadata", std::move(meta)}}, std::move(status));
+  };
+  Json done = {{"phase", "Healthy"},
+               {"stableRS", "7c256c4c87"},
+               {"currentPodHash", "7c256c4c87"},
+               {"abort", false},
+               {"progressedAtMs", At(0, 3)}};
+  auto got = FromRollout(rollout(done));
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->record.id, "Rollout/shop/web-prod@7c256c4c87");
+  EXPECT_EQ((*got)->record.environment, "web-prod");
+  EXPECT_EQ((*got)->record.tier, "production");
+  EXPECT_EQ((*got)->record.finished_ms, At(0, 3));
+  EXPECT_TRUE((*got)->record.changes.empty());
+  Json canary = done;
+  canary["currentPodHash"] = "d95faa8e89";  // still rolling out
+  EXPECT_FALSE(*FromRollout(rollout(canary)));
+  EXPECT_FALSE(AbortOf(rollout(canary)));
+  const Json tracked = {
+      {"annotations",
+       {{kTrackingAnnotation, "argocd_shop-app:argoproj.io/Rollout:shop/web-prod"}}}};
+  EXPECT_FALSE(*FromRollout(rollout(done, tracked)));  // its Application's syncs count
+  Json aborted = canary;
+  aborted["abort"] = true;
+  aborted["abortedAtMs"] = At(0, 4);
+  aborted["message"] = "metric success-rate failed";
+  auto a = AbortOf(rollout(aborted, tracked));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->revision, "d95faa8e89");
+  EXPECT_EQ(a->aborted_ms, At(0, 4));
+  EXPECT_EQ(a->app_ns, "argocd");
+  EXPECT_EQ(a->app, "shop-app");
+  EXPECT_EQ(a->message, "metric success-rate failed");
+  EXPECT_TRUE(AbortOf(rollout(aborted))->app.empty());
+}
+
 }  // namespace
 }  // namespace strake::insight
