@@ -455,7 +455,7 @@ struct DoraWork {
       STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
       for (const auto& o : all) ctl.Enqueue(insight::Recorder::KeyOf(o.key));
     }
-    STRAKE_TRY_ASSIGN(failing, st.IncidentsFailing());
+    STRAKE_TRY_ASSIGN(failing, st.IncidentsMarking());
     for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
     return Ok();
   }

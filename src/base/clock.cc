@@ -35,13 +35,15 @@ std::optional<TimePoint> ParseRfc3339(const std::string& text) {
     ++p;
     if (!digit(p[0]) || !digit(p[1]) || p[2] != ':' || !digit(p[3]) || !digit(p[4]))
       return std::nullopt;
-    offset_s = sign * (((p[0] - '0') * 10 + (p[1] - '0')) * 3600 +
-                       ((p[3] - '0') * 10 + (p[4] - '0')) * 60);
+    const int hours = (p[0] - '0') * 10 + (p[1] - '0');
+    const int minutes = (p[3] - '0') * 10 + (p[4] - '0');
+    if (hours > 23 || minutes > 59) return std::nullopt;
+    offset_s = sign * (int64_t{hours} * 3600 + int64_t{minutes} * 60);
     p += 5;
   } else {
     return std::nullopt;
   }
-  if (*p) return std::nullopt;
+  if (*p || tm.tm_sec > 59) return std::nullopt;  // no leap second, as Go's time.Parse
   std::tm normal = tm;
   const time_t secs = timegm(&normal);  // normalises: February 30 becomes March 2
   if (normal.tm_mday != tm.tm_mday || normal.tm_mon != tm.tm_mon) return std::nullopt;

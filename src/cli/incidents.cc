@@ -71,6 +71,13 @@ int IncidentCommands::Close() {
   if (!at) return Die(at.error().message);
   Json patch = {{"spec", {{"closedAt", *at}}}};
   Client c(ctx_, NoServer::kDataDirectory);
+  auto live = c.Call("GET", Collection(**k, ctx_.ns) + "/" + name_);
+  if (!live) return Die(live.error().message);
+  const Json spec = live->body.is_object() ? live->body.value("spec", Json::object()) : Json();
+  if (at_.empty() && spec.is_object() && spec.contains("closedAt")) {
+    return Die(fmt::format("incident/{} is closed already (at {}); --at moves its close", name_,
+                           spec["closedAt"].dump()));
+  }
   auto a = c.Call("PATCH", Collection(**k, ctx_.ns) + "/" + name_, patch.dump(),
                   "application/merge-patch+json");
   if (!a) return Die(a.error().message);

@@ -15,6 +15,25 @@ namespace {
 
 constexpr int64_t kMillisPerDay = kSecondsPerDay * 1000;
 
+// Whether `d` is rework of incident `i`: another deployment of its
+// environment that finished while it was open.
+bool InWindow(const IncidentFacts& i, const store::DeploymentRecord& d) {
+  return i.ns == d.ns && i.environment == d.environment && i.deployment != d.id &&
+         d.finished_ms >= i.opened_ms && (!i.closed_ms || d.finished_ms < *i.closed_ms);
+}
+
+void ClearFailure(store::DeploymentRecord& d) {
+  d.failed_ms.reset();
+  d.restored_ms.reset();
+  d.failure.clear();
+  d.incident.clear();
+}
+
+void ClearRework(store::DeploymentRecord& d) {
+  d.unplanned = false;
+  d.rework_by.clear();
+}
+
 }  // namespace
 
 Deployment ToDeployment(const store::DeploymentRecord& r) {
@@ -64,19 +83,25 @@ Status Ledger::Record(store::DeploymentRecord d) {
     if (std::none_of(changes.begin(), changes.end(), same)) changes.push_back(std::move(c));
   }
   d.changes = std::move(changes);
-  for (const auto& [key, i] : incidents_) {
-    if (i.ns == d.ns && i.environment == d.environment && i.deployment != d.id &&
-        d.finished_ms >= i.opened_ms && (!i.closed_ms || d.finished_ms < *i.closed_ms)) {
-      d.unplanned = true;  // made while an incident was open there: rework
-    }
-  }
+  d.rework_by.clear();  // unplanned as its source says (a rollback), or planned
   STRAKE_TRY_ASSIGN(was, store_.GetDeployment(d.id));
   if (was) {
     d.failed_ms = was->failed_ms;
     d.restored_ms = was->restored_ms;
     d.failure = was->failure;
     d.incident = was->incident;
-    d.unplanned = d.unplanned || was->unplanned;
+    if (!d.unplanned) {
+      d.unplanned = was->unplanned;
+      d.rework_by = was->rework_by;
+    }
+  }
+  for (const auto& [key, i] : incidents_) {
+    if (!d.unplanned && InWindow(i, d)) {
+      d.unplanned = true;  // made while an incident was open there: rework
+      d.rework_by = key;
+    }
+  }
+  if (was) {
     if (d == *was) return Ok();
     STRAKE_TRY(store_.PutDeployments({d}));
     Reindex(was, d);
@@ -122,21 +147,20 @@ Status Ledger::ApplyIncident(const IncidentFacts& i) {
     if (it == changed.end()) it = changed.emplace(d.id, std::make_pair(d, d)).first;
     return it->second.second;
   };
-  STRAKE_TRY_ASSIGN(before, store_.FailedByIncident(i.key));
+  // What it marked before and marks no longer (it names another
+  // deployment, its window moved).
+  STRAKE_TRY_ASSIGN(before, store_.MarkedByIncident(i.key));
   for (const store::DeploymentRecord& d : before) {
-    if (d.id == i.deployment) continue;
-    store::DeploymentRecord& now = touch(d);  // named no longer
-    now.failed_ms.reset();
-    now.restored_ms.reset();
-    now.failure.clear();
-    now.incident.clear();
+    store::DeploymentRecord& now = touch(d);
+    if (d.incident == i.key && d.id != i.deployment) ClearFailure(now);
+    if (d.rework_by == i.key && !InWindow(i, d)) ClearRework(now);
   }
   if (!i.deployment.empty()) {
     STRAKE_TRY_ASSIGN(target, store_.GetDeployment(i.deployment));
     if (!target) return Failf(ErrorCode::kNotFound, "no deployment {} is recorded", i.deployment);
-    const bool ours = target->incident == i.key;
-    if (ours || !target->failed_ms || *target->failed_ms > i.opened_ms) {
-      store::DeploymentRecord& now = touch(*target);
+    store::DeploymentRecord& now = touch(*target);
+    if (now.rework_by == i.key) ClearRework(now);  // the cause, not rework
+    if (now.incident == i.key || !now.failed_ms || *now.failed_ms > i.opened_ms) {
       now.failed_ms = i.opened_ms;
       now.restored_ms = i.closed_ms;
       now.failure = "incident " + i.key.substr(i.key.find('/') + 1) + ": " + i.title;
@@ -147,16 +171,13 @@ Status Ledger::ApplyIncident(const IncidentFacts& i) {
                     store_.DeploymentsFinishedIn(i.ns, i.environment, i.opened_ms,
                                                  i.closed_ms ? *i.closed_ms - 1 : INT64_MAX));
   for (const store::DeploymentRecord& d : during) {
-    if (d.id != i.deployment && !d.unplanned) touch(d).unplanned = true;
+    store::DeploymentRecord& now = touch(d);
+    if (!now.unplanned && InWindow(i, now)) {
+      now.unplanned = true;
+      now.rework_by = i.key;
+    }
   }
-  std::vector<store::DeploymentRecord> writes;
-  for (const auto& [id, pair] : changed) {
-    if (pair.first != pair.second) writes.push_back(pair.second);
-  }
-  if (!writes.empty()) STRAKE_TRY(store_.PutDeployments(writes));
-  for (const auto& [id, pair] : changed) {
-    if (pair.first != pair.second) Reindex(pair.first, pair.second);
-  }
+  STRAKE_TRY(WriteChanged(changed));
   incidents_[i.key] = i;
   return Ok();
 }
@@ -164,18 +185,31 @@ Status Ledger::ApplyIncident(const IncidentFacts& i) {
 Status Ledger::ForgetIncident(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   STRAKE_TRY(EnsureLoadedLocked());
-  STRAKE_TRY_ASSIGN(failed, store_.FailedByIncident(key));
-  std::vector<store::DeploymentRecord> writes;
-  for (store::DeploymentRecord d : failed) {
-    d.failed_ms.reset();
-    d.restored_ms.reset();
-    d.failure.clear();
-    d.incident.clear();
-    writes.push_back(std::move(d));
+  STRAKE_TRY_ASSIGN(marked, store_.MarkedByIncident(key));
+  std::map<std::string, std::pair<store::DeploymentRecord, store::DeploymentRecord>> changed;
+  for (const store::DeploymentRecord& d : marked) {
+    store::DeploymentRecord now = d;
+    if (now.incident == key) ClearFailure(now);
+    if (now.rework_by == key) ClearRework(now);
+    changed.emplace(d.id, std::make_pair(d, std::move(now)));
   }
-  if (!writes.empty()) STRAKE_TRY(store_.PutDeployments(writes));
-  for (size_t n = 0; n < writes.size(); ++n) Reindex(failed[n], writes[n]);
+  STRAKE_TRY(WriteChanged(changed));
   incidents_.erase(key);
+  return Ok();
+}
+
+Status Ledger::WriteChanged(
+    const std::map<std::string, std::pair<store::DeploymentRecord, store::DeploymentRecord>>&
+        changed) {
+  std::vector<store::DeploymentRecord> writes;
+  for (const auto& [id, pair] : changed) {
+    if (pair.first != pair.second) writes.push_back(pair.second);
+  }
+  if (writes.empty()) return Ok();
+  STRAKE_TRY(store_.PutDeployments(writes));
+  for (const auto& [id, pair] : changed) {
+    if (pair.first != pair.second) Reindex(pair.first, pair.second);
+  }
   return Ok();
 }
 

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "insight/dora.h"
@@ -74,10 +75,13 @@ class Ledger {
   // found it failed earlier, and restored at closed_ms; the deployments of
   // its environment that finished while it was open are unplanned, those
   // recorded later too. A deployment it named before and no longer names
-  // is no longer failed by it.
+  // is no longer failed by it; one it made unplanned and that is out of
+  // its window now (closed earlier than it was recorded, moved) is
+  // planned again.
   Status ApplyIncident(const IncidentFacts& i);
-  // Incident `key` was deleted: the failures it made are undone (a
-  // deployment it made unplanned stays so: rework has more causes).
+  // Incident `key` was deleted: the failures and the rework it made are
+  // undone (a finding it had replaced is found again by its source: the
+  // recorder looks at the namespace again).
   Status ForgetIncident(const std::string& key);
 
   // The answer over namespace `ns` ("" = all).
@@ -101,6 +105,11 @@ class Ledger {
  private:
   Status LoadLocked();
   Status EnsureLoadedLocked() { return loaded_ ? Ok() : LoadLocked(); }
+  // Writes the records whose second differs from their first, in one
+  // transaction, then reindexes them.
+  Status WriteChanged(
+      const std::map<std::string, std::pair<store::DeploymentRecord, store::DeploymentRecord>>&
+          changed);
   // Replaces `was` (nullopt: none) by `now` in the indexes and counters.
   void Reindex(const std::optional<store::DeploymentRecord>& was,
                const store::DeploymentRecord& now);

@@ -280,12 +280,51 @@ TEST_F(LedgerTest, AnIncidentFailsItsDeploymentUntilItClosesAndMakesRework) {
   EXPECT_EQ((**st().GetDeployment("p/1")).failed_ms, std::nullopt);
   EXPECT_EQ((**st().GetDeployment("p/2")).incident, "shop/down");
   EXPECT_EQ((**st().GetDeployment("p/2")).failed_ms, At(0, 11));
-  EXPECT_EQ(*st().IncidentsFailing(), std::vector<std::string>{"shop/down"});
-  // Deleted: its failure is undone.
+  EXPECT_EQ(*st().IncidentsMarking(), std::vector<std::string>{"shop/down"});
+  EXPECT_FALSE((**st().GetDeployment("p/2")).unplanned);  // the cause, not rework
+  // Deleted: its failure and its rework are undone.
   ASSERT_TRUE(ledger.ForgetIncident("shop/down"));
   EXPECT_EQ((**st().GetDeployment("p/2")).failed_ms, std::nullopt);
+  EXPECT_FALSE((**st().GetDeployment("p/3")).unplanned);
   EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kChangeFailureRate, 0, 0))), 0.0);
-  EXPECT_TRUE(st().IncidentsFailing()->empty());
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 0.0);
+  EXPECT_TRUE(st().IncidentsMarking()->empty());
+}
+
+// Rework is what finished while the incident was open: one closed earlier
+// than a deployment recorded meanwhile makes it planned again, and a
+// rollback's own rework is never taken back. Records written out of the
+// order they finished keep their commits when an incident rewrites them.
+TEST_F(LedgerTest, AnIncidentsReworkFollowsItsWindow) {
+  Ledger ledger(st());
+  ASSERT_TRUE(ledger.Record(Dep("p/1", "prod", At(0, 10))));
+  IncidentFacts i{"shop/slow", "shop", "prod", "slow", At(0, 11), std::nullopt, "p/1"};
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  // Recorded later, finished earlier: seq order is not finish order.
+  ASSERT_TRUE(ledger.Record(Dep("p/3", "prod", At(0, 14), {{"c3", At(0, 13)}})));
+  ASSERT_TRUE(ledger.Record(Dep("p/2", "prod", At(0, 12), {{"c2", At(0, 11)}})));
+  auto rollback = Dep("p/4", "prod", At(0, 15));
+  rollback.unplanned = true;  // as its source says
+  ASSERT_TRUE(ledger.Record(rollback));
+  EXPECT_EQ((**st().GetDeployment("p/3")).rework_by, "shop/slow");
+  EXPECT_EQ((**st().GetDeployment("p/4")).rework_by, "");
+  i.closed_ms = At(0, 13);  // resolved at 13:00, told later
+  ASSERT_TRUE(ledger.ApplyIncident(i));
+  EXPECT_TRUE((**st().GetDeployment("p/2")).unplanned);
+  EXPECT_FALSE((**st().GetDeployment("p/3")).unplanned);
+  EXPECT_TRUE((**st().GetDeployment("p/4")).unplanned);  // a rollback stays rework
+  EXPECT_EQ((**st().GetDeployment("p/2")).changes,
+            (std::vector<store::DeploymentRecord::Commit>{{"c2", At(0, 11)}}));
+  EXPECT_EQ((**st().GetDeployment("p/3")).changes,
+            (std::vector<store::DeploymentRecord::Commit>{{"c3", At(0, 13)}}));
+  auto walk = st().DeploymentsFinishedIn("shop", "prod", At(0, 0), At(1, 0));
+  ASSERT_TRUE(walk);
+  ASSERT_EQ(walk->size(), 4u);
+  for (const auto& d : *walk) EXPECT_EQ(d.changes.size(), d.id == "p/2" || d.id == "p/3" ? 1u : 0u);
+  EXPECT_EQ(One(ledger.Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 0.5);
+  Ledger restarted(st());
+  EXPECT_EQ(One(restarted.Answer("shop", Ask(Metric::kDeploymentReworkRate, 0, 0))), 0.5);
+  EXPECT_EQ(One(restarted.Answer("shop", Ask(Metric::kLeadTimeForChanges, 0, 0))), 3600.0);
 }
 
 // An earlier finding stands: a deployment a verification failed before the

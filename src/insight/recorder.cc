@@ -39,7 +39,10 @@ Result<controller::ReconcileResult> Recorder::Reconcile(const std::string& key) 
                key.substr(second + 1)};
   STRAKE_TRY_ASSIGN(got, store_.Get(k));
   if (!got) {
-    if (k.kind == "Incident") STRAKE_TRY(ledger_.ForgetIncident(k.ns + "/" + k.name));
+    if (k.kind == "Incident") {
+      STRAKE_TRY(ledger_.ForgetIncident(k.ns + "/" + k.name));
+      STRAKE_TRY(Rederive(k.ns));
+    }
     return controller::ReconcileResult{};
   }
   if (k.kind == "Incident") return RecordIncident(*got);
@@ -164,6 +167,11 @@ Result<controller::ReconcileResult> Recorder::RecordIncident(const store::Resour
     facts.title = spec->title;
     facts.opened_ms = spec->opened_ms.value_or(incident.created_ms);
     facts.closed_ms = spec->closed_ms;
+    if (facts.closed_ms && *facts.closed_ms < facts.opened_ms) {
+      // Closed before it was created, with no openedAt: open no time.
+      status["message"] = "spec.closedAt is before it opened (its creation): taken as its opening";
+      facts.closed_ms = facts.opened_ms;
+    }
     std::optional<store::DeploymentRecord> target;
     std::string why;
     if (!spec->deployment.empty()) {
@@ -195,6 +203,12 @@ Result<controller::ReconcileResult> Recorder::RecordIncident(const store::Resour
       result.requeue_after = std::chrono::minutes(1);
     }
     STRAKE_TRY(ledger_.ApplyIncident(facts));
+    // It named another deployment before: what that one's failure had
+    // replaced is found again by its source.
+    const std::string named = incident.status.is_object() && incident.status.contains("deployment")
+                                  ? incident.status.value("deployment", "")
+                                  : "";
+    if (!named.empty() && named != facts.deployment) STRAKE_TRY(Rederive(k.ns));
     if (facts.closed_ms) status["phase"] = "Closed";
     status["openedAt"] = FormatRfc3339(FromUnixMillis(facts.opened_ms));
     if (facts.closed_ms) status["closedAt"] = FormatRfc3339(FromUnixMillis(*facts.closed_ms));
@@ -206,6 +220,14 @@ Result<controller::ReconcileResult> Recorder::RecordIncident(const store::Resour
   // Changed meanwhile: the change wakes this again.
   if (!wrote && !wrote.error().Is(ErrorCode::kConflict)) return tl::unexpected(wrote.error());
   return result;
+}
+
+Status Recorder::Rederive(const std::string& ns) {
+  for (const char* kind : {"Application", "Promotion", "Stage", "Rollout", "Incident"}) {
+    STRAKE_TRY_ASSIGN(all, store_.ListHeads(kind, ns));
+    for (const store::Resource& r : all) STRAKE_TRY(Reconcile(KeyOf(r.key)));
+  }
+  return Ok();
 }
 
 Status Recorder::RecordObserved(std::vector<Observed> observed) {

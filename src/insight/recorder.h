@@ -59,6 +59,9 @@ class Recorder final : public controller::Reconciler {
   // Applies an Incident and writes what it found into its status; an
   // incident whose deployment is not recorded yet is looked at again.
   Result<controller::ReconcileResult> RecordIncident(const store::Resource& incident);
+  // Looks at every resource of `ns` again: a finding an incident had
+  // replaced is found again once it no longer fails that deployment.
+  Status Rederive(const std::string& ns);
   // Records each, oldest first: with the commits it brought (read once;
   // again only while they could not be read), then what a rollback failed.
   Status RecordObserved(std::vector<Observed> observed);

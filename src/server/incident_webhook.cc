@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "base/clock.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "model/incidents.h"
 #include "model/kinds.h"
 #include "server/api.h"
 
@@ -49,7 +51,17 @@ std::string NameOf(const std::string& source, const std::string& id) {
 void CauseFrom(const Json& fields, IncidentSignal& s) {
   if (auto v = Str(fields, "environment"); !v.empty()) s.environment = v;
   if (auto v = Str(fields, "deployment"); !v.empty()) s.deployment = v;
-  if (auto v = Str(fields, "commit"); !v.empty()) s.commit = v;
+  if (auto v = Str(fields, "commit"); !v.empty()) s.commit = ToLower(v);
+}
+
+// At most an Incident's 1024 bytes, cut between UTF-8 characters.
+std::string Title(std::string t) {
+  constexpr size_t kMax = 1024;
+  if (t.size() <= kMax) return t;
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;
+  t.resize(cut);
+  return t;
 }
 
 Result<IncidentSignals> PagerDuty(const Json& event, int64_t now_ms) {
@@ -63,12 +75,14 @@ Result<IncidentSignals> PagerDuty(const Json& event, int64_t now_ms) {
   IncidentSignal s;
   s.source = "pagerduty";
   s.open = type != "incident.resolved";
+  s.reopen = type == "incident.reopened";
   s.external_id = Str(data, "id");
   if (s.external_id.empty()) return Fail("a PagerDuty incident event without event.data.id");
   s.name = NameOf(s.source, s.external_id);
   s.title = Str(data, "title");
   if (s.title.empty()) s.title = "PagerDuty incident " + s.external_id;
   s.at_ms = TimeOr(Str(event, "occurred_at"), now_ms);
+  s.title = Title(std::move(s.title));
   out.signals.push_back(std::move(s));
   return out;
 }
@@ -94,6 +108,7 @@ Result<IncidentSignals> Opsgenie(const Json& body, int64_t now_ms) {
   s.at_ms =
       alert.contains(when) && alert[when].is_number_integer() ? alert[when].get<int64_t>() : now_ms;
   CauseFrom(Obj(alert, "details"), s);
+  s.title = Title(std::move(s.title));
   out.signals.push_back(std::move(s));
   return out;
 }
@@ -116,7 +131,14 @@ Result<IncidentSignals> Alertmanager(const Json& body, int64_t now_ms) {
     const std::string starts = Str(a, "startsAt");
     std::string fingerprint = Str(a, "fingerprint");
     if (fingerprint.empty()) fingerprint = Sha256Hex(labels.dump()).substr(0, 16);
-    const int64_t started = TimeOr(starts, now_ms);
+    auto started_at = ParseRfc3339(starts);
+    if (!started_at) {
+      // Its firing is named by its start: without one, a resend would
+      // open another incident.
+      out.ignored.push_back("alertmanager alert " + fingerprint + " without a startsAt time");
+      continue;
+    }
+    const int64_t started = UnixMillis(*started_at);
     s.external_id = fingerprint + "-" + std::to_string(started / 1000);
     s.name = NameOf(s.source, s.external_id);
     const Json annotations = Obj(a, "annotations");
@@ -126,6 +148,7 @@ Result<IncidentSignals> Alertmanager(const Json& body, int64_t now_ms) {
     s.at_ms = s.open ? started : TimeOr(Str(a, "endsAt"), now_ms);
     CauseFrom(common, s);
     CauseFrom(labels, s);
+    s.title = Title(std::move(s.title));
     out.signals.push_back(std::move(s));
   }
   return out;
@@ -145,6 +168,32 @@ Result<IncidentSignals> ParseIncidentWebhook(const Json& body, int64_t now_ms) {
 
 // The route: an Api member, as it writes Incidents as the API does.
 
+namespace {
+
+// What one signal does to its Incident, decided before anything is written.
+struct Planned {
+  std::string name;
+  const char* outcome = "unchanged";  // opened, reopened, closed, unchanged
+  Json body;                          // the Incident to create, or the merge patch
+  std::string ignored;                // why it is ignored ("" when it is not)
+};
+
+// The Incident a signal opens, checked as the API would check it.
+Result<Json> SpecOf(const IncidentSignal& s) {
+  Json spec = {{"title", s.title},
+               {"source", s.source},
+               {"externalID", s.external_id},
+               {"openedAt", FormatRfc3339(FromUnixMillis(s.at_ms))}};
+  if (!s.environment.empty()) spec["environment"] = s.environment;
+  if (!s.deployment.empty()) spec["deployment"] = s.deployment;
+  if (!s.commit.empty()) spec["commit"] = s.commit;
+  auto checked = model::IncidentSpecFromJson(spec);
+  if (!checked) return Failf("{} {}: {}", s.source, s.external_id, checked.error().message);
+  return spec;
+}
+
+}  // namespace
+
 Response Api::IncidentWebhook(const std::string& ns, const Request& req) {
   if (req.method != "POST")
     return ErrorResponse(405, "MethodNotAllowed", "alerting tools POST their payloads here");
@@ -158,66 +207,89 @@ Response Api::IncidentWebhook(const std::string& ns, const Request& req) {
   auto parsed = ParseIncidentWebhook(body.is_discarded() ? Json() : body, now);
   if (!parsed) return ErrorResponse(400, "BadRequest", parsed.error().message);
   auto query = [&](const char* key) { return req.query.count(key) ? req.query.at(key) : ""; };
+  const KindInfo& kind = *model::KindByName("Incident");
+  // Every signal is checked before any is written: nothing half-applied.
+  std::vector<Planned> plan;
   for (IncidentSignal& s : parsed->signals) {
     if (s.environment.empty()) s.environment = query("environment");
     if (s.deployment.empty()) s.deployment = query("deployment");
-    if (s.commit.empty()) s.commit = query("commit");
-    if (s.open && s.environment.empty() && s.deployment.empty() && s.commit.empty()) {
-      // Checked for all before any is written: nothing half-applied.
-      return ErrorResponse(
-          400, "BadRequest",
-          fmt::format("{} {}: nothing says what it hit: give the alert an `environment`, "
-                      "`deployment` or `commit` label (details in Opsgenie), or the URL "
-                      "?environment=…",
-                      s.source, s.external_id));
+    if (s.commit.empty()) s.commit = ToLower(query("commit"));
+    Planned p;
+    p.name = s.name;
+    auto live = store_.Get({"Incident", ns, p.name});
+    if (!live) return ErrorResponse(live.error());
+    if (*live) {
+      // Another incident's name (made by hand, or an id that reads the
+      // same as a label): this one goes by its hash.
+      const Json spec = (*live)->object.value("spec", Json::object());
+      if (spec.value("source", "") != s.source || spec.value("externalID", "") != s.external_id) {
+        p.name = s.source + "-" + Sha256Hex(s.external_id).substr(0, 20);
+        live = store_.Get({"Incident", ns, p.name});
+        if (!live) return ErrorResponse(live.error());
+      }
     }
+    const Json spec = *live ? (*live)->object.value("spec", Json::object()) : Json::object();
+    if (s.open && !*live) {
+      if (s.environment.empty() && s.deployment.empty() && s.commit.empty()) {
+        return ErrorResponse(
+            400, "BadRequest",
+            fmt::format("{} {}: nothing says what it hit: give the alert an `environment`, "
+                        "`deployment` or `commit` label (details in Opsgenie), or the URL "
+                        "?environment=…",
+                        s.source, s.external_id));
+      }
+      auto checked = SpecOf(s);
+      if (!checked) return ErrorResponse(400, "BadRequest", checked.error().message);
+      p.outcome = "opened";
+      p.body = Json{{"apiVersion", kind.api_version},
+                    {"kind", kind.kind},
+                    {"metadata", {{"name", p.name}, {"namespace", ns}}},
+                    {"spec", *checked}};
+    } else if (s.open) {
+      if (s.reopen && spec.contains("closedAt")) {
+        p.outcome = "reopened";
+        p.body = {{"spec", {{"closedAt", nullptr}}}};
+      }
+    } else if (!*live) {
+      p.ignored = fmt::format("{} {}: no incident {} to close", s.source, s.external_id, p.name);
+    } else if (!spec.contains("closedAt")) {
+      // Not before it opened (a tool's clock, a resolution sent first).
+      int64_t at = s.at_ms;
+      if (auto opened = ParseRfc3339(spec.value("openedAt", ""))) {
+        at = std::max(at, UnixMillis(*opened));
+      }
+      p.outcome = "closed";
+      p.body = {{"spec", {{"closedAt", FormatRfc3339(FromUnixMillis(at))}}}};
+    }
+    plan.push_back(std::move(p));
   }
-  const KindInfo& kind = *model::KindByName("Incident");
   Json report = {{"opened", Json::array()},
                  {"reopened", Json::array()},
                  {"closed", Json::array()},
                  {"unchanged", Json::array()},
                  {"ignored", parsed->ignored}};
-  for (const IncidentSignal& s : parsed->signals) {
-    auto live = store_.Get({"Incident", ns, s.name});
-    if (!live) return ErrorResponse(live.error());
-    const std::string at = FormatRfc3339(FromUnixMillis(s.at_ms));
+  for (const Planned& p : plan) {
+    if (!p.ignored.empty()) {
+      report["ignored"].push_back(p.ignored);
+      continue;
+    }
+    const std::string outcome = p.outcome;
     Response r;
-    const char* outcome = "unchanged";
-    if (s.open && !*live) {
-      Json spec = {{"title", s.title},
-                   {"source", s.source},
-                   {"externalID", s.external_id},
-                   {"openedAt", at}};
-      if (!s.environment.empty()) spec["environment"] = s.environment;
-      if (!s.deployment.empty()) spec["deployment"] = s.deployment;
-      if (!s.commit.empty()) spec["commit"] = s.commit;
+    if (outcome == "opened") {
       Request create;
       create.method = "POST";
-      create.body = Json{
-          {"apiVersion", kind.api_version},
-          {"kind", kind.kind},
-          {"metadata", {{"name", s.name}, {"namespace", ns}}},
-          {"spec",
-           spec}}.dump();
+      create.body = p.body.dump();
       r = Put(kind, ns, "", create, true);
-      outcome = "opened";
-    } else if (s.open) {
-      const Json spec = (*live)->object.value("spec", Json::object());
-      if (spec.contains("closedAt")) {  // PagerDuty's reopened
-        r = PatchObject(kind, ns, s.name, PatchMode::kMerge, {{"spec", {{"closedAt", nullptr}}}});
-        outcome = "reopened";
+      // Opened meanwhile by the same alert's other delivery.
+      if (r.status == 409) {
+        report["unchanged"].push_back(p.name);
+        continue;
       }
-    } else if (!*live) {
-      report["ignored"].push_back(
-          fmt::format("{} {}: no incident {} to close", s.source, s.external_id, s.name));
-      continue;
-    } else if (!(*live)->object.value("spec", Json::object()).contains("closedAt")) {
-      r = PatchObject(kind, ns, s.name, PatchMode::kMerge, {{"spec", {{"closedAt", at}}}});
-      outcome = "closed";
+    } else if (outcome != "unchanged") {
+      r = PatchObject(kind, ns, p.name, PatchMode::kMerge, p.body);
     }
     if (r.status >= 400) return r;
-    report[outcome].push_back(s.name);
+    report[outcome].push_back(p.name);
   }
   return JsonResponse(200, report);
 }

@@ -23,6 +23,7 @@ namespace strake::server {
 // One thing a payload says about one incident.
 struct IncidentSignal {
   bool open = true;         // false: it closed
+  bool reopen = false;      // it opens again after its close (PagerDuty's reopened)
   std::string source;       // pagerduty, opsgenie, alertmanager
   std::string external_id;  // the tool's id for the incident (or alert)
   std::string name;         // the Incident's name: source and id, as a DNS label

@@ -172,6 +172,57 @@ TEST(IncidentWebhookApi, OpensAndClosesIncidentResourcesOnce) {
   Request no_ns = MakeRequest("POST", "/apis/strake.dev/v1/dora/incidents");
   no_ns.body = both.dump();
   EXPECT_EQ(api.Handle(no_ns).status, 400);
+
+  // Firing again after its resolution (a late resend): still closed.
+  Response late = post({{"alerts", {alert("firing", "aaaa", {{"alertname", "A"}})}}});
+  EXPECT_EQ(Json::parse(late.body)["unchanged"].size(), 1u) << late.body;
+  a = temp->store().Get({"Incident", "shop", "alertmanager-aaaa-1796619600"});
+  EXPECT_TRUE((*a)->object["spec"].contains("closedAt"));
+  // A commit that is not one refuses the whole payload.
+  Json bad = {{"alerts",
+               {alert("firing", "dddd", {{"alertname", "D"}, {"environment", "prod"}}),
+                alert("firing", "eeee", {{"alertname", "E"}, {"commit", "v1.2"}})}}};
+  Response refused_bad = post(bad);
+  EXPECT_EQ(refused_bad.status, 400) << refused_bad.body;
+  EXPECT_NE(refused_bad.body.find("spec.commit"), std::string::npos) << refused_bad.body;
+  EXPECT_FALSE(*temp->store().Get({"Incident", "shop", "alertmanager-dddd-1796619600"}));
+}
+
+// PagerDuty: only `incident.reopened` opens a closed incident again; a
+// name taken by another Incident gives this one its hash's name.
+TEST(IncidentWebhookApi, PagerDutyReopensAndNamesDoNotCollide) {
+  auto temp = store::TempStore::Make("incident-hook-pd");
+  ASSERT_TRUE(temp);
+  Api api(temp->store());
+  auto post = [&](const std::string& type, const std::string& at, const std::string& id) {
+    Request req =
+        MakeRequest("POST", "/apis/strake.dev/v1/namespaces/shop/dora/incidents?environment=prod");
+    req.body = Json{{"event",
+                     {{"event_type", type},
+                      {"occurred_at", at},
+                      {"data", {{"id", id}, {"title", "down"}}}}}}
+                   .dump();
+    Response r = api.Handle(req);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Json::parse(r.body, nullptr, false);
+  };
+  auto spec = [&](const std::string& name) {
+    auto got = temp->store().Get({"Incident", "shop", name});
+    return got && *got ? (*got)->object["spec"] : Json();
+  };
+  post("incident.triggered", "2026-12-07T05:00:00Z", "PT4KHLK");
+  // Resolved "before" it opened (a tool's clock): closed at its opening.
+  post("incident.resolved", "2026-12-07T04:59:00Z", "PT4KHLK");
+  EXPECT_EQ(spec("pagerduty-pt4khlk").value("closedAt", ""), "2026-12-07T05:00:00Z");
+  EXPECT_EQ(post("incident.triggered", "2026-12-07T05:10:00Z", "PT4KHLK")["unchanged"].size(), 1u);
+  EXPECT_EQ(post("incident.reopened", "2026-12-07T05:20:00Z", "PT4KHLK")["reopened"].size(), 1u);
+  EXPECT_FALSE(spec("pagerduty-pt4khlk").contains("closedAt"));
+  // "pt4khlk" reads as the same label: another incident, by its hash.
+  Json other = post("incident.triggered", "2026-12-07T05:30:00Z", "pt4khlk");
+  ASSERT_EQ(other["opened"].size(), 1u) << other.dump();
+  const std::string name = other["opened"][0].get<std::string>();
+  EXPECT_NE(name, "pagerduty-pt4khlk");
+  EXPECT_EQ(spec(name).value("externalID", ""), "pt4khlk");
 }
 
 }  // namespace

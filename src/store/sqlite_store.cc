@@ -97,8 +97,10 @@ CREATE TABLE dora_changes (
 )sql",
     R"sql(
 ALTER TABLE dora_deployments ADD COLUMN incident TEXT NOT NULL DEFAULT '';
+ALTER TABLE dora_deployments ADD COLUMN rework_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX dora_changes_sha ON dora_changes(sha);
 CREATE INDEX dora_deployments_incident ON dora_deployments(incident) WHERE incident != '';
+CREATE INDEX dora_deployments_rework ON dora_deployments(rework_by) WHERE rework_by != '';
 )sql",
 };
 
@@ -106,7 +108,7 @@ CREATE INDEX dora_deployments_incident ON dora_deployments(incident) WHERE incid
 // them (seq first), for the statements that read whole records.
 #define DORA_SELECT                                                                         \
   "SELECT seq, id, namespace, environment, tier, revision, heads, finished_ms, unplanned, " \
-  "failed_ms, restored_ms, failure, changes_known, incident FROM dora_deployments "
+  "failed_ms, restored_ms, failure, changes_known, incident, rework_by FROM dora_deployments "
 
 class Stmt {
  public:
@@ -636,17 +638,20 @@ class SqliteStore final : public Store {
                                                               int64_t from_ms,
                                                               int64_t to_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
+    // In seq order, as ReadDeployments reads them.
     Use u(S(DORA_SELECT "WHERE namespace=? AND environment=? AND finished_ms>=? AND "
-                        "finished_ms<=? ORDER BY finished_ms, seq"));
+                        "finished_ms<=? ORDER BY seq"));
     u.Text(1, ns).Text(2, environment).Int(3, from_ms).Int(4, to_ms);
     std::vector<DeploymentRecord> out;
     STRAKE_TRY(ReadDeployments(u, out));
     return out;
   }
 
-  Result<std::vector<std::string>> IncidentsFailing() override {
+  Result<std::vector<std::string>> IncidentsMarking() override {
     std::lock_guard<std::mutex> lock(mu_);
-    Use u(S("SELECT DISTINCT incident FROM dora_deployments WHERE incident!='' ORDER BY incident"));
+    Use u(
+        S("SELECT incident FROM dora_deployments WHERE incident!='' UNION SELECT rework_by "
+          "FROM dora_deployments WHERE rework_by!='' ORDER BY 1"));
     std::vector<std::string> out;
     int rc;
     while ((rc = u.Step()) == SQLITE_ROW) out.push_back(u.ColText(0));
@@ -654,9 +659,10 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Result<std::vector<DeploymentRecord>> FailedByIncident(const std::string& incident) override {
+  Result<std::vector<DeploymentRecord>> MarkedByIncident(const std::string& incident) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Use u(S(DORA_SELECT "WHERE incident=? AND incident!='' ORDER BY seq"));
+    Use u(S(DORA_SELECT "WHERE (incident=?1 AND incident!='') OR (rework_by=?1 AND rework_by!='') "
+                        "ORDER BY seq"));
     u.Text(1, incident);
     std::vector<DeploymentRecord> out;
     STRAKE_TRY(ReadDeployments(u, out));
@@ -737,17 +743,17 @@ class SqliteStore final : public Store {
     {
       Use u(
           S("INSERT INTO dora_deployments (id, namespace, environment, tier, revision, heads, "
-            "finished_ms, unplanned, failed_ms, restored_ms, failure, changes_known, incident) "
-            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) ON CONFLICT(id) DO UPDATE SET "
-            "namespace=?2, environment=?3, tier=?4, revision=?5, heads=?6, finished_ms=?7, "
-            "unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11, changes_known=?12, "
-            "incident=?13 RETURNING seq"));
+            "finished_ms, unplanned, failed_ms, restored_ms, failure, changes_known, incident, "
+            "rework_by) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) "
+            "DO UPDATE SET namespace=?2, environment=?3, tier=?4, revision=?5, heads=?6, "
+            "finished_ms=?7, unplanned=?8, failed_ms=?9, restored_ms=?10, failure=?11, "
+            "changes_known=?12, incident=?13, rework_by=?14 RETURNING seq"));
       Json heads = Json::array();
       for (const auto& h : d.heads) heads.push_back({h.repo_url, h.sha});
       u.Text(1, d.id).Text(2, d.ns).Text(3, d.environment).Text(4, d.tier).Text(5, d.revision);
       u.Text(6, Text(heads)).Int(7, d.finished_ms).Int(8, d.unplanned ? 1 : 0);
       u.OptInt(9, d.failed_ms).OptInt(10, d.restored_ms).Text(11, d.failure);
-      u.Int(12, d.changes_known ? 1 : 0).Text(13, d.incident);
+      u.Int(12, d.changes_known ? 1 : 0).Text(13, d.incident).Text(14, d.rework_by);
       if (u.Step() != SQLITE_ROW) return tl::unexpected(Err("put deployment"));
       seq = u.ColInt(0);
     }
@@ -786,6 +792,7 @@ class SqliteStore final : public Store {
     d.failure = rows.ColText(11);
     d.changes_known = rows.ColInt(12) != 0;
     d.incident = rows.ColText(13);
+    d.rework_by = rows.ColText(14);
     return d;
   }
 
@@ -802,8 +809,9 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_DONE) return tl::unexpected(Err("deployments"));
     if (seqs.empty()) return 0;
     // Dense seqs (a walk of every record): one range scan of the changes;
-    // sparse ones (a filtered walk), one lookup each.
-    if (seqs.back() - seqs.front() >= 2 * static_cast<int64_t>(seqs.size())) {
+    // sparse ones (a filtered walk), or any out of order, one lookup each.
+    if (!std::is_sorted(seqs.begin(), seqs.end()) ||
+        seqs.back() - seqs.front() >= 2 * static_cast<int64_t>(seqs.size())) {
       for (size_t i = 0; i < seqs.size(); ++i) {
         Use u(S("SELECT sha, committed_ms FROM dora_changes WHERE seq=?"));
         u.Int(1, seqs[i]);

@@ -74,6 +74,9 @@ struct DeploymentRecord {
   // The Incident ("ns/name") that found it failed: restored when that
   // incident closes, not by the next deployment.
   std::string incident;
+  // The Incident that made it unplanned (it finished while that one was
+  // open); "" when planned, or unplanned for another reason (a rollback).
+  std::string rework_by;
   struct Commit {
     std::string sha;
     int64_t committed_ms = 0;
@@ -186,13 +189,14 @@ class Store {
                                                                 const std::string& environment,
                                                                 const std::string& sha) = 0;
   // The records of `ns`'s `environment` that finished within [from_ms,
-  // to_ms], in the order they finished.
+  // to_ms], in the order they were first written.
   virtual Result<std::vector<DeploymentRecord>> DeploymentsFinishedIn(
       const std::string& ns, const std::string& environment, int64_t from_ms, int64_t to_ms) = 0;
-  // The records incident `incident` ("ns/name") found failed.
-  virtual Result<std::vector<DeploymentRecord>> FailedByIncident(const std::string& incident) = 0;
-  // The incidents ("ns/name") that records name as their failure.
-  virtual Result<std::vector<std::string>> IncidentsFailing() = 0;
+  // The records incident `incident` ("ns/name") found failed or made
+  // unplanned, in the order they were first written.
+  virtual Result<std::vector<DeploymentRecord>> MarkedByIncident(const std::string& incident) = 0;
+  // The incidents ("ns/name") that records name as their failure or rework.
+  virtual Result<std::vector<std::string>> IncidentsMarking() = 0;
   // The records of `ns`'s `environment` found failed at or before `at_ms`
   // and not restored by then (no restored_ms, or a later one), but those an
   // incident found (its close restores them).
