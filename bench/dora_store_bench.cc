@@ -7,10 +7,11 @@
 // p50, p99 and worst; and the answers cross-checked with Four Keys' SQL
 // formulas run by SQLite on the same tables (queries/*.sql of
 // dora-team/fourkeys, in SQLite's dialect: PERCENTILE_CONT as the mean of
-// the middle one or two rows).
+// the middle one or two rows). Last, incidents: a commit's deployment
+// found (a prefix of its SHA) and an hour-long incident applied, timed.
 //
 //   dora_store_bench [--deployments N] [--changes-each N] [--questions N]
-//                    [--checks N] [--dir DIR]
+//                    [--checks N] [--incidents N] [--dir DIR]
 //
 // Exits 1 if any cross-checked value differs. CI runs it small (tests/).
 #include <algorithm>
@@ -41,6 +42,7 @@ struct Options {
   int changes_each = 10;
   int questions = 1000;
   int checks = 40;
+  int incidents = 100;
   std::string dir;
 };
 
@@ -94,6 +96,8 @@ int Main(int argc, char** argv) {
       o.questions = std::stoi(v);
     else if (k == "--checks")
       o.checks = std::stoi(v);
+    else if (k == "--incidents")
+      o.incidents = std::stoi(v);
     else if (k == "--dir")
       o.dir = v;
     else {
@@ -159,6 +163,44 @@ int Main(int argc, char** argv) {
                 checked->compared, checked->differ, checked->differ ? "; first: " : "",
                 checked->first.c_str());
     rc = checked->differ == 0 ? 0 : 1;
+    // Incidents over the same store: finding a commit's deployment (as
+    // the recorder links one named by commit) and applying an hour-long
+    // incident (its deployment failed, the deployments meanwhile rework).
+    std::vector<double> link_ms, apply_ms;
+    for (int i = 0; i < o.incidents; ++i) {
+      const std::string id =
+          "Promotion/shop/p" + std::to_string(static_cast<int64_t>(rng() % o.deployments));
+      auto d = (*st)->GetDeployment(id);
+      if (!d || !*d || (*d)->changes.empty()) return 2;
+      auto q0 = std::chrono::steady_clock::now();
+      auto found = (*st)->FirstBringing("shop", "", (*d)->changes[0].sha.substr(0, 12));
+      link_ms.push_back(Seconds(std::chrono::steady_clock::now() - q0) * 1000);
+      if (!found || !*found || (*found)->id != id) {
+        std::fprintf(stderr, "commit of %s not found\n", id.c_str());
+        return 2;
+      }
+      insight::IncidentFacts facts;
+      facts.key = "shop/incident-" + std::to_string(i);
+      facts.ns = "shop";
+      facts.environment = (*d)->environment;
+      facts.title = "bench";
+      facts.opened_ms = (*d)->finished_ms + 60'000;
+      facts.closed_ms = facts.opened_ms + 3'600'000;
+      facts.deployment = id;
+      q0 = std::chrono::steady_clock::now();
+      if (auto applied = ledger.ApplyIncident(facts); !applied) {
+        std::fprintf(stderr, "%s\n", applied.error().message.c_str());
+        return 2;
+      }
+      apply_ms.push_back(Seconds(std::chrono::steady_clock::now() - q0) * 1000);
+    }
+    if (o.incidents > 0) {
+      std::printf(
+          "%d incidents: a commit's deployment found in p50 %.2f ms, p99 %.2f ms; applied in "
+          "p50 %.2f ms, p99 %.2f ms\n",
+          o.incidents, Percentile(link_ms, 50), Percentile(link_ms, 99), Percentile(apply_ms, 50),
+          Percentile(apply_ms, 99));
+    }
   }
   if (made_dir) (void)RemoveAll(o.dir);
   return rc;

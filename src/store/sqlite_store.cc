@@ -619,10 +619,12 @@ class SqliteStore final : public Store {
     std::optional<std::string> id;
     {
       Use u(
-          S("SELECT d.id FROM dora_changes c JOIN dora_deployments d ON d.seq=c.seq WHERE "
+          S("SELECT d.id FROM dora_changes c CROSS JOIN dora_deployments d ON d.seq=c.seq WHERE "
             "c.sha>=?1 AND c.sha<?4 AND d.namespace=?2 AND (?3='' OR d.environment=?3) "
             "ORDER BY d.tier!='production', d.finished_ms, d.seq LIMIT 1"));
-      // A prefix: every SHA that starts with it sorts below it + 'g'.
+      // A prefix: every SHA that starts with it sorts below it + 'g'. The
+      // changes first, by their SHA's index (CROSS JOIN keeps that order:
+      // the planner preferred a walk of the namespace's deployments).
       u.Text(1, sha).Text(2, ns).Text(3, environment).Text(4, sha + "g");
       const int rc = u.Step();
       if (rc == SQLITE_ROW) id = u.ColText(0);
