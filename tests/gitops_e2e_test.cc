@@ -480,6 +480,10 @@ spec:
   // sync while it is open is rework; its resolution closes it.
   auto server = ParseHttpUrl(server_);
   ASSERT_TRUE(server);
+  // Its start a second after the rollback's (times are to the second): an
+  // incident opened in the instant a deployment finished blames the one
+  // before.
+  std::this_thread::sleep_for(1100ms);
   const std::string starts = FormatRfc3339(std::chrono::system_clock::now());
   auto alert = [&](const std::string& status, const std::string& query) {
     http::Request req;

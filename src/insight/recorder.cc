@@ -187,7 +187,10 @@ Result<controller::ReconcileResult> Recorder::RecordIncident(const store::Resour
               " brought commit " + spec->commit;
       }
     } else {
-      STRAKE_TRY_ASSIGN(d, store_.LastDeploymentAt(k.ns, spec->environment, facts.opened_ms, ""));
+      // Running when it opened: finished before it (one finished in the
+      // same instant came too late to cause it).
+      STRAKE_TRY_ASSIGN(d,
+                        store_.LastDeploymentAt(k.ns, spec->environment, facts.opened_ms - 1, ""));
       target = std::move(d);
       if (!target) why = "no deployment to " + spec->environment + " is recorded before it opened";
     }
@@ -223,11 +226,23 @@ Result<controller::ReconcileResult> Recorder::RecordIncident(const store::Resour
 }
 
 Status Recorder::Rederive(const std::string& ns) {
+  // Once: the incidents it looks at again may ask for it too (their
+  // statuses are written after).
+  if (rederiving_) return Ok();
+  rederiving_ = true;
+  Status done = Ok();
   for (const char* kind : {"Application", "Promotion", "Stage", "Rollout", "Incident"}) {
-    STRAKE_TRY_ASSIGN(all, store_.ListHeads(kind, ns));
-    for (const store::Resource& r : all) STRAKE_TRY(Reconcile(KeyOf(r.key)));
+    auto all = store_.ListHeads(kind, ns);
+    if (!all) {
+      done = tl::unexpected(all.error());
+      break;
+    }
+    for (const store::Resource& r : *all) {
+      if (auto looked = Reconcile(KeyOf(r.key)); !looked) done = tl::unexpected(looked.error());
+    }
   }
-  return Ok();
+  rederiving_ = false;
+  return done;
 }
 
 Status Recorder::RecordObserved(std::vector<Observed> observed) {

@@ -78,6 +78,7 @@ class Recorder final : public controller::Reconciler {
   Ledger& ledger_;
   CommitHistory& history_;
   std::map<std::string, std::string> warned_;  // key -> the last warning
+  bool rederiving_ = false;
 };
 
 }  // namespace strake::insight

@@ -285,6 +285,30 @@ TEST_F(IncidentRecorderTest, AnIncidentFindsItsDeploymentByIdCommitOrEnvironment
   EXPECT_EQ((**st().GetDeployment(x)).failed_ms, std::nullopt);
 }
 
+// An incident opened in the instant a deployment finished is not caused by
+// it (the one running before is), whatever order they are recorded in; a
+// retargeted incident has the namespace looked at again, once.
+TEST_F(IncidentRecorderTest, AnIncidentOpenedAsADeploymentFinishedBlamesTheOneBefore) {
+  Json tie =
+      Incident("tie", {{"title", "t"}, {"environment", "web-prod"}, {"openedAt", Rfc(At(0, 9))}});
+  EXPECT_EQ(tie.value("deployment", ""), ids_[0]) << tie.dump();  // not the 9:00 sync
+  EXPECT_TRUE((**st().GetDeployment(ids_[1])).unplanned);         // rework of it
+  Json closed = Incident("tie", {{"title", "t"},
+                                 {"environment", "web-prod"},
+                                 {"openedAt", Rfc(At(0, 9))},
+                                 {"closedAt", Rfc(At(0, 10))}});
+  EXPECT_EQ(closed.value("deployment", ""), ids_[0]);
+  EXPECT_EQ(closed.value("phase", ""), "Closed");
+  // Named another: the first is no longer failed; the reconcile ends.
+  Json moved = Incident("tie", {{"title", "t"},
+                                {"deployment", ids_[1]},
+                                {"openedAt", Rfc(At(0, 9) + 1)},
+                                {"closedAt", Rfc(At(0, 10))}});
+  EXPECT_EQ(moved.value("deployment", ""), ids_[1]) << moved.dump();
+  EXPECT_FALSE((**st().GetDeployment(ids_[0])).failed_ms);
+  EXPECT_TRUE((**st().GetDeployment(ids_[1])).failed_ms);
+}
+
 // A Rollout an Application deploys: its canary aborted fails the sync that
 // started it; a standalone Rollout's completions are its deployments.
 TEST_F(IncidentRecorderTest, AnAbortedCanaryFailsTheSyncThatStartedIt) {
