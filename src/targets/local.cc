@@ -103,10 +103,14 @@ void LocalTarget::AwaitUnrouted(uint16_t port) {
   // a replica nobody routes away from still stops.
   constexpr std::chrono::seconds kMaxDrainWait{10};
   std::unique_lock<std::mutex> lock(mu_);
-  routes_cv_.wait_for(lock, kMaxDrainWait, [&] {
+  const bool drained = routes_cv_.wait_for(lock, kMaxDrainWait, [&] {
     return stopping_ || std::none_of(services_.begin(), services_.end(),
                                      [&](const auto& s) { return s.second.ports.count(port); });
   });
+  if (!drained) {
+    Log(LogLevel::kWarn, "router: port {} is still routed after {} s; its replica stops anyway",
+        port, kMaxDrainWait.count());
+  }
 }
 
 std::string LocalTarget::GroupKey(const std::string& ns, const std::string& workload,
