@@ -955,7 +955,6 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   ctls.Stop();
   if (options.stop_workloads) {
     (void)router.Shutdown();
-    supervisor.SetDrain(nullptr);  // no router, nothing to drain from
     supervisor.StopAll();
   }
   return Ok();

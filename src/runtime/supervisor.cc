@@ -705,6 +705,9 @@ void Supervisor::CollectOrphans() {
 }
 
 void Supervisor::StopAll() {
+  // Everything stops: no replica is left to take its requests, so none
+  // waits for its port to leave the routes.
+  SetDrain(nullptr);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [k, reps] : groups_) {

@@ -78,11 +78,9 @@ Result<IncidentSignals> PagerDuty(const Json& event, int64_t now_ms) {
   s.reopen = type == "incident.reopened";
   s.external_id = Str(data, "id");
   if (s.external_id.empty()) return Fail("a PagerDuty incident event without event.data.id");
-  s.name = NameOf(s.source, s.external_id);
   s.title = Str(data, "title");
   if (s.title.empty()) s.title = "PagerDuty incident " + s.external_id;
   s.at_ms = TimeOr(Str(event, "occurred_at"), now_ms);
-  s.title = Title(std::move(s.title));
   out.signals.push_back(std::move(s));
   return out;
 }
@@ -100,7 +98,6 @@ Result<IncidentSignals> Opsgenie(const Json& body, int64_t now_ms) {
   s.open = action == "Create";
   s.external_id = Str(alert, "alertId");
   if (s.external_id.empty()) return Fail("an Opsgenie alert without alert.alertId");
-  s.name = NameOf(s.source, s.external_id);
   s.title = Str(alert, "message");
   if (s.title.empty()) s.title = "Opsgenie alert " + s.external_id;
   // Opsgenie sends times in epoch milliseconds.
@@ -108,7 +105,6 @@ Result<IncidentSignals> Opsgenie(const Json& body, int64_t now_ms) {
   s.at_ms =
       alert.contains(when) && alert[when].is_number_integer() ? alert[when].get<int64_t>() : now_ms;
   CauseFrom(Obj(alert, "details"), s);
-  s.title = Title(std::move(s.title));
   out.signals.push_back(std::move(s));
   return out;
 }
@@ -140,7 +136,6 @@ Result<IncidentSignals> Alertmanager(const Json& body, int64_t now_ms) {
     }
     const int64_t started = UnixMillis(*started_at);
     s.external_id = fingerprint + "-" + std::to_string(started / 1000);
-    s.name = NameOf(s.source, s.external_id);
     const Json annotations = Obj(a, "annotations");
     s.title = Str(annotations, "summary");
     if (s.title.empty()) s.title = Str(labels, "alertname");
@@ -148,7 +143,6 @@ Result<IncidentSignals> Alertmanager(const Json& body, int64_t now_ms) {
     s.at_ms = s.open ? started : TimeOr(Str(a, "endsAt"), now_ms);
     CauseFrom(common, s);
     CauseFrom(labels, s);
-    s.title = Title(std::move(s.title));
     out.signals.push_back(std::move(s));
   }
   return out;
@@ -158,12 +152,25 @@ Result<IncidentSignals> Alertmanager(const Json& body, int64_t now_ms) {
 
 Result<IncidentSignals> ParseIncidentWebhook(const Json& body, int64_t now_ms) {
   if (!body.is_object()) return Fail("the payload is not a JSON object");
-  if (body.contains("event") && body["event"].is_object()) return PagerDuty(body["event"], now_ms);
-  if (body.contains("alert") && body.contains("action")) return Opsgenie(body, now_ms);
-  if (body.contains("alerts")) return Alertmanager(body, now_ms);
-  return Fail(
-      "not a payload strake reads: PagerDuty's v3 webhook ({\"event\": …}), Opsgenie's "
-      "({\"action\": …, \"alert\": …}) or Alertmanager's ({\"alerts\": […]})");
+  Result<IncidentSignals> out;
+  if (body.contains("event") && body["event"].is_object()) {
+    out = PagerDuty(body["event"], now_ms);
+  } else if (body.contains("alert") && body.contains("action")) {
+    out = Opsgenie(body, now_ms);
+  } else if (body.contains("alerts")) {
+    out = Alertmanager(body, now_ms);
+  } else {
+    return Fail(
+        "not a payload strake reads: PagerDuty's v3 webhook ({\"event\": …}), Opsgenie's "
+        "({\"action\": …, \"alert\": …}) or Alertmanager's ({\"alerts\": […]})");
+  }
+  if (!out) return out;
+  // What every tool's signal gets alike: its Incident's name, a title that fits.
+  for (IncidentSignal& s : out->signals) {
+    s.name = NameOf(s.source, s.external_id);
+    s.title = Title(std::move(s.title));
+  }
+  return out;
 }
 
 // The route: an Api member, as it writes Incidents as the API does.
