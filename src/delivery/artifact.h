@@ -27,6 +27,7 @@
 #include "base/result.h"
 #include "controller/controller.h"
 #include "model/kargo.h"
+#include "model/type_hints.h"
 #include "rollout/expr.h"
 #include "store/store.h"
 
@@ -36,22 +37,11 @@ using model::Json;
 
 inline constexpr const char* kArtifactApiVersion = "strake.dev/v1";
 
-// One thing a run says it built.
-struct BuiltArtifact {
-  std::string result;  // the hint's name without its suffix: "IMAGE", "WEB_IMAGE", "ARTIFACT"
-  std::string type;    // "image" or "artifact"
-  std::string uri;
-  std::string digest;
-};
-
-struct TypeHints {
-  std::vector<BuiltArtifact> artifacts;
-  std::vector<std::string> problems;  // hints that build nothing, and why
-};
-
-// What a run's status.results ([{name, value}]) say it built, in result
-// order, each (uri, digest) once.
-TypeHints ReadTypeHints(const Json& results);
+using model::BuiltArtifact;
+using model::ImageRepoAndTag;
+using model::ReadTypeHints;
+using model::ResultsByName;
+using model::TypeHints;
 
 // The Artifact's name: the first 40 hex digits of sha256("<uri>@<digest>").
 std::string ArtifactName(const std::string& uri, const std::string& digest);
@@ -65,11 +55,6 @@ Json BuiltBy(const store::Resource& run);
 
 // The Artifact object for `a`, built by `run`.
 Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence);
-
-// An Artifact's repository and tag, read from its uri as a registry
-// reference is written ("reg:5000/web:v1" -> "reg:5000/web", "v1"; a
-// "@digest" suffix dropped).
-std::pair<std::string, std::string> ImageRepoAndTag(const std::string& uri);
 
 // The metadata a Freight's artifact carries, from the recorded Artifact
 // `name` with `spec`: artifact, uri, digest, result, pipelineRun, and the

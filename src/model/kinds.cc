@@ -149,6 +149,9 @@ const std::vector<KindInfo> kKinds = {
     {"RolloutRevision", "rolloutrevisions", "strake.dev/v1", {}, {}, true, true, false},
     // What a PipelineRun built (delivery/artifact.h): recorded by the server.
     {"Artifact", "artifacts", "strake.dev/v1", {}, {"art"}, true, true, false},
+    // The signed provenance of a PipelineRun or TaskRun (insight/provenance.h):
+    // written by the server.
+    {"Attestation", "attestations", "strake.dev/v1", {}, {"att"}, true, true, false},
     // strake's own pull requests (delivery/pull_request.h): opened by a
     // promotion step, merged or closed through the API.
     {"PullRequest", "pullrequests", "strake.dev/v1", {}, {}, true, true, false},

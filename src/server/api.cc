@@ -994,6 +994,11 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
                          "them (their results' type hints), never written: their evidence is "
                          "what gates read");
   }
+  if (k.kind == "Attestation") {
+    return ErrorResponse(405, "MethodNotAllowed",
+                         "Attestations are signed by the server when a PipelineRun or TaskRun "
+                         "finishes, never written: their provenance is what gates read");
+  }
   if (k.namespaced) {
     meta["namespace"] = ns;
   } else {
