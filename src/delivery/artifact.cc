@@ -64,7 +64,7 @@ Json EvidenceOf(const std::vector<store::Resource>& task_runs) {
 }
 
 Json BuiltBy(const store::Resource& run) {
-  Json out = {{"pipelineRun", run.key.name}};
+  Json out = {{"pipelineRun", run.key.name}, {"uid", run.uid}};
   // What the engine kept at submission (status.strake.source): labels and
   // annotations can be patched by a client after the run is made.
   const Json strake =

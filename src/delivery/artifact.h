@@ -49,7 +49,7 @@ std::string ArtifactName(const std::string& uri, const std::string& digest);
 // The evidence of a run: its TaskRuns' results by pipeline task.
 Json EvidenceOf(const std::vector<store::Resource>& task_runs);
 
-// Where the run came from and what it was: pipelineRun, pipeline,
+// Where the run came from and what it was: pipelineRun, uid, pipeline,
 // repoURL, commit, branch, finishedAt ("" fields left out).
 Json BuiltBy(const store::Resource& run);
 
