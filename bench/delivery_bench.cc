@@ -175,7 +175,7 @@ void GateCheck(benchmark::State& state) {
     auto freight = l->store->Get({"Freight", "demo", fmt::format("{:040x}", rng() % 1000)});
     if (!freight || !*freight) std::abort();
     auto t0 = std::chrono::steady_clock::now();
-    auto r = delivery::ReadGates(*l->store, stage, Year2027(rng) * 1000);
+    auto r = delivery::ReadGates(*l->store, stage, Year2027(rng) * 1000, nullptr);
     if (!r) std::abort();
     auto why = r->Denial(**freight);
     auto t1 = std::chrono::steady_clock::now();

@@ -35,6 +35,7 @@
 #include "gitops/repository.h"
 #include "gitops/sources.h"
 #include "insight/ledger.h"
+#include "insight/provenance.h"
 #include "insight/recorder.h"
 #include "pipeline/engine.h"
 #include "rollout/analysis.h"
@@ -352,7 +353,9 @@ struct DeliveryWork {
     }
     // New Freight, Freight verified or approved somewhere, a policy changed:
     // the Stages of the Project look again (auto-promotion).
-    if (kind == "Freight" || kind == "ProjectConfig") {
+    // A run signed: criteria on provenance may hold now.
+    if (kind == "Freight" || kind == "ProjectConfig" ||
+        (kind == "Attestation" && c.type == "ADDED")) {
       for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
     }
     // A gate changed (a line stopped or resumed, a window or freeze edited):
@@ -429,19 +432,37 @@ struct DeliveryWork {
 // is recorded) and its recorder, woken by the Applications, Promotions and
 // Stages whose status records a deployment or a failed verification,
 // Rollouts (completed or aborted) and Incidents; the commits each brought read from the git
-// mirrors.
-struct DoraWork {
+// mirrors. Provenance: each PipelineRun and TaskRun signed when it ends,
+// with the keys under <data-dir>/keys, which the API, the Stages and the
+// Promotions verify with.
+struct InsightWork {
   // The API answers DORA's questions from this ledger.
-  DoraWork(store::Store& st, gitops::Sources& sources, server::Api& api)
+  InsightWork(store::Store& st, gitops::Sources& sources, server::Api& api,
+              const std::string& data_dir)
       : ledger(st),
         history(sources),
         recorder(st, ledger, history),
+        keys(PathJoin(data_dir, "keys")),
+        signer(st, keys),
         fwd([this](const std::string& k) { return recorder.Reconcile(k); }),
-        ctl("dora", fwd, 1) {
+        sign_fwd([this](const std::string& k) { return signer.Reconcile(k); }),
+        ctl("dora", fwd, 1),
+        sign_ctl("provenance", sign_fwd, 1) {
     api.SetDora(&ledger);
+    api.SetKeyring(&keys);
+    api.SetProvenance(Provenance(st));
+  }
+
+  // An Artifact's provenance for promotion criteria, verified with `keys`.
+  delivery::ProvenanceReader Provenance(store::Store& st) const {
+    return [&st, this](const std::string& ns, const store::Json& spec) {
+      return insight::ArtifactProvenance(st, keys, ns, spec);
+    };
   }
 
   void Route(const store::Change& c) {
+    if ((c.key.kind == "PipelineRun" || c.key.kind == "TaskRun") && c.type != "DELETED")
+      sign_ctl.Enqueue(insight::ProvenanceRecorder::KeyOf(c.key));
     if (!insight::Recorder::Watches(c.key.kind)) return;
     if (c.type != "DELETED" || c.key.kind == "Incident")
       ctl.Enqueue(insight::Recorder::KeyOf(c.key));
@@ -457,14 +478,24 @@ struct DoraWork {
     }
     STRAKE_TRY_ASSIGN(failing, st.IncidentsMarking());
     for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
+    // Runs that ended while the server was down (or before it signed
+    // them): signed now; a signed one is left as it is.
+    for (const char* kind : {"PipelineRun", "TaskRun"}) {
+      STRAKE_TRY_ASSIGN(runs, st.ListHeads(kind, ""));
+      for (const auto& r : runs) sign_ctl.Enqueue(insight::ProvenanceRecorder::KeyOf(r.key));
+    }
     return Ok();
   }
 
   insight::Ledger ledger;
   server::SourcesCommitHistory history;
   insight::Recorder recorder;
+  insight::Keyring keys;
+  insight::ProvenanceRecorder signer;
   Forward fwd;
+  Forward sign_fwd;
   controller::Controller ctl;
+  controller::Controller sign_ctl;
 };
 
 // The controllers of `strake serve`, and which of them a change wakes.
@@ -481,7 +512,7 @@ struct Controllers {
   controller::Controller& cronjobs;
   DeliveryWork& delivery;
   const gitops::ApplicationReconciler& app_reconciler;
-  DoraWork& dora;
+  InsightWork& dora;
   RolloutIndex rollout_index{};
   RolloutIndex experiment_index{};
   RolloutIndex deployment_index{};
@@ -493,6 +524,7 @@ struct Controllers {
                                                 &pods,     &cronjobs};
     for (auto* c : delivery.All()) all.push_back(c);
     all.push_back(&dora.ctl);
+    all.push_back(&dora.sign_ctl);
     return all;
   }
 
@@ -613,7 +645,7 @@ struct Controllers {
   void Stop() {
     for (auto* c : delivery.All()) c->Stop();
     for (auto* c : {&apps, &repos, &cronjobs, &jobs, &pods, &rollouts, &experiments, &analyses,
-                    &deployments, &services, &dora.ctl})
+                    &deployments, &services, &dora.ctl, &dora.sign_ctl})
       c->Stop();
   }
 };
@@ -923,7 +955,9 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   DeliveryWork delivery(st, sources, clock, api, apps, options);
   delivery.stages.SetGateRecord(GateRecordOf(*audit));
   delivery.promotions.SetGateRecord(GateRecordOf(*audit));
-  DoraWork dora(st, sources, api);
+  InsightWork dora(st, sources, api, options.data_dir);
+  delivery.stages.SetProvenance(dora.Provenance(st));
+  delivery.promotions.SetProvenance(dora.Provenance(st));
   Controllers ctls{
       rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
       service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, delivery, apps,

@@ -101,7 +101,6 @@ class EvidenceFunction {
   }
   const Status& store_failure() const { return store_failure_; }
 
- private:
   // The recorded spec of a Freight artifact, by the fingerprint of its uri
   // and version; a store failure is kept apart (it is not a denial).
   Result<Json> Spec(const Json& a) {
@@ -112,6 +111,8 @@ class EvidenceFunction {
     STRAKE_TRY_ASSIGN(spec, RecordedSpec(a, Lookup()));
     return specs_.emplace(name, std::move(spec)).first->second;
   }
+
+ private:
 
   // read_, with a store failure kept apart (it is not a denial).
   ArtifactLookup Lookup() {
@@ -128,6 +129,67 @@ class EvidenceFunction {
   std::optional<Json> recorded_;
   std::vector<std::string> sources_;
   Status store_failure_ = Ok();
+};
+
+// The provenance of the Freight's artifacts, each read and verified once.
+class ProvenanceFunction {
+ public:
+  ProvenanceFunction(const Json& artifacts, EvidenceFunction& evidence, const std::string& ns,
+                     const ProvenanceReader& read)
+      : artifacts_(artifacts), evidence_(evidence), ns_(ns), read_(read) {}
+
+  // provenanceOf(subscription).
+  Result<Value> operator()(const std::vector<Value>& args) {
+    if (args.size() != 1 || !args[0].is_string())
+      return Fail("provenanceOf takes a subscription's name");
+    const std::string sub = args[0].get<std::string>();
+    for (const auto& a : artifacts_)
+      if (a.is_object() && a.value("subscriptionName", "") == sub) return Of(a);
+    return Failf("the Freight has no artifact of subscription {}", Quote(sub));
+  }
+
+  // `provenance`: of the Freight's one artifact.
+  Result<Value> Only() {
+    if (artifacts_.size() == 1) return Of(artifacts_[0]);
+    return Unverified(artifacts_.empty()
+                          ? "the Freight has no artifact built by a pipeline"
+                          : fmt::format("the Freight has {} artifacts: use "
+                                        "provenanceOf('subscription')",
+                                        artifacts_.size()));
+  }
+
+  // Why what was read is not verified ("" when all were).
+  std::string Unverifieds() const { return Join(why_not_, "; "); }
+
+ private:
+  Result<Value> Of(const Json& artifact) {
+    auto spec = evidence_.Spec(artifact);
+    if (!spec) {
+      // A store failure is the caller's error; anything else (no such
+      // recorded Artifact) is why it is not verified.
+      const Status& store = evidence_.store_failure();
+      if (!store) return tl::unexpected(store.error());
+      return Unverified(spec.error().message);
+    }
+    if (!read_) return Unverified("this server verifies no provenance");
+    STRAKE_TRY_ASSIGN(p, read_(ns_, *spec));
+    if (!p.value("verified", false)) Note(p.value("reason", "not verified"));
+    return Value(p);
+  }
+  Value Unverified(const std::string& why) {
+    Note(why);
+    return Value({{"verified", false}, {"reason", why}});
+  }
+  void Note(const std::string& why) {
+    if (std::find(why_not_.begin(), why_not_.end(), why) == why_not_.end())
+      why_not_.push_back(why);
+  }
+
+  const Json& artifacts_;
+  EvidenceFunction& evidence_;
+  const std::string& ns_;
+  const ProvenanceReader& read_;
+  std::vector<std::string> why_not_;
 };
 
 rollout::HostFunction StatusCheck(const Json& status, const char* field) {
@@ -151,7 +213,7 @@ rollout::HostFunction OverRecorded(
 }
 
 rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
-                                 EvidenceFunction& evidence) {
+                                 EvidenceFunction& evidence, ProvenanceFunction& provenance) {
   rollout::HostFunctions fns;
   const Json commits = freight.object.value("commits", Json::array());
   fns["evidence"] = [&evidence](const std::vector<Value>& args) { return evidence(args); };
@@ -162,6 +224,7 @@ rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
       evidence, commits, [images](const Json& f) { return ImageFrom(f["artifacts"], images); });
   fns["commitFrom"] =
       OverRecorded(evidence, commits, [](const Json& f) { return CommitFrom(CommitsOf(f)); });
+  fns["provenanceOf"] = [&provenance](const std::vector<Value>& args) { return provenance(args); };
   fns["verifiedIn"] = StatusCheck(freight.status, "verifiedIn");
   fns["approvedFor"] = StatusCheck(freight.status, "approvedFor");
   fns["soakTime"] = [&freight, now_ms](const std::vector<Value>& args) -> Result<Value> {
@@ -182,9 +245,9 @@ std::map<std::string, Value> Variables(const store::Resource& freight, const std
 }  // namespace
 
 const std::set<std::string>& CriteriaFunctionNames() {
-  static const std::set<std::string> kNames = {"evidence",   "artifactFrom", "imageFrom",
-                                               "commitFrom", "verifiedIn",   "approvedFor",
-                                               "soakTime"};
+  static const std::set<std::string> kNames = {
+      "evidence",   "artifactFrom", "imageFrom", "commitFrom",
+      "verifiedIn", "approvedFor",  "soakTime",  "provenanceOf"};
   return kNames;
 }
 
@@ -195,13 +258,23 @@ Result<rollout::Expr> CompileCriterion(const std::string& expression) {
 Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& criteria,
                                                   const store::Resource& freight,
                                                   const std::string& stage, int64_t now_ms,
-                                                  const ArtifactReader& read) {
+                                                  const ArtifactReader& read,
+                                                  const ProvenanceReader& read_provenance) {
   if (criteria.empty()) return std::optional<std::string>();
   const Json artifacts = freight.object.value("artifacts", Json::array());
-  const auto vars = Variables(freight, stage);
   for (const auto& c : criteria) {
+    auto vars = Variables(freight, stage);
     EvidenceFunction evidence(artifacts, read);
-    const rollout::HostFunctions fns = Functions(freight, now_ms, evidence);
+    ProvenanceFunction provenance(artifacts, evidence, freight.key.ns, read_provenance);
+    // `provenance` is read (and its signature checked) only for a
+    // criterion that may name it.
+    if (c.expr.source().find("provenance") != std::string::npos) {
+      auto p = provenance.Only();
+      STRAKE_TRY(evidence.store_failure());
+      if (!p) return tl::unexpected(p.error());
+      vars["provenance"] = std::move(*p);
+    }
+    const rollout::HostFunctions fns = Functions(freight, now_ms, evidence, provenance);
     auto value = c.expr.Eval(vars, &fns);
     STRAKE_TRY(evidence.store_failure());
     std::string why;
@@ -216,8 +289,10 @@ Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& 
       STRAKE_TRY(evidence.store_failure());
       why = explained ? *explained : explained.error().message;
     }
-    std::string from =
-        evidence.sources().empty() ? "" : " (" + Join(evidence.sources(), "; ") + ")";
+    std::vector<std::string> sources = evidence.sources();
+    if (!provenance.Unverifieds().empty())
+      sources.push_back("provenance not verified: " + provenance.Unverifieds());
+    std::string from = sources.empty() ? "" : " (" + Join(sources, "; ") + ")";
     std::string source = c.source.rfind("ClusterConfig", 0) == 0 ? " of the ClusterConfig" : "";
     return std::optional<std::string>(
         fmt::format("criteria {}{}: {}{}", c.name, source, why, from));

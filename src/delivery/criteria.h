@@ -20,6 +20,12 @@
 // - verifiedIn(stage), approvedFor(stage): booleans from the Freight's
 //   status; soakTime(stage): seconds it has soaked there (Kargo's longest
 //   soak; 0 when not verified there).
+// - `provenance`: the signed provenance of the Freight's one artifact
+//   (insight/provenance.h): {verified, reason, source: {repo, commit, ref},
+//   builder: {id}, buildType, pipelineRun, subjects…}, verified against the
+//   project's key when the criterion is checked; provenanceOf(subscription)
+//   the same for one of several artifacts. A Freight with no artifact, or
+//   with several, has a `provenance` that is not verified and says why.
 //
 // A criterion that is false denies with its values ("criteria coverage:
 // 78.3 < 80 (PipelineRun build-42, task test)"); one that cannot be
@@ -59,12 +65,19 @@ struct Criterion {
 using ArtifactReader =
     std::function<Result<std::optional<store::Resource>>(const std::string& name)>;
 
+// An Artifact's provenance as gates see it, from the recorded Artifact's
+// spec in namespace `ns` (implemented by the server over its keys: delivery
+// signs and verifies nothing itself). Only a store failure is an error.
+using ProvenanceReader =
+    std::function<Result<store::Json>(const std::string& ns, const store::Json& artifact_spec)>;
+
 // Nullopt when every criterion holds for `freight` (the stored object, with
 // its status) going into `stage` at `now_ms`; else why not, naming the
 // first that does not. Only a store failure is an error.
 Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& criteria,
                                                   const store::Resource& freight,
                                                   const std::string& stage, int64_t now_ms,
-                                                  const ArtifactReader& read);
+                                                  const ArtifactReader& read,
+                                                  const ProvenanceReader& provenance);
 
 }  // namespace strake::delivery

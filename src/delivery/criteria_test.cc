@@ -65,8 +65,20 @@ class CriteriaTest : public ::testing::Test {
     ArtifactReader read = [this](const std::string& name) {
       return st().Get({"Artifact", "demo", name});
     };
-    return CriteriaDenial(criteria, freight, "staging", kNow, read);
+    return CriteriaDenial(criteria, freight, "staging", kNow, read, provenance_);
   }
+
+  // What the server's keys would say (insight/provenance.h): verified for
+  // build-42's runs, with the repository it was built from.
+  ProvenanceReader provenance_ = [this](const std::string& ns, const Json& spec) -> Result<Json> {
+    asked_.push_back(ns + " " + spec.value("uri", ""));
+    if (spec["builtBy"].value("pipelineRun", "") != "build-42")
+      return Json{{"verified", false}, {"reason", "PipelineRun x has no attestation"}};
+    return Json{{"verified", true},
+                {"source", {{"repo", "http://git/app.git"}, {"commit", "c0ffee"}}},
+                {"builder", {{"id", "https://strake.dev/builder/v1"}}}};
+  };
+  std::vector<std::string> asked_;
 
   store::TempStore temp_;
 };
@@ -113,6 +125,58 @@ TEST_F(CriteriaTest, MissingEvidenceOrAValueOfTheWrongTypeDeniesFailingClosed) {
   ASSERT_TRUE(not_bool);
   ASSERT_TRUE(*not_bool);
   EXPECT_NE((*not_bool)->find("is not a boolean"), std::string::npos) << **not_bool;
+}
+
+TEST_F(CriteriaTest, ProvenanceIsVerifiedForTheFreightsArtifactAndGatesOnItsSource) {
+  RecordArtifact("reg/web:v1", "85");
+  const std::string gate =
+      "provenance.verified && provenance.source.repo == 'http://git/app.git'";
+  auto ok = Deny(gate, FreightOf("reg/web:v1"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_FALSE(*ok) << **ok;
+  EXPECT_EQ(asked_, std::vector<std::string>{"demo reg/web:v1"});
+  auto other = Deny("provenance.verified && provenance.source.repo == 'http://git/fork.git'",
+                    FreightOf("reg/web:v1"));
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(*other);
+  EXPECT_NE((*other)->find("\"http://git/app.git\" != \"http://git/fork.git\""),
+            std::string::npos)
+      << **other;
+  // Read only for a criterion that names it.
+  asked_.clear();
+  ASSERT_TRUE(Deny("evidence('test').COVERAGE >= 80", FreightOf("reg/web:v1")));
+  EXPECT_TRUE(asked_.empty());
+}
+
+TEST_F(CriteriaTest, ProvenanceThatIsNotVerifiedDeniesSayingWhy) {
+  // An artifact that no recorded Artifact is: nothing to verify.
+  auto forged = Deny("provenance.verified", FreightOf("reg/web:v9"));
+  ASSERT_TRUE(forged);
+  ASSERT_TRUE(*forged);
+  EXPECT_NE((*forged)->find("provenance not verified: no Artifact recorded for reg/web:v9"),
+            std::string::npos)
+      << **forged;
+  // Several artifacts: `provenance` is none of them; provenanceOf names one.
+  RecordArtifact("reg/web:v1", "85");
+  store::Resource two = FreightOf("reg/web:v1");
+  Json second = two.object["artifacts"][0];
+  second["subscriptionName"] = "api";
+  two.object["artifacts"].push_back(second);
+  auto several = Deny("provenance.verified", two);
+  ASSERT_TRUE(several);
+  ASSERT_TRUE(*several);
+  EXPECT_NE((*several)->find("the Freight has 2 artifacts: use provenanceOf('subscription')"),
+            std::string::npos)
+      << **several;
+  auto of = Deny("provenanceOf('web').verified && provenanceOf('api').builder.id != ''", two);
+  ASSERT_TRUE(of);
+  EXPECT_FALSE(*of) << **of;
+  // A server that verifies nothing never admits.
+  provenance_ = nullptr;
+  auto unset = Deny("provenance.verified", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(unset);
+  ASSERT_TRUE(*unset);
+  EXPECT_NE((*unset)->find("this server verifies no provenance"), std::string::npos) << **unset;
 }
 
 TEST_F(CriteriaTest, ImageTagsAndHistoryAreSeen) {
@@ -206,13 +270,13 @@ TEST_F(CriteriaTest, TheProjectConfigsCriteriaAreGatesOfTheStagesTheySelect) {
     EXPECT_TRUE(d) << d.error().message;
     return std::get<model::Stage>(d->value);
   };
-  auto staging = ReadGates(st(), stage_of("staging"), kNow);
+  auto staging = ReadGates(st(), stage_of("staging"), kNow, nullptr);
   ASSERT_TRUE(staging);
   auto denied = staging->Denial(FreightOf("reg/web:v1"));
   ASSERT_TRUE(denied);
   ASSERT_TRUE(*denied);
   EXPECT_EQ(**denied, "criteria coverage: 78.3 < 80 (PipelineRun build-42, task test)");
-  auto dev = ReadGates(st(), stage_of("dev"), kNow);
+  auto dev = ReadGates(st(), stage_of("dev"), kNow, nullptr);
   ASSERT_TRUE(dev);
   auto admitted = dev->Denial(FreightOf("reg/web:v1"));
   ASSERT_TRUE(admitted);

@@ -173,7 +173,7 @@ Result<std::optional<std::string>> ProjectGates::Denial(const store::Resource& f
   for (const auto& line : lines)
     if (!line.Excepts(freight.key.name)) return Why(line.Describe());
   if (windows.closed) return Why("promotion window: " + windows.reason);
-  return CriteriaDenial(criteria, freight, stage, now_ms, read_artifact);
+  return CriteriaDenial(criteria, freight, stage, now_ms, read_artifact, read_provenance);
 }
 
 std::optional<PolicyHold> ProjectGates::ApprovalHold(const Json& annotations) const {
@@ -213,7 +213,8 @@ Json ProjectGates::LineStatusToJson() const {
   return out;
 }
 
-Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms) {
+Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms,
+                               ProvenanceReader provenance) {
   const std::string& ns = stage.meta.ns;
   ProjectGates out;
   out.stage = stage.meta.name;
@@ -221,6 +222,7 @@ Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, i
   out.read_artifact = [&store, ns](const std::string& name) {
     return store.Get({"Artifact", ns, name});
   };
+  out.read_provenance = std::move(provenance);
   STRAKE_TRY_ASSIGN(configs, ReadConfigs(store, ns));
   out.config = configs.project;
   out.lines = Lines(configs, &stage, ns);

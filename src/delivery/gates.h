@@ -70,7 +70,8 @@ struct ProjectGates {
   std::vector<PolicyGate> approvals;  // the approval policies that select it
   std::string stage;
   int64_t now_ms = 0;
-  ArtifactReader read_artifact;  // for the criteria's evidence
+  ArtifactReader read_artifact;      // for the criteria's evidence
+  ProvenanceReader read_provenance;  // and their provenance
 
   // Nullopt when a Promotion of `freight` (the stored Freight) may start,
   // else why not: "line stopped by ProjectConfig demo: INC-42", "promotion
@@ -99,8 +100,10 @@ using GateRecord = std::function<void(const std::string& target, const std::stri
                                       const std::string& detail)>;
 
 // The gates of `stage` at `now_ms`, from its namespace's ProjectConfig and
-// the ClusterConfig. Only a store failure is an error.
-Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms);
+// the ClusterConfig; criteria read provenance through `provenance`. Only a
+// store failure is an error.
+Result<ProjectGates> ReadGates(store::Store& store, const model::Stage& stage, int64_t now_ms,
+                               ProvenanceReader provenance);
 
 // Whether the Project `ns` is in a deploy freeze at `now_ms`, as GitLab's
 // CI_DEPLOY_FREEZE says it: a freeze period of its ProjectConfig or of the

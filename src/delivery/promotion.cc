@@ -233,7 +233,7 @@ Result<std::optional<PromotionReconciler::Hold>> PromotionReconciler::HeldBack(c
   }
   // The gates again, at the moment it would start: admitted while open is
   // not enough when a window has closed since.
-  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms));
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, run.now_ms, provenance_));
   // The approval policies first: people may sign off while a window is
   // closed, and a rejection ends it at once (responses arrive as an object
   // write, which wakes it; kGatePoll in case).

@@ -124,6 +124,8 @@ class PromotionReconciler {
   // Called with a Promotion's or Stage's key ("Promotion ns/name") when a
   // Promotion ends, for the next in line and the Stage.
   void SetWake(std::function<void(const std::string& kind, const std::string& key)> wake);
+  // How the criteria it checks again read provenance (unset: never verified).
+  void SetProvenance(ProvenanceReader read) { provenance_ = std::move(read); }
   // Where each gate decision on a Promotion is recorded: held (the gate and
   // its values) or passed (it starts), and held again after an approval.
   void SetGateRecord(GateRecord record) { record_ = std::move(record); }
@@ -165,6 +167,7 @@ class PromotionReconciler {
   const Clock& clock_;
   std::string work_root_;
   std::function<void(const std::string&, const std::string&)> wake_;
+  ProvenanceReader provenance_;
   GateRecord record_;
 };
 

@@ -323,8 +323,8 @@ Result<std::vector<std::string>> ForgottenStages(store::Store& store) {
 }
 
 Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
-                        int64_t now_ms, size_t limit) {
-  STRAKE_TRY_ASSIGN(gates, ReadGates(store, stage, now_ms));
+                        int64_t now_ms, const ProvenanceReader& provenance, size_t limit) {
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store, stage, now_ms, provenance));
   Json out = {{"stage", stage.meta.name}, {"freight", Json::array()}};
   const Json history = Field(stage_status, "freightHistory");
   if (history.is_array() && !history.empty()) {
@@ -406,7 +406,7 @@ Result<controller::ReconcileResult> StageReconciler::Reconcile(const std::string
   // Promotion that does wakes the Stage again).
   STRAKE_TRY_ASSIGN(verified, Verify(stage, *got, now_ms));
   if (verified.in_progress) result.requeue_after = kVerificationPoll;
-  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, now_ms));
+  STRAKE_TRY_ASSIGN(gates, ReadGates(store_, stage, now_ms, provenance_));
   // This Stage's Promotions, read when a policy acts on them.
   std::vector<store::Resource> all_promotions;
   std::vector<const store::Resource*> promotions;

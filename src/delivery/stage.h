@@ -128,7 +128,7 @@ std::string GateState(const Json& stage_status);
 // The candidates are the newest `limit` Freight of each origin the Stage
 // requests, newest first. Only a store failure is an error.
 Result<Json> GateReport(store::Store& store, const model::Stage& stage, const Json& stage_status,
-                        int64_t now_ms, size_t limit = 10);
+                        int64_t now_ms, const ProvenanceReader& provenance, size_t limit = 10);
 
 // Kargo's requests about a Stage's verification (api/v1alpha1
 // annotations.go): kargo.akuity.io/reverify runs the verification of the
@@ -164,6 +164,8 @@ class StageReconciler {
   // Where the Stage's gate decisions are recorded: its gate closing or
   // opening (with the gate and its values), and each Promotion it asks for.
   void SetGateRecord(GateRecord record) { record_ = std::move(record); }
+  // How its criteria read provenance (unset: never verified).
+  void SetProvenance(ProvenanceReader read) { provenance_ = std::move(read); }
 
  private:
   // Asks for the Promotions auto-promotion wants; returns the soonest time
@@ -202,6 +204,7 @@ class StageReconciler {
   const Clock& clock_;
   CreateObject create_;
   GateRecord record_;
+  ProvenanceReader provenance_;
 };
 
 }  // namespace strake::delivery

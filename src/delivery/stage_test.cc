@@ -181,7 +181,7 @@ TEST_F(AutoPromotionTest, TheGateReportListsTheNewestFreightOfEachOriginAndWhatH
   auto decoded = model::DecodeObject((**stored).object, "stage multi");
   ASSERT_TRUE(decoded) << decoded.error().message;
   auto report =
-      GateReport(*store_, std::get<model::Stage>(decoded->value), Json::object(), kNow, 2);
+      GateReport(*store_, std::get<model::Stage>(decoded->value), Json::object(), kNow, nullptr, 2);
   ASSERT_TRUE(report) << report.error().message;
   std::vector<std::string> names;
   for (const auto& c : (*report)["candidates"]) names.push_back(c["name"]);

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/ids.h"
+#include "base/log.h"
 #include "base/mask.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -319,6 +320,8 @@ Response Api::Handle(const Request& req) {
     return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
   if (api_version == "strake.dev/v1" && parts[i] == "dora" && i + 2 == parts.size())
     return Dora(ns, parts[i + 1], req);
+  if (api_version == "strake.dev/v1" && parts[i] == "provenance" && i + 2 == parts.size())
+    return ProvenanceKey(ns, parts[i + 1], req);
   RefreshCustomKinds();
   const KindInfo* kind = KindByPlural(parts[i]);
   if (!kind || kind->api_version != api_version) kind = model::CustomKindAt(api_version, parts[i]);
@@ -688,7 +691,8 @@ void KeepServerAnnotations(Json& body, const Json& stored) {
 }
 
 std::optional<Response> AdmitPromotion(store::Store& store, const model::Promotion& p,
-                                       const std::string& ns, Json& body) {
+                                       const std::string& ns, Json& body,
+                                       const delivery::ProvenanceReader& provenance) {
   const std::string& name = p.meta.name;
   auto stored = store.Get({"Promotion", ns, name});
   if (!stored) return ErrorResponse(stored.error());
@@ -741,7 +745,8 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
       t_internal_create && body["metadata"]
                                    .value("annotations", Json::object())
                                    .value(delivery::kRollbackAnnotation, "") == "true";
-  auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()));
+  auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()),
+                                   provenance);
   if (!gates) return ErrorResponse(gates.error());
   auto denied = gates->Denial(**freight);
   if (!denied) return ErrorResponse(denied.error());
@@ -915,7 +920,8 @@ std::vector<std::string> StageErrors(store::Store& store, const model::Stage& s)
 // What admission checks beyond the decoder, by kind: expressions compiled,
 // Kargo's webhooks (Freight, Promotion).
 std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource& r,
-                                     const std::string& ns, const std::string& name, Json& body) {
+                                     const std::string& ns, const std::string& name, Json& body,
+                                     const delivery::ProvenanceReader& provenance) {
   std::vector<std::string> errors;
   if (const auto* t = std::get_if<model::AnalysisTemplate>(&r.value)) errors = ConditionErrors(*t);
   if (const auto* w = std::get_if<model::Warehouse>(&r.value)) errors = WarehouseErrors(*w);
@@ -933,7 +939,7 @@ std::optional<Response> AdmitDecoded(store::Store& store, const model::Resource&
   if (const auto* f = std::get_if<model::Freight>(&r.value))
     return AdmitFreight(store, *f, ns, name, body);
   if (const auto* p = std::get_if<model::Promotion>(&r.value))
-    return AdmitPromotion(store, *p, ns, body);
+    return AdmitPromotion(store, *p, ns, body, provenance);
   return std::nullopt;
 }
 
@@ -1013,7 +1019,7 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   }
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
-  if (auto refused = AdmitDecoded(store_, *decoded, ns, name, body)) return refused;
+  if (auto refused = AdmitDecoded(store_, *decoded, ns, name, body, provenance_)) return refused;
   body.erase("status");
   labels = model::StringMap(meta.value("labels", Json::object()));
   for (const char* f :
@@ -1495,7 +1501,7 @@ Response Api::StageGates(const std::string& ns, const std::string& name) {
   auto decoded = model::DecodeObject((**got).object, "stage " + name);
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
   auto report = delivery::GateReport(store_, std::get<model::Stage>(decoded->value), (**got).status,
-                                     UnixMillis(std::chrono::system_clock::now()));
+                                     UnixMillis(std::chrono::system_clock::now()), provenance_);
   if (!report) return ErrorResponse(report.error());
   return JsonResponse(200, *report);
 }
@@ -1722,6 +1728,23 @@ Response Api::Dora(const std::string& ns, const std::string& what, const Request
   }
   const int64_t today = FloorDiv(UnixMillis(std::chrono::system_clock::now()), 86'400'000);
   return DoraMetrics(*ledger, ns, req, today);
+}
+
+Response Api::ProvenanceKey(const std::string& ns, const std::string& what, const Request& req) {
+  if (what != "publickey" || ns.empty())
+    return ErrorResponse(404, "NotFound", fmt::format("no route for {}", req.path));
+  if (req.method != "GET")
+    return ErrorResponse(405, "MethodNotAllowed", "the public key is read: GET");
+  if (!keys_) return ErrorResponse(404, "NotFound", "this server signs no provenance");
+  auto pem = keys_->PublicKeyFor(ns);
+  if (!pem) {
+    Log(LogLevel::kError, "provenance: the key of {}: {}", ns, pem.error().message);
+    return ErrorResponse(500, "InternalError",
+                         fmt::format("the signing key of {} cannot be read (the server's log "
+                                     "says why)",
+                                     ns));
+  }
+  return Response{200, "application/x-pem-file", *pem, nullptr};
 }
 
 Response Api::Events(const Request& req) {

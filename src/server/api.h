@@ -54,8 +54,10 @@
 #include <unordered_set>
 
 #include "base/mask.h"
+#include "delivery/criteria.h"
 #include "gitops/application.h"
 #include "insight/ledger.h"
+#include "insight/provenance.h"
 #include "model/kinds.h"
 #include "rollout/controller.h"
 #include "rollout/target.h"
@@ -100,6 +102,11 @@ class Api {
       const std::string& action, const std::string& ns, const std::string& name,
       const std::string& method, const std::string& actor)>;
   void SetPullRequests(PullRequestActions prs) { pull_requests_ = std::move(prs); }
+  // How promotion criteria read an Artifact's provenance (the server's
+  // keys); unset, `provenance` is never verified.
+  void SetProvenance(delivery::ProvenanceReader read) { provenance_ = std::move(read); }
+  // Whose public keys GET …/namespaces/NS/provenance/publickey serves.
+  void SetKeyring(const insight::Keyring* keys) { keys_ = keys; }
   // GET …/dora/metrics reads `ledger` (a server's, kept by its recorder);
   // without one (the CLI's in-process API, one command long), the API
   // reads its own from the store at the first ask.
@@ -181,6 +188,9 @@ class Api {
   Result<SecretMasker> RunSecrets(const std::string& ns, const std::string& run);
   Response Events(const Request& req);
   Response Dora(const std::string& ns, const std::string& what, const Request& req);
+  // GET …/namespaces/NS/provenance/publickey: the PEM public key the
+  // attestations of NS verify with (cosign.pub's form).
+  Response ProvenanceKey(const std::string& ns, const std::string& what, const Request& req);
   // POST …/dora/incidents (server/incident_webhook.h).
   Response IncidentWebhook(const std::string& ns, const Request& req);
   Response ApplicationAction(const std::string& ns, const std::string& name,
@@ -229,6 +239,8 @@ class Api {
   std::mutex own_dora_mu_;
   std::unique_ptr<insight::Ledger> own_dora_;  // loaded at the first ask without dora_
   PullRequestActions pull_requests_;
+  delivery::ProvenanceReader provenance_;
+  const insight::Keyring* keys_ = nullptr;
   Webhooks* hooks_ = nullptr;
   std::function<std::string()> more_metrics_;
 };

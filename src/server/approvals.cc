@@ -61,8 +61,9 @@ std::optional<Response> PolicyResponse(store::Store& store, store::Resource& pro
   if (!*stage_res) return ErrorResponse(waiting);
   auto decoded = model::DecodeObject((**stage_res).object, "stage " + stage_name);
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
+  // Only the approval policies are read here: no criterion is checked.
   auto gates = delivery::ReadGates(store, std::get<model::Stage>(decoded->value),
-                                   UnixMillis(std::chrono::system_clock::now()));
+                                   UnixMillis(std::chrono::system_clock::now()), nullptr);
   if (!gates) return ErrorResponse(gates.error());
   if (gates->approvals.empty()) return ErrorResponse(waiting);
   Json& annotations = promo.object["metadata"]["annotations"];
