@@ -2340,6 +2340,14 @@ spec:
   Write("COVERAGE", "78.3\n");
   std::string first = Push("first");
   StartServer();
+  // The second criterion: the artifact's provenance is signed by the
+  // server and says it was built from this repository.
+  const std::string criteria = fmt::format(R"(
+  - name: provenance
+    stageSelector: {{name: staging}}
+    expression: provenance.verified && provenance.source.repo == '{}'
+)",
+                                           url_);
   Ran applied = Cli({"apply", "-f", File("kargo.yaml", R"(apiVersion: kargo.akuity.io/v1alpha1
 kind: Warehouse
 metadata: {name: web, namespace: default}
@@ -2372,8 +2380,7 @@ spec:
   promotionCriteria:
   - name: coverage
     stageSelector: {name: staging}
-    expression: evidence('test').COVERAGE >= 80
-)")});
+    expression: evidence('test').COVERAGE >= 80)" + criteria)});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ApplyRepository();
   ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
@@ -2422,6 +2429,11 @@ spec:
   std::string good = Push("good coverage");
   Json f2 = freight_of("1.1");
   ASSERT_TRUE(f2.is_object()) << Get("warehouse", "web", "default").dump(2);
+  // Its run is signed (an Attestation, Chains' name for it) once it ends.
+  const std::string run2 = f2["artifacts"][0]["metadata"]["pipelineRun"];
+  const std::string uid2 = Get("pipelinerun", run2, "default")["metadata"]["uid"];
+  ASSERT_TRUE(WaitFor(
+      [&] { return Get("attestation", "pipelinerun-" + uid2, "default").is_object(); }, 30s));
   Ran promoted =
       Cli({"promote", "--stage", "staging", "--freight", f2["metadata"]["name"], "-n", "default"});
   ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
@@ -2444,6 +2456,59 @@ spec:
   EXPECT_NE(deleted.err.find("in use: Freight " + f2["metadata"]["name"].get<std::string>()),
             std::string::npos)
       << deleted.err;
+
+  // Provenance: verified on this machine with the server's public key, by
+  // the Artifact's name and by its digest; the TaskRuns are signed too.
+  auto server = ParseHttpUrl(server_);
+  ASSERT_TRUE(server);
+  http::Request req;
+  req.target = "/apis/strake.dev/v1/namespaces/default/provenance/publickey";
+  req.headers = Auth();
+  auto key = http::Fetch(server->host, server->port, req, 5s);
+  ASSERT_TRUE(key && key->status == 200) << (key ? key->body : key.error().message);
+  EXPECT_EQ(key->body.rfind("-----BEGIN PUBLIC KEY-----", 0), 0u) << key->body;
+  EXPECT_EQ(key->body.find("PRIVATE"), std::string::npos);
+  const std::string pub = File("cosign.pub", key->body);
+  const std::string envelope = dir_ + "/envelope.json";
+  Ran verified = Cli({"verify", "provenance", in_use, "--key", pub, "--output-envelope", envelope});
+  ASSERT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_NE(verified.out.find("source     " + url_ + " @ " + good), std::string::npos)
+      << verified.out;
+  EXPECT_NE(verified.out.find("buildType  https://tekton.dev/chains/v2/slsa"), std::string::npos);
+  Ran by_digest = Cli({"verify", "provenance", f2["artifacts"][0]["version"], "-o", "json"});
+  ASSERT_EQ(by_digest.exit_code, 0) << by_digest.out << by_digest.err;
+  EXPECT_EQ(Json::parse(by_digest.out)["source"]["commit"], good);
+  // Another key: not verified.
+  const std::string other = dir_ + "/other.pub";
+  const std::string make_other =
+      "openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out " + other +
+      " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(make_other.c_str()), 0);
+  Ran foreign = Cli({"verify", "provenance", in_use, "--key", other});
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_NE(foreign.err.find("NOT verified"), std::string::npos) << foreign.err;
+  // The envelope as cosign reads it, its signature checked by openssl alone.
+  Json env = Json::parse(ReadFile(envelope).value_or("{}"));
+  ASSERT_EQ(env.value("payloadType", ""), "application/vnd.in-toto+json") << env.dump();
+  const std::string payload = Base64Decode(env["payload"].get<std::string>()).value_or("");
+  File("pae", fmt::format("DSSEv1 28 application/vnd.in-toto+json {} {}", payload.size(), payload));
+  File("sig", Base64Decode(env["signatures"][0]["sig"].get<std::string>()).value_or(""));
+  const std::string check = "openssl dgst -sha256 -verify " + pub + " -signature " + dir_ +
+                            "/sig " + dir_ + "/pae >/dev/null 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0);
+  EXPECT_EQ(Json::parse(payload)["predicate"]["runDetails"]["metadata"]["invocationId"], uid2);
+  Ran atts = Cli({"get", "attestations", "-o", "json"});
+  ASSERT_EQ(atts.exit_code, 0) << atts.err;
+  size_t task_runs = 0;
+  const Json listed = Json::parse(atts.out);
+  for (const auto& a : listed["items"])
+    if (a["spec"]["run"]["kind"] == "TaskRun") ++task_runs;
+  EXPECT_GE(task_runs, 4u) << atts.out;  // build and test of each of the two runs
+  // Nobody writes one.
+  Json forged_att = Get("attestation", "pipelinerun-" + uid2, "default");
+  forged_att["metadata"]["name"] = "pipelinerun-forged";
+  Ran att_written = Cli({"apply", "-f", File("att.json", forged_att.dump())});
+  EXPECT_NE(att_written.exit_code, 0) << att_written.out;
 }
 
 // Kargo's quickstart, applied as its guide applies it (tests/kargo/

@@ -93,10 +93,21 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   auto* verify = app.add_subcommand(
       "verify",
       "run a Kargo Stage's verification of its current Freight again, or --abort the one "
-      "running (kargo verify stage)");
-  verify->add_option("kind", kind_, "stage")->required()->check(CLI::IsMember({"stage", "stages"}));
-  verify->add_option("name", name_, "the Stage")->required();
+      "running (kargo verify stage); check an artifact's signed provenance (verify provenance)");
+  verify->add_option("kind", kind_, "stage or provenance")
+      ->required()
+      ->check(CLI::IsMember({"stage", "stages", "provenance"}));
+  verify->add_option("name", name_,
+                     "the Stage; or the artifact: its name, uri@digest, a digest or a file")
+      ->required();
   verify->add_flag("--abort", abort_, "stop the verification in progress");
+  verify->add_option("--key", provenance_.key_file,
+                     "provenance: the public key (PEM) to verify with (default: the server's)");
+  verify->add_option("--output-envelope", provenance_.envelope_file,
+                     "provenance: write the DSSE envelope here (cosign verify-blob-attestation "
+                     "--signature)");
+  verify->add_option("-o,--output", ctx.output, "provenance: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   AddApiFlags(verify, ctx);
   table.Add(verify, [this] { return Verify(); });
 
@@ -129,6 +140,13 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
 }
 
 int KargoCommands::Verify() {
+  if (kind_ == "provenance") {
+    if (abort_) return Die("--abort is for a Stage's verification");
+    provenance_.artifact = name_;
+    return VerifyProvenance(ctx_, provenance_);
+  }
+  if (!provenance_.key_file.empty() || !provenance_.envelope_file.empty())
+    return Die("--key and --output-envelope are for verify provenance");
   auto k = ServedKind("stages");
   if (!k) return Die(k.error().message);
   Client c(ctx_, NoServer::kDefaultAddress);

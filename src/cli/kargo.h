@@ -13,6 +13,8 @@
 // whatever the upstream Stages say. `strake verify stage NAME [--abort]` runs the verification of
 // the Stage's current Freight again, or stops it (`kargo verify stage`: the annotation
 // kargo.akuity.io/reverify or abort naming the last verification's id).
+// `strake verify provenance ARTIFACT` checks its signed provenance
+// (cli/provenance.h).
 // `strake abort promotion NAME` ends a
 // Promotion that is not finished (`kargo abort promotion`: the annotation
 // kargo.akuity.io/abort set to Kargo's terminate request). `strake pr
@@ -25,6 +27,7 @@
 
 #include "cli/client.h"
 #include "cli/command_table.h"
+#include "cli/provenance.h"
 
 namespace strake::cli {
 
@@ -59,6 +62,7 @@ class KargoCommands {
   std::string method_;  // pr merge --method
   bool all_ = false;    // pr list --all
   bool abort_ = false;  // verify --abort
+  VerifyProvenanceArgs provenance_;  // verify provenance
   bool wait_ = false;
   int timeout_s_ = 60;
 };

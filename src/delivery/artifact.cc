@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "base/log.h"
-#include "base/sha256.h"
 #include "base/strings.h"
 
 namespace strake::delivery {
@@ -34,10 +33,6 @@ std::string Outcome(const Json& status) {
 }
 
 }  // namespace
-
-std::string ArtifactName(const std::string& uri, const std::string& digest) {
-  return Sha256Hex(uri + "@" + digest).substr(0, 40);
-}
 
 Json EvidenceOf(const std::vector<store::Resource>& task_runs) {
   Json out = Json::object();

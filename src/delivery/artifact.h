@@ -37,14 +37,13 @@ using model::Json;
 
 inline constexpr const char* kArtifactApiVersion = "strake.dev/v1";
 
+using model::ArtifactName;
 using model::BuiltArtifact;
 using model::ImageRepoAndTag;
 using model::ReadTypeHints;
 using model::ResultsByName;
 using model::TypeHints;
 
-// The Artifact's name: the first 40 hex digits of sha256("<uri>@<digest>").
-std::string ArtifactName(const std::string& uri, const std::string& digest);
 
 // The evidence of a run: its TaskRuns' results by pipeline task.
 Json EvidenceOf(const std::vector<store::Resource>& task_runs);

@@ -154,7 +154,9 @@ Json ProvenanceFacts(const Json& statement) {
   return {{"predicateType", Text(statement, "predicateType")},
           {"buildType", Text(build, "buildType")},
           {"builder", {{"id", Text(At(run, "builder"), "id")}}},
-          {"invocationID", Text(meta, "invocationID")},
+          {"invocationId",
+           Text(meta, "invocationId").empty() ? Text(meta, "invocationID")
+                                              : Text(meta, "invocationId")},
           {"startedOn", Text(meta, "startedOn")},
           {"finishedOn", Text(meta, "finishedOn")},
           {"source", SourceOf(At(build, "resolvedDependencies"))},

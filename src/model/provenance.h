@@ -57,7 +57,7 @@ Result<Json> VerifiedStatement(const DsseEnvelope& e, const EcKey& key);
 bool HasSubjectDigest(const Json& statement, const std::string& digest);
 
 // What a gate and `strake verify provenance` read of a SLSA v1 Statement:
-// {predicateType, buildType, builder: {id}, invocationID, startedOn,
+// {predicateType, buildType, builder: {id}, invocationId, startedOn,
 // finishedOn, source: {repo, commit, ref} (the git dependency the build
 // read: its uri without "git+" and "@ref", its sha1 digest), subjects:
 // [{name, digest}] (digests as "algorithm:hex")}. Missing parts are "".

@@ -24,7 +24,7 @@ Json Statement() {
       },
       "runDetails": {
         "builder": {"id": "https://strake.dev/builder"},
-        "metadata": {"invocationID": "uid-1", "startedOn": "2026-12-07T10:00:00Z",
+        "metadata": {"invocationId": "uid-1", "startedOn": "2026-12-07T10:00:00Z",
                      "finishedOn": "2026-12-07T10:01:00Z"}
       }
     }
@@ -49,7 +49,7 @@ TEST(Provenance, ASignedStatementVerifiesAndSaysItsFacts) {
   Json facts = ProvenanceFacts(*st);
   EXPECT_EQ(facts["buildType"], "https://tekton.dev/chains/v2/slsa");
   EXPECT_EQ(facts["builder"]["id"], "https://strake.dev/builder");
-  EXPECT_EQ(facts["invocationID"], "uid-1");
+  EXPECT_EQ(facts["invocationId"], "uid-1");
   EXPECT_EQ(facts["source"]["repo"], "http://127.0.0.1:1/app.git");
   EXPECT_EQ(facts["source"]["ref"], "refs/heads/main");
   EXPECT_EQ(facts["source"]["commit"], "c0ffee");

@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "base/sha256.h"
 #include "base/strings.h"
 
 namespace strake::model {
@@ -133,6 +134,10 @@ std::map<std::string, Json> ResultsByName(const Json& results) {
     out[r["name"].get<std::string>()] = std::move(v);
   }
   return out;
+}
+
+std::string ArtifactName(const std::string& uri, const std::string& digest) {
+  return Sha256Hex(uri + "@" + digest).substr(0, 40);
 }
 
 TypeHints ReadTypeHints(const Json& results) { return HintReader(results).Read(); }

@@ -40,6 +40,10 @@ std::map<std::string, Json> ResultsByName(const Json& results);
 // order, each (uri, digest) once.
 TypeHints ReadTypeHints(const Json& results);
 
+// The name of the strake.dev/v1 Artifact recorded for what was built at
+// `uri` with `digest`: the first 40 hex digits of sha256("<uri>@<digest>").
+std::string ArtifactName(const std::string& uri, const std::string& digest);
+
 // An Artifact's repository and tag, read from its uri as a registry
 // reference is written ("reg:5000/web:v1" -> "reg:5000/web", "v1"; a
 // "@digest" suffix dropped).
