@@ -35,15 +35,16 @@ store::Resource PipelineRunOf(int i) {
               {"kind", "PipelineRun"},
               {"metadata", {{"name", r.key.name}, {"namespace", "bench"}}},
               {"spec", {{"pipelineRef", {{"name", "build"}}}}}};
-  r.status = {{"startTime", "2026-12-07T10:00:00Z"},
-              {"completionTime", "2026-12-07T10:05:00Z"},
-              {"pipelineSpec", {{"tasks", tasks}}},
-              {"results",
-               {{{"name", "IMAGE_URL"}, {"value", "127.0.0.1:5000/web:v1"}},
-                {{"name", "IMAGE_DIGEST"}, {"value", "sha256:" + std::string(64, 'a')}}}},
-              {"strake",
-               {{"pipeline", "build"},
-                {"source", {{"repoURL", "http://git/app.git"}, {"commit", std::string(40, 'e')}}}}}};
+  r.status = {
+      {"startTime", "2026-12-07T10:00:00Z"},
+      {"completionTime", "2026-12-07T10:05:00Z"},
+      {"pipelineSpec", {{"tasks", tasks}}},
+      {"results",
+       {{{"name", "IMAGE_URL"}, {"value", "127.0.0.1:5000/web:v1"}},
+        {{"name", "IMAGE_DIGEST"}, {"value", "sha256:" + std::string(64, 'a')}}}},
+      {"strake",
+       {{"pipeline", "build"},
+        {"source", {{"repoURL", "http://git/app.git"}, {"commit", std::string(40, 'e')}}}}}};
   return r;
 }
 

@@ -116,8 +116,8 @@ Result<std::string> EcKey::Sign(std::string_view data) const {
   size_t len = 0;
   if (!ctx ||
       EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
+      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1)
     return Fail("signing failed");
   std::string sig(len, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
@@ -132,9 +132,9 @@ Status EcKey::Verify(std::string_view data, std::string_view der) const {
   if (!ctx ||
       EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1)
     return Fail("verifying failed");
-  int ok = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(der.data()),
-                            der.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                            data.size());
+  int ok =
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(der.data()), der.size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size());
   if (ok != 1) {
     ERR_clear_error();  // a bad signature leaves OpenSSL's queue for the next TLS read
     return Fail(ErrorCode::kInvalid, "the signature does not verify with this key");

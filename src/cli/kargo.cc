@@ -97,8 +97,9 @@ KargoCommands::KargoCommands(CLI::App& app, Context& ctx, CommandTable& table) :
   verify->add_option("kind", kind_, "stage or provenance")
       ->required()
       ->check(CLI::IsMember({"stage", "stages", "provenance"}));
-  verify->add_option("name", name_,
-                     "the Stage; or the artifact: its name, uri@digest, a digest or a file")
+  verify
+      ->add_option("name", name_,
+                   "the Stage; or the artifact: its name, uri@digest, a digest or a file")
       ->required();
   verify->add_flag("--abort", abort_, "stop the verification in progress");
   verify->add_option("--key", provenance_.key_file,

@@ -59,9 +59,9 @@ class KargoCommands {
   std::string freight_alias_;
   std::string warehouse_;
   std::string message_;
-  std::string method_;  // pr merge --method
-  bool all_ = false;    // pr list --all
-  bool abort_ = false;  // verify --abort
+  std::string method_;               // pr merge --method
+  bool all_ = false;                 // pr list --all
+  bool abort_ = false;               // verify --abort
   VerifyProvenanceArgs provenance_;  // verify provenance
   bool wait_ = false;
   int timeout_s_ = 60;

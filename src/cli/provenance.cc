@@ -31,9 +31,8 @@ Result<Json> FindArtifact(Client& c, const std::string& collection, const std::s
   }
   if (digest.empty()) {
     size_t at = arg.rfind('@');
-    std::string name = at == std::string::npos
-                           ? arg
-                           : model::ArtifactName(arg.substr(0, at), arg.substr(at + 1));
+    std::string name =
+        at == std::string::npos ? arg : model::ArtifactName(arg.substr(0, at), arg.substr(at + 1));
     STRAKE_TRY_ASSIGN(got, c.Call("GET", collection + "/" + name));
     return got.body;
   }
@@ -57,8 +56,8 @@ Result<EcKey> VerifyingKey(Client& c, const Context& ctx, const std::string& fil
     STRAKE_TRY_ASSIGN(pem, ReadFile(file, 64 * 1024));
     return EcKey::FromPem(pem, file);
   }
-  STRAKE_TRY_ASSIGN(got, c.Call("GET", "/apis/strake.dev/v1/namespaces/" + ctx.ns +
-                                           "/provenance/publickey"));
+  STRAKE_TRY_ASSIGN(
+      got, c.Call("GET", "/apis/strake.dev/v1/namespaces/" + ctx.ns + "/provenance/publickey"));
   return EcKey::FromPem(got.text, "the server's public key");
 }
 
@@ -96,8 +95,8 @@ int VerifyProvenance(const Context& ctx, const VerifyProvenanceArgs& args) {
   auto statement = model::VerifiedStatement(*envelope, *key);
   if (!statement) return Die(fmt::format("{}: NOT verified: {}", what, statement.error().message));
   if (!model::HasSubjectDigest(*statement, spec.value("digest", "")))
-    return Die(fmt::format("{}: NOT verified: the signed statement has no subject with its digest",
-                           what));
+    return Die(
+        fmt::format("{}: NOT verified: the signed statement has no subject with its digest", what));
   Json facts = model::ProvenanceFacts(*statement);
   if (ctx.output == "json") {
     facts["verified"] = true;

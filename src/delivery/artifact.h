@@ -44,7 +44,6 @@ using model::ReadTypeHints;
 using model::ResultsByName;
 using model::TypeHints;
 
-
 // The evidence of a run: its TaskRuns' results by pipeline task.
 Json EvidenceOf(const std::vector<store::Resource>& task_runs);
 

@@ -113,7 +113,6 @@ class EvidenceFunction {
   }
 
  private:
-
   // read_, with a store failure kept apart (it is not a denial).
   ArtifactLookup Lookup() {
     return [this](const std::string& name) {
@@ -151,11 +150,10 @@ class ProvenanceFunction {
   // `provenance`: of the Freight's one artifact.
   Result<Value> Only() {
     if (artifacts_.size() == 1) return Of(artifacts_[0]);
-    return Unverified(artifacts_.empty()
-                          ? "the Freight has no artifact built by a pipeline"
-                          : fmt::format("the Freight has {} artifacts: use "
-                                        "provenanceOf('subscription')",
-                                        artifacts_.size()));
+    return Unverified(artifacts_.empty() ? "the Freight has no artifact built by a pipeline"
+                                         : fmt::format("the Freight has {} artifacts: use "
+                                                       "provenanceOf('subscription')",
+                                                       artifacts_.size()));
   }
 
   // Why what was read is not verified ("" when all were).
@@ -181,8 +179,7 @@ class ProvenanceFunction {
     return Value({{"verified", false}, {"reason", why}});
   }
   void Note(const std::string& why) {
-    if (std::find(why_not_.begin(), why_not_.end(), why) == why_not_.end())
-      why_not_.push_back(why);
+    if (std::find(why_not_.begin(), why_not_.end(), why) == why_not_.end()) why_not_.push_back(why);
   }
 
   const Json& artifacts_;
@@ -245,9 +242,9 @@ std::map<std::string, Value> Variables(const store::Resource& freight, const std
 }  // namespace
 
 const std::set<std::string>& CriteriaFunctionNames() {
-  static const std::set<std::string> kNames = {
-      "evidence",   "artifactFrom", "imageFrom", "commitFrom",
-      "verifiedIn", "approvedFor",  "soakTime",  "provenanceOf"};
+  static const std::set<std::string> kNames = {"evidence",   "artifactFrom", "imageFrom",
+                                               "commitFrom", "verifiedIn",   "approvedFor",
+                                               "soakTime",   "provenanceOf"};
   return kNames;
 }
 

@@ -129,8 +129,7 @@ TEST_F(CriteriaTest, MissingEvidenceOrAValueOfTheWrongTypeDeniesFailingClosed) {
 
 TEST_F(CriteriaTest, ProvenanceIsVerifiedForTheFreightsArtifactAndGatesOnItsSource) {
   RecordArtifact("reg/web:v1", "85");
-  const std::string gate =
-      "provenance.verified && provenance.source.repo == 'http://git/app.git'";
+  const std::string gate = "provenance.verified && provenance.source.repo == 'http://git/app.git'";
   auto ok = Deny(gate, FreightOf("reg/web:v1"));
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_FALSE(*ok) << **ok;
@@ -139,8 +138,7 @@ TEST_F(CriteriaTest, ProvenanceIsVerifiedForTheFreightsArtifactAndGatesOnItsSour
                     FreightOf("reg/web:v1"));
   ASSERT_TRUE(other);
   ASSERT_TRUE(*other);
-  EXPECT_NE((*other)->find("\"http://git/app.git\" != \"http://git/fork.git\""),
-            std::string::npos)
+  EXPECT_NE((*other)->find("\"http://git/app.git\" != \"http://git/fork.git\""), std::string::npos)
       << **other;
   // Read only for a criterion that names it.
   asked_.clear();

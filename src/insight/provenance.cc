@@ -89,8 +89,8 @@ class Collector {
       for (const auto& p : params) take(Text(p, "name"), At(p, "value"));
     for (const auto& [name, value] : model::ResultsByName(results)) {
       take(name, value);
-      if (EndsWith(name, "ARTIFACT_INPUTS") && value.is_object() &&
-          At(value, "uri").is_string() && At(value, "digest").is_string())
+      if (EndsWith(name, "ARTIFACT_INPUTS") && value.is_object() && At(value, "uri").is_string() &&
+          At(value, "digest").is_string())
         Dependency({{"name", "inputs/result"},
                     {"uri", value["uri"]},
                     {"digest", DigestSet(value["digest"].get<std::string>())}});
@@ -396,8 +396,7 @@ Result<controller::ReconcileResult> ProvenanceRecorder::Reconcile(const std::str
   auto made = store_.Create(std::move(r), "Signed",
                             fmt::format("provenance of {} {} signed with key {}", k.kind, k.name,
                                         signing.KeyId().substr(0, 16)));
-  if (!made && made.error().code != ErrorCode::kAlreadyExists)
-    return tl::unexpected(made.error());
+  if (!made && made.error().code != ErrorCode::kAlreadyExists) return tl::unexpected(made.error());
   return controller::ReconcileResult{};
 }
 

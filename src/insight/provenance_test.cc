@@ -60,20 +60,19 @@ store::Resource TaskRun(const std::string& task, Json results) {
               {"kind", "TaskRun"},
               {"metadata", {{"name", r.key.name}, {"namespace", "demo"}}},
               {"spec", {{"params", Json::array()}}}};
-  r.status = {{"startTime", "2026-12-07T10:00:01Z"},
-              {"completionTime", "2026-12-07T10:00:30Z"},
-              {"steps",
-               {{{"name", "compile"}, {"imageID", "127.0.0.1:5000/busybox:1.36@" + kBusybox}}}},
-              {"results", std::move(results)}};
+  r.status = {
+      {"startTime", "2026-12-07T10:00:01Z"},
+      {"completionTime", "2026-12-07T10:00:30Z"},
+      {"steps", {{{"name", "compile"}, {"imageID", "127.0.0.1:5000/busybox:1.36@" + kBusybox}}}},
+      {"results", std::move(results)}};
   return r;
 }
 
 Json Package() {
-  return TaskRun("package",
-                 {{{"name", "TAR_ARTIFACT_OUTPUTS"},
-                   {"value", {{"uri", "file:///out/app.tar"}, {"digest", kTarDigest}}}},
-                  {{"name", "CHAINS-GIT_URL"}, {"value", "http://127.0.0.1:8929/lib"}},
-                  {{"name", "CHAINS-GIT_COMMIT"}, {"value", std::string(40, 'f')}}})
+  return TaskRun("package", {{{"name", "TAR_ARTIFACT_OUTPUTS"},
+                              {"value", {{"uri", "file:///out/app.tar"}, {"digest", kTarDigest}}}},
+                             {{"name", "CHAINS-GIT_URL"}, {"value", "http://127.0.0.1:8929/lib"}},
+                             {{"name", "CHAINS-GIT_COMMIT"}, {"value", std::string(40, 'f')}}})
       .status;
 }
 
@@ -199,8 +198,8 @@ TEST_F(ProvenanceRecorderTest, AFinishedRunIsSignedOnceAndOpensslVerifiesIt) {
   ASSERT_TRUE(WriteFile(dir + "/pub.pem", *pub));
   ASSERT_TRUE(WriteFile(dir + "/pae", DssePae(env->payload_type, env->payload)));
   ASSERT_TRUE(WriteFile(dir + "/sig", env->signatures[0].sig));
-  std::string cmd = "openssl dgst -sha256 -verify " + dir + "/pub.pem -signature " + dir +
-                    "/sig " + dir + "/pae >/dev/null 2>&1";
+  std::string cmd = "openssl dgst -sha256 -verify " + dir + "/pub.pem -signature " + dir + "/sig " +
+                    dir + "/pae >/dev/null 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 

@@ -48,7 +48,8 @@ Json SourceOf(const Json& deps) {
     size_t at = uri.rfind('@');
     size_t scheme = uri.find("://");
     // "…/repo.git@refs/heads/main": a ref after the path (not a user@host).
-    if (at != std::string::npos && at > uri.find('/', scheme == std::string::npos ? 0 : scheme + 3)) {
+    if (at != std::string::npos &&
+        at > uri.find('/', scheme == std::string::npos ? 0 : scheme + 3)) {
       out["ref"] = uri.substr(at + 1);
       uri.resize(at);
     }
@@ -77,9 +78,8 @@ Result<DsseEnvelope> EnvelopeFromJson(const Json& j) {
   if (!At(j, "payloadType").is_string())
     return Fail(ErrorCode::kInvalid, "envelope: payloadType: missing");
   e.payload_type = j["payloadType"].get<std::string>();
-  auto payload = At(j, "payload").is_string()
-                     ? Base64Decode(j["payload"].get<std::string>())
-                     : std::nullopt;
+  auto payload =
+      At(j, "payload").is_string() ? Base64Decode(j["payload"].get<std::string>()) : std::nullopt;
   if (!payload) return Fail(ErrorCode::kInvalid, "envelope: payload: not base64");
   e.payload = std::move(*payload);
   const Json& sigs = At(j, "signatures");
@@ -154,9 +154,8 @@ Json ProvenanceFacts(const Json& statement) {
   return {{"predicateType", Text(statement, "predicateType")},
           {"buildType", Text(build, "buildType")},
           {"builder", {{"id", Text(At(run, "builder"), "id")}}},
-          {"invocationId",
-           Text(meta, "invocationId").empty() ? Text(meta, "invocationID")
-                                              : Text(meta, "invocationId")},
+          {"invocationId", Text(meta, "invocationId").empty() ? Text(meta, "invocationID")
+                                                              : Text(meta, "invocationId")},
           {"startedOn", Text(meta, "startedOn")},
           {"finishedOn", Text(meta, "finishedOn")},
           {"source", SourceOf(At(build, "resolvedDependencies"))},

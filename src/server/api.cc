@@ -745,8 +745,8 @@ std::optional<Response> AdmitPromotion(store::Store& store, const model::Promoti
       t_internal_create && body["metadata"]
                                    .value("annotations", Json::object())
                                    .value(delivery::kRollbackAnnotation, "") == "true";
-  auto gates = delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()),
-                                   provenance);
+  auto gates =
+      delivery::ReadGates(store, stage, UnixMillis(std::chrono::system_clock::now()), provenance);
   if (!gates) return ErrorResponse(gates.error());
   auto denied = gates->Denial(**freight);
   if (!denied) return ErrorResponse(denied.error());
