@@ -736,3 +736,36 @@ TEST_F(ApiTest, APromotionWaitingForApprovalTakesResponsesFromEligibleUsers) {
 
 }  // namespace
 }  // namespace strake::server
+
+namespace strake::server {
+namespace {
+
+// Attestations are the server's (insight/provenance.h): nobody writes one,
+// and only the public half of a key is served, from the keyring given.
+TEST_F(ApiTest, AttestationsAreNeverWrittenAndOnlyThePublicKeyIsServed) {
+  const std::string att =
+      R"({"apiVersion":"strake.dev/v1","kind":"Attestation","metadata":{"name":"pipelinerun-x"},"spec":{}})";
+  Response written = Call("POST", "/apis/strake.dev/v1/namespaces/default/attestations", att);
+  EXPECT_EQ(written.status, 405) << written.body;
+  const std::string key_path = "/apis/strake.dev/v1/namespaces/default/provenance/publickey";
+  EXPECT_EQ(Call("GET", key_path).status, 404);  // no keyring: this server signs nothing
+  insight::Keyring keys(dir_ + "/keys");
+  api_->SetKeyring(&keys);
+  Response pub = Call("GET", key_path);
+  ASSERT_EQ(pub.status, 200) << pub.body;
+  EXPECT_EQ(pub.body.rfind("-----BEGIN PUBLIC KEY-----", 0), 0u) << pub.body;
+  EXPECT_EQ(pub.body.find("PRIVATE"), std::string::npos);
+  EXPECT_EQ(pub.body, *keys.PublicKeyFor("default"));
+  EXPECT_EQ(Call("POST", key_path).status, 405);
+  EXPECT_EQ(Call("GET", "/apis/strake.dev/v1/namespaces/default/provenance/privatekey").status,
+            404);
+  // A key that cannot be read is said in the log, not in the answer.
+  ASSERT_TRUE(MakeDirs(dir_ + "/keys/projects"));
+  ASSERT_TRUE(WriteFile(dir_ + "/keys/projects/team.key", "-----BEGIN PRIVATE KEY-----\nx\n"));
+  Response broken = Call("GET", "/apis/strake.dev/v1/namespaces/team/provenance/publickey");
+  EXPECT_EQ(broken.status, 500);
+  EXPECT_EQ(broken.body.find("BEGIN"), std::string::npos) << broken.body;
+}
+
+}  // namespace
+}  // namespace strake::server
