@@ -353,9 +353,9 @@ struct DeliveryWork {
     }
     // New Freight, Freight verified or approved somewhere, a policy changed:
     // the Stages of the Project look again (auto-promotion).
-    // A run signed: criteria on provenance may hold now.
+    // A PipelineRun signed: criteria on its artifacts' provenance may hold.
     if (kind == "Freight" || kind == "ProjectConfig" ||
-        (kind == "Attestation" && c.type == "ADDED")) {
+        (kind == "Attestation" && c.type == "ADDED" && StartsWith(c.key.name, "pipelinerun-"))) {
       for (const auto& s : stage_index.InNamespace(c.key.ns)) stage_ctl.Enqueue(s);
     }
     // A gate changed (a line stopped or resumed, a window or freeze edited):
@@ -479,10 +479,16 @@ struct InsightWork {
     STRAKE_TRY_ASSIGN(failing, st.IncidentsMarking());
     for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
     // Runs that ended while the server was down (or before it signed
-    // them): signed now; a signed one is left as it is.
+    // them, or whose Attestation was deleted): signed now.
+    STRAKE_TRY_ASSIGN(signed_runs, st.ListHeads("Attestation", ""));
+    std::set<std::string> attested;
+    for (const auto& a : signed_runs) attested.insert(a.key.ns + "/" + a.key.name);
     for (const char* kind : {"PipelineRun", "TaskRun"}) {
       STRAKE_TRY_ASSIGN(runs, st.ListHeads(kind, ""));
-      for (const auto& r : runs) sign_ctl.Enqueue(insight::ProvenanceRecorder::KeyOf(r.key));
+      for (const auto& r : runs) {
+        if (!attested.contains(r.key.ns + "/" + insight::AttestationName(kind, r.uid)))
+          sign_ctl.Enqueue(insight::ProvenanceRecorder::KeyOf(r.key));
+      }
     }
     return Ok();
   }

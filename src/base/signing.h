@@ -41,6 +41,10 @@ class EcKey {
   bool has_private() const { return has_private_; }
   // PKCS#8 PEM of the private key (an error for a public key alone).
   Result<std::string> PrivatePem() const;
+  // Writes PrivatePem() to `path`, mode 0600, durably (the file and its
+  // directory synced before it is used: a key must outlive what it signed)
+  // and atomically (renamed into place).
+  Status SavePrivate(const std::string& path) const;
   // SubjectPublicKeyInfo PEM of the public key.
   std::string PublicPem() const;
   // The hex SHA-256 of the public key's DER: a key id.

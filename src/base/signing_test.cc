@@ -91,6 +91,18 @@ TEST(EcKey, InteroperatesWithTheOpensslTool) {
     ASSERT_FALSE(key) << f;
     EXPECT_NE(key.error().message.find(f), std::string::npos) << key.error().message;
   }
+  // An encrypted key is refused at once, never prompted for (SEC 1's
+  // Proc-Type, PKCS#8's and cosign's own).
+  ASSERT_EQ(run("openssl ec -in sec1.pem -aes256 -passout pass:pw -out enc1.pem"), 0);
+  ASSERT_EQ(run("openssl pkcs8 -topk8 -in sec1.pem -passout pass:pw -out enc8.pem"), 0);
+  for (const char* f : {"enc1.pem", "enc8.pem"}) {
+    auto pem = ReadFile(*dir + "/" + f);
+    ASSERT_TRUE(pem);
+    auto key = EcKey::FromPem(*pem, f);
+    ASSERT_FALSE(key) << f;
+    EXPECT_NE(key.error().message.find("encrypted"), std::string::npos) << key.error().message;
+  }
+  EXPECT_FALSE(EcKey::FromPem("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n", "cosign.key"));
   EXPECT_FALSE(EcKey::FromPem("not a key", "x"));
   EXPECT_FALSE(EcKey::FromPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "x"));
   (void)RemoveAll(*dir);

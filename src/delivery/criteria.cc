@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 #include <utility>
@@ -158,9 +159,17 @@ class ProvenanceFunction {
 
   // Why what was read is not verified ("" when all were).
   std::string Unverifieds() const { return Join(why_not_, "; "); }
+  // A failure to read the store (not a denial: the caller's error).
+  const Status& store_failure() const { return store_failure_; }
 
  private:
+  // Each artifact's provenance is read and verified once per criterion
+  // (Eval and Explain both ask).
   Result<Value> Of(const Json& artifact) {
+    const std::string name =
+        ArtifactName(Field(artifact, "metadata").value("uri", ""), artifact.value("version", ""));
+    auto known = read_for_.find(name);
+    if (known != read_for_.end()) return known->second;
     auto spec = evidence_.Spec(artifact);
     if (!spec) {
       // A store failure is the caller's error; anything else (no such
@@ -170,9 +179,13 @@ class ProvenanceFunction {
       return Unverified(spec.error().message);
     }
     if (!read_) return Unverified("this server verifies no provenance");
-    STRAKE_TRY_ASSIGN(p, read_(ns_, *spec));
-    if (!p.value("verified", false)) Note(p.value("reason", "not verified"));
-    return Value(p);
+    auto p = read_(ns_, *spec);
+    if (!p) {
+      store_failure_ = tl::unexpected(p.error());
+      return tl::unexpected(p.error());
+    }
+    if (!p->value("verified", false)) Note(p->value("reason", "not verified"));
+    return read_for_.emplace(name, Value(*p)).first->second;
   }
   Value Unverified(const std::string& why) {
     Note(why);
@@ -187,7 +200,27 @@ class ProvenanceFunction {
   const std::string& ns_;
   const ProvenanceReader& read_;
   std::vector<std::string> why_not_;
+  std::map<std::string, Value> read_for_;
+  Status store_failure_ = Ok();
 };
+
+// Whether an expression names the variable `provenance` (not only the
+// function provenanceOf): only then is it read, and its signature checked.
+bool NamesProvenance(const std::string& source) {
+  static constexpr std::string_view kName = "provenance";
+  for (size_t at = source.find(kName); at != std::string::npos;
+       at = source.find(kName, at + kName.size())) {
+    const size_t end = at + kName.size();
+    const bool word_before =
+        at > 0 && (std::isalnum(static_cast<unsigned char>(source[at - 1])) != 0 ||
+                   source[at - 1] == '_' || source[at - 1] == '.');
+    const bool word_after =
+        end < source.size() &&
+        (std::isalnum(static_cast<unsigned char>(source[end])) != 0 || source[end] == '_');
+    if (!word_before && !word_after) return true;
+  }
+  return false;
+}
 
 rollout::HostFunction StatusCheck(const Json& status, const char* field) {
   return [&status, field](const std::vector<Value>& args) -> Result<Value> {
@@ -265,15 +298,17 @@ Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& 
     ProvenanceFunction provenance(artifacts, evidence, freight.key.ns, read_provenance);
     // `provenance` is read (and its signature checked) only for a
     // criterion that may name it.
-    if (c.expr.source().find("provenance") != std::string::npos) {
+    if (NamesProvenance(c.expr.source())) {
       auto p = provenance.Only();
       STRAKE_TRY(evidence.store_failure());
+      STRAKE_TRY(provenance.store_failure());
       if (!p) return tl::unexpected(p.error());
       vars["provenance"] = std::move(*p);
     }
     const rollout::HostFunctions fns = Functions(freight, now_ms, evidence, provenance);
     auto value = c.expr.Eval(vars, &fns);
     STRAKE_TRY(evidence.store_failure());
+    STRAKE_TRY(provenance.store_failure());
     std::string why;
     if (!value) {
       why = value.error().message;
@@ -284,6 +319,7 @@ Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& 
     } else {
       auto explained = c.expr.Explain(vars, &fns);
       STRAKE_TRY(evidence.store_failure());
+      STRAKE_TRY(provenance.store_failure());
       why = explained ? *explained : explained.error().message;
     }
     std::vector<std::string> sources = evidence.sources();

@@ -169,6 +169,18 @@ TEST_F(CriteriaTest, ProvenanceThatIsNotVerifiedDeniesSayingWhy) {
   auto of = Deny("provenanceOf('web').verified && provenanceOf('api').builder.id != ''", two);
   ASSERT_TRUE(of);
   EXPECT_FALSE(*of) << **of;
+  // Only provenanceOf named: `provenance` is not read, nor said.
+  auto of_false = Deny("provenanceOf('web').builder.id == 'elsewhere'", two);
+  ASSERT_TRUE(of_false);
+  ASSERT_TRUE(*of_false);
+  EXPECT_EQ((*of_false)->find("use provenanceOf"), std::string::npos) << **of_false;
+  // A store that fails is an error, not a denial (nothing is decided).
+  provenance_ = [](const std::string&, const Json&) -> Result<Json> {
+    return Fail(ErrorCode::kUnavailable, "the store is locked");
+  };
+  auto failed = Deny("provenanceOf('web').verified", two);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
   // A server that verifies nothing never admits.
   provenance_ = nullptr;
   auto unset = Deny("provenance.verified", FreightOf("reg/web:v1"));

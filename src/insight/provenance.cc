@@ -1,10 +1,12 @@
 #include "insight/provenance.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <set>
 #include <utility>
+#include <variant>
 
 #include "base/fs.h"
 #include "base/log.h"
@@ -162,18 +164,33 @@ Json RunDetails(const store::Resource& run, const ProvenanceOptions& options, Js
   return out;
 }
 
-// How strake ran the steps (the run's status.strake.executor).
-Json InternalParameters(const store::Resource& run) {
-  const Json& executor = At(At(run.status, "strake"), "executor");
-  if (!executor.is_object()) return Json::object();
-  return {{"strake.dev/executor", executor}};
+// The source a Pipelines-as-Code push gave the run (status.strake.source):
+// what the server itself saw, so annotated as the source (the CHAINS-GIT_*
+// a run declares are only claimed).
+void PushSource(const Json& source, Collector& c) {
+  std::string url = Text(source, "repoURL"), commit = Text(source, "commit");
+  if (url.empty() || commit.empty()) return;
+  std::string branch = Text(source, "branch");
+  c.Dependency({{"name", "inputs/result"},
+                {"uri", "git+" + url + (branch.empty() ? "" : "@refs/heads/" + branch)},
+                {"digest", {{"sha1", commit}}},
+                {"annotations", {{model::kSourceAnnotation, "push"}}}});
 }
 
-// The source a Pipelines-as-Code push gave the run (status.strake.source).
-void PushSource(const store::Resource& run, Collector& c) {
-  const Json& source = At(At(run.status, "strake"), "source");
-  std::string url = Text(source, "repoURL"), commit = Text(source, "commit");
-  if (!url.empty() && !commit.empty()) c.Git(url, commit);
+const Json& PushSourceOf(const store::Resource& run) {
+  return At(At(run.status, "strake"), "source");
+}
+
+// Which run of which namespace, and how strake ran its steps (the
+// PipelineRun's status.strake.executor).
+Json InternalParameters(const store::Resource& run, const Json& executor) {
+  Json out = {{"strake.dev/run",
+               {{"kind", run.key.kind},
+                {"namespace", run.key.ns},
+                {"name", run.key.name},
+                {"uid", run.uid}}}};
+  if (executor.is_object()) out["strake.dev/executor"] = executor;
+  return out;
 }
 
 bool Finished(const store::Resource& r) { return !Text(r.status, "completionTime").empty(); }
@@ -205,19 +222,18 @@ Result<std::optional<EcKey>> ReadKey(const std::string& path) {
 }  // namespace
 
 Result<EcKey> Keyring::KeyFor(const std::string& ns) const {
-  if (!ns.empty() && ns.find('/') == std::string::npos && ns[0] != '.') {
-    STRAKE_TRY_ASSIGN(own, ReadKey(PathJoin(dir_, "projects/" + ns + ".key")));
-    if (own) return std::move(*own);
-  }
+  // A namespace's name is a DNS label: no path can be made of it.
+  if (!IsDnsLabel(ns))
+    return Failf(ErrorCode::kInvalid, "provenance: {} is not a namespace's name", Quote(ns));
+  const std::string path = PathJoin(dir_, "projects/" + ns + ".key");
   std::lock_guard<std::mutex> lock(mu_);
-  const std::string path = PathJoin(dir_, "provenance.key");
-  STRAKE_TRY_ASSIGN(server, ReadKey(path));
-  if (server) return std::move(*server);
-  STRAKE_TRY(MakeDirs(dir_, 0700));
+  STRAKE_TRY_ASSIGN(own, ReadKey(path));
+  if (own) return std::move(*own);
+  STRAKE_TRY(MakeDirs(PathJoin(dir_, "projects"), 0700));
+  (void)::chmod(dir_.c_str(), 0700);
   STRAKE_TRY_ASSIGN(made, EcKey::Generate());
-  STRAKE_TRY_ASSIGN(pem, made.PrivatePem());
-  STRAKE_TRY(WriteFileAtomic(path, pem, 0600));
-  Log(LogLevel::kInfo, "provenance: made the signing key {} (key id {})", path,
+  STRAKE_TRY(made.SavePrivate(path));
+  Log(LogLevel::kInfo, "provenance: made the signing key of {} ({}, key id {})", ns, path,
       made.KeyId().substr(0, 16));
   return made;
 }
@@ -240,7 +256,7 @@ Json PipelineRunStatement(const store::Resource& run, const std::vector<store::R
   if (spec.is_object())
     c.Dependency(
         Definition("pipeline", pipeline.empty() ? "" : "strake:pipeline/" + pipeline, spec));
-  PushSource(run, c);
+  PushSource(PushSourceOf(run), c);
   c.Source(At(spec, "params"), At(At(run.object, "spec"), "params"), At(run.status, "results"));
   c.Subjects(At(run.status, "results"));
   // Deep inspection: what every finished TaskRun (and nested PipelineRun)
@@ -257,26 +273,28 @@ Json PipelineRunStatement(const store::Resource& run, const std::vector<store::R
     c.Source(Json(), At(At(tr.object, "spec"), "params"), At(tr.status, "results"));
     c.Subjects(At(tr.status, "results"));
   }
-  Json build = {{"buildType", kChainsBuildType},
-                {"externalParameters", {{"runSpec", At(run.object, "spec")}}},
-                {"internalParameters", InternalParameters(run)},
-                {"resolvedDependencies", c.deps()}};
+  Json build = {
+      {"buildType", kChainsBuildType},
+      {"externalParameters", {{"runSpec", At(run.object, "spec")}}},
+      {"internalParameters", InternalParameters(run, At(At(run.status, "strake"), "executor"))},
+      {"resolvedDependencies", c.deps()}};
   return Statement(
       c.subjects(), std::move(build),
       RunDetails(run, options, Byproducts("pipelineRunResults", At(run.status, "results"))));
 }
 
 Json TaskRunStatement(const store::Resource& task_run, const Json& task_spec,
-                      const ProvenanceOptions& options) {
+                      const Json& push_source, const ProvenanceOptions& options) {
   Collector c;
   if (task_spec.is_object()) c.Dependency(Definition("task", "", task_spec));
+  PushSource(push_source, c);
   c.Images(task_run.status);
   c.Source(At(task_spec, "params"), At(At(task_run.object, "spec"), "params"),
            At(task_run.status, "results"));
   c.Subjects(At(task_run.status, "results"));
   Json build = {{"buildType", kChainsBuildType},
                 {"externalParameters", {{"runSpec", At(task_run.object, "spec")}}},
-                {"internalParameters", Json::object()},
+                {"internalParameters", InternalParameters(task_run, Json())},
                 {"resolvedDependencies", c.deps()}};
   return Statement(
       c.subjects(), std::move(build),
@@ -304,27 +322,43 @@ Result<Json> AttestationObject(const store::Resource& run, const Json& statement
                 {"envelope", model::EnvelopeToJson(envelope)}}}};
 }
 
+namespace {
+
+// The uid of the PipelineRun that built an Artifact (its spec's builtBy):
+// recorded with it, or, for an Artifact recorded before uids were kept,
+// the run of that name if it is the same run (it finished when the
+// Artifact says); else why not.
+Result<std::variant<std::string, std::string>> BuilderUid(store::Store& store,
+                                                          const std::string& ns, const Json& by) {
+  using Out = std::variant<std::string, std::string>;
+  const std::string run = Text(by, "pipelineRun");
+  if (!Text(by, "uid").empty()) return Out(std::in_place_index<0>, Text(by, "uid"));
+  STRAKE_TRY_ASSIGN(r, store.Get({"PipelineRun", ns, run}));
+  if (!r || Text(r->status, "completionTime") != Text(by, "finishedAt"))
+    return Out(
+        std::in_place_index<1>,
+        fmt::format("PipelineRun {} that built it is gone (the Artifact names no uid)", run));
+  return Out(std::in_place_index<0>, r->uid);
+}
+
+}  // namespace
+
 Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const std::string& ns,
                                 const Json& artifact_spec) {
   const Json& by = At(artifact_spec, "builtBy");
-  const std::string run = Text(by, "pipelineRun");
-  std::string uid = Text(by, "uid");
-  Json out = {{"verified", false}, {"pipelineRun", run}};
+  Json out = {{"verified", false}, {"pipelineRun", Text(by, "pipelineRun")}};
   auto no = [&out](std::string why) {
     out["reason"] = std::move(why);
     return out;
   };
-  if (uid.empty()) {
-    // Recorded before Artifacts kept their run's uid: the run of that name,
-    // if it is still there (its subjects are checked below all the same).
-    STRAKE_TRY_ASSIGN(r, store.Get({"PipelineRun", ns, run}));
-    if (!r) return no(fmt::format("PipelineRun {} is gone and the artifact names no uid", run));
-    uid = r->uid;
-  }
-  const std::string name = AttestationName("PipelineRun", uid);
+  STRAKE_TRY_ASSIGN(uid, BuilderUid(store, ns, by));
+  if (uid.index() == 1) return no(std::get<1>(uid));
+  const std::string name = AttestationName("PipelineRun", std::get<0>(uid));
   out["attestation"] = name;
   STRAKE_TRY_ASSIGN(att, store.Get({"Attestation", ns, name}));
-  if (!att) return no(fmt::format("PipelineRun {} has no attestation ({})", run, name));
+  if (!att)
+    return no(fmt::format("PipelineRun {} has no attestation ({})",
+                          out["pipelineRun"].get<std::string>(), name));
   auto envelope = model::EnvelopeFromJson(At(At(att->object, "spec"), "envelope"));
   if (!envelope) return no(fmt::format("attestation {}: {}", name, envelope.error().message));
   auto key = keys.KeyFor(ns);
@@ -334,6 +368,11 @@ Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const 
   if (!statement) return no(fmt::format("attestation {}: {}", name, statement.error().message));
   Json facts = model::ProvenanceFacts(*statement);
   for (const auto& [k, v] : facts.items()) out[k] = v;
+  // Signed for this run (an envelope copied from another run's Attestation
+  // verifies too: it must also be about this one).
+  if (facts["invocationId"] != std::get<0>(uid))
+    return no(fmt::format("attestation {}: its statement is about run {}", name,
+                          facts["invocationId"].get<std::string>()));
   const std::string digest = Text(artifact_spec, "digest");
   if (!model::HasSubjectDigest(*statement, digest))
     return no(fmt::format("attestation {}: no subject has digest {}", name, digest));
@@ -343,6 +382,54 @@ Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const 
 
 std::string ProvenanceRecorder::KeyOf(const store::Key& key) {
   return key.kind + "/" + key.ns + "/" + key.name;
+}
+
+namespace {
+
+// Everything under a PipelineRun: its TaskRuns, its nested PipelineRuns
+// and theirs (16 levels at most).
+Status Descendants(store::Store& store, const std::string& ns, const std::string& uid,
+                   std::vector<store::Resource>& task_runs,
+                   std::vector<store::Resource>& children) {
+  std::vector<std::string> owners = {uid};
+  for (size_t depth = 0; !owners.empty() && depth < 16; ++depth) {
+    std::vector<std::string> next;
+    for (const auto& owner : owners) {
+      STRAKE_TRY_ASSIGN(trs, store.List("TaskRun", ns, owner));
+      task_runs.insert(task_runs.end(), trs.begin(), trs.end());
+      STRAKE_TRY_ASSIGN(prs, store.List("PipelineRun", ns, owner));
+      for (auto& pr : prs) {
+        next.push_back(pr.uid);
+        children.push_back(std::move(pr));
+      }
+    }
+    owners = std::move(next);
+  }
+  return Ok();
+}
+
+// The PipelineRun that owns a TaskRun (by its label and uid), if any.
+Result<std::optional<store::Resource>> ParentOf(store::Store& store, const store::Resource& tr) {
+  const std::string name = Label(tr, "tekton.dev/pipelineRun");
+  if (tr.owner.empty() || name.empty()) return std::optional<store::Resource>();
+  STRAKE_TRY_ASSIGN(p, store.Get({"PipelineRun", tr.key.ns, name}));
+  if (p && p->uid == tr.owner) return p;
+  return std::optional<store::Resource>();
+}
+
+}  // namespace
+
+Result<Json> ProvenanceRecorder::StatementOf(const store::Resource& run) {
+  if (run.key.kind == "PipelineRun") {
+    std::vector<store::Resource> task_runs, children;
+    STRAKE_TRY(Descendants(store_, run.key.ns, run.uid, task_runs, children));
+    return PipelineRunStatement(run, task_runs, children, options_);
+  }
+  STRAKE_TRY_ASSIGN(parent, ParentOf(store_, run));
+  // The push that started its PipelineRun (a nested pipeline's runs carry
+  // none: their outermost run's statement names it).
+  Json source = parent ? PushSourceOf(*parent) : Json();
+  return TaskRunStatement(run, TaskSpecOf(run, parent), source, options_);
 }
 
 Result<controller::ReconcileResult> ProvenanceRecorder::Reconcile(const std::string& key) {
@@ -357,35 +444,7 @@ Result<controller::ReconcileResult> ProvenanceRecorder::Reconcile(const std::str
   const store::Key att{"Attestation", k.ns, AttestationName(k.kind, run->uid)};
   STRAKE_TRY_ASSIGN(existing, store_.Get(att));
   if (existing) return controller::ReconcileResult{};
-
-  Json statement;
-  if (k.kind == "PipelineRun") {
-    // Everything under it: its TaskRuns, its nested PipelineRuns and theirs.
-    std::vector<store::Resource> task_runs, children;
-    std::vector<std::string> owners = {run->uid};
-    for (size_t depth = 0; !owners.empty() && depth < 16; ++depth) {
-      std::vector<std::string> next;
-      for (const auto& owner : owners) {
-        STRAKE_TRY_ASSIGN(trs, store_.List("TaskRun", k.ns, owner));
-        task_runs.insert(task_runs.end(), trs.begin(), trs.end());
-        STRAKE_TRY_ASSIGN(prs, store_.List("PipelineRun", k.ns, owner));
-        for (auto& pr : prs) {
-          next.push_back(pr.uid);
-          children.push_back(std::move(pr));
-        }
-      }
-      owners = std::move(next);
-    }
-    statement = PipelineRunStatement(*run, task_runs, children, options_);
-  } else {
-    std::optional<store::Resource> parent;
-    const std::string parent_name = Label(*run, "tekton.dev/pipelineRun");
-    if (!run->owner.empty() && !parent_name.empty()) {
-      STRAKE_TRY_ASSIGN(p, store_.Get({"PipelineRun", k.ns, parent_name}));
-      if (p && p->uid == run->owner) parent = std::move(p);
-    }
-    statement = TaskRunStatement(*run, TaskSpecOf(*run, parent), options_);
-  }
+  STRAKE_TRY_ASSIGN(statement, StatementOf(*run));
   STRAKE_TRY_ASSIGN(signing, keys_.KeyFor(k.ns));
   STRAKE_TRY_ASSIGN(object, AttestationObject(*run, statement, signing));
   store::Resource r;

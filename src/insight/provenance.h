@@ -12,12 +12,15 @@
 //   inspection", here always on: no hint is propagated by hand). An image
 //   is named by its repository (no tag), an artifact by its uri.
 // - buildDefinition: buildType; externalParameters.runSpec (the run's
-//   spec as written); internalParameters (how strake ran the steps);
-//   resolvedDependencies: "pipeline"/"task" (the resolved definition, by the
-//   sha256 of its JSON), the source ("inputs/result": the push the run came
-//   from, else Chains' CHAINS-GIT_URL/CHAINS-GIT_COMMIT params and results,
-//   "git+<url>.git" with a sha1 digest; and `*ARTIFACT_INPUTS` results), and
-//   every step's image ("oci://<repository>" with its digest).
+//   spec as written); internalParameters: which run of which namespace
+//   ("strake.dev/run") and how strake ran the steps; resolvedDependencies:
+//   "pipeline"/"task" (the resolved definition, by the sha256 of its JSON),
+//   the source ("inputs/result": the push the run came from,
+//   "git+<url>@refs/heads/<branch>", annotated model::kSourceAnnotation, the
+//   one source a gate trusts; and what the run only claims: Chains'
+//   CHAINS-GIT_URL/CHAINS-GIT_COMMIT params and results, "git+<url>.git",
+//   and `*ARTIFACT_INPUTS` results), every step's image
+//   ("oci://<repository>" with its digest).
 // - runDetails: builder.id, metadata.invocationId (the run's uid),
 //   startedOn/finishedOn, byproducts ("pipelineRunResults/<name>",
 //   "taskRunResults/<name>": each result's JSON, base64).
@@ -44,23 +47,28 @@ using model::Json;
 inline constexpr const char* kChainsBuildType = "https://tekton.dev/chains/v2/slsa";
 inline constexpr const char* kDefaultBuilderId = "https://strake.dev/builder/v1";
 
-// The signing keys under a directory (<data-dir>/keys): a project's own
-// (projects/<namespace>.key, PEM, placed by an administrator) when it has
-// one, else the server's (provenance.key, made at first use, mode 0600).
-// Thread-safe.
+// The signing keys under a directory (<data-dir>/keys, mode 0700): each
+// namespace (Kargo's project) has its own, projects/<namespace>.key (a
+// P-256 private key in PEM), made at its first use (mode 0600, written
+// durably) or placed there by an administrator. One namespace's key never
+// signs another's runs, so a statement one namespace's run got signed is
+// no evidence in another. Thread-safe. Fails (nothing signed, nothing
+// verified: callers fail closed) when the name is not a namespace's, or the
+// key file cannot be read or is not an unencrypted P-256 key: another key
+// is never used instead. Asking for a namespace's public key makes its key
+// if it has none.
 class Keyring {
  public:
   explicit Keyring(std::string dir) : dir_(std::move(dir)) {}
 
-  // The key that signs the attestations of namespace `ns` (made if it is
-  // the server's and there is none yet).
+  // The key that signs, and verifies, the attestations of namespace `ns`.
   Result<EcKey> KeyFor(const std::string& ns) const;
   // Its public half, as a PEM SubjectPublicKeyInfo (cosign.pub's form).
   Result<std::string> PublicKeyFor(const std::string& ns) const;
 
  private:
   std::string dir_;
-  mutable std::mutex mu_;  // making the server's key
+  mutable std::mutex mu_;  // making a key
 };
 
 struct ProvenanceOptions {
@@ -77,9 +85,10 @@ Json PipelineRunStatement(const store::Resource& run, const std::vector<store::R
                           const std::vector<store::Resource>& children,
                           const ProvenanceOptions& options);
 // The Statement of a finished TaskRun; `task_spec` is the Task it ran
-// (null when unknown). Pure.
+// (null when unknown), `push_source` its PipelineRun's status.strake.source
+// (null when none). Pure.
 Json TaskRunStatement(const store::Resource& task_run, const Json& task_spec,
-                      const ProvenanceOptions& options);
+                      const Json& push_source, const ProvenanceOptions& options);
 
 // The Attestation object of `run` (its statement signed by `key`).
 Result<Json> AttestationObject(const store::Resource& run, const Json& statement, const EcKey& key);
@@ -88,9 +97,11 @@ Result<Json> AttestationObject(const store::Resource& run, const Json& statement
 // spec in namespace `ns`): {verified, reason (when not), keyID,
 // attestation, pipelineRun} and the statement's facts
 // (model::ProvenanceFacts: buildType, builder, source {repo, commit, ref},
-// subjects…). Verified means: the Attestation of the run that built it
-// exists, a signature verifies with the project's key, and a subject has
-// the Artifact's digest. Only a store failure is an error.
+// claimedSources, subjects…). Verified means: the Attestation of the run
+// that built it (by the uid the Artifact recorded) exists, a signature
+// verifies with the namespace's key, the statement is about that run
+// (invocationId), and a subject has the Artifact's digest. Only a store
+// failure is an error.
 Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const std::string& ns,
                                 const Json& artifact_spec);
 
@@ -106,6 +117,8 @@ class ProvenanceRecorder final : public controller::Reconciler {
   Result<controller::ReconcileResult> Reconcile(const std::string& key) override;
 
  private:
+  Result<Json> StatementOf(const store::Resource& run);
+
   store::Store& store_;
   const Keyring& keys_;
   ProvenanceOptions options_;

@@ -91,14 +91,18 @@ TEST(ProvenanceStatement, APipelineRunsStatementIsChainsSlsaV1WithEverySubjectUn
   EXPECT_EQ(def["buildType"], "https://tekton.dev/chains/v2/slsa");
   EXPECT_EQ(def["externalParameters"]["runSpec"]["pipelineRef"]["name"], "build");
   EXPECT_EQ(def["internalParameters"]["strake.dev/executor"]["sandbox"], true);
+  EXPECT_EQ(def["internalParameters"]["strake.dev/run"]["namespace"], "demo");
+  EXPECT_EQ(def["internalParameters"]["strake.dev/run"]["uid"], BuildRun().uid);
   const Json& deps = def["resolvedDependencies"];
   ASSERT_EQ(deps.size(), 4U) << deps.dump(2);
   EXPECT_EQ(deps[0]["name"], "pipeline");
   EXPECT_EQ(deps[0]["uri"], "strake:pipeline/build");
   EXPECT_EQ(deps[0]["digest"]["sha256"], Sha256Hex(BuildRun().status["pipelineSpec"].dump()));
   EXPECT_EQ(deps[1]["name"], "inputs/result");
-  EXPECT_EQ(deps[1]["uri"], "git+http://127.0.0.1:8929/app.git");
+  EXPECT_EQ(deps[1]["uri"], "git+http://127.0.0.1:8929/app.git@refs/heads/main");
   EXPECT_EQ(deps[1]["digest"]["sha1"], std::string(40, 'e'));
+  EXPECT_EQ(deps[1]["annotations"]["strake.dev/source"], "push");  // what the server saw
+  EXPECT_FALSE(deps[3].contains("annotations"));                   // what a task claimed
   // The step image once (both tasks used it), by repository.
   EXPECT_EQ(deps[2]["uri"], "oci://127.0.0.1:5000/busybox");
   EXPECT_EQ(deps[2]["digest"]["sha256"], std::string(64, 'c'));
@@ -120,12 +124,16 @@ TEST(ProvenanceStatement, ATaskRunsStatementNamesItsTaskAndWhatItBuilt) {
   store::Resource package = TaskRun("package", Json::array());
   package.status = Package();
   Json spec = {{"steps", {{{"name", "tar"}}}}};
-  Json st = TaskRunStatement(package, spec, {"https://builder.example/x"});
+  Json st = TaskRunStatement(package, spec, BuildRun().status["strake"]["source"],
+                             {"https://builder.example/x"});
   EXPECT_EQ(st["subject"][0]["name"], "file:///out/app.tar");
   EXPECT_EQ(st["subject"][0]["digest"]["sha256"], std::string(64, 'b'));
   const Json& deps = st["predicate"]["buildDefinition"]["resolvedDependencies"];
   EXPECT_EQ(deps[0]["name"], "task");
   EXPECT_EQ(deps[0]["digest"]["sha256"], Sha256Hex(spec.dump()));
+  EXPECT_EQ(deps[1]["uri"], "git+http://127.0.0.1:8929/app.git@refs/heads/main");
+  EXPECT_EQ(st["predicate"]["buildDefinition"]["internalParameters"]["strake.dev/run"]["name"],
+            "build-42-package");
   EXPECT_EQ(st["predicate"]["runDetails"]["builder"]["id"], "https://builder.example/x");
   EXPECT_EQ(st["predicate"]["runDetails"]["byproducts"][0]["name"],
             "taskRunResults/TAR_ARTIFACT_OUTPUTS");
@@ -183,10 +191,14 @@ TEST_F(ProvenanceRecorderTest, AFinishedRunIsSignedOnceAndOpensslVerifiesIt) {
   EXPECT_EQ(spec["subjects"].size(), 2U);
   EXPECT_EQ((*att)->labels.at("tekton.dev/pipelineRun"), "build-42");
 
-  // The server's key was made once, readable by its owner only.
+  // The namespace's key was made once, readable by its owner only.
   struct stat sb {};
-  ASSERT_EQ(::stat((temp_.dir() + "/keys/provenance.key").c_str(), &sb), 0);
+  ASSERT_EQ(::stat((temp_.dir() + "/keys/projects/demo.key").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0600U);
+  ASSERT_EQ(::stat((temp_.dir() + "/keys").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700U);
+  EXPECT_NE(*keys_->PublicKeyFor("other"), *keys_->PublicKeyFor("demo"));
+  EXPECT_FALSE(keys_->KeyFor("../demo"));
   auto pub = keys_->PublicKeyFor("demo");
   ASSERT_TRUE(pub);
   EXPECT_EQ(spec["keyID"], EcKey::FromPem(*pub, "pub")->KeyId());
@@ -232,10 +244,16 @@ TEST_F(ProvenanceRecorderTest, AnArtifactsProvenanceVerifiesOnlyWhenSignedAndIts
   EXPECT_EQ(other["verified"], false);
   EXPECT_NE(other["reason"].get<std::string>().find("no subject has digest"), std::string::npos);
 
-  // An artifact recorded before Artifacts kept the uid: found by its run.
+  // An artifact recorded before Artifacts kept the uid: found by its run,
+  // if the run of that name is the one that finished when it says.
   Json old = ArtifactSpec(kDigest);
   old["builtBy"].erase("uid");
+  old["builtBy"]["finishedAt"] = "2026-12-07T10:01:00Z";
   EXPECT_EQ((*ArtifactProvenance(st(), *keys_, "demo", old))["verified"], true);
+  old["builtBy"]["finishedAt"] = "2026-12-06T10:01:00Z";
+  Json remade = *ArtifactProvenance(st(), *keys_, "demo", old);
+  EXPECT_EQ(remade["verified"], false);
+  EXPECT_NE(remade["reason"].get<std::string>().find("is gone"), std::string::npos);
 
   // The stored envelope changed behind the server's back: not verified.
   auto att = st().Get({"Attestation", "demo", "pipelinerun-" + BuildRun().uid});
@@ -250,6 +268,46 @@ TEST_F(ProvenanceRecorderTest, AnArtifactsProvenanceVerifiesOnlyWhenSignedAndIts
   EXPECT_EQ(forged["verified"], false);
   EXPECT_NE(forged["reason"].get<std::string>().find("no signature"), std::string::npos)
       << forged.dump();
+}
+
+// CHAINS-GIT_URL is what a run says; only the push the server saw is a
+// source a gate can trust.
+TEST_F(ProvenanceRecorderTest, AClaimedSourceIsNeverTheSource) {
+  store::Resource r = BuildRun();
+  r.status["strake"].erase("source");
+  r.object["spec"]["params"] = {{{"name", "CHAINS-GIT_URL"}, {"value", "http://git/trusted.git"}},
+                                {{"name", "CHAINS-GIT_COMMIT"}, {"value", std::string(40, '1')}}};
+  Put(r);
+  Reconcile(r.key);
+  Json p = *ArtifactProvenance(st(), *keys_, "demo", ArtifactSpec(kDigest));
+  EXPECT_EQ(p["verified"], true);
+  EXPECT_EQ(p["source"]["repo"], "");
+  EXPECT_EQ(p["claimedSources"][0]["repo"], "http://git/trusted.git");
+}
+
+// An envelope copied into another run's Attestation verifies, but is
+// about the other run.
+TEST_F(ProvenanceRecorderTest, AnotherRunsSignedStatementIsNotThisRunsProvenance) {
+  store::Resource a = BuildRun();
+  store::Resource b = BuildRun();
+  b.key.name = "build-43";
+  b.uid = "22222222-2222-4333-8444-555555555555";
+  Put(a);
+  Put(b);
+  Reconcile(a.key);
+  Reconcile(b.key);
+  auto att_a = st().Get({"Attestation", "demo", "pipelinerun-" + a.uid});
+  auto att_b = st().Get({"Attestation", "demo", "pipelinerun-" + b.uid});
+  ASSERT_TRUE(att_a && *att_a && att_b && *att_b);
+  store::Resource swapped = **att_b;
+  swapped.object["spec"]["envelope"] = (*att_a)->object["spec"]["envelope"];
+  ASSERT_TRUE(st().Update(swapped, swapped.resource_version));
+  Json spec = ArtifactSpec(kDigest);
+  spec["builtBy"]["uid"] = b.uid;
+  Json p = *ArtifactProvenance(st(), *keys_, "demo", spec);
+  EXPECT_EQ(p["verified"], false);
+  EXPECT_NE(p["reason"].get<std::string>().find("is about run " + a.uid), std::string::npos)
+      << p.dump();
 }
 
 TEST_F(ProvenanceRecorderTest, AProjectsOwnKeySignsItsRuns) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "base/sha256.h"
 #include "base/strings.h"
 
@@ -33,32 +35,42 @@ std::string DigestText(const Json& set) {
   return "";
 }
 
-// The git dependency the build read: Chains' source (from CHAINS-GIT_URL /
-// CHAINS-GIT_COMMIT, or a git resolver), not the pipeline's or a task's
-// own definition.
-Json SourceOf(const Json& deps) {
+// {repo, commit, ref} of a git dependency ("git+<repo>[@<ref>]", sha1).
+Json GitSource(const Json& d) {
+  std::string uri = Text(d, "uri").substr(4);
   Json out = {{"repo", ""}, {"commit", ""}, {"ref", ""}};
-  if (!deps.is_array()) return out;
-  for (const auto& d : deps) {
-    std::string uri = Text(d, "uri");
-    std::string name = Text(d, "name");
-    if (!StartsWith(uri, "git+") || name == "pipeline" || name == "pipelineTask" || name == "task")
-      continue;
-    uri = uri.substr(4);
-    size_t at = uri.rfind('@');
-    size_t scheme = uri.find("://");
-    // "…/repo.git@refs/heads/main": a ref after the path (not a user@host).
-    if (at != std::string::npos &&
-        at > uri.find('/', scheme == std::string::npos ? 0 : scheme + 3)) {
-      out["ref"] = uri.substr(at + 1);
-      uri.resize(at);
-    }
-    out["repo"] = uri;
-    const Json& sha1 = At(At(d, "digest"), "sha1");
-    out["commit"] = sha1.is_string() ? sha1.get<std::string>() : "";
-    return out;
+  size_t at = uri.rfind('@');
+  size_t scheme = uri.find("://");
+  // "…/repo.git@refs/heads/main": a ref after the path (not a user@host).
+  if (at != std::string::npos && at > uri.find('/', scheme == std::string::npos ? 0 : scheme + 3)) {
+    out["ref"] = uri.substr(at + 1);
+    uri.resize(at);
   }
+  out["repo"] = uri;
+  const Json& sha1 = At(At(d, "digest"), "sha1");
+  out["commit"] = sha1.is_string() ? sha1.get<std::string>() : "";
   return out;
+}
+
+// The source the builder itself knows (annotated kSourceAnnotation) and
+// the git sources the build only claimed (Chains' CHAINS-GIT_* params and
+// results): definitions (pipeline, task) are neither.
+std::pair<Json, Json> SourcesOf(const Json& deps) {
+  Json source = {{"repo", ""}, {"commit", ""}, {"ref", ""}};
+  Json claimed = Json::array();
+  if (!deps.is_array()) return {source, claimed};
+  for (const auto& d : deps) {
+    const std::string name = Text(d, "name");
+    if (!StartsWith(Text(d, "uri"), "git+") || name == "pipeline" || name == "pipelineTask" ||
+        name == "task")
+      continue;
+    if (Text(At(d, "annotations"), kSourceAnnotation) == "push") {
+      source = GitSource(d);
+    } else {
+      claimed.push_back(GitSource(d));
+    }
+  }
+  return {source, claimed};
 }
 
 }  // namespace
@@ -145,6 +157,7 @@ Json ProvenanceFacts(const Json& statement) {
   const Json& build = At(predicate, "buildDefinition");
   const Json& run = At(predicate, "runDetails");
   const Json& meta = At(run, "metadata");
+  auto sources = SourcesOf(At(build, "resolvedDependencies"));
   Json subjects = Json::array();
   const Json& list = At(statement, "subject");
   if (list.is_array()) {
@@ -158,7 +171,8 @@ Json ProvenanceFacts(const Json& statement) {
                                                               : Text(meta, "invocationId")},
           {"startedOn", Text(meta, "startedOn")},
           {"finishedOn", Text(meta, "finishedOn")},
-          {"source", SourceOf(At(build, "resolvedDependencies"))},
+          {"source", sources.first},
+          {"claimedSources", sources.second},
           {"subjects", std::move(subjects)}};
 }
 

@@ -27,6 +27,11 @@ inline constexpr const char* kInTotoPayloadType = "application/vnd.in-toto+json"
 inline constexpr const char* kInTotoStatementV1 = "https://in-toto.io/Statement/v1";
 inline constexpr const char* kInTotoStatementV01 = "https://in-toto.io/Statement/v0.1";
 inline constexpr const char* kSlsaProvenanceV1 = "https://slsa.dev/provenance/v1";
+// On the resolvedDependency that is the source the builder itself saw (for
+// strake, the push that started the run), "push"; every other git input is
+// only what the build claimed (Chains' CHAINS-GIT_URL/CHAINS-GIT_COMMIT
+// params and results, which whoever writes the run chooses).
+inline constexpr const char* kSourceAnnotation = "strake.dev/source";
 
 struct DsseSignature {
   std::string keyid;
@@ -58,8 +63,9 @@ bool HasSubjectDigest(const Json& statement, const std::string& digest);
 
 // What a gate and `strake verify provenance` read of a SLSA v1 Statement:
 // {predicateType, buildType, builder: {id}, invocationId, startedOn,
-// finishedOn, source: {repo, commit, ref} (the git dependency the build
-// read: its uri without "git+" and "@ref", its sha1 digest), subjects:
+// finishedOn, source: {repo, commit, ref} (the git dependency annotated
+// kSourceAnnotation: its uri without "git+" and "@ref", its sha1 digest),
+// claimedSources: [{repo, commit, ref}] (the other git inputs), subjects:
 // [{name, digest}] (digests as "algorithm:hex")}. Missing parts are "".
 Json ProvenanceFacts(const Json& statement);
 

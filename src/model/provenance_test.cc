@@ -18,7 +18,9 @@ Json Statement() {
         "externalParameters": {"runSpec": {}},
         "resolvedDependencies": [
           {"uri": "git+http://127.0.0.1:1/pipelines.git", "digest": {"sha1": "ff"}, "name": "pipeline"},
-          {"uri": "git+http://127.0.0.1:1/app.git@refs/heads/main", "digest": {"sha1": "c0ffee"}, "name": "inputs/result"},
+          {"uri": "git+http://127.0.0.1:1/app.git@refs/heads/main", "digest": {"sha1": "c0ffee"}, "name": "inputs/result",
+           "annotations": {"strake.dev/source": "push"}},
+          {"uri": "git+http://127.0.0.1:1/claimed.git", "digest": {"sha1": "bad"}, "name": "inputs/result"},
           {"uri": "oci://127.0.0.1:5000/go", "digest": {"sha256": "77"}}
         ]
       },
@@ -53,6 +55,9 @@ TEST(Provenance, ASignedStatementVerifiesAndSaysItsFacts) {
   EXPECT_EQ(facts["source"]["repo"], "http://127.0.0.1:1/app.git");
   EXPECT_EQ(facts["source"]["ref"], "refs/heads/main");
   EXPECT_EQ(facts["source"]["commit"], "c0ffee");
+  // What the run only claimed is apart: a gate on source.repo never sees it.
+  ASSERT_EQ(facts["claimedSources"].size(), 1U);
+  EXPECT_EQ(facts["claimedSources"][0]["repo"], "http://127.0.0.1:1/claimed.git");
   EXPECT_EQ(facts["subjects"][0]["digest"], "sha256:ab12");
 }
 
@@ -103,7 +108,9 @@ TEST(Provenance, AnEnvelopeThatIsNotOneSaysWhichField) {
 TEST(Provenance, ASourceWithoutARefOrWithAUserKeepsItsRepo) {
   Json st = Statement();
   st["predicate"]["buildDefinition"]["resolvedDependencies"] = {
-      {{"uri", "git+ssh://git@example.com/app.git"}, {"digest", {{"sha1", "aa"}}}}};
+      {{"uri", "git+ssh://git@example.com/app.git"},
+       {"digest", {{"sha1", "aa"}}},
+       {"annotations", {{"strake.dev/source", "push"}}}}};
   Json facts = ProvenanceFacts(st);
   EXPECT_EQ(facts["source"]["repo"], "ssh://git@example.com/app.git");
   EXPECT_EQ(facts["source"]["ref"], "");

@@ -1581,7 +1581,13 @@ Result<std::vector<std::string>> TaskExecutor::Attempt::SandboxArgv(
   auto caps = SandboxCapabilityArgs();
   argv.insert(argv.end(), caps.begin(), caps.end());
   argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
-                           "--tmpfs", ex_.options_.data_dir, "--dir", "/workspace"});
+                           "--tmpfs", ex_.options_.data_dir});
+  // The data directory (its keys, every run's logs) hidden under the name it
+  // was given and where it really is, when a symbolic link leads there.
+  const std::string real_data = RealPath(ex_.options_.data_dir);
+  if (!real_data.empty() && real_data != ex_.options_.data_dir)
+    argv.insert(argv.end(), {"--tmpfs", real_data});
+  argv.insert(argv.end(), {"--dir", "/workspace"});
   for (const auto& w : job_.workspaces) {
     auto fd = workspace_fds_.find(w.name);
     if (fd == workspace_fds_.end() || isolated_.count(w.name)) continue;
