@@ -60,7 +60,7 @@ Result<Json> FindArtifact(Client& c, const std::string& collection, const std::s
 
 Result<EcKey> VerifyingKey(Client& c, const Context& ctx, const std::string& file) {
   if (!file.empty()) {
-    STRAKE_TRY_ASSIGN(pem, ReadFile(file, 64 * 1024));
+    STRAKE_TRY_ASSIGN(pem, ReadFile(file, size_t{64} * 1024));
     return EcKey::FromPem(pem, file);
   }
   STRAKE_TRY_ASSIGN(

@@ -213,7 +213,7 @@ Json TaskSpecOf(const store::Resource& tr, const std::optional<store::Resource>&
 
 Result<std::optional<EcKey>> ReadKey(const std::string& path) {
   if (!PathExists(path)) return std::optional<EcKey>();
-  STRAKE_TRY_ASSIGN(pem, ReadFile(path, 64 * 1024));
+  STRAKE_TRY_ASSIGN(pem, ReadFile(path, size_t{64} * 1024));
   STRAKE_TRY_ASSIGN(key, EcKey::FromPem(pem, path));
   if (!key.has_private()) return Failf(ErrorCode::kInvalid, "{}: not a private key", path);
   return std::optional<EcKey>(std::move(key));
