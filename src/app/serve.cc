@@ -436,9 +436,10 @@ struct DeliveryWork {
 // with the keys under <data-dir>/keys, which the API, the Stages and the
 // Promotions verify with.
 struct InsightWork {
-  // The API answers DORA's questions from this ledger.
+  // The API answers DORA's questions from this ledger; the API, the
+  // Stages and the Promotions check provenance with these keys.
   InsightWork(store::Store& st, gitops::Sources& sources, server::Api& api,
-              const std::string& data_dir)
+              DeliveryWork& delivery, const std::string& data_dir)
       : ledger(st),
         history(sources),
         recorder(st, ledger, history),
@@ -451,6 +452,8 @@ struct InsightWork {
     api.SetDora(&ledger);
     api.SetKeyring(&keys);
     api.SetProvenance(Provenance(st));
+    delivery.stages.SetProvenance(Provenance(st));
+    delivery.promotions.SetProvenance(Provenance(st));
   }
 
   // An Artifact's provenance for promotion criteria, verified with `keys`.
@@ -961,9 +964,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   DeliveryWork delivery(st, sources, clock, api, apps, options);
   delivery.stages.SetGateRecord(GateRecordOf(*audit));
   delivery.promotions.SetGateRecord(GateRecordOf(*audit));
-  InsightWork dora(st, sources, api, options.data_dir);
-  delivery.stages.SetProvenance(dora.Provenance(st));
-  delivery.promotions.SetProvenance(dora.Provenance(st));
+  InsightWork dora(st, sources, api, delivery, options.data_dir);
   Controllers ctls{
       rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
       service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, delivery, apps,
