@@ -12,23 +12,15 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "model/json_fields.h"
 #include "model/type_hints.h"
 
 namespace strake::insight {
 
 namespace {
 
-const Json& At(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Text(const Json& j, const char* key) {
-  const Json& v = At(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+const Json& At(const Json& j, const char* key) { return model::FieldOf(j, key); }
+std::string Text(const Json& j, const char* key) { return model::TextOf(j, key); }
 
 std::string Label(const store::Resource& r, const std::string& key) {
   auto it = r.labels.find(key);

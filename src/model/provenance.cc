@@ -6,22 +6,14 @@
 
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "model/json_fields.h"
 
 namespace strake::model {
 
 namespace {
 
-const Json& At(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Text(const Json& j, const char* key) {
-  const Json& v = At(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+const Json& At(const Json& j, const char* key) { return model::FieldOf(j, key); }
+std::string Text(const Json& j, const char* key) { return model::TextOf(j, key); }
 
 // "algorithm:hex" of a DigestSet, sha256 first.
 std::string DigestText(const Json& set) {
