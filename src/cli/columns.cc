@@ -182,6 +182,7 @@ std::vector<std::string> Header(const model::KindInfo& k) {
   if (k.kind == "Promotion") return {"NAME", "STAGE", "FREIGHT", "PHASE", "CREATED"};
   if (k.kind == "Incident") return {"NAME", "PHASE", "OPENED", "CLOSED", "DEPLOYMENT", "TITLE"};
   if (k.kind == "PullRequest") return {"NAME", "STATE", "FROM", "INTO", "TITLE", "REPO"};
+  if (k.kind == "Attestation") return {"NAME", "RUN", "SUBJECTS", "KEY", "CREATED"};
   if (k.kind == "PipelineRun" || k.kind == "TaskRun")
     return {"NAME", "STARTED", "DURATION", "STATUS"};
   return {"NAME", "CREATED"};
@@ -227,6 +228,19 @@ std::vector<std::string> Row(const model::KindInfo& k, const Json& obj, TimePoin
             st.value("closedAt", "-"),
             st.value("deployment", "-"),
             spec.value("title", "")};
+  }
+  if (k.kind == "Attestation") {
+    // Which run it signs, what it built (the first subject, and how many
+    // more), and which key signed it.
+    const Json run = Part(spec, "run");
+    const Json subjects = spec.value("subjects", Json::array());
+    std::string built = "-";
+    if (subjects.is_array() && !subjects.empty() && subjects[0].is_object()) {
+      built = subjects[0].value("name", "");
+      if (subjects.size() > 1) built += fmt::format(" (+{})", subjects.size() - 1);
+    }
+    return {name, run.value("kind", "") + "/" + run.value("name", ""), built,
+            spec.value("keyID", "").substr(0, 16), created};
   }
   if (k.kind == "PullRequest") {
     return {name,

@@ -83,6 +83,21 @@ TEST(Columns, AnIncidentShowsWhatItFailed) {
             (std::vector<std::string>{"new", "Open", "2026-12-07T06:00:00Z", "-", "-", "t"}));
 }
 
+// An Attestation: the run it signs, what it built, the key.
+TEST(Columns, AnAttestationShowsItsRunSubjectsAndKey) {
+  const model::KindInfo& k = *model::KindByName("att");
+  EXPECT_EQ(Header(k), (std::vector<std::string>{"NAME", "RUN", "SUBJECTS", "KEY", "CREATED"}));
+  Json att = Json::parse(R"({"metadata":{"name":"pipelinerun-u1","creationTimestamp":"T"},
+    "spec":{"run":{"kind":"PipelineRun","name":"build-7"},"keyID":"ea6e392b40d8f211f776",
+            "subjects":[{"name":"reg/web","digest":"sha256:a"},{"name":"x","digest":"sha256:b"}]}})");
+  EXPECT_EQ(Row(k, att, At("2026-12-07T08:00:00Z")),
+            (std::vector<std::string>{"pipelinerun-u1", "PipelineRun/build-7", "reg/web (+1)",
+                                      "ea6e392b40d8f211", "T"}));
+  Json none = Json::parse(R"({"metadata":{"name":"taskrun-u2"},
+    "spec":{"run":{"kind":"TaskRun","name":"t"},"subjects":[]}})");
+  EXPECT_EQ(Row(k, none, At("2026-12-07T08:00:00Z"))[2], "-");
+}
+
 // A Stage: its Freight, its last Promotion, and its promotion windows.
 TEST(Columns, AStageShowsItsFreightPromotionAndWindow) {
   const model::KindInfo& k = *model::KindByName("stage");
