@@ -438,8 +438,8 @@ struct DeliveryWork {
 struct InsightWork {
   // The API answers DORA's questions from this ledger; the API, the
   // Stages and the Promotions check provenance with these keys.
-  InsightWork(store::Store& st, gitops::Sources& sources, server::Api& api,
-              DeliveryWork& delivery, const std::string& data_dir)
+  InsightWork(store::Store& st, gitops::Sources& sources, server::Api& api, DeliveryWork& delivery,
+              const std::string& data_dir)
       : ledger(st),
         history(sources),
         recorder(st, ledger, history),
