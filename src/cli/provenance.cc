@@ -99,7 +99,7 @@ Result<Json> VerifiedFacts(const Json& envelope_json, const EcKey& key, const st
 
 void PrintFacts(const Json& facts, const std::string& what, const std::string& run,
                 const std::string& key_note) {
-  const Json source = facts["source"];
+  const Json& source = facts["source"];
   fmt::print("Verified: {}\n", what);
   fmt::print("  key        {}{}\n", facts.value("keyID", "").substr(0, 16), key_note);
   fmt::print("  run        PipelineRun {} ({})\n", run, facts.value("invocationId", ""));
