@@ -30,7 +30,7 @@ class Problems {
     std::string more =
         count_ > list_.size() ? fmt::format("\n{}: and {} more", name, count_ - list_.size()) : "";
     std::vector<std::string> lines;
-    for (const auto& p : list_) lines.push_back(name + ": " + p);
+    for (const auto& p : list_) lines.push_back(fmt::format("{}: {}", name, p));
     return Error{Join(lines, "\n") + more, ErrorCode::kInvalid};
   }
 
