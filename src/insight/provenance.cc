@@ -6,12 +6,12 @@
 #include <map>
 #include <set>
 #include <utility>
-#include <variant>
 
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/strings.h"
+#include "insight/kind_key.h"
 #include "model/json_fields.h"
 #include "model/type_hints.h"
 
@@ -57,7 +57,9 @@ class Collector {
 
   // A run's step images ("name@sha256:…" in status.steps[].imageID).
   void Images(const Json& status) {
-    for (const auto& s : At(status, "steps").is_array() ? At(status, "steps") : Json::array()) {
+    const Json& steps = At(status, "steps");
+    if (!steps.is_array()) return;
+    for (const auto& s : steps) {
       std::string id = Text(s, "imageID");
       size_t at = id.rfind('@');
       if (id.empty() || at == std::string::npos || at == 0) continue;
@@ -319,18 +321,12 @@ namespace {
 // The uid of the PipelineRun that built an Artifact (its spec's builtBy):
 // recorded with it, or, for an Artifact recorded before uids were kept,
 // the run of that name if it is the same run (it finished when the
-// Artifact says); else why not.
-Result<std::variant<std::string, std::string>> BuilderUid(store::Store& store,
-                                                          const std::string& ns, const Json& by) {
-  using Out = std::variant<std::string, std::string>;
-  const std::string run = Text(by, "pipelineRun");
-  if (!Text(by, "uid").empty()) return Out(std::in_place_index<0>, Text(by, "uid"));
-  STRAKE_TRY_ASSIGN(r, store.Get({"PipelineRun", ns, run}));
-  if (!r || Text(r->status, "completionTime") != Text(by, "finishedAt"))
-    return Out(
-        std::in_place_index<1>,
-        fmt::format("PipelineRun {} that built it is gone (the Artifact names no uid)", run));
-  return Out(std::in_place_index<0>, r->uid);
+// Artifact says); "" when that run is gone.
+Result<std::string> BuilderUid(store::Store& store, const std::string& ns, const Json& by) {
+  if (!Text(by, "uid").empty()) return Text(by, "uid");
+  STRAKE_TRY_ASSIGN(r, store.Get({"PipelineRun", ns, Text(by, "pipelineRun")}));
+  if (!r || Text(r->status, "completionTime") != Text(by, "finishedAt")) return std::string();
+  return r->uid;
 }
 
 }  // namespace
@@ -344,8 +340,10 @@ Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const 
     return out;
   };
   STRAKE_TRY_ASSIGN(uid, BuilderUid(store, ns, by));
-  if (uid.index() == 1) return no(std::get<1>(uid));
-  const std::string name = AttestationName("PipelineRun", std::get<0>(uid));
+  if (uid.empty())
+    return no(fmt::format("PipelineRun {} that built it is gone (the Artifact names no uid)",
+                          Text(by, "pipelineRun")));
+  const std::string name = AttestationName("PipelineRun", uid);
   out["attestation"] = name;
   STRAKE_TRY_ASSIGN(att, store.Get({"Attestation", ns, name}));
   if (!att)
@@ -362,7 +360,7 @@ Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const 
   for (const auto& [k, v] : facts.items()) out[k] = v;
   // Signed for this run (an envelope copied from another run's Attestation
   // verifies too: it must also be about this one).
-  if (facts["invocationId"] != std::get<0>(uid))
+  if (facts["invocationId"] != uid)
     return no(fmt::format("attestation {}: its statement is about run {}", name,
                           facts["invocationId"].get<std::string>()));
   const std::string digest = Text(artifact_spec, "digest");
@@ -372,9 +370,7 @@ Result<Json> ArtifactProvenance(store::Store& store, const Keyring& keys, const 
   return out;
 }
 
-std::string ProvenanceRecorder::KeyOf(const store::Key& key) {
-  return key.kind + "/" + key.ns + "/" + key.name;
-}
+std::string ProvenanceRecorder::KeyOf(const store::Key& key) { return KindKey(key); }
 
 namespace {
 
@@ -425,12 +421,7 @@ Result<Json> ProvenanceRecorder::StatementOf(const store::Resource& run) {
 }
 
 Result<controller::ReconcileResult> ProvenanceRecorder::Reconcile(const std::string& key) {
-  const auto first = key.find('/');
-  const auto second = key.find('/', first + 1);
-  if (first == std::string::npos || second == std::string::npos)
-    return Failf(ErrorCode::kInvalid, "provenance: bad key {}", key);
-  const store::Key k{key.substr(0, first), key.substr(first + 1, second - first - 1),
-                     key.substr(second + 1)};
+  STRAKE_TRY_ASSIGN(k, ParseKindKey(key, "provenance"));
   STRAKE_TRY_ASSIGN(run, store_.Get(k));
   if (!run || !Finished(*run)) return controller::ReconcileResult{};
   const store::Key att{"Attestation", k.ns, AttestationName(k.kind, run->uid)};

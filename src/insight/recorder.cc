@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "insight/kind_key.h"
 #include "model/incidents.h"
 
 namespace strake::insight {
@@ -26,17 +27,10 @@ bool Recorder::Watches(const std::string& kind) {
          kind == "Rollout";
 }
 
-std::string Recorder::KeyOf(const store::Key& key) {
-  return key.kind + "/" + key.ns + "/" + key.name;
-}
+std::string Recorder::KeyOf(const store::Key& key) { return KindKey(key); }
 
 Result<controller::ReconcileResult> Recorder::Reconcile(const std::string& key) {
-  const auto first = key.find('/');
-  const auto second = key.find('/', first + 1);
-  if (first == std::string::npos || second == std::string::npos)
-    return Failf(ErrorCode::kInvalid, "dora: bad key {}", key);
-  store::Key k{key.substr(0, first), key.substr(first + 1, second - first - 1),
-               key.substr(second + 1)};
+  STRAKE_TRY_ASSIGN(k, ParseKindKey(key, "dora"));
   STRAKE_TRY_ASSIGN(got, store_.Get(k));
   if (!got) {
     if (k.kind == "Incident") {

@@ -41,16 +41,25 @@ class Problems {
 
 // purl-spec: "pkg:" type "/" [namespace "/"] name ["@" version] …; the
 // type is letters, digits, '.', '+', '-', not starting with a digit.
-// Matched by RE2 (base/regex.h): linear in the subject, however long.
-bool FullMatch(const char* pattern, const std::string& s) {
-  auto re = Regex::Compile(pattern);
-  return re && re->FullMatch(s);
+// Matched by RE2 (base/regex.h): linear in the subject, however long;
+// each pattern compiled once.
+bool FullMatch(const Result<Regex>& re, const std::string& s) { return re && re->FullMatch(s); }
+
+const Result<Regex>& SerialNumber() {
+  static const Result<Regex> kSerial =
+      Regex::Compile("urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+  return kSerial;
+}
+
+const Result<Regex>& SpdxCreated() {
+  static const Result<Regex> kCreated = Regex::Compile(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)");
+  return kCreated;
 }
 
 bool IsPurl(const std::string& p) {
   static const Result<Regex> kPurl =
       Regex::Compile(R"(pkg:[A-Za-z.+\-][A-Za-z0-9.+\-]*/[^/?#@][^?#]*(\?[^#]*)?(#.*)?)");
-  return kPurl && kPurl->FullMatch(p);
+  return FullMatch(kPurl, p);
 }
 
 // The component types of each CycloneDX version (bom-1.x.schema.json).
@@ -164,8 +173,7 @@ Result<Sbom> CycloneDx(const Json& doc, const std::string& name) {
   if (!version.is_null() && (!version.is_number_integer() || version.get<int64_t>() < 1))
     problems.Add("version", "not a whole number of at least 1");
   const std::string serial = TextOf(doc, "serialNumber");
-  if (!FieldOf(doc, "serialNumber").is_null() &&
-      !FullMatch("urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", serial))
+  if (!FieldOf(doc, "serialNumber").is_null() && !FullMatch(SerialNumber(), serial))
     problems.Add("serialNumber", "not a urn:uuid (lower-case hex)");
   CycloneDxReader reader(out.spec_version, problems);
   const Json& described = FieldOf(FieldOf(doc, "metadata"), "component");
@@ -225,7 +233,7 @@ Result<Sbom> Spdx(const Json& doc, const std::string& name) {
   if (ns.find("://") == std::string::npos || ns.find('#') != std::string::npos)
     problems.Add("documentNamespace", "not an absolute URI without '#'");
   const Json& info = FieldOf(doc, "creationInfo");
-  if (!FullMatch(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)", TextOf(info, "created")))
+  if (!FullMatch(SpdxCreated(), TextOf(info, "created")))
     problems.Add("creationInfo.created", "not YYYY-MM-DDThh:mm:ssZ");
   const Json& creators = FieldOf(info, "creators");
   if (!creators.is_array() || creators.empty()) problems.Add("creationInfo.creators", "none");
