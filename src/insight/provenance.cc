@@ -22,11 +22,6 @@ namespace {
 const Json& At(const Json& j, const char* key) { return model::FieldOf(j, key); }
 std::string Text(const Json& j, const char* key) { return model::TextOf(j, key); }
 
-std::string Label(const store::Resource& r, const std::string& key) {
-  auto it = r.labels.find(key);
-  return it == r.labels.end() ? "" : it->second;
-}
-
 // {"<alg>": "<hex>"} of "<alg>:<hex>".
 Json DigestSet(const std::string& digest) {
   size_t colon = digest.find(':');
@@ -193,7 +188,7 @@ bool Finished(const store::Resource& r) { return !Text(r.status, "completionTime
 // resolved pipelineSpec, else its own spec.taskSpec.
 Json TaskSpecOf(const store::Resource& tr, const std::optional<store::Resource>& parent) {
   if (parent) {
-    const std::string task = Label(tr, "tekton.dev/pipelineTask");
+    const std::string task = tr.Label("tekton.dev/pipelineTask");
     for (const char* list : {"tasks", "finally"}) {
       const Json& tasks = At(At(parent->status, "pipelineSpec"), list);
       if (!tasks.is_array()) continue;
@@ -398,7 +393,7 @@ Status Descendants(store::Store& store, const std::string& ns, const std::string
 
 // The PipelineRun that owns a TaskRun (by its label and uid), if any.
 Result<std::optional<store::Resource>> ParentOf(store::Store& store, const store::Resource& tr) {
-  const std::string name = Label(tr, "tekton.dev/pipelineRun");
+  const std::string name = tr.Label("tekton.dev/pipelineRun");
   if (tr.owner.empty() || name.empty()) return std::optional<store::Resource>();
   STRAKE_TRY_ASSIGN(p, store.Get({"PipelineRun", tr.key.ns, name}));
   if (p && p->uid == tr.owner) return p;

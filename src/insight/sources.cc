@@ -31,11 +31,6 @@ const Json& Field(const Json& j, const char* key) {
   return j.is_object() && j.contains(key) ? j[key] : kNull;
 }
 
-std::string Label(const store::Resource& r, const char* key) {
-  auto it = r.labels.find(key);
-  return it == r.labels.end() ? "" : it->second;
-}
-
 // The Application that applied `r` (its tracking annotation), as
 // {namespace, name}; empty when none did.
 std::pair<std::string, std::string> TrackedBy(const store::Resource& r) {
@@ -55,9 +50,9 @@ int64_t MillisOf(const Json& j, const char* key) {
 
 Result<Placement> PlacementOf(const store::Resource& r) {
   Placement p;
-  p.environment = Label(r, kEnvironmentLabel);
+  p.environment = r.Label(kEnvironmentLabel);
   if (p.environment.empty()) p.environment = r.key.name;
-  const std::string tier = Label(r, kTierLabel);
+  const std::string tier = r.Label(kTierLabel);
   if (tier.empty()) {
     p.tier = TierName(GuessTier(p.environment));
   } else if (TierFromName(tier)) {

@@ -11,11 +11,6 @@ namespace strake::server {
 
 namespace {
 
-std::string Label(const store::Resource& r, const std::string& key, const std::string& otherwise) {
-  auto it = r.labels.find(key);
-  return it == r.labels.end() ? otherwise : it->second;
-}
-
 bool ParseNumber(std::string_view text, uint64_t& out) {
   if (text.empty() || text.size() > 19) return false;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -34,7 +29,7 @@ std::vector<StepLog> StepLogsOf(const std::vector<store::Resource>& task_runs,
   });
   std::vector<StepLog> out;
   for (const auto* tr : ordered) {
-    std::string ptask = Label(*tr, "tekton.dev/pipelineTask", tr->key.name);
+    std::string ptask = tr->Label("tekton.dev/pipelineTask", tr->key.name);
     if (!task.empty() && ptask != task) continue;
     if (!tr->status.is_object() || !tr->status.contains("steps")) continue;
     const auto& steps = tr->status["steps"];

@@ -48,6 +48,12 @@ struct Resource {
   std::map<std::string, std::string> labels;
   Json object;  // apiVersion, kind, metadata, spec as given
   Json status;  // written by controllers
+
+  // The label's value, `otherwise` when it has none.
+  std::string Label(const std::string& name, const std::string& otherwise = "") const {
+    auto it = labels.find(name);
+    return it == labels.end() ? otherwise : it->second;
+  }
 };
 
 // One deployment as DORA counts it (insight/ gives the fields their
