@@ -2511,6 +2511,172 @@ spec:
   EXPECT_NE(att_written.exit_code, 0) << att_written.out;
 }
 
+// A build that pushes its SBOM as a blob (as `cosign attach sbom` does) and
+// names it in a task's SBOM_BLOB_URL, as Konflux's build task does: the
+// server fetches it into the Artifact, and a criterion over its
+// components holds a vulnerable library out of a Stage, naming it.
+TEST_F(GitopsE2E, AnSbomTheBuildPushedGatesAStageByItsComponents) {
+  images::TestRegistry registry;
+  if (!registry.Start()) GTEST_SKIP() << "docker-registry is not installed (scripts/setup.sh)";
+  // The SBOM of each version, pushed to the registry by "the build".
+  auto push_sbom = [&](const std::string& log4j) {
+    const Json doc = {
+        {"bomFormat", "CycloneDX"},
+        {"specVersion", "1.6"},
+        {"version", 1},
+        {"components",
+         Json::array({{{"type", "library"},
+                       {"group", "org.apache.logging.log4j"},
+                       {"name", "log4j-core"},
+                       {"version", log4j},
+                       {"purl", "pkg:maven/org.apache.logging.log4j/log4j-core@" + log4j}},
+                      {{"type", "library"}, {"name", "zlib"}, {"version", "1.2.13"}}})}};
+    const std::string text = log4j.empty() ? R"({"bomFormat": "CycloneDX", "specVersion": "1.6",
+        "components": [{"type": "library"}]})"
+                                           : doc.dump();
+    const std::string file = File("sbom-" + log4j + ".json", text);
+    registry.Push("team/web", "sbom-" + (log4j.empty() ? std::string("bad") : log4j),
+                  "--layer " + file);
+    return registry.host() + "/team/web@sha256:" + Sha256Hex(text);
+  };
+  Write(".tekton/build.yaml", R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+spec:
+  workspaces:
+  - name: source
+    emptyDir: {}
+  pipelineSpec:
+    workspaces: [{name: source}]
+    results:
+    - {name: IMAGE_URL, value: $(tasks.build.results.IMAGE_URL)}
+    - {name: IMAGE_DIGEST, value: $(tasks.build.results.IMAGE_DIGEST)}
+    tasks:
+    - name: build
+      workspaces: [{name: src, workspace: source}]
+      taskSpec:
+        workspaces: [{name: src}]
+        results: [{name: IMAGE_URL}, {name: IMAGE_DIGEST}, {name: SBOM_BLOB_URL}]
+        steps:
+        - script: |
+            read -r v < $(workspaces.src.path)/VERSION
+            printf 'reg.example/team/web:%s' "$v" > $(results.IMAGE_URL.path)
+            d=`sha256sum < $(workspaces.src.path)/VERSION | cut -c1-64`
+            printf 'sha256:%s' "$d" > $(results.IMAGE_DIGEST.path)
+            cat $(workspaces.src.path)/SBOM > $(results.SBOM_BLOB_URL.path)
+)yaml");
+  Write("VERSION", "1.0\n");
+  Write("SBOM", push_sbom("2.14.1"));
+  std::string first = Push("first");
+  StartServer();
+  Ran applied = Cli({"apply", "-f", File("kargo.yaml", R"(apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: web, namespace: default}
+spec:
+  interval: 1h
+  subscriptions:
+  - name: web
+    artifact:
+      config: {pipeline: build, branch: main, type: image}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Stage
+metadata: {name: prod, namespace: default}
+spec:
+  requestedFreight:
+  - origin: {kind: Warehouse, name: web}
+    sources: {direct: true}
+  promotionTemplate:
+    spec:
+      steps:
+      - uses: compose-output
+        config: {image: "${{ imageFrom('reg.example/team/web').Tag }}"}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: default, namespace: default}
+spec:
+  promotionCriteria:
+  - name: no-vulnerable-log4j
+    stageSelector: {name: prod}
+    expression: >-
+      none(sbom.components, {.name == 'log4j-core' && semverMatches(.version, '<2.17.1')})
+)")});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  auto freight_of = [&](const std::string& tag) {
+    Json found;
+    WaitFor(
+        [&] {
+          for (const auto& f : FreightIn("default")) {
+            const Json m = f.value("artifacts", Json::array()).empty()
+                               ? Json::object()
+                               : f["artifacts"][0].value("metadata", Json::object());
+            if (m.value("uri", "") == "reg.example/team/web:" + tag) found = f;
+          }
+          return found.is_object();
+        },
+        60s);
+    return found;
+  };
+  auto artifact_of = [&](const Json& freight) {
+    const std::string name =
+        Sha256Hex(freight["artifacts"][0]["metadata"]["uri"].get<std::string>() + "@" +
+                  freight["artifacts"][0]["version"].get<std::string>())
+            .substr(0, 40);
+    return Get("artifact", name, "default");
+  };
+  auto promote = [&](const Json& freight) {
+    return Cli(
+        {"promote", "--stage", "prod", "--freight", freight["metadata"]["name"], "-n", "default"});
+  };
+  // 1.0 carries log4j-core 2.14.1: recorded from the registry, and held out.
+  Write("x", "1");
+  Push("1.0");
+  Json f1 = freight_of("1.0");
+  ASSERT_TRUE(f1.is_object()) << Get("warehouse", "web", "default").dump(2);
+  Json a1 = artifact_of(f1);
+  ASSERT_TRUE(a1["spec"].contains("sbom")) << a1.dump(2);
+  EXPECT_EQ(a1["spec"]["sbom"]["format"], "CycloneDX");
+  EXPECT_EQ(a1["spec"]["sbom"]["components"].size(), 2u);
+  EXPECT_EQ(a1["spec"]["sbom"]["taskRun"].get<std::string>().find(
+                f1["artifacts"][0]["metadata"]["pipelineRun"].get<std::string>()),
+            0u);
+  Ran refused = promote(f1);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("criteria no-vulnerable-log4j: none(sbom.components"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find(R"("version":"2.14.1"} matches)"), std::string::npos) << refused.err;
+  // A document that is not an SBOM: recorded as a problem, and held out.
+  Write("VERSION", "1.1\n");
+  Write("SBOM", push_sbom(""));
+  Push("1.1");
+  Json f2 = freight_of("1.1");
+  ASSERT_TRUE(f2.is_object());
+  Json a2 = artifact_of(f2);
+  EXPECT_FALSE(a2["spec"].contains("sbom"));
+  EXPECT_NE(a2["spec"]["sbomProblems"].dump().find("components[0].name: missing"),
+            std::string::npos)
+      << a2.dump(2);
+  Ran problem = promote(f2);
+  EXPECT_NE(problem.exit_code, 0);
+  EXPECT_NE(problem.err.find("was not recorded"), std::string::npos) << problem.err;
+  // The fixed version: admitted.
+  Write("VERSION", "1.2\n");
+  Write("SBOM", push_sbom("2.17.1"));
+  Push("1.2");
+  Json f3 = freight_of("1.2");
+  ASSERT_TRUE(f3.is_object());
+  Ran promoted = promote(f3);
+  EXPECT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+}
+
 // Kargo's quickstart, applied as its guide applies it (tests/kargo/
 // docs_quickstart.yaml): a Warehouse subscribed to an image repository (a
 // real OCI registry on loopback, images pushed by the test), a

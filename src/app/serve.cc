@@ -306,6 +306,10 @@ struct DeliveryWork {
       return action == "merge" ? delivery::MergePullRequest(st, prs, ns, name, method, actor)
                                : delivery::ClosePullRequest(st, ns, name, actor);
     });
+    // The SBOMs runs name, fetched from their registries as Warehouses
+    // read images.
+    artifacts.SetSbomFetcher(
+        delivery::RegistrySbomFetcher(st, options.egress, options.insecure_registries), clock);
     promotions.SetWake([this](const std::string& kind, const std::string& key) {
       (kind == "Stage" ? stage_ctl : promotion_ctl).Enqueue(key);
     });

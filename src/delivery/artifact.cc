@@ -9,15 +9,11 @@
 
 #include "base/log.h"
 #include "base/strings.h"
+#include "model/merge.h"
 
 namespace strake::delivery {
 
 namespace {
-
-std::string Label(const store::Resource& r, const std::string& key) {
-  auto it = r.labels.find(key);
-  return it == r.labels.end() ? "" : it->second;
-}
 
 // A TaskRun's outcome: "Succeeded", else the reason its Succeeded
 // condition gives ("Failed", "TaskRunCancelled"…), "Unknown" while it runs.
@@ -37,7 +33,7 @@ std::string Outcome(const Json& status) {
 Json EvidenceOf(const std::vector<store::Resource>& task_runs) {
   Json out = Json::object();
   for (const auto& tr : task_runs) {
-    std::string task = Label(tr, "tekton.dev/pipelineTask");
+    std::string task = tr.Label("tekton.dev/pipelineTask");
     if (task.empty()) continue;
     Json results = Json::object();
     for (auto& [name, value] : ResultsByName(tr.status.value("results", Json::array())))
@@ -74,23 +70,26 @@ Json BuiltBy(const store::Resource& run) {
   return out;
 }
 
-Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence) {
+Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence,
+                    const Json& sbom) {
   Json built_by = BuiltBy(run);
   Json labels = {{"tekton.dev/pipelineRun", run.key.name}};
   if (built_by.contains("pipeline")) labels["tekton.dev/pipeline"] = built_by["pipeline"];
-  return {{"apiVersion", kArtifactApiVersion},
-          {"kind", "Artifact"},
-          {"metadata",
-           {{"name", ArtifactName(a.uri, a.digest)},
-            {"namespace", run.key.ns},
-            {"labels", std::move(labels)}}},
-          {"spec",
-           {{"type", a.type},
-            {"result", a.result},
-            {"uri", a.uri},
-            {"digest", a.digest},
-            {"builtBy", std::move(built_by)},
-            {"evidence", evidence}}}};
+  Json out = {{"apiVersion", kArtifactApiVersion},
+              {"kind", "Artifact"},
+              {"metadata",
+               {{"name", ArtifactName(a.uri, a.digest)},
+                {"namespace", run.key.ns},
+                {"labels", std::move(labels)}}},
+              {"spec",
+               {{"type", a.type},
+                {"result", a.result},
+                {"uri", a.uri},
+                {"digest", a.digest},
+                {"builtBy", std::move(built_by)},
+                {"evidence", evidence}}}};
+  for (const auto& [k, v] : sbom.items()) out["spec"][k] = v;
+  return out;
 }
 
 Json FreightArtifactMetadata(const std::string& name, const Json& spec) {
@@ -215,6 +214,24 @@ Result<std::vector<std::string>> ArtifactUsers(store::Store& store,
   return out;
 }
 
+std::optional<Json> ArtifactRecorder::Sbom(const store::Resource& run, const SbomReference& ref) {
+  if (!ref.problem.empty()) return SbomRecord(ref, std::string());
+  if (ref.document) return SbomRecord(ref, *ref.document);
+  if (!fetch_) return SbomRecord(ref, Fail("this server fetches no SBOMs"));
+  auto got = fetch_(run.key.ns, ref.repository, ref.digest, kMaxSbomBytes);
+  if (!got && SbomFetchMayPass(got.error())) {
+    // Young runs wait for a registry that is down; old ones are recorded
+    // with the problem (an Artifact is never rewritten).
+    auto finished = ParseRfc3339(run.status.value("completionTime", ""));
+    if (finished && clock_->Now() < *finished + kSbomPatience) {
+      Log(LogLevel::kWarn, "PipelineRun {}/{}: SBOM {}: {} (trying again)", run.key.ns,
+          run.key.name, ref.reference, got.error().message);
+      return std::nullopt;
+    }
+  }
+  return SbomRecord(ref, got);
+}
+
 Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::string& key) {
   auto [ns, name] = controller::SplitObjectKey(key);
   STRAKE_TRY_ASSIGN(run, store_.Get({"PipelineRun", ns, name}));
@@ -222,18 +239,36 @@ Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::strin
   // parent: what the parent says it built is recorded, with all its evidence.
   if (!run || !run->owner.empty() || Outcome(run->status) != "Succeeded")
     return controller::ReconcileResult{};
-  TypeHints hints = ReadTypeHints(run->status.value("results", Json::array()));
+  const Json results = run->status.value("results", Json::array());
+  TypeHints hints = ReadTypeHints(results);
   for (const auto& p : hints.problems)
     Log(LogLevel::kWarn, "PipelineRun {}/{}: builds no artifact: {}", ns, name, p);
   if (hints.artifacts.empty()) return controller::ReconcileResult{};
   STRAKE_TRY_ASSIGN(task_runs, store_.List("TaskRun", ns, run->uid));
   Json evidence = EvidenceOf(task_runs);
+  controller::ReconcileResult out;
   for (const auto& a : hints.artifacts) {
     store::Resource r;
     r.key = {"Artifact", ns, ArtifactName(a.uri, a.digest)};
     STRAKE_TRY_ASSIGN(existing, store_.Get(r.key));
     if (existing) continue;
-    r.object = ArtifactObject(*run, a, evidence);
+    Json sbom = Json::object();
+    if (auto ref = FindSbomReference(a, results, hints.artifacts, task_runs)) {
+      auto got = Sbom(*run, *ref);
+      if (!got) {
+        out.requeue_after = kSbomRetry;
+        continue;
+      }
+      sbom = std::move(*got);
+    }
+    r.object = ArtifactObject(*run, a, evidence, sbom);
+    if (sbom.contains("sbom") && !model::CheckObjectSize(r.object, "artifact")) {
+      // The evidence and the SBOM together are more than an object holds.
+      r.object["spec"].erase("sbom");
+      r.object["spec"]["sbomProblems"] = {fmt::format(
+          "SBOM {}: its {} components are more than this Artifact can hold with its evidence",
+          Quote(sbom["sbom"].value("reference", "")), sbom["sbom"]["components"].size())};
+    }
     r.labels = model::StringMap(r.object["metadata"]["labels"]);
     r.status = Json::object();
     auto made = store_.Create(
@@ -242,7 +277,7 @@ Result<controller::ReconcileResult> ArtifactRecorder::Reconcile(const std::strin
     if (!made && made.error().code != ErrorCode::kAlreadyExists)
       return tl::unexpected(made.error());
   }
-  return controller::ReconcileResult{};
+  return out;
 }
 
 }  // namespace strake::delivery

@@ -24,8 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "controller/controller.h"
+#include "delivery/sbom.h"
 #include "model/kargo.h"
 #include "model/type_hints.h"
 #include "rollout/expr.h"
@@ -51,8 +53,10 @@ Json EvidenceOf(const std::vector<store::Resource>& task_runs);
 // repoURL, commit, branch, finishedAt ("" fields left out).
 Json BuiltBy(const store::Resource& run);
 
-// The Artifact object for `a`, built by `run`.
-Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence);
+// The Artifact object for `a`, built by `run`; `sbom` ({"sbom": …} or
+// {"sbomProblems": …}, delivery/sbom.h) joins its spec.
+Json ArtifactObject(const store::Resource& run, const BuiltArtifact& a, const Json& evidence,
+                    const Json& sbom = Json::object());
 
 // The metadata a Freight's artifact carries, from the recorded Artifact
 // `name` with `spec`: artifact, uri, digest, result, pipelineRun, and the
@@ -87,16 +91,30 @@ rollout::HostFunction ImageFrom(Json artifacts, Json images = Json::array());
 Result<std::vector<std::string>> ArtifactUsers(store::Store& store,
                                                const store::Resource& artifact);
 
-// Records the Artifacts of PipelineRuns that Succeeded (keys "ns/name").
-// Idempotent: an Artifact that exists is left as it is, so a run looked at
-// again after a restart records nothing twice.
+// Records the Artifacts of PipelineRuns that Succeeded (keys "ns/name"),
+// each with its SBOM when the run names one (delivery/sbom.h). Idempotent:
+// an Artifact that exists is left as it is, so a run looked at again after
+// a restart records nothing twice. An SBOM whose fetch may pass later (the
+// registry is down) holds its Artifact back, tried again every kSbomRetry
+// for kSbomPatience after the run finished; then the Artifact is recorded
+// with the problem.
 class ArtifactRecorder {
  public:
   explicit ArtifactRecorder(store::Store& store) : store_(store) {}
+  // How SBOMs are fetched (unset: one a run names is recorded as a problem).
+  void SetSbomFetcher(SbomFetcher fetch, const Clock& clock) {
+    fetch_ = std::move(fetch);
+    clock_ = &clock;
+  }
   Result<controller::ReconcileResult> Reconcile(const std::string& key);
 
  private:
+  // {"sbom": …} or {"sbomProblems": …} for `ref`; nullopt to try again later.
+  std::optional<Json> Sbom(const store::Resource& run, const SbomReference& ref);
+
   store::Store& store_;
+  SbomFetcher fetch_;
+  const Clock* clock_ = nullptr;
 };
 
 }  // namespace strake::delivery

@@ -10,6 +10,7 @@
 
 #include "base/strings.h"
 #include "delivery/artifact.h"
+#include "delivery/semver.h"
 #include "delivery/stage.h"
 #include "delivery/template.h"
 
@@ -204,13 +205,67 @@ class ProvenanceFunction {
   Status store_failure_ = Ok();
 };
 
-// Whether an expression names the variable `provenance` (not only the
-// function provenanceOf): only then is it read, and its signature checked.
-bool NamesProvenance(const std::string& source) {
-  static constexpr std::string_view kName = "provenance";
-  for (size_t at = source.find(kName); at != std::string::npos;
-       at = source.find(kName, at + kName.size())) {
-    const size_t end = at + kName.size();
+// The SBOM of the Freight's artifacts as their recorded Artifacts hold it
+// (delivery/sbom.h); one that is missing or could not be recorded is an
+// error, so a criterion that reads it denies.
+class SbomFunction {
+ public:
+  SbomFunction(const Json& artifacts, EvidenceFunction& evidence)
+      : artifacts_(artifacts), evidence_(evidence) {}
+
+  // sbomOf(subscription).
+  Result<Value> operator()(const std::vector<Value>& args) {
+    if (args.size() != 1 || !args[0].is_string()) return Fail("sbomOf takes a subscription's name");
+    const std::string sub = args[0].get<std::string>();
+    for (const auto& a : artifacts_)
+      if (a.is_object() && a.value("subscriptionName", "") == sub) return Of(a);
+    return Failf("the Freight has no artifact of subscription {}", Quote(sub));
+  }
+
+  // `sbom`: of the Freight's one artifact.
+  Result<Value> Only() {
+    if (artifacts_.size() == 1) return Of(artifacts_[0]);
+    if (artifacts_.empty()) return Fail("sbom: the Freight has no artifact built by a pipeline");
+    return Failf("sbom: the Freight has {} artifacts: use sbomOf('subscription')",
+                 artifacts_.size());
+  }
+
+ private:
+  Result<Value> Of(const Json& artifact) {
+    STRAKE_TRY_ASSIGN(spec, evidence_.Spec(artifact));
+    const std::string what = fmt::format("{}@{}", spec.value("uri", ""), spec.value("digest", ""));
+    if (const Json& sbom = Field(spec, "sbom"); !sbom.empty()) return Value(sbom);
+    if (const Json& problems = Field(spec, "sbomProblems"); problems.is_array()) {
+      std::vector<std::string> lines;
+      for (const auto& p : problems) lines.push_back(p.is_string() ? p.get<std::string>() : "");
+      return Failf("the SBOM of {} was not recorded: {}", what, Join(lines, "; "));
+    }
+    return Failf("{} has no SBOM: PipelineRun {} gave no SBOM_BLOB_URL result", what,
+                 Field(spec, "builtBy").value("pipelineRun", ""));
+  }
+
+  const Json& artifacts_;
+  EvidenceFunction& evidence_;
+};
+
+// semverMatches(version, constraint): Masterminds' constraint
+// (delivery/semver.h) over a version that must be one.
+Result<Value> SemverMatches(const std::vector<Value>& args) {
+  if (args.size() != 2 || !args[0].is_string() || !args[1].is_string())
+    return Fail("semverMatches takes a version and a constraint");
+  const std::string version = args[0].get<std::string>();
+  auto v = ParseSemVer(version, /*strict=*/false);
+  if (!v) return Failf("semverMatches: {} is not a semantic version", Quote(version));
+  STRAKE_TRY_ASSIGN(c, SemVerConstraint::Parse(args[1].get<std::string>()));
+  return Value(c.Matches(*v));
+}
+
+// Whether an expression names the variable `name` (not only a function
+// nameOf): only then is it read (and provenance's signature checked).
+bool NamesVariable(const std::string& source, std::string_view name) {
+  for (size_t at = source.find(name); at != std::string::npos;
+       at = source.find(name, at + name.size())) {
+    const size_t end = at + name.size();
     const bool word_before =
         at > 0 && (std::isalnum(static_cast<unsigned char>(source[at - 1])) != 0 ||
                    source[at - 1] == '_' || source[at - 1] == '.');
@@ -243,7 +298,8 @@ rollout::HostFunction OverRecorded(
 }
 
 rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
-                                 EvidenceFunction& evidence, ProvenanceFunction& provenance) {
+                                 EvidenceFunction& evidence, ProvenanceFunction& provenance,
+                                 SbomFunction& sbom) {
   rollout::HostFunctions fns;
   const Json commits = freight.object.value("commits", Json::array());
   fns["evidence"] = [&evidence](const std::vector<Value>& args) { return evidence(args); };
@@ -255,6 +311,8 @@ rollout::HostFunctions Functions(const store::Resource& freight, int64_t now_ms,
   fns["commitFrom"] =
       OverRecorded(evidence, commits, [](const Json& f) { return CommitFrom(CommitsOf(f)); });
   fns["provenanceOf"] = [&provenance](const std::vector<Value>& args) { return provenance(args); };
+  fns["sbomOf"] = [&sbom](const std::vector<Value>& args) { return sbom(args); };
+  fns["semverMatches"] = SemverMatches;
   fns["verifiedIn"] = StatusCheck(freight.status, "verifiedIn");
   fns["approvedFor"] = StatusCheck(freight.status, "approvedFor");
   fns["soakTime"] = [&freight, now_ms](const std::vector<Value>& args) -> Result<Value> {
@@ -275,9 +333,9 @@ std::map<std::string, Value> Variables(const store::Resource& freight, const std
 }  // namespace
 
 const std::set<std::string>& CriteriaFunctionNames() {
-  static const std::set<std::string> kNames = {"evidence",   "artifactFrom", "imageFrom",
-                                               "commitFrom", "verifiedIn",   "approvedFor",
-                                               "soakTime",   "provenanceOf"};
+  static const std::set<std::string> kNames = {
+      "evidence",    "artifactFrom", "imageFrom",    "commitFrom", "verifiedIn",
+      "approvedFor", "soakTime",     "provenanceOf", "sbomOf",     "semverMatches"};
   return kNames;
 }
 
@@ -296,17 +354,26 @@ Result<std::optional<std::string>> CriteriaDenial(const std::vector<Criterion>& 
     auto vars = Variables(freight, stage);
     EvidenceFunction evidence(artifacts, read);
     ProvenanceFunction provenance(artifacts, evidence, freight.key.ns, read_provenance);
+    SbomFunction sbom(artifacts, evidence);
     // `provenance` is read (and its signature checked) only for a
-    // criterion that may name it.
-    if (NamesProvenance(c.expr.source())) {
+    // criterion that may name it; `sbom` likewise, and a criterion that
+    // names an SBOM there is not denies with why.
+    if (NamesVariable(c.expr.source(), "provenance")) {
       auto p = provenance.Only();
       STRAKE_TRY(evidence.store_failure());
       STRAKE_TRY(provenance.store_failure());
       if (!p) return tl::unexpected(p.error());
       vars["provenance"] = std::move(*p);
     }
-    const rollout::HostFunctions fns = Functions(freight, now_ms, evidence, provenance);
-    auto value = c.expr.Eval(vars, &fns);
+    std::optional<Result<Value>> sbom_var;
+    if (NamesVariable(c.expr.source(), "sbom")) {
+      sbom_var = sbom.Only();
+      STRAKE_TRY(evidence.store_failure());
+      if (*sbom_var) vars["sbom"] = std::move(**sbom_var);
+    }
+    const rollout::HostFunctions fns = Functions(freight, now_ms, evidence, provenance, sbom);
+    auto value = (sbom_var && !*sbom_var) ? Result<Value>(tl::unexpected(sbom_var->error()))
+                                          : c.expr.Eval(vars, &fns);
     STRAKE_TRY(evidence.store_failure());
     STRAKE_TRY(provenance.store_failure());
     std::string why;

@@ -26,6 +26,16 @@
 //   project's key when the criterion is checked; provenanceOf(subscription)
 //   the same for one of several artifacts. A Freight with no artifact, or
 //   with several, has a `provenance` that is not verified and says why.
+// - `sbom`: the SBOM recorded with the Freight's one artifact
+//   (delivery/sbom.h): {format, specVersion, reference, components: [{name,
+//   version, group, purl, type, licenses}]}; sbomOf(subscription) the same
+//   for one of several. An artifact with no SBOM recorded, or one whose
+//   SBOM could not be, denies a criterion that reads it, saying why.
+// - semverMatches(version, constraint): delivery/semver.h's constraint; a
+//   version that is not one is an error.
+//
+// A false all(), any() or none() is explained by the first element that
+// decided it.
 //
 // A criterion that is false denies with its values ("criteria coverage:
 // 78.3 < 80 (PipelineRun build-42, task test)"); one that cannot be

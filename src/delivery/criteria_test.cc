@@ -26,7 +26,7 @@ class CriteriaTest : public ::testing::Test {
 
   // The Artifact the server recorded for build-42: the test task's results.
   void RecordArtifact(const std::string& uri, const std::string& coverage,
-                      const std::string& outcome = "Succeeded") {
+                      const std::string& outcome = "Succeeded", const Json& more = Json::object()) {
     store::Resource a;
     a.key = {"Artifact", "demo", ArtifactName(uri, kDigest)};
     a.object = {{"apiVersion", "strake.dev/v1"},
@@ -41,6 +41,7 @@ class CriteriaTest : public ::testing::Test {
                      {{"taskRun", "build-42-test"},
                       {"status", outcome},
                       {"results", {{"COVERAGE", coverage}, {"SUITE", "unit"}}}}}}}}}};
+    for (const auto& [k, v] : more.items()) a.object["spec"][k] = v;
     ASSERT_TRUE(st().Create(a, "Recorded", ""));
   }
 
@@ -291,6 +292,101 @@ TEST_F(CriteriaTest, TheProjectConfigsCriteriaAreGatesOfTheStagesTheySelect) {
   auto admitted = dev->Denial(FreightOf("reg/web:v1"));
   ASSERT_TRUE(admitted);
   EXPECT_FALSE(*admitted);
+}
+
+// The SBOM an Artifact recorded (delivery/sbom.h): log4j-core 2.14.1 and zlib.
+Json Sbom(const std::string& log4j_version) {
+  Json components =
+      Json::array({{{"name", "log4j-core"},
+                    {"version", log4j_version},
+                    {"group", "org.apache.logging.log4j"},
+                    {"purl", "pkg:maven/org.apache.logging.log4j/log4j-core@" + log4j_version},
+                    {"type", "library"},
+                    {"licenses", Json::array({"Apache-2.0"})}},
+                   {{"name", "zlib"},
+                    {"version", "1.2.13"},
+                    {"group", ""},
+                    {"purl", "pkg:deb/debian/zlib@1.2.13"},
+                    {"type", "library"},
+                    {"licenses", Json::array({"Zlib"})}}});
+  return {{"sbom",
+           {{"format", "CycloneDX"},
+            {"specVersion", "1.6"},
+            {"reference", "reg/web@sha256:" + std::string(64, 'b')},
+            {"components", std::move(components)}}}};
+}
+
+TEST_F(CriteriaTest, AnSbomGateNamesTheComponentThatDeniesIt) {
+  RecordArtifact("reg/web:v1", "85", "Succeeded", Sbom("2.14.1"));
+  const std::string gate =
+      "none(sbom.components, {.name == 'log4j-core' && semverMatches(.version, '<2.17.1')})";
+  auto denied = Deny(gate, FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied) << denied.error().message;
+  ASSERT_TRUE(*denied);
+  EXPECT_NE((*denied)->find("is false: [0] {"), std::string::npos) << **denied;
+  EXPECT_NE((*denied)->find("\"version\":\"2.14.1\""), std::string::npos) << **denied;
+  EXPECT_NE((*denied)->find("matches"), std::string::npos) << **denied;
+  // The same gate over sbomOf, and a license rule over every component.
+  auto by_sub =
+      Deny("none(sbomOf('web').components, {.name == 'log4j-core'})", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(by_sub);
+  EXPECT_TRUE(*by_sub);
+  auto licenses = Deny("all(sbom.components, {len(.licenses) > 0}) && sbom.format == 'CycloneDX'",
+                       FreightOf("reg/web:v1"));
+  ASSERT_TRUE(licenses);
+  EXPECT_FALSE(*licenses) << **licenses;
+}
+
+TEST_F(CriteriaTest, AnSbomGateAdmitsAFixedVersion) {
+  RecordArtifact("reg/web:v1", "85", "Succeeded", Sbom("2.17.1"));
+  auto denied =
+      Deny("none(sbom.components, {.name == 'log4j-core' && semverMatches(.version, '<2.17.1')})",
+           FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied) << denied.error().message;
+  EXPECT_FALSE(*denied) << **denied;
+}
+
+TEST_F(CriteriaTest, NoSbomOrOneThatWasNotRecordedDeniesFailingClosed) {
+  // A deny-list must not pass because there was nothing to look at.
+  RecordArtifact("reg/web:v1", "85");
+  const std::string gate = "none(sbom.components, {.name == 'log4j-core'})";
+  auto none = Deny(gate, FreightOf("reg/web:v1"));
+  ASSERT_TRUE(none) << none.error().message;
+  ASSERT_TRUE(*none);
+  EXPECT_NE((*none)->find("has no SBOM: PipelineRun build-42 gave no SBOM_BLOB_URL result"),
+            std::string::npos)
+      << **none;
+  auto of = Deny("none(sbomOf('web').components, {.name == 'x'})", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(of);
+  ASSERT_TRUE(*of);
+  EXPECT_NE((*of)->find("has no SBOM"), std::string::npos) << **of;
+
+  RecordArtifact("reg/web:v2", "85", "Succeeded",
+                 {{"sbomProblems", Json::array({"sbom.json: components[0].name: missing"})}});
+  auto bad = Deny(gate, FreightOf("reg/web:v2"));
+  ASSERT_TRUE(bad);
+  ASSERT_TRUE(*bad);
+  EXPECT_NE((*bad)->find("was not recorded: sbom.json: components[0].name: missing"),
+            std::string::npos)
+      << **bad;
+}
+
+TEST_F(CriteriaTest, SemverMatchesWantsAVersionAndAConstraint) {
+  RecordArtifact("reg/web:v1", "85", "Succeeded", Sbom("not-a-version"));
+  auto denied =
+      Deny("none(sbom.components, {semverMatches(.version, '<2.17.1')})", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied);
+  ASSERT_TRUE(*denied);
+  EXPECT_NE((*denied)->find("\"not-a-version\" is not a semantic version"), std::string::npos)
+      << **denied;
+  auto constraint = Deny("semverMatches('1.2.3', '^1.x.y')", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(constraint);
+  ASSERT_TRUE(*constraint);
+  EXPECT_NE((*constraint)->find("1.x.y"), std::string::npos) << **constraint;
+  auto yes = Deny("semverMatches('v1.4.0', '^1.2') && !semverMatches('2.0.0', '^1.2')",
+                  FreightOf("reg/web:v1"));
+  ASSERT_TRUE(yes);
+  EXPECT_FALSE(*yes) << **yes;
 }
 
 }  // namespace

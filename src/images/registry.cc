@@ -596,11 +596,16 @@ Result<std::string> RegistryClient::Blob(const std::string& digest, size_t max) 
   if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
   STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + digest, "", "GET", max,
                            /*follow=*/true));
+  if (a.status == 404) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("{}: the registry has no blob {}", Where(), digest));
+  }
   if (a.status != 200) {
     return Fail(fmt::format("{}: blob {}: the registry answered {}", Where(), digest, a.status));
   }
   if ("sha256:" + Sha256Hex(a.body) != digest) {
-    return Fail(fmt::format("{}: blob {} does not match its digest", Where(), digest));
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("{}: blob {} does not match its digest", Where(), digest));
   }
   return std::move(a.body);
 }

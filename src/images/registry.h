@@ -188,6 +188,10 @@ class RegistryClient {
   // checking its size and digest; what was given to sink before a mismatch
   // is the caller's to discard.
   Status FetchBlob(const Descriptor& blob, const std::function<bool(std::string_view)>& sink);
+  // A blob of unknown size read whole, checked against its digest: more
+  // than `max` bytes or a mismatch is kInvalid, a blob the registry does not
+  // have kNotFound, a registry that cannot be reached kUnavailable.
+  Result<std::string> Blob(const std::string& digest, size_t max);
 
  private:
   struct Answer;
@@ -213,7 +217,6 @@ class RegistryClient {
   // The manifest `digest` names, checked against it.
   Result<std::string> ManifestByDigest(const std::string& digest);
   Result<ImageInfo> FromManifest(const std::string& digest, const std::string& body, bool nested);
-  Result<std::string> Blob(const std::string& digest, size_t max);
   std::string Where() const;
 
   RepositoryRef repo_;

@@ -366,6 +366,12 @@ class Parser {
           return n;
         }
         if (t.text == "#") return MakeNode(NodeKind::kPointer, t.col);
+        if (t.text == "." && closures_ > 0 && Peek().type == Tok::kIdent) {
+          // `.name` in a predicate is `#.name` (expr-lang's shorthand).
+          auto m = MakeNode(NodeKind::kMember, t.col, Next().text);
+          m->kids.push_back(MakeNode(NodeKind::kPointer, t.col));
+          return m;
+        }
         break;
       case Tok::kEnd:
         break;
@@ -420,7 +426,9 @@ class Parser {
     int col = Peek().col;
     bool braced = IsOp("{");
     if (braced) ++pos_;
+    ++closures_;
     auto body = ParseExpression(0);
+    --closures_;
     if (!body) return body;
     if (braced) STRAKE_TRY(Expect("}"));
     auto n = MakeNode(NodeKind::kClosure, col);
@@ -484,6 +492,7 @@ class Parser {
   const std::set<std::string>& host_;
   size_t pos_ = 0;
   int depth_ = 0;
+  int closures_ = 0;  // predicates being parsed: `.name` is `#.name` inside one
 };
 
 // ---- evaluation ----------------------------------------------------------------
@@ -993,6 +1002,29 @@ class Evaluator {
     return mapped;
   }
 
+ public:
+  // The first element (and its index) of predicate call `n`'s array whose
+  // predicate is `want`: what made all() false, any() true, none() false.
+  Result<std::optional<std::pair<size_t, Value>>> FirstWhere(const ExprNode& n, bool want) {
+    using Found = std::optional<std::pair<size_t, Value>>;
+    if (n.kids.size() != 2 || n.kids[1]->kind != NodeKind::kClosure) return Found();
+    auto arr = Eval(*n.kids[0]);
+    if (!arr) return tl::unexpected(arr.error());
+    if (!arr->is_array()) return Found();
+    const ExprNode& body = *n.kids[1]->kids[0];
+    for (size_t i = 0; i < arr->size(); ++i) {
+      pointers_.push_back((*arr)[i]);
+      auto v = Eval(body);
+      pointers_.pop_back();
+      if (!v) return tl::unexpected(v.error());
+      if (v->is_boolean() && v->get<bool>() == want) return Found(std::in_place, i, (*arr)[i]);
+    }
+    return Found();
+  }
+  // A second pass (an explanation) gets its own budget.
+  void ResetSteps() { steps_ = 0; }
+
+ private:
   const std::map<std::string, Value>& vars_;
   const HostFunctions* host_;
   std::vector<Value> pointers_;
@@ -1067,11 +1099,14 @@ std::string NodeText(const ExprNode& n) {
 
 class Explainer {
  public:
-  explicit Explainer(Evaluator& ev) : ev_(ev) {}
+  // `source`: the whole expression's text, shown for `root`.
+  Explainer(Evaluator& ev, const ExprNode& root, const std::string& source)
+      : ev_(ev), root_(root), source_(source) {}
 
   // Why `n` is `value` (what it evaluated to).
   Result<std::string> Why(const ExprNode& n, bool value) {
     if (n.kind == NodeKind::kUnary && n.name == "!") return Why(*n.kids[0], !value);
+    if (n.kind == NodeKind::kCall) return Call(n, value);
     if (n.kind != NodeKind::kBinary) return NodeText(n) + (value ? " is true" : " is false");
     const std::string& op = n.name;
     if (op == "&&" || op == "and" || op == "||" || op == "or") return Logical(n, value);
@@ -1088,6 +1123,28 @@ class Explainer {
   }
 
  private:
+  // all() that is false, any() that is true, none() that is false: the
+  // first element that decided it ("[3] {…} matches").
+  Result<std::string> Call(const ExprNode& n, bool value) {
+    std::string text = (&n == &root_ ? source_ : NodeText(n)) + (value ? " is true" : " is false");
+    const bool decided =
+        (n.name == "all" && !value) || (n.name == "any" && value) || (n.name == "none" && !value);
+    if (!decided) return text;
+    const bool want = n.name != "all";
+    auto first = ev_.FirstWhere(n, want);
+    if (!first) return tl::unexpected(first.error());
+    if (!*first) return text;
+    constexpr size_t kShown = 300;  // bytes, cut at a character's start
+    std::string element = Show((*first)->second);
+    if (element.size() > kShown) {
+      size_t cut = kShown;
+      while (cut > 0 && (static_cast<unsigned char>(element[cut]) & 0xC0) == 0x80) --cut;
+      element = element.substr(0, cut) + "…";
+    }
+    return fmt::format("{}: [{}] {} {}", text, (*first)->first, element,
+                       want ? "matches" : "does not match");
+  }
+
   // `a && b` false: the first false operand; true: both. `||` the mirror.
   Result<std::string> Logical(const ExprNode& n, bool value) {
     bool is_and = n.name == "&&" || n.name == "and";
@@ -1108,6 +1165,8 @@ class Explainer {
   }
 
   Evaluator& ev_;
+  const ExprNode& root_;
+  const std::string& source_;
 };
 
 }  // namespace
@@ -1119,7 +1178,8 @@ Result<std::string> Expr::Explain(const std::map<std::string, Value>& vars,
     auto v = ev.Eval(*root_);
     if (!v) return tl::unexpected(v.error());
     if (!v->is_boolean()) return fmt::format("{} is {}", Quote(source_), Show(*v));
-    return Explainer(ev).Why(*root_, v->get<bool>());
+    ev.ResetSteps();
+    return Explainer(ev, *root_, source_).Why(*root_, v->get<bool>());
   } catch (const std::exception& e) {
     return Failf("evaluating {}: {}", Quote(source_), e.what());
   }

@@ -16,7 +16,8 @@
 // pattern is compiled by Compile, so a bad one is a compile error. Functions: len, abs, int,
 // float, string, isNaN, isInf, isNil, asInt, asFloat, default, all, any,
 // none, one, filter, map and count with a `#` element predicate
-// (`all(result, # > 0.9)`), min, max, sum, avg.
+// (`all(result, # > 0.9)`; `.name` is `#.name` in one, as expr-lang
+// writes `{.name == 'x'}`), min, max, sum, avg.
 //
 // Semantics follow expr-lang: `/` always yields a float, `&&`/`||`
 // short-circuit and need booleans, comparing a number with a string is an

@@ -145,6 +145,10 @@ TEST(ExprTest, BuiltinFunctions) {
   EXPECT_EQ(EvalOk("one(result, # > 0.95)", vars), true);
   EXPECT_EQ(EvalOk("count(result, # > 0.8)", vars), 2);
   EXPECT_EQ(EvalOk("len(filter(result, # > 0.8))", vars), 2);
+  // `.name` in a predicate is `#.name`; outside one it is no expression.
+  Value objs = Value::array({{{"n", "a"}}, {{"n", "b"}}});
+  EXPECT_EQ(EvalOk("any(objs, {.n == 'b'}) && none(objs, .n == 'c')", {{"objs", objs}}), true);
+  EXPECT_NE(EvalError(".n == 'b'", {{"objs", objs}}).find("unexpected"), std::string::npos);
   EXPECT_EQ(EvalOk("map(result, # * 2)[2]", vars), 1.98);
   EXPECT_EQ(EvalOk("min(result)", vars), 0.5);
   EXPECT_EQ(EvalOk("max(1, 5, 3)"), 5);
@@ -277,6 +281,35 @@ TEST(ExprTest, ExplainSaysWhyWithTheValuesTheComparisonsSaw) {
   auto e = Expr::Compile("missing > 1");
   ASSERT_TRUE(e);
   EXPECT_FALSE(e->Explain({}));
+}
+
+TEST(ExprTest, APredicateIsExplainedByTheElementThatDecidedIt) {
+  auto explain = [](const std::string& source, const Value& xs) {
+    auto e = Expr::Compile(source);
+    EXPECT_TRUE(e) << e.error().message;
+    auto why = e->Explain({{"xs", xs}});
+    EXPECT_TRUE(why) << why.error().message;
+    return why ? *why : std::string();
+  };
+  const Value xs = Value::array({{{"n", "a"}, {"v", 1}}, {{"n", "b"}, {"v", 7}}});
+  EXPECT_EQ(explain("none(xs, {.v > 5})", xs),
+            "none(xs, {.v > 5}) is false: [1] {\"n\":\"b\",\"v\":7} matches");
+  EXPECT_EQ(explain("all(xs, .v < 5)", xs),
+            "all(xs, .v < 5) is false: [1] {\"n\":\"b\",\"v\":7} does not match");
+  EXPECT_EQ(explain("any(xs, .n == 'a')", xs),
+            "any(xs, .n == 'a') is true: [0] {\"n\":\"a\",\"v\":1} matches");
+  EXPECT_EQ(explain("any(xs, .v > 9)", xs), "any(xs, .v > 9) is false");
+  // A long element is cut, never inside a character.
+  Value big = Value::array({{{"n", std::string(400, 'x')}, {"u", "é"}}});
+  std::string why = explain("none(xs, true)", big);
+  EXPECT_LT(why.size(), 400u);
+  EXPECT_TRUE(why.ends_with("… matches")) << why;
+  // Each pass has its own budget: a predicate over many elements that
+  // evaluates within it is explained, not refused.
+  Value many = Value::array();
+  for (int i = 0; i < 30'000; ++i) many.push_back(i);
+  EXPECT_EQ(explain("all(xs, # < 29999)", many),
+            "all(xs, # < 29999) is false: [29999] 29999 does not match");
 }
 
 }  // namespace
