@@ -260,19 +260,33 @@ Result<Value> SemverMatches(const std::vector<Value>& args) {
   return Value(c.Matches(*v));
 }
 
-// Whether an expression names the variable `name` (not only a function
-// nameOf): only then is it read (and provenance's signature checked).
+// Whether an expression names the variable `name`: a word of its own, not
+// inside a string literal, not a member (`.name`), not a call (`name(`).
+// Only then is it read (and provenance's signature checked).
 bool NamesVariable(const std::string& source, std::string_view name) {
-  for (size_t at = source.find(name); at != std::string::npos;
-       at = source.find(name, at + name.size())) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  char quote = 0;
+  for (size_t at = 0; at < source.size(); ++at) {
+    const char c = source[at];
+    if (quote != 0) {
+      if (c == '\\' && quote != '`')
+        ++at;
+      else if (c == quote)
+        quote = 0;
+      continue;
+    }
+    if (c == '\'' || c == '"' || c == '`') {
+      quote = c;
+      continue;
+    }
+    if (source.compare(at, name.size(), name) != 0) continue;
     const size_t end = at + name.size();
-    const bool word_before =
-        at > 0 && (std::isalnum(static_cast<unsigned char>(source[at - 1])) != 0 ||
-                   source[at - 1] == '_' || source[at - 1] == '.');
-    const bool word_after =
-        end < source.size() &&
-        (std::isalnum(static_cast<unsigned char>(source[end])) != 0 || source[end] == '_');
-    if (!word_before && !word_after) return true;
+    const bool before = at > 0 && (word(source[at - 1]) || source[at - 1] == '.');
+    size_t next = end;
+    while (next < source.size() && source[next] == ' ') ++next;
+    const bool after =
+        (end < source.size() && word(source[end])) || (next < source.size() && source[next] == '(');
+    if (!before && !after) return true;
   }
   return false;
 }

@@ -371,6 +371,17 @@ TEST_F(CriteriaTest, NoSbomOrOneThatWasNotRecordedDeniesFailingClosed) {
       << **bad;
 }
 
+TEST_F(CriteriaTest, AWordInAStringOrAFunctionsNameReadsNoSbomOrProvenance) {
+  // No SBOM recorded: a criterion that only mentions the word is not denied
+  // for want of one.
+  RecordArtifact("reg/web:v1", "85");
+  auto denied =
+      Deny("evidence('test').SUITE != 'sbom' && \"provenance\" != 'x'", FreightOf("reg/web:v1"));
+  ASSERT_TRUE(denied) << denied.error().message;
+  EXPECT_FALSE(*denied) << **denied;
+  EXPECT_TRUE(asked_.empty());
+}
+
 TEST_F(CriteriaTest, SemverMatchesWantsAVersionAndAConstraint) {
   RecordArtifact("reg/web:v1", "85", "Succeeded", Sbom("not-a-version"));
   auto denied =

@@ -69,6 +69,18 @@ SbomReference Reference(const std::string& result, const std::string& task_run, 
   return out;
 }
 
+// An image's SBOM blob is in the image's own repository (Konflux:
+// `${IMAGE%:*}@sha256:…`): one named elsewhere may be any image's.
+SbomReference Checked(SbomReference ref, const model::BuiltArtifact& artifact) {
+  if (!ref.problem.empty() || ref.document || artifact.type != "image") return ref;
+  auto image = images::ParseReference(artifact.uri);
+  if (image && image->repo.Name() != ref.repository) {
+    ref.problem = fmt::format("result {}: {} is not in the image's repository {}", ref.result,
+                              Quote(ref.reference), image->repo.Name());
+  }
+  return ref;
+}
+
 }  // namespace
 
 std::optional<SbomReference> FindSbomReference(const model::BuiltArtifact& artifact,
@@ -76,7 +88,7 @@ std::optional<SbomReference> FindSbomReference(const model::BuiltArtifact& artif
                                                const std::vector<model::BuiltArtifact>& built,
                                                const std::vector<store::Resource>& task_runs) {
   if (auto found = Paired(artifact, model::ResultsByName(run_results), built))
-    return Reference(found->first, "", found->second);
+    return Checked(Reference(found->first, "", found->second), artifact);
   // The task that built it (a type hint of the same digest), if it gave
   // an SBOM of what it built.
   for (const auto& tr : task_runs) {
@@ -85,7 +97,7 @@ std::optional<SbomReference> FindSbomReference(const model::BuiltArtifact& artif
     for (const auto& a : hints.artifacts) {
       if (a.digest != artifact.digest) continue;
       if (auto found = Paired(a, model::ResultsByName(results), hints.artifacts))
-        return Reference(found->first, tr.key.name, found->second);
+        return Checked(Reference(found->first, tr.key.name, found->second), artifact);
     }
   }
   return std::nullopt;

@@ -65,12 +65,12 @@ TEST(SbomReference, KonfluxsResultGoesWithTheRunsOnlyArtifact) {
 }
 
 TEST(SbomReference, AStemPairsTheSbomWithItsArtifactAmongSeveral) {
-  const Json results = Results({{"IMAGE_URL", "reg/api"},
+  const Json results = Results({{"IMAGE_URL", "reg.example/api"},
                                 {"IMAGE_DIGEST", kImage},
-                                {"WEB_IMAGE_URL", "reg/web"},
+                                {"WEB_IMAGE_URL", "reg.example/web"},
                                 {"WEB_IMAGE_DIGEST", kWeb},
                                 {"WEB_SBOM_BLOB_URL", "reg.example/web@" + kSbomDigest},
-                                {"SBOM_BLOB_URL", "reg/api@" + kSbomDigest}});
+                                {"SBOM_BLOB_URL", "reg.example/api@" + kSbomDigest}});
   model::TypeHints hints = model::ReadTypeHints(results);
   ASSERT_EQ(hints.artifacts.size(), 2u);
   for (const auto& a : hints.artifacts) {
@@ -88,27 +88,38 @@ TEST(SbomReference, AStemPairsTheSbomWithItsArtifactAmongSeveral) {
 TEST(SbomReference, TheTaskThatBuiltTheArtifactGivesItsSbom) {
   // Konflux's build task: IMAGE_DIGEST and SBOM_BLOB_URL on the TaskRun;
   // the pipeline passes only the image on.
-  const Json run = Results({{"IMAGE_URL", "reg/web:v1"}, {"IMAGE_DIGEST", kImage}});
+  const Json run = Results({{"IMAGE_URL", "reg.example/web:v1"}, {"IMAGE_DIGEST", kImage}});
   std::vector<store::Resource> trs = {
       TaskRun("build-42-clone", Results({{"commit", "c0ffee"}})),
-      TaskRun("build-42-other", Results({{"IMAGE_URL", "reg/other"},
+      TaskRun("build-42-other", Results({{"IMAGE_URL", "reg.example/other"},
                                          {"IMAGE_DIGEST", kWeb},
                                          {"SBOM_BLOB_URL", "reg.example/other@" + kSbomDigest}})),
-      TaskRun("build-42-build", Results({{"IMAGE_URL", "reg/web:v1"},
+      TaskRun("build-42-build", Results({{"IMAGE_URL", "reg.example/web:v1"},
                                          {"IMAGE_DIGEST", kImage},
                                          {"SBOM_BLOB_URL", "reg.example/web@" + kSbomDigest}}))};
   auto ref = Find(run, trs);
   ASSERT_TRUE(ref);
   EXPECT_EQ(ref->task_run, "build-42-build");
   EXPECT_EQ(ref->repository, "reg.example/web");
-  EXPECT_FALSE(
-      Find(Results({{"IMAGE_URL", "reg/web:v1"}, {"IMAGE_DIGEST", kImage}}), {trs[0], trs[1]}));
+  EXPECT_FALSE(Find(Results({{"IMAGE_URL", "reg.example/web:v1"}, {"IMAGE_DIGEST", kImage}}),
+                    {trs[0], trs[1]}));
+}
+
+TEST(SbomReference, AnImagesSbomInAnotherRepositoryIsAProblem) {
+  // Any image's clean SBOM would do, were it taken from anywhere.
+  auto ref = Find(Results({{"IMAGE_URL", "reg.example/web:v1"},
+                           {"IMAGE_DIGEST", kImage},
+                           {"SBOM_BLOB_URL", "reg.example/clean@" + kSbomDigest}}));
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(ref->problem, "result SBOM_BLOB_URL: \"reg.example/clean@" + kSbomDigest +
+                              "\" is not in the image's repository reg.example/web");
 }
 
 TEST(SbomReference, AResultThatIsNoPinnedReferenceIsAProblem) {
-  for (const char* bad : {"reg/web:latest", "not a reference", "oci:/srv/layout@sha256:abc"}) {
-    auto ref =
-        Find(Results({{"IMAGE_URL", "reg/web"}, {"IMAGE_DIGEST", kImage}, {"SBOM_BLOB_URL", bad}}));
+  for (const char* bad :
+       {"reg.example/web:latest", "not a reference", "oci:/srv/layout@sha256:abc"}) {
+    auto ref = Find(Results(
+        {{"IMAGE_URL", "reg.example/web"}, {"IMAGE_DIGEST", kImage}, {"SBOM_BLOB_URL", bad}}));
     ASSERT_TRUE(ref) << bad;
     EXPECT_NE(ref->problem.find("is not <repository>@sha256:<digest>"), std::string::npos)
         << ref->problem;
@@ -119,7 +130,7 @@ TEST(SbomReference, AResultThatIsNoPinnedReferenceIsAProblem) {
 }
 
 SbomReference Ref() {
-  return {"SBOM_BLOB_URL", "", "reg.example/web@" + kSbomDigest, "reg/web", kSbomDigest, "",
+  return {"SBOM_BLOB_URL", "", "reg.example/web@" + kSbomDigest, "reg.example/web", kSbomDigest, "",
           std::nullopt};
 }
 
@@ -197,7 +208,7 @@ class SbomRecorderTest : public ::testing::Test {
   store::TempStore temp_;
 };
 
-const Json kBuilt = Results({{"IMAGE_URL", "reg/web:v1"},
+const Json kBuilt = Results({{"IMAGE_URL", "reg.example/web:v1"},
                              {"IMAGE_DIGEST", kImage},
                              {"SBOM_BLOB_URL", "reg.example/web@" + kSbomDigest}});
 
@@ -260,13 +271,14 @@ TEST_F(SbomRecorderTest, AnSbomGivenAsAResultIsReadFromItWithoutAFetch) {
   // A small SBOM as the build task's object result (Tekton's object
   // results hold JSON), paired with the image that task built.
   const Json doc = Json::parse(Example());
-  MakeRun("build-42", Results({{"IMAGE_URL", "reg/web:v1"}, {"IMAGE_DIGEST", kImage}}));
+  MakeRun("build-42", Results({{"IMAGE_URL", "reg.example/web:v1"}, {"IMAGE_DIGEST", kImage}}));
   store::Resource tr;
   tr.key = {"TaskRun", "demo", "build-42-build"};
   tr.owner = (*st().Get({"PipelineRun", "demo", "build-42"}))->uid;
   tr.object = {{"kind", "TaskRun"}};
   tr.status = {
-      {"results", Results({{"IMAGE_URL", "reg/web:v1"}, {"IMAGE_DIGEST", kImage}, {"SBOM", doc}})}};
+      {"results",
+       Results({{"IMAGE_URL", "reg.example/web:v1"}, {"IMAGE_DIGEST", kImage}, {"SBOM", doc}})}};
   ASSERT_TRUE(st().Create(tr, "Created", ""));
   ASSERT_TRUE(Recorder().Reconcile("demo/build-42"));
   auto all = Artifacts();
@@ -279,7 +291,7 @@ TEST_F(SbomRecorderTest, AnSbomGivenAsAResultIsReadFromItWithoutAFetch) {
 }
 
 TEST_F(SbomRecorderTest, ARunWithoutAnSbomIsRecordedWithoutOne) {
-  MakeRun("build-42", Results({{"IMAGE_URL", "reg/web:v1"}, {"IMAGE_DIGEST", kImage}}));
+  MakeRun("build-42", Results({{"IMAGE_URL", "reg.example/web:v1"}, {"IMAGE_DIGEST", kImage}}));
   ASSERT_TRUE(Recorder().Reconcile("demo/build-42"));
   auto all = Artifacts();
   ASSERT_EQ(all.size(), 1u);

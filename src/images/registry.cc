@@ -593,7 +593,8 @@ Result<std::vector<std::string>> RegistryClient::Tags() {
 }
 
 Result<std::string> RegistryClient::Blob(const std::string& digest, size_t max) {
-  if (!ValidDigest(digest)) return Fail(fmt::format("{}: bad digest {}", Where(), Quote(digest)));
+  if (!ValidDigest(digest))
+    return Fail(ErrorCode::kInvalid, fmt::format("{}: bad digest {}", Where(), Quote(digest)));
   STRAKE_TRY_ASSIGN(a, Get("/v2/" + repo_.repository + "/blobs/" + digest, "", "GET", max,
                            /*follow=*/true));
   if (a.status == 404) {
