@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "base/canned_server.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/net.h"
@@ -2539,7 +2540,13 @@ TEST_F(GitopsE2E, AnSbomTheBuildPushedGatesAStageByItsComponents) {
                   "--layer " + file);
     return registry.host() + "/team/web@sha256:" + Sha256Hex(text);
   };
-  Write(".tekton/build.yaml", R"yaml(apiVersion: tekton.dev/v1
+  const std::string image = registry.host() + "/team/web";
+  auto with_image = [&](std::string text) {
+    for (size_t at; (at = text.find("IMAGE_REPO")) != std::string::npos;)
+      text.replace(at, 10, image);
+    return text;
+  };
+  Write(".tekton/build.yaml", with_image(R"yaml(apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata:
   name: build
@@ -2564,16 +2571,17 @@ spec:
         steps:
         - script: |
             read -r v < $(workspaces.src.path)/VERSION
-            printf 'reg.example/team/web:%s' "$v" > $(results.IMAGE_URL.path)
+            printf 'IMAGE_REPO:%s' "$v" > $(results.IMAGE_URL.path)
             d=`sha256sum < $(workspaces.src.path)/VERSION | cut -c1-64`
             printf 'sha256:%s' "$d" > $(results.IMAGE_DIGEST.path)
             cat $(workspaces.src.path)/SBOM > $(results.SBOM_BLOB_URL.path)
-)yaml");
+)yaml"));
   Write("VERSION", "1.0\n");
   Write("SBOM", push_sbom("2.14.1"));
   std::string first = Push("first");
   StartServer();
-  Ran applied = Cli({"apply", "-f", File("kargo.yaml", R"(apiVersion: kargo.akuity.io/v1alpha1
+  Ran applied =
+      Cli({"apply", "-f", File("kargo.yaml", with_image(R"(apiVersion: kargo.akuity.io/v1alpha1
 kind: Warehouse
 metadata: {name: web, namespace: default}
 spec:
@@ -2594,7 +2602,7 @@ spec:
     spec:
       steps:
       - uses: compose-output
-        config: {image: "${{ imageFrom('reg.example/team/web').Tag }}"}
+        config: {image: "${{ imageFrom('IMAGE_REPO').Tag }}"}
 ---
 apiVersion: kargo.akuity.io/v1alpha1
 kind: ProjectConfig
@@ -2605,7 +2613,7 @@ spec:
     stageSelector: {name: prod}
     expression: >-
       none(sbom.components, {.name == 'log4j-core' && semverMatches(.version, '<2.17.1')})
-)")});
+)"))});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ApplyRepository();
   ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
@@ -2617,7 +2625,7 @@ spec:
             const Json m = f.value("artifacts", Json::array()).empty()
                                ? Json::object()
                                : f["artifacts"][0].value("metadata", Json::object());
-            if (m.value("uri", "") == "reg.example/team/web:" + tag) found = f;
+            if (m.value("uri", "") == image + ":" + tag) found = f;
           }
           return found.is_object();
         },
@@ -2675,6 +2683,100 @@ spec:
   ASSERT_TRUE(f3.is_object());
   Ran promoted = promote(f3);
   EXPECT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+}
+
+// Notifications from Argo CD Notifications' own settings (docs/
+// notifications.md): a run that a push started, and that succeeded, is
+// sent to a webhook receiver of the test's own, signed, once — also
+// across a kill -9 of the server.
+TEST_F(GitopsE2E, ARunThatSucceededIsNotifiedOnceEvenAcrossAKill9) {
+  strake::testing::CannedServer hook([](const std::string&) {
+    return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  });
+  Write(".tekton/build.yaml", R"yaml(apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: build
+  annotations:
+    pipelinesascode.tekton.dev/on-event: "[push]"
+    pipelinesascode.tekton.dev/on-target-branch: "[main]"
+    notifications.argoproj.io/subscribe.on-run-succeeded.hook: ""
+spec:
+  pipelineSpec:
+    tasks:
+    - name: build
+      taskSpec:
+        steps:
+        - script: echo compiling
+)yaml");
+  std::string first = Push("first");
+  StartServer();
+  // Settings that cannot work are refused whole, with the field at fault.
+  Ran bad = Cli({"apply", "-f", File("bad.yaml", R"Y(apiVersion: v1
+kind: ConfigMap
+metadata: {name: argocd-notifications-cm, namespace: default}
+data:
+  service.teams: |
+    recipientUrls: {}
+  trigger.on-x: |
+    - when: pipelineRun.status.conditions[0].reason == 'Succeeded'
+      send: [nothing]
+)Y")});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("data.service.teams: service type \"teams\" is not sent by strake"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_NE(bad.err.find("data.trigger.on-x[0].send: no template \"nothing\""), std::string::npos)
+      << bad.err;
+  std::string settings = R"Y(apiVersion: v1
+kind: Secret
+metadata: {name: argocd-notifications-secret, namespace: default}
+stringData: {hook-secret: hmac-k3y-for-tests}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: argocd-notifications-cm, namespace: default}
+data:
+  service.webhook.hook: |
+    url: {URL}
+    signingSecret: $hook-secret
+  trigger.on-run-succeeded: |
+    - when: pipelineRun.status.conditions[0].reason == 'Succeeded'
+      oncePer: pipelineRun.metadata.uid
+      send: [run-done]
+  template.run-done: |
+    message: Run {{.pipelineRun.metadata.name}} succeeded.
+    webhook:
+      hook:
+        method: POST
+        path: /runs
+        body: '{"reason": "{{(index .pipelineRun.status.conditions 0).reason}}"}'
+)Y";
+  settings.replace(settings.find("{URL}"), 5, hook.url("/hooks"));
+  Ran applied = Cli({"apply", "-f", File("settings.yaml", settings)});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  ApplyRepository();
+  ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
+  Write("x", "1");
+  Push("a push: a run");
+  ASSERT_TRUE(WaitFor([&] { return !hook.Received().empty(); }, 60s))
+      << Cli({"get", "pipelineruns", "-o", "yaml"}).out;
+  std::vector<std::string> got = hook.Received();
+  ASSERT_EQ(got.size(), 1u);
+  const std::string& req = got[0];
+  const std::string body = R"({"reason": "Succeeded"})";
+  EXPECT_EQ(req.rfind("POST /hooks/runs HTTP/1.1\r\n", 0), 0u) << req;
+  EXPECT_TRUE(req.ends_with(body)) << req;
+  EXPECT_NE(req.find("X-Strake-Signature-256: sha256=" + HmacSha256Hex("hmac-k3y-for-tests", body)),
+            std::string::npos)
+      << req;
+  EXPECT_NE(req.find("X-Strake-Delivery: "), std::string::npos);
+  // kill -9, and a new server: it decides again from what the store holds,
+  // and sends nothing twice.
+  StopServer(SIGKILL);
+  StartServer();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(hook.Received().size(), 1u);
 }
 
 // Kargo's quickstart, applied as its guide applies it (tests/kargo/

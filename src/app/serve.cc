@@ -35,6 +35,7 @@
 #include "gitops/repository.h"
 #include "gitops/sources.h"
 #include "insight/ledger.h"
+#include "insight/notifier.h"
 #include "insight/provenance.h"
 #include "insight/recorder.h"
 #include "pipeline/engine.h"
@@ -443,16 +444,20 @@ struct InsightWork {
   // The API answers DORA's questions from this ledger; the API, the
   // Stages and the Promotions check provenance with these keys.
   InsightWork(store::Store& st, gitops::Sources& sources, server::Api& api, DeliveryWork& delivery,
-              const std::string& data_dir)
+              const Clock& clock, const ServeOptions& options)
       : ledger(st),
         history(sources),
         recorder(st, ledger, history),
-        keys(PathJoin(data_dir, "keys")),
+        keys(PathJoin(options.data_dir, "keys")),
         signer(st, keys),
+        notifier(st, clock, insight::MakeNotificationSender(options.egress)),
         fwd([this](const std::string& k) { return recorder.Reconcile(k); }),
         sign_fwd([this](const std::string& k) { return signer.Reconcile(k); }),
+        notify_fwd([this](const std::string& k) { return notifier.Reconcile(k); }),
         ctl("dora", fwd, 1),
-        sign_ctl("provenance", sign_fwd, 1) {
+        sign_ctl("provenance", sign_fwd, 1),
+        notify_ctl("notifications", notify_fwd, 4) {
+    notifier.SetEnqueue([this](const std::string& k) { notify_ctl.Enqueue(k); });
     api.SetDora(&ledger);
     api.SetKeyring(&keys);
     api.SetProvenance(Provenance(st));
@@ -470,6 +475,7 @@ struct InsightWork {
   void Route(const store::Change& c) {
     if ((c.key.kind == "PipelineRun" || c.key.kind == "TaskRun") && c.type != "DELETED")
       sign_ctl.Enqueue(insight::ProvenanceRecorder::KeyOf(c.key));
+    RouteNotifications(c);
     if (!insight::Recorder::Watches(c.key.kind)) return;
     if (c.type != "DELETED" || c.key.kind == "Incident")
       ctl.Enqueue(insight::Recorder::KeyOf(c.key));
@@ -485,6 +491,15 @@ struct InsightWork {
     }
     STRAKE_TRY_ASSIGN(failing, st.IncidentsMarking());
     for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
+    // What may have changed while the server was down is decided now;
+    // an outbox left unsent is sent.
+    for (const auto& kind : insight::Notifier::Kinds()) {
+      STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
+      for (const auto& o : all) notify_ctl.Enqueue(insight::Notifier::KeyOf(o.key));
+    }
+    // And the records of objects deleted while it was down.
+    STRAKE_TRY_ASSIGN(records, st.List(insight::kNotificationStateKind, ""));
+    for (const auto& r : records) notify_ctl.Enqueue(insight::Notifier::SubjectKeyOf(r));
     // Runs that ended while the server was down (or before it signed
     // them, or whose Attestation was deleted): signed now.
     STRAKE_TRY_ASSIGN(signed_runs, st.ListHeads("Attestation", ""));
@@ -500,15 +515,26 @@ struct InsightWork {
     return Ok();
   }
 
+  // Notifications: every change of an object they may be about (its
+  // events are read from the change log); new settings look at every
+  // such object of their namespace again.
+  void RouteNotifications(const store::Change& c) {
+    if (insight::Notifier::Watches(c.key.kind) || insight::Notifier::IsSettings(c.key))
+      notify_ctl.Enqueue(insight::Notifier::KeyOf(c.key));
+  }
+
   insight::Ledger ledger;
   server::SourcesCommitHistory history;
   insight::Recorder recorder;
   insight::Keyring keys;
   insight::ProvenanceRecorder signer;
+  insight::Notifier notifier;
   Forward fwd;
   Forward sign_fwd;
+  Forward notify_fwd;
   controller::Controller ctl;
   controller::Controller sign_ctl;
+  controller::Controller notify_ctl;
 };
 
 // The controllers of `strake serve`, and which of them a change wakes.
@@ -538,6 +564,7 @@ struct Controllers {
     for (auto* c : delivery.All()) all.push_back(c);
     all.push_back(&dora.ctl);
     all.push_back(&dora.sign_ctl);
+    all.push_back(&dora.notify_ctl);
     return all;
   }
 
@@ -658,7 +685,7 @@ struct Controllers {
   void Stop() {
     for (auto* c : delivery.All()) c->Stop();
     for (auto* c : {&apps, &repos, &cronjobs, &jobs, &pods, &rollouts, &experiments, &analyses,
-                    &deployments, &services, &dora.ctl, &dora.sign_ctl})
+                    &deployments, &services, &dora.ctl, &dora.sign_ctl, &dora.notify_ctl})
       c->Stop();
   }
 };
@@ -968,7 +995,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   DeliveryWork delivery(st, sources, clock, api, apps, options);
   delivery.stages.SetGateRecord(GateRecordOf(*audit));
   delivery.promotions.SetGateRecord(GateRecordOf(*audit));
-  InsightWork dora(st, sources, api, delivery, options.data_dir);
+  InsightWork dora(st, sources, api, delivery, clock, options);
   Controllers ctls{
       rollout_ctl, analysis_ctl,   deployment_ctl, app_ctl,         repo_ctl, *batch.job_ctl,
       service_ctl, experiment_ctl, *batch.pod_ctl, *batch.cron_ctl, delivery, apps,

@@ -1,5 +1,6 @@
 // A loopback HTTP server for unit tests of clients: each connection's
-// first request head is kept and answered with what `answer` makes of it,
+// first request (its head and the body its Content-Length announces) is
+// kept and answered with what `answer` makes of it,
 // then the connection is closed. Test-only; heads is read after the
 // client's call returned.
 #pragma once
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +39,11 @@ class CannedServer {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   std::vector<std::string> heads;
+  // A copy of heads, for a test that polls while requests arrive.
+  std::vector<std::string> Received() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return heads;
+  }
 
  private:
   void Serve(int fd) {
@@ -51,12 +59,31 @@ class CannedServer {
         if (n <= 0) break;
         head.append(buf, static_cast<size_t>(n));
       }
-      heads.push_back(head);
+      // The body a Content-Length announces is read too (and kept after
+      // the head).
+      const size_t end = head.find("\r\n\r\n");
+      const size_t want = end == std::string::npos ? 0 : end + 4 + ContentLength(head);
+      while (head.size() < want) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        heads.push_back(head);
+      }
       std::string out = answer_(head);
       (void)!::write(c, out.data(), out.size());
       ::close(c);
     }
   }
+  static size_t ContentLength(const std::string& head) {
+    std::string lower;
+    for (char ch : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const size_t at = lower.find("\r\ncontent-length:");
+    return at == std::string::npos ? 0 : std::stoul(head.substr(at + 17));
+  }
+  mutable std::mutex mu_;  // guards heads while the server runs
   std::function<std::string(const std::string&)> answer_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};

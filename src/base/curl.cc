@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 
 #include "base/http.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 
 namespace strake::curl {
@@ -291,7 +293,129 @@ Result<Response> SendOnce(const Request& req, const std::string& url, bool with_
   return response;
 }
 
+// An address as a mail's envelope takes it: no spaces, brackets, commas
+// or control characters (nothing that would add an SMTP parameter).
+bool MailAddress(const std::string& a) {
+  const size_t at = a.find('@');
+  return !a.empty() && a.size() <= 254 && at != std::string::npos && at > 0 && at + 1 < a.size() &&
+         std::none_of(a.begin(), a.end(), [](char c) {
+           return static_cast<unsigned char>(c) <= ' ' || c == '<' || c == '>' || c == ',' ||
+                  c == '(' || c == ')' || c == '"' || c == '\\' || c == 0x7f;
+         });
+}
+
+// The text of `m` as an SMTP upload: headers, a blank line, the body in
+// base64 (no line is too long, none starts with a dot).
+Result<std::string> MailText(const Mail& m) {
+  for (const std::string* a : {&m.from}) {
+    if (!MailAddress(*a))
+      return Failf(ErrorCode::kInvalid, "from: {} is not an address", Quote(*a));
+  }
+  for (const auto& t : m.to) {
+    if (!MailAddress(t)) return Failf(ErrorCode::kInvalid, "to: {} is not an address", Quote(t));
+  }
+  if (m.message_id.find_first_not_of("0123456789abcdefABCDEF-.") != std::string::npos)
+    return Fail(ErrorCode::kInvalid, "a Message-ID of other than hex digits");
+  // A subject's line breaks (a YAML block, a rendered field) are spaces.
+  std::string subject = m.subject;
+  for (char& c : subject)
+    if (c == '\r' || c == '\n') c = ' ';
+  const bool ascii = std::all_of(subject.begin(), subject.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  char date[64] = {};
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string text = fmt::format(
+      "Date: {}\r\nFrom: {}\r\nTo: {}\r\nMessage-ID: <{}@strake>\r\nSubject: {}\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: text/{}; charset=UTF-8\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\n",
+      date, m.from, Join(m.to, ", "), m.message_id,
+      ascii ? subject : "=?UTF-8?B?" + Base64Encode(subject) + "?=", m.html ? "html" : "plain");
+  const std::string body = Base64Encode(m.body);
+  for (size_t i = 0; i < body.size(); i += 76) text += body.substr(i, 76) + "\r\n";
+  return text;
+}
+
+struct Upload {
+  std::string_view left;
+};
+
+bool IsLoopbackHostName(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+size_t ReadUpload(char* buffer, size_t size, size_t n, void* userp) {
+  auto* up = static_cast<Upload*>(userp);
+  const size_t len = std::min(size * n, up->left.size());
+  std::memcpy(buffer, up->left.data(), len);
+  up->left.remove_prefix(len);
+  return len;
+}
+
 }  // namespace
+
+Status SendMail(const Mail& m, const EgressPolicy& egress) {
+  GlobalInit();
+  if (m.to.empty()) return Fail(ErrorCode::kInvalid, "a mail needs a recipient");
+  STRAKE_TRY_ASSIGN(text, MailText(m));
+  const std::string url =
+      fmt::format("{}://{}:{}", m.port == 465 ? "smtps" : "smtp", m.host, m.port);
+  SocketGate gate{&egress, m.host, {}, {}};
+  Handle h(curl_easy_init(), curl_easy_cleanup);
+  if (!h) return Fail("curl_easy_init failed");
+  CURL* c = h.get();
+  Headers rcpt(nullptr, curl_slist_free_all);
+  for (const auto& t : m.to) {
+    curl_slist* next = curl_slist_append(rcpt.get(), ("<" + t + ">").c_str());
+    if (next) {
+      (void)rcpt.release();
+      rcpt.reset(next);
+    }
+  }
+  Upload up{text};
+  char error[CURL_ERROR_SIZE] = {};
+  const std::string from = "<" + m.from + ">";
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(c, CURLOPT_IPRESOLVE, CURL_IPRESOLVE_V4);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(m.timeout.count()));
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &gate);
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
+  // Credentials go only over TLS, but to this machine (as Go's
+  // smtp.PlainAuth, which Argo CD's mailer uses).
+  const bool must_tls = !m.username.empty() && !IsLoopbackHostName(m.host);
+  curl_easy_setopt(c, CURLOPT_USE_SSL,
+                   static_cast<long>(must_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+  curl_easy_setopt(c, CURLOPT_MAIL_FROM, from.c_str());
+  curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt.get());
+  curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadUpload);
+  curl_easy_setopt(c, CURLOPT_READDATA, &up);
+  curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  if (!m.username.empty()) {
+    curl_easy_setopt(c, CURLOPT_USERNAME, m.username.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, m.password.c_str());
+  }
+  if (m.insecure_skip_tls_verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  CURLcode rc = curl_easy_perform(c);
+  const std::string where = fmt::format("SMTP {}:{}", m.host, m.port);
+  if (!gate.refusal.empty()) return Fail(ErrorCode::kForbidden, where + ": " + gate.refusal);
+  if (rc != CURLE_OK) {
+    return Fail(ErrorCode::kUnavailable,
+                fmt::format("{}: {}", where, *error ? error : curl_easy_strerror(rc)));
+  }
+  return Ok();
+}
 
 Request ProbeRequest(uint16_t port, const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& headers,

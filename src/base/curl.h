@@ -72,6 +72,28 @@ Request ProbeRequest(uint16_t port, const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& headers,
                      std::chrono::milliseconds timeout);
 
+// One mail sent over SMTP (RFC 5321) to `host`:`port` (465: implicit TLS;
+// otherwise STARTTLS when the server offers it, and required when a
+// username is given, but to loopback), with AUTH when a username is given.
+// The message is text/plain (html: text/html) UTF-8 in base64, with Date,
+// From, To, Subject (its line breaks spaces; RFC 2047 encoded when not
+// ASCII) and Message-ID `<message_id@strake>` (hex digits); an address with
+// a space, bracket, comma or control character is refused. Connections
+// obey the egress policy as HTTP's do.
+struct Mail {
+  std::string host;
+  uint16_t port = 25;
+  std::string username, password;
+  std::string from;
+  std::vector<std::string> to;
+  std::string subject, body;
+  bool html = false;
+  std::string message_id;
+  std::chrono::milliseconds timeout{30'000};
+  bool insecure_skip_tls_verify = false;
+};
+Status SendMail(const Mail& mail, const EgressPolicy& egress);
+
 // `url` for a message: without credentials and without its query (a signed
 // URL's signature is a credential too).
 std::string UrlForMessage(const std::string& url);

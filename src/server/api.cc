@@ -33,6 +33,7 @@
 #include "delivery/stage.h"
 #include "delivery/warehouse.h"
 #include "images/registry.h"
+#include "insight/notify_config.h"
 #include "model/decode.h"
 #include "model/kinds.h"
 #include "model/merge.h"
@@ -1020,6 +1021,14 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
   auto decoded = model::DecodeObject(body, fmt::format("{} {}", ToLower(k.kind), name));
   if (!decoded) return ErrorResponse(422, "Invalid", decoded.error().message);
   if (auto refused = AdmitDecoded(store_, *decoded, ns, name, body, provenance_)) return refused;
+  if (k.kind == "ConfigMap" &&
+      (name == insight::kNotificationsConfigMap || name == insight::kRolloutsConfigMap)) {
+    // Notification settings that cannot work are refused whole, each
+    // problem with its key and field (insight/notify_config.h).
+    auto settings = insight::ParseNotificationConfig(body.value("data", Json::object()), {},
+                                                     fmt::format("configmap {}", name));
+    if (!settings) return ErrorResponse(422, "Invalid", settings.error().message);
+  }
   body.erase("status");
   labels = model::StringMap(meta.value("labels", Json::object()));
   for (const char* f :
