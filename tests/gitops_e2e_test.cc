@@ -2771,6 +2771,15 @@ data:
             std::string::npos)
       << req;
   EXPECT_NE(req.find("X-Strake-Delivery: "), std::string::npos);
+  // What was decided and sent is the run's NotificationState (read-only).
+  Ran states = Cli({"get", "notificationstates", "-o", "json"});
+  ASSERT_EQ(states.exit_code, 0) << states.err;
+  const Json listed = Json::parse(states.out);
+  ASSERT_EQ(listed["items"].size(), 1u) << states.out;
+  EXPECT_TRUE(listed["items"][0]["status"]["outbox"].empty()) << states.out;
+  EXPECT_EQ(listed["items"][0]["status"]["notified"].size(), 1u) << states.out;
+  Ran written = Cli({"apply", "-f", File("state.json", listed["items"][0].dump())});
+  EXPECT_NE(written.exit_code, 0) << written.out;
   // kill -9, and a new server: it decides again from what the store holds,
   // and sends nothing twice.
   StopServer(SIGKILL);

@@ -152,6 +152,9 @@ const std::vector<KindInfo> kKinds = {
     // The signed provenance of a PipelineRun or TaskRun (insight/provenance.h):
     // written by the server.
     {"Attestation", "attestations", "strake.dev/v1", {}, {"att"}, true, true, false},
+    // What an object's notifications decided and still have to send
+    // (insight/notifier.h): written by the server.
+    {"NotificationState", "notificationstates", "strake.dev/v1", {}, {}, true, true, false},
     // strake's own pull requests (delivery/pull_request.h): opened by a
     // promotion step, merged or closed through the API.
     {"PullRequest", "pullrequests", "strake.dev/v1", {}, {}, true, true, false},

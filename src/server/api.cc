@@ -1001,6 +1001,11 @@ std::optional<Response> Api::Admit(const KindInfo& k, const std::string& ns,
                          "them (their results' type hints), never written: their evidence is "
                          "what gates read");
   }
+  if (k.kind == "NotificationState") {
+    return ErrorResponse(405, "MethodNotAllowed",
+                         "NotificationStates are written by the server as it decides and sends "
+                         "notifications (docs/notifications.md), never through the API");
+  }
   if (k.kind == "Attestation") {
     return ErrorResponse(405, "MethodNotAllowed",
                          "Attestations are signed by the server when a PipelineRun or TaskRun "
