@@ -212,6 +212,23 @@ spec:
       if (f["commits"][0].value("id", "") == sha) return f;
     return Json();
   }
+  // The Freight of namespace default whose first artifact is `uri`, once
+  // a Warehouse made it (null after a minute).
+  Json FreightOfArtifact(const std::string& uri) {
+    Json found;
+    WaitFor(
+        [&] {
+          for (const auto& f : FreightIn("default")) {
+            const Json m = f.value("artifacts", Json::array()).empty()
+                               ? Json::object()
+                               : f["artifacts"][0].value("metadata", Json::object());
+            if (m.value("uri", "") == uri) found = f;
+          }
+          return found.is_object();
+        },
+        std::chrono::seconds(60));
+    return found;
+  }
   // The revision the Application `app` is synced to ("" unless Synced).
   std::string SyncedRevisionOf(const std::string& app, const std::string& ns) {
     Json a = Get("application", app, ns);
@@ -2387,19 +2404,7 @@ spec:
   ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
   // A push: the run builds "1.0" with 78.3% coverage.
   auto freight_of = [&](const std::string& tag) {
-    Json found;
-    WaitFor(
-        [&] {
-          for (const auto& f : FreightIn("default")) {
-            const Json m = f.value("artifacts", Json::array()).empty()
-                               ? Json::object()
-                               : f["artifacts"][0].value("metadata", Json::object());
-            if (m.value("uri", "") == "127.0.0.1:5000/web:" + tag) found = f;
-          }
-          return found.is_object();
-        },
-        60s);
-    return found;
+    return FreightOfArtifact("127.0.0.1:5000/web:" + tag);
   };
   Write("x", "1");
   std::string low = Push("low coverage");
@@ -2617,21 +2622,7 @@ spec:
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ApplyRepository();
   ASSERT_TRUE(WaitFor([&] { return Branch("main") == first; }, 15s)) << Repo().dump(2);
-  auto freight_of = [&](const std::string& tag) {
-    Json found;
-    WaitFor(
-        [&] {
-          for (const auto& f : FreightIn("default")) {
-            const Json m = f.value("artifacts", Json::array()).empty()
-                               ? Json::object()
-                               : f["artifacts"][0].value("metadata", Json::object());
-            if (m.value("uri", "") == image + ":" + tag) found = f;
-          }
-          return found.is_object();
-        },
-        60s);
-    return found;
-  };
+  auto freight_of = [&](const std::string& tag) { return FreightOfArtifact(image + ":" + tag); };
   auto artifact_of = [&](const Json& freight) {
     const std::string name =
         Sha256Hex(freight["artifacts"][0]["metadata"]["uri"].get<std::string>() + "@" +
