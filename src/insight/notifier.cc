@@ -263,6 +263,10 @@ Result<controller::ReconcileResult> Notifier::Reconcile(const std::string& key) 
     return Gone(state_key, *stored, settings.get());
   if (!settings || !subject) return controller::ReconcileResult{};
   const Subject subj{k.kind, var, subject->uid, ApiShape(*subject), k.name};
+  // Argo CD's wait for a refreshed status after an operation ends (the
+  // status write that refreshes it wakes this again).
+  if (k.kind == "Application" && !AppStatusRefreshed(subj.object))
+    return controller::ReconcileResult{std::chrono::milliseconds(1000)};
   if (!stored && Destinations(*settings->config, subj.object).empty())
     return controller::ReconcileResult{};
   NotifyState prior;

@@ -300,6 +300,21 @@ std::string SubjectVariable(const std::string& kind) {
   return it == kVars.end() ? "" : it->second;
 }
 
+bool AppStatusRefreshed(const Json& app) {
+  const Json status = app.value("status", Json());
+  if (!status.is_object()) return false;
+  const Json op = status.value("operationState", Json());
+  if (!op.is_object()) return true;
+  const std::string phase = op.value("phase", "");
+  if (phase != "Succeeded" && phase != "Failed" && phase != "Error") return true;
+  auto time_of = [](const Json& j, const char* key) {
+    auto t = ParseRfc3339(j.value(key, ""));
+    return t ? UnixMillis(*t) : int64_t{0};
+  };
+  const int64_t finished = time_of(op, "finishedAt");
+  return finished <= time_of(status, "reconciledAt") || finished <= time_of(status, "observedAt");
+}
+
 std::string TriggerOfReason(const std::string& reason) {
   std::string out = "on";
   for (size_t i = 0; i < reason.size(); ++i) {

@@ -106,6 +106,12 @@ struct SubjectEvent {
   int64_t time_ms = 0;
 };
 
+// Argo CD's isAppSyncStatusRefreshed: false while an Application's
+// operation has ended (Succeeded, Failed, Error) after its status was last
+// reconciled (`reconciledAt`, `observedAt`): its health and sync may be
+// the operation's stale ones, so its triggers wait for the next status.
+bool AppStatusRefreshed(const Json& app);
+
 // Argo Rollouts' trigger of an event reason: "on-" and its kebab case.
 std::string TriggerOfReason(const std::string& reason);
 

@@ -223,6 +223,17 @@ TEST(Notifications, AnEventTriggerSendsOncePerEventAndNeverAgain) {
   EXPECT_EQ(TriggerOfReason("AnalysisRunFailed"), "on-analysis-run-failed");
 }
 
+TEST(Notifications, AnApplicationWaitsForItsStatusToBeRefreshedAfterAnOperation) {
+  Json app = App("Synced", "Succeeded", "abc");  // finished 10:00:00, never reconciled since
+  EXPECT_FALSE(AppStatusRefreshed(app));
+  app["status"]["reconciledAt"] = "2026-12-07T10:00:05Z";
+  EXPECT_TRUE(AppStatusRefreshed(app));
+  app["status"]["operationState"]["phase"] = "Running";
+  app["status"].erase("reconciledAt");
+  EXPECT_TRUE(AppStatusRefreshed(app));
+  EXPECT_FALSE(AppStatusRefreshed(Json::object()));
+}
+
 TEST(Notifications, TheStateRoundTripsThroughJson) {
   NotifyState s;
   s.notified["k"] = 5;
