@@ -20,7 +20,7 @@ constexpr int kSendsPerPass = 10;
 constexpr int64_t kFirstLookBackMs = 60'000;
 constexpr const char* kNotifiedAnnotation = "notified.notifications.argoproj.io";
 constexpr int64_t kFirstRetryMs = 1000;
-constexpr int64_t kLongestRetryMs = 5 * 60 * 1000;
+constexpr int64_t kLongestRetryMs = int64_t{5} * 60 * 1000;
 
 // The object as the API shows it: templates and triggers read its
 // metadata (uid, resourceVersion), spec and status.
@@ -127,6 +127,7 @@ Result<std::shared_ptr<const Notifier::Settings>> Notifier::SettingsFor(const st
   auto parsed = ParseNotificationConfig(cm->object.value("data", Json::object()), s->secrets,
                                         fmt::format("configmap {}/{}", ns, cm_name));
   std::shared_ptr<const Settings> out;
+  const std::string error = parsed ? "" : Masked(parsed.error().message, s->secrets);
   if (parsed) {
     s->config = std::make_shared<const NotificationConfig>(std::move(*parsed));
     out = std::move(s);
@@ -136,8 +137,7 @@ Result<std::shared_ptr<const Notifier::Settings>> Notifier::SettingsFor(const st
   if (c.cm_version > cm->resource_version ||
       (c.cm_version == cm->resource_version && c.secret_version >= secret_version))
     return c.settings;
-  if (!parsed)
-    Log(LogLevel::kWarn, "notifications: {}", Masked(parsed.error().message, s->secrets));
+  if (!error.empty()) Log(LogLevel::kWarn, "notifications: {}", error);
   c = Cached{cm->resource_version, secret_version, out};
   return out;
 }

@@ -191,7 +191,7 @@ class Decider {
       if (out_.state.notified.count(key) != 0) continue;
       const std::string version =
           subject_.object["metadata"].value("resourceVersion", Json("")).dump();
-      Add(trigger, c, d, key, Sha256Hex(subject_.uid + "\n" + key + "\n" + version));
+      Add(trigger, c, d, key, Sha256Hex(fmt::format("{}\n{}\n{}", subject_.uid, key, version)));
     }
   }
 

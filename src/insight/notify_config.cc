@@ -164,7 +164,7 @@ NotificationTemplate TemplateOf(const Json& t, const std::string& place, Problem
   out.mattermost_attachments = Template(mm, "attachments", place + ".mattermost", problems);
   const Json hooks = t.value("webhook", Json::object());
   for (const auto& [name, hook] : hooks.items()) {
-    const std::string at = place + ".webhook." + name;
+    const std::string at = fmt::format("{}.webhook.{}", place, name);
     Unknown(hook, {"method", "path", "body"}, at, problems);
     NotificationTemplate::Webhook w;
     w.method = Text(hook, "method", at, problems);

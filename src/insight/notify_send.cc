@@ -134,6 +134,7 @@ class HttpSender final : public NotificationSender {
       form.emplace_back("unfurl_media", "false");
     }
     std::vector<std::string> parts;
+    parts.reserve(form.size());
     for (const auto& [k, v] : form) parts.push_back(k + "=" + http::UrlEncode(v));
     req.body = Join(parts, "&");
     auto r = curl::Send(req, egress_);

@@ -20,14 +20,14 @@ Result<std::vector<std::string>> Terms(std::string_view selector) {
     if (c == ')' && --depth < 0)
       return Failf(ErrorCode::kInvalid, "unbalanced ) in {}", Quote(selector));
     if (c == ',' && depth == 0) {
-      out.push_back(std::string(Trim(term)));
+      out.emplace_back(Trim(term));
       term.clear();
       continue;
     }
     term += c;
   }
   if (depth != 0) return Failf(ErrorCode::kInvalid, "unbalanced ( in {}", Quote(selector));
-  out.push_back(std::string(Trim(term)));
+  out.emplace_back(Trim(term));
   return out;
 }
 
