@@ -504,6 +504,17 @@ TEST(GoTemplate, HostFunctionsAreCalledByNameAndComeFirst) {
 }
 
 // Argo CD exposes helpers as fields of the data, called with `call`.
+TEST(GoTemplate, CallOfABuiltinsNameIsNoHostFunction) {
+  // The builtin `call` resolved first, then `.call` as call's target
+  // (fuzz_template's crash: a host call through no function).
+  for (const char* text :
+       {"{{call .call .x}}", "{{and 1 (call .and)}}", "{{len \"a\"}}{{call .len}}"}) {
+    auto t = GoTemplate::Parse(text, "t");
+    ASSERT_FALSE(t) << text;
+    EXPECT_NE(t.error().message.find("not defined"), std::string::npos) << t.error().message;
+  }
+}
+
 TEST(GoTemplate, CallInvokesTheHostsDottedFunctions) {
   GoTemplateFuncs funcs;
   funcs["time.Parse"] = [](const std::vector<Json>& args) -> Result<Json> {
