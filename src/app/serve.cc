@@ -493,7 +493,7 @@ struct InsightWork {
     for (const std::string& key : failing) ctl.Enqueue("Incident/" + key);
     // What may have changed while the server was down is decided now;
     // an outbox left unsent is sent.
-    for (const auto& kind : insight::Notifier::Kinds()) {
+    for (const auto& kind : insight::SubjectKinds()) {
       STRAKE_TRY_ASSIGN(all, st.ListHeads(kind, ""));
       for (const auto& o : all) notify_ctl.Enqueue(insight::Notifier::KeyOf(o.key));
     }

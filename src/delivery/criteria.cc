@@ -37,6 +37,13 @@ const Json& Field(const Json& j, const char* key) {
   return it == j.end() ? kEmpty : *it;
 }
 
+// The Freight's artifact of subscription `sub` (of `artifacts`), or null.
+const Json* ArtifactOfSubscription(const Json& artifacts, const std::string& sub) {
+  for (const auto& a : artifacts)
+    if (a.is_object() && a.value("subscriptionName", "") == sub) return &a;
+  return nullptr;
+}
+
 // The evidence() function: reads each artifact's Artifact object once, and
 // remembers where the evidence it gave came from.
 class EvidenceFunction {
@@ -144,8 +151,7 @@ class ProvenanceFunction {
     if (args.size() != 1 || !args[0].is_string())
       return Fail("provenanceOf takes a subscription's name");
     const std::string sub = args[0].get<std::string>();
-    for (const auto& a : artifacts_)
-      if (a.is_object() && a.value("subscriptionName", "") == sub) return Of(a);
+    if (const Json* a = ArtifactOfSubscription(artifacts_, sub)) return Of(*a);
     return Failf("the Freight has no artifact of subscription {}", Quote(sub));
   }
 
@@ -217,8 +223,7 @@ class SbomFunction {
   Result<Value> operator()(const std::vector<Value>& args) {
     if (args.size() != 1 || !args[0].is_string()) return Fail("sbomOf takes a subscription's name");
     const std::string sub = args[0].get<std::string>();
-    for (const auto& a : artifacts_)
-      if (a.is_object() && a.value("subscriptionName", "") == sub) return Of(a);
+    if (const Json* a = ArtifactOfSubscription(artifacts_, sub)) return Of(*a);
     return Failf("the Freight has no artifact of subscription {}", Quote(sub));
   }
 

@@ -70,15 +70,9 @@ std::string Notifier::SubjectKeyOf(const store::Resource& record) {
   return KindKey({subject.value("kind", ""), record.key.ns, subject.value("name", "")});
 }
 
-const std::vector<std::string>& Notifier::Kinds() {
-  static const std::vector<std::string> kKinds = {"Application", "Rollout",     "Stage",
-                                                  "Promotion",   "PipelineRun", "Freight"};
-  return kKinds;
-}
-
 Status Notifier::EnqueueNamespace(const std::string& ns) {
   if (!enqueue_) return Ok();
-  for (const auto& kind : Kinds()) {
+  for (const auto& kind : SubjectKinds()) {
     STRAKE_TRY_ASSIGN(all, store_.ListHeads(kind, ns));
     for (const auto& o : all) enqueue_(KeyOf(o.key));
   }

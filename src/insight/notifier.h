@@ -49,7 +49,6 @@ class Notifier {
 
   // Whether changes of `kind` notify, and the key of one.
   static bool Watches(const std::string& kind) { return !SubjectVariable(kind).empty(); }
-  static const std::vector<std::string>& Kinds();
   // How a change of a namespace's settings (a key of IsSettings) asks for
   // each object of the namespace to be looked at again.
   void SetEnqueue(std::function<void(const std::string&)> enqueue) {

@@ -292,12 +292,30 @@ class Decider {
 
 }  // namespace
 
-std::string SubjectVariable(const std::string& kind) {
+namespace {
+
+// Each notifying kind and the variable its objects are seen as.
+const std::map<std::string, std::string>& SubjectVariables() {
   static const std::map<std::string, std::string> kVars = {
       {"Application", "app"},     {"Rollout", "rollout"},         {"Stage", "stage"},
       {"Promotion", "promotion"}, {"PipelineRun", "pipelineRun"}, {"Freight", "freight"}};
-  auto it = kVars.find(kind);
-  return it == kVars.end() ? "" : it->second;
+  return kVars;
+}
+
+}  // namespace
+
+std::string SubjectVariable(const std::string& kind) {
+  auto it = SubjectVariables().find(kind);
+  return it == SubjectVariables().end() ? "" : it->second;
+}
+
+const std::vector<std::string>& SubjectKinds() {
+  static const std::vector<std::string> kKinds = [] {
+    std::vector<std::string> out;
+    for (const auto& [kind, var] : SubjectVariables()) out.push_back(kind);
+    return out;
+  }();
+  return kKinds;
 }
 
 bool AppStatusRefreshed(const Json& app) {

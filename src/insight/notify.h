@@ -70,6 +70,8 @@ struct Subject {
 
 // The variable name of a kind ("" when its changes notify nothing).
 std::string SubjectVariable(const std::string& kind);
+// The kinds whose changes notify.
+const std::vector<std::string>& SubjectKinds();
 
 // Per trigger, the subject's destinations.
 std::map<std::string, std::vector<Destination>> Destinations(const NotificationConfig& cfg,
